@@ -1,0 +1,114 @@
+"""Routers on RouteLLM's GPT-4 vs Mixtral data: APGR, CPT(50%), CPT(80%) and $/1k queries, beside
+random and prompt-length, in every setting the issue asks for; plus decision time per request.
+
+    .venv/bin/python bench/routers_benchmark.py [--routers linear,mf-lsa,knn-embedding] [--emb-cache DIR]
+
+Settings: (a) in-domain 5-fold CV by question (easier than RouteLLM's setting); (b) cross-benchmark
+transfer: train on the other benchmarks, test on this one (closer to RouteLLM, whose routers never
+saw these prompts); MT-Bench is only ever tested in setting (b). Post-hoc (cascade) scorers see
+the weak model's answer, so they are reported apart. Prints markdown for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tierwise.evaluation.dataset import OutcomeDataset, concat
+from tierwise.evaluation.loaders import load_benchmark
+from tierwise.evaluation.metrics import summarize
+from tierwise.evaluation.replay import evaluate, markdown_table
+from tierwise.routers import make_router
+from tierwise.routers.features import embedding_available
+
+
+def embedding_cache(datasets: list[OutcomeDataset], cache_dir: Path | None) -> dict[str, np.ndarray] | None:
+    if not embedding_available():
+        return None
+    from tierwise.routers.features import Embedder
+
+    cache: dict[str, np.ndarray] = {}
+    enc = Embedder()
+    for d in datasets:
+        base = d.name.split("-no-")[0]
+        path = cache_dir / f"emb_{base}.npy" if cache_dir else None
+        if path is not None and path.exists():
+            x = np.load(path)
+            full = load_benchmark(base)
+            if len(x) == len(full):
+                cache.update(zip(full.prompts, x, strict=True))
+                continue
+        missing = [p for p in d.prompts if p not in cache]
+        if missing:
+            cache.update(zip(missing, enc.encode(missing), strict=True))
+    return cache
+
+
+def transfer(train: OutcomeDataset, test: OutcomeDataset, spec: str, cache: dict[str, np.ndarray] | None) -> float:
+    r = make_router(spec, embedding_cache=cache)
+    r.fit(train)
+    return summarize(spec, r.score(test), test.strong, test.weak).apgr
+
+
+def decision_times(train: OutcomeDataset, specs: list[str], n: int = 500) -> dict[str, float]:
+    """p50 milliseconds of `score_text` (what the learned route runs per request), excluding embeddings."""
+    out = {}
+    prompts = train.prompts[:n]
+    for spec in specs:
+        r = make_router(spec)
+        r.fit(train)
+        times = []
+        for p in prompts:
+            t0 = time.perf_counter()
+            r.score_text(p)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[spec] = statistics.median(times)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routers", default="linear,mf-lsa,knn-embedding,mf-embedding,ensemble-embedding")
+    ap.add_argument("--emb-cache", type=Path, default=None, help="folder with emb_<benchmark>.npy to reuse")
+    ap.add_argument("--folds", type=int, default=5)
+    args = ap.parse_args()
+    specs = [s for s in args.routers.split(",") if s]
+    mmlu, nohsm, gsm, mt = (load_benchmark(n) for n in ("mmlu", "mmlu-no-hsm", "gsm8k", "mt-bench"))
+    use_emb = any("embedding" in s for s in specs)
+    cache = embedding_cache([mmlu, gsm, mt], args.emb_cache) if use_emb else None
+    if use_emb and cache is None:
+        print("(embeddings extra not installed: embedding routers skipped)")
+        specs = [s for s in specs if "embedding" not in s]
+
+    print("## (a) In-domain, 5-fold CV by question\n")
+    for d in (mmlu, nohsm, gsm):
+        t0 = time.time()
+        rows = evaluate(d, specs, folds=args.folds, embedding_cache=cache, oracle=True)
+        print(markdown_table(d, rows))
+        print(f"\n({time.time() - t0:.0f} s)\n")
+    print("## Post-hoc scorer (cascade: the weak model always answers first), GSM8K, 5-fold CV\n")
+    print(markdown_table(gsm, evaluate(gsm, ["posthoc"], folds=args.folds)) + "\n")
+
+    print("## (b) Cross-benchmark transfer (train on the others, test here; APGR)\n")
+    print("| router | MMLU (train GSM8K) | GSM8K (train MMLU) | MT-Bench (train MMLU+GSM8K) |\n|---|---|---|---|")
+    both = concat([mmlu, gsm], "mmlu+gsm8k")
+    rng_row = [summarize("r", np.random.default_rng(0).random(len(d)), d.strong, d.weak).apgr for d in (mmlu, gsm, mt)]
+    len_row = [summarize("l", np.array([len(p) for p in d.prompts], float), d.strong, d.weak).apgr
+               for d in (mmlu, gsm, mt)]
+    print("| random | " + " | ".join(f"{x:.3f}" for x in rng_row) + " |")
+    print("| prompt-length | " + " | ".join(f"{x:.3f}" for x in len_row) + " |")
+    for spec in specs:
+        vals = [transfer(gsm, mmlu, spec, cache), transfer(mmlu, gsm, spec, cache), transfer(both, mt, spec, cache)]
+        print(f"| {spec} | " + " | ".join(f"{x:.3f}" for x in vals) + " |")
+
+    print("\n## Decision time per request (score_text, p50 ms, 500 MMLU prompts, no embedding model)\n")
+    for spec, ms in decision_times(gsm, [s for s in ("linear", "knn-lsa", "mf-lsa", "ensemble")]).items():
+        print(f"- {spec}: {ms:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

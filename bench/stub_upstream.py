@@ -1,0 +1,150 @@
+"""A fast stub upstream for the overhead benchmark: OpenAI- and Anthropic-compatible.
+
+Raw asyncio + httptools, answers precomputed, so the stub is never the bottleneck.
+  POST /v1/chat/completions  (OpenAI; stream or not)
+  POST /v1/messages          (Anthropic; stream or not)
+A stream has 50 chunks. `--latency` (seconds) is waited before the answer's first byte.
+
+    python bench/stub_upstream.py --port 9100 --latency 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import httptools
+
+CHUNKS = 50
+WORDS = [f"w{i} " for i in range(CHUNKS)]
+TEXT = "".join(WORDS)
+
+
+def _oai_body() -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-stub", "object": "chat.completion", "created": 1, "model": "stub",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": CHUNKS, "total_tokens": 20 + CHUNKS},
+    }).encode()
+
+
+def _ant_body() -> bytes:
+    return json.dumps({
+        "id": "msg_stub", "type": "message", "role": "assistant", "model": "stub",
+        "content": [{"type": "text", "text": TEXT}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 20, "output_tokens": CHUNKS},
+    }).encode()
+
+
+def _oai_stream() -> list[bytes]:
+    base = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 1, "model": "stub"}
+    out = [b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                           "finish_reason": None}]}).encode() + b"\n\n"]
+    for w in WORDS:
+        out.append(b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"content": w},
+                                                                  "finish_reason": None}]}).encode() + b"\n\n")
+    out.append(b"data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+               .encode() + b"\n\n")
+    out.append(b"data: " + json.dumps({**base, "choices": [], "usage": {"prompt_tokens": 20,
+                                       "completion_tokens": CHUNKS, "total_tokens": 70}}).encode() + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def _ev(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _ant_stream() -> list[bytes]:
+    out = [_ev("message_start", {"type": "message_start", "message": {
+        "id": "msg_stub", "type": "message", "role": "assistant", "model": "stub", "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 20, "output_tokens": 1}}}),
+        _ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                    "content_block": {"type": "text", "text": ""}})]
+    for w in WORDS:
+        out.append(_ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": w}}))
+    out += [_ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                  "stop_sequence": None}, "usage": {"output_tokens": CHUNKS}}),
+            _ev("message_stop", {"type": "message_stop"})]
+    return out
+
+
+OAI_BODY, ANT_BODY = _oai_body(), _ant_body()
+OAI_STREAM, ANT_STREAM = _oai_stream(), _ant_stream()
+
+
+class Handler(asyncio.Protocol):
+    latency = 0.0
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.body: list[bytes] = []
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self.url = url
+
+    def on_message_begin(self) -> None:
+        self.body = []
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = b"".join(self.body)
+        stream = b'"stream":true' in body.replace(b" ", b"")
+        anthropic = self.url.startswith(b"/v1/messages")
+        if self.latency:
+            asyncio.get_running_loop().call_later(self.latency, self.respond, anthropic, stream)
+        else:
+            self.respond(anthropic, stream)
+
+    def respond(self, anthropic: bool, stream: bool) -> None:
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if not stream:
+            body = ANT_BODY if anthropic else OAI_BODY
+            t.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body)
+            return
+        t.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for part in ANT_STREAM if anthropic else OAI_STREAM:
+            t.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        t.write(b"0\r\n\r\n")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=9100)
+    ap.add_argument("--latency", type=float, default=0.0)
+    a = ap.parse_args()
+    Handler.latency = a.latency
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Handler, "127.0.0.1", a.port, backlog=4096)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main())

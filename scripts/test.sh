@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs (idempotent) and run it. `.ci/run` calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+# Real engines and clients the tests drive (llama.cpp's llama-server, the Claude Code CLI).
+# Each installer is idempotent and puts its tool under .tools/ (gitignored).
+for tool in scripts/install-llama-server.sh scripts/install-claude-code.sh; do
+  if [ -f "$tool" ]; then
+    bash "$tool" || echo "warning: $tool failed; the tests that need it will say so" >&2
+  fi
+done
+
+# A real Redis for the distributed tests: start one on loopback if none answers.
+if ! (command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1); then
+  if ! command -v redis-server >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null 2>&1 || true
+  fi
+  if command -v redis-server >/dev/null; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null || true
+  fi
+fi
+
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+# pytest exit 5 means no tests were collected: that is a failure for CI.
+exit $rc

@@ -1,0 +1,92 @@
+"""`tierwise doctor`: check the config and reach every provider; say what is missing and how to fix it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import aiohttp
+import click
+
+from tierwise.commands._common import config_option
+from tierwise.config import Config, ProviderConfig, load_config, parse_config
+from tierwise.errors import ConfigError
+from tierwise.starter import port_open, starter_yaml
+
+
+async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
+    key = p.api_key()
+    if p.api_key_env and not key:
+        return False, f"no API key: export {p.api_key_env}=... (requests to {name} will fail over to other targets)"
+    headers = {}
+    if p.kind == "openai":
+        url = f"{p.base_url}/models"
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+    else:
+        url = f"{p.base_url}/v1/models"
+        headers["anthropic-version"] = "2023-06-01"
+        if key:
+            headers["x-api-key"] = key
+    timeout = aiohttp.ClientTimeout(total=min(5.0, p.timeouts.connect + 3), sock_connect=p.timeouts.connect)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(url, headers=headers) as r:
+            if r.status in (401, 403):
+                return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
+            if r.status >= 400:
+                return True, f"reached (HTTP {r.status} on {url}; chat may still work)"
+            try:
+                data = await r.json(content_type=None)
+                n = len(data.get("data", [])) if isinstance(data, dict) else 0
+            except Exception:
+                n = 0
+            return True, f"reached; {n} model(s) listed"
+    except (aiohttp.ClientConnectorError, OSError):
+        hint = "start it (e.g. `ollama serve`)" if p.locality == "local" else "check the URL and your network"
+        return False, f"cannot connect to {p.base_url}: {hint}"
+    except TimeoutError:
+        return False, f"no answer from {p.base_url} within the timeout"
+
+
+@click.command("doctor")
+@config_option
+def command(config_path: str) -> None:
+    """Check the config, reach each provider, and say what to fix."""
+    ok = True
+    if not Path(config_path).exists():
+        click.echo(f"✗ config: {config_path} not found. Fix: `tierwise init` writes a starter config.")
+        click.echo("  (checking the built-in starter config instead)")
+        cfg: Config = parse_config(starter_yaml(), file="<starter config>")
+        ok = False
+    else:
+        try:
+            cfg = load_config(config_path)
+            click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
+                       f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
+        except ConfigError as e:
+            click.echo(f"✗ config: {e.message}")
+            sys.exit(1)
+
+    async def run_all() -> list[tuple[str, ProviderConfig, bool, str]]:
+        res = await asyncio.gather(*(probe(n, p) for n, p in cfg.providers.items()))
+        return [(n, p, r[0], r[1]) for (n, p), r in zip(cfg.providers.items(), res, strict=True)]
+
+    results = asyncio.run(run_all())
+    reachable = set()
+    for name, p, good, msg in results:
+        click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {msg}")
+        if good:
+            reachable.add(name)
+        ok &= good
+    for mname, m in cfg.models.items():
+        if m.provider not in reachable:
+            click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
+    if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
+        click.echo(f"! port {cfg.server.port} is already in use (a running gateway?): "
+                   "`tierwise serve --port N` picks another")
+    if not reachable:
+        click.echo("Nothing is reachable yet: the gateway will start, but every request will fail with 503 "
+                   "until a provider is up.")
+    click.echo("All good." if ok else "Some checks failed; see the lines marked ✗ above.")
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,85 @@
+"""`tierwise eval`: replay routers over a dataset or the ledger and print the cost/quality table
+(APGR, CPT(50%), CPT(80%), USD per 1,000 queries) beside the random and prompt-length baselines."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+
+from tierwise.commands._common import config_option, load_or_exit, open_ledger
+from tierwise.evaluation.dataset import OutcomeDataset
+from tierwise.evaluation.loaders import DataError, load_dataset, load_ledger
+from tierwise.evaluation.metrics import Prices
+from tierwise.evaluation.replay import evaluate, markdown_table, plot_curves
+
+
+def _load(data: str, config_path: str, route: str | None) -> OutcomeDataset:
+    if data == "ledger":
+        cfg = load_or_exit(config_path)
+        ledger = open_ledger(cfg)
+        try:
+            return load_ledger(ledger, route=route)
+        finally:
+            ledger.close()
+    return load_dataset(data)
+
+
+@click.command("eval")
+@click.argument("data")
+@config_option
+@click.option("--router", "-r", "routers", multiple=True,
+              help="Router spec to train with k-fold CV (linear, knn-lsa, mf-lsa, knn-embedding, mf-embedding, "
+                   "ensemble, posthoc) or a saved router's .json path. Repeatable.")
+@click.option("--folds", "-k", type=int, default=5, show_default=True, help="k of k-fold CV by question.")
+@click.option("--route", default=None, help="With DATA=ledger: only this route's records.")
+@click.option("--drop-subject", "drop_subjects", multiple=True, help="Leave out queries of this subject.")
+@click.option("--oracle", is_flag=True, help="Also show the oracle (an upper bound, not a router).")
+@click.option("--price-strong", type=float, default=24.7, show_default=True, help="USD per M tokens, strong.")
+@click.option("--price-weak", type=float, default=0.24, show_default=True, help="USD per M tokens, weak.")
+@click.option("--tokens-per-query", type=float, default=359.0, show_default=True,
+              help="Input + output tokens per query (RouteLLM's cost model: 95 + 264).")
+@click.option("--save", "save_path", default=None,
+              help="Also train the first --router spec on all of DATA and save it here (.json + .npz).")
+@click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
+            drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
+            tokens_per_query: float, save_path: str | None, plot_path: str | None, as_json: bool) -> None:
+    """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), a JSONL file of
+    {prompt, strong, weak} rows, or `ledger` (judged shadow pairs from the configured ledger)."""
+    from tierwise.routers import RouterError, make_router, save_router
+
+    try:
+        ds = _load(data, config_path, route)
+        if drop_subjects:
+            ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
+        prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
+        rows = evaluate(ds, routers, folds=folds, prices=prices, oracle=oracle)
+        saved = None
+        if save_path:
+            if not routers:
+                raise click.UsageError("--save needs a --router spec to train")
+            r = make_router(routers[0])
+            r.fit(ds)
+            saved = str(save_router(r, save_path))
+    except (DataError, RouterError, ValueError, RuntimeError) as e:
+        click.echo(f"tierwise eval: {e}", err=True)
+        sys.exit(2)
+    if plot_path:
+        try:
+            plot_curves(ds, rows, plot_path)
+        except RuntimeError as e:
+            click.echo(f"tierwise eval: {e}", err=True)
+            sys.exit(2)
+    if as_json:
+        click.echo(orjson.dumps({"dataset": ds.name, "n": len(ds), "strong": float(ds.strong.mean()),
+                                 "weak": float(ds.weak.mean()), "rows": [r.row() for r in rows],
+                                 "saved": saved, "plot": plot_path}, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(markdown_table(ds, rows))
+    if saved:
+        click.echo(f"\nsaved router: {saved}")
+    if plot_path:
+        click.echo(f"curves: {plot_path}")

@@ -1,0 +1,34 @@
+"""`tierwise models`: list the routes and models a config serves."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tierwise.commands._common import config_option, load_or_exit
+
+
+@click.command("models")
+@config_option
+def command(config_path: str) -> None:
+    """List the models and routes clients can ask for."""
+    cfg = load_or_exit(config_path, allow_starter=True)
+    t = Table(title="models")
+    # Names are what clients type: never truncate them, however narrow the terminal.
+    t.add_column("name", no_wrap=True, overflow="fold")
+    t.add_column("provider")
+    t.add_column("upstream id", overflow="fold")
+    for col in ("locality", "context", "vision", "tools"):
+        t.add_column(col)
+    for n, m in cfg.models.items():
+        p = cfg.providers[m.provider]
+        t.add_row(n, m.provider, m.model, p.locality, str(m.context_window or "-"), str(m.vision), str(m.tools))
+    r = Table(title="routes")
+    r.add_column("name", no_wrap=True, overflow="fold")
+    r.add_column("policy")
+    for n, pc in cfg.routes.items():
+        r.add_row(n, pc.policy)
+    c = Console()
+    c.print(t)
+    c.print(r)

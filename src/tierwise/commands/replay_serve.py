@@ -1,0 +1,28 @@
+"""`tierwise replay-serve`: serve a dataset's recorded answers as an OpenAI-compatible model
+(see tierwise.evaluation.replay_server), to run gateway policies end to end on real outputs."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from aiohttp import web
+
+from tierwise.evaluation.loaders import DataError, load_dataset
+from tierwise.evaluation.replay_server import replay_app
+
+
+@click.command("replay-serve")
+@click.argument("data")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8090, show_default=True)
+def command(data: str, host: str, port: int) -> None:
+    """Serve DATA (mmlu, gsm8k, mt-bench or a JSONL file) as models `strong` and `weak` at /v1."""
+    try:
+        ds = load_dataset(data)
+    except (DataError, ValueError) as e:
+        click.echo(f"tierwise replay-serve: {e}", err=True)
+        sys.exit(2)
+    click.echo(f"replaying {ds.name} ({len(ds)} queries) at http://{host}:{port}/v1 — models: strong, weak; "
+               f"quality so far at /replay/stats", err=True)
+    web.run_app(replay_app(ds), host=host, port=port, print=None)

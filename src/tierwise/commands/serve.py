@@ -1,0 +1,40 @@
+"""`tierwise serve`: run the gateway."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from tierwise.commands._common import config_option, load_or_exit
+
+
+@click.command("serve")
+@config_option
+@click.option("--host", default=None, help="Override server.host.")
+@click.option("--port", type=int, default=None, help="Override server.port.")
+@click.option("--log-level", default="warning", show_default=True)
+def command(config_path: str, host: str | None, port: int | None, log_level: str) -> None:
+    """Run the OpenAI- and Anthropic-compatible gateway."""
+    import uvicorn
+
+    from tierwise.server.build import build_from_config
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_or_exit(config_path, allow_starter=True)
+    app = build_from_config(cfg)
+    h = host or cfg.server.host
+    p = port if port is not None else cfg.server.port
+    click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
+               err=True)
+    uvicorn.run(
+        app,
+        host=h,
+        port=p,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=30,
+    )

@@ -1,0 +1,316 @@
+"""tierwise.yaml: the pydantic models, `${ENV}` interpolation and loading with precise errors.
+
+A bad config fails at start with a `ConfigError` that names the file, the line, the key path
+and what is wrong. Route policies validate their own keys through the policy registry, so
+this module knows the shape of providers and models but not of every policy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tierwise.errors import ConfigError
+from tierwise.pricing import Price
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Timeouts(_Strict):
+    connect: float = Field(5.0, gt=0, description="seconds to open a connection")
+    read: float = Field(300.0, gt=0, description="seconds between two bytes of the answer")
+
+
+class ProviderConfig(_Strict):
+    kind: Literal["openai", "anthropic"]
+    base_url: str
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+    locality: Literal["local", "remote"] = "remote"
+    region: str | None = None
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
+    max_connections: int = Field(100, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:11434/v1")
+        return v.rstrip("/")
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class ModelConfig(_Strict):
+    provider: str
+    model: str = Field(description="the model id the upstream expects")
+    context_window: int | None = Field(None, ge=1)
+    vision: bool = False
+    tools: bool = True
+    json_mode: bool = True
+    logprobs: bool = False
+    price: Price | None = Field(None, description="USD per million tokens; local models default to 0")
+
+
+class BreakerConfig(_Strict):
+    failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")
+    cooldown: float = Field(30.0, gt=0, description="seconds before a half-open probe")
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    api_keys_env: list[str] = Field(
+        default_factory=list, description="environment variables holding client keys; none = no auth"
+    )
+    default_route: str | None = Field(None, description="route for model names that match nothing")
+
+
+class LedgerConfig(_Strict):
+    path: str = "tierwise-ledger.db"
+    enabled: bool = True
+    store_text: bool = Field(
+        False, description="also store prompt and answer text (needed for replay and training on your traffic)"
+    )
+
+    def resolved_path(self, base_dir: str) -> str:
+        """Relative paths are relative to the config file's folder."""
+        if self.path == ":memory:" or Path(self.path).is_absolute():
+            return self.path
+        return str(Path(base_dir) / self.path)
+
+
+class Config(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    reference_model: str | None = Field(None, description="frontier model whose prices the savings compare to")
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    # Each route is validated by its policy's own config model (see policies/registry.py).
+    routes: dict[str, Any] = Field(default_factory=dict)
+    source: str | None = Field(None, exclude=True)
+    base_dir: str = Field(".", exclude=True)
+
+
+# ---------------------------------------------------------------------------- interpolation
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(node: Any, path: str, file: str | None) -> Any:
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            val = os.environ.get(m.group(1))
+            if val is None:
+                if m.group(2) is None:
+                    raise ConfigError(
+                        f"environment variable {m.group(1)} is not set (write ${{{m.group(1)}:-default}} for a default)",
+                        file=file,
+                        path=path or "(root)",
+                    )
+                return m.group(2)
+            return val
+
+        return _ENV.sub(sub, node)
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), file) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", file) for i, v in enumerate(node)]
+    return node
+
+
+# ---------------------------------------------------------------------------- line numbers
+
+
+def _line_index(text: str) -> dict[str, int]:
+    """Map dotted key paths (`routes.fast.targets[1]`) to 1-based line numbers."""
+    index: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node: yaml.Node | None, path: str) -> None:
+        if node is None:
+            return
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                p = f"{path}.{k.value}" if path else str(k.value)
+                index[p] = k.start_mark.line + 1
+                walk(v, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, f"{path}[{i}]")
+
+    walk(root, "")
+    return index
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _nearest_line(index: dict[str, int], path: str) -> int | None:
+    while path:
+        if path in index:
+            return index[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return None
+
+
+def format_validation_error(err: ValidationError, *, file: str | None, prefix: str, index: dict[str, int]) -> ConfigError:
+    lines = []
+    first_path = None
+    for e in err.errors():
+        path = _loc_to_path((prefix,) + tuple(e["loc"]) if prefix else tuple(e["loc"]))
+        first_path = first_path or path
+        line = _nearest_line(index, path)
+        where = f"line {line}: " if line else ""
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}{path}: {msg}")
+    return ConfigError("invalid config:\n  " + "\n  ".join(lines), file=file, path=None if len(lines) > 1 else None)
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found (run `tierwise init` to write a starter config)", file=file) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", file=file) from None
+    cfg = parse_config(text, file=file)
+    cfg.base_dir = str(p.resolve().parent)
+    return cfg
+
+
+def parse_config(text: str, *, file: str | None = None) -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError(f"{where}not valid YAML: {getattr(e, 'problem', e)}", file=file) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping", file=file)
+    index = _line_index(text)
+    data = _interpolate(data, "", file)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise format_validation_error(e, file=file, prefix="", index=index) from None
+    cfg.source = file
+    validate_references(cfg, file=file, index=index)
+    return cfg
+
+
+def _err(msg: str, file: str | None, path: str, index: dict[str, int]) -> ConfigError:
+    line = _nearest_line(index, path)
+    return ConfigError(f"{'line ' + str(line) + ': ' if line else ''}{path}: {msg}", file=file)
+
+
+def validate_references(cfg: Config, *, file: str | None = None, index: dict[str, int] | None = None) -> None:
+    """Check cross references and validate each route with its policy's config model."""
+    from tierwise.policies.registry import POLICY_TYPES, load_builtin_policies
+
+    index = index or {}
+    load_builtin_policies()
+    for name, m in cfg.models.items():
+        if m.provider not in cfg.providers:
+            raise _err(
+                f"unknown provider {m.provider!r} (known: {', '.join(cfg.providers) or 'none'})",
+                file,
+                f"models.{name}.provider",
+                index,
+            )
+    clash = set(cfg.models) & set(cfg.routes)
+    if clash:
+        raise _err("a route and a model share this name", file, f"routes.{sorted(clash)[0]}", index)
+    targets = set(cfg.models) | set(cfg.routes)
+    parsed: dict[str, Any] = {}
+    for name, raw in cfg.routes.items():
+        path = f"routes.{name}"
+        if isinstance(raw, str):  # shorthand: `alias: model-name`
+            raw = {"policy": "fallback", "targets": [raw]}
+        if isinstance(raw, list):  # shorthand: `name: [a, b]` is a fallback chain
+            raw = {"policy": "fallback", "targets": raw}
+        if not isinstance(raw, dict) or "policy" not in raw:
+            raise _err(
+                f"a route needs a `policy` (one of: {', '.join(sorted(POLICY_TYPES))})", file, path, index
+            )
+        ptype = POLICY_TYPES.get(raw["policy"])
+        if ptype is None:
+            raise _err(
+                f"unknown policy {raw['policy']!r} (known: {', '.join(sorted(POLICY_TYPES))})",
+                file,
+                f"{path}.policy",
+                index,
+            )
+        try:
+            pc = ptype.config.model_validate(raw)
+        except ValidationError as e:
+            raise format_validation_error(e, file=file, prefix=path, index=index) from None
+        except ConfigError as e:
+            raise _err(e.message, file, path, index) from None
+        for ref in ptype.references(pc):
+            if ref not in targets:
+                raise _err(
+                    f"refers to unknown model or route {ref!r} (known: {', '.join(sorted(targets))})",
+                    file,
+                    path,
+                    index,
+                )
+        parsed[name] = pc
+    cfg.routes = parsed
+    if cfg.server.default_route and cfg.server.default_route not in targets:
+        raise _err(f"unknown route or model {cfg.server.default_route!r}", file, "server.default_route", index)
+    if cfg.reference_model and cfg.reference_model not in cfg.models:
+        raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
+    _check_cycles(cfg, file, index)
+
+
+def _check_cycles(cfg: Config, file: str | None, index: dict[str, int]) -> None:
+    from tierwise.policies.registry import POLICY_TYPES
+
+    graph = {n: POLICY_TYPES[pc.policy].references(pc) for n, pc in cfg.routes.items()}
+    state: dict[str, int] = {}
+
+    def visit(n: str, chain: list[str]) -> None:
+        if state.get(n) == 2 or n not in graph:
+            return
+        if state.get(n) == 1:
+            raise _err("routes refer to each other in a cycle: " + " -> ".join(chain + [n]), file, f"routes.{n}", index)
+        state[n] = 1
+        for m in graph[n]:
+            visit(m, chain + [n])
+        state[n] = 2
+
+    for n in graph:
+        visit(n, [])

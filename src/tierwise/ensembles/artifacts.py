@@ -1,0 +1,95 @@
+"""Run artifacts: one JSON file (for tools) and one Markdown file (for people) per run.
+
+They live in `.tierwise/artifacts/<ensemble>/<run_id>.{json,md}` so `tierwise ensemble
+artifacts` and the MCP `analyze_execution` tool can read past runs without the ledger.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tierwise.ensembles.results import RunResult
+from tierwise.errors import ConfigError, NotFound
+
+
+def write_artifacts(run: RunResult, root: Path) -> tuple[Path, Path]:
+    folder = root / run.ensemble
+    folder.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = folder / f"{run.run_id}.json", folder / f"{run.run_id}.md"
+    run.artifact_json, run.artifact_md = str(jpath), str(mpath)
+    jpath.write_bytes(orjson.dumps(run.to_dict(), default=str, option=orjson.OPT_INDENT_2))
+    mpath.write_text(markdown(run.to_dict()), encoding="utf-8")
+    return jpath, mpath
+
+
+def _short(value: Any, n: int = 80) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = " ".join(text.split())
+    return (text[: n - 1] + "…" if len(text) > n else text).replace("|", "\\|")
+
+
+def _money(v: float | None) -> str:
+    return "-" if v is None else f"${v:.6f}"
+
+
+def markdown(run: dict[str, Any]) -> str:
+    t = run["totals"]
+    lines = [
+        f"# Ensemble run `{run['ensemble']}` — {run['run_id']}",
+        "",
+        f"- status: **{run['status']}** (final agent `{run['final_agent']}`)",
+        f"- latency: {run['latency_ms']:.0f} ms",
+        f"- tokens: {t['input_tokens']} in / {t['output_tokens']} out; cost {_money(t['cost_usd'])}",
+        f"- agents: {t['ok']} ok, {t['failed']} failed, {t['skipped']} skipped",
+        "",
+        "| agent | kind | status | model | tokens in | tokens out | cost | latency ms | output / error |",
+        "|---|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for a in run["agents"]:
+        shown = a["error"] if a["status"] not in ("ok",) and a["error"] else _short(a["output"])
+        lines.append(
+            f"| {a['name']} | {a['kind']} | {a['status']} | {a['model'] or '-'} | {a['input_tokens']} | "
+            f"{a['output_tokens']} | {_money(a['cost_usd'])} | {a['latency_ms']:.0f} | {_short(shown or '')} |"
+        )
+    for a in run["agents"]:
+        if a.get("items"):
+            lines += ["", f"## fan-out `{a['name']}`", "", "| item | status | output / error |", "|---:|---|---|"]
+            for it in a["items"]:
+                lines.append(f"| {it['index']} | {it['status']} | {_short(it['error'] or it['output'] or '')} |")
+    lines += ["", "## Output", "", "```", run["output"] if isinstance(run["output"], str)
+              else orjson.dumps(run["output"], default=str, option=orjson.OPT_INDENT_2).decode(), "```", ""]
+    return "\n".join(lines)
+
+
+def list_artifacts(root: Path, ensemble: str | None = None) -> list[dict[str, Any]]:
+    """Newest first: run id, ensemble, status, latency, totals."""
+    out = []
+    folders = [root / ensemble] if ensemble else (sorted(p for p in root.iterdir() if p.is_dir())
+                                                   if root.is_dir() else [])
+    for folder in folders:
+        for f in folder.glob("*.json"):
+            try:
+                d = orjson.loads(f.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            out.append({"run_id": d.get("run_id"), "ensemble": d.get("ensemble"), "status": d.get("status"),
+                        "started_at": d.get("started_at"), "latency_ms": d.get("latency_ms"),
+                        "totals": d.get("totals"), "path": str(f)})
+    out.sort(key=lambda r: r.get("started_at") or 0, reverse=True)
+    return out
+
+
+def read_artifact(root: Path, run_id: str) -> dict[str, Any]:
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        raise ConfigError(f"{run_id!r} is not a run id")
+    if root.is_dir():
+        for f in root.glob(f"*/{run_id}.json"):
+            try:
+                data: dict[str, Any] = orjson.loads(f.read_bytes())
+                return data
+            except (OSError, orjson.JSONDecodeError) as e:
+                raise ConfigError(f"artifact unreadable: {e}", file=str(f)) from None
+    raise NotFound(f"no run {run_id!r} among the artifacts in {root}")

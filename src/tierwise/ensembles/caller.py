@@ -1,0 +1,107 @@
+"""How ensembles call models: through the tierwise core, so routing, pricing and breakers apply.
+
+`GatewayCaller` resolves a profile's model name with `Gateway.resolve` and calls the Target
+with a fresh per-call Context; the call steps the deployment records (tokens, cost, latency)
+become the agent's usage. A semaphore per provider caps calls in flight, because a local GPU
+server answers eight requests at once more slowly than one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tierwise.canonical import Message, Request, TextBlock
+from tierwise.ensembles.results import CallOutcome
+from tierwise.ensembles.schema import Profile
+from tierwise.errors import TierwiseError
+
+if TYPE_CHECKING:
+    from tierwise.gateway import Gateway
+
+DEFAULT_LOCAL_LIMIT = 4
+DEFAULT_REMOTE_LIMIT = 32
+
+
+class ModelCaller(Protocol):
+    async def call(self, profile: Profile, prompt: str) -> CallOutcome: ...
+
+    def knows(self, model: str) -> bool: ...
+
+
+def build_request(profile: Profile, prompt: str) -> Request:
+    return Request(
+        model=profile.model,
+        messages=[Message("user", [TextBlock(prompt)])],
+        system=[TextBlock(profile.system_prompt)] if profile.system_prompt else [],
+        max_tokens=profile.max_tokens,
+        temperature=profile.temperature,
+        metadata={"tierwise_feature": "ensemble"},
+    )
+
+
+class GatewayCaller:
+    def __init__(self, gateway: Gateway, limits: dict[str, int] | None = None) -> None:
+        self.gateway = gateway
+        self._limits = dict(limits or {})
+        self._sems: dict[str, asyncio.Semaphore] = {}
+
+    def knows(self, model: str) -> bool:
+        return model in self.gateway.deployments or model in self.gateway.cfg.routes
+
+    def limit_for(self, provider: str) -> int:
+        if provider in self._limits:
+            return self._limits[provider]
+        pc = self.gateway.cfg.providers.get(provider)
+        # A `max_concurrency` key on the provider config wins when the config has one.
+        explicit = getattr(pc, "max_concurrency", None) if pc is not None else None
+        if explicit:
+            return int(explicit)
+        local = pc is not None and pc.locality == "local"
+        return DEFAULT_LOCAL_LIMIT if local else min(DEFAULT_REMOTE_LIMIT, pc.max_connections if pc else 32)
+
+    def semaphore(self, key: str) -> asyncio.Semaphore:
+        sem = self._sems.get(key)
+        if sem is None:
+            sem = self._sems[key] = asyncio.Semaphore(self.limit_for(key))
+        return sem
+
+    def provider_of(self, model: str) -> str:
+        dep = self.gateway.deployments.get(model)
+        # A route may reach several providers; it is limited as a unit under its own name.
+        return dep.provider.name if dep is not None else f"route:{model}"
+
+    async def call(self, profile: Profile, prompt: str) -> CallOutcome:
+        target = self.gateway.resolve(profile.model)
+        req = build_request(profile, prompt)
+        ctx = self.gateway.context(profile.model, "ens_" + os.urandom(8).hex(), None, profile.model)
+        async with self.semaphore(self.provider_of(profile.model)):
+            try:
+                resp = await target.complete(req, ctx)
+            except TierwiseError as e:
+                raise CallFailed(e.message, [s.to_dict() for s in ctx.trace.steps]) from None
+            steps = [s.to_dict() for s in ctx.trace.steps]
+        answered = next((s for s in reversed(ctx.trace.steps) if s.kind == "call" and s.ok), None)
+        usage = ctx.trace.total_usage()
+        calls = ctx.trace.calls()
+        costs = [s.cost for s in calls if s.cost is not None]
+        return CallOutcome(
+            text=resp.text(),
+            model=answered.model if answered else resp.model,
+            deployment=answered.name if answered else profile.model,
+            provider=answered.provider if answered else None,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=sum(costs) if costs else None,
+            steps=steps,
+        )
+
+
+class CallFailed(Exception):
+    """A model call failed; carries the trace steps it made (attempts, partial costs)."""
+
+    def __init__(self, message: str, steps: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.steps = steps or []

@@ -1,0 +1,349 @@
+"""Where ensembles and profiles live, and how they move up: project → global → shared library.
+
+Each location is a folder with `ensembles/*.yaml` and `profiles/*.yaml`:
+- project: `<project>/.tierwise/`
+- global: `$TIERWISE_HOME` or `~/.config/tierwise/`
+- library: a shared git checkout, `$TIERWISE_LIBRARY` (optional)
+A name is looked up in that order, so a project can shadow what it inherits. Evaluations
+(good/bad verdicts on runs) are kept per ensemble in the project; promotion needs 3 good
+ones to go global and 5 to reach the library, copies the profiles the ensemble uses and
+refuses files with hard-coded paths (they would break on the next machine).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+
+from tierwise.ensembles.schema import Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
+from tierwise.errors import ConfigError
+
+Level = Literal["project", "global", "library"]
+LEVELS: tuple[Level, ...] = ("project", "global", "library")
+PROMOTION_THRESHOLD = {"global": 3, "library": 5}
+_ABS_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+
+
+@dataclass(slots=True)
+class EnsembleEntry:
+    name: str
+    level: Level
+    path: str
+    description: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "level": self.level, "path": self.path, "description": self.description,
+                "valid": self.error is None, "error": self.error}
+
+
+class Library:
+    def __init__(self, project_dir: str | Path = ".", *, global_dir: str | Path | None = None,
+                 library_dir: str | Path | None = None) -> None:
+        self.roots: dict[Level, Path | None] = {
+            "project": Path(project_dir) / ".tierwise",
+            "global": Path(global_dir or os.environ.get("TIERWISE_HOME") or Path.home() / ".config" / "tierwise"),
+            "library": Path(library_dir) if library_dir else (
+                Path(os.environ["TIERWISE_LIBRARY"]) if os.environ.get("TIERWISE_LIBRARY") else None),
+        }
+
+    # ------------------------------------------------------------------ folders
+
+    def folder(self, level: Level, kind: Literal["ensembles", "profiles"]) -> Path | None:
+        root = self.roots[level]
+        return root / kind if root is not None else None
+
+    @property
+    def artifacts_dir(self) -> Path:
+        root = self.roots["project"]
+        assert root is not None
+        return root / "artifacts"
+
+    @property
+    def evaluations_dir(self) -> Path:
+        root = self.roots["project"]
+        assert root is not None
+        return root / "evaluations"
+
+    # ------------------------------------------------------------------ ensembles
+
+    def entries(self) -> list[EnsembleEntry]:
+        """Every ensemble in every location; a shadowed name is listed once, at its nearest level."""
+        seen: dict[str, EnsembleEntry] = {}
+        for level in LEVELS:
+            folder = self.folder(level, "ensembles")
+            if folder is None or not folder.is_dir():
+                continue
+            for f in sorted(folder.glob("*.y*ml")):
+                if f.stem in seen:
+                    continue
+                entry = EnsembleEntry(f.stem, level, str(f))
+                try:
+                    ens = load_ensemble(f)
+                    entry.description = ens.description
+                except ConfigError as e:
+                    entry.error = e.message
+                seen[f.stem] = entry
+        return list(seen.values())
+
+    def find(self, ref: str, *, relative_to: Path | None = None) -> Path:
+        """An ensemble by file path (absolute or relative) or by name in the locations."""
+        p = Path(ref)
+        if p.suffix in (".yaml", ".yml"):
+            for cand in ([relative_to / p] if relative_to and not p.is_absolute() else []) + [p]:
+                if cand.is_file():
+                    return cand
+            raise ConfigError("ensemble file not found", file=ref)
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", ref):
+            raise ConfigError(f"{ref!r} is not an ensemble name")
+        for level in LEVELS:
+            folder = self.folder(level, "ensembles")
+            if folder is None:
+                continue
+            for ext in (".yaml", ".yml"):
+                if (folder / f"{ref}{ext}").is_file():
+                    return folder / f"{ref}{ext}"
+        known = ", ".join(e.name for e in self.entries()) or "none"
+        raise ConfigError(f"no ensemble named {ref!r} (known: {known})")
+
+    def load(self, ref: str) -> Ensemble:
+        return load_ensemble(self.find(ref))
+
+    def level_of(self, path: Path) -> Level | None:
+        for level in LEVELS:
+            folder = self.folder(level, "ensembles")
+            if folder is not None and folder.resolve() == path.resolve().parent:
+                return level
+        return None
+
+    def create(self, name: str, text: str, *, overwrite: bool = False) -> Path:
+        """Validate and write a new project ensemble."""
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+            raise ConfigError(f"{name!r} is not a valid ensemble name (letters, digits, '-', '_', '.')")
+        folder = self.folder("project", "ensembles")
+        assert folder is not None
+        target = folder / f"{name}.yaml"
+        ens = parse_ensemble(text, file=str(target))
+        if ens.name != name:
+            raise ConfigError(f"the file says name {ens.name!r}, not {name!r}", file=str(target))
+        if target.exists() and not overwrite:
+            raise ConfigError("an ensemble with this name exists already", file=str(target))
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    # ------------------------------------------------------------------ profiles (Resolver)
+
+    def profiles(self) -> dict[str, tuple[Level, Profile | ConfigError]]:
+        out: dict[str, tuple[Level, Profile | ConfigError]] = {}
+        for level in LEVELS:
+            folder = self.folder(level, "profiles")
+            if folder is None or not folder.is_dir():
+                continue
+            for f in sorted(folder.glob("*.y*ml")):
+                if f.stem in out:
+                    continue
+                try:
+                    out[f.stem] = (level, parse_profile(f.read_text(encoding="utf-8"), file=str(f), name=f.stem))
+                except ConfigError as e:
+                    out[f.stem] = (level, e)
+                except OSError as e:
+                    out[f.stem] = (level, ConfigError(f"cannot read: {e.strerror}", file=str(f)))
+        return out
+
+    def profile_path(self, name: str) -> Path | None:
+        for level in LEVELS:
+            folder = self.folder(level, "profiles")
+            if folder is None:
+                continue
+            for ext in (".yaml", ".yml"):
+                if (folder / f"{name}{ext}").is_file():
+                    return folder / f"{name}{ext}"
+        return None
+
+    def profile(self, name: str, ens: Ensemble) -> Profile:
+        if name in ens.profiles:
+            return ens.profiles[name]
+        path = self.profile_path(name)
+        if path is None:
+            inline = ", ".join(ens.profiles) or "none"
+            raise ConfigError(f"unknown profile {name!r} (inline: {inline}; none in .tierwise/profiles, the "
+                              "global folder or the library)", file=ens.path)
+        return parse_profile(path.read_text(encoding="utf-8"), file=str(path), name=name)
+
+    def ensemble(self, ref: str, ens: Ensemble) -> Ensemble:
+        return load_ensemble(self.find(ref, relative_to=ens.base_dir))
+
+    # ------------------------------------------------------------------ reference checks
+
+    def problems(self, ens: Ensemble, known_model: Any = None, _stack: tuple[str, ...] = ()) -> list[str]:
+        """Profiles, models and nested ensembles that do not resolve; `known_model(name) -> bool`."""
+        out: list[str] = []
+        for a in ens.agents:
+            who = f"agent {a.name!r}"
+            for ref in filter(None, (a.profile, a.fallback_profile)):
+                try:
+                    prof = self.profile(ref, ens)
+                except ConfigError:
+                    out.append(f"{who}: unknown profile {ref!r}")
+                    continue
+                chain = {ref}
+                while prof.fallback:
+                    if prof.fallback in chain:
+                        out.append(f"{who}: profile fallbacks loop at {prof.fallback!r}")
+                        break
+                    chain.add(prof.fallback)
+                    try:
+                        prof_next = self.profile(prof.fallback, ens)
+                    except ConfigError:
+                        out.append(f"{who}: profile {prof.name!r} falls back to unknown profile {prof.fallback!r}")
+                        break
+                    if known_model and not known_model(prof_next.model):
+                        out.append(f"{who}: profile {prof_next.name!r} names unknown model {prof_next.model!r}")
+                    prof = prof_next
+                try:
+                    p0 = self.profile(ref, ens)
+                    if known_model and not known_model(p0.model):
+                        out.append(f"{who}: profile {ref!r} names unknown model {p0.model!r}")
+                except ConfigError:
+                    pass
+            if a.model and known_model and not known_model(a.model):
+                out.append(f"{who}: unknown model or route {a.model!r}")
+            if a.ensemble:
+                try:
+                    sub = self.ensemble(a.ensemble, ens)
+                except ConfigError as e:
+                    out.append(f"{who}: ensemble: {e.message}")
+                    continue
+                if sub.name in _stack or sub.name == ens.name:
+                    out.append(f"{who}: ensemble {sub.name!r} nests itself")
+                    continue
+                out.extend(f"{who} -> {p}" for p in self.problems(sub, known_model, (*_stack, ens.name)))
+            if a.script:
+                first = a.script if isinstance(a.script, str) else a.script[0]
+                if ("/" in first or first.endswith(".py")) and not (ens.base_dir / first).exists() \
+                        and not Path(first).exists():
+                    out.append(f"{who}: script {first!r} not found next to the ensemble file")
+        return out
+
+    # ------------------------------------------------------------------ evaluations
+
+    def record_evaluation(self, ensemble: str, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any]:
+        if verdict not in ("good", "bad"):
+            raise ConfigError(f"verdict must be 'good' or 'bad', not {verdict!r}")
+        self.find(ensemble)  # refuse evaluations of ensembles that do not exist
+        rec = {"ensemble": ensemble, "run_id": run_id, "verdict": verdict, "note": note, "ts": time.time()}
+        self.evaluations_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.evaluations_dir / f"{ensemble}.jsonl", "ab") as f:
+            f.write(orjson.dumps(rec) + b"\n")
+        return rec
+
+    def evaluations(self, ensemble: str) -> list[dict[str, Any]]:
+        path = self.evaluations_dir / f"{ensemble}.jsonl"
+        if not path.is_file():
+            return []
+        out = []
+        for line in path.read_bytes().splitlines():
+            try:
+                out.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+        return out
+
+    def good_count(self, ensemble: str) -> int:
+        return sum(e.get("verdict") == "good" for e in self.evaluations(ensemble))
+
+    # ------------------------------------------------------------------ promotion
+
+    def promotion_plan(self, ensemble: str, to: Level) -> dict[str, Any]:
+        """What promoting would do, or why it cannot: checked before the user is asked to confirm."""
+        if to not in PROMOTION_THRESHOLD:
+            raise ConfigError(f"can promote to 'global' or 'library', not {to!r}")
+        dest_root = self.roots[to]
+        if dest_root is None:
+            raise ConfigError("no shared library configured (set TIERWISE_LIBRARY to a git checkout path)")
+        src = self.find(ensemble)
+        ens = load_ensemble(src)
+        here = self.level_of(src)
+        if here is not None and LEVELS.index(here) >= LEVELS.index(to):
+            raise ConfigError(f"{ensemble!r} is already at the {here} level")
+        need = PROMOTION_THRESHOLD[to]
+        good = self.good_count(ensemble)
+        if good < need:
+            raise ConfigError(f"{ensemble!r} has {good} good evaluation(s); promoting to {to} needs {need} "
+                              "(record them with `record_evaluation` / after runs you checked)")
+        hard = hard_coded_paths(yaml.safe_load(src.read_text(encoding="utf-8")))
+        if hard:
+            raise ConfigError(f"{ensemble!r} has hard-coded paths, which would break elsewhere: "
+                              + ", ".join(hard[:5]) + " (use paths relative to the ensemble file)")
+        profiles = sorted(self._profiles_needed(ens))
+        missing = [p for p in profiles if self.profile_path(p) is None]
+        if missing:
+            raise ConfigError(f"{ensemble!r} uses profiles that exist nowhere: {', '.join(missing)}")
+        return {"ensemble": ensemble, "from": str(src), "to": str(dest_root / "ensembles" / src.name),
+                "level": to, "good_evaluations": good, "profiles": profiles}
+
+    def _profiles_needed(self, ens: Ensemble) -> set[str]:
+        names: set[str] = set()
+        todo = [r for a in ens.agents for r in (a.profile, a.fallback_profile) if r and r not in ens.profiles]
+        while todo:
+            n = todo.pop()
+            if n in names:
+                continue
+            names.add(n)
+            path = self.profile_path(n)
+            if path is not None:
+                fb = parse_profile(path.read_text(encoding="utf-8"), file=str(path), name=n).fallback
+                if fb and fb not in ens.profiles:
+                    todo.append(fb)
+        return names
+
+    def promote(self, ensemble: str, to: Level) -> dict[str, Any]:
+        plan = self.promotion_plan(ensemble, to)
+        dest = Path(plan["to"])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(plan["from"], dest)
+        copied = []
+        prof_dir = self.folder(to, "profiles")
+        assert prof_dir is not None
+        for p in plan["profiles"]:
+            src = self.profile_path(p)
+            target = prof_dir / f"{p}.yaml"
+            if src is not None and not target.exists():
+                prof_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+                copied.append(p)
+        # Scripts travel with the ensemble: copy relative script files next to it.
+        ens = load_ensemble(dest)
+        for a in ens.agents:
+            if a.script:
+                first = a.script if isinstance(a.script, str) else a.script[0]
+                src_file = Path(plan["from"]).parent / first
+                if src_file.is_file():
+                    (dest.parent / first).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src_file, dest.parent / first)
+        return {**plan, "profiles_copied": copied, "promoted": True}
+
+
+def hard_coded_paths(node: Any) -> list[str]:
+    """Absolute or home-relative paths anywhere in a parsed YAML document."""
+    found: list[str] = []
+    if isinstance(node, str):
+        for word in node.split():
+            if _ABS_PATH.match(word) and len(word) > 1:
+                found.append(word)
+    elif isinstance(node, dict):
+        for v in node.values():
+            found.extend(hard_coded_paths(v))
+    elif isinstance(node, list):
+        for v in node:
+            found.extend(hard_coded_paths(v))
+    return found

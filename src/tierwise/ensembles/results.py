@@ -1,0 +1,111 @@
+"""What a run produced, per agent and in total: the shape of artifacts, MCP answers and ledger rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+AgentStatus = Literal["ok", "partial", "failed", "timeout", "skipped", "cancelled"]
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """One finished model call, as the executor needs it."""
+
+    text: str
+    model: str | None = None  # upstream model id
+    deployment: str | None = None  # config model name that answered
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ItemResult:
+    """One element of a fan-out: its own status, in the order of the upstream array."""
+
+    index: int
+    status: AgentStatus
+    output: Any = None
+    error: str | None = None
+    latency_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class AgentResult:
+    name: str
+    kind: str
+    status: AgentStatus = "skipped"
+    output: Any = None
+    error: str | None = None
+    profile: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    # Seconds since the run started: when the agent began work and finished (for overlap checks).
+    started_s: float | None = None
+    ended_s: float | None = None
+    fallback_used: str | None = None
+    items: list[ItemResult] | None = None
+    nested: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_cost(self, c: float | None) -> None:
+        if c is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + c
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: str
+    ensemble: str
+    status: Literal["ok", "partial", "failed", "cancelled"]
+    output: Any
+    agents: list[AgentResult]
+    started_at: float  # unix seconds
+    latency_ms: float
+    input: Any = None
+    final_agent: str = ""
+    artifact_json: str | None = None
+    artifact_md: str | None = None
+
+    def agent(self, name: str) -> AgentResult:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def totals(self) -> dict[str, Any]:
+        costs = [a.cost_usd for a in self.agents if a.cost_usd is not None]
+        return {
+            "agents": len(self.agents),
+            "ok": sum(a.status == "ok" for a in self.agents),
+            "failed": sum(a.status in ("failed", "timeout", "partial") for a in self.agents),
+            "skipped": sum(a.status == "skipped" for a in self.agents),
+            "input_tokens": sum(a.input_tokens for a in self.agents),
+            "output_tokens": sum(a.output_tokens for a in self.agents),
+            "cost_usd": sum(costs) if costs else 0.0,
+            "latency_ms": self.latency_ms,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ensemble": self.ensemble,
+            "status": self.status,
+            "final_agent": self.final_agent,
+            "input": self.input,
+            "output": self.output,
+            "started_at": self.started_at,
+            "latency_ms": self.latency_ms,
+            "totals": self.totals(),
+            "agents": [a.to_dict() for a in self.agents],
+        }

@@ -1,0 +1,116 @@
+"""The one exception hierarchy of tierwise.
+
+Every error a client can see is a `TierwiseError` with an HTTP status and a kind; the wire
+codecs map it to the error schema of the API the client spoke. Messages must never contain
+secrets (upstream keys, client keys): build them from names, not from values.
+"""
+
+from __future__ import annotations
+
+
+class TierwiseError(Exception):
+    """Base class. `kind` is a neutral name each codec maps to its API's error type."""
+
+    status: int = 500
+    kind: str = "api_error"
+
+    def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if kind is not None:
+            self.kind = kind
+
+
+class ConfigError(TierwiseError):
+    """A bad tierwise.yaml (or ensemble file): names the file, the key path and the problem."""
+
+    status = 500
+    kind = "api_error"
+
+    def __init__(self, message: str, *, file: str | None = None, path: str | None = None) -> None:
+        where = ""
+        if file:
+            where = f"{file}: "
+        if path:
+            where += f"{path}: "
+        super().__init__(where + message)
+        self.file = file
+        self.path = path
+
+
+class InvalidRequest(TierwiseError):
+    status = 400
+    kind = "invalid_request_error"
+
+
+class AuthenticationError(TierwiseError):
+    status = 401
+    kind = "authentication_error"
+
+
+class PermissionDenied(TierwiseError):
+    status = 403
+    kind = "permission_error"
+
+
+class NotFound(TierwiseError):
+    status = 404
+    kind = "not_found_error"
+
+
+class RequestTooLarge(TierwiseError):
+    status = 413
+    kind = "request_too_large"
+
+
+class RateLimited(TierwiseError):
+    status = 429
+    kind = "rate_limit_error"
+
+
+class BudgetExceeded(TierwiseError):
+    status = 429
+    kind = "rate_limit_error"
+
+
+class UpstreamError(TierwiseError):
+    """An upstream failed. `retryable` tells fallback whether another try or deployment may help."""
+
+    status = 502
+    kind = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 502,
+        upstream_status: int | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, kind=kind)
+        self.upstream_status = upstream_status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(UpstreamError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=504, retryable=True, kind="timeout_error")
+
+
+class CircuitOpen(UpstreamError):
+    """A deployment's breaker is open: it was not even tried."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
+
+
+class Overloaded(UpstreamError):
+    """Every deployment of a route is unavailable (breakers open, all attempts failed)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")

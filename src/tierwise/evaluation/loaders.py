@@ -1,0 +1,234 @@
+"""Loaders: RouteLLM's GPT-4 vs Mixtral data (MMLU, GSM8K, MT-Bench), a JSONL format of our own
+(fixtures and users' exports), and the ledger's shadow pairs.
+
+The RouteLLM data are read in place from `../shared/data/routellm-gpt4-mixtral` (or the folder
+named by `$TIERWISE_DATA`); contaminated prompts are dropped as RouteLLM does.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tierwise.evaluation.dataset import OutcomeDataset
+
+STRONG = "gpt-4-1106-preview"
+WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+ROUTELLM = "routellm-gpt4-mixtral"
+BENCHMARKS = ("mmlu", "gsm8k", "mt-bench")
+MMLU_PARSING_ARTEFACT = "high_school_mathematics"
+
+
+class DataError(ValueError):
+    """A dataset that is missing or malformed; the message says which file and why."""
+
+
+def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder holding `routellm-gpt4-mixtral`, or None when it is not on this machine."""
+    candidates = [Path(explicit)] if explicit else []
+    if os.environ.get("TIERWISE_DATA"):
+        candidates.append(Path(os.environ["TIERWISE_DATA"]))
+    here = Path(__file__).resolve()
+    candidates += [Path.cwd() / ".." / "shared" / "data", here.parents[3] / ".." / "shared" / "data"]
+    for c in candidates:
+        if (c / ROUTELLM).is_dir():
+            return c.resolve()
+        if c.name == ROUTELLM and c.is_dir():
+            return c.parent.resolve()
+    return None
+
+
+def _root(root: str | os.PathLike[str] | None) -> Path:
+    r = data_root(root)
+    if r is None:
+        raise DataError(f"RouteLLM data not found: expected a folder {ROUTELLM}/ under ../shared/data or $TIERWISE_DATA")
+    return r / ROUTELLM
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    return rows
+
+
+def _contaminated(path: Path) -> set[str]:
+    return {r["eval_prompt"] for r in _jsonl(path)} if path.exists() else set()
+
+
+def _bool(v: str, where: str) -> float:
+    if v in ("True", "true", "1"):
+        return 1.0
+    if v in ("False", "false", "0"):
+        return 0.0
+    raise DataError(f"{where}: expected True/False, got {v[:20]!r}")
+
+
+def load_mmlu(root: str | os.PathLike[str] | None = None, *, drop_subjects: tuple[str, ...] = ()) -> OutcomeDataset:
+    base = _root(root) / "mmlu"
+    bad = _contaminated(base / "contaminated_prompts.jsonl")
+    csv.field_size_limit(sys.maxsize)
+    prompts, strong, weak, subjects = [], [], [], []
+    files = sorted((base / "responses").glob("mmlu_*.csv"))
+    if not files:
+        raise DataError(f"no MMLU response files in {base / 'responses'}")
+    for f in files:
+        subject = f.stem.removeprefix("mmlu_")
+        if subject in drop_subjects:
+            continue
+        with f.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["prompt"] in bad:
+                    continue
+                prompts.append(row["prompt"])
+                strong.append(_bool(row[STRONG], str(f)))
+                weak.append(_bool(row[WEAK], str(f)))
+                subjects.append(subject)
+    name = "mmlu" + "".join(f"-no-{s}" for s in drop_subjects)
+    return OutcomeDataset(name, prompts, np.array(strong), np.array(weak), [f"mmlu:{i}" for i in range(len(prompts))],
+                          subjects, strong_model=STRONG, weak_model=WEAK)
+
+
+def load_gsm8k(root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
+    base = _root(root) / "gsm8k"
+    bad = _contaminated(base / "contaminated_prompts.jsonl")
+    csv.field_size_limit(sys.maxsize)
+    prompts, strong, weak, sr, wr = [], [], [], [], []
+    path = base / "gsm8k_responses.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["prompt"] in bad:
+                continue
+            prompts.append(row["prompt"])
+            strong.append(_bool(row[STRONG], str(path)))
+            weak.append(_bool(row[WEAK], str(path)))
+            sr.append(row[f"{STRONG}_response"])
+            wr.append(row[f"{WEAK}_response"])
+    return OutcomeDataset("gsm8k", prompts, np.array(strong), np.array(weak),
+                          [f"gsm8k:{i}" for i in range(len(prompts))], ["gsm8k"] * len(prompts),
+                          strong_responses=sr, weak_responses=wr, strong_model=STRONG, weak_model=WEAK)
+
+
+def load_mtbench(root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
+    """One row per question, routed on turn 1 (as RouteLLM does); outcome = mean grade of both turns."""
+    base = _root(root) / "mt_bench"
+    bad = _contaminated(base / "contaminated_prompts.jsonl")
+    scores: dict[tuple[int, str], list[float]] = {}
+    for j in _jsonl(base / "judgements.jsonl"):
+        scores.setdefault((int(j["question_id"]), j["model"]), []).append(float(j["score"]))
+    prompts, strong, weak, groups, cats = [], [], [], [], []
+    for q in _jsonl(base / "question.jsonl"):
+        turns = q["turns"]
+        if turns[0] in bad or (len(turns) > 1 and turns[1] in bad):
+            continue
+        qid = int(q["question_id"])
+        s, w = scores.get((qid, STRONG)), scores.get((qid, WEAK))
+        if not s or not w:
+            raise DataError(f"{base / 'judgements.jsonl'}: question {qid} lacks grades for both models")
+        prompts.append(turns[0])
+        strong.append(float(np.mean(s)))
+        weak.append(float(np.mean(w)))
+        groups.append(f"mt-bench:{qid}")
+        cats.append(str(q.get("category", "")))
+    return OutcomeDataset("mt-bench", prompts, np.array(strong), np.array(weak), groups, cats,
+                          strong_model=STRONG, weak_model=WEAK)
+
+
+def load_benchmark(name: str, root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
+    if name == "mmlu":
+        return load_mmlu(root)
+    if name in ("mmlu-no-hsm", f"mmlu-no-{MMLU_PARSING_ARTEFACT}"):
+        return load_mmlu(root, drop_subjects=(MMLU_PARSING_ARTEFACT,))
+    if name == "gsm8k":
+        return load_gsm8k(root)
+    if name in ("mt-bench", "mtbench"):
+        return load_mtbench(root)
+    raise DataError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}, mmlu-no-hsm")
+
+
+def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
+    """Our own format, one query per line:
+    `{"prompt": str, "strong": number, "weak": number, "id"?: str, "subject"?: str,
+      "strong_response"?: str, "weak_response"?: str}`."""
+    p = Path(path)
+    rows = _jsonl(p)
+    if not rows:
+        raise DataError(f"{p}: no rows")
+    prompts, strong, weak, groups, subjects = [], [], [], [], []
+    sr: list[str] = []
+    wr: list[str] = []
+    for n, r in enumerate(rows, 1):
+        try:
+            prompts.append(str(r["prompt"]))
+            strong.append(float(r["strong"]))
+            weak.append(float(r["weak"]))
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{p}:{n}: each row needs `prompt` (text) and numeric `strong` and `weak`") from None
+        groups.append(str(r.get("id", n)))
+        subjects.append(str(r.get("subject", "")))
+        sr.append(str(r.get("strong_response", "")))
+        wr.append(str(r.get("weak_response", "")))
+    has_resp = any(sr) or any(wr)
+    return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
+                          strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
+
+
+def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
+    """A benchmark name or a path to a JSONL file."""
+    if spec.endswith(".jsonl") or os.sep in spec:
+        return load_jsonl(spec)
+    return load_benchmark(spec, root)
+
+
+def _outcome_pair(rec: Any) -> tuple[float, float] | None:
+    """(strong, weak) outcomes of a ledger record, from a judge's annotation or the shadow pair."""
+    out = (rec.extra or {}).get("outcome")
+    if isinstance(out, dict) and "strong" in out and "weak" in out:
+        return float(out["strong"]), float(out["weak"])
+    sh = rec.shadow or {}
+    s, w = sh.get("strong") or {}, sh.get("weak") or {}
+    if isinstance(s, dict) and isinstance(w, dict) and s.get("outcome") is not None and w.get("outcome") is not None:
+        return float(s["outcome"]), float(w["outcome"])
+    return None
+
+
+def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
+    """Queries from the ledger whose two tiers' outcomes are known.
+
+    A record counts when it has a prompt (its own `prompt`, or the shadow pair's) and outcomes
+    for both tiers: `extra.outcome = {"strong": x, "weak": y}` (what a judge writes with
+    `Ledger.annotate`) or `shadow.strong.outcome` / `shadow.weak.outcome`. The shadow pair's
+    answers, when present, become the recorded responses.
+    """
+    prompts, strong, weak, groups, sr, wr = [], [], [], [], [], []
+    for rec in ledger.query(route=route):
+        pair = _outcome_pair(rec)
+        sh = rec.shadow or {}
+        prompt = rec.prompt or sh.get("prompt")
+        if pair is None or not prompt:
+            continue
+        prompts.append(str(prompt))
+        strong.append(pair[0])
+        weak.append(pair[1])
+        groups.append(str(sh.get("of") or rec.request_id))
+        sr.append(str((sh.get("strong") or {}).get("answer", "")))
+        wr.append(str((sh.get("weak") or {}).get("answer", "")))
+    if not prompts:
+        raise DataError("the ledger has no records with both tiers' outcomes (shadow pairs judged, or "
+                        "extra.outcome set); enable `shadow_rate` on a learned route and judge the pairs")
+    return OutcomeDataset("ledger", prompts, np.array(strong), np.array(weak), groups, [""] * len(prompts),
+                          strong_responses=sr, weak_responses=wr)

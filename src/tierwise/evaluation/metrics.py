@@ -1,0 +1,130 @@
+"""Routing metrics exactly as RouteLLM defines them (routellm/evals), plus money.
+
+A router gives every query a score; a query goes to the strong model when its score is at or
+above the threshold. RouteLLM takes the thresholds at the 10-quantile bin edges of the scores
+(11 points; at the top edge it uses `>` so the last point makes no strong calls), reads the
+(strong-call %, quality) curve at each, and reports:
+- APGR: (AUC - weak AUC) / (strong AUC - weak AUC), every AUC by the trapezoid rule over the
+  curve's own strong-call fractions (so random routing lands near 0.5, an oracle above 1);
+- CPT(x%): the strong-call % at which the curve recovers x% of the weak→strong gap, by linear
+  interpolation (`np.interp` of the target quality over the curve's qualities, as RouteLLM does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NUM_BINS = 10
+
+
+@dataclass(frozen=True)
+class Curve:
+    thresholds: np.ndarray
+    strong_pct: np.ndarray  # 0..100, ascending
+    quality: np.ndarray  # mean outcome at each point
+    weak_quality: float
+    strong_quality: float
+
+
+def thresholds_for(scores: np.ndarray, bins: int = NUM_BINS) -> np.ndarray:
+    """The bin edges `pandas.qcut(scores, bins, retbins=True)` returns (linear quantiles, duplicates kept)."""
+    return np.quantile(np.asarray(scores, dtype=float), np.linspace(0.0, 1.0, bins + 1))
+
+
+def routing_curve(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray, bins: int = NUM_BINS) -> Curve:
+    scores = np.asarray(scores, dtype=float)
+    strong = np.asarray(strong, dtype=float)
+    weak = np.asarray(weak, dtype=float)
+    if not (scores.shape == strong.shape == weak.shape) or scores.ndim != 1 or len(scores) == 0:
+        raise ValueError("scores and outcomes must be non-empty 1-D arrays of the same length")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("router scores must be finite")
+    edges = thresholds_for(scores, bins)
+    pcts, quals = [], []
+    for i, t in enumerate(edges):
+        chosen = scores > t if i == len(edges) - 1 else scores >= t
+        pcts.append(chosen.mean() * 100.0)
+        quals.append(np.where(chosen, strong, weak).mean())
+    order = np.argsort(np.asarray(pcts), kind="stable")
+    return Curve(edges[order], np.asarray(pcts)[order], np.asarray(quals)[order], float(weak.mean()),
+                 float(strong.mean()))
+
+
+def auc(curve: Curve) -> float:
+    return float(np.trapezoid(curve.quality, curve.strong_pct / 100.0))
+
+
+def apgr(curve: Curve) -> float:
+    x = curve.strong_pct / 100.0
+    weak_auc = float(np.trapezoid(np.full_like(x, curve.weak_quality), x))
+    strong_auc = float(np.trapezoid(np.full_like(x, curve.strong_quality), x))
+    if strong_auc == weak_auc:
+        raise ValueError("APGR is undefined when both models have the same quality (or the curve has no width)")
+    return (auc(curve) - weak_auc) / (strong_auc - weak_auc)
+
+
+def cpt(curve: Curve, fraction: float) -> float:
+    """Strong-call % needed to recover `fraction` of the quality gap (RouteLLM's `x% qual`)."""
+    target = curve.weak_quality + fraction * (curve.strong_quality - curve.weak_quality)
+    return float(np.interp(target, curve.quality, curve.strong_pct))
+
+
+def oracle_scores(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """Scores of a router that knows the outcomes: the gain itself."""
+    return np.asarray(strong, dtype=float) - np.asarray(weak, dtype=float)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens of each tier, and the tokens one query takes when none are recorded.
+
+    Defaults are RouteLLM's cost model (paper App. D): GPT-4 $24.7/M, Mixtral $0.24/M, about 95
+    input and 264 output tokens per query.
+    """
+
+    strong_per_m: float = 24.7
+    weak_per_m: float = 0.24
+    input_tokens: float = 95.0
+    output_tokens: float = 264.0
+
+    def per_query(self, strong: bool) -> float:
+        return (self.strong_per_m if strong else self.weak_per_m) * (self.input_tokens + self.output_tokens) / 1e6
+
+
+def cost_per_1k(strong_share: float, prices: Prices, *, cascade: bool = False) -> float:
+    """USD per 1,000 queries when `strong_share` of them go to the strong model.
+
+    With `cascade`, the weak model answers every query first (a post-hoc scorer needs its answer),
+    so its cost is paid on all of them.
+    """
+    if not 0.0 <= strong_share <= 1.0:
+        raise ValueError("strong_share must be between 0 and 1")
+    weak_share = 1.0 if cascade else 1.0 - strong_share
+    return 1000.0 * (strong_share * prices.per_query(True) + weak_share * prices.per_query(False))
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    apgr: float
+    cpt50: float
+    cpt80: float
+    cost50: float  # USD / 1k queries at the CPT(50%) operating point
+    cost80: float
+    curve: Curve
+
+    def row(self) -> dict[str, float | str]:
+        return {"router": self.name, "apgr": round(self.apgr, 4), "cpt50_pct": round(self.cpt50, 2),
+                "cpt80_pct": round(self.cpt80, 2), "usd_per_1k_at_cpt50": round(self.cost50, 4),
+                "usd_per_1k_at_cpt80": round(self.cost80, 4)}
+
+
+def summarize(name: str, scores: np.ndarray, strong: np.ndarray, weak: np.ndarray,
+              prices: Prices | None = None, *, cascade: bool = False) -> Summary:
+    prices = prices or Prices()
+    c = routing_curve(scores, strong, weak)
+    c50, c80 = cpt(c, 0.5), cpt(c, 0.8)
+    return Summary(name, apgr(c), c50, c80, cost_per_1k(c50 / 100, prices, cascade=cascade),
+                   cost_per_1k(c80 / 100, prices, cascade=cascade), c)

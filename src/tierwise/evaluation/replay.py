@@ -1,0 +1,77 @@
+"""Offline replay: run routers over a dataset (k-fold CV for ones that train, saved routers as
+they are) beside the random and prompt-length baselines, and render the cost/quality table
+and curves. `tierwise eval` and bench/routers_benchmark.py both use this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tierwise.evaluation.baselines import prompt_length_scores, random_scores
+from tierwise.evaluation.cv import cross_val_scores
+from tierwise.evaluation.dataset import OutcomeDataset
+from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize
+
+
+def is_saved_router(spec: str) -> bool:
+    return spec.endswith(".json") or Path(spec + ".json").exists()
+
+
+def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, prices: Prices | None = None,
+             seed: int = 0, baselines: bool = True, oracle: bool = False,
+             embedding_cache: dict[str, np.ndarray] | None = None) -> list[Summary]:
+    from tierwise.routers import load_router, make_router
+
+    rows: list[Summary] = []
+    if baselines:
+        rows.append(summarize("random", random_scores(data, seed), data.strong, data.weak, prices))
+        rows.append(summarize("prompt-length", prompt_length_scores(data), data.strong, data.weak, prices))
+    for spec in routers:
+        if is_saved_router(spec):
+            r = load_router(spec)
+            scores = r.score(data)
+            label = f"{Path(spec).stem} (saved {r.kind})"
+        else:
+            make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
+            scores = cross_val_scores(data, lambda s=spec: make_router(s, embedding_cache=embedding_cache),
+                                      folds, seed)
+            label = f"{spec} ({folds}-fold CV)"
+        rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc")))
+    if oracle:
+        rows.append(summarize("oracle", oracle_scores(data.strong, data.weak), data.strong, data.weak, prices))
+    return rows
+
+
+def markdown_table(data: OutcomeDataset, rows: Sequence[Summary]) -> str:
+    head = (f"**{data.name}** — n={len(data)}, strong {data.strong.mean():.4f}, weak {data.weak.mean():.4f}\n\n"
+            "| router | APGR | CPT(50%) | CPT(80%) | $/1k at CPT(50%) | $/1k at CPT(80%) |\n|---|---|---|---|---|---|")
+    lines = [f"| {r.name} | {r.apgr:.3f} | {r.cpt50:.1f}% | {r.cpt80:.1f}% | {r.cost50:.3f} | {r.cost80:.3f} |"
+             for r in rows]
+    return "\n".join([head, *lines])
+
+
+def plot_curves(data: OutcomeDataset, rows: Sequence[Summary], path: str | Path) -> Path:
+    """Quality against strong-call % for every router (needs matplotlib: the `plot` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install 'tierwise[plot]'") from None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r in rows:
+        ax.plot(r.curve.strong_pct, r.curve.quality, marker=".", label=f"{r.name} (APGR {r.apgr:.3f})")
+    ax.axhline(float(data.weak.mean()), color="grey", linestyle="--", label=f"weak: {data.weak_model}")
+    ax.axhline(float(data.strong.mean()), color="red", linestyle="--", label=f"strong: {data.strong_model}")
+    ax.set_xlabel("strong model calls (%)")
+    ax.set_ylabel("quality")
+    ax.set_title(f"routing curves — {data.name}")
+    ax.legend(fontsize=7)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return out

@@ -1,0 +1,172 @@
+"""The core both the HTTP server and the library use: targets built from a Config, route
+resolution by requested model name, per-request contexts, and ledger recording.
+
+No global state: everything hangs off a `Gateway` built from one `Config`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from fnmatch import fnmatchcase
+from typing import Any
+
+import aiohttp
+
+from tierwise.canonical import Request, Usage, WireFormat
+from tierwise.config import Config
+from tierwise.errors import NotFound, TierwiseError
+from tierwise.ledger.records import record_from_trace
+from tierwise.ledger.store import Ledger
+from tierwise.policies.base import Context, Target
+from tierwise.policies.registry import POLICY_TYPES, Builder
+from tierwise.policies.rules import feature_of
+from tierwise.pricing import Price, Pricer, cost
+from tierwise.providers.breaker import CircuitBreaker
+from tierwise.providers.deployment import Deployment
+from tierwise.providers.http import Provider
+from tierwise.trace import Trace
+
+log = logging.getLogger("tierwise")
+
+ZERO = Price(input=0, output=0, cache_read=0, cache_write=0)
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+class Gateway:
+    def __init__(self, cfg: Config, *, ledger: Ledger | None = None, pricer: Pricer | None = None) -> None:
+        self.cfg = cfg
+        self.pricer = pricer or Pricer()
+        self.ledger = ledger
+        self._session: aiohttp.ClientSession | None = None
+        self.providers = {n: Provider(n, p, self._get_session) for n, p in cfg.providers.items()}
+        self.deployments: dict[str, Deployment] = {}
+        for name, m in cfg.models.items():
+            prov = self.providers[m.provider]
+            price = m.price or (ZERO if prov.locality == "local" else self.pricer.price_for(m.model, prov.kind))
+            self.deployments[name] = Deployment(
+                name,
+                m,
+                prov,
+                CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown),
+                price,
+                cost,
+            )
+        self._routes: dict[str, Target] = {}
+        self._builder = Builder(self.resolve, self, cfg.base_dir)
+        # Requested names that are patterns (e.g. `claude-*`) are matched in order after exact names.
+        self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
+        for name in cfg.routes:  # build eagerly so config errors surface at start
+            self.resolve(name)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # ------------------------------------------------------------------ resolution
+
+    def resolve(self, name: str) -> Target:
+        if name in self.deployments:
+            return self.deployments[name]
+        t = self._routes.get(name)
+        if t is not None:
+            return t
+        pc = self.cfg.routes.get(name)
+        if pc is None:
+            raise NotFound(f"unknown model or route {name!r}")
+        t = POLICY_TYPES[pc.policy].build(pc, name, self._builder)
+        self._routes[name] = t
+        return t
+
+    def route_for(self, requested: str) -> tuple[str, Target]:
+        """The route a client's `model` names: exact route, exact model, pattern, then default."""
+        if requested in self.cfg.routes or requested in self.deployments:
+            return requested, self.resolve(requested)
+        for pat in self._patterns:
+            if fnmatchcase(requested, pat):
+                return pat, self.resolve(pat)
+        default = self.cfg.server.default_route
+        if default:
+            return default, self.resolve(default)
+        names = sorted(set(self.cfg.routes) | set(self.deployments))
+        raise NotFound(
+            f"unknown model or route {requested!r}; this gateway serves: {', '.join(names) or 'nothing yet'}"
+        )
+
+    def reference_price(self, route: str) -> tuple[str | None, Price | None]:
+        pc = self.cfg.routes.get(route)
+        ref = getattr(pc, "reference", None) or self.cfg.reference_model
+        if ref and ref in self.deployments:
+            d = self.deployments[ref]
+            return ref, d.price
+        return None, None
+
+    def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
+        ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
+        ctx.notes["requested_model"] = requested
+        return ctx
+
+    # ------------------------------------------------------------------ ledger
+
+    def record(
+        self,
+        ctx: Context,
+        req: Request,
+        *,
+        status: int,
+        stream: bool,
+        latency_ms: float,
+        ttft_ms: float | None = None,
+        error: TierwiseError | None = None,
+        shadow: dict[str, Any] | None = None,
+    ) -> None:
+        if self.ledger is None:
+            return
+        trace = ctx.trace
+        # The call whose answer the client got: the last successful one that was not a helper
+        # call (a verifier's check, an advisor consult, a summary), which carry a `role`.
+        answered = next(
+            (s for s in reversed(trace.steps) if s.kind == "call" and s.ok and "role" not in s.detail), None
+        )
+        ref_model, ref_price = self.reference_price(trace.route)
+        ref_cost = cost(ref_price, answered.usage or Usage()) if (answered and ref_price) else None
+        try:
+            rec = record_from_trace(
+                trace,
+                ts=time.time(),
+                client_format=ctx.client_format or "",
+                stream=stream,
+                status=status,
+                error_kind=error.kind if error else None,
+                error_message=error.message if error else None,
+                decision=answered.name if answered else None,
+                locality=answered.locality if answered else None,
+                model=answered.model if answered else None,
+                provider=answered.provider if answered else None,
+                feature=feature_of(req),
+                reference_model=ref_model,
+                reference_cost_usd=ref_cost,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
+                shadow=shadow,
+            )
+            self.ledger.submit(rec)
+        except Exception:  # the ledger must never break a request
+            log.exception("ledger: could not record request %s", trace.request_id)

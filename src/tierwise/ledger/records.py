@@ -1,0 +1,79 @@
+"""What the ledger stores about one request, and how a finished trace becomes that record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from tierwise.trace import Trace
+
+
+@dataclass(slots=True)
+class LedgerRecord:
+    request_id: str
+    ts: float  # unix seconds when the request finished
+    route: str
+    kind: str = "chat"  # chat | ensemble | shadow | eval
+    client_format: str = ""
+    stream: bool = False
+    status: int = 200
+    error_kind: str | None = None
+    error_message: str | None = None
+    decision: str | None = None  # the target (model name) that answered
+    reason: str = ""  # why, in one line
+    locality: str | None = None  # of the answering model
+    model: str | None = None  # upstream model id that answered
+    provider: str | None = None
+    feature: str | None = None
+    # Tokens of every call the request made (what was paid for), not only the answering one.
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    tokens_estimated: bool = False
+    cost_usd: float | None = None
+    reference_model: str | None = None
+    # What the answering call's tokens would have cost on the reference frontier model.
+    reference_cost_usd: float | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    shadow: dict[str, Any] | None = None
+    # Only when the config asks for it (`ledger.store_text`): replay and training need them.
+    prompt: str | None = None
+    answer: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # evaluations, labels, scores added later
+
+    @property
+    def savings_usd(self) -> float | None:
+        if self.reference_cost_usd is None or self.cost_usd is None:
+            return None
+        return self.reference_cost_usd - self.cost_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+COLUMNS = [f.name for f in fields(LedgerRecord)]
+JSON_COLUMNS = frozenset({"steps", "shadow", "extra"})
+
+
+def record_from_trace(trace: Trace, **kw: Any) -> LedgerRecord:
+    """A record from a finished trace; `kw` gives the fields the trace does not know."""
+    usage = trace.total_usage()
+    calls = trace.calls()
+    priced = [s.cost for s in calls if s.cost is not None]
+    unpriced = any(s.cost is None and s.usage is not None and s.ok for s in calls)
+    return LedgerRecord(
+        request_id=trace.request_id,
+        route=trace.route,
+        reason=trace.reason,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        tokens_estimated=usage.estimated,
+        cost_usd=None if unpriced and not priced else sum(priced),
+        steps=[s.to_dict() for s in trace.steps],
+        **kw,
+    )

@@ -1,0 +1,93 @@
+"""Savings reports over the ledger: requests, tokens, cost and what the reference frontier
+model would have cost, grouped by route, model or day."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from tierwise.ledger.store import Ledger
+
+GroupBy = Literal["route", "model", "day", "locality", "feature"]
+
+_KEYS: dict[str, str] = {
+    "route": "route",
+    "model": "COALESCE(decision, '(none)')",
+    "day": "date(ts, 'unixepoch')",
+    "locality": "COALESCE(locality, '(none)')",
+    "feature": "COALESCE(feature, '(none)')",
+}
+
+
+@dataclass(slots=True)
+class ReportRow:
+    key: str
+    requests: int
+    errors: int
+    local_share: float  # answered by a local model
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    reference_cost_usd: float
+    savings_usd: float
+    savings_pct: float | None
+    p50_latency_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def savings(ledger: Ledger, by: GroupBy = "route", *, since: float | None = None,
+            until: float | None = None, kind: str | None = "chat") -> list[ReportRow]:
+    if by not in _KEYS:
+        raise ValueError(f"cannot group by {by!r}; choose one of {', '.join(_KEYS)}")
+    key = _KEYS[by]
+    where: list[str] = []
+    args: list[object] = []
+    if since is not None:
+        where.append("ts >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("ts < ?")
+        args.append(until)
+    if kind is not None:
+        where.append("kind = ?")
+        args.append(kind)
+    w = (" WHERE " + " AND ".join(where)) if where else ""
+    sql = (
+        f"SELECT {key} AS k, COUNT(*) AS n, SUM(status >= 400) AS errors, "
+        "SUM(locality = 'local') AS local_n, SUM(input_tokens) AS tin, SUM(output_tokens) AS tout, "
+        "SUM(COALESCE(cost_usd, 0)) AS cost, "
+        # A request without a reference price saves nothing by definition: count its own cost.
+        "SUM(COALESCE(reference_cost_usd, cost_usd, 0)) AS ref "
+        f"FROM requests{w} GROUP BY k ORDER BY k"
+    )
+    rows = []
+    for r in ledger.iter_rows(sql, args):
+        lat = ledger.iter_rows(
+            f"SELECT latency_ms FROM requests{w}{' AND ' if w else ' WHERE '}{key} = ? ORDER BY latency_ms",
+            [*args, r["k"]],
+        )
+        p50 = lat[len(lat) // 2]["latency_ms"] if lat else None
+        cost, ref = float(r["cost"] or 0), float(r["ref"] or 0)
+        rows.append(ReportRow(
+            key=str(r["k"]), requests=int(r["n"]), errors=int(r["errors"] or 0),
+            local_share=(r["local_n"] or 0) / r["n"] if r["n"] else 0.0,
+            input_tokens=int(r["tin"] or 0), output_tokens=int(r["tout"] or 0),
+            cost_usd=cost, reference_cost_usd=ref, savings_usd=ref - cost,
+            savings_pct=(ref - cost) / ref * 100 if ref > 0 else None, p50_latency_ms=p50,
+        ))
+    return rows
+
+
+def totals(rows: list[ReportRow]) -> ReportRow:
+    n = sum(r.requests for r in rows)
+    cost = sum(r.cost_usd for r in rows)
+    ref = sum(r.reference_cost_usd for r in rows)
+    return ReportRow(
+        key="total", requests=n, errors=sum(r.errors for r in rows),
+        local_share=sum(r.local_share * r.requests for r in rows) / n if n else 0.0,
+        input_tokens=sum(r.input_tokens for r in rows), output_tokens=sum(r.output_tokens for r in rows),
+        cost_usd=cost, reference_cost_usd=ref, savings_usd=ref - cost,
+        savings_pct=(ref - cost) / ref * 100 if ref > 0 else None, p50_latency_ms=None,
+    )

@@ -1,0 +1,216 @@
+"""The ledger store: every request as one row in SQLite (WAL), written off the request path.
+
+`submit` only puts the record on a queue (microseconds, never blocks the event loop); a
+writer thread drains the queue in batches, one transaction per batch. `flush` waits until
+everything submitted so far is on disk; `close` flushes and stops the writer, so nothing
+accepted is lost on a clean shutdown. Reads (`get`, `query`, reports) open their own
+connection, so they never contend with the writer for a Python lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord
+
+log = logging.getLogger("tierwise.ledger")
+
+_TYPES = {
+    "request_id": "TEXT PRIMARY KEY", "ts": "REAL NOT NULL", "stream": "INTEGER", "status": "INTEGER",
+    "input_tokens": "INTEGER", "output_tokens": "INTEGER", "cache_read_tokens": "INTEGER",
+    "cache_write_tokens": "INTEGER", "tokens_estimated": "INTEGER", "cost_usd": "REAL",
+    "reference_cost_usd": "REAL", "latency_ms": "REAL", "ttft_ms": "REAL",
+}
+_BOOLS = frozenset({"stream", "tokens_estimated"})
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS requests ("
+    + ", ".join(f"{c} {_TYPES.get(c, 'TEXT')}" for c in COLUMNS)
+    + ");\n"
+    "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);\n"
+    "CREATE INDEX IF NOT EXISTS requests_route ON requests(route, ts);\n"
+)
+_INSERT = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_BATCH = 256
+_STOP = object()
+
+
+def _row(rec: LedgerRecord) -> tuple[Any, ...]:
+    out = []
+    for c in COLUMNS:
+        v = getattr(rec, c)
+        if c in JSON_COLUMNS:
+            v = None if v is None else orjson.dumps(v, default=str).decode()
+        elif c in _BOOLS:
+            v = int(bool(v))
+        out.append(v)
+    return tuple(out)
+
+
+def _record(row: sqlite3.Row) -> LedgerRecord:
+    kw: dict[str, Any] = {}
+    for c in COLUMNS:
+        v = row[c]
+        if c in JSON_COLUMNS:
+            v = orjson.loads(v) if v is not None else ({} if c == "extra" else [] if c == "steps" else None)
+        elif c in _BOOLS:
+            v = bool(v)
+        kw[c] = v
+    return LedgerRecord(**kw)
+
+
+class Ledger:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="tierwise-ledger", daemon=True)
+        self._writer.start()
+
+    @classmethod
+    def open(cls, path: str) -> Ledger:
+        return cls(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    # ------------------------------------------------------------------ writing
+
+    def submit(self, rec: LedgerRecord) -> None:
+        """Queue a record for writing; never blocks."""
+        if self._closed:
+            log.warning("ledger is closed; record %s not written", rec.request_id)
+            return
+        with self._cond:
+            self._pending += 1
+        self._q.put(rec)
+
+    def _write_loop(self) -> None:
+        db = self._connect()
+        try:
+            while True:
+                item = self._q.get()
+                batch: list[LedgerRecord] = []
+                stop = item is _STOP
+                if not stop:
+                    batch.append(item)
+                while len(batch) < _BATCH:
+                    try:
+                        nxt = self._q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        continue
+                    batch.append(nxt)
+                if batch:
+                    self._write(db, batch)
+                if stop:
+                    return
+        finally:
+            db.close()
+
+    def _write(self, db: sqlite3.Connection, batch: list[LedgerRecord]) -> None:
+        try:
+            with db:
+                db.executemany(_INSERT, [_row(r) for r in batch])
+        except sqlite3.Error:
+            # One bad row must not lose the rest of the batch: retry row by row.
+            for r in batch:
+                try:
+                    with db:
+                        db.execute(_INSERT, _row(r))
+                except sqlite3.Error as e:
+                    log.error("ledger: could not write record %s: %s", r.request_id, e)
+        finally:
+            with self._cond:
+                self._pending -= len(batch)
+                self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every record submitted so far is written. True if it was."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending <= 0, timeout=timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._q.put(_STOP)
+        self._writer.join(timeout=30)
+
+    def annotate(self, request_id: str, **extra: Any) -> bool:
+        """Merge `extra` (evaluations, labels, scores) into a stored record's `extra`."""
+        self.flush()
+        with self._connect() as db:
+            row = db.execute("SELECT extra FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None:
+                return False
+            merged = {**(orjson.loads(row["extra"]) if row["extra"] else {}), **extra}
+            db.execute("UPDATE requests SET extra = ? WHERE request_id = ?",
+                       (orjson.dumps(merged, default=str).decode(), request_id))
+        return True
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, request_id: str) -> LedgerRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+        return _record(row) if row else None
+
+    def query(
+        self,
+        *,
+        route: str | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[LedgerRecord]:
+        """Records in time order, optionally filtered."""
+        where, args = _filters(route=route, kind=kind, since=since, until=until)
+        sql = f"SELECT * FROM requests{where} ORDER BY ts"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._connect() as db:
+            return [_record(r) for r in db.execute(sql, args)]
+
+    def count(self, **filters: Any) -> int:
+        where, args = _filters(**filters)
+        with self._connect() as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM requests{where}", args).fetchone()[0])
+
+    def iter_rows(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Read-only SQL for reports."""
+        with self._connect() as db:
+            return list(db.execute(sql, tuple(args)))
+
+
+def _filters(**f: Any) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    for key, op in (("route", "="), ("kind", "="), ("since", ">="), ("until", "<")):
+        v = f.get(key)
+        if v is not None:
+            col = "ts" if key in ("since", "until") else key
+            clauses.append(f"{col} {op} ?")
+            args.append(v)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args

@@ -1,0 +1,147 @@
+"""Fallback: ordered targets, retries with exponential backoff and full jitter that honour
+`Retry-After`, and silent fall-through for streams that fail before their first chunk.
+
+Circuit breakers live on the deployments (see providers/breaker.py): an open breaker fails
+in microseconds, so a dead local server never delays routes that can go elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import Field
+
+from tierwise.canonical import Request, Response, StreamChunk
+from tierwise.errors import CircuitOpen, Overloaded, UpstreamError
+from tierwise.policies.base import Context, Target
+from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+
+
+class FallbackConfig(PolicyConfig):
+    policy: str = "fallback"
+    targets: list[str] = Field(min_length=1, description="models or routes, tried in order")
+    retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error")
+    backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each retry")
+    backoff_max: float = Field(8.0, ge=0)
+    retry_after_max: float = Field(30.0, ge=0, description="longest Retry-After honoured before moving on")
+    reference: str | None = Field(None, description="frontier model whose prices savings compare to")
+
+
+def should_fall_back(err: UpstreamError) -> bool:
+    """A request the upstream rejected as malformed would be rejected everywhere."""
+    return err.upstream_status not in (400, 413, 422)
+
+
+class Fallback:
+    def __init__(
+        self,
+        name: str,
+        targets: list[Target],
+        *,
+        retries: int = 1,
+        backoff_base: float = 0.25,
+        backoff_max: float = 8.0,
+        retry_after_max: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.targets = targets
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.retry_after_max = retry_after_max
+        self._rng = rng or random.Random()
+
+    def _delay(self, attempt: int, err: UpstreamError) -> float | None:
+        """Seconds to wait before retrying the same target, or None to move on to the next."""
+        if err.retry_after is not None:
+            if err.retry_after > self.retry_after_max:
+                return None
+            return err.retry_after
+        cap = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return self._rng.uniform(0, cap)
+
+    async def _run(self, ctx: Context, call: Any) -> Any:
+        last: UpstreamError | None = None
+        for i, target in enumerate(self.targets):
+            for attempt in range(self.retries + 1):
+                try:
+                    result = await call(target)
+                except UpstreamError as e:
+                    last = e
+                    if not should_fall_back(e):
+                        raise
+                    if isinstance(e, CircuitOpen):
+                        break  # don't wait for an open breaker: go to the next target
+                    if attempt < self.retries and e.retryable:
+                        delay = self._delay(attempt, e)
+                        if delay is not None:
+                            await asyncio.sleep(delay)
+                            continue
+                    break
+                else:
+                    if i > 0 or attempt > 0:
+                        ctx.trace.decide(
+                            self.name,
+                            f"fell back to {target.name} after: {last.message if last else 'error'}",
+                        )
+                    return result
+        assert last is not None
+        if len(self.targets) == 1 and last.status != 503:
+            raise last
+        raise Overloaded(
+            f"route {self.name!r}: every target failed; last error: {last.message}", retry_after=last.retry_after
+        )
+
+    async def complete(self, req: Request, ctx: Context) -> Response:
+        return await self._run(ctx, lambda t: t.complete(req, ctx))  # type: ignore[no-any-return]
+
+    async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        async def open_and_peek(t: Target) -> AsyncIterator[StreamChunk]:
+            it = await t.stream(req, ctx)
+            try:
+                first = await it.__anext__()
+            except StopAsyncIteration:
+                raise UpstreamError(f"{t.name}: empty stream", retryable=True) from None
+            except BaseException:
+                await it.aclose()  # type: ignore[attr-defined]
+                raise
+            return prepend(first, it)
+
+        return await self._run(ctx, open_and_peek)  # type: ignore[no-any-return]
+
+
+async def prepend(first: StreamChunk, rest: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
+    try:
+        yield first
+        async for c in rest:
+            yield c
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]
+
+
+def _build(cfg: FallbackConfig, name: str, b: Builder) -> Target:
+    targets = [b.resolve(t) for t in cfg.targets]
+    if len(targets) == 1 and cfg.retries == 0:
+        return targets[0]
+    return Fallback(
+        name,
+        targets,
+        retries=cfg.retries,
+        backoff_base=cfg.backoff_base,
+        backoff_max=cfg.backoff_max,
+        retry_after_max=cfg.retry_after_max,
+    )
+
+
+register(
+    PolicyType(
+        "fallback",
+        FallbackConfig,
+        _build,
+        lambda c: list(c.targets) + ([c.reference] if c.reference else []),
+    )
+)

@@ -1,0 +1,171 @@
+"""Learned routing: a trained router scores each request; at or above the threshold it goes to
+the strong (frontier) target, below it to the weak (local) one. The score, threshold and
+tier are recorded on the trace.
+
+The threshold is fixed in the config or derived from a target strong-call share (using the
+score quantiles saved with the router). With `shadow_rate`, that share of requests also runs
+on the other tier as a background task, off the response path; the pair is written to the
+ledger as a `shadow` record (`shadow.strong` / `shadow.weak` with each answer) for later
+judging and retraining (see `tierwise.evaluation.loaders.load_ledger`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from tierwise.canonical import BlockDelta, Request, Response, StreamChunk
+from tierwise.errors import ConfigError
+from tierwise.policies.base import Context, Target
+from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+from tierwise.routers.base import Router, RouterError, load_router, threshold_for_share
+from tierwise.trace import Trace
+
+log = logging.getLogger("tierwise")
+
+
+class LearnedConfig(PolicyConfig):
+    policy: str = "learned"
+    router: str = Field(description="path of a saved router (.json beside its .npz), relative to the config")
+    strong: str = Field(description="target (model or route) for requests scored at or above the threshold")
+    weak: str = Field(description="target for requests scored below the threshold")
+    threshold: float | None = Field(None, description="fixed score threshold")
+    target_share: float | None = Field(None, ge=0, le=1, description="share of requests to send to `strong`")
+    shadow_rate: float = Field(0.0, ge=0, le=1, description="share of requests also run on the other tier")
+    reference: str | None = None
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> LearnedConfig:
+        if (self.threshold is None) == (self.target_share is None):
+            raise ValueError("give exactly one of `threshold` or `target_share`")
+        return self
+
+
+class LearnedRoute:
+    def __init__(self, name: str, router: Router, threshold: float, strong: Target, weak: Target, *,
+                 shadow_rate: float = 0.0, rng: random.Random | None = None) -> None:
+        self.name = name
+        self.router = router
+        self.threshold = threshold
+        self.strong = strong
+        self.weak = weak
+        self.shadow_rate = shadow_rate
+        self._rng = rng or random.Random()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def choose(self, req: Request, ctx: Context) -> tuple[Target, str, str, float]:
+        prompt = req.last_user_text()
+        t0 = time.perf_counter()
+        score = self.router.score_text(prompt)
+        ms = (time.perf_counter() - t0) * 1000.0
+        tier = "strong" if score >= self.threshold else "weak"
+        target = self.strong if tier == "strong" else self.weak
+        op = "≥" if tier == "strong" else "<"
+        ctx.trace.decide(self.name, f"router score {score:.4f} {op} threshold {self.threshold:.4f} -> {target.name}",
+                         score=score, detail={"threshold": self.threshold, "tier": tier, "router": self.router.kind,
+                                              "decision_ms": round(ms, 3)})
+        ctx.notes["router_score"] = score
+        ctx.notes["router_threshold"] = self.threshold
+        return target, tier, prompt, score
+
+    async def complete(self, req: Request, ctx: Context) -> Response:
+        target, tier, prompt, score = self.choose(req, ctx)
+        resp = await target.complete(req, ctx)
+        if self._shadow_due():
+            self._spawn_shadow(req, ctx, tier, prompt, score, resp.text())
+        return resp
+
+    async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        target, tier, prompt, score = self.choose(req, ctx)
+        it = await target.stream(req, ctx)
+        if not self._shadow_due():
+            return it
+        return self._collect_then_shadow(it, req, ctx, tier, prompt, score)
+
+    async def _collect_then_shadow(self, it: AsyncIterator[StreamChunk], req: Request, ctx: Context, tier: str,
+                                   prompt: str, score: float) -> AsyncIterator[StreamChunk]:
+        parts: list[str] = []
+        try:
+            async for chunk in it:
+                parts.extend(e.value for e in chunk.events if isinstance(e, BlockDelta) and e.delta_type == "text")
+                yield chunk
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+        self._spawn_shadow(req, ctx, tier, prompt, score, "".join(parts))
+
+    def _shadow_due(self) -> bool:
+        return self.shadow_rate > 0 and self._rng.random() < self.shadow_rate
+
+    def _spawn_shadow(self, req: Request, ctx: Context, tier: str, prompt: str, score: float, answer: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._shadow(req, ctx, tier, prompt, score, answer))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shadow(self, req: Request, ctx: Context, tier: str, prompt: str, score: float, answer: str) -> None:
+        """Run the other tier and store both answers; failures are logged, never surfaced."""
+        other_tier = "weak" if tier == "strong" else "strong"
+        other = self.weak if tier == "strong" else self.strong
+        rid = ctx.trace.request_id
+        sctx = Context(Trace(f"{rid}-shadow", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
+        try:
+            other_answer = (await other.complete(req.with_changes(stream=False), sctx)).text()
+            ok = True
+        except Exception as e:  # the shadow must never affect the live request
+            log.info("shadow run of %s for %s failed: %s", other.name, rid, type(e).__name__)
+            other_answer, ok = "", False
+        pair = {
+            "of": rid, "prompt": prompt, "score": score, "threshold": self.threshold, "routed": tier,
+            tier: {"target": (self.strong if tier == "strong" else self.weak).name, "answer": answer, "outcome": None},
+            other_tier: {"target": other.name, "answer": other_answer, "ok": ok, "outcome": None},
+        }
+        record_shadow(ctx.services, sctx.trace, pair)
+
+
+def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
+    ledger = getattr(services, "ledger", None)
+    if ledger is None:
+        return
+    from tierwise.ledger.records import record_from_trace
+
+    try:
+        rec = record_from_trace(trace, ts=time.time(), kind="shadow", decision=pair[
+            "weak" if pair["routed"] == "strong" else "strong"]["target"], shadow=pair, prompt=pair["prompt"])
+        ledger.submit(rec)
+    except Exception:
+        log.exception("ledger: could not record shadow pair for %s", pair.get("of"))
+
+
+def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
+    path = Path(cfg.router)
+    if not path.is_absolute():
+        path = Path(b.base_dir) / path
+    try:
+        router = load_router(path)
+    except RouterError as e:
+        raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.router") from None
+    if cfg.threshold is not None:
+        threshold = cfg.threshold
+    else:
+        if router.train_quantiles is None:
+            raise ConfigError(f"route {name!r}: router {path} has no saved calibration; give `threshold` instead",
+                              path=f"routes.{name}.target_share")
+        threshold = threshold_for_share(router.train_quantiles, float(cfg.target_share or 0.0))
+    return LearnedRoute(name, router, threshold, b.resolve(cfg.strong), b.resolve(cfg.weak),
+                        shadow_rate=cfg.shadow_rate)
+
+
+register(
+    PolicyType(
+        "learned",
+        LearnedConfig,
+        _build,
+        lambda c: [c.strong, c.weak] + ([c.reference] if c.reference else []),
+    )
+)

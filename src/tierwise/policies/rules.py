@@ -1,0 +1,151 @@
+"""Rule routing: the first matching rule fixes the target, from features of the request.
+
+Rules match on the requested model/route name (glob patterns such as `*haiku*`), a feature
+tag (`X-Tierwise-Feature` header or `metadata.tierwise_feature`), estimated input tokens,
+images, tools, thinking, Claude Code's subagent header, or any header value. Every decision
+is recorded on the trace with the rule that made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from fnmatch import fnmatchcase
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tierwise.canonical import Request, Response, StreamChunk
+from tierwise.policies.base import Context, Target
+from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+from tierwise.tokens import estimate_request
+
+SUBAGENT_HEADER = "x-claude-code-agent-id"
+FEATURE_HEADER = "x-tierwise-feature"
+
+
+class Match(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | list[str] | None = Field(None, description="glob(s) on the requested model name")
+    feature: str | list[str] | None = None
+    min_input_tokens: int | None = Field(None, ge=0)
+    max_input_tokens: int | None = Field(None, ge=0)
+    images: bool | None = None
+    tools: bool | None = None
+    thinking: bool | None = None
+    subagent: bool | None = Field(None, description="Claude Code subagent request (X-Claude-Code-Agent-Id)")
+    headers: dict[str, str] | None = Field(None, description="header name -> glob on its value")
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    match: Match
+    target: str
+
+
+class RulesConfig(PolicyConfig):
+    policy: str = "rules"
+    rules: list[Rule] = Field(default_factory=list)
+    default: str = Field(description="target when no rule matches")
+    reference: str | None = None
+
+
+def feature_of(req: Request) -> str | None:
+    return req.headers.get(FEATURE_HEADER) or (
+        str(req.metadata["tierwise_feature"]) if "tierwise_feature" in req.metadata else None
+    )
+
+
+def _globs(v: str | list[str]) -> list[str]:
+    return [v] if isinstance(v, str) else v
+
+
+def thinking_requested(req: Request) -> bool:
+    t = req.thinking
+    return bool(t and t.get("type") not in (None, "disabled")) or bool(
+        req.reasoning_effort and req.reasoning_effort not in ("none", "minimal")
+    )
+
+
+def matches(m: Match, req: Request, requested: str, tokens: list[int]) -> str | None:
+    """The reason this rule matches, or None. `tokens` caches the estimate across rules."""
+    why = []
+    if m.model is not None:
+        if not any(fnmatchcase(requested, g) for g in _globs(m.model)):
+            return None
+        why.append(f"model {requested!r} matches {m.model!r}")
+    if m.feature is not None:
+        f = feature_of(req)
+        if f is None or f not in _globs(m.feature):
+            return None
+        why.append(f"feature {f!r}")
+    if m.min_input_tokens is not None or m.max_input_tokens is not None:
+        if not tokens:
+            tokens.append(estimate_request(req))
+        n = tokens[0]
+        if m.min_input_tokens is not None and n < m.min_input_tokens:
+            return None
+        if m.max_input_tokens is not None and n > m.max_input_tokens:
+            return None
+        why.append(f"~{n} input tokens")
+    if m.images is not None:
+        if req.has_images() != m.images:
+            return None
+        why.append("images" if m.images else "no images")
+    if m.tools is not None:
+        if bool(req.tools) != m.tools:
+            return None
+        why.append("tools" if m.tools else "no tools")
+    if m.thinking is not None:
+        if thinking_requested(req) != m.thinking:
+            return None
+        why.append("thinking" if m.thinking else "no thinking")
+    if m.subagent is not None:
+        if (SUBAGENT_HEADER in req.headers) != m.subagent:
+            return None
+        why.append("Claude Code subagent" if m.subagent else "not a subagent")
+    if m.headers:
+        for h, g in m.headers.items():
+            v = req.headers.get(h.lower())
+            if v is None or not fnmatchcase(v, g):
+                return None
+            why.append(f"header {h}")
+    return ", ".join(why) or "matches everything"
+
+
+class Rules:
+    def __init__(self, name: str, rules: list[tuple[Rule, Target]], default: Target) -> None:
+        self.name = name
+        self.rules = rules
+        self.default = default
+
+    def choose(self, req: Request, ctx: Context) -> Target:
+        requested = ctx.notes.get("requested_model", req.model)
+        tokens: list[int] = []
+        for i, (rule, target) in enumerate(self.rules):
+            why = matches(rule.match, req, requested, tokens)
+            if why is not None:
+                label = rule.name or f"rule {i + 1}"
+                ctx.trace.decide(self.name, f"{label}: {why} -> {target.name}", detail={"rule": label})
+                return target
+        ctx.trace.decide(self.name, f"no rule matched -> default {self.default.name}", detail={"rule": "default"})
+        return self.default
+
+    async def complete(self, req: Request, ctx: Context) -> Response:
+        return await self.choose(req, ctx).complete(req, ctx)
+
+    async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        return await self.choose(req, ctx).stream(req, ctx)
+
+
+def _build(cfg: RulesConfig, name: str, b: Builder) -> Target:
+    return Rules(name, [(r, b.resolve(r.target)) for r in cfg.rules], b.resolve(cfg.default))
+
+
+register(
+    PolicyType(
+        "rules",
+        RulesConfig,
+        _build,
+        lambda c: [r.target for r in c.rules] + [c.default] + ([c.reference] if c.reference else []),
+    )
+)

@@ -1,0 +1,61 @@
+"""Circuit breaker per deployment: closed → open after N consecutive failures → half-open
+after a cooldown (one probe request at a time) → closed on the probe's success, open again
+on its failure. A dead local server then costs one fast check, not a connect timeout, for
+every request that could have used it."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+State = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreaker:
+    __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "_clock")
+
+    def __init__(self, failures_to_open: int = 5, cooldown: float = 30.0, clock=time.monotonic) -> None:
+        self.failures_to_open = failures_to_open
+        self.cooldown = cooldown
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.probing = False
+        self._clock = clock
+
+    @property
+    def state(self) -> State:
+        if self.opened_at is None:
+            return "closed"
+        if self._clock() - self.opened_at >= self.cooldown:
+            return "half_open"
+        return "open"
+
+    def allow(self) -> bool:
+        """May a request go through now? In half-open state only one probe is let through."""
+        st = self.state
+        if st == "closed":
+            return True
+        if st == "half_open" and not self.probing:
+            self.probing = True
+            return True
+        return False
+
+    def retry_in(self) -> float:
+        if self.opened_at is None:
+            return 0.0
+        return max(0.0, self.cooldown - (self._clock() - self.opened_at))
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self.probing = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.probing or self.failures >= self.failures_to_open:
+            self.opened_at = self._clock()
+        self.probing = False
+
+    def release(self) -> None:
+        """A probe ended without telling us anything (e.g. the client went away)."""
+        self.probing = False

@@ -1,0 +1,221 @@
+"""A deployment: one configured model on one provider, usable as a policy Target.
+
+It encodes the canonical request in the provider's wire format, calls it (through its
+circuit breaker), decodes the answer, and records one `call` step on the trace with status,
+latency, time to first token, tokens and cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tierwise.canonical import (
+    Choice,
+    MessageDelta,
+    MessageStart,
+    Request,
+    Response,
+    StreamChunk,
+    StreamError,
+    Usage,
+)
+from tierwise.config import ModelConfig
+from tierwise.errors import CircuitOpen, InvalidRequest, UpstreamError, UpstreamTimeout
+from tierwise.policies.base import Context
+from tierwise.pricing import Price
+from tierwise.providers.breaker import CircuitBreaker
+from tierwise.providers.http import Provider
+from tierwise.wire import anthropic_messages, openai_chat
+
+CODECS: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic_messages}
+
+
+class Deployment:
+    def __init__(
+        self,
+        name: str,
+        cfg: ModelConfig,
+        provider: Provider,
+        breaker: CircuitBreaker,
+        price: Price | None,
+        cost_fn: Any,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.provider = provider
+        self.breaker = breaker
+        self.price = price
+        self._cost = cost_fn
+        self.codec = CODECS[provider.kind]
+        self.locality = provider.locality
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
+
+    # ------------------------------------------------------------------ helpers
+
+    def _step(self, ctx: Context) -> Any:
+        return ctx.trace.call(
+            self.name, model=self.cfg.model, provider=self.provider.name, locality=self.locality
+        )
+
+    def _admit(self, step: Any) -> None:
+        if not self.breaker.allow():
+            step.ok = False
+            step.reason = "circuit open"
+            step.latency_ms = 0.0
+            raise CircuitOpen(
+                f"model {self.name!r} is unavailable (circuit open after repeated failures)",
+                retry_after=self.breaker.retry_in(),
+            )
+
+    def _fail(self, step: Any, err: UpstreamError, t0: float) -> None:
+        step.ok = False
+        step.status = err.upstream_status
+        step.reason = err.message
+        step.latency_ms = (time.perf_counter() - t0) * 1000
+        # The request's own fault says nothing about the deployment's health.
+        if err.upstream_status in (400, 413, 422):
+            self.breaker.release()
+        else:
+            self.breaker.failure()
+
+    def _finish(self, step: Any, usage: Usage, t0: float) -> None:
+        step.ok = True
+        step.status = 200
+        step.usage = usage
+        step.cost = self._cost(self.price, usage)
+        step.latency_ms = (time.perf_counter() - t0) * 1000
+        self.breaker.success()
+
+    def _body(self, req: Request) -> bytes:
+        return orjson.dumps(self.codec.encode_request(req, self.cfg.model))
+
+    # ------------------------------------------------------------------ Target
+
+    async def complete(self, req: Request, ctx: Context) -> Response:
+        if req.n > 1 and self.provider.kind == "anthropic":
+            return await self._fan_out(req, ctx)
+        step = self._step(ctx)
+        self._admit(step)
+        t0 = time.perf_counter()
+        try:
+            body, raw = await self.provider.post_json(
+                self.provider.chat_url, self._body(req), self.provider.headers(req.headers)
+            )
+            resp: Response = self.codec.decode_response(body, raw)
+        except UpstreamError as e:
+            self._fail(step, e, t0)
+            raise
+        except asyncio.CancelledError:
+            self.breaker.release()
+            step.ok, step.reason = False, "cancelled"
+            raise
+        self._finish(step, resp.usage, t0)
+        step.ttft_ms = step.latency_ms
+        return resp
+
+    async def _fan_out(self, req: Request, ctx: Context) -> Response:
+        """Anthropic has no `n`: ask n times concurrently and merge the answers as choices."""
+        single = req.with_changes(n=1)
+        results = await asyncio.gather(*(self.complete(single, ctx) for _ in range(req.n)))
+        first = results[0]
+        for r in results[1:]:
+            first.usage.add(r.usage)
+            first.extra_choices.append(Choice(content=r.content, stop_reason=r.stop_reason, logprobs=r.logprobs))
+        first.raw = None
+        return first
+
+    async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        if req.n > 1 and self.provider.kind == "anthropic":
+            raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
+        step = self._step(ctx)
+        self._admit(step)
+        t0 = time.perf_counter()
+        try:
+            resp = await self.provider.open(
+                self.provider.chat_url, self._body(req), self.provider.headers(req.headers)
+            )
+        except UpstreamError as e:
+            self._fail(step, e, t0)
+            raise
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        return self._relay(resp, step, t0)
+
+    async def _relay(self, resp: aiohttp.ClientResponse, step: Any, t0: float) -> AsyncIterator[StreamChunk]:
+        decoder = self.codec.StreamDecoder()
+        usage = Usage()
+        done = False
+        try:
+            try:
+                async for data in resp.content.iter_any():
+                    for chunk in decoder.feed(data):
+                        if step.ttft_ms is None:
+                            step.ttft_ms = (time.perf_counter() - t0) * 1000
+                        _count(chunk, usage)
+                        failure = _stream_failure(chunk)
+                        if failure is None:
+                            yield chunk
+                            continue
+                        # The upstream reported an error mid-stream: pass on what came before it,
+                        # then fail like a cut stream, so the client gets one error event in its
+                        # own API's schema and the breaker counts the failure.
+                        if len(chunk.events) > 1:
+                            yield StreamChunk(chunk.events[:-1], None, chunk.raw_format)
+                        raise UpstreamError(
+                            f"provider {self.provider.name!r} failed mid-stream: {failure.message}",
+                            retryable=False, kind=failure.error_type,
+                        )
+                for chunk in decoder.finish():
+                    _count(chunk, usage)
+                    yield chunk
+            except asyncio.TimeoutError:
+                raise UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream") from None
+            except aiohttp.ClientError:
+                raise UpstreamError(f"provider {self.provider.name!r} cut the stream", retryable=True) from None
+            done = True
+        except UpstreamError as e:
+            self._fail(step, e, t0)
+            step.usage = usage
+            raise
+        finally:
+            if done:
+                self._finish(step, usage, t0)
+                resp.release()
+            else:
+                if step.ok is None:  # client went away: not the deployment's fault
+                    step.ok, step.reason = False, "cancelled"
+                    step.usage = usage
+                    step.cost = self._cost(self.price, usage)
+                    step.latency_ms = (time.perf_counter() - t0) * 1000
+                    self.breaker.release()
+                resp.close()  # drop the connection so the upstream stops generating
+
+
+def _stream_failure(chunk: StreamChunk) -> StreamError | None:
+    events = chunk.events
+    return events[-1] if events and isinstance(events[-1], StreamError) else None
+
+
+def _count(chunk: StreamChunk, usage: Usage) -> None:
+    for ev in chunk.events:
+        if isinstance(ev, (MessageStart, MessageDelta)):
+            u = ev.usage
+            # Both APIs report running totals; keep the largest seen of each.
+            if u.input_tokens > usage.input_tokens:
+                usage.input_tokens = u.input_tokens
+            if u.output_tokens > usage.output_tokens:
+                usage.output_tokens = u.output_tokens
+            if u.cache_read_tokens > usage.cache_read_tokens:
+                usage.cache_read_tokens = u.cache_read_tokens
+            if u.cache_write_tokens > usage.cache_write_tokens:
+                usage.cache_write_tokens = u.cache_write_tokens

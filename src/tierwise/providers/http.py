@@ -1,0 +1,155 @@
+"""HTTP transport to one upstream provider: auth headers, timeouts, and the mapping of every
+transport failure to `UpstreamError` with a message that never carries a secret.
+
+One aiohttp session per process is shared by all providers (connection pooling across them);
+each provider keeps its own connector limit through the session's per-host pooling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tierwise.config import ProviderConfig
+from tierwise.errors import UpstreamError, UpstreamTimeout
+
+_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+|(Bearer\s+)\S+", re.IGNORECASE)
+
+# Upstream statuses that are the request's fault: another deployment would reject it too.
+CLIENT_FAULT = frozenset({400, 413, 422})
+
+
+def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove anything that looks like a key from an upstream's message before we repeat it."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "[redacted]")
+    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
+    return text[:2000]
+
+
+def _retry_after(headers: Any) -> float | None:
+    v = headers.get("retry-after") if headers is not None else None
+    if not v:
+        return None
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        return None
+
+
+class Provider:
+    """One upstream server: where it is, how to authenticate, how long to wait."""
+
+    def __init__(self, name: str, cfg: ProviderConfig, session_getter: Any) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.kind = cfg.kind
+        self.locality = cfg.locality
+        self._session = session_getter
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=cfg.timeouts.connect, sock_read=cfg.timeouts.read
+        )
+        if cfg.kind == "openai":
+            self.chat_url = f"{cfg.base_url}/chat/completions"
+        else:
+            self.chat_url = f"{cfg.base_url}/v1/messages"
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self._session()  # type: ignore[no-any-return]
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = self.cfg.api_key()
+        return (key,) if key else ()
+
+    def headers(self, client_headers: dict[str, str] | None = None) -> dict[str, str]:
+        h = {"content-type": "application/json", **self.cfg.headers}
+        key = self.cfg.api_key()
+        if self.kind == "openai":
+            if key:
+                h["authorization"] = f"Bearer {key}"
+        else:
+            if key:
+                h["x-api-key"] = key
+            ch = client_headers or {}
+            h["anthropic-version"] = ch.get("anthropic-version", "2023-06-01")
+            if "anthropic-beta" in ch:
+                h["anthropic-beta"] = ch["anthropic-beta"]
+        return h
+
+    def missing_key(self) -> bool:
+        return bool(self.cfg.api_key_env) and not self.cfg.api_key()
+
+    async def open(self, url: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """POST and return the response once its status is 2xx; raise UpstreamError otherwise."""
+        if self.missing_key():
+            raise UpstreamError(
+                f"provider {self.name!r} has no API key: set the environment variable {self.cfg.api_key_env}",
+                status=502,
+                retryable=False,
+            )
+        try:
+            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
+        except aiohttp.ClientConnectorError:
+            raise UpstreamError(
+                f"cannot connect to provider {self.name!r} at {self.cfg.base_url}", retryable=True
+            ) from None
+        except aiohttp.ClientError as e:
+            raise UpstreamError(f"provider {self.name!r}: {type(e).__name__}", retryable=True) from None
+        if resp.status < 300:
+            return resp
+        try:
+            raw = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            raw = b""
+        finally:
+            resp.release()
+        raise self.status_error(resp.status, raw, resp.headers)
+
+    def status_error(self, status: int, raw: bytes, headers: Any = None) -> UpstreamError:
+        msg = ""
+        try:
+            body = orjson.loads(raw)
+            err = body.get("error") if isinstance(body, dict) else None
+            if isinstance(err, dict):
+                msg = str(err.get("message") or "")
+            elif isinstance(err, str):
+                msg = err
+        except orjson.JSONDecodeError:
+            msg = raw[:300].decode("utf-8", "replace")
+        msg = scrub(msg, self._secrets())
+        text = f"provider {self.name!r} answered HTTP {status}" + (f": {msg}" if msg else "")
+        if status == 429:
+            return UpstreamError(
+                text, status=429, upstream_status=429, retryable=True, retry_after=_retry_after(headers),
+                kind="rate_limit_error",
+            )
+        if status in CLIENT_FAULT:
+            return UpstreamError(text, status=400, upstream_status=status, retryable=False,
+                                 kind="invalid_request_error")
+        if status in (401, 403):
+            return UpstreamError(text, status=502, upstream_status=status, retryable=False)
+        return UpstreamError(text, status=502, upstream_status=status, retryable=status >= 500 or status == 408,
+                             retry_after=_retry_after(headers))
+
+    async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
+        resp = await self.open(url, body, headers)
+        try:
+            raw = await resp.read()
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"provider {self.name!r} stopped sending its answer") from None
+        except aiohttp.ClientError:
+            raise UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True) from None
+        finally:
+            resp.release()
+        try:
+            return orjson.loads(raw), raw
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON", retryable=True) from None

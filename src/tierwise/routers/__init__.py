@@ -1,0 +1,47 @@
+"""Learned routers: text features, linear (and post-hoc) models, kNN, matrix factorisation,
+ensembles, calibration to a strong-call share or budget, and persistence without pickle.
+
+`make_router(spec)` builds an untrained router from a short spec such as `linear`,
+`knn-lsa`, `knn-embedding`, `mf-embedding`, `posthoc` or `ensemble` (see ROUTER_SPECS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tierwise.routers.base import Router, RouterError, load_router, save_router, threshold_for_share
+
+__all__ = ["ROUTER_SPECS", "Router", "RouterError", "load_builtin_kinds", "load_router", "make_router",
+           "save_router", "threshold_for_share"]
+
+ROUTER_SPECS = ("linear", "knn-lsa", "mf-lsa", "knn-embedding", "mf-embedding", "ensemble", "ensemble-embedding",
+                "posthoc")
+
+
+def load_builtin_kinds() -> None:
+    """Import the router modules so their kinds register for `load_router`."""
+    from tierwise.routers import ensemble, knn, linear, mf  # noqa: F401
+
+
+def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = None, **kw: Any) -> Router:
+    from tierwise.routers.ensemble import EnsembleRouter
+    from tierwise.routers.knn import knn
+    from tierwise.routers.linear import LinearRouter
+    from tierwise.routers.mf import mf
+
+    cache = embedding_cache
+    if spec == "linear":
+        return LinearRouter(**kw)
+    if spec == "posthoc":
+        return LinearRouter(answer=True, **kw)
+    if spec in ("knn-lsa", "knn-embedding"):
+        return knn(spec.split("-", 1)[1], cache, **kw)
+    if spec in ("mf-lsa", "mf-embedding"):
+        return mf(spec.split("-", 1)[1], cache, **kw)
+    if spec == "ensemble":
+        return EnsembleRouter([LinearRouter(), knn("lsa"), mf("lsa")])
+    if spec == "ensemble-embedding":
+        return EnsembleRouter([LinearRouter(), knn("embedding", cache), mf("embedding", cache)])
+    raise RouterError(f"unknown router {spec!r}; choose one of: {', '.join(ROUTER_SPECS)}")

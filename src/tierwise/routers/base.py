@@ -1,0 +1,126 @@
+"""What a router is, how it is saved and loaded (JSON + .npz, never pickle), and calibration.
+
+A router maps a prompt to a score; higher means "send to the strong model". Every router
+keeps the quantiles of its scores on its training prompts, so a threshold can be chosen at
+load time from a target strong-call share or a budget, without the training data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from tierwise.evaluation.dataset import OutcomeDataset
+
+FORMAT_VERSION = 1
+QUANTILE_POINTS = np.linspace(0.0, 1.0, 201)
+
+
+class RouterError(ValueError):
+    """A router file that is missing, malformed or of an unknown kind; the message names the file."""
+
+
+class Router(Protocol):
+    kind: str
+    train_quantiles: np.ndarray | None
+
+    def fit(self, data: OutcomeDataset) -> Router: ...
+
+    def score(self, data: OutcomeDataset) -> np.ndarray:
+        """Scores for every query of a dataset (batch path: evaluation, calibration)."""
+        ...
+
+    def score_text(self, prompt: str, answer: str | None = None) -> float:
+        """The score of one request (request path: must be fast and numpy-only)."""
+        ...
+
+    def meta(self) -> dict[str, Any]: ...
+
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+
+Restorer = Callable[[dict[str, Any], dict[str, np.ndarray]], Router]
+ROUTER_KINDS: dict[str, Restorer] = {}
+
+
+def register_kind(kind: str, restore: Restorer) -> None:
+    ROUTER_KINDS[kind] = restore
+
+
+def remember_quantiles(router: Router, scores: np.ndarray) -> None:
+    router.train_quantiles = np.quantile(np.asarray(scores, dtype=float), QUANTILE_POINTS)
+
+
+def threshold_for_share(quantiles: np.ndarray, share: float) -> float:
+    """The threshold that sends about `share` of traffic (like the training prompts) to the strong model."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError("target strong share must be between 0 and 1")
+    return float(np.interp(1.0 - share, QUANTILE_POINTS, quantiles))
+
+
+def share_for_budget(budget_per_1k: float, strong_per_query: float, weak_per_query: float) -> float:
+    """The strong-call share a budget (USD per 1,000 queries) affords, given each tier's cost per query."""
+    span = strong_per_query - weak_per_query
+    if span <= 0:
+        return 1.0
+    return float(np.clip((budget_per_1k / 1000.0 - weak_per_query) / span, 0.0, 1.0))
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".json", ".npz") else p
+    return stem.with_suffix(".json"), stem.with_suffix(".npz")
+
+
+def save_router(router: Router, path: str | Path) -> Path:
+    """Write `<path>.json` (kind, settings, calibration) and `<path>.npz` (weights); returns the JSON path."""
+    jpath, npath = _paths(path)
+    jpath.parent.mkdir(parents=True, exist_ok=True)
+    arrays = dict(router.arrays())
+    if router.train_quantiles is not None:
+        arrays["__train_quantiles"] = np.asarray(router.train_quantiles, dtype=float)
+    meta = {"format": "tierwise-router", "version": FORMAT_VERSION, "kind": router.kind, **router.meta()}
+    np.savez_compressed(npath, **arrays)
+    jpath.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    return jpath
+
+
+def load_router(path: str | Path) -> Router:
+    from tierwise.routers import load_builtin_kinds
+
+    load_builtin_kinds()
+    jpath, npath = _paths(path)
+    try:
+        meta = json.loads(jpath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RouterError(f"router file not found: {jpath}") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise RouterError(f"{jpath}: not a router file ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "tierwise-router":
+        raise RouterError(f"{jpath}: not a tierwise router file")
+    if meta.get("version") != FORMAT_VERSION:
+        raise RouterError(f"{jpath}: router format version {meta.get('version')!r} is not supported")
+    restore = ROUTER_KINDS.get(str(meta.get("kind")))
+    if restore is None:
+        raise RouterError(f"{jpath}: unknown router kind {meta.get('kind')!r}; known: {', '.join(sorted(ROUTER_KINDS))}")
+    try:
+        with np.load(npath, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise RouterError(f"router weights not found: {npath}") from None
+    except (OSError, ValueError) as e:
+        raise RouterError(f"{npath}: unreadable router weights ({e})") from None
+    try:
+        router = restore(meta, arrays)
+    except (KeyError, ValueError, TypeError) as e:
+        raise RouterError(f"{jpath}: incomplete router ({e})") from None
+    router.train_quantiles = arrays.get("__train_quantiles")
+    return router
+
+
+def texts(data: OutcomeDataset) -> Sequence[str]:
+    return data.prompts

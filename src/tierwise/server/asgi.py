@@ -1,0 +1,422 @@
+"""The HTTP face of the gateway: a plain ASGI app (no framework on the hot path).
+
+Routes: OpenAI `POST /v1/chat/completions`, `GET /v1/models`, `POST /v1/embeddings`;
+Anthropic `POST /v1/messages` (also `?beta=true`) and `POST /v1/messages/count_tokens`;
+`GET /health`. Every error leaves in the schema of the API the client spoke; failures
+after a stream started become that API's mid-stream error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+import orjson
+
+from tierwise.canonical import Request, StreamChunk
+from tierwise.errors import (
+    AuthenticationError,
+    InvalidRequest,
+    NotFound,
+    RequestTooLarge,
+    TierwiseError,
+)
+from tierwise.gateway import Gateway, new_request_id
+from tierwise.providers.deployment import Deployment
+from tierwise.server import openapi
+from tierwise.tokens import estimate_request
+from tierwise.wire import anthropic_messages, openai_chat
+
+log = logging.getLogger("tierwise.server")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON = (b"content-type", b"application/json")
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+USAGE_ONLY_CHUNK = b'"choices":[]'
+
+
+class Internal(TierwiseError):
+    status = 500
+    kind = "api_error"
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+class App:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.max_body = gateway.cfg.server.max_body_bytes
+        self.keys = [os.environ[v].encode() for v in gateway.cfg.server.api_keys_env if os.environ.get(v)]
+        self.auth_required = bool(gateway.cfg.server.api_keys_env)
+        self._openapi: bytes | None = None
+        self.routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
+            ("POST", "/v1/chat/completions"): self.chat_openai,
+            ("POST", "/chat/completions"): self.chat_openai,
+            ("POST", "/v1/messages"): self.chat_anthropic,
+            ("POST", "/v1/messages/count_tokens"): self.count_tokens,
+            ("GET", "/v1/models"): self.models,
+            ("GET", "/models"): self.models,
+            ("POST", "/v1/embeddings"): self.embeddings,
+            ("GET", "/health"): self.health,
+            ("GET", "/openapi.json"): self.openapi_doc,
+            ("GET", "/"): self.health,
+        }
+
+    # ------------------------------------------------------------------ ASGI entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t = scope["type"]
+        if t == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is None:
+                await self.no_route(scope, send)
+                return
+            await handler(scope, receive, send)
+        elif t == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.gw.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def codec_for_path(path: str) -> ModuleType:
+        return anthropic_messages if path.startswith("/v1/messages") else openai_chat
+
+    async def no_route(self, scope: Scope, send: Send) -> None:
+        path = scope["path"]
+        codec = self.codec_for_path(path)
+        known = any(p == path for (_, p) in self.routes)
+        err = (
+            InvalidRequest(f"method {scope['method']} is not allowed on {path}", status=405)
+            if known
+            else NotFound(f"no such endpoint: {path}")
+        )
+        await self.send_json(send, err.status, codec.encode_error(err))
+
+    @staticmethod
+    async def send_json(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        headers = [JSON, (b"content-length", str(len(body)).encode())]
+        if extra:
+            headers.extend(extra)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def check_auth(self, headers: dict[str, str]) -> None:
+        if not self.auth_required:
+            return
+        given = headers.get("x-api-key")
+        if given is None:
+            auth = headers.get("authorization", "")
+            if auth[:7].lower() == "bearer ":
+                given = auth[7:].strip()
+        if given:
+            g = given.encode()
+            ok = False
+            for k in self.keys:  # compare with every key so timing tells nothing
+                ok |= hmac.compare_digest(g, k)
+            if ok:
+                return
+        raise AuthenticationError("invalid or missing API key for this gateway")
+
+    async def read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+        msg = await receive()
+        body = msg.get("body", b"")
+        if not msg.get("more_body"):
+            return body  # type: ignore[no-any-return]
+        parts = [body]
+        size = len(body)
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise InvalidRequest("client went away while sending the body")
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+            parts.append(chunk)
+            if not msg.get("more_body"):
+                return b"".join(parts)
+
+    async def parse(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
+        self.check_auth(headers)
+        body = await self.read_body(scope, receive, headers)
+        if not body:
+            raise InvalidRequest("request body is empty; expected a JSON object")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise InvalidRequest(f"request body is not valid JSON: {e.msg} at position {e.pos}") from None
+
+    # ------------------------------------------------------------------ chat
+
+    async def chat_openai(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.chat(scope, receive, send, openai_chat)
+
+    async def chat_anthropic(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.chat(scope, receive, send, anthropic_messages)
+
+    async def chat(self, scope: Scope, receive: Receive, send: Send, codec: ModuleType) -> None:
+        t0 = time.perf_counter()
+        request_id = new_request_id()
+        rid = (b"x-tierwise-request-id", request_id.encode())
+        headers = _headers(scope)
+        try:
+            data = await self.parse(scope, receive, headers)
+            req: Request = codec.decode_request(data, headers)
+            route, target = self.gw.route_for(req.model)
+        except TierwiseError as e:  # rejected: nothing reached an upstream, nothing is recorded
+            await self.send_json(send, e.status, codec.encode_error(e), [rid])
+            return
+        except Exception:
+            log.exception("could not decode request %s", request_id)
+            bad = InvalidRequest("request could not be understood")
+            await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
+            return
+        ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
+        if req.stream:
+            await self.chat_stream(send, receive, codec, req, target, ctx, t0, rid)
+            return
+        status, error = 200, None
+        try:
+            resp = await target.complete(req, ctx)
+            body = codec.encode_response(resp, req.model)
+        except TierwiseError as e:
+            status, error, body = e.status, e, codec.encode_error(e)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            error = Internal("internal error in the gateway; see its log")
+            status, body = 500, codec.encode_error(error)
+        trace = ctx.trace
+        extra = [
+            rid,
+            (b"x-tierwise-route", route.encode()),
+            (b"x-tierwise-steps", trace.header_summary().encode()),
+        ]
+        if error is not None and error.status == 429 and getattr(error, "retry_after", None) is not None:
+            extra.append((b"retry-after", str(int(error.retry_after + 0.999)).encode()))  # type: ignore[attr-defined]
+        await self.send_json(send, status, body, extra)
+        latency = (time.perf_counter() - t0) * 1000
+        self.gw.record(ctx, req, status=status, stream=False, latency_ms=latency, ttft_ms=latency, error=error)
+
+    async def chat_stream(
+        self, send: Send, receive: Receive, codec: ModuleType, req: Request, target: Any, ctx: Any, t0: float, rid: Any
+    ) -> None:
+        # Open the stream and wait for its first chunk before answering, so a failure that
+        # happens before any byte reached the client is a plain HTTP error (and fallbacks stay silent).
+        try:
+            it = await target.stream(req, ctx)
+            try:
+                first: StreamChunk = await it.__anext__()
+            except StopAsyncIteration:
+                first = StreamChunk(events=[])
+        except TierwiseError as e:
+            await self.send_json(send, e.status, codec.encode_error(e), [rid])
+            self.gw.record(ctx, req, status=e.status, stream=True, latency_ms=(time.perf_counter() - t0) * 1000,
+                           error=e)
+            return
+        except Exception:
+            log.exception("stream %s failed to start", ctx.trace.request_id)
+            err = Internal("internal error in the gateway; see its log")
+            await self.send_json(send, 500, codec.encode_error(err), [rid])
+            self.gw.record(ctx, req, status=500, stream=True, latency_ms=(time.perf_counter() - t0) * 1000, error=err)
+            return
+        ttft = (time.perf_counter() - t0) * 1000
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode())],
+            }
+        )
+        encoder = codec.StreamEncoder(req.model, req)
+        fmt = codec.FORMAT
+        passthrough = first.raw is not None and first.raw_format == fmt
+        # An OpenAI client that did not ask for usage must not get the usage-only chunk that
+        # tierwise itself asked the upstream for (for the ledger).
+        drop_usage_chunk = fmt == "openai" and not (
+            isinstance(req.extra.get("stream_options"), dict) and req.extra["stream_options"].get("include_usage")
+        )
+        error: TierwiseError | None = None
+
+        async def pump() -> None:
+            nonlocal error
+            chunk: StreamChunk | None = first
+            try:
+                while chunk is not None:
+                    if passthrough and chunk.raw is not None:
+                        data = chunk.raw
+                        if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
+                            data = b""
+                    else:
+                        data = b"".join([encoder.encode(ev) for ev in chunk.events])
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                    try:
+                        chunk = await it.__anext__()
+                    except StopAsyncIteration:
+                        chunk = None
+            except TierwiseError as e:
+                error = e
+                await send({"type": "http.response.body", "body": encoder.encode_error(e), "more_body": True})
+            except Exception:
+                log.exception("stream %s failed", ctx.trace.request_id)
+                error = Internal("internal error in the gateway; see its log")
+                await send({"type": "http.response.body", "body": encoder.encode_error(error), "more_body": True})
+            finally:
+                await it.aclose()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def watch() -> None:
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    return
+
+        pump_task = asyncio.ensure_future(pump())
+        watch_task = asyncio.ensure_future(watch())
+        status = 200
+        try:
+            await asyncio.wait((pump_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not pump_task.done():  # the client went away: stop reading the upstream
+                status = 499
+                pump_task.cancel()
+                try:
+                    await pump_task
+                except asyncio.CancelledError:
+                    pass
+            watch_task.cancel()
+        if error is not None:
+            status = error.status
+        self.gw.record(
+            ctx, req, status=status, stream=True, latency_ms=(time.perf_counter() - t0) * 1000, ttft_ms=ttft,
+            error=error,
+        )
+
+    # ------------------------------------------------------------------ other endpoints
+
+    async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        codec = anthropic_messages
+        try:
+            data = await self.parse(scope, receive, headers)
+            if isinstance(data, dict) and "max_tokens" not in data:
+                data = {**data, "max_tokens": 1}  # count_tokens bodies carry no max_tokens
+            req = codec.decode_request(data, headers)
+            _, route_target = self.gw.route_for(req.model)
+        except TierwiseError as e:
+            await self.send_json(send, e.status, codec.encode_error(e))
+            return
+        n: int | None = None
+        target = first_deployment(route_target)
+        if target is not None and target.provider.kind == "anthropic":
+            try:
+                prov = target.provider
+                body = dict(data)
+                body.pop("max_tokens", None)
+                body["model"] = target.cfg.model
+                out, _ = await prov.post_json(
+                    prov.chat_url + "/count_tokens", orjson.dumps(body), prov.headers(req.headers)
+                )
+                n = int(out["input_tokens"])
+            except (TierwiseError, KeyError, TypeError, ValueError):
+                n = None  # fall back to the estimate
+        if n is None:
+            n = estimate_request(req)
+        await self.send_json(send, 200, orjson.dumps({"input_tokens": n}))
+
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        try:
+            self.check_auth(headers)
+        except TierwiseError as e:
+            await self.send_json(send, e.status, openai_chat.encode_error(e))
+            return
+        names = list(self.gw.cfg.routes) + list(self.gw.deployments)
+        if "anthropic-version" in headers:
+            data = [
+                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names
+            ]
+            body = {"data": data, "has_more": False, "first_id": names[0] if names else None,
+                    "last_id": names[-1] if names else None}
+        else:
+            body = {
+                "object": "list",
+                "data": [{"id": n, "object": "model", "created": 0, "owned_by": "tierwise"} for n in names],
+            }
+        await self.send_json(send, 200, orjson.dumps(body))
+
+    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        codec = openai_chat
+        try:
+            data = await self.parse(scope, receive, headers)
+            if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+                raise InvalidRequest("`model` is required and must be a string")
+            if "input" not in data:
+                raise InvalidRequest("`input` is required")
+            _, route_target = self.gw.route_for(data["model"])
+            target = first_deployment(route_target)
+            if target is None:
+                raise InvalidRequest(f"{data['model']!r} does not lead to an embedding model")
+            if target.provider.kind != "openai":
+                raise InvalidRequest(f"model {target.name!r} is not served by an OpenAI-compatible provider")
+            prov = target.provider
+            body = {**data, "model": target.cfg.model}
+            _, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", orjson.dumps(body), prov.headers())
+        except TierwiseError as e:
+            await self.send_json(send, e.status, codec.encode_error(e))
+            return
+        await self.send_json(send, 200, raw)
+
+    async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._openapi is None:
+            self._openapi = orjson.dumps(openapi.document())
+        await self.send_json(send, 200, self._openapi)
+
+    async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
+        await self.send_json(send, 200, orjson.dumps({"status": "ok", "deployments": breakers}))
+
+
+def first_deployment(target: Any) -> Deployment | None:
+    """The deployment a route tries first (its first target, or its default, recursively)."""
+    seen = 0
+    while not isinstance(target, Deployment):
+        nxt = getattr(target, "targets", None) or [getattr(target, "default", None)]
+        if not nxt or nxt[0] is None or seen > 32:
+            return None
+        target = nxt[0]
+        seen += 1
+    return target
+
+
+def build_app(gateway: Gateway) -> App:
+    return App(gateway)

@@ -1,0 +1,113 @@
+"""The starter config `tierwise init` writes (and `tierwise serve` uses when there is none):
+built from what this machine has — a local Ollama on 11434, llama.cpp/LM Studio on their
+usual ports, and frontier keys in the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+LOCAL_SERVERS = [
+    ("ollama", 11434, "http://127.0.0.1:11434/v1", "qwen2.5:7b"),
+    ("llamacpp", 8080, "http://127.0.0.1:8080/v1", "local"),
+    ("lmstudio", 1234, "http://127.0.0.1:1234/v1", "local"),
+]
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def detect() -> dict[str, object]:
+    found_local = [s for s in LOCAL_SERVERS if port_open(s[1])]
+    return {
+        "local": found_local,
+        "anthropic_key": bool(os.environ.get("ANTHROPIC_API_KEY")),
+        "openai_key": bool(os.environ.get("OPENAI_API_KEY")),
+    }
+
+
+def starter_yaml(found: dict[str, object] | None = None) -> str:
+    found = found if found is not None else detect()
+    local = found["local"] or [LOCAL_SERVERS[0]]  # default to Ollama even if not running yet
+    name, _port, url, model = local[0]  # type: ignore[index]
+    lines = [
+        "# tierwise.yaml: written by `tierwise init`. Reference: README.md#configuration",
+        "server:",
+        "  host: 127.0.0.1",
+        "  port: 4000",
+        "  default_route: main        # model names that match no route or model go here",
+        "",
+        "ledger:",
+        "  path: tierwise-ledger.db",
+        "",
+        "reference_model: claude-sonnet  # savings are measured against this model's prices",
+        "",
+        "providers:",
+        f"  {name}:",
+        "    kind: openai",
+        f"    base_url: {url}",
+        "    locality: local",
+        "    timeouts: {connect: 2, read: 300}",
+        "  anthropic:",
+        "    kind: anthropic",
+        "    base_url: https://api.anthropic.com",
+        "    api_key_env: ANTHROPIC_API_KEY",
+        "    locality: remote",
+    ]
+    if found.get("openai_key"):
+        lines += [
+            "  openai:",
+            "    kind: openai",
+            "    base_url: https://api.openai.com/v1",
+            "    api_key_env: OPENAI_API_KEY",
+            "    locality: remote",
+        ]
+    lines += [
+        "",
+        "models:",
+        "  local:",
+        f"    provider: {name}",
+        f"    model: {model}",
+        "    context_window: 32768",
+        "  claude-sonnet:",
+        "    provider: anthropic",
+        "    model: claude-sonnet-4-5",
+        "    context_window: 200000",
+        "    vision: true",
+        "  claude-haiku:",
+        "    provider: anthropic",
+        "    model: claude-haiku-4-5",
+        "    vision: true",
+    ]
+    if found.get("openai_key"):
+        lines += ["  gpt:", "    provider: openai", "    model: gpt-4o-mini", "    vision: true"]
+    lines += [
+        "",
+        "routes:",
+        "  main:",
+        "    policy: rules",
+        "    rules:",
+        "      - name: claude-code-background",
+        "        match: {model: '*haiku*'}",
+        "        target: local-first",
+        "      - name: claude-code-subagents",
+        "        match: {subagent: true}",
+        "        target: local-first",
+        "      - name: images",
+        "        match: {images: true}",
+        "        target: claude-sonnet",
+        "    default: frontier",
+        "  local-first:",
+        "    policy: fallback",
+        "    targets: [local, claude-haiku]",
+        "  frontier:",
+        "    policy: fallback",
+        "    targets: [claude-sonnet, local]",
+        "",
+    ]
+    return "\n".join(lines)

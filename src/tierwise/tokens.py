@@ -1,0 +1,33 @@
+"""Token estimates for when an upstream gives no count (rules, count_tokens, the ledger).
+
+tiktoken's encodings are downloaded at run time, which these machines cannot do, and no
+single tokenizer fits every model anyway, so this is a calibrated character heuristic:
+about 4 characters per token for English prose and code, plus a small per-message overhead.
+It is an estimate and the ledger marks it as one.
+"""
+
+from __future__ import annotations
+
+from tierwise.canonical import ImageBlock, Request, ToolResultBlock
+
+CHARS_PER_TOKEN = 4.0
+PER_MESSAGE = 4
+PER_IMAGE = 1000  # a mid-size image on the major APIs
+
+
+def estimate_text(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN + 0.999) if text else 0
+
+
+def estimate_request(req: Request) -> int:
+    n = estimate_text(req.text())
+    n += PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
+    for t in req.tools:
+        n += estimate_text(t.name) + estimate_text(t.description or "") + estimate_text(str(t.input_schema))
+    for m in req.messages:
+        for b in m.content:
+            if isinstance(b, ImageBlock):
+                n += PER_IMAGE
+            elif isinstance(b, ToolResultBlock):
+                n += PER_IMAGE * sum(1 for c in b.content if isinstance(c, ImageBlock))
+    return n

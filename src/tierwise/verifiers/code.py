@@ -1,0 +1,54 @@
+"""Python code verifier: the answer's code compiles and, when tests are configured, passes them
+in the sandbox. Model-written code is untrusted: it never runs in the gateway's process
+(compiling does not execute it)."""
+
+from __future__ import annotations
+
+from tierwise.canonical import Request, Response
+from tierwise.verifiers.base import Verdict, VerifyContext
+from tierwise.verifiers.sandbox import SandboxLimits, run_python
+from tierwise.verifiers.text import python_code
+
+MAX_CODE_CHARS = 200_000
+
+
+def compile_error(code: str) -> str | None:
+    """Why `code` does not compile, or None."""
+    try:
+        compile(code, "<answer>", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        return f"syntax error at line {e.lineno}: {e.msg}"
+    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
+        return f"does not compile: {type(e).__name__}"
+    return None
+
+
+class PythonCodeVerifier:
+    """`tests` is Python run after `from solution import *` (asserts, or any code that exits non-zero
+    on failure); `run` runs the code itself when there are no tests."""
+
+    def __init__(self, tests: str | None = None, run: bool = False, limits: SandboxLimits | None = None,
+                 name: str = "python_code") -> None:
+        self.tests = tests
+        self.run = run
+        self.limits = limits or SandboxLimits()
+        self.name = name
+
+    async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
+        code = python_code(resp.text())
+        if code is None:
+            return Verdict(False, "no Python code found in the answer", 0.0, self.name)
+        if len(code) > MAX_CODE_CHARS:
+            return Verdict(False, f"code too long ({len(code)} characters)", 0.0, self.name)
+        error = compile_error(code)
+        if error:
+            return Verdict(False, error, 0.0, self.name)
+        if self.tests is None and not self.run:
+            return Verdict(True, "code compiles", 1.0, self.name)
+        main = "import solution\n" if self.tests is None else "from solution import *\n\n" + self.tests
+        result = await run_python(main, files={"solution.py": code}, limits=self.limits)
+        detail = {"layers": result.layers, "returncode": result.returncode}
+        if result.ok:
+            return Verdict(True, "tests passed" if self.tests else "code ran", 1.0, self.name, detail)
+        what = "tests failed" if self.tests else "code failed"
+        return Verdict(False, f"{what}: {result.summary()}", 0.0, self.name, detail)

@@ -1,0 +1,88 @@
+"""LLM judge: a chosen model grades the answer on a 3-point rubric (good / acceptable / poor).
+
+The judge is asked to reason first and put the verdict on a last line `VERDICT: <grade>`
+(reasoning before the verdict makes the grade better). Parsing is forgiving because judges
+drift from the format: the last `verdict:` line wins, then a JSON `{"verdict": ...}`, then the
+last grade word in the text; a reply with no grade at all fails (cannot vouch for the answer).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tierwise.canonical import Message, Request, Response, TextBlock
+from tierwise.verifiers.base import Verdict, VerifierError, VerifyContext
+
+GRADES = ("good", "acceptable", "poor")
+SCORES = {"good": 1.0, "acceptable": 0.5, "poor": 0.0}
+
+DEFAULT_RUBRIC = (
+    "good: correct, complete and directly answers the request.\n"
+    "acceptable: mostly correct with minor omissions or imprecision; usable as is.\n"
+    "poor: wrong, incomplete, off-topic, or unsafe."
+)
+
+_PROMPT = """You are grading an AI assistant's answer to a user's request.
+
+Rubric:
+{rubric}
+
+<request>
+{request}
+</request>
+
+<answer>
+{answer}
+</answer>
+
+First explain your reasoning briefly. Then, on the last line, write exactly
+VERDICT: good | acceptable | poor"""
+
+_VERDICT_LINE = re.compile(r"verdict\W{0,3}\s*[:=\-]?\s*\**\s*\"?(good|acceptable|poor)\b", re.IGNORECASE)
+_GRADE_WORD = re.compile(r"\b(good|acceptable|poor)\b", re.IGNORECASE)
+_JSON_OBJ = re.compile(r"\{[^{}]*\}")
+
+
+def parse_grade(text: str) -> str | None:
+    found = _VERDICT_LINE.findall(text)
+    if found:
+        return found[-1].lower()
+    for blob in reversed(_JSON_OBJ.findall(text)):
+        try:
+            obj = json.loads(blob)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            for key in ("verdict", "grade", "rating"):
+                v = obj.get(key)
+                if isinstance(v, str) and v.strip().lower() in GRADES:
+                    return v.strip().lower()
+    words = _GRADE_WORD.findall(text[-300:])
+    return words[-1].lower() if words else None
+
+
+class LlmJudgeVerifier:
+    def __init__(self, model: str, pass_grades: tuple[str, ...] = ("good", "acceptable"), rubric: str | None = None,
+                 max_tokens: int = 512, name: str = "llm_judge") -> None:
+        self.model = model
+        self.pass_grades = pass_grades
+        self.rubric = rubric or DEFAULT_RUBRIC
+        self.max_tokens = max_tokens
+        self.name = name
+
+    def judge_request(self, req: Request, resp: Response) -> Request:
+        prompt = _PROMPT.format(rubric=self.rubric, request=req.last_user_text() or req.text(), answer=resp.text())
+        return Request(model=self.model, messages=[Message("user", [TextBlock(prompt)])],
+                       max_tokens=self.max_tokens, temperature=0.0)
+
+    async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
+        if ctx.judge is None:
+            raise VerifierError("llm_judge needs a policy that can call the judge model (VerifyContext.judge)")
+        reply = (await ctx.judge(self.model, self.judge_request(req, resp))).text()
+        grade = parse_grade(reply)
+        if grade is None:
+            return Verdict(False, "judge gave no recognisable verdict", None, self.name, {"judge": self.model})
+        reasoning = reply.strip().splitlines()[0][:200] if reply.strip() else ""
+        return Verdict(grade in self.pass_grades, f"judge ({self.model}) says {grade}: {reasoning}", SCORES[grade],
+                       self.name, {"judge": self.model, "grade": grade})

@@ -1,0 +1,76 @@
+"""Small validation helpers the codecs share: every failure is an InvalidRequest naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tierwise.errors import InvalidRequest
+
+_MISSING = object()
+
+
+def need(cond: bool, path: str, what: str) -> None:
+    if not cond:
+        raise InvalidRequest(f"{path}: {what}")
+
+
+def get_str(d: dict[str, Any], key: str, path: str, *, required: bool = False) -> str | None:
+    v = d.get(key, _MISSING)
+    if v is _MISSING or v is None:
+        need(not required, f"{path}.{key}" if path else key, "is required")
+        return None
+    need(isinstance(v, str), f"{path}.{key}" if path else key, f"must be a string, not {type(v).__name__}")
+    return v  # type: ignore[return-value]
+
+
+def get_int(d: dict[str, Any], key: str, path: str = "", *, minimum: int | None = None) -> int | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    p = f"{path}.{key}" if path else key
+    need(isinstance(v, int) and not isinstance(v, bool), p, f"must be an integer, not {type(v).__name__}")
+    if minimum is not None:
+        need(v >= minimum, p, f"must be at least {minimum}")
+    return v  # type: ignore[no-any-return]
+
+
+def get_num(d: dict[str, Any], key: str, path: str = "") -> float | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    p = f"{path}.{key}" if path else key
+    need(isinstance(v, (int, float)) and not isinstance(v, bool), p, f"must be a number, not {type(v).__name__}")
+    return float(v)
+
+
+def get_bool(d: dict[str, Any], key: str, path: str = "") -> bool | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    need(isinstance(v, bool), f"{path}.{key}" if path else key, f"must be true or false, not {type(v).__name__}")
+    return v  # type: ignore[no-any-return]
+
+
+def get_list(d: dict[str, Any], key: str, path: str = "") -> list[Any] | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    need(isinstance(v, list), f"{path}.{key}" if path else key, f"must be an array, not {type(v).__name__}")
+    return v  # type: ignore[no-any-return]
+
+
+def get_dict(d: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    need(isinstance(v, dict), f"{path}.{key}" if path else key, f"must be an object, not {type(v).__name__}")
+    return v  # type: ignore[no-any-return]
+
+
+def stop_list(v: Any, path: str) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    need(isinstance(v, list) and all(isinstance(s, str) for s in v), path, "must be a string or an array of strings")
+    return list(v)

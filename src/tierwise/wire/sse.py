@@ -1,0 +1,74 @@
+"""Incremental server-sent-events parsing and formatting, shared by both codecs.
+
+The parser takes bytes in arbitrary pieces and returns complete messages with their exact
+raw bytes (for same-format pass-through) plus the event name and data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(slots=True)
+class SSEMessage:
+    event: str | None
+    data: bytes
+    raw: bytes
+
+
+class SSEParser:
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[SSEMessage]:
+        buf = self._buf + data if self._buf else data
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        out: list[SSEMessage] = []
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            block = buf[start:end]
+            raw = buf[start : end + 2]
+            start = end + 2
+            msg = parse_block(block, raw)
+            if msg is not None:
+                out.append(msg)
+        self._buf = buf[start:]
+        return out
+
+    def pending(self) -> bytes:
+        """Bytes received after the last complete message (a truncated final message)."""
+        return self._buf
+
+
+def parse_block(block: bytes, raw: bytes) -> SSEMessage | None:
+    event: str | None = None
+    data_lines: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line[0:1] == b":":
+            continue
+        name, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            data_lines.append(value)
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if not data_lines and event is None:
+        return None
+    return SSEMessage(event, b"\n".join(data_lines), raw)
+
+
+def data_message(obj: object) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def event_message(event: str, obj: object) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"

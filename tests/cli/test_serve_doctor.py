@@ -1,0 +1,97 @@
+"""`tierwise serve` on a machine with no model server and no keys, and what `doctor` says there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+from click.testing import CliRunner
+
+from tierwise.cli import main
+from tests.harness import free_port
+
+TIERWISE = [sys.executable, "-m", "tierwise.cli"]
+
+
+def bare_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "TIERWISE_CONFIG"}
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def test_serve_starts_bare_and_answers_cleanly(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", str(port)], cwd=tmp_path, env=bare_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert r.status_code == 200
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/messages", timeout=30,
+                       json={"model": "anything", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        # No local server and no key: a clean error in the Anthropic schema that says why.
+        assert r.status_code in (502, 503)
+        err = r.json()["error"]
+        assert r.json()["type"] == "error" and err["message"]
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert "Traceback" not in out
+    assert "starter config" in out
+
+
+def test_doctor_on_bare_machine(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for k in list(os.environ):
+        if k.endswith("_API_KEY"):
+            monkeypatch.delenv(k)
+    res = CliRunner().invoke(main, ["doctor"])
+    out = res.output
+    assert res.exit_code == 1
+    assert "tierwise init" in out
+    assert "ANTHROPIC_API_KEY" in out
+    assert "cannot connect" in out or "no API key" in out
+
+
+def test_init_then_doctor_names_each_problem(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    r = CliRunner().invoke(main, ["init"])
+    assert r.exit_code == 0 and (tmp_path / "tierwise.yaml").exists()
+    r = CliRunner().invoke(main, ["init"])
+    assert r.exit_code != 0 and "--force" in r.output
+    r = CliRunner().invoke(main, ["doctor"])
+    assert "config: tierwise.yaml is valid" in r.output
+    assert "export ANTHROPIC_API_KEY" in r.output
+
+
+def test_doctor_reports_config_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text("models:\n  x: {provider: nowhere, model: m}\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1 and "models.x.provider" in r.output and "nowhere" in r.output
+
+
+def test_serve_bad_config_exits_with_message(tmp_path):
+    (tmp_path / "tierwise.yaml").write_text("server:\n  port: many\n")
+    p = subprocess.run(TIERWISE + ["serve"], cwd=tmp_path, env=bare_env(tmp_path), capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 2
+    assert "server.port" in p.stderr and "tierwise.yaml" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_models_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["models"])
+    assert r.exit_code == 0 and "claude-sonnet" in r.output

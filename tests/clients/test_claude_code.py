@@ -1,0 +1,181 @@
+"""The real Claude Code CLI (print mode) completes a tool-using task through the gateway.
+
+The gateway serves Claude Code's Anthropic Messages traffic from an OpenAI-compatible upstream
+(tests/clients/scripted_agent.py) that asks for the `Write` tool and then answers in text, so a
+passing run proves the whole round trip: Anthropic tools -> OpenAI tools, an OpenAI tool call ->
+an Anthropic `tool_use` block Claude Code executes, and its `tool_result` -> an OpenAI `tool` message.
+
+Install the CLI with `scripts/install-claude-code.sh`, or point TIERWISE_CLAUDE_BIN at a binary.
+Without it these tests skip, except under CI=true where a missing CLI is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clients.scripted_agent import ScriptedAgentUpstream, WriteFileScript
+from tests.harness import GatewayServer, make_config
+from tierwise.commands.claude import claude_env
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL_PREFIX = ROOT / ".tools" / "claude-code" / "node_modules"
+CANDIDATES = [
+    INSTALL_PREFIX / ".bin" / "claude",
+    INSTALL_PREFIX / "@anthropic-ai" / "claude-code" / "bin" / "claude",
+    INSTALL_PREFIX / "@anthropic-ai" / "claude-code-linux-x64" / "claude",
+    INSTALL_PREFIX / "@anthropic-ai" / "claude-code-linux-arm64" / "claude",
+]
+CLI_TIMEOUT_S = 240  # a hang must fail the test, not the suite; this is no performance threshold
+FILE_CONTENT = "hello from tierwise\n"
+FINAL_TEXT = "Done: hello.txt now greets you from tierwise."
+TASK = "Create a file named hello.txt in the current directory containing: hello from tierwise"
+
+
+def find_claude() -> str | None:
+    explicit = os.environ.get("TIERWISE_CLAUDE_BIN")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    for c in CANDIDATES:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    return None
+
+
+@pytest.fixture(scope="module")
+def claude_bin() -> str:
+    exe = find_claude()
+    if exe is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("the Claude Code CLI is missing: run scripts/install-claude-code.sh (or set TIERWISE_CLAUDE_BIN)")
+        pytest.skip("the Claude Code CLI is not installed (scripts/install-claude-code.sh)")
+    return exe
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    d = (tmp_path / "project").resolve()
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def upstream(workdir: Path) -> Iterator[ScriptedAgentUpstream]:
+    script = WriteFileScript(path=str(workdir / "hello.txt"), content=FILE_CONTENT, final_text=FINAL_TEXT)
+    up = ScriptedAgentUpstream(script.decide).start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, upstream: ScriptedAgentUpstream) -> Iterator[GatewayServer]:
+    cfg = {
+        # Claude Code asks for its own model names (claude-sonnet-*, claude-haiku-*); a pattern route
+        # catches them and the default route catches anything else.
+        "server": {"default_route": "agent"},
+        "ledger": {"path": str(tmp_path / "ledger.db")},
+        "providers": {"scripted": {"kind": "openai", "base_url": upstream.url + "/v1", "locality": "local"}},
+        "models": {"agent": {"provider": "scripted", "model": upstream.model}},
+        "routes": {"claude-*": {"policy": "fallback", "targets": ["agent"], "retries": 0}},
+    }
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    yield g
+    g.stop()
+
+
+def cli_env(home: Path, gateway_url: str) -> dict[str, str]:
+    """A clean environment: no real keys or user config leak in, nothing leaves loopback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_", "OPENAI_"))}
+    env.update({
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "ANTHROPIC_BASE_URL": gateway_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    })
+    return env
+
+
+# Write is allowed explicitly; no bypass mode, which Claude Code refuses to run as root.
+PRINT_ARGS = ["-p", TASK, "--allowedTools", "Write", "--permission-mode", "acceptEdits"]
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+
+
+def assert_tool_round_trip(proc: subprocess.CompletedProcess[str], workdir: Path, upstream: ScriptedAgentUpstream,
+                           gateway: GatewayServer) -> None:
+    detail = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}\n" \
+             f"upstream saw: {upstream.kinds()}"
+    assert proc.returncode == 0, detail
+    assert FINAL_TEXT in proc.stdout, detail
+    assert (workdir / "hello.txt").read_text() == FILE_CONTENT, detail
+
+    kinds = upstream.kinds()
+    assert "tool_call" in kinds and "final" in kinds, detail
+    asked = next(e for e in upstream.exchanges if e.kind == "tool_call")
+    assert "Write" in asked.tool_names  # Claude Code's tools reached the upstream as OpenAI tools
+    done = next(e for e in upstream.exchanges if e.kind == "final")
+    [result] = [m for m in done.tool_results if m.get("tool_call_id") == "call_write_1"]
+    assert "hello.txt" in str(result.get("content")), result  # Claude Code's tool_result came back
+
+    gateway.flush()
+    records = gateway.ledger.query()
+    ours = [r for r in records if r.client_format == "anthropic" and r.model == upstream.model]
+    assert len(ours) >= 2, [r.to_dict() for r in records]
+    assert all(r.status == 200 for r in ours), [(r.status, r.error_message) for r in ours]
+    assert {r.route for r in ours} == {"claude-*"}  # Claude Code's model names matched the pattern route
+
+
+def test_claude_code_print_mode_uses_a_tool_through_the_gateway(
+    claude_bin: str, workdir: Path, tmp_path: Path, upstream: ScriptedAgentUpstream, gateway: GatewayServer
+) -> None:
+    proc = run([claude_bin, *PRINT_ARGS], workdir, cli_env(tmp_path / "home", gateway.url))
+    assert_tool_round_trip(proc, workdir, upstream, gateway)
+
+
+def test_tierwise_claude_launches_the_cli_against_the_gateway(
+    claude_bin: str, workdir: Path, tmp_path: Path, upstream: ScriptedAgentUpstream, gateway: GatewayServer
+) -> None:
+    env = cli_env(tmp_path / "home", "http://127.0.0.1:1")  # `tierwise claude` must replace this
+    del env["ANTHROPIC_BASE_URL"]
+    env["PATH"] = os.pathsep.join([str(Path(claude_bin).parent), env.get("PATH", "")])
+    link_dir = tmp_path / "bin"  # `tierwise claude` looks `claude` up on PATH by that exact name
+    if Path(claude_bin).name != "claude":
+        link_dir.mkdir()
+        (link_dir / "claude").symlink_to(claude_bin)
+        env["PATH"] = os.pathsep.join([str(link_dir), env["PATH"]])
+    cmd = [sys.executable, "-m", "tierwise.cli", "claude", "--url", gateway.url, "--", *PRINT_ARGS]
+    proc = run(cmd, workdir, env)
+    assert_tool_round_trip(proc, workdir, upstream, gateway)
+
+
+def test_claude_env_points_claude_code_at_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", raising=False)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+    env = claude_env("http://127.0.0.1:4000", haiku_model="local", subagent_model="frontier")
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
+    assert env["ANTHROPIC_API_KEY"]  # Claude Code refuses to start without some key
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "local"
+    assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "frontier"
+    assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+
+
+def test_claude_env_keeps_a_key_the_user_already_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-user-chosen")
+    env = claude_env("http://127.0.0.1:4000", haiku_model=None, subagent_model=None)
+    assert env["ANTHROPIC_API_KEY"] == "sk-user-chosen"
+    assert "ANTHROPIC_DEFAULT_HAIKU_MODEL" not in env
+

@@ -1,0 +1,120 @@
+from pathlib import Path
+
+import pytest
+
+from tierwise.config import load_config, parse_config
+from tierwise.errors import ConfigError
+
+GOOD = """
+providers:
+  local:
+    kind: openai
+    base_url: http://127.0.0.1:11434/v1
+    locality: local
+  cloud:
+    kind: anthropic
+    base_url: ${CLOUD_URL:-https://api.anthropic.com}
+    api_key_env: ANTHROPIC_API_KEY
+models:
+  qwen: {provider: local, model: "qwen2.5:7b", context_window: 32768}
+  sonnet: {provider: cloud, model: claude-sonnet-4-5, vision: true, price: {input: 3, output: 15}}
+routes:
+  main:
+    policy: rules
+    rules:
+      - match: {model: "*haiku*"}
+        target: qwen
+    default: chain
+  chain: [qwen, sonnet]
+  alias: sonnet
+"""
+
+
+def test_good_config_and_shorthands(monkeypatch):
+    monkeypatch.delenv("CLOUD_URL", raising=False)
+    cfg = parse_config(GOOD, file="t.yaml")
+    assert cfg.providers["cloud"].base_url == "https://api.anthropic.com"
+    assert cfg.routes["chain"].policy == "fallback" and cfg.routes["chain"].targets == ["qwen", "sonnet"]
+    assert cfg.routes["alias"].targets == ["sonnet"]
+    assert cfg.models["sonnet"].price.output == 15
+
+
+def test_env_interpolation(monkeypatch):
+    monkeypatch.setenv("CLOUD_URL", "http://example.invalid:9")
+    cfg = parse_config(GOOD)
+    assert cfg.providers["cloud"].base_url == "http://example.invalid:9"
+
+
+def test_missing_env_names_key_path(monkeypatch):
+    monkeypatch.delenv("NOPE_URL", raising=False)
+    text = GOOD.replace("${CLOUD_URL:-https://api.anthropic.com}", "${NOPE_URL}")
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, file="t.yaml")
+    assert "t.yaml" in e.value.message and "providers.cloud.base_url" in e.value.message
+    assert "NOPE_URL" in e.value.message
+
+
+def test_wrong_type_names_file_line_and_path():
+    text = GOOD.replace("context_window: 32768", "context_window: lots")
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, file="t.yaml")
+    msg = e.value.message
+    assert "t.yaml" in msg and "models.qwen.context_window" in msg and "line 12" in msg
+
+
+def test_unknown_key_is_an_error():
+    text = GOOD.replace("locality: local", "locality: local\n    colour: blue")
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    assert "providers.local.colour" in e.value.message and "unknown key" in e.value.message
+
+
+def test_unknown_provider_and_target():
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD.replace("provider: local,", "provider: lokal,"))
+    assert "models.qwen.provider" in e.value.message and "lokal" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD.replace("default: chain", "default: chian"))
+    assert "routes.main" in e.value.message and "chian" in e.value.message
+
+
+def test_unknown_policy_and_cycle():
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD.replace("policy: rules", "policy: magic"))
+    assert "unknown policy 'magic'" in e.value.message and "fallback" in e.value.message
+    cyc = GOOD + "  a: [b]\n  b: [a]\n"
+    with pytest.raises(ConfigError) as e:
+        parse_config(cyc)
+    assert "cycle" in e.value.message
+
+
+def test_bad_yaml_and_bad_url(tmp_path: Path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("providers: [unclosed\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(p) in e.value.message and "YAML" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD.replace("http://127.0.0.1:11434/v1", "localhost:11434"))
+    assert "base_url" in e.value.message
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path):
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "nope.yaml")
+    assert "tierwise init" in e.value.message
+
+
+def test_examples_are_valid():
+    root = Path(__file__).resolve().parents[2] / "examples"
+    files = sorted(root.glob("*.yaml"))
+    assert files
+    for f in files:
+        load_config(f)
+
+
+def test_starter_config_is_valid():
+    from tierwise.starter import starter_yaml
+
+    cfg = parse_config(starter_yaml({"local": [], "anthropic_key": False, "openai_key": True}))
+    assert "local" in cfg.models and "gpt" in cfg.models

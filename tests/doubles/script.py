@@ -1,0 +1,155 @@
+"""Script items for the upstream doubles: what the next request gets, and faults to inject.
+
+Both doubles read the same items; each renders them in its own wire format. Wrappers
+(`Delay`, `CutStream`, `SlowStream`) say *how* to deliver and wrap the item that says *what*
+to deliver (`Reply` or `Fail`); `then=None` means "the double's `default`".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_PIECES = re.compile(r"\s*\S+|\s+")
+
+
+@dataclass
+class ToolCall:
+    """A tool call the model makes; `id` is generated from the position when not given."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass
+class Reply:
+    """A successful answer.
+
+    `usage` is (input_tokens, output_tokens); when None the double counts them itself
+    (input: a size estimate of the request, output: the number of streamed text pieces).
+    `stop_reason` overrides the natural one (`end_turn`/`tool_use` or `stop`/`tool_calls`),
+    e.g. "max_tokens" / "length". `thinking` adds a thinking block (Anthropic) before the text.
+    `logprobs=True` adds OpenAI logprobs for each text piece.
+    """
+
+    text: str = ""
+    usage: tuple[int, int] | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: bool = False
+    stop_reason: str | None = None
+    thinking: str | None = None
+    signature: str = "sig-double-0001"
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    model: str | None = None
+
+    def pieces(self) -> list[str]:
+        """The text split the way it is streamed: one word (with its leading space) per piece."""
+        return _PIECES.findall(self.text) if self.text else []
+
+
+@dataclass
+class Fail:
+    """Answer with this HTTP status and the provider's real error body (and Retry-After if given).
+
+    `error_type` overrides the type the double picks from the status.
+    """
+
+    status: int = 500
+    msg: str | None = None
+    retry_after: float | None = None
+    error_type: str | None = None
+
+
+@dataclass
+class Delay:
+    """Wait `seconds` before sending anything (headers included), then answer with `then`."""
+
+    seconds: float
+    then: Item | None = None
+
+
+@dataclass
+class CutStream:
+    """Start answering with `then` and drop the connection after `after_chunks` chunks.
+
+    0 drops the connection before any response byte. Streams count SSE events; a
+    non-streaming body is sent as headers plus part of the body, then cut.
+    """
+
+    after_chunks: int = 0
+    then: Item | None = None
+
+
+@dataclass
+class SlowStream:
+    """Deliver `then` with a pause of `interval` seconds between chunks."""
+
+    interval: float
+    then: Item | None = None
+
+
+@dataclass
+class StreamError:
+    """Streaming only: send `after_chunks` chunks of `then`, then the provider's mid-stream
+    error event (Anthropic `event: error`, OpenAI `data: {"error": ...}`) and end the stream."""
+
+    after_chunks: int = 2
+    msg: str = "Overloaded"
+    error_type: str = "overloaded_error"
+    then: Item | None = None
+
+
+# A callable item computes the item from the recorded request (e.g. echo the prompt back).
+Item = Reply | Fail | Delay | CutStream | SlowStream | StreamError | str | Callable[[Any], Any]
+
+
+@dataclass
+class Plan:
+    """How to deliver one answer, flattened from nested wrappers."""
+
+    final: Reply | Fail
+    delay: float = 0.0
+    interval: float = 0.0
+    cut_after: int | None = None
+    error_after: StreamError | None = None
+
+
+def resolve(item: Any, default: Any, request: Any) -> Plan:
+    """Flatten `item` (and the default when a wrapper has `then=None`) into a Plan."""
+    plan = Plan(final=Reply())
+    depth = 0
+    used_default = item is default
+    while True:
+        depth += 1
+        if depth > 50:
+            raise ValueError("script item nests too deep (a default that refers to itself?)")
+        if item is None:
+            # `then=None` means the default; inside the default itself it means a plain "ok".
+            item = default if not used_default else None
+            used_default = True
+            if item is None:
+                item = Reply(text="ok")
+            continue
+        if isinstance(item, str):
+            item = Reply(text=item)
+        if isinstance(item, (Reply, Fail)):
+            plan.final = item
+            return plan
+        if isinstance(item, Delay):
+            plan.delay += item.seconds
+        elif isinstance(item, SlowStream):
+            plan.interval = item.interval
+        elif isinstance(item, CutStream):
+            plan.cut_after = item.after_chunks
+        elif isinstance(item, StreamError):
+            plan.error_after = item
+        elif callable(item):
+            item = item(request)
+            continue
+        else:
+            raise TypeError(f"not a script item: {item!r}")
+        item = item.then

@@ -1,0 +1,187 @@
+"""The executor against a real OpenAI-compatible upstream on loopback, through the tierwise core."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ensembles.conftest import write_ensemble, write_profile
+from tests.ensembles.upstream import Fault
+
+
+def overlap(a, b) -> bool:
+    return a.started_s < b.ended_s and b.started_s < a.ended_s
+
+
+async def test_independent_agents_overlap_and_dependents_wait(service, project, upstream):
+    upstream.latency = 0.2
+    upstream.answer = lambda model, prompt: f"<{model}>"
+    write_ensemble(project, {"name": "dag", "agents": [
+        {"name": "a", "model": "small", "prompt": "first"},
+        {"name": "b", "model": "tiny", "prompt": "second"},
+        {"name": "c", "model": "small", "depends_on": ["a", "b"], "prompt": "combine"},
+    ]})
+    run = await service().run("dag", "hello")
+    a, b, c = run.agent("a"), run.agent("b"), run.agent("c")
+    assert run.status == "ok" and [x.status for x in (a, b, c)] == ["ok"] * 3
+    assert overlap(a, b), (a, b)
+    assert c.started_s >= max(a.ended_s, b.ended_s)
+    assert not overlap(a, c) and not overlap(b, c)
+    # c saw both upstream outputs, keyed by agent name
+    combine = next(s for s in upstream.seen if s.prompt.startswith("combine"))
+    assert json.loads(combine.prompt.split("\n\n", 1)[1]) == {"a": "<small-model>", "b": "<tiny-model>"}
+    assert run.output == "<small-model>"
+
+
+async def test_per_provider_limit_is_respected(service, project, upstream):
+    upstream.latency = 0.1
+    upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"
+    write_ensemble(project, {"name": "fan", "agents": [
+        {"name": "split", "model": "small", "prompt": "list", "output": "json"},
+        {"name": "each", "model": "tiny", "fan_out": "split"},
+    ]})
+    run = await service(limits={"gpu": 2}).run("fan", "go")
+    assert run.agent("each").status == "ok"
+    assert len(upstream.calls("tiny-model")) == 6
+    assert upstream.max_in_flight == 2  # capped, and the cap was actually used
+
+
+async def test_fan_out_gathers_in_upstream_order_with_item_status(service, project, upstream):
+    # Later items answer sooner, so completion order is the reverse of input order.
+    upstream.latency = lambda model, prompt: 0.3 - 0.05 * int(prompt[-1]) if model == "tiny-model" else 0
+    upstream.answer = lambda model, prompt: (
+        '["i0", "i1", "i2", "i3", "i4"]' if model == "small-model"
+        else Fault(500, "bad item") if prompt.endswith("3") else prompt.upper())
+    write_ensemble(project, {"name": "order", "agents": [
+        {"name": "split", "model": "small"},
+        {"name": "each", "model": "tiny", "fan_out": "split"},
+    ]})
+    run = await service().run("order", "go")
+    each = run.agent("each")
+    assert [i.index for i in each.items] == [0, 1, 2, 3, 4]
+    assert [i.status for i in each.items] == ["ok", "ok", "ok", "failed", "ok"]
+    assert each.output == ["I0", "I1", "I2", None, "I4"]
+    assert "bad item" in each.items[3].error
+    assert each.status == "partial" and run.status == "partial"
+
+
+async def test_failure_is_reported_per_agent_and_dependents_skipped(service, project, upstream):
+    upstream.answer = lambda model, prompt: Fault(500, "kaput") if prompt.startswith("boom") else "fine"
+    write_ensemble(project, {"name": "fails", "agents": [
+        {"name": "bad", "model": "small", "prompt": "boom"},
+        {"name": "after_bad", "model": "small", "depends_on": ["bad"]},
+        {"name": "good", "model": "tiny", "prompt": "calm"},
+    ], "output": "good"})
+    run = await service().run("fails", "x")
+    assert run.agent("bad").status == "failed" and "kaput" in run.agent("bad").error
+    assert run.agent("after_bad").status == "skipped" and "bad" in run.agent("after_bad").error
+    assert run.agent("good").status == "ok"
+    assert run.status == "partial" and run.output == "fine"
+
+
+async def test_timeout_reported_and_fallback_profile_used(service, project, upstream):
+    upstream.latency = {"small-model": 2.0, "tiny-model": 0.0}
+    upstream.answer = lambda model, prompt: f"from {model}"
+    write_profile(project, "slow", model="small", timeout=0.2)
+    write_profile(project, "quick", model="tiny")
+    write_ensemble(project, {"name": "slow", "agents": [
+        {"name": "no_fallback", "profile": "slow"},
+        {"name": "with_fallback", "profile": "slow", "fallback_profile": "quick"},
+    ], "output": "with_fallback"})
+    run = await service().run("slow", "x")
+    nf, wf = run.agent("no_fallback"), run.agent("with_fallback")
+    assert nf.status == "timeout" and "0.2" in nf.error
+    assert wf.status == "ok" and wf.output == "from tiny-model" and wf.fallback_used == "quick"
+
+
+async def test_when_guard_input_key_schema_and_nested(service, project, upstream):
+    upstream.answer = lambda model, prompt: (
+        '{"label": "urgent", "items": ["x", "y"]}' if prompt.startswith("classify") else f"done:{prompt[-20:]}")
+    write_ensemble(project, {"name": "inner", "agents": [{"name": "only", "model": "tiny", "prompt": "inner"}]})
+    schema = {"type": "object", "required": ["label"], "properties": {"label": {"enum": ["urgent", "normal"]}}}
+    write_ensemble(project, {"name": "outer", "agents": [
+        {"name": "classify", "model": "small", "prompt": "classify", "output_schema": schema},
+        {"name": "escalate", "model": "small", "depends_on": ["classify"], "when": "classify.label == 'urgent'",
+         "input_key": "items.1", "prompt": "escalate"},
+        {"name": "ignore", "model": "small", "depends_on": ["classify"], "when": "classify.label == 'normal'"},
+        {"name": "sub", "ensemble": "inner", "depends_on": ["escalate"]},
+    ]})
+    run = await service().run("outer", "text")
+    assert run.agent("classify").output == {"label": "urgent", "items": ["x", "y"]}
+    assert run.agent("escalate").status == "ok" and run.agent("escalate").output.endswith("escalate\n\ny")
+    assert run.agent("ignore").status == "skipped"
+    sub = run.agent("sub")
+    assert sub.status == "ok" and sub.nested["ensemble"] == "inner" and sub.input_tokens > 0
+    assert run.status == "ok"
+
+
+async def test_output_schema_violation_fails_the_agent(service, project, upstream):
+    upstream.answer = lambda model, prompt: '{"label": "weird"}'
+    schema = {"type": "object", "properties": {"label": {"enum": ["urgent", "normal"]}}}
+    write_ensemble(project, {"name": "schema", "agents": [
+        {"name": "classify", "model": "small", "output_schema": schema}]})
+    run = await service().run("schema", "x")
+    a = run.agent("classify")
+    assert a.status == "failed" and "schema" in a.error and "label" in a.error
+    assert run.status == "failed"
+
+
+SCRIPT = """
+import json, sys, time, os
+req = json.load(sys.stdin)
+mode = req["input"]["mode"]
+if mode == "ok":
+    print(json.dumps({"success": True, "data": {"upper": req["input"]["text"].upper()}, "error": None}))
+elif mode == "fail":
+    print(json.dumps({"success": False, "data": None, "error": "no can do"}))
+elif mode == "garbage":
+    print("not json")
+else:
+    open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+    time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("mode,status,error", [
+    ("ok", "ok", None), ("fail", "failed", "no can do"), ("garbage", "failed", "did not print JSON"),
+    ("hang", "timeout", "within 0.5s"),
+])
+async def test_script_agents(service, project, upstream, mode, status, error, monkeypatch):
+    pidfile = project / "pid"
+    monkeypatch.setenv("PIDFILE", str(pidfile))
+    (project / ".tierwise" / "ensembles" / "tool.py").write_text(SCRIPT)
+    write_ensemble(project, {"name": "scripted", "agents": [
+        {"name": "s", "script": "tool.py", "timeout": 0.5}]})
+    run = await service().run("scripted", {"mode": mode, "text": "abc"})
+    s = run.agent("s")
+    assert s.status == status
+    if error:
+        assert error in s.error
+    else:
+        assert s.output == {"upper": "ABC"}
+    if mode == "hang":  # the script was killed, not left running
+        pid = int(pidfile.read_text())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+async def test_cancelling_a_run_cancels_agents(service, project, upstream):
+    import asyncio
+    upstream.latency = 5.0
+    write_ensemble(project, {"name": "long", "agents": [{"name": "a", "model": "small"}]})
+    svc = service()
+    task = asyncio.ensure_future(svc.run("long", "x"))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_script_path_uses_this_python(tmp_path: Path):
+    from tierwise.ensembles.scripts import command_for
+    (tmp_path / "t.py").write_text("")
+    assert command_for("t.py", tmp_path) == [sys.executable, str(tmp_path / "t.py")]

@@ -1,0 +1,96 @@
+"""`tierwise eval` and `tierwise replay-serve` on the tiny fixture."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import httpx2 as httpx
+import orjson
+from aiohttp import web
+from click.testing import CliRunner
+
+from tests.harness import free_port
+from tierwise.cli import main
+from tierwise.evaluation.loaders import load_jsonl
+from tierwise.evaluation.replay_server import replay_app
+
+FIXTURE = str(Path(__file__).parent / "fixtures" / "tiny_outcomes.jsonl")
+
+
+def test_eval_prints_the_table_and_saves_a_router(tmp_path):
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-r", "knn-lsa", "-k", "3", "--oracle",
+                                    "--save", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    for name in ("random", "prompt-length", "linear (3-fold CV)", "knn-lsa (3-fold CV)", "oracle", "APGR"):
+        assert name in res.output
+    assert (tmp_path / "r.json").exists() and (tmp_path / "r.npz").exists()
+    again = CliRunner().invoke(main, ["eval", FIXTURE, "-r", str(tmp_path / "r.json"), "--json"])
+    assert again.exit_code == 0, again.output
+    out = json.loads(again.output)
+    saved = next(r for r in out["rows"] if "saved linear" in r["router"])
+    assert saved["apgr"] > 0.6  # scored on its own training data: it learnt the hard/easy split
+    oracle_free = {r["router"] for r in out["rows"]}
+    assert "oracle" not in oracle_free and out["n"] == 48
+
+
+def test_eval_bad_input_is_a_clear_error(tmp_path):
+    res = CliRunner().invoke(main, ["eval", str(tmp_path / "none.jsonl")])
+    assert res.exit_code == 2 and "cannot read" in res.output
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "bogus"])
+    assert res.exit_code == 2 and "unknown router" in res.output
+    res = CliRunner().invoke(main, ["eval", "nosuchbench"])
+    assert res.exit_code == 2 and "unknown benchmark" in res.output
+
+
+def test_eval_plot_writes_png(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-k", "3", "--plot", str(tmp_path / "c.png")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_replay_server_serves_recorded_answers_with_outcomes():
+    data = load_jsonl(FIXTURE)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(replay_app(data))
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(url + "/v1/models")
+            break
+        except httpx.TransportError:
+            threading.Event().wait(0.02)
+    try:
+        msgs = [{"role": "user", "content": data.prompts[0]}]
+        weak = httpx.post(url + "/v1/chat/completions", json={"model": "weak", "messages": msgs}).json()
+        assert weak["choices"][0]["message"]["content"] == data.weak_responses[0]
+        assert weak["tierwise_replay"]["outcome"] == data.weak[0]
+        strong = httpx.post(url + "/v1/chat/completions", json={"model": "strong", "messages": msgs, "stream": True})
+        assert strong.headers["x-tierwise-replay-outcome"] == f"{data.strong[0]:g}"
+        assert data.strong_responses[0] in strong.text and strong.text.rstrip().endswith("data: [DONE]")
+        miss = httpx.post(url + "/v1/chat/completions", json={"model": "weak", "messages": [
+            {"role": "user", "content": "not in the data"}]})
+        assert miss.status_code == 404 and "error" in miss.json()
+        assert httpx.post(url + "/v1/chat/completions", content=b"{").status_code == 400
+        stats = orjson.loads(httpx.get(url + "/replay/stats").content)
+        assert stats["served"] == 2 and stats["strong_calls"] == 1 and stats["misses"] == 1
+        assert stats["mean_outcome"] == (data.weak[0] + data.strong[0]) / 2
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)

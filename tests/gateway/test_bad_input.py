@@ -1,0 +1,95 @@
+"""Bad input gets a 4xx in the schema of the API the client spoke; never a 500."""
+
+from __future__ import annotations
+
+import httpx2 as httpx
+import pytest
+
+from tests.doubles import Reply
+from tests.harness import two_tier_config
+
+
+@pytest.fixture
+def g(gateway, openai_up, anthropic_up):
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]})
+    cfg["server"] = {"max_body_bytes": 4096}
+    anthropic_up.default = Reply(text="ok")
+    return gateway(cfg)
+
+
+def post(g, path, body):
+    kw = {"content": body} if isinstance(body, bytes) else {"json": body}
+    return httpx.post(g.url + path, headers={"content-type": "application/json"}, timeout=10, **kw)
+
+
+def assert_openai_error(r, status):
+    assert r.status_code == status, r.text
+    e = r.json()["error"]
+    assert e["message"] and e["type"]
+    assert "Traceback" not in r.text
+
+
+def assert_anthropic_error(r, status):
+    assert r.status_code == status, r.text
+    j = r.json()
+    assert j["type"] == "error" and j["error"]["type"] and j["error"]["message"]
+    assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1,2]", b"\xff\xfe", b'"string"'])
+def test_malformed_bodies(g, body):
+    assert_openai_error(post(g, "/v1/chat/completions", body), 400)
+    assert_anthropic_error(post(g, "/v1/messages", body), 400)
+
+
+@pytest.mark.parametrize("body", [
+    {"model": 5, "messages": []},
+    {"model": "main", "messages": "hi"},
+    {"model": "main", "messages": [{"role": "wizard", "content": "x"}]},
+    {"model": "main", "messages": [{"role": "user", "content": 7}]},
+    {"model": "main", "messages": [{"role": "user", "content": "x"}], "n": 0},
+    {"model": "main", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
+    {"model": "main", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "r"}]},
+])
+def test_openai_wrong_types(g, body):
+    assert_openai_error(post(g, "/v1/chat/completions", body), 400)
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "tool_result",
+                                                                                 "tool_use_id": "toolu_x",
+                                                                                 "content": "r"}]}]},
+    {"model": "main", "messages": [{"role": "user", "content": "x"}]},  # max_tokens missing
+    {"model": "main", "max_tokens": "ten", "messages": [{"role": "user", "content": "x"}]},
+    {"model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "bogus"}]}]},
+])
+def test_anthropic_wrong_types(g, body):
+    assert_anthropic_error(post(g, "/v1/messages", body), 400)
+
+
+def test_unknown_route(g):
+    r = post(g, "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    assert_openai_error(r, 404)
+    assert "nope" in r.json()["error"]["message"]
+    r = post(g, "/v1/messages", {"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    assert_anthropic_error(r, 404)
+
+
+def test_oversize_body(g):
+    big = {"model": "main", "messages": [{"role": "user", "content": "x" * 10000}]}
+    assert_openai_error(post(g, "/v1/chat/completions", big), 413)
+    big["max_tokens"] = 5
+    assert_anthropic_error(post(g, "/v1/messages", big), 413)
+
+
+def test_unknown_endpoint_and_method(g):
+    r = httpx.get(g.url + "/v1/chat/completions")
+    assert_openai_error(r, 405)
+    r = httpx.post(g.url + "/v1/nothing-here", json={})
+    assert_openai_error(r, 404)
+
+
+def test_gateway_still_serves_after_bad_input(g):
+    post(g, "/v1/messages", b"{broken")
+    r = post(g, "/v1/messages", {"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 200 and r.json()["content"][0]["text"] == "ok"

@@ -1,0 +1,101 @@
+"""Run a real tierwise gateway (uvicorn, real HTTP on loopback) in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import yaml
+
+from tierwise.config import Config, parse_config
+from tierwise.server.asgi import App
+from tierwise.server.build import build_gateway
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayServer:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.gateway = build_gateway(cfg)
+        self.app = App(self.gateway)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="asyncio", http="httptools",
+                           log_level="warning", access_log=False, lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._server.serve())
+
+    def start(self) -> GatewayServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    @property
+    def ledger(self) -> Any:
+        return self.gateway.ledger
+
+    def flush(self) -> None:
+        if self.gateway.ledger is not None:
+            self.gateway.ledger.flush()
+
+
+def make_config(data: dict[str, Any] | str, tmp_path: Path) -> Config:
+    text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
+    cfg = parse_config(text, file=str(tmp_path / "tierwise.yaml"))
+    cfg.base_dir = str(tmp_path)
+    return cfg
+
+
+def two_tier_config(local_url: str, remote_url: str, *, local_kind: str = "openai", remote_kind: str = "anthropic",
+                    routes: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A local model and a frontier model on the given doubles, plus a few routes."""
+    def base(kind: str, url: str) -> str:
+        return url + "/v1" if kind == "openai" else url
+
+    cfg: dict[str, Any] = {
+        "server": {"default_route": "main"},
+        "ledger": {"path": "ledger.db"},
+        "breaker": {"failures": 3, "cooldown": 0.3},
+        "reference_model": "frontier",
+        "providers": {
+            "localsrv": {"kind": local_kind, "base_url": base(local_kind, local_url), "locality": "local",
+                         "timeouts": {"connect": 1, "read": 2}},
+            "cloud": {"kind": remote_kind, "base_url": base(remote_kind, remote_url), "locality": "remote",
+                      "timeouts": {"connect": 1, "read": 2}},
+        },
+        "models": {
+            "local": {"provider": "localsrv", "model": "qwen-local", "context_window": 8192},
+            "frontier": {"provider": "cloud", "model": "big-model",
+                         "price": {"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75}},
+        },
+        "routes": routes or {
+            "main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0},
+        },
+    }
+    cfg.update(extra)
+    return cfg

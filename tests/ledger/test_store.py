@@ -1,0 +1,108 @@
+"""The SQLite ledger: batched off-thread writes, nothing lost on close, queries and reports."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tierwise.canonical import Usage
+from tierwise.ledger.records import LedgerRecord
+from tierwise.ledger.report import savings, totals
+from tierwise.ledger.store import Ledger
+from tierwise.pricing import Price, Pricer, cost
+
+
+def rec(i: int, **kw: object) -> LedgerRecord:
+    base: dict[str, object] = dict(request_id=f"req_{i}", ts=1_700_000_000 + i, route="main", decision="local",
+                                   locality="local", input_tokens=100, output_tokens=10, cost_usd=0.0,
+                                   reference_cost_usd=0.001, latency_ms=float(i))
+    base.update(kw)
+    return LedgerRecord(**base)  # type: ignore[arg-type]
+
+
+def test_close_writes_everything_submitted(tmp_path):
+    path = str(tmp_path / "l.db")
+    led = Ledger.open(path)
+    for i in range(1000):
+        led.submit(rec(i, steps=[{"target": "local", "ok": True}], extra={"i": i}))
+    led.close()
+    again = Ledger.open(path)
+    assert again.count() == 1000
+    r = again.get("req_999")
+    assert r is not None and r.steps == [{"target": "local", "ok": True}] and r.extra == {"i": 999}
+    assert r.stream is False and r.shadow is None
+    again.close()
+
+
+def test_concurrent_submitters_lose_nothing(tmp_path):
+    led = Ledger.open(str(tmp_path / "l.db"))
+
+    def work(t: int) -> None:
+        for i in range(200):
+            led.submit(rec(t * 1000 + i))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert led.flush()
+    assert led.count() == 800
+    led.close()
+
+
+def test_submit_does_not_wait_for_disk(tmp_path):
+    # The writer thread is what touches SQLite: submitting returns before rows are visible.
+    led = Ledger.open(str(tmp_path / "l.db"))
+    led.submit(rec(1))
+    led.flush()
+    assert led.get("req_1") is not None
+    led.close()
+    led.submit(rec(2))  # after close: dropped with a warning, never raises
+    assert Ledger.open(str(tmp_path / "l.db")).get("req_2") is None
+
+
+def test_query_filters_and_annotate(tmp_path):
+    led = Ledger.open(str(tmp_path / "l.db"))
+    for i in range(10):
+        led.submit(rec(i, route="a" if i % 2 else "b", kind="chat" if i < 8 else "shadow"))
+    led.flush()
+    assert [r.request_id for r in led.query(route="a")] == [f"req_{i}" for i in (1, 3, 5, 7, 9)]
+    assert led.count(kind="shadow") == 2
+    assert len(led.query(since=1_700_000_005, until=1_700_000_007)) == 2
+    assert led.annotate("req_3", judged="good")
+    assert led.get("req_3").extra == {"judged": "good"}  # type: ignore[union-attr]
+    assert not led.annotate("nope", judged="bad")
+    led.close()
+
+
+def test_savings_report_by_route_and_totals(tmp_path):
+    led = Ledger.open(str(tmp_path / "l.db"))
+    led.submit(rec(1, route="a", cost_usd=0.0, reference_cost_usd=0.010))
+    led.submit(rec(2, route="a", cost_usd=0.004, reference_cost_usd=0.004, decision="frontier", locality="remote"))
+    led.submit(rec(3, route="b", cost_usd=0.002, reference_cost_usd=None, status=502))
+    led.flush()
+    rows = {r.key: r for r in savings(led, by="route")}
+    assert rows["a"].requests == 2 and rows["a"].local_share == 0.5
+    assert abs(rows["a"].savings_usd - 0.010) < 1e-12
+    assert abs(rows["a"].savings_pct - 100 * 0.010 / 0.014) < 1e-9  # type: ignore[operator]
+    # no reference price: it saved nothing
+    assert rows["b"].savings_usd == 0 and rows["b"].errors == 1
+    t = totals(list(rows.values()))
+    assert t.requests == 3 and abs(t.cost_usd - 0.006) < 1e-12
+    by_model = {r.key for r in savings(led, by="model")}
+    assert by_model == {"local", "frontier"}
+    day = savings(led, by="day")
+    assert [r.key for r in day] == [time.strftime("%Y-%m-%d", time.gmtime(1_700_000_001))]
+    led.close()
+
+
+def test_cost_and_genai_prices_lookup():
+    p = Price(input=3, output=15, cache_read=0.3, cache_write=3.75)
+    u = Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=2_000_000)
+    assert abs(cost(p, u) - (3 + 1.5 + 0.6)) < 1e-9  # type: ignore[operator]
+    assert cost(None, u) is None
+    assert cost(Price(input=2), Usage(cache_write_tokens=1_000_000)) == 2.0  # cache rates default to input
+    sonnet = Pricer().price_for("claude-sonnet-4-5", "anthropic")
+    assert sonnet is not None and (sonnet.input, sonnet.output) == (3.0, 15.0)
+    assert Pricer().price_for("no-such-model-xyz-123") is None

@@ -1,0 +1,93 @@
+"""Routers learn the fixture's hard/easy split, survive save/load exactly, and calibrate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tierwise.evaluation.loaders import load_jsonl
+from tierwise.routers import RouterError, load_router, make_router, save_router
+from tierwise.routers.base import share_for_budget, threshold_for_share
+from tierwise.routers.features import HashingTfidf, embedding_available
+
+FIXTURE = Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl"
+SPECS = ["linear", "knn-lsa", "mf-lsa", "ensemble", "posthoc"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_jsonl(FIXTURE)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_router_ranks_hard_above_easy_and_round_trips(spec, data, tmp_path):
+    r = make_router(spec).fit(data)
+    s = r.score(data)
+    hard = np.array([x == "proof" for x in data.subjects])
+    assert s[hard].mean() > s[~hard].mean()
+    path = save_router(r, tmp_path / "router")
+    assert json.loads(path.read_text())["kind"] == r.kind
+    r2 = load_router(path)
+    np.testing.assert_allclose(r2.score(data), s, rtol=1e-2, atol=1e-3)  # weights stored as float16 in places
+    answer = data.weak_responses[0] if spec == "posthoc" else None
+    assert r2.score_text(data.prompts[0], answer) == pytest.approx(s[0], rel=1e-2, abs=1e-3)
+    assert r2.train_quantiles is not None
+
+
+def test_no_pickle_in_saved_files(data, tmp_path):
+    path = save_router(make_router("linear").fit(data), tmp_path / "r")
+    with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(RouterError, match="not found"):
+        load_router(tmp_path / "missing.json")
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(RouterError, match="not a router file"):
+        load_router(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text(json.dumps({"format": "tierwise-router", "version": 1, "kind": "magic"}))
+    with pytest.raises(RouterError, match="unknown router kind"):
+        load_router(tmp_path / "y.json")
+    with pytest.raises(RouterError, match="unknown router"):
+        make_router("bogus")
+
+
+def test_calibration_to_share_and_budget(data):
+    r = make_router("linear").fit(data)
+    s = r.score(data)
+    for share in (0.1, 0.5, 0.9):
+        t = threshold_for_share(r.train_quantiles, share)
+        assert np.mean(s >= t) == pytest.approx(share, abs=0.1)
+    assert share_for_budget(5.0, strong_per_query=0.01, weak_per_query=0.0) == pytest.approx(0.5)
+    assert share_for_budget(100.0, 0.01, 0.0) == 1.0 and share_for_budget(0.0, 0.01, 0.001) == 0.0
+    with pytest.raises(ValueError):
+        threshold_for_share(r.train_quantiles, 1.5)
+
+
+def test_hashing_is_stable_and_normalised():
+    f = HashingTfidf(1 << 10)
+    idx, val = f.row("Prove it, prove it 42")
+    idx2, val2 = HashingTfidf(1 << 10).row("Prove it, prove it 42")
+    assert idx.tolist() == idx2.tolist() and np.dot(val, val) == pytest.approx(1.0, rel=1e-5)
+    with pytest.raises(ValueError):
+        HashingTfidf(1000)
+
+
+def test_posthoc_needs_answers(data):
+    with pytest.raises(ValueError, match="weak model's answers"):
+        make_router("posthoc").fit(data.take(range(10)).__class__(
+            "x", data.prompts[:10], data.strong[:10], data.weak[:10], data.groups[:10]))
+
+
+@pytest.mark.skipif(not embedding_available(), reason="embeddings extra not installed")
+def test_embedding_knn_learns_the_split(data, tmp_path):
+    r = make_router("knn-embedding").fit(data)
+    s = r.score(data)
+    hard = np.array([x == "proof" for x in data.subjects])
+    assert s[hard].mean() > s[~hard].mean()
+    r2 = load_router(save_router(r, tmp_path / "e"))
+    assert r2.score_text(data.prompts[3]) == pytest.approx(s[3], abs=1e-2)
