@@ -7,7 +7,15 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# The embeddings extra needs PyTorch. Take the CPU build from the local wheel directory when there
+# is one (`--no-index` keeps pip from pulling the multi-GB CUDA build from the registry); without
+# it the extra is left out and the embedding tests say so.
+EXTRAS=test
+if .venv/bin/python -c 'import torch' 2>/dev/null \
+   || .venv/bin/pip install -q --disable-pip-version-check --no-index --no-deps 'torch==2.13.0' 2>/dev/null; then
+  EXTRAS=test,embeddings
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
 
 # Real engines and clients the tests drive (llama.cpp's llama-server, the Claude Code CLI).
 # Each installer is idempotent and puts its tool under .tools/ (gitignored).

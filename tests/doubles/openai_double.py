@@ -210,7 +210,8 @@ class OpenAIDouble(DoubleServer):
                 raise Rejected(400, "you must provide a model parameter")
             texts = _embedding_inputs(body.get("input"))
             dims = body.get("dimensions", self.embedding_dims)
-            if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1:
+            # Like the real API: a positive size no larger than the model's own (3072 at most).
+            if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= 3072:
                 raise Rejected(400, f"Invalid value for 'dimensions': {dims!r}")
             fmt = body.get("encoding_format", "float")
             if fmt not in ("float", "base64"):

@@ -413,8 +413,18 @@ def test_stream_error_mid_stream_becomes_an_event():
     (chunk,) = dec.feed(ERROR)
     (ev,) = chunk.events
     assert isinstance(ev, StreamError) and ev.error_type == "overloaded_error" and "Overloaded" in ev.message
-    assert chunk.raw == ERROR
+    assert chunk.raw is None  # re-encoded by the gateway in the client's schema, never relayed raw
     assert dec.finish() == []  # the upstream closes after an error; no second error
+
+
+def test_stream_error_outside_anthropic_schema_is_still_an_error():
+    # llama-server's /v1/messages sends its own error object as the data of `event: error`.
+    dec = am.StreamDecoder()
+    dec.feed(START)
+    (chunk,) = dec.feed(sse("error", {"code": 500, "message": "bad output", "type": "server_error"}))
+    (ev,) = chunk.events
+    assert isinstance(ev, StreamError) and ev.error_type == "api_error" and "bad output" in ev.message
+    assert chunk.raw is None
 
 
 def test_stream_error_before_start_raises_so_fallback_can_act():

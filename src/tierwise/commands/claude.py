@@ -38,7 +38,7 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
         cfg = load_or_exit(config_path, allow_starter=True)
         host = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host
         url = f"http://{host}:{cfg.server.port}"
-    exe = shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), ".tools", "node_modules", ".bin"))
+    exe = shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), ".tools", "claude-code", "node_modules", ".bin"))
     if exe is None:
         raise click.ClickException("the `claude` CLI is not installed: npm install -g @anthropic-ai/claude-code")
     env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model)

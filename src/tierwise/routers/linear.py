@@ -17,6 +17,7 @@ import numpy as np
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.base import register_kind, remember_quantiles
 from tierwise.routers.features import HashingTfidf, SparseRow
+from tierwise.verifiers.calculator import CalcError, evaluate
 
 _CALC = re.compile(r"<<([0-9.+\-*/() ]+)=([0-9.\-]+)>>")
 _NUMBER = re.compile(r"-?\d[\d,]*\.?\d*")
@@ -28,13 +29,10 @@ def answer_signals(answer: str) -> list[str]:
     checks = _CALC.findall(answer)
     bad = 0
     for expr, result in checks:
-        if "**" in expr or len(expr) > 80:  # no exponentiation: keeps the check cheap and bounded
-            bad += 1
-            continue
         try:
-            if abs(eval(expr, {"__builtins__": {}}, {}) - float(result)) > 1e-6:  # noqa: S307 - digits/operators only
+            if abs(evaluate(expr) - float(result)) > 1e-6:
                 bad += 1
-        except Exception:
+        except (CalcError, ValueError):
             bad += 1
     sig.append(f"calc:{len(checks) > 0}:{min(bad, 3)}")
     nums = _NUMBER.findall(answer)

@@ -221,9 +221,10 @@ class App:
         ]
         if error is not None and error.status == 429 and getattr(error, "retry_after", None) is not None:
             extra.append((b"retry-after", str(int(error.retry_after + 0.999)).encode()))  # type: ignore[attr-defined]
-        await self.send_json(send, status, body, extra)
+        # Recorded before the answer goes out, so a client that reads the ledger next finds its row.
         latency = (time.perf_counter() - t0) * 1000
         self.gw.record(ctx, req, status=status, stream=False, latency_ms=latency, ttft_ms=latency, error=error)
+        await self.send_json(send, status, body, extra)
 
     async def chat_stream(
         self, send: Send, receive: Receive, codec: ModuleType, req: Request, target: Any, ctx: Any, t0: float, rid: Any
@@ -237,15 +238,15 @@ class App:
             except StopAsyncIteration:
                 first = StreamChunk(events=[])
         except TierwiseError as e:
-            await self.send_json(send, e.status, codec.encode_error(e), [rid])
             self.gw.record(ctx, req, status=e.status, stream=True, latency_ms=(time.perf_counter() - t0) * 1000,
                            error=e)
+            await self.send_json(send, e.status, codec.encode_error(e), [rid])
             return
         except Exception:
             log.exception("stream %s failed to start", ctx.trace.request_id)
             err = Internal("internal error in the gateway; see its log")
-            await self.send_json(send, 500, codec.encode_error(err), [rid])
             self.gw.record(ctx, req, status=500, stream=True, latency_ms=(time.perf_counter() - t0) * 1000, error=err)
+            await self.send_json(send, 500, codec.encode_error(err), [rid])
             return
         ttft = (time.perf_counter() - t0) * 1000
         await send(
@@ -264,6 +265,16 @@ class App:
             isinstance(req.extra.get("stream_options"), dict) and req.extra["stream_options"].get("include_usage")
         )
         error: TierwiseError | None = None
+        recorded = False
+
+        def record(status: int) -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self.gw.record(
+                    ctx, req, status=error.status if error is not None else status, stream=True,
+                    latency_ms=(time.perf_counter() - t0) * 1000, ttft_ms=ttft, error=error,
+                )
 
         async def pump() -> None:
             nonlocal error
@@ -291,6 +302,7 @@ class App:
                 await send({"type": "http.response.body", "body": encoder.encode_error(error), "more_body": True})
             finally:
                 await it.aclose()
+            record(200)  # before the stream ends, so the client's next look at the ledger finds it
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         async def watch() -> None:
@@ -301,24 +313,18 @@ class App:
 
         pump_task = asyncio.ensure_future(pump())
         watch_task = asyncio.ensure_future(watch())
-        status = 200
         try:
             await asyncio.wait((pump_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not pump_task.done():  # the client went away: stop reading the upstream
-                status = 499
                 pump_task.cancel()
                 try:
                     await pump_task
                 except asyncio.CancelledError:
                     pass
+                record(499)
             watch_task.cancel()
-        if error is not None:
-            status = error.status
-        self.gw.record(
-            ctx, req, status=status, stream=True, latency_ms=(time.perf_counter() - t0) * 1000, ttft_ms=ttft,
-            error=error,
-        )
+        record(200)
 
     # ------------------------------------------------------------------ other endpoints
 

@@ -173,6 +173,7 @@ class _Isolation:
     unshare_args: tuple[str, ...]
     drop_to: int | None
     layers: tuple[str, ...]
+    python: str
 
 
 def _interpreter() -> str:
@@ -195,9 +196,14 @@ def _isolation() -> _Isolation:
     python = _interpreter()
     layers: list[str] = ["rlimits", "audit"]
     drop_to: int | None = None
-    if os.geteuid() == 0 and _probe([python, "-I", "-S", "-c", "pass"], NOBODY_UID):
-        drop_to = NOBODY_UID
-        layers.append("nobody")
+    if os.geteuid() == 0:
+        # Our own interpreter may sit where `nobody` cannot reach it (pyenv under /root); a system
+        # interpreter of the same version runs the child's standard-library-only code just as well.
+        for candidate in _interpreters_for_nobody(python):
+            if _probe([candidate, "-I", "-S", "-c", "pass"], NOBODY_UID):
+                python, drop_to = candidate, NOBODY_UID
+                layers.append("nobody")
+                break
     unshare = shutil.which("unshare")
     unshare_args: tuple[str, ...] = ()
     if unshare:
@@ -208,7 +214,19 @@ def _isolation() -> _Isolation:
                 unshare_args = candidate
                 layers.extend(names)
                 break
-    return _Isolation(unshare_args, drop_to, tuple(layers))
+    return _Isolation(unshare_args, drop_to, tuple(layers), python)
+
+
+def _interpreters_for_nobody(own: str) -> list[str]:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found = [own]
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
+        path = os.path.join(directory, version)
+        if os.access(path, os.X_OK):
+            real = os.path.realpath(path)
+            if real not in found:
+                found.append(real)
+    return found
 
 
 def _drop_privileges(uid: int | None) -> None:
@@ -289,7 +307,7 @@ async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: s
         nproc = _user_process_count(owner) + limits.max_processes + 2
         main = os.path.join(workdir, "main.py")
         boot = ["-c", _BOOT, workdir, main] if audit_hook else [main]
-        argv = [*iso.unshare_args, _interpreter(), "-I", "-S", *boot]
+        argv = [*iso.unshare_args, iso.python, "-I", "-S", *boot]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,

@@ -707,8 +707,10 @@ class StreamDecoder:
                 return [MessageStop()]
         except (KeyError, TypeError, ValueError, AttributeError):
             raise UpstreamError(f"upstream sent a malformed {t} event", retryable=not self.started) from None
-        if t == "error":
-            err = _upstream_error(obj.get("error"), started=self.started)
+        if t == "error" or sse_event == "error":
+            # Anthropic nests the error under "error"; llama-server sends its own object as the data.
+            detail = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            err = _upstream_error(detail, started=self.started)
             if not self.started:
                 raise err  # nothing reached the client yet: let a fallback take over
             self.ended = True  # the upstream closes after an error; finish() must not add another
