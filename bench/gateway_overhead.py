@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -91,16 +92,23 @@ class Proc:
                 pass
 
 
-def start_stub(latency: float) -> Proc:
+def start_stub(latency: float, *extra: str) -> Proc:
+    """The stub upstream; `extra` are more of its flags (e.g. "--fault-rate", "0.05")."""
     port = free_port()
     return Proc(f"stub{int(latency * 1000)}", [PY, str(HERE / "stub_upstream.py"), "--port", str(port),
-                                                  "--latency", str(latency)], port)
+                                                  "--latency", str(latency), *extra], port)
+
+
+def serve_tierwise(workdir: Path, config: Callable[[int], str]) -> Proc:
+    """`tierwise serve` on workdir/tierwise.yaml, whose text is `config(port)`."""
+    port = free_port()
+    cfg = workdir / "tierwise.yaml"
+    cfg.write_text(config(port))
+    return Proc("tierwise", [str(ROOT / ".venv" / "bin" / "tierwise"), "serve", "-c", str(cfg)], port)
 
 
 def start_tierwise(stub: Proc, workdir: Path) -> Proc:
-    port = free_port()
-    cfg = workdir / "tierwise.yaml"
-    cfg.write_text(f"""
+    return serve_tierwise(workdir, lambda port: f"""
 server: {{port: {port}}}
 ledger: {{path: {workdir / 'ledger.db'}}}
 reference_model: ref
@@ -117,7 +125,6 @@ routes:
       - {{match: {{model: "*haiku*"}}, target: m}}
     default: m
 """)
-    return Proc("tierwise", [str(ROOT / ".venv" / "bin" / "tierwise"), "serve", "-c", str(cfg)], port)
 
 
 def start_litellm(stub: Proc, workdir: Path) -> Proc | None:

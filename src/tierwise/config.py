@@ -25,7 +25,9 @@ class _Strict(BaseModel):
 
 class Timeouts(_Strict):
     connect: float = Field(5.0, gt=0, description="seconds to open a connection")
-    read: float = Field(300.0, gt=0, description="seconds between two bytes of the answer")
+    read: float = Field(300.0, gt=0, description="seconds between two bytes of an answer, and between two "
+                        "complete events of a stream (bytes that trickle without finishing an event do not count)")
+    total: float = Field(600.0, gt=0, description="seconds for a whole non-streamed answer")
 
 
 class ProviderConfig(_Strict):

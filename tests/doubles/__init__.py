@@ -10,9 +10,11 @@ Chat Completions and Anthropic Messages wire formats, answer from a script, and 
 from tests.doubles.anthropic_double import AnthropicDouble
 from tests.doubles.base import DoubleServer, RecordedRequest
 from tests.doubles.openai_double import OpenAIDouble, embed
-from tests.doubles.script import CutStream, Delay, Fail, Reply, SlowStream, StreamError, ToolCall
+from tests.doubles.script import (
+    Corrupt, CutStream, Delay, Fail, Reply, SlowStream, StreamError, ToolCall, Trickle,
+)
 
 __all__ = [
-    "AnthropicDouble", "CutStream", "Delay", "DoubleServer", "Fail", "OpenAIDouble", "RecordedRequest", "Reply",
-    "SlowStream", "StreamError", "ToolCall", "embed",
+    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "OpenAIDouble", "RecordedRequest", "Reply",
+    "SlowStream", "StreamError", "ToolCall", "Trickle", "embed",
 ]

@@ -323,10 +323,16 @@ class DoubleServer:
     async def _send_stream(self, request: web.Request, rec: RecordedRequest, reply: Reply,
                            plan: Plan) -> web.StreamResponse:
         chunks = self.render_chunks(reply, rec)
+        if plan.corrupt is not None and chunks:
+            i = min(plan.corrupt.at_chunk, len(chunks) - 1)
+            chunks[i] = _damage(chunks[i], plan.corrupt.kind, stream=True)
         resp = web.StreamResponse(status=200, headers={
             "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
             **self.extra_headers()})
         await resp.prepare(request)
+        if plan.trickle:
+            await _trickle(resp, b"".join(chunks), plan.trickle)
+            return resp
         for i, chunk in enumerate(chunks):
             if plan.cut_after is not None and i >= plan.cut_after:
                 return await self._drop(request)
@@ -342,11 +348,16 @@ class DoubleServer:
     async def _send_body(self, request: web.Request, rec: RecordedRequest, reply: Reply,
                          plan: Plan) -> web.StreamResponse:
         data = orjson.dumps(self.render_body(reply, rec))
-        if plan.cut_after is None and not plan.interval:
+        if plan.corrupt is not None:
+            data = _damage(data, plan.corrupt.kind, stream=False)
+        if plan.cut_after is None and not plan.interval and not plan.trickle:
             return web.Response(status=200, body=data, content_type="application/json", headers=self.extra_headers())
         resp = web.StreamResponse(status=200, headers={"content-type": "application/json", **self.extra_headers()})
         resp.content_length = len(data)
         await resp.prepare(request)
+        if plan.trickle:
+            await _trickle(resp, data, plan.trickle)
+            return resp
         parts = max(2, plan.cut_after or 4)
         size = max(1, len(data) // parts)
         pieces = [data[i:i + size] for i in range(0, len(data), size)]
@@ -358,6 +369,27 @@ class DoubleServer:
             await resp.write(piece)
         await resp.write_eof()
         return resp
+
+
+def _damage(data: bytes, kind: str, *, stream: bool) -> bytes:
+    """Break a body or one SSE event: malformed JSON, or an invalid UTF-8 byte inside its text."""
+    if kind == "utf8":
+        # Inside the first string value after the first key: still JSON-shaped, no longer UTF-8.
+        at = data.find(b'":"')
+        at = at + 3 if at >= 0 else len(data) // 2
+        return data[:at] + b"\xff\xfe" + data[at:]
+    if kind == "json":
+        if stream:
+            return data.replace(b"data: {", b"data: {\"oops\" ", 1)
+        return data[: len(data) // 2] + b"}"
+    raise ValueError(f"unknown damage kind {kind!r}")
+
+
+async def _trickle(resp: web.StreamResponse, data: bytes, interval: float) -> None:
+    for i in range(len(data)):
+        await resp.write(data[i:i + 1])
+        await asyncio.sleep(interval)
+    await resp.write_eof()
 
 
 def _default_message(status: int) -> str:

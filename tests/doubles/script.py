@@ -103,8 +103,26 @@ class StreamError:
     then: Item | None = None
 
 
+@dataclass
+class Corrupt:
+    """Answer 200 with `then`, but damage it: `kind="json"` breaks the JSON (the body, or the
+    data of stream event `at_chunk`), `kind="utf8"` puts an invalid UTF-8 byte into its text."""
+
+    kind: str = "json"
+    at_chunk: int = 1
+    then: Item | None = None
+
+
+@dataclass
+class Trickle:
+    """Slow loris: send the answer one byte at a time, `interval` seconds apart."""
+
+    interval: float = 0.05
+    then: Item | None = None
+
+
 # A callable item computes the item from the recorded request (e.g. echo the prompt back).
-Item = Reply | Fail | Delay | CutStream | SlowStream | StreamError | str | Callable[[Any], Any]
+Item = Reply | Fail | Delay | CutStream | SlowStream | StreamError | Corrupt | Trickle | str | Callable[[Any], Any]
 
 
 @dataclass
@@ -116,6 +134,8 @@ class Plan:
     interval: float = 0.0
     cut_after: int | None = None
     error_after: StreamError | None = None
+    corrupt: Corrupt | None = None
+    trickle: float = 0.0
 
 
 def resolve(item: Any, default: Any, request: Any) -> Plan:
@@ -147,6 +167,10 @@ def resolve(item: Any, default: Any, request: Any) -> Plan:
             plan.cut_after = item.after_chunks
         elif isinstance(item, StreamError):
             plan.error_after = item
+        elif isinstance(item, Corrupt):
+            plan.corrupt = item
+        elif isinstance(item, Trickle):
+            plan.trickle = item.interval
         elif callable(item):
             item = item(request)
             continue

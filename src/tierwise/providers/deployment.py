@@ -155,10 +155,20 @@ class Deployment:
         decoder = self.codec.StreamDecoder()
         usage = Usage()
         done = False
+        stall = self.provider.cfg.timeouts.read
+        last_event = time.monotonic()
         try:
             try:
                 async for data in resp.content.iter_any():
-                    for chunk in decoder.feed(data):
+                    chunks = decoder.feed(data)
+                    now = time.monotonic()
+                    if chunks:
+                        last_event = now
+                    elif now - last_event > stall:  # bytes trickle in but no event completes
+                        raise UpstreamTimeout(
+                            f"provider {self.provider.name!r} sent no complete stream event for {stall:g}s"
+                        )
+                    for chunk in chunks:
                         if step.ttft_ms is None:
                             step.ttft_ms = (time.perf_counter() - t0) * 1000
                         _count(chunk, usage)

@@ -140,16 +140,27 @@ class Provider:
                              retry_after=_retry_after(headers))
 
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
+        # The whole answer has a deadline: an upstream that trickles bytes (slow loris) never
+        # trips the per-read timeout, and must not hold a request forever.
+        try:
+            async with asyncio.timeout(self.cfg.timeouts.total):
+                raw = await self._read_whole(url, body, headers)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"provider {self.name!r} did not finish its answer within {self.cfg.timeouts.total:g}s"
+            ) from None
+        try:
+            return orjson.loads(raw), raw
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON", retryable=True) from None
+
+    async def _read_whole(self, url: str, body: bytes, headers: dict[str, str]) -> bytes:
         resp = await self.open(url, body, headers)
         try:
-            raw = await resp.read()
+            return await resp.read()
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"provider {self.name!r} stopped sending its answer") from None
         except aiohttp.ClientError:
             raise UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True) from None
         finally:
             resp.release()
-        try:
-            return orjson.loads(raw), raw
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON", retryable=True) from None
