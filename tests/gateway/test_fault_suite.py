@@ -52,9 +52,12 @@ FAULTS = [
 # Faults that only exist once a stream has started: the client already has bytes, so the
 # answer cannot silently move to another model; it must end with one clean error event.
 MID_STREAM_FAULTS = [
-    Fault("truncated-sse", CutStream(4, then=Reply(text=LONG_TEXT)), "error"),
-    Fault("malformed-json-mid-stream", Corrupt("json", at_chunk=3, then=Reply(text=LONG_TEXT)), "error"),
-    Fault("invalid-utf8-mid-stream", Corrupt("utf8", at_chunk=3, then=Reply(text=LONG_TEXT)), "error"),
+    # Paced, so the good events reach the gateway (and the client) before the bad one.
+    Fault("truncated-sse", SlowStream(0.05, then=CutStream(4, then=Reply(text=LONG_TEXT))), "error"),
+    Fault("malformed-json-mid-stream",
+          SlowStream(0.05, then=Corrupt("json", at_chunk=3, then=Reply(text=LONG_TEXT))), "error"),
+    Fault("invalid-utf8-mid-stream",
+          SlowStream(0.05, then=Corrupt("utf8", at_chunk=3, then=Reply(text=LONG_TEXT))), "error"),
 ]
 
 

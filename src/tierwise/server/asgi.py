@@ -295,15 +295,16 @@ class App:
                         chunk = None
             except TierwiseError as e:
                 error = e
-                await send({"type": "http.response.body", "body": encoder.encode_error(e), "more_body": True})
             except Exception:
                 log.exception("stream %s failed", ctx.trace.request_id)
                 error = Internal("internal error in the gateway; see its log")
-                await send({"type": "http.response.body", "body": encoder.encode_error(error), "more_body": True})
             finally:
                 await it.aclose()
-            record(200)  # before the stream ends, so the client's next look at the ledger finds it
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # Recorded before the client sees the end (or the error event that ends it), so its
+            # next look at the ledger finds the row.
+            record(200)
+            tail = encoder.encode_error(error) if error is not None else b""
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
 
         async def watch() -> None:
             while True:
