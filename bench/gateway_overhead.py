@@ -109,7 +109,7 @@ def serve_tierwise(workdir: Path, config: Callable[[int], str]) -> Proc:
 
 def start_tierwise(stub: Proc, workdir: Path) -> Proc:
     return serve_tierwise(workdir, lambda port: f"""
-server: {{port: {port}}}
+server: {{port: {port}, default_route: main}}
 ledger: {{path: {workdir / 'ledger.db'}}}
 reference_model: ref
 providers:
@@ -143,7 +143,9 @@ litellm_settings:
   telemetry: false
   drop_params: true
 """)
-    env = dict(os.environ, LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False", DISABLE_SCHEMA_UPDATE="true")
+    # The load generator sends `Bearer sk-bench`; LiteLLM refuses to start without a master key.
+    env = dict(os.environ, LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False", DISABLE_SCHEMA_UPDATE="true",
+               LITELLM_MASTER_KEY="sk-bench")
     return Proc("litellm", [str(LITELLM), "--config", str(cfg), "--port", str(port), "--host", "127.0.0.1",
                             "--num_workers", "1"], port, env=env)
 
@@ -200,8 +202,9 @@ def main() -> None:
     procs: dict[str, Proc | None] = {}
     try:
         procs["tierwise"] = start_tierwise(stub, work)
-        procs["litellm"] = start_litellm(stub, work)
-        procs["ccr"] = start_ccr(stub, work)
+        wanted = set(a.only.split(",")) if a.only else {"litellm", "ccr"}
+        procs["litellm"] = start_litellm(stub, work) if "litellm" in wanted else None
+        procs["ccr"] = start_ccr(stub, work) if "ccr" in wanted else None
         # (target, api, base url, model)
         targets: list[tuple[str, str, str, str]] = [
             ("direct", "openai", f"http://127.0.0.1:{stub.port}", "m"),

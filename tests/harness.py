@@ -59,7 +59,15 @@ class GatewayServer:
     def ledger(self) -> Any:
         return self.gateway.ledger
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every request the gateway was handling has finished and its row is written.
+
+        A client can see the end of its answer (an SSE `[DONE]`) a moment before the gateway's
+        handler returns; waiting for the handlers makes ledger checks in tests deterministic.
+        """
+        deadline = time.monotonic() + timeout
+        while self.app.in_flight > 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
         if self.gateway.ledger is not None:
             self.gateway.ledger.flush()
 

@@ -13,6 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ SCHEMA = (
 )
 _INSERT = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _BATCH = 256
+# After the first record of a batch arrives, wait this long for more: under load one commit
+# then carries many rows instead of one (a commit costs far more than a row).
+_LINGER_S = 0.05
 _STOP = object()
 
 
@@ -111,9 +115,11 @@ class Ledger:
                 stop = item is _STOP
                 if not stop:
                     batch.append(item)
-                while len(batch) < _BATCH:
+                deadline = time.monotonic() + _LINGER_S
+                while len(batch) < _BATCH and not stop:
+                    wait = deadline - time.monotonic()
                     try:
-                        nxt = self._q.get_nowait()
+                        nxt = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
                     except queue.Empty:
                         break
                     if nxt is _STOP:

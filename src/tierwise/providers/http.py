@@ -51,9 +51,11 @@ class Provider:
         self.kind = cfg.kind
         self.locality = cfg.locality
         self._session = session_getter
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=cfg.timeouts.connect, sock_read=cfg.timeouts.read
-        )
+        t = cfg.timeouts
+        # Streams may run as long as events keep coming (the relay guards stalls between events);
+        # a whole answer has a deadline, so an upstream trickling bytes (slow loris) cannot hold it.
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=t.read)
+        self.whole_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.read)
         if cfg.kind == "openai":
             self.chat_url = f"{cfg.base_url}/chat/completions"
         else:
@@ -85,7 +87,8 @@ class Provider:
     def missing_key(self) -> bool:
         return bool(self.cfg.api_key_env) and not self.cfg.api_key()
 
-    async def open(self, url: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async def open(self, url: str, body: bytes, headers: dict[str, str],
+                   timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientResponse:
         """POST and return the response once its status is 2xx; raise UpstreamError otherwise."""
         if self.missing_key():
             raise UpstreamError(
@@ -94,7 +97,7 @@ class Provider:
                 retryable=False,
             )
         try:
-            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+            resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout)
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
         except aiohttp.ClientConnectorError:
@@ -140,27 +143,18 @@ class Provider:
                              retry_after=_retry_after(headers))
 
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
-        # The whole answer has a deadline: an upstream that trickles bytes (slow loris) never
-        # trips the per-read timeout, and must not hold a request forever.
+        resp = await self.open(url, body, headers, self.whole_timeout)
         try:
-            async with asyncio.timeout(self.cfg.timeouts.total):
-                raw = await self._read_whole(url, body, headers)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"provider {self.name!r} did not finish its answer within {self.cfg.timeouts.total:g}s"
-            ) from None
-        try:
-            return orjson.loads(raw), raw
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON", retryable=True) from None
-
-    async def _read_whole(self, url: str, body: bytes, headers: dict[str, str]) -> bytes:
-        resp = await self.open(url, body, headers)
-        try:
-            return await resp.read()
+            raw = await resp.read()
         except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"provider {self.name!r} stopped sending its answer") from None
+            raise UpstreamTimeout(
+                f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"
+            ) from None
         except aiohttp.ClientError:
             raise UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True) from None
         finally:
             resp.release()
+        try:
+            return orjson.loads(raw), raw
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON", retryable=True) from None

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from types import ModuleType
@@ -46,6 +47,7 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 USAGE_ONLY_CHUNK = b'"choices":[]'
+SSE_EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")  # splits after each event, keeping its end
 
 
 class Internal(TierwiseError):
@@ -64,6 +66,7 @@ class App:
         self.keys = [os.environ[v].encode() for v in gateway.cfg.server.api_keys_env if os.environ.get(v)]
         self.auth_required = bool(gateway.cfg.server.api_keys_env)
         self._openapi: bytes | None = None
+        self.in_flight = 0  # HTTP requests being handled (a request's ledger row is queued before it ends)
         self.routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat_openai,
             ("POST", "/chat/completions"): self.chat_openai,
@@ -86,7 +89,11 @@ class App:
             if handler is None:
                 await self.no_route(scope, send)
                 return
-            await handler(scope, receive, send)
+            self.in_flight += 1
+            try:
+                await handler(scope, receive, send)
+            finally:
+                self.in_flight -= 1
         elif t == "lifespan":
             await self.lifespan(receive, send)
 
@@ -284,7 +291,7 @@ class App:
                     if passthrough and chunk.raw is not None:
                         data = chunk.raw
                         if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
-                            data = b""
+                            data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
                     else:
                         data = b"".join([encoder.encode(ev) for ev in chunk.events])
                     if data:
