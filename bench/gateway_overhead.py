@@ -11,6 +11,8 @@ same round.
 
 Comparators are optional and found here (install them with bench/install_comparators.sh):
   LiteLLM: bench/.envs/litellm/bin/litellm     claude-code-router: bench/.envs/ccr/node_modules/.bin/ccr
+`bare` (bench/bare_passthrough.py) is the floor: uvicorn + aiohttp forwarding bytes, nothing else.
+`TW_LEDGER=false` runs tierwise with its ledger off, to show what the ledger costs.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def serve_tierwise(workdir: Path, config: Callable[[int], str]) -> Proc:
 def start_tierwise(stub: Proc, workdir: Path) -> Proc:
     return serve_tierwise(workdir, lambda port: f"""
 server: {{port: {port}, default_route: main}}
-ledger: {{path: {workdir / 'ledger.db'}}}
+ledger: {{path: {workdir / "ledger.db"}, enabled: {os.environ.get("TW_LEDGER", "true")}}}
 reference_model: ref
 providers:
   stub: {{kind: openai, base_url: "http://127.0.0.1:{stub.port}/v1", locality: local}}
@@ -125,6 +127,12 @@ routes:
       - {{match: {{model: "*haiku*"}}, target: m}}
     default: m
 """)
+
+
+def start_bare(stub: Proc) -> Proc:
+    port = free_port()
+    return Proc("bare", [PY, str(HERE / "bare_passthrough.py"), "--port", str(port),
+                         "--upstream", f"http://127.0.0.1:{stub.port}"], port)
 
 
 def start_litellm(stub: Proc, workdir: Path) -> Proc | None:
@@ -202,7 +210,8 @@ def main() -> None:
     procs: dict[str, Proc | None] = {}
     try:
         procs["tierwise"] = start_tierwise(stub, work)
-        wanted = set(a.only.split(",")) if a.only else {"litellm", "ccr"}
+        wanted = set(a.only.split(",")) if a.only else {"bare", "litellm", "ccr"}
+        procs["bare"] = start_bare(stub) if "bare" in wanted else None
         procs["litellm"] = start_litellm(stub, work) if "litellm" in wanted else None
         procs["ccr"] = start_ccr(stub, work) if "ccr" in wanted else None
         # (target, api, base url, model)
@@ -213,6 +222,8 @@ def main() -> None:
             # Anthropic client, OpenAI-compatible upstream: the translation path claude-code-router also takes.
             ("tierwise", "anthropic", f"http://127.0.0.1:{procs['tierwise'].port}", "claude-haiku-4-5"),  # type: ignore[union-attr]
         ]
+        if procs["bare"]:  # the floor: a pass-through with nothing in it
+            targets.append(("bare", "openai", f"http://127.0.0.1:{procs['bare'].port}", "m"))
         if procs["litellm"]:
             targets.append(("litellm", "openai", f"http://127.0.0.1:{procs['litellm'].port}", "m"))
         if procs["ccr"]:

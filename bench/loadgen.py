@@ -48,7 +48,7 @@ async def one(session: aiohttp.ClientSession, url: str, body: bytes, headers: di
             else:
                 await r.read()
             ok = r.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         ok = False
     total = time.perf_counter() - t0
     return ok, total, ttft or total

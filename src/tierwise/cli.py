@@ -1,6 +1,9 @@
-"""The `tierwise` command. Each subcommand lives in `tierwise.commands.<name>` and exposes a
-click command or group named `command`; they are discovered here, so adding a command never
-means editing this file."""
+"""The `tierwise` command. Each subcommand lives in `tierwise.commands.<name>` (a `-` in the
+command's name is a `_` in the module's) and exposes a click command or group named `command`;
+they are discovered here, so adding a command never means editing this file. A command's
+module is imported only when that command runs (or help lists it), so `tierwise serve` does not
+load what `tierwise eval` needs (numpy and the routers): the gateway starts faster and smaller.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +15,27 @@ import click
 import tierwise.commands as commands_pkg
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _module_names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(commands_pkg.__path__) if not m.name.startswith("_"))
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name.replace("_", "-") for name in _module_names()]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = cmd_name.replace("-", "_")
+        if module_name not in _module_names():
+            return None
+        cmd = getattr(importlib.import_module(f"tierwise.commands.{module_name}"), "command", None)
+        return cmd if isinstance(cmd, click.Command) else None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tierwise")
 def main() -> None:
     """tierwise: cheap local models and frontier models as one system."""
 
-
-def _register() -> None:
-    for mod in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"tierwise.commands.{mod.name}")
-        cmd = getattr(module, "command", None)
-        if isinstance(cmd, click.Command):
-            main.add_command(cmd)
-
-
-_register()
 
 if __name__ == "__main__":
     main()

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx2 as httpx
 from click.testing import CliRunner
 
-from tierwise.cli import main
 from tests.harness import free_port
+from tierwise.cli import main
 
 TIERWISE = [sys.executable, "-m", "tierwise.cli"]
 

@@ -11,7 +11,15 @@ from tests.doubles.anthropic_double import AnthropicDouble
 from tests.doubles.base import DoubleServer, RecordedRequest
 from tests.doubles.openai_double import OpenAIDouble, embed
 from tests.doubles.script import (
-    Corrupt, CutStream, Delay, Fail, Reply, SlowStream, StreamError, ToolCall, Trickle,
+    Corrupt,
+    CutStream,
+    Delay,
+    Fail,
+    Reply,
+    SlowStream,
+    StreamError,
+    ToolCall,
+    Trickle,
 )
 
 __all__ = [

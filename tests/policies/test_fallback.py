@@ -2,10 +2,9 @@ import random
 
 import pytest
 
+from tests.fakes import FakeTarget, context, fail, request
 from tierwise.errors import InvalidRequest, Overloaded, UpstreamError
 from tierwise.policies.fallback import Fallback
-
-from tests.fakes import FakeTarget, context, fail, request
 
 
 def fb(*targets, retries=1):

@@ -1,7 +1,6 @@
+from tests.fakes import FakeTarget, context, request
 from tierwise.canonical import ImageBlock, Message, TextBlock, Tool
 from tierwise.policies.rules import Match, Rule, Rules
-
-from tests.fakes import FakeTarget, context, request
 
 
 def make_rules() -> tuple[Rules, dict[str, FakeTarget]]:

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
@@ -25,8 +25,10 @@ from tierwise.canonical import BlockDelta, Request, Response, StreamChunk
 from tierwise.errors import ConfigError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
-from tierwise.routers.base import Router, RouterError, load_router, threshold_for_share
 from tierwise.trace import Trace
+
+if TYPE_CHECKING:  # numpy and the routers load only when a learned route is built
+    from tierwise.routers.base import Router
 
 log = logging.getLogger("tierwise")
 
@@ -143,6 +145,8 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
 
 
 def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
+    from tierwise.routers.base import RouterError, load_router, threshold_for_share
+
     path = Path(cfg.router)
     if not path.is_absolute():
         path = Path(b.base_dir) / path

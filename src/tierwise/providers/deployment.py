@@ -195,7 +195,7 @@ class Deployment:
                 for chunk in decoder.finish():
                     _count(chunk, usage)
                     yield chunk
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream") from None
             except aiohttp.ClientError:
                 raise UpstreamError(f"provider {self.provider.name!r} cut the stream", retryable=True) from None

@@ -7,7 +7,6 @@ each provider keeps its own connector limit through the session's per-host pooli
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -98,7 +97,7 @@ class Provider:
             )
         try:
             resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
         except aiohttp.ClientConnectorError:
             raise UpstreamError(
@@ -110,7 +109,7 @@ class Provider:
             return resp
         try:
             raw = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             raw = b""
         finally:
             resp.release()
@@ -146,7 +145,7 @@ class Provider:
         resp = await self.open(url, body, headers, self.whole_timeout)
         try:
             raw = await resp.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(
                 f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"
             ) from None

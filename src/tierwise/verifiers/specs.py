@@ -14,8 +14,6 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-import jsonschema
-import jsonschema.exceptions
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from tierwise.errors import ConfigError
@@ -172,6 +170,9 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(VerifierSpec)
 
 def check_json_schema(schema: dict[str, Any]) -> None:
     """Raise ValueError naming the problem when `schema` is not a valid JSON Schema."""
+    import jsonschema  # loaded only when a config uses a json_schema check (it is large)
+    import jsonschema.exceptions
+
     try:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
