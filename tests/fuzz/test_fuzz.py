@@ -111,6 +111,8 @@ def test_generated_requests_never_get_a_5xx(fuzz_gateway, path):
 
     run()
     client.close()
+    by_class = {f"{c}xx": sum(1 for s in sent if s // 100 == c) for c in (2, 4, 5)}
+    print(f"\nfuzz {path}: {len(sent)} requests, {by_class}")  # the figure for bench/RESULTS.md (-s)
     assert len(sent) >= min(EXAMPLES, 50)
     assert any(s == 200 for s in sent) and any(400 <= s < 500 for s in sent)
 
