@@ -13,24 +13,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import signal
-import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-from tests.ensembles.conftest import stub_config  # noqa: E402
-from tests.ensembles.upstream import StubUpstream  # noqa: E402
+from gateway_overhead import free_port, wait_port  # noqa: E402
+
 from tests.harness import make_config  # noqa: E402
 from tierwise.ensembles.library import Library  # noqa: E402
 from tierwise.ensembles.schema import parse_ensemble  # noqa: E402
 from tierwise.ensembles.service import EnsembleService  # noqa: E402
 from tierwise.gateway import Gateway  # noqa: E402
+
+
+def gateway_config(url: str) -> dict[str, object]:
+    """Two local models on one provider, as an ensemble user would configure a local server."""
+    return {
+        "ledger": {"enabled": False},
+        "providers": {"gpu": {"kind": "openai", "base_url": url + "/v1", "locality": "local",
+                              "timeouts": {"connect": 1, "read": 10}}},
+        "models": {"small": {"provider": "gpu", "model": "small-model"},
+                   "tiny": {"provider": "gpu", "model": "tiny-model"}},
+        "routes": {"main": {"policy": "fallback", "targets": ["small"], "retries": 0}},
+    }
 
 
 def critical_path_s(run: object, order: list[list[str]]) -> float:
@@ -46,24 +57,16 @@ def critical_path_s(run: object, order: list[list[str]]) -> float:
     return total
 
 
-def _serve(up: StubUpstream) -> None:
-    up.start()
-    signal.pause()
-
-
 async def main(latency: float, items: int, runs: int) -> dict[str, object]:
-    # The stub runs in its own process so it never competes with the executor for the GIL.
-    up = StubUpstream(latency=latency,
-                      answer=lambda model, prompt: json.dumps(list(range(items))) if prompt.startswith("split")
-                      else "done")
-    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(up,), daemon=True)
-    proc.start()
-    _wait_for_port(up.port)
+    # The stub (bench/stub_upstream.py: raw asyncio + httptools, answers precomputed) runs in its
+    # own process, so what is measured is the executor and the tierwise core, not the stub.
+    port = free_port()
+    stub = subprocess.Popen([sys.executable, str(HERE / "stub_upstream.py"), "--port", str(port),
+                             "--latency", str(latency), "--split-items", str(items)])
     tmp = Path(tempfile.mkdtemp())
     try:
-        data = stub_config(up.url)
-        data["ledger"] = {"enabled": False}
-        gw = Gateway(make_config(data, tmp))
+        wait_port(port)
+        gw = Gateway(make_config(gateway_config(f"http://127.0.0.1:{port}"), tmp))
         svc = EnsembleService(gw, Library(tmp), write_artifacts=False)
         ens = parse_ensemble(f"""
 name: fanout
@@ -78,6 +81,7 @@ agents:
         for _ in range(runs):
             run = await svc.run(ens, "go")
             assert run.status == "ok", [(a.name, a.error) for a in run.agents]
+            assert len(run.agent("item").items) == items
             wall = run.latency_ms / 1000
             walls.append(wall)
             ratios_stub.append(wall / (3 * latency) - 1)
@@ -93,18 +97,8 @@ agents:
             "over_measured_chain_median_pct": round(100 * statistics.median(ratios_measured), 2),
         }
     finally:
-        proc.terminate()
-        proc.join(5)
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError("stub upstream did not start")
+        stub.terminate()
+        stub.wait(5)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ Raw asyncio + httptools, answers precomputed, so the stub is never the bottlenec
   POST /v1/chat/completions  (OpenAI; stream or not)
   POST /v1/messages          (Anthropic; stream or not)
 A stream has 50 chunks. `--latency` (seconds) is waited before the answer's first byte.
+With `--split-items N`, an OpenAI request whose first user message starts with `split`
+is answered (not streamed) with a JSON array of N numbers: the first stage of the ensemble
+fan-out benchmark (bench/ensemble_fanout.py).
 
     python bench/stub_upstream.py --port 9100 --latency 0
     python bench/stub_upstream.py --port 9100 --fault-rate 0.05 --seed 1   # for bench/soak.py
@@ -37,10 +40,10 @@ WORDS = [f"w{i} " for i in range(CHUNKS)]
 TEXT = "".join(WORDS)
 
 
-def _oai_body() -> bytes:
+def _oai_body(text: str = TEXT) -> bytes:
     return json.dumps({
         "id": "chatcmpl-stub", "object": "chat.completion", "created": 1, "model": "stub",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 20, "completion_tokens": CHUNKS, "total_tokens": 20 + CHUNKS},
     }).encode()
 
@@ -94,6 +97,7 @@ OAI_STREAM, ANT_STREAM = _oai_stream(), _ant_stream()
 
 class Handler(asyncio.Protocol):
     latency = 0.0
+    split_body: bytes | None = None  # the answer to a `split` prompt (--split-items)
 
     def __init__(self) -> None:
         self.parser = httptools.HttpRequestParser(self)
@@ -124,14 +128,20 @@ class Handler(asyncio.Protocol):
         body = b"".join(self.body)
         stream = b'"stream":true' in body.replace(b" ", b"")
         anthropic = self.url.startswith(b"/v1/messages")
+        split = self.split_body is not None and b'"content":"split' in body.replace(b" ", b"")
         if self.latency:
-            asyncio.get_running_loop().call_later(self.latency, self.respond, anthropic, stream)
+            asyncio.get_running_loop().call_later(self.latency, self.respond, anthropic, stream, split)
         else:
-            self.respond(anthropic, stream)
+            self.respond(anthropic, stream, split)
 
-    def respond(self, anthropic: bool, stream: bool) -> None:
+    def respond(self, anthropic: bool, stream: bool, split: bool = False) -> None:
         t = self.transport
         if t is None or t.is_closing():
+            return
+        if split and self.split_body is not None:
+            body = self.split_body
+            t.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body)
             return
         if not stream:
             body = ANT_BODY if anthropic else OAI_BODY
@@ -225,8 +235,11 @@ async def main() -> None:
     ap.add_argument("--fault-rate", type=float, default=0.0, help="probability that a request gets a fault")
     ap.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
     ap.add_argument("--slow", type=float, default=1.5, help="seconds the `slow` fault waits")
+    ap.add_argument("--split-items", type=int, default=0, help="answer `split` prompts with a JSON array of N")
     a = ap.parse_args()
     Handler.latency = a.latency
+    if a.split_items:
+        Handler.split_body = _oai_body(json.dumps(list(range(a.split_items))))
     handler: type[Handler] = Handler
     if a.fault_rate > 0:
         FaultyHandler.rate, FaultyHandler.slow = a.fault_rate, a.slow

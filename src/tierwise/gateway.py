@@ -6,9 +6,7 @@ No global state: everything hangs off a `Gateway` built from one `Config`.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import time
 from fnmatch import fnmatchcase
 from typing import Any
@@ -18,6 +16,7 @@ import aiohttp
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
+from tierwise.ids import new_id
 from tierwise.ledger.records import record_from_trace
 from tierwise.ledger.store import Ledger
 from tierwise.policies.base import Context, Target
@@ -34,13 +33,8 @@ log = logging.getLogger("tierwise")
 ZERO = Price(input=0, output=0, cache_read=0, cache_write=0)
 
 
-_ID_PREFIX = os.urandom(6).hex()
-_ID_COUNTER = itertools.count(1)
-
-
 def new_request_id() -> str:
-    """Unique across processes (random per-process prefix) and cheap (no syscall per request)."""
-    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+    return new_id("req_")
 
 
 class Gateway:

@@ -9,13 +9,13 @@ server answers eight requests at once more slowly than one after another.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tierwise.canonical import Message, Request, TextBlock
 from tierwise.ensembles.results import CallOutcome
 from tierwise.ensembles.schema import Profile
 from tierwise.errors import TierwiseError
+from tierwise.ids import new_id
 
 if TYPE_CHECKING:
     from tierwise.gateway import Gateway
@@ -75,7 +75,7 @@ class GatewayCaller:
     async def call(self, profile: Profile, prompt: str) -> CallOutcome:
         target = self.gateway.resolve(profile.model)
         req = build_request(profile, prompt)
-        ctx = self.gateway.context(profile.model, "ens_" + os.urandom(8).hex(), None, profile.model)
+        ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
         async with self.semaphore(self.provider_of(profile.model)):
             try:
                 resp = await target.complete(req, ctx)

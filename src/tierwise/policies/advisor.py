@@ -18,7 +18,6 @@ and result for the executor, so earlier advice stays in its context.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,6 +37,7 @@ from tierwise.canonical import (
     Usage,
 )
 from tierwise.errors import NotFound, UpstreamError
+from tierwise.ids import new_id
 from tierwise.policies.base import Context, Target
 from tierwise.policies.escalation import (
     finish,
@@ -149,7 +149,7 @@ def lower_advisor_blocks(messages: list[Message], tool_name: str) -> list[Messag
 
 def server_blocks(call: ToolUseBlock, advice: str | None, error_code: str | None) -> list[Block]:
     """The two blocks Anthropic emits for one advisor consultation."""
-    srv_id = "srvtoolu_" + os.urandom(12).hex()
+    srv_id = new_id("srvtoolu_")
     if advice is not None:
         content: dict[str, Any] = {"type": "advisor_result", "text": advice}
     else:

@@ -192,6 +192,8 @@ class Deployment:
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
                     yield _merge(chunks)
+                    if decoder.ended:  # the answer is complete: don't wait on the upstream's EOF
+                        break
                 for chunk in decoder.finish():
                     _count(chunk, usage)
                     yield chunk

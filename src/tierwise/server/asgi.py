@@ -286,6 +286,7 @@ class App:
         async def pump() -> None:
             nonlocal error
             chunk: StreamChunk | None = first
+            held = b""  # the answer's last bytes: they leave with the end of the body, in one write
             try:
                 while chunk is not None:
                     if passthrough and chunk.raw is not None:
@@ -294,7 +295,11 @@ class App:
                             data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
                     else:
                         data = b"".join([encoder.encode(ev) for ev in chunk.events])
-                    if data:
+                    if held:
+                        data, held = held + data, b""
+                    if chunk.events and chunk.events[-1].kind == "message_stop":
+                        held = data  # nothing should follow; the ledger row goes first
+                    elif data:
                         await send({"type": "http.response.body", "body": data, "more_body": True})
                     try:
                         chunk = await it.__anext__()
@@ -311,7 +316,7 @@ class App:
             # next look at the ledger finds the row.
             record(200)
             tail = encoder.encode_error(error) if error is not None else b""
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
+            await send({"type": "http.response.body", "body": held + tail, "more_body": False})
 
         async def watch() -> None:
             while True:

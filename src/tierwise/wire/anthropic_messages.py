@@ -11,7 +11,6 @@ Anthropic is stricter about: strict role alternation, tool results as user block
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, cast
 
@@ -47,6 +46,7 @@ from tierwise.canonical import (
     WireFormat,
 )
 from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
+from tierwise.ids import new_id
 from tierwise.providers.http import scrub
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.sse import SSEParser, event_message
@@ -97,7 +97,7 @@ _EFFORT_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 
 
 def _new_id() -> str:
-    return "msg_" + os.urandom(12).hex()
+    return new_id("msg_")
 
 
 def _is_opaque_type(t: Any) -> bool:

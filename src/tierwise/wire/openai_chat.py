@@ -6,7 +6,6 @@ Upstream side: `encode_request`, `decode_response`, `StreamDecoder`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +43,7 @@ from tierwise.canonical import (
     WireFormat,
 )
 from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
+from tierwise.ids import new_id
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need, stop_list
 from tierwise.wire.sse import SSEParser, data_message
 
@@ -72,7 +72,7 @@ ERROR_TYPES = {
 
 
 def _new_id() -> str:
-    return "chatcmpl-" + os.urandom(12).hex()
+    return new_id("chatcmpl-")
 
 
 # ============================================================================ client side: decode
