@@ -14,7 +14,7 @@ import yaml
 
 from tierwise.config import Config, parse_config
 from tierwise.server.asgi import App
-from tierwise.server.build import build_gateway
+from tierwise.server.build import build_gateway, uvicorn_config
 
 
 def free_port() -> int:
@@ -30,10 +30,7 @@ class GatewayServer:
         self.app = App(self.gateway)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="asyncio", http="httptools",
-                           log_level="warning", access_log=False, lifespan="on")
-        )
+        self._server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 

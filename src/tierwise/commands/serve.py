@@ -18,7 +18,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     """Run the OpenAI- and Anthropic-compatible gateway."""
     import uvicorn
 
-    from tierwise.server.build import build_from_config
+    from tierwise.server.build import build_from_config, uvicorn_config
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_or_exit(config_path, allow_starter=True)
@@ -27,14 +27,4 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     p = port if port is not None else cfg.server.port
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
                err=True)
-    uvicorn.run(
-        app,
-        host=h,
-        port=p,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-        lifespan="on",
-        timeout_keep_alive=30,
-    )
+    uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level)).run()

@@ -152,7 +152,7 @@ class Executor:
                 res.status, res.error = "skipped", f"when {a.when!r} is false"
                 return
         if a.depends_on:
-            deps = [d for d in a.depends_on if d != a.fan_out] or [a.fan_out]
+            deps = [d for d in a.depends_on if d != a.fan_out] or ([a.fan_out] if a.fan_out else [])
             value = scope[deps[0]] if len(deps) == 1 else {d: scope[d] for d in deps}
         else:
             value = run_input

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable
 from typing import Any
 
 
@@ -22,7 +23,7 @@ _CMP = {
     ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
     ast.Is: operator.is_, ast.IsNot: operator.is_not,
 }
-_FUNCS = {"len": len, "lower": lambda s: str(s).lower(), "str": str, "int": int, "float": float, "bool": bool}
+_FUNCS: dict[str, Callable[..., Any]] = {"len": len, "lower": lambda s: str(s).lower(), "str": str, "int": int, "float": float, "bool": bool}
 
 
 def parse_guard(expr: str) -> set[str]:

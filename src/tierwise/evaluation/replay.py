@@ -5,6 +5,7 @@ and curves. `tierwise eval` and bench/routers_benchmark.py both use this."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,7 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             label = f"{Path(spec).stem} (saved {r.kind})"
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
-            scores = cross_val_scores(data, lambda s=spec: make_router(s, embedding_cache=embedding_cache),
-                                      folds, seed)
+            scores = cross_val_scores(data, partial(make_router, spec, embedding_cache=embedding_cache), folds, seed)
             label = f"{spec} ({folds}-fold CV)"
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc")))
     if oracle:

@@ -256,13 +256,6 @@ class App:
             await self.send_json(send, 500, codec.encode_error(err), [rid])
             return
         ttft = (time.perf_counter() - t0) * 1000
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode())],
-            }
-        )
         encoder = codec.StreamEncoder(req.model, req)
         fmt = codec.FORMAT
         passthrough = first.raw is not None and first.raw_format == fmt
@@ -283,28 +276,36 @@ class App:
                     latency_ms=(time.perf_counter() - t0) * 1000, ttft_ms=ttft, error=error,
                 )
 
-        async def pump() -> None:
+        def render(chunk: StreamChunk) -> bytes:
+            if passthrough and chunk.raw is not None:
+                data = chunk.raw
+                if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
+                    data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
+                return data
+            return b"".join([encoder.encode(ev) for ev in chunk.events])
+
+        def ends(chunk: StreamChunk) -> bool:
+            return bool(chunk.events) and chunk.events[-1].kind == "message_stop"
+
+        async def pump(chunk: StreamChunk | None) -> None:
+            """Relay from `chunk` (or from the next one when None) to the end, then end the body."""
             nonlocal error
-            chunk: StreamChunk | None = first
             held = b""  # the answer's last bytes: they leave with the end of the body, in one write
             try:
-                while chunk is not None:
-                    if passthrough and chunk.raw is not None:
-                        data = chunk.raw
-                        if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
-                            data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
-                    else:
-                        data = b"".join([encoder.encode(ev) for ev in chunk.events])
+                while True:
+                    if chunk is None:
+                        try:
+                            chunk = await it.__anext__()
+                        except StopAsyncIteration:
+                            break
+                    data = render(chunk)
                     if held:
                         data, held = held + data, b""
-                    if chunk.events and chunk.events[-1].kind == "message_stop":
+                    if ends(chunk):
                         held = data  # nothing should follow; the ledger row goes first
                     elif data:
                         await send({"type": "http.response.body", "body": data, "more_body": True})
-                    try:
-                        chunk = await it.__anext__()
-                    except StopAsyncIteration:
-                        chunk = None
+                    chunk = None
             except TierwiseError as e:
                 error = e
             except Exception:
@@ -318,13 +319,29 @@ class App:
             tail = encoder.encode_error(error) if error is not None else b""
             await send({"type": "http.response.body", "body": held + tail, "more_body": False})
 
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode())],
+            }
+        )
+        if ends(first):
+            # The whole answer came at once (a short answer, a policy that buffered it): finish
+            # here, without the relay and watch tasks; the header block leaves with the answer.
+            await pump(first)
+            return
+        data = render(first)
+        if data:  # sent now, so the header block and the first bytes leave in one write
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
         async def watch() -> None:
             while True:
                 msg = await receive()
                 if msg["type"] == "http.disconnect":
                     return
 
-        pump_task = asyncio.ensure_future(pump())
+        pump_task = asyncio.ensure_future(pump(None))
         watch_task = asyncio.ensure_future(watch())
         try:
             await asyncio.wait((pump_task, watch_task), return_when=asyncio.FIRST_COMPLETED)

@@ -207,11 +207,12 @@ def _isolation() -> _Isolation:
     unshare = shutil.which("unshare")
     unshare_args: tuple[str, ...] = ()
     if unshare:
-        user_ns = () if os.geteuid() == 0 and drop_to is None else ("-r",)
+        user_ns: tuple[str, ...] = () if os.geteuid() == 0 and drop_to is None else ("-r",)
+        extra: tuple[str, ...]
         for extra, names in ((("--pid", "--fork", "--kill-child"), ["netns", "pidns"]), ((), ["netns"])):
-            candidate = (unshare, *user_ns, "-n", *extra)
-            if _probe([*candidate, python, "-I", "-S", "-c", "pass"], drop_to):
-                unshare_args = candidate
+            prefix = (unshare, *user_ns, "-n", *extra)
+            if _probe([*prefix, python, "-I", "-S", "-c", "pass"], drop_to):
+                unshare_args = prefix
                 layers.extend(names)
                 break
     return _Isolation(unshare_args, drop_to, tuple(layers), python)
