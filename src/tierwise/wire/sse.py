@@ -26,7 +26,10 @@ class SSEParser:
 
     def feed(self, data: bytes) -> list[SSEMessage]:
         buf = self._buf + data if self._buf else data
+        cr = b""
         if b"\r" in buf:
+            if buf[-1:] == b"\r":  # maybe half of a CRLF: decide when the next byte comes
+                buf, cr = buf[:-1], b"\r"
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         out: list[SSEMessage] = []
         start = 0
@@ -37,15 +40,21 @@ class SSEParser:
             block = buf[start:end]
             raw = buf[start : end + 2]
             start = end + 2
+            # The shapes nearly every server sends, without the general line-by-line parse:
+            # `data: …` (OpenAI) and `event: …` + `data: …` (Anthropic), one line each.
+            nl = block.find(b"\n")
+            if nl < 0:
+                if block[:6] == b"data: ":
+                    out.append(SSEMessage(None, block[6:], raw))
+                    continue
+            elif block[:7] == b"event: " and block[nl + 1 : nl + 7] == b"data: " and block.find(b"\n", nl + 1) < 0:
+                out.append(SSEMessage(block[7:nl].decode("utf-8", "replace"), block[nl + 7 :], raw))
+                continue
             msg = parse_block(block, raw)
             if msg is not None:
                 out.append(msg)
-        self._buf = buf[start:]
+        self._buf = buf[start:] + cr
         return out
-
-    def pending(self) -> bytes:
-        """Bytes received after the last complete message (a truncated final message)."""
-        return self._buf
 
 
 def parse_block(block: bytes, raw: bytes) -> SSEMessage | None:
