@@ -614,15 +614,17 @@ class StreamDecoder:
             if not isinstance(ch, dict) or (ch.get("index") or 0) != 0:
                 continue
             delta = ch.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                idx = self._ensure("thinking", ev)
-                ev.append(BlockDelta(idx, "thinking", reasoning))
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    idx = self._ensure("thinking", ev)
+                    ev.append(BlockDelta(idx, "thinking", reasoning))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 idx = self._ensure("text", ev)
-                ev.append(BlockDelta(idx, "text", content, logprobs=_logprobs(ch.get("logprobs"))))
-            for tc in delta.get("tool_calls") or []:
+                lp = ch.get("logprobs")
+                ev.append(BlockDelta(idx, "text", content, logprobs=_logprobs(lp) if lp else None))
+            for tc in delta.get("tool_calls") or ():
                 ti = tc.get("index", 0)
                 fn = tc.get("function") or {}
                 if ti not in self.tools:
