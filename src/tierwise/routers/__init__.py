@@ -2,7 +2,7 @@
 ensembles, calibration to a strong-call share or budget, and persistence without pickle.
 
 `make_router(spec)` builds an untrained router from a short spec such as `linear`,
-`knn-lsa`, `knn-embedding`, `mf-embedding`, `posthoc` or `ensemble` (see ROUTER_SPECS).
+`knn-lsa`, `knn-embedding`, `mf-embedding`, `stack`, `stack-lsa`, `posthoc` or `ensemble` (see ROUTER_SPECS).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from tierwise.routers.base import Router, RouterError, load_router, save_router,
 __all__ = ["ROUTER_SPECS", "Router", "RouterError", "load_builtin_kinds", "load_router", "make_router",
            "save_router", "threshold_for_share"]
 
-ROUTER_SPECS = ("linear", "knn-lsa", "mf-lsa", "knn-embedding", "mf-embedding", "ensemble", "ensemble-embedding",
-                "posthoc")
+ROUTER_SPECS = ("linear", "knn-lsa", "mf-lsa", "knn-embedding", "mf-embedding", "stack", "stack-lsa", "ensemble",
+                "ensemble-embedding", "posthoc")
 
 
 def load_builtin_kinds() -> None:
     """Import the router modules so their kinds register for `load_router`."""
-    from tierwise.routers import ensemble, knn, linear, mf  # noqa: F401
+    from tierwise.routers import ensemble, knn, linear, mf, stack  # noqa: F401
 
 
 def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = None, **kw: Any) -> Router:
@@ -30,6 +30,7 @@ def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = No
     from tierwise.routers.knn import knn
     from tierwise.routers.linear import LinearRouter
     from tierwise.routers.mf import mf
+    from tierwise.routers.stack import stack
 
     cache = embedding_cache
     if spec == "linear":
@@ -40,6 +41,8 @@ def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = No
         return knn(spec.split("-", 1)[1], cache, **kw)
     if spec in ("mf-lsa", "mf-embedding"):
         return mf(spec.split("-", 1)[1], cache, **kw)
+    if spec in ("stack", "stack-lsa"):
+        return stack("lsa" if spec == "stack-lsa" else "embedding", cache, **kw)
     if spec == "ensemble":
         return EnsembleRouter([LinearRouter(), knn("lsa"), mf("lsa")])
     if spec == "ensemble-embedding":

@@ -84,7 +84,7 @@ def save_router(router: Router, path: str | Path) -> Path:
     if router.train_quantiles is not None:
         arrays["__train_quantiles"] = np.asarray(router.train_quantiles, dtype=float)
     meta = {"format": "tierwise-router", "version": FORMAT_VERSION, "kind": router.kind, **router.meta()}
-    np.savez_compressed(npath, **arrays)
+    np.savez_compressed(npath, **arrays)  # type: ignore[arg-type]  # numpy stubs read ** as allow_pickle
     jpath.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     return jpath
 
