@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -204,6 +205,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--latency", type=float, default=0.0, help="stub latency in seconds (0 or 0.05)")
     ap.add_argument("--only", default="", help="comma list of targets")
+    ap.add_argument("--scenarios", default="", help="comma list of scenarios (serial, open500, closed50, "
+                    "stream_serial, stream_closed50); all by default")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     stub = start_stub(a.latency)
@@ -231,12 +234,13 @@ def main() -> None:
         if a.only:
             keep = set(a.only.split(","))
             targets = [t for t in targets if t[0] in keep or t[0] == "direct"]
+        chosen = [(n, kw) for n, kw in scenarios(a.quick) if not a.scenarios or n in a.scenarios.split(",")]
         results: dict[str, dict[str, list[dict]]] = {}
         for rnd in range(a.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for name, api, url, model in order:
                 key = f"{name}/{api}"
-                for sname, kw in scenarios(a.quick):
+                for sname, kw in chosen:
                     r = load(url, api, model=model, **kw)
                     results.setdefault(key, {}).setdefault(sname, []).append(r)
                     print(f"round {rnd} {key:20s} {sname:16s} p50={r['p50_ms']:.2f}ms p99={r['p99_ms']:.2f}ms "
@@ -250,13 +254,14 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     def med(key: str, sname: str, field: str) -> float:
-        return statistics.median(r[field] for r in results[key][sname])
+        runs = results[key].get(sname)
+        return statistics.median(r[field] for r in runs) if runs else math.nan
 
     table = []
     for key in results:
         name, api = key.split("/")
         direct = f"direct/{api}"
-        row = {"target": name, "api": api}
+        row: dict = {"target": name, "api": api}
         for sname, field, label in (("serial", "p50_ms", "serial_p50"), ("serial", "p99_ms", "serial_p99"),
                                     ("open500", "p50_ms", "open500_p50"), ("open500", "p99_ms", "open500_p99"),
                                     ("stream_serial", "ttft_p50_ms", "ttft_serial_p50"),
@@ -264,7 +269,8 @@ def main() -> None:
             v = med(key, sname, field)
             row[label] = v if name == "direct" else v - med(direct, sname, field)
         row["rps_c50"] = med(key, "closed50", "rps")
-        row["errors_c50"] = sum(r["errors"] for r in results[key]["closed50"])
+        row["stream_rps_c50"] = med(key, "stream_closed50", "rps")
+        row["errors_c50"] = sum(r["errors"] for s in ("closed50", "stream_closed50") for r in results[key].get(s, []))
         row["rss_peak_mb"] = rss.get(name)
         table.append(row)
     out = HERE / "out"
@@ -274,16 +280,16 @@ def main() -> None:
     print()
     print(f"stub latency {a.latency * 1000:.0f} ms; figures for gateways are ADDED over direct (ms), medians of "
           f"{a.rounds} alternating rounds")
-    hdr = ("target", "api", "serial p50", "serial p99", "open500 p50", "open500 p99", "TTFT serial",
-           "TTFT c50", "rps c50", "errors", "peak RSS MB")
-    print("| " + " | ".join(hdr) + " |")
-    print("|" + "---|" * len(hdr))
+    cols = (("serial p50", "serial_p50", 2), ("serial p99", "serial_p99", 2), ("open500 p50", "open500_p50", 2),
+            ("open500 p99", "open500_p99", 2), ("TTFT serial", "ttft_serial_p50", 2), ("TTFT c50", "ttft_c50_p50", 2),
+            ("rps c50", "rps_c50", 0), ("stream rps c50", "stream_rps_c50", 0), ("errors c50", "errors_c50", 0),
+            ("peak RSS MB", "rss_peak_mb", 0))
+    print("| target | api | " + " | ".join(c[0] for c in cols) + " |")
+    print("|" + "---|" * (len(cols) + 2))
     for r in table:
-        rss_v = r["rss_peak_mb"]
-        print(f"| {r['target']} | {r['api']} | {r['serial_p50']:.2f} | {r['serial_p99']:.2f} | "
-              f"{r['open500_p50']:.2f} | {r['open500_p99']:.2f} | {r['ttft_serial_p50']:.2f} | "
-              f"{r['ttft_c50_p50']:.2f} | {r['rps_c50']:.0f} | {r['errors_c50']} | "
-              f"{'-' if rss_v is None else f'{rss_v:.0f}'} |")
+        cells = ["-" if r[k] is None or (isinstance(r[k], float) and math.isnan(r[k])) else f"{r[k]:.{d}f}"
+                 for _, k, d in cols]
+        print(f"| {r['target']} | {r['api']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

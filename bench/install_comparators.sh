@@ -12,5 +12,5 @@ if [ ! -x .envs/ccr/node_modules/.bin/ccr ]; then
   mkdir -p .envs/ccr
   (cd .envs/ccr && npm install --silent --no-audit --no-fund @musistudio/claude-code-router)
 fi
-echo "litellm: $(.envs/litellm/bin/litellm --version 2>/dev/null | tail -1 || echo '?')"
+echo "litellm: $(.envs/litellm/bin/pip show litellm 2>/dev/null | sed -n 's/^Version: //p')"
 echo "claude-code-router: $(cd .envs/ccr && node -e 'console.log(require("@musistudio/claude-code-router/package.json").version)')"
