@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -95,3 +96,29 @@ def test_models_command(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0 and "claude-sonnet" in r.output
+
+
+def test_serve_stops_cleanly_on_ctrl_c_and_fails_loudly_when_it_cannot_start(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", str(port)], cwd=tmp_path, env=bare_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        # A second gateway on the same port cannot start: a non-zero exit a supervisor can act on.
+        taken = subprocess.run(TIERWISE + ["serve", "--port", str(port)], cwd=tmp_path, env=bare_env(tmp_path),
+                               capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 3, taken.stdout + taken.stderr
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "Aborted" not in out and "Traceback" not in out

@@ -15,6 +15,7 @@ from tests.doubles.script import (
     CutStream,
     Delay,
     Fail,
+    LateEnd,
     Reply,
     SlowStream,
     StreamError,
@@ -23,6 +24,6 @@ from tests.doubles.script import (
 )
 
 __all__ = [
-    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "OpenAIDouble", "RecordedRequest", "Reply",
+    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "LateEnd", "OpenAIDouble", "RecordedRequest", "Reply",
     "SlowStream", "StreamError", "ToolCall", "Trickle", "embed",
 ]

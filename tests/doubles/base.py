@@ -33,6 +33,7 @@ class RecordedRequest:
     raw: bytes
     body: Any = None
     status: int | None = None  # what the double answered (None while in flight / when cut)
+    peer: Any = None  # the client's (host, port): equal peers mean a reused connection
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -230,6 +231,7 @@ class DoubleServer:
             headers={k.lower(): v for k, v in request.headers.items()},
             raw=raw,
             body=body,
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         )
         self.requests.append(rec)
         return rec
@@ -342,6 +344,8 @@ class DoubleServer:
             if i and plan.interval:
                 await asyncio.sleep(plan.interval)
             await resp.write(chunk)
+        if plan.end_delay:
+            await asyncio.sleep(plan.end_delay)
         await resp.write_eof()
         return resp
 

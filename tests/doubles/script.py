@@ -93,6 +93,15 @@ class SlowStream:
 
 
 @dataclass
+class LateEnd:
+    """Streaming only: send every event of `then`, then wait `seconds` before ending the body
+    (the chunked terminator in a write of its own, as servers that flush each event do)."""
+
+    seconds: float = 0.05
+    then: Item | None = None
+
+
+@dataclass
 class StreamError:
     """Streaming only: send `after_chunks` chunks of `then`, then the provider's mid-stream
     error event (Anthropic `event: error`, OpenAI `data: {"error": ...}`) and end the stream."""
@@ -122,7 +131,7 @@ class Trickle:
 
 
 # A callable item computes the item from the recorded request (e.g. echo the prompt back).
-Item = Reply | Fail | Delay | CutStream | SlowStream | StreamError | Corrupt | Trickle | str | Callable[[Any], Any]
+Item = Reply | Fail | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | str | Callable[[Any], Any]
 
 
 @dataclass
@@ -136,6 +145,7 @@ class Plan:
     error_after: StreamError | None = None
     corrupt: Corrupt | None = None
     trickle: float = 0.0
+    end_delay: float = 0.0
 
 
 def resolve(item: Any, default: Any, request: Any) -> Plan:
@@ -163,6 +173,8 @@ def resolve(item: Any, default: Any, request: Any) -> Plan:
             plan.delay += item.seconds
         elif isinstance(item, SlowStream):
             plan.interval = item.interval
+        elif isinstance(item, LateEnd):
+            plan.end_delay = item.seconds
         elif isinstance(item, CutStream):
             plan.cut_after = item.after_chunks
         elif isinstance(item, StreamError):

@@ -238,3 +238,26 @@ def test_client_disconnect_mid_stream_cancels_the_upstream(faulty, openai_up, an
     rec = complete_record(g, rid, status=499)
     call = next(s for s in rec.steps if s["kind"] == "call")
     assert call["ok"] is False and call["reason"] == "cancelled"
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["whole-at-once", "first-chunk-then-more"])
+def test_a_gateway_bug_rendering_the_first_chunk_ends_the_stream_cleanly(
+        faulty, openai_up, anthropic_up, monkeypatch, slow):
+    """A failure in the gateway's own code after the 200 went out: the client gets one error event
+    in its schema (no stack trace), the upstream is closed, nothing leaks, one ledger row (500)."""
+    from tierwise.wire import anthropic_messages
+
+    def broken(self, ev):
+        raise RuntimeError("encoder bug")
+
+    item = SlowStream(0.05, then=Reply(text=LONG_TEXT)) if slow else Reply(text=LOCAL_TEXT)
+    g = faulty(Fault("render-bug", item, "error"))
+    baseline = gateway_state(g)[0]
+    monkeypatch.setattr(anthropic_messages.StreamEncoder, "encode", broken)
+    rid, text, err = ask(g, "anthropic", True)  # Anthropic client, OpenAI upstream: every event is re-encoded
+    assert text is None
+    assert_well_formed_error("anthropic", err)
+    assert "encoder bug" not in str(err.body)
+    rec = complete_record(g, rid, status=500)
+    assert rec.error_message
+    settle(g, [openai_up, anthropic_up], baseline)

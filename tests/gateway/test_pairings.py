@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from tests.doubles import Reply, ToolCall
+from tests.doubles import LateEnd, Reply, ToolCall
 from tests.gateway.conftest import ant, oai
 
 WEATHER_OAI = {
@@ -197,3 +198,25 @@ def test_n_choices_from_anthropic_upstream(gateway, anthropic_up):
     assert [c.message.content for c in r.choices] == ["same"] * 3
     assert [c.index for c in r.choices] == [0, 1, 2]
     assert len(anthropic_up.requests) == 3
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_streams_give_their_upstream_connection_back_to_the_pool(setup, client):
+    """The upstream ends the chunked body 50 ms after the stream's last event; the gateway must
+    still read that end (after answering the client), so the next request reuses the connection:
+    a new TLS handshake per streamed request would cost a remote API's user far more."""
+    g, up = setup
+    up.default = LateEnd(0.05, Reply(text="streamed answer"))
+    for i in range(3):
+        if i:
+            time.sleep(0.3)  # the body's late end has come: the connection is back in the pool
+        if client == "openai":
+            text = "".join(c.choices[0].delta.content or "" for c in oai(g).chat.completions.create(
+                model="main", messages=[{"role": "user", "content": "hi"}], stream=True) if c.choices)
+        else:
+            with ant(g).messages.stream(model="main", max_tokens=50,
+                                        messages=[{"role": "user", "content": "hi"}]) as s:
+                text = "".join(s.text_stream)
+        assert text == "streamed answer"
+    peers = {r.peer for r in up.requests}
+    assert len(up.requests) == 3 and len(peers) == 1, peers

@@ -107,3 +107,17 @@ def test_shape_features_are_fixed_length_and_count_what_they_say():
     assert f["options"] == 4 and f["numeric_options"] == 4 and f["negation"] == 1 and f["decimals"] == 1
     assert f["cue:per"] == 1 and f["cue:$"] == 1
     assert len(shape_features("")) == len(SHAPE_NAMES)
+
+
+def test_a_number_too_large_for_a_float_is_left_out_not_a_crash(fitted):
+    csv = "Sum these: " + ",".join(["1"] * 400) + " and 2.5"
+    f = dict(zip(SHAPE_NAMES, shape_features(csv), strict=True))
+    assert f["numbers"] == 1 and f["decimals"] == 1 and np.isfinite(shape_features(csv)).all()
+    assert np.isfinite(fitted.score_text(csv))
+
+
+def test_few_question_groups_fall_back_to_defaults_instead_of_failing(data):
+    few = data.take(range(30))
+    few.groups = ["g0", "g1", "g2"] * 10  # 30 prompts, but only three questions for five inner folds
+    r = make_router("stack-lsa").fit(few)
+    assert np.all(r.weights == 1.0) and np.isfinite(r.score(data.take(range(30, 40)))).all()

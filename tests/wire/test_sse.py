@@ -43,3 +43,20 @@ def test_any_split_of_a_stream_gives_the_same_messages() -> None:
     for cut in range(1, len(stream)):
         p = SSEParser()
         assert p.feed(stream[:cut]) + p.feed(stream[cut:]) == whole
+
+
+def test_an_event_ending_in_a_bare_cr_is_not_held_for_the_next_read() -> None:
+    p = SSEParser()
+    assert [m.data for m in p.feed(b"data: a\r\r")] == [b"a"]
+    assert [m.data for m in p.feed(b"data: b\r\n\r")] == [b"b"]  # complete: the LF to come is its pair
+    assert [m.data for m in p.feed(b"\ndata: c\r\n\r\n")] == [b"c"]
+    assert p.feed(b"") == [] and [m.data for m in p.feed(b"\ndata: d\n\n")] == [b"d"]  # an empty read keeps the pairing
+
+
+def test_any_split_of_a_cr_only_stream_gives_the_same_messages() -> None:
+    stream = b"data: x\r\rdata: y\r\r\nevent: e\rdata: z\r\r"
+    whole = SSEParser().feed(stream)
+    assert [m.data for m in whole] == [b"x", b"y", b"z"]
+    for cut in range(1, len(stream)):
+        p = SSEParser()
+        assert p.feed(stream[:cut]) + p.feed(stream[cut:]) == whole

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import click
 
 from tierwise.commands._common import config_option, load_or_exit
+
+STARTUP_FAILURE = 3  # uvicorn's own exit status when a server cannot start
 
 
 @click.command("serve")
@@ -27,4 +30,10 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     p = port if port is not None else cfg.server.port
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
                err=True)
-    uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level)).run()
+    server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C is how a foreground gateway is meant to stop
+        pass
+    if not server.started:  # e.g. the port is taken: exit non-zero, so a supervisor sees the failure
+        sys.exit(STARTUP_FAILURE)

@@ -209,7 +209,7 @@ class Deployment:
         finally:
             if done:
                 self._finish(step, usage, t0)
-                resp.release()
+                _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
@@ -218,6 +218,37 @@ class Deployment:
                     step.latency_ms = (time.perf_counter() - t0) * 1000
                     self.breaker.release()
                 resp.close()  # drop the connection so the upstream stops generating
+
+
+# A stream whose last event came before the end of its HTTP body (many servers send the chunked
+# terminator in a write of its own) is answered without waiting for that end; the connection goes
+# back to the pool once the upstream ends the body, or is closed after this long.
+DRAIN_S = 1.0
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _give_back(resp: aiohttp.ClientResponse) -> None:
+    """Release a finished stream's connection for reuse, at once or after its body ends."""
+    if resp.content.at_eof():
+        resp.release()
+        return
+    task = asyncio.ensure_future(_drain(resp))
+    _draining.add(task)  # a reference, so the task is not collected mid-way
+    task.add_done_callback(_draining.discard)
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            while await resp.content.readany():
+                pass  # bytes after the stream's end are not part of any answer
+    except (TimeoutError, aiohttp.ClientError):
+        resp.close()
+    except BaseException:  # cancelled (the gateway is stopping): drop the connection
+        resp.close()
+        raise
+    else:
+        resp.release()
 
 
 def _merge(chunks: list[StreamChunk]) -> StreamChunk:

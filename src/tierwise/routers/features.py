@@ -9,6 +9,7 @@ gather and a dot product. `Embedder` wraps a local sentence-transformers model (
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections.abc import Sequence
@@ -163,7 +164,8 @@ SHAPE_NAMES = ("chars", "words", "sentences", "words_per_sentence", "numbers", "
 def shape_features(text: str) -> np.ndarray:
     """`SHAPE_NAMES`, as float32; a few microseconds per prompt with the standard library only."""
     low = text.lower()
-    nums = [float(x.replace(",", "")) for x in _NUM.findall(text) if x.replace(",", "")]
+    # A list like "1,1,1,…" reads as one huge number: keep only those a float can hold.
+    nums = [v for v in (float(x.replace(",", "")) for x in _NUM.findall(text) if x.replace(",", "")) if v < math.inf]
     words = len(low.split())
     sentences = max(1, len(re.findall(r"[.?!](?:\s|$)", text)))
     opts = [o for _, o in _OPTION.findall(text)]
@@ -171,7 +173,7 @@ def shape_features(text: str) -> np.ndarray:
     stem = text.split("\nA. ", 1)[0]
     f = [len(text), words, sentences, words / sentences, len(nums), len(set(nums)),
          float(np.log1p(max(nums))) if nums else 0.0, float(np.log1p(np.mean(nums))) if nums else 0.0,
-         sum(x != int(x) for x in nums), sum(ch.isdigit() for ch in text), text.count("?"), len(stem),
+         sum(x % 1 != 0 for x in nums), sum(ch.isdigit() for ch in text), text.count("?"), len(stem),
          len(opts), float(np.mean(lens)), max(lens), min(lens), float(np.std(lens)),
          sum(bool(_NUM.fullmatch(o.strip().rstrip("."))) for o in opts), len(_NEGATION.findall(text)),
          sum(ch in "=+*/^<>" for ch in text), int("\\" in text or "$$" in text)]

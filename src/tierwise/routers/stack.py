@@ -244,7 +244,8 @@ class StackRouter:
             self.knn_mean = vec.mean(axis=0)
             axes = np.linalg.svd(vec - self.knn_mean, full_matrices=False)[2][:KNN_DIMS]
             self.knn_axes = axes.astype(np.float32)
-        folds = group_folds(data, self.inner_folds, self.seed) if n >= 4 * self.inner_folds else None
+        enough = n >= 4 * self.inner_folds and len(set(data.groups)) >= self.inner_folds
+        folds = group_folds(data, self.inner_folds, self.seed) if enough else None  # else: defaults, equal weights
         oof = {m: [np.zeros(n) for _ in self._grid(m)] for m in self.members}
         if folds is not None:
             for te in folds:

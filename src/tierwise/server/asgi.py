@@ -326,14 +326,26 @@ class App:
                 "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode())],
             }
         )
-        if ends(first):
-            # The whole answer came at once (a short answer, a policy that buffered it): finish
-            # here, without the relay and watch tasks; the header block leaves with the answer.
-            await pump(first)
+        try:
+            if ends(first):
+                # The whole answer came at once (a short answer, a policy that buffered it): finish
+                # here, without the relay and watch tasks; the header block leaves with the answer.
+                await pump(first)
+                return
+            data = render(first)
+            if data:  # sent now, so the header block and the first bytes leave in one write
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        except asyncio.CancelledError:
+            await it.aclose()
+            record(499)
+            raise
+        except Exception:
+            log.exception("stream %s failed", ctx.trace.request_id)
+            error = Internal("internal error in the gateway; see its log")
+            await it.aclose()
+            record(200)
+            await send({"type": "http.response.body", "body": encoder.encode_error(error), "more_body": False})
             return
-        data = render(first)
-        if data:  # sent now, so the header block and the first bytes leave in one write
-            await send({"type": "http.response.body", "body": data, "more_body": True})
 
         async def watch() -> None:
             while True:

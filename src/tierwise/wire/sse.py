@@ -19,17 +19,22 @@ class SSEMessage:
 
 
 class SSEParser:
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_skip_lf")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._skip_lf = False  # the last read ended in CR: a LF that opens the next one is its pair
 
     def feed(self, data: bytes) -> list[SSEMessage]:
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
         buf = self._buf + data if self._buf else data
-        cr = b""
         if b"\r" in buf:
-            if buf[-1:] == b"\r":  # maybe half of a CRLF: decide when the next byte comes
-                buf, cr = buf[:-1], b"\r"
+            # A CR ends a line at once (an event is never held back waiting for the next read);
+            # when it was the first half of a CRLF, the LF is dropped as the next read comes.
+            self._skip_lf = buf[-1:] == b"\r"
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         out: list[SSEMessage] = []
         start = 0
@@ -53,7 +58,7 @@ class SSEParser:
             msg = parse_block(block, raw)
             if msg is not None:
                 out.append(msg)
-        self._buf = buf[start:] + cr
+        self._buf = buf[start:]
         return out
 
 
