@@ -563,16 +563,19 @@ class StreamDecoder:
         self.ended = True
 
     def feed(self, data: bytes) -> list[StreamChunk]:
-        out = []
+        """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
+        bytes), except that an upstream error event comes as a chunk of its own without raw bytes."""
+        out: list[StreamChunk] = []
+        ev: list[StreamEvent] = []
+        raws: list[bytes] = []
         for msg in self.parser.feed(data):
-            ev: list[StreamEvent] = []
             d = msg.data
             if d == b"[DONE]":
                 if not self.ended:
                     if not self.started:
                         raise UpstreamError("upstream stream ended before it started", retryable=True)
                     self._end(ev)
-                out.append(StreamChunk(ev, msg.raw, FORMAT))
+                raws.append(msg.raw)
                 continue
             if not d:
                 continue
@@ -580,21 +583,39 @@ class StreamDecoder:
                 obj = orjson.loads(d)
             except orjson.JSONDecodeError:
                 raise UpstreamError("upstream sent a stream chunk that is not valid JSON", retryable=True) from None
-            if not isinstance(obj, dict):
+            if type(obj) is not dict:
                 raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
             if "error" in obj and "choices" not in obj:
                 e = obj["error"]
                 message = e.get("message", "upstream error") if isinstance(e, dict) else str(e)
                 if not self.started:  # nothing reached the client yet: let a fallback take over
                     raise UpstreamError(f"upstream error: {message}", retryable=True)
-                ev.append(StreamError("api_error", f"upstream error: {message}"))
+                if raws:
+                    out.append(StreamChunk(ev, b"".join(raws), FORMAT))
+                    ev, raws = [], []
                 self.ended = True
                 # Re-encoded by the gateway, never relayed raw: the upstream's error object
                 # need not follow the client's schema.
-                out.append(StreamChunk(ev, None, FORMAT))
+                out.append(StreamChunk([StreamError("api_error", f"upstream error: {message}")], None, FORMAT))
                 continue
+            if self.open_kind == "text" and not self.ended:
+                # The common case, a text delta and nothing else, without the general walk.
+                choices = obj.get("choices")
+                if choices and len(choices) == 1 and not obj.get("usage"):
+                    ch = choices[0]
+                    delta = ch.get("delta")
+                    if (type(delta) is dict and len(delta) == 1 and ch.get("finish_reason") is None
+                            and not ch.get("logprobs") and not ch.get("index")):
+                        content = delta.get("content")
+                        if type(content) is str:
+                            if content:
+                                ev.append(BlockDelta(self.open, "text", content))  # type: ignore[arg-type]
+                            raws.append(msg.raw)
+                            continue
             self._chunk(obj, ev)
-            out.append(StreamChunk(ev, msg.raw, FORMAT))
+            raws.append(msg.raw)
+        if raws:
+            out.append(StreamChunk(ev, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
         return out
 
     def _chunk(self, obj: dict[str, Any], ev: list[StreamEvent]) -> None:
