@@ -6,7 +6,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tierwise.canonical import BlockDelta, BlockStart, BlockStop, MessageDelta, MessageStart, MessageStop, StreamError
+from tierwise.canonical import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StreamError,
+)
 from tierwise.errors import UpstreamError
 from tierwise.wire.openai_chat import StreamDecoder
 
