@@ -417,6 +417,19 @@ def test_stream_error_mid_stream_becomes_an_event():
     assert dec.finish() == []  # the upstream closes after an error; no second error
 
 
+def test_one_chunk_per_read_and_an_error_after_the_events_before_it():
+    dec = am.StreamDecoder()
+    wire = encode_all(sample_events())
+    (chunk,) = dec.feed(wire)  # a whole stream in one read: one chunk, its bytes exactly
+    assert chunk.raw == wire and canonical_without_ids(chunk.events) == canonical_without_ids(sample_events())
+    dec = am.StreamDecoder()
+    delta = sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": "hi"}})
+    before, failure = dec.feed(START + delta + ERROR)
+    assert before.raw == START + delta and isinstance(before.events[-1], BlockDelta)
+    assert failure.raw is None and [type(e) for e in failure.events] == [StreamError]
+
+
 def test_stream_error_outside_anthropic_schema_is_still_an_error():
     # llama-server's /v1/messages sends its own error object as the data of `event: error`.
     dec = am.StreamDecoder()

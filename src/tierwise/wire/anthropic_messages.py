@@ -658,22 +658,34 @@ class StreamDecoder:
         self.ended = False
 
     def feed(self, data: bytes) -> list[StreamChunk]:
-        out = []
+        """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
+        bytes), except that an upstream error event comes as a chunk of its own without raw bytes."""
+        out: list[StreamChunk] = []
+        events: list[StreamEvent] = []
+        raws: list[bytes] = []
         for msg in self.parser.feed(data):
             if not msg.data:
-                out.append(StreamChunk([], msg.raw, FORMAT))
+                raws.append(msg.raw)
                 continue
             try:
                 obj = orjson.loads(msg.data)
             except orjson.JSONDecodeError:
                 raise UpstreamError("upstream sent a stream event that is not valid JSON", retryable=True) from None
-            if not isinstance(obj, dict):
+            if type(obj) is not dict:
                 raise UpstreamError("upstream sent a stream event that is not an object", retryable=True)
-            events = self._events(obj, msg.event)
-            # An error event is re-encoded by the gateway, never relayed raw: servers that imitate
-            # the Anthropic API (llama-server) send error objects outside its schema.
-            raw = None if events and isinstance(events[-1], StreamError) else msg.raw
-            out.append(StreamChunk(events, raw, FORMAT))
+            evs = self._events(obj, msg.event)
+            if evs and isinstance(evs[-1], StreamError):
+                # Re-encoded by the gateway, never relayed raw: servers that imitate the Anthropic
+                # API (llama-server) send error objects outside its schema.
+                if raws:
+                    out.append(StreamChunk(events, b"".join(raws), FORMAT))
+                    events, raws = [], []
+                out.append(StreamChunk(evs, None, FORMAT))
+                continue
+            events += evs
+            raws.append(msg.raw)
+        if raws:
+            out.append(StreamChunk(events, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
         return out
 
     def _events(self, obj: dict[str, Any], sse_event: str | None) -> list[StreamEvent]:
