@@ -84,9 +84,18 @@ class LedgerConfig(_Strict):
         False, description="also store prompt and answer text (needed for replay and training on your traffic)"
     )
 
+    @field_validator("path")
+    @classmethod
+    def _a_file(cls, v: str) -> str:
+        # Every reader and the writer thread open their own connection: an in-memory database
+        # would be a different, empty one for each.
+        if v.strip() == "" or v.startswith(":memory:") or "mode=memory" in v:
+            raise ValueError("the ledger needs a file path; use `enabled: false` to run without a ledger")
+        return v
+
     def resolved_path(self, base_dir: str) -> str:
         """Relative paths are relative to the config file's folder."""
-        if self.path == ":memory:" or Path(self.path).is_absolute():
+        if Path(self.path).is_absolute():
             return self.path
         return str(Path(base_dir) / self.path)
 

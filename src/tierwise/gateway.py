@@ -74,6 +74,10 @@ class Gateway:
         return self._session
 
     async def close(self) -> None:
+        for route in list(self._routes.values()):  # background work (shadow runs) before the session goes
+            drain = getattr(route, "drain", None)
+            if drain is not None:
+                await drain()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -118,3 +118,9 @@ def test_starter_config_is_valid():
 
     cfg = parse_config(starter_yaml({"local": [], "anthropic_key": False, "openai_key": True}))
     assert "local" in cfg.models and "gpt" in cfg.models
+
+
+def test_an_in_memory_ledger_is_refused_with_the_way_out():
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD + "ledger: {path: ':memory:'}\n", file="t.yaml")
+    assert "ledger.path" in e.value.message and "enabled: false" in e.value.message

@@ -70,6 +70,10 @@ def test_ledger_loader_takes_judged_shadow_pairs(tmp_path):
     led.submit(LedgerRecord("r1-shadow", 1.0, "main", kind="shadow", shadow=pair, prompt="hard q"))
     led.submit(LedgerRecord("r2", 2.0, "main", prompt="easy q", extra={"outcome": {"strong": 1, "weak": 1}}))
     led.submit(LedgerRecord("r3", 3.0, "main", prompt="unjudged"))
+    failed = {"of": "r4", "prompt": "q4", "strong": {"answer": "A", "outcome": 1},
+              "weak": {"answer": "", "ok": False, "outcome": 0}}  # the shadow call failed: not evidence
+    led.submit(LedgerRecord("r4-shadow", 4.0, "main", kind="shadow", shadow=failed, prompt="q4",
+                            extra={"outcome": {"strong": 1, "weak": 0}}))
     led.flush()
     d = load_ledger(led)
     assert d.prompts == ["hard q", "easy q"] and d.gain.tolist() == [1, 0]

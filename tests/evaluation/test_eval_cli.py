@@ -85,7 +85,7 @@ def test_replay_server_serves_recorded_answers_with_outcomes():
         assert data.strong_responses[0] in strong.text and strong.text.rstrip().endswith("data: [DONE]")
         miss = httpx.post(url + "/v1/chat/completions", json={"model": "weak", "messages": [
             {"role": "user", "content": "not in the data"}]})
-        assert miss.status_code == 404 and "error" in miss.json()
+        assert miss.status_code == 400 and miss.json()["error"]["type"] == "invalid_request_error"
         assert httpx.post(url + "/v1/chat/completions", content=b"{").status_code == 400
         stats = orjson.loads(httpx.get(url + "/replay/stats").content)
         assert stats["served"] == 2 and stats["strong_calls"] == 1 and stats["misses"] == 1

@@ -106,3 +106,17 @@ def test_cost_and_genai_prices_lookup():
     sonnet = Pricer().price_for("claude-sonnet-4-5", "anthropic")
     assert sonnet is not None and (sonnet.input, sonnet.output) == (3.0, 15.0)
     assert Pricer().price_for("no-such-model-xyz-123") is None
+
+
+def test_one_unwritable_record_neither_kills_the_writer_nor_loses_the_others(tmp_path):
+    led = Ledger.open(str(tmp_path / "l.db"))
+    led.submit(rec(1, extra={1: "non-string key"}, input_tokens=2**70))  # kept: key as text, count as a float
+    led.submit(rec(2, steps=[{(1, 2): "a key no JSON can hold"}]))  # cannot be stored: dropped alone
+    led.submit(rec(3))
+    assert led.flush(timeout=10)
+    assert led.get("req_1") is not None and led.get("req_1").extra == {"1": "non-string key"}
+    assert led.get("req_2") is None and led.get("req_3") is not None
+    led.submit(rec(4))  # the writer is still alive
+    assert led.flush(timeout=10) and led.get("req_4") is not None
+    led.close()
+

@@ -87,3 +87,42 @@ def test_bad_learned_config_is_a_clear_error(tmp_path, openai_up, anthropic_up, 
     cfg = make_config(learned_config(openai_up, anthropic_up, str(tmp_path / "nope.json")), tmp_path)
     with pytest.raises(ConfigError, match="router file not found"):
         build_gateway(cfg)
+
+
+@pytest.mark.parametrize("tier", ["weak", "strong"])
+def test_a_router_that_fails_to_score_still_gets_the_request_answered(
+        gateway, openai_up, anthropic_up, router_path, monkeypatch, tier):  # noqa: F811
+    from tierwise.routers.linear import LinearRouter
+
+    def broken(self, prompt, answer=None):
+        raise FloatingPointError("corrupt weights")
+
+    monkeypatch.setattr(LinearRouter, "score_text", broken)
+    g = gateway(learned_config(openai_up, anthropic_up, router_path, on_router_error=tier))
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": HARD}])
+    assert r.parse().choices[0].message.content == ("local answer" if tier == "weak" else "frontier answer")
+    rec, step = decision_of(g, r.headers["x-tierwise-request-id"])
+    assert rec.status == 200 and step["detail"]["router_error"] == "FloatingPointError"
+    assert step["detail"]["tier"] == tier and "router failed" in step["reason"]
+
+
+def test_a_shadow_run_in_flight_at_shutdown_is_finished_and_stored(
+        gateway, openai_up, anthropic_up, router_path):  # noqa: F811
+    from tests.doubles import Delay
+    from tierwise.ledger.store import Ledger
+
+    g = gateway(learned_config(openai_up, anthropic_up, router_path, target_share=None, threshold=-100.0,
+                               shadow_rate=1.0))
+    openai_up.default = Delay(0.5, Reply(text="slow local answer"))  # the shadow side
+    anthropic_up.default = Reply(text="frontier answer")
+    r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": EASY}])
+    assert r.choices[0].message.content == "frontier answer"
+    path = g.ledger.path
+    g.stop()  # while the shadow call still waits on the local model
+    led = Ledger.open(path)
+    shadows = led.query(kind="shadow")
+    led.close()
+    assert len(shadows) == 1 and shadows[0].shadow["weak"]["ok"] is True
+    assert shadows[0].shadow["weak"]["answer"] == "slow local answer"

@@ -57,6 +57,16 @@ def test_load_errors_are_clear(tmp_path):
         make_router("bogus")
 
 
+def test_versioned_names_do_not_overwrite_each_other_and_corrupt_weights_are_a_clear_error(data, tmp_path):
+    v1 = save_router(make_router("linear").fit(data), tmp_path / "router.v1")
+    v2 = save_router(make_router("knn-lsa").fit(data), tmp_path / "router.v2")
+    assert v1.name == "router.v1.json" and v2.name == "router.v2.json"
+    assert load_router(tmp_path / "router.v1").kind == "linear" and load_router(v2).kind != "linear"
+    (tmp_path / "router.v1.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(RouterError, match="unreadable router weights"):
+        load_router(v1)
+
+
 def test_calibration_to_share_and_budget(data):
     r = make_router("linear").fit(data)
     s = r.score(data)

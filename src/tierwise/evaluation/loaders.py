@@ -196,10 +196,12 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
 
 def _outcome_pair(rec: Any) -> tuple[float, float] | None:
     """(strong, weak) outcomes of a ledger record, from a judge's annotation or the shadow pair."""
+    sh = rec.shadow or {}
+    if any(isinstance(side, dict) and side.get("ok") is False for side in (sh.get("strong"), sh.get("weak"))):
+        return None  # the shadow call failed: its empty answer says nothing about the model
     out = (rec.extra or {}).get("outcome")
     if isinstance(out, dict) and "strong" in out and "weak" in out:
         return float(out["strong"]), float(out["weak"])
-    sh = rec.shadow or {}
     s, w = sh.get("strong") or {}, sh.get("weak") or {}
     if isinstance(s, dict) and isinstance(w, dict) and s.get("outcome") is not None and w.get("outcome") is not None:
         return float(s["outcome"]), float(w["outcome"])

@@ -22,8 +22,8 @@ STATE: web.AppKey[ReplayState] = web.AppKey("replay_state")
 
 
 def _error(status: int, message: str, etype: str = "invalid_request_error") -> web.Response:
-    return web.Response(status=status, body=orjson.dumps({"error": {"message": message, "type": etype}}),
-                        content_type="application/json")
+    body = {"error": {"message": message, "type": etype, "param": None, "code": None}}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
 def _text(content: Any) -> str:
@@ -77,7 +77,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     i = state.index.get(prompt.strip())
     if i is None:
         state.misses += 1
-        return _error(404, "this prompt is not in the replay dataset", "not_found_error")
+        # A 400, the request's fault: a gateway in front must not count it against the model's health.
+        return _error(400, "this prompt is not in the replay dataset")
     text, outcome = state.answer(side, i)
     rid = f"chatcmpl-replay-{i}-{int(time.time() * 1000)}"
     usage = {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(text) // 4)}

@@ -46,14 +46,19 @@ _LINGER_S = 0.05
 _STOP = object()
 
 
+_INT64 = 1 << 63
+
+
 def _row(rec: LedgerRecord) -> tuple[Any, ...]:
     out = []
     for c in COLUMNS:
         v = getattr(rec, c)
         if c in JSON_COLUMNS:
-            v = None if v is None else orjson.dumps(v, default=str).decode()
+            v = None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
         elif c in _BOOLS:
             v = int(bool(v))
+        elif type(v) is int and not -_INT64 <= v < _INT64:
+            v = float(v)  # an absurd count from an upstream: SQLite integers are 64-bit, keep the row
         out.append(v)
     return tuple(out)
 
@@ -73,8 +78,7 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
 class Ledger:
     def __init__(self, path: str) -> None:
         self.path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -99,12 +103,12 @@ class Ledger:
 
     def submit(self, rec: LedgerRecord) -> None:
         """Queue a record for writing; never blocks."""
-        if self._closed:
-            log.warning("ledger is closed; record %s not written", rec.request_id)
-            return
-        with self._cond:
+        with self._cond:  # with close(): a record is either queued before the stop or refused
+            if self._closed:
+                log.warning("ledger is closed; record %s not written", rec.request_id)
+                return
             self._pending += 1
-        self._q.put(rec)
+            self._q.put(rec)
 
     def _write_loop(self) -> None:
         db = self._connect()
@@ -127,7 +131,10 @@ class Ledger:
                         continue
                     batch.append(nxt)
                 if batch:
-                    self._write(db, batch)
+                    try:
+                        self._write(db, batch)
+                    except Exception:  # the writer must outlive any one batch
+                        log.exception("ledger: could not write a batch of %d records", len(batch))
                 if stop:
                     return
         finally:
@@ -137,14 +144,14 @@ class Ledger:
         try:
             with db:
                 db.executemany(_INSERT, [_row(r) for r in batch])
-        except sqlite3.Error:
+        except Exception:
             # One bad row must not lose the rest of the batch: retry row by row.
             for r in batch:
                 try:
                     with db:
                         db.execute(_INSERT, _row(r))
-                except sqlite3.Error as e:
-                    log.error("ledger: could not write record %s: %s", r.request_id, e)
+                except Exception as e:
+                    log.error("ledger: could not write record %s: %s", r.request_id, type(e).__name__)
         finally:
             with self._cond:
                 self._pending -= len(batch)
@@ -159,8 +166,9 @@ class Ledger:
         if self._closed:
             return
         self.flush()
-        self._closed = True
-        self._q.put(_STOP)
+        with self._cond:
+            self._closed = True
+            self._q.put(_STOP)
         self._writer.join(timeout=30)
 
     def annotate(self, request_id: str, **extra: Any) -> bool:

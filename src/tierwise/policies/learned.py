@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -41,6 +41,8 @@ class LearnedConfig(PolicyConfig):
     threshold: float | None = Field(None, description="fixed score threshold")
     target_share: float | None = Field(None, ge=0, le=1, description="share of requests to send to `strong`")
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share of requests also run on the other tier")
+    on_router_error: Literal["weak", "strong"] = Field(
+        "weak", description="tier for a request the router fails to score (the request is answered either way)")
     reference: str | None = None
 
     @model_validator(mode="after")
@@ -52,20 +54,31 @@ class LearnedConfig(PolicyConfig):
 
 class LearnedRoute:
     def __init__(self, name: str, router: Router, threshold: float, strong: Target, weak: Target, *,
-                 shadow_rate: float = 0.0, rng: random.Random | None = None) -> None:
+                 shadow_rate: float = 0.0, on_router_error: str = "weak", rng: random.Random | None = None) -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
         self.strong = strong
         self.weak = weak
         self.shadow_rate = shadow_rate
+        self.on_router_error = on_router_error
         self._rng = rng or random.Random()
         self._background: set[asyncio.Task[None]] = set()
 
     def choose(self, req: Request, ctx: Context) -> tuple[Target, str, str, float]:
         prompt = req.last_user_text()
         t0 = time.perf_counter()
-        score = self.router.score_text(prompt)
+        try:
+            score = float(self.router.score_text(prompt))
+            if score != score:
+                raise ValueError("the router's score is NaN")
+        except Exception as e:  # a broken router must not fail the request: answer from the configured tier
+            tier = self.on_router_error
+            target = self.strong if tier == "strong" else self.weak
+            log.warning("route %s: router failed (%s); answering from %s", self.name, type(e).__name__, target.name)
+            ctx.trace.decide(self.name, f"router failed ({type(e).__name__}) -> {target.name}",
+                             detail={"tier": tier, "router": self.router.kind, "router_error": type(e).__name__})
+            return target, tier, prompt, float("nan")
         ms = (time.perf_counter() - t0) * 1000.0
         tier = "strong" if score >= self.threshold else "weak"
         target = self.strong if tier == "strong" else self.weak
@@ -101,6 +114,15 @@ class LearnedRoute:
         finally:
             await it.aclose()  # type: ignore[attr-defined]
         self._spawn_shadow(req, ctx, tier, prompt, score, "".join(parts))
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """At shutdown: let shadow runs in flight finish (their pairs are worth keeping), then cancel the rest."""
+        if self._background:
+            _, late = await asyncio.wait(set(self._background), timeout=timeout)
+            for t in late:
+                t.cancel()
+            if late:
+                await asyncio.wait(late)
 
     def _shadow_due(self) -> bool:
         return self.shadow_rate > 0 and self._rng.random() < self.shadow_rate
@@ -162,7 +184,7 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
                               path=f"routes.{name}.target_share")
         threshold = threshold_for_share(router.train_quantiles, float(cfg.target_share or 0.0))
     return LearnedRoute(name, router, threshold, b.resolve(cfg.strong), b.resolve(cfg.weak),
-                        shadow_rate=cfg.shadow_rate)
+                        shadow_rate=cfg.shadow_rate, on_router_error=cfg.on_router_error)
 
 
 register(

@@ -8,6 +8,7 @@ load time from a target strong-call share or a budget, without the training data
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,9 +72,10 @@ def share_for_budget(budget_per_1k: float, strong_per_query: float, weak_per_que
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
+    """`x.json`/`x.npz` for `x`, `x.json` or `x.npz`; any other dot stays part of the name (`router.v2`)."""
     p = Path(path)
     stem = p.with_suffix("") if p.suffix in (".json", ".npz") else p
-    return stem.with_suffix(".json"), stem.with_suffix(".npz")
+    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
 
 
 def save_router(router: Router, path: str | Path) -> Path:
@@ -112,8 +114,8 @@ def load_router(path: str | Path) -> Router:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise RouterError(f"router weights not found: {npath}") from None
-    except (OSError, ValueError) as e:
-        raise RouterError(f"{npath}: unreadable router weights ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise RouterError(f"{npath}: unreadable router weights ({type(e).__name__})") from None
     try:
         router = restore(meta, arrays)
     except (KeyError, ValueError, TypeError) as e:
