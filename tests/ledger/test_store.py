@@ -97,6 +97,19 @@ def test_savings_report_by_route_and_totals(tmp_path):
     led.close()
 
 
+def test_shadow_runs_are_spend_but_not_requests_or_savings(tmp_path):
+    led = Ledger.open(str(tmp_path / "l.db"))
+    led.submit(rec(1, route="a", cost_usd=0.0, reference_cost_usd=0.010))  # answered locally
+    led.submit(rec(2, route="a", kind="shadow", decision="frontier", locality="remote", cost_usd=0.010,
+                   reference_cost_usd=None, latency_ms=900.0))  # the same prompt, shadowed on the frontier
+    led.flush()
+    for kind in ("chat", None):
+        (row,) = savings(led, by="route", kind=kind)
+        assert row.requests == 1 and row.local_share == 1.0 and row.p50_latency_ms == 1.0
+        assert abs(row.cost_usd - 0.010) < 1e-12 and abs(row.savings_usd) < 1e-12
+    led.close()
+
+
 def test_cost_and_genai_prices_lookup():
     p = Price(input=3, output=15, cache_read=0.3, cache_write=3.75)
     u = Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=2_000_000)

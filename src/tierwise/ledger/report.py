@@ -51,27 +51,30 @@ def savings(ledger: Ledger, by: GroupBy = "route", *, since: float | None = None
         where.append("ts < ?")
         args.append(until)
     if kind is not None:
-        where.append("kind = ?")
+        # Shadow runs are spend caused by the requests they shadow: their cost counts, nothing else.
+        where.append("kind IN (?, 'shadow')")
         args.append(kind)
     w = (" WHERE " + " AND ".join(where)) if where else ""
+    live = "kind IS NOT 'shadow'"
     sql = (
-        f"SELECT {key} AS k, COUNT(*) AS n, SUM(status >= 400) AS errors, "
-        "SUM(locality = 'local') AS local_n, SUM(input_tokens) AS tin, SUM(output_tokens) AS tout, "
-        "SUM(COALESCE(cost_usd, 0)) AS cost, "
-        # A request without a reference price saves nothing by definition: count its own cost.
-        "SUM(COALESCE(reference_cost_usd, cost_usd, 0)) AS ref "
+        f"SELECT {key} AS k, SUM({live}) AS n, SUM({live} AND status >= 400) AS errors, "
+        f"SUM({live} AND locality = 'local') AS local_n, SUM(CASE WHEN {live} THEN input_tokens END) AS tin, "
+        f"SUM(CASE WHEN {live} THEN output_tokens END) AS tout, SUM(COALESCE(cost_usd, 0)) AS cost, "
+        # What the frontier model would have cost for each live request; a request without a
+        # reference price saves nothing by definition: count its own cost.
+        f"SUM(CASE WHEN {live} THEN COALESCE(reference_cost_usd, cost_usd, 0) ELSE 0 END) AS ref "
         f"FROM requests{w} GROUP BY k ORDER BY k"
     )
     rows = []
     for r in ledger.iter_rows(sql, args):
         lat = ledger.iter_rows(
-            f"SELECT latency_ms FROM requests{w}{' AND ' if w else ' WHERE '}{key} = ? ORDER BY latency_ms",
+            f"SELECT latency_ms FROM requests{w}{' AND ' if w else ' WHERE '}{live} AND {key} = ? ORDER BY latency_ms",
             [*args, r["k"]],
         )
         p50 = lat[len(lat) // 2]["latency_ms"] if lat else None
         cost, ref = float(r["cost"] or 0), float(r["ref"] or 0)
         rows.append(ReportRow(
-            key=str(r["k"]), requests=int(r["n"]), errors=int(r["errors"] or 0),
+            key=str(r["k"]), requests=int(r["n"] or 0), errors=int(r["errors"] or 0),
             local_share=(r["local_n"] or 0) / r["n"] if r["n"] else 0.0,
             input_tokens=int(r["tin"] or 0), output_tokens=int(r["tout"] or 0),
             cost_usd=cost, reference_cost_usd=ref, savings_usd=ref - cost,
