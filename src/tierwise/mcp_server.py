@@ -137,8 +137,8 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
         ran = [a for a in agents if a["latency_ms"]]
         slowest = max(ran, key=lambda a: a["latency_ms"])["name"] if ran else None
         priciest = max(agents, key=lambda a: a["cost_usd"] or 0)["name"] if agents else None
-        return {"run_id": run_id, "ensemble": data["ensemble"], "status": data["status"],
-                "totals": data["totals"], "agents": agents, "slowest_agent": slowest,
+        return {"run_id": run_id, "ensemble": data.get("ensemble"), "status": data.get("status"),
+                "totals": data.get("totals"), "agents": agents, "slowest_agent": slowest,
                 "most_expensive_agent": priciest,
                 "failed_agents": [a["name"] for a in agents if a["status"] in ("failed", "timeout", "partial")]}
 
@@ -169,7 +169,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
             rec = lib.record_evaluation(ensemble, run_id, verdict, note)
         except ConfigError as e:
             raise _tool_error(e) from None
-        good = lib.good_count(ensemble)
+        good = lib.good_count(rec["ensemble"])
         return {"recorded": rec, "good_evaluations": good,
                 "promotable_to": [lvl for lvl, n in PROMOTION_THRESHOLD.items() if good >= n]}
 

@@ -185,3 +185,124 @@ def test_script_path_uses_this_python(tmp_path: Path):
     from tierwise.ensembles.scripts import command_for
     (tmp_path / "t.py").write_text("")
     assert command_for("t.py", tmp_path) == [sys.executable, str(tmp_path / "t.py")]
+
+
+async def test_unexpected_errors_fail_one_agent_and_the_run_goes_on(service, project, upstream):
+    from tierwise.ensembles.executor import Executor
+    from tierwise.ensembles.schema import load_ensemble
+    upstream.answer = lambda model, prompt: '{"a": 1}'
+    tool = project / ".tierwise" / "ensembles" / "tool"
+    tool.write_text("echo no shebang\n")
+    tool.chmod(0o755)
+    p = write_ensemble(project, {"name": "odd", "agents": [
+        {"name": "noshebang", "script": "tool"},
+        {"name": "ghost", "model": "ghost"},
+        {"name": "badref", "model": "small", "output": "json"},
+        {"name": "calm", "model": "tiny"},
+    ], "output": "calm"})
+    svc = service()
+    ens = load_ensemble(p)
+    ens.agent("badref").output_schema = {"$ref": "#/$defs/missing"}  # as if validation had been skipped
+    run = await Executor(svc.caller, svc.library).run(ens, "x")  # the service would refuse the unknown model
+    assert run.agent("noshebang").status == "failed" and "Exec format error" in run.agent("noshebang").error
+    assert run.agent("ghost").status == "failed" and "unknown model or route 'ghost'" in run.agent("ghost").error
+    assert run.agent("badref").status == "failed" and "cannot be checked" in run.agent("badref").error
+    assert run.agent("calm").status == "ok" and run.status == "partial"
+
+
+async def test_unexpected_error_in_a_fan_out_item_fails_only_that_item(service, project, upstream, monkeypatch):
+    upstream.answer = lambda model, prompt: '["i0", "i1", "i2"]' if model == "small-model" else prompt.upper()
+    write_ensemble(project, {"name": "fanbug", "agents": [
+        {"name": "split", "model": "small"}, {"name": "each", "model": "tiny", "fan_out": "split"}]})
+    svc = service()
+    real = svc.caller.call
+
+    async def buggy(profile, prompt):
+        if prompt.endswith("i1"):
+            raise RuntimeError("a bug")
+        return await real(profile, prompt)
+
+    monkeypatch.setattr(svc.caller, "call", buggy)
+    run = await svc.run("fanbug", "go")
+    each = run.agent("each")
+    assert [i.status for i in each.items] == ["ok", "failed", "ok"]
+    assert each.items[1].error == "RuntimeError: a bug" and each.status == "partial"
+    assert run.artifact_json and Path(run.artifact_json).is_file()
+
+
+async def test_an_error_escaping_an_agent_cancels_the_others(service, project, upstream, monkeypatch):
+    import asyncio
+
+    from tierwise.ensembles.executor import Executor
+    upstream.latency = {"small-model": 5.0}
+    write_ensemble(project, {"name": "crash", "agents": [
+        {"name": "slow", "model": "small"}, {"name": "bad", "model": "tiny"}]})
+    real = Executor._agent
+    slow_task: list[asyncio.Task] = []
+
+    async def agent(self, ens, a, *args):
+        if a.name == "bad":
+            await asyncio.sleep(0.2)
+            raise RuntimeError("escaped")
+        slow_task.append(asyncio.current_task())
+        await real(self, ens, a, *args)
+
+    monkeypatch.setattr(Executor, "_agent", agent)
+    with pytest.raises(RuntimeError, match="escaped"):
+        await service().run("crash", "x")
+    assert slow_task[0].done() and slow_task[0].cancelled()
+
+
+async def test_skip_after_a_failure_propagates_but_a_false_guard_does_not(service, project, upstream):
+    upstream.answer = lambda model, prompt: Fault(500, "kaput") if prompt.startswith("boom") else "fine"
+    write_ensemble(project, {"name": "chain", "agents": [
+        {"name": "a", "model": "small", "prompt": "boom"},
+        {"name": "b", "model": "small", "depends_on": ["a"]},
+        {"name": "c", "model": "small", "depends_on": ["b"]},
+        {"name": "g", "model": "small", "depends_on": ["c"], "when": "input == 'never'"},
+        {"name": "h", "model": "small", "when": "input == 'never'"},
+        {"name": "after_guard", "model": "small", "depends_on": ["h"]},
+    ], "output": "c"})
+    run = await service().run("chain", "x")
+    assert run.agent("b").status == "skipped" and run.agent("b").error == "dependency 'a' failed"
+    c = run.agent("c")
+    assert c.status == "skipped" and c.output is None and "dependency 'b' skipped" in c.error and "'a' failed" in c.error
+    assert run.agent("g").status == "skipped" and "'a' failed" in run.agent("g").error
+    assert run.agent("after_guard").status == "ok"  # skipped by its guard, h does not block its dependents
+    assert run.status == "failed" and run.output is None
+
+
+FORKER = """
+import json, os, subprocess, sys
+json.load(sys.stdin)
+child = subprocess.Popen(["sleep", "30"])  # inherits stdout, so the reader never sees EOF
+open(os.environ["PIDFILE"], "w").write(str(child.pid))
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")  # a killed orphan may linger as a zombie until init reaps it
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+async def test_timed_out_script_kills_children_holding_stdout_after_it_exited(service, project, upstream,
+                                                                              monkeypatch):
+    import asyncio
+    pidfile = project / "pid"
+    monkeypatch.setenv("PIDFILE", str(pidfile))
+    (project / ".tierwise" / "ensembles" / "forker.py").write_text(FORKER)
+    write_ensemble(project, {"name": "forks", "agents": [{"name": "s", "script": "forker.py", "timeout": 0.5}]})
+    run = await service().run("forks", {})
+    assert run.agent("s").status == "timeout"
+    pid = int(pidfile.read_text())
+    for _ in range(100):
+        if not alive(pid):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the script's child outlived the timeout")

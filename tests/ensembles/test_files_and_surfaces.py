@@ -30,6 +30,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ensembles"
     ([{"name": "a", "model": "m", "timeout": -1}], "agent 'a': timeout"),
     ([{"name": "a", "model": "m", "when": "__import__('os')"}], "agent 'a': when: "),
     ([{"name": "a", "model": "m"}, {"name": "b", "model": "m", "when": "a.x == 1"}], "does not depend on"),
+    ([{"name": "a", "model": "m", "when": "not " * 1000 + "x"}], "agent 'a': when: the expression is nested too deeply"),
+    ([{"name": "a", "model": "m", "when": "not " * 10000 + "x"}], "agent 'a': when: the expression is nested too deeply"),
+    ([{"name": "a", "model": "m", "output_schema": {"$ref": "#/$defs/missing"}}],
+     "agent 'a': output_schema: $ref '#/$defs/missing' points nowhere"),
 ])
 def test_validation_names_file_agent_and_problem(agents, expected):
     with pytest.raises(ConfigError) as ei:
@@ -142,6 +146,67 @@ def test_promotion_refuses_hard_coded_paths(project):
         lib.promotion_plan("abs", "global")
     with pytest.raises(ConfigError, match="needs 5"):
         Library(project, library_dir=project / "l").promotion_plan("abs", "library")
+
+
+@pytest.mark.parametrize("agent,refused", [
+    ({"name": "a", "model": "m", "prompt": "answer in ~50 words; say /skip to pass"}, None),
+    ({"name": "a", "script": "tools/x.py"}, None),
+    ({"name": "a", "script": "../../x.py"}, "../../x.py"),
+    ({"name": "a", "script": ["python3", "~/x.py"]}, "~/x.py"),
+    ({"name": "a", "ensemble": "$HOME/x.yaml"}, "$HOME/x.yaml"),
+])
+def test_hard_coded_paths_are_looked_for_where_paths_are(project, agent, refused):
+    import re
+    write_ensemble(project, {"name": "paths", "agents": [agent]})
+    lib = Library(project, global_dir=project / "g")
+    for _ in range(3):
+        lib.record_evaluation("paths", None, "good")
+    if refused is None:
+        assert lib.promotion_plan("paths", "global")["ensemble"] == "paths"
+    else:
+        with pytest.raises(ConfigError, match="hard-coded paths.*" + re.escape(refused)):
+            lib.promotion_plan("paths", "global")
+
+
+@pytest.mark.parametrize("case", ["script", "symlinked_folder", "profile"])
+def test_promotion_never_writes_outside_the_destination(project, case):
+    dest = project / "deep" / "g"
+    agent: dict = {"name": "a", "script": "../../escaped/x.py"}
+    if case == "script":
+        (project / "escaped").mkdir()
+        (project / "escaped" / "x.py").write_text("")
+        outside = project / "deep" / "escaped" / "x.py"
+    elif case == "symlinked_folder":
+        (project / ".tierwise" / "ensembles" / "tools").mkdir()
+        (project / ".tierwise" / "ensembles" / "tools" / "x.py").write_text("")
+        (dest / "ensembles").mkdir(parents=True)
+        (project / "elsewhere").mkdir()
+        (dest / "ensembles" / "tools").symlink_to(project / "elsewhere")
+        agent = {"name": "a", "script": "tools/x.py"}
+        outside = project / "elsewhere" / "x.py"
+    else:
+        write_profile(project, "../../x", model="small")  # lands in the project folder itself
+        agent = {"name": "a", "profile": "../../x"}
+        outside = project / "deep" / "x.yaml"
+    write_ensemble(project, {"name": "esc", "agents": [agent]})
+    lib = Library(project, global_dir=dest)
+    for _ in range(3):
+        lib.record_evaluation("esc", None, "good")
+    with pytest.raises(ConfigError, match="hard-coded paths|outside|not plain names"):
+        lib.promote("esc", "global")
+    assert not outside.exists()
+    assert not (dest / "ensembles" / "esc.yaml").exists()
+
+
+def test_evaluations_are_kept_by_ensemble_name_not_by_the_path_given(project):
+    stray = project / "elsewhere" / "stray.yaml"
+    stray.parent.mkdir()
+    stray.write_text(yaml.safe_dump({"name": "stray", "agents": [{"name": "a", "model": "m"}]}))
+    lib = Library(project)
+    rec = lib.record_evaluation(str(stray), None, "good")
+    assert rec["ensemble"] == "stray" and lib.good_count("stray") == 1
+    assert list(stray.parent.iterdir()) == [stray]
+    assert [p.name for p in lib.evaluations_dir.iterdir()] == ["stray.jsonl"]
 
 
 @pytest.mark.parametrize("name", ["document-triage", "code-review-swarm", "redact-then-summarise"])

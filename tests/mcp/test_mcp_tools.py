@@ -157,3 +157,27 @@ async def test_every_tool(transport: str, project: Path, upstream: StubUpstream,
 
         report = await call(c, "savings_report", by="route")
         assert any(r["key"] == "ensemble:shout" and r["requests"] == 1 for r in report["rows"])
+
+
+async def test_analyze_execution_refuses_malformed_artifacts(project: Path, monkeypatch):
+    folder = project / ".tierwise" / "artifacts" / "triage"
+    folder.mkdir(parents=True)
+    (folder / "a-list.json").write_text("[1, 2]")
+    (folder / "no-agents.json").write_text(json.dumps({"run_id": "no-agents", "ensemble": "triage"}))
+    async with connect("memory", project, monkeypatch) as c:
+        for run_id in ("a-list", "no-agents"):
+            assert "not a run artifact" in await call_error(c, "analyze_execution", run_id=run_id)
+
+
+async def test_invoke_ensemble_reports_an_agent_that_cannot_start(project: Path, monkeypatch):
+    tool = project / ".tierwise" / "ensembles" / "tool"
+    tool.write_text("echo no shebang\n")
+    tool.chmod(0o755)
+    write_ensemble(project, {"name": "broken", "agents": [
+        {"name": "s", "script": "tool"}, {"name": "after", "profile": "worker", "depends_on": ["s"]}]})
+    async with connect("memory", project, monkeypatch) as c:
+        run = await call(c, "invoke_ensemble", ensemble="broken", input="x")
+    assert run["status"] == "failed"
+    assert run["agents"][0]["status"] == "failed" and "Exec format error" in run["agents"][0]["error"]
+    assert run["agents"][1]["status"] == "skipped"
+    assert Path(run["artifact_json"]).is_file()

@@ -88,8 +88,11 @@ def read_artifact(root: Path, run_id: str) -> dict[str, Any]:
     if root.is_dir():
         for f in root.glob(f"*/{run_id}.json"):
             try:
-                data: dict[str, Any] = orjson.loads(f.read_bytes())
-                return data
+                data = orjson.loads(f.read_bytes())
             except (OSError, orjson.JSONDecodeError) as e:
                 raise ConfigError(f"artifact unreadable: {e}", file=str(f)) from None
+            if not isinstance(data, dict) or not isinstance(data.get("agents"), list) \
+                    or not all(isinstance(a, dict) for a in data["agents"]):
+                raise ConfigError("not a run artifact (expected an object with a list of agents)", file=str(f))
+            return data
     raise NotFound(f"no run {run_id!r} among the artifacts in {root}")

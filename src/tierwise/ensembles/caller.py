@@ -73,7 +73,10 @@ class GatewayCaller:
         return dep.provider.name if dep is not None else f"route:{model}"
 
     async def call(self, profile: Profile, prompt: str) -> CallOutcome:
-        target = self.gateway.resolve(profile.model)
+        try:
+            target = self.gateway.resolve(profile.model)
+        except TierwiseError as e:  # e.g. a model removed from the config since validation
+            raise CallFailed(e.message) from None
         req = build_request(profile, prompt)
         ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
         async with self.semaphore(self.provider_of(profile.model)):

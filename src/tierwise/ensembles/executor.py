@@ -2,9 +2,9 @@
 
 Agents are asyncio tasks that await their dependencies' tasks, so independent branches
 overlap and a run takes about as long as its critical path; concurrency per provider is
-capped by the caller's semaphores. A failing agent marks itself failed (its dependents are
-skipped with the reason) and the run goes on: partial failure is reported, never hidden.
-Cancelling a run cancels every agent task and kills running scripts.
+capped by the caller's semaphores. A failing agent marks itself failed (its dependents, and
+theirs, are skipped with the reason) and the run goes on: partial failure is reported, never hidden.
+Cancelling a run (or any error escaping it) cancels every agent task and kills running scripts.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 from jsonschema import Draft202012Validator
+from referencing.exceptions import Unresolvable
 
 from tierwise.ensembles.caller import CallFailed, ModelCaller
 from tierwise.ensembles.guard import GuardError, evaluate_guard
@@ -44,6 +45,11 @@ class AgentError(Exception):
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
+
+
+def reason(e: Exception) -> str:
+    """An unexpected error as one line for the user: its message, no stack trace."""
+    return f"{type(e).__name__}: {getattr(e, 'message', None) or e}"
 
 
 def render(value: Any) -> str:
@@ -104,12 +110,13 @@ class Executor:
         t0 = self.clock()
         results = {a.name: AgentResult(a.name, a.kind) for a in ens.agents}
         tasks: dict[str, asyncio.Task[None]] = {}
+        blocked: set[str] = set()  # skipped because something upstream failed (not because of `when`)
         for a in ens.agents:  # topological creation is not needed: tasks look each other up lazily
-            tasks[a.name] = asyncio.ensure_future(self._agent(ens, a, run_input, results, tasks, t0))
+            tasks[a.name] = asyncio.ensure_future(self._agent(ens, a, run_input, results, tasks, blocked, t0))
         status: Any
         try:
             await asyncio.gather(*tasks.values())
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or anything else: no agent task or script outlives the run
             for t in tasks.values():
                 t.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
@@ -132,13 +139,16 @@ class Executor:
     # ------------------------------------------------------------------ one agent
 
     async def _agent(self, ens: Ensemble, a: Agent, run_input: Any, results: dict[str, AgentResult],
-                     tasks: dict[str, asyncio.Task[None]], t0: float) -> None:
+                     tasks: dict[str, asyncio.Task[None]], blocked: set[str], t0: float) -> None:
         res = results[a.name]
         if a.depends_on:
             await asyncio.gather(*(asyncio.shield(tasks[d]) for d in a.depends_on))
-        bad = [d for d in a.depends_on if results[d].status not in ("ok", "partial", "skipped")]
+        bad = [d for d in a.depends_on if results[d].status not in ("ok", "partial", "skipped") or d in blocked]
         if bad:
             res.status, res.error = "skipped", f"dependency {bad[0]!r} {results[bad[0]].status}"
+            if bad[0] in blocked:
+                res.error += f" ({results[bad[0]].error})"
+            blocked.add(a.name)
             return
         scope = {"input": run_input, **{d: results[d].output for d in a.depends_on}}
         if a.when:
@@ -173,6 +183,8 @@ class Executor:
             res.status, res.error = "cancelled", "the run was cancelled"
             res.ended_s = self.clock() - t0
             raise
+        except Exception as e:  # a bug or an odd input in one agent fails that agent, not the run
+            res.status, res.error = "failed", reason(e)
         res.ended_s = self.clock() - t0
         res.latency_ms = (res.ended_s - res.started_s) * 1000
 
@@ -196,6 +208,8 @@ class Executor:
             except TimeoutError:
                 return ItemResult(i, "timeout", None, f"no answer within {self._timeout(ens, a):g}s",
                                   (self.clock() - t) * 1000)
+            except Exception as e:
+                return ItemResult(i, "failed", None, reason(e), (self.clock() - t) * 1000)
 
         res.items = list(await asyncio.gather(*(one(i, it) for i, it in enumerate(items))))
         res.output = [r.output for r in res.items]
@@ -312,7 +326,10 @@ class Executor:
         if isinstance(out, str):
             out = parse_json_answer(out)
         if a.output_schema is not None:
-            errors = sorted(Draft202012Validator(a.output_schema).iter_errors(out), key=lambda e: list(e.path))
+            try:
+                errors = sorted(Draft202012Validator(a.output_schema).iter_errors(out), key=lambda e: list(e.path))
+            except Unresolvable as e:
+                raise AgentError(f"output_schema cannot be checked: {e}") from None
             if errors:
                 where = "/".join(str(p) for p in errors[0].path) or "(root)"
                 raise AgentError(f"output does not match its schema at {where}: {errors[0].message}")

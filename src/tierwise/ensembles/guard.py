@@ -28,12 +28,13 @@ _FUNCS: dict[str, Callable[..., Any]] = {"len": len, "lower": lambda s: str(s).l
 
 def parse_guard(expr: str) -> set[str]:
     """Check a guard's syntax and return the names it reads."""
+    names: set[str] = set()
     try:
-        tree = ast.parse(expr, mode="eval")
+        _check(ast.parse(expr, mode="eval").body, names)
     except SyntaxError as e:
         raise GuardError(f"not a valid expression: {e.msg}") from None
-    names: set[str] = set()
-    _check(tree.body, names)
+    except (RecursionError, MemoryError):  # the parser says MemoryError when nesting exceeds its stack
+        raise GuardError("the expression is nested too deeply") from None
     return names
 
 
@@ -57,9 +58,8 @@ def _check(node: ast.AST, names: set[str]) -> None:
 
 
 def evaluate_guard(expr: str, scope: dict[str, Any]) -> bool:
-    tree = ast.parse(expr, mode="eval")
     try:
-        return bool(_eval(tree.body, scope))
+        return bool(_eval(ast.parse(expr, mode="eval").body, scope))
     except GuardError:
         raise
     except Exception as e:  # a type mismatch in user data is the guard's problem, said plainly

@@ -7,7 +7,8 @@ Each location is a folder with `ensembles/*.yaml` and `profiles/*.yaml`:
 A name is looked up in that order, so a project can shadow what it inherits. Evaluations
 (good/bad verdicts on runs) are kept per ensemble in the project; promotion needs 3 good
 ones to go global and 5 to reach the library, copies the profiles the ensemble uses and
-refuses files with hard-coded paths (they would break on the next machine).
+refuses files whose script or nested-ensemble paths are hard-coded (they would break on the
+next machine) or reach outside the ensemble's folder.
 """
 
 from __future__ import annotations
@@ -21,15 +22,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 
-from tierwise.ensembles.schema import Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
+from tierwise.ensembles.schema import NAME, Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
 from tierwise.errors import ConfigError
 
 Level = Literal["project", "global", "library"]
 LEVELS: tuple[Level, ...] = ("project", "global", "library")
 PROMOTION_THRESHOLD = {"global": 3, "library": 5}
-_ABS_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+_ABS_PATH = re.compile(r"^(/|~|\$|[A-Za-z]:[\\/]|\\\\)")
 
 
 @dataclass(slots=True)
@@ -239,10 +239,10 @@ class Library:
     def record_evaluation(self, ensemble: str, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any]:
         if verdict not in ("good", "bad"):
             raise ConfigError(f"verdict must be 'good' or 'bad', not {verdict!r}")
-        self.find(ensemble)  # refuse evaluations of ensembles that do not exist
-        rec = {"ensemble": ensemble, "run_id": run_id, "verdict": verdict, "note": note, "ts": time.time()}
+        name = self.load(ensemble).name  # a validated name: never a path the caller chose
+        rec = {"ensemble": name, "run_id": run_id, "verdict": verdict, "note": note, "ts": time.time()}
         self.evaluations_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.evaluations_dir / f"{ensemble}.jsonl", "ab") as f:
+        with open(self.evaluations_dir / f"{name}.jsonl", "ab") as f:
             f.write(orjson.dumps(rec) + b"\n")
         return rec
 
@@ -276,20 +276,32 @@ class Library:
         if here is not None and LEVELS.index(here) >= LEVELS.index(to):
             raise ConfigError(f"{ensemble!r} is already at the {here} level")
         need = PROMOTION_THRESHOLD[to]
-        good = self.good_count(ensemble)
+        good = self.good_count(ens.name)
         if good < need:
             raise ConfigError(f"{ensemble!r} has {good} good evaluation(s); promoting to {to} needs {need} "
                               "(record them with `record_evaluation` / after runs you checked)")
-        hard = hard_coded_paths(yaml.safe_load(src.read_text(encoding="utf-8")))
+        hard = hard_coded_paths(ens)
         if hard:
             raise ConfigError(f"{ensemble!r} has hard-coded paths, which would break elsewhere: "
                               + ", ".join(hard[:5]) + " (use paths relative to the ensemble file)")
+        dest_dir = (dest_root / "ensembles").resolve()
+        scripts = []  # scripts travel with the ensemble, to the same place relative to it
+        for a in ens.agents:
+            first = a.script if isinstance(a.script, str) else (a.script or [""])[0]
+            if first and (src.parent / first).is_file():
+                if not (dest_dir / first).resolve().is_relative_to(dest_dir):
+                    raise ConfigError(f"{ensemble!r}: script {first!r} would be copied outside {dest_dir}")
+                scripts.append(first)
         profiles = sorted(self._profiles_needed(ens))
+        odd = [p for p in profiles if not NAME.match(p)]
+        if odd:
+            raise ConfigError(f"{ensemble!r} uses profile names that are not plain names: {', '.join(odd)} "
+                              "(letters, digits, '-', '_' and '.')")
         missing = [p for p in profiles if self.profile_path(p) is None]
         if missing:
             raise ConfigError(f"{ensemble!r} uses profiles that exist nowhere: {', '.join(missing)}")
         return {"ensemble": ensemble, "from": str(src), "to": str(dest_root / "ensembles" / src.name),
-                "level": to, "good_evaluations": good, "profiles": profiles}
+                "level": to, "good_evaluations": good, "profiles": profiles, "scripts": scripts}
 
     def _profiles_needed(self, ens: Ensemble) -> set[str]:
         names: set[str] = set()
@@ -321,29 +333,17 @@ class Library:
                 prof_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target)
                 copied.append(p)
-        # Scripts travel with the ensemble: copy relative script files next to it.
-        ens = load_ensemble(dest)
-        for a in ens.agents:
-            if a.script:
-                first = a.script if isinstance(a.script, str) else a.script[0]
-                src_file = Path(plan["from"]).parent / first
-                if src_file.is_file():
-                    (dest.parent / first).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src_file, dest.parent / first)
+        for first in plan["scripts"]:
+            (dest.parent / first).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(plan["from"]).parent / first, dest.parent / first)
         return {**plan, "profiles_copied": copied, "promoted": True}
 
 
-def hard_coded_paths(node: Any) -> list[str]:
-    """Absolute or home-relative paths anywhere in a parsed YAML document."""
+def hard_coded_paths(ens: Ensemble) -> list[str]:
+    """Script and nested-ensemble paths that are absolute, start at ~ or a $VARIABLE, or climb out with `..`."""
     found: list[str] = []
-    if isinstance(node, str):
-        for word in node.split():
-            if _ABS_PATH.match(word) and len(word) > 1:
-                found.append(word)
-    elif isinstance(node, dict):
-        for v in node.values():
-            found.extend(hard_coded_paths(v))
-    elif isinstance(node, list):
-        for v in node:
-            found.extend(hard_coded_paths(v))
+    for a in ens.agents:
+        for path in ([a.script] if isinstance(a.script, str) else a.script or []) + ([a.ensemble] if a.ensemble else []):
+            if (_ABS_PATH.match(path) and len(path) > 1) or ".." in re.split(r"[\\/]", path):
+                found.append(path)
     return found

@@ -16,6 +16,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
@@ -188,6 +191,8 @@ def structural_problems(ens: Ensemble) -> list[str]:
                 Draft202012Validator.check_schema(a.output_schema)
             except SchemaError as e:
                 problems.append(f"{who}: output_schema is not a valid JSON Schema: {e.message}")
+            else:
+                problems += [f"{who}: output_schema: $ref {r!r} points nowhere" for r in _dangling_refs(a.output_schema)]
         if isinstance(a.script, list) and not a.script:
             problems.append(f"{who}: script: an empty command")
     if ens.output and ens.output not in seen:
@@ -203,6 +208,26 @@ def structural_problems(ens: Ensemble) -> list[str]:
     if cycle:
         problems.append("agents depend on each other in a cycle: " + " -> ".join(cycle))
     return problems
+
+
+def _dangling_refs(schema: dict[str, Any]) -> list[str]:
+    """Local `$ref`s (`#/...`) that do not resolve; a run would otherwise fail at its first check."""
+    resolver = Registry().resolver_with_root(DRAFT202012.create_resource(schema))
+    out: list[str] = []
+    todo: list[Any] = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#"):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    out.append(ref)
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return out
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

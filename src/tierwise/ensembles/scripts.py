@@ -43,8 +43,8 @@ async def run_script(argv: list[str], payload: dict[str, Any], timeout: float) -
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
-    except (FileNotFoundError, PermissionError) as e:
-        raise ScriptFailed(f"cannot start {argv[0]!r}: {e.strerror}") from None
+    except OSError as e:  # not found, not executable, no shebang (ENOEXEC), ...
+        raise ScriptFailed(f"cannot start {argv[0]!r}: {e.strerror or e}") from None
     try:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate(orjson.dumps(payload, default=str))
@@ -68,8 +68,7 @@ async def run_script(argv: list[str], payload: dict[str, Any], timeout: float) -
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
+    # Even when the script itself has exited, a child it left behind may hold stdout open.
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
