@@ -50,6 +50,21 @@ async def test_per_provider_limit_is_respected(service, project, upstream):
     assert upstream.max_in_flight == 2  # capped, and the cap was actually used
 
 
+async def test_an_ensembles_own_limit_lowers_the_provider_limit_for_that_run_only(service, project, upstream):
+    upstream.latency = 0.1
+    upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"
+    agents = [{"name": "split", "model": "small", "prompt": "list", "output": "json"},
+              {"name": "each", "model": "tiny", "fan_out": "split"}]
+    write_ensemble(project, {"name": "wide", "concurrency": {"gpu": 3}, "agents": agents})
+    write_ensemble(project, {"name": "narrow", "concurrency": {"gpu": 1}, "agents": agents})
+    write_ensemble(project, {"name": "plain", "agents": agents})
+    svc = service(limits={"gpu": 2})
+    for name, cap in (("wide", 2), ("narrow", 1), ("plain", 2)):  # never above the shared 2; no run leaks its own
+        upstream.max_in_flight = 0
+        run = await svc.run(name, "go")
+        assert run.agent("each").status == "ok" and upstream.max_in_flight == cap, name
+
+
 async def test_fan_out_gathers_in_upstream_order_with_item_status(service, project, upstream):
     # Later items answer sooner, so completion order is the reverse of input order.
     upstream.latency = lambda model, prompt: 0.3 - 0.05 * int(prompt[-1]) if model == "tiny-model" else 0

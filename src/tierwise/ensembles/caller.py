@@ -41,6 +41,26 @@ def build_request(profile: Profile, prompt: str) -> Request:
     )
 
 
+class RunCaller:
+    """One run's view of the shared caller: the ensemble's own `concurrency` caps this run's calls
+    per provider, inside the shared limits (so it can lower a provider's limit, never raise it,
+    and leaves other runs' limits alone)."""
+
+    def __init__(self, inner: GatewayCaller, limits: dict[str, int]) -> None:
+        self.inner = inner
+        self._sems = {provider: asyncio.Semaphore(n) for provider, n in limits.items()}
+
+    def knows(self, model: str) -> bool:
+        return self.inner.knows(model)
+
+    async def call(self, profile: Profile, prompt: str) -> CallOutcome:
+        sem = self._sems.get(self.inner.provider_of(profile.model))
+        if sem is None:
+            return await self.inner.call(profile, prompt)
+        async with sem:
+            return await self.inner.call(profile, prompt)
+
+
 class GatewayCaller:
     def __init__(self, gateway: Gateway, limits: dict[str, int] | None = None) -> None:
         self.gateway = gateway

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierwise.ensembles.artifacts import write_artifacts
-from tierwise.ensembles.caller import GatewayCaller
+from tierwise.ensembles.caller import GatewayCaller, RunCaller
 from tierwise.ensembles.executor import Executor, new_run_id
 from tierwise.ensembles.library import Library
 from tierwise.ensembles.results import RunResult
@@ -50,10 +50,8 @@ class EnsembleService:
             problems = self.validate(ens)
             if problems:
                 raise ConfigError("cannot run:\n  " + "\n  ".join(problems), file=ens.path)
-        for provider, n in ens.concurrency.items():
-            # An ensemble may lower a provider's limit for its own calls (never raise a shared one).
-            self.caller._limits.setdefault(provider, n)
-        run = await Executor(self.caller, self.library).run(ens, run_input, run_id=new_run_id())
+        caller = RunCaller(self.caller, ens.concurrency) if ens.concurrency else self.caller
+        run = await Executor(caller, self.library).run(ens, run_input, run_id=new_run_id())
         if self.write_artifacts:
             write_artifacts(run, self.library.artifacts_dir)
         if record:
