@@ -184,6 +184,37 @@ async def test_script_agents(service, project, upstream, mode, status, error, mo
             os.kill(pid, 0)
 
 
+COUNTING_SCRIPT = """
+import json, os, sys, time
+req = json.load(sys.stdin)
+d = os.environ["SLOTDIR"]
+mine = os.path.join(d, str(os.getpid()))
+open(mine, "w").close()
+time.sleep(0.5)
+seen = len(os.listdir(d))
+os.remove(mine)
+print(json.dumps({"success": True, "data": seen, "error": None}))
+"""
+
+
+async def test_a_script_fan_out_runs_a_bounded_number_of_processes_at_once(service, project, upstream, monkeypatch):
+    from tierwise.ensembles import executor
+
+    monkeypatch.setattr(executor, "SCRIPT_SLOTS", 3)
+    slots = project / "slots"
+    slots.mkdir()
+    monkeypatch.setenv("SLOTDIR", str(slots))
+    (project / ".tierwise" / "ensembles" / "count.py").write_text(COUNTING_SCRIPT)
+    upstream.answer = lambda model, prompt: json.dumps(list(range(9)))
+    write_ensemble(project, {"name": "many", "agents": [
+        {"name": "split", "model": "small", "output": "json"},
+        {"name": "each", "script": "count.py", "fan_out": "split", "timeout": 20}]})
+    run = await service().run("many", "go")
+    each = run.agent("each")
+    assert each.status == "ok" and len(each.output) == 9
+    assert 2 <= max(each.output) <= 3  # scripts overlapped, and never more than the cap
+
+
 async def test_cancelling_a_run_cancels_agents(service, project, upstream):
     import asyncio
     upstream.latency = 5.0

@@ -28,6 +28,7 @@ from tierwise.ensembles.scripts import ScriptFailed, command_for, run_script
 from tierwise.errors import ConfigError
 
 MAX_NESTING = 8
+SCRIPT_SLOTS = 2 * (os.cpu_count() or 2)
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n(.*?)\n?```\s*$", re.S)
 
 
@@ -98,11 +99,14 @@ def pick(value: Any, key: str) -> Any:
 
 class Executor:
     def __init__(self, caller: ModelCaller, resolver: Resolver, *, depth: int = 0,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, scripts: asyncio.Semaphore | None = None) -> None:
         self.caller = caller
         self.resolver = resolver
         self.depth = depth
         self.clock = clock
+        # Script processes at once in a run, nested ensembles included: a fan-out over a thousand
+        # items must not fork a thousand processes.
+        self.scripts = scripts or asyncio.Semaphore(SCRIPT_SLOTS)
 
     async def run(self, ens: Ensemble, run_input: Any, *, run_id: str | None = None) -> RunResult:
         run_id = run_id or new_run_id()
@@ -235,8 +239,9 @@ class Executor:
             assert a.script is not None
             argv = command_for(a.script, ens.base_dir)
             try:
-                out = await run_script(argv, {"input": value, "agent": a.name, "ensemble": ens.name},
-                                       self._timeout(ens, a))
+                async with self.scripts:
+                    out = await run_script(argv, {"input": value, "agent": a.name, "ensemble": ens.name},
+                                           self._timeout(ens, a))
             except ScriptFailed as e:
                 raise AgentError(f"script: {e}") from None
             return self._check_output(a, out)
@@ -252,7 +257,7 @@ class Executor:
             sub = self.resolver.ensemble(a.ensemble, ens)
         except ConfigError as e:
             raise AgentError(f"ensemble: {e.message}") from None
-        inner = Executor(self.caller, self.resolver, depth=self.depth + 1, clock=self.clock)
+        inner = Executor(self.caller, self.resolver, depth=self.depth + 1, clock=self.clock, scripts=self.scripts)
         async with asyncio.timeout(a.timeout):
             run = await inner.run(sub, value)
         totals = run.totals()
