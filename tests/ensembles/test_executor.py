@@ -50,6 +50,18 @@ async def test_per_provider_limit_is_respected(service, project, upstream):
     assert upstream.max_in_flight == 2  # capped, and the cap was actually used
 
 
+async def test_calls_through_a_route_respect_the_local_providers_limit(service, project, upstream):
+    upstream.latency = 0.1
+    upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"
+    write_ensemble(project, {"name": "routed", "agents": [
+        {"name": "split", "model": "small", "prompt": "list", "output": "json"},
+        {"name": "each", "model": "main", "fan_out": "split"},  # `main`: a fallback route over `small` (gpu)
+    ]})
+    run = await service(limits={"gpu": 2}).run("routed", "go")
+    assert run.agent("each").status == "ok" and len(upstream.calls("small-model")) == 7
+    assert upstream.max_in_flight == 2
+
+
 async def test_an_ensembles_own_limit_lowers_the_provider_limit_for_that_run_only(service, project, upstream):
     upstream.latency = 0.1
     upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"

@@ -9,6 +9,7 @@ server answers eight requests at once more slowly than one after another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tierwise.canonical import Message, Request, TextBlock
@@ -92,6 +93,36 @@ class GatewayCaller:
         # A route may reach several providers; it is limited as a unit under its own name.
         return dep.provider.name if dep is not None else f"route:{model}"
 
+    def local_providers_of(self, model: str) -> list[str]:
+        """The local providers `model` (a model, or a route through other routes) can reach, sorted."""
+        from tierwise.policies.registry import POLICY_TYPES
+
+        found: set[str] = set()
+        seen: set[str] = set()
+        todo = [model]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            dep = self.gateway.deployments.get(name)
+            if dep is not None:
+                if dep.provider.cfg.locality == "local":
+                    found.add(dep.provider.name)
+                continue
+            pc = self.gateway.cfg.routes.get(name)
+            if pc is not None:
+                todo.extend(POLICY_TYPES[pc.policy].references(pc))
+        return sorted(found)
+
+    async def _slots(self, model: str, stack: contextlib.AsyncExitStack) -> None:
+        """Hold the limits `model`'s call must respect: its provider's, or for a route its own and
+        every local provider's it can reach (a GPU server is shared however a call gets to it)."""
+        await stack.enter_async_context(self.semaphore(self.provider_of(model)))
+        if model not in self.gateway.deployments:
+            for provider in self.local_providers_of(model):  # a fixed order: no two calls wait on each other
+                await stack.enter_async_context(self.semaphore(provider))
+
     async def call(self, profile: Profile, prompt: str) -> CallOutcome:
         try:
             target = self.gateway.resolve(profile.model)
@@ -99,7 +130,8 @@ class GatewayCaller:
             raise CallFailed(e.message) from None
         req = build_request(profile, prompt)
         ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
-        async with self.semaphore(self.provider_of(profile.model)):
+        async with contextlib.AsyncExitStack() as slots:
+            await self._slots(profile.model, slots)
             try:
                 resp = await target.complete(req, ctx)
             except TierwiseError as e:
