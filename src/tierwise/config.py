@@ -39,6 +39,9 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     max_connections: int = Field(100, ge=1)
+    max_concurrency: int | None = Field(
+        None, ge=1, description="ensemble calls in flight at once (a local GPU server's capacity); "
+        "default 4 for a local provider, 32 for a remote one")
 
     @field_validator("base_url")
     @classmethod

@@ -77,6 +77,27 @@ async def test_an_ensembles_own_limit_lowers_the_provider_limit_for_that_run_onl
         assert run.agent("each").status == "ok" and upstream.max_in_flight == cap, name
 
 
+async def test_a_run_cap_replaces_the_default_but_not_a_configured_provider_limit(service, project, upstream):
+    from tests.ensembles.conftest import stub_config
+
+    upstream.latency = 0.1
+    upstream.answer = lambda model, prompt: json.dumps(list(range(8))) if "list" in prompt else "x"
+    agents = [{"name": "split", "model": "small", "prompt": "list", "output": "json"},
+              {"name": "each", "model": "tiny", "fan_out": "split"}]
+    write_ensemble(project, {"name": "wide", "concurrency": {"gpu": 6}, "agents": agents})
+    write_ensemble(project, {"name": "plain", "agents": agents})
+    svc = service()
+    for name, cap in (("wide", 6), ("plain", 4)):  # 4: the default for a local provider
+        upstream.max_in_flight = 0
+        await svc.run(name, "go")
+        assert upstream.max_in_flight == cap, name
+    providers = stub_config(upstream.url)["providers"]
+    providers["gpu"]["max_concurrency"] = 3  # the server's capacity, in the gateway config
+    upstream.max_in_flight = 0
+    await service(providers=providers).run("wide", "go")
+    assert upstream.max_in_flight == 3
+
+
 async def test_fan_out_gathers_in_upstream_order_with_item_status(service, project, upstream):
     # Later items answer sooner, so completion order is the reverse of input order.
     upstream.latency = lambda model, prompt: 0.3 - 0.05 * int(prompt[-1]) if model == "tiny-model" else 0

@@ -43,23 +43,20 @@ def build_request(profile: Profile, prompt: str) -> Request:
 
 
 class RunCaller:
-    """One run's view of the shared caller: the ensemble's own `concurrency` caps this run's calls
-    per provider, inside the shared limits (so it can lower a provider's limit, never raise it,
-    and leaves other runs' limits alone)."""
+    """One run's view of the shared caller, with the ensemble's own `concurrency` caps per provider.
+    A cap replaces the built-in default for that run's calls, and applies within a limit that is
+    set explicitly (the provider's `max_concurrency`, or the service's limits); other runs keep
+    their own caps."""
 
     def __init__(self, inner: GatewayCaller, limits: dict[str, int]) -> None:
         self.inner = inner
-        self._sems = {provider: asyncio.Semaphore(n) for provider, n in limits.items()}
+        self.caps = {provider: asyncio.Semaphore(n) for provider, n in limits.items()}
 
     def knows(self, model: str) -> bool:
         return self.inner.knows(model)
 
     async def call(self, profile: Profile, prompt: str) -> CallOutcome:
-        sem = self._sems.get(self.inner.provider_of(profile.model))
-        if sem is None:
-            return await self.inner.call(profile, prompt)
-        async with sem:
-            return await self.inner.call(profile, prompt)
+        return await self.inner.call(profile, prompt, caps=self.caps)
 
 
 class GatewayCaller:
@@ -71,14 +68,17 @@ class GatewayCaller:
     def knows(self, model: str) -> bool:
         return model in self.gateway.deployments or model in self.gateway.cfg.routes
 
-    def limit_for(self, provider: str) -> int:
+    def explicit_limit(self, provider: str) -> int | None:
         if provider in self._limits:
             return self._limits[provider]
         pc = self.gateway.cfg.providers.get(provider)
-        # A `max_concurrency` key on the provider config wins when the config has one.
-        explicit = getattr(pc, "max_concurrency", None) if pc is not None else None
+        return pc.max_concurrency if pc is not None else None
+
+    def limit_for(self, provider: str) -> int:
+        explicit = self.explicit_limit(provider)
         if explicit:
-            return int(explicit)
+            return explicit
+        pc = self.gateway.cfg.providers.get(provider)
         local = pc is not None and pc.locality == "local"
         return DEFAULT_LOCAL_LIMIT if local else min(DEFAULT_REMOTE_LIMIT, pc.max_connections if pc else 32)
 
@@ -115,15 +115,21 @@ class GatewayCaller:
                 todo.extend(POLICY_TYPES[pc.policy].references(pc))
         return sorted(found)
 
-    async def _slots(self, model: str, stack: contextlib.AsyncExitStack) -> None:
+    async def _slots(self, model: str, stack: contextlib.AsyncExitStack, caps: dict[str, asyncio.Semaphore]) -> None:
         """Hold the limits `model`'s call must respect: its provider's, or for a route its own and
         every local provider's it can reach (a GPU server is shared however a call gets to it)."""
-        await stack.enter_async_context(self.semaphore(self.provider_of(model)))
+        keys = [self.provider_of(model)]
         if model not in self.gateway.deployments:
-            for provider in self.local_providers_of(model):  # a fixed order: no two calls wait on each other
-                await stack.enter_async_context(self.semaphore(provider))
+            keys += self.local_providers_of(model)  # a fixed order: no two calls wait on each other
+        for key in keys:
+            if key in caps:  # the run's own cap; the shared limit too only when one is set explicitly
+                await stack.enter_async_context(caps[key])
+                if self.explicit_limit(key) is None:
+                    continue
+            await stack.enter_async_context(self.semaphore(key))
 
-    async def call(self, profile: Profile, prompt: str) -> CallOutcome:
+    async def call(self, profile: Profile, prompt: str, *,
+                   caps: dict[str, asyncio.Semaphore] | None = None) -> CallOutcome:
         try:
             target = self.gateway.resolve(profile.model)
         except TierwiseError as e:  # e.g. a model removed from the config since validation
@@ -131,7 +137,7 @@ class GatewayCaller:
         req = build_request(profile, prompt)
         ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
         async with contextlib.AsyncExitStack() as slots:
-            await self._slots(profile.model, slots)
+            await self._slots(profile.model, slots, caps or {})
             try:
                 resp = await target.complete(req, ctx)
             except TierwiseError as e:
