@@ -146,3 +146,31 @@ async def test_unverified_stream_moves_on_when_first_tier_cannot_start():
     it = await cascade(local, frontier, verifiers=[]).stream(request(stream=True), context())
     text = text_of(await collect(it))
     assert text == "from frontier"
+
+
+class BrokenJudge:
+    """A verifier that cannot run: its judge's upstream is down."""
+
+    name = "judge"
+
+    async def __call__(self, req, resp, ctx):
+        raise UpstreamError("judge upstream returned 503", retryable=True)
+
+
+async def test_a_verifier_that_cannot_run_escalates_instead_of_failing_the_request():
+    local, frontier = Scripted("local", "the answer is 42"), Scripted("frontier", "42")
+    ctx = context()
+    resp = await cascade(local, frontier, verifiers=[BrokenJudge()]).complete(request("what is 6*7?"), ctx)
+    assert resp.text() == "42" and len(frontier.calls) == 1
+    verdict = next(s for s in ctx.trace.steps if s.kind == "verdict")
+    assert verdict.ok is False and "could not check (UpstreamError)" in verdict.reason
+
+
+def test_long_digit_runs_and_unclosed_fences_are_handled_in_bounded_work():
+    from tierwise.verifiers.arithmetic import find_equations
+    from tierwise.verifiers.text import fenced_blocks
+
+    # Both used to backtrack without bound (minutes for these inputs): a digit run that the span
+    # pattern could split in exponentially many ways, and a fence line that never ends.
+    assert find_equations("pi is about 3.14159265358979323846264338 and 2 + 2 = 4 here") == find_equations("2 + 2 = 4")
+    assert fenced_blocks("```" + "a" * 200_000) == []

@@ -38,6 +38,7 @@ async def test_rejected_draft_goes_to_on_reject():
     verdict = next(s for s in ctx.trace.steps if s.kind == "verdict")
     assert verdict.ok is False and "wrong city" in verdict.reason
     assert "rejected the draft" in ctx.trace.reason
+    assert ctx.trace.decision == "cascade"  # who answered, not the draft's author
 
 
 async def test_unreadable_verdict_counts_as_rejection_by_default():

@@ -235,6 +235,7 @@ class Cascade:
     async def _stream_direct(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         last: UpstreamError | None = None
         for i, tier in enumerate(self.tiers[: self.max_escalations + 1]):
+            it: AsyncIterator[StreamChunk] | None = None
             try:
                 it = await tier.stream(req, ctx)
                 first = await it.__anext__()
@@ -242,6 +243,8 @@ class Cascade:
                 last = UpstreamError(f"{tier.name}: empty stream", retryable=True)
                 continue
             except UpstreamError as e:
+                if it is not None:  # a wrapper may still hold the upstream response: let it go
+                    await it.aclose()  # type: ignore[attr-defined]
                 if not should_fall_back(e):
                     raise
                 last = e

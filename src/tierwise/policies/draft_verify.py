@@ -159,7 +159,8 @@ class DraftVerify:
         try:
             draft = await self.draft.complete(req, ctx)
         except UpstreamError as e:
-            ctx.trace.decide(self.name, f"draft by {self.draft.name} failed ({e.message}): using {self.on_reject.name}")
+            finish(ctx, self.on_reject.name,
+                   f"draft by {self.draft.name} failed ({e.message}): using {self.on_reject.name}", self.name)
             return await self.on_reject.complete(req, ctx)
         if draft.tool_uses():
             # A tool call is a step, not an answer: nothing to verify; let the client run it.
@@ -169,21 +170,21 @@ class DraftVerify:
         if self.prechecks.verifiers:
             pre = await run_chain(self.prechecks, req, draft, ctx, self.draft)
             if not pre.passed:
-                ctx.trace.decide(self.name, f"draft failed {pre.name or 'precheck'} ({pre.reason}): "
-                                 f"using {self.on_reject.name} without asking {self.checker.name}")
+                finish(ctx, self.on_reject.name, f"draft failed {pre.name or 'precheck'} ({pre.reason}): "
+                       f"using {self.on_reject.name} without asking {self.checker.name}", self.name)
                 return await self.on_reject.complete(req, ctx)
         try:
             result = await self._check(req, draft, ctx)
         except UpstreamError as e:
-            ctx.trace.decide(self.name, f"check by {self.checker.name} failed ({e.message}): using "
-                             f"{self.on_reject.name}")
+            finish(ctx, self.on_reject.name, f"check by {self.checker.name} failed ({e.message}): using "
+                   f"{self.on_reject.name}", self.name)
             return await self.on_reject.complete(req, ctx)
         if result.accepted:
             finish(ctx, self.draft.name, f"{self.checker.name} accepted {self.draft.name}'s draft", self.name,
                    verified=True)
             return draft
-        ctx.trace.decide(self.name, f"{self.checker.name} rejected the draft ({result.reason}): using "
-                         f"{self.on_reject.name}")
+        finish(ctx, self.on_reject.name, f"{self.checker.name} rejected the draft ({result.reason}): using "
+               f"{self.on_reject.name}", self.name)
         return await self.on_reject.complete(req, ctx)
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:

@@ -24,7 +24,8 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _CURRENCY = re.compile(r"[$€£¥]")
 _TIMES_X = re.compile(r"(?<=[\d)%])\s*[xX]\s*(?=[\d(])")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_NUMBER = r"\d+(?:\.\d+)?"
+_NUMBER = r"(?>\d+(?:\.\d+)?)(?!\d)"  # atomic: a digit run is one number, never re-split (no backtracking blow-up)
+_MAX_LINE = 2000  # arithmetic chains are short lines; longer ones are not searched (bounded work per answer)
 # A run of arithmetic with at least one '=': numbers, operators, parentheses and spaces on one
 # line ('.' only inside a number, so a sentence's full stop ends the run).
 _ATOM = rf"(?:{_NUMBER}|[()+\-*/^])"
@@ -111,7 +112,9 @@ def find_equations(text: str, rel_tol: float = 0.01) -> list[Equation]:
         if left is not None and right is not None:
             out.append(Equation(f"<<{expr}={result}>>", left, right, close(left, right, rel_tol)))
     prose = normalise_math(_ANNOTATION.sub(" ", text))
-    for match in _SPAN.finditer(prose):
+    spans = (m for line in prose.splitlines() if "=" in line and len(line) <= _MAX_LINE
+             for m in _SPAN.finditer(line))
+    for match in spans:
         parts = match.group(0).split("=")
         if not _has_operator(parts[0]):
             continue

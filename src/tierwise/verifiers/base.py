@@ -12,12 +12,15 @@ run with an empty context.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from tierwise.canonical import Request, Response
 from tierwise.errors import TierwiseError
+
+log = logging.getLogger("tierwise.verifiers")
 
 # (n) -> n extra samples of the same request from the tier being verified (self-consistency).
 SampleFn = Callable[[int], Awaitable[list[Response]]]
@@ -90,7 +93,15 @@ class VerifierChain:
         """Every verdict up to and including the first failure (for per-step traces)."""
         out: list[Verdict] = []
         for v in self.verifiers:
-            verdict = await v(req, resp, ctx)
+            try:
+                verdict = await v(req, resp, ctx)
+            except Exception as e:
+                # A check that cannot run (its judge is down, a schema that does not resolve) is a
+                # failed check: the policy escalates rather than answering with an error.
+                name = getattr(v, "name", type(v).__name__)
+                log.warning("verifier %s could not run: %s", name, type(e).__name__)
+                verdict = Verdict(False, f"could not check ({type(e).__name__})", None, name,
+                                  {"error": type(e).__name__})
             out.append(verdict)
             if not verdict.passed:
                 break
