@@ -4,7 +4,11 @@ CPU, memory, wall time and output — and ordinary code still runs."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,9 +33,11 @@ async def test_code_may_write_inside_its_temp_dir() -> None:
 
 async def test_environment_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERWISE_TEST_SECRET", "sk-should-not-leak")
-    r = await run_python("import os\nprint(sorted(os.environ.items()))\n", limits=FAST)
+    r = await run_python("import os\nprint(sorted(os.environ))\n", limits=FAST)
     assert r.ok, r.stderr
     assert "sk-should-not-leak" not in r.stdout
+    # Nothing but what the interpreter sets itself (C locale coercion) reaches the code.
+    assert set(eval(r.stdout)) <= {"LC_CTYPE"}, r.stdout  # noqa: S307 - our own printed list
 
 
 async def test_cannot_open_a_socket() -> None:
@@ -164,3 +170,58 @@ async def test_output_flood_is_capped() -> None:
 async def test_bad_file_names_are_refused() -> None:
     with pytest.raises(ValueError, match="plain names"):
         await run_python("pass", files={"../escape.py": ""})
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[str]:
+    """A folder anyone on the machine may read and write, holding a world-readable "ledger": what a
+    gateway's data can look like to the unprivileged user the sandbox runs as."""
+    folder = tempfile.mkdtemp(prefix="tierwise-test-shared-")
+    os.chmod(folder, 0o777)
+    path = os.path.join(folder, "ledger.db")
+    with open(path, "w") as fh:
+        fh.write("PROMPT-OF-ANOTHER-USER")
+    os.chmod(path, 0o644)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_filesystem_jail_alone_hides_the_rest_of_the_machine(shared_folder: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the audit hook off, code sees only the interpreter, system libraries and its own folder:
+    no /etc, no home folders, no /proc (the gateway's environment), no world-readable ledger."""
+    iso = _isolation()
+    if "fsjail" not in iso.layers:
+        pytest.skip("unshare cannot build a mount namespace on this machine")
+    ledger = os.path.join(shared_folder, "ledger.db")
+    code = ("import os\nprint('ROOT', sorted(os.listdir('/')))\n"
+            f"for p in ('/etc/passwd', '/proc/1/environ', {ledger!r}):\n"
+            "    try:\n        print('READ', open(p).read())\n    except OSError as e:\n        print('DENIED', p, type(e).__name__)\n"
+            f"try:\n    open({shared_folder + '/dropped.txt'!r}, 'w').write('x')\n    print('WROTE')\n"
+            "except OSError as e:\n    print('NOWRITE', type(e).__name__)\n")
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "fsjail" in r.layers
+    assert "PROMPT-OF-ANOTHER-USER" not in r.stdout and "READ" not in r.stdout
+    assert "WROTE" not in r.stdout and os.listdir(shared_folder) == ["ledger.db"]
+    seen = eval(r.stdout.split("ROOT ", 1)[1].splitlines()[0])  # noqa: S307 - our own printed list
+    assert not {"home", "root", "proc", "var", "opt", "srv", "run", "dev"} & set(seen), seen
+    assert not any(os.path.realpath(shared_folder).startswith(f"/{top}/") for top in seen if top != "tmp"), seen
+
+    # The same code without the jail reads the ledger and writes beside it: the jail is what stops it.
+    monkeypatch.setattr("tierwise.verifiers.sandbox._isolation",
+                        lambda: dataclasses.replace(iso, jail_args=(), jail_binds=()))
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    assert "PROMPT-OF-ANOTHER-USER" in r.stdout and "WROTE" in r.stdout
+
+
+async def test_jailed_code_keeps_the_standard_library_and_its_folder() -> None:
+    if "fsjail" not in _isolation().layers:
+        pytest.skip("unshare cannot build a mount namespace on this machine")
+    code = ("import decimal, fractions, hashlib, json, math, random, re, sqlite3, statistics, tempfile\n"
+            "db = sqlite3.connect('t.db'); db.execute('create table t(x)'); db.commit()\n"
+            "with tempfile.NamedTemporaryFile(dir='.') as f: f.write(b'x')\n"
+            "import os\nprint(sorted(os.listdir('.')), hashlib.sha256(b'a').hexdigest()[:8], decimal.Decimal('1.10') * 2)\n")
+    r = await run_python(code, files={"helper.py": "X = 1\n"}, limits=FAST)
+    assert r.ok, r.stderr
+    assert r.stdout.split() == ["['helper.py',", "'main.py',", "'t.db']", "ca978112", "2.20"]

@@ -9,6 +9,10 @@ Layers, each of which holds on its own for what it covers:
    namespace (no interfaces but a down loopback: no network at all) and its own PID namespace
    (killing its init kills every descendant). When tierwise runs as root and the interpreter
    is reachable by `nobody`, the child drops to `nobody` too (root is exempt from RLIMIT_NPROC).
+   Where `unshare` can also make a mount namespace, the child runs in a filesystem jail: its
+   root is an empty read-only tmpfs holding only the interpreter's prefix and the system library
+   folders (read-only) and its own folder (read-write). Home folders, /etc, /proc, the gateway's
+   config and ledger and other runs' folders do not exist for it, whoever owns them.
 2. Interpreter: an audit hook (PEP 578), installed before the user code runs, that refuses
    sockets, process creation (fork, exec, spawn, subprocess, os.system), ctypes, signals to
    other processes, introspection of the garbage collector (the way to reach the hook's own
@@ -18,7 +22,8 @@ Layers, each of which holds on its own for what it covers:
    output so a flood of prints cannot exhaust the gateway's memory.
 
 Audit hooks are not a security boundary by themselves (CPython says so); the OS layer is why
-the sandbox still holds if the hook were bypassed for CPU, memory, wall time and network.
+the sandbox still holds if the hook were bypassed for CPU, memory, wall time, network and, where
+the jail is built, files. `SandboxResult.layers` says which layers were in force for a run.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class SandboxResult:
     # Signal name when the child was killed by a signal (SIGXCPU: CPU limit, SIGKILL: wall or hard limit).
     signal: str | None = None
     output_truncated: bool = False
-    # The isolation layers that were in force, for the trace ("netns", "pidns", "nobody", "audit").
+    # The isolation layers that were in force, for the trace ("netns", "pidns", "nobody", "fsjail", "audit").
     layers: list[str] = field(default_factory=list)
 
     @property
@@ -174,6 +179,40 @@ class _Isolation:
     drop_to: int | None
     layers: tuple[str, ...]
     python: str
+    # The filesystem jail: `unshare` and its namespace options, and the read-only paths it shows
+    # the child (empty: no jail on this machine).
+    jail_args: tuple[str, ...] = ()
+    jail_binds: tuple[str, ...] = ()
+
+
+# The filesystem jail, run as `sh -c JAIL_SH jail <root> <workdir> <bind>... -- <command>...` in a
+# fresh mount namespace: an empty tmpfs becomes the root, the interpreter's prefix and the system
+# library folders are bound into it read-only, the run's own folder read-write, and the command is
+# started chrooted there. The rest of the machine (home folders, the gateway's config and ledger,
+# other runs' folders, /etc, /proc) does not exist for the child. Nothing here runs untrusted code.
+_JAIL_SH = r"""set -e
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+J=$1; W=$2; shift 2
+mount -t tmpfs -o size=1m,mode=755,nosuid,nodev tierwise-jail "$J"
+while [ "$1" != -- ]; do
+  p=$1; shift
+  if [ -L "$p" ]; then
+    mkdir -p "$J${p%/*}"; ln -s "$(readlink "$p")" "$J$p"; continue
+  elif [ -d "$p" ]; then
+    mkdir -p "$J$p"
+  else
+    mkdir -p "$J${p%/*}"; : > "$J$p"
+  fi
+  mount --bind -o ro,nosuid,nodev "$p" "$J$p"
+done
+shift
+mkdir -p "$J$W"; mount --bind -o nosuid,nodev "$W" "$J$W"
+mount -o remount,bind,ro,nosuid,nodev "$J"
+unset PWD OLDPWD
+exec "$@"
+"""
+# What an interpreter needs to start and import its standard library (its own prefix is added).
+_SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache", "/nix/store")
 
 
 def _interpreter() -> str:
@@ -181,9 +220,9 @@ def _interpreter() -> str:
     return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
 
 
-def _probe(cmd: list[str], drop_to: int | None) -> bool:
+def _probe(cmd: list[str], drop_to: int | None, cwd: str = "/") -> bool:
     try:
-        r = subprocess.run(cmd, capture_output=True, timeout=10, cwd="/",
+        r = subprocess.run(cmd, capture_output=True, timeout=10, cwd=cwd,
                            preexec_fn=(functools.partial(_drop_privileges, drop_to) if drop_to is not None else None))
     except (OSError, subprocess.SubprocessError):
         return False
@@ -206,6 +245,8 @@ def _isolation() -> _Isolation:
                 break
     unshare = shutil.which("unshare")
     unshare_args: tuple[str, ...] = ()
+    binds: tuple[str, ...] = ()
+    jail_args: tuple[str, ...] = ()
     if unshare:
         user_ns: tuple[str, ...] = () if os.geteuid() == 0 and drop_to is None else ("-r",)
         extra: tuple[str, ...]
@@ -215,7 +256,60 @@ def _isolation() -> _Isolation:
                 unshare_args = prefix
                 layers.extend(names)
                 break
-    return _Isolation(unshare_args, drop_to, tuple(layers), python)
+        jail_args = (unshare, *(unshare_args[1:] or user_ns))
+        binds = _jail_binds(jail_args, python, drop_to)
+        if binds:
+            layers.append("fsjail")
+    return _Isolation(unshare_args, drop_to, tuple(layers), python, jail_args if binds else (), binds)
+
+
+def _jail_binds(jail_args: tuple[str, ...], python: str, drop_to: int | None) -> tuple[str, ...]:
+    """The paths to show inside the jail, or () where a jail cannot be built or would not start Python."""
+    if not os.path.exists("/bin/sh"):
+        return ()
+    try:
+        prefixes = subprocess.run([python, "-I", "-S", "-c", "import sys; print(sys.base_prefix); print(sys.base_exec_prefix)"],
+                                  capture_output=True, text=True, timeout=10, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    candidates = [*_SYSTEM_PATHS, *prefixes, os.path.dirname(python)]
+    links, dirs = [], []
+    for path in candidates:
+        if os.path.islink(path) and os.path.dirname(path) == "/":
+            links.append(path)  # /lib -> usr/lib on merged-/usr systems: recreated as the same link
+        elif os.path.exists(path):
+            dirs.append(os.path.realpath(path))
+    dirs = sorted(set(dirs))
+    # One bind per tree: a path inside another bound path comes with it.
+    dirs = [d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs)]
+    if "/" in dirs:
+        return ()  # an interpreter installed at / would mean showing everything: no jail
+    binds = (*dirs, *sorted(set(links)))
+    check = "import json, decimal, hashlib, math, os; assert not os.path.exists('/etc/passwd')"
+    run, work, root = _run_folders(drop_to)
+    try:
+        cmd = _jail_command(jail_args, binds, root, work, [python, "-I", "-S", "-c", check])
+        return binds if _probe(cmd, drop_to, cwd=work) else ()
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _run_folders(owner: int | None) -> tuple[str, str, str]:
+    """A fresh folder per run holding `work` (the code's own folder) and `root` (the jail's mount point)."""
+    run = tempfile.mkdtemp(prefix="tierwise-sandbox-")
+    work, root = os.path.join(run, "work"), os.path.join(run, "root")
+    os.mkdir(work)
+    os.mkdir(root)
+    if owner is not None:
+        for d in (run, work, root):
+            os.chown(d, owner, owner)
+    return run, work, root
+
+
+def _jail_command(jail_args: tuple[str, ...], binds: tuple[str, ...], root: str, work: str,
+                  command: list[str]) -> list[str]:
+    return [*jail_args, "-m", "/bin/sh", "-c", _JAIL_SH, "tierwise-jail", root, work, *binds, "--",
+            jail_args[0], f"--root={root}", f"--wd={work}", *command]
 
 
 def _interpreters_for_nobody(own: str) -> list[str]:
@@ -292,7 +386,7 @@ async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: s
     """
     limits = limits or SandboxLimits()
     iso = await asyncio.to_thread(_isolation)  # probes run subprocesses once: keep them off the loop
-    workdir = tempfile.mkdtemp(prefix="tierwise-sandbox-")
+    run, workdir, root = _run_folders(iso.drop_to)
     try:
         for name, text in {**(files or {}), "main.py": code}.items():
             if os.sep in name or name.startswith("."):
@@ -300,7 +394,6 @@ async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: s
             with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
                 fh.write(text)
         if iso.drop_to is not None:
-            os.chown(workdir, iso.drop_to, iso.drop_to)
             for name in os.listdir(workdir):
                 os.chown(os.path.join(workdir, name), iso.drop_to, iso.drop_to)
         owner = iso.drop_to if iso.drop_to is not None else os.geteuid()
@@ -308,7 +401,9 @@ async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: s
         nproc = _user_process_count(owner) + limits.max_processes + 2
         main = os.path.join(workdir, "main.py")
         boot = ["-c", _BOOT, workdir, main] if audit_hook else [main]
-        argv = [*iso.unshare_args, iso.python, "-I", "-S", *boot]
+        argv = [iso.python, "-I", "-S", *boot]
+        argv = _jail_command(iso.jail_args, iso.jail_binds, root, workdir, argv) if iso.jail_binds \
+            else [*iso.unshare_args, *argv]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -322,7 +417,7 @@ async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: s
         layers = [x for x in iso.layers if audit_hook or x != "audit"]
         return await _supervise(proc, stdin, limits, layers)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
 
 
 async def _supervise(proc: asyncio.subprocess.Process, stdin: str | None, limits: SandboxLimits,
