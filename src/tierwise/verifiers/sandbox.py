@@ -17,7 +17,9 @@ Layers, each of which holds on its own for what it covers:
    sockets, process creation (fork, exec, spawn, subprocess, os.system), ctypes, signals to
    other processes, introspection of the garbage collector (the way to reach the hook's own
    state), file opens outside the temp dir (the standard library stays readable so imports
-   work) and every filesystem change outside it.
+   work) and every filesystem change outside it. Its state is unreachable from the user's frames
+   (it lives only in the hook's closure, with every function it calls bound before user code
+   runs), and it never calls a method of a user object, so user code never runs inside it.
 3. Supervisor: a wall-clock timeout that kills the whole process group, and caps on captured
    output so a flood of prints cannot exhaust the gateway's memory.
 
@@ -84,16 +86,23 @@ class SandboxResult:
 
 
 # The bootstrap runs as `python -I -S -c BOOT <workdir> <script>`: it installs the audit hook,
-# then runs the user's script as __main__. Everything is defined inside a function so the
-# user code cannot reach the hook's state through module globals.
+# then runs the user's script as __main__ from module level, after the installer has returned
+# and been deleted, so neither the module globals nor any frame below the user's code hold the
+# hook's state.
 _BOOT = r'''
-def _tierwise_sandbox(root, script):
-    import os, sys
+def _tierwise_install(root, script):
+    # Installs the hook and returns before the script runs, so no frame under the user's code
+    # holds the hook's state: it lives only in the closure cells of `hook`, which nothing else
+    # refers to (and gc introspection, the one way to find it, is refused).
+    import os, runpy, signal, sys
     root = os.path.realpath(root)
-    readable = tuple(sorted({os.path.realpath(p) for p in sys.path if p and os.path.exists(p)}
-                            | {os.path.realpath(os.path.dirname(os.__file__))}))
-    sep = os.sep
+    readable = {os.path.realpath(p) for p in sys.path if p and os.path.exists(p)}
+    readable.add(os.path.realpath(os.path.dirname(os.__file__)))
+    # Allowed folders as prefixes ending in "/": a resolved path P is inside when P + "/" starts with one.
+    mine = (root.rstrip("/") + "/",)
+    seen = mine + tuple(sorted(r.rstrip("/") + "/" for r in readable))
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    write_modes = frozenset("wax+")
     banned = frozenset({
         "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "os.popen",
         "subprocess.Popen", "os.kill", "os.killpg", "pty.spawn", "os.setuid", "os.setgid",
@@ -112,47 +121,76 @@ def _tierwise_sandbox(root, script):
     two_paths = frozenset({"os.rename", "os.link", "os.symlink"})
     listing = frozenset({"os.listdir", "os.scandir", "glob.glob", "glob.glob/2", "os.chdir",
                          "os.getxattr", "os.listxattr"})
-    busy = [False]
+    # Everything the hook calls is bound here, before user code runs: the user can rebind os.*,
+    # posixpath.* and builtins.* but not these. The hook never calls a method of a user object
+    # (a str subclass's, an __fspath__, an int's __and__): str and bytes subclasses are copied to
+    # exact ones through the base type, anything else is not a path it can check.
+    getcwd, readlink, Denied, NotALink = os.getcwd, os.readlink, PermissionError, OSError
+    type_, subclass, str_, bytes_, int_ = type, issubclass, str, bytes, int
+    copy_str, copy_bytes, partition, and_int = str.__getitem__, bytes.__getitem__, str.partition, int.__and__
+    whole, decode, fsenc, fserr = slice(None), bytes.decode, sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    decode(b"", fsenc, fserr)  # caches the codec: no codec search function ever runs in the hook
 
-    def inside(path, roots):
-        if isinstance(path, int):
-            return True
-        if path is None:
-            path = "."
-        p = os.path.realpath(os.fsdecode(path))
-        return any(p == r or p.startswith(r if r.endswith(sep) else r + sep) for r in roots)
-
-    def deny(event, what=""):
-        raise PermissionError(f"sandbox: {event} {what}".strip() + " is not allowed")
-
+    # No re-entrancy flag: nothing the hook calls raises audit events, and a flag would be state
+    # worth reaching (and a window for other threads and signal handlers while it is set).
     def hook(event, args):
-        if busy[0]:
+        if event in banned or event.startswith(("socket.", "ctypes.")):
+            raise Denied(f"sandbox: {event} is not allowed")
+        if event == "import":
+            name = args[0]
+            if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
+                raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
             return
-        busy[0] = True
-        try:
-            if event in banned or event.startswith("socket.") or event.startswith("ctypes."):
-                deny(event)
-            elif event == "import":
-                if args[0].partition(".")[0] in banned_modules:
-                    deny("import", repr(args[0]))
-            elif event == "open":
-                path, mode, flags = args
-                writes = bool(flags & write_flags) if isinstance(flags, int) else any(c in (mode or "") for c in "wax+")
-                if not inside(path, (root,)) and (writes or not inside(path, readable)):
-                    deny("open", repr(os.fsdecode(path)) if not isinstance(path, int) else "")
-            elif event in listing:
-                if args and not inside(args[0], (root,) + (() if event == "os.chdir" else readable)):
-                    deny(event, repr(args[0]))
-            elif event in mutating:
-                if args and not inside(args[0], (root,)):
-                    deny(event, repr(args[0]))
-            elif event in two_paths:
-                if not all(inside(a, (root,)) for a in args[:2]):
-                    deny(event)
-        finally:
-            busy[0] = False
-
-    import signal
+        if event == "open":
+            path, mode, flags = args
+            if subclass(type_(flags), int_):
+                writes = and_int(flags, write_flags) != 0
+            else:
+                writes = not subclass(type_(mode), str_) or not write_modes.isdisjoint(copy_str(mode, whole))
+            paths, allowed = (path,), (mine if writes else seen)
+        elif event in listing:
+            paths, allowed = args[:1], (mine if event == "os.chdir" else seen)
+        elif event in mutating:
+            paths, allowed = args[:1], mine
+        elif event in two_paths:
+            paths, allowed = args[:2], mine
+        else:
+            return
+        for path in paths:
+            kind = type_(path)
+            if path is None:
+                path = "."
+            elif subclass(kind, int_):
+                continue  # a file descriptor
+            elif subclass(kind, str_):
+                path = copy_str(path, whole)
+            elif subclass(kind, bytes_):
+                path = decode(copy_bytes(path, whole), fsenc, fserr)
+            else:
+                # CPython's own path functions pass os.PathLike arguments here already converted;
+                # calling __fspath__ ourselves would run user code inside the hook.
+                raise Denied(f"sandbox: {event} of a path that is not str or bytes is not allowed")
+            # realpath over the bound functions: resolve each symlink as the kernel will.
+            todo = (path if path.startswith("/") else getcwd() + "/" + path).split("/")[::-1]
+            real, hops = "", 0
+            while todo:
+                name = todo.pop()
+                if name == "..":
+                    real = real.rpartition("/")[0]
+                elif name and name != ".":
+                    try:
+                        target = readlink(real + "/" + name)
+                    except NotALink:  # (or missing: the kernel's own lookup fails on it too)
+                        real = real + "/" + name
+                        continue
+                    hops += 1
+                    if hops > 40:  # the kernel's own limit (ELOOP)
+                        raise Denied(f"sandbox: {event} {path!r}: too many symbolic links")
+                    if target.startswith("/"):
+                        real = ""
+                    todo += target.split("/")[::-1]
+            if not (real + "/").startswith(allowed):
+                raise Denied(f"sandbox: {event} {path!r} is not allowed")
 
     def out_of_cpu(signum, frame):
         # The soft CPU limit: say so (a bare signal death is ambiguous through unshare) and stop.
@@ -161,15 +199,13 @@ def _tierwise_sandbox(root, script):
 
     signal.signal(signal.SIGXCPU, out_of_cpu)
     sys.path.insert(0, root)
-    import runpy
-    sys.addaudithook(hook)
     sys.argv = [script]
-    runpy.run_path(script, run_name="__main__")
+    sys.addaudithook(hook)
 
-import sys as _sys
-_args = _sys.argv[1:3]
-del _sys
-_tierwise_sandbox(*_args)
+# The script runs from module level once the installer has returned, with no name of ours left.
+_tierwise_install(*__import__("sys").argv[1:3])
+del _tierwise_install
+__import__("runpy").run_path(__import__("sys").argv[0], run_name="__main__")
 '''
 
 
