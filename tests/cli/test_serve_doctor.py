@@ -122,3 +122,32 @@ def test_serve_stops_cleanly_on_ctrl_c_and_fails_loudly_when_it_cannot_start(tmp
             proc.kill()
     assert proc.returncode == 0, out
     assert "Aborted" not in out and "Traceback" not in out
+
+
+def test_serve_freezes_startup_objects_and_raises_the_gc_threshold_before_serving(tmp_path, monkeypatch):
+    """The collector is tuned once the app is built, before the first request is served."""
+    import gc
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from tierwise.commands import serve
+    from tierwise.server.build import SERVING_GC_THRESHOLDS
+
+    seen: dict[str, object] = {}
+
+    def fake_run(self):  # instead of serving: record the collector's state at that moment
+        seen["threshold"], seen["frozen"] = gc.get_threshold(), gc.get_freeze_count()
+        self.started = True
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    (tmp_path / "tierwise.yaml").write_text("server: {port: 0}\n")
+    try:
+        result = CliRunner().invoke(serve.command, ["-c", str(tmp_path / "tierwise.yaml")])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert result.exit_code == 0, result.output
+    assert seen["threshold"] == SERVING_GC_THRESHOLDS
+    assert seen["frozen"] > 1000  # the imports and the config: tens of thousands of objects

@@ -21,7 +21,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     """Run the OpenAI- and Anthropic-compatible gateway."""
     import uvicorn
 
-    from tierwise.server.build import build_from_config, uvicorn_config
+    from tierwise.server.build import build_from_config, tune_gc_for_serving, uvicorn_config
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_or_exit(config_path, allow_starter=True)
@@ -31,6 +31,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
                err=True)
     server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))
+    tune_gc_for_serving()
     try:
         server.run()
     except KeyboardInterrupt:  # Ctrl-C is how a foreground gateway is meant to stop
