@@ -225,3 +225,18 @@ async def test_jailed_code_keeps_the_standard_library_and_its_folder() -> None:
     r = await run_python(code, files={"helper.py": "X = 1\n"}, limits=FAST)
     assert r.ok, r.stderr
     assert r.stdout.split() == ["['helper.py',", "'main.py',", "'t.db']", "ca978112", "2.20"]
+
+
+def test_no_jail_when_the_interpreter_prefix_would_show_the_gateways_own_folder(monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path) -> None:
+    """A jail that binds /usr cannot hide a gateway run from /usr/src/app: refuse it rather than pretend."""
+    iso = _isolation()
+    if "fsjail" not in iso.layers:
+        pytest.skip("unshare cannot build a mount namespace on this machine")
+    from tierwise.verifiers.sandbox import _jail_binds
+
+    monkeypatch.chdir(tmp_path)
+    assert _jail_binds(iso.jail_args, iso.python, iso.drop_to) == iso.jail_binds
+    inside = next(b for b in iso.jail_binds if os.path.isdir(b) and not os.path.islink(b))
+    monkeypatch.chdir(inside)
+    assert _jail_binds(iso.jail_args, iso.python, iso.drop_to) == ()

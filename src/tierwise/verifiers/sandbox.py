@@ -305,7 +305,7 @@ def _jail_binds(jail_args: tuple[str, ...], python: str, drop_to: int | None) ->
         return ()
     try:
         prefixes = subprocess.run([python, "-I", "-S", "-c", "import sys; print(sys.base_prefix); print(sys.base_exec_prefix)"],
-                                  capture_output=True, text=True, timeout=10, check=True).stdout.split()
+                                  capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return ()
     candidates = [*_SYSTEM_PATHS, *prefixes, os.path.dirname(python)]
@@ -318,8 +318,11 @@ def _jail_binds(jail_args: tuple[str, ...], python: str, drop_to: int | None) ->
     dirs = sorted(set(dirs))
     # One bind per tree: a path inside another bound path comes with it.
     dirs = [d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs)]
-    if "/" in dirs:
-        return ()  # an interpreter installed at / would mean showing everything: no jail
+    # An interpreter installed at /, or with a prefix that holds the home folder or the gateway's
+    # folder (`--prefix=$HOME`), would bring what the jail is for hiding: no jail then.
+    private = {os.path.realpath(os.path.expanduser("~")), os.path.realpath(os.getcwd())}
+    if "/" in dirs or any(p == d or p.startswith(d + "/") for p in private for d in dirs):
+        return ()
     binds = (*dirs, *sorted(set(links)))
     check = "import json, decimal, hashlib, math, os; assert not os.path.exists('/etc/passwd')"
     run, work, root = _run_folders(drop_to)
