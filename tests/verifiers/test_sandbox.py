@@ -194,7 +194,7 @@ async def test_filesystem_jail_alone_hides_the_rest_of_the_machine(shared_folder
     if "fsjail" not in iso.layers:
         pytest.skip("unshare cannot build a mount namespace on this machine")
     ledger = os.path.join(shared_folder, "ledger.db")
-    code = ("import os\nprint('ROOT', sorted(os.listdir('/')))\n"
+    code = ("import os\nprint('ROOT', sorted(os.listdir('/')))\nprint('USR', sorted(os.listdir('/usr')))\n"
             f"for p in ('/etc/passwd', '/proc/1/environ', {ledger!r}):\n"
             "    try:\n        print('READ', open(p).read())\n    except OSError as e:\n        print('DENIED', p, type(e).__name__)\n"
             f"try:\n    open({shared_folder + '/dropped.txt'!r}, 'w').write('x')\n    print('WROTE')\n"
@@ -207,6 +207,9 @@ async def test_filesystem_jail_alone_hides_the_rest_of_the_machine(shared_folder
     seen = eval(r.stdout.split("ROOT ", 1)[1].splitlines()[0])  # noqa: S307 - our own printed list
     assert not {"home", "root", "proc", "var", "opt", "srv", "run", "dev"} & set(seen), seen
     assert not any(os.path.realpath(shared_folder).startswith(f"/{top}/") for top in seen if top != "tmp"), seen
+    # Only library folders of /usr: not /usr/src, /usr/sbin, /usr/local/bin, where applications live.
+    usr = eval(r.stdout.split("USR ", 1)[1].splitlines()[0])  # noqa: S307 - our own printed list
+    assert set(usr) <= {"bin", "lib", "lib64", "lib32", "libx32", "local", "share"}, usr
 
     # The same code without the jail reads the ledger and writes beside it: the jail is what stops it.
     monkeypatch.setattr("tierwise.verifiers.sandbox._isolation",
@@ -227,9 +230,9 @@ async def test_jailed_code_keeps_the_standard_library_and_its_folder() -> None:
     assert r.stdout.split() == ["['helper.py',", "'main.py',", "'t.db']", "ca978112", "2.20"]
 
 
-def test_no_jail_when_the_interpreter_prefix_would_show_the_gateways_own_folder(monkeypatch: pytest.MonkeyPatch,
+def test_no_jail_when_a_bound_folder_would_show_the_gateways_own_folder(monkeypatch: pytest.MonkeyPatch,
                                                                               tmp_path) -> None:
-    """A jail that binds /usr cannot hide a gateway run from /usr/src/app: refuse it rather than pretend."""
+    """A jail that binds /usr/lib cannot hide a gateway run from inside it: refuse it rather than pretend."""
     iso = _isolation()
     if "fsjail" not in iso.layers:
         pytest.skip("unshare cannot build a mount namespace on this machine")

@@ -10,8 +10,8 @@ Layers, each of which holds on its own for what it covers:
    (killing its init kills every descendant). When tierwise runs as root and the interpreter
    is reachable by `nobody`, the child drops to `nobody` too (root is exempt from RLIMIT_NPROC).
    Where `unshare` can also make a mount namespace, the child runs in a filesystem jail: its
-   root is an empty read-only tmpfs holding only the interpreter's prefix and the system library
-   folders (read-only) and its own folder (read-write). Home folders, /etc, /proc, the gateway's
+   root is an empty read-only tmpfs holding only the interpreter, its standard library, the
+   system's shared libraries and time zones (read-only) and its own folder (read-write). Home folders, /etc, /proc, the gateway's
    config and ledger and other runs' folders do not exist for it, whoever owns them.
 2. Interpreter: an audit hook (PEP 578), installed before the user code runs, that refuses
    sockets, process creation (fork, exec, spawn, subprocess, os.system), ctypes, signals to
@@ -222,8 +222,8 @@ class _Isolation:
 
 
 # The filesystem jail, run as `sh -c JAIL_SH jail <root> <workdir> <bind>... -- <command>...` in a
-# fresh mount namespace: an empty tmpfs becomes the root, the interpreter's prefix and the system
-# library folders are bound into it read-only, the run's own folder read-write, and the command is
+# fresh mount namespace: an empty tmpfs becomes the root, the interpreter, its lib/ folder and the
+# system's library folders are bound into it read-only, the run's own folder read-write, and the command is
 # started chrooted there. The rest of the machine (home folders, the gateway's config and ledger,
 # other runs' folders, /etc, /proc) does not exist for the child. Nothing here runs untrusted code.
 _JAIL_SH = r"""set -e
@@ -247,8 +247,11 @@ mount -o remount,bind,ro,nosuid,nodev "$J"
 unset PWD OLDPWD
 exec "$@"
 """
-# What an interpreter needs to start and import its standard library (its own prefix is added).
-_SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache", "/nix/store")
+# What an interpreter needs to start and import its standard library: the shared libraries and
+# the loader's cache, time zones (the interpreter file and its prefix's lib/ are added). Not /usr
+# whole: /usr/src or /usr/local may hold an application and its data.
+_SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/local/lib", "/lib", "/lib64",
+                 "/lib32", "/libx32", "/etc/ld.so.cache", "/usr/share/zoneinfo", "/nix/store")
 
 
 def _interpreter() -> str:
@@ -308,7 +311,7 @@ def _jail_binds(jail_args: tuple[str, ...], python: str, drop_to: int | None) ->
                                   capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return ()
-    candidates = [*_SYSTEM_PATHS, *prefixes, os.path.dirname(python)]
+    candidates = [*_SYSTEM_PATHS, *(os.path.join(p, "lib") for p in prefixes), python]
     links, dirs = [], []
     for path in candidates:
         if os.path.islink(path) and os.path.dirname(path) == "/":
@@ -318,8 +321,8 @@ def _jail_binds(jail_args: tuple[str, ...], python: str, drop_to: int | None) ->
     dirs = sorted(set(dirs))
     # One bind per tree: a path inside another bound path comes with it.
     dirs = [d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs)]
-    # An interpreter installed at /, or with a prefix that holds the home folder or the gateway's
-    # folder (`--prefix=$HOME`), would bring what the jail is for hiding: no jail then.
+    # A bound folder that is / or holds the home folder or the gateway's own folder (a gateway run
+    # from inside /usr/lib) would bring in what the jail is for hiding: no jail then.
     private = {os.path.realpath(os.path.expanduser("~")), os.path.realpath(os.getcwd())}
     if "/" in dirs or any(p == d or p.startswith(d + "/") for p in private for d in dirs):
         return ()
