@@ -37,13 +37,17 @@ async def test_independent_agents_overlap_and_dependents_wait(service, project, 
     assert run.output == "<small-model>"
 
 
-async def test_per_provider_limit_is_respected(service, project, upstream):
+def slow_split_then_fan_out(upstream, items: int, each_model: str = "tiny") -> list[dict]:
+    """Agents `split` (answers a JSON list of `items`) and `each` (one call per item on `each_model`),
+    against an upstream that takes 0.1 s per call, so concurrent calls overlap."""
     upstream.latency = 0.1
-    upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"
-    write_ensemble(project, {"name": "fan", "agents": [
-        {"name": "split", "model": "small", "prompt": "list", "output": "json"},
-        {"name": "each", "model": "tiny", "fan_out": "split"},
-    ]})
+    upstream.answer = lambda model, prompt: json.dumps(list(range(items))) if "list" in prompt else "x"
+    return [{"name": "split", "model": "small", "prompt": "list", "output": "json"},
+            {"name": "each", "model": each_model, "fan_out": "split"}]
+
+
+async def test_per_provider_limit_is_respected(service, project, upstream):
+    write_ensemble(project, {"name": "fan", "agents": slow_split_then_fan_out(upstream, 6)})
     run = await service(limits={"gpu": 2}).run("fan", "go")
     assert run.agent("each").status == "ok"
     assert len(upstream.calls("tiny-model")) == 6
@@ -51,22 +55,15 @@ async def test_per_provider_limit_is_respected(service, project, upstream):
 
 
 async def test_calls_through_a_route_respect_the_local_providers_limit(service, project, upstream):
-    upstream.latency = 0.1
-    upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"
-    write_ensemble(project, {"name": "routed", "agents": [
-        {"name": "split", "model": "small", "prompt": "list", "output": "json"},
-        {"name": "each", "model": "main", "fan_out": "split"},  # `main`: a fallback route over `small` (gpu)
-    ]})
+    # `main`: a fallback route over `small` (gpu)
+    write_ensemble(project, {"name": "routed", "agents": slow_split_then_fan_out(upstream, 6, each_model="main")})
     run = await service(limits={"gpu": 2}).run("routed", "go")
     assert run.agent("each").status == "ok" and len(upstream.calls("small-model")) == 7
     assert upstream.max_in_flight == 2
 
 
 async def test_an_ensembles_own_limit_lowers_the_provider_limit_for_that_run_only(service, project, upstream):
-    upstream.latency = 0.1
-    upstream.answer = lambda model, prompt: json.dumps(list(range(6))) if "list" in prompt else "x"
-    agents = [{"name": "split", "model": "small", "prompt": "list", "output": "json"},
-              {"name": "each", "model": "tiny", "fan_out": "split"}]
+    agents = slow_split_then_fan_out(upstream, 6)
     write_ensemble(project, {"name": "wide", "concurrency": {"gpu": 3}, "agents": agents})
     write_ensemble(project, {"name": "narrow", "concurrency": {"gpu": 1}, "agents": agents})
     write_ensemble(project, {"name": "plain", "agents": agents})
@@ -80,10 +77,7 @@ async def test_an_ensembles_own_limit_lowers_the_provider_limit_for_that_run_onl
 async def test_a_run_cap_replaces_the_default_but_not_a_configured_provider_limit(service, project, upstream):
     from tests.ensembles.conftest import stub_config
 
-    upstream.latency = 0.1
-    upstream.answer = lambda model, prompt: json.dumps(list(range(8))) if "list" in prompt else "x"
-    agents = [{"name": "split", "model": "small", "prompt": "list", "output": "json"},
-              {"name": "each", "model": "tiny", "fan_out": "split"}]
+    agents = slow_split_then_fan_out(upstream, 8)
     write_ensemble(project, {"name": "wide", "concurrency": {"gpu": 6}, "agents": agents})
     write_ensemble(project, {"name": "plain", "agents": agents})
     svc = service()

@@ -17,6 +17,15 @@ from tierwise.verifiers.sandbox import SandboxLimits, _isolation, run_python
 FAST = SandboxLimits(wall_s=20, cpu_s=2, memory_mb=256)
 
 
+def need_layer(layer: str, why: str) -> None:
+    """Skip where this machine cannot give `layer`; in CI a missing layer is a failure, not a skip."""
+    if layer in _isolation().layers:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"sandbox layer {layer!r} is missing in CI: {why}")
+    pytest.skip(why)
+
+
 async def test_normal_code_runs_and_sees_its_files() -> None:
     code = "import json, collections, asyncio, subprocess\nfrom helper import VALUE\nprint(json.dumps({'v': VALUE}))\n"
     r = await run_python(code, files={"helper.py": "VALUE = 42\n"}, limits=FAST)
@@ -61,8 +70,7 @@ async def _listener() -> tuple[asyncio.base_events.Server, int, list[bool]]:
 
 async def test_network_namespace_alone_blocks_loopback_connections() -> None:
     """With the audit hook off, the network namespace still keeps the code off the host's loopback."""
-    if "netns" not in _isolation().layers:
-        pytest.skip("unshare cannot create a network namespace on this machine")
+    need_layer("netns", "unshare cannot create a network namespace on this machine")
     server, port, seen = await _listener()
     async with server:
         code = ("import socket\ns = socket.socket()\ns.settimeout(3)\n"
@@ -143,9 +151,8 @@ async def test_fork_bomb_is_contained() -> None:
 
 
 async def test_fork_bomb_is_contained_by_the_process_limit_alone() -> None:
-    iso = _isolation()
-    if os.geteuid() == 0 and "nobody" not in iso.layers:
-        pytest.skip("root is exempt from RLIMIT_NPROC and cannot drop to nobody here")
+    if os.geteuid() == 0:
+        need_layer("nobody", "root is exempt from RLIMIT_NPROC and cannot drop to nobody here")
     code = ("import os\nn = 0\ntry:\n    while n < 10000:\n        if os.fork() == 0:\n            os._exit(0)\n"
             "        n += 1\nexcept OSError:\n    print('LIMITED', n)\n")
     r = await run_python(code, limits=SandboxLimits(wall_s=20, cpu_s=5, max_processes=8), audit_hook=False)
@@ -190,9 +197,8 @@ async def test_filesystem_jail_alone_hides_the_rest_of_the_machine(shared_folder
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """With the audit hook off, code sees only the interpreter, system libraries and its own folder:
     no /etc, no home folders, no /proc (the gateway's environment), no world-readable ledger."""
+    need_layer("fsjail", "unshare cannot build a mount namespace on this machine")
     iso = _isolation()
-    if "fsjail" not in iso.layers:
-        pytest.skip("unshare cannot build a mount namespace on this machine")
     ledger = os.path.join(shared_folder, "ledger.db")
     code = ("import os\nprint('ROOT', sorted(os.listdir('/')))\nprint('USR', sorted(os.listdir('/usr')))\n"
             f"for p in ('/etc/passwd', '/proc/1/environ', {ledger!r}):\n"
@@ -219,8 +225,7 @@ async def test_filesystem_jail_alone_hides_the_rest_of_the_machine(shared_folder
 
 
 async def test_jailed_code_keeps_the_standard_library_and_its_folder() -> None:
-    if "fsjail" not in _isolation().layers:
-        pytest.skip("unshare cannot build a mount namespace on this machine")
+    need_layer("fsjail", "unshare cannot build a mount namespace on this machine")
     code = ("import decimal, fractions, hashlib, json, math, random, re, sqlite3, statistics, tempfile\n"
             "db = sqlite3.connect('t.db'); db.execute('create table t(x)'); db.commit()\n"
             "with tempfile.NamedTemporaryFile(dir='.') as f: f.write(b'x')\n"
@@ -233,9 +238,8 @@ async def test_jailed_code_keeps_the_standard_library_and_its_folder() -> None:
 def test_no_jail_when_a_bound_folder_would_show_the_gateways_own_folder(monkeypatch: pytest.MonkeyPatch,
                                                                               tmp_path) -> None:
     """A jail that binds /usr/lib cannot hide a gateway run from inside it: refuse it rather than pretend."""
+    need_layer("fsjail", "unshare cannot build a mount namespace on this machine")
     iso = _isolation()
-    if "fsjail" not in iso.layers:
-        pytest.skip("unshare cannot build a mount namespace on this machine")
     from tierwise.verifiers.sandbox import _jail_binds
 
     monkeypatch.chdir(tmp_path)
