@@ -36,6 +36,21 @@ def test_eval_prints_the_table_and_saves_a_router(tmp_path):
     assert "oracle" not in oracle_free and out["n"] == 48
 
 
+def test_eval_gives_each_apgr_a_bootstrap_interval():
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-k", "3", "--ci", "200", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["router"]: r for r in json.loads(res.output)["rows"]}
+    for r in rows.values():
+        assert r["apgr_ci_low"] <= r["apgr"] <= r["apgr_ci_high"]
+    assert rows["random"]["apgr_ci_high"] - rows["random"]["apgr_ci_low"] > 0.1  # 48 queries: a wide interval
+    table = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "200"])
+    assert "APGR 95% interval" in table.output and " – " in table.output
+    plain = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", "--json"])
+    assert all("apgr_ci_low" not in r for r in json.loads(plain.output)["rows"])
+    bad = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "-1"])
+    assert bad.exit_code == 2 and "--ci" in bad.output
+
+
 def test_eval_bad_input_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(main, ["eval", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 2 and "cannot read" in res.output

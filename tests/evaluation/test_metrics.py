@@ -9,7 +9,9 @@ from tierwise.evaluation.baselines import prompt_length_scores, random_scores
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.metrics import (
     Prices,
+    _apgr_rows,
     apgr,
+    bootstrap_apgr,
     cost_per_1k,
     cpt,
     oracle_scores,
@@ -78,3 +80,65 @@ def test_baselines():
     assert random_scores(d, 3).tolist() == random_scores(d, 3).tolist()
     s = summarize("len", prompt_length_scores(d), d.strong, d.weak)
     assert s.row()["router"] == "len" and 0 <= s.cpt50 <= 100
+
+
+def noisy_router(strong: np.ndarray, weak: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
+    """Scores that carry the gain under Gaussian noise: a router of a chosen skill."""
+    return oracle_scores(strong, weak) + np.random.default_rng(seed).normal(0.0, noise, len(strong))
+
+
+def test_bootstrap_rows_are_the_same_apgr_as_one_curve():
+    strong, weak = outcomes(300)
+    scores = noisy_router(strong, weak, 1.0)
+    ix = np.random.default_rng(5).integers(0, 300, size=(7, 300))
+    rows = _apgr_rows(scores[ix], strong[ix], weak[ix], 10)
+    one_by_one = [apgr(routing_curve(scores[i], strong[i], weak[i])) for i in ix]
+    assert rows.tolist() == pytest.approx(one_by_one, rel=1e-12)
+
+
+def test_bootstrap_interval_holds_the_estimate_and_separates_routers():
+    strong, weak = outcomes(2000)
+    good = noisy_router(strong, weak, 0.8)
+    point = apgr(routing_curve(good, strong, weak))
+    ci = bootstrap_apgr(good, strong, weak, rounds=400)
+    assert ci.low < point < ci.high and ci.level == 0.95
+    rand = bootstrap_apgr(np.random.default_rng(3).random(2000), strong, weak, rounds=400)
+    assert rand.low < 0.5 < rand.high
+    assert rand.high < ci.low  # a router this much better than random is told apart on 2,000 queries
+    assert bootstrap_apgr(good, strong, weak, rounds=400) == ci  # seeded: the same interval again
+
+
+def test_bootstrap_interval_narrows_with_more_queries():
+    widths = []
+    for n in (300, 6000):
+        strong, weak = outcomes(n, seed=2)
+        ci = bootstrap_apgr(noisy_router(strong, weak, 0.8), strong, weak, rounds=300)
+        widths.append(ci.high - ci.low)
+    assert widths[1] < widths[0] / 2  # about 1/sqrt(20) as wide
+
+
+def test_paired_difference_of_routers():
+    strong, weak = outcomes(2000)
+    better, worse = noisy_router(strong, weak, 0.5), noisy_router(strong, weak, 2.0, seed=1)
+    diff = bootstrap_apgr(better, strong, weak, against=worse, rounds=400)
+    assert diff.low > 0.0
+    assert bootstrap_apgr(worse, strong, weak, against=better, rounds=400).high < 0.0
+    same = bootstrap_apgr(better, strong, weak, against=better, rounds=50)
+    assert (same.low, same.high) == (0.0, 0.0)
+
+
+def test_bootstrap_bad_input_and_undefined_resamples():
+    strong, weak = outcomes(100)
+    with pytest.raises(ValueError, match="rounds"):
+        bootstrap_apgr(np.zeros(100), strong, weak, rounds=0)
+    with pytest.raises(ValueError, match="same length"):
+        bootstrap_apgr(np.zeros(100), strong, weak, against=np.zeros(3))
+    # The models differ on one query out of 40: most resamples miss it and APGR is undefined there.
+    strong1, weak1 = np.ones(40), np.ones(40)
+    weak1[0] = 0.0
+    with pytest.raises(ValueError, match="undefined"):
+        bootstrap_apgr(np.arange(40.0), strong1, weak1, rounds=200)
+    s = summarize("r", np.arange(40.0), strong1, weak1, ci_rounds=200)
+    assert s.apgr_ci is None and "apgr_ci_low" not in s.row()
+    s = summarize("r", noisy_router(strong, weak, 0.8), strong, weak, ci_rounds=100)
+    assert s.row()["apgr_ci_low"] < s.row()["apgr"] < s.row()["apgr_ci_high"]

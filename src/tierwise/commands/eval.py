@@ -40,13 +40,15 @@ def _load(data: str, config_path: str, route: str | None) -> OutcomeDataset:
 @click.option("--price-weak", type=float, default=0.24, show_default=True, help="USD per M tokens, weak.")
 @click.option("--tokens-per-query", type=float, default=359.0, show_default=True,
               help="Input + output tokens per query (RouteLLM's cost model: 95 + 264).")
+@click.option("--ci", "ci_rounds", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for a 95% interval of each APGR (0: none).")
 @click.option("--save", "save_path", default=None,
               help="Also train the first --router spec on all of DATA and save it here (.json + .npz).")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
-            tokens_per_query: float, save_path: str | None, plot_path: str | None, as_json: bool) -> None:
+            tokens_per_query: float, ci_rounds: int, save_path: str | None, plot_path: str | None, as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), a JSONL file of
     {prompt, strong, weak} rows, or `ledger` (judged shadow pairs from the configured ledger)."""
     from tierwise.routers import RouterError, make_router, save_router
@@ -56,7 +58,7 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
         if drop_subjects:
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
-        rows = evaluate(ds, routers, folds=folds, prices=prices, oracle=oracle)
+        rows = evaluate(ds, routers, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds)
         saved = None
         if save_path:
             if not routers:

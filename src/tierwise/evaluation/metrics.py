@@ -8,6 +8,10 @@ above the threshold. RouteLLM takes the thresholds at the 10-quantile bin edges 
   curve's own strong-call fractions (so random routing lands near 0.5, an oracle above 1);
 - CPT(x%): the strong-call % at which the curve recovers x% of the weak→strong gap, by linear
   interpolation (`np.interp` of the target quality over the curve's qualities, as RouteLLM does).
+
+A single APGR hides how much it would move on other queries of the same kind: `bootstrap_apgr`
+gives a percentile interval over resamples of the queries, alone or as the paired difference
+between two routers scored on the same queries.
 """
 
 from __future__ import annotations
@@ -65,6 +69,67 @@ def apgr(curve: Curve) -> float:
     return (auc(curve) - weak_auc) / (strong_auc - weak_auc)
 
 
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    level: float
+
+
+def _apgr_rows(s: np.ndarray, strong: np.ndarray, weak: np.ndarray, bins: int) -> np.ndarray:
+    """`apgr(routing_curve(...))` of every row of 2-D arrays at once; NaN where it is undefined."""
+    edges = np.quantile(s, np.linspace(0.0, 1.0, bins + 1), axis=1)
+    pcts, quals = np.empty((bins + 1, len(s))), np.empty((bins + 1, len(s)))
+    for i, t in enumerate(edges):
+        chosen = s > t[:, None] if i == bins else s >= t[:, None]
+        pcts[i] = chosen.mean(axis=1) * 100.0
+        quals[i] = np.where(chosen, strong, weak).mean(axis=1)
+    order = np.argsort(pcts, axis=0, kind="stable")
+    x = np.take_along_axis(pcts, order, axis=0) / 100.0
+    y = np.take_along_axis(quals, order, axis=0)
+    width = x[-1] - x[0]
+    weak_auc, strong_auc = weak.mean(axis=1) * width, strong.mean(axis=1) * width
+    gap = strong_auc - weak_auc
+    out = np.full(len(s), np.nan)
+    ok = gap != 0
+    out[ok] = (np.trapezoid(y, x, axis=0)[ok] - weak_auc[ok]) / gap[ok]
+    return out
+
+
+def bootstrap_apgr(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray, *, against: np.ndarray | None = None,
+                   rounds: int = 1000, level: float = 0.95, seed: int = 0, bins: int = NUM_BINS) -> Interval:
+    """Percentile bootstrap interval of APGR: the queries are resampled with replacement `rounds`
+    times and the whole curve (thresholds included) is recomputed on each resample. With `against`
+    (another router's scores on the same queries) it is the interval of APGR(scores) − APGR(against)
+    on the same resamples, which is narrower than comparing two separate intervals. It measures how
+    much the figure depends on which queries were drawn, not how much a retrained router would vary."""
+    scores, strong, weak = (np.asarray(a, dtype=float) for a in (scores, strong, weak))
+    routing_curve(scores, strong, weak, bins)  # the same input checks as a single curve
+    if against is not None:
+        against = np.asarray(against, dtype=float)
+        routing_curve(against, strong, weak, bins)
+    if rounds < 1 or not 0.0 < level < 1.0:
+        raise ValueError("rounds must be ≥ 1 and level between 0 and 1")
+    rng = np.random.default_rng(seed)
+    n = len(scores)
+    chunk = max(1, 2_000_000 // n)  # rows per batch: bounded memory on large datasets
+    values = []
+    for start in range(0, rounds, chunk):
+        ix = rng.integers(0, n, size=(min(chunk, rounds - start), n))
+        v = _apgr_rows(scores[ix], strong[ix], weak[ix], bins)
+        if against is not None:
+            v = v - _apgr_rows(against[ix], strong[ix], weak[ix], bins)
+        values.append(v)
+    v = np.concatenate(values)
+    v = v[np.isfinite(v)]
+    if len(v) < 0.95 * rounds:  # an interval of the other resamples only would be conditional, hence biased
+        raise ValueError(f"APGR is undefined on {rounds - len(v)} of {rounds} resamples: the two models differ on "
+                         "too few of these queries for an interval")
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(v, [tail, 1.0 - tail])
+    return Interval(float(low), float(high), level)
+
+
 def cpt(curve: Curve, fraction: float) -> float:
     """Strong-call % needed to recover `fraction` of the quality gap (RouteLLM's `x% qual`)."""
     target = curve.weak_quality + fraction * (curve.strong_quality - curve.weak_quality)
@@ -114,17 +179,28 @@ class Summary:
     cost50: float  # USD / 1k queries at the CPT(50%) operating point
     cost80: float
     curve: Curve
+    apgr_ci: Interval | None = None
 
     def row(self) -> dict[str, float | str]:
+        ci = {} if self.apgr_ci is None else {"apgr_ci_low": round(self.apgr_ci.low, 4),
+                                               "apgr_ci_high": round(self.apgr_ci.high, 4)}
         return {"router": self.name, "apgr": round(self.apgr, 4), "cpt50_pct": round(self.cpt50, 2),
                 "cpt80_pct": round(self.cpt80, 2), "usd_per_1k_at_cpt50": round(self.cost50, 4),
-                "usd_per_1k_at_cpt80": round(self.cost80, 4)}
+                "usd_per_1k_at_cpt80": round(self.cost80, 4), **ci}
 
 
 def summarize(name: str, scores: np.ndarray, strong: np.ndarray, weak: np.ndarray,
-              prices: Prices | None = None, *, cascade: bool = False) -> Summary:
+              prices: Prices | None = None, *, cascade: bool = False, ci_rounds: int = 0) -> Summary:
+    """The table row of one router; with `ci_rounds`, also a 95% bootstrap interval of its APGR (none
+    where too many resamples leave it undefined: a handful of queries on which the models rarely differ)."""
     prices = prices or Prices()
     c = routing_curve(scores, strong, weak)
     c50, c80 = cpt(c, 0.5), cpt(c, 0.8)
+    ci = None
+    if ci_rounds:
+        try:
+            ci = bootstrap_apgr(scores, strong, weak, rounds=ci_rounds)
+        except ValueError:
+            ci = None
     return Summary(name, apgr(c), c50, c80, cost_per_1k(c50 / 100, prices, cascade=cascade),
-                   cost_per_1k(c80 / 100, prices, cascade=cascade), c)
+                   cost_per_1k(c80 / 100, prices, cascade=cascade), c, ci)

@@ -22,13 +22,16 @@ def is_saved_router(spec: str) -> bool:
 
 def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, prices: Prices | None = None,
              seed: int = 0, baselines: bool = True, oracle: bool = False,
-             embedding_cache: dict[str, np.ndarray] | None = None) -> list[Summary]:
+             embedding_cache: dict[str, np.ndarray] | None = None, ci_rounds: int = 0) -> list[Summary]:
+    """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR."""
     from tierwise.routers import load_router, make_router
 
     rows: list[Summary] = []
     if baselines:
-        rows.append(summarize("random", random_scores(data, seed), data.strong, data.weak, prices))
-        rows.append(summarize("prompt-length", prompt_length_scores(data), data.strong, data.weak, prices))
+        rows.append(summarize("random", random_scores(data, seed), data.strong, data.weak, prices,
+                              ci_rounds=ci_rounds))
+        rows.append(summarize("prompt-length", prompt_length_scores(data), data.strong, data.weak, prices,
+                              ci_rounds=ci_rounds))
     for spec in routers:
         if is_saved_router(spec):
             r = load_router(spec)
@@ -38,16 +41,26 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
             scores = cross_val_scores(data, partial(make_router, spec, embedding_cache=embedding_cache), folds, seed)
             label = f"{spec} ({folds}-fold CV)"
-        rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc")))
+        rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),
+                              ci_rounds=ci_rounds))
     if oracle:
         rows.append(summarize("oracle", oracle_scores(data.strong, data.weak), data.strong, data.weak, prices))
     return rows
 
 
 def markdown_table(data: OutcomeDataset, rows: Sequence[Summary]) -> str:
+    with_ci = any(r.apgr_ci is not None for r in rows)
+    ci_head = " APGR 95% interval |" if with_ci else ""
     head = (f"**{data.name}** — n={len(data)}, strong {data.strong.mean():.4f}, weak {data.weak.mean():.4f}\n\n"
-            "| router | APGR | CPT(50%) | CPT(80%) | $/1k at CPT(50%) | $/1k at CPT(80%) |\n|---|---|---|---|---|---|")
-    lines = [f"| {r.name} | {r.apgr:.3f} | {r.cpt50:.1f}% | {r.cpt80:.1f}% | {r.cost50:.3f} | {r.cost80:.3f} |"
+            f"| router | APGR |{ci_head} CPT(50%) | CPT(80%) | $/1k at CPT(50%) | $/1k at CPT(80%) |\n"
+            "|---|---|" + ("---|" if with_ci else "") + "---|---|---|---|")
+
+    def ci(r: Summary) -> str:
+        if not with_ci:
+            return ""
+        return " — |" if r.apgr_ci is None else f" {r.apgr_ci.low:.3f} – {r.apgr_ci.high:.3f} |"
+
+    lines = [f"| {r.name} | {r.apgr:.3f} |{ci(r)} {r.cpt50:.1f}% | {r.cpt80:.1f}% | {r.cost50:.3f} | {r.cost80:.3f} |"
              for r in rows]
     return "\n".join([head, *lines])
 
