@@ -92,7 +92,8 @@ def _apgr_rows(s: np.ndarray, strong: np.ndarray, weak: np.ndarray, bins: int) -
     gap = strong_auc - weak_auc
     out = np.full(len(s), np.nan)
     ok = gap != 0
-    out[ok] = (np.trapezoid(y, x, axis=0)[ok] - weak_auc[ok]) / gap[ok]
+    area = np.asarray(np.trapezoid(y, x, axis=0))
+    out[ok] = (area[ok] - weak_auc[ok]) / gap[ok]
     return out
 
 
