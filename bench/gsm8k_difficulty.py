@@ -2,7 +2,10 @@
 questions by signals no pre-router has (the reference solution's number of calculator steps
 and its length, the size of the reference answer, each model's own answer length) next to
 the prompt-length baseline, and prints APGR for each, plus both models' accuracy by the
-number of steps. A yardstick for learned routers, not a router.
+number of steps. With the `embeddings` extra it also learns on text no pre-router has: a ridge
+regression of the gain on the sentence embedding of the reference solution, and of each model's
+answer, beside the same regression on the prompt (5-fold CV by question, alpha by leave-one-out
+inside each training split). A yardstick for learned routers, not a router.
 
     .venv/bin/python bench/gsm8k_difficulty.py
 """
@@ -14,8 +17,30 @@ import math
 
 import numpy as np
 
+from tierwise.evaluation.cv import group_folds
+from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.loaders import ROUTELLM, data_root, load_gsm8k
 from tierwise.evaluation.metrics import apgr, routing_curve
+from tierwise.routers.features import embedding_available
+
+
+def learned_on_text(ds: OutcomeDataset, texts: dict[str, list[str]]) -> None:
+    """APGR of a ridge regression of the gain on the embedding of each text, out of fold."""
+    from sklearn.linear_model import RidgeCV
+
+    from tierwise.routers.features import Embedder
+
+    enc = Embedder()
+    vectors = {name: enc.encode(t) for name, t in texts.items()}
+    vectors["prompt + reference solution"] = np.hstack([vectors["prompt"], vectors["reference solution"]])
+    folds = group_folds(ds, 5, 0)
+    print("\n| ridge on the embedding of (5-fold CV) | APGR |\n|---|---|")
+    for name, x in vectors.items():
+        score = np.zeros(len(ds))
+        for test in folds:
+            train = np.setdiff1d(np.arange(len(ds)), test)
+            score[test] = RidgeCV(alphas=(1.0, 3.0, 10.0, 30.0, 100.0)).fit(x[train], ds.gain[train]).predict(x[test])
+        print(f"| {name} | {apgr(routing_curve(score, ds.strong, ds.weak)):.3f} |")
 
 
 def main() -> None:
@@ -57,6 +82,11 @@ def main() -> None:
         m = steps == k
         if m.sum() >= 20:
             print(f"| {k} | {m.sum()} | {ds.weak[m].mean():.1%} | {ds.strong[m].mean():.1%} |")
+    if embedding_available():
+        learned_on_text(ds, {"prompt": ds.prompts, "reference solution": solutions,
+                             "GPT-4's answer": ds.strong_responses or [], "Mixtral's answer": ds.weak_responses or []})
+    else:
+        print("\n(embeddings extra not installed: the learned rows are skipped)")
 
 
 if __name__ == "__main__":
