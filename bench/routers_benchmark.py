@@ -10,7 +10,8 @@ stacking weights by an inner CV on each outer training split; nothing is tuned o
 Settings: (a) in-domain 5-fold CV by question (easier than RouteLLM's setting); (b) cross-benchmark
 transfer: train on the other benchmarks, test on this one (closer to RouteLLM, whose routers never
 saw these prompts); MT-Bench is only ever tested in setting (b). Post-hoc (cascade) scorers see
-the weak model's answer, so they are reported apart. Prints markdown for bench/RESULTS.md.
+the weak model's answer, so they are reported apart. Every in-domain APGR comes with a 95%
+bootstrap interval over resampled queries (`--ci` resamples). Prints markdown for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--routers", default="linear,mf-lsa,knn-embedding,mf-embedding,ensemble-embedding,stack")
     ap.add_argument("--emb-cache", type=Path, default=None, help="folder with emb_<benchmark>.npy to reuse")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--ci", type=int, default=1000, help="bootstrap resamples for each APGR's 95%% interval (0: none)")
     args = ap.parse_args()
     specs = [s for s in args.routers.split(",") if s]
     mmlu, nohsm, gsm, mt = (load_benchmark(n) for n in ("mmlu", "mmlu-no-hsm", "gsm8k", "mt-bench"))
@@ -107,11 +109,11 @@ def main() -> None:
     print("## (a) In-domain, 5-fold CV by question\n")
     for d in (mmlu, nohsm, gsm):
         t0 = time.time()
-        rows = evaluate(d, specs, folds=args.folds, embedding_cache=cache, oracle=True)
+        rows = evaluate(d, specs, folds=args.folds, embedding_cache=cache, oracle=True, ci_rounds=args.ci)
         print(markdown_table(d, rows))
         print(f"\n({time.time() - t0:.0f} s)\n")
     print("## Post-hoc scorer (cascade: the weak model always answers first), GSM8K, 5-fold CV\n")
-    print(markdown_table(gsm, evaluate(gsm, ["posthoc"], folds=args.folds)) + "\n")
+    print(markdown_table(gsm, evaluate(gsm, ["posthoc"], folds=args.folds, ci_rounds=args.ci)) + "\n")
 
     print("## (b) Cross-benchmark transfer (train on the others, test here; APGR)\n")
     print("| router | MMLU (train GSM8K) | GSM8K (train MMLU) | MT-Bench (train MMLU+GSM8K) |\n|---|---|---|---|")
