@@ -39,7 +39,7 @@ build_from_source() {
         done
         local work
         work="$(mktemp -d)"
-        trap 'rm -rf "$work"' EXIT
+        trap "rm -rf '$work'" EXIT  # expanded now: `work` is local, gone when the script exits
         echo "install-llama-server: no AVX-512 here; building llama-server from source (a few minutes)" >&2
         # Only this package as source: with `--no-binary :all:` pip would also build its build
         # requirements (CMake itself among them) from source just to read its metadata.
