@@ -10,7 +10,8 @@ only on the current one: a bigram table written into the embedding and output ma
 
 - after the generation prompt (which ends in a newline) it says `REPLY` and stops;
 - after an assistant prefill ending in `INVALID_UTF8_TRIGGER` it emits the byte 0xFF, which
-  is not UTF-8, and stops (llama-server answers that with HTTP 500);
+  is not UTF-8, and stops (older llama-server builds answer that with HTTP 500, newer ones
+  replace it with U+FFFD);
 - when `<|im_end|>` is forbidden after the reply (llama-server's grammar for `tool_choice:
   required` allows text, then demands a tool call) the runner-up is the token `<tool_call>`,
   so the grammar's tool call follows;
