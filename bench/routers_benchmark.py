@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--routers", default="linear,mf-lsa,knn-embedding,mf-embedding,ensemble-embedding,stack")
     ap.add_argument("--emb-cache", type=Path, default=None, help="folder with emb_<benchmark>.npy to reuse")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--timing-only", action="store_true", help="only the decision time per request")
     ap.add_argument("--ci", type=int, default=1000, help="bootstrap resamples for each APGR's 95%% interval (0: none)")
     args = ap.parse_args()
     specs = [s for s in args.routers.split(",") if s]
@@ -106,6 +107,8 @@ def main() -> None:
         print("(embeddings extra not installed: embedding routers skipped)")
         specs = [s for s in specs if not needs_embeddings(s)]
 
+    if args.timing_only:
+        return print_decision_times(mmlu, specs, cache)
     print("## (a) In-domain, 5-fold CV by question\n")
     for d in (mmlu, nohsm, gsm):
         t0 = time.time()
@@ -127,6 +130,10 @@ def main() -> None:
         vals = [transfer(gsm, mmlu, spec, cache), transfer(mmlu, gsm, spec, cache), transfer(both, mt, spec, cache)]
         print(f"| {spec} | " + " | ".join(f"{x:.3f}" for x in vals) + " |")
 
+    print_decision_times(mmlu, specs, cache)
+
+
+def print_decision_times(mmlu: OutcomeDataset, specs: list[str], cache: dict[str, np.ndarray] | None) -> None:
     print("\n## Decision time per request (score_text, p50 ms, 500 MMLU prompts, embedding model excluded)\n")
     timed = ["linear", "knn-lsa", "mf-lsa", "ensemble"] + [s for s in specs if s.startswith("stack")]
     for spec, ms in decision_times(mmlu, timed, cache).items():
