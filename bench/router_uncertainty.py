@@ -46,15 +46,13 @@ def main() -> None:
           "resampled (seed 0) | lead over prompt-length, paired 95% interval |\n|---|---|---|---|---|")
     for d in data:
         t0 = time.time()
-        per_seed, first = [], None
-        for seed in seeds:
-            s = cross_val_scores(d, partial(make_router, args.router, embedding_cache=cache), 5, seed)
-            per_seed.append(apgr(routing_curve(s, d.strong, d.weak)))
-            first = s if first is None else first
-        assert first is not None
+        scores = [cross_val_scores(d, partial(make_router, args.router, embedding_cache=cache), 5, seed)
+                  for seed in seeds]
+        per_seed = [apgr(routing_curve(s, d.strong, d.weak)) for s in scores]
+        first = scores[0]
         ci = bootstrap_apgr(first, d.strong, d.weak, rounds=args.rounds)
         length = prompt_length_scores(d)
-        lead = apgr(routing_curve(first, d.strong, d.weak)) - apgr(routing_curve(length, d.strong, d.weak))
+        lead = per_seed[0] - apgr(routing_curve(length, d.strong, d.weak))
         lead_ci = bootstrap_apgr(first, d.strong, d.weak, against=length, rounds=args.rounds)
         sd = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
         print(f"| {d.name} (n={len(d)}) | {', '.join(f'{x:.4f}' for x in per_seed)} | "

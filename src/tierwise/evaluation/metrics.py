@@ -45,15 +45,22 @@ def routing_curve(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray, bins
         raise ValueError("scores and outcomes must be non-empty 1-D arrays of the same length")
     if not np.all(np.isfinite(scores)):
         raise ValueError("router scores must be finite")
-    edges = thresholds_for(scores, bins)
-    pcts, quals = [], []
+    edges, pcts, quals = _curve_points(scores[None, :], strong[None, :], weak[None, :], bins)
+    return Curve(edges[:, 0], pcts[:, 0], quals[:, 0], float(weak.mean()), float(strong.mean()))
+
+
+def _curve_points(s: np.ndarray, strong: np.ndarray, weak: np.ndarray,
+                  bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thresholds, strong-call % and quality of the curve of each row of 2-D arrays, as columns
+    of (bins + 1)-row arrays in ascending strong-call order."""
+    edges = np.quantile(s, np.linspace(0.0, 1.0, bins + 1), axis=1)
+    pcts, quals = np.empty(edges.shape), np.empty(edges.shape)
     for i, t in enumerate(edges):
-        chosen = scores > t if i == len(edges) - 1 else scores >= t
-        pcts.append(chosen.mean() * 100.0)
-        quals.append(np.where(chosen, strong, weak).mean())
-    order = np.argsort(np.asarray(pcts), kind="stable")
-    return Curve(edges[order], np.asarray(pcts)[order], np.asarray(quals)[order], float(weak.mean()),
-                 float(strong.mean()))
+        chosen = s > t[:, None] if i == bins else s >= t[:, None]
+        pcts[i] = chosen.mean(axis=1) * 100.0
+        quals[i] = np.where(chosen, strong, weak).mean(axis=1)
+    order = np.argsort(pcts, axis=0, kind="stable")
+    return tuple(np.take_along_axis(a, order, axis=0) for a in (edges, pcts, quals))  # type: ignore[return-value]
 
 
 def auc(curve: Curve) -> float:
@@ -78,15 +85,8 @@ class Interval:
 
 def _apgr_rows(s: np.ndarray, strong: np.ndarray, weak: np.ndarray, bins: int) -> np.ndarray:
     """`apgr(routing_curve(...))` of every row of 2-D arrays at once; NaN where it is undefined."""
-    edges = np.quantile(s, np.linspace(0.0, 1.0, bins + 1), axis=1)
-    pcts, quals = np.empty((bins + 1, len(s))), np.empty((bins + 1, len(s)))
-    for i, t in enumerate(edges):
-        chosen = s > t[:, None] if i == bins else s >= t[:, None]
-        pcts[i] = chosen.mean(axis=1) * 100.0
-        quals[i] = np.where(chosen, strong, weak).mean(axis=1)
-    order = np.argsort(pcts, axis=0, kind="stable")
-    x = np.take_along_axis(pcts, order, axis=0) / 100.0
-    y = np.take_along_axis(quals, order, axis=0)
+    _, pcts, y = _curve_points(s, strong, weak, bins)
+    x = pcts / 100.0
     width = x[-1] - x[0]
     weak_auc, strong_auc = weak.mean(axis=1) * width, strong.mean(axis=1) * width
     gap = strong_auc - weak_auc
@@ -202,6 +202,6 @@ def summarize(name: str, scores: np.ndarray, strong: np.ndarray, weak: np.ndarra
         try:
             ci = bootstrap_apgr(scores, strong, weak, rounds=ci_rounds)
         except ValueError:
-            ci = None
+            pass
     return Summary(name, apgr(c), c50, c80, cost_per_1k(c50 / 100, prices, cascade=cascade),
                    cost_per_1k(c80 / 100, prices, cascade=cascade), c, ci)

@@ -11,8 +11,9 @@ Layers, each of which holds on its own for what it covers:
    is reachable by `nobody`, the child drops to `nobody` too (root is exempt from RLIMIT_NPROC).
    Where `unshare` can also make a mount namespace, the child runs in a filesystem jail: its
    root is an empty read-only tmpfs holding only the interpreter, its standard library, the
-   system's shared libraries and time zones (read-only) and its own folder (read-write). Home folders, /etc, /proc, the gateway's
-   config and ledger and other runs' folders do not exist for it, whoever owns them.
+   system's shared libraries and time zones (read-only) and its own folder (read-write). Home
+   folders, /etc, /proc, the gateway's config and ledger and other runs' folders do not exist
+   for it, whoever owns them.
 2. Interpreter: an audit hook (PEP 578), installed before the user code runs, that refuses
    sockets, process creation (fork, exec, spawn, subprocess, os.system), ctypes, signals to
    other processes, introspection of the garbage collector (the way to reach the hook's own
