@@ -80,6 +80,17 @@ class ServerConfig(_Strict):
     default_route: str | None = Field(None, description="route for model names that match nothing")
 
 
+class SandboxConfig(_Strict):
+    """The code sandbox (tierwise.sandbox) that `python_code` verifiers and script agents run in."""
+
+    allow_weak: bool = Field(False, description="where bubblewrap or user namespaces are missing, run code in the "
+                             "weak sandbox (rlimits and an audit hook; no filesystem or network isolation) "
+                             "instead of refusing to start")
+    max_concurrent: int | None = Field(None, ge=1, le=1024, description="sandbox runs at once (default: CPU cores)")
+    max_waiting: int = Field(64, ge=0, le=100_000, description="runs that may wait for a slot; more are 'sandbox busy'")
+    wait_s: float = Field(30.0, ge=0, le=3600, description="seconds a run waits for a slot before 'sandbox busy'")
+
+
 class LedgerConfig(_Strict):
     path: str = "tierwise-ledger.db"
     enabled: bool = True
@@ -107,6 +118,7 @@ class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     reference_model: str | None = Field(None, description="frontier model whose prices the savings compare to")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)

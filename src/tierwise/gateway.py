@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from tierwise import sandbox
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -57,6 +58,7 @@ class Gateway:
                 cost,
             )
         self._routes: dict[str, Target] = {}
+        sandbox.configure(**cfg.sandbox.model_dump())  # before the routes: code verifiers check it
         self._builder = Builder(self.resolve, self, cfg.base_dir)
         # Requested names that are patterns (e.g. `claude-*`) are matched in order after exact names.
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]

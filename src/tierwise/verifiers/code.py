@@ -4,9 +4,11 @@ in the sandbox. Model-written code is untrusted: it never runs in the gateway's 
 
 from __future__ import annotations
 
+import asyncio
+
 from tierwise.canonical import Request, Response
+from tierwise.sandbox import SandboxLimits, require, run_python
 from tierwise.verifiers.base import Verdict, VerifyContext
-from tierwise.verifiers.sandbox import SandboxLimits, run_python
 from tierwise.verifiers.text import python_code
 
 MAX_CODE_CHARS = 200_000
@@ -33,6 +35,8 @@ class PythonCodeVerifier:
         self.run = run
         self.limits = limits or SandboxLimits()
         self.name = name
+        if tests is not None or run:
+            require(f"verifier {name!r} (python_code with run or tests)")  # no OS sandbox: refuse to start
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
         code = python_code(resp.text())
@@ -40,7 +44,8 @@ class PythonCodeVerifier:
             return Verdict(False, "no Python code found in the answer", 0.0, self.name)
         if len(code) > MAX_CODE_CHARS:
             return Verdict(False, f"code too long ({len(code)} characters)", 0.0, self.name)
-        error = compile_error(code)
+        # Compiling a large answer takes a while: not on the event loop.
+        error = await asyncio.to_thread(compile_error, code)
         if error:
             return Verdict(False, error, 0.0, self.name)
         if self.tests is None and not self.run:
@@ -48,6 +53,8 @@ class PythonCodeVerifier:
         main = "import solution\n" if self.tests is None else "from solution import *\n\n" + self.tests
         result = await run_python(main, files={"solution.py": code}, limits=self.limits)
         detail = {"layers": result.layers, "returncode": result.returncode}
+        if result.busy:
+            return Verdict(False, result.summary(), 0.0, self.name, detail)
         if result.ok:
             return Verdict(True, "tests passed" if self.tests else "code ran", 1.0, self.name, detail)
         what = "tests failed" if self.tests else "code failed"

@@ -247,8 +247,8 @@ def build_verifier(spec: Any, services: Any = None, where: str = "verifier") -> 
         return ContainsVerifier(all_of=spec.all, any_of=spec.any, none_of=spec.none,
                                 ignore_case=spec.ignore_case, name=name)
     if isinstance(spec, PythonCodeSpec):
+        from tierwise.sandbox import SandboxLimits
         from tierwise.verifiers.code import PythonCodeVerifier
-        from tierwise.verifiers.sandbox import SandboxLimits
 
         limits = SandboxLimits(wall_s=spec.timeout_s, cpu_s=spec.cpu_s, memory_mb=spec.memory_mb)
         return PythonCodeVerifier(tests=spec.tests, run=spec.run, limits=limits, name=name)
