@@ -44,9 +44,7 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
 @dataclass(frozen=True, slots=True)
 class Status:
     strong: bool
-    # Layers verified for runs without children (the default) and with children.
-    layers: tuple[str, ...]
-    layers_with_children: tuple[str, ...]
+    layers: tuple[str, ...]  # verified in force for every run in bubblewrap
     problem: str | None
     version: str | None
 
@@ -61,26 +59,24 @@ def set_rlimits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # bwrap's own two processes in the sandbox's user namespace count too.
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes + 2,) * 2)
+    # No RLIMIT_NPROC: seccomp refuses every new process, and the limit would not hold anyway for
+    # a sandbox whose uid is root's outside (the kernel exempts it).
 
 
 @functools.cache
 def status() -> Status:
-    """Probe once per process (runs bwrap twice: ~0.1 s)."""
+    """Probe once per process (runs bwrap once: ~0.1 s)."""
     path = bwrap.bwrap_path()
     if path is None:
-        return Status(False, (), (), f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}", None)
+        return Status(False, (), f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}", None)
     try:
         version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError) as e:
-        return Status(False, (), (), f"bwrap does not run ({e}): {INSTALL_HINT}", None)
-    one, problem = probe(False, set_rlimits)
-    many, problem_children = probe(True, set_rlimits)
-    problem = problem or problem_children
+        return Status(False, (), f"bwrap does not run ({e}): {INSTALL_HINT}", None)
+    layers, problem = probe(set_rlimits)
     if problem:
         problem = f"{problem}; {INSTALL_HINT}"
-    return Status(problem is None, one, many, problem, version or None)
+    return Status(problem is None, layers, problem, version or None)
 
 
 def strong_or_weak() -> bool:

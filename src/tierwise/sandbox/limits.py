@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 class SandboxLimits:
     wall_s: float = 10.0
     cpu_s: int = 5
-    # The run's memory in total: one process (threads share it) unless `max_processes` > 1.
+    # The run's memory in total: a run is one process (seccomp refuses forks; threads share it).
     memory_mb: int = 512
-    # 1: no child processes at all (fork/clone refused by seccomp); N > 1: up to N processes.
-    max_processes: int = 1
     file_size_mb: int = 16
     open_files: int = 64
     output_bytes: int = 256_000

@@ -60,16 +60,16 @@ NAMESPACES = {"mnt": "mntns", "net": "netns", "pid": "pidns", "ipc": "ipcns", "u
 _ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work"}
 
 
-def probe(allow_children: bool, preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], str | None]:
-    """(layers verified, what failed) for sandbox runs with or without child processes."""
-    limits = SandboxLimits(max_processes=4 if allow_children else 1, memory_mb=256)
+def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], str | None]:
+    """(layers verified, what failed) for sandbox runs."""
+    limits = SandboxLimits(memory_mb=256)
     lay = bwrap.layout()
     tops = _ALLOWED_TOP | {p.split("/")[1] for p in lay.binds}
     script = os.memfd_create("probe", os.MFD_CLOEXEC)
     os.write(script, PROBE.encode())
     os.lseek(script, 0, os.SEEK_SET)
     info_r, info_w = os.pipe()
-    fds = [script, seccomp_filter.bpf_fd(allow_children), info_w]
+    fds = [script, seccomp_filter.bpf_fd(), info_w]
     try:
         cmd = bwrap.command(seccomp_fd=fds[1], files=[(script, "probe.py")], work_mb=1, info_fd=info_w,
                             argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"])
@@ -98,7 +98,7 @@ def probe(allow_children: bool, preexec: Callable[[SandboxLimits], None]) -> tup
     if set(seen["root"]) <= tops and "work" in seen["root"]:
         layers.append("fsroot")  # pivot_root into a root of library folders and the run's own folder
     if (seen["uid"], seen["gid"]) == (bwrap.UID, bwrap.UID):
-        layers.append("nobody")
+        layers.append("userns")  # uid 65534 in its own user namespace
     if not any(seen["caps"]):
         layers.append("no_caps")
     if seen["no_new_privs"] == 1:
@@ -107,14 +107,14 @@ def probe(allow_children: bool, preexec: Callable[[SandboxLimits], None]) -> tup
     if all(seen[k] == errno.EPERM for k in ("chroot", "socket_inet", "socket_unix", "unshare", "mount")) \
             and seen["socketpair"] == 0:
         layers.append("seccomp")
-    if not allow_children and seen["fork"] == errno.EPERM and "seccomp" in layers:
+    if seen["fork"] == errno.EPERM and "seccomp" in layers:
         layers.append("one_process")
     if seen["rlimit_as"] == limits.memory_mb * 1024 * 1024 and seen["rlimit_cpu"] == limits.cpu_s:
         layers.append("rlimits")
         # One process (threads share its address space): RLIMIT_AS bounds the run's memory in total.
-        layers.append("memory_total" if "one_process" in layers else "memory_per_process")
-    need = {"mntns", "netns", "pidns", "fsroot", "nobody", "no_caps", "no_new_privs", "seccomp", "rlimits"}
-    if not allow_children:
-        need.add("one_process")
+        if "one_process" in layers:
+            layers.append("memory_total")
+    need = {"mntns", "netns", "pidns", "fsroot", "userns", "no_caps", "no_new_privs", "seccomp", "one_process",
+            "rlimits", "memory_total"}
     missing = sorted(need - set(layers))
     return tuple(layers), (f"layers not in force: {', '.join(missing)}" if missing else None)

@@ -72,12 +72,10 @@ async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: byte
 
 async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
                      limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
-    children = limits.max_processes > 1
-    st = backend.status()
-    layers = list(st.layers_with_children if children else st.layers)
+    layers = list(backend.status().layers)
     fds: list[int] = []
     try:
-        fds.append(seccomp_filter.bpf_fd(children))
+        fds.append(seccomp_filter.bpf_fd())
         placed = []
         for name, data in files.items():
             fd = os.memfd_create(name, os.MFD_CLOEXEC)

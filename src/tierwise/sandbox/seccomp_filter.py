@@ -6,8 +6,8 @@ A deny list over the default of "allow": the interpreter and its standard librar
 and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
 making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uring, kernel
 modules, kexec, reading other processes' memory, personality changes, every `socket()` (the
-only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and, unless the caller
-asks for child processes, every fork (threads stay: `clone` with CLONE_THREAD). `clone3` answers
+only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its
+rlimits (memory, CPU, files) bound the whole run. `clone3` answers
 ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
 whose flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
 (libseccomp's default for a foreign architecture).
@@ -32,11 +32,10 @@ DENIED = (
     "quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "vhangup", "uselib", "nfsservctl", "socket",
 )
-# Forks: refused unless the run may have children.
 FORKS = ("fork", "vfork")
-# clone flags that make new namespaces: refused even where children are allowed.
-NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
-                   0x00000080)  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+# clone flags that make namespaces (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME):
+# refused even for a thread (no capabilities would let them work; defence in depth).
+NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x80)
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable, refused anyway
@@ -50,8 +49,8 @@ def _rule(f: Any, action: int, name: str, *args: Any) -> None:
 
 
 @functools.cache
-def filter_bpf(allow_children: bool) -> bytes:
-    """The compiled filter for a run with (or without) child processes."""
+def filter_bpf() -> bytes:
+    """The compiled filter (BPF)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -63,24 +62,23 @@ def filter_bpf(allow_children: bool) -> bytes:
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+    for name in FORKS:
+        _rule(f, eperm, name)
+    # A clone that is not a thread of this process is a new process (or namespace): refused.
+    _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
     for flag in NAMESPACE_FLAGS:
         _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    if not allow_children:
-        for name in FORKS:
-            _rule(f, eperm, name)
-        # A clone that is not a thread of this process is a new process.
-        _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
     with tempfile.TemporaryFile() as fh:
         f.export_bpf(fh)
         fh.seek(0)
         return fh.read()
 
 
-def bpf_fd(allow_children: bool) -> int:
+def bpf_fd() -> int:
     """A fresh descriptor holding the filter, positioned at its start, for one bwrap to read."""
     fd = os.memfd_create("tierwise-seccomp", os.MFD_CLOEXEC)
     try:
-        os.write(fd, filter_bpf(allow_children))
+        os.write(fd, filter_bpf())
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)
