@@ -164,3 +164,25 @@ async def test_the_answer_is_compiled_off_the_event_loop(monkeypatch: pytest.Mon
     v = build_verifier("python_code")
     verdict = await v(req(), resp(GOOD), VerifyContext())
     assert verdict.passed and threads and threads[0] != threading.get_ident()
+
+
+def test_doctor_reports_the_sandbox_and_how_to_install_it(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    cfg = {"providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+           "models": {"m": {"provider": "p", "model": "x"}, "n": {"provider": "p", "model": "y"}},
+           "routes": {"main": {"policy": "cascade", "tiers": ["m", "n"],
+                               "verifiers": [{"type": "python_code", "tests": TESTS}]}}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.chdir(tmp_path)
+    if sandbox.status().strong:
+        out = CliRunner().invoke(main, ["doctor", "-c", "tierwise.yaml"]).output
+        assert "✓ sandbox: bubblewrap" in out and "seccomp" in out, out
+    sandbox.status.cache_clear()
+    _no_bwrap(monkeypatch)
+    r = CliRunner().invoke(main, ["doctor", "-c", "tierwise.yaml"])
+    assert "✗ sandbox: bubblewrap (bwrap) is not installed" in r.output and "apt-get install bubblewrap" in r.output
+    assert r.exit_code == 1
