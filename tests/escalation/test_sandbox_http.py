@@ -25,20 +25,42 @@ RIGHT = "```python\ndef add(a, b):\n    return a + b\n```"
 WRONG = "def add(a, b):\n    return a - b\n"
 MSG = [{"role": "user", "content": "Write add(a, b) in Python."}]
 
-# Each escape, if it worked, ends the run with exit status 0 before the tests run: a pass.
+# Each escape raises unless it reached what it was after. The answer tries it in a child interpreter
+# started with _posixsubprocess.fork_exec (not audited in 3.11: no hook there), then in its own
+# process (under the audit hook); if either worked it exits 0 before the tests run: a pass.
+# A chroot inside the jail, then up: out of a jail built with chroot (not pivot_root).
+CHROOT_OUT = "import os\nos.mkdir('j')\nos.chroot('j')\nfor _ in range(64):\n    os.chdir('..')\nos.chroot('.')\n"
 ESCAPES = {
-    "chroot": "import os\nos.mkdir('j')\nos.chroot('j')\nfor _ in range(64):\n    os.chdir('..')\nos.chroot('.')\n"
-              "open('/etc/passwd').read()\nos._exit(0)\n",
-    "dir_fd": "import os\nfd = os.open('/', os.O_RDONLY)\nos.open('etc/passwd', os.O_RDONLY, dir_fd=fd)\nos._exit(0)\n",
-    "ledger": "import os\nopen(LEDGER).read()\nos._exit(0)\n",
-    "postgres": "import os, socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('/var/run/postgresql/.s.PGSQL.5432')\n"
-                "os._exit(0)\n",
-    "redis": "import os, socket\nsocket.create_connection(('127.0.0.1', 6379), timeout=2)\nos._exit(0)\n",
-    "fork_exec": "import os, sys, _posixsubprocess\nr, w = os.pipe()\nargs = [sys.executable.encode(), b'-c', b'1']\n"
-                 "_posixsubprocess.fork_exec(args, [args[0]], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True,"
-                 " False, None, None, None, -1, None, False)\nos._exit(0)\n",
-    "ctypes_fork": "import os, ctypes\nif ctypes.CDLL(None).fork() >= 0:\n    os._exit(0)\n",
+    "chroot": CHROOT_OUT + "assert 'root:' in open('/etc/passwd').read()\n",
+    "dir_fd": "import os\nfd = os.open('/', os.O_RDONLY)\nassert b'root:' in os.read(os.open('etc/passwd', os.O_RDONLY, dir_fd=fd), 99)\n",
+    "ledger": "open(LEDGER, 'rb').read(1)\n",
+    "postgres": CHROOT_OUT + "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('/var/run/postgresql/.s.PGSQL.5432')\n",
+    "redis": "import socket\ns = socket.create_connection(('127.0.0.1', 6379), timeout=2)\ns.sendall(b'PING\\r\\n')\n"
+             "assert b'PONG' in s.recv(64)\n",
+    "ctypes_fork": "import os, ctypes\npid = ctypes.CDLL(None).fork()\nif pid == 0:\n    os._exit(0)\nassert pid > 0\n",
 }
+ATTEMPT = """import os, sys
+ESCAPE = {escape!r}
+def _attempt():
+    try:
+        import _posixsubprocess
+        r, w = os.pipe()
+        args = [sys.executable.encode(), b'-c', ESCAPE.encode()]
+        pid = _posixsubprocess.fork_exec(args, [args[0]], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w,
+                                         True, False, -1, None, None, None, -1, None, False)
+        os.close(w)
+        if os.waitpid(pid, 0)[1] == 0:
+            return True
+    except BaseException:
+        pass
+    try:
+        exec(ESCAPE, {{}})
+        return True
+    except BaseException:
+        return False
+if _attempt():
+    os._exit(0)
+"""
 
 
 def test_control_an_early_exit_would_pass_the_check(gateway, openai_up, anthropic_up) -> None:
@@ -71,7 +93,7 @@ def _config(openai_url: str, anthropic_url: str, **sandbox_cfg: object) -> dict:
 def test_an_escaping_answer_fails_its_check_and_escalates(escape, gateway, openai_up, anthropic_up,
                                                           tmp_path: Path) -> None:
     g = gateway(_config(openai_up.url, anthropic_up.url))
-    code = ESCAPES[escape].replace("LEDGER", repr(str(tmp_path / "ledger.db")))
+    code = ATTEMPT.format(escape=ESCAPES[escape].replace("LEDGER", repr(str(tmp_path / "ledger.db"))))
     openai_up.script(Reply(text=f"```python\n{code}{WRONG}```"))
     anthropic_up.script(Reply(text=RIGHT))
     r = oai(g).chat.completions.with_raw_response.create(model="main", messages=MSG)

@@ -279,7 +279,7 @@ def posixsubprocess():
     r, w = os.pipe()
     args = [sys.executable.encode(), b'-c', b'print("CHILD-RAN")']
     return _posixsubprocess.fork_exec(args, [args[0]], True, (w,), None, None, -1, -1, -1, -1, -1, -1,
-                                      r, w, True, False, None, None, None, -1, None, False)
+                                      r, w, True, False, -1, None, None, None, -1, None, False)
 def ctypes_fork():
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
@@ -386,17 +386,23 @@ def grab():
             total[0] += 32
         except MemoryError:
             stop.append(1)
+r, w = os.pipe()
+children = 0
 for _ in range(4):
     try:
         if os.fork() == 0:
-            grab(); os._exit(0)
+            go.set(); grab(); os.write(w, b'%d\\n' % total[0]); os._exit(0)
+        children += 1
     except OSError:
         pass
+os.close(w)
 threads = [threading.Thread(target=grab) for _ in range(4)]
 [t.start() for t in threads]
 go.set()
 [t.join() for t in threads]
-print('TOTAL_MB', total[0], flush=True)
+with os.fdopen(r) as fh:
+    from_children = sum(int(x) for x in fh.read().split())
+print('TOTAL_MB', total[0] + from_children, 'children', children, flush=True)
 """
 
 
