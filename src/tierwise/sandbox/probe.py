@@ -65,27 +65,24 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
     limits = SandboxLimits(memory_mb=256)
     lay = bwrap.layout()
     tops = _ALLOWED_TOP | {p.split("/")[1] for p in lay.binds}
-    script = os.memfd_create("probe", os.MFD_CLOEXEC)
-    os.write(script, PROBE.encode())
-    os.lseek(script, 0, os.SEEK_SET)
-    info_r, info_w = os.pipe()
-    fds = [script, seccomp_filter.bpf_fd(), info_w]
+    fds: list[int] = []
     try:
-        cmd = bwrap.command(seccomp_fd=fds[1], files=[(script, "probe.py")], work_mb=1, info_fd=info_w,
+        script, info_fd = os.memfd_create("probe", os.MFD_CLOEXEC), os.memfd_create("info", os.MFD_CLOEXEC)
+        fds += [script, info_fd]
+        os.write(script, PROBE.encode())
+        os.lseek(script, 0, os.SEEK_SET)
+        fds.append(seccomp_filter.bpf_fd())
+        cmd = bwrap.command(seccomp_fd=fds[2], files=[(script, "probe.py")], work_mb=1, info_fd=info_fd,
                             argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"])
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={}, cwd="/", pass_fds=fds,
                            preexec_fn=lambda: preexec(limits))
-        os.close(info_w)
-        fds.remove(info_w)
-        with os.fdopen(info_r, "rb") as fh:
-            info_r = -1
-            info = json.loads(fh.read() or b"{}")
+        os.lseek(info_fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(info_fd, 1 << 16) or b"{}")
     except (OSError, subprocess.SubprocessError, ValueError, ImportError) as e:
         return (), f"bubblewrap or libseccomp could not run: {e}"
     finally:
-        for fd in fds + ([info_r] if info_r >= 0 else []):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for fd in fds:
+            os.close(fd)
     try:
         seen = json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
