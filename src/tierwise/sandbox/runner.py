@@ -105,8 +105,7 @@ async def _run_weak(files: dict[str, bytes], entry: str, args: list[str], stdin:
     try:
         if entry in files:
             entry = os.path.join(folder, entry)
-        argv = weak.argv(folder, entry, args, ro_binds, python) if audit_hook \
-            else ([bwrap.interpreter(), "-I", "-S", entry, *args] if python else [entry, *args])
+        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
         proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[])
         return await _supervise(proc, stdin, limits, ["rlimits"] + (["audit"] if audit_hook else []))
     finally:

@@ -22,9 +22,11 @@ def make_folder(files: dict[str, bytes]) -> str:
     return folder
 
 
-def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: bool) -> list[str]:
+def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: bool, audit_hook: bool) -> list[str]:
     if not python:
         return [entry, *args]
+    if not audit_hook:
+        return [bwrap.interpreter(), "-I", "-S", entry, *args]
     return [bwrap.interpreter(), "-I", "-S", "-c", BOOT, folder, entry, *ro_binds, "--", *args]
 
 
