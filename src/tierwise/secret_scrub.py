@@ -79,6 +79,7 @@ _WORD_START = frozenset({"sk-", "sk_", "akia", "asia", "ghp_", "gho_", "ghu_", "
                          "token\\\":", "bearer", "basic "})
 _COMPILED = {a: re.compile(p, f) for a, (p, f) in _SHAPES.items()}
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _SECRET_NAME = re.compile(
     r"(?:^|_)(?:API_?KEY|KEY|KEYS|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PAT|CREDENTIALS?|AUTH)(?:_|$)", re.I)
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|signature|password|credential", re.I)
@@ -150,7 +151,12 @@ class SecretScrubber:
         variants = self._variants
         found: list[tuple[int, int]] = []
         last = (-1, -1)
-        for index, start, stop in self._automaton.find_matches_as_indexes(low, overlapping=True):
+        try:
+            matches = self._automaton.find_matches_as_indexes(low, overlapping=True)
+        except UnicodeEncodeError:  # lone surrogates: same length, and no secret contains one
+            low = _SURROGATES.sub("\ufffd", low)
+            matches = self._automaton.find_matches_as_indexes(low, overlapping=True)
+        for index, start, stop in matches:
             for vid, off, n in self._where[index]:
                 end = stop - 1
                 if vid < 0:
