@@ -25,7 +25,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.doubles import AnthropicDouble, CutStream, Fail, OpenAIDouble, Raw, RecordedRequest, Reply, StreamError
+from tests.doubles import (
+    AnthropicDouble,
+    CutStream,
+    Fail,
+    OpenAIDouble,
+    Raw,
+    RecordedRequest,
+    Reply,
+    StreamError,
+)
 from tests.harness import GatewayServer, make_config
 from tierwise.cli import main as cli
 
