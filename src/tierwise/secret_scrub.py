@@ -331,7 +331,9 @@ def scrub_log_record(record: logging.LogRecord) -> None:
         msg = record.getMessage()
     except Exception:  # a bad format string: leave it for the handler to report
         return
-    record.msg, record.args = scrub(msg), None
+    clean = scrub(msg)
+    if clean != msg:  # untouched records keep their args (some formatters read them)
+        record.msg, record.args = clean, None
     if record.exc_info and not record.exc_text:
         record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
     if record.stack_info:

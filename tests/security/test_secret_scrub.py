@@ -84,3 +84,13 @@ def test_every_tierwise_error_message_is_scrubbed() -> None:
     secret_scrub.register([KEY])
     assert KEY not in UpstreamError(f"provider 'x' answered HTTP 401: bad key {KEY}").message
     assert KEY not in str(UpstreamError(f"{quote(KEY, safe='')}"))
+
+
+def test_ensemble_agent_errors_are_scrubbed_where_they_leave() -> None:
+    """An agent's error (a script's stderr, an exception's text) reaches MCP clients and artifacts."""
+    from tierwise.ensembles.results import AgentResult, ItemResult
+
+    secret_scrub.register([KEY])
+    d = AgentResult("a", "script", status="failed", error=f"stderr: {KEY}",
+                    items=[ItemResult(0, "failed", error=f"Authorization: Bearer {KEY}")]).to_dict()
+    assert KEY not in str(d) and REDACTED in d["error"] and REDACTED in d["items"][0]["error"]
