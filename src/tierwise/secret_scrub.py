@@ -287,6 +287,7 @@ def register(secrets: Iterable[str]) -> None:
         known = _known | new
         _current = SecretScrubber(known)
         _known = known
+    install_log_hook()  # whoever holds a secret logs: from now on records are scrubbed
 
 
 def note(secret: str | None) -> None:
@@ -297,7 +298,7 @@ def note(secret: str | None) -> None:
 
 def register_config(cfg: Config) -> None:
     register(config_secrets(cfg))
-    install_log_hook()
+    install_log_hook()  # also when the config holds no secret: key shapes are still caught
 
 
 def scrub(text: str) -> str:
