@@ -27,6 +27,7 @@ from tierwise.pricing import Price, Pricer, cost
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.http import Provider
+from tierwise.secret_scrub import register_config
 from tierwise.trace import Trace
 
 log = logging.getLogger("tierwise")
@@ -41,6 +42,7 @@ def new_request_id() -> str:
 class Gateway:
     def __init__(self, cfg: Config, *, ledger: Ledger | None = None, pricer: Pricer | None = None) -> None:
         self.cfg = cfg
+        register_config(cfg)  # before anything can fail or log: the scrubber must know the keys
         self.pricer = pricer or Pricer()
         self.ledger = ledger
         self._session: aiohttp.ClientSession | None = None

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord
+from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord, scrub_record
 
 log = logging.getLogger("tierwise.ledger")
 
@@ -103,6 +103,7 @@ class Ledger:
 
     def submit(self, rec: LedgerRecord) -> None:
         """Queue a record for writing; never blocks."""
+        scrub_record(rec)  # nothing secret reaches the disk (or anything written from the record)
         with self._cond:  # with close(): a record is either queued before the stop or refused
             if self._closed:
                 log.warning("ledger is closed; record %s not written", rec.request_id)
