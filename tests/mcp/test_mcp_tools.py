@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,7 +76,8 @@ async def connect(transport: str, project: Path, monkeypatch: pytest.MonkeyPatch
         params = StdioServerParameters(
             command=str(exe), args=["mcp", "-c", str(project / "tierwise.yaml"), "--project", str(project)],
             env={"TIERWISE_HOME": str(project / "global"), "TIERWISE_LIBRARY": str(project / "lib"),
-                 "PATH": str(exe.parent)}, cwd=str(project))
+                 "PATH": str(exe.parent), **({"PYTHONPATH": os.environ["PYTHONPATH"]}  # a worktree's code
+                                             if os.environ.get("PYTHONPATH") else {})}, cwd=str(project))
         async with Client(params, read_timeout_seconds=30) as c:
             yield c
 

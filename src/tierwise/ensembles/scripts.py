@@ -116,10 +116,32 @@ async def run_script(argv: list[str], payload: dict[str, Any], timeout: float, *
 async def _run_sandboxed(argv: list[str], folder: Path, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
     """THE seam to the code sandbox: an untrusted script, its folder read-only, JSON in and out.
 
-    Until `tierwise.sandbox` lands this wraps the script in bubblewrap itself (no network, no
-    capabilities, new user/pid/ipc namespaces, only /usr, the Python install and the
-    ensemble folder read-only, a private /tmp, uid 65534, address space capped); without
-    bubblewrap it refuses to run rather than fall back to the host."""
+    `tierwise.sandbox.run_script` (bubblewrap + seccomp, bounded CPU, memory, output and
+    concurrency); `_interim_bwrap` only while that package is not there (branch `sandbox`
+    not merged yet: delete it then)."""
+    try:
+        from tierwise import sandbox  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return await _interim_bwrap(argv, folder, stdin, timeout)
+    python = argv[0] == sys.executable
+    limits = sandbox.SandboxLimits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1))
+    try:
+        res = await sandbox.run_script(argv[-1], stdin, limits=limits, ro_binds=[os.path.realpath(folder)],
+                                       python=python)
+    except sandbox.SandboxUnavailable as e:
+        raise ScriptFailed(f"untrusted script agents run in the sandbox: {e}; or list this ensemble file under "
+                           "`ensembles.trusted` in tierwise.yaml") from None
+    if res.timed_out:
+        raise TimeoutError
+    if res.busy or res.returncode is None:
+        raise ScriptFailed(res.summary())
+    return res.returncode, res.stdout.encode(), res.stderr.encode()
+
+
+async def _interim_bwrap(argv: list[str], folder: Path, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+    """Bubblewrap by hand (no network, no capabilities, new namespaces, only /usr, the Python
+    install and the ensemble folder read-only, a private /tmp, uid 65534, address space capped);
+    without bubblewrap it refuses to run rather than fall back to the host."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise ScriptFailed("untrusted script agents run in the sandbox, and bubblewrap (bwrap) is not installed; "
