@@ -114,6 +114,16 @@ class LedgerConfig(_Strict):
         return str(Path(base_dir) / self.path)
 
 
+class EnsemblesConfig(_Strict):
+    trusted: list[str] = Field(
+        default_factory=list, description="ensemble files (paths; relative ones to this config's folder) whose "
+        "script agents may run any command on the host; every other ensemble's scripts must be files in its "
+        "folder and run in the sandbox. Only the operator edits this list: no MCP tool can add to it")
+
+    def trusted_paths(self, base_dir: str) -> list[Path]:
+        return [Path(base_dir) / os.path.expanduser(p) for p in self.trusted]
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
@@ -124,6 +134,7 @@ class Config(_Strict):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
+    ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 

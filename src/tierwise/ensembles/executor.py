@@ -39,6 +39,8 @@ class Resolver(Protocol):
 
     def ensemble(self, ref: str, ens: Ensemble) -> Ensemble: ...
 
+    def trusted(self, ens: Ensemble) -> bool: ...
+
 
 class AgentError(Exception):
     """An agent failed for a reason worth showing the user as is."""
@@ -237,11 +239,12 @@ class Executor:
         """One execution of the agent on one input (a fan-out calls this per item)."""
         if a.kind == "script":
             assert a.script is not None
-            argv = command_for(a.script, ens.base_dir)
+            trusted = self.resolver.trusted(ens)
             try:
+                argv = command_for(a.script, ens.base_dir, trusted=trusted)
                 async with self.scripts:
                     out = await run_script(argv, {"input": value, "agent": a.name, "ensemble": ens.name},
-                                           self._timeout(ens, a))
+                                           self._timeout(ens, a), sandbox_folder=None if trusted else ens.base_dir)
             except ScriptFailed as e:
                 raise AgentError(f"script: {e}") from None
             return self._check_output(a, out)
