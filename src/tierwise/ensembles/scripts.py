@@ -17,8 +17,6 @@ import asyncio
 import contextlib
 import os
 import re
-import resource
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -26,11 +24,10 @@ from typing import Any
 
 import orjson
 
+from tierwise import sandbox
 from tierwise.ensembles.confine import inside
 
 _ABS_PATH = re.compile(r"^(/|~|\$|[A-Za-z]:[\\/]|\\\\)")
-_SANDBOX_MOUNT = "/ensemble"
-_SANDBOX_MEMORY = 1 << 30
 
 
 class ScriptFailed(Exception):
@@ -116,13 +113,8 @@ async def run_script(argv: list[str], payload: dict[str, Any], timeout: float, *
 async def _run_sandboxed(argv: list[str], folder: Path, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
     """THE seam to the code sandbox: an untrusted script, its folder read-only, JSON in and out.
 
-    `tierwise.sandbox.run_script` (bubblewrap + seccomp, bounded CPU, memory, output and
-    concurrency); `_interim_bwrap` only while that package is not there (branch `sandbox`
-    not merged yet: delete it then)."""
-    try:
-        from tierwise import sandbox  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return await _interim_bwrap(argv, folder, stdin, timeout)
+    `tierwise.sandbox.run_script`: bubblewrap + seccomp, bounded CPU, memory, output and
+    concurrency."""
     python = argv[0] == sys.executable
     limits = sandbox.SandboxLimits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1))
     try:
@@ -138,39 +130,7 @@ async def _run_sandboxed(argv: list[str], folder: Path, stdin: bytes, timeout: f
     return res.returncode, res.stdout.encode(), res.stderr.encode()
 
 
-async def _interim_bwrap(argv: list[str], folder: Path, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
-    """Bubblewrap by hand (no network, no capabilities, new namespaces, only /usr, the Python
-    install and the ensemble folder read-only, a private /tmp, uid 65534, address space capped);
-    without bubblewrap it refuses to run rather than fall back to the host."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise ScriptFailed("untrusted script agents run in the sandbox, and bubblewrap (bwrap) is not installed; "
-                           "install it, or list this ensemble file under `ensembles.trusted` in tierwise.yaml")
-    real = os.path.realpath(folder)
-    inner = [_SANDBOX_MOUNT + a[len(real):] if a.startswith(real + os.sep) else a for a in argv]
-    if inner[0] == sys.executable:  # the interpreter by its real path, which the mounts below carry
-        inner[:1] = [os.path.realpath(sys.executable), "-I"]
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-           "--uid", "65534", "--gid", "65534", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
-           "--ro-bind", "/usr", "/usr"]
-    for link in ("bin", "lib", "lib64", "sbin"):
-        if os.path.isdir(f"/usr/{link}"):
-            cmd += ["--symlink", f"usr/{link}", f"/{link}"]
-    prefix = os.path.realpath(sys.base_prefix)
-    if not prefix.startswith("/usr/"):
-        cmd += ["--ro-bind", prefix, prefix]
-    cmd += ["--ro-bind", real, _SANDBOX_MOUNT, "--proc", "/proc", "--dev", "/dev",
-            "--size", str(64 << 20), "--tmpfs", "/tmp", "--chdir", "/tmp", "--", *inner]
-    return await _run_host(cmd, stdin, timeout, limit_memory=True)
-
-
-def _limit_memory() -> None:  # runs in the child between fork and exec
-    resource.setrlimit(resource.RLIMIT_AS, (_SANDBOX_MEMORY, _SANDBOX_MEMORY))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-async def _run_host(argv: list[str], stdin: bytes, timeout: float, *,
-                    limit_memory: bool = False) -> tuple[int, bytes, bytes]:
+async def _run_host(argv: list[str], stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -178,7 +138,6 @@ async def _run_host(argv: list[str], stdin: bytes, timeout: float, *,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_limit_memory if limit_memory else None,
         )
     except OSError as e:  # not found, not executable, no shebang (ENOEXEC), ...
         raise ScriptFailed(f"cannot start {argv[0]!r}: {e.strerror or e}") from None
