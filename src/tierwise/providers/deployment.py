@@ -114,9 +114,12 @@ class Deployment:
         except UpstreamError as e:
             self._fail(step, e, t0)
             raise
-        except asyncio.CancelledError:
+        except BaseException as e:
+            # Any other way out (cancelled, a body the encoder refuses, a bug) says nothing about the
+            # deployment's health, but must hand back a half-open probe slot, or the deployment
+            # would refuse every request until restart.
             self.breaker.release()
-            step.ok, step.reason = False, "cancelled"
+            step.ok, step.reason = False, "cancelled" if isinstance(e, asyncio.CancelledError) else type(e).__name__
             raise
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
@@ -146,7 +149,7 @@ class Deployment:
         except UpstreamError as e:
             self._fail(step, e, t0)
             raise
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, an unencodable body, a bug: hand back the probe slot
             self.breaker.release()
             raise
         return self._relay(resp, step, t0)
