@@ -25,7 +25,6 @@ from tierwise.verifiers.offload import REGEX_TIMEOUT_S, off_loop
 from tierwise.verifiers.text import json_candidate
 
 
-
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str) -> Any:
     return regex.compile(pattern, regex.VERSION0)
