@@ -28,6 +28,8 @@ class Timeouts(_Strict):
     read: float = Field(300.0, gt=0, description="seconds between two bytes of an answer, and between two "
                         "complete events of a stream (bytes that trickle without finishing an event do not count)")
     total: float = Field(600.0, gt=0, description="seconds for a whole non-streamed answer")
+    stream_total: float = Field(3600.0, gt=0, description="seconds a stream may run in all, however steadily "
+                                "its events come")
 
 
 class ProviderConfig(_Strict):
@@ -39,6 +41,10 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     max_connections: int = Field(100, ge=1)
+    max_response_bytes: int = Field(64 * 1024 * 1024, ge=4096, description="largest answer (whole body, or "
+                                    "a whole stream) accepted from this upstream")
+    max_stream_event_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest single stream event "
+                                        "(an event that never ends is cut off at this size)")
     max_concurrency: int | None = Field(
         None, ge=1, description="ensemble calls in flight at once (a local GPU server's capacity); "
         "default 4 for a local provider, 32 for a remote one")
