@@ -60,7 +60,7 @@ class SSEParser:
         out: list[SSEMessage] = []
         start = 0
         while end >= 0:
-            block = bytes(buf[start:end]) if buf is pending else buf[start:end]
+            block = bytes(buf[start:end])  # a copy either way (a slice of bytes is one too)
             raw = block + b"\n\n"
             start = end + 2
             end = buf.find(b"\n\n", start)
