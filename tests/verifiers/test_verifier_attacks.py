@@ -60,7 +60,7 @@ CASES = [
     ("json", JsonVerifier(), None, BACKTICKS),
     ("json_schema", JsonSchemaVerifier({"type": "string", "pattern": "^(a+)+$"}), None,
      '"' + "a" * 26 + '!"'),
-    ("json_schema (client schema)", JsonSchemaVerifier(), ResponseFormat(
+    ("json_schema_client", JsonSchemaVerifier(), ResponseFormat(
         type="json_schema", schema={"type": "object", "patternProperties": {"^(a|aa)+$": {}},
                                     "additionalProperties": False}), '{"' + "a" * 30 + '!": 1}'),
     ("regex", RegexVerifier(r"^(\w+\s?)*$"), None, "word " * 6 + "!"),
