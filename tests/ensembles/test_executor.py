@@ -379,3 +379,13 @@ async def test_timed_out_script_kills_children_holding_stdout_after_it_exited(se
     else:
         os.kill(pid, 9)
         pytest.fail("the script's child outlived the timeout")
+
+
+async def test_a_fan_out_over_a_huge_model_made_array_is_refused_before_any_item_call(service, project, upstream):
+    """A model (or a prompt injection in its input) answers a 20,000-item list: no 20,000 calls."""
+    write_ensemble(project, {"name": "fan", "agents": slow_split_then_fan_out(upstream, 20_000)})
+    upstream.latency = 0
+    run = await service().run("fan", "go")
+    each = run.agent("each")
+    assert each.status == "failed" and "max_items" in (each.error or "")
+    assert upstream.calls("tiny-model") == []

@@ -203,6 +203,9 @@ class Executor:
                 pass
         if not isinstance(items, list):
             raise AgentError(f"fan_out: {a.fan_out!r} did not produce an array (got {type(items).__name__})")
+        if len(items) > a.max_items:  # the array may be a model's (or a prompt injection's) output
+            raise AgentError(f"fan_out: {a.fan_out!r} produced {len(items)} items; this agent maps over at most "
+                             f"{a.max_items} (max_items)")
 
         async def one(i: int, item: Any) -> ItemResult:
             t = self.clock()

@@ -18,6 +18,7 @@ from tierwise.secret_scrub import note, scrub
 
 # Upstream statuses that are the request's fault: another deployment would reject it too.
 CLIENT_FAULT = frozenset({400, 413, 422})
+ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -94,12 +95,32 @@ class Provider:
         if resp.status < 300:
             return resp
         try:
-            raw = await resp.read()
+            raw = await resp.content.read(ERROR_BODY_BYTES)
         except (TimeoutError, aiohttp.ClientError):
             raw = b""
         finally:
-            resp.release()
+            resp.close()  # not release(): the unread rest of a long body must not stay on a pooled connection
         raise self.status_error(resp.status, raw, resp.headers)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, or UpstreamError once it passes `max_response_bytes` (the upstream is not trusted
+        to stop)."""
+        cap = self.cfg.max_response_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise self.too_large()
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > cap:
+                resp.close()
+                raise self.too_large()
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def too_large(self) -> UpstreamError:
+        return UpstreamError(f"provider {self.name!r} sent an answer larger than {self.cfg.max_response_bytes} bytes "
+                             "(max_response_bytes)", retryable=False)
 
     def status_error(self, status: int, raw: bytes, headers: Any = None) -> UpstreamError:
         msg = ""
@@ -131,7 +152,7 @@ class Provider:
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
         resp = await self.open(url, body, headers, self.whole_timeout)
         try:
-            raw = await resp.read()
+            raw = await self._read_capped(resp)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"

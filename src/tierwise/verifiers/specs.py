@@ -10,10 +10,10 @@ Schema, a `module:function` that cannot be imported) is reported at load time as
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from tierwise.errors import ConfigError
@@ -62,8 +62,8 @@ class RegexSpec(_Spec):
     @classmethod
     def _compiles(cls, v: str) -> str:
         try:
-            re.compile(v)
-        except re.error as e:
+            regex.compile(v, regex.VERSION0)  # what RegexVerifier runs it with
+        except regex.error as e:
             raise ValueError(f"regex does not compile: {e}") from None
         return v
 
