@@ -510,32 +510,33 @@ def main() -> None:
                     Target("direct", "anthropic", stub_url, "m", "direct")]
         trees = [("tierwise", src_a, "A")] + ([("baseline", src_b, "B")] if src_b else [])
         for name, src, tag in trees:
-            p = procs[name] = start_tierwise(stub, work / name, src, name)
+            tw = procs[name] = start_tierwise(stub, work / name, src, name)
             who = f"**tierwise** ({tag})" if tag == "A" else f"tierwise baseline ({tag})"
             if not src_b:
                 who = "**tierwise**"
-            targets += [Target(name, "openai", base(p), "m", who, proc=p),
+            targets += [Target(name, "openai", base(tw), "m", who, proc=tw),
                         # Anthropic client, OpenAI-compatible upstream: the translation path ccr also takes.
-                        Target(name, "anthropic", base(p), "claude-haiku-4-5", f"{who} (translated)", proc=p)]
+                        Target(name, "anthropic", base(tw), "claude-haiku-4-5", f"{who} (translated)", proc=tw)]
             if not a.no_native:  # Anthropic client, Anthropic upstream: the path Portkey's Anthropic row takes
-                targets.append(Target(f"{name}-native", "anthropic", base(p), "claude-sonnet-4-5", f"{who} (native)",
-                                      proc=p))
-        if "bare" in wanted and (p := start_bare(stub)):
-            procs["bare"] = p
-            targets.append(Target("bare", "openai", base(p), "m", "bare pass-through (floor)", proc=p))
-        if "litellm" in wanted and (p := start_litellm(stub, work)):
-            procs["litellm"] = p
-            targets.append(Target("litellm", "openai", base(p), "m", "LiteLLM proxy", proc=p))
-        if "ccr" in wanted and (p := start_ccr(stub, work)):
-            procs["ccr"] = p
-            targets.append(Target("ccr", "anthropic", base(p), "claude-haiku-4-5", "claude-code-router (translated)",
-                                  proc=p))
-        if "portkey" in wanted and (p := start_portkey()):
-            procs["portkey"] = p
-            targets += [Target("portkey", "openai", base(p), "stub-model", "Portkey gateway",
-                               portkey_headers(stub, "openai"), p),
-                        Target("portkey", "anthropic", base(p), "stub-model", "Portkey gateway (native)",
-                               portkey_headers(stub, "anthropic"), p)]
+                targets.append(Target(f"{name}-native", "anthropic", base(tw), "claude-sonnet-4-5", f"{who} (native)",
+                                      proc=tw))
+        c: Proc | None
+        if "bare" in wanted and (c := start_bare(stub)):
+            procs["bare"] = c
+            targets.append(Target("bare", "openai", base(c), "m", "bare pass-through (floor)", proc=c))
+        if "litellm" in wanted and (c := start_litellm(stub, work)):
+            procs["litellm"] = c
+            targets.append(Target("litellm", "openai", base(c), "m", "LiteLLM proxy", proc=c))
+        if "ccr" in wanted and (c := start_ccr(stub, work)):
+            procs["ccr"] = c
+            targets.append(Target("ccr", "anthropic", base(c), "claude-haiku-4-5", "claude-code-router (translated)",
+                                  proc=c))
+        if "portkey" in wanted and (c := start_portkey()):
+            procs["portkey"] = c
+            targets += [Target("portkey", "openai", base(c), "stub-model", "Portkey gateway",
+                               portkey_headers(stub, "openai"), c),
+                        Target("portkey", "anthropic", base(c), "stub-model", "Portkey gateway (native)",
+                               portkey_headers(stub, "anthropic"), c)]
         if "tierwise" not in wanted:
             targets = [t for t in targets if not t.name.startswith(("tierwise", "baseline"))]
         missing = wanted - {t.name for t in targets} - {"tierwise"}
@@ -563,11 +564,11 @@ def main() -> None:
                     print(f"round {rnd} {sname:16s} {t.key:28s} p50={r['p50_ms']:.2f}ms p99={r['p99_ms']:.2f}ms "
                           f"ttft50={r['ttft_p50_ms']:.2f} rps={r['rps']:.0f} cpu/req={r['cpu_us_per_req']:.0f}us "
                           f"err={r['errors']}", flush=True)
-        rss = {n: rss_mb(p.p.pid) for n, p in procs.items() if p}
+        rss = {n: rss_mb(q.p.pid) for n, q in procs.items() if q}
     finally:
-        for p in procs.values():
-            if p:
-                p.stop()
+        for q in procs.values():
+            if q:
+                q.stop()
         stub.stop()
         shutil.rmtree(work, ignore_errors=True)
 
