@@ -81,8 +81,9 @@ print("allocated", len(block) >> 20, "MB; extra processes started:", started)
 
 
 def config(port: int, workdir: Path, fast: Proc, coder: Proc, a: argparse.Namespace) -> str:
+    extra = f", {a.verifier_extra}" if a.verifier_extra else ""
     verifier = (f"{{type: python_code, run: true, memory_mb: {a.sandbox_memory_mb}, cpu_s: {a.sandbox_cpu_s}, "
-                f"timeout_s: {a.sandbox_timeout_s}}}")
+                f"timeout_s: {a.sandbox_timeout_s}{extra}}}")
     return f"""
 server: {{port: {port}, default_route: main}}
 ledger: {{path: {workdir / 'ledger.db'}}}
@@ -103,7 +104,7 @@ routes:
     policy: cascade
     tiers: [local, frontier]
     verifiers: [{verifier}]
-"""
+""" + a.config_append
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -337,6 +338,10 @@ def main() -> None:
     ap.add_argument("--sandbox-memory-mb", type=int, default=512, help="the verifier's memory_mb")
     ap.add_argument("--sandbox-cpu-s", type=int, default=5, help="the verifier's cpu_s")
     ap.add_argument("--sandbox-timeout-s", type=float, default=10, help="the verifier's timeout_s")
+    ap.add_argument("--verifier-extra", default="", help='more keys for the python_code verifier, as YAML flow '
+                    'mapping items (e.g. "allow_weak_sandbox: true")')
+    ap.add_argument("--config-append", default="", help="YAML appended to the gateway's config (top-level keys "
+                    "newer trees may need, e.g. limits)")
     ap.add_argument("--request-timeout", type=float, default=120)
     ap.add_argument("--health-timeout", type=float, default=2.0)
     ap.add_argument("--sample-ms", type=float, default=50)
