@@ -19,7 +19,9 @@ the stub did see and answer the forwarded request), or the target is dropped wit
 
 With `--baseline-src` the run ends with an A/B table: per round and as the median, the change
 in added p50 latency (A - B, ms; the direct run cancels out) and the throughput ratio A / B,
-checked against the hardening budget (throughput >= 95% of B, p50 at most 0.05 ms more).
+checked against the hardening budget (throughput >= 95% of B, p50 at most 0.05 ms more). With a
+baseline, both tierwise trees get new processes every round (`--fresh`), so one process's luck
+does not side with A or B; use 4+ rounds.
 On a shared machine run A against itself once (`--baseline-src` = `--tierwise-src`) to see
 the noise floor: an A/B difference smaller than that A/A spread says nothing.
 
@@ -491,6 +493,8 @@ def main() -> None:
                     "revision (default: this checkout)")
     ap.add_argument("--baseline-src", default="", help="tierwise tree B, measured in the same rounds as A "
                     "(same forms as --tierwise-src)")
+    ap.add_argument("--fresh", choices=("auto", "yes", "no"), default="auto", help="start new tierwise "
+                    "processes every round (auto: yes with --baseline-src)")
     ap.add_argument("--no-native", action="store_true", help="skip tierwise's Anthropic-to-Anthropic rows")
     a = ap.parse_args()
     wanted = set(a.only.split(",")) if a.only else {"tierwise", "bare", "litellm", "ccr", "portkey"}
@@ -498,6 +502,7 @@ def main() -> None:
     src_a, label_a = resolve_src(a.tierwise_src, work)
     src_b, label_b = resolve_src(a.baseline_src, work) if a.baseline_src else (None, "")
     labels = {"A": label_a, "B": label_b}
+    fresh = a.fresh == "yes" or (a.fresh == "auto" and src_b is not None)
     print(f"tierwise A: {label_a}" + (f"\ntierwise B: {label_b}" if src_b else ""), flush=True)
     stub = start_stub(a.latency)
     procs: dict[str, Proc | None] = {}
@@ -550,7 +555,22 @@ def main() -> None:
         print("forwarding checked (plain and streamed answers carry the stub's text): "
               + ", ".join(t.key for t in targets), flush=True)
         chosen = [(n, kw) for n, kw in scenarios(a.quick) if not a.scenarios or n in a.scenarios.split(",")]
+        rss_old: dict[str, float] = {}
         for rnd in range(a.rounds):
+            if rnd and fresh:
+                # New tierwise processes each round: a process's own luck (memory layout, what its
+                # collector met) then averages out over rounds instead of siding with A or B.
+                for name, src, _ in trees:
+                    old = procs[name]
+                    assert old is not None
+                    rss_old[name] = max(rss_old.get(name, 0.0), rss_mb(old.p.pid))
+                    old.stop()
+                    tw = procs[name] = start_tierwise(stub, work / f"{name}-{rnd}", src, name)
+                    for t in targets:
+                        if t.name in (name, f"{name}-native"):
+                            t.url, t.proc = base(tw), tw
+                            if problem := forwards(t):
+                                raise RuntimeError(f"{t.key} after its restart: {problem}")
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for sname, kw in chosen:
                 for t in order:
@@ -564,7 +584,7 @@ def main() -> None:
                     print(f"round {rnd} {sname:16s} {t.key:28s} p50={r['p50_ms']:.2f}ms p99={r['p99_ms']:.2f}ms "
                           f"ttft50={r['ttft_p50_ms']:.2f} rps={r['rps']:.0f} cpu/req={r['cpu_us_per_req']:.0f}us "
                           f"err={r['errors']}", flush=True)
-        rss = {n: rss_mb(q.p.pid) for n, q in procs.items() if q}
+        rss = {n: max(rss_mb(q.p.pid), rss_old.get(n, 0.0)) for n, q in procs.items() if q}
     finally:
         for q in procs.values():
             if q:
