@@ -22,14 +22,15 @@ OAI = {"model": "m", "messages": [{"role": "user", "content": "Say hello in one 
 ANT = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
 
 
-def request_for(api: str, stream: bool, model: str) -> tuple[str, bytes, dict[str, str]]:
+def request_for(api: str, stream: bool, model: str, extra_headers: dict[str, str] | None = None
+                ) -> tuple[str, bytes, dict[str, str]]:
     body = dict(ANT if api == "anthropic" else OAI)
     body["model"] = model
     if stream:
         body["stream"] = True
     path = "/v1/messages" if api == "anthropic" else "/v1/chat/completions"
     headers = {"content-type": "application/json", "authorization": "Bearer sk-bench", "x-api-key": "sk-bench",
-               "anthropic-version": "2023-06-01"}
+               "anthropic-version": "2023-06-01", **(extra_headers or {})}
     return path, json.dumps(body).encode(), headers
 
 
@@ -55,7 +56,8 @@ async def one(session: aiohttp.ClientSession, url: str, body: bytes, headers: di
 
 
 async def run(a: argparse.Namespace) -> dict:
-    path, body, headers = request_for(a.api, a.stream, a.model)
+    extra = dict(h.split(":", 1) for h in a.header)
+    path, body, headers = request_for(a.api, a.stream, a.model, {k.strip(): v.strip() for k, v in extra.items()})
     url = a.url + path
     conn = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -131,6 +133,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--header", action="append", default=[], help="extra request header NAME:VALUE (repeatable)")
     a = ap.parse_args()
     try:
         import uvloop

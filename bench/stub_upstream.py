@@ -23,6 +23,9 @@ request gets, with probability F, one fault chosen at random among:
 `GET /stats` then returns JSON: `requests`, `faults` (count by kind), and `hits`: for every
 request whose body carries a tag `soak-id:N`, one letter per time the stub saw it, in order:
 `o` answered normally, or the fault's letter (`5` http500, `4` http429, `d` drop, `c` cut, `s` slow).
+
+With `--text-file PATH`, plain (not streamed) answers of both APIs carry that file's text instead
+(e.g. model-written code for bench/memory_pressure.py); streams are unchanged.
 """
 
 from __future__ import annotations
@@ -48,10 +51,10 @@ def _oai_body(text: str = TEXT) -> bytes:
     }).encode()
 
 
-def _ant_body() -> bytes:
+def _ant_body(text: str = TEXT) -> bytes:
     return json.dumps({
         "id": "msg_stub", "type": "message", "role": "assistant", "model": "stub",
-        "content": [{"type": "text", "text": TEXT}], "stop_reason": "end_turn", "stop_sequence": None,
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": 20, "output_tokens": CHUNKS},
     }).encode()
 
@@ -236,7 +239,13 @@ async def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
     ap.add_argument("--slow", type=float, default=1.5, help="seconds the `slow` fault waits")
     ap.add_argument("--split-items", type=int, default=0, help="answer `split` prompts with a JSON array of N")
+    ap.add_argument("--text-file", default="", help="plain answers carry this file's text")
     a = ap.parse_args()
+    if a.text_file:
+        global OAI_BODY, ANT_BODY
+        with open(a.text_file, encoding="utf-8") as f:
+            text = f.read()
+        OAI_BODY, ANT_BODY = _oai_body(text), _ant_body(text)
     Handler.latency = a.latency
     if a.split_items:
         Handler.split_body = _oai_body(json.dumps(list(range(a.split_items))))
