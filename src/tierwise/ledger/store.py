@@ -3,24 +3,31 @@
 `submit` only puts the record on a queue (microseconds, never blocks the event loop); a
 writer thread drains the queue in batches, one transaction per batch. `flush` waits until
 everything submitted so far is on disk; `close` flushes and stops the writer, so nothing
-accepted is lost on a clean shutdown. Reads (`get`, `query`, reports) open their own
-connection, so they never contend with the writer for a Python lock.
+accepted is lost on a clean shutdown. With a journal (`tierwise.ledger.journal`), `submit`
+also appends the record to it first, so nothing submitted is lost when the process dies either;
+journals of dead processes are replayed when a ledger is opened. Reads (`get`, `query`,
+reports) open their own connection, so they never contend with the writer for a Python lock.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tierwise.ledger import journal as journal_mod
 from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord
+
+if TYPE_CHECKING:
+    from tierwise.config import JournalConfig
 
 log = logging.getLogger("tierwise.ledger")
 
@@ -37,8 +44,11 @@ SCHEMA = (
     + ");\n"
     "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);\n"
     "CREATE INDEX IF NOT EXISTS requests_route ON requests(route, ts);\n"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);\n"
 )
-_INSERT = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_VALUES = f"INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT = "INSERT OR REPLACE " + _VALUES
+_INSERT_NEW = "INSERT OR IGNORE " + _VALUES  # journal replay: a row already committed wins
 _BATCH = 256
 # After the first record of a batch arrives, wait this long for more: under load one commit
 # then carries many rows instead of one (a commit costs far more than a row).
@@ -76,12 +86,23 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
 
 
 class Ledger:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, journal: JournalConfig | None = None) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._durable = bool(journal and journal.enabled and journal.fsync)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
+            self.ledger_id = str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
+        self.journal: journal_mod.Journal | None = None
+        self.recovered: journal_mod.ReplayReport | None = None  # what the start replayed
+        self._unwritten = 0  # journaled records whose row could not be written
+        if journal is not None and journal.enabled:
+            jdir = journal_mod.journal_dir(path)
+            self.recovered = journal_mod.replay(jdir, self.ledger_id, self._connect, _INSERT_NEW, _row)
+            self.journal = journal_mod.Journal(jdir, self.ledger_id, fsync=journal.fsync,
+                                               segment_bytes=journal.segment_bytes)
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
         self._cond = threading.Condition()
@@ -90,13 +111,14 @@ class Ledger:
         self._writer.start()
 
     @classmethod
-    def open(cls, path: str) -> Ledger:
-        return cls(path)
+    def open(cls, path: str, journal: JournalConfig | None = None) -> Ledger:
+        return cls(path, journal)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
+        # FULL when the journal fsyncs: a journal line is dropped only after its row is durable.
+        db.execute("PRAGMA synchronous=FULL" if self._durable else "PRAGMA synchronous=NORMAL")
         return db
 
     # ------------------------------------------------------------------ writing
@@ -107,15 +129,18 @@ class Ledger:
             if self._closed:
                 log.warning("ledger is closed; record %s not written", rec.request_id)
                 return
+            # The journal line is written before the caller sends the answer's end: a crash after
+            # that cannot lose the row. 0: not journaled.
+            seq = self.journal.append(rec) if self.journal is not None else 0
             self._pending += 1
-            self._q.put(rec)
+            self._q.put((rec, seq))
 
     def _write_loop(self) -> None:
         db = self._connect()
         try:
             while True:
                 item = self._q.get()
-                batch: list[LedgerRecord] = []
+                batch: list[tuple[LedgerRecord, int]] = []
                 stop = item is _STOP
                 if not stop:
                     batch.append(item)
@@ -140,19 +165,26 @@ class Ledger:
         finally:
             db.close()
 
-    def _write(self, db: sqlite3.Connection, batch: list[LedgerRecord]) -> None:
+    def _write(self, db: sqlite3.Connection, batch: list[tuple[LedgerRecord, int]]) -> None:
+        failed: set[int] = set()  # indexes in the batch whose row is not in the database
         try:
             with db:
-                db.executemany(_INSERT, [_row(r) for r in batch])
+                db.executemany(_INSERT, [_row(r) for r, _ in batch])
         except Exception:
             # One bad row must not lose the rest of the batch: retry row by row.
-            for r in batch:
+            for i, (r, _) in enumerate(batch):
                 try:
                     with db:
                         db.execute(_INSERT, _row(r))
                 except Exception as e:
+                    failed.add(i)
                     log.error("ledger: could not write record %s: %s", r.request_id, type(e).__name__)
         finally:
+            if self.journal is not None:
+                # Lines of committed rows can go; a row that failed (a locked or full disk) keeps
+                # its line, so the next start retries it.
+                self.journal.committed([seq for i, (_, seq) in enumerate(batch) if i not in failed])
+                self._unwritten += len(failed)
             with self._cond:
                 self._pending -= len(batch)
                 self._cond.notify_all()
@@ -170,6 +202,9 @@ class Ledger:
             self._closed = True
             self._q.put(_STOP)
         self._writer.join(timeout=30)
+        if self.journal is not None:
+            done = self._pending <= 0 and self._unwritten == 0 and not self._writer.is_alive()
+            self.journal.close(all_committed=done)
 
     def annotate(self, request_id: str, **extra: Any) -> bool:
         """Merge `extra` (evaluations, labels, scores) into a stored record's `extra`."""
