@@ -12,7 +12,8 @@ same round.
 Comparators are optional and found here (install them with bench/install_comparators.sh):
   LiteLLM: bench/.envs/litellm/bin/litellm     claude-code-router: bench/.envs/ccr/node_modules/.bin/ccr
 `bare` (bench/bare_passthrough.py) is the floor: uvicorn + aiohttp forwarding bytes, nothing else.
-`TW_LEDGER=false` runs tierwise with its ledger off, to show what the ledger costs.
+`TW_LEDGER=false` runs tierwise with its ledger off, to show what the ledger costs; `TW_JOURNAL=false`
+keeps the ledger but turns its crash journal off.
 """
 
 from __future__ import annotations
@@ -111,9 +112,10 @@ def serve_tierwise(workdir: Path, config: Callable[[int], str]) -> Proc:
 
 
 def start_tierwise(stub: Proc, workdir: Path) -> Proc:
+    journal = f", journal: {{enabled: {os.environ['TW_JOURNAL']}}}" if "TW_JOURNAL" in os.environ else ""
     return serve_tierwise(workdir, lambda port: f"""
 server: {{port: {port}, default_route: main}}
-ledger: {{path: {workdir / "ledger.db"}, enabled: {os.environ.get("TW_LEDGER", "true")}}}
+ledger: {{path: {workdir / "ledger.db"}, enabled: {os.environ.get("TW_LEDGER", "true")}{journal}}}
 reference_model: ref
 providers:
   stub: {{kind: openai, base_url: "http://127.0.0.1:{stub.port}/v1", locality: local}}

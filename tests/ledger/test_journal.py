@@ -157,3 +157,35 @@ def test_fsync_mode_and_lines_from_another_version(tmp_path):
     huge = rec(3, input_tokens=1 << 70)
     back = journal.decode(journal.encode(huge))
     assert back is not None and back.input_tokens == float(1 << 70)
+
+
+OPENER = textwrap.dedent("""
+    import sys
+    from tierwise.config import JournalConfig
+    from tierwise.ledger.store import Ledger
+    led = Ledger.open(sys.argv[1], JournalConfig())
+    print(led.recovered.inserted, flush=True)
+    led.close()
+""")
+
+
+def test_workers_starting_together_replay_each_dead_journal_once(tmp_path):
+    # `serve` with several workers after a crash of all of them: every new worker replays at start.
+    path = tmp_path / "l.db"
+    Ledger.open(str(path)).close()  # one ledger id for all
+    live = [child(path, 100, "live") for _ in range(4)]  # alive together: none replays another
+    for p in live:
+        p.kill()
+        p.wait()
+    # Each dead child journaled req_0..req_99: distinct files, the same ids (INSERT OR IGNORE).
+    assert len(files(path)) == 4
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(path)], stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert sum(int(o.split()[0]) for o in outs) == 100
+    assert files(path) == []
+    led = Ledger.open(str(path), JournalConfig())
+    assert led.count() == 100 and led.recovered is not None and led.recovered.files == 0
+    led.close()

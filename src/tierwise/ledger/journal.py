@@ -45,6 +45,7 @@ from tierwise.ledger.records import COLUMNS, LedgerRecord
 log = logging.getLogger("tierwise.ledger")
 
 SUFFIX = ".jsonl"
+NEW = ".new"  # a file being created
 _DUMP_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 _INT64 = 1 << 63
 _REQUIRED = ("request_id", "ts", "route")
@@ -121,10 +122,23 @@ class Journal:
         self._current = self._open_segment()
 
     def _open_segment(self) -> _Segment:
-        self._seq += 1
-        path = self.dir / f"{self._prefix}{self._seq:06d}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
+        for attempt in range(5):
+            self._seq += 1
+            path = self.dir / f"{self._prefix}{self._seq:06d}{SUFFIX}"
+            # Locked under a name replay does not read, then renamed: a replay starting in
+            # another process can never take a new file for a dead process's and delete it.
+            new = path.with_name(path.name + NEW)
+            fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process lives
+                os.rename(new, path)
+            except (BlockingIOError, FileNotFoundError):
+                # Another process's clean-up of half-made files took this one before the lock: next name.
+                os.close(fd)
+                if attempt == 4:
+                    raise
+                continue
+            break
         if self.fsync:
             _fsync_dir(self.dir)  # the new name itself must survive a power loss
         seg = _Segment(path, fd)
@@ -225,6 +239,20 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _remove_if_dead(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except BlockingIOError:
+        pass  # being created by a live process
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class ReplayReport:
     files: int = 0
@@ -245,6 +273,8 @@ def replay(directory: Path, ledger_id: str, connect: Callable[[], sqlite3.Connec
     rep = ReplayReport()
     if not directory.is_dir():
         return rep
+    for path in directory.glob("*" + SUFFIX + NEW):  # a process died while creating it: empty
+        _remove_if_dead(path)
     for path in sorted(directory.glob("*" + SUFFIX)):
         if not path.name.startswith(ledger_id + "-"):
             rep.foreign += 1
