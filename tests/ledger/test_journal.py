@@ -3,6 +3,7 @@ right ledger, never from a live process, and the journal does not grow without b
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ import orjson
 from tests.ledger.test_store import rec
 from tierwise.config import JournalConfig
 from tierwise.ledger import journal
-from tierwise.ledger.store import Ledger
+from tierwise.ledger.records import COLUMNS
+from tierwise.ledger.store import Ledger, _row
 
 # A process that journals `n` records with its writer stalled (as if the batch had not come
 # due yet), says "ready", then dies by SIGKILL or waits to be killed.
@@ -80,16 +82,17 @@ def test_torn_last_line_is_skipped(tmp_path):
     path = tmp_path / "l.db"
     child(path, 50, "die")
     (jf,) = files(path)
-    whole = jf.read_bytes()
-    line = orjson.dumps(rec(99).to_dict())
-    with open(jf, "ab") as f:
-        f.write(line[: len(line) // 2])  # the crash came in the middle of a write
+    whole = jf.read_bytes().rstrip(b"\0")
+    line = journal.encode_row(_row(rec(99)))
+    with open(jf, "r+b") as f:
+        f.seek(len(whole))
+        f.write(line[: len(line) // 2])  # the crash came in the middle of a copy
     led = Ledger.open(str(path), JournalConfig())
     assert led.recovered is not None
     assert (led.recovered.inserted, led.recovered.skipped_lines) == (50, 1)
     assert led.get("req_99") is None and led.count() == 50
     led.close()
-    assert whole.count(b"\n") == 50
+    assert whole.count(b"\n") == 51  # the header and 50 lines
 
 
 def test_live_process_journal_is_left_alone_until_it_dies(tmp_path):
@@ -126,21 +129,24 @@ def test_journal_stays_one_segment_and_empties_once_committed(tmp_path):
         led.submit(rec(i, steps=[{"kind": "call", "name": "local", "ok": True, "detail": {"n": i}}]))
     assert led.flush()
     left = files(path)
-    assert len(left) == 1 and left[0].stat().st_size == 0
+    assert len(left) == 1 and left[0].read_bytes().rstrip(b"\0") == journal.HEADER  # every line cleared
     led.close()
     assert files(path) == [] and led.count() == 2000
 
 
-def test_a_failing_journal_never_fails_the_request(tmp_path, caplog):
+def test_a_failing_journal_never_fails_the_request(tmp_path, caplog, monkeypatch):
     path = tmp_path / "l.db"
-    led = Ledger.open(str(path), JournalConfig())
-    assert led.journal is not None
-    os.close(led.journal._current.fd)  # e.g. the disk went away
-    led.journal._current.fd = os.open(os.devnull, os.O_RDONLY)
-    for i in range(5):
+    led = Ledger.open(str(path), JournalConfig(segment_bytes=4096))
+
+    def full(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal.os, "posix_fallocate", full)  # the disk fills up: no new journal file
+    for i in range(50):  # ~10 lines fit in the first file
         led.submit(rec(i))
-    assert led.flush() and led.count() == 5
-    assert "ledger journal: could not write" in caplog.text
+    assert led.flush() and led.count() == 50
+    assert "ledger journal: could not write" in caplog.text and "No space left" in caplog.text
+    assert len(files(path)) == 1
     led.close()
 
 
@@ -151,12 +157,15 @@ def test_fsync_mode_and_lines_from_another_version(tmp_path):
     assert led.flush() and led.count() == 1
     led.close()
     # A line written by a newer tierwise (an unknown field) or holding no record at all.
-    assert journal.decode(orjson.dumps({**rec(2).to_dict(), "future_field": 1})) == rec(2)
+    newer = orjson.dumps([*_row(rec(2)), 1])
+    assert journal.decode(newer, [*COLUMNS, "future_field"]) == rec(2)
+    assert journal.decode(newer) is None  # a line that does not match its header is not guessed at
     assert journal.decode(b'{"request_id": "x"}') is None
     assert journal.decode(b"[1, 2]") is None
-    huge = rec(3, input_tokens=1 << 70)
-    back = journal.decode(journal.encode(huge))
+    huge = rec(3, input_tokens=1 << 70, steps=[{"name": "x", "ok": True}], stream=True)
+    back = journal.decode(journal.encode_row(_row(huge)))
     assert back is not None and back.input_tokens == float(1 << 70)
+    assert back.steps == [{"name": "x", "ok": True}] and back.stream is True and back.extra == {}
 
 
 OPENER = textwrap.dedent("""
@@ -188,4 +197,19 @@ def test_workers_starting_together_replay_each_dead_journal_once(tmp_path):
     assert files(path) == []
     led = Ledger.open(str(path), JournalConfig())
     assert led.count() == 100 and led.recovered is not None and led.recovered.files == 0
+    led.close()
+
+
+def test_record_larger_than_a_journal_file_gets_its_own(tmp_path):
+    # A stored prompt (`ledger.store_text`) can be megabytes: it must be journaled all the same.
+    path = tmp_path / "l.db"
+    plain = Ledger.open(str(path))
+    plain.close()
+    j = journal.Journal(journal.journal_dir(str(path)), plain.ledger_id, segment_bytes=4096)
+    assert j.append(_row(rec(1, prompt="x" * 100_000))) != 0
+    assert j.append(_row(rec(2))) != 0
+    j.close(all_committed=False)  # as if the process died here
+    led = Ledger.open(str(path), JournalConfig())
+    big = led.get("req_1")
+    assert big is not None and big.prompt == "x" * 100_000 and led.count() == 2
     led.close()
