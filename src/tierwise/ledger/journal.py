@@ -175,8 +175,9 @@ class Journal:
                 new.unlink(missing_ok=True)
                 raise
             break
-        if self.fsync:
-            _fsync_dir(self.dir)  # the new name itself must survive a power loss
+        if self.fsync:  # the file's size and blocks, and its name, must survive a power loss too
+            os.fsync(fd)
+            _fsync_dir(self.dir)
         seg = _Segment(self._seq, path, fd, mm, size)
         self._segments[seg.seq] = seg
         return seg
