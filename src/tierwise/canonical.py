@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tierwise.secret_scrub import scrub
+
 WireFormat = Literal["openai", "anthropic"]
 
 # ---------------------------------------------------------------------------- content
@@ -315,6 +317,9 @@ class StreamError:
     error_type: str
     message: str
     kind: Literal["error"] = "error"
+
+    def __post_init__(self) -> None:
+        self.message = scrub(self.message)  # upstream text: keep the gateway's secrets out of it
 
 
 StreamEvent = MessageStart | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop | Ping | StreamError

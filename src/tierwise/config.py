@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierwise.errors import ConfigError
 from tierwise.pricing import Price
@@ -28,6 +28,8 @@ class Timeouts(_Strict):
     read: float = Field(300.0, gt=0, description="seconds between two bytes of an answer, and between two "
                         "complete events of a stream (bytes that trickle without finishing an event do not count)")
     total: float = Field(600.0, gt=0, description="seconds for a whole non-streamed answer")
+    stream_total: float = Field(3600.0, gt=0, description="seconds a stream may run in all, however steadily "
+                                "its events come")
 
 
 class ProviderConfig(_Strict):
@@ -39,6 +41,10 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     max_connections: int = Field(100, ge=1)
+    max_response_bytes: int = Field(64 * 1024 * 1024, ge=4096, description="largest answer (whole body, or "
+                                    "a whole stream) accepted from this upstream")
+    max_stream_event_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest single stream event "
+                                        "(an event that never ends is cut off at this size)")
     max_concurrency: int | None = Field(
         None, ge=1, description="ensemble calls in flight at once (a local GPU server's capacity); "
         "default 4 for a local provider, 32 for a remote one")
@@ -70,6 +76,24 @@ class BreakerConfig(_Strict):
     cooldown: float = Field(30.0, gt=0, description="seconds before a half-open probe")
 
 
+class ServerLimits(_Strict):
+    """Bounds on what one client (or many) can make the gateway hold (issue 15)."""
+
+    header_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a connection may take to send a "
+                                  "request's header block; slower connections are closed with 408")
+    body_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a request may take to send its body "
+                                "after its headers; slower ones are cut off")
+    max_connections: int = Field(4096, ge=8, description="open client connections; at the limit the oldest "
+                                 "connection that is not running a request is closed (also kept below the "
+                                 "process's open-file limit)")
+    max_body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024, description="request-body bytes held "
+                                          "across all requests at once; beyond it new requests get 503 + Retry-After")
+    max_json_depth: int = Field(64, ge=4, le=200, description="nesting depth of a JSON request body (the "
+                                "upstream encoder fails past about 250)")
+    max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
+                       "each choice can be a separate paid upstream call")
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
@@ -78,6 +102,25 @@ class ServerConfig(_Strict):
         default_factory=list, description="environment variables holding client keys; none = no auth"
     )
     default_route: str | None = Field(None, description="route for model names that match nothing")
+    limits: ServerLimits = Field(default_factory=ServerLimits)
+
+    @model_validator(mode="after")
+    def _budget_fits_a_body(self) -> ServerConfig:
+        if self.limits.max_body_bytes_in_flight < self.max_body_bytes:
+            raise ValueError(f"limits.max_body_bytes_in_flight ({self.limits.max_body_bytes_in_flight}) must be at "
+                             f"least max_body_bytes ({self.max_body_bytes}), or no body of the largest size fits")
+        return self
+
+
+class SandboxConfig(_Strict):
+    """The code sandbox (tierwise.sandbox) that `python_code` verifiers and script agents run in."""
+
+    allow_weak: bool = Field(False, description="where bubblewrap or user namespaces are missing, run code in the "
+                             "weak sandbox (rlimits and an audit hook; no filesystem or network isolation) "
+                             "instead of refusing to start")
+    max_concurrent: int | None = Field(None, ge=1, le=1024, description="sandbox runs at once (default: CPU cores)")
+    max_waiting: int = Field(64, ge=0, le=100_000, description="runs that may wait for a slot; more are 'sandbox busy'")
+    wait_s: float = Field(30.0, ge=0, le=3600, description="seconds a run waits for a slot before 'sandbox busy'")
 
 
 class JournalConfig(_Strict):
@@ -115,15 +158,27 @@ class LedgerConfig(_Strict):
         return str(Path(base_dir) / self.path)
 
 
+class EnsemblesConfig(_Strict):
+    trusted: list[str] = Field(
+        default_factory=list, description="ensemble files (paths; relative ones to this config's folder) whose "
+        "script agents may run any command on the host; every other ensemble's scripts must be files in its "
+        "folder and run in the sandbox. Only the operator edits this list: no MCP tool can add to it")
+
+    def trusted_paths(self, base_dir: str) -> list[Path]:
+        return [Path(base_dir) / os.path.expanduser(p) for p in self.trusted]
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     reference_model: str | None = Field(None, description="frontier model whose prices the savings compare to")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
+    ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 

@@ -2,10 +2,14 @@
 
 Every error a client can see is a `TierwiseError` with an HTTP status and a kind; the wire
 codecs map it to the error schema of the API the client spoke. Messages must never contain
-secrets (upstream keys, client keys): build them from names, not from values.
+secrets (upstream keys, client keys): build them from names, not from values. Every message is
+also passed through the secret scrubber here, because upstream text ends up in messages (an
+upstream's error body, a fallback's "last error") and from them in trace reasons and the ledger.
 """
 
 from __future__ import annotations
+
+from tierwise.secret_scrub import scrub
 
 
 class TierwiseError(Exception):
@@ -15,6 +19,7 @@ class TierwiseError(Exception):
     kind: str = "api_error"
 
     def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         if status is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from tierwise import sandbox
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -26,6 +27,7 @@ from tierwise.pricing import Price, Pricer, cost
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.http import Provider
+from tierwise.secret_scrub import register_config
 from tierwise.trace import Trace
 
 log = logging.getLogger("tierwise")
@@ -40,6 +42,7 @@ def new_request_id() -> str:
 class Gateway:
     def __init__(self, cfg: Config, *, ledger: Ledger | None = None, pricer: Pricer | None = None) -> None:
         self.cfg = cfg
+        register_config(cfg)  # before anything can fail or log: the scrubber must know the keys
         self.pricer = pricer or Pricer()
         self.ledger = ledger
         self._session: aiohttp.ClientSession | None = None
@@ -57,6 +60,7 @@ class Gateway:
                 cost,
             )
         self._routes: dict[str, Target] = {}
+        sandbox.configure(**cfg.sandbox.model_dump())  # before the routes: code verifiers check it
         self._builder = Builder(self.resolve, self, cfg.base_dir)
         # Requested names that are patterns (e.g. `claude-*`) are matched in order after exact names.
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]

@@ -5,6 +5,10 @@ extraction, classification and summarisation to local ensembles through these to
 tool is a thin layer over `EnsembleService` / `Library` / the ledger, so the CLI, the
 gateway and MCP behave the same. Errors come back as tool errors with the same messages the
 CLI prints; nothing here reads or returns secrets.
+
+Every argument that names something on disk is a plain name looked up in the ensemble
+folders (`Library.find_name`), never a path: a client cannot make a tool open, run or echo
+a file outside them. Ensembles created here are untrusted (their scripts run sandboxed).
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from tierwise.ensembles.artifacts import read_artifact
-from tierwise.ensembles.library import PROMOTION_THRESHOLD
-from tierwise.ensembles.schema import parse_ensemble
+from tierwise.ensembles.library import PROMOTION_THRESHOLD, plain_name
 from tierwise.ensembles.service import EnsembleService
 from tierwise.errors import ConfigError, TierwiseError
 
@@ -74,7 +77,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
         if not ensemble and not yaml_text:
             raise ToolError("give `ensemble` (a name) or `yaml_text`")
         try:
-            ens = lib.load(ensemble) if ensemble else parse_ensemble(yaml_text or "", file="<yaml_text>")
+            ens = lib.load_name(ensemble) if ensemble else lib.parse_draft(yaml_text or "")
         except ConfigError as e:
             return {"valid": False, "problems": [e.message]}
         problems = service.validate(ens)
@@ -85,7 +88,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
     async def check_ensemble_runnable(ensemble: str, probe: bool = True) -> dict[str, Any]:
         """Can this ensemble run now? Validates it and checks the providers its models use answer."""
         try:
-            ens = lib.load(ensemble)
+            ens = lib.load_name(ensemble)
         except ConfigError as e:
             return {"runnable": False, "problems": [e.message], "providers": {}}
         problems = service.validate(ens)
@@ -106,7 +109,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
         """Create a project ensemble from YAML (validated first; nothing is written when invalid)."""
         try:
             path = lib.create(name, yaml_text, overwrite=overwrite)
-            ens = lib.load(name)
+            ens = lib.load_name(name)
         except ConfigError as e:
             raise _tool_error(e) from None
         return {"created": True, "path": str(path), "problems": service.validate(ens)}
@@ -115,7 +118,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
     async def invoke_ensemble(ensemble: str, input: str | dict[str, Any] | list[Any]) -> dict[str, Any]:
         """Run an ensemble on an input; returns its final output, status per agent and totals."""
         try:
-            run = await service.run(ensemble, input)
+            run = await service.run(lib.load_name(ensemble), input)
         except TierwiseError as e:
             raise _tool_error(e) from None
         return {
@@ -155,6 +158,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
 
         Without confirm=true only the plan is returned: show it to the user and ask first."""
         try:
+            plain_name(ensemble)
             plan = lib.promotion_plan(ensemble, to)  # type: ignore[arg-type]
             if not confirm:
                 return {**plan, "promoted": False, "needs_confirmation": True}

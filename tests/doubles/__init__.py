@@ -16,6 +16,7 @@ from tests.doubles.script import (
     Delay,
     Fail,
     LateEnd,
+    Raw,
     Reply,
     SlowStream,
     StreamError,
@@ -24,6 +25,7 @@ from tests.doubles.script import (
 )
 
 __all__ = [
-    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "LateEnd", "OpenAIDouble", "RecordedRequest", "Reply",
+    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "LateEnd", "OpenAIDouble", "Raw", "RecordedRequest",
+    "Reply",
     "SlowStream", "StreamError", "ToolCall", "Trickle", "embed",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.doubles.script import Fail, Plan, Reply, StreamError, resolve
+from tests.doubles.script import Fail, Plan, Raw, Reply, StreamError, resolve
 
 
 @dataclass
@@ -305,6 +305,10 @@ class DoubleServer:
         if isinstance(final, Fail):
             return self.error_response(rec, final.status, final.msg or _default_message(final.status),
                                        final.error_type, final.retry_after)
+        if isinstance(final, Raw):
+            rec.status = final.status
+            body = final.body.encode() if isinstance(final.body, str) else final.body
+            return web.Response(status=final.status, body=body, headers={"content-type": final.content_type})
         rec.status = 200
         if stream:
             return await self._send_stream(request, rec, final, plan)

@@ -65,6 +65,16 @@ class Fail:
 
 
 @dataclass
+class Raw:
+    """Answer with exactly this status, content type and body: an upstream off its own schema
+    (an Anthropic 200 whose body is `type: error`, a text/plain 502 from a proxy, a hand-made stream)."""
+
+    status: int = 200
+    body: bytes | str = b""
+    content_type: str = "application/json"
+
+
+@dataclass
 class Delay:
     """Wait `seconds` before sending anything (headers included), then answer with `then`."""
 
@@ -131,14 +141,14 @@ class Trickle:
 
 
 # A callable item computes the item from the recorded request (e.g. echo the prompt back).
-Item = Reply | Fail | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | str | Callable[[Any], Any]
+Item = Reply | Fail | Raw | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | str | Callable[[Any], Any]
 
 
 @dataclass
 class Plan:
     """How to deliver one answer, flattened from nested wrappers."""
 
-    final: Reply | Fail
+    final: Reply | Fail | Raw
     delay: float = 0.0
     interval: float = 0.0
     cut_after: int | None = None
@@ -166,7 +176,7 @@ def resolve(item: Any, default: Any, request: Any) -> Plan:
             continue
         if isinstance(item, str):
             item = Reply(text=item)
-        if isinstance(item, (Reply, Fail)):
+        if isinstance(item, (Reply, Fail, Raw)):
             plan.final = item
             return plan
         if isinstance(item, Delay):

@@ -66,14 +66,16 @@ def write_profile(project: Path, name: str, **fields: Any) -> Path:
 async def service(project: Path, upstream: StubUpstream) -> AsyncIterator[Callable[..., EnsembleService]]:
     made: list[Gateway] = []
 
-    def make(limits: dict[str, int] | None = None, **cfg_changes: Any) -> EnsembleService:
+    def make(limits: dict[str, int] | None = None, trusted: tuple[str, ...] = (), **cfg_changes: Any) -> EnsembleService:
+        """`trusted`: project ensembles (by name) the operator trusts: their scripts run on the host."""
         data = stub_config(upstream.url)
         data.update(cfg_changes)
         cfg = make_config(data, project)
         gw = Gateway(cfg, ledger=Ledger.open(str(project / "ledger.db")))
         made.append(gw)
-        return EnsembleService(gw, Library(project, global_dir=project / "global", library_dir=project / "lib"),
-                               limits=limits)
+        files = [project / ".tierwise" / "ensembles" / f"{n}.yaml" for n in trusted]
+        return EnsembleService(gw, Library(project, global_dir=project / "global", library_dir=project / "lib",
+                                           trusted=files), limits=limits)
 
     yield make
     for gw in made:

@@ -198,7 +198,7 @@ async def test_script_agents(service, project, upstream, mode, status, error, mo
     (project / ".tierwise" / "ensembles" / "tool.py").write_text(SCRIPT)
     write_ensemble(project, {"name": "scripted", "agents": [
         {"name": "s", "script": "tool.py", "timeout": 0.5}]})
-    run = await service().run("scripted", {"mode": mode, "text": "abc"})
+    run = await service(trusted=("scripted",)).run("scripted", {"mode": mode, "text": "abc"})
     s = run.agent("s")
     assert s.status == status
     if error:
@@ -236,7 +236,7 @@ async def test_a_script_fan_out_runs_a_bounded_number_of_processes_at_once(servi
     write_ensemble(project, {"name": "many", "agents": [
         {"name": "split", "model": "small", "output": "json"},
         {"name": "each", "script": "count.py", "fan_out": "split", "timeout": 20}]})
-    run = await service().run("many", "go")
+    run = await service(trusted=("many",)).run("many", "go")
     each = run.agent("each")
     assert each.status == "ok" and len(each.output) == 9
     assert 2 <= max(each.output) <= 3  # scripts overlapped, and never more than the cap
@@ -273,7 +273,7 @@ async def test_unexpected_errors_fail_one_agent_and_the_run_goes_on(service, pro
         {"name": "badref", "model": "small", "output": "json"},
         {"name": "calm", "model": "tiny"},
     ], "output": "calm"})
-    svc = service()
+    svc = service(trusted=("odd",))
     ens = load_ensemble(p)
     ens.agent("badref").output_schema = {"$ref": "#/$defs/missing"}  # as if validation had been skipped
     run = await Executor(svc.caller, svc.library).run(ens, "x")  # the service would refuse the unknown model
@@ -369,7 +369,7 @@ async def test_timed_out_script_kills_children_holding_stdout_after_it_exited(se
     monkeypatch.setenv("PIDFILE", str(pidfile))
     (project / ".tierwise" / "ensembles" / "forker.py").write_text(FORKER)
     write_ensemble(project, {"name": "forks", "agents": [{"name": "s", "script": "forker.py", "timeout": 0.5}]})
-    run = await service().run("forks", {})
+    run = await service(trusted=("forks",)).run("forks", {})
     assert run.agent("s").status == "timeout"
     pid = int(pidfile.read_text())
     for _ in range(100):
@@ -379,3 +379,13 @@ async def test_timed_out_script_kills_children_holding_stdout_after_it_exited(se
     else:
         os.kill(pid, 9)
         pytest.fail("the script's child outlived the timeout")
+
+
+async def test_a_fan_out_over_a_huge_model_made_array_is_refused_before_any_item_call(service, project, upstream):
+    """A model (or a prompt injection in its input) answers a 20,000-item list: no 20,000 calls."""
+    write_ensemble(project, {"name": "fan", "agents": slow_split_then_fan_out(upstream, 20_000)})
+    upstream.latency = 0
+    run = await service().run("fan", "go")
+    each = run.agent("each")
+    assert each.status == "failed" and "max_items" in (each.error or "")
+    assert upstream.calls("tiny-model") == []

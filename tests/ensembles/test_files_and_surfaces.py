@@ -198,14 +198,17 @@ def test_promotion_never_writes_outside_the_destination(project, case):
     assert not (dest / "ensembles" / "esc.yaml").exists()
 
 
-def test_evaluations_are_kept_by_ensemble_name_not_by_the_path_given(project):
+def test_evaluations_are_recorded_by_ensemble_name_never_by_a_path(project):
     stray = project / "elsewhere" / "stray.yaml"
     stray.parent.mkdir()
     stray.write_text(yaml.safe_dump({"name": "stray", "agents": [{"name": "a", "model": "m"}]}))
     lib = Library(project)
-    rec = lib.record_evaluation(str(stray), None, "good")
+    with pytest.raises(ConfigError, match="not a plain ensemble name"):
+        lib.record_evaluation(str(stray), None, "good")
+    assert list(stray.parent.iterdir()) == [stray] and not lib.evaluations_dir.exists()
+    write_ensemble(project, {"name": "stray", "agents": [{"name": "a", "model": "m"}]})
+    rec = lib.record_evaluation("stray", None, "good")
     assert rec["ensemble"] == "stray" and lib.good_count("stray") == 1
-    assert list(stray.parent.iterdir()) == [stray]
     assert [p.name for p in lib.evaluations_dir.iterdir()] == ["stray.jsonl"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,7 +76,8 @@ async def connect(transport: str, project: Path, monkeypatch: pytest.MonkeyPatch
         params = StdioServerParameters(
             command=str(exe), args=["mcp", "-c", str(project / "tierwise.yaml"), "--project", str(project)],
             env={"TIERWISE_HOME": str(project / "global"), "TIERWISE_LIBRARY": str(project / "lib"),
-                 "PATH": str(exe.parent)}, cwd=str(project))
+                 "PATH": str(exe.parent), **({"PYTHONPATH": os.environ["PYTHONPATH"]}  # a worktree's code
+                                             if os.environ.get("PYTHONPATH") else {})}, cwd=str(project))
         async with Client(params, read_timeout_seconds=30) as c:
             yield c
 
@@ -171,13 +173,13 @@ async def test_analyze_execution_refuses_malformed_artifacts(project: Path, monk
 
 async def test_invoke_ensemble_reports_an_agent_that_cannot_start(project: Path, monkeypatch):
     tool = project / ".tierwise" / "ensembles" / "tool"
-    tool.write_text("echo no shebang\n")
-    tool.chmod(0o755)
+    tool.write_text("#!/bin/sh\necho not executable\n")
+    tool.chmod(0o644)
     write_ensemble(project, {"name": "broken", "agents": [
         {"name": "s", "script": "tool"}, {"name": "after", "profile": "worker", "depends_on": ["s"]}]})
     async with connect("memory", project, monkeypatch) as c:
         run = await call(c, "invoke_ensemble", ensemble="broken", input="x")
     assert run["status"] == "failed"
-    assert run["agents"][0]["status"] == "failed" and "Exec format error" in run["agents"][0]["error"]
+    assert run["agents"][0]["status"] == "failed" and "Permission denied" in run["agents"][0]["error"]
     assert run["agents"][1]["status"] == "skipped"
     assert Path(run["artifact_json"]).is_file()

@@ -1,61 +1,174 @@
-"""The code sandbox holds: no network, no files outside its temp dir, no processes, bounded
-CPU, memory, wall time and output — and ordinary code still runs."""
+"""The code sandbox holds, tried as an attacker would: escapes from the filesystem (chroot, dir_fd,
+the host's paths), the network (host UNIX sockets, loopback TCP), processes (fork, ctypes,
+_posixsubprocess), memory, CPU, wall time and output; other runs cannot be reached; and ordinary
+code still runs. The OS layer is tried with the audit hook off too: it must hold alone."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
-import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from tierwise.verifiers.sandbox import SandboxLimits, _isolation, run_python
+from tierwise.sandbox import SandboxLimits, run_python, run_script, status
+from tierwise.sandbox.bwrap import layout
 
 FAST = SandboxLimits(wall_s=20, cpu_s=2, memory_mb=256)
+BOTH = pytest.mark.parametrize("audit_hook", [True, False], ids=["hook", "os-only"])
 
 
 def need_layer(layer: str, why: str) -> None:
     """Skip where this machine cannot give `layer`; in CI a missing layer is a failure, not a skip."""
-    if layer in _isolation().layers:
+    if layer in status().layers:
         return
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"sandbox layer {layer!r} is missing in CI: {why}")
-    pytest.skip(why)
+        pytest.fail(f"sandbox layer {layer!r} is missing in CI: {why} ({status().problem})")
+    pytest.skip(f"{why} ({status().problem})")
+
+
+@pytest.fixture(autouse=True)
+def strong_sandbox() -> None:
+    need_layer("seccomp", "bubblewrap with seccomp is not available here: install it with scripts/install-sandbox.sh")
 
 
 async def test_normal_code_runs_and_sees_its_files() -> None:
-    code = "import json, collections, asyncio, subprocess\nfrom helper import VALUE\nprint(json.dumps({'v': VALUE}))\n"
+    code = ("import json, collections, asyncio, threading, decimal, sqlite3, hashlib, zoneinfo\n"
+            "from helper import VALUE\nt = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+            "print(json.dumps({'v': VALUE}))\n")
     r = await run_python(code, files={"helper.py": "VALUE = 42\n"}, limits=FAST)
     assert r.ok, r.stderr
-    assert r.stdout.strip() == '{"v": 42}'
+    assert r.stdout.split("\n")[:2] == ["thread", '{"v": 42}']
 
 
-async def test_code_may_write_inside_its_temp_dir() -> None:
-    code = "open('out.txt', 'w').write('hello')\nimport os\nprint(open('out.txt').read(), os.listdir('.'))\n"
+async def test_code_may_write_inside_its_own_folder() -> None:
+    code = ("import os, tempfile\nopen('out.txt', 'w').write('hello')\n"
+            "with tempfile.NamedTemporaryFile(dir='.') as f: f.write(b'x')\n"
+            "print(open('out.txt').read(), sorted(os.listdir('.')), os.getcwd())\n")
     r = await run_python(code, limits=FAST)
     assert r.ok, r.stderr
-    assert "hello" in r.stdout and "out.txt" in r.stdout
+    assert r.stdout.split() == ["hello", "['main.py',", "'out.txt']", "/work"]
 
 
 async def test_environment_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERWISE_TEST_SECRET", "sk-should-not-leak")
-    r = await run_python("import os\nprint(sorted(os.environ))\n", limits=FAST)
+    r = await run_python("import os\nprint(sorted(os.environ))\n", limits=FAST, audit_hook=False)
     assert r.ok, r.stderr
     assert "sk-should-not-leak" not in r.stdout
-    # Nothing but what the interpreter sets itself (C locale coercion) reaches the code.
-    assert set(eval(r.stdout)) <= {"LC_CTYPE"}, r.stdout  # noqa: S307 - our own printed list
+    # Nothing but what the interpreter sets itself (C locale coercion) and bwrap's working directory.
+    assert set(eval(r.stdout)) <= {"LC_CTYPE", "PWD"}, r.stdout  # noqa: S307 - our own printed list
 
 
-async def test_cannot_open_a_socket() -> None:
-    code = "import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 9))\nprint('CONNECTED')\n"
-    r = await run_python(code, limits=FAST)
-    assert not r.ok
-    assert "CONNECTED" not in r.stdout
-    assert "PermissionError" in r.stderr
+# ------------------------------------------------------------------ filesystem
 
+CHROOT_ESCAPE = """
+import os
+os.mkdir('jail')
+try:
+    os.chroot('jail')
+    print('CHROOTED')
+    for _ in range(64):
+        os.chdir('..')
+    os.chroot('.')
+except OSError as e:
+    print('chroot refused', e.errno)
+for p in ('/etc/passwd', '/etc/shadow', '/root/.bash_history'):
+    try:
+        print('READ', p, open(p).read()[:40])
+    except OSError as e:
+        print('no', p, type(e).__name__)
+"""
+
+
+@BOTH
+async def test_chroot_escape_fails(audit_hook: bool) -> None:
+    r = await run_python(CHROOT_ESCAPE, limits=FAST, audit_hook=audit_hook)
+    assert "CHROOTED" not in r.stdout and "READ" not in r.stdout, r.stdout
+    assert "root:" not in r.stdout + r.stderr
+    if not audit_hook:
+        assert "chroot refused 1" in r.stdout  # EPERM from seccomp (no capability either)
+
+
+DIR_FD = """
+import os
+seen = {}
+for start in ('/', '..', '/work/..', '/proc', '/dev', '/sys'):
+    try:
+        fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        seen[start] = type(e).__name__
+        continue
+    for target in ('etc/passwd', '../../etc/passwd', 'root', 'home', 'var/run/postgresql', 'proc/1/environ'):
+        try:
+            f = os.open(target, os.O_RDONLY, dir_fd=fd)
+            seen[start + ' ' + target] = os.read(f, 60).decode(errors='replace')
+        except OSError as e:
+            seen[start + ' ' + target] = type(e).__name__
+print(repr(seen))
+print('ROOT', sorted(os.listdir('/')))
+"""
+
+
+@BOTH
+async def test_open_with_dir_fd_outside_reaches_nothing(audit_hook: bool) -> None:
+    r = await run_python(DIR_FD, limits=FAST, audit_hook=audit_hook)
+    assert "root:x" not in r.stdout and ".s.PGSQL" not in r.stdout, r.stdout
+    if not audit_hook:
+        seen = eval(r.stdout.split("\n")[0])  # noqa: S307 - our own printed dict
+        errors = ("FileNotFoundError", "PermissionError", "NotADirectoryError", "IsADirectoryError")
+        assert all(v in errors for v in seen.values()), seen
+        root = eval(r.stdout.split("ROOT ", 1)[1].splitlines()[0])  # noqa: S307
+        assert not {"etc", "home", "proc", "dev", "sys", "var", "run", "tmp"} & set(root), root
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[str]:
+    """A folder anyone may read and write holding a world-readable "ledger": what a gateway's data
+    can look like to whoever the sandbox runs as."""
+    folder = tempfile.mkdtemp(prefix="tierwise-test-shared-")
+    os.chmod(folder, 0o777)
+    path = os.path.join(folder, "ledger.db")
+    with open(path, "w") as fh:
+        fh.write("PROMPT-OF-ANOTHER-USER")
+    os.chmod(path, 0o644)
+    yield folder
+    for name in os.listdir(folder):
+        os.unlink(os.path.join(folder, name))
+    os.rmdir(folder)
+
+
+@BOTH
+async def test_host_files_are_out_of_reach(shared_folder: str, audit_hook: bool) -> None:
+    ledger = os.path.join(shared_folder, "ledger.db")
+    code = (f"import os, glob\nfor p in ('/etc/passwd', '/root', '/proc/1/environ', '/proc/self/environ', {ledger!r},\n"
+            "          os.path.expanduser('~'), '/var/run/postgresql'):\n"
+            "    try:\n        print('READ', p, open(p).read()[:50])\n    except OSError as e:\n        print('no', p, type(e).__name__)\n"
+            "    try:\n        print('LIST', p, os.listdir(p))\n    except OSError as e:\n        pass\n"
+            f"try:\n    open({shared_folder + '/dropped.txt'!r}, 'w').write('x')\n    print('WROTE')\n"
+            "except OSError as e:\n    print('NOWRITE', type(e).__name__)\n"
+            "print('GLOB', glob.glob('/tmp/*') + glob.glob('/home/*') + glob.glob('/root/*'))\n")
+    r = await run_python(code, limits=FAST, audit_hook=audit_hook)
+    assert "PROMPT-OF-ANOTHER-USER" not in r.stdout and "READ" not in r.stdout, r.stdout
+    # A listing shows at most the folders that lead to the interpreter and libraries (/root/.pyenv).
+    path_parts = {part for b in layout().binds for part in b.split("/")}
+    for line in (x for x in r.stdout.splitlines() if x.startswith("LIST")):
+        assert set(eval(line.split(" ", 2)[2])) <= path_parts, line  # noqa: S307 - our own printed list
+    assert "WROTE" not in r.stdout and os.listdir(shared_folder) == ["ledger.db"]
+    if not audit_hook:
+        assert "GLOB []" in r.stdout
+
+
+async def test_the_interpreter_and_libraries_are_read_only() -> None:
+    code = ("import os, json\nfor p in (os.__file__, json.__file__, '/usr/lib/os-release', '/newfile'):\n"
+            "    try:\n        open(p, 'a').write('#')\n        print('WROTE', p)\n    except OSError as e:\n"
+            "        print('no', type(e).__name__)\n")
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    assert "WROTE" not in r.stdout, r.stdout
+
+
+# ------------------------------------------------------------------ network
 
 async def _listener() -> tuple[asyncio.base_events.Server, int, list[bool]]:
     seen: list[bool] = []
@@ -68,69 +181,188 @@ async def _listener() -> tuple[asyncio.base_events.Server, int, list[bool]]:
     return server, server.sockets[0].getsockname()[1], seen
 
 
-async def test_network_namespace_alone_blocks_loopback_connections() -> None:
-    """With the audit hook off, the network namespace still keeps the code off the host's loopback."""
-    need_layer("netns", "unshare cannot create a network namespace on this machine")
-    server, port, seen = await _listener()
-    async with server:
-        code = ("import socket\ns = socket.socket()\ns.settimeout(3)\n"
-                f"print('RC', s.connect_ex(('127.0.0.1', {port})))\n")
-        r = await run_python(code, limits=FAST, audit_hook=False)
-        await asyncio.sleep(0.2)
-    assert "RC 0" not in r.stdout, r.stdout + r.stderr
-    assert not seen
-
-
-async def test_audit_hook_alone_blocks_loopback_connections() -> None:
-    server, port, seen = await _listener()
-    async with server:
-        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)\nprint('CONNECTED')\n"
-        r = await run_python(code, limits=FAST)
-        await asyncio.sleep(0.2)
-    assert "CONNECTED" not in r.stdout
-    assert not seen
+NETWORK = """
+import socket
+def tcp(port):
+    try:
+        s = socket.create_connection(('127.0.0.1', port), timeout=3)
+        s.sendall(b'PING\\r\\n')
+        print('TCP', port, s.recv(100))
+    except OSError as e:
+        print('no tcp', port, e.errno)
+def unix(path):
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        print('UNIX', path)
+    except OSError as e:
+        print('no unix', path, e.errno)
+tcp(PORT)
+tcp(6379)
+tcp(5432)
+unix('/var/run/postgresql/.s.PGSQL.5432')
+unix('/run/postgresql/.s.PGSQL.5432')
+unix(ABSTRACT)
+unix(HOSTPATH)
+try:
+    a, b = socket.socketpair()
+    a.sendall(b'x'); print('pair', b.recv(1))
+except OSError as e:
+    print('no pair', e)
+"""
 
 
 @pytest.fixture
-def secret_file(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("user-files") / "secret.txt"
-    path.write_text("TOP-SECRET-CONTENT")
-    path.chmod(0o644)
-    return str(path)
+def host_unix_socket() -> Iterator[tuple[str, str, Callable[[], bool]]]:
+    """A filesystem UNIX socket and an abstract one listening on the host (a database server's), and
+    a check whether anything connected to either."""
+    folder = tempfile.mkdtemp(prefix="tierwise-test-sock-")
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "db.sock")
+    abstract = "\0tierwise-test-abstract-" + os.path.basename(folder)
+    servers = []
+    for address in (path, abstract):
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(address)
+        s.listen()
+        s.setblocking(False)
+        servers.append(s)
+    os.chmod(path, 0o777)
+
+    def connected() -> bool:
+        for s in servers:
+            try:
+                s.accept()[0].close()
+                return True
+            except BlockingIOError:
+                pass
+        return False
+
+    yield path, abstract, connected
+    for s in servers:
+        s.close()
+    os.unlink(path)
+    os.rmdir(folder)
 
 
-@pytest.mark.parametrize("snippet", [
-    "print(open({p!r}).read())",
-    "import os\nfd = os.open({p!r}, os.O_RDONLY)\nprint(os.read(fd, 100))",
-    "import pathlib\nprint(pathlib.Path({p!r}).read_text())",
-    "import io\nprint(io.open({p!r}).read())",
-    "import subprocess\nprint(subprocess.run(['cat', {p!r}], capture_output=True).stdout)",
-    "import os\nos.system('cat ' + {p!r})",
-])
-async def test_cannot_read_a_file_outside_the_temp_dir(secret_file: str, snippet: str) -> None:
-    r = await run_python(snippet.format(p=secret_file) + "\n", limits=FAST)
-    assert not r.ok
-    assert "TOP-SECRET-CONTENT" not in r.stdout + r.stderr
+@BOTH
+async def test_host_sockets_are_unreachable(audit_hook: bool,
+                                            host_unix_socket: tuple[str, str, Callable[[], bool]]) -> None:
+    path, abstract, connected = host_unix_socket
+    server, port, seen = await _listener()
+    async with server:
+        code = NETWORK.replace("PORT", str(port)).replace("ABSTRACT", repr(abstract)).replace("HOSTPATH", repr(path))
+        r = await run_python(code, limits=FAST, audit_hook=audit_hook)
+        await asyncio.sleep(0.2)
+    out = r.stdout + r.stderr
+    assert "TCP" not in r.stdout and "UNIX" not in r.stdout and "PONG" not in out, out
+    assert not seen and not connected()
+    if not audit_hook:
+        assert r.stdout.count("no tcp") == 3 and r.stdout.count("no unix") == 4, out
+        assert "pair b'x'" in r.stdout  # AF_UNIX socket pairs (asyncio's self-pipe) still work
 
 
-async def test_cannot_list_or_change_files_outside_the_temp_dir(secret_file: str) -> None:
-    folder = os.path.dirname(secret_file)
-    for snippet in (f"import os\nprint(os.listdir({folder!r}))",
-                    f"import os\nos.remove({secret_file!r})",
-                    f"open({folder + '/new.txt'!r}, 'w').write('x')",
-                    f"import os\nos.rename({secret_file!r}, 'stolen.txt')",
-                    "import ctypes\nctypes.CDLL(None).system(b'true')"):
-        r = await run_python(snippet + "\n", limits=FAST)
-        assert not r.ok, snippet
-        assert "secret.txt" not in r.stdout
-    assert os.listdir(folder) == ["secret.txt"]
-    assert open(secret_file).read() == "TOP-SECRET-CONTENT"
+# ------------------------------------------------------------------ processes
 
+SPAWN = """
+import os, sys
+marker = 'CHILD-RAN'
+attempts = {}
+def attempt(name, fn):
+    try:
+        attempts[name] = repr(fn())
+    except BaseException as e:
+        attempts[name] = type(e).__name__ + ' ' + str(getattr(e, 'errno', ''))
+def posixsubprocess():
+    import _posixsubprocess
+    r, w = os.pipe()
+    args = [sys.executable.encode(), b'-c', b'print("CHILD-RAN")']
+    return _posixsubprocess.fork_exec(args, [args[0]], True, (w,), None, None, -1, -1, -1, -1, -1, -1,
+                                      r, w, True, False, -1, None, None, None, -1, None, False)
+def ctypes_fork():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = libc.fork()
+    if pid == 0:
+        os.write(1, b'CHILD-RAN\\n'); os._exit(0)
+    return pid, ctypes.get_errno()
+def ctypes_clone3():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    args = (ctypes.c_uint64 * 11)()
+    pid = libc.syscall(435, ctypes.byref(args), 88)
+    if pid == 0:
+        os.write(1, b'CHILD-RAN\\n'); os._exit(0)
+    return pid, ctypes.get_errno()
+def ctypes_vfork():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = libc.syscall(58)
+    if pid == 0:
+        os.write(1, b'CHILD-RAN\\n'); os._exit(0)
+    return pid, ctypes.get_errno()
+attempt('fork', os.fork)
+attempt('posix_spawn', lambda: os.posix_spawn(sys.executable, [sys.executable, '-c', 'print("CHILD-RAN")'], {}))
+attempt('subprocess', lambda: __import__('subprocess').run([sys.executable, '-c', 'print("CHILD-RAN")']))
+attempt('_posixsubprocess', posixsubprocess)
+attempt('ctypes fork', ctypes_fork)
+attempt('ctypes clone3', ctypes_clone3)
+attempt('ctypes vfork', ctypes_vfork)
+attempt('multiprocessing', lambda: __import__('multiprocessing').Process(target=print, args=('CHILD-RAN',)).start())
+print(repr(attempts))
+"""
+
+
+@BOTH
+async def test_no_child_process_can_be_started(audit_hook: bool) -> None:
+    """_posixsubprocess.fork_exec is not audited in 3.11 and ctypes skips the hook: seccomp still refuses."""
+    need_layer("one_process", "seccomp cannot refuse new processes here")
+    r = await run_python(SPAWN, limits=FAST, audit_hook=audit_hook)
+    assert "CHILD-RAN" not in r.stdout + r.stderr, r.stdout + r.stderr
+    if not audit_hook:
+        attempts = eval(r.stdout.strip().splitlines()[-1])  # noqa: S307 - our own printed dict
+        assert attempts["fork"] == "PermissionError 1", attempts
+        assert attempts["ctypes fork"] == "(-1, 1)" and attempts["ctypes vfork"] == "(-1, 1)", attempts
+        assert attempts["ctypes clone3"] == "(-1, 38)", attempts  # ENOSYS: glibc falls back to clone
+
+
+@BOTH
+async def test_fork_bomb_is_contained(audit_hook: bool) -> None:
+    code = "import os\nn = 0\ntry:\n    while n < 100000:\n        os.fork()\n        n += 1\nexcept OSError as e:\n    print('STOPPED', n, e.errno)\n"
+    r = await run_python(code, limits=FAST, audit_hook=audit_hook)
+    assert "STOPPED 0" in r.stdout or "PermissionError" in r.stderr, r.stdout + r.stderr
+
+
+@BOTH
+async def test_kernel_attack_surface_is_refused(audit_hook: bool) -> None:
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def sys(nr, *a):
+    rc = libc.syscall(nr, *a)
+    return rc, ctypes.get_errno()
+print('unshare', sys(272, 0x10000000))
+print('mount', libc.mount(b'none', b'/work', b'tmpfs', 0, None), ctypes.get_errno())
+print('ptrace', sys(101, 0, 0, 0, 0))
+print('keyctl', sys(250, 0, 0, 0, 0))
+print('bpf', sys(321, 0, 0, 0))
+print('io_uring_setup', sys(425, 1, 0))
+print('userfaultfd', sys(323, 0))
+print('perf_event_open', sys(298, 0, 0, -1, -1, 0))
+print('setns', sys(308, 0, 0))
+print('pivot_root', sys(155, b'/work', b'/work'))
+"""
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    for line in r.stdout.strip().splitlines():
+        name, rest = line.split(" ", 1)
+        assert rest.endswith(" 1)") or rest.endswith(" 1"), line  # every one EPERM
+
+
+# ------------------------------------------------------------------ resources
 
 async def test_cpu_limit_stops_a_busy_loop() -> None:
-    r = await run_python("while True:\n    pass\n", limits=SandboxLimits(wall_s=60, cpu_s=1))
-    assert not r.ok
-    assert not r.timed_out  # the CPU limit, not the wall clock, ended it
+    r = await run_python("while True:\n    pass\n", limits=SandboxLimits(wall_s=60, cpu_s=1), audit_hook=False)
+    assert not r.ok and not r.timed_out
     assert r.signal in ("SIGXCPU", "SIGKILL")
 
 
@@ -141,109 +373,121 @@ async def test_wall_clock_limit_kills_a_sleeper() -> None:
     assert "END" not in r.stdout
 
 
-async def test_fork_bomb_is_contained() -> None:
-    code = "import os\nwhile True:\n    os.fork()\n"
-    r = await run_python(code, limits=FAST)
-    assert not r.ok
-    assert "PermissionError" in r.stderr
-    r = await run_python("import multiprocessing as m\nm.Process(target=print).start()\n", limits=FAST)
-    assert not r.ok
+MEMORY = """
+import os, threading
+held, total, stop = [], [0], []
+go = threading.Event()
+def grab():
+    go.wait()
+    while not stop:
+        try:
+            held.append(bytearray(32 * 1024 * 1024))
+            total[0] += 32
+        except MemoryError:
+            stop.append(1)
+r, w = os.pipe()
+children = 0
+for _ in range(4):
+    try:
+        if os.fork() == 0:
+            go.set(); grab(); os.write(w, b'%d\\n' % total[0]); os._exit(0)
+        children += 1
+    except OSError:
+        pass
+os.close(w)
+threads = [threading.Thread(target=grab) for _ in range(4)]
+[t.start() for t in threads]
+go.set()
+[t.join() for t in threads]
+with os.fdopen(r) as fh:
+    from_children = sum(int(x) for x in fh.read().split())
+print('TOTAL_MB', total[0] + from_children, 'children', children, flush=True)
+"""
 
 
-async def test_fork_bomb_is_contained_by_the_process_limit_alone() -> None:
-    if os.geteuid() == 0:
-        need_layer("nobody", "root is exempt from RLIMIT_NPROC and cannot drop to nobody here")
-    code = ("import os\nn = 0\ntry:\n    while n < 10000:\n        if os.fork() == 0:\n            os._exit(0)\n"
-            "        n += 1\nexcept OSError:\n    print('LIMITED', n)\n")
-    r = await run_python(code, limits=SandboxLimits(wall_s=20, cpu_s=5, max_processes=8), audit_hook=False)
-    assert "LIMITED" in r.stdout or not r.ok
-
-
-@pytest.mark.parametrize("audit_hook", [True, False])
-async def test_memory_bomb_is_contained(audit_hook: bool) -> None:
-    code = "chunks = []\nwhile True:\n    chunks.append(bytearray(64 * 1024 * 1024))\n"
-    r = await run_python(code, limits=SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256), audit_hook=audit_hook)
-    assert not r.ok
-    assert "MemoryError" in r.stderr or r.signal is not None
+@BOTH
+async def test_memory_is_bounded_for_the_whole_run(audit_hook: bool) -> None:
+    """2+ GB wanted across processes and threads: the run gets at most its memory_mb in total."""
+    need_layer("memory_total", "the run's memory cannot be bounded in total here")
+    r = await run_python(MEMORY, limits=SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256), audit_hook=audit_hook)
+    assert "TOTAL_MB" in r.stdout, r.stderr
+    assert int(r.stdout.split("TOTAL_MB")[1].split()[0]) < 256
 
 
 async def test_output_flood_is_capped() -> None:
-    r = await run_python("import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 65536)\n",
+    r = await run_python("import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 65536)\n",
                          limits=SandboxLimits(wall_s=20, cpu_s=5, output_bytes=10_000))
     assert r.output_truncated
     assert len(r.stdout) <= 10_000
 
 
+async def test_the_run_folder_is_bounded_and_vanishes() -> None:
+    """A 3,000-deep tree, unreadable folders and a file past the tmpfs size: all inside the run's
+    own tmpfs, gone with the sandbox (nothing of it on the host to clean up)."""
+    code = ("import os\nfor i in range(3000):\n    os.mkdir('d'); os.chdir('d')\nos.chmod('.', 0)\nos.chdir('/work')\n"
+            "try:\n    open('big', 'wb').write(b'x' * (8 << 20))\nexcept OSError as e:\n    print('FULL', e.errno)\n"
+            "print('DEEP')\n")
+    r = await run_python(code, limits=SandboxLimits(wall_s=30, cpu_s=10, work_mb=4), audit_hook=False)
+    assert "DEEP" in r.stdout and "FULL 28" in r.stdout, r.stdout + r.stderr  # ENOSPC
+    r = await run_python("import os\nprint(os.listdir('.'))\n", limits=FAST)
+    assert r.stdout.strip() == "['main.py']"
+
+
 async def test_bad_file_names_are_refused() -> None:
-    with pytest.raises(ValueError, match="plain names"):
-        await run_python("pass", files={"../escape.py": ""})
+    for name in ("../escape.py", "a/b.py", ".hidden", ""):
+        with pytest.raises(ValueError, match="plain names"):
+            await run_python("pass", files={name: ""})
 
 
-@pytest.fixture
-def shared_folder() -> Iterator[str]:
-    """A folder anyone on the machine may read and write, holding a world-readable "ledger": what a
-    gateway's data can look like to the unprivileged user the sandbox runs as."""
-    folder = tempfile.mkdtemp(prefix="tierwise-test-shared-")
-    os.chmod(folder, 0o777)
-    path = os.path.join(folder, "ledger.db")
-    with open(path, "w") as fh:
-        fh.write("PROMPT-OF-ANOTHER-USER")
-    os.chmod(path, 0o644)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+# ------------------------------------------------------------------ other runs
+
+TAMPER = """
+import glob, os
+PASSING = 'def add(a, b):\\n    return a + b\\n'
+hit = []
+for pattern in ('/work/solution.py', '/tmp/*/solution.py', '/tmp/*/*/solution.py', '/tmp/tierwise-sandbox-*/work/*',
+                '/proc/*/cwd/solution.py', '/proc/*/root/work/solution.py', '/var/tmp/*/solution.py',
+                '/dev/shm/*/solution.py', '/run/*/solution.py', 'HOST_TMP/*/solution.py'):
+    for path in glob.glob(pattern) or [pattern]:
+        if path == '/work/solution.py':
+            continue  # its own
+        try:
+            open(path, 'w').write(PASSING)
+            hit.append(path)
+        except OSError:
+            pass
+print('HIT', hit)
+"""
 
 
-async def test_filesystem_jail_alone_hides_the_rest_of_the_machine(shared_folder: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the audit hook off, code sees only the interpreter, system libraries and its own folder:
-    no /etc, no home folders, no /proc (the gateway's environment), no world-readable ledger."""
-    need_layer("fsjail", "unshare cannot build a mount namespace on this machine")
-    iso = _isolation()
-    ledger = os.path.join(shared_folder, "ledger.db")
-    code = ("import os\nprint('ROOT', sorted(os.listdir('/')))\nprint('USR', sorted(os.listdir('/usr')))\n"
-            f"for p in ('/etc/passwd', '/proc/1/environ', {ledger!r}):\n"
-            "    try:\n        print('READ', open(p).read())\n    except OSError as e:\n        print('DENIED', p, type(e).__name__)\n"
-            f"try:\n    open({shared_folder + '/dropped.txt'!r}, 'w').write('x')\n    print('WROTE')\n"
-            "except OSError as e:\n    print('NOWRITE', type(e).__name__)\n")
-    r = await run_python(code, limits=FAST, audit_hook=False)
+async def test_a_run_cannot_reach_a_concurrent_runs_files() -> None:
+    """One request's code tries every path it can guess to turn another request's failing tests
+    into a pass; the other request still fails."""
+    victim = ("import time\ntime.sleep(3)\nimport importlib, solution\nimportlib.reload(solution)\n"
+              "assert solution.add(2, 2) == 4, 'wrong answer'\n")
+    wrong = "def add(a, b):\n    return a - b\n"
+    tamper = TAMPER.replace("HOST_TMP", tempfile.gettempdir())
+    results = await asyncio.gather(
+        run_python(victim, files={"solution.py": wrong}, limits=FAST),
+        *(run_python(tamper, files={"solution.py": wrong}, limits=FAST, audit_hook=hook) for hook in (False, True)))
+    assert not results[0].ok and "wrong answer" in results[0].stderr, results[0]
+    assert "HIT []" in results[1].stdout, results[1].stdout + results[1].stderr
+
+
+# ------------------------------------------------------------------ script agents
+
+async def test_run_script_sees_only_its_folder(tmp_path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "agent.py").write_text(
+        "import json, os, sys\nd = json.load(sys.stdin)\n"
+        "print(json.dumps({'got': d, 'argv': sys.argv[1:], 'cwd': os.getcwd(), 'mine': sorted(os.listdir(os.path.dirname(__file__)))}))\n"
+        "try:\n    open(__file__, 'a').write('#')\n    print('MODIFIED')\nexcept OSError:\n    pass\n")
+    (tmp_path / "secret.txt").write_text("SECRET")
+    r = await run_script(str(agents / "agent.py"), b'{"q": 1}', ro_binds=[str(agents)], args=["x"], limits=FAST)
     assert r.ok, r.stderr
-    assert "fsjail" in r.layers
-    assert "PROMPT-OF-ANOTHER-USER" not in r.stdout and "READ" not in r.stdout
-    assert "WROTE" not in r.stdout and os.listdir(shared_folder) == ["ledger.db"]
-    seen = eval(r.stdout.split("ROOT ", 1)[1].splitlines()[0])  # noqa: S307 - our own printed list
-    assert not {"home", "root", "proc", "var", "opt", "srv", "run", "dev"} & set(seen), seen
-    assert not any(os.path.realpath(shared_folder).startswith(f"/{top}/") for top in seen if top != "tmp"), seen
-    # Only library folders of /usr: not /usr/src, /usr/sbin, /usr/local/bin, where applications live.
-    usr = eval(r.stdout.split("USR ", 1)[1].splitlines()[0])  # noqa: S307 - our own printed list
-    assert set(usr) <= {"bin", "lib", "lib64", "lib32", "libx32", "local", "share"}, usr
-
-    # The same code without the jail reads the ledger and writes beside it: the jail is what stops it.
-    monkeypatch.setattr("tierwise.verifiers.sandbox._isolation",
-                        lambda: dataclasses.replace(iso, jail_args=(), jail_binds=()))
-    r = await run_python(code, limits=FAST, audit_hook=False)
-    assert "PROMPT-OF-ANOTHER-USER" in r.stdout and "WROTE" in r.stdout
-
-
-async def test_jailed_code_keeps_the_standard_library_and_its_folder() -> None:
-    need_layer("fsjail", "unshare cannot build a mount namespace on this machine")
-    code = ("import decimal, fractions, hashlib, json, math, random, re, sqlite3, statistics, tempfile\n"
-            "db = sqlite3.connect('t.db'); db.execute('create table t(x)'); db.commit()\n"
-            "with tempfile.NamedTemporaryFile(dir='.') as f: f.write(b'x')\n"
-            "import os\nprint(sorted(os.listdir('.')), hashlib.sha256(b'a').hexdigest()[:8], decimal.Decimal('1.10') * 2)\n")
-    r = await run_python(code, files={"helper.py": "X = 1\n"}, limits=FAST)
-    assert r.ok, r.stderr
-    assert r.stdout.split() == ["['helper.py',", "'main.py',", "'t.db']", "ca978112", "2.20"]
-
-
-def test_no_jail_when_a_bound_folder_would_show_the_gateways_own_folder(monkeypatch: pytest.MonkeyPatch,
-                                                                              tmp_path) -> None:
-    """A jail that binds /usr/lib cannot hide a gateway run from inside it: refuse it rather than pretend."""
-    need_layer("fsjail", "unshare cannot build a mount namespace on this machine")
-    iso = _isolation()
-    from tierwise.verifiers.sandbox import _jail_binds
-
-    monkeypatch.chdir(tmp_path)
-    assert _jail_binds(iso.jail_args, iso.python, iso.drop_to) == iso.jail_binds
-    inside = next(b for b in iso.jail_binds if os.path.isdir(b) and not os.path.islink(b))
-    monkeypatch.chdir(inside)
-    assert _jail_binds(iso.jail_args, iso.python, iso.drop_to) == ()
+    assert r.stdout.splitlines()[0] == (
+        '{"got": {"q": 1}, "argv": ["x"], "cwd": "/work", "mine": ["agent.py"]}')
+    assert "MODIFIED" not in r.stdout
+    with pytest.raises(ValueError, match="not inside"):
+        await run_script(str(tmp_path / "secret.txt"), b"", ro_binds=[str(agents)])

@@ -1,8 +1,8 @@
 """The sandbox's audit hook holds on its own: user code can neither reach its state nor run
 inside it, and monkeypatching the standard library cannot make an outside path look inside.
 
-These run the bootstrap directly, without the OS layers (no jail, no uid drop), so a secret
-file the OS would hide anyway stays readable unless the hook itself refuses it.
+These run the bootstrap directly, without the OS layer (no bubblewrap), so a secret file the OS
+would hide anyway stays readable unless the hook itself refuses it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from types import CodeType
 
 import pytest
 
-from tierwise.verifiers.sandbox import _BOOT, SandboxLimits, _isolation, run_python
+from tierwise.sandbox import SandboxLimits, run_python
+from tierwise.sandbox.audit_boot import BOOT
+from tierwise.sandbox.bwrap import interpreter
 
 SECRET = "TOP-SECRET-CONTENT"
 
@@ -104,7 +106,7 @@ def run_hooked(tmp_path: Path, secret: str, code: str) -> subprocess.CompletedPr
     work = tmp_path / "work"
     work.mkdir()
     (work / "main.py").write_text(ATTACK.replace("SECRET_PATH", repr(secret)) + code)
-    return subprocess.run([_isolation().python, "-I", "-S", "-c", _BOOT, str(work), str(work / "main.py")],
+    return subprocess.run([interpreter(), "-I", "-S", "-c", BOOT, str(work), str(work / "main.py")],
                           cwd=work, env={}, capture_output=True, text=True, timeout=60)
 
 
@@ -183,7 +185,7 @@ def test_symlinks_are_followed_as_the_kernel_does(tmp_path: Path, secret: str) -
 
 def test_the_hook_looks_up_no_global_or_builtin_name() -> None:
     """User code can rebind any module or builtins attribute: the hook uses only what it bound."""
-    installer = next(c for c in compile(_BOOT, "<boot>", "exec").co_consts if isinstance(c, CodeType))
+    installer = next(c for c in compile(BOOT, "<boot>", "exec").co_consts if isinstance(c, CodeType))
     hook = next(c for c in installer.co_consts if isinstance(c, CodeType) and c.co_name == "hook")
     assert [i.argval for i in dis.get_instructions(hook) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")] == []
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from tierwise.canonical import Request, Response, ResponseFormat, TokenLogprob
+from tierwise.sandbox import SandboxLimits
 from tierwise.verifiers import VerifierError, VerifyContext, build_verifier
 from tierwise.verifiers.code import PythonCodeVerifier
 from tierwise.verifiers.judge import parse_grade
-from tierwise.verifiers.sandbox import SandboxLimits
 
 from .helpers import req, resp
 

@@ -5,14 +5,30 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import click
+from pydantic import BaseModel
 
 from tierwise.commands._common import config_option
 from tierwise.config import Config, ProviderConfig, load_config, parse_config
 from tierwise.errors import ConfigError
 from tierwise.starter import port_open, starter_yaml
+
+
+def _runs_code(cfg: Config) -> bool:
+    """Whether a route's verifiers run code in the sandbox (python_code with run or tests)."""
+    def walk(node: Any) -> bool:
+        if isinstance(node, BaseModel):
+            node = node.model_dump()
+        if isinstance(node, dict):
+            if node.get("type") == "python_code" and (node.get("run") or node.get("tests") is not None):
+                return True
+            node = list(node.values())
+        return isinstance(node, list) and any(walk(v) for v in node)
+
+    return walk(list(cfg.routes.values()))
 
 
 async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
@@ -49,6 +65,18 @@ async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
         return False, f"no answer from {p.base_url} within the timeout"
 
 
+def sandbox_report(cfg: Config) -> tuple[bool, str]:
+    """The code sandbox: what is in force here, and how to install bubblewrap where it is missing."""
+    from tierwise import sandbox
+
+    st = sandbox.status()
+    if st.strong:
+        return True, f"sandbox: {st.version}; layers in force: {', '.join(st.layers)}"
+    if cfg.sandbox.allow_weak:
+        return True, f"sandbox: WEAK (allow_weak is set; rlimits and an audit hook only): {st.problem}"
+    return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
+
+
 @click.command("doctor")
 @config_option
 def command(config_path: str) -> None:
@@ -71,6 +99,10 @@ def command(config_path: str) -> None:
     async def run_all() -> list[tuple[str, ProviderConfig, bool, str]]:
         res = await asyncio.gather(*(probe(n, p) for n, p in cfg.providers.items()))
         return [(n, p, r[0], r[1]) for (n, p), r in zip(cfg.providers.items(), res, strict=True)]
+
+    good, msg = sandbox_report(cfg)
+    click.echo(f"{'✓' if good else '✗'} {msg}")
+    ok &= good or not _runs_code(cfg)
 
     results = asyncio.run(run_all())
     reachable = set()

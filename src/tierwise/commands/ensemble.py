@@ -17,10 +17,12 @@ project_option = click.option("--project", "project_dir", default=".", show_defa
                               help="Folder holding .tierwise/ensembles and .tierwise/profiles.")
 
 
-def _library(project_dir: str) -> Any:
+def _library(project_dir: str, cfg: Any = None) -> Any:
+    """The ensemble folders; with a config, the files it trusts (`ensembles.trusted`) are trusted."""
     from tierwise.ensembles.library import Library
 
-    return Library(project_dir)
+    trusted = cfg.ensembles.trusted_paths(cfg.base_dir) if cfg is not None else ()
+    return Library(project_dir, trusted=trusted)
 
 
 def _service(config_path: str, project_dir: str) -> Any:
@@ -28,7 +30,7 @@ def _service(config_path: str, project_dir: str) -> Any:
     from tierwise.server.build import build_gateway
 
     cfg = load_or_exit(config_path, allow_starter=True)
-    return EnsembleService(build_gateway(cfg), _library(project_dir))
+    return EnsembleService(build_gateway(cfg), _library(project_dir, cfg))
 
 
 def _fail(e: TierwiseError) -> None:
@@ -91,19 +93,20 @@ def validate(ensemble: str, config_path: str, project_dir: str) -> None:
     """Check an ensemble file and that its profiles, models, scripts and nested ensembles resolve."""
     from tierwise.config import load_config
 
-    lib = _library(project_dir)
-    try:
-        ens = lib.load(ensemble)
-    except ConfigError as e:
-        _fail(e)
-        return
     known = None
+    cfg = None
     if Path(config_path).exists():
         try:
             cfg = load_config(config_path)
             known = lambda m: m in cfg.models or m in cfg.routes  # noqa: E731
         except ConfigError as e:
             _fail(e)
+    lib = _library(project_dir, cfg)
+    try:
+        ens = lib.load(ensemble)
+    except ConfigError as e:
+        _fail(e)
+        return
     problems = lib.problems(ens, known)
     if problems:
         click.echo(f"tierwise: {ens.path}: invalid ensemble:\n  " + "\n  ".join(problems), err=True)

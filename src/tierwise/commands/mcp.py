@@ -1,6 +1,8 @@
-"""`tierwise mcp`: the MCP server over stdio (for Claude Code) or streamable HTTP."""
+"""`tierwise mcp`: the MCP server over stdio (for Claude Code) or streamable HTTP (token required)."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -14,19 +16,51 @@ from tierwise.commands._common import config_option, load_or_exit
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="For --transport http.")
 @click.option("--port", type=int, default=4100, show_default=True, help="For --transport http.")
-def command(config_path: str, project_dir: str, transport: str, host: str, port: int) -> None:
+@click.option("--allow-remote", is_flag=True,
+              help="Allow --host to be a non-loopback address (the bearer token is still required; "
+                   "put TLS in front: the token travels in every request).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME[:PORT]",
+              help="Also accept this Host header (and Origin), e.g. the name clients reach a remote bind by.")
+def command(config_path: str, project_dir: str, transport: str, host: str, port: int, allow_remote: bool,
+            allowed_hosts: tuple[str, ...]) -> None:
     """Serve ensembles, routing advice and savings as MCP tools.
 
-    Claude Code: `claude mcp add tierwise -- tierwise mcp`."""
+    Claude Code: `claude mcp add tierwise -- tierwise mcp`. Over HTTP every request needs
+    `Authorization: Bearer <token>`: the token is $TIERWISE_MCP_TOKEN, or one generated on the
+    first start (printed once) and kept in $TIERWISE_HOME/mcp-token (~/.config/tierwise)."""
     import anyio
 
     from tierwise.ensembles.library import Library
     from tierwise.ensembles.service import EnsembleService
+    from tierwise.errors import ConfigError
     from tierwise.mcp_server import build_mcp_server
     from tierwise.server.build import build_gateway
 
+    token = ""
+    if transport == "http":
+        from tierwise import mcp_http
+
+        if not mcp_http.is_loopback(host) and not allow_remote:
+            click.echo(f"tierwise: --host {host} is not a loopback address; pass --allow-remote to serve "
+                       "the MCP tools beyond this machine", err=True)
+            sys.exit(2)
+        try:
+            token, token_file, fresh = mcp_http.load_token()
+        except ConfigError as e:
+            click.echo(f"tierwise: {e.message}", err=True)
+            sys.exit(2)
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/mcp"
+        click.echo(f"tierwise: MCP over streamable HTTP at {url} (bearer token required)", err=True)
+        if fresh:
+            click.echo(f"tierwise: generated an MCP token, kept in {token_file} (mode 0600); shown this once. "
+                       "Connect with:\n" + mcp_http.connect_hint(url, token), err=True)
+        else:
+            click.echo("tierwise: the token is " + (f"in {token_file}" if token_file else f"${mcp_http.TOKEN_ENV}")
+                       + "; clients send `Authorization: Bearer <token>`", err=True)
+
     cfg = load_or_exit(config_path, allow_starter=True)
-    service = EnsembleService(build_gateway(cfg), Library(project_dir))
+    library = Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir))
+    service = EnsembleService(build_gateway(cfg), library)
     server = build_mcp_server(service)
 
     async def serve() -> None:
@@ -34,8 +68,12 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
             if transport == "stdio":
                 await server.run_stdio_async()
             else:
-                click.echo(f"tierwise: MCP over streamable HTTP at http://{host}:{port}/mcp", err=True)
-                await server.run_streamable_http_async(host=host, port=port)
+                import uvicorn
+
+                from tierwise.mcp_http import build_app
+
+                app = build_app(server, host=host, token=token, allowed_hosts=list(allowed_hosts))
+                await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
         finally:
             await service.gateway.close()
 

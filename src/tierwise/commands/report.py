@@ -6,10 +6,10 @@ import time
 
 import click
 import orjson
-from rich.console import Console
 from rich.table import Table
 
 from tierwise.commands._common import config_option, load_or_exit, open_ledger
+from tierwise.commands.terminal_text import inert, inert_json, plain_console
 from tierwise.ledger.report import savings, totals
 
 
@@ -28,8 +28,8 @@ def command(config_path: str, by: str, days: float | None, as_json: bool) -> Non
     total = totals(rows)
     ledger.close()
     if as_json:
-        click.echo(orjson.dumps({"by": by, "rows": [r.to_dict() for r in rows], "total": total.to_dict()},
-                                option=orjson.OPT_INDENT_2).decode())
+        click.echo(inert_json(orjson.dumps({"by": by, "rows": [r.to_dict() for r in rows], "total": total.to_dict()},
+                                           option=orjson.OPT_INDENT_2).decode()))
         return
     t = Table(title=f"tierwise savings by {by}")
     for col in (by, "requests", "errors", "local", "tokens in", "tokens out", "cost $", "reference $", "saved $",
@@ -37,12 +37,12 @@ def command(config_path: str, by: str, days: float | None, as_json: bool) -> Non
         t.add_column(col, justify="left" if col == by else "right")
     for r in [*rows, total]:
         t.add_row(
-            r.key, str(r.requests), str(r.errors), f"{r.local_share:.0%}", f"{r.input_tokens:,}",
+            inert(r.key), str(r.requests), str(r.errors), f"{r.local_share:.0%}", f"{r.input_tokens:,}",
             f"{r.output_tokens:,}", f"{r.cost_usd:.4f}", f"{r.reference_cost_usd:.4f}", f"{r.savings_usd:.4f}",
             "-" if r.savings_pct is None else f"{r.savings_pct:.1f}",
             "-" if r.p50_latency_ms is None else f"{r.p50_latency_ms:.0f}",
             end_section=r is rows[-1] if rows else False,
         )
-    Console().print(t)
+    plain_console().print(t)  # keys are ledger text (feature tags come from clients): no markup
     if not rows:
         click.echo(f"(the ledger at {ledger.path} has no requests yet)")

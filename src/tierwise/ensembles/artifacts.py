@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 
+from tierwise.ensembles.confine import inside
 from tierwise.ensembles.results import RunResult
+from tierwise.ensembles.schema import NAME
 from tierwise.errors import ConfigError, NotFound
 
 
@@ -83,10 +85,13 @@ def list_artifacts(root: Path, ensemble: str | None = None) -> list[dict[str, An
 
 
 def read_artifact(root: Path, run_id: str) -> dict[str, Any]:
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+    """A run's JSON artifact by run id (a plain name: no path, no glob), read only from inside `root`."""
+    if not isinstance(run_id, str) or not NAME.match(run_id):
         raise ConfigError(f"{run_id!r} is not a run id")
     if root.is_dir():
         for f in root.glob(f"*/{run_id}.json"):
+            if not inside(f, root):  # a symlink leading out: never read nor echo it
+                continue
             try:
                 data = orjson.loads(f.read_bytes())
             except (OSError, orjson.JSONDecodeError) as e:

@@ -39,6 +39,8 @@ class Resolver(Protocol):
 
     def ensemble(self, ref: str, ens: Ensemble) -> Ensemble: ...
 
+    def trusted(self, ens: Ensemble) -> bool: ...
+
 
 class AgentError(Exception):
     """An agent failed for a reason worth showing the user as is."""
@@ -201,6 +203,9 @@ class Executor:
                 pass
         if not isinstance(items, list):
             raise AgentError(f"fan_out: {a.fan_out!r} did not produce an array (got {type(items).__name__})")
+        if len(items) > a.max_items:  # the array may be a model's (or a prompt injection's) output
+            raise AgentError(f"fan_out: {a.fan_out!r} produced {len(items)} items; this agent maps over at most "
+                             f"{a.max_items} (max_items)")
 
         async def one(i: int, item: Any) -> ItemResult:
             t = self.clock()
@@ -237,11 +242,12 @@ class Executor:
         """One execution of the agent on one input (a fan-out calls this per item)."""
         if a.kind == "script":
             assert a.script is not None
-            argv = command_for(a.script, ens.base_dir)
+            trusted = self.resolver.trusted(ens)
             try:
+                argv = command_for(a.script, ens.base_dir, trusted=trusted)
                 async with self.scripts:
                     out = await run_script(argv, {"input": value, "agent": a.name, "ensemble": ens.name},
-                                           self._timeout(ens, a))
+                                           self._timeout(ens, a), sandbox_folder=None if trusted else ens.base_dir)
             except ScriptFailed as e:
                 raise AgentError(f"script: {e}") from None
             return self._check_output(a, out)

@@ -9,6 +9,12 @@ A name is looked up in that order, so a project can shadow what it inherits. Eva
 ones to go global and 5 to reach the library, copies the profiles the ensemble uses and
 refuses files whose script or nested-ensemble paths are hard-coded (they would break on the
 next machine) or reach outside the ensemble's folder.
+
+Every name and path that reaches a file here is confined: a name must be a plain name, and
+what it names must resolve (symlinks followed) inside its level's folder; a nested ensemble
+must stay inside the referring file's folder or an ensemble folder. Trust is per file: only
+files the operator lists (config `ensembles.trusted`, by path) are trusted; nothing written
+here (create, promote) may replace a trusted file, so an MCP client cannot make one.
 """
 
 from __future__ import annotations
@@ -17,19 +23,32 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
+from tierwise.ensembles.confine import inside
 from tierwise.ensembles.schema import NAME, Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
+from tierwise.ensembles.scripts import script_problem, script_refusal
 from tierwise.errors import ConfigError
 
 Level = Literal["project", "global", "library"]
 LEVELS: tuple[Level, ...] = ("project", "global", "library")
 PROMOTION_THRESHOLD = {"global": 3, "library": 5}
 _ABS_PATH = re.compile(r"^(/|~|\$|[A-Za-z]:[\\/]|\\\\)")
+_YAML = (".yaml", ".yml")
+# The path a draft (YAML text not yet written) pretends to live at: never a real file name.
+DRAFT = "<draft>"
+
+
+def plain_name(ref: str, what: str = "ensemble") -> str:
+    """A name as a tool or client gives it: letters, digits, '-', '_', '.'; never a path or a file name."""
+    if not isinstance(ref, str) or not NAME.match(ref) or ref.endswith(_YAML):
+        raise ConfigError(f"{ref!r} is not a plain {what} name (letters, digits, '-', '_', '.'; not a path)")
+    return ref
 
 
 @dataclass(slots=True)
@@ -47,13 +66,15 @@ class EnsembleEntry:
 
 class Library:
     def __init__(self, project_dir: str | Path = ".", *, global_dir: str | Path | None = None,
-                 library_dir: str | Path | None = None) -> None:
+                 library_dir: str | Path | None = None, trusted: Iterable[str | Path] = ()) -> None:
         self.roots: dict[Level, Path | None] = {
             "project": Path(project_dir) / ".tierwise",
             "global": Path(global_dir or os.environ.get("TIERWISE_HOME") or Path.home() / ".config" / "tierwise"),
             "library": Path(library_dir) if library_dir else (
                 Path(os.environ["TIERWISE_LIBRARY"]) if os.environ.get("TIERWISE_LIBRARY") else None),
         }
+        # Real paths of the ensemble files the operator trusts (config `ensembles.trusted`).
+        self.trusted_files = frozenset(os.path.realpath(p) for p in trusted)
 
     # ------------------------------------------------------------------ folders
 
@@ -86,6 +107,10 @@ class Library:
                 if f.stem in seen:
                     continue
                 entry = EnsembleEntry(f.stem, level, str(f))
+                if not inside(f, folder):  # never read (nor echo) a file a symlink leads to elsewhere
+                    entry.error = "refused: resolves outside the ensemble folder"
+                    seen[f.stem] = entry
+                    continue
                 try:
                     ens = load_ensemble(f)
                     entry.description = ens.description
@@ -95,27 +120,64 @@ class Library:
         return list(seen.values())
 
     def find(self, ref: str, *, relative_to: Path | None = None) -> Path:
-        """An ensemble by file path (absolute or relative) or by name in the locations."""
+        """An ensemble by name in the locations, or by file path.
+
+        A top-level path (the operator's CLI argument) is taken as given; a nested one
+        (`relative_to`, from an ensemble file) must stay inside that file's folder or an
+        ensemble folder."""
         p = Path(ref)
-        if p.suffix in (".yaml", ".yml"):
-            for cand in ([relative_to / p] if relative_to and not p.is_absolute() else []) + [p]:
-                if cand.is_file():
-                    return cand
+        if p.suffix not in _YAML:
+            return self.find_name(ref)
+        if relative_to is None:
+            if p.is_file():
+                return p
             raise ConfigError("ensemble file not found", file=ref)
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", ref):
-            raise ConfigError(f"{ref!r} is not an ensemble name")
+        cand = p if p.is_absolute() else relative_to / p
+        allowed = [relative_to, *self.ensemble_folders()]
+        if not any(inside(cand, f) for f in allowed):
+            raise ConfigError(f"nested ensemble {ref!r} lies outside the ensemble folders (refused)")
+        if not cand.is_file():
+            raise ConfigError("ensemble file not found", file=ref)
+        return cand
+
+    def find_name(self, ref: str) -> Path:
+        """An ensemble by plain name only, confined to its level's folder (what MCP tools use)."""
+        plain_name(ref)
         for level in LEVELS:
             folder = self.folder(level, "ensembles")
             if folder is None:
                 continue
-            for ext in (".yaml", ".yml"):
-                if (folder / f"{ref}{ext}").is_file():
-                    return folder / f"{ref}{ext}"
+            for ext in _YAML:
+                cand = folder / f"{ref}{ext}"
+                if cand.is_file() or cand.is_symlink():
+                    if not inside(cand, folder):
+                        raise ConfigError(f"ensemble {ref!r} resolves outside the {level} ensemble folder (refused)")
+                    return cand
         known = ", ".join(e.name for e in self.entries()) or "none"
         raise ConfigError(f"no ensemble named {ref!r} (known: {known})")
 
+    def ensemble_folders(self) -> list[Path]:
+        return [f for level in LEVELS if (f := self.folder(level, "ensembles")) is not None]
+
     def load(self, ref: str) -> Ensemble:
         return load_ensemble(self.find(ref))
+
+    def load_name(self, ref: str) -> Ensemble:
+        return load_ensemble(self.find_name(ref))
+
+    def parse_draft(self, text: str) -> Ensemble:
+        """YAML text not yet written: parsed as if it were a new file in the project folder."""
+        folder = self.folder("project", "ensembles")
+        assert folder is not None
+        return parse_ensemble(text, file=str(folder / DRAFT))
+
+    def trusted(self, ens: Ensemble) -> bool:
+        """Only a file the operator listed; a draft or a file anywhere else is untrusted."""
+        return bool(ens.path) and Path(ens.path or "").name != DRAFT \
+            and os.path.realpath(ens.path or "") in self.trusted_files
+
+    def _is_trusted_path(self, path: Path) -> bool:
+        return os.path.realpath(path) in self.trusted_files
 
     def level_of(self, path: Path) -> Level | None:
         for level in LEVELS:
@@ -125,8 +187,8 @@ class Library:
         return None
 
     def create(self, name: str, text: str, *, overwrite: bool = False) -> Path:
-        """Validate and write a new project ensemble."""
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+        """Validate and write a new project ensemble; the file is untrusted until the operator lists it."""
+        if not NAME.match(name) or name.endswith(_YAML):
             raise ConfigError(f"{name!r} is not a valid ensemble name (letters, digits, '-', '_', '.')")
         folder = self.folder("project", "ensembles")
         assert folder is not None
@@ -134,10 +196,20 @@ class Library:
         ens = parse_ensemble(text, file=str(target))
         if ens.name != name:
             raise ConfigError(f"the file says name {ens.name!r}, not {name!r}", file=str(target))
+        unsafe = [f"agent {a.name!r}: {p}" for a in ens.agents
+                  if a.script is not None and (p := script_refusal(a.script, folder, trusted=False))]
+        if unsafe:
+            raise ConfigError("refused: " + "; ".join(unsafe), file=str(target))
+        if target.is_symlink() or (target.exists() and not inside(target, folder)):
+            raise ConfigError("refused: the file there is a symlink", file=str(target))
+        if self._is_trusted_path(target):
+            raise ConfigError("refused: a trusted ensemble is edited by the operator, not replaced", file=str(target))
         if target.exists() and not overwrite:
             raise ConfigError("an ensemble with this name exists already", file=str(target))
         folder.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if overwrite else os.O_EXCL)
+        with os.fdopen(os.open(target, flags, 0o644), "w", encoding="utf-8") as f:
+            f.write(text)
         return target
 
     # ------------------------------------------------------------------ profiles (Resolver)
@@ -151,6 +223,9 @@ class Library:
             for f in sorted(folder.glob("*.y*ml")):
                 if f.stem in out:
                     continue
+                if not inside(f, folder):
+                    out[f.stem] = (level, ConfigError("refused: resolves outside the profile folder", file=str(f)))
+                    continue
                 try:
                     out[f.stem] = (level, parse_profile(f.read_text(encoding="utf-8"), file=str(f), name=f.stem))
                 except ConfigError as e:
@@ -160,13 +235,17 @@ class Library:
         return out
 
     def profile_path(self, name: str) -> Path | None:
+        """A profile by plain name, confined to its folder; anything else is no profile at all."""
+        if not NAME.match(name) or name.endswith(_YAML):
+            return None
         for level in LEVELS:
             folder = self.folder(level, "profiles")
             if folder is None:
                 continue
-            for ext in (".yaml", ".yml"):
-                if (folder / f"{name}{ext}").is_file():
-                    return folder / f"{name}{ext}"
+            for ext in _YAML:
+                cand = folder / f"{name}{ext}"
+                if cand.is_file() and inside(cand, folder):
+                    return cand
         return None
 
     def profile(self, name: str, ens: Ensemble) -> Profile:
@@ -227,11 +306,10 @@ class Library:
                     out.append(f"{who}: ensemble {sub.name!r} nests itself")
                     continue
                 out.extend(f"{who} -> {p}" for p in self.problems(sub, known_model, (*_stack, ens.name)))
-            if a.script:
-                first = a.script if isinstance(a.script, str) else a.script[0]
-                if ("/" in first or first.endswith(".py")) and not (ens.base_dir / first).exists() \
-                        and not Path(first).exists():
-                    out.append(f"{who}: script {first!r} not found next to the ensemble file")
+            if a.script is not None:
+                problem = script_problem(a.script, ens.base_dir, trusted=self.trusted(ens))
+                if problem:
+                    out.append(f"{who}: {problem}")
         return out
 
     # ------------------------------------------------------------------ evaluations
@@ -239,7 +317,7 @@ class Library:
     def record_evaluation(self, ensemble: str, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any]:
         if verdict not in ("good", "bad"):
             raise ConfigError(f"verdict must be 'good' or 'bad', not {verdict!r}")
-        name = self.load(ensemble).name  # a validated name: never a path the caller chose
+        name = self.load_name(ensemble).name  # a validated name: never a path the caller chose
         rec = {"ensemble": name, "run_id": run_id, "verdict": verdict, "note": note, "ts": time.time()}
         self.evaluations_dir.mkdir(parents=True, exist_ok=True)
         with open(self.evaluations_dir / f"{name}.jsonl", "ab") as f:
@@ -270,7 +348,7 @@ class Library:
         dest_root = self.roots[to]
         if dest_root is None:
             raise ConfigError("no shared library configured (set TIERWISE_LIBRARY to a git checkout path)")
-        src = self.find(ensemble)
+        src = self.find_name(ensemble)
         ens = load_ensemble(src)
         here = self.level_of(src)
         if here is not None and LEVELS.index(here) >= LEVELS.index(to):
@@ -285,12 +363,20 @@ class Library:
             raise ConfigError(f"{ensemble!r} has hard-coded paths, which would break elsewhere: "
                               + ", ".join(hard[:5]) + " (use paths relative to the ensemble file)")
         dest_dir = (dest_root / "ensembles").resolve()
+        if self._is_trusted_path(dest_dir / src.name):
+            raise ConfigError(f"{ensemble!r} would replace a trusted ensemble at the {to} level (refused)")
         scripts = []  # scripts travel with the ensemble, to the same place relative to it
         for a in ens.agents:
             first = a.script if isinstance(a.script, str) else (a.script or [""])[0]
             if first and (src.parent / first).is_file():
                 if not (dest_dir / first).resolve().is_relative_to(dest_dir):
                     raise ConfigError(f"{ensemble!r}: script {first!r} would be copied outside {dest_dir}")
+                if not inside(src.parent / first, src.parent):
+                    raise ConfigError(f"{ensemble!r}: script {first!r} lies outside its folder (refused)")
+                there = dest_dir / first
+                if there.exists() and there.read_bytes() != (src.parent / first).read_bytes():
+                    # Another ensemble up there (maybe a trusted one) runs that script: never swap it.
+                    raise ConfigError(f"{ensemble!r}: a different script {first!r} exists at the {to} level")
                 scripts.append(first)
         profiles = sorted(self._profiles_needed(ens))
         odd = [p for p in profiles if not NAME.match(p)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tierwise.secret_scrub import scrub
+
 AgentStatus = Literal["ok", "partial", "failed", "timeout", "skipped", "cancelled"]
 
 
@@ -60,7 +62,15 @@ class AgentResult:
             self.cost_usd = (self.cost_usd or 0.0) + c
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        # Agent errors are free text from anywhere (a script's stderr, an exception's message):
+        # they leave through MCP, the CLI and artifacts, so the gateway's secrets come out here.
+        if d["error"]:
+            d["error"] = scrub(d["error"])
+        for item in d["items"] or ():
+            if item["error"]:
+                item["error"] = scrub(item["error"])
+        return d
 
 
 @dataclass(slots=True)

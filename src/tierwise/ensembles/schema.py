@@ -54,6 +54,8 @@ class Agent(_Strict):
     prompt: str | None = Field(None, description="instruction; `{input}` marks where the input goes")
     depends_on: list[str] = Field(default_factory=list)
     fan_out: str | None = Field(None, description="upstream agent whose array output this agent maps over")
+    max_items: int = Field(32, ge=1, le=1000, description="largest array a fan-out maps over (the array is often "
+                           "model output; each item is at least one call)")
     input_key: str | None = Field(None, description="dotted key picked out of the input")
     when: str | None = Field(None, description="guard: the agent runs only when this is true")
     timeout: float | None = Field(None, gt=0)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import orjson
+
+from tierwise.secret_scrub import holds, scrub_value
 from tierwise.trace import Trace
 
 
@@ -77,3 +80,29 @@ def record_from_trace(trace: Trace, **kw: Any) -> LedgerRecord:
         steps=[s.to_dict() for s in trace.steps],
         **kw,
     )
+
+
+# Free text a record may carry from an upstream or a model (error bodies, reasons, shadow answers).
+# The other step fields are names from the config and numbers. The prompt and answer
+# (`ledger.store_text`) are the client's content and are kept as given.
+_FREE_TEXT = ("error_message", "reason", "steps", "shadow", "extra")
+
+
+def scrub_record(rec: LedgerRecord) -> LedgerRecord:
+    """Remove the gateway's secrets from a record's free text, in place, before it is stored.
+
+    A record without free text (a plain answered request) costs a loop over its steps; otherwise
+    one scan over that text's JSON, and the fields are rewritten only when it finds something.
+    """
+    parts: list[Any] = [p for p in (rec.error_message, rec.reason, rec.shadow, rec.extra) if p]
+    for s in rec.steps:
+        if s.get("reason"):
+            parts.append(s["reason"])
+        if s.get("detail"):
+            parts.append(s["detail"])
+    if not parts:
+        return rec
+    if holds(orjson.dumps(parts, default=str, option=orjson.OPT_NON_STR_KEYS).decode()):
+        for f in _FREE_TEXT:
+            setattr(rec, f, scrub_value(getattr(rec, f)))
+    return rec

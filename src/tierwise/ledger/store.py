@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tierwise.ledger import journal as journal_mod
-from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord
+from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord, scrub_record
 
 if TYPE_CHECKING:
     from tierwise.config import JournalConfig
@@ -134,6 +134,8 @@ class Ledger:
 
     def submit(self, rec: LedgerRecord) -> None:
         """Queue a record for writing; never blocks."""
+        # Scrubbed first: nothing secret reaches the disk, the journal included.
+        scrub_record(rec)
         try:
             row = _row(rec)  # here, once: the journal line and the writer's insert share it
         except Exception as e:

@@ -1,7 +1,12 @@
 """Circuit breaker per deployment: closed → open after N consecutive failures → half-open
 after a cooldown (one probe request at a time) → closed on the probe's success, open again
 on its failure. A dead local server then costs one fast check, not a connect timeout, for
-every request that could have used it."""
+every request that could have used it.
+
+Whoever takes the probe slot (`allow()` → True) must end it with `success()`, `failure()` or
+`release()` on every way out (see `Deployment`); as a backstop, a probe that has said nothing
+for `PROBE_LEASE_S` no longer blocks the next one, so a path that forgot cannot wedge a
+deployment for good."""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from typing import Literal
 
 State = Literal["closed", "open", "half_open"]
 
+PROBE_LEASE_S = 120.0  # longer than a normal answer; a second probe after it is harmless
+
 
 class CircuitBreaker:
-    __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "_clock")
+    __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "probe_started", "_clock")
 
     def __init__(self, failures_to_open: int = 5, cooldown: float = 30.0, clock=time.monotonic) -> None:
         self.failures_to_open = failures_to_open
@@ -20,6 +27,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.probing = False
+        self.probe_started = 0.0
         self._clock = clock
 
     @property
@@ -35,8 +43,9 @@ class CircuitBreaker:
         st = self.state
         if st == "closed":
             return True
-        if st == "half_open" and not self.probing:
+        if st == "half_open" and (not self.probing or self._clock() - self.probe_started > PROBE_LEASE_S):
             self.probing = True
+            self.probe_started = self._clock()
             return True
         return False
 

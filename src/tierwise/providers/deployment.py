@@ -33,6 +33,7 @@ from tierwise.pricing import Price
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.http import Provider
 from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire.sse import EventTooLarge
 
 CODECS: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic_messages}
 
@@ -114,9 +115,12 @@ class Deployment:
         except UpstreamError as e:
             self._fail(step, e, t0)
             raise
-        except asyncio.CancelledError:
+        except BaseException as e:
+            # Any other way out (cancelled, a body the encoder refuses, a bug) says nothing about the
+            # deployment's health, but must hand back a half-open probe slot, or the deployment
+            # would refuse every request until restart.
             self.breaker.release()
-            step.ok, step.reason = False, "cancelled"
+            step.ok, step.reason = False, "cancelled" if isinstance(e, asyncio.CancelledError) else type(e).__name__
             raise
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
@@ -146,21 +150,32 @@ class Deployment:
         except UpstreamError as e:
             self._fail(step, e, t0)
             raise
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, an unencodable body, a bug: hand back the probe slot
             self.breaker.release()
             raise
         return self._relay(resp, step, t0)
 
     async def _relay(self, resp: aiohttp.ClientResponse, step: Any, t0: float) -> AsyncIterator[StreamChunk]:
         decoder = self.codec.StreamDecoder()
+        pcfg = self.provider.cfg
+        decoder.parser.max_event = pcfg.max_stream_event_bytes
         usage = Usage()
         done = False
-        stall = self.provider.cfg.timeouts.read
-        last_event = time.monotonic()
+        stall = pcfg.timeouts.read
+        last_event = started = time.monotonic()
+        received = 0
         try:
             try:
                 async for data in resp.content.iter_any():
-                    chunks = decoder.feed(data)
+                    received += len(data)
+                    if received > pcfg.max_response_bytes:
+                        raise self.provider.too_large()
+                    try:
+                        chunks = decoder.feed(data)
+                    except EventTooLarge:
+                        raise UpstreamError(f"provider {self.provider.name!r} sent a stream event larger than "
+                                            f"{pcfg.max_stream_event_bytes} bytes (max_stream_event_bytes)",
+                                            retryable=False) from None
                     now = time.monotonic()
                     if chunks:
                         last_event = now
@@ -168,6 +183,9 @@ class Deployment:
                         raise UpstreamTimeout(
                             f"provider {self.provider.name!r} sent no complete stream event for {stall:g}s"
                         )
+                    if now - started > pcfg.timeouts.stream_total:  # events keep coming, and never end
+                        raise UpstreamTimeout(f"provider {self.provider.name!r} streamed for longer than "
+                                              f"{pcfg.timeouts.stream_total:g}s (timeouts.stream_total)")
                     if not chunks:
                         continue
                     if step.ttft_ms is None:

@@ -7,7 +7,6 @@ each provider keeps its own connector limit through the session's per-host pooli
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aiohttp
@@ -15,20 +14,11 @@ import orjson
 
 from tierwise.config import ProviderConfig
 from tierwise.errors import UpstreamError, UpstreamTimeout
-
-_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+|(Bearer\s+)\S+", re.IGNORECASE)
+from tierwise.secret_scrub import note, scrub
 
 # Upstream statuses that are the request's fault: another deployment would reject it too.
 CLIENT_FAULT = frozenset({400, 413, 422})
-
-
-def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove anything that looks like a key from an upstream's message before we repeat it."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "[redacted]")
-    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
-    return text[:2000]
+ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -64,13 +54,10 @@ class Provider:
     def session(self) -> aiohttp.ClientSession:
         return self._session()  # type: ignore[no-any-return]
 
-    def _secrets(self) -> tuple[str, ...]:
-        key = self.cfg.api_key()
-        return (key,) if key else ()
-
     def headers(self, client_headers: dict[str, str] | None = None) -> dict[str, str]:
         h = {"content-type": "application/json", **self.cfg.headers}
         key = self.cfg.api_key()
+        note(key)  # read from the environment now: a rotated key must be known to the scrubber
         if self.kind == "openai":
             if key:
                 h["authorization"] = f"Bearer {key}"
@@ -108,12 +95,32 @@ class Provider:
         if resp.status < 300:
             return resp
         try:
-            raw = await resp.read()
+            raw = await resp.content.read(ERROR_BODY_BYTES)
         except (TimeoutError, aiohttp.ClientError):
             raw = b""
         finally:
-            resp.release()
+            resp.close()  # not release(): the unread rest of a long body must not stay on a pooled connection
         raise self.status_error(resp.status, raw, resp.headers)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, or UpstreamError once it passes `max_response_bytes` (the upstream is not trusted
+        to stop)."""
+        cap = self.cfg.max_response_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise self.too_large()
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > cap:
+                resp.close()
+                raise self.too_large()
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def too_large(self) -> UpstreamError:
+        return UpstreamError(f"provider {self.name!r} sent an answer larger than {self.cfg.max_response_bytes} bytes "
+                             "(max_response_bytes)", retryable=False)
 
     def status_error(self, status: int, raw: bytes, headers: Any = None) -> UpstreamError:
         msg = ""
@@ -124,9 +131,10 @@ class Provider:
                 msg = str(err.get("message") or "")
             elif isinstance(err, str):
                 msg = err
+            msg = scrub(msg[:4000])[:2000]
         except orjson.JSONDecodeError:
-            msg = raw[:300].decode("utf-8", "replace")
-        msg = scrub(msg, self._secrets())
+            # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.
+            msg = scrub(raw[:4000].decode("utf-8", "replace"))[:300]
         text = f"provider {self.name!r} answered HTTP {status}" + (f": {msg}" if msg else "")
         if status == 429:
             return UpstreamError(
@@ -144,7 +152,7 @@ class Provider:
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
         resp = await self.open(url, body, headers, self.whole_timeout)
         try:
-            raw = await resp.read()
+            raw = await self._read_capped(resp)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"

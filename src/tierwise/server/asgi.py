@@ -31,6 +31,8 @@ from tierwise.errors import (
 from tierwise.gateway import Gateway, new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.server import openapi
+from tierwise.server.json_depth import too_deep
+from tierwise.server.limits import BodyBudget, check_n, retry_after_header
 from tierwise.tokens import estimate_request
 from tierwise.wire import anthropic_messages, openai_chat
 
@@ -63,6 +65,8 @@ class App:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         self.max_body = gateway.cfg.server.max_body_bytes
+        self.limits = gateway.cfg.server.limits
+        self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
         self.keys = [os.environ[v].encode() for v in gateway.cfg.server.api_keys_env if os.environ.get(v)]
         self.auth_required = bool(gateway.cfg.server.api_keys_env)
         self._openapi: bytes | None = None
@@ -94,6 +98,7 @@ class App:
                 await handler(scope, receive, send)
             finally:
                 self.in_flight -= 1
+                self.budget.give_back(scope)
         elif t == "lifespan":
             await self.lifespan(receive, send)
 
@@ -151,10 +156,15 @@ class App:
 
     async def read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+        if declared and declared.isdigit():
+            if int(declared) > self.max_body:
+                raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+            self.budget.take(scope, int(declared))
+            declared = None
         msg = await receive()
         body = msg.get("body", b"")
+        if declared is not None:  # chunked: counted as it comes
+            self.budget.take(scope, len(body))
         if not msg.get("more_body"):
             return body  # type: ignore[no-any-return]
         parts = [body]
@@ -167,6 +177,8 @@ class App:
             size += len(chunk)
             if size > self.max_body:
                 raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+            if declared is not None:
+                self.budget.take(scope, len(chunk))
             parts.append(chunk)
             if not msg.get("more_body"):
                 return b"".join(parts)
@@ -177,9 +189,13 @@ class App:
         if not body:
             raise InvalidRequest("request body is empty; expected a JSON object")
         try:
-            return orjson.loads(body)
+            data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise InvalidRequest(f"request body is not valid JSON: {e.msg} at position {e.pos}") from None
+        if too_deep(body, data, self.limits.max_json_depth):
+            raise InvalidRequest(f"request body nests deeper than {self.limits.max_json_depth} levels "
+                                 "(server.limits.max_json_depth)")
+        return data
 
     # ------------------------------------------------------------------ chat
 
@@ -197,9 +213,10 @@ class App:
         try:
             data = await self.parse(scope, receive, headers)
             req: Request = codec.decode_request(data, headers)
+            check_n(req.n, self.limits)
             route, target = self.gw.route_for(req.model)
         except TierwiseError as e:  # rejected: nothing reached an upstream, nothing is recorded
-            await self.send_json(send, e.status, codec.encode_error(e), [rid])
+            await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
             return
         except Exception:
             log.exception("could not decode request %s", request_id)
@@ -380,7 +397,7 @@ class App:
             req = codec.decode_request(data, headers)
             _, route_target = self.gw.route_for(req.model)
         except TierwiseError as e:
-            await self.send_json(send, e.status, codec.encode_error(e))
+            await self.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
             return
         n: int | None = None
         target = first_deployment(route_target)
@@ -440,7 +457,12 @@ class App:
             body = {**data, "model": target.cfg.model}
             _, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", orjson.dumps(body), prov.headers())
         except TierwiseError as e:
-            await self.send_json(send, e.status, codec.encode_error(e))
+            await self.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
+            return
+        except Exception:  # e.g. a body orjson cannot encode: still an answer in the client's schema
+            log.exception("embeddings request failed")
+            err = Internal("internal error in the gateway; see its log")
+            await self.send_json(send, 500, codec.encode_error(err))
             return
         await self.send_json(send, 200, raw)
 

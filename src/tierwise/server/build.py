@@ -37,11 +37,18 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(*SERVING_GC_THRESHOLDS)
 
 
+KEEP_ALIVE_S = 30
+
+
 def uvicorn_config(app: Any, host: str, port: int, *, loop: str = "uvloop", log_level: str = "warning") -> Any:
-    """How every tierwise server runs (the CLI and the tests): httptools with header corking, no access log."""
+    """How every tierwise server runs (the CLI and the tests): httptools with header corking and the
+    connection bounds of `server.limits`, no access log."""
     import uvicorn
 
-    from tierwise.server.cork import CorkedHttpToolsProtocol
+    from tierwise.config import ServerLimits
+    from tierwise.server.limits import guarded_protocol
 
-    return uvicorn.Config(app, host=host, port=port, loop=loop, http=CorkedHttpToolsProtocol, log_level=log_level,
-                          access_log=False, lifespan="on", timeout_keep_alive=30)
+    gw = getattr(app, "gw", None)
+    limits = gw.cfg.server.limits if gw is not None else ServerLimits()
+    return uvicorn.Config(app, host=host, port=port, loop=loop, http=guarded_protocol(limits, KEEP_ALIVE_S),
+                          log_level=log_level, access_log=False, lifespan="on", timeout_keep_alive=KEEP_ALIVE_S)

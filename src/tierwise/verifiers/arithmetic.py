@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tierwise.canonical import Request, Response
 from tierwise.verifiers.base import Verdict, VerifyContext
 from tierwise.verifiers.calculator import CalcError, evaluate
+from tierwise.verifiers.offload import off_loop
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -23,19 +24,26 @@ _UNICODE_OPS = str.maketrans({"×": "*", "·": "*", "÷": "/", "−": "-", "–"
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _CURRENCY = re.compile(r"[$€£¥]")
 _TIMES_X = re.compile(r"(?<=[\d)%])\s*[xX]\s*(?=[\d(])")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_NUMBER = r"(?>\d+(?:\.\d+)?)(?!\d)"  # atomic: a digit run is one number, never re-split (no backtracking blow-up)
+# Every pattern here runs on model output (attacker-controlled): repeats are possessive and a
+# pattern that starts with a digit run starts only where the run does, so no input makes one
+# scan the same characters again and again (a digit run, long spaces, crafted lines used to
+# take seconds).
+_PERCENT = re.compile(r"(?<![\d.])(\d++(?:\.\d++)?+)\s*+%")
+_NUMBER = r"(?>\d+(?:\.\d+)?)(?!\d)"  # atomic: a digit run is one number, never re-split
 _MAX_LINE = 2000  # arithmetic chains are short lines; longer ones are not searched (bounded work per answer)
 # A run of arithmetic with at least one '=': numbers, operators, parentheses and spaces on one
 # line ('.' only inside a number, so a sentence's full stop ends the run).
 _ATOM = rf"(?:{_NUMBER}|[()+\-*/^])"
-_SIDE = rf"{_ATOM}(?:[ \t]*{_ATOM})*"
-_SPAN = re.compile(rf"{_SIDE}(?:[ \t]*=[ \t]*{_SIDE})+")
-_ANNOTATION = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
+_SIDE = rf"{_ATOM}(?:[ \t]*+{_ATOM})*+"
+_SPAN = re.compile(rf"{_SIDE}(?:[ \t]*+=[ \t]*+{_SIDE})+")
+_SIDE_AT = re.compile(_SIDE)
+_ATOM_AT = re.compile(r"[\d()+\-*/^]")
+_ANNOTATION = re.compile(r"<<([^<>=]++)=([^<>]++)>>")
+_MARKED = r"(-?(?:\d[\d,]*+(?:\.\d++)?+|\.\d++))"
 _FINAL_MARKERS = (
-    re.compile(r"####\s*\$?\s*(-?[\d,]*\.?\d+)"),
-    re.compile(r"answer is[:\s]*\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE),
-    re.compile(r"\\boxed\{\s*\$?(-?[\d,]*\.?\d+)\s*\}"),
+    re.compile(r"####\s*+\$?+\s*+" + _MARKED),
+    re.compile(r"answer is[:\s]*+\$?+\s*+" + _MARKED, re.IGNORECASE),
+    re.compile(r"\\boxed\{\s*+\$?+" + _MARKED + r"\s*+\}"),
 )
 _ANY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -100,8 +108,31 @@ def _value(part: str) -> float | None:
         return None
 
 
+_OPERATOR = re.compile(r"\d\s*+(?:[+*/]|\*\*|-)\s*+[\d(]")
+
+
 def _has_operator(part: str) -> bool:
-    return bool(re.search(r"\d\s*(?:[+*/]|\*\*|-)\s*[\d(]", part))
+    return bool(_OPERATOR.search(part))
+
+
+def _spans(line: str) -> list[str]:
+    """What `_SPAN.finditer(line)` finds, without retrying at every atom of a run that fails.
+
+    A failed attempt from an atom fails the same way from every later atom of its left side
+    (their left sides end at the same place), so the next attempt starts where that side ends.
+    """
+    out: list[str] = []
+    pos = 0
+    while True:
+        at = _ATOM_AT.search(line, pos)
+        if at is None:
+            return out
+        m = _SPAN.match(line, at.start())
+        if m is not None:
+            out.append(m.group(0))
+            pos = m.end()
+            continue
+        pos = _SIDE_AT.match(line, at.start()).end()  # type: ignore[union-attr]  # an atom is a side
 
 
 def find_equations(text: str, rel_tol: float = 0.01) -> list[Equation]:
@@ -112,10 +143,9 @@ def find_equations(text: str, rel_tol: float = 0.01) -> list[Equation]:
         if left is not None and right is not None:
             out.append(Equation(f"<<{expr}={result}>>", left, right, close(left, right, rel_tol)))
     prose = normalise_math(_ANNOTATION.sub(" ", text))
-    spans = (m for line in prose.splitlines() if "=" in line and len(line) <= _MAX_LINE
-             for m in _SPAN.finditer(line))
-    for match in spans:
-        parts = match.group(0).split("=")
+    spans = (m for line in prose.splitlines() if "=" in line and len(line) <= _MAX_LINE for m in _spans(line))
+    for span in spans:
+        parts = span.split("=")
         if not _has_operator(parts[0]):
             continue
         for lhs, rhs in zip(parts, parts[1:], strict=False):
@@ -192,7 +222,7 @@ class ArithmeticVerifier:
         self.name = name
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
-        return self.check(resp.text(), resp.stop_reason)
+        return await off_loop(self.check, resp.text(), resp.stop_reason, name=self.name)
 
     def check(self, text: str, stop_reason: str | None = None) -> Verdict:
         """Synchronous core, also used by the offline benchmark."""

@@ -1,26 +1,52 @@
 """Python code verifier: the answer's code compiles and, when tests are configured, passes them
-in the sandbox. Model-written code is untrusted: it never runs in the gateway's process
-(compiling does not execute it)."""
+in the sandbox. Model-written code is untrusted: it never runs in the gateway's process, and is
+not even compiled there (compile() holds the GIL for its whole run, and 200 KB of redefinitions
+take seconds: a thread would still stall the event loop)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from tierwise.canonical import Request, Response
+from tierwise.sandbox import SandboxLimits, require, run_python
+from tierwise.sandbox.backend import set_rlimits
+from tierwise.sandbox.bwrap import interpreter
 from tierwise.verifiers.base import Verdict, VerifyContext
-from tierwise.verifiers.sandbox import SandboxLimits, run_python
 from tierwise.verifiers.text import python_code
 
 MAX_CODE_CHARS = 200_000
+# Compiling executes nothing, so a plain child interpreter with rlimits is enough for it.
+_COMPILE = r"""
+import sys
+source = sys.stdin.buffer.read().decode("utf-8", "surrogatepass")
+try:
+    compile(source, "<answer>", "exec", dont_inherit=True)
+except SyntaxError as e:
+    print(f"syntax error at line {e.lineno}: {e.msg}")
+except (ValueError, RecursionError, MemoryError, OverflowError) as e:
+    print(f"does not compile: {type(e).__name__}")
+"""
+_COMPILE_LIMITS = SandboxLimits(cpu_s=10, memory_mb=1024)
 
 
-def compile_error(code: str) -> str | None:
-    """Why `code` does not compile, or None."""
+async def compile_error(code: str) -> str | None:
+    """Why `code` does not compile, or None; compiled in a child interpreter, time-boxed."""
+    proc = await asyncio.create_subprocess_exec(
+        interpreter(), "-I", "-S", "-c", _COMPILE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, env={}, preexec_fn=functools.partial(set_rlimits, _COMPILE_LIMITS))
     try:
-        compile(code, "<answer>", "exec", dont_inherit=True)
-    except SyntaxError as e:
-        return f"syntax error at line {e.lineno}: {e.msg}"
-    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
-        return f"does not compile: {type(e).__name__}"
-    return None
+        out, _ = await asyncio.wait_for(proc.communicate(code.encode("utf-8", "surrogatepass")), 20)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return "does not compile: the compiler ran out of time"
+    except BaseException:
+        proc.kill()  # cancelled: the compiler goes too
+        raise
+    if proc.returncode != 0:
+        return "does not compile: the compiler ran out of time or memory"
+    return out.decode("utf-8", "replace").strip() or None
 
 
 class PythonCodeVerifier:
@@ -33,6 +59,8 @@ class PythonCodeVerifier:
         self.run = run
         self.limits = limits or SandboxLimits()
         self.name = name
+        if tests is not None or run:
+            require(f"verifier {name!r} (python_code with run or tests)")  # no OS sandbox: refuse to start
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
         code = python_code(resp.text())
@@ -40,7 +68,7 @@ class PythonCodeVerifier:
             return Verdict(False, "no Python code found in the answer", 0.0, self.name)
         if len(code) > MAX_CODE_CHARS:
             return Verdict(False, f"code too long ({len(code)} characters)", 0.0, self.name)
-        error = compile_error(code)
+        error = await compile_error(code)
         if error:
             return Verdict(False, error, 0.0, self.name)
         if self.tests is None and not self.run:
@@ -48,6 +76,8 @@ class PythonCodeVerifier:
         main = "import solution\n" if self.tests is None else "from solution import *\n\n" + self.tests
         result = await run_python(main, files={"solution.py": code}, limits=self.limits)
         detail = {"layers": result.layers, "returncode": result.returncode}
+        if result.busy:
+            return Verdict(False, result.summary(), 0.0, self.name, detail)
         if result.ok:
             return Verdict(True, "tests passed" if self.tests else "code ran", 1.0, self.name, detail)
         what = "tests failed" if self.tests else "code failed"

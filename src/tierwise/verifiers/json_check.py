@@ -1,17 +1,70 @@
 """JSON verifiers: the answer parses as JSON; and it validates against a JSON Schema taken from
-the verifier's config or, when none is configured, from the request's `response_format`."""
+the verifier's config or, when none is configured, from the request's `response_format`.
+
+Both the answer and (through `response_format`) the schema can come from an attacker, so the
+checks run off the event loop with a time box (`offload`), and the schema keywords that match
+regular expressions (`pattern`, `patternProperties`, `additionalProperties` next to them) use
+the `regex` module with a timeout instead of jsonschema's backtracking `re` calls.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
+import regex
+from jsonschema.exceptions import ValidationError
 
 from tierwise.canonical import Request, Response
 from tierwise.verifiers.base import Verdict, VerifyContext
+from tierwise.verifiers.offload import REGEX_TIMEOUT_S, off_loop
 from tierwise.verifiers.text import json_candidate
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Any:
+    return regex.compile(pattern, regex.VERSION0)
+
+
+def _search(pattern: str, text: str) -> bool:
+    """Raises TimeoutError when the pattern takes too long, regex.error when it does not compile."""
+    return _compiled(pattern).search(text, timeout=REGEX_TIMEOUT_S) is not None
+
+
+def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _search(patrn, instance):
+        yield ValidationError(f"{instance[:80]!r} does not match {patrn!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+                        ) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for patrn, subschema in patterns.items():
+        for k, v in instance.items():
+            if _search(patrn, k):
+                yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+
+def _additional_properties(validator: Any, aP: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    props = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extras = [k for k in instance if k not in props and not any(_search(p, k) for p in patterns)]
+    if validator.is_type(aP, "object"):
+        for k in extras:
+            yield from validator.descend(instance[k], aP, path=k)
+    elif not aP and extras:
+        yield ValidationError(f"additional properties are not allowed ({', '.join(map(repr, extras[:5]))} "
+                              f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+
+
+_TIMED = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
 
 
 def parse_json_answer(text: str) -> tuple[Any, str | None]:
@@ -30,7 +83,10 @@ class JsonVerifier:
         self.name = name
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
-        _, error = parse_json_answer(resp.text())
+        return await off_loop(self.check, resp.text(), name=self.name)
+
+    def check(self, text: str) -> Verdict:
+        _, error = parse_json_answer(text)
         if error:
             return Verdict(False, error, 0.0, self.name)
         return Verdict(True, "valid JSON", 1.0, self.name)
@@ -47,7 +103,8 @@ class JsonSchemaVerifier:
     def _make_validator(schema: dict[str, Any]) -> Any:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
-        return cls(schema, format_checker=cls.FORMAT_CHECKER)
+        timed = jsonschema.validators.extend(cls, {k: v for k, v in _TIMED.items() if k in cls.VALIDATORS})
+        return timed(schema, format_checker=cls.FORMAT_CHECKER)
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
         validator = self._validator
@@ -61,10 +118,18 @@ class JsonSchemaVerifier:
             except jsonschema.exceptions.SchemaError as e:
                 return Verdict(False, f"the request's response_format schema is not valid JSON Schema: {e.message}",
                                None, self.name)
-        value, error = parse_json_answer(resp.text())
+        return await off_loop(self.check, validator, resp.text(), name=self.name)
+
+    def check(self, validator: Any, text: str) -> Verdict:
+        value, error = parse_json_answer(text)
         if error:
             return Verdict(False, error, 0.0, self.name)
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        try:
+            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        except TimeoutError:
+            return Verdict(False, "a schema pattern took too long on this answer", 0.0, self.name, {"error": "timeout"})
+        except regex.error:
+            return Verdict(False, "a schema pattern does not compile", None, self.name, {"error": "pattern"})
         if errors:
             best = jsonschema.exceptions.best_match(errors) or errors[0]
             where = "/" + "/".join(str(p) for p in best.absolute_path)

@@ -39,7 +39,9 @@ Rubric:
 First explain your reasoning briefly. Then, on the last line, write exactly
 VERDICT: good | acceptable | poor"""
 
-_VERDICT_LINE = re.compile(r"verdict\W{0,3}\s*[:=\-]?\s*\**\s*\"?(good|acceptable|poor)\b", re.IGNORECASE)
+# Possessive repeats: the judge's reply is model output, and "verdict" followed by a long run of
+# spaces made the backtracking version take time cubic in the run's length.
+_VERDICT_LINE = re.compile(r"verdict\W{0,3}+\s*+[:=\-]?+\s*+\**+\s*+\"?+(good|acceptable|poor)\b", re.IGNORECASE)
 _GRADE_WORD = re.compile(r"\b(good|acceptable|poor)\b", re.IGNORECASE)
 _JSON_OBJ = re.compile(r"\{[^{}]*\}")
 

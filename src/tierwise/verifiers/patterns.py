@@ -1,24 +1,40 @@
 """Text pattern verifiers: a regex that must (or must not) match; required, alternative and
-forbidden substrings. Cheap enough to run first in any chain."""
+forbidden substrings. Cheap enough to run first in any chain.
+
+The configured pattern can backtrack catastrophically on some answers (`(a+)+$` against a
+long run of `a`), and the answer is model output: it runs on the `regex` module (the `re`
+syntax; it releases the GIL while matching and stops at a timeout) in a worker thread, and a
+match that runs out of time is a failed verdict.
+"""
 
 from __future__ import annotations
 
-import re
+import regex
 
 from tierwise.canonical import Request, Response
 from tierwise.verifiers.base import Verdict, VerifyContext
+from tierwise.verifiers.offload import REGEX_TIMEOUT_S, off_loop
 
 
 class RegexVerifier:
     def __init__(self, pattern: str, *, must_match: bool = True, ignore_case: bool = False,
                  multiline: bool = False, dotall: bool = False, name: str = "regex") -> None:
-        flags = (re.IGNORECASE if ignore_case else 0) | (re.MULTILINE if multiline else 0) | (re.DOTALL if dotall else 0)
-        self.pattern = re.compile(pattern, flags)
+        flags = (regex.IGNORECASE if ignore_case else 0) | (regex.MULTILINE if multiline else 0) | (
+            regex.DOTALL if dotall else 0)
+        self.pattern = regex.compile(pattern, flags | regex.VERSION0)
         self.must_match = must_match
         self.name = name
+        self.timeout = REGEX_TIMEOUT_S
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
-        found = self.pattern.search(resp.text())
+        return await off_loop(self.check, resp.text(), name=self.name)
+
+    def check(self, text: str) -> Verdict:
+        try:
+            found = self.pattern.search(text, timeout=self.timeout)
+        except TimeoutError:
+            return Verdict(False, f"pattern {self.pattern.pattern!r} took longer than {self.timeout:g}s on this answer",
+                           0.0, self.name, {"error": "timeout"})
         if self.must_match and not found:
             return Verdict(False, f"pattern {self.pattern.pattern!r} not found", 0.0, self.name)
         if not self.must_match and found:

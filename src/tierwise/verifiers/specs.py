@@ -10,10 +10,10 @@ Schema, a `module:function` that cannot be imported) is reported at load time as
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from tierwise.errors import ConfigError
@@ -62,8 +62,8 @@ class RegexSpec(_Spec):
     @classmethod
     def _compiles(cls, v: str) -> str:
         try:
-            re.compile(v)
-        except re.error as e:
+            regex.compile(v, regex.VERSION0)  # what RegexVerifier runs it with
+        except regex.error as e:
             raise ValueError(f"regex does not compile: {e}") from None
         return v
 
@@ -247,8 +247,8 @@ def build_verifier(spec: Any, services: Any = None, where: str = "verifier") -> 
         return ContainsVerifier(all_of=spec.all, any_of=spec.any, none_of=spec.none,
                                 ignore_case=spec.ignore_case, name=name)
     if isinstance(spec, PythonCodeSpec):
+        from tierwise.sandbox import SandboxLimits
         from tierwise.verifiers.code import PythonCodeVerifier
-        from tierwise.verifiers.sandbox import SandboxLimits
 
         limits = SandboxLimits(wall_s=spec.timeout_s, cpu_s=spec.cpu_s, memory_mb=spec.memory_mb)
         return PythonCodeVerifier(tests=spec.tests, run=spec.run, limits=limits, name=name)

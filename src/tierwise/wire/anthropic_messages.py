@@ -47,7 +47,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
 from tierwise.ids import new_id
-from tierwise.providers.http import scrub
+from tierwise.secret_scrub import scrub
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.sse import SSEParser, event_message
 
@@ -557,7 +557,7 @@ def _upstream_error(err: Any, *, started: bool) -> UpstreamError:
     e = err if isinstance(err, dict) else {}
     given = e.get("type")
     etype = given if isinstance(given, str) and given in ERROR_TYPES else "api_error"
-    message = scrub(str(e.get("message") or "upstream error"))
+    message = scrub(str(e.get("message") or "upstream error")[:4000])[:2000]
     status = {"rate_limit_error": 429, "invalid_request_error": 400, "overloaded_error": 503}.get(etype, 502)
     retryable = etype in ("api_error", "overloaded_error", "rate_limit_error")
     where = "upstream error mid-stream" if started else "upstream error"
@@ -634,7 +634,8 @@ def error_type(err: TierwiseError) -> str:
 
 
 def error_object(err: TierwiseError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type(err), "message": err.message}}
+    # Every error body and SSE error event this API's clients get is built here: the last net.
+    return {"type": "error", "error": {"type": error_type(err), "message": scrub(err.message)}}
 
 
 def encode_error(err: TierwiseError) -> bytes:

@@ -44,6 +44,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
 from tierwise.ids import new_id
+from tierwise.secret_scrub import scrub
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need, stop_list
 from tierwise.wire.sse import SSEParser, data_message
 
@@ -512,7 +513,8 @@ def encode_response(resp: Response, model: str) -> bytes:
 
 
 def error_object(err: TierwiseError) -> dict[str, Any]:
-    return {"error": {"message": err.message, "type": ERROR_TYPES.get(err.kind, err.kind), "param": None,
+    # Every error body and SSE error event this API's clients get is built here: the last net.
+    return {"error": {"message": scrub(err.message), "type": ERROR_TYPES.get(err.kind, err.kind), "param": None,
                       "code": err.kind if err.kind != ERROR_TYPES.get(err.kind) else None}}
 
 

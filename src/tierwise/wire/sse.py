@@ -18,33 +18,52 @@ class SSEMessage:
     raw: bytes
 
 
-class SSEParser:
-    __slots__ = ("_buf", "_skip_lf")
+MAX_EVENT_BYTES = 8 * 1024 * 1024
 
-    def __init__(self) -> None:
-        self._buf = b""
+
+class EventTooLarge(ValueError):
+    """An upstream sent more bytes than `max_event` without ending an event."""
+
+
+class SSEParser:
+    """Bytes in, complete messages out. The upstream is untrusted: an event that never ends is cut
+    off at `max_event` bytes, and the pending bytes are kept in a growing buffer that is searched
+    only where new bytes arrived, so an event trickled a byte at a time costs linear time."""
+
+    __slots__ = ("_buf", "_skip_lf", "_scan", "max_event")
+
+    def __init__(self, max_event: int = MAX_EVENT_BYTES) -> None:
+        self._buf = bytearray()
         self._skip_lf = False  # the last read ended in CR: a LF that opens the next one is its pair
+        self._scan = 0  # where the search for the end of the pending event resumes
+        self.max_event = max_event
 
     def feed(self, data: bytes) -> list[SSEMessage]:
         if self._skip_lf and data:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        buf = self._buf + data if self._buf else data
-        if b"\r" in buf:
+        if b"\r" in data:
             # A CR ends a line at once (an event is never held back waiting for the next read);
             # when it was the first half of a CRLF, the LF is dropped as the next read comes.
-            self._skip_lf = buf[-1:] == b"\r"
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            # Pending bytes were normalised when they came, so only the new ones need it.
+            self._skip_lf = data[-1:] == b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pending = self._buf
+        if pending:
+            pending += data
+            buf: bytes | bytearray = pending
+            end = buf.find(b"\n\n", self._scan)
+        else:
+            buf = data
+            end = buf.find(b"\n\n")
         out: list[SSEMessage] = []
         start = 0
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            block = buf[start:end]
-            raw = buf[start : end + 2]
+        while end >= 0:
+            block = bytes(buf[start:end])  # a copy either way (a slice of bytes is one too)
+            raw = block + b"\n\n"
             start = end + 2
+            end = buf.find(b"\n\n", start)
             # The shapes nearly every server sends, without the general line-by-line parse:
             # `data: …` (OpenAI) and `event: …` + `data: …` (Anthropic), one line each.
             nl = block.find(b"\n")
@@ -58,7 +77,13 @@ class SSEParser:
             msg = parse_block(block, raw)
             if msg is not None:
                 out.append(msg)
-        self._buf = buf[start:]
+        if buf is pending:
+            del pending[:start]
+        elif start < len(buf):
+            pending += buf[start:]
+        if len(pending) > self.max_event and not out:  # events that did end are passed on first
+            raise EventTooLarge(f"a stream event grew past {self.max_event} bytes without ending")
+        self._scan = max(0, len(pending) - 1)  # a "\n\n" may straddle the old end and the next read
         return out
 
 

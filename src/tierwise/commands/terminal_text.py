@@ -1,0 +1,44 @@
+"""Ledger text made inert for a terminal.
+
+Ledger rows hold text from clients (feature tags, model names), upstreams (error messages) and
+models (judge reasons). Printed as rich markup or raw, it could restyle or crash the output
+(`[/]`), plant hyperlinks (`[link=…]`, OSC 8), clear the screen or move the cursor (ESC/CSI,
+C1 controls), or reorder what is shown (bidi overrides). Every CLI that prints ledger text uses
+`plain_console()` (markup, emoji and highlighting off) and passes the text through `inert()`,
+which also removes the gateway's secrets from rows written before they were scrubbed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console
+
+from tierwise.secret_scrub import scrub
+
+# C0 and C1 controls, DEL, bidi embeddings/overrides/isolates and marks, zero-width and line/para
+# separators, the BOM, and lone surrogates (which cannot even be encoded for output).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# What orjson leaves unescaped in JSON of that set (it escapes C0 itself).
+_UNSAFE_JSON = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def inert(value: Any) -> str:
+    """`value` as text with secrets removed and every control character shown as an escape."""
+    return _UNSAFE.sub(_visible, scrub(str(value)))
+
+
+def inert_json(text: str) -> str:
+    """JSON text with the characters a terminal would act on written as `\\uXXXX` escapes."""
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def plain_console() -> Console:
+    """A console that prints strings as they are: no markup, no emoji codes, no highlighting."""
+    return Console(markup=False, emoji=False, highlight=False)

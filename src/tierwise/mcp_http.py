@@ -1,0 +1,135 @@
+"""`tierwise mcp --transport http`: who may talk to the MCP server over HTTP.
+
+The tools run ensembles and write files, so the HTTP transport is never open: every request
+carries `Authorization: Bearer <token>` (compared in constant time) or gets a 401 with
+`WWW-Authenticate: Bearer`. The token comes from `TIERWISE_MCP_TOKEN` or is generated once
+and kept, mode 0600, in the tierwise home folder. Host and Origin headers are checked by the
+`mcp` package's own DNS-rebinding protection (TransportSecuritySettings), which we always turn
+on: loopback names by default, plus the names the operator allows for a non-loopback bind.
+stdio is untouched: the client that spawns it is trusted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tierwise.errors import ConfigError
+
+TOKEN_ENV = "TIERWISE_MCP_TOKEN"
+TOKEN_FILE = "mcp-token"
+MIN_TOKEN_CHARS = 32
+_LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+_LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+def state_dir() -> Path:
+    """The user's tierwise folder (the global ensemble level lives in its `ensembles/`)."""
+    return Path(os.environ.get("TIERWISE_HOME") or Path.home() / ".config" / "tierwise")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_token(folder: Path | None = None) -> tuple[str, Path | None, bool]:
+    """(token, file it is kept in or None for the environment, whether it was just generated)."""
+    env = os.environ.get(TOKEN_ENV)
+    if env is not None:
+        if len(env.strip()) < MIN_TOKEN_CHARS:
+            raise ConfigError(f"{TOKEN_ENV} must hold at least {MIN_TOKEN_CHARS} characters")
+        return env.strip(), None, False
+    folder = folder or state_dir()
+    path = folder / TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return _generate(path), path, True
+    except OSError as e:
+        raise ConfigError(f"cannot read the MCP token: {e.strerror}", file=str(path)) from None
+    with os.fdopen(fd, encoding="utf-8") as f:
+        st = os.fstat(f.fileno())
+        if st.st_uid != os.getuid() or st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError("the MCP token file must belong to you with mode 0600 (others could read it); "
+                              "delete it to get a new token", file=str(path))
+        token = f.read().strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError("the MCP token file is too short; delete it to get a new token", file=str(path))
+    return token, path, False
+
+
+def _generate(path: Path) -> str:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    # O_EXCL: two servers starting at once do not overwrite each other's token.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    return token
+
+
+def transport_security(host: str, allowed_hosts: list[str]) -> TransportSecuritySettings:
+    """Host/Origin allow-lists for the mcp package's DNS-rebinding check, always on."""
+    hosts = list(_LOOPBACK_HOSTS)
+    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
+        hosts.append(f"[{host}]:*" if ":" in host else f"{host}:*")
+    for h in allowed_hosts:
+        hosts.append(h if ":" in h.rsplit("]", 1)[-1] else f"{h}:*")
+    origins = _LOOPBACK_ORIGINS + [f"{scheme}://{h}" for h in hosts[len(_LOOPBACK_HOSTS):]
+                                   for scheme in ("http", "https")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request needs the bearer token, or it is answered 401 here."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan: the session manager's start and stop
+            await self.app(scope, receive, send)
+            return
+        if self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        body = b'{"error":"invalid_token","error_description":"a valid bearer token is required"}'
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorized(self, scope: Scope) -> bool:
+        values = [v for k, v in scope.get("headers", []) if k.lower() == b"authorization"]
+        if len(values) != 1:
+            return False
+        scheme, _, given = values[0].partition(b" ")
+        if scheme.lower() != b"bearer":
+            return False
+        return hmac.compare_digest(given.strip(), self._token)
+
+
+def connect_hint(url: str, token: str) -> str:
+    return (f"  claude mcp add --transport http tierwise {url} --header \"Authorization: Bearer {token}\"\n"
+            f"  (any MCP client: send the header `Authorization: Bearer {token}`)")
+
+
+def build_app(server: Any, *, host: str, token: str, allowed_hosts: list[str]) -> ASGIApp:
+    """The mcp package's streamable-HTTP app, behind the bearer check, Host/Origin checked."""
+    app = server.streamable_http_app(transport_security=transport_security(host, allowed_hosts), host=host)
+    return BearerAuth(app, token)

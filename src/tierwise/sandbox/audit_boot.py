@@ -1,0 +1,136 @@
+"""The interpreter layer of the sandbox: an audit hook (PEP 578) installed before user code runs.
+
+Defence in depth only: it refuses sockets, process creation, ctypes, gc introspection (the way to
+reach its own state), file opens outside the run's folder and the readable library folders, and
+every filesystem change outside the run's folder. Its state lives only in the hook's closure,
+with every function it calls bound before user code runs, and it never calls a method of a user
+object. CPython says audit hooks are no security boundary; the OS layer (bubblewrap + seccomp,
+see tierwise.sandbox.bwrap) holds without it, and the tests run every escape with it off too.
+"""
+
+# The bootstrap runs as `python -I -S -c BOOT <workdir> <script> [readable folder...] -- [arg...]`: it installs the audit hook,
+# then runs the user's script as __main__ from module level, after the installer has returned
+# and been deleted, so neither the module globals nor any frame below the user's code hold the
+# hook's state.
+BOOT = r'''
+def _tierwise_install(root, script, *rest):
+    # Installs the hook and returns before the script runs, so no frame under the user's code
+    # holds the hook's state: it lives only in the closure cells of `hook`, which nothing else
+    # refers to (and gc introspection, the one way to find it, is refused).
+    import os, runpy, signal, sys
+    # `rest`: folders readable for this run, then "--" and the script's own arguments.
+    extra = rest[:rest.index("--")] if "--" in rest else rest
+    args = rest[len(extra) + 1:]
+    root = os.path.realpath(root)
+    readable = {os.path.realpath(p) for p in sys.path if p and os.path.exists(p)}
+    readable.add(os.path.realpath(os.path.dirname(os.__file__)))
+    readable.update(os.path.realpath(p) for p in extra)  # folders bound read-only for this run
+    # Allowed folders as prefixes ending in "/": a resolved path P is inside when P + "/" starts with one.
+    mine = (root.rstrip("/") + "/",)
+    seen = mine + tuple(sorted(r.rstrip("/") + "/" for r in readable))
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    write_modes = frozenset("wax+")
+    banned = frozenset({
+        "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "os.popen",
+        "subprocess.Popen", "os.kill", "os.killpg", "pty.spawn", "os.setuid", "os.setgid",
+        "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.call_function",
+        "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook",
+        "webbrowser.open", "os.add_dll_directory", "sys.setprofile", "sys.settrace",
+    })
+    # subprocess itself stays importable (asyncio needs it); creating a process is refused above.
+    banned_modules = frozenset({"ctypes", "_ctypes"})
+    mutating = frozenset({
+        "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
+        "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree", "shutil.copyfile",
+        "shutil.copymode", "shutil.copystat", "shutil.move", "shutil.chown", "shutil.make_archive",
+        "shutil.unpack_archive", "os.setxattr", "os.removexattr",
+    })
+    two_paths = frozenset({"os.rename", "os.link", "os.symlink"})
+    listing = frozenset({"os.listdir", "os.scandir", "glob.glob", "glob.glob/2", "os.chdir",
+                         "os.getxattr", "os.listxattr"})
+    # Everything the hook calls is bound here, before user code runs: the user can rebind os.*,
+    # posixpath.* and builtins.* but not these. The hook never calls a method of a user object
+    # (a str subclass's, an __fspath__, an int's __and__): str and bytes subclasses are copied to
+    # exact ones through the base type, anything else is not a path it can check.
+    getcwd, readlink, Denied, NotALink = os.getcwd, os.readlink, PermissionError, OSError
+    type_, subclass, str_, bytes_, int_ = type, issubclass, str, bytes, int
+    copy_str, copy_bytes, partition, and_int = str.__getitem__, bytes.__getitem__, str.partition, int.__and__
+    whole, decode, fsenc, fserr = slice(None), bytes.decode, sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    decode(b"", fsenc, fserr)  # caches the codec: no codec search function ever runs in the hook
+
+    # No re-entrancy flag: nothing the hook calls raises audit events, and a flag would be state
+    # worth reaching (and a window for other threads and signal handlers while it is set).
+    def hook(event, args):
+        if event in banned or event.startswith(("socket.", "ctypes.")):
+            raise Denied(f"sandbox: {event} is not allowed")
+        if event == "import":
+            name = args[0]
+            if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
+                raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
+            return
+        if event == "open":
+            path, mode, flags = args
+            if subclass(type_(flags), int_):
+                writes = and_int(flags, write_flags) != 0
+            else:
+                writes = not subclass(type_(mode), str_) or not write_modes.isdisjoint(copy_str(mode, whole))
+            paths, allowed = (path,), (mine if writes else seen)
+        elif event in listing:
+            paths, allowed = args[:1], (mine if event == "os.chdir" else seen)
+        elif event in mutating:
+            paths, allowed = args[:1], mine
+        elif event in two_paths:
+            paths, allowed = args[:2], mine
+        else:
+            return
+        for path in paths:
+            kind = type_(path)
+            if path is None:
+                path = "."
+            elif subclass(kind, int_):
+                continue  # a file descriptor
+            elif subclass(kind, str_):
+                path = copy_str(path, whole)
+            elif subclass(kind, bytes_):
+                path = decode(copy_bytes(path, whole), fsenc, fserr)
+            else:
+                # CPython's own path functions pass os.PathLike arguments here already converted;
+                # calling __fspath__ ourselves would run user code inside the hook.
+                raise Denied(f"sandbox: {event} of a path that is not str or bytes is not allowed")
+            # realpath over the bound functions: resolve each symlink as the kernel will.
+            todo = (path if path.startswith("/") else getcwd() + "/" + path).split("/")[::-1]
+            real, hops = "", 0
+            while todo:
+                name = todo.pop()
+                if name == "..":
+                    real = real.rpartition("/")[0]
+                elif name and name != ".":
+                    try:
+                        target = readlink(real + "/" + name)
+                    except NotALink:  # (or missing: the kernel's own lookup fails on it too)
+                        real = real + "/" + name
+                        continue
+                    hops += 1
+                    if hops > 40:  # the kernel's own limit (ELOOP)
+                        raise Denied(f"sandbox: {event} {path!r}: too many symbolic links")
+                    if target.startswith("/"):
+                        real = ""
+                    todo += target.split("/")[::-1]
+            if not (real + "/").startswith(allowed):
+                raise Denied(f"sandbox: {event} {path!r} is not allowed")
+
+    def out_of_cpu(signum, frame):
+        # The soft CPU limit: say so (a bare signal death is ambiguous through unshare) and stop.
+        os.write(2, b"\nsandbox: CPU time limit exceeded\n")
+        os._exit(128 + signal.SIGXCPU)
+
+    signal.signal(signal.SIGXCPU, out_of_cpu)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    sys.argv = [script, *args]
+    sys.addaudithook(hook)
+
+# The script runs from module level once the installer has returned, with no name of ours left.
+_tierwise_install(*__import__("sys").argv[1:])
+del _tierwise_install
+__import__("runpy").run_path(__import__("sys").argv[0], run_name="__main__")
+'''

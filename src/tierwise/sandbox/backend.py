@@ -1,0 +1,99 @@
+"""Which sandbox runs the code (bubblewrap, or the weak fallback only where the operator allowed
+it), how many runs at once, and the start-up check that refuses a gateway whose configured code
+verifiers would otherwise run code without the OS layer."""
+
+from __future__ import annotations
+
+import functools
+import resource
+import subprocess
+from dataclasses import dataclass
+
+from tierwise.errors import ConfigError
+from tierwise.sandbox import bwrap
+from tierwise.sandbox.capacity import Capacity
+from tierwise.sandbox.limits import SandboxLimits
+from tierwise.sandbox.probe import probe
+
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`, or scripts/install-sandbox.sh; "
+                "Fedora: `dnf install bubblewrap`) and make sure user namespaces are enabled "
+                "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0)")
+
+
+class SandboxUnavailable(RuntimeError):
+    """Code was to run, but the strong sandbox is missing and the weak one was not allowed."""
+
+
+@dataclass(slots=True)
+class Settings:
+    allow_weak: bool = False
+
+
+settings = Settings()
+capacity = Capacity()
+
+
+def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, max_waiting: int = 64,
+              wait_s: float = 30.0) -> None:
+    """Apply the config's `sandbox:` section (called once when the gateway starts)."""
+    global capacity
+    settings.allow_weak = allow_weak
+    capacity = Capacity(max_concurrent, max_waiting, wait_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    strong: bool
+    layers: tuple[str, ...]  # verified in force for every run in bubblewrap
+    problem: str | None
+    version: str | None
+
+
+def set_rlimits(limits: SandboxLimits) -> None:
+    """Between fork and exec of bwrap: limits the sandboxed process inherits (and cannot raise:
+    it has no capabilities). Only system calls, no allocation-heavy work."""
+    mem = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * 1024 * 1024,) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # No RLIMIT_NPROC: seccomp refuses every new process, and the limit would not hold anyway for
+    # a sandbox whose uid is root's outside (the kernel exempts it).
+
+
+@functools.cache
+def status() -> Status:
+    """Probe once per process (runs bwrap once: ~0.1 s)."""
+    path = bwrap.bwrap_path()
+    if path is None:
+        return Status(False, (), f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}", None)
+    try:
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as e:
+        return Status(False, (), f"bwrap does not run ({e}): {INSTALL_HINT}", None)
+    layers, problem = probe(set_rlimits)
+    if problem:
+        problem = f"{problem}; {INSTALL_HINT}"
+    return Status(problem is None, layers, problem, version or None)
+
+
+def strong_or_weak() -> bool:
+    """True: run in bubblewrap. False: the weak sandbox, which the config allowed."""
+    st = status()
+    if st.strong:
+        return True
+    if settings.allow_weak:
+        return False
+    raise SandboxUnavailable(f"the code sandbox is unavailable ({st.problem})")
+
+
+def require(what: str) -> None:
+    """Refuse to start when `what` (a verifier that runs code) would run without the strong sandbox."""
+    st = status()
+    if st.strong or settings.allow_weak:
+        return
+    raise ConfigError(f"{what} runs model-written code, but the sandbox cannot be built here: {st.problem}. "
+                      "To run it anyway with the weak sandbox (rlimits and an audit hook only; "
+                      "no filesystem or network isolation), set `sandbox: {allow_weak: true}`.")

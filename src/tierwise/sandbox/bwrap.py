@@ -1,0 +1,97 @@
+"""The bubblewrap command line for one sandbox run: what the sandboxed process sees and is.
+
+bubblewrap (Debian package `bubblewrap`) builds the sandbox with the kernel's own tools: new
+user, mount, PID, network, IPC, UTS and cgroup namespaces, pivot_root into a fresh tmpfs root,
+every capability dropped, no_new_privs, and our seccomp filter (tierwise.sandbox.seccomp_filter).
+The root holds only the interpreter, its standard library (site-packages hidden), the system's
+shared libraries and time zones, read-only, and the run's own folder `/work`: a small tmpfs of
+its own that vanishes with the sandbox, so no other run can name it and nothing is left to clean
+up. No /etc, /proc, /dev, /home, /root, /var or /tmp from the host; no network but a loopback of
+its own. Nothing here runs untrusted code.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+WORK = "/work"
+UID = 65534
+# What an interpreter needs to start and import its standard library: shared libraries and time
+# zones. Not /usr whole: /usr/src or /usr/local may hold an application and its data.
+SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/local/lib", "/lib", "/lib64",
+                "/lib32", "/libx32", "/usr/share/zoneinfo", "/nix/store")
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def interpreter() -> str:
+    """The real interpreter file (not a venv symlink): the sandbox shows no venv."""
+    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The read-only part of the sandbox's filesystem, the same for every run of this process."""
+
+    python: str
+    binds: tuple[str, ...]  # folders and files bound read-only at the same path
+    links: tuple[tuple[str, str], ...]  # (link, target): /lib -> usr/lib on merged-/usr systems
+    masks: tuple[str, ...]  # folders inside a bind hidden under an empty tmpfs
+
+
+@functools.cache
+def layout() -> Layout:
+    python = interpreter()
+    stdlib = os.path.dirname(os.__file__)
+    prefix_lib = os.path.dirname(stdlib)  # <prefix>/lib, with libpythonX.Y.so for shared builds
+    links, dirs = [], []
+    for path in (*SYSTEM_PATHS, prefix_lib, python):
+        if os.path.islink(path) and os.path.dirname(path) == "/":
+            links.append((path, os.readlink(path)))
+        elif os.path.exists(path):
+            dirs.append(os.path.realpath(path))
+    dirs = sorted(set(dirs))
+    # One bind per tree: a path inside another bound path comes with it.
+    binds = tuple(d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs))
+    # Installed packages and, if a bind happens to hold them, the gateway's own folder (its
+    # config and ledger) and the home folder: hidden under an empty tmpfs.
+    private = {os.path.join(stdlib, "site-packages"), os.path.realpath(os.getcwd()),
+               os.path.realpath(os.path.expanduser("~"))}
+    masks = tuple(sorted(p for p in private if os.path.isdir(p) and p != "/"
+                         and any(p.startswith(b.rstrip("/") + "/") for b in binds)))
+    return Layout(python, binds, tuple(sorted(set(links))), masks)
+
+
+def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, argv: Sequence[str],
+            ro_binds: Sequence[str] = (), info_fd: int | None = None) -> list[str]:
+    """bwrap's argv: `files` are (descriptor, name) copied into /work, `ro_binds` host folders
+    shown read-only at the same path, `argv` the program to run (paths as seen inside)."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise FileNotFoundError("bwrap")
+    lay = layout()
+    cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+           "--cap-drop", "ALL", "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox", "--clearenv"]
+    for path in lay.binds:
+        cmd += ["--ro-bind", path, path]
+    for link, target in lay.links:
+        cmd += ["--symlink", target, link]
+    for path in lay.masks:
+        cmd += ["--tmpfs", path]
+    for path in ro_binds:
+        real = os.path.realpath(path)
+        cmd += ["--ro-bind", real, real]
+    cmd += ["--size", str(work_mb * 1024 * 1024), "--perms", "0700", "--tmpfs", WORK]
+    for fd, name in files:
+        cmd += ["--perms", "0600", "--file", str(fd), f"{WORK}/{name}"]
+    cmd += ["--remount-ro", "/", "--chdir", WORK, "--seccomp", str(seccomp_fd)]
+    if info_fd is not None:
+        cmd += ["--info-fd", str(info_fd)]
+    return [*cmd, "--", *argv]

@@ -1,0 +1,51 @@
+"""What a sandbox run may use (`SandboxLimits`) and what came back (`SandboxResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    wall_s: float = 10.0
+    cpu_s: int = 5
+    # The run's memory in total: a run is one process (seccomp refuses forks; threads share it).
+    memory_mb: int = 512
+    file_size_mb: int = 16
+    open_files: int = 64
+    output_bytes: int = 256_000
+    # Size of the run's private folder (a tmpfs that disappears with the sandbox).
+    work_mb: int = 64
+
+
+@dataclass(slots=True)
+class SandboxResult:
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    # Signal name when the child was killed by a signal (SIGXCPU: CPU limit, SIGKILL: wall or hard limit).
+    signal: str | None = None
+    output_truncated: bool = False
+    # The isolation layers verified in force for this run (see tierwise.sandbox.probe).
+    layers: list[str] = field(default_factory=list)
+    # No sandbox slot was free within the wait: the code did not run.
+    busy: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.busy
+
+    def summary(self, limit: int = 600) -> str:
+        """One short line for a verdict reason: why it failed, with the tail of stderr."""
+        if self.busy:
+            return "sandbox busy (every sandbox slot was taken; not run)"
+        if self.timed_out:
+            return "timed out (wall-clock limit)"
+        if self.signal == "SIGXCPU":
+            return "killed: CPU time limit"
+        if self.signal:
+            return f"killed by {self.signal}"
+        tail = self.stderr.strip().splitlines()[-3:]
+        text = " | ".join(tail) if tail else f"exit status {self.returncode}"
+        return text[-limit:]

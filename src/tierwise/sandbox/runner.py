@@ -1,0 +1,187 @@
+"""Run untrusted code (model-written Python, ensemble script agents) in the sandbox.
+
+`run_python` runs code with extra files beside it; `run_script` runs a script (or an executable)
+that lives in a folder shown read-only inside. Both wait for a slot (tierwise.sandbox.capacity),
+run in bubblewrap (tierwise.sandbox.bwrap) or, only where the config allows it, the weak sandbox
+(tierwise.sandbox.weak), and are supervised here: a wall-clock timeout that kills the whole
+sandbox, and caps on captured output so a flood of prints cannot exhaust the gateway's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+from collections.abc import Sequence
+
+from tierwise.sandbox import backend, bwrap, seccomp_filter, weak
+from tierwise.sandbox.audit_boot import BOOT
+from tierwise.sandbox.capacity import SandboxBusy
+from tierwise.sandbox.limits import SandboxLimits, SandboxResult
+
+
+async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: str | None = None,
+                     limits: SandboxLimits | None = None, audit_hook: bool = True) -> SandboxResult:
+    """Run `code` as the main script of a sandboxed interpreter; `files` are extra files beside it
+    (plain names), in the run's own folder, which is also its working directory.
+
+    `audit_hook=False` leaves only the OS layer: for tests that show it holds on its own.
+    Never raises for anything the code does; raises SandboxUnavailable when no sandbox is allowed.
+    """
+    named = {**(files or {}), "main.py": code}
+    for name in named:
+        if not name or "/" in name or name.startswith(".") or "\0" in name:
+            raise ValueError(f"sandbox file names must be plain names, got {name!r}")
+    data = {name: text.encode("utf-8", "surrogatepass") for name, text in named.items()}
+    return await _run(data, "main.py", [], None if stdin is None else stdin.encode(), limits or SandboxLimits(),
+                      [], audit_hook, python=True)
+
+
+async def run_script(script: str, stdin: bytes = b"", *, limits: SandboxLimits | None = None,
+                     ro_binds: Sequence[str] = (), args: Sequence[str] = (), python: bool = True,
+                     audit_hook: bool = True) -> SandboxResult:
+    """Run the script file `script` in the sandbox with `stdin` as its standard input.
+
+    `script` must lie inside one of `ro_binds`: host folders shown read-only, at the same path,
+    inside the sandbox (nothing else of the host is). `python=True` runs it with the sandbox's
+    interpreter (and the audit hook unless `audit_hook=False`); `python=False` executes it
+    directly (an executable that needs nothing but the sandbox's libraries). The working
+    directory is the run's own empty, writable folder. `args` are passed to the script.
+    Never raises for anything the script does; `result.busy` when no slot was free in time.
+    """
+    real = os.path.realpath(script)
+    folders = [os.path.realpath(f) for f in ro_binds]
+    if not any(real.startswith(f.rstrip("/") + "/") for f in folders):
+        raise ValueError(f"the script {script!r} is not inside a folder of ro_binds")
+    return await _run({}, real, list(args), stdin, limits or SandboxLimits(), folders, audit_hook, python=python)
+
+
+async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None, limits: SandboxLimits,
+               ro_binds: list[str], audit_hook: bool, *, python: bool) -> SandboxResult:
+    try:
+        async with backend.capacity.slot():
+            strong = await asyncio.to_thread(backend.strong_or_weak)  # probes once: keep it off the loop
+            if strong:
+                return await _run_bwrap(files, entry, args, stdin, limits, ro_binds, audit_hook and python, python)
+            return await _run_weak(files, entry, args, stdin, limits, ro_binds, audit_hook and python, python)
+    except SandboxBusy as e:
+        return SandboxResult(None, "", f"sandbox busy: {e}", busy=True)
+
+
+async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
+                     limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
+    layers = list(backend.status().layers)
+    fds: list[int] = []
+    try:
+        fds.append(seccomp_filter.bpf_fd())
+        placed = []
+        for name, data in files.items():
+            fd = os.memfd_create(name, os.MFD_CLOEXEC)
+            fds.append(fd)
+            os.write(fd, data)
+            os.lseek(fd, 0, os.SEEK_SET)
+            placed.append((fd, name))
+        if entry in files:
+            entry = f"{bwrap.WORK}/{entry}"
+        if not python:
+            inner = [entry, *args]
+        elif audit_hook:
+            inner = [bwrap.layout().python, "-I", "-S", "-c", BOOT, bwrap.WORK, entry, *ro_binds, "--", *args]
+        else:
+            inner = [bwrap.layout().python, "-I", "-S", entry, *args]
+        cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
+        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return await _supervise(proc, stdin, limits, layers + (["audit"] if audit_hook else []))
+
+
+async def _run_weak(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
+                    limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
+    folder = await asyncio.to_thread(weak.make_folder, files)
+    try:
+        if entry in files:
+            entry = os.path.join(folder, entry)
+        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
+        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[])
+        return await _supervise(proc, stdin, limits, ["rlimits"] + (["audit"] if audit_hook else []))
+    finally:
+        await weak.remove_folder(folder)
+
+
+async def _spawn(argv: list[str], stdin: bytes | None, limits: SandboxLimits, *, cwd: str,
+                 pass_fds: list[int]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env={},
+        start_new_session=True,
+        pass_fds=pass_fds,
+        preexec_fn=functools.partial(backend.set_rlimits, limits),
+    )
+
+
+async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> tuple[bytes, bool]:
+    """Read until EOF keeping at most `cap` bytes (keeps draining so the child never blocks on a full pipe)."""
+    if stream is None:
+        return b"", False
+    kept = bytearray()
+    truncated = False
+    while chunk := await stream.read(65536):
+        room = cap - len(kept)
+        if room > 0:
+            kept += chunk[:room]
+        if len(chunk) > room:
+            truncated = True
+    return bytes(kept), truncated
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
+    if data is None or proc.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.close()
+
+
+def _kill_group(pid: int) -> None:
+    # bwrap's --die-with-parent then takes the sandbox's PID 1, and the PID namespace with it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def _supervise(proc: asyncio.subprocess.Process, stdin: bytes | None, limits: SandboxLimits,
+                     layers: list[str]) -> SandboxResult:
+    # stdin is fed concurrently with reading: a child that prints before reading cannot deadlock us.
+    readers = asyncio.gather(_feed(proc, stdin), _read_capped(proc.stdout, limits.output_bytes),
+                             _read_capped(proc.stderr, limits.output_bytes))
+    timed_out = False
+    try:
+        _, (out, out_cut), (err, err_cut) = await asyncio.wait_for(asyncio.shield(readers), limits.wall_s)
+        await asyncio.wait_for(proc.wait(), max(1.0, limits.wall_s))
+    except TimeoutError:
+        timed_out = True
+        _kill_group(proc.pid)
+        _, (out, out_cut), (err, err_cut) = await readers
+        await proc.wait()
+    except BaseException:
+        _kill_group(proc.pid)  # cancelled (the client went away): the sandbox goes too
+        raise
+    finally:
+        _kill_group(proc.pid)
+    rc = proc.returncode
+    sig = None
+    if rc is not None and rc < 0:
+        sig = signal.Signals(-rc).name
+    elif rc is not None and rc > 128 and rc - 128 in signal.valid_signals():
+        sig = signal.Signals(rc - 128).name  # bwrap exits 128 + the signal that killed the program
+    return SandboxResult(rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), timed_out,
+                         sig, out_cut or err_cut, layers)

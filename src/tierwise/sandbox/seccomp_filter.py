@@ -1,0 +1,86 @@
+"""The sandbox's seccomp filter, built with libseccomp (PyPI `pyseccomp`) and handed to bubblewrap
+as BPF (`bwrap --seccomp FD`), which loads it, with no_new_privs, just before the exec of the
+sandboxed program.
+
+A deny list over the default of "allow": the interpreter and its standard library keep working,
+and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
+making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uring, kernel
+modules, kexec, reading other processes' memory, personality changes, every `socket()` (the
+only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its
+rlimits (memory, CPU, files) bound the whole run. `clone3` answers
+ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
+whose flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
+(libseccomp's default for a foreign architecture).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import tempfile
+from typing import Any
+
+# Refused outright with EPERM. Names libseccomp does not know on this architecture are skipped.
+DENIED = (
+    "chroot", "pivot_root", "mount", "umount", "umount2", "mount_setattr", "move_mount", "open_tree",
+    "fsopen", "fsconfig", "fsmount", "fspick", "unshare", "setns", "ptrace", "process_vm_readv",
+    "process_vm_writev", "kcmp", "pidfd_getfd", "keyctl", "add_key", "request_key", "bpf",
+    "perf_event_open", "userfaultfd", "personality", "kexec_load", "kexec_file_load", "init_module",
+    "finit_module", "delete_module", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct",
+    "quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm", "settimeofday", "clock_settime",
+    "adjtimex", "clock_adjtime", "vhangup", "uselib", "nfsservctl", "socket",
+)
+FORKS = ("fork", "vfork")
+# clone flags that make namespaces (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME):
+# refused even for a thread (no capabilities would let them work; defence in depth).
+NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x80)
+CLONE_THREAD = 0x00010000
+AF_UNIX = 1
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable, refused anyway
+
+
+def _rule(f: Any, action: int, name: str, *args: Any) -> None:
+    try:
+        f.add_rule(action, name, *args)
+    except (OSError, ValueError, RuntimeError):
+        pass  # not a system call on this architecture
+
+
+@functools.cache
+def filter_bpf() -> bytes:
+    """The compiled filter (BPF)."""
+    import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
+
+    eperm = sc.ERRNO(errno.EPERM)
+    f = sc.SyscallFilter(sc.ALLOW)
+    for name in DENIED:
+        _rule(f, eperm, name)
+    _rule(f, sc.ERRNO(errno.ENOSYS), "clone3")
+    # Socket pairs of any family but AF_UNIX are refused; AF_UNIX pairs (asyncio's self-pipe) stay.
+    _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
+    for request in (TIOCSTI, TIOCLINUX):
+        _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+    for name in FORKS:
+        _rule(f, eperm, name)
+    # A clone that is not a thread of this process is a new process (or namespace): refused.
+    _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+    for flag in NAMESPACE_FLAGS:
+        _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    with tempfile.TemporaryFile() as fh:
+        f.export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+def bpf_fd() -> int:
+    """A fresh descriptor holding the filter, positioned at its start, for one bwrap to read."""
+    fd = os.memfd_create("tierwise-seccomp", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, filter_bpf())
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -1,0 +1,371 @@
+"""Secret scrubbing: the one place that keeps the secrets the gateway holds out of any text it emits.
+
+What it knows: every upstream key (each provider's `api_key_env`), secret-looking provider
+`headers` values and `base_url` credentials, the client gateway keys (`server.api_keys_env`),
+and every environment variable whose name says it holds a secret. What it removes:
+
+- by value: each secret and its URL-encoded, JSON-escaped, base64 (any alignment, standard and
+  URL-safe) and hex forms, and any run of 12+ characters of one of those (a key cut by
+  truncation), case-insensitively;
+- by shape, as a second net: `sk-…` keys, `Bearer`/`Basic` credentials, `x-api-key:`-style
+  header and field values, AWS `AKIA…`, GitHub `ghp_…`, JWTs, Google `AIza…`, Slack `xox…`,
+  Hugging Face `hf_…`, GitLab `glpat-…`, passwords in URLs.
+
+One Aho-Corasick pass (ahocorasick-rs) over the lowered text finds both the value fragments and
+the anchors of the shapes; a shape's regular expression then runs only where its anchor is,
+anchored, so the cost is linear in the text and independent of how many secrets there are.
+
+The set of secrets is process-wide and only grows (`register`): every exit — the codecs' error
+bodies, `TierwiseError` messages, the ledger, log records (a log-record factory) — must reach it
+without being handed a gateway, and scrubbing more than one config's secrets can only
+over-redact, never leak. It runs on error paths and ledger/log text, never on successful bodies.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import threading
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus, unquote, urlsplit
+
+import ahocorasick_rs
+
+if TYPE_CHECKING:
+    from tierwise.config import Config
+
+REDACTED = "[redacted]"
+MIN_SECRET = 6  # shorter values are not credentials; matching them would mangle ordinary text
+FRAGMENT = 12  # a run this long of a secret (or of one of its encodings) identifies it
+
+_TOKEN = r"[A-Za-z0-9._~+/=-]"
+_VALUE = r"[^\s\"'`,;&<>\[\]\\]"
+# anchor (lowercase literal) -> pattern matched at the anchor; group "v", when present, is the secret.
+_KV = (r"[a-z_-]*(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?:(?:bearer|basic|token)\s+)?(?P<v>" + _VALUE + r"{8,})")
+_SHAPES: dict[str, tuple[str, int]] = {
+    "sk-": (r"sk-[A-Za-z0-9_-]{16,}", 0),  # OpenAI sk-/sk-proj-, Anthropic sk-ant-, OpenRouter sk-or-
+    "sk_": (r"sk_[A-Za-z0-9_]{16,}", 0),
+    "bearer": (r"bearer\s+(?P<v>" + _TOKEN + r"{8,})", re.I),
+    "basic ": (r"basic\s+(?P<v>[A-Za-z0-9+/=]{8,})", re.I),
+    "akia": (r"AKIA[0-9A-Z]{16}(?![0-9A-Za-z])", 0),
+    "asia": (r"ASIA[0-9A-Z]{16}(?![0-9A-Za-z])", 0),
+    "ghp_": (r"gh[pousr]_[A-Za-z0-9]{20,}", 0),
+    "gho_": (r"gh[pousr]_[A-Za-z0-9]{20,}", 0),
+    "ghu_": (r"gh[pousr]_[A-Za-z0-9]{20,}", 0),
+    "ghs_": (r"gh[pousr]_[A-Za-z0-9]{20,}", 0),
+    "ghr_": (r"gh[pousr]_[A-Za-z0-9]{20,}", 0),
+    "github_pat_": (r"github_pat_[A-Za-z0-9_]{20,}", 0),
+    "glpat-": (r"glpat-[A-Za-z0-9_-]{20,}", 0),
+    "eyj": (r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?", 0),  # JWT
+    "aiza": (r"AIza[0-9A-Za-z_-]{30,}", 0),
+    "xox": (r"xox[abposr]-[A-Za-z0-9-]{10,}", 0),
+    "hf_": (r"hf_[A-Za-z0-9]{30,}", 0),
+    "://": (r"://[^/\s:@?#]*:(?P<v>[^/\s@?#]+)@", 0),  # https://user:password@host
+}
+for _name in ("x-api-key", "api-key", "api_key", "apikey", "x-goog-api-key", "authorization", "proxy-authorization",
+              "access_token", "access-token", "refresh_token", "id_token", "auth_token", "auth-token", "api_token",
+              "api-token", "x-auth-token", "client_secret", "client-secret", "secret_key", "secret-key", "password",
+              "passwd", "token=", "token:", "token\":", "token':", "token\\\":", "secret=", "secret:", "secret\":",
+              "key=", "sig=", "signature="):
+    _SHAPES[_name] = (_KV, re.I)
+# A key=/token= anchor must start a word, or "monkey=" and "notoken=" would count.
+_WORD_START = frozenset({"sk-", "sk_", "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
+                         "eyj", "aiza", "xox", "hf_", "key=", "sig=", "token=", "token:", "token\":", "token':",
+                         "token\\\":", "bearer", "basic "})
+_COMPILED = {a: re.compile(p, f) for a, (p, f) in _SHAPES.items()}
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|KEY|KEYS|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PAT|CREDENTIALS?|AUTH)(?:_|$)", re.I)
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|signature|password|credential", re.I)
+_SECRET_PARAM = re.compile(r"key|token|secret|sig|password|auth", re.I)
+
+
+def _lower(text: str) -> str:
+    """Lowercase without changing any index (str.lower can turn one character into two)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def forms(secret: str) -> set[str]:
+    """The secret and the ways it is commonly written inside other text."""
+    out = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1],
+           json.dumps(secret, ensure_ascii=False)[1:-1]}
+    raw = secret.encode()
+    out.add(raw.hex())
+    # base64 of any text containing the secret holds, for the secret's alignment (0, 1 or 2 bytes
+    # into a 3-byte group), the encoding of its whole groups: that part is fixed whatever surrounds it.
+    for skip in range(3):
+        whole = raw[skip:]
+        whole = whole[: len(whole) // 3 * 3]
+        if len(whole) >= 6:
+            out.add(base64.b64encode(whole).decode())
+            out.add(base64.urlsafe_b64encode(whole).decode())
+    out |= {f.replace("/", "\\/") for f in out if "/" in f}  # JSON may escape the slash
+    return {f for f in out if len(f) >= MIN_SECRET}
+
+
+class SecretScrubber:
+    """Finds and redacts a fixed set of secrets (and key-shaped strings) in text. Immutable."""
+
+    __slots__ = ("_automaton", "_variants", "_where", "_words")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        entries: dict[str, list[tuple[int, int, int]]] = {}
+        variants: list[str] = []
+        seen: set[str] = set()
+        for s in secrets:
+            if len(s) < MIN_SECRET:
+                continue
+            for f in forms(s):
+                low = _lower(f)
+                if low in seen:
+                    continue
+                seen.add(low)
+                vid = len(variants)
+                variants.append(low)
+                if len(low) < FRAGMENT:
+                    entries.setdefault(low, []).append((vid, 0, len(low)))
+                else:
+                    for i in range(len(low) - FRAGMENT + 1):
+                        entries.setdefault(low[i : i + FRAGMENT], []).append((vid, i, FRAGMENT))
+        for anchor in _SHAPES:
+            entries.setdefault(anchor, []).append((-1, 0, len(anchor)))
+        self._words = list(entries)
+        self._where = [tuple(entries[w]) for w in self._words]
+        self._automaton = ahocorasick_rs.AhoCorasick(self._words)
+        self._variants = variants
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets are in `text`, as sorted, merged (start, end) pairs."""
+        if not text:
+            return []
+        low = _lower(text)
+        variants = self._variants
+        found: list[tuple[int, int]] = []
+        last = (-1, -1)
+        try:
+            matches = self._automaton.find_matches_as_indexes(low, overlapping=True)
+        except UnicodeEncodeError:  # lone surrogates: same length, and no secret contains one
+            low = _SURROGATES.sub("\ufffd", low)
+            matches = self._automaton.find_matches_as_indexes(low, overlapping=True)
+        for index, start, stop in matches:
+            for vid, off, n in self._where[index]:
+                end = stop - 1
+                if vid < 0:
+                    span = _shape_span(text, start, self._words[index])
+                    if span is not None:
+                        found.append(span)
+                    continue
+                if last[0] <= start and end < last[1]:
+                    continue  # inside the run found last
+                v = variants[vid]
+                s, o = start, off
+                while s > 0 and o > 0 and low[s - 1] == v[o - 1]:
+                    s -= 1
+                    o -= 1
+                e, o = end + 1, off + n
+                while e < len(low) and o < len(v) and low[e] == v[o]:
+                    e += 1
+                    o += 1
+                last = (s, e)
+                found.append(last)
+        if not found:
+            return []
+        found.sort()
+        merged = [found[0]]
+        for s, e in found[1:]:
+            if s <= merged[-1][1]:
+                if e > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], e)
+            else:
+                merged.append((s, e))
+        return merged
+
+    def scrub(self, text: str) -> str:
+        spans = self.spans(text)
+        if not spans:
+            return text
+        out, at = [], 0
+        for s, e in spans:
+            out.append(text[at:s])
+            out.append(REDACTED)
+            at = e
+        out.append(text[at:])
+        return "".join(out)
+
+    def holds(self, text: str) -> bool:
+        return bool(self.spans(text))
+
+
+def _shape_span(text: str, start: int, anchor: str) -> tuple[int, int] | None:
+    """The secret of the key shape whose anchor starts at `start`, if the shape matches there."""
+    if anchor in _WORD_START and start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return None
+    m = _COMPILED[anchor].match(text, start)
+    if m is None:
+        return None
+    return m.span("v") if "v" in m.re.groupindex else m.span(0)
+
+
+# ---------------------------------------------------------------------------- what the config holds
+
+
+def _credential_parts(value: str) -> list[str]:
+    """A header value and the credential inside it (`Bearer X` -> X; `Basic b64(u:p)` -> p too)."""
+    parts = [value.strip()]
+    scheme, _, rest = value.strip().partition(" ")
+    if rest and scheme.lower() in ("bearer", "basic", "token", "apikey", "key"):
+        parts.append(rest.strip())
+        if scheme.lower() == "basic":
+            try:
+                user_pass = base64.b64decode(rest.strip(), validate=True).decode()
+                parts.append(user_pass.partition(":")[2])
+            except (ValueError, UnicodeDecodeError):
+                pass
+    return parts
+
+
+def _url_secrets(url: str) -> list[str]:
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return []
+    out = [unquote(u.password)] if u.password else []
+    for pair in u.query.split("&"):
+        name, _, value = pair.partition("=")
+        if value and _SECRET_PARAM.search(name):
+            out.append(unquote(value))
+    return out
+
+
+def env_secrets(environ: Any = None) -> list[str]:
+    """Values of environment variables whose names say they hold a secret (API keys, tokens…)."""
+    env = os.environ if environ is None else environ
+    return [v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 8 and not v.startswith("/")
+            and not any(c.isspace() for c in v)]
+
+
+def config_secrets(cfg: Config) -> set[str]:
+    """Every secret one config makes the gateway hold."""
+    out: set[str] = set()
+    for p in cfg.providers.values():
+        if p.api_key_env and os.environ.get(p.api_key_env):
+            out.add(os.environ[p.api_key_env])
+        for name, value in p.headers.items():
+            if _SECRET_HEADER.search(name):
+                out.update(_credential_parts(value))
+        out.update(_url_secrets(p.base_url))
+    for var in cfg.server.api_keys_env:
+        if os.environ.get(var):
+            out.add(os.environ[var])
+    out.update(env_secrets())
+    return {s for s in out if len(s) >= MIN_SECRET}
+
+
+# ---------------------------------------------------------------------------- the process's scrubber
+
+_lock = threading.Lock()
+_known: frozenset[str] = frozenset()
+_current = SecretScrubber()
+
+
+def register(secrets: Iterable[str]) -> None:
+    """Add secrets to the process's scrubber (never removes any: see the module docstring)."""
+    global _known, _current
+    new = {s for s in secrets if s and len(s) >= MIN_SECRET} - _known
+    if not new:
+        return
+    with _lock:
+        known = _known | new
+        _current = SecretScrubber(known)
+        _known = known
+    install_log_hook()  # whoever holds a secret logs: from now on records are scrubbed
+
+
+def note(secret: str | None) -> None:
+    """A secret about to be used (read from the environment at call time, so it may be new)."""
+    if secret and secret not in _known:
+        register((secret,))
+
+
+def register_config(cfg: Config) -> None:
+    register(config_secrets(cfg))
+    install_log_hook()  # also when the config holds no secret: key shapes are still caught
+
+
+def scrub(text: str) -> str:
+    """`text` with every known secret and key-shaped string replaced by `[redacted]`."""
+    return _current.scrub(text) if text else text
+
+
+def holds(text: str) -> bool:
+    return _current.holds(text) if text else False
+
+
+def scrub_value(value: Any) -> Any:
+    """A copy of a JSON-like value (dicts, lists, strings) with every string scrubbed."""
+    if isinstance(value, str):
+        return _current.scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_value(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------- logs
+
+_hook_installed = False
+
+
+def scrub_log_record(record: logging.LogRecord) -> None:
+    """Freeze a record's message (and traceback) with secrets removed."""
+    try:
+        msg = record.getMessage()
+    except Exception:  # a bad format string: leave it for the handler to report
+        return
+    clean = scrub(msg)
+    if clean != msg:  # untouched records keep their args (some formatters read them)
+        record.msg, record.args = clean, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info)
+
+
+class SecretLogFilter(logging.Filter):
+    """For handlers an operator adds: scrub every record that passes through them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_log_record(record)
+        return True
+
+
+def install_log_hook() -> None:
+    """Scrub log records as they are made: tierwise's at every level, everyone's from WARNING up.
+
+    A log-record factory rather than a filter, because logger filters do not apply to records
+    from child loggers and the handlers belong to whoever configured logging (uvicorn, the app).
+    """
+    global _hook_installed
+    with _lock:
+        if _hook_installed:
+            return
+        _hook_installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.levelno >= logging.WARNING or record.name.startswith("tierwise"):
+            scrub_log_record(record)
+        return record
+
+    logging.setLogRecordFactory(factory)

@@ -1,0 +1,38 @@
+"""How deep a parsed JSON request body nests.
+
+orjson parses up to 1024 levels but encodes only 254, so a body nested between the two used
+to be accepted and then fail on its way upstream. The gateway refuses bodies deeper than
+`server.limits.max_json_depth` at the door instead.
+
+Cost: the check is orjson's own encoder (C) run over the parsed body inside
+`ENCODER_DEPTH - limit` extra list levels, so it fails exactly when the body nests deeper
+than `limit`. That is a fraction of the parse (about 65 µs for a 280 KB body whose parse
+takes 370 µs, ~1 µs for an ordinary chat body), against ~800 µs for a Python walk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# The deepest nesting orjson.dumps encodes (measured: 254 levels pass, 255 fail).
+ENCODER_DEPTH = 254
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Does `value` hold lists/dicts nested more than `limit` levels (the top level is 1)?"""
+    if not isinstance(value, (dict, list)):
+        return False
+    for _ in range(ENCODER_DEPTH - limit):
+        value = [value]
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
+def too_deep(body: bytes, parsed: Any, limit: int) -> bool:
+    """`parsed` (the JSON of `body`) nests deeper than `limit` (at most ENCODER_DEPTH)."""
+    return depth_exceeds(parsed, min(limit, ENCODER_DEPTH))

@@ -1,0 +1,205 @@
+"""Connection- and request-level bounds of `tierwise serve` (config: `server.limits`).
+
+- `GuardedHttpToolsProtocol`: uvicorn's httptools protocol (with header corking) plus a
+  deadline for a request's header block (`header_timeout`, answered 408) and for its body
+  (`body_timeout`), and a cap on open connections (`max_connections`, kept below the
+  process's open-file limit). At the cap, the oldest connection that is not running a
+  request (sending headers, sending a body, idle between requests) is closed to make room,
+  so a crowd of slow or idle connections cannot lock out a client that sends its request.
+  uvicorn itself has no header or body deadline: a connection that trickles one byte a
+  second used to hold its file descriptor for ever.
+- `BodyBudget`: request-body bytes held across all requests at once; beyond it a request
+  is refused with 503 and `Retry-After` before its body is read.
+- `check_n`: the largest `n` a client may ask for (each choice may be a paid upstream call).
+
+Hot-path cost: a few dict operations and `time.monotonic()` calls per request (see
+docs/security/bounds.md for the measurement); deadlines are enforced by one sweep a second,
+not a timer per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from typing import Any, ClassVar
+
+from tierwise.config import ServerLimits
+from tierwise.errors import InvalidRequest, TierwiseError
+from tierwise.server.cork import CorkedHttpToolsProtocol
+
+SWEEP_S = 1.0
+TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class GatewayBusy(TierwiseError):
+    """The gateway is holding as much as it is configured to; the client should come back soon."""
+
+    status = 503
+    kind = "overloaded_error"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
+    """`Retry-After` for an error that says when to come back (none otherwise)."""
+    ra = getattr(err, "retry_after", None)
+    return [(b"retry-after", str(int(ra + 0.999)).encode())] if ra is not None else []
+
+
+def check_n(n: int, limits: ServerLimits) -> None:
+    if n > limits.max_n:
+        raise InvalidRequest(f"`n` is {n}; this gateway allows at most {limits.max_n} choices per request "
+                             "(server.limits.max_n)")
+
+
+# ---------------------------------------------------------------------------- body bytes
+
+HELD = "tierwise.body_bytes"  # scope key: the bytes this request holds in the budget
+
+
+class BodyBudget:
+    __slots__ = ("limit", "held")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, scope: dict[str, Any], n: int) -> None:
+        """Count `n` more body bytes for this request, or refuse it when the budget is spent."""
+        if self.held + n > self.limit:
+            raise GatewayBusy("the gateway is receiving as many request bytes as it is configured to hold "
+                              "(server.limits.max_body_bytes_in_flight); retry shortly")
+        self.held += n
+        scope[HELD] = scope.get(HELD, 0) + n
+
+    def give_back(self, scope: dict[str, Any]) -> None:
+        n = scope.pop(HELD, 0)
+        if n:
+            self.held -= n
+
+
+# ---------------------------------------------------------------------------- connections
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft open-file limit to the hard one (an OS bound the operator set); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_cap(configured: int) -> int:
+    """`max_connections`, lowered so client sockets never take the descriptors everything else needs
+    (upstream connections, the ledger, sandbox pipes): accept() failing with EMFILE stops the server
+    from accepting anyone, including the client it would have served."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    reserve = max(64, soft // 8)
+    return max(8, min(configured, soft - reserve))
+
+
+class ConnectionGuard:
+    """Deadlines and the connection cap, shared by every connection of one server."""
+
+    def __init__(self, limits: ServerLimits, keep_alive: float) -> None:
+        self.header_timeout = limits.header_timeout
+        self.body_timeout = limits.body_timeout
+        self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
+        self.max_connections = connection_cap(limits.max_connections)
+        # Connections not running a request, oldest first: protocol -> (deadline, phase).
+        self.waiting: dict[GuardedHttpToolsProtocol, tuple[float, str]] = {}
+        self.count = 0
+        self._sweep: asyncio.TimerHandle | None = None
+        self.closed_slow = 0  # for tests and logs
+        self.evicted = 0
+
+    def wait(self, conn: GuardedHttpToolsProtocol, phase: str, seconds: float) -> None:
+        waiting = self.waiting
+        waiting.pop(conn, None)  # re-inserted at the end: the dict stays ordered by phase start
+        waiting[conn] = (time.monotonic() + seconds, phase)
+
+    def opened(self, conn: GuardedHttpToolsProtocol, loop: asyncio.AbstractEventLoop) -> bool:
+        """Register a new connection; False when it must be closed at once."""
+        self.count += 1
+        if self._sweep is None:
+            self._sweep = loop.call_later(SWEEP_S, self.sweep, loop)
+        if self.count > self.max_connections:
+            if not self.waiting:
+                return False
+            oldest = next(iter(self.waiting))
+            self.evicted += 1
+            oldest.cut(self.waiting.pop(oldest)[1])
+        self.wait(conn, "header", self.header_timeout)
+        return True
+
+    def closed(self, conn: GuardedHttpToolsProtocol) -> None:
+        self.count -= 1
+        self.waiting.pop(conn, None)
+
+    def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = time.monotonic()
+        late = [(c, phase) for c, (deadline, phase) in self.waiting.items() if deadline <= now]
+        for c, phase in late:
+            del self.waiting[c]
+            self.closed_slow += 1
+            c.cut(phase)
+        self._sweep = loop.call_later(SWEEP_S, self.sweep, loop) if self.count > 0 else None
+
+
+class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
+    """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
+
+    guard: ClassVar[ConnectionGuard]
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not self.guard.opened(self, self.loop):
+            transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.closed(self)
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.guard.wait(self, "header", self.guard.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.guard.wait(self, "body", self.guard.body_timeout)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self.pipeline:
+            self.guard.wait(self, "idle", self.guard.idle_timeout)
+
+    def cut(self, phase: str) -> None:
+        """Close a connection that took too long (or must make room): 408 if no request was read yet."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if phase == "header" and (self.cycle is None or self.cycle.response_complete):
+            transport.write(TIMEOUT_408)
+            transport.close()
+        else:
+            transport.abort()  # mid-body: the app sees the client go away
+
+
+def guarded_protocol(limits: ServerLimits, keep_alive: float) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class bound to a fresh guard (uvicorn instantiates the class per connection)."""
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
+                {"guard": ConnectionGuard(limits, keep_alive)})

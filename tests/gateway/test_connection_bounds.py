@@ -1,0 +1,139 @@
+"""A hostile client against the connection bounds: headers or a body trickled a byte at a time,
+and more slow connections than the process has file descriptors (issue 15, item 4). None of
+these needs a key."""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import socket
+import subprocess
+import sys
+import time
+
+import httpx2 as httpx
+import pytest
+import yaml
+
+from tests.harness import free_port
+
+TRICKLE_S = 0.25  # one byte this often: far slower than any real client
+
+
+def trickle_until_cut(port: int, data: bytes, *, head: bytes = b"") -> tuple[int, bytes]:
+    """Send `head` at once, then `data` byte by byte; return (bytes of data sent, what came back)
+    once the server answers or closes. Sends everything if the server never does."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(head)
+        for i in range(len(data)):
+            ready, _, _ = select.select([s], [], [], TRICKLE_S)
+            if ready:
+                return i, s.recv(4096)
+            try:
+                s.sendall(data[i : i + 1])
+            except OSError:
+                return i, b""
+        s.settimeout(10)
+        return len(data), s.recv(4096)
+
+
+@pytest.fixture
+def slow_gateway(gateway):
+    return gateway({"server": {"limits": {"header_timeout": 1, "body_timeout": 1}}})
+
+
+def test_headers_sent_a_byte_at_a_time_are_cut_off_with_408(slow_gateway):
+    head = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: " + b"x" * 40 + b"\r\n\r\n"
+    sent, answer = trickle_until_cut(slow_gateway.port, head)
+    assert sent < len(head), "the server waited for the whole trickled header block"
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+
+
+def test_a_keep_alive_connection_that_trickles_its_next_request_is_cut_off(slow_gateway):
+    first = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", slow_gateway.port)) as s:
+        s.sendall(first)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        nxt = b"GET /health HTTP/1.1\r\nhost: x\r\nx-pad: " + b"y" * 40 + b"\r\n\r\n"
+        for i in range(len(nxt)):
+            ready, _, _ = select.select([s], [], [], TRICKLE_S)
+            if ready:
+                assert s.recv(4096).startswith(b"HTTP/1.1 408")
+                assert i < len(nxt)
+                return
+            s.sendall(nxt[i : i + 1])
+    pytest.fail("the trickled second request was served")
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_off(slow_gateway):
+    body = b'{"model":"m","messages":[{"role":"user","content":"' + b"z" * 40 + b'"}]}'
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n" % len(body))
+    sent, answer = trickle_until_cut(slow_gateway.port, body, head=head)
+    assert sent < len(body), "the server waited for the whole trickled body"
+    assert b"HTTP/1.1 200" not in answer
+    # The server is fine afterwards.
+    assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
+
+
+# ---------------------------------------------------------------------------- descriptors
+
+
+def _serve(tmp_path, nofile: int, limits: dict | None = None) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"server": {"port": port, **({"limits": limits} if limits else {})},
+                                                           "ledger": {"enabled": False}}))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["HOME"] = str(tmp_path)
+
+    def low_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(tmp_path / "tierwise.yaml")],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=low_fd_limit)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc, port
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+
+
+def test_more_slow_connections_than_file_descriptors_do_not_lock_out_a_client(tmp_path):
+    """1,100 connections that never finish their headers, against a server allowed 1,024 files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    proc, port = _serve(tmp_path, 1024, {})
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(1100):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            slow.append(s)
+        time.sleep(0.5)
+        for s in slow:
+            try:
+                s.send(b"GET /health HTTP/1.1\r\nhost: x\r\n")  # never finished
+            except OSError:
+                pass
+        time.sleep(1.0)  # the server has accepted what it will accept
+        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+        assert r.status_code == 200
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=10,
+                       json={"model": "x", "messages": [{"role": "user", "content": "q"}]})
+        assert r.headers["content-type"] == "application/json"  # answered (no upstream: a clean error)
+        assert proc.poll() is None
+    finally:
+        for s in slow:
+            s.close()
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert "Traceback" not in out
+    assert "Too many open files" not in out

@@ -1,0 +1,401 @@
+"""`tierwise mcp --transport http` attacked over real HTTP: a stranger without the token, a web
+page rebinding DNS, and a connected (perhaps prompt-injected) MCP client reaching for the host.
+
+The server is the real CLI in a subprocess; clients are the `mcp` package's own client (with
+and without the bearer header) and raw aiohttp for requests no well-behaved client sends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.ensembles.conftest import stub_config, write_ensemble, write_profile
+from tests.ensembles.upstream import StubUpstream
+from tests.harness import free_port
+
+TOKEN = "t0k-" + "x" * 40
+SECRET_KEYS = ("db_password_hunter2", "aws_secret_key_id")  # keys of a YAML file outside the folders
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "attacker", "version": "1"}}}
+MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+@dataclass
+class McpHttp:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    home: Path
+
+    def stderr(self) -> str:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=30)
+        return err.decode()
+
+
+@pytest.fixture
+def upstream() -> Iterator[StubUpstream]:
+    u = StubUpstream(answer=lambda model, prompt: "OK", latency=0.01).start()
+    yield u
+    u.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path, upstream: StubUpstream) -> Path:
+    proj = tmp_path / "proj"
+    (proj / ".tierwise" / "ensembles").mkdir(parents=True)
+    (proj / ".tierwise" / "profiles").mkdir(parents=True)
+    write_profile(proj, "worker", model="small")
+    write_ensemble(proj, {"name": "triage", "agents": [{"name": "only", "profile": "worker", "prompt": "triage"}]})
+    (proj / "tierwise.yaml").write_text(yaml.safe_dump(stub_config(upstream.url)))
+    # A file outside every ensemble folder, shaped like an ensemble, holding secrets.
+    (tmp_path / "secret.yaml").write_text(yaml.safe_dump({k: "v" for k in SECRET_KEYS}))
+    (tmp_path / "x.yaml").write_text(yaml.safe_dump({k: "v" for k in SECRET_KEYS}))
+    return proj
+
+
+def start(project: Path, *args: str, token: str | None = TOKEN, host: str = "127.0.0.1") -> McpHttp:
+    port = free_port()
+    home = project.parent / "home"
+    env = {"TIERWISE_HOME": str(home), "TIERWISE_LIBRARY": str(project / "lib"), "PATH": os.environ["PATH"]}
+    if os.environ.get("PYTHONPATH"):  # a worktree's code, not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if token is not None:
+        env["TIERWISE_MCP_TOKEN"] = token
+    exe = Path(sys.executable).parent / "tierwise"
+    proc = subprocess.Popen(
+        [str(exe), "mcp", "--transport", "http", "--host", host, "--port", str(port),
+         "-c", str(project / "tierwise.yaml"), "--project", str(project), *args],
+        env=env, cwd=str(project), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("server exited: " + proc.stderr.read().decode())  # type: ignore[union-attr]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return McpHttp(f"http://127.0.0.1:{port}/mcp", port, proc, home)
+
+
+@pytest.fixture
+def server(project: Path) -> Iterator[McpHttp]:
+    s = start(project)
+    yield s
+    s.proc.kill()
+    s.proc.wait()
+
+
+@asynccontextmanager
+async def client(url: str, token: str | None = TOKEN) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    async with create_mcp_http_client(headers=headers) as http:
+        async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=30) as c:
+            yield c
+
+
+async def tool_text(c: Client, tool: str, /, **args: Any) -> tuple[bool, str]:
+    """(is_error, everything the tool answered as text): what an attacker gets to read."""
+    r = await c.call_tool(tool, args)
+    text = " ".join(getattr(b, "text", "") for b in r.content)
+    if r.structured_content is not None:
+        text += json.dumps(r.structured_content)
+    return bool(r.is_error), text
+
+
+async def raw_post(url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as s, s.post(url, json=INIT, headers={**MCP_HEADERS, **headers}) as r:
+        await r.read()
+        return r
+
+
+# ---------------------------------------------------------------------------- who may connect
+
+
+async def test_no_token_or_a_wrong_one_gets_401_and_the_right_one_works(server: McpHttp):
+    for headers in ({}, {"Authorization": "Bearer " + TOKEN[:-1] + "y"}, {"Authorization": "Bearer " + TOKEN + "x"},
+                    {"Authorization": "Bearer " + TOKEN[:-1]}, {"Authorization": "Basic " + TOKEN},
+                    {"Authorization": "Bearer"}, {"Authorization": TOKEN}):
+        r = await raw_post(server.url, headers)
+        assert r.status == 401, headers
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    async with aiohttp.ClientSession() as s:  # every path and method, not only POST /mcp
+        for method, path in (("GET", "/mcp"), ("DELETE", "/mcp"), ("GET", "/"), ("GET", "/mcp/../admin")):
+            async with s.request(method, f"http://127.0.0.1:{server.port}{path}") as r:
+                assert r.status == 401, (method, path)
+    with pytest.raises(Exception):  # noqa: B017 - the SDK's client cannot even initialise
+        async with client(server.url, token=None) as c:
+            await c.list_tools()
+    with pytest.raises(Exception):  # noqa: B017
+        async with client(server.url, token="wrong-" + TOKEN) as c:
+            await c.list_tools()
+    async with client(server.url) as c:
+        assert "invoke_ensemble" in {t.name for t in (await c.list_tools()).tools}
+        err, text = await tool_text(c, "list_ensembles")
+        assert not err and "triage" in text
+
+
+async def test_foreign_host_and_origin_are_refused_even_with_the_token(server: McpHttp):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await raw_post(server.url, {**auth, "Host": f"evil.example:{server.port}"})).status == 421
+    assert (await raw_post(server.url, {**auth, "Host": f"127.0.0.1.evil.example:{server.port}"})).status == 421
+    assert (await raw_post(server.url, {**auth, "Origin": "http://evil.example"})).status == 403
+    assert (await raw_post(server.url, {**auth, "Origin": "null"})).status == 403
+    # A rebinding page never has the token: refused before anything else.
+    assert (await raw_post(server.url, {"Host": f"evil.example:{server.port}"})).status == 401
+    ok = await raw_post(server.url, {**auth, "Origin": f"http://127.0.0.1:{server.port}"})
+    assert ok.status == 200
+
+
+def test_a_non_loopback_bind_needs_an_explicit_flag(project: Path):
+    exe = Path(sys.executable).parent / "tierwise"
+    env = {**os.environ, "TIERWISE_HOME": str(project.parent / "home"), "TIERWISE_MCP_TOKEN": TOKEN}
+    r = subprocess.run([str(exe), "mcp", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port()),
+                        "-c", str(project / "tierwise.yaml"), "--project", str(project)],
+                       env=env, capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"--allow-remote" in r.stderr
+
+
+async def test_a_remote_bind_still_needs_the_token(project: Path):
+    s = start(project, "--allow-remote", "--allowed-host", "127.0.0.1", host="0.0.0.0")
+    try:
+        assert (await raw_post(s.url, {})).status == 401
+        async with client(s.url) as c:
+            assert not (await tool_text(c, "list_ensembles"))[0]
+    finally:
+        s.proc.kill()
+        s.proc.wait()
+
+
+async def test_a_short_token_from_the_environment_is_refused(project: Path):
+    with pytest.raises(AssertionError, match="at least 32"):
+        start(project, token="hunter2")
+
+
+async def test_the_generated_token_is_kept_0600_and_printed_only_once(project: Path):
+    first = start(project, token=None)
+    token_file = first.home / "mcp-token"
+    try:
+        token = token_file.read_text().strip()
+        assert len(token) >= 32 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert (await raw_post(first.url, {})).status == 401
+        async with client(first.url, token=token) as c:
+            assert not (await tool_text(c, "list_ensembles"))[0]
+    finally:
+        err = first.stderr()
+    assert f'claude mcp add --transport http tierwise {first.url} --header "Authorization: Bearer {token}"' in err
+    second = start(project, token=None)
+    try:
+        async with client(second.url, token=token) as c:  # the same token across restarts
+            assert not (await tool_text(c, "list_ensembles"))[0]
+    finally:
+        err = second.stderr()
+    assert token not in err and str(token_file) in err
+    token_file.chmod(0o644)  # readable by others: no longer a secret, refuse to serve with it
+    with pytest.raises(AssertionError, match="0600"):
+        start(project, token=None)
+
+
+# ---------------------------------------------------------------------------- what a client can reach
+
+
+SHELL = "name: pwn\nagents:\n  - name: a\n    script: [\"/bin/sh\", \"-c\", \"touch {marker}\"]\n"
+
+
+async def test_a_shell_ensemble_is_refused_at_create_and_at_invoke(server: McpHttp, project: Path):
+    marker = project.parent / "PWNED"
+    attempts = {
+        "sh": SHELL.format(marker=marker),
+        "python_c": f"name: pwn\nagents:\n  - name: a\n    script: [python3, -c, \"open('{marker}','w')\"]\n",
+        "abs": "name: pwn\nagents:\n  - name: a\n    script: /bin/sh\n",
+        "home": "name: pwn\nagents:\n  - name: a\n    script: ~/evil.py\n",
+        "climb": "name: pwn\nagents:\n  - name: a\n    script: ../../evil.py\n",
+        "yaml_as_script": "name: pwn\nagents:\n  - name: a\n    script: triage.yaml\n",
+        "trusted_key": "name: pwn\ntrusted: true\nagents:\n  - name: a\n    script: [/bin/sh, -c, id]\n",
+    }
+    async with client(server.url) as c:
+        for why, text in attempts.items():
+            err, answer = await tool_text(c, "create_ensemble", name="pwn", yaml_text=text)
+            assert err, (why, answer)
+            assert not (project / ".tierwise" / "ensembles" / "pwn.yaml").exists(), why
+        # Planted by other means (an older tierwise, a careless commit): still never runs untrusted.
+        write_ensemble(project, SHELL.format(marker=marker), name="pwn")
+        err, answer = await tool_text(c, "invoke_ensemble", ensemble="pwn", input="x")
+        assert err and "trusted" in answer
+        err, answer = await tool_text(c, "validate_ensemble", ensemble="pwn")
+        assert '"valid": false' in answer
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("ref", ["/etc/passwd", "../x.yaml", "../secret.yaml", "{abs}", "../../x.yaml",
+                                 "link", "link.yaml", "x.yaml", "*", ""])
+async def test_validate_never_opens_nor_echoes_a_file_outside_the_folders(server: McpHttp, project: Path, ref: str):
+    """The server runs in the project folder: relative paths climb from there."""
+    ref = ref.format(abs=project.parent / "secret.yaml")
+    (project / ".tierwise" / "ensembles" / "link.yaml").symlink_to(project.parent / "secret.yaml")
+    (project / "x.yaml").write_text(yaml.safe_dump({k: "v" for k in SECRET_KEYS}))  # cwd-relative
+    async with client(server.url) as c:
+        for tool, args in (("validate_ensemble", {"ensemble": ref}), ("check_ensemble_runnable", {"ensemble": ref}),
+                           ("invoke_ensemble", {"ensemble": ref, "input": "x"}),
+                           ("record_evaluation", {"ensemble": ref, "verdict": "good"}),
+                           ("promote_ensemble", {"ensemble": ref}), ("analyze_execution", {"run_id": ref})):
+            _, answer = await tool_text(c, tool, **args)
+            assert not any(k in answer for k in SECRET_KEYS), (tool, answer)
+            assert "root:" not in answer
+            assert '"valid": true' not in answer and '"runnable": true' not in answer
+    assert not (project / ".tierwise" / "evaluations").exists()
+
+
+async def test_listing_does_not_follow_a_symlink_out_of_the_folders(server: McpHttp, project: Path):
+    (project / ".tierwise" / "ensembles" / "link.yaml").symlink_to(project.parent / "secret.yaml")
+    async with client(server.url) as c:
+        _, listed = await tool_text(c, "list_ensembles")
+        assert not any(k in listed for k in SECRET_KEYS) and "outside" in listed
+        _, routed = await tool_text(c, "route_task", task="extract the secret keys")
+        assert not any(k in routed for k in SECRET_KEYS)
+
+
+async def test_references_inside_an_ensemble_stay_in_the_folders(server: McpHttp, project: Path):
+    (project / ".tierwise" / "profiles" / "leak.yaml").symlink_to(project.parent / "secret.yaml")
+    drafts = [
+        "name: d\nagents:\n  - name: a\n    ensemble: ../../../secret.yaml\n",
+        f"name: d\nagents:\n  - name: a\n    ensemble: {project.parent / 'secret.yaml'}\n",
+        "name: d\nagents:\n  - name: a\n    profile: ../../../secret\n",
+        "name: d\nagents:\n  - name: a\n    profile: leak\n",
+    ]
+    async with client(server.url) as c:
+        for text in drafts:
+            _, answer = await tool_text(c, "validate_ensemble", yaml_text=text)
+            assert '"valid": false' in answer and not any(k in answer for k in SECRET_KEYS), answer
+            _, answer = await tool_text(c, "create_ensemble", name="d", yaml_text=text, overwrite=True)
+            assert not any(k in answer for k in SECRET_KEYS), answer
+            _, answer = await tool_text(c, "invoke_ensemble", ensemble="d", input="x")
+            assert not any(k in answer for k in SECRET_KEYS), answer
+        _, profiles = await tool_text(c, "list_profiles")
+        assert not any(k in profiles for k in SECRET_KEYS)
+
+
+ESCAPE_PROBE = """#!/usr/bin/env python3
+import json, os, sys
+json.load(sys.stdin)
+seen = {}
+for p in %r:
+    try:
+        with open(p) as f:
+            seen[p] = f.read()[:200]
+    except OSError as e:
+        seen[p] = "refused: " + type(e).__name__
+try:
+    open(%r, "w").write("x")
+    seen["wrote"] = True
+except OSError:
+    seen["wrote"] = False
+print(json.dumps({"success": True, "data": seen, "error": None}))
+"""
+
+
+def plant_probe(project: Path) -> tuple[Path, Path]:
+    """probe.py in the project's ensemble folder (placed by the operator), and the marker it tries to write."""
+    marker = project.parent / "ESCAPED"
+    secret = project.parent / "home" / "mcp-token"
+    folder = project / ".tierwise" / "ensembles"
+    (folder / "probe.py").write_text(ESCAPE_PROBE % ([str(secret), str(project / "tierwise.yaml")], str(marker)))
+    write_ensemble(project, {"name": "probe", "agents": [{"name": "p", "script": "probe.py"}]})
+    return folder, marker
+
+
+async def test_scripts_escaping_the_folder_are_refused_and_untrusted_ones_run_sandboxed(project: Path):
+    outside = project.parent / "outside"
+    outside.mkdir()
+    folder, marker = plant_probe(project)
+    (outside / "evil.py").write_text(ESCAPE_PROBE % ([], str(marker)))
+    (folder / "tools").mkdir()
+    (folder / "tools" / "evil.py").symlink_to(outside / "evil.py")
+    (folder / "tools_out").symlink_to(outside)
+    token_file = project.parent / "home" / "mcp-token"  # what the probe reaches for
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    s = start(project, token=None)
+    token = TOKEN
+    try:
+        async with client(s.url, token=token) as c:
+            for script in ("tools/evil.py", "tools_out/evil.py", "../../outside/evil.py", str(outside / "evil.py")):
+                text = f"name: esc\nagents:\n  - name: a\n    script: {script}\n"
+                err, answer = await tool_text(c, "create_ensemble", name="esc", yaml_text=text, overwrite=True)
+                assert err and ("outside" in answer or "relative" in answer), (script, answer)
+                write_ensemble(project, text, name="esc")  # planted: refused at invoke as well
+                err, answer = await tool_text(c, "invoke_ensemble", ensemble="esc", input="x")
+                assert err, (script, answer)
+                assert not marker.exists(), script
+
+            r = await c.call_tool("invoke_ensemble", {"ensemble": "probe", "input": "x"})
+            assert not r.is_error and r.structured_content is not None, r.content
+            seen = r.structured_content["output"]
+            assert seen["wrote"] is False and not marker.exists()
+            assert all(str(v).startswith("refused") for k, v in seen.items() if k != "wrote"), seen
+            assert token not in json.dumps(r.structured_content)
+    finally:
+        s.proc.kill()
+        s.proc.wait()
+
+
+async def test_only_the_operator_makes_an_ensemble_trusted(project: Path):
+    folder, marker = plant_probe(project)
+    write_ensemble(project, {"name": "ops", "agents": [{"name": "p", "script": "probe.py"}]})
+    home_ens = project.parent / "home" / "ensembles"
+    home_ens.mkdir(parents=True)
+    (home_ens / "shared.yaml").write_text(yaml.safe_dump({"name": "shared", "agents": [
+        {"name": "p", "model": "small"}]}))
+    cfg = yaml.safe_load((project / "tierwise.yaml").read_text())
+    cfg["ensembles"] = {"trusted": [".tierwise/ensembles/ops.yaml", str(home_ens / "shared.yaml")]}
+    (project / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    s = start(project, token=None)
+    try:
+        token = (s.home / "mcp-token").read_text().strip()
+        async with client(s.url, token=token) as c:
+            # The trusted file runs the same probe on the host: the probe does see what the sandbox hid.
+            err, answer = await tool_text(c, "invoke_ensemble", ensemble="ops", input="x")
+            assert not err and marker.exists() and token in answer
+            marker.unlink()
+            before = (folder / "ops.yaml").read_text()
+            for args in ({"name": "ops", "overwrite": True}, {"name": "ops"}):  # replace it, keep its trust
+                err, answer = await tool_text(c, "create_ensemble", **args,
+                                              yaml_text="name: ops\nagents:\n  - name: p\n    script: [/bin/sh, -c, id]\n")
+                assert err
+            assert (folder / "ops.yaml").read_text() == before
+            # Shadow the trusted global file by name, then promote over it: refused.
+            err, _ = await tool_text(c, "create_ensemble", name="shared",
+                                     yaml_text="name: shared\nagents:\n  - name: p\n    script: probe.py\n")
+            assert not err
+            for _ in range(3):
+                assert not (await tool_text(c, "record_evaluation", ensemble="shared", verdict="good"))[0]
+            err, answer = await tool_text(c, "promote_ensemble", ensemble="shared", to="global", confirm=True)
+            assert err and "trusted" in answer
+            assert "model: small" in (home_ens / "shared.yaml").read_text()
+            r = await c.call_tool("invoke_ensemble", {"ensemble": "shared", "input": "x"})  # the shadow: untrusted
+            assert not r.is_error and r.structured_content is not None
+            assert r.structured_content["output"]["wrote"] is False and not marker.exists()
+    finally:
+        s.proc.kill()
+        s.proc.wait()

@@ -1,0 +1,96 @@
+"""The scrubber on its own: what it finds (values, encodings, fragments, key shapes, secrets the
+config holds in headers and URLs, keys rotated after start) and what it must leave alone."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.harness import make_config
+from tierwise import secret_scrub
+from tierwise.errors import UpstreamError
+from tierwise.secret_scrub import REDACTED, SecretScrubber, config_secrets
+
+KEY = "tw-unit-" + secrets.token_hex(20)
+
+
+@pytest.mark.parametrize("spelling", [
+    KEY, KEY.upper(), quote(KEY, safe=""), json.dumps({"k": KEY}), KEY.encode().hex(),
+    base64.b64encode(f"Bearer {KEY}".encode()).decode(), base64.urlsafe_b64encode(f"u:{KEY}".encode()).decode(),
+    base64.b64encode(f"xy{KEY}".encode()).decode(), KEY[:20], KEY[-15:], f"{KEY[:24]}…{KEY[24:]}",
+])
+def test_every_spelling_of_a_known_secret_is_removed(spelling: str) -> None:
+    s = SecretScrubber([KEY])
+    out = s.scrub(f"upstream said: {spelling} (end)")
+    assert out.startswith("upstream said: ") and out.endswith(" (end)") and REDACTED in out
+    for i in range(len(KEY) - 11):
+        assert KEY[i : i + 12].lower() not in out.lower()
+
+
+@pytest.mark.parametrize("text", [
+    "Authorization: Bearer abcdefghijklmnop", "x-api-key: \"q1w2e3r4t5y6u7i8\"", '{"api_key": "q1w2e3r4t5y6u7i8"}',
+    "sk-ant-api03-" + "A" * 40, "sk-proj-" + "b" * 30, "AKIAIOSFODNN7EXAMPLE", "ghp_" + "c" * 36,
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl", "https://bob:hunter2hunter2@example.com/v1",
+    "GET /v1/x?key=AIzaSyD-abcdefghijklmnopqrstuvwxyz12345", "token=abcdef0123456789",
+])
+def test_key_shapes_are_removed_without_knowing_the_value(text: str) -> None:
+    out = SecretScrubber().scrub(text)
+    assert REDACTED in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "max_tokens: 4096 exceeds the limit; input_tokens: 12", "task-scheduler-is-a-long-word",
+    "see https://platform.openai.com/account/api-keys", "monkey=bananabananabanana", "Asia-Pacific region",
+    "model qwen2.5-coder-7b-instruct is loading", "bearer of bad news",
+])
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert SecretScrubber([KEY]).scrub(text) == text
+
+
+def test_config_secrets_include_headers_url_credentials_and_client_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TW_UNIT_UP", "up-" + "1" * 20)
+    monkeypatch.setenv("TW_UNIT_CLIENT", "client-" + "2" * 20)
+    cfg = make_config({
+        "server": {"api_keys_env": ["TW_UNIT_CLIENT"]},
+        "providers": {"p": {"kind": "openai", "base_url": "https://user:pw-secret-123@host.example/v1?api_key=q-secret-456",
+                            "api_key_env": "TW_UNIT_UP",
+                            "headers": {"X-Custom-Auth": "Bearer hdr-secret-789", "X-Title": "my app"}}},
+    }, tmp_path)
+    found = config_secrets(cfg)
+    for s in ("up-" + "1" * 20, "client-" + "2" * 20, "pw-secret-123", "q-secret-456", "hdr-secret-789"):
+        assert s in found
+    assert "my app" not in found  # not a secret-bearing header
+
+
+def test_a_key_rotated_after_start_is_known_before_it_is_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierwise.providers.http import Provider
+
+    cfg = make_config({"providers": {"p": {"kind": "anthropic", "base_url": "http://127.0.0.1:1",
+                                           "api_key_env": "TW_UNIT_ROTATE"}}}, tmp_path)
+    p = Provider("p", cfg.providers["p"], lambda: None)
+    rotated = "rotated-" + secrets.token_hex(16)
+    monkeypatch.setenv("TW_UNIT_ROTATE", rotated)
+    assert p.headers()["x-api-key"] == rotated
+    assert rotated not in UpstreamError(f"upstream says {rotated}").message
+
+
+def test_every_tierwise_error_message_is_scrubbed() -> None:
+    secret_scrub.register([KEY])
+    assert KEY not in UpstreamError(f"provider 'x' answered HTTP 401: bad key {KEY}").message
+    assert KEY not in str(UpstreamError(f"{quote(KEY, safe='')}"))
+
+
+def test_ensemble_agent_errors_are_scrubbed_where_they_leave() -> None:
+    """An agent's error (a script's stderr, an exception's text) reaches MCP clients and artifacts."""
+    from tierwise.ensembles.results import AgentResult, ItemResult
+
+    secret_scrub.register([KEY])
+    d = AgentResult("a", "script", status="failed", error=f"stderr: {KEY}",
+                    items=[ItemResult(0, "failed", error=f"Authorization: Bearer {KEY}")]).to_dict()
+    assert KEY not in str(d) and REDACTED in d["error"] and REDACTED in d["items"][0]["error"]

@@ -1,0 +1,190 @@
+"""`layers` says only what holds; without bubblewrap a code verifier refuses to start unless the
+weak sandbox is allowed (and then says it is weak); the weak sandbox's folder is always removed;
+a full sandbox answers "busy" instead of piling up; the answer is compiled off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.verifiers.helpers import req, resp
+from tests.verifiers.test_sandbox import need_layer
+from tierwise import sandbox
+from tierwise.errors import ConfigError
+from tierwise.sandbox import SandboxLimits, SandboxUnavailable, run_python, seccomp_filter, weak
+from tierwise.sandbox import bwrap as bwrap_mod
+from tierwise.sandbox.cleanup import remove_tree
+from tierwise.verifiers import build_verifier
+from tierwise.verifiers.base import VerifyContext
+
+FAST = SandboxLimits(wall_s=20, cpu_s=5, memory_mb=256)
+TESTS = "assert add(2, 3) == 5"
+GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
+
+
+@pytest.fixture(autouse=True)
+def fresh_probe() -> Iterator[None]:
+    """Each test probes anew and leaves the defaults behind."""
+    sandbox.status.cache_clear()
+    yield
+    sandbox.status.cache_clear()
+    sandbox.configure()
+
+
+def _allow_all_filter() -> bytes:
+    import tempfile
+
+    import pyseccomp
+
+    with tempfile.TemporaryFile() as fh:
+        pyseccomp.SyscallFilter(pyseccomp.ALLOW).export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+def test_the_layers_claimed_are_the_layers_that_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_layer("seccomp", "bubblewrap with seccomp is not available here")
+    full = set(sandbox.status().layers)
+    assert {"mntns", "netns", "pidns", "fsroot", "userns", "no_caps", "no_new_privs", "seccomp", "one_process",
+            "memory_total"} <= full
+
+    # A filter that refuses nothing: the probe sees chroot, sockets and fork work, and says so.
+    sandbox.status.cache_clear()
+    monkeypatch.setattr(seccomp_filter, "filter_bpf", _allow_all_filter)
+    st = sandbox.status()
+    assert not st.strong and "seccomp" in (st.problem or "")
+    assert not {"seccomp", "one_process", "memory_total"} & set(st.layers)
+    assert "mntns" in st.layers  # what still holds is still claimed
+
+    # No network or PID namespace: not claimed either.
+    monkeypatch.undo()
+    sandbox.status.cache_clear()
+    real = bwrap_mod.command
+
+    def shared_namespaces(**kw: object) -> list[str]:
+        cmd = real(**kw)  # type: ignore[arg-type]
+        cmd.remove("--unshare-all")
+        return cmd
+
+    monkeypatch.setattr(bwrap_mod, "command", shared_namespaces)
+    st = sandbox.status()
+    assert not {"netns", "pidns", "ipcns", "utsns"} & set(st.layers), st.layers
+    assert not st.strong
+
+
+def _no_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+
+
+def test_without_bubblewrap_a_code_verifier_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_bwrap(monkeypatch)
+    for spec in ({"type": "python_code", "tests": TESTS}, {"type": "python_code", "run": True}):
+        with pytest.raises(ConfigError, match="apt-get install bubblewrap") as e:
+            build_verifier(spec)
+        assert "allow_weak: true" in e.value.message
+    build_verifier({"type": "python_code"})  # compile-only runs nothing: fine
+
+
+async def test_without_bubblewrap_nothing_runs_unless_the_weak_sandbox_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_bwrap(monkeypatch)
+    with pytest.raises(SandboxUnavailable):
+        await run_python("print(1)", limits=FAST)
+    sandbox.configure(allow_weak=True)
+    v = build_verifier({"type": "python_code", "tests": TESTS})
+    verdict = await v(req(), resp(GOOD), VerifyContext())
+    assert verdict.passed, verdict.reason
+    assert verdict.detail["layers"] == ["rlimits", "audit"]  # and nothing it does not have
+
+
+async def test_the_weak_sandbox_removes_whatever_the_code_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3,000-deep tree, unreadable and read-only folders, a file made unwritable: all removed."""
+    _no_bwrap(monkeypatch)
+    sandbox.configure(allow_weak=True)
+    made: list[str] = []
+    real = weak.make_folder
+
+    def recorded(files: dict[str, bytes]) -> str:
+        made.append(real(files))
+        return made[-1]
+
+    monkeypatch.setattr(weak, "make_folder", recorded)
+    code = ("import os\nos.mkdir('ro'); open('ro/f', 'w').write('x'); os.chmod('ro/f', 0); os.chmod('ro', 0o500)\n"
+            "os.mkdir('locked'); os.chmod('locked', 0)\n"
+            "for i in range(3000):\n    os.mkdir('d'); os.chdir('d')\nprint('DEEP')\n")
+    r = await run_python(code, limits=SandboxLimits(wall_s=60, cpu_s=30), audit_hook=False)
+    assert "DEEP" in r.stdout, r.stderr
+    assert made and not os.path.lexists(made[0])
+
+
+def test_clean_up_never_follows_a_link_out(tmp_path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    run = tmp_path / "run"
+    (run / "a").mkdir(parents=True)
+    (run / "a" / "link").symlink_to(outside)
+    (run / "link2").symlink_to(outside / "keep.txt")
+    assert remove_tree(str(run))
+    assert (outside / "keep.txt").read_text() == "x"
+
+
+async def test_a_full_sandbox_answers_busy_and_the_verifier_fails_the_check() -> None:
+    need_layer("seccomp", "bubblewrap with seccomp is not available here")
+    sandbox.configure(max_concurrent=1, max_waiting=0)
+    slow = "import time\ntime.sleep(2)\n"
+    first, second = await asyncio.gather(run_python(slow, limits=FAST), run_python(slow, limits=FAST))
+    assert [first.busy, second.busy].count(True) == 1
+    busy = first if first.busy else second
+    assert not busy.ok and busy.summary().startswith("sandbox busy")
+
+    # Waiting longer than wait_s: busy too.
+    sandbox.configure(max_concurrent=1, max_waiting=8, wait_s=0.2)
+    v = build_verifier({"type": "python_code", "tests": "import time\ntime.sleep(2)\n" + TESTS})
+    verdicts = await asyncio.gather(*(v(req(), resp(GOOD), VerifyContext()) for _ in range(2)))
+    assert sorted(x.passed for x in verdicts) == [False, True]
+    failed = next(x for x in verdicts if not x.passed)
+    assert failed.reason.startswith("sandbox busy"), failed.reason
+
+
+async def test_the_answer_is_compiled_outside_the_gateway_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile() holds the GIL throughout (200 KB of redefinitions: seconds), so not even a thread
+    of the gateway compiles the answer; and a slow compile is still a verdict."""
+    import builtins
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("the gateway process compiled the answer")
+
+    v = build_verifier("python_code")
+    monkeypatch.setattr(builtins, "compile", refuse)
+    verdict = await v(req(), resp(GOOD), VerifyContext())
+    bad = await v(req(), resp("```python\ndef f(:\n```"), VerifyContext())
+    slow = await v(req(), resp("```python\n" + "def f():\n    pass\n" * 10_000 + "```"), VerifyContext())
+    monkeypatch.undo()
+    assert verdict.passed, verdict.reason
+    assert not bad.passed and bad.reason.startswith("syntax error at line 1"), bad.reason
+    assert slow.reason in ("code compiles", "does not compile: the compiler ran out of time or memory")
+
+
+def test_doctor_reports_the_sandbox_and_how_to_install_it(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    cfg = {"providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+           "models": {"m": {"provider": "p", "model": "x"}, "n": {"provider": "p", "model": "y"}},
+           "routes": {"main": {"policy": "cascade", "tiers": ["m", "n"],
+                               "verifiers": [{"type": "python_code", "tests": TESTS}]}}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.chdir(tmp_path)
+    if sandbox.status().strong:
+        out = CliRunner().invoke(main, ["doctor", "-c", "tierwise.yaml"]).output
+        assert "✓ sandbox: bubblewrap" in out and "seccomp" in out, out
+    sandbox.status.cache_clear()
+    _no_bwrap(monkeypatch)
+    r = CliRunner().invoke(main, ["doctor", "-c", "tierwise.yaml"])
+    assert "✗ sandbox: bubblewrap (bwrap) is not installed" in r.output and "apt-get install bubblewrap" in r.output
+    assert r.exit_code == 1
