@@ -31,7 +31,8 @@ Comparators are optional and found here (install them with bench/install_compara
   headers: x-portkey-provider, x-portkey-custom-host; it has no Anthropic-to-OpenAI translation,
   so its Anthropic row forwards to the stub's Anthropic endpoint, as tierwise's `native` rows do)
 `bare` (bench/bare_passthrough.py) is the floor: uvicorn + aiohttp forwarding bytes, nothing else.
-`TW_LEDGER=false` runs tierwise with its ledger off, to show what the ledger costs.
+`TW_LEDGER=false` runs tierwise with its ledger off, to show what the ledger costs; `TW_JOURNAL=false`
+keeps the ledger but turns its crash journal off.
 """
 
 from __future__ import annotations
@@ -212,9 +213,10 @@ def serve_tierwise(workdir: Path, config: Callable[[int], str], src: Path | None
 
 
 def start_tierwise(stub: Proc, workdir: Path, src: Path | None = None, name: str = "tierwise") -> Proc:
+    journal = f", journal: {{enabled: {os.environ['TW_JOURNAL']}}}" if "TW_JOURNAL" in os.environ else ""
     return serve_tierwise(workdir, lambda port: f"""
 server: {{port: {port}, default_route: main}}
-ledger: {{path: {workdir / "ledger.db"}, enabled: {os.environ.get("TW_LEDGER", "true")}}}
+ledger: {{path: {workdir / "ledger.db"}, enabled: {os.environ.get("TW_LEDGER", "true")}{journal}}}
 reference_model: ref
 providers:
   stub: {{kind: openai, base_url: "http://127.0.0.1:{stub.port}/v1", locality: local}}

@@ -123,12 +123,24 @@ class SandboxConfig(_Strict):
     wait_s: float = Field(30.0, ge=0, le=3600, description="seconds a run waits for a slot before 'sandbox busy'")
 
 
+class JournalConfig(_Strict):
+    """The ledger's crash journal (tierwise.ledger.journal)."""
+
+    enabled: bool = Field(True, description="write each record to an append-only journal before the answer ends, "
+                          "so a crashed process loses no row (one small write per request)")
+    fsync: bool = Field(False, description="also flush each journal line to the device before the answer ends: "
+                        "survives a power loss, costs one disk flush per request")
+    segment_bytes: int = Field(4 << 20, ge=4096, description="start a new journal file past this size; "
+                               "files whose rows are all committed are removed")
+
+
 class LedgerConfig(_Strict):
     path: str = "tierwise-ledger.db"
     enabled: bool = True
     store_text: bool = Field(
         False, description="also store prompt and answer text (needed for replay and training on your traffic)"
     )
+    journal: JournalConfig = Field(default_factory=JournalConfig)
 
     @field_validator("path")
     @classmethod

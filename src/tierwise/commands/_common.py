@@ -41,4 +41,5 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
 def open_ledger(cfg: Config) -> Ledger:
     if not cfg.ledger.enabled:
         raise click.ClickException("the ledger is disabled in this config (ledger.enabled: false)")
-    return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir))
+    # With the journal config: journals of a crashed gateway are replayed before reading.
+    return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)

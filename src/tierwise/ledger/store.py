@@ -1,26 +1,34 @@
 """The ledger store: every request as one row in SQLite (WAL), written off the request path.
 
-`submit` only puts the record on a queue (microseconds, never blocks the event loop); a
+`submit` turns the record into a row and puts it on a queue (microseconds, never blocks); a
 writer thread drains the queue in batches, one transaction per batch. `flush` waits until
 everything submitted so far is on disk; `close` flushes and stops the writer, so nothing
-accepted is lost on a clean shutdown. Reads (`get`, `query`, reports) open their own
-connection, so they never contend with the writer for a Python lock.
+accepted is lost on a clean shutdown. With a journal (`tierwise.ledger.journal`), `submit`
+also appends the record to it first, so nothing submitted is lost when the process dies either;
+journals of dead processes are replayed when a ledger is opened. Reads (`get`, `query`,
+reports) open their own connection, so they never contend with the writer for a Python lock.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 import queue
+import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tierwise.ledger import journal as journal_mod
 from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord, scrub_record
+
+if TYPE_CHECKING:
+    from tierwise.config import JournalConfig
 
 log = logging.getLogger("tierwise.ledger")
 
@@ -37,8 +45,11 @@ SCHEMA = (
     + ");\n"
     "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);\n"
     "CREATE INDEX IF NOT EXISTS requests_route ON requests(route, ts);\n"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);\n"
 )
-_INSERT = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_VALUES = f"INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT = "INSERT OR REPLACE " + _VALUES
+_INSERT_NEW = "INSERT OR IGNORE " + _VALUES  # journal replay: a row already committed wins
 _BATCH = 256
 # After the first record of a batch arrives, wait this long for more: under load one commit
 # then carries many rows instead of one (a commit costs far more than a row).
@@ -49,17 +60,25 @@ _STOP = object()
 _INT64 = 1 << 63
 
 
+_ALL = operator.attrgetter(*COLUMNS)
+_JSON_AT = [i for i, c in enumerate(COLUMNS) if c in JSON_COLUMNS]
+_BOOL_AT = [i for i, c in enumerate(COLUMNS) if c in _BOOLS]
+_INT_AT = [i for i, c in enumerate(COLUMNS) if _TYPES.get(c) == "INTEGER" and c not in _BOOLS]
+
+
 def _row(rec: LedgerRecord) -> tuple[Any, ...]:
-    out = []
-    for c in COLUMNS:
-        v = getattr(rec, c)
-        if c in JSON_COLUMNS:
-            v = None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        elif c in _BOOLS:
-            v = int(bool(v))
-        elif type(v) is int and not -_INT64 <= v < _INT64:
-            v = float(v)  # an absurd count from an upstream: SQLite integers are 64-bit, keep the row
-        out.append(v)
+    # Runs in `submit`, on the request path: every field in one C call, then only the few that
+    # need converting (this took a Python loop over every column before).
+    out = list(_ALL(rec))
+    for i in _INT_AT:
+        v = out[i]
+        if type(v) is int and not -_INT64 <= v < _INT64:
+            out[i] = float(v)  # an absurd count from an upstream: SQLite integers are 64-bit, keep the row
+    for i in _JSON_AT:
+        v = out[i]
+        out[i] = None if v is None else orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    for i in _BOOL_AT:
+        out[i] = int(bool(out[i]))
     return tuple(out)
 
 
@@ -76,12 +95,23 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
 
 
 class Ledger:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, journal: JournalConfig | None = None) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._durable = bool(journal and journal.enabled and journal.fsync)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
+            self.ledger_id = str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
+        self.journal: journal_mod.Journal | None = None
+        self.recovered: journal_mod.ReplayReport | None = None  # what the start replayed
+        self._unwritten = 0  # journaled records whose row could not be written
+        if journal is not None and journal.enabled:
+            jdir = journal_mod.journal_dir(path)
+            self.recovered = journal_mod.replay(jdir, self.ledger_id, self._connect, _INSERT_NEW, _row)
+            self.journal = journal_mod.Journal(jdir, self.ledger_id, fsync=journal.fsync,
+                                               segment_bytes=journal.segment_bytes)
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
         self._cond = threading.Condition()
@@ -90,33 +120,43 @@ class Ledger:
         self._writer.start()
 
     @classmethod
-    def open(cls, path: str) -> Ledger:
-        return cls(path)
+    def open(cls, path: str, journal: JournalConfig | None = None) -> Ledger:
+        return cls(path, journal)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
+        # FULL when the journal fsyncs: a journal line is dropped only after its row is durable.
+        db.execute("PRAGMA synchronous=FULL" if self._durable else "PRAGMA synchronous=NORMAL")
         return db
 
     # ------------------------------------------------------------------ writing
 
     def submit(self, rec: LedgerRecord) -> None:
         """Queue a record for writing; never blocks."""
-        scrub_record(rec)  # nothing secret reaches the disk (or anything written from the record)
+        # Scrubbed first: nothing secret reaches the disk, the journal included.
+        scrub_record(rec)
+        try:
+            row = _row(rec)  # here, once: the journal line and the writer's insert share it
+        except Exception as e:
+            log.error("ledger: could not write record %s: %s", rec.request_id, type(e).__name__)
+            return
         with self._cond:  # with close(): a record is either queued before the stop or refused
             if self._closed:
                 log.warning("ledger is closed; record %s not written", rec.request_id)
                 return
+            # The journal line is written before the caller sends the answer's end: a crash after
+            # that cannot lose the row. 0: not journaled.
+            seq = self.journal.append(row) if self.journal is not None else 0
             self._pending += 1
-            self._q.put(rec)
+            self._q.put((row, seq))
 
     def _write_loop(self) -> None:
         db = self._connect()
         try:
             while True:
                 item = self._q.get()
-                batch: list[LedgerRecord] = []
+                batch: list[tuple[tuple[Any, ...], int]] = []
                 stop = item is _STOP
                 if not stop:
                     batch.append(item)
@@ -141,19 +181,26 @@ class Ledger:
         finally:
             db.close()
 
-    def _write(self, db: sqlite3.Connection, batch: list[LedgerRecord]) -> None:
+    def _write(self, db: sqlite3.Connection, batch: list[tuple[tuple[Any, ...], int]]) -> None:
+        failed: set[int] = set()  # indexes in the batch whose row is not in the database
         try:
             with db:
-                db.executemany(_INSERT, [_row(r) for r in batch])
+                db.executemany(_INSERT, [row for row, _ in batch])
         except Exception:
             # One bad row must not lose the rest of the batch: retry row by row.
-            for r in batch:
+            for i, (row, _) in enumerate(batch):
                 try:
                     with db:
-                        db.execute(_INSERT, _row(r))
+                        db.execute(_INSERT, row)
                 except Exception as e:
-                    log.error("ledger: could not write record %s: %s", r.request_id, type(e).__name__)
+                    failed.add(i)
+                    log.error("ledger: could not write record %s: %s", row[0], type(e).__name__)
         finally:
+            if self.journal is not None:
+                # Lines of committed rows can go; a row that failed (a locked or full disk) keeps
+                # its line, so the next start retries it.
+                self.journal.committed([seq for i, (_, seq) in enumerate(batch) if i not in failed])
+                self._unwritten += len(failed)
             with self._cond:
                 self._pending -= len(batch)
                 self._cond.notify_all()
@@ -171,6 +218,9 @@ class Ledger:
             self._closed = True
             self._q.put(_STOP)
         self._writer.join(timeout=30)
+        if self.journal is not None:
+            done = self._pending <= 0 and self._unwritten == 0 and not self._writer.is_alive()
+            self.journal.close(all_committed=done)
 
     def annotate(self, request_id: str, **extra: Any) -> bool:
         """Merge `extra` (evaluations, labels, scores) into a stored record's `extra`."""
