@@ -190,3 +190,21 @@ async def test_callable_verifiers() -> None:
     assert not boom.passed and "RuntimeError" in boom.reason and "secret-token" not in boom.reason
     junk = await build_verifier({"type": "callable", "function": base + "returns_junk"})(req(), resp("x"), CTX)
     assert not junk.passed and "expected Verdict" in junk.reason
+
+
+async def test_python_code_an_early_exit_is_not_a_pass() -> None:
+    # A prompt-injected answer that exits 0 before the tests ran (or midway) must not pass them.
+    v = build_verifier({"type": "python_code", "tests": "assert add(2, 3) == 5\nassert add(1, 1) == 3\n",
+                        "timeout_s": 30})
+    for cheat in ("import os\nos._exit(0)\n", "raise SystemExit(0)\n", "import sys\nsys.exit()\n",
+                  "import atexit, os\natexit.register(lambda: os._exit(0))\n"
+                  "import builtins\nbuiltins.AssertionError = SystemExit\n",
+                  "import sys\nsys.excepthook = lambda *a: None\nimport os\nos._exit(0) if False else None\n"
+                  "def add(a, b):\n    if (a, b) == (1, 1):\n        raise SystemExit(0)\n    return a + b\n"):
+        verdict = await v(req(), resp(f"```python\ndef add(a, b):\n    return a + b\n{cheat}```"), CTX)
+        assert not verdict.passed, cheat
+    honest = await v(req(), resp("```python\ndef add(a, b):\n    return a + b\n```"), CTX)
+    assert not honest.passed and "AssertionError" in honest.reason
+    run_only = build_verifier({"type": "python_code", "run": True, "timeout_s": 30})
+    assert (await run_only(req(), resp("```python\nprint('hi')\n```"), CTX)).passed
+    assert not (await run_only(req(), resp("```python\nimport os\nos._exit(0)\nprint('never')\n```"), CTX)).passed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 
 from tierwise.canonical import Request, Response
 from tierwise.sandbox import SandboxLimits, require, run_python
@@ -28,6 +29,22 @@ except (ValueError, RecursionError, MemoryError, OverflowError) as e:
     print(f"does not compile: {type(e).__name__}")
 """
 _COMPILE_LIMITS = SandboxLimits(cpu_s=10, memory_mb=1024)
+
+# The harness reads a fresh token from stdin before the answer's code is imported and prints it
+# only after the last test line ran: an answer that exits 0 early (`os._exit(0)`, `SystemExit`
+# on import, an exit from inside a test) never printed it, so its run is not a pass. The token
+# lives only in a closure (not a module global the answer could read from `__main__`).
+_HARNESS = """def _tierwise_harness():
+    import os, sys
+    token = sys.stdin.readline().strip().encode()
+    def finished():
+        os.write(1, b"\\n" + token + b"\\n")
+    return finished
+_tierwise_finished = _tierwise_harness()
+del _tierwise_harness
+{body}
+_tierwise_finished()
+"""
 
 
 async def compile_error(code: str) -> str | None:
@@ -73,12 +90,19 @@ class PythonCodeVerifier:
             return Verdict(False, error, 0.0, self.name)
         if self.tests is None and not self.run:
             return Verdict(True, "code compiles", 1.0, self.name)
-        main = "import solution\n" if self.tests is None else "from solution import *\n\n" + self.tests
-        result = await run_python(main, files={"solution.py": code}, limits=self.limits)
+        body = "import solution\n" if self.tests is None else "from solution import *\n\n" + self.tests
+        token = secrets.token_hex(16)
+        result = await run_python(_HARNESS.format(body=body), files={"solution.py": code}, stdin=token + "\n",
+                                  limits=self.limits)
+        finished = token in result.stdout
+        result.stdout = result.stdout.replace(token, "")
         detail = {"layers": result.layers, "returncode": result.returncode}
         if result.busy:
             return Verdict(False, result.summary(), 0.0, self.name, detail)
-        if result.ok:
+        what = "tests" if self.tests else "code"
+        if result.ok and finished:
             return Verdict(True, "tests passed" if self.tests else "code ran", 1.0, self.name, detail)
-        what = "tests failed" if self.tests else "code failed"
-        return Verdict(False, f"{what}: {result.summary()}", 0.0, self.name, detail)
+        if result.ok:
+            return Verdict(False, f"{what} did not run to the end: the process exited 0 before the last line",
+                           0.0, self.name, detail)
+        return Verdict(False, f"{what} failed: {result.summary()}", 0.0, self.name, detail)
