@@ -22,12 +22,13 @@ from tierwise.server.build import build_gateway
 
 TESTS = "assert add(2, 3) == 5"
 RIGHT = "```python\ndef add(a, b):\n    return a + b\n```"
-WRONG = "def add(a, b):\n    return a - b\n"
+# Right only when the escape worked: the wrong answer then passes its tests.
+RIGHT_IF_ESCAPED = "def add(a, b):\n    return a + b if ESCAPED else a - b\n"
 MSG = [{"role": "user", "content": "Write add(a, b) in Python."}]
 
 # Each escape raises unless it reached what it was after. The answer tries it in a child interpreter
 # started with _posixsubprocess.fork_exec (not audited in 3.11: no hook there), then in its own
-# process (under the audit hook); if either worked it exits 0 before the tests run: a pass.
+# process (under the audit hook); if either worked, `add` turns right and the tests pass.
 # A chroot inside the jail, then up: out of a jail built with chroot (not pivot_root).
 CHROOT_OUT = "import os\nos.mkdir('j')\nos.chroot('j')\nfor _ in range(64):\n    os.chdir('..')\nos.chroot('.')\n"
 ESCAPES = {
@@ -58,16 +59,15 @@ def _attempt():
         return True
     except BaseException:
         return False
-if _attempt():
-    os._exit(0)
+ESCAPED = _attempt()
 """
 
 
-def test_control_an_early_exit_would_pass_the_check(gateway, openai_up, anthropic_up) -> None:
-    """What each escape aims for: exit status 0 before the tests run is a pass (hence the escalations
-    above are the escapes failing, not the mechanism)."""
+def test_control_an_escape_would_pass_the_check(gateway, openai_up, anthropic_up) -> None:
+    """What each escape aims for: with ESCAPED true the answer passes its tests (hence the
+    escalations above are the escapes failing, not the mechanism)."""
     g = gateway(_config(openai_up.url, anthropic_up.url))
-    answer = f"```python\nimport os\nos._exit(0)\n{WRONG}```"
+    answer = f"```python\nESCAPED = True\n{RIGHT_IF_ESCAPED}```"
     openai_up.script(Reply(text=answer))
     r = oai(g).chat.completions.create(model="main", messages=MSG)
     assert r.choices[0].message.content == answer and not anthropic_up.requests
@@ -94,7 +94,7 @@ def test_an_escaping_answer_fails_its_check_and_escalates(escape, gateway, opena
                                                           tmp_path: Path) -> None:
     g = gateway(_config(openai_up.url, anthropic_up.url))
     code = ATTEMPT.format(escape=ESCAPES[escape].replace("LEDGER", repr(str(tmp_path / "ledger.db"))))
-    openai_up.script(Reply(text=f"```python\n{code}{WRONG}```"))
+    openai_up.script(Reply(text=f"```python\n{code}{RIGHT_IF_ESCAPED}```"))
     anthropic_up.script(Reply(text=RIGHT))
     r = oai(g).chat.completions.with_raw_response.create(model="main", messages=MSG)
     answer = r.parse()
