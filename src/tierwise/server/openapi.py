@@ -152,23 +152,40 @@ def _post(summary: str, schema: dict[str, Any], error: dict[str, Any], *, stream
     }}
 
 
-def _get(summary: str) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": {
-        "200": {"description": "ok", "content": {"application/json": {"schema": _OBJ}}}}}}
+def _get(summary: str, error: dict[str, Any] | None) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "ok", "content": {"application/json": {"schema": _OBJ}}}}
+    if error is not None:
+        responses["4XX"] = {"description": "rejected request", "content": {"application/json": {"schema": error}}}
+    return {"get": {"summary": summary, "responses": responses}}
 
 
-def document() -> dict[str, Any]:
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "a gateway key (server.api_keys_env)"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
+               "description": "a gateway key, the way Anthropic clients send it"},
+}
+
+
+def document(*, auth_required: bool = True) -> dict[str, Any]:
+    """`auth_required`: the gateway has client keys; without them every operation is open."""
+    keyed: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+    open_or_keyed: list[dict[str, list[str]]] = [{}, *keyed]  # /health says more to a key holder
+    paths: dict[str, Any] = {
+        "/v1/chat/completions": _post("OpenAI Chat Completions", CHAT_REQUEST, OPENAI_ERROR, stream=True),
+        "/v1/messages": _post("Anthropic Messages", MESSAGES_REQUEST, ANTHROPIC_ERROR, stream=True),
+        "/v1/messages/count_tokens": _post("Anthropic token count", COUNT_TOKENS_REQUEST, ANTHROPIC_ERROR,
+                                           stream=False),
+        "/v1/embeddings": _post("OpenAI embeddings (proxied)", EMBEDDINGS_REQUEST, OPENAI_ERROR, stream=False),
+        "/v1/models": _get("routes and models clients may name", OPENAI_ERROR),
+        "/health": _get("liveness; each deployment's circuit-breaker state for key holders", None),
+    }
+    if auth_required:
+        paths["/health"]["get"]["security"] = open_or_keyed
     return {
         "openapi": "3.1.0",
         "info": {"title": "tierwise gateway", "version": __version__,
                  "description": "OpenAI- and Anthropic-compatible endpoints of the tierwise gateway."},
-        "paths": {
-            "/v1/chat/completions": _post("OpenAI Chat Completions", CHAT_REQUEST, OPENAI_ERROR, stream=True),
-            "/v1/messages": _post("Anthropic Messages", MESSAGES_REQUEST, ANTHROPIC_ERROR, stream=True),
-            "/v1/messages/count_tokens": _post("Anthropic token count", COUNT_TOKENS_REQUEST, ANTHROPIC_ERROR,
-                                               stream=False),
-            "/v1/embeddings": _post("OpenAI embeddings (proxied)", EMBEDDINGS_REQUEST, OPENAI_ERROR, stream=False),
-            "/v1/models": _get("routes and models clients may name"),
-            "/health": _get("liveness and each deployment's circuit-breaker state"),
-        },
+        "components": {"securitySchemes": SECURITY_SCHEMES},
+        "security": keyed if auth_required else [],
+        "paths": paths,
     }

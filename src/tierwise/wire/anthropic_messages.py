@@ -60,6 +60,7 @@ _KNOWN = frozenset({
     "model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
     "tools", "tool_choice", "metadata", "thinking",
 })
+KNOWN_FIELDS = _KNOWN  # top-level fields the codec models (the rest is `extra`)
 
 STOP_REASONS: frozenset[str] = frozenset(
     {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"})

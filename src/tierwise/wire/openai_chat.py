@@ -54,6 +54,7 @@ _KNOWN = frozenset({
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "n", "logprobs", "top_logprobs",
     "reasoning_effort", "metadata", "user",
 })
+KNOWN_FIELDS = _KNOWN  # top-level fields the codec models (the rest is `extra`)
 
 FINISH_TO_STOP: dict[str, StopReason] = {
     "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
