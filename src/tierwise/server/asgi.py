@@ -28,7 +28,7 @@ from tierwise.errors import (
 from tierwise.gateway import Gateway, new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.server import openapi
-from tierwise.server.forwarding_policy import ForwardingGuard
+from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.tokens import estimate_request
@@ -387,7 +387,7 @@ class App:
             data = await self.parse(scope, receive, headers)
             self.forwarding.apply(data, headers, codec.FORMAT)
             if isinstance(data, dict) and "max_tokens" not in data:
-                data = {**data, "max_tokens": 1}  # count_tokens bodies carry no max_tokens
+                data = {**data, "max_tokens": 1 << 30}  # count_tokens bodies carry no max_tokens
             req = codec.decode_request(data, headers)
             _, route_target = self.route_for(scope, req.model)
         except TierwiseError as e:
@@ -457,8 +457,27 @@ class App:
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:
-            self._openapi = orjson.dumps(openapi.document(auth_required=self.auth_required))
+            self._openapi = orjson.dumps(self._document())
         await self.send_json(send, 200, self._openapi)
+
+    def _document(self) -> dict[str, Any]:
+        """The OpenAPI document for this config: the `model` names it serves, and which lead to embeddings."""
+        cfg = self.gw.cfg
+        names = [*cfg.routes, *self.gw.deployments]
+        plain = [n for n in names if not any(c in n for c in "*?[")]
+        patterns = [n for n in cfg.routes if n not in plain]
+        chat = openapi.model_schema(plain, patterns, any_name=bool(cfg.server.default_route))
+        embed = []
+        for n in plain:
+            d = first_deployment(self.gw.resolve(n))
+            if d is not None and d.provider.kind == "openai":
+                embed.append(n)
+        fw = cfg.server.forwarding
+        refused = {fmt: [] if "*" in allowed else sorted(REACH_FIELDS[fmt] - set(allowed))
+                   for fmt, allowed in (("anthropic", fw.anthropic_fields), ("openai", fw.openai_fields))}
+        return openapi.document(auth_required=self.auth_required, chat_model=chat,
+                                embedding_model=openapi.model_schema(embed, [], any_name=False),
+                                refused=refused, server_tools=fw.server_tools)
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
