@@ -32,6 +32,7 @@ from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.tokens import estimate_request
+from tierwise.wire._check import get_int
 from tierwise.wire import anthropic_messages, openai_chat
 
 log = logging.getLogger("tierwise.server")
@@ -386,7 +387,7 @@ class App:
         try:
             data = await self.parse(scope, receive, headers)
             self.forwarding.apply(data, headers, codec.FORMAT)
-            if isinstance(data, dict) and "max_tokens" not in data:
+            if isinstance(data, dict) and data.get("max_tokens") is None:
                 data = {**data, "max_tokens": 1 << 30}  # count_tokens bodies carry no max_tokens
             req = codec.decode_request(data, headers)
             _, route_target = self.route_for(scope, req.model)
@@ -441,6 +442,7 @@ class App:
                 raise InvalidRequest("`model` is required and must be a string")
             if "input" not in data:
                 raise InvalidRequest("`input` is required")
+            data = embedding_fields(data)
             _, route_target = self.route_for(scope, data["model"])
             target = first_deployment(route_target)
             if target is None:
@@ -475,7 +477,8 @@ class App:
         fw = cfg.server.forwarding
         refused = {fmt: [] if "*" in allowed else sorted(REACH_FIELDS[fmt] - set(allowed))
                    for fmt, allowed in (("anthropic", fw.anthropic_fields), ("openai", fw.openai_fields))}
-        return openapi.document(auth_required=self.auth_required, chat_model=chat,
+        audio = all(d.provider.kind == "openai" for d in self.gw.deployments.values())
+        return openapi.document(auth_required=self.auth_required, chat_model=chat, audio=audio,
                                 embedding_model=openapi.model_schema(embed, [], any_name=False),
                                 refused=refused, server_tools=fw.server_tools)
 
@@ -487,6 +490,21 @@ class App:
             await self.send_json(send, 200, orjson.dumps({"status": status}))
             return
         await self.send_json(send, 200, orjson.dumps({"status": status, "deployments": breakers}))
+
+
+def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The embeddings body with the fields the document describes checked (5.0 dimensions become 5)."""
+    inp = data["input"]
+    if not (isinstance(inp, str) or (isinstance(inp, list) and all(isinstance(x, str) for x in inp))):
+        raise InvalidRequest("input: must be a string or an array of strings")
+    fmt = data.get("encoding_format")
+    if fmt is not None and fmt not in ("float", "base64"):
+        raise InvalidRequest("encoding_format: must be float or base64")
+    dims = get_int(data, "dimensions", minimum=1)
+    out = {k: v for k, v in data.items() if v is not None or k not in ("encoding_format", "dimensions")}
+    if dims is not None:
+        out["dimensions"] = dims
+    return out
 
 
 def first_deployment(target: Any) -> Deployment | None:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from tierwise import __version__
+from tierwise.wire._check import INT_MAX
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
@@ -36,7 +37,11 @@ _O_TEXT = _obj(["type", "text"], type={"const": "text"}, text=_STR)
 _O_REFUSAL = _obj(["type", "refusal"], type={"const": "refusal"}, refusal=_STR)
 _O_IMAGE = _obj(["type", "image_url"], type={"const": "image_url"}, image_url={"anyOf": [
     _STR, _obj(["url"], url=_STR)]})
-_O_OTHER = _obj(["type"], type={"enum": ["input_audio", "file"]})
+# A file part reaches an Anthropic model only with inline data; audio reaches none.
+_O_FILE = _obj(["type", "file"], type={"const": "file"}, file=_obj(["file_data"], file_data={
+    "type": "string", "pattern": "^data:"}))
+_O_AUDIO = _obj(["type"], type={"const": "input_audio"})
+_O_OTHER = {"anyOf": [_O_FILE, _O_AUDIO]}
 
 _OPENAI_TOOL_CALL = _obj(
     ["function"], id=_STR, type={"const": "function"},
@@ -232,6 +237,16 @@ def _with_model(schema: dict[str, Any], model: dict[str, Any] | None) -> dict[st
     return {**schema, "properties": {**schema["properties"], "model": model}}
 
 
+def _without_audio(schema: dict[str, Any]) -> dict[str, Any]:
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [strip(v) for v in node if v is not _O_AUDIO]
+        return node
+    return strip(schema)  # type: ignore[no-any-return]
+
+
 def _forwarding(schema: dict[str, Any], refused: list[str], server_tools: list[str] | None) -> dict[str, Any]:
     """What server.forwarding refuses, stated in the schema: refused fields must be absent, and
     server tools take only the allowed types (None: leave the schema as it is)."""
@@ -252,14 +267,30 @@ def _tools_allowed(globs: list[str]) -> dict[str, Any]:
     return {"type": "array", "items": {"anyOf": [custom, server]}}
 
 
+def _bounded_integers(node: Any) -> Any:
+    """Every integer the codecs read is at most INT_MAX (wire/_check.py): say so."""
+    if isinstance(node, dict):
+        out = {k: _bounded_integers(v) for k, v in node.items()}
+        if out.get("type") == "integer":
+            out.setdefault("maximum", INT_MAX)
+            out["maximum"] = min(out["maximum"], INT_MAX)
+            out.setdefault("minimum", -INT_MAX)
+        return out
+    if isinstance(node, list):
+        return [_bounded_integers(v) for v in node]
+    return node
+
+
 def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = None,
              embedding_model: dict[str, Any] | None = None, refused: dict[str, list[str]] | None = None,
-             server_tools: list[str] | None = None) -> dict[str, Any]:
+             server_tools: list[str] | None = None, audio: bool = True) -> dict[str, Any]:
     """`auth_required`: the gateway has client keys; without them every operation is open.
     `chat_model` / `embedding_model`: the `model` schemas of the serving config (any string if None).
-    `refused` (per format) and `server_tools`: what server.forwarding refuses and allows."""
+    `refused` (per format) and `server_tools`: what server.forwarding refuses and allows.
+    `audio`: every deployment takes OpenAI audio parts (none on Anthropic does)."""
     refused = refused or {}
-    chat = _forwarding(_with_model(_nullable_optionals(CHAT_REQUEST), chat_model), refused.get("openai", []), None)
+    chat_request = CHAT_REQUEST if audio else _without_audio(CHAT_REQUEST)
+    chat = _forwarding(_with_model(_nullable_optionals(chat_request), chat_model), refused.get("openai", []), None)
     messages = _forwarding(_with_model(_nullable_optionals(MESSAGES_REQUEST), chat_model),
                            refused.get("anthropic", []), server_tools)
     count = _forwarding(_with_model(_nullable_optionals(COUNT_TOKENS_REQUEST), chat_model),
@@ -283,5 +314,5 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
                  "description": "OpenAI- and Anthropic-compatible endpoints of the tierwise gateway."},
         "components": {"securitySchemes": SECURITY_SCHEMES},
         "security": keyed if auth_required else [],
-        "paths": paths,
+        "paths": _bounded_integers(paths),
     }
