@@ -246,8 +246,8 @@ def test_direct_model_names_can_be_switched_off(gateway, openai_up, anthropic_up
 
 
 def test_key_scopes_name_known_routes(tmp_path):
-    from tierwise.errors import ConfigError
     from tests.harness import make_config
+    from tierwise.errors import ConfigError
 
     cfg = two_tier_config("http://127.0.0.1:1", "http://127.0.0.1:2")
     cfg["server"] = {"api_keys_env": [{"env": "K", "routes": ["typo"]}]}

@@ -32,8 +32,8 @@ from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.tokens import estimate_request
-from tierwise.wire._check import get_int
 from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire._check import get_int
 
 log = logging.getLogger("tierwise.server")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 
 from tierwise.config import ClientKey, ServerConfig
@@ -22,7 +23,7 @@ class KeyScope:
     routes: frozenset[str] | None  # None: every route
     direct_models: bool
 
-    def admit(self, requested: str, route: str, deployments: set[str] | dict[str, object]) -> None:
+    def admit(self, requested: str, route: str, deployments: Container[str]) -> None:
         """Raise 403 unless this key may use `route` (what the gateway resolved `requested` to)."""
         if self.routes is not None and route not in self.routes:
             raise PermissionDenied(f"this API key may not use {requested!r}")
@@ -30,7 +31,7 @@ class KeyScope:
                 self.routes is None or route not in self.routes):
             raise PermissionDenied(f"this API key may not name the model {requested!r} directly; name a route")
 
-    def visible(self, name: str, deployments: set[str] | dict[str, object]) -> bool:
+    def visible(self, name: str, deployments: Container[str]) -> bool:
         if self.routes is not None:
             return name in self.routes
         return self.direct_models or name not in deployments
