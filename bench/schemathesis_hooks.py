@@ -56,8 +56,9 @@ def filter_case(context: Any, case: Any) -> bool:
     if case.operation.path == "/v1/chat/completions":
         return _openai_pairs_ok(body["messages"])
     thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled" and isinstance(body.get("max_tokens"), int):
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
         # another rule across fields: max_tokens must exceed the thinking budget
-        if body["max_tokens"] <= thinking.get("budget_tokens", 0):
+        mt, budget = body.get("max_tokens"), thinking.get("budget_tokens")
+        if isinstance(mt, (int, float)) and isinstance(budget, (int, float)) and mt <= budget:
             return False
     return _anthropic_pairs_ok(body["messages"])

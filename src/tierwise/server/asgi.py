@@ -495,8 +495,9 @@ class App:
 def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The embeddings body with the fields the document describes checked (5.0 dimensions become 5)."""
     inp = data["input"]
-    if not (isinstance(inp, str) or (isinstance(inp, list) and all(isinstance(x, str) for x in inp))):
-        raise InvalidRequest("input: must be a string or an array of strings")
+    if not ((isinstance(inp, str) and inp) or (
+            isinstance(inp, list) and inp and all(isinstance(x, str) and x for x in inp))):
+        raise InvalidRequest("input: must be a non-empty string or a non-empty array of non-empty strings")
     fmt = data.get("encoding_format")
     if fmt is not None and fmt not in ("float", "base64"):
         raise InvalidRequest("encoding_format: must be float or base64")

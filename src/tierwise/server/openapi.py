@@ -46,8 +46,8 @@ _O_OTHER = {"anyOf": [_O_FILE, _O_AUDIO]}
 _OPENAI_TOOL_CALL = _obj(
     ["function"], id=_STR, type={"const": "function"},
     function=_obj(["name"], name=_STR, arguments={
-        "type": "string", "contentMediaType": "application/json",
-        "description": "a JSON text (an object; another JSON value becomes {\"value\": ...})"}))
+        "type": "string", "description": "normally a JSON object; anything else reaches other formats as "
+        "{\"value\": ...}"}))
 
 _OPENAI_MESSAGE = {"anyOf": [
     _obj(["role"], role={"enum": ["system", "developer"]},
@@ -165,7 +165,8 @@ EMBEDDINGS_REQUEST: dict[str, Any] = {
     "required": ["model", "input"],
     "properties": {
         "model": _STR,
-        "input": {"oneOf": [_STR, {"type": "array", "items": _STR}]},
+        "input": {"anyOf": [{"type": "string", "minLength": 1},
+                            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]},
         "encoding_format": {"enum": ["float", "base64"]},
         "dimensions": {"type": "integer", "minimum": 1},
     },
@@ -183,7 +184,8 @@ ANTHROPIC_ERROR = {"type": "object", "required": ["type", "error"], "properties"
 def _post(summary: str, schema: dict[str, Any], error: dict[str, Any], *, stream: bool) -> dict[str, Any]:
     ok: dict[str, Any] = {"application/json": {"schema": _OBJ}}
     if stream:
-        ok["text/event-stream"] = {"schema": _STR}
+        # one schema per event (how schemathesis and OpenAPI 3.2 `itemSchema` read a stream)
+        ok["text/event-stream"] = {"schema": _obj([], event=_STR, data=_STR, id=_STR)}
     errors = {"application/json": {"schema": error}}
     return {"post": {
         "summary": summary,

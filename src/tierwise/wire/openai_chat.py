@@ -156,7 +156,8 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                 try:
                     parsed = orjson.loads(args)
                 except orjson.JSONDecodeError:
-                    raise InvalidRequest(f"{tp}.function.arguments: is not valid JSON") from None
+                    # A model's malformed call echoed back in the history: OpenAI takes it, so keep it.
+                    parsed = args
                 if not isinstance(parsed, dict):
                     parsed = {"value": parsed}
                 tid = get_str(tc, "id", tp) or f"call_{i}_{j}"
