@@ -89,8 +89,8 @@ DEFAULT_OPENAI_FIELDS = [
 
 class BrowserGuard(_Strict):
     allowed_hosts: list[str] = Field(
-        default_factory=list, description="Host names (glob) accepted besides IP literals, `localhost` and "
-        "server.host; `*` accepts any (turns off the DNS-rebinding guard)")
+        default_factory=list, description="Host names (glob) accepted besides IP literals, `localhost`, "
+        "this machine's name and server.host; `*` accepts any (turns off the DNS-rebinding guard)")
     allowed_origins: list[str] = Field(
         default_factory=list, description="browser origins (scheme://host[:port]) that may call the gateway; "
         "`*` = any page on the web. Requests with any other Origin, or Sec-Fetch-Site cross-site, get 403")

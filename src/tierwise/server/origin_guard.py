@@ -6,7 +6,7 @@ A gateway on loopback holds the operator's frontier keys, and with no client key
 page's own host name into 127.0.0.1. So, before any route runs:
 
 - `Host` must be an IP literal (rebinding needs a DNS name the attacker controls), `localhost`,
-  `server.host`, or match `server.browser.allowed_hosts`;
+  `server.host`, this machine's host name, or match `server.browser.allowed_hosts`;
 - a request a browser marks as coming from another site (`Origin` that is not this host, or
   `Sec-Fetch-Site: cross-site|same-site`) is refused unless its origin is in `allowed_origins`;
 - CORS preflights (`OPTIONS` + `Access-Control-Request-Method`) are answered for allowed origins
@@ -21,6 +21,7 @@ Cost for a request without browser headers: one pass over the raw header list an
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
 from typing import Any
@@ -72,7 +73,8 @@ class OriginGuard:
         b = server.browser
         self.send_error = send_error
         self.any_host = "*" in b.allowed_hosts
-        self.hosts = {_host_name(h) for h in (*_LOOPBACK_NAMES, server.host)}
+        # This machine's own name is safe too (an attacker's rebinding needs a name it controls).
+        self.hosts = {_host_name(h) for h in (*_LOOPBACK_NAMES, server.host, socket.gethostname())}
         self.host_patterns = [h.lower() for h in b.allowed_hosts if any(c in h for c in "*?[")]
         self.hosts.update(h.lower().rstrip(".") for h in b.allowed_hosts)
         self.any_origin = "*" in b.allowed_origins
