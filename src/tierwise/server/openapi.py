@@ -168,7 +168,8 @@ EMBEDDINGS_REQUEST: dict[str, Any] = {
         "input": {"anyOf": [{"type": "string", "minLength": 1},
                             {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]},
         "encoding_format": {"enum": ["float", "base64"]},
-        "dimensions": {"type": "integer", "minimum": 1},
+        "dimensions": {"type": "integer", "minimum": 1, "maximum": 3072,
+                       "description": "at most the model's own size (the upstream decides; 3072 for OpenAI's largest)"},
     },
 }
 
