@@ -159,6 +159,10 @@ class App:
         scope.get("tierwise.key", self.keyring.open_scope).admit(model, route, self.gw.deployments)
         return route, target
 
+    def policy_of(self, route: str) -> str | None:
+        pc = self.gw.cfg.routes.get(route)
+        return getattr(pc, "policy", None)
+
     async def read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
@@ -209,6 +213,7 @@ class App:
             self.forwarding.apply(data, headers, codec.FORMAT)
             req: Request = codec.decode_request(data, headers)
             route, target = self.route_for(scope, req.model)
+            self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))
         except TierwiseError as e:  # rejected: nothing reached an upstream, nothing is recorded
             await self.send_json(send, e.status, codec.encode_error(e), [rid])
             return
@@ -390,7 +395,8 @@ class App:
             if isinstance(data, dict) and data.get("max_tokens") is None:
                 data = {**data, "max_tokens": 1 << 30}  # count_tokens bodies carry no max_tokens
             req = codec.decode_request(data, headers)
-            _, route_target = self.route_for(scope, req.model)
+            route, route_target = self.route_for(scope, req.model)
+            self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))
         except TierwiseError as e:
             await self.send_json(send, e.status, codec.encode_error(e))
             return

@@ -14,7 +14,8 @@ Files API beta flags to the operator's key. `server.forwarding` is the allow-lis
   those are refused with a 400 that names the config key, since dropping them would quietly
   change what the answer is made of.
 - Anthropic tools with a `type` other than `custom` (server and Anthropic-defined tools) pass
-  only when the type matches `server_tools`; otherwise 400, for the same reason.
+  only when the type matches `server_tools`; otherwise 400, for the same reason. The advisor
+  tool is allowed on routes whose policy is `advisor`, which carries it out itself.
 
 Runs once per request on the parsed body, before routing, so the byte pass-through to a
 same-format upstream forwards only what passed. Cost: a set difference over the body's top-level
@@ -35,6 +36,8 @@ REACH_FIELDS = {
     "openai": frozenset({"web_search_options"}),
 }
 _BETA_CACHE_MAX = 256
+# Server tools a tierwise policy carries out itself (policies/advisor.py), by the route's policy.
+EMULATED_TOOLS = {"advisor": ("advisor_",)}
 
 
 class ForwardingGuard:
@@ -67,18 +70,27 @@ class ForwardingGuard:
                             f"{k}: this gateway does not forward `{k}` (allow it in server.forwarding."
                             f"{fmt}_fields)")
                     del body[k]
-        if fmt == "anthropic":
-            tools = body.get("tools")
-            if isinstance(tools, list):
-                for i, t in enumerate(tools):
-                    tt = t.get("type") if isinstance(t, dict) else None
-                    if tt is not None and tt != "custom" and not self._server_tool_ok(tt):
-                        raise InvalidRequest(
-                            f"tools[{i}].type: this gateway does not forward {str(tt)[:80]!r} tools (allow the "
-                            "type in server.forwarding.server_tools)")
 
-    def _server_tool_ok(self, t: Any) -> bool:
-        return isinstance(t, str) and any(fnmatchcase(t, p) for p in self.server_tools)
+    def check_tools(self, body: Any, fmt: str, policy: str | None) -> None:
+        """Refuse Anthropic server tools the config does not allow. Runs after routing: a route
+        whose policy emulates a tool (the advisor) takes that tool itself, nothing forwards it."""
+        if fmt != "anthropic" or not isinstance(body, dict):
+            return
+        tools = body.get("tools")
+        if isinstance(tools, list):
+            for i, t in enumerate(tools):
+                tt = t.get("type") if isinstance(t, dict) else None
+                if tt is not None and tt != "custom" and not self._server_tool_ok(tt, policy):
+                    raise InvalidRequest(
+                        f"tools[{i}].type: this gateway does not forward {str(tt)[:80]!r} tools (allow the "
+                        "type in server.forwarding.server_tools)")
+
+    def _server_tool_ok(self, t: Any, policy: str | None) -> bool:
+        if not isinstance(t, str):
+            return False
+        if policy is not None and any(t.startswith(p) for p in EMULATED_TOOLS.get(policy, ())):
+            return True
+        return any(fnmatchcase(t, p) for p in self.server_tools)
 
     def _filter_betas(self, header: str) -> str:
         kept = self._beta_cache.get(header)
