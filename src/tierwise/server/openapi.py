@@ -294,6 +294,11 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
     refused = refused or {}
     chat_request = CHAT_REQUEST if audio else _without_audio(CHAT_REQUEST)
     chat = _forwarding(_with_model(_nullable_optionals(chat_request), chat_model), refused.get("openai", []), None)
+    if not audio:  # some deployment speaks Anthropic, which streams one choice only
+        chat = {**chat, "anyOf": [
+            {"properties": {"stream": {"not": {"const": True}}}},
+            {"properties": {"n": {"anyOf": [{"type": "integer", "maximum": 1}, _NULL]}}}],
+            "description": "n > 1 with stream true needs every deployment OpenAI-compatible"}
     messages = _forwarding(_with_model(_nullable_optionals(MESSAGES_REQUEST), chat_model),
                            refused.get("anthropic", []), server_tools)
     count = _forwarding(_with_model(_nullable_optionals(COUNT_TOKENS_REQUEST), chat_model),
