@@ -27,7 +27,7 @@ def test_schemathesis_all_checks_short_run() -> None:
             pytest.fail("schemathesis is missing: pip install -e '.[test]'")
         pytest.skip("schemathesis is not installed")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "schemathesis_run.py"), "--max-examples", "12", "--seed", "15"],
+        [sys.executable, str(ROOT / "bench" / "schemathesis_run.py"), "--max-examples", "6", "--seed", "15"],
         cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
