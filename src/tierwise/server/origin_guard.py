@@ -125,12 +125,14 @@ class OriginGuard:
             if scope["method"] == "OPTIONS" and acrm is not None and allow is not None:
                 await self._preflight(scope, send, origin or "", allow)
                 return None
+        if allowed_origin:  # the page may read every answer, refusals included
+            send = _with_cors(send, (origin or "").encode("latin-1"))
         if self.check_json and scope["method"] == "POST" and allow is not None and "POST" in allow and not (
                 ctype is not None and _is_json(ctype)):
             await self.send_error(scope, send, UnsupportedMediaType(
                 "the request body must be sent with Content-Type: application/json"), [])
             return None
-        return _with_cors(send, (origin or "").encode("latin-1")) if allowed_origin else send
+        return send
 
     async def _preflight(self, scope: dict[str, Any], send: Send, origin: str, allow: str) -> None:
         asked = b""
