@@ -94,15 +94,73 @@ class ServerLimits(_Strict):
                        "each choice can be a separate paid upstream call")
 
 
+# ---------------------------------------------------------------------------- browser and client reach
+# Defaults: what the official SDKs and Claude Code need, nothing that adds reach (MCP servers,
+# code containers, server tools, files) to the operator's upstream account.
+DEFAULT_ANTHROPIC_BETAS = [
+    "claude-code-*", "interleaved-thinking-*", "fine-grained-tool-streaming-*", "context-management-*",
+    "context-1m-*", "prompt-caching-*", "effort-*", "thinking-token-count-*", "mid-conversation-system-*",
+    "token-efficient-tools-*", "output-128k-*", "token-counting-*", "pdfs-*", "structured-outputs-*",
+]
+DEFAULT_ANTHROPIC_FIELDS = ["context_management", "output_config", "output_format", "cache_control"]
+DEFAULT_OPENAI_FIELDS = [
+    "stream_options", "seed", "frequency_penalty", "presence_penalty", "logit_bias", "verbosity",
+    "prompt_cache_key", "safety_identifier", "prediction",
+    # sampling knobs local servers (llama.cpp, vLLM) understand
+    "top_k", "min_p", "repeat_penalty", "repetition_penalty", "cache_prompt", "chat_template_kwargs",
+]
+
+
+class BrowserGuard(_Strict):
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names (glob) accepted besides IP literals, `localhost`, "
+        "this machine's name and server.host; `*` accepts any (turns off the DNS-rebinding guard)")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="browser origins (scheme://host[:port]) that may call the gateway; "
+        "`*` = any page on the web. Requests with any other Origin, or Sec-Fetch-Site cross-site, get 403")
+    allow_non_json: bool = Field(
+        False, description="accept JSON bodies sent with a Content-Type other than application/json "
+        "(lets browser pages post without a CORS preflight)")
+
+
+class ForwardingPolicy(_Strict):
+    anthropic_betas: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ANTHROPIC_BETAS),
+        description="client anthropic-beta flags (glob) passed upstream; others are dropped from the header")
+    anthropic_fields: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ANTHROPIC_FIELDS),
+        description="top-level Messages fields tierwise does not model that are passed upstream; others are "
+        "dropped, except mcp_servers and container, which are refused (400)")
+    openai_fields: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_OPENAI_FIELDS),
+        description="top-level Chat Completions fields tierwise does not model that are passed upstream; others "
+        "are dropped, except web_search_options, which is refused (400); `*` passes everything")
+    server_tools: list[str] = Field(
+        default_factory=list, description="Anthropic tool types (glob, e.g. web_search_*) clients may use; a "
+        "tool with any other non-custom type is refused (400)")
+
+
+class ClientKey(_Strict):
+    env: str = Field(description="environment variable holding the key")
+    routes: list[str] | None = Field(
+        None, description="routes (and models) this key may name; none = all")
+    direct_models: bool | None = Field(
+        None, description="may this key name a model directly instead of a route; default server.direct_models")
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
-    api_keys_env: list[str] = Field(
-        default_factory=list, description="environment variables holding client keys; none = no auth"
+    api_keys_env: list[str | ClientKey] = Field(
+        default_factory=list, description="client keys: environment variable names, or {env, routes, "
+        "direct_models} to scope a key; none = no auth"
     )
+    direct_models: bool = Field(True, description="clients may name a model directly, bypassing routes")
     default_route: str | None = Field(None, description="route for model names that match nothing")
     limits: ServerLimits = Field(default_factory=ServerLimits)
+    browser: BrowserGuard = Field(default_factory=BrowserGuard)
+    forwarding: ForwardingPolicy = Field(default_factory=ForwardingPolicy)
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> ServerConfig:
@@ -372,6 +430,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
     cfg.routes = parsed
     if cfg.server.default_route and cfg.server.default_route not in targets:
         raise _err(f"unknown route or model {cfg.server.default_route!r}", file, "server.default_route", index)
+    for i, k in enumerate(cfg.server.api_keys_env):
+        for r in (k.routes or []) if isinstance(k, ClientKey) else []:
+            if r not in targets:
+                raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -263,7 +263,8 @@ def config_secrets(cfg: Config) -> set[str]:
             if _SECRET_HEADER.search(name):
                 out.update(_credential_parts(value))
         out.update(_url_secrets(p.base_url))
-    for var in cfg.server.api_keys_env:
+    for entry in cfg.server.api_keys_env:
+        var = entry if isinstance(entry, str) else entry.env  # a key scoped to routes names its variable
         if os.environ.get(var):
             out.add(os.environ[var])
     out.update(env_secrets())

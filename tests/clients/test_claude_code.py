@@ -179,3 +179,31 @@ def test_claude_env_keeps_a_key_the_user_already_set(monkeypatch: pytest.MonkeyP
     assert env["ANTHROPIC_API_KEY"] == "sk-user-chosen"
     assert "ANTHROPIC_DEFAULT_HAIKU_MODEL" not in env
 
+
+
+def test_claude_code_betas_and_fields_pass_the_default_forwarding_policy(claude_bin: str, workdir: Path,
+                                                                         tmp_path: Path) -> None:
+    """Through an Anthropic upstream (the same-format pass-through), Claude Code's beta flags and
+    body fields are on the default allow-list (server.forwarding), so it works unconfigured."""
+    from tests.doubles import AnthropicDouble, Reply
+
+    up = AnthropicDouble()
+    up.start()
+    try:
+        up.default = Reply(text=FINAL_TEXT)
+        cfg = {"server": {"default_route": "m"}, "ledger": {"enabled": False},
+               "providers": {"a": {"kind": "anthropic", "base_url": up.url}},
+               "models": {"m": {"provider": "a", "model": "claude-upstream"}}}
+        g = GatewayServer(make_config(cfg, tmp_path)).start()
+        try:
+            proc = run([claude_bin, "-p", "say hi"], workdir, cli_env(tmp_path / "home", g.url))
+        finally:
+            g.stop()
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert FINAL_TEXT in proc.stdout
+        sent = [r for r in up.requests if r.path.endswith("/v1/messages")]
+        assert sent
+        betas = sent[-1].headers.get("anthropic-beta", "")
+        assert "claude-code-" in betas  # Claude Code's flags arrived (it sends them on every request)
+    finally:
+        up.stop()

@@ -81,8 +81,11 @@ class AnthropicDouble(DoubleServer):
             raise Rejected(400, "messages: Field required" if msgs is None else "messages: Input should be a list")
         if not msgs:
             raise Rejected(400, "messages: at least one message is required")
+        # System turns mid-conversation are accepted only under their beta flag (Claude Code sends it).
+        roles = ("user", "assistant", "system") if "mid-conversation-system" in rec.headers.get(
+            "anthropic-beta", "") else ("user", "assistant")
         for i, m in enumerate(msgs):
-            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            if not isinstance(m, dict) or m.get("role") not in roles:
                 raise Rejected(400, f"messages.{i}.role: Input should be 'user' or 'assistant'")
             _check_content(m.get("content"), f"messages.{i}.content")
         if self.strict:

@@ -170,7 +170,9 @@ def test_images_cross_format(setup):
 def test_same_format_passes_body_through(gateway, openai_up):
     g = gateway({"providers": {"up": {"kind": "openai", "base_url": openai_up.url + "/v1"}},
                  "models": {"m": {"provider": "up", "model": "upstream-model"}}, "routes": {"main": ["m"]},
-                 "ledger": {"enabled": False}})
+                 "ledger": {"enabled": False},
+                 # fields tierwise does not model pass only when listed (server.forwarding, issue 15)
+                 "server": {"forwarding": {"openai_fields": ["seed", "custom_field"]}}})
     openai_up.default = Reply(text="x")
     oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}],
                                    extra_body={"seed": 42, "custom_field": {"a": 1}}, logprobs=True, top_logprobs=2)

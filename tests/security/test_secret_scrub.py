@@ -56,14 +56,15 @@ def test_config_secrets_include_headers_url_credentials_and_client_keys(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TW_UNIT_UP", "up-" + "1" * 20)
     monkeypatch.setenv("TW_UNIT_CLIENT", "client-" + "2" * 20)
+    monkeypatch.setenv("TW_UNIT_SCOPED", "scoped-" + "3" * 20)
     cfg = make_config({
-        "server": {"api_keys_env": ["TW_UNIT_CLIENT"]},
+        "server": {"api_keys_env": ["TW_UNIT_CLIENT", {"env": "TW_UNIT_SCOPED", "routes": []}]},
         "providers": {"p": {"kind": "openai", "base_url": "https://user:pw-secret-123@host.example/v1?api_key=q-secret-456",
                             "api_key_env": "TW_UNIT_UP",
                             "headers": {"X-Custom-Auth": "Bearer hdr-secret-789", "X-Title": "my app"}}},
     }, tmp_path)
     found = config_secrets(cfg)
-    for s in ("up-" + "1" * 20, "client-" + "2" * 20, "pw-secret-123", "q-secret-456", "hdr-secret-789"):
+    for s in ("up-" + "1" * 20, "client-" + "2" * 20, "scoped-" + "3" * 20, "pw-secret-123", "q-secret-456", "hdr-secret-789"):
         assert s in found
     assert "my app" not in found  # not a secret-bearing header
 

@@ -9,9 +9,7 @@ after a stream started become that API's mid-stream error event.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +20,6 @@ import orjson
 
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
-    AuthenticationError,
     InvalidRequest,
     NotFound,
     RequestTooLarge,
@@ -31,10 +28,14 @@ from tierwise.errors import (
 from tierwise.gateway import Gateway, new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.server import openapi
+from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
+from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.limits import BodyBudget, check_n, retry_after_header
+from tierwise.server.origin_guard import OriginGuard
 from tierwise.tokens import estimate_request
 from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire._check import get_int
 
 log = logging.getLogger("tierwise.server")
 
@@ -67,8 +68,8 @@ class App:
         self.max_body = gateway.cfg.server.max_body_bytes
         self.limits = gateway.cfg.server.limits
         self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
-        self.keys = [os.environ[v].encode() for v in gateway.cfg.server.api_keys_env if os.environ.get(v)]
-        self.auth_required = bool(gateway.cfg.server.api_keys_env)
+        self.keyring = KeyRing(gateway.cfg.server)
+        self.auth_required = self.keyring.required
         self._openapi: bytes | None = None
         self.in_flight = 0  # HTTP requests being handled (a request's ledger row is queued before it ends)
         self.routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
@@ -83,12 +84,23 @@ class App:
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
+        # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).
+        self.allow: dict[str, str] = {}
+        for m, p in self.routes:
+            self.allow[p] = ", ".join(sorted({*self.allow.get(p, "").split(", "), m} - {""}))
+        self.guard = OriginGuard(gateway.cfg.server, self._send_error)
+        self.forwarding = ForwardingGuard(gateway.cfg.server.forwarding, {
+            "anthropic": anthropic_messages.KNOWN_FIELDS, "openai": openai_chat.KNOWN_FIELDS})
 
     # ------------------------------------------------------------------ ASGI entry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t = scope["type"]
         if t == "http":
+            screened = await self.guard.screen(scope, send, self.allow.get(scope["path"]))
+            if screened is None:
+                return
+            send = screened
             handler = self.routes.get((scope["method"], scope["path"]))
             if handler is None:
                 await self.no_route(scope, send)
@@ -121,13 +133,16 @@ class App:
     async def no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
         codec = self.codec_for_path(path)
-        known = any(p == path for (_, p) in self.routes)
-        err = (
-            InvalidRequest(f"method {scope['method']} is not allowed on {path}", status=405)
-            if known
-            else NotFound(f"no such endpoint: {path}")
-        )
-        await self.send_json(send, err.status, codec.encode_error(err))
+        allow = self.allow.get(path)
+        if allow is not None:
+            err: TierwiseError = InvalidRequest(f"method {scope['method'][:20]} is not allowed on {path}", status=405)
+            await self.send_json(send, err.status, codec.encode_error(err), [(b"allow", allow.encode())])
+            return
+        await self.send_json(send, 404, codec.encode_error(NotFound(f"no such endpoint: {path[:200]}")))
+
+    async def _send_error(self, scope: Scope, send: Send, err: TierwiseError,
+                          extra: list[tuple[bytes, bytes]]) -> None:
+        await self.send_json(send, err.status, self.codec_for_path(scope["path"]).encode_error(err), extra)
 
     @staticmethod
     async def send_json(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -137,22 +152,21 @@ class App:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def check_auth(self, headers: dict[str, str]) -> None:
-        if not self.auth_required:
-            return
-        given = headers.get("x-api-key")
-        if given is None:
-            auth = headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                given = auth[7:].strip()
-        if given:
-            g = given.encode()
-            ok = False
-            for k in self.keys:  # compare with every key so timing tells nothing
-                ok |= hmac.compare_digest(g, k)
-            if ok:
-                return
-        raise AuthenticationError("invalid or missing API key for this gateway")
+    def check_auth(self, headers: dict[str, str], scope: Scope | None = None) -> KeyScope:
+        key = self.keyring.check(headers)
+        if scope is not None:
+            scope["tierwise.key"] = key
+        return key
+
+    def route_for(self, scope: Scope, model: str) -> tuple[str, Any]:
+        """The gateway's routing, limited to what the request's key may name."""
+        route, target = self.gw.route_for(model)
+        scope.get("tierwise.key", self.keyring.open_scope).admit(model, route, self.gw.deployments)
+        return route, target
+
+    def policy_of(self, route: str) -> str | None:
+        pc = self.gw.cfg.routes.get(route)
+        return getattr(pc, "policy", None)
 
     async def read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
@@ -184,7 +198,7 @@ class App:
                 return b"".join(parts)
 
     async def parse(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
-        self.check_auth(headers)
+        self.check_auth(headers, scope)
         body = await self.read_body(scope, receive, headers)
         if not body:
             raise InvalidRequest("request body is empty; expected a JSON object")
@@ -212,9 +226,11 @@ class App:
         headers = _headers(scope)
         try:
             data = await self.parse(scope, receive, headers)
+            self.forwarding.apply(data, headers, codec.FORMAT)
             req: Request = codec.decode_request(data, headers)
             check_n(req.n, self.limits)
-            route, target = self.gw.route_for(req.model)
+            route, target = self.route_for(scope, req.model)
+            self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))
         except TierwiseError as e:  # rejected: nothing reached an upstream, nothing is recorded
             await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
             return
@@ -392,10 +408,12 @@ class App:
         codec = anthropic_messages
         try:
             data = await self.parse(scope, receive, headers)
-            if isinstance(data, dict) and "max_tokens" not in data:
-                data = {**data, "max_tokens": 1}  # count_tokens bodies carry no max_tokens
+            self.forwarding.apply(data, headers, codec.FORMAT)
+            if isinstance(data, dict) and data.get("max_tokens") is None:
+                data = {**data, "max_tokens": 1 << 30}  # count_tokens bodies carry no max_tokens
             req = codec.decode_request(data, headers)
-            _, route_target = self.gw.route_for(req.model)
+            route, route_target = self.route_for(scope, req.model)
+            self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))
         except TierwiseError as e:
             await self.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
             return
@@ -420,11 +438,11 @@ class App:
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         try:
-            self.check_auth(headers)
+            key = self.check_auth(headers)
         except TierwiseError as e:
             await self.send_json(send, e.status, openai_chat.encode_error(e))
             return
-        names = list(self.gw.cfg.routes) + list(self.gw.deployments)
+        names = [n for n in (*self.gw.cfg.routes, *self.gw.deployments) if key.visible(n, self.gw.deployments)]
         if "anthropic-version" in headers:
             data = [
                 {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names
@@ -447,7 +465,8 @@ class App:
                 raise InvalidRequest("`model` is required and must be a string")
             if "input" not in data:
                 raise InvalidRequest("`input` is required")
-            _, route_target = self.gw.route_for(data["model"])
+            data = embedding_fields(data)
+            _, route_target = self.route_for(scope, data["model"])
             target = first_deployment(route_target)
             if target is None:
                 raise InvalidRequest(f"{data['model']!r} does not lead to an embedding model")
@@ -468,12 +487,53 @@ class App:
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:
-            self._openapi = orjson.dumps(openapi.document())
+            self._openapi = orjson.dumps(self._document())
         await self.send_json(send, 200, self._openapi)
+
+    def _document(self) -> dict[str, Any]:
+        """The OpenAPI document for this config: the `model` names it serves, and which lead to embeddings."""
+        cfg = self.gw.cfg
+        names = [*cfg.routes, *self.gw.deployments]
+        plain = [n for n in names if not any(c in n for c in "*?[")]
+        patterns = [n for n in cfg.routes if n not in plain]
+        chat = openapi.model_schema(plain, patterns, any_name=bool(cfg.server.default_route))
+        embed = []
+        for n in plain:
+            d = first_deployment(self.gw.resolve(n))
+            if d is not None and d.provider.kind == "openai":
+                embed.append(n)
+        fw = cfg.server.forwarding
+        refused = {fmt: [] if "*" in allowed else sorted(REACH_FIELDS[fmt] - set(allowed))
+                   for fmt, allowed in (("anthropic", fw.anthropic_fields), ("openai", fw.openai_fields))}
+        audio = all(d.provider.kind == "openai" for d in self.gw.deployments.values())
+        return openapi.document(auth_required=self.auth_required, chat_model=chat, audio=audio,
+                                embedding_model=openapi.model_schema(embed, [], any_name=False),
+                                refused=refused, server_tools=fw.server_tools)
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
-        await self.send_json(send, 200, orjson.dumps({"status": "ok", "deployments": breakers}))
+        status = "ok" if all(s == "closed" for s in breakers.values()) else "degraded"
+        # Breaker states tell an outsider when a probe slot is open: only key holders see them.
+        if self.auth_required and self.keyring.find(_headers(scope)) is None:
+            await self.send_json(send, 200, orjson.dumps({"status": status}))
+            return
+        await self.send_json(send, 200, orjson.dumps({"status": status, "deployments": breakers}))
+
+
+def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The embeddings body with the fields the document describes checked (5.0 dimensions become 5)."""
+    inp = data["input"]
+    if not ((isinstance(inp, str) and inp) or (
+            isinstance(inp, list) and inp and all(isinstance(x, str) and x for x in inp))):
+        raise InvalidRequest("input: must be a non-empty string or a non-empty array of non-empty strings")
+    fmt = data.get("encoding_format")
+    if fmt is not None and fmt not in ("float", "base64"):
+        raise InvalidRequest("encoding_format: must be float or base64")
+    dims = get_int(data, "dimensions", minimum=1)
+    out = {k: v for k, v in data.items() if v is not None or k not in ("encoding_format", "dimensions")}
+    if dims is not None:
+        out["dimensions"] = dims
+    return out
 
 
 def first_deployment(target: Any) -> Deployment | None:

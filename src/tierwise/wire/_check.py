@@ -7,6 +7,9 @@ from typing import Any
 from tierwise.errors import InvalidRequest
 
 _MISSING = object()
+# Every integer a client sends is a count (tokens, choices, dimensions): bounded, so nothing past
+# 64 bits reaches orjson.dumps (JSON numbers like 1e23 parse as floats that are whole numbers).
+INT_MAX = 2**31 - 1
 
 
 def need(cond: bool, path: str, what: str) -> None:
@@ -23,23 +26,35 @@ def get_str(d: dict[str, Any], key: str, path: str, *, required: bool = False) -
     return v  # type: ignore[return-value]
 
 
-def get_int(d: dict[str, Any], key: str, path: str = "", *, minimum: int | None = None) -> int | None:
+def get_int(d: dict[str, Any], key: str, path: str = "", *, minimum: int | None = None,
+            maximum: int | None = None) -> int | None:
     v = d.get(key)
     if v is None:
         return None
     p = f"{path}.{key}" if path else key
+    if isinstance(v, float) and v.is_integer() and abs(v) <= INT_MAX:
+        # JSON Schema (and both APIs) count 5.0 as the integer 5; forwarded bodies carry the int
+        v = d[key] = int(v)
     need(isinstance(v, int) and not isinstance(v, bool), p, f"must be an integer, not {type(v).__name__}")
+    need(-INT_MAX <= v <= INT_MAX, p, f"must be at most {INT_MAX}")
     if minimum is not None:
         need(v >= minimum, p, f"must be at least {minimum}")
+    if maximum is not None:
+        need(v <= maximum, p, f"must be at most {maximum}")
     return v  # type: ignore[no-any-return]
 
 
-def get_num(d: dict[str, Any], key: str, path: str = "") -> float | None:
+def get_num(d: dict[str, Any], key: str, path: str = "", *, lo: float | None = None,
+            hi: float | None = None) -> float | None:
     v = d.get(key)
     if v is None:
         return None
     p = f"{path}.{key}" if path else key
     need(isinstance(v, (int, float)) and not isinstance(v, bool), p, f"must be a number, not {type(v).__name__}")
+    if lo is not None:
+        need(v >= lo, p, f"must be at least {lo:g}")
+    if hi is not None:
+        need(v <= hi, p, f"must be at most {hi:g}")
     return float(v)
 
 

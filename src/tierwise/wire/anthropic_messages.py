@@ -60,6 +60,7 @@ _KNOWN = frozenset({
     "model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
     "tools", "tool_choice", "metadata", "thinking",
 })
+KNOWN_FIELDS = _KNOWN  # top-level fields the codec models (the rest is `extra`)
 
 STOP_REASONS: frozenset[str] = frozenset(
     {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"})
@@ -196,11 +197,12 @@ def _content_blocks(content: Any, path: str, role: str, prev_tool_ids: set[str])
     return out
 
 
-def _decode_messages(msgs: list[Any], system: list[TextBlock]) -> list[Message]:
+def _decode_messages(msgs: list[Any], system: list[TextBlock]) -> tuple[list[Message], bool]:
     """Messages in order; `system`-role messages (Claude Code sends them mid-conversation) are
     appended to `system`, since the canonical model and many upstreams only know a leading system prompt."""
     messages: list[Message] = []
     prev_tool_ids: set[str] = set()
+    mid_system = False
     for i, m in enumerate(msgs):
         p = f"messages[{i}]"
         need(isinstance(m, dict), p, "must be an object")
@@ -210,12 +212,13 @@ def _decode_messages(msgs: list[Any], system: list[TextBlock]) -> list[Message]:
         need("content" in m, f"{p}.content", "is required")
         if role == "system":
             system.extend(_decode_system(m["content"], f"{p}.content"))
+            mid_system = True
             continue
         blocks = _content_blocks(m["content"], f"{p}.content", role, prev_tool_ids)
         if role == "assistant":
             prev_tool_ids = {b.id for b in blocks if isinstance(b, ToolUseBlock)}
         messages.append(Message(role, blocks))
-    return messages
+    return messages, mid_system
 
 
 def _decode_system(system: Any, path: str = "system") -> list[TextBlock]:
@@ -269,7 +272,7 @@ def _decode_thinking(th: Any) -> dict[str, Any] | None:
     need(t in ("enabled", "disabled", "adaptive"), "thinking.type", "must be enabled, disabled or adaptive")
     if t == "enabled":
         need(th.get("budget_tokens") is not None, "thinking.budget_tokens", "is required when thinking is enabled")
-        get_int(th, "budget_tokens", "thinking", minimum=1)
+        get_int(th, "budget_tokens", "thinking", minimum=1024)
     return cast(dict[str, Any], th)
 
 
@@ -290,25 +293,31 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
     metadata = get_dict(body, "metadata") or {}
     user = metadata.get("user_id")
     system = _decode_system(body.get("system"))
-    messages = _decode_messages(msgs, system)
+    messages, mid_system = _decode_messages(msgs, system)
+    # Anthropic takes system-role turns only with this beta flag; without it the body is re-encoded
+    # (system turns folded into `system`) instead of forwarded as the client sent it.
+    forward = not mid_system or "mid-conversation-system" in headers.get("anthropic-beta", "")
+    thinking = _decode_thinking(body.get("thinking"))
+    if thinking is not None and thinking.get("type") == "enabled" and max_tokens is not None:
+        need(max_tokens > thinking["budget_tokens"], "max_tokens", "must be greater than thinking.budget_tokens")
     return Request(
         model=model,
         messages=messages,
         system=system,
         max_tokens=max_tokens,
-        temperature=get_num(body, "temperature"),
+        temperature=get_num(body, "temperature", lo=0, hi=1),
         top_p=get_num(body, "top_p"),
         top_k=get_int(body, "top_k", minimum=0),
         stop=_stop_sequences(body),
         stream=get_bool(body, "stream") or False,
         tools=_decode_tools(get_list(body, "tools") or []),
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
-        thinking=_decode_thinking(body.get("thinking")),
+        thinking=thinking,
         metadata=metadata,
         user=user if isinstance(user, str) else None,
         extra={k: v for k, v in body.items() if k not in _KNOWN},
         source_format=FORMAT,
-        source_body=body,
+        source_body=body if forward else None,
         headers=headers,
     )
 
@@ -476,7 +485,9 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
     system = _system_out(req)
     if system is not None:
         body["system"] = system
-    body["messages"] = encode_messages(req.messages)
+    # Anthropic needs one turn with content; an OpenAI request may carry only a system prompt
+    # (or empty turns), which OpenAI answers: give it a minimal user turn rather than a 400.
+    body["messages"] = encode_messages(req.messages) or [{"role": "user", "content": "."}]
     thinking = _thinking_out(req)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     thinking_on = thinking is not None and thinking.get("type") in ("enabled", "adaptive")

@@ -55,6 +55,7 @@ _KNOWN = frozenset({
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "n", "logprobs", "top_logprobs",
     "reasoning_effort", "metadata", "user",
 })
+KNOWN_FIELDS = _KNOWN  # top-level fields the codec models (the rest is `extra`)
 
 FINISH_TO_STOP: dict[str, StopReason] = {
     "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -156,7 +157,8 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                 try:
                     parsed = orjson.loads(args)
                 except orjson.JSONDecodeError:
-                    raise InvalidRequest(f"{tp}.function.arguments: is not valid JSON") from None
+                    # A model's malformed call echoed back in the history: OpenAI takes it, so keep it.
+                    parsed = args
                 if not isinstance(parsed, dict):
                     parsed = {"value": parsed}
                 tid = get_str(tc, "id", tp) or f"call_{i}_{j}"
@@ -186,10 +188,12 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
     for i, t in enumerate(get_list(body, "tools") or []):
         p = f"tools[{i}]"
         need(isinstance(t, dict), p, "must be an object")
+        need(t.get("type", "function") == "function", f"{p}.type", "must be function")
         fn = get_dict(t, "function", p)
         need(fn is not None, f"{p}.function", "is required")
         assert fn is not None
-        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        params = fn.get("parameters")
+        params = {"type": "object", "properties": {}} if params is None else params
         need(isinstance(params, dict), f"{p}.function.parameters", "must be a JSON Schema object")
         tools.append(Tool(get_str(fn, "name", f"{p}.function", required=True) or "",
                           get_str(fn, "description", f"{p}.function"), params))
@@ -199,6 +203,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         tool_choice = tool_choice or ToolChoice("auto")
         tool_choice.disable_parallel = True
     n = get_int(body, "n", minimum=1) or 1
+    get_dict(body, "stream_options")
     stream = get_bool(body, "stream") or False
     metadata = get_dict(body, "metadata") or {}
     return Request(
@@ -206,8 +211,8 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         messages=messages,
         system=system,
         max_tokens=max_tokens,
-        temperature=get_num(body, "temperature"),
-        top_p=get_num(body, "top_p"),
+        temperature=get_num(body, "temperature", lo=0, hi=2),
+        top_p=get_num(body, "top_p", lo=0, hi=1),
         stop=stop_list(body.get("stop"), "stop"),
         stream=stream,
         tools=tools,
@@ -215,7 +220,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         response_format=_decode_response_format(body.get("response_format")),
         n=n,
         logprobs=get_bool(body, "logprobs") or False,
-        top_logprobs=get_int(body, "top_logprobs", minimum=0),
+        top_logprobs=get_int(body, "top_logprobs", minimum=0, maximum=20),
         reasoning_effort=get_str(body, "reasoning_effort", ""),
         metadata=metadata,
         user=get_str(body, "user", ""),
