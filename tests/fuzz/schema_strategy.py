@@ -2,7 +2,7 @@
 
 hypothesis-jsonschema handles all of JSON Schema but spends ~0.3 s per document on these
 request schemas, which makes a 10,000-request run take hours; the published schemas use only
-type, properties, required, items, minItems, enum, const, oneOf/anyOf, minimum and maximum,
+type, properties, required, items, minItems, minLength, enum, const, oneOf/anyOf, minimum and maximum,
 string patterns, `not const`, and `false` for fields that must be absent,
 so a direct translation is enough and thousands of times faster.
 """
@@ -69,6 +69,8 @@ def from_schema(schema: dict[str, Any] | bool) -> st.SearchStrategy[Any]:
         return _TEXT.filter(lambda v: v != barred.get("const"))
     if "allOf" in schema:  # the subset uses allOf only as [not const, anyOf patterns] over strings
         return from_schema({"type": "string", "anyOf": schema["allOf"][1]["anyOf"]})
+    if kind == "string" and "minLength" in schema:
+        return st.text(min_size=int(schema["minLength"]), max_size=max(40, int(schema["minLength"])))
     if kind in _SCALARS:
         return _SCALARS[kind]
     return from_schema(True)

@@ -51,11 +51,11 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_with_408(slow_gateway):
 
 
 def test_a_keep_alive_connection_that_trickles_its_next_request_is_cut_off(slow_gateway):
-    first = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    first = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
     with socket.create_connection(("127.0.0.1", slow_gateway.port)) as s:
         s.sendall(first)
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
-        nxt = b"GET /health HTTP/1.1\r\nhost: x\r\nx-pad: " + b"y" * 40 + b"\r\n\r\n"
+        nxt = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: " + b"y" * 40 + b"\r\n\r\n"
         for i in range(len(nxt)):
             ready, _, _ = select.select([s], [], [], TRICKLE_S)
             if ready:
@@ -68,7 +68,7 @@ def test_a_keep_alive_connection_that_trickles_its_next_request_is_cut_off(slow_
 
 def test_a_body_sent_a_byte_at_a_time_is_cut_off(slow_gateway):
     body = b'{"model":"m","messages":[{"role":"user","content":"' + b"z" * 40 + b'"}]}'
-    head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\n\r\n" % len(body))
     sent, answer = trickle_until_cut(slow_gateway.port, body, head=head)
     assert sent < len(body), "the server waited for the whole trickled body"
@@ -120,7 +120,7 @@ def test_more_slow_connections_than_file_descriptors_do_not_lock_out_a_client(tm
         time.sleep(0.5)
         for s in slow:
             try:
-                s.send(b"GET /health HTTP/1.1\r\nhost: x\r\n")  # never finished
+                s.send(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")  # never finished
             except OSError:
                 pass
         time.sleep(1.0)  # the server has accepted what it will accept

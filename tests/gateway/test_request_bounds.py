@@ -160,7 +160,7 @@ def test_probe_slot_comes_back_when_a_stream_client_disconnects(g, anthropic_up)
     anthropic_up.script(SlowStream(0.3, Reply(text="a b c d e f g h i j k l m n o p")))
     with socket.create_connection(("127.0.0.1", g.port)) as s:
         body = b'{"model":"main","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"q"}]}'
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                   b"content-length: %d\r\n\r\n%s" % (len(body), body))
         assert s.recv(100).startswith(b"HTTP/1.1 200")
     deadline = time.monotonic() + 5
@@ -218,7 +218,7 @@ def test_body_bytes_in_flight_are_bounded_with_retry_after(gateway, openai_up, a
     held = []
     for _ in range(2):  # two slow uploads that announced 100 kB each and sent only part of it
         s = socket.create_connection(("127.0.0.1", gw.port))
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                   b"content-length: 100000\r\n\r\n{")
         held.append(s)
     time.sleep(0.3)
