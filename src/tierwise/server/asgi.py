@@ -35,7 +35,7 @@ from tierwise.server.limits import BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.tokens import estimate_request
 from tierwise.wire import anthropic_messages, openai_chat
-from tierwise.wire._check import get_int
+from tierwise.wire._check import INT_MAX, get_int
 
 log = logging.getLogger("tierwise.server")
 
@@ -410,7 +410,7 @@ class App:
             data = await self.parse(scope, receive, headers)
             self.forwarding.apply(data, headers, codec.FORMAT)
             if isinstance(data, dict) and data.get("max_tokens") is None:
-                data = {**data, "max_tokens": 1 << 30}  # count_tokens bodies carry no max_tokens
+                data = {**data, "max_tokens": INT_MAX}  # count_tokens bodies carry no max_tokens (> any budget)
             req = codec.decode_request(data, headers)
             route, route_target = self.route_for(scope, req.model)
             self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))

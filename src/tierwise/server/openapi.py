@@ -148,7 +148,7 @@ MESSAGES_REQUEST: dict[str, Any] = {
             _obj(["type", "name"], type={"const": "tool"}, name=_STR, disable_parallel_tool_use=_NBOOL)]},
         "thinking": {"anyOf": [
             _obj(["type", "budget_tokens"], type={"const": "enabled"},
-                 budget_tokens={"type": "integer", "minimum": 1024}),
+                 budget_tokens={"type": "integer", "minimum": 1024, "maximum": INT_MAX - 1}),
             _obj(["type"], type={"enum": ["disabled", "adaptive"]}),
         ]},
         "metadata": _OBJ,
@@ -309,7 +309,8 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
         "/v1/chat/completions": _post("OpenAI Chat Completions", chat, OPENAI_ERROR, stream=True),
         "/v1/messages": _post("Anthropic Messages", messages, ANTHROPIC_ERROR, stream=True),
         "/v1/messages/count_tokens": _post("Anthropic token count", count, ANTHROPIC_ERROR, stream=False),
-        "/v1/embeddings": _post("OpenAI embeddings (proxied)", _with_model(EMBEDDINGS_REQUEST, embedding_model),
+        "/v1/embeddings": _post("OpenAI embeddings (proxied)",
+                                _with_model(_nullable_optionals(EMBEDDINGS_REQUEST), embedding_model),
                                 OPENAI_ERROR, stream=False),
         "/v1/models": _get("routes and models clients may name", OPENAI_ERROR),
         "/health": _get("liveness; each deployment's circuit-breaker state for key holders", None),

@@ -48,7 +48,7 @@ from tierwise.canonical import (
 from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
 from tierwise.ids import new_id
 from tierwise.secret_scrub import scrub
-from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
+from tierwise.wire._check import INT_MAX, get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.sse import SSEParser, event_message
 
 FORMAT: WireFormat = "anthropic"
@@ -272,7 +272,7 @@ def _decode_thinking(th: Any) -> dict[str, Any] | None:
     need(t in ("enabled", "disabled", "adaptive"), "thinking.type", "must be enabled, disabled or adaptive")
     if t == "enabled":
         need(th.get("budget_tokens") is not None, "thinking.budget_tokens", "is required when thinking is enabled")
-        get_int(th, "budget_tokens", "thinking", minimum=1024)
+        get_int(th, "budget_tokens", "thinking", minimum=1024, maximum=INT_MAX - 1)  # max_tokens must exceed it
     return cast(dict[str, Any], th)
 
 

@@ -110,7 +110,13 @@ def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block
                 need(isinstance(iu, dict) and isinstance(iu.get("url"), str), f"{p}.image_url",
                      "must be an object with a string `url`")
                 out.append(_image_from_url(iu["url"], iu.get("detail")))
-        elif t in ("input_audio", "file"):
+        elif t == "file":
+            # Inline data only: a file_id names a file in the operator's upstream account.
+            f = part.get("file")
+            need(isinstance(f, dict) and isinstance(f.get("file_data"), str) and f["file_data"].startswith("data:"),
+                 f"{p}.file.file_data", "is required (a data: URL)")
+            out.append(OtherBlock(part))
+        elif t == "input_audio":
             out.append(OtherBlock(part))
         else:
             raise InvalidRequest(f"{p}.type: unknown content part type {t!r}")
