@@ -81,6 +81,8 @@ class ServerLimits(_Strict):
 
     header_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a connection may take to send a "
                                   "request's header block; slower connections are closed with 408")
+    max_header_bytes: int = Field(64 * 1024, ge=4096, le=16 * 1024 * 1024, description="bytes of a request's "
+                                  "line and header block; a longer one is answered 431 and the connection closed")
     body_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a request may take to send its body "
                                 "after its headers; slower ones are cut off")
     max_connections: int = Field(4096, ge=8, description="open client connections; at the limit the oldest "

@@ -77,6 +77,83 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off(slow_gateway):
     assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
 
 
+# ---------------------------------------------------------------------------- header size
+
+FLOOD_BYTES = 16 * 1024 * 1024
+
+
+def flood(port: int, head: bytes, piece: bytes, *, first: bytes = b"") -> tuple[int, bytes]:
+    """Send `first` (whole requests) and `head`, then `piece` again and again at full speed, up to
+    FLOOD_BYTES; return (bytes of pieces sent, what came back) once the server answers or closes."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(15)
+        if first:
+            s.sendall(first)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        s.sendall(head)
+        sent = 0
+        while sent < FLOOD_BYTES:
+            ready, _, _ = select.select([s], [], [], 0)
+            if ready:
+                break
+            try:
+                s.sendall(piece)
+            except OSError:  # closed on us mid-send
+                break
+            sent += len(piece)
+        try:
+            return sent, s.recv(4096)
+        except OSError:
+            return sent, b""
+
+
+HEADER_FLOODS = {
+    "many_lines": (b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n", (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000),
+    "one_long_value": (b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\ncookie: ", b"c" * 65536),
+    "long_url": (b"GET /health?q=", b"u" * 65536),
+    "post_without_key": (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n",
+                         (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000),
+}
+
+
+@pytest.mark.parametrize("name", list(HEADER_FLOODS))
+def test_an_endless_header_block_is_refused_with_431(gateway, name):
+    """uvicorn keeps every header line (and grows a long value or URL by concatenation): 10 s of
+    header lines at loopback speed, within the header deadline and without a key, held 2 GB."""
+    g = gateway({})
+    head, piece = HEADER_FLOODS[name]
+    sent, answer = flood(g.port, head, piece)
+    assert sent < FLOOD_BYTES, "the server read 16 MB of one request's header block"
+    assert answer in (b"",) or answer.startswith(b"HTTP/1.1 431"), answer
+    assert httpx.get(g.url + "/health", timeout=5).status_code == 200
+
+
+def test_the_next_request_on_a_keep_alive_connection_is_bounded_too(gateway):
+    g = gateway({})
+    ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+    sent, answer = flood(g.port, b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n",
+                         (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000, first=ok)
+    assert sent < FLOOD_BYTES, "the server read 16 MB of the second request's header block"
+
+
+def test_ordinary_large_headers_and_pipelined_requests_still_pass(gateway):
+    g = gateway({})
+    cookie = "k=" + "v" * 12000
+    r = httpx.get(g.url + "/health", headers={"cookie": cookie, **{f"x-h{i}": "y" * 100 for i in range(100)}},
+                  timeout=5)
+    assert r.status_code == 200
+    with socket.create_connection(("127.0.0.1", g.port)) as s:  # 200 requests in one write
+        s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: " + b"p" * 300 + b"\r\n\r\n" * 1)
+        s.sendall((b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: " + b"p" * 300 + b"\r\n\r\n") * 199)
+        s.settimeout(10)
+        got = b""
+        while got.count(b"HTTP/1.1 200") < 200:
+            chunk = s.recv(65536)
+            assert chunk, f"closed after {got.count(b'HTTP/1.1 200')} answers"
+            got += chunk
+        assert b"431" not in got
+
+
 # ---------------------------------------------------------------------------- descriptors
 
 

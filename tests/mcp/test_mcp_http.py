@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -130,6 +131,30 @@ async def raw_post(url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
 
 
 # ---------------------------------------------------------------------------- who may connect
+
+
+def test_a_client_without_the_token_cannot_flood_the_header_parser(server: McpHttp):
+    """The token is checked after the headers are parsed: the MCP server has the gateway's
+    header bounds (uvicorn alone kept every header line of a never-ending block)."""
+    line = (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.settimeout(15)
+        s.sendall(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        sent = 0
+        while sent < 16 * 1024 * 1024:
+            if select.select([s], [], [], 0)[0]:
+                break
+            try:
+                s.sendall(line)
+            except OSError:
+                break
+            sent += len(line)
+        try:
+            answer = s.recv(4096)
+        except OSError:
+            answer = b""
+    assert sent < 16 * 1024 * 1024, "the MCP server read 16 MB of one request's header block"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer
 
 
 async def test_no_token_or_a_wrong_one_gets_401_and_the_right_one_works(server: McpHttp):

@@ -414,6 +414,60 @@ async def test_memory_is_bounded_for_the_whole_run(audit_hook: bool) -> None:
     assert int(r.stdout.split("TOTAL_MB")[1].split()[0]) < 256
 
 
+OUTSIDE_THE_ADDRESS_SPACE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+MB = 1 << 20
+held = {"shm": 0, "msg": 0, "memfd": 0}
+# SysV shared memory: fill a segment, detach it (RLIMIT_AS no longer counts it), make another.
+for _ in range(12):
+    sid = libc.shmget(0, 64 * MB, 0o1600)
+    if sid < 0:
+        break
+    addr = libc.shmat(sid, None, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        break
+    ctypes.memset(addr, 1, 64 * MB)
+    libc.shmdt(ctypes.c_void_p(addr))
+    held["shm"] += 64
+# SysV message queues: 16 KB a queue, thousands of queues.
+msg = ctypes.create_string_buffer(b"\\1" * 8 + b"x" * 8000)
+for _ in range(4000):
+    q = libc.msgget(0, 0o1600)
+    if q < 0:
+        break
+    n = 0
+    while libc.msgsnd(q, msg, 8000, 0o4000) == 0:
+        n += 8000
+    if n == 0:
+        break
+    held["msg"] += n / MB
+# memfds: written, never mapped; each as large as RLIMIT_FSIZE lets it be.
+fds = []
+for _ in range(40):
+    try:
+        fd = os.memfd_create("x")
+        os.write(fd, b"a" * (16 * MB))
+        fds.append(fd)
+        held["memfd"] += 16
+    except OSError:
+        break
+print("HELD_MB", int(sum(held.values())), held, flush=True)
+"""
+
+
+async def test_memory_outside_the_address_space_is_bounded_too() -> None:
+    """RLIMIT_AS counts mappings only: SysV shared memory and message queues (kept by the IPC
+    namespace, not the process) and unmapped memfds would let one run hold GBs of the machine's
+    memory with a 256 MB limit. The run keeps at most its memory_mb in total by any route."""
+    need_layer("memory_total", "the run's memory cannot be bounded in total here")
+    limits = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256)
+    r = await run_python(OUTSIDE_THE_ADDRESS_SPACE, limits=limits, audit_hook=False)  # the OS layer alone
+    assert "HELD_MB" in r.stdout, r.stderr
+    assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb, r.stdout
+
+
 async def test_output_flood_is_capped() -> None:
     r = await run_python("import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 65536)\n",
                          limits=SandboxLimits(wall_s=20, cpu_s=5, output_bytes=10_000))

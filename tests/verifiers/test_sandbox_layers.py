@@ -168,6 +168,49 @@ async def test_the_answer_is_compiled_outside_the_gateway_process(monkeypatch: p
     assert slow.reason in ("code compiles", "does not compile: the compiler ran out of time or memory")
 
 
+def _compilers() -> int:
+    """Compiler children of this process alive now."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        n += ppid == os.getpid() and b"compile(source" in cmd
+    return n
+
+
+async def test_compiles_share_the_sandbox_cap() -> None:
+    """Each compile is a child interpreter allowed 1 GB and 10 s of CPU: without a cap, as many
+    concurrent answers as the gateway has connections start as many compilers at once."""
+    sandbox.configure(max_concurrent=2, max_waiting=64, wait_s=60)
+    v = build_verifier("python_code")
+    slow = resp("```python\n" + "def f():\n    pass\n" * 10_000 + "```")
+    most = 0
+    calls = asyncio.gather(*(v(req(), slow, VerifyContext()) for _ in range(10)))
+    while not calls.done():
+        most = max(most, _compilers())
+        await asyncio.sleep(0.01)
+    verdicts = await calls
+    assert most <= 2, f"{most} compilers ran at once"
+    assert all(x.reason in ("code compiles", "does not compile: the compiler ran out of time or memory")
+               for x in verdicts), [x.reason for x in verdicts]
+
+
+async def test_a_compile_with_no_slot_is_a_failed_check_not_a_pile_up() -> None:
+    sandbox.configure(max_concurrent=1, max_waiting=0)
+    v = build_verifier("python_code")
+    slow = resp("```python\n" + "def f():\n    pass\n" * 10_000 + "```")
+    verdicts = await asyncio.gather(*(v(req(), slow, VerifyContext()) for _ in range(3)))
+    busy = [x for x in verdicts if x.reason.startswith("sandbox busy")]
+    assert busy and all(not x.passed for x in busy), [x.reason for x in verdicts]
+
+
 def test_doctor_reports_the_sandbox_and_how_to_install_it(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
     from click.testing import CliRunner

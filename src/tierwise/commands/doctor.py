@@ -47,7 +47,12 @@ async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
             headers["x-api-key"] = key
     timeout = aiohttp.ClientTimeout(total=min(5.0, p.timeouts.connect + 3), sock_connect=p.timeouts.connect)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(url, headers=headers) as r:
+        # No redirects: the key headers would follow to the host the server names (so does the gateway).
+        async with aiohttp.ClientSession(timeout=timeout) as s, \
+                s.get(url, headers=headers, allow_redirects=False) as r:
+            if 300 <= r.status < 400:
+                return False, (f"{url} answered with a redirect (HTTP {r.status}), which the gateway does not "
+                               "follow: set base_url to where it leads")
             if r.status in (401, 403):
                 return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
             if r.status >= 400:

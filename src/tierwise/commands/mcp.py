@@ -71,9 +71,15 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
                 import uvicorn
 
                 from tierwise.mcp_http import build_app
+                from tierwise.server.build import KEEP_ALIVE_S
+                from tierwise.server.limits import guarded_protocol
 
                 app = build_app(server, host=host, token=token, allowed_hosts=list(allowed_hosts))
-                await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
+                # The gateway's connection bounds (header size and deadlines, connection cap): a
+                # client without the token reaches the HTTP parser before the token is checked.
+                http = guarded_protocol(cfg.server.limits, KEEP_ALIVE_S)
+                await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
+                                                    timeout_keep_alive=KEEP_ALIVE_S)).serve()
         finally:
             await service.gateway.close()
 

@@ -36,6 +36,7 @@ import mmap
 import os
 import secrets
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -147,7 +148,7 @@ class Journal:
         self._failures = 0
         self._retry_at = 0.0
         self._closed = False
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._current: _Segment | None = self._open_segment(segment_bytes)
 
     def _open_segment(self, size: int) -> _Segment:
@@ -324,10 +325,21 @@ def replay(directory: Path, ledger_id: str, connect: Callable[[], sqlite3.Connec
                         "the ledger it belongs to)", path)
             continue
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # Only regular files this user made: not a link out (read, then deleted), not a FIFO
+            # or a device planted in the folder (an open or read that never ends).
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             continue  # another process replayed it a moment ago
+        except OSError as e:
+            rep.foreign += 1
+            log.warning("ledger journal %s cannot be opened (%s); not replayed", path, e.strerror)
+            continue
         try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                rep.foreign += 1
+                log.warning("ledger journal %s is not a regular file of this user; not replayed", path)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import queue
 import secrets
 import sqlite3
@@ -94,10 +95,20 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
     return LedgerRecord(**kw)
 
 
+def _create_private(path: str) -> None:
+    """Make the database file readable by its owner only before SQLite creates it (SQLite gives its
+    -wal and -shm files the database file's mode): it holds costs, errors and stored prompts."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass  # an existing ledger keeps the mode its operator gave it
+
+
 class Ledger:
     def __init__(self, path: str, journal: JournalConfig | None = None) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         self._durable = bool(journal and journal.enabled and journal.fsync)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")

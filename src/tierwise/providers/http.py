@@ -1,5 +1,6 @@
 """HTTP transport to one upstream provider: auth headers, timeouts, and the mapping of every
-transport failure to `UpstreamError` with a message that never carries a secret.
+transport failure to `UpstreamError` with a message that never carries a secret. Redirects are
+never followed (the key headers would go to the host the upstream names).
 
 One aiohttp session per process is shared by all providers (connection pooling across them);
 each provider keeps its own connector limit through the session's per-host pooling.
@@ -83,7 +84,10 @@ class Provider:
                 retryable=False,
             )
         try:
-            resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout)
+            # No redirects: aiohttp would re-send the body with every header but `Authorization` to
+            # whatever host the upstream names (`x-api-key` and the config's key headers included).
+            resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout,
+                                           allow_redirects=False)
         except TimeoutError:
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
         except aiohttp.ClientConnectorError:
@@ -135,6 +139,9 @@ class Provider:
         except orjson.JSONDecodeError:
             # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.
             msg = scrub(raw[:4000].decode("utf-8", "replace"))[:300]
+        if 300 <= status < 400:
+            # Its Location is not shown (it is the upstream's to choose, and could carry anything).
+            msg = "a redirect, which the gateway does not follow (check the provider's base_url)"
         text = f"provider {self.name!r} answered HTTP {status}" + (f": {msg}" if msg else "")
         if status == 429:
             return UpstreamError(

@@ -5,10 +5,11 @@ sandboxed program.
 A deny list over the default of "allow": the interpreter and its standard library keep working,
 and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
 making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uring, kernel
-modules, kexec, reading other processes' memory, personality changes, every `socket()` (the
-only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its
-rlimits (memory, CPU, files) bound the whole run. `clone3` answers
-ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
+modules, kexec, reading other processes' memory, personality changes, memory kept outside the
+process's address space (SysV shared memory and message queues, POSIX queues, memfds), every
+`socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
+every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its rlimits
+(memory, CPU, files) bound the whole run. `clone3` answers ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
 whose flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
 (libseccomp's default for a foreign architecture).
 """
@@ -21,6 +22,11 @@ import os
 import tempfile
 from typing import Any
 
+MEMORY_OUTSIDE_THE_ADDRESS_SPACE = (
+    "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
+    "semtimedop", "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
+    "mq_getsetattr", "memfd_create", "memfd_secret",
+)
 # Refused outright with EPERM. Names libseccomp does not know on this architecture are skipped.
 DENIED = (
     "chroot", "pivot_root", "mount", "umount", "umount2", "mount_setattr", "move_mount", "open_tree",
@@ -31,6 +37,11 @@ DENIED = (
     "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct",
     "quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "vhangup", "uselib", "nfsservctl", "socket",
+    # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
+    # the process (filled, detached, refilled: as much as the machine has); message queues hold up
+    # to msgmni x msgmnb; a memfd holds RLIMIT_FSIZE per descriptor while unmapped. The
+    # interpreter and the standard library need none of them (no /dev/shm either).
+    *MEMORY_OUTSIDE_THE_ADDRESS_SPACE,
 )
 FORKS = ("fork", "vfork")
 # clone flags that make namespaces (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME):

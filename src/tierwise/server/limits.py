@@ -2,7 +2,9 @@
 
 - `GuardedHttpToolsProtocol`: uvicorn's httptools protocol (with header corking) plus a
   deadline for a request's header block (`header_timeout`, answered 408) and for its body
-  (`body_timeout`), and a cap on open connections (`max_connections`, kept below the
+  (`body_timeout`), a cap on the size of a request line and header block (`max_header_bytes`,
+  answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
+  without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
   process's open-file limit). At the cap, the oldest connection that is not running a
   request (sending headers, sending a body, idle between requests) is closed to make room,
   so a crowd of slow or idle connections cannot lock out a client that sends its request.
@@ -30,6 +32,7 @@ from tierwise.server.cork import CorkedHttpToolsProtocol
 
 SWEEP_S = 1.0
 TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+TOO_LARGE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 class GatewayBusy(TierwiseError):
@@ -114,6 +117,7 @@ class ConnectionGuard:
     def __init__(self, limits: ServerLimits, keep_alive: float) -> None:
         self.header_timeout = limits.header_timeout
         self.body_timeout = limits.body_timeout
+        self.max_header_bytes = limits.max_header_bytes
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
         # Connections not running a request, oldest first: protocol -> (deadline, phase).
@@ -160,6 +164,17 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
 
     guard: ClassVar[ConnectionGuard]
+    # Bytes received since the current request line began, while its header block is unfinished
+    # (counted per received chunk: the bound is max_header_bytes plus one read).
+    _header_bytes = 0
+    _in_header = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_header:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._in_header and self._header_bytes > self.guard.max_header_bytes:
+            self.cut("header_size")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -172,9 +187,11 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._in_header, self._header_bytes = True, 0
         self.guard.wait(self, "header", self.guard.header_timeout)
 
     def on_headers_complete(self) -> None:
+        self._in_header = False
         super().on_headers_complete()
         self.guard.wait(self, "body", self.guard.body_timeout)
 
@@ -188,12 +205,13 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             self.guard.wait(self, "idle", self.guard.idle_timeout)
 
     def cut(self, phase: str) -> None:
-        """Close a connection that took too long (or must make room): 408 if no request was read yet."""
+        """Close a connection that took too long (or must make room): 408 if no request was read yet;
+        431 for a header block past max_header_bytes."""
         transport = self.transport
         if transport.is_closing():
             return
-        if phase == "header" and (self.cycle is None or self.cycle.response_complete):
-            transport.write(TIMEOUT_408)
+        if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
+            transport.write(TOO_LARGE_431 if phase == "header_size" else TIMEOUT_408)
             transport.close()
         else:
             transport.abort()  # mid-body: the app sees the client go away

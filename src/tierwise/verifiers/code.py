@@ -10,9 +10,10 @@ import functools
 import secrets
 
 from tierwise.canonical import Request, Response
-from tierwise.sandbox import SandboxLimits, require, run_python
+from tierwise.sandbox import SandboxLimits, backend, require, run_python
 from tierwise.sandbox.backend import set_rlimits
 from tierwise.sandbox.bwrap import interpreter
+from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.verifiers.base import Verdict, VerifyContext
 from tierwise.verifiers.text import python_code
 
@@ -48,7 +49,16 @@ _tierwise_finished()
 
 
 async def compile_error(code: str) -> str | None:
-    """Why `code` does not compile, or None; compiled in a child interpreter, time-boxed."""
+    """Why `code` does not compile, or None; compiled in a child interpreter, time-boxed.
+
+    A compiler may take 1 GB and 10 s of CPU, so it takes a sandbox slot like a run: the cap on
+    concurrent runs bounds compilers too (without it, every concurrent answer started one).
+    Raises SandboxBusy when no slot is free in time."""
+    async with backend.capacity.slot():
+        return await _compile_in_child(code)
+
+
+async def _compile_in_child(code: str) -> str | None:
     proc = await asyncio.create_subprocess_exec(
         interpreter(), "-I", "-S", "-c", _COMPILE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env={}, preexec_fn=functools.partial(set_rlimits, _COMPILE_LIMITS))
@@ -85,7 +95,10 @@ class PythonCodeVerifier:
             return Verdict(False, "no Python code found in the answer", 0.0, self.name)
         if len(code) > MAX_CODE_CHARS:
             return Verdict(False, f"code too long ({len(code)} characters)", 0.0, self.name)
-        error = await compile_error(code)
+        try:
+            error = await compile_error(code)
+        except SandboxBusy as e:
+            return Verdict(False, f"sandbox busy: {e} (not compiled)", 0.0, self.name)
         if error:
             return Verdict(False, error, 0.0, self.name)
         if self.tests is None and not self.run:
