@@ -20,16 +20,37 @@ import orjson
 ENCODER_DEPTH = 254
 
 
+def _wrappers(extra: int) -> tuple[list[Any], list[Any]]:
+    """`extra` nested one-element lists, built once per depth: (outermost, innermost)."""
+    inner: list[Any] = [None]
+    outer = inner
+    for _ in range(extra - 1):
+        outer = [outer]
+    return outer, inner
+
+
+_WRAPPERS: dict[int, tuple[list[Any], list[Any]]] = {}
+
+
 def depth_exceeds(value: Any, limit: int) -> bool:
     """Does `value` hold lists/dicts nested more than `limit` levels (the top level is 1)?"""
     if not isinstance(value, (dict, list)):
         return False
-    for _ in range(ENCODER_DEPTH - limit):
-        value = [value]
+    extra = ENCODER_DEPTH - limit
+    if extra <= 0:
+        probe = value
+    else:
+        # The wrapper is reused (building 190 lists per request cost more than the encoding);
+        # dumps runs without yielding, so no other request sees the slot filled.
+        wrapper = _WRAPPERS.get(extra) or _WRAPPERS.setdefault(extra, _wrappers(extra))
+        probe, wrapper[1][0] = wrapper[0], value
     try:
-        orjson.dumps(value)
+        orjson.dumps(probe)
     except orjson.JSONEncodeError:
         return True
+    finally:
+        if extra > 0:
+            wrapper[1][0] = None
     return False
 
 
