@@ -93,3 +93,14 @@ def test_gateway_still_serves_after_bad_input(g):
     post(g, "/v1/messages", b"{broken")
     r = post(g, "/v1/messages", {"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 200 and r.json()["content"][0]["text"] == "ok"
+
+
+
+def test_tool_choice_object_of_another_type_is_refused(g):
+    # found by schemathesis (seed 15): `{"type": null, "function": {...}}` was taken as a function choice
+    body = {"model": "main", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": None, "function": {"name": "f"}}}
+    r = post(g, "/v1/chat/completions", body)
+    assert_openai_error(r, 400)
+    assert "tool_choice.type" in r.json()["error"]["message"]

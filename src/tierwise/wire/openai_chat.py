@@ -245,6 +245,7 @@ def _decode_tool_choice(tc: Any) -> ToolChoice | None:
         need(tc in mapping, "tool_choice", "must be auto, none, required or a function choice")
         return ToolChoice(mapping[tc])  # type: ignore[arg-type]
     need(isinstance(tc, dict), "tool_choice", "must be a string or an object")
+    need(tc.get("type", "function") == "function", "tool_choice.type", "must be function")
     fn = tc.get("function")
     need(isinstance(fn, dict) and isinstance(fn.get("name"), str), "tool_choice.function.name", "is required")
     return ToolChoice("tool", fn["name"])
