@@ -115,9 +115,10 @@ def forms(secret: str) -> set[str]:
 class SecretScrubber:
     """Finds and redacts a fixed set of secrets (and key-shaped strings) in text. Immutable."""
 
-    __slots__ = ("_automaton", "_variants", "_where", "_words")
+    __slots__ = ("_automaton", "_variants", "_verdicts", "_where", "_words")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._verdicts: dict[str, bool] = {}
         entries: dict[str, list[tuple[int, int, int]]] = {}
         variants: list[str] = []
         seen: set[str] = set()
@@ -202,7 +203,16 @@ class SecretScrubber:
         return "".join(out)
 
     def holds(self, text: str) -> bool:
-        return bool(self.spans(text))
+        # Ledger records repeat the same short reasons ("rule x matched") request after request:
+        # remember the verdict for short texts (per scrubber, so a new secret starts afresh).
+        if len(text) > 2048:
+            return bool(self.spans(text))
+        seen = self._verdicts.get(text)
+        if seen is None:
+            if len(self._verdicts) >= 4096:
+                self._verdicts.clear()
+            seen = self._verdicts[text] = bool(self.spans(text))
+        return seen
 
 
 def _shape_span(text: str, start: int, anchor: str) -> tuple[int, int] | None:

@@ -110,8 +110,10 @@ class Provider:
         """The whole body, or UpstreamError once it passes `max_response_bytes` (the upstream is not trusted
         to stop)."""
         cap = self.cfg.max_response_bytes
-        if resp.content_length is not None and resp.content_length > cap:
-            raise self.too_large()
+        if resp.content_length is not None:
+            if resp.content_length > cap:
+                raise self.too_large()
+            return await resp.read()  # aiohttp reads exactly Content-Length bytes: bounded already
         parts: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_any():
