@@ -167,12 +167,16 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                     parsed = args
                 if not isinstance(parsed, dict):
                     parsed = {"value": parsed}
-                tid = get_str(tc, "id", tp) or f"call_{i}_{j}"
+                tid = get_str(tc, "id", tp)
+                if tid is None:  # an explicit id, even "", is what the tool message answers
+                    tid = f"call_{i}_{j}"
                 tool_ids.add(tid)
                 blocks.append(ToolUseBlock(tid, name, parsed))
             messages.append(Message("assistant", blocks))
         elif role in ("tool", "function"):
-            tid = get_str(m, "tool_call_id", p, required=role == "tool") or m.get("name") or ""
+            tid = get_str(m, "tool_call_id", p, required=role == "tool")
+            if tid is None:
+                tid = str(m.get("name") or "")
             need(tid in tool_ids, f"{p}.tool_call_id",
                  f"{tid!r} does not match any tool call of an earlier assistant message")
             content = [b for b in _content_parts(m.get("content", ""), f"{p}.content", allow_images=False)
