@@ -290,3 +290,25 @@ def test_openapi_declares_security_schemes(gateway, openai_up, anthropic_up, mon
     assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "x-api-key",
                                  "description": schemes["apiKey"]["description"]}
     assert {"bearer": []} in doc["security"]
+
+
+def test_values_remembered_as_passing_open_no_door(gateway, openai_up, anthropic_up):
+    """The guard's fast path remembers Host and Content-Type values that passed; a hostile request
+    sent after many good ones (same connection, same values where it can) is still refused."""
+    g = frontier_gw(gateway, openai_up, anthropic_up)
+    with httpx.Client(base_url=g.url) as c:
+        for _ in range(3):
+            assert c.post("/v1/messages", json=ANT_BODY).status_code == 200
+        n = len(anthropic_up.requests)
+        # Same Host and Content-Type as the good requests, plus a browser's cross-site marks.
+        assert_anthropic_error(c.post("/v1/messages", json=ANT_BODY, headers={"Origin": EVIL}), 403)
+        assert_anthropic_error(c.post("/v1/messages", json=ANT_BODY, headers={"Sec-Fetch-Site": "cross-site"}), 403)
+        # A rebinding name, and a body declared as text, after the good ones.
+        assert_anthropic_error(c.post("/v1/messages", json=ANT_BODY, headers={"Host": "attacker.example:8080"}), 403)
+        r = c.post("/v1/messages", content=json.dumps(ANT_BODY), headers={"Content-Type": "text/plain"})
+        assert_anthropic_error(r, 415)
+        # More distinct (acceptable) Host values than the guard remembers: still judged one by one.
+        for i in range(80):
+            assert c.post("/v1/messages", json=ANT_BODY, headers={"Host": f"127.0.0.{i % 250 + 1}"}).status_code == 200
+        assert_anthropic_error(c.post("/v1/messages", json=ANT_BODY, headers={"Host": "evil.example"}), 403)
+        assert len(anthropic_up.requests) == n + 80

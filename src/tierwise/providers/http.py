@@ -161,7 +161,11 @@ class Provider:
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
         resp = await self.open(url, body, headers, self.whole_timeout)
         try:
-            raw = await self._read_capped(resp)
+            n = resp.content_length
+            if n is not None and n <= self.cfg.max_response_bytes:
+                raw = await resp.read()  # aiohttp reads exactly Content-Length bytes: bounded already
+            else:
+                raw = await self._read_capped(resp)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"

@@ -59,7 +59,14 @@ class Internal(TierwiseError):
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    """The request's headers as a dict (lower-case names), made once per request."""
+    h: dict[str, str] | None = scope.get(_HEADERS)
+    if h is None:
+        h = scope[_HEADERS] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    return h
+
+
+_HEADERS = "tierwise.headers"
 
 
 class App:
@@ -97,10 +104,11 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t = scope["type"]
         if t == "http":
-            screened = await self.guard.screen(scope, send, self.allow.get(scope["path"]))
-            if screened is None:
-                return
-            send = screened
+            if not self.guard.passes(_headers(scope), scope["method"]):
+                screened = await self.guard.screen(scope, send, self.allow.get(scope["path"]))
+                if screened is None:
+                    return
+                send = screened
             handler = self.routes.get((scope["method"], scope["path"]))
             if handler is None:
                 await self.no_route(scope, send)

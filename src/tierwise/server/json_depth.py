@@ -4,7 +4,8 @@ orjson parses up to 1024 levels but encodes only 254, so a body nested between t
 to be accepted and then fail on its way upstream. The gateway refuses bodies deeper than
 `server.limits.max_json_depth` at the door instead.
 
-Cost: the check is orjson's own encoder (C) run over the parsed body inside
+Cost: a body with no more brackets than the limit (most chat bodies) is passed after two
+`bytes.count` scans. Otherwise the check is orjson's own encoder (C) run over the parsed body inside
 `ENCODER_DEPTH - limit` extra list levels, so it fails exactly when the body nests deeper
 than `limit`. That is a fraction of the parse (about 65 µs for a 280 KB body whose parse
 takes 370 µs, ~1 µs for an ordinary chat body), against ~800 µs for a Python walk.
@@ -56,4 +57,10 @@ def depth_exceeds(value: Any, limit: int) -> bool:
 
 def too_deep(body: bytes, parsed: Any, limit: int) -> bool:
     """`parsed` (the JSON of `body`) nests deeper than `limit` (at most ENCODER_DEPTH)."""
-    return depth_exceeds(parsed, min(limit, ENCODER_DEPTH))
+    limit = min(limit, ENCODER_DEPTH)
+    # Every level opens with a bracket: a body with no more brackets than `limit` (strings'
+    # brackets counted too, so this only ever sends more bodies on to the exact check) cannot
+    # nest deeper. Two C scans of the bytes; an ordinary chat body stops here.
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    return depth_exceeds(parsed, limit)

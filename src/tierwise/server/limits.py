@@ -168,13 +168,26 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     # (counted per received chunk: the bound is max_header_bytes plus one read).
     _header_bytes = 0
     _in_header = True
+    # The phase the parser's callbacks reached: "header", "body", or None once a whole request is
+    # in (the app owns the connection). The guard hears of it once per received chunk, after the
+    # parser ran: a request that arrives in one read costs one guard update, not three.
+    _phase: str | None = "header"
 
     def data_received(self, data: bytes) -> None:
         if self._in_header:
             self._header_bytes += len(data)
+        before = self._phase
         super().data_received(data)
         if self._in_header and self._header_bytes > self.guard.max_header_bytes:
             self.cut("header_size")
+            return
+        phase = self._phase
+        if phase is not before:
+            guard = self.guard
+            if phase is None:
+                guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
+            else:
+                guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -187,21 +200,21 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_header, self._header_bytes = True, 0
-        self.guard.wait(self, "header", self.guard.header_timeout)
+        self._in_header, self._header_bytes, self._phase = True, 0, "header"
 
     def on_headers_complete(self) -> None:
         self._in_header = False
         super().on_headers_complete()
-        self.guard.wait(self, "body", self.guard.body_timeout)
+        self._phase = "body"
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self.guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
+        self._phase = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing() and not self.pipeline:
+            self._phase = "idle"
             self.guard.wait(self, "idle", self.guard.idle_timeout)
 
     def cut(self, phase: str) -> None:
