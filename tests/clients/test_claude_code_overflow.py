@@ -133,3 +133,29 @@ def test_claude_code_task_lands_on_the_frontier_when_local_cannot_hold_it(
     else:
         call = next(s for s in shown["steps"] if s["kind"] == "call" and s["name"] == "local")
         assert call["status"] == 400 and "exceeds the available context size" in call["reason"], reasons
+
+
+def test_claude_code_reads_the_gateways_overflow_as_prompt_too_long(
+    claude_bin: str, workdir: Path, tmp_path: Path, local: OpenAIDouble,  # noqa: F811
+    frontier: ScriptedAgentUpstream,
+) -> None:
+    """When no tier can hold the prompt, Claude Code gets Anthropic's "prompt is too long: N tokens >
+    M maximum" and treats it as its own prompt-too-long case (the one it compacts for), numbers
+    included, instead of a generic API failure. Its first turn is all system prompt and tools, so
+    there is nothing to compact and it stops with that explanation."""
+    frontier_window = 8000
+    cfg_path = config(tmp_path, local, frontier, LOCAL_WINDOW)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["models"]["frontier"]["context_window"] = frontier_window
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        proc = run([claude_bin, *PRINT_ARGS], workdir, cli_env(tmp_path / "home", g.url))
+        g.flush()
+        records = g.ledger.query()
+    finally:
+        g.stop()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "prompt is too long" in out.lower(), out[-3000:]
+    assert str(frontier_window) in out, out[-3000:]  # it read the widest window from the message
+    assert frontier.exchanges == [] and local.default.refused == 0  # neither tier was called for it
+    assert any(r.status == 400 and r.error_kind for r in records), [(r.status, r.error_kind) for r in records]
