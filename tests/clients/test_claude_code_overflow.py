@@ -118,7 +118,7 @@ def test_claude_code_task_lands_on_the_frontier_when_local_cannot_hold_it(
     for r in moved:
         why = " | ".join(s.get("reason", "") for s in r.steps)
         if how == "configured window":
-            assert f"skipped local: prompt ~" in why and f"> window {LOCAL_WINDOW:,}" in why, why
+            assert "skipped local: prompt ~" in why and f"> window {LOCAL_WINDOW:,}" in why, why
         else:
             assert "fell back to frontier" in r.reason and "exceeds the available context size" in r.reason, why
 

@@ -544,6 +544,8 @@ def error_object(err: TierwiseError) -> dict[str, Any]:
     if isinstance(err, ContextOverflow):
         return {"error": {"message": overflow_message(err), "type": "invalid_request_error", "param": "messages",
                           "code": "context_length_exceeded"}}
+    etype: str
+    code: str | None
     if isinstance(err, BudgetExceeded):
         etype, code = "insufficient_quota", "insufficient_quota"
     else:
