@@ -230,3 +230,15 @@ def test_learned_route_moves_to_the_other_tier_on_overflow(gateway, openai_up, a
     r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": LONG}])
     assert r.choices[0].message.content == "frontier answer"
     assert openai_up.default.refused == 1
+
+
+def test_cascade_none_of_whose_tiers_holds_it_answers_with_the_widest_window(gateway, openai_up, anthropic_up):
+    """The client is told the largest window tried (the one a compacted prompt can fit), not the last."""
+    openai_up.default = ContextLimit(WINDOW * 2, "vllm")
+    anthropic_up.default = ContextLimit(WINDOW, "anthropic")
+    routes = {"main": {"policy": "cascade", "tiers": ["local", "frontier"]}}
+    g = gateway(with_local_window(two_tier_config(openai_up.url, anthropic_up.url, routes=routes), None))
+    with pytest.raises(openai.BadRequestError) as e:
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": LONG}])
+    assert e.value.code == "context_length_exceeded"
+    assert f"maximum context length is {WINDOW * 2} tokens" in e.value.message
