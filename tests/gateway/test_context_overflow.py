@@ -242,3 +242,19 @@ def test_cascade_none_of_whose_tiers_holds_it_answers_with_the_widest_window(gat
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": LONG}])
     assert e.value.code == "context_length_exceeded"
     assert f"maximum context length is {WINDOW * 2} tokens" in e.value.message
+
+
+def test_specialist_with_summary_context_still_hands_off_when_the_summariser_overflows(gateway, openai_up,
+                                                                                        anthropic_up):
+    """The summariser (the default model) cannot hold what the default could not: pass it whole."""
+    openai_up.default = ContextLimit(WINDOW, "llamacpp")
+    anthropic_up.default = Reply(text="frontier answer")
+    routes = {"main": {"policy": "specialist", "default": "local",
+                       "specialists": [{"target": "frontier", "context": "summary",
+                                        "detect": {"keywords": ["prove"]}}]}}
+    g = gateway(with_local_window(two_tier_config(openai_up.url, anthropic_up.url, routes=routes), None))
+    messages = [{"role": "user", "content": LONG}, {"role": "assistant", "content": "Noted."},
+                {"role": "user", "content": "And now the summary, please."}]
+    r = oai(g).chat.completions.create(model="main", messages=messages)
+    assert r.choices[0].message.content == "frontier answer"
+    assert len(anthropic_up.last.body["messages"]) == 3  # the whole conversation went to the frontier

@@ -204,10 +204,14 @@ class Handoff:
             if any(s.target is t for t in tried):
                 continue
             tried.append(s.target)
-            handed = await pass_context(req, s.context, ctx, last_n=s.last_n, summariser=self.summariser)
+            context = s.context
+            try:
+                handed = await pass_context(req, context, ctx, last_n=s.last_n, summariser=self.summariser)
+            except ContextOverflow:  # the summariser cannot hold it either: pass the conversation whole
+                context, handed = "full", req
             ctx.trace.decide(self.name, f"{tried[-2].name} cannot hold the request ({err.message}) -> "
-                             f"{s.target.name} (context: {s.context})",
-                             detail={"specialist": s.label, "context": s.context, "overflow": True})
+                             f"{s.target.name} (context: {context})",
+                             detail={"specialist": s.label, "context": context, "overflow": True})
             ctx.trace.decision = s.target.name
             return s.target, handed
         raise err
