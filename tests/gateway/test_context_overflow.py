@@ -128,19 +128,38 @@ def test_a_model_whose_window_is_too_small_is_skipped_without_a_call(gateway, op
     assert rec.decision == "frontier"
 
 
-def test_max_tokens_counts_against_the_window(gateway, openai_up, anthropic_up):
+def test_a_large_max_tokens_is_lowered_to_the_room_left(gateway, openai_up, anthropic_up):
+    """Coding agents ask for tens of thousands of output tokens on every turn: a local model whose
+    window holds the prompt with room to answer is called with max_tokens lowered to that room."""
     openai_up.default = Reply(text="local answer")
     anthropic_up.default = Reply(text="frontier answer")
+    window = 8000
     g = gateway(with_local_window(two_tier_config(openai_up.url, anthropic_up.url, routes=fallback_local_first()),
-                                  WINDOW))
+                                  window))
     fits = oai(g).chat.completions.create(model="main", max_tokens=100, messages=[{"role": "user", "content": SHORT}])
     assert fits.choices[0].message.content == "local answer"
-    raw = oai(g).chat.completions.with_raw_response.create(model="main", max_tokens=WINDOW,
-                                                           messages=[{"role": "user", "content": SHORT}])
-    assert raw.parse().choices[0].message.content == "frontier answer"
-    assert len(openai_up.requests) == 1
+    assert openai_up.requests[-1].body["max_tokens"] == 100  # untouched when it fits
+    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=20000,
+                                                   messages=[{"role": "user", "content": LONG}])
+    assert raw.parse().content[0].text == "local answer" and anthropic_up.requests == []
+    sent = openai_up.requests[-1].body["max_tokens"]
+    assert 1024 <= sent < window - 5000  # the room the ~6,000-token prompt leaves
     rec = record(g, raw.headers["x-tierwise-request-id"])
-    assert f"+ max_tokens {WINDOW:,} > window {WINDOW:,}" in reasons(rec)
+    assert f"local: max_tokens 20,000 -> {sent:,} to fit window {window:,}" in reasons(rec)
+    assert rec.decision == "local"
+
+
+def test_too_little_room_to_answer_skips_the_model(gateway, openai_up, anthropic_up):
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    window = 6800  # holds the ~6,000-token prompt, but with less than 1,024 tokens left to answer
+    g = gateway(with_local_window(two_tier_config(openai_up.url, anthropic_up.url, routes=fallback_local_first()),
+                                  window))
+    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=4000,
+                                                   messages=[{"role": "user", "content": LONG}])
+    assert raw.parse().content[0].text == "frontier answer" and openai_up.requests == []
+    rec = record(g, raw.headers["x-tierwise-request-id"])
+    assert f"+ max_tokens 4,000 > window {window:,}" in reasons(rec)
 
 
 # ---------------------------------------------------------------------------- nothing can hold it
@@ -190,7 +209,9 @@ def test_overflow_when_every_window_is_configured_too_small(gateway, openai_up, 
     assert e.value.body["error"]["message"].endswith("> 3000 maximum")
     assert openai_up.requests == [] and anthropic_up.requests == []  # neither was called
     with pytest.raises(openai.BadRequestError) as oe:
-        oai(g).chat.completions.create(model="main", max_tokens=3000, messages=[{"role": "user", "content": SHORT}])
+        # ~2,500 tokens: fits the frontier's 3,000 but leaves it too little room to answer 3,000 more.
+        oai(g).chat.completions.create(model="main", max_tokens=3000,
+                                       messages=[{"role": "user", "content": "lorem ipsum dolor sit amet " * 370}])
     assert oe.value.code == "context_length_exceeded" and "in the completion" in oe.value.message
 
 

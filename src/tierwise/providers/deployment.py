@@ -106,7 +106,7 @@ class Deployment:
     async def complete(self, req: Request, ctx: Context) -> Response:
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
-        window.check(self.name, self.cfg.context_window, req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
         t0 = time.perf_counter()
@@ -143,7 +143,7 @@ class Deployment:
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
-        window.check(self.name, self.cfg.context_window, req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
         t0 = time.perf_counter()
