@@ -95,11 +95,33 @@ class UpstreamError(TierwiseError):
         retryable: bool = True,
         retry_after: float | None = None,
         kind: str | None = None,
+        error_class: str | None = None,
     ) -> None:
         super().__init__(message, status=status, kind=kind)
         self.upstream_status = upstream_status
         self.retryable = retryable
         self.retry_after = retry_after
+        # What the failure means (providers/error_classes.py); None: judged from the status.
+        self.error_class = error_class
+
+
+class ContextOverflow(UpstreamError):
+    """The request does not fit a model's context window: the upstream said so, or the model's
+    configured `context_window` showed it before the call (`skipped`). `tokens` is the prompt's
+    size (`estimated` when the gateway counted it), `output` the max_tokens counted against the
+    window (None when the prompt alone is too long), `limit` the window. Each codec renders it in
+    its API's own words for context overflow, so clients compact and retry."""
+
+    def __init__(self, message: str, *, tokens: int | None = None, limit: int | None = None,
+                 output: int | None = None, upstream_status: int | None = None, estimated: bool = False,
+                 skipped: bool = False) -> None:
+        super().__init__(message, status=400, upstream_status=upstream_status, retryable=False,
+                         kind="context_length_exceeded", error_class="context_overflow")
+        self.tokens = tokens
+        self.limit = limit
+        self.output = output
+        self.estimated = estimated
+        self.skipped = skipped
 
 
 class UpstreamTimeout(UpstreamError):

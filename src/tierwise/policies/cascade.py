@@ -23,10 +23,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tierwise.canonical import Message, Request, Response, StreamChunk, TextBlock
-from tierwise.errors import ConfigError, UpstreamError
+from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.escalation import finish, mark, non_streaming, render_blocks, replay, tag_calls
-from tierwise.policies.fallback import prepend, should_fall_back
+from tierwise.policies.fallback import combined_overflow, prepend, should_fall_back
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.verifiers.base import Verdict, VerifierChain, VerifyContext
 
@@ -178,6 +178,7 @@ class Cascade:
         last_tier: Target | None = None
         last_error: UpstreamError | None = None
         escalations = 0
+        overflowed: list[ContextOverflow] = []  # tiers that could not hold the request
         for i, tier in enumerate(self.tiers):
             is_last = i == len(self.tiers) - 1 or escalations >= self.max_escalations
             try:
@@ -188,8 +189,12 @@ class Cascade:
                         finish(ctx, last_tier.name, f"{tier.name} failed ({e.message}); returning "
                                f"{last_tier.name}'s unverified answer", self.name, verified=False)
                         return last
+                    if isinstance(e, ContextOverflow) and len(overflowed) == escalations:
+                        raise combined_overflow(self.name, [*overflowed, e]) from None  # no tier holds it
                     raise
                 last_error = e
+                if isinstance(e, ContextOverflow):
+                    overflowed.append(e)
                 escalations += 1
                 ctx.trace.decide(self.name, f"{tier.name} failed ({e.message}): escalating to {self.tiers[i + 1].name}",
                                  detail={"escalation": escalations})

@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import Field
 
 from tierwise.canonical import Request, Response, StreamChunk
-from tierwise.errors import CircuitOpen, Overloaded, UpstreamError
+from tierwise.errors import CircuitOpen, ContextOverflow, Overloaded, UpstreamError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+from tierwise.providers.error_classes import moves_on
 
 
 class FallbackConfig(PolicyConfig):
@@ -31,8 +32,10 @@ class FallbackConfig(PolicyConfig):
 
 
 def should_fall_back(err: UpstreamError) -> bool:
-    """A request the upstream rejected as malformed would be rejected everywhere."""
-    return err.upstream_status not in (400, 413, 422)
+    """Move on to the next target? Not for a malformed request or a content-policy refusal, which
+    every target would answer the same way; yes for everything else, context overflow included
+    (see providers/error_classes.py)."""
+    return moves_on(err)
 
 
 class Fallback:
@@ -66,6 +69,8 @@ class Fallback:
 
     async def _run(self, ctx: Context, call: Any) -> Any:
         last: UpstreamError | None = None
+        overflows: list[ContextOverflow] = []
+        others = 0  # targets that failed for another reason than the request's size
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
@@ -74,13 +79,18 @@ class Fallback:
                     last = e
                     if not should_fall_back(e):
                         raise
+                    if isinstance(e, ContextOverflow):
+                        overflows.append(e)
+                        break  # the same target would refuse it again
                     if isinstance(e, CircuitOpen):
+                        others += 1
                         break  # don't wait for an open breaker: go to the next target
                     if attempt < self.retries and e.retryable:
                         delay = self._delay(attempt, e)
                         if delay is not None:
                             await asyncio.sleep(delay)
                             continue
+                    others += 1
                     break
                 else:
                     if i > 0 or attempt > 0:
@@ -90,11 +100,21 @@ class Fallback:
                         )
                     return result
         assert last is not None
+        if overflows and not others:
+            # Nothing could hold it: the client hears its own API's "too long", and can compact.
+            raise combined_overflow(self.name, overflows)
         if len(self.targets) == 1 and last.status != 503:
             raise last
         raise Overloaded(
-            f"route {self.name!r}: every target failed; last error: {last.message}", retry_after=last.retry_after
+            f"route {self.name!r}: every target failed; last error: {last.message}",
+            retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),
         )
+
+    def _reopens_in(self) -> float | None:
+        """Seconds until the first open breaker among the targets lets a probe through (for Retry-After)."""
+        waits = [b.retry_in() for t in self.targets if (b := getattr(t, "breaker", None)) is not None
+                 and b.state == "open"]
+        return min(waits) if waits else None
 
     async def complete(self, req: Request, ctx: Context) -> Response:
         return await self._run(ctx, lambda t: t.complete(req, ctx))  # type: ignore[no-any-return]
@@ -121,6 +141,20 @@ async def prepend(first: StreamChunk, rest: AsyncIterator[StreamChunk]) -> Async
             yield c
     finally:
         await rest.aclose()  # type: ignore[attr-defined]
+
+
+def combined_overflow(route: str, overflows: list[ContextOverflow]) -> ContextOverflow:
+    """One overflow for a route none of whose targets could hold the request: the largest window
+    tried, and the prompt size an upstream counted (or else the gateway's estimate)."""
+    counted = [o for o in overflows if o.tokens is not None and not o.estimated]
+    sized = counted or [o for o in overflows if o.tokens is not None]
+    widest = max((o for o in overflows if o.limit is not None), key=lambda o: o.limit or 0, default=None)
+    tokens = max((o.tokens or 0 for o in sized), default=None) if sized else None
+    limit = widest.limit if widest is not None else None
+    output = widest.output if widest is not None else None
+    reasons = "; ".join(o.message for o in overflows)
+    return ContextOverflow(f"route {route!r}: no target can hold this request: {reasons}", tokens=tokens,
+                           limit=limit, output=output, estimated=not counted)
 
 
 def _build(cfg: FallbackConfig, name: str, b: Builder) -> Target:

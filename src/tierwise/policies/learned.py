@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk
-from tierwise.errors import ConfigError
+from tierwise.errors import ConfigError, ContextOverflow
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
@@ -90,16 +90,34 @@ class LearnedRoute:
         ctx.notes["router_threshold"] = self.threshold
         return target, tier, prompt, score
 
+    def _other(self, target: Target, tier: str, err: ContextOverflow, ctx: Context) -> tuple[Target, str]:
+        """The chosen tier cannot hold the request: the other tier may (usually the frontier's window)."""
+        other_tier = "weak" if tier == "strong" else "strong"
+        other = self.weak if tier == "strong" else self.strong
+        if other is target:
+            raise err
+        ctx.trace.decide(self.name, f"{target.name} cannot hold the request ({err.message}) -> {other.name}",
+                         detail={"tier": other_tier, "overflow": True})
+        return other, other_tier
+
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, tier, prompt, score = self.choose(req, ctx)
-        resp = await target.complete(req, ctx)
+        try:
+            resp = await target.complete(req, ctx)
+        except ContextOverflow as e:
+            target, tier = self._other(target, tier, e, ctx)
+            resp = await target.complete(req, ctx)
         if self._shadow_due():
             self._spawn_shadow(req, ctx, tier, prompt, score, resp.text())
         return resp
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         target, tier, prompt, score = self.choose(req, ctx)
-        it = await target.stream(req, ctx)
+        try:
+            it = await target.stream(req, ctx)
+        except ContextOverflow as e:
+            target, tier = self._other(target, tier, e, ctx)
+            it = await target.stream(req, ctx)
         if not self._shadow_due():
             return it
         return self._collect_then_shadow(it, req, ctx, tier, prompt, score)

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.canonical import Request, Response, StreamChunk
-from tierwise.errors import ConfigError
+from tierwise.errors import ConfigError, ContextOverflow
 from tierwise.policies.base import Context, Target
 from tierwise.policies.escalation import ContextStrategy, import_callable, pass_context
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
@@ -179,11 +179,42 @@ class Handoff:
 
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, handed = await self.choose(req, ctx)
-        return await target.complete(handed, ctx)
+        tried = [target]
+        while True:
+            try:
+                return await target.complete(handed, ctx)
+            except ContextOverflow as e:
+                target, handed = await self._after_overflow(req, ctx, tried, e)
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         target, handed = await self.choose(req, ctx)
-        return await target.stream(handed, ctx)
+        tried = [target]
+        while True:
+            try:
+                return await target.stream(handed, ctx)
+            except ContextOverflow as e:
+                target, handed = await self._after_overflow(req, ctx, tried, e)
+
+    async def _after_overflow(self, req: Request, ctx: Context, tried: list[Target],
+                              err: ContextOverflow) -> tuple[Target, Request]:
+        """The chosen model cannot hold the request: hand it to the next specialist that may
+        (long-context specialists first, then the others in order), or give up with the overflow."""
+        order = [s for s in self.specialists if s.long_context] + [s for s in self.specialists if not s.long_context]
+        for s in order:
+            if any(s.target is t for t in tried):
+                continue
+            tried.append(s.target)
+            context = s.context
+            try:
+                handed = await pass_context(req, context, ctx, last_n=s.last_n, summariser=self.summariser)
+            except ContextOverflow:  # the summariser cannot hold it either: pass the conversation whole
+                context, handed = "full", req
+            ctx.trace.decide(self.name, f"{tried[-2].name} cannot hold the request ({err.message}) -> "
+                             f"{s.target.name} (context: {context})",
+                             detail={"specialist": s.label, "context": context, "overflow": True})
+            ctx.trace.decision = s.target.name
+            return s.target, handed
+        raise err
 
 
 def _build(cfg: HandoffConfig, name: str, b: Builder) -> Target:

@@ -30,7 +30,9 @@ from tierwise.config import ModelConfig
 from tierwise.errors import CircuitOpen, InvalidRequest, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
+from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
+from tierwise.providers.error_classes import counts_against_deployment
 from tierwise.providers.http import Provider
 from tierwise.wire import anthropic_messages, openai_chat
 from tierwise.wire.sse import EventTooLarge
@@ -82,8 +84,8 @@ class Deployment:
         step.status = err.upstream_status
         step.reason = err.message
         step.latency_ms = (time.perf_counter() - t0) * 1000
-        # The request's own fault says nothing about the deployment's health.
-        if err.upstream_status in (400, 413, 422):
+        # The request's own fault (malformed, too long) says nothing about the deployment's health.
+        if not counts_against_deployment(err):
             self.breaker.release()
         else:
             self.breaker.failure()
@@ -104,6 +106,7 @@ class Deployment:
     async def complete(self, req: Request, ctx: Context) -> Response:
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
         t0 = time.perf_counter()
@@ -140,6 +143,7 @@ class Deployment:
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
+        req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
         t0 = time.perf_counter()

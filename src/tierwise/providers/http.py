@@ -15,10 +15,9 @@ import orjson
 
 from tierwise.config import ProviderConfig
 from tierwise.errors import UpstreamError, UpstreamTimeout
+from tierwise.providers.error_classes import upstream_error
 from tierwise.secret_scrub import note, scrub
 
-# Upstream statuses that are the request's fault: another deployment would reject it too.
-CLIENT_FAULT = frozenset({400, 413, 422})
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
 
@@ -130,13 +129,18 @@ class Provider:
 
     def status_error(self, status: int, raw: bytes, headers: Any = None) -> UpstreamError:
         msg = ""
+        err_obj: dict[str, Any] | None = None
         try:
             body = orjson.loads(raw)
             err = body.get("error") if isinstance(body, dict) else None
             if isinstance(err, dict):
+                err_obj = err
                 msg = str(err.get("message") or "")
-            elif isinstance(err, str):
+            elif isinstance(err, str):  # Ollama's native shape: {"error": "..."}
                 msg = err
+            elif isinstance(body, dict) and isinstance(body.get("message"), str):  # vLLM's older {"object": "error"}
+                err_obj = body
+                msg = body["message"]
             msg = scrub(msg[:4000])[:2000]
         except orjson.JSONDecodeError:
             # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.
@@ -144,19 +148,7 @@ class Provider:
         if 300 <= status < 400:
             # Its Location is not shown (it is the upstream's to choose, and could carry anything).
             msg = "a redirect, which the gateway does not follow (check the provider's base_url)"
-        text = f"provider {self.name!r} answered HTTP {status}" + (f": {msg}" if msg else "")
-        if status == 429:
-            return UpstreamError(
-                text, status=429, upstream_status=429, retryable=True, retry_after=_retry_after(headers),
-                kind="rate_limit_error",
-            )
-        if status in CLIENT_FAULT:
-            return UpstreamError(text, status=400, upstream_status=status, retryable=False,
-                                 kind="invalid_request_error")
-        if status in (401, 403):
-            return UpstreamError(text, status=502, upstream_status=status, retryable=False)
-        return UpstreamError(text, status=502, upstream_status=status, retryable=status >= 500 or status == 408,
-                             retry_after=_retry_after(headers))
+        return upstream_error(self.name, status, err_obj, msg, _retry_after(headers))
 
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
         resp = await self.open(url, body, headers, self.whole_timeout)

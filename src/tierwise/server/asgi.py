@@ -267,8 +267,8 @@ class App:
             (b"x-tierwise-route", route.encode()),
             (b"x-tierwise-steps", trace.header_summary().encode()),
         ]
-        if error is not None and error.status == 429 and getattr(error, "retry_after", None) is not None:
-            extra.append((b"retry-after", str(int(error.retry_after + 0.999)).encode()))  # type: ignore[attr-defined]
+        if error is not None:
+            extra.extend(retry_after_header(error))  # 429, and 503 while a breaker is open
         # Recorded before the answer goes out, so a client that reads the ledger next finds its row.
         latency = (time.perf_counter() - t0) * 1000
         self.gw.record(ctx, req, status=status, stream=False, latency_ms=latency, ttft_ms=latency, error=error)
@@ -288,7 +288,7 @@ class App:
         except TierwiseError as e:
             self.gw.record(ctx, req, status=e.status, stream=True, latency_ms=(time.perf_counter() - t0) * 1000,
                            error=e)
-            await self.send_json(send, e.status, codec.encode_error(e), [rid])
+            await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
             return
         except Exception:
             log.exception("stream %s failed to start", ctx.trace.request_id)

@@ -47,9 +47,12 @@ class GatewayBusy(TierwiseError):
 
 
 def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
-    """`Retry-After` for an error that says when to come back (none otherwise)."""
+    """`Retry-After` for a 429 or 503 that says when to come back (none otherwise): for an open
+    breaker, the seconds until it lets a probe through."""
     ra = getattr(err, "retry_after", None)
-    return [(b"retry-after", str(int(ra + 0.999)).encode())] if ra is not None else []
+    if ra is None or err.status not in (429, 503):
+        return []
+    return [(b"retry-after", str(int(ra + 0.999)).encode())]
 
 
 def check_n(n: int, limits: ServerLimits) -> None:

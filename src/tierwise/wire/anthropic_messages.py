@@ -45,8 +45,9 @@ from tierwise.canonical import (
     Usage,
     WireFormat,
 )
-from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
+from tierwise.errors import ContextOverflow, InvalidRequest, TierwiseError, UpstreamError
 from tierwise.ids import new_id
+from tierwise.providers.error_classes import classify
 from tierwise.secret_scrub import scrub
 from tierwise.wire._check import INT_MAX, get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.sse import SSEParser, event_message
@@ -567,12 +568,16 @@ def _response_block(b: Any) -> Block:
 def _upstream_error(err: Any, *, started: bool) -> UpstreamError:
     e = err if isinstance(err, dict) else {}
     given = e.get("type")
-    etype = given if isinstance(given, str) and given in ERROR_TYPES else "api_error"
     message = scrub(str(e.get("message") or "upstream error")[:4000])[:2000]
+    where = "upstream error mid-stream" if started else "upstream error"
+    c = classify(None, e, message)
+    if c.error_class == "context_overflow" and not started:
+        return ContextOverflow(f"{where}: {message}", tokens=c.tokens, limit=c.limit)
+    etype = given if isinstance(given, str) and given in ERROR_TYPES else "api_error"
     status = {"rate_limit_error": 429, "invalid_request_error": 400, "overloaded_error": 503}.get(etype, 502)
     retryable = etype in ("api_error", "overloaded_error", "rate_limit_error")
-    where = "upstream error mid-stream" if started else "upstream error"
-    return UpstreamError(f"{where}: {message}", status=status, retryable=retryable, kind=etype)
+    return UpstreamError(f"{where}: {message}", status=status, retryable=retryable, kind=etype,
+                         error_class=c.error_class)
 
 
 def decode_response(body: Any, raw: bytes | None = None) -> Response:
@@ -646,7 +651,24 @@ def error_type(err: TierwiseError) -> str:
 
 def error_object(err: TierwiseError) -> dict[str, Any]:
     # Every error body and SSE error event this API's clients get is built here: the last net.
+    if isinstance(err, ContextOverflow):
+        return {"type": "error", "error": {"type": "invalid_request_error", "message": overflow_message(err)}}
     return {"type": "error", "error": {"type": error_type(err), "message": scrub(err.message)}}
+
+
+def overflow_message(err: ContextOverflow) -> str:
+    """Anthropic's own words for a prompt that does not fit: Claude Code (and other agents) look
+    for "prompt is too long" (or the input + max_tokens form) and compact the conversation."""
+    n, limit, out = err.tokens, err.limit, err.output
+    if n is not None and limit is not None:
+        if n > limit:
+            return f"prompt is too long: {n} tokens > {limit} maximum"
+        if out:
+            return (f"input length and `max_tokens` exceed context limit: {n} + {out} > {limit}, "
+                    "decrease input length or `max_tokens` and try again")
+    if limit is not None:
+        return f"prompt is too long for the context window of {limit} tokens"
+    return "prompt is too long for the model's context window"
 
 
 def encode_error(err: TierwiseError) -> bytes:

@@ -42,8 +42,9 @@ from tierwise.canonical import (
     Usage,
     WireFormat,
 )
-from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
+from tierwise.errors import BudgetExceeded, ContextOverflow, InvalidRequest, TierwiseError, UpstreamError
 from tierwise.ids import new_id
+from tierwise.providers.error_classes import stream_error
 from tierwise.secret_scrub import scrub
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need, stop_list
 from tierwise.wire.sse import SSEParser, data_message
@@ -65,11 +66,21 @@ STOP_TO_FINISH = {
     "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
     "refusal": "content_filter", "pause_turn": "stop", "error": "stop",
 }
-ERROR_TYPES = {
-    "invalid_request_error": "invalid_request_error", "authentication_error": "authentication_error",
-    "permission_error": "permission_error", "not_found_error": "not_found_error",
-    "request_too_large": "invalid_request_error", "rate_limit_error": "rate_limit_error",
-    "api_error": "server_error", "overloaded_error": "server_error", "timeout_error": "timeout",
+# The gateway's error kinds in OpenAI's own vocabulary: (type, code). The kinds are named after
+# Anthropic's finer types; an OpenAI client must never see those names (OpenAI has no
+# `overloaded_error`, `authentication_error` or `not_found_error` type, and no 529).
+ERROR_TYPES: dict[str, tuple[str, str | None]] = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "authentication_error": ("invalid_request_error", "invalid_api_key"),
+    "permission_error": ("invalid_request_error", None),
+    "not_found_error": ("invalid_request_error", None),
+    "request_too_large": ("invalid_request_error", None),
+    "context_length_exceeded": ("invalid_request_error", "context_length_exceeded"),
+    "content_policy_violation": ("invalid_request_error", "content_policy_violation"),
+    "rate_limit_error": ("requests", "rate_limit_exceeded"),
+    "api_error": ("server_error", None),
+    "overloaded_error": ("server_error", None),
+    "timeout_error": ("server_error", None),
 }
 
 
@@ -530,8 +541,35 @@ def encode_response(resp: Response, model: str) -> bytes:
 
 def error_object(err: TierwiseError) -> dict[str, Any]:
     # Every error body and SSE error event this API's clients get is built here: the last net.
-    return {"error": {"message": scrub(err.message), "type": ERROR_TYPES.get(err.kind, err.kind), "param": None,
-                      "code": err.kind if err.kind != ERROR_TYPES.get(err.kind) else None}}
+    if isinstance(err, ContextOverflow):
+        return {"error": {"message": overflow_message(err), "type": "invalid_request_error", "param": "messages",
+                          "code": "context_length_exceeded"}}
+    etype: str
+    code: str | None
+    if isinstance(err, BudgetExceeded):
+        etype, code = "insufficient_quota", "insufficient_quota"
+    else:
+        etype, code = ERROR_TYPES.get(err.kind) or _type_by_status(err.status)
+    return {"error": {"message": scrub(err.message), "type": etype, "param": None, "code": code}}
+
+
+def _type_by_status(status: int) -> tuple[str, str | None]:
+    if status == 429:
+        return "requests", "rate_limit_exceeded"
+    return ("invalid_request_error", None) if 400 <= status < 500 else ("server_error", None)
+
+
+def overflow_message(err: ContextOverflow) -> str:
+    """OpenAI's own words for a prompt that does not fit, with the numbers the gateway knows."""
+    n, limit, out = err.tokens, err.limit, err.output
+    if limit is None or n is None:
+        return "This model's maximum context length was exceeded. Please reduce the length of the messages."
+    if out and n <= limit:
+        return (f"This model's maximum context length is {limit} tokens. However, you requested {n + out} tokens "
+                f"({n} in the messages, {out} in the completion). Please reduce the length of the messages or "
+                "completion.")
+    return (f"This model's maximum context length is {limit} tokens. However, your messages resulted in {n} "
+            "tokens. Please reduce the length of the messages.")
 
 
 def encode_error(err: TierwiseError) -> bytes:
@@ -607,7 +645,8 @@ class StreamDecoder:
                 e = obj["error"]
                 message = e.get("message", "upstream error") if isinstance(e, dict) else str(e)
                 if not self.started:  # nothing reached the client yet: let a fallback take over
-                    raise UpstreamError(f"upstream error: {message}", retryable=True)
+                    raise stream_error("upstream error", str((e.get("type") if isinstance(e, dict) else None)
+                                                             or "api_error"), str(message), retryable=True)
                 if raws:
                     out.append(StreamChunk(ev, b"".join(raws), FORMAT))
                     ev, raws = [], []

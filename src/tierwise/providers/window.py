@@ -1,0 +1,72 @@
+"""Does a request fit a model's configured context window? Asked before the model is called.
+
+A model with `context_window` in its config is skipped, without a call, when the request's token
+estimate (tokens.py) leaves the model less room to answer than `MIN_OUTPUT` tokens (or than the
+client's `max_tokens`, if smaller). Skipping raises `ContextOverflow`, so a route moves on to its
+next target exactly as if the upstream had said so, and the trace records a step with the reason
+("skipped local: prompt ~27,053 tokens > window 4,096").
+
+When the prompt fits with that room but the client's `max_tokens` is larger than what is left
+(coding agents ask for 32,000 and more on every turn), the model is called with `max_tokens`
+lowered to the room left: vLLM, OpenAI and Anthropic would refuse prompt + max_tokens > window,
+and llama.cpp would stop at the end of its context anyway. The trace says so ("local: max_tokens
+32,000 -> 12,417 to fit window 16,384"). A request whose thinking budget needs more than the room
+is skipped instead (the budget must stay below max_tokens).
+
+Cost on the hot path: one character count over the request, only for models with a window, and
+once per request object (the estimate is kept in the request's context notes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tierwise.canonical import Request
+from tierwise.errors import ContextOverflow
+from tierwise.tokens import estimate_request
+
+_NOTE = "prompt_estimate"
+# Room for the answer a model must have after the prompt to be worth calling (tokens).
+MIN_OUTPUT = 1024
+
+
+def prompt_estimate(req: Request, notes: dict[str, Any]) -> int:
+    """The request's estimated input tokens, counted once per request object."""
+    cached = notes.get(_NOTE)
+    if cached is not None and cached[0] is req:
+        return int(cached[1])
+    n = estimate_request(req)
+    notes[_NOTE] = (req, n)
+    return n
+
+
+def why_not(name: str, prompt: int, max_tokens: int | None, window: int) -> str:
+    if prompt > window or not max_tokens:
+        return f"skipped {name}: prompt ~{prompt:,} tokens > window {window:,}"
+    return f"skipped {name}: prompt ~{prompt:,} tokens + max_tokens {max_tokens:,} > window {window:,}"
+
+
+def fit(name: str, window: int | None, req: Request, ctx: Any) -> Request:
+    """`req` as it can be sent to a model with `window` (itself, or a copy with `max_tokens` lowered);
+    ContextOverflow (noted on the trace) when the window cannot hold it."""
+    if not window:
+        return req
+    prompt = prompt_estimate(req, ctx.notes)
+    out = req.max_tokens or 0
+    if prompt + out <= window:
+        return req
+    room = window - prompt
+    thinking = req.thinking.get("budget_tokens") if isinstance(req.thinking, dict) else None
+    if out and room >= min(out, MIN_OUTPUT) and not (isinstance(thinking, int) and thinking >= room):
+        trace = ctx.trace
+        routing_reason = trace.reason  # a step, not the route's reason for its choice
+        trace.decide(name, f"{name}: max_tokens {out:,} -> {room:,} to fit window {window:,}",
+                     detail={"clamped": True, "estimated_tokens": prompt, "max_tokens": out, "context_window": window})
+        trace.reason = routing_reason
+        return req.with_changes(max_tokens=room)
+    reason = why_not(name, prompt, out, window)
+    ctx.trace.decide(name, reason, detail={"skipped": True, "estimated_tokens": prompt, "max_tokens": out or None,
+                                           "context_window": window})
+    raise ContextOverflow(f"model {name!r} cannot hold this request ({reason.split(': ', 1)[1]})",
+                          tokens=prompt, limit=window, output=out if prompt <= window else None,
+                          estimated=True, skipped=True)
