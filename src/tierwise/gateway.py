@@ -33,6 +33,7 @@ from tierwise.trace import Trace
 log = logging.getLogger("tierwise")
 
 ZERO = Price(input=0, output=0, cache_read=0, cache_write=0)
+MAX_MODEL_NAME = 256  # the requested name is the client's text: kept in the ledger, bounded
 
 
 def new_request_id() -> str:
@@ -169,6 +170,7 @@ class Gateway:
                 model=answered.model if answered else None,
                 provider=answered.provider if answered else None,
                 feature=feature_of(req),
+                requested_model=str(ctx.notes.get("requested_model") or req.model)[:MAX_MODEL_NAME],
                 reference_model=ref_model,
                 reference_cost_usd=ref_cost,
                 latency_ms=latency_ms,

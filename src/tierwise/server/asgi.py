@@ -356,7 +356,9 @@ class App:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode())],
+                # What is known at the first byte: the later steps only reach the ledger (`tierwise trace`).
+                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode()),
+                                          (b"x-tierwise-steps", ctx.trace.header_summary().encode())],
             }
         )
         try:
