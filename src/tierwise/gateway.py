@@ -6,6 +6,7 @@ No global state: everything hangs off a `Gateway` built from one `Config`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from fnmatch import fnmatchcase
@@ -28,6 +29,7 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.http import Provider
 from tierwise.secret_scrub import register_config
+from tierwise.server import console_log
 from tierwise.trace import Trace
 
 log = logging.getLogger("tierwise")
@@ -56,7 +58,9 @@ class Gateway:
                 name,
                 m,
                 prov,
-                CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown),
+                CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown, on_change=functools.partial(
+                    console_log.breaker_changed, name, failures_to_open=cfg.breaker.failures,
+                    cooldown=cfg.breaker.cooldown)),
                 price,
                 cost,
             )
@@ -146,9 +150,12 @@ class Gateway:
         error: TierwiseError | None = None,
         shadow: dict[str, Any] | None = None,
     ) -> None:
+        trace = ctx.trace
+        if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
+            console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
+                                       error.message if error else None, trace.header_summary())
         if self.ledger is None:
             return
-        trace = ctx.trace
         # The call whose answer the client got: the last successful one that was not a helper
         # call (a verifier's check, an advisor consult, a summary), which carry a `role`.
         answered = next(
