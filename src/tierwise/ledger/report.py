@@ -74,7 +74,7 @@ def savings(ledger: Ledger, by: GroupBy = "route", *, since: float | None = None
         f"SUM(CASE WHEN {live} THEN output_tokens END) AS tout, SUM(cost_usd) AS cost, "
         # What the frontier model would have cost for each live request whose own cost is known;
         # a request without a reference price saves nothing by definition: count its own cost.
-        f"SUM(CASE WHEN {live} THEN COALESCE(reference_cost_usd, cost_usd) ELSE 0 END) AS ref, "
+        f"SUM(CASE WHEN {live} AND cost_usd IS NOT NULL THEN COALESCE(reference_cost_usd, cost_usd) ELSE 0 END) AS ref, "
         f"SUM({live} AND cost_usd IS NULL) AS unknown "
         f"FROM requests{w} GROUP BY k ORDER BY k"
     )
