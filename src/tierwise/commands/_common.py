@@ -55,8 +55,8 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
     if not Path(path).exists():
         if config_explicit() or not allow_starter:
             how = f"${CONFIG_ENV}" if os.environ.get(CONFIG_ENV) == path else "--config"
-            click.echo(f"tierwise: config file {path} (from {how}) does not exist; fix the path, or run "
-                       f"`tierwise init` to write a starter config there", err=True)
+            click.echo(f"tierwise: config file {path} (from {how}) does not exist; fix the path, or "
+                       f"`tierwise init --path {path}` writes one there", err=True)
             sys.exit(EXPLICIT_CONFIG_MISSING)
         from tierwise.starter import starter_yaml
 

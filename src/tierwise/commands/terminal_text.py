@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from tierwise.secret_scrub import scrub
+
+if TYPE_CHECKING:  # rich loads when a command prints, not when `--help` lists this module
+    from rich.console import Console
 
 # C0 and C1 controls, DEL, bidi embeddings/overrides/isolates and marks, zero-width and line/para
 # separators, the BOM, and lone surrogates (which cannot even be encoded for output).
@@ -54,4 +55,6 @@ def wide(console: Console) -> Console:
 
 def plain_console() -> Console:
     """A console that prints strings as they are: no markup, no emoji codes, no highlighting."""
+    from rich.console import Console
+
     return wide(Console(markup=False, emoji=False, highlight=False))
