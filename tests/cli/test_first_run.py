@@ -23,7 +23,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.doubles import OpenAIDouble, Reply
+from tests.doubles import Fail, OpenAIDouble, Reply
 from tests.harness import GatewayServer, free_port, make_config
 from tierwise.cli import main as cli
 
@@ -277,3 +277,27 @@ def test_models_lists_what_each_route_leads_to(tmp_path: Path, monkeypatch: Any)
     rows = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.count("│") >= 4}
     assert "local, spare" in rows["mixed"] and "fallback" in rows["mixed"]
     assert "mixed" in rows["via-mixed"] and "local, spare" in rows["via-mixed"]  # and the models reached
+
+
+def test_failure_lines_carry_no_secret_and_no_control_characters(tmp_path: Path, monkeypatch: Any,
+                                                                  caplog: Any) -> None:
+    secret = "sk-upstream-" + "q" * 24
+    monkeypatch.setenv("FIRST_RUN_UPSTREAM_KEY", secret)
+    up = OpenAIDouble().start()
+    cfg = health_config(up.url + "/v1", up.url + "/v1")
+    cfg["providers"]["box"]["api_key_env"] = "FIRST_RUN_UPSTREAM_KEY"
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        up.script(Fail(500, f"key {secret} refused\n2026-01-01 WARNING forged line \x1b[2J"),
+                  Fail(500, "again"))
+        with caplog.at_level("WARNING", logger="tierwise"):
+            r = httpx.post(g.url + "/v1/chat/completions", timeout=20, json={
+                "model": "only-local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code >= 500
+            g.flush()
+    finally:
+        g.stop()
+        up.stop()
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "tierwise.requests"]
+    assert len(lines) == 1
+    assert secret not in lines[0] and "\n" not in lines[0] and "\x1b" not in lines[0]
