@@ -22,7 +22,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.doubles import AnthropicDouble, OpenAIDouble, Reply
+from tests.doubles import AnthropicDouble, OpenAIDouble, Raw, Reply
 from tests.harness import GatewayServer, make_config
 from tierwise.cli import main as cli
 from tierwise.ledger.records import LedgerRecord
@@ -226,3 +226,18 @@ def test_report_counts_ensemble_runs_like_the_mcp_tool(tmp_path: Path) -> None:
     rows = {r["key"]: r for r in rep["rows"]}
     assert rows["ensemble:digest"]["requests"] == 1 and rows["ensemble:digest"]["input_tokens"] == 40
     assert rep["total"]["requests"] == 2
+
+
+def test_cached_tokens_of_llama_cpp_builds_that_report_them_in_timings_only(setup: dict[str, Any]) -> None:
+    """Older llama.cpp builds send no prompt_tokens_details: the cached count is `timings.cache_n`."""
+    g = setup["g"]
+    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "tiny",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 519, "completion_tokens": 8, "total_tokens": 527},
+            "timings": {"cache_n": 518, "prompt_n": 1, "predicted_n": 8}}
+    setup["oai"].script(Raw(200, orjson.dumps(body)))
+    r = _oai(g).chat.completions.with_raw_response.create(
+        model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    g.flush()
+    rec = Ledger.open(str(setup["dir"] / "ledger.db")).get(r.headers["x-tierwise-request-id"])
+    assert rec is not None and (rec.input_tokens, rec.cache_read_tokens, rec.output_tokens) == (1, 518, 8)
