@@ -20,7 +20,7 @@ EXPLICIT_CONFIG_MISSING = 2
 
 
 def _default_config() -> str:
-    return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
+    return os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
 
 
 def _remember_source(ctx: click.Context, param: click.Parameter, value: str) -> str:
