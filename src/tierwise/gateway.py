@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from tierwise import sandbox
+from tierwise import console_log, sandbox
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -29,7 +29,6 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.http import Provider
 from tierwise.secret_scrub import register_config
-from tierwise.server import console_log
 from tierwise.trace import Trace
 
 log = logging.getLogger("tierwise")

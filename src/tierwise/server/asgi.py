@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from tierwise import console_log
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
     InvalidRequest,
@@ -28,7 +29,7 @@ from tierwise.errors import (
 from tierwise.gateway import Gateway, new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
-from tierwise.server import console_log, openapi
+from tierwise.server import openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
