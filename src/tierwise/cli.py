@@ -14,6 +14,8 @@ import click
 
 import tierwise.commands as commands_pkg
 
+SUMMARY_LIMIT = 400  # a summary is a command's first sentence; this only stops a runaway docstring
+
 
 def _module_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(commands_pkg.__path__) if not m.name.startswith("_"))
@@ -29,6 +31,18 @@ class _LazyGroup(click.Group):
             return None
         cmd = getattr(importlib.import_module(f"tierwise.commands.{module_name}"), "command", None)
         return cmd if isinstance(cmd, click.Command) else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Each command's whole first sentence, wrapped, never cut with "..." to fit one line (click's
+        # default). Listing imports every command module: they import their heavy parts when they run.
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=SUMMARY_LIMIT)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

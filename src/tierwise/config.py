@@ -163,6 +163,8 @@ class ServerConfig(_Strict):
     limits: ServerLimits = Field(default_factory=ServerLimits)
     browser: BrowserGuard = Field(default_factory=BrowserGuard)
     forwarding: ForwardingPolicy = Field(default_factory=ForwardingPolicy)
+    access_log: bool = Field(False, description="log one line per HTTP request (method, path, status, ms, "
+                             "request id, route) on the console; also `tierwise serve --access-log`")
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> ServerConfig:

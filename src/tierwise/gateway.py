@@ -6,6 +6,7 @@ No global state: everything hangs off a `Gateway` built from one `Config`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from fnmatch import fnmatchcase
@@ -13,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from tierwise import sandbox
+from tierwise import console_log, sandbox
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -33,6 +34,7 @@ from tierwise.trace import Trace
 log = logging.getLogger("tierwise")
 
 ZERO = Price(input=0, output=0, cache_read=0, cache_write=0)
+MAX_MODEL_NAME = 256  # the requested name is the client's text: kept in the ledger, bounded
 
 
 def new_request_id() -> str:
@@ -55,7 +57,9 @@ class Gateway:
                 name,
                 m,
                 prov,
-                CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown),
+                CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown, on_change=functools.partial(
+                    console_log.breaker_changed, name, failures_to_open=cfg.breaker.failures,
+                    cooldown=cfg.breaker.cooldown)),
                 price,
                 cost,
             )
@@ -145,9 +149,12 @@ class Gateway:
         error: TierwiseError | None = None,
         shadow: dict[str, Any] | None = None,
     ) -> None:
+        trace = ctx.trace
+        if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
+            console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
+                                       error.message if error else None, trace.header_summary())
         if self.ledger is None:
             return
-        trace = ctx.trace
         # The call whose answer the client got: the last successful one that was not a helper
         # call (a verifier's check, an advisor consult, a summary), which carry a `role`.
         answered = next(
@@ -169,6 +176,7 @@ class Gateway:
                 model=answered.model if answered else None,
                 provider=answered.provider if answered else None,
                 feature=feature_of(req),
+                requested_model=str(ctx.notes.get("requested_model") or req.model)[:MAX_MODEL_NAME],
                 reference_model=ref_model,
                 reference_cost_usd=ref_cost,
                 latency_ms=latency_ms,

@@ -185,7 +185,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
     @mcp.tool()
     def savings_report(by: str = "route", days: float | None = None) -> dict[str, Any]:
         """Spend and savings from the ledger, grouped by route, model, day, locality or feature."""
-        from tierwise.ledger.report import savings, totals
+        from tierwise.ledger.report import savings_report
 
         if gw.ledger is None:
             raise ToolError("the ledger is disabled in this config")
@@ -193,8 +193,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
             raise ToolError("by must be one of: route, model, day, locality, feature")
         gw.ledger.flush()
         since = time.time() - days * 86400 if days else None
-        rows = savings(gw.ledger, by, since=since, kind=None)  # type: ignore[arg-type]
-        return {"by": by, "rows": [r.to_dict() for r in rows], "total": totals(rows).to_dict()}
+        return savings_report(gw.ledger, by, since=since)  # type: ignore[arg-type]
 
     return mcp
 

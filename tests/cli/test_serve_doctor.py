@@ -136,9 +136,11 @@ def test_serve_freezes_startup_objects_and_raises_the_gc_threshold_before_servin
 
     seen: dict[str, object] = {}
 
-    def fake_run(self):  # instead of serving: record the collector's state at that moment
+    def fake_run(self, sockets=None):  # instead of serving: record the collector's state at that moment
         seen["threshold"], seen["frozen"] = gc.get_threshold(), gc.get_freeze_count()
         self.started = True
+        for s in sockets or ():
+            s.close()
 
     before = gc.get_threshold()
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)

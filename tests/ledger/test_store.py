@@ -133,3 +133,21 @@ def test_one_unwritable_record_neither_kills_the_writer_nor_loses_the_others(tmp
     assert led.flush(timeout=10) and led.get("req_4") is not None
     led.close()
 
+
+
+def test_a_ledger_written_before_requested_model_existed_still_opens_and_records(tmp_path):
+    import sqlite3
+
+    from tierwise.ledger.records import COLUMNS
+
+    path = str(tmp_path / "old.db")
+    old_columns = [c for c in COLUMNS if c != "requested_model"]
+    with sqlite3.connect(path) as db:
+        db.execute(f"CREATE TABLE requests ({', '.join(old_columns)})")
+        db.execute("INSERT INTO requests (request_id, ts, route, status) VALUES ('req_old', 1.0, 'main', 200)")
+    led = Ledger.open(path)
+    led.submit(rec(7, requested_model="claude-3-haiku"))
+    led.flush()
+    assert led.get("req_old").requested_model is None  # type: ignore[union-attr]
+    assert led.get("req_7").requested_model == "claude-3-haiku"  # type: ignore[union-attr]
+    led.close()

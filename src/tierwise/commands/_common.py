@@ -5,27 +5,59 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tierwise.config import Config, load_config, parse_config
-from tierwise.errors import ConfigError
-from tierwise.ledger.store import Ledger
+if TYPE_CHECKING:
+    from tierwise.config import Config
+    from tierwise.ledger.store import Ledger
 
 DEFAULT_CONFIG = "tierwise.yaml"
+CONFIG_ENV = "TIERWISE_CONFIG"
+# What a command does when the path it was given names nothing.
+EXPLICIT_CONFIG_MISSING = 2
+
+
+def _default_config() -> str:
+    return os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+
+
+def _remember_source(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # A path someone typed (`-c`, $TIERWISE_CONFIG) must exist; only the default may fall back
+    # to the starter config.
+    explicit = ctx.get_parameter_source(param.name or "") is not click.core.ParameterSource.DEFAULT
+    ctx.meta["tierwise.config_explicit"] = explicit or bool(os.environ.get(CONFIG_ENV))
+    return value
+
 
 config_option = click.option(
     "--config",
     "-c",
     "config_path",
-    default=lambda: os.environ.get("TIERWISE_CONFIG", DEFAULT_CONFIG),
+    default=_default_config,
     show_default="tierwise.yaml or $TIERWISE_CONFIG",
     help="Path to tierwise.yaml.",
+    callback=_remember_source,
 )
 
 
+def config_explicit() -> bool:
+    """Whether the running command's config path was given (`-c` or $TIERWISE_CONFIG)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get("tierwise.config_explicit"))
+
+
 def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
-    if not Path(path).exists() and allow_starter:
+    from tierwise.config import load_config, parse_config
+    from tierwise.errors import ConfigError
+
+    if not Path(path).exists():
+        if config_explicit() or not allow_starter:
+            how = f"${CONFIG_ENV}" if os.environ.get(CONFIG_ENV) == path else "--config"
+            click.echo(f"tierwise: config file {path} (from {how}) does not exist; fix the path, or "
+                       f"`tierwise init --path {path}` writes one there", err=True)
+            sys.exit(EXPLICIT_CONFIG_MISSING)
         from tierwise.starter import starter_yaml
 
         click.echo(f"tierwise: no {path} found; using the built-in starter config (run `tierwise init` to write one)",
@@ -39,7 +71,20 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
 
 
 def open_ledger(cfg: Config) -> Ledger:
+    from tierwise.ledger.store import Ledger
+
     if not cfg.ledger.enabled:
         raise click.ClickException("the ledger is disabled in this config (ledger.enabled: false)")
     # With the journal config: journals of a crashed gateway are replayed before reading.
     return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
+
+
+def open_existing_ledger(cfg: Config) -> Ledger:
+    """The ledger, for reading: where there is none yet, say so (and create nothing)."""
+    if cfg.ledger.enabled:
+        path = cfg.ledger.resolved_path(cfg.base_dir)
+        if not Path(path).exists():
+            click.echo(f"tierwise: there is no ledger at {path} yet: the gateway writes one as it serves "
+                       "requests (`tierwise serve`)", err=True)
+            sys.exit(1)
+    return open_ledger(cfg)

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import click
-from pydantic import BaseModel
 
-from tierwise.commands._common import config_option
-from tierwise.config import Config, ProviderConfig, load_config, parse_config
-from tierwise.errors import ConfigError
-from tierwise.starter import port_open, starter_yaml
+from tierwise.commands._common import config_explicit, config_option
+
+if TYPE_CHECKING:
+    from tierwise.config import Config, ProviderConfig
 
 
 def _runs_code(cfg: Config) -> bool:
     """Whether a route's verifiers run code in the sandbox (python_code with run or tests)."""
+    from pydantic import BaseModel
+
     def walk(node: Any) -> bool:
         if isinstance(node, BaseModel):
             node = node.model_dump()
@@ -32,6 +32,8 @@ def _runs_code(cfg: Config) -> bool:
 
 
 async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
+    import aiohttp
+
     key = p.api_key()
     if p.api_key_env and not key:
         return False, f"no API key: export {p.api_key_env}=... (requests to {name} will fail over to other targets)"
@@ -82,11 +84,34 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
 
 
+def unpriced_models(cfg: Config) -> list[str]:
+    """Remote models with no price: neither in the config nor in the price data (genai-prices)."""
+    from tierwise.pricing import Pricer
+
+    pricer = Pricer()
+    out = []
+    for name, m in cfg.models.items():
+        p = cfg.providers[m.provider]
+        if p.locality == "remote" and m.price is None and pricer.price_for(m.model, p.kind) is None:
+            out.append(f"model {name} ({m.model} on {m.provider}) is remote and has no known price: its requests "
+                       "are counted as unknown cost, never as savings. Fix: give it `price: {input: USD, "
+                       "output: USD}` (per million tokens) in the config")
+    return out
+
+
 @click.command("doctor")
 @config_option
 def command(config_path: str) -> None:
     """Check the config, reach each provider, and say what to fix."""
+    from tierwise.config import load_config, parse_config
+    from tierwise.errors import ConfigError
+    from tierwise.starter import port_open, starter_yaml
+
     ok = True
+    if not Path(config_path).exists() and config_explicit():
+        click.echo(f"✗ config: {config_path} does not exist (the path was given with --config or "
+                   "$TIERWISE_CONFIG). Fix the path, or `tierwise init --path ...` to write one.")
+        sys.exit(1)
     if not Path(config_path).exists():
         click.echo(f"✗ config: {config_path} not found. Fix: `tierwise init` writes a starter config.")
         click.echo("  (checking the built-in starter config instead)")
@@ -119,6 +144,8 @@ def command(config_path: str) -> None:
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
+    for warning in unpriced_models(cfg):
+        click.echo(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         click.echo(f"! port {cfg.server.port} is already in use (a running gateway?): "
                    "`tierwise serve --port N` picks another")

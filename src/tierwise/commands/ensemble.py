@@ -11,7 +11,7 @@ import click
 import orjson
 
 from tierwise.commands._common import config_option, load_or_exit
-from tierwise.errors import ConfigError, TierwiseError
+from tierwise.errors import ConfigError, TierwiseError  # light: no pydantic, no aiohttp
 
 project_option = click.option("--project", "project_dir", default=".", show_default=True,
                               help="Folder holding .tierwise/ensembles and .tierwise/profiles.")

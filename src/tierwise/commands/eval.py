@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-import orjson
 
 from tierwise.commands._common import config_option, load_or_exit, open_ledger
-from tierwise.evaluation.dataset import OutcomeDataset
-from tierwise.evaluation.loaders import DataError, load_dataset, load_ledger
-from tierwise.evaluation.metrics import Prices
-from tierwise.evaluation.replay import evaluate, markdown_table, plot_curves
+
+if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when help lists it
+    from tierwise.evaluation.dataset import OutcomeDataset
 
 
 def _load(data: str, config_path: str, route: str | None) -> OutcomeDataset:
+    from tierwise.evaluation.loaders import load_dataset, load_ledger
+
     if data == "ledger":
         cfg = load_or_exit(config_path)
         ledger = open_ledger(cfg)
@@ -51,6 +52,11 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
             tokens_per_query: float, ci_rounds: int, save_path: str | None, plot_path: str | None, as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), a JSONL file of
     {prompt, strong, weak} rows, or `ledger` (judged shadow pairs from the configured ledger)."""
+    import orjson
+
+    from tierwise.evaluation.loaders import DataError
+    from tierwise.evaluation.metrics import Prices
+    from tierwise.evaluation.replay import evaluate, markdown_table, plot_curves
     from tierwise.routers import RouterError, make_router, save_router
 
     try:

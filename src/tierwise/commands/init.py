@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from tierwise.starter import detect, starter_yaml
-
 
 @click.command("init")
 @click.option("--path", default="tierwise.yaml", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def command(path: str, force: bool) -> None:
     """Write a starter config (detects a local Ollama/llama.cpp/LM Studio and API keys)."""
+    from tierwise.starter import detect, starter_yaml
+
     p = Path(path)
     if p.exists() and not force:
         raise click.ClickException(f"{path} exists; pass --force to overwrite it")

@@ -6,10 +6,6 @@ from __future__ import annotations
 import sys
 
 import click
-from aiohttp import web
-
-from tierwise.evaluation.loaders import DataError, load_dataset
-from tierwise.evaluation.replay_server import replay_app
 
 
 @click.command("replay-serve")
@@ -18,6 +14,11 @@ from tierwise.evaluation.replay_server import replay_app
 @click.option("--port", type=int, default=8090, show_default=True)
 def command(data: str, host: str, port: int) -> None:
     """Serve DATA (mmlu, gsm8k, mt-bench or a JSONL file) as models `strong` and `weak` at /v1."""
+    from aiohttp import web
+
+    from tierwise.evaluation.loaders import DataError, load_dataset
+    from tierwise.evaluation.replay_server import replay_app
+
     try:
         ds = load_dataset(data)
     except (DataError, ValueError) as e:

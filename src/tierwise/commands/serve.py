@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import sys
 
 import click
@@ -12,12 +14,29 @@ from tierwise.commands._common import config_option, load_or_exit
 STARTUP_FAILURE = 3  # uvicorn's own exit status when a server cannot start
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says "serving": a taken port is an error first."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 @click.command("serve")
 @config_option
 @click.option("--host", default=None, help="Override server.host.")
 @click.option("--port", type=int, default=None, help="Override server.port.")
 @click.option("--log-level", default="warning", show_default=True)
-def command(config_path: str, host: str | None, port: int | None, log_level: str) -> None:
+@click.option("--access-log", is_flag=True, default=None,
+              help="Log one line per HTTP request (also `server.access_log: true` in the config).")
+def command(config_path: str, host: str | None, port: int | None, log_level: str, access_log: bool | None) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway."""
     import uvicorn
 
@@ -26,17 +45,27 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_or_exit(config_path, allow_starter=True)
-    raise_open_file_limit()  # before the connection cap is derived from it
-    app = build_from_config(cfg)
+    if access_log:
+        cfg.server.access_log = True
     h = host or cfg.server.host
     p = port if port is not None else cfg.server.port
+    try:
+        sock = bind(h, p)
+    except OSError as e:
+        why = "the port is already in use (another gateway?): `--port N` picks another" \
+            if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        click.echo(f"tierwise: cannot listen on {h}:{p}: {why}", err=True)
+        sys.exit(STARTUP_FAILURE)
+    p = sock.getsockname()[1]  # the port it got, when asked for port 0
+    raise_open_file_limit()  # before the connection cap is derived from it
+    app = build_from_config(cfg)
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
                err=True)
     server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))
     tune_gc_for_serving()
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C is how a foreground gateway is meant to stop
         pass
-    if not server.started:  # e.g. the port is taken: exit non-zero, so a supervisor sees the failure
+    if not server.started:  # e.g. the app failed its start-up: exit non-zero, so a supervisor sees the failure
         sys.exit(STARTUP_FAILURE)

@@ -10,12 +10,14 @@ which also removes the gateway's secrets from rows written before they were scru
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from tierwise.secret_scrub import scrub
+
+if TYPE_CHECKING:  # rich loads when a command prints, not when `--help` lists this module
+    from rich.console import Console
 
 # C0 and C1 controls, DEL, bidi embeddings/overrides/isolates and marks, zero-width and line/para
 # separators, the BOM, and lone surrogates (which cannot even be encoded for output).
@@ -39,6 +41,20 @@ def inert_json(text: str) -> str:
     return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+# Outside a terminal (a pipe, a file, CI) rich assumes 80 columns and cuts tables to fit; there
+# nothing wraps lines, so tables get the width they need (up to this), unless $COLUMNS says otherwise.
+UNBOUNDED_WIDTH = 1000
+
+
+def wide(console: Console) -> Console:
+    """`console`, with no 80-column limit when it does not write to a terminal."""
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = UNBOUNDED_WIDTH
+    return console
+
+
 def plain_console() -> Console:
     """A console that prints strings as they are: no markup, no emoji codes, no highlighting."""
-    return Console(markup=False, emoji=False, highlight=False)
+    from rich.console import Console
+
+    return wide(Console(markup=False, emoji=False, highlight=False))

@@ -46,6 +46,8 @@ class LedgerRecord:
     prompt: str | None = None
     answer: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # evaluations, labels, scores added later
+    # Last, so rows journaled by an older version (without it) still line up with COLUMNS.
+    requested_model: str | None = None  # the `model` the client asked for (a route, a model or any name)
 
     @property
     def savings_usd(self) -> float | None:
@@ -66,6 +68,8 @@ def record_from_trace(trace: Trace, **kw: Any) -> LedgerRecord:
     usage = trace.total_usage()
     calls = trace.calls()
     priced = [s.cost for s in calls if s.cost is not None]
+    # One call without a known price makes the whole request's cost unknown: a partial sum would
+    # read as a real (too low) figure and show up as savings.
     unpriced = any(s.cost is None and s.usage is not None and s.ok for s in calls)
     return LedgerRecord(
         request_id=trace.request_id,
@@ -76,7 +80,7 @@ def record_from_trace(trace: Trace, **kw: Any) -> LedgerRecord:
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         tokens_estimated=usage.estimated,
-        cost_usd=None if unpriced and not priced else sum(priced),
+        cost_usd=None if unpriced else sum(priced),
         steps=[s.to_dict() for s in trace.steps],
         **kw,
     )

@@ -98,6 +98,14 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
     return LedgerRecord(**kw)
 
 
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """A ledger written by an older version gains the columns added since (empty for its old rows)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(requests)")}
+    for c in COLUMNS:
+        if c not in have:
+            db.execute(f"ALTER TABLE requests ADD COLUMN {c} {_TYPES.get(c, 'TEXT')}")
+
+
 def _create_private(path: str) -> None:
     """Make the database file readable by its owner only before SQLite creates it (SQLite gives its
     -wal and -shm files the database file's mode): it holds costs, errors and stored prompts."""
@@ -116,6 +124,7 @@ class Ledger:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
             self.ledger_id = str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
         self.journal: journal_mod.Journal | None = None
@@ -283,6 +292,36 @@ class Ledger:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
+        with self._connect() as db:
+            return [_record(r) for r in db.execute(sql, args)]
+
+    def recent(self, *, limit: int = 20, route: str | None = None, model: str | None = None,
+               status: str | None = None, since: float | None = None) -> list[LedgerRecord]:
+        """The newest requests first (chat requests and ensemble runs, not shadow runs).
+
+        `model` matches the name the client asked for, the model that answered or its upstream
+        id; `status` is `ok` (< 400), `error` (>= 400) or one HTTP status."""
+        where = ["kind IS NOT 'shadow'"]
+        args: list[Any] = []
+        if route is not None:
+            where.append("route = ?")
+            args.append(route)
+        if model is not None:
+            where.append("(requested_model = ? OR decision = ? OR model = ?)")
+            args += [model, model, model]
+        if status is not None:
+            if status == "ok":
+                where.append("status < 400")
+            elif status == "error":
+                where.append("status >= 400")
+            else:
+                where.append("status = ?")
+                args.append(int(status))
+        if since is not None:
+            where.append("ts >= ?")
+            args.append(since)
+        args.append(limit)
+        sql = f"SELECT * FROM requests WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?"
         with self._connect() as db:
             return [_record(r) for r in db.execute(sql, args)]
 

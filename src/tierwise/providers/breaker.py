@@ -11,6 +11,7 @@ deployment for good."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Literal
 
 State = Literal["closed", "open", "half_open"]
@@ -19,9 +20,11 @@ PROBE_LEASE_S = 120.0  # longer than a normal answer; a second probe after it is
 
 
 class CircuitBreaker:
-    __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "probe_started", "_clock")
+    __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "probe_started", "_clock",
+                 "on_change")
 
-    def __init__(self, failures_to_open: int = 5, cooldown: float = 30.0, clock=time.monotonic) -> None:
+    def __init__(self, failures_to_open: int = 5, cooldown: float = 30.0, clock=time.monotonic,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self.failures_to_open = failures_to_open
         self.cooldown = cooldown
         self.failures = 0
@@ -29,6 +32,8 @@ class CircuitBreaker:
         self.probing = False
         self.probe_started = 0.0
         self._clock = clock
+        # Told "open" (closed → open), "reopen" (a probe failed) or "closed" (recovered), once per change.
+        self.on_change = on_change
 
     @property
     def state(self) -> State:
@@ -55,14 +60,21 @@ class CircuitBreaker:
         return max(0.0, self.cooldown - (self._clock() - self.opened_at))
 
     def success(self) -> None:
+        was_open = self.opened_at is not None
         self.failures = 0
         self.opened_at = None
         self.probing = False
+        if was_open and self.on_change is not None:
+            self.on_change("closed")
 
     def failure(self) -> None:
         self.failures += 1
         if self.probing or self.failures >= self.failures_to_open:
+            # Calls already in flight when it opened fail too: they move the cooldown, not the state.
+            event = "open" if self.opened_at is None else ("reopen" if self.probing else None)
             self.opened_at = self._clock()
+            if event is not None and self.on_change is not None:
+                self.on_change(event)
         self.probing = False
 
     def release(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from tierwise import console_log
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
     InvalidRequest,
@@ -27,6 +28,7 @@ from tierwise.errors import (
 )
 from tierwise.gateway import Gateway, new_request_id
 from tierwise.providers.deployment import Deployment
+from tierwise.route_map import overall, route_health
 from tierwise.server import openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
@@ -78,6 +80,9 @@ class App:
         self.keyring = KeyRing(gateway.cfg.server)
         self.auth_required = self.keyring.required
         self._openapi: bytes | None = None
+        self.access_log = gateway.cfg.server.access_log
+        if self.access_log:
+            console_log.enable_access_log()
         self.in_flight = 0  # HTTP requests being handled (a request's ledger row is queued before it ends)
         self.routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat_openai,
@@ -104,21 +109,28 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t = scope["type"]
         if t == "http":
-            if not self.guard.passes(_headers(scope), scope["method"]):
-                screened = await self.guard.screen(scope, send, self.allow.get(scope["path"]))
-                if screened is None:
-                    return
-                send = screened
-            handler = self.routes.get((scope["method"], scope["path"]))
-            if handler is None:
-                await self.no_route(scope, send)
-                return
-            self.in_flight += 1
+            log_access = None
+            if self.access_log:  # off by default: then the access log costs this one check
+                send, log_access = console_log.access_logged(scope, send)
             try:
-                await handler(scope, receive, send)
+                if not self.guard.passes(_headers(scope), scope["method"]):
+                    screened = await self.guard.screen(scope, send, self.allow.get(scope["path"]))
+                    if screened is None:
+                        return
+                    send = screened
+                handler = self.routes.get((scope["method"], scope["path"]))
+                if handler is None:
+                    await self.no_route(scope, send)
+                    return
+                self.in_flight += 1
+                try:
+                    await handler(scope, receive, send)
+                finally:
+                    self.in_flight -= 1
+                    self.budget.give_back(scope)
             finally:
-                self.in_flight -= 1
-                self.budget.give_back(scope)
+                if log_access is not None:
+                    log_access()
         elif t == "lifespan":
             await self.lifespan(receive, send)
 
@@ -364,7 +376,9 @@ class App:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode())],
+                # What is known at the first byte: the later steps only reach the ledger (`tierwise trace`).
+                "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode()),
+                                          (b"x-tierwise-steps", ctx.trace.header_summary().encode())],
             }
         )
         try:
@@ -520,12 +534,19 @@ class App:
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
-        status = "ok" if all(s == "closed" for s in breakers.values()) else "degraded"
+        # A model with an open (or half-open: its last call failed) breaker is unavailable; a route
+        # is down when every model it can reach is, degraded when some are.
+        routes = route_health(self.gw.cfg, lambda m: breakers.get(m, "closed") == "closed")
+        status = overall([r["status"] for r in routes.values()] if routes else
+                         ["ok" if s == "closed" else "down" for s in breakers.values()])
         # Breaker states tell an outsider when a probe slot is open: only key holders see them.
-        if self.auth_required and self.keyring.find(_headers(scope)) is None:
-            await self.send_json(send, 200, orjson.dumps({"status": status}))
-            return
-        await self.send_json(send, 200, orjson.dumps({"status": status, "deployments": breakers}))
+        if self.auth_required:
+            key = self.keyring.find(_headers(scope))
+            if key is None:
+                await self.send_json(send, 200, orjson.dumps({"status": status}))
+                return
+            routes = {n: r for n, r in routes.items() if key.visible(n, self.gw.deployments)}
+        await self.send_json(send, 200, orjson.dumps({"status": status, "routes": routes, "deployments": breakers}))
 
 
 def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:

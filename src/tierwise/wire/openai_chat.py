@@ -417,14 +417,17 @@ def _logprobs(lp: Any) -> list[TokenLogprob] | None:
     return out
 
 
-def _usage(u: Any) -> Usage:
+def _usage(u: Any, timings: Any = None) -> Usage:
     if not isinstance(u, dict):
         return Usage()
     cached = 0
     det = u.get("prompt_tokens_details")
+    prompt = int(u.get("prompt_tokens") or 0)
     if isinstance(det, dict):
         cached = int(det.get("cached_tokens") or 0)
-    prompt = int(u.get("prompt_tokens") or 0)
+    elif isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
+        # llama.cpp builds without prompt_tokens_details say it in `timings.cache_n` only.
+        cached = max(0, min(prompt, timings["cache_n"]))
     return Usage(input_tokens=prompt - cached, output_tokens=int(u.get("completion_tokens") or 0),
                  cache_read_tokens=cached)
 
@@ -472,7 +475,7 @@ def decode_response(body: Any, raw: bytes | None = None) -> Response:
             model=str(body.get("model") or ""),
             content=blocks,
             stop_reason=stop,
-            usage=_usage(body.get("usage")),
+            usage=_usage(body.get("usage"), body.get("timings")),
             logprobs=_logprobs(first.get("logprobs")),
             extra_choices=extra,
             raw=raw,
@@ -680,7 +683,7 @@ class StreamDecoder:
             self.started = True
             ev.append(MessageStart(str(obj.get("id") or _new_id()), str(obj.get("model") or "")))
         if obj.get("usage"):
-            u = _usage(obj["usage"])
+            u = _usage(obj["usage"], obj.get("timings"))
             self.usage = u
             if self.stop is not None and not obj.get("choices"):
                 # The usage chunk follows the finish chunk: report it now, don't wait for [DONE].

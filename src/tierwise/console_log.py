@@ -1,0 +1,79 @@
+"""What the gateway says on its console: each failed request once, each circuit-breaker change once,
+and, when switched on (`server.access_log`, `tierwise serve --access-log`), one line per HTTP request.
+
+Everything printed is scrubbed of the gateway's secrets and has control characters escaped: upstream
+error text and client-chosen names must not forge log lines or drive a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tierwise.secret_scrub import scrub
+
+failures = logging.getLogger("tierwise.requests")
+breakers = logging.getLogger("tierwise.breaker")
+access = logging.getLogger("tierwise.access")
+
+MAX_TEXT = 300
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def clean(value: Any, limit: int = MAX_TEXT) -> str:
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", scrub(str(value)))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def request_failed(request_id: str, route: str, status: int, kind: str | None, message: str | None,
+                   steps: str) -> None:
+    """One line per failed request (called once per request, where its ledger row is made)."""
+    failures.warning("request %s on route %s failed: HTTP %d %s: %s%s", request_id, clean(route), status,
+                     clean(kind or "error"), clean(message or "-"), f" [steps: {clean(steps)}]" if steps else "")
+
+
+def breaker_changed(model: str, event: str, failures_to_open: int, cooldown: float) -> None:
+    if event == "open":
+        breakers.warning("model %s: circuit open after %d failed calls in a row; it is skipped for %.0fs, "
+                         "then tried again", clean(model), failures_to_open, cooldown)
+    elif event == "reopen":  # the probe after a cooldown failed: still down, already said once
+        breakers.info("model %s: still failing (the probe call failed); skipped for another %.0fs",
+                      clean(model), cooldown)
+    else:
+        breakers.warning("model %s: circuit closed; it answers again", clean(model))
+
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def enable_access_log() -> None:
+    """Access lines are INFO; the console shows WARNING and up unless --log-level says otherwise."""
+    access.setLevel(logging.INFO)
+
+
+def access_logged(scope: dict[str, Any], send: Send) -> tuple[Send, Callable[[], None]]:
+    """`send` that notes the response's status and tierwise headers, and a function that writes the line."""
+    t0 = time.perf_counter()
+    seen: dict[str, Any] = {"status": 0, "rid": "-", "route": "-"}
+
+    async def noting(msg: dict[str, Any]) -> None:
+        if msg["type"] == "http.response.start":
+            seen["status"] = msg["status"]
+            for k, v in msg.get("headers", ()):
+                if k == b"x-tierwise-request-id":
+                    seen["rid"] = v.decode("latin-1")
+                elif k == b"x-tierwise-route":
+                    seen["route"] = v.decode("latin-1")
+        await send(msg)
+
+    def write() -> None:
+        client = scope.get("client") or ("-", 0)
+        access.info("%s %s %s %d %.0fms request=%s route=%s", client[0], scope.get("method", "-"),
+                    clean(scope.get("path", "-"), 200), seen["status"], (time.perf_counter() - t0) * 1000,
+                    seen["rid"], clean(seen["route"]))
+
+    return noting, write

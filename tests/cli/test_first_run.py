@@ -1,0 +1,303 @@
+"""Issue 16, point 6: what a new user trips on.
+
+An explicit config path that does not exist is an error; `/health` says which routes are degraded
+or down; the console reports each failed request and each breaker change once, plus an access log
+when asked; `serve` on a taken port fails before it claims to serve; tables are not cut to 80
+columns outside a terminal; `report` in an empty folder creates nothing; `tierwise --help` shows
+whole summaries without importing the heavy parts; `models` shows what each route leads to.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tests.doubles import Fail, OpenAIDouble, Reply
+from tests.harness import GatewayServer, free_port, make_config
+from tierwise.cli import main as cli
+
+TIERWISE = [sys.executable, "-m", "tierwise.cli"]
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_API_KEY") and k not in ("TIERWISE_CONFIG", "COLUMNS")}
+    env["HOME"] = str(tmp_path)
+    env.update(extra)
+    return env
+
+
+def dead_url() -> str:
+    """A loopback URL nothing listens on: every call fails fast with a refused connection."""
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+# ------------------------------------------------------------------ explicit config paths
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_explicit_config_path_that_does_not_exist_is_an_error(tmp_path: Path, how: str) -> None:
+    args, env = (["serve", "-c", "nope.yaml"], env_for(tmp_path)) if how == "flag" else (
+        ["serve"], env_for(tmp_path, TIERWISE_CONFIG="nope.yaml"))
+    p = subprocess.run(TIERWISE + args + ["--port", str(free_port())], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "nope.yaml" in p.stderr and "does not exist" in p.stderr
+    assert "starter config" not in p.stderr and "serving on" not in p.stderr
+
+
+def test_other_commands_refuse_a_missing_explicit_config_too(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIERWISE_CONFIG", raising=False)
+    for args in (["models", "-c", "nope.yaml"], ["report", "-c", "nope.yaml"]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 2 and "does not exist" in r.output, (args, r.output)
+    r = CliRunner().invoke(cli, ["doctor", "-c", "nope.yaml"])
+    assert r.exit_code == 1 and "does not exist" in r.output
+    # Without a path, the starter config still helps a first run along.
+    r = CliRunner().invoke(cli, ["models"])
+    assert r.exit_code == 0 and "starter config" in r.output
+
+
+# ------------------------------------------------------------------ /health
+
+
+def health_config(local_url: str, other_url: str, **extra: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "ledger": {"enabled": False},
+        "breaker": {"failures": 1, "cooldown": 600},
+        "providers": {
+            "box": {"kind": "openai", "base_url": local_url, "locality": "local", "timeouts": {"connect": 1}},
+            "other": {"kind": "openai", "base_url": other_url, "locality": "local", "timeouts": {"connect": 1}},
+        },
+        "models": {"local": {"provider": "box", "model": "m1"}, "spare": {"provider": "other", "model": "m2"}},
+        "routes": {
+            "only-local": ["local"],
+            "mixed": {"policy": "fallback", "targets": ["local", "spare"], "retries": 0},
+            "via-mixed": ["mixed"],
+            "only-spare": ["spare"],
+        },
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def test_health_reports_each_route_degraded_or_down(tmp_path: Path) -> None:
+    up = OpenAIDouble().start()
+    g = GatewayServer(make_config(health_config(dead_url(), up.url + "/v1"), tmp_path)).start()
+    try:
+        assert httpx.get(g.url + "/health").json()["status"] == "ok"
+        up.script(Reply("from the spare"))
+        r = httpx.post(g.url + "/v1/chat/completions", timeout=20, json={
+            "model": "mixed", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200  # the local model failed, its breaker opened, the spare answered
+        h = httpx.get(g.url + "/health").json()
+        assert h["status"] == "degraded"
+        assert h["routes"]["only-local"] == {"status": "down", "unavailable": ["local"]}
+        assert h["routes"]["mixed"] == {"status": "degraded", "unavailable": ["local"]}
+        assert h["routes"]["via-mixed"]["status"] == "degraded"  # through the route it names
+        assert h["routes"]["only-spare"] == {"status": "ok"}
+        assert h["deployments"] == {"local": "open", "spare": "closed"}
+        up.stop()  # now the spare goes too: every breaker is open
+        r = httpx.post(g.url + "/v1/chat/completions", timeout=20, json={
+            "model": "only-spare", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code >= 500
+        h = httpx.get(g.url + "/health").json()
+        assert h["status"] == "down" and all(v["status"] == "down" for v in h["routes"].values())
+    finally:
+        g.stop()
+        up.stop()
+
+
+def test_health_stays_terse_without_a_key(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HEALTH_TEST_KEY", "k-123456")
+    cfg = health_config(dead_url(), dead_url(), server={"api_keys_env": ["HEALTH_TEST_KEY"]})
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        for d in g.gateway.deployments.values():
+            d.breaker.failure()  # failures: 1 → every breaker open
+        assert httpx.get(g.url + "/health").json() == {"status": "down"}
+        full = httpx.get(g.url + "/health", headers={"authorization": "Bearer k-123456"}).json()
+        assert full["status"] == "down" and full["routes"]["mixed"]["status"] == "down"
+    finally:
+        g.stop()
+
+
+# ------------------------------------------------------------------ the console
+
+
+def _serve(tmp_path: Path, cfg: dict[str, Any], *extra: str) -> tuple[subprocess.Popen[str], str]:
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    port = free_port()
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", str(port), *extra], cwd=tmp_path, env=env_for(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=1)
+            return proc, url
+        except httpx.TransportError:
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=30)[0]
+
+
+def test_console_logs_each_failure_and_breaker_change_once(tmp_path: Path) -> None:
+    up = OpenAIDouble().start()
+    cfg = health_config(dead_url(), up.url + "/v1", breaker={"failures": 2, "cooldown": 600})
+    proc, url = _serve(tmp_path, cfg)
+    try:
+        for _ in range(5):
+            r = httpx.post(url + "/v1/chat/completions", timeout=20, json={
+                "model": "only-local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code >= 500
+        rids = []
+        up.script(Reply("fine"))
+        r = httpx.post(url + "/v1/chat/completions", timeout=20, json={
+            "model": "only-spare", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200
+        rids.append(r.headers["x-tierwise-request-id"])
+    finally:
+        out = _stop(proc)
+        up.stop()
+    failed = [ln for ln in out.splitlines() if "failed: HTTP" in ln]
+    assert len(failed) == 5, out  # one line per failed request, none for the answered one
+    assert all("only-local" in ln for ln in failed)
+    assert rids[0] not in out
+    opened = [ln for ln in out.splitlines() if "tierwise.breaker" in ln]
+    assert len(opened) == 1 and "model local" in opened[0], out  # the change, once
+    assert "Traceback" not in out
+
+
+def test_access_log_can_be_switched_on(tmp_path: Path) -> None:
+    up = OpenAIDouble().start()
+    cfg = health_config(up.url + "/v1", up.url + "/v1")
+    try:
+        proc, url = _serve(tmp_path, cfg)  # off by default
+        httpx.get(url + "/v1/models")
+        quiet = _stop(proc)
+        assert "GET /v1/models" not in quiet
+        for extra, config_flag in (((), True), (("--access-log",), False)):
+            cfg["server"] = {"access_log": config_flag}
+            proc, url = _serve(tmp_path, cfg, *extra)
+            up.script(Reply("fine"))
+            r = httpx.post(url + "/v1/chat/completions", timeout=20, json={
+                "model": "only-local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+            httpx.get(url + "/v1/models")
+            out = _stop(proc)
+            rid = r.headers["x-tierwise-request-id"]
+            line = next(ln for ln in out.splitlines() if "POST /v1/chat/completions" in ln)
+            assert " 200 " in line and f"request={rid}" in line and "route=only-local" in line
+            assert any("GET /v1/models 200" in ln for ln in out.splitlines()), out
+    finally:
+        up.stop()
+
+
+def test_serve_on_a_taken_port_fails_before_saying_it_serves(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run(TIERWISE + ["serve", "--port", str(port)], cwd=tmp_path, env=env_for(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "serving on" not in p.stdout + p.stderr
+    assert "already in use" in p.stderr and str(port) in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+# ------------------------------------------------------------------ tables, report, help, models
+
+
+LONG_ID = "organisation-with-a-long-name/model-family-v3-instruct-128k-context-q4_k_m-gguf-build-2026"
+
+
+def test_tables_are_not_cut_to_80_columns_outside_a_terminal(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+        "providers": {"box": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+        "models": {"local": {"provider": "box", "model": LONG_ID}},
+        "routes": {"main": ["local"]},
+    }))
+    out = CliRunner().invoke(cli, ["models"]).output
+    assert any(LONG_ID in ln for ln in out.splitlines()), out  # on one line, not folded at column 80
+    assert max(len(ln) for ln in out.splitlines()) > 80
+
+
+def test_report_in_an_empty_folder_creates_no_ledger(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIERWISE_CONFIG", raising=False)
+    for args in (["report"], ["requests"], ["trace", "--last"]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 1, r.output
+        assert "no ledger" in r.output
+    assert list(tmp_path.rglob("*.db")) == [] and not (tmp_path / ".tierwise").exists()
+
+
+def test_help_is_whole_and_imports_nothing_heavy(tmp_path: Path) -> None:
+    probe = ("import sys\nfrom click.testing import CliRunner\nfrom tierwise.cli import main\n"
+             "r = CliRunner().invoke(main, ['--help'])\nprint(r.output)\n"
+             "print('HEAVY:', sorted(m for m in ('numpy', 'aiohttp', 'pydantic', 'rich', 'uvicorn', 'sklearn') "
+             "if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env_for(tmp_path), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    # What makes help slow is importing the libraries the commands use: none of them may load.
+    assert "HEAVY: []" in out
+    assert "..." not in out.split("Commands:")[1]  # no summary clipped
+    flat = " ".join(out.split())
+    assert "or `ledger` (judged shadow pairs from the configured ledger)." in flat  # eval's whole summary
+    for name in ("requests", "trace", "report", "serve", "models", "doctor"):
+        assert f"\n  {name} " in out
+
+
+def test_models_lists_what_each_route_leads_to(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(health_config(dead_url(), dead_url())))
+    out = CliRunner().invoke(cli, ["models"]).output
+    rows = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.count("│") >= 4}
+    assert "local, spare" in rows["mixed"] and "fallback" in rows["mixed"]
+    assert "mixed" in rows["via-mixed"] and "local, spare" in rows["via-mixed"]  # and the models reached
+
+
+def test_failure_lines_carry_no_secret_and_no_control_characters(tmp_path: Path, monkeypatch: Any,
+                                                                  caplog: Any) -> None:
+    secret = "sk-upstream-" + "q" * 24
+    monkeypatch.setenv("FIRST_RUN_UPSTREAM_KEY", secret)
+    up = OpenAIDouble().start()
+    cfg = health_config(up.url + "/v1", up.url + "/v1")
+    cfg["providers"]["box"]["api_key_env"] = "FIRST_RUN_UPSTREAM_KEY"
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        up.script(Fail(500, f"key {secret} refused\n2026-01-01 WARNING forged line \x1b[2J"),
+                  Fail(500, "again"))
+        with caplog.at_level("WARNING", logger="tierwise"):
+            r = httpx.post(g.url + "/v1/chat/completions", timeout=20, json={
+                "model": "only-local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code >= 500
+            g.flush()
+    finally:
+        g.stop()
+        up.stop()
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "tierwise.requests"]
+    assert len(lines) == 1
+    assert secret not in lines[0] and "\n" not in lines[0] and "\x1b" not in lines[0]
