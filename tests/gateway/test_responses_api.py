@@ -322,3 +322,17 @@ def test_not_json_and_unknown_route_errors(setup):
     assert status == 404 and "error" in body
     status, headers, body = _http("GET", g.url + "/v1/responses")
     assert status == 405 and headers["allow"] == "POST" and "error" in body
+
+
+@pytest.mark.parametrize("max_output, thinking", [
+    (100, None), (5000, {"type": "enabled", "budget_tokens": 2500}), (40000, {"type": "enabled", "budget_tokens": 16384}),
+])
+def test_reasoning_effort_budget_fits_max_output_tokens(gateway, anthropic_up, max_output, thinking):
+    # Anthropic needs 1024 <= budget_tokens < max_tokens: the budget derived from the effort yields
+    # to the client's max_output_tokens instead of earning the client a 400.
+    g = gateway(_config("anthropic", anthropic_up.url))
+    r = oai(g).responses.create(model="main", input="think", reasoning={"effort": "high"},
+                                max_output_tokens=max_output)
+    assert r.status == "completed"
+    body = anthropic_up.requests[-1].body
+    assert body["max_tokens"] == max_output and body.get("thinking") == thinking

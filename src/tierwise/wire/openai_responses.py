@@ -295,6 +295,7 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
                                       if k == "conversation" else ""), param=k)
     trunc = body.get("truncation")
     need(trunc is None or trunc in ("auto", "disabled"), "truncation", "must be auto or disabled")
+    get_bool(body, "store")
     get_list(body, "include")
     get_dict(body, "stream_options")
     for k in ("safety_identifier", "prompt_cache_key", "service_tier"):
