@@ -336,3 +336,46 @@ def test_reasoning_effort_budget_fits_max_output_tokens(gateway, anthropic_up, m
     assert r.status == "completed"
     body = anthropic_up.requests[-1].body
     assert body["max_tokens"] == max_output and body.get("thinking") == thinking
+
+
+# ---------------------------------------------------------------------------- route policies
+
+
+def test_route_policies_serve_responses(gateway, openai_up, anthropic_up):
+    from tests.doubles import Fail
+    from tests.harness import two_tier_config
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0},
+        "split": {"policy": "rules", "rules": [{"name": "tool-users", "match": {"tools": True}, "target": "frontier"},
+                                               {"name": "thinkers", "match": {"thinking": True}, "target": "frontier"}],
+                  "default": "local"},
+        "checked": {"policy": "cascade", "tiers": ["local", "frontier"],
+                    "verifiers": [{"type": "arithmetic", "min_equations": 1}]},
+    })
+    g = gateway(cfg)
+    client = oai(g)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    # fallback: the local server fails, the frontier answers the stream
+    openai_up.script(Fail(500, "boom"))
+    with client.responses.create(model="main", input="hi", stream=True) as s:
+        events = list(s)
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "frontier answer"
+    openai_up.script(Fail(500, "boom"))
+    r = client.responses.with_raw_response.create(model="main", input="hi")
+    assert r.parse().output_text == "frontier answer" and r.headers["x-tierwise-route"] == "main"
+    assert "call:local:fail" in r.headers["x-tierwise-steps"] and "call:frontier:ok" in r.headers["x-tierwise-steps"]
+    # rules see the canonical request: tools and reasoning effort decide the tier
+    assert client.responses.create(model="split", input="hi").output_text == "local answer"
+    assert client.responses.create(model="split", input="hi", tools=[WEATHER]).output_text == "frontier answer"
+    assert client.responses.create(model="split", input="hi",
+                                   reasoning={"effort": "high"}).output_text == "frontier answer"
+    # cascade: a failing local answer escalates; streamed, the client gets the verified answer
+    openai_up.script(Reply(text="not sure"))
+    anthropic_up.script(Reply(text="6 * 7 = 42"))
+    with client.responses.create(model="checked", input="6*7?", stream=True) as s:
+        final = [e for e in s if e.type == "response.completed"][0].response
+    assert final.output_text == "6 * 7 = 42"
+    g.flush()
+    rows = [x for x in g.ledger.query() if x.client_format == "responses"]
+    assert [x.decision for x in rows[-5:]] == ["frontier", "local", "frontier", "frontier", "frontier"]
