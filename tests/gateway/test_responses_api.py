@@ -379,3 +379,44 @@ def test_route_policies_serve_responses(gateway, openai_up, anthropic_up):
     g.flush()
     rows = [x for x in g.ledger.query() if x.client_format == "responses"]
     assert [x.decision for x in rows[-5:]] == ["frontier", "local", "frontier", "frontier", "frontier"]
+
+
+# ---------------------------------------------------------------------------- shapes, validated
+
+
+def _raw_post(g, body: dict) -> tuple[int, bytes]:
+    import urllib.request
+    req = urllib.request.Request(g.url + "/v1/responses", data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
+
+
+def test_every_event_and_body_validates_against_the_sdk_types(gateway, anthropic_up):
+    # The SDK builds its models without validation; validating here checks every required field.
+    from openai.types.responses import Response, ResponseStreamEvent
+    from pydantic import TypeAdapter
+    g = gateway(_config("anthropic", anthropic_up.url))
+    reply = Reply(text="It is sunny.", thinking="let me think", tool_calls=[ToolCall("get_weather", {"city": "Rome"})])
+    anthropic_up.default = reply
+    base = {"model": "main", "input": "weather?", "tools": [WEATHER], "reasoning": {"effort": "medium"},
+            "max_output_tokens": 8000}
+    status, raw = _raw_post(g, base)
+    assert status == 200
+    resp = Response.model_validate_json(raw)
+    assert [o.type for o in resp.output] == ["reasoning", "message", "function_call"]
+    status, raw = _raw_post(g, {**base, "stream": True})
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        name, data = block.split("\n", 1)
+        ev = TypeAdapter(ResponseStreamEvent).validate_json(data.removeprefix("data: "))
+        assert name == f"event: {ev.type}"
+        events.append(ev)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    final = events[-1]
+    assert final.type == "response.completed" and final.response.usage is not None
+    assert [o.type for o in final.response.output] == ["reasoning", "message", "function_call"]
+    added = [e.output_index for e in events if e.type == "response.output_item.added"]
+    assert added == [0, 1, 2]

@@ -44,7 +44,7 @@ from tierwise.wire.openai_responses import (
 
 
 class _Item:
-    __slots__ = ("kind", "output_index", "id", "parts", "signature", "call_id", "name")
+    __slots__ = ("kind", "output_index", "id", "parts", "signature", "call_id", "name", "prefix")
 
     def __init__(self, kind: str, output_index: int, iid: str) -> None:
         self.kind = kind
@@ -54,6 +54,7 @@ class _Item:
         self.signature: str | None = None
         self.call_id = ""
         self.name = ""
+        self.prefix = b""
 
 
 class ResponsesStreamEncoder:
@@ -100,9 +101,11 @@ class ResponsesStreamEncoder:
                 return b""
             it.parts.append(ev.value)
             if it.kind == "message" and ev.delta_type == "text":
-                return self._event("response.output_text.delta", {
-                    "item_id": it.id, "output_index": it.output_index, "content_index": 0, "delta": ev.value,
-                    "logprobs": []})
+                # The hot event (one per token): its fixed part is built once per item.
+                seq = self.seq
+                self.seq += 1
+                return b"".join((it.prefix, orjson.dumps(ev.value), b',"logprobs":[],"sequence_number":',
+                                 str(seq).encode(), b"}\n\n"))
             if it.kind == "function_call" and ev.delta_type == "input_json":
                 return self._event("response.function_call_arguments.delta", {
                     "item_id": it.id, "output_index": it.output_index, "delta": ev.value})
@@ -148,6 +151,8 @@ class ResponsesStreamEncoder:
         out = len(self.output) + len(self.open)
         if isinstance(b, TextBlock):
             it = _Item("message", out, item_id("msg_"))
+            it.prefix = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"'
+                         + it.id.encode() + b'","output_index":' + str(out).encode() + b',"content_index":0,"delta":')
             self.open[ev.index] = it
             data = self._event("response.output_item.added", {
                 "output_index": out, "item": message_item(it.id, [], "in_progress")})
