@@ -14,6 +14,8 @@ The asgi handler uses it where it uses a codec module.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import secrets
 import time
 from typing import Any
@@ -38,6 +40,7 @@ from tierwise.canonical import (
     WireFormat,
 )
 from tierwise.errors import InvalidRequest, TierwiseError
+from tierwise.ids import new_id
 from tierwise.secret_scrub import scrub
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.openai_chat import ERROR_TYPES
@@ -71,9 +74,21 @@ class ResponsesInvalid(InvalidRequest):
         self.code = code
 
 
+_ID_KEY = secrets.token_bytes(32)
+_ID_COUNTER = itertools.count()
+
+
+def response_id() -> str:
+    """Unguessable: a response id is all a client needs to continue a stored conversation. A keyed
+    hash of a counter (the key is random per process) costs a fraction of an os.urandom call."""
+    # The pid keeps forked workers (which share the key and the counter) apart.
+    msg = next(_ID_COUNTER).to_bytes(8, "little") + os.getpid().to_bytes(8, "little")
+    return "resp_" + hashlib.blake2b(msg, key=_ID_KEY, digest_size=16).hexdigest()
+
+
 def item_id(kind: str) -> str:
-    """Unguessable ids: a response id is all a client needs to continue a stored conversation."""
-    return kind + secrets.token_hex(16)
+    """Output item ids (msg_, fc_, rs_) only need to be unique."""
+    return new_id(kind)
 
 
 def owner_of(keys_required: bool, given: str | None) -> str:
@@ -425,7 +440,7 @@ class Exchange:
         self.items: list[Any] = []  # the conversation so far, as input items (for the store)
         self.namespaces: frozenset[str] = frozenset()
         self.echo_tools: list[dict[str, Any]] = []
-        self.id = item_id("resp_")
+        self.id = response_id()
         self.created_at = int(time.time())
 
     # ------------------------------------------------------------ the codec interface asgi uses

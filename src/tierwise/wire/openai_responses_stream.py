@@ -81,9 +81,13 @@ class ResponsesStreamEncoder:
         if self.started:
             return b""
         self.started = True
-        snap = self.x.response_object("in_progress", self.model, [], None)
-        return (self._event("response.created", {"response": snap})
-                + self._event("response.in_progress", {"response": snap}))
+        snap = orjson.dumps(self.x.response_object("in_progress", self.model, [], None))
+        out = []
+        for etype in ("response.created", "response.in_progress"):  # one snapshot, serialised once
+            out.append(b"".join((b"event: ", etype.encode(), b'\ndata: {"type":"', etype.encode(),
+                                 b'","sequence_number":', str(self.seq).encode(), b',"response":', snap, b"}\n\n")))
+            self.seq += 1
+        return b"".join(out)
 
     # ------------------------------------------------------------------ events
 
