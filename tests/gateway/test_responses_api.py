@@ -420,3 +420,43 @@ def test_every_event_and_body_validates_against_the_sdk_types(gateway, anthropic
     assert [o.type for o in final.response.output] == ["reasoning", "message", "function_call"]
     added = [e.output_index for e in events if e.type == "response.output_item.added"]
     assert added == [0, 1, 2]
+
+
+def test_namespace_tools_and_hosted_tools(setup, upstream_kind):
+    g, up = setup
+    client = oai(g)
+    tools = [
+        {"type": "namespace", "name": "crm", "description": "customer records", "tools": [
+            {"type": "function", "name": "lookup", "description": "find a customer",
+             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]},
+        {"type": "web_search"},  # hosted: the upstream models cannot run it, so it is left out
+        WEATHER,
+    ]
+    up.script(Reply(tool_calls=[ToolCall("crm__lookup", {"q": "Ada"}, id="call_ns")]))
+    r = client.responses.create(model="main", input="find Ada", tools=tools)
+    call = r.output[-1]
+    assert call.type == "function_call" and call.name == "lookup" and call.namespace == "crm"
+    sent = up.requests[-1].body["tools"]
+    names = [t["function"]["name"] if upstream_kind == "openai" else t["name"] for t in sent]
+    assert names == ["crm__lookup", "get_weather"]
+    assert [t.type for t in r.tools] == ["namespace", "function"]
+    # the call passed back keeps naming the namespaced function upstream
+    up.script(Reply(text="Ada is a customer."))
+    client.responses.create(model="main", tools=tools, input=[
+        {"role": "user", "content": "find Ada"}, call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": [{"type": "input_text", "text": "found"}]}])
+    assistant = up.requests[-1].body["messages"][1]
+    if upstream_kind == "openai":
+        assert assistant["tool_calls"][0]["function"]["name"] == "crm__lookup"
+    else:
+        assert assistant["content"][-1]["name"] == "crm__lookup"
+
+
+def test_max_output_tokens_stop_is_incomplete(setup):
+    g, up = setup
+    up.default = Reply(text="cut short", stop_reason="max_tokens")
+    r = oai(g).responses.create(model="main", input="long story", max_output_tokens=16)
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+    with oai(g).responses.create(model="main", input="long story", max_output_tokens=16, stream=True) as s:
+        last = list(s)[-1]
+    assert last.type == "response.incomplete" and last.response.incomplete_details.reason == "max_output_tokens"
