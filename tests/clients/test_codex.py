@@ -141,3 +141,46 @@ def test_codex_exec_writes_a_file_through_the_responses_api(codex_bin, tmp_path,
     gateway.flush()
     rows = [r for r in gateway.ledger.query() if r.client_format == "responses"]
     assert len(rows) >= 2 and all(r.route == "local" and r.status == 200 for r in rows)
+
+
+def test_codex_exec_tool_round_trip_on_an_anthropic_route(codex_bin, tmp_path, workdir):
+    """The same task served by an Anthropic-format upstream (the Messages double), with extended
+    thinking in each answer: Codex gets reasoning items, runs the tool call and finishes."""
+    from tests.doubles import AnthropicDouble, Reply, ToolCall
+
+    target = workdir / "hello.txt"
+    up = AnthropicDouble()
+    up.start()
+    up.script(Reply(thinking="write the file with printf", tool_calls=[ToolCall(
+                  "exec_command", {"cmd": f"printf '%s' '{FILE_CONTENT}' > {target}"}, id="toolu_codex_1")]),
+              Reply(thinking="the command ran", text=FINAL_TEXT))
+    cfg = {
+        "ledger": {"path": str(tmp_path / "ledger.db")},
+        "providers": {"claude": {"kind": "anthropic", "base_url": up.url, "timeouts": {"read": 60}}},
+        "models": {"sonnet": {"provider": "claude", "model": "claude-sonnet-double"}},
+        "routes": {"frontier": ["sonnet"]},
+    }
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        env = {**os.environ, "CODEX_HOME": str(codex_home(tmp_path, g.url)), "TIERWISE_KEY": "unused", "NO_COLOR": "1"}
+        home = Path(env["CODEX_HOME"]) / "config.toml"
+        home.write_text(home.read_text().replace('model = "local"', 'model = "frontier"'))
+        proc = subprocess.run(
+            [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
+             "-C", str(workdir), "Create hello.txt in the current directory with a greeting."],
+            env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
+        )
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        assert target.read_text() == FILE_CONTENT, out[-4000:]
+        assert FINAL_TEXT in proc.stdout, out[-4000:]
+        second = up.requests[1].body["messages"]
+        # Codex sent the reasoning item back: the thinking block reaches Anthropic with its signature
+        assistant = second[1]["content"]
+        assert assistant[0]["type"] == "thinking" and assistant[0]["signature"] == "sig-double-0001"
+        assert assistant[-1]["type"] == "tool_use" and assistant[-1]["name"] == "exec_command"
+        result = second[2]["content"][0]
+        assert result["type"] == "tool_result" and result["tool_use_id"] == assistant[-1]["id"]
+    finally:
+        g.stop()
+        up.stop()
