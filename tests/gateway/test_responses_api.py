@@ -460,3 +460,34 @@ def test_max_output_tokens_stop_is_incomplete(setup):
     with oai(g).responses.create(model="main", input="long story", max_output_tokens=16, stream=True) as s:
         last = list(s)[-1]
     assert last.type == "response.incomplete" and last.response.incomplete_details.reason == "max_output_tokens"
+
+
+def test_reasoning_content_from_an_openai_compatible_server(gateway, openai_up):
+    # vLLM / DeepSeek / llama.cpp style: the chain of thought in `reasoning_content`
+    from tests.doubles import Raw
+    g = gateway(_config("openai", openai_up.url))
+    whole = {"id": "chatcmpl-r1", "object": "chat.completion", "created": 1, "model": "upstream-model",
+             "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                 "role": "assistant", "content": "4", "reasoning_content": "2 plus 2 is 4"}}],
+             "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15,
+                       "prompt_tokens_details": {"cached_tokens": 4}}}
+    openai_up.script(Raw(body=json.dumps(whole)))
+    r = oai(g).responses.create(model="main", input="2+2?")
+    assert [o.type for o in r.output] == ["reasoning", "message"]
+    assert r.output[0].content[0].text == "2 plus 2 is 4" and r.output[0].encrypted_content is None
+    assert r.output_text == "4" and r.usage.input_tokens == 9 and r.usage.input_tokens_details.cached_tokens == 4
+
+    def chunk(delta, finish=None):
+        return "data: " + json.dumps({"id": "chatcmpl-r2", "object": "chat.completion.chunk", "created": 1,
+                                      "model": "upstream-model", "choices": [
+                                          {"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+    stream = (chunk({"role": "assistant", "content": ""}) + chunk({"reasoning_content": "2 plus "})
+              + chunk({"reasoning_content": "2 is 4"}) + chunk({"content": "4"}) + chunk({}, "stop")
+              + "data: [DONE]\n\n")
+    openai_up.script(Raw(body=stream, content_type="text/event-stream"))
+    with oai(g).responses.create(model="main", input="2+2?", stream=True) as s:
+        events = list(s)
+    deltas = [e.delta for e in events if e.type == "response.reasoning_text.delta"]
+    assert deltas == ["2 plus ", "2 is 4"]
+    final = events[-1].response
+    assert [o.type for o in final.output] == ["reasoning", "message"] and final.output_text == "4"
