@@ -20,15 +20,17 @@ import aiohttp
 
 OAI = {"model": "m", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
 ANT = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+RESP = {"model": "m", "input": "Say hello in one short sentence."}  # OpenAI Responses API
+PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}
 
 
 def request_for(api: str, stream: bool, model: str, extra_headers: dict[str, str] | None = None
                 ) -> tuple[str, bytes, dict[str, str]]:
-    body = dict(ANT if api == "anthropic" else OAI)
+    body = dict(ANT if api == "anthropic" else RESP if api == "responses" else OAI)
     body["model"] = model
     if stream:
         body["stream"] = True
-    path = "/v1/messages" if api == "anthropic" else "/v1/chat/completions"
+    path = PATHS[api]
     headers = {"content-type": "application/json", "authorization": "Bearer sk-bench", "x-api-key": "sk-bench",
                "anthropic-version": "2023-06-01", **(extra_headers or {})}
     return path, json.dumps(body).encode(), headers
@@ -124,7 +126,7 @@ async def run(a: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
-    ap.add_argument("--api", choices=["openai", "anthropic"], default="openai")
+    ap.add_argument("--api", choices=["openai", "anthropic", "responses"], default="openai")
     ap.add_argument("--model", default="m")
     ap.add_argument("--mode", choices=["serial", "closed", "open"], default="serial")
     ap.add_argument("--stream", action="store_true")

@@ -1,7 +1,8 @@
 """schemathesis hooks for bench/schemathesis_run.py (loaded through SCHEMATHESIS_HOOKS).
 
 JSON Schema cannot say that a tool result must answer a tool call of an earlier message (an
-id in one array element referring to another), or that Anthropic's `max_tokens` must exceed the
+id in one array element referring to another; Responses function_call_output items too, and a
+previous_response_id must name a stored response), or that Anthropic's `max_tokens` must exceed the
 thinking budget (one field bounding another); both APIs require it and the gateway checks it
 (the OpenAPI document says so in prose). Schema-valid bodies that break that rule are dropped
 from the positive cases only, so positive_data_acceptance judges the rules the document can
@@ -46,11 +47,43 @@ def _anthropic_pairs_ok(messages: list[Any]) -> bool:
     return True
 
 
+def _responses_ok(body: dict[str, Any]) -> bool:
+    """The Responses rules the document states in prose: a previous_response_id names a response the
+    gateway stored (none exist in a fuzz run), a function_call_output answers an earlier
+    function_call, and the input holds some conversation (not only system/developer messages)."""
+    if body.get("previous_response_id") is not None:
+        return False
+    inp = body.get("input")
+    if not isinstance(inp, list):
+        return True
+    calls: set[Any] = set()
+    conversation = False
+    for it in inp:
+        if not isinstance(it, dict):
+            return True
+        t = it.get("type", "message")
+        if t == "function_call":
+            calls.add(it.get("call_id"))
+            conversation = True
+        elif t == "function_call_output":
+            if it.get("call_id") not in calls:
+                return False
+            conversation = True
+        elif t == "message":
+            conversation = conversation or it.get("role") in ("user", "assistant")
+        elif t == "reasoning":
+            texts = [p for k in ("content", "summary") for p in (it.get(k) or [])]
+            conversation = conversation or bool(texts or it.get("encrypted_content"))
+    return conversation
+
+
 @schemathesis.hook
 def filter_case(context: Any, case: Any) -> bool:
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
         return True
     body = case.body
+    if case.operation.path == "/v1/responses" and isinstance(body, dict):
+        return _responses_ok(body)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return True
     if case.operation.path == "/v1/chat/completions":

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from tierwise.secret_scrub import scrub
 
-WireFormat = Literal["openai", "anthropic"]
+WireFormat = Literal["openai", "anthropic", "responses"]  # responses: client side only
 
 # ---------------------------------------------------------------------------- content
 

@@ -142,6 +142,16 @@ class ForwardingPolicy(_Strict):
         "tool with any other non-custom type is refused (400)")
 
 
+class ResponsesStoreConfig(_Strict):
+    """Responses the gateway keeps for `previous_response_id` (in memory; docs/responses.md)."""
+
+    max_count: int = Field(1000, ge=0, le=1_000_000, description="stored responses at most (0 stores none); "
+                           "the oldest go first")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="bytes of stored conversations in all")
+    max_response_bytes: int = Field(4 * 1024 * 1024, ge=0, description="a larger conversation is not stored")
+    ttl: float = Field(3600.0, gt=0, le=30 * 86400, description="seconds a stored response can be continued")
+
+
 class ClientKey(_Strict):
     env: str = Field(description="environment variable holding the key")
     routes: list[str] | None = Field(
@@ -165,6 +175,7 @@ class ServerConfig(_Strict):
     forwarding: ForwardingPolicy = Field(default_factory=ForwardingPolicy)
     access_log: bool = Field(False, description="log one line per HTTP request (method, path, status, ms, "
                              "request id, route) on the console; also `tierwise serve --access-log`")
+    responses: ResponsesStoreConfig = Field(default_factory=ResponsesStoreConfig)
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> ServerConfig:

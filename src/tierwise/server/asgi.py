@@ -2,6 +2,7 @@
 
 Routes: OpenAI `POST /v1/chat/completions`, `GET /v1/models`, `POST /v1/embeddings`;
 Anthropic `POST /v1/messages` (also `?beta=true`) and `POST /v1/messages/count_tokens`;
+OpenAI Responses `POST /v1/responses` (wire/openai_responses.py, stored answers in response_store.py);
 `GET /health`. Every error leaves in the schema of the API the client spoke; failures
 after a stream started become that API's mid-stream error event.
 """
@@ -35,8 +36,9 @@ from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.limits import BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
+from tierwise.server.response_store import ResponseStore
 from tierwise.tokens import estimate_request
-from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire import anthropic_messages, openai_chat, openai_responses
 from tierwise.wire._check import INT_MAX, get_int
 
 log = logging.getLogger("tierwise.server")
@@ -88,6 +90,8 @@ class App:
             ("POST", "/v1/chat/completions"): self.chat_openai,
             ("POST", "/chat/completions"): self.chat_openai,
             ("POST", "/v1/messages"): self.chat_anthropic,
+            ("POST", "/v1/responses"): self.chat_responses,
+            ("POST", "/responses"): self.chat_responses,
             ("POST", "/v1/messages/count_tokens"): self.count_tokens,
             ("GET", "/v1/models"): self.models,
             ("GET", "/models"): self.models,
@@ -102,7 +106,11 @@ class App:
             self.allow[p] = ", ".join(sorted({*self.allow.get(p, "").split(", "), m} - {""}))
         self.guard = OriginGuard(gateway.cfg.server, self._send_error)
         self.forwarding = ForwardingGuard(gateway.cfg.server.forwarding, {
-            "anthropic": anthropic_messages.KNOWN_FIELDS, "openai": openai_chat.KNOWN_FIELDS})
+            "anthropic": anthropic_messages.KNOWN_FIELDS, "openai": openai_chat.KNOWN_FIELDS,
+            "responses": openai_responses.KNOWN_FIELDS})
+        rs = gateway.cfg.server.responses
+        self.response_store = ResponseStore(max_count=rs.max_count, max_bytes=rs.max_bytes,
+                                            max_response_bytes=rs.max_response_bytes, ttl_s=rs.ttl)
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -148,7 +156,9 @@ class App:
 
     @staticmethod
     def codec_for_path(path: str) -> ModuleType:
-        return anthropic_messages if path.startswith("/v1/messages") else openai_chat
+        if path.startswith("/v1/messages"):
+            return anthropic_messages
+        return openai_responses if path.startswith(("/v1/responses", "/responses")) else openai_chat
 
     async def no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
@@ -239,7 +249,12 @@ class App:
     async def chat_anthropic(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.chat(scope, receive, send, anthropic_messages)
 
-    async def chat(self, scope: Scope, receive: Receive, send: Send, codec: ModuleType) -> None:
+    async def chat_responses(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A codec object per request: it reads and writes the client's stored responses.
+        owner = openai_responses.owner_of(self.keyring.required, self.keyring.given(_headers(scope)))
+        await self.chat(scope, receive, send, openai_responses.Exchange(self.response_store, owner))
+
+    async def chat(self, scope: Scope, receive: Receive, send: Send, codec: Any) -> None:
         t0 = time.perf_counter()
         request_id = new_request_id()
         rid = (b"x-tierwise-request-id", request_id.encode())
@@ -287,7 +302,7 @@ class App:
         await self.send_json(send, status, body, extra)
 
     async def chat_stream(
-        self, send: Send, receive: Receive, codec: ModuleType, req: Request, target: Any, ctx: Any, t0: float, rid: Any
+        self, send: Send, receive: Receive, codec: Any, req: Request, target: Any, ctx: Any, t0: float, rid: Any
     ) -> None:
         # Open the stream and wait for its first chunk before answering, so a failure that
         # happens before any byte reached the client is a plain HTTP error (and fallbacks stay silent).

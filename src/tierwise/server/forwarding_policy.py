@@ -35,6 +35,7 @@ from tierwise.errors import InvalidRequest
 REACH_FIELDS = {
     "anthropic": frozenset({"mcp_servers", "container"}),
     "openai": frozenset({"web_search_options"}),
+    "responses": frozenset(),  # its hosted tools are never forwarded (wire/openai_responses.py)
 }
 _BETA_CACHE_MAX = 256
 # Server tools a tierwise policy carries out itself (policies/advisor.py), by the route's policy.
@@ -45,7 +46,9 @@ class ForwardingGuard:
     def __init__(self, policy: ForwardingPolicy, known: dict[str, frozenset[str]]) -> None:
         self.betas = list(policy.anthropic_betas)
         self.any_beta = "*" in self.betas
-        self.fields = {"anthropic": frozenset(policy.anthropic_fields), "openai": frozenset(policy.openai_fields)}
+        # Responses bodies are never forwarded as they came: fields the codec does not read are dropped.
+        self.fields = {"anthropic": frozenset(policy.anthropic_fields), "openai": frozenset(policy.openai_fields),
+                       "responses": frozenset()}
         self.known = known
         self.server_tools = list(policy.server_tools)
         self._beta_cache: dict[str, str] = {}

@@ -291,6 +291,8 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
     `chat_model` / `embedding_model`: the `model` schemas of the serving config (any string if None).
     `refused` (per format) and `server_tools`: what server.forwarding refuses and allows.
     `audio`: every deployment takes OpenAI audio parts (none on Anthropic does)."""
+    from tierwise.server.openapi_responses import RESPONSES_REQUEST  # it builds on this module's vocabulary
+
     refused = refused or {}
     chat_request = CHAT_REQUEST if audio else _without_audio(CHAT_REQUEST)
     chat = _forwarding(_with_model(_nullable_optionals(chat_request), chat_model), refused.get("openai", []), None)
@@ -308,6 +310,8 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
     paths: dict[str, Any] = {
         "/v1/chat/completions": _post("OpenAI Chat Completions", chat, OPENAI_ERROR, stream=True),
         "/v1/messages": _post("Anthropic Messages", messages, ANTHROPIC_ERROR, stream=True),
+        "/v1/responses": _post("OpenAI Responses", _with_model(_nullable_optionals(RESPONSES_REQUEST), chat_model),
+                               OPENAI_ERROR, stream=True),
         "/v1/messages/count_tokens": _post("Anthropic token count", count, ANTHROPIC_ERROR, stream=False),
         "/v1/embeddings": _post("OpenAI embeddings (proxied)",
                                 _with_model(_nullable_optionals(EMBEDDINGS_REQUEST), embedding_model),
@@ -320,7 +324,8 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
     return {
         "openapi": "3.1.0",
         "info": {"title": "tierwise gateway", "version": __version__,
-                 "description": "OpenAI- and Anthropic-compatible endpoints of the tierwise gateway."},
+                 "description": "OpenAI- (Chat Completions, Responses) and Anthropic-compatible endpoints of "
+                                "the tierwise gateway."},
         "components": {"securitySchemes": SECURITY_SCHEMES},
         "security": keyed if auth_required else [],
         "paths": _bounded_integers(paths),

@@ -497,6 +497,14 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
         budget = thinking.get("budget_tokens")
         if isinstance(budget, int) and req.max_tokens is None and max_tokens <= budget:
             max_tokens = budget + DEFAULT_MAX_TOKENS  # the budget must fit inside max_tokens
+        elif isinstance(budget, int) and req.thinking is None and max_tokens <= budget:
+            # A budget tierwise derived from reasoning effort must fit the client's max_tokens too:
+            # half of it for thinking, or no thinking when that is under Anthropic's 1024 minimum.
+            if max_tokens // 2 >= 1024:
+                body["thinking"] = {"type": "enabled", "budget_tokens": max_tokens // 2}
+            else:
+                del body["thinking"]
+                thinking_on = False
     body["max_tokens"] = max_tokens
     # Anthropic allows temperature only in [0, 1] and none of temperature/top_k with thinking.
     if req.temperature is not None and not thinking_on:
