@@ -2,7 +2,7 @@
 
 Importing the SDK (its protocol types for every revision, its client, starlette) and building the
 gateway takes 1-2 s; Claude Code starts its first turn without a server that has not listed its
-tools by then. So the main thread answers `initialize`, `tools/list` and `ping` at once from
+tools by then. So the main thread answers `initialize`, the tool, prompt and resource lists and `ping` at once from
 `mcp_manifest.json` (what this very SDK version answers, recorded by `python -m tierwise.mcp_fast
 --write` and checked by tests/mcp/test_mcp_startup.py), while a thread imports the SDK and builds
 the server. Then the SDK takes over the pipe: it is handed the client's `initialize` again (its
@@ -32,6 +32,9 @@ from typing import Any, BinaryIO
 MANIFEST = Path(__file__).with_name("mcp_manifest.json")
 # Bytes the early reader holds for the SDK before it has loaded; past this it just waits.
 EARLY_BYTES_CAP = 8 << 20
+# What a client asks right after `initialize` (Claude Code lists prompts and resources too, and
+# registers a server's tools only when every list it asked for has come back).
+LISTS = ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
 
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, Any] | None:
@@ -73,8 +76,9 @@ class _Early:
             return _reply(msg["id"], recorded["initialize"]), True
         if self.version is None:
             return None, True
-        if method == "tools/list" and not (isinstance(params, dict) and params.get("cursor")):
-            return _reply(msg["id"], self.by_version[self.version]["tools/list"]), False
+        recorded = self.by_version[self.version]
+        if method in LISTS and method in recorded and not (isinstance(params, dict) and params.get("cursor")):
+            return _reply(msg["id"], recorded[method]), False
         if method == "ping":
             return _reply(msg["id"], {}), False
         return None, True
@@ -224,7 +228,7 @@ def record(argv: list[str], cwd: str, versions: list[str] | None = None) -> dict
         msgs = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                     "protocolVersion": v, "capabilities": {}, "clientInfo": {"name": "record", "version": "0"}}},
                 {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}]
+                *({"jsonrpc": "2.0", "id": 2 + i, "method": m} for i, m in enumerate(LISTS))]
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         answers: dict[Any, Any] = {}
@@ -233,7 +237,7 @@ def record(argv: list[str], cwd: str, versions: list[str] | None = None) -> dict
             for m in msgs:  # the pipe stays open until both answers are in, as a client keeps it
                 proc.stdin.write(json.dumps(m) + "\n")
             proc.stdin.flush()
-            while len(answers) < 2:
+            while len(answers) < 1 + len(LISTS):
                 line = proc.stdout.readline()
                 if not line:
                     break
@@ -245,8 +249,11 @@ def record(argv: list[str], cwd: str, versions: list[str] | None = None) -> dict
             _, err = proc.communicate(timeout=30)
         if 1 not in answers or 2 not in answers or "result" not in answers[2]:
             raise RuntimeError(f"no handshake from {argv}: {err[-2000:]}")
-        out["versions"][answers[1]["result"]["protocolVersion"]] = {
-            "initialize": answers[1]["result"], "tools/list": answers[2]["result"]}
+        entry = {"initialize": answers[1]["result"]}
+        for i, m in enumerate(LISTS):  # a list the SDK refuses (an error) is left to the SDK
+            if "result" in answers.get(2 + i, {}):
+                entry[m] = answers[2 + i]["result"]
+        out["versions"][answers[1]["result"]["protocolVersion"]] = entry
     return out
 
 

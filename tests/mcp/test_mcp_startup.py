@@ -74,6 +74,9 @@ def test_the_handshake_is_answered_before_the_server_is_built(project, tmp_path)
         tools = peer.answer(2)["result"]["tools"]
         peer.send({"id": 3, "method": "ping"})
         assert peer.answer(3)["result"] == {}
+        peer.send({"id": 5, "method": "prompts/list"})  # Claude Code asks these too before it registers tools
+        peer.send({"id": 6, "method": "resources/list"})
+        assert peer.answer(5)["result"] == {"prompts": []} and peer.answer(6)["result"] == {"resources": []}
         peer.send({"id": 4, "method": "tools/call", "params": {"name": "list_ensembles", "arguments": {}}})
         assert not gate.exists()  # all of the above came while the build was still waiting
         gate.touch()
@@ -82,7 +85,7 @@ def test_the_handshake_is_answered_before_the_server_is_built(project, tmp_path)
         recorded = mcp_fast.load_manifest()["versions"]["2025-06-18"]
         assert first == recorded["initialize"] and {"tools": tools} == recorded["tools/list"]
         assert {t["name"] for t in tools} >= {"list_ensembles", "invoke_ensemble", "route_task"}
-        assert [m.get("id") for m in peer.seen] == [1, 2, 3, 4]  # the SDK's own initialize reply is dropped
+        assert [m.get("id") for m in peer.seen] == [1, 2, 3, 5, 6, 4]  # the SDK's own initialize reply is dropped
     finally:
         err = peer.close()
     assert "mcp imported before serving: False" in err
