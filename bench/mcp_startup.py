@@ -3,10 +3,11 @@
 Claude Code starts the server and sends `initialize` at once; a server slower than the client's
 first turn leaves that turn without the tools. This measures what the client waits for.
 
-    PYTHONPATH=src python bench/mcp_startup.py [-c tierwise.yaml] [--runs 7]
+    python bench/mcp_startup.py [-c tierwise.yaml] [--runs 7] [--baseline-src ../main/src]
 
 Prints the median and the range over the runs (each a fresh process, so imports are cold in
-Python's sense, warm in the OS file cache after the first)."""
+Python's sense, warm in the OS file cache after the first). With --baseline-src the two trees
+run in turn, so a busy machine slows both alike."""
 
 from __future__ import annotations
 
@@ -68,19 +69,30 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-c", "--config", default=None, help="tierwise.yaml (default: the ensemble examples' config)")
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--baseline-src", default=None, metavar="DIR",
+                    help="also time the code in DIR (another checkout's src/), run for run in turn with this one, "
+                         "so both see the same machine load")
     args = ap.parse_args()
-    config = args.config or str(Path(__file__).resolve().parents[1] / "examples" / "ensembles" / "tierwise.yaml")
+    here = Path(__file__).resolve().parents[1]
+    config = args.config or str(here / "examples" / "ensembles" / "tierwise.yaml")
+    trees = {"this tree": str(here / "src")}
+    if args.baseline_src:
+        trees["baseline"] = args.baseline_src
+    results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as project:
         argv = [sys.executable, "-m", "tierwise.cli", "mcp", "-c", config, "--project", project]
-        once(argv, project)  # warm the OS file cache
-        runs = [once(argv, project) for _ in range(args.runs)]
-    inits, lists, calls = ([r[i] * 1000 for r in runs] for i in (0, 1, 3))
-    print(f"tierwise mcp over stdio, {args.runs} runs, {runs[0][2]} tools, python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus")
-    print(f"  initialize answered: median {statistics.median(inits):.0f} ms (min {min(inits):.0f}, max {max(inits):.0f})")
-    print(f"  tools/list answered: median {statistics.median(lists):.0f} ms (min {min(lists):.0f}, max {max(lists):.0f})")
-    print(f"  first tools/call answered: median {statistics.median(calls):.0f} ms "
-          f"(min {min(calls):.0f}, max {max(calls):.0f})")
+        for i in range(args.runs + 1):  # the first round warms the OS file cache
+            for name, src in trees.items():
+                os.environ["PYTHONPATH"] = src
+                r = once(argv, project)
+                if i:
+                    results[name].append(r)
+    print(f"tierwise mcp over stdio, {args.runs} runs each, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    for name, runs in results.items():
+        print(f"{name} ({trees[name]}), {runs[0][2]} tools:")
+        for label, k in (("initialize answered", 0), ("tools/list answered", 1), ("first tools/call answered", 3)):
+            v = [r[k] * 1000 for r in runs]
+            print(f"  {label}: median {statistics.median(v):.0f} ms (min {min(v):.0f}, max {max(v):.0f})")
 
 
 if __name__ == "__main__":

@@ -154,12 +154,15 @@ def serve_stdio(build: Callable[[], Any], *, close: Callable[[], Awaitable[None]
     os.close(null)
 
     built: dict[str, Any] = {}
+    wake_r, wake_w = os.pipe()  # the build thread says it is done: no polling while it imports
 
     def work() -> None:
         try:
             built["server"] = build()
         except BaseException as e:  # SystemExit from a config error included: re-raised below
             built["error"] = e
+        finally:
+            os.write(wake_w, b"x")
 
     thread = threading.Thread(target=work, name="mcp-build", daemon=True)
     thread.start()
@@ -167,10 +170,10 @@ def serve_stdio(build: Callable[[], Any], *, close: Callable[[], Awaitable[None]
     kept: list[bytes] = []
     buf = b""
     held = 0
-    while thread.is_alive() and held < EARLY_BYTES_CAP:
-        ready, _, _ = select.select([in_fd], [], [], 0.02)
-        if not ready:
-            continue
+    while held < EARLY_BYTES_CAP:
+        ready, _, _ = select.select([in_fd, wake_r], [], [])
+        if wake_r in ready:
+            break
         chunk = os.read(in_fd, 65536)
         if not chunk:  # the client left: the SDK will see EOF after what was kept
             break
@@ -184,6 +187,8 @@ def serve_stdio(build: Callable[[], Any], *, close: Callable[[], Awaitable[None]
             if keep:
                 kept.append(line + b"\n")
     thread.join()
+    os.close(wake_r)
+    os.close(wake_w)
     try:
         if "error" in built:
             raise built["error"]
