@@ -144,6 +144,19 @@ def serve_stdio(build: Callable[[], Any], *, close: Callable[[], Awaitable[None]
                 manifest: dict[str, Any] | None = None) -> None:
     """Serve the MCPServer that `build()` returns (run in a thread) over this process's stdio;
     `close()` runs in the serving event loop when the client leaves."""
+    if os.name == "nt":  # select() takes no pipes there: the SDK serves everything, as before
+        server = build()
+        import anyio
+
+        async def plain() -> None:
+            try:
+                await server.run_stdio_async()
+            finally:
+                if close is not None:
+                    await close()
+
+        anyio.run(plain)
+        return
     manifest = load_manifest() if manifest is None else manifest
     sys.stdout.flush()
     wire = os.fdopen(os.dup(1), "wb", buffering=0)
