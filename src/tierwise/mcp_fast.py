@@ -27,7 +27,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 MANIFEST = Path(__file__).with_name("mcp_manifest.json")
 # Bytes the early reader holds for the SDK before it has loaded; past this it just waits.
@@ -69,10 +69,11 @@ class _Early:
             return None, True
         method, params = msg["method"], msg.get("params") or {}
         if method == "initialize" and self.version is None and isinstance(params, dict):
-            recorded = self.by_version.get(params.get("protocolVersion"))
+            version = params.get("protocolVersion")
+            recorded = self.by_version.get(version) if isinstance(version, str) else None
             if recorded is None:
                 return None, True
-            self.version, self.init_id = params["protocolVersion"], msg["id"]
+            self.version, self.init_id = version, msg["id"]
             return _reply(msg["id"], recorded["initialize"]), True
         if self.version is None:
             return None, True
@@ -219,7 +220,8 @@ def _run_sdk(server: Any, raw_in: io.RawIOBase, out: _Wire, close: Callable[[], 
 
     async def run() -> None:
         try:
-            async with stdio_server(anyio.wrap_file(stdin), anyio.wrap_file(out)) as (read, write):
+            wire = anyio.wrap_file(cast(IO[str], out))  # a text file object, as the SDK's stdout is
+            async with stdio_server(anyio.wrap_file(stdin), wire) as (read, write):
                 low = server._lowlevel_server  # what MCPServer.run_stdio_async runs, on our streams
                 await low.run(read, write, low.create_initialization_options())
         finally:
