@@ -226,6 +226,17 @@ def test_data_get_uses_the_data_already_on_disk(real_mirror, monkeypatch):
     assert m.requests == []
 
 
+def test_data_get_finds_the_data_in_shared_data_beside_the_project(real_mirror, tmp_path, monkeypatch):
+    m, _ = real_mirror
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(SHARED)
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")  # ../shared/data from here, as on the project's machines
+    monkeypatch.delenv("TIERWISE_DATA", raising=False)
+    res = CliRunner().invoke(main, ["data", "get", "routellm"])
+    assert res.exit_code == 0 and "already on disk" in res.output and m.requests == []
+
+
 def test_data_get_reports_a_corrupt_file(real_mirror, tmp_path, monkeypatch):
     m, url = real_mirror
     bad = "routellm/evals/gsm8k/gsm8k_responses.csv"
