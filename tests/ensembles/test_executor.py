@@ -290,10 +290,10 @@ async def test_unexpected_error_in_a_fan_out_item_fails_only_that_item(service, 
     svc = service()
     real = svc.caller.call
 
-    async def buggy(profile, prompt):
+    async def buggy(profile, prompt, **kw):
         if prompt.endswith("i1"):
             raise RuntimeError("a bug")
-        return await real(profile, prompt)
+        return await real(profile, prompt, **kw)
 
     monkeypatch.setattr(svc.caller, "call", buggy)
     run = await svc.run("fanbug", "go")

@@ -223,11 +223,12 @@ def test_examples_validate(name):
 async def test_redact_then_summarise_runs_end_to_end(service, project, upstream):
     """The example runs as shipped: its script really redacts before any model sees the text."""
     import shutil
-    shutil.copytree(EXAMPLES / "scripts", project / "ex" / "scripts")
-    shutil.copy(EXAMPLES / "redact-then-summarise.yaml", project / "ex")
+    folder = project / ".tierwise" / "ensembles"
+    shutil.copytree(EXAMPLES / "scripts", folder / "scripts")
+    shutil.copy(EXAMPLES / "redact-then-summarise.yaml", folder)
     upstream.answer = lambda model, prompt: '["call back"]' if "JSON array" in prompt else "ok"
-    svc = service()
-    ens = load_ensemble(project / "ex" / "redact-then-summarise.yaml")
+    svc = service(trusted=("redact-then-summarise",))  # as examples/ensembles/tierwise.yaml trusts it
+    ens = load_ensemble(folder / "redact-then-summarise.yaml")
     ens.profiles["summariser"].model = "small"
     run = await svc.run(ens, "Mail jane@example.com or +46 70 123 45 67 to call back.")
     assert run.status == "ok", [(a.name, a.error) for a in run.agents]

@@ -161,19 +161,27 @@ def run(ensemble: str, input_text: str | None, input_json: bool, as_json: bool, 
 @command.command("create")
 @click.argument("name")
 @click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Copy this YAML (validated) instead of writing a skeleton.")
+              help="Copy this YAML (validated) instead of writing a skeleton; the script files it names "
+                   "are copied along from its folder.")
 @click.option("--model", default="local", show_default=True, help="Model for the skeleton's profile.")
 @click.option("--force", is_flag=True, help="Overwrite an existing ensemble.")
 @project_option
 def create(name: str, from_file: str | None, model: str, force: bool, project_dir: str) -> None:
     """Write a new project ensemble (.tierwise/ensembles/NAME.yaml)."""
+    from tierwise.ensembles.carry import script_files
+    from tierwise.ensembles.schema import parse_ensemble
+
     text = Path(from_file).read_text(encoding="utf-8") if from_file else skeleton(name, model)
+    source = Path(from_file).resolve().parent if from_file else None
     try:
-        path = _library(project_dir).create(name, text, overwrite=force)
+        path = _library(project_dir).create(name, text, overwrite=force, scripts_from=source)
     except ConfigError as e:
         _fail(e)
         return
     click.echo(f"wrote {path}")
+    scripts = script_files(parse_ensemble(text, file=str(path))) if from_file else []
+    if scripts:
+        click.echo(f"with its scripts in {path.parent}: {', '.join(scripts)}")
 
 
 @command.command("promote")

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+# The same option as commands/_common.config_option, defined here so that starting the MCP server
+# does not import the config machinery (~0.25 s) before it answers the client's handshake.
+config_option = click.option(
+    "--config", "-c", "config_path",
+    default=lambda: os.environ.get("TIERWISE_CONFIG", "tierwise.yaml"),
+    show_default="tierwise.yaml or $TIERWISE_CONFIG",
+    help="Path to tierwise.yaml.",
+)
+
+
+def load_or_exit(path: str, *, allow_starter: bool = False) -> Any:
+    from tierwise.commands._common import load_or_exit as load
+
+    return load(path, allow_starter=allow_starter)
 
 
 @click.command("mcp")
@@ -30,12 +45,6 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
     first start (printed once) and kept in $TIERWISE_HOME/mcp-token (~/.config/tierwise)."""
     import anyio
 
-    from tierwise.ensembles.library import Library
-    from tierwise.ensembles.service import EnsembleService
-    from tierwise.errors import ConfigError
-    from tierwise.mcp_server import build_mcp_server
-    from tierwise.server.build import build_gateway
-
     token = ""
     if transport == "http":
         from tierwise import mcp_http
@@ -44,6 +53,8 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
             click.echo(f"tierwise: --host {host} is not a loopback address; pass --allow-remote to serve "
                        "the MCP tools beyond this machine", err=True)
             sys.exit(2)
+        from tierwise.errors import ConfigError
+
         try:
             token, token_file, fresh = mcp_http.load_token()
         except ConfigError as e:
@@ -58,29 +69,56 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
             click.echo("tierwise: the token is " + (f"in {token_file}" if token_file else f"${mcp_http.TOKEN_ENV}")
                        + "; clients send `Authorization: Bearer <token>`", err=True)
 
+    if transport == "stdio":  # the handshake is answered while the SDK and the gateway load
+        from tierwise.mcp_fast import serve_stdio
+
+        made: list[Any] = []
+
+        def build() -> Any:
+            cfg = load_or_exit(config_path, allow_starter=True)
+            made.append(_service(cfg, project_dir))
+            return _server(made[0])
+
+        async def close() -> None:
+            if made:
+                await made[0].gateway.close()
+
+        serve_stdio(build, close=close)
+        return
+
     cfg = load_or_exit(config_path, allow_starter=True)
-    library = Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir))
-    service = EnsembleService(build_gateway(cfg), library)
-    server = build_mcp_server(service)
+    service = _service(cfg, project_dir)
+    server = _server(service)
 
     async def serve() -> None:
         try:
-            if transport == "stdio":
-                await server.run_stdio_async()
-            else:
-                import uvicorn
+            import uvicorn
 
-                from tierwise.mcp_http import build_app
-                from tierwise.server.build import KEEP_ALIVE_S
-                from tierwise.server.limits import guarded_protocol
+            from tierwise.mcp_http import build_app
+            from tierwise.server.build import KEEP_ALIVE_S
+            from tierwise.server.limits import guarded_protocol
 
-                app = build_app(server, host=host, token=token, allowed_hosts=list(allowed_hosts))
-                # The gateway's connection bounds (header size and deadlines, connection cap): a
-                # client without the token reaches the HTTP parser before the token is checked.
-                http = guarded_protocol(cfg.server.limits, KEEP_ALIVE_S)
-                await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
-                                                    timeout_keep_alive=KEEP_ALIVE_S)).serve()
+            app = build_app(server, host=host, token=token, allowed_hosts=list(allowed_hosts))
+            # The gateway's connection bounds (header size and deadlines, connection cap): a
+            # client without the token reaches the HTTP parser before the token is checked.
+            http = guarded_protocol(cfg.server.limits, KEEP_ALIVE_S)
+            await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
+                                                timeout_keep_alive=KEEP_ALIVE_S)).serve()
         finally:
             await service.gateway.close()
 
     anyio.run(serve)
+
+
+def _service(cfg: Any, project_dir: str) -> Any:
+    from tierwise.ensembles.library import Library
+    from tierwise.ensembles.service import EnsembleService
+    from tierwise.server.build import build_gateway
+
+    return EnsembleService(build_gateway(cfg), Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir)))
+
+
+def _server(service: Any) -> Any:
+    from tierwise.mcp_server import build_mcp_server
+
+    return build_mcp_server(service)

@@ -61,6 +61,12 @@ def markdown(run: dict[str, Any]) -> str:
             lines += ["", f"## fan-out `{a['name']}`", "", "| item | status | output / error |", "|---:|---|---|"]
             for it in a["items"]:
                 lines.append(f"| {it['index']} | {it['status']} | {_short(it['error'] or it['output'] or '')} |")
+    for a in run["agents"]:
+        raws = [(f"`{a['name']}`", a.get("raw_output"))] + [
+            (f"`{a['name']}` item {it['index']}", it.get("raw_output")) for it in a.get("items") or ()]
+        for who, raw in raws:
+            if raw:
+                lines += ["", f"## Rejected answer of {who}", "", "```", raw, "```"]
     lines += ["", "## Output", "", "```", run["output"] if isinstance(run["output"], str)
               else orjson.dumps(run["output"], default=str, option=orjson.OPT_INDENT_2).decode(), "```", ""]
     return "\n".join(lines)

@@ -4,6 +4,11 @@
 with a fresh per-call Context; the call steps the deployment records (tokens, cost, latency)
 become the agent's usage. A semaphore per provider caps calls in flight, because a local GPU
 server answers eight requests at once more slowly than one after another.
+
+An agent's `output_schema` goes out as the request's `response_format` (`json_schema`): an
+OpenAI-format upstream gets it as is, so a
+local server (llama.cpp, vLLM, Ollama) constrains its output to the schema; an Anthropic
+upstream gets the schema as an instruction in the system prompt (see wire/anthropic_messages.py).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tierwise.canonical import Message, Request, TextBlock
+from tierwise.canonical import Message, Request, ResponseFormat, TextBlock
 from tierwise.ensembles.results import CallOutcome
 from tierwise.ensembles.schema import Profile
 from tierwise.errors import TierwiseError
@@ -26,18 +31,20 @@ DEFAULT_REMOTE_LIMIT = 32
 
 
 class ModelCaller(Protocol):
-    async def call(self, profile: Profile, prompt: str) -> CallOutcome: ...
+    async def call(self, profile: Profile, prompt: str, *,
+                   response_format: ResponseFormat | None = None) -> CallOutcome: ...
 
     def knows(self, model: str) -> bool: ...
 
 
-def build_request(profile: Profile, prompt: str) -> Request:
+def build_request(profile: Profile, prompt: str, response_format: ResponseFormat | None = None) -> Request:
     return Request(
         model=profile.model,
         messages=[Message("user", [TextBlock(prompt)])],
         system=[TextBlock(profile.system_prompt)] if profile.system_prompt else [],
         max_tokens=profile.max_tokens,
         temperature=profile.temperature,
+        response_format=response_format,
         metadata={"tierwise_feature": "ensemble"},
     )
 
@@ -55,8 +62,9 @@ class RunCaller:
     def knows(self, model: str) -> bool:
         return self.inner.knows(model)
 
-    async def call(self, profile: Profile, prompt: str) -> CallOutcome:
-        return await self.inner.call(profile, prompt, caps=self.caps)
+    async def call(self, profile: Profile, prompt: str, *,
+                   response_format: ResponseFormat | None = None) -> CallOutcome:
+        return await self.inner.call(profile, prompt, caps=self.caps, response_format=response_format)
 
 
 class GatewayCaller:
@@ -128,13 +136,13 @@ class GatewayCaller:
                     continue
             await stack.enter_async_context(self.semaphore(key))
 
-    async def call(self, profile: Profile, prompt: str, *,
-                   caps: dict[str, asyncio.Semaphore] | None = None) -> CallOutcome:
+    async def call(self, profile: Profile, prompt: str, *, caps: dict[str, asyncio.Semaphore] | None = None,
+                   response_format: ResponseFormat | None = None) -> CallOutcome:
         try:
             target = self.gateway.resolve(profile.model)
         except TierwiseError as e:  # e.g. a model removed from the config since validation
             raise CallFailed(e.message) from None
-        req = build_request(profile, prompt)
+        req = build_request(profile, prompt, response_format)
         ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
         async with contextlib.AsyncExitStack() as slots:
             await self._slots(profile.model, slots, caps or {})

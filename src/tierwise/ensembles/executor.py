@@ -20,6 +20,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from referencing.exceptions import Unresolvable
 
+from tierwise.canonical import ResponseFormat
 from tierwise.ensembles.caller import CallFailed, ModelCaller
 from tierwise.ensembles.guard import GuardError, evaluate_guard
 from tierwise.ensembles.results import AgentResult, CallOutcome, ItemResult, RunResult
@@ -30,6 +31,7 @@ from tierwise.errors import ConfigError
 MAX_NESTING = 8
 SCRIPT_SLOTS = 2 * (os.cpu_count() or 2)
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n(.*?)\n?```\s*$", re.S)
+_SCHEMA_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class Resolver(Protocol):
@@ -43,7 +45,12 @@ class Resolver(Protocol):
 
 
 class AgentError(Exception):
-    """An agent failed for a reason worth showing the user as is."""
+    """An agent failed for a reason worth showing the user as is; `raw` is the answer it rejected
+    (a model's text that is not JSON or breaks the schema), kept in the artifact for debugging."""
+
+    def __init__(self, message: str, raw: str | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 def new_run_id() -> str:
@@ -183,6 +190,7 @@ class Executor:
                 res.status = "ok"
         except AgentError as e:
             res.status, res.error = "failed", str(e)
+            res.raw_output = e.raw
         except TimeoutError:
             res.status, res.error = "timeout", f"no answer within {self._timeout(ens, a):g}s"
         except asyncio.CancelledError:
@@ -213,7 +221,7 @@ class Executor:
                 out = await self._once(ens, a, item, res)
                 return ItemResult(i, "ok", out, latency_ms=(self.clock() - t) * 1000)
             except AgentError as e:
-                return ItemResult(i, "failed", None, str(e), (self.clock() - t) * 1000)
+                return ItemResult(i, "failed", None, str(e), (self.clock() - t) * 1000, raw_output=e.raw)
             except TimeoutError:
                 return ItemResult(i, "timeout", None, f"no answer within {self._timeout(ens, a):g}s",
                                   (self.clock() - t) * 1000)
@@ -278,29 +286,42 @@ class Executor:
     async def _llm(self, ens: Ensemble, a: Agent, value: Any, res: AgentResult) -> Any:
         profile = self._profile_for(ens, a)
         prompt = self._prompt(a, value)
+        fmt = self.response_format(a)
         tried: list[str] = []
+        raw: str | None = None  # the last answer rejected, kept when every profile fails
         while True:
             tried.append(profile.name or profile.model)
             timeout = a.timeout or profile.timeout
             try:
                 async with asyncio.timeout(timeout):
-                    outcome = await self.caller.call(profile, prompt)
+                    outcome = await self.caller.call(profile, prompt, response_format=fmt)
                 self._account(res, profile, outcome)
                 return self._check_output(a, outcome.text)
             except (CallFailed, AgentError, TimeoutError) as e:
                 if isinstance(e, CallFailed):
                     res.steps.extend(e.steps)
+                if isinstance(e, AgentError) and e.raw is not None:
+                    raw = e.raw
                 nxt = a.fallback_profile if len(tried) == 1 and a.fallback_profile else profile.fallback
                 if not nxt or nxt in tried:
                     if isinstance(e, TimeoutError):
                         raise
                     msg = e.message if isinstance(e, CallFailed) else str(e)
-                    raise AgentError(f"{tried[-1]}: {msg}") from None
+                    raise AgentError(f"{tried[-1]}: {msg}", raw) from None
                 try:
                     profile = self.resolver.profile(nxt, ens)
                 except ConfigError as ce:
                     raise AgentError(f"fallback profile: {ce.message}") from None
                 res.fallback_used = profile.name
+
+    @staticmethod
+    def response_format(a: Agent) -> ResponseFormat | None:
+        """The agent's `output_schema` as the request's response_format, so a server can constrain its
+        output to it. `output: json` without a schema sends none: OpenAI's `json_object` mode allows
+        only an object, and such agents are often asked for an array."""
+        if a.output_schema is not None:
+            return ResponseFormat("json_schema", a.output_schema, _SCHEMA_NAME_BAD.sub("_", a.name)[:64])
+        return None
 
     def _profile_for(self, ens: Ensemble, a: Agent) -> Profile:
         if a.model:
@@ -334,14 +355,18 @@ class Executor:
     def _check_output(a: Agent, out: Any) -> Any:
         if not a.wants_json:
             return out
+        raw = render(out)
         if isinstance(out, str):
-            out = parse_json_answer(out)
+            try:
+                out = parse_json_answer(out)
+            except AgentError as e:
+                raise AgentError(str(e), raw) from None
         if a.output_schema is not None:
             try:
                 errors = sorted(Draft202012Validator(a.output_schema).iter_errors(out), key=lambda e: list(e.path))
             except Unresolvable as e:
-                raise AgentError(f"output_schema cannot be checked: {e}") from None
+                raise AgentError(f"output_schema cannot be checked: {e}", raw) from None
             if errors:
                 where = "/".join(str(p) for p in errors[0].path) or "(root)"
-                raise AgentError(f"output does not match its schema at {where}: {errors[0].message}")
+                raise AgentError(f"output does not match its schema at {where}: {errors[0].message}", raw)
         return out

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
+from tierwise.ensembles.carry import copy_scripts, plan_copies
 from tierwise.ensembles.confine import inside
 from tierwise.ensembles.schema import NAME, Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
 from tierwise.ensembles.scripts import script_problem, script_refusal
@@ -186,8 +187,11 @@ class Library:
                 return level
         return None
 
-    def create(self, name: str, text: str, *, overwrite: bool = False) -> Path:
-        """Validate and write a new project ensemble; the file is untrusted until the operator lists it."""
+    def create(self, name: str, text: str, *, overwrite: bool = False, scripts_from: Path | None = None) -> Path:
+        """Validate and write a new project ensemble; the file is untrusted until the operator lists it.
+
+        `scripts_from`: the folder of the file the text came from (`create --from-file`); the script
+        files the ensemble names are copied from there into the ensemble folder (carry.py)."""
         if not NAME.match(name) or name.endswith(_YAML):
             raise ConfigError(f"{name!r} is not a valid ensemble name (letters, digits, '-', '_', '.')")
         folder = self.folder("project", "ensembles")
@@ -207,6 +211,8 @@ class Library:
         if target.exists() and not overwrite:
             raise ConfigError("an ensemble with this name exists already", file=str(target))
         folder.mkdir(parents=True, exist_ok=True)
+        if scripts_from is not None:  # every check before anything is written
+            copy_scripts(plan_copies(ens, scripts_from, folder, file=str(target)), folder)
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if overwrite else os.O_EXCL)
         with os.fdopen(os.open(target, flags, 0o644), "w", encoding="utf-8") as f:
             f.write(text)

@@ -33,6 +33,7 @@ class ItemResult:
     output: Any = None
     error: str | None = None
     latency_ms: float = 0.0
+    raw_output: str | None = None  # the answer rejected (not JSON, or not matching the schema)
 
 
 @dataclass(slots=True)
@@ -56,6 +57,9 @@ class AgentResult:
     items: list[ItemResult] | None = None
     nested: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    # A failed agent's rejected answer as the model (or script) gave it: not JSON, or not matching
+    # `output_schema`. Kept so the artifact shows what went wrong, not only that it did.
+    raw_output: str | None = None
 
     def add_cost(self, c: float | None) -> None:
         if c is not None:

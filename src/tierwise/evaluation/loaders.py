@@ -1,8 +1,9 @@
 """Loaders: RouteLLM's GPT-4 vs Mixtral data (MMLU, GSM8K, MT-Bench), a JSONL format of our own
 (fixtures and users' exports), and the ledger's shadow pairs.
 
-The RouteLLM data are read in place from `../shared/data/routellm-gpt4-mixtral` (or the folder
-named by `$TIERWISE_DATA`); contaminated prompts are dropped as RouteLLM does.
+The RouteLLM data are read in place from `$TIERWISE_DATA/routellm-gpt4-mixtral`, else
+`../shared/data/...`, else where `tierwise data get routellm` puts them (datasets/routellm.py);
+contaminated prompts are dropped as RouteLLM does.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
         candidates.append(Path(os.environ["TIERWISE_DATA"]))
     here = Path(__file__).resolve()
     candidates += [Path.cwd() / ".." / "shared" / "data", here.parents[3] / ".." / "shared" / "data"]
+    from tierwise.datasets.routellm import default_root
+
+    candidates.append(default_root())  # where `tierwise data get routellm` puts it
     for c in candidates:
         if (c / ROUTELLM).is_dir():
             return c.resolve()
@@ -47,7 +51,8 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
 def _root(root: str | os.PathLike[str] | None) -> Path:
     r = data_root(root)
     if r is None:
-        raise DataError(f"RouteLLM data not found: expected a folder {ROUTELLM}/ under ../shared/data or $TIERWISE_DATA")
+        raise DataError(f"RouteLLM data not found: expected a folder {ROUTELLM}/ under $TIERWISE_DATA, ../shared/data "
+                        "or ~/.local/share/tierwise/data; `tierwise data get routellm` downloads it")
     return r / ROUTELLM
 
 
