@@ -17,12 +17,13 @@ PYTHON_FOR_VENV="${PYTHON:-python3}"
 BINARY="$PREFIX/bin/aider"
 
 installed_version() {
-    "$PREFIX/bin/python" -c 'import importlib.metadata as m; print(m.version("aider-chat"))' 2>/dev/null || true
+    "$PREFIX/bin/python" -c 'import importlib.metadata as m; print(m.version("aider-chat"))' 2>/dev/null \
+        || true
 }
 
 if [[ "$(installed_version)" != "$VERSION" ]]; then
     # aider-chat 0.86.2 requires Python >=3.10,<3.13.
-    if ! "$PYTHON_FOR_VENV" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 13) else 1)'; then
+    if ! "$PYTHON_FOR_VENV" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] < (3, 13))'; then
         echo "install-aider: $PACKAGE needs Python 3.10-3.12; set PYTHON to one" >&2
         exit 1
     fi
