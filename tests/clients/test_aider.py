@@ -259,37 +259,34 @@ def frontier() -> Iterator[OpenAIDouble]:
     d.stop()
 
 
-def split_config(frontier_url: str, local_base_url: str, local_model: str, tmp_path: Path) -> dict[str, Any]:
-    """The documented split (docs/architect-editor.md): one route per role."""
-    timeouts = {"connect": 2, "read": 120}
-    return {
-        "ledger": {"path": str(tmp_path / "ledger.db")},
-        "providers": {
-            "cloud": {"kind": "openai", "base_url": frontier_url + "/v1", "locality": "remote",
-                      "timeouts": timeouts},
-            "workstation": {"kind": "openai", "base_url": local_base_url, "locality": "local",
-                            "timeouts": timeouts},
-        },
-        "models": {
-            "frontier": {"provider": "cloud", "model": FRONTIER_MODEL_ID,
-                         "price": {"input": 3.0, "output": 15.0}},
-            "local-coder": {"provider": "workstation", "model": local_model, "context_window": ROOMY_CONTEXT},
-        },
-        "routes": {ARCHITECT_ROUTE: ["frontier"], EDITOR_ROUTE: ["local-coder"]},
-    }
+EXAMPLE = ROOT / "examples" / "architect-editor.yaml"
+
+
+def example_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, frontier_url: str,
+                    local_base_url: str, local_model: str) -> GatewayServer:
+    """The documented split (examples/architect-editor.yaml, docs/architect-editor.md), its
+    upstreams pointed at this test's servers through the variables the file reads."""
+    monkeypatch.setenv("FRONTIER_BASE_URL", frontier_url + "/v1")
+    monkeypatch.setenv("FRONTIER_MODEL", FRONTIER_MODEL_ID)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-frontier-test-key")  # the gateway's key, never Aider's
+    monkeypatch.setenv("LOCAL_BASE_URL", local_base_url)
+    monkeypatch.setenv("LOCAL_MODEL", local_model)
+    cfg = make_config(EXAMPLE.read_text(), tmp_path)
+    return GatewayServer(cfg).start()
 
 
 # ---------------------------------------------------------------------------------------- tests
 
 
 def test_architect_on_frontier_and_editor_on_local_edit_and_commit_the_file(
-    aider_bin: str, repo: Path, tmp_path: Path, trap: ConnectionTrap, frontier: OpenAIDouble
+    aider_bin: str, repo: Path, tmp_path: Path, trap: ConnectionTrap, frontier: OpenAIDouble,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     local = OpenAIDouble(models=[LOCAL_MODEL_ID])
     local.default = editor_answer
     local.start()
-    cfg = split_config(frontier.url, local.url + "/v1", LOCAL_MODEL_ID, tmp_path)
-    gateway = GatewayServer(make_config(cfg, tmp_path)).start()
+    gateway = example_gateway(monkeypatch, tmp_path, frontier_url=frontier.url,
+                              local_base_url=local.url + "/v1", local_model=LOCAL_MODEL_ID)
     try:
         first_commit = git(repo, "rev-parse", "HEAD").strip()
         proc = run_aider(aider_bin, gateway, repo, tmp_path / "home", trap)
@@ -391,11 +388,11 @@ def engine_counters(server: LlamaServer) -> dict[str, float]:
 
 def test_editor_call_reaches_the_real_llama_server(
     aider_bin: str, repo: Path, tmp_path: Path, trap: ConnectionTrap, frontier: OpenAIDouble,
-    roomy_llama_server: LlamaServer,
+    roomy_llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     llama_server = roomy_llama_server
-    cfg = split_config(frontier.url, llama_server.url + "/v1", "tiny", tmp_path)
-    gateway = GatewayServer(make_config(cfg, tmp_path)).start()
+    gateway = example_gateway(monkeypatch, tmp_path, frontier_url=frontier.url,
+                              local_base_url=llama_server.url + "/v1", local_model="tiny")
     try:
         engine_before = engine_counters(llama_server)
         proc = run_aider(aider_bin, gateway, repo, tmp_path / "home", trap)
