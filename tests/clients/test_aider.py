@@ -5,7 +5,8 @@ Aider (PyPI `aider-chat` 0.86.2, installed by `scripts/install-aider.sh` into .t
 as a user would: `aider --architect --model openai/architect --editor-model openai/editor
 --message ... --yes-always <file>` in a temporary git repo, with `--openai-api-base` pointing at
 the gateway. Aider speaks to it through litellm (Aider's own dependency), so the requests the
-gateway sees are the ones a real Aider session sends, streamed.
+gateway sees are the ones a real Aider session sends, streamed. The gateway is built from the
+documented config, examples/architect-editor.yaml (see docs/architect-editor.md).
 
 Two tests, because llama-server's tiny hand-made model cannot write a sensible edit:
 
@@ -18,9 +19,9 @@ Two tests, because llama-server's tiny hand-made model cannot write a sensible e
 - `test_editor_call_reaches_the_real_llama_server`: the same split with the editor route's
   upstream a real llama.cpp `llama-server`. Proves Aider's real editor prompt (system prompt,
   SEARCH/REPLACE examples, the file) is served by a real local engine through the gateway: the
-  engine logs the request, the ledger shows it on the local route, and the engine's reply comes
-  back to Aider. The file is not edited there: the tiny model answers every prompt with the same
-  short greeting, which holds no edit block.
+  ledger shows it on the local route, the engine's own token counters match the ledger row, and
+  the engine's reply comes back to Aider. The file is not edited there: the tiny model answers
+  every prompt with the same short greeting, which holds no edit block.
 
 Every network call Aider could make besides the gateway (update check, analytics, the litellm
 model-price download) is switched off by flags and environment; the proxy variables point at a
@@ -67,6 +68,7 @@ EDIT_BLOCK = (
     "    return f\"Hello, {name}, from tierwise!\"\n>>>>>>> REPLACE\n```\n"
 )
 COMMIT_MESSAGE = "feat: greet from tierwise"
+AIDER_KEY, FRONTIER_KEY = "sk-aider-not-a-real-key", "sk-frontier-test-key"
 # Aider's editor prompt (system prompt, SEARCH/REPLACE examples, the file) is ~6,000 tokens in the
 # tiny model's byte-level vocabulary: more than the 4,096 the shared engine fixture gives a slot.
 ROOMY_CONTEXT = 16384
@@ -150,7 +152,7 @@ def aider_env(home: Path, trap: ConnectionTrap) -> dict[str, str]:
     env.update({
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
-        "OPENAI_API_KEY": "sk-test-not-a-real-key",  # Aider wants one; the gateway holds the real keys
+        "OPENAI_API_KEY": AIDER_KEY,  # Aider wants one; the gateway holds the real keys
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # litellm would fetch its price map from GitHub
         "HTTP_PROXY": trap.url, "HTTPS_PROXY": trap.url, "ALL_PROXY": trap.url,
         "http_proxy": trap.url, "https_proxy": trap.url, "all_proxy": trap.url,
@@ -252,7 +254,7 @@ def architect_answer(rec: RecordedRequest) -> Reply:
 
 @pytest.fixture
 def frontier() -> Iterator[OpenAIDouble]:
-    d = OpenAIDouble(models=[FRONTIER_MODEL_ID])
+    d = OpenAIDouble(models=[FRONTIER_MODEL_ID], api_key=FRONTIER_KEY)  # rejects any other key
     d.default = architect_answer
     d.start()
     yield d
@@ -268,7 +270,7 @@ def example_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, frontier
     upstreams pointed at this test's servers through the variables the file reads."""
     monkeypatch.setenv("FRONTIER_BASE_URL", frontier_url + "/v1")
     monkeypatch.setenv("FRONTIER_MODEL", FRONTIER_MODEL_ID)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-frontier-test-key")  # the gateway's key, never Aider's
+    monkeypatch.setenv("OPENAI_API_KEY", FRONTIER_KEY)  # the gateway's own key for the frontier provider
     monkeypatch.setenv("LOCAL_BASE_URL", local_base_url)
     monkeypatch.setenv("LOCAL_MODEL", local_model)
     cfg = make_config(EXAMPLE.read_text(), tmp_path)
@@ -303,6 +305,7 @@ def test_architect_on_frontier_and_editor_on_local_edit_and_commit_the_file(
         # The frontier upstream saw the architect's request, and nothing else.
         [architect] = chat_requests(frontier)
         assert architect.body["model"] == FRONTIER_MODEL_ID
+        assert AIDER_KEY not in str(architect.headers)  # the gateway sent its own key, not the client's
         assert "architect engineer" in system_text(architect.body)
         assert TASK in last_user_text(architect.body) and ORIGINAL.strip() in all_text(architect.body)
         assert not any("SEARCH/REPLACE" in system_text(r.body) for r in chat_requests(frontier))
@@ -314,6 +317,7 @@ def test_architect_on_frontier_and_editor_on_local_edit_and_commit_the_file(
         assert len(editors) == 1, [last_user_text(r.body)[:200] for r in local_requests]
         [editor] = editors
         assert editor.body["model"] == LOCAL_MODEL_ID
+        assert AIDER_KEY not in str(editor.headers) and FRONTIER_KEY not in str(editor.headers)
         assert PLAN in last_user_text(editor.body) and "SEARCH/REPLACE" in system_text(editor.body)
         assert ORIGINAL.strip() in all_text(editor.body)
         # The weak-model call (the commit message, from the diff) went to the local model too.
