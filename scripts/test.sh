@@ -17,10 +17,10 @@ if .venv/bin/python -c 'import torch' 2>/dev/null \
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
 
-# Real engines and clients the tests drive (llama.cpp's llama-server, the Claude Code and Codex CLIs).
-# Each installer is idempotent and puts its tool under .tools/ (gitignored).
+# Real engines and clients the tests drive (llama.cpp's llama-server, the Claude Code and Codex CLIs,
+# Aider). Each installer is idempotent and puts its tool under .tools/ (gitignored).
 for tool in scripts/install-sandbox.sh scripts/install-llama-server.sh scripts/install-claude-code.sh \
-            scripts/install-codex.sh; do
+            scripts/install-codex.sh scripts/install-aider.sh; do
   if [ -f "$tool" ]; then
     bash "$tool" || echo "warning: $tool failed; the tests that need it will say so" >&2
   fi
