@@ -65,3 +65,15 @@ def test_sdk_requests_are_not_claude_code() -> None:
     body = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "Web page content: hi"}]}
     req = anthropic_messages.decode_request(body, {"user-agent": "Anthropic/Python 0.70.0"})
     assert claude_code.classify(req) is None
+
+
+def test_a_rule_with_an_unknown_class_is_a_config_error(tmp_path: Path) -> None:
+    from tests.harness import make_config
+
+    cfg = {"providers": {"p": {"kind": "anthropic", "base_url": "http://127.0.0.1:1"}},
+           "models": {"m": {"provider": "p", "model": "x"}},
+           "routes": {"r": {"policy": "rules", "default": "m",
+                            "rules": [{"match": {"claude_code": "titles"}, "target": "m"}]}}}
+    with pytest.raises(Exception) as e:
+        make_config(cfg, tmp_path)
+    assert "titles" in str(e.value) and "web_fetch" in str(e.value)

@@ -62,9 +62,10 @@ def is_claude_code(req: Request) -> bool:
 def _last_user_text(req: Request) -> str:
     for m in reversed(req.messages):
         if m.role == "user":
-            # the compaction instruction is the last text block of the turn, after any tool results
+            # the compaction instruction is the turn's last text block (after any tool results);
+            # its marker sits in the first few hundred characters of a ~9,000-character prompt
             texts = [b.text for b in m.content if isinstance(b, TextBlock)]
-            return "\n".join(t[-_HEAD:] for t in texts[-2:])
+            return texts[-1][:_HEAD] if texts else ""
     return ""
 
 
