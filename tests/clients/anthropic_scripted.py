@@ -17,9 +17,9 @@ import socket
 import ssl
 import subprocess
 import threading
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web

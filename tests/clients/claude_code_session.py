@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.clients.anthropic_scripted import Captured, Reply, ScriptedAnthropicUpstream, text_reply, tool_reply
+from tests.clients.anthropic_scripted import (
+    Captured,
+    Reply,
+    ScriptedAnthropicUpstream,
+    text_reply,
+    tool_reply,
+)
 
 MAIN_MARK = "TIERWISE-MAIN"
 SUB_MARK = "TIERWISE-SUBAGENT"

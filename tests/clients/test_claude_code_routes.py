@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.clients.anthropic_scripted import ScriptedAnthropicUpstream
-from tests.clients.claude_code_session import DONE_TEXT, PAGE_HTML, PAGE_PATH, SessionScript, cli_env, run_session
+from tests.clients.claude_code_session import (
+    DONE_TEXT,
+    PAGE_HTML,
+    PAGE_PATH,
+    SessionScript,
+    cli_env,
+    run_session,
+)
 from tests.clients.test_claude_code import claude_bin  # noqa: F401  (fixture)
 from tests.harness import GatewayServer, make_config
 
