@@ -413,6 +413,9 @@ def _usage(u: Any) -> Usage:
     det = u.get("prompt_tokens_details")
     if isinstance(det, dict):
         cached = int(det.get("cached_tokens") or 0)
+    if not cached:  # DeepSeek reports its cache hits in a field of its own
+        hit = u.get("prompt_cache_hit_tokens")
+        cached = hit if type(hit) is int and 0 < hit <= int(u.get("prompt_tokens") or 0) else 0
     prompt = int(u.get("prompt_tokens") or 0)
     return Usage(input_tokens=prompt - cached, output_tokens=int(u.get("completion_tokens") or 0),
                  cache_read_tokens=cached)
