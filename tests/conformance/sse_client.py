@@ -149,8 +149,9 @@ class OpenAIStream:
             [choice] = c["choices"]
             assert choice["index"] == 0
             d = choice["delta"]
-            if d.get("reasoning_content"):
-                s.reasoning += d["reasoning_content"]
+            # `reasoning` is vLLM's newer name: relayed untouched when client and upstream both speak OpenAI
+            if d.get("reasoning_content") or d.get("reasoning"):
+                s.reasoning += d.get("reasoning_content") or d["reasoning"]
             if d.get("content"):
                 s.content += d["content"]
             for tc in d.get("tool_calls") or []:

@@ -32,9 +32,11 @@ class Transcript:
     upstream: str  # "openai" | "anthropic"
     expected: Expected
 
+    whole: bool = False  # a whole JSON body (`.json`) rather than a stream (`.sse`)
+
     @property
     def body(self) -> bytes:
-        return (DIR / f"{self.name}.sse").read_bytes()
+        return (DIR / f"{self.name}.{'json' if self.whole else 'sse'}").read_bytes()
 
 
 FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
@@ -53,6 +55,15 @@ TRANSCRIPTS = [
         stop="tool_use", input_tokens=233 - 128, cache_read=128, output_tokens=58)),
     Transcript("vllm_reasoning", "openai", Expected(
         thinking="Two plus two is four.", text="The answer is 4.", input_tokens=18, output_tokens=31)),
+    Transcript("vllm_reasoning_field", "openai", Expected(
+        thinking="Two plus two is four.", text="The answer is 4.", input_tokens=18, output_tokens=31)),
     Transcript("deepseek_reasoning", "openai", Expected(
         thinking="Two plus two is four.", text="The answer is 4.", input_tokens=10, cache_read=8, output_tokens=31)),
+]
+
+THINK_TOOL = TRANSCRIPTS[0].expected
+WHOLE = [
+    Transcript("anthropic_thinking_tool_whole", "anthropic", THINK_TOOL, whole=True),
+    Transcript("vllm_reasoning_whole", "openai", Expected(
+        thinking="Two plus two is four.", text="The answer is 4.", input_tokens=18, output_tokens=31), whole=True),
 ]
