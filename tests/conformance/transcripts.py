@@ -24,6 +24,10 @@ class Expected:
     input_tokens: int = 0  # Anthropic's meaning: uncached input
     cache_read: int = 0
     output_tokens: int = 0
+    pieces: bool = True  # the upstream streams each tool input in several pieces
+    # Off-spec for OpenAI clients (tool calls without `index`): an OpenAI client gets the upstream's
+    # bytes as they are (same-format pass-through, as if it talked to the server directly).
+    verbatim_to_openai_clients: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,14 @@ TRANSCRIPTS = [
         thinking="Two plus two is four.", text="The answer is 4.", input_tokens=18, output_tokens=31)),
     Transcript("deepseek_reasoning", "openai", Expected(
         thinking="Two plus two is four.", text="The answer is 4.", input_tokens=10, cache_read=8, output_tokens=31)),
+]
+TRANSCRIPTS += [
+    Transcript("anthropic_tool_no_input", "anthropic", Expected(
+        tools=[("toolu_01ConformanceNow", "get_time", {})], stop="tool_use", input_tokens=50, output_tokens=12,
+        pieces=False)),
+    Transcript("openai_tool_calls_without_index", "openai", Expected(
+        tools=[("call_NoIdxParis", "get_weather", {"city": "Paris"}), ("call_NoIdxOslo0", "get_weather", {"city": "Oslo"})],
+        stop="tool_use", input_tokens=40, output_tokens=20, pieces=False, verbatim_to_openai_clients=True)),
 ]
 
 THINK_TOOL = TRANSCRIPTS[0].expected
