@@ -167,6 +167,67 @@ def run_session(claude: str, workdir: Path, env: dict[str, str],
     return [first, second]
 
 
+def run_interactive(claude: str, workdir: Path, env: dict[str, str], page_url: str,
+                    up: ScriptedAnthropicUpstream, timeout: float = CLI_TIMEOUT_S) -> str:
+    """The same session in the interactive TUI, driven through a pseudo-terminal (capture only).
+
+    Each step waits for the upstream to have answered the request it leads to, not for a time."""
+    import pty
+    import select
+    import time
+
+    home = Path(env["HOME"])
+    key = env["ANTHROPIC_API_KEY"]
+    # Skip the first-run screens: onboarding, "use this API key?", "trust this folder?".
+    (home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "theme": "dark",
+        "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []},
+        "projects": {str(workdir): {"hasTrustDialogAccepted": True}}}))
+    env = {**env, "TERM": "xterm-256color"}
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(workdir)
+        os.execve(claude, [claude, "--allowedTools", ALLOWED], env)
+    out = bytearray()
+
+    def pump_until(done: Any, limit: float = timeout) -> None:
+        end = time.monotonic() + limit
+        while not done() and time.monotonic() < end:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    out.extend(os.read(fd, 65536))
+                except OSError:
+                    return
+
+    def typed(text: str) -> None:
+        for ch in text:  # keystroke by keystroke, reading the screen in between
+            os.write(fd, ch.encode())
+            pump_until(lambda: False, limit=0.01)
+        pump_until(lambda: False, limit=0.5)
+        os.write(fd, b"\r")
+
+    def answered(label: str) -> Any:
+        return lambda: any(c.answered == label for c in up.messages())
+
+    try:
+        pump_until(lambda: "\u276f".encode() in out)  # the input prompt (❯) is drawn
+        pump_until(lambda: False, limit=3)  # and the TUI has settled (capture only, not a test)
+        typed(TASK.replace("PAGE_URL", page_url))
+        pump_until(answered("main:final"))
+        typed("/compact")
+        pump_until(answered("compact"))
+        typed("/exit")
+        pump_until(lambda: False, limit=5)  # let it save the session; it is killed below anyway
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    return re.sub(r"\x1b\[[0-9;?<>]*[a-zA-Z]", "", out.decode("utf-8", "replace"))
+
+
 # ---------------------------------------------------------------------------- capture to disk
 
 HEADER_KEEP = ("anthropic-beta", "anthropic-version", "x-app", "user-agent", "x-claude-code-agent-id",
@@ -208,6 +269,8 @@ MODES: dict[str, dict[str, str]] = {
                      "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": ""},
     # a small window plus a reported near-full prompt makes Claude Code compact on its own
     "autocompact": {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000"},
+    # the interactive TUI through a pseudo-terminal, non-essential traffic allowed
+    "interactive": {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": ""},
 }
 
 
@@ -233,7 +296,11 @@ def main() -> None:  # pragma: no cover - a recording tool, run by hand
                 env = cli_env(t / "home", up.url, ca_cert=up.cert)
                 env.update(MODES[mode])
                 env = {k: v for k, v in env.items() if v != ""}
-                procs = run_session(claude, t / "project", env, script.page_url)
+                if mode == "interactive":
+                    run_interactive(claude, t / "project", env, script.page_url, up)
+                    procs = []
+                else:
+                    procs = run_session(claude, t / "project", env, script.page_url)
             finally:
                 up.stop()
             reps = [(str(t), "<tmp>"), (up.url, "http://127.0.0.1:<port>"), (up.https_url, "https://127.0.0.1:<port>"),
