@@ -103,6 +103,7 @@ DEFAULT_ANTHROPIC_BETAS = [
     "claude-code-*", "interleaved-thinking-*", "fine-grained-tool-streaming-*", "context-management-*",
     "context-1m-*", "prompt-caching-*", "effort-*", "thinking-token-count-*", "mid-conversation-system-*",
     "token-efficient-tools-*", "output-128k-*", "token-counting-*", "pdfs-*", "structured-outputs-*",
+    "redact-thinking-*",  # Claude Code's interactive sessions (2.1.197) send it
 ]
 DEFAULT_ANTHROPIC_FIELDS = ["context_management", "output_config", "output_format", "cache_control"]
 DEFAULT_OPENAI_FIELDS = [

@@ -638,3 +638,22 @@ def test_upstream_block_without_a_type_is_an_upstream_error():
     dec.feed(START)
     with pytest.raises(UpstreamError, match="malformed"):
         dec.feed(sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": 5}))
+
+
+def test_structured_output_request_reaches_an_openai_upstream_as_response_format():
+    """Anthropic's `output_config.format` (Claude Code's title request) becomes OpenAI's
+    `response_format`; re-encoded to Anthropic it stays native, with no prose instruction added."""
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+    body = {"model": "m", "max_tokens": 100, "system": "Title this.",
+            "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": schema}},
+            "messages": [{"role": "user", "content": "hello"}]}
+    req = am.decode_request(body, {})
+    out = openai_chat.encode_request(req, "local")
+    assert out["response_format"] == {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
+    again = am.encode_request(req.with_changes(), "claude")
+    assert again["output_config"] == body["output_config"] and again["system"] == "Title this."
+    legacy = am.decode_request({**{k: v for k, v in body.items() if k != "output_config"},
+                                "output_format": {"type": "json_schema", "schema": schema}}, {})
+    assert openai_chat.encode_request(legacy, "local")["response_format"]["json_schema"]["schema"] == schema
+    with pytest.raises(InvalidRequest):
+        am.decode_request({**body, "output_config": {"format": {"type": "json_schema", "schema": "x"}}}, {})

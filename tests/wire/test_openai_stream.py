@@ -98,3 +98,32 @@ def test_an_upstream_error_mid_read_comes_after_the_messages_before_it() -> None
 def test_an_error_before_anything_started_is_raised_for_a_fallback() -> None:
     with pytest.raises(UpstreamError):
         StreamDecoder().feed(b"data: " + orjson.dumps({"error": {"message": "nope"}}) + b"\n\n")
+
+
+def test_tool_calls_without_index_stay_separate() -> None:
+    """Gemini's OpenAI endpoint sends each parallel call whole and without `index`."""
+    def call(cid: str, city: str) -> dict:
+        return {"id": cid, "type": "function", "function": {"name": "w", "arguments": f'{{"city":"{city}"}}'}}
+    raw = (data([delta({"role": "assistant", "tool_calls": [call("a1", "Paris")]})])
+           + data([delta({"tool_calls": [call("b2", "Oslo")]})])
+           + data([delta({}, "tool_calls")]) + b"data: [DONE]\n\n")
+    d = StreamDecoder()
+    events = [e for c in d.feed(raw) for e in c.events]
+    starts = [e.block for e in events if isinstance(e, BlockStart)]
+    assert [(b.id, b.name) for b in starts] == [("a1", "w"), ("b2", "w")]  # type: ignore[union-attr]
+    args = {e.index: e.value for e in events if isinstance(e, BlockDelta)}
+    assert args == {0: '{"city":"Paris"}', 1: '{"city":"Oslo"}'}
+
+
+def test_a_tool_call_without_input_reaches_openai_clients_as_an_empty_object() -> None:
+    from tierwise.canonical import Request, ToolUseBlock
+    from tierwise.wire.openai_chat import StreamEncoder
+
+    enc = StreamEncoder("m", Request(model="m", messages=[]))
+    out = b"".join(enc.encode(e) for e in [
+        MessageStart("x", "m"), BlockStart(0, ToolUseBlock("t1", "now", {})), BlockDelta(0, "input_json", ""),
+        BlockStop(0), MessageDelta("tool_use"), MessageStop()])
+    chunks = [orjson.loads(line[6:]) for line in out.split(b"\n\n") if line.startswith(b"data: {")]
+    args = "".join(tc["function"].get("arguments", "") for c in chunks for ch in c["choices"]
+                   for tc in ch["delta"].get("tool_calls") or [])
+    assert args == "{}"

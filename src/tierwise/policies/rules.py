@@ -2,8 +2,10 @@
 
 Rules match on the requested model/route name (glob patterns such as `*haiku*`), a feature
 tag (`X-Tierwise-Feature` header or `metadata.tierwise_feature`), estimated input tokens,
-images, tools, thinking, Claude Code's subagent header, or any header value. Every decision
-is recorded on the trace with the rule that made it.
+images, tools, thinking, Claude Code's subagent header, Claude Code's traffic class
+(`claude_code: title|compact|subagent|web_fetch|main|side|background|any`, decided by
+tierwise.clients.claude_code), or any header value. Every decision is recorded on the trace with
+the rule that made it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tierwise.canonical import Request, Response, StreamChunk
+from tierwise.clients import claude_code
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.tokens import estimate_request
@@ -32,7 +35,17 @@ class Match(BaseModel):
     tools: bool | None = None
     thinking: bool | None = None
     subagent: bool | None = Field(None, description="Claude Code subagent request (X-Claude-Code-Agent-Id)")
+    claude_code: str | list[str] | None = Field(
+        None, description="Claude Code traffic class(es): " + ", ".join(sorted(claude_code.NAMES)))
     headers: dict[str, str] | None = Field(None, description="header name -> glob on its value")
+
+    @field_validator("claude_code")
+    @classmethod
+    def _known_classes(cls, v: str | list[str] | None) -> str | list[str] | None:
+        for n in [] if v is None else _globs(v):
+            if n not in claude_code.NAMES:
+                raise ValueError(f"unknown Claude Code class {n!r}; known: {', '.join(sorted(claude_code.NAMES))}")
+        return v
 
 
 class Rule(BaseModel):
@@ -103,6 +116,11 @@ def matches(m: Match, req: Request, requested: str, tokens: list[int]) -> str | 
         if (SUBAGENT_HEADER in req.headers) != m.subagent:
             return None
         why.append("Claude Code subagent" if m.subagent else "not a subagent")
+    if m.claude_code is not None:
+        found = claude_code.classify(req)
+        if found is None or found[0] not in claude_code.expand(_globs(m.claude_code)):
+            return None
+        why.append(f"Claude Code {found[0]} ({found[1]})")
     if m.headers:
         for h, g in m.headers.items():
             v = req.headers.get(h.lower())

@@ -265,6 +265,31 @@ def _decode_tool_choice(tc: Any) -> ToolChoice | None:
     return ToolChoice(t, name, disable)
 
 
+def _decode_output_format(body: dict[str, Any]) -> ResponseFormat | None:
+    """Anthropic structured outputs (`output_config.format`, earlier `output_format`) as the canonical
+    response format, so an OpenAI-format upstream gets `response_format` (Claude Code's title request
+    uses it). The Anthropic fields themselves stay in `extra` for an Anthropic upstream."""
+    oc = body.get("output_config")
+    fmt = oc.get("format") if isinstance(oc, dict) else None
+    if fmt is None:
+        fmt = body.get("output_format")
+    if fmt is None:
+        return None
+    need(isinstance(fmt, dict), "output_config.format", "must be an object")
+    if fmt.get("type") != "json_schema":
+        return None
+    schema = fmt.get("schema")
+    need(isinstance(schema, dict), "output_config.format.schema", "must be an object")
+    return ResponseFormat("json_schema", schema=schema)
+
+
+def _native_output_format(req: Request) -> bool:
+    """The client spoke Anthropic and asked for structured output natively: re-emitted as is."""
+    oc = req.extra.get("output_config")
+    return req.source_format == FORMAT and (
+        (isinstance(oc, dict) and oc.get("format") is not None) or req.extra.get("output_format") is not None)
+
+
 def _decode_thinking(th: Any) -> dict[str, Any] | None:
     if th is None:
         return None
@@ -313,6 +338,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         stream=get_bool(body, "stream") or False,
         tools=_decode_tools(get_list(body, "tools") or []),
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        response_format=_decode_output_format(body),
         thinking=thinking,
         metadata=metadata,
         user=user if isinstance(user, str) else None,
@@ -439,7 +465,7 @@ def _response_format_instruction(rf: ResponseFormat | None) -> str | None:
 
 def _system_out(req: Request) -> str | list[dict[str, Any]] | None:
     blocks = [b for b in req.system if b.text]
-    instruction = _response_format_instruction(req.response_format)
+    instruction = None if _native_output_format(req) else _response_format_instruction(req.response_format)
     if instruction:
         blocks = [*blocks, TextBlock(instruction)]
     if not blocks:

@@ -24,7 +24,6 @@ from tierwise.canonical import (
     MessageStart,
     MessageStop,
     OtherBlock,
-    Ping,
     Request,
     Response,
     ResponseFormat,
@@ -428,6 +427,9 @@ def _usage(u: Any, timings: Any = None) -> Usage:
     elif isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
         # llama.cpp builds without prompt_tokens_details say it in `timings.cache_n` only.
         cached = max(0, min(prompt, timings["cache_n"]))
+    if not cached:  # DeepSeek reports its cache hits in a field of its own
+        hit = u.get("prompt_cache_hit_tokens")
+        cached = hit if type(hit) is int and 0 < hit <= prompt else 0
     return Usage(input_tokens=prompt - cached, output_tokens=int(u.get("completion_tokens") or 0),
                  cache_read_tokens=cached)
 
@@ -592,6 +594,7 @@ class StreamDecoder:
         self.open_kind: str | None = None
         self.next_index = 0
         self.tools: dict[int, int] = {}
+        self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
         self.stop: StopReason | None = None
         self.usage = Usage()
         self.ended = False
@@ -706,8 +709,19 @@ class StreamDecoder:
                 lp = ch.get("logprobs")
                 ev.append(BlockDelta(idx, "text", content, logprobs=_logprobs(lp) if lp else None))
             for tc in delta.get("tool_calls") or ():
-                ti = tc.get("index", 0)
+                ti = tc.get("index")
+                tid = tc.get("id")
+                if type(ti) is not int:
+                    # Some servers (Gemini's OpenAI endpoint) send each call whole and without
+                    # `index`: a new id is a new call, anything else continues the last one.
+                    if isinstance(tid, str) and tid and tid not in self.tool_ids:
+                        ti = len(self.tools)
+                    else:
+                        ti = self.tool_ids.get(tid, max(self.tools, default=0)) if isinstance(tid, str) else \
+                            max(self.tools, default=0)
                 fn = tc.get("function") or {}
+                if isinstance(tid, str) and tid:
+                    self.tool_ids.setdefault(tid, ti)
                 if ti not in self.tools:
                     self._close(ev)
                     idx = self.next_index
@@ -746,6 +760,7 @@ class StreamEncoder:
         so = request.extra.get("stream_options")
         self.include_usage = isinstance(so, dict) and bool(so.get("include_usage"))
         self.tool_ordinal: dict[int, int] = {}
+        self.tool_args_sent: set[int] = set()  # block indexes of tool calls with some argument text
         self.usage = Usage()
         self.started = False
 
@@ -771,8 +786,9 @@ class StreamEncoder:
                 return pre + self._chunk({"content": ev.value}, logprobs=_logprobs_out(ev.logprobs))
             if ev.delta_type == "input_json":
                 ordinal = self.tool_ordinal.get(ev.index)
-                if ordinal is None:
+                if ordinal is None or not ev.value:
                     return pre
+                self.tool_args_sent.add(ev.index)
                 return pre + self._chunk({"tool_calls": [{"index": ordinal, "function": {"arguments": ev.value}}]})
             if ev.delta_type == "thinking":
                 return pre + self._chunk({"reasoning_content": ev.value})
@@ -814,7 +830,13 @@ class StreamEncoder:
         if k == "error":
             assert isinstance(ev, StreamError)
             return self.encode_error(TierwiseError(ev.message, kind=ev.error_type))
-        if isinstance(ev, (BlockStop, Ping)):
+        if isinstance(ev, BlockStop):
+            ordinal = self.tool_ordinal.get(ev.index)
+            if ordinal is not None and ev.index not in self.tool_args_sent:
+                # Anthropic streams a call without input as one empty piece; OpenAI clients
+                # parse `arguments`, and "" is not JSON: send the empty object.
+                self.tool_args_sent.add(ev.index)
+                return self._chunk({"tool_calls": [{"index": ordinal, "function": {"arguments": "{}"}}]})
             return b""
         return b""
 
