@@ -8,6 +8,7 @@ their headers; the SDK requests are made live by the official SDKs.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conformance.sse_client import AnthropicStream, post_stream
 from tests.doubles import Reply
+from tests.doubles.overflow import ContextLimit
 
 CC_DIR = Path(__file__).resolve().parents[1] / "clients" / "transcripts"
 SIGNATURE = "ErUBCkYIBxgCIkB0aGlzIGlzIGEgcmVjb3JkZWQgc2lnbmF0dXJl+/=="
@@ -195,10 +197,42 @@ def test_count_tokens_rejects_a_bad_body_in_anthropic_shape(upstream) -> None:  
 
 
 # ---------------------------------------------------------------------------- context overflow
-# The errors helper (issue 16 point 1) adds its cases here: (client kind, upstream kind, the
-# upstream's overflow answer as a doubles script item, a check of what the client must receive
-# in its own provider's overflow shape). Each case runs through the same gateway set-up as above.
-CONTEXT_OVERFLOW_CASES: list[tuple[str, str, Any, Any]] = []
+# (client kind, upstream kind, the upstream's overflow answer as a doubles script item, a check of
+# what the client must receive in its own provider's overflow shape). Each upstream refuses the
+# way its server really does (tests/doubles/overflow.py); the client must get its own provider's
+# shape, with the numbers when the upstream gave them (Ollama does not), which Claude Code and
+# the SDKs read to compact and retry.
+
+
+def _openai_overflow(numbers: bool) -> Any:
+    def check(status: int, headers: dict[str, str], raw: bytes) -> None:
+        assert status == 400, raw
+        err = json.loads(raw)["error"]
+        assert err["type"] == "invalid_request_error" and err["code"] == "context_length_exceeded", err
+        assert err["message"].startswith("This model's maximum context length "), err
+        if numbers:  # the upstream said them: the client hears them
+            assert re.search(r"maximum context length is 100 tokens", err["message"]), err
+    return check
+
+
+def _anthropic_overflow(numbers: bool) -> Any:
+    def check(status: int, headers: dict[str, str], raw: bytes) -> None:
+        assert status == 400, raw
+        body = json.loads(raw)
+        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body
+        assert body["error"]["message"].startswith("prompt is too long"), body
+        if numbers:
+            assert re.fullmatch(r"prompt is too long: \d+ tokens > 100 maximum", body["error"]["message"]), body
+    return check
+
+
+CONTEXT_OVERFLOW_CASES: list[tuple[str, str, Any, Any]] = [
+    (client, up_kind, ContextLimit(window=100, server=server),
+     (_openai_overflow if client == "openai" else _anthropic_overflow)(server != "ollama"))
+    for client in ("openai", "anthropic")
+    for up_kind, server in (("openai", "llamacpp"), ("openai", "vllm"), ("openai", "openai"),
+                            ("openai", "ollama"), ("anthropic", "anthropic"))
+]
 
 
 @pytest.mark.parametrize("client_kind,upstream_kind,upstream_answer,check", CONTEXT_OVERFLOW_CASES)
