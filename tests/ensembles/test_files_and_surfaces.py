@@ -72,6 +72,28 @@ async def test_artifacts_and_ledger_row(service, project, upstream):
     assert rows[0].cost_usd == pytest.approx(expected) and len(rows[0].steps) == 2
 
 
+async def test_an_unpriced_remote_model_makes_the_run_cost_unknown_not_zero(service, project, upstream):
+    """Issue 16 point 5: a remote model with no known price is unknown cost, never $0 or savings."""
+    upstream.answer = lambda model, prompt: "answer text"
+    models = {
+        "small": {"provider": "gpu", "model": "small-model"},
+        "mystery": {"provider": "cloud", "model": "no-such-model-anywhere-xyz"},  # remote, no price
+    }
+    write_ensemble(project, {"name": "unpriced", "agents": [
+        {"name": "local_step", "model": "small"}, {"name": "remote_step", "model": "mystery",
+                                                   "depends_on": ["local_step"]}]})
+    svc = service(models=models)
+    run = await svc.run("unpriced", "input words here")
+    data = json.loads(Path(run.artifact_json).read_text())
+    remote = next(a for a in data["agents"] if a["name"] == "remote_step")
+    assert remote["cost_usd"] is None and remote["cost_unknown"] is True
+    assert data["totals"]["cost_usd"] is None and data["totals"]["cost_unknown_agents"] == ["remote_step"]
+    assert "cost unknown (no price for a model of remote_step)" in Path(run.artifact_md).read_text()
+    svc.gateway.ledger.flush()
+    (row,) = svc.gateway.ledger.query(kind="ensemble")
+    assert row.cost_usd is None
+
+
 def test_ensemble_route_through_the_gateway(project, upstream):
     upstream.answer = lambda model, prompt: f"[{model}] {prompt[-12:]}"
     write_ensemble(project, {"name": "pipeline", "agents": [

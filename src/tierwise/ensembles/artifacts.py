@@ -44,7 +44,9 @@ def markdown(run: dict[str, Any]) -> str:
         "",
         f"- status: **{run['status']}** (final agent `{run['final_agent']}`)",
         f"- latency: {run['latency_ms']:.0f} ms",
-        f"- tokens: {t['input_tokens']} in / {t['output_tokens']} out; cost {_money(t['cost_usd'])}",
+        f"- tokens: {t['input_tokens']} in / {t['output_tokens']} out; cost "
+        + (f"unknown (no price for a model of {', '.join(t['cost_unknown_agents'])})" if t.get("cost_unknown_agents")
+           else _money(t['cost_usd'])),
         f"- agents: {t['ok']} ok, {t['failed']} failed, {t['skipped']} skipped",
         "",
         "| agent | kind | status | model | tokens in | tokens out | cost | latency ms | output / error |",

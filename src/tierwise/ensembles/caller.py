@@ -154,7 +154,7 @@ class GatewayCaller:
         answered = next((s for s in reversed(ctx.trace.steps) if s.kind == "call" and s.ok), None)
         usage = ctx.trace.total_usage()
         calls = ctx.trace.calls()
-        costs = [s.cost for s in calls if s.cost is not None]
+        costs = [s.cost for s in calls]
         return CallOutcome(
             text=resp.text(),
             model=answered.model if answered else resp.model,
@@ -162,7 +162,8 @@ class GatewayCaller:
             provider=answered.provider if answered else None,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            cost_usd=sum(costs) if costs else None,
+            # One call without a known price makes the cost unknown (None), never a partial sum.
+            cost_usd=None if None in costs else sum(costs),
             steps=steps,
         )
 

@@ -49,6 +49,7 @@ class AgentResult:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
+    cost_unknown: bool = False  # some call had no known price: cost_usd is then None, not a partial sum
     latency_ms: float = 0.0
     # Seconds since the run started: when the agent began work and finished (for overlap checks).
     started_s: float | None = None
@@ -62,7 +63,10 @@ class AgentResult:
     raw_output: str | None = None
 
     def add_cost(self, c: float | None) -> None:
-        if c is not None:
+        """Count one call's cost; None (no known price) makes the agent's cost unknown for good."""
+        if c is None:
+            self.cost_unknown, self.cost_usd = True, None
+        elif not self.cost_unknown:
             self.cost_usd = (self.cost_usd or 0.0) + c
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +103,7 @@ class RunResult:
 
     def totals(self) -> dict[str, Any]:
         costs = [a.cost_usd for a in self.agents if a.cost_usd is not None]
+        unknown = [a.name for a in self.agents if a.cost_unknown]
         return {
             "agents": len(self.agents),
             "ok": sum(a.status == "ok" for a in self.agents),
@@ -106,7 +111,9 @@ class RunResult:
             "skipped": sum(a.status == "skipped" for a in self.agents),
             "input_tokens": sum(a.input_tokens for a in self.agents),
             "output_tokens": sum(a.output_tokens for a in self.agents),
-            "cost_usd": sum(costs) if costs else 0.0,
+            # Unknown when any agent called a model without a known price (never shown as $0).
+            "cost_usd": None if unknown else (sum(costs) if costs else 0.0),
+            "cost_unknown_agents": unknown,
             "latency_ms": self.latency_ms,
         }
 
