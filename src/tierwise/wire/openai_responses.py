@@ -41,9 +41,8 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.ids import new_id
-from tierwise.secret_scrub import scrub
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
-from tierwise.wire.openai_chat import ERROR_TYPES
+from tierwise.wire.openai_chat import error_object as chat_error_object
 
 FORMAT: WireFormat = "responses"
 
@@ -511,12 +510,16 @@ class Exchange:
 
 
 def error_object(err: TierwiseError) -> dict[str, Any]:
-    kind = ERROR_TYPES.get(err.kind, err.kind)
+    # The same vocabulary as Chat Completions (openai_chat.error_object: types, codes, the context
+    # overflow shape), plus the `param` and `code` this codec's own errors name.
+    out = chat_error_object(err)
+    body = out["error"]
+    if body.get("param") is None:
+        body["param"] = getattr(err, "param", None)
     code = getattr(err, "code", None)
-    if code is None and err.kind != kind:
-        code = err.kind
-    return {"error": {"message": scrub(err.message), "type": kind, "param": getattr(err, "param", None),
-                      "code": code}}
+    if body.get("code") is None and code is not None:
+        body["code"] = code
+    return out
 
 
 def encode_error(err: TierwiseError) -> bytes:
