@@ -122,6 +122,30 @@ def fake_digits(value: str, secret: bytes, attempt: int = 0) -> str:
     return "".join(out)
 
 
+def fake_phone(value: str, secret: bytes, attempt: int = 0) -> str:
+    """Same layout; an international number keeps its country calling code (via `phonenumbers`)."""
+    keep = 0
+    stripped = value.lstrip()
+    if stripped.startswith("+"):
+        try:
+            import phonenumbers
+
+            keep = len(str(phonenumbers.parse(stripped, None).country_code))
+        except Exception:  # not parseable: replace every digit
+            keep = 0
+    fake = fake_digits(value, secret, attempt)
+    if not keep:
+        return fake
+    out, seen = [], 0
+    for orig, new in zip(value, fake, strict=True):
+        if orig.isdigit():
+            seen += 1
+            out.append(orig if seen <= keep else new)
+        else:
+            out.append(new)
+    return "".join(out)
+
+
 def fake_email(value: str, secret: bytes, attempt: int = 0) -> str:
     """A fake address with the same local-part layout, on the reserved `example.com` domain."""
     local, _, _domain = value.partition("@")
@@ -141,7 +165,7 @@ GENERATORS: dict[str, Callable[[str, bytes, int], str]] = {
     "CREDIT_CARD": fake_card,
     "IBAN_CODE": fake_iban,
     "EMAIL_ADDRESS": fake_email,
-    "PHONE_NUMBER": fake_digits,
+    "PHONE_NUMBER": fake_phone,
     "US_SSN": fake_digits,
 }
 
