@@ -41,7 +41,9 @@ from tierwise.canonical import (
     ThinkingBlock,
     ToolUseBlock,
 )
-from tierwise.privacy.redact import Pseudonymizer
+from tierwise.privacy.redact import _MAX_INNER_SPACE, Pseudonymizer
+
+_CLOSERS = frozenset(">]}")
 from tierwise.privacy.redact_canonical import restore_block
 
 
@@ -72,8 +74,12 @@ class BlockRestorer:
         n = len(buf)
         cut = n
         for m in pat.finditer(buf, base, partial=True):
-            if m.end() == n and m.start() < n:  # still incomplete, or complete but could grow
+            end = m.end()
+            if end == n and m.start() < n:  # still incomplete, or complete but could grow
                 cut = m.start()
+                break
+            if n - end <= _MAX_INNER_SPACE and _could_close(m, buf, end):
+                cut = m.start()  # `< PERSON_1 ` may still get its `>`: the engine prefers the shorter full match
                 break
         self._pending = buf[cut:]
         if cut == base:
@@ -102,6 +108,16 @@ class BlockRestorer:
         # Two characters of raw context cover the lookbehind (a letter, or an escape like `\n`).
         self._ctx = buf[max(0, end - 2) : end]
         return "".join(out)
+
+
+def _could_close(m, buf: str, end: int) -> bool:
+    """True when a placeholder match without a closing bracket is followed only by spaces up to the end."""
+    if m.re.groupindex.get("e") is None or m.group("e") is None:
+        return False
+    if m.group(0)[-1:] in _CLOSERS:
+        return False
+    tail = buf[end:]
+    return all(c in " \t" for c in tail)
 
 
 def _json_escape(value: str) -> str:
