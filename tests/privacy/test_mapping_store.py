@@ -105,10 +105,15 @@ def test_wrong_key_or_swapped_entry_does_not_decrypt(tmp_path):
 def test_conversation_key_depends_on_client_and_first_message_only():
     secret = b"s" * 32
     turn1 = Request("m", [Message("user", [TextBlock("Hi, I am Jane Doe")])])
-    turn2 = Request("m", [*turn1.messages, Message("assistant", [TextBlock("Hello")]), Message("user", [TextBlock("more")])])
+    turn2 = Request(
+        "m",
+        [*turn1.messages, Message("assistant", [TextBlock("Hello")]), Message("user", [TextBlock("more")])],
+    )
     k1 = conversation_key("sk-client-1", turn1, secret)
     assert k1 == conversation_key("sk-client-1", turn2, secret)
     assert k1 != conversation_key("sk-client-2", turn1, secret)
-    assert k1 != conversation_key("sk-client-1", Request("m", [Message("user", [TextBlock("Hi, I am Bob")])]), secret)
+    assert k1 != conversation_key(
+        "sk-client-1", Request("m", [Message("user", [TextBlock("Hi, I am Bob")])]), secret
+    )
     assert k1 != conversation_key("sk-client-1", turn1, b"t" * 32)
     assert "Jane" not in k1 and "sk-client" not in k1 and len(k1) == 64

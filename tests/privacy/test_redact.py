@@ -86,7 +86,9 @@ def test_restore_mangled_forms_and_leave_invented_ones():
     )
 
 
-@pytest.mark.parametrize("junk", ["", "<", ">", "<PERSON_", "PERSON_" + "9" * 50, "<<<>>>", "\x00<PERSON_1\ud800", "[PERSON_1"])
+@pytest.mark.parametrize(
+    "junk", ["", "<", ">", "<PERSON_", "PERSON_" + "9" * 50, "<<<>>>", "\x00<PERSON_1\ud800", "[PERSON_1"]
+)
 def test_restore_never_crashes_on_junk(junk):
     p = Pseudonymizer()
     redact(p, "Jane Doe")
@@ -100,12 +102,22 @@ def _request() -> Request:
         model="m",
         system=[TextBlock("You help Jane Doe.")],
         messages=[
-            Message("user", [TextBlock("My card is 4111 1111 1111 1111, mail jane.doe@example.org"), ImageBlock(url="https://x/y.png")]),
+            Message(
+                "user",
+                [
+                    TextBlock("My card is 4111 1111 1111 1111, mail jane.doe@example.org"),
+                    ImageBlock(url="https://x/y.png"),
+                ],
+            ),
             Message(
                 "assistant",
                 [
                     ThinkingBlock("Jane Doe wants a refund", signature="sig"),
-                    ToolUseBlock("t1", "lookup", {"Jane Doe": {"iban": "DE89 3704 0044 0532 0130 00", "n": 3, "tags": ["Bob Stone"]}}),
+                    ToolUseBlock(
+                        "t1",
+                        "lookup",
+                        {"Jane Doe": {"iban": "DE89 3704 0044 0532 0130 00", "n": 3, "tags": ["Bob Stone"]}},
+                    ),
                 ],
             ),
             Message("user", [ToolResultBlock("t1", [TextBlock("owner: Bob Stone, phone +44 20 7946 0958")])]),
@@ -115,7 +127,10 @@ def _request() -> Request:
             Tool(
                 "lookup",
                 "Look up accounts of Jane Doe",
-                {"type": "object", "properties": {"who": {"type": "string", "description": "e.g. Bob Stone"}}},
+                {
+                    "type": "object",
+                    "properties": {"who": {"type": "string", "description": "e.g. Bob Stone"}},
+                },
             )
         ],
         metadata={"note": "for Jane Doe", "n": 1},
@@ -125,7 +140,14 @@ def _request() -> Request:
     )
 
 
-SECRETS = ["Jane Doe", "Bob Stone", "jane.doe@example.org", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "+44 20 7946 0958"]
+SECRETS = [
+    "Jane Doe",
+    "Bob Stone",
+    "jane.doe@example.org",
+    "4111 1111 1111 1111",
+    "DE89 3704 0044 0532 0130 00",
+    "+44 20 7946 0958",
+]
 
 
 def _dump(obj) -> str:
@@ -179,7 +201,9 @@ def test_response_restored_in_text_tool_inputs_thinking_and_choices():
 
 
 def test_surrogates_keep_format_and_validate():
-    p = Pseudonymizer(surrogate_entities=["CREDIT_CARD", "IBAN_CODE", "EMAIL_ADDRESS", "PHONE_NUMBER"], secret=b"k" * 32)
+    p = Pseudonymizer(
+        surrogate_entities=["CREDIT_CARD", "IBAN_CODE", "EMAIL_ADDRESS", "PHONE_NUMBER"], secret=b"k" * 32
+    )
     text = "Card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, mail jane.doe@example.org, tel +44 20 7946 0958, Jane Doe"
     out = redact(p, text)
     for s in SECRETS[2:]:
@@ -203,7 +227,13 @@ def test_surrogates_keep_format_and_validate():
 
 @pytest.mark.parametrize(
     "iban",
-    ["DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606", "NL91ABNA0417164300", "SE4550000000058398257466"],
+    [
+        "DE89370400440532013000",
+        "GB82WEST12345698765432",
+        "FR1420041010050500013M02606",
+        "NL91ABNA0417164300",
+        "SE4550000000058398257466",
+    ],
 )
 def test_fake_iban_valid_same_country_and_length_for_many_secrets(iban):
     assert iban_valid(iban)

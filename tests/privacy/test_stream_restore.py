@@ -73,7 +73,15 @@ TEXTS = [
 def test_every_two_and_three_way_split_equals_whole_restore_and_respects_bound():
     for surrogates in (False, True):
         p = _pseudonymizer(surrogates)
-        texts = TEXTS + ([p.stand_in("CREDIT_CARD", "4111 1111 1111 1111") + " and " + p.stand_in("IBAN_CODE", "DE89370400440532013000")] if surrogates else [])
+        texts = TEXTS + (
+            [
+                p.stand_in("CREDIT_CARD", "4111 1111 1111 1111")
+                + " and "
+                + p.stand_in("IBAN_CODE", "DE89370400440532013000")
+            ]
+            if surrogates
+            else []
+        )
         bound = p.max_match_len
         for text in texts:
             want = _whole(p, text)
@@ -98,7 +106,25 @@ def test_char_by_char_holds_back_only_placeholder_prefixes():
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(["<PERSON_1>", "PERSON_12", "[EMAIL_ADDRESS_1]", "< person_2 >", "<PERSON_77>", "a", " ", "<", ">", "_", "1", "\\n", '"', "SALES", "PERSON_"]),
+        st.sampled_from(
+            [
+                "<PERSON_1>",
+                "PERSON_12",
+                "[EMAIL_ADDRESS_1]",
+                "< person_2 >",
+                "<PERSON_77>",
+                "a",
+                " ",
+                "<",
+                ">",
+                "_",
+                "1",
+                "\\n",
+                '"',
+                "SALES",
+                "PERSON_",
+            ]
+        ),
         max_size=25,
     ),
     st.lists(st.integers(min_value=0, max_value=400), max_size=8),
@@ -116,7 +142,9 @@ def test_property_random_texts_random_splits(parts, cuts, json_mode):
 
 def test_json_arguments_split_anywhere_stay_valid_with_escaped_values():
     p = _pseudonymizer()
-    args = json.dumps({"to": "<PERSON_2>", "cc": ["PERSON_1", "<EMAIL_ADDRESS_1>"], "note": "line\nPERSON_2 end"})
+    args = json.dumps(
+        {"to": "<PERSON_2>", "cc": ["PERSON_1", "<EMAIL_ADDRESS_1>"], "note": "line\nPERSON_2 end"}
+    )
     for i in range(len(args) + 1):
         for j in range(i, len(args) + 1):
             got, _ = _run(p, [args[:i], args[i:j], args[j:]], json_mode=True)
@@ -128,9 +156,17 @@ def test_json_arguments_split_anywhere_stay_valid_with_escaped_values():
 
 
 def _events(text_chunks: list[str], json_chunks: list[str]) -> list:
-    ev = [MessageStart("m1", "m"), BlockStart(0, ThinkingBlock("")), BlockDelta(0, "thinking", "about <PERS"), BlockDelta(0, "thinking", "ON_1>")]
+    ev = [
+        MessageStart("m1", "m"),
+        BlockStart(0, ThinkingBlock("")),
+        BlockDelta(0, "thinking", "about <PERS"),
+        BlockDelta(0, "thinking", "ON_1>"),
+    ]
     ev += [BlockDelta(0, "signature", "sig<PERSON_1>"), BlockStop(0), BlockStart(1, TextBlock(""))]
-    ev += [BlockDelta(1, "text", c) for c in text_chunks] + [BlockStop(1), BlockStart(2, ToolUseBlock("t", "send", {}))]
+    ev += [BlockDelta(1, "text", c) for c in text_chunks] + [
+        BlockStop(1),
+        BlockStart(2, ToolUseBlock("t", "send", {})),
+    ]
     ev += [BlockDelta(2, "input_json", c) for c in json_chunks] + [MessageDelta("tool_use"), MessageStop()]
     return ev
 
@@ -145,7 +181,9 @@ def test_event_layer_restores_text_thinking_tool_args_and_flushes_before_stop():
         out.extend(sr.feed(e))
 
     def joined(index, kind):
-        return "".join(e.value for e in out if isinstance(e, BlockDelta) and e.index == index and e.delta_type == kind)
+        return "".join(
+            e.value for e in out if isinstance(e, BlockDelta) and e.index == index and e.delta_type == kind
+        )
 
     assert joined(0, "thinking") == "about Jane Doe"
     assert joined(0, "signature") == "sig<PERSON_1>"  # signatures are opaque: untouched
@@ -161,7 +199,11 @@ def test_event_layer_restores_text_thinking_tool_args_and_flushes_before_stop():
 
 def test_restore_chunk_drops_raw_bytes_and_empty_mapping_passes_through():
     p = _pseudonymizer()
-    chunk = StreamChunk([BlockStart(0, TextBlock("")), BlockDelta(0, "text", "hi <PERSON_1> ")], raw=b"raw", raw_format="anthropic")
+    chunk = StreamChunk(
+        [BlockStart(0, TextBlock("")), BlockDelta(0, "text", "hi <PERSON_1> ")],
+        raw=b"raw",
+        raw_format="anthropic",
+    )
     out = StreamRestorer(p).restore_chunk(chunk)
     assert out.raw is None and [e.value for e in out.events if isinstance(e, BlockDelta)] == ["hi Jane Doe "]
     assert StreamRestorer(Pseudonymizer()).restore_chunk(chunk) is chunk

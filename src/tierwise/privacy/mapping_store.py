@@ -75,11 +75,15 @@ class MappingStore:
         self._db: sqlite3.Connection | None = None
         if path is not None:
             self._db = sqlite3.connect(os.fspath(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("CREATE TABLE IF NOT EXISTS mapping (k TEXT PRIMARY KEY, exp REAL, at REAL, blob BLOB)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS mapping (k TEXT PRIMARY KEY, exp REAL, at REAL, blob BLOB)"
+            )
             os.chmod(os.fspath(path), 0o600)
 
     def __repr__(self) -> str:
-        return f"MappingStore(<{len(self)} sealed entries>, ttl_s={self.ttl_s}, max_entries={self.max_entries})"
+        return (
+            f"MappingStore(<{len(self)} sealed entries>, ttl_s={self.ttl_s}, max_entries={self.max_entries})"
+        )
 
     def __len__(self) -> int:
         with self._lock:
@@ -98,10 +102,15 @@ class MappingStore:
         with self._lock:
             self._expire()
             if self._db is not None:
-                self._db.execute("INSERT OR REPLACE INTO mapping VALUES (?, ?, ?, ?)", (conv_key, now + self.ttl_s, now, blob))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO mapping VALUES (?, ?, ?, ?)",
+                    (conv_key, now + self.ttl_s, now, blob),
+                )
                 over = self._db.execute("SELECT COUNT(*) FROM mapping").fetchone()[0] - self.max_entries
                 if over > 0:
-                    self._db.execute("DELETE FROM mapping WHERE k IN (SELECT k FROM mapping ORDER BY at LIMIT ?)", (over,))
+                    self._db.execute(
+                        "DELETE FROM mapping WHERE k IN (SELECT k FROM mapping ORDER BY at LIMIT ?)", (over,)
+                    )
             else:
                 self._mem[conv_key] = (now + self.ttl_s, blob)
                 self._mem.move_to_end(conv_key)

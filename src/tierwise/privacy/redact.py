@@ -49,7 +49,7 @@ _COMPACT_ENTITIES = frozenset({"CREDIT_CARD", "PHONE_NUMBER", "IBAN_CODE", "US_S
 # Brackets a model may wrap an echoed placeholder in, and how much space inside them.
 _OPEN = r"[<\[{]"
 _CLOSE = r"[>\]}]"
-_MAX_INNER_SPACE = 2
+MAX_INNER_SPACE = 2
 
 
 def normalise(entity: str, value: str) -> str:
@@ -64,7 +64,16 @@ def normalise(entity: str, value: str) -> str:
 class Pseudonymizer:
     """One conversation's reversible mapping between sensitive values and their stand-ins."""
 
-    __slots__ = ("_by_key", "_originals", "_counters", "_surrogates", "_surrogate_entities", "_secret", "_pattern", "_max_len")
+    __slots__ = (
+        "_by_key",
+        "_originals",
+        "_counters",
+        "_surrogates",
+        "_surrogate_entities",
+        "_secret",
+        "_pattern",
+        "_max_len",
+    )
 
     def __init__(self, surrogate_entities: Iterable[str] = (), secret: bytes | None = None) -> None:
         self._by_key: dict[tuple[str, str], str] = {}  # (entity, normalised value) -> stand-in
@@ -144,7 +153,7 @@ class Pseudonymizer:
             if self._counters:
                 entities = sorted(self._counters, key=len, reverse=True)
                 digits = len(str(max(self._counters.values())))
-                sp = rf"[ \t]{{0,{_MAX_INNER_SPACE}}}"
+                sp = rf"[ \t]{{0,{MAX_INNER_SPACE}}}"
                 ents = "|".join(regex.escape(e) for e in entities)
                 # Group "e" = entity, "n" = number. The lookarounds keep `PERSON_1` from
                 # matching inside `PERSON_12` or `SALESPERSON_1` (but do match after a JSON
@@ -152,7 +161,9 @@ class Pseudonymizer:
                 alts.append(
                     rf"(?:{_OPEN}{sp})?(?<![A-Za-z0-9_](?<!\\[nrtbf]))(?P<e>{ents})_(?P<n>\d{{1,{digits}}})(?!\d)(?:{sp}{_CLOSE})?"
                 )
-                max_len = 1 + _MAX_INNER_SPACE + max(len(e) for e in entities) + 1 + digits + _MAX_INNER_SPACE + 1
+                max_len = (
+                    1 + MAX_INNER_SPACE + max(len(e) for e in entities) + 1 + digits + MAX_INNER_SPACE + 1
+                )
             if self._surrogates:
                 fakes = sorted(self._surrogates, key=len, reverse=True)
                 alts.append("(?P<s>" + "|".join(regex.escape(f) for f in fakes) + ")")

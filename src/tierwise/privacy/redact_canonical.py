@@ -63,7 +63,10 @@ class _Redactor:
     def schema(self, v: Any) -> Any:
         """Redact `description` strings of a JSON schema, leaving names and types alone."""
         if isinstance(v, dict):
-            return {k: (self.text(x) if k == "description" and isinstance(x, str) else self.schema(x)) for k, x in v.items()}
+            return {
+                k: (self.text(x) if k == "description" and isinstance(x, str) else self.schema(x))
+                for k, x in v.items()
+            }
         if isinstance(v, list):
             return [self.schema(x) for x in v]
         return v
@@ -131,7 +134,10 @@ def restore_response(response: Response, p: Pseudonymizer) -> Response:
     return replace(
         response,
         content=[restore_block(p, b) for b in response.content],
-        extra_choices=[Choice([restore_block(p, b) for b in c.content], c.stop_reason, c.logprobs) for c in response.extra_choices],
+        extra_choices=[
+            Choice([restore_block(p, b) for b in c.content], c.stop_reason, c.logprobs)
+            for c in response.extra_choices
+        ],
         raw=None,
         raw_format=None,
     )

@@ -26,6 +26,7 @@ canonical events, so one implementation serves OpenAI and Anthropic clients alik
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from tierwise.canonical import (
@@ -41,10 +42,10 @@ from tierwise.canonical import (
     ThinkingBlock,
     ToolUseBlock,
 )
-from tierwise.privacy.redact import _MAX_INNER_SPACE, Pseudonymizer
+from tierwise.privacy.redact import MAX_INNER_SPACE, Pseudonymizer
+from tierwise.privacy.redact_canonical import restore_block
 
 _CLOSERS = frozenset(">]}")
-from tierwise.privacy.redact_canonical import restore_block
 
 
 class BlockRestorer:
@@ -78,8 +79,10 @@ class BlockRestorer:
             if end == n and m.start() < n:  # still incomplete, or complete but could grow
                 cut = m.start()
                 break
-            if n - end <= _MAX_INNER_SPACE and _could_close(m, buf, end):
-                cut = m.start()  # `< PERSON_1 ` may still get its `>`: the engine prefers the shorter full match
+            if n - end <= MAX_INNER_SPACE and _could_close(m, buf, end):
+                cut = (
+                    m.start()
+                )  # `< PERSON_1 ` may still get its `>`: the engine prefers the shorter full match
                 break
         self._pending = buf[cut:]
         if cut == base:
@@ -121,8 +124,6 @@ def _could_close(m, buf: str, end: int) -> bool:
 
 
 def _json_escape(value: str) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
 

@@ -78,7 +78,11 @@ def fake_card(value: str, secret: bytes, attempt: int = 0) -> str:
     rnd = _stream(secret, value, attempt)
     payload = [int(digits[0])] + [next(rnd) % 10 for _ in range(len(digits) - 2)]
     payload.append(_luhn_check_digit(payload))
-    return _reshape(value, [str(d) for d in payload]) if _only_digits_and_seps(value) else "".join(map(str, payload))
+    return (
+        _reshape(value, [str(d) for d in payload])
+        if _only_digits_and_seps(value)
+        else "".join(map(str, payload))
+    )
 
 
 def fake_iban(value: str, secret: bytes, attempt: int = 0) -> str:
