@@ -77,7 +77,8 @@ def test_every_two_and_three_way_split_equals_whole_restore_and_respects_bound()
             [
                 p.stand_in("CREDIT_CARD", "4111 1111 1111 1111")
                 + " and "
-                + p.stand_in("IBAN_CODE", "DE89370400440532013000")
+                + p.stand_in("IBAN_CODE", "DE89370400440532013000"),
+                "PERSON_12" + p.stand_in("CREDIT_CARD", "4111 1111 1111 1111") + "PERSON_1",
             ]
             if surrogates
             else []
@@ -123,16 +124,26 @@ def test_char_by_char_holds_back_only_placeholder_prefixes():
                 '"',
                 "SALES",
                 "PERSON_",
+                "\t",
+                "\\u003c",
+                "\\u003e",
+                "\\u00",
+                "42",
+                "CARD",  # stands for the card's surrogate (or its placeholder)
+                "IBAN",
             ]
         ),
         max_size=25,
     ),
     st.lists(st.integers(min_value=0, max_value=400), max_size=8),
     st.booleans(),
+    st.booleans(),
 )
-def test_property_random_texts_random_splits(parts, cuts, json_mode):
-    p = _pseudonymizer()
-    text = "".join(parts)
+def test_property_random_texts_random_splits(parts, cuts, json_mode, surrogates):
+    p = _pseudonymizer(surrogates)
+    card = p.stand_in("CREDIT_CARD", "4111 1111 1111 1111")
+    iban = p.stand_in("IBAN_CODE", "DE89370400440532013000")
+    text = "".join(card if x == "CARD" else iban if x == "IBAN" else x for x in parts)
     points = sorted({c % (len(text) + 1) for c in cuts})
     pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
     got, worst = _run(p, pieces, json_mode)
@@ -153,6 +164,15 @@ def test_json_arguments_split_anywhere_stay_valid_with_escaped_values():
                 "cc": ["Jane Doe", "jane@x.org"],
                 "note": 'line\nO"Brien \\ Jr end',
             }
+
+
+def test_json_arguments_with_go_style_escaped_brackets():
+    p = _pseudonymizer()
+    args = '{"to": "\\u003cPERSON_2\\u003e", "cc": "x\\u003cPERSON_1\\u003e"}'
+    assert json.loads(args) == {"to": "<PERSON_2>", "cc": "x<PERSON_1>"}
+    for i in range(len(args) + 1):
+        got, _ = _run(p, [args[:i], args[i:]], json_mode=True)
+        assert json.loads(got) == {"to": 'O"Brien \\ Jr', "cc": "xJane Doe"}, i
 
 
 def _events(text_chunks: list[str], json_chunks: list[str]) -> list:

@@ -47,9 +47,13 @@ class FindingLike(Protocol):
 
 _COMPACT_ENTITIES = frozenset({"CREDIT_CARD", "PHONE_NUMBER", "IBAN_CODE", "US_SSN", "UK_NINO"})
 # Brackets a model may wrap an echoed placeholder in, and how much space inside them.
-_OPEN = r"[<\[{]"
-_CLOSE = r"[>\]}]"
+# `\u003c` / `\u003e`: some JSON encoders (Go's, so Ollama's) escape angle brackets in
+# tool-call arguments; the stream restorer sees that raw JSON text.
+_OPEN = r"(?:[<\[{]|\\u003[cC])"
+CLOSE = r"(?:[>\]}]|\\u003[eE])"
 MAX_INNER_SPACE = 2
+_BRACKET_LEN = 6  # the longest bracket form, `\u003c`
+SPACES = rf"[ \t]{{0,{MAX_INNER_SPACE}}}"
 
 
 def normalise(entity: str, value: str) -> str:
@@ -153,16 +157,23 @@ class Pseudonymizer:
             if self._counters:
                 entities = sorted(self._counters, key=len, reverse=True)
                 digits = len(str(max(self._counters.values())))
-                sp = rf"[ \t]{{0,{MAX_INNER_SPACE}}}"
+                sp = SPACES
                 ents = "|".join(regex.escape(e) for e in entities)
                 # Group "e" = entity, "n" = number. The lookarounds keep `PERSON_1` from
                 # matching inside `PERSON_12` or `SALESPERSON_1` (but do match after a JSON
                 # escape such as `\nPERSON_1` in raw tool-call argument text).
                 alts.append(
-                    rf"(?:{_OPEN}{sp})?(?<![A-Za-z0-9_](?<!\\[nrtbf]))(?P<e>{ents})_(?P<n>\d{{1,{digits}}})(?!\d)(?:{sp}{_CLOSE})?"
+                    rf"(?:{_OPEN}{sp})?(?<![A-Za-z0-9_](?<!\\[nrtbf])(?<!\\u003[cC]))"
+                    rf"(?P<e>{ents})_(?P<n>\d{{1,{digits}}})(?!\d)(?:{sp}(?P<c>{CLOSE}))?"
                 )
                 max_len = (
-                    1 + MAX_INNER_SPACE + max(len(e) for e in entities) + 1 + digits + MAX_INNER_SPACE + 1
+                    _BRACKET_LEN
+                    + MAX_INNER_SPACE
+                    + max(len(e) for e in entities)
+                    + 1
+                    + digits
+                    + MAX_INNER_SPACE
+                    + _BRACKET_LEN
                 )
             if self._surrogates:
                 fakes = sorted(self._surrogates, key=len, reverse=True)

@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import regex
+
 from tierwise.canonical import (
     BlockDelta,
     BlockStart,
@@ -42,10 +44,11 @@ from tierwise.canonical import (
     ThinkingBlock,
     ToolUseBlock,
 )
-from tierwise.privacy.redact import MAX_INNER_SPACE, Pseudonymizer
+from tierwise.privacy.redact import CLOSE, MAX_INNER_SPACE, SPACES, Pseudonymizer
 from tierwise.privacy.redact_canonical import restore_block
 
-_CLOSERS = frozenset(">]}")
+_CLOSE_TAIL = regex.compile(rf"{SPACES}{CLOSE}")
+_TAIL_MAX = MAX_INNER_SPACE + 6
 
 
 class BlockRestorer:
@@ -79,10 +82,9 @@ class BlockRestorer:
             if end == n and m.start() < n:  # still incomplete, or complete but could grow
                 cut = m.start()
                 break
-            if n - end <= MAX_INNER_SPACE and _could_close(m, buf, end):
-                cut = (
-                    m.start()
-                )  # `< PERSON_1 ` may still get its `>`: the engine prefers the shorter full match
+            if n - end <= _TAIL_MAX and _could_close(m, buf, end):
+                # `< PERSON_1 ` may still get its `>`: the engine prefers the shorter full match.
+                cut = m.start()
                 break
         self._pending = buf[cut:]
         if cut == base:
@@ -100,7 +102,11 @@ class BlockRestorer:
         p = self._p
         out: list[str] = []
         pos = start
-        for m in self._pat.finditer(buf, start, end):  # type: ignore[union-attr]
+        # Scan the whole buffer, not a slice: a lookahead at `end` must see the held text
+        # (`PERSON_1` followed by a held `2...` is not `PERSON_1`). No match straddles `end`.
+        for m in self._pat.finditer(buf, start):  # type: ignore[union-attr]
+            if m.start() >= end:
+                break
             orig = p.original_for(m)
             if orig is None:
                 continue
@@ -113,14 +119,12 @@ class BlockRestorer:
         return "".join(out)
 
 
-def _could_close(m, buf: str, end: int) -> bool:
-    """True when a placeholder match without a closing bracket is followed only by spaces up to the end."""
-    if m.re.groupindex.get("e") is None or m.group("e") is None:
+def _could_close(m: regex.Match[str], buf: str, end: int) -> bool:
+    """True when a placeholder match has no closing bracket and the text after it, up to the
+    end of what was received, could still grow into spaces + a closing bracket."""
+    if "c" not in m.re.groupindex or m.group("e") is None or m.group("c") is not None:
         return False
-    if m.group(0)[-1:] in _CLOSERS:
-        return False
-    tail = buf[end:]
-    return all(c in " \t" for c in tail)
+    return _CLOSE_TAIL.fullmatch(buf, end, partial=True) is not None
 
 
 def _json_escape(value: str) -> str:
