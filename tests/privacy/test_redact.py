@@ -266,3 +266,12 @@ def test_state_round_trip_keeps_numbering():
     assert redact(q, "Jane Doe 4111 1111 1111 1111 Bob Stone") == a + " <PERSON_2>"
     assert q.restore(a) == "Jane Doe 4111 1111 1111 1111"
     assert "Jane" not in repr(p)
+
+
+def test_surrogates_are_capped_then_placeholders_take_over():
+    p = Pseudonymizer(surrogate_entities=["CREDIT_CARD"], max_surrogates=3)
+    cards = [f"4111 1111 1111 {i:04d}" for i in range(5)]
+    out = [p.stand_in("CREDIT_CARD", c) for c in cards]
+    assert all(luhn_valid(o) for o in out[:3])
+    assert out[3:] == ["<CREDIT_CARD_1>", "<CREDIT_CARD_2>"]
+    assert p.restore(" ".join(out)) == " ".join(cards)

@@ -65,6 +65,30 @@ def normalise(entity: str, value: str) -> str:
     return " ".join(value.split()).casefold()
 
 
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex matching any of `words`, longest first, as a prefix trie: a flat alternation of
+    thousands of surrogates costs the engine one try per word at every position; a trie, one
+    try per distinct next character."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [regex.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        ends_here = "" in node
+        if len(branches) == 1 and not ends_here:
+            return branches[0]
+        alt = "(?:" + "|".join(branches) + ")"
+        return alt + "?" if ends_here else alt  # greedy: the longer surrogate is tried first
+
+    return build(trie)
+
+
 class Pseudonymizer:
     """One conversation's reversible mapping between sensitive values and their stand-ins."""
 
@@ -77,9 +101,12 @@ class Pseudonymizer:
         "_secret",
         "_pattern",
         "_max_len",
+        "max_surrogates",
     )
 
-    def __init__(self, surrogate_entities: Iterable[str] = (), secret: bytes | None = None) -> None:
+    def __init__(
+        self, surrogate_entities: Iterable[str] = (), secret: bytes | None = None, max_surrogates: int = 256
+    ) -> None:
         self._by_key: dict[tuple[str, str], str] = {}  # (entity, normalised value) -> stand-in
         self._originals: dict[tuple[str, int], str] = {}  # (ENTITY, n) -> original value
         self._surrogates: dict[str, str] = {}  # surrogate text -> original value
@@ -88,6 +115,9 @@ class Pseudonymizer:
         self._secret = secret if secret is not None else os.urandom(32)
         self._pattern: regex.Pattern[str] | None = None
         self._max_len = 0
+        # Surrogates are matched as literal text, so each one grows the restore pattern (its
+        # compile cost grows with them); past this many, new values get placeholders.
+        self.max_surrogates = max_surrogates
 
     def __repr__(self) -> str:  # never show values
         return f"Pseudonymizer(<{len(self._by_key)} values>)"
@@ -102,7 +132,7 @@ class Pseudonymizer:
         if token is not None:
             return token
         token = None
-        if entity in self._surrogate_entities:
+        if entity in self._surrogate_entities and len(self._surrogates) < self.max_surrogates:
             token = self._new_surrogate(entity, value, key[1])
         if token is None:
             n = self._counters.get(entity, 0) + 1
@@ -176,9 +206,8 @@ class Pseudonymizer:
                     + _BRACKET_LEN
                 )
             if self._surrogates:
-                fakes = sorted(self._surrogates, key=len, reverse=True)
-                alts.append("(?P<s>" + "|".join(regex.escape(f) for f in fakes) + ")")
-                max_len = max(max_len, len(fakes[0]))
+                alts.append("(?P<s>" + _trie_regex(self._surrogates) + ")")
+                max_len = max(max_len, max(map(len, self._surrogates)))
             self._pattern = regex.compile("|".join(alts), regex.IGNORECASE)
             self._max_len = max_len
         return self._pattern
@@ -237,11 +266,16 @@ class Pseudonymizer:
             "by_key": [[e, k, t] for (e, k), t in self._by_key.items()],
             "originals": [[e, n, v] for (e, n), v in self._originals.items()],
             "surrogates": self._surrogates,
+            "max_surrogates": self.max_surrogates,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Pseudonymizer:
-        p = cls(state.get("surrogate_entities", ()), bytes.fromhex(state["secret"]))
+        p = cls(
+            state.get("surrogate_entities", ()),
+            bytes.fromhex(state["secret"]),
+            int(state.get("max_surrogates", 256)),
+        )
         p._counters = {str(k): int(v) for k, v in state["counters"].items()}
         p._by_key = {(e, k): t for e, k, t in state["by_key"]}
         p._originals = {(e, int(n)): v for e, n, v in state["originals"]}
