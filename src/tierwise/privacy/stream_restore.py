@@ -114,8 +114,8 @@ class BlockRestorer:
             out.append(orig if not self._json else _json_escape(orig))
             pos = m.end()
         out.append(buf[pos:end])
-        # Two characters of raw context cover the lookbehind (a letter, or an escape like `\n`).
-        self._ctx = buf[max(0, end - 2) : end]
+        # Raw context for the lookbehind (a letter, an escape like `\n`, or `\u003c`: 6 chars).
+        self._ctx = buf[max(0, end - 6) : end]
         return "".join(out)
 
 
