@@ -17,6 +17,7 @@ from tierwise.canonical import (
     OtherBlock,
     Request,
     Response,
+    ResponseFormat,
     TextBlock,
     ThinkingBlock,
     Tool,
@@ -136,6 +137,9 @@ def _request() -> Request:
             )
         ],
         metadata={"note": "for Jane Doe", "n": 1},
+        response_format=ResponseFormat(
+            "json_schema", {"type": "object", "description": "Bob Stone's card"}, "out"
+        ),
         user="jane.doe@example.org",
         source_format="anthropic",
         source_body={"raw": "Jane Doe"},
@@ -176,6 +180,7 @@ def test_every_place_in_a_request_is_redacted_and_pass_through_body_dropped():
     assert out.tools[0].input_schema["properties"]["who"]["type"] == "string"
     assert out.metadata == {"note": "for <PERSON_1>", "n": 1}
     assert out.user == "<EMAIL_ADDRESS_1>"
+    assert out.response_format.schema == {"type": "object", "description": "<PERSON_2>'s card"}
     assert req.system[0].text == "You help Jane Doe."  # the original is not mutated
 
 

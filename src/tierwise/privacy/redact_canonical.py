@@ -2,7 +2,8 @@
 
 Redacted in a Request: system blocks; message text; tool-use inputs (every JSON key and string
 value, recursively); tool-result text; thinking text; tool definitions' descriptions (and the
-`description` strings inside their input schemas); string values of `metadata` and of
+`description` strings inside their input schemas and inside a `response_format` JSON schema);
+string values of `metadata` and of
 unmodelled blocks (`OtherBlock.raw`); the `user` field. Images are not touched (no text in the
 canonical model). The result is a new Request built with `with_changes`, so the same-format
 pass-through body (which still holds the originals) is dropped and the request is re-encoded.
@@ -102,6 +103,11 @@ def redact_request(request: Request, p: Pseudonymizer, detect: Detect) -> Reques
         tools=[r.tool(t) for t in request.tools],
         metadata=r.json(request.metadata),
         user=r.text(request.user) if request.user else request.user,
+        response_format=(
+            replace(request.response_format, schema=r.schema(request.response_format.schema))
+            if request.response_format is not None and request.response_format.schema is not None
+            else request.response_format
+        ),
     )
 
 
