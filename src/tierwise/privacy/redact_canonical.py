@@ -1,0 +1,149 @@
+"""Apply a Pseudonymizer to every place text hides in a canonical Request, and undo it in a Response.
+
+Redacted in a Request: system blocks; message text; tool-use inputs (every JSON key and string
+value, recursively); tool-result text; thinking text; tool definitions' descriptions (and the
+`description` strings inside their input schemas and inside a `response_format` JSON schema);
+string values of `metadata` and of
+unmodelled blocks (`OtherBlock.raw`); the `user` field. Images are not touched (no text in the
+canonical model). The result is a new Request built with `with_changes`, so the same-format
+pass-through body (which still holds the originals) is dropped and the request is re-encoded.
+
+Note on thinking: Anthropic signs thinking blocks; a redacted thinking text no longer matches
+its signature, and the upstream may reject it. That fails closed (an error, not a leak).
+
+Restored in a Response (and in its `extra_choices`): text blocks, tool-use inputs (keys and
+string values), thinking text. `raw` is dropped because the upstream's bytes hold the
+placeholders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from tierwise.canonical import (
+    Block,
+    Choice,
+    Message,
+    OtherBlock,
+    Request,
+    Response,
+    TextBlock,
+    ThinkingBlock,
+    Tool,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from tierwise.privacy.redact import FindingLike, Pseudonymizer
+
+Detect = Callable[[str], Iterable[FindingLike]]
+
+
+class _Redactor:
+    __slots__ = ("p", "detect")
+
+    def __init__(self, p: Pseudonymizer, detect: Detect) -> None:
+        self.p = p
+        self.detect = detect
+
+    def text(self, s: str) -> str:
+        if not s:
+            return s
+        return self.p.redact(s, self.detect(s))
+
+    def json(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return self.text(v)
+        if isinstance(v, dict):
+            return {self.text(k) if isinstance(k, str) else k: self.json(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self.json(x) for x in v]
+        return v
+
+    def schema(self, v: Any) -> Any:
+        """Redact `description` strings of a JSON schema, leaving names and types alone."""
+        if isinstance(v, dict):
+            return {
+                k: (self.text(x) if k == "description" and isinstance(x, str) else self.schema(x))
+                for k, x in v.items()
+            }
+        if isinstance(v, list):
+            return [self.schema(x) for x in v]
+        return v
+
+    def block(self, b: Block) -> Block:
+        if isinstance(b, TextBlock):
+            return replace(b, text=self.text(b.text))
+        if isinstance(b, ToolUseBlock):
+            return replace(b, input=self.json(b.input))
+        if isinstance(b, ToolResultBlock):
+            return replace(b, content=[self.block(c) for c in b.content])  # type: ignore[misc]
+        if isinstance(b, ThinkingBlock):
+            return replace(b, thinking=self.text(b.thinking))
+        if isinstance(b, OtherBlock):
+            return replace(b, raw=self.json(b.raw))
+        return b  # images, redacted thinking: no clear text
+
+    def tool(self, t: Tool) -> Tool:
+        return replace(
+            t,
+            description=self.text(t.description) if t.description else t.description,
+            input_schema=self.schema(t.input_schema),
+            raw=self.schema(t.raw) if t.raw is not None else None,
+        )
+
+
+def redact_request(request: Request, p: Pseudonymizer, detect: Detect) -> Request:
+    """A copy of `request` with every finding of `detect` replaced by `p`'s stand-ins."""
+    r = _Redactor(p, detect)
+    return request.with_changes(
+        system=[r.block(b) for b in request.system],
+        messages=[Message(m.role, [r.block(b) for b in m.content]) for m in request.messages],
+        tools=[r.tool(t) for t in request.tools],
+        metadata=r.json(request.metadata),
+        user=r.text(request.user) if request.user else request.user,
+        response_format=(
+            replace(request.response_format, schema=r.schema(request.response_format.schema))
+            if request.response_format is not None and request.response_format.schema is not None
+            else request.response_format
+        ),
+    )
+
+
+def _restore_json(p: Pseudonymizer, v: Any) -> Any:
+    if isinstance(v, str):
+        return p.restore(v)
+    if isinstance(v, dict):
+        return {p.restore(k) if isinstance(k, str) else k: _restore_json(p, x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_restore_json(p, x) for x in v]
+    return v
+
+
+def restore_block(p: Pseudonymizer, b: Block) -> Block:
+    if isinstance(b, TextBlock):
+        return replace(b, text=p.restore(b.text))
+    if isinstance(b, ToolUseBlock):
+        return replace(b, input=_restore_json(p, b.input))
+    if isinstance(b, ThinkingBlock):
+        return replace(b, thinking=p.restore(b.thinking))
+    if isinstance(b, ToolResultBlock):
+        return replace(b, content=[restore_block(p, c) for c in b.content])  # type: ignore[misc]
+    return b
+
+
+def restore_response(response: Response, p: Pseudonymizer) -> Response:
+    """A copy of `response` with the stand-ins the model echoed replaced by the originals."""
+    if p.empty:
+        return response
+    return replace(
+        response,
+        content=[restore_block(p, b) for b in response.content],
+        extra_choices=[
+            Choice([restore_block(p, b) for b in c.content], c.stop_reason, c.logprobs)
+            for c in response.extra_choices
+        ],
+        raw=None,
+        raw_format=None,
+    )
