@@ -44,6 +44,7 @@ lives for the request only.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -68,7 +69,7 @@ from tierwise.canonical import (
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.policy import PolicyTable, Verdict, decide
-from tierwise.privacy.policy_config import PrivacyConfig
+from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -240,8 +241,13 @@ class Boundary:
     def guard(self, ctx: Context) -> Guard:
         g = ctx.privacy
         if g is None:
-            g = Guard(self, ctx.trace.route)
+            parent = _REQUEST_GUARD.get()
+            g = Guard(self, ctx.trace.route, parent)
             ctx.privacy = g
+            if parent is None and ctx.trace.request_id.startswith("req_"):
+                # A client's request: contexts made later in its task (ensemble agents, shadow
+                # runs) inherit its route's policy and its mapping.
+                _REQUEST_GUARD.set(g)
         return g  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ the two seams
@@ -306,15 +312,37 @@ async def _restored(it: AsyncIterator[StreamChunk], r: StreamRestorer) -> AsyncI
         await it.aclose()  # type: ignore[attr-defined]
 
 
+_REQUEST_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar("tierwise_privacy_guard",
+                                                                               default=None)
+
+
+def _stricter(a: dict[str, ClassPolicy], b: dict[str, ClassPolicy]) -> dict[str, ClassPolicy]:
+    """Class by class, the stricter of two policies (an inner context never loosens the outer)."""
+    out = dict(a)
+    for cls, pol in b.items():
+        mine = out.get(cls)
+        if mine is None or STRICTNESS[pol.action] > STRICTNESS[mine.action] or (
+                STRICTNESS[pol.action] == STRICTNESS[mine.action] and pol.regions is not None and mine.regions is None):
+            out[cls] = pol
+    return out
+
+
 class Guard:
-    """One request's privacy state: memoised findings, the mapping, what crossed."""
+    """One request's privacy state: memoised findings, the mapping, what crossed.
 
-    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates")
+    A guard made inside a client request's task for another Context (an ensemble agent's call,
+    a shadow run) has that request's guard as `parent`: it applies the stricter of both routes'
+    policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
-    def __init__(self, boundary: Boundary, route: str) -> None:
+    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent")
+
+    def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
         self.route = route
+        self.parent = parent
         self.policies = boundary.table.for_route(route)
+        if parent is not None and parent.route != route:
+            self.policies = _stricter(self.policies, parent.policies)
         self._memo: dict[str, list[Any]] = {}
         self._p: Pseudonymizer | None = None
         self._conv: str | None = None
@@ -368,6 +396,8 @@ class Guard:
         return hmac.new(self.b._conv_secret, msg, hashlib.sha256).hexdigest()
 
     def pseudonymizer(self, req: Request) -> Pseudonymizer:
+        if self.parent is not None:
+            return self.parent.pseudonymizer(req)
         if self._p is None:
             self._conv = self._conversation(req)
             p = self.b.store.load(self._conv) if self._conv else None
@@ -419,8 +449,9 @@ class Guard:
             out = redact_request(req, p, detect)
             if req.extra:
                 out = replace(out, extra=_Redactor(p, detect).json(req.extra))
-            if self._conv is not None:
-                b.store.save(self._conv, p)
+            conv = self.parent._conv if self.parent is not None else self._conv
+            if conv is not None:
+                b.store.save(conv, p)
         redacted = {e: n for e, n in counts.items() if e in verdict.redact}
         kept = {e: n for e, n in counts.items() if e not in verdict.redact}
         step = self._step(ctx, dep, True, (f"redacted {sum(redacted.values())} value(s) for {dep.name}"
