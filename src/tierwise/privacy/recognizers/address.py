@@ -50,44 +50,70 @@ _SUFFIXES = (
     "braut|gata|vegur|stræti|skálinn|"
     "utca|út"
 )
+_PREFIX_TYPES = (
+    "rue|chemin|impasse|allée|quai|cours|route|avenue|av|boulevard|bd|place|"
+    "via|viale|piazza|corso|vicolo|largo|strada|"
+    "calle|avenida|avda|paseo|plaza|carrera|camino|ronda|"
+    "rua|travessa|praça|estrada|alameda|"
+    "ulica|ul|aleja|al|"
+    "odos|leoforos|λ|οδός|λεωφόρος"
+)
 _WORD = r"[^\W\d_][\w'’.-]*"
+_CAP = r"\p{Lu}[\p{L}'’.-]*"
+_PART = r"(?:de|del|de\ la|des|du|di|della|dos|das|do|da|van|von|der|den|la|le|l'|al|el|los|las|y)"
 _NUM = r"\d{1,5}(?:[ -]?[A-Za-z](?![\w]))?(?:[/-]\d{1,4})?"
-_UNIT = r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|bldg|building|#|no|nr|n°|piso|etage|lgh|app)\.?\s*#?\s*\d{1,5}[A-Za-z]?)"
+_LEAD = r"(?:\d{1,5}\s+)?"  # a second number before the house number (Faker's building numbers)
+_UNIT = (
+    r"(?:,?[ \t]*|[ \t]*\n[ \t]*>?[ \t]*)(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|bldg|building|#|no|"
+    r"nr|n°|piso|etage|lgh|app)\.?[ \t]*#?[ \t]*\d{1,5}[A-Za-z]?(?![\w])"
+)
 
 _ANCHORS = regex.compile(
     rf"""(?ix)
-    (?P<a>
-      (?<![\w.,-]){_NUM}\s+(?:{_WORD}\s+){{0,4}}(?:{_TYPES})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?
-    | (?<![\w])(?:{_TYPES})\b\.?\s+(?:(?:de|del|de\ la|des|du|di|della|dos|das|do|da|van|von|der|la|le|l')\s+)?
-        (?:{_WORD}\s+){{0,3}}{_NUM}(?![\w])
-    | (?<![\w])(?:{_WORD}\s+){{0,2}}{_WORD}(?:{_SUFFIXES})\s+{_NUM}(?![\w])
-    | (?<![\w])(?:{_NUM}\s+)?{_WORD}(?:{_SUFFIXES})\b(?:\s+{_NUM})?(?![\w])
-    | (?<![\w])(?:p\.?\s?o\.?\s?box|post\s?box|postbox|postfach|box|boîte\ postale|bp|apartado|casilla)\s+\d{{1,6}}(?![\w])
+      (?<![\w.,-]){_LEAD}{_NUM}\s+(?:{_WORD}\s+){{0,4}}(?:{_TYPES})\b\.?
+          (?:\s+{_PART}?\s*(?-i:{_CAP})){{0,3}}(?:\s+\d{{1,5}}[A-Za-z]?\b\.?)?
+    | (?<![\w]){_LEAD}(?:{_PREFIX_TYPES})\b\.?\s+(?:{_PART}\s+)?(?:{_WORD}\s+){{0,3}}{_NUM}\.?(?![\w])
+    | (?<![\w]){_LEAD}(?:{_WORD}\s+){{0,2}}{_WORD}(?:{_SUFFIXES})\.?\s+{_NUM}\.?(?![\w])
+    | (?<![\w.,-]){_NUM}\s+{_WORD}(?:{_SUFFIXES})\b
+    | (?<![\w]){_LEAD}(?:{_WORD}\s+){{0,3}}u\.\s+{_NUM}\.?(?![\w])
+    | (?<![\w]){_LEAD}(?:p\.?\s?o\.?\s?box|post\s?box|postbox|postfach|boîte\ postale|apartado|casilla)\s+\d{{1,6}}(?![\w])
     | (?<![\w])(?:psc|unit|cmr)\s+\d{{3,5}},?\s+box\s+\d{{2,5}}(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{{5}})?
-    | (?<![\w])(?:usns|usnv|uss|usns)\s+{_WORD}(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{{5}})?
+    | (?<![\w])(?:usns|usnv|uss|usns|usnc|usc?gc)\s+{_WORD}(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{{5}})?
     | (?<![\w])(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{{5}}
-    )
+    | (?<![\w])the\ corner\ of\ [^\n,.;:!?]{{3,60}}?\ and\ (?:{_WORD})(?:\s+{_WORD}){{0,2}}(?=\s*(?:[\n,.;:!?]|$))
+    | (?P<g>(?<![\w.,-]){_LEAD}\d{{1,5}}\s+(?:{_WORD}\s+){{1,3}}\d{{1,4}}[A-Za-z]?\.?(?![\w]))
     """
+)
+# The generic anchor (number, words, number) needs one more sign of an address.
+_ADDRESS_CUE = regex.compile(
+    r"(?i)(?:address|adress|adresse|dirección|indirizzo|lives?|living|located|location|sent|send|ship|deliver|"
+    r"meet|moved|billing|return|office|restaurant|station|arrived|drops?|stop|it's in|is in|is at|at|on|to|"
+    r"user|:)\W{0,3}$"
 )
 _UNIT_RX = regex.compile(_UNIT, regex.I)
 # What may follow an anchor as further address segments (after ", " or a line break).
 _SEG = regex.compile(
     r"""(?x)
-    (?:\s*,\s*|\s*\n\s*(?:>\s*)?|\s+)
+    (?:[ \t]*,[ \t]*(?:\n[ \t]*)?|[ \t]*\n[ \t]*(?:\n[ \t]*)?(?:>[ \t]*)?|[ \t]+)
     (?P<s>
-        [A-Z]{2,3}(?:\s+\d{4,6})?                       # region code, with a postcode
+        [A-Z]{2,3}(?:[ \t]+\d{4,6})?                     # region code, with a postcode
+      | nan(?:[ \t]+\d{4,6})?                            # an empty field in generated data
       | \d{4,6}(?:[ -]\d{3,4})?                          # postcode
-      | [A-Z]\d[A-Z]\s?\d[A-Z]\d                         # Canadian postcode
-      | [A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}                # UK postcode
-      | (?:\d{4,6}\s+)?\p{Lu}[\p{L}'’.-]+(?:[ -]\p{Lu}[\p{L}'’.-]+){0,3}(?:\s*\([\p{L} ]+\))?(?:\s+\d{4,6})?
+      | [A-Z]\d[A-Z][ \t]?\d[A-Z]\d                      # Canadian postcode
+      | [A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}             # UK postcode
+      | (?:\d{4,6}[ \t]+)?\p{Lu}[\p{L}'’.∆-]*(?:[ -]\p{Lu}[\p{L}'’.∆-]*|[ ](?:de|del|da|do|di|la|le|am|an|im|sur|en)[ ]\p{Lu}[\p{L}'’.-]*){0,3}
+        (?:[ \t]*\([\p{L} ]+\))?(?:[ \t]+\d{4,6})?
     )
-    (?=\s*(?:,|\n|$|\.\s|\s))
+    (?![\w])
     """
 )
+_SEG_AFTER_COMMA = regex.compile(r"[ \t]*,[ \t]*(?P<s>\d{1,3}(?:[ \t\n]+\d{4,6})?)(?![\w])")
 _STOP_WORDS = frozenset({
     "the", "and", "or", "but", "phone", "tel", "mobile", "fax", "email", "e-mail", "website", "please", "thanks",
     "thank", "i", "we", "you", "he", "she", "it", "they", "my", "our", "your", "is", "are", "was", "name",
     "address", "desk", "office", "user", "can", "could", "would", "will", "do", "does", "did", "what", "where",
+    "personal", "date", "when", "in", "on", "at", "for", "from", "to", "it's", "i'm", "i'll", "bot", "mr", "mrs",
+    "ms", "dr", "hello", "hi", "dear", "regards", "best", "this", "that", "these", "there", "here",
 })
 
 
@@ -96,10 +122,19 @@ class AddressRecognizer:
     entities = frozenset({"STREET_ADDRESS"})
 
     def find(self, text: str) -> Iterator[Finding]:
+        if not any(c.isdigit() for c in text) and "corner of" not in text:
+            return
         for m in _ANCHORS.finditer(text):
             start, end = m.span()
+            if m.group("g") is not None:
+                # number + words + number: an address only with a cue before or a unit/lines after.
+                ext = self._extend(text, end)
+                if ext == end and not _ADDRESS_CUE.search(text, max(0, start - 24), start):
+                    continue
+                yield Finding("STREET_ADDRESS", start, ext, 0.8, self.name)
+                continue
             end = self._extend(text, end)
-            yield Finding("STREET_ADDRESS", start, end, 0.75, self.name)
+            yield Finding("STREET_ADDRESS", start, end, 0.92, self.name)
 
     def _extend(self, text: str, end: int) -> int:
         u = _UNIT_RX.match(text, end)
@@ -114,6 +149,9 @@ class AddressRecognizer:
             if first in _STOP_WORDS:
                 break
             end = s.end()
+            c = _SEG_AFTER_COMMA.match(text, end)
+            if c:
+                end = c.end()
             u = _UNIT_RX.match(text, end)
             if u:
                 end = u.end()

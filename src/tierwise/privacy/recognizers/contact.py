@@ -19,7 +19,6 @@ import regex
 from phonenumbers import Leniency, PhoneNumberMatcher
 
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.recognizers.ids import context_before
 
 
 class EmailRecognizer:
@@ -86,11 +85,40 @@ class UrlCredentialsRecognizer:
             yield Finding("URL_CREDENTIALS", m.start(1), m.end(1), 1.0, self.name)
 
 
-_PHONE_CUE = regex.compile(
-    r"(?i)(?:\b(?:phone|ph|tel|telephone|mobile|mob|cell|cellphone|fax|desk|office|home|work|contact|"
-    r"call|calls|ring|text|sms|whatsapp|dial|reach|messages? to|answering at|number|nr|no|"
-    r"telefon|telefonnummer|handy|mobil|mobiltelefon|téléphone|portable|teléfono|móvil|celular|"
-    r"telefono|cellulare|telefoon|gsm|puhelin|tlf|telf)\b\.?|\+)[\s:#.()-]*(?:is|at|on|to|:)?\s*$"
+_CUES = (
+    r"phone|ph|tel|tele|telephone|mobile|mob|cell|cellphone|fax|desk|office|home|work|contact|call|calls|calling|"
+    r"ring|text|sms|whatsapp|signal|dial|reach|reached|messages?|answering|registered|number|hotline|"
+    r"telefon|telefonnummer|handy|mobil|mobiltelefon|téléphone|portable|teléfono|telefono|móvil|celular|"
+    r"cellulare|telefoon|gsm|puhelin|tlf|telf|numéro|numero|nummer"
+)
+# A cue word, then at most three short words ("call me on", "reach us at", "Phone:\n").
+_PHONE_CUE = regex.compile(rf"(?i)\b(?:{_CUES})\b[^\w]{{0,4}}(?:\w{{1,8}}[^\w]{{1,3}}){{0,3}}$")
+# A cue right after the number: "416 60 039 office", "(37) 788-063-Office", "+46 8 123 fax".
+_PHONE_CUE_AFTER = regex.compile(
+    r"(?i)[\s,;:()-]{0,3}(?:\(?(?:office|home|work|mobile|mob|cell|fax|desk|tel|phone|direct|landline|"
+    r"private|privat|arbete|hem|bureau|domicile)\b)"
+)
+# Numbers that are something else: "license number is", "order no.", "invoice #".
+_NOT_PHONE = regex.compile(
+    r"(?i)\b(?:licen[cs]e|passport|account|acct|order|invoice|ticket|policy|card|cc|iban|ssn|social security|"
+    r"tax|vat|serial|tracking|reference|ref|booking|case|customer|member|id|isbn|zip|postcode|postal|"
+    r"routing|sort code|bsn|pnr)\b"
+)
+_STRONG_CUE = regex.compile(
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call|ring|text|sms|whatsapp|dial|reach|messages?|answering|"
+    r"telefon|handy|mobil|téléphone|portable|teléfono|telefono|móvil|celular|telefoon|gsm|puhelin)\b"
+)
+
+
+def _last(rx: regex.Pattern[str], s: str) -> int:
+    pos = -1
+    for m in rx.finditer(s):
+        pos = m.start()
+    return pos
+# A date (and maybe a time) is not a phone: "1978-04-13 12:20", "12/03/1985".
+_DATE_START = regex.compile(
+    r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)\d\d(?!\d)"
 )
 
 
@@ -110,21 +138,27 @@ class PhoneRecognizer:
         for m in self._cand.finditer(text):
             s = m.group()
             ndigits = sum(c.isdigit() for c in s)
-            if ndigits < 6:
+            if ndigits < 6 or _DATE_START.match(s):
                 continue
+            before = text[max(0, m.start() - 40):m.start()]
+            after_cue = _PHONE_CUE_AFTER.match(text, m.end()) is not None
+            if not after_cue and _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
+                continue  # "license number is ...", "card # ...": the nearest cue says it is something else
+            cue = after_cue or _PHONE_CUE.search(before) is not None
             hit = self._match(s)
             if hit is not None:
-                a, b, score = hit
+                a, b, valid_score = hit
+                score = 0.95 if s.startswith(("+", "00")) else (0.9 if cue else valid_score)
                 yield Finding("PHONE_NUMBER", m.start() + a, m.start() + b, score, self.name)
-            elif 7 <= ndigits <= 15 and context_before(text, m.start(), _PHONE_CUE, 24) and self._possible(s):
-                yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.6, self.name)
+            elif cue and 7 <= ndigits <= 15 and self._possible(s):
+                yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.8, self.name)
 
     def _match(self, s: str) -> tuple[int, int, float] | None:
         regions = self.regions if not s.startswith(("+", "00")) else self.regions[:1]
         for region in regions:
             for pm in PhoneNumberMatcher(s, region, leniency=Leniency.VALID, max_tries=4):
                 if pm.end - pm.start >= len(s) - 12:  # the match covers most of the run
-                    return pm.start, pm.end, 0.9
+                    return pm.start, pm.end, 0.7
         return None
 
     def _possible(self, s: str) -> bool:

@@ -20,6 +20,7 @@ from tierwise.privacy.recognizers.checksums import (
     fr_insee_ok,
     iban_ok,
     it_fiscal_code_ok,
+    luhn_ok,
     nl_bsn_ok,
     plausible_date,
     se_personnummer_ok,
@@ -42,12 +43,20 @@ class CardRecognizer:
     name = "checksum.card"
     entities = frozenset({"CREDIT_CARD"})
     # 13-19 digits, optionally grouped by single spaces or dashes.
-    _rx = regex.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d|-\d)")
+    _rx = regex.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
+    # Maestro issues 12-digit cards (IIN 50, 56-69, 0604); a 12-digit run is a card only with
+    # such a prefix or a card word before it.
+    _maestro = regex.compile(r"^(?:50|5[6-9]|6\d|0604)")
+    _ctx = regex.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
     def find(self, text: str) -> Iterator[Finding]:
         for m in self._rx.finditer(text):
             raw = m.group()
             digits = raw.replace(" ", "").replace("-", "")
+            if len(digits) == 12:
+                if luhn_ok(digits) and (self._maestro.match(digits) or context_before(text, m.start(), self._ctx, 40)):
+                    yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
+                continue
             if card_ok(digits):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
                 continue
