@@ -109,7 +109,8 @@ class Detector:
 
     @property
     def ner_active(self) -> bool:
-        return self.ner is not None
+        """Whether the NER model itself is loaded (the heuristics may run without it)."""
+        return bool(getattr(self.ner, "model_loaded", self.ner is not None))
 
     # ------------------------------------------------------------------ scanning
 

@@ -20,6 +20,7 @@ from typing import Any
 from tierwise.errors import ConfigError
 from tierwise.privacy.detect_config import NER_ENTITIES, DetectionConfig
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.name_heuristics import NameHeuristics, clean_ner_span
 
 _LABELS = {"PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
            "FAC": "LOCATION"}
@@ -89,7 +90,24 @@ class SpacyNer:
                 entity = _LABELS.get(ent.label_)
                 if entity is None or entity not in self.entities:
                     continue
-                yield Finding(entity, base + ent.start_char, base + ent.end_char, 0.85, self.name)
+                span = clean_ner_span(text, base + ent.start_char, base + ent.end_char, entity)
+                if span is not None:
+                    yield Finding(entity, span[0], span[1], 0.7, self.name)
+
+
+class NerLayer:
+    """The spaCy model (when loaded) and the name heuristics (when on), as one recognizer."""
+
+    name = "ner"
+
+    def __init__(self, parts: list[Any], entities: frozenset[str], model_loaded: bool) -> None:
+        self.parts = parts
+        self.entities = entities
+        self.model_loaded = model_loaded
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for p in self.parts:
+            yield from p.find(text)
 
 
 def build_ner(cfg: DetectionConfig, wanted: frozenset[str]) -> Any:
@@ -97,8 +115,12 @@ def build_ner(cfg: DetectionConfig, wanted: frozenset[str]) -> Any:
     entities = frozenset(NER_ENTITIES) & wanted
     if not entities or cfg.ner.enabled is False:
         return None
+    parts: list[Any] = []
+    loaded = False
     try:
         nlp = load_spacy(cfg.ner.model)
+        parts.append(SpacyNer(nlp, entities, cfg.ner.min_score, cfg.ner.max_chars))
+        loaded = True
     except (ImportError, OSError):
         if cfg.ner.enabled is True:
             raise ConfigError(
@@ -106,5 +128,6 @@ def build_ner(cfg: DetectionConfig, wanted: frozenset[str]) -> Any:
                 f"{EXTRA_HINT} (or set privacy.ner.enabled: auto/false)",
                 path="privacy.ner.enabled",
             ) from None
-        return None
-    return SpacyNer(nlp, entities, cfg.ner.min_score, cfg.ner.max_chars)
+    if cfg.ner.heuristics:
+        parts.append(NameHeuristics(entities))
+    return NerLayer(parts, entities, loaded) if parts else None
