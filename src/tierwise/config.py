@@ -38,6 +38,8 @@ class ProviderConfig(_Strict):
     api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
     locality: Literal["local", "remote"] = "remote"
     region: str | None = None
+    regions: list[str] = Field(default_factory=list, description="region tags (e.g. eu, us) a privacy class "
+                               "with `regions:` may be sent to; `region` counts as one more")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     max_connections: int = Field(100, ge=1)
@@ -253,6 +255,8 @@ class Config(_Strict):
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
+    # Validated by tierwise.privacy.policy_config.PrivacyConfig in validate_references (docs/privacy.md).
+    privacy: Any = Field(None, description="the privacy boundary: data classes, per-route policy, audit")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -450,6 +454,13 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
                 raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
+    if cfg.privacy is not None and not hasattr(cfg.privacy, "class_entities"):
+        from tierwise.privacy.policy_config import PrivacyConfig
+
+        try:
+            cfg.privacy = PrivacyConfig.model_validate(cfg.privacy)
+        except ValidationError as e:
+            raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -37,6 +37,12 @@ ZERO = Price(input=0, output=0, cache_read=0, cache_write=0)
 MAX_MODEL_NAME = 256  # the requested name is the client's text: kept in the ledger, bounded
 
 
+def _privacy_install(gw: Gateway) -> Any:
+    from tierwise.privacy.boundary import install
+
+    return install(gw)
+
+
 def new_request_id() -> str:
     return new_id("req_")
 
@@ -70,6 +76,8 @@ class Gateway:
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
+        # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
+        self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -91,6 +99,8 @@ class Gateway:
             self._session = None
         if self.ledger is not None:
             self.ledger.close()
+        if self.privacy is not None:
+            self.privacy.close()
 
     # ------------------------------------------------------------------ resolution
 
@@ -133,6 +143,8 @@ class Gateway:
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
         ctx.notes["requested_model"] = requested
+        if self.privacy is not None:
+            self.privacy.guard(ctx)  # ctx.privacy
         return ctx
 
     # ------------------------------------------------------------------ ledger
@@ -151,8 +163,11 @@ class Gateway:
     ) -> None:
         trace = ctx.trace
         if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
+            message = error.message if error else None
+            if self.privacy is not None:  # the console line never shows a protected value
+                message = self.privacy.clean_text(message)
             console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
-                                       error.message if error else None, trace.header_summary())
+                                       message, trace.header_summary())
         if self.ledger is None:
             return
         # The call whose answer the client got: the last successful one that was not a helper
