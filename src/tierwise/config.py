@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
+from tierwise.budgets.config import references as spend_references
 from tierwise.errors import ConfigError
 from tierwise.pricing import Price
 
@@ -155,6 +157,8 @@ class ResponsesStoreConfig(_Strict):
 
 class ClientKey(_Strict):
     env: str = Field(description="environment variable holding the key")
+    name: str | None = Field(None, max_length=64, description="the key's name in per-key budgets and rate "
+                             "limits (default: the variable's name)")
     routes: list[str] | None = Field(
         None, description="routes (and models) this key may name; none = all")
     direct_models: bool | None = Field(
@@ -253,6 +257,8 @@ class Config(_Strict):
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
+    budgets: BudgetsConfig | None = Field(None, description="spend caps (docs/budgets.md); off when absent")
+    rate_limits: RateLimitsConfig | None = Field(None, description="requests/tokens per minute (docs/budgets.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -450,6 +456,8 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
                 raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
+    for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
+        raise _err(problem, file, where, index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tierwise import console_log, sandbox
+from tierwise.budgets.controller import SpendController
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -70,6 +71,7 @@ class Gateway:
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
+        self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -86,6 +88,7 @@ class Gateway:
             drain = getattr(route, "drain", None)
             if drain is not None:
                 await drain()
+        await self.spend.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -149,6 +152,8 @@ class Gateway:
         error: TierwiseError | None = None,
         shadow: dict[str, Any] | None = None,
     ) -> None:
+        if self.spend.active:
+            self.spend.settle(ctx)  # the real cost replaces the reservation (once per request id)
         trace = ctx.trace
         if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
             console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,

@@ -275,6 +275,13 @@ class App:
             await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
             return
         ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
+        if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
+            try:
+                target = await self.gw.spend.admit(req, ctx, route, target, scope.get("tierwise.key"))
+            except TierwiseError as e:
+                self.gw.record(ctx, req, status=e.status, stream=req.stream, latency_ms=0.0, error=e)
+                await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
+                return
         if req.stream:
             await self.chat_stream(send, receive, codec, req, target, ctx, t0, rid)
             return
