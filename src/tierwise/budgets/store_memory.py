@@ -10,7 +10,6 @@ buckets that live at most one window).
 from __future__ import annotations
 
 import heapq
-import time
 from typing import Any
 
 from tierwise.budgets.checks import (
@@ -166,7 +165,6 @@ class MemoryStore:
 
     async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
         """Every bucket under `prefix` as its raw fields (`u<slot>`/`t<slot>`), like the Redis store."""
-        self.prune(time.time())
         out: dict[str, dict[str, float]] = {}
         for k, slots in self.buckets.items():
             if k.startswith(prefix):
