@@ -229,3 +229,39 @@ def _ask_quietly(url: str) -> None:
             model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hang"}])
     except openai.APIError:
         pass  # the gateway is killed under it
+
+
+def test_rate_limit_is_shared_across_two_gateways(tmp_path, upstream, redis_prefix):
+    upstream.default = Reply(text="answer", usage=USAGE)
+    store = f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}'
+    ports = [free_port(), free_port()]
+    text = """
+rate_limits:
+  limits:
+    - {name: team, per: route, requests_per_minute: 10}
+"""
+    servers = []
+    try:
+        for p in ports:
+            cfg = config(p, tmp_path, upstream.url, store).replace("    - {name: shared", "    - {name: unused")
+            cfg = cfg.replace(f"usd: {BUDGET}", "usd: 1000")
+            servers.append(Serve(cfg + text, p, tmp_path))
+        results = asyncio.run(fire([s.url for s in servers], 30))
+        answered = [r for r in results if r[1] == "answered"]
+        refused = [r for r in results if r[1] != "answered"]
+        # Two processes, one limit: 10 a minute in all (fewer if the run straddles a minute), not 10 each.
+        assert 5 <= len(answered) <= 10, len(answered)
+        for api, outcome, body in refused:
+            assert outcome == "error 429"
+            if api == "openai":
+                assert body["type"] == "requests" and body["code"] == "rate_limit_exceeded"
+                assert "rate limit 'team'" in body["message"]
+            else:
+                assert body["error"]["type"] == "rate_limit_error" and "rate limit 'team'" in body["error"]["message"]
+        assert {r[0] for r in refused} == {"openai", "anthropic"}
+        r = httpx.post(servers[1].url + "/v1/messages", timeout=10, json={
+            "model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 120
+    finally:
+        for s in servers:
+            s.stop()

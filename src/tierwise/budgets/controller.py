@@ -105,7 +105,7 @@ class SpendController:
 
             self.store = MemoryStore()
         self._sync = not self.store.shared
-        for name in self.cfg.routes:  # a route told to downgrade must have somewhere to go
+        for name in self.cfg.routes if gateway is not None else ():  # a downgrade must have somewhere to go
             self.plan(name, "")
 
     # ------------------------------------------------------------------ plans
