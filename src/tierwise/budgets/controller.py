@@ -310,7 +310,7 @@ class SpendController:
             return
         remote = held.plan.remote
         usd_all = tok_all = 0.0
-        per_model: dict[str, list[float]] = {}
+        per_model: dict[str, list[float]] | None = {} if any(held.models) else None
         tokens = 0  # every call's, local ones included: rate limits count them
         for s in ctx.trace.steps:
             if s.kind != "call" or s.usage is None:
@@ -331,12 +331,13 @@ class SpendController:
             tokens += t
             usd_all += usd
             tok_all += t
-            pm = per_model.setdefault(s.name, [0.0, 0.0])
-            pm[0] += usd
-            pm[1] += t
+            if per_model is not None:
+                pm = per_model.setdefault(s.name, [0.0, 0.0])
+                pm[0] += usd
+                pm[1] += t
         settlements = []
         for c, m in zip(held.budgets, held.models, strict=True):
-            usd, tok = (usd_all, tok_all) if m is None else tuple(per_model.get(m, (0.0, 0.0)))
+            usd, tok = (usd_all, tok_all) if m is None or per_model is None else per_model.get(m, (0.0, 0.0))
             settlements.append(Settlement(c.key, c.slot, c.usd, c.tok, usd, int(tok), c.expire_s))
         rates = [RateSettlement(r.key, held.minute, tokens - r.tok) for r in held.rates]
         now = time.time()

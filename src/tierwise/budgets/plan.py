@@ -52,11 +52,16 @@ class Window:
     nslots: int
     expire_s: int
     label: str
+    _month: tuple[float, float, int] = (0.0, 0.0, 0)  # the current month's [start, end) and slot, cached
 
     def slot(self, now: float) -> int:
         if self.kind == "month":
-            t = time.gmtime(now)
-            return t.tm_year * 12 + t.tm_mon - 1
+            start, end, slot = self._month
+            if not start <= now < end:
+                t = time.gmtime(now)
+                slot = t.tm_year * 12 + t.tm_mon - 1
+                self._month = (calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)), self.resets_at(slot, None), slot)
+            return slot
         return int(now // self.slot_len)
 
     def resets_at(self, slot: int, oldest: int | None) -> float:

@@ -79,8 +79,13 @@ class MemoryStore:
     def reserve_now(self, rid: str, budgets: list[BudgetCheck], rates: list[RateCheck], *, now: float,
                     minute: int, frac: float, deadline: float, fits: bool) -> Refusal | None:
         self._housekeeping(now)
+        buckets = self.buckets
         for i, c in enumerate(budgets):
-            u, t, oldest = self._used(c)
+            if c.nslots == 1:  # calendar windows: one slot, read directly
+                v = buckets[c.key].get(c.slot) if c.key in buckets else None
+                u, t, oldest = (v[0], v[1], c.slot) if v else (0.0, 0.0, None)
+            else:
+                u, t, oldest = self._used(c)
             what = budget_refusal(c, u, t, fits)
             if what is not None:
                 return Refusal("budget", i, what, u if what == "usd" else t, oldest)  # type: ignore[arg-type]
@@ -137,7 +142,7 @@ class MemoryStore:
 
     def _housekeeping(self, now: float) -> None:
         d = self.deadlines
-        while d and d[0][0] <= now:
+        while d and d[0][0] <= now:  # settled reservations leave the heap here too (popped, found gone)
             _, rid = heapq.heappop(d)
             res = self.reservations.pop(rid, None)
             if res is None:
