@@ -162,3 +162,17 @@ def test_rate_tokens_are_corrected_at_settlement(store):
     assert settle(store, "a", [], [RateSettlement(key, 5, 850)]) is True  # really 950 tokens
     r = reserve(store, "b", [], [rate], minute=5)
     assert r is not None and r.what == "tokens" and r.used == 950
+
+
+def test_concurrent_admissions_batched_into_one_call_decide_as_if_one_by_one(store):
+    async def go():
+        try:
+            return await asyncio.gather(*(store.reserve(f"c{i}", [check(store, "a", 0.3)], [], now=NOW,
+                                                        minute=int(NOW // 60), frac=0.0, deadline=NOW + 60,
+                                                        fits=False) for i in range(10)))
+        finally:
+            if isinstance(store, RedisStore):
+                await store.client.aclose()
+    out = run(go())
+    assert [r is None for r in out] == [True] * 4 + [False] * 6
+    assert all(r.kind == "budget" and r.used == pytest.approx(1.2) for r in out[4:])
