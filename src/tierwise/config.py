@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
+from tierwise.budgets.config import references as spend_references
 from tierwise.errors import ConfigError
 from tierwise.pricing import Price
 
@@ -157,6 +159,8 @@ class ResponsesStoreConfig(_Strict):
 
 class ClientKey(_Strict):
     env: str = Field(description="environment variable holding the key")
+    name: str | None = Field(None, max_length=64, description="the key's name in per-key budgets and rate "
+                             "limits (default: the variable's name)")
     routes: list[str] | None = Field(
         None, description="routes (and models) this key may name; none = all")
     direct_models: bool | None = Field(
@@ -257,6 +261,8 @@ class Config(_Strict):
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
     # Validated by tierwise.privacy.policy_config.PrivacyConfig in validate_references (docs/privacy.md).
     privacy: Any = Field(None, description="the privacy boundary: data classes, per-route policy, audit")
+    budgets: BudgetsConfig | None = Field(None, description="spend caps (docs/budgets.md); off when absent")
+    rate_limits: RateLimitsConfig | None = Field(None, description="requests/tokens per minute (docs/budgets.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -461,6 +467,8 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             cfg.privacy = PrivacyConfig.model_validate(cfg.privacy)
         except ValidationError as e:
             raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
+    for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
+        raise _err(problem, file, where, index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tierwise import console_log, sandbox
+from tierwise.budgets.controller import SpendController
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -78,6 +79,7 @@ class Gateway:
             self.resolve(name)
         # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
         self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
+        self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -94,6 +96,7 @@ class Gateway:
             drain = getattr(route, "drain", None)
             if drain is not None:
                 await drain()
+        await self.spend.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -161,6 +164,8 @@ class Gateway:
         error: TierwiseError | None = None,
         shadow: dict[str, Any] | None = None,
     ) -> None:
+        if self.spend.active:
+            self.spend.settle(ctx)  # the real cost replaces the reservation (once per request id)
         trace = ctx.trace
         if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
             message = error.message if error else None
