@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tierwise.cache.settings import CacheConfig
 from tierwise.errors import ConfigError
 from tierwise.pricing import Price
 
@@ -159,6 +160,8 @@ class ClientKey(_Strict):
         None, description="routes (and models) this key may name; none = all")
     direct_models: bool | None = Field(
         None, description="may this key name a model directly instead of a route; default server.direct_models")
+    tenant: str | None = Field(None, max_length=200, description="the key's scope for cached answers: keys with "
+                               "the same tenant share cache entries; default: the key's own scope (its env name)")
 
 
 class ServerConfig(_Strict):
@@ -253,6 +256,7 @@ class Config(_Strict):
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="answer cache (docs/cache.md); off by default")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -450,6 +454,9 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
                 raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
+    for r in cfg.cache.routes:
+        if r not in targets:
+            raise _err(f"unknown route or model {r!r}", file, f"cache.routes.{r}", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -70,6 +70,11 @@ class Gateway:
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
+        self.cache: Any = None
+        if cfg.cache.enabled:
+            from tierwise.cache.answer_cache import AnswerCache
+
+            self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -89,6 +94,8 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.cache is not None:
+            await self.cache.close()
         if self.ledger is not None:
             self.ledger.close()
 
@@ -130,6 +137,10 @@ class Gateway:
             return ref, d.price
         return None, None
 
+    def cached(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
+        """The route's target behind the answer cache (itself when the cache is off)."""
+        return target if self.cache is None else self.cache.wrap(target, ctx, tenant, req, client_format)
+
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
         ctx.notes["requested_model"] = requested
@@ -162,6 +173,8 @@ class Gateway:
         )
         ref_model, ref_price = self.reference_price(trace.route)
         ref_cost = cost(ref_price, answered.usage or Usage()) if (answered and ref_price) else None
+        if answered is not None and "saved_usd" in answered.detail:  # a cache hit: what it saved
+            ref_cost = answered.detail["saved_usd"]
         try:
             rec = record_from_trace(
                 trace,
