@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierwise.cache.settings import CacheConfig
+from tierwise.compression.settings import CompressionConfig
 from tierwise.errors import ConfigError
 from tierwise.pricing import Price
 
@@ -257,6 +258,8 @@ class Config(_Strict):
     routes: dict[str, Any] = Field(default_factory=dict)
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig, description="answer cache (docs/cache.md); off by default")
+    compression: CompressionConfig = Field(default_factory=CompressionConfig,
+                                           description="context compression per route (docs/compression.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -454,9 +457,14 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
                 raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
-    for r in cfg.cache.routes:
-        if r not in targets:
-            raise _err(f"unknown route or model {r!r}", file, f"cache.routes.{r}", index)
+    for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
+        for r in names:
+            if r not in targets:
+                raise _err(f"unknown route or model {r!r}", file, f"{section}.routes.{r}", index)
+    for r, rc in cfg.compression.routes.items():
+        if rc.method == "summary" and rc.summary_model not in targets:
+            raise _err(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
+                       file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -71,6 +71,11 @@ class Gateway:
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
         self.cache: Any = None
+        self.compressor: Any = None
+        if cfg.compression.routes:
+            from tierwise.compression.compressor import Compressor
+
+            self.compressor = Compressor(cfg.compression)
         if cfg.cache.enabled:
             from tierwise.cache.answer_cache import AnswerCache
 
@@ -138,7 +143,11 @@ class Gateway:
         return None, None
 
     def cached(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
-        """The route's target behind the answer cache (itself when the cache is off)."""
+        """The route's target behind context compression and the answer cache (each only when configured).
+
+        The cache keys the request as the client sent it; on a miss the compressed request goes on."""
+        if self.compressor is not None:
+            target = self.compressor.wrap(target, ctx)
         return target if self.cache is None else self.cache.wrap(target, ctx, tenant, req, client_format)
 
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
