@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.config import references as spend_references
+from tierwise.cache.settings import CacheConfig
+from tierwise.compression.settings import CompressionConfig
 from tierwise.errors import ConfigError
 from tierwise.pricing import Price
 
@@ -165,6 +167,8 @@ class ClientKey(_Strict):
         None, description="routes (and models) this key may name; none = all")
     direct_models: bool | None = Field(
         None, description="may this key name a model directly instead of a route; default server.direct_models")
+    tenant: str | None = Field(None, max_length=200, description="the key's scope for cached answers: keys with "
+                               "the same tenant share cache entries; default: the key's own scope (its env name)")
 
 
 class ServerConfig(_Strict):
@@ -263,6 +267,9 @@ class Config(_Strict):
     privacy: Any = Field(None, description="the privacy boundary: data classes, per-route policy, audit")
     budgets: BudgetsConfig | None = Field(None, description="spend caps (docs/budgets.md); off when absent")
     rate_limits: RateLimitsConfig | None = Field(None, description="requests/tokens per minute (docs/budgets.md)")
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="answer cache (docs/cache.md); off by default")
+    compression: CompressionConfig = Field(default_factory=CompressionConfig,
+                                           description="context compression per route (docs/compression.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -469,6 +476,14 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
     for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
         raise _err(problem, file, where, index)
+    for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
+        for r in names:
+            if r not in targets:
+                raise _err(f"unknown route or model {r!r}", file, f"{section}.routes.{r}", index)
+    for r, rc in cfg.compression.routes.items():
+        if rc.method == "summary" and rc.summary_model not in targets:
+            raise _err(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
+                       file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

@@ -80,6 +80,16 @@ class Gateway:
         # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
         self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
         self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
+        self.cache: Any = None
+        self.compressor: Any = None
+        if cfg.compression.routes:
+            from tierwise.compression.compressor import Compressor
+
+            self.compressor = Compressor(cfg.compression)
+        if cfg.cache.enabled:
+            from tierwise.cache.answer_cache import AnswerCache
+
+            self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -100,6 +110,8 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.cache is not None:
+            await self.cache.close()
         if self.ledger is not None:
             self.ledger.close()
         if self.privacy is not None:
@@ -143,6 +155,14 @@ class Gateway:
             return ref, d.price
         return None, None
 
+    def cached(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
+        """The route's target behind context compression and the answer cache (each only when configured).
+
+        The cache keys the request as the client sent it; on a miss the compressed request goes on."""
+        if self.compressor is not None:
+            target = self.compressor.wrap(target, ctx)
+        return target if self.cache is None else self.cache.wrap(target, ctx, tenant, req, client_format)
+
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
         ctx.notes["requested_model"] = requested
@@ -182,6 +202,8 @@ class Gateway:
         )
         ref_model, ref_price = self.reference_price(trace.route)
         ref_cost = cost(ref_price, answered.usage or Usage()) if (answered and ref_price) else None
+        if answered is not None and "saved_usd" in answered.detail:  # a cache hit: what it saved
+            ref_cost = answered.detail["saved_usd"]
         try:
             rec = record_from_trace(
                 trace,
