@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierwise.errors import ConfigError
+from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
 
 
@@ -253,6 +254,7 @@ class Config(_Strict):
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from tierwise import console_log, sandbox
+from tierwise import console_log, observability, sandbox
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -70,6 +70,7 @@ class Gateway:
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
+        self.observer = observability.build(self)  # metrics, spans, dashboard feed (all off by default)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -91,6 +92,7 @@ class Gateway:
             self._session = None
         if self.ledger is not None:
             self.ledger.close()
+        self.observer.close()
 
     # ------------------------------------------------------------------ resolution
 
@@ -153,6 +155,7 @@ class Gateway:
         if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
             console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
                                        error.message if error else None, trace.header_summary())
+        self.observer.finished(ctx, req, status=status, stream=stream, latency_ms=latency_ms, ttft_ms=ttft_ms, error=error)
         if self.ledger is None:
             return
         # The call whose answer the client got: the last successful one that was not a helper

@@ -98,6 +98,13 @@ class Deployment:
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
 
+    def _headers(self, req: Request, ctx: Context) -> dict[str, str]:
+        h = self.provider.headers(req.headers)
+        obs = getattr(ctx.services, "observer", None)
+        if obs is not None and obs.tracing:  # W3C trace context for the call step just recorded
+            obs.inject(ctx, req, h)
+        return h
+
     def _body(self, req: Request) -> bytes:
         return orjson.dumps(self.codec.encode_request(req, self.cfg.model))
 
@@ -112,7 +119,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             body, raw = await self.provider.post_json(
-                self.provider.chat_url, self._body(req), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req), self._headers(req, ctx)
             )
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
@@ -149,7 +156,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             resp = await self.provider.open(
-                self.provider.chat_url, self._body(req), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req), self._headers(req, ctx)
             )
         except UpstreamError as e:
             self._fail(step, e, t0)

@@ -1,0 +1,246 @@
+"""OpenTelemetry GenAI spans, built off the request path and sent over OTLP/HTTP (protobuf).
+
+At the end of a request the observer hands `submit` one `Finished` record (references to what
+the request already holds: its trace steps and timings). Nothing else happens on the request
+path: a background thread (not the event loop) turns queued records into OTLP protobuf — one
+server span per request, one client span per upstream call, span events for decisions and
+verifier verdicts (`gen_ai.evaluation.result`) — and POSTs them in batches. When the queue is
+full, or the receiver fails, records are dropped and counted (`tierwise_trace_spans_dropped`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as G
+from opentelemetry.semconv.attributes import error_attributes, http_attributes
+
+from tierwise import __version__
+from tierwise.observability.tracecontext import call_span_id
+from tierwise.observability.vocab import NONE, call_error_type, reason_label
+
+log = logging.getLogger("tierwise.observability")
+
+MAX_TEXT = 300  # reasons and names on spans
+MAX_CONTENT = 16_384  # captured message content, when enabled
+ERROR_TYPE = error_attributes.ERROR_TYPE
+HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+DECISION_EVENT = "tierwise.decision"
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    if isinstance(value, bool):
+        v = AnyValue(bool_value=value)
+    elif isinstance(value, int):
+        v = AnyValue(int_value=value)
+    elif isinstance(value, float):
+        v = AnyValue(double_value=value)
+    elif isinstance(value, (list, tuple)):
+        v = AnyValue()
+        v.array_value.values.extend(AnyValue(string_value=str(x)) for x in value)
+    else:
+        v = AnyValue(string_value=str(value)[:MAX_CONTENT])
+    return KeyValue(key=key, value=v)
+
+
+def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
+    return [_kv(k, v) for k, v in pairs.items() if v is not None and v != ""]
+
+
+def _ns(perf: float, offset: float) -> int:
+    return int((perf + offset) * 1e9)
+
+
+class SpanExporter:
+    """Bounded queue + one daemon thread that encodes and POSTs OTLP batches."""
+
+    def __init__(self, cfg: Any, provider_kinds: dict[str, str], on_drop: Any = None) -> None:
+        self.endpoint: str = cfg.endpoint
+        self.headers = {"content-type": "application/x-protobuf", **cfg.headers}
+        self.queue: collections.deque[Any] = collections.deque()
+        self.max_queue = cfg.queue_size
+        self.batch = cfg.batch_size
+        self.interval = cfg.interval
+        self.timeout = cfg.timeout
+        self.kinds = provider_kinds  # configured provider name -> openai | anthropic
+        self.on_drop = on_drop
+        self.dropped = 0
+        self.exported = 0
+        # perf_counter -> wall clock; taken once (the two clocks drift by far less than a span lasts).
+        self.offset = time.time() - time.perf_counter()
+        self.resource = Resource(attributes=_attrs({"service.name": cfg.service_name,
+                                                    "service.version": __version__,
+                                                    "telemetry.sdk.name": "tierwise",
+                                                    "telemetry.sdk.language": "python"}))
+        self.scope = InstrumentationScope(name="tierwise", version=__version__)
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="tierwise-otlp", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ request path
+
+    def submit(self, rec: Any) -> None:
+        if len(self.queue) >= self.max_queue:
+            self._drop(1)
+            return
+        self.queue.append(rec)
+
+    def _drop(self, n: int) -> None:
+        self.dropped += n
+        if self.on_drop is not None:
+            self.on_drop(n)
+
+    # ------------------------------------------------------------------ background
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        while self.queue:
+            batch = []
+            while self.queue and len(batch) < self.batch:
+                batch.append(self.queue.popleft())
+            try:
+                body = self.encode(batch)
+            except Exception:  # a bug must not stop the exporter
+                log.exception("otlp: could not encode %d spans", len(batch))
+                self._drop(len(batch))
+                continue
+            if self._post(body):
+                self.exported += len(batch)
+            else:
+                self._drop(len(batch))
+
+    def _post(self, body: bytes) -> bool:
+        req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (configured URL)
+                resp.read()
+                return 200 <= resp.status < 300
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
+            return False
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=self.timeout + 1)
+        self.flush()
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(self, batch: list[Any]) -> bytes:
+        spans: list[Span] = []
+        for rec in batch:
+            spans.extend(self.spans_of(rec))
+        out = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+            resource=self.resource, scope_spans=[ScopeSpans(scope=self.scope, spans=spans)])])
+        return out.SerializeToString()  # type: ignore[no-any-return]
+
+    def spans_of(self, rec: Any) -> list[Span]:
+        ids = rec.ids
+        tid = ids.trace_id.to_bytes(16, "big")
+        sid = ids.span_id.to_bytes(8, "big")
+        off = self.offset
+        start = rec.started
+        end = start + rec.latency_ms / 1000
+        answered = rec.answered
+        usage = rec.usage
+        server_attrs: dict[str, Any] = {
+            G.GEN_AI_OPERATION_NAME: "chat",
+            G.GEN_AI_REQUEST_MODEL: rec.requested_model[:MAX_TEXT],
+            G.GEN_AI_REQUEST_STREAM: rec.stream,
+            G.GEN_AI_RESPONSE_MODEL: answered.model if answered is not None else None,
+            G.GEN_AI_PROVIDER_NAME: self.kinds.get(answered.provider or "") if answered is not None else None,
+            G.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            G.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens or None,
+            G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None,
+            HTTP_STATUS: rec.status,
+            "tierwise.route": rec.route,
+            "tierwise.request_id": rec.request_id,
+            "tierwise.api": rec.api,
+            "tierwise.answered_by": answered.name if answered is not None else None,
+            "tierwise.locality": answered.locality if answered is not None else None,
+            "tierwise.cost_usd": rec.cost or None,
+            "tierwise.reference_cost_usd": rec.reference_cost,
+        }
+        if rec.error_type != NONE:
+            server_attrs[ERROR_TYPE] = rec.error_type
+        if rec.content is not None:
+            server_attrs[G.GEN_AI_INPUT_MESSAGES] = rec.content[:MAX_CONTENT]
+        server = Span(trace_id=tid, span_id=sid, name=f"chat {rec.route}"[:MAX_TEXT], kind=Span.SPAN_KIND_SERVER,
+                      start_time_unix_nano=_ns(start, off), end_time_unix_nano=_ns(end, off),
+                      attributes=_attrs(server_attrs))
+        if ids.parent_id:
+            server.parent_span_id = ids.parent_id.to_bytes(8, "big")
+        if rec.status >= 500 or rec.error_type != NONE:
+            server.status.code = Status.STATUS_CODE_ERROR
+        out = [server]
+        for i, s in enumerate(rec.steps):
+            at = s.at
+            if s.kind == "call":
+                cerr = call_error_type(s.ok, s.status, s.reason)
+                u = s.usage
+                role = s.detail.get("role") if s.detail else None
+                attrs: dict[str, Any] = {
+                    G.GEN_AI_OPERATION_NAME: "chat",
+                    G.GEN_AI_PROVIDER_NAME: self.kinds.get(s.provider or ""),
+                    G.GEN_AI_REQUEST_MODEL: s.model,
+                    G.GEN_AI_RESPONSE_MODEL: s.model if s.ok else None,
+                    G.GEN_AI_USAGE_INPUT_TOKENS: u.input_tokens if u is not None else None,
+                    G.GEN_AI_USAGE_OUTPUT_TOKENS: u.output_tokens if u is not None else None,
+                    G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: (u.cache_read_tokens or None) if u is not None else None,
+                    G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: s.ttft_ms / 1000 if s.ttft_ms is not None else None,
+                    HTTP_STATUS: s.status,
+                    "tierwise.deployment": s.name,
+                    "tierwise.provider": s.provider,
+                    "tierwise.locality": s.locality,
+                    "tierwise.role": role,
+                    "tierwise.cost_usd": s.cost,
+                }
+                if cerr != NONE:
+                    attrs[ERROR_TYPE] = cerr
+                span = Span(trace_id=tid, span_id=call_span_id(ids.span_id, i).to_bytes(8, "big"),
+                            parent_span_id=sid, name=f"chat {s.model}"[:MAX_TEXT], kind=Span.SPAN_KIND_CLIENT,
+                            start_time_unix_nano=_ns(at, off),
+                            end_time_unix_nano=_ns(at + (s.latency_ms or 0.0) / 1000, off),
+                            attributes=_attrs(attrs))
+                if s.ok is False:
+                    span.status.code = Status.STATUS_CODE_ERROR
+                out.append(span)
+            elif s.kind == "verdict":
+                ev = server.events.add()
+                ev.time_unix_nano = _ns(at, off)
+                ev.name = EVALUATION_EVENT
+                ev.attributes.extend(_attrs({
+                    G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
+                    G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
+                    G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
+                    G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
+                }))
+            else:
+                ev = server.events.add()
+                ev.time_unix_nano = _ns(at, off)
+                ev.name = DECISION_EVENT
+                ev.attributes.extend(_attrs({
+                    "tierwise.policy": s.name[:MAX_TEXT],
+                    "tierwise.reason": s.reason[:MAX_TEXT],
+                    "tierwise.reason_label": reason_label(s.reason),
+                }))
+        return out
