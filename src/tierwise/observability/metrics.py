@@ -96,6 +96,9 @@ class Metrics:
                              registry=r, multiprocess_mode="livemostrecent")
         self.spans_dropped = Counter("tierwise_trace_spans_dropped", "Traced requests dropped (export queue full "
                                      "or receiver failing)", registry=r)
+        # Per worker process (a `pid` label, only under `serve --workers N`): how the load spreads.
+        self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
+                                     registry=r, multiprocess_mode="liveall") if self.mp else None
         self._children: dict[tuple[Any, ...], Any] = {}
 
     # ------------------------------------------------------------------ label children
@@ -116,6 +119,8 @@ class Metrics:
         stream = "true" if rec.stream else "false"
         err = rec.error_type
         child(self.requests, route, rec.api, stream, f"{rec.status // 100}xx", err).inc()
+        if self.worker_requests is not None:
+            self.worker_requests.inc()
         answered = rec.answered
         resp_model = self.model(answered.model) if answered is not None else ""
         child(self.server_duration, route, rec.api, resp_model, err).observe(rec.latency_ms / 1000)
