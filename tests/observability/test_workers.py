@@ -52,6 +52,11 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
 
         with ThreadPoolExecutor(16) as pool:
             assert list(pool.map(one, range(N))) == [200] * N
+        # each worker moves its counts into the shared files within a second
+        deadline = time.monotonic() + 15
+        while total(scrape(url), "tierwise_requests_total") != N:
+            assert time.monotonic() < deadline, scrape(url)
+            time.sleep(0.2)
         for _ in range(6):  # each scrape lands on either worker: every one sees the sum
             m = scrape(url)
             assert total(m, "tierwise_requests_total") == N

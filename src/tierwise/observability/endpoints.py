@@ -114,6 +114,7 @@ class Endpoints:
         if not await self._guarded(scope, send):
             return
         m = self.obs.metrics
+        m.flush()
         m.refresh_breakers(self.gw.deployments)
         if self.topology is not None:
             await self.topology.refresh_workers(m)

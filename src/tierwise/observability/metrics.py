@@ -5,12 +5,18 @@ process-shared mode of prometheus-client is used (PROMETHEUS_MULTIPROC_DIR, set 
 scrape of any worker adds up all of them. Most values are fed from one place, `observe`, called
 when the gateway records a finished request; other parts of tierwise use the small functions at
 the end of this module (`count_cache`, `record_privacy_action`, `set_budget_remaining`, ...).
-Label children are cached per label tuple, so the request path pays a dict lookup and an add.
+The request path does not touch prometheus-client (its lock and checks cost ~2 µs an operation):
+it adds into plain dicts keyed by (metric, labels) — a counter's sum, a histogram's bucket
+counts — and `flush` moves those into the prometheus-client children at each scrape (and, under
+`--workers`, every second, so a scrape that lands on one worker sees the others' counts).
+Everything runs on the event loop's thread, so the dicts need no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -32,6 +38,9 @@ BREAKER_VALUES = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
 
 CALL_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model",
                "route", "error_type")
+
+
+FLUSH_S = 1.0  # under --workers: how stale another worker's counts can be in a scrape
 
 
 def multiprocess() -> bool:
@@ -100,6 +109,9 @@ class Metrics:
         self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
                                      registry=r, multiprocess_mode="liveall") if self.mp else None
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
+        self._hists: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        self._armed = False
 
     # ------------------------------------------------------------------ label children
 
@@ -110,20 +122,62 @@ class Metrics:
             c = self._children[key] = metric.labels(*labels)
         return c
 
+    def inc(self, metric: Any, labels: tuple[str, ...], v: float = 1.0) -> None:
+        k = (metric, labels)
+        c = self._counts
+        c[k] = c.get(k, 0.0) + v
+        if not self._armed and self.mp:
+            self._arm()
+
+    def observe_value(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
+        k = (metric, labels)
+        h = self._hists.get(k)
+        if h is None:
+            h = self._hists[k] = [0.0] * (len(metric._upper_bounds) + 1)
+        h[0] += v
+        h[1 + bisect_left(metric._upper_bounds, v)] += 1
+        if not self._armed and self.mp:
+            self._arm()
+
+    def _arm(self) -> None:
+        try:
+            asyncio.get_running_loop().call_later(FLUSH_S, self._tick)
+            self._armed = True
+        except RuntimeError:  # no loop (library use): the next scrape flushes
+            pass
+
+    def _tick(self) -> None:
+        self._armed = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Move the request path's sums into prometheus-client (call on the event loop's thread)."""
+        counts, self._counts = self._counts, {}
+        hists, self._hists = self._hists, {}
+        for (metric, labels), v in counts.items():
+            self.child(metric, *labels).inc(v)
+        for (metric, labels), h in hists.items():
+            ch = self.child(metric, *labels)
+            ch._sum.inc(h[0])
+            for i, n in enumerate(h[1:]):
+                if n:
+                    ch._buckets[i].inc(n)
+
     # ------------------------------------------------------------------ one finished request
 
     def observe(self, rec: Any) -> None:
         """Everything one finished request says (`rec` is an observer.Finished)."""
-        child = self.child
+        inc = self.inc
+        obs = self.observe_value
         route = self.route(rec.route)
         stream = "true" if rec.stream else "false"
         err = rec.error_type
-        child(self.requests, route, rec.api, stream, f"{rec.status // 100}xx", err).inc()
+        inc(self.requests, (route, rec.api, stream, f"{rec.status // 100}xx", err))
         if self.worker_requests is not None:
             self.worker_requests.inc()
         answered = rec.answered
         resp_model = self.model(answered.model) if answered is not None else ""
-        child(self.server_duration, route, rec.api, resp_model, err).observe(rec.latency_ms / 1000)
+        obs(self.server_duration, (route, rec.api, resp_model, err), rec.latency_ms / 1000)
         upstream_ms = 0.0
         local_seen = False
         escalated = False
@@ -135,21 +189,20 @@ class Metrics:
                 cerr = call_error_type(s.ok, s.status, s.reason)
                 ms = s.latency_ms or 0.0
                 upstream_ms += ms
-                child(self.call_duration, "chat", provider, model, model, route, cerr).observe(ms / 1000)
+                obs(self.call_duration, ("chat", provider, model, model, route, cerr), ms / 1000)
                 if s.ttft_ms is not None and rec.stream:
-                    child(self.call_ttft, "chat", provider, model, model, route).observe(s.ttft_ms / 1000)
+                    obs(self.call_ttft, ("chat", provider, model, model, route), s.ttft_ms / 1000)
                 u = s.usage
                 if u is not None:
-                    child(self.tokens, "chat", provider, model, model, route, "input").observe(u.input_tokens)
-                    child(self.tokens, "chat", provider, model, model, route, "output").observe(u.output_tokens)
+                    obs(self.tokens, ("chat", provider, model, model, route, "input"), u.input_tokens)
+                    obs(self.tokens, ("chat", provider, model, model, route, "output"), u.output_tokens)
                     if u.cache_read_tokens:
-                        child(self.tokens, "chat", provider, model, model, route, "cache_read").observe(
-                            u.cache_read_tokens)
+                        obs(self.tokens, ("chat", provider, model, model, route, "cache_read"), u.cache_read_tokens)
                 if s.cost:
-                    child(self.cost, route, provider, model).inc(s.cost)
+                    inc(self.cost, (route, provider, model), s.cost)
                 role = s.detail.get("role") if s.detail else None
                 if role is not None:
-                    child(self.helper_calls, route, self.name(str(role))).inc()
+                    inc(self.helper_calls, (route, self.name(str(role))))
                 elif s.locality == "local":
                     local_seen = True
                 elif s.ok and s.locality == "remote" and local_seen:
@@ -157,23 +210,22 @@ class Metrics:
                 if s.ok is False and s.reason != "circuit open":
                     b = rec.breakers.get(s.name)
                     if b is not None:
-                        child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(b.breaker.state, 0))
+                        self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(b.breaker.state, 0))
             elif kind == "verdict":
-                child(self.verdicts, self.name(s.name), "pass" if s.ok else "fail").inc()
+                inc(self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
             else:
-                child(self.decisions, route, self.name(s.name), reason_label(s.reason)).inc()
+                inc(self.decisions, (route, self.name(s.name), reason_label(s.reason)))
         if escalated:
-            child(self.escalations, route).inc()
+            inc(self.escalations, (route,))
         if answered is not None:
-            child(self.answered, route, resp_model, answered.locality or "").inc()
+            inc(self.answered, (route, resp_model, answered.locality or ""))
             if rec.stream and rec.ttft_ms is not None:
-                child(self.server_ttft, route, self.provider(answered.provider), resp_model).observe(
-                    rec.ttft_ms / 1000)
+                obs(self.server_ttft, (route, self.provider(answered.provider), resp_model), rec.ttft_ms / 1000)
         if rec.reference_cost:
-            child(self.reference_cost, route).inc(rec.reference_cost)
+            inc(self.reference_cost, (route,), rec.reference_cost)
         overhead_ms = rec.latency_ms - upstream_ms
         if overhead_ms >= 0:
-            child(self.overhead, route, stream).observe(overhead_ms / 1000)
+            obs(self.overhead, (route, stream), overhead_ms / 1000)
 
     # ------------------------------------------------------------------ scrape
 
@@ -182,7 +234,7 @@ class Metrics:
             self.child(self.breaker, self.model(name)).set(BREAKER_VALUES.get(d.breaker.state, 0))
 
     def exposition(self) -> bytes:
-        if self.mp:
+        if self.mp:  # (flushed by the caller, on the loop's thread)
             reg = CollectorRegistry()
             _mp.MultiProcessCollector(reg)
             return generate_latest(reg)
@@ -204,14 +256,14 @@ def count_cache(owner: Any, result: str) -> None:
     """`result`: hit, semantic_hit, miss, store, bypass."""
     m = _of(owner)
     if m is not None:
-        m.child(m.cache, m.name(result)).inc()
+        m.inc(m.cache, (m.name(result),))
 
 
 def record_privacy_action(owner: Any, action: str, data_class: str) -> None:
     """`action`: redact, keep_local, block, restore ...; `data_class`: the class that triggered it."""
     m = _of(owner)
     if m is not None:
-        m.child(m.privacy, m.name(action), m.name(data_class)).inc()
+        m.inc(m.privacy, (m.name(action), m.name(data_class)))
 
 
 def set_budget_remaining(owner: Any, budget: str, usd: float) -> None:
@@ -223,14 +275,14 @@ def set_budget_remaining(owner: Any, budget: str, usd: float) -> None:
 def record_budget_refusal(owner: Any, budget: str) -> None:
     m = _of(owner)
     if m is not None:
-        m.child(m.budget_refusals, m.name(budget)).inc()
+        m.inc(m.budget_refusals, (m.name(budget),))
 
 
 def record_sandbox_run(owner: Any, outcome: str) -> None:
     """`outcome`: passed, failed, timeout, refused, busy."""
     m = _of(owner)
     if m is not None:
-        m.child(m.sandbox, m.name(outcome)).inc()
+        m.inc(m.sandbox, (m.name(outcome),))
 
 
 def set_workers_present(owner: Any, capability: str, count: int) -> None:

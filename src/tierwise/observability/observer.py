@@ -29,9 +29,28 @@ class Finished:
                  "started", "steps", "answered", "reference_cost", "requested_model", "ids", "content",
                  "breakers", "trace", "wall")
 
-    def __init__(self, **kw: Any) -> None:
-        for k, v in kw.items():
-            setattr(self, k, v)
+    def __init__(self, request_id: str, route: str, api: str, stream: bool, status: int, error_type: str,
+                 latency_ms: float, ttft_ms: float | None, started: float, steps: list[Any], answered: Any,
+                 reference_cost: float | None, requested_model: str, ids: Any, content: str | None,
+                 breakers: dict[str, Any], trace: Any, wall: float) -> None:
+        self.request_id = request_id
+        self.route = route
+        self.api = api
+        self.stream = stream
+        self.status = status
+        self.error_type = error_type
+        self.latency_ms = latency_ms
+        self.ttft_ms = ttft_ms
+        self.started = started
+        self.steps = steps
+        self.answered = answered
+        self.reference_cost = reference_cost
+        self.requested_model = requested_model
+        self.ids = ids
+        self.content = content
+        self.breakers = breakers
+        self.trace = trace
+        self.wall = wall
 
     @property
     def usage(self) -> Usage:
@@ -130,15 +149,12 @@ class Observer:
             _, ref_price = self.gw.reference_price(trace.route)
             if ref_price is not None:
                 ref_cost = cost(ref_price, answered.usage or Usage())
-        rec = Finished(
-            request_id=trace.request_id, route=trace.route, api=ctx.client_format or "", stream=stream,
-            status=status, error_type=error_type(error, status), latency_ms=latency_ms, ttft_ms=ttft_ms,
-            started=trace.started, steps=steps, answered=answered, reference_cost=ref_cost,
-            requested_model=str(ctx.notes.get("requested_model") or req.model), ids=ids,
-            content=content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx))
-            else None,
-            breakers=self.gw.deployments, trace=trace, wall=time.time(),
-        )
+        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx)) \
+            else None
+        rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
+                       error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
+                       str(ctx.notes.get("requested_model") or req.model), ids, content, self.gw.deployments,
+                       trace, time.time())
         if self.metrics is not None:
             self.metrics.observe(rec)
         if ids is not None and ids.sampled:
@@ -147,5 +163,7 @@ class Observer:
             self.live.add(rec)
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.flush()
         if self.exporter is not None:
             self.exporter.close()

@@ -18,14 +18,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as G
 from opentelemetry.semconv.attributes import error_attributes, http_attributes
 
 from tierwise import __version__
+from tierwise.observability import otlp_wire as wire
 from tierwise.observability.tracecontext import call_span_id
 from tierwise.observability.vocab import NONE, call_error_type, reason_label
 
@@ -37,25 +36,17 @@ ERROR_TYPE = error_attributes.ERROR_TYPE
 HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 DECISION_EVENT = "tierwise.decision"
-
-
-def _kv(key: str, value: Any) -> KeyValue:
-    if isinstance(value, bool):
-        v = AnyValue(bool_value=value)
-    elif isinstance(value, int):
-        v = AnyValue(int_value=value)
-    elif isinstance(value, float):
-        v = AnyValue(double_value=value)
-    elif isinstance(value, (list, tuple)):
-        v = AnyValue()
-        v.array_value.values.extend(AnyValue(string_value=str(x)) for x in value)
-    else:
-        v = AnyValue(string_value=str(value)[:MAX_CONTENT])
-    return KeyValue(key=key, value=v)
+SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
 
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
-    return [_kv(k, v) for k, v in pairs.items() if v is not None and v != ""]
+    out = []
+    for k, v in pairs.items():
+        av = AnyValue(string_value=str(v)) if not isinstance(v, (bool, int, float)) else (
+            AnyValue(bool_value=v) if isinstance(v, bool) else
+            AnyValue(int_value=v) if isinstance(v, int) else AnyValue(double_value=v))
+        out.append(KeyValue(key=k, value=av))
+    return out
 
 
 def _ns(perf: float, offset: float) -> int:
@@ -84,6 +75,9 @@ class SpanExporter:
                                                     "telemetry.sdk.name": "tierwise",
                                                     "telemetry.sdk.language": "python"}))
         self.scope = InstrumentationScope(name="tierwise", version=__version__)
+        # Encoded once: ResourceSpans.resource (1) and ScopeSpans.scope (1).
+        self._resource_b = wire.field(b"\x0a", self.resource.SerializeToString())
+        self._scope_b = wire.field(b"\x0a", self.scope.SerializeToString())
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="tierwise-otlp", daemon=True)
@@ -145,14 +139,12 @@ class SpanExporter:
     # ------------------------------------------------------------------ encoding
 
     def encode(self, batch: list[Any]) -> bytes:
-        spans: list[Span] = []
+        spans: list[bytes] = []
         for rec in batch:
             spans.extend(self.spans_of(rec))
-        out = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
-            resource=self.resource, scope_spans=[ScopeSpans(scope=self.scope, spans=spans)])])
-        return out.SerializeToString()  # type: ignore[no-any-return]
+        return wire.request(self._resource_b, self._scope_b, spans)
 
-    def spans_of(self, rec: Any) -> list[Span]:
+    def spans_of(self, rec: Any) -> list[bytes]:
         ids = rec.ids
         tid = ids.trace_id.to_bytes(16, "big")
         sid = ids.span_id.to_bytes(8, "big")
@@ -184,14 +176,8 @@ class SpanExporter:
             server_attrs[ERROR_TYPE] = rec.error_type
         if rec.content is not None:
             server_attrs[G.GEN_AI_INPUT_MESSAGES] = rec.content[:MAX_CONTENT]
-        server = Span(trace_id=tid, span_id=sid, name=f"chat {rec.route}"[:MAX_TEXT], kind=Span.SPAN_KIND_SERVER,
-                      start_time_unix_nano=_ns(start, off), end_time_unix_nano=_ns(end, off),
-                      attributes=_attrs(server_attrs))
-        if ids.parent_id:
-            server.parent_span_id = ids.parent_id.to_bytes(8, "big")
-        if rec.status >= 500 or rec.error_type != NONE:
-            server.status.code = Status.STATUS_CODE_ERROR
-        out = [server]
+        out: list[bytes] = []
+        events: list[bytes] = []
         for i, s in enumerate(rec.steps):
             at = s.at
             if s.kind == "call":
@@ -216,31 +202,25 @@ class SpanExporter:
                 }
                 if cerr != NONE:
                     attrs[ERROR_TYPE] = cerr
-                span = Span(trace_id=tid, span_id=call_span_id(ids.span_id, i).to_bytes(8, "big"),
-                            parent_span_id=sid, name=f"chat {s.model}"[:MAX_TEXT], kind=Span.SPAN_KIND_CLIENT,
-                            start_time_unix_nano=_ns(at, off),
-                            end_time_unix_nano=_ns(at + (s.latency_ms or 0.0) / 1000, off),
-                            attributes=_attrs(attrs))
-                if s.ok is False:
-                    span.status.code = Status.STATUS_CODE_ERROR
-                out.append(span)
+                out.append(wire.span(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid,
+                                     f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, _ns(at, off),
+                                     _ns(at + (s.latency_ms or 0.0) / 1000, off), attrs, error=s.ok is False))
             elif s.kind == "verdict":
-                ev = server.events.add()
-                ev.time_unix_nano = _ns(at, off)
-                ev.name = EVALUATION_EVENT
-                ev.attributes.extend(_attrs({
+                events.append(wire.event(EVALUATION_EVENT, _ns(at, off), {
                     G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
                     G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
                     G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
                     G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
                 }))
             else:
-                ev = server.events.add()
-                ev.time_unix_nano = _ns(at, off)
-                ev.name = DECISION_EVENT
-                ev.attributes.extend(_attrs({
+                events.append(wire.event(DECISION_EVENT, _ns(at, off), {
                     "tierwise.policy": s.name[:MAX_TEXT],
                     "tierwise.reason": s.reason[:MAX_TEXT],
                     "tierwise.reason_label": reason_label(s.reason),
                 }))
+        parent = ids.parent_id.to_bytes(8, "big") if ids.parent_id else None
+        server = wire.span(tid, sid, parent, f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, _ns(start, off),
+                           _ns(end, off), server_attrs, events,
+                           error=rec.status >= 500 or rec.error_type != NONE)
+        out.insert(0, server)
         return out

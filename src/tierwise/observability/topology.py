@@ -125,6 +125,7 @@ class Topology:
         """Budgets, cache results and privacy actions, when metrics are on (they are recorded there)."""
         if metrics is None:
             return {}
+        metrics.flush()
 
         def values(metric: Any) -> list[dict[str, Any]]:
             out = []

@@ -15,7 +15,9 @@ NOTE = "otel"
 _TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
-_rand = random.SystemRandom()  # ids must not be guessable from one another
+# Seeded from the OS once; ids are identifiers, not secrets (as in the OTel SDK), and a
+# SystemRandom draw costs a system call per id.
+_rand = random.Random()
 
 
 class TraceIds(NamedTuple):
