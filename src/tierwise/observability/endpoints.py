@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from tierwise.errors import AuthenticationError, PermissionDenied, TierwiseError
+from tierwise.secret_scrub import scrub_value
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -195,7 +196,7 @@ class Endpoints:
         if data is None:
             await self._json(scope, send, {"error": {"message": "no such request", "type": "not_found_error"}}, 404)
             return
-        await self._json(scope, send, data)
+        await self._json(scope, send, scrub_value(data))
 
     # ------------------------------------------------------------------ live stream (SSE)
 

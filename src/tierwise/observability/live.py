@@ -37,7 +37,7 @@ def row(rec: Any, seq: int) -> dict[str, Any]:
             "stream": rec.stream, "status": rec.status, "error_type": rec.error_type,
             "latency_ms": round(rec.latency_ms, 2), "ttft_ms": round(rec.ttft_ms, 2) if rec.ttft_ms else None,
             "model": a.name if a is not None else None, "locality": a.locality if a is not None else None,
-            "cost": rec.cost, "reference_cost": rec.reference_cost, "steps": rec.trace.header_summary()[:500]}
+            "cost": rec.cost, "reference_cost": rec.reference_cost, "summary": rec.trace.header_summary()[:500]}
 
 
 class LiveFeed:
