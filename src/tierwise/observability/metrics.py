@@ -34,6 +34,7 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 # The gateway's own time is sub-millisecond: finer buckets.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
+STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 BREAKER_VALUES = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
 
 CALL_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model",
@@ -172,7 +173,7 @@ class Metrics:
         route = self.route(rec.route)
         stream = "true" if rec.stream else "false"
         err = rec.error_type
-        inc(self.requests, (route, rec.api, stream, f"{rec.status // 100}xx", err))
+        inc(self.requests, (route, rec.api, stream, STATUS_CLASS.get(rec.status // 100, "other"), err))
         if self.worker_requests is not None:
             self.worker_requests.inc()
         answered = rec.answered

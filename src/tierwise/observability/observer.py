@@ -110,6 +110,7 @@ class Observer:
         self.tracing = self.exporter is not None
         self.ratio = cfg.tracing.sample_ratio
         self.capture = cfg.tracing.capture_content
+        self._ref_prices: dict[str, Any] = {}  # route -> reference model's price (config: fixed)
         self.enabled = self.metrics is not None or self.tracing or self.live is not None
 
     # ------------------------------------------------------------------ upstream propagation
@@ -146,7 +147,9 @@ class Observer:
             ids = ctx.notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
         ref_cost = None
         if answered is not None and self.metrics is not None:
-            _, ref_price = self.gw.reference_price(trace.route)
+            ref_price = self._ref_prices.get(trace.route, False)
+            if ref_price is False:
+                ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
             if ref_price is not None:
                 ref_cost = cost(ref_price, answered.usage or Usage())
         content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx)) \

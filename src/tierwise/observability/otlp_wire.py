@@ -88,12 +88,16 @@ def attr(tag: bytes, key: str, value: Any) -> bytes:
         if len(_attr_cache) < _CACHE_MAX:
             _attr_cache[ck] = b
         return b
+    if cls is int and 0 <= value < 0x80:  # small counts: one byte, no varint loop
+        kb = _key(key)
+        return tag + bytes((len(kb) + 4,)) + kb + b"\x12\x02\x18" + bytes((value,))
+    if cls is float:
+        kb = _key(key)
+        return tag + bytes((len(kb) + 11,)) + kb + b"\x12\x09\x21" + _double(value)
     if cls is bool:
         anyv = ANY_BOOL + (b"\x01" if value else b"\x00")
     elif cls is int:
         anyv = ANY_INT + varint(value)
-    elif cls is float:
-        anyv = ANY_DOUBLE + _double(value)
     else:
         raw = str(value).encode("utf-8", "replace")
         anyv = ANY_STRING + varint(len(raw)) + raw
@@ -105,18 +109,25 @@ def attributes(tag: bytes, pairs: dict[str, Any]) -> list[bytes]:
     return [attr(tag, k, v) for k, v in pairs.items() if v is not None and v != ""]
 
 
-def span(trace_id: bytes, span_id: bytes, parent: bytes | None, name: str, kind: int, start: int, end: int,
-         attrs: dict[str, Any], events: list[bytes] | None = None, error: bool = False) -> bytes:
-    parts = [field(SPAN_TRACE_ID, trace_id), field(SPAN_SPAN_ID, span_id)]
+def head(name: str, kind: int, static: dict[str, Any], error: bool) -> bytes:
+    """The parts of a span that repeat across requests (name, kind, fixed attributes, status), encoded
+    once and cached by the caller."""
+    parts = [field(SPAN_NAME, name.encode("utf-8", "replace")), SPAN_KIND + varint(kind)]
+    parts += attributes(SPAN_ATTR, static)
+    if error:
+        parts.append(field(SPAN_STATUS, STATUS_CODE + b"\x02"))  # STATUS_CODE_ERROR
+    return b"".join(parts)
+
+
+def span(trace_id: bytes, span_id: bytes, parent: bytes | None, head_b: bytes, start: int, end: int,
+         attrs: dict[str, Any], events: list[bytes] | None = None) -> bytes:
+    parts = [SPAN_TRACE_ID + b"\x10" + trace_id, SPAN_SPAN_ID + b"\x08" + span_id]
     if parent:
-        parts.append(field(SPAN_PARENT, parent))
-    parts += [field(SPAN_NAME, name.encode("utf-8", "replace")), SPAN_KIND + varint(kind),
-              fixed64(SPAN_START, start), fixed64(SPAN_END, end)]
+        parts.append(SPAN_PARENT + b"\x08" + parent)
+    parts += [head_b, SPAN_START + _fixed64(start), SPAN_END + _fixed64(end)]
     parts += attributes(SPAN_ATTR, attrs)
     if events:
         parts += [field(SPAN_EVENT, e) for e in events]
-    if error:
-        parts.append(field(SPAN_STATUS, STATUS_CODE + b"\x02"))  # STATUS_CODE_ERROR
     return b"".join(parts)
 
 

@@ -37,6 +37,7 @@ HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 DECISION_EVENT = "tierwise.decision"
 SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
+HEADS_MAX = 10_000  # cached span heads (one per route/model/status combination seen)
 
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
@@ -78,6 +79,7 @@ class SpanExporter:
         # Encoded once: ResourceSpans.resource (1) and ScopeSpans.scope (1).
         self._resource_b = wire.field(b"\x0a", self.resource.SerializeToString())
         self._scope_b = wire.field(b"\x0a", self.scope.SerializeToString())
+        self._heads: dict[tuple[Any, ...], bytes] = {}  # used by the export thread only
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="tierwise-otlp", daemon=True)
@@ -144,83 +146,103 @@ class SpanExporter:
             spans.extend(self.spans_of(rec))
         return wire.request(self._resource_b, self._scope_b, spans)
 
+    def _server_head(self, rec: Any) -> bytes:
+        a = rec.answered
+        key = (rec.route, rec.requested_model, rec.stream, a.name if a is not None else None, rec.status, rec.api,
+               rec.error_type)
+        h = self._heads.get(key)
+        if h is None:
+            static: dict[str, Any] = {
+                G.GEN_AI_OPERATION_NAME: "chat",
+                G.GEN_AI_REQUEST_MODEL: rec.requested_model[:MAX_TEXT],
+                G.GEN_AI_REQUEST_STREAM: rec.stream,
+                G.GEN_AI_RESPONSE_MODEL: a.model if a is not None else None,
+                G.GEN_AI_PROVIDER_NAME: self.kinds.get(a.provider or "") if a is not None else None,
+                HTTP_STATUS: rec.status,
+                "tierwise.route": rec.route,
+                "tierwise.api": rec.api,
+                "tierwise.answered_by": a.name if a is not None else None,
+                "tierwise.locality": a.locality if a is not None else None,
+                ERROR_TYPE: rec.error_type if rec.error_type != NONE else None,
+            }
+            h = wire.head(f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, static,
+                          rec.status >= 500 or rec.error_type != NONE)
+            if len(self._heads) < HEADS_MAX:
+                self._heads[key] = h
+        return h
+
+    def _client_head(self, s: Any) -> bytes:
+        role = s.detail.get("role") if s.detail else None
+        key = (s.name, s.model, s.provider, s.locality, s.ok, s.status, role, s.reason if s.ok is False else None)
+        h = self._heads.get(key)
+        if h is None:
+            cerr = call_error_type(s.ok, s.status, s.reason)
+            static: dict[str, Any] = {
+                G.GEN_AI_OPERATION_NAME: "chat",
+                G.GEN_AI_PROVIDER_NAME: self.kinds.get(s.provider or ""),
+                G.GEN_AI_REQUEST_MODEL: s.model,
+                G.GEN_AI_RESPONSE_MODEL: s.model if s.ok else None,
+                HTTP_STATUS: s.status,
+                "tierwise.deployment": s.name,
+                "tierwise.provider": s.provider,
+                "tierwise.locality": s.locality,
+                "tierwise.role": str(role) if role is not None else None,
+                ERROR_TYPE: cerr if cerr != NONE else None,
+            }
+            h = wire.head(f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, static, s.ok is False)
+            if len(self._heads) < HEADS_MAX:
+                self._heads[key] = h
+        return h
+
     def spans_of(self, rec: Any) -> list[bytes]:
         ids = rec.ids
         tid = ids.trace_id.to_bytes(16, "big")
         sid = ids.span_id.to_bytes(8, "big")
         off = self.offset
-        start = rec.started
-        end = start + rec.latency_ms / 1000
-        answered = rec.answered
-        usage = rec.usage
-        server_attrs: dict[str, Any] = {
-            G.GEN_AI_OPERATION_NAME: "chat",
-            G.GEN_AI_REQUEST_MODEL: rec.requested_model[:MAX_TEXT],
-            G.GEN_AI_REQUEST_STREAM: rec.stream,
-            G.GEN_AI_RESPONSE_MODEL: answered.model if answered is not None else None,
-            G.GEN_AI_PROVIDER_NAME: self.kinds.get(answered.provider or "") if answered is not None else None,
-            G.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
-            G.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
-            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens or None,
-            G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None,
-            HTTP_STATUS: rec.status,
-            "tierwise.route": rec.route,
-            "tierwise.request_id": rec.request_id,
-            "tierwise.api": rec.api,
-            "tierwise.answered_by": answered.name if answered is not None else None,
-            "tierwise.locality": answered.locality if answered is not None else None,
-            "tierwise.cost_usd": rec.cost or None,
-            "tierwise.reference_cost_usd": rec.reference_cost,
-        }
-        if rec.error_type != NONE:
-            server_attrs[ERROR_TYPE] = rec.error_type
-        if rec.content is not None:
-            server_attrs[G.GEN_AI_INPUT_MESSAGES] = rec.content[:MAX_CONTENT]
         out: list[bytes] = []
         events: list[bytes] = []
         for i, s in enumerate(rec.steps):
             at = s.at
-            if s.kind == "call":
-                cerr = call_error_type(s.ok, s.status, s.reason)
+            kind = s.kind
+            if kind == "call":
                 u = s.usage
-                role = s.detail.get("role") if s.detail else None
-                attrs: dict[str, Any] = {
-                    G.GEN_AI_OPERATION_NAME: "chat",
-                    G.GEN_AI_PROVIDER_NAME: self.kinds.get(s.provider or ""),
-                    G.GEN_AI_REQUEST_MODEL: s.model,
-                    G.GEN_AI_RESPONSE_MODEL: s.model if s.ok else None,
-                    G.GEN_AI_USAGE_INPUT_TOKENS: u.input_tokens if u is not None else None,
-                    G.GEN_AI_USAGE_OUTPUT_TOKENS: u.output_tokens if u is not None else None,
-                    G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: (u.cache_read_tokens or None) if u is not None else None,
-                    G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: s.ttft_ms / 1000 if s.ttft_ms is not None else None,
-                    HTTP_STATUS: s.status,
-                    "tierwise.deployment": s.name,
-                    "tierwise.provider": s.provider,
-                    "tierwise.locality": s.locality,
-                    "tierwise.role": role,
-                    "tierwise.cost_usd": s.cost,
-                }
-                if cerr != NONE:
-                    attrs[ERROR_TYPE] = cerr
-                out.append(wire.span(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid,
-                                     f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, _ns(at, off),
-                                     _ns(at + (s.latency_ms or 0.0) / 1000, off), attrs, error=s.ok is False))
-            elif s.kind == "verdict":
-                events.append(wire.event(EVALUATION_EVENT, _ns(at, off), {
+                dyn: dict[str, Any] = {"tierwise.cost_usd": s.cost}
+                if u is not None:
+                    dyn[G.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
+                    dyn[G.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
+                    if u.cache_read_tokens:
+                        dyn[G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = u.cache_read_tokens
+                if s.ttft_ms is not None:
+                    dyn[G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = s.ttft_ms / 1000
+                out.append(wire.span(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid, self._client_head(s),
+                                     int((at + off) * 1e9), int((at + off + (s.latency_ms or 0.0) / 1000) * 1e9), dyn))
+            elif kind == "verdict":
+                events.append(wire.event(EVALUATION_EVENT, int((at + off) * 1e9), {
                     G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
                     G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
                     G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
                     G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
                 }))
             else:
-                events.append(wire.event(DECISION_EVENT, _ns(at, off), {
+                events.append(wire.event(DECISION_EVENT, int((at + off) * 1e9), {
                     "tierwise.policy": s.name[:MAX_TEXT],
                     "tierwise.reason": s.reason[:MAX_TEXT],
                     "tierwise.reason_label": reason_label(s.reason),
                 }))
+        usage = rec.usage
+        dyn = {
+            "tierwise.request_id": rec.request_id,
+            G.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            G.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens or None,
+            G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None,
+            "tierwise.cost_usd": rec.cost or None,
+            "tierwise.reference_cost_usd": rec.reference_cost,
+        }
+        if rec.content is not None:
+            dyn[G.GEN_AI_INPUT_MESSAGES] = rec.content[:MAX_CONTENT]
+        start = rec.started + off
         parent = ids.parent_id.to_bytes(8, "big") if ids.parent_id else None
-        server = wire.span(tid, sid, parent, f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, _ns(start, off),
-                           _ns(end, off), server_attrs, events,
-                           error=rec.status >= 500 or rec.error_type != NONE)
-        out.insert(0, server)
+        out.insert(0, wire.span(tid, sid, parent, self._server_head(rec), int(start * 1e9),
+                                int((start + rec.latency_ms / 1000) * 1e9), dyn, events))
         return out
