@@ -20,6 +20,7 @@ from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
 from tierwise.errors import ConfigError
+from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
 
 
@@ -270,6 +271,7 @@ class Config(_Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig, description="answer cache (docs/cache.md); off by default")
     compression: CompressionConfig = Field(default_factory=CompressionConfig,
                                            description="context compression per route (docs/compression.md)")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 

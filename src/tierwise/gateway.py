@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from tierwise import console_log, sandbox
+from tierwise import console_log, observability, sandbox
 from tierwise.budgets.controller import SpendController
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
@@ -90,6 +90,7 @@ class Gateway:
             from tierwise.cache.answer_cache import AnswerCache
 
             self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
+        self.observer = observability.build(self)  # metrics, spans, dashboard feed (all off by default)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,6 +117,7 @@ class Gateway:
             self.ledger.close()
         if self.privacy is not None:
             self.privacy.close()
+        self.observer.close()
 
     # ------------------------------------------------------------------ resolution
 
@@ -193,6 +195,7 @@ class Gateway:
                 message = self.privacy.clean_text(message)
             console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
                                        message, trace.header_summary())
+        self.observer.finished(ctx, req, status=status, stream=stream, latency_ms=latency_ms, ttft_ms=ttft_ms, error=error)
         if self.ledger is None:
             return
         # The call whose answer the client got: the last successful one that was not a helper

@@ -111,6 +111,13 @@ class Deployment:
             check(body)
         return body
 
+    def _headers(self, req: Request, ctx: Context) -> dict[str, str]:
+        h = self.provider.headers(req.headers)
+        obs = getattr(ctx.services, "observer", None)
+        if obs is not None and obs.tracing:  # W3C trace context for the call step just recorded
+            obs.inject(ctx, req, h)
+        return h
+
     # ------------------------------------------------------------------ Target
 
     async def complete(self, req: Request, ctx: Context) -> Response:
@@ -128,7 +135,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             body, raw = await self.provider.post_json(
-                self.provider.chat_url, self._body(req, check), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
@@ -170,7 +177,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             resp = await self.provider.open(
-                self.provider.chat_url, self._body(req, check), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
         except UpstreamError as e:
             self._fail(step, e, t0)

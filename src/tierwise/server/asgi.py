@@ -29,6 +29,7 @@ from tierwise.errors import (
     TierwiseError,
 )
 from tierwise.gateway import Gateway, new_request_id
+from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
 from tierwise.server import openapi
@@ -102,6 +103,7 @@ class App:
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
+        self.routes.update(observability_endpoints(self).routes())  # /metrics, /dashboard (when enabled)
         # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).
         self.allow: dict[str, str] = {}
         for m, p in self.routes:
