@@ -126,3 +126,14 @@ def load_router(path: str | Path) -> Router:
 
 def texts(data: OutcomeDataset) -> Sequence[str]:
     return data.prompts
+
+
+def attach_embedding_cache(router: Router, cache: Any) -> Router:
+    """Let a (restored) router's embedding vectors read from and fill `cache` (batch scoring only)."""
+    from tierwise.routers.dense import EmbeddingVectors
+
+    for r in [router, *getattr(router, "members", [])]:
+        v = getattr(r, "vectors", None)
+        if isinstance(v, EmbeddingVectors) and cache is not None:
+            v.cache = cache
+    return router
