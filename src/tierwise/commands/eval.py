@@ -83,6 +83,7 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
     )
     from tierwise.routers import RouterError, make_router, save_router
     from tierwise.routers.embedding_cache import EmbeddingCache
+    from tierwise.routers.shift import attach_profile
 
     cache = None if no_emb_cache else EmbeddingCache(emb_cache)
     try:
@@ -101,6 +102,7 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
                 raise click.UsageError("--save needs a --router spec to train")
             r = make_router(routers[0], embedding_cache=cache)
             r.fit(ds)
+            attach_profile(r, ds.prompts)  # its training distribution, for shift detection
             saved = str(save_router(r, save_path))
         if scores_path:
             write_scores(ds, rows, scores_path)

@@ -50,12 +50,41 @@ def check_saved_router(spec: str, data: OutcomeDataset, target_share: float, *, 
     name = f"{Path(spec).stem} (saved {router.kind})"
     s = router.score(data) if scores is None else scores
     if router.train_quantiles is None:
-        return SavedRouterCheck(name, target_share, None, None, ["the router has no saved calibration"])
+        check = SavedRouterCheck(name, target_share, None, None, ["the router has no saved calibration"])
+        shift_report(router, data, check)
+        return check
     t = threshold_for_share(router.train_quantiles, target_share)
     share = float(np.mean(s >= t))
     check = SavedRouterCheck(name, target_share, share, t)
+    shift_report(router, data, check)
     if share_is_off(target_share, share):
         check.warnings.append(
             f"calibrated for {target_share:.0%} strong calls but sends {share:.1%} here: its scores on this data "
             "are not distributed as on its training data; set `target_share` on recent traffic or retrain")
     return check
+
+
+FAR_QUANTILE = 0.95
+FAR_SHARE = 0.25  # the `learned` route's default `shift.demote_above`
+
+
+def shift_report(router: Any, data: OutcomeDataset, check: SavedRouterCheck) -> None:
+    """How far `data` lies from the router's training prompts, per space of its training profile:
+    the share of queries farther from them than 95% of training prompts are from their neighbours
+    (about 5% for data like the training data)."""
+    from tierwise.routers.shift import router_embedding
+
+    profile = getattr(router, "profile", None)
+    if profile is None:
+        check.extra["shift"] = "unknown: the router carries no training profile (re-save it with this version)"
+        return
+    for space, p in profile.percentiles(data.prompts, router_embedding(router)).items():
+        far = float(np.mean(p > FAR_QUANTILE))
+        check.extra[f"far_share_{space}"] = round(far, 4)
+        check.extra[f"mean_percentile_{space}"] = round(float(np.mean(p)), 4)
+        if far > FAR_SHARE:
+            check.warnings.append(
+                f"this router has not seen data like yours ({space} space): {far:.0%} of these queries are farther "
+                f"from its {profile.n_train} training prompts than {FAR_QUANTILE:.0%} of those are from each other "
+                f"(about {1 - FAR_QUANTILE:.0%} for data like its own); expect its APGR here to differ from its "
+                "training figures, and a `learned` route with `shift` to demote itself")
