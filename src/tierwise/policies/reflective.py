@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from tierwise.trace import Trace
 log = logging.getLogger("tierwise")
 
 MAX_JUDGED_CHARS = 32_000  # of the request and of the answer shown to the judge
+RECENT_LOCAL = 256  # local answers kept (clipped) so negative feedback can have the judge look at them
+RECENT_CHARS = 8_000
 
 
 class ReflectiveConfig(PolicyConfig):
@@ -63,6 +66,9 @@ class ReflectiveRoute:
         self.dropped = 0
         self._judge = LlmJudgeVerifier(judge.name, rubric=rubric)
         self._background: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
+        self.judge_resolve: Any = None
 
     def choose(self, req: Request, ctx: Context) -> tuple[Target, Plan, str]:
         from tierwise.learning.triage import task_type_of
@@ -80,6 +86,8 @@ class ReflectiveRoute:
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, plan, task_type = self.choose(req, ctx)
         resp = await target.complete(req, ctx)
+        if plan.tier == "local":
+            self._remember(ctx.trace.request_id, req, resp.text())
         if plan.judge:
             self._spawn(req, ctx, plan, task_type, resp.text())
         return resp
@@ -104,15 +112,41 @@ class ReflectiveRoute:
                 yield chunk
         finally:
             await it.aclose()  # type: ignore[attr-defined]
-        self._spawn(req, ctx, plan, task_type, "".join(parts))
+        answer = "".join(parts)
+        if plan.tier == "local":
+            self._remember(ctx.trace.request_id, req, answer)
+        self._spawn(req, ctx, plan, task_type, answer)
 
-    def _spawn(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str) -> None:
+    def _remember(self, rid: str, req: Request, answer: str) -> None:
+        self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS])
+        while len(self._recent) > RECENT_LOCAL:
+            self._recent.popitem(last=False)
+
+    def after_negative_feedback(self, task_type: str, request_id: str, prompt: str | None,
+                                answer: str | None) -> bool:
+        """A user said a local answer was poor: re-open the task type's evaluation and judge that answer
+        (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself."""
+        self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.first_uses
+        if (not prompt or answer is None) and request_id in self._recent:
+            prompt, answer = self._recent[request_id]
+        if not prompt or answer is None:
+            return False
+        from tierwise.canonical import Message
+
+        req = Request(model=self.name, messages=[Message("user", [TextBlock(prompt)])])
+        ctx = Context(Trace(request_id, self.name), self.judge_resolve, None, services=self.services)
+        plan = Plan("local", True, False, "negative-feedback")
+        self._spawn(req, ctx, plan, task_type, answer, feedback=True)
+        return True
+
+    def _spawn(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str, *,
+               feedback: bool = False) -> None:
         if len(self._background) >= self.max_pending:
             self.dropped += 1  # the loop learns a little slower; the request is unaffected
             log.info("route %s: evaluation of %s dropped (%d pending)", self.name, ctx.trace.request_id,
                      len(self._background))
             return
-        task = asyncio.get_running_loop().create_task(self._evaluate(req, ctx, plan, task_type, answer))
+        task = asyncio.get_running_loop().create_task(self._evaluate(req, ctx, plan, task_type, answer, feedback))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -124,7 +158,8 @@ class ReflectiveRoute:
             if late:
                 await asyncio.wait(late)
 
-    async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str) -> None:
+    async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str,
+                        feedback: bool = False) -> None:
         """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict."""
         from tierwise.verifiers.judge import parse_grade
 
@@ -143,7 +178,8 @@ class ReflectiveRoute:
         grade = parse_grade(reply)
         move = None
         if grade is not None:
-            move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time())
+            move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
+                                     feedback=feedback)
         evaluation = {"of": rid, "task_type": task_type, "tier": "local", "grade": grade,
                       "accepted": None if grade is None else grade != "poor", "shadow": plan.shadow,
                       "schedule": plan.reason, "judge": self.judge.name, "reason": _reasoning(reply),
@@ -210,9 +246,7 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     judge = b.resolve(cfg.judge) if cfg.judge else frontier
     route = ReflectiveRoute(name, loop, b.resolve(cfg.local), frontier, judge, max_pending=cfg.max_pending,
                             rubric=cfg.rubric)
-    boundaries = getattr(b.services, "boundaries", None)
-    if isinstance(boundaries, dict):
-        boundaries[name] = loop
+    route.services, route.judge_resolve = b.services, b.resolve
     return route
 
 
