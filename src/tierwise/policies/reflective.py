@@ -17,7 +17,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -227,16 +226,13 @@ def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], p
 
 
 def _log_path(cfg: ReflectiveConfig, name: str, b: Builder) -> str | None:
-    if cfg.boundary_log:
-        p = Path(cfg.boundary_log)
-        return str(p if p.is_absolute() else Path(b.base_dir) / p)
-    lcfg = getattr(getattr(b.services, "cfg", None), "ledger", None)
-    lpath = getattr(lcfg, "path", None)
-    if not lpath or lpath == ":memory:":
-        return None
-    p = Path(lpath)
-    p = p if p.is_absolute() else Path(b.base_dir) / p
-    return str(p.with_name(p.name + ".boundary.jsonl"))
+    from tierwise.learning.evidence import boundary_log_path
+
+    app_cfg = getattr(b.services, "cfg", None)
+    if app_cfg is None:
+        return cfg.boundary_log
+    p = boundary_log_path(app_cfg, name)
+    return None if p is None else str(p)
 
 
 def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
