@@ -15,6 +15,7 @@ from tierwise.commands._common import config_option, load_or_exit
 def command(config_path: str, route: str | None, history: bool, as_json: bool) -> None:
     """Show where each task type is served (local or frontier), the verdicts behind it, and every move."""
     from pathlib import Path
+    from typing import Any
 
     import orjson
 
@@ -34,7 +35,7 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
 
         ledger = Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
     try:
-        out = {n: {"task_types": boundary_table(cfg, ledger, n),
+        out: dict[str, dict[str, Any]] = {n: {"task_types": boundary_table(cfg, ledger, n),
                    "history": [m.sentence() for m in moves(cfg, n)]} for n in names}
     finally:
         if ledger is not None:

@@ -212,7 +212,7 @@ def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], p
     from tierwise.ledger.records import record_from_trace
 
     store_text = bool(getattr(getattr(getattr(services, "cfg", None), "ledger", None), "store_text", False))
-    extra = {"evaluation": evaluation}
+    extra: dict[str, Any] = {"evaluation": evaluation}
     if store_text:  # the flywheel's material; kept only where the config keeps request text
         extra["local_answer"] = answer
         if frontier_answer is not None:
