@@ -52,7 +52,7 @@ def test_boundary_moves_local_after_accepted_shadows(gateway, openai_up, anthrop
             model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
         answers.append(r.parse().choices[0].message.content)
         rids.append(r.headers["x-tierwise-request-id"])
-        wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     assert answers[0] == "frontier answer"  # conservative start
     assert answers[-1] == "local summary"  # the local tier earned summarisation
     moves = read_moves(tmp_path / "ledger.db.boundary.jsonl")

@@ -120,7 +120,7 @@ def _label(group: Iterable[Verdict]) -> str:
 
     words = Counter(w for v in group for w in {w.strip(".,;:!?()\"'").lower() for w in v.reason.split()}
                     if len(w) > 3)
-    return ", ".join(w for w, _ in words.most_common(4))
+    return ", ".join(w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
 
 
 def candidates(ledger: Any, *, route: str | None = None, min_poor: int = 3) -> list[dict[str, Any]]:
