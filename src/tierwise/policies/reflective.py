@@ -163,7 +163,8 @@ class ReflectiveRoute:
         from tierwise.verifiers.judge import parse_grade
 
         rid = ctx.trace.request_id
-        ectx = Context(Trace(f"{rid}-eval", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
+        suffix = "feedback-eval" if feedback else "eval"  # a request can be judged once on schedule, once on feedback
+        ectx = Context(Trace(f"{rid}-{suffix}", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         frontier_answer = None
         try:
             if plan.shadow:
