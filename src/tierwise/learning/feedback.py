@@ -77,6 +77,23 @@ def notify_route(gateway: Any, linked: dict[str, Any]) -> bool:
                                               getattr(rec, "prompt", None), getattr(rec, "answer", None)))
 
 
+def link_mcp_evaluation(gateway: Any, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any] | None:
+    """The MCP `record_evaluation` tool's verdict on a run that is in the ledger (an ensemble run, or any
+    request id) becomes feedback on it too, so the learning loop sees it; None when there is no such row."""
+    ledger = getattr(gateway, "ledger", None)
+    if ledger is None or not run_id or not _RID.match(run_id):
+        return None
+    rating = "good" if verdict == "good" else "poor"
+    for rid in (run_id, "ens_" + run_id):  # an ensemble run's ledger row is `ens_<run id>`
+        try:
+            linked = record_feedback(ledger, rid, rating, note[:MAX_REASON] or None, source="mcp")
+        except NotFound:
+            continue
+        linked["judging"] = notify_route(gateway, linked)
+        return linked
+    return None
+
+
 async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
     """`POST /v1/tierwise/feedback` behind the gateway key; errors in OpenAI's error schema."""
     from tierwise.errors import TierwiseError

@@ -145,7 +145,12 @@ class ReflectiveRoute:
             log.info("route %s: evaluation of %s dropped (%d pending)", self.name, ctx.trace.request_id,
                      len(self._background))
             return
-        task = asyncio.get_running_loop().create_task(self._evaluate(req, ctx, plan, task_type, answer, feedback))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the gateway's event loop (an MCP tool's thread): re-opening is enough
+            self.dropped += 1
+            return
+        task = loop.create_task(self._evaluate(req, ctx, plan, task_type, answer, feedback))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
