@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import anthropic
-import httpx
+import httpx2 as httpx
 import httpx2
 import openai
 import pytest
