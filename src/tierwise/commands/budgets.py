@@ -12,7 +12,7 @@ from tierwise.commands._common import config_option, load_or_exit
 
 
 def _from_gateway(url: str, key: str | None) -> dict[str, Any]:
-    import httpx
+    import httpx2 as httpx
 
     headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
