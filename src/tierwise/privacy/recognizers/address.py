@@ -101,8 +101,8 @@ _SEG = regex.compile(
       | \d{4,6}(?:[ -]\d{3,4})?                          # postcode
       | [A-Z]\d[A-Z][ \t]?\d[A-Z]\d                      # Canadian postcode
       | [A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}             # UK postcode
-      | (?:\d{4,6}[ \t]+)?\p{Lu}[\p{L}'’.∆-]*(?:[ -]\p{Lu}[\p{L}'’.∆-]*|[ ](?:de|del|da|do|di|la|le|am|an|im|sur|en)[ ]\p{Lu}[\p{L}'’.-]*){0,3}
-        (?:[ \t]*\([\p{L} ]+\))?(?:[ \t]+\d{4,6})?
+      | (?:\d{4,6}[ \t]+)?(?P<w>\p{Lu}[\p{L}'’.∆-]*(?:[ -]\p{Lu}[\p{L}'’.∆-]*|[ ](?:de|del|da|do|di|la|le|am|an|im|sur|en)[ ]\p{Lu}[\p{L}'’.-]*){0,3}
+        (?:[ \t]*\([\p{L} ]+\))?)(?:[ \t]+\d{4,6})?
     )
     (?![\w])
     """
@@ -118,25 +118,47 @@ _STOP_WORDS = frozenset({
 
 
 class AddressRecognizer:
+    """Street addresses; with `split_places`, the city/country lines after the street are
+    returned as LOCATION findings of their own (the rest stays STREET_ADDRESS)."""
+
     name = "context.address"
     entities = frozenset({"STREET_ADDRESS"})
+
+    def __init__(self, split_places: bool = False) -> None:
+        self.split_places = split_places
 
     def find(self, text: str) -> Iterator[Finding]:
         if not any(c.isdigit() for c in text) and "corner of" not in text:
             return
         for m in _ANCHORS.finditer(text):
             start, end = m.span()
+            ext, places = self._extend(text, end)
+            score = 0.92
             if m.group("g") is not None:
                 # number + words + number: an address only with a cue before or a unit/lines after.
-                ext = self._extend(text, end)
                 if ext == end and not _ADDRESS_CUE.search(text, max(0, start - 24), start):
                     continue
-                yield Finding("STREET_ADDRESS", start, ext, 0.8, self.name)
+                score = 0.8
+            if not self.split_places or not places:
+                yield Finding("STREET_ADDRESS", start, ext, score, self.name)
                 continue
-            end = self._extend(text, end)
-            yield Finding("STREET_ADDRESS", start, end, 0.92, self.name)
+            pos = start
+            for a, b in places:
+                yield from self._piece(text, pos, a, score)
+                yield Finding("LOCATION", a, b, score, self.name)
+                pos = b
+            yield from self._piece(text, pos, ext, score)
 
-    def _extend(self, text: str, end: int) -> int:
+    def _piece(self, text: str, a: int, b: int, score: float) -> Iterator[Finding]:
+        while a < b and text[a] in " \t\n,>":
+            a += 1
+        while b > a and text[b - 1] in " \t\n,>":
+            b -= 1
+        if b > a:
+            yield Finding("STREET_ADDRESS", a, b, score, self.name)
+
+    def _extend(self, text: str, end: int) -> tuple[int, list[tuple[int, int]]]:
+        places: list[tuple[int, int]] = []
         u = _UNIT_RX.match(text, end)
         if u:
             end = u.end()
@@ -148,6 +170,8 @@ class AddressRecognizer:
             first = seg.split()[0].lower().strip(".,")
             if first in _STOP_WORDS:
                 break
+            if s.group("w"):
+                places.append(s.span("w"))
             end = s.end()
             c = _SEG_AFTER_COMMA.match(text, end)
             if c:
@@ -155,4 +179,4 @@ class AddressRecognizer:
             u = _UNIT_RX.match(text, end)
             if u:
                 end = u.end()
-        return end
+        return end, places

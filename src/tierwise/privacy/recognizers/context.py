@@ -17,7 +17,6 @@ from collections.abc import Iterator
 import regex
 
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.recognizers.address import AddressRecognizer
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -58,4 +57,4 @@ class DateOfBirthRecognizer:
             yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
 
 
-CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer, AddressRecognizer)
+CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer,)
