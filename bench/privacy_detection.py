@@ -142,13 +142,12 @@ def accuracy(rows: list[dict], use_presidio: bool, show_errors: str | None) -> N
 
 
 def latency(rows: list[dict], rounds: int) -> None:
-    import tiktoken
+    from tierwise.tokens import estimate_text
 
-    enc = tiktoken.get_encoding("cl100k_base")
     parts, tokens = [], 0
     for row in rows:
         parts.append(row["full_text"])
-        tokens += len(enc.encode(row["full_text"])) + 1
+        tokens += estimate_text(row["full_text"]) + 1
         if tokens >= 2000:
             break
     text = "\n".join(parts)

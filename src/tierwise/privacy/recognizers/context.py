@@ -12,9 +12,8 @@ Street addresses: see `address.py`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-
-import regex
 
 from tierwise.privacy.finding import Finding
 
@@ -43,7 +42,7 @@ _CUE = (
     r"geboortedatum|geboren\s+op|född(?:\s+den)?|födelsedatum|født|fødselsdato|syntynyt|"
     r"nascid[oa](?:\s+em)?|data\s+de\s+nascimento|urodzon[ya]|data\s+urodzenia)"
 )
-_DOB = regex.compile(
+_DOB = re.compile(
     rf"(?i)\b{_CUE}(?:\s+(?:is|was|on|in|am|le|el|il|em|den|op|:))?[\s:,-]{{0,6}}(?:on\s+)?(?P<d>{_DATE})(?!\d)"
 )
 
