@@ -117,10 +117,13 @@ def _word_first_start(text: str, a: int) -> int | None:
     elif last == "u.":
         start = run[min(len(run) - 1, 2)][0] if len(run) > 1 else None
     elif last.endswith(_SUFFIX_TUPLE) and not last.isdigit():
-        start = run[0][0]
         bare = last.rstrip(".")
-        if bare in _TYPE_SET and len(run) > 1 and run[1][2][:1].isupper():
-            start = run[1][0]  # "Villacher Strasse 89"
+        if bare in _TYPE_SET:  # the street-type word alone: "Villacher Strasse 89", not "ring 08-123"
+            if len(run) < 2 or not run[1][2][:1].isupper():
+                return None
+            start = run[1][0]
+        else:
+            start = run[0][0]
     else:
         for s0, _e0, w in run[:4]:
             if w.lower().rstrip(".") in _PREFIX_SET:
@@ -167,6 +170,7 @@ _SEG = regex.compile(
         [A-Z]{2,3}(?:[ \t]+\d{4,6})?                     # region code, with a postcode
       | nan(?:[ \t]+\d{4,6})?                            # an empty field in generated data
       | \d{4,6}(?:[ -]\d{3,4})?                          # postcode
+      | \d{3}[ ]\d{2}(?=[ \t]+\p{Lu})                    # Swedish/Czech/Greek postcode, then the city
       | [A-Z]\d[A-Z][ \t]?\d[A-Z]\d                      # Canadian postcode
       | [A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}             # UK postcode
       | (?:\d{4,6}[ \t]+)?(?P<w>\p{Lu}[\p{L}'’.∆-]*(?:[ -]\p{Lu}[\p{L}'’.∆-]*|[ ](?:de|del|da|do|di|la|le|am|an|im|sur|en)[ ]\p{Lu}[\p{L}'’.-]*){0,3}
@@ -176,6 +180,13 @@ _SEG = regex.compile(
     """
 )
 _SEG_AFTER_COMMA = regex.compile(r"[ \t]*,[ \t]*(?P<s>\d{1,3}(?:[ \t\n]+\d{4,6})?)(?![\w])")
+_NOT_STREET_WORDS = frozenset(
+    """january february march april may june july august september october november december jan feb mar apr
+    jun jul aug sep sept oct nov dec januar februar märz mai juni juli oktober dezember janvier février mars
+    avril juin juillet août septembre octobre novembre décembre enero febrero marzo abril mayo junio julio
+    agosto septiembre octubre noviembre diciembre and or of the to in on at for with by from than x times
+    percent per cent minutes hours days weeks months years seconds pm am kg km mb gb items people""".split()
+)
 _STOP_WORDS = frozenset({
     "the", "and", "or", "but", "phone", "tel", "mobile", "fax", "email", "e-mail", "website", "please", "thanks",
     "thank", "i", "we", "you", "he", "she", "it", "they", "my", "our", "your", "is", "are", "was", "name",
@@ -238,7 +249,11 @@ class AddressRecognizer:
             ext, places = self._extend(text, end)
             score = 0.92
             if generic:
-                # number + words + number: an address only with a cue before or a unit/lines after.
+                # number + words + number: an address only with a cue before or a unit/lines after,
+                # and never a date or a count ("12 March 2024", "3 apples and 4").
+                words = {w.lower().strip(".,") for w in text[start:end].split()}
+                if words & _NOT_STREET_WORDS:
+                    continue
                 if ext == end and not _ADDRESS_CUE.search(text, max(0, start - 24), start):
                     continue
                 score = 0.8

@@ -61,7 +61,9 @@ class IpRecognizer:
         if ":" in text:
             for m in self._v6.finditer(text):
                 s = m.group()
-                if s.count(":") < 2 or len(s) < 3:
+                groups = [g for g in s.split(":") if g]
+                # "a::b", "std::" in code: too short to be an address anyone would write
+                if s.count(":") < 2 or not (len(groups) >= 3 or any(len(g) >= 3 for g in groups)):
                     continue
                 try:
                     ip = ipaddress.IPv6Address(s)
