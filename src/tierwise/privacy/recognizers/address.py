@@ -91,7 +91,12 @@ def _word_first_start(text: str, a: int) -> int | None:
     """Start of a word-first anchor ending in the number at `a` (`Rue des Lilas 12`,
     `Friedhofstrasse 33`, `Villacher Strasse 89`, `Király u. 15`, `P.O. Box 287`), or None.
     Looks at up to five tokens before the number, on the same line, separated by spaces only."""
-    line = text.rfind("\n", 0, a) + 1
+    j = a - 1
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    if j < 0 or j == a - 1 or not (text[j].isalpha() or text[j] == "."):
+        return None  # a word-first anchor has a word, then spaces, right before its number
+    line = text.rfind("\n", max(0, a - _WINDOW), a) + 1
     lo = max(line, a - _WINDOW)
     toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, lo, a)]
     # keep the trailing run of tokens joined by whitespace only, ending right before the number
@@ -152,6 +157,8 @@ _KEYWORD_FIRST = regex.compile(
     """
 )
 _DIGIT_RUN = regex.compile(r"\d+")
+# Number-first anchors need a word within the next few characters (cheap pre-check).
+_WORD_SOON = regex.compile(r"[A-Za-z]?(?:[/-]\d{1,4})?\s+(?:\d{1,5}\s+)?[^\W\d_]")
 _NUM_END = regex.compile(rf"{_NUM}\.?")
 _WINDOW = 90  # characters before a number a word-first anchor may start
 
@@ -234,7 +241,8 @@ class AddressRecognizer:
                 end = e.end() if e else b
                 if end >= n or not text[end].isalnum():
                     best = (ws, end, False)
-            if best is None and (a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_.,-")):
+            if best is None and (a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_.,-")) \
+                    and _WORD_SOON.match(text, b):
                 m = _NUMBER_FIRST.match(text, a)
                 if m:
                     best = (m.start(), m.end(), m.group("g") is not None)
