@@ -31,6 +31,7 @@ POSITIVE = [
     ("konto SE45 5000 0000 0583 9825 7466", "IBAN_CODE", "SE45 5000 0000 0583 9825 7466"),
     ("compte FR14 2004 1010 0505 0001 3M02 606", "IBAN_CODE", "FR14 2004 1010 0505 0001 3M02 606"),
     ("konto NO9386011117947", "IBAN_CODE", "NO9386011117947"),
+    ("my iban is gb82west12345698765432", "IBAN_CODE", "gb82west12345698765432"),
     # national identifiers
     ("SSN 536-22-1234", "US_SSN", "536-22-1234"),
     ("my social security number is 536221234", "US_SSN", "536221234"),

@@ -41,11 +41,12 @@ class EmailRecognizer:
 class IpRecognizer:
     name = "pattern.ip"
     entities = frozenset({"IP_ADDRESS"})
-    _v4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+    _v4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
     # v6: hex groups and colons (with at least two colons), optionally ending in a dotted v4.
     _v6 = re.compile(
         r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
     )
+    _v6_gate = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
     _version_ctx = re.compile(r"(?i)\b(?:version|ver\.?|v|release|build)\s*$")
 
     def find(self, text: str) -> Iterator[Finding]:
@@ -58,7 +59,7 @@ class IpRecognizer:
                 if self._version_ctx.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
-        if ":" in text:
+        if ":" in text and self._v6_gate.search(text):
             for m in self._v6.finditer(text):
                 s = m.group()
                 groups = [g for g in s.split(":") if g]
@@ -129,7 +130,7 @@ class PhoneRecognizer:
     entities = frozenset({"PHONE_NUMBER"})
     # A run of digits with phone separators; at least 6 digits (checked below).
     _cand = re.compile(
-        r"(?<![\w+])(?:\+|00)?(?:\(\d{1,5}\)|\d)(?:[ .\-/\u00a0]{0,2}(?:\(\d{1,5}\)|\d)){5,19}"
+        r"(?=[+(\d])(?<![\w+])(?:\+|00)?(?:\(\d{1,5}\)|\d)(?:[ .\-/\u00a0]{0,2}(?:\(\d{1,5}\)|\d)){5,19}"
         r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?(?![\w])"
     )
 
@@ -140,13 +141,17 @@ class PhoneRecognizer:
         for m in self._cand.finditer(text):
             s = m.group()
             ndigits = sum(c.isdigit() for c in s)
-            if ndigits < 6 or _DATE_START.match(s):
+            if ndigits < 6 or ndigits > 21 or _DATE_START.match(s):
                 continue
             before = text[max(0, m.start() - 40):m.start()]
             after_cue = _PHONE_CUE_AFTER.match(text, m.end()) is not None
             if not after_cue and _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
                 continue  # "license number is ...", "card # ...": the nearest cue says it is something else
             cue = after_cue or _PHONE_CUE.search(before) is not None
+            if not cue and not s.startswith(("+", "0", "(")) and (
+                ndigits < 7 or (s.isdigit() and not 10 <= ndigits <= 15)
+            ):
+                continue  # "130000", "1234567": a bare number is not a phone without a cue
             hit = self._match(s)
             if hit is not None:
                 a, b, valid_score = hit

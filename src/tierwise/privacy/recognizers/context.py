@@ -47,11 +47,20 @@ _DOB = re.compile(
 )
 
 
+# Cheap pre-check: the stems every cue contains (substring tests on the lower-cased text; the
+# full pattern runs only on a hit).
+_CUE_STEMS = ("born", "dob", "d.o.b", "birth", "geb", "né", "nacid", "nacim", "nato", "nata", "nascit", "nascid",
+              "geboor", "född", "födel", "født", "fødsel", "syntyn", "urodz", "b.")
+
+
 class DateOfBirthRecognizer:
     name = "context.date_of_birth"
     entities = frozenset({"DATE_OF_BIRTH"})
 
     def find(self, text: str) -> Iterator[Finding]:
+        lowered = text.lower()
+        if not any(stem in lowered for stem in _CUE_STEMS):
+            return
         for m in _DOB.finditer(text):
             yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
 

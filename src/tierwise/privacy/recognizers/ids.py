@@ -42,7 +42,7 @@ class CardRecognizer:
     name = "checksum.card"
     entities = frozenset({"CREDIT_CARD"})
     # 13-19 digits, optionally grouped by single spaces or dashes.
-    _rx = re.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
+    _rx = re.compile(r"\d(?<![\w.,-]\d)(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
     # Maestro issues 12-digit cards (IIN 50, 56-69, 0604); a 12-digit run is a card only with
     # such a prefix or a card word before it.
     _maestro = re.compile(r"^(?:50|5[6-9]|6\d|0604)")
@@ -81,16 +81,18 @@ class CardRecognizer:
 class IbanRecognizer:
     name = "checksum.iban"
     entities = frozenset({"IBAN_CODE"})
-    _start = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})(?=[ -]?[A-Za-z0-9])")
+    _start = re.compile(r"(\d{2})(?<![A-Za-z0-9][A-Za-z]{2}\d{2})(?<=[A-Za-z]{2}\d{2})(?=[ -]?[A-Za-z0-9])")
 
     def find(self, text: str) -> Iterator[Finding]:
         n = len(text)
+        # Found at the two check digits (a digit-first scan), the country code is the two
+        # letters before them.
         for m in self._start.finditer(text):
-            cc = m.group(1).upper()
+            cc = text[m.start() - 2:m.start()].upper()
             length = IBAN_LENGTHS.get(cc)
             if length is None:
                 continue
-            chars = [cc, m.group(2)]
+            chars = [cc, m.group(1)]
             count = 4
             i = m.end()
             end = i
@@ -110,14 +112,14 @@ class IbanRecognizer:
             if end < n and text[end].isascii() and text[end].isalnum():
                 continue  # more letters/digits run on: not this IBAN
             if iban_ok("".join(chars)):
-                yield Finding("IBAN_CODE", m.start(), end, 1.0, self.name)
+                yield Finding("IBAN_CODE", m.start() - 2, end, 1.0, self.name)
 
 
 class UsSsnRecognizer:
     name = "checksum.us_ssn"
     entities = frozenset({"US_SSN"})
-    _fmt = re.compile(r"(?<![\d-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)")
-    _bare = re.compile(r"(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
+    _fmt = re.compile(r"(?=\d)(?<![\d-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)")
+    _bare = re.compile(r"(?=\d)(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
     _ctx = re.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
 
     def find(self, text: str) -> Iterator[Finding]:
@@ -134,7 +136,11 @@ class UkNinoRecognizer:
     entities = frozenset({"UK_NINO"})
     _rx = re.compile(r"(?i)(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
 
+    _gate = re.compile(r"\d\d ?\d\d ?\d\d ?[A-Da-d](?![A-Za-z0-9])")
+
     def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
         for m in self._rx.finditer(text):
             compact = _compact(m.group()).upper()
             if uk_nino_ok(compact) and (m.group()[:2].isupper() or m.group()[:2].islower()):
@@ -144,7 +150,7 @@ class UkNinoRecognizer:
 class SePersonnummerRecognizer:
     name = "checksum.se_personnummer"
     entities = frozenset({"SE_PERSONNUMMER"})
-    _rx = re.compile(r"(?<![\d-])((?:19|20)?)(\d{2})(\d{2})(\d{2})([-+]?)(\d{4})(?![\d]|-\d)")
+    _rx = re.compile(r"(?=\d)(?<![\d-])((?:19|20)?)(\d{2})(\d{2})(\d{2})([-+]?)(\d{4})(?![\d]|-\d)")
     _ctx = re.compile(r"(?i)(?:personn(?:umm)?er|pnr|person(?:al)? (?:id|identity|number)|"
                          r"samordningsnummer|född|\bid\b|identitet)")
 
@@ -172,7 +178,7 @@ class SePersonnummerRecognizer:
 class DeTaxIdRecognizer:
     name = "checksum.de_tax_id"
     entities = frozenset({"DE_TAX_ID"})
-    _rx = re.compile(r"(?<![\d-])[1-9]\d(?: ?\d{3}){3}(?![\d]|-\d)")
+    _rx = re.compile(r"[1-9](?<![\d-][1-9])\d(?: ?\d{3}){3}(?![\d]|-\d)")
 
     def find(self, text: str) -> Iterator[Finding]:
         for m in self._rx.finditer(text):
@@ -184,7 +190,7 @@ class FrInseeRecognizer:
     name = "checksum.fr_insee"
     entities = frozenset({"FR_INSEE"})
     _rx = re.compile(
-        r"(?<![\dA-Za-z])[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}(?![\d])"
+        r"[12](?<![\dA-Za-z][12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}(?![\d])"
     )
 
     def find(self, text: str) -> Iterator[Finding]:
@@ -196,7 +202,7 @@ class FrInseeRecognizer:
 class NlBsnRecognizer:
     name = "checksum.nl_bsn"
     entities = frozenset({"NL_BSN"})
-    _rx = re.compile(r"(?<![\d.-])\d{4}\.?\d{2}\.?\d{3}(?![\d]|[.-]\d)")
+    _rx = re.compile(r"\d(?<![\d.-]\d)\d{3}\.?\d{2}\.?\d{3}(?![\d]|[.-]\d)")
     _ctx = re.compile(r"(?i)\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b")
 
     def find(self, text: str) -> Iterator[Finding]:
@@ -210,7 +216,11 @@ class EsDniRecognizer:
     entities = frozenset({"ES_DNI"})
     _rx = re.compile(r"(?i)(?<![A-Za-z0-9])(?:\d{8}|[XYZ]-?\d{7})[ -]?[A-Z](?![A-Za-z0-9])")
 
+    _gate = re.compile(r"\d{7}")
+
     def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
         for m in self._rx.finditer(text):
             if es_dni_ok(_compact(m.group()).upper()):
                 yield Finding("ES_DNI", m.start(), m.end(), 0.9, self.name)
@@ -224,7 +234,11 @@ class ItFiscalCodeRecognizer:
         rf"(?i)(?<![A-Za-z0-9])[A-Z]{{6}}{_d}{{2}}[ABCDEHLMPRST]{_d}{{2}}[A-Z]{_d}{{3}}[A-Z](?![A-Za-z0-9])"
     )
 
+    _gate = re.compile(r"[\dLMNPQRSTUV]{2}[ABCDEHLMPRSTabcdehlmprst][\dLMNPQRSTUV]{2}[A-Za-z]")
+
     def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
         for m in self._rx.finditer(text):
             if it_fiscal_code_ok(m.group().upper()):
                 yield Finding("IT_FISCAL_CODE", m.start(), m.end(), 1.0, self.name)
