@@ -461,6 +461,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             cfg.privacy = PrivacyConfig.model_validate(cfg.privacy)
         except ValidationError as e:
             raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
+        for r in cfg.privacy.routes:
+            if r not in targets:
+                raise _err(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
+                           f"privacy.routes.{r}", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)
