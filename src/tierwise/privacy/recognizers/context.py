@@ -12,12 +12,10 @@ Street addresses: see `address.py`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-import regex
-
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.recognizers.address import AddressRecognizer
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -44,9 +42,15 @@ _CUE = (
     r"geboortedatum|geboren\s+op|född(?:\s+den)?|födelsedatum|født|fødselsdato|syntynyt|"
     r"nascid[oa](?:\s+em)?|data\s+de\s+nascimento|urodzon[ya]|data\s+urodzenia)"
 )
-_DOB = regex.compile(
+_DOB = re.compile(
     rf"(?i)\b{_CUE}(?:\s+(?:is|was|on|in|am|le|el|il|em|den|op|:))?[\s:,-]{{0,6}}(?:on\s+)?(?P<d>{_DATE})(?!\d)"
 )
+
+
+# Cheap pre-check: the stems every cue contains (substring tests on the lower-cased text; the
+# full pattern runs only on a hit).
+_CUE_STEMS = ("born", "dob", "d.o.b", "birth", "geb", "né", "nacid", "nacim", "nato", "nata", "nascit", "nascid",
+              "geboor", "född", "födel", "født", "fødsel", "syntyn", "urodz", "b.")
 
 
 class DateOfBirthRecognizer:
@@ -54,8 +58,11 @@ class DateOfBirthRecognizer:
     entities = frozenset({"DATE_OF_BIRTH"})
 
     def find(self, text: str) -> Iterator[Finding]:
+        lowered = text.lower()
+        if not any(stem in lowered for stem in _CUE_STEMS):
+            return
         for m in _DOB.finditer(text):
             yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
 
 
-CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer, AddressRecognizer)
+CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer,)
