@@ -251,7 +251,7 @@ class AddressRecognizer:
         return sorted(found + taken)
 
     def find(self, text: str) -> Iterator[Finding]:
-        if not any(c.isdigit() for c in text) and "corner of" not in text:
+        if not _DIGIT_RUN.search(text) and "corner of" not in text:
             return
         for start, end, generic in self._anchors(text):
             ext, places = self._extend(text, end)

@@ -126,6 +126,9 @@ class UsSsnRecognizer:
         for m in self._fmt.finditer(text):
             if us_ssn_ok(m.group(1), m.group(3), m.group(4)):
                 yield Finding("US_SSN", m.start(), m.end(), 0.95, self.name)
+        lowered = text.lower()
+        if not any(k in lowered for k in ("ssn", "ss#", "ss no", "social", "soc", "taxpayer", "tin")):
+            return  # a bare 9-digit SSN needs one of these cues
         for m in self._bare.finditer(text):
             if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and context_before(text, m.start(), self._ctx):
                 yield Finding("US_SSN", m.start(), m.end(), 0.8, self.name)
