@@ -68,9 +68,11 @@ rate_limits:
 
 
 def measure(t: Target, quick: bool) -> dict[str, float]:
-    d, n = (3, 400) if quick else (6, 1500)
-    out = {"serial_p50": load(t, "serial", n=n)["p50_ms"]}
+    d, n = (3, 400) if quick else (5, 1000)
     assert t.proc is not None
+    cpu0 = cpu_s(t.proc.p.pid)
+    out = {"serial_p50": load(t, "serial", n=n)["p50_ms"]}
+    out["cpu_serial"] = (cpu_s(t.proc.p.pid) - cpu0) * 1e6 / n
     cpu0 = cpu_s(t.proc.p.pid)
     r = load(t, "closed", concurrency=50, duration=d)
     out["rps_c50"] = r["rps"]
@@ -120,15 +122,17 @@ def main() -> None:
                 r.delete(*keys)
     off = results["off"]
     print("| store | serial p50 ms | added p50 ms (per round) | median added | rps c50 | throughput vs off "
-          "(per round) | median | CPU µs/req c50 | errors |")
-    print("|---|---:|---|---:|---:|---|---:|---:|---:|")
+          "(per round) | median | CPU µs/req serial | CPU µs/req c50 | CPU c50 vs off | errors |")
+    print("|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for name, rs in results.items():
         added = [r["serial_p50"] - o["serial_p50"] for r, o in zip(rs, off, strict=True)]
         ratio = [r["rps_c50"] / o["rps_c50"] for r, o in zip(rs, off, strict=True)]
+        cpu = [r["cpu_c50"] / o["cpu_c50"] for r, o in zip(rs, off, strict=True)]
         print(f"| {name} | {statistics.median(r['serial_p50'] for r in rs):.3f} | "
               f"{', '.join(f'{x:+.3f}' for x in added)} | {statistics.median(added):+.3f} | "
               f"{statistics.median(r['rps_c50'] for r in rs):,.0f} | {', '.join(f'{x:.3f}' for x in ratio)} | "
-              f"{statistics.median(ratio):.3f} | {statistics.median(r['cpu_c50'] for r in rs):,.0f} | "
+              f"{statistics.median(ratio):.3f} | {statistics.median(r['cpu_serial'] for r in rs):,.0f} | "
+              f"{statistics.median(r['cpu_c50'] for r in rs):,.0f} | {statistics.median(cpu):.3f} | "
               f"{sum(r['errors_c50'] for r in rs):.0f} |")
     print(f"\n{a.rounds} round(s){' (quick)' if a.quick else ''}; medians over rounds.")
 
