@@ -11,6 +11,12 @@ Medians over rounds; added p50 = on - off of the same round, throughput = on / o
 
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --rounds 4
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --quick --rounds 2 --no-redis
+    nice -n 5 .venv/bin/python bench/budgets_overhead.py --micro     # in process: admission + settlement only
+
+`--micro` times the seam itself in one process (no HTTP): CPU (process time) per request of
+`admit` + `settle` for the same config, memory and Redis stores, requests one at a time and 50 at
+once, against the cost of making the request's context alone (the part of a request that exists
+without budgets). On a shared machine this is steadier than the HTTP figures.
 """
 
 from __future__ import annotations
@@ -81,12 +87,82 @@ def measure(t: Target, quick: bool) -> dict[str, float]:
     return out
 
 
+def micro(rounds: int) -> None:
+    """admit + settle in process: CPU µs per request, serial and 50 at once, memory and Redis."""
+    import asyncio
+    import time
+
+    import redis
+
+    sys.path.insert(0, str(HERE.parent / "src"))
+    from tierwise.config import parse_config
+    from tierwise.gateway import Gateway
+    from tierwise.wire import openai_chat
+
+    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+    stores = {"memory": "{backend: memory}",
+              "redis": f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{prefix}"}}'}
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+    req = openai_chat.decode_request(body, {"content-length": "90"})
+    rows: dict[str, list[float]] = {}
+
+    async def run(store: str, conc: int, n: int) -> tuple[float, float]:
+        cfg = parse_config(config(1, Path(tempfile.gettempdir()), spend_section(store))(1))
+        cfg.ledger.enabled = False
+        gw = Gateway(cfg)
+        spend = gw.spend
+
+        async def one(i: int, r: int) -> None:
+            ctx = gw.context("main", f"req_{r}_{i}", "openai", MODEL)
+            await spend.admit(req, ctx, "main", None, None)
+            spend.settle(ctx)
+
+        try:
+            for warm in range(200):
+                await one(warm, -1)
+            c0, t0 = time.process_time(), time.perf_counter()
+            for k in range(0, n, conc):
+                await asyncio.gather(*(one(i, k) for i in range(conc)))
+            if spend._pending:
+                await asyncio.wait(list(spend._pending))
+            cpu, wall = (time.process_time() - c0) / n * 1e6, (time.perf_counter() - t0) / n * 1e6
+            c0 = time.process_time()
+            for i in range(n):
+                gw.context("main", f"ctx_{i}", "openai", MODEL)
+            return cpu, (time.process_time() - c0) / n * 1e6 if conc == 1 else wall
+        finally:
+            await gw.close()
+
+    try:
+        for rnd in range(rounds):
+            for name, store in (stores.items() if rnd % 2 == 0 else reversed(stores.items())):
+                for conc in ((1,) if name == "memory" else (1, 50)):  # the memory store never waits
+                    cpu, other = asyncio.run(run(store, conc, 2000 if name == "redis" else 20000))
+                    rows.setdefault(f"{name} c{conc}", []).append(cpu)
+                    if conc == 1:
+                        rows.setdefault("context alone", []).append(other)
+                    print(f"round {rnd + 1} {name} c{conc}: {cpu:.1f} µs CPU per request", file=sys.stderr, flush=True)
+    finally:
+        r = redis.Redis.from_url(REDIS_URL)
+        keys = list(r.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            r.delete(*keys)
+    print("| seam, in process | CPU µs per request (per round) | median |")
+    print("|---|---|---:|")
+    for k, xs in rows.items():
+        print(f"| {k} | {', '.join(f'{x:.1f}' for x in xs)} | {statistics.median(xs):.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--micro", action="store_true")
     a = ap.parse_args()
+    if a.micro:
+        micro(a.rounds)
+        return
     stub = start_stub(0.0)
     work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-bench-"))
     prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"

@@ -31,7 +31,7 @@ from tierwise.budgets.checks import (
 )
 
 BATCH = 64  # admissions (and settlements) per script call at most: bounds its run time and arguments
-SETTLE_DELAY = 0.002  # seconds a settlement waits for an admission to ride with
+SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with (its reservation holds meanwhile)
 
 # ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle, then nsettle settlement
 # strings, then one string per admission. Each string holds words separated by spaces (one
