@@ -122,7 +122,10 @@ def micro(rounds: int) -> None:
                 await one(warm, -1)
             c0, t0 = time.process_time(), time.perf_counter()
             for k in range(0, n, conc):
-                await asyncio.gather(*(one(i, k) for i in range(conc)))
+                if conc == 1:
+                    await one(0, k)
+                else:
+                    await asyncio.gather(*(one(i, k) for i in range(conc)))  # a task each: counted too
             if spend._pending:
                 await asyncio.wait(list(spend._pending))
             cpu, wall = (time.process_time() - c0) / n * 1e6, (time.perf_counter() - t0) / n * 1e6
