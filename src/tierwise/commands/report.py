@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from typing import Any
 
 import click
 
@@ -15,7 +17,9 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
               show_default=True)
 @click.option("--days", type=float, default=None, help="Only the last N days.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(config_path: str, by: str, days: float | None, as_json: bool) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also draw cost and savings over time, per route, into this PNG (needs matplotlib).")
+def command(config_path: str, by: str, days: float | None, as_json: bool, plot_path: str | None) -> None:
     """Savings: what was spent, and what the reference frontier model would have cost."""
     import orjson
     from rich.table import Table
@@ -29,6 +33,8 @@ def command(config_path: str, by: str, days: float | None, as_json: bool) -> Non
     since = time.time() - days * 86400 if days else None
     report = savings_report(ledger, by, since=since)  # type: ignore[arg-type]
     report["budgets"] = budget_events(ledger, since=since)
+    if plot_path:
+        _plot(ledger, since, plot_path)
     ledger.close()
     if as_json:
         click.echo(inert_json(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()))
@@ -58,3 +64,15 @@ def command(config_path: str, by: str, days: float | None, as_json: bool) -> Non
         models = ", ".join(inert(m) for m in unknown["models"])
         click.echo(f"{unknown['requests']} request(s) had an unknown cost (no price for: {models}); they are left "
                    "out of cost, reference and savings. Give those models a `price` in the config.")
+
+
+def _plot(ledger: Any, since: float | None, path: str) -> None:
+    from tierwise.observability.plot import PlotUnavailable, plot, series
+
+    try:
+        plot(series(ledger, since), path)
+    except PlotUnavailable as e:
+        ledger.close()
+        click.echo(f"tierwise: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"tierwise: wrote {path}", err=True)

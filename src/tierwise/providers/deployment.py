@@ -60,6 +60,11 @@ class Deployment:
         self._cost = cost_fn
         self.codec = CODECS[provider.kind]
         self.locality = provider.locality
+        pc = provider.cfg
+        self.regions = frozenset(r.lower() for r in [*pc.regions, *([pc.region] if pc.region else [])])
+        # The privacy boundary (tierwise.privacy.boundary), set on remote deployments when the
+        # config has a `privacy:` section; every call of every policy passes through it.
+        self.privacy: Any = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -100,12 +105,28 @@ class Deployment:
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
 
-    def _body(self, req: Request) -> bytes:
-        return orjson.dumps(self.codec.encode_request(req, self.cfg.model))
+    def _body(self, req: Request, check: Any = None) -> bytes:
+        body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
+        if check is not None:
+            check(body)
+        return body
+
+    def _headers(self, req: Request, ctx: Context) -> dict[str, str]:
+        h = self.provider.headers(req.headers)
+        obs = getattr(ctx.services, "observer", None)
+        if obs is not None and obs.tracing:  # W3C trace context for the call step just recorded
+            obs.inject(ctx, req, h)
+        return h
 
     # ------------------------------------------------------------------ Target
 
     async def complete(self, req: Request, ctx: Context) -> Response:
+        if self.privacy is not None:
+            return await self.privacy.complete(self, req, ctx)  # type: ignore[no-any-return]
+        return await self.complete_unguarded(req, ctx)
+
+    async def complete_unguarded(self, req: Request, ctx: Context, check: Any = None) -> Response:
+        """The call itself; `check(body)` sees the exact bytes before they leave (the privacy boundary's)."""
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
@@ -114,7 +135,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             body, raw = await self.provider.post_json(
-                self.provider.chat_url, self._body(req), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
@@ -143,6 +164,11 @@ class Deployment:
         return first
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        if self.privacy is not None:
+            return await self.privacy.stream(self, req, ctx)  # type: ignore[no-any-return]
+        return await self.stream_unguarded(req, ctx)
+
+    async def stream_unguarded(self, req: Request, ctx: Context, check: Any = None) -> AsyncIterator[StreamChunk]:
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
@@ -151,7 +177,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             resp = await self.provider.open(
-                self.provider.chat_url, self._body(req), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
         except UpstreamError as e:
             self._fail(step, e, t0)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tierwise.routers.base import Router, RouterError, load_router, save_router, threshold_for_share
 
 __all__ = ["ROUTER_SPECS", "Router", "RouterError", "load_builtin_kinds", "load_router", "make_router",
@@ -25,7 +23,8 @@ def load_builtin_kinds() -> None:
     from tierwise.routers import ensemble, knn, linear, mf, stack  # noqa: F401
 
 
-def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = None, **kw: Any) -> Router:
+def make_router(spec: str, *, embedding_cache: Any = None, **kw: Any) -> Router:
+    """`embedding_cache`: an `EmbeddingCache` (on disk) or a dict (prompt → vector) for embedding routers."""
     from tierwise.routers.ensemble import EnsembleRouter
     from tierwise.routers.knn import knn
     from tierwise.routers.linear import LinearRouter
@@ -45,6 +44,11 @@ def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = No
         return stack("lsa" if spec == "stack-lsa" else "embedding", cache, **kw)
     if spec == "ensemble":
         return EnsembleRouter([LinearRouter(), knn("lsa"), mf("lsa")])
-    if spec == "ensemble-embedding":
-        return EnsembleRouter([LinearRouter(), knn("embedding", cache), mf("embedding", cache)])
+    if spec == "ensemble-embedding":  # one vectors object for both members: each prompt is embedded once
+        from tierwise.routers.dense import EmbeddingVectors
+        from tierwise.routers.knn import KnnRouter
+        from tierwise.routers.mf import MatrixFactorisationRouter
+
+        shared = EmbeddingVectors(cache=cache if cache is not None else {})
+        return EnsembleRouter([LinearRouter(), KnnRouter(shared), MatrixFactorisationRouter(shared)])
     raise RouterError(f"unknown router {spec!r}; choose one of: {', '.join(ROUTER_SPECS)}")

@@ -420,7 +420,7 @@ class StackRouter:
         return r
 
 
-def stack(vectors: str = "embedding", cache: dict[str, np.ndarray] | None = None, **kw: Any) -> StackRouter:
+def stack(vectors: str = "embedding", cache: Any = None, **kw: Any) -> StackRouter:
     return StackRouter(make_vectors(vectors, cache), **kw)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from tierwise import console_log
+from tierwise.cache.answer_cache import cache_header
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
     InvalidRequest,
@@ -28,6 +29,8 @@ from tierwise.errors import (
     TierwiseError,
 )
 from tierwise.gateway import Gateway, new_request_id
+from tierwise.learning.feedback import feedback_endpoint
+from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
 from tierwise.server import openapi
@@ -96,11 +99,13 @@ class App:
             ("GET", "/v1/models"): self.models,
             ("GET", "/models"): self.models,
             ("POST", "/v1/embeddings"): self.embeddings,
+            ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
             ("GET", "/v1/tierwise/budgets"): self.budgets_status,
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
+        self.routes.update(observability_endpoints(self).routes())  # /metrics, /dashboard (when enabled)
         # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).
         self.allow: dict[str, str] = {}
         for m, p in self.routes:
@@ -283,6 +288,7 @@ class App:
                 self.gw.record(ctx, req, status=e.status, stream=req.stream, latency_ms=0.0, error=e)
                 await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
                 return
+        target = self.gw.cached(target, ctx, scope.get("tierwise.key", self.keyring.open_scope).tenant, req, codec.FORMAT)
         if req.stream:
             await self.chat_stream(send, receive, codec, req, target, ctx, t0, rid)
             return
@@ -301,6 +307,7 @@ class App:
             rid,
             (b"x-tierwise-route", route.encode()),
             (b"x-tierwise-steps", trace.header_summary().encode()),
+            *cache_header(ctx),
         ]
         if error is not None:
             extra.extend(retry_after_header(error))  # 429, and 503 while a breaker is open
@@ -401,7 +408,8 @@ class App:
                 "status": 200,
                 # What is known at the first byte: the later steps only reach the ledger (`tierwise trace`).
                 "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode()),
-                                          (b"x-tierwise-steps", ctx.trace.header_summary().encode())],
+                                          (b"x-tierwise-steps", ctx.trace.header_summary().encode()),
+                                          *cache_header(ctx)],
             }
         )
         try:
