@@ -12,6 +12,11 @@ Medians over rounds; added p50 = on - off of the same round, throughput = on / o
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --rounds 4
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --quick --rounds 2 --no-redis
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --micro     # in process: admission + settlement only
+    nice -n 5 .venv/bin/python bench/budgets_overhead.py --same-process memory --rounds 6
+
+`--same-process STORE` runs one gateway with two identical routes, one covered by the budgets and
+rate limits and one not, and alternates between them request by request (serial) and burst by
+burst (50 clients): the comparison least disturbed by a loaded machine.
 
 `--micro` times the seam itself in one process (no HTTP): CPU (process time) per request of
 `admit` + `settle` for the same config, memory and Redis stores, requests one at a time and 50 at
@@ -85,6 +90,82 @@ def measure(t: Target, quick: bool) -> dict[str, float]:
     out["cpu_c50"] = (cpu_s(t.proc.p.pid) - cpu0) * 1e6 / max(1, r["requests"] + 50)
     out["errors_c50"] = r["errors"]
     return out
+
+
+def same_process(rounds: int, store_name: str) -> None:
+    """One gateway, two identical routes to the frontier model: `main` covered by the budgets and rate
+    limits, `plain` by none. Serial requests alternate between them one by one, and 50-client
+    runs alternate in short bursts, so both share the process, its warm-up and the machine's load."""
+    import http.client
+    import time
+
+    stub = start_stub(0.0)
+    work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-same-"))
+    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+    store = "{backend: memory}" if store_name == "memory" else \
+        f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{prefix}"}}'
+    section = spend_section(store).replace("window: month}", "window: month, routes: [main]}")
+    section = section.replace("window: {rolling: 1h}}", "window: {rolling: 1h}, routes: [main]}")
+    section = section.replace("tokens_per_minute: 1000000000000}", "tokens_per_minute: 1000000000000, routes: [main]}")
+    section = section.replace("per: route, requests_per_minute: 100000000}", "per: route, requests_per_minute: 100000000, "
+                              "routes: [main]}")
+
+    def text(port: int) -> str:
+        return f"""
+server: {{port: {port}}}
+ledger: {{path: {work / "ledger.db"}}}
+providers:
+  stub_remote: {{kind: openai, base_url: "http://127.0.0.1:{stub.port}/v1", locality: remote}}
+models:
+  ref: {{provider: stub_remote, model: stub-model, price: {{input: 3, output: 15}}}}
+routes:
+  main: {{policy: fallback, targets: [ref]}}
+  plain: {{policy: fallback, targets: [ref]}}
+{section}"""
+
+    gw = serve_tierwise(work, text, name="tierwise-same")
+    serial: dict[str, list[float]] = {"main": [], "plain": []}
+    rps: dict[str, list[float]] = {"main": [], "plain": []}
+    try:
+        targets = {m: Target(m, "openai", f"http://127.0.0.1:{gw.port}", m, m, proc=gw) for m in ("main", "plain")}
+        for t in targets.values():
+            check(t)
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port)
+        bodies = {m: json.dumps({"model": m, "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+                  for m in ("main", "plain")}
+        for rnd in range(rounds):
+            for i in range(1000):
+                order = ("main", "plain") if i % 2 == 0 else ("plain", "main")
+                for m in order:
+                    t0 = time.perf_counter()
+                    conn.request("POST", "/v1/chat/completions", bodies[m], {"content-type": "application/json"})
+                    r = conn.getresponse()
+                    r.read()
+                    serial[m].append((time.perf_counter() - t0) * 1000)
+                    assert r.status == 200, r.status
+            for m in (("main", "plain") if rnd % 2 == 0 else ("plain", "main")):
+                rps[m].append(load(targets[m], "closed", concurrency=50, duration=3)["rps"])
+            print(f"round {rnd + 1}: serial p50 main {statistics.median(serial['main']):.3f} plain "
+                  f"{statistics.median(serial['plain']):.3f} ms; rps main {rps['main'][-1]:.0f} plain "
+                  f"{rps['plain'][-1]:.0f}", file=sys.stderr, flush=True)
+    finally:
+        gw.stop()
+        stub.stop()
+        if store_name == "redis":
+            import redis
+
+            r = redis.Redis.from_url(REDIS_URL)
+            keys = list(r.scan_iter(match=prefix + "*", count=1000))
+            if keys:
+                r.delete(*keys)
+    ratios = [a / b for a, b in zip(rps["main"], rps["plain"], strict=True)]
+    print("| store | serial p50 covered ms | serial p50 uncovered ms | added p50 ms | rps c50 covered / "
+          "uncovered (per round) | median |")
+    print("|---|---:|---:|---:|---|---:|")
+    pm, pp = statistics.median(serial["main"]), statistics.median(serial["plain"])
+    print(f"| {store_name} | {pm:.3f} | {pp:.3f} | {pm - pp:+.3f} | {', '.join(f'{x:.3f}' for x in ratios)} | "
+          f"{statistics.median(ratios):.3f} |")
+    print(f"\n{rounds} round(s) of 1,000 alternating serial pairs and a 3 s burst at c50 per route.")
 
 
 def micro(rounds: int) -> None:
@@ -162,7 +243,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--micro", action="store_true")
+    ap.add_argument("--same-process", choices=["memory", "redis"], default=None)
     a = ap.parse_args()
+    if a.same_process:
+        same_process(a.rounds, a.same_process)
+        return
     if a.micro:
         micro(a.rounds)
         return
