@@ -121,7 +121,7 @@ models:
 routes:
   main: {{policy: fallback, targets: [ref]}}
   plain: {{policy: fallback, targets: [ref]}}
-{section}"""
+{section if store_name != "none" else ""}"""
 
     gw = serve_tierwise(work, text, name="tierwise-same")
     serial: dict[str, list[float]] = {"main": [], "plain": []}
@@ -144,7 +144,9 @@ routes:
                     serial[m].append((time.perf_counter() - t0) * 1000)
                     assert r.status == 200, r.status
             for m in (("main", "plain") if rnd % 2 == 0 else ("plain", "main")):
-                rps[m].append(load(targets[m], "closed", concurrency=50, duration=3)["rps"])
+                out = load(targets[m], "closed", concurrency=50, duration=3)
+                assert out["errors"] == 0, out
+                rps[m].append(out["rps"])
             print(f"round {rnd + 1}: serial p50 main {statistics.median(serial['main']):.3f} plain "
                   f"{statistics.median(serial['plain']):.3f} ms; rps main {rps['main'][-1]:.0f} plain "
                   f"{rps['plain'][-1]:.0f}", file=sys.stderr, flush=True)
@@ -243,7 +245,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--micro", action="store_true")
-    ap.add_argument("--same-process", choices=["memory", "redis"], default=None)
+    ap.add_argument("--same-process", choices=["memory", "redis", "none"], default=None,
+                    help="none: neither route is covered (an A/A run: the noise floor)")
     a = ap.parse_args()
     if a.same_process:
         same_process(a.rounds, a.same_process)
