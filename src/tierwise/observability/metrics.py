@@ -201,6 +201,9 @@ class Metrics:
                         obs(self.tokens, ("chat", provider, model, model, route, "cache_read"), u.cache_read_tokens)
                 if s.cost:
                     inc(self.cost, (route, provider, model), s.cost)
+                if s.locality == "cache":  # the answer cache's hit leaves a $0 call named `cache`
+                    inc(self.cache, ("hit",))
+                    continue
                 role = s.detail.get("role") if s.detail else None
                 if role is not None:
                     inc(self.helper_calls, (route, self.name(str(role))))
@@ -215,7 +218,10 @@ class Metrics:
             elif kind == "verdict":
                 inc(self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
             else:
-                inc(self.decisions, (route, self.name(s.name), reason_label(s.reason)))
+                name = s.name
+                inc(self.decisions, (route, self.name(name), reason_label(s.reason)))
+                if name == "privacy" or name == "budget":
+                    self._from_guard(name, s.detail)
         if escalated:
             inc(self.escalations, (route,))
         if answered is not None:
@@ -227,6 +233,18 @@ class Metrics:
         overhead_ms = rec.latency_ms - upstream_ms
         if overhead_ms >= 0:
             obs(self.overhead, (route, stream), overhead_ms / 1000)
+
+    def _from_guard(self, name: str, detail: dict[str, Any]) -> None:
+        """Privacy crossings and budget refusals, from the decision steps those guards record."""
+        if name == "privacy":
+            p = detail.get("privacy")
+            if isinstance(p, dict):
+                action = self.name(str(p.get("action", "other")))
+                classes = p.get("classes") or ["none"]
+                for c in classes if isinstance(classes, list) else [classes]:
+                    self.inc(self.privacy, (action, self.name(str(c))))
+        elif detail.get("action") == "refuse":
+            self.inc(self.budget_refusals, (self.name(str(detail.get("budget", "unknown"))),))
 
     # ------------------------------------------------------------------ scrape
 

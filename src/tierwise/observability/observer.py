@@ -65,12 +65,25 @@ class Finished:
         return sum(s.cost or 0.0 for s in self.steps if s.kind == "call")
 
 
-def protected(ctx: Any) -> bool:
-    """Whether the privacy guard marked this request (its content must never leave in a span).
+def protected(ctx: Any, req: Request) -> bool:
+    """Whether this request holds a value the privacy guard protects (its content must never leave in a span).
 
-    Read: `ctx.privacy.protected` (the privacy guard's per-request state) or `ctx.notes["privacy_protected"]`."""
+    Read: `ctx.privacy.protected`, after `ctx.privacy.scan_request(req)` (cached by the guard: the
+    flag is otherwise set only once a remote call was scanned), or `ctx.notes["privacy_protected"]`.
+    A scan that fails counts as protected."""
+    if ctx.notes.get("privacy_protected"):
+        return True
     p = getattr(ctx, "privacy", None)
-    return bool(getattr(p, "protected", False)) or bool(ctx.notes.get("privacy_protected"))
+    if p is None:
+        return False
+    if not getattr(p, "protected", False):
+        scan = getattr(p, "scan_request", None)
+        if scan is not None:
+            try:
+                scan(req)
+            except Exception:
+                return True
+    return bool(getattr(p, "protected", False))
 
 
 def content_of(req: Request) -> str:
@@ -152,7 +165,7 @@ class Observer:
                 ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
             if ref_price is not None:
                 ref_cost = cost(ref_price, answered.usage or Usage())
-        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx)) \
+        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx, req)) \
             else None
         rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
                        error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
