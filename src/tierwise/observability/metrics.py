@@ -201,9 +201,6 @@ class Metrics:
                         obs(self.tokens, ("chat", provider, model, model, route, "cache_read"), u.cache_read_tokens)
                 if s.cost:
                     inc(self.cost, (route, provider, model), s.cost)
-                if s.locality == "cache":  # the answer cache's hit leaves a $0 call named `cache`
-                    inc(self.cache, ("hit",))
-                    continue
                 role = s.detail.get("role") if s.detail else None
                 if role is not None:
                     inc(self.helper_calls, (route, self.name(str(role))))
@@ -224,6 +221,8 @@ class Metrics:
                     self._from_guard(name, s.detail)
         if escalated:
             inc(self.escalations, (route,))
+        if rec.cache is not None:  # the answer cache's outcome: hit | semantic_hit | miss | bypass
+            inc(self.cache, (self.name(str(rec.cache)),))
         if answered is not None:
             inc(self.answered, (route, resp_model, answered.locality or ""))
             if rec.stream and rec.ttft_ms is not None:
@@ -240,8 +239,8 @@ class Metrics:
             p = detail.get("privacy")
             if isinstance(p, dict):
                 action = self.name(str(p.get("action", "other")))
-                classes = p.get("classes") or ["none"]
-                for c in classes if isinstance(classes, list) else [classes]:
+                classes = p.get("classes") or ["none"]  # {class: count} or a list of classes
+                for c in classes if isinstance(classes, (list, dict)) else [classes]:
                     self.inc(self.privacy, (action, self.name(str(c))))
         elif detail.get("action") == "refuse":
             self.inc(self.budget_refusals, (self.name(str(detail.get("budget", "unknown"))),))

@@ -27,12 +27,12 @@ class Finished:
 
     __slots__ = ("request_id", "route", "api", "stream", "status", "error_type", "latency_ms", "ttft_ms",
                  "started", "steps", "answered", "reference_cost", "requested_model", "ids", "content",
-                 "breakers", "trace", "wall")
+                 "breakers", "trace", "wall", "cache")
 
     def __init__(self, request_id: str, route: str, api: str, stream: bool, status: int, error_type: str,
                  latency_ms: float, ttft_ms: float | None, started: float, steps: list[Any], answered: Any,
                  reference_cost: float | None, requested_model: str, ids: Any, content: str | None,
-                 breakers: dict[str, Any], trace: Any, wall: float) -> None:
+                 breakers: dict[str, Any], trace: Any, wall: float, cache: str | None = None) -> None:
         self.request_id = request_id
         self.route = route
         self.api = api
@@ -51,6 +51,7 @@ class Finished:
         self.breakers = breakers
         self.trace = trace
         self.wall = wall
+        self.cache = cache
 
     @property
     def usage(self) -> Usage:
@@ -170,7 +171,7 @@ class Observer:
         rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
                        error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
                        str(ctx.notes.get("requested_model") or req.model), ids, content, self.gw.deployments,
-                       trace, time.time())
+                       trace, time.time(), ctx.notes.get("cache"))
         if self.metrics is not None:
             self.metrics.observe(rec)
         if ids is not None and ids.sampled:
