@@ -89,6 +89,9 @@ MICRO = {
     "tracing": {"tracing": {"endpoint": "http://127.0.0.1:9/v1/traces", "interval": 60, "queue_size": 10**6}},
     "metrics+tracing": {"metrics": {"enabled": True},
                         "tracing": {"endpoint": "http://127.0.0.1:9/v1/traces", "interval": 60, "queue_size": 10**6}},
+    "dashboard": {"dashboard": {"enabled": True}},
+    "all three": {"metrics": {"enabled": True}, "dashboard": {"enabled": True},
+                  "tracing": {"endpoint": "http://127.0.0.1:9/v1/traces", "interval": 60, "queue_size": 10**6}},
 }
 
 

@@ -58,7 +58,7 @@ class Endpoints:
         self.streams = 0
         self.static: dict[str, bytes] = {}
         self.topology: Any = None
-        if self.obs.live is not None:
+        if self.obs.live is not None or (self.obs.metrics is not None and dcfg.presence_redis_url):
             from tierwise.observability.topology import Topology
 
             self.topology = Topology(self.gw, dcfg.presence_redis_url)

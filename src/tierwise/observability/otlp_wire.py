@@ -109,6 +109,31 @@ def attributes(tag: bytes, pairs: dict[str, Any]) -> list[bytes]:
     return [attr(tag, k, v) for k, v in pairs.items() if v is not None and v != ""]
 
 
+def numbers(tag: bytes, pairs: dict[str, Any]) -> list[bytes]:
+    """Attributes whose values change with every request (counts, durations, ids): never cached."""
+    out = []
+    for key, value in pairs.items():
+        if value is None:
+            continue
+        kb = _key_cache.get(key) or _key(key)
+        cls = type(value)
+        if cls is int and 0 <= value < 0x80:
+            out.append(tag + bytes((len(kb) + 4,)) + kb + b"\x12\x02\x18" + bytes((value,)))
+        elif cls is float:
+            out.append(tag + bytes((len(kb) + 11,)) + kb + b"\x12\x09\x21" + _double(value))
+        else:
+            if cls is int:
+                anyv = ANY_INT + varint(value)
+            elif cls is bool:
+                anyv = ANY_BOOL + (b"\x01" if value else b"\x00")
+            else:
+                raw = str(value).encode("utf-8", "replace")
+                anyv = ANY_STRING + varint(len(raw)) + raw
+            inner = kb + KV_VALUE + varint(len(anyv)) + anyv
+            out.append(tag + varint(len(inner)) + inner)
+    return out
+
+
 def head(name: str, kind: int, static: dict[str, Any], error: bool) -> bytes:
     """The parts of a span that repeat across requests (name, kind, fixed attributes, status), encoded
     once and cached by the caller."""
@@ -121,11 +146,12 @@ def head(name: str, kind: int, static: dict[str, Any], error: bool) -> bytes:
 
 def span(trace_id: bytes, span_id: bytes, parent: bytes | None, head_b: bytes, start: int, end: int,
          attrs: dict[str, Any], events: list[bytes] | None = None) -> bytes:
+    """One span: `head_b` from `head`, `attrs` the per-request attributes (see `numbers`)."""
     parts = [SPAN_TRACE_ID + b"\x10" + trace_id, SPAN_SPAN_ID + b"\x08" + span_id]
     if parent:
         parts.append(SPAN_PARENT + b"\x08" + parent)
     parts += [head_b, SPAN_START + _fixed64(start), SPAN_END + _fixed64(end)]
-    parts += attributes(SPAN_ATTR, attrs)
+    parts += numbers(SPAN_ATTR, attrs)
     if events:
         parts += [field(SPAN_EVENT, e) for e in events]
     return b"".join(parts)

@@ -201,13 +201,20 @@ class SpanExporter:
         off = self.offset
         out: list[bytes] = []
         events: list[bytes] = []
+        tin = tout = tcache = 0
+        total_cost = 0.0
         for i, s in enumerate(rec.steps):
             at = s.at
             kind = s.kind
             if kind == "call":
                 u = s.usage
                 dyn: dict[str, Any] = {"tierwise.cost_usd": s.cost}
+                if s.cost:
+                    total_cost += s.cost
                 if u is not None:
+                    tin += u.input_tokens
+                    tout += u.output_tokens
+                    tcache += u.cache_read_tokens
                     dyn[G.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
                     dyn[G.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
                     if u.cache_read_tokens:
@@ -229,14 +236,13 @@ class SpanExporter:
                     "tierwise.reason": s.reason[:MAX_TEXT],
                     "tierwise.reason_label": reason_label(s.reason),
                 }))
-        usage = rec.usage
         dyn = {
             "tierwise.request_id": rec.request_id,
-            G.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
-            G.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
-            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens or None,
+            G.GEN_AI_USAGE_INPUT_TOKENS: tin,
+            G.GEN_AI_USAGE_OUTPUT_TOKENS: tout,
+            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: tcache or None,
             G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None,
-            "tierwise.cost_usd": rec.cost or None,
+            "tierwise.cost_usd": total_cost or None,
             "tierwise.reference_cost_usd": rec.reference_cost,
         }
         if rec.content is not None:
