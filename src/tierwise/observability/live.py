@@ -8,6 +8,7 @@ with the request rate (the stream is sampled, the charts are aggregated per seco
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from typing import Any
 
@@ -86,7 +87,10 @@ class LiveFeed:
         newest = self.seq
         if newest <= seq:
             return newest, [], 0
-        items = [(s, r) for s, r in list(self.recent) if s > seq]
+        # Sequence numbers are consecutive: the new rows are the last (newest - seq) of the deque.
+        n_new = min(newest - seq, len(self.recent))
+        items = list(itertools.islice(reversed(self.recent), n_new))
+        items.reverse()
         skipped = 0
         if len(items) > limit:
             step = len(items) / limit
