@@ -12,6 +12,8 @@ import itertools
 import time
 from typing import Any
 
+from tierwise.observability.vocab import reason_label
+
 WINDOW_S = 900  # seconds of per-second aggregates kept
 
 
@@ -23,7 +25,7 @@ class Second:
         self.n = self.errors = self.local = self.remote = 0
         self.cost = self.ref_cost = self.latency_ms = 0.0
         self.routes: dict[str, int] = {}
-        self.decisions: dict[str, int] = {}
+        self.decisions: dict[str, dict[str, int]] = {}  # route -> decision reason -> count
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": self.t, "n": self.n, "errors": self.errors, "cost": self.cost, "ref_cost": self.ref_cost,
@@ -76,6 +78,11 @@ class LiveFeed:
             else:
                 sec.remote += 1
         sec.routes[rec.route] = sec.routes.get(rec.route, 0) + 1
+        for st in rec.steps:
+            if st.kind == "decision":
+                d = sec.decisions.setdefault(rec.route, {})
+                label = reason_label(st.reason)
+                d[label] = d.get(label, 0) + 1
         t = self.totals
         t["n"] += 1
         t["errors"] += err
