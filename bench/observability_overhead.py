@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--micro", action="store_true", help="in-process cost per request (no sockets)")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
     a = ap.parse_args()
     if a.micro:
         micro(a.rounds)
@@ -166,7 +167,10 @@ def main() -> None:
     stub = start_stub(0.0)
     procs: dict[str, Proc] = {}
     try:
-        for name, obs in VARIANTS.items():
+        chosen = [v for v in a.variants.split(",") if v]
+        if "off" not in chosen or any(v not in VARIANTS for v in chosen):
+            raise SystemExit(f"--variants: `off` and any of {', '.join(VARIANTS)}")
+        for name, obs in ((n, VARIANTS[n]) for n in chosen):
             procs[name] = start_gateway(name, stub, scratch / name,
                                         obs % f"http://127.0.0.1:{rport}/v1/traces" if "%s" in obs else obs)
         targets = {name: Target(name, "openai", f"http://127.0.0.1:{p.port}", "m", name, proc=p)
