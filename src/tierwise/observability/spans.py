@@ -81,6 +81,7 @@ class SpanExporter:
         self._resource_b = wire.field(b"\x0a", self.resource.SerializeToString())
         self._scope_b = wire.field(b"\x0a", self.scope.SerializeToString())
         self._heads: dict[tuple[Any, ...], bytes] = {}  # used by the export thread only
+        self._events: dict[tuple[Any, ...], bytes] = {}  # event bodies (all but the time), same
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="tierwise-otlp", daemon=True)
@@ -228,19 +229,26 @@ class SpanExporter:
                     dyn[G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = s.ttft_ms / 1000
                 out.append(wire.span(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid, self._client_head(s),
                                      int((at + off) * 1e9), int((at + off + (s.latency_ms or 0.0) / 1000) * 1e9), dyn))
-            elif kind == "verdict":
-                events.append(wire.event(EVALUATION_EVENT, int((at + off) * 1e9), {
-                    G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
-                    G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
-                    G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
-                    G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
-                }))
             else:
-                events.append(wire.event(DECISION_EVENT, int((at + off) * 1e9), {
-                    "tierwise.policy": s.name[:MAX_TEXT],
-                    "tierwise.reason": s.reason[:MAX_TEXT],
-                    "tierwise.reason_label": reason_label(s.reason),
-                }))
+                key = (kind, s.name, s.ok, s.score, s.reason)
+                body = self._events.get(key)
+                if body is None:
+                    if kind == "verdict":
+                        body = wire.event_body(EVALUATION_EVENT, {
+                            G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
+                            G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
+                            G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
+                            G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
+                        })
+                    else:
+                        body = wire.event_body(DECISION_EVENT, {
+                            "tierwise.policy": s.name[:MAX_TEXT],
+                            "tierwise.reason": s.reason[:MAX_TEXT],
+                            "tierwise.reason_label": reason_label(s.reason),
+                        })
+                    if len(self._events) < HEADS_MAX:
+                        self._events[key] = body
+                events.append(wire.timed_event(int((at + off) * 1e9), body))
         dyn = {
             "tierwise.request_id": rec.request_id,
             G.GEN_AI_USAGE_INPUT_TOKENS: tin,
