@@ -113,6 +113,7 @@ class Metrics:
         self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
         self._hists: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
         self._armed = False
+        self._reasons: dict[str, str] = {}
 
     # ------------------------------------------------------------------ label children
 
@@ -130,15 +131,26 @@ class Metrics:
         if not self._armed and self.mp:
             self._arm()
 
-    def observe_value(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
+    def _observe(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
         k = (metric, labels)
         h = self._hists.get(k)
         if h is None:
             h = self._hists[k] = [0.0] * (len(metric._upper_bounds) + 1)
         h[0] += v
         h[1 + bisect_left(metric._upper_bounds, v)] += 1
-        if not self._armed and self.mp:
-            self._arm()
+
+    def _add(self, metric: Any, labels: tuple[str, ...], v: float = 1.0) -> None:
+        k = (metric, labels)
+        c = self._counts
+        c[k] = c.get(k, 0.0) + v
+
+    def _reason(self, reason: str) -> str:
+        label = self._reasons.get(reason)
+        if label is None:
+            label = reason_label(reason)
+            if len(self._reasons) < 10_000:  # reasons repeat (they name rules and models)
+                self._reasons[reason] = label
+        return label
 
     def _arm(self) -> None:
         try:
@@ -168,8 +180,10 @@ class Metrics:
 
     def observe(self, rec: Any) -> None:
         """Everything one finished request says (`rec` is an observer.Finished)."""
-        inc = self.inc
-        obs = self.observe_value
+        if not self._armed and self.mp:
+            self._arm()
+        inc = self._add
+        obs = self._observe
         route = self.route(rec.route)
         stream = "true" if rec.stream else "false"
         err = rec.error_type
@@ -216,7 +230,7 @@ class Metrics:
                 inc(self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
             else:
                 name = s.name
-                inc(self.decisions, (route, self.name(name), reason_label(s.reason)))
+                inc(self.decisions, (route, self.name(name), self._reason(s.reason)))
                 if name == "privacy" or name == "budget":
                     self._from_guard(name, s.detail)
         if escalated:
