@@ -125,7 +125,7 @@ class ReflectiveRoute:
                                 answer: str | None) -> bool:
         """A user said a local answer was poor: re-open the task type's evaluation and judge that answer
         (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself."""
-        self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.first_uses
+        self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.reprobe_uses
         if (not prompt or answer is None) and request_id in self._recent:
             prompt, answer = self._recent[request_id]
         if not prompt or answer is None:
