@@ -61,7 +61,8 @@ class LearningLoop:
             hit = unit_hash(request_id, "audit") < self.settings.schedule.shadow_audit_rate
             d = Decision(hit, "audit" if hit else "skip-unlikely")
         else:
-            d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback, count_use=False)
+            d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback, count_use=False,
+                                     shadow=True)
         if d.judge:
             self.schedule.count_use(key, d)
         return Plan(tier, d.judge, d.judge, d.reason)

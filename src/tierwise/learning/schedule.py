@@ -85,8 +85,11 @@ class EvaluationSchedule:
         acc = st.acceptance()
         return st.uses > self.settings.established_uses and acc is not None and acc > self.settings.established_acceptance
 
-    def decide(self, key: PairKey, request_id: str, *, negative_feedback: bool = False, count_use: bool = True) -> Decision:
-        """Whether to judge this use of `key`; counts the use (the decision looks at the uses before it)."""
+    def decide(self, key: PairKey, request_id: str, *, negative_feedback: bool = False, count_use: bool = True,
+               shadow: bool = False) -> Decision:
+        """Whether to judge this use of `key`; counts the use (the decision looks at the uses before it).
+        `shadow`: the answer would come from a shadow run while the frontier serves; the established rule
+        is about answers users get, so it does not thin out the evidence that could move the boundary."""
         s = self.settings
         st = self.stats(key)
         before = st.uses
@@ -101,7 +104,7 @@ class EvaluationSchedule:
             if count_use:
                 st.reprobe -= 1
             return Decision(True, "re-probe")
-        if established:
+        if established and not shadow:
             hit = unit_hash(request_id, "audit") < s.audit_rate
             return Decision(hit, "audit" if hit else "skip-established")
         hit = unit_hash(request_id, "sample") < s.sample_rate
