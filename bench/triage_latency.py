@@ -69,7 +69,7 @@ def main() -> None:
     t_proto: list[float] = []
     t_embed: list[float] = []
     for _ in range(args.rounds):
-        for r, v, p in zip(reqs, vecs, prompts, strict=True):
+        for r, v in zip(reqs, vecs, strict=True):
             t0 = time.perf_counter()
             lex.classify(r)
             t1 = time.perf_counter()
