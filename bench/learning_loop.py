@@ -91,7 +91,12 @@ def load_stream(seed: int, task_types: str = "labels") -> tuple[OutcomeDataset, 
     return data, [types[i] for i in order], order
 
 
+VERDICT = {"mode": "relative"}
+
+
 def accepted(strong: float, weak: float, mt: bool) -> float:
+    if VERDICT["mode"] == "absolute":  # the local answer is right (MT-Bench: graded 8 or more)
+        return float(weak >= (0.8 if mt else 0.5))
     return float(weak >= strong - (0.1 if mt else 0.0) - 1e-9)
 
 
@@ -203,11 +208,14 @@ def main() -> None:
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--tail", type=int, default=2000)
+    ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
+                    help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
                     help="the benchmarks' labels (26 types) or the triage classifier's (lexical)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     args = ap.parse_args()
     t0 = time.time()
+    VERDICT["mode"] = args.verdict
     data, types, _ = load_stream(args.seed, args.task_types)
     n = len(data)
     settings = LoopSettings.model_validate({
