@@ -67,6 +67,8 @@ def test_boundary_moves_local_after_accepted_shadows(gateway, openai_up, anthrop
     assert ev["shadow"] is True and ev["schedule"] == "first-uses"
     assert first.extra["local_answer"] == "local summary" and first.extra["frontier_answer"] == "frontier answer"
     assert first.cost_usd is not None and first.cost_usd > 0  # the judge call is paid, as evaluation
+    verdict = next(s for s in first.steps if s["kind"] == "verdict")
+    assert verdict["ok"] is True and verdict["detail"]["grade"] == "good" and verdict["score"] == 1.0
     rec = g.ledger.get(rids[0])
     assert rec.extra["task_type"] == "summarisation" and "complexity" in rec.extra
     step = next(s for s in rec.steps if s["kind"] == "decision")

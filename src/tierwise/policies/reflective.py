@@ -181,6 +181,11 @@ class ReflectiveRoute:
             log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
             return
         grade = parse_grade(reply)
+        # a verdict step on the evaluation's trace: the ledger row carries it, and tracing can turn it into a
+        # `gen_ai.evaluation.result` event as it does for verifier verdicts
+        ectx.trace.verdict("judge", grade is not None and grade != "poor", f"{task_type}: {grade or 'no verdict'}",
+                           None if grade is None else (0.0 if grade == "poor" else 1.0 if grade == "good" else 0.5),
+                           detail={"grade": grade, "task_type": task_type, "of": rid, "judge": self.judge.name})
         move = None
         if grade is not None:
             move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
