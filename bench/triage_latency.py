@@ -68,7 +68,15 @@ def main() -> None:
     t_lex: list[float] = []
     t_proto: list[float] = []
     t_embed: list[float] = []
+    t_plan: list[float] = []
+    from tierwise.learning.loop import LearningLoop
+
+    loop = LearningLoop("bench")
     for _ in range(args.rounds):
+        for i, y in enumerate(labels):  # the reflective route's per-request decision after triage
+            t0 = time.perf_counter()
+            loop.plan(y, f"req-{_}-{i}")
+            t_plan.append((time.perf_counter() - t0) * 1e3)
         for r, v in zip(reqs, vecs, strict=True):
             t0 = time.perf_counter()
             lex.classify(r)
@@ -90,6 +98,8 @@ def main() -> None:
     print(f"| lexical only | {pct(t_lex, 50):.3f} | {pct(t_lex, 95):.3f} | {acc_lex * 100:.1f}% |")
     print(f"| lexical + prototypes, beyond the embedding | {pct(t_proto, 50):.3f} | {pct(t_proto, 95):.3f} | "
           f"{acc_emb * 100:.1f}% |")
+    print(f"| reflective route's plan (boundary lookup + schedule), after triage | {pct(t_plan, 50):.4f} | "
+          f"{pct(t_plan, 95):.4f} | |")
     print(f"| (the embedding itself, one prompt) | {pct(t_embed, 50):.3f} | {pct(t_embed, 95):.3f} | |")
 
 
