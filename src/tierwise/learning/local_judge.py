@@ -87,6 +87,19 @@ def answers_agree(local: str, reference: str) -> bool | None:
         return a == b
 
 
+def kappa(pairs: Sequence[tuple[bool, bool]]) -> float:
+    """Cohen's kappa of (local, frontier) verdict pairs; 1.0 when both always give the same single verdict."""
+    n = len(pairs)
+    if n == 0:
+        return 0.0
+    po = sum(a == b for a, b in pairs) / n
+    pa, pb = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    if pe >= 1.0:
+        return 1.0 if po >= 1.0 else 0.0
+    return (po - pe) / (1 - pe)
+
+
 def agreement(frontier: Sequence[bool], local: Sequence[bool]) -> Agreement:
     from sklearn.metrics import cohen_kappa_score
 
