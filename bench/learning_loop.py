@@ -207,12 +207,14 @@ def main() -> None:
     ap.add_argument("--credible", type=float, default=0.60)
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
+    ap.add_argument("--stop-after", type=int, default=20)
     ap.add_argument("--tail", type=int, default=2000)
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
                     help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
                     help="the benchmarks' labels (26 types) or the triage classifier's (lexical)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
+    ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
     args = ap.parse_args()
     t0 = time.time()
     VERDICT["mode"] = args.verdict
@@ -221,7 +223,7 @@ def main() -> None:
     settings = LoopSettings.model_validate({
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
-                     "reprobe_uses": args.reprobe},
+                     "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible}})
     run = replay(data, types, settings, seed=args.seed)
     s, w = data.strong, data.weak
@@ -252,7 +254,16 @@ def main() -> None:
           f"hindsight per-type at that share {q_hind_tail * 100:.2f} (gap {(q_tail - q_hind_tail) * 100:+.2f} points); "
           f"random at that share {rq_tail * 100:.2f}; all-frontier {s[tail].mean() * 100:.2f}")
     if not args.no_router:
-        lin = linear_cv_scores(data)
+        from pathlib import Path
+
+        cache = Path(args.router_cache) / f"linear_cv_seed{args.seed}.npy" if args.router_cache else None
+        if cache is not None and cache.exists():
+            lin = np.load(cache)
+        else:
+            lin = linear_cv_scores(data)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cache, lin)
         q_lin_tail = quality_at_share(lin[tail], s[tail], w[tail], share_tail)
         print(f"linear router (5-fold CV, whole stream) at that share: {q_lin_tail * 100:.2f} "
               f"(gap {(q_tail - q_lin_tail) * 100:+.2f} points)")

@@ -46,7 +46,7 @@ class LearningLoop:
 
     def unlikely_local(self, task_type: str) -> bool:
         st = self.boundary.states.get(task_type)
-        if st is None or st.total_judged < self.settings.schedule.first_uses:
+        if st is None or st.judged < self.settings.schedule.shadow_stop_after:
             return False
         upper = beta_lower(st.a, st.b, self.settings.schedule.shadow_stop_quantile)
         return upper < self.settings.boundary.quality_target

@@ -35,6 +35,9 @@ class ScheduleSettings(BaseModel):
     shadow_stop_quantile: float = Field(0.70, gt=0.5, lt=1.0, description=(
         "a frontier task type stops being shadowed (but for the audit) once this quantile of its "
         "acceptance posterior is below the target: it is unlikely to ever move local"))
+    shadow_stop_after: int = Field(20, ge=1, le=10_000, description=(
+        "verdicts (since the task type last moved) before shadowing may stop: a few unlucky first verdicts "
+        "must not park a task type for good"))
     established_uses: int = Field(20, ge=1, description="a pair is established past this many uses ...")
     established_acceptance: float = Field(0.80, ge=0.0, le=1.0,
                                           description="... and with more than this share of recent verdicts accepted")
