@@ -144,7 +144,7 @@ def test_live_stream_is_sampled_when_busy(two_tier, openai_up, anthropic_up):
 
 
 def test_live_stream_ends_after_its_lifetime(two_tier, openai_up, anthropic_up):
-    import httpx
+    import httpx2 as httpx
 
     g = two_tier(observability={"dashboard": {"enabled": True}})
     g.app.routes[("GET", "/dashboard/api/stream")].__self__.stream_lifetime = 0.5
