@@ -99,7 +99,7 @@ def test_dashboard_in_chromium(two_tier, openai_up, anthropic_up, presence, monk
 
 
 def test_dashboard_data_needs_a_key(two_tier, monkeypatch):
-    import httpx
+    import httpx2 as httpx
 
     monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
     monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-1")
@@ -125,7 +125,7 @@ def test_dashboard_data_needs_a_key(two_tier, monkeypatch):
 
 
 def test_live_stream_is_sampled_when_busy(two_tier, openai_up, anthropic_up):
-    import httpx
+    import httpx2 as httpx
     import orjson
 
     g = two_tier(observability={"dashboard": {"enabled": True, "stream_per_second": 5}})  # 1 row per 0.2 s tick
@@ -141,3 +141,13 @@ def test_live_stream_is_sampled_when_busy(two_tier, openai_up, anthropic_up):
     assert len(first["rows"]) == 1 and first["skipped"] == 11  # the newest 12, one shown
     summary = httpx.get(g.url + "/dashboard/api/summary").json()
     assert summary["totals"]["n"] == 12 and sum(s["n"] for s in summary["series"]) == 12
+
+
+def test_live_stream_ends_after_its_lifetime(two_tier, openai_up, anthropic_up):
+    import httpx2 as httpx
+
+    g = two_tier(observability={"dashboard": {"enabled": True}})
+    g.app.routes[("GET", "/dashboard/api/stream")].__self__.stream_lifetime = 0.5
+    with httpx.stream("GET", g.url + "/dashboard/api/stream", timeout=10) as r:
+        body = b"".join(r.iter_bytes())  # returns: the server ended the stream
+    assert body.startswith(b": live")

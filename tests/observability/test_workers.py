@@ -10,7 +10,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2 as httpx
 import yaml
 
 from tests.doubles import Delay, Reply
@@ -70,6 +70,15 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
     assert proc.returncode == 0, out
     assert "Traceback" not in out
     assert metrics_dirs() == before  # the private metrics directory is gone
+    # both processes wrote the one ledger: every request has its row, none twice
+    from tierwise.ledger.store import Ledger
+
+    ledger = Ledger.open(str(tmp_path / "ledger.db"))
+    try:
+        rows = ledger.query()
+        assert len(rows) == N and len({r.request_id for r in rows}) == N
+    finally:
+        ledger.close()
 
 
 def metrics_dirs() -> set[str]:
