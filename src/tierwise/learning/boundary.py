@@ -39,7 +39,7 @@ class BoundarySettings(BaseModel):
     discount: float = Field(0.98, gt=0.5, le=1.0, description="weight kept by earlier evidence at each new verdict")
     recent_window: int = Field(12, ge=3, le=1000, description=(
         "verdicts of the short memory that can send a local task type back fast after a drift"))
-    drift_credible: float = Field(0.99, ge=0.5, lt=1.0, description=(
+    drift_credible: float = Field(0.999, ge=0.5, lt=1.0, description=(
         "credible mass of the short-memory test: high, so ordinary bad luck does not send a task type back"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
