@@ -110,7 +110,7 @@ class SpanExporter:
 
     def flush(self) -> None:
         while self.queue:
-            batch = []
+            batch: list[Any] = []
             while self.queue and len(batch) < self.batch:
                 batch.append(self.queue.popleft())
             try:
