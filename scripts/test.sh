@@ -10,10 +10,10 @@ fi
 # The embeddings extra needs PyTorch. Take the CPU build from the local wheel directory when there
 # is one (`--no-index` keeps pip from pulling the multi-GB CUDA build from the registry); without
 # it the extra is left out and the embedding tests say so.
-EXTRAS=test
+EXTRAS=test,privacy-ner
 if .venv/bin/python -c 'import torch' 2>/dev/null \
    || .venv/bin/pip install -q --disable-pip-version-check --no-index --no-deps 'torch==2.13.0' 2>/dev/null; then
-  EXTRAS=test,embeddings
+  EXTRAS=test,privacy-ner,embeddings
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
 

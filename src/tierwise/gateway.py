@@ -227,6 +227,7 @@ class Gateway:
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
                 shadow=shadow,
+                extra={k: ctx.notes[k] for k in ("task_type", "complexity") if k in ctx.notes},  # learning/triage
             )
             self.ledger.submit(rec)
         except Exception:  # the ledger must never break a request

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import anthropic
-import httpx
 import httpx2
+import httpx2 as httpx
 import openai
 import pytest
 import redis

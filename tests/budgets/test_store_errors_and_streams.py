@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 import anthropic
-import httpx
+import httpx2 as httpx
 import openai
 import pytest
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (fixtures)

@@ -99,7 +99,7 @@ def test_dashboard_in_chromium(two_tier, openai_up, anthropic_up, presence, monk
 
 
 def test_dashboard_data_needs_a_key(two_tier, monkeypatch):
-    import httpx
+    import httpx2 as httpx
 
     monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
     monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-1")
@@ -125,7 +125,7 @@ def test_dashboard_data_needs_a_key(two_tier, monkeypatch):
 
 
 def test_live_stream_is_sampled_when_busy(two_tier, openai_up, anthropic_up):
-    import httpx
+    import httpx2 as httpx
     import orjson
 
     g = two_tier(observability={"dashboard": {"enabled": True, "stream_per_second": 5}})  # 1 row per 0.2 s tick
@@ -144,7 +144,7 @@ def test_live_stream_is_sampled_when_busy(two_tier, openai_up, anthropic_up):
 
 
 def test_live_stream_ends_after_its_lifetime(two_tier, openai_up, anthropic_up):
-    import httpx
+    import httpx2 as httpx
 
     g = two_tier(observability={"dashboard": {"enabled": True}})
     g.app.routes[("GET", "/dashboard/api/stream")].__self__.stream_lifetime = 0.5

@@ -3,7 +3,7 @@ advisor call; bounded labels; the key; the recording API other parts of tierwise
 
 from __future__ import annotations
 
-import httpx
+import httpx2 as httpx
 import openai
 import pytest
 

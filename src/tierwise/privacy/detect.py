@@ -43,12 +43,14 @@ class Recognizer(Protocol):
 
 
 def _build_recognizers(cfg: DetectionConfig, wanted: frozenset[str]) -> list[Recognizer]:
+    from tierwise.privacy.recognizers.address import AddressRecognizer
     from tierwise.privacy.recognizers.contact import (
         EmailRecognizer,
         IpRecognizer,
         PhoneRecognizer,
         UrlCredentialsRecognizer,
     )
+    from tierwise.privacy.recognizers.context import CONTEXT_RECOGNIZERS
     from tierwise.privacy.recognizers.ids import ID_RECOGNIZERS
     from tierwise.privacy.recognizers.secrets import SecretRecognizer
     from tierwise.privacy.recognizers.user import DictionaryRecognizer, PatternRecognizer
@@ -56,11 +58,9 @@ def _build_recognizers(cfg: DetectionConfig, wanted: frozenset[str]) -> list[Rec
     candidates: list[Recognizer] = [cls() for cls in ID_RECOGNIZERS]
     candidates += [EmailRecognizer(), IpRecognizer(), UrlCredentialsRecognizer(), PhoneRecognizer(cfg.phone_regions)]
     candidates.append(SecretRecognizer(cfg.entropy_min_bits))
-    try:
-        from tierwise.privacy.recognizers.context import CONTEXT_RECOGNIZERS
-    except ImportError:  # pragma: no cover - the module ships with the package
-        CONTEXT_RECOGNIZERS = ()
     candidates += [cls() for cls in CONTEXT_RECOGNIZERS]
+    # City and country lines after a street become LOCATION findings when LOCATION is wanted.
+    candidates.append(AddressRecognizer(split_places="LOCATION" in wanted))
     if cfg.user.dictionaries:
         candidates.append(DictionaryRecognizer(cfg.user.dictionaries))
     if cfg.user.patterns:

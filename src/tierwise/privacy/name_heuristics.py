@@ -45,7 +45,7 @@ _CUE_RX = regex.compile(
     rf"first\s+name\??|surname\??|directed\s+by\s*:?|written\s+by|signed\s*,?|dear|hi|hello|hey|"
     rf"speak\s+to|talk\s+to|ask\s+for|my\s+(?:son|daughter|kid|child|wife|husband|partner|mother|father|"
     rf"mom|dad|brother|sister|friend|boss|colleague|patient|client)|patient\s*:|client\s*:|contact\s*:|"
-    rf"attn\.?\s*:?|c/o)\b)[\s:,]*(?P<n>{_NAME})"
+    rf"attn\.?\s*:?|c/o)(?!\w))[\s:,]*(?P<n>{_NAME})"
 )
 _INITIAL_RX = regex.compile(rf"(?<![\w])(?P<n>{_CAP}\s+\p{{Lu}}\.?\s+{_CAP})(?![\w])")
 _TOKEN_RX = regex.compile(rf"(?<![\w])(?P<n>{_CAP}(?:\s+\p{{Lu}}\.?)?(?:\s+(?:{_PARTICLE}\s+)?{_CAP}){{0,2}})(?![\w])")
@@ -153,7 +153,7 @@ class NameHeuristics:
                 start = m.start() + m.group("n").index(words[1])
                 yield Finding("PERSON", start, m.end(), 0.6, self.name)
         if not has_upper:  # all-lower-case text: "eva kleist lives at ..."
-            for m in _LC_TOKEN_RX.finditer(text):
+            for m in _LC_TOKEN_RX.finditer(text, overlapped=True):
                 words = m.group("n").split()
                 if _is_first(words[0], self.names) and len(words[0]) >= 4:
                     end = m.end()

@@ -29,6 +29,7 @@ from tierwise.errors import (
     TierwiseError,
 )
 from tierwise.gateway import Gateway, new_request_id
+from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
@@ -98,6 +99,7 @@ class App:
             ("GET", "/v1/models"): self.models,
             ("GET", "/models"): self.models,
             ("POST", "/v1/embeddings"): self.embeddings,
+            ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
             ("GET", "/v1/tierwise/budgets"): self.budgets_status,
             ("GET", "/openapi.json"): self.openapi_doc,

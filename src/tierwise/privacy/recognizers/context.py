@@ -12,12 +12,10 @@ Street addresses: see `address.py`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-import regex
-
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.recognizers.address import AddressRecognizer
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -44,9 +42,22 @@ _CUE = (
     r"geboortedatum|geboren\s+op|född(?:\s+den)?|födelsedatum|født|fødselsdato|syntynyt|"
     r"nascid[oa](?:\s+em)?|data\s+de\s+nascimento|urodzon[ya]|data\s+urodzenia)"
 )
-_DOB = regex.compile(
+_DOB = re.compile(
     rf"(?i)\b{_CUE}(?:\s+(?:is|was|on|in|am|le|el|il|em|den|op|:))?[\s:,-]{{0,6}}(?:on\s+)?(?P<d>{_DATE})(?!\d)"
 )
+
+
+# Cheap pre-check: the stems every cue contains (substring tests on the lower-cased text; the
+# full pattern runs only on a hit).
+_CUE_STEMS = ("born", "dob", "d.o.b", "birth", "geb", "né", "nacid", "nacim", "nato", "nata", "nascit", "nascid",
+              "geboor", "född", "födel", "født", "fødsel", "syntyn", "urodz", "b.")
+
+
+def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
 
 
 class DateOfBirthRecognizer:
@@ -54,8 +65,22 @@ class DateOfBirthRecognizer:
     entities = frozenset({"DATE_OF_BIRTH"})
 
     def find(self, text: str) -> Iterator[Finding]:
-        for m in _DOB.finditer(text):
-            yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
+        lowered = text.lower()
+        hits = sorted(i for stem in _CUE_STEMS for i in _occurrences(lowered, stem))
+        if not hits or len(lowered) != len(text):
+            if hits:  # lower() changed the length (rare letters): scan the whole text
+                for m in _DOB.finditer(text):
+                    yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
+            return
+        # The full pattern runs only in a window around each cue stem.
+        last_end = 0
+        for i in hits:
+            lo = max(last_end, i - 24)
+            for m in _DOB.finditer(text, lo, min(len(text), i + 90)):
+                if m.end("d") <= last_end:
+                    continue
+                last_end = m.end("d")
+                yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
 
 
-CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer, AddressRecognizer)
+CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer,)

@@ -7,9 +7,8 @@ nearby (`BSN`, `SSN`, `personnummer`, ...); the formatted forms do not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-
-import regex
 
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.checksums import (
@@ -31,7 +30,7 @@ from tierwise.privacy.recognizers.checksums import (
 _CONTEXT_WINDOW = 60
 
 
-def context_before(text: str, start: int, words: regex.Pattern[str], window: int = _CONTEXT_WINDOW) -> bool:
+def context_before(text: str, start: int, words: re.Pattern[str], window: int = _CONTEXT_WINDOW) -> bool:
     return words.search(text, max(0, start - window), start) is not None
 
 
@@ -43,11 +42,11 @@ class CardRecognizer:
     name = "checksum.card"
     entities = frozenset({"CREDIT_CARD"})
     # 13-19 digits, optionally grouped by single spaces or dashes.
-    _rx = regex.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
+    _rx = re.compile(r"\d(?<![\w.,-]\d)(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
     # Maestro issues 12-digit cards (IIN 50, 56-69, 0604); a 12-digit run is a card only with
     # such a prefix or a card word before it.
-    _maestro = regex.compile(r"^(?:50|5[6-9]|6\d|0604)")
-    _ctx = regex.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
+    _maestro = re.compile(r"^(?:50|5[6-9]|6\d|0604)")
+    _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
     def find(self, text: str) -> Iterator[Finding]:
         for m in self._rx.finditer(text):
@@ -82,16 +81,18 @@ class CardRecognizer:
 class IbanRecognizer:
     name = "checksum.iban"
     entities = frozenset({"IBAN_CODE"})
-    _start = regex.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})(?=[ -]?[A-Za-z0-9])")
+    _start = re.compile(r"(\d{2})(?<![A-Za-z0-9][A-Za-z]{2}\d{2})(?<=[A-Za-z]{2}\d{2})(?=[ -]?[A-Za-z0-9])")
 
     def find(self, text: str) -> Iterator[Finding]:
         n = len(text)
+        # Found at the two check digits (a digit-first scan), the country code is the two
+        # letters before them.
         for m in self._start.finditer(text):
-            cc = m.group(1).upper()
+            cc = text[m.start() - 2:m.start()].upper()
             length = IBAN_LENGTHS.get(cc)
             if length is None:
                 continue
-            chars = [cc, m.group(2)]
+            chars = [cc, m.group(1)]
             count = 4
             i = m.end()
             end = i
@@ -111,20 +112,23 @@ class IbanRecognizer:
             if end < n and text[end].isascii() and text[end].isalnum():
                 continue  # more letters/digits run on: not this IBAN
             if iban_ok("".join(chars)):
-                yield Finding("IBAN_CODE", m.start(), end, 1.0, self.name)
+                yield Finding("IBAN_CODE", m.start() - 2, end, 1.0, self.name)
 
 
 class UsSsnRecognizer:
     name = "checksum.us_ssn"
     entities = frozenset({"US_SSN"})
-    _fmt = regex.compile(r"(?<![\d-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)")
-    _bare = regex.compile(r"(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
-    _ctx = regex.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
+    _fmt = re.compile(r"(?=\d)(?<![\d-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)")
+    _bare = re.compile(r"(?=\d)(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
+    _ctx = re.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
 
     def find(self, text: str) -> Iterator[Finding]:
         for m in self._fmt.finditer(text):
             if us_ssn_ok(m.group(1), m.group(3), m.group(4)):
                 yield Finding("US_SSN", m.start(), m.end(), 0.95, self.name)
+        lowered = text.lower()
+        if not any(k in lowered for k in ("ssn", "ss#", "ss no", "social", "soc", "taxpayer", "tin")):
+            return  # a bare 9-digit SSN needs one of these cues
         for m in self._bare.finditer(text):
             if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and context_before(text, m.start(), self._ctx):
                 yield Finding("US_SSN", m.start(), m.end(), 0.8, self.name)
@@ -133,9 +137,13 @@ class UsSsnRecognizer:
 class UkNinoRecognizer:
     name = "checksum.uk_nino"
     entities = frozenset({"UK_NINO"})
-    _rx = regex.compile(r"(?i)(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
+    _rx = re.compile(r"(?i)(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
+
+    _gate = re.compile(r"\d\d ?\d\d ?\d\d ?[A-Da-d](?![A-Za-z0-9])")
 
     def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
         for m in self._rx.finditer(text):
             compact = _compact(m.group()).upper()
             if uk_nino_ok(compact) and (m.group()[:2].isupper() or m.group()[:2].islower()):
@@ -145,8 +153,8 @@ class UkNinoRecognizer:
 class SePersonnummerRecognizer:
     name = "checksum.se_personnummer"
     entities = frozenset({"SE_PERSONNUMMER"})
-    _rx = regex.compile(r"(?<![\d-])((?:19|20)?)(\d{2})(\d{2})(\d{2})([-+]?)(\d{4})(?![\d]|-\d)")
-    _ctx = regex.compile(r"(?i)(?:personn(?:umm)?er|pnr|person(?:al)? (?:id|identity|number)|"
+    _rx = re.compile(r"(?=\d)(?<![\d-])((?:19|20)?)(\d{2})(\d{2})(\d{2})([-+]?)(\d{4})(?![\d]|-\d)")
+    _ctx = re.compile(r"(?i)(?:personn(?:umm)?er|pnr|person(?:al)? (?:id|identity|number)|"
                          r"samordningsnummer|född|\bid\b|identitet)")
 
     def find(self, text: str) -> Iterator[Finding]:
@@ -173,7 +181,7 @@ class SePersonnummerRecognizer:
 class DeTaxIdRecognizer:
     name = "checksum.de_tax_id"
     entities = frozenset({"DE_TAX_ID"})
-    _rx = regex.compile(r"(?<![\d-])[1-9]\d(?: ?\d{3}){3}(?![\d]|-\d)")
+    _rx = re.compile(r"[1-9](?<![\d-][1-9])\d(?: ?\d{3}){3}(?![\d]|-\d)")
 
     def find(self, text: str) -> Iterator[Finding]:
         for m in self._rx.finditer(text):
@@ -184,8 +192,8 @@ class DeTaxIdRecognizer:
 class FrInseeRecognizer:
     name = "checksum.fr_insee"
     entities = frozenset({"FR_INSEE"})
-    _rx = regex.compile(
-        r"(?<![\dA-Za-z])[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}(?![\d])"
+    _rx = re.compile(
+        r"[12](?<![\dA-Za-z][12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}(?![\d])"
     )
 
     def find(self, text: str) -> Iterator[Finding]:
@@ -197,8 +205,8 @@ class FrInseeRecognizer:
 class NlBsnRecognizer:
     name = "checksum.nl_bsn"
     entities = frozenset({"NL_BSN"})
-    _rx = regex.compile(r"(?<![\d.-])\d{4}\.?\d{2}\.?\d{3}(?![\d]|[.-]\d)")
-    _ctx = regex.compile(r"(?i)\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b")
+    _rx = re.compile(r"\d(?<![\d.-]\d)\d{3}\.?\d{2}\.?\d{3}(?![\d]|[.-]\d)")
+    _ctx = re.compile(r"(?i)\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b")
 
     def find(self, text: str) -> Iterator[Finding]:
         for m in self._rx.finditer(text):
@@ -209,23 +217,36 @@ class NlBsnRecognizer:
 class EsDniRecognizer:
     name = "checksum.es_dni"
     entities = frozenset({"ES_DNI"})
-    _rx = regex.compile(r"(?i)(?<![A-Za-z0-9])(?:\d{8}|[XYZ]-?\d{7})[ -]?[A-Z](?![A-Za-z0-9])")
+    _rx = re.compile(r"(?i)(?<![A-Za-z0-9])(?:\d{8}|[XYZ]-?\d{7})[ -]?[A-Z](?![A-Za-z0-9])")
+    _digits = re.compile(r"\d{7,8}")
 
     def find(self, text: str) -> Iterator[Finding]:
-        for m in self._rx.finditer(text):
-            if es_dni_ok(_compact(m.group()).upper()):
-                yield Finding("ES_DNI", m.start(), m.end(), 0.9, self.name)
+        # anchored at 7-8 digit runs: a DNI starts at the run, a NIE one or two characters before it
+        last = -1
+        for d in self._digits.finditer(text):
+            for start in (d.start() - 2, d.start() - 1, d.start()):
+                if start < 0 or start < last:
+                    continue
+                m = self._rx.match(text, start)
+                if m and es_dni_ok(_compact(m.group()).upper()):
+                    yield Finding("ES_DNI", m.start(), m.end(), 0.9, self.name)
+                    last = m.end()
+                    break
 
 
 class ItFiscalCodeRecognizer:
     name = "checksum.it_fiscal_code"
     entities = frozenset({"IT_FISCAL_CODE"})
     _d = "[0-9LMNPQRSTUV]"  # omocodia: digits may be replaced by these letters
-    _rx = regex.compile(
+    _rx = re.compile(
         rf"(?i)(?<![A-Za-z0-9])[A-Z]{{6}}{_d}{{2}}[ABCDEHLMPRST]{_d}{{2}}[A-Z]{_d}{{3}}[A-Z](?![A-Za-z0-9])"
     )
 
+    _gate = re.compile(r"[\dLMNPQRSTUV]{2}[ABCDEHLMPRSTabcdehlmprst][\dLMNPQRSTUV]{2}[A-Za-z]")
+
     def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
         for m in self._rx.finditer(text):
             if it_fiscal_code_ok(m.group().upper()):
                 yield Finding("IT_FISCAL_CODE", m.start(), m.end(), 1.0, self.name)

@@ -10,15 +10,14 @@ Hex strings (commit hashes, checksums) count only after a secret cue (`token`, `
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
-
-import regex
 
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.ids import context_before
 
-_PREFIXED = regex.compile(
+_PREFIXED = re.compile(
     r"(?<![\w-])(?:"
     r"sk-ant-(?:api|admin)\d{2}-[\w-]{20,}"  # Anthropic
     r"|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"  # OpenAI
@@ -43,22 +42,32 @@ _PREFIXED = regex.compile(
     r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
     r")(?![\w-])"
 )
-_SLACK_HOOK = regex.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}")
-_PEM = regex.compile(
+_SLACK_HOOK = re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}")
+_PEM = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,20000}?"
     r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 )
 # `password = "hunter2"`, `api_key: abc...`, `Authorization: Bearer ...`: the value is the secret.
-_ASSIGN = regex.compile(
+_ASSIGN = re.compile(
     r"(?i)\b(?:pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
     r"client[_-]?secret|auth[_-]?token|access[_-]?token|refresh[_-]?token|private[_-]?key|token|"
     r"passwort|kennwort|lösenord|mot de passe|contraseña)"
     r"[\"']?\s*(?:[:=]|=>|\bis\b)\s*[\"']?(?P<v>[^\s\"',;]{6,200})"
 )
-_BEARER = regex.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})")
-_TOKEN = regex.compile(r"(?<![\w+/=.-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
-_HEX = regex.compile(r"^[0-9a-fA-F]+$")
-_SECRET_CUE = regex.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
+_BEARER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})")
+_TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
+_RUN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
+_ASSIGN_KEYS = ("pass", "pwd", "secret", "key", "token", "kennwort", "lösenord", "mot de passe", "contraseña",
+                "bearer", "basic")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
+
+
+def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
 
 
 def shannon_bits(s: str) -> float:
@@ -74,26 +83,45 @@ class SecretRecognizer:
         self.min_bits = entropy_min_bits
 
     def find(self, text: str) -> Iterator[Finding]:
-        for m in _PREFIXED.finditer(text):
-            yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
+        # One pass over long runs of token characters; prefixed keys, JWTs and entropic tokens
+        # all live in such runs, so the big prefix alternation runs only at their starts.
+        for run in _RUN.finditer(text):
+            start = run.start()
+            if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                continue  # the run starts inside a longer word (non-ASCII letters before it)
+            m = _PREFIXED.match(text, start)
+            if m:
+                yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
+                continue
+            for t in _TOKEN.finditer(text, start, run.end()):
+                tok = t.group()
+                if self._entropic(tok) or (
+                    _HEX.match(tok) and len(tok) >= 32 and context_before(text, t.start(), _SECRET_CUE, 24)
+                ):
+                    yield Finding("SECRET", t.start(), t.end(), 0.7, "secrets.entropy")
         if "-----BEGIN" in text:
             for m in _PEM.finditer(text):
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.pem")
         if "hooks.slack.com" in text:
             for m in _SLACK_HOOK.finditer(text):
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
-        for rx in (_ASSIGN, _BEARER):
-            for m in rx.finditer(text):
-                v = m.group("v")
-                if v.startswith(("<", "{", "$", "%")) or v.lower() in {"none", "null", "true", "false", "required"}:
-                    continue  # a template variable or a placeholder, not a value
-                yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
-        for m in _TOKEN.finditer(text):
-            tok = m.group()
-            if self._entropic(tok) or (
-                _HEX.match(tok) and len(tok) >= 32 and context_before(text, m.start(), _SECRET_CUE, 24)
-            ):
-                yield Finding("SECRET", m.start(), m.end(), 0.7, "secrets.entropy")
+        lowered = text.lower()
+        if len(lowered) != len(text):
+            lowered = text  # lower() changed lengths: fall back to case-sensitive cue search
+        hits = sorted(i for k in _ASSIGN_KEYS for i in _occurrences(lowered, k))
+        last_end = 0
+        for i in hits:
+            # the full patterns run only in a window around each cue word
+            lo, hi = max(0, i - 20), min(len(text), i + 260)
+            for rx in (_ASSIGN, _BEARER):
+                for m in rx.finditer(text, lo, hi):
+                    v = m.group("v")
+                    if m.end("v") <= last_end:
+                        continue
+                    if v.startswith(("<", "{", "$", "%")) or v.lower() in {"none", "null", "true", "false", "required"}:
+                        continue  # a template variable or a placeholder, not a value
+                    last_end = m.end("v")
+                    yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
 
     def _entropic(self, tok: str) -> bool:
         if _HEX.match(tok):
@@ -104,7 +132,7 @@ class SecretRecognizer:
         if not (has_digit and has_upper and has_lower):
             return False
         # Identifiers joined by _ or - (`MAX_RETRY_COUNT_2`): words, not randomness.
-        parts = regex.split(r"[_-]", tok)
+        parts = re.split(r"[_-]", tok)
         if len(parts) > 1 and all(p.isalpha() or p.isdigit() or len(p) <= 3 for p in parts):
             return False
         return shannon_bits(tok) >= self.min_bits
