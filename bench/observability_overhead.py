@@ -54,6 +54,8 @@ VARIANTS = {
     "off-again": "",  # A/A: the same config in another process, to show the noise floor of this machine
     "metrics": "observability: {metrics: {enabled: true}}",
     "metrics+tracing": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
+    "tracing": "observability: {tracing: {endpoint: '%s', sample_ratio: 1.0}}",
+    "tracing-unsampled": "observability: {tracing: {endpoint: '%s', sample_ratio: 0.0}}",
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import pytest
 
-from tests.doubles import Reply, ToolCall
+from tests.doubles import Fail, Reply, ToolCall
 from tests.gateway.conftest import ant, oai
 from tests.observability.conftest import MSG, observed_routes
 from tests.observability.otlp_receiver import OTLPReceiver, attrs
@@ -212,3 +212,25 @@ def test_privacy_guard_keeps_content_out_and_its_actions_are_counted(gateway, op
     assert plain in attrs(unprotected.attributes)["gen_ai.input.messages"]
     m = scrape(g.url)
     assert total(m, "tierwise_privacy_actions_total", action="redacted", data_class="pii") == 1
+
+
+def test_gateway_secrets_never_reach_spans(two_tier, openai_up, anthropic_up, receiver, monkeypatch):
+    """An upstream error that echoes the gateway's upstream key: the decision's reason on the span is scrubbed."""
+    key = "sk-test-observe-0123456789abcdefSECRET"
+    monkeypatch.setenv("OBS_UPSTREAM_KEY", key)
+    cfg = tracing(receiver.url, capture_content=True)
+    g = two_tier(**cfg)
+    g.gateway.cfg.providers["cloud"].api_key_env = "OBS_UPSTREAM_KEY"
+    from tierwise.secret_scrub import register
+
+    register([key])
+    anthropic_up.script(Fail(500, f"bad key {key}"))
+    openai_up.script(Reply(text="fine"))
+    rid = rid_of(oai(g).chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": f"my key is {key}"}]))
+    assert receiver.wait_for(lambda: any(attrs(s.attributes).get("tierwise.request_id") == rid
+                                         for s in receiver.spans))
+    blob = b"".join(s.SerializeToString() for s in receiver.spans)
+    assert key.encode() not in blob
+    server, _ = receiver.by_request(rid)
+    assert any(e.name == "tierwise.decision" for e in server.events)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tierwise.canonical import Request, Usage
+from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.observability.tracecontext import NOTE, TraceIds, call_span_id, ids_for, traceparent
 from tierwise.observability.vocab import error_type
@@ -92,7 +92,7 @@ def content_of(req: Request) -> str:
     if req.system:
         msgs.append({"role": "system", "parts": [{"type": "text", "content": b.text} for b in req.system]})
     for m in req.messages:
-        parts = [{"type": "text", "content": b.text} for b in m.content if getattr(b, "type", "") == "text"]
+        parts = [{"type": "text", "content": b.text} for b in m.content if isinstance(b, TextBlock)]
         msgs.append({"role": m.role, "parts": parts})
     return orjson.dumps(msgs).decode()
 

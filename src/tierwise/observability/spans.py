@@ -27,6 +27,7 @@ from tierwise import __version__
 from tierwise.observability import otlp_wire as wire
 from tierwise.observability.tracecontext import call_span_id
 from tierwise.observability.vocab import NONE, call_error_type, reason_label
+from tierwise.secret_scrub import scrub
 
 log = logging.getLogger("tierwise.observability")
 
@@ -110,7 +111,7 @@ class SpanExporter:
 
     def flush(self) -> None:
         while self.queue:
-            batch = []
+            batch: list[Any] = []
             while self.queue and len(batch) < self.batch:
                 batch.append(self.queue.popleft())
             try:
@@ -238,12 +239,12 @@ class SpanExporter:
                             G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
                             G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
                             G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
-                            G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
+                            G.GEN_AI_EVALUATION_EXPLANATION: scrub(s.reason[:MAX_TEXT]),
                         })
                     else:
                         body = wire.event_body(DECISION_EVENT, {
                             "tierwise.policy": s.name[:MAX_TEXT],
-                            "tierwise.reason": s.reason[:MAX_TEXT],
+                            "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
                             "tierwise.reason_label": reason_label(s.reason),
                         })
                     if len(self._events) < HEADS_MAX:
@@ -259,7 +260,7 @@ class SpanExporter:
             "tierwise.reference_cost_usd": rec.reference_cost,
         }
         if rec.content is not None:
-            dyn[G.GEN_AI_INPUT_MESSAGES] = rec.content[:MAX_CONTENT]
+            dyn[G.GEN_AI_INPUT_MESSAGES] = scrub(rec.content[:MAX_CONTENT])
         start = rec.started + off
         parent = ids.parent_id.to_bytes(8, "big") if ids.parent_id else None
         out.insert(0, wire.span(tid, sid, parent, self._server_head(rec), int(start * 1e9),

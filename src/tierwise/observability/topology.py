@@ -42,9 +42,9 @@ class RedisPresence:
             kind = kind.decode() if isinstance(kind, bytes) else kind
             info: dict[str, Any] = {}
             if kind == "hash":
-                raw = await self.client.hgetall(key)
+                fields = await self.client.hgetall(key)
                 info = {(a.decode() if isinstance(a, bytes) else a): (b.decode("utf-8", "replace")
-                        if isinstance(b, bytes) else b) for a, b in raw.items()}
+                        if isinstance(b, bytes) else b) for a, b in fields.items()}
             elif kind == "string":
                 raw = await self.client.get(key)
                 try:
