@@ -10,17 +10,17 @@ fi
 # The embeddings extra needs PyTorch. Take the CPU build from the local wheel directory when there
 # is one (`--no-index` keeps pip from pulling the multi-GB CUDA build from the registry); without
 # it the extra is left out and the embedding tests say so.
-EXTRAS=test
+EXTRAS=test,privacy-ner
 if .venv/bin/python -c 'import torch' 2>/dev/null \
    || .venv/bin/pip install -q --disable-pip-version-check --no-index --no-deps 'torch==2.13.0' 2>/dev/null; then
-  EXTRAS=test,embeddings
+  EXTRAS=test,privacy-ner,embeddings
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
 
 # Real engines and clients the tests drive (llama.cpp's llama-server, the Claude Code and Codex CLIs,
 # Aider). Each installer is idempotent and puts its tool under .tools/ (gitignored).
 for tool in scripts/install-sandbox.sh scripts/install-llama-server.sh scripts/install-claude-code.sh \
-            scripts/install-codex.sh scripts/install-aider.sh; do
+            scripts/install-codex.sh scripts/install-aider.sh scripts/install-chromium.sh; do
   if [ -f "$tool" ]; then
     bash "$tool" || echo "warning: $tool failed; the tests that need it will say so" >&2
   fi

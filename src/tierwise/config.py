@@ -15,9 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
+from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
 from tierwise.errors import ConfigError
+from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
 
 
@@ -40,6 +43,8 @@ class ProviderConfig(_Strict):
     api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
     locality: Literal["local", "remote"] = "remote"
     region: str | None = None
+    regions: list[str] = Field(default_factory=list, description="region tags (e.g. eu, us) a privacy class "
+                               "with `regions:` may be sent to; `region` counts as one more")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     max_connections: int = Field(100, ge=1)
@@ -157,6 +162,8 @@ class ResponsesStoreConfig(_Strict):
 
 class ClientKey(_Strict):
     env: str = Field(description="environment variable holding the key")
+    name: str | None = Field(None, max_length=64, description="the key's name in per-key budgets and rate "
+                             "limits (default: the variable's name)")
     routes: list[str] | None = Field(
         None, description="routes (and models) this key may name; none = all")
     direct_models: bool | None = Field(
@@ -257,9 +264,14 @@ class Config(_Strict):
     # Each route is validated by its policy's own config model (see policies/registry.py).
     routes: dict[str, Any] = Field(default_factory=dict)
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
+    # Validated by tierwise.privacy.policy_config.PrivacyConfig in validate_references (docs/privacy.md).
+    privacy: Any = Field(None, description="the privacy boundary: data classes, per-route policy, audit")
+    budgets: BudgetsConfig | None = Field(None, description="spend caps (docs/budgets.md); off when absent")
+    rate_limits: RateLimitsConfig | None = Field(None, description="requests/tokens per minute (docs/budgets.md)")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="answer cache (docs/cache.md); off by default")
     compression: CompressionConfig = Field(default_factory=CompressionConfig,
                                            description="context compression per route (docs/compression.md)")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -457,6 +469,19 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
                 raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
+    if cfg.privacy is not None and not hasattr(cfg.privacy, "class_entities"):
+        from tierwise.privacy.policy_config import PrivacyConfig
+
+        try:
+            cfg.privacy = PrivacyConfig.model_validate(cfg.privacy)
+        except ValidationError as e:
+            raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
+        for r in cfg.privacy.routes:
+            if r not in targets:
+                raise _err(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
+                           f"privacy.routes.{r}", index)
+    for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
+        raise _err(problem, file, where, index)
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
         for r in names:
             if r not in targets:

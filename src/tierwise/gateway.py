@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from tierwise import console_log, sandbox
+from tierwise import console_log, observability, sandbox
+from tierwise.budgets.controller import SpendController
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -35,6 +36,12 @@ log = logging.getLogger("tierwise")
 
 ZERO = Price(input=0, output=0, cache_read=0, cache_write=0)
 MAX_MODEL_NAME = 256  # the requested name is the client's text: kept in the ledger, bounded
+
+
+def _privacy_install(gw: Gateway) -> Any:
+    from tierwise.privacy.boundary import install
+
+    return install(gw)
 
 
 def new_request_id() -> str:
@@ -70,6 +77,9 @@ class Gateway:
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
+        # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
+        self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
+        self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
         self.cache: Any = None
         self.compressor: Any = None
         if cfg.compression.routes:
@@ -80,6 +90,7 @@ class Gateway:
             from tierwise.cache.answer_cache import AnswerCache
 
             self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
+        self.observer = observability.build(self)  # metrics, spans, dashboard feed (all off by default)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -96,6 +107,7 @@ class Gateway:
             drain = getattr(route, "drain", None)
             if drain is not None:
                 await drain()
+        await self.spend.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -103,6 +115,9 @@ class Gateway:
             await self.cache.close()
         if self.ledger is not None:
             self.ledger.close()
+        if self.privacy is not None:
+            self.privacy.close()
+        self.observer.close()
 
     # ------------------------------------------------------------------ resolution
 
@@ -153,6 +168,8 @@ class Gateway:
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
         ctx.notes["requested_model"] = requested
+        if self.privacy is not None:
+            self.privacy.guard(ctx)  # ctx.privacy
         return ctx
 
     # ------------------------------------------------------------------ ledger
@@ -169,10 +186,16 @@ class Gateway:
         error: TierwiseError | None = None,
         shadow: dict[str, Any] | None = None,
     ) -> None:
+        if self.spend.active:
+            self.spend.settle(ctx)  # the real cost replaces the reservation (once per request id)
         trace = ctx.trace
         if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
+            message = error.message if error else None
+            if self.privacy is not None:  # the console line never shows a protected value
+                message = self.privacy.clean_text(message)
             console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
-                                       error.message if error else None, trace.header_summary())
+                                       message, trace.header_summary())
+        self.observer.finished(ctx, req, status=status, stream=stream, latency_ms=latency_ms, ttft_ms=ttft_ms, error=error)
         if self.ledger is None:
             return
         # The call whose answer the client got: the last successful one that was not a helper
@@ -204,6 +227,7 @@ class Gateway:
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
                 shadow=shadow,
+                extra={k: ctx.notes[k] for k in ("task_type", "complexity") if k in ctx.notes},  # learning/triage
             )
             self.ledger.submit(rec)
         except Exception:  # the ledger must never break a request

@@ -48,6 +48,8 @@ class LedgerRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # evaluations, labels, scores added later
     # Last, so rows journaled by an older version (without it) still line up with COLUMNS.
     requested_model: str | None = None  # the `model` the client asked for (a route, a model or any name)
+    # Crossings of the privacy boundary (tierwise.privacy.audit): destinations, classes, counts, hashes.
+    privacy: list[dict[str, Any]] | None = None
 
     @property
     def savings_usd(self) -> float | None:
@@ -60,7 +62,7 @@ class LedgerRecord:
 
 
 COLUMNS = [f.name for f in fields(LedgerRecord)]
-JSON_COLUMNS = frozenset({"steps", "shadow", "extra"})
+JSON_COLUMNS = frozenset({"steps", "shadow", "extra", "privacy"})
 
 
 def record_from_trace(trace: Trace, **kw: Any) -> LedgerRecord:

@@ -141,6 +141,9 @@ class Ledger:
         self._wake = threading.Event()
         self._asleep = True  # the writer waits for `_wake` with no deadline (guarded by _cond)
         self._closed = False
+        # Set by the gateway when privacy is configured (tierwise.privacy.audit.seal_record):
+        # protected values out of every record's text, crossings into its `privacy` column.
+        self.seal: Any = None
         self._writer = threading.Thread(target=self._write_loop, name="tierwise-ledger", daemon=True)
         self._writer.start()
 
@@ -160,6 +163,8 @@ class Ledger:
     def submit(self, rec: LedgerRecord) -> None:
         """Queue a record for writing; never blocks."""
         # Scrubbed first: nothing secret reaches the disk, the journal included.
+        if self.seal is not None:
+            self.seal(rec)
         scrub_record(rec)
         try:
             row = _row(rec)  # here, once: the journal line and the writer's insert share it

@@ -41,3 +41,5 @@ class Context:
     notes: dict[str, Any] = field(default_factory=dict)
     # Filled in by the app: services policies may use (pricing, ledger, embedder ...).
     services: Any = None
+    # The request's privacy guard (tierwise.privacy.boundary.Guard), made on its first remote call.
+    privacy: Any = None

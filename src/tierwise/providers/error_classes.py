@@ -30,10 +30,12 @@ from typing import Any, Literal
 from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 
 ErrorClass = Literal["context_overflow", "rate_limit", "auth", "not_found", "overloaded", "timeout",
-                     "unavailable", "content_policy", "malformed"]
+                     "unavailable", "content_policy", "malformed", "privacy_refused"]
 
 STAY = frozenset({"malformed", "content_policy"})  # the request's fault: no other target helps
-REQUEST_FAULT = frozenset({"malformed", "content_policy", "context_overflow"})  # not the deployment's health
+# Not the deployment's health. privacy_refused: the privacy boundary kept the request from a remote
+# target (tierwise.privacy.boundary); routes move on to their next target.
+REQUEST_FAULT = frozenset({"malformed", "content_policy", "context_overflow", "privacy_refused"})
 
 # Phrases servers use for a prompt that does not fit (lower-cased). Specific on purpose: a loose
 # "too many tokens" would also catch max_tokens validation errors, which are malformed requests.

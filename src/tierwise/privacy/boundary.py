@@ -1,0 +1,523 @@
+"""THE privacy seam: every call about to leave for a `locality: remote` provider passes here.
+
+How it holds for every policy without any policy knowing: `Gateway` builds one `Boundary`
+from the `privacy:` config and hangs it on each remote `Deployment` (`deployment.privacy`).
+`Deployment.complete/stream` -- the one place every policy's upstream call goes through
+(rules, fallback, cascade tiers and their `with_draft` escalations, advisor consults,
+specialist summaries, draft checks, judge calls, shadow runs, ensemble agents) -- hands a
+remote call to `Boundary.complete/stream` first. Local deployments have no boundary: nothing
+leaves the machine. Without a `privacy:` section no deployment has one: the cost is one
+attribute test per model call.
+
+Per request there is one `Guard` (`ctx.privacy`, made on the first remote call of a Context,
+or by `Gateway.context`). For each remote call it:
+
+1. scans the canonical request (every text place; findings memoised per text, so the
+   cascade's second tier or the judge re-reading the same messages costs a dict lookup);
+   a detector error refuses the call (fail closed);
+2. applies the route's class policies (`tierwise.privacy.policy.decide`):
+   - `block`: raises `PrivacyBlocked` (400 in the client's API schema, naming the class);
+   - `local_only` / outside the class's `regions`: raises `PrivacyRefused`, an upstream
+     error that fallback, cascade, specialist and learned routes treat as "this target is
+     not allowed": they move on to the next (local) target, and fail clearly when none is
+     left; advisor consults and shadow runs simply do not happen. The refusal is a trace step;
+   - `redact`: pseudonymises with the conversation's mapping (`redact_canonical`) and
+     restores the answer: whole bodies, streams (`stream_restore`, placeholders split
+     across chunks), tool-call arguments, thinking;
+3. checks the serialized outgoing bytes, as a last line of defence, for any detected value
+   that should not be there (JSON-escaped, on word boundaries); one found refuses the call;
+4. records the crossing as a `decision` step named `privacy` whose `detail.privacy` holds
+   destination, action, classes and entity counts, what was redacted or kept, and the
+   SHA-256 of the outgoing body -- never a value. The ledger's `privacy` column and
+   `tierwise audit` are built from these steps (`tierwise.privacy.audit`).
+
+Observability: `ctx.privacy.protected` is True once a scan of this request found a value of
+a protected class (any class some policy does not simply allow); `Guard.scan_request(req)`
+scans on demand (cached) for a caller that needs the flag before any remote call.
+
+Conversation mappings: a request naming a conversation (header `x-tierwise-conversation`,
+or `metadata.conversation_id`) loads its Pseudonymizer from an encrypted `MappingStore`
+(keyed by an HMAC of the client's key and the conversation id) and saves it after each
+redaction, so `<PERSON_1>` stays the same person across turns. Without a name, the mapping
+lives for the request only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import logging
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tierwise.canonical import (
+    OtherBlock,
+    Request,
+    Response,
+    StreamChunk,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
+from tierwise.privacy.mapping_store import MappingStore
+from tierwise.privacy.policy import PolicyTable, Verdict, decide
+from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
+from tierwise.privacy.redact import Pseudonymizer
+from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
+from tierwise.privacy.stream_restore import StreamRestorer
+from tierwise.trace import Step
+
+if TYPE_CHECKING:
+    from tierwise.policies.base import Context
+    from tierwise.providers.deployment import Deployment
+
+log = logging.getLogger("tierwise.privacy")
+
+MAX_MEMO_TEXTS = 4096  # distinct texts whose findings one request keeps (bounded: a request is bounded too)
+
+
+class PrivacyRefused(UpstreamError):
+    """This remote call may not happen (class local_only, region, detector failure, leak check).
+
+    An UpstreamError with its own class, so routes move on to their next target and the
+    deployment's breaker does not count it (providers/error_classes.py)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=403, retryable=False, kind="permission_error",
+                         error_class="privacy_refused")
+
+
+class PrivacyBlocked(InvalidRequest):
+    """The request holds a class whose policy is `block`: it fails, in the client's API schema."""
+
+
+class DetectionFailed(Exception):
+    pass
+
+
+def _detector_for(cfg: PrivacyConfig) -> Callable[[str], list[Any]]:
+    """`text -> findings` from tierwise.privacy.detect; any failure inside raises DetectionFailed."""
+    from tierwise.privacy.detect import Detector
+
+    det = Detector(cfg)
+
+    def scan(text: str) -> list[Any]:
+        try:
+            return det.scan(text)
+        except Exception as e:  # DetectorError or anything else: fail closed
+            raise DetectionFailed(type(e).__name__) from None
+
+    return scan
+
+
+# ---------------------------------------------------------------------------- walking a request
+
+
+def _json_strings(v: Any) -> Iterator[str]:
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            if isinstance(k, str):
+                yield k
+            yield from _json_strings(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _json_strings(x)
+
+
+def _schema_descriptions(v: Any) -> Iterator[str]:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "description" and isinstance(x, str):
+                yield x
+            else:
+                yield from _schema_descriptions(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _schema_descriptions(x)
+
+
+def _block_texts(b: Any) -> Iterator[str]:
+    if isinstance(b, TextBlock):
+        yield b.text
+    elif isinstance(b, ToolUseBlock):
+        yield from _json_strings(b.input)
+    elif isinstance(b, ToolResultBlock):
+        for c in b.content:
+            yield from _block_texts(c)
+    elif isinstance(b, ThinkingBlock):
+        yield b.thinking
+    elif isinstance(b, OtherBlock):
+        yield from _json_strings(b.raw)
+
+
+def request_texts(req: Request) -> Iterator[str]:
+    """Every text of `req` that redaction rewrites, plus the fields without a canonical slot (`extra`)."""
+    for b in req.system:
+        yield b.text
+    for m in req.messages:
+        for b in m.content:
+            yield from _block_texts(b)
+    for t in req.tools:
+        if t.description:
+            yield t.description
+        yield from _schema_descriptions(t.input_schema)
+        if t.raw is not None:
+            yield from _schema_descriptions(t.raw)
+    yield from _json_strings(req.metadata)
+    if req.user:
+        yield req.user
+    if req.response_format is not None and req.response_format.schema is not None:
+        yield from _schema_descriptions(req.response_format.schema)
+    yield from _json_strings(req.extra)
+
+
+# ---------------------------------------------------------------------------- the boundary
+
+
+def install(gateway: Any) -> Boundary:
+    """Build the boundary of `gateway`'s config, put it in front of its remote deployments, and
+    let its ledger clean records (the gateway's one call into this package)."""
+    import functools
+
+    from tierwise.privacy.audit import seal_record
+
+    cfg = gateway.cfg
+    b = Boundary(cfg.privacy, base_dir=cfg.base_dir, routes=set(cfg.routes) | set(gateway.deployments))
+    b.attach(gateway.deployments)
+    if gateway.ledger is not None:
+        gateway.ledger.seal = functools.partial(seal_record, b)
+    return b
+
+
+class Boundary:
+    """One per gateway: the privacy config made usable (policy table, detector, mapping store)."""
+
+    def __init__(self, cfg: PrivacyConfig, *, base_dir: str = ".", routes: set[str] | None = None,
+                 detector: Callable[[str], list[Any]] | None = None) -> None:
+        self.cfg = cfg
+        for r in cfg.routes:
+            if routes is not None and r not in routes:
+                raise ConfigError(f"unknown route {r!r} (known: {', '.join(sorted(routes)) or 'none'})",
+                                  path=f"privacy.routes.{r}")
+        self.table = PolicyTable(cfg)
+        self.scan: Callable[[str], list[Any]] = detector or _detector_for(cfg)
+        self.protected = self.table.protected_entities()
+        m = cfg.mapping
+        key = None
+        if m.key_env:
+            hexkey = os.environ.get(m.key_env, "")
+            try:
+                key = bytes.fromhex(hexkey)
+            except ValueError:
+                key = None
+            if key is None or len(key) != 32:
+                raise ConfigError(f"environment variable {m.key_env} must hold 64 hex digits (an AES-256 key)",
+                                  path="privacy.mapping.key_env")
+        path = None
+        if m.path:
+            path = m.path if os.path.isabs(m.path) else os.path.join(base_dir, m.path)
+        self.store = MappingStore(key, ttl_s=m.ttl_s, max_entries=m.max_entries, path=path)
+        self._conv_secret = hashlib.sha256(b"tierwise-conversation" + (key or os.urandom(32))).digest()
+
+    def attach(self, deployments: dict[str, Deployment]) -> None:
+        """Put the boundary in front of every remote deployment."""
+        for d in deployments.values():
+            if d.locality == "remote":
+                d.privacy = self
+
+    def close(self) -> None:
+        self.store.close()
+
+    def guard(self, ctx: Context) -> Guard:
+        g = ctx.privacy
+        if g is None:
+            parent = _REQUEST_GUARD.get()
+            g = Guard(self, ctx.trace.route, parent)
+            ctx.privacy = g
+            if parent is None and ctx.trace.request_id.startswith("req_"):
+                # A client's request: contexts made later in its task (ensemble agents, shadow
+                # runs) inherit its route's policy and its mapping.
+                _REQUEST_GUARD.set(g)
+        return g  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ the two seams
+
+    async def complete(self, dep: Deployment, req: Request, ctx: Context) -> Response:
+        g = self.guard(ctx)
+        out, p, check = g.outgoing(dep, req, ctx)
+        resp = await dep.complete(out, ctx, check)
+        return restore_response(resp, p) if p is not None else resp
+
+    async def stream(self, dep: Deployment, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        g = self.guard(ctx)
+        out, p, check = g.outgoing(dep, req, ctx)
+        it = await dep.stream(out, ctx, check)
+        if p is None:
+            return it
+        return _restored(it, StreamRestorer(p))
+
+    # ------------------------------------------------------------------ stored text
+
+    def clean_text(self, text: str | None) -> str | None:
+        """`text` with every protected value replaced by `<ENTITY>` (irreversible), for the ledger and logs.
+        When detection fails, nothing of the text is kept."""
+        if not text:
+            return text
+        try:
+            found = [f for f in self.scan(text) if f.entity in self.protected]
+        except DetectionFailed:
+            return "[withheld: privacy detector failed]"
+        if not found:
+            return text
+        out, pos = [], 0
+        for f in sorted(found, key=lambda f: (f.start, -f.end)):
+            if f.start < pos:
+                continue
+            out.append(text[pos:f.start])
+            out.append(f"<{f.entity}>")
+            pos = f.end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def clean_value(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return self.clean_text(v)
+        if isinstance(v, dict):
+            return {k: self.clean_value(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self.clean_value(x) for x in v]
+        return v
+
+
+async def _restored(it: AsyncIterator[StreamChunk], r: StreamRestorer) -> AsyncIterator[StreamChunk]:
+    try:
+        async for chunk in it:
+            out = r.restore_chunk(chunk)
+            if out.events:
+                yield out
+        tail = r.flush_all()
+        if tail:
+            yield StreamChunk(events=tail)
+    finally:
+        await it.aclose()  # type: ignore[attr-defined]
+
+
+_REQUEST_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar("tierwise_privacy_guard",
+                                                                               default=None)
+
+
+def _stricter(a: dict[str, ClassPolicy], b: dict[str, ClassPolicy]) -> dict[str, ClassPolicy]:
+    """Class by class, the stricter of two policies (an inner context never loosens the outer)."""
+    out = dict(a)
+    for cls, pol in b.items():
+        mine = out.get(cls)
+        if mine is None or STRICTNESS[pol.action] > STRICTNESS[mine.action] or (
+                STRICTNESS[pol.action] == STRICTNESS[mine.action] and pol.regions is not None and mine.regions is None):
+            out[cls] = pol
+    return out
+
+
+class Guard:
+    """One request's privacy state: memoised findings, the mapping, what crossed.
+
+    A guard made inside a client request's task for another Context (an ensemble agent's call,
+    a shadow run) has that request's guard as `parent`: it applies the stricter of both routes'
+    policies and shares the parent's mapping (placeholders stay consistent across the request)."""
+
+    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
+                 "_redacted")
+
+    def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
+        self.b = boundary
+        self.route = route
+        self.parent = parent
+        self.policies = boundary.table.for_route(route)
+        if parent is not None and parent.route != route:
+            self.policies = _stricter(self.policies, parent.policies)
+        self._memo: dict[str, list[Any]] = {}
+        self._redacted: dict[frozenset[str], dict[str, str]] = {}  # entities -> text -> redacted text
+        self._p: Pseudonymizer | None = None
+        self._conv: str | None = None
+        self.protected = False  # a protected class's value was seen in this request (observability)
+        self._surrogates = frozenset(e for pol in self.policies.values() for e in pol.surrogates)
+
+    def __repr__(self) -> str:
+        return f"Guard(route={self.route!r}, protected={self.protected})"
+
+    def findings(self, text: str) -> list[Any]:
+        got = self._memo.get(text)
+        if got is None:
+            got = self.b.scan(text)
+            if len(self._memo) < MAX_MEMO_TEXTS:
+                self._memo[text] = got
+        return got
+
+    def scan_request(self, req: Request) -> Counter[str]:
+        """Entity -> count over every text of `req` (raises DetectionFailed)."""
+        counts: Counter[str] = Counter()
+        protected = self.b.protected
+        for t in request_texts(req):
+            if t:
+                for f in self.findings(t):
+                    counts[f.entity] += 1
+                    if f.entity in protected:
+                        self.protected = True
+        return counts
+
+    def _values(self, req: Request, entities: frozenset[str]) -> set[str]:
+        vals: set[str] = set()
+        for t in request_texts(req):
+            if t:
+                for f in self.findings(t):
+                    if f.entity in entities:
+                        vals.add(t[f.start:f.end])
+        return vals
+
+    # ------------------------------------------------------------------ mapping
+
+    def _conversation(self, req: Request) -> str | None:
+        m = self.b.cfg.mapping
+        name = req.headers.get(m.header)
+        if not name and m.metadata_key:
+            v = req.metadata.get(m.metadata_key)
+            name = v if isinstance(v, str) else None
+        if not name:
+            return None
+        client = req.headers.get("authorization") or req.headers.get("x-api-key") or ""
+        msg = hashlib.sha256(client.encode()).digest() + name.encode()[:1024]
+        return hmac.new(self.b._conv_secret, msg, hashlib.sha256).hexdigest()
+
+    def pseudonymizer(self, req: Request) -> Pseudonymizer:
+        if self.parent is not None:
+            return self.parent.pseudonymizer(req)
+        if self._p is None:
+            self._conv = self._conversation(req)
+            p = self.b.store.load(self._conv) if self._conv else None
+            self._p = p if p is not None else Pseudonymizer(self._surrogates)
+        return self._p
+
+    # ------------------------------------------------------------------ one crossing
+
+    def _step(self, ctx: Context, dep: Deployment, ok: bool, reason: str, detail: dict[str, Any]) -> Step:
+        s = Step("decision", "privacy", ok=ok, reason=reason, detail={"privacy": detail})
+        ctx.trace.steps.append(s)  # not `decide`: the route's own one-line reason stays
+        return s
+
+    def outgoing(self, dep: Deployment, req: Request, ctx: Context
+                 ) -> tuple[Request, Pseudonymizer | None, Callable[[bytes], None]]:
+        """The request to send to remote `dep` (redacted as the policy says), the mapping to restore
+        its answer with (None: nothing to restore), and the check of its encoded body."""
+        b = self.b
+        regions = dep.regions
+        dest = {"to": dep.name, "provider": dep.provider.name, "regions": sorted(regions)}
+        try:
+            counts = self.scan_request(req)
+        except DetectionFailed as e:
+            self._step(ctx, dep, False, f"refused {dep.name}: the privacy detector failed",
+                       {**dest, "action": "refused", "why": f"detector failed ({e})"})
+            raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: the privacy detector failed "
+                                 "(fails closed)") from None
+        classes = b.table.classes_of(counts)
+        verdict: Verdict = decide(self.policies, classes, b.table.class_entities, regions, counts)
+        audit: dict[str, Any] = {**dest, "classes": classes, "entities": dict(counts)}
+        if verdict.action == "block":
+            self._step(ctx, dep, False, f"blocked: {verdict.reason}", {**audit, "action": "blocked",
+                                                                        "why": verdict.reason})
+            raise PrivacyBlocked(f"request blocked by the privacy policy: it {verdict.reason} from remote models")
+        if verdict.action == "refuse":
+            self._step(ctx, dep, False, f"refused {dep.name}: {verdict.reason}",
+                       {**audit, "action": "refused", "why": verdict.reason})
+            raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: {verdict.reason}")
+        p: Pseudonymizer | None = None
+        out = req
+        if verdict.redact:
+            p = self.pseudonymizer(req)
+            ents = verdict.redact
+            findings = self.findings
+
+            def detect(s: str) -> list[Any]:
+                return [f for f in findings(s) if f.entity in ents]
+
+            memo = _RedactMemo(p, self._redacted.setdefault(ents, {}))
+            out = redact_request(req, memo, detect)  # type: ignore[arg-type]
+            if req.extra:
+                out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
+            conv = self.parent._conv if self.parent is not None else self._conv
+            if conv is not None:
+                b.store.save(conv, p)
+        redacted = {e: n for e, n in counts.items() if e in verdict.redact}
+        kept = {e: n for e, n in counts.items() if e not in verdict.redact}
+        step = self._step(ctx, dep, True, (f"redacted {sum(redacted.values())} value(s) for {dep.name}"
+                                           if redacted else f"sent to {dep.name}"),
+                          {**audit, "action": "redacted" if redacted else "sent", "redacted": redacted,
+                           "kept": kept})
+        values = self._values(req, verdict.redact) if redacted else set()
+        store_payload = b.cfg.audit.store_payload
+        max_payload = b.cfg.audit.max_payload_bytes
+
+        def check(body: bytes) -> None:
+            """Last line of defence, on the exact bytes about to leave."""
+            detail = step.detail["privacy"]
+            detail["sha256"] = hashlib.sha256(body).hexdigest()
+            detail["bytes"] = len(body)
+            leaked = [e for e in values if _contains(body, e)]
+            detail["leak_check"] = {"values": len(values), "found": len(leaked)}
+            if leaked:
+                step.ok = False
+                detail["action"] = "refused"
+                step.reason = f"refused {dep.name}: a detected value was still in the outgoing body"
+                raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value was still "
+                                     "in the outgoing body (fails closed)")
+            if store_payload and len(body) <= max_payload:
+                detail["payload"] = body.decode("utf-8", "replace")
+
+        return out, p, check
+
+
+class _RedactMemo:
+    """A Pseudonymizer's `redact` remembered per text: the next remote call of the same request
+    (a cascade's next tier, a judge, a retry) re-sends mostly the same texts."""
+
+    __slots__ = ("p", "cache")
+
+    def __init__(self, p: Pseudonymizer, cache: dict[str, str]) -> None:
+        self.p = p
+        self.cache = cache
+
+    def redact(self, text: str, findings: Any) -> str:
+        got = self.cache.get(text)
+        if got is None:
+            got = self.p.redact(text, findings)
+            if len(self.cache) < MAX_MEMO_TEXTS:
+                self.cache[text] = got
+        return got
+
+
+def _contains(body: bytes, value: str) -> bool:
+    """Does `value` (as JSON string content) occur in `body` on word boundaries?"""
+    needle = orjson.dumps(value)[1:-1]
+    if not needle:
+        return False
+    start = 0
+    while True:
+        i = body.find(needle, start)
+        if i < 0:
+            return False
+        j = i + len(needle)
+        before = body[i - 1:i]
+        after = body[j:j + 1]
+        if not (before.isalnum() and needle[:1].isalnum()) and not (after.isalnum() and needle[-1:].isalnum()):
+            return True
+        start = i + 1
+
+

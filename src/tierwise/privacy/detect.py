@@ -1,0 +1,157 @@
+"""`Detector`: finds sensitive values in text, built from the `privacy` config's detection part.
+
+    d = Detector(DetectionConfig())            # or Detector.from_dict(cfg["privacy"])
+    findings = d.scan(text)                    # non-overlapping, sorted by start
+    d.classes_of(findings)                     # {"pii": 3, "secrets": 1}
+
+What it runs: only the recognizers whose entities some data class needs (see
+`detect_config.PRESETS`). Text is normalised first (zero-width and bidi characters removed,
+NFKC, Unicode digits and dashes to ASCII; see `textnorm`), and spans are mapped back to the
+original text. Overlaps are resolved by score, then length. Any internal failure (a recognizer
+bug, a user pattern's timeout, NER failing, text over the size bound) raises `DetectorError`:
+the privacy policy treats that as "sensitive" and fails closed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from tierwise.errors import TierwiseError
+from tierwise.privacy.detect_config import DetectionConfig
+from tierwise.privacy.finding import Finding
+from tierwise.privacy.textnorm import normalise
+
+# Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
+# (a user dictionary entry or a name); below it nothing can match.
+_MIN_SCAN_LEN = 3
+
+
+class DetectorError(TierwiseError):
+    """Detection failed; the text must be treated as sensitive (fail closed). Never holds values."""
+
+    status = 503
+    kind = "api_error"
+
+
+class Recognizer(Protocol):
+    name: str
+    entities: frozenset[str]
+
+    def find(self, text: str) -> Iterable[Finding]: ...
+
+
+def _build_recognizers(cfg: DetectionConfig, wanted: frozenset[str]) -> list[Recognizer]:
+    from tierwise.privacy.recognizers.address import AddressRecognizer
+    from tierwise.privacy.recognizers.contact import (
+        EmailRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        UrlCredentialsRecognizer,
+    )
+    from tierwise.privacy.recognizers.context import CONTEXT_RECOGNIZERS
+    from tierwise.privacy.recognizers.ids import ID_RECOGNIZERS
+    from tierwise.privacy.recognizers.secrets import SecretRecognizer
+    from tierwise.privacy.recognizers.user import DictionaryRecognizer, PatternRecognizer
+
+    candidates: list[Recognizer] = [cls() for cls in ID_RECOGNIZERS]
+    candidates += [EmailRecognizer(), IpRecognizer(), UrlCredentialsRecognizer(), PhoneRecognizer(cfg.phone_regions)]
+    candidates.append(SecretRecognizer(cfg.entropy_min_bits))
+    candidates += [cls() for cls in CONTEXT_RECOGNIZERS]
+    # City and country lines after a street become LOCATION findings when LOCATION is wanted.
+    candidates.append(AddressRecognizer(split_places="LOCATION" in wanted))
+    if cfg.user.dictionaries:
+        candidates.append(DictionaryRecognizer(cfg.user.dictionaries))
+    if cfg.user.patterns:
+        candidates.append(PatternRecognizer(cfg.user.patterns, cfg.regex_timeout_s))
+    return [r for r in candidates if r.entities & wanted]
+
+
+def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Keep a non-overlapping subset, best first (score, then length, then earlier); sorted by start."""
+    ranked = sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start))
+    starts: list[int] = []
+    kept: list[Finding] = []  # sorted by start, non-overlapping
+    for f in ranked:
+        i = bisect_left(starts, f.start)
+        if i > 0 and kept[i - 1].end > f.start:
+            continue
+        if i < len(kept) and kept[i].start < f.end:
+            continue
+        starts.insert(i, f.start)
+        kept.insert(i, f)
+    return kept
+
+
+class Detector:
+    """Scans text for the entities of the configured data classes."""
+
+    def __init__(self, config: DetectionConfig | None = None, *, ner: Any = None) -> None:
+        self.config = config or DetectionConfig()
+        self.class_entities: dict[str, frozenset[str]] = self.config.class_entities()
+        self.entities: frozenset[str] = self.config.entities()
+        self._entity_classes: dict[str, tuple[str, ...]] = {}
+        for cls_name, ents in self.class_entities.items():
+            for e in ents:
+                self._entity_classes[e] = (*self._entity_classes.get(e, ()), cls_name)
+        self.recognizers: list[Recognizer] = _build_recognizers(self.config, self.entities)
+        self.ner = ner if ner is not None else self._build_ner()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Detector:
+        return cls(DetectionConfig.model_validate(dict(data or {})))
+
+    def _build_ner(self) -> Any:
+        from tierwise.privacy.ner import build_ner
+
+        return build_ner(self.config, self.entities)
+
+    @property
+    def ner_active(self) -> bool:
+        """Whether the NER model itself is loaded (the heuristics may run without it)."""
+        return bool(getattr(self.ner, "model_loaded", self.ner is not None))
+
+    # ------------------------------------------------------------------ scanning
+
+    def scan(self, text: str) -> list[Finding]:
+        """Non-overlapping findings sorted by start, spans in `text`'s own offsets."""
+        if len(text) < _MIN_SCAN_LEN or text.isspace():
+            return []
+        if len(text) > self.config.max_chars:
+            raise DetectorError(
+                f"privacy detector: text of {len(text)} characters is over the {self.config.max_chars} limit"
+            )
+        try:
+            norm, spans = normalise(text)
+            found: list[Finding] = []
+            for r in self.recognizers:
+                found.extend(r.find(norm))
+            if self.ner is not None:
+                found.extend(self.ner.find(norm))
+            found = [f for f in found if f.entity in self.entities]
+            kept = resolve_overlaps(found)
+            if spans is not None:
+                kept = [Finding(f.entity, *spans.span(f.start, f.end), f.score, f.detector) for f in kept]
+            return kept
+        except DetectorError:
+            raise
+        except Exception as e:  # fail closed; the message names the failure, never the text
+            raise DetectorError(f"privacy detector failed ({type(e).__name__}); treating the text as sensitive") from None
+
+    def __call__(self, text: str) -> list[Finding]:
+        return self.scan(text)
+
+    # ------------------------------------------------------------------ classes
+
+    def classes_for(self, entity: str) -> tuple[str, ...]:
+        """The data classes an entity belongs to."""
+        return self._entity_classes.get(entity, ())
+
+    def classes_of(self, findings: Iterable[Finding]) -> dict[str, int]:
+        """How many findings fall in each data class (a finding counts once in each of its classes)."""
+        out: dict[str, int] = {}
+        for f in findings:
+            for c in self._entity_classes.get(f.entity, ()):
+                out[c] = out.get(c, 0) + 1
+        return out

@@ -1,0 +1,208 @@
+"""E-mail addresses, phone numbers (the `phonenumbers` library), IP addresses, URLs with credentials.
+
+Phones: a cheap pattern finds runs of at least six digits with the separators people write
+(spaces, dots, dashes, slashes, parentheses, a leading `+` or `00`); only those runs are handed
+to `phonenumbers.PhoneNumberMatcher`, first with +country (any region), then in each configured
+region in order (VALID leniency: the number must exist in that region's numbering plan). A run
+that no region accepts still counts when a phone cue stands right before it (`Phone:`, `Tel`,
+`Fax`, `mobile`, `call`, `ring`, `text me at`, ... in several languages) and it looks like a
+phone (7-15 digits, a possible number in some region).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Iterator, Sequence
+
+import phonenumbers
+
+from tierwise.privacy.finding import Finding
+
+
+class EmailRecognizer:
+    name = "pattern.email"
+    entities = frozenset({"EMAIL_ADDRESS"})
+    # Local part: RFC 5322 atext with dots; domain: labels of letters/digits/hyphens (IDN letters
+    # too), a TLD of letters. Case-insensitive by construction.
+    _rx = re.compile(
+        r"(?<![\w.%+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+        r"\s?@\s?(?:[\w](?:[\w-]{0,61}[\w])?\.)+[^\W\d_]{2,24}(?![\w-])"
+    )
+
+    def find(self, text: str) -> Iterator[Finding]:
+        if "@" not in text:
+            return
+        for m in self._rx.finditer(text):
+            yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.98, self.name)
+
+
+class IpRecognizer:
+    name = "pattern.ip"
+    entities = frozenset({"IP_ADDRESS"})
+    _v4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
+    # v6: hex groups and colons (with at least two colons), optionally ending in a dotted v4.
+    _v6 = re.compile(
+        r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
+    )
+    _v6_gate = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
+    _version_ctx = re.compile(r"(?i)\b(?:version|ver\.?|v|release|build)\s*$")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        if "." in text:
+            for m in self._v4.finditer(text):
+                try:
+                    ipaddress.IPv4Address(m.group())
+                except ValueError:
+                    continue
+                if self._version_ctx.search(text, max(0, m.start() - 12), m.start()):
+                    continue
+                yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
+        if ":" in text and self._v6_gate.search(text):
+            for m in self._v6.finditer(text):
+                s = m.group()
+                groups = [g for g in s.split(":") if g]
+                # "a::b", "std::" in code: too short to be an address anyone would write
+                if s.count(":") < 2 or not (len(groups) >= 3 or any(len(g) >= 3 for g in groups)):
+                    continue
+                try:
+                    ip = ipaddress.IPv6Address(s)
+                except ValueError:
+                    continue
+                if ip.is_unspecified and s == "::":
+                    continue
+                yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
+
+
+class UrlCredentialsRecognizer:
+    name = "pattern.url_credentials"
+    entities = frozenset({"URL_CREDENTIALS"})
+    # scheme://user:password@host — the finding spans `user:password`.
+    _rx = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://([^\s:/@?#]+:[^\s@/?#]+)@[^\s/@]+")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        i = text.find("://")
+        last = 0
+        while i >= 0:
+            # scheme (<= 21 chars) before "://", then user:password@host after it
+            for m in self._rx.finditer(text, max(last, i - 22), min(len(text), i + 600)):
+                if m.start() <= i:
+                    yield Finding("URL_CREDENTIALS", m.start(1), m.end(1), 1.0, self.name)
+                    last = m.end()
+                break
+            i = text.find("://", i + 3)
+
+
+_CUES = (
+    r"phone|ph|tel|tele|telephone|mobile|mob|cell|cellphone|fax|desk|office|home|work|contact|call|calls|calling|"
+    r"ring|text|sms|whatsapp|signal|dial|reach|reached|messages?|answering|registered|number|hotline|"
+    r"telefon|telefonnummer|handy|mobil|mobiltelefon|téléphone|portable|teléfono|telefono|móvil|celular|"
+    r"cellulare|telefoon|gsm|puhelin|tlf|telf|numéro|numero|nummer"
+)
+# A cue word, then at most three short words ("call me on", "reach us at", "Phone:\n").
+_PHONE_CUE = re.compile(rf"(?i)\b(?:{_CUES})\b[^\w]{{0,4}}(?:\w{{1,8}}[^\w]{{1,3}}){{0,3}}$")
+# A cue right after the number: "416 60 039 office", "(37) 788-063-Office", "+46 8 123 fax".
+_PHONE_CUE_AFTER = re.compile(
+    r"(?i)[\s,;:()-]{0,3}(?:\(?(?:office|home|work|mobile|mob|cell|fax|desk|tel|phone|direct|landline|"
+    r"private|privat|arbete|hem|bureau|domicile)\b)"
+)
+# Numbers that are something else: "license number is", "order no.", "invoice #".
+_NOT_PHONE = re.compile(
+    r"(?i)\b(?:licen[cs]e|passport|account|acct|order|invoice|ticket|policy|card|cc|iban|ssn|social security|"
+    r"tax|vat|serial|tracking|reference|ref|booking|case|customer|member|id|isbn|zip|postcode|postal|"
+    r"routing|sort code|bsn|pnr)\b"
+)
+_STRONG_CUE = re.compile(
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call|ring|text|sms|whatsapp|dial|reach|messages?|answering|"
+    r"telefon|handy|mobil|téléphone|portable|teléfono|telefono|móvil|celular|telefoon|gsm|puhelin)\b"
+)
+
+
+def _last(rx: re.Pattern[str], s: str) -> int:
+    pos = -1
+    for m in rx.finditer(s):
+        pos = m.start()
+    return pos
+# A date (and maybe a time) is not a phone: "1978-04-13 12:20", "12/03/1985".
+_DATE_START = re.compile(
+    r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:19|20)\d\d(?!\d)"
+)
+
+
+_LONG_GROUP = re.compile(r"\d{6,}[^\d]+\d")  # a 6+ digit group followed by more groups
+
+
+class PhoneRecognizer:
+    name = "phonenumbers"
+    entities = frozenset({"PHONE_NUMBER"})
+    # A run of digits with phone separators; at least 6 digits (checked below).
+    _cand = re.compile(
+        r"(?=[+(\d])(?<![\w+])(?:\+|00)?(?:\(\d{1,5}\)|\d)(?:[ .\-/\u00a0]{0,2}(?:\(\d{1,5}\)|\d)){5,19}"
+        r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?(?![\w])"
+    )
+
+    def __init__(self, regions: Sequence[str]) -> None:
+        self.regions = tuple(regions) or ("US",)
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._cand.finditer(text):
+            s = m.group()
+            ndigits = sum(c.isdigit() for c in s)
+            if ndigits < 6 or ndigits > 21 or _DATE_START.match(s):
+                continue
+            before = text[max(0, m.start() - 40):m.start()]
+            after_cue = _PHONE_CUE_AFTER.match(text, m.end()) is not None
+            if not after_cue and _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
+                continue  # "license number is ...", "card # ...": the nearest cue says it is something else
+            cue = after_cue or _PHONE_CUE.search(before) is not None
+            if not cue and (
+                ndigits < 7
+                or (not s.startswith(("+", "0", "(")) and s.isdigit() and not 10 <= ndigits <= 15)
+                or (not s.startswith(("+", "00")) and _LONG_GROUP.search(s))
+            ):
+                continue  # "130000", "200000-130000": amounts, not phones, without a cue
+            hit = self._match(s)
+            if hit is not None:
+                a, b, valid_score = hit
+                score = 0.95 if s.startswith(("+", "00")) else (0.9 if cue else valid_score)
+                yield Finding("PHONE_NUMBER", m.start() + a, m.start() + b, score, self.name)
+            elif cue and 7 <= ndigits <= 15 and self._possible(s):
+                yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.8, self.name)
+
+    def _match(self, s: str) -> tuple[int, int, float] | None:
+        hit = _valid_in(s, self.regions)
+        return (0, len(s), 0.7) if hit else None
+
+    def _possible(self, s: str) -> bool:
+        return _possible_in(s, self.regions)
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_in(s: str, regions: tuple[str, ...]) -> bool:
+    """Whether `s` is a valid number: with +country (or 00) in any region, else in one of `regions`."""
+    intl = s.startswith(("+", "00"))
+    for region in regions[:1] if intl else regions:
+        try:
+            num = phonenumbers.parse(s, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _possible_in(s: str, regions: tuple[str, ...]) -> bool:
+    digits = sum(c.isdigit() for c in s)
+    if 7 <= digits <= 15:
+        return True  # short local numbers are possible in few plans; the cue vouches for the shape
+    for region in regions:
+        try:
+            num = phonenumbers.parse(s, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(num):
+            return True
+    return False

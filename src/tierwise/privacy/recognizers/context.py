@@ -1,0 +1,86 @@
+"""Values recognised by their context: dates of birth (a date after a birth cue) and street addresses.
+
+Dates of birth: a date (numeric d/m/y, y-m-d, or with a month name in English, German, French,
+Spanish, Italian, Dutch, Swedish, Portuguese) within a short distance after a cue: `born`,
+`DOB`, `date of birth`, `birthday`, `geboren`, `Geburtsdatum`, `né(e) le`, `date de
+naissance`, `nacido`, `fecha de nacimiento`, `nato il`, `data di nascita`, `geboortedatum`,
+`född`, `födelsedatum`, `nascido`, `data de nascimento`, ... A date with no cue is not a date
+of birth (dates alone are not personal data).
+
+Street addresses: see `address.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tierwise.privacy.finding import Finding
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|"
+    "januar|februar|märz|maerz|mai|juni|juli|oktober|dezember|"
+    "janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|"
+    "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
+    "gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|"
+    "januari|februari|maart|mei|augustus|oktober|"
+    "januari|februari|mars|maj|juni|juli|augusti|oktober|"
+    "janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro"
+)
+_DATE = (
+    r"(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})"  # 12/03/1985, 3.12.85
+    r"|\d{4}[./-]\d{1,2}[./-]\d{1,2}"  # 1985-03-12
+    rf"|\d{{1,2}}(?:st|nd|rd|th|er|\.|º)?\s+(?:of\s+|de\s+)?(?:{_MONTHS})\.?,?\s+(?:de\s+)?\d{{4}}"  # 12 March 1985
+    rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"  # March 12, 1985
+    r")"
+)
+_CUE = (
+    r"(?:born|b\.|d\.?o\.?b\.?|date\s+of\s+birth|birth\s*date|birthdate|birthday|birth\s+day|"
+    r"geboren(?:\s+am)?|geburtsdatum|geb\.|née?\s+le|née?|date\s+de\s+naissance|"
+    r"nacid[oa](?:\s+el)?|fecha\s+de\s+nacimiento|nat[oa](?:\s+il)?|data\s+di\s+nascita|"
+    r"geboortedatum|geboren\s+op|född(?:\s+den)?|födelsedatum|født|fødselsdato|syntynyt|"
+    r"nascid[oa](?:\s+em)?|data\s+de\s+nascimento|urodzon[ya]|data\s+urodzenia)"
+)
+_DOB = re.compile(
+    rf"(?i)\b{_CUE}(?:\s+(?:is|was|on|in|am|le|el|il|em|den|op|:))?[\s:,-]{{0,6}}(?:on\s+)?(?P<d>{_DATE})(?!\d)"
+)
+
+
+# Cheap pre-check: the stems every cue contains (substring tests on the lower-cased text; the
+# full pattern runs only on a hit).
+_CUE_STEMS = ("born", "dob", "d.o.b", "birth", "geb", "né", "nacid", "nacim", "nato", "nata", "nascit", "nascid",
+              "geboor", "född", "födel", "født", "fødsel", "syntyn", "urodz", "b.")
+
+
+def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
+
+
+class DateOfBirthRecognizer:
+    name = "context.date_of_birth"
+    entities = frozenset({"DATE_OF_BIRTH"})
+
+    def find(self, text: str) -> Iterator[Finding]:
+        lowered = text.lower()
+        hits = sorted(i for stem in _CUE_STEMS for i in _occurrences(lowered, stem))
+        if not hits or len(lowered) != len(text):
+            if hits:  # lower() changed the length (rare letters): scan the whole text
+                for m in _DOB.finditer(text):
+                    yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
+            return
+        # The full pattern runs only in a window around each cue stem.
+        last_end = 0
+        for i in hits:
+            lo = max(last_end, i - 24)
+            for m in _DOB.finditer(text, lo, min(len(text), i + 90)):
+                if m.end("d") <= last_end:
+                    continue
+                last_end = m.end("d")
+                yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
+
+
+CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer,)

@@ -1,0 +1,266 @@
+"""Payment cards, IBANs and national identifiers: a pattern finds candidates, a checksum decides.
+
+Identifiers whose check digit is weak (a 9-digit number passes the Dutch 11-test one time in
+eleven) or whose bare form is any digit run (a US SSN without dashes) need a context word
+nearby (`BSN`, `SSN`, `personnummer`, ...); the formatted forms do not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.checksums import (
+    IBAN_LENGTHS,
+    card_ok,
+    de_tax_id_ok,
+    es_dni_ok,
+    fr_insee_ok,
+    iban_ok,
+    it_fiscal_code_ok,
+    luhn_ok,
+    nl_bsn_ok,
+    plausible_date,
+    se_personnummer_ok,
+    uk_nino_ok,
+    us_ssn_ok,
+)
+
+_CONTEXT_WINDOW = 60
+
+
+def context_before(text: str, start: int, words: re.Pattern[str], window: int = _CONTEXT_WINDOW) -> bool:
+    return words.search(text, max(0, start - window), start) is not None
+
+
+def _compact(s: str) -> str:
+    return "".join(c for c in s if c.isalnum())
+
+
+class CardRecognizer:
+    name = "checksum.card"
+    entities = frozenset({"CREDIT_CARD"})
+    # 13-19 digits, optionally grouped by single spaces or dashes.
+    _rx = re.compile(r"\d(?<![\w.,-]\d)(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
+    # Maestro issues 12-digit cards (IIN 50, 56-69, 0604); a 12-digit run is a card only with
+    # such a prefix or a card word before it.
+    _maestro = re.compile(r"^(?:50|5[6-9]|6\d|0604)")
+    _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._rx.finditer(text):
+            raw = m.group()
+            digits = raw.replace(" ", "").replace("-", "")
+            if len(digits) == 12:
+                if luhn_ok(digits) and (self._maestro.match(digits) or context_before(text, m.start(), self._ctx, 40)):
+                    yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
+                continue
+            if card_ok(digits):
+                yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
+                continue
+            # Two numbers run together, or a card followed by more digits: try the groups.
+            yield from self._split(raw, m.start())
+
+    def _split(self, raw: str, base: int) -> Iterator[Finding]:
+        seps = [i for i, c in enumerate(raw) if c in " -"]
+        if not seps:
+            return
+        bounds = [0, *(i + 1 for i in seps)]
+        ends = [*seps, len(raw)]
+        for a in bounds:
+            for b in ends:
+                if b <= a:
+                    continue
+                digits = raw[a:b].replace(" ", "").replace("-", "")
+                if 13 <= len(digits) <= 19 and card_ok(digits):
+                    yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
+                    return
+
+
+class IbanRecognizer:
+    name = "checksum.iban"
+    entities = frozenset({"IBAN_CODE"})
+    _start = re.compile(r"(\d{2})(?<![A-Za-z0-9][A-Za-z]{2}\d{2})(?<=[A-Za-z]{2}\d{2})(?=[ -]?[A-Za-z0-9])")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        n = len(text)
+        # Found at the two check digits (a digit-first scan), the country code is the two
+        # letters before them.
+        for m in self._start.finditer(text):
+            cc = text[m.start() - 2:m.start()].upper()
+            length = IBAN_LENGTHS.get(cc)
+            if length is None:
+                continue
+            chars = [cc, m.group(1)]
+            count = 4
+            i = m.end()
+            end = i
+            while i < n and count < length:
+                c = text[i]
+                if c.isascii() and c.isalnum():
+                    chars.append(c.upper())
+                    count += 1
+                    i += 1
+                    end = i
+                elif c in " -" and i + 1 < n and text[i + 1].isascii() and text[i + 1].isalnum():
+                    i += 1
+                else:
+                    break
+            if count != length:
+                continue
+            if end < n and text[end].isascii() and text[end].isalnum():
+                continue  # more letters/digits run on: not this IBAN
+            if iban_ok("".join(chars)):
+                yield Finding("IBAN_CODE", m.start() - 2, end, 1.0, self.name)
+
+
+class UsSsnRecognizer:
+    name = "checksum.us_ssn"
+    entities = frozenset({"US_SSN"})
+    _fmt = re.compile(r"(?=\d)(?<![\d-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)")
+    _bare = re.compile(r"(?=\d)(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
+    _ctx = re.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._fmt.finditer(text):
+            if us_ssn_ok(m.group(1), m.group(3), m.group(4)):
+                yield Finding("US_SSN", m.start(), m.end(), 0.95, self.name)
+        lowered = text.lower()
+        if not any(k in lowered for k in ("ssn", "ss#", "ss no", "social", "soc", "taxpayer", "tin")):
+            return  # a bare 9-digit SSN needs one of these cues
+        for m in self._bare.finditer(text):
+            if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and context_before(text, m.start(), self._ctx):
+                yield Finding("US_SSN", m.start(), m.end(), 0.8, self.name)
+
+
+class UkNinoRecognizer:
+    name = "checksum.uk_nino"
+    entities = frozenset({"UK_NINO"})
+    _rx = re.compile(r"(?i)(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
+
+    _gate = re.compile(r"\d\d ?\d\d ?\d\d ?[A-Da-d](?![A-Za-z0-9])")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
+        for m in self._rx.finditer(text):
+            compact = _compact(m.group()).upper()
+            if uk_nino_ok(compact) and (m.group()[:2].isupper() or m.group()[:2].islower()):
+                yield Finding("UK_NINO", m.start(), m.end(), 0.9, self.name)
+
+
+class SePersonnummerRecognizer:
+    name = "checksum.se_personnummer"
+    entities = frozenset({"SE_PERSONNUMMER"})
+    _rx = re.compile(r"(?=\d)(?<![\d-])((?:19|20)?)(\d{2})(\d{2})(\d{2})([-+]?)(\d{4})(?![\d]|-\d)")
+    _ctx = re.compile(r"(?i)(?:personn(?:umm)?er|pnr|person(?:al)? (?:id|identity|number)|"
+                         r"samordningsnummer|född|\bid\b|identitet)")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._rx.finditer(text):
+            century, yy, mm, dd, sep, tail = m.groups()
+            digits10 = yy + mm + dd + tail
+            if not se_personnummer_ok(digits10):
+                continue
+            day = int(dd) - 60 if int(dd) > 60 else int(dd)
+            year = int((century or "19") + yy)
+            if not plausible_date(year, int(mm), day):
+                continue
+            if sep:
+                score = 0.95
+            elif century:
+                score = 0.85
+            elif context_before(text, m.start(), self._ctx):
+                score = 0.8
+            else:
+                continue  # a bare 10-digit run passes Luhn and a date check too often
+            yield Finding("SE_PERSONNUMMER", m.start(), m.end(), score, self.name)
+
+
+class DeTaxIdRecognizer:
+    name = "checksum.de_tax_id"
+    entities = frozenset({"DE_TAX_ID"})
+    _rx = re.compile(r"[1-9](?<![\d-][1-9])\d(?: ?\d{3}){3}(?![\d]|-\d)")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._rx.finditer(text):
+            if de_tax_id_ok(m.group().replace(" ", "")):
+                yield Finding("DE_TAX_ID", m.start(), m.end(), 0.85, self.name)
+
+
+class FrInseeRecognizer:
+    name = "checksum.fr_insee"
+    entities = frozenset({"FR_INSEE"})
+    _rx = re.compile(
+        r"[12](?<![\dA-Za-z][12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}(?![\d])"
+    )
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._rx.finditer(text):
+            if fr_insee_ok(_compact(m.group()).upper()):
+                yield Finding("FR_INSEE", m.start(), m.end(), 0.9, self.name)
+
+
+class NlBsnRecognizer:
+    name = "checksum.nl_bsn"
+    entities = frozenset({"NL_BSN"})
+    _rx = re.compile(r"\d(?<![\d.-]\d)\d{3}\.?\d{2}\.?\d{3}(?![\d]|[.-]\d)")
+    _ctx = re.compile(r"(?i)\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for m in self._rx.finditer(text):
+            if nl_bsn_ok(m.group().replace(".", "")) and context_before(text, m.start(), self._ctx):
+                yield Finding("NL_BSN", m.start(), m.end(), 0.85, self.name)
+
+
+class EsDniRecognizer:
+    name = "checksum.es_dni"
+    entities = frozenset({"ES_DNI"})
+    _rx = re.compile(r"(?i)(?<![A-Za-z0-9])(?:\d{8}|[XYZ]-?\d{7})[ -]?[A-Z](?![A-Za-z0-9])")
+    _digits = re.compile(r"\d{7,8}")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        # anchored at 7-8 digit runs: a DNI starts at the run, a NIE one or two characters before it
+        last = -1
+        for d in self._digits.finditer(text):
+            for start in (d.start() - 2, d.start() - 1, d.start()):
+                if start < 0 or start < last:
+                    continue
+                m = self._rx.match(text, start)
+                if m and es_dni_ok(_compact(m.group()).upper()):
+                    yield Finding("ES_DNI", m.start(), m.end(), 0.9, self.name)
+                    last = m.end()
+                    break
+
+
+class ItFiscalCodeRecognizer:
+    name = "checksum.it_fiscal_code"
+    entities = frozenset({"IT_FISCAL_CODE"})
+    _d = "[0-9LMNPQRSTUV]"  # omocodia: digits may be replaced by these letters
+    _rx = re.compile(
+        rf"(?i)(?<![A-Za-z0-9])[A-Z]{{6}}{_d}{{2}}[ABCDEHLMPRST]{_d}{{2}}[A-Z]{_d}{{3}}[A-Z](?![A-Za-z0-9])"
+    )
+
+    _gate = re.compile(r"[\dLMNPQRSTUV]{2}[ABCDEHLMPRSTabcdehlmprst][\dLMNPQRSTUV]{2}[A-Za-z]")
+
+    def find(self, text: str) -> Iterator[Finding]:
+        if not self._gate.search(text):
+            return
+        for m in self._rx.finditer(text):
+            if it_fiscal_code_ok(m.group().upper()):
+                yield Finding("IT_FISCAL_CODE", m.start(), m.end(), 1.0, self.name)
+
+
+ID_RECOGNIZERS = (
+    CardRecognizer,
+    IbanRecognizer,
+    UsSsnRecognizer,
+    UkNinoRecognizer,
+    SePersonnummerRecognizer,
+    DeTaxIdRecognizer,
+    FrInseeRecognizer,
+    NlBsnRecognizer,
+    EsDniRecognizer,
+    ItFiscalCodeRecognizer,
+)

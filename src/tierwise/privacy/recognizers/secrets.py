@@ -1,0 +1,138 @@
+"""Secrets: API keys by their issuers' known prefixes, JWTs, PEM private keys, `password=...`
+assignments, and long high-entropy tokens (Shannon entropy per character above a threshold).
+
+The entropy rule wants length >= 20, letters and digits mixed, and both cases for tokens that
+are not hex: ordinary identifiers (`get_user_by_email_address`), words and paths stay below.
+Hex strings (commit hashes, checksums) count only after a secret cue (`token`, `key`, `secret`,
+`password`, ...): a SHA in a coding request is not a credential.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.ids import context_before
+
+_PREFIXED = re.compile(
+    r"(?<![\w-])(?:"
+    r"sk-ant-(?:api|admin)\d{2}-[\w-]{20,}"  # Anthropic
+    r"|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"  # OpenAI
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
+    r"|github_pat_[A-Za-z0-9_]{22,}"
+    r"|(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"  # AWS access key ids
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|xapp-\d-[A-Za-z0-9-]{10,}"
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
+    r"|ya29\.[0-9A-Za-z_-]{20,}"  # Google OAuth access token
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+    r"|(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}"  # Stripe
+    r"|whsec_[0-9A-Za-z]{20,}"
+    r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
+    r"|npm_[A-Za-z0-9]{36}"  # npm
+    r"|pypi-[A-Za-z0-9_-]{50,}"  # PyPI
+    r"|SG\.[\w-]{16,32}\.[\w-]{30,50}"  # SendGrid
+    r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"  # Shopify
+    r"|dop_v1_[a-f0-9]{64}"  # DigitalOcean
+    r"|gsk_[A-Za-z0-9]{40,}"  # Groq
+    r"|r8_[A-Za-z0-9]{30,}"  # Replicate
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
+    r")(?![\w-])"
+)
+_SLACK_HOOK = re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}")
+_PEM = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,20000}?"
+    r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+)
+# `password = "hunter2"`, `api_key: abc...`, `Authorization: Bearer ...`: the value is the secret.
+_ASSIGN = re.compile(
+    r"(?i)\b(?:pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
+    r"client[_-]?secret|auth[_-]?token|access[_-]?token|refresh[_-]?token|private[_-]?key|token|"
+    r"passwort|kennwort|lösenord|mot de passe|contraseña)"
+    r"[\"']?\s*(?:[:=]|=>|\bis\b)\s*[\"']?(?P<v>[^\s\"',;]{6,200})"
+)
+_BEARER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})")
+_TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
+_RUN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
+_ASSIGN_KEYS = ("pass", "pwd", "secret", "key", "token", "kennwort", "lösenord", "mot de passe", "contraseña",
+                "bearer", "basic")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
+
+
+def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
+
+
+def shannon_bits(s: str) -> float:
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+class SecretRecognizer:
+    name = "secrets"
+    entities = frozenset({"SECRET"})
+
+    def __init__(self, entropy_min_bits: float = 3.7) -> None:
+        self.min_bits = entropy_min_bits
+
+    def find(self, text: str) -> Iterator[Finding]:
+        # One pass over long runs of token characters; prefixed keys, JWTs and entropic tokens
+        # all live in such runs, so the big prefix alternation runs only at their starts.
+        for run in _RUN.finditer(text):
+            start = run.start()
+            if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                continue  # the run starts inside a longer word (non-ASCII letters before it)
+            m = _PREFIXED.match(text, start)
+            if m:
+                yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
+                continue
+            for t in _TOKEN.finditer(text, start, run.end()):
+                tok = t.group()
+                if self._entropic(tok) or (
+                    _HEX.match(tok) and len(tok) >= 32 and context_before(text, t.start(), _SECRET_CUE, 24)
+                ):
+                    yield Finding("SECRET", t.start(), t.end(), 0.7, "secrets.entropy")
+        if "-----BEGIN" in text:
+            for m in _PEM.finditer(text):
+                yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.pem")
+        if "hooks.slack.com" in text:
+            for m in _SLACK_HOOK.finditer(text):
+                yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
+        lowered = text.lower()
+        if len(lowered) != len(text):
+            lowered = text  # lower() changed lengths: fall back to case-sensitive cue search
+        hits = sorted(i for k in _ASSIGN_KEYS for i in _occurrences(lowered, k))
+        last_end = 0
+        for i in hits:
+            # the full patterns run only in a window around each cue word
+            lo, hi = max(0, i - 20), min(len(text), i + 260)
+            for rx in (_ASSIGN, _BEARER):
+                for m in rx.finditer(text, lo, hi):
+                    v = m.group("v")
+                    if m.end("v") <= last_end:
+                        continue
+                    if v.startswith(("<", "{", "$", "%")) or v.lower() in {"none", "null", "true", "false", "required"}:
+                        continue  # a template variable or a placeholder, not a value
+                    last_end = m.end("v")
+                    yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
+
+    def _entropic(self, tok: str) -> bool:
+        if _HEX.match(tok):
+            return False
+        has_digit = any(c.isdigit() for c in tok)
+        has_upper = any(c.isupper() for c in tok)
+        has_lower = any(c.islower() for c in tok)
+        if not (has_digit and has_upper and has_lower):
+            return False
+        # Identifiers joined by _ or - (`MAX_RETRY_COUNT_2`): words, not randomness.
+        parts = re.split(r"[_-]", tok)
+        if len(parts) > 1 and all(p.isalpha() or p.isdigit() or len(p) <= 3 for p in parts):
+            return False
+        return shannon_bits(tok) >= self.min_bits

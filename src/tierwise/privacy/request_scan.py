@@ -1,0 +1,117 @@
+"""Scan every place text can hide in a canonical Request; findings keyed by location.
+
+    scan = scan_request(request, detector)      # {"messages[1].content[0].text": [Finding, ...], ...}
+    detector.classes_of(all_findings(scan))      # {"pii": 2}
+
+Locations scanned (a superset of what `redact_canonical` rewrites, so a policy can refuse what
+it cannot redact): system blocks; every message's text, thinking text, tool-call name and
+arguments (keys and values, recursively), tool results (text, and images' URLs / extra
+fields); image URLs that are not `data:` URLs; unmodelled blocks (`OtherBlock.raw`: a
+document's title and file name, citations, ...); the `extra` fields of text blocks; tool
+definitions (name, description, every string of the input schema: descriptions, enums,
+defaults, examples); `response_format` schema strings and name; `stop` sequences; `metadata`;
+`user`; and request fields with no canonical slot (`extra`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from tierwise.canonical import (
+    ImageBlock,
+    OtherBlock,
+    Request,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from tierwise.privacy.finding import Finding
+
+Scan = Callable[[str], list[Finding]]
+_MAX_DEPTH = 64  # JSON nesting followed; deeper values are scanned as their JSON text
+
+
+def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
+    """(location, text) for every string of `request` that would travel upstream."""
+    for i, b in enumerate(request.system):
+        yield from _block(f"system[{i}]", b)
+    for i, m in enumerate(request.messages):
+        for j, b in enumerate(m.content):
+            yield from _block(f"messages[{i}].content[{j}]", b)
+    for i, t in enumerate(request.tools):
+        loc = f"tools[{i}]"
+        yield f"{loc}.name", t.name
+        if t.description:
+            yield f"{loc}.description", t.description
+        yield from _json(f"{loc}.input_schema", t.input_schema)
+        if t.raw is not None:
+            yield from _json(f"{loc}.raw", t.raw)
+    rf = request.response_format
+    if rf is not None:
+        if rf.name:
+            yield "response_format.name", rf.name
+        if rf.schema is not None:
+            yield from _json("response_format.schema", rf.schema)
+    for i, s in enumerate(request.stop):
+        yield f"stop[{i}]", s
+    yield from _json("metadata", request.metadata)
+    if request.user:
+        yield "user", request.user
+    yield from _json("extra", request.extra)
+
+
+def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(b, TextBlock):
+        yield f"{loc}.text", b.text
+        if b.extra:
+            yield from _json(f"{loc}.extra", b.extra)
+    elif isinstance(b, ThinkingBlock):
+        yield f"{loc}.thinking", b.thinking
+    elif isinstance(b, ToolUseBlock):
+        yield f"{loc}.name", b.name
+        yield from _json(f"{loc}.input", b.input)
+    elif isinstance(b, ToolResultBlock):
+        for k, c in enumerate(b.content):
+            yield from _block(f"{loc}.content[{k}]", c)
+    elif isinstance(b, ImageBlock):
+        if b.url and not b.url.startswith("data:"):
+            yield f"{loc}.url", b.url
+        extra = getattr(b, "extra", None)
+        if extra:
+            yield from _json(f"{loc}.extra", extra)
+    elif isinstance(b, OtherBlock):
+        yield from _json(f"{loc}.raw", b.raw)
+
+
+def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
+    if isinstance(v, str):
+        yield loc, v
+    elif depth >= _MAX_DEPTH:
+        yield loc, repr(v)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            key = str(k)
+            yield f"{loc}.{key}#key", key  # keys can carry values too ({"jane@x.com": ...})
+            yield from _json(f"{loc}.{key}", x, depth + 1)
+    elif isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            yield from _json(f"{loc}[{i}]", x, depth + 1)
+
+
+def scan_request(request: Request, scan: Scan) -> dict[str, list[Finding]]:
+    """Findings per location (only locations with findings). `scan` is a `Detector` or its `scan`."""
+    out: dict[str, list[Finding]] = {}
+    for loc, text in iter_texts(request):
+        if not text:
+            continue
+        found = scan(text)
+        if found:
+            out.setdefault(loc, []).extend(found)
+    return out
+
+
+def all_findings(by_location: dict[str, list[Finding]]) -> Iterable[Finding]:
+    for fs in by_location.values():
+        yield from fs

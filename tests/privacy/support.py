@@ -1,0 +1,129 @@
+"""Shared pieces of the privacy boundary tests: seeded identifiers, conversations in both APIs,
+a remote double that echoes the placeholders it received, and leak checks on recorded bodies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.doubles import Reply, ToolCall
+from tests.harness import two_tier_config
+
+# Structured identifiers the detectors validate (Luhn, mod 97, SSN rules, phonenumbers, ...).
+SEEDS = {
+    "CREDIT_CARD": "4111 1111 1111 1111",
+    "IBAN_CODE": "DE89 3704 0044 0532 0130 00",
+    "US_SSN": "536-22-8147",
+    "EMAIL_ADDRESS": "jane.doe@example.com",
+    "PHONE_NUMBER": "+46 70 123 45 67",
+    "IP_ADDRESS": "203.0.113.45",
+}
+SECRET = "sk-ant-api03-Zx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7Op"
+
+
+def leak_forms(value: str) -> list[str]:
+    """The value as written, and as letters and digits only (a reformatted copy is still a leak)."""
+    compact = "".join(c for c in value if c.isalnum())
+    return [value, compact] if compact != value and len(compact) >= 8 else [value]
+
+
+def leaked(raw: bytes, values: list[str] | None = None) -> list[str]:
+    """Seeded values (in any form) present in a recorded upstream body."""
+    text = raw.decode("utf-8", "replace")
+    squeezed = re.sub(r"[^0-9A-Za-z@.]", "", text)
+    out = []
+    for v in values if values is not None else list(SEEDS.values()):
+        forms = leak_forms(v)
+        if any(f in text for f in forms) or (len(forms) > 1 and forms[1] in squeezed):
+            out.append(v)
+    return out
+
+
+PLACEHOLDER = re.compile(r"<([A-Z_]+_\d+)>")
+
+
+def echo_placeholders(rec: Any) -> Reply:
+    """A remote model that repeats every placeholder it was sent (one written `< X_1 >`, which the
+    double streams as separate pieces: the restorer must join them across chunks)."""
+    names = sorted(set(PLACEHOLDER.findall(rec.raw.decode("utf-8", "replace"))))
+    words = [f"<{n}>" for n in names]
+    if words:
+        words[0] = f"< {names[0]} >"
+    return Reply(text="Confirmed: " + " ; ".join(words) + " . Done.")
+
+
+def remote_brain(rec: Any) -> Reply:
+    """The remote double's answer by role: reviewers reject, judges grade poor, the rest echo."""
+    text = rec.raw.decode("utf-8", "replace")
+    if "You are a strict reviewer" in text:
+        return Reply(text="NO")
+    if "You are grading an AI assistant" in text:
+        return Reply(text="Not right.\nVERDICT: poor")
+    return echo_placeholders(rec)
+
+
+# ---------------------------------------------------------------------------- the conversation
+
+SYSTEM = f"You are the billing assistant. The customer on file is {SEEDS['EMAIL_ADDRESS']}."
+FIRST = (f"My card is {SEEDS['CREDIT_CARD']} and my IBAN is {SEEDS['IBAN_CODE']}. "
+         "Please look up my account.")
+TOOL_ARGS = {"email": SEEDS["EMAIL_ADDRESS"], "ssn": SEEDS["US_SSN"]}
+TOOL_RESULT = f"Account found. Phone {SEEDS['PHONE_NUMBER']}, last login from {SEEDS['IP_ADDRESS']}."
+LAST = "Thanks. Please confirm my contact details and card, and compute 6 * 7 for me."
+TOOL_DESC = "Look up a customer account by email or US SSN."
+
+
+def openai_messages() -> list[dict[str, Any]]:
+    import json
+
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": FIRST},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "lookup_account", "arguments": json.dumps(TOOL_ARGS)}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": TOOL_RESULT},
+        {"role": "user", "content": LAST},
+    ]
+
+
+OPENAI_TOOLS = [{"type": "function", "function": {
+    "name": "lookup_account", "description": TOOL_DESC,
+    "parameters": {"type": "object", "properties": {"email": {"type": "string"}, "ssn": {"type": "string"}}}}}]
+
+
+def anthropic_messages() -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": FIRST},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "lookup_account", "input": TOOL_ARGS}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": TOOL_RESULT},
+            {"type": "text", "text": LAST}]},
+    ]
+
+
+ANTHROPIC_TOOLS = [{"name": "lookup_account", "description": TOOL_DESC,
+                    "input_schema": {"type": "object",
+                                     "properties": {"email": {"type": "string"}, "ssn": {"type": "string"}}}}]
+
+# What the local model answers: it saw everything, so its drafts hold raw values (a cascade's
+# `with_draft` escalation, a judge and a draft check then carry them toward the remote model).
+LOCAL_DRAFT = (f"Your card {SEEDS['CREDIT_CARD']} is linked to {SEEDS['EMAIL_ADDRESS']} and phone "
+               f"{SEEDS['PHONE_NUMBER']}. I think the answer is 41.")
+
+
+def local_reply(rec: Any) -> Reply:
+    return Reply(text=LOCAL_DRAFT)
+
+
+def privacy_config(up_local: str, up_remote: str, routes: dict[str, Any], policy: dict[str, Any] | None = None,
+                   route_policy: dict[str, Any] | None = None, **privacy: Any) -> dict[str, Any]:
+    cfg = two_tier_config(up_local, up_remote, routes=routes)
+    cfg["privacy"] = {"ner": {"enabled": False}, "classes": {"pii": {}, "secrets": {}},
+                      "policy": policy if policy is not None else {"pii": "redact", "secrets": "block"},
+                      **({"routes": route_policy} if route_policy else {}), **privacy}
+    return cfg
+
+
+__all__ = ["ToolCall"]
