@@ -281,8 +281,6 @@ class App:
             await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
             return
         ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
-        # Cache first: a downgraded (budget-spent) answer comes from another target and is never stored.
-        target = self.gw.cached(target, ctx, scope.get("tierwise.key", self.keyring.open_scope).tenant, req, codec.FORMAT)
         if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
             try:
                 target = await self.gw.spend.admit(req, ctx, route, target, scope.get("tierwise.key"))
@@ -290,6 +288,7 @@ class App:
                 self.gw.record(ctx, req, status=e.status, stream=req.stream, latency_ms=0.0, error=e)
                 await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
                 return
+        target = self.gw.cached(target, ctx, scope.get("tierwise.key", self.keyring.open_scope).tenant, req, codec.FORMAT)
         if req.stream:
             await self.chat_stream(send, receive, codec, req, target, ctx, t0, rid)
             return
