@@ -11,12 +11,9 @@ from tests.doubles import Reply
 from tests.gateway.conftest import oai
 
 pytest.importorskip("sentence_transformers")
-from tierwise.cache.verifier import MODEL_FILE  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not MODEL_FILE.exists(), reason="verifier model not trained yet")
 
 ASKED = "What is the capital of France?"
-REWORDED = "what is the capital of france"
+REWORDED = "What's the capital of France?"
 OTHER = "What is the capital of Germany?"
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 

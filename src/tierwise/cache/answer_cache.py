@@ -93,7 +93,11 @@ class AnswerCache:
         if sampled(req) and not rc.sampled:
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
         key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
-        return CachedTarget(self, target, rc, key, tenant, route, client_format)
+        # A budget downgrade (tierwise.budgets) swapped the route's target for its local tier: a cached
+        # answer may still serve the request ($0), but the local tier's answer is not the route's.
+        lookup_only = any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") == "downgrade"
+                          for s in ctx.trace.steps)
+        return CachedTarget(self, target, rc, key, tenant, route, client_format, store=not lookup_only)
 
     def _bypass(self, target: Target, ctx: Context, why: str) -> Target:
         ctx.notes[NOTE] = "bypass"
@@ -151,7 +155,7 @@ class CachedTarget:
     """A route's target behind the cache (one per request: it carries the request's key)."""
 
     def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
-                 client_format: str) -> None:
+                 client_format: str, store: bool = True) -> None:
         self.cache = cache
         self.inner = inner
         self.name = getattr(inner, "name", route)
@@ -161,6 +165,7 @@ class CachedTarget:
         self.route = route
         self.client_format = client_format
         self.codec = CLIENT_CODECS[client_format]
+        self.store = store
 
     # ------------------------------------------------------------------ lookup
 
@@ -206,6 +211,8 @@ class CachedTarget:
                              model=answered.model if answered else None, created=time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:
+        if not self.store:
+            return
         if await self.cache.store(self.key, e, self.rc, self.route, self.tenant) and (
                 self.cache.semantic is not None and self.rc.semantic):
             sem_key = context_key(req, tenant=self.tenant, route=self.route, client_format=self.client_format,
