@@ -162,8 +162,8 @@ def _block_texts(b: Any) -> Iterator[str]:
 
 def request_texts(req: Request) -> Iterator[str]:
     """Every text of `req` that redaction rewrites, plus the fields without a canonical slot (`extra`)."""
-    for b in req.system:
-        yield b.text
+    for sb in req.system:
+        yield sb.text
     for m in req.messages:
         for b in m.content:
             yield from _block_texts(b)
