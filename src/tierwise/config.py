@@ -15,7 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
+from tierwise.budgets.config import references as spend_references
+from tierwise.cache.settings import CacheConfig
+from tierwise.compression.settings import CompressionConfig
 from tierwise.errors import ConfigError
+from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
 
 
@@ -157,10 +162,14 @@ class ResponsesStoreConfig(_Strict):
 
 class ClientKey(_Strict):
     env: str = Field(description="environment variable holding the key")
+    name: str | None = Field(None, max_length=64, description="the key's name in per-key budgets and rate "
+                             "limits (default: the variable's name)")
     routes: list[str] | None = Field(
         None, description="routes (and models) this key may name; none = all")
     direct_models: bool | None = Field(
         None, description="may this key name a model directly instead of a route; default server.direct_models")
+    tenant: str | None = Field(None, max_length=200, description="the key's scope for cached answers: keys with "
+                               "the same tenant share cache entries; default: the key's own scope (its env name)")
 
 
 class ServerConfig(_Strict):
@@ -257,6 +266,12 @@ class Config(_Strict):
     ensembles: EnsemblesConfig = Field(default_factory=EnsemblesConfig)
     # Validated by tierwise.privacy.policy_config.PrivacyConfig in validate_references (docs/privacy.md).
     privacy: Any = Field(None, description="the privacy boundary: data classes, per-route policy, audit")
+    budgets: BudgetsConfig | None = Field(None, description="spend caps (docs/budgets.md); off when absent")
+    rate_limits: RateLimitsConfig | None = Field(None, description="requests/tokens per minute (docs/budgets.md)")
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="answer cache (docs/cache.md); off by default")
+    compression: CompressionConfig = Field(default_factory=CompressionConfig,
+                                           description="context compression per route (docs/compression.md)")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -465,6 +480,16 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             if r not in targets:
                 raise _err(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
                            f"privacy.routes.{r}", index)
+    for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
+        raise _err(problem, file, where, index)
+    for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
+        for r in names:
+            if r not in targets:
+                raise _err(f"unknown route or model {r!r}", file, f"{section}.routes.{r}", index)
+    for r, rc in cfg.compression.routes.items():
+        if rc.method == "summary" and rc.summary_model not in targets:
+            raise _err(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
+                       file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)

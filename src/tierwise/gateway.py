@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from tierwise import console_log, sandbox
+from tierwise import console_log, observability, sandbox
+from tierwise.budgets.controller import SpendController
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
 from tierwise.errors import NotFound, TierwiseError
@@ -78,6 +79,18 @@ class Gateway:
             self.resolve(name)
         # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
         self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
+        self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
+        self.cache: Any = None
+        self.compressor: Any = None
+        if cfg.compression.routes:
+            from tierwise.compression.compressor import Compressor
+
+            self.compressor = Compressor(cfg.compression)
+        if cfg.cache.enabled:
+            from tierwise.cache.answer_cache import AnswerCache
+
+            self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
+        self.observer = observability.build(self)  # metrics, spans, dashboard feed (all off by default)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -94,13 +107,17 @@ class Gateway:
             drain = getattr(route, "drain", None)
             if drain is not None:
                 await drain()
+        await self.spend.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.cache is not None:
+            await self.cache.close()
         if self.ledger is not None:
             self.ledger.close()
         if self.privacy is not None:
             self.privacy.close()
+        self.observer.close()
 
     # ------------------------------------------------------------------ resolution
 
@@ -140,6 +157,14 @@ class Gateway:
             return ref, d.price
         return None, None
 
+    def cached(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
+        """The route's target behind context compression and the answer cache (each only when configured).
+
+        The cache keys the request as the client sent it; on a miss the compressed request goes on."""
+        if self.compressor is not None:
+            target = self.compressor.wrap(target, ctx)
+        return target if self.cache is None else self.cache.wrap(target, ctx, tenant, req, client_format)
+
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
         ctx.notes["requested_model"] = requested
@@ -161,6 +186,8 @@ class Gateway:
         error: TierwiseError | None = None,
         shadow: dict[str, Any] | None = None,
     ) -> None:
+        if self.spend.active:
+            self.spend.settle(ctx)  # the real cost replaces the reservation (once per request id)
         trace = ctx.trace
         if status >= 400 and status != 499:  # once per request, where its ledger row is made (499: client left)
             message = error.message if error else None
@@ -168,6 +195,7 @@ class Gateway:
                 message = self.privacy.clean_text(message)
             console_log.request_failed(trace.request_id, trace.route, status, error.kind if error else None,
                                        message, trace.header_summary())
+        self.observer.finished(ctx, req, status=status, stream=stream, latency_ms=latency_ms, ttft_ms=ttft_ms, error=error)
         if self.ledger is None:
             return
         # The call whose answer the client got: the last successful one that was not a helper
@@ -177,6 +205,8 @@ class Gateway:
         )
         ref_model, ref_price = self.reference_price(trace.route)
         ref_cost = cost(ref_price, answered.usage or Usage()) if (answered and ref_price) else None
+        if answered is not None and "saved_usd" in answered.detail:  # a cache hit: what it saved
+            ref_cost = answered.detail["saved_usd"]
         try:
             rec = record_from_trace(
                 trace,
@@ -197,6 +227,7 @@ class Gateway:
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
                 shadow=shadow,
+                extra={k: ctx.notes[k] for k in ("task_type", "complexity") if k in ctx.notes},  # learning/triage
             )
             self.ledger.submit(rec)
         except Exception:  # the ledger must never break a request

@@ -19,6 +19,10 @@ def estimate_text(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN + 0.999) if text else 0
 
 
+def estimate_text_chars(chars: int) -> int:
+    return int(chars / CHARS_PER_TOKEN + 0.999) if chars else 0
+
+
 def estimate_request(req: Request) -> int:
     n = estimate_text(req.text())
     n += PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))

@@ -32,6 +32,7 @@ class Step:
     ttft_ms: float | None = None
     score: float | None = None  # verifier score / router score
     detail: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.perf_counter)  # when it began (spans); not in the ledger
 
     def to_dict(self) -> dict[str, Any]:
         # Built by hand: `dataclasses.asdict` deep-copies and showed up in the hot path's profile.
@@ -50,7 +51,7 @@ class Step:
         return out
 
 
-_STEP_FIELDS = tuple(f.name for f in fields(Step))
+_STEP_FIELDS = tuple(f.name for f in fields(Step) if f.name != "at")
 
 
 @dataclass(slots=True)

@@ -149,6 +149,7 @@ async def test_every_tool(transport: str, project: Path, upstream: StubUpstream,
         for _ in range(3):
             ev = await call(c, "record_evaluation", ensemble="shout", verdict="good", run_id=run["run_id"])
         assert ev["good_evaluations"] == 3 and ev["promotable_to"] == ["global"]
+        assert ev["recorded"]["ledger_feedback"]["rating"] == "good"  # the run's ledger row has it as feedback
         assert "good" in await call_error(c, "record_evaluation", ensemble="shout", verdict="meh")
 
         plan = await call(c, "promote_ensemble", ensemble="shout", to="global")

@@ -45,36 +45,73 @@ def _load(data: str, config_path: str, route: str | None) -> OutcomeDataset:
               help="Bootstrap resamples for a 95% interval of each APGR (0: none).")
 @click.option("--save", "save_path", default=None,
               help="Also train the first --router spec on all of DATA and save it here (.json + .npz).")
+@click.option("--no-cv", "no_cv", is_flag=True,
+              help="Do not cross-validate router specs (with --save: train and save only; saved routers and "
+                   "the baselines are still scored).")
+@click.option("--baseline", default="prompt-length", show_default=True,
+              help="Row every other row is compared with, paired on the same queries (random, prompt-length, "
+                   "or `none`).")
+@click.option("--scores", "scores_path", default=None,
+              help="Write per-question scores (one JSON object a line: id, subject, strong, weak, one field a row).")
+@click.option("--target-share", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
+              help="For saved routers: the strong-call share to check their calibration at on DATA.")
+@click.option("--emb-cache", "emb_cache", default=None,
+              help="Folder of the on-disk embedding cache [default: $TIERWISE_CACHE_DIR/embeddings or "
+                   "~/.cache/tierwise/embeddings].")
+@click.option("--no-emb-cache", is_flag=True, help="Embed without the on-disk cache.")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
-            tokens_per_query: float, ci_rounds: int, save_path: str | None, plot_path: str | None, as_json: bool) -> None:
-    """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), a JSONL file of
-    {prompt, strong, weak} rows, or `ledger` (judged shadow pairs from the configured ledger)."""
+            tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
+            scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
+            plot_path: str | None, as_json: bool) -> None:
+    """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), `routellm` (all three),
+    a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
+    (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
     import orjson
 
+    from tierwise.evaluation.deployment import check_saved_router
     from tierwise.evaluation.loaders import DataError
     from tierwise.evaluation.metrics import Prices
-    from tierwise.evaluation.replay import evaluate, markdown_table, plot_curves
+    from tierwise.evaluation.replay import (
+        evaluate,
+        is_saved_router,
+        markdown_table,
+        plot_curves,
+        write_scores,
+    )
     from tierwise.routers import RouterError, make_router, save_router
+    from tierwise.routers.embedding_cache import EmbeddingCache
+    from tierwise.routers.shift import attach_profile
 
+    cache = None if no_emb_cache else EmbeddingCache(emb_cache)
     try:
         ds = _load(data, config_path, route)
         if drop_subjects:
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
-        rows = evaluate(ds, routers, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds)
+        scored = [r for r in routers if not no_cv or is_saved_router(r)]
+        base = None if baseline == "none" else baseline
+        rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
+                        embedding_cache=cache, baseline=base)
+        checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
         if save_path:
             if not routers:
                 raise click.UsageError("--save needs a --router spec to train")
-            r = make_router(routers[0])
+            r = make_router(routers[0], embedding_cache=cache)
             r.fit(ds)
+            attach_profile(r, ds.prompts)  # its training distribution, for shift detection
             saved = str(save_router(r, save_path))
-    except (DataError, RouterError, ValueError, RuntimeError) as e:
+        if scores_path:
+            write_scores(ds, rows, scores_path)
+    except (DataError, RouterError, ValueError, RuntimeError, OSError) as e:
         click.echo(f"tierwise eval: {e}", err=True)
         sys.exit(2)
+    finally:
+        if cache is not None:
+            cache.close()
     if plot_path:
         try:
             plot_curves(ds, rows, plot_path)
@@ -84,10 +121,17 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
     if as_json:
         click.echo(orjson.dumps({"dataset": ds.name, "n": len(ds), "strong": float(ds.strong.mean()),
                                  "weak": float(ds.weak.mean()), "rows": [r.row() for r in rows],
-                                 "saved": saved, "plot": plot_path}, option=orjson.OPT_INDENT_2).decode())
+                                 "saved_routers": [c.as_dict() for c in checks],
+                                 "saved": saved, "plot": plot_path, "scores": scores_path},
+                                option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(markdown_table(ds, rows))
+    for c in checks:
+        click.echo("")
+        click.echo(c.text())
     if saved:
         click.echo(f"\nsaved router: {saved}")
+    if scores_path:
+        click.echo(f"per-question scores: {scores_path}")
     if plot_path:
         click.echo(f"curves: {plot_path}")

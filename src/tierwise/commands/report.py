@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from typing import Any
 
 import click
 
@@ -15,11 +17,14 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
               show_default=True)
 @click.option("--days", type=float, default=None, help="Only the last N days.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(config_path: str, by: str, days: float | None, as_json: bool) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also draw cost and savings over time, per route, into this PNG (needs matplotlib).")
+def command(config_path: str, by: str, days: float | None, as_json: bool, plot_path: str | None) -> None:
     """Savings: what was spent, and what the reference frontier model would have cost."""
     import orjson
     from rich.table import Table
 
+    from tierwise.budgets.report import budget_events
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
     from tierwise.ledger.report import ReportRow, savings_report
 
@@ -27,6 +32,9 @@ def command(config_path: str, by: str, days: float | None, as_json: bool) -> Non
     ledger = open_existing_ledger(cfg)
     since = time.time() - days * 86400 if days else None
     report = savings_report(ledger, by, since=since)  # type: ignore[arg-type]
+    report["budgets"] = budget_events(ledger, since=since)
+    if plot_path:
+        _plot(ledger, since, plot_path)
     ledger.close()
     if as_json:
         click.echo(inert_json(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()))
@@ -48,8 +56,23 @@ def command(config_path: str, by: str, days: float | None, as_json: bool) -> Non
     plain_console().print(t)  # keys are ledger text (feature tags come from clients): no markup
     if not rows:
         click.echo(f"(the ledger at {ledger.path} has no requests yet)")
+    for name, ev in sorted(report["budgets"].items()):
+        click.echo(f"budget {inert(name)}: {ev['refused']} request(s) refused, {ev['downgraded']} downgraded "
+                   "to the local tier")
     unknown = report["unknown_cost"]
     if unknown["requests"]:
         models = ", ".join(inert(m) for m in unknown["models"])
         click.echo(f"{unknown['requests']} request(s) had an unknown cost (no price for: {models}); they are left "
                    "out of cost, reference and savings. Give those models a `price` in the config.")
+
+
+def _plot(ledger: Any, since: float | None, path: str) -> None:
+    from tierwise.observability.plot import PlotUnavailable, plot, series
+
+    try:
+        plot(series(ledger, since), path)
+    except PlotUnavailable as e:
+        ledger.close()
+        click.echo(f"tierwise: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"tierwise: wrote {path}", err=True)

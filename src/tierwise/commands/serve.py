@@ -36,7 +36,10 @@ def bind(host: str, port: int) -> socket.socket:
 @click.option("--log-level", default="warning", show_default=True)
 @click.option("--access-log", is_flag=True, default=None,
               help="Log one line per HTTP request (also `server.access_log: true` in the config).")
-def command(config_path: str, host: str | None, port: int | None, log_level: str, access_log: bool | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Gateway processes sharing the port (metrics add up across them).")
+def command(config_path: str, host: str | None, port: int | None, log_level: str, access_log: bool | None,
+            workers: int) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway."""
     import uvicorn
 
@@ -58,6 +61,11 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         sys.exit(STARTUP_FAILURE)
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
+    if workers > 1:
+        from tierwise.commands.workers import run_workers
+
+        click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes", err=True)
+        sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
     app = build_from_config(cfg)
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
                err=True)

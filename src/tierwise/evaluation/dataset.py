@@ -111,3 +111,16 @@ def concat(parts: Sequence[OutcomeDataset], name: str) -> OutcomeDataset:
         strong_model=parts[0].strong_model,
         weak_model=parts[0].weak_model,
     )
+
+
+def unit_scale(data: OutcomeDataset) -> OutcomeDataset:
+    """The dataset with outcomes mapped onto [0, 1] (by the range seen over both tiers) when they lie
+    outside it, e.g. 1–10 grades; 0/1 correctness is returned as it is. Lets graded and 0/1 data be
+    trained on together, every part's gain on the same scale."""
+    both = np.concatenate([data.strong, data.weak])
+    lo, hi = float(both.min()), float(both.max())
+    if lo >= 0.0 and hi <= 1.0 or hi <= lo:
+        return data
+    from dataclasses import replace
+
+    return replace(data, strong=(data.strong - lo) / (hi - lo), weak=(data.weak - lo) / (hi - lo))

@@ -193,7 +193,18 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
 
 
 def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
-    """A benchmark name or a path to a JSONL file."""
+    """A benchmark name, a path to a JSONL file, `routellm` (all three benchmarks), or several of
+    these joined by commas (`mmlu,gsm8k,mine.jsonl`): one dataset, each part's outcomes on [0, 1]."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if parts == ["routellm"]:
+        parts = list(BENCHMARKS)
+    if len(parts) > 1:
+        from tierwise.evaluation.dataset import concat, unit_scale
+
+        return concat([unit_scale(load_dataset(p, root)) for p in parts], "+".join(parts))
+    if not parts:
+        raise DataError("no dataset given")
+    spec = parts[0]
     if spec.endswith(".jsonl") or os.sep in spec:
         return load_jsonl(spec)
     return load_benchmark(spec, root)

@@ -181,10 +181,18 @@ class Summary:
     cost80: float
     curve: Curve
     apgr_ci: Interval | None = None
+    scores: np.ndarray | None = None  # the per-query scores the row was computed from
+    baseline: str | None = None  # name of the router `lead` is measured against
+    lead: float | None = None  # APGR − the baseline's APGR on the same queries
+    lead_ci: Interval | None = None  # paired bootstrap interval of `lead`
 
     def row(self) -> dict[str, float | str]:
         ci = {} if self.apgr_ci is None else {"apgr_ci_low": round(self.apgr_ci.low, 4),
                                                "apgr_ci_high": round(self.apgr_ci.high, 4)}
+        if self.lead is not None:
+            ci.update({"baseline": str(self.baseline), "lead": round(self.lead, 4)})
+        if self.lead_ci is not None:
+            ci.update({"lead_ci_low": round(self.lead_ci.low, 4), "lead_ci_high": round(self.lead_ci.high, 4)})
         return {"router": self.name, "apgr": round(self.apgr, 4), "cpt50_pct": round(self.cpt50, 2),
                 "cpt80_pct": round(self.cpt80, 2), "usd_per_1k_at_cpt50": round(self.cost50, 4),
                 "usd_per_1k_at_cpt80": round(self.cost80, 4), **ci}
@@ -204,4 +212,19 @@ def summarize(name: str, scores: np.ndarray, strong: np.ndarray, weak: np.ndarra
         except ValueError:
             pass
     return Summary(name, apgr(c), c50, c80, cost_per_1k(c50 / 100, prices, cascade=cascade),
-                   cost_per_1k(c80 / 100, prices, cascade=cascade), c, ci)
+                   cost_per_1k(c80 / 100, prices, cascade=cascade), c, ci, np.asarray(scores, dtype=float))
+
+
+def with_lead(row: Summary, baseline: Summary, strong: np.ndarray, weak: np.ndarray, rounds: int) -> Summary:
+    """`row` with its APGR lead over `baseline` on the same queries and, with `rounds`, the paired
+    bootstrap interval of that lead (both curves recomputed on each resample)."""
+    from dataclasses import replace
+
+    assert row.scores is not None and baseline.scores is not None
+    ci = None
+    if rounds:
+        try:
+            ci = bootstrap_apgr(row.scores, strong, weak, against=baseline.scores, rounds=rounds)
+        except ValueError:
+            pass
+    return replace(row, baseline=baseline.name, lead=row.apgr - baseline.apgr, lead_ci=ci)

@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from tierwise.evaluation.baselines import prompt_length_scores, random_scores
 from tierwise.evaluation.cv import cross_val_scores
 from tierwise.evaluation.dataset import OutcomeDataset
-from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize
+from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize, with_lead
 
 
 def is_saved_router(spec: str) -> bool:
@@ -22,9 +21,12 @@ def is_saved_router(spec: str) -> bool:
 
 def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, prices: Prices | None = None,
              seed: int = 0, baselines: bool = True, oracle: bool = False,
-             embedding_cache: dict[str, np.ndarray] | None = None, ci_rounds: int = 0) -> list[Summary]:
-    """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR."""
+             embedding_cache: Any = None, ci_rounds: int = 0, baseline: str | None = None) -> list[Summary]:
+    """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR.
+    With `baseline` (the name of one of the rows, e.g. `prompt-length`), every other row also gets its
+    lead over that baseline and the paired bootstrap interval of the lead."""
     from tierwise.routers import load_router, make_router
+    from tierwise.routers.base import attach_embedding_cache
 
     rows: list[Summary] = []
     if baselines:
@@ -34,7 +36,7 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
                               ci_rounds=ci_rounds))
     for spec in routers:
         if is_saved_router(spec):
-            r = load_router(spec)
+            r = attach_embedding_cache(load_router(spec), embedding_cache)
             scores = r.score(data)
             label = f"{Path(spec).stem} (saved {r.kind})"
         else:
@@ -45,23 +47,39 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
                               ci_rounds=ci_rounds))
     if oracle:
         rows.append(summarize("oracle", oracle_scores(data.strong, data.weak), data.strong, data.weak, prices))
+    if baseline is not None:
+        base = next((r for r in rows if r.name == baseline), None)
+        if base is None:
+            raise ValueError(f"baseline {baseline!r} is not one of the rows: {', '.join(r.name for r in rows)}")
+        rows = [r if r is base or r.name == "oracle" else with_lead(r, base, data.strong, data.weak, ci_rounds)
+                for r in rows]
     return rows
 
 
 def markdown_table(data: OutcomeDataset, rows: Sequence[Summary]) -> str:
     with_ci = any(r.apgr_ci is not None for r in rows)
+    base = next((r.baseline for r in rows if r.baseline), None)
     ci_head = " APGR 95% interval |" if with_ci else ""
+    lead_head = f" lead over {base} (paired 95%) |" if base else ""
     head = (f"**{data.name}** — n={len(data)}, strong {data.strong.mean():.4f}, weak {data.weak.mean():.4f}\n\n"
-            f"| router | APGR |{ci_head} CPT(50%) | CPT(80%) | $/1k at CPT(50%) | $/1k at CPT(80%) |\n"
-            "|---|---|" + ("---|" if with_ci else "") + "---|---|---|---|")
+            f"| router | APGR |{ci_head}{lead_head} CPT(50%) | CPT(80%) | $/1k at CPT(50%) | $/1k at CPT(80%) |\n"
+            "|---|---|" + ("---|" if with_ci else "") + ("---|" if base else "") + "---|---|---|---|")
 
     def ci(r: Summary) -> str:
         if not with_ci:
             return ""
         return " — |" if r.apgr_ci is None else f" {r.apgr_ci.low:.3f} – {r.apgr_ci.high:.3f} |"
 
-    lines = [f"| {r.name} | {r.apgr:.3f} |{ci(r)} {r.cpt50:.1f}% | {r.cpt80:.1f}% | {r.cost50:.3f} | {r.cost80:.3f} |"
-             for r in rows]
+    def lead(r: Summary) -> str:
+        if not base:
+            return ""
+        if r.lead is None:
+            return " — |"
+        inside = "" if r.lead_ci is None else f" ({r.lead_ci.low:+.3f} – {r.lead_ci.high:+.3f})"
+        return f" {r.lead:+.3f}{inside} |"
+
+    lines = [f"| {r.name} | {r.apgr:.3f} |{ci(r)}{lead(r)} {r.cpt50:.1f}% | {r.cpt80:.1f}% | {r.cost50:.3f} | "
+             f"{r.cost80:.3f} |" for r in rows]
     return "\n".join([head, *lines])
 
 
@@ -87,4 +105,20 @@ def plot_curves(data: OutcomeDataset, rows: Sequence[Summary], path: str | Path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return out
+
+
+def write_scores(data: OutcomeDataset, rows: Sequence[Summary], path: str | Path) -> Path:
+    """Per-question scores as JSONL: `id`, `subject`, `strong`, `weak`, then one field per row (its name)."""
+    import orjson
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cols = [(r.name, r.scores) for r in rows if r.scores is not None]
+    with out.open("wb") as f:
+        for i in range(len(data)):
+            rec: dict[str, Any] = {"id": data.groups[i], "subject": data.subjects[i],
+                                   "strong": float(data.strong[i]), "weak": float(data.weak[i])}
+            rec.update({name: float(s[i]) for name, s in cols})
+            f.write(orjson.dumps(rec) + b"\n")
     return out

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk
 from tierwise.errors import ConfigError, ContextOverflow
@@ -29,8 +29,40 @@ from tierwise.trace import Trace
 
 if TYPE_CHECKING:  # numpy and the routers load only when a learned route is built
     from tierwise.routers.base import Router
+    from tierwise.routers.guard import RouteGuard
 
 log = logging.getLogger("tierwise")
+
+
+class ShiftConfig(BaseModel):
+    """Shift detection and safe demotion (docs/routers.md#shift-detection-and-safe-demotion)."""
+
+    model_config = ConfigDict(extra="forbid")
+    space: Literal["lsa", "embedding"] = Field(
+        "lsa", description="where distances are measured: the profile's LSA of the words (cheap) or the "
+                           "router's sentence embedding (embedding routers only)")
+    window: int = Field(200, ge=10, le=100_000, description="recent requests the verdict is taken over")
+    min_requests: int = Field(30, ge=1, description="requests seen before any verdict")
+    far_quantile: float = Field(0.95, gt=0, lt=1, description="a request is far beyond this quantile of the "
+                                                               "training prompts' neighbour distances")
+    demote_above: float = Field(0.25, gt=0, lt=1, description="demote when this share of the window is far")
+    promote_below: float = Field(0.15, gt=0, lt=1, description="re-promote when the share falls below this")
+    demote: bool = Field(True, description="false: only measure and record, never demote")
+    fallback: str | None = Field(None, description="target while demoted (default: the `strong` target)")
+    refit_threshold: bool = Field(False, description="move the threshold to the target share's quantile of "
+                                                     "recent in-distribution scores (needs target_share)")
+    refit_window: int = Field(500, ge=10, le=100_000, description="recent scores the threshold is re-fitted on")
+    refit_min: int = Field(100, ge=10, description="scores seen before the first re-fit")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ShiftConfig:
+        if self.promote_below > self.demote_above:
+            raise ValueError("promote_below must not exceed demote_above (the gap is the hysteresis)")
+        if self.min_requests > self.window:
+            raise ValueError("min_requests must not exceed window")
+        if self.refit_min > self.refit_window:
+            raise ValueError("refit_min must not exceed refit_window")
+        return self
 
 
 class LearnedConfig(PolicyConfig):
@@ -44,17 +76,21 @@ class LearnedConfig(PolicyConfig):
     on_router_error: Literal["weak", "strong"] = Field(
         "weak", description="tier for a request the router fails to score (the request is answered either way)")
     reference: str | None = None
+    shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
 
     @model_validator(mode="after")
     def _one_threshold(self) -> LearnedConfig:
         if (self.threshold is None) == (self.target_share is None):
             raise ValueError("give exactly one of `threshold` or `target_share`")
+        if self.shift is not None and self.shift.refit_threshold and self.target_share is None:
+            raise ValueError("shift.refit_threshold needs `target_share`")
         return self
 
 
 class LearnedRoute:
     def __init__(self, name: str, router: Router, threshold: float, strong: Target, weak: Target, *,
-                 shadow_rate: float = 0.0, on_router_error: str = "weak", rng: random.Random | None = None) -> None:
+                 shadow_rate: float = 0.0, on_router_error: str = "weak", rng: random.Random | None = None,
+                 guard: RouteGuard | None = None, fallback: Target | None = None) -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
@@ -64,6 +100,8 @@ class LearnedRoute:
         self.on_router_error = on_router_error
         self._rng = rng or random.Random()
         self._background: set[asyncio.Task[None]] = set()
+        self.guard = guard  # shift detection and safe demotion (routers/guard.py); None: off
+        self.fallback = fallback or strong
 
     def choose(self, req: Request, ctx: Context) -> tuple[Target, str, str, float]:
         prompt = req.last_user_text()
@@ -79,13 +117,32 @@ class LearnedRoute:
             ctx.trace.decide(self.name, f"router failed ({type(e).__name__}) -> {target.name}",
                              detail={"tier": tier, "router": self.router.kind, "router_error": type(e).__name__})
             return target, tier, prompt, float("nan")
+        guarded = self.guard.observe(prompt, score) if self.guard is not None else None
+        if guarded is not None:
+            self.threshold = guarded.threshold
         ms = (time.perf_counter() - t0) * 1000.0
         tier = "strong" if score >= self.threshold else "weak"
         target = self.strong if tier == "strong" else self.weak
         op = "≥" if tier == "strong" else "<"
-        ctx.trace.decide(self.name, f"router score {score:.4f} {op} threshold {self.threshold:.4f} -> {target.name}",
-                         score=score, detail={"threshold": self.threshold, "tier": tier, "router": self.router.kind,
-                                              "decision_ms": round(ms, 3)})
+        reason = f"router score {score:.4f} {op} threshold {self.threshold:.4f} -> {target.name}"
+        detail: dict[str, Any] = {"threshold": self.threshold, "tier": tier, "router": self.router.kind,
+                                  "decision_ms": round(ms, 3)}
+        if guarded is not None:
+            detail["shift"] = {"percentile": guarded.percentile, "share_far": round(guarded.share_far, 4),
+                               "window": guarded.window_n, "demoted": guarded.demoted,
+                               "threshold_source": guarded.threshold_source}
+            if guarded.changed:
+                log.warning("route %s: %s", self.name, guarded.reason)
+            if guarded.demoted:
+                detail.update(demoted=True, demotion_reason=guarded.reason, router_tier=tier)
+                target = self.fallback
+                tier = "strong" if target is self.strong else "weak" if target is self.weak else "fallback"
+                detail["tier"] = tier
+                reason = f"demoted: {guarded.reason} -> {target.name} (router said {reason})"
+            elif guarded.changed:
+                detail["promoted"] = True
+                reason = f"{guarded.reason}; {reason}"
+        ctx.trace.decide(self.name, reason, score=score, detail=detail)
         ctx.notes["router_score"] = score
         ctx.notes["router_threshold"] = self.threshold
         return target, tier, prompt, score
@@ -94,7 +151,7 @@ class LearnedRoute:
         """The chosen tier cannot hold the request: the other tier may (usually the frontier's window)."""
         other_tier = "weak" if tier == "strong" else "strong"
         other = self.weak if tier == "strong" else self.strong
-        if other is target:
+        if other is target or tier not in ("strong", "weak"):
             raise err
         ctx.trace.decide(self.name, f"{target.name} cannot hold the request ({err.message}) -> {other.name}",
                          detail={"tier": other_tier, "overflow": True})
@@ -107,7 +164,7 @@ class LearnedRoute:
         except ContextOverflow as e:
             target, tier = self._other(target, tier, e, ctx)
             resp = await target.complete(req, ctx)
-        if self._shadow_due():
+        if self._shadow_due(tier):
             self._spawn_shadow(req, ctx, tier, prompt, score, resp.text())
         return resp
 
@@ -118,7 +175,7 @@ class LearnedRoute:
         except ContextOverflow as e:
             target, tier = self._other(target, tier, e, ctx)
             it = await target.stream(req, ctx)
-        if not self._shadow_due():
+        if not self._shadow_due(tier):
             return it
         return self._collect_then_shadow(it, req, ctx, tier, prompt, score)
 
@@ -142,8 +199,8 @@ class LearnedRoute:
             if late:
                 await asyncio.wait(late)
 
-    def _shadow_due(self) -> bool:
-        return self.shadow_rate > 0 and self._rng.random() < self.shadow_rate
+    def _shadow_due(self, tier: str = "strong") -> bool:
+        return self.shadow_rate > 0 and tier in ("strong", "weak") and self._rng.random() < self.shadow_rate
 
     def _spawn_shadow(self, req: Request, ctx: Context, tier: str, prompt: str, score: float, answer: str) -> None:
         task = asyncio.get_running_loop().create_task(self._shadow(req, ctx, tier, prompt, score, answer))
@@ -201,8 +258,33 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
             raise ConfigError(f"route {name!r}: router {path} has no saved calibration; give `threshold` instead",
                               path=f"routes.{name}.target_share")
         threshold = threshold_for_share(router.train_quantiles, float(cfg.target_share or 0.0))
-    return LearnedRoute(name, router, threshold, b.resolve(cfg.strong), b.resolve(cfg.weak),
-                        shadow_rate=cfg.shadow_rate, on_router_error=cfg.on_router_error)
+    strong = b.resolve(cfg.strong)
+    guard, fallback = _guard(cfg, name, router, threshold, b) if cfg.shift is not None else (None, None)
+    return LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
+                        on_router_error=cfg.on_router_error, guard=guard, fallback=fallback)
+
+
+def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
+           b: Builder) -> tuple[RouteGuard, Target | None]:
+    from tierwise.routers.guard import RouteGuard
+    from tierwise.routers.shift import ShiftWindow, router_embedding
+
+    sc = cfg.shift
+    assert sc is not None
+    profile = getattr(router, "profile", None)
+    if profile is None:
+        raise ConfigError(f"route {name!r}: router {cfg.router} carries no training profile, which `shift` needs; "
+                          "re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`", path=f"routes.{name}.shift")
+    try:
+        guard = RouteGuard(profile, space=sc.space, embedding=router_embedding(router), demote=sc.demote,
+                           window=ShiftWindow(window=sc.window, min_requests=sc.min_requests,
+                                              far_quantile=sc.far_quantile, demote_above=sc.demote_above,
+                                              promote_below=sc.promote_below),
+                           threshold=threshold, target_share=cfg.target_share, refit_threshold=sc.refit_threshold,
+                           refit_window=sc.refit_window, refit_min=sc.refit_min)
+    except ValueError as e:
+        raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.shift") from None
+    return guard, b.resolve(sc.fallback) if sc.fallback else None
 
 
 register(
@@ -210,6 +292,7 @@ register(
         "learned",
         LearnedConfig,
         _build,
-        lambda c: [c.strong, c.weak] + ([c.reference] if c.reference else []),
+        lambda c: [c.strong, c.weak] + ([c.reference] if c.reference else [])
+        + ([c.shift.fallback] if c.shift is not None and c.shift.fallback else []),
     )
 )

@@ -2,7 +2,7 @@
 
 Rules match on the requested model/route name (glob patterns such as `*haiku*`), a feature
 tag (`X-Tierwise-Feature` header or `metadata.tierwise_feature`), estimated input tokens,
-images, tools, thinking, Claude Code's subagent header, Claude Code's traffic class
+images, tools, thinking, the triaged task type and complexity, Claude Code's subagent header, Claude Code's traffic class
 (`claude_code: title|compact|subagent|web_fetch|main|side|background|any`, decided by
 tierwise.clients.claude_code), or any header value. Every decision is recorded on the trace with
 the rule that made it.
@@ -38,6 +38,9 @@ class Match(BaseModel):
     claude_code: str | list[str] | None = Field(
         None, description="Claude Code traffic class(es): " + ", ".join(sorted(claude_code.NAMES)))
     headers: dict[str, str] | None = Field(None, description="header name -> glob on its value")
+    task_type: str | list[str] | None = Field(None, description="task type(s) from triage (tierwise.learning.triage)")
+    min_complexity: float | None = Field(None, ge=0, le=1, description="triage complexity score at least this")
+    max_complexity: float | None = Field(None, ge=0, le=1, description="triage complexity score at most this")
 
     @field_validator("claude_code")
     @classmethod
@@ -79,7 +82,7 @@ def thinking_requested(req: Request) -> bool:
     )
 
 
-def matches(m: Match, req: Request, requested: str, tokens: list[int]) -> str | None:
+def matches(m: Match, req: Request, requested: str, tokens: list[int], ctx: Context | None = None) -> str | None:
     """The reason this rule matches, or None. `tokens` caches the estimate across rules."""
     why = []
     if m.model is not None:
@@ -127,6 +130,17 @@ def matches(m: Match, req: Request, requested: str, tokens: list[int]) -> str | 
             if v is None or not fnmatchcase(v, g):
                 return None
             why.append(f"header {h}")
+    if m.task_type is not None or m.min_complexity is not None or m.max_complexity is not None:
+        from tierwise.learning.triage import triage_of  # computed only when a rule asks, once per request
+
+        t = triage_of(req, ctx)
+        if m.task_type is not None and t.task_type not in _globs(m.task_type):
+            return None
+        c = t.complexity.score
+        if (m.min_complexity is not None and c < m.min_complexity) or (
+                m.max_complexity is not None and c > m.max_complexity):
+            return None
+        why.append(f"task type {t.task_type}, complexity {c:.2f}")
     return ", ".join(why) or "matches everything"
 
 
@@ -140,7 +154,7 @@ class Rules:
         requested = ctx.notes.get("requested_model", req.model)
         tokens: list[int] = []
         for i, (rule, target) in enumerate(self.rules):
-            why = matches(rule.match, req, requested, tokens)
+            why = matches(rule.match, req, requested, tokens, ctx)
             if why is not None:
                 label = rule.name or f"rule {i + 1}"
                 ctx.trace.decide(self.name, f"{label}: {why} -> {target.name}", detail={"rule": label})

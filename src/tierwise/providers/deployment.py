@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from tierwise.canonical import (
+    BlockDelta,
     Choice,
     MessageDelta,
     MessageStart,
@@ -34,6 +35,7 @@ from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import counts_against_deployment
 from tierwise.providers.http import Provider
+from tierwise.tokens import estimate_text_chars
 from tierwise.wire import anthropic_messages, openai_chat
 from tierwise.wire.sse import EventTooLarge
 
@@ -109,6 +111,13 @@ class Deployment:
             check(body)
         return body
 
+    def _headers(self, req: Request, ctx: Context) -> dict[str, str]:
+        h = self.provider.headers(req.headers)
+        obs = getattr(ctx.services, "observer", None)
+        if obs is not None and obs.tracing:  # W3C trace context for the call step just recorded
+            obs.inject(ctx, req, h)
+        return h
+
     # ------------------------------------------------------------------ Target
 
     async def complete(self, req: Request, ctx: Context, check: Any = None) -> Response:
@@ -124,7 +133,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             body, raw = await self.provider.post_json(
-                self.provider.chat_url, self._body(req, check), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
@@ -163,7 +172,7 @@ class Deployment:
         t0 = time.perf_counter()
         try:
             resp = await self.provider.open(
-                self.provider.chat_url, self._body(req, check), self.provider.headers(req.headers)
+                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
         except UpstreamError as e:
             self._fail(step, e, t0)
@@ -182,6 +191,7 @@ class Deployment:
         stall = pcfg.timeouts.read
         last_event = started = time.monotonic()
         received = 0
+        produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         try:
             try:
                 async for data in resp.content.iter_any():
@@ -209,7 +219,7 @@ class Deployment:
                     if step.ttft_ms is None:
                         step.ttft_ms = (time.perf_counter() - t0) * 1000
                     for i, chunk in enumerate(chunks):
-                        _count(chunk, usage)
+                        produced += _count(chunk, usage)
                         failure = _stream_failure(chunk)
                         if failure is None:
                             continue
@@ -231,7 +241,7 @@ class Deployment:
                     if decoder.ended:  # the answer is complete: don't wait on the upstream's EOF
                         break
                 for chunk in decoder.finish():
-                    _count(chunk, usage)
+                    produced += _count(chunk, usage)
                     yield chunk
             except TimeoutError:
                 raise UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream") from None
@@ -249,6 +259,10 @@ class Deployment:
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
+                    # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
+                    out = estimate_text_chars(produced)
+                    if out > usage.output_tokens:
+                        usage.output_tokens, usage.estimated = out, True
                     step.usage = usage
                     step.cost = self._cost(self.price, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
@@ -302,9 +316,13 @@ def _stream_failure(chunk: StreamChunk) -> StreamError | None:
     return events[-1] if events and isinstance(events[-1], StreamError) else None
 
 
-def _count(chunk: StreamChunk, usage: Usage) -> None:
+def _count(chunk: StreamChunk, usage: Usage) -> int:
+    """Take the usage the chunk reports; the characters of its deltas."""
+    chars = 0
     for ev in chunk.events:
-        if isinstance(ev, (MessageStart, MessageDelta)):
+        if isinstance(ev, BlockDelta):
+            chars += len(ev.value)
+        elif isinstance(ev, (MessageStart, MessageDelta)):
             u = ev.usage
             # Both APIs report running totals; keep the largest seen of each.
             if u.input_tokens > usage.input_tokens:
@@ -315,3 +333,4 @@ def _count(chunk: StreamChunk, usage: Usage) -> None:
                 usage.cache_read_tokens = u.cache_read_tokens
             if u.cache_write_tokens > usage.cache_write_tokens:
                 usage.cache_write_tokens = u.cache_write_tokens
+    return chars

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tierwise.routers.base import Router, RouterError, load_router, save_router, threshold_for_share
 
 __all__ = ["ROUTER_SPECS", "Router", "RouterError", "load_builtin_kinds", "load_router", "make_router",
            "save_router", "threshold_for_share"]
 
 ROUTER_SPECS = ("linear", "knn-lsa", "mf-lsa", "knn-embedding", "mf-embedding", "stack", "stack-lsa", "ensemble",
-                "ensemble-embedding", "posthoc")
+                "ensemble-embedding", "posthoc", "transfer", "transfer-lsa")
 
 
 def load_builtin_kinds() -> None:
     """Import the router modules so their kinds register for `load_router`."""
-    from tierwise.routers import ensemble, knn, linear, mf, stack  # noqa: F401
+    from tierwise.routers import ensemble, knn, linear, mf, stack, transfer  # noqa: F401
 
 
-def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = None, **kw: Any) -> Router:
+def make_router(spec: str, *, embedding_cache: Any = None, **kw: Any) -> Router:
+    """`embedding_cache`: an `EmbeddingCache` (on disk) or a dict (prompt → vector) for embedding routers."""
     from tierwise.routers.ensemble import EnsembleRouter
     from tierwise.routers.knn import knn
     from tierwise.routers.linear import LinearRouter
@@ -43,8 +42,17 @@ def make_router(spec: str, *, embedding_cache: dict[str, np.ndarray] | None = No
         return mf(spec.split("-", 1)[1], cache, **kw)
     if spec in ("stack", "stack-lsa"):
         return stack("lsa" if spec == "stack-lsa" else "embedding", cache, **kw)
+    if spec in ("transfer", "transfer-lsa"):
+        from tierwise.routers.transfer import transfer
+
+        return transfer("lsa" if spec == "transfer-lsa" else "embedding", cache, **kw)
     if spec == "ensemble":
         return EnsembleRouter([LinearRouter(), knn("lsa"), mf("lsa")])
-    if spec == "ensemble-embedding":
-        return EnsembleRouter([LinearRouter(), knn("embedding", cache), mf("embedding", cache)])
+    if spec == "ensemble-embedding":  # one vectors object for both members: each prompt is embedded once
+        from tierwise.routers.dense import EmbeddingVectors
+        from tierwise.routers.knn import KnnRouter
+        from tierwise.routers.mf import MatrixFactorisationRouter
+
+        shared = EmbeddingVectors(cache=cache if cache is not None else {})
+        return EnsembleRouter([LinearRouter(), KnnRouter(shared), MatrixFactorisationRouter(shared)])
     raise RouterError(f"unknown router {spec!r}; choose one of: {', '.join(ROUTER_SPECS)}")

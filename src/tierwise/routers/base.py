@@ -86,6 +86,10 @@ def save_router(router: Router, path: str | Path) -> Path:
     if router.train_quantiles is not None:
         arrays["__train_quantiles"] = np.asarray(router.train_quantiles, dtype=float)
     meta = {"format": "tierwise-router", "version": FORMAT_VERSION, "kind": router.kind, **router.meta()}
+    profile = getattr(router, "profile", None)
+    if profile is not None:  # the training distribution, for shift detection (routers/shift.py)
+        meta["profile"] = profile.meta()
+        arrays.update({f"__profile/{k}": v for k, v in profile.arrays().items()})
     np.savez_compressed(npath, **arrays)  # type: ignore[arg-type]  # numpy stubs read ** as allow_pickle
     jpath.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     return jpath
@@ -121,8 +125,28 @@ def load_router(path: str | Path) -> Router:
     except (KeyError, ValueError, TypeError) as e:
         raise RouterError(f"{jpath}: incomplete router ({e})") from None
     router.train_quantiles = arrays.get("__train_quantiles")
+    router.profile = None  # type: ignore[attr-defined]
+    if isinstance(meta.get("profile"), dict):
+        from tierwise.routers.shift import TrainingProfile
+
+        try:
+            router.profile = TrainingProfile.restore(  # type: ignore[attr-defined]
+                meta["profile"], {k[10:]: v for k, v in arrays.items() if k.startswith("__profile/")})
+        except (KeyError, ValueError, TypeError) as e:
+            raise RouterError(f"{jpath}: incomplete training profile ({e})") from None
     return router
 
 
 def texts(data: OutcomeDataset) -> Sequence[str]:
     return data.prompts
+
+
+def attach_embedding_cache(router: Router, cache: Any) -> Router:
+    """Let a (restored) router's embedding vectors read from and fill `cache` (batch scoring only)."""
+    from tierwise.routers.dense import EmbeddingVectors
+
+    for r in [router, *getattr(router, "members", [])]:
+        v = getattr(r, "vectors", None)
+        if isinstance(v, EmbeddingVectors) and cache is not None:
+            v.cache = cache
+    return router

@@ -62,26 +62,44 @@ class LsaVectors:
 
 
 class EmbeddingVectors:
-    """Sentence embeddings; an optional cache (prompt → vector) saves re-encoding in benchmarks."""
+    """Sentence embeddings. `cache` is an `EmbeddingCache` (on disk, content-keyed) or a plain dict
+    (prompt → vector, as benchmarks pass); without one, batches are still embedded once per call.
+    `encode_one` keeps the last prompt's vector, so members of an ensemble sharing this object
+    embed a request once."""
 
     kind = "embedding"
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, cache: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, cache: Any = None) -> None:
         self.embedder = Embedder(model)
         self.cache = cache
+        self._last: tuple[str, np.ndarray] | None = None
 
     def fit(self, texts: Sequence[str]) -> EmbeddingVectors:
         return self
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self.cache is not None and all(t in self.cache for t in texts):
-            return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
-        return self.embedder.encode(texts)
+        from tierwise.routers.embedding_cache import EmbeddingCache
+
+        if isinstance(self.cache, EmbeddingCache):
+            return self.cache.encode(texts, self.embedder) if texts else np.zeros((0, 384), np.float32)
+        if self.cache is None:
+            return self.embedder.encode(texts)
+        if not texts:
+            return np.zeros((0, 384), np.float32)
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if missing:  # a dict cache fills up as it goes: each prompt is embedded once
+            self.cache.update(zip(missing, self.embedder.encode(missing), strict=True))
+        return np.stack([self.cache[t] for t in texts])
 
     def encode_one(self, text: str) -> np.ndarray:
-        if self.cache is not None and text in self.cache:
-            return self.cache[text]
-        return self.embedder.encode([text])[0]
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        if isinstance(self.cache, dict) and text in self.cache:
+            v = self.cache[text]
+        else:
+            v = self.embedder.encode([text])[0]
+        self._last = (text, v)
+        return v
 
     def meta(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": self.embedder.model_name}
@@ -97,7 +115,7 @@ class EmbeddingVectors:
 Vectors = LsaVectors | EmbeddingVectors
 
 
-def make_vectors(kind: str, cache: dict[str, np.ndarray] | None = None) -> Vectors:
+def make_vectors(kind: str, cache: Any = None) -> Vectors:
     if kind == "lsa":
         return LsaVectors()
     if kind == "embedding":

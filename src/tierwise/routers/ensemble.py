@@ -59,6 +59,13 @@ class EnsembleRouter:
             prefix = f"m{i}/"
             sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
             members.append(ROUTER_KINDS[mm["kind"]](mm, sub))
+        from tierwise.routers.dense import EmbeddingVectors
+
+        shared: dict[str, EmbeddingVectors] = {}  # one embedding model, one embedding per request
+        for m in members:
+            v = getattr(m, "vectors", None)
+            if isinstance(v, EmbeddingVectors):
+                m.vectors = shared.setdefault(v.embedder.model_name, v)  # type: ignore[attr-defined]
         r = cls(members, meta["weights"])
         r.centre = np.asarray(meta["centre"], dtype=float)
         r.scale = np.asarray(meta["scale"], dtype=float)

@@ -76,7 +76,7 @@ class KnnRouter:
         return r
 
 
-def knn(vectors: str = "lsa", cache: dict[str, np.ndarray] | None = None, **kw: Any) -> KnnRouter:
+def knn(vectors: str = "lsa", cache: Any = None, **kw: Any) -> KnnRouter:
     return KnnRouter(make_vectors(vectors, cache), **kw)
 
 

@@ -87,7 +87,7 @@ class MatrixFactorisationRouter:
         return r
 
 
-def mf(vectors: str = "lsa", cache: dict[str, np.ndarray] | None = None, **kw: Any) -> MatrixFactorisationRouter:
+def mf(vectors: str = "lsa", cache: Any = None, **kw: Any) -> MatrixFactorisationRouter:
     return MatrixFactorisationRouter(make_vectors(vectors, cache), **kw)
 
 

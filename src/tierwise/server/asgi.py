@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from tierwise import console_log
+from tierwise.cache.answer_cache import cache_header
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
     InvalidRequest,
@@ -28,6 +29,8 @@ from tierwise.errors import (
     TierwiseError,
 )
 from tierwise.gateway import Gateway, new_request_id
+from tierwise.learning.feedback import feedback_endpoint
+from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
 from tierwise.server import openapi
@@ -96,10 +99,13 @@ class App:
             ("GET", "/v1/models"): self.models,
             ("GET", "/models"): self.models,
             ("POST", "/v1/embeddings"): self.embeddings,
+            ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
+            ("GET", "/v1/tierwise/budgets"): self.budgets_status,
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
+        self.routes.update(observability_endpoints(self).routes())  # /metrics, /dashboard (when enabled)
         # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).
         self.allow: dict[str, str] = {}
         for m, p in self.routes:
@@ -275,6 +281,14 @@ class App:
             await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
             return
         ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
+        if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
+            try:
+                target = await self.gw.spend.admit(req, ctx, route, target, scope.get("tierwise.key"))
+            except TierwiseError as e:
+                self.gw.record(ctx, req, status=e.status, stream=req.stream, latency_ms=0.0, error=e)
+                await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
+                return
+        target = self.gw.cached(target, ctx, scope.get("tierwise.key", self.keyring.open_scope).tenant, req, codec.FORMAT)
         if req.stream:
             await self.chat_stream(send, receive, codec, req, target, ctx, t0, rid)
             return
@@ -293,6 +307,7 @@ class App:
             rid,
             (b"x-tierwise-route", route.encode()),
             (b"x-tierwise-steps", trace.header_summary().encode()),
+            *cache_header(ctx),
         ]
         if error is not None:
             extra.extend(retry_after_header(error))  # 429, and 503 while a breaker is open
@@ -393,7 +408,8 @@ class App:
                 "status": 200,
                 # What is known at the first byte: the later steps only reach the ledger (`tierwise trace`).
                 "headers": SSE_HEADERS + [rid, (b"x-tierwise-route", ctx.trace.route.encode()),
-                                          (b"x-tierwise-steps", ctx.trace.header_summary().encode())],
+                                          (b"x-tierwise-steps", ctx.trace.header_summary().encode()),
+                                          *cache_header(ctx)],
             }
         )
         try:
@@ -521,6 +537,20 @@ class App:
             await self.send_json(send, 500, codec.encode_error(err))
             return
         await self.send_json(send, 200, raw)
+
+    async def budgets_status(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
+        try:
+            self.check_auth(_headers(scope))
+            body = await self.gw.spend.status()
+        except TierwiseError as e:
+            await self.send_json(send, e.status, openai_chat.encode_error(e))
+            return
+        except Exception as e:  # the shared store is unreachable
+            err = Internal(f"budget store unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
+            await self.send_json(send, 503, openai_chat.encode_error(err))
+            return
+        await self.send_json(send, 200, orjson.dumps(body))
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:

@@ -22,6 +22,8 @@ from tierwise.errors import AuthenticationError, PermissionDenied
 class KeyScope:
     routes: frozenset[str] | None  # None: every route
     direct_models: bool
+    name: str = ""  # per-key budgets and rate limits count under this name
+    tenant: str = ""  # whose cached answers this key may get (docs/cache.md)
 
     def admit(self, requested: str, route: str, deployments: Container[str]) -> None:
         """Raise 403 unless this key may use `route` (what the gateway resolved `requested` to)."""
@@ -48,7 +50,8 @@ class KeyRing:
             if not value:
                 continue
             direct = server.direct_models if k.direct_models is None else k.direct_models
-            self.keys.append((value.encode(), KeyScope(frozenset(k.routes) if k.routes is not None else None, direct)))
+            self.keys.append((value.encode(), KeyScope(frozenset(k.routes) if k.routes is not None else None, direct,
+                                                       k.name or k.env, k.tenant or f"key:{k.env}")))
 
     def given(self, headers: dict[str, str]) -> str | None:
         given = headers.get("x-api-key")

@@ -16,6 +16,7 @@ with a bare house number and a capitalised name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import regex
@@ -84,7 +85,7 @@ _TYPE_SET = frozenset(t for t in _TYPES.split("|"))
 _SUFFIX_TUPLE = tuple(x.replace("\\.", ".") for x in _SUFFIXES.split("|"))
 _PARTICLES = frozenset("de del des du di della dos das do da van von der den la le al el los las y".split())
 _BOX_WORDS = frozenset({"postbox", "postfach", "apartado", "casilla"})
-_TOKEN = regex.compile(r"[^\W\d_][\w'’.-]*|\d+")
+_TOKEN = re.compile(r"[^\W\d_][\w'’.-]*|\d+")
 
 
 def _word_first_start(text: str, a: int) -> int | None:
@@ -147,7 +148,7 @@ def _word_first_start(text: str, a: int) -> int | None:
 
 _SUFFIX_BOX_LAST = frozenset({"box"}) | _BOX_WORDS
 
-_KEYWORD = regex.compile(r"(?i)\b(?:psc|unit|cmr|usns|usnv|uss|usnc|uscgc|usgc|apo|fpo|dpo|the corner of)\b")
+_KEYWORD = re.compile(r"(?i)\b(?:psc|unit|cmr|usns|usnv|uss|usnc|uscgc|usgc|apo|fpo|dpo|the corner of)\b")
 _KEYWORD_FIRST = regex.compile(
     rf"""(?ix)
       (?:psc|unit|cmr)\s+\d{{3,5}},?\s+box\s+\d{{2,5}}(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{{5}})?
@@ -156,10 +157,10 @@ _KEYWORD_FIRST = regex.compile(
     | the\ corner\ of\ [^\n,.;:!?]{{3,60}}?\ and\ (?:{_WORD})(?:\s+{_WORD}){{0,2}}(?=\s*(?:[\n,.;:!?]|$))
     """
 )
-_DIGIT_RUN = regex.compile(r"\d+")
+_DIGIT_RUN = re.compile(r"\d+")
 # Number-first anchors need a word within the next few characters (cheap pre-check).
-_WORD_SOON = regex.compile(r"[A-Za-z]?(?:[/-]\d{1,4})?\s+(?:\d{1,5}\s+)?[^\W\d_]")
-_NUM_END = regex.compile(rf"{_NUM}\.?")
+_WORD_SOON = re.compile(r"[A-Za-z]?(?:[/-]\d{1,4})?\s+(?:\d{1,5}\s+)?[^\W\d_]")
+_NUM_END = re.compile(rf"{_NUM}\.?")
 _WINDOW = 90  # characters before a number a word-first anchor may start
 
 # The generic anchor (number, words, number) needs one more sign of an address.
@@ -216,15 +217,15 @@ class AddressRecognizer:
     def _anchors(self, text: str) -> list[tuple[int, int, bool]]:
         """(start, end, generic) of each anchor, non-overlapping, sorted."""
         taken: list[tuple[int, int, bool]] = []
-        if _KEYWORD.search(text):  # military addresses and "the corner of" first: they contain numbers
-            for k in _KEYWORD.finditer(text):
-                if k.start() > 0 and (text[k.start() - 1].isalnum() or text[k.start() - 1] == "_"):
-                    continue
-                if taken and k.start() < taken[-1][1]:
-                    continue
-                m = _KEYWORD_FIRST.match(text, k.start())
-                if m:
-                    taken.append((m.start(), m.end(), False))
+        # military addresses and "the corner of" first: they contain numbers
+        for k in _KEYWORD.finditer(text):
+            if k.start() > 0 and (text[k.start() - 1].isalnum() or text[k.start() - 1] == "_"):
+                continue
+            if taken and k.start() < taken[-1][1]:
+                continue
+            m = _KEYWORD_FIRST.match(text, k.start())
+            if m:
+                taken.append((m.start(), m.end(), False))
         found: list[tuple[int, int, bool]] = []
         n = len(text)
         for d in _DIGIT_RUN.finditer(text):
@@ -251,7 +252,7 @@ class AddressRecognizer:
         return sorted(found + taken)
 
     def find(self, text: str) -> Iterator[Finding]:
-        if not any(c.isdigit() for c in text) and "corner of" not in text:
+        if not _DIGIT_RUN.search(text) and "corner of" not in text:
             return
         for start, end, generic in self._anchors(text):
             ext, places = self._extend(text, end)

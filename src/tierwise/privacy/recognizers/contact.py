@@ -82,10 +82,16 @@ class UrlCredentialsRecognizer:
     _rx = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://([^\s:/@?#]+:[^\s@/?#]+)@[^\s/@]+")
 
     def find(self, text: str) -> Iterator[Finding]:
-        if "://" not in text:
-            return
-        for m in self._rx.finditer(text):
-            yield Finding("URL_CREDENTIALS", m.start(1), m.end(1), 1.0, self.name)
+        i = text.find("://")
+        last = 0
+        while i >= 0:
+            # scheme (<= 21 chars) before "://", then user:password@host after it
+            for m in self._rx.finditer(text, max(last, i - 22), min(len(text), i + 600)):
+                if m.start() <= i:
+                    yield Finding("URL_CREDENTIALS", m.start(1), m.end(1), 1.0, self.name)
+                    last = m.end()
+                break
+            i = text.find("://", i + 3)
 
 
 _CUES = (
@@ -125,6 +131,9 @@ _DATE_START = re.compile(
 )
 
 
+_LONG_GROUP = re.compile(r"\d{6,}[^\d]+\d")  # a 6+ digit group followed by more groups
+
+
 class PhoneRecognizer:
     name = "phonenumbers"
     entities = frozenset({"PHONE_NUMBER"})
@@ -148,10 +157,12 @@ class PhoneRecognizer:
             if not after_cue and _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
                 continue  # "license number is ...", "card # ...": the nearest cue says it is something else
             cue = after_cue or _PHONE_CUE.search(before) is not None
-            if not cue and not s.startswith(("+", "0", "(")) and (
-                ndigits < 7 or (s.isdigit() and not 10 <= ndigits <= 15)
+            if not cue and (
+                ndigits < 7
+                or (not s.startswith(("+", "0", "(")) and s.isdigit() and not 10 <= ndigits <= 15)
+                or (not s.startswith(("+", "00")) and _LONG_GROUP.search(s))
             ):
-                continue  # "130000", "1234567": a bare number is not a phone without a cue
+                continue  # "130000", "200000-130000": amounts, not phones, without a cue
             hit = self._match(s)
             if hit is not None:
                 a, b, valid_score = hit

@@ -53,16 +53,34 @@ _CUE_STEMS = ("born", "dob", "d.o.b", "birth", "geb", "né", "nacid", "nacim", "
               "geboor", "född", "födel", "født", "fødsel", "syntyn", "urodz", "b.")
 
 
+def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
+
+
 class DateOfBirthRecognizer:
     name = "context.date_of_birth"
     entities = frozenset({"DATE_OF_BIRTH"})
 
     def find(self, text: str) -> Iterator[Finding]:
         lowered = text.lower()
-        if not any(stem in lowered for stem in _CUE_STEMS):
+        hits = sorted(i for stem in _CUE_STEMS for i in _occurrences(lowered, stem))
+        if not hits or len(lowered) != len(text):
+            if hits:  # lower() changed the length (rare letters): scan the whole text
+                for m in _DOB.finditer(text):
+                    yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
             return
-        for m in _DOB.finditer(text):
-            yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
+        # The full pattern runs only in a window around each cue stem.
+        last_end = 0
+        for i in hits:
+            lo = max(last_end, i - 24)
+            for m in _DOB.finditer(text, lo, min(len(text), i + 90)):
+                if m.end("d") <= last_end:
+                    continue
+                last_end = m.end("d")
+                yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
 
 
 CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer,)

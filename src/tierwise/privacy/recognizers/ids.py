@@ -126,6 +126,9 @@ class UsSsnRecognizer:
         for m in self._fmt.finditer(text):
             if us_ssn_ok(m.group(1), m.group(3), m.group(4)):
                 yield Finding("US_SSN", m.start(), m.end(), 0.95, self.name)
+        lowered = text.lower()
+        if not any(k in lowered for k in ("ssn", "ss#", "ss no", "social", "soc", "taxpayer", "tin")):
+            return  # a bare 9-digit SSN needs one of these cues
         for m in self._bare.finditer(text):
             if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and context_before(text, m.start(), self._ctx):
                 yield Finding("US_SSN", m.start(), m.end(), 0.8, self.name)
@@ -215,15 +218,20 @@ class EsDniRecognizer:
     name = "checksum.es_dni"
     entities = frozenset({"ES_DNI"})
     _rx = re.compile(r"(?i)(?<![A-Za-z0-9])(?:\d{8}|[XYZ]-?\d{7})[ -]?[A-Z](?![A-Za-z0-9])")
-
-    _gate = re.compile(r"\d{7}")
+    _digits = re.compile(r"\d{7,8}")
 
     def find(self, text: str) -> Iterator[Finding]:
-        if not self._gate.search(text):
-            return
-        for m in self._rx.finditer(text):
-            if es_dni_ok(_compact(m.group()).upper()):
-                yield Finding("ES_DNI", m.start(), m.end(), 0.9, self.name)
+        # anchored at 7-8 digit runs: a DNI starts at the run, a NIE one or two characters before it
+        last = -1
+        for d in self._digits.finditer(text):
+            for start in (d.start() - 2, d.start() - 1, d.start()):
+                if start < 0 or start < last:
+                    continue
+                m = self._rx.match(text, start)
+                if m and es_dni_ok(_compact(m.group()).upper()):
+                    yield Finding("ES_DNI", m.start(), m.end(), 0.9, self.name)
+                    last = m.end()
+                    break
 
 
 class ItFiscalCodeRecognizer:

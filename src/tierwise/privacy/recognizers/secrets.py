@@ -63,6 +63,13 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
 
 
+def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
+
+
 def shannon_bits(s: str) -> float:
     n = len(s)
     return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
@@ -99,12 +106,21 @@ class SecretRecognizer:
             for m in _SLACK_HOOK.finditer(text):
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
         lowered = text.lower()
-        if any(k in lowered for k in _ASSIGN_KEYS):
+        if len(lowered) != len(text):
+            lowered = text  # lower() changed lengths: fall back to case-sensitive cue search
+        hits = sorted(i for k in _ASSIGN_KEYS for i in _occurrences(lowered, k))
+        last_end = 0
+        for i in hits:
+            # the full patterns run only in a window around each cue word
+            lo, hi = max(0, i - 20), min(len(text), i + 260)
             for rx in (_ASSIGN, _BEARER):
-                for m in rx.finditer(text):
+                for m in rx.finditer(text, lo, hi):
                     v = m.group("v")
+                    if m.end("v") <= last_end:
+                        continue
                     if v.startswith(("<", "{", "$", "%")) or v.lower() in {"none", "null", "true", "false", "required"}:
                         continue  # a template variable or a placeholder, not a value
+                    last_end = m.end("v")
                     yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
 
     def _entropic(self, tok: str) -> bool:

@@ -1,0 +1,160 @@
+"""The `budgets:` and `rate_limits:` sections of tierwise.yaml (both optional, off when absent).
+
+A budget caps spend (USD and/or tokens) of the requests it covers within a window; a rate
+limit caps requests and tokens per minute. Both are kept in one store (`budgets.store`):
+in the process for one gateway, in Redis when several replicas must share them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Dimension = Literal["global", "key", "route", "tag", "session", "workflow", "model"]
+RateDimension = Literal["global", "key", "route", "key_route"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(v: str | float | int) -> float:
+    """Seconds in `90s`, `30m`, `1h`, `7d` (or a bare number of seconds)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    m = _DURATION.match(str(v))
+    if not m:
+        raise ValueError(f"{v!r} is not a duration such as 90s, 30m, 1h or 7d")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Rolling(_Strict):
+    rolling: str = Field(description="length of a rolling window: 30m, 1h, 7d ...")
+
+    @field_validator("rolling")
+    @classmethod
+    def _dur(cls, v: str) -> str:
+        s = parse_duration(v)
+        if not 60 <= s <= 366 * 86400:
+            raise ValueError("a rolling window must last between 1m and 366d")
+        return v
+
+    @property
+    def seconds(self) -> float:
+        return parse_duration(self.rolling)
+
+
+class BudgetLimit(_Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description="names the budget in errors, traces and `tierwise budgets`")
+    per: Dimension = Field("global", description="one budget for all covered requests (global) or one "
+                           "per gateway key, route, feature tag, session, workflow or model")
+    match: list[str] | None = Field(None, description="globs of the dimension's value this budget covers "
+                                    "(none: every value)")
+    routes: list[str] | None = Field(None, description="routes this budget covers (none: every route)")
+    usd: float | None = Field(None, gt=0, description="spend cap in USD for the window")
+    tokens: int | None = Field(None, gt=0, description="cap on frontier tokens (input + output) for the window")
+    window: Literal["day", "month"] | Rolling = Field("day", description="day and month are calendar (UTC); "
+                                                      "{rolling: 1h} a sliding window")
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> BudgetLimit:
+        if self.usd is None and self.tokens is None:
+            raise ValueError("a budget needs `usd`, `tokens` or both")
+        return self
+
+
+class RouteSpend(_Strict):
+    on_exhausted: Literal["refuse", "downgrade"] | None = Field(
+        None, description="refuse (429 in the client's schema) or answer from the local tier; "
+        "default budgets.on_exhausted")
+    downgrade_to: str | None = Field(None, description="model or route that answers when the budget is spent "
+                                     "(default: the first local model the route reaches)")
+
+
+class StoreConfig(_Strict):
+    backend: Literal["memory", "redis"] = Field("memory", description="memory: this process only; redis: "
+                                                "shared by every gateway pointing at the same Redis")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server (redis backend)")
+    key_prefix: str = Field("tierwise:spend:", min_length=1, max_length=128, pattern=r"^\S+$", description="prefix of every "
+                            "Redis key tierwise writes")
+    on_store_error: Literal["fail_closed", "fail_open"] = Field(
+        "fail_closed", description="Redis unreachable: refuse requests covered by a limit (503), or let them "
+        "through uncounted with a loud warning (once per warn_interval)")
+    timeout: float = Field(0.5, gt=0, le=30, description="seconds a Redis call may take before it counts as an error")
+    warn_interval: float = Field(60.0, gt=0, description="seconds between two fail_open warnings")
+
+
+class BudgetsConfig(_Strict):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    limits: list[BudgetLimit] = Field(default_factory=list)
+    on_exhausted: Literal["refuse", "downgrade"] = Field("refuse", description="what a route does when a "
+                                                         "budget it is covered by is spent")
+    routes: dict[str, RouteSpend] = Field(default_factory=dict, description="per-route on_exhausted/downgrade_to")
+    admit: Literal["remaining", "fits"] = Field(
+        "remaining", description="remaining: admit while the budget is not spent (overshoot at most one "
+        "request's reservation); fits: admit only when the worst-case cost fits what remains")
+    reservation_ttl: float = Field(900.0, ge=10, le=86400, description="seconds after which a reservation that "
+                                   "was never settled (a killed gateway) is released")
+    default_max_output_tokens: int = Field(4096, ge=1, description="output tokens reserved for a request that "
+                                           "sets no max_tokens")
+
+    @model_validator(mode="after")
+    def _unique(self) -> BudgetsConfig:
+        names = [b.name for b in self.limits]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"budget names must be unique: {sorted(dup)}")
+        return self
+
+
+class RateLimit(_Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    per: RateDimension = Field("key", description="one counter for all requests, or per key, route, or key and route")
+    match: list[str] | None = Field(None, description="globs of the dimension's value (none: every value)")
+    routes: list[str] | None = Field(None, description="routes this limit covers (none: every route)")
+    requests_per_minute: int | None = Field(None, gt=0)
+    tokens_per_minute: int | None = Field(None, gt=0, description="input (estimated at admission) plus output tokens")
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> RateLimit:
+        if self.requests_per_minute is None and self.tokens_per_minute is None:
+            raise ValueError("a rate limit needs requests_per_minute, tokens_per_minute or both")
+        return self
+
+
+class RateLimitsConfig(_Strict):
+    limits: list[RateLimit] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RateLimitsConfig:
+        names = [b.name for b in self.limits]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"rate limit names must be unique: {sorted(dup)}")
+        return self
+
+
+def references(budgets: BudgetsConfig | None, rate: RateLimitsConfig | None,
+               targets: set[str]) -> list[tuple[str, str]]:
+    """(key path, problem) for every route or model name these sections name that does not exist."""
+    out: list[tuple[str, str]] = []
+    if budgets is not None:
+        for i, b in enumerate(budgets.limits):
+            out += [(f"budgets.limits[{i}].routes", f"unknown route or model {r!r}")
+                    for r in b.routes or [] if r not in targets]
+        for name, rs in budgets.routes.items():
+            if name not in targets:
+                out.append((f"budgets.routes.{name}", f"unknown route or model {name!r}"))
+            if rs.downgrade_to is not None and rs.downgrade_to not in targets:
+                out.append((f"budgets.routes.{name}.downgrade_to", f"unknown route or model {rs.downgrade_to!r}"))
+    if rate is not None:
+        for i, r in enumerate(rate.limits):
+            out += [(f"rate_limits.limits[{i}].routes", f"unknown route or model {n!r}")
+                    for n in r.routes or [] if n not in targets]
+    return out

@@ -1,0 +1,412 @@
+"""The request path's seam for budgets and rate limits.
+
+`admit` runs once per chat request, after routing: it reserves the request's worst-case cost
+(estimated input tokens x the dearest input price the route can reach + max output tokens x the
+dearest output price, per choice) in every budget that covers it, and counts it in every rate
+limit, in one store call. A spent budget refuses the request (429 in the client's schema,
+naming the budget and when it resets) or downgrades it to the route's local tier; a rate limit
+refuses with Retry-After. `settle` runs where the request's ledger row is made: it replaces
+the reservation with what the frontier calls really cost (a cancelled stream: what it
+produced), once per request id.
+
+Local models never consume a frontier budget: only calls to `locality: remote` providers are
+counted, and a route that reaches no remote model reserves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tierwise.budgets.checks import (
+    BudgetCheck,
+    RateCheck,
+    RateSettlement,
+    Refusal,
+    Settlement,
+    rate_retry_after,
+)
+from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
+from tierwise.budgets.plan import (
+    Budget,
+    RatePlan,
+    RoutePlan,
+    StaticCharge,
+    compile_budget,
+    dimension_value,
+    key_part,
+    reachable,
+)
+from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
+from tierwise.tokens import estimate_request
+
+log = logging.getLogger("tierwise.budgets")
+
+NOTE = "spend"  # ctx.notes key of the request's held reservation
+MILLION = 1_000_000
+SETTLED_TTL = 600  # seconds a settlement marker stays (a repeated settlement comes seconds after the first)
+ANONYMOUS = "anonymous"  # the key name of requests to a gateway without keys
+
+
+class StoreUnavailable(TierwiseError):
+    status = 503
+    kind = "overloaded_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = 5.0
+
+
+@dataclass(slots=True)
+class Held:
+    """What admission took, kept on the request's context until settlement."""
+
+    rid: str
+    budgets: list[BudgetCheck]
+    models: list[str | None]  # per budget check: the model of a per-model budget
+    rates: list[RateCheck]
+    minute: int
+    est_in: int
+    plan: RoutePlan
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class SpendController:
+    def __init__(self, budgets: BudgetsConfig | None, rates: RateLimitsConfig | None, gateway: Any) -> None:
+        self.cfg = budgets or BudgetsConfig()
+        self.rate_cfg = rates or RateLimitsConfig()
+        self.gw = gateway
+        self.budgets = [compile_budget(b) for b in self.cfg.limits]
+        self.active = bool(self.budgets or self.rate_cfg.limits)
+        sc = self.cfg.store
+        self.prefix = sc.key_prefix
+        self.fits = self.cfg.admit == "fits"
+        self.ttl = self.cfg.reservation_ttl
+        self.fail_open = sc.on_store_error == "fail_open"
+        self._plans: dict[tuple[str, str], RoutePlan] = {}
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._last_warn = 0.0
+        self._uncounted = 0
+        self.store: Any = None
+        if not self.active:
+            return
+        if sc.backend == "redis":
+            from tierwise.budgets.store_redis import RedisStore
+
+            self.store = RedisStore(sc.redis_url, sc.key_prefix, timeout=sc.timeout)
+        else:
+            from tierwise.budgets.store_memory import MemoryStore
+
+            self.store = MemoryStore()
+        self._sync = not self.store.shared
+        for name in self.cfg.routes if gateway is not None else ():  # a downgrade must have somewhere to go
+            self.plan(name, "")
+
+    # ------------------------------------------------------------------ plans
+
+    def plan(self, route: str, key: str) -> RoutePlan:
+        p = self._plans.get((route, key))
+        if p is None:
+            p = self._plans[(route, key)] = self._build_plan(route, key)
+        return p
+
+    def _build_plan(self, route: str, key: str) -> RoutePlan:
+        from tierwise.errors import ConfigError
+        from tierwise.policies.registry import POLICY_TYPES
+
+        cfg = self.gw.cfg
+        deps = self.gw.deployments
+        models = reachable(route, cfg.routes, lambda pc: POLICY_TYPES[pc.policy].references(pc), deps)
+        remote: dict[str, tuple[float, float]] = {}
+        ctx_windows: list[int | None] = []
+        for m in models:
+            d = deps[m]
+            if d.locality != "remote":
+                continue
+            price = d.price
+            remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
+            ctx_windows.append(d.cfg.context_window)
+        plan = RoutePlan(remote, max((p[0] for p in remote.values()), default=0.0),
+                         max((p[1] for p in remote.values()), default=0.0),
+                         None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
+        kname = key or ANONYMOUS
+        for b in self.budgets:
+            if not b.covers_route(route) or not remote:
+                continue
+            per = b.spec.per
+            if per in ("tag", "session", "workflow"):
+                plan.dynamic.append(b)
+                continue
+            if per == "model":
+                plan.static += [StaticCharge(b, self._bucket(b, m), m, m) for m in remote if b.matches(m)]
+                continue
+            value = {"global": "*", "key": kname, "route": route}[per]
+            if per == "global" or b.matches(value):
+                plan.static.append(StaticCharge(b, self._bucket(b, value), value))
+        for r in self.rate_cfg.limits:
+            if r.routes is not None and route not in r.routes:
+                continue
+            value = {"global": "*", "key": kname, "route": route, "key_route": f"{kname}/{route}"}[r.per]
+            if r.per != "global" and r.match is not None and not any(_glob(value, g) for g in r.match):
+                continue
+            plan.rates.append(RatePlan(r, f"{self.prefix}rl:{r.name}:{key_part(value)}", value,
+                                       float(r.requests_per_minute or -1), float(r.tokens_per_minute or -1)))
+        rs = self.cfg.routes.get(route)
+        action = (rs.on_exhausted if rs is not None else None) or self.cfg.on_exhausted
+        if action == "downgrade":
+            to = rs.downgrade_to if rs is not None else None
+            if to is None:
+                to = next((m for m in models if deps[m].locality == "local"), None)
+            if to is None:
+                raise ConfigError(f"budgets: route {route!r} downgrades when a budget is spent, but reaches no "
+                                  "local model; set budgets.routes.<route>.downgrade_to", path=f"budgets.routes.{route}")
+            plan.downgrade, plan.downgrade_name = self.gw.resolve(to), to
+        return plan
+
+    def _bucket(self, b: Budget, value: str) -> str:
+        return f"{self.prefix}b:{b.name}:{key_part(value)}"
+
+    # ------------------------------------------------------------------ admission
+
+    def estimate_input(self, req: Any, plan: RoutePlan) -> int:
+        """Input tokens, bounded above: a third of the body's bytes (about 4 bytes make a token of
+        prose or code), or the character estimate when the body's length is unknown; never more
+        than the largest context window of the route's remote models."""
+        cl = req.headers.get("content-length")
+        n = int(cl) // 3 + 16 if cl and cl.isdigit() else estimate_request(req)
+        if plan.max_context is not None and n > plan.max_context:
+            n = plan.max_context
+        return n
+
+    async def admit(self, req: Any, ctx: Any, route: str, target: Any, key: Any) -> Any:
+        """The target that answers (the route's own, or its local tier); raises when refused."""
+        plan = self.plan(route, getattr(key, "name", "") or "")
+        if not plan.static and not plan.dynamic and not plan.rates:
+            return target
+        now = time.time()
+        est_in = self.estimate_input(req, plan)
+        budgets: list[BudgetCheck] = []
+        models: list[str | None] = []
+        if plan.static or plan.dynamic:
+            n = req.n if req.n > 1 else 1
+            out = req.max_tokens or self.cfg.default_max_output_tokens
+            if plan.max_context is not None and out > plan.max_context:  # no answer is longer than the window
+                out = plan.max_context
+            tok = (est_in + out) * n
+            worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
+            for c in plan.static:
+                b, w = c.budget, c.budget.window
+                usd = worst
+                if c.model is not None:
+                    pin, pout = plan.remote[c.model]
+                    usd = (est_in * pin + out * pout) * n / MILLION
+                budgets.append(BudgetCheck(c.key, w.slot(now), w.nslots, b.usd_limit, b.tok_limit, usd, tok,
+                                           w.expire_s))
+                models.append(c.model)
+            for b in plan.dynamic:
+                v = dimension_value(b.spec.per, req.headers, req.metadata)
+                if v is None or not b.matches(v):
+                    continue
+                w = b.window
+                budgets.append(BudgetCheck(self._bucket(b, v), w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
+                                           worst, tok, w.expire_s))
+                models.append(None)
+        rates = [RateCheck(r.key, r.rpm, r.tpm, est_in) for r in plan.rates]
+        if not budgets and not rates:
+            return target
+        rid = ctx.trace.request_id
+        minute = int(now // 60)
+        frac = (now - minute * 60) / 60.0
+        try:
+            if self._sync:
+                refusal = self.store.reserve_now(rid, budgets, rates, now=now, minute=minute, frac=frac,
+                                                 deadline=now + self.ttl, fits=self.fits)
+            else:
+                refusal = await self.store.reserve(rid, budgets, rates, now=now, minute=minute, frac=frac,
+                                                   deadline=now + self.ttl, fits=self.fits)
+        except Exception as e:  # the shared store is unreachable (or answered nonsense)
+            return self._store_failed(e, target, ctx)
+        if refusal is None:
+            ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
+            return target
+        if refusal.kind == "rate":
+            raise self._rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
+        return await self._spent(req, ctx, plan, budgets, refusal, rates, now, minute, frac, est_in)
+
+    async def _spent(self, req: Any, ctx: Any, plan: RoutePlan, budgets: list[BudgetCheck], refusal: Refusal,
+                     rates: list[RateCheck], now: float, minute: int, frac: float, est_in: int) -> Any:
+        check = budgets[refusal.index]
+        b = next(b for b in self.budgets if check.key.startswith(f"{self.prefix}b:{b.name}:"))
+        resets = b.window.resets_at(check.slot, refusal.oldest_slot)
+        value = check.key[len(f"{self.prefix}b:{b.name}:"):]
+        scope = "" if b.spec.per == "global" else f" for {b.spec.per} {value}"
+        cap = f"${b.usd_limit:g}" if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"
+        used = f"${refusal.used:.4f}" if refusal.what == "usd" else f"{int(refusal.used)} tokens"
+        msg = (f"budget {b.name!r}{scope} is spent ({used} of {cap} per {b.window.label}, reservations of "
+               f"requests in flight included); it resets at {_iso(resets)}")
+        detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": _iso(resets)}
+        if plan.downgrade is None:
+            ctx.trace.decide("budget", msg, detail={**detail, "action": "refuse"})
+            err = BudgetExceeded(msg)
+            err.retry_after = max(1.0, resets - now)  # type: ignore[attr-defined]
+            raise err
+        ctx.trace.decide("budget", f"{msg}; answered by the local tier ({plan.downgrade_name})",
+                         detail={**detail, "action": "downgrade", "to": plan.downgrade_name})
+        if rates:  # the downgraded request still counts against the rate limits
+            try:
+                r = (self.store.reserve_now if self._sync else self.store.reserve)(
+                    ctx.trace.request_id, [], rates, now=now, minute=minute, frac=frac, deadline=now + self.ttl,
+                    fits=self.fits)
+                refused = r if self._sync else await r
+            except Exception as e:
+                return self._store_failed(e, plan.downgrade, ctx)
+            if refused is not None:
+                raise self._rate_error(plan.rates[refused.index], refused, rates[refused.index], frac)
+            ctx.notes[NOTE] = Held(ctx.trace.request_id, [], [], rates, minute, est_in, plan)
+        return plan.downgrade
+
+    def _rate_error(self, rp: RatePlan, refusal: Refusal, check: RateCheck, frac: float) -> RateLimited:
+        if refusal.what == "requests":
+            limit, need, unit = rp.rpm, 1.0, "requests"
+        else:
+            limit, need, unit = rp.tpm, float(check.tok), "tokens"
+        wait = rate_retry_after(limit, need, refusal.cur, refusal.prev, frac)
+        scope = "" if rp.spec.per == "global" else f" for {rp.spec.per.replace('_', ' and ')} {rp.value}"
+        err = RateLimited(f"rate limit {rp.spec.name!r}{scope} reached: {int(limit)} {unit} per minute; "
+                          f"retry in {int(wait + 0.999)}s")
+        err.retry_after = wait  # type: ignore[attr-defined]
+        return err
+
+    def _store_failed(self, e: Exception, target: Any, ctx: Any) -> Any:
+        if not self.fail_open:
+            log.warning("budgets: store unavailable (%s); refusing (on_store_error: fail_closed)", type(e).__name__)
+            ctx.trace.decide("budget", "budget store unavailable; refused (fail_closed)")
+            raise StoreUnavailable("the gateway cannot check its spend limits right now (budget store "
+                                   "unavailable); retry shortly")
+        self._warn(e)
+        ctx.trace.decide("budget", "budget store unavailable; let through uncounted (fail_open)")
+        return target
+
+    def _warn(self, e: BaseException) -> None:
+        self._uncounted += 1
+        now = time.monotonic()
+        if now - self._last_warn >= self.cfg.store.warn_interval or self._last_warn == 0.0:
+            log.warning("budgets: STORE UNAVAILABLE (%s): %d request(s) let through WITHOUT budget or rate-limit "
+                        "checks since the last warning (on_store_error: fail_open)", type(e).__name__,
+                        self._uncounted)
+            self._last_warn = now
+            self._uncounted = 0
+
+    # ------------------------------------------------------------------ settlement
+
+    def settle(self, ctx: Any) -> None:
+        """Replace the request's reservation with its real cost (called where its ledger row is made)."""
+        held: Held | None = ctx.notes.pop(NOTE, None)
+        if held is None:
+            return
+        remote = held.plan.remote
+        usd_all = tok_all = 0.0
+        per_model: dict[str, list[float]] | None = {} if any(held.models) else None
+        tokens = 0  # every call's, local ones included: rate limits count them
+        for s in ctx.trace.steps:
+            if s.kind != "call" or s.usage is None:
+                continue
+            u = s.usage
+            t = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+            price = remote.get(s.name)
+            if s.locality != "remote" or price is None:
+                tokens += t
+                continue
+            usd = s.cost
+            if usd is None:  # a call that failed mid-stream: its cost was not worked out
+                usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
+            if u.input_tokens == 0 and s.reason == "cancelled" and u.output_tokens:
+                # A stream cut before the upstream reported its input (OpenAI reports usage at the end).
+                usd += held.est_in * price[0] / MILLION
+                t += held.est_in
+            tokens += t
+            usd_all += usd
+            tok_all += t
+            if per_model is not None:
+                pm = per_model.setdefault(s.name, [0.0, 0.0])
+                pm[0] += usd
+                pm[1] += t
+        settlements = []
+        for c, m in zip(held.budgets, held.models, strict=True):
+            usd, tok = (usd_all, tok_all) if m is None or per_model is None else per_model.get(m, (0.0, 0.0))
+            settlements.append(Settlement(c.key, c.slot, c.usd, c.tok, usd, int(tok), c.expire_s))
+        rates = [RateSettlement(r.key, held.minute, tokens - r.tok) for r in held.rates]
+        now = time.time()
+        if self._sync:
+            self.store.settle_now(held.rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
+            return
+        task = asyncio.ensure_future(self._settle_shared(held.rid, settlements, rates, now))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _settle_shared(self, rid: str, settlements: list[Settlement], rates: list[RateSettlement],
+                             now: float) -> None:
+        for attempt in range(2):  # settlement is idempotent: a retry after a timeout cannot count twice
+            try:
+                await self.store.settle(rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
+                return
+            except Exception as e:
+                if attempt:
+                    log.warning("budgets: could not settle request %s (%s); its reservation is released "
+                                "after reservation_ttl", rid, type(e).__name__)
+
+    # ------------------------------------------------------------------ status and lifecycle
+
+    async def status(self) -> dict[str, Any]:
+        """Usage and what remains of every budget bucket in its current window (reservations included)."""
+        now = time.time()
+        rows = []
+        for b in self.budgets:
+            base = f"{self.prefix}b:{b.name}:"
+            found = await self.store.buckets_for(base) if self.store is not None else {}
+            if not found and b.spec.per == "global":
+                found = {base + "*": {}}
+            w = b.window
+            slot = w.slot(now)
+            for key, fields in sorted(found.items()):
+                u = t = 0.0
+                oldest = None
+                for f, v in fields.items():
+                    s = int(f[1:])
+                    if not slot - w.nslots < s <= slot:
+                        continue
+                    if f[0] == "u":
+                        u += v
+                    else:
+                        t += v
+                    if v > 0 and (oldest is None or s < oldest):
+                        oldest = s
+                row: dict[str, Any] = {"budget": b.name, "per": b.spec.per, "value": key[len(base):],
+                                       "window": w.label, "resets_at": _iso(w.resets_at(slot, oldest))}
+                if b.usd_limit >= 0:
+                    row.update(usd_used=round(u, 6), usd_limit=b.usd_limit, usd_remaining=round(max(0.0, b.usd_limit - u), 6))
+                if b.tok_limit >= 0:
+                    row.update(tokens_used=int(t), tokens_limit=int(b.tok_limit),
+                               tokens_remaining=int(max(0.0, b.tok_limit - t)))
+                rows.append(row)
+        held = await self.store.reservations_count() if self.store is not None else 0
+        return {"backend": self.cfg.store.backend, "reservations_in_flight": held, "budgets": rows,
+                "rate_limits": [r.model_dump(exclude_none=True) for r in self.rate_cfg.limits]}
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=5)
+        if self.store is not None:
+            await self.store.close()
+
+
+def _glob(value: str, g: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    return fnmatchcase(value, g)

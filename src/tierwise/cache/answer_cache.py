@@ -1,0 +1,288 @@
+"""The answer cache on the request path: one wrapper around a route's target.
+
+`AnswerCache.wrap` is the only seam: the app calls it once per request with the route's target,
+and gets back either the target itself (cache off for the route) or a `CachedTarget` that looks
+the request up before calling through, replays a hit as a response or a stream, and stores a
+miss's answer once it has ended well (a failed, incomplete or client-cancelled stream never is).
+
+Every outcome leaves `ctx.notes["cache"]` = hit | miss | bypass (the `x-tierwise-cache` header)
+and a hit leaves one trace step: a `call` named `cache` that cost $0 and whose `saved_usd` (what
+the answer would cost again: at the reference model's prices when one is configured, else what
+it cost when it was made) the ledger counts as saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from tierwise.cache import entry as entries
+from tierwise.cache.backends import Backend, MemoryBackend, RedisBackend, SqliteBackend
+from tierwise.cache.keys import context_key, exact_key
+from tierwise.cache.settings import CacheConfig, RouteCache
+from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock
+from tierwise.policies.base import Context, Target
+from tierwise.pricing import cost
+from tierwise.wire import anthropic_messages, openai_chat
+
+log = logging.getLogger("tierwise.cache")
+
+HEADER = b"x-tierwise-cache"
+NOTE = "cache"
+EVENT_OVERHEAD = 64  # bytes an event's canonical form adds to a stored stream, for the size bound
+# Client formats the cache serves. The Responses API is left out: its answers are stored by id for
+# `previous_response_id`, so a replayed answer would hand two clients one conversation.
+CLIENT_CODECS: dict[str, Any] = {"openai": openai_chat, "anthropic": anthropic_messages}
+
+
+def cache_header(ctx: Any) -> list[tuple[bytes, bytes]]:
+    """The `x-tierwise-cache` header for a request's context (none when the cache is off)."""
+    v = ctx.notes.get(NOTE)
+    return [(HEADER, v.encode())] if v else []
+
+
+def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
+    if cfg.backend == "sqlite":
+        p = Path(cfg.sqlite_path)
+        return SqliteBackend(str(p if p.is_absolute() else Path(base_dir) / p), cfg.max_bytes)
+    if cfg.backend == "redis":
+        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout)
+    return MemoryBackend(cfg.max_bytes)
+
+
+def sampled(req: Request) -> bool:
+    """Would the upstream sample? No temperature means the upstream's default, which samples."""
+    return req.temperature is None or req.temperature > 0
+
+
+def carries_tools(req: Request) -> bool:
+    if req.tools:
+        return True
+    for m in req.messages:
+        for b in m.content:
+            if isinstance(b, (ToolUseBlock, ToolResultBlock)):
+                return True
+    return False
+
+
+class AnswerCache:
+    def __init__(self, cfg: CacheConfig, base_dir: str = ".", services: Any = None,
+                 backend: Backend | None = None) -> None:
+        self.cfg = cfg
+        self.services = services
+        self.backend = backend or make_backend(cfg, base_dir)
+        self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
+        self.semantic: Any = None
+        if any(rc.semantic for rc in cfg.routes.values()):
+            from tierwise.cache.semantic import SemanticTier
+
+            self.semantic = SemanticTier(cfg.semantic)
+
+    # ------------------------------------------------------------------ seam
+
+    def wrap(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
+        route = ctx.trace.route
+        rc = self.cfg.for_route(route)
+        if rc is None or not rc.exact:
+            return self._bypass(target, ctx, "route is not cached")
+        if client_format not in CLIENT_CODECS:
+            return self._bypass(target, ctx, f"{client_format} API answers are not cached")
+        if sampled(req) and not rc.sampled:
+            return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
+        key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
+        return CachedTarget(self, target, rc, key, tenant, route, client_format)
+
+    def _bypass(self, target: Target, ctx: Context, why: str) -> Target:
+        ctx.notes[NOTE] = "bypass"
+        ctx.notes["cache_reason"] = why
+        self.counts["bypass"] += 1
+        return target
+
+    # ------------------------------------------------------------------ storage
+
+    async def load(self, key: str, route: str, tenant: str) -> entries.Entry | None:
+        try:
+            data = await self.backend.get(key, route=route, tenant=tenant)
+            return entries.loads(data) if data is not None else None
+        except Exception as e:  # a broken cache is a miss, never a failed request
+            self.counts["errors"] += 1
+            log.warning("cache: lookup failed (%s); serving uncached", type(e).__name__)
+            return None
+
+    async def store(self, key: str, e: entries.Entry, rc: RouteCache, route: str, tenant: str) -> bool:
+        try:
+            data = entries.dumps(e)
+            if len(data) > self.cfg.max_entry_bytes:
+                return False
+            await self.backend.put(key, data, ttl=rc.ttl or self.cfg.ttl, route=route, tenant=tenant)
+            self.counts["stored"] += 1
+            return True
+        except Exception as err:
+            self.counts["errors"] += 1
+            log.warning("cache: store failed (%s); answer not cached", type(err).__name__)
+            return False
+
+    async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
+        n = await self.backend.invalidate(route=route, tenant=tenant)
+        if self.semantic is not None:
+            self.semantic.forget(route=route, tenant=tenant)
+        return n
+
+    async def stats(self) -> dict[str, Any]:
+        return {**(await self.backend.stats()), **self.counts}
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def saved_usd(self, route: str, e: entries.Entry) -> float | None:
+        """What serving `e` again would cost: at the reference model's prices, else its own cost."""
+        ref = getattr(self.services, "reference_price", None)
+        if ref is not None and e.usage is not None:
+            _, price = ref(route)
+            if price is not None:
+                return cost(price, e.usage)
+        return e.cost_usd
+
+
+class CachedTarget:
+    """A route's target behind the cache (one per request: it carries the request's key)."""
+
+    def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
+                 client_format: str) -> None:
+        self.cache = cache
+        self.inner = inner
+        self.name = getattr(inner, "name", route)
+        self.rc = rc
+        self.key = key
+        self.tenant = tenant
+        self.route = route
+        self.client_format = client_format
+        self.codec = CLIENT_CODECS[client_format]
+
+    # ------------------------------------------------------------------ lookup
+
+    async def _lookup(self, req: Request, ctx: Context, kind: str) -> entries.Entry | None:
+        t0 = time.perf_counter()
+        e = await self.cache.load(self.key, self.route, self.tenant)
+        how = "exact"
+        sem_key = None
+        if e is None and self.cache.semantic is not None and self.rc.semantic and (
+                self.rc.semantic_tools or not carries_tools(req)):
+            sem_key = context_key(req, tenant=self.tenant, route=self.route, client_format=self.client_format,
+                                  vary=self.rc.vary_headers)
+            found = await self.cache.semantic.find(sem_key, req.last_user_text(), self.tenant, self.route)
+            if found is not None:
+                e = await self.cache.load(found, self.route, self.tenant)
+                if e is not None and e.tools and not self.rc.semantic_tools:
+                    e = None
+                how = "semantic"
+        if e is None or e.kind != kind:
+            ctx.notes[NOTE] = "miss"
+            self.cache.counts["miss"] += 1
+            return None
+        ctx.notes[NOTE] = "hit"
+        self.cache.counts["semantic_hit" if how == "semantic" else "hit"] += 1
+        saved = self.cache.saved_usd(self.route, e)
+        step = ctx.trace.call("cache", ok=True, model=e.model, provider="tierwise", locality="cache", cost=0.0,
+                              latency_ms=(time.perf_counter() - t0) * 1000, ttft_ms=None)
+        step.reason = f"{how} hit"
+        step.detail = {"cache": how, "key": self.key[:16]}
+        if saved is not None:
+            step.detail["saved_usd"] = saved
+        ctx.trace.decision = "cache"
+        ctx.trace.reason = f"answered from the cache ({how} match)"
+        return e
+
+    def _entry(self, kind: str, req: Request, ctx: Context, tools: bool) -> entries.Entry:
+        trace = ctx.trace
+        answered = next((s for s in reversed(trace.steps) if s.kind == "call" and s.ok and "role" not in s.detail),
+                        None)
+        unpriced = any(s.cost is None and s.usage is not None and s.ok for s in trace.calls())
+        return entries.Entry(kind=kind, question=req.last_user_text(), tools=tools or carries_tools(req),
+                             cost_usd=None if unpriced else trace.total_cost(), usage=trace.total_usage(),
+                             model=answered.model if answered else None, created=time.time())
+
+    async def _remember(self, e: entries.Entry, req: Request) -> None:
+        if await self.cache.store(self.key, e, self.rc, self.route, self.tenant) and (
+                self.cache.semantic is not None and self.rc.semantic):
+            sem_key = context_key(req, tenant=self.tenant, route=self.route, client_format=self.client_format,
+                                  vary=self.rc.vary_headers)
+            await self.cache.semantic.add(sem_key, e.question, self.key, self.tenant, self.route)
+
+    # ------------------------------------------------------------------ Target
+
+    async def complete(self, req: Request, ctx: Context) -> Response:
+        e = await self._lookup(req, ctx, "response")
+        if e is not None and e.response is not None:
+            return e.response
+        resp = await self.inner.complete(req, ctx)
+        if resp.raw is None or resp.raw_format != self.client_format:
+            # Encoded once, here: the client and every later hit get the same bytes (same id).
+            resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
+        if resp.stop_reason != "error":
+            ent = self._entry("response", req, ctx, bool(resp.tool_uses()))
+            ent.response = resp
+            await self._remember(ent, req)
+        return resp
+
+    async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        e = await self._lookup(req, ctx, "stream")
+        if e is not None and e.chunks is not None:
+            return _replay(e.chunks)
+        it = await self.inner.stream(req, ctx)
+        return self._recording(it, req, ctx)
+
+    async def _recording(self, it: AsyncIterator[StreamChunk], req: Request,
+                         ctx: Context) -> AsyncIterator[StreamChunk]:
+        """Relay `it`, keeping its chunks; store them only when the stream ended with message_stop.
+
+        Reaching the code after the loop means the upstream finished and the consumer asked
+        for more: a cancelled relay (client gone) or an error raised mid-stream never gets there.
+        """
+        kept: list[StreamChunk] | None = []
+        size = 0
+        tools = False
+        limit = self.cache.cfg.max_entry_bytes
+        ended = False
+        encoder: Any = None
+        try:
+            async for chunk in it:
+                if encoder is None:
+                    # Same format: the upstream's bytes pass through. Otherwise encoded once, here,
+                    # so the client and every later hit get the same bytes (same ids).
+                    encoder = False if chunk.raw is not None and chunk.raw_format == self.client_format else (
+                        self.codec.StreamEncoder(req.model, req))
+                if encoder is not False and chunk.events:
+                    chunk = StreamChunk(chunk.events, b"".join([encoder.encode(ev) for ev in chunk.events]),
+                                        self.client_format)  # type: ignore[arg-type]
+                if kept is not None:
+                    size += len(chunk.raw or b"") + EVENT_OVERHEAD * len(chunk.events)
+                    for ev in chunk.events:
+                        if ev.kind == "error":
+                            kept = None  # a failed stream is never stored
+                            break
+                        if ev.kind == "block_start" and isinstance(ev.block, ToolUseBlock):
+                            tools = True
+                        ended = ev.kind == "message_stop"
+                    if kept is not None:
+                        if size > limit:
+                            kept = None
+                        else:
+                            kept.append(chunk)
+                yield chunk
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if kept and ended:
+            ent = self._entry("stream", req, ctx, tools)
+            ent.chunks = kept
+            await self._remember(ent, req)
+
+
+async def _replay(chunks: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
+    for c in chunks:
+        yield c

@@ -1,0 +1,241 @@
+"""Where cache entries live: this process (memory), a SQLite file (one node) or Redis (replicas).
+
+Every backend bounds what it holds: memory and SQLite by total bytes, evicting the least
+recently used entries first, and by TTL; Redis by TTL per key (and by its own `maxmemory`
+with an LRU policy, which the operator sets on the server). Entries carry their route and
+tenant so `tierwise cache invalidate --route/--tenant` can drop them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Backend(Protocol):
+    name: str
+
+    async def get(self, key: str, *, route: str, tenant: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None: ...
+
+    async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int: ...
+
+    async def stats(self) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------- memory
+
+
+@dataclass(slots=True)
+class _Item:
+    value: bytes
+    expires: float
+    route: str
+    tenant: str
+
+
+@dataclass
+class MemoryBackend:
+    max_bytes: int
+    name: str = "memory"
+    _items: OrderedDict[str, _Item] = field(default_factory=OrderedDict)
+    _bytes: int = 0
+    evictions: int = 0
+
+    def _drop(self, key: str) -> None:
+        it = self._items.pop(key, None)
+        if it is not None:
+            self._bytes -= len(it.value) + len(key)
+
+    async def get(self, key: str, *, route: str = "", tenant: str = "") -> bytes | None:
+        it = self._items.get(key)
+        if it is None:
+            return None
+        if it.expires <= time.monotonic():
+            self._drop(key)
+            return None
+        self._items.move_to_end(key)
+        return it.value
+
+    async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
+        size = len(value) + len(key)
+        if size > self.max_bytes:
+            return
+        self._drop(key)
+        self._items[key] = _Item(value, time.monotonic() + ttl, route, tenant)
+        self._bytes += size
+        while self._bytes > self.max_bytes and self._items:
+            oldest = next(iter(self._items))
+            self._drop(oldest)
+            self.evictions += 1
+
+    async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
+        doomed = [k for k, it in self._items.items()
+                  if (route is None or it.route == route) and (tenant is None or it.tenant == tenant)]
+        for k in doomed:
+            self._drop(k)
+        return len(doomed)
+
+    async def stats(self) -> dict[str, Any]:
+        return {"backend": self.name, "entries": len(self._items), "bytes": self._bytes, "max_bytes": self.max_bytes,
+                "evictions": self.evictions}
+
+    async def close(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------- sqlite
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache (
+  key TEXT PRIMARY KEY, value BLOB NOT NULL, size INTEGER NOT NULL, expires REAL NOT NULL,
+  used REAL NOT NULL, route TEXT NOT NULL, tenant TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cache_used ON cache(used);
+"""
+
+
+class SqliteStore:
+    """The synchronous part of the SQLite backend (also used directly by `tierwise cache`)."""
+
+    def __init__(self, path: str, max_bytes: int) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.max_bytes = max_bytes
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def get(self, key: str) -> bytes | None:
+        now = time.time()
+        row = self.db.execute("SELECT value, expires FROM cache WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        if row[1] <= now:
+            self.db.execute("DELETE FROM cache WHERE key = ?", (key,))
+            return None
+        self.db.execute("UPDATE cache SET used = ? WHERE key = ?", (now, key))
+        return bytes(row[0])
+
+    def put(self, key: str, value: bytes, ttl: float, route: str, tenant: str) -> None:
+        now = time.time()
+        self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (key, value, len(value), now + ttl, now, route, tenant))
+        total = self.db.execute("SELECT COALESCE(SUM(size), 0) FROM cache").fetchone()[0]
+        if total > self.max_bytes:
+            self.db.execute("DELETE FROM cache WHERE expires <= ?", (now,))
+            total = self.db.execute("SELECT COALESCE(SUM(size), 0) FROM cache").fetchone()[0]
+            # Least recently used first, until the total fits.
+            for k, size in self.db.execute("SELECT key, size FROM cache ORDER BY used").fetchall():
+                if total <= self.max_bytes:
+                    break
+                self.db.execute("DELETE FROM cache WHERE key = ?", (k,))
+                total -= size
+
+    def invalidate(self, route: str | None, tenant: str | None) -> int:
+        where, args = [], []
+        if route is not None:
+            where.append("route = ?")
+            args.append(route)
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
+        sql = "DELETE FROM cache" + (" WHERE " + " AND ".join(where) if where else "")
+        return self.db.execute(sql, args).rowcount
+
+    def stats(self) -> dict[str, Any]:
+        n, b = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM cache").fetchone()
+        return {"backend": "sqlite", "path": self.path, "entries": n, "bytes": b, "max_bytes": self.max_bytes}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class SqliteBackend:
+    """SQLite on a worker thread: the request path never blocks on the file."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str, max_bytes: int) -> None:
+        self.store = SqliteStore(path, max_bytes)
+        self._lock = asyncio.Lock()  # one connection: calls take turns
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args)
+
+    async def get(self, key: str, *, route: str = "", tenant: str = "") -> bytes | None:
+        return await self._run(self.store.get, key)  # type: ignore[no-any-return]
+
+    async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
+        await self._run(self.store.put, key, value, ttl, route, tenant)
+
+    async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
+        return await self._run(self.store.invalidate, route, tenant)  # type: ignore[no-any-return]
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._run(self.store.stats)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        self.store.close()
+
+
+# ---------------------------------------------------------------------------- redis
+
+
+class RedisBackend:
+    """Entries as plain Redis strings with a TTL (`PX`), under `<prefix><tenant-hash>:<route>:<key>`
+    so invalidation by route or tenant is a SCAN over a pattern. Several gateways pointing at the
+    same Redis and prefix share entries."""
+
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str, timeout: float) -> None:
+        import redis.asyncio as aioredis
+
+        self.prefix = prefix
+        self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    @staticmethod
+    def _tag(s: str) -> str:
+        import hashlib
+
+        return hashlib.blake2b(s.encode(), digest_size=6).hexdigest()
+
+    def full_key(self, key: str, route: str, tenant: str) -> str:
+        return f"{self.prefix}{self._tag(tenant)}:{self._tag(route)}:{key}"
+
+    async def get(self, key: str, *, route: str, tenant: str) -> bytes | None:
+        return await self.client.get(self.full_key(key, route, tenant))  # type: ignore[no-any-return]
+
+    async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
+        await self.client.set(self.full_key(key, route, tenant), value, px=int(ttl * 1000))
+
+    async def _scan_delete(self, pattern: str) -> int:
+        n = 0
+        async for name in self.client.scan_iter(match=pattern, count=500):
+            n += await self.client.delete(name)
+        return n
+
+    async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
+        t = self._tag(tenant) if tenant is not None else "*"
+        r = self._tag(route) if route is not None else "*"
+        return await self._scan_delete(f"{self.prefix}{t}:{r}:*")
+
+    async def stats(self) -> dict[str, Any]:
+        n = 0
+        async for _ in self.client.scan_iter(match=f"{self.prefix}*:*:*", count=500):
+            n += 1
+        return {"backend": "redis", "prefix": self.prefix, "entries": n}
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,58 @@
+"""`tierwise boundary`: the tier of each task type on the reflective routes, the evidence, and the history."""
+
+from __future__ import annotations
+
+import click
+
+from tierwise.commands._common import config_option, load_or_exit
+
+
+@click.command("boundary")
+@config_option
+@click.option("--route", default=None, help="One reflective route (default: all of them).")
+@click.option("--history/--no-history", default=True, help="List every move with its evidence.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(config_path: str, route: str | None, history: bool, as_json: bool) -> None:
+    """Show where each task type is served (local or frontier), the verdicts behind it, and every move."""
+    from pathlib import Path
+    from typing import Any
+
+    import orjson
+
+    from tierwise.commands.terminal_text import inert
+    from tierwise.learning.evidence import boundary_table, moves
+
+    cfg = load_or_exit(config_path, allow_starter=True)
+    names = [n for n, pc in cfg.routes.items() if getattr(pc, "policy", None) == "reflective"]
+    if route is not None:
+        if route not in names:
+            raise click.ClickException(f"{route!r} is not a reflective route; reflective routes: "
+                                       f"{', '.join(names) or 'none'}")
+        names = [route]
+    ledger = None
+    if cfg.ledger.enabled and Path(cfg.ledger.resolved_path(cfg.base_dir)).exists():
+        from tierwise.ledger.store import Ledger
+
+        ledger = Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
+    try:
+        out: dict[str, dict[str, Any]] = {n: {"task_types": boundary_table(cfg, ledger, n),
+                   "history": [m.sentence() for m in moves(cfg, n)]} for n in names}
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if as_json:
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not names:
+        click.echo("no reflective routes in this config (policy: reflective)")
+    for n, data in out.items():
+        click.echo(f"route {inert(n)}:")
+        if not data["task_types"]:
+            click.echo("  no evidence yet: every task type is on the frontier tier")
+        for r in data["task_types"]:
+            click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged, "
+                       f"{r['moves']} move(s)")
+        if history and data["history"]:
+            click.echo("  history:")
+            for line in data["history"]:
+                click.echo(f"    {inert(line)}")

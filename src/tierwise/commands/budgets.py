@@ -1,0 +1,98 @@
+"""`tierwise budgets`: usage and what remains of each budget, and when its window resets."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from tierwise.commands._common import config_option, load_or_exit
+
+
+def _from_gateway(url: str, key: str | None) -> dict[str, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    req = urllib.request.Request(url.rstrip("/") + "/v1/tierwise/budgets", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (the operator's own gateway)
+            out: dict[str, Any] = json.loads(r.read(4 << 20))
+            return out
+    except urllib.error.HTTPError as e:
+        try:
+            msg = json.loads(e.read(64 << 10))["error"]["message"]
+        except Exception:
+            msg = f"HTTP {e.code}"
+        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); with the memory "
+                                   "backend the budgets live in the running gateway: start it, or pass --url") from None
+
+
+def _from_store(cfg: Any) -> dict[str, Any]:
+    import asyncio
+
+    from tierwise.budgets.controller import SpendController
+
+    async def go() -> dict[str, Any]:
+        ctl = SpendController(cfg.budgets, cfg.rate_limits, None)
+        try:
+            return await ctl.status()
+        finally:
+            await ctl.close()
+
+    try:
+        return asyncio.run(go())
+    except Exception as e:
+        raise click.ClickException(f"cannot read the budgets from Redis ({type(e).__name__}: {e})") from None
+
+
+@click.command("budgets")
+@config_option
+@click.option("--url", default=None, help="Gateway to ask (memory backend); default: server.host and server.port.")
+@click.option("--key-env", default=None, help="Environment variable holding a gateway key (default: the "
+              "first of server.api_keys_env).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(config_path: str, url: str | None, key_env: str | None, as_json: bool) -> None:
+    """Budgets: spend and tokens used and remaining per budget in its current window, and when it resets."""
+    import orjson
+    from rich.table import Table
+
+    from tierwise.commands.terminal_text import inert, inert_json, plain_console
+    from tierwise.config import ClientKey
+
+    cfg = load_or_exit(config_path, allow_starter=True)
+    if cfg.budgets is None or not cfg.budgets.limits:
+        click.echo("tierwise: no budgets configured (a `budgets:` section with `limits`; see docs/budgets.md)")
+        sys.exit(0)
+    if cfg.budgets.store.backend == "redis":
+        data = _from_store(cfg)
+    else:
+        if key_env is None and cfg.server.api_keys_env:
+            first = cfg.server.api_keys_env[0]
+            key_env = first.env if isinstance(first, ClientKey) else first
+        host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        data = _from_gateway(url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None)
+    if as_json:
+        click.echo(inert_json(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()))
+        return
+    t = Table(title=f"tierwise budgets ({data['backend']}; {data['reservations_in_flight']} reservation(s) in flight)")
+    for col in ("budget", "covers", "window", "used $", "limit $", "remaining $", "used tokens", "limit tokens",
+                "remaining tokens", "resets at (UTC)"):
+        t.add_column(col, justify="left" if col in ("budget", "covers", "window") else "right")
+
+    def v(row: dict[str, Any], k: str, fmt: str) -> str:
+        return "-" if k not in row else format(row[k], fmt)
+
+    for r in data["budgets"]:
+        covers = "all" if r["per"] == "global" else f"{r['per']} {r['value']}"
+        t.add_row(inert(r["budget"]), inert(covers), r["window"], v(r, "usd_used", ".4f"), v(r, "usd_limit", ".2f"),
+                  v(r, "usd_remaining", ".4f"), v(r, "tokens_used", ","), v(r, "tokens_limit", ","),
+                  v(r, "tokens_remaining", ","), r["resets_at"])
+    plain_console().print(t)  # values come from clients (sessions, tags): no markup
+    if not data["budgets"]:
+        click.echo("(nothing spent yet)")

@@ -1,0 +1,30 @@
+"""`tierwise feedback <request-id> <rating>`: record a rating of an answer in the ledger."""
+
+from __future__ import annotations
+
+import click
+
+from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
+
+
+@click.command("feedback")
+@config_option
+@click.argument("request_id")
+@click.argument("rating", type=click.Choice(["good", "acceptable", "poor", "up", "down"], case_sensitive=False))
+@click.option("--reason", default=None, help="Why (kept with the rating; secrets are scrubbed).")
+def command(config_path: str, request_id: str, rating: str, reason: str | None) -> None:
+    """Rate an answer (good, acceptable, poor, or thumbs up/down), linked to its route, task type, tier and model."""
+    from tierwise.errors import TierwiseError
+    from tierwise.learning.feedback import parse_feedback, record_feedback
+
+    cfg = load_or_exit(config_path, allow_starter=True)
+    ledger = open_existing_ledger(cfg)
+    try:
+        rid, norm, why = parse_feedback({"request_id": request_id, "rating": rating, "reason": reason})
+        linked = record_feedback(ledger, rid, norm, why, source="cli")
+    except TierwiseError as e:
+        raise click.ClickException(e.message) from None
+    finally:
+        ledger.close()
+    click.echo(f"recorded {linked['rating']} for {rid}: route {linked['route']}, task type "
+               f"{linked['task_type'] or '-'}, tier {linked['tier'] or '-'}, model {linked['model'] or '-'}")

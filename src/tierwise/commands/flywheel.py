@@ -1,0 +1,63 @@
+"""`tierwise flywheel export|candidates`: training data from the learning loop's evidence, and what to fine-tune."""
+
+from __future__ import annotations
+
+import click
+
+from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
+
+
+@click.group("flywheel")
+def command() -> None:
+    """Turn judged answers into training data (SFT, DPO pairs, judge triples) and list fine-tuning candidates."""
+
+
+@command.command("export")
+@config_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the JSONL files.")
+@click.option("--route", default=None, help="Only this route's evaluations.")
+@click.option("--redact/--no-redact", default=True, help="Replace personal data (when the detector is installed).")
+def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) -> None:
+    """Write sft.jsonl, dpo.jsonl, judge.jsonl and manifest.json from the judged evaluations in the ledger."""
+    from tierwise.learning.flywheel import export
+
+    cfg = load_or_exit(config_path, allow_starter=True)
+    ledger = open_existing_ledger(cfg)
+    try:
+        m = export(ledger, out_dir, route=route, redact_pii=redact)
+    finally:
+        ledger.close()
+    c = m["counts"]
+    click.echo(f"wrote {c['sft']} SFT examples, {c['dpo']} preference pairs, {c['judge']} judge triples to {out_dir} "
+               f"({m['redaction']})")
+    if c["skipped_without_text"]:
+        click.echo(f"{c['skipped_without_text']} evaluations had no text (set `ledger.store_text: true` to keep it)")
+
+
+@command.command("candidates")
+@config_option
+@click.option("--route", default=None, help="Only this route's evaluations.")
+@click.option("--min-poor", default=3, show_default=True, type=click.IntRange(2, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def candidates_cmd(config_path: str, route: str | None, min_poor: int, as_json: bool) -> None:
+    """Task types with several poor verdicts sharing a failure mode: candidates for fine-tuning (nothing is trained)."""
+    import orjson
+
+    from tierwise.commands.terminal_text import inert
+    from tierwise.learning.flywheel import candidates
+
+    cfg = load_or_exit(config_path, allow_starter=True)
+    ledger = open_existing_ledger(cfg)
+    try:
+        found = candidates(ledger, route=route, min_poor=min_poor)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not found:
+        click.echo(f"no task type has {min_poor} or more poor verdicts sharing a failure mode")
+    for c in found:
+        click.echo(f"{inert(c['task_type'])}: {c['poor_verdicts']} poor verdicts about {inert(c['failure_mode'])}")
+        for ex in c["examples"]:
+            click.echo(f"  {inert(ex['request_id'])}: {inert(ex['reason'])}")

@@ -1,0 +1,106 @@
+"""`tierwise serve --workers N`: N gateway processes sharing one listening socket.
+
+The parent binds the socket (so a taken port fails before anything starts), makes a private
+(0700) directory for prometheus-client's process-shared metrics, forks the workers and
+supervises them: a worker that dies is replaced (its metric files are marked dead first), and
+SIGINT/SIGTERM stop them all. The directory is removed when the parent ends. Each worker builds
+its own app after the fork (its own event loop, HTTP client pool and ledger writer; the ledger
+is SQLite in WAL mode and each process journals to its own files).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from typing import Any
+
+from tierwise.observability.metrics import MULTIPROC_ENV
+
+log = logging.getLogger("tierwise")
+
+RESPAWN_PAUSE_S = 1.0
+
+
+def _worker(cfg: Any, sock: socket.socket, host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
+    from tierwise.server.build import build_from_config, tune_gc_for_serving, uvicorn_config
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM ends a worker
+    app = build_from_config(cfg)
+    server = uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level))
+    tune_gc_for_serving()
+    server.run(sockets=[sock])
+
+
+def _metrics_dir() -> str:
+    d = tempfile.mkdtemp(prefix="tierwise-metrics-")  # mkdtemp makes it 0700
+    os.chmod(d, 0o700)
+    os.environ[MULTIPROC_ENV] = d
+    # prometheus-client picks its value store when imported: make sure it sees the directory.
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
+    return d
+
+
+def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log_level: str) -> int:
+    mdir = _metrics_dir()
+    ctx = multiprocessing.get_context("fork")
+    procs: list[Any] = []
+    stopping = False
+
+    def spawn() -> Any:
+        p = ctx.Process(target=_worker, args=(cfg, sock, host, port, log_level), daemon=False)
+        p.start()
+        return p
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    old_int = signal.signal(signal.SIGINT, stop)
+    old_term = signal.signal(signal.SIGTERM, stop)
+    try:
+        procs = [spawn() for _ in range(n)]
+        while not stopping:
+            time.sleep(0.2)
+            for i, p in enumerate(procs):
+                if p.is_alive() or stopping:
+                    continue
+                _mark_dead(p.pid)
+                log.warning("worker %s exited with %s; starting another", p.pid, p.exitcode)
+                time.sleep(RESPAWN_PAUSE_S)
+                procs[i] = spawn()
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        deadline = time.monotonic() + 30
+        for p in procs:
+            p.join(timeout=max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join()
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        shutil.rmtree(mdir, ignore_errors=True)
+        os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _mark_dead(pid: int | None) -> None:
+    if pid is None:
+        return
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+    except Exception:  # metrics off, or the files are gone: nothing to tidy
+        pass

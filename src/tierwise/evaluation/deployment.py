@@ -1,0 +1,90 @@
+"""Checks of a saved router against a user's data before it is deployed: does the threshold
+calibrated on the training prompts still send the intended share of traffic to the strong model
+here? (A router calibrated for 30% that sends 19% on new data will not cost or score what it
+promised.) `tierwise eval DATA -r saved.json` prints these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tierwise.evaluation.dataset import OutcomeDataset
+
+
+@dataclass
+class SavedRouterCheck:
+    name: str
+    target_share: float
+    share: float | None  # strong-call share on the data at the calibrated threshold (None: no calibration)
+    threshold: float | None
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"router": self.name, "target_share": self.target_share, "share": self.share,
+                "threshold": self.threshold, "warnings": self.warnings, **self.extra}
+
+    def text(self) -> str:
+        lines = [f"**{self.name}**"]
+        if self.share is not None:
+            lines.append(f"- calibrated for {self.target_share:.0%} strong calls; at that threshold "
+                         f"({self.threshold:.4f}) it sends {self.share:.1%} of these queries to the strong model")
+        lines += [f"- {k}: {v}" for k, v in self.extra.items() if isinstance(v, (str, int, float))]
+        lines += [f"- WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def share_is_off(target: float, share: float) -> bool:
+    """Far from the calibrated share: more than 5 points, or a quarter of the target, away."""
+    return abs(share - target) > max(0.05, 0.25 * target)
+
+
+def check_saved_router(spec: str, data: OutcomeDataset, target_share: float, *, cache: Any = None,
+                       scores: np.ndarray | None = None) -> SavedRouterCheck:
+    from tierwise.routers.base import attach_embedding_cache, load_router, threshold_for_share
+
+    router = attach_embedding_cache(load_router(spec), cache)
+    name = f"{Path(spec).stem} (saved {router.kind})"
+    s = router.score(data) if scores is None else scores
+    if router.train_quantiles is None:
+        check = SavedRouterCheck(name, target_share, None, None, ["the router has no saved calibration"])
+        shift_report(router, data, check)
+        return check
+    t = threshold_for_share(router.train_quantiles, target_share)
+    share = float(np.mean(s >= t))
+    check = SavedRouterCheck(name, target_share, share, t)
+    shift_report(router, data, check)
+    if share_is_off(target_share, share):
+        check.warnings.append(
+            f"calibrated for {target_share:.0%} strong calls but sends {share:.1%} here: its scores on this data "
+            "are not distributed as on its training data; set `target_share` on recent traffic or retrain")
+    return check
+
+
+FAR_QUANTILE = 0.95
+FAR_SHARE = 0.25  # the `learned` route's default `shift.demote_above`
+
+
+def shift_report(router: Any, data: OutcomeDataset, check: SavedRouterCheck) -> None:
+    """How far `data` lies from the router's training prompts, per space of its training profile:
+    the share of queries farther from them than 95% of training prompts are from their neighbours
+    (about 5% for data like the training data)."""
+    from tierwise.routers.shift import router_embedding
+
+    profile = getattr(router, "profile", None)
+    if profile is None:
+        check.extra["shift"] = "unknown: the router carries no training profile (re-save it with this version)"
+        return
+    for space, p in profile.percentiles(data.prompts, router_embedding(router)).items():
+        far = float(np.mean(p > FAR_QUANTILE))
+        check.extra[f"far_share_{space}"] = round(far, 4)
+        check.extra[f"mean_percentile_{space}"] = round(float(np.mean(p)), 4)
+        if far > FAR_SHARE:
+            check.warnings.append(
+                f"this router has not seen data like yours ({space} space): {far:.0%} of these queries are farther "
+                f"from its {profile.n_train} training prompts than {FAR_QUANTILE:.0%} of those are from each other "
+                f"(about {1 - FAR_QUANTILE:.0%} for data like its own); expect its APGR here to differ from its "
+                "training figures, and a `learned` route with `shift` to demote itself")

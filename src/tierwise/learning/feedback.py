@@ -1,0 +1,117 @@
+"""Feedback on an answer: `POST /v1/tierwise/feedback`, `tierwise feedback` and the MCP tool all land here.
+
+A rating (good / acceptable / poor, or thumbs up / down) and an optional reason are merged into the
+request's ledger record (`extra.feedback`, at most `MAX_PER_REQUEST` entries), which already holds the
+request's route, task type, answering model and its locality (the tier). Negative feedback on a
+`reflective` route's local answer re-opens that task type's evaluation (its next uses are judged) and,
+when the ledger kept the text, has the judge look at that very answer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+
+from tierwise.errors import InvalidRequest, NotFound
+from tierwise.secret_scrub import scrub_value
+
+RATINGS = {"good": "good", "acceptable": "acceptable", "poor": "poor", "up": "good", "thumbs_up": "good",
+           "down": "poor", "thumbs_down": "poor"}
+MAX_REASON = 2000
+MAX_PER_REQUEST = 20
+_RID = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}$")
+
+
+def parse_feedback(data: Any) -> tuple[str, str, str | None]:
+    """(request id, normalised rating, reason) from a client's body; clear errors naming the field."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object with `request_id` and `rating`")
+    unknown = set(data) - {"request_id", "rating", "thumbs", "reason"}
+    if unknown:
+        raise InvalidRequest(f"unknown field `{sorted(unknown)[0][:40]}`; allowed: request_id, rating, thumbs, reason")
+    rid = data.get("request_id")
+    if not isinstance(rid, str) or not _RID.match(rid):
+        raise InvalidRequest("`request_id` must be the x-tierwise-request-id of an answer (1-128 letters, digits, _-.:)")
+    rating = data.get("rating")
+    if rating is None and "thumbs" in data:
+        thumbs = data["thumbs"]
+        rating = {"up": "up", "down": "down", True: "up", False: "down"}.get(thumbs) if not isinstance(
+            thumbs, (int, float)) or isinstance(thumbs, bool) else None
+    if not isinstance(rating, str) or rating.lower() not in RATINGS:
+        raise InvalidRequest("`rating` must be one of good, acceptable, poor, up, down (or `thumbs`: up/down)")
+    reason = data.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        raise InvalidRequest(f"`reason` must be a string of at most {MAX_REASON} characters")
+    return rid, RATINGS[rating.lower()], reason
+
+
+def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | None = None, *,
+                    source: str = "api", route_filter: Any = None) -> dict[str, Any]:
+    """Merge the feedback into the request's record; the linked route / task type / tier / model back."""
+    ledger.flush()
+    rec = ledger.get(request_id)
+    if rec is None or rec.kind not in ("chat", "ensemble") or (route_filter is not None and not route_filter(rec.route)):
+        raise NotFound(f"no answer with request id {request_id!r} in the ledger")
+    entry = {"rating": rating, "reason": scrub_value(reason) if reason else None, "ts": round(time.time(), 3),
+             "source": source}
+    previous = list((rec.extra or {}).get("feedback") or [])[-(MAX_PER_REQUEST - 1):]
+    ledger.annotate(request_id, feedback=[*previous, entry])
+    return {"request_id": request_id, "rating": rating, "route": rec.route,
+            "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
+            "upstream_model": rec.model}
+
+
+def notify_route(gateway: Any, linked: dict[str, Any]) -> bool:
+    """Tell a reflective route about negative feedback on its local answer; True if it took note."""
+    if linked["rating"] != "poor" or linked.get("tier") != "local" or not linked.get("task_type"):
+        return False
+    pc = gateway.cfg.routes.get(linked["route"])
+    if getattr(pc, "policy", None) != "reflective":
+        return False
+    route = gateway.resolve(linked["route"])
+    rec = gateway.ledger.get(linked["request_id"]) if gateway.ledger is not None else None
+    return bool(route.after_negative_feedback(linked["task_type"], linked["request_id"],
+                                              getattr(rec, "prompt", None), getattr(rec, "answer", None)))
+
+
+def link_mcp_evaluation(gateway: Any, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any] | None:
+    """The MCP `record_evaluation` tool's verdict on a run that is in the ledger (an ensemble run, or any
+    request id) becomes feedback on it too, so the learning loop sees it; None when there is no such row."""
+    ledger = getattr(gateway, "ledger", None)
+    if ledger is None or not run_id or not _RID.match(run_id):
+        return None
+    rating = "good" if verdict == "good" else "poor"
+    for rid in (run_id, "ens_" + run_id):  # an ensemble run's ledger row is `ens_<run id>`
+        try:
+            linked = record_feedback(ledger, rid, rating, note[:MAX_REASON] or None, source="mcp")
+        except NotFound:
+            continue
+        linked["judging"] = notify_route(gateway, linked)
+        return linked
+    return None
+
+
+async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """`POST /v1/tierwise/feedback` behind the gateway key; errors in OpenAI's error schema."""
+    from tierwise.errors import TierwiseError
+    from tierwise.server.asgi import _headers
+    from tierwise.wire import openai_chat
+
+    headers = _headers(scope)
+    try:
+        key = app.check_auth(headers, scope)
+        data = await app.parse(scope, receive, headers)
+        rid, rating, reason = parse_feedback(data)
+        gw = app.gw
+        if gw.ledger is None:
+            raise InvalidRequest("feedback needs the ledger, which this gateway's config disables")
+        linked = record_feedback(gw.ledger, rid, rating, reason,
+                                 route_filter=lambda r: key.visible(r, gw.deployments))
+        linked["judging"] = notify_route(gw, linked)
+    except TierwiseError as e:
+        await app.send_json(send, e.status, openai_chat.encode_error(e))
+        return
+    await app.send_json(send, 200, orjson.dumps({"object": "tierwise.feedback", **linked}))

@@ -1,0 +1,139 @@
+"""The flywheel: turn the loop's evidence into training data, and point at what is worth fine-tuning.
+
+`export` writes three JSONL files from the judged evaluations in the ledger (their text is there only
+when the config sets `ledger.store_text`):
+- `sft.jsonl`: accepted local answers in chat format, `{"messages": [{"role": "user", ...},
+  {"role": "assistant", ...}], "task_type": ...}` (what chat-format SFT readers load);
+- `dpo.jsonl`: preference pairs `{"prompt", "chosen", "rejected"}` where the judge rejected the local
+  answer to a request the frontier also answered (the frontier's answer is the chosen one);
+- `judge.jsonl`: judge-training triples `{"input", "output", "verdict", "reason", "task_type"}`.
+Before anything is written, secrets are scrubbed, and personal data is replaced by `<ENTITY>` markers
+when the privacy detector (`tierwise.privacy.detect`) is installed; `manifest.json` says which.
+
+`candidates` flags task types with at least `min_poor` poor verdicts sharing a failure mode (the judge's
+reasons clustered by TF-IDF cosine) as fine-tuning (LoRA) candidates, with examples. Nothing is trained
+or promoted here: these are files and a list for a person to decide on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tierwise.learning.evidence import Verdict, verdicts
+from tierwise.secret_scrub import scrub_value
+
+MAX_EXAMPLES = 5
+
+
+def pii_redactor() -> tuple[Callable[[str], str] | None, str]:
+    """A function that replaces detected personal data, or None with the reason it is unavailable."""
+    try:
+        from tierwise.privacy.detect import Detector  # type: ignore[import-not-found,unused-ignore]
+        from tierwise.privacy.detect_config import DetectionConfig  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None, "no personal-data detector in this install (tierwise.privacy.detect); secrets only"
+    detector = Detector(DetectionConfig())
+
+    def redact(text: str) -> str:
+        out, last = [], 0
+        for f in sorted(detector.scan(text), key=lambda f: f.start):
+            if f.start < last:
+                continue
+            out.append(text[last:f.start])
+            out.append(f"<{f.entity}>")
+            last = f.end
+        out.append(text[last:])
+        return "".join(out)
+
+    return redact, "personal data replaced by <ENTITY> markers (tierwise.privacy.detect)"
+
+
+def _cleaner(redact_pii: bool) -> tuple[Callable[[str], str], str]:
+    pii, note = pii_redactor() if redact_pii else (None, "personal-data redaction turned off (--no-redact)")
+
+    def clean(text: str) -> str:
+        t = str(scrub_value(text))
+        return pii(t) if pii is not None else t
+
+    return clean, note
+
+
+def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact_pii: bool = True) -> dict[str, Any]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clean, note = _cleaner(redact_pii)
+    counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0}
+    with (out / "sft.jsonl").open("w", encoding="utf-8") as sft, (out / "dpo.jsonl").open("w", encoding="utf-8") as dpo, \
+            (out / "judge.jsonl").open("w", encoding="utf-8") as judge:
+        for v in verdicts(ledger, route=route):
+            if not v.prompt or v.local_answer is None or v.grade is None:
+                counts["skipped_without_text"] += 1
+                continue
+            prompt, local = clean(v.prompt), clean(v.local_answer)
+            if v.accepted:
+                _line(sft, {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": local}],
+                            "task_type": v.task_type, "request_id": v.request_id})
+                counts["sft"] += 1
+            elif v.frontier_answer:
+                _line(dpo, {"prompt": prompt, "chosen": clean(v.frontier_answer), "rejected": local,
+                            "task_type": v.task_type, "request_id": v.request_id})
+                counts["dpo"] += 1
+            _line(judge, {"input": prompt, "output": local, "verdict": v.grade, "reason": clean(v.reason),
+                          "task_type": v.task_type, "request_id": v.request_id})
+            counts["judge"] += 1
+    manifest = {"files": {"sft.jsonl": "chat-format SFT (messages)", "dpo.jsonl": "prompt/chosen/rejected pairs",
+                          "judge.jsonl": "judge-training triples (input, output, verdict)"},
+                "counts": counts, "redaction": note, "route": route}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+def _line(fh: Any, obj: dict[str, Any]) -> None:
+    fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def failure_modes(poor: list[Verdict], *, min_size: int = 3, distance: float = 0.8) -> list[list[Verdict]]:
+    """Groups of poor verdicts whose judge reasons say the same thing (agglomerative, cosine on TF-IDF)."""
+    if len(poor) < min_size:
+        return []
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [v.reason or "" for v in poor]
+    try:
+        x = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts).toarray()
+    except ValueError:  # no usable words in any reason
+        return []
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine",
+                                     linkage="average").fit_predict(x)
+    groups: dict[int, list[Verdict]] = {}
+    for v, lab in zip(poor, labels, strict=True):
+        groups.setdefault(int(lab), []).append(v)
+    return sorted((g for g in groups.values() if len(g) >= min_size), key=len, reverse=True)
+
+
+def _label(group: Iterable[Verdict]) -> str:
+    from collections import Counter
+
+    words = Counter(w for v in group for w in {w.strip(".,;:!?()\"'").lower() for w in v.reason.split()}
+                    if len(w) > 3)
+    return ", ".join(w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+
+
+def candidates(ledger: Any, *, route: str | None = None, min_poor: int = 3) -> list[dict[str, Any]]:
+    by_type: dict[str, list[Verdict]] = {}
+    for v in verdicts(ledger, route=route):
+        if v.grade == "poor":
+            by_type.setdefault(v.task_type, []).append(v)
+    out = []
+    for task_type, poor in sorted(by_type.items()):
+        for group in failure_modes(poor, min_size=min_poor):
+            out.append({"task_type": task_type, "poor_verdicts": len(group), "failure_mode": _label(group),
+                        "examples": [{"request_id": v.request_id, "reason": v.reason[:300]}
+                                     for v in group[:MAX_EXAMPLES]],
+                        "suggestion": f"fine-tune (LoRA) the local model on {task_type}: export with "
+                                      "`tierwise flywheel export` and review before training"})
+    return out

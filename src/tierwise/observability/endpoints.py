@@ -1,0 +1,253 @@
+"""HTTP endpoints of observability: `/metrics`, `/dashboard` and the dashboard's JSON and live stream.
+
+Access: with no gateway keys configured everything here is open (like the rest of the gateway).
+With keys, a request needs a gateway key or a read-only viewer key
+(`observability.dashboard.viewer_keys_env`); viewer keys open nothing else. The dashboard page
+itself holds no data: it reads the key from the URL fragment (never sent to a server), keeps it
+in the tab's sessionStorage and sends it as a header to the JSON and stream endpoints — no
+cookie, so another site cannot make the browser send it (no CSRF), and the endpoints refuse
+requests a browser marks as cross-site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from tierwise.errors import AuthenticationError, PermissionDenied, TierwiseError
+from tierwise.secret_scrub import scrub_value
+
+Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+STATIC = "static"
+PAGE_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+     b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+TYPES = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8",
+         ".html": b"text/html; charset=utf-8", ".txt": b"text/plain; charset=utf-8",
+         ".md": b"text/plain; charset=utf-8"}
+STREAM_TICK_S = 0.2
+MAX_STREAMS = 32  # open live streams per process: each is a loop and a socket
+# A stream ends after this long (the page reconnects at once): bounded like every other request,
+# and a stopping gateway never waits longer than this for an open dashboard.
+STREAM_LIFETIME_S = 30.0
+
+
+def _error(err: TierwiseError) -> bytes:
+    return orjson.dumps({"error": {"message": err.message, "type": err.kind}})
+
+
+class Endpoints:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.gw = app.gw
+        self.obs = app.gw.observer
+        dcfg = self.gw.cfg.observability.dashboard
+        self.viewer_keys = [v.encode() for v in (os.environ.get(e) for e in dcfg.viewer_keys_env) if v]
+        self.per_tick = max(1, int(dcfg.stream_per_second * STREAM_TICK_S))
+        self.streams = 0
+        self.stream_lifetime = STREAM_LIFETIME_S
+        self.static: dict[str, bytes] = {}
+        self.topology: Any = None
+        if self.obs.live is not None or (self.obs.metrics is not None and dcfg.presence_redis_url):
+            from tierwise.observability.topology import Topology
+
+            self.topology = Topology(self.gw, dcfg.presence_redis_url)
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        r: dict[tuple[str, str], Handler] = {}
+        if self.obs.metrics is not None:
+            r[("GET", "/metrics")] = self.metrics
+        if self.obs.live is not None:
+            r[("GET", "/dashboard")] = self.page
+            r[("GET", "/dashboard/api/summary")] = self.summary
+            r[("GET", "/dashboard/api/topology")] = self.topology_json
+            r[("GET", "/dashboard/api/recent")] = self.recent
+            r[("GET", "/dashboard/api/trace")] = self.trace
+            r[("GET", "/dashboard/api/stream")] = self.stream
+            for name in self._static_names():
+                r[("GET", f"/dashboard/static/{name}")] = self.static_file
+        return r
+
+    # ------------------------------------------------------------------ access
+
+    def _allowed(self, scope: dict[str, Any]) -> None:
+        from tierwise.server.asgi import _headers
+
+        headers = _headers(scope)
+        site = headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            raise PermissionDenied("observability endpoints answer same-origin requests only")
+        if not self.app.keyring.required:
+            return
+        if self.app.keyring.find(headers) is not None:
+            return
+        given = self.app.keyring.given(headers)
+        if given:
+            g = given.encode()
+            ok = False
+            for k in self.viewer_keys:  # every key compared: timing tells nothing
+                ok = hmac.compare_digest(g, k) or ok
+            if ok:
+                return
+        raise AuthenticationError("invalid or missing API key (a gateway key or a viewer key)")
+
+    async def _guarded(self, scope: dict[str, Any], send: Any) -> bool:
+        try:
+            self._allowed(scope)
+            return True
+        except TierwiseError as e:
+            await self.app.send_json(send, e.status, _error(e))
+            return False
+
+    # ------------------------------------------------------------------ /metrics
+
+    async def metrics(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not await self._guarded(scope, send):
+            return
+        m = self.obs.metrics
+        m.flush()
+        m.refresh_breakers(self.gw.deployments)
+        if self.topology is not None:
+            await self.topology.refresh_workers(m)
+        body = await asyncio.to_thread(m.exposition) if m.mp else m.exposition()
+        from tierwise.observability.metrics import CONTENT_TYPE
+
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+
+    # ------------------------------------------------------------------ dashboard page and assets
+
+    @staticmethod
+    def _static_names() -> list[str]:
+        root = resources.files("tierwise.observability").joinpath(STATIC)
+        return sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def _asset(self, name: str) -> bytes:
+        b = self.static.get(name)
+        if b is None:
+            b = self.static[name] = resources.files("tierwise.observability").joinpath(STATIC, name).read_bytes()
+        return b
+
+    async def _send_asset(self, send: Any, name: str) -> None:
+        body = self._asset(name)
+        ctype = TYPES.get(os.path.splitext(name)[1], b"application/octet-stream")
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", ctype), (b"content-length", str(len(body)).encode()), *PAGE_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def page(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # The page holds no data (it asks the API with the key), so it is served to anyone.
+        await self._send_asset(send, "dashboard.html")
+
+    async def static_file(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._send_asset(send, scope["path"].rsplit("/", 1)[1])
+
+    # ------------------------------------------------------------------ JSON
+
+    async def _json(self, scope: dict[str, Any], send: Any, data: Any, status: int = 200) -> None:
+        await self.app.send_json(send, status, orjson.dumps(data), [(b"cache-control", b"no-store")])
+
+    async def summary(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not await self._guarded(scope, send):
+            return
+        live = self.obs.live
+        q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            seconds = min(max(int(q.get("seconds", ["300"])[0]), 10), 900)
+        except ValueError:
+            seconds = 300
+        await self._json(scope, send, {"totals": live.totals, "series": live.series(seconds),
+                                       "extras": self.topology.extras(self.obs.metrics)})
+
+    async def topology_json(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not await self._guarded(scope, send):
+            return
+        await self._json(scope, send, await self.topology.snapshot(self.obs.live))
+
+    async def recent(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not await self._guarded(scope, send):
+            return
+        _, rows, skipped = self.obs.live.since(max(0, self.obs.live.seq - 50), 50)
+        await self._json(scope, send, {"rows": rows, "skipped": skipped})
+
+    async def trace(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """One request's full trace: from memory when recent, else from the ledger (what `tierwise trace` shows)."""
+        if not await self._guarded(scope, send):
+            return
+        q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        rid = (q.get("id") or [""])[0][:100]
+        data = self.obs.live.trace(rid) if rid else None
+        if data is None and rid and self.gw.ledger is not None:
+            rec = await asyncio.to_thread(self.gw.ledger.get, rid)
+            if rec is not None:
+                data = rec.to_dict() if hasattr(rec, "to_dict") else dict(vars(rec))
+        if data is None:
+            await self._json(scope, send, {"error": {"message": "no such request", "type": "not_found_error"}}, 404)
+            return
+        await self._json(scope, send, scrub_value(data))
+
+    # ------------------------------------------------------------------ live stream (SSE)
+
+    async def stream(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not await self._guarded(scope, send):
+            return
+        if self.streams >= MAX_STREAMS:
+            await self._json(scope, send, {"error": {"message": "too many live streams open",
+                                                     "type": "rate_limit_error"}}, 429)
+            return
+        self.streams += 1
+        try:
+            await self._stream(send, receive)
+        finally:
+            self.streams -= 1
+
+    async def _stream(self, send: Any, receive: Any) -> None:
+        live = self.obs.live
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream"), (b"cache-control", b"no-store"), (b"x-accel-buffering", b"no")]})
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        seq = max(0, live.seq - 20)
+        ends = time.monotonic() + self.stream_lifetime
+        try:
+            await send({"type": "http.response.body", "body": b": live\n\n", "more_body": True})
+            while not gone.is_set() and time.monotonic() < ends:
+                seq, rows, skipped = live.since(seq, self.per_tick)
+                if rows:
+                    body = b"event: requests\ndata: " + orjson.dumps({"rows": rows, "skipped": skipped}) + b"\n\n"
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                try:
+                    await asyncio.wait_for(gone.wait(), STREAM_TICK_S)
+                except TimeoutError:
+                    pass
+        except OSError:
+            pass
+        finally:
+            watcher.cancel()
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:  # the client already left
+            pass

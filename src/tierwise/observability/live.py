@@ -1,0 +1,120 @@
+"""The dashboard's live data: the newest finished requests and per-second aggregates, in memory.
+
+`add` runs at the end of each request and does O(1) work (an append and a few additions); the
+dashboard's stream and charts read from here on their own schedule, so their cost does not grow
+with the request rate (the stream is sampled, the charts are aggregated per second).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from typing import Any
+
+from tierwise.observability.vocab import reason_label
+
+WINDOW_S = 900  # seconds of per-second aggregates kept
+
+
+class Second:
+    __slots__ = ("t", "n", "errors", "cost", "ref_cost", "latency_ms", "local", "remote", "routes", "decisions")
+
+    def __init__(self, t: int) -> None:
+        self.t = t
+        self.n = self.errors = self.local = self.remote = 0
+        self.cost = self.ref_cost = self.latency_ms = 0.0
+        self.routes: dict[str, int] = {}
+        self.decisions: dict[str, dict[str, int]] = {}  # route -> decision reason -> count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "n": self.n, "errors": self.errors, "cost": self.cost, "ref_cost": self.ref_cost,
+                "latency_ms": self.latency_ms / self.n if self.n else None, "local": self.local,
+                "remote": self.remote, "routes": self.routes, "decisions": self.decisions}
+
+
+def row(rec: Any, seq: int) -> dict[str, Any]:
+    """What the live stream shows for one request (no content, no free text but the route and names)."""
+    a = rec.answered
+    return {"seq": seq, "id": rec.request_id, "t": rec.wall, "route": rec.route, "api": rec.api,
+            "stream": rec.stream, "status": rec.status, "error_type": rec.error_type,
+            "latency_ms": round(rec.latency_ms, 2), "ttft_ms": round(rec.ttft_ms, 2) if rec.ttft_ms else None,
+            "model": a.name if a is not None else None, "locality": a.locality if a is not None else None,
+            "cost": rec.cost, "reference_cost": rec.reference_cost, "summary": rec.trace.header_summary()[:500]}
+
+
+class LiveFeed:
+    def __init__(self, recent: int) -> None:
+        self.recent: collections.deque[tuple[int, Any]] = collections.deque(maxlen=recent)
+        self.by_id: dict[str, Any] = {}
+        self.seconds: collections.deque[Second] = collections.deque(maxlen=WINDOW_S)
+        self.seq = 0
+        self.totals = {"n": 0, "errors": 0, "cost": 0.0, "ref_cost": 0.0}
+
+    def add(self, rec: Any) -> None:
+        self.seq += 1
+        if len(self.recent) == self.recent.maxlen:
+            old = self.recent[0][1]
+            self.by_id.pop(old.request_id, None)
+        self.recent.append((self.seq, rec))
+        self.by_id[rec.request_id] = rec
+        now = int(rec.wall)
+        sec = self.seconds[-1] if self.seconds else None
+        if sec is None or sec.t != now:
+            sec = Second(now)
+            self.seconds.append(sec)
+        sec.n += 1
+        err = rec.status >= 400
+        sec.errors += err
+        c = rec.cost
+        sec.cost += c
+        r = rec.reference_cost or 0.0
+        sec.ref_cost += r
+        sec.latency_ms += rec.latency_ms
+        a = rec.answered
+        if a is not None:
+            if a.locality == "local":
+                sec.local += 1
+            else:
+                sec.remote += 1
+        sec.routes[rec.route] = sec.routes.get(rec.route, 0) + 1
+        for st in rec.steps:
+            if st.kind == "decision":
+                d = sec.decisions.setdefault(rec.route, {})
+                label = reason_label(st.reason)
+                d[label] = d.get(label, 0) + 1
+        t = self.totals
+        t["n"] += 1
+        t["errors"] += err
+        t["cost"] += c
+        t["ref_cost"] += r
+
+    def since(self, seq: int, limit: int) -> tuple[int, list[dict[str, Any]], int]:
+        """Rows newer than `seq` (at most `limit`, evenly sampled), the newest seq, and how many were skipped."""
+        newest = self.seq
+        if newest <= seq:
+            return newest, [], 0
+        # Sequence numbers are consecutive: the new rows are the last (newest - seq) of the deque.
+        n_new = min(newest - seq, len(self.recent))
+        items = list(itertools.islice(reversed(self.recent), n_new))
+        items.reverse()
+        skipped = 0
+        if len(items) > limit:
+            step = len(items) / limit
+            picked = [items[int(i * step)] for i in range(limit)]
+            skipped = len(items) - limit
+            items = picked
+        return newest, [row(r, s) for s, r in items], skipped
+
+    def series(self, seconds: int = 300) -> list[dict[str, Any]]:
+        cut = int(time.time()) - seconds
+        return [s.to_dict() for s in list(self.seconds) if s.t > cut]
+
+    def trace(self, request_id: str) -> dict[str, Any] | None:
+        rec = self.by_id.get(request_id)
+        if rec is None:
+            return None
+        out = rec.trace.to_dict()
+        out.update(row(rec, 0))
+        out.pop("seq", None)
+        return out

@@ -1,0 +1,186 @@
+"""The one place a finished request is observed: metrics, spans and the dashboard's live feed.
+
+`Gateway.record` calls `Observer.finished` once per request (streams included). With nothing
+enabled that call returns at once. The observer reads only what the request already has — its
+trace steps and timings — so no policy is edited to be observed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from tierwise.canonical import Request, Usage
+from tierwise.observability.settings import ObservabilityConfig
+from tierwise.observability.tracecontext import NOTE, TraceIds, call_span_id, ids_for, traceparent
+from tierwise.observability.vocab import error_type
+from tierwise.pricing import cost
+
+log = logging.getLogger("tierwise.observability")
+
+
+class Finished:
+    """One finished request, as metrics, spans and the live feed see it (references, no copies)."""
+
+    __slots__ = ("request_id", "route", "api", "stream", "status", "error_type", "latency_ms", "ttft_ms",
+                 "started", "steps", "answered", "reference_cost", "requested_model", "ids", "content",
+                 "breakers", "trace", "wall", "cache")
+
+    def __init__(self, request_id: str, route: str, api: str, stream: bool, status: int, error_type: str,
+                 latency_ms: float, ttft_ms: float | None, started: float, steps: list[Any], answered: Any,
+                 reference_cost: float | None, requested_model: str, ids: Any, content: str | None,
+                 breakers: dict[str, Any], trace: Any, wall: float, cache: str | None = None) -> None:
+        self.request_id = request_id
+        self.route = route
+        self.api = api
+        self.stream = stream
+        self.status = status
+        self.error_type = error_type
+        self.latency_ms = latency_ms
+        self.ttft_ms = ttft_ms
+        self.started = started
+        self.steps = steps
+        self.answered = answered
+        self.reference_cost = reference_cost
+        self.requested_model = requested_model
+        self.ids = ids
+        self.content = content
+        self.breakers = breakers
+        self.trace = trace
+        self.wall = wall
+        self.cache = cache
+
+    @property
+    def usage(self) -> Usage:
+        u = Usage()
+        for s in self.steps:
+            if s.kind == "call" and s.usage is not None:
+                u.add(s.usage)
+        return u
+
+    @property
+    def cost(self) -> float:
+        return sum(s.cost or 0.0 for s in self.steps if s.kind == "call")
+
+
+def protected(ctx: Any, req: Request) -> bool:
+    """Whether this request holds a value the privacy guard protects (its content must never leave in a span).
+
+    Read: `ctx.privacy.protected`, after `ctx.privacy.scan_request(req)` (cached by the guard: the
+    flag is otherwise set only once a remote call was scanned), or `ctx.notes["privacy_protected"]`.
+    A scan that fails counts as protected."""
+    if ctx.notes.get("privacy_protected"):
+        return True
+    p = getattr(ctx, "privacy", None)
+    if p is None:
+        return False
+    if not getattr(p, "protected", False):
+        scan = getattr(p, "scan_request", None)
+        if scan is not None:
+            try:
+                scan(req)
+            except Exception:
+                return True
+    return bool(getattr(p, "protected", False))
+
+
+def content_of(req: Request) -> str:
+    msgs: list[dict[str, Any]] = []
+    if req.system:
+        msgs.append({"role": "system", "parts": [{"type": "text", "content": b.text} for b in req.system]})
+    for m in req.messages:
+        parts = [{"type": "text", "content": b.text} for b in m.content if getattr(b, "type", "") == "text"]
+        msgs.append({"role": m.role, "parts": parts})
+    return orjson.dumps(msgs).decode()
+
+
+class Observer:
+    def __init__(self, cfg: ObservabilityConfig, gateway: Any) -> None:
+        self.cfg = cfg
+        self.gw = gateway
+        self.metrics: Any = None
+        self.exporter: Any = None
+        self.live: Any = None
+        gcfg = gateway.cfg
+        if cfg.metrics.enabled:
+            from tierwise.observability.metrics import Metrics
+
+            self.metrics = Metrics(cfg.metrics.max_label_values, routes=list(gcfg.routes),
+                                   models=[*gateway.deployments, *(m.model for m in gcfg.models.values())],
+                                   providers=list(gcfg.providers))
+        if cfg.tracing.endpoint:
+            from tierwise.observability.spans import SpanExporter
+
+            m = self.metrics
+            self.exporter = SpanExporter(cfg.tracing, {n: p.kind for n, p in gcfg.providers.items()},
+                                         on_drop=(lambda n: m.spans_dropped.inc(n)) if m is not None else None)
+        if cfg.dashboard.enabled:
+            from tierwise.observability.live import LiveFeed
+
+            self.live = LiveFeed(cfg.dashboard.recent)
+        self.tracing = self.exporter is not None
+        self.ratio = cfg.tracing.sample_ratio
+        self.capture = cfg.tracing.capture_content
+        self._ref_prices: dict[str, Any] = {}  # route -> reference model's price (config: fixed)
+        self.enabled = self.metrics is not None or self.tracing or self.live is not None
+
+    # ------------------------------------------------------------------ upstream propagation
+
+    def inject(self, ctx: Any, req: Request, headers: dict[str, str]) -> None:
+        """Add `traceparent` for the call step just recorded (the last one on the trace)."""
+        if not self.tracing:
+            return
+        ids = ids_for(ctx, req.headers, self.ratio)
+        headers["traceparent"] = traceparent(ids, call_span_id(ids.span_id, len(ctx.trace.steps) - 1))
+
+    # ------------------------------------------------------------------ the end of a request
+
+    def finished(self, ctx: Any, req: Request, *, status: int, stream: bool, latency_ms: float,
+                 ttft_ms: float | None, error: Any) -> None:
+        if not self.enabled:
+            return
+        try:
+            self._finished(ctx, req, status, stream, latency_ms, ttft_ms, error)
+        except Exception:  # observing must never break a request
+            log.exception("observability: could not observe request %s", ctx.trace.request_id)
+
+    def _finished(self, ctx: Any, req: Request, status: int, stream: bool, latency_ms: float,
+                  ttft_ms: float | None, error: Any) -> None:
+        trace = ctx.trace
+        steps = trace.steps
+        answered = None
+        for s in reversed(steps):
+            if s.kind == "call" and s.ok and "role" not in s.detail:
+                answered = s
+                break
+        ids: TraceIds | None = None
+        if self.tracing:
+            ids = ctx.notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
+        ref_cost = None
+        if answered is not None and self.metrics is not None:
+            ref_price = self._ref_prices.get(trace.route, False)
+            if ref_price is False:
+                ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
+            if ref_price is not None:
+                ref_cost = cost(ref_price, answered.usage or Usage())
+        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx, req)) \
+            else None
+        rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
+                       error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
+                       str(ctx.notes.get("requested_model") or req.model), ids, content, self.gw.deployments,
+                       trace, time.time(), ctx.notes.get("cache"))
+        if self.metrics is not None:
+            self.metrics.observe(rec)
+        if ids is not None and ids.sampled:
+            self.exporter.submit(rec)
+        if self.live is not None:
+            self.live.add(rec)
+
+    def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.flush()
+        if self.exporter is not None:
+            self.exporter.close()

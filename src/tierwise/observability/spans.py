@@ -1,0 +1,267 @@
+"""OpenTelemetry GenAI spans, built off the request path and sent over OTLP/HTTP (protobuf).
+
+At the end of a request the observer hands `submit` one `Finished` record (references to what
+the request already holds: its trace steps and timings). Nothing else happens on the request
+path: a background thread (not the event loop) turns queued records into OTLP protobuf — one
+server span per request, one client span per upstream call, span events for decisions and
+verifier verdicts (`gen_ai.evaluation.result`) — and POSTs them in batches. When the queue is
+full, or the receiver fails, records are dropped and counted (`tierwise_trace_spans_dropped`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as G
+from opentelemetry.semconv.attributes import error_attributes, http_attributes
+
+from tierwise import __version__
+from tierwise.observability import otlp_wire as wire
+from tierwise.observability.tracecontext import call_span_id
+from tierwise.observability.vocab import NONE, call_error_type, reason_label
+
+log = logging.getLogger("tierwise.observability")
+
+MAX_TEXT = 300  # reasons and names on spans
+MAX_CONTENT = 16_384  # captured message content, when enabled
+ERROR_TYPE = error_attributes.ERROR_TYPE
+HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+DECISION_EVENT = "tierwise.decision"
+SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
+YIELD_EVERY = 8  # records encoded between two hand-backs of the GIL (~0.1 ms of work)
+HEADS_MAX = 10_000  # cached span heads (one per route/model/status combination seen)
+
+
+def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
+    out = []
+    for k, v in pairs.items():
+        av = AnyValue(string_value=str(v)) if not isinstance(v, (bool, int, float)) else (
+            AnyValue(bool_value=v) if isinstance(v, bool) else
+            AnyValue(int_value=v) if isinstance(v, int) else AnyValue(double_value=v))
+        out.append(KeyValue(key=k, value=av))
+    return out
+
+
+def _ns(perf: float, offset: float) -> int:
+    return int((perf + offset) * 1e9)
+
+
+class SpanExporter:
+    """Bounded queue + one daemon thread that encodes and POSTs OTLP batches."""
+
+    def __init__(self, cfg: Any, provider_kinds: dict[str, str], on_drop: Any = None) -> None:
+        self.endpoint: str = cfg.endpoint
+        self.headers = {"content-type": "application/x-protobuf", **cfg.headers}
+        self.queue: collections.deque[Any] = collections.deque()
+        self.max_queue = cfg.queue_size
+        self.batch = cfg.batch_size
+        self.interval = cfg.interval
+        self.timeout = cfg.timeout
+        self.kinds = provider_kinds  # configured provider name -> openai | anthropic
+        self.on_drop = on_drop
+        self.dropped = 0
+        self.exported = 0
+        # perf_counter -> wall clock; taken once (the two clocks drift by far less than a span lasts).
+        self.offset = time.time() - time.perf_counter()
+        self.resource = Resource(attributes=_attrs({"service.name": cfg.service_name,
+                                                    "service.version": __version__,
+                                                    "telemetry.sdk.name": "tierwise",
+                                                    "telemetry.sdk.language": "python"}))
+        self.scope = InstrumentationScope(name="tierwise", version=__version__)
+        # Encoded once: ResourceSpans.resource (1) and ScopeSpans.scope (1).
+        self._resource_b = wire.field(b"\x0a", self.resource.SerializeToString())
+        self._scope_b = wire.field(b"\x0a", self.scope.SerializeToString())
+        self._heads: dict[tuple[Any, ...], bytes] = {}  # used by the export thread only
+        self._events: dict[tuple[Any, ...], bytes] = {}  # event bodies (all but the time), same
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="tierwise-otlp", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ request path
+
+    def submit(self, rec: Any) -> None:
+        if len(self.queue) >= self.max_queue:
+            self._drop(1)
+            return
+        self.queue.append(rec)
+
+    def _drop(self, n: int) -> None:
+        self.dropped += n
+        if self.on_drop is not None:
+            self.on_drop(n)
+
+    # ------------------------------------------------------------------ background
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        while self.queue:
+            batch = []
+            while self.queue and len(batch) < self.batch:
+                batch.append(self.queue.popleft())
+            try:
+                body = self.encode(batch, pause=True)
+            except Exception:  # a bug must not stop the exporter
+                log.exception("otlp: could not encode %d spans", len(batch))
+                self._drop(len(batch))
+                continue
+            if self._post(body):
+                self.exported += len(batch)
+            else:
+                self._drop(len(batch))
+
+    def _post(self, body: bytes) -> bool:
+        req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (configured URL)
+                resp.read()
+                return 200 <= resp.status < 300
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
+            return False
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=self.timeout + 1)
+        self.flush()
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(self, batch: list[Any], pause: bool = False) -> bytes:
+        spans: list[bytes] = []
+        for i, rec in enumerate(batch, 1):
+            spans.extend(self.spans_of(rec))
+            if pause and i % YIELD_EVERY == 0:
+                # Hand the GIL back: the event loop, back from waiting on sockets, would otherwise
+                # wait up to the interpreter's switch interval (5 ms) for this thread each time.
+                time.sleep(0)
+        return wire.request(self._resource_b, self._scope_b, spans)
+
+    def _server_head(self, rec: Any) -> bytes:
+        a = rec.answered
+        key = (rec.route, rec.requested_model, rec.stream, a.name if a is not None else None, rec.status, rec.api,
+               rec.error_type)
+        h = self._heads.get(key)
+        if h is None:
+            static: dict[str, Any] = {
+                G.GEN_AI_OPERATION_NAME: "chat",
+                G.GEN_AI_REQUEST_MODEL: rec.requested_model[:MAX_TEXT],
+                G.GEN_AI_REQUEST_STREAM: rec.stream,
+                G.GEN_AI_RESPONSE_MODEL: a.model if a is not None else None,
+                G.GEN_AI_PROVIDER_NAME: self.kinds.get(a.provider or "") if a is not None else None,
+                HTTP_STATUS: rec.status,
+                "tierwise.route": rec.route,
+                "tierwise.api": rec.api,
+                "tierwise.answered_by": a.name if a is not None else None,
+                "tierwise.locality": a.locality if a is not None else None,
+                ERROR_TYPE: rec.error_type if rec.error_type != NONE else None,
+            }
+            h = wire.head(f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, static,
+                          rec.status >= 500 or rec.error_type != NONE)
+            if len(self._heads) < HEADS_MAX:
+                self._heads[key] = h
+        return h
+
+    def _client_head(self, s: Any) -> bytes:
+        role = s.detail.get("role") if s.detail else None
+        key = (s.name, s.model, s.provider, s.locality, s.ok, s.status, role, s.reason if s.ok is False else None)
+        h = self._heads.get(key)
+        if h is None:
+            cerr = call_error_type(s.ok, s.status, s.reason)
+            static: dict[str, Any] = {
+                G.GEN_AI_OPERATION_NAME: "chat",
+                G.GEN_AI_PROVIDER_NAME: self.kinds.get(s.provider or ""),
+                G.GEN_AI_REQUEST_MODEL: s.model,
+                G.GEN_AI_RESPONSE_MODEL: s.model if s.ok else None,
+                HTTP_STATUS: s.status,
+                "tierwise.deployment": s.name,
+                "tierwise.provider": s.provider,
+                "tierwise.locality": s.locality,
+                "tierwise.role": str(role) if role is not None else None,
+                ERROR_TYPE: cerr if cerr != NONE else None,
+            }
+            h = wire.head(f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, static, s.ok is False)
+            if len(self._heads) < HEADS_MAX:
+                self._heads[key] = h
+        return h
+
+    def spans_of(self, rec: Any) -> list[bytes]:
+        ids = rec.ids
+        tid = ids.trace_id.to_bytes(16, "big")
+        sid = ids.span_id.to_bytes(8, "big")
+        off = self.offset
+        out: list[bytes] = []
+        events: list[bytes] = []
+        tin = tout = tcache = 0
+        total_cost = 0.0
+        for i, s in enumerate(rec.steps):
+            at = s.at
+            kind = s.kind
+            if kind == "call":
+                u = s.usage
+                dyn: dict[str, Any] = {"tierwise.cost_usd": s.cost}
+                if s.cost:
+                    total_cost += s.cost
+                if u is not None:
+                    tin += u.input_tokens
+                    tout += u.output_tokens
+                    tcache += u.cache_read_tokens
+                    dyn[G.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
+                    dyn[G.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
+                    if u.cache_read_tokens:
+                        dyn[G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = u.cache_read_tokens
+                if s.ttft_ms is not None:
+                    dyn[G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = s.ttft_ms / 1000
+                out.append(wire.span(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid, self._client_head(s),
+                                     int((at + off) * 1e9), int((at + off + (s.latency_ms or 0.0) / 1000) * 1e9), dyn))
+            else:
+                key = (kind, s.name, s.ok, s.score, s.reason)
+                body = self._events.get(key)
+                if body is None:
+                    if kind == "verdict":
+                        body = wire.event_body(EVALUATION_EVENT, {
+                            G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
+                            G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
+                            G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
+                            G.GEN_AI_EVALUATION_EXPLANATION: s.reason[:MAX_TEXT],
+                        })
+                    else:
+                        body = wire.event_body(DECISION_EVENT, {
+                            "tierwise.policy": s.name[:MAX_TEXT],
+                            "tierwise.reason": s.reason[:MAX_TEXT],
+                            "tierwise.reason_label": reason_label(s.reason),
+                        })
+                    if len(self._events) < HEADS_MAX:
+                        self._events[key] = body
+                events.append(wire.timed_event(int((at + off) * 1e9), body))
+        dyn = {
+            "tierwise.request_id": rec.request_id,
+            G.GEN_AI_USAGE_INPUT_TOKENS: tin,
+            G.GEN_AI_USAGE_OUTPUT_TOKENS: tout,
+            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: tcache or None,
+            G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None,
+            "tierwise.cost_usd": total_cost or None,
+            "tierwise.reference_cost_usd": rec.reference_cost,
+        }
+        if rec.content is not None:
+            dyn[G.GEN_AI_INPUT_MESSAGES] = rec.content[:MAX_CONTENT]
+        start = rec.started + off
+        parent = ids.parent_id.to_bytes(8, "big") if ids.parent_id else None
+        out.insert(0, wire.span(tid, sid, parent, self._server_head(rec), int(start * 1e9),
+                                int((start + rec.latency_ms / 1000) * 1e9), dyn, events))
+        return out

@@ -1,0 +1,141 @@
+"""What the dashboard's topology shows: providers, deployments (breaker, live latency and error
+rate) and workers with their presence.
+
+Workers come from a pluggable `PresenceSource`; the one here reads Redis keys
+`tierwise:presence:<worker>` (a JSON value or a hash, expiring when the worker stops renewing
+it), which is how distributed workers announce themselves. Another source only needs
+`async workers() -> list[dict]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+import orjson
+
+log = logging.getLogger("tierwise.observability")
+
+PRESENCE_PREFIX = "tierwise:presence:"
+MAX_WORKERS = 500
+CACHE_S = 0.5
+
+
+class PresenceSource(Protocol):
+    async def workers(self) -> list[dict[str, Any]]: ...
+
+
+class RedisPresence:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self.client = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    async def workers(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        async for key in self.client.scan_iter(match=PRESENCE_PREFIX + "*", count=200):
+            if len(out) >= MAX_WORKERS:
+                break
+            k = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            kind = await self.client.type(key)
+            kind = kind.decode() if isinstance(kind, bytes) else kind
+            info: dict[str, Any] = {}
+            if kind == "hash":
+                raw = await self.client.hgetall(key)
+                info = {(a.decode() if isinstance(a, bytes) else a): (b.decode("utf-8", "replace")
+                        if isinstance(b, bytes) else b) for a, b in raw.items()}
+            elif kind == "string":
+                raw = await self.client.get(key)
+                try:
+                    v = orjson.loads(raw) if raw else {}
+                    info = v if isinstance(v, dict) else {"value": v}
+                except orjson.JSONDecodeError:
+                    info = {}
+            else:
+                continue
+            ttl = await self.client.ttl(key)
+            caps = info.get("capabilities") or info.get("capability") or []
+            if isinstance(caps, str):
+                caps = [c for c in caps.split(",") if c]
+            out.append({"id": k[len(PRESENCE_PREFIX):][:100], "capabilities": [str(c)[:50] for c in caps][:20],
+                        "status": str(info.get("status", "online"))[:30], "ttl": ttl})
+        out.sort(key=lambda w: w["id"])
+        return out
+
+
+class Topology:
+    def __init__(self, gateway: Any, presence_url: str | None, source: PresenceSource | None = None) -> None:
+        self.gw = gateway
+        self.source: PresenceSource | None = source or (RedisPresence(presence_url) if presence_url else None)
+        self._workers: list[dict[str, Any]] = []
+        self._at = 0.0
+        self.presence_error: str | None = None
+
+    async def workers(self) -> list[dict[str, Any]]:
+        if self.source is None:
+            return []
+        now = time.monotonic()
+        if now - self._at > CACHE_S:
+            self._at = now
+            try:
+                self._workers = await self.source.workers()
+                self.presence_error = None
+            except Exception as e:  # Redis away: say so, keep the page working
+                self.presence_error = f"presence source unavailable ({type(e).__name__})"
+                self._workers = []
+        return self._workers
+
+    async def refresh_workers(self, metrics: Any) -> None:
+        if self.source is None:
+            return
+        counts: dict[str, int] = {}
+        for w in await self.workers():
+            for c in w["capabilities"] or ["any"]:
+                counts[c] = counts.get(c, 0) + 1
+        for c, n in counts.items():
+            metrics.child(metrics.workers, metrics.name(c)).set(n)
+
+    async def snapshot(self, live: Any) -> dict[str, Any]:
+        stats: dict[str, list[float]] = {}
+        cut = time.time() - 60
+        for _, rec in list(live.recent)[-2000:]:
+            if rec.wall < cut:
+                continue
+            for s in rec.steps:
+                if s.kind == "call":
+                    st = stats.setdefault(s.name, [0, 0, 0.0])
+                    st[0] += 1
+                    st[1] += s.ok is False
+                    st[2] += s.latency_ms or 0.0
+        deployments = []
+        for name, d in self.gw.deployments.items():
+            n, errs, ms = stats.get(name, [0, 0, 0.0])
+            deployments.append({"name": name, "provider": d.provider.name, "model": d.cfg.model,
+                                "locality": d.locality, "breaker": d.breaker.state, "calls_1m": int(n),
+                                "error_rate_1m": (errs / n) if n else None,
+                                "latency_ms_1m": (ms / n) if n else None})
+        providers = [{"name": n, "kind": p.kind, "locality": p.locality} for n, p in self.gw.providers.items()]
+        routes = [{"name": n, "policy": getattr(pc, "policy", None)} for n, pc in self.gw.cfg.routes.items()]
+        return {"providers": providers, "deployments": deployments, "routes": routes,
+                "workers": await self.workers(), "presence": self.source is not None,
+                "presence_error": self.presence_error}
+
+    def extras(self, metrics: Any) -> dict[str, Any]:
+        """Budgets, cache results and privacy actions, when metrics are on (they are recorded there)."""
+        if metrics is None:
+            return {}
+        metrics.flush()
+
+        def values(metric: Any) -> list[dict[str, Any]]:
+            out = []
+            for fam in metric.collect():
+                for s in fam.samples:
+                    if s.name.endswith("_created"):
+                        continue
+                    out.append({"labels": s.labels, "value": s.value})
+            return out
+
+        return {"budgets": values(metrics.budget_remaining), "cache": values(metrics.cache),
+                "privacy": values(metrics.privacy), "verdicts": values(metrics.verdicts),
+                "escalations": values(metrics.escalations)}

@@ -1,0 +1,303 @@
+"""Reflective routing: the frontier tier is the safe default; the local tier earns traffic task type
+by task type as the judge accepts its answers (see `tierwise.learning`).
+
+Per request: triage gives the task type; the route's boundary gives the tier; the evaluation schedule
+says whether the local answer gets judged. When the frontier answered, the local tier is shadow-run
+for a judged request, so there is evidence before any traffic moves. Judging and shadow runs happen
+in background tasks (at most `max_pending` at once; beyond that an evaluation is dropped and counted),
+never on the response path. Each evaluation is a ledger record of kind `eval` carrying its own cost,
+so evaluation spending is apart from serving; each move of the boundary is appended to the boundary
+log with its evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
+from tierwise.learning.boundary import BoundarySettings
+from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
+from tierwise.learning.schedule import ScheduleSettings, unit_hash
+from tierwise.policies.base import Context, Target
+from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+from tierwise.trace import Trace
+
+log = logging.getLogger("tierwise")
+
+MAX_JUDGED_CHARS = 32_000  # of the request and of the answer shown to the judge
+RECENT_LOCAL = 256  # local answers kept (clipped) so negative feedback can have the judge look at them
+RECENT_CHARS = 8_000
+
+
+class PairwiseJudgeConfig(BaseModel):
+    """For shadow pairs with a checkable final answer: "do both answers end on the same number?" instead of a
+    judge call, once it has agreed with the frontier judge well enough; a share stays frontier-judged."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    audit_rate: float = Field(0.2, ge=0.0, le=1.0, description="share of pairs still sent to the frontier judge")
+    min_kappa: float = Field(0.6, ge=-1.0, le=1.0, description="agreement (Cohen's kappa) it must keep with it")
+    min_audited: int = Field(20, ge=1, le=10_000, description="audited pairs before it may replace the judge")
+
+
+class ReflectiveConfig(PolicyConfig):
+    policy: str = "reflective"
+    local: str = Field(description="target (model or route) of the local tier")
+    frontier: str = Field(description="target of the frontier tier: the default until evidence moves a task type")
+    judge: str | None = Field(None, description="model or route that grades answers (default: the frontier target)")
+    quality_target: float = Field(0.80, gt=0.0, lt=1.0, description="local acceptance a task type must reach")
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    boundary: BoundarySettings = Field(default_factory=BoundarySettings)
+    boundary_log: str | None = Field(None, description=(
+        "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
+    max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
+    rubric: str | None = Field(None, description="the judge's 3-point rubric (good / acceptable / poor)")
+    pairwise_judge: PairwiseJudgeConfig = Field(default_factory=PairwiseJudgeConfig)
+    reference: str | None = None
+
+
+class ReflectiveRoute:
+    def __init__(self, name: str, loop: LearningLoop, local: Target, frontier: Target, judge: Target, *,
+                 max_pending: int = 32, rubric: str | None = None,
+                 pairwise: PairwiseJudgeConfig | None = None) -> None:
+        from tierwise.verifiers.judge import LlmJudgeVerifier
+
+        self.name = name
+        self.loop = loop
+        self.local = local
+        self.frontier = frontier
+        self.judge = judge
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._judge = LlmJudgeVerifier(judge.name, rubric=rubric)
+        self._background: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.pairwise = pairwise or PairwiseJudgeConfig()
+        self.pairwise_audits: deque[tuple[bool, bool]] = deque(maxlen=200)  # (pairwise, frontier judge)
+        self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
+        self.judge_resolve: Any = None
+
+    def choose(self, req: Request, ctx: Context) -> tuple[Target, Plan, str]:
+        from tierwise.learning.triage import task_type_of
+
+        task_type = task_type_of(req, ctx)
+        plan = self.loop.plan(task_type, ctx.trace.request_id)
+        target = self.local if plan.tier == "local" else self.frontier
+        st = self.loop.boundary.states.get(task_type)
+        evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
+        ctx.trace.decide(self.name, f"{task_type}: boundary {plan.tier} ({evidence}) -> {target.name}",
+                         detail={"tier": plan.tier, "task_type": task_type, "judge": plan.judge,
+                                 "shadow": plan.shadow, "schedule": plan.reason})
+        return target, plan, task_type
+
+    async def complete(self, req: Request, ctx: Context) -> Response:
+        target, plan, task_type = self.choose(req, ctx)
+        resp = await target.complete(req, ctx)
+        if plan.tier == "local":
+            self._remember(ctx.trace.request_id, req, resp.text())
+        if plan.judge:
+            self._spawn(req, ctx, plan, task_type, resp.text())
+        return resp
+
+    async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
+        target, plan, task_type = self.choose(req, ctx)
+        it = await target.stream(req, ctx)
+        if not plan.judge:
+            return it
+        return self._collect_then_judge(it, req, ctx, plan, task_type)
+
+    async def _collect_then_judge(self, it: AsyncIterator[StreamChunk], req: Request, ctx: Context, plan: Plan,
+                                  task_type: str) -> AsyncIterator[StreamChunk]:
+        parts: list[str] = []
+        size = 0
+        try:
+            async for chunk in it:
+                for e in chunk.events:
+                    if isinstance(e, BlockDelta) and e.delta_type == "text" and size < MAX_JUDGED_CHARS:
+                        parts.append(e.value)
+                        size += len(e.value)
+                yield chunk
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+        answer = "".join(parts)
+        if plan.tier == "local":
+            self._remember(ctx.trace.request_id, req, answer)
+        self._spawn(req, ctx, plan, task_type, answer)
+
+    def _remember(self, rid: str, req: Request, answer: str) -> None:
+        self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS])
+        while len(self._recent) > RECENT_LOCAL:
+            self._recent.popitem(last=False)
+
+    def after_negative_feedback(self, task_type: str, request_id: str, prompt: str | None,
+                                answer: str | None) -> bool:
+        """A user said a local answer was poor: re-open the task type's evaluation and judge that answer
+        (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself."""
+        self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.reprobe_uses
+        if (not prompt or answer is None) and request_id in self._recent:
+            prompt, answer = self._recent[request_id]
+        if not prompt or answer is None:
+            return False
+        from tierwise.canonical import Message
+
+        req = Request(model=self.name, messages=[Message("user", [TextBlock(prompt)])])
+        ctx = Context(Trace(request_id, self.name), self.judge_resolve, None, services=self.services)
+        plan = Plan("local", True, False, "negative-feedback")
+        self._spawn(req, ctx, plan, task_type, answer, feedback=True)
+        return True
+
+    def _spawn(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str, *,
+               feedback: bool = False) -> None:
+        if len(self._background) >= self.max_pending:
+            self.dropped += 1  # the loop learns a little slower; the request is unaffected
+            log.info("route %s: evaluation of %s dropped (%d pending)", self.name, ctx.trace.request_id,
+                     len(self._background))
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the gateway's event loop (an MCP tool's thread): re-opening is enough
+            self.dropped += 1
+            return
+        task = loop.create_task(self._evaluate(req, ctx, plan, task_type, answer, feedback))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        if self._background:
+            _, late = await asyncio.wait(set(self._background), timeout=timeout)
+            for t in late:
+                t.cancel()
+            if late:
+                await asyncio.wait(late)
+
+    def pairwise_trusted(self) -> bool:
+        """The pairwise judge may stand in for the frontier judge: enough audited pairs, agreement above the bar."""
+        from tierwise.learning.local_judge import kappa
+
+        audits = list(self.pairwise_audits)
+        return len(audits) >= self.pairwise.min_audited and kappa(audits) >= self.pairwise.min_kappa
+
+    async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str,
+                        feedback: bool = False) -> None:
+        """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict."""
+        from tierwise.verifiers.judge import parse_grade
+
+        rid = ctx.trace.request_id
+        suffix = "feedback-eval" if feedback else "eval"  # a request can be judged once on schedule, once on feedback
+        ectx = Context(Trace(f"{rid}-{suffix}", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
+        frontier_answer = None
+        pair: bool | None = None
+        judge_name = self.judge.name
+        try:
+            if plan.shadow:
+                frontier_answer = answer
+                answer = (await self.local.complete(req.with_changes(stream=False), ectx)).text()
+                if self.pairwise.enabled:
+                    from tierwise.learning.local_judge import answers_agree
+
+                    pair = answers_agree(answer, frontier_answer)
+            if pair is not None and self.pairwise_trusted() and (
+                    unit_hash(rid, "pairwise") >= self.pairwise.audit_rate):
+                judge_name = "pairwise"
+                reply = f"The final answers {'agree' if pair else 'differ'}.\nVERDICT: {'good' if pair else 'poor'}"
+            else:
+                jreq = self._judge.judge_request(_clipped(req), Response(
+                    id=f"{rid}-judged", model="", content=[TextBlock(answer[:MAX_JUDGED_CHARS])]))
+                reply = (await self.judge.complete(jreq, ectx)).text()
+        except Exception as e:  # an evaluation must never affect the live request
+            log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
+            return
+        grade = parse_grade(reply)
+        if pair is not None and judge_name != "pairwise" and grade is not None:
+            self.pairwise_audits.append((pair, grade != "poor"))
+        # a verdict step on the evaluation's trace: the ledger row carries it, and tracing can turn it into a
+        # `gen_ai.evaluation.result` event as it does for verifier verdicts
+        ectx.trace.verdict("judge", grade is not None and grade != "poor", f"{task_type}: {grade or 'no verdict'}",
+                           None if grade is None else (0.0 if grade == "poor" else 1.0 if grade == "good" else 0.5),
+                           detail={"grade": grade, "task_type": task_type, "of": rid, "judge": judge_name})
+        move = None
+        if grade is not None:
+            move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
+                                     feedback=feedback)
+        evaluation = {"of": rid, "task_type": task_type, "tier": "local", "grade": grade,
+                      "accepted": None if grade is None else grade != "poor", "shadow": plan.shadow,
+                      "schedule": plan.reason, "judge": judge_name, "reason": _reasoning(reply),
+                      "route": self.name, "pairwise": pair}
+        if move is not None:
+            evaluation["move"] = move.sentence()
+            log.info("route %s: %s", self.name, move.sentence())
+        record_evaluation(ctx.services, ectx.trace, evaluation, req.last_user_text(), answer, frontier_answer)
+
+
+def _clipped(req: Request) -> Request:
+    text = req.last_user_text() or ""
+    if len(text) <= MAX_JUDGED_CHARS:
+        return req
+    from tierwise.canonical import Message
+
+    return Request(model=req.model, messages=[Message("user", [TextBlock(text[:MAX_JUDGED_CHARS])])])
+
+
+def _reasoning(reply: str) -> str:
+    lines = [ln.strip() for ln in reply.strip().splitlines() if ln.strip() and "verdict" not in ln.lower()]
+    return " ".join(lines)[:500]
+
+
+def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], prompt: str | None, answer: str,
+                      frontier_answer: str | None) -> None:
+    """One `eval` ledger record (its cost is the evaluation's: judge call and any shadow run)."""
+    ledger = getattr(services, "ledger", None)
+    if ledger is None:
+        return
+    from tierwise.ledger.records import record_from_trace
+
+    store_text = bool(getattr(getattr(getattr(services, "cfg", None), "ledger", None), "store_text", False))
+    extra: dict[str, Any] = {"evaluation": evaluation}
+    if store_text:  # the flywheel's material; kept only where the config keeps request text
+        extra["local_answer"] = answer
+        if frontier_answer is not None:
+            extra["frontier_answer"] = frontier_answer
+    try:
+        rec = record_from_trace(trace, ts=time.time(), kind="eval", decision=evaluation["judge"],
+                                prompt=prompt if store_text else None, extra=extra)
+        ledger.submit(rec)
+    except Exception:
+        log.exception("ledger: could not record the evaluation of %s", evaluation.get("of"))
+
+
+def _log_path(cfg: ReflectiveConfig, name: str, b: Builder) -> str | None:
+    from tierwise.learning.evidence import boundary_log_path
+
+    app_cfg = getattr(b.services, "cfg", None)
+    if app_cfg is None:
+        return cfg.boundary_log
+    p = boundary_log_path(app_cfg, name)
+    return None if p is None else str(p)
+
+
+def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
+    bset = cfg.boundary.model_copy(update={"quality_target": cfg.quality_target})
+    loop = LearningLoop(name, LoopSettings(schedule=cfg.schedule, boundary=bset), log_path=_log_path(cfg, name, b))
+    frontier = b.resolve(cfg.frontier)
+    judge = b.resolve(cfg.judge) if cfg.judge else frontier
+    route = ReflectiveRoute(name, loop, b.resolve(cfg.local), frontier, judge, max_pending=cfg.max_pending,
+                            rubric=cfg.rubric, pairwise=cfg.pairwise_judge)
+    route.services, route.judge_resolve = b.services, b.resolve
+    return route
+
+
+register(
+    PolicyType(
+        "reflective",
+        ReflectiveConfig,
+        _build,
+        lambda c: [c.local, c.frontier] + [x for x in (c.judge, c.reference) if x],
+    )
+)

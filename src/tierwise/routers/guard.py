@@ -1,0 +1,109 @@
+"""The guard of a deployed `learned` route: is live traffic still like the router's training data,
+and is the threshold still sending the intended share to the strong tier?
+
+`RouteGuard.observe(prompt, score)` runs once per request, after the router scored it:
+- measures the prompt's distance to the router's training distribution (routers/shift.py) and
+  feeds the sliding window; when the window is off-distribution (with hysteresis) the route is
+  *demoted*: requests go to the safe fallback until traffic comes back;
+- keeps the recent in-distribution scores and, with `refit_threshold`, moves the threshold to
+  their quantile at the target strong share (instead of the training prompts' quantile);
+- asks any extra `EvidenceCheck`s (e.g. a later online APGR estimate from judged shadow pairs)
+  whether the router should be demoted; each says why.
+The route records the outcome on the trace (and so in the ledger).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tierwise.routers.shift import ShiftWindow, TrainingProfile
+
+# An evidence check returns None (no opinion yet) or (demote?, reason).
+EvidenceCheck = Callable[[], "tuple[bool, str] | None"]
+
+
+@dataclass
+class GuardState:
+    percentile: dict[str, float]
+    share_far: float
+    window_n: int
+    demoted: bool
+    changed: bool
+    reason: str
+    threshold: float
+    threshold_source: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class RouteGuard:
+    def __init__(self, profile: TrainingProfile, *, space: str = "lsa", embedding: Any = None,
+                 window: ShiftWindow | None = None, demote: bool = True, threshold: float = 0.0,
+                 target_share: float | None = None, refit_threshold: bool = False, refit_window: int = 500,
+                 refit_min: int = 100, checks: list[EvidenceCheck] | None = None) -> None:
+        if space not in profile.spaces:
+            raise ValueError(f"the router's training profile has no {space!r} space (has: {', '.join(profile.spaces)})")
+        if refit_threshold and target_share is None:
+            raise ValueError("refit_threshold needs target_share")
+        self.profile = profile
+        self.space = space
+        self.embedding = embedding if space == "embedding" else None
+        self.window = window or ShiftWindow()
+        self.demote = demote
+        self.threshold = threshold
+        self.threshold_source = "training"
+        self.target_share = target_share
+        self.refit_threshold = refit_threshold
+        self.refit_min = refit_min
+        self._scores: deque[float] = deque(maxlen=refit_window)
+        self._since_refit = 0
+        self.checks = list(checks or [])
+        self.demoted = False
+        self.reason = ""
+
+    def _percentile(self, prompt: str) -> float:
+        sp = self.profile.spaces[self.space]
+        v = self.profile.lsa_raw_one(prompt) if self.space == "lsa" else self.embedding.encode_one(prompt)
+        return float(sp.percentiles(sp.distances(v))[0])
+
+    def _refit(self, score: float) -> None:
+        if not (self.refit_threshold and score == score):
+            return
+        self._scores.append(score)
+        self._since_refit += 1
+        if len(self._scores) >= self.refit_min and self._since_refit >= 10:  # every 10 requests: bounded cost
+            assert self.target_share is not None
+            self.threshold = float(np.quantile(np.fromiter(self._scores, float), 1.0 - self.target_share))
+            self.threshold_source = f"recent traffic ({len(self._scores)} requests)"
+            self._since_refit = 0
+
+    def observe(self, prompt: str, score: float) -> GuardState:
+        p = self._percentile(prompt)
+        v = self.window.add(p)
+        reasons = []
+        if v.off:
+            reasons.append(f"traffic is off the router's training distribution: {v.share_far:.0%} of the last "
+                           f"{v.n} requests are farther from its training prompts than "
+                           f"{self.window.far_quantile:.0%} of them (demote above {self.window.demote_above:.0%})")
+        else:
+            self._refit(score)  # only traffic the router knows moves its threshold
+        for check in self.checks:
+            verdict = check()
+            if verdict is not None and verdict[0]:
+                reasons.append(verdict[1])
+        demoted = self.demote and bool(reasons)
+        changed = demoted != self.demoted
+        if changed and not demoted:
+            self.reason = (f"re-promoted: {v.share_far:.0%} of the last {v.n} requests are far from the training "
+                           f"prompts (promote below {self.window.promote_below:.0%})")
+        elif demoted:
+            self.reason = "; ".join(reasons)
+        else:
+            self.reason = ""
+        self.demoted = demoted
+        return GuardState({self.space: p}, v.share_far, v.n, demoted, changed, self.reason, self.threshold,
+                          self.threshold_source, {"monitor_only_off": bool(reasons) and not self.demote})

@@ -1,0 +1,162 @@
+"""Budgets and rate limits through a real gateway, spoken to by the official SDKs."""
+
+from __future__ import annotations
+
+import anthropic
+import openai
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import ant, oai
+
+USAGE = (40, 400)  # the frontier double's answers: $0.00012 + $0.006 each at $3/$15 per million
+COST = USAGE[0] * 3 / 1e6 + USAGE[1] * 15 / 1e6
+
+
+def budget(usd: float, **kw):
+    return {"limits": [{"name": "cap", "usd": usd, **kw}]}
+
+
+def ask_openai(g, **kw):
+    return oai(g).chat.completions.create(model="main", max_tokens=500,
+                                          messages=[{"role": "user", "content": "hello"}], **kw)
+
+
+def ask_anthropic(g, **kw):
+    return ant(g).messages.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "hello"}], **kw)
+
+
+def test_spent_budget_refuses_in_each_api_schema(two_tier, anthropic_up):
+    anthropic_up.default = Reply(text="paid answer", usage=USAGE)
+    g = two_tier(budgets=budget(COST * 2.5))
+    for _ in range(3):  # "remaining" admission: the third starts with half a request's cost left
+        assert ask_openai(g).choices[0].message.content == "paid answer"
+    with pytest.raises(openai.RateLimitError) as e:
+        ask_openai(g)
+    assert e.value.status_code == 429
+    body = e.value.body
+    assert body["type"] == "insufficient_quota" and body["code"] == "insufficient_quota"
+    assert "budget 'cap'" in body["message"] and "resets at" in body["message"]
+    assert int(e.value.response.headers["retry-after"]) > 0
+    with pytest.raises(anthropic.RateLimitError) as ea:
+        ask_anthropic(g)
+    assert ea.value.body["error"]["type"] == "rate_limit_error"
+    assert "budget 'cap'" in ea.value.body["error"]["message"]
+    assert "retry-after" in ea.value.response.headers
+    with pytest.raises(openai.RateLimitError):  # the Responses API goes through the same admission
+        oai(g).responses.create(model="main", input="hello", max_output_tokens=500)
+    g.flush()
+    refused = [r for r in g.ledger.query() if r.status == 429]
+    assert len(refused) == 3
+    assert all(any(s["kind"] == "decision" and s["name"] == "budget" for s in r.steps) for r in refused)
+    assert len(anthropic_up.requests) == 3
+
+
+def test_downgrade_answers_from_the_local_tier_and_the_trace_says_why(two_tier, anthropic_up, openai_up):
+    anthropic_up.default = Reply(text="frontier answer", usage=USAGE)
+    openai_up.default = Reply(text="local answer", usage=(10, 10))
+    g = two_tier(budgets={**budget(COST * 0.5), "routes": {"main": {"on_exhausted": "downgrade"}}})
+    assert ask_openai(g).choices[0].message.content == "frontier answer"
+    r = oai(g).chat.completions.with_raw_response.create(model="main", max_tokens=500,
+                                                         messages=[{"role": "user", "content": "hello"}])
+    assert r.parse().choices[0].message.content == "local answer"
+    assert "decision:budget" in r.headers["x-tierwise-steps"]
+    g.flush()
+    rec = g.ledger.get(r.headers["x-tierwise-request-id"])
+    step = next(s for s in rec.steps if s["name"] == "budget")
+    assert "budget 'cap'" in step["reason"] and "local tier" in step["reason"]
+    assert step["detail"]["action"] == "downgrade"
+    assert rec.locality == "local"
+    assert len(anthropic_up.requests) == 1
+
+
+def test_local_models_never_consume_a_frontier_budget(two_tier, anthropic_up, openai_up):
+    openai_up.default = Reply(text="local", usage=(100_000, 100_000))
+    anthropic_up.default = Reply(text="frontier", usage=USAGE)
+    g = two_tier(budgets=budget(COST * 1.5), routes={
+        "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0},
+        "cheap": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    for _ in range(5):
+        assert oai(g).chat.completions.create(model="cheap", messages=[{"role": "user", "content": "x"}],
+                                              max_tokens=100_000).choices[0].message.content == "local"
+    assert ask_openai(g).choices[0].message.content == "frontier"  # the budget is untouched by local calls
+    assert ask_openai(g).choices[0].message.content == "frontier"
+    with pytest.raises(openai.RateLimitError):
+        ask_openai(g)
+
+
+def test_fits_admission_refuses_a_worst_case_that_does_not_fit(two_tier, anthropic_up):
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(budgets={**budget(0.01), "admit": "fits"})
+    with pytest.raises(openai.RateLimitError):  # 2,000 output tokens at $15/M is $0.03 > $0.01
+        oai(g).chat.completions.create(model="main", max_tokens=2000, messages=[{"role": "user", "content": "x"}])
+    assert ask_openai(g).choices[0].message.content == "ok"  # 500 tokens: $0.0075 fits
+    assert len(anthropic_up.requests) == 1
+
+
+def test_per_session_budgets_are_separate(two_tier, anthropic_up):
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(budgets=budget(COST * 0.5, per="session"))
+    for s in ("alpha", "beta"):
+        ask_openai(g, extra_headers={"x-tierwise-session": s})
+    with pytest.raises(openai.RateLimitError) as e:
+        ask_openai(g, extra_headers={"x-tierwise-session": "alpha"})
+    assert "for session alpha" in e.value.body["message"]
+    ask_anthropic(g, metadata={"user_id": "u"}, extra_headers={"x-tierwise-session": "gamma"})
+    ask_openai(g)  # no session: not covered by a per-session budget
+    assert len(anthropic_up.requests) == 4
+
+
+def test_token_budget_per_key(two_tier, anthropic_up, monkeypatch):
+    monkeypatch.setenv("KEY_A", "key-a-secret")
+    monkeypatch.setenv("KEY_B", "key-b-secret")
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(server={"default_route": "main", "api_keys_env": [{"env": "KEY_A", "name": "team-a"}, "KEY_B"]},
+                 budgets={"limits": [{"name": "toks", "per": "key", "match": ["team-a"], "tokens": 400}]})
+    ask_openai_key = lambda key: oai(g, api_key=key).chat.completions.create(  # noqa: E731
+        model="main", max_tokens=500, messages=[{"role": "user", "content": "hello"}])
+    ask_openai_key("key-a-secret")
+    with pytest.raises(openai.RateLimitError) as e:
+        ask_openai_key("key-a-secret")
+    assert "for key team-a" in e.value.body["message"] and "440 tokens" in e.value.body["message"]
+    assert "key-a-secret" not in e.value.body["message"]
+    for _ in range(3):
+        ask_openai_key("key-b-secret")  # not matched by the budget
+
+
+def test_rate_limit_429_with_retry_after_in_each_schema(two_tier, anthropic_up):
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(rate_limits={"limits": [{"name": "rpm", "per": "key", "requests_per_minute": 3}]})
+    for _ in range(3):
+        ask_openai(g)
+    with pytest.raises(openai.RateLimitError) as e:
+        ask_openai(g)
+    assert e.value.body["type"] == "requests" and e.value.body["code"] == "rate_limit_exceeded"
+    assert "rate limit 'rpm'" in e.value.body["message"]
+    assert int(e.value.response.headers["retry-after"]) >= 1
+    with pytest.raises(anthropic.RateLimitError) as ea:
+        ask_anthropic(g)
+    assert ea.value.body["error"]["type"] == "rate_limit_error"
+    assert int(ea.value.response.headers["retry-after"]) >= 1
+    assert len(anthropic_up.requests) == 3
+
+
+def test_tokens_per_minute(two_tier, anthropic_up):
+    anthropic_up.default = Reply(text="ok", usage=(40, 400))
+    g = two_tier(rate_limits={"limits": [{"name": "tpm", "per": "route", "tokens_per_minute": 800}]})
+    ask_openai(g)  # settles at 440 tokens
+    ask_openai(g)  # 440 counted + this one's input estimate: admitted, settles at 880
+    with pytest.raises(openai.RateLimitError) as e:
+        ask_openai(g)
+    assert "800 tokens per minute" in e.value.body["message"]
+
+
+def test_a_huge_max_tokens_reserves_no_more_than_the_context_window(gateway, openai_up, anthropic_up):
+    from tests.harness import two_tier_config
+
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={**budget(1.0), "admit": "fits"})
+    cfg["models"]["frontier"]["context_window"] = 20_000  # at most 20,000 x $15/M = $0.30 of output
+    g = gateway(cfg)
+    r = oai(g).chat.completions.create(model="main", max_tokens=1_000_000_000, messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "ok"

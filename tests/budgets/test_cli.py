@@ -1,0 +1,97 @@
+"""`tierwise budgets`: usage and what remains, from a running gateway (memory) or from Redis."""
+
+from __future__ import annotations
+
+import orjson
+import yaml
+from click.testing import CliRunner
+
+from tests.doubles import Reply
+from tests.gateway.conftest import ant, oai
+from tests.harness import two_tier_config
+from tierwise.cli import main
+
+from .conftest import REDIS_URL
+
+USAGE = (40, 400)
+COST = (40 * 3 + 400 * 15) / 1e6
+
+
+def spend_some(g):
+    oai(g).chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}],
+                                   extra_headers={"x-tierwise-session": "s1"})
+    ant(g).messages.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}],
+                           extra_headers={"x-tierwise-session": "s2"})
+    g.flush()
+
+
+def test_budgets_command_reads_a_running_gateway(gateway, openai_up, anthropic_up, tmp_path, monkeypatch):
+    monkeypatch.setenv("GW_KEY", "gw-secret")
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={"limits": [
+        {"name": "daily", "usd": 2.0}, {"name": "per-session", "per": "session", "tokens": 10_000,
+                                        "window": {"rolling": "1h"}}]})
+    cfg["server"]["api_keys_env"] = ["GW_KEY"]
+    g = gateway(cfg)
+    (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+    oc = oai(g, api_key="gw-secret")
+    oc.chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}],
+                               extra_headers={"x-tierwise-session": "s1"})
+    ant(g, api_key="gw-secret").messages.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}],
+                                                extra_headers={"x-tierwise-session": "s2"})
+    g.flush()
+    res = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url, "--json"])
+    assert res.exit_code == 0, res.output
+    data = orjson.loads(res.output)
+    rows = {(r["budget"], r["value"]): r for r in data["budgets"]}
+    assert rows[("daily", "*")]["usd_used"] == round(2 * COST, 6)
+    assert rows[("daily", "*")]["usd_remaining"] == round(2.0 - 2 * COST, 6)
+    assert rows[("daily", "*")]["resets_at"].endswith("T00:00:00Z")
+    assert rows[("per-session", "s1")]["tokens_used"] == 440 and rows[("per-session", "s2")]["tokens_remaining"] == 9560
+    table = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
+    assert table.exit_code == 0 and "per-session" in table.output and "session s1" in table.output
+    monkeypatch.setenv("GW_KEY", "wrong")
+    denied = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
+    assert denied.exit_code != 0 and "401" in denied.output
+
+
+def test_budgets_command_reads_redis(gateway, openai_up, anthropic_up, tmp_path, redis_prefix):
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={
+        "store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix},
+        "limits": [{"name": "monthly", "usd": 10.0, "window": "month"}]})
+    g = gateway(cfg)
+    spend_some(g)
+    (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+    g.stop()  # the numbers live in Redis, not in the gateway
+    res = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    row = orjson.loads(res.output)["budgets"][0]
+    assert row["budget"] == "monthly" and row["usd_used"] == round(2 * COST, 6)
+    assert row["resets_at"][8:] == "01T00:00:00Z"
+
+
+def test_report_counts_refusals_and_downgrades(gateway, openai_up, anthropic_up, tmp_path):
+    import openai
+    import pytest
+
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0},
+        "strict": {"policy": "fallback", "targets": ["frontier"], "retries": 0}},
+        budgets={"limits": [{"name": "cap", "usd": COST / 2}], "routes": {"main": {"on_exhausted": "downgrade"}}})
+    g = gateway(cfg)
+    (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+    ask = lambda model: oai(g).chat.completions.create(  # noqa: E731
+        model=model, max_tokens=500, messages=[{"role": "user", "content": "x"}])
+    ask("main")  # spends the budget
+    ask("main")  # downgraded
+    ask("main")  # downgraded
+    with pytest.raises(openai.RateLimitError):
+        ask("strict")
+    g.flush()
+    res = CliRunner().invoke(main, ["report", "-c", str(tmp_path / "tw.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.output)["budgets"] == {"cap": {"refused": 1, "downgraded": 2}}
+    table = CliRunner().invoke(main, ["report", "-c", str(tmp_path / "tw.yaml")])
+    assert "budget cap: 1 request(s) refused, 2 downgraded to the local tier" in table.output

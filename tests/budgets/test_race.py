@@ -1,0 +1,267 @@
+"""The budget race: several real `tierwise serve` processes share one budget under 300 concurrent
+requests, and a gateway killed between reservation and settlement leaks nothing for ever.
+
+Costs are known exactly: the frontier double answers every request with the same usage, priced
+in the config. A budget checked after the fact, or kept per replica, lets the replicas together
+spend several times the cap; a shared, atomic reservation keeps the total within the cap plus
+one request's reservation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import anthropic
+import httpx2
+import httpx2 as httpx
+import openai
+import pytest
+import redis
+
+from tests.doubles import AnthropicDouble, Delay, Reply
+from tests.harness import free_port
+
+from .conftest import REDIS_URL
+
+TIERWISE = [sys.executable, "-m", "tierwise.cli", "serve"]
+USAGE = (40, 400)
+COST = (USAGE[0] * 3 + USAGE[1] * 15) / 1e6  # $0.00612 a request
+MAX_TOKENS = 500
+BUDGET = 1.00
+
+
+def config(port: int, tmp: Path, up: str, store: str, ttl: float = 900, usd: float = BUDGET) -> str:
+    return f"""
+server: {{port: {port}, default_route: main}}
+ledger: {{path: {tmp / f'ledger-{port}.db'}}}
+providers:
+  cloud: {{kind: anthropic, base_url: "{up}", locality: remote, timeouts: {{connect: 2, read: 60}}}}
+models:
+  frontier: {{provider: cloud, model: big-model, price: {{input: 3, output: 15}}}}
+routes:
+  main: {{policy: fallback, targets: [frontier], retries: 0}}
+budgets:
+  store: {store}
+  reservation_ttl: {ttl}
+  limits:
+    - {{name: shared, usd: {usd}, window: day}}
+"""
+
+
+class Serve:
+    def __init__(self, cfg_text: str, port: int, tmp: Path) -> None:
+        path = tmp / f"tierwise-{port}.yaml"
+        path.write_text(cfg_text)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.log = open(tmp / f"serve-{port}.log", "wb")  # noqa: SIM115
+        self.p = subprocess.Popen(TIERWISE + ["-c", str(path)], stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                  cwd=tmp)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return
+            except httpx.TransportError:
+                assert self.p.poll() is None, Path(self.log.name).read_text()
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def upstream():
+    d = AnthropicDouble()
+    d.default = Delay(0.2, Reply(text="answer", usage=USAGE))  # long enough for the requests to overlap
+    d.start()
+    yield d
+    d.stop()
+
+
+async def fire(urls: list[str], n: int) -> list[tuple[str, str, object]]:
+    """`n` requests at once, alternating gateways and APIs; (api, outcome, detail) per request."""
+    limits = httpx2.Limits(max_connections=n, max_keepalive_connections=n)
+    hc = httpx2.AsyncClient(limits=limits, timeout=60)
+    oas = [openai.AsyncOpenAI(base_url=u + "/v1", api_key="k", max_retries=0, http_client=hc) for u in urls]
+    ans = [anthropic.AsyncAnthropic(base_url=u, api_key="k", max_retries=0, http_client=hc) for u in urls]
+
+    async def one(i: int) -> tuple[str, str, object]:
+        g = i % len(urls)
+        msgs = [{"role": "user", "content": f"question {i}"}]
+        if (i // len(urls)) % 2 == 0:
+            try:
+                r = await oas[g].chat.completions.create(model="main", max_tokens=MAX_TOKENS, messages=msgs)
+                return "openai", "answered", r.choices[0].message.content
+            except openai.APIStatusError as e:
+                return "openai", f"error {e.status_code}", e.body
+        try:
+            m = await ans[g].messages.create(model="main", max_tokens=MAX_TOKENS, messages=msgs)
+            return "anthropic", "answered", m.content[0].text
+        except anthropic.APIStatusError as e:
+            return "anthropic", f"error {e.status_code}", e.body
+
+    try:
+        return await asyncio.gather(*(one(i) for i in range(n)))
+    finally:
+        await hc.aclose()
+
+
+def is_budget_error(api: str, body: object) -> bool:
+    if api == "openai":  # the SDK hands over the `error` object
+        return isinstance(body, dict) and body.get("type") == "insufficient_quota" and \
+            "budget 'shared'" in body.get("message", "")
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    return body.get("type") == "error" and err.get("type") == "rate_limit_error" and \
+        "budget 'shared'" in err.get("message", "")
+
+
+def spent(url: str) -> dict:
+    r = httpx.get(url + "/v1/tierwise/budgets", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def race(tmp_path: Path, upstream: AnthropicDouble, store: str, replicas: int) -> None:
+    ports = [free_port() for _ in range(replicas)]
+    servers = []
+    try:
+        for p in ports:
+            servers.append(Serve(config(p, tmp_path, upstream.url, store), p, tmp_path))
+        results = asyncio.run(fire([s.url for s in servers], 300))
+        answered = [r for r in results if r[1] == "answered"]
+        refused = [r for r in results if r[1] != "answered"]
+        assert all(r[2] == "answer" for r in answered)
+        bad = [r for r in refused if r[1] != "error 429" or not is_budget_error(r[0], r[2])]
+        assert not bad, bad[:3]
+        assert {r[0] for r in refused} == {"openai", "anthropic"}
+        # What the upstream really answered is the real spend.
+        real = len(upstream.requests) * COST
+        largest_reservation = ((max(len(r.raw) for r in upstream.requests) // 3 + 16) * 3 + MAX_TOKENS * 15) / 1e6
+        assert real <= BUDGET + largest_reservation, (len(upstream.requests), real)
+        assert real > BUDGET / 2, "the budget was hardly used: the test proves nothing"
+        # Every reservation is settled to the real cost; the store's total matches the upstream's count.
+        deadline = time.monotonic() + 10
+        while (st := spent(servers[0].url))["reservations_in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        row = st["budgets"][0]
+        assert st["reservations_in_flight"] == 0
+        assert row["usd_used"] == pytest.approx(real, abs=1e-6)
+        assert row["usd_remaining"] == pytest.approx(max(0.0, BUDGET - real), abs=1e-6)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_budget_race_three_gateways_share_one_redis_budget(tmp_path, upstream, redis_prefix):
+    race(tmp_path, upstream, f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}', 3)
+
+
+def test_budget_race_single_node(tmp_path, upstream):
+    race(tmp_path, upstream, "{backend: memory}", 1)
+
+
+def test_a_killed_gateways_reservation_expires(tmp_path, redis_prefix):
+    """SIGKILL between reservation and settlement (the upstream hangs): the reservation holds the budget
+    until reservation_ttl, then is given back, and another gateway spends the budget again."""
+    up = AnthropicDouble()
+    up.default = Delay(60, Reply(text="late", usage=USAGE))  # hangs: the answer never comes in time
+    up.start()
+    store = f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}'
+    usd = 0.005  # less than one reservation: while it is held, nothing else is admitted
+    p1, p2 = free_port(), free_port()
+    g1 = Serve(config(p1, tmp_path, up.url, store, ttl=10, usd=usd), p1, tmp_path)
+    g2 = None
+    try:
+        threading.Thread(target=lambda: _ask_quietly(g1.url), daemon=True).start()
+        assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)  # reserved, and the call is out
+        r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        assert r.zcard(redis_prefix + "reservations") == 1
+        os.kill(g1.p.pid, signal.SIGKILL)
+        g1.p.wait(timeout=10)
+        up.default = Reply(text="fresh", usage=USAGE)
+        g2 = Serve(config(p2, tmp_path, up.url, store, ttl=10, usd=usd), p2, tmp_path)
+        oc = openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30)
+        with pytest.raises(openai.RateLimitError):  # the dead gateway's reservation still holds the budget
+            oc.chat.completions.create(model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "x"}])
+        deadline = time.monotonic() + 30
+        while True:  # after reservation_ttl (10 s) the next admission gives it back
+            try:
+                a = oc.chat.completions.create(model="main", max_tokens=MAX_TOKENS,
+                                               messages=[{"role": "user", "content": "x"}])
+                break
+            except openai.RateLimitError:
+                assert time.monotonic() < deadline, "the killed gateway's reservation never expired"
+                time.sleep(0.5)
+        assert a.choices[0].message.content == "fresh"
+        assert time.monotonic() - (deadline - 30) >= 0
+        deadline = time.monotonic() + 10
+        while r.zcard(redis_prefix + "reservations") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert r.zcard(redis_prefix + "reservations") == 0  # the dead one swept, the new one settled
+        assert spent(g2.url)["budgets"][0]["usd_used"] == pytest.approx(COST, abs=1e-9)
+        r.close()
+    finally:
+        g1.stop()
+        if g2 is not None:
+            g2.stop()
+        up.stop()
+
+
+def _ask_quietly(url: str) -> None:
+    try:
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0, timeout=90).chat.completions.create(
+            model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hang"}])
+    except openai.APIError:
+        pass  # the gateway is killed under it
+
+
+def test_rate_limit_is_shared_across_two_gateways(tmp_path, upstream, redis_prefix):
+    upstream.default = Reply(text="answer", usage=USAGE)
+    store = f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}'
+    ports = [free_port(), free_port()]
+    text = """
+rate_limits:
+  limits:
+    - {name: team, per: route, requests_per_minute: 10}
+"""
+    servers = []
+    try:
+        for p in ports:
+            cfg = config(p, tmp_path, upstream.url, store).replace("    - {name: shared", "    - {name: unused")
+            cfg = cfg.replace(f"usd: {BUDGET}", "usd: 1000")
+            servers.append(Serve(cfg + text, p, tmp_path))
+        results = asyncio.run(fire([s.url for s in servers], 30))
+        answered = [r for r in results if r[1] == "answered"]
+        refused = [r for r in results if r[1] != "answered"]
+        # Two processes, one limit: 10 a minute in all (fewer if the run straddles a minute), not 10 each.
+        assert 5 <= len(answered) <= 10, len(answered)
+        for api, outcome, body in refused:
+            assert outcome == "error 429"
+            if api == "openai":
+                assert body["type"] == "requests" and body["code"] == "rate_limit_exceeded"
+                assert "rate limit 'team'" in body["message"]
+            else:
+                assert body["error"]["type"] == "rate_limit_error" and "rate limit 'team'" in body["error"]["message"]
+        assert {r[0] for r in refused} == {"openai", "anthropic"}
+        r = httpx.post(servers[1].url + "/v1/messages", timeout=10, json={
+            "model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 120
+    finally:
+        for s in servers:
+            s.stop()

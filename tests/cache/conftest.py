@@ -1,0 +1,1 @@
+from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401

@@ -1,0 +1,167 @@
+"""SQLite and Redis backends: shared by gateway processes, bounded, and managed by `tierwise cache`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tests.cache.helpers import Q, cached_config, oai_call
+from tests.gateway.conftest import oai
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
+needs_redis = pytest.mark.skipif(not redis_up() and os.environ.get("CI") != "true", reason="no Redis on 6379")
+
+
+@pytest.fixture
+def prefix():
+    p = f"tw-test-cache-{uuid.uuid4().hex[:8]}:"
+    yield p
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    for k in r.scan_iter(match=p + "*"):
+        r.delete(k)
+
+
+@needs_redis
+def test_redis_backend_shared_by_two_gateway_processes(tmp_path, openai_up, anthropic_up, prefix):
+    """Two separate `tierwise serve` processes on one Redis: an answer one stored is a hit on the other."""
+    from tests.harness import free_port
+
+    cfg = cached_config(openai_up.url, anthropic_up.url, cache={"backend": "redis", "redis_url": REDIS_URL,
+                                                                 "redis_prefix": prefix})
+    cfg["ledger"] = {"enabled": False}
+    procs, urls = [], []
+    try:
+        for i in range(2):
+            d = tmp_path / f"g{i}"
+            d.mkdir()
+            (d / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+            port = free_port()
+            procs.append(subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(d / "tierwise.yaml"),
+                                           "--port", str(port)], cwd=d, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": _src()}))
+            urls.append(f"http://127.0.0.1:{port}")
+        import httpx2 as httpx
+
+        for u in urls:
+            _wait(u, httpx)
+
+        class G:
+            def __init__(self, url: str) -> None:
+                self.url = url
+
+        assert oai_call(oai(G(urls[0])))[1] == "miss"
+        _, h = oai_call(oai(G(urls[1])))
+        assert h == "hit"
+        assert len(openai_up.requests) == 1
+        # another route, another scope: never each other's
+        assert oai_call(oai(G(urls[1])), model="main", max_tokens=5)[1] == "miss"
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+
+
+def _src() -> str:
+    return str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _wait(url: str, httpx) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"gateway at {url} did not start")
+
+
+@needs_redis
+def test_redis_invalidate_and_clear_from_the_cli(tmp_path, gateway, openai_up, anthropic_up, prefix):
+    cfg = cached_config(openai_up.url, anthropic_up.url, cache={"backend": "redis", "redis_url": REDIS_URL,
+                                                                 "redis_prefix": prefix})
+    g = gateway(cfg)
+    oai_call(oai(g))
+    oai_call(oai(g), model="main", max_tokens=5)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    from tierwise.commands.cache import command
+
+    r = CliRunner().invoke(command, ["stats", "-c", str(path)])
+    assert r.exit_code == 0 and "entries: 2" in r.output
+    r = CliRunner().invoke(command, ["invalidate", "-c", str(path), "--route", "loc"])
+    assert r.exit_code == 0 and "dropped 1 entry" in r.output
+    assert oai_call(oai(g))[1] == "miss"
+    assert oai_call(oai(g), model="main", max_tokens=5)[1] == "hit"
+    r = CliRunner().invoke(command, ["clear", "-c", str(path)])
+    assert "dropped 2 entries" in r.output
+    assert oai_call(oai(g), model="main", max_tokens=5)[1] == "miss"
+
+
+def test_redis_down_means_uncached_not_failed(gateway, openai_up, anthropic_up):
+    from tests.harness import free_port
+
+    g = gateway(cached_config(openai_up.url, anthropic_up.url, cache={
+        "backend": "redis", "redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_timeout": 0.2}))
+    a, h = oai_call(oai(g))
+    assert a.choices[0].message.content == "ok" and h == "miss"
+    assert oai_call(oai(g))[1] == "miss"
+
+
+def test_sqlite_backend_survives_a_restart_and_cli(tmp_path, gateway, openai_up, anthropic_up):
+    cfg = cached_config(openai_up.url, anthropic_up.url, cache={"backend": "sqlite",
+                                                                 "sqlite_path": str(tmp_path / "c.db")})
+    g = gateway(cfg)
+    assert oai_call(oai(g))[1] == "miss"
+    g.stop()
+    g2 = gateway(cfg)
+    assert oai_call(oai(g2))[1] == "hit"
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    from tierwise.commands.cache import command
+
+    r = CliRunner().invoke(command, ["invalidate", "-c", str(path), "--tenant", ""])
+    assert "dropped 1 entry" in r.output, r.output
+    assert oai_call(oai(g2), messages=Q)[1] == "miss"
+
+
+def test_sqlite_bounded_by_bytes(tmp_path):
+    from tierwise.cache.backends import SqliteStore
+
+    s = SqliteStore(str(tmp_path / "b.db"), max_bytes=10_000)
+    for i in range(50):
+        s.put(f"k{i}", b"x" * 1000, 60, "r", "t")
+    st = s.stats()
+    assert st["bytes"] <= 10_000 and st["entries"] < 50
+    assert s.get("k49") is not None and s.get("k0") is None
+
+
+def test_memory_backend_cli_says_where_the_cache_is(tmp_path, openai_up, anthropic_up):
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cached_config(openai_up.url, anthropic_up.url)))
+    from tierwise.commands.cache import command
+
+    r = CliRunner().invoke(command, ["stats", "-c", str(path)])
+    assert r.exit_code != 0 and "memory" in r.output

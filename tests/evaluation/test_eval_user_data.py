@@ -1,0 +1,77 @@
+"""`tierwise eval` on a user's own data: train-only mode, several data sets at once, per-question
+scores, a paired comparison against a baseline, and a warning when a saved router's strong-call
+share on new data is far from the share it was calibrated for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tierwise.cli import main
+
+FIXTURE = str(Path(__file__).parent / "fixtures" / "tiny_outcomes.jsonl")
+
+
+def rows_of(path: str) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def write(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_train_only_saves_without_cross_validation(tmp_path):
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "--no-cv", "--save", str(tmp_path / "r"),
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert not any("CV" in r["router"] for r in out["rows"])  # no fold was run
+    assert out["saved"] and (tmp_path / "r.npz").exists()
+
+
+def test_several_datasets_train_together_on_one_scale(tmp_path):
+    graded = write(tmp_path / "graded.jsonl", [
+        {**r, "id": f"g{i}", "strong": 1 + 9 * r["strong"], "weak": 1 + 9 * r["weak"]}
+        for i, r in enumerate(rows_of(FIXTURE))])
+    res = CliRunner().invoke(main, ["eval", f"{FIXTURE},{graded}", "-r", "linear", "-k", "3", "--ci", "0",
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["n"] == 96 and 0 < out["strong"] <= 1  # the 1–10 grades were put on [0, 1]
+    assert next(r for r in out["rows"] if r["router"].startswith("linear"))["apgr"] > 0.6
+
+
+def test_per_question_scores_and_paired_lead_over_the_baseline(tmp_path):
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-k", "3", "--ci", "200",
+                                    "--scores", str(tmp_path / "s.jsonl"), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["router"]: r for r in json.loads(res.output)["rows"]}
+    lin = rows["linear (3-fold CV)"]
+    assert lin["baseline"] == "prompt-length"
+    assert lin["lead"] == round(lin["apgr"] - rows["prompt-length"]["apgr"], 4)
+    assert lin["lead_ci_low"] <= lin["lead"] <= lin["lead_ci_high"]
+    per_q = rows_of(str(tmp_path / "s.jsonl"))
+    assert len(per_q) == 48 and per_q[0]["id"] == "q1"
+    assert {"strong", "weak", "random", "prompt-length", "linear (3-fold CV)"} <= set(per_q[0])
+    table = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "100", "--baseline", "random"])
+    assert "lead over random (paired 95%)" in table.output
+    bad = CliRunner().invoke(main, ["eval", FIXTURE, "--baseline", "nothing-like-it"])
+    assert bad.exit_code == 2 and "baseline" in bad.output
+
+
+def test_a_saved_router_whose_share_drifts_on_new_data_is_flagged(tmp_path):
+    saved = tmp_path / "r"
+    assert CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "--no-cv", "--save", str(saved)]).exit_code == 0
+    proofs = write(tmp_path / "proofs.jsonl", [r for r in rows_of(FIXTURE) if r["subject"] == "proof"])
+    res = CliRunner().invoke(main, ["eval", proofs, "-r", str(saved) + ".json", "--target-share", "0.3",
+                                    "--ci", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    check = json.loads(res.output)["saved_routers"][0]
+    assert check["target_share"] == 0.3 and check["share"] > 0.5  # only hard prompts: far more strong calls
+    assert any("calibrated for 30%" in w for w in check["warnings"])
+    same = CliRunner().invoke(main, ["eval", FIXTURE, "-r", str(saved) + ".json", "--target-share", "0.5",
+                                     "--ci", "0"])
+    assert "WARNING" not in same.output and "calibrated for 50% strong calls" in same.output

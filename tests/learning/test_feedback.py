@@ -1,0 +1,113 @@
+"""Feedback over real HTTP (official SDK clients), linked to the request's route, task type, tier and model."""
+
+from __future__ import annotations
+
+import httpx2 as httpx
+import pytest
+from click.testing import CliRunner
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.harness import two_tier_config
+from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
+
+
+def post(g, body, key="test"):
+    return httpx.post(g.url + "/v1/tierwise/feedback", json=body, headers={"authorization": f"Bearer {key}"})
+
+
+def test_feedback_links_to_route_task_type_tier_and_model(gateway, openai_up, anthropic_up):  # noqa: F811
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}}))
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    resp = post(g, {"request_id": rid, "thumbs": "down", "reason": "wrong city"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["route"] == "main" and body["tier"] == "local" and body["model"] == "local"
+    assert body["rating"] == "poor"
+    rec = g.ledger.get(rid)
+    assert rec.extra["feedback"][0]["rating"] == "poor" and rec.extra["feedback"][0]["reason"] == "wrong city"
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"request_id": "req_x"}, "rating"),
+    ({"request_id": "req_x", "rating": "meh"}, "rating"),
+    ({"rating": "good"}, "request_id"),
+    ({"request_id": "a b", "rating": "good"}, "request_id"),
+    ({"request_id": "req_x", "rating": "good", "reason": "x" * 5000}, "reason"),
+    ({"request_id": "req_x", "rating": "good", "extra": 1}, "unknown field"),
+    ([1, 2], "JSON object"),
+])
+def test_bad_feedback_is_a_clear_400(gateway, openai_up, anthropic_up, body, field):  # noqa: F811
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    resp = post(g, body)
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert field in err["message"] and err["type"] == "invalid_request_error"
+
+
+def test_unknown_request_is_404(gateway, openai_up, anthropic_up):  # noqa: F811
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    resp = post(g, {"request_id": "req_nope", "rating": "good"})
+    assert resp.status_code == 404 and "req_nope" in resp.json()["error"]["message"]
+
+
+def test_feedback_needs_the_gateway_key(gateway, openai_up, anthropic_up, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("TW_KEYS", "sekrit-key-1")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    cfg["server"]["api_keys_env"] = ["TW_KEYS"]
+    g = gateway(cfg)
+    resp = post(g, {"request_id": "req_x", "rating": "good"}, key="wrong")
+    assert resp.status_code == 401
+
+
+def test_negative_feedback_on_a_local_answer_gets_it_judged(gateway, openai_up, anthropic_up):  # noqa: F811
+    g = gateway(reflective_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    client = oai(g)
+    for i in range(20):
+        client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if route.loop.boundary.tier("summarisation") == "local":
+            break
+    assert route.loop.boundary.tier("summarisation") == "local"
+    r = client.chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": f"{SUMMARY} (last)"}])
+    assert r.parse().choices[0].message.content == "local summary"
+    rid = r.headers["x-tierwise-request-id"]
+    assert wait_for(lambda: not route._background, timeout=30)
+    g.flush()
+    before = len(g.ledger.query(kind="eval"))
+    resp = post(g, {"request_id": rid, "rating": "poor", "reason": "missed the budget figure"})
+    assert resp.status_code == 200 and resp.json()["judging"] is True
+    assert resp.json()["task_type"] == "summarisation" and resp.json()["tier"] == "local"
+
+    def judged():
+        g.flush()
+        return len(g.ledger.query(kind="eval")) == before + 1
+    assert wait_for(judged)
+    ev = g.ledger.query(kind="eval")[-1].extra["evaluation"]
+    assert ev["of"] == rid and ev["schedule"] == "negative-feedback"
+    assert route.loop.schedule.stats(route.loop.key("summarisation")).reprobe == 5  # next uses judged
+
+
+def test_cli_feedback(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    import yaml
+
+    from tierwise.cli import main
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    res = CliRunner().invoke(main, ["feedback", "-c", str(tmp_path / "tierwise.yaml"), rid, "good", "--reason", "ok"])
+    assert res.exit_code == 0, res.output
+    assert "recorded good" in res.output and "route main" in res.output
+    assert g.ledger.get(rid).extra["feedback"][0]["source"] == "cli"

@@ -1,0 +1,78 @@
+"""Flywheel exports in the shapes fine-tuning readers expect, and failure-mode candidates."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import yaml
+from click.testing import CliRunner
+
+from tierwise.learning.flywheel import candidates, export
+from tierwise.ledger.records import LedgerRecord
+from tierwise.ledger.store import Ledger
+
+
+def add_eval(ledger, i, grade, reason, *, task_type="summarisation", shadow=True, frontier="the frontier answer"):
+    extra = {"evaluation": {"of": f"req_{i}", "task_type": task_type, "grade": grade, "accepted": grade != "poor",
+                            "shadow": shadow, "schedule": "sample", "reason": reason, "judge": "frontier"},
+             "local_answer": f"local answer {i} (mail bob@example.com)"}
+    if shadow:
+        extra["frontier_answer"] = frontier
+    ledger.submit(LedgerRecord(request_id=f"req_{i}-eval", ts=time.time() + i, route="main", kind="eval",
+                               prompt=f"Summarise report {i}; key sk-ant-api03-{'x' * 40}", extra=extra,
+                               cost_usd=0.01))
+
+
+def make_ledger(tmp_path):
+    led = Ledger(str(tmp_path / "ledger.db"))
+    add_eval(led, 1, "good", "Covers the points.")
+    add_eval(led, 2, "acceptable", "Mostly right.")
+    for i in range(3, 7):
+        add_eval(led, i, "poor", f"The summary misses the budget figures and totals (case {i}).")
+    add_eval(led, 7, "poor", "Wrong language: answered in French.", shadow=False)
+    add_eval(led, 8, "poor", "Hallucinated a date.", task_type="extraction")
+    led.flush()
+    return led
+
+
+def test_export_shapes(tmp_path):
+    led = make_ledger(tmp_path)
+    m = export(led, tmp_path / "out")
+    rows = {n: [json.loads(x) for x in (tmp_path / "out" / f"{n}.jsonl").read_text().splitlines()]
+            for n in ("sft", "dpo", "judge")}
+    assert m["counts"] == {"sft": 2, "dpo": 5, "judge": 8, "skipped_without_text": 0}
+    for r in rows["sft"]:  # chat format: a list of {role, content} with string content, user then assistant
+        assert [t["role"] for t in r["messages"]] == ["user", "assistant"]
+        assert all(isinstance(t["content"], str) and t["content"] for t in r["messages"])
+    for r in rows["dpo"]:  # TRL's DPO field names
+        assert {"prompt", "chosen", "rejected"} <= set(r) and all(isinstance(r[k], str) for k in ("prompt", "chosen",
+                                                                                                 "rejected"))
+        assert r["chosen"] == "the frontier answer" and r["rejected"].startswith("local answer")
+    assert {r["verdict"] for r in rows["judge"]} == {"good", "acceptable", "poor"}
+    text = (tmp_path / "out" / "sft.jsonl").read_text() + (tmp_path / "out" / "dpo.jsonl").read_text()
+    assert "sk-ant-api03-" + "x" * 40 not in text  # secrets never reach the export
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["redaction"]
+
+
+def test_candidates_cluster_reasons(tmp_path):
+    led = make_ledger(tmp_path)
+    found = candidates(led)
+    assert len(found) == 1
+    c = found[0]
+    assert c["task_type"] == "summarisation" and c["poor_verdicts"] == 4  # the French one is another failure mode
+    assert "budget" in c["failure_mode"] and len(c["examples"]) == 4
+    assert candidates(led, min_poor=5) == []
+
+
+def test_cli(tmp_path):
+    from tierwise.cli import main
+
+    make_ledger(tmp_path).close()
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db"}}))
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                    str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "2 SFT examples, 5 preference pairs, 8 judge triples" in res.output
+    res = CliRunner().invoke(main, ["flywheel", "candidates", "-c", str(tmp_path / "tierwise.yaml")])
+    assert res.exit_code == 0 and "summarisation: 4 poor verdicts" in res.output

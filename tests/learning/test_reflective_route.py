@@ -1,0 +1,132 @@
+"""The `reflective` route over real HTTP: starts on the frontier, shadows and judges the local tier off
+the response path, moves a task type local once the judge accepts enough, records the move."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.harness import two_tier_config
+from tierwise.learning.boundary import read_moves
+
+SUMMARY = "Summarize the following article in three sentences: the council met on Tuesday to discuss the budget."
+
+
+def judge_or_answer(verdict: str):
+    def reply(rec):
+        text = json.dumps(rec.body)
+        if "You are grading" in text:
+            return Reply(text=f"The answer covers the main points.\nVERDICT: {verdict}")
+        return Reply(text="frontier answer")
+    return reply
+
+
+def reflective_config(openai_up, anthropic_up, **route):  # noqa: F811
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.6,
+        "boundary": {"credible": 0.8}, **route}})
+    cfg["ledger"]["store_text"] = True
+    return cfg
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_boundary_moves_local_after_accepted_shadows(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    g = gateway(reflective_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    client = oai(g)
+    route = g.gateway.resolve("main")
+    answers, rids = [], []
+    for i in range(12):
+        r = client.chat.completions.with_raw_response.create(
+            model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        answers.append(r.parse().choices[0].message.content)
+        rids.append(r.headers["x-tierwise-request-id"])
+        assert wait_for(lambda: not route._background, timeout=30)
+    assert answers[0] == "frontier answer"  # conservative start
+    assert answers[-1] == "local summary"  # the local tier earned summarisation
+    moves = read_moves(tmp_path / "ledger.db.boundary.jsonl")
+    assert [(m.task_type, m.to) for m in moves] == [("summarisation", "local")]
+    assert moves[0].judged == moves[0].good >= 3
+    g.flush()
+    evals = g.ledger.query(kind="eval")
+    assert len(evals) >= moves[0].judged
+    first = evals[0]
+    ev = first.extra["evaluation"]
+    assert ev["of"] == rids[0] and ev["task_type"] == "summarisation" and ev["grade"] == "good"
+    assert ev["shadow"] is True and ev["schedule"] == "first-uses"
+    assert first.extra["local_answer"] == "local summary" and first.extra["frontier_answer"] == "frontier answer"
+    assert first.cost_usd is not None and first.cost_usd > 0  # the judge call is paid, as evaluation
+    verdict = next(s for s in first.steps if s["kind"] == "verdict")
+    assert verdict["ok"] is True and verdict["detail"]["grade"] == "good" and verdict["score"] == 1.0
+    rec = g.ledger.get(rids[0])
+    assert rec.extra["task_type"] == "summarisation" and "complexity" in rec.extra
+    step = next(s for s in rec.steps if s["kind"] == "decision")
+    assert step["detail"]["task_type"] == "summarisation" and step["detail"]["tier"] == "frontier"
+
+
+def test_poor_verdicts_keep_the_frontier(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    g = gateway(reflective_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="bad local summary")
+    anthropic_up.default = judge_or_answer("poor")
+    client = oai(g)
+    route = g.gateway.resolve("main")
+    for i in range(8):
+        r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} {i}"}])
+        assert r.choices[0].message.content == "frontier answer"
+        wait_for(lambda: not route._background)
+    assert route.loop.boundary.tier("summarisation") == "frontier"
+    assert not read_moves(tmp_path / "ledger.db.boundary.jsonl")
+    g.flush()
+    assert all(e.extra["evaluation"]["grade"] == "poor" for e in g.ledger.query(kind="eval"))
+
+
+def test_streamed_answers_are_judged_too(gateway, openai_up, anthropic_up):  # noqa: F811
+    g = gateway(reflective_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    stream = oai(g).chat.completions.create(model="main", stream=True,
+                                           messages=[{"role": "user", "content": SUMMARY}])
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "frontier answer"
+
+    def judged():
+        g.flush()
+        return len(g.ledger.query(kind="eval")) == 1
+    assert wait_for(judged)
+
+
+def test_pairwise_judge_replaces_judge_calls_once_it_agrees(gateway, openai_up, anthropic_up):  # noqa: F811
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["routes"]["main"].update({"quality_target": 0.97, "schedule": {"first_uses": 12},
+                                  "pairwise_judge": {"enabled": True, "min_audited": 3, "audit_rate": 0.0}})
+    g = gateway(cfg)
+    openai_up.default = Reply(text="3 + 4 = 7, so the answer is 7")
+
+    def reply(rec):
+        if "You are grading" in json.dumps(rec.body):
+            return Reply(text="Correct arithmetic.\nVERDICT: good")
+        return Reply(text="She has 7 apples.")
+    anthropic_up.default = reply
+    route = g.gateway.resolve("main")
+    for i in range(8):
+        oai(g).chat.completions.create(model="main", messages=[
+            {"role": "user", "content": f"Anna has 3 apples and gets 4 more; how many apples? ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    judge_calls = [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    assert len(judge_calls) == 3  # audited until it had agreed 3 times, then the pairwise judge took over
+    g.flush()
+    evals = g.ledger.query(kind="eval")
+    assert [e.extra["evaluation"]["judge"] for e in evals] == ["frontier"] * 3 + ["pairwise"] * 5
+    assert all(e.extra["evaluation"]["grade"] == "good" and e.extra["evaluation"]["pairwise"] is True for e in evals)
+    assert all(e.cost_usd is not None for e in evals[:3])

@@ -1,0 +1,69 @@
+"""`tierwise top --once` against a running gateway, and `tierwise report --plot out.png`."""
+
+from __future__ import annotations
+
+import sys
+
+import yaml
+from click.testing import CliRunner
+
+from tests.doubles import Fail, Reply
+from tests.gateway.conftest import oai
+from tests.observability.conftest import MSG
+from tierwise.cli import main
+
+
+def test_top_once_shows_the_gateway(two_tier, openai_up, anthropic_up, monkeypatch):
+    monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-2")
+    monkeypatch.setenv("OBS_GW_KEY", "gw-key-2")
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
+                 observability={"dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEWER_KEY"]}})
+    anthropic_up.script(Fail(503, "busy"))  # a fallback: the decision shows per route
+    openai_up.script(Reply(text="local", usage=(5, 1)))
+    oai(g, api_key="gw-key-2").chat.completions.create(model="main", messages=MSG)
+    anthropic_up.script(Reply(text="hi", usage=(10, 2)))
+    rid = oai(g, api_key="gw-key-2").chat.completions.with_raw_response.create(
+        model="main", messages=MSG).headers["x-tierwise-request-id"]
+    runner = CliRunner()
+    out = runner.invoke(main, ["top", "--once", "--url", g.url, "--key", "viewer-key-2"], env={"COLUMNS": "250"})
+    assert out.exit_code == 0, out.output
+    for text in ("deployments", "frontier", "local", "closed", "main", "fallback", rid, "call:frontier:ok",
+                 "fallback 0.1"):
+        assert text in out.output
+    # no key: a clear message, not a traceback
+    out = runner.invoke(main, ["top", "--once", "--url", g.url], env={"TIERWISE_KEY": ""})
+    assert out.exit_code == 1 and "wants a key" in out.output
+
+
+def test_top_says_when_there_is_no_dashboard(two_tier):
+    g = two_tier()
+    out = CliRunner().invoke(main, ["top", "--once", "--url", g.url])
+    assert out.exit_code == 1 and "observability.dashboard.enabled" in out.output
+
+
+def _traffic(two_tier, openai_up, anthropic_up, tmp_path):
+    g = two_tier()
+    anthropic_up.script(Reply(text="a", usage=(100, 20)), Fail(503, "busy"))
+    openai_up.script(Reply(text="b", usage=(100, 20)))
+    for _ in range(2):
+        oai(g).chat.completions.create(model="main", messages=MSG)
+    g.flush()
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump(g.cfg.model_dump(exclude={"source", "base_dir"}), sort_keys=False))
+    return cfg
+
+
+def test_report_plot_writes_a_png(two_tier, openai_up, anthropic_up, tmp_path):
+    cfg = _traffic(two_tier, openai_up, anthropic_up, tmp_path)
+    out_png = tmp_path / "cost.png"
+    r = CliRunner().invoke(main, ["report", "-c", str(cfg), "--plot", str(out_png)])
+    assert r.exit_code == 0, r.output
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 10_000
+
+
+def test_report_plot_without_matplotlib_says_so(two_tier, openai_up, anthropic_up, tmp_path, monkeypatch):
+    cfg = _traffic(two_tier, openai_up, anthropic_up, tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    r = CliRunner().invoke(main, ["report", "-c", str(cfg), "--plot", str(tmp_path / "x.png")])
+    assert r.exit_code == 1 and "needs matplotlib" in r.output and "tierwise[plot]" in r.output
+    assert not (tmp_path / "x.png").exists()

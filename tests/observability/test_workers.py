@@ -1,0 +1,86 @@
+"""`tierwise serve --workers 2`: requests spread over two processes, and /metrics adds them up
+whichever worker answers the scrape; the private metrics directory goes away at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+import yaml
+
+from tests.doubles import Delay, Reply
+from tests.harness import free_port, two_tier_config
+from tests.observability.conftest import MSG, scrape, total
+
+N = 40
+
+
+def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, observability={"metrics": {"enabled": True}})
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    anthropic_up.default = Delay(0.2, then=Reply(text="hi", usage=(3, 1)))
+    before = metrics_dirs()
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(tmp_path / "tierwise.yaml"),
+                             "--port", str(port), "--workers", "2"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                m = scrape(url)
+                if len([k for k in m if k[0] == "tierwise_worker_requests"]) == 2:
+                    break
+            except (httpx.TransportError, AssertionError):
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.1)
+
+        def one(_: int) -> int:
+            # a new connection each time, so the kernel hands them to either worker
+            with httpx.Client(timeout=10) as c:
+                return c.post(url + "/v1/chat/completions", json={"model": "main", "messages": MSG}).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            assert list(pool.map(one, range(N))) == [200] * N
+        # each worker moves its counts into the shared files within a second
+        deadline = time.monotonic() + 15
+        while total(scrape(url), "tierwise_requests_total") != N:
+            assert time.monotonic() < deadline, scrape(url)
+            time.sleep(0.2)
+        for _ in range(6):  # each scrape lands on either worker: every one sees the sum
+            m = scrape(url)
+            assert total(m, "tierwise_requests_total") == N
+            assert total(m, "gen_ai_client_token_usage_sum", gen_ai_token_type="input") == 3 * N
+        per_worker = [v for (name, _), v in m.items() if name == "tierwise_worker_requests"]
+        assert len(per_worker) == 2 and sum(per_worker) == N
+        assert all(v > 0 for v in per_worker), per_worker  # both processes served
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=40)[0].decode()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+    assert metrics_dirs() == before  # the private metrics directory is gone
+    # both processes wrote the one ledger: every request has its row, none twice
+    from tierwise.ledger.store import Ledger
+
+    ledger = Ledger.open(str(tmp_path / "ledger.db"))
+    try:
+        rows = ledger.query()
+        assert len(rows) == N and len({r.request_id for r in rows}) == N
+    finally:
+        ledger.close()
+
+
+def metrics_dirs() -> set[str]:
+    tmp = tempfile.gettempdir()
+    return {d for d in os.listdir(tmp) if d.startswith("tierwise-metrics-")}
