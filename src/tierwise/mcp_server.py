@@ -295,7 +295,7 @@ def route_advice(service: EnsembleService, task: str, input_tokens: int | None,
     ref = gw.cfg.reference_model
     suggested = (local_models[:1] if tier == "local" else
                  ([ref] if ref and ref in remote_models else remote_models[:1]))
-    out = {"tier": tier, "model": suggested[0] if suggested else None, "reasons": reasons,
+    out: dict[str, Any] = {"tier": tier, "model": suggested[0] if suggested else None, "reasons": reasons,
            "ensembles": matches[:5] if tier == "local" else []}
     if privacy is not None:
         out["privacy"] = privacy

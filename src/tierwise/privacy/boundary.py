@@ -44,6 +44,7 @@ lives for the request only.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import hmac
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tierwise.privacy")
 
 MAX_MEMO_TEXTS = 4096  # distinct texts whose findings one request keeps (bounded: a request is bounded too)
+OFFLOAD_CHARS = 2000  # a request with this much text not yet scanned is scanned in a worker thread
 
 
 class PrivacyRefused(UpstreamError):
@@ -162,8 +164,8 @@ def _block_texts(b: Any) -> Iterator[str]:
 
 def request_texts(req: Request) -> Iterator[str]:
     """Every text of `req` that redaction rewrites, plus the fields without a canonical slot (`extra`)."""
-    for b in req.system:
-        yield b.text
+    for sb in req.system:
+        yield sb.text
     for m in req.messages:
         for b in m.content:
             yield from _block_texts(b)
@@ -252,14 +254,30 @@ class Boundary:
 
     # ------------------------------------------------------------------ the two seams
 
+    async def _prescan(self, g: Guard, req: Request) -> None:
+        """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
+        does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
+        memo = g._memo
+        todo = 0
+        for t in request_texts(req):
+            if t not in memo:
+                todo += len(t)
+        if todo >= OFFLOAD_CHARS:
+            try:
+                await asyncio.to_thread(g.scan_request, req)
+            except DetectionFailed:
+                pass  # `outgoing` scans again, fails again, and refuses the call
+
     async def complete(self, dep: Deployment, req: Request, ctx: Context) -> Response:
         g = self.guard(ctx)
+        await self._prescan(g, req)
         out, p, check = g.outgoing(dep, req, ctx)
         resp = await dep.complete(out, ctx, check)
         return restore_response(resp, p) if p is not None else resp
 
     async def stream(self, dep: Deployment, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         g = self.guard(ctx)
+        await self._prescan(g, req)
         out, p, check = g.outgoing(dep, req, ctx)
         it = await dep.stream(out, ctx, check)
         if p is None:
