@@ -71,6 +71,17 @@ def test_heuristics_find_names_the_small_model_misses(heur, text, name):
     assert ("PERSON", name) in pairs(heur.find(text), text)
 
 
+@pytest.mark.parametrize("text, person, org", [
+    ("Hallo, ich heiße Jürgen Vogel und arbeite bei Siemens Healthineers.", "Jürgen Vogel", "Siemens Healthineers"),
+    ("Hej! Jag heter Åsa Lindqvist och arbetar på Volvo Cars.", "Åsa Lindqvist", "Volvo Cars"),
+    ("Bonjour, je m'appelle Élodie Martin, je travaille chez Renault.", "Élodie Martin", "Renault"),
+    ("Ik heet Pieter de Vries en werk bij Philips.", "Pieter de Vries", "Philips"),
+])
+def test_naming_and_employer_cues_in_other_languages(heur, text, person, org):
+    got = pairs(heur.find(text), text)
+    assert ("PERSON", person) in got and ("ORGANIZATION", org) in got
+
+
 def test_dialogue_speakers_are_people(heur):
     text = "Ubul: What a wife.\nNicole: Remember me?\nJohn: You saved my life!"
     got = pairs(heur.find(text), text)

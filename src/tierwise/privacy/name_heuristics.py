@@ -45,7 +45,12 @@ _CUE_RX = regex.compile(
     rf"first\s+name\??|surname\??|directed\s+by\s*:?|written\s+by|signed\s*,?|dear|hi|hello|hey|"
     rf"speak\s+to|talk\s+to|ask\s+for|my\s+(?:son|daughter|kid|child|wife|husband|partner|mother|father|"
     rf"mom|dad|brother|sister|friend|boss|colleague|patient|client)|patient\s*:|client\s*:|contact\s*:|"
-    rf"attn\.?\s*:?|c/o)(?!\w))[\s:,]*(?P<n>{_NAME})"
+    rf"attn\.?\s*:?|c/o|"
+    # the same cues in German, Swedish, Danish/Norwegian, Dutch, French, Spanish, Italian, Portuguese
+    rf"ich\s+heiße|ich\s+heisse|mein\s+name\s+ist|jag\s+heter|mitt\s+namn\s+är|jeg\s+hedder|jeg\s+heter|"
+    rf"ik\s+heet|mijn\s+naam\s+is|je\s+m'appelle|je\s+m’appelle|mon\s+nom\s+est|me\s+llamo|mi\s+nombre\s+es|"
+    rf"mi\s+chiamo|il\s+mio\s+nome\s+è|meu\s+nome\s+é|chamo-me|eu\s+sou|ich\s+bin|jag\s+är|je\s+suis|"
+    rf"soy|sono|liebe[rs]?|hallo|hej|bonjour|hola|ciao|beste|cher|chère|estimad[oa])(?!\w))[\s:,]*(?P<n>{_NAME})"
 )
 _INITIAL_RX = regex.compile(rf"(?<![\w])(?P<n>{_CAP}\s+\p{{Lu}}\.?\s+{_CAP})(?![\w])")
 _TOKEN_RX = regex.compile(rf"(?<![\w])(?P<n>{_CAP}(?:\s+\p{{Lu}}\.?)?(?:\s+(?:{_PARTICLE}\s+)?{_CAP}){{0,2}})(?![\w])")
@@ -64,7 +69,9 @@ _ORG_SUFFIX_RX = regex.compile(
 )
 _FIRM_RX = regex.compile(
     rf"(?i:\b(?:works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:at|by)|joined|is\s+from|am\s+from|"
-    rf"the\s+address\s+of|offices?\s+of|ceo\s+of|founder\s+of|customer\s+of|spent\s+a\s+year\s+at)\s+)"
+    rf"the\s+address\s+of|offices?\s+of|ceo\s+of|founder\s+of|customer\s+of|spent\s+a\s+year\s+at|"
+    rf"arbeitet\s+bei|arbeite\s+bei|arbetar\s+på|arbetar\s+för|arbejder\s+hos|jobber\s+i|werkt\s+bij|"
+    rf"travaille\s+chez|trabaja\s+en|trabajo\s+en|lavora\s+presso|lavoro\s+presso|trabalha\s+na|trabalha\s+no)\s+)"
     rf"(?P<n>{_CAP}(?:(?:,\s+|\s+and\s+|\s*-\s*|\s+&\s+|\s+)(?-i:{_CAP})){{0,3}})"
 )
 
