@@ -70,7 +70,7 @@ _ORG_SUFFIX_RX = regex.compile(
 _FIRM_RX = regex.compile(
     rf"(?i:\b(?:works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:at|by)|joined|is\s+from|am\s+from|"
     rf"the\s+address\s+of|offices?\s+of|ceo\s+of|founder\s+of|customer\s+of|spent\s+a\s+year\s+at|"
-    rf"arbeitet\s+bei|arbeite\s+bei|arbetar\s+på|arbetar\s+för|arbejder\s+hos|jobber\s+i|werkt\s+bij|"
+    rf"arbeitet\s+bei|arbeite\s+bei|werk\s+bij|arbetar\s+på|arbetar\s+för|arbejder\s+hos|jobber\s+i|werkt\s+bij|"
     rf"travaille\s+chez|trabaja\s+en|trabajo\s+en|lavora\s+presso|lavoro\s+presso|trabalha\s+na|trabalha\s+no)\s+)"
     rf"(?P<n>{_CAP}(?:(?:,\s+|\s+and\s+|\s*-\s*|\s+&\s+|\s+)(?-i:{_CAP})){{0,3}})"
 )
