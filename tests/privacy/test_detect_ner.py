@@ -121,6 +121,13 @@ def test_clean_ner_span(span, entity, want):
     assert (text[got[0]:got[1]] if got else None) == want
 
 
+@pytest.mark.parametrize("span, entity", [("Guten Tag", "PERSON"), ("Adresse", "ORGANIZATION"),
+                                            ("NI", "PERSON"), ("db", "PERSON")])
+def test_labels_and_greetings_are_not_entities(span, entity):
+    text = f"Hello World. {span} here"
+    assert clean_ner_span(text, 13, 13 + len(span), entity) is None
+
+
 def test_enabled_true_without_the_model_names_the_extra():
     with pytest.raises(ConfigError) as e:
         Detector(DetectionConfig.model_validate({

@@ -208,6 +208,16 @@ def _followed_by_verb(text: str, i: int) -> bool:
     return _VERBISH.match(text, i) is not None
 
 
+_PARTICLES = frozenset("van von der den de da di du del della le la ten ter af al bin ibn mac".split())
+# Greetings, form labels and similar that the English model takes for names in other languages.
+_NER_NOISE = frozenset(
+    w.strip() for w in
+    """guten tag|guten morgen|hallo|goedendag|goedemorgen|hej|hej hej|god morgon|bonjour|bonsoir|hola|buenos días|
+    ciao|buongiorno|olá|bom dia|tel|tel.|telefon|telefoon|téléphone|teléfono|telefono|handy|mobil|iban|bic|swift|
+    adresse|adress|address|indirizzo|dirección|endereço|adres|name|namn|nom|nombre|nome|naam|mein name|
+    mon nom|mi nombre|email|e-mail|mail|fax|ssn|dni|bsn|nie|pnr|steuer-id|meine steuer-id|user|bot|assistant|
+    system|db|api|url|id|ok|okay|thanks|danke|merci|gracias|grazie|tack|dank je""".split("|")
+)
 _ROLE_PREFIX = regex.compile(rf"^(?:(?i:{_TITLES})\.?\s+|ex-\S+\s+)+")
 _DIGIT = regex.compile(r"\d")
 
@@ -224,7 +234,22 @@ def clean_ner_span(text: str, start: int, end: int, entity: str) -> tuple[int, i
     stripped = span.rstrip(" \t.,;:")
     end = start + len(stripped)
     span = stripped
+    if " ".join(span.split()).casefold() in _NER_NOISE:
+        return None
     if entity == "PERSON":
+        # leading lower-case words are not part of a name ("ben Jan de Vries"), particles aside
+        words = span.split(" ")
+        k = 0
+        while k < len(words) - 1 and words[k][:1].islower() and words[k].casefold() not in _PARTICLES:
+            k += 1
+        if k:
+            cut = len(" ".join(words[:k])) + 1
+            start += cut
+            span = span[cut:]
+        if span.islower() and any(c.isupper() for c in text[max(0, start - 200):end + 200]):
+            return None  # a lower-case "name" in text that capitalises names
+        if span.isupper() and len(span) <= 4:
+            return None  # "NI", "DB": acronyms
         for tail in ("'s", "’s", "'", "’"):
             if span.endswith(tail):
                 span = span[: -len(tail)]
