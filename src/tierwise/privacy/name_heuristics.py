@@ -208,6 +208,7 @@ def _followed_by_verb(text: str, i: int) -> bool:
     return _VERBISH.match(text, i) is not None
 
 
+_CODE_CHARS = frozenset("()[]{}=<>;|\\/_@#$%^*")
 _PARTICLES = frozenset("van von der den de da di du del della le la ten ter af al bin ibn mac".split())
 # Greetings, form labels and similar that the English model takes for names in other languages.
 _NER_NOISE = frozenset(
@@ -220,6 +221,7 @@ _NER_NOISE = frozenset(
 )
 _ROLE_PREFIX = regex.compile(rf"^(?:(?i:{_TITLES})\.?\s+|ex-\S+\s+)+")
 _DIGIT = regex.compile(r"\d")
+_IDENT = regex.compile(r"\p{Ll}\p{Lu}\p{Ll}*\p{Lu}|\p{Ll}\p{Lu}.*\d")  # camelCase with 2+ humps, or with digits
 
 
 def clean_ner_span(text: str, start: int, end: int, entity: str) -> tuple[int, int] | None:
@@ -234,8 +236,10 @@ def clean_ner_span(text: str, start: int, end: int, entity: str) -> tuple[int, i
     stripped = span.rstrip(" \t.,;:")
     end = start + len(stripped)
     span = stripped
-    if " ".join(span.split()).casefold() in _NER_NOISE:
+    if " ".join(span.split()).casefold() in _NER_NOISE or any(c in _CODE_CHARS for c in span):
         return None
+    if entity in ("PERSON", "LOCATION") and (_DIGIT.search(span) or _IDENT.search(span)):
+        return None  # "UserAccountSettingsV2", "range(1": identifiers, not people or places
     if entity == "PERSON":
         # leading lower-case words are not part of a name ("ben Jan de Vries"), particles aside
         words = span.split(" ")
