@@ -11,6 +11,17 @@ Medians over rounds; added p50 = on - off of the same round, throughput = on / o
 
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --rounds 4
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --quick --rounds 2 --no-redis
+    nice -n 5 .venv/bin/python bench/budgets_overhead.py --micro     # in process: admission + settlement only
+    nice -n 5 .venv/bin/python bench/budgets_overhead.py --same-process memory --rounds 6
+
+`--same-process STORE` runs one gateway with two identical routes, one covered by the budgets and
+rate limits and one not, and alternates between them request by request (serial) and burst by
+burst (50 clients): the comparison least disturbed by a loaded machine.
+
+`--micro` times the seam itself in one process (no HTTP): CPU (process time) per request of
+`admit` + `settle` for the same config, memory and Redis stores, requests one at a time and 50 at
+once, against the cost of making the request's context alone (the part of a request that exists
+without budgets). On a shared machine this is steadier than the HTTP figures.
 """
 
 from __future__ import annotations
@@ -68,9 +79,11 @@ rate_limits:
 
 
 def measure(t: Target, quick: bool) -> dict[str, float]:
-    d, n = (3, 400) if quick else (6, 1500)
-    out = {"serial_p50": load(t, "serial", n=n)["p50_ms"]}
+    d, n = (3, 400) if quick else (5, 1000)
     assert t.proc is not None
+    cpu0 = cpu_s(t.proc.p.pid)
+    out = {"serial_p50": load(t, "serial", n=n)["p50_ms"]}
+    out["cpu_serial"] = (cpu_s(t.proc.p.pid) - cpu0) * 1e6 / n
     cpu0 = cpu_s(t.proc.p.pid)
     r = load(t, "closed", concurrency=50, duration=d)
     out["rps_c50"] = r["rps"]
@@ -79,12 +92,168 @@ def measure(t: Target, quick: bool) -> dict[str, float]:
     return out
 
 
+def same_process(rounds: int, store_name: str) -> None:
+    """One gateway, two identical routes to the frontier model: `main` covered by the budgets and rate
+    limits, `plain` by none. Serial requests alternate between them one by one, and 50-client
+    runs alternate in short bursts, so both share the process, its warm-up and the machine's load."""
+    import http.client
+    import time
+
+    stub = start_stub(0.0)
+    work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-same-"))
+    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+    store = "{backend: memory}" if store_name == "memory" else \
+        f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{prefix}"}}'
+    section = spend_section(store).replace("window: month}", "window: month, routes: [main]}")
+    section = section.replace("window: {rolling: 1h}}", "window: {rolling: 1h}, routes: [main]}")
+    section = section.replace("tokens_per_minute: 1000000000000}", "tokens_per_minute: 1000000000000, routes: [main]}")
+    section = section.replace("per: route, requests_per_minute: 100000000}", "per: route, requests_per_minute: 100000000, "
+                              "routes: [main]}")
+
+    def text(port: int) -> str:
+        return f"""
+server: {{port: {port}}}
+ledger: {{path: {work / "ledger.db"}}}
+providers:
+  stub_remote: {{kind: openai, base_url: "http://127.0.0.1:{stub.port}/v1", locality: remote}}
+models:
+  ref: {{provider: stub_remote, model: stub-model, price: {{input: 3, output: 15}}}}
+routes:
+  main: {{policy: fallback, targets: [ref]}}
+  plain: {{policy: fallback, targets: [ref]}}
+{section if store_name != "none" else ""}"""
+
+    gw = serve_tierwise(work, text, name="tierwise-same")
+    serial: dict[str, list[float]] = {"main": [], "plain": []}
+    rps: dict[str, list[float]] = {"main": [], "plain": []}
+    try:
+        targets = {m: Target(m, "openai", f"http://127.0.0.1:{gw.port}", m, m, proc=gw) for m in ("main", "plain")}
+        for t in targets.values():
+            check(t)
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port)
+        bodies = {m: json.dumps({"model": m, "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+                  for m in ("main", "plain")}
+        for rnd in range(rounds):
+            for i in range(1000):
+                order = ("main", "plain") if i % 2 == 0 else ("plain", "main")
+                for m in order:
+                    t0 = time.perf_counter()
+                    conn.request("POST", "/v1/chat/completions", bodies[m], {"content-type": "application/json"})
+                    r = conn.getresponse()
+                    r.read()
+                    serial[m].append((time.perf_counter() - t0) * 1000)
+                    assert r.status == 200, r.status
+            for m in (("main", "plain") if rnd % 2 == 0 else ("plain", "main")):
+                out = load(targets[m], "closed", concurrency=50, duration=3)
+                assert out["errors"] == 0, out
+                rps[m].append(out["rps"])
+            print(f"round {rnd + 1}: serial p50 main {statistics.median(serial['main']):.3f} plain "
+                  f"{statistics.median(serial['plain']):.3f} ms; rps main {rps['main'][-1]:.0f} plain "
+                  f"{rps['plain'][-1]:.0f}", file=sys.stderr, flush=True)
+    finally:
+        gw.stop()
+        stub.stop()
+        if store_name == "redis":
+            import redis
+
+            r = redis.Redis.from_url(REDIS_URL)
+            keys = list(r.scan_iter(match=prefix + "*", count=1000))
+            if keys:
+                r.delete(*keys)
+    ratios = [a / b for a, b in zip(rps["main"], rps["plain"], strict=True)]
+    print("| store | serial p50 covered ms | serial p50 uncovered ms | added p50 ms | rps c50 covered / "
+          "uncovered (per round) | median |")
+    print("|---|---:|---:|---:|---|---:|")
+    pm, pp = statistics.median(serial["main"]), statistics.median(serial["plain"])
+    print(f"| {store_name} | {pm:.3f} | {pp:.3f} | {pm - pp:+.3f} | {', '.join(f'{x:.3f}' for x in ratios)} | "
+          f"{statistics.median(ratios):.3f} |")
+    print(f"\n{rounds} round(s) of 1,000 alternating serial pairs and a 3 s burst at c50 per route.")
+
+
+def micro(rounds: int) -> None:
+    """admit + settle in process: CPU µs per request, serial and 50 at once, memory and Redis."""
+    import asyncio
+    import time
+
+    import redis
+
+    sys.path.insert(0, str(HERE.parent / "src"))
+    from tierwise.config import parse_config
+    from tierwise.gateway import Gateway
+    from tierwise.wire import openai_chat
+
+    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+    stores = {"memory": "{backend: memory}",
+              "redis": f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{prefix}"}}'}
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+    req = openai_chat.decode_request(body, {"content-length": "90"})
+    rows: dict[str, list[float]] = {}
+
+    async def run(store: str, conc: int, n: int) -> tuple[float, float]:
+        cfg = parse_config(config(1, Path(tempfile.gettempdir()), spend_section(store))(1))
+        cfg.ledger.enabled = False
+        gw = Gateway(cfg)
+        spend = gw.spend
+
+        async def one(i: int, r: int) -> None:
+            ctx = gw.context("main", f"req_{r}_{i}", "openai", MODEL)
+            await spend.admit(req, ctx, "main", None, None)
+            spend.settle(ctx)
+
+        try:
+            for warm in range(200):
+                await one(warm, -1)
+            c0, t0 = time.process_time(), time.perf_counter()
+            for k in range(0, n, conc):
+                if conc == 1:
+                    await one(0, k)
+                else:
+                    await asyncio.gather(*(one(i, k) for i in range(conc)))  # a task each: counted too
+            if spend._pending:
+                await asyncio.wait(list(spend._pending))
+            cpu, wall = (time.process_time() - c0) / n * 1e6, (time.perf_counter() - t0) / n * 1e6
+            c0 = time.process_time()
+            for i in range(n):
+                gw.context("main", f"ctx_{i}", "openai", MODEL)
+            return cpu, (time.process_time() - c0) / n * 1e6 if conc == 1 else wall
+        finally:
+            await gw.close()
+
+    try:
+        for rnd in range(rounds):
+            for name, store in (stores.items() if rnd % 2 == 0 else reversed(stores.items())):
+                for conc in ((1,) if name == "memory" else (1, 50)):  # the memory store never waits
+                    cpu, other = asyncio.run(run(store, conc, 2000 if name == "redis" else 20000))
+                    rows.setdefault(f"{name} c{conc}", []).append(cpu)
+                    if conc == 1:
+                        rows.setdefault("context alone", []).append(other)
+                    print(f"round {rnd + 1} {name} c{conc}: {cpu:.1f} µs CPU per request", file=sys.stderr, flush=True)
+    finally:
+        r = redis.Redis.from_url(REDIS_URL)
+        keys = list(r.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            r.delete(*keys)
+    print("| seam, in process | CPU µs per request (per round) | median |")
+    print("|---|---|---:|")
+    for k, xs in rows.items():
+        print(f"| {k} | {', '.join(f'{x:.1f}' for x in xs)} | {statistics.median(xs):.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--micro", action="store_true")
+    ap.add_argument("--same-process", choices=["memory", "redis", "none"], default=None,
+                    help="none: neither route is covered (an A/A run: the noise floor)")
     a = ap.parse_args()
+    if a.same_process:
+        same_process(a.rounds, a.same_process)
+        return
+    if a.micro:
+        micro(a.rounds)
+        return
     stub = start_stub(0.0)
     work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-bench-"))
     prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
@@ -120,15 +289,17 @@ def main() -> None:
                 r.delete(*keys)
     off = results["off"]
     print("| store | serial p50 ms | added p50 ms (per round) | median added | rps c50 | throughput vs off "
-          "(per round) | median | CPU µs/req c50 | errors |")
-    print("|---|---:|---|---:|---:|---|---:|---:|---:|")
+          "(per round) | median | CPU µs/req serial | CPU µs/req c50 | CPU c50 vs off | errors |")
+    print("|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for name, rs in results.items():
         added = [r["serial_p50"] - o["serial_p50"] for r, o in zip(rs, off, strict=True)]
         ratio = [r["rps_c50"] / o["rps_c50"] for r, o in zip(rs, off, strict=True)]
+        cpu = [r["cpu_c50"] / o["cpu_c50"] for r, o in zip(rs, off, strict=True)]
         print(f"| {name} | {statistics.median(r['serial_p50'] for r in rs):.3f} | "
               f"{', '.join(f'{x:+.3f}' for x in added)} | {statistics.median(added):+.3f} | "
               f"{statistics.median(r['rps_c50'] for r in rs):,.0f} | {', '.join(f'{x:.3f}' for x in ratio)} | "
-              f"{statistics.median(ratio):.3f} | {statistics.median(r['cpu_c50'] for r in rs):,.0f} | "
+              f"{statistics.median(ratio):.3f} | {statistics.median(r['cpu_serial'] for r in rs):,.0f} | "
+              f"{statistics.median(r['cpu_c50'] for r in rs):,.0f} | {statistics.median(cpu):.3f} | "
               f"{sum(r['errors_c50'] for r in rs):.0f} |")
     print(f"\n{a.rounds} round(s){' (quick)' if a.quick else ''}; medians over rounds.")
 

@@ -16,8 +16,8 @@ frontier tier, no verdicts.
 
 Money: RouteLLM's cost model (GPT-4 $24.7/M tokens, Mixtral $0.24/M, 95 input + 264 output tokens
 per query). Every shadow run of the local tier and every judge call is charged at the frontier
-price; a judge call reads a rubric (150 tokens), the prompt, the local answer and a reference
-answer (2 × 264) and writes its reasoning and verdict (120 tokens).
+price; a judge call reads a rubric (150 tokens), the prompt and the local answer (as the reflective
+route's judge prompt does) and writes its reasoning and verdict (120 tokens).
 
 Compared, on the same requests: all-frontier; random routing at the loop's frontier share; the
 hindsight per-task-type choice (each type local or frontier, chosen from the whole data by its
@@ -39,7 +39,7 @@ from tierwise.learning.loop import LearningLoop, LoopSettings
 
 PF = 24.7 * 359 / 1e6  # one frontier query
 PW = 0.24 * 359 / 1e6  # one local query
-JUDGE = 24.7 * (150 + 95 + 2 * 264 + 120) / 1e6
+JUDGE = 24.7 * (150 + 95 + 264 + 120) / 1e6  # rubric + prompt + local answer in, reasoning + verdict out
 SHADOW = PF  # the brief: a shadow call is charged at the frontier price
 
 MMLU_GROUP = {
@@ -64,7 +64,7 @@ MMLU_GROUP = {
 SUBJECT_GROUP = {s: g for g, subs in MMLU_GROUP.items() for s in subs.split()}
 
 
-def load_stream(seed: int) -> tuple[OutcomeDataset, list[str], np.ndarray]:
+def load_stream(seed: int, task_types: str = "labels") -> tuple[OutcomeDataset, list[str], np.ndarray]:
     parts = []
     for name in ("mmlu", "gsm8k", "mt-bench"):
         d = load_benchmark(name)
@@ -79,12 +79,24 @@ def load_stream(seed: int) -> tuple[OutcomeDataset, list[str], np.ndarray]:
         bench = g.split(":", 1)[0]
         types.append(f"mmlu/{SUBJECT_GROUP[s]}" if bench == "mmlu" else
                      ("gsm8k" if bench == "gsm8k" else f"mt-bench/{s}"))
+    if task_types == "triage":  # the lexical triage classifier the reflective route uses
+        from tierwise.canonical import Message, Request, TextBlock
+        from tierwise.learning.triage import Triager
+
+        tri = Triager()
+        types = [tri.classify(Request(model="m", messages=[Message("user", [TextBlock(p)])])).task_type
+                 for p in data.prompts]
     order = np.random.default_rng(seed).permutation(len(data))
     data = data.take(order)
     return data, [types[i] for i in order], order
 
 
+VERDICT = {"mode": "relative"}
+
+
 def accepted(strong: float, weak: float, mt: bool) -> float:
+    if VERDICT["mode"] == "absolute":  # the local answer is right (MT-Bench: graded 8 or more)
+        return float(weak >= (0.8 if mt else 0.5))
     return float(weak >= strong - (0.1 if mt else 0.0) - 1e-9)
 
 
@@ -97,6 +109,7 @@ class Run:
     judged: int = 0
     shadows: int = 0
     moves: list = field(default_factory=list)
+    by_reason: dict = field(default_factory=dict)  # schedule reason -> [count, USD]
     drift_type: str | None = None
     drift_at: int | None = None
     drift_back_after: int | None = None  # requests of the drifted type from the drift to its move back
@@ -132,6 +145,10 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             run.frontier[i] = 1
             run.quality[i] = data.strong[i]
             run.serve_cost[i] = PF
+        if plan.judge:
+            r = run.by_reason.setdefault(plan.reason, [0, 0.0])
+            r[0] += 1
+            r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
         if plan.shadow:
             run.eval_cost[i] += SHADOW
             run.shadows += 1
@@ -181,22 +198,32 @@ def linear_cv_scores(data: OutcomeDataset) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--target", type=float, default=0.80)
+    ap.add_argument("--target", type=float, default=0.75)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample-rate", type=float, default=0.10)
     ap.add_argument("--audit-rate", type=float, default=0.02)
     ap.add_argument("--shadow-audit-rate", type=float, default=0.005)
     ap.add_argument("--discount", type=float, default=0.99)
-    ap.add_argument("--credible", type=float, default=0.80)
+    ap.add_argument("--credible", type=float, default=0.60)
+    ap.add_argument("--stop-quantile", type=float, default=0.70)
+    ap.add_argument("--reprobe", type=int, default=5)
+    ap.add_argument("--stop-after", type=int, default=20)
     ap.add_argument("--tail", type=int, default=2000)
+    ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
+                    help="judge accepts a local answer as good as the frontier's, or any right answer")
+    ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
+                    help="the benchmarks' labels (26 types) or the triage classifier's (lexical)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
+    ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
     args = ap.parse_args()
     t0 = time.time()
-    data, types, _ = load_stream(args.seed)
+    VERDICT["mode"] = args.verdict
+    data, types, _ = load_stream(args.seed, args.task_types)
     n = len(data)
     settings = LoopSettings.model_validate({
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
-                     "shadow_audit_rate": args.shadow_audit_rate},
+                     "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
+                     "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible}})
     run = replay(data, types, settings, seed=args.seed)
     s, w = data.strong, data.weak
@@ -227,7 +254,16 @@ def main() -> None:
           f"hindsight per-type at that share {q_hind_tail * 100:.2f} (gap {(q_tail - q_hind_tail) * 100:+.2f} points); "
           f"random at that share {rq_tail * 100:.2f}; all-frontier {s[tail].mean() * 100:.2f}")
     if not args.no_router:
-        lin = linear_cv_scores(data)
+        from pathlib import Path
+
+        cache = Path(args.router_cache) / f"linear_cv_seed{args.seed}.npy" if args.router_cache else None
+        if cache is not None and cache.exists():
+            lin = np.load(cache)
+        else:
+            lin = linear_cv_scores(data)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cache, lin)
         q_lin_tail = quality_at_share(lin[tail], s[tail], w[tail], share_tail)
         print(f"linear router (5-fold CV, whole stream) at that share: {q_lin_tail * 100:.2f} "
               f"(gap {(q_tail - q_lin_tail) * 100:+.2f} points)")
@@ -239,6 +275,8 @@ def main() -> None:
     ev_tail = float(run.eval_cost[tail].sum())
     print(f"steady state (last {args.tail}): evaluation ${ev_tail:.2f} = "
           f"{ev_tail / sav_tail * 100 if sav_tail else float('inf'):.1f}% of its savings ${sav_tail:.2f}")
+    print("evaluation by schedule rule: " + ", ".join(
+        f"{k} {c} (${u:.2f})" for k, (c, u) in sorted(run.by_reason.items(), key=lambda kv: -kv[1][1])))
     print(f"moves: {len(run.moves)}")
     for i, m in run.moves[:60]:
         print(f"  @{i}: {m.task_type} -> {m.to} ({m.good} good of {m.judged} judged, lower {m.lower}, mean {m.mean})")

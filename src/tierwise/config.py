@@ -476,6 +476,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             cfg.privacy = PrivacyConfig.model_validate(cfg.privacy)
         except ValidationError as e:
             raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
+        for r in cfg.privacy.routes:
+            if r not in targets:
+                raise _err(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
+                           f"privacy.routes.{r}", index)
     for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
         raise _err(problem, file, where, index)
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):

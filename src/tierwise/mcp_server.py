@@ -181,9 +181,15 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
                 "promotable_to": [lvl for lvl, n in PROMOTION_THRESHOLD.items() if good >= n]}
 
     @mcp.tool()
-    def route_task(task: str, input_tokens: int | None = None, needs_images: bool = False) -> dict[str, Any]:
-        """Which tier (local or frontier) should handle a described task, and why; names fitting ensembles."""
-        return route_advice(service, task, input_tokens, needs_images)
+    def route_task(task: str, input_tokens: int | None = None, needs_images: bool = False,
+                   data_classes: list[str] | None = None, sample: str | None = None,
+                   route: str | None = None) -> dict[str, Any]:
+        """Which tier (local or frontier) should handle a described task, and why; names fitting ensembles.
+        Data classes (named, or found in the task and sample) are checked against the privacy policy."""
+        try:
+            return route_advice(service, task, input_tokens, needs_images, data_classes, sample, route)
+        except ValueError as e:
+            raise ToolError(str(e)) from None
 
     @mcp.tool()
     def savings_report(by: str = "route", days: float | None = None) -> dict[str, Any]:
@@ -240,7 +246,8 @@ async def _probe(base_url: str) -> tuple[bool, str]:
 
 
 def route_advice(service: EnsembleService, task: str, input_tokens: int | None,
-                 needs_images: bool) -> dict[str, Any]:
+                 needs_images: bool, data_classes: list[str] | None = None, sample: str | None = None,
+                 route: str | None = None) -> dict[str, Any]:
     gw = service.gateway
     local_models = [n for n, d in gw.deployments.items() if d.locality == "local"]
     remote_models = [n for n, d in gw.deployments.items() if d.locality == "remote"]
@@ -273,7 +280,23 @@ def route_advice(service: EnsembleService, task: str, input_tokens: int | None,
         if common and e.error is None:
             matches.append({"ensemble": e.name, "matched": sorted(common)})
     matches.sort(key=lambda m: -len(m["matched"]))
-    suggested = (local_models[:1] if tier == "local" else ([gw.cfg.reference_model] if gw.cfg.reference_model
-                                                         else remote_models[:1]))
-    return {"tier": tier, "model": suggested[0] if suggested else None, "reasons": reasons,
-            "ensembles": matches[:5] if tier == "local" else []}
+    privacy = None
+    if gw.cfg.privacy is not None or data_classes:  # the privacy package only when it has work
+        from tierwise.privacy.routing_advice import privacy_advice
+
+        privacy = privacy_advice(gw, task, sample, data_classes, route)
+    if privacy is not None and not privacy["frontier_allowed"]:
+        remote_models = []
+        if tier == "frontier":
+            tier = "local"
+            reasons.append("but the data may not go to a remote model: " + privacy["reason"])
+    elif privacy is not None and privacy.get("frontier_models") is not None:
+        remote_models = [m for m in remote_models if m in privacy["frontier_models"]]
+    ref = gw.cfg.reference_model
+    suggested = (local_models[:1] if tier == "local" else
+                 ([ref] if ref and ref in remote_models else remote_models[:1]))
+    out = {"tier": tier, "model": suggested[0] if suggested else None, "reasons": reasons,
+           "ensembles": matches[:5] if tier == "local" else []}
+    if privacy is not None:
+        out["privacy"] = privacy
+    return out

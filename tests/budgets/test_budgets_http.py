@@ -149,3 +149,14 @@ def test_tokens_per_minute(two_tier, anthropic_up):
     with pytest.raises(openai.RateLimitError) as e:
         ask_openai(g)
     assert "800 tokens per minute" in e.value.body["message"]
+
+
+def test_a_huge_max_tokens_reserves_no_more_than_the_context_window(gateway, openai_up, anthropic_up):
+    from tests.harness import two_tier_config
+
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={**budget(1.0), "admit": "fits"})
+    cfg["models"]["frontier"]["context_window"] = 20_000  # at most 20,000 x $15/M = $0.30 of output
+    g = gateway(cfg)
+    r = oai(g).chat.completions.create(model="main", max_tokens=1_000_000_000, messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "ok"

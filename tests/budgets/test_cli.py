@@ -69,3 +69,29 @@ def test_budgets_command_reads_redis(gateway, openai_up, anthropic_up, tmp_path,
     row = orjson.loads(res.output)["budgets"][0]
     assert row["budget"] == "monthly" and row["usd_used"] == round(2 * COST, 6)
     assert row["resets_at"][8:] == "01T00:00:00Z"
+
+
+def test_report_counts_refusals_and_downgrades(gateway, openai_up, anthropic_up, tmp_path):
+    import openai
+    import pytest
+
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0},
+        "strict": {"policy": "fallback", "targets": ["frontier"], "retries": 0}},
+        budgets={"limits": [{"name": "cap", "usd": COST / 2}], "routes": {"main": {"on_exhausted": "downgrade"}}})
+    g = gateway(cfg)
+    (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+    ask = lambda model: oai(g).chat.completions.create(  # noqa: E731
+        model=model, max_tokens=500, messages=[{"role": "user", "content": "x"}])
+    ask("main")  # spends the budget
+    ask("main")  # downgraded
+    ask("main")  # downgraded
+    with pytest.raises(openai.RateLimitError):
+        ask("strict")
+    g.flush()
+    res = CliRunner().invoke(main, ["report", "-c", str(tmp_path / "tw.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.output)["budgets"] == {"cap": {"refused": 1, "downgraded": 2}}
+    table = CliRunner().invoke(main, ["report", "-c", str(tmp_path / "tw.yaml")])
+    assert "budget cap: 1 request(s) refused, 2 downgraded to the local tier" in table.output

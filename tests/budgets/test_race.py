@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import anthropic
-import httpx2 as httpx
 import httpx2
+import httpx2 as httpx
 import openai
 import pytest
 import redis
@@ -186,7 +186,9 @@ def test_a_killed_gateways_reservation_expires(tmp_path, redis_prefix):
     usd = 0.005  # less than one reservation: while it is held, nothing else is admitted
     p1, p2 = free_port(), free_port()
     g1 = Serve(config(p1, tmp_path, up.url, store, ttl=10, usd=usd), p1, tmp_path)
-    g2 = None
+    # Both gateways are up before the kill, so the check below happens well inside reservation_ttl
+    # however slowly a process starts on a loaded machine.
+    g2 = Serve(config(p2, tmp_path, up.url, store, ttl=10, usd=usd), p2, tmp_path)
     try:
         threading.Thread(target=lambda: _ask_quietly(g1.url), daemon=True).start()
         assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)  # reserved, and the call is out
@@ -195,7 +197,6 @@ def test_a_killed_gateways_reservation_expires(tmp_path, redis_prefix):
         os.kill(g1.p.pid, signal.SIGKILL)
         g1.p.wait(timeout=10)
         up.default = Reply(text="fresh", usage=USAGE)
-        g2 = Serve(config(p2, tmp_path, up.url, store, ttl=10, usd=usd), p2, tmp_path)
         oc = openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30)
         with pytest.raises(openai.RateLimitError):  # the dead gateway's reservation still holds the budget
             oc.chat.completions.create(model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "x"}])

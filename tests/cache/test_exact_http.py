@@ -297,3 +297,15 @@ def test_unknown_route_in_cache_config_is_a_clear_error(tmp_path):
     cfg["cache"]["routes"] = {"main": {"ttl": -1}}
     with pytest.raises(ConfigError, match="cache.routes.main.ttl"):
         make_config(cfg, tmp_path)
+
+
+def test_incomplete_stream_is_not_stored(gateway, openai_up, anthropic_up):
+    from tests.doubles import CutStream
+
+    g = gateway(cached_config(openai_up.url, anthropic_up.url))
+    openai_up.script(CutStream(3, then=Reply(text="a b c d e f g h")))
+    body = {"model": "loc", "stream": True, "temperature": 0, "messages": Q}
+    a, _ = _raw_stream(g, "/v1/chat/completions", body)
+    assert b'"error"' in a  # the client saw the stream fail
+    _, h = _raw_stream(g, "/v1/chat/completions", body)
+    assert h["x-tierwise-cache"] == "miss" and len(openai_up.requests) == 2

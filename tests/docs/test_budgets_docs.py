@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tierwise.budgets.config import BudgetLimit, BudgetsConfig, RateLimit, RateLimitsConfig, RouteSpend, StoreConfig
+from tierwise.budgets.config import (
+    BudgetLimit,
+    BudgetsConfig,
+    RateLimit,
+    RateLimitsConfig,
+    RouteSpend,
+    StoreConfig,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -35,7 +35,6 @@ def ensembles(project: Path) -> Path:
 
 
 @pytest.mark.parametrize("example,scripts", [
-    ("redact-then-summarise", ["scripts/redact.py"]),
     ("code-review-swarm", ["scripts/split_diff.py"]),
 ])
 def test_the_examples_arrive_with_their_scripts(project, example, scripts):

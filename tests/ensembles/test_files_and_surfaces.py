@@ -243,17 +243,21 @@ def test_examples_validate(name):
 
 
 async def test_redact_then_summarise_runs_end_to_end(service, project, upstream):
-    """The example runs as shipped: its script really redacts before any model sees the text."""
+    """The example runs as shipped: its built-in redact step really redacts before any model sees the text."""
     import shutil
     folder = project / ".tierwise" / "ensembles"
-    shutil.copytree(EXAMPLES / "scripts", folder / "scripts")
     shutil.copy(EXAMPLES / "redact-then-summarise.yaml", folder)
     upstream.answer = lambda model, prompt: '["call back"]' if "JSON array" in prompt else "ok"
-    svc = service(trusted=("redact-then-summarise",))  # as examples/ensembles/tierwise.yaml trusts it
+    svc = service()  # nothing to trust: no script runs
     ens = load_ensemble(folder / "redact-then-summarise.yaml")
     ens.profiles["summariser"].model = "small"
-    run = await svc.run(ens, "Mail jane@example.com or +46 70 123 45 67 to call back.")
+    text = "Mail jane@example.com or +46 70 123 45 67 to call back, card 4111 1111 1111 1111."
+    run = await svc.run(ens, text)
     assert run.status == "ok", [(a.name, a.error) for a in run.agents]
-    assert run.agent("redact").output["redacted"]["EMAIL"] == 1
-    assert all("jane@example.com" not in s.prompt for s in upstream.seen)
+    out = run.agent("redact").output
+    assert out["redacted"] == {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1, "CREDIT_CARD": 1}
+    assert "<EMAIL_ADDRESS_1>" in out["text"] and "<PHONE_NUMBER_1>" in out["text"]
+    for value in ("jane@example.com", "+46 70 123 45 67", "4111 1111 1111 1111"):
+        assert all(value not in s.prompt for s in upstream.seen)
+    assert any("<EMAIL_ADDRESS_1>" in s.prompt for s in upstream.seen)
     assert run.agent("actions").output == ["call back"]

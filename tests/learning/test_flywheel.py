@@ -52,6 +52,7 @@ def test_export_shapes(tmp_path):
     assert {r["verdict"] for r in rows["judge"]} == {"good", "acceptable", "poor"}
     text = (tmp_path / "out" / "sft.jsonl").read_text() + (tmp_path / "out" / "dpo.jsonl").read_text()
     assert "sk-ant-api03-" + "x" * 40 not in text  # secrets never reach the export
+    assert "bob@example.com" not in text and "<EMAIL_ADDRESS>" in text  # personal data redacted (privacy.detect)
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["redaction"]
 
 

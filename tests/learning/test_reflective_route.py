@@ -67,6 +67,8 @@ def test_boundary_moves_local_after_accepted_shadows(gateway, openai_up, anthrop
     assert ev["shadow"] is True and ev["schedule"] == "first-uses"
     assert first.extra["local_answer"] == "local summary" and first.extra["frontier_answer"] == "frontier answer"
     assert first.cost_usd is not None and first.cost_usd > 0  # the judge call is paid, as evaluation
+    verdict = next(s for s in first.steps if s["kind"] == "verdict")
+    assert verdict["ok"] is True and verdict["detail"]["grade"] == "good" and verdict["score"] == 1.0
     rec = g.ledger.get(rids[0])
     assert rec.extra["task_type"] == "summarisation" and "complexity" in rec.extra
     step = next(s for s in rec.steps if s["kind"] == "decision")
@@ -102,3 +104,29 @@ def test_streamed_answers_are_judged_too(gateway, openai_up, anthropic_up):  # n
         g.flush()
         return len(g.ledger.query(kind="eval")) == 1
     assert wait_for(judged)
+
+
+def test_pairwise_judge_replaces_judge_calls_once_it_agrees(gateway, openai_up, anthropic_up):  # noqa: F811
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["routes"]["main"].update({"quality_target": 0.97, "schedule": {"first_uses": 12},
+                                  "pairwise_judge": {"enabled": True, "min_audited": 3, "audit_rate": 0.0}})
+    g = gateway(cfg)
+    openai_up.default = Reply(text="3 + 4 = 7, so the answer is 7")
+
+    def reply(rec):
+        if "You are grading" in json.dumps(rec.body):
+            return Reply(text="Correct arithmetic.\nVERDICT: good")
+        return Reply(text="She has 7 apples.")
+    anthropic_up.default = reply
+    route = g.gateway.resolve("main")
+    for i in range(8):
+        oai(g).chat.completions.create(model="main", messages=[
+            {"role": "user", "content": f"Anna has 3 apples and gets 4 more; how many apples? ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    judge_calls = [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    assert len(judge_calls) == 3  # audited until it had agreed 3 times, then the pairwise judge took over
+    g.flush()
+    evals = g.ledger.query(kind="eval")
+    assert [e.extra["evaluation"]["judge"] for e in evals] == ["frontier"] * 3 + ["pairwise"] * 5
+    assert all(e.extra["evaluation"]["grade"] == "good" and e.extra["evaluation"]["pairwise"] is True for e in evals)
+    assert all(e.cost_usd is not None for e in evals[:3])

@@ -112,3 +112,18 @@ def test_feedback_verdict_reopens_but_does_not_count() -> None:
 def test_sample_rate_bounded(rate: float) -> None:
     with pytest.raises(ValidationError, match="sample_rate"):
         ScheduleSettings(sample_rate=rate)
+
+
+def test_shadow_uses_count_and_use_up_the_reprobe() -> None:
+    s = EvaluationSchedule(ScheduleSettings(audit_rate=0.0))
+    for i in range(25):
+        s.decide(KEY, f"e{i}")
+        s.record(KEY, True)
+    s.record(KEY, False)
+    reasons = []
+    for i in range(8):
+        d = s.decide(KEY, f"s{i}", count_use=False)
+        if d.judge:
+            s.count_use(KEY, d)
+        reasons.append(d.reason)
+    assert reasons == ["re-probe"] * 5 + ["skip-established"] * 3

@@ -141,3 +141,13 @@ def test_live_stream_is_sampled_when_busy(two_tier, openai_up, anthropic_up):
     assert len(first["rows"]) == 1 and first["skipped"] == 11  # the newest 12, one shown
     summary = httpx.get(g.url + "/dashboard/api/summary").json()
     assert summary["totals"]["n"] == 12 and sum(s["n"] for s in summary["series"]) == 12
+
+
+def test_live_stream_ends_after_its_lifetime(two_tier, openai_up, anthropic_up):
+    import httpx2 as httpx
+
+    g = two_tier(observability={"dashboard": {"enabled": True}})
+    g.app.routes[("GET", "/dashboard/api/stream")].__self__.stream_lifetime = 0.5
+    with httpx.stream("GET", g.url + "/dashboard/api/stream", timeout=10) as r:
+        body = b"".join(r.iter_bytes())  # returns: the server ended the stream
+    assert body.startswith(b": live")

@@ -143,3 +143,27 @@ def test_metrics_need_a_key_when_keys_are_set(two_tier, monkeypatch):
     r = httpx.post(g.url + "/v1/chat/completions", headers={"authorization": "Bearer view-secret"},
                    json={"model": "main", "messages": MSG})
     assert r.status_code == 401
+
+
+def test_cache_budget_and_privacy_from_their_own_steps(two_tier, openai_up, anthropic_up):
+    """The answer cache, a budget refusal: counted from what those guards leave on the request."""
+    usage = (40, 400)
+    cost = usage[0] * 3 / 1e6 + usage[1] * 15 / 1e6
+    anthropic_up.default = Reply(text="paid answer", usage=usage)
+    g = two_tier(routes={"main": ["frontier"], "loc": ["local"]},
+                 cache={"enabled": True, "routes": {"loc": {}}},
+                 budgets={"limits": [{"name": "cap", "usd": cost * 1.5}]}, **ON)
+    q = [{"role": "user", "content": "What is the capital of France?"}]
+    for _ in range(2):  # a miss, then a hit
+        oai(g).chat.completions.create(model="loc", messages=q, temperature=0)
+    for _ in range(3):  # the third is refused by the budget (admission looks at what remains)
+        try:
+            oai(g).chat.completions.create(model="main", messages=MSG, max_tokens=500)
+        except openai.RateLimitError:
+            pass
+    g.flush()
+    m = scrape(g.url)
+    assert total(m, "tierwise_cache_lookups_total", result="miss") == 1
+    assert total(m, "tierwise_cache_lookups_total", result="hit") == 1
+    assert total(m, "tierwise_budget_refusals_total", budget="cap") == 1
+    assert total(m, "tierwise_requests_total", route="main", error_type="budget_exceeded") == 1

@@ -7,7 +7,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.observability.otlp_receiver import attrs
 from tierwise.observability import otlp_wire as wire
 
-VALUES = {"small": 5, "zero": 0, "big": 2**40, "negative": -3, "f": 0.125, "yes": True, "no": False,
+VALUES = {"small": 5, "zero": 0, "big": 2**40, "b127": 127, "b128": 128, "b16383": 16383, "b16384": 16384, "negative": -3, "f": 0.125, "yes": True, "no": False,
           "name": "qwen-local", "unicode": "prüfung ✓", "long": "x" * 5000}
 
 

@@ -18,13 +18,17 @@ def test_top_once_shows_the_gateway(two_tier, openai_up, anthropic_up, monkeypat
     monkeypatch.setenv("OBS_GW_KEY", "gw-key-2")
     g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
                  observability={"dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEWER_KEY"]}})
+    anthropic_up.script(Fail(503, "busy"))  # a fallback: the decision shows per route
+    openai_up.script(Reply(text="local", usage=(5, 1)))
+    oai(g, api_key="gw-key-2").chat.completions.create(model="main", messages=MSG)
     anthropic_up.script(Reply(text="hi", usage=(10, 2)))
     rid = oai(g, api_key="gw-key-2").chat.completions.with_raw_response.create(
         model="main", messages=MSG).headers["x-tierwise-request-id"]
     runner = CliRunner()
     out = runner.invoke(main, ["top", "--once", "--url", g.url, "--key", "viewer-key-2"], env={"COLUMNS": "250"})
     assert out.exit_code == 0, out.output
-    for text in ("deployments", "frontier", "local", "closed", "main", "fallback", rid, "call:frontier:ok"):
+    for text in ("deployments", "frontier", "local", "closed", "main", "fallback", rid, "call:frontier:ok",
+                 "fallback 0.1"):
         assert text in out.output
     # no key: a clear message, not a traceback
     out = runner.invoke(main, ["top", "--once", "--url", g.url], env={"TIERWISE_KEY": ""})

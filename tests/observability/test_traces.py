@@ -185,3 +185,30 @@ def test_full_queue_drops_and_counts(two_tier, openai_up, anthropic_up):
     assert exp.dropped == 3 and exp.exported == 0
     body = httpx.get(g.url + "/metrics").text
     assert "tierwise_trace_spans_dropped_total 3.0" in body
+
+
+def test_privacy_guard_keeps_content_out_and_its_actions_are_counted(gateway, openai_up, anthropic_up, receiver):
+    from tests.observability.conftest import scrape, total
+    from tests.privacy.support import SEEDS, echo_placeholders, privacy_config
+
+    anthropic_up.default = echo_placeholders
+    cfg = privacy_config(openai_up.url, anthropic_up.url,
+                         {"main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}})
+    cfg["observability"] = {"metrics": {"enabled": True},
+                            **tracing(receiver.url, capture_content=True)["observability"]}
+    g = gateway(cfg)
+    secret = f"Mail {SEEDS['EMAIL_ADDRESS']} about the invoice."
+    rid = rid_of(oai(g).chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": secret}]))
+    plain = "What is the capital of France?"
+    rid2 = rid_of(oai(g).chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": plain}]))
+    assert receiver.wait_for(lambda: {rid, rid2} <= {attrs(s.attributes).get("tierwise.request_id")
+                                                     for s in receiver.spans})
+    protected, _ = receiver.by_request(rid)
+    assert "gen_ai.input.messages" not in attrs(protected.attributes)
+    assert SEEDS["EMAIL_ADDRESS"] not in b"".join(s.SerializeToString() for s in receiver.spans).decode("latin-1")
+    unprotected, _ = receiver.by_request(rid2)
+    assert plain in attrs(unprotected.attributes)["gen_ai.input.messages"]
+    m = scrape(g.url)
+    assert total(m, "tierwise_privacy_actions_total", action="redacted", data_class="pii") == 1

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx2 as httpx
 import yaml
@@ -24,9 +24,10 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
     cfg = two_tier_config(openai_up.url, anthropic_up.url, observability={"metrics": {"enabled": True}})
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     anthropic_up.default = Delay(0.2, then=Reply(text="hi", usage=(3, 1)))
-    before = metrics_dirs()
+    private_tmp = tmp_path / "tmp"  # the serve process's temp dir: other runs on the machine stay out of it
+    private_tmp.mkdir()
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(private_tmp)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(tmp_path / "tierwise.yaml"),
                              "--port", str(port), "--workers", "2"], cwd=tmp_path, env=env,
@@ -50,6 +51,7 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
             with httpx.Client(timeout=10) as c:
                 return c.post(url + "/v1/chat/completions", json={"model": "main", "messages": MSG}).status_code
 
+        assert len(metrics_dirs(private_tmp)) == 1  # the workers share one private metrics directory
         with ThreadPoolExecutor(16) as pool:
             assert list(pool.map(one, range(N))) == [200] * N
         # each worker moves its counts into the shared files within a second
@@ -69,9 +71,17 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
         out = proc.communicate(timeout=40)[0].decode()
     assert proc.returncode == 0, out
     assert "Traceback" not in out
-    assert metrics_dirs() == before  # the private metrics directory is gone
+    assert metrics_dirs(private_tmp) == set()  # the private metrics directory is gone
+    # both processes wrote the one ledger: every request has its row, none twice
+    from tierwise.ledger.store import Ledger
+
+    ledger = Ledger.open(str(tmp_path / "ledger.db"))
+    try:
+        rows = ledger.query()
+        assert len(rows) == N and len({r.request_id for r in rows}) == N
+    finally:
+        ledger.close()
 
 
-def metrics_dirs() -> set[str]:
-    tmp = tempfile.gettempdir()
+def metrics_dirs(tmp: Path) -> set[str]:
     return {d for d in os.listdir(tmp) if d.startswith("tierwise-metrics-")}

@@ -202,3 +202,25 @@ def test_unknown_route_or_class_in_privacy_config_is_a_clear_error(openai_up, an
     bad = privacy_config(openai_up.url, anthropic_up.url, FB, policy={"pii": "send_anyway"})
     with pytest.raises(ConfigError, match=r"privacy\.policy\.pii"):
         parse_config(yaml.safe_dump(bad))
+
+
+def test_context_exposes_the_private_flag(openai_up, anthropic_up, tmp_path):
+    from tests.harness import make_config
+    from tierwise.canonical import Message, Request, TextBlock
+    from tierwise.gateway import Gateway
+
+    cfg = make_config(privacy_config(openai_up.url, anthropic_up.url, FB), tmp_path)
+    gw = Gateway(cfg)
+    ctx = gw.context("main", "req_flag", "openai", "main")
+    assert ctx.privacy is not None and ctx.privacy.protected is False
+    ctx.privacy.scan_request(Request(model="main", messages=[Message("user", [TextBlock("what is 2+2?")])]))
+    assert ctx.privacy.protected is False
+    ctx.privacy.scan_request(Request(model="main", messages=[Message("user", [TextBlock(MSG)])]))
+    assert ctx.privacy.protected is True
+    # without a privacy section: no guard, nothing to pay
+    plain = make_config({k: v for k, v in privacy_config(openai_up.url, anthropic_up.url, FB).items()
+                         if k != "privacy"}, tmp_path)
+    gw2 = Gateway(plain)
+    assert gw2.privacy is None and gw2.context("main", "req_2", "openai", "main").privacy is None
+    assert all(d.privacy is None for d in gw2.deployments.values())
+    assert gw.deployments["frontier"].privacy is gw.privacy and gw.deployments["local"].privacy is None

@@ -15,7 +15,7 @@ from tierwise.routers.base import share_for_budget, threshold_for_share
 from tierwise.routers.features import HashingTfidf, embedding_available
 
 FIXTURE = Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl"
-SPECS = ["linear", "knn-lsa", "mf-lsa", "ensemble", "posthoc"]
+SPECS = ["linear", "knn-lsa", "mf-lsa", "ensemble", "posthoc", "transfer-lsa"]
 
 
 @pytest.fixture(scope="module")

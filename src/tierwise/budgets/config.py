@@ -81,7 +81,7 @@ class StoreConfig(_Strict):
     backend: Literal["memory", "redis"] = Field("memory", description="memory: this process only; redis: "
                                                 "shared by every gateway pointing at the same Redis")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server (redis backend)")
-    key_prefix: str = Field("tierwise:spend:", min_length=1, max_length=128, description="prefix of every "
+    key_prefix: str = Field("tierwise:spend:", min_length=1, max_length=128, pattern=r"^\S+$", description="prefix of every "
                             "Redis key tierwise writes")
     on_store_error: Literal["fail_closed", "fail_open"] = Field(
         "fail_closed", description="Redis unreachable: refuse requests covered by a limit (503), or let them "

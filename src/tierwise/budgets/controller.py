@@ -196,6 +196,8 @@ class SpendController:
         if plan.static or plan.dynamic:
             n = req.n if req.n > 1 else 1
             out = req.max_tokens or self.cfg.default_max_output_tokens
+            if plan.max_context is not None and out > plan.max_context:  # no answer is longer than the window
+                out = plan.max_context
             tok = (est_in + out) * n
             worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
             for c in plan.static:

@@ -9,7 +9,7 @@ buckets that live at most one window).
 
 from __future__ import annotations
 
-import heapq
+from collections import OrderedDict
 from typing import Any
 
 from tierwise.budgets.checks import (
@@ -34,9 +34,10 @@ class MemoryStore:
         self.buckets: dict[str, dict[int, list[float]]] = {}
         self.bucket_expiry: dict[str, float] = {}
         self.rates: dict[str, dict[int, list[float]]] = {}  # key -> minute -> [requests, tokens]
-        self.reservations: dict[str, tuple[float, list[BudgetCheck]]] = {}
-        self.deadlines: list[tuple[float, str]] = []
-        self.settled: dict[str, float] = {}  # request id -> when the marker may go
+        # In admission order, so in deadline order (one TTL for all): expiry looks at the oldest only.
+        # (OrderedDicts: popping their oldest entry stays O(1) however many went before; a dict's does not.)
+        self.reservations: OrderedDict[str, tuple[float, list[BudgetCheck]]] = OrderedDict()
+        self.settled: OrderedDict[str, float] = OrderedDict()  # request id -> when the marker may go
         self._ops = 0
 
     # ------------------------------------------------------------------ reading
@@ -100,7 +101,6 @@ class MemoryStore:
             self._add(c.key, c.slot, c.usd, c.tok, c.expire_s, now)
         if budgets:
             self.reservations[rid] = (deadline, budgets)
-            heapq.heappush(self.deadlines, (deadline, rid))
         for r in rates:
             m = self.rates.setdefault(r.key, {})
             v = m.get(minute)
@@ -124,7 +124,7 @@ class MemoryStore:
             return False
         self.settled[rid] = now + settled_ttl
         if len(self.settled) > MAX_SETTLED:
-            del self.settled[next(iter(self.settled))]
+            self.settled.popitem(last=False)
         live = self.reservations.pop(rid, None) is not None  # else swept: its reservation was given back
         for s in budgets:
             du = s.usd - s.reserved_usd if live else s.usd
@@ -141,13 +141,12 @@ class MemoryStore:
     # ------------------------------------------------------------------ expiry
 
     def _housekeeping(self, now: float) -> None:
-        d = self.deadlines
-        while d and d[0][0] <= now:  # settled reservations leave the heap here too (popped, found gone)
-            _, rid = heapq.heappop(d)
-            res = self.reservations.pop(rid, None)
-            if res is None:
-                continue
-            for c in res[1]:  # a reservation nobody settled (its gateway died, a bug): given back
+        res = self.reservations
+        while res:
+            rid = next(iter(res))
+            if res[rid][0] > now:
+                break
+            for c in res.pop(rid)[1]:  # a reservation nobody settled (a bug, a lost task): given back
                 b = self.buckets.get(c.key)
                 v = b.get(c.slot) if b else None
                 if v is not None:
@@ -163,8 +162,9 @@ class MemoryStore:
             del self.bucket_expiry[k]
         for k in [k for k, m in self.rates.items() if not m or max(m) * 60 < now - 120]:
             del self.rates[k]
-        for k in [k for k, exp in self.settled.items() if exp <= now]:
-            del self.settled[k]
+        settled = self.settled  # in insertion order, so in expiry order
+        while settled and next(iter(settled.values())) <= now:
+            settled.popitem(last=False)
 
     # ------------------------------------------------------------------ status and lifecycle
 

@@ -1,12 +1,18 @@
 """The Redis store: budgets and rate limits shared by every gateway that points at one Redis.
 
-One script call per admission (check every budget and rate limit that applies, then add the
-reservation and the counts, atomically) and one per settlement (replace the reservation with
-the real cost, once per request id). Reservations carry a deadline in a sorted set; both
-scripts give back the reservations whose deadline passed (a gateway killed between admission
-and settlement), a few per call, so none is counted for ever. The keys are computed by the
-gateway and passed as arguments; the scripts also touch the keys of the reservations they
-sweep, so this store needs one Redis (not a cluster).
+One Lua script, run atomically by Redis, does both operations: settle (replace a reservation
+with the real cost, once per request id) and admit (check every budget and rate limit that
+applies, then add the reservation and the counts, or refuse and change nothing). Admissions
+that arrive in the same turn of the gateway's event loop go in one call (up to BATCH), with the
+settlements waiting at that moment; the script decides them one after the other, exactly as
+separate calls would. A settlement that finds no admission to ride with goes on its own after
+SETTLE_DELAY. So a request costs at most one round trip, and under concurrency one round trip
+serves many requests.
+
+Reservations carry a deadline in a sorted set; every call gives back a few reservations whose
+deadline passed (a gateway killed between admission and settlement), so none is counted for
+ever. The keys are computed by the gateway and passed as arguments; the script also touches the
+keys of the reservations it sweeps, so this store needs one Redis (not a cluster).
 """
 
 from __future__ import annotations
@@ -24,8 +30,33 @@ from tierwise.budgets.checks import (
     Settlement,
 )
 
-_SWEEP = """
-local function sweep(now, zkey, rprefix)
+BATCH = 64  # admissions (and settlements) per script call at most: bounds its run time and arguments
+SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with (its reservation holds meanwhile)
+
+# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle, then nsettle settlement
+# strings, then one string per admission. Each string holds words separated by spaces (one
+# argument per request for redis-py to encode, not thirty):
+#   settlement: rid nb nr, 7 per budget (key slot reserved_usd reserved_tok usd tok expire_s),
+#               3 per rate (key minute tok)
+#   admission:  rid deadline nb nr, 8 per budget (key slot nslots usd_limit tok_limit usd tok
+#               expire_s), 4 per rate (key rpm tpm tok)
+# Returns {settlement results (1 settled, 0 already settled), admission results (0 admitted, or
+# {kind, index, what, used, oldest slot[, cur, prev]})}.
+SCRIPT = """
+local now = tonumber(ARGV[1])
+local zkey, rprefix, sprefix, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local fits = ARGV[6] == '1'
+local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
+local nsettle = tonumber(ARGV[9])
+local w = 1 - frac
+
+local function words(s)
+  local t = {}
+  for x in string.gmatch(s, '%S+') do t[#t + 1] = x end
+  return t
+end
+
+local function sweep()
   local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 16)
   for _, r in ipairs(dead) do
     local h = redis.call('HGETALL', rprefix .. r)
@@ -40,35 +71,41 @@ local function sweep(now, zkey, rprefix)
     redis.call('ZREM', zkey, r)
   end
 end
-"""
 
-# Admissions that arrive in the same turn of the event loop go to Redis in one call (up to
-# BATCH): the script runs them one after the other, exactly as separate calls would, and answers
-# each. Settlements likewise. Under concurrency that is one round trip for many requests.
-# ARGV: now zkey rprefix fits minute frac count, then per admission: rid deadline nb nr, then 8 per
-# budget (key slot nslots usd_limit tok_limit usd tok expire_s), then 4 per rate (key rpm tpm tok).
-RESERVE = _SWEEP + """
-local now = tonumber(ARGV[1])
-local zkey, rprefix = ARGV[2], ARGV[3]
-local fits = ARGV[4] == '1'
-local minute, frac = tonumber(ARGV[5]), tonumber(ARGV[6])
-local count = tonumber(ARGV[7])
-sweep(now, zkey, rprefix)
-local out = {}
-local a0 = 8
-local w = 1 - frac
-for n = 1, count do
-  local rid, deadline = ARGV[a0], ARGV[a0 + 1]
-  local nb, nr = tonumber(ARGV[a0 + 2]), tonumber(ARGV[a0 + 3])
-  local b0 = a0 + 4
-  local r0 = b0 + nb * 8
-  a0 = r0 + nr * 4
-  local refusal = nil
+local function settle(a)
+  local rid, nb, nr = a[1], tonumber(a[2]), tonumber(a[3])
+  if not redis.call('SET', sprefix .. rid, '1', 'NX', 'EX', ttl) then
+    return 0
+  end
+  local live = redis.call('ZREM', zkey, rid) == 1
+  if live then redis.call('DEL', rprefix .. rid) end
   for i = 0, nb - 1 do
-    local a = b0 + i * 8
-    local key, slot, nslots = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local ulim, tlim = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-    local uamt, tamt = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+    local b = 4 + i * 7
+    local key, slot = a[b], a[b + 1]
+    local du, dt = tonumber(a[b + 4]), tonumber(a[b + 5])
+    if live then
+      du = du - tonumber(a[b + 2])
+      dt = dt - tonumber(a[b + 3])
+    end
+    if du ~= 0 then redis.call('HINCRBYFLOAT', key, 'u' .. slot, du) end
+    if dt ~= 0 then redis.call('HINCRBY', key, 't' .. slot, dt) end
+    if du ~= 0 or dt ~= 0 then redis.call('EXPIRE', key, a[b + 6]) end
+  end
+  for i = 0, nr - 1 do
+    local r = 4 + nb * 7 + i * 3
+    if a[r + 2] ~= '0' and redis.call('EXISTS', a[r]) == 1 then
+      redis.call('HINCRBY', a[r], 't' .. a[r + 1], a[r + 2])
+    end
+  end
+  return 1
+end
+
+local function check(a, b0, nb, r0, nr)
+  for i = 0, nb - 1 do
+    local b = b0 + i * 8
+    local key, slot, nslots = a[b], tonumber(a[b + 1]), tonumber(a[b + 2])
+    local ulim, tlim = tonumber(a[b + 3]), tonumber(a[b + 4])
+    local uamt, tamt = tonumber(a[b + 5]), tonumber(a[b + 6])
     local u, t, oldest = 0, 0, -1
     if nslots == 1 then
       local v = redis.call('HMGET', key, 'u' .. slot, 't' .. slot)
@@ -88,108 +125,67 @@ for n = 1, count do
         end
       end
     end
-    local eps = 1e-12
-    if ulim >= 0 and ((fits and u + uamt > ulim + eps) or ((not fits) and u >= ulim - eps)) then
-      refusal = {'budget', i, 'usd', tostring(u), oldest}
-      break
+    if ulim >= 0 and ((fits and u + uamt > ulim + 1e-12) or ((not fits) and u >= ulim - 1e-12)) then
+      return {'budget', i, 'usd', tostring(u), oldest}
     end
     if tlim >= 0 and ((fits and t + tamt > tlim) or ((not fits) and t >= tlim)) then
-      refusal = {'budget', i, 'tokens', tostring(t), oldest}
-      break
+      return {'budget', i, 'tokens', tostring(t), oldest}
     end
   end
-  if not refusal then
-    for i = 0, nr - 1 do
-      local a = r0 + i * 4
-      local key, rpm, tpm, tamt = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-      local v = redis.call('HMGET', key, 'r' .. minute, 'r' .. (minute - 1), 't' .. minute, 't' .. (minute - 1))
-      local cr, pr, ct, pt = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
-      if rpm >= 0 and pr * w + cr + 1 > rpm then
-        refusal = {'rate', i, 'requests', tostring(pr * w + cr), -1, tostring(cr), tostring(pr)}
-        break
-      end
-      local et = pt * w + ct
-      if tpm >= 0 and et > 0 and et + tamt > tpm then
-        refusal = {'rate', i, 'tokens', tostring(et), -1, tostring(ct), tostring(pt)}
-        break
-      end
+  for i = 0, nr - 1 do
+    local r = r0 + i * 4
+    local key, rpm, tpm, tamt = a[r], tonumber(a[r + 1]), tonumber(a[r + 2]), tonumber(a[r + 3])
+    local v = redis.call('HMGET', key, 'r' .. minute, 'r' .. (minute - 1), 't' .. minute, 't' .. (minute - 1))
+    local cr, pr, ct, pt = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+    if rpm >= 0 and pr * w + cr + 1 > rpm then
+      return {'rate', i, 'requests', tostring(pr * w + cr), -1, tostring(cr), tostring(pr)}
+    end
+    local et = pt * w + ct
+    if tpm >= 0 and et > 0 and et + tamt > tpm then
+      return {'rate', i, 'tokens', tostring(et), -1, tostring(ct), tostring(pt)}
     end
   end
-  if refusal then
-    out[n] = refusal
-  else
-    local held = false
-    for i = 0, nb - 1 do
-      local a = b0 + i * 8
-      local key, slot = ARGV[a], ARGV[a + 1]
-      local uamt, tamt = ARGV[a + 5], ARGV[a + 6]
-      if uamt ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, uamt) end
-      if tamt ~= '0' then redis.call('HINCRBY', key, 't' .. slot, tamt) end
-      if uamt ~= '0' or tamt ~= '0' then
-        redis.call('EXPIRE', key, ARGV[a + 7])
-        redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. uamt .. ' ' .. tamt)
-        held = true
-      end
-    end
-    if held then
-      redis.call('EXPIRE', rprefix .. rid, math.floor(tonumber(deadline) - now) + 3600)
-      redis.call('ZADD', zkey, deadline, rid)
-    end
-    for i = 0, nr - 1 do
-      local a = r0 + i * 4
-      local key = ARGV[a]
-      redis.call('HINCRBY', key, 'r' .. minute, 1)
-      if ARGV[a + 3] ~= '0' then redis.call('HINCRBY', key, 't' .. minute, ARGV[a + 3]) end
-      redis.call('HDEL', key, 'r' .. (minute - 2), 't' .. (minute - 2))
-      redis.call('EXPIRE', key, 180)
-    end
-    out[n] = 0
-  end
+  return nil
 end
-return out
-"""
 
-# ARGV: now zkey rprefix sprefix settled_ttl count, then per settlement: rid nb nr, then 7 per
-# budget (key slot reserved_usd reserved_tok usd tok expire_s), then 3 per rate (key minute tok).
-SETTLE = _SWEEP + """
-local now = tonumber(ARGV[1])
-local zkey, rprefix, sprefix, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local count = tonumber(ARGV[6])
-local out = {}
-local a0 = 7
-for n = 1, count do
-  local rid, nb, nr = ARGV[a0], tonumber(ARGV[a0 + 1]), tonumber(ARGV[a0 + 2])
-  local b0 = a0 + 3
-  local r0 = b0 + nb * 7
-  a0 = r0 + nr * 3
-  if redis.call('SET', sprefix .. rid, '1', 'NX', 'EX', ttl) then
-    local live = redis.call('ZREM', zkey, rid) == 1
-    if live then redis.call('DEL', rprefix .. rid) end
-    for i = 0, nb - 1 do
-      local a = b0 + i * 7
-      local key, slot = ARGV[a], ARGV[a + 1]
-      local du, dt = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-      if live then
-        du = du - tonumber(ARGV[a + 2])
-        dt = dt - tonumber(ARGV[a + 3])
-      end
-      if du ~= 0 then redis.call('HINCRBYFLOAT', key, 'u' .. slot, du) end
-      if dt ~= 0 then redis.call('HINCRBY', key, 't' .. slot, dt) end
-      if du ~= 0 or dt ~= 0 then redis.call('EXPIRE', key, ARGV[a + 6]) end
+local function admit(a)
+  local rid, deadline = a[1], a[2]
+  local nb, nr = tonumber(a[3]), tonumber(a[4])
+  local b0, r0 = 5, 5 + nb * 8
+  local refusal = check(a, b0, nb, r0, nr)
+  if refusal then return refusal end
+  local held = false
+  for i = 0, nb - 1 do
+    local b = b0 + i * 8
+    local key, slot, uamt, tamt = a[b], a[b + 1], a[b + 5], a[b + 6]
+    if uamt ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, uamt) end
+    if tamt ~= '0' then redis.call('HINCRBY', key, 't' .. slot, tamt) end
+    if uamt ~= '0' or tamt ~= '0' then
+      redis.call('EXPIRE', key, a[b + 7])
+      redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. uamt .. ' ' .. tamt)
+      held = true
     end
-    for i = 0, nr - 1 do
-      local a = r0 + i * 3
-      if ARGV[a + 2] ~= '0' and redis.call('EXISTS', ARGV[a]) == 1 then
-        redis.call('HINCRBY', ARGV[a], 't' .. ARGV[a + 1], ARGV[a + 2])
-      end
-    end
-    out[n] = 1
-  else
-    out[n] = 0
   end
+  if held then
+    redis.call('EXPIRE', rprefix .. rid, math.floor(tonumber(deadline) - now) + 3600)
+    redis.call('ZADD', zkey, deadline, rid)
+  end
+  for i = 0, nr - 1 do
+    local r = r0 + i * 4
+    local key = a[r]
+    redis.call('HINCRBY', key, 'r' .. minute, 1)
+    if a[r + 3] ~= '0' then redis.call('HINCRBY', key, 't' .. minute, a[r + 3]) end
+    redis.call('HDEL', key, 'r' .. (minute - 2), 't' .. (minute - 2))
+    redis.call('EXPIRE', key, 180)
+  end
+  return 0
 end
-sweep(now, zkey, rprefix)
-return out
+
+local settled, admitted = {}, {}
+for n = 1, nsettle do settled[n] = settle(words(ARGV[9 + n])) end
+sweep()
+for n = 1, #ARGV - 9 - nsettle do admitted[n] = admit(words(ARGV[9 + nsettle + n])) end
+return {settled, admitted}
 """
 
 
@@ -197,48 +193,24 @@ def _num(x: float) -> str:
     return "0" if x == 0 else repr(float(x))
 
 
-BATCH = 64  # requests per script call at most (bounds the script's run time and argument list)
+def _admission(rid: str, deadline: float, budgets: list[BudgetCheck], rates: list[RateCheck]) -> str:
+    words = [rid, repr(deadline), str(len(budgets)), str(len(rates))]
+    for c in budgets:
+        words += [c.key, str(c.slot), str(c.nslots), repr(c.usd_limit), repr(c.tok_limit), _num(c.usd), str(c.tok),
+                  str(c.expire_s)]
+    for r in rates:
+        words += [r.key, repr(r.rpm), repr(r.tpm), str(r.tok)]
+    return " ".join(words)
 
 
-class _Queue:
-    """Calls that arrive in one turn of the event loop, run together by `flush` in one script call."""
-
-    def __init__(self, flush: Any) -> None:
-        self.items: list[tuple[Any, asyncio.Future[Any]]] = []
-        self._flush = flush
-        self._scheduled = False
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def put(self, item: Any) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self.items.append((item, fut))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._start)
-        return fut
-
-    def _start(self) -> None:
-        self._scheduled = False
-        items, self.items = self.items, []
-        for i in range(0, len(items), BATCH):
-            task = asyncio.ensure_future(self._run(items[i:i + BATCH]))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _run(self, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-        try:
-            results = await self._flush([it for it, _ in items])
-        except BaseException as e:  # every caller in the batch sees the store's failure
-            for _, fut in items:
-                if not fut.done():
-                    fut.set_exception(e if isinstance(e, Exception) else ConnectionError("cancelled"))
-            if not isinstance(e, Exception):
-                raise
-            return
-        for (_, fut), r in zip(items, results, strict=True):
-            if not fut.done():
-                fut.set_result(r)
+def _settlement(rid: str, budgets: list[Settlement], rates: list[RateSettlement]) -> str:
+    words = [rid, str(len(budgets)), str(len(rates))]
+    for s in budgets:
+        words += [s.key, str(s.slot), _num(s.reserved_usd), str(s.reserved_tok), _num(s.usd), str(s.tok),
+                  str(s.expire_s)]
+    for r in rates:
+        words += [r.key, str(r.minute), str(r.tok)]
+    return " ".join(words)
 
 
 class RedisStore:
@@ -251,16 +223,28 @@ class RedisStore:
         self.sprefix = prefix + "settled:"
         self.client: Any = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                                    decode_responses=True, health_check_interval=0)
-        self._reserve = self.client.register_script(RESERVE)
-        self._settle = self.client.register_script(SETTLE)
-        self._reserves = _Queue(self._reserve_many)
-        self._settles = _Queue(self._settle_many)
+        self._script = self.client.register_script(SCRIPT)
+        # Waiting: (argument string, clock, future); the clock is (now, minute, frac) of an admission.
+        self._admissions: list[tuple[str, tuple[float, int, float], asyncio.Future[Any]]] = []
+        self._settlements: list[tuple[str, float, asyncio.Future[Any]]] = []
+        self._soon = False
+        self._later: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.fits = False
+        self.settled_ttl = 600
+
+    # ------------------------------------------------------------------ the two operations
 
     async def reserve(self, rid: str, budgets: list[BudgetCheck], rates: list[RateCheck], *, now: float,
                       minute: int, frac: float, deadline: float, fits: bool) -> Refusal | None:
         self.fits = fits
-        out = await self._reserves.put((rid, deadline, budgets, rates, now, minute, frac))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._admissions.append((_admission(rid, deadline, budgets, rates), (now, minute, frac), fut))
+        if not self._soon:
+            self._soon = True
+            loop.call_soon(self._flush)
+        out = await fut
         if out == 0:
             return None
         kind, i, what, used, oldest = out[0], int(out[1]), out[2], float(out[3]), int(out[4])
@@ -268,34 +252,51 @@ class RedisStore:
             return Refusal("budget", i, what, used, oldest if oldest >= 0 else None)
         return Refusal("rate", i, what, used, None, float(out[5]), float(out[6]))
 
-    async def _reserve_many(self, items: list[Any]) -> list[Any]:
-        now, minute, frac = items[-1][4:]  # the batch's latest clock (they are microseconds apart)
-        args: list[Any] = [repr(now), self.zkey, self.rprefix, "1" if self.fits else "0", minute, repr(frac),
-                           len(items)]
-        for rid, deadline, budgets, rates, *_ in items:
-            args += [rid, repr(deadline), len(budgets), len(rates)]
-            for c in budgets:
-                args += [c.key, c.slot, c.nslots, repr(c.usd_limit), repr(c.tok_limit), _num(c.usd), c.tok,
-                         c.expire_s]
-            for r in rates:
-                args += [r.key, repr(r.rpm), repr(r.tpm), r.tok]
-        out: list[Any] = await self._reserve(args=args)
-        return out
-
     async def settle(self, rid: str, budgets: list[Settlement], rates: list[RateSettlement], *, now: float,
                      settled_ttl: float) -> bool:
-        return bool(await self._settles.put((rid, budgets, rates, settled_ttl, now)))
+        self.settled_ttl = int(settled_ttl)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._settlements.append((_settlement(rid, budgets, rates), now, fut))
+        if not self._soon and self._later is None:
+            self._later = loop.call_later(SETTLE_DELAY, self._flush)
+        return bool(await fut)
 
-    async def _settle_many(self, items: list[Any]) -> list[Any]:
-        args: list[Any] = [repr(items[-1][4]), self.zkey, self.rprefix, self.sprefix, int(items[0][3]), len(items)]
-        for rid, budgets, rates, *_ in items:
-            args += [rid, len(budgets), len(rates)]
-            for s in budgets:
-                args += [s.key, s.slot, _num(s.reserved_usd), s.reserved_tok, _num(s.usd), s.tok, s.expire_s]
-            for r in rates:
-                args += [r.key, r.minute, r.tok]
-        out: list[Any] = await self._settle(args=args)
-        return out
+    def _flush(self) -> None:
+        self._soon = False
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        adm, self._admissions = self._admissions, []
+        st, self._settlements = self._settlements, []
+        while adm or st:
+            task = asyncio.ensure_future(self._run(adm[:BATCH], st[:BATCH]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            adm, st = adm[BATCH:], st[BATCH:]
+
+    async def _run(self, adm: list[Any], st: list[Any]) -> None:
+        clocks = [c for _, c, _ in adm]
+        now, minute, frac = max(clocks) if clocks else (max(n for _, n, _ in st), 0, 0.0)
+        args: list[Any] = [repr(now), self.zkey, self.rprefix, self.sprefix, self.settled_ttl,
+                           "1" if self.fits else "0", minute, repr(frac), len(st)]
+        args += [s for s, _, _ in st]
+        args += [a for a, _, _ in adm]
+        futures = [f for _, _, f in st] + [f for _, _, f in adm]
+        try:
+            settled, admitted = await self._script(args=args)
+        except BaseException as e:  # every caller in the batch sees the store's failure
+            for f in futures:
+                if not f.done():
+                    f.set_exception(e if isinstance(e, Exception) else ConnectionError("cancelled"))
+            if not isinstance(e, Exception):
+                raise
+            return
+        for f, r in zip(futures, [*settled, *admitted], strict=True):
+            if not f.done():
+                f.set_result(r)
+
+    # ------------------------------------------------------------------ status and lifecycle
 
     async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
@@ -308,9 +309,10 @@ class RedisStore:
         return int(await self.client.zcard(self.zkey))
 
     async def close(self) -> None:
-        for q in (self._reserves, self._settles):
-            if q.tasks:
-                await asyncio.wait(list(q.tasks), timeout=5)
+        if self._admissions or self._settlements:
+            self._flush()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
         await self.client.aclose()
 
     def info(self) -> dict[str, Any]:

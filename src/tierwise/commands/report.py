@@ -24,6 +24,7 @@ def command(config_path: str, by: str, days: float | None, as_json: bool, plot_p
     import orjson
     from rich.table import Table
 
+    from tierwise.budgets.report import budget_events
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
     from tierwise.ledger.report import ReportRow, savings_report
 
@@ -31,6 +32,7 @@ def command(config_path: str, by: str, days: float | None, as_json: bool, plot_p
     ledger = open_existing_ledger(cfg)
     since = time.time() - days * 86400 if days else None
     report = savings_report(ledger, by, since=since)  # type: ignore[arg-type]
+    report["budgets"] = budget_events(ledger, since=since)
     if plot_path:
         _plot(ledger, since, plot_path)
     ledger.close()
@@ -54,6 +56,9 @@ def command(config_path: str, by: str, days: float | None, as_json: bool, plot_p
     plain_console().print(t)  # keys are ledger text (feature tags come from clients): no markup
     if not rows:
         click.echo(f"(the ledger at {ledger.path} has no requests yet)")
+    for name, ev in sorted(report["budgets"].items()):
+        click.echo(f"budget {inert(name)}: {ev['refused']} request(s) refused, {ev['downgraded']} downgraded "
+                   "to the local tier")
     unknown = report["unknown_cost"]
     if unknown["requests"]:
         models = ", ".join(inert(m) for m in unknown["models"])

@@ -56,14 +56,20 @@ def frame(base: str, key: str | None) -> Any:
         dep.add_row(inert(d["name"]), inert(d["provider"]), inert(d["model"]), d["locality"],
                     Text(d["breaker"], style=style), str(d["calls_1m"]), err, lat)
     per: dict[str, int] = {}
+    dec: dict[str, dict[str, int]] = {}
     for s in last10:
         for k, v in s["routes"].items():
             per[k] = per.get(k, 0) + v
-    routes = Table(title="routes (last 10 s)", expand=True)
-    for c in ("route", "policy", "req/s"):
+        for route, d in s.get("decisions", {}).items():
+            into = dec.setdefault(route, {})
+            for why, n in d.items():
+                into[why] = into.get(why, 0) + n
+    routes = Table(title="routes and decisions (last 10 s)", expand=True)
+    for c in ("route", "policy", "req/s", "decisions/s"):
         routes.add_column(c)
     for r in topo["routes"]:
-        routes.add_row(inert(r["name"]), inert(r["policy"] or "-"), f"{per.get(r['name'], 0) / 10:.1f}")
+        d = ", ".join(f"{k} {v / 10:.1f}" for k, v in dec.get(r["name"], {}).items()) or "-"
+        routes.add_row(inert(r["name"]), inert(r["policy"] or "-"), f"{per.get(r['name'], 0) / 10:.1f}", inert(d))
     workers = Text("workers: " + (", ".join(inert(w["id"]) for w in topo["workers"]) or "none")
                    if topo["presence"] else "workers: no presence source configured")
     live = Table(title="newest requests", expand=True)

@@ -261,6 +261,13 @@ class Executor:
             return self._check_output(a, out)
         if a.kind == "ensemble":
             return await self._nested(ens, a, value, res)
+        if a.kind == "redact":
+            from tierwise.privacy.ensemble_step import RedactFailed, run_redact
+            try:
+                out = await run_redact(a.redact, value, getattr(self.caller, "gateway", None))  # type: ignore[arg-type]
+            except RedactFailed as e:
+                raise AgentError(f"redact: {e}") from None
+            return self._check_output(a, out)
         return await self._llm(ens, a, value, res)
 
     async def _nested(self, ens: Ensemble, a: Agent, value: Any, res: AgentResult) -> Any:

@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT202012
 
 from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
+from tierwise.privacy.ensemble_step import RedactStep
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -51,6 +52,8 @@ class Agent(_Strict):
     model: str | None = None
     script: str | list[str] | None = Field(None, description="program (JSON on stdin, JSON on stdout)")
     ensemble: str | None = Field(None, description="a nested ensemble, by name or relative path")
+    redact: RedactStep | bool | None = Field(None, description="built-in step: replace sensitive values with "
+                                             "placeholders (tierwise.privacy.ensemble_step); true = pii and secrets")
     prompt: str | None = Field(None, description="instruction; `{input}` marks where the input goes")
     depends_on: list[str] = Field(default_factory=list)
     fan_out: str | None = Field(None, description="upstream agent whose array output this agent maps over")
@@ -65,18 +68,22 @@ class Agent(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Agent:
-        kinds = [k for k in ("profile", "model", "script", "ensemble") if getattr(self, k)]
+        if self.redact is True:
+            self.redact = RedactStep()
+        kinds = [k for k in ("profile", "model", "script", "ensemble", "redact") if getattr(self, k)]
         if len(kinds) != 1:
-            raise ValueError("needs exactly one of `profile`, `model`, `script`, `ensemble`"
+            raise ValueError("needs exactly one of `profile`, `model`, `script`, `ensemble`, `redact`"
                              + (f" (has {', '.join(kinds)})" if kinds else ""))
         if self.fan_out and self.fan_out not in self.depends_on:
             self.depends_on.append(self.fan_out)
         return self
 
     @property
-    def kind(self) -> Literal["llm", "script", "ensemble"]:
+    def kind(self) -> Literal["llm", "script", "ensemble", "redact"]:
         if self.script:
             return "script"
+        if self.redact:
+            return "redact"
         if self.ensemble:
             return "ensemble"
         return "llm"

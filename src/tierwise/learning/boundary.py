@@ -7,8 +7,9 @@ counts by `discount`), so the posterior can move back after the local model's qu
 A task type starts on the frontier tier. It moves local when the lower credible bound of its
 acceptance clears the route's quality target, and back to the frontier when the posterior mean
 falls below the target (the gap between the two is the hysteresis that stops it flapping) or when
-the last `recent_window` verdicts alone put the upper credible bound below the target (a drift: the
-long memory would take too long to notice). Every
+the latest verdicts alone (any run of the last 4 to `recent_window`) put the upper credible bound
+below the target (a drift: the long memory would take too long to notice; the evidence before the
+run is then dropped, since it describes the model as it was). Every
 move is recorded with its evidence: the verdicts since the previous move, the posterior, and when.
 """
 
@@ -38,7 +39,7 @@ class BoundarySettings(BaseModel):
     discount: float = Field(0.98, gt=0.5, le=1.0, description="weight kept by earlier evidence at each new verdict")
     recent_window: int = Field(12, ge=3, le=1000, description=(
         "verdicts of the short memory that can send a local task type back fast after a drift"))
-    drift_credible: float = Field(0.99, ge=0.5, lt=1.0, description=(
+    drift_credible: float = Field(0.999, ge=0.5, lt=1.0, description=(
         "credible mass of the short-memory test: high, so ordinary bad luck does not send a task type back"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
@@ -136,8 +137,15 @@ class Boundary:
             to: Tier | None = None
             if st.tier == "frontier" and lower >= s.quality_target:
                 to = "local"
-            elif st.tier == "local" and (mean < s.quality_target or self._recent_fails(st)):
-                to = "frontier"
+            elif st.tier == "local":
+                drift = self._recent_fails(st)
+                if drift is not None:
+                    # a change: the evidence before it describes a model that is gone, keep only the run after it
+                    k, g = drift
+                    st.a, st.b = s.prior_accept + g, s.prior_reject + (k - g)
+                    to = "frontier"
+                elif mean < s.quality_target:
+                    to = "frontier"
             if to is None:
                 return None
             move = Move(task_type, to, time.time() if at is None else at, st.good, st.judged, round(lower, 4),
@@ -149,13 +157,19 @@ class Boundary:
         self._append_log(move)
         return move
 
-    def _recent_fails(self, st: TaskState) -> bool:
+    def _recent_fails(self, st: TaskState) -> tuple[int, float] | None:
+        """Does some run of the latest verdicts (the last 4, 5, ... up to `recent_window`) alone put the upper
+        bound of acceptance below the target? A drift shows in the newest verdicts first; the long memory would
+        need many of them to move its mean. Returns the run (verdicts, accepted) or None."""
         s = self.settings
-        if len(st.recent) < st.recent.maxlen:  # type: ignore[operator]
-            return False
-        g = sum(st.recent)
-        upper = beta_lower(1.0 + g, 1.0 + len(st.recent) - g, 1.0 - (1.0 - s.drift_credible) / 2.0)
-        return upper < s.quality_target
+        q = 1.0 - (1.0 - s.drift_credible) / 2.0
+        recent = list(st.recent)
+        good = 0.0
+        for k in range(1, len(recent) + 1):
+            good += recent[-k]
+            if k >= 4 and beta_lower(1.0 + good, 1.0 + k - good, q) < s.quality_target:
+                return k, good
+        return None
 
     def history(self, task_type: str | None = None) -> list[Move]:
         return [m for m in self.moves if task_type is None or m.task_type == task_type]

@@ -44,11 +44,11 @@ class LearningLoop:
     def key(self, task_type: str) -> tuple[str, str, str]:
         return (self.route, task_type, "local")
 
-    def conclusively_frontier(self, task_type: str) -> bool:
+    def unlikely_local(self, task_type: str) -> bool:
         st = self.boundary.states.get(task_type)
-        if st is None or st.total_judged < self.settings.schedule.first_uses:
+        if st is None or st.judged < self.settings.schedule.shadow_stop_after:
             return False
-        upper = beta_lower(st.a, st.b, 1.0 - (1.0 - self.settings.boundary.credible) / 2.0)
+        upper = beta_lower(st.a, st.b, self.settings.schedule.shadow_stop_quantile)
         return upper < self.settings.boundary.quality_target
 
     def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False) -> Plan:
@@ -57,13 +57,14 @@ class LearningLoop:
         if tier == "local":
             d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback)
             return Plan(tier, d.judge, False, d.reason)
-        if self.conclusively_frontier(task_type) and not negative_feedback:
+        if self.unlikely_local(task_type) and not negative_feedback:
             hit = unit_hash(request_id, "audit") < self.settings.schedule.shadow_audit_rate
-            d = Decision(hit, "audit" if hit else "skip-conclusive")
+            d = Decision(hit, "audit" if hit else "skip-unlikely")
         else:
-            d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback, count_use=False)
+            d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback, count_use=False,
+                                     shadow=True)
         if d.judge:
-            self.schedule.stats(key).uses += 1
+            self.schedule.count_use(key, d)
         return Plan(tier, d.judge, d.judge, d.reason)
 
     def verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,

@@ -4,7 +4,7 @@ The rules, in order (the first that applies decides):
 1. after negative feedback on the answer: always;
 2. the first `first_uses` uses of the pair: always;
 3. a pair re-opened by a poor verdict or negative feedback while it was established: its next
-   `first_uses` uses, always (a drift shows up as a poor audit verdict; re-probing finds out fast);
+   `reprobe_uses` uses, always (a drift shows up as a poor audit verdict; re-probing finds out fast);
 4. an established pair (more than `established_uses` uses and more than `established_acceptance`
    of its last `acceptance_window` verdicts accepted): only the `audit_rate` sample;
 5. otherwise: the `sample_rate` sample (10–20%).
@@ -31,10 +31,18 @@ class ScheduleSettings(BaseModel):
     sample_rate: float = Field(0.10, ge=0.10, le=0.20, description="share judged once past the first uses")
     audit_rate: float = Field(0.02, ge=0.0, le=0.10, description="share of an established pair still judged")
     shadow_audit_rate: float = Field(0.005, ge=0.0, le=0.10, description=(
-        "share of frontier requests still shadowed once a task type is conclusively not local-worthy"))
+        "share of frontier requests still shadowed once a task type is unlikely to reach the target"))
+    shadow_stop_quantile: float = Field(0.70, gt=0.5, lt=1.0, description=(
+        "a frontier task type stops being shadowed (but for the audit) once this quantile of its "
+        "acceptance posterior is below the target: it is unlikely to ever move local"))
+    shadow_stop_after: int = Field(20, ge=1, le=10_000, description=(
+        "verdicts (since the task type last moved) before shadowing may stop: a few unlucky first verdicts "
+        "must not park a task type for good"))
     established_uses: int = Field(20, ge=1, description="a pair is established past this many uses ...")
     established_acceptance: float = Field(0.80, ge=0.0, le=1.0,
                                           description="... and with more than this share of recent verdicts accepted")
+    reprobe_uses: int = Field(5, ge=0, le=100, description=(
+        "uses judged after a poor verdict on an established pair or negative feedback (0: no re-probing)"))
     acceptance_window: int = Field(20, ge=1, le=10_000, description="verdicts the acceptance share looks back on")
 
 
@@ -80,8 +88,11 @@ class EvaluationSchedule:
         acc = st.acceptance()
         return st.uses > self.settings.established_uses and acc is not None and acc > self.settings.established_acceptance
 
-    def decide(self, key: PairKey, request_id: str, *, negative_feedback: bool = False, count_use: bool = True) -> Decision:
-        """Whether to judge this use of `key`; counts the use (the decision looks at the uses before it)."""
+    def decide(self, key: PairKey, request_id: str, *, negative_feedback: bool = False, count_use: bool = True,
+               shadow: bool = False) -> Decision:
+        """Whether to judge this use of `key`; counts the use (the decision looks at the uses before it).
+        `shadow`: the answer would come from a shadow run while the frontier serves; the established rule
+        is about answers users get, so it does not thin out the evidence that could move the boundary."""
         s = self.settings
         st = self.stats(key)
         before = st.uses
@@ -96,18 +107,25 @@ class EvaluationSchedule:
             if count_use:
                 st.reprobe -= 1
             return Decision(True, "re-probe")
-        if established:
+        if established and not shadow:
             hit = unit_hash(request_id, "audit") < s.audit_rate
             return Decision(hit, "audit" if hit else "skip-established")
         hit = unit_hash(request_id, "sample") < s.sample_rate
         return Decision(hit, "sample" if hit else "skip-sample")
 
+    def count_use(self, key: PairKey, decision: Decision) -> None:
+        """Count a use decided with `count_use=False` (a shadow run that did happen)."""
+        st = self.stats(key)
+        st.uses += 1
+        if decision.reason == "re-probe" and st.reprobe > 0:
+            st.reprobe -= 1
+
     def record(self, key: PairKey, accepted: bool, *, feedback: bool = False, reopen: bool = True) -> None:
         """A verdict on a use of `key`. A verdict prompted by negative feedback is a biased sample: it re-opens
         the pair but does not enter the acceptance share."""
         st = self.stats(key)
-        if not accepted and reopen and (feedback or self.established(key)):
-            st.reprobe = self.settings.first_uses
+        if not accepted and reopen and st.reprobe == 0 and (feedback or self.established(key)):
+            st.reprobe = self.settings.reprobe_uses  # not re-armed while a re-probe is running
         if feedback:
             return
         st.judged += 1

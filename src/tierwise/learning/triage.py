@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import ahocorasick_rs
 import numpy as np
 
 from tierwise.canonical import Request, ToolResultBlock, ToolUseBlock
@@ -49,20 +50,56 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
                    "Run the tests and fix whatever fails."),
 }
 
-_CUES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in (
-    ("summarisation", r"\b(summari[sz]e|summary|tl;?dr|condense|key points|recap)\b"),
-    ("extraction", r"\b(extract|pull out|list (all|every)|find all|parse)\b"),
-    ("classification", r"\b(classify|categori[sz]e|which category|label (it|this)|positive or negative|sentiment)\b"),
-    ("short_code", r"```|\b(python|javascript|typescript|sql|regex|function|bug|compile|def |class )\b"),
-    ("multi_step_reasoning", r"\b(step by step|how many|how much|calculate|prove|solve|puzzle|\d+\s*[%$])"),
-    ("creative_writing", r"\b(poem|story|haiku|lyrics|slogan|fiction|essay|write a (song|letter))\b"),
-    ("knowledge_question", r"(\n[A-D]\.\s.*){3}|\bAnswer:\s*$|^(what|who|when|where|which|why)\b"),
-    ("chat", r"^(hi|hello|hey|thanks|thank you|good (morning|evening))\b"),
-))
-_STEP = re.compile(r"(?m)^\s*(\d+[.)]|[-*•])\s|\b(then|after that|next|finally|step)\b", re.IGNORECASE)
-_CONSTRAINT = re.compile(r"\b(must|should|exactly|at (most|least)|no more than|only|without|do not|don't|"
-                         r"in \d+ (words|sentences|lines)|format|json)\b", re.IGNORECASE)
-_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}")
+# Lexical cues: whole words or phrases, found in one pass by an Aho-Corasick automaton over the
+# lower-cased text (a dozen case-insensitive regex alternations took ~10 ms on a 4 kB prompt).
+_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "summarisation": ("summarise", "summarize", "summary", "tl;dr", "tldr", "condense", "key points", "recap"),
+    "extraction": ("extract", "pull out", "list all", "list every", "find all", "parse"),
+    "classification": ("classify", "categorise", "categorize", "which category", "label it", "label this",
+                       "positive or negative", "sentiment"),
+    "short_code": ("python", "javascript", "typescript", "sql", "regex", "function", "bug", "compile", "def",
+                   "class", "code", "script"),
+    "multi_step_reasoning": ("step by step", "how many", "how much", "calculate", "prove", "solve", "puzzle"),
+    "creative_writing": ("poem", "story", "haiku", "lyrics", "slogan", "fiction", "essay", "write a song",
+                         "write a letter"),
+    "_step": ("then", "after that", "next", "finally", "step"),
+    "_constraint": ("must", "should", "exactly", "at most", "at least", "no more than", "only", "without",
+                    "do not", "don't", "format", "json"),
+}
+_KW_LIST = [(t, w) for t, ws in _KEYWORDS.items() for w in ws]
+_AC = ahocorasick_rs.AhoCorasick([w for _, w in _KW_LIST], matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+_OPTIONS = re.compile(r"\n[A-D]\.\s")
+_CHAT_START = re.compile(r"(hi|hello|hey|thanks|thank you|good (morning|evening))\b")
+_QUESTION_START = re.compile(r"(what|who|when|where|which|why)\b")
+_MONEY_OR_PCT = re.compile(r"\d\s*%|\$\s*\d")
+_LIST_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])[ \t]")
+_CONSTRAINT_N = re.compile(r"\bin \d+ (?:words|sentences|lines)\b")
+_PROPER = re.compile(r"\b[A-Z][a-z]{2,}")
+
+
+def _word_at(text: str, start: int, end: int) -> bool:
+    return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+
+
+def lexical_counts(text: str) -> dict[str, float]:
+    """Keyword hits per cue (task types, and `_step` / `_constraint` for complexity) in lower-cased text."""
+    low = text.lower()
+    counts: dict[str, float] = {}
+    for idx, a, b in _AC.find_matches_as_indexes(low):
+        if _word_at(low, a, b):
+            t = _KW_LIST[idx][0]
+            counts[t] = counts.get(t, 0.0) + 1.0
+    if "```" in text:
+        counts["short_code"] = counts.get("short_code", 0.0) + 2.0
+    if _MONEY_OR_PCT.search(text):
+        counts["multi_step_reasoning"] = counts.get("multi_step_reasoning", 0.0) + 1.0
+    if len(_OPTIONS.findall(text)) >= 3 or text.rstrip().endswith("Answer:") or _QUESTION_START.match(low):
+        counts["knowledge_question"] = counts.get("knowledge_question", 0.0) + 1.0
+    if _CHAT_START.match(low):
+        counts["chat"] = counts.get("chat", 0.0) + 1.0
+    counts["_step"] = counts.get("_step", 0.0) + len(_LIST_ITEM.findall(text))
+    counts["_constraint"] = counts.get("_constraint", 0.0) + len(_CONSTRAINT_N.findall(low))
+    return counts
 
 
 @dataclass(frozen=True)
@@ -89,9 +126,10 @@ class Triage:
     signals: dict[str, float] = field(default_factory=dict)
 
 
-def complexity_of(text: str, total_chars: int) -> Complexity:
-    steps = min(1.0, len(_STEP.findall(text)) / 5.0)
-    constraints = min(1.0, len(_CONSTRAINT.findall(text)) / 4.0)
+def complexity_of(text: str, total_chars: int, counts: dict[str, float] | None = None) -> Complexity:
+    c = lexical_counts(text) if counts is None else counts
+    steps = min(1.0, c.get("_step", 0.0) / 5.0)
+    constraints = min(1.0, c.get("_constraint", 0.0) / 4.0)
     knowledge = min(1.0, len(_PROPER.findall(text)) / 8.0)
     context = min(1.0, total_chars / 32_000.0)  # about 8k tokens
     return Complexity(round(steps, 3), round(constraints, 3), round(knowledge, 3), round(context, 3))
@@ -122,19 +160,18 @@ class Triager:
             self._protos = np.stack(rows)
         return self._protos
 
-    def lexical(self, req: Request, text: str) -> dict[str, float]:
-        votes: dict[str, float] = {}
+    def lexical(self, req: Request, text: str) -> tuple[dict[str, float], dict[str, float]]:
+        """(votes per task type, raw counts including the complexity cues)."""
+        counts = lexical_counts(text)
+        votes = {t: min(v, 3.0) for t, v in counts.items() if not t.startswith("_") and v > 0}
         if req.tools or any(isinstance(b, (ToolUseBlock, ToolResultBlock)) for m in req.messages for b in m.content):
             votes["agent_turn"] = 2.0
-        for t, pat in _CUES:
-            if pat.search(text):
-                votes[t] = votes.get(t, 0.0) + 1.0
-        return votes
+        return votes, counts
 
     def classify(self, req: Request, *, vector: np.ndarray | None = None) -> Triage:
         full = req.last_user_text() or ""
         text = full[:MAX_TRIAGE_CHARS].strip()
-        votes = self.lexical(req, text)
+        votes, counts = self.lexical(req, text)
         scores = np.zeros(len(self.types), dtype=np.float64)
         for i, t in enumerate(self.types):
             scores[i] += self.lexical_weight * votes.get(t, 0.0)
@@ -150,7 +187,7 @@ class Triager:
         ordered = np.sort(scores)
         margin = float(ordered[-1] - ordered[-2]) if len(ordered) > 1 else 1.0
         return Triage(self.types[best], round(min(1.0, margin), 4),
-                      complexity_of(text, sum(len(m.text()) for m in req.messages)), votes)
+                      complexity_of(text, sum(len(m.text()) for m in req.messages), counts), votes)
 
 
 _DEFAULT = Triager()

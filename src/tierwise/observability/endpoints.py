@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -41,6 +42,9 @@ TYPES = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=u
          ".md": b"text/plain; charset=utf-8"}
 STREAM_TICK_S = 0.2
 MAX_STREAMS = 32  # open live streams per process: each is a loop and a socket
+# A stream ends after this long (the page reconnects at once): bounded like every other request,
+# and a stopping gateway never waits longer than this for an open dashboard.
+STREAM_LIFETIME_S = 30.0
 
 
 def _error(err: TierwiseError) -> bytes:
@@ -56,9 +60,10 @@ class Endpoints:
         self.viewer_keys = [v.encode() for v in (os.environ.get(e) for e in dcfg.viewer_keys_env) if v]
         self.per_tick = max(1, int(dcfg.stream_per_second * STREAM_TICK_S))
         self.streams = 0
+        self.stream_lifetime = STREAM_LIFETIME_S
         self.static: dict[str, bytes] = {}
         self.topology: Any = None
-        if self.obs.live is not None:
+        if self.obs.live is not None or (self.obs.metrics is not None and dcfg.presence_redis_url):
             from tierwise.observability.topology import Topology
 
             self.topology = Topology(self.gw, dcfg.presence_redis_url)
@@ -226,9 +231,10 @@ class Endpoints:
 
         watcher = asyncio.ensure_future(watch())
         seq = max(0, live.seq - 20)
+        ends = time.monotonic() + self.stream_lifetime
         try:
             await send({"type": "http.response.body", "body": b": live\n\n", "more_body": True})
-            while not gone.is_set():
+            while not gone.is_set() and time.monotonic() < ends:
                 seq, rows, skipped = live.since(seq, self.per_tick)
                 if rows:
                     body = b"event: requests\ndata: " + orjson.dumps({"rows": rows, "skipped": skipped}) + b"\n\n"

@@ -8,8 +8,11 @@ with the request rate (the stream is sampled, the charts are aggregated per seco
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from typing import Any
+
+from tierwise.observability.vocab import reason_label
 
 WINDOW_S = 900  # seconds of per-second aggregates kept
 
@@ -22,7 +25,7 @@ class Second:
         self.n = self.errors = self.local = self.remote = 0
         self.cost = self.ref_cost = self.latency_ms = 0.0
         self.routes: dict[str, int] = {}
-        self.decisions: dict[str, int] = {}
+        self.decisions: dict[str, dict[str, int]] = {}  # route -> decision reason -> count
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": self.t, "n": self.n, "errors": self.errors, "cost": self.cost, "ref_cost": self.ref_cost,
@@ -75,6 +78,11 @@ class LiveFeed:
             else:
                 sec.remote += 1
         sec.routes[rec.route] = sec.routes.get(rec.route, 0) + 1
+        for st in rec.steps:
+            if st.kind == "decision":
+                d = sec.decisions.setdefault(rec.route, {})
+                label = reason_label(st.reason)
+                d[label] = d.get(label, 0) + 1
         t = self.totals
         t["n"] += 1
         t["errors"] += err
@@ -86,7 +94,10 @@ class LiveFeed:
         newest = self.seq
         if newest <= seq:
             return newest, [], 0
-        items = [(s, r) for s, r in list(self.recent) if s > seq]
+        # Sequence numbers are consecutive: the new rows are the last (newest - seq) of the deque.
+        n_new = min(newest - seq, len(self.recent))
+        items = list(itertools.islice(reversed(self.recent), n_new))
+        items.reverse()
         skipped = 0
         if len(items) > limit:
             step = len(items) / limit

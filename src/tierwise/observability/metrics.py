@@ -113,6 +113,7 @@ class Metrics:
         self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
         self._hists: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
         self._armed = False
+        self._reasons: dict[str, str] = {}
 
     # ------------------------------------------------------------------ label children
 
@@ -130,15 +131,26 @@ class Metrics:
         if not self._armed and self.mp:
             self._arm()
 
-    def observe_value(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
+    def _observe(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
         k = (metric, labels)
         h = self._hists.get(k)
         if h is None:
             h = self._hists[k] = [0.0] * (len(metric._upper_bounds) + 1)
         h[0] += v
         h[1 + bisect_left(metric._upper_bounds, v)] += 1
-        if not self._armed and self.mp:
-            self._arm()
+
+    def _add(self, metric: Any, labels: tuple[str, ...], v: float = 1.0) -> None:
+        k = (metric, labels)
+        c = self._counts
+        c[k] = c.get(k, 0.0) + v
+
+    def _reason(self, reason: str) -> str:
+        label = self._reasons.get(reason)
+        if label is None:
+            label = reason_label(reason)
+            if len(self._reasons) < 10_000:  # reasons repeat (they name rules and models)
+                self._reasons[reason] = label
+        return label
 
     def _arm(self) -> None:
         try:
@@ -168,8 +180,10 @@ class Metrics:
 
     def observe(self, rec: Any) -> None:
         """Everything one finished request says (`rec` is an observer.Finished)."""
-        inc = self.inc
-        obs = self.observe_value
+        if not self._armed and self.mp:
+            self._arm()
+        inc = self._add
+        obs = self._observe
         route = self.route(rec.route)
         stream = "true" if rec.stream else "false"
         err = rec.error_type
@@ -215,9 +229,14 @@ class Metrics:
             elif kind == "verdict":
                 inc(self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
             else:
-                inc(self.decisions, (route, self.name(s.name), reason_label(s.reason)))
+                name = s.name
+                inc(self.decisions, (route, self.name(name), self._reason(s.reason)))
+                if name == "privacy" or name == "budget":
+                    self._from_guard(name, s.detail)
         if escalated:
             inc(self.escalations, (route,))
+        if rec.cache is not None:  # the answer cache's outcome: hit | semantic_hit | miss | bypass
+            inc(self.cache, (self.name(str(rec.cache)),))
         if answered is not None:
             inc(self.answered, (route, resp_model, answered.locality or ""))
             if rec.stream and rec.ttft_ms is not None:
@@ -227,6 +246,18 @@ class Metrics:
         overhead_ms = rec.latency_ms - upstream_ms
         if overhead_ms >= 0:
             obs(self.overhead, (route, stream), overhead_ms / 1000)
+
+    def _from_guard(self, name: str, detail: dict[str, Any]) -> None:
+        """Privacy crossings and budget refusals, from the decision steps those guards record."""
+        if name == "privacy":
+            p = detail.get("privacy")
+            if isinstance(p, dict):
+                action = self.name(str(p.get("action", "other")))
+                classes = p.get("classes") or ["none"]  # {class: count} or a list of classes
+                for c in classes if isinstance(classes, (list, dict)) else [classes]:
+                    self.inc(self.privacy, (action, self.name(str(c))))
+        elif detail.get("action") == "refuse":
+            self.inc(self.budget_refusals, (self.name(str(detail.get("budget", "unknown"))),))
 
     # ------------------------------------------------------------------ scrape
 

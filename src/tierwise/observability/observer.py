@@ -27,12 +27,12 @@ class Finished:
 
     __slots__ = ("request_id", "route", "api", "stream", "status", "error_type", "latency_ms", "ttft_ms",
                  "started", "steps", "answered", "reference_cost", "requested_model", "ids", "content",
-                 "breakers", "trace", "wall")
+                 "breakers", "trace", "wall", "cache")
 
     def __init__(self, request_id: str, route: str, api: str, stream: bool, status: int, error_type: str,
                  latency_ms: float, ttft_ms: float | None, started: float, steps: list[Any], answered: Any,
                  reference_cost: float | None, requested_model: str, ids: Any, content: str | None,
-                 breakers: dict[str, Any], trace: Any, wall: float) -> None:
+                 breakers: dict[str, Any], trace: Any, wall: float, cache: str | None = None) -> None:
         self.request_id = request_id
         self.route = route
         self.api = api
@@ -51,6 +51,7 @@ class Finished:
         self.breakers = breakers
         self.trace = trace
         self.wall = wall
+        self.cache = cache
 
     @property
     def usage(self) -> Usage:
@@ -65,12 +66,25 @@ class Finished:
         return sum(s.cost or 0.0 for s in self.steps if s.kind == "call")
 
 
-def protected(ctx: Any) -> bool:
-    """Whether the privacy guard marked this request (its content must never leave in a span).
+def protected(ctx: Any, req: Request) -> bool:
+    """Whether this request holds a value the privacy guard protects (its content must never leave in a span).
 
-    Read: `ctx.privacy.protected` (the privacy guard's per-request state) or `ctx.notes["privacy_protected"]`."""
+    Read: `ctx.privacy.protected`, after `ctx.privacy.scan_request(req)` (cached by the guard: the
+    flag is otherwise set only once a remote call was scanned), or `ctx.notes["privacy_protected"]`.
+    A scan that fails counts as protected."""
+    if ctx.notes.get("privacy_protected"):
+        return True
     p = getattr(ctx, "privacy", None)
-    return bool(getattr(p, "protected", False)) or bool(ctx.notes.get("privacy_protected"))
+    if p is None:
+        return False
+    if not getattr(p, "protected", False):
+        scan = getattr(p, "scan_request", None)
+        if scan is not None:
+            try:
+                scan(req)
+            except Exception:
+                return True
+    return bool(getattr(p, "protected", False))
 
 
 def content_of(req: Request) -> str:
@@ -152,12 +166,12 @@ class Observer:
                 ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
             if ref_price is not None:
                 ref_cost = cost(ref_price, answered.usage or Usage())
-        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx)) \
+        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx, req)) \
             else None
         rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
                        error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
                        str(ctx.notes.get("requested_model") or req.model), ids, content, self.gw.deployments,
-                       trace, time.time())
+                       trace, time.time(), ctx.notes.get("cache"))
         if self.metrics is not None:
             self.metrics.observe(rec)
         if ids is not None and ids.sampled:

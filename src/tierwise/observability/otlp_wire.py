@@ -40,13 +40,16 @@ REQUEST_RESOURCE_SPANS = b"\x0a"  # ExportTraceServiceRequest.resource_spans = 1
 _fixed64 = struct.Struct("<Q").pack
 _double = struct.Struct("<d").pack
 _CACHE_MAX = 20_000
+_BYTE = [bytes((i,)) for i in range(256)]
 
 
 def varint(n: int) -> bytes:
     if n < 0:
         n += 1 << 64
     if n < 0x80:
-        return bytes((n,))
+        return _BYTE[n]
+    if n < 0x4000:  # spans and attribute blocks: two bytes
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -109,6 +112,44 @@ def attributes(tag: bytes, pairs: dict[str, Any]) -> list[bytes]:
     return [attr(tag, k, v) for k, v in pairs.items() if v is not None and v != ""]
 
 
+_small_int: dict[tuple[bytes, str], bytes] = {}
+_float: dict[tuple[bytes, str], bytes] = {}
+
+
+def numbers(tag: bytes, pairs: dict[str, Any]) -> list[bytes]:
+    """Attributes whose values change with every request (counts, durations, ids): the values are
+    never cached, the bytes before them (tag, length, key) are, per key."""
+    out = []
+    for key, value in pairs.items():
+        if value is None:
+            continue
+        cls = type(value)
+        if cls is int and 0 <= value < 0x80:
+            pre = _small_int.get((tag, key))
+            if pre is None:
+                kb = _key(key)
+                pre = _small_int[(tag, key)] = tag + bytes((len(kb) + 4,)) + kb + b"\x12\x02\x18"
+            out.append(pre + _BYTE[value])
+        elif cls is float:
+            pre = _float.get((tag, key))
+            if pre is None:
+                kb = _key(key)
+                pre = _float[(tag, key)] = tag + bytes((len(kb) + 11,)) + kb + b"\x12\x09\x21"
+            out.append(pre + _double(value))
+        else:
+            kb = _key(key)
+            if cls is int:
+                anyv = ANY_INT + varint(value)
+            elif cls is bool:
+                anyv = ANY_BOOL + (b"\x01" if value else b"\x00")
+            else:
+                raw = str(value).encode("utf-8", "replace")
+                anyv = ANY_STRING + varint(len(raw)) + raw
+            inner = kb + KV_VALUE + varint(len(anyv)) + anyv
+            out.append(tag + varint(len(inner)) + inner)
+    return out
+
+
 def head(name: str, kind: int, static: dict[str, Any], error: bool) -> bytes:
     """The parts of a span that repeat across requests (name, kind, fixed attributes, status), encoded
     once and cached by the caller."""
@@ -121,18 +162,28 @@ def head(name: str, kind: int, static: dict[str, Any], error: bool) -> bytes:
 
 def span(trace_id: bytes, span_id: bytes, parent: bytes | None, head_b: bytes, start: int, end: int,
          attrs: dict[str, Any], events: list[bytes] | None = None) -> bytes:
+    """One span: `head_b` from `head`, `attrs` the per-request attributes (see `numbers`)."""
     parts = [SPAN_TRACE_ID + b"\x10" + trace_id, SPAN_SPAN_ID + b"\x08" + span_id]
     if parent:
         parts.append(SPAN_PARENT + b"\x08" + parent)
     parts += [head_b, SPAN_START + _fixed64(start), SPAN_END + _fixed64(end)]
-    parts += attributes(SPAN_ATTR, attrs)
+    parts += numbers(SPAN_ATTR, attrs)
     if events:
         parts += [field(SPAN_EVENT, e) for e in events]
     return b"".join(parts)
 
 
 def event(name: str, at: int, attrs: dict[str, Any]) -> bytes:
-    return b"".join([fixed64(EVENT_TIME, at), field(EVENT_NAME, name.encode()), *attributes(EVENT_ATTR, attrs)])
+    return EVENT_TIME + _fixed64(at) + event_body(name, attrs)
+
+
+def event_body(name: str, attrs: dict[str, Any]) -> bytes:
+    """An event without its time (callers cache it for events that repeat)."""
+    return b"".join([field(EVENT_NAME, name.encode()), *attributes(EVENT_ATTR, attrs)])
+
+
+def timed_event(at: int, body: bytes) -> bytes:
+    return EVENT_TIME + _fixed64(at) + body
 
 
 def request(resource: bytes, scope: bytes, spans: list[bytes]) -> bytes:

@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
-from tierwise.learning.schedule import ScheduleSettings
+from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
@@ -34,6 +34,17 @@ log = logging.getLogger("tierwise")
 MAX_JUDGED_CHARS = 32_000  # of the request and of the answer shown to the judge
 RECENT_LOCAL = 256  # local answers kept (clipped) so negative feedback can have the judge look at them
 RECENT_CHARS = 8_000
+
+
+class PairwiseJudgeConfig(BaseModel):
+    """For shadow pairs with a checkable final answer: "do both answers end on the same number?" instead of a
+    judge call, once it has agreed with the frontier judge well enough; a share stays frontier-judged."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    audit_rate: float = Field(0.2, ge=0.0, le=1.0, description="share of pairs still sent to the frontier judge")
+    min_kappa: float = Field(0.6, ge=-1.0, le=1.0, description="agreement (Cohen's kappa) it must keep with it")
+    min_audited: int = Field(20, ge=1, le=10_000, description="audited pairs before it may replace the judge")
 
 
 class ReflectiveConfig(PolicyConfig):
@@ -48,12 +59,14 @@ class ReflectiveConfig(PolicyConfig):
         "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
     max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
     rubric: str | None = Field(None, description="the judge's 3-point rubric (good / acceptable / poor)")
+    pairwise_judge: PairwiseJudgeConfig = Field(default_factory=PairwiseJudgeConfig)
     reference: str | None = None
 
 
 class ReflectiveRoute:
     def __init__(self, name: str, loop: LearningLoop, local: Target, frontier: Target, judge: Target, *,
-                 max_pending: int = 32, rubric: str | None = None) -> None:
+                 max_pending: int = 32, rubric: str | None = None,
+                 pairwise: PairwiseJudgeConfig | None = None) -> None:
         from tierwise.verifiers.judge import LlmJudgeVerifier
 
         self.name = name
@@ -66,6 +79,8 @@ class ReflectiveRoute:
         self._judge = LlmJudgeVerifier(judge.name, rubric=rubric)
         self._background: set[asyncio.Task[None]] = set()
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.pairwise = pairwise or PairwiseJudgeConfig()
+        self.pairwise_audits: deque[tuple[bool, bool]] = deque(maxlen=200)  # (pairwise, frontier judge)
         self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
         self.judge_resolve: Any = None
 
@@ -125,7 +140,7 @@ class ReflectiveRoute:
                                 answer: str | None) -> bool:
         """A user said a local answer was poor: re-open the task type's evaluation and judge that answer
         (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself."""
-        self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.first_uses
+        self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.reprobe_uses
         if (not prompt or answer is None) and request_id in self._recent:
             prompt, answer = self._recent[request_id]
         if not prompt or answer is None:
@@ -162,6 +177,13 @@ class ReflectiveRoute:
             if late:
                 await asyncio.wait(late)
 
+    def pairwise_trusted(self) -> bool:
+        """The pairwise judge may stand in for the frontier judge: enough audited pairs, agreement above the bar."""
+        from tierwise.learning.local_judge import kappa
+
+        audits = list(self.pairwise_audits)
+        return len(audits) >= self.pairwise.min_audited and kappa(audits) >= self.pairwise.min_kappa
+
     async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str,
                         feedback: bool = False) -> None:
         """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict."""
@@ -171,24 +193,43 @@ class ReflectiveRoute:
         suffix = "feedback-eval" if feedback else "eval"  # a request can be judged once on schedule, once on feedback
         ectx = Context(Trace(f"{rid}-{suffix}", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         frontier_answer = None
+        pair: bool | None = None
+        judge_name = self.judge.name
         try:
             if plan.shadow:
                 frontier_answer = answer
                 answer = (await self.local.complete(req.with_changes(stream=False), ectx)).text()
-            jreq = self._judge.judge_request(_clipped(req), Response(id=f"{rid}-judged", model="", content=[TextBlock(answer[:MAX_JUDGED_CHARS])]))
-            reply = (await self.judge.complete(jreq, ectx)).text()
+                if self.pairwise.enabled:
+                    from tierwise.learning.local_judge import answers_agree
+
+                    pair = answers_agree(answer, frontier_answer)
+            if pair is not None and self.pairwise_trusted() and (
+                    unit_hash(rid, "pairwise") >= self.pairwise.audit_rate):
+                judge_name = "pairwise"
+                reply = f"The final answers {'agree' if pair else 'differ'}.\nVERDICT: {'good' if pair else 'poor'}"
+            else:
+                jreq = self._judge.judge_request(_clipped(req), Response(
+                    id=f"{rid}-judged", model="", content=[TextBlock(answer[:MAX_JUDGED_CHARS])]))
+                reply = (await self.judge.complete(jreq, ectx)).text()
         except Exception as e:  # an evaluation must never affect the live request
             log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
             return
         grade = parse_grade(reply)
+        if pair is not None and judge_name != "pairwise" and grade is not None:
+            self.pairwise_audits.append((pair, grade != "poor"))
+        # a verdict step on the evaluation's trace: the ledger row carries it, and tracing can turn it into a
+        # `gen_ai.evaluation.result` event as it does for verifier verdicts
+        ectx.trace.verdict("judge", grade is not None and grade != "poor", f"{task_type}: {grade or 'no verdict'}",
+                           None if grade is None else (0.0 if grade == "poor" else 1.0 if grade == "good" else 0.5),
+                           detail={"grade": grade, "task_type": task_type, "of": rid, "judge": judge_name})
         move = None
         if grade is not None:
             move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
                                      feedback=feedback)
         evaluation = {"of": rid, "task_type": task_type, "tier": "local", "grade": grade,
                       "accepted": None if grade is None else grade != "poor", "shadow": plan.shadow,
-                      "schedule": plan.reason, "judge": self.judge.name, "reason": _reasoning(reply),
-                      "route": self.name}
+                      "schedule": plan.reason, "judge": judge_name, "reason": _reasoning(reply),
+                      "route": self.name, "pairwise": pair}
         if move is not None:
             evaluation["move"] = move.sentence()
             log.info("route %s: %s", self.name, move.sentence())
@@ -247,7 +288,7 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     frontier = b.resolve(cfg.frontier)
     judge = b.resolve(cfg.judge) if cfg.judge else frontier
     route = ReflectiveRoute(name, loop, b.resolve(cfg.local), frontier, judge, max_pending=cfg.max_pending,
-                            rubric=cfg.rubric)
+                            rubric=cfg.rubric, pairwise=cfg.pairwise_judge)
     route.services, route.judge_resolve = b.services, b.resolve
     return route
 

@@ -255,13 +255,13 @@ class Boundary:
     async def complete(self, dep: Deployment, req: Request, ctx: Context) -> Response:
         g = self.guard(ctx)
         out, p, check = g.outgoing(dep, req, ctx)
-        resp = await dep.complete_unguarded(out, ctx, check)
+        resp = await dep.complete(out, ctx, check)
         return restore_response(resp, p) if p is not None else resp
 
     async def stream(self, dep: Deployment, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         g = self.guard(ctx)
         out, p, check = g.outgoing(dep, req, ctx)
-        it = await dep.stream_unguarded(out, ctx, check)
+        it = await dep.stream(out, ctx, check)
         if p is None:
             return it
         return _restored(it, StreamRestorer(p))
@@ -334,7 +334,8 @@ class Guard:
     a shadow run) has that request's guard as `parent`: it applies the stricter of both routes'
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
-    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent")
+    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
+                 "_redacted")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -344,6 +345,7 @@ class Guard:
         if parent is not None and parent.route != route:
             self.policies = _stricter(self.policies, parent.policies)
         self._memo: dict[str, list[Any]] = {}
+        self._redacted: dict[frozenset[str], dict[str, str]] = {}  # entities -> text -> redacted text
         self._p: Pseudonymizer | None = None
         self._conv: str | None = None
         self.protected = False  # a protected class's value was seen in this request (observability)
@@ -446,9 +448,10 @@ class Guard:
             def detect(s: str) -> list[Any]:
                 return [f for f in findings(s) if f.entity in ents]
 
-            out = redact_request(req, p, detect)
+            memo = _RedactMemo(p, self._redacted.setdefault(ents, {}))
+            out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
-                out = replace(out, extra=_Redactor(p, detect).json(req.extra))
+                out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
             conv = self.parent._conv if self.parent is not None else self._conv
             if conv is not None:
                 b.store.save(conv, p)
@@ -479,6 +482,25 @@ class Guard:
                 detail["payload"] = body.decode("utf-8", "replace")
 
         return out, p, check
+
+
+class _RedactMemo:
+    """A Pseudonymizer's `redact` remembered per text: the next remote call of the same request
+    (a cascade's next tier, a judge, a retry) re-sends mostly the same texts."""
+
+    __slots__ = ("p", "cache")
+
+    def __init__(self, p: Pseudonymizer, cache: dict[str, str]) -> None:
+        self.p = p
+        self.cache = cache
+
+    def redact(self, text: str, findings: Any) -> str:
+        got = self.cache.get(text)
+        if got is None:
+            got = self.p.redact(text, findings)
+            if len(self.cache) < MAX_MEMO_TEXTS:
+                self.cache[text] = got
+        return got
 
 
 def _contains(body: bytes, value: str) -> bool:

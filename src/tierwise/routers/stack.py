@@ -60,10 +60,10 @@ class TreeEnsemble:
         self.depth = int(feature.shape[1])  # a walk of n_nodes steps always reaches a leaf
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray) -> TreeEnsemble:
+    def fit(cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> TreeEnsemble:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        model = HistGradientBoostingRegressor(**TREE_PARAMS).fit(x, y)
+        model = HistGradientBoostingRegressor(**TREE_PARAMS).fit(x, y, sample_weight=sample_weight)
         trees = [p[0].nodes for p in model._predictors]
         n = max(len(t) for t in trees)
         shape = (len(trees), n)

@@ -129,11 +129,18 @@
       for (const x of series) { c += x.cost; r += x.ref_cost; cc.push(c); rr.push(r); sv.push(r - c); }
       state.charts.cost.setData([xs, cc, rr, sv]);
     }
-    const per = {};
-    for (const x of recent) for (const [k, v] of Object.entries(x.routes)) per[k] = (per[k] || 0) + v;
+    const per = {}, dec = {};
+    for (const x of recent) {
+      for (const [k, v] of Object.entries(x.routes)) per[k] = (per[k] || 0) + v;
+      for (const [route, d] of Object.entries(x.decisions || {})) {
+        const into = dec[route] || (dec[route] = {});
+        for (const [why, n] of Object.entries(d)) into[why] = (into[why] || 0) + n;
+      }
+    }
+    const decText = (r) => Object.entries(dec[r] || {}).map(([k, v]) => k + " " + (v / 10).toFixed(1)).join(", ") || "-";
     const names = Object.keys(state.routes).length ? Object.keys(state.routes) : Object.keys(per);
     for (const k of Object.keys(per)) if (!names.includes(k)) names.push(k);
-    $("routes").tBodies[0].replaceChildren(...names.map((n) => row([n, state.routes[n] || "-", ((per[n] || 0) / 10).toFixed(1)])));
+    $("routes").tBodies[0].replaceChildren(...names.map((n) => row([n, state.routes[n] || "-", ((per[n] || 0) / 10).toFixed(1), decText(n)])));
     const rows = [];
     const ex = s.extras || {};
     for (const [what, list] of Object.entries(ex)) {

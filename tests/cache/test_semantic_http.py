@@ -1,0 +1,98 @@
+"""The semantic tier through real HTTP: a reworded question may reuse an answer, but never across
+scopes, never with tools (unless the route allows it), never with a different history, and not for
+a question about something else. Uses the real local embedding model and the shipped verifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cache.helpers import cached_config, oai_call
+from tests.doubles import Reply
+from tests.gateway.conftest import oai
+
+pytest.importorskip("sentence_transformers")
+from tierwise.cache.verifier import MODEL_FILE  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not MODEL_FILE.exists(), reason="verifier model not trained yet")
+
+ASKED = "What is the capital of France?"
+REWORDED = "what is the capital of france"
+OTHER = "What is the capital of Germany?"
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def semantic_config(openai_url: str, anthropic_url: str, **rc) -> dict:
+    return cached_config(openai_url, anthropic_url, route_cache={"semantic": True, **rc})
+
+
+def test_reworded_question_is_a_semantic_hit(gateway, openai_up, anthropic_up):
+    g = gateway(semantic_config(openai_up.url, anthropic_up.url))
+    openai_up.default = Reply(text="Paris.")
+    assert oai_call(oai(g), messages=user(ASKED))[1] == "miss"
+    raw = oai(g).chat.completions.with_raw_response.create(model="loc", messages=user(REWORDED), temperature=0)
+    assert raw.headers["x-tierwise-cache"] == "hit"
+    assert raw.parse().choices[0].message.content == "Paris."
+    assert len(openai_up.requests) == 1
+    g.flush()
+    rec = g.ledger.get(raw.headers["x-tierwise-request-id"])
+    assert rec.steps[0]["detail"]["cache"] == "semantic"
+
+
+def test_a_question_about_something_else_is_a_miss(gateway, openai_up, anthropic_up):
+    g = gateway(semantic_config(openai_up.url, anthropic_up.url))
+    oai_call(oai(g), messages=user(ASKED))
+    assert oai_call(oai(g), messages=user(OTHER))[1] == "miss"
+    assert oai_call(oai(g), messages=user("How do I learn Python?"))[1] == "miss"
+    assert oai_call(oai(g), messages=user("How do I learn Java?"))[1] == "miss"
+
+
+def test_never_across_scopes(gateway, openai_up, anthropic_up, monkeypatch):
+    monkeypatch.setenv("TW_SEM_A", "sem-key-a")
+    monkeypatch.setenv("TW_SEM_B", "sem-key-b")
+    cfg = semantic_config(openai_up.url, anthropic_up.url)
+    cfg["server"]["api_keys_env"] = [{"env": "TW_SEM_A", "tenant": "a"}, {"env": "TW_SEM_B", "tenant": "b"}]
+    g = gateway(cfg)
+    assert oai_call(oai(g, api_key="sem-key-a"), messages=user(ASKED))[1] == "miss"
+    assert oai_call(oai(g, api_key="sem-key-b"), messages=user(REWORDED))[1] == "miss"
+    assert oai_call(oai(g, api_key="sem-key-a"), messages=user(REWORDED))[1] == "hit"
+
+
+def test_never_with_tools_unless_the_route_allows(gateway, openai_up, anthropic_up):
+    g = gateway(semantic_config(openai_up.url, anthropic_up.url))
+    assert oai_call(oai(g), messages=user(ASKED), tools=[TOOL])[1] == "miss"
+    assert oai_call(oai(g), messages=user(REWORDED), tools=[TOOL])[1] == "miss"
+    assert oai_call(oai(g), messages=user(ASKED), tools=[TOOL])[1] == "hit"  # the exact tier still works
+
+
+def test_tool_call_answer_never_served_semantically(gateway, openai_up, anthropic_up):
+    from tests.doubles import ToolCall
+
+    g = gateway(semantic_config(openai_up.url, anthropic_up.url))
+    openai_up.script(Reply(tool_calls=[ToolCall("lookup", {})]))
+    oai_call(oai(g), messages=user(ASKED))  # no tools offered, but the answer calls one
+    assert oai_call(oai(g), messages=user(REWORDED))[1] == "miss"
+
+
+def test_route_that_allows_tools(gateway, openai_up, anthropic_up):
+    g = gateway(semantic_config(openai_up.url, anthropic_up.url, semantic_tools=True))
+    assert oai_call(oai(g), messages=user(ASKED), tools=[TOOL])[1] == "miss"
+    assert oai_call(oai(g), messages=user(REWORDED), tools=[TOOL])[1] == "hit"
+
+
+def test_different_history_or_settings_never_share(gateway, openai_up, anthropic_up):
+    g = gateway(semantic_config(openai_up.url, anthropic_up.url))
+    oai_call(oai(g), messages=user(ASKED))
+    hist = [{"role": "user", "content": "Answer about history."}, {"role": "assistant", "content": "OK."}]
+    assert oai_call(oai(g), messages=hist + user(REWORDED))[1] == "miss"
+    assert oai_call(oai(g), messages=user(REWORDED), max_tokens=3)[1] == "miss"
+    assert oai_call(oai(g), messages=[{"role": "system", "content": "Be brief."}, *user(REWORDED)])[1] == "miss"
+
+
+def test_route_without_semantic_is_exact_only(gateway, openai_up, anthropic_up):
+    g = gateway(cached_config(openai_up.url, anthropic_up.url))
+    oai_call(oai(g), messages=user(ASKED))
+    assert oai_call(oai(g), messages=user(REWORDED))[1] == "miss"
