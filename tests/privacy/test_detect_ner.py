@@ -71,6 +71,17 @@ def test_heuristics_find_names_the_small_model_misses(heur, text, name):
     assert ("PERSON", name) in pairs(heur.find(text), text)
 
 
+@pytest.mark.parametrize("text, person, org", [
+    ("Hallo, ich heiße Jürgen Vogel und arbeite bei Siemens Healthineers.", "Jürgen Vogel", "Siemens Healthineers"),
+    ("Hej! Jag heter Åsa Lindqvist och arbetar på Volvo Cars.", "Åsa Lindqvist", "Volvo Cars"),
+    ("Bonjour, je m'appelle Élodie Martin, je travaille chez Renault.", "Élodie Martin", "Renault"),
+    ("Ik heet Pieter de Vries en werk bij Philips.", "Pieter de Vries", "Philips"),
+])
+def test_naming_and_employer_cues_in_other_languages(heur, text, person, org):
+    got = pairs(heur.find(text), text)
+    assert ("PERSON", person) in got and ("ORGANIZATION", org) in got
+
+
 def test_dialogue_speakers_are_people(heur):
     text = "Ubul: What a wife.\nNicole: Remember me?\nJohn: You saved my life!"
     got = pairs(heur.find(text), text)
@@ -108,6 +119,13 @@ def test_clean_ner_span(span, entity, want):
     text = f"x {span} y"
     got = clean_ner_span(text, 2, 2 + len(span), entity)
     assert (text[got[0]:got[1]] if got else None) == want
+
+
+@pytest.mark.parametrize("span, entity", [("Guten Tag", "PERSON"), ("Adresse", "ORGANIZATION"),
+                                            ("NI", "PERSON"), ("db", "PERSON")])
+def test_labels_and_greetings_are_not_entities(span, entity):
+    text = f"Hello World. {span} here"
+    assert clean_ner_span(text, 13, 13 + len(span), entity) is None
 
 
 def test_enabled_true_without_the_model_names_the_extra():

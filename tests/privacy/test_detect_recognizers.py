@@ -130,6 +130,11 @@ NEGATIVE = [
     ("I have 3 apples and 4 oranges", "STREET_ADDRESS"),
     ("During the festival, fostering and answering", "STREET_ADDRESS"),
     ("user@localhost", "EMAIL_ADDRESS"),
+    # code is not personal data
+    ('uid = "550e8400-e29b-41d4-a716-446655440000"', "PHONE_NUMBER"),
+    ("connect to 127.0.0.1:5432 or ::1", "IP_ADDRESS"),
+    ("listen on 0.0.0.0", "IP_ADDRESS"),
+    ("returns UserAccountSettingsV2 from getUserById2Handler", "SECRET"),
 ]
 
 

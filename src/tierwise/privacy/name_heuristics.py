@@ -45,7 +45,12 @@ _CUE_RX = regex.compile(
     rf"first\s+name\??|surname\??|directed\s+by\s*:?|written\s+by|signed\s*,?|dear|hi|hello|hey|"
     rf"speak\s+to|talk\s+to|ask\s+for|my\s+(?:son|daughter|kid|child|wife|husband|partner|mother|father|"
     rf"mom|dad|brother|sister|friend|boss|colleague|patient|client)|patient\s*:|client\s*:|contact\s*:|"
-    rf"attn\.?\s*:?|c/o)(?!\w))[\s:,]*(?P<n>{_NAME})"
+    rf"attn\.?\s*:?|c/o|"
+    # the same cues in German, Swedish, Danish/Norwegian, Dutch, French, Spanish, Italian, Portuguese
+    rf"ich\s+heiße|ich\s+heisse|mein\s+name\s+ist|jag\s+heter|mitt\s+namn\s+är|jeg\s+hedder|jeg\s+heter|"
+    rf"ik\s+heet|mijn\s+naam\s+is|je\s+m'appelle|je\s+m’appelle|mon\s+nom\s+est|me\s+llamo|mi\s+nombre\s+es|"
+    rf"mi\s+chiamo|il\s+mio\s+nome\s+è|meu\s+nome\s+é|chamo-me|eu\s+sou|ich\s+bin|jag\s+är|je\s+suis|"
+    rf"soy|sono|liebe[rs]?|hallo|hej|bonjour|hola|ciao|beste|cher|chère|estimad[oa])(?!\w))[\s:,]*(?P<n>{_NAME})"
 )
 _INITIAL_RX = regex.compile(rf"(?<![\w])(?P<n>{_CAP}\s+\p{{Lu}}\.?\s+{_CAP})(?![\w])")
 _TOKEN_RX = regex.compile(rf"(?<![\w])(?P<n>{_CAP}(?:\s+\p{{Lu}}\.?)?(?:\s+(?:{_PARTICLE}\s+)?{_CAP}){{0,2}})(?![\w])")
@@ -64,7 +69,9 @@ _ORG_SUFFIX_RX = regex.compile(
 )
 _FIRM_RX = regex.compile(
     rf"(?i:\b(?:works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:at|by)|joined|is\s+from|am\s+from|"
-    rf"the\s+address\s+of|offices?\s+of|ceo\s+of|founder\s+of|customer\s+of|spent\s+a\s+year\s+at)\s+)"
+    rf"the\s+address\s+of|offices?\s+of|ceo\s+of|founder\s+of|customer\s+of|spent\s+a\s+year\s+at|"
+    rf"arbeitet\s+bei|arbeite\s+bei|werk\s+bij|arbetar\s+på|arbetar\s+för|arbejder\s+hos|jobber\s+i|werkt\s+bij|"
+    rf"travaille\s+chez|trabaja\s+en|trabajo\s+en|lavora\s+presso|lavoro\s+presso|trabalha\s+na|trabalha\s+no)\s+)"
     rf"(?P<n>{_CAP}(?:(?:,\s+|\s+and\s+|\s*-\s*|\s+&\s+|\s+)(?-i:{_CAP})){{0,3}})"
 )
 
@@ -201,8 +208,20 @@ def _followed_by_verb(text: str, i: int) -> bool:
     return _VERBISH.match(text, i) is not None
 
 
+_CODE_CHARS = frozenset("()[]{}=<>;|\\/_@#$%^*")
+_PARTICLES = frozenset("van von der den de da di du del della le la ten ter af al bin ibn mac".split())
+# Greetings, form labels and similar that the English model takes for names in other languages.
+_NER_NOISE = frozenset(
+    w.strip() for w in
+    """guten tag|guten morgen|hallo|goedendag|goedemorgen|hej|hej hej|god morgon|bonjour|bonsoir|hola|buenos días|
+    ciao|buongiorno|olá|bom dia|tel|tel.|telefon|telefoon|téléphone|teléfono|telefono|handy|mobil|iban|bic|swift|
+    adresse|adress|address|indirizzo|dirección|endereço|adres|name|namn|nom|nombre|nome|naam|mein name|
+    mon nom|mi nombre|email|e-mail|mail|fax|ssn|dni|bsn|nie|pnr|steuer-id|meine steuer-id|user|bot|assistant|
+    system|db|api|url|id|ok|okay|thanks|danke|merci|gracias|grazie|tack|dank je""".split("|")
+)
 _ROLE_PREFIX = regex.compile(rf"^(?:(?i:{_TITLES})\.?\s+|ex-\S+\s+)+")
 _DIGIT = regex.compile(r"\d")
+_IDENT = regex.compile(r"\p{Ll}\p{Lu}\p{Ll}*\p{Lu}|\p{Ll}\p{Lu}.*\d")  # camelCase with 2+ humps, or with digits
 
 
 def clean_ner_span(text: str, start: int, end: int, entity: str) -> tuple[int, int] | None:
@@ -217,7 +236,24 @@ def clean_ner_span(text: str, start: int, end: int, entity: str) -> tuple[int, i
     stripped = span.rstrip(" \t.,;:")
     end = start + len(stripped)
     span = stripped
+    if " ".join(span.split()).casefold() in _NER_NOISE or any(c in _CODE_CHARS for c in span):
+        return None
+    if entity in ("PERSON", "LOCATION") and (_DIGIT.search(span) or _IDENT.search(span)):
+        return None  # "UserAccountSettingsV2", "range(1": identifiers, not people or places
     if entity == "PERSON":
+        # leading lower-case words are not part of a name ("ben Jan de Vries"), particles aside
+        words = span.split(" ")
+        k = 0
+        while k < len(words) - 1 and words[k][:1].islower() and words[k].casefold() not in _PARTICLES:
+            k += 1
+        if k:
+            cut = len(" ".join(words[:k])) + 1
+            start += cut
+            span = span[cut:]
+        if span.islower() and any(c.isupper() for c in text[max(0, start - 200):end + 200]):
+            return None  # a lower-case "name" in text that capitalises names
+        if span.isupper() and len(span) <= 4:
+            return None  # "NI", "DB": acronyms
         for tail in ("'s", "’s", "'", "’"):
             if span.endswith(tail):
                 span = span[: -len(tail)]

@@ -277,11 +277,11 @@ class AddressRecognizer:
             yield from self._piece(text, pos, ext, score)
 
     def _piece(self, text: str, a: int, b: int, score: float) -> Iterator[Finding]:
-        while a < b and text[a] in " \t\n,>":
+        while a < b and text[a] in " \t\n,>.":
             a += 1
-        while b > a and text[b - 1] in " \t\n,>":
+        while b > a and text[b - 1] in " \t\n,>.":
             b -= 1
-        if b > a:
+        if b > a and any(c.isalnum() for c in text[a:b]):
             yield Finding("STREET_ADDRESS", a, b, score, self.name)
 
     def _extend(self, text: str, end: int) -> tuple[int, list[tuple[int, int]]]:
@@ -298,7 +298,17 @@ class AddressRecognizer:
             if first in _STOP_WORDS:
                 break
             if s.group("w"):
-                places.append(s.span("w"))
+                pa, pb = s.span("w")
+                cut = text.find(". ", pa, pb)  # "Madrid. Nací ...": the place ends at the sentence
+                if cut >= 0:
+                    pb = cut
+                while pb > pa and text[pb - 1] in ".,":
+                    pb -= 1
+                if pb > pa:
+                    places.append((pa, pb))
+                if cut >= 0:
+                    end = cut
+                    break
             end = s.end()
             c = _SEG_AFTER_COMMA.match(text, end)
             if c:

@@ -53,9 +53,11 @@ class IpRecognizer:
         if "." in text:
             for m in self._v4.finditer(text):
                 try:
-                    ipaddress.IPv4Address(m.group())
+                    ip4 = ipaddress.IPv4Address(m.group())
                 except ValueError:
                     continue
+                if ip4.is_loopback or ip4.is_unspecified:
+                    continue  # 127.0.0.1, 0.0.0.0: the same on every machine, identify no one
                 if self._version_ctx.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
@@ -70,7 +72,7 @@ class IpRecognizer:
                     ip = ipaddress.IPv6Address(s)
                 except ValueError:
                     continue
-                if ip.is_unspecified and s == "::":
+                if ip.is_unspecified or ip.is_loopback:
                     continue
                 yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
 
@@ -139,7 +141,7 @@ class PhoneRecognizer:
     entities = frozenset({"PHONE_NUMBER"})
     # A run of digits with phone separators; at least 6 digits (checked below).
     _cand = re.compile(
-        r"(?=[+(\d])(?<![\w+])(?:\+|00)?(?:\(\d{1,5}\)|\d)(?:[ .\-/\u00a0]{0,2}(?:\(\d{1,5}\)|\d)){5,19}"
+        r"(?=[+(\d])(?<![\w+])(?<![\w]-)(?:\+|00)?(?:\(\d{1,5}\)|\d)(?:[ .\-/\u00a0]{0,2}(?:\(\d{1,5}\)|\d)){5,19}"
         r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?(?![\w])"
     )
 

@@ -59,6 +59,7 @@ _TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
 _RUN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
 _ASSIGN_KEYS = ("pass", "pwd", "secret", "key", "token", "kennwort", "lösenord", "mot de passe", "contraseña",
                 "bearer", "basic")
+_CAMEL = re.compile(r"[a-z]*(?:[A-Z][a-z]{2,}|[A-Z]{1,4}(?![a-z])|\d{1,4}|[a-z]{2,})+")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
 
@@ -130,6 +131,9 @@ class SecretRecognizer:
         has_upper = any(c.isupper() for c in tok)
         has_lower = any(c.islower() for c in tok)
         if not (has_digit and has_upper and has_lower):
+            return False
+        # CamelCase identifiers (`UserAccountSettingsV2`, `getUserById2Handler`): words, not randomness.
+        if _CAMEL.fullmatch(tok):
             return False
         # Identifiers joined by _ or - (`MAX_RETRY_COUNT_2`): words, not randomness.
         parts = re.split(r"[_-]", tok)
