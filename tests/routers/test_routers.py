@@ -104,3 +104,22 @@ def test_embedding_knn_learns_the_split(data, tmp_path):
     assert s[hard].mean() > s[~hard].mean()
     r2 = load_router(save_router(r, tmp_path / "e"))
     assert r2.score_text(data.prompts[3]) == pytest.approx(s[3], abs=1e-2)
+
+
+def test_transfer_router_weighs_sources_equally_and_picks_weights_by_leaving_one_out(data, tmp_path):
+    from tierwise.evaluation.dataset import concat
+    from tierwise.routers.transfer import balanced_weights, sources
+
+    a, b = data.take(range(0, 48, 2), "a"), data.take(range(1, 48, 2), "b")
+    both = concat([a, b.take(range(12), "b")], "a+b")
+    assert sorted(set(sources(both))) == ["a", "b"]
+    w = balanced_weights(sources(both))
+    assert w[:24].sum() == pytest.approx(w[24:].sum())  # 24 and 12 queries: each source counts the same
+    r = make_router("transfer-lsa").fit(both)
+    assert {k.split("<-not-")[1] for k in r.source_apgr} == {"a", "b"}  # each source was left out once
+    assert (r.weights >= 0).all() and r.weights.sum() > 0
+    s = r.score(data)
+    hard = np.array([x == "proof" for x in data.subjects])
+    assert s[hard].mean() > s[~hard].mean()
+    r2 = load_router(save_router(r, tmp_path / "t"))
+    np.testing.assert_allclose(r2.score(data), s, rtol=1e-2, atol=1e-3)

@@ -32,7 +32,7 @@ def _load(data: str, config_path: str, route: str | None) -> OutcomeDataset:
 @config_option
 @click.option("--router", "-r", "routers", multiple=True,
               help="Router spec to train with k-fold CV (stack, stack-lsa, linear, knn-lsa, mf-lsa, knn-embedding, "
-                   "mf-embedding, ensemble, ensemble-embedding, posthoc) or a saved router's .json path. Repeatable.")
+                   "mf-embedding, ensemble, ensemble-embedding, posthoc, transfer, transfer-lsa) or a saved router's .json path. Repeatable.")
 @click.option("--folds", "-k", type=int, default=5, show_default=True, help="k of k-fold CV by question.")
 @click.option("--route", default=None, help="With DATA=ledger: only this route's records.")
 @click.option("--drop-subject", "drop_subjects", multiple=True, help="Leave out queries of this subject.")

@@ -9,6 +9,7 @@ gather and a dot product. `Embedder` wraps a local sentence-transformers model (
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import zlib
@@ -39,6 +40,17 @@ def _tokens(text: str) -> list[str]:
     return toks
 
 
+@functools.lru_cache(maxsize=4)
+def token_hashes(text: str) -> np.ndarray:
+    """CRC32 of every token of `text` (read-only). Cached for the last few prompts: a router with two
+    hashed feature sets (e.g. `stack-lsa`: TF-IDF and LSA) tokenises and hashes a request once."""
+    toks = _tokens(text)
+    # map() over C functions: no Python frame per token (this runs on every routed request).
+    h = np.fromiter(map(zlib.crc32, map(str.encode, toks)), dtype=np.int64, count=len(toks))
+    h.setflags(write=False)
+    return h
+
+
 class HashingTfidf:
     kind = "hashing_tfidf"
 
@@ -49,9 +61,7 @@ class HashingTfidf:
         self.idf = idf if idf is not None else np.ones(n_buckets, dtype=np.float32)
 
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        toks = _tokens(text)
-        # map() over C functions: no Python frame per token (this runs on every routed request).
-        h = np.fromiter(map(zlib.crc32, map(str.encode, toks)), dtype=np.int64, count=len(toks))
+        h = token_hashes(text)
         idx, cnt = np.unique(h & (self.n_buckets - 1), return_counts=True)
         return idx, cnt.astype(np.float32)
 

@@ -1,0 +1,121 @@
+"""Routers that transfer (issue 22): leave-one-benchmark-out (LOBO) on RouteLLM's GPT-4 vs Mixtral
+data — train on two of MMLU, GSM8K and MT-Bench, test on the third — for every router, beside
+random and prompt length; in-domain 5-fold CV for the routers asked (`--in-domain`); and the
+decision time per request on long prompts.
+
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/routers_transfer.py --emb-cache /tmp/tw-emb-cache \
+        [--routers linear,transfer-lsa,transfer] [--tests mmlu,gsm8k,mt-bench] [--in-domain transfer]
+
+Training parts are put on one [0, 1] outcome scale (MT-Bench grades by their range) and, for the
+`transfer` routers, weighted so each benchmark counts equally. Embeddings come from the on-disk
+cache (`--emb-cache`), computed once. Each APGR of a held-out benchmark comes with a 95% bootstrap
+interval over its queries and the paired interval of the lead over random (is it above random with
+confidence?). Prints markdown for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from tierwise.evaluation.baselines import prompt_length_scores, random_scores
+from tierwise.evaluation.cv import cross_val_scores
+from tierwise.evaluation.dataset import concat, unit_scale
+from tierwise.evaluation.loaders import load_benchmark
+from tierwise.evaluation.metrics import apgr, bootstrap_apgr, routing_curve
+from tierwise.routers import make_router
+from tierwise.routers.embedding_cache import EmbeddingCache
+
+NAMES = ("mmlu", "gsm8k", "mt-bench")
+
+
+def cell(scores: np.ndarray, d, rounds: int) -> str:
+    a = apgr(routing_curve(scores, d.strong, d.weak))
+    if not rounds:
+        return f"{a:.3f}"
+    ci = bootstrap_apgr(scores, d.strong, d.weak, rounds=rounds)
+    lead = bootstrap_apgr(scores, d.strong, d.weak, against=random_scores(d, 0), rounds=rounds)
+    star = "" if lead.low > 0 else (" ↓" if lead.high < 0 else " ~")  # ~: not above random with confidence
+    return f"{a:.3f} ({ci.low:.3f}–{ci.high:.3f}){star}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routers", default="linear,mf-lsa,stack-lsa,knn-embedding,mf-embedding,ensemble-embedding,"
+                                         "stack,transfer-lsa,transfer")
+    ap.add_argument("--tests", default="mmlu,gsm8k,mt-bench")
+    ap.add_argument("--in-domain", default="", help="routers to also cross-validate in-domain on MMLU and GSM8K")
+    ap.add_argument("--emb-cache", type=Path, default=None)
+    ap.add_argument("--ci", type=int, default=500)
+    ap.add_argument("--timing", default="stack-lsa,transfer-lsa", help="routers timed per request on long prompts")
+    ap.add_argument("--timing-rounds", type=int, default=3)
+    args = ap.parse_args()
+    cache = EmbeddingCache(args.emb_cache)
+    raw = {n: load_benchmark(n) for n in NAMES}
+    unit = {n: unit_scale(d) for n, d in raw.items()}
+    specs = [s for s in args.routers.split(",") if s]
+    tests = [t for t in args.tests.split(",") if t]
+    results: dict[str, dict[str, str]] = {}
+    for t in tests:
+        d = raw[t]
+        results.setdefault("random", {})[t] = cell(random_scores(d, 0), d, args.ci)
+        results.setdefault("prompt-length", {})[t] = cell(prompt_length_scores(d), d, args.ci)
+        train = concat([unit[n] for n in NAMES if n != t], "+".join(n for n in NAMES if n != t))
+        for spec in specs:
+            t0 = time.time()
+            r = make_router(spec, embedding_cache=cache).fit(train)
+            results.setdefault(spec, {})[t] = cell(r.score(d), d, args.ci)
+            print(f"<!-- {spec} → {t}: {time.time() - t0:.0f} s -->", flush=True)
+    print("\n### Leave-one-benchmark-out transfer (APGR, 95% interval; ~ = not above random with confidence, "
+          "↓ = below random with confidence)\n")
+    print("| router | " + " | ".join(f"{t} ← {'+'.join(n for n in NAMES if n != t)}" for t in tests) + " |")
+    print("|---|" + "---|" * len(tests))
+    for name, row in results.items():
+        print(f"| {name} | " + " | ".join(row.get(t, "") for t in tests) + " |")
+
+    if args.in_domain:
+        print("\n### In-domain, 5-fold CV by question (same folds as bench/routers_benchmark.py)\n")
+        print("| router | MMLU | GSM8K |\n|---|---|---|")
+        for spec in [s for s in args.in_domain.split(",") if s]:
+            vals = []
+            for n in ("mmlu", "gsm8k"):
+                d = raw[n]
+                s = cross_val_scores(d, partial(make_router, spec, embedding_cache=cache), 5, 0)
+                vals.append(cell(s, d, args.ci))
+            print(f"| {spec} | " + " | ".join(vals) + " |", flush=True)
+
+    if args.timing:
+        from tierwise.routers import features
+        from tierwise.routers.features import token_hashes
+
+        mmlu = raw["mmlu"]
+        longest = sorted(mmlu.prompts, key=len)[-300:]
+        print(f"\n### Decision time per request (score_text p50 ms; the 300 longest MMLU prompts, median "
+              f"{statistics.median(map(len, longest)):.0f} characters; router fitted on GSM8K + MT-Bench; "
+              f"A = each prompt tokenised and hashed per feature set, as before; B = once; interleaved, "
+              f"{args.timing_rounds} rounds)\n")
+        train = concat([unit["gsm8k"], unit["mt-bench"]], "gsm8k+mt-bench")
+        for spec in [s for s in args.timing.split(",") if s]:
+            r = make_router(spec, embedding_cache=cache).fit(train)
+            a_times, b_times = [], []
+            for _ in range(args.timing_rounds):
+                for p in longest:
+                    features.token_hashes = token_hashes.__wrapped__  # A: no sharing, every set hashes
+                    t0 = time.perf_counter()
+                    r.score_text(p)
+                    a_times.append((time.perf_counter() - t0) * 1000)
+                    features.token_hashes = token_hashes
+                    token_hashes.cache_clear()  # B: nothing cached from an earlier call
+                    t0 = time.perf_counter()
+                    r.score_text(p)
+                    b_times.append((time.perf_counter() - t0) * 1000)
+            a, b = statistics.median(a_times), statistics.median(b_times)
+            print(f"- {spec}: A {a:.3f} ms, B {b:.3f} ms (B/A {b / a:.2f})")
+
+if __name__ == "__main__":
+    main()
