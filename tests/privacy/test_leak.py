@@ -179,6 +179,8 @@ def test_local_only_fails_instead_when_local_is_down(setup, openai_up, anthropic
     with pytest.raises((openai.APIStatusError, anthropic.APIStatusError)) as e:
         ask(g, sdk, route, False)
     assert e.value.status_code in (403, 502, 503)
+    if route == "fb":  # the client learns why the remote target was not tried, not only the local error
+        assert "privacy" in str(e.value).lower() or "local_only" in str(e.value), str(e.value)
     _settle(g, route, anthropic_up)
     assert anthropic_up.requests == []
 

@@ -71,12 +71,15 @@ class Fallback:
         last: UpstreamError | None = None
         overflows: list[ContextOverflow] = []
         others = 0  # targets that failed for another reason than the request's size
+        refused: str | None = None  # a target the privacy boundary would not let this request reach
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
                     result = await call(target)
                 except UpstreamError as e:
                     last = e
+                    if e.error_class == "privacy_refused" and refused is None:
+                        refused = e.message  # names the class and the target, never a value
                     if not should_fall_back(e):
                         raise
                     if isinstance(e, ContextOverflow):
@@ -105,8 +108,9 @@ class Fallback:
             raise combined_overflow(self.name, overflows)
         if len(self.targets) == 1 and last.status != 503:
             raise last
+        why = f"; {refused}" if refused is not None and refused != last.message else ""
         raise Overloaded(
-            f"route {self.name!r}: every target failed; last error: {last.message}",
+            f"route {self.name!r}: every target failed; last error: {last.message}{why}",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),
         )
 
