@@ -1,56 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
 
-from tests.doubles import AnthropicDouble, OpenAIDouble
-from tests.harness import GatewayServer, make_config, two_tier_config
+from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (the same fixtures)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def openai_up() -> Iterator[OpenAIDouble]:
-    d = OpenAIDouble()
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-def anthropic_up() -> Iterator[AnthropicDouble]:
-    d = AnthropicDouble()
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-def gateway(tmp_path) -> Iterator[Callable[..., GatewayServer]]:
-    started: list[GatewayServer] = []
-
-    def make(cfg: dict[str, Any] | str) -> GatewayServer:
-        g = GatewayServer(make_config(cfg, tmp_path)).start()
-        started.append(g)
-        return g
-
-    yield make
-    for g in started:
-        g.stop()
-
-
-@pytest.fixture
-def two_tier(gateway, openai_up, anthropic_up):
-    """`local` on the OpenAI double, `frontier` ($3/$15 per million) on the Anthropic double."""
-
-    def make(**kw: Any) -> GatewayServer:
-        return gateway(two_tier_config(openai_up.url, anthropic_up.url, **kw))
-
-    return make
 
 
 @pytest.fixture
