@@ -84,6 +84,9 @@ class SpanExporter:
         self._heads: dict[tuple[Any, ...], bytes] = {}  # used by the export thread only
         self._events: dict[tuple[Any, ...], bytes] = {}  # event bodies (all but the time), same
         self._wake = threading.Event()
+        # Held while a batch is taken and exported, so a caller's flush() waits for the batch the
+        # background thread has in flight instead of returning while it is still being sent.
+        self._flushing = threading.Lock()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="tierwise-otlp", daemon=True)
         self._thread.start()
@@ -110,6 +113,10 @@ class SpanExporter:
             self.flush()
 
     def flush(self) -> None:
+        with self._flushing:
+            self._drain()
+
+    def _drain(self) -> None:
         while self.queue:
             batch: list[Any] = []
             while self.queue and len(batch) < self.batch:
