@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +25,39 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    """A real `tierwise serve` process (its own interpreter, as in production) on `port`; for the
+    tests that kill it, run several of it, or share Redis between replicas."""
+
+    def __init__(self, cfg: Path, port: int, tmp: Path, args: tuple[str, ...] = ()) -> None:
+        import httpx2
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.log = open(tmp / f"serve-{port}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+        self.p = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(cfg), *args],
+                                  stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx2.get(self.url + "/health", timeout=1)
+                return
+            except httpx2.TransportError:
+                assert self.p.poll() is None, Path(self.log.name).read_text()
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
 
 
 class GatewayServer:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,15 +24,20 @@ import pytest
 import redis
 
 from tests.doubles import AnthropicDouble, Delay, Reply
-from tests.harness import free_port
+from tests.harness import ServeProcess, free_port
 
 from .conftest import REDIS_URL
 
-TIERWISE = [sys.executable, "-m", "tierwise.cli", "serve"]
 USAGE = (40, 400)
 COST = (USAGE[0] * 3 + USAGE[1] * 15) / 1e6  # $0.00612 a request
 MAX_TOKENS = 500
 BUDGET = 1.00
+
+
+def Serve(cfg_text: str, port: int, tmp: Path) -> ServeProcess:
+    path = tmp / f"tierwise-{port}.yaml"
+    path.write_text(cfg_text)
+    return ServeProcess(path, port, tmp)
 
 
 def config(port: int, tmp: Path, up: str, store: str, ttl: float = 900, usd: float = BUDGET) -> str:
@@ -55,34 +58,6 @@ budgets:
 """
 
 
-class Serve:
-    def __init__(self, cfg_text: str, port: int, tmp: Path) -> None:
-        path = tmp / f"tierwise-{port}.yaml"
-        path.write_text(cfg_text)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.log = open(tmp / f"serve-{port}.log", "wb")  # noqa: SIM115
-        self.p = subprocess.Popen(TIERWISE + ["-c", str(path)], stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                  cwd=tmp)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.url + "/health", timeout=1)
-                return
-            except httpx.TransportError:
-                assert self.p.poll() is None, Path(self.log.name).read_text()
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.log.close()
 
 
 @pytest.fixture

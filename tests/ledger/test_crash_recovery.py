@@ -13,10 +13,7 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +23,9 @@ import openai
 import pytest
 
 from tests.doubles import AnthropicDouble, OpenAIDouble, Reply
+from tests.harness import ServeProcess as Serve
 from tests.harness import free_port
 
-TIERWISE = [sys.executable, "-m", "tierwise.cli", "serve"]
 TEXT = "every answered request leaves a row behind"
 RID = "x-tierwise-request-id"
 
@@ -52,32 +49,6 @@ routes:
 """
 
 
-class Serve:
-    def __init__(self, cfg: Path, port: int, tmp: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.log = open(tmp / f"serve-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-        self.p = subprocess.Popen(TIERWISE + ["-c", str(cfg)], stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                  cwd=tmp)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.url + "/health", timeout=1)
-                return
-            except httpx.TransportError:
-                assert self.p.poll() is None, Path(self.log.name).read_text()
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.log.close()
 
 
 def ask(oc: openai.OpenAI, ac: anthropic.Anthropic, api: str, stream: bool, model: str, i: int) -> str | None:
