@@ -111,3 +111,32 @@ def test_cli_feedback(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     assert res.exit_code == 0, res.output
     assert "recorded good" in res.output and "route main" in res.output
     assert g.ledger.get(rid).extra["feedback"][0]["source"] == "cli"
+
+
+def test_a_slow_ledger_does_not_stall_other_requests(gateway, openai_up, anthropic_up):  # noqa: F811
+    # Feedback waits for the ledger's writer and reads SQLite; that must happen off the event loop,
+    # or one feedback call behind a busy writer would hold up every request the gateway serves.
+    import threading
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}}))
+    release, entered = threading.Event(), threading.Event()
+    real_flush = g.ledger.flush
+
+    def held_flush(timeout: float = 30.0) -> bool:
+        entered.set()
+        release.wait(20)
+        return real_flush(timeout)
+
+    g.ledger.flush = held_flush
+    result: dict = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", post(g, {"request_id": "req_nope", "rating": "good"})))
+    t.start()
+    try:
+        assert entered.wait(10)
+        health = httpx.get(g.url + "/health", timeout=10)  # answered while the feedback call is held
+        assert health.status_code == 200 and not result
+    finally:
+        release.set()
+        t.join(20)
+    assert result["r"].status_code == 404
