@@ -95,3 +95,32 @@ def test_report_counts_refusals_and_downgrades(gateway, openai_up, anthropic_up,
     assert orjson.loads(res.output)["budgets"] == {"cap": {"refused": 1, "downgraded": 2}}
     table = CliRunner().invoke(main, ["report", "-c", str(tmp_path / "tw.yaml")])
     assert "budget cap: 1 request(s) refused, 2 downgraded to the local tier" in table.output
+
+
+def test_a_team_key_sees_only_its_own_buckets(gateway, openai_up, anthropic_up, monkeypatch):
+    # A key limited to some routes belongs to one team: other keys' spend and other clients' session
+    # ids are not its business. An unrestricted (operator) key sees every bucket.
+    import httpx2
+
+    monkeypatch.setenv("OPS_KEY", "ops-secret")
+    monkeypatch.setenv("TEAM_A", "team-a-secret")
+    monkeypatch.setenv("TEAM_B", "team-b-secret")
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={"limits": [
+        {"name": "daily", "usd": 2.0}, {"name": "per-key", "per": "key", "usd": 1.0},
+        {"name": "per-session", "per": "session", "tokens": 10_000}]})
+    cfg["server"]["api_keys_env"] = ["OPS_KEY", {"env": "TEAM_A", "name": "team-a", "routes": ["main"]},
+                                     {"env": "TEAM_B", "name": "team-b", "routes": ["main"]}]
+    g = gateway(cfg)
+    for key, session in (("team-a-secret", "alice-session"), ("team-b-secret", "bob-session")):
+        oai(g, api_key=key).chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}],
+                                                    extra_headers={"x-tierwise-session": session})
+    g.flush()
+
+    def seen(key: str) -> set[tuple[str, str]]:
+        r = httpx2.get(g.url + "/v1/tierwise/budgets", headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        return {(row["budget"], row["value"]) for row in r.json()["budgets"]}
+
+    assert seen("team-a-secret") == {("daily", "*"), ("per-key", "team-a")}
+    assert {("per-key", "team-b"), ("per-session", "alice-session"), ("per-session", "bob-session")} <= seen("ops-secret")

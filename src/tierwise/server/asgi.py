@@ -541,8 +541,11 @@ class App:
     async def budgets_status(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
         try:
-            self.check_auth(_headers(scope))
+            key = self.check_auth(_headers(scope))
             body = await self.gw.spend.status()
+            if key.routes is not None:  # a team's key sees its own buckets, not other teams' or users'
+                body["budgets"] = [r for r in body["budgets"] if self._sees_bucket(key, r)]
+                body.pop("reservations_in_flight", None)
         except TierwiseError as e:
             await self.send_json(send, e.status, openai_chat.encode_error(e))
             return
@@ -551,6 +554,14 @@ class App:
             await self.send_json(send, 503, openai_chat.encode_error(err))
             return
         await self.send_json(send, 200, orjson.dumps(body))
+
+    def _sees_bucket(self, key: KeyScope, row: dict[str, Any]) -> bool:
+        per, value = row["per"], row["value"]
+        if per == "key":
+            return bool(value == key.name)
+        if per == "route":
+            return value in (key.routes or ())
+        return per in ("global", "model")  # shared totals; tag/session/workflow values are other clients' text
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:
