@@ -91,6 +91,12 @@ class Gateway:
 
             self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
         self.observer = observability.build(self)  # metrics, spans, dashboard feed (all off by default)
+        self.approvals: Any = None  # human approval gates (tierwise.dispatch.approvals); None costs nothing
+        if cfg.approvals is not None:
+            from tierwise.dispatch.approvals import Approvals, build_store
+
+            fallback = cfg.budgets.store.redis_url if cfg.budgets is not None else None
+            self.approvals = Approvals(cfg.approvals, build_store(cfg.approvals, fallback), privacy=self.privacy)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,6 +114,8 @@ class Gateway:
             if drain is not None:
                 await drain()
         await self.spend.close()
+        if self.approvals is not None:
+            await self.approvals.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -227,7 +235,9 @@ class Gateway:
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
                 shadow=shadow,
-                extra={k: ctx.notes[k] for k in ("task_type", "complexity") if k in ctx.notes},  # learning/triage
+                # learning/triage; who decided an approval and why (tierwise.dispatch.approvals)
+                extra={k: ctx.notes[k] for k in ("task_type", "complexity", "approval") if k in ctx.notes},
+                arm=ctx.notes.get("arm"),  # the `split` policy's arm
             )
             self.ledger.submit(rec)
         except Exception:  # the ledger must never break a request
