@@ -13,7 +13,6 @@ import pytest
 
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, oai
-from tests.harness import two_tier_config
 
 from .conftest import ADMIN, GW_KEY, admin_get, approvals_config, decide, wait_pending
 
