@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same fixtures)
 from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401
@@ -34,3 +36,16 @@ def wait_pending(url: str, n: int = 1, timeout: float = 10.0) -> list[dict[str, 
 
 def approvals_config(**gate: Any) -> dict[str, Any]:
     return {"routes": {"main": {"timeout": "30s", **gate}}}
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+needs_redis = pytest.mark.skipif(not _redis_up() and os.environ.get("CI") != "true",
+                                 reason="no Redis at 127.0.0.1:6379 (required under CI=true)")

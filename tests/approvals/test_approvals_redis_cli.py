@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
@@ -16,23 +15,9 @@ from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
 from tierwise.cli import main
 
-from .conftest import ADMIN, REDIS_URL, admin_get, decide, wait_pending
+from .conftest import ADMIN, REDIS_URL, admin_get, decide, needs_redis, wait_pending
 
 MSG = [{"role": "user", "content": "deploy to production"}]
-
-
-def _redis_up() -> bool:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-        return True
-    except Exception:
-        return False
-
-
-needs_redis = pytest.mark.skipif(not _redis_up() and os.environ.get("CI") != "true",
-                                 reason="no Redis at 127.0.0.1:6379 (required under CI=true)")
 
 
 def replica_cfg(openai_up, anthropic_up, prefix: str, **gate):

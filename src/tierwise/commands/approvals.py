@@ -13,30 +13,11 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import config_option, gateway_json, load_or_exit
 
 
 def _call(ctx: click.Context, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    url, key = ctx.obj["url"], ctx.obj["key"]
-    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"} if key else {}
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url.rstrip("/") + "/v1/tierwise/approvals", data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=15) as r:  # noqa: S310 (the operator's own gateway)
-            out: dict[str, Any] = json.loads(r.read(16 << 20))
-            return out
-    except urllib.error.HTTPError as e:
-        try:
-            msg = json.loads(e.read(64 << 10))["error"]["message"]
-        except Exception:
-            msg = f"HTTP {e.code}"
-        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); start it, or pass --url") from None
+    return gateway_json(ctx.obj["url"], "/v1/tierwise/approvals", ctx.obj["key"], method=method, body=body)
 
 
 @click.group("approvals")

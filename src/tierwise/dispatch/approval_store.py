@@ -23,6 +23,7 @@ import orjson
 log = logging.getLogger("tierwise.approvals")
 
 PENDING = "pending"
+OP_TIMEOUT = 3.0  # seconds a Redis call of the approvals may take (it then counts as the store being down)
 KEEP_DECIDED_S = 300  # a decided record stays readable this long (who decided, for a late look)
 MAX_KEPT = 2000  # records the memory store keeps at most (pending ones are bounded per route besides)
 FINAL_STATES = ("approved", "rejected", "timed_out", "cancelled")
@@ -187,13 +188,15 @@ class RedisApprovalStore(_Watchers):
         super().__init__()
         import redis.asyncio as aioredis
 
-        self.client: Any = aioredis.Redis.from_url(url)
+        # No read timeout: the subscription blocks on reads by design; calls are bounded by OP_TIMEOUT.
+        self.client: Any = aioredis.Redis.from_url(url, socket_connect_timeout=OP_TIMEOUT)
         self.prefix = prefix
         self.channel = prefix + "decided"
         self._open = self.client.register_script(_OPEN)
         self._decide = self.client.register_script(_DECIDE)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed: asyncio.Event | None = None
+        self._failed: asyncio.Event | None = None  # set when a (re)subscription attempt failed
 
     def _rec(self, id: str) -> str:
         return f"{self.prefix}rec:{id}"
@@ -204,18 +207,30 @@ class RedisApprovalStore(_Watchers):
     async def ready(self) -> None:
         """Subscribed to the decisions channel (before a record opens, so no notice can be missed)."""
         if self._listener is None or self._listener.done():
-            self._subscribed = asyncio.Event()
+            self._subscribed, self._failed = asyncio.Event(), asyncio.Event()
             self._listener = asyncio.create_task(self._listen(), name="tierwise-approvals-listener")
-        assert self._subscribed is not None
-        await self._subscribed.wait()
+        assert self._subscribed is not None and self._failed is not None
+        if self._subscribed.is_set():
+            return
+        waits = [asyncio.ensure_future(self._subscribed.wait()), asyncio.ensure_future(self._failed.wait())]
+        try:  # a refused connection fails at once; a silent one after OP_TIMEOUT
+            await asyncio.wait(waits, timeout=OP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if not self._subscribed.is_set():
+            self._failed.clear()
+            raise ConnectionError("cannot subscribe to the approvals channel on Redis")
 
     async def _listen(self) -> None:
-        assert self._subscribed is not None
+        assert self._subscribed is not None and self._failed is not None
+        failures = 0
         while True:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
                 self._subscribed.set()
+                failures = 0
                 self.wake_all()  # after a reconnect: every waiter looks at its record once
                 while True:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
@@ -224,9 +239,12 @@ class RedisApprovalStore(_Watchers):
                         self.wake(data.decode() if isinstance(data, bytes) else str(data))
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # Redis went away: waiters keep their recheck; resubscribe shortly
-                log.warning("approvals: lost the Redis subscription (%s); reconnecting", type(e).__name__)
-                await asyncio.sleep(0.5)
+            except Exception as e:  # Redis went away: waiters keep their recheck; resubscribe with backoff
+                self._failed.set()
+                if failures == 0:
+                    log.warning("approvals: lost the Redis subscription (%s); reconnecting", type(e).__name__)
+                failures += 1
+                await asyncio.sleep(min(10.0, 0.25 * 2 ** min(failures, 6)))
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -234,26 +252,29 @@ class RedisApprovalStore(_Watchers):
     async def open(self, rec: ApprovalRecord, max_pending: int) -> bool:
         now = time.time()
         ttl = int(rec.deadline - now) + KEEP_DECIDED_S
-        ok = await self._open(keys=[self.prefix + "pending", self._subject(rec.kind, rec.subject), self._rec(rec.id)],
-                              args=[rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)])
+        ok = await asyncio.wait_for(self._open(keys=[self.prefix + "pending", self._subject(rec.kind, rec.subject), self._rec(rec.id)],
+                              args=[rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)]),
+                                    OP_TIMEOUT)
         return bool(ok)
 
     async def get(self, id: str) -> ApprovalRecord | None:
-        raw = await self.client.get(self._rec(id))
+        raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)
         return None if raw is None else ApprovalRecord.from_json(raw)
 
     async def decide(self, id: str, state: str, approver: str, reason: str | None) -> tuple[bool, ApprovalRecord | None]:
-        done, raw = await self._decide(keys=[self.prefix + "pending", self._rec(id)],
-                                       args=[id, state, approver, reason or "", time.time(),
-                                             self.prefix + "subject:", self.channel, KEEP_DECIDED_S])
+        done, raw = await asyncio.wait_for(self._decide(
+            keys=[self.prefix + "pending", self._rec(id)],
+            args=[id, state, approver, reason or "", time.time(), self.prefix + "subject:", self.channel,
+                  KEEP_DECIDED_S]), OP_TIMEOUT)
         rec = ApprovalRecord.from_json(raw) if raw else None
         return bool(done), rec
 
     async def pending(self, limit: int) -> list[ApprovalRecord]:
-        ids = await self.client.zrangebyscore(self.prefix + "pending", time.time(), "+inf", start=0, num=limit)
+        ids = await asyncio.wait_for(self.client.zrangebyscore(self.prefix + "pending", time.time(), "+inf",
+                                                               start=0, num=limit), OP_TIMEOUT)
         if not ids:
             return []
-        raws = await self.client.mget([self._rec(i.decode()) for i in ids])
+        raws = await asyncio.wait_for(self.client.mget([self._rec(i.decode()) for i in ids]), OP_TIMEOUT)
         recs = [ApprovalRecord.from_json(r) for r in raws if r is not None]
         return sorted((r for r in recs if r.state == PENDING), key=lambda r: r.created)
 

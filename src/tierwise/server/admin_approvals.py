@@ -25,7 +25,6 @@ from tierwise.wire import openai_chat
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 PATH = "/v1/tierwise/approvals"
-MAX_BODY = 16 * 1024
 
 
 class AdminKeys:
@@ -91,7 +90,11 @@ class ApprovalEndpoints:
         async def go() -> Any:
             who = self._admin(scope)
             a = self._approvals()
-            data = await _small_json(receive)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            try:  # after the admin check: only an admin's body is read (bounded by server.max_body_bytes)
+                data = orjson.loads(await self.app.read_body(scope, receive, headers))
+            except orjson.JSONDecodeError:
+                raise InvalidRequest("the body is not valid JSON") from None
             if not isinstance(data, dict) or set(data) - {"id", "decision", "reason"}:
                 raise InvalidRequest("the body must be {\"id\": ..., \"decision\": \"approve\"|\"reject\", \"reason\": ...}")
             decision = data.get("decision")
@@ -100,25 +103,6 @@ class ApprovalEndpoints:
             return await a.decide(data.get("id"), decision == "approve", who, data.get("reason"))
 
         await self._answer(send, go)
-
-
-async def _small_json(receive: Any) -> Any:
-    parts, size = [], 0
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            raise InvalidRequest("client went away while sending the body")
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise InvalidRequest(f"the body must be at most {MAX_BODY} bytes", status=413)
-        parts.append(chunk)
-        if not msg.get("more_body"):
-            break
-    try:
-        return orjson.loads(b"".join(parts))
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("the body is not valid JSON") from None
 
 
 async def hold(app: Any, scope: dict[str, Any], receive: Any, send: Any, codec: Any, req: Any, ctx: Any,
