@@ -151,6 +151,6 @@ def test_preview_hides_secrets_and_what_privacy_protects(two_tier, monkeypatch, 
             model="main", messages=[{"role": "user", "content": text}]))
         [p] = wait_pending(g.url)
         assert "jane.doe@example.com" not in p["preview"] and secret not in p["preview"]
-        assert "mail" in p["preview"]
+        assert p["preview"] == "[user] mail <EMAIL_ADDRESS> the key [redacted]"
         decide(g.url, p["id"], "approve")
         fut.result(timeout=10)
