@@ -489,7 +489,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                            f"privacy.routes.{r}", index)
     for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
         raise _err(problem, file, where, index)
-    for where, problem in approval_references(cfg.approvals, targets):
+    for where, problem in approval_references(cfg.approvals, set(cfg.routes), set(cfg.models)):
         raise _err(problem, file, where, index)
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
         for r in names:

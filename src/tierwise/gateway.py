@@ -139,6 +139,10 @@ class Gateway:
         if pc is None:
             raise NotFound(f"unknown model or route {name!r}")
         t = POLICY_TYPES[pc.policy].build(pc, name, self._builder)
+        if self.cfg.approvals is not None and name in self.cfg.approvals.routes:
+            from tierwise.dispatch.gated_route import GatedRoute
+
+            t = GatedRoute(name, t, self)  # waits for an approval however the route is reached
         self._routes[name] = t
         return t
 

@@ -154,3 +154,33 @@ def test_preview_hides_secrets_and_what_privacy_protects(two_tier, monkeypatch, 
         assert p["preview"] == "[user] mail <EMAIL_ADDRESS> the key [redacted]"
         decide(g.url, p["id"], "approve")
         fut.result(timeout=10)
+
+
+def test_a_gated_route_reached_through_another_route_waits_too(two_tier, monkeypatch, anthropic_up):
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    anthropic_up.default = Reply(text="done")
+    g = two_tier(server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]}, approvals=approvals_config(),
+                 routes={"main": {"policy": "fallback", "targets": ["frontier"]},
+                         "outer": {"policy": "fallback", "targets": ["main", "local"]}})
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(lambda: list(oai(g).chat.completions.create(model="outer", messages=MSG, stream=True)))
+        [p] = wait_pending(g.url)
+        assert p["subject"] == "main" and p["model"] == "outer"
+        decide(g.url, p["id"], "reject", "nested")
+        with pytest.raises(openai.PermissionDeniedError, match="approval rejected"):  # not fallen back to `local`
+            fut.result(timeout=10)
+    g.flush()
+    [rec] = g.ledger.query()
+    assert rec.route == "outer" and rec.extra["approval"]["reason"] == "nested"
+
+
+def test_gates_name_routes_not_models(tmp_path):
+    from tests.harness import make_config, two_tier_config
+    from tierwise.errors import ConfigError
+
+    cfg = two_tier_config("http://127.0.0.1:9", "http://127.0.0.1:9", approvals={"routes": {"frontier": {}}})
+    with pytest.raises(ConfigError, match="approvals.routes.frontier: 'frontier' is a model"):
+        make_config(cfg, tmp_path)
+    cfg["approvals"] = {"routes": {"main": {"timeout": "forever"}}}
+    with pytest.raises(ConfigError, match="approvals.routes.main.timeout"):
+        make_config(cfg, tmp_path)

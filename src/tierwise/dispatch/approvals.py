@@ -73,8 +73,14 @@ class Conflict(TierwiseError):
     kind = "invalid_request_error"
 
 
-class ClientLeft(Exception):
-    """The client went away while its request waited: the pending record was cancelled."""
+class ClientLeft(TierwiseError):
+    """The client went away while its request waited: the pending record was cancelled (499: nobody reads it)."""
+
+    status = 499
+    kind = "api_error"
+
+    def __init__(self, id: str) -> None:
+        super().__init__(f"the client went away while approval {id} was pending")
 
 
 Gone = Callable[[], Awaitable[Any]]  # completes when the waiting caller goes away
@@ -196,8 +202,10 @@ class Approvals:
 
     # ------------------------------------------------------------------ the two callers
 
-    async def gate_request(self, req: Any, ctx: Any, route: str, key: Any, gone: Gone | None) -> None:
-        """Hold a request of a gated route until it is approved (or raise); record the decision on the trace."""
+    async def gate_request(self, req: Any, ctx: Any, route: str, gone: Gone | None) -> None:
+        """Hold a request of a gated route until it is approved (or raise); record the decision on the trace.
+
+        The key's name and tenant come from the request's context (`key_name`, `key_tenant` notes)."""
         gate = self.cfg.routes[route]
         text = "\n".join(f"[{m.role}] {m.text()}" for m in req.messages[-3:])
         if req.system:
@@ -214,7 +222,7 @@ class Approvals:
         try:
             rec = await self.wait("route", route, gate=gate, request_id=ctx.trace.request_id,
                                   model=str(ctx.notes.get("requested_model") or req.model)[:256],
-                                  key=getattr(key, "name", None) or None, tenant=getattr(key, "tenant", None) or None,
+                                  key=ctx.notes.get("key_name") or None, tenant=ctx.notes.get("key_tenant") or None,
                                   preview=await self.preview(text, gate.preview_chars), facts=facts, gone=gone,
                                   on_open=opened)
         except (ApprovalDenied, ClientLeft) as e:
@@ -225,6 +233,7 @@ class Approvals:
             ctx.trace.decide("approval", f"approval {state}" + (f": {e.message}" if isinstance(e, TierwiseError) else ""),
                              detail={"approval": note})
             raise
+        assert rec is not None
         note = self._note(rec, "approved", t0)
         ctx.notes["approval"] = note
         ctx.trace.decide("approval", f"approved by {rec.approver}" + (f" ({rec.reason})" if rec.reason else ""),

@@ -66,8 +66,9 @@ class ApprovalsConfig(_Strict):
                                                   "whose tasks wait for an approval")
 
 
-def references(cfg: ApprovalsConfig | None, targets: set[str]) -> list[tuple[str, str]]:
-    """(key path, problem) for every route the section names that does not exist."""
+def references(cfg: ApprovalsConfig | None, routes: set[str], models: set[str]) -> list[tuple[str, str]]:
+    """(key path, problem) for every name the section gives that is not a route."""
     if cfg is None:
         return []
-    return [(f"approvals.routes.{r}", f"unknown route or model {r!r}") for r in cfg.routes if r not in targets]
+    return [(f"approvals.routes.{r}", f"{r!r} is a model: gate a route (a route whose target is the model)"
+             if r in models else f"unknown route {r!r}") for r in cfg.routes if r not in routes]

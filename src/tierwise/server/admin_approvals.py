@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from tierwise.dispatch.approvals import ClientLeft
+from tierwise.dispatch.gated_route import APPROVED
 from tierwise.errors import AuthenticationError, InvalidRequest, PermissionDenied, TierwiseError
 from tierwise.server.limits import retry_after_header
 from tierwise.wire import openai_chat
@@ -107,14 +108,20 @@ class ApprovalEndpoints:
 
 async def hold(app: Any, scope: dict[str, Any], receive: Any, send: Any, codec: Any, req: Any, ctx: Any,
                route: str, t0: float, rid: tuple[bytes, bytes]) -> bool:
-    """Wait for the approval a gated route needs. True: go on; False: the answer (an error) was sent."""
+    """Wait for the approval the request's route needs (when gated). True: go on; False: the answer
+    (an error) was sent. Also leaves what a gate further down needs on the context (tierwise.dispatch.gated_route)."""
 
     async def gone() -> None:  # the body has been read: the next message is the client leaving
         while (await receive())["type"] != "http.disconnect":
             pass
 
+    ctx.notes["key_tenant"] = scope["tierwise.key"].tenant
+    ctx.notes["client_gone"] = gone
+    if route not in app.gw.approvals.cfg.routes:
+        return True
     try:
-        await app.gw.approvals.gate_request(req, ctx, route, scope.get("tierwise.key"), gone)
+        await app.gw.approvals.gate_request(req, ctx, route, gone)
+        ctx.notes.setdefault(APPROVED, set()).add(route)
         return True
     except ClientLeft:
         app.gw.record(ctx, req, status=499, stream=req.stream, latency_ms=(time.perf_counter() - t0) * 1000)

@@ -283,7 +283,7 @@ class App:
             return
         ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
         ctx.notes["key_name"] = scope["tierwise.key"].name  # split policies stick by it (policies/split.py)
-        if self.gw.approvals is not None and route in self.gw.approvals.cfg.routes:  # waits for a human's decision
+        if self.gw.approvals is not None:  # a gated route waits here for a human's decision
             if not await admin_approvals.hold(self, scope, receive, send, codec, req, ctx, route, t0, rid):
                 return
         if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
