@@ -49,3 +49,65 @@ def _redis_up() -> bool:
 
 needs_redis = pytest.mark.skipif(not _redis_up() and os.environ.get("CI") != "true",
                                  reason="no Redis at 127.0.0.1:6379 (required under CI=true)")
+
+
+class OwnRedis:
+    """A redis-server of this test's own on a free port, which the test may restart."""
+
+    def __init__(self, workdir: str, persist: bool) -> None:
+        from tests.harness import free_port
+
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", workdir,
+                     "--save", "", "--appendonly", "yes" if persist else "no"]
+        self.proc: Any = None
+
+    def start(self) -> None:
+        import subprocess
+
+        import redis
+
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()  # SIGTERM: redis flushes its append-only file before it exits
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is required under CI=true")
+        pytest.skip("redis-server is not installed")
+    servers: list[OwnRedis] = []
+
+    def make(persist: bool = True) -> OwnRedis:
+        d = tmp_path / f"redis{len(servers)}"
+        d.mkdir()
+        r = OwnRedis(str(d), persist)
+        r.start()
+        servers.append(r)
+        return r
+
+    yield make
+    for r in servers:
+        r.stop()

@@ -91,3 +91,38 @@ def test_cli_lists_and_approves(gateway, openai_up, anthropic_up, tmp_path, monk
         monkeypatch.setenv("TW_ADMIN", "wrong")
         denied = CliRunner().invoke(main, [*cli, "list"])
         assert denied.exit_code != 0 and "403" in denied.output
+
+
+def _redis_gateway(gateway, openai_up, anthropic_up, url: str):
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]},
+                          approvals={"store": {"backend": "redis", "redis_url": url, "recheck": 600},
+                                     "routes": {"main": {"timeout": "30s"}}})
+    return gateway(cfg)
+
+
+def test_a_redis_restart_neither_loses_nor_leaks_a_pending_request(gateway, openai_up, anthropic_up, own_redis,
+                                                                   monkeypatch):
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    anthropic_up.default = Reply(text="after restart")
+    # With persistence the record survives: the waiter resubscribes and the approval still releases it.
+    server = own_redis(persist=True)
+    g = _redis_gateway(gateway, openai_up, anthropic_up, server.url)
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(lambda: oai(g).chat.completions.create(model="main", messages=MSG))
+        [p] = wait_pending(g.url)
+        server.restart()
+        assert [x["id"] for x in wait_pending(g.url)] == [p["id"]]
+        assert decide(g.url, p["id"], "approve", "after the restart").status_code == 200
+        assert fut.result(timeout=15).choices[0].message.content == "after restart"
+    # Without persistence the record is gone: the request is rejected clearly, never let through.
+    bare = own_redis(persist=False)
+    g2 = _redis_gateway(gateway, openai_up, anthropic_up, bare.url)
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(lambda: oai(g2).chat.completions.create(model="main", messages=MSG))
+        wait_pending(g2.url)
+        bare.restart()
+        with pytest.raises(Exception, match="vanished from the approval store") as e:
+            fut.result(timeout=15)
+    assert getattr(e.value, "status_code", None) == 403
+    g2.flush()
+    assert [r.extra["approval"]["state"] for r in g2.ledger.query() if r.status == 403] == ["lost"]

@@ -57,6 +57,10 @@ class ApprovalTimedOut(ApprovalDenied):
     """Nobody decided within the gate's timeout: rejected."""
 
 
+class ApprovalLost(ApprovalDenied):
+    """The pending record vanished from the store before a decision: rejected, never let through."""
+
+
 class TooManyPending(RateLimited):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -183,8 +187,10 @@ class Approvals:
             except Exception as e:  # Redis blip: keep waiting until the deadline
                 log.warning("approvals: cannot read %s (%s)", rec.id, type(e).__name__)
                 continue
-            if cur is None:
-                return self._outcome(_timed_out(rec))
+            if cur is None:  # gone from the store (a Redis restart without persistence): fail closed
+                rec.state, rec.approver, rec.reason = "lost", "store", "the pending record vanished from the store"
+                raise ApprovalLost(f"approval {rec.id} vanished from the approval store (restarted without "
+                                   "persistence?); rejected", rec)
             if cur.state != PENDING:
                 return self._outcome(cur)
 
@@ -226,8 +232,7 @@ class Approvals:
                                   preview=await self.preview(text, gate.preview_chars), facts=facts, gone=gone,
                                   on_open=opened)
         except (ApprovalDenied, ClientLeft) as e:
-            state = "rejected" if isinstance(e, ApprovalRejected) else (
-                "timed_out" if isinstance(e, ApprovalTimedOut) else "cancelled")
+            state = e.record.state if isinstance(e, ApprovalDenied) else "cancelled"
             note = self._note(e.record if isinstance(e, ApprovalDenied) else rec, state, t0)
             ctx.notes["approval"] = note
             ctx.trace.decide("approval", f"approval {state}" + (f": {e.message}" if isinstance(e, TierwiseError) else ""),
