@@ -491,6 +491,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         raise _err(problem, file, where, index)
     for where, problem in approval_references(cfg.approvals, set(cfg.routes), set(cfg.models)):
         raise _err(problem, file, where, index)
+    if cfg.approvals is not None and (cfg.approvals.routes or cfg.approvals.capabilities) \
+            and not cfg.server.admin_keys_env:
+        raise _err("approval gates need someone to decide them: name the environment variable of an admin key "
+                   "in server.admin_keys_env", file, "approvals", index)
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
         for r in names:
             if r not in targets:

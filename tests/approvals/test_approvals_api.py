@@ -74,7 +74,7 @@ def test_unreachable_redis_store_is_a_clear_503(two_tier, anthropic_up):
     anthropic_up.default = Reply(text="never")
     cfg = approvals_config()
     cfg["store"] = {"backend": "redis", "redis_url": "redis://127.0.0.1:1/0"}  # nothing listens there
-    g = two_tier(approvals=cfg)
+    g = two_tier(approvals=cfg, server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]})
     with pytest.raises(openai.InternalServerError) as e:
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "x"}])
     assert e.value.status_code == 503 and "approval store is unavailable" in e.value.message

@@ -54,6 +54,18 @@ def test_approved_request_completes_and_the_ledger_says_who(gated):
     assert any(s.get("name") == "approval" and "approved by admin:TW_ADMIN" in s.get("reason", "") for s in rec.steps)
 
 
+def test_approved_stream_starts_after_the_decision(gated, openai_up):
+    g = gated()
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(lambda: "".join(
+            c.choices[0].delta.content or "" for c in oai(g, api_key=GW_KEY).chat.completions.create(
+                model="main", messages=MSG, stream=True) if c.choices))
+        [p] = wait_pending(g.url)
+        assert p["facts"]["stream"] is True and not fut.done()
+        decide(g.url, p["id"], "approve")
+        assert fut.result(timeout=10) == "done"
+
+
 def test_rejected_request_gets_a_clear_error_in_both_schemas(gated):
     g = gated()
     with ThreadPoolExecutor(2) as pool:
@@ -181,6 +193,10 @@ def test_gates_name_routes_not_models(tmp_path):
     cfg = two_tier_config("http://127.0.0.1:9", "http://127.0.0.1:9", approvals={"routes": {"frontier": {}}})
     with pytest.raises(ConfigError, match="approvals.routes.frontier: 'frontier' is a model"):
         make_config(cfg, tmp_path)
+    cfg["approvals"] = {"routes": {"main": {}}}
+    with pytest.raises(ConfigError, match="approvals: approval gates need someone to decide them"):
+        make_config(cfg, tmp_path)  # no admin key: nobody could approve
+    cfg["server"]["admin_keys_env"] = ["TW_ADMIN"]
     cfg["approvals"] = {"routes": {"main": {"timeout": "forever"}}}
     with pytest.raises(ConfigError, match="approvals.routes.main.timeout"):
         make_config(cfg, tmp_path)
