@@ -19,6 +19,8 @@ from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
+from tierwise.dispatch.approvals_config import ApprovalsConfig
+from tierwise.dispatch.approvals_config import references as approval_references
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
@@ -180,6 +182,9 @@ class ServerConfig(_Strict):
         default_factory=list, description="client keys: environment variable names, or {env, routes, "
         "direct_models} to scope a key; none = no auth"
     )
+    admin_keys_env: list[str] = Field(
+        default_factory=list, description="environment variables holding admin keys: only these may decide "
+        "approvals (`tierwise approvals`, /v1/tierwise/approvals); a gateway key may not")
     direct_models: bool = Field(True, description="clients may name a model directly, bypassing routes")
     default_route: str | None = Field(None, description="route for model names that match nothing")
     limits: ServerLimits = Field(default_factory=ServerLimits)
@@ -272,6 +277,8 @@ class Config(_Strict):
     compression: CompressionConfig = Field(default_factory=CompressionConfig,
                                            description="context compression per route (docs/compression.md)")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    approvals: ApprovalsConfig | None = Field(None, description="human approval gates (docs/distributed.md); "
+                                              "off when absent")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -482,6 +489,12 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                            f"privacy.routes.{r}", index)
     for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
         raise _err(problem, file, where, index)
+    for where, problem in approval_references(cfg.approvals, set(cfg.routes), set(cfg.models)):
+        raise _err(problem, file, where, index)
+    if cfg.approvals is not None and (cfg.approvals.routes or cfg.approvals.capabilities) \
+            and not cfg.server.admin_keys_env:
+        raise _err("approval gates need someone to decide them: name the environment variable of an admin key "
+                   "in server.admin_keys_env", file, "approvals", index)
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
         for r in names:
             if r not in targets:

@@ -91,6 +91,12 @@ class Gateway:
 
             self.cache = AnswerCache(cfg.cache, cfg.base_dir, self)
         self.observer = observability.build(self)  # metrics, spans, dashboard feed (all off by default)
+        self.approvals: Any = None  # human approval gates (tierwise.dispatch.approvals); None costs nothing
+        if cfg.approvals is not None:
+            from tierwise.dispatch.approvals import Approvals, build_store
+
+            fallback = cfg.budgets.store.redis_url if cfg.budgets is not None else None
+            self.approvals = Approvals(cfg.approvals, build_store(cfg.approvals, fallback), privacy=self.privacy)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,6 +114,8 @@ class Gateway:
             if drain is not None:
                 await drain()
         await self.spend.close()
+        if self.approvals is not None:
+            await self.approvals.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -131,6 +139,10 @@ class Gateway:
         if pc is None:
             raise NotFound(f"unknown model or route {name!r}")
         t = POLICY_TYPES[pc.policy].build(pc, name, self._builder)
+        if self.cfg.approvals is not None and name in self.cfg.approvals.routes:
+            from tierwise.dispatch.gated_route import GatedRoute
+
+            t = GatedRoute(name, t, self)  # waits for an approval however the route is reached
         self._routes[name] = t
         return t
 
@@ -227,7 +239,9 @@ class Gateway:
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
                 shadow=shadow,
-                extra={k: ctx.notes[k] for k in ("task_type", "complexity") if k in ctx.notes},  # learning/triage
+                # learning/triage; who decided an approval and why (tierwise.dispatch.approvals)
+                extra={k: ctx.notes[k] for k in ("task_type", "complexity", "approval") if k in ctx.notes},
+                arm=ctx.notes.get("arm"),  # the `split` policy's arm
             )
             self.ledger.submit(rec)
         except Exception:  # the ledger must never break a request

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -88,3 +88,30 @@ def open_existing_ledger(cfg: Config) -> Ledger:
                        "requests (`tierwise serve`)", err=True)
             sys.exit(1)
     return open_ledger(cfg)
+
+
+def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", body: Any = None,
+                 hint: str = "start it, or pass --url") -> dict[str, Any]:
+    """Call a running gateway's admin endpoint; its JSON answer, or a ClickException saying what went wrong."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["content-type"] = "application/json"
+    req = urllib.request.Request(url.rstrip("/") + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:  # noqa: S310 (the operator's own gateway)
+            out: dict[str, Any] = json.loads(r.read(16 << 20))
+            return out
+    except urllib.error.HTTPError as e:
+        try:
+            msg = json.loads(e.read(64 << 10))["error"]["message"]
+        except Exception:
+            msg = f"HTTP {e.code}"
+        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); {hint}") from None

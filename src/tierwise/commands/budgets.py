@@ -8,29 +8,12 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import config_option, gateway_json, load_or_exit
 
 
 def _from_gateway(url: str, key: str | None) -> dict[str, Any]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    req = urllib.request.Request(url.rstrip("/") + "/v1/tierwise/budgets", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (the operator's own gateway)
-            out: dict[str, Any] = json.loads(r.read(4 << 20))
-            return out
-    except urllib.error.HTTPError as e:
-        try:
-            msg = json.loads(e.read(64 << 10))["error"]["message"]
-        except Exception:
-            msg = f"HTTP {e.code}"
-        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); with the memory "
-                                   "backend the budgets live in the running gateway: start it, or pass --url") from None
+    return gateway_json(url, "/v1/tierwise/budgets", key, hint="with the memory backend the budgets live in the "
+                        "running gateway: start it, or pass --url")
 
 
 def _from_store(cfg: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`tierwise report`: savings by route, model, day, locality or feature, from the ledger."""
+"""`tierwise report`: savings by route, model, day, locality or feature, from the ledger; `--by arm`
+compares the arms of `split` routes (cost, latency, evaluations, with confidence intervals)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
 
 @click.command("report")
 @config_option
-@click.option("--by", "by", type=click.Choice(["route", "model", "day", "locality", "feature"]), default="route",
-              show_default=True)
+@click.option("--by", "by", type=click.Choice(["route", "model", "day", "locality", "feature", "arm"]),
+              default="route", show_default=True)
+@click.option("--baseline", default=None, help="With --by arm: the arm the others are compared with "
+              "(default: the first by name).")
 @click.option("--days", type=float, default=None, help="Only the last N days.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also draw cost and savings over time, per route, into this PNG (needs matplotlib).")
-def command(config_path: str, by: str, days: float | None, as_json: bool, plot_path: str | None) -> None:
-    """Savings: what was spent, and what the reference frontier model would have cost."""
+def command(config_path: str, by: str, baseline: str | None, days: float | None, as_json: bool,
+            plot_path: str | None) -> None:
+    """Savings: what was spent, and what the reference frontier model would have cost (--by arm: A/B arms)."""
     import orjson
     from rich.table import Table
 
@@ -31,6 +35,17 @@ def command(config_path: str, by: str, days: float | None, as_json: bool, plot_p
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
     since = time.time() - days * 86400 if days else None
+    if by == "arm":
+        from tierwise.commands._report_arms import render
+        from tierwise.ledger.arm_report import arm_report
+
+        arms = arm_report(ledger, since=since, baseline=baseline)
+        ledger.close()
+        if as_json:
+            click.echo(inert_json(orjson.dumps(arms, option=orjson.OPT_INDENT_2).decode()))
+        else:
+            render(arms)
+        return
     report = savings_report(ledger, by, since=since)  # type: ignore[arg-type]
     report["budgets"] = budget_events(ledger, since=since)
     if plot_path:

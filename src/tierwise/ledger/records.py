@@ -50,6 +50,8 @@ class LedgerRecord:
     requested_model: str | None = None  # the `model` the client asked for (a route, a model or any name)
     # Crossings of the privacy boundary (tierwise.privacy.audit): destinations, classes, counts, hashes.
     privacy: list[dict[str, Any]] | None = None
+    # The arm a `split` route sent the request to (policies/split.py); None elsewhere and in older rows.
+    arm: str | None = None
 
     @property
     def savings_usd(self) -> float | None:

@@ -33,7 +33,7 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
-from tierwise.server import openapi
+from tierwise.server import admin_approvals, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -106,6 +106,7 @@ class App:
             ("GET", "/"): self.health,
         }
         self.routes.update(observability_endpoints(self).routes())  # /metrics, /dashboard (when enabled)
+        self.routes.update(admin_approvals.ApprovalEndpoints(self).routes())  # /v1/tierwise/approvals (admin keys)
         # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).
         self.allow: dict[str, str] = {}
         for m, p in self.routes:
@@ -281,6 +282,10 @@ class App:
             await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
             return
         ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
+        ctx.notes["key_name"] = scope["tierwise.key"].name  # split policies stick by it (policies/split.py)
+        if self.gw.approvals is not None:  # a gated route waits here for a human's decision
+            if not await admin_approvals.hold(self, scope, receive, send, codec, req, ctx, route, t0, rid):
+                return
         if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
             try:
                 target = await self.gw.spend.admit(req, ctx, route, target, scope.get("tierwise.key"))

@@ -1,0 +1,288 @@
+"""Where pending approvals live: in this process (one gateway) or in Redis (every replica).
+
+A record is opened (refused when its route already has `max_pending` waiting), decided once
+(approved, rejected, timed out or cancelled: the first decision wins, atomically), and its
+waiter is woken. In Redis the decision is a Lua script (check-and-set on the record, removal
+from the pending sets) followed by a PUBLISH on one channel per key prefix; each process keeps
+one subscription and wakes its own waiters, so a decision taken through replica B releases the
+request waiting on replica A at once. A waiter also looks at its record every `recheck` seconds
+in case a notice was lost while the subscription reconnected (no fast polling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+log = logging.getLogger("tierwise.approvals")
+
+PENDING = "pending"
+OP_TIMEOUT = 3.0  # seconds a Redis call of the approvals may take (it then counts as the store being down)
+KEEP_DECIDED_S = 300  # a decided record stays readable this long (who decided, for a late look)
+MAX_KEPT = 2000  # records the memory store keeps at most (pending ones are bounded per route besides)
+FINAL_STATES = ("approved", "rejected", "timed_out", "cancelled")
+
+
+@dataclass(slots=True)
+class ApprovalRecord:
+    id: str
+    kind: str  # route | capability
+    subject: str  # the route's or capability's name
+    created: float
+    deadline: float
+    request_id: str = ""
+    model: str | None = None  # what the client asked for
+    key: str | None = None  # the gateway key's name (never its value)
+    tenant: str | None = None
+    preview: str = ""  # redacted and scrubbed text an approver decides on
+    facts: dict[str, Any] = field(default_factory=dict)  # stream, tools, message count, tokens ...
+    node: str = ""  # the process that holds the waiting request
+    state: str = PENDING
+    approver: str | None = None
+    reason: str | None = None
+    decided: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ApprovalRecord:
+        d = orjson.loads(raw)
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+class ApprovalStore(Protocol):
+    backend: str
+
+    async def open(self, rec: ApprovalRecord, max_pending: int) -> bool: ...
+    async def get(self, id: str) -> ApprovalRecord | None: ...
+    async def decide(self, id: str, state: str, approver: str, reason: str | None) -> tuple[bool, ApprovalRecord | None]: ...
+    async def pending(self, limit: int) -> list[ApprovalRecord]: ...
+    def watch(self, id: str) -> asyncio.Event: ...
+    def unwatch(self, id: str) -> None: ...
+    async def ready(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class _Watchers:
+    """Waiters of this process, by record id: woken when a decision on their record is announced."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, asyncio.Event] = {}
+
+    def watch(self, id: str) -> asyncio.Event:
+        ev = self.events[id] = asyncio.Event()
+        return ev
+
+    def unwatch(self, id: str) -> None:
+        self.events.pop(id, None)
+
+    def wake(self, id: str) -> None:
+        ev = self.events.get(id)
+        if ev is not None:
+            ev.set()
+
+    def wake_all(self) -> None:
+        for ev in self.events.values():
+            ev.set()
+
+
+class MemoryApprovalStore(_Watchers):
+    """Pending approvals of this process only (a single gateway)."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, ApprovalRecord] = {}
+
+    def _prune(self, now: float) -> None:
+        # Decided records stay readable for a while (who decided), then go; so do pending records
+        # whose deadline passed long ago (their waiter vanished), and the oldest beyond MAX_KEPT.
+        for k, r in list(self.records.items()):
+            if (r.state != PENDING and (r.decided or 0) < now - KEEP_DECIDED_S) or (
+                    r.state == PENDING and r.deadline < now - KEEP_DECIDED_S):
+                del self.records[k]
+        if len(self.records) > MAX_KEPT:
+            done = sorted((r for r in self.records.values() if r.state != PENDING), key=lambda r: r.decided or 0)
+            for r in done[:len(self.records) - MAX_KEPT]:
+                del self.records[r.id]
+
+    async def open(self, rec: ApprovalRecord, max_pending: int) -> bool:
+        now = time.time()
+        self._prune(now)
+        waiting = sum(1 for r in self.records.values()
+                      if r.state == PENDING and r.kind == rec.kind and r.subject == rec.subject and r.deadline >= now)
+        if waiting >= max_pending:
+            return False
+        self.records[rec.id] = rec
+        return True
+
+    async def get(self, id: str) -> ApprovalRecord | None:
+        return self.records.get(id)
+
+    async def decide(self, id: str, state: str, approver: str, reason: str | None) -> tuple[bool, ApprovalRecord | None]:
+        rec = self.records.get(id)
+        if rec is None or rec.state != PENDING:
+            return False, rec
+        rec.state, rec.approver, rec.reason, rec.decided = state, approver, reason, time.time()
+        self.wake(id)
+        return True, rec
+
+    async def pending(self, limit: int) -> list[ApprovalRecord]:
+        now = time.time()
+        live = [r for r in self.records.values() if r.state == PENDING and r.deadline >= now]
+        return sorted(live, key=lambda r: r.created)[:limit]
+
+    async def ready(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.wake_all()
+
+
+# KEYS: pending zset, subject zset, record. ARGV: id, deadline, now, max, json, ttl.
+_OPEN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: pending zset, record. ARGV: id, state, approver, reason ('' = none), now, subject-set prefix, channel,
+# seconds the decided record is kept.
+_DECIDE = """
+local raw = redis.call('GET', KEYS[2])
+if not raw then return {0, false} end
+local rec = cjson.decode(raw)
+if rec['state'] ~= 'pending' then return {0, raw} end
+rec['state'] = ARGV[2]
+rec['approver'] = ARGV[3]
+if ARGV[4] ~= '' then rec['reason'] = ARGV[4] end
+rec['decided'] = tonumber(ARGV[5])
+local out = cjson.encode(rec)
+redis.call('SET', KEYS[2], out, 'EX', ARGV[8])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', ARGV[6] .. rec['kind'] .. ':' .. rec['subject'], ARGV[1])
+redis.call('PUBLISH', ARGV[7], ARGV[1])
+return {1, out}
+"""
+
+
+
+class RedisApprovalStore(_Watchers):
+    """Pending approvals in Redis, shared by every gateway replica on the same prefix."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__()
+        import redis.asyncio as aioredis
+
+        # No read timeout: the subscription blocks on reads by design; calls are bounded by OP_TIMEOUT.
+        self.client: Any = aioredis.Redis.from_url(url, socket_connect_timeout=OP_TIMEOUT)
+        self.prefix = prefix
+        self.channel = prefix + "decided"
+        self._open = self.client.register_script(_OPEN)
+        self._decide = self.client.register_script(_DECIDE)
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed: asyncio.Event | None = None
+        self._failed: asyncio.Event | None = None  # set when a (re)subscription attempt failed
+
+    def _rec(self, id: str) -> str:
+        return f"{self.prefix}rec:{id}"
+
+    def _subject(self, kind: str, subject: str) -> str:
+        return f"{self.prefix}subject:{kind}:{subject}"
+
+    async def ready(self) -> None:
+        """Subscribed to the decisions channel (before a record opens, so no notice can be missed)."""
+        if self._listener is None or self._listener.done():
+            self._subscribed, self._failed = asyncio.Event(), asyncio.Event()
+            self._listener = asyncio.create_task(self._listen(), name="tierwise-approvals-listener")
+        assert self._subscribed is not None and self._failed is not None
+        if self._subscribed.is_set():
+            return
+        waits = [asyncio.ensure_future(self._subscribed.wait()), asyncio.ensure_future(self._failed.wait())]
+        try:  # a refused connection fails at once; a silent one after OP_TIMEOUT
+            await asyncio.wait(waits, timeout=OP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if not self._subscribed.is_set():
+            self._failed.clear()
+            raise ConnectionError("cannot subscribe to the approvals channel on Redis")
+
+    async def _listen(self) -> None:
+        assert self._subscribed is not None and self._failed is not None
+        failures = 0
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                self._subscribed.set()
+                failures = 0
+                self.wake_all()  # after a reconnect: every waiter looks at its record once
+                while True:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
+                    if msg is not None and msg.get("type") == "message":
+                        data = msg["data"]
+                        self.wake(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # Redis went away: waiters keep their recheck; resubscribe with backoff
+                self._failed.set()
+                if failures == 0:
+                    log.warning("approvals: lost the Redis subscription (%s); reconnecting", type(e).__name__)
+                failures += 1
+                await asyncio.sleep(min(10.0, 0.25 * 2 ** min(failures, 6)))
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def open(self, rec: ApprovalRecord, max_pending: int) -> bool:
+        now = time.time()
+        ttl = int(rec.deadline - now) + KEEP_DECIDED_S
+        ok = await asyncio.wait_for(self._open(keys=[self.prefix + "pending", self._subject(rec.kind, rec.subject), self._rec(rec.id)],
+                              args=[rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)]),
+                                    OP_TIMEOUT)
+        return bool(ok)
+
+    async def get(self, id: str) -> ApprovalRecord | None:
+        raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)
+        return None if raw is None else ApprovalRecord.from_json(raw)
+
+    async def decide(self, id: str, state: str, approver: str, reason: str | None) -> tuple[bool, ApprovalRecord | None]:
+        done, raw = await asyncio.wait_for(self._decide(
+            keys=[self.prefix + "pending", self._rec(id)],
+            args=[id, state, approver, reason or "", time.time(), self.prefix + "subject:", self.channel,
+                  KEEP_DECIDED_S]), OP_TIMEOUT)
+        rec = ApprovalRecord.from_json(raw) if raw else None
+        return bool(done), rec
+
+    async def pending(self, limit: int) -> list[ApprovalRecord]:
+        ids = await asyncio.wait_for(self.client.zrangebyscore(self.prefix + "pending", time.time(), "+inf",
+                                                               start=0, num=limit), OP_TIMEOUT)
+        if not ids:
+            return []
+        raws = await asyncio.wait_for(self.client.mget([self._rec(i.decode()) for i in ids]), OP_TIMEOUT)
+        recs = [ApprovalRecord.from_json(r) for r in raws if r is not None]
+        return sorted((r for r in recs if r.state == PENDING), key=lambda r: r.created)
+
+    async def close(self) -> None:
+        self.wake_all()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+        with contextlib.suppress(Exception):
+            await self.client.aclose()

@@ -1,0 +1,74 @@
+"""The `approvals:` section of tierwise.yaml: which routes (and dispatch capabilities) wait for a
+human's approval, for how long, how many may wait at once, and where the pending requests live.
+
+```yaml
+server:
+  admin_keys_env: [TIERWISE_ADMIN_KEY]   # who may approve (not any gateway key)
+approvals:
+  store: {backend: redis}                # memory: this process; redis: shared by every replica
+  routes:
+    wire-transfer: {timeout: 10m, max_pending: 20}
+  capabilities:
+    synthesise: {timeout: 1h}
+```
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tierwise.budgets.config import parse_duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApprovalGate(_Strict):
+    timeout: float | str = Field("15m", description="how long a request waits for a decision before it is "
+                                 "rejected (seconds, or 90s / 15m / 2h)")
+    max_pending: int = Field(20, ge=1, le=10_000, description="requests of this route that may wait at once; "
+                             "beyond it new ones are refused at once (429)")
+    preview_chars: int = Field(400, ge=0, le=8000, description="characters of the request's text an approver "
+                               "sees (after the privacy guard's redaction and the secret scrubber)")
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, v: float | str) -> float:
+        s = parse_duration(v)
+        if not 0 < s <= 7 * 86400:
+            raise ValueError("must be more than 0 seconds and at most 7d")
+        return s
+
+    @property
+    def seconds(self) -> float:
+        return float(self.timeout)
+
+
+class ApprovalStore(_Strict):
+    backend: Literal["memory", "redis"] = Field("memory", description="memory: this gateway only; redis: "
+                                                "pending requests shared by every replica on the same Redis")
+    redis_url: str | None = Field(None, description="Redis server; default: budgets.store.redis_url, else "
+                                  "redis://127.0.0.1:6379/0")
+    key_prefix: str = Field("tierwise:approvals:", min_length=1, max_length=128, pattern=r"^\S+$",
+                            description="prefix of every Redis key and channel the approvals use")
+    recheck: float = Field(15.0, gt=0, le=600, description="seconds between two looks at a pending record by "
+                           "its waiter, in case a decision's notice was lost (a Redis reconnect)")
+
+
+class ApprovalsConfig(_Strict):
+    store: ApprovalStore = Field(default_factory=ApprovalStore)
+    routes: dict[str, ApprovalGate] = Field(default_factory=dict, description="routes whose requests wait "
+                                            "for an approval")
+    capabilities: dict[str, ApprovalGate] = Field(default_factory=dict, description="dispatch capabilities "
+                                                  "whose tasks wait for an approval")
+
+
+def references(cfg: ApprovalsConfig | None, routes: set[str], models: set[str]) -> list[tuple[str, str]]:
+    """(key path, problem) for every name the section gives that is not a route."""
+    if cfg is None:
+        return []
+    return [(f"approvals.routes.{r}", f"{r!r} is a model: gate a route (a route whose target is the model)"
+             if r in models else f"unknown route {r!r}") for r in cfg.routes if r not in routes]
