@@ -19,6 +19,7 @@ from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
+from tierwise.dispatch.blackboard_settings import BlackboardConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
@@ -272,6 +273,8 @@ class Config(_Strict):
     compression: CompressionConfig = Field(default_factory=CompressionConfig,
                                            description="context compression per route (docs/compression.md)")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    blackboard: BlackboardConfig = Field(default_factory=BlackboardConfig,
+                                         description="live per-model statistics, shared by replicas (docs/distributed.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 

@@ -152,6 +152,7 @@ class App:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                await self.gw.start()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.gw.close()
