@@ -156,6 +156,9 @@ class Gateway:
         self._routes[name] = t
         return t
 
+    def routes_built(self) -> dict[str, Target]:
+        return dict(self._routes)
+
     def route_for(self, requested: str) -> tuple[str, Target]:
         """The route a client's `model` names: exact route, exact model, pattern, then default."""
         if requested in self.cfg.routes or requested in self.deployments:

@@ -1,6 +1,3 @@
-from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same Redis fixtures)
-from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-
 import os
 import shutil
 import subprocess
@@ -10,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same Redis fixtures)
+from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import free_port
 
 

@@ -12,6 +12,8 @@ import logging
 import time
 from typing import Any
 
+import httpx2 as httpx
+
 from tests.blackboard.test_dynamic_http import FAST, SLOW, ask, dynamic_route, first_frontier
 from tests.doubles import Fail, Reply
 from tests.gateway.conftest import oai
@@ -54,7 +56,9 @@ def test_two_replicas_agree(gateway, openai_up, anthropic_up, redis_prefix):
     assert ask(b) == "frontier answer" and len(openai_up.requests) == local_calls
     b_route = b.gateway.resolve("auto")
     assert b_route.state == "frontier"
-    assert b.gateway.blackboard.value("local", "latency_ms") > 300
+    seen = httpx.get(b.url + "/v1/tierwise/blackboard").json()  # what an operator sees on B
+    assert seen["replicas"] == 2 and seen["routes"]["auto"]["state"] == "frontier"
+    assert seen["models"]["local"]["latency_ms"] > 300 and seen["models"]["local"]["samples"] >= 2
 
     openai_up.default = FAST
     answers = []

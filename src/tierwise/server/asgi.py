@@ -102,6 +102,7 @@ class App:
             ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
             ("GET", "/v1/tierwise/budgets"): self.budgets_status,
+            ("GET", "/v1/tierwise/blackboard"): self.blackboard_status,
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
@@ -551,6 +552,21 @@ class App:
             err = Internal(f"budget store unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
             await self.send_json(send, 503, openai_chat.encode_error(err))
             return
+        await self.send_json(send, 200, orjson.dumps(body))
+
+    async def blackboard_status(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
+        try:
+            self.check_auth(_headers(scope))
+        except TierwiseError as e:
+            await self.send_json(send, e.status, openai_chat.encode_error(e))
+            return
+        board = self.gw.blackboard
+        body: dict[str, Any] = {"enabled": board is not None}
+        if board is not None:
+            body.update(board.snapshot())
+            body["routes"] = {n: {"state": t.state, "transitions": t.transitions}
+                              for n, t in self.gw.routes_built().items() if hasattr(t, "transitions")}
         await self.send_json(send, 200, orjson.dumps(body))
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
