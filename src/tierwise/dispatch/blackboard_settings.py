@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from tierwise.providers.live_stats import NAMES
 
@@ -59,6 +59,7 @@ class StatConditions(BaseModel):
     queue_depth_above: float | None = Field(None, ge=0)
     queue_depth_below: float | None = Field(None, ge=0)
     breaker_open: bool | None = Field(None, description="true: the model's breaker is open")
+    _thresholds: list[tuple[str, str, float]] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _something(self) -> StatConditions:
@@ -68,7 +69,10 @@ class StatConditions(BaseModel):
         return self
 
     def thresholds(self) -> list[tuple[str, str, float]]:
-        """(statistic, 'above' | 'below', value) for every threshold set."""
+        """(statistic, 'above' | 'below', value) for every threshold set (worked out once: rules read it
+        on every request)."""
+        if self._thresholds is not None:
+            return self._thresholds
         out: list[tuple[str, str, float]] = []
         for key, v in self:
             if v is None or key == "model":
@@ -78,4 +82,5 @@ class StatConditions(BaseModel):
                 continue
             stat, _, side = key.rpartition("_")
             out.append((stat, side, float(v)))
+        self._thresholds = out
         return out

@@ -23,9 +23,7 @@ class Reading:
 
     @property
     def holds(self) -> bool:
-        if self.value is None:  # no sample yet: no threshold holds
-            return False
-        return self.value > self.threshold if self.side == "above" else self.value < self.threshold
+        return holds(self.value, self.side, self.threshold)
 
     def describe(self) -> str:
         if self.stat == "breaker_open":
@@ -47,27 +45,26 @@ def _fmt(stat: str, v: float) -> str:
     return f"{v:.0f}" if stat.endswith("_ms") else f"{v:g}"
 
 
+def holds(value: float | None, side: str, threshold: float) -> bool:
+    if value is None:  # no sample yet: no threshold holds
+        return False
+    return value > threshold if side == "above" else value < threshold
+
+
 def read(board: Any, model: str, t: Threshold) -> Reading:
     return Reading(model, t[0], t[1], board.value(model, t[0]), t[2])
 
 
-def first_holding(board: Any, models: list[str], thresholds: list[Threshold]) -> Reading | None:
-    """The first threshold that holds for any of `models`, or None."""
-    for t in thresholds:
-        for m in models:
-            r = read(board, m, t)
-            if r.holds:
-                return r
-    return None
-
+# Runs on every request of a `dynamic` route on the frontier: it compares numbers and makes a
+# Reading (for the trace) only for the threshold it returns.
 
 def first_failing(board: Any, models: list[str], thresholds: list[Threshold]) -> Reading | None:
     """The first threshold that does not hold for one of `models` (None: all hold for all)."""
-    for t in thresholds:
+    for stat, side, limit in thresholds:
         for m in models:
-            r = read(board, m, t)
-            if not r.holds:
-                return r
+            v = board.value(m, stat)
+            if not holds(v, side, limit):
+                return Reading(m, stat, side, v, limit)
     return None
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -90,14 +91,14 @@ class Dynamic:
         self._probed_at = 0.0
 
     def _shift_reading(self) -> th.Reading | None:
-        board = self.board
-        for t in self.shift:
+        board: Any = self.board
+        for stat, side, limit in self.shift:
             for m in self.watch:
-                if t[0] in _SAMPLED and board.samples(m) < self.min_samples:  # type: ignore[attr-defined]
+                if stat in _SAMPLED and board.samples(m) < self.min_samples:
                     continue
-                r = th.read(board, m, t)
-                if r.holds:
-                    return r
+                v = board.value(m, stat)
+                if th.holds(v, side, limit):
+                    return th.Reading(m, stat, side, v, limit)
         return None
 
     def choose(self, ctx: Context) -> Target:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tierwise.canonical import Request, Response, StreamChunk
 from tierwise.clients import claude_code
 from tierwise.dispatch.blackboard_settings import StatConditions
-from tierwise.dispatch.thresholds import read
+from tierwise.dispatch.thresholds import holds, read
 from tierwise.errors import ConfigError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
@@ -159,10 +159,11 @@ def matches(m: Match, req: Request, requested: str, tokens: list[int], ctx: Cont
         board = getattr(ctx.services, "blackboard", None) if ctx is not None else None
         if board is None:
             return None
-        readings = [read(board, m.stats.model or "", t) for t in m.stats.thresholds()]
-        if not all(r.holds for r in readings):
+        model = m.stats.model or ""
+        limits = m.stats.thresholds()
+        if not all(holds(board.value(model, stat), side, v) for stat, side, v in limits):
             return None
-        why.extend(r.describe() for r in readings)
+        why.extend(read(board, model, t).describe() for t in limits)
     return ", ".join(why) or "matches everything"
 
 
