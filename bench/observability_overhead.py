@@ -160,12 +160,12 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
     a = ap.parse_args()
     if a.micro:
-        micro(rounds)
+        micro(a.rounds)
         return
     chosen = [v for v in a.variants.split(",") if v]
     if "off" not in chosen or any(v not in VARIANTS for v in chosen):
         raise SystemExit(f"--variants: `off` and any of {', '.join(VARIANTS)}")
-    compare({n: VARIANTS[n] for n in chosen}, rounds, a.quick)
+    compare({n: VARIANTS[n] for n in chosen}, a.rounds, a.quick)
 
 
 def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = "m",
