@@ -95,7 +95,9 @@ class Blackboard:
         self.degraded: str | None = None  # why the view is this replica's own only, when Redis is away
         self._transport: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._started = False
         self._closed = False
+        self._starter: asyncio.Task[None] | None = None
         self._last_warn = 0.0
         self._unseen = 0  # exchanges failed since the last warning
         self._offset_ms = 0.0  # Redis time minus this process's monotonic time (ms), from the last exchange
@@ -104,6 +106,8 @@ class Blackboard:
 
     def value(self, model: str, stat: str) -> float | None:
         """`stat` of `model` over every live replica; None when no replica has a sample of it."""
+        if not self._started and self.redis_url is not None:
+            self._start_soon()
         own = self.own.get(model)
         peer = self.peers.get(model)
         if stat in SUMMED:
@@ -142,16 +146,28 @@ class Blackboard:
     async def start(self) -> None:
         """Join the board: one exchange now (bounded by `timeout`), so the first requests already see
         the other replicas, then the background loop. Without Redis: nothing to do."""
-        if self.redis_url is None or self._task is not None or self._closed:
+        if self.redis_url is None or self._started or self._closed:
             return
+        self._started = True
         from tierwise.dispatch.blackboard_redis import RedisBoard
 
         self._transport = RedisBoard(self.redis_url, self.cfg.key_prefix + "replicas", timeout=self.cfg.timeout)
         await self.exchange()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
 
+    def _start_soon(self) -> None:
+        """Used as a library, nobody may call `start`: the first read starts the exchange (in the background)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._starter is None:
+            self._starter = loop.create_task(self.start())
+
     async def close(self) -> None:
         self._closed = True
+        if self._starter is not None and not self._starter.done():
+            self._starter.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
