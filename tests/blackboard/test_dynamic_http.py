@@ -82,6 +82,7 @@ def test_errors_shift_the_route(gateway, openai_up, anthropic_up):
     routes["local-first"] = {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes=routes, breaker={"failures": 100, "cooldown": 1})
     g = gateway(cfg)
+    assert g.gateway.resolve("auto").watch == ["local"]  # not the frontier model the fallback ends on
     assert [ask(g) for _ in range(3)] == ["local answer"] * 3
     openai_up.default = Fail(500, "model crashed")
     answers = [ask(g) for _ in range(6)]

@@ -39,7 +39,7 @@ class DynamicConfig(PolicyConfig):
     local: str = Field(description="model or route answering while the local tier is healthy")
     frontier: str = Field(description="model or route answering while it is not")
     watch: list[str] | None = Field(None, description="models whose statistics are read (default: the "
-                                    "models the `local` target can reach)")
+                                    "local-locality models the `local` target can reach)")
     shift_when: StatConditions = Field(description="go to the frontier when any of these holds")
     recover_when: StatConditions | None = Field(None, description="come back when all of these hold "
                                                 "(default: shift_when moved by recover_ratio)")
@@ -157,7 +157,12 @@ def _build(cfg: DynamicConfig, name: str, b: Builder) -> Target:
 
     gw = b.services
     board = gw.board()
-    watch = cfg.watch or (models_of(gw.cfg, cfg.local) if cfg.local in gw.cfg.routes else [cfg.local])
+    watch = cfg.watch
+    if not watch:
+        # The local tier's own models: a `local` fallback route that ends on the frontier must not
+        # shift because the frontier model is slower than the local threshold.
+        reach = models_of(gw.cfg, cfg.local) if cfg.local in gw.cfg.routes else [cfg.local]
+        watch = [m for m in reach if m in gw.deployments and gw.deployments[m].locality == "local"] or reach
     for m in watch:
         if m not in gw.deployments:
             raise ConfigError(f"route {name!r}: watch: {m!r} is not a model (statistics are kept per model)")

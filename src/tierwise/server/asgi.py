@@ -565,7 +565,7 @@ class App:
         body: dict[str, Any] = {"enabled": board is not None}
         if board is not None:
             body.update(board.snapshot())
-            body["routes"] = {n: {"state": t.state, "transitions": t.transitions}
+            body["routes"] = {n: {"state": getattr(t, "state", None), "transitions": t.transitions}
                               for n, t in self.gw.routes_built().items() if hasattr(t, "transitions")}
         await self.send_json(send, 200, orjson.dumps(body))
 
