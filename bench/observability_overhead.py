@@ -59,7 +59,15 @@ VARIANTS = {
 }
 
 
-def start_gateway(name: str, stub: Proc, workdir: Path, obs: str) -> Proc:
+ROUTES = """routes:
+  main:
+    policy: rules
+    rules:
+      - {match: {model: "*sonnet*"}, target: ref}
+    default: m"""
+
+
+def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, routes: str = ROUTES) -> Proc:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "tierwise.yaml"
@@ -73,12 +81,7 @@ providers:
 models:
   m: {{provider: stub, model: stub-model}}
   ref: {{provider: stub_anthropic, model: stub-model, price: {{input: 3, output: 15}}}}
-routes:
-  main:
-    policy: rules
-    rules:
-      - {{match: {{model: "*sonnet*"}}, target: ref}}
-    default: m
+{routes}
 {obs}
 """)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -159,8 +162,18 @@ def main() -> None:
     if a.micro:
         micro(a.rounds)
         return
-    d = 3 if a.quick else 6
-    n = 500 if a.quick else 1500
+    chosen = [v for v in a.variants.split(",") if v]
+    if "off" not in chosen or any(v not in VARIANTS for v in chosen):
+        raise SystemExit(f"--variants: `off` and any of {', '.join(VARIANTS)}")
+    compare({n: VARIANTS[n] for n in chosen}, a.rounds, a.quick)
+
+
+def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = "m",
+            routes: dict[str, str] | None = None) -> None:
+    """Gateways that differ by the config text of each variant (and its `routes` section, when given),
+    side by side: interleaved rounds, the table against `off` (which `variants` must name)."""
+    d = 3 if quick else 6
+    n = 500 if quick else 1500
     scen = [("serial", {"mode": "serial", "n": n}), ("closed50", {"mode": "closed", "concurrency": 50, "duration": d}),
             ("stream_closed50", {"mode": "closed", "concurrency": 50, "duration": d, "stream": True})]
     scratch = Path(tempfile.mkdtemp(prefix="bench-obs-"))
@@ -169,20 +182,18 @@ def main() -> None:
     stub = start_stub(0.0)
     procs: dict[str, Proc] = {}
     try:
-        chosen = [v for v in a.variants.split(",") if v]
-        if "off" not in chosen or any(v not in VARIANTS for v in chosen):
-            raise SystemExit(f"--variants: `off` and any of {', '.join(VARIANTS)}")
-        for name, obs in ((n, VARIANTS[n]) for n in chosen):
+        for name, obs in variants.items():
             procs[name] = start_gateway(name, stub, scratch / name,
-                                        obs % f"http://127.0.0.1:{rport}/v1/traces" if "%s" in obs else obs)
-        targets = {name: Target(name, "openai", f"http://127.0.0.1:{p.port}", "m", name, proc=p)
+                                        obs % f"http://127.0.0.1:{rport}/v1/traces" if "%s" in obs else obs,
+                                        (routes or {}).get(name, ROUTES))
+        targets = {name: Target(name, "openai", f"http://127.0.0.1:{p.port}", model, name, proc=p)
                    for name, p in procs.items()}
         for t in targets.values():
             why = forwards(t)
             if why:
                 raise SystemExit(f"{t.name}: {why}")
         res: dict[str, dict[str, list[dict]]] = {k: {s: [] for s, _ in scen} for k in targets}
-        for r in range(a.rounds):
+        for r in range(rounds):
             order = list(targets) if r % 2 == 0 else list(reversed(targets))
             for sname, kw in scen:
                 for k in order:
@@ -195,17 +206,17 @@ def main() -> None:
                           f"cpu/req {out['cpu_us_per_req']:.0f} µs  errors {out['errors']}", file=sys.stderr)
         med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req")}
                    for s, _ in scen} for k in targets}
-        print(f"\n{a.rounds} rounds, interleaved; medians over rounds; A/B per round then median\n")
+        print(f"\n{rounds} rounds, interleaved; medians over rounds; A/B per round then median\n")
         print("| variant | serial p50 ms | Δp50 vs off (ms) | rps c50 | rps ratio vs off | stream rps c50 | "
               "stream ratio | CPU µs/req c50 | best Δp50 | best rps ratio | best stream ratio |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for k in targets:
             dp = statistics.median(res[k]["serial"][i]["p50_ms"] - res["off"]["serial"][i]["p50_ms"]
-                                   for i in range(a.rounds))
+                                   for i in range(rounds))
             rr = statistics.median(res[k]["closed50"][i]["rps"] / res["off"]["closed50"][i]["rps"]
-                                   for i in range(a.rounds))
+                                   for i in range(rounds))
             sr = statistics.median(res[k]["stream_closed50"][i]["rps"] / res["off"]["stream_closed50"][i]["rps"]
-                                   for i in range(a.rounds))
+                                   for i in range(rounds))
             m = med[k]
             ok = "" if k.startswith("off") else (" ✓" if dp <= 0.05 and rr >= 0.95 and sr >= 0.95 else " ✗")
             # Other processes only ever slow a run down: the best run of each variant is the least disturbed.

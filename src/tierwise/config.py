@@ -21,6 +21,7 @@ from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
 from tierwise.dispatch.approvals_config import ApprovalsConfig
 from tierwise.dispatch.approvals_config import references as approval_references
+from tierwise.dispatch.blackboard_settings import BlackboardConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
@@ -279,6 +280,8 @@ class Config(_Strict):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     approvals: ApprovalsConfig | None = Field(None, description="human approval gates (docs/distributed.md); "
                                               "off when absent")
+    blackboard: BlackboardConfig = Field(default_factory=BlackboardConfig,
+                                         description="live per-model statistics, shared by replicas (docs/distributed.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 

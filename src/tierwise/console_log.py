@@ -40,6 +40,10 @@ def breaker_changed(model: str, event: str, failures_to_open: int, cooldown: flo
     if event == "open":
         breakers.warning("model %s: circuit open after %d failed calls in a row; it is skipped for %.0fs, "
                          "then tried again", clean(model), failures_to_open, cooldown)
+    elif event == "shared open":  # another replica's breaker opened (the blackboard shares them)
+        breakers.warning("model %s: circuit open on another gateway replica; skipped here too", clean(model))
+    elif event == "shared closed":
+        breakers.warning("model %s: circuit closed on another gateway replica; it answers here too", clean(model))
     elif event == "reopen":  # the probe after a cooldown failed: still down, already said once
         breakers.info("model %s: still failing (the probe call failed); skipped for another %.0fs",
                       clean(model), cooldown)

@@ -18,7 +18,7 @@ from tierwise import console_log, observability, sandbox
 from tierwise.budgets.controller import SpendController
 from tierwise.canonical import Request, Usage, WireFormat
 from tierwise.config import Config
-from tierwise.errors import NotFound, TierwiseError
+from tierwise.errors import ConfigError, NotFound, TierwiseError
 from tierwise.ids import new_id
 from tierwise.ledger.records import record_from_trace
 from tierwise.ledger.store import Ledger
@@ -71,6 +71,11 @@ class Gateway:
                 cost,
             )
         self._routes: dict[str, Target] = {}
+        # Live per-model statistics (tierwise.dispatch.blackboard): made here when asked for, else by
+        # the first route that reads them (`board()`); None costs the request path nothing.
+        self.blackboard: Any = None
+        if cfg.blackboard.enabled is True:
+            self.board()
         sandbox.configure(**cfg.sandbox.model_dump())  # before the routes: code verifiers check it
         self._builder = Builder(self.resolve, self, cfg.base_dir)
         # Requested names that are patterns (e.g. `claude-*`) are matched in order after exact names.
@@ -100,6 +105,21 @@ class Gateway:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def board(self) -> Any:
+        """The blackboard, made on first use (policies that read statistics call this when built)."""
+        if self.blackboard is None:
+            if self.cfg.blackboard.enabled is False:
+                raise ConfigError("a route reads live statistics but `blackboard.enabled` is false")
+            from tierwise.dispatch import blackboard
+
+            self.blackboard = blackboard.build(self.cfg, self.deployments)
+        return self.blackboard
+
+    async def start(self) -> None:
+        """Background work that needs the event loop (the blackboard's exchange with the other replicas)."""
+        if self.blackboard is not None:
+            await self.blackboard.start()
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300, keepalive_timeout=30)
@@ -116,6 +136,8 @@ class Gateway:
         await self.spend.close()
         if self.approvals is not None:
             await self.approvals.close()
+        if self.blackboard is not None:
+            await self.blackboard.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -145,6 +167,9 @@ class Gateway:
             t = GatedRoute(name, t, self)  # waits for an approval however the route is reached
         self._routes[name] = t
         return t
+
+    def routes_built(self) -> dict[str, Target]:
+        return dict(self._routes)
 
     def route_for(self, requested: str) -> tuple[str, Target]:
         """The route a client's `model` names: exact route, exact model, pattern, then default."""

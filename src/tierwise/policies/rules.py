@@ -4,7 +4,9 @@ Rules match on the requested model/route name (glob patterns such as `*haiku*`),
 tag (`X-Tierwise-Feature` header or `metadata.tierwise_feature`), estimated input tokens,
 images, tools, thinking, the triaged task type and complexity, Claude Code's subagent header, Claude Code's traffic class
 (`claude_code: title|compact|subagent|web_fetch|main|side|background|any`, decided by
-tierwise.clients.claude_code), or any header value. Every decision is recorded on the trace with
+tierwise.clients.claude_code), any header value, or a model's live statistics on the blackboard
+(`stats: {model: local, latency_p50_ms_above: 500}`, tierwise.dispatch.blackboard; no hysteresis
+and no probes here — the `dynamic` policy has both). Every decision is recorded on the trace with
 the rule that made it.
 """
 
@@ -17,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tierwise.canonical import Request, Response, StreamChunk
 from tierwise.clients import claude_code
+from tierwise.dispatch.blackboard_settings import StatConditions
+from tierwise.dispatch.thresholds import holds, read
+from tierwise.errors import ConfigError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.tokens import estimate_request
@@ -41,6 +46,15 @@ class Match(BaseModel):
     task_type: str | list[str] | None = Field(None, description="task type(s) from triage (tierwise.learning.triage)")
     min_complexity: float | None = Field(None, ge=0, le=1, description="triage complexity score at least this")
     max_complexity: float | None = Field(None, ge=0, le=1, description="triage complexity score at most this")
+    stats: StatConditions | None = Field(None, description="live statistics of a model on the blackboard, "
+                                         "e.g. {model: local, latency_p50_ms_above: 500}: every threshold holds")
+
+    @field_validator("stats")
+    @classmethod
+    def _stats_model(cls, v: StatConditions | None) -> StatConditions | None:
+        if v is not None and v.model is None:
+            raise ValueError("name the `model` whose statistics are read")
+        return v
 
     @field_validator("claude_code")
     @classmethod
@@ -141,6 +155,15 @@ def matches(m: Match, req: Request, requested: str, tokens: list[int], ctx: Cont
                 m.max_complexity is not None and c > m.max_complexity):
             return None
         why.append(f"task type {t.task_type}, complexity {c:.2f}")
+    if m.stats is not None:
+        board = getattr(ctx.services, "blackboard", None) if ctx is not None else None
+        if board is None:
+            return None
+        model = m.stats.model or ""
+        limits = m.stats.thresholds()
+        if not all(holds(board.value(model, stat), side, v) for stat, side, v in limits):
+            return None
+        why.extend(read(board, model, t).describe() for t in limits)
     return ", ".join(why) or "matches everything"
 
 
@@ -170,6 +193,13 @@ class Rules:
 
 
 def _build(cfg: RulesConfig, name: str, b: Builder) -> Target:
+    for r in cfg.rules:
+        model = r.match.stats.model if r.match.stats is not None else None
+        if model is not None:
+            if model not in b.services.deployments:
+                raise ConfigError(f"route {name!r}: stats.model {model!r} is not a model (statistics are kept per "
+                                  "model)")
+            b.services.board()  # the blackboard keeps statistics from now on
     return Rules(name, [(r, b.resolve(r.target)) for r in cfg.rules], b.resolve(cfg.default))
 
 

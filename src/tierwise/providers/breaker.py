@@ -6,7 +6,12 @@ every request that could have used it.
 Whoever takes the probe slot (`allow()` → True) must end it with `success()`, `failure()` or
 `release()` on every way out (see `Deployment`); as a backstop, a probe that has said nothing
 for `PROBE_LEASE_S` no longer blocks the next one, so a path that forgot cannot wedge a
-deployment for good."""
+deployment for good.
+
+Replicas share breaker state through the blackboard (tierwise.dispatch.blackboard): each
+publishes its breakers' states with the time of their last change, and a replica adopts a
+peer's newer change with `adopt` — a breaker opened on one replica is open on all of them, and
+one that recovered (its probe succeeded) is closed on all of them."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ PROBE_LEASE_S = 120.0  # longer than a normal answer; a second probe after it is
 
 class CircuitBreaker:
     __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "probe_started", "_clock",
-                 "on_change")
+                 "on_change", "changed_at")
 
     def __init__(self, failures_to_open: int = 5, cooldown: float = 30.0, clock=time.monotonic,
                  on_change: Callable[[str], None] | None = None) -> None:
@@ -34,6 +39,7 @@ class CircuitBreaker:
         self._clock = clock
         # Told "open" (closed → open), "reopen" (a probe failed) or "closed" (recovered), once per change.
         self.on_change = on_change
+        self.changed_at: float | None = None  # when it last opened or closed (this clock); None: never
 
     @property
     def state(self) -> State:
@@ -64,8 +70,10 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at = None
         self.probing = False
-        if was_open and self.on_change is not None:
-            self.on_change("closed")
+        if was_open:
+            self.changed_at = self._clock()
+            if self.on_change is not None:
+                self.on_change("closed")
 
     def failure(self) -> None:
         self.failures += 1
@@ -73,9 +81,31 @@ class CircuitBreaker:
             # Calls already in flight when it opened fail too: they move the cooldown, not the state.
             event = "open" if self.opened_at is None else ("reopen" if self.probing else None)
             self.opened_at = self._clock()
+            if event is not None:
+                self.changed_at = self.opened_at
             if event is not None and self.on_change is not None:
                 self.on_change(event)
         self.probing = False
+
+    def adopt(self, is_open: bool, retry_in: float = 0.0) -> bool:
+        """Take a peer replica's newer state: open with `retry_in` seconds of cooldown left, or closed.
+        True when this breaker changed. Told to `on_change` as "shared open" / "shared closed"."""
+        now = self._clock()
+        if is_open:
+            if self.opened_at is not None:
+                return False
+            self.opened_at = now - max(0.0, self.cooldown - retry_in)
+            self.failures = self.failures_to_open
+        else:
+            if self.opened_at is None:
+                return False
+            self.opened_at = None
+            self.failures = 0
+        self.probing = False
+        self.changed_at = now
+        if self.on_change is not None:
+            self.on_change("shared open" if is_open else "shared closed")
+        return True
 
     def release(self) -> None:
         """A probe ended without telling us anything (e.g. the client went away)."""

@@ -35,6 +35,7 @@ from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import counts_against_deployment
 from tierwise.providers.http import Provider
+from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import estimate_text_chars
 from tierwise.wire import anthropic_messages, openai_chat
 from tierwise.wire.sse import EventTooLarge
@@ -65,6 +66,8 @@ class Deployment:
         # The privacy boundary (tierwise.privacy.boundary), set on remote deployments when the
         # config has a `privacy:` section; every call of every policy passes through it.
         self.privacy: Any = None
+        # Live statistics (providers/live_stats.py), set when the blackboard is on; None costs one test.
+        self.stats: LiveStats | None = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -85,6 +88,14 @@ class Deployment:
                 f"model {self.name!r} is unavailable (circuit open after repeated failures)",
                 retry_after=self.breaker.retry_in(),
             )
+        if self.stats is not None:
+            self.stats.begin()
+
+    def _release(self) -> None:
+        """A call ended without telling anything about the deployment's health."""
+        self.breaker.release()
+        if self.stats is not None:
+            self.stats.end()
 
     def _fail(self, step: Any, err: UpstreamError, t0: float) -> None:
         step.ok = False
@@ -93,9 +104,11 @@ class Deployment:
         step.latency_ms = (time.perf_counter() - t0) * 1000
         # The request's own fault (malformed, too long) says nothing about the deployment's health.
         if not counts_against_deployment(err):
-            self.breaker.release()
+            self._release()
         else:
             self.breaker.failure()
+            if self.stats is not None:
+                self.stats.failed(step.latency_ms)
 
     def _finish(self, step: Any, usage: Usage, t0: float) -> None:
         step.ok = True
@@ -104,6 +117,8 @@ class Deployment:
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
+        if self.stats is not None:
+            self.stats.ok(step.latency_ms, step.ttft_ms)
 
     def _body(self, req: Request, check: Any = None) -> bytes:
         body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
@@ -143,7 +158,7 @@ class Deployment:
             # Any other way out (cancelled, a body the encoder refuses, a bug) says nothing about the
             # deployment's health, but must hand back a half-open probe slot, or the deployment
             # would refuse every request until restart.
-            self.breaker.release()
+            self._release()
             step.ok, step.reason = False, "cancelled" if isinstance(e, asyncio.CancelledError) else type(e).__name__
             raise
         self._finish(step, resp.usage, t0)
@@ -178,7 +193,7 @@ class Deployment:
             self._fail(step, e, t0)
             raise
         except BaseException:  # cancelled, an unencodable body, a bug: hand back the probe slot
-            self.breaker.release()
+            self._release()
             raise
         return self._relay(resp, step, t0)
 
@@ -266,7 +281,7 @@ class Deployment:
                     step.usage = usage
                     step.cost = self._cost(self.price, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
-                    self.breaker.release()
+                    self._release()
                 resp.close()  # drop the connection so the upstream stops generating
 
 

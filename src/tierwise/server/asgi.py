@@ -102,6 +102,7 @@ class App:
             ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
             ("GET", "/v1/tierwise/budgets"): self.budgets_status,
+            ("GET", "/v1/tierwise/blackboard"): self.blackboard_status,
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
@@ -153,6 +154,7 @@ class App:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                await self.gw.start()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.gw.close()
@@ -567,6 +569,20 @@ class App:
         if per == "route":
             return value in (key.routes or ())
         return per in ("global", "model")  # shared totals; tag/session/workflow values are other clients' text
+    async def blackboard_status(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
+        try:
+            self.check_auth(_headers(scope))
+        except TierwiseError as e:
+            await self.send_json(send, e.status, openai_chat.encode_error(e))
+            return
+        board = self.gw.blackboard
+        body: dict[str, Any] = {"enabled": board is not None}
+        if board is not None:
+            body.update(board.snapshot())
+            body["routes"] = {n: {"state": getattr(t, "state", None), "transitions": t.transitions}
+                              for n, t in self.gw.routes_built().items() if hasattr(t, "transitions")}
+        await self.send_json(send, 200, orjson.dumps(body))
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:

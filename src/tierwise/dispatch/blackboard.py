@@ -1,0 +1,291 @@
+"""The blackboard: every replica's live per-model statistics, merged, for policies to read.
+
+Each deployment keeps its own statistics in this process (tierwise.providers.live_stats). The
+blackboard reads them and, when a Redis is configured, publishes them every
+`publish_interval_ms` from a background task and takes back the other replicas' (one round
+trip, tierwise.dispatch.blackboard_redis). A policy's read (`value`) merges this replica's live
+numbers with the other replicas' last published ones — averages weighted by the calls each
+replica saw recently, in-flight calls and queue depths summed, a breaker open if it is open
+anywhere — without awaiting anything: the request path never waits on Redis.
+
+Redis unreachable: the merged view falls back to this replica's own statistics, with a loud
+warning (once per `warn_interval`), and requests go on. Breakers: a peer's newer change (opened,
+or closed after a successful probe) is adopted by this replica's breaker (`share_breakers`).
+
+Workers use the same class: `Blackboard(cfg, {model: LiveStats(...)}, redis_url)`, feed the
+LiveStats (`begin`/`ok`/`failed`, `queue_depth`), `await start()` and `await close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+import orjson
+
+from tierwise.dispatch.blackboard_settings import BlackboardConfig
+from tierwise.providers.live_stats import NAMES, LiveStats
+
+log = logging.getLogger("tierwise.blackboard")
+
+AVERAGED = ("latency_ms", "latency_p50_ms", "ttft_ms", "error_rate")
+SUMMED = ("in_flight", "queue_depth")
+MAX_MODELS = 1000  # models read from one peer's entry at most
+MAX_ENTRY = 1 << 20  # bytes of one peer's entry at most
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class PeerView:
+    """The other replicas' statistics of one model, pre-summed at refresh so a read is a few operations."""
+
+    __slots__ = ("weights", "sums", "totals", "breaker_open", "breaker_change")
+
+    def __init__(self) -> None:
+        self.weights = dict.fromkeys(AVERAGED, 0.0)
+        self.sums = dict.fromkeys(AVERAGED, 0.0)
+        self.totals = dict.fromkeys(SUMMED, 0.0)
+        self.breaker_open = 0.0
+        # The newest breaker change among the peers: (Redis time ms, opened?, cooldown left s).
+        self.breaker_change: tuple[float, bool, float] | None = None
+
+    def add(self, at_ms: int, e: dict[str, Any]) -> None:
+        w = _num(e.get("w")) or 0.0
+        if w > 0:
+            for stat in AVERAGED:
+                v = _num(e.get(stat))
+                if v is not None:
+                    self.weights[stat] += w
+                    self.sums[stat] += w * v
+        for stat in SUMMED:
+            self.totals[stat] += max(0.0, _num(e.get(stat)) or 0.0)
+        is_open = bool(e.get("breaker_open"))
+        self.breaker_open = max(self.breaker_open, 1.0 if is_open else 0.0)
+        age = _num(e.get("breaker_age_ms"))
+        if age is not None:
+            change = (at_ms - age, is_open, max(0.0, _num(e.get("breaker_retry_s")) or 0.0))
+            if self.breaker_change is None or change[0] > self.breaker_change[0]:
+                self.breaker_change = change
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+class Blackboard:
+    def __init__(self, cfg: BlackboardConfig, stats: dict[str, LiveStats], redis_url: str | None = None) -> None:
+        self.cfg = cfg
+        self.own = stats
+        self.replica_id = cfg.replica_id or default_replica_id()
+        self.redis_url = redis_url
+        self.peers: dict[str, PeerView] = {}
+        self.replicas = 0  # other live replicas seen at the last exchange
+        self.refreshes = 0  # exchanges attempted (tests and `snapshot` read it)
+        self.degraded: str | None = None  # why the view is this replica's own only, when Redis is away
+        self._transport: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+        self._starter: asyncio.Task[None] | None = None
+        self._last_warn = 0.0
+        self._unseen = 0  # exchanges failed since the last warning
+        self._offset_ms = 0.0  # Redis time minus this process's monotonic time (ms), from the last exchange
+
+    # ------------------------------------------------------------------ reads (the request path)
+
+    def value(self, model: str, stat: str) -> float | None:
+        """`stat` of `model` over every live replica; None when no replica has a sample of it."""
+        if not self._started and self.redis_url is not None:
+            self._start_soon()
+        own = self.own.get(model)
+        peer = self.peers.get(model)
+        if stat in SUMMED:
+            v = own.value(stat) if own is not None else 0.0
+            return (v or 0.0) + (peer.totals[stat] if peer is not None else 0.0)
+        if stat == "breaker_open":
+            mine = own.breaker_open() if own is not None else 0.0
+            return max(mine, peer.breaker_open) if peer is not None else mine
+        if stat not in AVERAGED:
+            raise KeyError(f"unknown statistic {stat!r} (known: {', '.join(NAMES)})")
+        w = sw = 0.0
+        if own is not None and own.samples:
+            v = own.value(stat)
+            if v is not None:
+                w, sw = float(own.samples), own.samples * v
+        if peer is not None and peer.weights[stat] > 0:
+            w += peer.weights[stat]
+            sw += peer.sums[stat]
+        return sw / w if w > 0 else None
+
+    def samples(self, model: str) -> float:
+        """Recent calls behind `model`'s merged statistics (this replica's plus the peers' weights)."""
+        own = self.own.get(model)
+        peer = self.peers.get(model)
+        return (own.samples if own is not None else 0) + (peer.weights["latency_ms"] if peer is not None else 0.0)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The merged view of every model, for the admin API, the dashboard and `tierwise top`."""
+        models = sorted(set(self.own) | set(self.peers))
+        return {"replica": self.replica_id, "shared": self.redis_url is not None, "replicas": self.replicas + 1,
+                "degraded": self.degraded,
+                "models": {m: {"samples": self.samples(m), **{s: self.value(m, s) for s in NAMES}} for m in models}}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Join the board: one exchange now (bounded by `timeout`), so the first requests already see
+        the other replicas, then the background loop. Without Redis: nothing to do."""
+        if self.redis_url is None or self._started or self._closed:
+            return
+        self._started = True
+        from tierwise.dispatch.blackboard_redis import RedisBoard
+
+        self._transport = RedisBoard(self.redis_url, self.cfg.key_prefix + "replicas", timeout=self.cfg.timeout)
+        await self.exchange()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
+
+    def _start_soon(self) -> None:
+        """Used as a library, nobody may call `start`: the first read starts the exchange (in the background)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._starter is None:
+            self._starter = loop.create_task(self.start())
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._starter is not None and not self._starter.done():
+            self._starter.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._transport is not None:
+            try:
+                await asyncio.wait_for(self._transport.leave(self.replica_id), self.cfg.timeout)
+            except Exception:  # Redis away: the entry expires with its TTL anyway
+                pass
+            await self._transport.close()
+            self._transport = None
+
+    async def _loop(self) -> None:
+        interval = self.cfg.publish_interval_ms / 1000
+        while not self._closed:
+            await asyncio.sleep(interval)
+            await self.exchange()
+
+    # ------------------------------------------------------------------ publishing
+
+    def payload(self) -> bytes:
+        now = time.monotonic()
+        models: dict[str, Any] = {}
+        for name, st in self.own.items():
+            e: dict[str, Any] = {"w": st.samples, "latency_ms": st.latency, "latency_p50_ms": st.p50(),
+                                 "ttft_ms": st.ttft, "error_rate": st.errors, "in_flight": st.in_flight,
+                                 "queue_depth": st.queue_depth}
+            b = st.breaker
+            if b is not None:
+                e["breaker_open"] = b.opened_at is not None
+                if b.changed_at is not None:
+                    e["breaker_age_ms"] = (now - b.changed_at) * 1000
+                    e["breaker_retry_s"] = b.retry_in()
+            models[name] = e
+        return orjson.dumps({"models": models})
+
+    async def exchange(self) -> None:
+        """Publish this replica's statistics and take the others'; never raises (Redis away: own view only)."""
+        self.refreshes += 1
+        try:
+            now_ms, entries = await asyncio.wait_for(
+                self._transport.exchange(self.replica_id, self.payload(), int(self.cfg.ttl_s * 1000)),
+                self.cfg.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._lost(e)
+            return
+        self._offset_ms = now_ms - time.monotonic() * 1000
+        peers: dict[str, PeerView] = {}
+        for rid, at_ms, body in entries:
+            if len(body) > MAX_ENTRY:
+                continue
+            try:
+                doc = orjson.loads(body)
+                models = doc["models"]
+                if not isinstance(models, dict):
+                    continue
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                log.debug("blackboard: unreadable entry from replica %s", rid[:100])
+                continue
+            for name, entry in list(models.items())[:MAX_MODELS]:
+                if isinstance(entry, dict):
+                    peers.setdefault(name, PeerView()).add(at_ms, entry)
+        self.peers = peers  # one assignment: a concurrent read sees the old view or the new one
+        self.replicas = len(entries)
+        if self.degraded is not None:
+            log.warning("blackboard: Redis reachable again; statistics are shared with %d other replica(s)",
+                        self.replicas)
+            self.degraded = None
+            self._unseen = 0
+        if self.cfg.share_breakers:
+            self._adopt_breakers()
+
+    def _adopt_breakers(self) -> None:
+        for name, peer in self.peers.items():
+            st = self.own.get(name)
+            change = peer.breaker_change
+            if st is None or st.breaker is None or change is None:
+                continue
+            b = st.breaker
+            mine = None if b.changed_at is None else b.changed_at * 1000 + self._offset_ms
+            if mine is None or change[0] > mine:
+                b.adopt(change[1], change[2])
+
+    def _lost(self, e: BaseException) -> None:
+        self.peers = {}
+        self.replicas = 0
+        self._unseen += 1
+        first = self.degraded is None
+        self.degraded = f"Redis unavailable ({type(e).__name__}): routing on this replica's own statistics"
+        now = time.monotonic()
+        if first or now - self._last_warn >= self.cfg.warn_interval:
+            log.warning("blackboard: REDIS UNAVAILABLE (%s): %d exchange(s) failed; policies read this "
+                        "replica's own statistics only until it is back", type(e).__name__, self._unseen)
+            self._last_warn = now
+            self._unseen = 0
+
+
+def redis_url_of(cfg: Any) -> str | None:
+    """The blackboard's Redis: its own `redis_url`, else the one budgets or the cache already share."""
+    bb: BlackboardConfig = cfg.blackboard
+    if bb.redis_url:
+        return bb.redis_url
+    if cfg.budgets is not None and cfg.budgets.store.backend == "redis":
+        return str(cfg.budgets.store.redis_url)
+    if cfg.cache.enabled and cfg.cache.backend == "redis":
+        return str(cfg.cache.redis_url)
+    return None
+
+
+def build(cfg: Any, deployments: dict[str, Any]) -> Blackboard:
+    """The gateway's blackboard: live statistics attached to every deployment, shared when Redis is set."""
+    bb: BlackboardConfig = cfg.blackboard
+    stats: dict[str, LiveStats] = {}
+    for name, d in deployments.items():
+        d.stats = stats[name] = LiveStats(bb.ewma_alpha, bb.window, d.breaker)
+    return Blackboard(bb, stats, redis_url_of(cfg))
