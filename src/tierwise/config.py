@@ -19,6 +19,7 @@ from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
+from tierwise.dispatch.config import DispatchConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
@@ -272,6 +273,8 @@ class Config(_Strict):
     compression: CompressionConfig = Field(default_factory=CompressionConfig,
                                            description="context compression per route (docs/compression.md)")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    dispatch: DispatchConfig | None = Field(None, description="distributed mode on Redis: capability workers and "
+                                            "the routes that dispatch to them (docs/distributed.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -424,6 +427,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                 f"models.{name}.provider",
                 index,
             )
+    if any(_mentions_capability(r) for r in cfg.routes.values()):
+        from tierwise.dispatch.route_target import lift_inline_capabilities
+
+        cfg.routes = lift_inline_capabilities(cfg.routes)
     clash = set(cfg.models) & set(cfg.routes)
     if clash:
         raise _err("a route and a model share this name", file, f"routes.{sorted(clash)[0]}", index)
@@ -493,6 +500,15 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)
+
+
+def _mentions_capability(v: Any) -> bool:
+    """Whether a route's raw config has a `{capability: ...}` target anywhere (distributed mode)."""
+    if isinstance(v, dict):
+        return "capability" in v or any(_mentions_capability(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_mentions_capability(x) for x in v)
+    return False
 
 
 def _check_cycles(cfg: Config, file: str | None, index: dict[str, int]) -> None:
