@@ -91,7 +91,7 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
-        while b"ready" not in self.log.read_bytes():
+        while b"tierwise: worker " not in self.log.read_bytes():
             assert self.proc.poll() is None, self.output()
             assert time.monotonic() < deadline, self.output()
             time.sleep(0.05)

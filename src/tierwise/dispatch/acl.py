@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tierwise.dispatch.keys import Keyspace
 
-CONNECTION = ["+ping", "+hello", "+auth", "+client|setinfo", "+client|setname", "+client|id", "+time",
+CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+time",
               "+evalsha", "+eval", "+script|load", "+script|exists"]
 WORKER_COMMANDS = ["+blpop", "+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack",
                    "+xdel", "+xadd", "+set", "+exists", "+zadd", "+zrem", "+zremrangebyscore", "+zrangebyscore",
@@ -30,7 +30,9 @@ def worker_rules(prefix: str, tenant: str, locality: str) -> list[str]:
 
 def caller_rules(prefix: str, tenant: str) -> list[str]:
     k = Keyspace(prefix, tenant)
-    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"%R~{k.base}w:*", f"%R~{k.base}done:*"]
+    # The presence index is read inside the publishing script, and Redis checks a script's keys for
+    # read and write alike: so `~` on it, where `%R~` (read only) would do for plain commands.
+    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
     return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CALLER_COMMANDS, *keys]
 
 

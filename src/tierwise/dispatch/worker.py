@@ -67,9 +67,9 @@ class Worker:
             if self.w.locality == "local" and not local:
                 log.warning("capability %s reaches a remote model: this worker does not take its local-only tasks", cap)
             self.zones[cap] = ["local", "any"] if local else ["any"]
-        # (stream key, capability), highest priority first
-        self.streams = [(self.keys.stream(z, c, p), c) for p in PRIORITIES for c in self.zones for z in self.zones[c]]
-        self.wake_keys = [self.keys.wake(z, c) for c in self.zones for z in self.zones[c]]
+        self.streams: list[tuple[str, str]] = []
+        self.wake_keys: list[str] = []
+        self._set_streams()
         self.running: dict[bytes, tuple[asyncio.Task[None], str]] = {}
         self.stats = {"done": 0, "failed": 0, "dead": 0, "reclaimed": 0, "duplicates": 0, "lost": 0}
         self._slot = asyncio.Event()
@@ -91,6 +91,10 @@ class Worker:
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         self.client = connect(self.d.redis_url, block_s=self.w.block)
         self.scripts = Scripts(self.client)
+        await self._drop_refused_zones(stop)
+        if not self.streams:
+            await self.client.aclose()
+            raise ValueError(f"worker {self.id}: its Redis user may read none of its capabilities' task queues")
         self.presence = PresencePublisher(self.client, self.keys, self.id, self.info(), self.zones,
                                           self.w.presence_ttl)
         await self._first_beat(stop)
@@ -117,6 +121,32 @@ class Worker:
                 pass  # it expires on its own
             await self.client.aclose()
 
+    def _set_streams(self) -> None:
+        # (stream key, capability), highest priority first
+        self.streams = [(self.keys.stream(z, c, p), c) for p in PRIORITIES for c in self.zones for z in self.zones[c]]
+        self.wake_keys = [self.keys.wake(z, c) for c in self.zones for z in self.zones[c]]
+
+    async def _drop_refused_zones(self, stop: asyncio.Event) -> None:
+        """Stop reading the zones this worker's Redis user may not read (a remote machine's user has no
+        access to the local-only zone, whatever its config says), and say so loudly."""
+        assert self.scripts is not None
+        backoff = Backoff()
+        for zone in ("local", "any"):
+            keys = [s for s, c in self.streams if zone in self.zones[c] and f":q:{zone}:" in s]
+            while keys and not stop.is_set():
+                try:
+                    await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
+                    break
+                except rexc.NoPermissionError:
+                    log.error("worker %s: its Redis user may not read the %s zone of tenant %s; not taking those "
+                              "tasks (see `tierwise worker --acl`)", self.id, zone, self.d.tenant)
+                    self.zones = {c: [z for z in zs if z != zone] for c, zs in self.zones.items()}
+                    break
+                except REDIS_DOWN:
+                    await asyncio.sleep(backoff.next())
+        self.zones = {c: zs for c, zs in self.zones.items() if zs}
+        self._set_streams()
+
     async def _first_beat(self, stop: asyncio.Event) -> None:
         backoff = Backoff()
         while not stop.is_set():
@@ -126,6 +156,9 @@ class Worker:
             except REDIS_DOWN:
                 log.warning("worker %s: Redis at %s is not reachable yet; retrying", self.id, where(self.d.redis_url))
                 await asyncio.sleep(backoff.next())
+            except rexc.ResponseError as e:  # e.g. NOPERM on presence: a person must fix the ACL
+                log.error("worker %s: Redis refused the heartbeat: %s", self.id, scrub(str(e))[:300])
+                await asyncio.sleep(max(1.0, backoff.next()))
 
     async def _drain(self) -> None:
         """Let running tasks finish (up to the visibility timeout; after it others may take them)."""
