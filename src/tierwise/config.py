@@ -22,6 +22,7 @@ from tierwise.compression.settings import CompressionConfig
 from tierwise.dispatch.approvals_config import ApprovalsConfig
 from tierwise.dispatch.approvals_config import references as approval_references
 from tierwise.dispatch.blackboard_settings import BlackboardConfig
+from tierwise.dispatch.config import DispatchConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
@@ -282,6 +283,8 @@ class Config(_Strict):
                                               "off when absent")
     blackboard: BlackboardConfig = Field(default_factory=BlackboardConfig,
                                          description="live per-model statistics, shared by replicas (docs/distributed.md)")
+    dispatch: DispatchConfig | None = Field(None, description="distributed mode on Redis: capability workers and "
+                                            "the routes that dispatch to them (docs/distributed.md)")
     source: str | None = Field(None, exclude=True)
     base_dir: str = Field(".", exclude=True)
 
@@ -434,6 +437,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                 f"models.{name}.provider",
                 index,
             )
+    if any(_mentions_capability(r) for r in cfg.routes.values()):
+        from tierwise.dispatch.route_target import lift_inline_capabilities
+
+        cfg.routes = lift_inline_capabilities(cfg.routes)
     clash = set(cfg.models) & set(cfg.routes)
     if clash:
         raise _err("a route and a model share this name", file, f"routes.{sorted(clash)[0]}", index)
@@ -509,6 +516,15 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
     _check_cycles(cfg, file, index)
+
+
+def _mentions_capability(v: Any) -> bool:
+    """Whether a route's raw config has a `{capability: ...}` target anywhere (distributed mode)."""
+    if isinstance(v, dict):
+        return "capability" in v or any(_mentions_capability(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_mentions_capability(x) for x in v)
+    return False
 
 
 def _check_cycles(cfg: Config, file: str | None, index: dict[str, int]) -> None:

@@ -27,14 +27,15 @@ class PresenceSource(Protocol):
 
 
 class RedisPresence:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = PRESENCE_PREFIX) -> None:
         import redis.asyncio as redis
 
         self.client = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.prefix = prefix
 
     async def workers(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        async for key in self.client.scan_iter(match=PRESENCE_PREFIX + "*", count=200):
+        async for key in self.client.scan_iter(match=self.prefix + "*", count=200):
             if len(out) >= MAX_WORKERS:
                 break
             k = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
@@ -58,8 +59,16 @@ class RedisPresence:
             caps = info.get("capabilities") or info.get("capability") or []
             if isinstance(caps, str):
                 caps = [c for c in caps.split(",") if c]
-            out.append({"id": k[len(PRESENCE_PREFIX):][:100], "capabilities": [str(c)[:50] for c in caps][:20],
-                        "status": str(info.get("status", "online"))[:30], "ttl": ttl})
+            w: dict[str, Any] = {"id": k[len(self.prefix):][:100], "capabilities": [str(c)[:50] for c in caps][:20],
+                                 "status": str(info.get("status", "online"))[:30], "ttl": ttl}
+            # What `tierwise worker` adds to its presence (docs/distributed.md), when present.
+            for field in ("locality", "region", "tenant", "version"):
+                if isinstance(info.get(field), str):
+                    w[field] = info[field][:50]
+            for field in ("capacity", "in_flight"):
+                if isinstance(info.get(field), int):
+                    w[field] = info[field]
+            out.append(w)
         out.sort(key=lambda w: w["id"])
         return out
 
@@ -67,7 +76,10 @@ class RedisPresence:
 class Topology:
     def __init__(self, gateway: Any, presence_url: str | None, source: PresenceSource | None = None) -> None:
         self.gw = gateway
-        self.source: PresenceSource | None = source or (RedisPresence(presence_url) if presence_url else None)
+        dispatch = getattr(getattr(gateway, "cfg", None), "dispatch", None)
+        # Workers announce themselves under the dispatch section's key prefix (tierwise: by default).
+        prefix = f"{dispatch.prefix}presence:" if dispatch is not None else PRESENCE_PREFIX
+        self.source: PresenceSource | None = source or (RedisPresence(presence_url, prefix) if presence_url else None)
         self._workers: list[dict[str, Any]] = []
         self._at = 0.0
         self.presence_error: str | None = None

@@ -78,7 +78,8 @@
       const li = el("li");
       li.dataset.worker = w.id;
       li.appendChild(el("span", w.status, "badge " + (w.status === "online" ? "online" : "half-open")));
-      li.appendChild(document.createTextNode(" " + w.id + (w.capabilities.length ? " — " + w.capabilities.join(", ") : "")));
+      const load = w.capacity ? " (" + (w.locality || "") + " " + (w.in_flight || 0) + "/" + w.capacity + ")" : "";
+      li.appendChild(document.createTextNode(" " + w.id + (w.capabilities.length ? " — " + w.capabilities.join(", ") : "") + load));
       return li;
     }));
   }

@@ -1,0 +1,87 @@
+"""`tierwise worker`: serve capabilities to the tenant's callers over Redis (docs/distributed.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import click
+
+from tierwise.commands._common import config_option, load_or_exit
+
+CONFIG_PROBLEM = 2
+
+
+@click.command("worker")
+@config_option
+@click.option("--id", "worker_id", default=None, help="Override dispatch.worker.id.")
+@click.option("--log-level", default="info", show_default=True)
+@click.option("--acl", "print_acl", is_flag=True, help="Print the Redis ACL SETUSER line this worker's user needs, "
+              "then exit.")
+def command(config_path: str, worker_id: str | None, log_level: str, print_acl: bool) -> None:
+    """Serve this machine's models, routes and ensembles as capabilities, taking tasks from Redis."""
+    from tierwise.errors import ConfigError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_or_exit(config_path)
+    d = cfg.dispatch
+    if d is None or d.worker is None:
+        click.echo(f"tierwise: {config_path} has no `dispatch.worker` section: a worker needs its capabilities "
+                   "(see docs/distributed.md)", err=True)
+        sys.exit(CONFIG_PROBLEM)
+    if worker_id is not None:
+        from tierwise.dispatch.config import check_name
+
+        try:
+            check_name(worker_id, "worker id")
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--id") from None
+    if print_acl:
+        from tierwise.dispatch.acl import setuser, worker_rules
+
+        click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}",
+                           worker_rules(d.prefix, d.tenant, d.worker.locality)))
+        return
+    from tierwise.dispatch.serving import add_ensemble_routes, check_targets
+    from tierwise.server.build import build_gateway
+
+    problems = check_targets(cfg, d.worker)
+    if problems:
+        click.echo("tierwise: config error: " + "; ".join(problems), err=True)
+        sys.exit(CONFIG_PROBLEM)
+    add_ensemble_routes(cfg, d.worker)
+    try:
+        gateway = build_gateway(cfg)
+    except ConfigError as e:
+        click.echo(f"tierwise: config error: {e.message}", err=True)
+        sys.exit(CONFIG_PROBLEM)
+    try:
+        sys.exit(asyncio.run(_serve(cfg, gateway, worker_id)))
+    except ValueError as e:  # settings that cannot work together
+        click.echo(f"tierwise: config error: {e}", err=True)
+        sys.exit(CONFIG_PROBLEM)
+
+
+async def _serve(cfg: object, gateway: object, worker_id: str | None) -> int:
+    from tierwise.dispatch.worker import Worker
+
+    worker = Worker(cfg, gateway, worker_id=worker_id)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ready = asyncio.Event()
+
+    async def announce() -> None:
+        await ready.wait()
+        click.echo(f"tierwise: worker {worker.id} ready ({', '.join(worker.zones)})", err=True)
+
+    shout = asyncio.create_task(announce())
+    try:
+        await worker.run(stop, ready)
+    finally:
+        shout.cancel()
+        await gateway.close()  # type: ignore[attr-defined]
+    return 0

@@ -1,0 +1,326 @@
+"""The caller's side: publish a task for a capability and wait for its one result.
+
+Results come back on a result stream of this caller process (`{tenant}:r:<caller>`), read by one
+background reader that hands each result to the task waiting for it. A stream, rather than
+pub/sub or a list per task: pub/sub drops what is sent while the caller is reconnecting, and a
+blocking pop per task ties up a connection per waiting task; a stream is read with one
+connection for any number of tasks, keeps results across a reconnect (the reader resumes after
+the last id it saw) and, with AOF, across a Redis restart. A result for a task that is no longer
+waiting (a duplicate completion, or one after a timeout) is dropped: the caller sees exactly one.
+
+When Redis comes back after an outage, every waiting task whose entry is gone and that has no
+completion mark (a Redis that restarted without its data) is published again under the same
+task id, so it still finishes; the completion mark makes a second run's result a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.exceptions as rexc
+
+from tierwise.dispatch.config import PRIORITIES, DispatchConfig, check_name
+from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, where
+from tierwise.dispatch.errors import (
+    DispatchTimeout,
+    DispatchUnavailable,
+    InvalidRequest,
+    NoWorker,
+    Overloaded,
+    RequestTooLarge,
+    TaskFailed,
+)
+from tierwise.dispatch.keys import Keyspace
+from tierwise.dispatch.presence import present
+from tierwise.dispatch.scripts import Scripts
+from tierwise.dispatch.tasks import task_fields
+from tierwise.ids import new_id
+from tierwise.secret_scrub import scrub
+
+log = logging.getLogger("tierwise.dispatch")
+
+WAKE_MAX = 256  # wake-up tokens kept per capability; more would only wake idle workers for nothing
+READ_BLOCK_MS = 1000
+RECENT = 10_000  # task ids remembered after their result, to count late duplicates
+
+
+@dataclass(slots=True)
+class TaskResult:
+    task_id: str
+    capability: str
+    body: dict[str, Any]  # an OpenAI chat completion
+    worker: str | None = None
+    model: str | None = None
+    locality: str | None = None
+    cost: float | None = None
+    latency_ms: float | None = None  # on the worker
+    attempt: int = 1
+    elapsed_ms: float = 0.0  # as the caller saw it, publishing included
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        try:
+            return str(self.body["choices"][0]["message"].get("content") or "")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return ""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    future: asyncio.Future[dict[str, Any]]
+    capability: str
+    stream: str
+    wake: str
+    fields: list[Any]
+    entry_id: bytes | None = None
+
+
+def chat_body(payload: Any) -> dict[str, Any]:
+    """A task payload from what a caller passes: a prompt string, or a chat completions body."""
+    if isinstance(payload, str):
+        return {"messages": [{"role": "user", "content": payload}]}
+    if isinstance(payload, dict) and isinstance(payload.get("messages"), list):
+        return payload
+    raise InvalidRequest("a task payload is a prompt (str) or a chat completions body (a dict with `messages`)")
+
+
+class Dispatcher:
+    def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", *, tenant: str = "default",
+                 prefix: str = "tierwise:", local_only: list[str] | tuple[str, ...] = (), max_pending: int = 1000,
+                 max_payload_bytes: int = 1 << 20, timeout: float = 120.0) -> None:
+        cfg = DispatchConfig(redis_url=redis_url, tenant=tenant, prefix=prefix, local_only=list(local_only),
+                             max_pending=max_pending, max_payload_bytes=max_payload_bytes, timeout=timeout)
+        self.cfg = cfg
+        self.keys = Keyspace(cfg.prefix, cfg.tenant)
+        self.caller_id = uuid.uuid4().hex[:20]
+        self.results_key = self.keys.results(self.caller_id)
+        self._client: Any = None
+        self._scripts: Scripts | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[str, _Waiting] = {}
+        self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.duplicates = 0  # results that arrived for a task already answered (dropped)
+        self.republished = 0  # tasks published again after Redis lost them
+        self._closing = False
+
+    @classmethod
+    def from_config(cls, d: DispatchConfig) -> Dispatcher:
+        return cls(d.redis_url, tenant=d.tenant, prefix=d.prefix, local_only=d.local_only,
+                   max_pending=d.max_pending, max_payload_bytes=d.max_payload_bytes, timeout=d.timeout)
+
+    async def __aenter__(self) -> Dispatcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closing = True  # redis-py may turn a cancelled blocking read into an error: the loop ends on this
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+        for w in self._waiting.values():
+            if not w.future.done():
+                w.future.cancel()
+        if self._client is not None:
+            try:
+                await self._client.delete(self.results_key)
+            except REDIS_ANY:
+                pass  # it expires on its own
+            await self._client.aclose()
+            self._client = None
+
+    def _connect(self) -> None:
+        self._closing = False
+        if self._client is None:
+            self._client = connect(self.cfg.redis_url, block_s=READ_BLOCK_MS / 1000)
+            self._scripts = Scripts(self._client)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_results())
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def dispatch(self, capability: str, payload: Any, *, priority: str = "normal",
+                       timeout: float | None = None, local_only: bool | None = None) -> TaskResult:
+        """Run `payload` on a worker serving `capability`; the result, or an exception that says
+        why there is none (NoWorker, Overloaded, DispatchTimeout, DispatchUnavailable, TaskFailed)."""
+        t0 = time.perf_counter()
+        try:
+            check_name(capability, "capability")
+        except ValueError as e:
+            raise InvalidRequest(str(e)) from None
+        if priority not in PRIORITIES:
+            raise InvalidRequest(f"priority must be one of {', '.join(PRIORITIES)}, not {str(priority)[:30]!r}")
+        wait_s = self.cfg.timeout if timeout is None else float(timeout)
+        if not 0 < wait_s <= 86400:
+            raise InvalidRequest("timeout must be between 0 and 86400 seconds")
+        raw = orjson.dumps(chat_body(payload))
+        if len(raw) > self.cfg.max_payload_bytes:
+            raise RequestTooLarge(f"the task payload is {len(raw)} bytes; this dispatcher takes at most "
+                                  f"{self.cfg.max_payload_bytes} (dispatch.max_payload_bytes)")
+        local = capability in self.cfg.local_only if local_only is None else local_only
+        zone = "local" if local else "any"
+        self._connect()
+        deadline = time.monotonic() + wait_s
+        task_id = new_id("task_")
+        fields = task_fields(task_id, self.results_key, raw, int(time.time() * 1000 + wait_s * 1000))
+        w = _Waiting(asyncio.get_running_loop().create_future(), capability,
+                     self.keys.stream(zone, capability, priority), self.keys.wake(zone, capability), fields)
+        self._waiting[task_id] = w  # before publishing: the result may come back before XADD returns here
+        try:
+            status, value = await self._publish(w, zone, deadline)
+            if status == b"noworker":
+                raise await self._no_worker(capability, zone)
+            if status == b"full":
+                raise Overloaded(f"capability {capability!r} has {int(value)} tasks queued or running (max_pending "
+                                 f"{self.cfg.max_pending}); try again shortly", retry_after=1.0)
+            w.entry_id = value
+            try:
+                result = await asyncio.wait_for(asyncio.shield(w.future), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                await self._withdraw(w)
+                raise DispatchTimeout(f"task {task_id} for capability {capability!r} got no result in {wait_s:g} s "
+                                      "(its workers are busy, stalled or gone)") from None
+        finally:
+            self._waiting.pop(task_id, None)
+        return self._outcome(task_id, capability, result, t0)
+
+    async def _publish(self, w: _Waiting, zone: str, deadline: float) -> tuple[bytes, Any]:
+        assert self._scripts is not None
+        cap = w.capability
+        keys = [self.keys.index(zone, cap), w.stream, w.wake, *self.keys.streams(zone, cap)]
+        backoff = Backoff()
+        while True:
+            try:
+                status, value = await self._scripts.enqueue(keys=keys, args=[self.cfg.max_pending, WAKE_MAX,
+                                                                             *w.fields])
+                return status, value
+            except REDIS_DOWN:
+                if time.monotonic() + 0.05 > deadline:
+                    raise DispatchUnavailable(f"Redis at {where(self.cfg.redis_url)} was unreachable for the whole "
+                                              f"wait; capability {cap!r} was not dispatched") from None
+                await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
+            except rexc.ResponseError as e:
+                raise DispatchUnavailable(f"Redis refused the task: {scrub(str(e))[:200]}") from None
+
+    async def _no_worker(self, capability: str, zone: str) -> NoWorker:
+        tenant = self.cfg.tenant
+        if zone == "local":
+            try:
+                remote = await present(self._client, self.keys, "any", capability)
+            except REDIS_ANY:
+                remote = []
+            extra = (f"; {len(remote)} worker(s) without local locality serve it, but may not take local-only tasks"
+                     if remote else "")
+            return NoWorker(f"no worker with locality local serves local-only capability {capability!r} for tenant "
+                            f"{tenant!r}{extra}")
+        return NoWorker(f"no worker serves capability {capability!r} for tenant {tenant!r} (none is present)")
+
+    def _outcome(self, task_id: str, capability: str, r: dict[str, Any], t0: float) -> TaskResult:
+        if not r.get("ok"):
+            e = r.get("error")
+            err: dict[str, Any] = e if isinstance(e, dict) else {}
+            s = err.get("status")
+            status = s if isinstance(s, int) and 400 <= s <= 599 else 502
+            raise TaskFailed(f"capability {capability!r} (worker {str(r.get('worker'))[:80]}): "
+                             f"{str(err.get('message', 'the task failed'))[:1000]}", status=status,
+                             retryable=status >= 500, kind=str(err.get("kind") or "api_error")[:64])
+        body = r.get("body")
+        if not isinstance(body, dict):
+            raise TaskFailed(f"capability {capability!r}: the worker's result has no body")
+
+        def num(k: str) -> float | None:
+            v = r.get(k)
+            return float(v) if isinstance(v, (int, float)) else None
+
+        return TaskResult(task_id, capability, body, worker=_s(r.get("worker")), model=_s(r.get("model")),
+                          locality=_s(r.get("locality")), cost=num("cost"), latency_ms=num("latency_ms"),
+                          attempt=int(r.get("attempt") or 1) if isinstance(r.get("attempt"), int) else 1,
+                          elapsed_ms=(time.perf_counter() - t0) * 1000, raw=r)
+
+    async def _withdraw(self, w: _Waiting) -> None:
+        """A task nobody waits for any more leaves its stream, so no worker spends time on it."""
+        if w.entry_id is None:
+            return
+        try:
+            await self._client.xdel(w.stream, w.entry_id)
+        except REDIS_ANY:
+            pass  # its deadline makes a worker skip it
+
+    # ------------------------------------------------------------------ results
+
+    async def _read_results(self) -> None:
+        last: bytes | str = "0-0"
+        backoff = Backoff()
+        outage = False
+        while not self._closing:
+            try:
+                if outage:
+                    await self._recover()
+                    outage = False
+                    log.info("dispatcher %s: Redis at %s is back", self.caller_id, where(self.cfg.redis_url))
+                resp = await self._client.xread({self.results_key: last}, count=500, block=READ_BLOCK_MS)
+                backoff.reset()
+            except REDIS_DOWN:
+                if not outage:
+                    log.warning("dispatcher %s: lost Redis at %s; reconnecting", self.caller_id,
+                                where(self.cfg.redis_url))
+                outage = True
+                await asyncio.sleep(backoff.next())
+                continue
+            except rexc.ResponseError as e:
+                log.error("dispatcher %s: Redis refused to return results: %s", self.caller_id, scrub(str(e))[:200])
+                await asyncio.sleep(max(1.0, backoff.next()))
+                continue
+            for _key, entries in resp or []:
+                for entry_id, f in entries:
+                    last = entry_id
+                    self._deliver(f)
+
+    def _deliver(self, f: dict[bytes, bytes]) -> None:
+        task_id = text(f.get(b"id", b""))
+        w = self._waiting.get(task_id)
+        if w is None or w.future.done():
+            if task_id in self._recent:
+                self.duplicates += 1
+            return
+        try:
+            r = orjson.loads(f.get(b"r", b""))
+        except orjson.JSONDecodeError:
+            r = {"ok": False, "error": {"status": 502, "message": "the worker's result is not JSON"}}
+        w.future.set_result(r if isinstance(r, dict) else {"ok": False})
+        self._recent[task_id] = None
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
+    async def _recover(self) -> None:
+        """After an outage: publish again the waiting tasks Redis no longer has (see the module doc)."""
+        waiting = [(tid, w) for tid, w in self._waiting.items() if w.entry_id is not None and not w.future.done()]
+        if not waiting:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for tid, w in waiting:
+            pipe.xrange(w.stream, w.entry_id, w.entry_id)
+            pipe.exists(self.keys.done(tid))
+        found = await pipe.execute()
+        for i, (_tid, w) in enumerate(waiting):
+            entry, done = found[2 * i], found[2 * i + 1]
+            if entry or done:
+                continue
+            fields = dict(zip(w.fields[::2], w.fields[1::2], strict=True))
+            w.entry_id = await self._client.xadd(w.stream, fields)
+            await self._client.lpush(w.wake, "1")
+            self.republished += 1
+
+
+def _s(v: Any) -> str | None:
+    return str(v)[:200] if isinstance(v, str) else None

@@ -1,0 +1,81 @@
+"""Worker presence: who is there, what it serves, and until when.
+
+A worker renews two things every heartbeat, both expiring on their own when it stops (a kill -9
+included): its presence record `<prefix>presence:<tenant>:<worker>` (JSON, read by the
+dashboard and `tierwise worker --list`) and its entry in the per-capability index
+`{tenant}:w:<zone>:<capability>` (a sorted set scored by expiry time), which publishing a task
+checks inside the same script that queues it, so "no capable worker" is known without a scan.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from tierwise.dispatch.connection import text
+from tierwise.dispatch.keys import Keyspace
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class PresencePublisher:
+    def __init__(self, client: Any, keys: Keyspace, worker_id: str, info: dict[str, Any],
+                 zones: dict[str, list[str]], ttl: float) -> None:
+        self.client = client
+        self.keys = keys
+        self.worker_id = worker_id
+        self.info = info
+        self.zones = zones  # capability -> the zones it is read from
+        self.ttl_ms = int(ttl * 1000)
+
+    async def beat(self, **live: Any) -> None:
+        """Renew presence (`live` adds fields such as in_flight and status)."""
+        sec, usec = await self.client.time()  # Redis's clock: callers on other machines compare against it
+        t = int(sec) * 1000 + int(usec) // 1000
+        pipe = self.client.pipeline(transaction=False)
+        record = {**self.info, **live, "heartbeat_ms": t}
+        pipe.set(self.keys.presence(self.worker_id), orjson.dumps(record), px=self.ttl_ms)
+        for cap, zones in self.zones.items():
+            for zone in zones:
+                idx = self.keys.index(zone, cap)
+                pipe.zadd(idx, {self.worker_id: t + self.ttl_ms})
+                pipe.zremrangebyscore(idx, 0, t)  # the expired entries of workers that died
+                pipe.pexpire(idx, self.ttl_ms * 2)
+        await pipe.execute()
+
+    async def withdraw(self) -> None:
+        """A worker that stops on purpose leaves at once instead of after its TTL."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(self.keys.presence(self.worker_id))
+        for cap, zones in self.zones.items():
+            for zone in zones:
+                pipe.zrem(self.keys.index(zone, cap), self.worker_id)
+        await pipe.execute()
+
+
+async def present(client: Any, keys: Keyspace, zone: str, capability: str) -> list[str]:
+    """Ids of the workers present that read the capability's tasks in that zone."""
+    sec, usec = await client.time()
+    ids = await client.zrangebyscore(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf")
+    return sorted(text(i) for i in ids)
+
+
+async def records(client: Any, keys: Keyspace, limit: int = 500) -> list[dict[str, Any]]:
+    """The presence records of this tenant's workers (for listings and tests)."""
+    out: list[dict[str, Any]] = []
+    async for key in client.scan_iter(match=keys.presence_pattern(), count=200):
+        raw = await client.get(key)
+        if raw:
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        if len(out) >= limit:
+            break
+    return sorted(out, key=lambda r: str(r.get("id")))

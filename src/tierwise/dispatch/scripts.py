@@ -1,0 +1,129 @@
+"""The Lua scripts of distributed mode. Each step that must not be seen half-done runs as one
+script (atomic on the server, one round trip): publishing a task after checking presence and
+back-pressure, taking tasks across priorities without exceeding a worker's free slots,
+re-claiming a dead worker's tasks, completing a task (result + dedupe mark + ack), keeping a
+running task's claim fresh, and dead-lettering. Every key a script touches is passed in KEYS
+and carries the tenant's hash tag (see keys.py), so they also run on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# KEYS: index, target stream, wake list, every priority stream of the capability and zone
+# ARGV: max_pending, wake_max, field, value, ...
+# Presence is compared with Redis's clock, which the workers' heartbeats also use.
+ENQUEUE = """
+local t = redis.call('TIME')
+local present = redis.call('ZCOUNT', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), '+inf')
+if present == 0 then return {'noworker', 0} end
+local pending = 0
+for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
+if pending >= tonumber(ARGV[1]) then return {'full', pending} end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('LPUSH', KEYS[3], '1')
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
+return {'ok', id}
+"""
+
+# KEYS: the streams a worker reads, highest priority first
+# ARGV: group, consumer, how many at most
+# -> {{stream index, entry id, {field, value, ...}}, ...}
+# A missing group (a new stream, or a Redis that restarted without its data) is created from
+# the stream's start, so tasks published before it existed are still delivered.
+TAKE = """
+local want = tonumber(ARGV[3])
+local out = {}
+for i = 1, #KEYS do
+  if want <= 0 then break end
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[i], '>')
+  if type(r) == 'table' and r.err then
+    redis.pcall('XGROUP', 'CREATE', KEYS[i], ARGV[1], '0', 'MKSTREAM')
+    r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[i], '>')
+  end
+  if r then
+    for _, e in ipairs(r[1][2]) do
+      out[#out + 1] = {i, e[1], e[2]}
+      want = want - 1
+    end
+  end
+end
+return out
+"""
+
+# KEYS: the streams a worker reads, highest priority first
+# ARGV: group, consumer, min idle ms, how many at most
+# -> {{stream index, entry id, {field, value, ...}, deliveries}, ...}
+RECLAIM = """
+local want = tonumber(ARGV[4])
+local out = {}
+for i = 1, #KEYS do
+  if want <= 0 then break end
+  local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', want)
+  if type(r) == 'table' and not r.err then
+    for _, e in ipairs(r[2]) do
+      if e[2] then
+        local p = redis.call('XPENDING', KEYS[i], ARGV[1], e[1], e[1], 1)
+        local n = 1
+        if p[1] then n = p[1][4] end
+        out[#out + 1] = {i, e[1], e[2], n}
+        want = want - 1
+      end
+    end
+  end
+end
+return out
+"""
+
+# KEYS: stream, done mark, caller's result stream
+# ARGV: group, entry id, task id, result, done ttl s, results maxlen, results ttl s
+# -> 1 when this completion delivered the result, 0 when the task had already been completed
+COMPLETE = """
+local first = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5])
+if first then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'id', ARGV[3], 'r', ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+end
+redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+if first then return 1 end
+return 0
+"""
+
+# KEYS: stream, dead-letter stream
+# ARGV: group, entry id, dead-letter maxlen, field, value, ...
+DEAD_LETTER = """
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: the stream of each running task (repeats allowed)
+# ARGV: group, consumer, entry id of each task (aligned with KEYS)
+# -> entry ids this consumer no longer holds (re-claimed elsewhere, withdrawn, or lost by Redis)
+KEEPALIVE = """
+local lost = {}
+for i = 1, #KEYS do
+  local id = ARGV[i + 2]
+  local p = redis.pcall('XPENDING', KEYS[i], ARGV[1], id, id, 1)
+  if type(p) == 'table' and not p.err and p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[i], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost
+"""
+
+
+class Scripts:
+    """The scripts registered on one client (redis-py sends EVALSHA and reloads after a restart)."""
+
+    def __init__(self, client: Any) -> None:
+        self.enqueue = client.register_script(ENQUEUE)
+        self.take = client.register_script(TAKE)
+        self.reclaim = client.register_script(RECLAIM)
+        self.complete = client.register_script(COMPLETE)
+        self.dead_letter = client.register_script(DEAD_LETTER)
+        self.keepalive = client.register_script(KEEPALIVE)

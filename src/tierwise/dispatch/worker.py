@@ -1,0 +1,324 @@
+"""A capability worker: takes tasks from the tenant's streams, runs them through the local
+tierwise core, delivers each result once, and says it is there.
+
+Three loops share one Redis client:
+- take: while a slot is free, one script takes up to that many tasks across the worker's
+  streams, highest priority first (so the worker never holds more than `capacity`); when there
+  is nothing, it blocks on the capabilities' wake lists (a token per published task);
+- beat: renews presence and the claim on every running task (so a long task is not re-claimed
+  while its worker lives), and cancels tasks whose claim it lost;
+- reclaim: takes over tasks whose worker stopped renewing them for `visibility_timeout`
+  (XAUTOCLAIM), and dead-letters those delivered more than `max_attempts` times.
+Every loop survives Redis going away: it waits with backoff and carries on, re-creating the
+consumer groups and presence a Redis restart lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+import time
+from typing import Any
+
+import orjson
+import redis.exceptions as rexc
+
+import tierwise
+from tierwise.config import Config
+from tierwise.dispatch.config import PRIORITIES
+from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, where
+from tierwise.dispatch.keys import GROUP, Keyspace
+from tierwise.dispatch.presence import PresencePublisher, now_ms
+from tierwise.dispatch.scripts import Scripts
+from tierwise.dispatch.serving import CapabilityRunner, failure
+from tierwise.dispatch.tasks import Malformed, fields_of, parse_task
+from tierwise.secret_scrub import scrub
+
+log = logging.getLogger("tierwise.dispatch")
+
+RESULTS_MAXLEN = 100_000
+DEAD_MAXLEN = 10_000
+DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, for a person to look at
+
+
+def default_worker_id() -> str:
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:40] or "worker"
+    return f"{host}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, cfg: Config, gateway: Any, *, worker_id: str | None = None) -> None:
+        assert cfg.dispatch is not None and cfg.dispatch.worker is not None
+        self.d = cfg.dispatch
+        self.w = cfg.dispatch.worker
+        if self.d.visibility_timeout <= 2 * self.w.heartbeat:
+            raise ValueError("dispatch.visibility_timeout must be more than twice worker.heartbeat, or a running "
+                             "task's claim lapses between two renewals")
+        self.id = worker_id or self.w.id or default_worker_id()
+        self.keys = Keyspace(self.d.prefix, self.d.tenant)
+        self.gateway = gateway
+        self.runner = CapabilityRunner(gateway, self.w, self.id)
+        self.zones: dict[str, list[str]] = {}
+        for cap in self.w.capabilities:
+            local = self.w.locality == "local" and self.runner.all_local(cap)
+            if self.w.locality == "local" and not local:
+                log.warning("capability %s reaches a remote model: this worker does not take its local-only tasks", cap)
+            self.zones[cap] = ["local", "any"] if local else ["any"]
+        self.streams: list[tuple[str, str]] = []
+        self.wake_keys: list[str] = []
+        self._set_streams()
+        self.running: dict[bytes, tuple[asyncio.Task[None], str]] = {}
+        self.stats = {"done": 0, "failed": 0, "dead": 0, "reclaimed": 0, "duplicates": 0, "lost": 0}
+        self._slot = asyncio.Event()
+        self._stopping = False
+        self._gone = False
+        self.client: Any = None
+        self.scripts: Scripts | None = None
+        self.presence: PresencePublisher | None = None
+
+    def info(self) -> dict[str, Any]:
+        models = sorted({m for c in self.w.capabilities for m in self.runner.models(c)})
+        return {"id": self.id, "tenant": self.d.tenant, "capabilities": sorted(self.w.capabilities),
+                "models": models, "locality": self.w.locality, "region": self.w.region,
+                "capacity": self.w.capacity, "version": tierwise.__version__, "host": socket.gethostname(),
+                "pid": os.getpid(), "zones": self.zones, "started": time.time()}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        self.client = connect(self.d.redis_url, block_s=self.w.block)
+        self.scripts = Scripts(self.client)
+        await self._drop_refused_zones(stop)
+        if not self.streams:
+            await self.client.aclose()
+            raise ValueError(f"worker {self.id}: its Redis user may read none of its capabilities' task queues")
+        self.presence = PresencePublisher(self.client, self.keys, self.id, self.info(), self.zones,
+                                          self.w.presence_ttl)
+        await self._first_beat(stop)
+        log.info("worker %s serving %s for tenant %s via Redis at %s", self.id, ", ".join(self.zones),
+                 self.d.tenant, where(self.d.redis_url))
+        if ready is not None:
+            ready.set()
+        loops = [asyncio.create_task(self._take_loop()), asyncio.create_task(self._reclaim_loop())]
+        beat = asyncio.create_task(self._beat_loop())
+        try:
+            await stop.wait()
+        finally:
+            self._stopping = True
+            for t in loops:
+                t.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._drain()
+            self._gone = True
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+            try:
+                await self.presence.withdraw()
+            except REDIS_ANY:
+                pass  # it expires on its own
+            await self.client.aclose()
+
+    def _set_streams(self) -> None:
+        # (stream key, capability), highest priority first
+        self.streams = [(self.keys.stream(z, c, p), c) for p in PRIORITIES for c in self.zones for z in self.zones[c]]
+        self.wake_keys = [self.keys.wake(z, c) for c in self.zones for z in self.zones[c]]
+
+    async def _drop_refused_zones(self, stop: asyncio.Event) -> None:
+        """Stop reading the zones this worker's Redis user may not read (a remote machine's user has no
+        access to the local-only zone, whatever its config says), and say so loudly."""
+        assert self.scripts is not None
+        backoff = Backoff()
+        for zone in ("local", "any"):
+            keys = [s for s, c in self.streams if zone in self.zones[c] and f":q:{zone}:" in s]
+            while keys and not stop.is_set():
+                try:
+                    await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
+                    break
+                except rexc.NoPermissionError:
+                    log.error("worker %s: its Redis user may not read the %s zone of tenant %s; not taking those "
+                              "tasks (see `tierwise worker --acl`)", self.id, zone, self.d.tenant)
+                    self.zones = {c: [z for z in zs if z != zone] for c, zs in self.zones.items()}
+                    break
+                except REDIS_DOWN:
+                    await asyncio.sleep(backoff.next())
+        self.zones = {c: zs for c, zs in self.zones.items() if zs}
+        self._set_streams()
+
+    async def _first_beat(self, stop: asyncio.Event) -> None:
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                await self._beat()
+                return
+            except REDIS_DOWN:
+                log.warning("worker %s: Redis at %s is not reachable yet; retrying", self.id, where(self.d.redis_url))
+                await asyncio.sleep(backoff.next())
+            except rexc.ResponseError as e:  # e.g. NOPERM on presence: a person must fix the ACL
+                log.error("worker %s: Redis refused the heartbeat: %s", self.id, scrub(str(e))[:300])
+                await asyncio.sleep(max(1.0, backoff.next()))
+
+    async def _drain(self) -> None:
+        """Let running tasks finish (up to the visibility timeout; after it others may take them)."""
+        if self.running:
+            tasks = [t for t, _ in self.running.values()]
+            _, pending = await asyncio.wait(tasks, timeout=self.d.visibility_timeout)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # ------------------------------------------------------------------ loops
+
+    async def _take_loop(self) -> None:
+        assert self.scripts is not None
+        keys = [s for s, _ in self.streams]
+        backoff = Backoff()
+        while not self._stopping:
+            free = self.w.capacity - len(self.running)
+            if free <= 0:
+                await self._slot.wait()
+                self._slot.clear()
+                continue
+            try:
+                got = await self.scripts.take(keys=keys, args=[GROUP, self.id, free])
+                backoff.reset()
+                if got:
+                    for idx, entry_id, fields in got:
+                        self._start(int(idx) - 1, entry_id, fields, 1)
+                    continue
+                await self.client.blpop(self.wake_keys, timeout=self.w.block)
+            except REDIS_DOWN:
+                await asyncio.sleep(backoff.next())
+            except rexc.ResponseError as e:  # e.g. NOPERM: a person must fix the ACL; keep trying slowly
+                log.error("worker %s: Redis refused to hand out tasks: %s", self.id, scrub(str(e))[:300])
+                await asyncio.sleep(max(1.0, backoff.next()))
+
+    async def _reclaim_loop(self) -> None:
+        assert self.scripts is not None
+        keys = [s for s, _ in self.streams]
+        every = self.d.visibility_timeout / 2
+        while not self._stopping:
+            await asyncio.sleep(every)
+            free = self.w.capacity - len(self.running)
+            if free <= 0:
+                continue
+            try:
+                got = await self.scripts.reclaim(keys=keys, args=[GROUP, self.id,
+                                                                  int(self.d.visibility_timeout * 1000), free])
+            except REDIS_ANY:
+                continue
+            for idx, entry_id, fields, deliveries in got:
+                self.stats["reclaimed"] += 1
+                log.info("worker %s re-claimed task entry %s (delivery %s)", self.id, text(entry_id), deliveries)
+                self._start(int(idx) - 1, entry_id, fields, int(deliveries))
+
+    async def _beat_loop(self) -> None:
+        backoff = Backoff()
+        while not self._gone:
+            await asyncio.sleep(self.w.heartbeat if backoff.tries == 0 else backoff.next())
+            try:
+                await self._beat()
+                await self._keep_claims()
+                backoff.reset()
+            except REDIS_DOWN:
+                backoff.next()
+            except rexc.ResponseError as e:
+                log.error("worker %s: Redis refused the heartbeat: %s", self.id, scrub(str(e))[:300])
+
+    async def _beat(self) -> None:
+        assert self.presence is not None
+        await self.presence.beat(in_flight=len(self.running), status="draining" if self._stopping else "online",
+                                 done=self.stats["done"])
+
+    async def _keep_claims(self) -> None:
+        if not self.running:
+            return
+        assert self.scripts is not None
+        ids = list(self.running)
+        lost = await self.scripts.keepalive(keys=[self.running[i][1] for i in ids], args=[GROUP, self.id, *ids])
+        for entry_id in lost:
+            held = self.running.get(entry_id)
+            if held is not None:
+                # Taken over elsewhere, withdrawn by its caller, or lost with Redis's data: the caller
+                # gets its result from whoever holds it now (or publishes it again).
+                self.stats["lost"] += 1
+                held[0].cancel()
+
+    # ------------------------------------------------------------------ one task
+
+    def _start(self, idx: int, entry_id: bytes, fields: Any, deliveries: int) -> None:
+        key, cap = self.streams[idx]
+        t = asyncio.create_task(self._handle(key, cap, entry_id, fields, deliveries))
+        self.running[entry_id] = (t, key)
+        t.add_done_callback(lambda _t: self._finished(entry_id))
+
+    def _finished(self, entry_id: bytes) -> None:
+        self.running.pop(entry_id, None)
+        self._slot.set()
+
+    async def _handle(self, key: str, cap: str, entry_id: bytes, fields: Any, deliveries: int) -> None:
+        try:
+            task = parse_task(fields, self.keys, self.d.max_payload_bytes)
+        except Malformed as m:
+            await self._dead_letter(key, cap, entry_id, m.reason, fields, m.task_id, m.reply)
+            return
+        if deliveries > self.d.max_attempts:
+            await self._dead_letter(key, cap, entry_id, f"delivered {deliveries} times; its workers died or stalled "
+                                    f"each time (max_attempts {self.d.max_attempts})", fields, task.id, task.reply)
+            return
+        if task.deadline_ms is not None and now_ms() > task.deadline_ms:
+            result = failure(504, "timeout_error", "the task expired before a worker could run it", self.id)
+        else:
+            result = await self.runner.run(cap, task.payload, task.id)
+        encoded = orjson.dumps({**result, "attempt": deliveries})
+        if len(encoded) > self.d.max_payload_bytes:
+            encoded = orjson.dumps(failure(502, "api_error", f"the result is {len(encoded)} bytes, more than "
+                                           f"max_payload_bytes ({self.d.max_payload_bytes})", self.id))
+        delivered = await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
+            keys=[key, self.keys.done(task.id), task.reply],
+            args=[GROUP, entry_id, task.id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN, int(self.d.result_ttl)]))
+        if delivered == 0:
+            self.stats["duplicates"] += 1  # an earlier run of the task already answered
+        elif result.get("ok"):
+            self.stats["done"] += 1
+        else:
+            self.stats["failed"] += 1
+
+    async def _dead_letter(self, key: str, cap: str, entry_id: bytes, reason: str, fields: Any,
+                           task_id: str | None, reply: str | None) -> None:
+        self.stats["dead"] += 1
+        log.warning("worker %s: task entry %s of %s went to the dead-letter stream: %s", self.id, text(entry_id),
+                    cap, reason)
+        kept: list[Any] = []
+        try:
+            for k, v in fields_of(fields).items():
+                kept += [k[:64], v[:DEAD_FIELD_BYTES]]
+        except Malformed:
+            kept = ["raw", repr(fields)[:DEAD_FIELD_BYTES]]
+        args = [GROUP, entry_id, DEAD_MAXLEN, "reason", reason, "stream", key, "entry", entry_id, "worker", self.id,
+                *kept]
+        await self._with_redis(lambda: self.scripts.dead_letter(  # type: ignore[union-attr]
+            keys=[key, self.keys.dead(cap)], args=args))
+        if task_id is not None and reply is not None:  # the caller hears it now rather than at its timeout
+            encoded = orjson.dumps(failure(502, "api_error", f"task {task_id} went to the dead-letter stream: {reason}",
+                                           self.id))
+            await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
+                keys=[key, self.keys.done(task_id), reply],
+                args=[GROUP, entry_id, task_id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN,
+                      int(self.d.result_ttl)]))
+
+    async def _with_redis(self, call: Any) -> Any:
+        """Run one Redis call, waiting out an outage (the result is kept until Redis is back, for as
+        long as the task could still matter: its claim would lapse anyway after that)."""
+        backoff = Backoff()
+        give_up = time.monotonic() + max(self.d.timeout, self.d.visibility_timeout)
+        while True:
+            try:
+                return await call()
+            except REDIS_DOWN:
+                if time.monotonic() > give_up:
+                    log.error("worker %s: Redis stayed away; a result was dropped (its caller times out)", self.id)
+                    return None
+                await asyncio.sleep(backoff.next())

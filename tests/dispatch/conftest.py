@@ -1,0 +1,180 @@
+"""Fixtures of the distributed-mode tests: worker configs on the upstream doubles, workers run
+in-process (an asyncio task) or as real `tierwise worker` processes, and a Redis of the test's
+own for the tests that stop it (never the shared one on 6379)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same fixture)
+from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import free_port, make_config
+
+FAST = {"visibility_timeout": 1.0, "max_attempts": 3, "timeout": 20}
+FAST_WORKER = {"heartbeat": 0.2, "presence_ttl": 1.0, "block": 0.5}
+
+
+def worker_config(upstream: str, prefix: str, *, worker_id: str, capabilities: dict[str, Any] | None = None,
+                  locality: str = "local", tenant: str = "acme", capacity: int = 4, redis_url: str = REDIS_URL,
+                  provider_locality: str = "local", **dispatch: Any) -> dict[str, Any]:
+    """A worker's tierwise config: one model on the OpenAI double, served as `classify`."""
+    return {
+        "ledger": {"enabled": False},
+        "providers": {"box": {"kind": "openai", "base_url": upstream + "/v1", "locality": provider_locality,
+                              "timeouts": {"connect": 1, "read": 10}}},
+        "models": {"small": {"provider": "box", "model": "small-model"}},
+        "dispatch": {"redis_url": redis_url, "prefix": prefix, "tenant": tenant, **FAST, **dispatch,
+                     "worker": {"id": worker_id, "locality": locality, "capacity": capacity, **FAST_WORKER,
+                                "capabilities": capabilities or {"classify": {"model": "small"}}}},
+    }
+
+
+def echo(delay: float = 0.0) -> Any:
+    """An upstream answer that names the prompt it answers (so a result can be matched to its task)."""
+    from tests.doubles import Delay, Reply
+
+    def answer(rec: Any) -> Any:
+        return Reply(text="echo:" + str(rec.body["messages"][-1]["content"]), usage=(5, 2))
+
+    return Delay(delay, then=answer) if delay else answer
+
+
+@asynccontextmanager
+async def running_worker(data: dict[str, Any], tmp_path: Path) -> AsyncIterator[Any]:
+    """A Worker in this event loop, until the block ends."""
+    from tierwise.dispatch.serving import add_ensemble_routes
+    from tierwise.dispatch.worker import Worker
+    from tierwise.server.build import build_gateway
+
+    cfg = make_config(data, tmp_path)
+    assert cfg.dispatch is not None and cfg.dispatch.worker is not None
+    add_ensemble_routes(cfg, cfg.dispatch.worker)
+    gw = build_gateway(cfg)
+    w = Worker(cfg, gw)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(w.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield w
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await gw.close()
+
+
+class WorkerProcess:
+    """A real `tierwise worker -c worker.yaml` process."""
+
+    def __init__(self, data: dict[str, Any], folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "worker.yaml"
+        self.path.write_text(yaml.safe_dump(data, sort_keys=False))
+        self.log = folder / "worker.log"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "worker", "-c", str(self.path)],
+                                         cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while b"tierwise: worker " not in self.log.read_bytes():
+            assert self.proc.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.05)
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_bytes().decode("utf-8", "replace")
+
+
+@pytest.fixture
+def worker_processes(tmp_path: Path) -> Iterator[Any]:
+    started: list[WorkerProcess] = []
+
+    def start(data: dict[str, Any], name: str) -> WorkerProcess:
+        p = WorkerProcess(data, tmp_path / name)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free port, which the test may stop and start again."""
+
+    def __init__(self, folder: Path, *, appendonly: bool) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.appendonly = appendonly
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except redis.exceptions.RedisError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # as a crash does: no final save
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[Any]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (Debian package redis-server)")
+        pytest.skip("redis-server is not installed")
+    servers: list[OwnRedis] = []
+
+    def make(appendonly: bool = True) -> OwnRedis:
+        folder = tmp_path / f"redis{len(servers)}"
+        folder.mkdir()
+        r = OwnRedis(folder, appendonly=appendonly)
+        r.start()
+        servers.append(r)
+        return r
+
+    yield make
+    for r in servers:
+        r.stop()

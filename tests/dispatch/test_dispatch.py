@@ -1,0 +1,201 @@
+"""Distributed mode against the real Redis on 6379 (keys under the test's own prefix): a task
+goes to a worker serving its capability and its one result comes back; presence; capacity;
+priorities; the clear errors (no worker, back-pressure, payload size); malformed entries and
+tasks that keep killing their workers go to the dead-letter stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+import redis.asyncio as aredis
+
+from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tierwise.dispatch.client import Dispatcher
+from tierwise.dispatch.errors import NoWorker, Overloaded, RequestTooLarge, TaskFailed
+from tierwise.dispatch.keys import GROUP, Keyspace
+from tierwise.observability.topology import RedisPresence
+
+
+def overlap(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of intervals open at one moment."""
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda e: (e[0], e[1]))
+    best = cur = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+async def test_round_trip_presence_and_capacity(openai_up, redis_prefix, tmp_path):
+    openai_up.default = echo(0.1)
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=2)
+    async with running_worker(cfg, tmp_path) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        # presence: what the worker is, where the dashboard reads it
+        shown = await RedisPresence(REDIS_URL, prefix=f"{redis_prefix}presence:").workers()
+        assert [x["id"] for x in shown] == ["acme:box-1"]
+        assert shown[0]["capabilities"] == ["classify"] and shown[0]["locality"] == "local"
+        assert shown[0]["capacity"] == 2 and 0 < shown[0]["ttl"] <= 1
+        results = await asyncio.gather(*[d.dispatch("classify", f"task {i}") for i in range(10)])
+        assert [r.text for r in results] == [f"echo:task {i}" for i in range(10)]
+        assert {r.worker for r in results} == {"box-1"} and {r.locality for r in results} == {"local"}
+        assert {r.model for r in results} == {"small-model"}
+        assert len({r.task_id for r in results}) == 10
+        # never more than `capacity` running at once on the worker (its own start/finish times)
+        assert overlap([(r.raw["started"], r.raw["finished"]) for r in results]) <= 2
+        assert len(openai_up.requests) == 10
+        assert w.stats["done"] == 10
+    # a worker that stops leaves presence at once
+    async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        with pytest.raises(NoWorker, match="no worker serves capability 'classify'"):
+            await d.dispatch("classify", "anyone?")
+
+
+async def test_no_capable_worker_is_a_clear_error_not_a_hang(openai_up, redis_prefix, tmp_path):
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1")
+    async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        t0 = time.monotonic()
+        with pytest.raises(NoWorker, match="no worker serves capability 'summarise' for tenant 'acme'"):
+            await d.dispatch("summarise", "x", timeout=30)
+        # another tenant's worker does not count either
+        other = Dispatcher(REDIS_URL, tenant="globex", prefix=redis_prefix)
+        with pytest.raises(NoWorker, match="tenant 'globex'"):
+            await other.dispatch("classify", "x", timeout=30)
+        await other.close()
+        assert time.monotonic() - t0 < 10  # refused, not left to the 30 s timeout
+    assert openai_up.requests == []
+
+
+async def test_local_only_tasks_never_reach_a_remote_worker(openai_up, anthropic_up, redis_prefix, tmp_path):
+    openai_up.default = echo()
+    remote = worker_config(openai_up.url, redis_prefix, worker_id="cloud-1", locality="remote",
+                           provider_locality="remote")
+    # a worker that says it is local but whose model is remote is not trusted with local-only tasks either
+    liar = worker_config(openai_up.url, redis_prefix, worker_id="liar-1", locality="local",
+                         provider_locality="remote")
+    async with running_worker(remote, tmp_path / "a"), running_worker(liar, tmp_path / "b"), \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, local_only=["classify"]) as d:
+        with pytest.raises(NoWorker, match="no worker with locality local serves local-only capability 'classify'.*"
+                                           "2 worker.*may not take local-only tasks"):
+            await d.dispatch("classify", "patient record 123")
+        assert openai_up.requests == []
+        r = await d.dispatch("classify", "public text", local_only=False)  # not local-only: any worker
+        assert r.text == "echo:public text"
+        # a local worker joins: local-only tasks go to it and only to it
+        local = worker_config(anthropic_up.url, redis_prefix, worker_id="gpu-1")
+        local["providers"]["box"] = {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}
+        async with running_worker(local, tmp_path / "c"):
+            got = await asyncio.gather(*[d.dispatch("classify", f"private {i}") for i in range(8)])
+            assert {g.worker for g in got} == {"gpu-1"}
+
+
+async def test_priorities_high_first(openai_up, redis_prefix, tmp_path):
+    openai_up.default = echo(0.15)
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
+    async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        first = asyncio.create_task(d.dispatch("classify", "busy"))
+        await asyncio.sleep(0.05)  # the worker's one slot is taken
+        low = [asyncio.create_task(d.dispatch("classify", f"low {i}", priority="low")) for i in range(3)]
+        await asyncio.sleep(0.05)
+        high = asyncio.create_task(d.dispatch("classify", "urgent", priority="high"))
+        done = await asyncio.gather(first, high, *low)
+        order = sorted(done, key=lambda r: r.raw["started"])
+        assert [r.text for r in order][:2] == ["echo:busy", "echo:urgent"]
+
+
+async def test_back_pressure_and_payload_bound(openai_up, redis_prefix, tmp_path):
+    openai_up.default = echo(0.3)
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
+    async with running_worker(cfg, tmp_path), \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, max_pending=3,
+                       max_payload_bytes=4096) as d:
+        outcomes = await asyncio.gather(*[d.dispatch("classify", f"t{i}") for i in range(6)], return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, Overloaded)]
+        served = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert len(served) == 3 and len(refused) == 3
+        assert "3 tasks queued or running (max_pending 3)" in refused[0].message
+        with pytest.raises(RequestTooLarge, match="at most 4096"):
+            await d.dispatch("classify", "x" * 5000)
+
+
+async def test_malformed_entries_go_to_dead_letter_and_the_worker_carries_on(openai_up, redis_prefix, tmp_path):
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    stream = keys.stream("any", "classify", "normal")
+    r = aredis.from_url(REDIS_URL)
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048)
+    async with running_worker(cfg, tmp_path) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        good_reply = keys.results("someone")
+        await r.xadd(stream, {"junk": "1"})  # no id
+        await r.xadd(stream, {"id": "t-1", "reply": "elsewhere:key", "p": "{}"})  # reply outside the tenant
+        await r.xadd(stream, {"id": "t-2", "reply": good_reply, "p": "not json"})
+        await r.xadd(stream, {"id": "t-3", "reply": good_reply, "p": "x" * 3000})  # too large
+        await r.xadd(stream, {"id": "t-4", "reply": good_reply, "p": orjson.dumps({"messages": "nope"})})
+        deadline = time.monotonic() + 10
+        while await r.xlen(keys.dead("classify")) < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        dead = await r.xrange(keys.dead("classify"))
+        reasons = [e[1][b"reason"].decode() for e in dead]
+        assert any("task id is missing" in x for x in reasons)
+        assert any("reply address" in x for x in reasons)
+        assert any("not JSON" in x for x in reasons)
+        assert any("more than max_payload_bytes" in x for x in reasons)
+        # a well-formed entry whose payload is not a chat body is answered with an error, not dead-lettered
+        answered = await r.xrange(good_reply)
+        errors = [orjson.loads(e[1][b"r"]) for e in answered]
+        assert any(e["error"]["status"] == 400 for e in errors)
+        # the dead-lettered tasks with a valid reply address told their caller
+        assert {e[1][b"id"].decode() for e in answered} >= {"t-2", "t-3", "t-4"}
+        # and the worker still serves
+        assert (await d.dispatch("classify", "still there?")).text == "echo:still there?"
+        assert w.stats["dead"] == 4
+        assert await r.xlen(stream) == 0  # nothing left behind
+    await r.aclose()
+
+
+async def test_task_that_keeps_dying_goes_to_dead_letter_and_its_caller_hears(openai_up, redis_prefix, tmp_path):
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    stream = keys.stream("any", "classify", "normal")
+    r = aredis.from_url(REDIS_URL)
+    # ghost workers take the task and die with it, three times over (max_attempts 3)
+    await r.zadd(keys.index("any", "classify"), {"ghost": int(time.time() * 1000) + 60_000})
+    await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        waiting = asyncio.create_task(d.dispatch("classify", "poison", timeout=30))
+        got: list = []
+        while not got:
+            got = await r.xreadgroup(GROUP, "ghost", {stream: ">"}, count=1)
+            await asyncio.sleep(0.02)
+        entry_id = got[0][1][0][0]
+        for i in range(2):  # each re-claim counts a delivery: 3 so far, the worker's own is the 4th
+            await r.xclaim(stream, GROUP, f"ghost{i}", 0, [entry_id])
+        await r.zrem(keys.index("any", "classify"), "ghost")
+        cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1")
+        async with running_worker(cfg, tmp_path) as w:
+            with pytest.raises(TaskFailed, match="dead-letter stream: delivered 4 times"):
+                await waiting
+            assert w.stats["dead"] == 1
+        dead = await r.xrange(keys.dead("classify"))
+        assert len(dead) == 1 and dead[0][1][b"id"].startswith(b"task_")
+        assert openai_up.requests == []  # never run
+    await r.aclose()
+
+
+async def test_python_api(openai_up, redis_prefix, tmp_path, monkeypatch):
+    import tierwise.dispatch
+
+    openai_up.default = echo()
+    monkeypatch.setenv("TIERWISE_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("TIERWISE_TENANT", "acme")
+    monkeypatch.setenv("TIERWISE_PREFIX", redis_prefix)
+    async with running_worker(worker_config(openai_up.url, redis_prefix, worker_id="box-1"), tmp_path):
+        r = await tierwise.dispatch("classify", "via the package", priority="high", timeout=10)
+        assert r.text == "echo:via the package"
+        body = {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "chat body"}]}
+        r = await tierwise.dispatch.dispatch("classify", body)
+        assert r.text == "echo:chat body"
+        await tierwise.dispatch._defaults[asyncio.get_running_loop()].close()

@@ -1,0 +1,105 @@
+"""The acceptance runs with real processes on loopback: a `tierwise worker` killed with SIGKILL in
+the middle of 100 tasks, and Redis itself killed and restarted under running workers, callers
+and a gateway (a redis-server of the test's own, with and without AOF)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import openai
+import pytest
+import redis.asyncio as aredis
+
+from tests.dispatch.conftest import REDIS_URL, echo, worker_config
+from tests.harness import two_tier_config
+from tierwise.dispatch.client import Dispatcher
+from tierwise.dispatch.keys import Keyspace
+
+N = 100
+
+
+async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes):
+    openai_up.default = echo(0.1)
+    procs = {name: worker_processes(worker_config(openai_up.url, redis_prefix, worker_id=name, capacity=4), name)
+             for name in ("w1", "w2")}
+    for p in procs.values():
+        p.wait_ready()
+    keys = Keyspace(redis_prefix, "acme")
+    r = aredis.from_url(REDIS_URL)
+    async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=60) as d:
+        tasks = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(N)]
+        while sum(t.done() for t in tasks) < 20:
+            await asyncio.sleep(0.01)
+        procs["w1"].kill9()  # mid-run: it holds tasks it will never finish
+        ttl_ms = await r.pttl(keys.presence("w1"))
+        results = await asyncio.gather(*tasks)
+        duplicates = d.duplicates
+        delivered = await r.xlen(d.results_key)
+    # every task completed, each once, with its own answer
+    assert [x.text for x in results] == [f"echo:task {i}" for i in range(N)]
+    assert len({x.task_id for x in results}) == N
+    assert delivered == N and duplicates == 0  # one result per task reached the caller's stream
+    # the dead worker's tasks were re-claimed and finished by the other
+    reclaimed = [x for x in results if x.attempt > 1]
+    assert reclaimed and {x.worker for x in reclaimed} == {"w2"}
+    assert {x.worker for x in results} == {"w1", "w2"}
+    # nothing left behind, nothing dead-lettered
+    assert sum([await r.xlen(k) for k in keys.streams("any", "classify")]) == 0
+    assert await r.xlen(keys.dead("classify")) == 0
+    # its presence expires by its TTL (1 s): it was at most that when it died, and then it was gone
+    assert 0 < ttl_ms <= 1000
+    await asyncio.sleep(ttl_ms / 1000 + 0.1)
+    assert await r.exists(keys.presence("w1")) == 0
+    assert await r.exists(keys.presence("w2")) == 1
+    await r.aclose()
+
+
+@pytest.mark.parametrize("appendonly", [True, False], ids=["aof", "no-persistence"])
+async def test_redis_restart_mid_run(appendonly, own_redis, openai_up, anthropic_up, gateway, redis_prefix,
+                                     worker_processes, tmp_path):
+    srv = own_redis(appendonly=appendonly)
+    openai_up.default = echo(0.3)
+    w = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="w1", capacity=4,
+                                       redis_url=srv.url), "w1")
+    w.wait_ready()
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
+                                dispatch={"redis_url": srv.url, "prefix": redis_prefix, "tenant": "acme",
+                                          "timeout": 30}))
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0, timeout=40)
+    keys = Keyspace(redis_prefix, "acme")
+    async with Dispatcher(srv.url, tenant="acme", prefix=redis_prefix, timeout=30) as d:
+        direct = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(12)]
+        via_gateway = [asyncio.create_task(client.chat.completions.create(
+            model="main", messages=[{"role": "user", "content": f"http {i}"}])) for i in range(4)]
+        await asyncio.sleep(0.15)  # the first tasks are running on the worker, the rest queued
+        srv.stop()
+        await asyncio.sleep(0.5)
+        srv.start()  # same port; with AOF the streams come back, without it everything is gone
+        results = await asyncio.gather(*direct)
+        answers = await asyncio.gather(*via_gateway)
+        assert [x.text for x in results] == [f"echo:task {i}" for i in range(12)]
+        assert [a.choices[0].message.content for a in answers] == [f"echo:http {i}" for i in range(4)]
+        if not appendonly:
+            assert d.republished > 0  # Redis forgot them: the caller published them again
+        # the worker is back in presence, and serves new work
+        r = aredis.from_url(srv.url)
+        deadline = time.monotonic() + 10
+        while not await r.exists(keys.presence("w1")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await r.aclose()
+        assert (await d.dispatch("classify", "after")).text == "echo:after"
+    await client.close()
+    assert w.stop() == 0
+    assert "Traceback" not in w.output()
+
+
+async def test_redis_gone_for_good_fails_clearly(own_redis, redis_prefix):
+    srv = own_redis(appendonly=False)
+    async with Dispatcher(srv.url, tenant="acme", prefix=redis_prefix, timeout=1.5) as d:
+        srv.stop()
+        from tierwise.dispatch.errors import DispatchUnavailable
+
+        with pytest.raises(DispatchUnavailable, match=r"Redis at 127\.0\.0\.1:\d+ was unreachable"):
+            await d.dispatch("classify", "x")

@@ -1,0 +1,45 @@
+"""A gateway route whose target is a capability: the client's request (official SDK) is served
+by a worker, the ledger row carries what answered on the worker, a stream request works, and a
+fallback moves on when no worker serves the capability."""
+
+from __future__ import annotations
+
+import openai
+
+from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tests.harness import two_tier_config
+
+
+async def test_capability_route_through_the_gateway(gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
+    openai_up.default = echo()
+    anthropic_up.default = "from the frontier"
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"capability": "classify"},  # the shorthand
+        "safe": {"policy": "fallback", "targets": [{"capability": "classify", "priority": "high"}, "frontier"],
+                 "retries": 0},
+        "nobody": {"policy": "fallback", "targets": [{"capability": "summarise"}, "frontier"], "retries": 0},
+    }, dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10})
+    g = gateway(cfg)
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    async with running_worker(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1"), tmp_path / "w"):
+        r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "spam?"}])
+        assert r.choices[0].message.content == "echo:spam?"
+        assert r.usage is not None and (r.usage.prompt_tokens, r.usage.completion_tokens) == (5, 2)
+        r = await client.chat.completions.create(model="safe", messages=[{"role": "user", "content": "ham?"}])
+        assert r.choices[0].message.content == "echo:ham?"
+        chunks = await client.chat.completions.create(model="main", stream=True,
+                                                      messages=[{"role": "user", "content": "streamed"}])
+        text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+        assert text == "echo:streamed"
+        r = await client.chat.completions.create(model="nobody", messages=[{"role": "user", "content": "x"}])
+        assert r.choices[0].message.content == "from the frontier"
+    await client.close()
+    g.flush()
+    rows = {row.route: row for row in g.ledger.query()}
+    assert rows["main"].locality == "local" and rows["main"].model == "small-model"
+    assert (rows["main"].input_tokens, rows["main"].output_tokens) == (5, 2)
+    step = next(s for s in rows["main"].steps if s.get("kind") == "call")
+    assert step["name"] == "main" and step["detail"]["worker"] == "gpu-1"
+    assert rows["nobody"].model == "big-model"
+    assert any("no worker serves capability 'summarise'" in (s.get("reason") or "") for s in rows["nobody"].steps)
+    assert len(openai_up.requests) == 3  # the worker's model served main (twice) and safe

@@ -1,0 +1,106 @@
+"""Tenancy and local-only across the wire, enforced by Redis ACLs (the rules tierwise.dispatch.acl
+makes, as `tierwise worker --acl` prints them): a tenant's worker can read only its tenant's
+streams, a remote worker cannot read the local-only zone even if its config claims to be local,
+and a worker and a caller logged in with exactly those rules serve a task end to end.
+
+ACL users are created here with unique names on the shared Redis and deleted afterwards; the
+default user is never changed."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio as aredis
+
+from tests.dispatch.conftest import REDIS_URL, echo, worker_config
+from tierwise.dispatch.acl import caller_rules, worker_rules
+from tierwise.dispatch.client import Dispatcher
+from tierwise.dispatch.errors import NoWorker
+from tierwise.dispatch.keys import GROUP, Keyspace
+
+
+@pytest.fixture
+def acl_users() -> Iterator[object]:
+    admin = redis.Redis.from_url(REDIS_URL)
+    made: list[str] = []
+
+    def make(rules: list[str]) -> str:
+        """A user with these rules; returns a redis URL that logs in as it."""
+        name = f"tierwise-test-{uuid.uuid4().hex[:10]}"
+        password = secrets.token_hex(16)
+        admin.acl_setuser(name, enabled=True, passwords=[f"+{password}"])
+        admin.execute_command("ACL", "SETUSER", name, *rules)
+        made.append(name)
+        return f"redis://{name}:{password}@127.0.0.1:6379/0"
+
+    yield make
+    for name in made:
+        admin.acl_deluser(name)
+    admin.close()
+
+
+async def test_a_tenants_worker_reads_only_its_tenants_streams(acl_users, redis_prefix):
+    acme_remote = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote")))
+    acme_local = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "local")))
+    acme, globex = Keyspace(redis_prefix, "acme"), Keyspace(redis_prefix, "globex")
+    admin = aredis.from_url(REDIS_URL)
+    for k in (acme.stream("any", "classify", "normal"), acme.stream("local", "classify", "normal"),
+              globex.stream("any", "classify", "normal")):
+        await admin.xgroup_create(k, GROUP, id="0", mkstream=True)
+        await admin.xadd(k, {"id": "t1", "p": "{}"})
+
+    async def read(client: aredis.Redis, key: str) -> object:
+        return await client.xreadgroup(GROUP, "w", {key: ">"}, count=1)
+
+    # its own tenant's any-zone stream: allowed
+    assert await read(acme_remote, acme.stream("any", "classify", "normal"))
+    # the local-only zone: not for a remote worker, whatever it claims
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        await read(acme_remote, acme.stream("local", "classify", "normal"))
+    # a local worker of the tenant reads it
+    assert await read(acme_local, acme.stream("local", "classify", "normal"))
+    # another tenant's streams, results and dead letters: nobody of acme reads them
+    for client in (acme_remote, acme_local):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await read(client, globex.stream("any", "classify", "normal"))
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await client.xrange(globex.results("someone"))
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await client.xrange(globex.dead("classify"))
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await client.get(f"{redis_prefix}presence:globex:w")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await client.keys("*")  # no listing of the keyspace either
+    for c in (acme_remote, acme_local, admin):
+        await c.aclose()
+
+
+async def test_end_to_end_as_acl_users_and_a_remote_worker_claiming_to_be_local(
+        acl_users, openai_up, redis_prefix, worker_processes):
+    openai_up.default = echo()
+    worker_url = acl_users(worker_rules(redis_prefix, "acme", "local"))
+    remote_url = acl_users(worker_rules(redis_prefix, "acme", "remote"))
+    caller_url = acl_users(caller_rules(redis_prefix, "acme"))
+    # the only worker online is a remote machine whose config lies that it is local: its Redis user
+    # has no access to the local zone, so local-only tasks can never reach it
+    liar = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="liar", redis_url=remote_url,
+                                          locality="local"), "liar")
+    liar.wait_ready()
+    async with Dispatcher(caller_url, tenant="acme", prefix=redis_prefix, local_only=["classify"]) as d:
+        with pytest.raises(NoWorker, match="locality local"):
+            await d.dispatch("classify", "medical record", timeout=5)
+        assert (await d.dispatch("classify", "public", local_only=False, timeout=20)).worker == "liar"
+        honest = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1",
+                                                redis_url=worker_url), "gpu-1")
+        honest.wait_ready()
+        got = await asyncio.gather(*[d.dispatch("classify", f"private {i}", timeout=20) for i in range(6)])
+        assert [g.text for g in got] == [f"echo:private {i}" for i in range(6)]
+        assert {g.worker for g in got} == {"gpu-1"}
+    assert "may not read the local zone of tenant acme" in liar.output()
+    assert honest.stop() == 0 and liar.stop() == 0
+    assert "Traceback" not in honest.output()
