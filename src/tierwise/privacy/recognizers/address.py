@@ -181,7 +181,11 @@ for _w in sorted(_END_WORDS):
 _AC = ahocorasick_rs.AhoCorasick(_AC_PATTERNS)
 _OTHER_WORDS = sorted(w for w in _WHOLE_WORDS | _END_WORDS if not _latin1(w))
 _AC_OTHER = ahocorasick_rs.AhoCorasick(_OTHER_WORDS)
-_AFTER_REACH = 300  # characters after a number in which a number-first anchor's street word may start
+_SEVEN_WORDS = regex.compile(r"\S+(?:\s+\S+){0,6}")
+_DOTS_BLANKS = regex.compile(r"\.*[ \t]*")
+# A number a number-first anchor may start at: a whole digit run with a word close after it
+# (`_WORD_SOON`); `_anchors` also wants no letter, digit, `_`, `.`, `,` or `-` before it.
+_NF_START = regex.compile(r"(?<![0-9])[0-9]+(?=[A-Za-z]?(?:[/-][0-9]{1,4})?\s+(?:[0-9]{1,5}\s+)?[^\W\d_])")
 
 
 class _StreetWords:
@@ -222,28 +226,37 @@ class _StreetWords:
             self._whole_starts.sort()
         self._ends_sorted = sorted(self._ends)
 
-    def may_end_word_first(self, a: int) -> bool:
+    def word_first_runs(self, runs: list[tuple[int, int]]) -> dict[int, int]:
+        """start -> end of the digit runs that may end a word-first anchor: right after a word
+        ending in a suffix (then dots and blanks only), or within `_WINDOW` after a prefix word."""
         if self._all:
-            return True
-        j = a
-        while j > 0 and self.text[j - 1] in " \t":
-            j -= 1
-        e = j
-        while e > 0 and self.text[e - 1] == ".":  # "Box. 12", "Hauptstr. 5": the letters before the dots
-            e -= 1
-        if j in self._ends or e in self._ends:
-            return True
-        k = bisect_left(self._whole_starts, a - _WINDOW)
-        return k < len(self._whole_starts) and self._whole_starts[k] < a
+            return dict(runs)
+        starts = [a for a, _b in runs]
+        out: dict[int, int] = {}
+        for e in self._ends_sorted:
+            p = _DOTS_BLANKS.match(self.text, e).end()  # type: ignore[union-attr]  # matches empty
+            k = bisect_left(starts, p)
+            if k < len(starts) and starts[k] == p:
+                out[p] = runs[k][1]
+        for s in self._whole_starts:
+            k = bisect_right(starts, s)
+            while k < len(starts) and starts[k] <= s + _WINDOW:
+                out[starts[k]] = runs[k][1]
+                k += 1
+        return out
 
-    def street_word_after(self, b: int) -> bool:
+    def street_word_after(self, a: int, b: int) -> bool:
+        """Whether a street type word starts, or a suffix ends, within the seven words from `a`
+        (a number-first anchor's building number, house number, up to four words and the type)."""
         if self._all:
             return True
+        m = _SEVEN_WORDS.match(self.text, a)
+        reach = m.end() if m else b
         k = bisect_right(self._whole_starts, b)
-        if k < len(self._whole_starts) and self._whole_starts[k] < b + _AFTER_REACH:
+        if k < len(self._whole_starts) and self._whole_starts[k] < reach:
             return True
         k = bisect_right(self._ends_sorted, b)
-        return k < len(self._ends_sorted) and self._ends_sorted[k] <= b + _AFTER_REACH
+        return k < len(self._ends_sorted) and self._ends_sorted[k] <= reach
 
 
 _KEYWORD = re.compile(r"(?i)\b(?:psc|unit|cmr|usns|usnv|uss|usnc|uscgc|usgc|apo|fpo|dpo|the corner of)\b")
@@ -327,26 +340,32 @@ class AddressRecognizer:
                 taken.append((m.start(), m.end(), False))
         found: list[tuple[int, int, bool]] = []
         n = len(text)
-        for a, b in pre.digit_runs:
-            if (found and a < found[-1][1]) or any(s <= a < e for s, e, _ in taken):
+        # Only numbers where some anchor shape can end or start are tried (in text order).
+        word_first = words.word_first_runs(pre.digit_runs)
+        number_first = {
+            m.start(): m.end() for m in _NF_START.finditer(text)
+            if m.start() == 0 or not (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.,-")
+        }
+        for a in sorted(word_first.keys() | number_first.keys()):
+            b = word_first.get(a) or number_first[a]
+            if (found and a < found[-1][1]) or (taken and any(s <= a < e for s, e, _ in taken)):
                 continue  # inside an anchor already found
             best: tuple[int, int, bool] | None = None
             lo = max(0, a - _WINDOW)
             if found:
                 lo = max(lo, found[-1][1])
-            ws = _word_first_start(text, a) if words.may_end_word_first(a) else None
+            ws = _word_first_start(text, a) if a in word_first else None
             if ws is not None and ws >= lo:
                 e = _NUM_END.match(text, a)
                 end = e.end() if e else b
                 if end >= n or not text[end].isalnum():
                     best = (ws, end, False)
-            if best is None and (a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_.,-")) \
-                    and _WORD_SOON.match(text, b):
+            if best is None and a in number_first:
                 # Without a street word close after the number only the generic shape can match.
-                m = (_NUMBER_FIRST if words.street_word_after(b) else _GENERIC_FIRST).match(text, a)
+                m = (_NUMBER_FIRST if words.street_word_after(a, b) else _GENERIC_FIRST).match(text, a)
                 if m:
                     best = (m.start(), m.end(), m.group("g") is not None)
-            if best is not None and not any(s < best[1] and best[0] < e for s, e, _ in taken):
+            if best is not None and not (taken and any(s < best[1] and best[0] < e for s, e, _ in taken)):
                 found.append(best)
         return sorted(found + taken)
 
