@@ -64,14 +64,18 @@ def _build_recognizers(cfg: DetectionConfig, wanted: frozenset[str]) -> list[Rec
         UrlCredentialsRecognizer,
     )
     from tierwise.privacy.recognizers.context import CONTEXT_RECOGNIZERS
+    from tierwise.privacy.recognizers.dates import DateTimeRecognizer
+    from tierwise.privacy.recognizers.groups import GroupRecognizer
     from tierwise.privacy.recognizers.ids import ID_RECOGNIZERS
     from tierwise.privacy.recognizers.secrets import SecretRecognizer
     from tierwise.privacy.recognizers.user import DictionaryRecognizer, PatternRecognizer
+    from tierwise.privacy.recognizers.web import UrlRecognizer
 
     candidates: list[Recognizer] = [cls() for cls in ID_RECOGNIZERS]
     candidates += [EmailRecognizer(), IpRecognizer(), UrlCredentialsRecognizer(), PhoneRecognizer(cfg.phone_regions)]
     candidates.append(SecretRecognizer(cfg.entropy_min_bits))
     candidates += [cls() for cls in CONTEXT_RECOGNIZERS]
+    candidates += [UrlRecognizer(), DateTimeRecognizer(), GroupRecognizer()]
     # City and country lines after a street become LOCATION findings when LOCATION is wanted.
     candidates.append(AddressRecognizer(split_places="LOCATION" in wanted))
     if cfg.user.dictionaries:
