@@ -14,6 +14,8 @@ the privacy policy treats that as "sensitive" and fails closed.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 from tierwise.errors import TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.textnorm import normalise
 
 # Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
@@ -36,10 +39,20 @@ class DetectorError(TierwiseError):
 
 
 class Recognizer(Protocol):
+    """`find(text)`; the built-in ones also take `find(text, pre)`, the shared `Prescan` of the text."""
+
     name: str
     entities: frozenset[str]
 
     def find(self, text: str) -> Iterable[Finding]: ...
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_prescan(cls: type) -> bool:
+    try:
+        return "pre" in inspect.signature(cls.find).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def _build_recognizers(cfg: DetectionConfig, wanted: frozenset[str]) -> list[Recognizer]:
@@ -51,14 +64,18 @@ def _build_recognizers(cfg: DetectionConfig, wanted: frozenset[str]) -> list[Rec
         UrlCredentialsRecognizer,
     )
     from tierwise.privacy.recognizers.context import CONTEXT_RECOGNIZERS
+    from tierwise.privacy.recognizers.dates import DateTimeRecognizer
+    from tierwise.privacy.recognizers.groups import GroupRecognizer
     from tierwise.privacy.recognizers.ids import ID_RECOGNIZERS
     from tierwise.privacy.recognizers.secrets import SecretRecognizer
     from tierwise.privacy.recognizers.user import DictionaryRecognizer, PatternRecognizer
+    from tierwise.privacy.recognizers.web import UrlRecognizer
 
     candidates: list[Recognizer] = [cls() for cls in ID_RECOGNIZERS]
     candidates += [EmailRecognizer(), IpRecognizer(), UrlCredentialsRecognizer(), PhoneRecognizer(cfg.phone_regions)]
     candidates.append(SecretRecognizer(cfg.entropy_min_bits))
     candidates += [cls() for cls in CONTEXT_RECOGNIZERS]
+    candidates += [UrlRecognizer(), DateTimeRecognizer(), GroupRecognizer()]
     # City and country lines after a street become LOCATION findings when LOCATION is wanted.
     candidates.append(AddressRecognizer(split_places="LOCATION" in wanted))
     if cfg.user.dictionaries:
@@ -125,8 +142,9 @@ class Detector:
         try:
             norm, spans = normalise(text)
             found: list[Finding] = []
+            pre = Prescan(norm)  # shared by the recognizers: digit clusters, lower-cased text
             for r in self.recognizers:
-                found.extend(r.find(norm))
+                found.extend(r.find(norm, pre) if _takes_prescan(type(r)) else r.find(norm))  # type: ignore[call-arg]
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]

@@ -39,10 +39,11 @@ CHECKSUM_ENTITIES = (
     "ES_DNI",
     "IT_FISCAL_CODE",
 )
-CONTACT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "URL_CREDENTIALS")
+CONTACT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "URL_CREDENTIALS", "URL")
 SECRET_ENTITIES = ("SECRET",)
-CONTEXT_ENTITIES = ("DATE_OF_BIRTH", "STREET_ADDRESS")
-NER_ENTITIES = ("PERSON", "ORGANIZATION", "LOCATION")
+CONTEXT_ENTITIES = ("DATE_OF_BIRTH", "STREET_ADDRESS", "DRIVER_LICENSE", "DATE_TIME")
+# NRP (nationality, religious or political group): a word list, plus spaCy's NORP when NER runs.
+NER_ENTITIES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
 BUILTIN_ENTITIES = CHECKSUM_ENTITIES + CONTACT_ENTITIES + SECRET_ENTITIES + CONTEXT_ENTITIES + NER_ENTITIES
 
 _NATIONAL_IDS = ["US_SSN", "UK_NINO", "SE_PERSONNUMMER", "DE_TAX_ID", "FR_INSEE", "NL_BSN", "ES_DNI", "IT_FISCAL_CODE"]
@@ -51,12 +52,12 @@ PRESETS: dict[str, list[str]] = {
     # Personal data (GDPR Art. 4(1)): anything that identifies a natural person.
     "pii": [
         "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "DATE_OF_BIRTH", "IP_ADDRESS",
-        "CREDIT_CARD", "IBAN_CODE", *_NATIONAL_IDS,
+        "CREDIT_CARD", "IBAN_CODE", "DRIVER_LICENSE", *_NATIONAL_IDS,
     ],
     # Health records: the identifiers HIPAA's Safe Harbor lists that we can detect.
     "phi": [
         "PERSON", "DATE_OF_BIRTH", "STREET_ADDRESS", "PHONE_NUMBER", "EMAIL_ADDRESS", "IP_ADDRESS",
-        "LOCATION", *_NATIONAL_IDS,
+        "LOCATION", "DRIVER_LICENSE", *_NATIONAL_IDS,
     ],
     # Credentials: leaked once, they must be rotated.
     "secrets": ["SECRET", "URL_CREDENTIALS"],
@@ -64,7 +65,13 @@ PRESETS: dict[str, list[str]] = {
     "customer": [
         "PERSON", "ORGANIZATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "CREDIT_CARD", "IBAN_CODE",
     ],
+    # Off unless a config names them (frequent in ordinary requests; see docs/privacy.md):
+    "urls": ["URL"],  # every web address, not only those with credentials
+    "dates": ["DATE_TIME"],  # every date and time (HIPAA counts all dates tied to a patient)
+    "affiliations": ["NRP"],  # nationality, religion, political group (GDPR Art. 9 when about a person)
 }
+# The classes a config without `classes:` gets.
+DEFAULT_CLASSES = ("pii", "phi", "secrets", "customer")
 
 DEFAULT_PHONE_REGIONS = ["US", "GB", "DE", "FR", "SE", "NL", "ES", "IT", "IN", "AU", "CA", "BR"]
 
@@ -133,7 +140,7 @@ class UserConfig(_Strict):
 
 class DetectionConfig(_Strict):
     classes: dict[str, DataClassConfig] = Field(
-        default_factory=lambda: {name: DataClassConfig() for name in PRESETS},
+        default_factory=lambda: {name: DataClassConfig() for name in DEFAULT_CLASSES},
         description="data classes, each a set of detectors (entity names)")
     phone_regions: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PHONE_REGIONS),

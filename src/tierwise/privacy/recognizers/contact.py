@@ -16,9 +16,15 @@ import ipaddress
 import re
 from collections.abc import Iterator, Sequence
 
+import ahocorasick_rs
 import phonenumbers
+import regex
 
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan, finditer_near_digits, prescan_of
+
+_SPACE_BEFORE = regex.compile(r"\s", regex.REVERSE)
+_SPACE = regex.compile(r"\s")
 
 
 class EmailRecognizer:
@@ -31,17 +37,25 @@ class EmailRecognizer:
         r"\s?@\s?(?:[\w](?:[\w-]{0,61}[\w])?\.)+[^\W\d_]{2,24}(?![\w-])"
     )
 
-    def find(self, text: str) -> Iterator[Finding]:
-        if "@" not in text:
-            return
-        for m in self._rx.finditer(text):
-            yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.98, self.name)
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        # Only around each `@`: from the whitespace before its local part (`name @host` allowed)
+        # to the whitespace after its domain; an address holds no other whitespace.
+        i = text.find("@")
+        n = len(text)
+        while i >= 0:
+            ws = _SPACE_BEFORE.search(text, 0, max(0, i - 1))
+            lo = ws.end() if ws else 0
+            ws = _SPACE.search(text, min(n, i + 2))
+            hi = ws.start() if ws else n
+            for m in self._rx.finditer(text, lo, hi):
+                yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.98, self.name)
+            i = text.find("@", hi)
 
 
 class IpRecognizer:
     name = "pattern.ip"
     entities = frozenset({"IP_ADDRESS"})
-    _v4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
+    _v4 = regex.compile(r"[0-9](?<![\w.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![\w]|\.[0-9])")
     # v6: hex groups and colons (with at least two colons), optionally ending in a dotted v4.
     _v6 = re.compile(
         r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
@@ -49,7 +63,7 @@ class IpRecognizer:
     _v6_gate = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
     _version_ctx = re.compile(r"(?i)\b(?:version|ver\.?|v|release|build)\s*$")
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         if "." in text:
             for m in self._v4.finditer(text):
                 try:
@@ -83,7 +97,7 @@ class UrlCredentialsRecognizer:
     # scheme://user:password@host — the finding spans `user:password`.
     _rx = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://([^\s:/@?#]+:[^\s@/?#]+)@[^\s/@]+")
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         i = text.find("://")
         last = 0
         while i >= 0:
@@ -110,15 +124,25 @@ _PHONE_CUE_AFTER = re.compile(
     r"private|privat|arbete|hem|bureau|domicile)\b)"
 )
 # Numbers that are something else: "license number is", "order no.", "invoice #".
-_NOT_PHONE = re.compile(
-    r"(?i)\b(?:licen[cs]e|passport|account|acct|order|invoice|ticket|policy|card|cc|iban|ssn|social security|"
+_NOT_PHONE_WORDS = (
+    r"licen[cs]e|passport|account|acct|order|invoice|ticket|policy|card|cc|iban|ssn|social security|"
     r"tax|vat|serial|tracking|reference|ref|booking|case|customer|member|id|isbn|zip|postcode|postal|"
-    r"routing|sort code|bsn|pnr)\b"
+    r"routing|sort code|bsn|pnr"
 )
-_STRONG_CUE = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call|ring|text|sms|whatsapp|dial|reach|messages?|answering|"
-    r"telefon|handy|mobil|téléphone|portable|teléfono|telefono|móvil|celular|telefoon|gsm|puhelin)\b"
+_NOT_PHONE = re.compile(rf"(?i)\b(?:{_NOT_PHONE_WORDS})\b")
+_STRONG_WORDS = (
+    r"phone|tel|telephone|mobile|cell|fax|call|ring|text|sms|whatsapp|dial|reach|messages?|answering|"
+    r"telefon|handy|mobil|téléphone|portable|teléfono|telefono|móvil|celular|telefoon|gsm|puhelin"
 )
+_STRONG_CUE = re.compile(rf"(?i)\b(?:{_STRONG_WORDS})\b")
+
+
+# Every word of the three cue patterns above (as substrings: a cheap test that one may match).
+_CUE_WORDS = ahocorasick_rs.AhoCorasick(sorted({
+    w.replace("messages?", "message").replace("licen[cs]e", "licen")
+    for alt in (_CUES, _NOT_PHONE_WORDS, _STRONG_WORDS)
+    for w in alt.split("|")
+}))
 
 
 def _last(rx: re.Pattern[str], s: str) -> int:
@@ -148,17 +172,20 @@ class PhoneRecognizer:
     def __init__(self, regions: Sequence[str]) -> None:
         self.regions = tuple(regions) or ("US",)
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._cand.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._cand, text, prescan_of(text, pre)):
             s = m.group()
             ndigits = sum(c.isdigit() for c in s)
             if ndigits < 6 or ndigits > 21 or _DATE_START.match(s):
                 continue
             before = text[max(0, m.start() - 40):m.start()]
             after_cue = _PHONE_CUE_AFTER.match(text, m.end()) is not None
-            if not after_cue and _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
+            # The cue patterns below run only when one of their words occurs before the number.
+            words_before = _CUE_WORDS.find_matches_as_indexes(before.lower())
+            if not after_cue and words_before and \
+                    _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
                 continue  # "license number is ...", "card # ...": the nearest cue says it is something else
-            cue = after_cue or _PHONE_CUE.search(before) is not None
+            cue = after_cue or (bool(words_before) and _PHONE_CUE.search(before) is not None)
             if not cue and (
                 ndigits < 7
                 or (not s.startswith(("+", "0", "(")) and s.isdigit() and not 10 <= ndigits <= 15)

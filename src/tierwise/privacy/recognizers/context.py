@@ -13,9 +13,13 @@ Street addresses: see `address.py`.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 
+import ahocorasick_rs
+
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan, prescan_of
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -47,34 +51,32 @@ _DOB = re.compile(
 )
 
 
-# Cheap pre-check: the stems every cue contains (substring tests on the lower-cased text; the
-# full pattern runs only on a hit).
+# Cheap pre-check: the stems every cue contains, found in one Aho-Corasick pass over the
+# lower-cased text; the full pattern runs only in a window around each.
 _CUE_STEMS = ("born", "dob", "d.o.b", "birth", "geb", "né", "nacid", "nacim", "nato", "nata", "nascit", "nascid",
               "geboor", "född", "födel", "født", "fødsel", "syntyn", "urodz", "b.")
-
-
-def _occurrences(haystack: str, needle: str) -> Iterator[int]:
-    i = haystack.find(needle)
-    while i >= 0:
-        yield i
-        i = haystack.find(needle, i + 1)
+_STEMS = ahocorasick_rs.AhoCorasick(list(_CUE_STEMS))
 
 
 class DateOfBirthRecognizer:
     name = "context.date_of_birth"
     entities = frozenset({"DATE_OF_BIRTH"})
 
-    def find(self, text: str) -> Iterator[Finding]:
-        lowered = text.lower()
-        hits = sorted(i for stem in _CUE_STEMS for i in _occurrences(lowered, stem))
-        if not hits or len(lowered) != len(text):
-            if hits:  # lower() changed the length (rare letters): scan the whole text
-                for m in _DOB.finditer(text):
-                    yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        pre = prescan_of(text, pre)
+        lowered = pre.lower
+        if not pre.lower_exact:  # lower() changed the length (rare letters): scan the whole text
+            for m in _DOB.finditer(text):
+                yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
             return
-        # The full pattern runs only in a window around each cue stem.
+        hits = sorted(s for _i, s, _e in _STEMS.find_matches_as_indexes(lowered, overlapping=True))
+        runs = pre.digit_runs
+        starts = [a for a, _b in runs]
         last_end = 0
         for i in hits:
+            k = bisect_left(starts, i)
+            if k == len(starts) or starts[k] >= i + 90:
+                continue  # every date has digits: none in reach after this cue
             lo = max(last_end, i - 24)
             for m in _DOB.finditer(text, lo, min(len(text), i + 90)):
                 if m.end("d") <= last_end:
@@ -83,4 +85,39 @@ class DateOfBirthRecognizer:
                 yield Finding("DATE_OF_BIRTH", m.start("d"), m.end("d"), 0.85, self.name)
 
 
-CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer,)
+# Driving licence numbers: no checksum and a different shape in every US state and country
+# (`F162823540116`, `2270-66-1551`, `6940579`, `D1234567`), so only a value right after a cue.
+_DL_CUE = (
+    r"driver'?s?[’']?s?\s+licen[cs]e|driving\s+licen[cs]e|licen[cs]e\s+to\s+drive|\bDL\b|\bD\.L\.|"
+    r"führerschein|fuhrerschein|permis\s+de\s+conduire|carnet\s+de\s+conducir|licencia\s+de\s+conducir|"
+    r"permiso\s+de\s+conducir|patente\s+di\s+guida|rijbewijs|körkort(?:snummer)?|korkort|kørekort|førerkort|"
+    r"ajokortti|prawo\s+jazdy|carteira\s+de\s+motorista|carta\s+de\s+condução"
+)
+_DL = re.compile(
+    rf"(?i)(?:{_DL_CUE})(?:[\s#:.-]|no\b|nr\b|num(?:ber|éro|ero|mer)?\b|n°|id\b|is\b|was\b|number\s+is\b){{0,12}}?"
+    r"(?P<v>(?=[A-Z0-9-]*[0-9])[A-Z0-9](?:[A-Z0-9]|[ -](?=[0-9])){4,19})(?![\w-])"
+)
+_DL_STEMS = ahocorasick_rs.AhoCorasick(["licen", "dl", "d.l.", "führer", "fuhrer", "permis", "conduc", "guida",
+                                        "rijbewijs", "körkort", "korkort", "kørekort", "førerkort", "ajokortti",
+                                        "prawo", "motorista", "condução"])
+
+
+class DriverLicenseRecognizer:
+    name = "context.driver_license"
+    entities = frozenset({"DRIVER_LICENSE"})
+
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        pre = prescan_of(text, pre)
+        if not pre.digit_runs:
+            return  # every licence number here holds a digit
+        hits = [s for _i, s, _e in _DL_STEMS.find_matches_as_indexes(pre.lower, overlapping=True)]
+        last_end = 0
+        for i in sorted(hits):
+            for m in _DL.finditer(text, max(last_end, i - 24), min(len(text), i + 80)):
+                if m.end("v") <= last_end:
+                    continue
+                last_end = m.end("v")
+                yield Finding("DRIVER_LICENSE", m.start("v"), m.end("v"), 0.9, self.name)
+
+
+CONTEXT_RECOGNIZERS = (DateOfBirthRecognizer, DriverLicenseRecognizer)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import regex
+
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.checksums import (
     IBAN_LENGTHS,
@@ -26,6 +28,7 @@ from tierwise.privacy.recognizers.checksums import (
     uk_nino_ok,
     us_ssn_ok,
 )
+from tierwise.privacy.recognizers.prescan import Prescan, class_table, finditer_near_digits, prescan_of
 
 _CONTEXT_WINDOW = 60
 
@@ -48,8 +51,8 @@ class CardRecognizer:
     _maestro = re.compile(r"^(?:50|5[6-9]|6\d|0604)")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._rx.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             raw = m.group()
             digits = raw.replace(" ", "").replace("-", "")
             if len(digits) == 12:
@@ -81,9 +84,10 @@ class CardRecognizer:
 class IbanRecognizer:
     name = "checksum.iban"
     entities = frozenset({"IBAN_CODE"})
-    _start = re.compile(r"(\d{2})(?<![A-Za-z0-9][A-Za-z]{2}\d{2})(?<=[A-Za-z]{2}\d{2})(?=[ -]?[A-Za-z0-9])")
+    # Digit-first so the `regex` module can skip to digits (an IBAN need not hold a long digit run).
+    _start = regex.compile(r"([0-9]{2})(?<![A-Za-z0-9][A-Za-z]{2}[0-9]{2})(?<=[A-Za-z]{2}[0-9]{2})(?=[ -]?[A-Za-z0-9])")
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         n = len(text)
         # Found at the two check digits (a digit-first scan), the country code is the two
         # letters before them.
@@ -122,14 +126,12 @@ class UsSsnRecognizer:
     _bare = re.compile(r"(?=\d)(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
     _ctx = re.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._fmt.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        pre = prescan_of(text, pre)
+        for m in finditer_near_digits(self._fmt, text, pre):
             if us_ssn_ok(m.group(1), m.group(3), m.group(4)):
                 yield Finding("US_SSN", m.start(), m.end(), 0.95, self.name)
-        lowered = text.lower()
-        if not any(k in lowered for k in ("ssn", "ss#", "ss no", "social", "soc", "taxpayer", "tin")):
-            return  # a bare 9-digit SSN needs one of these cues
-        for m in self._bare.finditer(text):
+        for m in finditer_near_digits(self._bare, text, pre):  # a bare 9-digit SSN needs a cue before it
             if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and context_before(text, m.start(), self._ctx):
                 yield Finding("US_SSN", m.start(), m.end(), 0.8, self.name)
 
@@ -139,12 +141,8 @@ class UkNinoRecognizer:
     entities = frozenset({"UK_NINO"})
     _rx = re.compile(r"(?i)(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
 
-    _gate = re.compile(r"\d\d ?\d\d ?\d\d ?[A-Da-d](?![A-Za-z0-9])")
-
-    def find(self, text: str) -> Iterator[Finding]:
-        if not self._gate.search(text):
-            return
-        for m in self._rx.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             compact = _compact(m.group()).upper()
             if uk_nino_ok(compact) and (m.group()[:2].isupper() or m.group()[:2].islower()):
                 yield Finding("UK_NINO", m.start(), m.end(), 0.9, self.name)
@@ -157,8 +155,8 @@ class SePersonnummerRecognizer:
     _ctx = re.compile(r"(?i)(?:personn(?:umm)?er|pnr|person(?:al)? (?:id|identity|number)|"
                          r"samordningsnummer|född|\bid\b|identitet)")
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._rx.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             century, yy, mm, dd, sep, tail = m.groups()
             digits10 = yy + mm + dd + tail
             if not se_personnummer_ok(digits10):
@@ -183,8 +181,8 @@ class DeTaxIdRecognizer:
     entities = frozenset({"DE_TAX_ID"})
     _rx = re.compile(r"[1-9](?<![\d-][1-9])\d(?: ?\d{3}){3}(?![\d]|-\d)")
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._rx.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             if de_tax_id_ok(m.group().replace(" ", "")):
                 yield Finding("DE_TAX_ID", m.start(), m.end(), 0.85, self.name)
 
@@ -196,8 +194,8 @@ class FrInseeRecognizer:
         r"[12](?<![\dA-Za-z][12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}(?![\d])"
     )
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._rx.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             if fr_insee_ok(_compact(m.group()).upper()):
                 yield Finding("FR_INSEE", m.start(), m.end(), 0.9, self.name)
 
@@ -208,8 +206,8 @@ class NlBsnRecognizer:
     _rx = re.compile(r"\d(?<![\d.-]\d)\d{3}\.?\d{2}\.?\d{3}(?![\d]|[.-]\d)")
     _ctx = re.compile(r"(?i)\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b")
 
-    def find(self, text: str) -> Iterator[Finding]:
-        for m in self._rx.finditer(text):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             if nl_bsn_ok(m.group().replace(".", "")) and context_before(text, m.start(), self._ctx):
                 yield Finding("NL_BSN", m.start(), m.end(), 0.85, self.name)
 
@@ -220,10 +218,10 @@ class EsDniRecognizer:
     _rx = re.compile(r"(?i)(?<![A-Za-z0-9])(?:\d{8}|[XYZ]-?\d{7})[ -]?[A-Z](?![A-Za-z0-9])")
     _digits = re.compile(r"\d{7,8}")
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         # anchored at 7-8 digit runs: a DNI starts at the run, a NIE one or two characters before it
         last = -1
-        for d in self._digits.finditer(text):
+        for d in finditer_near_digits(self._digits, text, prescan_of(text, pre)):
             for start in (d.start() - 2, d.start() - 1, d.start()):
                 if start < 0 or start < last:
                     continue
@@ -242,13 +240,13 @@ class ItFiscalCodeRecognizer:
         rf"(?i)(?<![A-Za-z0-9])[A-Z]{{6}}{_d}{{2}}[ABCDEHLMPRST]{_d}{{2}}[A-Z]{_d}{{3}}[A-Z](?![A-Za-z0-9])"
     )
 
-    _gate = re.compile(r"[\dLMNPQRSTUV]{2}[ABCDEHLMPRSTabcdehlmprst][\dLMNPQRSTUV]{2}[A-Za-z]")
+    _alnum = class_table("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
-    def find(self, text: str) -> Iterator[Finding]:
-        if not self._gate.search(text):
-            return
-        for m in self._rx.finditer(text):
-            if it_fiscal_code_ok(m.group().upper()):
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        # A code is a word of exactly 16 ASCII letters and digits: only such words are tried.
+        for a, b in prescan_of(text, pre).runs_of(self._alnum, 16, 16):
+            m = self._rx.match(text, a, b)
+            if m and it_fiscal_code_ok(m.group().upper()):
                 yield Finding("IT_FISCAL_CODE", m.start(), m.end(), 1.0, self.name)
 
 

@@ -14,8 +14,11 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
+import ahocorasick_rs
+
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.ids import context_before
+from tierwise.privacy.recognizers.prescan import Prescan, class_table, prescan_of
 
 _PREFIXED = re.compile(
     r"(?<![\w-])(?:"
@@ -56,19 +59,16 @@ _ASSIGN = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})")
 _TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
-_RUN = re.compile(r"[A-Za-z0-9+/_=.-]{20,}")
+# Runs of 20+ token characters (`[A-Za-z0-9+/_=.-]{20,}`), found by `Prescan.runs_of`.
+_RUN_CHARS = class_table("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=.-")
+# An assignment or a bearer value can follow a cue word only if this does (checked at the cue's end).
+_ASSIGN_GATE = re.compile(r"(?i)[\w -]{0,12}[\"']?\s*(?:[:=]|is\b)|\s+[A-Za-z0-9._~+/=-]{16}")
 _ASSIGN_KEYS = ("pass", "pwd", "secret", "key", "token", "kennwort", "lösenord", "mot de passe", "contraseña",
                 "bearer", "basic")
+_ASSIGN_AC = ahocorasick_rs.AhoCorasick(list(_ASSIGN_KEYS))
 _CAMEL = re.compile(r"[a-z]*(?:[A-Z][a-z]{2,}|[A-Z]{1,4}(?![a-z])|\d{1,4}|[a-z]{2,})+")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
-
-
-def _occurrences(haystack: str, needle: str) -> Iterator[int]:
-    i = haystack.find(needle)
-    while i >= 0:
-        yield i
-        i = haystack.find(needle, i + 1)
 
 
 def shannon_bits(s: str) -> float:
@@ -83,18 +83,18 @@ class SecretRecognizer:
     def __init__(self, entropy_min_bits: float = 3.7) -> None:
         self.min_bits = entropy_min_bits
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         # One pass over long runs of token characters; prefixed keys, JWTs and entropic tokens
         # all live in such runs, so the big prefix alternation runs only at their starts.
-        for run in _RUN.finditer(text):
-            start = run.start()
+        pre = prescan_of(text, pre)
+        for start, run_end in pre.runs_of(_RUN_CHARS, 20):
             if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
                 continue  # the run starts inside a longer word (non-ASCII letters before it)
             m = _PREFIXED.match(text, start)
             if m:
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
                 continue
-            for t in _TOKEN.finditer(text, start, run.end()):
+            for t in _TOKEN.finditer(text, start, run_end):
                 tok = t.group()
                 if self._entropic(tok) or (
                     _HEX.match(tok) and len(tok) >= 32 and context_before(text, t.start(), _SECRET_CUE, 24)
@@ -106,12 +106,15 @@ class SecretRecognizer:
         if "hooks.slack.com" in text:
             for m in _SLACK_HOOK.finditer(text):
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
-        lowered = text.lower()
-        if len(lowered) != len(text):
-            lowered = text  # lower() changed lengths: fall back to case-sensitive cue search
-        hits = sorted(i for k in _ASSIGN_KEYS for i in _occurrences(lowered, k))
+        # lower() may change lengths (rare letters): `pre.lower` is then the text itself and the cue
+        # search is case-sensitive
+        lowered = pre.lower
+        hits = sorted(
+            (s, e) for _i, s, e in _ASSIGN_AC.find_matches_as_indexes(lowered, overlapping=True)
+            if _ASSIGN_GATE.match(text, e)
+        )
         last_end = 0
-        for i in hits:
+        for i, _e in hits:
             # the full patterns run only in a window around each cue word
             lo, hi = max(0, i - 20), min(len(text), i + 260)
             for rx in (_ASSIGN, _BEARER):

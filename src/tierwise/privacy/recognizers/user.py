@@ -13,6 +13,7 @@ import ahocorasick_rs
 import regex
 
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan
 
 
 class PatternTimeout(Exception):
@@ -37,7 +38,7 @@ class DictionaryRecognizer:
             ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST) if words else None
         )
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         if self._ac is None:
             return
         folded = text.casefold()
@@ -63,7 +64,7 @@ class PatternRecognizer:
         self.entities = frozenset(patterns)
         self.timeout_s = timeout_s
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         for entity, rx in self._compiled:
             try:
                 for m in rx.finditer(text, timeout=self.timeout_s):

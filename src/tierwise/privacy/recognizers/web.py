@@ -1,0 +1,78 @@
+"""URLs: every web address written with a scheme (`https://...`, `ftp://...`) or starting `www.`.
+
+Found at each `://` and `www.` (plain `find`s), then read to the next whitespace; trailing
+punctuation of the sentence (`.`, `,`, `)` without its `(`, quotes, `>`) is not part of it.
+Bare host names (`example.com`) are not URLs here: in prose and code they are mostly file names
+and module paths (`os.path`, `setup.py`), and a host name alone rarely identifies a person.
+
+A URL is a class of its own (`URL`): whether it is sensitive is a policy's choice (an intranet
+address, a document link with a token in it, a personal site), so it is in no data class by
+default. A URL's credentials (`user:pass@`) are `URL_CREDENTIALS` and its secrets in the query
+(`?token=...`) are `SECRET`; both score higher and win an overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import regex
+
+from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan, prescan_of
+
+_SCHEME_URL = regex.compile(r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{0,20}://[^\s<>\"'`]+")
+_WWW_URL = regex.compile(r"(?i)(?<![\w@./:-])www\.[^\s<>\"'`]+")
+_HOST_CHAR = regex.compile(r"[\w-]")
+_SPACE = regex.compile(r"\s")
+_TRAIL = ".,;:!?'\"*_>]})"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+_MAX_URL = 8192  # a longer run of non-space characters is not read as one URL
+
+
+def _trim(text: str, start: int, end: int) -> int:
+    """End of the URL without the sentence's trailing punctuation (a closing bracket stays when
+    the URL holds its opening one: `https://en.wikipedia.org/wiki/Mercury_(planet)`)."""
+    while end > start and text[end - 1] in _TRAIL:
+        c = text[end - 1]
+        if c in _PAIRS and text.count(_PAIRS[c], start, end) >= text.count(c, start, end):
+            break
+        end -= 1
+    return end
+
+
+class UrlRecognizer:
+    name = "pattern.url"
+    entities = frozenset({"URL"})
+
+    def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        lowered = prescan_of(text, pre).lower
+        n = len(text)
+        anchors = []
+        i = lowered.find("://")
+        while i >= 0:
+            anchors.append((max(0, i - 22), i + 3, _SCHEME_URL))
+            i = lowered.find("://", i + 3)
+        i = lowered.find("www")
+        while i >= 0:
+            if lowered.startswith(".", i + 3):
+                anchors.append((i, i + 4, _WWW_URL))
+            i = lowered.find("www", i + 3)
+        anchors.sort(key=lambda x: x[0])
+        last = 0
+        for lo, after, rx in anchors:
+            lo = max(lo, last)
+            ws = _SPACE.search(text, min(n, after), min(n, after + _MAX_URL))
+            hi = ws.start() if ws else min(n, after + _MAX_URL)
+            if hi <= lo:
+                continue
+            m = rx.search(text, lo, hi)
+            if m is None or m.start() >= after:
+                continue
+            end = _trim(text, m.start(), m.end())
+            # a host after the scheme; after `www.` a host name with a dot (`www.example.com`)
+            if end <= after or not _HOST_CHAR.match(text, after):
+                continue
+            if rx is _WWW_URL and text.find(".", after, end) < 0:
+                continue
+            last = end
+            yield Finding("URL", m.start(), end, 0.6, self.name)
