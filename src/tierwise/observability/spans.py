@@ -41,7 +41,15 @@ EVALUATION_EVENT = "gen_ai.evaluation.result"
 DECISION_EVENT = "tierwise.decision"
 SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
 SLICE = 64  # records encoded between two returns to the event loop (~0.1-0.2 ms of work)
-HEADS_MAX = 10_000  # cached span heads (one per route/model/status combination seen)
+COST, REFERENCE_COST, REQUEST_ID = "tierwise.cost_usd", "tierwise.reference_cost_usd", "tierwise.request_id"
+IN_TOKENS, OUT_TOKENS = G.GEN_AI_USAGE_INPUT_TOKENS, G.GEN_AI_USAGE_OUTPUT_TOKENS
+CACHE_TOKENS, TTFT = G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+HEADS_MAX = 10_000
+# Per-request values: the bytes before each value, made once.
+_P_COST = wire.double_prefix(wire.SPAN_ATTR, COST)
+_P_REF = wire.double_prefix(wire.SPAN_ATTR, REFERENCE_COST)
+_P_TTFT = wire.double_prefix(wire.SPAN_ATTR, TTFT)
+_IN, _OUT, _CACHE = (wire.IntAttr(wire.SPAN_ATTR, k) for k in (IN_TOKENS, OUT_TOKENS, CACHE_TOKENS))  # cached span heads (one per route/model/status combination seen)
 
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
@@ -166,10 +174,10 @@ class SpanExporter:
         try:
             for i in range(0, len(batch), SLICE):
                 for rec in batch[i:i + SLICE]:
-                    spans.extend(self.spans_of(rec))
+                    self.spans_of(rec, spans)
                 if i + SLICE < len(batch):
                     await asyncio.sleep(0)  # let requests in between slices: the loop stalls ~0.1 ms at most
-            return wire.request(self._resource_b, self._scope_b, spans)
+            return wire.request_of(self._resource_b, self._scope_b, spans)
         except Exception:  # a bug must not stop the exporter
             log.exception("otlp: could not encode %d spans", len(batch))
             self._drop(len(batch))
@@ -269,8 +277,8 @@ class SpanExporter:
     def encode(self, batch: list[Any]) -> bytes:
         spans: list[bytes] = []
         for rec in batch:
-            spans.extend(self.spans_of(rec))
-        return wire.request(self._resource_b, self._scope_b, spans)
+            self.spans_of(rec, spans)
+        return wire.request_of(self._resource_b, self._scope_b, spans)
 
     def _server_head(self, rec: Any) -> bytes:
         a = rec.answered
@@ -320,68 +328,79 @@ class SpanExporter:
                 self._heads[key] = h
         return h
 
-    def spans_of(self, rec: Any) -> list[bytes]:
+    def spans_of(self, rec: Any, out: list[bytes]) -> None:
+        """Append the request's spans (server first, then one client span per upstream call) to `out`."""
         ids = rec.ids
         tid = ids.trace_id.to_bytes(16, "big")
         sid = ids.span_id.to_bytes(8, "big")
         off = self.offset
-        out: list[bytes] = []
+        calls: list[bytes] = []
         events: list[bytes] = []
         tin = tout = tcache = 0
         total_cost = 0.0
+        dbl = wire.double
+        i_in, i_out, i_cache = _IN, _OUT, _CACHE
         for i, s in enumerate(rec.steps):
             at = s.at
-            kind = s.kind
-            if kind == "call":
+            if s.kind == "call":
+                vals: list[bytes] = []
+                c = s.cost
+                if c is not None:
+                    vals.append(_P_COST + dbl(c) if type(c) is float else wire.value(wire.SPAN_ATTR, COST, c))
+                    total_cost += c
                 u = s.usage
-                dyn: dict[str, Any] = {"tierwise.cost_usd": s.cost}
-                if s.cost:
-                    total_cost += s.cost
                 if u is not None:
-                    tin += u.input_tokens
-                    tout += u.output_tokens
-                    tcache += u.cache_read_tokens
-                    dyn[G.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
-                    dyn[G.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
-                    if u.cache_read_tokens:
-                        dyn[G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = u.cache_read_tokens
+                    n_in, n_out, n_cache = u.input_tokens, u.output_tokens, u.cache_read_tokens
+                    tin += n_in
+                    tout += n_out
+                    vals.append(i_in(n_in))
+                    vals.append(i_out(n_out))
+                    if n_cache:
+                        tcache += n_cache
+                        vals.append(i_cache(n_cache))
                 if s.ttft_ms is not None:
-                    dyn[G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = s.ttft_ms / 1000
-                out.append(wire.span(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid, self._client_head(s),
-                                     int((at + off) * 1e9), int((at + off + (s.latency_ms or 0.0) / 1000) * 1e9), dyn))
+                    vals.append(_P_TTFT + dbl(s.ttft_ms / 1000))
+                start = at + off
+                wire.add_span(calls, wire.span_ids(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid),
+                              self._client_head(s), int(start * 1e9), int((start + (s.latency_ms or 0.0) / 1000) * 1e9),
+                              vals)
             else:
-                key = (kind, s.name, s.ok, s.score, s.reason)
-                body = self._events.get(key)
-                if body is None:
-                    if kind == "verdict":
-                        body = wire.event_body(EVALUATION_EVENT, {
-                            G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
-                            G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
-                            G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
-                            G.GEN_AI_EVALUATION_EXPLANATION: scrub(s.reason[:MAX_TEXT]),
-                        })
-                    else:
-                        body = wire.event_body(DECISION_EVENT, {
-                            "tierwise.policy": s.name[:MAX_TEXT],
-                            "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
-                            "tierwise.reason_label": reason_label(s.reason),
-                        })
-                    if len(self._events) < HEADS_MAX:
-                        self._events[key] = body
-                events.append(wire.timed_event(int((at + off) * 1e9), body))
-        dyn = {
-            "tierwise.request_id": rec.request_id,
-            G.GEN_AI_USAGE_INPUT_TOKENS: tin,
-            G.GEN_AI_USAGE_OUTPUT_TOKENS: tout,
-            G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: tcache or None,
-            G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None,
-            "tierwise.cost_usd": total_cost or None,
-            "tierwise.reference_cost_usd": rec.reference_cost,
-        }
+                events.append(wire.timed_event(int((at + off) * 1e9), self._event_body(s)))
+        vals = [wire.value(wire.SPAN_ATTR, REQUEST_ID, rec.request_id), i_in(tin), i_out(tout)]
+        if tcache:
+            vals.append(i_cache(tcache))
+        if rec.stream and rec.ttft_ms:
+            vals.append(_P_TTFT + dbl(rec.ttft_ms / 1000))
+        if total_cost:
+            vals.append(_P_COST + dbl(float(total_cost)))
+        ref = rec.reference_cost
+        if ref is not None:
+            vals.append(_P_REF + dbl(ref) if type(ref) is float else wire.value(wire.SPAN_ATTR, REFERENCE_COST, ref))
         if rec.content is not None:
-            dyn[G.GEN_AI_INPUT_MESSAGES] = scrub(rec.content[:MAX_CONTENT])
+            vals.append(wire.value(wire.SPAN_ATTR, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT])))
         start = rec.started + off
         parent = ids.parent_id.to_bytes(8, "big") if ids.parent_id else None
-        out.insert(0, wire.span(tid, sid, parent, self._server_head(rec), int(start * 1e9),
-                                int((start + rec.latency_ms / 1000) * 1e9), dyn, events))
-        return out
+        wire.add_span(out, wire.span_ids(tid, sid, parent), self._server_head(rec), int(start * 1e9),
+                      int((start + rec.latency_ms / 1000) * 1e9), vals, events)
+        out.extend(calls)
+
+    def _event_body(self, s: Any) -> bytes:
+        key = (s.kind, s.name, s.ok, s.score, s.reason)
+        body = self._events.get(key)
+        if body is None:
+            if s.kind == "verdict":
+                body = wire.event_body(EVALUATION_EVENT, {
+                    G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
+                    G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
+                    G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
+                    G.GEN_AI_EVALUATION_EXPLANATION: scrub(s.reason[:MAX_TEXT]),
+                })
+            else:
+                body = wire.event_body(DECISION_EVENT, {
+                    "tierwise.policy": s.name[:MAX_TEXT],
+                    "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
+                    "tierwise.reason_label": reason_label(s.reason),
+                })
+            if len(self._events) < HEADS_MAX:
+                self._events[key] = body
+        return body
