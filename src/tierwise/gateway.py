@@ -147,7 +147,7 @@ class Gateway:
             self.ledger.close()
         if self.privacy is not None:
             self.privacy.close()
-        self.observer.close()
+        await self.observer.aclose()
 
     # ------------------------------------------------------------------ resolution
 

@@ -6,9 +6,10 @@ scrape of any worker adds up all of them. Most values are fed from one place, `o
 when the gateway records a finished request; other parts of tierwise use the small functions at
 the end of this module (`count_cache`, `record_privacy_action`, `set_budget_remaining`, ...).
 The request path does not touch prometheus-client (its lock and checks cost ~2 µs an operation):
-it adds into plain dicts keyed by (metric, labels) — a counter's sum, a histogram's bucket
-counts — and `flush` moves those into the prometheus-client children at each scrape (and, under
-`--workers`, every second, so a scrape that lands on one worker sees the others' counts).
+it adds into plain lists held per (metric, labels) — a counter's sum, a histogram's bucket
+counts — found through memos keyed by the request's raw labels, and `flush` moves those into the
+prometheus-client children at each scrape (and, under `--workers`, every second, so a scrape that
+lands on one worker sees the others' counts).
 Everything runs on the event loop's thread, so the dicts need no lock.
 """
 
@@ -42,6 +43,7 @@ CALL_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_
 
 
 FLUSH_S = 1.0  # under --workers: how stale another worker's counts can be in a scrape
+MEMO_MAX = 10_000  # memoised label combinations (each bounded by `max_label_values` per label anyway)
 
 
 def multiprocess() -> bool:
@@ -110,8 +112,14 @@ class Metrics:
         self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
                                      registry=r, multiprocess_mode="liveall") if self.mp else None
         self._children: dict[tuple[Any, ...], Any] = {}
-        self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
+        # The request path's sums, kept between flushes (flush moves them out and zeroes them in place,
+        # so the memos below can hold the lists themselves): counters [sum], histograms [sum, buckets...].
+        self._counts: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
         self._hists: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        # What a request or a call with the same labels updates, resolved once (see `observe`).
+        self._req_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._call_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._misc_memo: dict[tuple[Any, ...], list[float]] = {}
         self._armed = False
         self._reasons: dict[str, str] = {}
 
@@ -124,31 +132,35 @@ class Metrics:
             c = self._children[key] = metric.labels(*labels)
         return c
 
-    def inc(self, metric: Any, labels: tuple[str, ...], v: float = 1.0) -> None:
+    def _cell(self, metric: Any, labels: tuple[str, ...]) -> list[float]:
         k = (metric, labels)
-        c = self._counts
-        c[k] = c.get(k, 0.0) + v
-        if not self._armed and self.mp:
-            self._arm()
+        c = self._counts.get(k)
+        if c is None:
+            c = self._counts[k] = [0.0]
+        return c
 
-    def _observe(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
+    def _hist(self, metric: Any, labels: tuple[str, ...]) -> tuple[list[float], tuple[float, ...]]:
         k = (metric, labels)
         h = self._hists.get(k)
         if h is None:
             h = self._hists[k] = [0.0] * (len(metric._upper_bounds) + 1)
-        h[0] += v
-        h[1 + bisect_left(metric._upper_bounds, v)] += 1
+        return h, tuple(metric._upper_bounds)
 
-    def _add(self, metric: Any, labels: tuple[str, ...], v: float = 1.0) -> None:
-        k = (metric, labels)
-        c = self._counts
-        c[k] = c.get(k, 0.0) + v
+    def inc(self, metric: Any, labels: tuple[str, ...], v: float = 1.0) -> None:
+        self._cell(metric, labels)[0] += v
+        if not self._armed and self.mp:
+            self._arm()
+
+    def _observe(self, metric: Any, labels: tuple[str, ...], v: float) -> None:
+        h, bounds = self._hist(metric, labels)
+        h[0] += v
+        h[1 + bisect_left(bounds, v)] += 1
 
     def _reason(self, reason: str) -> str:
         label = self._reasons.get(reason)
         if label is None:
             label = reason_label(reason)
-            if len(self._reasons) < 10_000:  # reasons repeat (they name rules and models)
+            if len(self._reasons) < MEMO_MAX:  # reasons repeat (they name rules and models)
                 self._reasons[reason] = label
         return label
 
@@ -165,87 +177,162 @@ class Metrics:
 
     def flush(self) -> None:
         """Move the request path's sums into prometheus-client (call on the event loop's thread)."""
-        counts, self._counts = self._counts, {}
-        hists, self._hists = self._hists, {}
-        for (metric, labels), v in counts.items():
-            self.child(metric, *labels).inc(v)
-        for (metric, labels), h in hists.items():
+        for (metric, labels), c in self._counts.items():
+            if c[0]:
+                self.child(metric, *labels).inc(c[0])
+                c[0] = 0.0
+        for (metric, labels), h in self._hists.items():
+            if not any(h):
+                continue
             ch = self.child(metric, *labels)
             ch._sum.inc(h[0])
-            for i, n in enumerate(h[1:]):
-                if n:
-                    ch._buckets[i].inc(n)
+            for i in range(1, len(h)):
+                if h[i]:
+                    ch._buckets[i - 1].inc(h[i])
+                    h[i] = 0.0
+            h[0] = 0.0
 
     # ------------------------------------------------------------------ one finished request
 
-    def observe(self, rec: Any) -> None:
-        """Everything one finished request says (`rec` is an observer.Finished)."""
-        if not self._armed and self.mp:
-            self._arm()
-        inc = self._add
-        obs = self._observe
+    def _request_slots(self, rec: Any) -> tuple[Any, ...]:
+        """What every request with these labels updates: resolved once, then memoised by `observe`."""
         route = self.route(rec.route)
         stream = "true" if rec.stream else "false"
         err = rec.error_type
-        inc(self.requests, (route, rec.api, stream, STATUS_CLASS.get(rec.status // 100, "other"), err))
+        a = rec.answered
+        resp_model = self.model(a.model) if a is not None else ""
+        return (
+            route,
+            self._cell(self.requests, (route, rec.api, stream, STATUS_CLASS.get(rec.status // 100, "other"), err)),
+            self._hist(self.server_duration, (route, rec.api, resp_model, err)),
+            self._hist(self.overhead, (route, stream)),
+            self._cell(self.answered, (route, resp_model, a.locality or "")) if a is not None else None,
+            self._hist(self.server_ttft, (route, self.provider(a.provider), resp_model))
+            if a is not None and rec.stream else None,
+            self._cell(self.reference_cost, (route,)),
+            self._cell(self.escalations, (route,)),
+        )
+
+    def _call_slots(self, route: str, s: Any, role: Any, stream: bool) -> tuple[Any, ...]:
+        provider = self.provider(s.provider)
+        model = self.model(s.model)
+        cerr = call_error_type(s.ok, s.status, s.reason)
+        labels5 = ("chat", provider, model, model, route)
+        return (
+            self._hist(self.call_duration, (*labels5, cerr)),
+            self._hist(self.call_ttft, labels5) if stream else None,
+            self._hist(self.tokens, (*labels5, "input")),
+            self._hist(self.tokens, (*labels5, "output")),
+            self._hist(self.tokens, (*labels5, "cache_read")),
+            self._cell(self.cost, (route, provider, model)),
+            self._cell(self.helper_calls, (route, self.name(str(role)))) if role is not None else None,
+        )
+
+    def observe(self, rec: Any) -> None:
+        """Everything one finished request says (`rec` is an observer.Finished).
+
+        Label values are resolved once per combination (route, API, status, model, ...) and the
+        result memoised: a request then costs a few dictionary look-ups and one bisect per histogram."""
+        if not self._armed and self.mp:
+            self._arm()
+        a = rec.answered
+        stream = rec.stream
+        rkey = (rec.route, rec.api, stream, rec.status, rec.error_type,
+                (a.model, a.provider, a.locality) if a is not None else None)
+        r = self._req_memo.get(rkey)
+        if r is None:
+            r = self._request_slots(rec)
+            if len(self._req_memo) < MEMO_MAX:
+                self._req_memo[rkey] = r
+        route, n_requests, (dur, dur_b), (ovh, ovh_b), answered, server_ttft, ref_cost, escalations = r
+        n_requests[0] += 1
         if self.worker_requests is not None:
             self.worker_requests.inc()
-        answered = rec.answered
-        resp_model = self.model(answered.model) if answered is not None else ""
-        obs(self.server_duration, (route, rec.api, resp_model, err), rec.latency_ms / 1000)
+        v = rec.latency_ms / 1000
+        dur[0] += v
+        dur[1 + bisect_left(dur_b, v)] += 1
         upstream_ms = 0.0
         local_seen = False
         escalated = False
+        memo = self._call_memo
         for s in rec.steps:
             kind = s.kind
             if kind == "call":
-                provider = self.provider(s.provider)
-                model = self.model(s.model)
-                cerr = call_error_type(s.ok, s.status, s.reason)
+                role = s.detail.get("role") if s.detail else None
+                ok = s.ok
+                ckey = (route, s.name, s.provider, s.model, ok, s.status, None if ok else s.reason, role, stream)
+                c = memo.get(ckey)
+                if c is None:
+                    c = self._call_slots(route, s, role, stream)
+                    if len(memo) < MEMO_MAX:
+                        memo[ckey] = c
                 ms = s.latency_ms or 0.0
                 upstream_ms += ms
-                obs(self.call_duration, ("chat", provider, model, model, route, cerr), ms / 1000)
-                if s.ttft_ms is not None and rec.stream:
-                    obs(self.call_ttft, ("chat", provider, model, model, route), s.ttft_ms / 1000)
+                (h, b) = c[0]
+                v = ms / 1000
+                h[0] += v
+                h[1 + bisect_left(b, v)] += 1
+                if c[1] is not None and s.ttft_ms is not None:
+                    (h, b) = c[1]
+                    v = s.ttft_ms / 1000
+                    h[0] += v
+                    h[1 + bisect_left(b, v)] += 1
                 u = s.usage
                 if u is not None:
-                    obs(self.tokens, ("chat", provider, model, model, route, "input"), u.input_tokens)
-                    obs(self.tokens, ("chat", provider, model, model, route, "output"), u.output_tokens)
+                    for (h, b), n in ((c[2], u.input_tokens), (c[3], u.output_tokens)):
+                        h[0] += n
+                        h[1 + bisect_left(b, n)] += 1
                     if u.cache_read_tokens:
-                        obs(self.tokens, ("chat", provider, model, model, route, "cache_read"), u.cache_read_tokens)
+                        (h, b) = c[4]
+                        n = u.cache_read_tokens
+                        h[0] += n
+                        h[1 + bisect_left(b, n)] += 1
                 if s.cost:
-                    inc(self.cost, (route, provider, model), s.cost)
-                role = s.detail.get("role") if s.detail else None
+                    c[5][0] += s.cost
                 if role is not None:
-                    inc(self.helper_calls, (route, self.name(str(role))))
+                    c[6][0] += 1
                 elif s.locality == "local":
                     local_seen = True
-                elif s.ok and s.locality == "remote" and local_seen:
+                elif ok and s.locality == "remote" and local_seen:
                     escalated = True
-                if s.ok is False and s.reason != "circuit open":
-                    b = rec.breakers.get(s.name)
-                    if b is not None:
-                        self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(b.breaker.state, 0))
+                if ok is False and s.reason != "circuit open":
+                    br = rec.breakers.get(s.name)
+                    if br is not None:
+                        self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(br.breaker.state, 0))
             elif kind == "verdict":
-                inc(self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
+                self._misc(("v", s.name, s.ok), self.verdicts, lambda s=s: (self.name(s.name), "pass" if s.ok else "fail"))[0] += 1
             else:
                 name = s.name
-                inc(self.decisions, (route, self.name(name), self._reason(s.reason)))
+                self._misc(("d", route, name, s.reason), self.decisions,
+                           lambda s=s: (route, self.name(s.name), self._reason(s.reason)))[0] += 1
                 if name == "privacy" or name == "budget":
                     self._from_guard(name, s.detail)
         if escalated:
-            inc(self.escalations, (route,))
+            escalations[0] += 1
         if rec.cache is not None:  # the answer cache's outcome: hit | semantic_hit | miss | bypass
-            inc(self.cache, (self.name(str(rec.cache)),))
+            self._misc(("c", rec.cache), self.cache, lambda: (self.name(str(rec.cache)),))[0] += 1
         if answered is not None:
-            inc(self.answered, (route, resp_model, answered.locality or ""))
-            if rec.stream and rec.ttft_ms is not None:
-                obs(self.server_ttft, (route, self.provider(answered.provider), resp_model), rec.ttft_ms / 1000)
+            answered[0] += 1
+            if server_ttft is not None and rec.ttft_ms is not None:
+                (h, b) = server_ttft
+                v = rec.ttft_ms / 1000
+                h[0] += v
+                h[1 + bisect_left(b, v)] += 1
         if rec.reference_cost:
-            inc(self.reference_cost, (route,), rec.reference_cost)
+            ref_cost[0] += rec.reference_cost
         overhead_ms = rec.latency_ms - upstream_ms
         if overhead_ms >= 0:
-            obs(self.overhead, (route, stream), overhead_ms / 1000)
+            v = overhead_ms / 1000
+            ovh[0] += v
+            ovh[1 + bisect_left(ovh_b, v)] += 1
+
+    def _misc(self, key: tuple[Any, ...], metric: Any, labels: Any) -> list[float]:
+        c = self._misc_memo.get(key)
+        if c is None:
+            c = self._cell(metric, labels())
+            if len(self._misc_memo) < MEMO_MAX:
+                self._misc_memo[key] = c
+        return c
 
     def _from_guard(self, name: str, detail: dict[str, Any]) -> None:
         """Privacy crossings and budget refusals, from the decision steps those guards record."""

@@ -179,7 +179,15 @@ class Observer:
         if self.live is not None:
             self.live.add(rec)
 
+    async def aclose(self) -> None:
+        """At shutdown, on the event loop: the last sums into prometheus-client, the last spans out."""
+        if self.metrics is not None:
+            self.metrics.flush()
+        if self.exporter is not None:
+            await self.exporter.aclose()
+
     def close(self) -> None:
+        """The same without a running loop (library use)."""
         if self.metrics is not None:
             self.metrics.flush()
         if self.exporter is not None:

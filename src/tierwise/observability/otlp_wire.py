@@ -150,6 +150,106 @@ def numbers(tag: bytes, pairs: dict[str, Any]) -> list[bytes]:
     return out
 
 
+_int_pre: dict[tuple[bytes, str], bytes] = {}
+
+
+def value(tag: bytes, key: str, v: Any) -> bytes:
+    """One per-request attribute (a count, a duration, an id): like `numbers`, without the dict."""
+    cls = type(v)
+    if cls is float:
+        pre = _float.get((tag, key))
+        if pre is None:
+            kb = _key(key)
+            pre = _float[(tag, key)] = tag + bytes((len(kb) + 11,)) + kb + b"\x12\x09\x21"
+        return pre + _double(v)
+    if cls is int and 0 <= v < 0x80:
+        pre = _small_int.get((tag, key))
+        if pre is None:
+            kb = _key(key)
+            pre = _small_int[(tag, key)] = tag + bytes((len(kb) + 4,)) + kb + b"\x12\x02\x18"
+        return pre + _BYTE[v]
+    if cls is str:  # ids: the same length every time, so the bytes before the value are cached per length
+        raw = v.encode("utf-8", "replace")
+        n = len(raw)
+        if n <= 125:
+            pre = _str_pre.get((tag, key, n))
+            if pre is None:
+                kb = _key(key)
+                pre = _str_pre[(tag, key, n)] = (tag + varint(len(kb) + 4 + n) + kb + KV_VALUE + _BYTE[n + 2]
+                                                 + ANY_STRING + _BYTE[n])
+            return pre + raw
+    return numbers(tag, {key: v})[0]
+
+
+_str_pre: dict[tuple[bytes, str, int], bytes] = {}
+
+
+def double_prefix(tag: bytes, key: str) -> bytes:
+    """The bytes before an 8-byte double value of attribute `key` (callers append `_double(v)`)."""
+    kb = _key(key)
+    return tag + bytes((len(kb) + 11,)) + kb + b"\x12\x09\x21"
+
+
+double = _double
+
+
+class IntAttr:
+    """Encodes one integer attribute with its prefix cached per value size (token counts: 1-3 bytes)."""
+
+    __slots__ = ("tag", "key", "_pre")
+
+    def __init__(self, tag: bytes, key: str) -> None:
+        self.tag, self.key = tag, key
+        self._pre: dict[int, bytes] = {}
+
+    def __call__(self, v: int) -> bytes:
+        if 0 <= v < 0x80:
+            vb = _BYTE[v]
+        elif 0 <= v < 0x4000:
+            vb = bytes(((v & 0x7F) | 0x80, v >> 7))
+        else:
+            vb = varint(v)
+        n = len(vb)
+        pre = self._pre.get(n)
+        if pre is None:
+            kb = _key(self.key)
+            pre = self._pre[n] = self.tag + varint(len(kb) + 3 + n) + kb + KV_VALUE + _BYTE[1 + n] + ANY_INT
+        return pre + vb
+
+
+_times = struct.Struct("<BQBQ").pack  # start (field 7) and end (field 8), both fixed64
+
+
+def span_ids(trace_id: bytes, span_id: bytes, parent: bytes | None) -> bytes:
+    """The first fields of a span: trace id, span id and (when there is one) the parent's span id."""
+    if parent:
+        return b"".join((SPAN_TRACE_ID, b"\x10", trace_id, SPAN_SPAN_ID, b"\x08", span_id, SPAN_PARENT, b"\x08",
+                         parent))
+    return b"".join((SPAN_TRACE_ID, b"\x10", trace_id, SPAN_SPAN_ID, b"\x08", span_id))
+
+
+def add_span(out: list[bytes], ids_b: bytes, head_b: bytes, start: int, end: int, values: list[bytes],
+             events: list[bytes] | None = None) -> None:
+    """Append one span, as an entry of ScopeSpans.spans, to `out` (joined once per batch by `request_of`):
+    `ids_b` from `span_ids`, `head_b` from `head`, `values` from `value`, `events` from `timed_event`."""
+    parts = [ids_b, head_b, _times(0x39, start, 0x41, end), *values]
+    if events:
+        for e in events:
+            parts.append(SPAN_EVENT + varint(len(e)))
+            parts.append(e)
+    body = b"".join(parts)
+    out.append(SCOPE_SPANS_SPANS + varint(len(body)))
+    out.append(body)
+
+
+def request_of(resource: bytes, scope: bytes, span_entries: list[bytes]) -> bytes:
+    """ExportTraceServiceRequest from `add_span`'s output (one ResourceSpans, one ScopeSpans)."""
+    n = len(scope) + sum(map(len, span_entries))
+    scope_spans_pre = RESOURCE_SPANS_SCOPE_SPANS + varint(n)
+    inner = len(resource) + len(scope_spans_pre) + n
+    return b"".join((REQUEST_RESOURCE_SPANS, varint(inner), resource, scope_spans_pre, scope, *span_entries))
+
+
 def head(name: str, kind: int, static: dict[str, Any], error: bool) -> bytes:
     """The parts of a span that repeat across requests (name, kind, fixed attributes, status), encoded
     once and cached by the caller."""
