@@ -109,6 +109,7 @@ class Run:
     judged: int = 0
     shadows: int = 0
     moves: list = field(default_factory=list)
+    loop: object = None
     by_reason: dict = field(default_factory=dict)  # schedule reason -> [count, USD]
     drift_type: str | None = None
     drift_at: int | None = None
@@ -161,6 +162,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
                 if (drift_type is not None and move.task_type == drift_type and move.to == "frontier"
                         and run.drift_back_after is None and drift_at is not None and i >= drift_at):
                     run.drift_back_after = seen_after
+    run.loop = loop
     return run
 
 
@@ -209,6 +211,10 @@ def main() -> None:
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--stop-after", type=int, default=20)
     ap.add_argument("--tail", type=int, default=2000)
+    ap.add_argument("--sampling", choices=["value", "rules"], default="value",
+                    help="judge by value of information (default) or by the fixed schedule rules")
+    ap.add_argument("--horizon", type=int, default=10_000,
+                    help="value sampling: requests over which a boundary decision must pay back its verdicts")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
                     help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
@@ -221,6 +227,8 @@ def main() -> None:
     data, types, _ = load_stream(args.seed, args.task_types)
     n = len(data)
     settings = LoopSettings.model_validate({
+        "sampling": args.sampling,
+        "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
@@ -235,7 +243,8 @@ def main() -> None:
     q_hind_tail = quality_at_share(hind[tail], s[tail], w[tail], share_tail)
     print(f"stream: {n} requests, {len(set(types))} task types, seed {args.seed}; target {args.target}, "
           f"sample {args.sample_rate}, audit {args.audit_rate}, shadow audit {args.shadow_audit_rate}, "
-          f"discount {args.discount}, credible {args.credible}")
+          f"discount {args.discount}, credible {args.credible}, sampling {args.sampling}"
+          + (f" (horizon {args.horizon})" if args.sampling == "value" else ""))
     print(f"all-frontier quality {s.mean() * 100:.2f}, all-local {w.mean() * 100:.2f}")
     cost_front = n * PF
     serve = float(run.serve_cost.sum())
