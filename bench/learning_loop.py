@@ -147,7 +147,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             run.quality[i] = data.strong[i]
             run.serve_cost[i] = PF
         if plan.judge:
-            r = run.by_reason.setdefault(plan.reason, [0, 0.0])
+            r = run.by_reason.setdefault(plan.reason + (" (shadow)" if plan.shadow else ""), [0, 0.0])
             r[0] += 1
             r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
         if plan.shadow:
@@ -205,7 +205,9 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=float, default=0.10)
     ap.add_argument("--audit-rate", type=float, default=0.02)
     ap.add_argument("--shadow-audit-rate", type=float, default=0.005)
-    ap.add_argument("--discount", type=float, default=0.99)
+    ap.add_argument("--discount", type=float, default=None,
+                    help="posterior discount per verdict (default: 1.0 with value sampling, whose change-point test "
+                         "resets a drifted type; 0.99 with the fixed rules)")
     ap.add_argument("--credible", type=float, default=0.60)
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
@@ -213,6 +215,10 @@ def main() -> None:
     ap.add_argument("--tail", type=int, default=2000)
     ap.add_argument("--sampling", choices=["value", "rules"], default="value",
                     help="judge by value of information (default) or by the fixed schedule rules")
+    ap.add_argument("--settled", type=float, default=0.05,
+                    help="value sampling: a type is only audited once P(its tier is on the wrong side) is below this")
+    ap.add_argument("--pooled-strength", type=float, default=4.0,
+                    help="value sampling: the route's pooled acceptance counts as this many verdicts in the forecast")
     ap.add_argument("--horizon", type=int, default=10_000,
                     help="value sampling: requests over which a boundary decision must pay back its verdicts")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
@@ -224,11 +230,14 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     VERDICT["mode"] = args.verdict
+    if args.discount is None:
+        args.discount = 1.0 if args.sampling == "value" else 0.99
     data, types, _ = load_stream(args.seed, args.task_types)
     n = len(data)
     settings = LoopSettings.model_validate({
         "sampling": args.sampling,
-        "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW},
+        "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
+                  "settled": args.settled, "pooled_strength": args.pooled_strength},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},

@@ -104,3 +104,26 @@ def test_judge_verdicts_are_evaluation_events(gateway, openai_up, anthropic_up, 
     assert sorted(attrs(c.attributes)["gen_ai.request.model"] for c in calls) == ["big-model", "qwen-local"]
     # the request itself carries no evaluation event: the verdict came after it answered
     assert not [e for e in server.events if e.name == EVALUATION_EVENT]
+
+
+def test_verifier_verdicts_are_free_evidence_before_judge_calls(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """The local tier is a cascade whose verifier checks its answers: those verdicts move the boundary and no
+    judge call is paid, for shadow runs (frontier served) and for served local answers alike."""
+    cfg = reflective_config(openai_up, anthropic_up, local="checked")
+    cfg["routes"]["checked"] = {"policy": "cascade", "tiers": ["local", "frontier"], "max_escalations": 0,
+                                "verify_last": True, "verifiers": [{"type": "regex", "pattern": "^SUMMARY:"}]}
+    openai_up.default = Reply(text="SUMMARY: the council discussed the budget.")
+    anthropic_up.default = judge_or_answer("poor")  # were the judge asked, the type would never move
+    g = gateway(cfg)
+    learn(g, 10)
+    loop = g.gateway.resolve("main").loop
+    assert loop.boundary.tier("summarisation") == "local"
+    st = loop.boundary.state("summarisation")
+    judged_before = st.total_judged
+    assert not [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    # served locally now: each answer's own verifier verdict counts at once, judged or not by the schedule
+    learn(g, 3)
+    assert st.total_judged == judged_before + 3
+    assert not [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    g.flush()
+    assert {e.extra["evaluation"]["judge"] for e in g.ledger.query(kind="eval")} == {"verifier"}

@@ -124,10 +124,9 @@ class ReflectiveRoute:
         for this answer unnecessary."""
         steps = ctx.trace.steps[first:]
         self.loop.observe_cost(plan.tier, sum(st.cost or 0.0 for st in steps if st.kind == "call" and st.ok))
-        verdicts = [st for st in steps if st.kind == "verdict" and st.ok is not None]
-        if plan.tier != "local" or not verdicts:
+        ok = _verified(steps)
+        if plan.tier != "local" or ok is None:
             return plan
-        ok = all(bool(st.ok) for st in verdicts)
         move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time())
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
@@ -227,16 +226,22 @@ class ReflectiveRoute:
         frontier_answer = None
         pair: bool | None = None
         judge_name = self.judge.name
+        checked: bool | None = None  # a verifier's verdict on the shadow answer: free evidence, no judge call
         try:
             if plan.shadow:
                 frontier_answer = answer
                 answer = (await self.local.complete(req.with_changes(stream=False), ectx)).text()
                 self.loop.observe_cost("shadow", _calls_cost(ectx.trace.steps))
+                checked = _verified(ectx.trace.steps)
                 if self.pairwise.enabled:
                     from tierwise.learning.local_judge import answers_agree
 
                     pair = answers_agree(answer, frontier_answer)
-            if pair is not None and self.pairwise_trusted() and (
+            if checked is not None and not feedback:
+                judge_name = "verifier"
+                reply = f"The local tier's verifiers {'passed' if checked else 'failed'} it.\nVERDICT: " + (
+                    "good" if checked else "poor")
+            elif pair is not None and self.pairwise_trusted() and (
                     unit_hash(rid, "pairwise") >= self.pairwise.audit_rate):
                 judge_name = "pairwise"
                 reply = f"The final answers {'agree' if pair else 'differ'}.\nVERDICT: {'good' if pair else 'poor'}"
@@ -304,6 +309,12 @@ class ReflectiveRoute:
             self.loop.save(self.state_path)
         except OSError as e:  # learning goes on in memory; the next save tries again
             log.warning("route %s: could not save the boundary state: %s", self.name, type(e).__name__)
+
+
+def _verified(steps: list[Any]) -> bool | None:
+    """The verdict of the verifiers that checked a local answer (all must pass), None when none did."""
+    verdicts = [st for st in steps if st.kind == "verdict" and st.ok is not None]
+    return None if not verdicts else all(bool(st.ok) for st in verdicts)
 
 
 def _calls_cost(steps: list[Any]) -> float:
