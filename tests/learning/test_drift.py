@@ -51,7 +51,7 @@ def test_boundary_moves_back_on_the_test_and_keeps_only_post_change_evidence() -
         b.observe("qa", x)
     assert b.tier("qa") == "local"
     moved = None
-    for i, x in enumerate(stream(0.2, 100, seed=2)):
+    for i, x in enumerate(stream(0.2, 100, seed=2)):  # noqa: B007 (i is read after the loop)
         moved = b.observe("qa", x)
         if moved:
             break

@@ -199,17 +199,16 @@ class Boundary:
             for name, raw in data.items():
                 try:
                     d = dict(raw)  # type: ignore[call-overload]
-                    tier = d["tier"] if d["tier"] in ("local", "frontier") else "frontier"
-                    st = self.state(str(name))
-                    st.tier = tier
-                    st.a, st.b = max(1e-6, float(d["a"])), max(1e-6, float(d["b"]))
-                    for f in ("judged", "good", "total_judged", "total_good"):
-                        setattr(st, f, int(d[f]))
+                    tier: Tier = "local" if d["tier"] == "local" else "frontier"
+                    a, b = max(1e-6, float(d["a"])), max(1e-6, float(d["b"]))
+                    counts = [int(d[f]) for f in ("judged", "good", "total_judged", "total_good")]
                     c = dict(d.get("cusum") or {})
-                    st.cusum = Cusum(float(c.get("s", 0.0)), float(c.get("p0", 0.0)), int(c.get("run", 0)),
-                                     float(c.get("run_good", 0.0)))
+                    cusum = Cusum(float(c.get("s", 0.0)), float(c.get("p0", 0.0)), int(c.get("run", 0)),
+                                  float(c.get("run_good", 0.0)))
+                    st = self.state(str(name))
+                    st.tier, st.a, st.b, st.cusum = tier, a, b, cusum
+                    st.judged, st.good, st.total_judged, st.total_good = counts
                 except (KeyError, TypeError, ValueError):
-                    self.states.pop(str(name), None)
                     log.warning("boundary: skipped a malformed saved state for a task type")
 
     def _append_log(self, move: Move) -> None:
