@@ -109,6 +109,7 @@ class Run:
     judged: int = 0
     shadows: int = 0
     moves: list = field(default_factory=list)
+    loop: object = None
     by_reason: dict = field(default_factory=dict)  # schedule reason -> [count, USD]
     drift_type: str | None = None
     drift_at: int | None = None
@@ -146,7 +147,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             run.quality[i] = data.strong[i]
             run.serve_cost[i] = PF
         if plan.judge:
-            r = run.by_reason.setdefault(plan.reason, [0, 0.0])
+            r = run.by_reason.setdefault(plan.reason + (" (shadow)" if plan.shadow else ""), [0, 0.0])
             r[0] += 1
             r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
         if plan.shadow:
@@ -161,6 +162,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
                 if (drift_type is not None and move.task_type == drift_type and move.to == "frontier"
                         and run.drift_back_after is None and drift_at is not None and i >= drift_at):
                     run.drift_back_after = seen_after
+    run.loop = loop
     return run
 
 
@@ -203,12 +205,22 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=float, default=0.10)
     ap.add_argument("--audit-rate", type=float, default=0.02)
     ap.add_argument("--shadow-audit-rate", type=float, default=0.005)
-    ap.add_argument("--discount", type=float, default=0.99)
+    ap.add_argument("--discount", type=float, default=None,
+                    help="posterior discount per verdict (default: 1.0 with value sampling, whose change-point test "
+                         "resets a drifted type; 0.99 with the fixed rules)")
     ap.add_argument("--credible", type=float, default=0.60)
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--stop-after", type=int, default=20)
     ap.add_argument("--tail", type=int, default=2000)
+    ap.add_argument("--sampling", choices=["value", "rules"], default="value",
+                    help="judge by value of information (default) or by the fixed schedule rules")
+    ap.add_argument("--settled", type=float, default=0.05,
+                    help="value sampling: a type is only audited once P(its tier is on the wrong side) is below this")
+    ap.add_argument("--pooled-strength", type=float, default=4.0,
+                    help="value sampling: the route's pooled acceptance counts as this many verdicts in the forecast")
+    ap.add_argument("--horizon", type=int, default=10_000,
+                    help="value sampling: requests over which a boundary decision must pay back its verdicts")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
                     help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
@@ -218,9 +230,14 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     VERDICT["mode"] = args.verdict
+    if args.discount is None:
+        args.discount = 1.0 if args.sampling == "value" else 0.99
     data, types, _ = load_stream(args.seed, args.task_types)
     n = len(data)
     settings = LoopSettings.model_validate({
+        "sampling": args.sampling,
+        "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
+                  "settled": args.settled, "pooled_strength": args.pooled_strength},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
@@ -235,7 +252,8 @@ def main() -> None:
     q_hind_tail = quality_at_share(hind[tail], s[tail], w[tail], share_tail)
     print(f"stream: {n} requests, {len(set(types))} task types, seed {args.seed}; target {args.target}, "
           f"sample {args.sample_rate}, audit {args.audit_rate}, shadow audit {args.shadow_audit_rate}, "
-          f"discount {args.discount}, credible {args.credible}")
+          f"discount {args.discount}, credible {args.credible}, sampling {args.sampling}"
+          + (f" (horizon {args.horizon})" if args.sampling == "value" else ""))
     print(f"all-frontier quality {s.mean() * 100:.2f}, all-local {w.mean() * 100:.2f}")
     cost_front = n * PF
     serve = float(run.serve_cost.sum())

@@ -7,10 +7,11 @@ counts by `discount`), so the posterior can move back after the local model's qu
 A task type starts on the frontier tier. It moves local when the lower credible bound of its
 acceptance clears the route's quality target, and back to the frontier when the posterior mean
 falls below the target (the gap between the two is the hysteresis that stops it flapping) or when
-the latest verdicts alone (any run of the last 4 to `recent_window`) put the upper credible bound
-below the target (a drift: the long memory would take too long to notice; the evidence before the
-run is then dropped, since it describes the model as it was). Every
-move is recorded with its evidence: the verdicts since the previous move, the posterior, and when.
+a change-point test on its verdicts fires (a Bernoulli CUSUM, `learning.drift`: the long memory would
+take too long to notice a drift; the evidence before the change is then dropped, since it describes the
+model as it was). Every move is recorded with its evidence: the verdicts since the previous move, the
+posterior, why, and when. The whole state (posteriors, tiers, the change-point test) can be saved and
+loaded, so a restart keeps what was learned.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tierwise.learning.drift import Cusum, threshold, update
 
 log = logging.getLogger("tierwise")
 
@@ -37,10 +39,10 @@ class BoundarySettings(BaseModel):
     quality_target: float = Field(0.80, gt=0.0, lt=1.0, description="acceptance the local tier must reach")
     credible: float = Field(0.90, ge=0.5, lt=1.0, description="two-sided credible mass; the lower bound is its lower edge")
     discount: float = Field(0.98, gt=0.5, le=1.0, description="weight kept by earlier evidence at each new verdict")
-    recent_window: int = Field(12, ge=3, le=1000, description=(
-        "verdicts of the short memory that can send a local task type back fast after a drift"))
+    recent_window: int = Field(12, ge=3, le=1000, description="unused (kept so older configs still load)")
     drift_credible: float = Field(0.999, ge=0.5, lt=1.0, description=(
-        "credible mass of the short-memory test: high, so ordinary bad luck does not send a task type back"))
+        "the change-point test fires at ln(1/(1-drift_credible)): on an unchanged model, false alarms are "
+        "on average more than 1/(1-drift_credible) verdicts apart"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
 
@@ -49,6 +51,12 @@ def beta_lower(a: float, b: float, q: float) -> float:
     from scipy.special import betaincinv  # scipy comes with scikit-learn, already a core dependency
 
     return float(betaincinv(a, b, q))
+
+
+def beta_cdf(a: float, b: float, x: float) -> float:
+    from scipy.special import betainc
+
+    return float(betainc(a, b, x))
 
 
 @dataclass
@@ -60,7 +68,7 @@ class TaskState:
     good: int = 0
     total_judged: int = 0
     total_good: int = 0
-    recent: deque[float] = field(default_factory=deque)
+    cusum: Cusum = field(default_factory=Cusum)
 
     def mean(self) -> float:
         return self.a / (self.a + self.b)
@@ -78,12 +86,14 @@ class Move:
     target: float
     request_id: str | None = None
     route: str | None = None
+    why: str | None = None  # evidence | below-target | drift
 
     def sentence(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(self.at))
         what = "moved local" if self.to == "local" else "moved back to frontier"
         return (f"{self.task_type} {what} on {when}, {self.good} good of {self.judged} judged "
-                f"(acceptance lower bound {self.lower:.3f}, mean {self.mean:.3f}, target {self.target:.2f})")
+                f"(acceptance lower bound {self.lower:.3f}, mean {self.mean:.3f}, target {self.target:.2f})"
+                + (" after a change-point test fired" if self.why == "drift" else ""))
 
 
 class Boundary:
@@ -104,8 +114,7 @@ class Boundary:
         st = self.states.get(task_type)
         if st is None:
             s = self.settings
-            st = self.states[task_type] = TaskState(a=s.prior_accept, b=s.prior_reject,
-                                                    recent=deque(maxlen=s.recent_window))
+            st = self.states[task_type] = TaskState(a=s.prior_accept, b=s.prior_reject)
         return st
 
     def tier(self, task_type: str) -> Tier:
@@ -116,6 +125,12 @@ class Boundary:
         st = self.state(task_type)
         return beta_lower(st.a, st.b, (1.0 - self.settings.credible) / 2.0)
 
+    def wrong_side(self, task_type: str) -> float:
+        """Posterior probability that the task type's current tier is on the wrong side of the target."""
+        st = self.state(task_type)
+        below = beta_cdf(st.a, st.b, self.settings.quality_target)
+        return below if st.tier == "local" else 1.0 - below
+
     def observe(self, task_type: str, accepted: float, *, at: float | None = None,
                 request_id: str | None = None) -> Move | None:
         """Add one verdict on a local answer (1 accepted, 0 rejected, or a share between); maybe move."""
@@ -123,6 +138,7 @@ class Boundary:
         s = self.settings
         with self._lock:
             st = self.state(task_type)
+            mean_before = st.mean()
             # discount only the evidence above the prior, so a long run never forgets the prior's shape
             st.a = s.prior_accept + (st.a - s.prior_accept) * s.discount + x
             st.b = s.prior_reject + (st.b - s.prior_reject) * s.discount + (1.0 - x)
@@ -131,45 +147,31 @@ class Boundary:
             good = x >= 0.5
             st.good += int(good)
             st.total_good += int(good)
-            st.recent.append(x)
             lower = beta_lower(st.a, st.b, (1.0 - s.credible) / 2.0)
             mean = st.mean()
             to: Tier | None = None
+            why = None
             if st.tier == "frontier" and lower >= s.quality_target:
-                to = "local"
+                to, why = "local", "evidence"
             elif st.tier == "local":
-                drift = self._recent_fails(st)
+                drift = update(st.cusum, x, mean_before, s.quality_target, threshold(s.drift_credible))
                 if drift is not None:
                     # a change: the evidence before it describes a model that is gone, keep only the run after it
                     k, g = drift
                     st.a, st.b = s.prior_accept + g, s.prior_reject + (k - g)
-                    to = "frontier"
+                    to, why = "frontier", "drift"
                 elif mean < s.quality_target:
-                    to = "frontier"
+                    to, why = "frontier", "below-target"
             if to is None:
                 return None
             move = Move(task_type, to, time.time() if at is None else at, st.good, st.judged, round(lower, 4),
-                        round(mean, 4), s.quality_target, request_id, self.route)
+                        round(mean, 4), s.quality_target, request_id, self.route, why)
             st.tier = to
+            st.cusum = Cusum()
             st.judged = st.good = 0
-            st.recent.clear()
             self.moves.append(move)
         self._append_log(move)
         return move
-
-    def _recent_fails(self, st: TaskState) -> tuple[int, float] | None:
-        """Does some run of the latest verdicts (the last 4, 5, ... up to `recent_window`) alone put the upper
-        bound of acceptance below the target? A drift shows in the newest verdicts first; the long memory would
-        need many of them to move its mean. Returns the run (verdicts, accepted) or None."""
-        s = self.settings
-        q = 1.0 - (1.0 - s.drift_credible) / 2.0
-        recent = list(st.recent)
-        good = 0.0
-        for k in range(1, len(recent) + 1):
-            good += recent[-k]
-            if k >= 4 and beta_lower(1.0 + good, 1.0 + k - good, q) < s.quality_target:
-                return k, good
-        return None
 
     def history(self, task_type: str | None = None) -> list[Move]:
         return [m for m in self.moves if task_type is None or m.task_type == task_type]
@@ -183,6 +185,31 @@ class Boundary:
                          "mean": round(st.mean(), 4), "lower": round(self.lower_bound(name), 4),
                          "target": self.settings.quality_target})
         return rows
+
+    def dump(self) -> dict[str, object]:
+        """The learned state (posteriors, tiers, verdict counts, the change-point test), JSON-ready."""
+        with self._lock:
+            return {name: {"tier": st.tier, "a": st.a, "b": st.b, "judged": st.judged, "good": st.good,
+                           "total_judged": st.total_judged, "total_good": st.total_good,
+                           "cusum": asdict(st.cusum)} for name, st in self.states.items()}
+
+    def load(self, data: dict[str, object]) -> None:
+        """Restore what `dump` gave (what is malformed is skipped: a state file is not trusted blindly)."""
+        with self._lock:
+            for name, raw in data.items():
+                try:
+                    d = dict(raw)  # type: ignore[call-overload]
+                    tier: Tier = "local" if d["tier"] == "local" else "frontier"
+                    a, b = max(1e-6, float(d["a"])), max(1e-6, float(d["b"]))
+                    counts = [int(d[f]) for f in ("judged", "good", "total_judged", "total_good")]
+                    c = dict(d.get("cusum") or {})
+                    cusum = Cusum(float(c.get("s", 0.0)), float(c.get("p0", 0.0)), int(c.get("run", 0)),
+                                  float(c.get("run_good", 0.0)))
+                    st = self.state(str(name))
+                    st.tier, st.a, st.b, st.cusum = tier, a, b, cusum
+                    st.judged, st.good, st.total_judged, st.total_good = counts
+                except (KeyError, TypeError, ValueError):
+                    log.warning("boundary: skipped a malformed saved state for a task type")
 
     def _append_log(self, move: Move) -> None:
         if self._log_path is None:

@@ -7,23 +7,44 @@ judge that answer (when the frontier answered). The schedule's rules apply to th
 served or shadow. One addition for shadows: once a task type's local acceptance is conclusively
 below the target (its upper credible bound under it), frontier requests of that type are shadowed
 only at `shadow_audit_rate`, so a task type the local model cannot do stops costing evaluations.
+
+`sampling: value` replaces those fixed rules by the value of information (`learning.value`): a task type
+is judged while further verdicts are expected to be worth their cost, then only audited systematically;
+a local task type whose change-point test leans toward a drift is judged until the test decides. Free
+evidence (a verifier's verdict on the local answer, a user's rating) is recorded as it comes and moves
+the same posterior, so paid judge calls are only needed where it is missing.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_lower
+from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
+from tierwise.learning.drift import threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, unit_hash
+from tierwise.learning.value import ValueSettings, systematic, worth_sampling
+
+log = logging.getLogger("tierwise")
+STATE_VERSION = 1
+EWMA = 0.05  # weight of a new cost observation in the measured costs
 
 
 class LoopSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    sampling: Literal["rules", "value"] = Field("rules", description=(
+        "rules: the fixed schedule (first uses, 10-20% sample, audits); value: by value of information"))
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
+    value: ValueSettings = Field(default_factory=ValueSettings)
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,29 @@ class LearningLoop:
         self.settings = settings or LoopSettings()
         self.schedule = EvaluationSchedule(self.settings.schedule)
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
+        self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
+        self.total = 0
+        v = self.settings.value
+        # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
+        self.costs: dict[str, float | None] = {"frontier": None, "local": None, "judge": v.judge_usd,
+                                               "shadow": v.shadow_usd}
+
+    def observe_cost(self, kind: str, usd: float | None) -> None:
+        """A measured cost (kind: frontier, local, judge, shadow) for the value of information."""
+        if usd is None or usd < 0 or kind not in self.costs:
+            return
+        fixed = {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(kind)
+        if fixed is not None:
+            return
+        old = self.costs[kind]
+        self.costs[kind] = usd if old is None else (1 - EWMA) * old + EWMA * usd
+
+    def saving(self) -> float:
+        v = self.settings.value
+        if v.saving_usd is not None:
+            return v.saving_usd
+        f, loc = self.costs["frontier"], self.costs["local"]
+        return max(0.0, (f or 0.0) - (loc or 0.0)) if f is not None else 0.0
 
     def key(self, task_type: str) -> tuple[str, str, str]:
         return (self.route, task_type, "local")
@@ -54,6 +98,11 @@ class LearningLoop:
     def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False) -> Plan:
         tier = self.boundary.tier(task_type)
         key = self.key(task_type)
+        self.seen[task_type] = self.seen.get(task_type, 0) + 1
+        self.total += 1
+        if self.settings.sampling == "value":
+            d = self._value_decision(task_type, tier, negative_feedback, request_id)
+            return Plan(tier, d.judge, d.judge and tier == "frontier", d.reason)
         if tier == "local":
             d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback)
             return Plan(tier, d.judge, False, d.reason)
@@ -66,6 +115,93 @@ class LearningLoop:
         if d.judge:
             self.schedule.count_use(key, d)
         return Plan(tier, d.judge, d.judge, d.reason)
+
+    def _value_decision(self, task_type: str, tier: Tier, negative_feedback: bool, request_id: str) -> Decision:
+        if negative_feedback:
+            return Decision(True, "negative-feedback")
+        b = self.boundary
+        st = b.state(task_type)
+        s = self.settings
+        uses = self.seen[task_type]
+        if tier == "local" and st.cusum.watching():
+            # the change-point test leans toward a drift: judge in proportion to how far it has gone to firing
+            if unit_hash(request_id, "watch") < st.cusum.s / threshold(s.boundary.drift_credible):
+                return Decision(True, "change-watch")
+        a, bb = self._forecast(task_type)
+        target = s.boundary.quality_target
+        below = beta_cdf(a, bb, target)
+        settled = (below if tier == "local" else 1.0 - below) < s.value.settled
+        if not settled:
+            saving = self.saving()
+            future = s.value.horizon * uses / self.total
+            stake = saving / (1.0 - target) * future
+            cost = (self.costs["judge"] or saving) + ((self.costs["shadow"] or 0.0) if tier == "frontier" else 0.0)
+            z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
+            if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
+                return Decision(True, "value")
+        rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
+        if systematic(uses, rate, f"{self.route}\x00{task_type}"):
+            return Decision(True, "audit")
+        return Decision(False, "skip-settled" if settled else "skip-value")
+
+    def _forecast(self, task_type: str) -> tuple[float, float]:
+        """The task type's own (discounted) evidence on top of the route's pooled acceptance."""
+        bs = self.settings.boundary
+        k = self.settings.value.pooled_strength
+        st = self.boundary.state(task_type)
+        ea, eb = st.a - bs.prior_accept, st.b - bs.prior_reject
+        if k <= 0.0:
+            return st.a, st.b
+        ta = sum(x.a - bs.prior_accept for x in self.boundary.states.values())
+        tb = sum(x.b - bs.prior_reject for x in self.boundary.states.values())
+        m0 = (ta + bs.prior_accept) / (ta + tb + bs.prior_accept + bs.prior_reject)
+        return ea + k * m0, eb + k * (1.0 - m0)
+
+    def free_verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,
+                     at: float | None = None) -> Move | None:
+        """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating): it moves
+        the posterior like a judge's verdict, before any paid call is considered."""
+        return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+
+    # ------------------------------------------------------------------ persistence
+
+    def dump(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
+                "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
+                "costs": dict(self.costs)}
+
+    def load(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            return
+        self.boundary.load(data.get("boundary") or {})
+        self.schedule.load(data.get("schedule") or [])
+        seen = data.get("seen") or {}
+        if isinstance(seen, dict):
+            self.seen = {str(k): int(v) for k, v in seen.items() if isinstance(v, int) and v >= 0}
+        self.total = max(int(data.get("total") or 0), sum(self.seen.values()))
+        for k, v in (data.get("costs") or {}).items():
+            if k in self.costs and isinstance(v, (int, float)) and v >= 0:
+                if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
+                    self.costs[k] = float(v)
+
+    def save(self, path: str | Path) -> None:
+        """Write the learned state atomically (a crash mid-write leaves the previous file)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(self.dump(), sort_keys=True), encoding="utf-8")
+        os.replace(tmp, p)
+
+    def restore(self, path: str | Path) -> bool:
+        p = Path(path)
+        if not p.exists():
+            return False
+        try:
+            self.load(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            log.warning("learning: could not read the saved boundary state: %s", type(e).__name__)
+            return False
+        return True
 
     def verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,
                 at: float | None = None, feedback: bool = False) -> Move | None:

@@ -113,6 +113,23 @@ class EvaluationSchedule:
         hit = unit_hash(request_id, "sample") < s.sample_rate
         return Decision(hit, "sample" if hit else "skip-sample")
 
+    def dump(self) -> list[dict[str, object]]:
+        return [{"key": list(k), "uses": st.uses, "judged": st.judged, "accepted": st.accepted,
+                 "recent": [int(x) for x in st.recent], "reprobe": st.reprobe} for k, st in self.pairs.items()]
+
+    def load(self, rows: list[dict[str, object]]) -> None:
+        for row in rows:
+            try:
+                key = tuple(str(x) for x in row["key"])  # type: ignore[attr-defined]
+                if len(key) != 3:
+                    continue
+                st = self.stats(key)  # type: ignore[arg-type]
+                st.uses, st.judged, st.accepted = int(row["uses"]), int(row["judged"]), int(row["accepted"])  # type: ignore[call-overload]
+                st.recent.extend(bool(x) for x in row["recent"])  # type: ignore[attr-defined]
+                st.reprobe = int(row["reprobe"])  # type: ignore[call-overload]
+            except (KeyError, TypeError, ValueError):
+                continue
+
     def count_use(self, key: PairKey, decision: Decision) -> None:
         """Count a use decided with `count_use=False` (a shadow run that did happen)."""
         st = self.stats(key)

@@ -15,7 +15,7 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, TraceIds, call_span_id, ids_for, traceparent
+from tierwise.observability.tracecontext import NOTE, TraceIds, call_span_id, ids_for, new_ids, traceparent
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import cost
 
@@ -185,6 +185,30 @@ class Observer:
             self.metrics.flush()
         if self.exporter is not None:
             await self.exporter.aclose()
+    # ------------------------------------------------------------------ off the response path
+
+    def evaluation(self, ctx: Any, req: Request, *, parent: Any, latency_ms: float) -> None:
+        """An evaluation run after a request answered (a judge's verdict, a shadow run): its trace goes out as
+        its own server span, a child of the judged request's span in the same trace, with the verdict as a
+        `gen_ai.evaluation.result` event (the exporter's encoder, as for verifier verdicts). Tracing only:
+        it is not a client request, so metrics and the live feed do not count it."""
+        if not self.tracing:
+            return
+        try:
+            up = parent.notes.get(NOTE) if parent is not None else None
+            if up is None:
+                ids = ids_for(ctx, req.headers, self.ratio)
+            else:
+                ids = ctx.notes[NOTE] = TraceIds(up.trace_id, new_ids(None, 1.0).span_id, up.span_id, up.sampled)
+            if not ids.sampled:
+                return
+            trace = ctx.trace
+            rec = Finished(trace.request_id, trace.route, "evaluation", False, 200, "none", latency_ms, None,
+                           trace.started, trace.steps, None, None, str(req.model), ids, None, {}, trace,
+                           time.time())
+            self.exporter.submit(rec)
+        except Exception:  # observing must never break the loop
+            log.exception("observability: could not trace the evaluation %s", ctx.trace.request_id)
 
     def close(self) -> None:
         """The same without a running loop (library use)."""

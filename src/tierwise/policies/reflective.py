@@ -17,7 +17,8 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +26,7 @@ from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextB
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
+from tierwise.learning.value import ValueSettings
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
@@ -53,8 +55,11 @@ class ReflectiveConfig(PolicyConfig):
     frontier: str = Field(description="target of the frontier tier: the default until evidence moves a task type")
     judge: str | None = Field(None, description="model or route that grades answers (default: the frontier target)")
     quality_target: float = Field(0.80, gt=0.0, lt=1.0, description="local acceptance a task type must reach")
+    sampling: Literal["rules", "value"] = Field("rules", description=(
+        "rules: the fixed evaluation schedule; value: judge by value of information (docs/learning.md)"))
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
+    value: ValueSettings = Field(default_factory=ValueSettings)
     boundary_log: str | None = Field(None, description=(
         "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
     max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
@@ -66,7 +71,7 @@ class ReflectiveConfig(PolicyConfig):
 class ReflectiveRoute:
     def __init__(self, name: str, loop: LearningLoop, local: Target, frontier: Target, judge: Target, *,
                  max_pending: int = 32, rubric: str | None = None,
-                 pairwise: PairwiseJudgeConfig | None = None) -> None:
+                 pairwise: PairwiseJudgeConfig | None = None, state_path: str | None = None) -> None:
         from tierwise.verifiers.judge import LlmJudgeVerifier
 
         self.name = name
@@ -81,6 +86,11 @@ class ReflectiveRoute:
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.pairwise = pairwise or PairwiseJudgeConfig()
         self.pairwise_audits: deque[tuple[bool, bool]] = deque(maxlen=200)  # (pairwise, frontier judge)
+        self.state_path = state_path  # the learned state survives a restart (posteriors, counts, the drift test)
+        if state_path is not None:
+            loop.restore(state_path)
+        self._saving: asyncio.Task[None] | None = None
+        self._save_again = False
         self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
         self.judge_resolve: Any = None
 
@@ -99,12 +109,29 @@ class ReflectiveRoute:
 
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, plan, task_type = self.choose(req, ctx)
+        first = len(ctx.trace.steps)
         resp = await target.complete(req, ctx)
+        plan = self._after_answer(ctx, plan, task_type, first)
         if plan.tier == "local":
             self._remember(ctx.trace.request_id, req, resp.text())
         if plan.judge:
             self._spawn(req, ctx, plan, task_type, resp.text())
         return resp
+
+    def _after_answer(self, ctx: Context, plan: Plan, task_type: str, first: int) -> Plan:
+        """What the answer's own trace already says: its cost (for the value of information) and, for a local
+        answer, a verifier's verdict on it — free evidence, recorded at once, that makes a paid judge call
+        for this answer unnecessary."""
+        steps = ctx.trace.steps[first:]
+        self.loop.observe_cost(plan.tier, sum(st.cost or 0.0 for st in steps if st.kind == "call" and st.ok))
+        ok = _verified(steps)
+        if plan.tier != "local" or ok is None:
+            return plan
+        move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time())
+        if move is not None:
+            log.info("route %s: %s", self.name, move.sentence())
+        self._save_state()
+        return Plan(plan.tier, False, False, "verifier") if plan.judge else plan
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         target, plan, task_type = self.choose(req, ctx)
@@ -176,6 +203,9 @@ class ReflectiveRoute:
                 t.cancel()
             if late:
                 await asyncio.wait(late)
+        if self._saving is not None:
+            await self._saving
+        self.save_state_now()  # the use counts move with every request, not only with verdicts
 
     def pairwise_trusted(self) -> bool:
         """The pairwise judge may stand in for the frontier judge: enough audited pairs, agreement above the bar."""
@@ -190,27 +220,37 @@ class ReflectiveRoute:
         from tierwise.verifiers.judge import parse_grade
 
         rid = ctx.trace.request_id
+        started = time.perf_counter()
         suffix = "feedback-eval" if feedback else "eval"  # a request can be judged once on schedule, once on feedback
         ectx = Context(Trace(f"{rid}-{suffix}", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         frontier_answer = None
         pair: bool | None = None
         judge_name = self.judge.name
+        checked: bool | None = None  # a verifier's verdict on the shadow answer: free evidence, no judge call
         try:
             if plan.shadow:
                 frontier_answer = answer
                 answer = (await self.local.complete(req.with_changes(stream=False), ectx)).text()
+                self.loop.observe_cost("shadow", _calls_cost(ectx.trace.steps))
+                checked = _verified(ectx.trace.steps)
                 if self.pairwise.enabled:
                     from tierwise.learning.local_judge import answers_agree
 
                     pair = answers_agree(answer, frontier_answer)
-            if pair is not None and self.pairwise_trusted() and (
+            if checked is not None and not feedback:
+                judge_name = "verifier"
+                reply = f"The local tier's verifiers {'passed' if checked else 'failed'} it.\nVERDICT: " + (
+                    "good" if checked else "poor")
+            elif pair is not None and self.pairwise_trusted() and (
                     unit_hash(rid, "pairwise") >= self.pairwise.audit_rate):
                 judge_name = "pairwise"
                 reply = f"The final answers {'agree' if pair else 'differ'}.\nVERDICT: {'good' if pair else 'poor'}"
             else:
                 jreq = self._judge.judge_request(_clipped(req), Response(
                     id=f"{rid}-judged", model="", content=[TextBlock(answer[:MAX_JUDGED_CHARS])]))
+                before = len(ectx.trace.steps)
                 reply = (await self.judge.complete(jreq, ectx)).text()
+                self.loop.observe_cost("judge", _calls_cost(ectx.trace.steps[before:]))
         except Exception as e:  # an evaluation must never affect the live request
             log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
             return
@@ -234,6 +274,51 @@ class ReflectiveRoute:
             evaluation["move"] = move.sentence()
             log.info("route %s: %s", self.name, move.sentence())
         record_evaluation(ctx.services, ectx.trace, evaluation, req.last_user_text(), answer, frontier_answer)
+        observer = getattr(ctx.services, "observer", None)
+        if observer is not None:  # the verdict as a `gen_ai.evaluation.result` event, when tracing is on
+            observer.evaluation(ectx, req, parent=ctx, latency_ms=(time.perf_counter() - started) * 1000)
+        if grade is not None:
+            self._save_state()
+
+    def _save_state(self) -> None:
+        """Write the learned state off the event loop (a file write is blocking I/O); one write at a time, the
+        latest state wins."""
+        if self.state_path is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.save_state_now()
+            return
+        if self._saving is not None and not self._saving.done():
+            self._save_again = True
+            return
+        self._saving = loop.create_task(self._save_in_thread())
+
+    async def _save_in_thread(self) -> None:
+        while True:
+            self._save_again = False
+            await asyncio.to_thread(self.save_state_now)
+            if not self._save_again:
+                return
+
+    def save_state_now(self) -> None:
+        if self.state_path is None:
+            return
+        try:
+            self.loop.save(self.state_path)
+        except OSError as e:  # learning goes on in memory; the next save tries again
+            log.warning("route %s: could not save the boundary state: %s", self.name, type(e).__name__)
+
+
+def _verified(steps: list[Any]) -> bool | None:
+    """The verdict of the verifiers that checked a local answer (all must pass), None when none did."""
+    verdicts = [st for st in steps if st.kind == "verdict" and st.ok is not None]
+    return None if not verdicts else all(bool(st.ok) for st in verdicts)
+
+
+def _calls_cost(steps: list[Any]) -> float:
+    return sum(st.cost or 0.0 for st in steps if st.kind == "call" and st.ok)
 
 
 def _clipped(req: Request) -> Request:
@@ -284,11 +369,14 @@ def _log_path(cfg: ReflectiveConfig, name: str, b: Builder) -> str | None:
 
 def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     bset = cfg.boundary.model_copy(update={"quality_target": cfg.quality_target})
-    loop = LearningLoop(name, LoopSettings(schedule=cfg.schedule, boundary=bset), log_path=_log_path(cfg, name, b))
+    log_path = _log_path(cfg, name, b)
+    loop = LearningLoop(name, LoopSettings(sampling=cfg.sampling, schedule=cfg.schedule, boundary=bset, value=cfg.value),
+                        log_path=log_path)
     frontier = b.resolve(cfg.frontier)
     judge = b.resolve(cfg.judge) if cfg.judge else frontier
     route = ReflectiveRoute(name, loop, b.resolve(cfg.local), frontier, judge, max_pending=cfg.max_pending,
-                            rubric=cfg.rubric, pairwise=cfg.pairwise_judge)
+                            rubric=cfg.rubric, pairwise=cfg.pairwise_judge,
+                            state_path=None if log_path is None else str(Path(log_path).with_suffix(".state.json")))
     route.services, route.judge_resolve = b.services, b.resolve
     return route
 

@@ -1,0 +1,63 @@
+"""Change-point detection on the verdicts of a task type the local tier serves: a Bernoulli CUSUM.
+
+Each verdict (1 accepted, 0 rejected, or a share between) adds its log-likelihood ratio between "no
+change" (acceptance p0: the task type's posterior mean when the statistic last stood at zero) and "a
+drop" (p1: as far below the quality target as p0 was above it, and at least as far below it as a
+perfect answer rate is above it, 2t - 1: smaller shifts are left to the posterior mean, whose falling
+under the target also sends the type back); the statistic is floored at zero
+(Page's CUSUM). It fires when it reaches h = ln(1 / (1 - drift_credible)), which keeps the mean run
+between false alarms on an unchanged model above 1 / (1 - drift_credible) verdicts (Wald's bound).
+
+While the statistic is above zero the test is undecided, and the verdicts since it last left zero are
+the post-change evidence (the classic change-point estimate): when it fires, the boundary keeps only
+that evidence, since what came before describes a model that is gone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class Cusum:
+    s: float = 0.0  # the statistic
+    p0: float = 0.0  # in-control acceptance, frozen while s > 0
+    run: int = 0  # verdicts since s last left zero
+    run_good: float = 0.0
+
+    def watching(self) -> bool:
+        """The test leans toward a change but has not decided."""
+        return self.s > 0.0
+
+
+def threshold(drift_credible: float) -> float:
+    return math.log(1.0 / (1.0 - drift_credible))
+
+
+def alternative(p0: float, target: float) -> float:
+    """The acceptance after a drop the test is tuned to: mirrored about the target, at most 2t - 1, below p0."""
+    return min(max(min(2.0 * target - p0, 2.0 * target - 1.0), 0.01), p0 - 0.01)
+
+
+def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tuple[int, float] | None:
+    """Add one verdict `x`; `mean_now` is the posterior mean before it. Returns the post-change run
+    (verdicts, accepted) when the test fires (and restarts), else None."""
+    if c.s <= 0.0:
+        c.p0, c.run, c.run_good = mean_now, 0, 0.0
+    p0 = min(max(c.p0, 0.02), 0.99)
+    p1 = alternative(p0, target)
+    c.s = max(0.0, c.s + x * math.log(p1 / p0) + (1.0 - x) * math.log((1.0 - p1) / (1.0 - p0)))
+    if c.s <= 0.0:
+        c.run, c.run_good = 0, 0.0
+        return None
+    c.run += 1
+    c.run_good += x
+    if c.s < h:
+        return None
+    fired = (c.run, c.run_good)
+    c.s, c.run, c.run_good = 0.0, 0, 0.0
+    return fired
+
+
+__all__ = ["Cusum", "alternative", "threshold", "update"]

@@ -1,0 +1,111 @@
+"""Which answers are worth judging: the value of information of one more verdict on a task type.
+
+The boundary's decision for a task type is a bet on its local acceptance p against the quality target
+t. The target is an exchange rate: serving a request locally saves `saving` dollars, and the route
+accepts that for a quality shortfall of at most 1 - t, so one unit of acceptance on one request is
+worth lambda = saving / (1 - t) dollars. A decision taken on the current posterior Beta(a, b) pays
+off over the task type's future requests, estimated as `horizon` x the type's share of the route's
+traffic so far.
+
+Sampling stops where evidence can no longer pay for itself: m more verdicts are worth their cost when
+their expected value of sample information (Raiffa-Schlaifer, normal approximation of the preposterior
+mean: its spread after m verdicts is sd(p) * sqrt(m / (a + b + m)))
+
+    EVSI(m) = lambda * future requests * E[gain of the decision the boundary takes after m verdicts]
+
+(for a local task type, the shortfall below the target they can reveal: sd_m * L((mean - t) / sd_m) with
+L the standard normal loss function; for a frontier one, what moving local gains when the verdicts clear
+the boundary's credible bound) exceeds m x the cost of one verdict, for some m. A task type far from the target (in either
+direction) or rare enough that its savings cannot repay the verdicts is therefore not judged; one near
+the target is judged only while the money at stake on its side of the target is larger than what the
+verdicts cost. The forecast behind these numbers starts a task type from what the route has seen on all
+task types (its pooled acceptance, worth `pooled_strength` verdicts), since one local model answers them
+all: a few unlucky first verdicts then do not stop the evidence a common task type needs. (The boundary's
+own moves use the type's evidence alone.) A task type whose posterior is confidently on one side of the target is settled: only a
+systematic audit (every k-th request) watches it for drift.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tierwise.learning.schedule import unit_hash
+
+BATCHES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+class ValueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    horizon: int = Field(10_000, ge=100, le=10_000_000, description=(
+        "requests of the route over which a boundary decision has to pay back the verdicts behind it"))
+    saving_usd: float | None = Field(None, gt=0.0, description=(
+        "what one request served locally saves against the frontier (default: measured from the traffic)"))
+    judge_usd: float | None = Field(None, ge=0.0, description="one judge call (default: measured)")
+    shadow_usd: float | None = Field(None, ge=0.0, description="one shadow run of the local tier (default: measured)")
+    settled: float = Field(0.05, gt=0.0, lt=0.5, description=(
+        "a task type is settled (only audited) once the probability that its tier is on the wrong side of the "
+        "target is below this"))
+    pooled_strength: float = Field(4.0, ge=0.0, le=1000.0, description=(
+        "the forecast of a task type's acceptance starts from the route's pooled acceptance, counted as this "
+        "many verdicts (the tiers' own moves still need the type's own evidence); 0: a uniform start"))
+
+
+def normal_loss(z: float) -> float:
+    """Standard normal loss function E[(Z - z)+]."""
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) - z * 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _phi(z: float) -> float:
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _upper_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def evsi(a: float, b: float, target: float, m: int, stake: float, *, tier: str = "local", n_own: float | None = None,
+         z_move: float = 0.0) -> float:
+    """Expected value of m more verdicts; `stake` is lambda x future requests (dollars per unit of acceptance).
+
+    Local tier: the boundary moves back when the mean falls below the target, so the value is the expected
+    shortfall the verdicts can reveal, stake * sd_m * L((mean - t) / sd_m). Frontier tier: it moves local
+    only once the lower credible bound clears the target (mean >= t + z_move * the posterior sd after the m
+    verdicts, on the type's own `n_own` verdicts), so the value is what that move gains when it happens,
+    stake * E[(mean_m - t) 1{mean_m >= t + c_m}]."""
+    n = a + b
+    mean = a / n
+    var = a * b / (n * n * (n + 1.0))
+    sd_m = math.sqrt(var * m / (n + m))
+    if sd_m <= 0.0:
+        return 0.0
+    if tier == "local":
+        return stake * sd_m * normal_loss((mean - target) / sd_m)
+    own = n if n_own is None else n_own
+    c_m = z_move * math.sqrt(mean * (1.0 - mean) / (own + m + 1.0))
+    d = (target + c_m - mean) / sd_m
+    return max(0.0, stake * ((mean - target) * _upper_tail(d) + sd_m * _phi(d)))
+
+
+def worth_sampling(a: float, b: float, target: float, stake: float, cost: float, *, tier: str = "local",
+                   n_own: float | None = None, z_move: float = 0.0) -> bool:
+    """Some number of further verdicts is expected to be worth more than it costs."""
+    if stake <= 0.0:
+        return False
+    if cost <= 0.0:
+        return True
+    return any(evsi(a, b, target, m, stake, tier=tier, n_own=n_own, z_move=z_move) > m * cost for m in BATCHES)
+
+
+def systematic(uses: int, rate: float, key: str) -> bool:
+    """Every round(1 / rate)-th use of a task type (with an offset per type so types do not align): the gaps
+    between audits are bounded, unlike a random sample's, which bounds how long a drift can go unseen."""
+    if rate <= 0.0:
+        return False
+    k = max(1, round(1.0 / rate))
+    return (uses + int(unit_hash(key, "audit-offset") * k)) % k == 0
+
+
+__all__ = ["ValueSettings", "evsi", "normal_loss", "systematic", "worth_sampling"]

@@ -1,0 +1,129 @@
+"""The reflective route's learned state survives a restart, and judge verdicts go out as OpenTelemetry
+`gen_ai.evaluation.result` events (through the loopback OTLP receiver)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
+from tests.observability.otlp_receiver import OTLPReceiver, attrs
+from tierwise.learning.loop import LearningLoop
+from tierwise.observability.spans import EVALUATION_EVENT
+
+
+def learn(g, n: int) -> None:
+    route = g.gateway.resolve("main")
+    for i in range(n):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+
+
+def test_posteriors_survive_a_restart(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    cfg = reflective_config(openai_up, anthropic_up)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    learn(g, 12)
+    before = g.gateway.resolve("main").loop
+    assert before.boundary.tier("summarisation") == "local"
+    g.stop()
+    state = tmp_path / "ledger.db.boundary.state.json"
+    saved = json.loads(state.read_text())
+    assert saved["boundary"]["summarisation"]["tier"] == "local"
+
+    again = gateway(cfg).gateway.resolve("main").loop
+    assert again.dump() == before.dump()  # posteriors, counts and the drift test, not only the tiers
+    # same decisions from here on: replay the same requests through both
+    ids = [("summarisation", f"n{i}") for i in range(40)] + [("chat", f"c{i}") for i in range(10)]
+    assert [again.plan(t, r) for t, r in ids] == [before.plan(t, r) for t, r in ids]
+
+
+def test_a_fresh_loop_without_the_state_decides_differently(tmp_path):
+    """The check above is not vacuous: the move log alone restores the tier, not what the schedule knows."""
+    a = LearningLoop("r")
+    for i in range(40):
+        a.plan("qa", f"q{i}")
+        a.verdict("qa", 1.0)
+    a.save(tmp_path / "s.json")
+    b, c = LearningLoop("r"), LearningLoop("r")
+    assert b.restore(tmp_path / "s.json") and not c.restore(tmp_path / "missing.json")
+    ids = [f"x{i}" for i in range(30)]
+    assert [b.plan("qa", r) for r in ids] == [a.plan("qa", r) for r in ids]
+    assert [c.plan("qa", r) for r in ids] != [b.plan("qa", r) for r in ids]
+
+
+def test_a_corrupt_state_file_is_ignored(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text('{"version": 1, "boundary": {"qa": {"tier": "local", "a": "x"}}, "schedule": [{"key": 3}]}')
+    loop = LearningLoop("r")
+    assert loop.restore(p)
+    assert loop.boundary.tier("qa") == "frontier"
+    p.write_text("not json")
+    assert not LearningLoop("r").restore(p)
+
+
+@pytest.fixture
+def receiver():
+    r = OTLPReceiver().start()
+    yield r
+    r.stop()
+
+
+def test_judge_verdicts_are_evaluation_events(gateway, openai_up, anthropic_up, receiver):  # noqa: F811
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["observability"] = {"tracing": {"endpoint": receiver.url, "interval": 0.05}}
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    raw = oai(g).chat.completions.with_raw_response.create(model="main", messages=[
+        {"role": "user", "content": SUMMARY}])
+    rid = raw.headers["x-tierwise-request-id"]
+    assert wait_for(lambda: not g.gateway.resolve("main")._background, timeout=30)
+
+    def evaluation_span():
+        return next((s for s in receiver.spans if attrs(s.attributes).get("tierwise.request_id") == f"{rid}-eval"),
+                    None)
+    assert receiver.wait_for(lambda: evaluation_span() is not None and len(receiver.spans) >= 3)
+    server = next(s for s in receiver.spans if attrs(s.attributes).get("tierwise.request_id") == rid)
+    ev_span = evaluation_span()
+    a = attrs(ev_span.attributes)
+    assert a["tierwise.api"] == "evaluation" and a["tierwise.route"] == "main"
+    # a child of the judged request's span, in its trace
+    assert ev_span.trace_id == server.trace_id and ev_span.parent_span_id == server.span_id
+    events = [e for e in ev_span.events if e.name == EVALUATION_EVENT]
+    assert len(events) == 1
+    e = attrs(events[0].attributes)
+    assert e["gen_ai.evaluation.name"] == "judge" and e["gen_ai.evaluation.score.label"] == "pass"
+    assert e["gen_ai.evaluation.score.value"] == 1.0 and "summarisation: good" in e["gen_ai.evaluation.explanation"]
+    # its calls (the shadow run of the local tier and the judge call) are its client spans
+    calls = [s for s in receiver.spans if s.parent_span_id == ev_span.span_id]
+    assert sorted(attrs(c.attributes)["gen_ai.request.model"] for c in calls) == ["big-model", "qwen-local"]
+    # the request itself carries no evaluation event: the verdict came after it answered
+    assert not [e for e in server.events if e.name == EVALUATION_EVENT]
+
+
+def test_verifier_verdicts_are_free_evidence_before_judge_calls(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """The local tier is a cascade whose verifier checks its answers: those verdicts move the boundary and no
+    judge call is paid, for shadow runs (frontier served) and for served local answers alike."""
+    cfg = reflective_config(openai_up, anthropic_up, local="checked")
+    cfg["routes"]["checked"] = {"policy": "cascade", "tiers": ["local", "frontier"], "max_escalations": 0,
+                                "verify_last": True, "verifiers": [{"type": "regex", "pattern": "^SUMMARY:"}]}
+    openai_up.default = Reply(text="SUMMARY: the council discussed the budget.")
+    anthropic_up.default = judge_or_answer("poor")  # were the judge asked, the type would never move
+    g = gateway(cfg)
+    learn(g, 10)
+    loop = g.gateway.resolve("main").loop
+    assert loop.boundary.tier("summarisation") == "local"
+    st = loop.boundary.state("summarisation")
+    judged_before = st.total_judged
+    assert not [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    # served locally now: each answer's own verifier verdict counts at once, judged or not by the schedule
+    learn(g, 3)
+    assert st.total_judged == judged_before + 3
+    assert not [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    g.flush()
+    assert {e.extra["evaluation"]["judge"] for e in g.ledger.query(kind="eval")} == {"verifier"}

@@ -1,0 +1,95 @@
+"""Sampling by value of information (`sampling: value`): exact decisions on a scripted stream."""
+
+from __future__ import annotations
+
+import pytest
+
+from tierwise.learning.drift import threshold
+from tierwise.learning.loop import LearningLoop, LoopSettings
+from tierwise.learning.schedule import unit_hash
+from tierwise.learning.value import evsi, systematic, worth_sampling
+
+
+def value_loop(**value) -> LearningLoop:
+    return LearningLoop("r", LoopSettings.model_validate({
+        "sampling": "value",
+        "value": {"horizon": 10_000, "saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01, **value},
+        "schedule": {"audit_rate": 0.02, "shadow_audit_rate": 0.005},
+        "boundary": {"quality_target": 0.75, "credible": 0.9, "discount": 1.0}}))
+
+
+def test_a_common_cold_type_is_judged_and_shadowed_until_it_moves_then_only_audited() -> None:
+    loop = value_loop()
+    plans = []
+    for i in range(200):
+        p = loop.plan("qa", f"q{i}")
+        plans.append(p)
+        if p.judge:
+            loop.verdict("qa", 1.0, request_id=f"q{i}")
+        if loop.boundary.tier("qa") == "local" and loop.boundary.wrong_side("qa") < 0.05:
+            break
+    assert all(p.tier == "frontier" and p.judge and p.shadow and p.reason == "value" for p in plans[:10])
+    # settled local: exactly every 50th use is audited (no shadow: the local tier answered)
+    start = loop.seen["qa"]
+    decided = [loop.plan("qa", f"s{i}") for i in range(200)]
+    expect = [systematic(start + i + 1, 0.02, "r\x00qa") for i in range(200)]
+    assert [p.judge for p in decided] == expect and sum(expect) == 4
+    assert all(p.tier == "local" and not p.shadow for p in decided)
+    assert {p.reason for p, e in zip(decided, expect, strict=True) if not e} == {"skip-settled"}
+    assert {p.reason for p, e in zip(decided, expect, strict=True) if e} == {"audit"}
+
+
+def test_a_rare_type_is_not_worth_judging() -> None:
+    loop = value_loop()
+    for i in range(5000):
+        loop.plan("common", f"c{i}")
+    p = loop.plan("rare", "x0")
+    assert p.tier == "frontier" and not p.judge and p.reason == "skip-value"  # 2 requests at stake of 10,000
+    # the same type, cold, at the start of the stream would have been judged
+    assert value_loop().plan("rare", "x0").reason == "value"
+
+
+def test_a_type_far_below_the_target_stops_being_shadowed() -> None:
+    loop = value_loop(pooled_strength=0.0)
+    for i in range(30):
+        loop.plan("code", f"k{i}")
+        loop.verdict("code", 1.0 if i % 3 == 0 else 0.0)
+    assert loop.boundary.wrong_side("code") < 0.05
+    start = loop.seen["code"]
+    decided = [loop.plan("code", f"z{i}") for i in range(400)]
+    expect = [systematic(start + i + 1, 0.005, "r\x00code") for i in range(400)]
+    assert [p.judge for p in decided] == expect and sum(expect) == 2
+    assert all(p.shadow == p.judge for p in decided)
+
+
+def test_a_leaning_change_point_test_raises_judging_in_proportion() -> None:
+    loop = value_loop()
+    for i in range(300):
+        loop.plan("qa", f"q{i}")
+        loop.verdict("qa", 1.0)
+    assert loop.boundary.tier("qa") == "local"
+    loop.verdict("qa", 0.0)
+    s = loop.boundary.state("qa").cusum.s
+    assert 0.0 < s < threshold(0.999)
+    decided = [loop.plan("qa", f"w{i}") for i in range(300)]
+    watched = [unit_hash(f"w{i}", "watch") < s / threshold(0.999) for i in range(300)]
+    assert [p.reason == "change-watch" for p in decided] == watched and any(watched)
+
+
+def test_negative_feedback_is_always_judged() -> None:
+    loop = value_loop()
+    for i in range(5000):
+        loop.plan("common", f"c{i}")
+    assert loop.plan("rare", "x", negative_feedback=True).reason == "negative-feedback"
+
+
+def test_evsi_is_larger_near_the_target_and_with_more_at_stake() -> None:
+    # frontier tier: a type just under the target may well clear it, one far under will not
+    near, far = (evsi(a, b, 0.75, 10, 100.0, tier="frontier", z_move=1.28) for a, b in ((14, 6), (8, 12)))
+    assert near > 20 * far > 0
+    # local tier: the value is the shortfall the verdicts can reveal
+    assert evsi(8, 2, 0.75, 10, 100.0) < evsi(8, 4, 0.75, 10, 100.0)
+    assert evsi(8, 2, 0.75, 10, 1000.0) == pytest.approx(10 * evsi(8, 2, 0.75, 10, 100.0))
+    assert worth_sampling(3, 1, 0.75, 500.0, 0.02, tier="frontier", z_move=1.28)
+    assert not worth_sampling(3, 1, 0.75, 0.05, 0.02, tier="frontier", z_move=1.28)
+    assert not worth_sampling(300, 300, 0.75, 500.0, 0.02, tier="frontier", z_move=1.28)
