@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +18,8 @@ from click.testing import CliRunner
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
 from tests.harness import two_tier_config
+from tests.learning.test_reflective_route import wait_for
+from tests.routers.test_learned_route import decision_of
 from tierwise.evaluation.loaders import load_jsonl
 from tierwise.routers import make_router, save_router
 
@@ -42,15 +43,6 @@ def world(local_fails_hard: bool):
     return reply
 
 
-def wait_for(pred, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_promotes_it(
         gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
@@ -70,14 +62,7 @@ def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_prom
         prompt = (HARD if n % 2 else EASY).format(a=("two", "three", "five")[n % 3], i=n)
         r = client.chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": prompt}])
         assert wait_for(lambda: not route._background)  # the shadow run and its judging are done
-        rid = r.headers["x-tierwise-request-id"]
-        for _ in range(300):
-            g.flush()
-            rec = g.ledger.get(rid)
-            if rec is not None:
-                return rec, next(s for s in rec.steps if s["kind"] == "decision")
-            time.sleep(0.02)
-        raise AssertionError(f"no ledger row for {rid}")
+        return decision_of(g, r.headers["x-tierwise-request-id"])
 
     # 1. The world the router was trained for: the estimate builds up, better than random; never demoted.
     first = [ask() for _ in range(WINDOW)]
