@@ -151,6 +151,10 @@ class Gateway:
 
     # ------------------------------------------------------------------ resolution
 
+    def built(self, name: str) -> Target | None:
+        """The route `name` if it has been built already (None otherwise: nothing is built for a reader)."""
+        return self._routes.get(name)
+
     def resolve(self, name: str) -> Target:
         if name in self.deployments:
             return self.deployments[name]

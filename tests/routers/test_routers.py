@@ -88,6 +88,18 @@ def test_hashing_is_stable_and_normalised():
         HashingTfidf(1000)
 
 
+@pytest.mark.parametrize("text", ["", "abc", "What is 2+2?", "x" * 5000, "Prove it.\nA. 3\nB. 4",
+                                  "Ünïcödé — straße ✓ 中文 question", "tab\tand  spaces\n\n\u00a0end"])
+def test_token_hashes_are_crc32_of_every_token(text):
+    """The vectorised 4-gram hashing gives exactly zlib's CRC32 of each token, so saved routers keep their buckets."""
+    import zlib
+
+    from tierwise.routers.features import _tokens, token_hashes
+
+    want = [zlib.crc32(t.encode()) for t in _tokens(text)]
+    assert token_hashes(text).tolist() == want
+
+
 def test_posthoc_needs_answers(data):
     with pytest.raises(ValueError, match="weak model's answers"):
         make_router("posthoc").fit(data.take(range(10)).__class__(

@@ -1,6 +1,9 @@
-"""`tierwise boundary`: the tier of each task type on the reflective routes, the evidence, and the history."""
+"""`tierwise boundary`: the tier of each task type on the reflective routes, the evidence, and the history;
+and for learned routes, their online estimate from judged shadow pairs (evaluation/online.py)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -9,13 +12,12 @@ from tierwise.commands._common import config_option, load_or_exit
 
 @click.command("boundary")
 @config_option
-@click.option("--route", default=None, help="One reflective route (default: all of them).")
+@click.option("--route", default=None, help="One reflective or learned route (default: all of them).")
 @click.option("--history/--no-history", default=True, help="List every move with its evidence.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(config_path: str, route: str | None, history: bool, as_json: bool) -> None:
     """Show where each task type is served (local or frontier), the verdicts behind it, and every move."""
     from pathlib import Path
-    from typing import Any
 
     import orjson
 
@@ -24,11 +26,13 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
 
     cfg = load_or_exit(config_path, allow_starter=True)
     names = [n for n, pc in cfg.routes.items() if getattr(pc, "policy", None) == "reflective"]
+    learned = [n for n, pc in cfg.routes.items() if getattr(pc, "policy", None) == "learned"]
     if route is not None:
-        if route not in names:
-            raise click.ClickException(f"{route!r} is not a reflective route; reflective routes: "
-                                       f"{', '.join(names) or 'none'}")
-        names = [route]
+        if route not in names + learned:
+            raise click.ClickException(f"{route!r} is not a reflective route nor a learned one; reflective routes: "
+                                       f"{', '.join(names) or 'none'}; learned routes: {', '.join(learned) or 'none'}")
+        names = [route] if route in names else []
+        learned = [route] if route in learned else []
     ledger = None
     if cfg.ledger.enabled and Path(cfg.ledger.resolved_path(cfg.base_dir)).exists():
         from tierwise.ledger.store import Ledger
@@ -37,16 +41,24 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
     try:
         out: dict[str, dict[str, Any]] = {n: {"task_types": boundary_table(cfg, ledger, n),
                    "history": [m.sentence() for m in moves(cfg, n)]} for n in names}
+        from tierwise.evaluation.online import configured_estimates
+
+        for n, est in configured_estimates(cfg, ledger).items():
+            if n in learned:
+                out[n] = {"online": est.as_dict()}
     finally:
         if ledger is not None:
             ledger.close()
     if as_json:
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
-    if not names:
-        click.echo("no reflective routes in this config (policy: reflective)")
+    if not names and not learned:
+        click.echo("no reflective or learned routes in this config")
     for n, data in out.items():
         click.echo(f"route {inert(n)}:")
+        if "online" in data:
+            click.echo(f"  {inert(data['online']['sentence'])}")
+            continue
         if not data["task_types"]:
             click.echo("  no evidence yet: every task type is on the frontier tier")
         for r in data["task_types"]:
@@ -56,3 +68,4 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             click.echo("  history:")
             for line in data["history"]:
                 click.echo(f"    {inert(line)}")
+

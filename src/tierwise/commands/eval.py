@@ -12,19 +12,22 @@ from tierwise.commands._common import config_option, load_or_exit, open_ledger
 
 if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when help lists it
     from tierwise.evaluation.dataset import OutcomeDataset
+    from tierwise.evaluation.online import OnlineEstimate
 
 
-def _load(data: str, config_path: str, route: str | None) -> OutcomeDataset:
+def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDataset, dict[str, OnlineEstimate]]:
+    """The data set, and with DATA=ledger each learned route's online estimate from its judged shadow pairs."""
     from tierwise.evaluation.loaders import load_dataset, load_ledger
+    from tierwise.evaluation.online import configured_estimates
 
     if data == "ledger":
         cfg = load_or_exit(config_path)
         ledger = open_ledger(cfg)
         try:
-            return load_ledger(ledger, route=route)
+            return load_ledger(ledger, route=route), configured_estimates(cfg, ledger, route=route)
         finally:
             ledger.close()
-    return load_dataset(data)
+    return load_dataset(data), {}
 
 
 @click.command("eval")
@@ -87,7 +90,7 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
 
     cache = None if no_emb_cache else EmbeddingCache(emb_cache)
     try:
-        ds = _load(data, config_path, route)
+        ds, online = _load(data, config_path, route)
         if drop_subjects:
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
@@ -122,10 +125,18 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
         click.echo(orjson.dumps({"dataset": ds.name, "n": len(ds), "strong": float(ds.strong.mean()),
                                  "weak": float(ds.weak.mean()), "rows": [r.row() for r in rows],
                                  "saved_routers": [c.as_dict() for c in checks],
+                                 "online": {k: v.as_dict() for k, v in online.items()},
                                  "saved": saved, "plot": plot_path, "scores": scores_path},
                                 option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(markdown_table(ds, rows))
+    if online:
+        from tierwise.commands.terminal_text import inert
+        from tierwise.evaluation.online import estimate_rows
+
+        click.echo("\nonline validation (learned routes, their judged shadow pairs):")
+        for line in estimate_rows(online.items()):
+            click.echo(inert(line))
     for c in checks:
         click.echo("")
         click.echo(c.text())

@@ -128,10 +128,16 @@ class Topology:
                                 "error_rate_1m": (errs / n) if n else None,
                                 "latency_ms_1m": (ms / n) if n else None})
         providers = [{"name": n, "kind": p.kind, "locality": p.locality} for n, p in self.gw.providers.items()]
-        routes = [{"name": n, "policy": getattr(pc, "policy", None)} for n, pc in self.gw.cfg.routes.items()]
+        routes = [{"name": n, "policy": getattr(pc, "policy", None), **self._online(n)}
+                  for n, pc in self.gw.cfg.routes.items()]
         return {"providers": providers, "deployments": deployments, "routes": routes,
                 "workers": await self.workers(), "presence": self.source is not None,
                 "presence_error": self.presence_error}
+
+    def _online(self, name: str) -> dict[str, Any]:
+        """A learned route's live online estimate (issue 22), for routes built so far."""
+        validator = getattr(self.gw.built(name), "validator", None)
+        return {} if validator is None else {"online": validator.latest.as_dict()}
 
     def extras(self, metrics: Any) -> dict[str, Any]:
         """Budgets, cache results and privacy actions, when metrics are on (they are recorded there)."""

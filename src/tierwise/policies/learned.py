@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tierwise.canonical import BlockDelta, Request, Response, StreamChunk
+from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import ConfigError, ContextOverflow
 from tierwise.policies.base import Context, Target
+from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
 
 if TYPE_CHECKING:  # numpy and the routers load only when a learned route is built
+    from tierwise.evaluation.online import OnlineValidator
     from tierwise.routers.base import Router
     from tierwise.routers.guard import RouteGuard
 
@@ -65,6 +67,26 @@ class ShiftConfig(BaseModel):
         return self
 
 
+class ValidationConfig(BaseModel):
+    """Online validation (docs/routers.md#online-validation): the judge grades both answers of each shadow pair;
+    the route's APGR on the recent judged pairs, with an interval, is recorded and may demote the route."""
+
+    model_config = ConfigDict(extra="forbid")
+    judge: str | None = Field(None, description="model or route that grades both answers (default: the `strong` target)")
+    rubric: str | None = Field(None, description="the judge's 3-point rubric (good / acceptable / poor)")
+    window: int = Field(500, ge=10, le=100_000, description="recent judged pairs the estimate is taken over")
+    min_pairs: int = Field(50, ge=5, description="judged pairs before any verdict")
+    rounds: int = Field(300, ge=50, le=5_000, description="bootstrap resamples of the interval")
+    level: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the interval")
+    demote: bool = Field(True, description="demote while the estimate is not better than random with confidence")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ValidationConfig:
+        if self.min_pairs > self.window:
+            raise ValueError("min_pairs must not exceed window")
+        return self
+
+
 class LearnedConfig(PolicyConfig):
     policy: str = "learned"
     router: str = Field(description="path of a saved router (.json beside its .npz), relative to the config")
@@ -77,6 +99,8 @@ class LearnedConfig(PolicyConfig):
         "weak", description="tier for a request the router fails to score (the request is answered either way)")
     reference: str | None = None
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
+    validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
+                                                                  "(off when absent; needs shadow_rate > 0)")
 
     @model_validator(mode="after")
     def _one_threshold(self) -> LearnedConfig:
@@ -84,13 +108,17 @@ class LearnedConfig(PolicyConfig):
             raise ValueError("give exactly one of `threshold` or `target_share`")
         if self.shift is not None and self.shift.refit_threshold and self.target_share is None:
             raise ValueError("shift.refit_threshold needs `target_share`")
+        if self.validation is not None and self.shadow_rate <= 0:
+            raise ValueError("validation needs shadow_rate > 0: the judged shadow pairs are its evidence")
         return self
 
 
 class LearnedRoute:
     def __init__(self, name: str, router: Router, threshold: float, strong: Target, weak: Target, *,
                  shadow_rate: float = 0.0, on_router_error: str = "weak", rng: random.Random | None = None,
-                 guard: RouteGuard | None = None, fallback: Target | None = None) -> None:
+                 guard: RouteGuard | None = None, fallback: Target | None = None,
+                 validator: OnlineValidator | None = None, judge: Target | None = None,
+                 rubric: str | None = None) -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
@@ -102,6 +130,13 @@ class LearnedRoute:
         self._background: set[asyncio.Task[None]] = set()
         self.guard = guard  # shift detection and safe demotion (routers/guard.py); None: off
         self.fallback = fallback or strong
+        self.validator = validator  # online validation (evaluation/online.py); None: off
+        self.judge = judge or strong
+        self._judge_prompt: Any = None
+        if validator is not None:
+            from tierwise.verifiers.judge import LlmJudgeVerifier
+
+            self._judge_prompt = LlmJudgeVerifier(self.judge.name, rubric=rubric)
 
     def choose(self, req: Request, ctx: Context) -> tuple[Target, str, str, float]:
         prompt = req.last_user_text()
@@ -142,6 +177,8 @@ class LearnedRoute:
             elif guarded.changed:
                 detail["promoted"] = True
                 reason = f"{guarded.reason}; {reason}"
+        if self.validator is not None:
+            detail["online"] = self.validator.latest.brief()
         ctx.trace.decide(self.name, reason, score=score, detail=detail)
         ctx.notes["router_score"] = score
         ctx.notes["router_threshold"] = self.threshold
@@ -212,6 +249,7 @@ class LearnedRoute:
         other_tier = "weak" if tier == "strong" else "strong"
         other = self.weak if tier == "strong" else self.strong
         rid = ctx.trace.request_id
+        threshold = float(ctx.notes.get("router_threshold", self.threshold))  # the one the request was routed by
         sctx = Context(Trace(f"{rid}-shadow", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         try:
             other_answer = (await other.complete(req.with_changes(stream=False), sctx)).text()
@@ -220,11 +258,41 @@ class LearnedRoute:
             log.info("shadow run of %s for %s failed: %s", other.name, rid, type(e).__name__)
             other_answer, ok = "", False
         pair = {
-            "of": rid, "prompt": prompt, "score": score, "threshold": self.threshold, "routed": tier,
+            "of": rid, "prompt": prompt, "score": score, "threshold": threshold, "routed": tier,
             tier: {"target": (self.strong if tier == "strong" else self.weak).name, "answer": answer, "outcome": None},
             other_tier: {"target": other.name, "answer": other_answer, "ok": ok, "outcome": None},
         }
+        if ok and self.validator is not None and score == score:
+            await self._validate(req, sctx, pair)
         record_shadow(ctx.services, sctx.trace, pair)
+
+    async def _validate(self, req: Request, sctx: Context, pair: dict[str, Any]) -> None:
+        """Grade both answers of a shadow pair (outcomes into the pair, so the ledger keeps them) and feed the
+        route's online estimate. A judge failure or an unparseable verdict leaves the pair unjudged."""
+        from tierwise.evaluation.online import JudgedPair
+        from tierwise.verifiers.judge import SCORES, parse_grade
+
+        assert self.validator is not None and self._judge_prompt is not None
+        clipped = _clipped(req)
+        outcomes = {}
+        for side in ("strong", "weak"):
+            text = str(pair[side]["answer"])[:MAX_JUDGED_CHARS]
+            jreq = self._judge_prompt.judge_request(clipped, Response(id=f"{pair['of']}-{side}", model="",
+                                                                      content=[TextBlock(text)]))
+            try:
+                grade = parse_grade((await self.judge.complete(jreq, sctx)).text())
+            except Exception as e:  # validation must never affect the live request
+                log.info("route %s: judging the %s answer of %s failed: %s", self.name, side, pair["of"],
+                         type(e).__name__)
+                return
+            if grade is None:
+                return
+            outcomes[side] = SCORES[grade]
+            pair[side]["outcome"] = outcomes[side]
+        est = await asyncio.to_thread(self.validator.add, JudgedPair(
+            len(pair["prompt"] or ""), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
+            outcomes["weak"]))
+        pair["online"] = est.brief()
 
 
 def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
@@ -259,18 +327,39 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
                               path=f"routes.{name}.target_share")
         threshold = threshold_for_share(router.train_quantiles, float(cfg.target_share or 0.0))
     strong = b.resolve(cfg.strong)
-    guard, fallback = _guard(cfg, name, router, threshold, b) if cfg.shift is not None else (None, None)
+    validator = _validator(cfg, name)
+    guard, fallback = (_guard(cfg, name, router, threshold, b) if cfg.shift is not None or validator is not None
+                       else (None, None))
+    if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
+        guard.checks.append(validator.check)
+    vc = cfg.validation
     return LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
-                        on_router_error=cfg.on_router_error, guard=guard, fallback=fallback)
+                        on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
+                        judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
+                        rubric=vc.rubric if vc is not None else None)
+
+
+def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
+    from tierwise.evaluation.online import OnlineValidator
+
+    vc = cfg.validation
+    if vc is None:
+        return None
+    try:
+        return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level)
+    except ValueError as e:
+        raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.validation") from None
 
 
 def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
            b: Builder) -> tuple[RouteGuard, Target | None]:
+    """Shift detection (with `shift`) and the demotion seam every check goes through (also for `validation`)."""
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.shift import ShiftWindow, router_embedding
 
     sc = cfg.shift
-    assert sc is not None
+    if sc is None:  # online validation only: no distance measured, the threshold stays as configured
+        return RouteGuard(None, threshold=threshold, target_share=cfg.target_share), None
     profile = getattr(router, "profile", None)
     if profile is None:
         raise ConfigError(f"route {name!r}: router {cfg.router} carries no training profile, which `shift` needs; "
@@ -293,6 +382,7 @@ register(
         LearnedConfig,
         _build,
         lambda c: [c.strong, c.weak] + ([c.reference] if c.reference else [])
-        + ([c.shift.fallback] if c.shift is not None and c.shift.fallback else []),
+        + ([c.shift.fallback] if c.shift is not None and c.shift.fallback else [])
+        + ([c.validation.judge] if c.validation is not None and c.validation.judge else []),
     )
 )

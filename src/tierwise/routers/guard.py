@@ -7,8 +7,10 @@ and is the threshold still sending the intended share to the strong tier?
   *demoted*: requests go to the safe fallback until traffic comes back;
 - keeps the recent in-distribution scores and, with `refit_threshold`, moves the threshold to
   their quantile at the target strong share (instead of the training prompts' quantile);
-- asks any extra `EvidenceCheck`s (e.g. a later online APGR estimate from judged shadow pairs)
-  whether the router should be demoted; each says why.
+- asks any extra `EvidenceCheck`s (the online APGR estimate from judged shadow pairs,
+  evaluation/online.py) whether the router should be demoted; each says why, and the route is
+  re-promoted when none does any more.
+Without a training profile (a route with online validation but no `shift`) only the checks run.
 The route records the outcome on the trace (and so in the ledger).
 """
 
@@ -41,11 +43,11 @@ class GuardState:
 
 
 class RouteGuard:
-    def __init__(self, profile: TrainingProfile, *, space: str = "lsa", embedding: Any = None,
+    def __init__(self, profile: TrainingProfile | None, *, space: str = "lsa", embedding: Any = None,
                  window: ShiftWindow | None = None, demote: bool = True, threshold: float = 0.0,
                  target_share: float | None = None, refit_threshold: bool = False, refit_window: int = 500,
                  refit_min: int = 100, checks: list[EvidenceCheck] | None = None) -> None:
-        if space not in profile.spaces:
+        if profile is not None and space not in profile.spaces:
             raise ValueError(f"the router's training profile has no {space!r} space (has: {', '.join(profile.spaces)})")
         if refit_threshold and target_share is None:
             raise ValueError("refit_threshold needs target_share")
@@ -66,8 +68,13 @@ class RouteGuard:
         self.reason = ""
 
     def _percentile(self, prompt: str) -> float:
+        assert self.profile is not None
         sp = self.profile.spaces[self.space]
-        v = self.profile.lsa_raw_one(prompt) if self.space == "lsa" else self.embedding.encode_one(prompt)
+        if self.space == "lsa":
+            v = self.profile.lsa_raw_one(prompt)
+        else:
+            assert self.embedding is not None
+            v = self.embedding.encode_one(prompt)
         return float(sp.percentiles(sp.distances(v))[0])
 
     def _refit(self, score: float) -> None:
@@ -82,28 +89,37 @@ class RouteGuard:
             self._since_refit = 0
 
     def observe(self, prompt: str, score: float) -> GuardState:
-        p = self._percentile(prompt)
-        v = self.window.add(p)
         reasons = []
-        if v.off:
-            reasons.append(f"traffic is off the router's training distribution: {v.share_far:.0%} of the last "
-                           f"{v.n} requests are farther from its training prompts than "
-                           f"{self.window.far_quantile:.0%} of them (demote above {self.window.demote_above:.0%})")
-        else:
+        percentile: dict[str, float] = {}
+        v = None
+        if self.profile is not None:
+            p = self._percentile(prompt)
+            percentile[self.space] = p
+            v = self.window.add(p)
+            if v.off:
+                reasons.append(f"traffic is off the router's training distribution: {v.share_far:.0%} of the last "
+                               f"{v.n} requests are farther from its training prompts than "
+                               f"{self.window.far_quantile:.0%} of them (demote above {self.window.demote_above:.0%})")
+        if v is None or not v.off:
             self._refit(score)  # only traffic the router knows moves its threshold
+        shift_off = bool(reasons)
+        if not self.demote:  # shift measured and recorded only; the checks still demote
+            reasons = []
+        cleared: list[str] = []
         for check in self.checks:
             verdict = check()
-            if verdict is not None and verdict[0]:
-                reasons.append(verdict[1])
-        demoted = self.demote and bool(reasons)
+            if verdict is not None:
+                (reasons if verdict[0] else cleared).append(verdict[1])
+        demoted = bool(reasons)
         changed = demoted != self.demoted
         if changed and not demoted:
-            self.reason = (f"re-promoted: {v.share_far:.0%} of the last {v.n} requests are far from the training "
-                           f"prompts (promote below {self.window.promote_below:.0%})")
+            why = [] if v is None else [f"{v.share_far:.0%} of the last {v.n} requests are far from the training "
+                                        f"prompts (promote below {self.window.promote_below:.0%})"]
+            self.reason = "re-promoted: " + "; ".join(why + cleared)
         elif demoted:
             self.reason = "; ".join(reasons)
         else:
             self.reason = ""
         self.demoted = demoted
-        return GuardState({self.space: p}, v.share_far, v.n, demoted, changed, self.reason, self.threshold,
-                          self.threshold_source, {"monitor_only_off": bool(reasons) and not self.demote})
+        return GuardState(percentile, v.share_far if v else 0.0, v.n if v else 0, demoted, changed, self.reason,
+                          self.threshold, self.threshold_source, {"monitor_only_off": shift_off and not self.demote})

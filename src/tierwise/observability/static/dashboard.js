@@ -68,7 +68,12 @@
       d.error_rate_1m == null ? "-" : (100 * d.error_rate_1m).toFixed(1) + "%", num(d.latency_ms_1m, 1),
     ])));
     state.routes = {};
-    for (const r of t.routes) state.routes[r.name] = r.policy || "";
+    state.online = {};
+    for (const r of t.routes) {
+      state.routes[r.name] = r.policy || "";
+      // a learned route's online estimate from judged shadow pairs (text only: textContent, never HTML)
+      if (r.online) state.online[r.name] = r.online.sentence;
+    }
     const ws = $("workers");
     const note = $("presence-note");
     if (!t.presence) note.textContent = "no presence source configured (observability.dashboard.presence_redis_url)";
@@ -141,7 +146,7 @@
     const decText = (r) => Object.entries(dec[r] || {}).map(([k, v]) => k + " " + (v / 10).toFixed(1)).join(", ") || "-";
     const names = Object.keys(state.routes).length ? Object.keys(state.routes) : Object.keys(per);
     for (const k of Object.keys(per)) if (!names.includes(k)) names.push(k);
-    $("routes").tBodies[0].replaceChildren(...names.map((n) => row([n, state.routes[n] || "-", ((per[n] || 0) / 10).toFixed(1), decText(n)])));
+    $("routes").tBodies[0].replaceChildren(...names.map((n) => row([n, state.routes[n] || "-", ((per[n] || 0) / 10).toFixed(1), decText(n), (state.online || {})[n] || "-"])));
     const rows = [];
     const ex = s.extras || {};
     for (const [what, list] of Object.entries(ex)) {

@@ -1,0 +1,222 @@
+"""Online validation of a deployed learned route (issue 22, part 2): how well is it routing live traffic?
+
+The evidence is the route's *judged shadow pairs*: requests where both tiers answered (the served answer
+and the shadow run's), each answer graded by a judge, and the router's score and threshold at the time.
+On those pairs this module computes what `tierwise eval` computes offline:
+- the route's APGR with a percentile-bootstrap interval (`metrics.bootstrap_apgr`);
+- against random: random routing's expected APGR is 0.5 (its quality grows linearly with the strong
+  share), so the route is *better than random with confidence* when the interval's lower end is above 0.5;
+- against prompt length (longer prompt → strong), paired on the same resamples;
+- at the route's own frontier share (the share of pairs its score put at or above the threshold): the
+  share of the weak→strong quality gap it recovered, beside random's (the share itself) and prompt
+  length's at that same share.
+
+`OnlineValidator` keeps the last `window` pairs of one live route, re-estimates when a pair arrives (off the
+request path: the shadow task calls it) and answers the route guard's question "demote?" from the latest
+estimate, so a request only reads a cached verdict. `ledger_pairs` / `ledger_estimates` read the same
+evidence back from the ledger for `tierwise eval ledger`, `tierwise boundary` and the dashboard.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
+
+
+@dataclass(frozen=True)
+class JudgedPair:
+    prompt_chars: int  # only the length is kept: the prompt-length baseline needs nothing else
+    score: float
+    threshold: float
+    strong: float  # judged outcome of the strong tier's answer (0 … 1)
+    weak: float
+
+
+@dataclass(frozen=True)
+class OnlineEstimate:
+    n: int
+    verdict: str  # better-than-random | not-better-than-random | too-few-pairs | undefined
+    apgr: float | None = None
+    low: float | None = None
+    high: float | None = None
+    length_apgr: float | None = None
+    lead_over_length_low: float | None = None  # paired interval of APGR(route) − APGR(prompt length)
+    lead_over_length_high: float | None = None
+    strong_share: float | None = None  # share of pairs the route's score put on the strong tier
+    recovered: float | None = None  # share of the quality gap recovered at that frontier share
+    random_recovered: float | None = None  # random routing's at the same share (= the share)
+    length_recovered: float | None = None  # prompt length's at the same share
+    min_pairs: int = 0
+    level: float = 0.95
+
+    @property
+    def better_than_random(self) -> bool | None:
+        return None if self.verdict in ("too-few-pairs", "undefined") else self.verdict == "better-than-random"
+
+    def sentence(self) -> str:
+        if self.verdict == "too-few-pairs":
+            return f"online estimate: {self.n} judged pairs, {self.min_pairs} needed"
+        if self.verdict == "undefined":
+            return (f"online estimate: undefined on {self.n} judged pairs (the two tiers' judged outcomes do not "
+                    "differ enough)")
+        assert self.apgr is not None and self.low is not None and self.high is not None
+        what = "better than random" if self.verdict == "better-than-random" else "not better than random"
+        text = (f"online APGR {self.apgr:.3f} ({self.level:.0%} interval {self.low:.3f}–{self.high:.3f}) on "
+                f"{self.n} judged shadow pairs: {what} with confidence (random 0.500")
+        if self.length_apgr is not None:
+            text += f", prompt length {self.length_apgr:.3f}"
+        text += ")"
+        if self.strong_share is not None and self.recovered is not None:
+            text += (f"; at its {self.strong_share:.0%} frontier share it recovers {self.recovered:.0%} of the "
+                     f"quality gap (random {self.random_recovered:.0%}, prompt length {self.length_recovered:.0%})")
+        return text
+
+    def brief(self) -> dict[str, Any]:
+        """What a trace carries per request."""
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(x, 4)
+
+        return {"n": self.n, "verdict": self.verdict, "apgr": r(self.apgr), "low": r(self.low), "high": r(self.high)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sentence": self.sentence()}
+
+
+def _recovered(strong_mask: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> float | None:
+    gap = float(strong.mean() - weak.mean())
+    if gap == 0:
+        return None
+    return float((np.where(strong_mask, strong, weak).mean() - weak.mean()) / gap)
+
+
+def estimate(pairs: Sequence[JudgedPair], *, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
+             seed: int = 0) -> OnlineEstimate:
+    """The route's quality on judged pairs, with an interval and the baselines (see the module docstring)."""
+    from tierwise.evaluation.metrics import apgr, bootstrap_apgr, routing_curve
+
+    n = len(pairs)
+    if n < max(2, min_pairs):
+        return OnlineEstimate(n, "too-few-pairs", min_pairs=min_pairs, level=level)
+    score = np.array([p.score for p in pairs], dtype=float)
+    strong = np.array([p.strong for p in pairs], dtype=float)
+    weak = np.array([p.weak for p in pairs], dtype=float)
+    length = np.array([p.prompt_chars for p in pairs], dtype=float)
+    thr = np.array([p.threshold for p in pairs], dtype=float)
+    try:
+        value = apgr(routing_curve(score, strong, weak))
+        ci = bootstrap_apgr(score, strong, weak, rounds=rounds, level=level, seed=seed)
+    except ValueError:  # both tiers judged alike on (almost) every pair: nothing to rank by
+        return OnlineEstimate(n, "undefined", min_pairs=min_pairs, level=level)
+    length_apgr = lead_low = lead_high = None
+    try:
+        length_apgr = apgr(routing_curve(length, strong, weak))
+        lead = bootstrap_apgr(score, strong, weak, against=length, rounds=rounds, level=level, seed=seed)
+        lead_low, lead_high = lead.low, lead.high
+    except ValueError:
+        pass
+    routed = score >= thr
+    share = float(routed.mean())
+    k = int(routed.sum())
+    by_length = np.zeros(n, dtype=bool)
+    by_length[np.argsort(-length, kind="stable")[:k]] = True  # the k longest prompts: length at the same share
+    verdict = "better-than-random" if ci.low > RANDOM_APGR else "not-better-than-random"
+    return OnlineEstimate(n, verdict, value, ci.low, ci.high, length_apgr, lead_low, lead_high, share,
+                          _recovered(routed, strong, weak), share, _recovered(by_length, strong, weak),
+                          min_pairs, level)
+
+
+class OnlineValidator:
+    """The live estimate of one route over its last `window` judged pairs, and the guard's demotion check."""
+
+    def __init__(self, *, window: int = 500, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
+                 every: int = 1) -> None:
+        if not 1 <= min_pairs <= window:
+            raise ValueError("need 1 ≤ min_pairs ≤ window")
+        self.min_pairs = min_pairs
+        self.rounds = rounds
+        self.level = level
+        self.every = max(1, every)
+        self._pairs: deque[JudgedPair] = deque(maxlen=window)
+        self._since = 0
+        self._lock = threading.Lock()  # the shadow task adds; the dashboard and the CLI read
+        self.latest = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs, level=level)
+
+    def add(self, pair: JudgedPair) -> OnlineEstimate:
+        with self._lock:
+            self._pairs.append(pair)
+            self._since += 1
+            pairs = list(self._pairs)
+            due = self._since >= self.every or len(pairs) <= self.min_pairs
+        if due:  # bounded work: at most `window` pairs × `rounds` resamples, in the shadow task
+            est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level,
+                           seed=len(pairs))
+            with self._lock:
+                self.latest, self._since = est, 0
+        return self.latest
+
+    def check(self) -> tuple[bool, str] | None:
+        """For `RouteGuard`: None while there is too little evidence, else (demote?, why)."""
+        est = self.latest
+        if est.better_than_random is None:
+            return None
+        return (not est.better_than_random, est.sentence())
+
+
+def pair_from_shadow(shadow: dict[str, Any]) -> JudgedPair | None:
+    """A judged pair from a ledger `shadow` record's pair, or None when it is not judged on both sides."""
+    s, w = shadow.get("strong"), shadow.get("weak")
+    if not (isinstance(s, dict) and isinstance(w, dict)):
+        return None
+    if s.get("ok") is False or w.get("ok") is False:
+        return None  # a failed shadow call says nothing about its model
+    try:
+        so, wo = s.get("outcome"), w.get("outcome")
+        score, thr = float(shadow["score"]), float(shadow["threshold"])
+        if so is None or wo is None or score != score or thr != thr:
+            return None
+        return JudgedPair(len(str(shadow.get("prompt") or "")), score, thr, float(so), float(wo))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def ledger_pairs(ledger: Any, route: str | None = None) -> dict[str, list[JudgedPair]]:
+    """Judged shadow pairs per learned route, oldest first."""
+    out: dict[str, list[JudgedPair]] = {}
+    for rec in ledger.query(kind="shadow", route=route):  # in time order
+        p = pair_from_shadow(rec.shadow or {})
+        if p is not None:
+            out.setdefault(rec.route, []).append(p)
+    return out
+
+
+def ledger_estimates(ledger: Any, *, route: str | None = None, window: int | None = None, min_pairs: int = 50,
+                     rounds: int = 300) -> dict[str, OnlineEstimate]:
+    """Each learned route's online estimate from the ledger (its last `window` judged pairs when given)."""
+    return {name: estimate(pairs[-window:] if window else pairs, min_pairs=min_pairs, rounds=rounds)
+            for name, pairs in ledger_pairs(ledger, route).items()}
+
+
+def configured_estimates(cfg: Any, ledger: Any, *, route: str | None = None) -> dict[str, OnlineEstimate]:
+    """Each learned route's estimate from the ledger, over the window its `validation` config sets (the same
+    figures the live route acts on); learned routes without judged pairs get "too few pairs"."""
+    out = {}
+    for name, pc in cfg.routes.items():
+        if getattr(pc, "policy", None) != "learned" or route not in (None, name):
+            continue
+        vc = getattr(pc, "validation", None)
+        kw = {"window": vc.window, "min_pairs": vc.min_pairs, "rounds": vc.rounds} if vc is not None else {}
+        est = ledger_estimates(ledger, route=name, **kw).get(name) if ledger is not None else None
+        out[name] = est or OnlineEstimate(0, "too-few-pairs", min_pairs=kw.get("min_pairs", 50))
+    return out
+
+
+def estimate_rows(estimates: Iterable[tuple[str, OnlineEstimate]]) -> list[str]:
+    """Plain-text lines for the CLI."""
+    return [f"  {name}: {est.sentence()}" for name, est in estimates]
