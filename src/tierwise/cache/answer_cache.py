@@ -36,6 +36,7 @@ EVENT_OVERHEAD = 64  # bytes an event's canonical form adds to a stored stream, 
 # Client formats the cache serves. The Responses API is left out: its answers are stored by id for
 # `previous_response_id`, so a replayed answer would hand two clients one conversation.
 CLIENT_CODECS: dict[str, Any] = {"openai": openai_chat, "anthropic": anthropic_messages}
+_SPENT = ("downgrade", "refuse")  # budget decisions after which the cache only looks up
 
 
 def cache_header(ctx: Any) -> list[tuple[bytes, bytes]]:
@@ -93,9 +94,9 @@ class AnswerCache:
         if sampled(req) and not rc.sampled:
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
         key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
-        # A budget downgrade (tierwise.budgets) swapped the route's target for its local tier: a cached
-        # answer may still serve the request ($0), but the local tier's answer is not the route's.
-        lookup_only = any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") == "downgrade"
+        # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
+        # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.
+        lookup_only = any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
                           for s in ctx.trace.steps)
         return CachedTarget(self, target, rc, key, tenant, route, client_format, store=not lookup_only)
 

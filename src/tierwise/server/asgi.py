@@ -20,9 +20,11 @@ from typing import Any
 import orjson
 
 from tierwise import console_log
+from tierwise.budgets.controller import Refused
 from tierwise.cache.answer_cache import cache_header
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
+    BudgetExceeded,
     InvalidRequest,
     NotFound,
     RequestTooLarge,
@@ -284,6 +286,10 @@ class App:
         if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
             try:
                 target = await self.gw.spend.admit(req, ctx, route, target, scope.get("tierwise.key"))
+            except BudgetExceeded as e:
+                # A cached answer costs nothing: the cache below may still serve the request; only a
+                # miss reaches this target, which refuses as admission would have.
+                target = Refused(e)
             except TierwiseError as e:
                 self.gw.record(ctx, req, status=e.status, stream=req.stream, latency_ms=0.0, error=e)
                 await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
