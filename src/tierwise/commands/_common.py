@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -88,3 +88,43 @@ def open_existing_ledger(cfg: Config) -> Ledger:
                        "requests (`tierwise serve`)", err=True)
             sys.exit(1)
     return open_ledger(cfg)
+
+
+def gateway_url_and_key(cfg: Config, url: str | None, key_env: str | None) -> tuple[str, str | None]:
+    """Where the config's running gateway listens, and the key to call it with (the first of
+    server.api_keys_env unless `key_env` names another)."""
+    from tierwise.config import ClientKey
+
+    if key_env is None and cfg.server.api_keys_env:
+        first = cfg.server.api_keys_env[0]
+        key_env = first.env if isinstance(first, ClientKey) else first
+    host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None
+
+
+def call_gateway(url: str, path: str, key: str | None, body: dict[str, Any] | None = None,
+                 what: str = "state") -> dict[str, Any]:
+    """GET (or POST `body` to) one of a running gateway's admin routes; errors become ClickExceptions."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["content-type"] = "application/json"
+    req = urllib.request.Request(url.rstrip("/") + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (the operator's own gateway)
+            out: dict[str, Any] = json.loads(r.read(4 << 20))
+            return out
+    except urllib.error.HTTPError as e:
+        try:
+            msg = json.loads(e.read(64 << 10))["error"]["message"]
+        except Exception:
+            msg = f"HTTP {e.code}"
+        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); with the memory "
+                                   f"backend the {what} live(s) in the running gateway: start it, or pass --url") from None

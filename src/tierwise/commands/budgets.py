@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
-
-
-def _from_gateway(url: str, key: str | None) -> dict[str, Any]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    req = urllib.request.Request(url.rstrip("/") + "/v1/tierwise/budgets", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (the operator's own gateway)
-            out: dict[str, Any] = json.loads(r.read(4 << 20))
-            return out
-    except urllib.error.HTTPError as e:
-        try:
-            msg = json.loads(e.read(64 << 10))["error"]["message"]
-        except Exception:
-            msg = f"HTTP {e.code}"
-        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); with the memory "
-                                   "backend the budgets live in the running gateway: start it, or pass --url") from None
+from tierwise.commands._common import call_gateway, config_option, gateway_url_and_key, load_or_exit
 
 
 def _from_store(cfg: Any) -> dict[str, Any]:
@@ -63,7 +40,6 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     from rich.table import Table
 
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
-    from tierwise.config import ClientKey
 
     cfg = load_or_exit(config_path, allow_starter=True)
     if cfg.budgets is None or not cfg.budgets.limits:
@@ -72,11 +48,8 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     if cfg.budgets.store.backend == "redis":
         data = _from_store(cfg)
     else:
-        if key_env is None and cfg.server.api_keys_env:
-            first = cfg.server.api_keys_env[0]
-            key_env = first.env if isinstance(first, ClientKey) else first
-        host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        data = _from_gateway(url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None)
+        gw_url, key = gateway_url_and_key(cfg, url, key_env)
+        data = call_gateway(gw_url, "/v1/tierwise/budgets", key, what="budgets")
     if as_json:
         click.echo(inert_json(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()))
         return

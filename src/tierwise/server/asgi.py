@@ -21,6 +21,7 @@ import orjson
 
 from tierwise import console_log
 from tierwise.budgets.controller import Refused
+from tierwise.cache.admin import cache_invalidate_endpoint, cache_stats_endpoint
 from tierwise.cache.answer_cache import cache_header
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
@@ -104,6 +105,8 @@ class App:
             ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
             ("GET", "/v1/tierwise/budgets"): self.budgets_status,
+            ("GET", "/v1/tierwise/cache"): lambda sc, rc, sd: cache_stats_endpoint(self, sc, rc, sd),  # cache/admin.py
+            ("POST", "/v1/tierwise/cache/invalidate"): lambda sc, rc, sd: cache_invalidate_endpoint(self, sc, rc, sd),
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
