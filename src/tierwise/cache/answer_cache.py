@@ -23,7 +23,7 @@ from tierwise.cache import entry as entries
 from tierwise.cache.backends import Backend, MemoryBackend, RedisBackend, SqliteBackend
 from tierwise.cache.keys import context_key, exact_key
 from tierwise.cache.settings import CacheConfig, RouteCache
-from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock
+from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock, Usage
 from tierwise.policies.base import Context, Target
 from tierwise.pricing import cost
 from tierwise.wire import anthropic_messages, openai_chat
@@ -203,12 +203,26 @@ class CachedTarget:
         return e
 
     def _entry(self, kind: str, req: Request, ctx: Context, tools: bool) -> entries.Entry:
-        trace = ctx.trace
-        answered = next((s for s in reversed(trace.steps) if s.kind == "call" and s.ok and "role" not in s.detail),
-                        None)
-        unpriced = any(s.cost is None and s.usage is not None and s.ok for s in trace.calls())
+        # One pass over the trace (this runs on every stored miss): the call that answered (the last
+        # successful one that was not a side role), the total cost and usage, and whether any
+        # successful call had usage but no price (then the entry's cost is unknown, not $0).
+        answered = None
+        unpriced = False
+        total = 0.0
+        usage = Usage()
+        for s in ctx.trace.steps:
+            if s.kind != "call":
+                continue
+            total += s.cost or 0.0
+            if s.usage is not None:
+                usage.add(s.usage)
+            if s.ok:
+                if "role" not in s.detail:
+                    answered = s
+                if s.cost is None and s.usage is not None:
+                    unpriced = True
         return entries.Entry(kind=kind, question=req.last_user_text(), tools=tools or carries_tools(req),
-                             cost_usd=None if unpriced else trace.total_cost(), usage=trace.total_usage(),
+                             cost_usd=None if unpriced else total, usage=usage,
                              model=answered.model if answered else None, created=time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:
