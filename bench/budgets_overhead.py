@@ -92,12 +92,17 @@ def measure(t: Target, quick: bool) -> dict[str, float]:
     return out
 
 
-def same_process(rounds: int, store_name: str) -> None:
+def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
     """One gateway, two identical routes to the frontier model: `main` covered by the budgets and rate
-    limits, `plain` by none. Serial requests alternate between them one by one, and 50-client
-    runs alternate in short bursts, so both share the process, its warm-up and the machine's load."""
+    limits (and with `cache`, the exact answer cache: every request a new question, so every one a
+    miss: key, lookup, store), `plain` by none. Serial requests alternate between them one by one, and
+    50-client runs alternate in short bursts, so both share the process, its warm-up and the
+    machine's load. Each burst also reads the gateway's CPU time: CPU per request per route."""
+    import asyncio
     import http.client
     import time
+
+    from cache_overhead import closed
 
     stub = start_stub(0.0)
     work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-same-"))
@@ -121,35 +126,41 @@ models:
 routes:
   main: {{policy: fallback, targets: [ref]}}
   plain: {{policy: fallback, targets: [ref]}}
-{section if store_name != "none" else ""}"""
+{section if store_name != "none" else ""}
+{"cache: {enabled: true, routes: {main: {sampled: true}}}" if cache else ""}"""
 
     gw = serve_tierwise(work, text, name="tierwise-same")
     serial: dict[str, list[float]] = {"main": [], "plain": []}
     rps: dict[str, list[float]] = {"main": [], "plain": []}
+    cpu: dict[str, list[float]] = {"main": [], "plain": []}
     try:
         targets = {m: Target(m, "openai", f"http://127.0.0.1:{gw.port}", m, m, proc=gw) for m in ("main", "plain")}
         for t in targets.values():
             check(t)
         conn = http.client.HTTPConnection("127.0.0.1", gw.port)
-        bodies = {m: json.dumps({"model": m, "messages": [{"role": "user", "content": "Say hello."}]}).encode()
-                  for m in ("main", "plain")}
+        nonce = uuid.uuid4().hex[:8]
         for rnd in range(rounds):
             for i in range(1000):
                 order = ("main", "plain") if i % 2 == 0 else ("plain", "main")
                 for m in order:
+                    b = json.dumps({"model": m, "messages": [{"role": "user", "content": f"Say hello. {nonce} {rnd} {i}"}]})
                     t0 = time.perf_counter()
-                    conn.request("POST", "/v1/chat/completions", bodies[m], {"content-type": "application/json"})
+                    conn.request("POST", "/v1/chat/completions", b.encode(), {"content-type": "application/json"})
                     r = conn.getresponse()
                     r.read()
                     serial[m].append((time.perf_counter() - t0) * 1000)
                     assert r.status == 200, r.status
-            for m in (("main", "plain") if rnd % 2 == 0 else ("plain", "main")):
-                out = load(targets[m], "closed", concurrency=50, duration=3)
-                assert out["errors"] == 0, out
-                rps[m].append(out["rps"])
+            for m in (("main", "plain") if rnd % 2 == 0 else ("plain", "main")) * 2:  # two bursts each
+                c0 = cpu_s(gw.p.pid)
+                url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"
+                t0 = time.perf_counter()
+                r_s = asyncio.run(closed(url, 50, 1.5, True, m))  # every request a new question
+                cpu[m].append((cpu_s(gw.p.pid) - c0) * 1e6 / (r_s * (time.perf_counter() - t0)))
+                rps[m].append(r_s)
             print(f"round {rnd + 1}: serial p50 main {statistics.median(serial['main']):.3f} plain "
                   f"{statistics.median(serial['plain']):.3f} ms; rps main {rps['main'][-1]:.0f} plain "
-                  f"{rps['plain'][-1]:.0f}", file=sys.stderr, flush=True)
+                  f"{rps['plain'][-1]:.0f}; CPU µs/req main {cpu['main'][-1]:.0f} plain {cpu['plain'][-1]:.0f}",
+                  file=sys.stderr, flush=True)
     finally:
         gw.stop()
         stub.stop()
@@ -161,13 +172,18 @@ routes:
             if keys:
                 r.delete(*keys)
     ratios = [a / b for a, b in zip(rps["main"], rps["plain"], strict=True)]
-    print("| store | serial p50 covered ms | serial p50 uncovered ms | added p50 ms | rps c50 covered / "
-          "uncovered (per round) | median |")
-    print("|---|---:|---:|---:|---|---:|")
+    cpu_ratios = [b / a for a, b in zip(cpu["main"], cpu["plain"], strict=True)]
+    label = store_name + (" + exact cache (all misses)" if cache else "")
+    print("| covered route has | serial p50 covered ms | uncovered ms | added p50 ms | rps c50 covered / uncovered "
+          "(per burst pair) | median | gateway CPU µs/req covered / uncovered | CPU ratio uncovered/covered "
+          "(median) |")
+    print("|---|---:|---:|---:|---|---:|---|---:|")
     pm, pp = statistics.median(serial["main"]), statistics.median(serial["plain"])
-    print(f"| {store_name} | {pm:.3f} | {pp:.3f} | {pm - pp:+.3f} | {', '.join(f'{x:.3f}' for x in ratios)} | "
-          f"{statistics.median(ratios):.3f} |")
-    print(f"\n{rounds} round(s) of 1,000 alternating serial pairs and a 3 s burst at c50 per route.")
+    print(f"| {label} | {pm:.3f} | {pp:.3f} | {pm - pp:+.3f} | {', '.join(f'{x:.3f}' for x in ratios)} | "
+          f"{statistics.median(ratios):.3f} | {statistics.median(cpu['main']):.0f} / "
+          f"{statistics.median(cpu['plain']):.0f} | {statistics.median(cpu_ratios):.3f} |")
+    print(f"\n{rounds} round(s) of 1,000 alternating serial pairs and 2 x 1.5 s bursts at c50 per route, "
+          "every request a new question.")
 
 
 def micro(rounds: int) -> None:
@@ -245,11 +261,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--micro", action="store_true")
+    ap.add_argument("--cache", action="store_true", help="--same-process: the covered route also has the exact "
+                    "cache (every request a miss)")
     ap.add_argument("--same-process", choices=["memory", "redis", "none"], default=None,
                     help="none: neither route is covered (an A/A run: the noise floor)")
     a = ap.parse_args()
     if a.same_process:
-        same_process(a.rounds, a.same_process)
+        same_process(a.rounds, a.same_process, a.cache)
         return
     if a.micro:
         micro(a.rounds)

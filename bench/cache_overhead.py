@@ -58,9 +58,9 @@ routes:
                 port, env=env)
 
 
-def body(tag: str | None) -> bytes:
+def body(tag: str | None, model: str = "main") -> bytes:
     text = "Say hello in one short sentence." + (f" #{tag}" if tag else "")
-    return json.dumps({"model": "main", "messages": [{"role": "user", "content": text}]}).encode()
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": text}]}).encode()
 
 
 async def serial(url: str, n: int, unique: bool) -> float:
@@ -79,10 +79,10 @@ async def serial(url: str, n: int, unique: bool) -> float:
     return statistics.median(lat) * 1000
 
 
-async def closed(url: str, conc: int, duration: float, unique: bool) -> float:
+async def closed(url: str, conc: int, duration: float, unique: bool, model: str = "main") -> float:
     nonce = uuid.uuid4().hex[:8]
     count = 0
-    fixed = body(None)
+    fixed = body(None, model)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
         async with s.post(url, data=fixed, headers={"content-type": "application/json"}) as r:
             await r.read()
@@ -92,7 +92,7 @@ async def closed(url: str, conc: int, duration: float, unique: bool) -> float:
             nonlocal count
             i = 0
             while time.perf_counter() < stop:
-                b = body(f"{nonce}-{w}-{i}") if unique else fixed
+                b = body(f"{nonce}-{w}-{i}", model) if unique else fixed
                 async with s.post(url, data=b, headers={"content-type": "application/json"}) as r:
                     await r.read()
                 count += 1

@@ -158,10 +158,55 @@ def test_sqlite_bounded_by_bytes(tmp_path):
     assert s.get("k49") is not None and s.get("k0") is None
 
 
-def test_memory_backend_cli_says_where_the_cache_is(tmp_path, openai_up, anthropic_up):
+def test_memory_backend_from_the_cli_through_the_gateway(tmp_path, gateway, openai_up, anthropic_up):
+    """The memory backend lives in the gateway: `tierwise cache` reaches it through the admin routes,
+    like the sqlite and redis backends directly."""
+    cfg = cached_config(openai_up.url, anthropic_up.url)
+    g = gateway(cfg)
+    oai_call(oai(g))
+    oai_call(oai(g), model="main", max_tokens=5)
     path = tmp_path / "tierwise.yaml"
-    path.write_text(yaml.safe_dump(cached_config(openai_up.url, anthropic_up.url)))
+    path.write_text(yaml.safe_dump(cfg))
     from tierwise.commands.cache import command
 
-    r = CliRunner().invoke(command, ["stats", "-c", str(path)])
-    assert r.exit_code != 0 and "memory" in r.output
+    r = CliRunner().invoke(command, ["stats", "-c", str(path), "--url", g.url])
+    assert r.exit_code == 0 and "entries: 2" in r.output and "backend: memory" in r.output, r.output
+    r = CliRunner().invoke(command, ["invalidate", "-c", str(path), "--url", g.url, "--route", "loc"])
+    assert r.exit_code == 0 and "dropped 1 entry" in r.output, r.output
+    assert oai_call(oai(g))[1] == "miss"
+    assert oai_call(oai(g), model="main", max_tokens=5)[1] == "hit"
+    r = CliRunner().invoke(command, ["clear", "-c", str(path), "--url", g.url])
+    assert "dropped 2 entries" in r.output
+    assert oai_call(oai(g), model="main", max_tokens=5)[1] == "miss"
+    g.stop()
+    r = CliRunner().invoke(command, ["stats", "-c", str(path), "--url", g.url])
+    assert r.exit_code != 0 and "cannot reach the gateway" in r.output
+
+
+def test_cache_admin_routes_keep_a_key_to_its_own_tenant(monkeypatch, gateway, openai_up, anthropic_up):
+    import httpx2 as httpx
+
+    monkeypatch.setenv("TW_ADM_A", "adm-key-a")
+    monkeypatch.setenv("TW_ADM_B", "adm-key-b")
+    cfg = cached_config(openai_up.url, anthropic_up.url)
+    cfg["server"]["api_keys_env"] = [{"env": "TW_ADM_A", "tenant": "a"}, {"env": "TW_ADM_B", "tenant": "b"}]
+    g = gateway(cfg)
+    a, b = oai(g, api_key="adm-key-a"), oai(g, api_key="adm-key-b")
+    assert oai_call(a)[1] == "miss" and oai_call(b)[1] == "miss"
+
+    def post(key: str | None, body: object) -> httpx.Response:
+        h = {"authorization": f"Bearer {key}"} if key else {}
+        return httpx.post(g.url + "/v1/tierwise/cache/invalidate", json=body, headers=h)
+
+    assert post(None, {}).status_code == 401
+    assert httpx.get(g.url + "/v1/tierwise/cache").status_code == 401
+    r = post("adm-key-a", {"tenant": "b"})
+    assert r.status_code == 400 and "own tenant" in r.json()["error"]["message"]
+    assert post("adm-key-a", {"route": 5}).status_code == 400
+    assert post("adm-key-a", {"everything": True}).status_code == 400
+    assert post("adm-key-a", [1]).status_code == 400
+    st = httpx.get(g.url + "/v1/tierwise/cache", headers={"authorization": "Bearer adm-key-a"}).json()
+    assert st["entries"] == 2 and st["miss"] == 2
+    r = post("adm-key-a", {})  # all of its own tenant's entries, nobody else's
+    assert r.status_code == 200 and r.json()["dropped"] == 1 and r.json()["tenant"] == "a"
+    assert oai_call(a)[1] == "miss" and oai_call(b)[1] == "hit"

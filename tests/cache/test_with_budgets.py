@@ -32,3 +32,40 @@ def test_downgraded_answer_is_not_cached(two_tier, anthropic_up, openai_up):
     assert ask("second") == ("local answer", "miss")  # ... and not stored
     stats = asyncio.run_coroutine_threadsafe(g.gateway.cache.stats(), g.loop).result(5)
     assert stats["stored"] == 1 and stats["entries"] == 1  # only the frontier answer
+
+
+def test_spent_budget_that_refuses_still_serves_cached_answers(two_tier, anthropic_up):
+    """The cache sits before the refusal: a hit is served ($0) with the budget spent, in both client
+    formats and as a stream; a miss gets the budget error in the client's schema."""
+    import anthropic
+    import openai
+    import pytest
+
+    from tests.gateway.conftest import ant
+
+    anthropic_up.default = Reply(text="frontier answer", usage=USAGE)
+    g = two_tier(budgets={"limits": [{"name": "cap", "usd": COST * 1.5}], "on_exhausted": "refuse"},
+                 cache={"enabled": True, "routes": {"main": {"sampled": True}}})
+    msgs = [{"role": "user", "content": "first"}]
+
+    def ask(text: str, **kw):
+        r = oai(g).chat.completions.with_raw_response.create(model="main", max_tokens=500,
+                                                             messages=[{"role": "user", "content": text}], **kw)
+        return r.parse(), r.headers.get("x-tierwise-cache")
+
+    assert ask("first")[0].choices[0].message.content == "frontier answer"
+    with ant(g).messages.stream(model="main", max_tokens=500, messages=msgs) as s:
+        assert s.get_final_text() == "frontier answer"  # cached as a stream; the budget is now spent
+    calls = len(anthropic_up.requests)
+    resp, how = ask("first")
+    assert (resp.choices[0].message.content, how) == ("frontier answer", "hit")
+    with ant(g).messages.stream(model="main", max_tokens=500, messages=msgs) as s:
+        assert (s.get_final_text(), s.response.headers.get("x-tierwise-cache")) == ("frontier answer", "hit")
+    assert len(anthropic_up.requests) == calls  # served from the cache, nothing reached the upstream
+    with pytest.raises(openai.RateLimitError) as e:
+        ask("second")
+    assert "budget 'cap'" in e.value.message and e.value.response.headers.get("retry-after")
+    with pytest.raises(anthropic.RateLimitError) as ea:
+        ant(g).messages.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "second"}])
+    assert "budget 'cap'" in ea.value.message
+    assert len(anthropic_up.requests) == calls

@@ -73,6 +73,22 @@ class Held:
     plan: RoutePlan
 
 
+class Refused:
+    """The target of a request its budget refused: raises the refusal when called. The app puts it
+    behind the answer cache, so a request the cache can answer ($0) is still served."""
+
+    name = "budget"
+
+    def __init__(self, error: TierwiseError) -> None:
+        self.error = error
+
+    async def complete(self, req: Any, ctx: Any) -> Any:
+        raise self.error
+
+    async def stream(self, req: Any, ctx: Any) -> Any:
+        raise self.error
+
+
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 

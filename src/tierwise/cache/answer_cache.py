@@ -23,7 +23,7 @@ from tierwise.cache import entry as entries
 from tierwise.cache.backends import Backend, MemoryBackend, RedisBackend, SqliteBackend
 from tierwise.cache.keys import context_key, exact_key
 from tierwise.cache.settings import CacheConfig, RouteCache
-from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock
+from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock, Usage
 from tierwise.policies.base import Context, Target
 from tierwise.pricing import cost
 from tierwise.wire import anthropic_messages, openai_chat
@@ -36,6 +36,7 @@ EVENT_OVERHEAD = 64  # bytes an event's canonical form adds to a stored stream, 
 # Client formats the cache serves. The Responses API is left out: its answers are stored by id for
 # `previous_response_id`, so a replayed answer would hand two clients one conversation.
 CLIENT_CODECS: dict[str, Any] = {"openai": openai_chat, "anthropic": anthropic_messages}
+_SPENT = ("downgrade", "refuse")  # budget decisions after which the cache only looks up
 
 
 def cache_header(ctx: Any) -> list[tuple[bytes, bytes]]:
@@ -93,9 +94,9 @@ class AnswerCache:
         if sampled(req) and not rc.sampled:
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
         key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
-        # A budget downgrade (tierwise.budgets) swapped the route's target for its local tier: a cached
-        # answer may still serve the request ($0), but the local tier's answer is not the route's.
-        lookup_only = any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") == "downgrade"
+        # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
+        # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.
+        lookup_only = any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
                           for s in ctx.trace.steps)
         return CachedTarget(self, target, rc, key, tenant, route, client_format, store=not lookup_only)
 
@@ -202,12 +203,26 @@ class CachedTarget:
         return e
 
     def _entry(self, kind: str, req: Request, ctx: Context, tools: bool) -> entries.Entry:
-        trace = ctx.trace
-        answered = next((s for s in reversed(trace.steps) if s.kind == "call" and s.ok and "role" not in s.detail),
-                        None)
-        unpriced = any(s.cost is None and s.usage is not None and s.ok for s in trace.calls())
+        # One pass over the trace (this runs on every stored miss): the call that answered (the last
+        # successful one that was not a side role), the total cost and usage, and whether any
+        # successful call had usage but no price (then the entry's cost is unknown, not $0).
+        answered = None
+        unpriced = False
+        total = 0.0
+        usage = Usage()
+        for s in ctx.trace.steps:
+            if s.kind != "call":
+                continue
+            total += s.cost or 0.0
+            if s.usage is not None:
+                usage.add(s.usage)
+            if s.ok:
+                if "role" not in s.detail:
+                    answered = s
+                if s.cost is None and s.usage is not None:
+                    unpriced = True
         return entries.Entry(kind=kind, question=req.last_user_text(), tools=tools or carries_tools(req),
-                             cost_usd=None if unpriced else trace.total_cost(), usage=trace.total_usage(),
+                             cost_usd=None if unpriced else total, usage=usage,
                              model=answered.model if answered else None, created=time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:

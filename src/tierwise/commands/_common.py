@@ -90,6 +90,18 @@ def open_existing_ledger(cfg: Config) -> Ledger:
     return open_ledger(cfg)
 
 
+def gateway_url_and_key(cfg: Config, url: str | None, key_env: str | None) -> tuple[str, str | None]:
+    """Where the config's running gateway listens, and the key to call it with (the first of
+    server.api_keys_env unless `key_env` names another)."""
+    from tierwise.config import ClientKey
+
+    if key_env is None and cfg.server.api_keys_env:
+        first = cfg.server.api_keys_env[0]
+        key_env = first.env if isinstance(first, ClientKey) else first
+    host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None
+
+
 def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", body: Any = None,
                  hint: str = "start it, or pass --url") -> dict[str, Any]:
     """Call a running gateway's admin endpoint; its JSON answer, or a ClickException saying what went wrong."""

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, gateway_json, load_or_exit
+from tierwise.commands._common import config_option, gateway_json, gateway_url_and_key, load_or_exit
 
-
-def _from_gateway(url: str, key: str | None) -> dict[str, Any]:
-    return gateway_json(url, "/v1/tierwise/budgets", key, hint="with the memory backend the budgets live in the "
-                        "running gateway: start it, or pass --url")
+MEMORY_HINT = "with the memory backend the {} live in the running gateway: start it, or pass --url"
 
 
 def _from_store(cfg: Any) -> dict[str, Any]:
@@ -46,7 +42,6 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     from rich.table import Table
 
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
-    from tierwise.config import ClientKey
 
     cfg = load_or_exit(config_path, allow_starter=True)
     if cfg.budgets is None or not cfg.budgets.limits:
@@ -55,11 +50,8 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     if cfg.budgets.store.backend == "redis":
         data = _from_store(cfg)
     else:
-        if key_env is None and cfg.server.api_keys_env:
-            first = cfg.server.api_keys_env[0]
-            key_env = first.env if isinstance(first, ClientKey) else first
-        host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        data = _from_gateway(url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None)
+        gw_url, key = gateway_url_and_key(cfg, url, key_env)
+        data = gateway_json(gw_url, "/v1/tierwise/budgets", key, hint=MEMORY_HINT.format("budgets"))
     if as_json:
         click.echo(inert_json(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()))
         return

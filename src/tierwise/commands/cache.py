@@ -1,7 +1,8 @@
 """`tierwise cache stats|invalidate|clear`: look at and empty the answer cache (docs/cache.md).
 
-They work on the shared backends (sqlite, redis) directly, so they reach what a running gateway
-uses; the memory backend lives inside one `tierwise serve` process, which a restart empties.
+With the sqlite and redis backends they work on the backend directly, so they reach what running
+gateways use; the memory backend lives inside one `tierwise serve` process, so for it they call
+that gateway's admin routes (`/v1/tierwise/cache`, cache/admin.py), with the config's first key.
 """
 
 from __future__ import annotations
@@ -11,25 +12,36 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import config_option, gateway_json, gateway_url_and_key, load_or_exit
+
+HINT = "with the memory backend the cache lives in the running gateway: start it, or pass --url"
+
+_URL = click.option("--url", default=None, help="Gateway to ask (memory backend); default: server.host and "
+                    "server.port.")
+_KEY = click.option("--key-env", default=None, help="Environment variable holding a gateway key (default: the "
+                    "first of server.api_keys_env).")
 
 
-def _backend(config_path: str) -> Any:
+def _run(config_path: str, url: str | None, key_env: str | None, name: str, **kw: Any) -> Any:
+    """`name` (stats | invalidate) on the config's backend, or through the gateway for memory."""
     cfg = load_or_exit(config_path)
     if cfg.cache.backend == "memory":
-        raise click.ClickException("this config's cache lives in the memory of the `tierwise serve` process (backend: "
-                                   "memory); restarting it empties the cache. Use backend sqlite or redis to manage "
-                                   "entries from the command line.")
+        gw_url, key = gateway_url_and_key(cfg, url, key_env)
+        if name == "stats":
+            return gateway_json(gw_url, "/v1/tierwise/cache", key, hint=HINT)
+        body = {k: v for k, v in kw.items() if v is not None}
+        return gateway_json(gw_url, "/v1/tierwise/cache/invalidate", key, method="POST", body=body, hint=HINT)["dropped"]
     from tierwise.cache.answer_cache import make_backend
 
-    return make_backend(cfg.cache, cfg.base_dir)
+    backend = make_backend(cfg.cache, cfg.base_dir)
 
+    async def go() -> Any:
+        try:
+            return await getattr(backend, name)(**kw)
+        finally:
+            await backend.close()
 
-async def _call(backend: Any, name: str, **kw: Any) -> Any:
-    try:
-        return await getattr(backend, name)(**kw)
-    finally:
-        await backend.close()
+    return asyncio.run(go())
 
 
 @click.group("cache")
@@ -39,28 +51,35 @@ def command() -> None:
 
 @command.command("stats")
 @config_option
-def stats(config_path: str) -> None:
+@_URL
+@_KEY
+def stats(config_path: str, url: str | None, key_env: str | None) -> None:
     """Entries and bytes in the cache backend."""
-    out = asyncio.run(_call(_backend(config_path), "stats"))
+    out = _run(config_path, url, key_env, "stats")
     for k, v in out.items():
-        click.echo(f"{k}: {v}")
+        if k != "object":
+            click.echo(f"{k}: {v}")
 
 
 @command.command("invalidate")
 @config_option
 @click.option("--route", default=None, help="Only entries of this route.")
 @click.option("--tenant", default=None, help="Only entries of this tenant (a key's `tenant`, or key:<ENV>).")
-def invalidate(config_path: str, route: str | None, tenant: str | None) -> None:
+@_URL
+@_KEY
+def invalidate(config_path: str, route: str | None, tenant: str | None, url: str | None, key_env: str | None) -> None:
     """Drop the entries of a route and/or a tenant (both: entries matching both)."""
     if route is None and tenant is None:
         raise click.UsageError("give --route and/or --tenant (or use `tierwise cache clear`)")
-    n = asyncio.run(_call(_backend(config_path), "invalidate", route=route, tenant=tenant))
+    n = _run(config_path, url, key_env, "invalidate", route=route, tenant=tenant)
     click.echo(f"dropped {n} entr{'y' if n == 1 else 'ies'}")
 
 
 @command.command("clear")
 @config_option
-def clear(config_path: str) -> None:
+@_URL
+@_KEY
+def clear(config_path: str, url: str | None, key_env: str | None) -> None:
     """Drop every entry."""
-    n = asyncio.run(_call(_backend(config_path), "invalidate"))
+    n = _run(config_path, url, key_env, "invalidate")
     click.echo(f"dropped {n} entr{'y' if n == 1 else 'ies'}")

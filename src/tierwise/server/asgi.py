@@ -20,9 +20,12 @@ from typing import Any
 import orjson
 
 from tierwise import console_log
+from tierwise.budgets.controller import Refused
+from tierwise.cache.admin import cache_invalidate_endpoint, cache_stats_endpoint
 from tierwise.cache.answer_cache import cache_header
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import (
+    BudgetExceeded,
     InvalidRequest,
     NotFound,
     RequestTooLarge,
@@ -103,6 +106,8 @@ class App:
             ("GET", "/health"): self.health,
             ("GET", "/v1/tierwise/budgets"): self.budgets_status,
             ("GET", "/v1/tierwise/blackboard"): self.blackboard_status,
+            ("GET", "/v1/tierwise/cache"): lambda sc, rc, sd: cache_stats_endpoint(self, sc, rc, sd),  # cache/admin.py
+            ("POST", "/v1/tierwise/cache/invalidate"): lambda sc, rc, sd: cache_invalidate_endpoint(self, sc, rc, sd),
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
@@ -291,6 +296,10 @@ class App:
         if self.gw.spend.active:  # budgets and rate limits (tierwise.budgets): reserve, or refuse/downgrade
             try:
                 target = await self.gw.spend.admit(req, ctx, route, target, scope.get("tierwise.key"))
+            except BudgetExceeded as e:
+                # A cached answer costs nothing: the cache below may still serve the request; only a
+                # miss reaches this target, which refuses as admission would have.
+                target = Refused(e)
             except TierwiseError as e:
                 self.gw.record(ctx, req, status=e.status, stream=req.stream, latency_ms=0.0, error=e)
                 await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
