@@ -61,17 +61,28 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
     ledger.annotate(request_id, feedback=[*previous, entry])
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
-            "upstream_model": rec.model}
+            "upstream_model": rec.model, "first": not previous}
 
 
 def notify_route(gateway: Any, linked: dict[str, Any]) -> bool:
-    """Tell a reflective route about negative feedback on its local answer; True if it took note."""
-    if linked["rating"] != "poor" or linked.get("tier") != "local" or not linked.get("task_type"):
+    """Tell a reflective route about a rating of its local answer; True if the judge will look at the answer.
+
+    With `sampling: value` the rating is evidence that cost nothing: the first rating of a request enters the
+    task type's posterior like a verdict (`evidence: true` in the answer) and no judge call is made. With the
+    fixed rules a `poor` re-opens the task type and has the judge look at that answer."""
+    first = linked.pop("first", False)
+    if linked.get("tier") != "local" or not linked.get("task_type"):
         return False
     pc = gateway.cfg.routes.get(linked["route"])
     if getattr(pc, "policy", None) != "reflective":
         return False
     route = gateway.resolve(linked["route"])
+    if route.loop.settings.sampling == "value":
+        linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
+                                                                  linked["rating"] != "poor")
+        return False
+    if linked["rating"] != "poor":
+        return False
     rec = gateway.ledger.get(linked["request_id"]) if gateway.ledger is not None else None
     return bool(route.after_negative_feedback(linked["task_type"], linked["request_id"],
                                               getattr(rec, "prompt", None), getattr(rec, "answer", None)))

@@ -163,6 +163,15 @@ class ReflectiveRoute:
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
 
+    def rating_evidence(self, task_type: str, request_id: str, accepted: bool) -> bool:
+        """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
+        (more often when unhappy), which can only make the estimate of acceptance lower: the safe side."""
+        move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time())
+        if move is not None:
+            log.info("route %s: %s", self.name, move.sentence())
+        self._save_state()
+        return True
+
     def after_negative_feedback(self, task_type: str, request_id: str, prompt: str | None,
                                 answer: str | None) -> bool:
         """A user said a local answer was poor: re-open the task type's evaluation and judge that answer
