@@ -135,7 +135,9 @@ class LearningLoop:
             saving = self.saving()
             future = s.value.horizon * uses / self.total
             stake = saving / (1.0 - target) * future
-            cost = (self.costs["judge"] or saving) + ((self.costs["shadow"] or 0.0) if tier == "frontier" else 0.0)
+            judge, shadow = self.costs["judge"], self.costs["shadow"]
+            # not measured yet: a judge call is taken to cost about what a local answer saves
+            cost = (saving if judge is None else judge) + ((shadow or 0.0) if tier == "frontier" else 0.0)
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
                 return Decision(True, "value")
