@@ -9,6 +9,7 @@ when the ledger kept the text, has the judge look at that very answer.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -64,26 +65,41 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
             "upstream_model": rec.model, "first": not previous}
 
 
-def notify_route(gateway: Any, linked: dict[str, Any]) -> bool:
-    """Tell a reflective route about a rating of its local answer; True if the judge will look at the answer.
+def wants_judging(gateway: Any, linked: dict[str, Any]) -> bool:
+    """Negative feedback on a local answer of a `reflective` route (the only kind that acts on it)."""
+    if rating_counts(gateway, linked):
+        return False  # counted as evidence, not judged
+    if linked["rating"] != "poor" or linked.get("tier") != "local" or not linked.get("task_type"):
+        return False
+    return getattr(gateway.cfg.routes.get(linked["route"]), "policy", None) == "reflective"
 
-    With `sampling: value` the rating is evidence that cost nothing: the first rating of a request enters the
-    task type's posterior like a verdict (`evidence: true` in the answer) and no judge call is made. With the
-    fixed rules a `poor` re-opens the task type and has the judge look at that answer."""
-    first = linked.pop("first", False)
+
+def rating_counts(gateway: Any, linked: dict[str, Any]) -> bool:
+    """A rating of a local answer of a `reflective` route that samples by value of information."""
     if linked.get("tier") != "local" or not linked.get("task_type"):
         return False
     pc = gateway.cfg.routes.get(linked["route"])
-    if getattr(pc, "policy", None) != "reflective":
-        return False
-    route = gateway.resolve(linked["route"])
-    if route.loop.settings.sampling == "value":
+    return getattr(pc, "policy", None) == "reflective" and getattr(pc, "sampling", None) == "value"
+
+
+def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None) -> bool:
+    """Tell a reflective route about negative feedback on its local answer; True if it took note.
+    `rec` is the request's ledger record when the caller has read it (off the event loop).
+
+    With `sampling: value` any rating of a local answer is evidence that cost nothing: the first rating of a
+    request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge
+    call is made."""
+    first = linked.pop("first", False)
+    if rating_counts(gateway, linked):
+        route = gateway.resolve(linked["route"])
         linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
                                                                   linked["rating"] != "poor")
         return False
-    if linked["rating"] != "poor":
+    if not wants_judging(gateway, linked):
         return False
-    rec = gateway.ledger.get(linked["request_id"]) if gateway.ledger is not None else None
+    route = gateway.resolve(linked["route"])
+    if rec is None and gateway.ledger is not None:
+        rec = gateway.ledger.get(linked["request_id"])
     return bool(route.after_negative_feedback(linked["task_type"], linked["request_id"],
                                               getattr(rec, "prompt", None), getattr(rec, "answer", None)))
 
@@ -119,9 +135,12 @@ async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send:
         gw = app.gw
         if gw.ledger is None:
             raise InvalidRequest("feedback needs the ledger, which this gateway's config disables")
-        linked = record_feedback(gw.ledger, rid, rating, reason,
-                                 route_filter=lambda r: key.visible(r, gw.deployments))
-        linked["judging"] = notify_route(gw, linked)
+        # The ledger is SQLite behind a batch writer: waiting for it and reading the row are blocking
+        # I/O, so they run in a worker thread and a flood of feedback never stalls the event loop.
+        linked = await asyncio.to_thread(record_feedback, gw.ledger, rid, rating, reason,
+                                         route_filter=lambda r: key.visible(r, gw.deployments))
+        rec = await asyncio.to_thread(gw.ledger.get, rid) if wants_judging(gw, linked) else None
+        linked["judging"] = notify_route(gw, linked, rec)
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return
