@@ -165,3 +165,16 @@ def test_value_sampling_counts_a_users_first_rating_as_free_evidence(gateway, op
     assert rate("poor")["evidence"] is False  # one rating per answer counts
     assert st.total_judged == judged + 1
     assert len([r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]) == judge_calls
+
+
+def test_value_sampling_learns_costs_from_streamed_answers_too(gateway, openai_up, anthropic_up):  # noqa: F811
+    """With only streaming clients (Claude Code) the value of a verdict still needs what a frontier answer
+    costs: the route follows streams to their end until it has a figure."""
+    g = gateway(reflective_config(openai_up, anthropic_up, sampling="value"))
+    anthropic_up.default = judge_or_answer("good")
+    loop = g.gateway.resolve("main").loop
+    assert loop.costs["frontier"] is None and loop.saving() == 0.0
+    stream = oai(g).chat.completions.create(model="main", stream=True, messages=[{"role": "user", "content": SUMMARY}])
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "frontier answer"
+    assert wait_for(lambda: loop.costs["frontier"] is not None)
+    assert loop.costs["frontier"] > 0 and loop.saving() > 0
