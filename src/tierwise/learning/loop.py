@@ -186,12 +186,13 @@ class LearningLoop:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
                     self.costs[k] = float(v)
 
-    def save(self, path: str | Path) -> None:
-        """Write the learned state atomically (a crash mid-write leaves the previous file)."""
+    def save(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
+        """Write the learned state (or a `dump` taken earlier) atomically: a crash mid-write leaves the
+        previous file."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.dump(), sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(self.dump() if data is None else data, sort_keys=True), encoding="utf-8")
         os.replace(tmp, p)
 
     def restore(self, path: str | Path) -> bool:

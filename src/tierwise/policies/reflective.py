@@ -326,15 +326,16 @@ class ReflectiveRoute:
     async def _save_in_thread(self) -> None:
         while True:
             self._save_again = False
-            await asyncio.to_thread(self.save_state_now)
+            # the snapshot is taken here, on the event loop that changes the state; only the write is threaded
+            await asyncio.to_thread(self.save_state_now, self.loop.dump())
             if not self._save_again:
                 return
 
-    def save_state_now(self) -> None:
+    def save_state_now(self, data: dict[str, Any] | None = None) -> None:
         if self.state_path is None:
             return
         try:
-            self.loop.save(self.state_path)
+            self.loop.save(self.state_path, data)
         except OSError as e:  # learning goes on in memory; the next save tries again
             log.warning("route %s: could not save the boundary state: %s", self.name, type(e).__name__)
 
