@@ -336,7 +336,7 @@ class ReflectiveRoute:
             return
         try:
             self.loop.save(self.state_path, data)
-        except OSError as e:  # learning goes on in memory; the next save tries again
+        except (OSError, RuntimeError) as e:  # learning goes on in memory; the next save tries again
             log.warning("route %s: could not save the boundary state: %s", self.name, type(e).__name__)
 
 
