@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold
-from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, unit_hash
-from tierwise.learning.value import ValueSettings, systematic, worth_sampling
+from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
+from tierwise.learning.value import ValueSettings, worth_sampling
 
 log = logging.getLogger("tierwise")
 STATE_VERSION = 1
