@@ -31,7 +31,6 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 BATCHES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
