@@ -107,3 +107,23 @@ def test_redis_store_decides_once():
             await a.close()
 
     asyncio.run(go())
+
+
+def test_preview_is_cleaned_before_it_is_cut():
+    class Privacy:  # stands for the privacy guard: replaces each whole e-mail address
+        @staticmethod
+        def clean_text(text: str) -> str:
+            import re
+
+            return re.sub(r"[\w.]+@[\w.]+\.\w+", "<EMAIL_ADDRESS>", text)
+
+    a = service()
+    a.privacy = Privacy()
+
+    async def go() -> None:
+        # The cut at 20 characters falls inside the address: cut first, the half left would not be recognised.
+        shown = await a.preview("write to jane.doe@example.com today please", 20)
+        assert shown == "write to <EMAIL_ADDR…" and "jane" not in shown
+        assert await a.preview("short", 20) == "short"
+
+    asyncio.run(go())

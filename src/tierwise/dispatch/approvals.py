@@ -113,10 +113,13 @@ class Approvals:
         """`text` cut to `limit` characters, with what the privacy policy protects redacted and secrets scrubbed."""
         if limit <= 0 or not text:
             return ""
-        cut = text[:limit] + ("…" if len(text) > limit else "")
+        # Cleaned before it is cut, with a margin: a value cut in half would no longer be recognised.
+        window = text[:2 * limit + 256]
+        more = len(text) > len(window)
         if self.privacy is not None:  # detection can be heavy (NER): off the event loop
-            cut = await asyncio.to_thread(self.privacy.clean_text, cut) or ""
-        return scrub(cut)
+            window = await asyncio.to_thread(self.privacy.clean_text, window) or ""
+        window = scrub(window)
+        return window[:limit] + ("…" if more or len(window) > limit else "")
 
     # ------------------------------------------------------------------ waiting
 
@@ -213,9 +216,11 @@ class Approvals:
 
         The key's name and tenant come from the request's context (`key_name`, `key_tenant` notes)."""
         gate = self.cfg.routes[route]
-        text = "\n".join(f"[{m.role}] {m.text()}" for m in req.messages[-3:])
+        # The latest message first (what the request asks now), then up to two before it, then the system prompt.
+        parts = [f"[{m.role}] {m.text()}" for m in reversed(req.messages[-3:])]
         if req.system:
-            text = "[system] " + " ".join(b.text for b in req.system)[:200] + "\n" + text
+            parts.append("[system] " + " ".join(b.text for b in req.system)[:200])
+        text = "\n".join(parts)
         facts = {"stream": req.stream, "messages": len(req.messages), "tools": [t.name for t in req.tools][:20],
                  "max_tokens": req.max_tokens, "client_format": ctx.client_format}
         t0 = time.perf_counter()
