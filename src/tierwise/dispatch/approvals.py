@@ -211,11 +211,14 @@ class Approvals:
 
     # ------------------------------------------------------------------ the two callers
 
-    async def gate_request(self, req: Any, ctx: Any, route: str, gone: Gone | None) -> None:
-        """Hold a request of a gated route until it is approved (or raise); record the decision on the trace.
+    async def gate_request(self, req: Any, ctx: Any, route: str, gone: Gone | None, *, kind: str = "route") -> None:
+        """Hold a request of a gated route (or, with kind="capability", a request a capability route
+        is about to dispatch) until it is approved, or raise; record the decision on the trace.
 
         The key's name and tenant come from the request's context (`key_name`, `key_tenant` notes)."""
-        gate = self.cfg.routes[route]
+        gate = self.gate(kind, route)
+        if gate is None:
+            return
         # The latest message first (what the request asks now), then up to two before it, then the system prompt.
         parts = [f"[{m.role}] {m.text()}" for m in reversed(req.messages[-3:])]
         if req.system:
@@ -231,7 +234,7 @@ class Approvals:
             rec = r
 
         try:
-            rec = await self.wait("route", route, gate=gate, request_id=ctx.trace.request_id,
+            rec = await self.wait(kind, route, gate=gate, request_id=ctx.trace.request_id,
                                   model=str(ctx.notes.get("requested_model") or req.model)[:256],
                                   key=ctx.notes.get("key_name") or None, tenant=ctx.notes.get("key_tenant") or None,
                                   preview=await self.preview(text, gate.preview_chars), facts=facts, gone=gone,
