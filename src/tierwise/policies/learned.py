@@ -288,7 +288,8 @@ class LearnedRoute:
             if grade is None:
                 return
             outcomes[side] = SCORES[grade]
-            pair[side]["outcome"] = outcomes[side]
+        for side, outcome in outcomes.items():  # both judged, or neither recorded
+            pair[side]["outcome"] = outcome
         est = await asyncio.to_thread(self.validator.add, JudgedPair(
             len(pair["prompt"] or ""), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
             outcomes["weak"]))
