@@ -92,9 +92,10 @@ def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_prom
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
     from tierwise.cli import main
 
-    out = CliRunner().invoke(main, ["eval", "ledger", "-c", str(tmp_path / "tierwise.yaml"), "--ci", "0"])
-    assert out.exit_code == 0, out.output
-    assert "online validation" in out.output and "main: online APGR" in out.output
+    for args in (["eval", "ledger"], ["eval", "--ledger"]):
+        out = CliRunner().invoke(main, [*args, "-c", str(tmp_path / "tierwise.yaml"), "--ci", "0"])
+        assert out.exit_code == 0, out.output
+        assert "online validation" in out.output and "main: online APGR" in out.output
     out = CliRunner().invoke(main, ["boundary", "-c", str(tmp_path / "tierwise.yaml"), "--json"])
     assert out.exit_code == 0, out.output
     online = json.loads(out.output)["main"]["online"]
