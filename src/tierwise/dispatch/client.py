@@ -271,6 +271,8 @@ class Dispatcher:
                 resp = await self._client.xread({self.results_key: last}, count=500, block=READ_BLOCK_MS)
                 backoff.reset()
             except REDIS_DOWN:
+                if self._closing:
+                    return
                 if not outage:
                     log.warning("dispatcher %s: lost Redis at %s; reconnecting", self.caller_id,
                                 where(self.cfg.redis_url))
