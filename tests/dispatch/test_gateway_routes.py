@@ -5,6 +5,7 @@ fallback moves on when no worker serves the capability."""
 from __future__ import annotations
 
 import openai
+import pytest
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
 from tests.harness import two_tier_config
@@ -43,3 +44,38 @@ async def test_capability_route_through_the_gateway(gateway, openai_up, anthropi
     assert rows["nobody"].model == "big-model"
     assert any("no worker serves capability 'summarise'" in (s.get("reason") or "") for s in rows["nobody"].steps)
     assert len(openai_up.requests) == 3  # the worker's model served main (twice) and safe
+
+
+async def test_privacy_policy_keeps_protected_requests_in_the_local_zone(gateway, openai_up, anthropic_up,
+                                                                         redis_prefix, tmp_path):
+    """The gateway's privacy boundary guards its own remote models; a capability may be served by a
+    remote machine, so a request the policy would redact or refuse before a remote call is
+    dispatched to local workers only."""
+    from tests.privacy.support import privacy_config
+
+    openai_up.default = echo()
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {"capability": "classify"}},
+                         policy={"pii": "redact", "secrets": "block"})
+    cfg["dispatch"] = {"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10}
+    g = gateway(cfg)
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    remote = worker_config(openai_up.url, redis_prefix, worker_id="cloud-1", locality="remote",
+                           provider_locality="remote")
+    async with running_worker(remote, tmp_path / "w"):
+        r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hello"}])
+        assert r.choices[0].message.content == "echo:hello"
+        with pytest.raises(openai.APIStatusError) as e:
+            await client.chat.completions.create(
+                model="main", messages=[{"role": "user", "content": "mail jane.doe@example.com the invoice"}])
+        assert e.value.status_code == 503 and "local-only capability 'classify'" in str(e.value)
+        assert len(openai_up.requests) == 1  # the remote worker never saw the address
+        local = worker_config(openai_up.url, redis_prefix, worker_id="gpu-1")
+        async with running_worker(local, tmp_path / "l"):
+            r = await client.chat.completions.create(
+                model="main", messages=[{"role": "user", "content": "mail jane.doe@example.com the invoice"}])
+            assert r.choices[0].message.content == "echo:mail jane.doe@example.com the invoice"
+    await client.close()
+    g.flush()
+    served = {(next(s for s in x.steps if s.get("kind") == "call")["detail"]["worker"], x.locality)
+              for x in g.ledger.query() if x.status == 200}
+    assert served == {("cloud-1", "remote"), ("gpu-1", "local")}
