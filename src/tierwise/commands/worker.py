@@ -57,6 +57,9 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     except ConfigError as e:
         click.echo(f"tierwise: config error: {e.message}", err=True)
         sys.exit(CONFIG_PROBLEM)
+    from tierwise.server.build import tune_gc_for_serving
+
+    tune_gc_for_serving()  # the worker's task path is the gateway's: the same collector settings
     try:
         sys.exit(asyncio.run(_serve(cfg, gateway, worker_id)))
     except ValueError as e:  # settings that cannot work together
