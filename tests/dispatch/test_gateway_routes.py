@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tierwise.dispatch.client import Dispatcher
 from tests.harness import two_tier_config
 
 
@@ -79,3 +80,39 @@ async def test_privacy_policy_keeps_protected_requests_in_the_local_zone(gateway
     served = {(next(s for s in x.steps if s.get("kind") == "call")["detail"]["worker"], x.locality)
               for x in g.ledger.query() if x.status == 200}
     assert served == {("cloud-1", "remote"), ("gpu-1", "local")}
+
+
+async def test_ensembles_on_both_sides_of_the_wire(gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
+    """A worker's capability backed by an ensemble; and a gateway ensemble whose agent names a
+    capability route, so that step of the DAG runs on a worker."""
+    import yaml
+
+    openai_up.default = echo()
+    wdir, gdir = tmp_path / "w", tmp_path / "g"
+    wdir.mkdir()
+    gdir.mkdir()
+    (wdir / "pipe.yaml").write_text(yaml.safe_dump({"name": "pipe", "agents": [
+        {"name": "first", "model": "small"}, {"name": "second", "model": "small", "depends_on": ["first"]}]}))
+    wcfg = worker_config(openai_up.url, redis_prefix, worker_id="gpu-1",
+                         capabilities={"classify": {"model": "small"}, "digest": {"ensemble": "pipe.yaml"}})
+    (gdir / "fan.yaml").write_text(yaml.safe_dump({"name": "fan", "agents": [
+        {"name": "on-worker", "model": "classify-remote"}]}))
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "classify-remote": {"capability": "classify"},
+        "ens": {"policy": "ensemble", "ensemble": "fan.yaml"}}, server={},
+        dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10})
+    from tests.harness import GatewayServer, make_config
+
+    g = GatewayServer(make_config(cfg, gdir)).start()
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    try:
+        async with running_worker(wcfg, wdir) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+            r = await d.dispatch("digest", "the quarterly report")
+            assert r.text.startswith("echo:") and r.worker == "gpu-1"
+            assert len(openai_up.requests) == 2  # the worker's ensemble ran both agents on its model
+            r2 = await client.chat.completions.create(model="ens", messages=[{"role": "user", "content": "triage"}])
+            assert (r2.choices[0].message.content or "").startswith("echo:")
+            assert len(openai_up.requests) == 3 and w.stats["done"] == 2
+    finally:
+        await client.close()
+        g.stop()
