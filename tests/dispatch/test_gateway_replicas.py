@@ -5,19 +5,15 @@ own result stream; every request is answered once, by the worker, and has its on
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
 import redis
-import yaml
 
 from tests.dispatch.conftest import REDIS_URL, echo, worker_config
-from tests.harness import free_port, two_tier_config
-from tests.observability.conftest import scrape, total
+from tests.harness import two_tier_config
+from tests.observability.conftest import scrape, serve_processes, total
 from tierwise.dispatch.keys import Keyspace
 
 N = 30
@@ -30,31 +26,11 @@ def test_two_gateway_processes_dispatch_to_a_worker(tmp_path, openai_up, anthrop
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
                           dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 20},
                           observability={"metrics": {"enabled": True}})
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(private_tmp)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(tmp_path / "tierwise.yaml"),
-                             "--port", str(port), "--workers", "2"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    w.wait_ready()
+    proc, url = serve_processes(tmp_path, cfg)
     keys = Keyspace(redis_prefix, "acme")
     r = redis.Redis.from_url(REDIS_URL)
-    w.wait_ready()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if len([k for k in scrape(url) if k[0] == "tierwise_worker_requests"]) == 2:
-                    break
-            except (httpx.TransportError, AssertionError):
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "gateway processes did not start"
-            time.sleep(0.1)
-
         def one(i: int) -> str:
             with httpx.Client(timeout=20) as c:  # a new connection each time: either process may take it
                 resp = c.post(url + "/v1/chat/completions",

@@ -8,8 +8,8 @@ import openai
 import pytest
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
-from tierwise.dispatch.client import Dispatcher
 from tests.harness import two_tier_config
+from tierwise.dispatch.client import Dispatcher
 
 
 async def test_capability_route_through_the_gateway(gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
