@@ -263,7 +263,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def overhead(args: argparse.Namespace, systems: list[str], clients: Clients, env: dict[str, str], work: Path,
                    redis_url: str, prefix: str, stub_url: str) -> dict[str, Any]:
-    fleets = {s: Fleet(s, 1, env, work, args.capacity, redis_url, prefix, stub_url) for s in systems}
+    # started and stopped off the event loop: the callers' readers keep running meanwhile
+    fleets = {s: await asyncio.to_thread(Fleet, s, 1, env, work, args.capacity, redis_url, prefix, stub_url)
+              for s in systems}
     extra: dict[str, list[float]] = {s: [] for s in systems}
     cpu_ms: dict[str, list[float]] = {s: [] for s in systems}
     try:
@@ -286,7 +288,7 @@ async def overhead(args: argparse.Namespace, systems: list[str], clients: Client
                 cpu_ms[s].append((fleets[s].cpu() - c0) * 1000 / args.overhead_tasks)
     finally:
         for f in fleets.values():
-            f.stop()
+            await asyncio.to_thread(f.stop)
     return {s: {"p50_ms": pct(extra[s], 50), "p99_ms": pct(extra[s], 99),
                 "worker_cpu_ms_per_task": statistics.median(cpu_ms[s]), "tasks": len(extra[s])} for s in systems}
 
@@ -295,7 +297,8 @@ async def throughput(args: argparse.Namespace, systems: list[str], clients: Clie
                      work: Path, redis_url: str, prefix: str, stub_url: str) -> dict[str, Any]:
     res: dict[str, dict[int, list[float]]] = {s: {} for s in systems}
     for n in args.workers:
-        fleets = {s: Fleet(s, n, env, work, args.capacity, redis_url, prefix, stub_url) for s in systems}
+        fleets = {s: await asyncio.to_thread(Fleet, s, n, env, work, args.capacity, redis_url, prefix, stub_url)
+                  for s in systems}
         try:
             for s in systems:
                 await clients.many(s, 8 * n * args.capacity)  # warm-up: every worker connected and busy once
@@ -304,7 +307,7 @@ async def throughput(args: argparse.Namespace, systems: list[str], clients: Clie
                     res[s].setdefault(n, []).append(args.throughput_tasks / await clients.many(s, args.throughput_tasks))
         finally:
             for f in fleets.values():
-                f.stop()
+                await asyncio.to_thread(f.stop)
     return {s: {n: statistics.median(v) for n, v in per.items()} for s, per in res.items()}
 
 
