@@ -199,3 +199,41 @@ async def test_python_api(openai_up, redis_prefix, tmp_path, monkeypatch):
         r = await tierwise.dispatch.dispatch("classify", body)
         assert r.text == "echo:chat body"
         await tierwise.dispatch._defaults[asyncio.get_running_loop()].close()
+
+
+async def test_no_secret_in_results_or_worker_errors(openai_up, redis_prefix, tmp_path, monkeypatch):
+    from tests.doubles import Fail
+
+    secret = "sk-test-" + "q7Zr" * 8
+    monkeypatch.setenv("BOX_API_KEY", secret)
+    openai_up.default = Fail(500, f"upstream broke while holding key {secret}")
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1")
+    cfg["providers"]["box"]["api_key_env"] = "BOX_API_KEY"
+    async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        with pytest.raises(TaskFailed) as e:
+            await d.dispatch("classify", "x")
+        assert secret not in e.value.message and e.value.status >= 500
+        r = aredis.from_url(REDIS_URL)
+        raw = await r.xrange(d.results_key)
+        await r.aclose()
+        assert raw and all(secret.encode() not in v for _, f in raw for v in f.values())
+    assert openai_up.requests[0].headers["authorization"] == f"Bearer {secret}"  # it was really used
+
+
+def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    path = tmp_path / "worker.yaml"
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1")))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
+    assert out.exit_code == 0, out.output
+    line = out.output.strip()
+    assert line.startswith("ACL SETUSER tierwise-worker-acme-local on ><password> resetkeys")
+    assert "~tw:{acme}:q:local:*" in line and "~tw:presence:acme:*" in line
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
+    out = CliRunner().invoke(main, ["worker", "-c", str(plain)])
+    assert out.exit_code == 2 and "no `dispatch.worker` section" in out.output
