@@ -237,3 +237,13 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
     out = CliRunner().invoke(main, ["worker", "-c", str(plain)])
     assert out.exit_code == 2 and "no `dispatch.worker` section" in out.output
+
+
+def test_dispatch_sync_from_code_without_an_event_loop(openai_up, redis_prefix, worker_processes, monkeypatch):
+    import tierwise.dispatch
+
+    openai_up.default = echo()
+    monkeypatch.setenv("TIERWISE_PREFIX", redis_prefix)
+    monkeypatch.setenv("TIERWISE_TENANT", "acme")
+    worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="box-1"), "w").wait_ready()
+    assert tierwise.dispatch.dispatch_sync("classify", "from a script", timeout=10).text == "echo:from a script"
