@@ -11,6 +11,7 @@ import time
 import orjson
 import pytest
 import redis.asyncio as aredis
+import yaml
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
 from tierwise.dispatch.client import Dispatcher
@@ -38,6 +39,15 @@ async def test_round_trip_presence_and_capacity(openai_up, redis_prefix, tmp_pat
         assert [x["id"] for x in shown] == ["acme:box-1"]
         assert shown[0]["capabilities"] == ["classify"] and shown[0]["locality"] == "local"
         assert shown[0]["capacity"] == 2 and 0 < shown[0]["ttl"] <= 1
+        from click.testing import CliRunner
+
+        from tierwise.cli import main
+
+        (tmp_path / "w.yaml").write_text(yaml.safe_dump(cfg))
+        listed = await asyncio.to_thread(CliRunner().invoke, main, ["worker", "-c", str(tmp_path / "w.yaml"),
+                                                                     "--list"])  # its own event loop
+        rec = orjson.loads(listed.output.splitlines()[0])
+        assert (rec["id"], rec["tenant"], rec["capacity"], rec["models"]) == ("box-1", "acme", 2, ["small"])
         results = await asyncio.gather(*[d.dispatch("classify", f"task {i}") for i in range(10)])
         assert [r.text for r in results] == [f"echo:task {i}" for i in range(10)]
         assert {r.worker for r in results} == {"box-1"} and {r.locality for r in results} == {"local"}
@@ -221,7 +231,6 @@ async def test_no_secret_in_results_or_worker_errors(openai_up, redis_prefix, tm
 
 
 def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_path):
-    import yaml
     from click.testing import CliRunner
 
     from tierwise.cli import main

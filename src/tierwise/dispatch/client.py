@@ -305,10 +305,13 @@ class Dispatcher:
             if task_id in self._recent:
                 self.duplicates += 1
             return
+        raw = f.get(b"r", b"")
         try:
-            r = orjson.loads(f.get(b"r", b""))
-        except orjson.JSONDecodeError:
-            r = {"ok": False, "error": {"status": 502, "message": "the worker's result is not JSON"}}
+            if len(raw) > 2 * self.cfg.max_payload_bytes:  # results come from Redis: untrusted, bounded
+                raise ValueError
+            r = orjson.loads(raw)
+        except (orjson.JSONDecodeError, ValueError):
+            r = {"ok": False, "error": {"status": 502, "message": "the worker's result is not JSON or too large"}}
         w.future.set_result(r if isinstance(r, dict) else {"ok": False})
         self._recent[task_id] = None
         if len(self._recent) > RECENT:
