@@ -256,3 +256,41 @@ def test_dispatch_sync_from_code_without_an_event_loop(openai_up, redis_prefix, 
     monkeypatch.setenv("TIERWISE_TENANT", "acme")
     worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="box-1"), "w").wait_ready()
     assert tierwise.dispatch.dispatch_sync("classify", "from a script", timeout=10).text == "echo:from a script"
+
+
+async def test_reclaim_finds_a_dead_workers_task_deep_in_the_pending_list(openai_up, redis_prefix, tmp_path):
+    """XAUTOCLAIM looks at 10 pending entries per task it may claim: with one free slot and a long
+    pending list of live tasks ahead, the dead worker's task is only found by carrying the scan on."""
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    stream = keys.stream("any", "classify", "normal")
+    reply = keys.results("tester")
+    r = aredis.from_url(REDIS_URL)
+    await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    body = orjson.dumps({"messages": [{"role": "user", "content": "orphan"}]})
+    for i in range(30):
+        await r.xadd(stream, {"id": f"live-{i}", "reply": reply, "p": body})
+    await r.xadd(stream, {"id": "orphan", "reply": reply, "p": body})
+    live = [e[0] for e in (await r.xreadgroup(GROUP, "live", {stream: ">"}, count=30))[0][1]]
+    await r.xreadgroup(GROUP, "dead", {stream: ">"}, count=1)  # then it dies
+    stop = asyncio.Event()
+
+    async def keep_fresh() -> None:  # the live worker renews its claims, as a real one does
+        while not stop.is_set():
+            await r.xclaim(stream, GROUP, "live", 0, live, justid=True)
+            await asyncio.sleep(0.1)
+
+    fresh = asyncio.create_task(keep_fresh())
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
+    try:
+        async with running_worker(cfg, tmp_path) as w:
+            deadline = time.monotonic() + 15
+            while not await r.xlen(reply):
+                assert time.monotonic() < deadline, "the orphaned task was never re-claimed"
+                await asyncio.sleep(0.1)
+            (_, fields), = await r.xrange(reply)
+            assert fields[b"id"] == b"orphan" and w.stats["reclaimed"] == 1
+    finally:
+        stop.set()
+        await fresh
+        await r.aclose()

@@ -65,27 +65,35 @@ return take(0, #KEYS / 2, ARGV[1], ARGV[2], tonumber(ARGV[3]))
 """
 
 # KEYS: the streams a worker reads, highest priority first
-# ARGV: group, consumer, min idle ms, how many at most
-# -> {{stream index, entry id, {field, value, ...}, deliveries}, ...}
+# ARGV: group, consumer, min idle ms, how many at most, then the scan cursor of each stream
+# -> {{{stream index, entry id, {field, value, ...}, deliveries}, ...}, {next cursor of each stream}}
+# XAUTOCLAIM looks at COUNT x 10 pending entries per call: the cursors carry the scan over the
+# whole pending list across calls, so a dead worker's tasks deep in it are found too.
 RECLAIM = """
 local want = tonumber(ARGV[4])
 local out = {}
+local cursors = {}
 for i = 1, #KEYS do
-  if want <= 0 then break end
-  local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', want)
-  if type(r) == 'table' and not r.err then
-    for _, e in ipairs(r[2]) do
-      if e[2] then
-        local p = redis.call('XPENDING', KEYS[i], ARGV[1], e[1], e[1], 1)
-        local n = 1
-        if p[1] then n = p[1][4] end
-        out[#out + 1] = {i, e[1], e[2], n}
-        want = want - 1
+  cursors[i] = ARGV[4 + i]
+  if want > 0 then
+    local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4 + i], 'COUNT', want)
+    if type(r) == 'table' and not r.err then
+      cursors[i] = r[1]
+      for _, e in ipairs(r[2]) do
+        if e[2] then
+          local p = redis.call('XPENDING', KEYS[i], ARGV[1], e[1], e[1], 1)
+          local n = 1
+          if p[1] then n = p[1][4] end
+          out[#out + 1] = {i, e[1], e[2], n}
+          want = want - 1
+        end
       end
+    else
+      cursors[i] = '0-0'
     end
   end
 end
-return out
+return {out, cursors}
 """
 
 # KEYS: stream, done mark, caller's result stream, then (optionally) TAKE's keys

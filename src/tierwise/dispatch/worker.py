@@ -206,6 +206,7 @@ class Worker:
     async def _reclaim_loop(self) -> None:
         assert self.scripts is not None
         keys = [s for s, _ in self.streams]
+        cursors: list[Any] = ["0-0"] * len(keys)
         every = self.d.visibility_timeout / 2
         while not self._stopping:
             await asyncio.sleep(every)
@@ -213,9 +214,10 @@ class Worker:
             if free <= 0:
                 continue
             try:
-                got = await self.scripts.reclaim(keys=keys, args=[GROUP, self.id,
-                                                                  int(self.d.visibility_timeout * 1000), free])
+                got, cursors = await self.scripts.reclaim(
+                    keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, *cursors])
             except REDIS_ANY:
+                cursors = ["0-0"] * len(keys)
                 continue
             for idx, entry_id, fields, deliveries in got:
                 self.stats["reclaimed"] += 1
