@@ -116,3 +116,33 @@ async def test_ensembles_on_both_sides_of_the_wire(gateway, openai_up, anthropic
     finally:
         await client.close()
         g.stop()
+
+
+async def test_a_gated_capability_waits_for_its_approval_before_dispatch(gateway, openai_up, anthropic_up,
+                                                                         redis_prefix, tmp_path):
+    """The capability route calls the gateway's approval gate (tierwise.dispatch.approvals) with
+    kind="capability" before publishing: a rejection is the client's error and nothing is dispatched."""
+    from tierwise.errors import PermissionDenied
+
+    calls: list[tuple[str, str]] = []
+
+    class Gate:
+        async def gate_request(self, req, ctx, name, gone, *, kind="route"):
+            calls.append((kind, name))
+            if "deploy" in req.messages[-1].text():
+                raise PermissionDenied("approval rejected by admin:TEST (not now)")
+
+    openai_up.default = echo()
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
+                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10})
+    g = gateway(cfg)
+    g.gateway.approvals = Gate()
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    async with running_worker(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1"), tmp_path / "w"):
+        r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "ok?"}])
+        assert r.choices[0].message.content == "echo:ok?"
+        with pytest.raises(openai.PermissionDeniedError, match="approval rejected"):
+            await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "deploy"}])
+    await client.close()
+    assert calls == [("capability", "classify"), ("capability", "classify")]
+    assert len(openai_up.requests) == 1  # the rejected one never reached a worker
