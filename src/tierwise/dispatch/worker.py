@@ -170,12 +170,14 @@ class Worker:
 
     async def _drain(self) -> None:
         """Let running tasks finish (up to the visibility timeout; after it others may take them)."""
-        if self.running:
-            tasks = [t for t, _ in self.running.values()]
-            _, pending = await asyncio.wait(tasks, timeout=self.d.visibility_timeout)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        deadline = time.monotonic() + self.d.visibility_timeout
+        while self.running and time.monotonic() < deadline:  # (a finishing task may start one it took)
+            await asyncio.wait([t for t, _ in self.running.values()], timeout=deadline - time.monotonic(),
+                               return_when=asyncio.FIRST_COMPLETED)
+        left = [t for t, _ in self.running.values()]
+        for t in left:
+            t.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     # ------------------------------------------------------------------ loops
 
