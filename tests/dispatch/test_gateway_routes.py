@@ -118,31 +118,33 @@ async def test_ensembles_on_both_sides_of_the_wire(gateway, openai_up, anthropic
         g.stop()
 
 
-async def test_a_gated_capability_waits_for_its_approval_before_dispatch(gateway, openai_up, anthropic_up,
-                                                                         redis_prefix, tmp_path):
-    """The capability route calls the gateway's approval gate (tierwise.dispatch.approvals) with
-    kind="capability" before publishing: a rejection is the client's error and nothing is dispatched."""
-    from tierwise.errors import PermissionDenied
+async def test_a_gated_capability_waits_for_approval_before_it_is_dispatched(gateway, openai_up, anthropic_up,
+                                                                             redis_prefix, tmp_path, monkeypatch):
+    import asyncio
 
-    calls: list[tuple[str, str]] = []
+    from tests.approvals.conftest import ADMIN, decide, wait_pending
 
-    class Gate:
-        async def gate_request(self, req, ctx, name, gone, *, kind="route"):
-            calls.append((kind, name))
-            if "deploy" in req.messages[-1].text():
-                raise PermissionDenied("approval rejected by admin:TEST (not now)")
-
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
     openai_up.default = echo()
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
-                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10})
+                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10},
+                          approvals={"capabilities": {"classify": {"timeout": "30s"}}})
+    cfg["server"]["admin_keys_env"] = ["TW_ADMIN"]
     g = gateway(cfg)
-    g.gateway.approvals = Gate()
     client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
     async with running_worker(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1"), tmp_path / "w"):
-        r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "ok?"}])
-        assert r.choices[0].message.content == "echo:ok?"
-        with pytest.raises(openai.PermissionDeniedError, match="approval rejected"):
-            await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "deploy"}])
+        asked = asyncio.ensure_future(client.chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "classify this"}]))
+        (p,) = await asyncio.to_thread(wait_pending, g.url)
+        assert p["kind"] == "capability" and not openai_up.requests  # held before the worker saw it
+        assert (await asyncio.to_thread(decide, g.url, p["id"], "approve")).status_code == 200
+        assert (await asyncio.wait_for(asked, 30)).choices[0].message.content == "echo:classify this"
+        refused = asyncio.ensure_future(client.chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "and this"}]))
+        (p,) = await asyncio.to_thread(wait_pending, g.url)
+        assert (await asyncio.to_thread(decide, g.url, p["id"], "reject", "not today")).status_code == 200
+        with pytest.raises(openai.APIStatusError) as e:
+            await asyncio.wait_for(refused, 30)
+        assert e.value.status_code == 403 and "not today" in str(e.value)
     await client.close()
-    assert calls == [("capability", "classify"), ("capability", "classify")]
-    assert len(openai_up.requests) == 1  # the rejected one never reached a worker
+    assert len(openai_up.requests) == 1  # only the approved task reached the worker's model

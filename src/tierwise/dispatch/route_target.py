@@ -60,7 +60,7 @@ class CapabilityTarget:
         body = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "model")}
         approvals = getattr(self.gateway, "approvals", None)  # approval gates (docs/distributed.md, approvals)
         if approvals is not None and hasattr(approvals, "gate_request"):
-            await approvals.gate_request(req, ctx, self.cfg.capability, None, kind="capability")
+            await approvals.gate_request(req, ctx, self.cfg.capability, ctx.notes.get("client_gone"), kind="capability")
         local_only = self.cfg.local_only
         why = None if local_only else self._must_stay_local(req, ctx)
         if why is not None:
