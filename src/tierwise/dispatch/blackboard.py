@@ -91,7 +91,7 @@ class Blackboard:
         self.redis_url = redis_url
         self.peers: dict[str, PeerView] = {}
         self.replicas = 0  # other live replicas seen at the last exchange
-        self.refreshes = 0  # exchanges attempted (tests and `snapshot` read it)
+        self.exchanges = 0  # exchanges finished, with Redis or failed (tests wait on it)
         self.degraded: str | None = None  # why the view is this replica's own only, when Redis is away
         self._transport: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -209,7 +209,12 @@ class Blackboard:
 
     async def exchange(self) -> None:
         """Publish this replica's statistics and take the others'; never raises (Redis away: own view only)."""
-        self.refreshes += 1
+        try:
+            await self._exchange_once()
+        finally:
+            self.exchanges += 1
+
+    async def _exchange_once(self) -> None:
         try:
             now_ms, entries = await asyncio.wait_for(
                 self._transport.exchange(self.replica_id, self.payload(), int(self.cfg.ttl_s * 1000)),
