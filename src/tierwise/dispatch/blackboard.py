@@ -122,17 +122,20 @@ class Blackboard:
         if own is not None and own.samples:
             v = own.value(stat)
             if v is not None:
-                w, sw = float(own.samples), own.samples * v
+                w = own.weight(time.monotonic(), self.cfg.half_life_s)
+                sw = w * v
         if peer is not None and peer.weights[stat] > 0:
             w += peer.weights[stat]
             sw += peer.sums[stat]
         return sw / w if w > 0 else None
 
     def samples(self, model: str) -> float:
-        """Recent calls behind `model`'s merged statistics (this replica's plus the peers' weights)."""
+        """Recent calls behind `model`'s merged statistics (this replica's plus the peers', each
+        discounted by its age: see LiveStats.weight)."""
         own = self.own.get(model)
         peer = self.peers.get(model)
-        return (own.samples if own is not None else 0) + (peer.weights["latency_ms"] if peer is not None else 0.0)
+        mine = own.weight(time.monotonic(), self.cfg.half_life_s) if own is not None else 0.0
+        return mine + (peer.weights["latency_ms"] if peer is not None else 0.0)
 
     def snapshot(self) -> dict[str, Any]:
         """The merged view of every model, for the admin API, the dashboard and `tierwise top`."""
@@ -195,7 +198,7 @@ class Blackboard:
         now = time.monotonic()
         models: dict[str, Any] = {}
         for name, st in self.own.items():
-            e: dict[str, Any] = {"w": st.samples, "latency_ms": st.latency, "latency_p50_ms": st.p50(),
+            e: dict[str, Any] = {"w": st.weight(now, self.cfg.half_life_s), "latency_ms": st.latency, "latency_p50_ms": st.p50(),
                                  "ttft_ms": st.ttft, "error_rate": st.errors, "in_flight": st.in_flight,
                                  "queue_depth": st.queue_depth}
             b = st.breaker
