@@ -118,16 +118,15 @@ class Blackboard:
             return max(mine, peer.breaker_open) if peer is not None else mine
         if stat not in AVERAGED:
             raise KeyError(f"unknown statistic {stat!r} (known: {', '.join(NAMES)})")
-        w = sw = 0.0
-        if own is not None and own.samples:
-            v = own.value(stat)
-            if v is not None:
-                w = own.weight(time.monotonic(), self.cfg.half_life_s)
-                sw = w * v
-        if peer is not None and peer.weights[stat] > 0:
-            w += peer.weights[stat]
-            sw += peer.sums[stat]
-        return sw / w if w > 0 else None
+        v = own.value(stat) if own is not None else None
+        if peer is None or peer.weights[stat] <= 0:  # nothing to merge with (always, on a single node)
+            return v
+        w, sw = peer.weights[stat], peer.sums[stat]
+        if v is not None and own is not None:
+            mine = own.weight(time.monotonic(), self.cfg.half_life_s)
+            w += mine
+            sw += mine * v
+        return sw / w
 
     def samples(self, model: str) -> float:
         """Recent calls behind `model`'s merged statistics (this replica's plus the peers', each

@@ -92,9 +92,10 @@ class Dynamic:
 
     def _shift_reading(self) -> th.Reading | None:
         board: Any = self.board
-        for stat, side, limit in self.shift:
-            for m in self.watch:
-                if stat in _SAMPLED and board.samples(m) < self.min_samples:
+        for m in self.watch:
+            enough = board.samples(m) >= self.min_samples
+            for stat, side, limit in self.shift:
+                if not enough and stat in _SAMPLED:
                     continue
                 v = board.value(m, stat)
                 if th.holds(v, side, limit):
