@@ -106,8 +106,6 @@ class Blackboard:
 
     def value(self, model: str, stat: str) -> float | None:
         """`stat` of `model` over every live replica; None when no replica has a sample of it."""
-        if not self._started and self.redis_url is not None:
-            self._start_soon()
         own = self.own.get(model)
         peer = self.peers.get(model)
         if stat in SUMMED:
@@ -157,8 +155,15 @@ class Blackboard:
         await self.exchange()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
 
-    def _start_soon(self) -> None:
-        """Used as a library, nobody may call `start`: the first read starts the exchange (in the background)."""
+    @property
+    def idle(self) -> bool:
+        """Shared, but not exchanging yet (nobody called `start`)."""
+        return not self._started and self.redis_url is not None
+
+    def start_soon(self) -> None:
+        """Start the exchange in the background, from inside a running event loop: a gateway used
+        as a library, or inside a worker, has no server start-up to call `start` (Gateway.context
+        calls this on the first request)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
