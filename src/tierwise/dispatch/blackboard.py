@@ -194,7 +194,10 @@ class Blackboard:
         interval = self.cfg.publish_interval_ms / 1000
         while not self._closed:
             await asyncio.sleep(interval)
-            await self.exchange()
+            try:
+                await self.exchange()
+            except Exception:  # a bug must not end the exchange for the life of the process
+                log.exception("blackboard: exchange failed")
 
     # ------------------------------------------------------------------ publishing
 
@@ -202,9 +205,9 @@ class Blackboard:
         now = time.monotonic()
         models: dict[str, Any] = {}
         for name, st in self.own.items():
-            e: dict[str, Any] = {"w": st.weight(now, self.cfg.half_life_s), "latency_ms": st.latency, "latency_p50_ms": st.p50(),
-                                 "ttft_ms": st.ttft, "error_rate": st.errors, "in_flight": st.in_flight,
-                                 "queue_depth": st.queue_depth}
+            e: dict[str, Any] = {"w": st.weight(now, self.cfg.half_life_s), "latency_ms": st.latency,
+                                 "latency_p50_ms": st.p50(), "ttft_ms": st.ttft, "error_rate": st.errors,
+                                 "in_flight": st.in_flight, "queue_depth": st.queue_depth}
             b = st.breaker
             if b is not None:
                 e["breaker_open"] = b.opened_at is not None
