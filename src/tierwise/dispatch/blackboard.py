@@ -91,7 +91,7 @@ class Blackboard:
         self.redis_url = redis_url
         self.peers: dict[str, PeerView] = {}
         self.replicas = 0  # other live replicas seen at the last exchange
-        self.refreshes = 0  # exchanges attempted (tests and `snapshot` read it)
+        self.exchanges = 0  # exchanges finished, with Redis or failed (tests wait on it)
         self.degraded: str | None = None  # why the view is this replica's own only, when Redis is away
         self._transport: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -106,8 +106,6 @@ class Blackboard:
 
     def value(self, model: str, stat: str) -> float | None:
         """`stat` of `model` over every live replica; None when no replica has a sample of it."""
-        if not self._started and self.redis_url is not None:
-            self._start_soon()
         own = self.own.get(model)
         peer = self.peers.get(model)
         if stat in SUMMED:
@@ -118,21 +116,23 @@ class Blackboard:
             return max(mine, peer.breaker_open) if peer is not None else mine
         if stat not in AVERAGED:
             raise KeyError(f"unknown statistic {stat!r} (known: {', '.join(NAMES)})")
-        w = sw = 0.0
-        if own is not None and own.samples:
-            v = own.value(stat)
-            if v is not None:
-                w, sw = float(own.samples), own.samples * v
-        if peer is not None and peer.weights[stat] > 0:
-            w += peer.weights[stat]
-            sw += peer.sums[stat]
-        return sw / w if w > 0 else None
+        v = own.value(stat) if own is not None else None
+        if peer is None or peer.weights[stat] <= 0:  # nothing to merge with (always, on a single node)
+            return v
+        w, sw = peer.weights[stat], peer.sums[stat]
+        if v is not None and own is not None:
+            mine = own.weight(time.monotonic(), self.cfg.half_life_s)
+            w += mine
+            sw += mine * v
+        return sw / w
 
     def samples(self, model: str) -> float:
-        """Recent calls behind `model`'s merged statistics (this replica's plus the peers' weights)."""
+        """Recent calls behind `model`'s merged statistics (this replica's plus the peers', each
+        discounted by its age: see LiveStats.weight)."""
         own = self.own.get(model)
         peer = self.peers.get(model)
-        return (own.samples if own is not None else 0) + (peer.weights["latency_ms"] if peer is not None else 0.0)
+        mine = own.weight(time.monotonic(), self.cfg.half_life_s) if own is not None else 0.0
+        return mine + (peer.weights["latency_ms"] if peer is not None else 0.0)
 
     def snapshot(self) -> dict[str, Any]:
         """The merged view of every model, for the admin API, the dashboard and `tierwise top`."""
@@ -155,8 +155,15 @@ class Blackboard:
         await self.exchange()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
 
-    def _start_soon(self) -> None:
-        """Used as a library, nobody may call `start`: the first read starts the exchange (in the background)."""
+    @property
+    def idle(self) -> bool:
+        """Shared, but not exchanging yet (nobody called `start`)."""
+        return not self._started and self.redis_url is not None
+
+    def start_soon(self) -> None:
+        """Start the exchange in the background, from inside a running event loop: a gateway used
+        as a library, or inside a worker, has no server start-up to call `start` (Gateway.context
+        calls this on the first request)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -187,7 +194,10 @@ class Blackboard:
         interval = self.cfg.publish_interval_ms / 1000
         while not self._closed:
             await asyncio.sleep(interval)
-            await self.exchange()
+            try:
+                await self.exchange()
+            except Exception:  # a bug must not end the exchange for the life of the process
+                log.exception("blackboard: exchange failed")
 
     # ------------------------------------------------------------------ publishing
 
@@ -195,9 +205,9 @@ class Blackboard:
         now = time.monotonic()
         models: dict[str, Any] = {}
         for name, st in self.own.items():
-            e: dict[str, Any] = {"w": st.samples, "latency_ms": st.latency, "latency_p50_ms": st.p50(),
-                                 "ttft_ms": st.ttft, "error_rate": st.errors, "in_flight": st.in_flight,
-                                 "queue_depth": st.queue_depth}
+            e: dict[str, Any] = {"w": st.weight(now, self.cfg.half_life_s), "latency_ms": st.latency,
+                                 "latency_p50_ms": st.p50(), "ttft_ms": st.ttft, "error_rate": st.errors,
+                                 "in_flight": st.in_flight, "queue_depth": st.queue_depth}
             b = st.breaker
             if b is not None:
                 e["breaker_open"] = b.opened_at is not None
@@ -209,7 +219,12 @@ class Blackboard:
 
     async def exchange(self) -> None:
         """Publish this replica's statistics and take the others'; never raises (Redis away: own view only)."""
-        self.refreshes += 1
+        try:
+            await self._exchange_once()
+        finally:
+            self.exchanges += 1
+
+    async def _exchange_once(self) -> None:
         try:
             now_ms, entries = await asyncio.wait_for(
                 self._transport.exchange(self.replica_id, self.payload(), int(self.cfg.ttl_s * 1000)),

@@ -77,8 +77,18 @@ class LiveStats:
 
     @property
     def samples(self) -> int:
-        """How much this replica's view weighs when merged with others (the recent calls it saw)."""
+        """The recent calls behind these statistics (at most `window`)."""
         return len(self.recent)
+
+    def weight(self, now: float, half_life: float) -> float:
+        """How much this replica's view weighs when merged with others': its recent calls, halved
+        for every `half_life` seconds since the last one — a replica that stopped calling a model
+        an hour ago must not outvote one that calls it now."""
+        n = len(self.recent)
+        if not n:
+            return 0.0
+        age = now - self.last_at
+        return n * 0.5 ** (age / half_life) if age > 0 else float(n)
 
     def p50(self) -> float | None:
         if self._p50_at != self.count:
