@@ -3,7 +3,7 @@
 - A local model that streams slowly but starts at once does not trip `ttft_ms_above`; one that
   is slow to start does (Anthropic SDK, streaming).
 - A worker (anything with a `Blackboard` of its own, as `tierwise worker` will have) publishes the
-  queue depth of its model; a gateway replica reads it summed and a `dynamic` route shifts on
+  queue depth of its model; a gateway replica reads it (the largest report) and a `dynamic` route shifts on
   `queue_depth_above`.
 """
 

@@ -5,7 +5,8 @@ blackboard reads them and, when a Redis is configured, publishes them every
 `publish_interval_ms` from a background task and takes back the other replicas' (one round
 trip, tierwise.dispatch.blackboard_redis). A policy's read (`value`) merges this replica's live
 numbers with the other replicas' last published ones — averages weighted by the calls each
-replica saw recently, in-flight calls and queue depths summed, a breaker open if it is open
+replica saw recently, in-flight calls summed, the largest queue depth (workers of a capability see
+the same shared queue), a breaker open if it is open
 anywhere — without awaiting anything: the request path never waits on Redis.
 
 Redis unreachable: the merged view falls back to this replica's own statistics, with a loud
@@ -35,7 +36,10 @@ from tierwise.providers.live_stats import NAMES, LiveStats
 log = logging.getLogger("tierwise.blackboard")
 
 AVERAGED = ("latency_ms", "latency_p50_ms", "ttft_ms", "error_rate")
-SUMMED = ("in_flight", "queue_depth")
+SUMMED = ("in_flight",)
+# Tasks wait in the shared capability streams, so every worker of a capability sees the same backlog:
+# the largest report is the depth (a sum would count one queue once per worker).
+MAXED = ("queue_depth",)
 MAX_MODELS = 1000  # models read from one peer's entry at most
 MAX_ENTRY = 1 << 20  # bytes of one peer's entry at most
 
@@ -47,12 +51,13 @@ def default_replica_id() -> str:
 class PeerView:
     """The other replicas' statistics of one model, pre-summed at refresh so a read is a few operations."""
 
-    __slots__ = ("weights", "sums", "totals", "breaker_open", "breaker_change")
+    __slots__ = ("weights", "sums", "totals", "highest", "breaker_open", "breaker_change")
 
     def __init__(self) -> None:
         self.weights = dict.fromkeys(AVERAGED, 0.0)
         self.sums = dict.fromkeys(AVERAGED, 0.0)
         self.totals = dict.fromkeys(SUMMED, 0.0)
+        self.highest = dict.fromkeys(MAXED, 0.0)
         self.breaker_open = 0.0
         # The newest breaker change among the peers: (Redis time ms, opened?, cooldown left s).
         self.breaker_change: tuple[float, bool, float] | None = None
@@ -67,6 +72,8 @@ class PeerView:
                     self.sums[stat] += w * v
         for stat in SUMMED:
             self.totals[stat] += max(0.0, _num(e.get(stat)) or 0.0)
+        for stat in MAXED:
+            self.highest[stat] = max(self.highest[stat], _num(e.get(stat)) or 0.0)
         is_open = bool(e.get("breaker_open"))
         self.breaker_open = max(self.breaker_open, 1.0 if is_open else 0.0)
         age = _num(e.get("breaker_age_ms"))
@@ -111,6 +118,9 @@ class Blackboard:
         if stat in SUMMED:
             v = own.value(stat) if own is not None else 0.0
             return (v or 0.0) + (peer.totals[stat] if peer is not None else 0.0)
+        if stat in MAXED:
+            v = own.value(stat) if own is not None else 0.0
+            return max(v or 0.0, peer.highest[stat] if peer is not None else 0.0)
         if stat == "breaker_open":
             mine = own.breaker_open() if own is not None else 0.0
             return max(mine, peer.breaker_open) if peer is not None else mine
@@ -286,7 +296,7 @@ class Blackboard:
 
 
 def redis_url_of(cfg: Any) -> str | None:
-    """The blackboard's Redis: its own `redis_url`, else the one budgets or the cache already share."""
+    """The blackboard's Redis: its own `redis_url`, else the one budgets, the cache or dispatch already use."""
     bb: BlackboardConfig = cfg.blackboard
     if bb.redis_url:
         return bb.redis_url
@@ -294,6 +304,8 @@ def redis_url_of(cfg: Any) -> str | None:
         return str(cfg.budgets.store.redis_url)
     if cfg.cache.enabled and cfg.cache.backend == "redis":
         return str(cfg.cache.redis_url)
+    if cfg.dispatch is not None:  # a worker, or a gateway that dispatches to workers
+        return str(cfg.dispatch.redis_url)
     return None
 
 

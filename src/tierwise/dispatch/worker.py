@@ -243,6 +243,31 @@ class Worker:
         assert self.presence is not None
         await self.presence.beat(in_flight=len(self.running), status="draining" if self._stopping else "online",
                                  done=self.stats["done"])
+        board = getattr(self.gateway, "blackboard", None)
+        if board is not None:
+            await self._publish_backlog(board)
+
+    async def _publish_backlog(self, board: Any) -> None:
+        """Each served model's queue depth on the blackboard: the tasks waiting (not yet taken) in the
+        queues of the capabilities it backs, so a gateway's `dynamic` route can shift on a backlog."""
+        pipe = self.client.pipeline(transaction=False)
+        for stream, _ in self.streams:
+            pipe.xlen(stream)
+            pipe.xpending(stream, GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+        depth: dict[str, int] = {}
+        for i, (_, cap) in enumerate(self.streams):
+            length, pending = replies[2 * i], replies[2 * i + 1]
+            if isinstance(length, Exception):
+                continue
+            taken = pending.get("pending", 0) if isinstance(pending, dict) else 0
+            for m in self.runner.models(cap):
+                depth[m] = depth.get(m, 0) + max(0, int(length) - int(taken or 0))
+        for m, n in depth.items():
+            st = board.own.get(m)
+            if st is not None:
+                st.queue_depth = n
+        board.start_soon()
 
     async def _keep_claims(self) -> None:
         if not self.running:

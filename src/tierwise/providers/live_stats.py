@@ -20,7 +20,7 @@ NAMES: dict[str, str] = {
     "ttft_ms": "EWMA of the time to the first token (ms; a whole answer's latency when not streamed)",
     "error_rate": "EWMA of failed calls (0..1; only failures that count against the deployment)",
     "in_flight": "calls under way now (summed over replicas)",
-    "queue_depth": "tasks waiting for this model (set by workers; summed over replicas)",
+    "queue_depth": "tasks waiting in the capability queues this model serves (set by workers; the largest report)",
     "breaker_open": "1 while the circuit breaker is open or half-open, else 0",
 }
 
