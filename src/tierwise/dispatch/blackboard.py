@@ -99,6 +99,7 @@ class Blackboard:
         self.peers: dict[str, PeerView] = {}
         self.replicas = 0  # other live replicas seen at the last exchange
         self.exchanges = 0  # exchanges finished, with Redis or failed (tests wait on it)
+        self.shared = 0  # of those, the ones that reached Redis
         self.degraded: str | None = None  # why the view is this replica's own only, when Redis is away
         self._transport: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -245,6 +246,7 @@ class Blackboard:
             self._lost(e)
             return
         self._offset_ms = now_ms - time.monotonic() * 1000
+        self.shared += 1
         peers: dict[str, PeerView] = {}
         for rid, at_ms, body in entries:
             if len(body) > MAX_ENTRY:
