@@ -97,7 +97,8 @@ class GroupRecognizer:
             word = _WORDS[i]
             if (word in _CAPITAL_ONLY or word[:-1] in _CAPITAL_ONLY) and not text[a].isupper():
                 continue
-            yield Finding("NRP", a, b - 2, 0.6, self.name)
+            # above NER (0.7): the word itself is certain; NER often labels it a place or an organisation
+            yield Finding("NRP", a, b - 2, 0.75, self.name)
 
 
 def pre_hits(pre: Prescan) -> list[tuple[int, int, int]]:
