@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tierwise.canonical import (
+    ImageBlock,
     OtherBlock,
     Request,
     Response,
@@ -160,10 +161,16 @@ def _block_texts(b: Any) -> Iterator[str]:
         yield b.thinking
     elif isinstance(b, OtherBlock):
         yield from _json_strings(b.raw)
+    elif isinstance(b, ImageBlock) and b.url and not b.url.startswith("data:"):
+        # Not rewritten (a URL with a placeholder in it would point nowhere): scanned so that a
+        # value in an image's address (`.../jane.doe@example.com/card.png`) is found, and the
+        # leak check on the outgoing body then refuses the remote call (fails closed).
+        yield b.url
 
 
 def request_texts(req: Request) -> Iterator[str]:
-    """Every text of `req` that redaction rewrites, plus the fields without a canonical slot (`extra`)."""
+    """Every text of `req` that redaction rewrites, image URLs, and the fields without a canonical
+    slot (`extra`)."""
     for sb in req.system:
         yield sb.text
     for m in req.messages:
