@@ -34,7 +34,7 @@ _AFTER = 28  # characters after a cluster a match may end at (check letters, `ex
 class Prescan:
     """Per-text facts several recognizers need, each computed at most once."""
 
-    __slots__ = ("text", "windows", "_digit_runs", "_lower", "lower_exact", "_latin1", "_mask")
+    __slots__ = ("text", "windows", "_digit_runs", "_lower", "lower_exact", "_latin1", "_mask", "claimed")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -52,6 +52,10 @@ class Prescan:
         self.lower_exact = True  # False once `lower` found that lower-casing changes lengths
         self._latin1: bytes | None = None
         self._mask: str | None = None
+        # (start, end, score) of what earlier recognizers found (the detector fills it): a finding
+        # that would overlap a higher-scored one loses anyway, so a recognizer may skip its costly
+        # checks there (phone validation where a card, an IBAN, an SSN or an IP already is).
+        self.claimed: list[tuple[int, int, float]] = []
 
     @property
     def digit_runs(self) -> list[tuple[int, int]]:
@@ -100,6 +104,11 @@ class Prescan:
                 out.append((i, e))
             i = t.find(key, e)
         return out
+
+
+    def claimed_above(self, start: int, end: int, score: float) -> bool:
+        """Whether a finding scored above `score` overlaps start..end."""
+        return any(a < end and start < b and sc > score for a, b, sc in self.claimed)
 
 
 def class_table(chars: str) -> bytes:
