@@ -69,6 +69,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
+from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.policy import PolicyTable, Verdict, decide
 from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
@@ -220,6 +221,7 @@ class Boundary:
                                   path=f"privacy.routes.{r}")
         self.table = PolicyTable(cfg)
         self.scan: Callable[[str], list[Any]] = detector or _detector_for(cfg)
+        self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
         self.protected = self.table.protected_entities()
         m = cfg.mapping
         key = None
@@ -239,10 +241,18 @@ class Boundary:
         self._conv_secret = hashlib.sha256(b"tierwise-conversation" + (key or os.urandom(32))).digest()
 
     def attach(self, deployments: dict[str, Deployment]) -> None:
-        """Put the boundary in front of every remote deployment."""
+        """Put the boundary in front of every remote deployment (and find the local detector model)."""
         for d in deployments.values():
             if d.locality == "remote":
                 d.privacy = self
+        lc = self.cfg.llm_detector
+        if lc.enabled:
+            dep = deployments.get(lc.model or "")
+            if dep is None or dep.locality != "local":
+                raise ConfigError(f"{lc.model!r} is not a deployment with locality: local (the detector model must "
+                                  "not be remote)", path="privacy.llm_detector.model")
+            wanted = frozenset().union(*self.table.class_entities.values())
+            self.llm = LlmDetector(lc, dep, wanted)
 
     def close(self) -> None:
         self.store.close()
@@ -261,7 +271,7 @@ class Boundary:
 
     # ------------------------------------------------------------------ the two seams
 
-    async def _prescan(self, g: Guard, req: Request) -> None:
+    async def _prescan(self, g: Guard, req: Request, ctx: Context) -> None:
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
         memo = g._memo
@@ -274,17 +284,42 @@ class Boundary:
                 await asyncio.to_thread(g.scan_request, req)
             except DetectionFailed:
                 pass  # `outgoing` scans again, fails again, and refuses the call
+        if self.llm is not None:
+            await self._ask_llm(g, req, ctx)
+
+    async def _ask_llm(self, g: Guard, req: Request, ctx: Context) -> None:
+        """Add the local model's findings to the memo of each text (once per text and guard); if
+        it fails, mark the texts so that `outgoing` refuses the call (fails closed)."""
+        from tierwise.privacy.detect import resolve_overlaps
+
+        assert self.llm is not None
+        texts = [t for t in dict.fromkeys(request_texts(req)) if t and t not in g._llm_done]
+        if not texts:
+            return
+        try:
+            extra = await self.llm.find(texts, ctx)
+        except LlmDetectionFailed:
+            g._llm_failed.update(texts)
+            return
+        for t in texts:
+            g._llm_done.add(t)
+            if t in extra:
+                try:
+                    base = g.findings(t)
+                except DetectionFailed:
+                    continue  # `outgoing` refuses
+                g._memo[t] = resolve_overlaps([*base, *extra[t]])
 
     async def complete(self, dep: Deployment, req: Request, ctx: Context) -> Response:
         g = self.guard(ctx)
-        await self._prescan(g, req)
+        await self._prescan(g, req, ctx)
         out, p, check = g.outgoing(dep, req, ctx)
         resp = await dep.complete(out, ctx, check)
         return restore_response(resp, p) if p is not None else resp
 
     async def stream(self, dep: Deployment, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         g = self.guard(ctx)
-        await self._prescan(g, req)
+        await self._prescan(g, req, ctx)
         out, p, check = g.outgoing(dep, req, ctx)
         it = await dep.stream(out, ctx, check)
         if p is None:
@@ -360,7 +395,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted")
+                 "_redacted", "_llm_done", "_llm_failed")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -375,11 +410,15 @@ class Guard:
         self._conv: str | None = None
         self.protected = False  # a protected class's value was seen in this request (observability)
         self._surrogates = frozenset(e for pol in self.policies.values() for e in pol.surrogates)
+        self._llm_done: set[str] = set()  # texts the local model detector has seen
+        self._llm_failed: set[str] = set()  # texts it failed on: treated as a detector failure
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"
 
     def findings(self, text: str) -> list[Any]:
+        if self._llm_failed and text in self._llm_failed:
+            raise DetectionFailed("LlmDetectionFailed")
         got = self._memo.get(text)
         if got is None:
             got = self.b.scan(text)
