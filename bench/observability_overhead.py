@@ -56,10 +56,14 @@ VARIANTS = {
     "metrics+tracing": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing": "observability: {tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing-unsampled": "observability: {tracing: {endpoint: '%s', sample_ratio: 0.0}}",
+    # The standard to compare with: tierwise's metrics, its spans made by the OpenTelemetry SDK
+    # (BatchSpanProcessor + OTLP/HTTP exporter) instead of its own exporter (bench/otel_sdk_serve.py).
+    "metrics+otel-sdk": "observability: {metrics: {enabled: true}}",
 }
+OTEL_SDK = ROOT / "bench" / ".envs" / "otel-sdk"  # bench/install_comparators.sh
 
 
-def start_gateway(name: str, stub: Proc, workdir: Path, obs: str) -> Proc:
+def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, otlp_url: str = "") -> Proc:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "tierwise.yaml"
@@ -82,6 +86,11 @@ routes:
 {obs}
 """)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if name == "metrics+otel-sdk":
+        if not (OTEL_SDK / "opentelemetry" / "sdk").is_dir():
+            raise SystemExit(f"metrics+otel-sdk: the OpenTelemetry SDK is not in {OTEL_SDK} (bench/install_comparators.sh)")
+        env.update(PYTHONPATH=f"{OTEL_SDK}:{ROOT / 'src'}", TW_OTEL_SDK_ENDPOINT=otlp_url)
+        return Proc(name, [PY, str(ROOT / "bench" / "otel_sdk_serve.py"), "serve", "-c", str(cfg)], port, env=env)
     return Proc(name, [PY, "-m", "tierwise.cli", "serve", "-c", str(cfg)], port, env=env)
 
 
@@ -173,8 +182,8 @@ def main() -> None:
         if "off" not in chosen or any(v not in VARIANTS for v in chosen):
             raise SystemExit(f"--variants: `off` and any of {', '.join(VARIANTS)}")
         for name, obs in ((n, VARIANTS[n]) for n in chosen):
-            procs[name] = start_gateway(name, stub, scratch / name,
-                                        obs % f"http://127.0.0.1:{rport}/v1/traces" if "%s" in obs else obs)
+            url = f"http://127.0.0.1:{rport}/v1/traces"
+            procs[name] = start_gateway(name, stub, scratch / name, obs % url if "%s" in obs else obs, url)
         targets = {name: Target(name, "openai", f"http://127.0.0.1:{p.port}", "m", name, proc=p)
                    for name, p in procs.items()}
         for t in targets.values():

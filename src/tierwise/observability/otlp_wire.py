@@ -191,6 +191,14 @@ def double_prefix(tag: bytes, key: str) -> bytes:
 
 
 double = _double
+fixed64_value = _fixed64
+BYTE = _BYTE
+
+
+def small_int_prefix(tag: bytes, key: str) -> bytes:
+    """The bytes before a one-byte integer value (0-127) of attribute `key`."""
+    kb = _key(key)
+    return tag + bytes((len(kb) + 4,)) + kb + b"\x12\x02\x18"
 
 
 class IntAttr:
@@ -217,7 +225,7 @@ class IntAttr:
         return pre + vb
 
 
-_times = struct.Struct("<BQBQ").pack  # start (field 7) and end (field 8), both fixed64
+times = _times = struct.Struct("<BQBQ").pack  # start (field 7) and end (field 8), both fixed64
 
 
 def span_ids(trace_id: bytes, span_id: bytes, parent: bytes | None) -> bytes:
