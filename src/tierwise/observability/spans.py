@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import threading
 import time
 import urllib.error
@@ -51,7 +52,12 @@ _P_REF = wire.double_prefix(wire.SPAN_ATTR, REFERENCE_COST)
 _P_TTFT = wire.double_prefix(wire.SPAN_ATTR, TTFT)
 _IN, _OUT, _CACHE = (wire.IntAttr(wire.SPAN_ATTR, k) for k in (IN_TOKENS, OUT_TOKENS, CACHE_TOKENS))
 _IN1, _OUT1 = wire.small_int_prefix(wire.SPAN_ATTR, IN_TOKENS), wire.small_int_prefix(wire.SPAN_ATTR, OUT_TOKENS)
-_IDS_PRE, _SPAN_ID_PRE, _PARENT_PRE = wire.SPAN_TRACE_ID + b"\x10", wire.SPAN_SPAN_ID + b"\x08", wire.SPAN_PARENT + b"\x08"
+# A span's ids (trace id, span id, parent span id: fields 1, 2, 4, each with its length) in one
+# struct call; ids are big-endian integers, the 128-bit trace id as two halves.
+_MASK64 = (1 << 64) - 1
+_IDS3 = struct.Struct(">HQQHQHQ").pack  # (tag+length, trace hi, trace lo, tag+length, span id, tag+length, parent)
+_IDS2 = struct.Struct(">HQQHQ").pack
+_T_TRACE, _T_SPAN, _T_PARENT = 0x0A10, 0x1208, 0x2208
 _SPANS_TAG, _EVENT_TAG, _EVENT_TIME = wire.SCOPE_SPANS_SPANS, wire.SPAN_EVENT, wire.EVENT_TIME  # cached span heads (one per route/model/status combination seen)
 
 
@@ -335,9 +341,9 @@ class SpanExporter:
         """Append the request's spans (server first, then one client span per upstream call) to `out`, as
         ScopeSpans.spans entries. Written out flat (no helper calls per value): this runs for every request."""
         ids = rec.ids
-        tid = ids.trace_id.to_bytes(16, "big")
+        trace_id = ids.trace_id
+        tid_hi, tid_lo = trace_id >> 64, trace_id & _MASK64
         server_id = ids.span_id
-        sid = server_id.to_bytes(8, "big")
         off = self.offset
         byte = wire.BYTE
         dbl = wire.double
@@ -346,12 +352,12 @@ class SpanExporter:
         events: list[bytes] = []
         tin = tout = tcache = 0
         total_cost = 0.0
-        client_ids = _IDS_PRE + tid + _SPAN_ID_PRE  # + the call's span id + its parent (the server span)
-        parent_of_call = _PARENT_PRE + sid
+        ids3 = _IDS3
         for i, s in enumerate(rec.steps):
             if s.kind == "call":
                 start = s.at + off
-                body = [client_ids, call_span_id(server_id, i).to_bytes(8, "big"), parent_of_call, self._client_head(s),
+                body = [ids3(_T_TRACE, tid_hi, tid_lo, _T_SPAN, call_span_id(server_id, i), _T_PARENT, server_id),
+                        self._client_head(s),
                         times(0x39, int(start * 1e9), 0x41, int((start + (s.latency_ms or 0.0) / 1000) * 1e9))]
                 c = s.cost
                 if c is not None:
@@ -382,10 +388,8 @@ class SpanExporter:
                 events.append(e)
         start = rec.started + off
         rid = rec.request_id
-        body = [_IDS_PRE, tid, _SPAN_ID_PRE, sid]
-        if ids.parent_id:
-            body.append(_PARENT_PRE + ids.parent_id.to_bytes(8, "big"))
-        body.append(self._server_head(rec))
+        body = [ids3(_T_TRACE, tid_hi, tid_lo, _T_SPAN, server_id, _T_PARENT, ids.parent_id) if ids.parent_id
+                else _IDS2(_T_TRACE, tid_hi, tid_lo, _T_SPAN, server_id), self._server_head(rec)]
         body.append(times(0x39, int(start * 1e9), 0x41, int((start + rec.latency_ms / 1000) * 1e9)))
         body.append(wire.value(wire.SPAN_ATTR, REQUEST_ID, rid))
         body.append(_IN1 + byte[tin] if tin < 0x80 else _IN(tin))
