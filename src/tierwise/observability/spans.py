@@ -113,7 +113,6 @@ class SpanExporter:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None  # one export at a time: a flush waits for the batch in flight
-        self._session: Any = None  # aiohttp.ClientSession, made on the loop
         self._sync_lock = threading.Lock()  # the same, for exports without a running loop
         self._closed = False
 
@@ -125,7 +124,8 @@ class SpanExporter:
             self._drop(1)
             return
         q.append(rec)
-        if self._task is None:
+        task = self._task
+        if task is None or task.done():  # first request, or its loop ended (library use: asyncio.run again)
             self._start()
         elif len(q) >= self.batch and self._wake is not None:
             self._wake.set()
@@ -136,6 +136,8 @@ class SpanExporter:
             self.on_drop(n)
 
     def _start(self) -> None:
+        if self._closed:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (library use from sync code): flush() or close() exports
@@ -161,17 +163,25 @@ class SpanExporter:
                 log.exception("otlp: export failed")
 
     async def _export(self) -> None:
+        import aiohttp
+
         assert self._lock is not None
         async with self._lock:
-            while self.queue:
-                batch = self._take()
-                body = await self._encode_sliced(batch)
-                if body is None:
-                    continue
-                if await self._post(body):
-                    self.exported += len(batch)
-                else:
-                    self._drop(len(batch))
+            if not self.queue:
+                return
+            # One session per export round (at most one a second, or one per full batch): nothing
+            # outlives the loop it was made on, so library use may run one loop after another.
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
+                                             skip_auto_headers=("User-Agent",)) as session:
+                while self.queue:
+                    batch = self._take()
+                    body = await self._encode_sliced(batch)
+                    if body is None:
+                        continue
+                    if await self._post(session, body):
+                        self.exported += len(batch)
+                    else:
+                        self._drop(len(batch))
 
     def _take(self) -> list[Any]:
         q = self.queue
@@ -192,14 +202,11 @@ class SpanExporter:
             self._drop(len(batch))
             return None
 
-    async def _post(self, body: bytes) -> bool:
+    async def _post(self, session: Any, body: bytes) -> bool:
         import aiohttp
 
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                                  skip_auto_headers=("User-Agent",))
         try:
-            async with self._session.post(self.endpoint, data=body, headers=self.headers) as resp:
+            async with session.post(self.endpoint, data=body, headers=self.headers) as resp:
                 await resp.read()
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
@@ -271,9 +278,6 @@ class SpanExporter:
             await self._export()
         else:
             self._flush_sync()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     def close(self) -> None:
         """Without a running loop (library use): export what is queued."""
