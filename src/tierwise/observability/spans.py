@@ -113,6 +113,7 @@ class SpanExporter:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None  # one export at a time: a flush waits for the batch in flight
+        self._session: Any = None  # aiohttp.ClientSession, made on the loop at the first export
         self._sync_lock = threading.Lock()  # the same, for exports without a running loop
         self._closed = False
 
@@ -142,6 +143,9 @@ class SpanExporter:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (library use from sync code): flush() or close() exports
             return
+        if self._session is not None:  # made on a loop that has ended: let it go without its loop
+            self._session.detach()
+            self._session = None
         self._loop = loop
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -163,25 +167,17 @@ class SpanExporter:
                 log.exception("otlp: export failed")
 
     async def _export(self) -> None:
-        import aiohttp
-
         assert self._lock is not None
         async with self._lock:
-            if not self.queue:
-                return
-            # One session per export round (at most one a second, or one per full batch): nothing
-            # outlives the loop it was made on, so library use may run one loop after another.
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                             skip_auto_headers=("User-Agent",)) as session:
-                while self.queue:
-                    batch = self._take()
-                    body = await self._encode_sliced(batch)
-                    if body is None:
-                        continue
-                    if await self._post(session, body):
-                        self.exported += len(batch)
-                    else:
-                        self._drop(len(batch))
+            while self.queue:
+                batch = self._take()
+                body = await self._encode_sliced(batch)
+                if body is None:
+                    continue
+                if await self._post(body):
+                    self.exported += len(batch)
+                else:
+                    self._drop(len(batch))
 
     def _take(self) -> list[Any]:
         q = self.queue
@@ -202,11 +198,14 @@ class SpanExporter:
             self._drop(len(batch))
             return None
 
-    async def _post(self, session: Any, body: bytes) -> bool:
+    async def _post(self, body: bytes) -> bool:
         import aiohttp
 
+        if self._session is None:  # one pooled connection to the receiver, made on this loop
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
+                                                  skip_auto_headers=("User-Agent",))
         try:
-            async with session.post(self.endpoint, data=body, headers=self.headers) as resp:
+            async with self._session.post(self.endpoint, data=body, headers=self.headers) as resp:
                 await resp.read()
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
@@ -278,6 +277,9 @@ class SpanExporter:
             await self._export()
         else:
             self._flush_sync()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def close(self) -> None:
         """Without a running loop (library use): export what is queued."""
