@@ -9,6 +9,13 @@ if [ ! -x .envs/litellm/bin/litellm ]; then
   python3 -m venv .envs/litellm
   .envs/litellm/bin/pip install -q 'litellm[proxy]'
 fi
+# The OpenTelemetry Python SDK + OTLP/HTTP exporter (bench/otel_sdk_serve.py), beside the shared venv's
+# opentelemetry-api/-proto (same release), without touching that venv.
+if [ ! -d .envs/otel-sdk/opentelemetry/sdk ]; then
+  python3 -m pip install -q --target .envs/otel-sdk --no-deps opentelemetry-sdk==1.45.2 \
+    opentelemetry-exporter-otlp-proto-http==1.45.2 opentelemetry-exporter-otlp-proto-common==1.45.2 \
+    opentelemetry-exporter-otlp-common==0.66b2 opentelemetry-exporter-http-transport==0.66b2 googleapis-common-protos
+fi
 if [ ! -x .envs/ccr/node_modules/.bin/ccr ]; then
   mkdir -p .envs/ccr
   (cd .envs/ccr && npm install --silent --no-audit --no-fund @musistudio/claude-code-router)

@@ -14,6 +14,7 @@ process (A/A): how far it lands from `off` is the noise floor of the machine at 
     nice -n 5 python bench/observability_overhead.py --rounds 4
     nice -n 5 python bench/observability_overhead.py --rounds 2 --quick
     nice -n 5 python bench/observability_overhead.py --micro --rounds 15
+    python bench/observability_overhead.py --instructions 1024 --variants off,metrics,metrics+tracing,metrics+otel-sdk
 
 `--micro` measures, in one process and without sockets, what observing one finished request
 costs on the request path (`Observer.finished`: metrics sums, the span record queued) and what
@@ -21,6 +22,12 @@ encoding its spans costs the background thread, variants interleaved round by ro
 minimum over rounds is the cost with the least interference from other processes. Divided by
 the gateway's CPU time per request (from the HTTP run) it gives the throughput share observing
 takes; the request-path part is what a one-at-a-time request waits for it.
+
+`--instructions N` counts, under valgrind's callgrind, the instructions each gateway executes per
+request (N one-at-a-time requests, the export of their spans included): a figure other processes
+on a shared machine do not disturb (see `instructions`). The variant `metrics+otel-sdk` (tierwise's
+metrics, spans made by the OpenTelemetry SDK's BatchSpanProcessor + OTLP/HTTP exporter) needs the
+SDK in bench/.envs/otel-sdk (bench/install_comparators.sh).
 """
 
 from __future__ import annotations
@@ -56,7 +63,11 @@ VARIANTS = {
     "metrics+tracing": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing": "observability: {tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing-unsampled": "observability: {tracing: {endpoint: '%s', sample_ratio: 0.0}}",
+    # The standard to compare with: tierwise's metrics, its spans made by the OpenTelemetry SDK
+    # (BatchSpanProcessor + OTLP/HTTP exporter) instead of its own exporter (bench/otel_sdk_serve.py).
+    "metrics+otel-sdk": "observability: {metrics: {enabled: true}}",
 }
+OTEL_SDK = ROOT / "bench" / ".envs" / "otel-sdk"  # bench/install_comparators.sh
 
 
 ROUTES = """routes:
@@ -67,7 +78,8 @@ ROUTES = """routes:
     default: m"""
 
 
-def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, routes: str = ROUTES) -> Proc:
+def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, routes: str = ROUTES,
+                  otlp_url: str = "") -> Proc:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "tierwise.yaml"
@@ -85,6 +97,11 @@ models:
 {obs}
 """)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if name == "metrics+otel-sdk":
+        if not (OTEL_SDK / "opentelemetry" / "sdk").is_dir():
+            raise SystemExit(f"metrics+otel-sdk: the OpenTelemetry SDK is not in {OTEL_SDK} (bench/install_comparators.sh)")
+        env.update(PYTHONPATH=f"{OTEL_SDK}:{ROOT / 'src'}", TW_OTEL_SDK_ENDPOINT=otlp_url)
+        return Proc(name, [PY, str(ROOT / "bench" / "otel_sdk_serve.py"), "serve", "-c", str(cfg)], port, env=env)
     return Proc(name, [PY, "-m", "tierwise.cli", "serve", "-c", str(cfg)], port, env=env)
 
 
@@ -152,15 +169,87 @@ def micro(rounds: int, n: int = 5000) -> None:
         print(f"| {k} | {p_min:.2f} / {p_med:.2f} | {e_min:.2f} / {e_med:.2f} | {p_min + e_min:.2f} / {p_med + e_med:.2f} |")
 
 
+def instructions(variants: list[str], n: int) -> None:
+    """Instructions per request (valgrind callgrind), per variant: unlike time, a count that other
+    processes on the machine do not change. Each gateway runs under callgrind with counting off; after
+    a warm-up it is switched on for `n` one-at-a-time requests (and the export of their spans), then
+    the count is dumped. Exports are made by batch size (512 requests), not once a second, as at any
+    real request rate (under callgrind a gateway answers ~40 requests a second). User-space
+    instructions only: the kernel's share of a request (socket I/O) is not in the count, so the
+    relative figures here overstate observing's share of the real CPU time."""
+    import glob
+    import shutil
+    import subprocess
+    import time
+
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    scratch = Path(tempfile.mkdtemp(prefix="bench-obs-cg-"))
+    rport = free_port()
+    receiver = Proc("otlp", [PY, "-c", RECEIVER, str(rport)], rport)
+    stub = start_stub(0.0)
+    url = f"http://127.0.0.1:{rport}/v1/traces"
+    real_proc = globals()["Proc"]
+
+    class UnderCallgrind(real_proc):  # type: ignore[misc, valid-type]
+        def __init__(self, name: str, cmd: list[str], port: int, env: dict[str, str] | None = None,
+                     cwd: str | None = None) -> None:
+            env = dict(env or os.environ, OTEL_BSP_SCHEDULE_DELAY="600000")  # the SDK too: by batch size
+            super().__init__(name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                    f"--callgrind-out-file={scratch}/{name}.cg"] + cmd, port, env=env, cwd=cwd)
+
+    results: dict[str, float] = {}
+    try:
+        for name in variants:
+            obs = VARIANTS[name].replace("sample_ratio: 1.0}", "sample_ratio: 1.0, interval: 60, batch_size: 512}")
+            globals()["Proc"] = UnderCallgrind
+            try:
+                g = start_gateway(name, stub, scratch / name, obs % url if "%s" in obs else obs, otlp_url=url)
+            finally:
+                globals()["Proc"] = real_proc
+            try:
+                t = Target(name, "openai", f"http://127.0.0.1:{g.port}", "m", name, proc=g)
+                load(t, mode="serial", n=100)
+                subprocess.run(["callgrind_control", "-i", "on", str(g.p.pid)], capture_output=True, check=True)
+                out = load(t, mode="serial", n=n)
+                time.sleep(2)  # the last batch's export (a full batch: it started at request n)
+                subprocess.run(["callgrind_control", "-d", str(g.p.pid)], capture_output=True, check=True)
+                total = 0
+                for f in glob.glob(f"{scratch}/{name}.cg*"):
+                    for line in open(f):
+                        if line.startswith(("summary:", "totals:")):
+                            total = max(total, int(line.split()[1]))
+                results[name] = total / out["requests"]
+                print(f"{name:18} {results[name] / 1000:8.1f} k instructions / request", file=sys.stderr)
+            finally:
+                g.stop()
+    finally:
+        stub.stop()
+        receiver.stop()
+    base = results["off"]
+    print(f"\ninstructions per request (callgrind, user space), {n} one-at-a-time requests per variant\n")
+    print("| variant | k instructions / request | added vs off | ratio to off |")
+    print("|---|---|---|---|")
+    for k, v in results.items():
+        print(f"| {k} | {v / 1000:.1f} | {(v - base) / 1000:+.1f} k | {v / base:.3f} |")
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--micro", action="store_true", help="in-process cost per request (no sockets)")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    ap.add_argument("--instructions", type=int, metavar="N", default=0,
+                    help="count instructions per request under valgrind callgrind over N requests per variant")
+    ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "metrics+otel-sdk"),
+                    help="comma-separated subset of: " + ", ".join(VARIANTS))
     a = ap.parse_args()
     if a.micro:
         micro(a.rounds)
+        return
+    if a.instructions:
+        instructions([v for v in a.variants.split(",") if v], a.instructions)
         return
     chosen = [v for v in a.variants.split(",") if v]
     if "off" not in chosen or any(v not in VARIANTS for v in chosen):
@@ -182,10 +271,10 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
     stub = start_stub(0.0)
     procs: dict[str, Proc] = {}
     try:
+        url = f"http://127.0.0.1:{rport}/v1/traces"
         for name, obs in variants.items():
-            procs[name] = start_gateway(name, stub, scratch / name,
-                                        obs % f"http://127.0.0.1:{rport}/v1/traces" if "%s" in obs else obs,
-                                        (routes or {}).get(name, ROUTES))
+            procs[name] = start_gateway(name, stub, scratch / name, obs % url if "%s" in obs else obs,
+                                        (routes or {}).get(name, ROUTES), otlp_url=url)
         targets = {name: Target(name, "openai", f"http://127.0.0.1:{p.port}", model, name, proc=p)
                    for name, p in procs.items()}
         for t in targets.values():

@@ -27,3 +27,20 @@ def test_every_value_kind_decodes():
     assert a == {"gen_ai.operation.name": "chat", "route": "r", **VALUES}
     assert s.events[0].name == "tierwise.decision" and s.events[0].time_unix_nano == 123
     assert attrs(s.events[0].attributes) == {"tierwise.reason": "fell back"}
+
+
+def test_per_request_values_decode():
+    """The encoders the exporter uses for per-request values: varints of every size, doubles, strings
+    (request ids) and the one-byte fast path, as a span's attributes decoded by opentelemetry-proto."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    ints = [0, 5, 127, 128, 300, 16383, 16384, 2**21, 2**40]
+    parts = [wire.IntAttr(wire.SPAN_ATTR, f"i{v}")(v) for v in ints]
+    parts.append(wire.small_int_prefix(wire.SPAN_ATTR, "small") + wire.BYTE[42])
+    parts.append(wire.double_prefix(wire.SPAN_ATTR, "d") + wire.double(0.375))
+    rid = "req_0123456789abcdef0123456789"
+    parts += [wire.value(wire.SPAN_ATTR, "rid", rid), wire.value(wire.SPAN_ATTR, "long", "y" * 300),
+              wire.value(wire.SPAN_ATTR, "f", 1.5), wire.value(wire.SPAN_ATTR, "n", 7)]
+    span = Span.FromString(b"".join(parts))
+    assert attrs(span.attributes) == {**{f"i{v}": v for v in ints}, "small": 42, "d": 0.375, "rid": rid,
+                                      "long": "y" * 300, "f": 1.5, "n": 7}

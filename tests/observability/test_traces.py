@@ -234,3 +234,31 @@ def test_gateway_secrets_never_reach_spans(two_tier, openai_up, anthropic_up, re
     assert key.encode() not in blob
     server, _ = receiver.by_request(rid)
     assert any(e.name == "tierwise.decision" for e in server.events)
+
+
+def test_library_use_exports_from_each_event_loop(tmp_path, receiver):
+    """The exporter runs on the loop of the requests it sees: observed from one `asyncio.run` and
+    then another (library use), the spans of both runs are exported."""
+    import asyncio
+
+    from tests.harness import make_config, two_tier_config
+    from tierwise.canonical import Message, Request, TextBlock, Usage
+    from tierwise.server.build import build_gateway
+
+    gw = build_gateway(make_config(two_tier_config("http://127.0.0.1:1", "http://127.0.0.1:2",
+                                                   **tracing(receiver.url, interval=0.05)), tmp_path))
+    req = Request(model="main", messages=[Message(role="user", content=[TextBlock("hi")])])
+
+    async def one(rid: str, last: bool = False) -> None:
+        ctx = gw.context("main", rid, "openai", "main")
+        s = ctx.trace.call("frontier", model="big-model", provider="cloud", locality="remote")
+        s.ok, s.status, s.usage, s.latency_ms = True, 200, Usage(10, 20), 1.0
+        gw.observer.finished(ctx, req, status=200, stream=False, latency_ms=2.0, ttft_ms=None, error=None)
+        await asyncio.sleep(0.5)  # the exporter's interval passes on this loop
+        if last:
+            await gw.observer.aclose()
+
+    asyncio.run(one("req_lib_first"))
+    asyncio.run(one("req_lib_second", last=True))
+    got = {attrs(s.attributes).get("tierwise.request_id") for s in receiver.spans if s.kind == SERVER}
+    assert got == {"req_lib_first", "req_lib_second"}

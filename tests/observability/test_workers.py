@@ -1,5 +1,6 @@
 """`tierwise serve --workers 2`: requests spread over two processes, and /metrics adds them up
-whichever worker answers the scrape; the private metrics directory goes away at the end."""
+whichever worker answers the scrape; the private metrics directory goes away at the end; each
+worker exports its own spans (every request's server span reaches the receiver, once)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import httpx2 as httpx
 from tests.doubles import Delay, Reply
 from tests.harness import two_tier_config
 from tests.observability.conftest import MSG, scrape, serve_processes, total
+from tests.observability.otlp_receiver import OTLPReceiver, attrs
 
 N = 40
 
 
 def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, observability={"metrics": {"enabled": True}})
+    receiver = OTLPReceiver().start()
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, observability={
+        "metrics": {"enabled": True}, "tracing": {"endpoint": receiver.url, "interval": 0.2}})
     anthropic_up.default = Delay(0.2, then=Reply(text="hi", usage=(3, 1)))
     proc, url = serve_processes(tmp_path, cfg)
     private_tmp = tmp_path / "tmp"
@@ -52,6 +56,7 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
     finally:
         proc.terminate()
         out = proc.communicate(timeout=40)[0].decode()
+        receiver.stop()
     assert proc.returncode == 0, out
     assert "Traceback" not in out
     assert metrics_dirs(private_tmp) == set()  # the private metrics directory is gone
@@ -64,6 +69,9 @@ def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
         assert len(rows) == sent and len({r.request_id for r in rows}) == sent
     finally:
         ledger.close()
+    # each worker's exporter sent its requests' spans (the last batch at shutdown): all, none twice
+    server_ids = [attrs(sp.attributes)["tierwise.request_id"] for sp in receiver.spans if sp.kind == 2]
+    assert sorted(server_ids) == sorted(r.request_id for r in rows)
 
 
 def metrics_dirs(tmp: Path) -> set[str]:

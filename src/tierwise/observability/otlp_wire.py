@@ -191,6 +191,14 @@ def double_prefix(tag: bytes, key: str) -> bytes:
 
 
 double = _double
+fixed64_value = _fixed64
+BYTE = _BYTE
+
+
+def small_int_prefix(tag: bytes, key: str) -> bytes:
+    """The bytes before a one-byte integer value (0-127) of attribute `key`."""
+    kb = _key(key)
+    return tag + bytes((len(kb) + 4,)) + kb + b"\x12\x02\x18"
 
 
 class IntAttr:
@@ -217,33 +225,12 @@ class IntAttr:
         return pre + vb
 
 
-_times = struct.Struct("<BQBQ").pack  # start (field 7) and end (field 8), both fixed64
-
-
-def span_ids(trace_id: bytes, span_id: bytes, parent: bytes | None) -> bytes:
-    """The first fields of a span: trace id, span id and (when there is one) the parent's span id."""
-    if parent:
-        return b"".join((SPAN_TRACE_ID, b"\x10", trace_id, SPAN_SPAN_ID, b"\x08", span_id, SPAN_PARENT, b"\x08",
-                         parent))
-    return b"".join((SPAN_TRACE_ID, b"\x10", trace_id, SPAN_SPAN_ID, b"\x08", span_id))
-
-
-def add_span(out: list[bytes], ids_b: bytes, head_b: bytes, start: int, end: int, values: list[bytes],
-             events: list[bytes] | None = None) -> None:
-    """Append one span, as an entry of ScopeSpans.spans, to `out` (joined once per batch by `request_of`):
-    `ids_b` from `span_ids`, `head_b` from `head`, `values` from `value`, `events` from `timed_event`."""
-    parts = [ids_b, head_b, _times(0x39, start, 0x41, end), *values]
-    if events:
-        for e in events:
-            parts.append(SPAN_EVENT + varint(len(e)))
-            parts.append(e)
-    body = b"".join(parts)
-    out.append(SCOPE_SPANS_SPANS + varint(len(body)))
-    out.append(body)
+times = _times = struct.Struct("<BQBQ").pack  # start (field 7) and end (field 8), both fixed64
 
 
 def request_of(resource: bytes, scope: bytes, span_entries: list[bytes]) -> bytes:
-    """ExportTraceServiceRequest from `add_span`'s output (one ResourceSpans, one ScopeSpans)."""
+    """ExportTraceServiceRequest (one ResourceSpans, one ScopeSpans) from ready ScopeSpans.spans entries
+    (each: the field's tag and length, then the span's bytes; spans.py writes them)."""
     n = len(scope) + sum(map(len, span_entries))
     scope_spans_pre = RESOURCE_SPANS_SCOPE_SPANS + varint(n)
     inner = len(resource) + len(scope_spans_pre) + n

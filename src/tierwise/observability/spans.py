@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import threading
 import time
 import urllib.error
@@ -49,7 +50,15 @@ HEADS_MAX = 10_000
 _P_COST = wire.double_prefix(wire.SPAN_ATTR, COST)
 _P_REF = wire.double_prefix(wire.SPAN_ATTR, REFERENCE_COST)
 _P_TTFT = wire.double_prefix(wire.SPAN_ATTR, TTFT)
-_IN, _OUT, _CACHE = (wire.IntAttr(wire.SPAN_ATTR, k) for k in (IN_TOKENS, OUT_TOKENS, CACHE_TOKENS))  # cached span heads (one per route/model/status combination seen)
+_IN, _OUT, _CACHE = (wire.IntAttr(wire.SPAN_ATTR, k) for k in (IN_TOKENS, OUT_TOKENS, CACHE_TOKENS))
+_IN1, _OUT1 = wire.small_int_prefix(wire.SPAN_ATTR, IN_TOKENS), wire.small_int_prefix(wire.SPAN_ATTR, OUT_TOKENS)
+# A span's ids (trace id, span id, parent span id: fields 1, 2, 4, each with its length) in one
+# struct call; ids are big-endian integers, the 128-bit trace id as two halves.
+_MASK64 = (1 << 64) - 1
+_IDS3 = struct.Struct(">HQQHQHQ").pack  # (tag+length, trace hi, trace lo, tag+length, span id, tag+length, parent)
+_IDS2 = struct.Struct(">HQQHQ").pack
+_T_TRACE, _T_SPAN, _T_PARENT = 0x0A10, 0x1208, 0x2208
+_SPANS_TAG, _EVENT_TAG, _EVENT_TIME = wire.SCOPE_SPANS_SPANS, wire.SPAN_EVENT, wire.EVENT_TIME  # cached span heads (one per route/model/status combination seen)
 
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
@@ -104,7 +113,7 @@ class SpanExporter:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None  # one export at a time: a flush waits for the batch in flight
-        self._session: Any = None  # aiohttp.ClientSession, made on the loop
+        self._session: Any = None  # aiohttp.ClientSession, made on the loop at the first export
         self._sync_lock = threading.Lock()  # the same, for exports without a running loop
         self._closed = False
 
@@ -116,7 +125,8 @@ class SpanExporter:
             self._drop(1)
             return
         q.append(rec)
-        if self._task is None:
+        task = self._task
+        if task is None or task.done():  # first request, or its loop ended (library use: asyncio.run again)
             self._start()
         elif len(q) >= self.batch and self._wake is not None:
             self._wake.set()
@@ -127,10 +137,15 @@ class SpanExporter:
             self.on_drop(n)
 
     def _start(self) -> None:
+        if self._closed:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (library use from sync code): flush() or close() exports
             return
+        if self._session is not None:  # made on a loop that has ended: let it go without its loop
+            self._session.detach()
+            self._session = None
         self._loop = loop
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -186,7 +201,7 @@ class SpanExporter:
     async def _post(self, body: bytes) -> bool:
         import aiohttp
 
-        if self._session is None or self._session.closed:
+        if self._session is None:  # one pooled connection to the receiver, made on this loop
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
                                                   skip_auto_headers=("User-Agent",))
         try:
@@ -329,60 +344,79 @@ class SpanExporter:
         return h
 
     def spans_of(self, rec: Any, out: list[bytes]) -> None:
-        """Append the request's spans (server first, then one client span per upstream call) to `out`."""
+        """Append the request's spans (server first, then one client span per upstream call) to `out`, as
+        ScopeSpans.spans entries. Written out flat (no helper calls per value): this runs for every request."""
         ids = rec.ids
-        tid = ids.trace_id.to_bytes(16, "big")
-        sid = ids.span_id.to_bytes(8, "big")
+        trace_id = ids.trace_id
+        tid_hi, tid_lo = trace_id >> 64, trace_id & _MASK64
+        server_id = ids.span_id
         off = self.offset
+        byte = wire.BYTE
+        dbl = wire.double
+        times = wire.times
         calls: list[bytes] = []
         events: list[bytes] = []
         tin = tout = tcache = 0
         total_cost = 0.0
-        dbl = wire.double
-        i_in, i_out, i_cache = _IN, _OUT, _CACHE
+        ids3 = _IDS3
         for i, s in enumerate(rec.steps):
-            at = s.at
             if s.kind == "call":
-                vals: list[bytes] = []
+                start = s.at + off
+                body = [ids3(_T_TRACE, tid_hi, tid_lo, _T_SPAN, call_span_id(server_id, i), _T_PARENT, server_id),
+                        self._client_head(s),
+                        times(0x39, int(start * 1e9), 0x41, int((start + (s.latency_ms or 0.0) / 1000) * 1e9))]
                 c = s.cost
                 if c is not None:
-                    vals.append(_P_COST + dbl(c) if type(c) is float else wire.value(wire.SPAN_ATTR, COST, c))
+                    body.append(_P_COST + dbl(c) if type(c) is float else wire.value(wire.SPAN_ATTR, COST, c))
                     total_cost += c
                 u = s.usage
                 if u is not None:
-                    n_in, n_out, n_cache = u.input_tokens, u.output_tokens, u.cache_read_tokens
-                    tin += n_in
-                    tout += n_out
-                    vals.append(i_in(n_in))
-                    vals.append(i_out(n_out))
-                    if n_cache:
-                        tcache += n_cache
-                        vals.append(i_cache(n_cache))
+                    n = u.input_tokens
+                    tin += n
+                    body.append(_IN1 + byte[n] if 0 <= n < 0x80 else _IN(n))
+                    n = u.output_tokens
+                    tout += n
+                    body.append(_OUT1 + byte[n] if 0 <= n < 0x80 else _OUT(n))
+                    n = u.cache_read_tokens
+                    if n:
+                        tcache += n
+                        body.append(_CACHE(n))
                 if s.ttft_ms is not None:
-                    vals.append(_P_TTFT + dbl(s.ttft_ms / 1000))
-                start = at + off
-                wire.add_span(calls, wire.span_ids(tid, call_span_id(ids.span_id, i).to_bytes(8, "big"), sid),
-                              self._client_head(s), int(start * 1e9), int((start + (s.latency_ms or 0.0) / 1000) * 1e9),
-                              vals)
+                    body.append(_P_TTFT + dbl(s.ttft_ms / 1000))
+                span = b"".join(body)
+                n = len(span)
+                calls.append(_SPANS_TAG + (byte[n] if n < 0x80 else wire.varint(n)))
+                calls.append(span)
             else:
-                events.append(wire.timed_event(int((at + off) * 1e9), self._event_body(s)))
-        vals = [wire.value(wire.SPAN_ATTR, REQUEST_ID, rec.request_id), i_in(tin), i_out(tout)]
+                e = _EVENT_TIME + wire.fixed64_value(int((s.at + off) * 1e9)) + self._event_body(s)
+                n = len(e)
+                events.append(_EVENT_TAG + (byte[n] if n < 0x80 else wire.varint(n)))
+                events.append(e)
+        start = rec.started + off
+        rid = rec.request_id
+        body = [ids3(_T_TRACE, tid_hi, tid_lo, _T_SPAN, server_id, _T_PARENT, ids.parent_id) if ids.parent_id
+                else _IDS2(_T_TRACE, tid_hi, tid_lo, _T_SPAN, server_id), self._server_head(rec)]
+        body.append(times(0x39, int(start * 1e9), 0x41, int((start + rec.latency_ms / 1000) * 1e9)))
+        body.append(wire.value(wire.SPAN_ATTR, REQUEST_ID, rid))
+        body.append(_IN1 + byte[tin] if tin < 0x80 else _IN(tin))
+        body.append(_OUT1 + byte[tout] if tout < 0x80 else _OUT(tout))
         if tcache:
-            vals.append(i_cache(tcache))
+            body.append(_CACHE(tcache))
         if rec.stream and rec.ttft_ms:
-            vals.append(_P_TTFT + dbl(rec.ttft_ms / 1000))
+            body.append(_P_TTFT + dbl(rec.ttft_ms / 1000))
         if total_cost:
-            vals.append(_P_COST + dbl(float(total_cost)))
+            body.append(_P_COST + dbl(float(total_cost)))
         ref = rec.reference_cost
         if ref is not None:
-            vals.append(_P_REF + dbl(ref) if type(ref) is float else wire.value(wire.SPAN_ATTR, REFERENCE_COST, ref))
+            body.append(_P_REF + dbl(ref) if type(ref) is float else wire.value(wire.SPAN_ATTR, REFERENCE_COST, ref))
         if rec.content is not None:
-            vals.append(wire.value(wire.SPAN_ATTR, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT])))
-        start = rec.started + off
-        parent = ids.parent_id.to_bytes(8, "big") if ids.parent_id else None
-        wire.add_span(out, wire.span_ids(tid, sid, parent), self._server_head(rec), int(start * 1e9),
-                      int((start + rec.latency_ms / 1000) * 1e9), vals, events)
-        out.extend(calls)
+            body.append(wire.value(wire.SPAN_ATTR, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT])))
+        body += events
+        span = b"".join(body)
+        n = len(span)
+        out.append(_SPANS_TAG + (byte[n] if n < 0x80 else wire.varint(n)))
+        out.append(span)
+        out += calls
 
     def _event_body(self, s: Any) -> bytes:
         key = (s.kind, s.name, s.ok, s.score, s.reason)
