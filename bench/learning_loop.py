@@ -123,6 +123,8 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
     weak = data.weak.copy()
     mt = np.array([g.startswith("mt-bench") for g in data.groups])
     rng = np.random.default_rng(seed + 1)
+    # the prompt-level signal the reflective route gives the loop: the log of the prompt's length
+    signals = np.log1p([len(p) for p in data.prompts]) if settings.within.enabled else None
     run = Run(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
     seen_after = 0
     for i in range(n):
@@ -138,7 +140,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             if rng.random() > drift_keep:
                 weak[i] = 0.0
             seen_after += 1
-        plan = loop.plan(t, rid)
+        plan = loop.plan(t, rid, signal=signals[i] if signals is not None else None)
         if plan.tier == "local":
             run.quality[i] = weak[i]
             run.serve_cost[i] = PW
@@ -225,6 +227,9 @@ def main() -> None:
                     help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
                     help="the benchmarks' labels (26 types) or the triage classifier's (lexical)")
+    ap.add_argument("--within", action="store_true",
+                    help="within-type signal: each request takes the tier its own acceptance estimate calls for "
+                         "(its type's, moved by the prompt's length with a per-type slope learned from the verdicts)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
     args = ap.parse_args()
@@ -241,7 +246,8 @@ def main() -> None:
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
-        "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible}})
+        "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
+        "within": {"enabled": args.within}})
     run = replay(data, types, settings, seed=args.seed)
     s, w = data.strong, data.weak
     tail = slice(n - args.tail, n)
@@ -295,6 +301,9 @@ def main() -> None:
           f"{ev_tail / sav_tail * 100 if sav_tail else float('inf'):.1f}% of its savings ${sav_tail:.2f}")
     print("evaluation by schedule rule: " + ", ".join(
         f"{k} {c} (${u:.2f})" for k, (c, u) in sorted(run.by_reason.items(), key=lambda kv: -kv[1][1])))
+    if settings.within.enabled:
+        print("within-type slopes: " + ", ".join(f"{t} {run.loop.within.slope(t):+.2f}"
+                                                 for t in sorted(run.loop.within.types) if run.loop.within.slope(t)))
     print(f"moves: {len(run.moves)}")
     for i, m in run.moves[:60]:
         print(f"  @{i}: {m.task_type} -> {m.to} ({m.good} good of {m.judged} judged, lower {m.lower}, mean {m.mean})")

@@ -130,3 +130,25 @@ def test_pairwise_judge_replaces_judge_calls_once_it_agrees(gateway, openai_up, 
     assert [e.extra["evaluation"]["judge"] for e in evals] == ["frontier"] * 3 + ["pairwise"] * 5
     assert all(e.extra["evaluation"]["grade"] == "good" and e.extra["evaluation"]["pairwise"] is True for e in evals)
     assert all(e.cost_usd is not None for e in evals[:3])
+
+
+def test_within_type_sends_a_long_prompt_of_a_local_type_to_the_frontier(gateway, openai_up, anthropic_up):  # noqa: F811
+    import math
+
+    g = gateway(reflective_config(openai_up, anthropic_up, within={"enabled": True}, quality_target=0.75,
+                                  boundary={"credible": 0.6, "discount": 1.0}))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    short = SUMMARY
+    long = SUMMARY + " The council discussed the budget line by line." * 60
+    loop = g.gateway.resolve("main").loop
+    # evidence as the loop would have gathered it: short prompts always accepted, long ones two times in three
+    for i in range(60):
+        text = long if i % 2 else short
+        loop.plan("summarisation", f"e{i}", signal=math.log1p(len(text)))
+        loop.verdict("summarisation", 0.0 if i % 6 == 5 else 1.0, request_id=f"e{i}")
+    assert loop.boundary.tier("summarisation") == "local" and loop.within.slope("summarisation") < 0.0
+    client = oai(g)
+    for text, expect in ((short, "local summary"), (long, "frontier answer")):
+        r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": text}])
+        assert r.choices[0].message.content == expect

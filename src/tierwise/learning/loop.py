@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -31,10 +33,12 @@ from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, b
 from tierwise.learning.drift import threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, worth_sampling
+from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
 STATE_VERSION = 1
 EWMA = 0.05  # weight of a new cost observation in the measured costs
+PENDING_SIGNALS = 4096  # standardised signals kept for requests whose verdict may still come
 
 
 class LoopSettings(BaseModel):
@@ -45,6 +49,7 @@ class LoopSettings(BaseModel):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
+    within: WithinSettings = Field(default_factory=WithinSettings)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class LearningLoop:
         self.schedule = EvaluationSchedule(self.settings.schedule)
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
+        self.within = WithinType(self.settings.within)
+        self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         self.total = 0
         v = self.settings.value
         # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
@@ -95,11 +102,32 @@ class LearningLoop:
         upper = beta_lower(st.a, st.b, self.settings.schedule.shadow_stop_quantile)
         return upper < self.settings.boundary.quality_target
 
-    def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False) -> Plan:
-        tier = self.boundary.tier(task_type)
-        key = self.key(task_type)
+    def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False,
+             signal: float | None = None) -> Plan:
+        """The tier and evaluation of one request; `signal` is a prompt-level difficulty signal (the log of the
+        prompt's length in the reflective route) used by `within` when enabled."""
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
+        p = self._type_plan(task_type, request_id, negative_feedback)
+        if signal is None or not self.settings.within.enabled or not math.isfinite(signal):
+            return p
+        z = self.within.standardise(task_type, signal)
+        self._signals[request_id] = z
+        while len(self._signals) > PENDING_SIGNALS:
+            self._signals.popitem(last=False)
+        accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
+        tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
+        if tier == p.tier:
+            return p
+        # the request's own estimate puts it on the other side of the target than its type; whether it is
+        # judged stays the type's decision (so the verdicts remain a fair sample of the type), and a verdict
+        # on a frontier-served request comes from a shadow run
+        return Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
+                    else "within-type")
+
+    def _type_plan(self, task_type: str, request_id: str, negative_feedback: bool) -> Plan:
+        tier = self.boundary.tier(task_type)
+        key = self.key(task_type)
         if self.settings.sampling == "value":
             d = self._value_decision(task_type, tier, negative_feedback, request_id)
             return Plan(tier, d.judge, d.judge and tier == "frontier", d.reason)
@@ -163,6 +191,7 @@ class LearningLoop:
                      at: float | None = None) -> Move | None:
         """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating): it moves
         the posterior like a judge's verdict, before any paid call is considered."""
+        self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
 
     # ------------------------------------------------------------------ persistence
@@ -170,7 +199,7 @@ class LearningLoop:
     def dump(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
-                "costs": dict(self.costs)}
+                "costs": dict(self.costs), "within": self.within.dump()}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -181,6 +210,8 @@ class LearningLoop:
         if isinstance(seen, dict):
             self.seen = {str(k): int(v) for k, v in seen.items() if isinstance(v, int) and v >= 0}
         self.total = max(int(data.get("total") or 0), sum(self.seen.values()))
+        if isinstance(data.get("within"), dict):
+            self.within.load(data["within"])
         for k, v in (data.get("costs") or {}).items():
             if k in self.costs and isinstance(v, (int, float)) and v >= 0:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
@@ -215,4 +246,10 @@ class LearningLoop:
                              reopen=self.boundary.tier(task_type) == "local")
         if feedback:
             return None
+        self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+
+    def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
+        z = self._signals.pop(request_id, None) if request_id is not None else None
+        if z is not None:
+            self.within.record(task_type, z, accepted, self.boundary.state(task_type).mean())

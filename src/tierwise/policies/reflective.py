@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
+from tierwise.learning.within import WithinSettings
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
@@ -61,6 +63,7 @@ class ReflectiveConfig(PolicyConfig):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
+    within: WithinSettings = Field(default_factory=WithinSettings)
     boundary_log: str | None = Field(None, description=(
         "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
     max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
@@ -99,7 +102,9 @@ class ReflectiveRoute:
         from tierwise.learning.triage import task_type_of
 
         task_type = task_type_of(req, ctx)
-        plan = self.loop.plan(task_type, ctx.trace.request_id)
+        # the within-type signal: the log of the prompt's length (free, known before any model runs)
+        signal = math.log1p(sum(len(m.text()) for m in req.messages)) if self.loop.settings.within.enabled else None
+        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal)
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
         evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
@@ -399,7 +404,8 @@ def _log_path(cfg: ReflectiveConfig, name: str, b: Builder) -> str | None:
 def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     bset = cfg.boundary.model_copy(update={"quality_target": cfg.quality_target})
     log_path = _log_path(cfg, name, b)
-    loop = LearningLoop(name, LoopSettings(sampling=cfg.sampling, schedule=cfg.schedule, boundary=bset, value=cfg.value),
+    loop = LearningLoop(name, LoopSettings(sampling=cfg.sampling, schedule=cfg.schedule, boundary=bset, value=cfg.value,
+                                           within=cfg.within),
                         log_path=log_path)
     frontier = b.resolve(cfg.frontier)
     judge = b.resolve(cfg.judge) if cfg.judge else frontier
