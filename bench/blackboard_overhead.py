@@ -14,7 +14,9 @@ background exchange runs every 250 ms.
 
 `--micro` times the parts in one process without sockets, variants interleaved round by round
 (CPU time, minimum and median over rounds): a deployment call's statistics (`begin` + `ok`), a
-`dynamic` decision with this replica's statistics only and merged with 8 peer replicas, and one
+`dynamic` decision with this replica's statistics only and merged with 8 peer replicas, the
+whole `rules` and `dynamic` routes (decision, and the `fall_back` wrapper) in front of a model
+that answers at once, and one
 background exchange with Redis (8 peers on the board), which runs every `publish_interval_ms`
 off the request path.
 """
@@ -58,7 +60,7 @@ def micro(rounds: int, n: int = 20000) -> None:
     sys.path.insert(0, str(HERE.parent / "src"))
     sys.path.insert(0, str(HERE.parent))
     from tests.harness import make_config, two_tier_config
-    from tierwise.canonical import Message, Request, TextBlock
+    from tierwise.canonical import Message, Request, Response, TextBlock
     from tierwise.dispatch.blackboard import Blackboard
     from tierwise.dispatch.blackboard_settings import BlackboardConfig
     from tierwise.providers.live_stats import LiveStats
@@ -103,14 +105,31 @@ def micro(rounds: int, n: int = 20000) -> None:
         rules = alone.resolve("main")
         req = Request(model="main", messages=[Message(role="user", content=[TextBlock("hi")])])
         rctx = alone.context("main", "req_bench", "openai", "main")
+        answer = Response(id="r", model="m", content=[TextBlock("ok")])
+
+        async def instant(req: Any, ctx: Any, check: Any = None) -> Any:
+            return answer
+
+        alone.deployments["local"].complete = instant  # a model that answers at once: only the route's cost
+        whole = {"whole `rules` route to an instant model": (rules, rctx),
+                 "whole `dynamic` route to an instant model": (routes["alone"], ctxs["alone"])}
         res: dict[str, list[float]] = {"rules decision (the `off` route, for scale)": [],
+                                       **{k: [] for k in whole},
                                        "statistics of one call (begin + ok)": [], "dynamic decision, alone": [],
                                        "dynamic decision, merged with 8 peers": [],
                                        "background exchange with Redis (8 peers), per exchange": []}
         for r in range(rounds):
             names = list(res) if r % 2 == 0 else list(reversed(res))
             for name in names:
-                if name.startswith("rules"):
+                if name in whole:
+                    target, ctx = whole[name]
+                    steps = ctx.trace.steps
+                    t0 = time.thread_time()
+                    for _ in range(n):
+                        await target.complete(req, ctx)
+                        steps.clear()
+                    res[name].append((time.thread_time() - t0) / n * 1e6)
+                elif name.startswith("rules"):
                     steps = rctx.trace.steps
                     t0 = time.thread_time()
                     for _ in range(n):

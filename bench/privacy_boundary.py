@@ -1,6 +1,7 @@
 """What the privacy boundary (tierwise.privacy.boundary) costs per model call, in one run.
 
-Part 1, in process (timeit, median of interleaved rounds):
+Part 1, in process (timeit on this thread's CPU time, or elapsed time with `--wall`; median of
+interleaved rounds):
 - off: with no `privacy:` config the seam is one test in `Deployment.complete/stream`
   (`self.privacy is not None and check is None`): its cost, timed on a real Deployment, and,
   for scale, a whole `Deployment.complete` with the HTTP exchange replaced by a canned answer;
@@ -16,7 +17,7 @@ Part 2, over real HTTP (loopback): the stub upstream (bench/stub_upstream.py) be
 `tierwise serve` processes, privacy OFF and ON (`pii: redact`, NER off), both routing to a
 `locality: remote` model, asked one request at a time, alternating request by request between
 the two: p50 latency for a short request and for the 2,000-token request, and the difference
-ON - OFF per round. Run it under `nice`; it is a shared machine.
+ON - OFF per round; and each gateway process's CPU time per request (from /proc, all threads). Run it under `nice`; it is a shared machine.
 
     nice -n 5 python bench/privacy_boundary.py --rounds 6 --n 200
 """
@@ -96,8 +97,13 @@ def answer_for(out: Request) -> Response:
     return Response(id="r", model="m", content=[TextBlock("Confirmed: " + " ".join(ph) + " " + "ok " * 60)])
 
 
+# Part 1 counts the CPU time of this thread (what the boundary costs, not how long a loaded
+# machine took to schedule it); `--wall` counts elapsed time instead.
+TIMER = time.thread_time
+
+
 def med(fn: Any, number: int, repeat: int) -> float:
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat, timer=TIMER)) / number
 
 
 # ---------------------------------------------------------------------------- part 1
@@ -177,14 +183,22 @@ ledger: {enabled: false}
     def first_clean() -> None:
         crossing(Guard(b, "main"), clean, ctx())
 
+    def first_cold() -> None:  # phone validity is cached per candidate string: as if never seen
+        from tierwise.privacy.recognizers import contact
+
+        contact._valid_in.cache_clear()
+        contact._possible_in.cache_clear()
+        first()
+
     def encode_only() -> None:  # what any remote call pays anyway: the body's encoding
         import orjson
         orjson.dumps(body_codec.encode_request(req, "big"))
 
-    res: dict[str, list[float]] = {k: [] for k in ("off_call", "first", "warm", "clean", "encode")}
+    res: dict[str, list[float]] = {k: [] for k in ("off_call", "first", "first_cold", "warm", "clean", "encode")}
     for _ in range(rounds):
         res["off_call"].append(med(off_call, 2000, 5))
         res["first"].append(med(first, 20, 5))
+        res["first_cold"].append(med(first_cold, 20, 5))
         res["warm"].append(med(warm, 20, 5))
         res["clean"].append(med(first_clean, 20, 5))
         res["encode"].append(med(encode_only, 200, 5))
@@ -286,6 +300,13 @@ async def alternating(ports: dict[str, int], body: bytes, n: int) -> dict[str, l
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def part2(rounds: int, n: int) -> dict[str, Any]:
     stub_port = free_port()
     stub = Proc([sys.executable, str(HERE / "stub_upstream.py"), "--port", str(stub_port), "--latency", "0"],
@@ -294,12 +315,15 @@ def part2(rounds: int, n: int) -> dict[str, Any]:
     gws = {"off": gateway(stub_port, False, tmp / "off"), "on": gateway(stub_port, True, tmp / "on")}
     bodies = {"short": anthropic_body(None), "2k": anthropic_body(big_request())}
     per: dict[str, dict[str, list[float]]] = {k: {"off": [], "on": []} for k in bodies}
+    cpu: dict[str, dict[str, list[float]]] = {k: {"off": [], "on": []} for k in bodies}  # ms per request
     try:
         for _ in range(rounds):
             for kind, body in bodies.items():
+                c0 = {name: cpu_seconds(g.p.pid) for name, g in gws.items()}
                 lat = asyncio.run(alternating({k: g.port for k, g in gws.items()}, body, n))
-                for name in gws:
+                for name, g in gws.items():
                     per[kind][name].append(statistics.median(lat[name]))
+                    cpu[kind][name].append((cpu_seconds(g.p.pid) - c0[name]) * 1000 / (n + 20))
     finally:
         for g in gws.values():
             g.stop()
@@ -307,8 +331,11 @@ def part2(rounds: int, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind in bodies:
         diffs = [a - b for a, b in zip(per[kind]["on"], per[kind]["off"], strict=True)]
+        cdiffs = [a - b for a, b in zip(cpu[kind]["on"], cpu[kind]["off"], strict=True)]
         out[kind] = {"off_p50": statistics.median(per[kind]["off"]), "on_p50": statistics.median(per[kind]["on"]),
-                     "diff_p50": statistics.median(diffs), "diffs": diffs}
+                     "diff_p50": statistics.median(diffs), "diffs": diffs,
+                     "off_cpu": statistics.median(cpu[kind]["off"]), "on_cpu": statistics.median(cpu[kind]["on"]),
+                     "diff_cpu": statistics.median(cdiffs)}
     return out
 
 
@@ -317,15 +344,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--n", type=int, default=200, help="requests per gateway per round (part 2)")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--wall", action="store_true", help="part 1 in elapsed time instead of CPU time")
     a = ap.parse_args()
+    global TIMER
+    if a.wall:
+        TIMER = time.perf_counter
     p1 = part1(a.rounds)
-    print("## part 1: per model call, in process (µs, median of rounds)")
+    print(f"## part 1: per model call, in process (µs of {'elapsed' if a.wall else 'CPU'} time, median of rounds)")
     print(f"request: ~{p1['tokens']} tokens, {p1['values']} findings\n")
     print("| case | µs |\n|---|---:|")
     print(f"| privacy off: the seam's test in Deployment.complete (added to a call) | {p1['off_added']:.3f} |")
     print(f"| (for scale: a whole Deployment.complete, HTTP exchange replaced by a canned answer) "
           f"| {p1['off_call']:.1f} |")
     print(f"| redact, first crossing (scan + policy + redact + leak check + restore) | {p1['first']:.0f} |")
+    print(f"| same, phone-validity cache cleared (numbers never seen before) | {p1['first_cold']:.0f} |")
     print(f"| redact, warm crossing (same request, next remote call) | {p1['warm']:.0f} |")
     print(f"| no sensitive value in the request, first crossing | {p1['clean']:.0f} |")
     print(f"| (for scale: encoding the body, paid by every remote call anyway) | {p1['encode']:.0f} |")
@@ -335,10 +367,12 @@ def main() -> None:
         return
     p2 = part2(a.rounds, a.n)
     print("\n## part 2: over HTTP, privacy ON vs OFF, one request at a time (ms)\n")
-    print("| request | OFF p50 | ON p50 | ON - OFF (median of rounds) | per round |\n|---|---:|---:|---:|---|")
+    print("| request | OFF p50 | ON p50 | ON - OFF (median of rounds) | per round | gateway CPU ms/request OFF | ON "
+          "| ON - OFF |\n|---|---:|---:|---:|---|---:|---:|---:|")
     for kind, v in p2.items():
         print(f"| {kind} | {v['off_p50']:.3f} | {v['on_p50']:.3f} | {v['diff_p50']:+.3f} | "
-              f"{', '.join(f'{d:+.3f}' for d in v['diffs'])} |")
+              f"{', '.join(f'{d:+.3f}' for d in v['diffs'])} | {v['off_cpu']:.3f} | {v['on_cpu']:.3f} | "
+              f"{v['diff_cpu']:+.3f} |")
 
 
 if __name__ == "__main__":

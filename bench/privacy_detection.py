@@ -10,12 +10,16 @@ type T is recalled when a predicted span of type T covers it; a predicted charac
 when it lies in a gold span of the same type. F2 weighs recall four times (a missed identifier
 leaves the machine; a false one costs a placeholder). `span recall` counts gold spans that any
 predicted span of the same type touches. Types are mapped onto the dataset's names (LOCATION ->
-GPE; Presidio's URL -> DOMAIN_NAME).
+GPE; URL -> DOMAIN_NAME; DATE_OF_BIRTH -> DATE_TIME; DRIVER_LICENSE -> US_DRIVER_LICENSE).
 
-Cost: p50/p95 of one `scan` of a ~2,000-token text (sentences of the data set joined), with the
-structured layer alone and with NER on, interleaved in rounds in one process.
+Cost: CPU time of one `scan` of a ~2,000-token text (a realistic request, and a dense one of
+data-set sentences only), for the structured layer with the default classes, with every
+built-in entity, and with NER on. `--baseline OLD/src` times another tree's code (an older
+commit exported with `git archive`) in a child process on the same texts, interleaved round by
+round, and prints the ratio.
 
     nice -n 5 .venv/bin/python bench/privacy_detection.py [--rounds 200] [--no-presidio] [--errors TYPE]
+        [--no-accuracy] [--baseline /tmp/base/src]
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# `--baseline DIR` runs a second copy of this script on another tree's `src` (set here).
+sys.path.insert(0, os.environ.get("PRIVACY_BENCH_SRC") or str(ROOT / "src"))
 
 from tierwise.privacy.detect import Detector  # noqa: E402
 from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DetectionConfig  # noqa: E402
@@ -182,51 +187,112 @@ def _dense_text(rows: list[dict], target_tokens: int = 2000) -> str:
     return "\n".join(parts)
 
 
-def latency(rows: list[dict], rounds: int) -> None:
+LAYERS = {
+    "structured, default classes": {"ner": {"enabled": False}},
+    "structured, every built-in entity": None,  # tierwise_detector(ner=False): optional classes too
+    "structured + NER, every built-in entity": "ner",
+}
+
+
+def _detectors() -> dict[str, Detector]:
+    out = {}
+    for label, cfg in LAYERS.items():
+        if isinstance(cfg, dict):
+            out[label] = Detector(DetectionConfig.model_validate(cfg))
+        else:
+            out[label] = tierwise_detector(ner=cfg == "ner")
+    return out
+
+
+def _texts(rows: list[dict]) -> dict[str, str]:
+    return {"request": _request_text(rows), "dense": _dense_text(rows)}
+
+
+def _scan_cpu(det: Detector, text: str, k: int) -> list[float]:
+    """CPU seconds of the scanning thread for each of k scans, phone-validity cache cleared first
+    (it is keyed by candidate string, so a repeated text would otherwise be cheaper)."""
     from tierwise.privacy.recognizers import contact
-    from tierwise.tokens import estimate_text
 
-    texts = {"request (prose, code, numbers + 8 PII sentences)": _request_text(rows),
-             "dense (PII data set sentences only)": _dense_text(rows)}
-    structured = tierwise_detector(ner=False)
-    with_ner = tierwise_detector(ner=True)
-
-    def cold() -> None:  # phone validity is cached per candidate string: measure without the cache
+    out = []
+    for _ in range(k):
         contact._valid_in.cache_clear()
         contact._possible_in.cache_clear()
+        c0 = time.thread_time()
+        det.scan(text)
+        out.append(time.thread_time() - c0)
+    return out
 
-    print(f"\nscan of one ~2,000-token text, {rounds} rounds interleaved (NER: every 10th round), "
-          "phone-validity cache cleared before every structured scan; CPU = this thread's CPU time:\n")
-    print("| text | tokens | chars | layer | wall p50 ms | wall p95 ms | CPU p50 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for label, text in texts.items():
-        for d in (structured, with_ner):  # warm up (imports, spaCy)
-            d.scan(text)
-        ts: list[float] = []
-        cs: list[float] = []
-        tn: list[float] = []
-        cn: list[float] = []
-        for i in range(rounds):
-            cold()
-            t0, c0 = time.perf_counter(), time.thread_time()
-            structured.scan(text)
-            ts.append(time.perf_counter() - t0)
-            cs.append(time.thread_time() - c0)
-            if i % 10 == 0:
-                t0, c0 = time.perf_counter(), time.thread_time()
-                with_ner.scan(text)
-                tn.append(time.perf_counter() - t0)
-                cn.append(time.thread_time() - c0)
 
-        def pct(xs: list[float], q: float) -> float:
-            xs = sorted(xs)
-            return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+def serve(rows: list[dict]) -> None:
+    """Child mode for `--baseline`: answer `text|layer|k` lines with the CPU times of k scans."""
+    dets, texts = _detectors(), _texts(rows)
+    for d in dets.values():
+        for t in texts.values():
+            d.scan(t)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        text, layer, k = line.rstrip("\n").split("|")
+        print(json.dumps(_scan_cpu(dets[layer], texts[text], int(k))), flush=True)
 
-        head = f"| {label} | {estimate_text(text)} | {len(text)} |"
-        print(f"{head} structured | {pct(ts, .5):.2f} | {pct(ts, .95):.2f} | {pct(cs, .5):.2f} |")
-        print(f"{head} structured + NER ({len(tn)} rounds) | {pct(tn, .5):.1f} | {pct(tn, .95):.1f} | "
-              f"{pct(cn, .5):.1f} |")
-    _ = statistics  # keep import for ad-hoc analysis
+
+def latency(rows: list[dict], rounds: int, baseline: str | None) -> None:
+    """p50 CPU per scan of each text with each layer; with `baseline`, the same scans by the
+    baseline tree's code in a child process, interleaved round by round (order alternating)."""
+    import subprocess
+
+    from tierwise.tokens import estimate_text
+
+    dets, texts = _detectors(), _texts(rows)
+    for d in dets.values():
+        for t in texts.values():
+            d.scan(t)
+    child = None
+    if baseline:
+        env = dict(os.environ, PRIVACY_BENCH_SRC=str(Path(baseline).resolve()))
+        child = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdin and child.stdout
+        if child.stdout.readline().strip() != "ready":
+            sys.exit("baseline child failed to start")
+    ours: dict[tuple[str, str], list[float]] = defaultdict(list)
+    base: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in range(rounds):
+        for tl, text in texts.items():
+            for layer, det in dets.items():
+                k = 5
+                if "NER" in layer:
+                    if r % 10:
+                        continue
+                    k = 1
+                turns = [("ours", None), ("base", child)] if r % 2 == 0 else [("base", child), ("ours", None)]
+                for who, proc in turns:
+                    if who == "ours":
+                        ours[(tl, layer)].extend(_scan_cpu(det, text, k))
+                    elif proc is not None:
+                        assert proc.stdin and proc.stdout
+                        proc.stdin.write(f"{tl}|{layer}|{k}\n")
+                        proc.stdin.flush()
+                        base[(tl, layer)].extend(json.loads(proc.stdout.readline()))
+    if child is not None and child.stdin:
+        child.stdin.close()
+        child.wait(timeout=60)
+
+    def p50(xs: list[float]) -> float:
+        return statistics.median(xs) * 1000
+
+    print(f"\nCPU ms per scan of one text (p50; {rounds} rounds, 5 scans per round and layer, NER 1 scan every "
+          "10th round; phone-validity cache cleared before each scan)" + (f"; baseline: {baseline}" if child else ""))
+    head = "| text | tokens | layer | this tree p50 ms | p95 ms |"
+    print(head + (" baseline p50 ms | baseline / this |" if child else ""))
+    print("|---" * (head.count("|") - 1 + (2 if child else 0)) + "|")
+    for tl, text in texts.items():
+        for layer in dets:
+            xs = sorted(ours[(tl, layer)])
+            line = f"| {tl} | {estimate_text(text)} | {layer} | {p50(xs):.3f} | {xs[int(.95 * (len(xs) - 1))] * 1000:.3f} |"
+            if child:
+                b = base[(tl, layer)]
+                line += f" {p50(b):.3f} | {p50(b) / p50(xs):.2f} |"
+            print(line)
 
 
 def main() -> None:
@@ -238,14 +304,19 @@ def main() -> None:
     ap.add_argument("--errors", help="print mismatches of this gold entity type")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--no-ner", action="store_true", help="accuracy of the structured layer alone")
+    ap.add_argument("--baseline", help="another tree's src/ to time side by side (e.g. an older commit's)")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     rows = json.loads(data_path().read_text(encoding="utf-8"))
     if args.limit:
         rows = rows[: args.limit]
+    if args.serve:
+        serve(rows)
+        return
     if not args.no_accuracy:
         accuracy(rows, not args.no_presidio, args.errors, ner=not args.no_ner)
     if not args.no_latency:
-        latency(rows, args.rounds)
+        latency(rows, args.rounds, args.baseline)
 
 
 if __name__ == "__main__":

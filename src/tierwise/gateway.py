@@ -208,6 +208,8 @@ class Gateway:
 
     def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
+        if self.blackboard is not None and self.blackboard.idle:  # a library or worker: no server start-up
+            self.blackboard.start_soon()
         ctx.notes["requested_model"] = requested
         if self.privacy is not None:
             self.privacy.guard(ctx)  # ctx.privacy

@@ -107,3 +107,45 @@ def test_redis_store_decides_once():
             await a.close()
 
     asyncio.run(go())
+
+
+def test_preview_is_cleaned_before_it_is_cut():
+    class Privacy:  # stands for the privacy guard: replaces each whole e-mail address
+        @staticmethod
+        def clean_text(text: str) -> str:
+            import re
+
+            return re.sub(r"[\w.]+@[\w.]+\.\w+", "<EMAIL_ADDRESS>", text)
+
+    a = service()
+    a.privacy = Privacy()
+
+    async def go() -> None:
+        # The cut at 20 characters falls inside the address: cut first, the half left would not be recognised.
+        shown = await a.preview("write to jane.doe@example.com today please", 20)
+        assert shown == "write to <EMAIL_ADDR…" and "jane" not in shown
+        assert await a.preview("short", 20) == "short"
+
+    asyncio.run(go())
+
+
+def test_a_request_bound_for_a_gated_capability_waits_with_its_trace():
+    from tierwise.canonical import Message, Request, TextBlock
+    from tierwise.policies.base import Context
+    from tierwise.trace import Trace
+
+    async def go() -> None:
+        a = service()
+        req = Request(model="x", messages=[Message("user", [TextBlock("summarise the merger")])])
+        ctx = Context(Trace("req_1", "synth-route"), lambda n: None)  # type: ignore[arg-type,return-value]
+        await a.gate_request(req, ctx, "classify", None, kind="capability")  # not gated: no wait, no step
+        assert ctx.trace.steps == []
+        task = asyncio.ensure_future(a.gate_request(req, ctx, "synthesise", None, kind="capability"))
+        p = await first_pending(a)
+        assert (p["kind"], p["subject"], p["request_id"]) == ("capability", "synthesise", "req_1")
+        assert "summarise the merger" in p["preview"]
+        await a.decide(p["id"], True, "admin:OPS", "go")
+        await task
+        assert ctx.notes["approval"]["approver"] == "admin:OPS" and ctx.trace.steps[-1].name == "approval"
+
+    asyncio.run(go())

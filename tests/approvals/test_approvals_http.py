@@ -200,3 +200,15 @@ def test_gates_name_routes_not_models(tmp_path):
     cfg["approvals"] = {"routes": {"main": {"timeout": "forever"}}}
     with pytest.raises(ConfigError, match="approvals.routes.main.timeout"):
         make_config(cfg, tmp_path)
+
+
+def test_embeddings_cannot_get_around_a_gate(two_tier, openai_up, monkeypatch):
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    routes = {"main": {"policy": "fallback", "targets": ["local"]}, "open": {"policy": "fallback", "targets": ["local"]}}
+    g = two_tier(server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]}, approvals=approvals_config(),
+                 routes=routes)
+    oai(g).embeddings.create(model="open", input="x")  # the same model through an ungated route: served
+    assert len(openai_up.requests) == 1
+    with pytest.raises(openai.BadRequestError, match="does not lead to an embedding model"):
+        oai(g).embeddings.create(model="main", input="x")
+    assert len(openai_up.requests) == 1

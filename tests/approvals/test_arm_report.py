@@ -41,6 +41,7 @@ def known_ledger(path: str) -> None:
                                 extra={"feedback": fb} if fb else {}))
     for i in range(20):  # arm b: no error, 18 of 20 judged passed, every request rated good
         led.submit(LedgerRecord(request_id=f"b{i}", ts=2000.0 + i, route="ab", arm="b", cost_usd=B_COST[i],
+                                locality="local" if i < 15 else "remote",
                                 latency_ms=B_LAT[i], steps=[_verdict(i >= 2)], extra={"feedback": [{"rating": "good"}]}))
     led.submit(LedgerRecord(request_id="plain", ts=3000.0, route="other", cost_usd=9.0))  # no arm: not in the report
     led.close()
@@ -71,6 +72,7 @@ def test_report_by_arm_against_known_traffic(tmp_path):
     assert a["errors"]["share"] == 0.2 and a["errors"]["ci95"] == pytest.approx([0.0567, 0.5098], abs=1e-4)
     assert a["verdicts"] == {"k": 6, "n": 8, "share": 0.75, "ci95": pytest.approx([0.4093, 0.9285], abs=1e-4)}
     assert b["verdicts"]["k"] == 18 and b["verdicts"]["n"] == 20
+    assert b["local"]["share"] == 0.75 and a["local"]["share"] == 0
     # Feedback: the last rating of each rated request (a4 was poor, then good).
     assert a["feedback"]["rated"] == 8 and a["feedback"]["mean_score"] == pytest.approx((5 + 0.5) / 8)
     assert a["feedback"]["good"]["k"] == 5 and b["feedback"]["mean_score"] == 1.0
@@ -80,6 +82,7 @@ def test_report_by_arm_against_known_traffic(tmp_path):
     assert d["latency_p50_ms"]["diff"] == pytest.approx(float(np.percentile(B_LAT, 50)) - 145.0)
     assert d["error_share"]["diff"] == pytest.approx(-0.2) and inside(d["error_share"]["ci95"], -0.2)
     assert d["error_share"]["ci95"][1] > 0  # 2 of 10 against 0 of 20: not a clear difference
+    assert d["local_share"]["diff"] == 0.75 and d["local_share"]["ci95"][0] > 0.3
     assert d["feedback_mean_score"]["diff"] == pytest.approx(1.0 - 5.5 / 8) and d["feedback_mean_score"]["ci95"][0] > 0
     again = CliRunner().invoke(main, ["report", "-c", str(tmp_path / "tw.yaml"), "--by", "arm", "--json"])
     assert orjson.loads(again.output) == rep  # a fixed seed: the same ledger, the same report

@@ -27,9 +27,12 @@ def split_cfg(up_local: str, up_remote: str, arms: dict[str, Any] | None = None,
                            server={"default_route": "ab"})
 
 
-def choose(split: Any, headers: dict[str, str] | None = None, user: str | None = None, rid: str = "req_1") -> tuple[str, Context]:
+def choose(split: Any, headers: dict[str, str] | None = None, user: str | None = None, rid: str = "req_1",
+           key: str | None = None) -> tuple[str, Context]:
     req = Request(model="ab", messages=[Message("user", [TextBlock("hi")])], headers=headers or {}, user=user)
     ctx = Context(Trace(rid, "ab"), lambda n: None)  # type: ignore[arg-type,return-value]
+    if key:
+        ctx.notes["key_name"] = key  # what the HTTP edge leaves: the gateway key's name
     split.choose(req, ctx)
     return ctx.notes["arm"], ctx
 
@@ -64,6 +67,9 @@ def test_sticky_by_user_then_key_then_not_sticky(tmp_path):
     arms = {choose(split, user="alice", rid=f"r{i}")[0] for i in range(20)}
     assert len(arms) == 1  # the same user always lands on the same arm
     assert {choose(split, {"x-tierwise-user": "alice"}, rid=f"r{i}")[0] for i in range(5)} == arms
+    by_key = {k: {choose(split, key=k, rid=f"r{i}")[0] for i in range(5)} for k in ("team-a", "team-b", "team-c")}
+    assert all(len(v) == 1 for v in by_key.values())  # no user, no session: the key's name keeps the arm
+    assert choose(split, key="team-a", rid="r9")[1].trace.steps[-1].detail["sticky"] == "key"
     _, ctx = choose(split, rid="r1")
     assert "not sticky" in ctx.trace.steps[-1].reason and ctx.trace.steps[-1].detail["sticky"] == "request"
     by_rid = Counter(choose(split, rid=f"req_{i}")[0] for i in range(400))  # no identity: spread by request id

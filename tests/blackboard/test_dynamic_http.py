@@ -92,3 +92,23 @@ def test_errors_shift_the_route(gateway, openai_up, anthropic_up):
     g.flush()
     shift = next(r.reason for r in g.ledger.query(route="auto") if r.reason.startswith("shift"))
     assert "local error_rate" in shift and "> 0.300" in shift, shift
+
+
+def test_a_dead_local_model_is_answered_by_the_frontier_and_its_open_breaker_shifts_the_route(
+        gateway, openai_up, anthropic_up):
+    """A bare local model that fails: each failing request is answered by the frontier (`fall_back`),
+    and once its breaker opens the route shifts — whatever the latency thresholds say."""
+    from tests.doubles import Fail
+
+    openai_up.default, anthropic_up.default = Fail(503, "loading model"), Reply(text="frontier answer")
+    routes = dynamic_route(shift_when={"latency_ms_above": 100_000}, probe_every=0)
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes=routes,
+                                breaker={"failures": 3, "cooldown": 60}))
+    assert [ask(g) for _ in range(6)] == ["frontier answer"] * 6  # no client saw the local failures
+    assert len(openai_up.requests) == 3  # the breaker opened after 3; the route then stopped trying
+    route = g.gateway.resolve("auto")
+    assert route.state == "frontier"
+    g.flush()
+    reasons = [r.reason for r in g.ledger.query(route="auto")]
+    assert any(r.startswith("fell back to frontier") for r in reasons)
+    assert any(r == "shift to frontier: local breaker open -> frontier" for r in reasons), reasons

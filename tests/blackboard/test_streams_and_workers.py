@@ -3,7 +3,7 @@
 - A local model that streams slowly but starts at once does not trip `ttft_ms_above`; one that
   is slow to start does (Anthropic SDK, streaming).
 - A worker (anything with a `Blackboard` of its own, as `tierwise worker` will have) publishes the
-  queue depth of its model; a gateway replica reads it summed and a `dynamic` route shifts on
+  queue depth of its model; a gateway replica reads it (the largest report) and a `dynamic` route shifts on
   `queue_depth_above`.
 """
 
@@ -74,3 +74,32 @@ async def test_worker_queue_depth_moves_a_gateway_route(gateway, openai_up, anth
     assert r.hexists(redis_prefix + "replicas", g.gateway.blackboard.replica_id)
     assert not r.hexists(redis_prefix + "replicas", "worker-1")  # the worker left at once on close, no TTL wait
     r.close()
+
+
+async def test_a_gateway_used_as_a_library_joins_the_board(tmp_path, openai_up, anthropic_up, redis_prefix):
+    """No server start-up (a library, or a worker running the core): the first request starts the
+    exchange, and the replica publishes its statistics for the others."""
+    from tests.blackboard.conftest import REDIS_URL
+    from tests.harness import make_config
+    from tierwise.canonical import Message, Request, TextBlock
+    from tierwise.server.build import build_gateway
+
+    openai_up.default = FAST
+    cfg = replica_config(openai_up, anthropic_up, REDIS_URL, redis_prefix)
+    cfg["ledger"] = {"enabled": False}
+    gw = build_gateway(make_config(cfg, tmp_path))
+    try:
+        assert gw.blackboard.exchanges == 0
+        req = Request(model="local", messages=[Message(role="user", content=[TextBlock("hi")])])
+        resp = await gw.resolve("local").complete(req, gw.context("local", "req_1", "openai", "local"))
+        assert resp.content[0].text == "local answer"
+        deadline = time.monotonic() + 20
+        while gw.blackboard.exchanges < 2:
+            assert time.monotonic() < deadline, "the board never started"
+            await asyncio.sleep(0.01)
+        r = redis.Redis.from_url(REDIS_URL)
+        entry = r.hget(redis_prefix + "replicas", gw.blackboard.replica_id)
+        r.close()
+        assert entry is not None and b'"local"' in entry
+    finally:
+        await gw.close()

@@ -11,6 +11,7 @@ import time
 import orjson
 import pytest
 import redis.asyncio as aredis
+import yaml
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
 from tierwise.dispatch.client import Dispatcher
@@ -38,6 +39,15 @@ async def test_round_trip_presence_and_capacity(openai_up, redis_prefix, tmp_pat
         assert [x["id"] for x in shown] == ["acme:box-1"]
         assert shown[0]["capabilities"] == ["classify"] and shown[0]["locality"] == "local"
         assert shown[0]["capacity"] == 2 and 0 < shown[0]["ttl"] <= 1
+        from click.testing import CliRunner
+
+        from tierwise.cli import main
+
+        (tmp_path / "w.yaml").write_text(yaml.safe_dump(cfg))
+        listed = await asyncio.to_thread(CliRunner().invoke, main, ["worker", "-c", str(tmp_path / "w.yaml"),
+                                                                     "--list"])  # its own event loop
+        rec = orjson.loads(listed.output.splitlines()[0])
+        assert (rec["id"], rec["tenant"], rec["capacity"], rec["models"]) == ("box-1", "acme", 2, ["small"])
         results = await asyncio.gather(*[d.dispatch("classify", f"task {i}") for i in range(10)])
         assert [r.text for r in results] == [f"echo:task {i}" for i in range(10)]
         assert {r.worker for r in results} == {"box-1"} and {r.locality for r in results} == {"local"}
@@ -199,3 +209,88 @@ async def test_python_api(openai_up, redis_prefix, tmp_path, monkeypatch):
         r = await tierwise.dispatch.dispatch("classify", body)
         assert r.text == "echo:chat body"
         await tierwise.dispatch._defaults[asyncio.get_running_loop()].close()
+
+
+async def test_no_secret_in_results_or_worker_errors(openai_up, redis_prefix, tmp_path, monkeypatch):
+    from tests.doubles import Fail
+
+    secret = "sk-test-" + "q7Zr" * 8
+    monkeypatch.setenv("BOX_API_KEY", secret)
+    openai_up.default = Fail(500, f"upstream broke while holding key {secret}")
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1")
+    cfg["providers"]["box"]["api_key_env"] = "BOX_API_KEY"
+    async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        with pytest.raises(TaskFailed) as e:
+            await d.dispatch("classify", "x")
+        assert secret not in e.value.message and e.value.status >= 500
+        r = aredis.from_url(REDIS_URL)
+        raw = await r.xrange(d.results_key)
+        await r.aclose()
+        assert raw and all(secret.encode() not in v for _, f in raw for v in f.values())
+    assert openai_up.requests[0].headers["authorization"] == f"Bearer {secret}"  # it was really used
+
+
+def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_path):
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    path = tmp_path / "worker.yaml"
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1")))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
+    assert out.exit_code == 0, out.output
+    line = out.output.strip()
+    assert line.startswith("ACL SETUSER tierwise-worker-acme-local on ><password> resetkeys")
+    assert "~tw:{acme}:q:local:*" in line and "~tw:presence:acme:*" in line
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
+    out = CliRunner().invoke(main, ["worker", "-c", str(plain)])
+    assert out.exit_code == 2 and "no `dispatch.worker` section" in out.output
+
+
+def test_dispatch_sync_from_code_without_an_event_loop(openai_up, redis_prefix, worker_processes, monkeypatch):
+    import tierwise.dispatch
+
+    openai_up.default = echo()
+    monkeypatch.setenv("TIERWISE_PREFIX", redis_prefix)
+    monkeypatch.setenv("TIERWISE_TENANT", "acme")
+    worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="box-1"), "w").wait_ready()
+    assert tierwise.dispatch.dispatch_sync("classify", "from a script", timeout=10).text == "echo:from a script"
+
+
+async def test_reclaim_finds_a_dead_workers_task_deep_in_the_pending_list(openai_up, redis_prefix, tmp_path):
+    """XAUTOCLAIM looks at 10 pending entries per task it may claim: with one free slot and a long
+    pending list of live tasks ahead, the dead worker's task is only found by carrying the scan on."""
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    stream = keys.stream("any", "classify", "normal")
+    reply = keys.results("tester")
+    r = aredis.from_url(REDIS_URL)
+    await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    body = orjson.dumps({"messages": [{"role": "user", "content": "orphan"}]})
+    for i in range(30):
+        await r.xadd(stream, {"id": f"live-{i}", "reply": reply, "p": body})
+    await r.xadd(stream, {"id": "orphan", "reply": reply, "p": body})
+    live = [e[0] for e in (await r.xreadgroup(GROUP, "live", {stream: ">"}, count=30))[0][1]]
+    await r.xreadgroup(GROUP, "dead", {stream: ">"}, count=1)  # then it dies
+    stop = asyncio.Event()
+
+    async def keep_fresh() -> None:  # the live worker renews its claims, as a real one does
+        while not stop.is_set():
+            await r.xclaim(stream, GROUP, "live", 0, live, justid=True)
+            await asyncio.sleep(0.1)
+
+    fresh = asyncio.create_task(keep_fresh())
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
+    try:
+        async with running_worker(cfg, tmp_path) as w:
+            deadline = time.monotonic() + 15
+            while not await r.xlen(reply):
+                assert time.monotonic() < deadline, "the orphaned task was never re-claimed"
+                await asyncio.sleep(0.1)
+            (_, fields), = await r.xrange(reply)
+            assert fields[b"id"] == b"orphan" and w.stats["reclaimed"] == 1
+    finally:
+        stop.set()
+        await fresh
+        await r.aclose()

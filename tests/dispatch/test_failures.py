@@ -103,3 +103,23 @@ async def test_redis_gone_for_good_fails_clearly(own_redis, redis_prefix):
 
         with pytest.raises(DispatchUnavailable, match=r"Redis at 127\.0\.0\.1:\d+ was unreachable"):
             await d.dispatch("classify", "x")
+
+
+async def test_sigterm_finishes_running_tasks_then_leaves(openai_up, redis_prefix, worker_processes):
+    openai_up.default = echo(0.5)
+    w = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="w1", capacity=4), "w1")
+    w.wait_ready()
+    keys = Keyspace(redis_prefix, "acme")
+    r = aredis.from_url(REDIS_URL)
+    async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=20) as d:
+        tasks = [asyncio.create_task(d.dispatch("classify", f"t{i}")) for i in range(3)]
+        while len(openai_up.requests) < 3:  # all three running on the worker
+            await asyncio.sleep(0.01)
+        w.proc.terminate()
+        results = await asyncio.gather(*tasks)
+        assert [x.text for x in results] == ["echo:t0", "echo:t1", "echo:t2"]
+        assert {x.attempt for x in results} == {1}  # finished by the worker that took them
+    assert await asyncio.to_thread(w.proc.wait, 20) == 0
+    assert await r.exists(keys.presence("w1")) == 0  # gone at once, not after its TTL
+    assert await r.zcard(keys.index("any", "classify")) == 0
+    await r.aclose()

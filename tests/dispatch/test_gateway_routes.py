@@ -5,9 +5,11 @@ fallback moves on when no worker serves the capability."""
 from __future__ import annotations
 
 import openai
+import pytest
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
 from tests.harness import two_tier_config
+from tierwise.dispatch.client import Dispatcher
 
 
 async def test_capability_route_through_the_gateway(gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
@@ -43,3 +45,106 @@ async def test_capability_route_through_the_gateway(gateway, openai_up, anthropi
     assert rows["nobody"].model == "big-model"
     assert any("no worker serves capability 'summarise'" in (s.get("reason") or "") for s in rows["nobody"].steps)
     assert len(openai_up.requests) == 3  # the worker's model served main (twice) and safe
+
+
+async def test_privacy_policy_keeps_protected_requests_in_the_local_zone(gateway, openai_up, anthropic_up,
+                                                                         redis_prefix, tmp_path):
+    """The gateway's privacy boundary guards its own remote models; a capability may be served by a
+    remote machine, so a request the policy would redact or refuse before a remote call is
+    dispatched to local workers only."""
+    from tests.privacy.support import privacy_config
+
+    openai_up.default = echo()
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {"capability": "classify"}},
+                         policy={"pii": "redact", "secrets": "block"})
+    cfg["dispatch"] = {"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10}
+    g = gateway(cfg)
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    remote = worker_config(openai_up.url, redis_prefix, worker_id="cloud-1", locality="remote",
+                           provider_locality="remote")
+    async with running_worker(remote, tmp_path / "w"):
+        r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hello"}])
+        assert r.choices[0].message.content == "echo:hello"
+        with pytest.raises(openai.APIStatusError) as e:
+            await client.chat.completions.create(
+                model="main", messages=[{"role": "user", "content": "mail jane.doe@example.com the invoice"}])
+        assert e.value.status_code == 503 and "local-only capability 'classify'" in str(e.value)
+        assert len(openai_up.requests) == 1  # the remote worker never saw the address
+        local = worker_config(openai_up.url, redis_prefix, worker_id="gpu-1")
+        async with running_worker(local, tmp_path / "l"):
+            r = await client.chat.completions.create(
+                model="main", messages=[{"role": "user", "content": "mail jane.doe@example.com the invoice"}])
+            assert r.choices[0].message.content == "echo:mail jane.doe@example.com the invoice"
+    await client.close()
+    g.flush()
+    served = {(next(s for s in x.steps if s.get("kind") == "call")["detail"]["worker"], x.locality)
+              for x in g.ledger.query() if x.status == 200}
+    assert served == {("cloud-1", "remote"), ("gpu-1", "local")}
+
+
+async def test_ensembles_on_both_sides_of_the_wire(gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
+    """A worker's capability backed by an ensemble; and a gateway ensemble whose agent names a
+    capability route, so that step of the DAG runs on a worker."""
+    import yaml
+
+    openai_up.default = echo()
+    wdir, gdir = tmp_path / "w", tmp_path / "g"
+    wdir.mkdir()
+    gdir.mkdir()
+    (wdir / "pipe.yaml").write_text(yaml.safe_dump({"name": "pipe", "agents": [
+        {"name": "first", "model": "small"}, {"name": "second", "model": "small", "depends_on": ["first"]}]}))
+    wcfg = worker_config(openai_up.url, redis_prefix, worker_id="gpu-1",
+                         capabilities={"classify": {"model": "small"}, "digest": {"ensemble": "pipe.yaml"}})
+    (gdir / "fan.yaml").write_text(yaml.safe_dump({"name": "fan", "agents": [
+        {"name": "on-worker", "model": "classify-remote"}]}))
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "classify-remote": {"capability": "classify"},
+        "ens": {"policy": "ensemble", "ensemble": "fan.yaml"}}, server={},
+        dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10})
+    from tests.harness import GatewayServer, make_config
+
+    g = GatewayServer(make_config(cfg, gdir)).start()
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    try:
+        async with running_worker(wcfg, wdir) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+            r = await d.dispatch("digest", "the quarterly report")
+            assert r.text.startswith("echo:") and r.worker == "gpu-1"
+            assert len(openai_up.requests) == 2  # the worker's ensemble ran both agents on its model
+            r2 = await client.chat.completions.create(model="ens", messages=[{"role": "user", "content": "triage"}])
+            assert (r2.choices[0].message.content or "").startswith("echo:")
+            assert len(openai_up.requests) == 3 and w.stats["done"] == 2
+    finally:
+        await client.close()
+        g.stop()
+
+
+async def test_a_gated_capability_waits_for_approval_before_it_is_dispatched(gateway, openai_up, anthropic_up,
+                                                                             redis_prefix, tmp_path, monkeypatch):
+    import asyncio
+
+    from tests.approvals.conftest import ADMIN, decide, wait_pending
+
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    openai_up.default = echo()
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
+                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10},
+                          approvals={"capabilities": {"classify": {"timeout": "30s"}}})
+    cfg["server"]["admin_keys_env"] = ["TW_ADMIN"]
+    g = gateway(cfg)
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    async with running_worker(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1"), tmp_path / "w"):
+        asked = asyncio.ensure_future(client.chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "classify this"}]))
+        (p,) = await asyncio.to_thread(wait_pending, g.url)
+        assert p["kind"] == "capability" and not openai_up.requests  # held before the worker saw it
+        assert (await asyncio.to_thread(decide, g.url, p["id"], "approve")).status_code == 200
+        assert (await asyncio.wait_for(asked, 30)).choices[0].message.content == "echo:classify this"
+        refused = asyncio.ensure_future(client.chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "and this"}]))
+        (p,) = await asyncio.to_thread(wait_pending, g.url)
+        assert (await asyncio.to_thread(decide, g.url, p["id"], "reject", "not today")).status_code == 200
+        with pytest.raises(openai.APIStatusError) as e:
+            await asyncio.wait_for(refused, 30)
+        assert e.value.status_code == 403 and "not today" in str(e.value)
+    await client.close()
+    assert len(openai_up.requests) == 1  # only the approved task reached the worker's model

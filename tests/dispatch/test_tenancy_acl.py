@@ -104,3 +104,6 @@ async def test_end_to_end_as_acl_users_and_a_remote_worker_claiming_to_be_local(
     assert "may not read the local zone of tenant acme" in liar.output()
     assert honest.stop() == 0 and liar.stop() == 0
     assert "Traceback" not in honest.output()
+    for url, proc in ((worker_url, honest), (remote_url, liar)):  # logs name host:port, never the password
+        password = url.split(":")[2].split("@")[0]
+        assert password not in proc.output() and "127.0.0.1:6379" in proc.output()

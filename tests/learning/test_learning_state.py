@@ -127,3 +127,54 @@ def test_verifier_verdicts_are_free_evidence_before_judge_calls(gateway, openai_
     assert not [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
     g.flush()
     assert {e.extra["evaluation"]["judge"] for e in g.ledger.query(kind="eval")} == {"verifier"}
+
+
+def test_value_sampling_counts_a_users_first_rating_as_free_evidence(gateway, openai_up, anthropic_up):  # noqa: F811
+    import httpx2 as httpx
+
+    cfg = reflective_config(openai_up, anthropic_up, sampling="value",
+                            value={"saving_usd": 0.01, "judge_usd": 0.01, "shadow_usd": 0.01})
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    route = g.gateway.resolve("main")
+    for i in range(30):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if route.loop.boundary.tier("summarisation") == "local":
+            break
+    assert route.loop.boundary.tier("summarisation") == "local"
+    raw = oai(g).chat.completions.with_raw_response.create(model="main", messages=[
+        {"role": "user", "content": f"{SUMMARY} (rated)"}])
+    assert raw.parse().choices[0].message.content == "local summary"
+    rid = raw.headers["x-tierwise-request-id"]
+    assert wait_for(lambda: not route._background, timeout=30)
+    g.flush()
+    st = route.loop.boundary.state("summarisation")
+    judged, good = st.total_judged, st.total_good
+    judge_calls = len([r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)])
+
+    def rate(rating):
+        r = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": rid, "rating": rating},
+                       headers={"authorization": "Bearer test"})
+        assert r.status_code == 200, r.text
+        return r.json()
+    body = rate("poor")
+    assert body["evidence"] is True and body["judging"] is False and "first" not in body
+    assert (st.total_judged, st.total_good) == (judged + 1, good)  # a verdict, and no judge call for it
+    assert rate("poor")["evidence"] is False  # one rating per answer counts
+    assert st.total_judged == judged + 1
+    assert len([r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]) == judge_calls
+
+
+def test_value_sampling_learns_costs_from_streamed_answers_too(gateway, openai_up, anthropic_up):  # noqa: F811
+    """With only streaming clients (Claude Code) the value of a verdict still needs what a frontier answer
+    costs: the route follows streams to their end until it has a figure."""
+    g = gateway(reflective_config(openai_up, anthropic_up, sampling="value"))
+    anthropic_up.default = judge_or_answer("good")
+    loop = g.gateway.resolve("main").loop
+    assert loop.costs["frontier"] is None and loop.saving() == 0.0
+    stream = oai(g).chat.completions.create(model="main", stream=True, messages=[{"role": "user", "content": SUMMARY}])
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "frontier answer"
+    assert wait_for(lambda: loop.costs["frontier"] is not None)
+    assert loop.costs["frontier"] > 0 and loop.saving() > 0

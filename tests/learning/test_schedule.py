@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tierwise.learning.schedule import EvaluationSchedule, ScheduleSettings, unit_hash
+from tierwise.learning.schedule import EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 
 KEY = ("chat", "summarisation", "local")
 
@@ -61,8 +61,22 @@ def test_negative_feedback_always_judged_even_when_established() -> None:
     assert d.judge and d.reason == "negative-feedback"
 
 
-def test_established_pair_only_audited() -> None:
+def test_established_pair_only_audited_every_50th_use() -> None:
     s = EvaluationSchedule(ScheduleSettings(audit_rate=0.02, sample_rate=0.2))
+    for i in range(21):
+        s.decide(KEY, f"e{i}")
+        s.record(KEY, True)
+    assert s.established(KEY)
+    decided = [s.decide(KEY, f"x{i}") for i in range(200)]
+    audits = [i for i, d in enumerate(decided) if d.judge]
+    assert len(audits) == 4 and all(b - a == 50 for a, b in zip(audits, audits[1:], strict=False))
+    assert all(decided[i].reason == "audit" for i in audits)
+    assert all(d.reason == "skip-established" for i, d in enumerate(decided) if i not in audits)
+    assert all(systematic(21 + i + 1, 0.02, "\x00".join(KEY)) == d.judge for i, d in enumerate(decided))
+
+
+def test_established_pair_only_audited_random_spacing() -> None:
+    s = EvaluationSchedule(ScheduleSettings(audit_rate=0.02, sample_rate=0.2, audit_spacing="random"))
     for i in range(21):  # uses must exceed 20
         assert not s.established(KEY)
         s.decide(KEY, f"e{i}")

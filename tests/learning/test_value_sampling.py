@@ -6,8 +6,8 @@ import pytest
 
 from tierwise.learning.drift import threshold
 from tierwise.learning.loop import LearningLoop, LoopSettings
-from tierwise.learning.schedule import unit_hash
-from tierwise.learning.value import evsi, systematic, worth_sampling
+from tierwise.learning.schedule import systematic, unit_hash
+from tierwise.learning.value import evsi, worth_sampling
 
 
 def value_loop(**value) -> LearningLoop:

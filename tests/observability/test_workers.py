@@ -4,48 +4,25 @@ whichever worker answers the scrape; the private metrics directory goes away at 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
-import yaml
 
 from tests.doubles import Delay, Reply
-from tests.harness import free_port, two_tier_config
-from tests.observability.conftest import MSG, scrape, total
+from tests.harness import two_tier_config
+from tests.observability.conftest import MSG, scrape, serve_processes, total
 
 N = 40
 
 
 def test_two_workers_counts_add_up(tmp_path, openai_up, anthropic_up):
     cfg = two_tier_config(openai_up.url, anthropic_up.url, observability={"metrics": {"enabled": True}})
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     anthropic_up.default = Delay(0.2, then=Reply(text="hi", usage=(3, 1)))
-    private_tmp = tmp_path / "tmp"  # the serve process's temp dir: other runs on the machine stay out of it
-    private_tmp.mkdir()
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(private_tmp)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(tmp_path / "tierwise.yaml"),
-                             "--port", str(port), "--workers", "2"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_processes(tmp_path, cfg)
+    private_tmp = tmp_path / "tmp"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                m = scrape(url)
-                if len([k for k in m if k[0] == "tierwise_worker_requests"]) == 2:
-                    break
-            except (httpx.TransportError, AssertionError):
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "workers did not start"
-            time.sleep(0.1)
-
         def one(_: int) -> int:
             # a new connection each time, so the kernel hands them to either worker
             with httpx.Client(timeout=10) as c:

@@ -154,3 +154,12 @@ def test_ner_input_is_bounded():
         "classes": {"c": {"detectors": ["PERSON"]}}, "ner": {"enabled": True, "max_chars": 1000}}))
     with pytest.raises(DetectorError):
         d.scan("Angela Merkel " * 100)
+
+
+@needs_spacy
+def test_spacy_norp_entities_are_nrp_findings():
+    # a group the word list does not hold: only the model can find it
+    d = Detector(DetectionConfig.model_validate({"classes": {"affiliations": {}}, "ner": {"enabled": True}}))
+    text = "The Yazidis were persecuted, and the Rohingya fled to Bangladesh."
+    got = pairs(d.scan(text), text)
+    assert any(e == "NRP" and v.startswith(("Yazidi", "Rohingya")) for e, v in got), got

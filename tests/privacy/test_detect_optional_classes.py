@@ -127,3 +127,10 @@ def test_email_with_a_long_local_part_and_spaces_around_the_at(det):
 def test_street_prefix_words_beyond_latin1(det):
     # a Greek street word: not in the Latin-1 word mask, found by the second automaton
     assert ("STREET_ADDRESS", "οδός Ερμού 12") in found(det, "μένω στην οδός Ερμού 12")
+
+
+def test_a_demonym_in_a_place_name_is_not_a_group(det):
+    text = "She moved from the Czech Republic to the Solomon Islands; her Czech friends stayed."
+    groups = [(f.start, f.end) for f in det.scan(text) if f.entity == "NRP"]
+    second = text.rindex("Czech")
+    assert groups == [(second, second + len("Czech"))]

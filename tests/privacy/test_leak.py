@@ -228,3 +228,40 @@ def test_seam_disabled_leaks(setup, openai_up, anthropic_up, monkeypatch):
     g2 = setup("local_only")
     ask(g2, "anthropic", "fb", False)
     assert anthropic_up.requests != []
+
+
+def _files_and_images(sdk: str) -> list[dict[str, Any]]:
+    """A user turn whose values hide only in an image's URL (its file name), a document's title
+    and context, and an uploaded file's name: no value in any text block."""
+    email, card, iban = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"].replace(" ", ""), SEEDS["IBAN_CODE"]
+    if sdk == "openai":
+        return [{"role": "user", "content": [
+            {"type": "text", "text": "Please summarise the attachments."},
+            {"type": "image_url", "image_url": {"url": f"https://files.example.com/scans/{email}/card-{card}.png"}},
+            {"type": "file", "file": {"filename": f"statement {iban} {email}.pdf",
+                                      "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
+        ]}]
+    return [{"role": "user", "content": [
+        {"type": "text", "text": "Please summarise the attachments."},
+        {"type": "image", "source": {"type": "url", "url": f"https://files.example.com/scans/{email}/card-{card}.png"}},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Balance: 12 EUR."},
+         "title": f"statement {iban}", "context": f"uploaded by {email}"},
+    ]}]
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_image_urls_file_names_and_document_titles_do_not_leak(setup, openai_up, anthropic_up, sdk):
+    g = setup("redact")
+    messages = _files_and_images(sdk)
+    try:
+        if sdk == "openai":
+            oai(g).chat.completions.create(model="fb", messages=messages)
+        else:
+            ant(g).messages.create(model="fb", max_tokens=100, messages=messages)
+    except (openai.APIStatusError, anthropic.APIStatusError) as e:
+        # what cannot be redacted in place (an image's URL) is refused, clearly, never sent
+        assert e.status_code in (403, 422, 502, 503), e
+        assert not any(v in e.message for v in SEEDS.values())
+    g.flush()
+    for r in anthropic_up.requests:
+        assert leaked(r.raw) == [], "a value hidden in an attachment's name or URL reached the remote model"

@@ -92,9 +92,10 @@ def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_prom
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
     from tierwise.cli import main
 
-    out = CliRunner().invoke(main, ["eval", "ledger", "-c", str(tmp_path / "tierwise.yaml"), "--ci", "0"])
-    assert out.exit_code == 0, out.output
-    assert "online validation" in out.output and "main: online APGR" in out.output
+    for args in (["eval", "ledger"], ["eval", "--ledger"]):
+        out = CliRunner().invoke(main, [*args, "-c", str(tmp_path / "tierwise.yaml"), "--ci", "0"])
+        assert out.exit_code == 0, out.output
+        assert "online validation" in out.output and "main: online APGR" in out.output
     out = CliRunner().invoke(main, ["boundary", "-c", str(tmp_path / "tierwise.yaml"), "--json"])
     assert out.exit_code == 0, out.output
     online = json.loads(out.output)["main"]["online"]
@@ -128,3 +129,24 @@ def test_validation_needs_shadow_pairs_and_a_consistent_window(tmp_path, openai_
     route.update(shadow_rate=0.2, validation={"window": 20, "min_pairs": 30})
     with pytest.raises(ConfigError, match="min_pairs"):
         make_config(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": route}), tmp_path)
+
+
+def test_a_pair_the_judge_does_not_grade_stays_unjudged(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "learned", "router": router, "strong": "frontier", "weak": "local", "target_share": 0.5,
+        "shadow_rate": 1.0, "validation": {"window": 10, "min_pairs": 5}}}))
+    openai_up.default = Reply(text="local answer")
+    # the strong answer gets a grade, the weak one a reply with none: neither outcome is recorded
+    anthropic_up.default = lambda rec: Reply(text="VERDICT: good" if "frontier answer" in json.dumps(rec.body)
+                                             and "You are grading" in json.dumps(rec.body) else
+                                             "hmm" if "You are grading" in json.dumps(rec.body) else "frontier answer")
+    route = g.gateway.resolve("main")
+    for i in range(4):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": EASY.format(i=i)}])
+        assert wait_for(lambda: not route._background)
+    g.flush()
+    shadows = g.ledger.query(kind="shadow", route="main")
+    assert len(shadows) == 4
+    assert all(s.shadow["strong"]["outcome"] is None and s.shadow["weak"]["outcome"] is None for s in shadows)
+    assert route.validator.latest.n == 0

@@ -121,3 +121,20 @@ def test_shift_needs_a_router_with_a_training_profile(tmp_path, openai_up, anthr
     cfg["routes"]["main"]["router"] = str(save_router(prof, tmp_path / "with-profile"))
     with pytest.raises(ConfigError, match="no 'embedding' space"):
         build_gateway(make_config(cfg, tmp_path))
+
+
+def test_a_shift_route_with_a_target_share_refits_its_threshold_on_recent_traffic_by_default(
+        gateway, openai_up, anthropic_up, router_path, data):  # noqa: F811
+    gsm_heldout = data[1]
+    sources = {}
+    for name, shift in (("refit", {"refit_min": 10, "refit_window": 20}),
+                        ("kept", {"refit_min": 10, "refit_window": 20, "refit_threshold": False})):
+        g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+            "policy": "learned", "router": router_path, "strong": "frontier", "weak": "local", "target_share": 0.3,
+            "shift": shift}}))
+        client = oai(g)
+        for p in gsm_heldout.prompts[:20]:
+            r = client.chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": p}])
+        step = next(s for s in ledger_row(g, r.headers["x-tierwise-request-id"]).steps if s["kind"] == "decision")
+        sources[name] = step["detail"]["shift"]["threshold_source"]
+    assert sources["refit"].startswith("recent traffic") and sources["kept"] == "training"

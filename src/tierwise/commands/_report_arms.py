@@ -31,12 +31,12 @@ def render(report: dict[str, Any]) -> None:
         return
     for r in report["routes"]:
         t = Table(title=f"route {inert(r['route'])}: arms (95% intervals in brackets)")
-        for col in ("arm", "requests", "errors", "cost $ total", "cost $ mean", "p50 ms", "p95 ms",
+        for col in ("arm", "requests", "errors", "local", "cost $ total", "cost $ mean", "p50 ms", "p95 ms",
                     "verdicts passed", "feedback score", "rated good"):
             t.add_column(col, justify="left" if col == "arm" else "right")
         for a in r["arms"]:
             c, lat, fb = a["cost_usd"], a["latency_ms"], a["feedback"]
-            t.add_row(inert(a["arm"]), str(a["requests"]), _share(a["errors"]), f"{c['total']:.6f}",
+            t.add_row(inert(a["arm"]), str(a["requests"]), _share(a["errors"]), _share(a["local"]), f"{c['total']:.6f}",
                       _num(c["mean"], c["mean_ci95"], ".6f"), _num(lat["p50"], lat["p50_ci95"], ".0f"),
                       _num(lat["p95"], lat["p95_ci95"], ".0f"), _share(a["verdicts"]),
                       _num(fb["mean_score"], fb["mean_score_ci95"], ".2f"), _share(fb["good"]))
@@ -47,6 +47,7 @@ def render(report: dict[str, Any]) -> None:
                 f"p50 {_num(d['latency_p50_ms']['diff'], d['latency_p50_ms']['ci95'], '+.0f')} ms",
                 f"p95 {_num(d['latency_p95_ms']['diff'], d['latency_p95_ms']['ci95'], '+.0f')} ms",
                 f"errors {_num(d['error_share']['diff'], d['error_share']['ci95'], '+.1f', 100)} pts",
+                f"local {_num(d['local_share']['diff'], d['local_share']['ci95'], '+.1f', 100)} pts",
                 f"verdicts passed {_num(d['verdict_pass_share']['diff'], d['verdict_pass_share']['ci95'], '+.1f', 100)} pts",
                 f"feedback score {_num(d['feedback_mean_score']['diff'], d['feedback_mean_score']['ci95'], '+.2f')}",
             ]

@@ -31,7 +31,10 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
 
 
 @click.command("eval")
-@click.argument("data")
+@click.argument("data", required=False)
+@click.option("--ledger", "from_ledger", is_flag=True,
+              help="DATA is the configured ledger (same as DATA=ledger): judged shadow pairs, and each learned "
+                   "route's online estimate.")
 @config_option
 @click.option("--router", "-r", "routers", multiple=True,
               help="Router spec to train with k-fold CV (stack, stack-lsa, linear, knn-lsa, mf-lsa, knn-embedding, "
@@ -64,7 +67,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
 @click.option("--no-emb-cache", is_flag=True, help="Embed without the on-disk cache.")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
+def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
             tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
             scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
@@ -73,6 +76,13 @@ def command(data: str, config_path: str, routers: tuple[str, ...], folds: int, r
     a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
     (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
     import orjson
+
+    if from_ledger and data not in (None, "ledger"):
+        raise click.UsageError("give DATA or --ledger, not both")
+    if data is None and not from_ledger:
+        raise click.UsageError("missing DATA (a benchmark, a JSONL file, or `ledger` / --ledger)")
+    data = "ledger" if from_ledger else data
+    assert data is not None
 
     from tierwise.evaluation.deployment import check_saved_router
     from tierwise.evaluation.loaders import DataError

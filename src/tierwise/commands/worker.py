@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -20,13 +21,19 @@ CONFIG_PROBLEM = 2
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--acl", "print_acl", is_flag=True, help="Print the Redis ACL SETUSER line this worker's user needs, "
               "then exit.")
-def command(config_path: str, worker_id: str | None, log_level: str, print_acl: bool) -> None:
+@click.option("--list", "list_workers", is_flag=True, help="List the workers present for this config's tenant "
+              "(one JSON object a line), then exit.")
+def command(config_path: str, worker_id: str | None, log_level: str, print_acl: bool, list_workers: bool) -> None:
     """Serve this machine's models, routes and ensembles as capabilities, taking tasks from Redis."""
     from tierwise.errors import ConfigError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_or_exit(config_path)
     d = cfg.dispatch
+    if list_workers and d is not None:
+        for rec in asyncio.run(_present(d)):
+            click.echo(json.dumps(rec, sort_keys=True))
+        return
     if d is None or d.worker is None:
         click.echo(f"tierwise: {config_path} has no `dispatch.worker` section: a worker needs its capabilities "
                    "(see docs/distributed.md)", err=True)
@@ -57,11 +64,26 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     except ConfigError as e:
         click.echo(f"tierwise: config error: {e.message}", err=True)
         sys.exit(CONFIG_PROBLEM)
+    from tierwise.server.build import tune_gc_for_serving
+
+    tune_gc_for_serving()  # the worker's task path is the gateway's: the same collector settings
     try:
         sys.exit(asyncio.run(_serve(cfg, gateway, worker_id)))
     except ValueError as e:  # settings that cannot work together
         click.echo(f"tierwise: config error: {e}", err=True)
         sys.exit(CONFIG_PROBLEM)
+
+
+async def _present(d: object) -> list[dict[str, object]]:
+    from tierwise.dispatch.connection import connect
+    from tierwise.dispatch.keys import Keyspace
+    from tierwise.dispatch.presence import records
+
+    client = connect(d.redis_url)  # type: ignore[attr-defined]
+    try:
+        return await records(client, Keyspace(d.prefix, d.tenant))  # type: ignore[attr-defined]
+    finally:
+        await client.aclose()
 
 
 async def _serve(cfg: object, gateway: object, worker_id: str | None) -> int:

@@ -113,10 +113,13 @@ class Approvals:
         """`text` cut to `limit` characters, with what the privacy policy protects redacted and secrets scrubbed."""
         if limit <= 0 or not text:
             return ""
-        cut = text[:limit] + ("…" if len(text) > limit else "")
+        # Cleaned before it is cut, with a margin: a value cut in half would no longer be recognised.
+        window = text[:2 * limit + 256]
+        more = len(text) > len(window)
         if self.privacy is not None:  # detection can be heavy (NER): off the event loop
-            cut = await asyncio.to_thread(self.privacy.clean_text, cut) or ""
-        return scrub(cut)
+            window = await asyncio.to_thread(self.privacy.clean_text, window) or ""
+        window = scrub(window)
+        return window[:limit] + ("…" if more or len(window) > limit else "")
 
     # ------------------------------------------------------------------ waiting
 
@@ -208,14 +211,19 @@ class Approvals:
 
     # ------------------------------------------------------------------ the two callers
 
-    async def gate_request(self, req: Any, ctx: Any, route: str, gone: Gone | None) -> None:
-        """Hold a request of a gated route until it is approved (or raise); record the decision on the trace.
+    async def gate_request(self, req: Any, ctx: Any, route: str, gone: Gone | None, *, kind: str = "route") -> None:
+        """Hold a request of a gated route (or, with kind="capability", a request a capability route
+        is about to dispatch) until it is approved, or raise; record the decision on the trace.
 
         The key's name and tenant come from the request's context (`key_name`, `key_tenant` notes)."""
-        gate = self.cfg.routes[route]
-        text = "\n".join(f"[{m.role}] {m.text()}" for m in req.messages[-3:])
+        gate = self.gate(kind, route)
+        if gate is None:
+            return
+        # The latest message first (what the request asks now), then up to two before it, then the system prompt.
+        parts = [f"[{m.role}] {m.text()}" for m in reversed(req.messages[-3:])]
         if req.system:
-            text = "[system] " + " ".join(b.text for b in req.system)[:200] + "\n" + text
+            parts.append("[system] " + " ".join(b.text for b in req.system)[:200])
+        text = "\n".join(parts)
         facts = {"stream": req.stream, "messages": len(req.messages), "tools": [t.name for t in req.tools][:20],
                  "max_tokens": req.max_tokens, "client_format": ctx.client_format}
         t0 = time.perf_counter()
@@ -226,7 +234,7 @@ class Approvals:
             rec = r
 
         try:
-            rec = await self.wait("route", route, gate=gate, request_id=ctx.trace.request_id,
+            rec = await self.wait(kind, route, gate=gate, request_id=ctx.trace.request_id,
                                   model=str(ctx.notes.get("requested_model") or req.model)[:256],
                                   key=ctx.notes.get("key_name") or None, tenant=ctx.notes.get("key_tenant") or None,
                                   preview=await self.preview(text, gate.preview_chars), facts=facts, gone=gone,

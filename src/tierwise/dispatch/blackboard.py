@@ -5,7 +5,8 @@ blackboard reads them and, when a Redis is configured, publishes them every
 `publish_interval_ms` from a background task and takes back the other replicas' (one round
 trip, tierwise.dispatch.blackboard_redis). A policy's read (`value`) merges this replica's live
 numbers with the other replicas' last published ones — averages weighted by the calls each
-replica saw recently, in-flight calls and queue depths summed, a breaker open if it is open
+replica saw recently, in-flight calls summed, the largest queue depth (workers of a capability see
+the same shared queue), a breaker open if it is open
 anywhere — without awaiting anything: the request path never waits on Redis.
 
 Redis unreachable: the merged view falls back to this replica's own statistics, with a loud
@@ -35,7 +36,10 @@ from tierwise.providers.live_stats import NAMES, LiveStats
 log = logging.getLogger("tierwise.blackboard")
 
 AVERAGED = ("latency_ms", "latency_p50_ms", "ttft_ms", "error_rate")
-SUMMED = ("in_flight", "queue_depth")
+SUMMED = ("in_flight",)
+# Tasks wait in the shared capability streams, so every worker of a capability sees the same backlog:
+# the largest report is the depth (a sum would count one queue once per worker).
+MAXED = ("queue_depth",)
 MAX_MODELS = 1000  # models read from one peer's entry at most
 MAX_ENTRY = 1 << 20  # bytes of one peer's entry at most
 
@@ -47,12 +51,13 @@ def default_replica_id() -> str:
 class PeerView:
     """The other replicas' statistics of one model, pre-summed at refresh so a read is a few operations."""
 
-    __slots__ = ("weights", "sums", "totals", "breaker_open", "breaker_change")
+    __slots__ = ("weights", "sums", "totals", "highest", "breaker_open", "breaker_change")
 
     def __init__(self) -> None:
         self.weights = dict.fromkeys(AVERAGED, 0.0)
         self.sums = dict.fromkeys(AVERAGED, 0.0)
         self.totals = dict.fromkeys(SUMMED, 0.0)
+        self.highest = dict.fromkeys(MAXED, 0.0)
         self.breaker_open = 0.0
         # The newest breaker change among the peers: (Redis time ms, opened?, cooldown left s).
         self.breaker_change: tuple[float, bool, float] | None = None
@@ -67,6 +72,8 @@ class PeerView:
                     self.sums[stat] += w * v
         for stat in SUMMED:
             self.totals[stat] += max(0.0, _num(e.get(stat)) or 0.0)
+        for stat in MAXED:
+            self.highest[stat] = max(self.highest[stat], _num(e.get(stat)) or 0.0)
         is_open = bool(e.get("breaker_open"))
         self.breaker_open = max(self.breaker_open, 1.0 if is_open else 0.0)
         age = _num(e.get("breaker_age_ms"))
@@ -91,7 +98,8 @@ class Blackboard:
         self.redis_url = redis_url
         self.peers: dict[str, PeerView] = {}
         self.replicas = 0  # other live replicas seen at the last exchange
-        self.refreshes = 0  # exchanges attempted (tests and `snapshot` read it)
+        self.exchanges = 0  # exchanges finished, with Redis or failed (tests wait on it)
+        self.shared = 0  # of those, the ones that reached Redis
         self.degraded: str | None = None  # why the view is this replica's own only, when Redis is away
         self._transport: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -106,33 +114,36 @@ class Blackboard:
 
     def value(self, model: str, stat: str) -> float | None:
         """`stat` of `model` over every live replica; None when no replica has a sample of it."""
-        if not self._started and self.redis_url is not None:
-            self._start_soon()
         own = self.own.get(model)
         peer = self.peers.get(model)
         if stat in SUMMED:
             v = own.value(stat) if own is not None else 0.0
             return (v or 0.0) + (peer.totals[stat] if peer is not None else 0.0)
+        if stat in MAXED:
+            v = own.value(stat) if own is not None else 0.0
+            return max(v or 0.0, peer.highest[stat] if peer is not None else 0.0)
         if stat == "breaker_open":
             mine = own.breaker_open() if own is not None else 0.0
             return max(mine, peer.breaker_open) if peer is not None else mine
         if stat not in AVERAGED:
             raise KeyError(f"unknown statistic {stat!r} (known: {', '.join(NAMES)})")
-        w = sw = 0.0
-        if own is not None and own.samples:
-            v = own.value(stat)
-            if v is not None:
-                w, sw = float(own.samples), own.samples * v
-        if peer is not None and peer.weights[stat] > 0:
-            w += peer.weights[stat]
-            sw += peer.sums[stat]
-        return sw / w if w > 0 else None
+        v = own.value(stat) if own is not None else None
+        if peer is None or peer.weights[stat] <= 0:  # nothing to merge with (always, on a single node)
+            return v
+        w, sw = peer.weights[stat], peer.sums[stat]
+        if v is not None and own is not None:
+            mine = own.weight(time.monotonic(), self.cfg.half_life_s)
+            w += mine
+            sw += mine * v
+        return sw / w
 
     def samples(self, model: str) -> float:
-        """Recent calls behind `model`'s merged statistics (this replica's plus the peers' weights)."""
+        """Recent calls behind `model`'s merged statistics (this replica's plus the peers', each
+        discounted by its age: see LiveStats.weight)."""
         own = self.own.get(model)
         peer = self.peers.get(model)
-        return (own.samples if own is not None else 0) + (peer.weights["latency_ms"] if peer is not None else 0.0)
+        mine = own.weight(time.monotonic(), self.cfg.half_life_s) if own is not None else 0.0
+        return mine + (peer.weights["latency_ms"] if peer is not None else 0.0)
 
     def snapshot(self) -> dict[str, Any]:
         """The merged view of every model, for the admin API, the dashboard and `tierwise top`."""
@@ -155,8 +166,15 @@ class Blackboard:
         await self.exchange()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
 
-    def _start_soon(self) -> None:
-        """Used as a library, nobody may call `start`: the first read starts the exchange (in the background)."""
+    @property
+    def idle(self) -> bool:
+        """Shared, but not exchanging yet (nobody called `start`)."""
+        return not self._started and self.redis_url is not None
+
+    def start_soon(self) -> None:
+        """Start the exchange in the background, from inside a running event loop: a gateway used
+        as a library, or inside a worker, has no server start-up to call `start` (Gateway.context
+        calls this on the first request)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -187,7 +205,10 @@ class Blackboard:
         interval = self.cfg.publish_interval_ms / 1000
         while not self._closed:
             await asyncio.sleep(interval)
-            await self.exchange()
+            try:
+                await self.exchange()
+            except Exception:  # a bug must not end the exchange for the life of the process
+                log.exception("blackboard: exchange failed")
 
     # ------------------------------------------------------------------ publishing
 
@@ -195,9 +216,9 @@ class Blackboard:
         now = time.monotonic()
         models: dict[str, Any] = {}
         for name, st in self.own.items():
-            e: dict[str, Any] = {"w": st.samples, "latency_ms": st.latency, "latency_p50_ms": st.p50(),
-                                 "ttft_ms": st.ttft, "error_rate": st.errors, "in_flight": st.in_flight,
-                                 "queue_depth": st.queue_depth}
+            e: dict[str, Any] = {"w": st.weight(now, self.cfg.half_life_s), "latency_ms": st.latency,
+                                 "latency_p50_ms": st.p50(), "ttft_ms": st.ttft, "error_rate": st.errors,
+                                 "in_flight": st.in_flight, "queue_depth": st.queue_depth}
             b = st.breaker
             if b is not None:
                 e["breaker_open"] = b.opened_at is not None
@@ -209,7 +230,12 @@ class Blackboard:
 
     async def exchange(self) -> None:
         """Publish this replica's statistics and take the others'; never raises (Redis away: own view only)."""
-        self.refreshes += 1
+        try:
+            await self._exchange_once()
+        finally:
+            self.exchanges += 1
+
+    async def _exchange_once(self) -> None:
         try:
             now_ms, entries = await asyncio.wait_for(
                 self._transport.exchange(self.replica_id, self.payload(), int(self.cfg.ttl_s * 1000)),
@@ -220,6 +246,7 @@ class Blackboard:
             self._lost(e)
             return
         self._offset_ms = now_ms - time.monotonic() * 1000
+        self.shared += 1
         peers: dict[str, PeerView] = {}
         for rid, at_ms, body in entries:
             if len(body) > MAX_ENTRY:
@@ -271,7 +298,7 @@ class Blackboard:
 
 
 def redis_url_of(cfg: Any) -> str | None:
-    """The blackboard's Redis: its own `redis_url`, else the one budgets or the cache already share."""
+    """The blackboard's Redis: its own `redis_url`, else the one budgets, the cache or dispatch already use."""
     bb: BlackboardConfig = cfg.blackboard
     if bb.redis_url:
         return bb.redis_url
@@ -279,6 +306,8 @@ def redis_url_of(cfg: Any) -> str | None:
         return str(cfg.budgets.store.redis_url)
     if cfg.cache.enabled and cfg.cache.backend == "redis":
         return str(cfg.cache.redis_url)
+    if cfg.dispatch is not None:  # a worker, or a gateway that dispatches to workers
+        return str(cfg.dispatch.redis_url)
     return None
 
 

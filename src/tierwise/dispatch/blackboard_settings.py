@@ -31,6 +31,8 @@ class BlackboardConfig(BaseModel):
     ewma_alpha: float = Field(0.3, gt=0, le=1, description="weight of the newest call in the EWMAs")
     window: int = Field(20, ge=1, le=1000, description="calls kept for the median latency (and a "
                         "replica's weight when merged)")
+    half_life_s: float = Field(60.0, gt=0, le=86400, description="a replica's statistics weigh half as much "
+                               "in the merge for every this many seconds since its last call to the model")
     share_breakers: bool = Field(True, description="a breaker opened (or closed) on one replica is "
                                  "opened (closed) on the others")
     timeout: float = Field(0.5, gt=0, le=30, description="seconds a Redis call may take")

@@ -49,6 +49,9 @@ log = logging.getLogger("tierwise.dispatch")
 WAKE_MAX = 256  # wake-up tokens kept per capability; more would only wake idle workers for nothing
 READ_BLOCK_MS = 1000
 RECENT = 10_000  # task ids remembered after their result, to count late duplicates
+# After Redis was away, workers need a heartbeat or two (with backoff) to announce themselves
+# again, to a Redis that may have lost their presence: "no worker" is not believed for this long.
+PRESENCE_GRACE_S = 10.0
 
 
 @dataclass(slots=True)
@@ -110,6 +113,7 @@ class Dispatcher:
         self.duplicates = 0  # results that arrived for a task already answered (dropped)
         self.republished = 0  # tasks published again after Redis lost them
         self._closing = False
+        self._outage_at = -1e9  # when this dispatcher last saw Redis away (monotonic)
 
     @classmethod
     def from_config(cls, d: DispatchConfig) -> Dispatcher:
@@ -178,6 +182,10 @@ class Dispatcher:
         self._waiting[task_id] = w  # before publishing: the result may come back before XADD returns here
         try:
             status, value = await self._publish(w, zone, deadline)
+            while status == b"noworker" and time.monotonic() - self._outage_at < PRESENCE_GRACE_S \
+                    and time.monotonic() + 0.25 < deadline:
+                await asyncio.sleep(0.2)  # just after an outage: the workers may not have re-announced yet
+                status, value = await self._publish(w, zone, deadline)
             if status == b"noworker":
                 raise await self._no_worker(capability, zone)
             if status == b"full":
@@ -205,6 +213,7 @@ class Dispatcher:
                                                                              *w.fields])
                 return status, value
             except REDIS_DOWN:
+                self._outage_at = time.monotonic()
                 if time.monotonic() + 0.05 > deadline:
                     raise DispatchUnavailable(f"Redis at {where(self.cfg.redis_url)} was unreachable for the whole "
                                               f"wait; capability {cap!r} was not dispatched") from None
@@ -271,6 +280,9 @@ class Dispatcher:
                 resp = await self._client.xread({self.results_key: last}, count=500, block=READ_BLOCK_MS)
                 backoff.reset()
             except REDIS_DOWN:
+                if self._closing:
+                    return
+                self._outage_at = time.monotonic()
                 if not outage:
                     log.warning("dispatcher %s: lost Redis at %s; reconnecting", self.caller_id,
                                 where(self.cfg.redis_url))
@@ -293,10 +305,13 @@ class Dispatcher:
             if task_id in self._recent:
                 self.duplicates += 1
             return
+        raw = f.get(b"r", b"")
         try:
-            r = orjson.loads(f.get(b"r", b""))
-        except orjson.JSONDecodeError:
-            r = {"ok": False, "error": {"status": 502, "message": "the worker's result is not JSON"}}
+            if len(raw) > 2 * self.cfg.max_payload_bytes:  # results come from Redis: untrusted, bounded
+                raise ValueError
+            r = orjson.loads(raw)
+        except (orjson.JSONDecodeError, ValueError):
+            r = {"ok": False, "error": {"status": 502, "message": "the worker's result is not JSON or too large"}}
         w.future.set_result(r if isinstance(r, dict) else {"ok": False})
         self._recent[task_id] = None
         if len(self._recent) > RECENT:

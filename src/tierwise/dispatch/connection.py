@@ -38,7 +38,7 @@ def where(url: str) -> str:
 class Backoff:
     """Exponential backoff with full jitter, so a fleet that lost Redis does not return at once."""
 
-    def __init__(self, base: float = 0.05, cap: float = 5.0) -> None:
+    def __init__(self, base: float = 0.05, cap: float = 2.0) -> None:
         self.base = base
         self.cap = cap
         self.tries = 0

@@ -20,9 +20,10 @@ class GatedRoute:
         self.name = name
         self.inner = inner
         self._gw = gateway  # its `approvals` is made after the routes are built
-        # What other code reads off a route target (first_deployment, drain) stays visible.
-        self.targets = getattr(inner, "targets", None)
-        self.default = getattr(inner, "default", None)
+        # Hidden: endpoints that reach a route's first deployment directly (embeddings, token counts)
+        # must not get around the gate; they see a route that leads to no model of theirs.
+        self.targets = None
+        self.default = None
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)

@@ -58,11 +58,19 @@ class CapabilityTarget:
     async def complete(self, req: Request, ctx: Context) -> Response:
         body = openai_chat.encode_request(req, self.cfg.capability)
         body = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "model")}
+        approvals = getattr(self.gateway, "approvals", None)  # approval gates (docs/distributed.md, approvals)
+        if approvals is not None and hasattr(approvals, "gate_request"):
+            await approvals.gate_request(req, ctx, self.cfg.capability, ctx.notes.get("client_gone"), kind="capability")
+        local_only = self.cfg.local_only
+        why = None if local_only else self._must_stay_local(req, ctx)
+        if why is not None:
+            local_only = True
+            ctx.trace.decide(self.name, f"capability {self.cfg.capability!r} sent to local workers only: {why}")
         step = ctx.trace.call(self.name, provider="dispatch", detail={"capability": self.cfg.capability})
         t0 = time.perf_counter()
         try:
             r = await dispatcher_for(self.gateway).dispatch(self.cfg.capability, body, priority=self.cfg.priority,
-                                                             timeout=self.cfg.timeout, local_only=self.cfg.local_only)
+                                                             timeout=self.cfg.timeout, local_only=local_only)
             resp = openai_chat.decode_response(r.body)
         except UpstreamError as e:
             step.ok = False
@@ -79,6 +87,30 @@ class CapabilityTarget:
         step.latency_ms = (time.perf_counter() - t0) * 1000
         step.detail.update(worker=r.worker, task=r.task_id, attempt=r.attempt)
         return resp
+
+    def _must_stay_local(self, req: Request, ctx: Context) -> str | None:
+        """Why this request may only go to local workers under the gateway's privacy policy (None:
+        it may go to any). A worker of the `any` zone may be a remote machine, and the gateway's
+        privacy boundary sits in front of its own remote deployments only: so a request the policy
+        would refuse, block or redact before a remote call stays in the local zone instead, and
+        a detector failure keeps it there too (fails closed)."""
+        boundary = getattr(self.gateway, "privacy", None)
+        if boundary is None:
+            return None
+        from tierwise.privacy.policy import decide
+
+        guard = boundary.guard(ctx)
+        try:
+            counts = guard.scan_request(req)
+        except Exception:
+            return "the privacy detector failed"
+        classes = boundary.table.classes_of(counts)
+        v = decide(guard.policies, classes, boundary.table.class_entities, frozenset(), counts)
+        if v.action != "send":
+            return v.reason
+        if v.redact:
+            return f"it holds {', '.join(sorted(v.redact))}, which the privacy policy redacts before a remote call"
+        return None
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         from tierwise.policies.ensemble import _as_stream

@@ -26,59 +26,81 @@ redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
 return {'ok', id}
 """
 
-# KEYS: the streams a worker reads, highest priority first
-# ARGV: group, consumer, how many at most
+# Taking tasks, shared by TAKE and COMPLETE: from the `n` streams at KEYS[off+1..off+n] (highest
+# priority first) and their wake lists at KEYS[off+n+1..off+2n], at most `want` tasks
 # -> {{stream index, entry id, {field, value, ...}}, ...}
 # A missing group (a new stream, or a Redis that restarted without its data) is created from
-# the stream's start, so tasks published before it existed are still delivered.
-TAKE = """
-local want = tonumber(ARGV[3])
-local out = {}
-for i = 1, #KEYS do
-  if want <= 0 then break end
-  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  if type(r) == 'table' and r.err then
-    redis.pcall('XGROUP', 'CREATE', KEYS[i], ARGV[1], '0', 'MKSTREAM')
-    r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  end
-  if r then
-    for _, e in ipairs(r[1][2]) do
-      out[#out + 1] = {i, e[1], e[2]}
-      want = want - 1
+# the stream's start, so tasks published before it existed are still delivered. Each task taken
+# removes one wake-up token, so tokens stay about as many as untaken tasks and idle workers are
+# not woken for tasks already gone.
+_TAKE_FUNCTION = """
+local function take(off, n, group, consumer, want)
+  local out = {}
+  for i = 1, n do
+    if want <= 0 then break end
+    local key = KEYS[off + i]
+    local r = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', key, '>')
+    if type(r) == 'table' and r.err then
+      redis.pcall('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
+      r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', key, '>')
+    end
+    if r then
+      local got = 0
+      for _, e in ipairs(r[1][2]) do
+        out[#out + 1] = {i, e[1], e[2]}
+        got = got + 1
+      end
+      want = want - got
+      if got > 0 then redis.call('LTRIM', KEYS[off + n + i], got, -1) end
     end
   end
+  return out
 end
-return out
+"""
+
+# KEYS: the streams a worker reads, highest priority first, then the wake list of each (aligned)
+# ARGV: group, consumer, how many at most
+TAKE = _TAKE_FUNCTION + """
+return take(0, #KEYS / 2, ARGV[1], ARGV[2], tonumber(ARGV[3]))
 """
 
 # KEYS: the streams a worker reads, highest priority first
-# ARGV: group, consumer, min idle ms, how many at most
-# -> {{stream index, entry id, {field, value, ...}, deliveries}, ...}
+# ARGV: group, consumer, min idle ms, how many at most, then the scan cursor of each stream
+# -> {{{stream index, entry id, {field, value, ...}, deliveries}, ...}, {next cursor of each stream}}
+# XAUTOCLAIM looks at COUNT x 10 pending entries per call: the cursors carry the scan over the
+# whole pending list across calls, so a dead worker's tasks deep in it are found too.
 RECLAIM = """
 local want = tonumber(ARGV[4])
 local out = {}
+local cursors = {}
 for i = 1, #KEYS do
-  if want <= 0 then break end
-  local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', want)
-  if type(r) == 'table' and not r.err then
-    for _, e in ipairs(r[2]) do
-      if e[2] then
-        local p = redis.call('XPENDING', KEYS[i], ARGV[1], e[1], e[1], 1)
-        local n = 1
-        if p[1] then n = p[1][4] end
-        out[#out + 1] = {i, e[1], e[2], n}
-        want = want - 1
+  cursors[i] = ARGV[4 + i]
+  if want > 0 then
+    local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4 + i], 'COUNT', want)
+    if type(r) == 'table' and not r.err then
+      cursors[i] = r[1]
+      for _, e in ipairs(r[2]) do
+        if e[2] then
+          local p = redis.call('XPENDING', KEYS[i], ARGV[1], e[1], e[1], 1)
+          local n = 1
+          if p[1] then n = p[1][4] end
+          out[#out + 1] = {i, e[1], e[2], n}
+          want = want - 1
+        end
       end
+    else
+      cursors[i] = '0-0'
     end
   end
 end
-return out
+return {out, cursors}
 """
 
-# KEYS: stream, done mark, caller's result stream
-# ARGV: group, entry id, task id, result, done ttl s, results maxlen, results ttl s
-# -> 1 when this completion delivered the result, 0 when the task had already been completed
-COMPLETE = """
+# KEYS: stream, done mark, caller's result stream, then (optionally) TAKE's keys
+# ARGV: group, entry id, task id, result, done ttl s, results maxlen, results ttl s, consumer, how many to take
+# -> {1 when this completion delivered the result (0: the task had been completed already), tasks taken}
+# Completing a task and taking the next one for the slot it frees is one round trip.
+COMPLETE = _TAKE_FUNCTION + """
 local first = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5])
 if first then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'id', ARGV[3], 'r', ARGV[4])
@@ -86,8 +108,11 @@ if first then
 end
 redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-if first then return 1 end
-return 0
+local taken = {}
+local want = tonumber(ARGV[9])
+if want > 0 and #KEYS > 3 then taken = take(3, (#KEYS - 3) / 2, ARGV[1], ARGV[8], want) end
+if first then return {1, taken} end
+return {0, taken}
 """
 
 # KEYS: stream, dead-letter stream

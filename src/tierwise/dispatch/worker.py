@@ -73,6 +73,7 @@ class Worker:
         self.running: dict[bytes, tuple[asyncio.Task[None], str]] = {}
         self.stats = {"done": 0, "failed": 0, "dead": 0, "reclaimed": 0, "duplicates": 0, "lost": 0}
         self._slot = asyncio.Event()
+        self._next: dict[bytes, list[Any]] = {}  # tasks taken when another completed, to start in its slot
         self._stopping = False
         self._gone = False
         self.client: Any = None
@@ -125,6 +126,12 @@ class Worker:
         # (stream key, capability), highest priority first
         self.streams = [(self.keys.stream(z, c, p), c) for p in PRIORITIES for c in self.zones for z in self.zones[c]]
         self.wake_keys = [self.keys.wake(z, c) for c in self.zones for z in self.zones[c]]
+        # the take script's keys: the streams, then the wake list of each
+        self._take_keys = [s for s, _ in self.streams] + [self._wake_of(s) for s, _ in self.streams]
+
+    def _wake_of(self, stream: str) -> str:
+        zone, cap = stream[len(self.keys.base) + 2:].split(":")[:2]
+        return self.keys.wake(zone, cap)
 
     async def _drop_refused_zones(self, stop: asyncio.Event) -> None:
         """Stop reading the zones this worker's Redis user may not read (a remote machine's user has no
@@ -132,7 +139,8 @@ class Worker:
         assert self.scripts is not None
         backoff = Backoff()
         for zone in ("local", "any"):
-            keys = [s for s, c in self.streams if zone in self.zones[c] and f":q:{zone}:" in s]
+            streams = [s for s, c in self.streams if zone in self.zones[c] and f":q:{zone}:" in s]
+            keys = streams + [self._wake_of(s) for s in streams]
             while keys and not stop.is_set():
                 try:
                     await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
@@ -162,18 +170,20 @@ class Worker:
 
     async def _drain(self) -> None:
         """Let running tasks finish (up to the visibility timeout; after it others may take them)."""
-        if self.running:
-            tasks = [t for t, _ in self.running.values()]
-            _, pending = await asyncio.wait(tasks, timeout=self.d.visibility_timeout)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        deadline = time.monotonic() + self.d.visibility_timeout
+        while self.running and time.monotonic() < deadline:  # (a finishing task may start one it took)
+            await asyncio.wait([t for t, _ in self.running.values()], timeout=deadline - time.monotonic(),
+                               return_when=asyncio.FIRST_COMPLETED)
+        left = [t for t, _ in self.running.values()]
+        for t in left:
+            t.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     # ------------------------------------------------------------------ loops
 
     async def _take_loop(self) -> None:
         assert self.scripts is not None
-        keys = [s for s, _ in self.streams]
+        keys = self._take_keys
         backoff = Backoff()
         while not self._stopping:
             free = self.w.capacity - len(self.running)
@@ -198,6 +208,7 @@ class Worker:
     async def _reclaim_loop(self) -> None:
         assert self.scripts is not None
         keys = [s for s, _ in self.streams]
+        cursors: list[Any] = ["0-0"] * len(keys)
         every = self.d.visibility_timeout / 2
         while not self._stopping:
             await asyncio.sleep(every)
@@ -205,9 +216,10 @@ class Worker:
             if free <= 0:
                 continue
             try:
-                got = await self.scripts.reclaim(keys=keys, args=[GROUP, self.id,
-                                                                  int(self.d.visibility_timeout * 1000), free])
+                got, cursors = await self.scripts.reclaim(
+                    keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, *cursors])
             except REDIS_ANY:
+                cursors = ["0-0"] * len(keys)
                 continue
             for idx, entry_id, fields, deliveries in got:
                 self.stats["reclaimed"] += 1
@@ -215,7 +227,7 @@ class Worker:
                 self._start(int(idx) - 1, entry_id, fields, int(deliveries))
 
     async def _beat_loop(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(cap=self.w.heartbeat)  # back in presence within a heartbeat of Redis's return
         while not self._gone:
             await asyncio.sleep(self.w.heartbeat if backoff.tries == 0 else backoff.next())
             try:
@@ -231,6 +243,31 @@ class Worker:
         assert self.presence is not None
         await self.presence.beat(in_flight=len(self.running), status="draining" if self._stopping else "online",
                                  done=self.stats["done"])
+        board = getattr(self.gateway, "blackboard", None)
+        if board is not None:
+            await self._publish_backlog(board)
+
+    async def _publish_backlog(self, board: Any) -> None:
+        """Each served model's queue depth on the blackboard: the tasks waiting (not yet taken) in the
+        queues of the capabilities it backs, so a gateway's `dynamic` route can shift on a backlog."""
+        pipe = self.client.pipeline(transaction=False)
+        for stream, _ in self.streams:
+            pipe.xlen(stream)
+            pipe.xpending(stream, GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+        depth: dict[str, int] = {}
+        for i, (_, cap) in enumerate(self.streams):
+            length, pending = replies[2 * i], replies[2 * i + 1]
+            if isinstance(length, Exception):
+                continue
+            taken = pending.get("pending", 0) if isinstance(pending, dict) else 0
+            for m in self.runner.models(cap):
+                depth[m] = depth.get(m, 0) + max(0, int(length) - int(taken or 0))
+        for m, n in depth.items():
+            st = board.own.get(m)
+            if st is not None:
+                st.queue_depth = n
+        board.start_soon()
 
     async def _keep_claims(self) -> None:
         if not self.running:
@@ -256,6 +293,8 @@ class Worker:
 
     def _finished(self, entry_id: bytes) -> None:
         self.running.pop(entry_id, None)
+        for idx, next_id, fields in self._next.pop(entry_id, []):
+            self._start(int(idx) - 1, next_id, fields, 1)
         self._slot.set()
 
     async def _handle(self, key: str, cap: str, entry_id: bytes, fields: Any, deliveries: int) -> None:
@@ -276,9 +315,14 @@ class Worker:
         if len(encoded) > self.d.max_payload_bytes:
             encoded = orjson.dumps(failure(502, "api_error", f"the result is {len(encoded)} bytes, more than "
                                            f"max_payload_bytes ({self.d.max_payload_bytes})", self.id))
-        delivered = await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
-            keys=[key, self.keys.done(task.id), task.reply],
-            args=[GROUP, entry_id, task.id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN, int(self.d.result_ttl)]))
+        want = 0 if self._stopping else 1  # the slot this task frees, filled in the same round trip
+        reply = await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
+            keys=[key, self.keys.done(task.id), task.reply, *self._take_keys],
+            args=[GROUP, entry_id, task.id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN, int(self.d.result_ttl),
+                  self.id, want]))
+        delivered, taken = (reply[0], reply[1]) if reply else (None, [])
+        if taken:
+            self._next[entry_id] = taken  # started once this task has left its slot
         if delivered == 0:
             self.stats["duplicates"] += 1  # an earlier run of the task already answered
         elif result.get("ok"):
@@ -307,7 +351,7 @@ class Worker:
             await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
                 keys=[key, self.keys.done(task_id), reply],
                 args=[GROUP, entry_id, task_id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN,
-                      int(self.d.result_ttl)]))
+                      int(self.d.result_ttl), self.id, 0]))
 
     async def _with_redis(self, call: Any) -> Any:
         """Run one Redis call, waiting out an outage (the result is kept until Redis is back, for as

@@ -62,19 +62,39 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
     ledger.annotate(request_id, feedback=[*previous, entry])
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
-            "upstream_model": rec.model}
+            "upstream_model": rec.model, "first": not previous}
 
 
 def wants_judging(gateway: Any, linked: dict[str, Any]) -> bool:
     """Negative feedback on a local answer of a `reflective` route (the only kind that acts on it)."""
+    if rating_counts(gateway, linked):
+        return False  # counted as evidence, not judged
     if linked["rating"] != "poor" or linked.get("tier") != "local" or not linked.get("task_type"):
         return False
     return getattr(gateway.cfg.routes.get(linked["route"]), "policy", None) == "reflective"
 
 
+def rating_counts(gateway: Any, linked: dict[str, Any]) -> bool:
+    """A rating of a local answer of a `reflective` route that samples by value of information."""
+    if linked.get("tier") != "local" or not linked.get("task_type"):
+        return False
+    pc = gateway.cfg.routes.get(linked["route"])
+    return getattr(pc, "policy", None) == "reflective" and getattr(pc, "sampling", None) == "value"
+
+
 def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None) -> bool:
     """Tell a reflective route about negative feedback on its local answer; True if it took note.
-    `rec` is the request's ledger record when the caller has read it (off the event loop)."""
+    `rec` is the request's ledger record when the caller has read it (off the event loop).
+
+    With `sampling: value` any rating of a local answer is evidence that cost nothing: the first rating of a
+    request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge
+    call is made."""
+    first = linked.pop("first", False)
+    if rating_counts(gateway, linked):
+        route = gateway.resolve(linked["route"])
+        linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
+                                                                  linked["rating"] != "poor")
+        return False
     if not wants_judging(gateway, linked):
         return False
     route = gateway.resolve(linked["route"])

@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold
-from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, unit_hash
-from tierwise.learning.value import ValueSettings, systematic, worth_sampling
+from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
+from tierwise.learning.value import ValueSettings, worth_sampling
 
 log = logging.getLogger("tierwise")
 STATE_VERSION = 1
@@ -135,7 +135,9 @@ class LearningLoop:
             saving = self.saving()
             future = s.value.horizon * uses / self.total
             stake = saving / (1.0 - target) * future
-            cost = (self.costs["judge"] or saving) + ((self.costs["shadow"] or 0.0) if tier == "frontier" else 0.0)
+            judge, shadow = self.costs["judge"], self.costs["shadow"]
+            # not measured yet: a judge call is taken to cost about what a local answer saves
+            cost = (saving if judge is None else judge) + ((shadow or 0.0) if tier == "frontier" else 0.0)
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
                 return Decision(True, "value")
@@ -184,12 +186,13 @@ class LearningLoop:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
                     self.costs[k] = float(v)
 
-    def save(self, path: str | Path) -> None:
-        """Write the learned state atomically (a crash mid-write leaves the previous file)."""
+    def save(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
+        """Write the learned state (or a `dump` taken earlier) atomically: a crash mid-write leaves the
+        previous file."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.dump(), sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(self.dump() if data is None else data, sort_keys=True), encoding="utf-8")
         os.replace(tmp, p)
 
     def restore(self, path: str | Path) -> bool:

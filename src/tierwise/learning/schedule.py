@@ -6,7 +6,8 @@ The rules, in order (the first that applies decides):
 3. a pair re-opened by a poor verdict or negative feedback while it was established: its next
    `reprobe_uses` uses, always (a drift shows up as a poor audit verdict; re-probing finds out fast);
 4. an established pair (more than `established_uses` uses and more than `established_acceptance`
-   of its last `acceptance_window` verdicts accepted): only the `audit_rate` sample;
+   of its last `acceptance_window` verdicts accepted): only the `audit_rate` audit (every
+   round(1/audit_rate)-th use by default, `audit_spacing: random` for a hash sample);
 5. otherwise: the `sample_rate` sample (10–20%).
 
 Samples are a deterministic hash of the request id (so a replay of the same stream judges the same
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +32,9 @@ class ScheduleSettings(BaseModel):
     first_uses: int = Field(5, ge=0, le=1000, description="uses of a new (route, task type, tier) always judged")
     sample_rate: float = Field(0.10, ge=0.10, le=0.20, description="share judged once past the first uses")
     audit_rate: float = Field(0.02, ge=0.0, le=0.10, description="share of an established pair still judged")
+    audit_spacing: Literal["systematic", "random"] = Field("systematic", description=(
+        "systematic: every round(1/audit_rate)-th use (the gap between two audits is bounded, so a drift cannot "
+        "hide for long); random: a hash sample of the request ids"))
     shadow_audit_rate: float = Field(0.005, ge=0.0, le=0.10, description=(
         "share of frontier requests still shadowed once a task type is unlikely to reach the target"))
     shadow_stop_quantile: float = Field(0.70, gt=0.5, lt=1.0, description=(
@@ -50,6 +55,15 @@ def unit_hash(request_id: str, salt: str) -> float:
     """A reproducible number in [0, 1) from a request id."""
     h = hashlib.blake2b(f"{salt}\x00{request_id}".encode(), digest_size=8).digest()
     return int.from_bytes(h, "big") / 2.0**64
+
+
+def systematic(uses: int, rate: float, key: str) -> bool:
+    """Every round(1 / rate)-th use of a task type (with an offset per type so types do not align): the gaps
+    between audits are bounded, unlike a random sample's, which bounds how long a drift can go unseen."""
+    if rate <= 0.0:
+        return False
+    k = max(1, round(1.0 / rate))
+    return (uses + int(unit_hash(key, "audit-offset") * k)) % k == 0
 
 
 @dataclass
@@ -108,7 +122,8 @@ class EvaluationSchedule:
                 st.reprobe -= 1
             return Decision(True, "re-probe")
         if established and not shadow:
-            hit = unit_hash(request_id, "audit") < s.audit_rate
+            hit = (systematic(st.uses, s.audit_rate, "\x00".join(key)) if s.audit_spacing == "systematic"
+                   else unit_hash(request_id, "audit") < s.audit_rate)
             return Decision(hit, "audit" if hit else "skip-established")
         hit = unit_hash(request_id, "sample") < s.sample_rate
         return Decision(hit, "sample" if hit else "skip-sample")

@@ -31,8 +31,6 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.schedule import unit_hash
-
 BATCHES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
@@ -99,13 +97,4 @@ def worth_sampling(a: float, b: float, target: float, stake: float, cost: float,
     return any(evsi(a, b, target, m, stake, tier=tier, n_own=n_own, z_move=z_move) > m * cost for m in BATCHES)
 
 
-def systematic(uses: int, rate: float, key: str) -> bool:
-    """Every round(1 / rate)-th use of a task type (with an offset per type so types do not align): the gaps
-    between audits are bounded, unlike a random sample's, which bounds how long a drift can go unseen."""
-    if rate <= 0.0:
-        return False
-    k = max(1, round(1.0 / rate))
-    return (uses + int(unit_hash(key, "audit-offset") * k)) % k == 0
-
-
-__all__ = ["ValueSettings", "evsi", "normal_loss", "systematic", "worth_sampling"]
+__all__ = ["ValueSettings", "evsi", "normal_loss", "worth_sampling"]

@@ -1,7 +1,7 @@
 """`tierwise report --by arm`: the arms of `split` routes compared, each figure with its uncertainty.
 
-Per arm (of the chat requests whose ledger row carries an `arm`): requests, errors (share with a
-Wilson interval), cost (total; mean per request with a bootstrap interval), latency p50 and p95
+Per arm (of the chat requests whose ledger row carries an `arm`): requests, errors and answers by
+a local model (shares with Wilson intervals), cost (total; mean per request with a bootstrap interval), latency p50 and p95
 (bootstrap intervals), the verifiers' verdicts (share of judged requests whose verdicts all
 passed, Wilson) and client feedback (mean score good=1, acceptable=0.5, poor=0 with a bootstrap
 interval, and the share rated good, Wilson). Each arm is also compared with a baseline arm (the
@@ -34,6 +34,7 @@ class ArmData:
     latency: list[float] = field(default_factory=list)
     errors: int = 0
     requests: int = 0
+    local: int = 0  # answered by a local model
     judged: int = 0  # requests with verifier verdicts
     passed: int = 0  # of those, all verdicts passed
     feedback: list[float] = field(default_factory=list)  # one score per rated request (its last rating)
@@ -96,7 +97,7 @@ def boot_diff(a: list[float], b: list[float], what: str,
 
 
 def collect(ledger: Ledger, *, since: float | None = None, route: str | None = None) -> dict[tuple[str, str], ArmData]:
-    sql = ("SELECT route, arm, status, cost_usd, latency_ms, steps, extra FROM requests "
+    sql = ("SELECT route, arm, status, locality, cost_usd, latency_ms, steps, extra FROM requests "
            "WHERE arm IS NOT NULL AND kind IN ('chat', 'ensemble')")
     args: list[Any] = []
     if since is not None:
@@ -111,6 +112,7 @@ def collect(ledger: Ledger, *, since: float | None = None, route: str | None = N
         d.requests += 1
         if (r["status"] or 0) >= 400:
             d.errors += 1
+        d.local += r["locality"] == "local"
         if r["cost_usd"] is not None:
             d.cost.append(float(r["cost_usd"]))
         d.latency.append(float(r["latency_ms"] or 0.0))
@@ -138,6 +140,7 @@ def _figures(d: ArmData, rng: np.random.Generator) -> dict[str, Any]:
     return {
         "route": d.route, "arm": d.arm, "requests": d.requests,
         "errors": _share(d.errors, d.requests),
+        "local": _share(d.local, d.requests),
         "cost_usd": {"total": float(sum(d.cost)), "mean": mean_cost, "mean_ci95": mean_ci,
                      "known": len(d.cost), "unknown": d.requests - len(d.cost)},
         "latency_ms": {"p50": p50, "p50_ci95": p50_ci, "p95": p95, "p95_ci95": p95_ci},
@@ -163,6 +166,7 @@ def _difference(a: ArmData, base: ArmData, rng: np.random.Generator) -> dict[str
         "latency_p50_ms": diff(boot_diff(a.latency, base.latency, "p50", rng)),
         "latency_p95_ms": diff(boot_diff(a.latency, base.latency, "p95", rng)),
         "error_share": share_diff(a.errors, a.requests, base.errors, base.requests),
+        "local_share": share_diff(a.local, a.requests, base.local, base.requests),
         "verdict_pass_share": share_diff(a.passed, a.judged, base.passed, base.judged),
         "feedback_mean_score": diff(boot_diff(a.feedback, base.feedback, "mean", rng)),
         "feedback_good_share": share_diff(good_a, len(a.feedback), good_b, len(base.feedback)),

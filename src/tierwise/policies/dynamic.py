@@ -31,6 +31,7 @@ from tierwise.dispatch import thresholds as th
 from tierwise.dispatch.blackboard_settings import StatConditions
 from tierwise.errors import ConfigError
 from tierwise.policies.base import Context, Target
+from tierwise.policies.fallback import Fallback
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 
 
@@ -52,6 +53,8 @@ class DynamicConfig(PolicyConfig):
                              "many goes to the local tier (0: none)")
     probe_interval_s: float = Field(30.0, ge=0, le=86400, description="while on the frontier, a request goes "
                                     "to the local tier at least this often (0: never by time)")
+    fall_back: bool = Field(True, description="a request the local tier fails with an error another model "
+                            "could answer goes to the frontier (as a `fallback` route would)")
     reference: str | None = Field(None, description="frontier model whose prices savings compare to")
 
     @model_validator(mode="after")
@@ -71,10 +74,13 @@ _SAMPLED = {"latency_ms", "latency_p50_ms", "ttft_ms", "error_rate"}
 class Dynamic:
     def __init__(self, name: str, local: Target, frontier: Target, board: object, watch: list[str],
                  shift: list[th.Threshold], recover: list[th.Threshold], *, min_samples: int, min_dwell_s: float,
-                 probe_every: int, probe_interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 probe_every: int, probe_interval_s: float, fall_back: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.local = local
         self.frontier = frontier
+        # What a request sent to the local tier calls: the local target, then the frontier if it fails.
+        self._local_call: Target = Fallback(name, [local, frontier], retries=0) if fall_back else local
         self.board = board
         self.watch = watch
         self.shift = shift
@@ -92,9 +98,10 @@ class Dynamic:
 
     def _shift_reading(self) -> th.Reading | None:
         board: Any = self.board
-        for stat, side, limit in self.shift:
-            for m in self.watch:
-                if stat in _SAMPLED and board.samples(m) < self.min_samples:
+        for m in self.watch:
+            enough = board.samples(m) >= self.min_samples
+            for stat, side, limit in self.shift:
+                if not enough and stat in _SAMPLED:
                     continue
                 v = board.value(m, stat)
                 if th.holds(v, side, limit):
@@ -110,7 +117,7 @@ class Dynamic:
                 why = f"local healthy -> {self.local.name}" if hit is None else \
                     f"{hit.describe()}, but in local for < min_dwell_s -> {self.local.name}"
                 ctx.trace.decide(self.name, why, detail={"state": "local"})
-                return self.local
+                return self._local_call
             self._move("frontier", now)
             self._probed_at = now
             ctx.trace.decide(self.name, f"shift to frontier: {hit.describe()} -> {self.frontier.name}",
@@ -121,7 +128,7 @@ class Dynamic:
             self._move("local", now)
             ctx.trace.decide(self.name, f"recovered: {self._recovered_why()} -> {self.local.name}",
                              detail={"state": "local", "transition": True})
-            return self.local
+            return self._local_call
         self._skipped += 1
         if (self.probe_every and self._skipped >= self.probe_every) or (
                 self.probe_interval_s and now - self._probed_at >= self.probe_interval_s):
@@ -130,7 +137,7 @@ class Dynamic:
             why = blocking.describe() if blocking is not None else "recovered, in frontier for < min_dwell_s"
             ctx.trace.decide(self.name, f"probe of the local tier while on the frontier ({why}) -> "
                              f"{self.local.name}", detail={"state": "frontier", "probe": True})
-            return self.local
+            return self._local_call
         why = blocking.describe() if blocking is not None else "recovered, but in frontier for < min_dwell_s"
         ctx.trace.decide(self.name, f"frontier until recovered: {why} -> {self.frontier.name}",
                          detail={"state": "frontier", **(blocking.detail() if blocking is not None else {})})
@@ -169,7 +176,13 @@ def _build(cfg: DynamicConfig, name: str, b: Builder) -> Target:
     shift = cfg.shift_when.thresholds()
     recover = cfg.recover_when.thresholds() if cfg.recover_when is not None else \
         th.recovery_of(shift, cfg.recover_ratio)
+    # An open breaker always counts: the local model is refusing calls, whatever the thresholds say.
+    if not any(t[0] == "breaker_open" for t in shift):
+        shift = [*shift, ("breaker_open", "above", 0.5)]
+    if not any(t[0] == "breaker_open" for t in recover):
+        recover = [*recover, ("breaker_open", "below", 0.5)]
     return Dynamic(name, b.resolve(cfg.local), b.resolve(cfg.frontier), board, watch, shift, recover,
+                   fall_back=cfg.fall_back,
                    min_samples=cfg.min_samples, min_dwell_s=cfg.min_dwell_s, probe_every=cfg.probe_every,
                    probe_interval_s=cfg.probe_interval_s)
 

@@ -51,8 +51,10 @@ class ShiftConfig(BaseModel):
     promote_below: float = Field(0.15, gt=0, lt=1, description="re-promote when the share falls below this")
     demote: bool = Field(True, description="false: only measure and record, never demote")
     fallback: str | None = Field(None, description="target while demoted (default: the `strong` target)")
-    refit_threshold: bool = Field(False, description="move the threshold to the target share's quantile of "
-                                                     "recent in-distribution scores (needs target_share)")
+    refit_threshold: bool | None = Field(
+        None, description="move the threshold to the target share's quantile of recent in-distribution scores "
+                          "(default: on when the route has a target_share, as the training set's quantile need "
+                          "not hold on live traffic; true needs target_share)")
     refit_window: int = Field(500, ge=10, le=100_000, description="recent scores the threshold is re-fitted on")
     refit_min: int = Field(100, ge=10, description="scores seen before the first re-fit")
 
@@ -288,7 +290,8 @@ class LearnedRoute:
             if grade is None:
                 return
             outcomes[side] = SCORES[grade]
-            pair[side]["outcome"] = outcomes[side]
+        for side, outcome in outcomes.items():  # both judged, or neither recorded
+            pair[side]["outcome"] = outcome
         est = await asyncio.to_thread(self.validator.add, JudgedPair(
             len(pair["prompt"] or ""), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
             outcomes["weak"]))
@@ -364,12 +367,13 @@ def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
     if profile is None:
         raise ConfigError(f"route {name!r}: router {cfg.router} carries no training profile, which `shift` needs; "
                           "re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`", path=f"routes.{name}.shift")
+    refit = cfg.target_share is not None if sc.refit_threshold is None else sc.refit_threshold
     try:
         guard = RouteGuard(profile, space=sc.space, embedding=router_embedding(router), demote=sc.demote,
                            window=ShiftWindow(window=sc.window, min_requests=sc.min_requests,
                                               far_quantile=sc.far_quantile, demote_above=sc.demote_above,
                                               promote_below=sc.promote_below),
-                           threshold=threshold, target_share=cfg.target_share, refit_threshold=sc.refit_threshold,
+                           threshold=threshold, target_share=cfg.target_share, refit_threshold=refit,
                            refit_window=sc.refit_window, refit_min=sc.refit_min)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.shift") from None

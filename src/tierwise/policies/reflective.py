@@ -36,6 +36,7 @@ log = logging.getLogger("tierwise")
 MAX_JUDGED_CHARS = 32_000  # of the request and of the answer shown to the judge
 RECENT_LOCAL = 256  # local answers kept (clipped) so negative feedback can have the judge look at them
 RECENT_CHARS = 8_000
+COST_SAMPLE_EVERY = 16
 
 
 class PairwiseJudgeConfig(BaseModel):
@@ -135,10 +136,27 @@ class ReflectiveRoute:
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         target, plan, task_type = self.choose(req, ctx)
+        first = len(ctx.trace.steps)
         it = await target.stream(req, ctx)
         if not plan.judge:
+            if self.loop.settings.sampling == "value" and self._sample_costs(plan.tier):
+                return self._observe_costs(it, ctx, plan.tier, first)
             return it
         return self._collect_then_judge(it, req, ctx, plan, task_type)
+
+    def _sample_costs(self, tier: str) -> bool:
+        """Value sampling needs what a request costs on each tier; a streamed answer's cost is known only at
+        its end, so a few streams (every 16th, and all until a first figure) are followed to their end."""
+        return self.loop.costs.get(tier) is None or self.loop.total % COST_SAMPLE_EVERY == 0
+
+    async def _observe_costs(self, it: AsyncIterator[StreamChunk], ctx: Context, tier: str,
+                             first: int) -> AsyncIterator[StreamChunk]:
+        try:
+            async for chunk in it:
+                yield chunk
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+        self.loop.observe_cost(tier, _calls_cost(ctx.trace.steps[first:]))
 
     async def _collect_then_judge(self, it: AsyncIterator[StreamChunk], req: Request, ctx: Context, plan: Plan,
                                   task_type: str) -> AsyncIterator[StreamChunk]:
@@ -154,6 +172,7 @@ class ReflectiveRoute:
         finally:
             await it.aclose()  # type: ignore[attr-defined]
         answer = "".join(parts)
+        self.loop.observe_cost(plan.tier, _calls_cost(ctx.trace.steps))
         if plan.tier == "local":
             self._remember(ctx.trace.request_id, req, answer)
         self._spawn(req, ctx, plan, task_type, answer)
@@ -162,6 +181,15 @@ class ReflectiveRoute:
         self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS])
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
+
+    def rating_evidence(self, task_type: str, request_id: str, accepted: bool) -> bool:
+        """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
+        (more often when unhappy), which can only make the estimate of acceptance lower: the safe side."""
+        move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time())
+        if move is not None:
+            log.info("route %s: %s", self.name, move.sentence())
+        self._save_state()
+        return True
 
     def after_negative_feedback(self, task_type: str, request_id: str, prompt: str | None,
                                 answer: str | None) -> bool:
@@ -298,16 +326,17 @@ class ReflectiveRoute:
     async def _save_in_thread(self) -> None:
         while True:
             self._save_again = False
-            await asyncio.to_thread(self.save_state_now)
+            # the snapshot is taken here, on the event loop that changes the state; only the write is threaded
+            await asyncio.to_thread(self.save_state_now, self.loop.dump())
             if not self._save_again:
                 return
 
-    def save_state_now(self) -> None:
+    def save_state_now(self, data: dict[str, Any] | None = None) -> None:
         if self.state_path is None:
             return
         try:
-            self.loop.save(self.state_path)
-        except OSError as e:  # learning goes on in memory; the next save tries again
+            self.loop.save(self.state_path, data)
+        except (OSError, RuntimeError) as e:  # learning goes on in memory; the next save tries again
             log.warning("route %s: could not save the boundary state: %s", self.name, type(e).__name__)
 
 

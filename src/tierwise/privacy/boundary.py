@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tierwise.canonical import (
+    ImageBlock,
     OtherBlock,
     Request,
     Response,
@@ -68,6 +69,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
+from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.policy import PolicyTable, Verdict, decide
 from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
@@ -83,7 +85,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tierwise.privacy")
 
 MAX_MEMO_TEXTS = 4096  # distinct texts whose findings one request keeps (bounded: a request is bounded too)
-OFFLOAD_CHARS = 2000  # a request with this much text not yet scanned is scanned in a worker thread
+# A request with this much text not yet scanned is scanned in a worker thread, so the event loop's
+# other requests do not wait for it. With NER (~0.1 s per 2,000 tokens) that is worth it for any
+# sizeable request; the structured detectors alone take ~1 ms per 10,000 characters, less than
+# a hand-off to a thread costs on a busy machine, so they stay inline up to ~10 ms of work.
+OFFLOAD_CHARS = 2000
+OFFLOAD_CHARS_NO_NER = 100_000
 
 
 class PrivacyRefused(UpstreamError):
@@ -117,6 +124,7 @@ def _detector_for(cfg: PrivacyConfig) -> Callable[[str], list[Any]]:
         except Exception as e:  # DetectorError or anything else: fail closed
             raise DetectionFailed(type(e).__name__) from None
 
+    scan.ner_active = det.ner is not None  # type: ignore[attr-defined]  # NER layer (model or heuristics) on
     return scan
 
 
@@ -160,10 +168,16 @@ def _block_texts(b: Any) -> Iterator[str]:
         yield b.thinking
     elif isinstance(b, OtherBlock):
         yield from _json_strings(b.raw)
+    elif isinstance(b, ImageBlock) and b.url and not b.url.startswith("data:"):
+        # Not rewritten (a URL with a placeholder in it would point nowhere): scanned so that a
+        # value in an image's address (`.../jane.doe@example.com/card.png`) is found, and the
+        # leak check on the outgoing body then refuses the remote call (fails closed).
+        yield b.url
 
 
 def request_texts(req: Request) -> Iterator[str]:
-    """Every text of `req` that redaction rewrites, plus the fields without a canonical slot (`extra`)."""
+    """Every text of `req` that redaction rewrites, image URLs, and the fields without a canonical
+    slot (`extra`)."""
     for sb in req.system:
         yield sb.text
     for m in req.messages:
@@ -213,6 +227,9 @@ class Boundary:
                                   path=f"privacy.routes.{r}")
         self.table = PolicyTable(cfg)
         self.scan: Callable[[str], list[Any]] = detector or _detector_for(cfg)
+        ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
+        self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
+        self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
         self.protected = self.table.protected_entities()
         m = cfg.mapping
         key = None
@@ -232,10 +249,18 @@ class Boundary:
         self._conv_secret = hashlib.sha256(b"tierwise-conversation" + (key or os.urandom(32))).digest()
 
     def attach(self, deployments: dict[str, Deployment]) -> None:
-        """Put the boundary in front of every remote deployment."""
+        """Put the boundary in front of every remote deployment (and find the local detector model)."""
         for d in deployments.values():
             if d.locality == "remote":
                 d.privacy = self
+        lc = self.cfg.llm_detector
+        if lc.enabled:
+            dep = deployments.get(lc.model or "")
+            if dep is None or dep.locality != "local":
+                raise ConfigError(f"{lc.model!r} is not a deployment with locality: local (the detector model must "
+                                  "not be remote)", path="privacy.llm_detector.model")
+            wanted = frozenset().union(*self.table.class_entities.values())
+            self.llm = LlmDetector(lc, dep, wanted)
 
     def close(self) -> None:
         self.store.close()
@@ -254,7 +279,7 @@ class Boundary:
 
     # ------------------------------------------------------------------ the two seams
 
-    async def _prescan(self, g: Guard, req: Request) -> None:
+    async def _prescan(self, g: Guard, req: Request, ctx: Context) -> None:
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
         memo = g._memo
@@ -262,22 +287,47 @@ class Boundary:
         for t in request_texts(req):
             if t not in memo:
                 todo += len(t)
-        if todo >= OFFLOAD_CHARS:
+        if todo >= self.offload_chars:
             try:
                 await asyncio.to_thread(g.scan_request, req)
             except DetectionFailed:
                 pass  # `outgoing` scans again, fails again, and refuses the call
+        if self.llm is not None:
+            await self._ask_llm(g, req, ctx)
+
+    async def _ask_llm(self, g: Guard, req: Request, ctx: Context) -> None:
+        """Add the local model's findings to the memo of each text (once per text and guard); if
+        it fails, mark the texts so that `outgoing` refuses the call (fails closed)."""
+        from tierwise.privacy.detect import resolve_overlaps
+
+        assert self.llm is not None
+        texts = [t for t in dict.fromkeys(request_texts(req)) if t and t not in g._llm_done]
+        if not texts:
+            return
+        try:
+            extra = await self.llm.find(texts, ctx)
+        except LlmDetectionFailed:
+            g._llm_failed.update(texts)
+            return
+        for t in texts:
+            g._llm_done.add(t)
+            if t in extra:
+                try:
+                    base = g.findings(t)
+                except DetectionFailed:
+                    continue  # `outgoing` refuses
+                g._memo[t] = resolve_overlaps([*base, *extra[t]])
 
     async def complete(self, dep: Deployment, req: Request, ctx: Context) -> Response:
         g = self.guard(ctx)
-        await self._prescan(g, req)
+        await self._prescan(g, req, ctx)
         out, p, check = g.outgoing(dep, req, ctx)
         resp = await dep.complete(out, ctx, check)
         return restore_response(resp, p) if p is not None else resp
 
     async def stream(self, dep: Deployment, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         g = self.guard(ctx)
-        await self._prescan(g, req)
+        await self._prescan(g, req, ctx)
         out, p, check = g.outgoing(dep, req, ctx)
         it = await dep.stream(out, ctx, check)
         if p is None:
@@ -353,7 +403,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted")
+                 "_redacted", "_llm_done", "_llm_failed")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -368,11 +418,15 @@ class Guard:
         self._conv: str | None = None
         self.protected = False  # a protected class's value was seen in this request (observability)
         self._surrogates = frozenset(e for pol in self.policies.values() for e in pol.surrogates)
+        self._llm_done: set[str] = set()  # texts the local model detector has seen
+        self._llm_failed: set[str] = set()  # texts it failed on: treated as a detector failure
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"
 
     def findings(self, text: str) -> list[Any]:
+        if self._llm_failed and text in self._llm_failed:
+            raise DetectionFailed("LlmDetectionFailed")
         got = self._memo.get(text)
         if got is None:
             got = self.b.scan(text)

@@ -144,7 +144,9 @@ class Detector:
             found: list[Finding] = []
             pre = Prescan(norm)  # shared by the recognizers: digit clusters, lower-cased text
             for r in self.recognizers:
-                found.extend(r.find(norm, pre) if _takes_prescan(type(r)) else r.find(norm))  # type: ignore[call-arg]
+                got = list(r.find(norm, pre) if _takes_prescan(type(r)) else r.find(norm))  # type: ignore[call-arg]
+                pre.claimed.extend((f.start, f.end, f.score) for f in got)
+                found.extend(got)
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]

@@ -15,7 +15,10 @@ privacy:
 ```
 
 Every detector name must be a built-in entity or one the user defines under `user`; a class
-that is not a preset must list its detectors. Errors name the field.
+that is not a preset must list its detectors. Errors name the field. Without `classes:` a config
+gets `DEFAULT_CLASSES` (pii, phi, secrets, customer); the presets `urls`, `dates` and
+`affiliations` exist but run only when a config names them (their values are in most ordinary
+requests; see docs/privacy.md).
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ class NameHeuristics:
                     and m.group("n").split()[0].casefold() not in _LABELS]
         if len(speakers) >= 2:
             for m in speakers:
-                yield Finding("PERSON", *m.span("n"), 0.7, self.name)
+                a, b = m.span("n")
+                yield Finding("PERSON", a, b, 0.7, self.name)
         if not self.names:
             return
         for m in _TOKEN_RX.finditer(text):

@@ -91,6 +91,8 @@ class SpacyNer:
                 if entity is None or entity not in self.entities:
                     continue
                 span = clean_ner_span(text, base + ent.start_char, base + ent.end_char, entity)
+                if span is not None and entity == "NRP" and text[span[0]:span[1]].isupper():
+                    continue  # "LEPPEN": a place written in capitals (addresses), not a group
                 if span is not None:
                     yield Finding(entity, span[0], span[1], 0.7, self.name)
 

@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.privacy.detect_config import DetectionConfig
+from tierwise.privacy.llm_detector import LlmDetectorConfig
 
 Action = Literal["allow", "redact", "local_only", "block"]
 # When classes of one request disagree, the strictest wins.
@@ -94,6 +95,7 @@ class PrivacyConfig(DetectionConfig):
         default_factory=dict, description="route name -> {data class -> policy}, overriding `policy`")
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    llm_detector: LlmDetectorConfig = Field(default_factory=LlmDetectorConfig)
 
     @field_validator("policy", mode="before")
     @classmethod

@@ -35,8 +35,8 @@ _MAX_DEPTH = 64  # JSON nesting followed; deeper values are scanned as their JSO
 
 def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
     """(location, text) for every string of `request` that would travel upstream."""
-    for i, b in enumerate(request.system):
-        yield from _block(f"system[{i}]", b)
+    for i, sb in enumerate(request.system):
+        yield from _block(f"system[{i}]", sb)
     for i, m in enumerate(request.messages):
         for j, b in enumerate(m.content):
             yield from _block(f"messages[{i}].content[{j}]", b)

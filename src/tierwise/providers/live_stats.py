@@ -20,7 +20,7 @@ NAMES: dict[str, str] = {
     "ttft_ms": "EWMA of the time to the first token (ms; a whole answer's latency when not streamed)",
     "error_rate": "EWMA of failed calls (0..1; only failures that count against the deployment)",
     "in_flight": "calls under way now (summed over replicas)",
-    "queue_depth": "tasks waiting for this model (set by workers; summed over replicas)",
+    "queue_depth": "tasks waiting in the capability queues this model serves (set by workers; the largest report)",
     "breaker_open": "1 while the circuit breaker is open or half-open, else 0",
 }
 
@@ -77,8 +77,18 @@ class LiveStats:
 
     @property
     def samples(self) -> int:
-        """How much this replica's view weighs when merged with others (the recent calls it saw)."""
+        """The recent calls behind these statistics (at most `window`)."""
         return len(self.recent)
+
+    def weight(self, now: float, half_life: float) -> float:
+        """How much this replica's view weighs when merged with others': its recent calls, halved
+        for every `half_life` seconds since the last one — a replica that stopped calling a model
+        an hour ago must not outvote one that calls it now."""
+        n = len(self.recent)
+        if not n:
+            return 0.0
+        age = now - self.last_at
+        return n * 0.5 ** (age / half_life) if age > 0 else float(n)
 
     def p50(self) -> float | None:
         if self._p50_at != self.count:

@@ -157,33 +157,79 @@ def _top_mean(sims: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(gain[top].mean(axis=1), dtype=float)
 
 
-class StackRouter:
-    def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, inner_folds: int = 5,
-                 n_buckets: int = 1 << 18, seed: int = 1) -> None:
-        unknown = set(members) - set(MEMBERS)
+class BlendedRouter:
+    """What the stacked and the transfer router (routers/transfer.py) share: members named from a fixed set,
+    a hashed TF-IDF, a dense vectors object, optional trees, and the members' scores standardised by their
+    out-of-fold centre and spread and averaged with weights; saved as the same meta fields and arrays."""
+
+    kind = ""
+    KNOWN: tuple[str, ...] = ()
+    N_INTERCEPTS = 0
+
+    def __init__(self, vectors: Vectors, members: Sequence[str], n_buckets: int, seed: int) -> None:
+        unknown = set(members) - set(self.KNOWN)
         if unknown or not members:
-            raise ValueError(f"unknown stack members {sorted(unknown)}; choose from {', '.join(MEMBERS)}")
-        self.kind = "stack"
+            raise ValueError(f"unknown {self.kind} members {sorted(unknown)}; choose from {', '.join(self.KNOWN)}")
         self.vectors = vectors
         self.members = tuple(members)
-        self.inner_folds = inner_folds
         self.seed = seed
         self.tfidf = HashingTfidf(n_buckets)
-        self.params: dict[str, float] = {}
-        self.ridge = np.zeros(0, np.float32)
-        self.logit = np.zeros((2, 0), np.float32)
-        self.intercepts = np.zeros(3)  # ridge; logit strong, weak
-        self.knn_mean = np.zeros(0, np.float32)
-        self.knn_axes = np.zeros((0, 0), np.float32)
-        self.bank = np.zeros((0, 1), np.float32)
-        self.gain = np.zeros(0, np.float32)
+        self.intercepts = np.zeros(self.N_INTERCEPTS)
         self.trees: TreeEnsemble | None = None
         self.weights = np.ones(len(self.members))
         self.centre = np.zeros(len(self.members))
         self.scale = np.ones(len(self.members))
+        self.train_quantiles: np.ndarray | None = None
+
+    def _fit_vectors(self, prompts: Sequence[str]) -> None:
+        self.vectors.fit(prompts)
+        if isinstance(self.vectors, LsaVectors):  # saved as float16: train on exactly what a restore reads
+            self.vectors.components = self.vectors.components.astype(np.float16).astype(np.float32)
+
+    def _standardise(self, s: np.ndarray) -> None:
+        self.centre = s.mean(axis=0)
+        self.scale = np.where(s.std(axis=0) > 0, s.std(axis=0), 1.0)
+
+    def _combine(self, s: np.ndarray) -> np.ndarray:
+        z = (s - self.centre) / self.scale
+        return np.asarray(z @ self.weights / self.weights.sum(), dtype=float)
+
+    def _blend_meta(self) -> dict[str, Any]:
+        return {"members": list(self.members), "seed": self.seed, "n_buckets": self.tfidf.n_buckets,
+                "weights": self.weights.tolist(), "centre": self.centre.tolist(), "scale": self.scale.tolist(),
+                "intercepts": self.intercepts.tolist(), "vectors": self.vectors.meta(),
+                "tree_base": self.trees.base if self.trees else 0.0, "tree_depth": self.trees.depth if self.trees else 0}
+
+    def _blend_arrays(self) -> dict[str, np.ndarray]:
+        return {**self.vectors.arrays(), **(self.trees.arrays() if self.trees is not None else {})}
+
+    def _restore_blend(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.weights, self.centre, self.scale, self.intercepts = (
+            np.asarray(meta[k], dtype=float) for k in ("weights", "centre", "scale", "intercepts"))
+        if "idf" in arrays:
+            self.tfidf.idf = arrays["idf"].astype(np.float32)
+        if "tree_feature" in arrays:
+            self.trees = TreeEnsemble.restore(float(meta["tree_base"]), int(meta["tree_depth"]), arrays)
+
+
+class StackRouter(BlendedRouter):
+    kind = "stack"
+    KNOWN = MEMBERS
+    N_INTERCEPTS = 3  # ridge; logit strong, weak
+
+    def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, inner_folds: int = 5,
+                 n_buckets: int = 1 << 18, seed: int = 1) -> None:
+        super().__init__(vectors, members, n_buckets, seed)
+        self.inner_folds = inner_folds
+        self.params: dict[str, float] = {}
+        self.ridge = np.zeros(0, np.float32)
+        self.logit = np.zeros((2, 0), np.float32)
+        self.knn_mean = np.zeros(0, np.float32)
+        self.knn_axes = np.zeros((0, 0), np.float32)
+        self.bank = np.zeros((0, 1), np.float32)
+        self.gain = np.zeros(0, np.float32)
         self.inner_apgr: dict[str, float] = {}
         self.blend = 1.0
-        self.train_quantiles: np.ndarray | None = None
 
     # --- training -------------------------------------------------------------------------
     def _dense(self, texts: Sequence[str]) -> np.ndarray:
@@ -234,9 +280,7 @@ class StackRouter:
         from tierwise.evaluation.cv import group_folds
 
         n = len(data)
-        self.vectors.fit(data.prompts)
-        if isinstance(self.vectors, LsaVectors):  # saved as float16: train on exactly what a restore reads
-            self.vectors.components = self.vectors.components.astype(np.float16).astype(np.float32)
+        self._fit_vectors(data.prompts)
         counts = _counts(self.tfidf, data.prompts)
         dense = self._dense(data.prompts)
         if "knn" in self.members:  # principal axes of the training prompts' vectors (unsupervised)
@@ -262,13 +306,12 @@ class StackRouter:
             self.inner_apgr[m] = float(apgrs[best])
             chosen[:, j] = oof[m][best]
         if folds is not None:
-            self.centre = chosen.mean(axis=0)
-            self.scale = np.where(chosen.std(axis=0) > 0, chosen.std(axis=0), 1.0)
+            self._standardise(chosen)
             self.weights = self._stacking_weights((chosen - self.centre) / self.scale, data, folds)
         self._refit(data, counts, dense)
         if folds is None:  # too few prompts for an inner split: equal weights, spread of the fitted scores
             s = self._member_matrix(_weigh(counts, self.tfidf.idf), dense)
-            self.centre, self.scale = s.mean(axis=0), np.where(s.std(axis=0) > 0, s.std(axis=0), 1.0)
+            self._standardise(s)
             remember_quantiles(self, self._combine(s))
         else:  # calibrate on the out-of-fold scores: what unseen prompts get
             remember_quantiles(self, self._combine(chosen))
@@ -342,10 +385,6 @@ class StackRouter:
         n = np.linalg.norm(z, axis=1, keepdims=True)
         return np.asarray(z / np.where(n == 0, 1.0, n), dtype=np.float32)
 
-    def _combine(self, s: np.ndarray) -> np.ndarray:
-        z = (s - self.centre) / self.scale
-        return np.asarray(z @ self.weights / self.weights.sum(), dtype=float)
-
     def _needs_tfidf(self) -> bool:
         return any(m.startswith("tfidf") for m in self.members)
 
@@ -375,15 +414,11 @@ class StackRouter:
 
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        return {"members": list(self.members), "inner_folds": self.inner_folds, "seed": self.seed,
-                "n_buckets": self.tfidf.n_buckets, "params": self.params, "inner_apgr": self.inner_apgr, "blend": self.blend,
-                "weights": self.weights.tolist(), "centre": self.centre.tolist(), "scale": self.scale.tolist(),
-                "intercepts": self.intercepts.tolist(), "vectors": self.vectors.meta(),
-                "tree_base": self.trees.base if self.trees else 0.0,
-                "tree_depth": self.trees.depth if self.trees else 0}
+        return {**self._blend_meta(), "inner_folds": self.inner_folds, "params": self.params,
+                "inner_apgr": self.inner_apgr, "blend": self.blend}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {**self.vectors.arrays()}
+        out = self._blend_arrays()
         if self._needs_tfidf():
             out["idf"] = self.tfidf.idf
         if "tfidf-ridge" in self.members:
@@ -393,21 +428,16 @@ class StackRouter:
         if "knn" in self.members:
             out["bank"], out["gain"] = self.bank.astype(np.float16), self.gain
             out["knn_mean"], out["knn_axes"] = self.knn_mean, self.knn_axes
-        if self.trees is not None:
-            out.update(self.trees.arrays())
         return out
 
     @classmethod
     def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> StackRouter:
         r = cls(restore_vectors(meta["vectors"], arrays), members=meta["members"],
                 inner_folds=int(meta["inner_folds"]), n_buckets=int(meta["n_buckets"]), seed=int(meta["seed"]))
+        r._restore_blend(meta, arrays)
         r.params = {k: float(v) for k, v in meta["params"].items()}
         r.inner_apgr = {k: float(v) for k, v in meta.get("inner_apgr", {}).items()}
         r.blend = float(meta.get("blend", 1.0))
-        r.weights, r.centre, r.scale, r.intercepts = (np.asarray(meta[k], dtype=float)
-                                                      for k in ("weights", "centre", "scale", "intercepts"))
-        if r._needs_tfidf():
-            r.tfidf.idf = arrays["idf"].astype(np.float32)
         if "tfidf-ridge" in r.members:
             r.ridge = arrays["ridge"].astype(np.float32)
         if "tfidf-logit" in r.members:
@@ -415,8 +445,6 @@ class StackRouter:
         if "knn" in r.members:
             r.bank, r.gain = arrays["bank"].astype(np.float32), arrays["gain"].astype(np.float32)
             r.knn_mean, r.knn_axes = arrays["knn_mean"].astype(np.float32), arrays["knn_axes"].astype(np.float32)
-        if "trees" in r.members:
-            r.trees = TreeEnsemble.restore(float(meta["tree_base"]), int(meta["tree_depth"]), arrays)
         return r
 
 

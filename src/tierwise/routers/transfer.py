@@ -27,9 +27,9 @@ import numpy as np
 
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.base import register_kind, remember_quantiles
-from tierwise.routers.dense import LsaVectors, Vectors, make_vectors, restore_vectors
-from tierwise.routers.features import HashingTfidf, shape_features
-from tierwise.routers.stack import TreeEnsemble, _apgr, _counts, _idf, _sigmoid, _weigh
+from tierwise.routers.dense import Vectors, make_vectors, restore_vectors
+from tierwise.routers.features import shape_features
+from tierwise.routers.stack import BlendedRouter, TreeEnsemble, _apgr, _counts, _idf, _sigmoid, _weigh
 
 MEMBERS = ("tfidf-logit-wf", "knn-wf", "trees-wf", "tfidf-ridge-gain")
 K = 50
@@ -56,28 +56,19 @@ def balanced_weights(src: np.ndarray) -> np.ndarray:
     return np.asarray(w, dtype=float)
 
 
-class TransferRouter:
+class TransferRouter(BlendedRouter):
+    kind = "transfer"
+    KNOWN = MEMBERS
+    N_INTERCEPTS = 2  # logit, ridge
+
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  seed: int = 0) -> None:
-        unknown = set(members) - set(MEMBERS)
-        if unknown or not members:
-            raise ValueError(f"unknown transfer members {sorted(unknown)}; choose from {', '.join(MEMBERS)}")
-        self.kind = "transfer"
-        self.vectors = vectors
-        self.members = tuple(members)
-        self.seed = seed
-        self.tfidf = HashingTfidf(n_buckets)
+        super().__init__(vectors, members, n_buckets, seed)
         self.logit = np.zeros(0, np.float32)
         self.ridge = np.zeros(0, np.float32)
-        self.intercepts = np.zeros(2)  # logit, ridge
         self.bank = np.zeros((0, 1), np.float32)
         self.fails = np.zeros(0, np.float32)
-        self.trees: TreeEnsemble | None = None
-        self.weights = np.ones(len(self.members))
-        self.centre = np.zeros(len(self.members))
-        self.scale = np.ones(len(self.members))
         self.source_apgr: dict[str, float] = {}
-        self.train_quantiles: np.ndarray | None = None
 
     # --- fitting the members on a subset ---------------------------------------------------
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
@@ -137,9 +128,7 @@ class TransferRouter:
         from tierwise.evaluation.cv import group_folds
 
         n = len(data)
-        self.vectors.fit(data.prompts)
-        if isinstance(self.vectors, LsaVectors):
-            self.vectors.components = self.vectors.components.astype(np.float16).astype(np.float32)
+        self._fit_vectors(data.prompts)
         counts, vec, shape = self._features(data.prompts)
         src = sources(data)
         names = sorted(set(src))
@@ -151,8 +140,7 @@ class TransferRouter:
             tr = np.setdiff1d(np.arange(n), te) if enough else te
             oof[te] = self._member_scores(self._fit_members(data, counts, vec, shape, tr), counts[te], vec[te],
                                           shape[te])
-        self.centre = oof.mean(axis=0)
-        self.scale = np.where(oof.std(axis=0) > 0, oof.std(axis=0), 1.0)
+        self._standardise(oof)
         # Blend weights by leave-one-source-out: what carries from some sources to another.
         gains = np.zeros(len(self.members))
         if len(names) > 1:
@@ -187,17 +175,13 @@ class TransferRouter:
         return {"idf": self.tfidf.idf, "logit": (self.logit, self.intercepts[0]), "ridge": (self.ridge, self.intercepts[1]),
                 "bank": self.bank, "fails": self.fails, "trees": self.trees}
 
-    def _combine(self, s: np.ndarray) -> np.ndarray:
-        z = (s - self.centre) / self.scale
-        return np.asarray(z @ self.weights / self.weights.sum(), dtype=float)
-
     def score(self, data: OutcomeDataset) -> np.ndarray:
         counts, vec, shape = self._features(data.prompts)
         return self._combine(self._member_scores(self._fit_dict(), counts, vec, shape))
 
     def score_text(self, prompt: str, answer: str | None = None) -> float:
         cols = []
-        idx = val = None
+        idx, val = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if "tfidf-logit-wf" in self.members or "tfidf-ridge-gain" in self.members:
             idx, val = self.tfidf.row(prompt)
         for m in self.members:
@@ -215,39 +199,30 @@ class TransferRouter:
 
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        return {"members": list(self.members), "seed": self.seed, "n_buckets": self.tfidf.n_buckets,
-                "weights": self.weights.tolist(), "centre": self.centre.tolist(), "scale": self.scale.tolist(),
-                "intercepts": self.intercepts.tolist(), "vectors": self.vectors.meta(), "source_apgr": self.source_apgr,
-                "tree_base": self.trees.base if self.trees else 0.0, "tree_depth": self.trees.depth if self.trees else 0}
+        return {**self._blend_meta(), "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {**self.vectors.arrays(), "idf": self.tfidf.idf}
+        out = {**self._blend_arrays(), "idf": self.tfidf.idf}
         if "tfidf-logit-wf" in self.members:
             out["logit"] = self.logit
         if "tfidf-ridge-gain" in self.members:
             out["ridge"] = self.ridge
         if "knn-wf" in self.members:
             out["bank"], out["fails"] = self.bank.astype(np.float16), self.fails
-        if self.trees is not None:
-            out.update(self.trees.arrays())
         return out
 
     @classmethod
     def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TransferRouter:
         r = cls(restore_vectors(meta["vectors"], arrays), members=meta["members"], n_buckets=int(meta["n_buckets"]),
                 seed=int(meta["seed"]))
-        r.weights, r.centre, r.scale, r.intercepts = (np.asarray(meta[k], dtype=float)
-                                                      for k in ("weights", "centre", "scale", "intercepts"))
+        r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
-        r.tfidf.idf = arrays["idf"].astype(np.float32)
         if "tfidf-logit-wf" in r.members:
             r.logit = arrays["logit"].astype(np.float32)
         if "tfidf-ridge-gain" in r.members:
             r.ridge = arrays["ridge"].astype(np.float32)
         if "knn-wf" in r.members:
             r.bank, r.fails = arrays["bank"].astype(np.float32), arrays["fails"].astype(np.float32)
-        if "trees-wf" in r.members:
-            r.trees = TreeEnsemble.restore(float(meta["tree_base"]), int(meta["tree_depth"]), arrays)
         return r
 
 

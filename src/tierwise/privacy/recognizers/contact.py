@@ -173,8 +173,12 @@ class PhoneRecognizer:
         self.regions = tuple(regions) or ("US",)
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
-        for m in finditer_near_digits(self._cand, text, prescan_of(text, pre)):
+        pre = prescan_of(text, pre)
+        for m in finditer_near_digits(self._cand, text, pre):
             s = m.group()
+            best = 0.95 if s.startswith(("+", "00")) else 0.9  # the highest score this could get
+            if pre.claimed and pre.claimed_above(m.start(), m.end(), best):
+                continue  # a card, IBAN, SSN or IP is there: a phone finding would lose to it
             ndigits = sum(c.isdigit() for c in s)
             if ndigits < 6 or ndigits > 21 or _DATE_START.match(s):
                 continue

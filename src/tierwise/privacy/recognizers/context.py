@@ -97,9 +97,14 @@ _DL = re.compile(
     rf"(?i)(?:{_DL_CUE})(?:[\s#:.-]|no\b|nr\b|num(?:ber|éro|ero|mer)?\b|n°|id\b|is\b|was\b|number\s+is\b){{0,12}}?"
     r"(?P<v>(?=[A-Z0-9-]*[0-9])[A-Z0-9](?:[A-Z0-9]|[ -](?=[0-9])){4,19})(?![\w-])"
 )
-_DL_STEMS = ahocorasick_rs.AhoCorasick(["licen", "dl", "d.l.", "führer", "fuhrer", "permis", "conduc", "guida",
-                                        "rijbewijs", "körkort", "korkort", "kørekort", "førerkort", "ajokortti",
-                                        "prawo", "motorista", "condução"])
+_DL_STEM_WORDS = ("licen", "dl", "d.l.", "führer", "fuhrer", "permis", "conduc", "guida", "rijbewijs", "körkort",
+                   "korkort", "kørekort", "førerkort", "ajokortti", "prawo", "motorista", "condução")
+_DL_STEMS = ahocorasick_rs.AhoCorasick(list(_DL_STEM_WORDS))
+_DL_SHORT = frozenset({"dl", "d.l."})  # count only as whole words ("DL 123", not "handle")
+
+
+def _word_at(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and text[i].isalnum()
 
 
 class DriverLicenseRecognizer:
@@ -110,7 +115,9 @@ class DriverLicenseRecognizer:
         pre = prescan_of(text, pre)
         if not pre.digit_runs:
             return  # every licence number here holds a digit
-        hits = [s for _i, s, _e in _DL_STEMS.find_matches_as_indexes(pre.lower, overlapping=True)]
+        low = pre.lower
+        hits = [s for _i, s, e in _DL_STEMS.find_matches_as_indexes(low, overlapping=True)
+                if not (_DL_STEM_WORDS[_i] in _DL_SHORT and (_word_at(low, s - 1) or _word_at(low, e)))]
         last_end = 0
         for i in sorted(hits):
             for m in _DL.finditer(text, max(last_end, i - 24), min(len(text), i + 80)):

@@ -51,19 +51,15 @@ _YEAR_CUES = (
     "år|sedan|sinds|jaar|nel|dal|anno|del|de|du|dès|i|på|om"
 )
 
-_DATE = regex.compile(
+# Shapes that start with a number.
+_DATE_NUM = regex.compile(
     rf"""(?ix)
-      (?<![\w./:-])
       (?:
-        (?P<iso>{_Y4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])
-            (?:[T\ ]{_TIME}{_TZ}?)?)
+        {_Y4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?:[T\ ]{_TIME}{_TZ}?)?
       | {_Y4}/{_MON}/{_DAY}(?:\ {_TIME})?
       | {_DAY}[./-]{_DAY}[./-]{_Y4}(?:,?\ {_TIME}{_AMPM}?)?
       | {_DAY}/{_DAY}/[0-9]{{2}}(?![0-9])
-      | (?:(?:{_WEEKDAYS}),?\s+)?{_DAY}{_ORD}\s+(?:of\s+|de\s+)?(?:{_MONTHS})\.?(?:,?\s+(?:de\s+)?{_Y4})?
-      | (?:(?:{_WEEKDAYS}),?\s+)?(?:{_MONTHS})\.?\s+{_DAY}(?:st|nd|rd|th)?(?![0-9])(?:,?\s+{_Y4})?
-      | (?:{_MONTHS})\.?\s+{_Y4}
-      | (?:{_WEEKDAYS})
+      | {_DAY}{_ORD}\s+(?:of\s+|de\s+)?(?:{_MONTHS})\.?(?:,?\s+(?:de\s+)?{_Y4})?
       | {_TIME}{_AMPM}?{_TZ}?(?:\ ?(?:uhr|h))?
       | (?:[1-9]|1[0-2]){_AMPM}
       | (?:[01]?[0-9]|2[0-3])[.h][0-5][0-9]\ ?(?:uhr|h)
@@ -71,15 +67,28 @@ _DATE = regex.compile(
       (?![\w]|[/:][0-9])
     """
 )
+# Shapes that start with a weekday or a month name.
+_DATE_WORD = regex.compile(
+    rf"""(?ix)
+      (?<![\w./:-])
+      (?:
+        (?:(?:{_WEEKDAYS}),?\s+)?{_DAY}{_ORD}\s+(?:of\s+|de\s+)?(?:{_MONTHS})\.?(?:,?\s+(?:de\s+)?{_Y4})?
+      | (?:(?:{_WEEKDAYS}),?\s+)?(?:{_MONTHS})\.?\s+{_DAY}(?:st|nd|rd|th)?(?![0-9])(?:,?\s+{_Y4})?
+      | (?:{_MONTHS})\.?\s+{_Y4}
+      | (?:{_WEEKDAYS})
+      )
+      (?![\w]|[/:][0-9])
+    """
+)
+_WORD_START = regex.compile(r"(?<!\w)\w")
 _YEAR = regex.compile(r"(?i)(?<![\w$€£#.,:/-])(?:1[89][0-9]{2}|20[0-9]{2})(?P<s>s|'s)?(?![\w%]|[.,:/-][0-9])")
 _YEAR_CUE = regex.compile(rf"(?i)(?:^|[^\w])(?:{_YEAR_CUES})\.?\s+$")
 # Month names that are also everyday words: alone with a number they still need a capital.
 _AMBIGUOUS_MONTHS = frozenset({"may", "mar", "jan", "sept", "dec", "mai", "maj", "mars", "juni", "juli", "août"})
 
 
-_WEEKDAY_WORDS = sorted({w.split("-")[0] for w in _WEEKDAYS.split("|") if all(ord(c) < 256 for c in w)})
-_WEEKDAY_AC = ahocorasick_rs.AhoCorasick([f" {w} " for w in _WEEKDAY_WORDS])
-_REACH = 40  # characters before a number a date may start at (`Wednesday, 12 September`)
+_WORD_STARTS = sorted({w.split("-")[0] for w in f"{_WEEKDAYS}|{_MONTHS}".split("|") if all(ord(c) < 256 for c in w)})
+_WORD_AC = ahocorasick_rs.AhoCorasick([f" {w} " for w in _WORD_STARTS])
 
 
 class DateTimeRecognizer:
@@ -88,29 +97,22 @@ class DateTimeRecognizer:
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         pre = prescan_of(text, pre)
-        n = len(text)
-        # Every shape but a lone weekday holds a digit: the pattern runs in windows around digit
-        # runs (widened to whole words) and at each weekday.
-        windows: list[tuple[int, int]] = []
-        for a, b in pre.digit_runs:
-            lo = text.rfind(" ", 0, max(0, a - _REACH)) + 1
-            hi = min(n, b + _REACH)
-            if windows and lo <= windows[-1][1]:
-                windows[-1] = (windows[-1][0], hi)
-            else:
-                windows.append((lo, hi))
-        found: list[tuple[int, int]] = []
-        for lo, hi in windows:
-            for m in _DATE.finditer(text, lo, hi):
-                if self._keep(m.group()):
-                    found.append(m.span())
-        for _i, a, _b in _WEEKDAY_AC.find_matches_as_indexes(pre.word_mask, overlapping=True):
-            if not any(s <= a < e for s, e in found):
-                m = _DATE.match(text, a)
-                if m:
-                    found.append(m.span())
-        for a, e in found:
-            yield Finding("DATE_TIME", a, e, 0.5, self.name)
+        # A date starts with a number, a weekday or a month name: the pattern is tried (anchored)
+        # only at digit runs and at those words, never at every position of the text.
+        starts = [(a, _DATE_NUM) for a, _b in pre.digit_runs
+                  if a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_./:-")]
+        if pre.lower_exact:
+            starts += [(a, _DATE_WORD) for _i, a, _b in _WORD_AC.find_matches_as_indexes(pre.word_mask, overlapping=True)]
+        else:  # offsets of the mask would not agree: try every word start
+            starts += [(m.start(), _DATE_WORD) for m in _WORD_START.finditer(text)]
+        end = -1
+        for a, rx in sorted(set(starts), key=lambda x: x[0]):
+            if a < end:
+                continue
+            m = rx.match(text, a)
+            if m and self._keep(m.group()):
+                end = m.end()
+                yield Finding("DATE_TIME", a, end, 0.5, self.name)
         for a, b in pre.digit_runs:
             if b - a == 4:
                 m = _YEAR.match(text, a)

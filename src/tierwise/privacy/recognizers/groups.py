@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import ahocorasick_rs
+import regex
 
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.prescan import Prescan, prescan_of
@@ -86,6 +87,14 @@ _WORDS = _words()
 _AC = ahocorasick_rs.AhoCorasick([f" {w} " for w in _WORDS])
 
 
+# A demonym before one of these is part of a place's or a body's name ("Czech Republic",
+# "Solomon Islands", "European Union", "Irish Sea"): a place, not a group.
+_NAME_HEADS = regex.compile(
+    r"[ \t]+(?:Republic|Republics|Islands?|Empire|Kingdom|Federation|Union|Emirates|Sea|Ocean|Peninsula|Alps|"
+    r"Riviera|Coast|Gulf|Basin|Highlands|Confederation|Commonwealth|Territory|Territories|Province|State|States)\b"
+)
+
+
 class GroupRecognizer:
     name = "wordlist.nrp"
     entities = frozenset({"NRP"})
@@ -97,7 +106,10 @@ class GroupRecognizer:
             word = _WORDS[i]
             if (word in _CAPITAL_ONLY or word[:-1] in _CAPITAL_ONLY) and not text[a].isupper():
                 continue
-            yield Finding("NRP", a, b - 2, 0.6, self.name)
+            if _NAME_HEADS.match(text, b - 2):
+                continue
+            # above NER (0.7): the word itself is certain; NER often labels it a place or an organisation
+            yield Finding("NRP", a, b - 2, 0.75, self.name)
 
 
 def pre_hits(pre: Prescan) -> list[tuple[int, int, int]]:

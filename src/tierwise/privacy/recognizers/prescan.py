@@ -20,6 +20,7 @@ every digit.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 
 import regex
@@ -34,7 +35,7 @@ _AFTER = 28  # characters after a cluster a match may end at (check letters, `ex
 class Prescan:
     """Per-text facts several recognizers need, each computed at most once."""
 
-    __slots__ = ("text", "windows", "_digit_runs", "_lower", "lower_exact", "_latin1", "_mask")
+    __slots__ = ("text", "windows", "_digit_runs", "_lower", "lower_exact", "_latin1", "_mask", "claimed", "_claimed_index")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -52,6 +53,12 @@ class Prescan:
         self.lower_exact = True  # False once `lower` found that lower-casing changes lengths
         self._latin1: bytes | None = None
         self._mask: str | None = None
+        # (start, end, score) of what earlier recognizers found (the detector fills it): a finding
+        # that would overlap a higher-scored one loses anyway, so a recognizer may skip its costly
+        # checks there (phone validation where a card, an IBAN, an SSN or an IP already is).
+        self.claimed: list[tuple[int, int, float]] = []
+        # per score threshold: (len(claimed) when built, sorted starts, running max of ends)
+        self._claimed_index: dict[float, tuple[int, list[int], list[int]]] = {}
 
     @property
     def digit_runs(self) -> list[tuple[int, int]]:
@@ -100,6 +107,25 @@ class Prescan:
                 out.append((i, e))
             i = t.find(key, e)
         return out
+
+
+    def claimed_above(self, start: int, end: int, score: float) -> bool:
+        """Whether a finding scored above `score` overlaps start..end (O(log n) per question:
+        some span starting before `end` reaches past `start`)."""
+        idx = self._claimed_index.get(score)
+        if idx is None or idx[0] != len(self.claimed):
+            spans = sorted((a, b) for a, b, sc in self.claimed if sc > score)
+            starts = [a for a, _b in spans]
+            reach: list[int] = []
+            top = -1
+            for _a, b in spans:
+                top = max(top, b)
+                reach.append(top)
+            idx = (len(self.claimed), starts, reach)
+            self._claimed_index[score] = idx
+        _n, starts, reach = idx
+        k = bisect_left(starts, end)  # spans [0, k) start before `end`
+        return k > 0 and reach[k - 1] > start
 
 
 def class_table(chars: str) -> bytes:

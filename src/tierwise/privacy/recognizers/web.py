@@ -23,10 +23,8 @@ from tierwise.privacy.recognizers.prescan import Prescan, prescan_of
 _SCHEME_URL = regex.compile(r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{0,20}://[^\s<>\"'`]+")
 _WWW_URL = regex.compile(r"(?i)(?<![\w@./:-])www\.[^\s<>\"'`]+")
 _HOST_CHAR = regex.compile(r"[\w-]")
-_SPACE = regex.compile(r"\s")
 _TRAIL = ".,;:!?'\"*_>]})"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
-_MAX_URL = 8192  # a longer run of non-space characters is not read as one URL
 
 
 def _trim(text: str, start: int, end: int) -> int:
@@ -46,33 +44,33 @@ class UrlRecognizer:
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         lowered = prescan_of(text, pre).lower
-        n = len(text)
-        anchors = []
+        # (start to try, end of the anchor, pattern): at the scheme before each `://` (the run of
+        # scheme characters right before it), at each `www.`
+        anchors: list[tuple[int, int, regex.Pattern[str]]] = []
         i = lowered.find("://")
         while i >= 0:
-            anchors.append((max(0, i - 22), i + 3, _SCHEME_URL))
+            s = i
+            while s > 0 and i - s <= 21 and (text[s - 1].isascii() and (text[s - 1].isalnum() or text[s - 1] in "+.-")):
+                s -= 1
+            anchors.append((s, i + 3, _SCHEME_URL))
             i = lowered.find("://", i + 3)
-        i = lowered.find("www")
+        i = lowered.find("www.")
         while i >= 0:
-            if lowered.startswith(".", i + 3):
-                anchors.append((i, i + 4, _WWW_URL))
-            i = lowered.find("www", i + 3)
+            anchors.append((i, i + 4, _WWW_URL))
+            i = lowered.find("www.", i + 4)
         anchors.sort(key=lambda x: x[0])
         last = 0
-        for lo, after, rx in anchors:
-            lo = max(lo, last)
-            ws = _SPACE.search(text, min(n, after), min(n, after + _MAX_URL))
-            hi = ws.start() if ws else min(n, after + _MAX_URL)
-            if hi <= lo:
+        for start, after, rx in anchors:
+            if start < last:
+                continue  # inside the URL just found (keeps a run of `://` linear)
+            m = rx.match(text, start)
+            if m is None:
                 continue
-            m = rx.search(text, lo, hi)
-            if m is None or m.start() >= after:
-                continue
-            end = _trim(text, m.start(), m.end())
+            end = _trim(text, start, m.end())
             # a host after the scheme; after `www.` a host name with a dot (`www.example.com`)
             if end <= after or not _HOST_CHAR.match(text, after):
                 continue
             if rx is _WWW_URL and text.find(".", after, end) < 0:
                 continue
             last = end
-            yield Finding("URL", m.start(), end, 0.6, self.name)
+            yield Finding("URL", start, end, 0.6, self.name)
