@@ -27,6 +27,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class OwnRedis:
+    """A redis-server of the test's own on a free port, which the test may stop and start again (the
+    shared Redis on 6379 is never stopped). `stop` kills it as a crash would (no final save); with
+    `appendonly` every write is fsynced first, so what was acknowledged survives the restart."""
+
+    def __init__(self, folder: Path, *, appendonly: bool = True) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.appendonly = appendonly
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except redis.exceptions.RedisError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 class ServeProcess:
     """A real `tierwise serve` process (its own interpreter, as in production) on `port`; for the
     tests that kill it, run several of it, or share Redis between replicas."""

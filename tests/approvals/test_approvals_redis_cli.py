@@ -105,7 +105,7 @@ def test_a_redis_restart_neither_loses_nor_leaks_a_pending_request(gateway, open
     monkeypatch.setenv("TW_ADMIN", ADMIN)
     anthropic_up.default = Reply(text="after restart")
     # With persistence the record survives: the waiter resubscribes and the approval still releases it.
-    server = own_redis(persist=True)
+    server = own_redis(appendonly=True)
     g = _redis_gateway(gateway, openai_up, anthropic_up, server.url)
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(lambda: oai(g).chat.completions.create(model="main", messages=MSG))
@@ -115,7 +115,7 @@ def test_a_redis_restart_neither_loses_nor_leaks_a_pending_request(gateway, open
         assert decide(g.url, p["id"], "approve", "after the restart").status_code == 200
         assert fut.result(timeout=15).choices[0].message.content == "after restart"
     # Without persistence the record is gone: the request is rejected clearly, never let through.
-    bare = own_redis(persist=False)
+    bare = own_redis(appendonly=False)
     g2 = _redis_gateway(gateway, openai_up, anthropic_up, bare.url)
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(lambda: oai(g2).chat.completions.create(model="main", messages=MSG))

@@ -117,7 +117,8 @@ def test_redis_unreachable_requests_still_served(gateway, openai_up, anthropic_u
     assert n is not None and n <= 3, n
 
 
-def test_redis_dies_and_comes_back(gateway, openai_up, anthropic_up, private_redis):
+def test_redis_dies_and_comes_back(gateway, openai_up, anthropic_up, own_redis):
+    private_redis = own_redis(appendonly=False)
     openai_up.default, anthropic_up.default = FAST, Reply(text="frontier answer")
     a = gateway(replica_config(openai_up, anthropic_up, private_redis.url, "tw-test:"))
     b = gateway(replica_config(openai_up, anthropic_up, private_redis.url, "tw-test:"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 
 from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same fixture)
 from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import free_port, make_config
+from tests.harness import make_config
 
 FAST = {"visibility_timeout": 1.0, "max_attempts": 3, "timeout": 20}
 FAST_WORKER = {"heartbeat": 0.2, "presence_ttl": 1.0, "block": 0.5}
@@ -126,55 +124,3 @@ def worker_processes(tmp_path: Path) -> Iterator[Any]:
     yield start
     for p in started:
         p.stop()
-
-
-class OwnRedis:
-    """A redis-server of the test's own on a free port, which the test may stop and start again."""
-
-    def __init__(self, folder: Path, *, appendonly: bool) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.appendonly = appendonly
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
-            except redis.exceptions.RedisError:
-                pass
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()  # as a crash does: no final save
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Any]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed (Debian package redis-server)")
-        pytest.skip("redis-server is not installed")
-    servers: list[OwnRedis] = []
-
-    def make(appendonly: bool = True) -> OwnRedis:
-        folder = tmp_path / f"redis{len(servers)}"
-        folder.mkdir()
-        r = OwnRedis(folder, appendonly=appendonly)
-        r.start()
-        servers.append(r)
-        return r
-
-    yield make
-    for r in servers:
-        r.stop()

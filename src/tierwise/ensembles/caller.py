@@ -163,7 +163,7 @@ class GatewayCaller:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             # One call without a known price makes the cost unknown (None), never a partial sum.
-            cost_usd=None if None in costs else sum(costs),
+            cost_usd=None if None in costs else sum(c for c in costs if c is not None),
             steps=steps,
         )
 

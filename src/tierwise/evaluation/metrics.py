@@ -187,7 +187,7 @@ class Summary:
     lead_ci: Interval | None = None  # paired bootstrap interval of `lead`
 
     def row(self) -> dict[str, float | str]:
-        ci = {} if self.apgr_ci is None else {"apgr_ci_low": round(self.apgr_ci.low, 4),
+        ci: dict[str, float | str] = {} if self.apgr_ci is None else {"apgr_ci_low": round(self.apgr_ci.low, 4),
                                                "apgr_ci_high": round(self.apgr_ci.high, 4)}
         if self.lead is not None:
             ci.update({"baseline": str(self.baseline), "lead": round(self.lead, 4)})

@@ -1,0 +1,35 @@
+"""Fixtures every test folder may use."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import OwnRedis
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[Any]:
+    """`own_redis(appendonly=True)`: a started redis-server of the test's own (see OwnRedis)."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (Debian package redis-server)")
+        pytest.skip("redis-server is not installed")
+    servers: list[OwnRedis] = []
+
+    def make(appendonly: bool = True) -> OwnRedis:
+        folder = tmp_path / f"redis{len(servers)}"
+        folder.mkdir()
+        r = OwnRedis(folder, appendonly=appendonly)
+        r.start()
+        servers.append(r)
+        return r
+
+    yield make
+    for r in servers:
+        r.stop()
