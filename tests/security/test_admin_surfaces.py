@@ -1,0 +1,55 @@
+"""The gateway's admin and observability surfaces attacked with the keys a client really holds:
+a team's key limited to some routes, a viewer key, an unscoped gateway key. Real HTTP on loopback
+against a real gateway; each test reads what an attacker would read and asserts it is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up, two_tier  # noqa: F401 (fixtures)
+
+MSG = [{"role": "user", "content": "team b's confidential question"}]
+TEAMS = {
+    "a": {"policy": "fallback", "targets": ["local"], "retries": 0},
+    "b": {"policy": "fallback", "targets": ["local"], "retries": 0},
+}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def teams(two_tier, monkeypatch) -> Any:
+    """A gateway with two team keys (each limited to its route), an unscoped key and a viewer key."""
+    for env, value in (("TEAM_A", "key-team-a"), ("TEAM_B", "key-team-b"), ("OPS", "key-ops"),
+                       ("VIEW", "key-view")):
+        monkeypatch.setenv(env, value)
+    keys = [{"env": "TEAM_A", "routes": ["a"]}, {"env": "TEAM_B", "routes": ["b"]}, "OPS"]
+    return two_tier(routes=TEAMS, server={"api_keys_env": keys},
+                    observability={"metrics": {"enabled": True},
+                                   "dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"]}})
+
+
+def test_a_team_key_cannot_read_other_teams_requests_on_the_dashboard(teams, openai_up):
+    openai_up.script(Reply(text="b's answer"))
+    r = oai(teams, api_key="key-team-b").chat.completions.with_raw_response.create(model="b", messages=MSG)
+    rid = r.headers["x-tierwise-request-id"]
+    teams.flush()
+    # The dashboard's data is gateway-wide (every team's requests, traces and totals): a key limited
+    # to some routes is refused, whatever it asks for.
+    for path in ("/dashboard/api/recent", f"/dashboard/api/trace?id={rid}", "/dashboard/api/summary",
+                 "/dashboard/api/topology", "/dashboard/api/stream", "/metrics"):
+        got = httpx.get(teams.url + path, headers=bearer("key-team-a"), timeout=5)
+        assert got.status_code == 403, (path, got.status_code, got.text[:300])
+        assert rid not in got.text
+        assert got.json()["error"]["type"] == "permission_error"
+    # the operator's keys (unscoped, and the read-only viewer key) still read it
+    for key in ("key-ops", "key-view"):
+        got = httpx.get(teams.url + "/dashboard/api/recent", headers=bearer(key), timeout=5)
+        assert got.status_code == 200 and rid in got.text
