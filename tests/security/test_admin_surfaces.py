@@ -53,3 +53,17 @@ def test_a_team_key_cannot_read_other_teams_requests_on_the_dashboard(teams, ope
     for key in ("key-ops", "key-view"):
         got = httpx.get(teams.url + "/dashboard/api/recent", headers=bearer(key), timeout=5)
         assert got.status_code == 200 and rid in got.text
+
+
+def test_cache_admin_answers_in_schema_when_its_redis_is_down(two_tier, monkeypatch):
+    from tests.harness import free_port
+
+    monkeypatch.setenv("OPS", "key-ops")
+    url = f"redis://tierwise:cache-redis-password@127.0.0.1:{free_port()}/0"  # nothing listens there
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OPS"]},
+                 cache={"enabled": True, "backend": "redis", "redis_url": url, "redis_timeout": 0.2})
+    for method, path, body in (("GET", "/v1/tierwise/cache", None), ("POST", "/v1/tierwise/cache/invalidate", {})):
+        r = httpx.request(method, g.url + path, headers=bearer("key-ops"), json=body, timeout=10)
+        assert r.status_code == 503, (path, r.status_code, r.text[:300])
+        assert r.json()["error"]["type"] == "server_error"
+        assert "cache-redis-password" not in r.text
