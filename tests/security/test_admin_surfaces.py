@@ -67,3 +67,26 @@ def test_cache_admin_answers_in_schema_when_its_redis_is_down(two_tier, monkeypa
         assert r.status_code == 503, (path, r.status_code, r.text[:300])
         assert r.json()["error"]["type"] == "server_error"
         assert "cache-redis-password" not in r.text
+
+
+def test_a_client_cannot_rate_another_clients_answer(two_tier, openai_up, monkeypatch):
+    """Request ids are a per-process prefix and a counter: one client's id tells it its neighbours'.
+    Feedback moves learned routing and can start judge calls, so only the key that asked may rate."""
+    for env, value in (("TEAM_A", "key-team-a"), ("TEAM_B", "key-team-b")):
+        monkeypatch.setenv(env, value)
+    g = two_tier(routes=TEAMS, server={"default_route": "a", "api_keys_env": ["TEAM_A", "TEAM_B"]})
+    openai_up.script(Reply(text="b's answer"), Reply(text="a's answer"))
+    b = oai(g, api_key="key-team-b").chat.completions.with_raw_response.create(model="b", messages=MSG)
+    a = oai(g, api_key="key-team-a").chat.completions.with_raw_response.create(model="a", messages=MSG)
+    g.flush()
+    rid_b, rid_a = b.headers["x-tierwise-request-id"], a.headers["x-tierwise-request-id"]
+    assert rid_a[:-12] == rid_b[:-12]  # guessable: the same prefix
+    r = httpx.post(g.url + "/v1/tierwise/feedback", headers=bearer("key-team-a"),
+                   json={"request_id": rid_b, "rating": "poor", "reason": "sabotage"})
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["type"] == "invalid_request_error" and "b's" not in r.text
+    assert "feedback" not in (g.gateway.ledger.get(rid_b).extra or {})
+    # the owner rates its own answer
+    r = httpx.post(g.url + "/v1/tierwise/feedback", headers=bearer("key-team-a"),
+                   json={"request_id": rid_a, "rating": "good"})
+    assert r.status_code == 200, r.text

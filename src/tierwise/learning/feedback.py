@@ -50,11 +50,14 @@ def parse_feedback(data: Any) -> tuple[str, str, str | None]:
 
 
 def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | None = None, *,
-                    source: str = "api", route_filter: Any = None) -> dict[str, Any]:
-    """Merge the feedback into the request's record; the linked route / task type / tier / model back."""
+                    source: str = "api", route_filter: Any = None, owner: str | None = None) -> dict[str, Any]:
+    """Merge the feedback into the request's record; the linked route / task type / tier / model back.
+    With `owner` (the gateway key's name, when the gateway has keys) only that key's requests are found:
+    request ids are guessable (a process prefix and a counter), feedback moves learned routing."""
     ledger.flush()
     rec = ledger.get(request_id)
-    if rec is None or rec.kind not in ("chat", "ensemble") or (route_filter is not None and not route_filter(rec.route)):
+    if rec is None or rec.kind not in ("chat", "ensemble") or (route_filter is not None and not route_filter(rec.route)) \
+            or (owner is not None and (rec.extra or {}).get("key") != owner):
         raise NotFound(f"no answer with request id {request_id!r} in the ledger")
     entry = {"rating": rating, "reason": scrub_value(reason) if reason else None, "ts": round(time.time(), 3),
              "source": source}
@@ -138,7 +141,8 @@ async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send:
         # The ledger is SQLite behind a batch writer: waiting for it and reading the row are blocking
         # I/O, so they run in a worker thread and a flood of feedback never stalls the event loop.
         linked = await asyncio.to_thread(record_feedback, gw.ledger, rid, rating, reason,
-                                         route_filter=lambda r: key.visible(r, gw.deployments))
+                                         route_filter=lambda r: key.visible(r, gw.deployments),
+                                         owner=key.name if app.keyring.required else None)
         rec = await asyncio.to_thread(gw.ledger.get, rid) if wants_judging(gw, linked) else None
         linked["judging"] = notify_route(gw, linked, rec)
     except TierwiseError as e:
