@@ -90,3 +90,19 @@ def test_a_client_cannot_rate_another_clients_answer(two_tier, openai_up, monkey
     r = httpx.post(g.url + "/v1/tierwise/feedback", headers=bearer("key-team-a"),
                    json={"request_id": rid_a, "rating": "good"})
     assert r.status_code == 200, r.text
+
+
+def test_a_team_key_sees_only_its_routes_on_the_blackboard(two_tier, openai_up, monkeypatch):
+    from tests.blackboard.test_dynamic_http import dynamic_route
+
+    monkeypatch.setenv("TEAM_A", "key-team-a")
+    monkeypatch.setenv("OPS", "key-ops")
+    g = two_tier(routes={**dynamic_route(), "a": TEAMS["a"]},
+                 server={"api_keys_env": [{"env": "TEAM_A", "routes": ["a"]}, "OPS"]})
+    openai_up.script(Reply(text="a's answer"))
+    oai(g, api_key="key-ops").chat.completions.create(model="auto", messages=MSG)
+    full = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer("key-ops")).json()
+    assert "auto" in full["routes"] and "local" in full["models"]  # the operator's view
+    team = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer("key-team-a")).json()
+    assert team["enabled"] and "auto" not in team["routes"]  # another team's route and its state
+    assert set(team["models"]) == set()  # models this key may not name, like GET /v1/models
