@@ -238,9 +238,9 @@ class Dispatcher:
         if not isinstance(body, dict):
             raise TaskFailed(f"capability {capability!r}: the worker's result has no body")
 
-        def num(k: str) -> float | None:
+        def num(k: str) -> float | None:  # what a worker claims: a cost or latency is a non-negative number
             v = r.get(k)
-            return float(v) if isinstance(v, (int, float)) else None
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e12 else None
 
         return TaskResult(task_id, capability, body, worker=_s(r.get("worker")), model=_s(r.get("model")),
                           locality=_s(r.get("locality")), cost=num("cost"), latency_ms=num("latency_ms"),
@@ -293,8 +293,14 @@ class Dispatcher:
             if task_id in self._recent:
                 self.duplicates += 1
             return
+        raw = f.get(b"r", b"")
+        if len(raw) > self.cfg.max_payload_bytes:  # a worker bounds its own; one that does not is not trusted
+            w.future.set_result({"ok": False, "error": {"status": 502, "message": (
+                f"the worker's result is {len(raw)} bytes, more than max_payload_bytes "
+                f"({self.cfg.max_payload_bytes})")}})
+            return
         try:
-            r = orjson.loads(f.get(b"r", b""))
+            r = orjson.loads(raw)
         except orjson.JSONDecodeError:
             r = {"ok": False, "error": {"status": 502, "message": "the worker's result is not JSON"}}
         w.future.set_result(r if isinstance(r, dict) else {"ok": False})

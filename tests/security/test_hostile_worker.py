@@ -1,0 +1,78 @@
+"""A compromised worker of the tenant (it holds the worker's Redis ACL: it can read the tenant's task
+streams and write to the callers' result streams) answers the gateway's capability route with
+crafted results. Real Redis, real gateway over HTTP, the official SDK as the client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import openai
+import orjson
+import pytest
+import redis.asyncio as aredis
+
+from tests.dispatch.conftest import REDIS_URL, redis_prefix  # noqa: F401 (fixture)
+from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (fixtures)
+from tests.harness import two_tier_config
+from tierwise.dispatch.keys import Keyspace
+
+LIMIT = 4096  # dispatch.max_payload_bytes: the largest task payload or result
+
+
+def completion(text: str) -> dict[str, Any]:
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": "evil",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+@asynccontextmanager
+async def hostile_worker(prefix: str, results: list[dict[str, Any]]) -> AsyncIterator[None]:
+    """Present for `classify`; answers each task it sees with the next of `results` (raw result records)."""
+    r = aredis.Redis.from_url(REDIS_URL)
+    keys = Keyspace(prefix, "acme")
+    sec, _ = await r.time()
+    await r.zadd(keys.index("any", "classify"), {"evil": (int(sec) + 600) * 1000})
+    stream = keys.stream("any", "classify", "normal")
+
+    async def serve() -> None:
+        last = "0-0"
+        while results:
+            for _, entries in await r.xread({stream: last}, block=200) or []:
+                for entry_id, f in entries:
+                    last = entry_id
+                    out = {**results.pop(0), "worker": "evil"}
+                    await r.xadd(f[b"reply"].decode(), {"id": f[b"id"], "r": orjson.dumps(out)})
+
+    task = asyncio.ensure_future(serve())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await r.aclose()
+
+
+async def test_a_workers_result_is_bounded_and_its_claims_checked(gateway, openai_up, anthropic_up, redis_prefix):
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
+                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme", "timeout": 10,
+                                    "max_payload_bytes": LIMIT})
+    g = gateway(cfg)
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    huge = {"ok": True, "body": completion("A" * (LIMIT * 50)), "model": "m", "locality": "local"}
+    lying = {"ok": True, "body": completion("fine"), "model": "m", "locality": "local", "cost": -1000.0}
+    async with hostile_worker(redis_prefix, [huge, lying]):
+        # 1. a result far above max_payload_bytes is refused, not relayed to the client
+        with pytest.raises(openai.APIStatusError) as e:
+            await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
+        assert e.value.status_code == 502 and "AAAA" not in str(e.value.body)
+        assert "max_payload_bytes" in str(e.value.body)
+        # 2. a negative cost claimed by a worker does not reach the ledger (it would fake savings)
+        r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
+        assert r.choices[0].message.content == "fine"
+    await client.close()
+    g.flush()
+    rows = [row for row in g.ledger.query() if row.status == 200]
+    assert rows and all((row.cost_usd or 0.0) >= 0 for row in rows)
