@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aredis
 
 from tests.dispatch.conftest import REDIS_URL, redis_prefix  # noqa: F401 (fixture)
-from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (fixtures)
+from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (fixtures)
 from tests.harness import two_tier_config
 from tierwise.dispatch.keys import Keyspace
 
@@ -76,3 +76,26 @@ async def test_a_workers_result_is_bounded_and_its_claims_checked(gateway, opena
     g.flush()
     rows = [row for row in g.ledger.query() if row.status == 200]
     assert rows and all((row.cost_usd or 0.0) >= 0 for row in rows)
+
+
+def test_hostile_presence_records_do_not_blind_the_dashboard(two_tier, redis_prefix):
+    """A worker writes its own presence record: one shaped to break the reader, or huge, must not hide
+    the other workers from the dashboard, nor be read whole into the gateway."""
+    import httpx2 as httpx
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = Keyspace(redis_prefix, "acme")
+    r.set(keys.presence("good-1"), orjson.dumps({"id": "good-1", "capabilities": ["classify"]}), ex=60)
+    r.set(keys.presence("evil-shape"), orjson.dumps({"id": "evil-shape", "capabilities": 7}), ex=60)
+    r.set(keys.presence("evil-many"), orjson.dumps({"capabilities": ["c"] * 200_000}), ex=60)
+    r.set(keys.presence("evil-huge"), b'{"capabilities": ["x"], "pad": "' + b"p" * (4 << 20) + b'"}', ex=60)
+    r.close()
+    g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme"},
+                 observability={"dashboard": {"enabled": True, "presence_redis_url": REDIS_URL}})
+    topo = httpx.get(g.url + "/dashboard/api/topology", timeout=20).json()
+    assert topo["presence_error"] is None
+    workers = {w["id"].rsplit(":", 1)[-1]: w for w in topo["workers"]}
+    assert workers["good-1"]["capabilities"] == ["classify"]
+    assert workers["evil-shape"]["capabilities"] == [] and len(workers["evil-many"]["capabilities"]) <= 20
+    assert "evil-huge" not in workers or workers["evil-huge"]["capabilities"] == []
