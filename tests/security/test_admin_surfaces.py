@@ -106,3 +106,36 @@ def test_a_team_key_sees_only_its_routes_on_the_blackboard(two_tier, openai_up, 
     team = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer("key-team-a")).json()
     assert team["enabled"] and "auto" not in team["routes"]  # another team's route and its state
     assert set(team["models"]) == set()  # models this key may not name, like GET /v1/models
+
+
+def test_repeated_negative_feedback_judges_an_answer_once(gateway, openai_up, anthropic_up):
+    """Each judging is a frontier call nobody's budget pays for: a client that posts "poor" on its own
+    answer again and again must not turn the feedback endpoint into free frontier calls."""
+    from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
+
+    g = gateway(reflective_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    client = oai(g)
+    rid = None
+    for i in range(25):
+        r = client.chat.completions.with_raw_response.create(
+            model="main", messages=[{"role": "user", "content": f"{SUMMARY} ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if r.parse().choices[0].message.content == "local summary":
+            rid = r.headers["x-tierwise-request-id"]
+            break
+    assert rid is not None
+    g.flush()
+    before = len(g.ledger.query(kind="eval"))
+    judging = []
+    for _ in range(4):
+        resp = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": rid, "rating": "poor"},
+                          headers=bearer("test"))
+        assert resp.status_code == 200, resp.text
+        judging.append(resp.json()["judging"])
+        assert wait_for(lambda: not route._background, timeout=30)
+    assert judging == [True, False, False, False]
+    g.flush()
+    assert len(g.ledger.query(kind="eval")) == before + 1

@@ -65,7 +65,8 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
     ledger.annotate(request_id, feedback=[*previous, entry])
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
-            "upstream_model": rec.model, "first": not previous}
+            "upstream_model": rec.model, "first": not previous,
+            "poor_before": any(isinstance(p, dict) and p.get("rating") == "poor" for p in previous)}
 
 
 def wants_judging(gateway: Any, linked: dict[str, Any]) -> bool:
@@ -73,6 +74,8 @@ def wants_judging(gateway: Any, linked: dict[str, Any]) -> bool:
     if rating_counts(gateway, linked):
         return False  # counted as evidence, not judged
     if linked["rating"] != "poor" or linked.get("tier") != "local" or not linked.get("task_type"):
+        return False
+    if linked.get("poor_before"):  # judged already: each judging is a frontier call, one per answer
         return False
     return getattr(gateway.cfg.routes.get(linked["route"]), "policy", None) == "reflective"
 
@@ -93,12 +96,14 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None) -> bool:
     request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge
     call is made."""
     first = linked.pop("first", False)
+    judge = wants_judging(gateway, linked)
+    linked.pop("poor_before", None)  # internal: not part of the answer
     if rating_counts(gateway, linked):
         route = gateway.resolve(linked["route"])
         linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
                                                                   linked["rating"] != "poor")
         return False
-    if not wants_judging(gateway, linked):
+    if not judge:
         return False
     route = gateway.resolve(linked["route"])
     if rec is None and gateway.ledger is not None:
