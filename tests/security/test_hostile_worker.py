@@ -99,3 +99,32 @@ def test_hostile_presence_records_do_not_blind_the_dashboard(two_tier, redis_pre
     assert workers["good-1"]["capabilities"] == ["classify"]
     assert workers["evil-shape"]["capabilities"] == [] and len(workers["evil-many"]["capabilities"]) <= 20
     assert "evil-huge" not in workers or workers["evil-huge"]["capabilities"] == []
+
+
+def test_workers_capability_names_cannot_crowd_out_other_metric_labels(two_tier, anthropic_up, redis_prefix):
+    """Capability names on `/metrics` come from the workers' own presence records: a worker naming
+    hundreds of them must not use up the label values the gateway's own names (cache results,
+    verifiers, budgets...) need, which would all read `other`."""
+    import redis
+
+    from tests.doubles import Reply
+    from tests.gateway.conftest import oai
+    from tests.observability.conftest import scrape, total
+
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = Keyspace(redis_prefix, "acme")
+    for w in range(15):
+        caps = [f"cap-{w}-{i}" for i in range(20)]
+        r.set(keys.presence(f"w{w}"), orjson.dumps({"id": f"w{w}", "capabilities": caps}), ex=60)
+    r.close()
+    g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme"},
+                 cache={"enabled": True, "all_routes": True},
+                 observability={"metrics": {"enabled": True}, "dashboard": {"presence_redis_url": REDIS_URL}})
+    scrape(g.url)  # the gateway reads the workers' presence for the tierwise_workers_present gauge
+    anthropic_up.default = Reply(text="cached answer")
+    for _ in range(2):  # a miss, then a hit
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "same"}], temperature=0)
+    g.flush()
+    m = scrape(g.url)
+    assert total(m, "tierwise_cache_lookups_total", result="hit") == 1
+    assert total(m, "tierwise_cache_lookups_total", result="other") == 0

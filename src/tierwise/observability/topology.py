@@ -112,7 +112,7 @@ class Topology:
             for c in w["capabilities"] or ["any"]:
                 counts[c] = counts.get(c, 0) + 1
         for c, n in counts.items():
-            metrics.child(metrics.workers, metrics.name(c)).set(n)
+            metrics.child(metrics.workers, metrics.capability(c)).set(n)
 
     async def snapshot(self, live: Any) -> dict[str, Any]:
         stats: dict[str, list[float]] = {}
