@@ -139,3 +139,23 @@ def test_repeated_negative_feedback_judges_an_answer_once(gateway, openai_up, an
     assert judging == [True, False, False, False]
     g.flush()
     assert len(g.ledger.query(kind="eval")) == before + 1
+
+
+def test_a_failing_ledger_is_an_error_in_schema_not_a_bare_500(two_tier, openai_up, tmp_path):
+    """Every handler's unexpected failure (here: the ledger's file is no database any more) leaves as
+    an error in the schema of the API, never as uvicorn's bare text 500."""
+    g = two_tier(observability={"dashboard": {"enabled": True}})
+    openai_up.default = Reply(text="x")
+    r = oai(g).chat.completions.with_raw_response.create(model="local", messages=MSG)
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
+        (tmp_path / name).write_bytes(b"not a database" * 100)
+    for method, path, body in (("POST", "/v1/tierwise/feedback", {"request_id": rid, "rating": "good"}),
+                               ("GET", "/dashboard/api/trace?id=req_unknown", None)):
+        got = httpx.request(method, g.url + path, json=body, timeout=10)
+        assert got.status_code == 500, (path, got.status_code, got.text[:200])
+        assert got.headers["content-type"] == "application/json", (path, got.text[:200])
+        err = got.json()["error"]
+        assert err["type"] == "server_error" and "see its log" in err["message"]
+        assert "DatabaseError" not in got.text and "Traceback" not in got.text

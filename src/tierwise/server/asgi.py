@@ -146,6 +146,12 @@ class App:
                 self.in_flight += 1
                 try:
                     await handler(scope, receive, send)
+                except Exception:  # a handler's unexpected failure (a broken ledger, a bug): still the API's schema
+                    log.exception("%s %s failed", scope["method"], scope["path"][:200])
+                    try:
+                        await self._send_error(scope, send, Internal("internal error in the gateway; see its log"), [])
+                    except Exception:  # the answer had started: the server ends the connection
+                        pass
                 finally:
                     self.in_flight -= 1
                     self.budget.give_back(scope)
