@@ -5,12 +5,13 @@ against a real gateway; each test reads what an attacker would read and asserts 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
-from tests.doubles import Reply
+from tests.doubles import Raw, Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up, two_tier  # noqa: F401 (fixtures)
 
 MSG = [{"role": "user", "content": "team b's confidential question"}]
@@ -159,3 +160,22 @@ def test_a_failing_ledger_is_an_error_in_schema_not_a_bare_500(two_tier, openai_
         err = got.json()["error"]
         assert err["type"] == "server_error" and "see its log" in err["message"]
         assert "DatabaseError" not in got.text and "Traceback" not in got.text
+
+
+def test_an_upstreams_token_counts_cannot_refill_a_budget(two_tier, anthropic_up):
+    """Upstreams (and workers, whose results are OpenAI bodies) are not trusted with their sizes: a
+    negative usage would be a negative cost that gives a spent budget its money back, and a count
+    past 64 bits made the answer itself fail."""
+    g = two_tier(budgets={"limits": [{"name": "cap", "usd": 1.0}]})
+    huge = {"id": "msg_1", "type": "message", "role": "assistant", "model": "big-model", "stop_reason": "end_turn",
+            "content": [{"type": "text", "text": "huge"}], "usage": {"input_tokens": 1e30, "output_tokens": 1}}
+    anthropic_up.script(Reply(text="refund", usage=(-10_000_000, -5)), Raw(body=json.dumps(huge)))
+    for text in ("refund", "huge"):
+        r = oai(g).chat.completions.create(model="main", messages=MSG)
+        assert r.choices[0].message.content == text
+        assert r.usage is not None and 0 <= r.usage.prompt_tokens < 2**63
+    g.flush()
+    rows = g.ledger.query()
+    assert len(rows) == 2 and all(row.input_tokens >= 0 and (row.cost_usd or 0) >= 0 for row in rows)
+    status = httpx.get(g.url + "/v1/tierwise/budgets").json()
+    assert status["budgets"] and all(b["usd_used"] > 0 for b in status["budgets"]), status  # the huge one counts
