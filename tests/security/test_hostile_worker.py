@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aredis
 
 from tests.dispatch.conftest import REDIS_URL, redis_prefix  # noqa: F401 (fixture)
+from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (fixture)
 from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (fixtures)
 from tests.harness import two_tier_config
 from tierwise.dispatch.keys import Keyspace
@@ -128,3 +129,38 @@ def test_workers_capability_names_cannot_crowd_out_other_metric_labels(two_tier,
     m = scrape(g.url)
     assert total(m, "tierwise_cache_lookups_total", result="hit") == 1
     assert total(m, "tierwise_cache_lookups_total", result="other") == 0
+
+
+async def test_a_workers_acl_reaches_only_its_own_capabilities(acl_users, redis_prefix, tmp_path):
+    """`tierwise worker --acl` for a worker serving `classify`: a compromised worker logged in with
+    those rules cannot read (nor answer) the tenant's `code` tasks, whose prompts are not its business."""
+    import redis as sync_redis
+    import yaml
+    from click.testing import CliRunner
+
+    from tests.dispatch.conftest import worker_config
+    from tierwise.cli import main as cli
+    from tierwise.dispatch.keys import GROUP
+
+    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(
+        worker_config("http://127.0.0.1:9", redis_prefix, worker_id="w1", locality="local")))
+    out = CliRunner().invoke(cli, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
+    assert out.exit_code == 0, out.output
+    rules = out.output.split()[5:]  # ACL SETUSER <user> on ><password> <rules...>
+    worker = aredis.from_url(acl_users(rules))
+    admin = aredis.from_url(REDIS_URL)
+    keys = Keyspace(redis_prefix, "acme")
+    for cap in ("classify", "code"):
+        for zone in ("any", "local"):
+            await admin.xgroup_create(keys.stream(zone, cap, "normal"), GROUP, id="0", mkstream=True)
+            await admin.xadd(keys.stream(zone, cap, "normal"), {"id": "t1", "p": "{}"})
+    try:
+        for zone in ("any", "local"):
+            assert await worker.xreadgroup(GROUP, "w1", {keys.stream(zone, "classify", "normal"): ">"}, count=1)
+            with pytest.raises(sync_redis.exceptions.NoPermissionError):
+                await worker.xreadgroup(GROUP, "w1", {keys.stream(zone, "code", "normal"): ">"}, count=1)
+            with pytest.raises(sync_redis.exceptions.NoPermissionError):
+                await worker.zadd(keys.index(zone, "code"), {"w1": 1})  # nor claim to serve it
+    finally:
+        await worker.aclose()
+        await admin.aclose()
