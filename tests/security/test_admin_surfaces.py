@@ -12,6 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.doubles import Raw, Reply
+from tests.budgets.conftest import redis_prefix  # noqa: F401 (fixture)
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up, two_tier  # noqa: F401 (fixtures)
 
 MSG = [{"role": "user", "content": "team b's confidential question"}]
@@ -179,3 +180,33 @@ def test_an_upstreams_token_counts_cannot_refill_a_budget(two_tier, anthropic_up
     assert len(rows) == 2 and all(row.input_tokens >= 0 and (row.cost_usd or 0) >= 0 for row in rows)
     status = httpx.get(g.url + "/v1/tierwise/budgets").json()
     assert status["budgets"] and all(b["usd_used"] > 0 for b in status["budgets"]), status  # the huge one counts
+
+
+def test_a_flood_of_cache_stats_runs_one_backend_scan_at_a_time(two_tier, redis_prefix):
+    """`GET /v1/tierwise/cache` on the Redis backend counts entries with a SCAN of the whole keyspace:
+    any key holder asking again and again must not turn each request into a full scan of the shared Redis."""
+    import concurrent.futures
+
+    from tests.budgets.conftest import REDIS_URL
+
+    g = two_tier(cache={"enabled": True, "backend": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix})
+    backend = g.gateway.cache.backend
+    running, most = [0], [0]
+    real = backend.stats
+
+    async def counted() -> Any:
+        import asyncio
+
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        try:
+            await asyncio.sleep(0.05)  # a scan takes a while: the other requests arrive during it
+            return await real()
+        finally:
+            running[0] -= 1
+
+    backend.stats = counted
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: httpx.get(g.url + "/v1/tierwise/cache", timeout=10), range(40)))
+    assert all(a.status_code == 200 and a.json()["backend"] == "redis" for a in answers)
+    assert most[0] == 1  # never two scans at once, however many ask
