@@ -12,8 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.doubles import Raw, Reply
-from tests.budgets.conftest import redis_prefix  # noqa: F401 (fixture)
-from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up, two_tier  # noqa: F401 (fixtures)
+from tests.gateway.conftest import oai
 
 MSG = [{"role": "user", "content": "team b's confidential question"}]
 TEAMS = {

@@ -14,9 +14,7 @@ import orjson
 import pytest
 import redis.asyncio as aredis
 
-from tests.dispatch.conftest import REDIS_URL, redis_prefix  # noqa: F401 (fixture)
-from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (fixture)
-from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (fixtures)
+from tests.dispatch.conftest import REDIS_URL
 from tests.harness import two_tier_config
 from tierwise.dispatch.keys import Keyspace
 

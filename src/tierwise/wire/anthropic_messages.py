@@ -49,7 +49,17 @@ from tierwise.errors import ContextOverflow, InvalidRequest, TierwiseError, Upst
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import classify
 from tierwise.secret_scrub import scrub
-from tierwise.wire._check import INT_MAX, get_bool, get_dict, get_int, get_list, get_num, get_str, need, token_count
+from tierwise.wire._check import (
+    INT_MAX,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_num,
+    get_str,
+    need,
+    token_count,
+)
 from tierwise.wire.sse import SSEParser, event_message
 
 FORMAT: WireFormat = "anthropic"

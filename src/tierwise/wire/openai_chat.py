@@ -45,7 +45,17 @@ from tierwise.errors import BudgetExceeded, ContextOverflow, InvalidRequest, Tie
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import stream_error
 from tierwise.secret_scrub import scrub
-from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need, stop_list, token_count
+from tierwise.wire._check import (
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_num,
+    get_str,
+    need,
+    stop_list,
+    token_count,
+)
 from tierwise.wire.sse import SSEParser, data_message
 
 FORMAT: WireFormat = "openai"
