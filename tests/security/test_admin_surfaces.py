@@ -54,6 +54,13 @@ def test_a_team_key_cannot_read_other_teams_requests_on_the_dashboard(teams, ope
     for key in ("key-ops", "key-view"):
         got = httpx.get(teams.url + "/dashboard/api/recent", headers=bearer(key), timeout=5)
         assert got.status_code == 200 and rid in got.text
+    # a viewer key opens the observability endpoints and nothing else
+    for method, path in (("GET", "/v1/tierwise/budgets"), ("GET", "/v1/tierwise/blackboard"),
+                         ("GET", "/v1/tierwise/cache"), ("POST", "/v1/tierwise/cache/invalidate"),
+                         ("POST", "/v1/tierwise/feedback"), ("GET", "/v1/tierwise/approvals")):
+        got = httpx.request(method, teams.url + path, headers=bearer("key-view"), json={}, timeout=5)
+        assert got.status_code in (401, 403), (path, got.status_code)
+        assert "error" in got.json()
 
 
 def test_cache_admin_answers_in_schema_when_its_redis_is_down(two_tier, monkeypatch):
