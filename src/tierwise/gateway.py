@@ -271,7 +271,8 @@ class Gateway:
                 ttft_ms=ttft_ms,
                 shadow=shadow,
                 # learning/triage; who decided an approval and why (tierwise.dispatch.approvals)
-                extra={k: ctx.notes[k] for k in ("task_type", "complexity", "approval") if k in ctx.notes},
+                extra={k: ctx.notes[k] for k in ("task_type", "complexity", "approval") if k in ctx.notes}
+                | ({"key": ctx.notes["key_name"]} if ctx.notes.get("key_name") else {}),  # who asked: feedback's owner
                 arm=ctx.notes.get("arm"),  # the `split` policy's arm
             )
             self.ledger.submit(rec)

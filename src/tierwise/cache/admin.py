@@ -19,6 +19,12 @@ import orjson
 from tierwise.errors import InvalidRequest, TierwiseError
 
 
+def _unavailable(e: Exception) -> TierwiseError:
+    """The backend (Redis, SQLite) failed: a 503 naming only the exception's type (its text may hold
+    the backend's URL, password included)."""
+    return TierwiseError(f"cache backend unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
+
+
 def _cache(app: Any) -> Any:
     cache = app.gw.cache
     if cache is None:
@@ -53,6 +59,9 @@ async def cache_stats_endpoint(app: Any, scope: dict[str, Any], receive: Any, se
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return
+    except Exception as e:
+        await app.send_json(send, 503, openai_chat.encode_error(_unavailable(e)))
+        return
     await app.send_json(send, 200, orjson.dumps({"object": "tierwise.cache", **body}))
 
 
@@ -68,6 +77,9 @@ async def cache_invalidate_endpoint(app: Any, scope: dict[str, Any], receive: An
         dropped = await cache.invalidate(route=route, tenant=tenant)
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
+        return
+    except Exception as e:
+        await app.send_json(send, 503, openai_chat.encode_error(_unavailable(e)))
         return
     await app.send_json(send, 200, orjson.dumps({"object": "tierwise.cache.invalidation", "route": route,
                                                  "tenant": tenant, "dropped": dropped}))

@@ -13,6 +13,7 @@ it cost when it was made) the ledger counts as saved.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -76,6 +77,7 @@ class AnswerCache:
         self.services = services
         self.backend = backend or make_backend(cfg, base_dir)
         self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
+        self._stats_task: asyncio.Future[dict[str, Any]] | None = None
         self.semantic: Any = None
         if any(rc.semantic for rc in cfg.routes.values()):
             from tierwise.cache.semantic import SemanticTier
@@ -137,7 +139,11 @@ class AnswerCache:
         return n
 
     async def stats(self) -> dict[str, Any]:
-        return {**(await self.backend.stats()), **self.counts}
+        # The backend's count can be a scan of the whole keyspace (Redis): callers asking at the same
+        # time share one, so a flood of `GET /v1/tierwise/cache` is one scan at a time, not one each.
+        if self._stats_task is None or self._stats_task.done():
+            self._stats_task = asyncio.ensure_future(self.backend.stats())
+        return {**(await asyncio.shield(self._stats_task)), **self.counts}
 
     async def close(self) -> None:
         await self.backend.close()

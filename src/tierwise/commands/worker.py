@@ -48,8 +48,9 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     if print_acl:
         from tierwise.dispatch.acl import setuser, worker_rules
 
-        click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}",
-                           worker_rules(d.prefix, d.tenant, d.worker.locality)))
+        caps = "+".join(sorted(d.worker.capabilities))  # one user per set of capabilities: its rules differ
+        click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}",
+                           worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities))))
         return
     from tierwise.dispatch.serving import add_ensemble_routes, check_targets
     from tierwise.server.build import build_gateway

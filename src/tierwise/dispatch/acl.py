@@ -20,11 +20,16 @@ CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+lt
                    "+exists", "+del", "+expire"]
 
 
-def worker_rules(prefix: str, tenant: str, locality: str) -> list[str]:
+def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None) -> list[str]:
+    """With `capabilities` (what the worker's config serves), only those capabilities' streams: a
+    compromised worker then cannot read the prompts of the tenant's other capabilities' tasks."""
     k = Keyspace(prefix, tenant)
     zones = ["any", "local"] if locality == "local" else ["any"]
-    keys = [f"~{k.base}{part}:{zone}:*" for zone in zones for part in ("q", "wake", "w")]
-    keys += [f"~{k.base}r:*", f"~{k.base}done:*", f"~{k.base}dead:*", f"~{prefix}presence:{tenant}:*"]
+    caps = ["*"] if capabilities is None else sorted(capabilities)
+    keys = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
+    keys += [f"~{k.base}{part}:{zone}:{cap}" for zone in zones for part in ("wake", "w") for cap in caps]
+    keys += [f"~{k.base}dead:{cap}" for cap in caps]
+    keys += [f"~{k.base}r:*", f"~{k.base}done:*", f"~{prefix}presence:{tenant}:*"]
     return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *keys]
 
 

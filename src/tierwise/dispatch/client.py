@@ -247,9 +247,9 @@ class Dispatcher:
         if not isinstance(body, dict):
             raise TaskFailed(f"capability {capability!r}: the worker's result has no body")
 
-        def num(k: str) -> float | None:
+        def num(k: str) -> float | None:  # what a worker claims: a cost or latency is a non-negative number
             v = r.get(k)
-            return float(v) if isinstance(v, (int, float)) else None
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e12 else None
 
         return TaskResult(task_id, capability, body, worker=_s(r.get("worker")), model=_s(r.get("model")),
                           locality=_s(r.get("locality")), cost=num("cost"), latency_ms=num("latency_ms"),

@@ -50,11 +50,14 @@ def parse_feedback(data: Any) -> tuple[str, str, str | None]:
 
 
 def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | None = None, *,
-                    source: str = "api", route_filter: Any = None) -> dict[str, Any]:
-    """Merge the feedback into the request's record; the linked route / task type / tier / model back."""
+                    source: str = "api", route_filter: Any = None, owner: str | None = None) -> dict[str, Any]:
+    """Merge the feedback into the request's record; the linked route / task type / tier / model back.
+    With `owner` (the gateway key's name, when the gateway has keys) only that key's requests are found:
+    request ids are guessable (a process prefix and a counter), feedback moves learned routing."""
     ledger.flush()
     rec = ledger.get(request_id)
-    if rec is None or rec.kind not in ("chat", "ensemble") or (route_filter is not None and not route_filter(rec.route)):
+    if rec is None or rec.kind not in ("chat", "ensemble") or (route_filter is not None and not route_filter(rec.route)) \
+            or (owner is not None and (rec.extra or {}).get("key") != owner):
         raise NotFound(f"no answer with request id {request_id!r} in the ledger")
     entry = {"rating": rating, "reason": scrub_value(reason) if reason else None, "ts": round(time.time(), 3),
              "source": source}
@@ -62,7 +65,8 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
     ledger.annotate(request_id, feedback=[*previous, entry])
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
-            "upstream_model": rec.model, "first": not previous}
+            "upstream_model": rec.model, "first": not previous,
+            "poor_before": any(isinstance(p, dict) and p.get("rating") == "poor" for p in previous)}
 
 
 def wants_judging(gateway: Any, linked: dict[str, Any]) -> bool:
@@ -70,6 +74,8 @@ def wants_judging(gateway: Any, linked: dict[str, Any]) -> bool:
     if rating_counts(gateway, linked):
         return False  # counted as evidence, not judged
     if linked["rating"] != "poor" or linked.get("tier") != "local" or not linked.get("task_type"):
+        return False
+    if linked.get("poor_before"):  # judged already: each judging is a frontier call, one per answer
         return False
     return getattr(gateway.cfg.routes.get(linked["route"]), "policy", None) == "reflective"
 
@@ -90,12 +96,14 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None) -> bool:
     request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge
     call is made."""
     first = linked.pop("first", False)
+    judge = wants_judging(gateway, linked)
+    linked.pop("poor_before", None)  # internal: not part of the answer
     if rating_counts(gateway, linked):
         route = gateway.resolve(linked["route"])
         linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
                                                                   linked["rating"] != "poor")
         return False
-    if not wants_judging(gateway, linked):
+    if not judge:
         return False
     route = gateway.resolve(linked["route"])
     if rec is None and gateway.ledger is not None:
@@ -138,7 +146,8 @@ async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send:
         # The ledger is SQLite behind a batch writer: waiting for it and reading the row are blocking
         # I/O, so they run in a worker thread and a flood of feedback never stalls the event loop.
         linked = await asyncio.to_thread(record_feedback, gw.ledger, rid, rating, reason,
-                                         route_filter=lambda r: key.visible(r, gw.deployments))
+                                         route_filter=lambda r: key.visible(r, gw.deployments),
+                                         owner=key.name if app.keyring.required else None)
         rec = await asyncio.to_thread(gw.ledger.get, rid) if wants_judging(gw, linked) else None
         linked["judging"] = notify_route(gw, linked, rec)
     except TierwiseError as e:

@@ -1,8 +1,9 @@
 """HTTP endpoints of observability: `/metrics`, `/dashboard` and the dashboard's JSON and live stream.
 
 Access: with no gateway keys configured everything here is open (like the rest of the gateway).
-With keys, a request needs a gateway key or a read-only viewer key
-(`observability.dashboard.viewer_keys_env`); viewer keys open nothing else. The dashboard page
+With keys, a request needs a gateway key that reaches every route or a read-only viewer key
+(`observability.dashboard.viewer_keys_env`); viewer keys open nothing else, and a team's key limited
+to some routes is refused (the data here covers every team's requests and traces). The dashboard page
 itself holds no data: it reads the key from the URL fragment (never sent to a server), keeps it
 in the tab's sessionStorage and sends it as a header to the JSON and stream endpoints — no
 cookie, so another site cannot make the browser send it (no CSRF), and the endpoints refuse
@@ -94,7 +95,11 @@ class Endpoints:
             raise PermissionDenied("observability endpoints answer same-origin requests only")
         if not self.app.keyring.required:
             return
-        if self.app.keyring.find(headers) is not None:
+        key = self.app.keyring.find(headers)
+        if key is not None:
+            if key.routes is not None:  # everything here is gateway-wide: every team's requests and traces
+                raise PermissionDenied("a key limited to some routes cannot read the gateway-wide observability "
+                                       "data; use a viewer key (observability.dashboard.viewer_keys_env)")
             return
         given = self.app.keyring.given(headers)
         if given:

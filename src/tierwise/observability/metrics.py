@@ -58,7 +58,10 @@ class Metrics:
         self.route = Bounded(cap, routes)
         self.model = Bounded(cap, models)
         self.provider = Bounded(cap, providers)
-        self.name = Bounded(cap)  # verifiers, roles, budgets, capabilities
+        self.name = Bounded(cap)  # verifiers, roles, budgets, cache results, privacy actions
+        # Capabilities come from the workers' own presence records (untrusted): their own budget, so a
+        # worker naming many cannot turn the names above into `other`.
+        self.capability = Bounded(cap)
         self.requests = Counter("tierwise_requests", "Requests the gateway finished",
                                 ("route", "api", "stream", "status_class", "error_type"), registry=r)
         self.server_duration = Histogram(
@@ -407,4 +410,4 @@ def record_sandbox_run(owner: Any, outcome: str) -> None:
 def set_workers_present(owner: Any, capability: str, count: int) -> None:
     m = _of(owner)
     if m is not None:
-        m.child(m.workers, m.name(capability)).set(count)
+        m.child(m.workers, m.capability(capability)).set(count)

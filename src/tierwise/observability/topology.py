@@ -19,6 +19,9 @@ log = logging.getLogger("tierwise.observability")
 
 PRESENCE_PREFIX = "tierwise:presence:"
 MAX_WORKERS = 500
+# A presence record is written by the worker itself (untrusted): a larger one is listed without being read.
+MAX_RECORD_BYTES = 64 << 10
+MAX_RECORD_FIELDS = 64
 CACHE_S = 0.5
 
 
@@ -43,11 +46,12 @@ class RedisPresence:
             kind = kind.decode() if isinstance(kind, bytes) else kind
             info: dict[str, Any] = {}
             if kind == "hash":
-                fields = await self.client.hgetall(key)
-                info = {(a.decode() if isinstance(a, bytes) else a): (b.decode("utf-8", "replace")
-                        if isinstance(b, bytes) else b) for a, b in fields.items()}
+                if await self.client.hlen(key) <= MAX_RECORD_FIELDS:
+                    fields = await self.client.hgetall(key)
+                    info = {(a.decode("utf-8", "replace") if isinstance(a, bytes) else a): (
+                        b.decode("utf-8", "replace") if isinstance(b, bytes) else b) for a, b in fields.items()}
             elif kind == "string":
-                raw = await self.client.get(key)
+                raw = await self.client.get(key) if await self.client.strlen(key) <= MAX_RECORD_BYTES else None
                 try:
                     v = orjson.loads(raw) if raw else {}
                     info = v if isinstance(v, dict) else {"value": v}
@@ -59,7 +63,9 @@ class RedisPresence:
             caps = info.get("capabilities") or info.get("capability") or []
             if isinstance(caps, str):
                 caps = [c for c in caps.split(",") if c]
-            w: dict[str, Any] = {"id": k[len(self.prefix):][:100], "capabilities": [str(c)[:50] for c in caps][:20],
+            if not isinstance(caps, list):  # one record's odd shape must not hide every other worker
+                caps = []
+            w: dict[str, Any] = {"id": k[len(self.prefix):][:100], "capabilities": [str(c)[:50] for c in caps[:20]],
                                  "status": str(info.get("status", "online"))[:30], "ttl": ttl}
             # What `tierwise worker` adds to its presence (docs/distributed.md), when present.
             for field in ("locality", "region", "tenant", "version"):
@@ -106,7 +112,7 @@ class Topology:
             for c in w["capabilities"] or ["any"]:
                 counts[c] = counts.get(c, 0) + 1
         for c, n in counts.items():
-            metrics.child(metrics.workers, metrics.name(c)).set(n)
+            metrics.child(metrics.workers, metrics.capability(c)).set(n)
 
     async def snapshot(self, live: Any) -> dict[str, Any]:
         stats: dict[str, list[float]] = {}

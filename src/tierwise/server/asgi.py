@@ -146,6 +146,12 @@ class App:
                 self.in_flight += 1
                 try:
                     await handler(scope, receive, send)
+                except Exception:  # a handler's unexpected failure (a broken ledger, a bug): still the API's schema
+                    log.exception("%s %s failed", scope["method"], scope["path"][:200])
+                    try:
+                        await self._send_error(scope, send, Internal("internal error in the gateway; see its log"), [])
+                    except Exception:  # the answer had started: the server ends the connection
+                        pass
                 finally:
                     self.in_flight -= 1
                     self.budget.give_back(scope)
@@ -581,7 +587,7 @@ class App:
     async def blackboard_status(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
         try:
-            self.check_auth(_headers(scope))
+            key = self.check_auth(_headers(scope))
         except TierwiseError as e:
             await self.send_json(send, e.status, openai_chat.encode_error(e))
             return
@@ -591,6 +597,9 @@ class App:
             body.update(board.snapshot())
             body["routes"] = {n: {"state": getattr(t, "state", None), "transitions": t.transitions}
                               for n, t in self.gw.routes_built().items() if hasattr(t, "transitions")}
+            if key.routes is not None:  # a team's key sees its routes only, as in GET /v1/models
+                for part in ("models", "routes"):
+                    body[part] = {n: v for n, v in body[part].items() if key.visible(n, self.gw.deployments)}
         await self.send_json(send, 200, orjson.dumps(body))
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,6 +12,16 @@ _MISSING = object()
 INT_MAX = 2**31 - 1
 
 
+def token_count(v: Any) -> int:
+    """A token count an upstream (or a worker) reports, in [0, INT_MAX]: a negative one would be a
+    negative cost (a budget given its money back), one past 64 bits breaks every JSON encoder."""
+    if isinstance(v, str) and v.isdigit():
+        v = int(v[:12])
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:  # v != v: NaN
+        return 0
+    return int(min(max(v, 0), INT_MAX))
+
+
 def need(cond: bool, path: str, what: str) -> None:
     if not cond:
         raise InvalidRequest(f"{path}: {what}")

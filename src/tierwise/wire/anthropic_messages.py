@@ -49,7 +49,17 @@ from tierwise.errors import ContextOverflow, InvalidRequest, TierwiseError, Upst
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import classify
 from tierwise.secret_scrub import scrub
-from tierwise.wire._check import INT_MAX, get_bool, get_dict, get_int, get_list, get_num, get_str, need
+from tierwise.wire._check import (
+    INT_MAX,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_num,
+    get_str,
+    need,
+    token_count,
+)
 from tierwise.wire.sse import SSEParser, event_message
 
 FORMAT: WireFormat = "anthropic"
@@ -561,10 +571,10 @@ def _usage(u: Any) -> Usage:
     if not isinstance(u, dict):
         return Usage()
     return Usage(
-        input_tokens=int(u.get("input_tokens") or 0),
-        output_tokens=int(u.get("output_tokens") or 0),
-        cache_read_tokens=int(u.get("cache_read_input_tokens") or 0),
-        cache_write_tokens=int(u.get("cache_creation_input_tokens") or 0),
+        input_tokens=token_count(u.get("input_tokens")),
+        output_tokens=token_count(u.get("output_tokens")),
+        cache_read_tokens=token_count(u.get("cache_read_input_tokens")),
+        cache_write_tokens=token_count(u.get("cache_creation_input_tokens")),
     )
 
 

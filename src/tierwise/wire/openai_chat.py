@@ -45,7 +45,17 @@ from tierwise.errors import BudgetExceeded, ContextOverflow, InvalidRequest, Tie
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import stream_error
 from tierwise.secret_scrub import scrub
-from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need, stop_list
+from tierwise.wire._check import (
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_num,
+    get_str,
+    need,
+    stop_list,
+    token_count,
+)
 from tierwise.wire.sse import SSEParser, data_message
 
 FORMAT: WireFormat = "openai"
@@ -421,16 +431,16 @@ def _usage(u: Any, timings: Any = None) -> Usage:
         return Usage()
     cached = 0
     det = u.get("prompt_tokens_details")
-    prompt = int(u.get("prompt_tokens") or 0)
+    prompt = token_count(u.get("prompt_tokens"))
     if isinstance(det, dict):
-        cached = int(det.get("cached_tokens") or 0)
+        cached = min(prompt, token_count(det.get("cached_tokens")))
     elif isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
         # llama.cpp builds without prompt_tokens_details say it in `timings.cache_n` only.
         cached = max(0, min(prompt, timings["cache_n"]))
     if not cached:  # DeepSeek reports its cache hits in a field of its own
         hit = u.get("prompt_cache_hit_tokens")
         cached = hit if type(hit) is int and 0 < hit <= prompt else 0
-    return Usage(input_tokens=prompt - cached, output_tokens=int(u.get("completion_tokens") or 0),
+    return Usage(input_tokens=prompt - cached, output_tokens=token_count(u.get("completion_tokens")),
                  cache_read_tokens=cached)
 
 
