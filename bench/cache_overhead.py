@@ -63,7 +63,7 @@ def body(tag: str | None, model: str = "main", text: str = "Say hello in one sho
     return json.dumps({"model": model, "messages": [{"role": "user", "content": text}]}).encode()
 
 
-REWORDED = "Say hello to me in a short sentence."  # the semantic tier's hit case: a rewording of body()'s text
+REWORDED = "say hello in one short sentence."  # the semantic hit case: accepted at the 1% point (p 0.94)
 
 
 def fixed_body(unique: bool | str) -> bytes:
