@@ -115,6 +115,9 @@ def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
     section = section.replace("per: route, requests_per_minute: 100000000}", "per: route, requests_per_minute: 100000000, "
                               "routes: [main]}")
 
+    backend = f", backend: redis, redis_url: '{REDIS_URL}', redis_prefix: '{prefix}cache:'" if store_name == "redis" else ""
+    cache_section = f"cache: {{enabled: true, routes: {{main: {{sampled: true}}}}{backend}}}"
+
     def text(port: int) -> str:
         return f"""
 server: {{port: {port}}}
@@ -127,7 +130,7 @@ routes:
   main: {{policy: fallback, targets: [ref]}}
   plain: {{policy: fallback, targets: [ref]}}
 {section if store_name != "none" else ""}
-{"cache: {enabled: true, routes: {main: {sampled: true}}}" if cache else ""}"""
+{cache_section if cache else ""}"""
 
     gw = serve_tierwise(work, text, name="tierwise-same")
     serial: dict[str, list[float]] = {"main": [], "plain": []}
@@ -173,7 +176,8 @@ routes:
                 r.delete(*keys)
     ratios = [a / b for a, b in zip(rps["main"], rps["plain"], strict=True)]
     cpu_ratios = [b / a for a, b in zip(cpu["main"], cpu["plain"], strict=True)]
-    label = store_name + (" + exact cache (all misses)" if cache else "")
+    label = (store_name if store_name != "none" else "nothing") + (
+        f" + exact cache, {'redis' if store_name == 'redis' else 'memory'} (all misses)" if cache else "")
     print("| covered route has | serial p50 covered ms | uncovered ms | added p50 ms | rps c50 covered / uncovered "
           "(per burst pair) | median | gateway CPU µs/req covered / uncovered | CPU ratio uncovered/covered "
           "(median) |")

@@ -58,18 +58,29 @@ routes:
                 port, env=env)
 
 
-def body(tag: str | None, model: str = "main") -> bytes:
-    text = "Say hello in one short sentence." + (f" #{tag}" if tag else "")
+def body(tag: str | None, model: str = "main", text: str = "Say hello in one short sentence.") -> bytes:
+    text += f" #{tag}" if tag else ""
     return json.dumps({"model": model, "messages": [{"role": "user", "content": text}]}).encode()
 
 
-async def serial(url: str, n: int, unique: bool) -> float:
+REWORDED = "say hello in one short sentence."  # the semantic hit case: accepted at the 1% point (p 0.94)
+
+
+def fixed_body(unique: bool | str) -> bytes:
+    """The body of a case that repeats one request: the plain one, or (semantic hit) a rewording."""
+    return body(None, text=unique) if isinstance(unique, str) else body(None)
+
+
+async def serial(url: str, n: int, unique: bool | str) -> float:
     lat = []
     nonce = uuid.uuid4().hex[:8]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
-        fixed = body(None if not unique else None)
+        fixed = fixed_body(unique)
+        if isinstance(unique, str):  # the semantic hit case: the original question first
+            async with s.post(url, data=body(None), headers={"content-type": "application/json"}) as r:
+                await r.read()
         for i in range(n + 20):
-            b = body(f"{nonce}-{i}") if unique else fixed
+            b = body(f"{nonce}-{i}") if unique is True else fixed
             t0 = time.perf_counter()
             async with s.post(url, data=b, headers={"content-type": "application/json"}) as r:
                 await r.read()
@@ -79,20 +90,21 @@ async def serial(url: str, n: int, unique: bool) -> float:
     return statistics.median(lat) * 1000
 
 
-async def closed(url: str, conc: int, duration: float, unique: bool, model: str = "main") -> float:
+async def closed(url: str, conc: int, duration: float, unique: bool | str, model: str = "main") -> float:
     nonce = uuid.uuid4().hex[:8]
     count = 0
-    fixed = body(None, model)
+    fixed = body(None, model) if not isinstance(unique, str) else fixed_body(unique)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
-        async with s.post(url, data=fixed, headers={"content-type": "application/json"}) as r:
-            await r.read()
+        for prime in (body(None, model), fixed):  # the semantic hit case needs the original question stored
+            async with s.post(url, data=prime, headers={"content-type": "application/json"}) as r:
+                await r.read()
         stop = time.perf_counter() + duration
 
         async def worker(w: int) -> None:
             nonlocal count
             i = 0
             while time.perf_counter() < stop:
-                b = body(f"{nonce}-{w}-{i}", model) if unique else fixed
+                b = body(f"{nonce}-{w}-{i}", model) if unique is True else fixed
                 async with s.post(url, data=b, headers={"content-type": "application/json"}) as r:
                     await r.read()
                 count += 1
@@ -110,6 +122,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--semantic", action="store_true", help="also a memory-backend gateway whose route uses the "
+                    "semantic tier: a new question each time (embedding, verifier on the nearest 4, store, index) "
+                    "and a reworded question (a semantic hit)")
     a = ap.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="cache-overhead-"))
     stub = start_stub(0.0)
@@ -119,10 +134,16 @@ def main() -> None:
              "memory": serve(scratch / "memory", stub, cached % "")}
     if not a.no_redis:
         procs["redis"] = serve(scratch / "redis", stub, cached % f", backend: redis, redis_prefix: '{prefix}'")
+    if a.semantic:
+        procs["semantic"] = serve(scratch / "semantic", stub, "cache: {enabled: true, routes: {main: {sampled: true, "
+                                  "semantic: true}}}")
     path = "/v1/chat/completions"
-    cases = [("direct", f"http://127.0.0.1:{stub.port}/v1/chat/completions", False), ("off", "off", False)]
+    cases: list[tuple[str, str, bool | str]] = [
+        ("direct", f"http://127.0.0.1:{stub.port}/v1/chat/completions", False), ("off", "off", False)]
     for b in procs:
-        if b != "off":
+        if b == "semantic":
+            cases += [("semantic miss", b, True), ("semantic hit (reworded)", b, REWORDED)]
+        elif b != "off":
             cases += [(f"{b} miss", b, True), (f"{b} hit", b, False)]
     lat: dict[str, list[float]] = {c: [] for c, _, _ in cases}
     rps: dict[str, list[float]] = {c: [] for c, _, _ in cases if c != "direct"}

@@ -82,7 +82,7 @@ class AnswerCache:
         if any(rc.semantic for rc in cfg.routes.values()):
             from tierwise.cache.semantic import SemanticTier
 
-            self.semantic = SemanticTier(cfg.semantic)
+            self.semantic = SemanticTier(cfg.semantic, base_dir=base_dir)
 
     # ------------------------------------------------------------------ seam
 

@@ -30,7 +30,16 @@ IDF_BUCKETS = 1 << 15
 HAND_NAMES = ("cosine", "jaccard", "content_jaccard", "idf_overlap", "idf_unmatched_max", "idf_unmatched_min",
               "unmatched_max", "unmatched_min", "len_ratio", "len_diff", "num_mismatch", "num_any",
               "cap_jaccard", "cap_unmatched", "qword_differ", "neg_mismatch", "first_two_same", "last_word_same",
-              "char_len_ratio", "bigram_jaccard")
+              "char_len_ratio", "bigram_jaccard", "symbol_mismatch", "symbol_any")
+
+
+_PLAIN = frozenset(" ?.,!'\"-:;()")
+
+
+def symbols(text: str) -> set[str]:
+    """Characters that are not ASCII letters, digits or plain punctuation: "C" vs "C++", "#", "%",
+    other scripts, emoji — differences a word tokenizer drops."""
+    return {c for c in text if not (c.isascii() and (c.isalnum() or c in _PLAIN))}
 
 
 def words(text: str) -> list[str]:
@@ -90,7 +99,9 @@ def hand_features(a: str, b: str, cos: float, idf: np.ndarray) -> list[float]:
         float(wa[:2] == wb[:2]),
         float(bool(wa) and bool(wb) and wa[-1] == wb[-1]),
         min(len(a), len(b)) / max(len(a), len(b), 1),
-        _jac(ba, bb),
+        _jac(ba, bb),  # type: ignore[arg-type]
+        float(symbols(a) != symbols(b)),
+        float(bool(symbols(a) or symbols(b))),
     ]
 
 

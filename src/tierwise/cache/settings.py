@@ -36,8 +36,11 @@ class RouteCache(_Strict):
 class SemanticConfig(_Strict):
     model: str = Field("all-MiniLM-L6-v2", description="local sentence-embedding model (the `embeddings` extra)")
     max_false_hit_rate: Literal[0.005, 0.01, 0.02, 0.05] = Field(
-        0.01, description="the verifier's operating point: the share of served semantic hits that may be wrong, "
-        "as calibrated on held-out labelled pairs (docs/cache.md)")
+        0.01, description="the verifier's operating point: the share of semantic lookups (a new question and its "
+        "nearest cached one) that may be answered with a wrong answer, as calibrated on held-out labelled pairs "
+        "(docs/cache.md)")
+    verifier_path: str | None = Field(None, description="a verifier trained on your own labelled pairs "
+                                      "(`tierwise cache train-verifier`); default: the shipped one")
     max_entries: int = Field(10_000, ge=1, le=1_000_000, description="questions indexed per process")
     max_question_chars: int = Field(2000, ge=16, le=100_000, description="longer questions are not embedded")
 

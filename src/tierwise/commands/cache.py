@@ -83,3 +83,50 @@ def clear(config_path: str, url: str | None, key_env: str | None) -> None:
     """Drop every entry."""
     n = _run(config_path, url, key_env, "invalidate")
     click.echo(f"dropped {n} entr{'y' if n == 1 else 'ies'}")
+
+
+@command.command("train-verifier")
+@click.argument("pairs", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the model (.npz).")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--model", "model_name", default="all-MiniLM-L6-v2", show_default=True,
+              help="Embedding model; must be the one `cache.semantic.model` names.")
+def train_verifier(pairs: str, out: str, epochs: int, seed: int, model_name: str) -> None:
+    """Train the semantic tier's verifier on your own labelled pairs.
+
+    PAIRS is JSON lines {"text_a": ..., "text_b": ..., "label": 1 (same question) or 0}. The pairs are
+    split by question (no question in two parts): 80% train, 10% calibrate the thresholds, 10% test
+    and are reported. Point `cache.semantic.verifier_path` at the written file. Needs the
+    `embeddings` extra (torch).
+    """
+    import time
+
+    import numpy as np
+
+    from tierwise.cache import verifier_training as vt
+    from tierwise.cache.pair_model import PairModel
+    from tierwise.routers.features import Embedder
+
+    try:
+        data = vt.read_pairs(pairs)
+    except (OSError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    t0 = time.time()
+    st = Embedder(model_name)._load()
+    d = vt.pair_data(data, lambda texts: vt.encode(texts, st))
+    click.echo(f"{len(data)} pairs, {len(d.texts)} questions embedded in {time.time() - t0:.0f} s")
+    folds = vt.fold_of(d, 10, seed)
+    tr, ca, te = np.where(folds < 8)[0], np.where(folds == 8)[0], np.where(folds == 9)[0]
+    if min(len(tr), len(ca), len(te)) == 0 or len(set(d.y[ca].tolist())) < 2:
+        raise click.ClickException("too few distinct questions to split into train, calibration and test parts")
+    arrays = vt.train(d, tr, ca, seed=seed, epochs=epochs, log=click.echo)
+    p = vt.score_pairs(PairModel({**arrays, "format": np.array(2)}), d, te)
+    cos = np.einsum("ij,ij->i", d.sent[d.a[te]], d.sent[d.b[te]])
+    click.echo(f"held-out test: {len(te)} pairs, {d.y[te].mean():.1%} duplicates")
+    for f, t in zip(vt.FHRS, arrays["thr"], strict=True):
+        hr, fr = vt.at_threshold(p, d.y[te], float(t))
+        click.echo(f"  target {f:.1%} false hits: served {hr:.1%}, wrong {fr:.2%} (cosine at its best cut-off for "
+                   f"that target: {vt.hit_rate_at(cos, d.y[te], f)[0]:.1%})")
+    PairModel.save(out, **arrays)
+    click.echo(f"wrote {out}; set cache.semantic.verifier_path to use it")
