@@ -146,3 +146,20 @@ async def test_a_gated_capability_waits_for_its_approval_before_dispatch(gateway
     await client.close()
     assert calls == [("capability", "classify"), ("capability", "classify")]
     assert len(openai_up.requests) == 1  # the rejected one never reached a worker
+
+
+async def test_the_dashboard_shows_workers_from_the_dispatch_redis_without_a_second_setting(
+        gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
+    # Before: a gateway with a `dispatch:` section and the dashboard on said "no presence source
+    # configured" unless observability.dashboard.presence_redis_url repeated the same Redis.
+    import httpx2 as httpx
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
+                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme"},
+                          observability={"dashboard": {"enabled": True}})
+    g = gateway(cfg)
+    async with httpx.AsyncClient(timeout=10) as http, \
+            running_worker(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1"), tmp_path / "w"):
+        topo = (await http.get(g.url + "/dashboard/api/topology")).json()
+    assert [w["id"] for w in topo["workers"]] == ["acme:gpu-1"], topo
+    assert topo["workers"][0]["capabilities"] == ["classify"]
