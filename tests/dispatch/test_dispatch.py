@@ -248,6 +248,27 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     assert out.exit_code == 2 and "no `dispatch.worker` section" in out.output
 
 
+def test_worker_config_errors_name_the_file_and_the_key_the_user_wrote(tmp_path):
+    # Before: "route 'capability:summarise': ... ensemble file not found" (a route nobody wrote),
+    # and the unknown-model problem without the file or the section.
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    path = tmp_path / "worker.yaml"
+    caps = {"summarise": {"ensemble": "summarise.yaml"}}
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1", capabilities=caps)))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path)])
+    assert out.exit_code == 2
+    assert f"{path}: dispatch.worker.capabilities.summarise.ensemble: " in out.output, out.output
+    assert "ensemble file not found" in out.output and "capability:summarise" not in out.output
+    caps = {"classify": {"model": "nope"}}
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1", capabilities=caps)))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path)])
+    assert out.exit_code == 2
+    assert f"{path}: dispatch.worker.capabilities: capability 'classify': unknown model 'nope'" in out.output
+
+
 def test_dispatch_sync_from_code_without_an_event_loop(openai_up, redis_prefix, worker_processes, monkeypatch):
     import tierwise.dispatch
 

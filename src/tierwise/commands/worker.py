@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -56,13 +57,15 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
 
     problems = check_targets(cfg, d.worker)
     if problems:
-        click.echo("tierwise: config error: " + "; ".join(problems), err=True)
+        click.echo(f"tierwise: config error: {config_path}: dispatch.worker.capabilities: " + "; ".join(problems),
+                   err=True)
         sys.exit(CONFIG_PROBLEM)
     add_ensemble_routes(cfg, d.worker)
     try:
         gateway = build_gateway(cfg)
     except ConfigError as e:
-        click.echo(f"tierwise: config error: {e.message}", err=True)
+        click.echo(f"tierwise: config error: {config_path}: {_as_written(e.message, d.worker.capabilities)}",
+                   err=True)
         sys.exit(CONFIG_PROBLEM)
     from tierwise.server.build import tune_gc_for_serving
 
@@ -107,3 +110,13 @@ async def _serve(cfg: object, gateway: object, worker_id: str | None) -> int:
         shout.cancel()
         await gateway.close()  # type: ignore[attr-defined]
     return 0
+
+
+def _as_written(message: str, capabilities: dict[str, Any]) -> str:
+    """An ensemble capability is built as a route named `capability:<name>`, which the user never
+    wrote: name the key they did write instead."""
+    from tierwise.dispatch.serving import ROUTE_PREFIX
+
+    for cap in capabilities:
+        message = message.replace(f"route {ROUTE_PREFIX + cap!r}", f"dispatch.worker.capabilities.{cap}.ensemble")
+    return message
