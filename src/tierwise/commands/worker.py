@@ -32,7 +32,15 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     cfg = load_or_exit(config_path)
     d = cfg.dispatch
     if list_workers and d is not None:
-        for rec in asyncio.run(_present(d)):
+        from tierwise.dispatch.connection import REDIS_ANY, where
+
+        try:
+            present = asyncio.run(_present(d))
+        except REDIS_ANY as e:
+            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} did not answer "
+                       f"({type(e).__name__}); check dispatch.redis_url in {config_path}", err=True)
+            sys.exit(1)
+        for rec in present:
             click.echo(json.dumps(rec, sort_keys=True))
         return
     if d is None or d.worker is None:
