@@ -105,6 +105,24 @@ async def test_redis_gone_for_good_fails_clearly(own_redis, redis_prefix):
             await d.dispatch("classify", "x")
 
 
+async def test_an_outage_is_warned_once_not_at_every_retry(redis_prefix, caplog):
+    # Before: "lost Redis ...; reconnecting" at every backoff step (about one a second, ~120 lines
+    # for one request waiting out the default timeout), because the retry counted as "back".
+    import logging
+
+    from tests.harness import free_port
+    from tierwise.dispatch.errors import DispatchUnavailable
+
+    caplog.set_level(logging.INFO, logger="tierwise.dispatch")
+    async with Dispatcher(f"redis://127.0.0.1:{free_port()}/0", tenant="acme", prefix=redis_prefix,
+                          timeout=2.5) as d:
+        with pytest.raises(DispatchUnavailable):
+            await d.dispatch("classify", "x")
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("lost Redis" in m for m in messages) == 1, messages
+    assert not any("is back" in m for m in messages), messages
+
+
 async def test_sigterm_finishes_running_tasks_then_leaves(openai_up, redis_prefix, worker_processes):
     openai_up.default = echo(0.5)
     w = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="w1", capacity=4), "w1")
