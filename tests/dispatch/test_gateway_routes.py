@@ -45,6 +45,15 @@ async def test_capability_route_through_the_gateway(gateway, openai_up, anthropi
     assert rows["nobody"].model == "big-model"
     assert any("no worker serves capability 'summarise'" in (s.get("reason") or "") for s in rows["nobody"].steps)
     assert len(openai_up.requests) == 3  # the worker's model served main (twice) and safe
+    # `tierwise trace` says which model and which worker answered (not only the route's name)
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"ledger": {"path": str(g.ledger.path)}}))
+    out = CliRunner().invoke(main, ["trace", rows["main"].request_id, "-c", str(tmp_path / "t.yaml")])
+    assert "answered by: main (local), model small-model, worker gpu-1" in out.output, out.output
 
 
 async def test_privacy_policy_keeps_protected_requests_in_the_local_zone(gateway, openai_up, anthropic_up,
