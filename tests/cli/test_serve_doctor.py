@@ -170,3 +170,9 @@ def test_a_problem_found_only_when_building_the_routes_is_a_config_error_not_a_s
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     assert "tierwise: config error: tierwise.yaml: route 'e'" in r.stderr and "ensemble file not found" in r.stderr
+    # with worker processes: each says it once and the parent stops (was: tracebacks, respawned every second)
+    r = subprocess.run(TIERWISE + ["serve", "--port", "0", "--workers", "2"], cwd=tmp_path, env=bare_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "starting another" not in r.stderr
+    assert "tierwise: config error: tierwise.yaml: route 'e'" in r.stderr
