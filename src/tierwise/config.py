@@ -437,7 +437,8 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                 f"models.{name}.provider",
                 index,
             )
-    if any(_mentions_capability(r) for r in cfg.routes.values()):
+    dispatching = [name for name, r in cfg.routes.items() if _mentions_capability(r)]
+    if dispatching:
         from tierwise.dispatch.route_target import lift_inline_capabilities
 
         cfg.routes = lift_inline_capabilities(cfg.routes)
@@ -480,6 +481,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                 )
         parsed[name] = pc
     cfg.routes = parsed
+    if cfg.dispatch is None and any(getattr(pc, "policy", None) == "capability" for pc in parsed.values()):
+        # Caught here (not when the gateway is built) so `doctor` says it and `serve` fails cleanly.
+        raise _err("a capability target needs a `dispatch:` section saying where Redis is and which tenant "
+                   "(docs/distributed.md)", file, f"routes.{dispatching[0]}", index)
     if cfg.server.default_route and cfg.server.default_route not in targets:
         raise _err(f"unknown route or model {cfg.server.default_route!r}", file, "server.default_route", index)
     for i, k in enumerate(cfg.server.api_keys_env):

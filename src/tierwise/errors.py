@@ -4,7 +4,8 @@ Every error a client can see is a `TierwiseError` with an HTTP status and a kind
 codecs map it to the error schema of the API the client spoke. Messages must never contain
 secrets (upstream keys, client keys): build them from names, not from values. Every message is
 also passed through the secret scrubber here, because upstream text ends up in messages (an
-upstream's error body, a fallback's "last error") and from them in trace reasons and the ledger.
+upstream's error body, a fallback's "every target failed (target: error; ...)") and from them in trace
+reasons and the ledger.
 """
 
 from __future__ import annotations

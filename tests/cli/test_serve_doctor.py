@@ -153,3 +153,26 @@ def test_serve_freezes_startup_objects_and_raises_the_gc_threshold_before_servin
     assert result.exit_code == 0, result.output
     assert seen["threshold"] == SERVING_GC_THRESHOLDS
     assert seen["frozen"] > 1000  # the imports and the config: tens of thousands of objects
+
+
+def test_a_problem_found_only_when_building_the_routes_is_a_config_error_not_a_stack_trace(tmp_path, monkeypatch):
+    # An ensemble route whose file is missing passes the schema; before, `doctor` said "valid" and
+    # `serve` died with a traceback from building the gateway.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text(
+        "providers:\n  o: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+        "models:\n  m: {provider: o, model: x}\nroutes:\n  e: {policy: ensemble, ensemble: nope.yaml}\n"
+        "ledger: {enabled: false}\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1 and "✗ config: tierwise.yaml: route 'e'" in r.output and "nope.yaml" in r.output
+    r = subprocess.run(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "tierwise: config error: tierwise.yaml: route 'e'" in r.stderr and "ensemble file not found" in r.stderr
+    # with worker processes: each says it once and the parent stops (was: tracebacks, respawned every second)
+    r = subprocess.run(TIERWISE + ["serve", "--port", "0", "--workers", "2"], cwd=tmp_path, env=bare_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "starting another" not in r.stderr
+    assert "tierwise: config error: tierwise.yaml: route 'e'" in r.stderr

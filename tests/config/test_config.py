@@ -124,3 +124,24 @@ def test_an_in_memory_ledger_is_refused_with_the_way_out():
     with pytest.raises(ConfigError) as e:
         parse_config(GOOD + "ledger: {path: ':memory:'}\n", file="t.yaml")
     assert "ledger.path" in e.value.message and "enabled: false" in e.value.message
+
+
+def test_a_capability_route_without_dispatch_names_the_route_and_the_missing_section():
+    # Before: valid for `doctor`, then a stack trace from `tierwise serve` building the gateway.
+    text = """
+providers:
+  o: {kind: openai, base_url: "http://127.0.0.1:11434/v1", locality: local}
+models:
+  m: {provider: o, model: x}
+routes:
+  main: m
+  summarise:
+    policy: fallback
+    targets: [{capability: summarise-docs}, m]
+"""
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, file="t.yaml")
+    msg = str(e.value)
+    assert "t.yaml" in msg and "line 8" in msg and "routes.summarise" in msg and "`dispatch:`" in msg
+    ok = parse_config(text + 'dispatch: {redis_url: "redis://127.0.0.1:6379/0", tenant: acme}\n', file="t.yaml")
+    assert ok.routes["capability:summarise-docs"].policy == "capability"

@@ -248,6 +248,43 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     assert out.exit_code == 2 and "no `dispatch.worker` section" in out.output
 
 
+def test_worker_config_errors_name_the_file_and_the_key_the_user_wrote(tmp_path):
+    # Before: "route 'capability:summarise': ... ensemble file not found" (a route nobody wrote),
+    # and the unknown-model problem without the file or the section.
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    path = tmp_path / "worker.yaml"
+    caps = {"summarise": {"ensemble": "summarise.yaml"}}
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1", capabilities=caps)))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path)])
+    assert out.exit_code == 2
+    assert f"{path}: dispatch.worker.capabilities.summarise.ensemble: " in out.output, out.output
+    assert "ensemble file not found" in out.output and "capability:summarise" not in out.output
+    caps = {"classify": {"model": "nope"}}
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1", capabilities=caps)))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path)])
+    assert out.exit_code == 2
+    assert f"{path}: dispatch.worker.capabilities: capability 'classify': unknown model 'nope'" in out.output
+
+
+def test_worker_list_with_redis_away_is_one_line_not_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from tests.harness import free_port
+    from tierwise.cli import main
+
+    port = free_port()
+    path = tmp_path / "worker.yaml"
+    path.write_text(yaml.safe_dump(worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1",
+                                                 redis_url=f"redis://u:hunter2@127.0.0.1:{port}/0")))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path), "--list"])
+    assert out.exit_code == 1 and isinstance(out.exception, SystemExit), out.exception  # not ConnectionError
+    assert f"Redis at 127.0.0.1:{port} did not answer" in out.output and "Traceback" not in out.output
+    assert "hunter2" not in out.output
+
+
 def test_dispatch_sync_from_code_without_an_event_loop(openai_up, redis_prefix, worker_processes, monkeypatch):
     import tierwise.dispatch
 

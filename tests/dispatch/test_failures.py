@@ -105,6 +105,24 @@ async def test_redis_gone_for_good_fails_clearly(own_redis, redis_prefix):
             await d.dispatch("classify", "x")
 
 
+async def test_an_outage_is_warned_once_not_at_every_retry(redis_prefix, caplog):
+    # Before: "lost Redis ...; reconnecting" at every backoff step (about one a second, ~120 lines
+    # for one request waiting out the default timeout), because the retry counted as "back".
+    import logging
+
+    from tests.harness import free_port
+    from tierwise.dispatch.errors import DispatchUnavailable
+
+    caplog.set_level(logging.INFO, logger="tierwise.dispatch")
+    async with Dispatcher(f"redis://127.0.0.1:{free_port()}/0", tenant="acme", prefix=redis_prefix,
+                          timeout=2.5) as d:
+        with pytest.raises(DispatchUnavailable):
+            await d.dispatch("classify", "x")
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("lost Redis" in m for m in messages) == 1, messages
+    assert not any("is back" in m for m in messages), messages
+
+
 async def test_sigterm_finishes_running_tasks_then_leaves(openai_up, redis_prefix, worker_processes):
     openai_up.default = echo(0.5)
     w = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="w1", capacity=4), "w1")
@@ -123,3 +141,32 @@ async def test_sigterm_finishes_running_tasks_then_leaves(openai_up, redis_prefi
     assert await r.exists(keys.presence("w1")) == 0  # gone at once, not after its TTL
     assert await r.zcard(keys.index("any", "classify")) == 0
     await r.aclose()
+
+
+async def test_a_worker_whose_redis_is_away_says_so_and_never_claims_ready(redis_prefix, tmp_path, caplog):
+    # Before: silence while it waited for Redis, then "serving ..." and "ready" on the way out when
+    # stopped, though it had never reached Redis.
+    import logging
+
+    from tests.harness import free_port, make_config
+    from tierwise.dispatch.worker import Worker
+    from tierwise.server.build import build_gateway
+
+    caplog.set_level(logging.INFO, logger="tierwise.dispatch")
+    away = f"redis://127.0.0.1:{free_port()}/0"
+    cfg = make_config(worker_config("http://127.0.0.1:9", redis_prefix, worker_id="box-1", redis_url=away), tmp_path)
+    gw = build_gateway(cfg)
+    w = Worker(cfg, gw)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(w.run(stop, ready))
+    for _ in range(200):  # until the warning (the first failed connect), at most ~10 s
+        if any("is not reachable yet" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.05)
+    assert any(f"Redis at 127.0.0.1:{away.split(':')[2].split('/')[0]} is not reachable yet" in r.getMessage()
+               for r in caplog.records)
+    stop.set()
+    await asyncio.wait_for(task, 20)
+    await gw.close()
+    assert not ready.is_set()
+    assert not any("serving" in r.getMessage() for r in caplog.records)

@@ -45,6 +45,15 @@ async def test_capability_route_through_the_gateway(gateway, openai_up, anthropi
     assert rows["nobody"].model == "big-model"
     assert any("no worker serves capability 'summarise'" in (s.get("reason") or "") for s in rows["nobody"].steps)
     assert len(openai_up.requests) == 3  # the worker's model served main (twice) and safe
+    # `tierwise trace` says which model and which worker answered (not only the route's name)
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"ledger": {"path": str(g.ledger.path)}}))
+    out = CliRunner().invoke(main, ["trace", rows["main"].request_id, "-c", str(tmp_path / "t.yaml")])
+    assert "answered by: main (local), model small-model, worker gpu-1" in out.output, out.output
 
 
 async def test_privacy_policy_keeps_protected_requests_in_the_local_zone(gateway, openai_up, anthropic_up,
@@ -148,3 +157,20 @@ async def test_a_gated_capability_waits_for_approval_before_it_is_dispatched(gat
         assert e.value.status_code == 403 and "not today" in str(e.value)
     await client.close()
     assert len(openai_up.requests) == 1  # only the approved task reached the worker's model
+
+
+async def test_the_dashboard_shows_workers_from_the_dispatch_redis_without_a_second_setting(
+        gateway, openai_up, anthropic_up, redis_prefix, tmp_path):
+    # Before: a gateway with a `dispatch:` section and the dashboard on said "no presence source
+    # configured" unless observability.dashboard.presence_redis_url repeated the same Redis.
+    import httpx2 as httpx
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {"capability": "classify"}},
+                          dispatch={"redis_url": REDIS_URL, "prefix": redis_prefix, "tenant": "acme"},
+                          observability={"dashboard": {"enabled": True}})
+    g = gateway(cfg)
+    async with httpx.AsyncClient(timeout=10) as http, \
+            running_worker(worker_config(openai_up.url, redis_prefix, worker_id="gpu-1"), tmp_path / "w"):
+        topo = (await http.get(g.url + "/dashboard/api/topology")).json()
+    assert [w["id"] for w in topo["workers"]] == ["acme:gpu-1"], topo
+    assert topo["workers"][0]["capabilities"] == ["classify"]

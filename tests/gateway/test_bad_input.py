@@ -104,3 +104,15 @@ def test_tool_choice_object_of_another_type_is_refused(g):
     r = post(g, "/v1/chat/completions", body)
     assert_openai_error(r, 400)
     assert "tool_choice.type" in r.json()["error"]["message"]
+
+
+def test_a_404_for_an_endpoint_that_is_off_says_which_key_turns_it_on(g):
+    # Before: "no such endpoint: /dashboard" although the README and docs lead a user there.
+    for path, key in (("/dashboard", "observability.dashboard.enabled"),
+                      ("/dashboard/api/summary", "observability.dashboard.enabled"),
+                      ("/metrics", "observability.metrics.enabled")):
+        r = httpx.get(g.url + path)
+        assert_openai_error(r, 404)
+        assert key in r.json()["error"]["message"]
+    r = httpx.get(g.url + "/metricsx")
+    assert "observability" not in r.json()["error"]["message"]

@@ -30,6 +30,10 @@ def test_top_once_shows_the_gateway(two_tier, openai_up, anthropic_up, monkeypat
     for text in ("deployments", "frontier", "local", "closed", "main", "fallback", rid, "call:frontier:ok",
                  "fallback 0.1"):
         assert text in out.output
+    # printed to a pipe (no COLUMNS): tables as wide as their content, not padded to 1000 columns
+    piped = runner.invoke(main, ["top", "--once", "--url", g.url, "--key", "viewer-key-2"], env={"COLUMNS": None})
+    assert piped.exit_code == 0 and rid in piped.output
+    assert max(len(line) for line in piped.output.splitlines()) < 400
     # no key: a clear message, not a traceback
     out = runner.invoke(main, ["top", "--once", "--url", g.url], env={"TIERWISE_KEY": ""})
     assert out.exit_code == 1 and "wants a key" in out.output

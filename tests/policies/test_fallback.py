@@ -86,3 +86,16 @@ async def test_non_upstream_errors_propagate():
     a = FakeTarget("a", InvalidRequest("nope"))
     with pytest.raises(InvalidRequest):
         await fb(a).complete(request(), context())
+
+
+async def test_every_target_failed_says_why_each_target_failed():
+    # Before: only the last target's error ("cannot connect to ollama"), hiding that the first
+    # target had no API key, which is what a first-time user must fix.
+    no_key = UpstreamError("provider 'anthropic' has no API key: set the environment variable ANTHROPIC_API_KEY",
+                           status=503, retryable=False)
+    a, b = FakeTarget("claude-sonnet", no_key), FakeTarget("local", fail(502), fail(502))
+    with pytest.raises(Overloaded) as e:
+        await fb(a, b).complete(request(), context())
+    msg = e.value.message
+    assert msg.startswith("route 'main': every target failed")
+    assert "claude-sonnet: provider 'anthropic' has no API key" in msg and "local: HTTP 502" in msg

@@ -99,6 +99,18 @@ def unpriced_models(cfg: Config) -> list[str]:
     return out
 
 
+def built_routes(cfg: Config) -> None:
+    """Build the gateway's routes as `serve` does (no ledger, nothing started), so what only building
+    finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start."""
+    from tierwise.errors import ConfigError
+    from tierwise.gateway import Gateway
+
+    try:
+        Gateway(cfg, ledger=None)
+    except ConfigError as e:
+        raise ConfigError(f"{cfg.source}: {e.message}") from None
+
+
 @click.command("doctor")
 @config_option
 def command(config_path: str) -> None:
@@ -120,6 +132,7 @@ def command(config_path: str) -> None:
     else:
         try:
             cfg = load_config(config_path)
+            built_routes(cfg)
             click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
                        f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
         except ConfigError as e:

@@ -66,7 +66,13 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
 
         click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes", err=True)
         sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
-    app = build_from_config(cfg)
+    from tierwise.errors import ConfigError
+
+    try:
+        app = build_from_config(cfg)
+    except ConfigError as e:  # found while building the routes (e.g. an ensemble file that is not there)
+        click.echo(f"tierwise: config error: {cfg.source or config_path}: {e.message}", err=True)
+        sys.exit(2)
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
                err=True)
     server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))

@@ -28,8 +28,9 @@ def _get(url: str, key: str | None) -> Any:
         return orjson.loads(r.read())
 
 
-def frame(base: str, key: str | None) -> Any:
-    """One screen: totals, deployments, workers, routes and the newest requests."""
+def frame(base: str, key: str | None, expand: bool = True) -> Any:
+    """One screen: totals, deployments, workers, routes and the newest requests (`expand`: the tables
+    fill the terminal's width; off when printing to a file or pipe, whose width is unbounded)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -46,7 +47,7 @@ def frame(base: str, key: str | None) -> Any:
     head = Text(f"tierwise  {base}  requests {t['n']}  errors {t['errors']}  {rps:.1f} req/s  "
                 f"cost ${t['cost']:.6f}  reference ${t['ref_cost']:.6f}  saved ${t['ref_cost'] - t['cost']:.6f}",
                 style="bold")
-    dep = Table(title="deployments", expand=True)
+    dep = Table(title="deployments", expand=expand)
     for c in ("deployment", "provider", "model", "tier", "breaker", "calls/min", "errors", "latency ms"):
         dep.add_column(c)
     for d in topo["deployments"]:
@@ -64,7 +65,7 @@ def frame(base: str, key: str | None) -> Any:
             into = dec.setdefault(route, {})
             for why, n in d.items():
                 into[why] = into.get(why, 0) + n
-    routes = Table(title="routes and decisions (last 10 s)", expand=True)
+    routes = Table(title="routes and decisions (last 10 s)", expand=expand)
     for c in ("route", "policy", "req/s", "decisions/s"):
         routes.add_column(c)
     for r in topo["routes"]:
@@ -72,7 +73,7 @@ def frame(base: str, key: str | None) -> Any:
         routes.add_row(inert(r["name"]), inert(r["policy"] or "-"), f"{per.get(r['name'], 0) / 10:.1f}", inert(d))
     workers = Text("workers: " + (", ".join(inert(w["id"]) for w in topo["workers"]) or "none")
                    if topo["presence"] else "workers: no presence source configured")
-    live = Table(title="newest requests", expand=True)
+    live = Table(title="newest requests", expand=expand)
     for c in ("request", "route", "answered by", "status", "ms", "cost $", "steps"):
         live.add_column(c)
     for r in list(reversed(recent["rows"]))[:15]:
@@ -107,7 +108,7 @@ def command(config_path: str, url: str | None, key: str | None, interval: float,
 
     def safe_frame() -> Any:
         try:
-            return frame(base, key)
+            return frame(base, key, expand=console.is_terminal)
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 raise click.ClickException(f"{base} has no dashboard: set observability.dashboard.enabled: true") \

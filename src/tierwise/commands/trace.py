@@ -72,7 +72,7 @@ def command(config_path: str, request_id: str | None, last: bool, as_json: bool)
                           f"  status {rec.status}  {'stream ' if rec.stream else ''}{rec.latency_ms:.0f} ms"))
     if rec.requested_model is not None:
         c.print(f"asked for: {inert(rec.requested_model)}")
-    c.print(f"answered by: {inert(rec.decision or '-')} ({inert(rec.locality or '-')})  "
+    c.print(f"answered by: {inert(rec.decision or '-')} ({inert(rec.locality or '-')}){_where(rec)}  "
             f"reason: {inert(rec.reason or '-')}")
     cost = "unknown (no price for a model it used)" if rec.cost_usd is None else f"${rec.cost_usd:.6f}"
     ref = ("" if rec.reference_cost_usd is None
@@ -95,3 +95,14 @@ def command(config_path: str, request_id: str | None, last: bool, as_json: bool)
             else ("unknown" if s.get("kind") == "call" and ok and s.get("usage") else ""), inert(s.get("reason", "")),
         )
     c.print(t)
+
+
+def _where(rec: Any) -> str:
+    """The upstream model id, and the worker when a capability route's task ran on one: the
+    deployment name alone (`classify`) does not say which machine and model answered."""
+    from tierwise.commands.terminal_text import inert
+
+    worker = next((s["detail"]["worker"] for s in reversed(rec.steps) if s.get("kind") == "call" and s.get("ok")
+                   and isinstance(s.get("detail"), dict) and s["detail"].get("worker")), None)
+    parts = ([f"model {inert(rec.model)}"] if rec.model else []) + ([f"worker {inert(worker)}"] if worker else [])
+    return "".join(", " + p for p in parts)

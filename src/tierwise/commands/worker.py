@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -31,7 +32,15 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     cfg = load_or_exit(config_path)
     d = cfg.dispatch
     if list_workers and d is not None:
-        for rec in asyncio.run(_present(d)):
+        from tierwise.dispatch.connection import REDIS_ANY, where
+
+        try:
+            present = asyncio.run(_present(d))
+        except REDIS_ANY as e:
+            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} did not answer "
+                       f"({type(e).__name__}); check dispatch.redis_url in {config_path}", err=True)
+            sys.exit(1)
+        for rec in present:
             click.echo(json.dumps(rec, sort_keys=True))
         return
     if d is None or d.worker is None:
@@ -57,13 +66,15 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
 
     problems = check_targets(cfg, d.worker)
     if problems:
-        click.echo("tierwise: config error: " + "; ".join(problems), err=True)
+        click.echo(f"tierwise: config error: {config_path}: dispatch.worker.capabilities: " + "; ".join(problems),
+                   err=True)
         sys.exit(CONFIG_PROBLEM)
     add_ensemble_routes(cfg, d.worker)
     try:
         gateway = build_gateway(cfg)
     except ConfigError as e:
-        click.echo(f"tierwise: config error: {e.message}", err=True)
+        click.echo(f"tierwise: config error: {config_path}: {_as_written(e.message, d.worker.capabilities)}",
+                   err=True)
         sys.exit(CONFIG_PROBLEM)
     from tierwise.server.build import tune_gc_for_serving
 
@@ -108,3 +119,13 @@ async def _serve(cfg: object, gateway: object, worker_id: str | None) -> int:
         shout.cancel()
         await gateway.close()  # type: ignore[attr-defined]
     return 0
+
+
+def _as_written(message: str, capabilities: dict[str, Any]) -> str:
+    """An ensemble capability is built as a route named `capability:<name>`, which the user never
+    wrote: name the key they did write instead."""
+    from tierwise.dispatch.serving import ROUTE_PREFIX
+
+    for cap in capabilities:
+        message = message.replace(f"route {ROUTE_PREFIX + cap!r}", f"dispatch.worker.capabilities.{cap}.ensemble")
+    return message

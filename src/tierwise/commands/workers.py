@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from typing import Any
@@ -25,15 +26,21 @@ from tierwise.observability.metrics import MULTIPROC_ENV
 log = logging.getLogger("tierwise")
 
 RESPAWN_PAUSE_S = 1.0
+CONFIG_FAILED = 2  # a worker's exit status when building the app from the config failed: not respawned
 
 
 def _worker(cfg: Any, sock: socket.socket, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
+    from tierwise.errors import ConfigError
     from tierwise.server.build import build_from_config, tune_gc_for_serving, uvicorn_config
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM ends a worker
-    app = build_from_config(cfg)
+    try:
+        app = build_from_config(cfg)
+    except ConfigError as e:  # every worker would fail the same way: the parent stops, not respawns
+        print(f"tierwise: config error: {cfg.source}: {e.message}", file=sys.stderr, flush=True)
+        os._exit(CONFIG_FAILED)
     server = uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level))
     tune_gc_for_serving()
     server.run(sockets=[sock])
@@ -54,7 +61,7 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
     mdir = _metrics_dir()
     ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []
-    stopping = False
+    stopping = failed = False
 
     def spawn() -> Any:
         p = ctx.Process(target=_worker, args=(cfg, sock, host, port, log_level), daemon=False)
@@ -75,6 +82,9 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
                 if p.is_alive() or stopping:
                     continue
                 _mark_dead(p.pid)
+                if p.exitcode == CONFIG_FAILED:  # another would fail the same way: stop them all
+                    stopping = failed = True
+                    break
                 log.warning("worker %s exited with %s; starting another", p.pid, p.exitcode)
                 time.sleep(RESPAWN_PAUSE_S)
                 procs[i] = spawn()
@@ -87,7 +97,7 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
             if p.is_alive():
                 p.kill()
                 p.join()
-        return 0
+        return CONFIG_FAILED if failed else 0
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

@@ -274,10 +274,11 @@ class Dispatcher:
         while not self._closing:
             try:
                 if outage:
-                    await self._recover()
+                    await self._recover()  # (touches Redis only when some task was published before)
+                resp = await self._client.xread({self.results_key: last}, count=500, block=READ_BLOCK_MS)
+                if outage:  # back only once Redis answered: else every retry warned "lost" anew
                     outage = False
                     log.info("dispatcher %s: Redis at %s is back", self.caller_id, where(self.cfg.redis_url))
-                resp = await self._client.xread({self.results_key: last}, count=500, block=READ_BLOCK_MS)
                 backoff.reset()
             except REDIS_DOWN:
                 if self._closing:

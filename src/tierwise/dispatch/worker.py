@@ -99,6 +99,9 @@ class Worker:
         self.presence = PresencePublisher(self.client, self.keys, self.id, self.info(), self.zones,
                                           self.w.presence_ttl)
         await self._first_beat(stop)
+        if stop.is_set():  # stopped before Redis ever answered: it never served, so never say "ready"
+            await self.client.aclose()
+            return
         log.info("worker %s serving %s for tenant %s via Redis at %s", self.id, ", ".join(self.zones),
                  self.d.tenant, where(self.d.redis_url))
         if ready is not None:
@@ -151,6 +154,9 @@ class Worker:
                     self.zones = {c: [z for z in zs if z != zone] for c, zs in self.zones.items()}
                     break
                 except REDIS_DOWN:
+                    if backoff.tries == 0:  # the first thing a worker does: say at once why it waits
+                        log.warning("worker %s: Redis at %s is not reachable yet; retrying", self.id,
+                                    where(self.d.redis_url))
                     await asyncio.sleep(backoff.next())
         self.zones = {c: zs for c, zs in self.zones.items() if zs}
         self._set_streams()

@@ -64,10 +64,14 @@ class Endpoints:
         self.stream_lifetime = STREAM_LIFETIME_S
         self.static: dict[str, bytes] = {}
         self.topology: Any = None
-        if self.obs.live is not None or (self.obs.metrics is not None and dcfg.presence_redis_url):
+        # Workers announce themselves on the dispatch section's Redis: with one, the panel needs no
+        # second setting (docs/observability.md, "Worker presence").
+        dispatch = getattr(self.gw.cfg, "dispatch", None)
+        presence_url = dcfg.presence_redis_url or (dispatch.redis_url if dispatch is not None else None)
+        if self.obs.live is not None or (self.obs.metrics is not None and presence_url):
             from tierwise.observability.topology import Topology
 
-            self.topology = Topology(self.gw, dcfg.presence_redis_url)
+            self.topology = Topology(self.gw, presence_url)
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         r: dict[tuple[str, str], Handler] = {}

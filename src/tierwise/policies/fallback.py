@@ -71,15 +71,14 @@ class Fallback:
         last: UpstreamError | None = None
         overflows: list[ContextOverflow] = []
         others = 0  # targets that failed for another reason than the request's size
-        refused: str | None = None  # a target the privacy boundary would not let this request reach
+        why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
                     result = await call(target)
                 except UpstreamError as e:
                     last = e
-                    if e.error_class == "privacy_refused" and refused is None:
-                        refused = e.message  # names the class and the target, never a value
+                    why_each[target.name] = e.message[:300]
                     if not should_fall_back(e):
                         raise
                     if isinstance(e, ContextOverflow):
@@ -108,9 +107,11 @@ class Fallback:
             raise combined_overflow(self.name, overflows)
         if len(self.targets) == 1 and last.status != 503:
             raise last
-        why = f"; {refused}" if refused is not None and refused != last.message else ""
+        # Each target's own reason, not only the last one's: with no API key for the first target and the
+        # second one down, the last error alone hides the key (the privacy refusal is among them).
+        each = "; ".join(f"{name}: {msg}" for name, msg in why_each.items())
         raise Overloaded(
-            f"route {self.name!r}: every target failed; last error: {last.message}{why}",
+            f"route {self.name!r}: every target failed ({each})",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),
         )
 

@@ -79,6 +79,17 @@ def _headers(scope: Scope) -> dict[str, str]:
 _HEADERS = "tierwise.headers"
 
 
+# Endpoints that exist but are off by default: a 404 for them says which key turns them on.
+OFF_BY_DEFAULT = (("/dashboard", "observability.dashboard.enabled"), ("/metrics", "observability.metrics.enabled"))
+
+
+def _off_hint(path: str) -> str:
+    for prefix, key in OFF_BY_DEFAULT:
+        if path == prefix or path.startswith(prefix + "/"):
+            return f" ({prefix} is off: set `{key}: true` in the config, see docs/observability.md)"
+    return ""
+
+
 class App:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
@@ -188,7 +199,7 @@ class App:
             err: TierwiseError = InvalidRequest(f"method {scope['method'][:20]} is not allowed on {path}", status=405)
             await self.send_json(send, err.status, codec.encode_error(err), [(b"allow", allow.encode())])
             return
-        await self.send_json(send, 404, codec.encode_error(NotFound(f"no such endpoint: {path[:200]}")))
+        await self.send_json(send, 404, codec.encode_error(NotFound(f"no such endpoint: {path[:200]}{_off_hint(path)}")))
 
     async def _send_error(self, scope: Scope, send: Send, err: TierwiseError,
                           extra: list[tuple[bytes, bytes]]) -> None:
