@@ -96,6 +96,24 @@ def test_health(gateway, openai_up, anthropic_up):
     assert j["status"] == "ok" and j["deployments"]["local"] == "closed"
 
 
+def test_health_counts_a_model_whose_api_key_is_not_set_as_unavailable(gateway, openai_up, anthropic_up,
+                                                                        monkeypatch):
+    # Before: "ok" everywhere on a fresh install with no ANTHROPIC_API_KEY, while every request to
+    # the frontier model failed (a missing key never opens a breaker).
+    monkeypatch.delenv("HEALTH_TEST_UNSET_KEY", raising=False)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0},
+                                  "claude": ["frontier"]})
+    cfg["providers"]["cloud"]["api_key_env"] = "HEALTH_TEST_UNSET_KEY"
+    g = gateway(cfg)
+    j = httpx.get(g.url + "/health").json()
+    assert j["routes"]["main"] == {"status": "degraded", "unavailable": ["frontier"]}
+    assert j["routes"]["claude"] == {"status": "down", "unavailable": ["frontier"]}
+    assert j["status"] == "degraded" and j["deployments"]["frontier"] == "closed"
+    monkeypatch.setenv("HEALTH_TEST_UNSET_KEY", "sk-set-now")  # read per call: set it and it is back
+    assert httpx.get(g.url + "/health").json()["status"] == "ok"
+
+
 def test_thinking_blocks_pass_back_unmodified(gateway, openai_up, anthropic_up):
     g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]}))
     anthropic_up.default = Reply(text="done")

@@ -132,12 +132,16 @@ def command(config_path: str) -> None:
     else:
         try:
             cfg = load_config(config_path)
-            built_routes(cfg)
-            click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
-                       f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
         except ConfigError as e:
             click.echo(f"✗ config: {e.message}")
             sys.exit(1)
+        try:
+            built_routes(cfg)
+            click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
+                       f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
+        except ConfigError as e:  # the file parses, so the other checks still say what they can
+            click.echo(f"✗ config: {e.message}")
+            ok = False
 
     async def run_all() -> list[tuple[str, ProviderConfig, bool, str]]:
         res = await asyncio.gather(*(probe(n, p) for n, p in cfg.providers.items()))

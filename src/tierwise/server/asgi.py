@@ -640,11 +640,13 @@ class App:
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
-        # A model with an open (or half-open: its last call failed) breaker is unavailable; a route
-        # is down when every model it can reach is, degraded when some are.
-        routes = route_health(self.gw.cfg, lambda m: breakers.get(m, "closed") == "closed")
+        # A model with an open (or half-open: its last call failed) breaker is unavailable, and so is
+        # one whose provider's API key is not set (every call fails, and no breaker ever opens for
+        # it); a route is down when every model it can reach is, degraded when some are.
+        keyless = {n for n, d in self.gw.deployments.items() if d.provider.missing_key()}
+        routes = route_health(self.gw.cfg, lambda m: breakers.get(m, "closed") == "closed" and m not in keyless)
         status = overall([r["status"] for r in routes.values()] if routes else
-                         ["ok" if s == "closed" else "down" for s in breakers.values()])
+                         ["ok" if s == "closed" and n not in keyless else "down" for n, s in breakers.items()])
         # Breaker states tell an outsider when a probe slot is open: only key holders see them.
         if self.auth_required:
             key = self.keyring.find(_headers(scope))
