@@ -36,7 +36,7 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
-from tierwise.server import admin_approvals, openapi
+from tierwise.server import admin_approvals, admin_status, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -115,8 +115,8 @@ class App:
             ("POST", "/v1/embeddings"): self.embeddings,
             ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
-            ("GET", "/v1/tierwise/budgets"): self.budgets_status,
-            ("GET", "/v1/tierwise/blackboard"): self.blackboard_status,
+            ("GET", "/v1/tierwise/budgets"): lambda sc, rc, sd: admin_status.budgets(self, sc, sd),
+            ("GET", "/v1/tierwise/blackboard"): lambda sc, rc, sd: admin_status.blackboard(self, sc, sd),
             ("GET", "/v1/tierwise/cache"): lambda sc, rc, sd: cache_stats_endpoint(self, sc, rc, sd),  # cache/admin.py
             ("POST", "/v1/tierwise/cache/invalidate"): lambda sc, rc, sd: cache_invalidate_endpoint(self, sc, rc, sd),
             ("GET", "/openapi.json"): self.openapi_doc,
@@ -570,48 +570,6 @@ class App:
             await self.send_json(send, 500, codec.encode_error(err))
             return
         await self.send_json(send, 200, raw)
-
-    async def budgets_status(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
-        try:
-            key = self.check_auth(_headers(scope))
-            body = await self.gw.spend.status()
-            if key.routes is not None:  # a team's key sees its own buckets, not other teams' or users'
-                body["budgets"] = [r for r in body["budgets"] if self._sees_bucket(key, r)]
-                body.pop("reservations_in_flight", None)
-        except TierwiseError as e:
-            await self.send_json(send, e.status, openai_chat.encode_error(e))
-            return
-        except Exception as e:  # the shared store is unreachable
-            err = Internal(f"budget store unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
-            await self.send_json(send, 503, openai_chat.encode_error(err))
-            return
-        await self.send_json(send, 200, orjson.dumps(body))
-
-    def _sees_bucket(self, key: KeyScope, row: dict[str, Any]) -> bool:
-        per, value = row["per"], row["value"]
-        if per == "key":
-            return bool(value == key.name)
-        if per == "route":
-            return value in (key.routes or ())
-        return per in ("global", "model")  # shared totals; tag/session/workflow values are other clients' text
-    async def blackboard_status(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
-        try:
-            key = self.check_auth(_headers(scope))
-        except TierwiseError as e:
-            await self.send_json(send, e.status, openai_chat.encode_error(e))
-            return
-        board = self.gw.blackboard
-        body: dict[str, Any] = {"enabled": board is not None}
-        if board is not None:
-            body.update(board.snapshot())
-            body["routes"] = {n: {"state": getattr(t, "state", None), "transitions": t.transitions}
-                              for n, t in self.gw.routes_built().items() if hasattr(t, "transitions")}
-            if key.routes is not None:  # a team's key sees its routes only, as in GET /v1/models
-                for part in ("models", "routes"):
-                    body[part] = {n: v for n, v in body[part].items() if key.visible(n, self.gw.deployments)}
-        await self.send_json(send, 200, orjson.dumps(body))
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:

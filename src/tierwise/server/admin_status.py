@@ -1,0 +1,67 @@
+"""The read-only admin views a gateway key holder may ask for: `GET /v1/tierwise/budgets` (usage and
+what remains of each budget) and `GET /v1/tierwise/blackboard` (live statistics and `dynamic` route
+states). A key limited to some routes (a team's key) sees only what concerns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tierwise.errors import TierwiseError
+from tierwise.server.key_scopes import KeyScope
+from tierwise.wire import openai_chat
+
+
+def headers_of(scope: dict[str, Any]) -> dict[str, str]:
+    from tierwise.server.asgi import _headers  # asgi imports this module
+
+    return _headers(scope)
+
+
+async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
+    """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
+    try:
+        key = app.check_auth(headers_of(scope))
+        body = await app.gw.spend.status()
+        if key.routes is not None:  # a team's key sees its own buckets, not other teams' or users'
+            body["budgets"] = [r for r in body["budgets"] if sees_bucket(key, r)]
+            body.pop("reservations_in_flight", None)
+    except TierwiseError as e:
+        await app.send_json(send, e.status, openai_chat.encode_error(e))
+        return
+    except Exception as e:  # the shared store is unreachable
+        from tierwise.server.asgi import Internal
+
+        err = Internal(f"budget store unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
+        await app.send_json(send, 503, openai_chat.encode_error(err))
+        return
+    await app.send_json(send, 200, orjson.dumps(body))
+
+
+def sees_bucket(key: KeyScope, row: dict[str, Any]) -> bool:
+    per, value = row["per"], row["value"]
+    if per == "key":
+        return bool(value == key.name)
+    if per == "route":
+        return value in (key.routes or ())
+    return per in ("global", "model")  # shared totals; tag/session/workflow values are other clients' text
+
+
+async def blackboard(app: Any, scope: dict[str, Any], send: Any) -> None:
+    """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
+    try:
+        key = app.check_auth(headers_of(scope))
+    except TierwiseError as e:
+        await app.send_json(send, e.status, openai_chat.encode_error(e))
+        return
+    board = app.gw.blackboard
+    body: dict[str, Any] = {"enabled": board is not None}
+    if board is not None:
+        body.update(board.snapshot())
+        body["routes"] = {n: {"state": getattr(t, "state", None), "transitions": t.transitions}
+                          for n, t in app.gw.routes_built().items() if hasattr(t, "transitions")}
+        if key.routes is not None:  # a team's key sees its routes only, as in GET /v1/models
+            for part in ("models", "routes"):
+                body[part] = {n: v for n, v in body[part].items() if key.visible(n, app.gw.deployments)}
+    await app.send_json(send, 200, orjson.dumps(body))
