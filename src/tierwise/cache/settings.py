@@ -35,7 +35,7 @@ class RouteCache(_Strict):
 
 class SemanticConfig(_Strict):
     model: str = Field("all-MiniLM-L6-v2", description="local sentence-embedding model (the `embeddings` extra)")
-    max_false_hit_rate: Literal[0.005, 0.01, 0.02, 0.05] = Field(
+    max_false_hit_rate: Literal[0.005, 0.01, 0.02, 0.05] = Field(  # type: ignore[valid-type]
         0.01, description="the verifier's operating point: the share of semantic lookups (a new question and its "
         "nearest cached one) that may be answered with a wrong answer, as calibrated on held-out labelled pairs "
         "(docs/cache.md)")

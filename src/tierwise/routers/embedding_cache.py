@@ -100,7 +100,7 @@ class EmbeddingCache:
                 self._remember(k, v)
             found.update(disk)
         missing = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in found))
-        first = {}
+        first: dict[bytes, int] = {}
         for i in missing:
             first.setdefault(keys[i], i)
         self.hits += len(texts) - len(first)
