@@ -127,3 +127,8 @@ def privacy_config(up_local: str, up_remote: str, routes: dict[str, Any], policy
 
 
 __all__ = ["ToolCall"]
+
+
+def found(det: Any, text: str) -> list[tuple[str, str]]:
+    """(entity, the text it covers) for every finding of `det` in `text`."""
+    return [(f.entity, text[f.start:f.end]) for f in det.scan(text)]

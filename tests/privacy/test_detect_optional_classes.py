@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.privacy.support import found
 from tierwise.privacy.detect import Detector
-from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DEFAULT_CLASSES, PRESETS, DetectionConfig
-
-
-@pytest.fixture(scope="module")
-def det() -> Detector:
-    return Detector(DetectionConfig.model_validate({
-        "classes": {"all": {"detectors": list(BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
-
-
-def found(det: Detector, text: str) -> list[tuple[str, str]]:
-    return [(f.entity, text[f.start:f.end]) for f in det.scan(text)]
-
+from tierwise.privacy.detect_config import DEFAULT_CLASSES, PRESETS, DetectionConfig
 
 POSITIVE = [
     # URLs: any scheme, `www.`, trailing sentence punctuation left out, brackets kept when balanced

@@ -6,16 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tierwise.privacy.detect import Detector, DetectorError
-from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DetectionConfig
+from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.textnorm import normalise
-
-
-@pytest.fixture(scope="module")
-def det() -> Detector:
-    return Detector(DetectionConfig.model_validate({
-        "classes": {"all": {"detectors": list(BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
-
 
 CASES = [
     # zero-width space / joiner / word joiner / soft hyphen inside the value
