@@ -56,6 +56,9 @@ async def test_round_trip_presence_and_capacity(openai_up, redis_prefix, tmp_pat
         # never more than `capacity` running at once on the worker (its own start/finish times)
         assert overlap([(r.raw["started"], r.raw["finished"]) for r in results]) <= 2
         assert len(openai_up.requests) == 10
+        deadline = time.monotonic() + 10  # the caller may have its last result before the worker counts it
+        while w.stats["done"] < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         assert w.stats["done"] == 10
     # a worker that stops leaves presence at once
     async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
@@ -240,8 +243,14 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
     assert out.exit_code == 0, out.output
     line = out.output.strip()
-    assert line.startswith("ACL SETUSER tierwise-worker-acme-local on ><password> resetkeys")
-    assert "~tw:{acme}:q:local:*" in line and "~tw:presence:acme:*" in line
+    assert line.startswith("ACL SETUSER tierwise-worker-acme-local-classify on ><password> resetkeys")
+    assert "~tw:{acme}:q:local:classify:*" in line and "~tw:presence:acme:*" in line
+    assert "+hset" not in line  # no blackboard in this config: no access to its hash
+    data = worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1")
+    data["blackboard"] = {"enabled": True, "key_prefix": "tw:board:"}
+    path.write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
+    assert "+hset" in out.output and "~tw:board:replicas" in out.output and "+xlen" in out.output
     plain = tmp_path / "plain.yaml"
     plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
     out = CliRunner().invoke(main, ["worker", "-c", str(plain)])

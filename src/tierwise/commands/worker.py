@@ -58,8 +58,9 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
         from tierwise.dispatch.acl import setuser, worker_rules
 
         caps = "+".join(sorted(d.worker.capabilities))  # one user per set of capabilities: its rules differ
+        board = cfg.blackboard.key_prefix + "replicas" if cfg.blackboard.enabled is True else None
         click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}",
-                           worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities))))
+                           worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities), board)))
         return
     from tierwise.dispatch.serving import add_ensemble_routes, check_targets
     from tierwise.server.build import build_gateway

@@ -15,14 +15,18 @@ CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+tim
               "+evalsha", "+eval", "+script|load", "+script|exists"]
 WORKER_COMMANDS = ["+blpop", "+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack",
                    "+xdel", "+xadd", "+set", "+exists", "+zadd", "+zrem", "+zremrangebyscore", "+zrangebyscore",
-                   "+pexpire", "+expire", "+del", "+lpush", "+ltrim"]
+                   "+pexpire", "+expire", "+del", "+lpush", "+ltrim", "+xlen"]
+# A worker with the blackboard on publishes its statistics into one hash (the exchange script).
+BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+xread", "+xrange", "+xdel",
                    "+exists", "+del", "+expire"]
 
 
-def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None) -> list[str]:
+def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,
+                 board_key: str | None = None) -> list[str]:
     """With `capabilities` (what the worker's config serves), only those capabilities' streams: a
-    compromised worker then cannot read the prompts of the tenant's other capabilities' tasks."""
+    compromised worker then cannot read the prompts of the tenant's other capabilities' tasks.
+    With `board_key` (the blackboard's hash, when the worker publishes statistics) that key too."""
     k = Keyspace(prefix, tenant)
     zones = ["any", "local"] if locality == "local" else ["any"]
     caps = ["*"] if capabilities is None else sorted(capabilities)
@@ -30,7 +34,8 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     keys += [f"~{k.base}{part}:{zone}:{cap}" for zone in zones for part in ("wake", "w") for cap in caps]
     keys += [f"~{k.base}dead:{cap}" for cap in caps]
     keys += [f"~{k.base}r:*", f"~{k.base}done:*", f"~{prefix}presence:{tenant}:*"]
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *keys]
+    board = [*BOARD_COMMANDS, f"~{board_key}"] if board_key else []
+    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *board, *keys]
 
 
 def caller_rules(prefix: str, tenant: str) -> list[str]:
