@@ -10,6 +10,7 @@ through `ctx.resolve`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -43,3 +44,14 @@ class Context:
     services: Any = None
     # The request's privacy guard (tierwise.privacy.boundary.Guard), made on its first remote call.
     privacy: Any = None
+
+
+async def drain_background(tasks: set[asyncio.Task[Any]], timeout: float) -> None:
+    """At shutdown: let a route's background work (shadow runs, evaluations) finish within `timeout`,
+    then cancel what is left and wait for it to end."""
+    if tasks:
+        _, late = await asyncio.wait(set(tasks), timeout=timeout)
+        for t in late:
+            t.cancel()
+        if late:
+            await asyncio.wait(late)

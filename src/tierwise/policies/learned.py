@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import ConfigError, ContextOverflow
-from tierwise.policies.base import Context, Target
+from tierwise.policies.base import Context, Target, drain_background
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
@@ -231,12 +231,7 @@ class LearnedRoute:
 
     async def drain(self, timeout: float = 5.0) -> None:
         """At shutdown: let shadow runs in flight finish (their pairs are worth keeping), then cancel the rest."""
-        if self._background:
-            _, late = await asyncio.wait(set(self._background), timeout=timeout)
-            for t in late:
-                t.cancel()
-            if late:
-                await asyncio.wait(late)
+        await drain_background(self._background, timeout)
 
     def _shadow_due(self, tier: str = "strong") -> bool:
         return self.shadow_rate > 0 and tier in ("strong", "weak") and self._rng.random() < self.shadow_rate

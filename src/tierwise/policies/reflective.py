@@ -29,7 +29,7 @@ from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings
-from tierwise.policies.base import Context, Target
+from tierwise.policies.base import Context, Target, drain_background
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.trace import Trace
 
@@ -230,12 +230,7 @@ class ReflectiveRoute:
         task.add_done_callback(self._background.discard)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        if self._background:
-            _, late = await asyncio.wait(set(self._background), timeout=timeout)
-            for t in late:
-                t.cancel()
-            if late:
-                await asyncio.wait(late)
+        await drain_background(self._background, timeout)
         if self._saving is not None:
             await self._saving
         self.save_state_now()  # the use counts move with every request, not only with verdicts
