@@ -49,37 +49,41 @@ def _filters(data: Any, key: Any, keyed: bool) -> tuple[str | None, str | None]:
     return route, tenant
 
 
-async def cache_stats_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    from tierwise.server.asgi import _headers
+async def _answer(app: Any, send: Any, work: Any) -> None:
+    """Run an admin call; its JSON, or its error in OpenAI's schema (503 when the backend is away)."""
     from tierwise.wire import openai_chat
 
     try:
-        app.check_auth(_headers(scope), scope)
-        body = await _cache(app).stats()
+        body = await work()
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return
     except Exception as e:
         await app.send_json(send, 503, openai_chat.encode_error(_unavailable(e)))
         return
-    await app.send_json(send, 200, orjson.dumps({"object": "tierwise.cache", **body}))
+    await app.send_json(send, 200, orjson.dumps(body))
+
+
+async def cache_stats_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    from tierwise.server.asgi import _headers
+
+    async def work() -> dict[str, Any]:
+        app.check_auth(_headers(scope), scope)
+        return {"object": "tierwise.cache", **await _cache(app).stats()}
+
+    await _answer(app, send, work)
 
 
 async def cache_invalidate_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
     from tierwise.server.asgi import _headers
-    from tierwise.wire import openai_chat
 
     headers = _headers(scope)
-    try:
+
+    async def work() -> dict[str, Any]:
         key = app.check_auth(headers, scope)
         cache = _cache(app)
         route, tenant = _filters(await app.parse(scope, receive, headers), key, app.keyring.required)
         dropped = await cache.invalidate(route=route, tenant=tenant)
-    except TierwiseError as e:
-        await app.send_json(send, e.status, openai_chat.encode_error(e))
-        return
-    except Exception as e:
-        await app.send_json(send, 503, openai_chat.encode_error(_unavailable(e)))
-        return
-    await app.send_json(send, 200, orjson.dumps({"object": "tierwise.cache.invalidation", "route": route,
-                                                 "tenant": tenant, "dropped": dropped}))
+        return {"object": "tierwise.cache.invalidation", "route": route, "tenant": tenant, "dropped": dropped}
+
+    await _answer(app, send, work)
