@@ -13,6 +13,7 @@ Medians over rounds; added p50 = on - off of the same round, throughput = on / o
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --quick --rounds 2 --no-redis
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --micro     # in process: admission + settlement only
     nice -n 5 .venv/bin/python bench/budgets_overhead.py --same-process memory --rounds 6
+    nice -n 5 .venv/bin/python bench/budgets_overhead.py --same-process memory --cache --instructions 500
 
 `--same-process STORE` runs one gateway with two identical routes, one covered by the budgets and
 rate limits and one not, and alternates between them request by request (serial) and burst by
@@ -92,21 +93,8 @@ def measure(t: Target, quick: bool) -> dict[str, float]:
     return out
 
 
-def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
-    """One gateway, two identical routes to the frontier model: `main` covered by the budgets and rate
-    limits (and with `cache`, the exact answer cache: every request a new question, so every one a
-    miss: key, lookup, store), `plain` by none. Serial requests alternate between them one by one, and
-    50-client runs alternate in short bursts, so both share the process, its warm-up and the
-    machine's load. Each burst also reads the gateway's CPU time: CPU per request per route."""
-    import asyncio
-    import http.client
-    import time
-
-    from cache_overhead import closed
-
-    stub = start_stub(0.0)
-    work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-same-"))
-    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+def same_process_config(stub_port: int, work: Path, store_name: str, cache: bool, prefix: str) -> object:
+    """The config of the `--same-process` gateway: routes `main` (covered) and `plain` (not)."""
     store = "{backend: memory}" if store_name == "memory" else \
         f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{prefix}"}}'
     section = spend_section(store).replace("window: month}", "window: month, routes: [main]}")
@@ -123,7 +111,7 @@ def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
 server: {{port: {port}}}
 ledger: {{path: {work / "ledger.db"}}}
 providers:
-  stub_remote: {{kind: openai, base_url: "http://127.0.0.1:{stub.port}/v1", locality: remote}}
+  stub_remote: {{kind: openai, base_url: "http://127.0.0.1:{stub_port}/v1", locality: remote}}
 models:
   ref: {{provider: stub_remote, model: stub-model, price: {{input: 3, output: 15}}}}
 routes:
@@ -131,7 +119,34 @@ routes:
   plain: {{policy: fallback, targets: [ref]}}
 {section if store_name != "none" else ""}
 {cache_section if cache else ""}"""
+    return text
 
+
+def forget_redis_keys(prefix: str) -> None:
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = list(r.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        r.delete(*keys)
+
+
+def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
+    """One gateway, two identical routes to the frontier model: `main` covered by the budgets and rate
+    limits (and with `cache`, the exact answer cache: every request a new question, so every one a
+    miss: key, lookup, store), `plain` by none. Serial requests alternate between them one by one, and
+    50-client runs alternate in short bursts, so both share the process, its warm-up and the
+    machine's load. Each burst also reads the gateway's CPU time: CPU per request per route."""
+    import asyncio
+    import http.client
+    import time
+
+    from cache_overhead import closed
+
+    stub = start_stub(0.0)
+    work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-same-"))
+    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+    text = same_process_config(stub.port, work, store_name, cache, prefix)
     gw = serve_tierwise(work, text, name="tierwise-same")
     serial: dict[str, list[float]] = {"main": [], "plain": []}
     rps: dict[str, list[float]] = {"main": [], "plain": []}
@@ -168,12 +183,7 @@ routes:
         gw.stop()
         stub.stop()
         if store_name == "redis":
-            import redis
-
-            r = redis.Redis.from_url(REDIS_URL)
-            keys = list(r.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                r.delete(*keys)
+            forget_redis_keys(prefix)
     ratios = [a / b for a, b in zip(rps["main"], rps["plain"], strict=True)]
     cpu_ratios = [b / a for a, b in zip(cpu["main"], cpu["plain"], strict=True)]
     label = (store_name if store_name != "none" else "nothing") + (
@@ -188,6 +198,79 @@ routes:
           f"{statistics.median(cpu['plain']):.0f} | {statistics.median(cpu_ratios):.3f} |")
     print(f"\n{rounds} round(s) of 1,000 alternating serial pairs and 2 x 1.5 s bursts at c50 per route, "
           "every request a new question.")
+
+
+def instructions(n: int, store_name: str, cache: bool) -> dict[str, float]:
+    """Instructions per request (valgrind callgrind, user space) of the `--same-process` gateway,
+    route by route: unlike CPU time, a count the other processes on a shared machine do not change.
+    The gateway runs under callgrind with counting off; after a warm-up of both routes, counting is
+    switched on and each pass sends `n` one-at-a-time requests (every one a new question, the burst
+    body of `--same-process`) to one route, then dumps and zeroes the count. Passes go main, plain,
+    plain, main, so what drifts with time (the ledger growing, timers) falls on both routes alike.
+    The kernel's share of a request (socket I/O) is not in the count."""
+    import http.client
+    import shutil
+    import subprocess
+    import time
+
+    from cache_overhead import body
+
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    stub = start_stub(0.0)
+    work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-cg-"))
+    prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
+    out_file = work / "gw.cg"
+    gw = serve_tierwise(work, same_process_config(stub.port, work, store_name, cache, prefix), name="tierwise-cg",
+                        wrapper=("valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                 f"--callgrind-out-file={out_file}"))
+    counts: dict[str, list[float]] = {"main": [], "plain": []}
+    nonce = uuid.uuid4().hex[:8]
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+
+        def send(route: str, k: int, tag: str) -> None:
+            for i in range(k):
+                conn.request("POST", "/v1/chat/completions", body(f"{nonce}-{tag}-{i}", route),
+                             {"content-type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                assert r.status == 200, r.status
+
+        for route in ("main", "plain"):
+            send(route, 100, f"warm-{route}")
+        subprocess.run(["callgrind_control", "-i", "on", str(gw.p.pid)], capture_output=True, check=True)
+        subprocess.run(["callgrind_control", "-z", str(gw.p.pid)], capture_output=True, check=True)
+        for p, route in enumerate(("main", "plain", "plain", "main")):
+            before = set(work.glob("gw.cg*"))
+            send(route, n, f"{p}-{route}")
+            time.sleep(0.5)  # what the last request left to the loop (its ledger row)
+            subprocess.run(["callgrind_control", "-d", str(gw.p.pid)], capture_output=True, check=True)
+            for _ in range(100):
+                new = set(work.glob("gw.cg*")) - before
+                if new:
+                    break
+                time.sleep(0.1)
+            (dump,) = new
+            total = 0
+            for line in dump.read_text().splitlines():
+                if line.startswith(("summary:", "totals:")):
+                    total = max(total, int(line.split()[1]))
+            counts[route].append(total / n)
+            print(f"pass {p + 1} {route}: {total / n / 1000:.1f} k instructions / request", file=sys.stderr, flush=True)
+    finally:
+        gw.stop()
+        stub.stop()
+        if store_name == "redis":
+            forget_redis_keys(prefix)
+    main_k, plain_k = statistics.mean(counts["main"]), statistics.mean(counts["plain"])
+    label = (store_name if store_name != "none" else "nothing") + (" + exact cache (all misses)" if cache else "")
+    print("| covered route has | k instructions / request covered | uncovered | added | ratio covered / uncovered |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| {label} | {main_k / 1000:.1f} | {plain_k / 1000:.1f} | {(main_k - plain_k) / 1000:+.1f} k | "
+          f"{main_k / plain_k:.3f} |")
+    print(f"\n{n} one-at-a-time requests per pass, 2 passes per route (callgrind, user space).")
+    return {"main": main_k, "plain": plain_k}
 
 
 def micro(rounds: int) -> None:
@@ -269,7 +352,13 @@ def main() -> None:
                     "cache (every request a miss)")
     ap.add_argument("--same-process", choices=["memory", "redis", "none"], default=None,
                     help="none: neither route is covered (an A/A run: the noise floor)")
+    ap.add_argument("--instructions", type=int, metavar="N", default=0,
+                    help="with --same-process: count instructions per request per route under valgrind callgrind, "
+                    "N requests per pass")
     a = ap.parse_args()
+    if a.instructions:
+        instructions(a.instructions, a.same_process or "memory", a.cache)
+        return
     if a.same_process:
         same_process(a.rounds, a.same_process, a.cache)
         return

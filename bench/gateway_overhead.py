@@ -201,15 +201,16 @@ def tierwise_env(src: Path) -> dict[str, str]:
 
 
 def serve_tierwise(workdir: Path, config: Callable[[int], str], src: Path | None = None,
-                   name: str = "tierwise") -> Proc:
+                   name: str = "tierwise", wrapper: tuple[str, ...] = ()) -> Proc:
     """`tierwise serve` on workdir/tierwise.yaml, whose text is `config(port)`, running the package
-    in `src` (by default this checkout's src/, whatever the caller's PYTHONPATH says)."""
+    in `src` (by default this checkout's src/, whatever the caller's PYTHONPATH says); `wrapper`
+    goes before the command (e.g. valgrind and its options)."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "tierwise.yaml"
     cfg.write_text(config(port))
     env = tierwise_env(src or ROOT / "src")
-    return Proc(name, [str(ROOT / ".venv" / "bin" / "tierwise"), "serve", "-c", str(cfg)], port, env=env)
+    return Proc(name, [*wrapper, str(ROOT / ".venv" / "bin" / "tierwise"), "serve", "-c", str(cfg)], port, env=env)
 
 
 def start_tierwise(stub: Proc, workdir: Path, src: Path | None = None, name: str = "tierwise") -> Proc:
