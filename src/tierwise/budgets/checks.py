@@ -68,23 +68,25 @@ class Refusal:
     prev: float = 0.0
 
 
-def budget_refusal(check: BudgetCheck, u: float, t: float, fits: bool) -> str | None:
-    """'usd' or 'tokens' when this check refuses (u, t: used in the window), else None."""
-    if check.usd_limit >= 0 and (u + check.usd > check.usd_limit + EPS if fits else u >= check.usd_limit - EPS):
+def budget_refusal(usd_limit: float, tok_limit: float, usd: float, tok: float, u: float, t: float,
+                   fits: bool) -> str | None:
+    """'usd' or 'tokens' when a check (limits, and what this request reserves: usd, tok) refuses
+    (u, t: used in the window), else None."""
+    if usd_limit >= 0 and (u + usd > usd_limit + EPS if fits else u >= usd_limit - EPS):
         return "usd"
-    if check.tok_limit >= 0 and (t + check.tok > check.tok_limit if fits else t >= check.tok_limit):
+    if tok_limit >= 0 and (t + tok > tok_limit if fits else t >= tok_limit):
         return "tokens"
     return None
 
 
-def rate_refusal(check: RateCheck, cur_r: float, prev_r: float, cur_t: float, prev_t: float,
+def rate_refusal(rpm: float, tpm: float, tok: float, cur_r: float, prev_r: float, cur_t: float, prev_t: float,
                  frac: float) -> str | None:
     w = 1.0 - frac
-    if check.rpm >= 0 and prev_r * w + cur_r + 1 > check.rpm:
+    if rpm >= 0 and prev_r * w + cur_r + 1 > rpm:
         return "requests"
     est_t = prev_t * w + cur_t
     # A request larger than the whole limit still runs when nothing else is counted (else it never could).
-    if check.tpm >= 0 and est_t > 0 and est_t + check.tok > check.tpm:
+    if tpm >= 0 and est_t > 0 and est_t + tok > tpm:
         return "tokens"
     return None
 

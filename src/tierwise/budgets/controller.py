@@ -65,9 +65,9 @@ class Held:
     """What admission took, kept on the request's context until settlement."""
 
     rid: str
-    budgets: list[BudgetCheck]
-    models: list[str | None]  # per budget check: the model of a per-model budget
-    rates: list[RateCheck]
+    budgets: list[Any]  # BudgetChecks, or what the memory store's `take` reserved
+    models: list[str | None] | None  # per budget check: the model of a per-model budget (None: `take`)
+    rates: list[Any]  # RateChecks, or (after `take`) the plan's RatePlans
     minute: int
     est_in: int
     plan: RoutePlan
@@ -165,6 +165,7 @@ class SpendController:
             value = {"global": "*", "key": kname, "route": route}[per]
             if per == "global" or b.matches(value):
                 plan.static.append(StaticCharge(b, self._bucket(b, value), value))
+        plan.per_model = any(c.model is not None for c in plan.static)
         for r in self.rate_cfg.limits:
             if r.routes is not None and route not in r.routes:
                 continue
@@ -202,20 +203,30 @@ class SpendController:
 
     async def admit(self, req: Any, ctx: Any, route: str, target: Any, key: Any) -> Any:
         """The target that answers (the route's own, or its local tier); raises when refused."""
-        plan = self.plan(route, getattr(key, "name", "") or "")
+        kname = getattr(key, "name", "") or ""
+        plan = self._plans.get((route, kname)) or self.plan(route, kname)
         if not plan.static and not plan.dynamic and not plan.rates:
             return target
         now = time.time()
         est_in = self.estimate_input(req, plan)
+        n = req.n if req.n > 1 else 1
+        out = req.max_tokens or self.cfg.default_max_output_tokens
+        if plan.max_context is not None and out > plan.max_context:  # no answer is longer than the window
+            out = plan.max_context
+        worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
+        rid = ctx.trace.request_id
+        if self._sync and not plan.dynamic:
+            # One node, budgets known from the route and key: no check records (the common case).
+            taken = self.store.take(rid, plan.static, plan.remote, plan.rates, est_in=est_in, out=out, n=n,
+                                    worst=worst, now=now, deadline=now + self.ttl, fits=self.fits)
+            if taken is not None:
+                ctx.notes[NOTE] = Held(rid, taken, None, plan.rates, int(now // 60), est_in, plan)
+                return target
+            # refused: the records below find which limit, for the answer's message
         budgets: list[BudgetCheck] = []
         models: list[str | None] = []
         if plan.static or plan.dynamic:
-            n = req.n if req.n > 1 else 1
-            out = req.max_tokens or self.cfg.default_max_output_tokens
-            if plan.max_context is not None and out > plan.max_context:  # no answer is longer than the window
-                out = plan.max_context
             tok = (est_in + out) * n
-            worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
             for c in plan.static:
                 b, w = c.budget, c.budget.window
                 usd = worst
@@ -236,7 +247,6 @@ class SpendController:
         rates = [RateCheck(r.key, r.rpm, r.tpm, est_in) for r in plan.rates]
         if not budgets and not rates:
             return target
-        rid = ctx.trace.request_id
         minute = int(now // 60)
         frac = (now - minute * 60) / 60.0
         try:
@@ -328,7 +338,7 @@ class SpendController:
             return
         remote = held.plan.remote
         usd_all = tok_all = 0.0
-        per_model: dict[str, list[float]] | None = {} if any(held.models) else None
+        per_model: dict[str, list[float]] | None = {} if held.plan.per_model else None
         tokens = 0  # every call's, local ones included: rate limits count them
         for s in ctx.trace.steps:
             if s.kind != "call" or s.usage is None:
@@ -353,12 +363,16 @@ class SpendController:
                 pm = per_model.setdefault(s.name, [0.0, 0.0])
                 pm[0] += usd
                 pm[1] += t
+        now = time.time()
+        if held.models is None:  # admitted by the store's `take`
+            self.store.give(held.rid, held.budgets, (usd_all, tok_all), per_model, held.rates, held.minute,
+                            tokens - held.est_in, now, SETTLED_TTL)
+            return
         settlements = []
         for c, m in zip(held.budgets, held.models, strict=True):
             usd, tok = (usd_all, tok_all) if m is None or per_model is None else per_model.get(m, (0.0, 0.0))
             settlements.append(Settlement(c.key, c.slot, c.usd, c.tok, usd, int(tok), c.expire_s))
         rates = [RateSettlement(r.key, held.minute, tokens - r.tok) for r in held.rates]
-        now = time.time()
         if self._sync:
             self.store.settle_now(held.rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
             return

@@ -138,10 +138,12 @@ class RoutePlan:
     rates: list[RatePlan] = field(default_factory=list)
     downgrade: Any = None  # the local Target that answers when a budget is spent (None: refuse)
     downgrade_name: str | None = None
+    per_model: bool = False  # some budget is per model: settlement splits the cost by model
 
     @property
     def has_budgets(self) -> bool:
         return bool(self.static or self.dynamic)
+
 
 
 def reachable(name: str, routes: dict[str, Any], references: Callable[[Any], list[str]],

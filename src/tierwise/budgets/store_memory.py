@@ -23,6 +23,9 @@ from tierwise.budgets.checks import (
 )
 
 PRUNE_EVERY = 4096
+# What `take` reserved in one budget: (bucket key, slot, usd, tokens, expire_s, model of a per-model budget)
+Taken = tuple[str, int, float, int, int, "str | None"]
+_ZERO = (0.0, 0.0)
 MAX_SETTLED = 100_000  # settlement markers kept (a repeated settlement comes seconds after the first)
 
 
@@ -36,20 +39,21 @@ class MemoryStore:
         self.rates: dict[str, dict[int, list[float]]] = {}  # key -> minute -> [requests, tokens]
         # In admission order, so in deadline order (one TTL for all): expiry looks at the oldest only.
         # (OrderedDicts: popping their oldest entry stays O(1) however many went before; a dict's does not.)
-        self.reservations: OrderedDict[str, tuple[float, list[BudgetCheck]]] = OrderedDict()
+        self.reservations: OrderedDict[str, tuple[float, list[tuple[Any, ...]]]] = OrderedDict()
         self.settled: OrderedDict[str, float] = OrderedDict()  # request id -> when the marker may go
         self._ops = 0
 
     # ------------------------------------------------------------------ reading
 
-    def _used(self, c: BudgetCheck) -> tuple[float, float, int | None]:
-        b = self.buckets.get(c.key)
+    def _used(self, key: str, slot: int, nslots: int) -> tuple[float, float, int | None]:
+        """USD and tokens counted in a bucket's window ending at `slot`, and its oldest counted slot."""
+        b = self.buckets.get(key)
         if not b:
             return 0.0, 0.0, None
-        if c.nslots == 1:
-            v = b.get(c.slot)
-            return (v[0], v[1], c.slot) if v else (0.0, 0.0, None)
-        lo = c.slot - c.nslots + 1
+        if nslots == 1:
+            v = b.get(slot)
+            return (v[0], v[1], slot) if v else (0.0, 0.0, None)
+        lo = slot - nslots + 1
         u = t = 0.0
         oldest = None
         for s in [s for s in b if s < lo]:
@@ -62,7 +66,9 @@ class MemoryStore:
         return u, t, oldest
 
     def _add(self, key: str, slot: int, usd: float, tok: float, expire_s: int, now: float) -> None:
-        b = self.buckets.setdefault(key, {})
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = {}
         v = b.get(slot)
         if v is None:
             b[slot] = [usd, tok]
@@ -70,6 +76,32 @@ class MemoryStore:
             v[0] += usd
             v[1] += tok
         self.bucket_expiry[key] = now + expire_s
+
+    def _count(self, key: str, minute: int, tok: float) -> None:
+        m = self.rates.get(key)
+        if m is None:
+            m = self.rates[key] = {}
+        v = m.get(minute)
+        if v is None:
+            m[minute] = [1.0, float(tok)]
+            for old in [k for k in m if k < minute - 1]:
+                del m[old]
+        else:
+            v[0] += 1
+            v[1] += tok
+
+    def _rate_refusal(self, key: str, rpm: float, tpm: float, tok: float, minute: int,
+                      frac: float) -> tuple[str, float, float] | None:
+        m = self.rates.get(key)
+        if not m:
+            cur = prev = _ZERO
+        else:
+            cur, prev = m.get(minute, _ZERO), m.get(minute - 1, _ZERO)
+        what = rate_refusal(rpm, tpm, tok, cur[0], prev[0], cur[1], prev[1], frac)
+        if what is None:
+            return None
+        j = 0 if what == "requests" else 1
+        return what, cur[j], prev[j]
 
     # ------------------------------------------------------------------ the two operations
 
@@ -80,37 +112,22 @@ class MemoryStore:
     def reserve_now(self, rid: str, budgets: list[BudgetCheck], rates: list[RateCheck], *, now: float,
                     minute: int, frac: float, deadline: float, fits: bool) -> Refusal | None:
         self._housekeeping(now)
-        buckets = self.buckets
         for i, c in enumerate(budgets):
-            if c.nslots == 1:  # calendar windows: one slot, read directly
-                v = buckets[c.key].get(c.slot) if c.key in buckets else None
-                u, t, oldest = (v[0], v[1], c.slot) if v else (0.0, 0.0, None)
-            else:
-                u, t, oldest = self._used(c)
-            what = budget_refusal(c, u, t, fits)
+            u, t, oldest = self._used(c.key, c.slot, c.nslots)
+            what = budget_refusal(c.usd_limit, c.tok_limit, c.usd, c.tok, u, t, fits)
             if what is not None:
                 return Refusal("budget", i, what, u if what == "usd" else t, oldest)  # type: ignore[arg-type]
         for i, r in enumerate(rates):
-            m = self.rates.get(r.key, {})
-            cur, prev = m.get(minute, (0.0, 0.0)), m.get(minute - 1, (0.0, 0.0))
-            what = rate_refusal(r, cur[0], prev[0], cur[1], prev[1], frac)
-            if what is not None:
-                j = 0 if what == "requests" else 1
-                return Refusal("rate", i, what, prev[j] * (1 - frac) + cur[j], None, cur[j], prev[j])  # type: ignore[arg-type]
+            refused = self._rate_refusal(r.key, r.rpm, r.tpm, r.tok, minute, frac)
+            if refused is not None:
+                what, cur, prev = refused
+                return Refusal("rate", i, what, prev * (1 - frac) + cur, None, cur, prev)  # type: ignore[arg-type]
         for c in budgets:
             self._add(c.key, c.slot, c.usd, c.tok, c.expire_s, now)
         if budgets:
-            self.reservations[rid] = (deadline, budgets)
+            self.reservations[rid] = (deadline, [(c.key, c.slot, c.usd, c.tok) for c in budgets])
         for r in rates:
-            m = self.rates.setdefault(r.key, {})
-            v = m.get(minute)
-            if v is None:
-                m[minute] = [1.0, float(r.tok)]
-                for old in [k for k in m if k < minute - 1]:
-                    del m[old]
-            else:
-                v[0] += 1
-                v[1] += r.tok
+            self._count(r.key, minute, r.tok)
         return None
 
     async def settle(self, rid: str, budgets: list[Settlement], rates: list[RateSettlement], *, now: float,
@@ -138,6 +155,107 @@ class MemoryStore:
         self._housekeeping(now)
         return True
 
+    # ------------------------------------------------------------------ the same, for one node's own requests
+
+    def take(self, rid: str, charges: list[Any], remote: dict[str, tuple[float, float]], rates: list[Any], *,
+             est_in: int, out: int, n: int, worst: float, now: float, deadline: float,
+             fits: bool) -> list[Taken] | None:
+        """`reserve_now` for budgets known from the route and key alone (the plan's `StaticCharge`s and
+        `RatePlan`s), without a check record per budget: the same tests and additions. What each
+        budget reserved, or None when a limit refuses (then nothing changed: the caller asks
+        `reserve_now` which limit, for its message). Settled with `give`, never `settle_now`: the
+        caller holds the only handle on the reservation (and `give` marks it settled all the same)."""
+        res = self.reservations
+        if res and next(iter(res.values()))[0] <= now:
+            self._housekeeping(now)
+        else:
+            self._ops += 1
+            if self._ops % PRUNE_EVERY == 0:
+                self.prune(now)
+        tok = (est_in + out) * n
+        taken: list[Taken] = []
+        buckets = self.buckets
+        for c in charges:
+            b, w = c.budget, c.budget.window
+            slot = w.slot(now)
+            usd = worst
+            if c.model is not None:
+                pin, pout = remote[c.model]
+                usd = (est_in * pin + out * pout) * n / 1_000_000
+            if w.nslots == 1:
+                v = buckets.get(c.key)
+                v = v.get(slot) if v else None
+                u, t = (v[0], v[1]) if v else (0.0, 0.0)
+            else:
+                u, t, _ = self._used(c.key, slot, w.nslots)
+            if budget_refusal(b.usd_limit, b.tok_limit, usd, tok, u, t, fits) is not None:
+                return None
+            taken.append((c.key, slot, usd, tok, w.expire_s, c.model))
+        minute = int(now // 60)
+        counts = self.rates
+        if rates:
+            frac = (now - minute * 60) / 60.0
+            for r in rates:
+                m = counts.get(r.key)
+                if m:
+                    cur, prev = m.get(minute, _ZERO), m.get(minute - 1, _ZERO)
+                    if rate_refusal(r.rpm, r.tpm, est_in, cur[0], prev[0], cur[1], prev[1], frac) is not None:
+                        return None
+                elif rate_refusal(r.rpm, r.tpm, est_in, 0.0, 0.0, 0.0, 0.0, frac) is not None:
+                    return None
+        expiry = self.bucket_expiry
+        for key, slot, usd, tok, expire_s, _ in taken:
+            b = buckets.get(key)
+            v = b.get(slot) if b else None
+            if v is None:
+                self._add(key, slot, usd, tok, expire_s, now)
+            else:
+                v[0] += usd
+                v[1] += tok
+                expiry[key] = now + expire_s
+        if taken:
+            res[rid] = (deadline, taken)
+        for r in rates:
+            m = counts.get(r.key)
+            v = m.get(minute) if m else None
+            if v is None:
+                self._count(r.key, minute, est_in)
+            else:
+                v[0] += 1
+                v[1] += est_in
+        return taken
+
+    def give(self, rid: str, taken: list[Taken], spent: tuple[float, float], per_model: dict[str, list[float]] | None,
+             rates: list[Any], minute: int, tok_delta: int, now: float, settled_ttl: float) -> None:
+        """Settle a `take`: each budget's reservation replaced by what was spent (per model for a
+        per-model budget), and the rate limits' token counts corrected by `tok_delta`. Marked settled
+        like `settle_now`, which then refuses the same request id."""
+        settled = self.settled
+        settled[rid] = now + settled_ttl
+        if len(settled) > MAX_SETTLED:
+            settled.popitem(last=False)
+        live = self.reservations.pop(rid, None) is not None  # else swept: its reservation was given back
+        buckets = self.buckets
+        for key, slot, r_usd, r_tok, expire_s, model in taken:
+            usd, tok = spent if model is None or per_model is None else per_model.get(model, (0.0, 0.0))
+            du = usd - r_usd if live else usd
+            dt = int(tok) - r_tok if live else int(tok)
+            if du or dt:
+                b = buckets.get(key)
+                v = b.get(slot) if b else None
+                if v is None:
+                    self._add(key, slot, du, dt, expire_s, now)
+                else:
+                    v[0] += du
+                    v[1] += dt
+                    self.bucket_expiry[key] = now + expire_s
+        if tok_delta:
+            for r in rates:
+                m = self.rates.get(r.key)
+                v = m.get(minute) if m else None
+                if v is not None:
+                    v[1] += tok_delta
+
     # ------------------------------------------------------------------ expiry
 
     def _housekeeping(self, now: float) -> None:
@@ -146,12 +264,12 @@ class MemoryStore:
             rid = next(iter(res))
             if res[rid][0] > now:
                 break
-            for c in res.pop(rid)[1]:  # a reservation nobody settled (a bug, a lost task): given back
-                b = self.buckets.get(c.key)
-                v = b.get(c.slot) if b else None
+            for key, slot, usd, tok, *_ in res.pop(rid)[1]:  # a reservation nobody settled (a bug, a lost task): given back
+                b = self.buckets.get(key)
+                v = b.get(slot) if b else None
                 if v is not None:
-                    v[0] -= c.usd
-                    v[1] -= c.tok
+                    v[0] -= usd
+                    v[1] -= tok
         self._ops += 1
         if self._ops % PRUNE_EVERY == 0:
             self.prune(now)

@@ -33,7 +33,7 @@ log = logging.getLogger("tierwise.cache")
 
 HEADER = b"x-tierwise-cache"
 NOTE = "cache"
-EVENT_OVERHEAD = 64  # bytes an event's canonical form adds to a stored stream, for the size bound
+EVENT_OVERHEAD = entries.EVENT_OVERHEAD
 # Client formats the cache serves. The Responses API is left out: its answers are stored by id for
 # `previous_response_id`, so a replayed answer would hand two clients one conversation.
 CLIENT_CODECS: dict[str, Any] = {"openai": openai_chat, "anthropic": anthropic_messages}
@@ -76,6 +76,8 @@ class AnswerCache:
         self.cfg = cfg
         self.services = services
         self.backend = backend or make_backend(cfg, base_dir)
+        # The memory backend keeps entries as objects: nothing to encode, decode or wait for.
+        self.keeps_entries = bool(getattr(self.backend, "keeps_entries", False))
         self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
         self._stats_task: asyncio.Future[dict[str, Any]] | None = None
         self.semantic: Any = None
@@ -111,6 +113,8 @@ class AnswerCache:
     # ------------------------------------------------------------------ storage
 
     async def load(self, key: str, route: str, tenant: str) -> entries.Entry | None:
+        if self.keeps_entries:
+            return self.backend.get_entry(key)  # type: ignore[attr-defined, no-any-return]
         try:
             data = await self.backend.get(key, route=route, tenant=tenant)
             return entries.loads(data) if data is not None else None
@@ -119,7 +123,19 @@ class AnswerCache:
             log.warning("cache: lookup failed (%s); serving uncached", type(e).__name__)
             return None
 
+    def keep(self, key: str, e: entries.Entry, rc: RouteCache, route: str, tenant: str) -> bool:
+        """`store` for a backend that keeps entries as objects (synchronous: nothing to wait for)."""
+        size = entries.size(e)
+        if size > self.cfg.max_entry_bytes:
+            return False
+        self.backend.put_entry(key, e, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
+                               route=route, tenant=tenant)
+        self.counts["stored"] += 1
+        return True
+
     async def store(self, key: str, e: entries.Entry, rc: RouteCache, route: str, tenant: str) -> bool:
+        if self.keeps_entries:
+            return self.keep(key, e, rc, route, tenant)
         try:
             data = entries.dumps(e)
             if len(data) > self.cfg.max_entry_bytes:
@@ -178,7 +194,9 @@ class CachedTarget:
 
     async def _lookup(self, req: Request, ctx: Context, kind: str) -> entries.Entry | None:
         t0 = time.perf_counter()
-        e = await self.cache.load(self.key, self.route, self.tenant)
+        cache = self.cache
+        e = cache.backend.get_entry(self.key) if cache.keeps_entries else await cache.load(self.key, self.route,
+                                                                                             self.tenant)
         how = "exact"
         sem_key = None
         if e is None and self.cache.semantic is not None and self.rc.semantic and (
@@ -227,15 +245,19 @@ class CachedTarget:
                     answered = s
                 if s.cost is None and s.usage is not None:
                     unpriced = True
-        return entries.Entry(kind=kind, question=req.last_user_text(), tools=tools or carries_tools(req),
+        semantic = self.cache.semantic is not None and self.rc.semantic  # the question is for its index
+        return entries.Entry(kind=kind, question=req.last_user_text() if semantic else "",
+                             tools=tools or carries_tools(req),
                              cost_usd=None if unpriced else total, usage=usage,
                              model=answered.model if answered else None, created=time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:
         if not self.store:
             return
-        if await self.cache.store(self.key, e, self.rc, self.route, self.tenant) and (
-                self.cache.semantic is not None and self.rc.semantic):
+        cache = self.cache
+        stored = cache.keep(self.key, e, self.rc, self.route, self.tenant) if cache.keeps_entries else (
+            await cache.store(self.key, e, self.rc, self.route, self.tenant))
+        if stored and cache.semantic is not None and self.rc.semantic:
             sem_key = context_key(req, tenant=self.tenant, route=self.route, client_format=self.client_format,
                                   vary=self.rc.vary_headers)
             await self.cache.semantic.add(sem_key, e.question, self.key, self.tenant, self.route)
@@ -245,7 +267,7 @@ class CachedTarget:
     async def complete(self, req: Request, ctx: Context) -> Response:
         e = await self._lookup(req, ctx, "response")
         if e is not None and e.response is not None:
-            return e.response
+            return entries.served(e.response) if self.cache.keeps_entries else e.response
         resp = await self.inner.complete(req, ctx)
         if resp.raw is None or resp.raw_format != self.client_format:
             # Encoded once, here: the client and every later hit get the same bytes (same id).

@@ -36,7 +36,8 @@ class Backend(Protocol):
 
 @dataclass(slots=True)
 class _Item:
-    value: bytes
+    value: Any  # bytes, or (`put_entry`) an entry object kept as it is
+    size: int
     expires: float
     route: str
     tenant: str
@@ -44,8 +45,12 @@ class _Item:
 
 @dataclass
 class MemoryBackend:
+    """Entries in this process: `put_entry`/`get_entry` keep an answer cache entry as the object it is
+    (no serialisation, and synchronous: nothing to wait for), with the size its caller reckons."""
+
     max_bytes: int
     name: str = "memory"
+    keeps_entries: bool = True
     _items: OrderedDict[str, _Item] = field(default_factory=OrderedDict)
     _bytes: int = 0
     evictions: int = 0
@@ -53,9 +58,9 @@ class MemoryBackend:
     def _drop(self, key: str) -> None:
         it = self._items.pop(key, None)
         if it is not None:
-            self._bytes -= len(it.value) + len(key)
+            self._bytes -= it.size
 
-    async def get(self, key: str, *, route: str = "", tenant: str = "") -> bytes | None:
+    def get_entry(self, key: str) -> Any:
         it = self._items.get(key)
         if it is None:
             return None
@@ -65,17 +70,24 @@ class MemoryBackend:
         self._items.move_to_end(key)
         return it.value
 
-    async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
-        size = len(value) + len(key)
+    def put_entry(self, key: str, value: Any, size: int, *, ttl: float, route: str, tenant: str) -> None:
+        size += len(key)
         if size > self.max_bytes:
             return
-        self._drop(key)
-        self._items[key] = _Item(value, time.monotonic() + ttl, route, tenant)
+        items = self._items
+        if key in items:
+            self._drop(key)
+        items[key] = _Item(value, size, time.monotonic() + ttl, route, tenant)
         self._bytes += size
-        while self._bytes > self.max_bytes and self._items:
-            oldest = next(iter(self._items))
-            self._drop(oldest)
+        while self._bytes > self.max_bytes and items:
+            self._drop(next(iter(items)))
             self.evictions += 1
+
+    async def get(self, key: str, *, route: str = "", tenant: str = "") -> bytes | None:
+        return self.get_entry(key)  # type: ignore[no-any-return]
+
+    async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
+        self.put_entry(key, value, len(value), ttl=ttl, route=route, tenant=tenant)
 
     async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
         doomed = [k for k, it in self._items.items()

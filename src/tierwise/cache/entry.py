@@ -9,6 +9,7 @@ which maps every byte to one character and back without loss.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,37 @@ class Entry:
     usage: Usage | None = None
     model: str | None = None  # the upstream model that made it
     created: float = 0.0
+
+
+# ---------------------------------------------------------------------------- size
+
+ENTRY_OVERHEAD = 512  # bytes: an entry's objects and fields besides its answer's bytes
+EVENT_OVERHEAD = 64  # bytes an event's canonical form adds to a stored stream
+
+
+def size(e: Entry) -> int:
+    """What an entry kept as objects (the memory backend) counts against the cache's bounds: about
+    what `dumps` would make of it, without making it. A response's bytes count twice (the upstream's
+    bytes and the decoded content); a stream's chunks their bytes and a fixed cost per event."""
+    n = ENTRY_OVERHEAD + len(e.question)
+    r = e.response
+    if r is not None:
+        raw = r.raw
+        n += 2 * len(raw) if raw is not None else len(dumps(e))
+    if e.chunks is not None:
+        for c in e.chunks:
+            n += len(c.raw or b"") + EVENT_OVERHEAD * len(c.events)
+    return n
+
+
+def served(r: Response) -> Response:
+    """A kept response as a hit hands it out: its own object, content list and usage, so nothing a
+    caller changes on it reaches the entry (blocks and bytes are shared: nothing changes those)."""
+    c = copy.copy(r)
+    c.content = list(r.content)
+    c.usage = copy.copy(r.usage)
+    c.extra_choices = list(r.extra_choices)
+    return c
 
 
 # ---------------------------------------------------------------------------- encode

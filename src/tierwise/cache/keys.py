@@ -6,8 +6,10 @@ message of the history, tools, tool_choice, response_format, every sampling and 
 parameter, the wire fields tierwise does not model (`extra`: seed, penalties, stream_options...)
 and the headers that can steer routing or the upstream (anthropic-*, x-tierwise-*, the Claude
 Code sub-agent header, and a route's `vary_headers`). Client metadata and `user` are left out:
-they do not change an answer. The canonical dataclasses serialise with orjson directly, with
-sorted keys, so equal requests give equal bytes whatever order the client wrote its JSON in.
+they do not change an answer. What is hashed is the client's decoded body when the request
+still has it (the canonical request is made from it), else the canonical fields; either way
+orjson with sorted keys, so equal requests give equal bytes whatever order the client wrote
+its JSON in.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import orjson
 
 from tierwise.canonical import Request
 
-KEY_VERSION = 1
+KEY_VERSION = 2
+_UNKEYED = ("metadata", "user")  # client bookkeeping in a body: never changes the answer
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _HEADER_PREFIXES = ("anthropic-", "x-tierwise-")
 _SUBAGENT = "x-claude-code-agent-id"
@@ -53,9 +56,19 @@ def request_fields(req: Request) -> list[Any]:
 
 
 def exact_key(req: Request, *, tenant: str, route: str, client_format: str, vary: list[str] | None = None) -> str:
+    body = req.source_body
+    if body is not None and req.source_format == client_format:
+        # The client's decoded body, which the canonical fields were made from (so it holds all of
+        # them, and the fields they have no slot for), less what does not change an answer. Cheaper
+        # than serialising the canonical request; two bodies that differ only in how they say the
+        # same thing (a string or a list of one text part) get different keys: a miss, never a wrong hit.
+        if "metadata" in body or "user" in body:
+            body = {k: v for k, v in body.items() if k not in _UNKEYED}
+        fields: Any = ("body", body)
+    else:
+        fields = ("canonical", request_fields(req))
     payload = orjson.dumps(
-        [KEY_VERSION, tenant, route, client_format, bool(req.stream), request_fields(req),
-         steering_headers(req, vary or [])],
+        [KEY_VERSION, tenant, route, client_format, bool(req.stream), fields, steering_headers(req, vary or [])],
         default=_fallback, option=_OPTS,
     )
     return hashlib.blake2b(payload, digest_size=20).hexdigest()
