@@ -67,7 +67,7 @@ class Held:
     rid: str
     budgets: list[Any]  # BudgetChecks, or what the memory store's `take` reserved
     models: list[str | None] | None  # per budget check: the model of a per-model budget (None: `take`)
-    rates: list[Any]  # RateChecks, or (after `take`) the plan's RatePlans
+    rates: list[Any]  # RateChecks, or (after `take`) the store's rate counters it used
     minute: int
     est_in: int
     plan: RoutePlan
@@ -217,10 +217,9 @@ class SpendController:
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
             # One node, budgets known from the route and key: no check records (the common case).
-            taken = self.store.take(rid, plan.static, plan.remote, plan.rates, est_in=est_in, out=out, n=n,
-                                    worst=worst, now=now, deadline=now + self.ttl, fits=self.fits)
-            if taken is not None:
-                ctx.notes[NOTE] = Held(rid, taken, None, plan.rates, int(now // 60), est_in, plan)
+            taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits)
+            if taken is not None:  # (the plan's `cells`: the counters `take` used, its rate limits' among them)
+                ctx.notes[NOTE] = Held(rid, taken, None, plan.cells[2], int(now // 60), est_in, plan)
                 return target
             # refused: the records below find which limit, for the answer's message
         budgets: list[BudgetCheck] = []
@@ -365,8 +364,8 @@ class SpendController:
                 pm[1] += t
         now = time.time()
         if held.models is None:  # admitted by the store's `take`
-            self.store.give(held.rid, held.budgets, (usd_all, tok_all), per_model, held.rates, held.minute,
-                            tokens - held.est_in, now, SETTLED_TTL)
+            self.store.give(held.rid, held.budgets, (usd_all, tok_all), per_model, held.rates, tokens - held.est_in,
+                            now, SETTLED_TTL)
             return
         settlements = []
         for c, m in zip(held.budgets, held.models, strict=True):

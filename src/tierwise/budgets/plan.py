@@ -139,6 +139,7 @@ class RoutePlan:
     downgrade: Any = None  # the local Target that answers when a budget is spent (None: refuse)
     downgrade_name: str | None = None
     per_model: bool = False  # some budget is per model: settlement splits the cost by model
+    cells: Any = None  # the in-process store's counters for this plan (MemoryStore.take)
 
     @property
     def has_budgets(self) -> bool:

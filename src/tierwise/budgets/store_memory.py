@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 from tierwise.budgets.checks import (
+    EPS,
     BudgetCheck,
     RateCheck,
     RateSettlement,
@@ -24,7 +25,8 @@ from tierwise.budgets.checks import (
 
 PRUNE_EVERY = 4096
 # What `take` reserved in one budget: (bucket key, slot, usd, tokens, expire_s, model of a per-model budget)
-Taken = tuple[str, int, float, int, int, "str | None"]
+# and the slot's counter when `take` held it (calendar windows)
+Taken = tuple[str, int, float, int, int, "str | None", "list[float] | None"]
 _ZERO = (0.0, 0.0)
 MAX_SETTLED = 100_000  # settlement markers kept (a repeated settlement comes seconds after the first)
 
@@ -157,8 +159,47 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ the same, for one node's own requests
 
-    def take(self, rid: str, charges: list[Any], remote: dict[str, tuple[float, float]], rates: list[Any], *,
-             est_in: int, out: int, n: int, worst: float, now: float, deadline: float,
+    def _cells(self, plan: Any, now: float) -> tuple[float, list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+        """What `take` reads and adds to for a plan, worked out again at most once a second and at
+        every slot or minute boundary: per budget its key, slot and (calendar windows) the slot's
+        [usd, tokens] counter itself; per rate limit this minute's [requests, tokens] counter and
+        the previous minute's. The counters are the store's own lists, so every path sees one state;
+        a bucket is pruned only after `expire_s` (an hour or more) without writes, so a counter held
+        here for a second is never one the store dropped."""
+        until = now + 1.0
+        budgets = []
+        buckets, expiry = self.buckets, self.bucket_expiry
+        for c in plan.static:
+            b, w = c.budget, c.budget.window
+            slot = w.slot(now)
+            counter = None
+            if w.nslots == 1:
+                slots = buckets.get(c.key)
+                if slots is None:
+                    slots = buckets[c.key] = {}
+                counter = slots.get(slot)
+                if counter is None:
+                    counter = slots[slot] = [0.0, 0.0]
+                until = min(until, w.resets_at(slot, None))
+            else:
+                until = min(until, (slot + 1) * w.slot_len)
+            expiry[c.key] = now + w.expire_s
+            budgets.append((c.key, slot, counter, b.usd_limit, b.tok_limit, c.model, w.expire_s, w.nslots))
+        minute = int(now // 60)
+        rates = []
+        for r in plan.rates:
+            m = self.rates.get(r.key)
+            if m is None:
+                m = self.rates[r.key] = {}
+            cur = m.get(minute)
+            if cur is None:
+                cur = m[minute] = [0.0, 0.0]
+                for old in [k for k in m if k < minute - 1]:
+                    del m[old]
+            rates.append((cur, m.get(minute - 1, _ZERO), r.rpm, r.tpm))
+        return min(until, (minute + 1) * 60.0), budgets, rates, minute
+
+    def take(self, rid: str, plan: Any, est_in: int, out: int, n: int, worst: float, now: float, deadline: float,
              fits: bool) -> list[Taken] | None:
         """`reserve_now` for budgets known from the route and key alone (the plan's `StaticCharge`s and
         `RatePlan`s), without a check record per budget: the same tests and additions. What each
@@ -172,89 +213,73 @@ class MemoryStore:
             self._ops += 1
             if self._ops % PRUNE_EVERY == 0:
                 self.prune(now)
+        cells = plan.cells
+        if cells is None or now >= cells[0] or cells[4] is not self:
+            cells = plan.cells = (*self._cells(plan, now), self)
         tok = (est_in + out) * n
         taken: list[Taken] = []
-        buckets = self.buckets
-        for c in charges:
-            b, w = c.budget, c.budget.window
-            slot = w.slot(now)
+        for key, slot, counter, usd_limit, tok_limit, model, expire_s, nslots in cells[1]:
             usd = worst
-            if c.model is not None:
-                pin, pout = remote[c.model]
+            if model is not None:
+                pin, pout = plan.remote[model]
                 usd = (est_in * pin + out * pout) * n / 1_000_000
-            if w.nslots == 1:
-                v = buckets.get(c.key)
-                v = v.get(slot) if v else None
-                u, t = (v[0], v[1]) if v else (0.0, 0.0)
+            if counter is not None:
+                u, t = counter
             else:
-                u, t, _ = self._used(c.key, slot, w.nslots)
-            if budget_refusal(b.usd_limit, b.tok_limit, usd, tok, u, t, fits) is not None:
+                u, t, _ = self._used(key, slot, nslots)
+            if usd_limit >= 0 and (u + usd > usd_limit + EPS if fits else u >= usd_limit - EPS):
                 return None
-            taken.append((c.key, slot, usd, tok, w.expire_s, c.model))
-        minute = int(now // 60)
-        counts = self.rates
+            if tok_limit >= 0 and (t + tok > tok_limit if fits else t >= tok_limit):
+                return None
+            taken.append((key, slot, usd, tok, expire_s, model, counter))
+        rates = cells[2]
         if rates:
-            frac = (now - minute * 60) / 60.0
-            for r in rates:
-                m = counts.get(r.key)
-                if m:
-                    cur, prev = m.get(minute, _ZERO), m.get(minute - 1, _ZERO)
-                    if rate_refusal(r.rpm, r.tpm, est_in, cur[0], prev[0], cur[1], prev[1], frac) is not None:
-                        return None
-                elif rate_refusal(r.rpm, r.tpm, est_in, 0.0, 0.0, 0.0, 0.0, frac) is not None:
+            minute = cells[3]
+            w = 1.0 - (now - minute * 60) / 60.0
+            for cur, prev, rpm, tpm in rates:
+                if rpm >= 0 and prev[0] * w + cur[0] + 1 > rpm:
                     return None
-        expiry = self.bucket_expiry
-        for key, slot, usd, tok, expire_s, _ in taken:
-            b = buckets.get(key)
-            v = b.get(slot) if b else None
-            if v is None:
+                est_t = prev[1] * w + cur[1]
+                if tpm >= 0 and est_t > 0 and est_t + est_in > tpm:
+                    return None
+        for key, slot, usd, tok, expire_s, _, counter in taken:
+            if counter is None:
                 self._add(key, slot, usd, tok, expire_s, now)
             else:
-                v[0] += usd
-                v[1] += tok
-                expiry[key] = now + expire_s
+                counter[0] += usd
+                counter[1] += tok
         if taken:
             res[rid] = (deadline, taken)
-        for r in rates:
-            m = counts.get(r.key)
-            v = m.get(minute) if m else None
-            if v is None:
-                self._count(r.key, minute, est_in)
-            else:
-                v[0] += 1
-                v[1] += est_in
+        for cur, *_ in rates:
+            cur[0] += 1
+            cur[1] += est_in
         return taken
 
     def give(self, rid: str, taken: list[Taken], spent: tuple[float, float], per_model: dict[str, list[float]] | None,
-             rates: list[Any], minute: int, tok_delta: int, now: float, settled_ttl: float) -> None:
+             rate_cells: list[tuple[Any, ...]], tok_delta: int, now: float, settled_ttl: float) -> None:
         """Settle a `take`: each budget's reservation replaced by what was spent (per model for a
-        per-model budget), and the rate limits' token counts corrected by `tok_delta`. Marked settled
-        like `settle_now`, which then refuses the same request id."""
+        per-model budget), and the token counts of the rate limits' minute of admission (`rate_cells`:
+        the `_cells` of the take) corrected by `tok_delta`. Marked settled like `settle_now`, which
+        then refuses the same request id. (A counter the store dropped meanwhile, a minute that is
+        no longer counted, takes the correction without effect, as `settle_now` skips it.)"""
         settled = self.settled
         settled[rid] = now + settled_ttl
         if len(settled) > MAX_SETTLED:
             settled.popitem(last=False)
         live = self.reservations.pop(rid, None) is not None  # else swept: its reservation was given back
-        buckets = self.buckets
-        for key, slot, r_usd, r_tok, expire_s, model in taken:
+        for key, slot, r_usd, r_tok, expire_s, model, counter in taken:
             usd, tok = spent if model is None or per_model is None else per_model.get(model, (0.0, 0.0))
             du = usd - r_usd if live else usd
             dt = int(tok) - r_tok if live else int(tok)
             if du or dt:
-                b = buckets.get(key)
-                v = b.get(slot) if b else None
-                if v is None:
+                if counter is None:
                     self._add(key, slot, du, dt, expire_s, now)
                 else:
-                    v[0] += du
-                    v[1] += dt
-                    self.bucket_expiry[key] = now + expire_s
+                    counter[0] += du
+                    counter[1] += dt
         if tok_delta:
-            for r in rates:
-                m = self.rates.get(r.key)
-                v = m.get(minute) if m else None
-                if v is not None:
-                    v[1] += tok_delta
+            for cur, *_ in rate_cells:
+                cur[1] += tok_delta
 
     # ------------------------------------------------------------------ expiry
 

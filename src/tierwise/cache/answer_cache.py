@@ -100,8 +100,9 @@ class AnswerCache:
         key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
         # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
         # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.
-        lookup_only = any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
-                          for s in ctx.trace.steps)
+        steps = ctx.trace.steps  # (none yet, on most requests)
+        lookup_only = bool(steps) and any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
+                                          for s in steps)
         return CachedTarget(self, target, rc, key, tenant, route, client_format, store=not lookup_only)
 
     def _bypass(self, target: Target, ctx: Context, why: str) -> Target:
@@ -176,6 +177,8 @@ class AnswerCache:
 
 class CachedTarget:
     """A route's target behind the cache (one per request: it carries the request's key)."""
+
+    __slots__ = ("cache", "inner", "name", "rc", "key", "tenant", "route", "client_format", "codec", "store")
 
     def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
                  client_format: str, store: bool = True) -> None:
@@ -273,7 +276,7 @@ class CachedTarget:
             # Encoded once, here: the client and every later hit get the same bytes (same id).
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
         if resp.stop_reason != "error":
-            ent = self._entry("response", req, ctx, bool(resp.tool_uses()))
+            ent = self._entry("response", req, ctx, _calls_tools(resp.content))
             ent.response = resp
             await self._remember(ent, req)
         return resp
@@ -331,6 +334,13 @@ class CachedTarget:
             ent = self._entry("stream", req, ctx, tools)
             ent.chunks = kept
             await self._remember(ent, req)
+
+
+def _calls_tools(content: list[Any]) -> bool:
+    for b in content:
+        if isinstance(b, ToolUseBlock):
+            return True
+    return False
 
 
 async def _replay(chunks: list[StreamChunk]) -> AsyncIterator[StreamChunk]:

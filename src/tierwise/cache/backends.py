@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class Backend(Protocol):
@@ -34,13 +34,15 @@ class Backend(Protocol):
 # ---------------------------------------------------------------------------- memory
 
 
-@dataclass(slots=True)
-class _Item:
+class _Item(NamedTuple):
     value: Any  # bytes, or (`put_entry`) an entry object kept as it is
     size: int
     expires: float
     route: str
     tenant: str
+
+
+_new_item = tuple.__new__  # an _Item without the Python-level __new__ of a NamedTuple
 
 
 @dataclass
@@ -77,7 +79,7 @@ class MemoryBackend:
         items = self._items
         if key in items:
             self._drop(key)
-        items[key] = _Item(value, size, time.monotonic() + ttl, route, tenant)
+        items[key] = _new_item(_Item, (value, size, time.monotonic() + ttl, route, tenant))
         self._bytes += size
         while self._bytes > self.max_bytes and items:
             self._drop(next(iter(items)))

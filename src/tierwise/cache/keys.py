@@ -37,12 +37,17 @@ def _fallback(v: Any) -> Any:
 
 
 def steering_headers(req: Request, vary: list[str]) -> list[tuple[str, str]]:
-    out = [(k, v) for k, v in req.headers.items() if k.startswith(_HEADER_PREFIXES) or k == _SUBAGENT]
+    out = []
+    headers = req.headers
+    for k in headers:
+        if k.startswith(_HEADER_PREFIXES) or k == _SUBAGENT:
+            out.append((k, headers[k]))
     for h in vary:
-        v = req.headers.get(h.lower())
+        v = headers.get(h.lower())
         if v is not None:
             out.append((h.lower(), v))
-    out.sort()
+    if len(out) > 1:
+        out.sort()
     return out
 
 
