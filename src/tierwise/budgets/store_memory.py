@@ -25,8 +25,8 @@ from tierwise.budgets.checks import (
 
 PRUNE_EVERY = 4096
 # What `take` reserved in one budget: (bucket key, slot, usd, tokens, expire_s, model of a per-model budget)
-# and the slot's counter when `take` held it (calendar windows)
-Taken = tuple[str, int, float, int, int, "str | None", "list[float] | None"]
+# the slot's counter, and whether the window is rolling
+Taken = tuple[str, int, float, int, int, "str | None", "list[float]", bool]
 _ZERO = (0.0, 0.0)
 MAX_SETTLED = 100_000  # settlement markers kept (a repeated settlement comes seconds after the first)
 
@@ -43,6 +43,9 @@ class MemoryStore:
         # (OrderedDicts: popping their oldest entry stays O(1) however many went before; a dict's does not.)
         self.reservations: OrderedDict[str, tuple[float, list[tuple[Any, ...]]]] = OrderedDict()
         self.settled: OrderedDict[str, float] = OrderedDict()  # request id -> when the marker may go
+        # rolling-window bucket -> [first slot, current slot, usd, tokens]: the window's total before
+        # its current slot, as `take` reads it (kept equal to the slots' sum by every write)
+        self.earlier: dict[str, list[Any]] = {}
         self._ops = 0
 
     # ------------------------------------------------------------------ reading
@@ -78,6 +81,14 @@ class MemoryStore:
             v[0] += usd
             v[1] += tok
         self.bucket_expiry[key] = now + expire_s
+        self._earlier_add(key, slot, usd, tok)
+
+    def _earlier_add(self, key: str, slot: int, usd: float, tok: float) -> None:
+        """Keep a rolling window's sum of its earlier slots (see `_cells`) equal to those slots' total."""
+        e = self.earlier.get(key)
+        if e is not None and e[0] <= slot < e[1]:
+            e[2] += usd
+            e[3] += tok
 
     def _count(self, key: str, minute: int, tok: float) -> None:
         m = self.rates.get(key)
@@ -172,19 +183,30 @@ class MemoryStore:
         for c in plan.static:
             b, w = c.budget, c.budget.window
             slot = w.slot(now)
-            counter = None
+            slots = buckets.get(c.key)
+            if slots is None:
+                slots = buckets[c.key] = {}
+            counter = slots.get(slot)
+            if counter is None:
+                counter = slots[slot] = [0.0, 0.0]
+            earlier = None
             if w.nslots == 1:
-                slots = buckets.get(c.key)
-                if slots is None:
-                    slots = buckets[c.key] = {}
-                counter = slots.get(slot)
-                if counter is None:
-                    counter = slots[slot] = [0.0, 0.0]
                 until = min(until, w.resets_at(slot, None))
-            else:
+            else:  # the slots before the current one, summed once: `take` adds the current slot's counter
                 until = min(until, (slot + 1) * w.slot_len)
+                lo = slot - w.nslots + 1
+                for old in [s for s in slots if s < lo]:
+                    del slots[old]
+                earlier = self.earlier.get(c.key)
+                if earlier is None or earlier[1] != slot:
+                    u = t = 0.0
+                    for s, v in slots.items():
+                        if s < slot:
+                            u += v[0]
+                            t += v[1]
+                    earlier = self.earlier[c.key] = [lo, slot, u, t]
             expiry[c.key] = now + w.expire_s
-            budgets.append((c.key, slot, counter, b.usd_limit, b.tok_limit, c.model, w.expire_s, w.nslots))
+            budgets.append((c.key, slot, counter, b.usd_limit, b.tok_limit, c.model, w.expire_s, earlier))
         minute = int(now // 60)
         rates = []
         for r in plan.rates:
@@ -218,20 +240,20 @@ class MemoryStore:
             cells = plan.cells = (*self._cells(plan, now), self)
         tok = (est_in + out) * n
         taken: list[Taken] = []
-        for key, slot, counter, usd_limit, tok_limit, model, expire_s, nslots in cells[1]:
+        for key, slot, counter, usd_limit, tok_limit, model, expire_s, earlier in cells[1]:
             usd = worst
             if model is not None:
                 pin, pout = plan.remote[model]
                 usd = (est_in * pin + out * pout) * n / 1_000_000
-            if counter is not None:
-                u, t = counter
-            else:
-                u, t, _ = self._used(key, slot, nslots)
+            u, t = counter
+            if earlier is not None:
+                u += earlier[2]
+                t += earlier[3]
             if usd_limit >= 0 and (u + usd > usd_limit + EPS if fits else u >= usd_limit - EPS):
                 return None
             if tok_limit >= 0 and (t + tok > tok_limit if fits else t >= tok_limit):
                 return None
-            taken.append((key, slot, usd, tok, expire_s, model, counter))
+            taken.append((key, slot, usd, tok, expire_s, model, counter, earlier is not None))
         rates = cells[2]
         if rates:
             minute = cells[3]
@@ -242,12 +264,9 @@ class MemoryStore:
                 est_t = prev[1] * w + cur[1]
                 if tpm >= 0 and est_t > 0 and est_t + est_in > tpm:
                     return None
-        for key, slot, usd, tok, expire_s, _, counter in taken:
-            if counter is None:
-                self._add(key, slot, usd, tok, expire_s, now)
-            else:
-                counter[0] += usd
-                counter[1] += tok
+        for _, _, usd, tok, _, _, counter, _ in taken:  # each the current slot's: in no `earlier` sum
+            counter[0] += usd
+            counter[1] += tok
         if taken:
             res[rid] = (deadline, taken)
         for cur, *_ in rates:
@@ -267,16 +286,15 @@ class MemoryStore:
         if len(settled) > MAX_SETTLED:
             settled.popitem(last=False)
         live = self.reservations.pop(rid, None) is not None  # else swept: its reservation was given back
-        for key, slot, r_usd, r_tok, expire_s, model, counter in taken:
+        for key, slot, r_usd, r_tok, _, model, counter, rolling in taken:
             usd, tok = spent if model is None or per_model is None else per_model.get(model, (0.0, 0.0))
             du = usd - r_usd if live else usd
             dt = int(tok) - r_tok if live else int(tok)
             if du or dt:
-                if counter is None:
-                    self._add(key, slot, du, dt, expire_s, now)
-                else:
-                    counter[0] += du
-                    counter[1] += dt
+                counter[0] += du
+                counter[1] += dt
+                if rolling:  # the slot may be an earlier one by now
+                    self._earlier_add(key, slot, du, dt)
         if tok_delta:
             for cur, *_ in rate_cells:
                 cur[1] += tok_delta
@@ -295,6 +313,7 @@ class MemoryStore:
                 if v is not None:
                     v[0] -= usd
                     v[1] -= tok
+                    self._earlier_add(key, slot, -usd, -tok)
         self._ops += 1
         if self._ops % PRUNE_EVERY == 0:
             self.prune(now)
@@ -302,6 +321,7 @@ class MemoryStore:
     def prune(self, now: float) -> None:
         for k in [k for k, exp in self.bucket_expiry.items() if exp <= now]:
             self.buckets.pop(k, None)
+            self.earlier.pop(k, None)
             del self.bucket_expiry[k]
         for k in [k for k, m in self.rates.items() if not m or max(m) * 60 < now - 120]:
             del self.rates[k]

@@ -22,6 +22,7 @@ import orjson
 from tierwise.canonical import Request
 
 KEY_VERSION = 2
+_BLAKE2B_20 = hashlib.blake2b(digest_size=20)  # never updated: copied per key
 _UNKEYED = ("metadata", "user")  # client bookkeeping in a body: never changes the answer
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _HEADER_PREFIXES = ("anthropic-", "x-tierwise-")
@@ -76,7 +77,9 @@ def exact_key(req: Request, *, tenant: str, route: str, client_format: str, vary
         [KEY_VERSION, tenant, route, client_format, bool(req.stream), fields, steering_headers(req, vary or [])],
         default=_fallback, option=_OPTS,
     )
-    return hashlib.blake2b(payload, digest_size=20).hexdigest()
+    h = _BLAKE2B_20.copy()  # (cheaper than making one with its parameters)
+    h.update(payload)
+    return h.hexdigest()
 
 
 def context_key(req: Request, *, tenant: str, route: str, client_format: str, vary: list[str] | None = None) -> str:
