@@ -191,16 +191,6 @@ class SpendController:
 
     # ------------------------------------------------------------------ admission
 
-    def estimate_input(self, req: Any, plan: RoutePlan) -> int:
-        """Input tokens, bounded above: a third of the body's bytes (about 4 bytes make a token of
-        prose or code), or the character estimate when the body's length is unknown; never more
-        than the largest context window of the route's remote models."""
-        cl = req.headers.get("content-length")
-        n = int(cl) // 3 + 16 if cl and cl.isdigit() else estimate_request(req)
-        if plan.max_context is not None and n > plan.max_context:
-            n = plan.max_context
-        return n
-
     async def admit(self, req: Any, ctx: Any, route: str, target: Any, key: Any) -> Any:
         """The target that answers (the route's own, or its local tier); raises when refused."""
         kname = getattr(key, "name", "") or ""
@@ -208,7 +198,13 @@ class SpendController:
         if not plan.static and not plan.dynamic and not plan.rates:
             return target
         now = time.time()
-        est_in = self.estimate_input(req, plan)
+        # Input tokens, bounded above: a third of the body's bytes (about 4 bytes make a token of prose or
+        # code), or the character estimate when the body's length is unknown; never more than the largest
+        # context window of the route's remote models.
+        cl = req.headers.get("content-length")
+        est_in = int(cl) // 3 + 16 if cl and cl.isdigit() else estimate_request(req)
+        if plan.max_context is not None and est_in > plan.max_context:
+            est_in = plan.max_context
         n = req.n if req.n > 1 else 1
         out = req.max_tokens or self.cfg.default_max_output_tokens
         if plan.max_context is not None and out > plan.max_context:  # no answer is longer than the window

@@ -178,7 +178,7 @@ class AnswerCache:
 class CachedTarget:
     """A route's target behind the cache (one per request: it carries the request's key)."""
 
-    __slots__ = ("cache", "inner", "name", "rc", "key", "tenant", "route", "client_format", "codec", "store")
+    __slots__ = ("cache", "inner", "name", "rc", "key", "tenant", "route", "client_format", "codec", "store", "local")
 
     def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
                  client_format: str, store: bool = True) -> None:
@@ -192,16 +192,17 @@ class CachedTarget:
         self.client_format = client_format
         self.codec = CLIENT_CODECS[client_format]
         self.store = store
+        # exact tier only, entries kept in this process: looked up and stored without an await
+        self.local = cache.keeps_entries and (cache.semantic is None or not rc.semantic)
 
     # ------------------------------------------------------------------ lookup
 
     async def _lookup(self, req: Request, ctx: Context, kind: str) -> entries.Entry | None:
         t0 = time.perf_counter()
-        cache = self.cache
-        e = cache.backend.get_entry(self.key) if cache.keeps_entries else await cache.load(self.key, self.route,
-                                                                                             self.tenant)
+        if self.local:  # nothing to wait for
+            return self._found(self.cache.backend.get_entry(self.key), ctx, kind, "exact", t0)
+        e = await self.cache.load(self.key, self.route, self.tenant)
         how = "exact"
-        sem_key = None
         if e is None and self.cache.semantic is not None and self.rc.semantic and (
                 self.rc.semantic_tools or not carries_tools(req)):
             sem_key = context_key(req, tenant=self.tenant, route=self.route, client_format=self.client_format,
@@ -212,6 +213,9 @@ class CachedTarget:
                 if e is not None and e.tools and not self.rc.semantic_tools:
                     e = None
                 how = "semantic"
+        return self._found(e, ctx, kind, how, t0)
+
+    def _found(self, e: entries.Entry | None, ctx: Context, kind: str, how: str, t0: float) -> entries.Entry | None:
         if e is None or e.kind != kind:
             ctx.notes[NOTE] = "miss"
             self.cache.counts["miss"] += 1
@@ -248,19 +252,16 @@ class CachedTarget:
                     answered = s
                 if s.cost is None and s.usage is not None:
                     unpriced = True
-        semantic = self.cache.semantic is not None and self.rc.semantic  # the question is for its index
-        return entries.Entry(kind=kind, question=req.last_user_text() if semantic else "",
-                             tools=tools or carries_tools(req),
-                             cost_usd=None if unpriced else total, usage=usage,
-                             model=answered.model if answered else None, created=time.time())
+        question = req.last_user_text() if self.cache.semantic is not None and self.rc.semantic else ""  # (its index's)
+        return entries.Entry(kind, None, None, question, tools or carries_tools(req), None if unpriced else total,
+                             usage, answered.model if answered else None, time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:
         if not self.store:
             return
         cache = self.cache
-        stored = cache.keep(self.key, e, self.rc, self.route, self.tenant) if cache.keeps_entries else (
-            await cache.store(self.key, e, self.rc, self.route, self.tenant))
-        if stored and cache.semantic is not None and self.rc.semantic:
+        if await cache.store(self.key, e, self.rc, self.route, self.tenant) and cache.semantic is not None and (
+                self.rc.semantic):
             sem_key = context_key(req, tenant=self.tenant, route=self.route, client_format=self.client_format,
                                   vary=self.rc.vary_headers)
             await self.cache.semantic.add(sem_key, e.question, self.key, self.tenant, self.route)
@@ -275,10 +276,13 @@ class CachedTarget:
         if resp.raw is None or resp.raw_format != self.client_format:
             # Encoded once, here: the client and every later hit get the same bytes (same id).
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
-        if resp.stop_reason != "error":
+        if resp.stop_reason != "error" and self.store:
             ent = self._entry("response", req, ctx, _calls_tools(resp.content))
             ent.response = resp
-            await self._remember(ent, req)
+            if self.local:
+                self.cache.keep(self.key, ent, self.rc, self.route, self.tenant)
+            else:
+                await self._remember(ent, req)
         return resp
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
