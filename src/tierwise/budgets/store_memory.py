@@ -293,8 +293,11 @@ class MemoryStore:
             if du or dt:
                 counter[0] += du
                 counter[1] += dt
-                if rolling:  # the slot may be an earlier one by now
-                    self._earlier_add(key, slot, du, dt)
+                if rolling:  # the slot may be an earlier one by now (`_earlier_add`, inline)
+                    e = self.earlier.get(key)
+                    if e is not None and e[0] <= slot < e[1]:
+                        e[2] += du
+                        e[3] += dt
         if tok_delta:
             for cur, *_ in rate_cells:
                 cur[1] += tok_delta

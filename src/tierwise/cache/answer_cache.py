@@ -252,9 +252,15 @@ class CachedTarget:
                     answered = s
                 if s.cost is None and s.usage is not None:
                     unpriced = True
-        question = req.last_user_text() if self.cache.semantic is not None and self.rc.semantic else ""  # (its index's)
-        return entries.Entry(kind, None, None, question, tools or carries_tools(req), None if unpriced else total,
-                             usage, answered.model if answered else None, time.time())
+        # The question and whether tools are involved are read only by a semantic tier (its index, its lookups):
+        # an exact-only entry kept in this process goes without them.
+        question = ""
+        if not self.local:
+            tools = tools or carries_tools(req)
+            if self.cache.semantic is not None and self.rc.semantic:
+                question = req.last_user_text()
+        return entries.Entry(kind, None, None, question, tools, None if unpriced else total, usage,
+                             answered.model if answered else None, time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:
         if not self.store:
@@ -277,7 +283,7 @@ class CachedTarget:
             # Encoded once, here: the client and every later hit get the same bytes (same id).
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
         if resp.stop_reason != "error" and self.store:
-            ent = self._entry("response", req, ctx, _calls_tools(resp.content))
+            ent = self._entry("response", req, ctx, not self.local and _calls_tools(resp.content))
             ent.response = resp
             if self.local:
                 self.cache.keep(self.key, ent, self.rc, self.route, self.tenant)

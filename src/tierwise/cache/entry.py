@@ -52,8 +52,8 @@ class Entry:
     kind: str  # "response" | "stream"
     response: Response | None = None
     chunks: list[StreamChunk] | None = None
-    question: str = ""  # the last user turn, for the semantic tier
-    tools: bool = False  # the request carried tools or the answer called one
+    question: str = ""  # the last user turn, for the semantic tier (empty in exact-only memory entries)
+    tools: bool = False  # the request carried tools or the answer called one (not worked out, as `question`)
     cost_usd: float | None = None  # what the answer cost when it was made
     usage: Usage | None = None
     model: str | None = None  # the upstream model that made it

@@ -70,13 +70,13 @@ def exact_key(req: Request, *, tenant: str, route: str, client_format: str, vary
         # same thing (a string or a list of one text part) get different keys: a miss, never a wrong hit.
         if "metadata" in body or "user" in body:
             body = {k: v for k, v in body.items() if k not in _UNKEYED}
-        fields: Any = ("body", body)
+        payload = orjson.dumps(  # (decoded JSON: nothing orjson cannot write, every key a string)
+            [KEY_VERSION, tenant, route, client_format, bool(req.stream), "body", body,
+             steering_headers(req, vary or [])], default=_fallback, option=orjson.OPT_SORT_KEYS)
     else:
-        fields = ("canonical", request_fields(req))
-    payload = orjson.dumps(
-        [KEY_VERSION, tenant, route, client_format, bool(req.stream), fields, steering_headers(req, vary or [])],
-        default=_fallback, option=_OPTS,
-    )
+        payload = orjson.dumps(
+            [KEY_VERSION, tenant, route, client_format, bool(req.stream), "canonical", request_fields(req),
+             steering_headers(req, vary or [])], default=_fallback, option=_OPTS)
     h = _BLAKE2B_20.copy()  # (cheaper than making one with its parameters)
     h.update(payload)
     return h.hexdigest()
