@@ -113,9 +113,15 @@ class AnswerCache:
 
     # ------------------------------------------------------------------ storage
 
+    @staticmethod
+    def unpacked(v: Any) -> entries.Entry:
+        """An entry a backend keeps in this process, decoded again when `keep` packed it."""
+        return entries.unpack(v, CLIENT_CODECS[v[2]].decode_response) if type(v) is tuple else v
+
     async def load(self, key: str, route: str, tenant: str) -> entries.Entry | None:
         if self.keeps_entries:
-            return self.backend.get_entry(key)  # type: ignore[attr-defined, no-any-return]
+            v = self.backend.get_entry(key)  # type: ignore[attr-defined]
+            return None if v is None else self.unpacked(v)
         try:
             data = await self.backend.get(key, route=route, tenant=tenant)
             return entries.loads(data) if data is not None else None
@@ -126,10 +132,11 @@ class AnswerCache:
 
     def keep(self, key: str, e: entries.Entry, rc: RouteCache, route: str, tenant: str) -> bool:
         """`store` for a backend that keeps entries as objects (synchronous: nothing to wait for)."""
-        size = entries.size(e)
+        v = entries.pack(e)
+        size = entries.packed_size(v) if v is not e else entries.size(e)
         if size > self.cfg.max_entry_bytes:
             return False
-        self.backend.put_entry(key, e, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
+        self.backend.put_entry(key, v, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
                                route=route, tenant=tenant)
         self.counts["stored"] += 1
         return True
@@ -200,7 +207,8 @@ class CachedTarget:
     async def _lookup(self, req: Request, ctx: Context, kind: str) -> entries.Entry | None:
         t0 = time.perf_counter()
         if self.local:  # nothing to wait for
-            return self._found(self.cache.backend.get_entry(self.key), ctx, kind, "exact", t0)
+            v = self.cache.backend.get_entry(self.key)
+            return self._found(None if v is None else self.cache.unpacked(v), ctx, kind, "exact", t0)
         e = await self.cache.load(self.key, self.route, self.tenant)
         how = "exact"
         if e is None and self.cache.semantic is not None and self.rc.semantic and (
