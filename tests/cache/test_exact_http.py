@@ -309,3 +309,19 @@ def test_incomplete_stream_is_not_stored(gateway, openai_up, anthropic_up):
     assert b'"error"' in a  # the client saw the stream fail
     _, h = _raw_stream(g, "/v1/chat/completions", body)
     assert h["x-tierwise-cache"] == "miss" and len(openai_up.requests) == 2
+
+
+def test_a_kept_entry_that_does_not_decode_is_a_miss(gateway, openai_up, anthropic_up, monkeypatch):
+    from tierwise.cache import entry as entries
+
+    g = gateway(cached_config(openai_up.url, anthropic_up.url))
+    assert oai_call(oai(g))[1] == "miss"
+
+    def broken(v, decode):
+        raise ValueError("not an entry")
+
+    monkeypatch.setattr(entries, "unpack", broken)
+    answer, how = oai_call(oai(g))  # answered by the upstream again, not a 500
+    assert how == "miss" and answer.choices[0].message.content
+    assert len(openai_up.requests) == 2
+    assert run(g, g.gateway.cache.stats())["errors"] == 1

@@ -76,7 +76,8 @@ class AnswerCache:
         self.cfg = cfg
         self.services = services
         self.backend = backend or make_backend(cfg, base_dir)
-        # The memory backend keeps entries as objects: nothing to encode, decode or wait for.
+        # The memory backend keeps entries in this process: nothing to encode or wait for (a response
+        # is decoded again only on a hit).
         self.keeps_entries = bool(getattr(self.backend, "keeps_entries", False))
         self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
         self._stats_task: asyncio.Future[dict[str, Any]] | None = None
@@ -113,10 +114,17 @@ class AnswerCache:
 
     # ------------------------------------------------------------------ storage
 
-    @staticmethod
-    def unpacked(v: Any) -> entries.Entry:
-        """An entry a backend keeps in this process, decoded again when `keep` packed it."""
-        return entries.unpack(v, CLIENT_CODECS[v[2]].decode_response) if type(v) is tuple else v
+    def unpacked(self, v: Any) -> entries.Entry | None:
+        """An entry a backend keeps in this process, decoded again when `keep` packed it (an entry
+        that does not decode is a miss, never a failed request)."""
+        if type(v) is not tuple:
+            return v  # type: ignore[no-any-return]
+        try:
+            return entries.unpack(v, CLIENT_CODECS[v[2]].decode_response)
+        except Exception as e:
+            self.counts["errors"] += 1
+            log.warning("cache: a kept entry did not decode (%s); serving uncached", type(e).__name__)
+            return None
 
     async def load(self, key: str, route: str, tenant: str) -> entries.Entry | None:
         if self.keeps_entries:
