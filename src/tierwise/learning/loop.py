@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.value import ValueSettings, worth_sampling
+from tierwise.learning.value import ValueSettings, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
@@ -58,6 +58,7 @@ class Plan:
     judge: bool  # judge the local answer (served, or from a shadow run)
     shadow: bool  # run the local tier in the background for a frontier-routed request
     reason: str
+    explore: bool = False  # a frontier task type's request served locally to be judged (`explore: serve`)
 
 
 class LearningLoop:
@@ -111,10 +112,11 @@ class LearningLoop:
         p = self._type_plan(task_type, request_id, negative_feedback)
         if signal is None or not self.settings.within.enabled or not math.isfinite(signal):
             return p
+        if p.explore:  # an exploration is a fair sample of its type: the request's own estimate does not move it
+            self._remember_signal(request_id, self.within.standardise(task_type, signal))
+            return p
         z = self.within.standardise(task_type, signal)
-        self._signals[request_id] = z
-        while len(self._signals) > PENDING_SIGNALS:
-            self._signals.popitem(last=False)
+        self._remember_signal(request_id, z)
         accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
         tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
         if tier == p.tier:
@@ -125,11 +127,19 @@ class LearningLoop:
         return Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
                     else "within-type")
 
+    def _remember_signal(self, request_id: str, z: float) -> None:
+        self._signals[request_id] = z
+        while len(self._signals) > PENDING_SIGNALS:
+            self._signals.popitem(last=False)
+
     def _type_plan(self, task_type: str, request_id: str, negative_feedback: bool) -> Plan:
         tier = self.boundary.tier(task_type)
         key = self.key(task_type)
         if self.settings.sampling == "value":
             d = self._value_decision(task_type, tier, negative_feedback, request_id)
+            if d.judge and tier == "frontier" and d.reason in ("value", "audit") and self._serve_explore(task_type):
+                # the verdict costs less if the local tier answers this request than if it runs in the shadow
+                return Plan("local", True, False, d.reason + " (served)", explore=True)
             return Plan(tier, d.judge, d.judge and tier == "frontier", d.reason)
         if tier == "local":
             d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback)
@@ -143,6 +153,21 @@ class LearningLoop:
         if d.judge:
             self.schedule.count_use(key, d)
         return Plan(tier, d.judge, d.judge, d.reason)
+
+    def _serve_explore(self, task_type: str) -> bool:
+        """`explore: serve`: a frontier type with its own evidence learns from served local answers when the
+        quality they are expected to give up (at the route's exchange rate) costs less than a shadow run."""
+        v = self.settings.value
+        if v.explore != "serve":
+            return False
+        st = self.boundary.state(task_type)
+        if st.total_judged < v.explore_after:
+            return False
+        a, b = self._forecast(task_type)
+        shadow = self.costs["shadow"]
+        if shadow is None:
+            return False
+        return explore_cost(self.saving(), self.settings.boundary.quality_target, a / (a + b)) < shadow
 
     def _value_decision(self, task_type: str, tier: Tier, negative_feedback: bool, request_id: str) -> Decision:
         if negative_feedback:
@@ -165,7 +190,10 @@ class LearningLoop:
             stake = saving / (1.0 - target) * future
             judge, shadow = self.costs["judge"], self.costs["shadow"]
             # not measured yet: a judge call is taken to cost about what a local answer saves
-            cost = (saving if judge is None else judge) + ((shadow or 0.0) if tier == "frontier" else 0.0)
+            cost = (saving if judge is None else judge)
+            if tier == "frontier":
+                cost += min(shadow or 0.0, explore_cost(saving, target, a / (a + bb))) \
+                    if self._serve_explore(task_type) else (shadow or 0.0)
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
                 return Decision(True, "value")
