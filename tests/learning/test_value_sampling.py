@@ -126,16 +126,20 @@ def test_explore_serve_is_off_by_default_and_waits_for_a_measured_shadow_cost() 
         assert p.judge and p.tier == "frontier" and not p.explore
 
 
-def test_an_exploration_keeps_its_tier_under_within_type_routing() -> None:
+def test_under_within_type_routing_the_request_s_own_estimate_decides_whether_it_is_explored() -> None:
     loop = LearningLoop("r", LoopSettings.model_validate({
         "sampling": "value", "within": {"enabled": True, "min_verdicts": 2},
         "value": {"horizon": 10_000, "saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01,
                   "explore": "serve", "explore_after": 5, "pooled_strength": 0.0},
         "boundary": {"quality_target": 0.75, "credible": 0.9, "discount": 1.0}}))
-    for i in range(5):  # long prompts rejected, short ones accepted: a steep slope; the type stays frontier
-        x = 3.0 if i % 2 else 6.0
+    # short prompts all accepted, long ones 2 of 5: a falling slope; 7 of 10 keeps the type on the frontier
+    for i, (x, v) in enumerate([(3.0, 1.0), (6.0, 0.0), (3.0, 1.0), (6.0, 1.0), (3.0, 1.0), (6.0, 0.0),
+                                (3.0, 1.0), (6.0, 0.0), (3.0, 1.0), (6.0, 1.0)]):
         loop.plan("qa", f"q{i}", signal=x)
-        loop.verdict("qa", 1.0 if x < 4 else 0.0 if i == 0 else 1.0, request_id=f"q{i}")
-    assert loop.boundary.tier("qa") == "frontier"
-    p = loop.plan("qa", "long", signal=8.0)  # its own estimate is far under the target; explored all the same
-    assert p.judge and p.explore and p.tier == "local" and not p.shadow
+        loop.verdict("qa", v, request_id=f"q{i}")
+    assert loop.boundary.tier("qa") == "frontier" and loop.within.slope("qa") < 0
+    # both are judged (the type's decision); the long one's own estimate is far under the target: a shadow run;
+    # the short one's clears it: within-type routing serves it locally, and its verdict needs no shadow run
+    long_, short = loop.plan("qa", "long", signal=6.0), loop.plan("qa", "short", signal=3.0)
+    assert long_.judge and long_.shadow and long_.tier == "frontier" and not long_.explore
+    assert short.judge and not short.shadow and short.tier == "local"

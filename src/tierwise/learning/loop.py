@@ -110,22 +110,22 @@ class LearningLoop:
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
         p = self._type_plan(task_type, request_id, negative_feedback)
-        if signal is None or not self.settings.within.enabled or not math.isfinite(signal):
-            return p
-        if p.explore:  # an exploration is a fair sample of its type: the request's own estimate does not move it
-            self._remember_signal(request_id, self.within.standardise(task_type, signal))
-            return p
-        z = self.within.standardise(task_type, signal)
-        self._remember_signal(request_id, z)
-        accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
-        tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
-        if tier == p.tier:
-            return p
-        # the request's own estimate puts it on the other side of the target than its type; whether it is
-        # judged stays the type's decision (so the verdicts remain a fair sample of the type), and a verdict
-        # on a frontier-served request comes from a shadow run
-        return Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
-                    else "within-type")
+        z = None
+        if signal is not None and self.settings.within.enabled and math.isfinite(signal):
+            z = self.within.standardise(task_type, signal)
+            self._remember_signal(request_id, z)
+            accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
+            tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
+            if tier != p.tier:
+                # the request's own estimate puts it on the other side of the target than its type; whether it
+                # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a
+                # verdict on a frontier-served request comes from a shadow run
+                p = Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
+                         else "within-type")
+        if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
+            # the verdict costs less if the local tier answers this request than if it runs in the shadow
+            return Plan("local", True, False, p.reason + " (served)", explore=True)
+        return p
 
     def _remember_signal(self, request_id: str, z: float) -> None:
         self._signals[request_id] = z
@@ -137,9 +137,6 @@ class LearningLoop:
         key = self.key(task_type)
         if self.settings.sampling == "value":
             d = self._value_decision(task_type, tier, negative_feedback, request_id)
-            if d.judge and tier == "frontier" and d.reason in ("value", "audit") and self._serve_explore(task_type):
-                # the verdict costs less if the local tier answers this request than if it runs in the shadow
-                return Plan("local", True, False, d.reason + " (served)", explore=True)
             return Plan(tier, d.judge, d.judge and tier == "frontier", d.reason)
         if tier == "local":
             d = self.schedule.decide(key, request_id, negative_feedback=negative_feedback)
@@ -154,20 +151,22 @@ class LearningLoop:
             self.schedule.count_use(key, d)
         return Plan(tier, d.judge, d.judge, d.reason)
 
-    def _serve_explore(self, task_type: str) -> bool:
-        """`explore: serve`: a frontier type with its own evidence learns from served local answers when the
-        quality they are expected to give up (at the route's exchange rate) costs less than a shadow run."""
+    def _serve_explore(self, task_type: str, z: float | None = None) -> bool:
+        """`explore: serve`: a request whose verdict would need a shadow run is answered by the local tier instead
+        when its type has evidence of its own and the quality the answer is expected to give up (at the route's
+        exchange rate; the type's forecast, moved by the request's signal under `within`) costs less than a
+        shadow run."""
         v = self.settings.value
-        if v.explore != "serve":
+        if self.settings.sampling != "value" or v.explore != "serve":
             return False
-        st = self.boundary.state(task_type)
-        if st.total_judged < v.explore_after:
+        if self.boundary.state(task_type).total_judged < v.explore_after:
             return False
-        a, b = self._forecast(task_type)
         shadow = self.costs["shadow"]
         if shadow is None:
             return False
-        return explore_cost(self.saving(), self.settings.boundary.quality_target, a / (a + b)) < shadow
+        a, b = self._forecast(task_type)
+        accept = a / (a + b) if z is None else self.within.acceptance(task_type, a / (a + b), z)
+        return explore_cost(self.saving(), self.settings.boundary.quality_target, accept) < shadow
 
     def _value_decision(self, task_type: str, tier: Tier, negative_feedback: bool, request_id: str) -> Decision:
         if negative_feedback:
