@@ -114,7 +114,9 @@ class Run:
     by_type: dict = field(default_factory=dict)  # task type -> [verdicts, USD]
     drift_type: str | None = None
     drift_at: int | None = None
-    drift_back_after: int | None = None  # requests of the drifted type from the drift to its move back
+    drift_back_after: int | None = None
+    explored: int = 0  # frontier-routed requests answered locally to be judged (`explore: serve`)
+    explore_loss: float = 0.0  # quality those answers gave up against the frontier's, summed  # requests of the drifted type from the drift to its move back
 
 
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
@@ -142,6 +144,9 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
                 weak[i] = 0.0
             seen_after += 1
         plan = loop.plan(t, rid, signal=signals[i] if signals is not None else None)
+        if plan.explore:
+            run.explored += 1
+            run.explore_loss += float(data.strong[i] - weak[i])
         if plan.tier == "local":
             run.quality[i] = weak[i]
             run.serve_cost[i] = PW
@@ -310,6 +315,9 @@ def main() -> None:
     ev_tail = float(run.eval_cost[tail].sum())
     print(f"steady state (last {args.tail}): evaluation ${ev_tail:.2f} = "
           f"{ev_tail / sav_tail * 100 if sav_tail else float('inf'):.1f}% of its savings ${sav_tail:.2f}")
+    if run.explored:
+        print(f"served explorations: {run.explored} requests, {run.explore_loss / n * 100:.2f} quality points of the "
+              f"stream given up on them ({run.explore_loss / run.explored * 100:.1f} points per request)")
     print("evaluation by schedule rule: " + ", ".join(
         f"{k} {c} (${u:.2f})" for k, (c, u) in sorted(run.by_reason.items(), key=lambda kv: -kv[1][1])))
     print("evaluation by task type: " + ", ".join(

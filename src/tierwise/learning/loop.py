@@ -157,7 +157,7 @@ class LearningLoop:
         exchange rate; the type's forecast, moved by the request's signal under `within`) costs less than a
         shadow run."""
         v = self.settings.value
-        if self.settings.sampling != "value" or v.explore != "serve":
+        if v.explore != "serve":
             return False
         if self.boundary.state(task_type).total_judged < v.explore_after:
             return False
