@@ -143,3 +143,25 @@ def test_under_within_type_routing_the_request_s_own_estimate_decides_whether_it
     long_, short = loop.plan("qa", "long", signal=6.0), loop.plan("qa", "short", signal=3.0)
     assert long_.judge and long_.shadow and long_.tier == "frontier" and not long_.explore
     assert short.judge and not short.shadow and short.tier == "local"
+
+
+def test_explore_serve_under_the_fixed_schedule_serves_the_sampled_uses_after_the_first_five() -> None:
+    loop = LearningLoop("r", LoopSettings.model_validate({
+        "sampling": "rules", "schedule": {"first_uses": 5, "sample_rate": 0.1},
+        "value": {"saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01, "explore": "serve", "explore_after": 5,
+                  "pooled_strength": 0.0},
+        "boundary": {"quality_target": 0.75, "credible": 0.99, "discount": 1.0}}))
+    plans = []
+    for i in range(60):
+        p = loop.plan("qa", f"q{i}")
+        plans.append(p)
+        if p.judge:
+            loop.verdict("qa", 0.0 if i == 2 else 1.0, request_id=f"q{i}")
+    assert loop.boundary.tier("qa") == "frontier"
+    assert [(p.tier, p.shadow, p.reason) for p in plans[:5]] == [("frontier", True, "first-uses")] * 5
+    later = plans[5:]
+    sampled = [unit_hash(f"q{i}", "sample") < 0.1 for i in range(5, 60)]
+    assert [p.judge for p in later] == sampled and any(sampled)
+    assert all((p.tier, p.shadow, p.reason, p.explore) == ("local", False, "sample (served)", True)
+               for p in later if p.judge)
+    assert all(p.tier == "frontier" and not p.judge for p in later if not p.judge)
