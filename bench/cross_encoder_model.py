@@ -1,4 +1,4 @@
-"""The semantic tier's verifier: how likely a cached question and a new one ask the same thing.
+"""A cross-encoder verifier for the semantic tier (an experiment: bench/cache_quality_cross.py).
 
 A cross-encoder cut in two. all-MiniLM-L6-v2 (the embedding model the tier loads anyway) reads
 each question alone through its first `split` layers: that pass is the one that embeds the
@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-MODEL_FILE = Path(__file__).with_name("verifier_model.npz")
 FORMAT = 3  # 1: MLP over sentence vectors; 2: decomposable attention over frozen token vectors
 MAX_TOKENS = 40  # per question (so at most 80 per pair): longer questions are cut
 ADAPTED = ("query", "value", "attn_out", "ffn_in", "ffn_out")
@@ -180,7 +179,7 @@ class CrossVerifier:
 def check(arrays: dict[str, np.ndarray], bert: Any) -> None:
     """A model file's arrays must be this format, for this base model, with every array the right shape."""
     if int(arrays.get("format", np.array(0))) != FORMAT:
-        raise ValueError("not a verifier model of this version (retrain with `tierwise cache train-verifier`)")
+        raise ValueError("not a verifier model of this version (retrain with bench/cache_quality_cross.py)")
     n_layers, d = int(bert.config.num_hidden_layers), int(bert.config.hidden_size)
     split = int(arrays.get("split", np.array(-1)))
     if not 0 <= split < n_layers or int(arrays.get("hidden", np.array(0))) != d:

@@ -1,5 +1,5 @@
-"""Training the semantic tier's cross-encoder verifier (cross_encoder.py) on labelled question pairs:
-used by `tierwise cache train-verifier` (a user's own pairs) and `bench/cache_quality.py`.
+"""Training the cross-encoder verifier (cross_encoder_model.py) on labelled question pairs, for
+bench/cache_quality_cross.py.
 
 Each question runs once through MiniLM's first `split` layers (its hidden states there are the
 training input, as they are the index's at request time); only the joint layers' adapters, their
@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-
-from tierwise.cache.cross_encoder import (
+from cross_encoder_model import (
     ADAPTED,
     FORMAT,
     MAX_TOKENS,
@@ -27,6 +26,7 @@ from tierwise.cache.cross_encoder import (
     joint_forward,
     pool_pair,
 )
+
 from tierwise.cache.verifier_training import FHRS, PairData, hit_rate_at
 
 LORA_SCALE = 2.0
