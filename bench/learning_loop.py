@@ -111,9 +111,12 @@ class Run:
     moves: list = field(default_factory=list)
     loop: object = None
     by_reason: dict = field(default_factory=dict)  # schedule reason -> [count, USD]
+    by_type: dict = field(default_factory=dict)  # task type -> [verdicts, USD]
     drift_type: str | None = None
     drift_at: int | None = None
-    drift_back_after: int | None = None  # requests of the drifted type from the drift to its move back
+    drift_back_after: int | None = None
+    explored: int = 0  # frontier-routed requests answered locally to be judged (`explore: serve`)
+    explore_loss: float = 0.0  # quality those answers gave up against the frontier's, summed  # requests of the drifted type from the drift to its move back
 
 
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
@@ -141,6 +144,9 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
                 weak[i] = 0.0
             seen_after += 1
         plan = loop.plan(t, rid, signal=signals[i] if signals is not None else None)
+        if plan.explore:
+            run.explored += 1
+            run.explore_loss += float(data.strong[i] - weak[i])
         if plan.tier == "local":
             run.quality[i] = weak[i]
             run.serve_cost[i] = PW
@@ -150,6 +156,9 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             run.serve_cost[i] = PF
         if plan.judge:
             r = run.by_reason.setdefault(plan.reason + (" (shadow)" if plan.shadow else ""), [0, 0.0])
+            r[0] += 1
+            r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
+            r = run.by_type.setdefault(t, [0, 0.0])
             r[0] += 1
             r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
         if plan.shadow:
@@ -223,6 +232,11 @@ def main() -> None:
                     help="value sampling: the route's pooled acceptance counts as this many verdicts in the forecast")
     ap.add_argument("--horizon", type=int, default=10_000,
                     help="value sampling: requests over which a boundary decision must pay back its verdicts")
+    ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
+                    help="value sampling: a frontier type's verdicts from shadow runs, or from served local answers "
+                         "where the quality given up costs less than a shadow run (at the route's exchange rate)")
+    ap.add_argument("--explore-after", type=int, default=5,
+                    help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
                     help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
@@ -230,6 +244,7 @@ def main() -> None:
     ap.add_argument("--within", action="store_true",
                     help="within-type signal: each request takes the tier its own acceptance estimate calls for "
                          "(its type's, moved by the prompt's length with a per-type slope learned from the verdicts)")
+    ap.add_argument("--no-drift", action="store_true", help="skip the second replay (the injected drift)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
     args = ap.parse_args()
@@ -242,7 +257,8 @@ def main() -> None:
     settings = LoopSettings.model_validate({
         "sampling": args.sampling,
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
-                  "settled": args.settled, "pooled_strength": args.pooled_strength},
+                  "settled": args.settled, "pooled_strength": args.pooled_strength,
+                  "explore": args.explore, "explore_after": args.explore_after},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
@@ -299,15 +315,23 @@ def main() -> None:
     ev_tail = float(run.eval_cost[tail].sum())
     print(f"steady state (last {args.tail}): evaluation ${ev_tail:.2f} = "
           f"{ev_tail / sav_tail * 100 if sav_tail else float('inf'):.1f}% of its savings ${sav_tail:.2f}")
+    if run.explored:
+        print(f"served explorations: {run.explored} requests, {run.explore_loss / n * 100:.2f} quality points of the "
+              f"stream given up on them ({run.explore_loss / run.explored * 100:.1f} points per request)")
     print("evaluation by schedule rule: " + ", ".join(
         f"{k} {c} (${u:.2f})" for k, (c, u) in sorted(run.by_reason.items(), key=lambda kv: -kv[1][1])))
+    print("evaluation by task type: " + ", ".join(
+        f"{k} {c} (${u:.2f}, {run.loop.boundary.tier(k)}, mean {run.loop.boundary.state(k).mean():.3f})"
+        for k, (c, u) in sorted(run.by_type.items(), key=lambda kv: -kv[1][1])))
     if settings.within.enabled:
         print("within-type slopes: " + ", ".join(f"{t} {run.loop.within.slope(t):+.2f}"
                                                  for t in sorted(run.loop.within.types) if run.loop.within.slope(t)))
     print(f"moves: {len(run.moves)}")
     for i, m in run.moves[:60]:
         print(f"  @{i}: {m.task_type} -> {m.to} ({m.good} good of {m.judged} judged, lower {m.lower}, mean {m.mean})")
-    # drift
+    if args.no_drift:
+        print(f"\n({time.time() - t0:.0f} s)")
+        return
     drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed)
     print(f"\ndrift at request {drift.drift_at} on {drift.drift_type} (70% of its local answers turn bad): "
           f"boundary moved back after {drift.drift_back_after} requests of that type")

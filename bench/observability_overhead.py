@@ -37,6 +37,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,7 +80,7 @@ ROUTES = """routes:
 
 
 def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, routes: str = ROUTES,
-                  otlp_url: str = "") -> Proc:
+                  otlp_url: str = "", cpu: int | None = None) -> Proc:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "tierwise.yaml"
@@ -101,8 +102,10 @@ models:
         if not (OTEL_SDK / "opentelemetry" / "sdk").is_dir():
             raise SystemExit(f"metrics+otel-sdk: the OpenTelemetry SDK is not in {OTEL_SDK} (bench/install_comparators.sh)")
         env.update(PYTHONPATH=f"{OTEL_SDK}:{ROOT / 'src'}", TW_OTEL_SDK_ENDPOINT=otlp_url)
-        return Proc(name, [PY, str(ROOT / "bench" / "otel_sdk_serve.py"), "serve", "-c", str(cfg)], port, env=env)
-    return Proc(name, [PY, "-m", "tierwise.cli", "serve", "-c", str(cfg)], port, env=env)
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []  # every thread of the gateway on that CPU
+    if name == "metrics+otel-sdk":
+        return Proc(name, [*pin, PY, str(ROOT / "bench" / "otel_sdk_serve.py"), "serve", "-c", str(cfg)], port, env=env)
+    return Proc(name, [*pin, PY, "-m", "tierwise.cli", "serve", "-c", str(cfg)], port, env=env)
 
 
 MICRO = {
@@ -119,7 +122,6 @@ MICRO = {
 
 def micro(rounds: int, n: int = 5000) -> None:
     """Per-request cost of observing, in-process; see the module docstring."""
-    import time
 
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT))
@@ -169,7 +171,7 @@ def micro(rounds: int, n: int = 5000) -> None:
         print(f"| {k} | {p_min:.2f} / {p_med:.2f} | {e_min:.2f} / {e_med:.2f} | {p_min + e_min:.2f} / {p_med + e_med:.2f} |")
 
 
-def instructions(variants: list[str], n: int) -> None:
+def instructions(variants: list[str], n: int, scenario: str = "serial") -> None:
     """Instructions per request (valgrind callgrind), per variant: unlike time, a count that other
     processes on the machine do not change. Each gateway runs under callgrind with counting off; after
     a warm-up it is switched on for `n` one-at-a-time requests (and the export of their spans), then
@@ -180,7 +182,6 @@ def instructions(variants: list[str], n: int) -> None:
     import glob
     import shutil
     import subprocess
-    import time
 
     if not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
@@ -211,7 +212,10 @@ def instructions(variants: list[str], n: int) -> None:
                 t = Target(name, "openai", f"http://127.0.0.1:{g.port}", "m", name, proc=g)
                 load(t, mode="serial", n=100)
                 subprocess.run(["callgrind_control", "-i", "on", str(g.p.pid)], capture_output=True, check=True)
-                out = load(t, mode="serial", n=n)
+                if scenario == "serial":
+                    out = load(t, mode="serial", n=n)
+                else:  # 50 clients for n seconds: the gateway saturated, as in the throughput runs
+                    out = load(t, mode="closed", concurrency=50, duration=n, stream=scenario == "stream_closed50")
                 time.sleep(2)  # the last batch's export (a full batch: it started at request n)
                 subprocess.run(["callgrind_control", "-d", str(g.p.pid)], capture_output=True, check=True)
                 total = 0
@@ -227,7 +231,8 @@ def instructions(variants: list[str], n: int) -> None:
         stub.stop()
         receiver.stop()
     base = results["off"]
-    print(f"\ninstructions per request (callgrind, user space), {n} one-at-a-time requests per variant\n")
+    what = f"{n} one-at-a-time requests" if scenario == "serial" else f"{scenario}, {n} s"
+    print(f"\ninstructions per request (callgrind, user space), {what} per variant\n")
     print("| variant | k instructions / request | added vs off | ratio to off |")
     print("|---|---|---|---|")
     for k, v in results.items():
@@ -239,9 +244,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--pin", action="store_true", help="gateways on CPU 0, everything else on CPU 1")
     ap.add_argument("--micro", action="store_true", help="in-process cost per request (no sockets)")
     ap.add_argument("--instructions", type=int, metavar="N", default=0,
-                    help="count instructions per request under valgrind callgrind over N requests per variant")
+                    help="count instructions per request under valgrind callgrind over N requests per variant "
+                         "(with --instr-scenario closed50|stream_closed50: N seconds of 50 clients)")
+    ap.add_argument("--instr-scenario", default="serial", choices=("serial", "closed50", "stream_closed50"))
     ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "metrics+otel-sdk"),
                     help="comma-separated subset of: " + ", ".join(VARIANTS))
     a = ap.parse_args()
@@ -249,18 +257,24 @@ def main() -> None:
         micro(a.rounds)
         return
     if a.instructions:
-        instructions([v for v in a.variants.split(",") if v], a.instructions)
+        instructions([v for v in a.variants.split(",") if v], a.instructions, a.instr_scenario)
         return
     chosen = [v for v in a.variants.split(",") if v]
     if "off" not in chosen or any(v not in VARIANTS for v in chosen):
         raise SystemExit(f"--variants: `off` and any of {', '.join(VARIANTS)}")
-    compare({n: VARIANTS[n] for n in chosen}, a.rounds, a.quick)
+    compare({n: VARIANTS[n] for n in chosen}, a.rounds, a.quick, pin=a.pin)
 
 
 def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = "m",
-            routes: dict[str, str] | None = None) -> None:
+            routes: dict[str, str] | None = None, pin: bool = False) -> None:
     """Gateways that differ by the config text of each variant (and its `routes` section, when given),
-    side by side: interleaved rounds, the table against `off` (which `variants` must name)."""
+    side by side: interleaved rounds, the table against `off` (which `variants` must name).
+
+    `pin`: every gateway on CPU 0, this script and what it starts (load generator, stub upstream, OTLP
+    receiver) on CPU 1, so the gateway's throughput is that of one core it has to itself (its
+    utilisation during the 50-client bursts is printed: near 100% means the gateway was the bottleneck)."""
+    if pin:
+        os.sched_setaffinity(0, {1})
     d = 3 if quick else 6
     n = 500 if quick else 1500
     scen = [("serial", {"mode": "serial", "n": n}), ("closed50", {"mode": "closed", "concurrency": 50, "duration": d}),
@@ -274,7 +288,7 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
         url = f"http://127.0.0.1:{rport}/v1/traces"
         for name, obs in variants.items():
             procs[name] = start_gateway(name, stub, scratch / name, obs % url if "%s" in obs else obs,
-                                        (routes or {}).get(name, ROUTES), otlp_url=url)
+                                        (routes or {}).get(name, ROUTES), otlp_url=url, cpu=0 if pin else None)
         targets = {name: Target(name, "openai", f"http://127.0.0.1:{p.port}", model, name, proc=p)
                    for name, p in procs.items()}
         for t in targets.values():
@@ -287,18 +301,21 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
             for sname, kw in scen:
                 for k in order:
                     t = targets[k]
-                    c0 = cpu_s(t.proc.p.pid)
+                    c0, w0 = cpu_s(t.proc.p.pid), time.perf_counter()
                     out = load(t, **kw)
-                    out["cpu_us_per_req"] = (cpu_s(t.proc.p.pid) - c0) / max(1, out["requests"]) * 1e6
+                    used = cpu_s(t.proc.p.pid) - c0
+                    out["cpu_us_per_req"] = used / max(1, out["requests"]) * 1e6
+                    out["util"] = used / (time.perf_counter() - w0)  # incl. the load generator's start-up
                     res[k][sname].append(out)
                     print(f"round {r} {sname:16} {k:16} p50 {out['p50_ms']:.3f} ms  rps {out['rps']:.0f}  "
-                          f"cpu/req {out['cpu_us_per_req']:.0f} µs  errors {out['errors']}", file=sys.stderr)
-        med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req")}
+                          f"cpu/req {out['cpu_us_per_req']:.0f} µs  util {out['util']:.2f}  errors {out['errors']}",
+                          file=sys.stderr)
+        med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req", "util")}
                    for s, _ in scen} for k in targets}
         print(f"\n{rounds} rounds, interleaved; medians over rounds; A/B per round then median\n")
         print("| variant | serial p50 ms | Δp50 vs off (ms) | rps c50 | rps ratio vs off | stream rps c50 | "
-              "stream ratio | CPU µs/req c50 | best Δp50 | best rps ratio | best stream ratio |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              "stream ratio | CPU µs/req c50 | gateway CPU use c50 | best Δp50 | best rps ratio | best stream ratio |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for k in targets:
             dp = statistics.median(res[k]["serial"][i]["p50_ms"] - res["off"]["serial"][i]["p50_ms"]
                                    for i in range(rounds))
@@ -314,6 +331,7 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
             bs = max(x["rps"] for x in res[k]["stream_closed50"]) / max(x["rps"] for x in res["off"]["stream_closed50"])
             print(f"| {k}{ok} | {m['serial']['p50_ms']:.3f} | {dp:+.3f} | {m['closed50']['rps']:.0f} | {rr:.3f} | "
                   f"{m['stream_closed50']['rps']:.0f} | {sr:.3f} | {m['closed50']['cpu_us_per_req']:.0f} | "
+                  f"{m['closed50']['util']:.2f} | "
                   f"{bp:+.3f} | {br:.3f} | {bs:.3f} |")
         print("\nbudget: Δp50 ≤ +0.05 ms and throughput ratio ≥ 0.95 (plain and streamed); `off-again` is the "
               "same config as `off` (A/A): its distance from `off` is this machine's noise floor")

@@ -44,6 +44,20 @@ def cell(scores: np.ndarray, d, rounds: int) -> str:
     return f"{a:.3f} ({ci.low:.3f}–{ci.high:.3f}){star}"
 
 
+def warm(cache: EmbeddingCache, prompts: list[str], chunk: int = 512) -> None:
+    """Embed every distinct prompt once into `cache`, in chunks of similar length (a stop loses one chunk;
+    the model truncates each prompt to its maximum sequence length)."""
+    from tierwise.routers.dense import EmbeddingVectors
+
+    vectors = EmbeddingVectors(cache=cache)
+    todo = sorted(set(prompts), key=len)
+    t0 = time.time()
+    for s in range(0, len(todo), chunk):
+        vectors.encode(todo[s:s + chunk])
+        print(f"<!-- embedded {min(s + chunk, len(todo))}/{len(todo)} prompts, {time.time() - t0:.0f} s, "
+              f"cache hits {cache.hits} misses {cache.misses} -->", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routers", default="linear,mf-lsa,stack-lsa,knn-embedding,mf-embedding,ensemble-embedding,"
@@ -54,9 +68,13 @@ def main() -> None:
     ap.add_argument("--ci", type=int, default=500)
     ap.add_argument("--timing", default="stack-lsa,transfer-lsa", help="routers timed per request on long prompts")
     ap.add_argument("--timing-rounds", type=int, default=3)
+    ap.add_argument("--warm", action="store_true", help="only fill the embedding cache (one pass, every prompt)")
     args = ap.parse_args()
     cache = EmbeddingCache(args.emb_cache)
     raw = {n: load_benchmark(n) for n in NAMES}
+    if args.warm:
+        warm(cache, [p for d in raw.values() for p in d.prompts])
+        return
     unit = {n: unit_scale(d) for n, d in raw.items()}
     specs = [s for s in args.routers.split(",") if s]
     tests = [t for t in args.tests.split(",") if t]

@@ -44,6 +44,18 @@ def _privacy_install(gw: Gateway) -> Any:
     return install(gw)
 
 
+MAX_STORED_TEXT = 256_000  # characters of a prompt or an answer kept in the ledger (`ledger.store_text`)
+
+
+def stored_text(req: Request, answer: Any) -> tuple[str | None, str | None]:
+    """The request's last user turn and its answer, as `ledger.store_text` keeps them (bounded)."""
+    if isinstance(answer, list):  # a stream's text deltas
+        answer = "".join(answer)
+    prompt = req.last_user_text() or None
+    return (prompt[:MAX_STORED_TEXT] if prompt else None,
+            answer[:MAX_STORED_TEXT] if isinstance(answer, str) and answer else None)
+
+
 def new_request_id() -> str:
     return new_id("req_")
 
@@ -54,6 +66,7 @@ class Gateway:
         register_config(cfg)  # before anything can fail or log: the scrubber must know the keys
         self.pricer = pricer or Pricer()
         self.ledger = ledger
+        self.store_text = ledger is not None and cfg.ledger.store_text  # prompts and answers in the ledger
         self._session: aiohttp.ClientSession | None = None
         self.providers = {n: Provider(n, p, self._get_session) for n, p in cfg.providers.items()}
         self.deployments: dict[str, Deployment] = {}
@@ -275,6 +288,8 @@ class Gateway:
                 | ({"key": ctx.notes["key_name"]} if ctx.notes.get("key_name") else {}),  # who asked: feedback's owner
                 arm=ctx.notes.get("arm"),  # the `split` policy's arm
             )
+            if self.store_text:
+                rec.prompt, rec.answer = stored_text(req, ctx.notes.get("answer_text"))
             self.ledger.submit(rec)
         except Exception:  # the ledger must never break a request
             log.exception("ledger: could not record request %s", trace.request_id)

@@ -105,6 +105,18 @@ async def test_redis_gone_for_good_fails_clearly(own_redis, redis_prefix):
             await d.dispatch("classify", "x")
 
 
+async def test_an_outage_fails_after_unavailable_wait_not_the_whole_timeout(own_redis, redis_prefix):
+    # Before: a caller whose Redis went away waited out the task's whole timeout (120 s by default)
+    # before hearing of it; now `unavailable_wait` bounds that, whatever the timeout.
+    from tierwise.dispatch.errors import DispatchUnavailable
+
+    srv = own_redis(appendonly=False)
+    async with Dispatcher(srv.url, tenant="acme", prefix=redis_prefix, timeout=3600, unavailable_wait=0.5) as d:
+        srv.stop()
+        with pytest.raises(DispatchUnavailable, match=r"unreachable for \d+\.\d s.*unavailable_wait"):
+            await asyncio.wait_for(d.dispatch("classify", "x"), 60)  # (a TimeoutError here: the hour-long wait)
+
+
 async def test_an_outage_is_warned_once_not_at_every_retry(redis_prefix, caplog):
     # Before: "lost Redis ...; reconnecting" at every backoff step (about one a second, ~120 lines
     # for one request waiting out the default timeout), because the retry counted as "back".

@@ -152,3 +152,25 @@ def test_within_type_sends_a_long_prompt_of_a_local_type_to_the_frontier(gateway
     for text, expect in ((short, "local summary"), (long, "frontier answer")):
         r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": text}])
         assert r.choices[0].message.content == expect
+
+
+def test_explore_serve_answers_a_judged_request_of_a_frontier_type_locally(gateway, openai_up, anthropic_up):  # noqa: F811
+    g = gateway(reflective_config(
+        openai_up, anthropic_up, sampling="value", boundary={"credible": 0.99, "discount": 1.0},
+        value={"saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01, "explore": "serve", "explore_after": 2}))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    answers = []
+    for i in range(3):
+        r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        answers.append(r.choices[0].message.content)
+        assert wait_for(lambda: not route._background, timeout=30)
+    # two shadow-run verdicts first; the type is still on the frontier (3 of 3 is not enough at credible 0.99),
+    # and the third judged request is answered by the local tier, its verdict taken without a shadow run
+    assert route.loop.boundary.tier("summarisation") == "frontier"
+    assert answers == ["frontier answer", "frontier answer", "local summary"]
+    g.flush()
+    evals = [e.extra["evaluation"] for e in g.ledger.query(kind="eval")]
+    assert [(e["shadow"], e["schedule"]) for e in evals] == [(True, "value"), (True, "value"),
+                                                            (False, "value (served)")]

@@ -93,3 +93,75 @@ def test_evsi_is_larger_near_the_target_and_with_more_at_stake() -> None:
     assert worth_sampling(3, 1, 0.75, 500.0, 0.02, tier="frontier", z_move=1.28)
     assert not worth_sampling(3, 1, 0.75, 0.05, 0.02, tier="frontier", z_move=1.28)
     assert not worth_sampling(300, 300, 0.75, 500.0, 0.02, tier="frontier", z_move=1.28)
+
+
+def test_explore_serve_answers_a_judged_frontier_request_locally_once_the_type_has_evidence() -> None:
+    # saving 0.01, shadow 0.01, target 0.75: serving locally costs 0.01 * (0.75 - m) / 0.25 at acceptance m,
+    # less than a shadow run while m > 0.5
+    loop = value_loop(explore="serve", explore_after=5, pooled_strength=0.0)
+    plans = []
+    for i, v in enumerate([1.0, 1.0, 1.0, 0.0, 1.0]):
+        p = loop.plan("qa", f"q{i}")
+        plans.append(p)
+        loop.verdict("qa", v, request_id=f"q{i}")
+    # the first 5 verdicts come from shadow runs: no traffic moves without evidence
+    assert all(p.tier == "frontier" and p.judge and p.shadow and not p.explore for p in plans)
+    assert loop.boundary.tier("qa") == "frontier"  # Beta(5, 2): mean 0.71, lower bound under the target
+    p = loop.plan("qa", "q5")
+    assert (p.tier, p.judge, p.shadow, p.reason, p.explore) == ("local", True, False, "value (served)", True)
+    # the served answer's verdict counts like any other; three rejections put the mean at 5/10 = 0.5
+    for i, v in enumerate([0.0, 0.0, 0.0]):
+        loop.verdict("qa", v, request_id=f"r{i}")
+    assert loop.boundary.state("qa").mean() == pytest.approx(0.5)
+    p = loop.plan("qa", "q6")
+    assert not p.explore and p.tier == "frontier" and p.shadow == p.judge
+
+
+def test_explore_serve_is_off_by_default_and_waits_for_a_measured_shadow_cost() -> None:
+    for loop in (value_loop(pooled_strength=0.0), value_loop(explore="serve", pooled_strength=0.0, shadow_usd=None)):
+        for i in range(5):
+            loop.plan("qa", f"q{i}")
+            loop.verdict("qa", 1.0 if i != 3 else 0.0, request_id=f"q{i}")
+        p = loop.plan("qa", "q5")
+        assert p.judge and p.tier == "frontier" and not p.explore
+
+
+def test_under_within_type_routing_the_request_s_own_estimate_decides_whether_it_is_explored() -> None:
+    loop = LearningLoop("r", LoopSettings.model_validate({
+        "sampling": "value", "within": {"enabled": True, "min_verdicts": 2},
+        "value": {"horizon": 10_000, "saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01,
+                  "explore": "serve", "explore_after": 5, "pooled_strength": 0.0},
+        "boundary": {"quality_target": 0.75, "credible": 0.9, "discount": 1.0}}))
+    # short prompts all accepted, long ones 2 of 5: a falling slope; 7 of 10 keeps the type on the frontier
+    for i, (x, v) in enumerate([(3.0, 1.0), (6.0, 0.0), (3.0, 1.0), (6.0, 1.0), (3.0, 1.0), (6.0, 0.0),
+                                (3.0, 1.0), (6.0, 0.0), (3.0, 1.0), (6.0, 1.0)]):
+        loop.plan("qa", f"q{i}", signal=x)
+        loop.verdict("qa", v, request_id=f"q{i}")
+    assert loop.boundary.tier("qa") == "frontier" and loop.within.slope("qa") < 0
+    # both are judged (the type's decision); the long one's own estimate is far under the target: a shadow run;
+    # the short one's clears it: within-type routing serves it locally, and its verdict needs no shadow run
+    long_, short = loop.plan("qa", "long", signal=6.0), loop.plan("qa", "short", signal=3.0)
+    assert long_.judge and long_.shadow and long_.tier == "frontier" and not long_.explore
+    assert short.judge and not short.shadow and short.tier == "local"
+
+
+def test_explore_serve_under_the_fixed_schedule_serves_the_sampled_uses_after_the_first_five() -> None:
+    loop = LearningLoop("r", LoopSettings.model_validate({
+        "sampling": "rules", "schedule": {"first_uses": 5, "sample_rate": 0.1},
+        "value": {"saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01, "explore": "serve", "explore_after": 5,
+                  "pooled_strength": 0.0},
+        "boundary": {"quality_target": 0.75, "credible": 0.99, "discount": 1.0}}))
+    plans = []
+    for i in range(60):
+        p = loop.plan("qa", f"q{i}")
+        plans.append(p)
+        if p.judge:
+            loop.verdict("qa", 0.0 if i == 2 else 1.0, request_id=f"q{i}")
+    assert loop.boundary.tier("qa") == "frontier"
+    assert [(p.tier, p.shadow, p.reason) for p in plans[:5]] == [("frontier", True, "first-uses")] * 5
+    later = plans[5:]
+    sampled = [unit_hash(f"q{i}", "sample") < 0.1 for i in range(5, 60)]
+    assert [p.judge for p in later] == sampled and any(sampled)
+    assert all((p.tier, p.shadow, p.reason, p.explore) == ("local", False, "sample (served)", True)
+               for p in later if p.judge)
+    assert all(p.tier == "frontier" and not p.judge for p in later if not p.judge)

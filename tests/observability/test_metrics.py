@@ -145,6 +145,35 @@ def test_metrics_need_a_key_when_keys_are_set(two_tier, monkeypatch):
     assert r.status_code == 401
 
 
+def test_a_viewer_key_reads_traces_without_the_conversation(two_tier, anthropic_up, monkeypatch):
+    # The ledger keeps prompts and answers when `store_text` is on; the read-only role sees what happened
+    # (route, model, cost, steps), not what was said. A gateway key sees all of it.
+    monkeypatch.setenv("OBS_GW_KEY", "gw-secret")
+    monkeypatch.setenv("OBS_VIEW_KEY", "view-secret")
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]}, ledger={"store_text": True},
+                 observability={"dashboard": {"enabled": True, "recent": 10, "viewer_keys_env": ["OBS_VIEW_KEY"]}})
+    anthropic_up.default = Reply(text="the secret plan is ready", usage=(5, 5))
+    ids = []
+    for i in range(12):  # the first two leave the in-memory feed: their traces come from the ledger
+        r = httpx.post(g.url + "/v1/chat/completions", headers={"authorization": "Bearer gw-secret"},
+                       json={"model": "main", "messages": [{"role": "user", "content": f"launch code {i} is 0000"}]})
+        assert r.status_code == 200
+        ids.append(r.headers["x-tierwise-request-id"])
+    g.flush()
+
+    def trace(rid, key):
+        r = httpx.get(g.url + "/dashboard/api/trace", params={"id": rid}, headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    full = trace(ids[0], "gw-secret")
+    assert "launch code 0" in full and "the secret plan" in full
+    for rid in (ids[0], ids[11]):  # from the ledger, and from memory
+        seen = trace(rid, "view-secret")
+        assert rid in seen and "launch code" not in seen and "secret plan" not in seen
+    assert "withheld" in trace(ids[0], "view-secret")
+
+
 def test_cache_budget_and_privacy_from_their_own_steps(two_tier, openai_up, anthropic_up):
     """The answer cache, a budget refusal: counted from what those guards leave on the request."""
     usage = (40, 400)

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from tierwise.cache.pair_features import hand_features
+from tierwise.cache.pair_features import HAND_NAMES, IDF_BUCKETS, hand_features
 
 MODEL_FILE = Path(__file__).with_name("verifier_model.npz")
 MAX_TOKENS = 64  # per question: longer ones are cut (a bound on the work per pair)
 FORMAT = 2  # the arrays this code reads (1 was the MLP over sentence-embedding interactions)
 WEIGHTS = ("w_att", "b_att", "w_proj", "b_proj", "w_cmp", "b_cmp", "w_hid", "b_hid", "w_out", "b_out")
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -54,6 +55,30 @@ def unit_outputs(o: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return se / max(float(np.linalg.norm(se)), 1e-9), te / np.maximum(np.linalg.norm(te, axis=1, keepdims=True), 1e-9)
 
 
+def check(arrays: dict[str, np.ndarray]) -> None:
+    """A model file's arrays must be this format, every array present, of consistent shapes, finite numbers."""
+    fmt = arrays.get("format")
+    if fmt is None or fmt.shape != () or fmt.dtype.kind not in "iuf" or int(fmt) != FORMAT:
+        raise ValueError("not a verifier model of this version (retrain with `tierwise cache train-verifier`)")
+    for name in (*WEIGHTS, "hand_mean", "hand_scale", "idf", "fhr", "thr"):
+        a = arrays.get(name)
+        if a is None or a.dtype.kind != "f" or a.size == 0 or not np.all(np.isfinite(a)):
+            raise ValueError(f"verifier model: array {name!r} missing or not finite numbers")
+    if any(arrays[n].ndim != 2 for n in ("w_att", "w_cmp", "w_hid")):
+        raise ValueError("verifier model: weight matrices must be matrices")
+    d, h = arrays["w_att"].shape
+    g, k = arrays["w_cmp"].shape[1], arrays["w_hid"].shape[1]
+    n_side = len(HAND_NAMES) + 4 + 2 * d
+    want = {"w_att": (d, h), "b_att": (h,), "w_proj": (d, h), "b_proj": (h,), "w_cmp": (4 * h, g), "b_cmp": (g,),
+            "w_hid": (6 * g + n_side, k), "b_hid": (k,), "w_out": (k, 1), "b_out": (1,), "hand_mean": (n_side,),
+            "hand_scale": (n_side,), "idf": (IDF_BUCKETS,), "thr": arrays["fhr"].shape}
+    for name, shape in want.items():
+        if arrays[name].shape != shape or 0 in shape:
+            raise ValueError(f"verifier model: array {name!r} has shape {arrays[name].shape}, expected {shape}")
+    if arrays["fhr"].ndim != 1 or np.any(arrays["hand_scale"] == 0):
+        raise ValueError("verifier model: operating points or feature scales malformed")
+
+
 def side_vector(a: str, b: str, ea: np.ndarray, eb: np.ndarray, ta: np.ndarray, tb: np.ndarray,
                 idf: np.ndarray) -> np.ndarray:
     """Unscaled side input of one pair: surface cues, max-sim, and the sentence vectors' element-wise
@@ -65,8 +90,7 @@ def side_vector(a: str, b: str, ea: np.ndarray, eb: np.ndarray, ta: np.ndarray, 
 
 class PairModel:
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        if int(arrays.get("format", np.array(0))) != FORMAT:
-            raise ValueError("not a verifier model of this version (retrain with `tierwise cache train-verifier`)")
+        check(arrays)
         self.w = {k: arrays[k].astype(np.float32) for k in WEIGHTS}
         self.hand_mean = arrays["hand_mean"].astype(np.float32)
         self.hand_scale = arrays["hand_scale"].astype(np.float32)
@@ -76,6 +100,8 @@ class PairModel:
 
     @classmethod
     def load(cls, path: Path | str = MODEL_FILE) -> PairModel:
+        if Path(path).stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{path}: larger than a verifier model can be")
         with np.load(path, allow_pickle=False) as z:
             return cls({k: z[k] for k in z.files})
 

@@ -98,9 +98,10 @@ def chat_body(payload: Any) -> dict[str, Any]:
 class Dispatcher:
     def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", *, tenant: str = "default",
                  prefix: str = "tierwise:", local_only: list[str] | tuple[str, ...] = (), max_pending: int = 1000,
-                 max_payload_bytes: int = 1 << 20, timeout: float = 120.0) -> None:
+                 max_payload_bytes: int = 1 << 20, timeout: float = 120.0, unavailable_wait: float = 10.0) -> None:
         cfg = DispatchConfig(redis_url=redis_url, tenant=tenant, prefix=prefix, local_only=list(local_only),
-                             max_pending=max_pending, max_payload_bytes=max_payload_bytes, timeout=timeout)
+                             max_pending=max_pending, max_payload_bytes=max_payload_bytes, timeout=timeout,
+                             unavailable_wait=unavailable_wait)
         self.cfg = cfg
         self.keys = Keyspace(cfg.prefix, cfg.tenant)
         self.caller_id = uuid.uuid4().hex[:20]
@@ -118,7 +119,8 @@ class Dispatcher:
     @classmethod
     def from_config(cls, d: DispatchConfig) -> Dispatcher:
         return cls(d.redis_url, tenant=d.tenant, prefix=d.prefix, local_only=d.local_only,
-                   max_pending=d.max_pending, max_payload_bytes=d.max_payload_bytes, timeout=d.timeout)
+                   max_pending=d.max_pending, max_payload_bytes=d.max_payload_bytes, timeout=d.timeout,
+                   unavailable_wait=d.unavailable_wait)
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -207,17 +209,24 @@ class Dispatcher:
         cap = w.capability
         keys = [self.keys.index(zone, cap), w.stream, w.wake, *self.keys.streams(zone, cap)]
         backoff = Backoff()
+        down_since: float | None = None
         while True:
             try:
                 status, value = await self._scripts.enqueue(keys=keys, args=[self.cfg.max_pending, WAKE_MAX,
                                                                              *w.fields])
                 return status, value
             except REDIS_DOWN:
-                self._outage_at = time.monotonic()
-                if time.monotonic() + 0.05 > deadline:
-                    raise DispatchUnavailable(f"Redis at {where(self.cfg.redis_url)} was unreachable for the whole "
-                                              f"wait; capability {cap!r} was not dispatched") from None
-                await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
+                now = self._outage_at = time.monotonic()
+                if down_since is None:
+                    down_since = now
+                # Not the whole task timeout (120 s by default): a caller learns of an outage that outlasts
+                # a restart within `unavailable_wait`.
+                give_up = min(deadline, down_since + self.cfg.unavailable_wait)
+                if now + 0.05 > give_up:
+                    raise DispatchUnavailable(f"Redis at {where(self.cfg.redis_url)} was unreachable for "
+                                              f"{now - down_since:.1f} s; capability {cap!r} was not dispatched "
+                                              "(dispatch.unavailable_wait)") from None
+                await asyncio.sleep(min(backoff.next(), max(0.0, give_up - time.monotonic())))
             except rexc.ResponseError as e:
                 raise DispatchUnavailable(f"Redis refused the task: {scrub(str(e))[:200]}") from None
 

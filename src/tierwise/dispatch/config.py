@@ -88,6 +88,9 @@ class DispatchConfig(_Strict):
                              "refused (back-pressure)")
     max_payload_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="largest task payload or result")
     timeout: float = Field(120.0, gt=0, le=86400, description="seconds a caller waits for a result by default")
+    unavailable_wait: float = Field(
+        10.0, gt=0, le=86400, description="seconds a task keeps retrying an unreachable Redis before its caller gets "
+        "DispatchUnavailable (503), however long its own timeout (long enough to ride out a Redis restart)")
     result_ttl: float = Field(3600.0, gt=0, description="seconds a task's completion mark (the dedupe record) is kept")
     worker: WorkerConfig | None = Field(None, description="present in a worker's config (`tierwise worker`)")
 

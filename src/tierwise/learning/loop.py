@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.value import ValueSettings, worth_sampling
+from tierwise.learning.value import ValueSettings, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
@@ -58,6 +58,7 @@ class Plan:
     judge: bool  # judge the local answer (served, or from a shadow run)
     shadow: bool  # run the local tier in the background for a frontier-routed request
     reason: str
+    explore: bool = False  # a frontier task type's request served locally to be judged (`explore: serve`)
 
 
 class LearningLoop:
@@ -109,21 +110,27 @@ class LearningLoop:
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
         p = self._type_plan(task_type, request_id, negative_feedback)
-        if signal is None or not self.settings.within.enabled or not math.isfinite(signal):
-            return p
-        z = self.within.standardise(task_type, signal)
+        z = None
+        if signal is not None and self.settings.within.enabled and math.isfinite(signal):
+            z = self.within.standardise(task_type, signal)
+            self._remember_signal(request_id, z)
+            accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
+            tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
+            if tier != p.tier:
+                # the request's own estimate puts it on the other side of the target than its type; whether it
+                # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a
+                # verdict on a frontier-served request comes from a shadow run
+                p = Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
+                         else "within-type")
+        if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
+            # the verdict costs less if the local tier answers this request than if it runs in the shadow
+            return Plan("local", True, False, p.reason + " (served)", explore=True)
+        return p
+
+    def _remember_signal(self, request_id: str, z: float) -> None:
         self._signals[request_id] = z
         while len(self._signals) > PENDING_SIGNALS:
             self._signals.popitem(last=False)
-        accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
-        tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
-        if tier == p.tier:
-            return p
-        # the request's own estimate puts it on the other side of the target than its type; whether it is
-        # judged stays the type's decision (so the verdicts remain a fair sample of the type), and a verdict
-        # on a frontier-served request comes from a shadow run
-        return Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
-                    else "within-type")
 
     def _type_plan(self, task_type: str, request_id: str, negative_feedback: bool) -> Plan:
         tier = self.boundary.tier(task_type)
@@ -143,6 +150,23 @@ class LearningLoop:
         if d.judge:
             self.schedule.count_use(key, d)
         return Plan(tier, d.judge, d.judge, d.reason)
+
+    def _serve_explore(self, task_type: str, z: float | None = None) -> bool:
+        """`explore: serve`: a request whose verdict would need a shadow run is answered by the local tier instead
+        when its type has evidence of its own and the quality the answer is expected to give up (at the route's
+        exchange rate; the type's forecast, moved by the request's signal under `within`) costs less than a
+        shadow run."""
+        v = self.settings.value
+        if v.explore != "serve":
+            return False
+        if self.boundary.state(task_type).total_judged < v.explore_after:
+            return False
+        shadow = self.costs["shadow"]
+        if shadow is None:
+            return False
+        a, b = self._forecast(task_type)
+        accept = a / (a + b) if z is None else self.within.acceptance(task_type, a / (a + b), z)
+        return explore_cost(self.saving(), self.settings.boundary.quality_target, accept) < shadow
 
     def _value_decision(self, task_type: str, tier: Tier, negative_feedback: bool, request_id: str) -> Decision:
         if negative_feedback:
@@ -165,7 +189,10 @@ class LearningLoop:
             stake = saving / (1.0 - target) * future
             judge, shadow = self.costs["judge"], self.costs["shadow"]
             # not measured yet: a judge call is taken to cost about what a local answer saves
-            cost = (saving if judge is None else judge) + ((shadow or 0.0) if tier == "frontier" else 0.0)
+            cost = (saving if judge is None else judge)
+            if tier == "frontier":
+                cost += min(shadow or 0.0, explore_cost(saving, target, a / (a + bb))) \
+                    if self._serve_explore(task_type) else (shadow or 0.0)
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
                 return Decision(True, "value")

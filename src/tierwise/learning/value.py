@@ -28,6 +28,7 @@ systematic audit (every k-th request) watches it for drift.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +50,13 @@ class ValueSettings(BaseModel):
     pooled_strength: float = Field(4.0, ge=0.0, le=1000.0, description=(
         "the forecast of a task type's acceptance starts from the route's pooled acceptance, counted as this "
         "many verdicts (the tiers' own moves still need the type's own evidence); 0: a uniform start"))
+    explore: Literal["shadow", "serve"] = Field("shadow", description=(
+        "how a frontier task type gets a verdict: shadow (run the local tier beside the frontier's answer) or "
+        "serve (once the type has `explore_after` verdicts of its own, answer that request with the local tier "
+        "when the quality it is expected to give up, priced at the route's exchange rate, costs less than a "
+        "shadow run)"))
+    explore_after: int = Field(5, ge=0, le=100_000, description=(
+        "verdicts of its own (from shadow runs) a frontier task type needs before `explore: serve` applies"))
 
 
 def normal_loss(z: float) -> float:
@@ -97,4 +105,12 @@ def worth_sampling(a: float, b: float, target: float, stake: float, cost: float,
     return any(evsi(a, b, target, m, stake, tier=tier, n_own=n_own, z_move=z_move) > m * cost for m in BATCHES)
 
 
-__all__ = ["ValueSettings", "evsi", "normal_loss", "worth_sampling"]
+def explore_cost(saving: float, target: float, acceptance: float) -> float:
+    """What serving one request of a frontier task type locally, to learn from it, costs beside its judge call:
+    the acceptance it is expected to give up (1 - acceptance) priced at the route's exchange rate
+    (saving / (1 - target) per unit), less the saving it makes, = saving * (target - acceptance) / (1 - target);
+    never below zero (an exploration is not counted as a gain)."""
+    return max(0.0, saving * (target - acceptance) / (1.0 - target))
+
+
+__all__ = ["ValueSettings", "evsi", "explore_cost", "normal_loss", "worth_sampling"]

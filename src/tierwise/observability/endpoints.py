@@ -48,6 +48,22 @@ MAX_STREAMS = 32  # open live streams per process: each is a loop and a socket
 STREAM_LIFETIME_S = 30.0
 
 
+# What a ledger record may hold of the conversation itself (`ledger.store_text`, a shadow pair's answers).
+CONTENT_KEYS = frozenset({"prompt", "answer", "text", "content", "messages"})
+WITHHELD = "[withheld from viewer keys]"
+
+
+def without_content(v: Any) -> Any:
+    """A copy of a trace with the conversation's text replaced, at any depth: the read-only role sees what
+    happened (routes, models, costs, timings, verdicts), not what was said."""
+    if isinstance(v, dict):
+        return {k: (WITHHELD if k in CONTENT_KEYS and v[k] not in (None, "") else without_content(x))
+                for k, x in v.items()}
+    if isinstance(v, list):
+        return [without_content(x) for x in v]
+    return v
+
+
 def _error(err: TierwiseError) -> bytes:
     return orjson.dumps({"error": {"message": err.message, "type": err.kind}})
 
@@ -90,7 +106,8 @@ class Endpoints:
 
     # ------------------------------------------------------------------ access
 
-    def _allowed(self, scope: dict[str, Any]) -> None:
+    def _allowed(self, scope: dict[str, Any]) -> str:
+        """Who asks: "open" (no keys configured), "gateway" (a gateway key for every route) or "viewer"."""
         from tierwise.server.asgi import _headers
 
         headers = _headers(scope)
@@ -98,13 +115,13 @@ class Endpoints:
         if site is not None and site not in ("same-origin", "none"):
             raise PermissionDenied("observability endpoints answer same-origin requests only")
         if not self.app.keyring.required:
-            return
+            return "open"
         key = self.app.keyring.find(headers)
         if key is not None:
             if key.routes is not None:  # everything here is gateway-wide: every team's requests and traces
                 raise PermissionDenied("a key limited to some routes cannot read the gateway-wide observability "
                                        "data; use a viewer key (observability.dashboard.viewer_keys_env)")
-            return
+            return "gateway"
         given = self.app.keyring.given(headers)
         if given:
             g = given.encode()
@@ -112,16 +129,16 @@ class Endpoints:
             for k in self.viewer_keys:  # every key compared: timing tells nothing
                 ok = hmac.compare_digest(g, k) or ok
             if ok:
-                return
+                return "viewer"
         raise AuthenticationError("invalid or missing API key (a gateway key or a viewer key)")
 
-    async def _guarded(self, scope: dict[str, Any], send: Any) -> bool:
+    async def _guarded(self, scope: dict[str, Any], send: Any) -> str | None:
+        """The caller's role (see `_allowed`), or None once an error was sent."""
         try:
-            self._allowed(scope)
-            return True
+            return self._allowed(scope)
         except TierwiseError as e:
             await self.app.send_json(send, e.status, _error(e))
-            return False
+            return None
 
     # ------------------------------------------------------------------ /metrics
 
@@ -197,8 +214,10 @@ class Endpoints:
         await self._json(scope, send, {"rows": rows, "skipped": skipped})
 
     async def trace(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """One request's full trace: from memory when recent, else from the ledger (what `tierwise trace` shows)."""
-        if not await self._guarded(scope, send):
+        """One request's full trace: from memory when recent, else from the ledger (what `tierwise trace` shows).
+        A viewer key gets it without the content the ledger may hold (prompts, answers, shadow answers)."""
+        role = await self._guarded(scope, send)
+        if role is None:
             return
         q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         rid = (q.get("id") or [""])[0][:100]
@@ -210,7 +229,7 @@ class Endpoints:
         if data is None:
             await self._json(scope, send, {"error": {"message": "no such request", "type": "not_found_error"}}, 404)
             return
-        await self._json(scope, send, scrub_value(data))
+        await self._json(scope, send, scrub_value(without_content(data) if role == "viewer" else data))
 
     # ------------------------------------------------------------------ live stream (SSE)
 

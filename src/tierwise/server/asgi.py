@@ -31,7 +31,7 @@ from tierwise.errors import (
     RequestTooLarge,
     TierwiseError,
 )
-from tierwise.gateway import Gateway, new_request_id
+from tierwise.gateway import MAX_STORED_TEXT, Gateway, new_request_id
 from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
@@ -329,6 +329,8 @@ class App:
         try:
             resp = await target.complete(req, ctx)
             body = codec.encode_response(resp, req.model)
+            if self.gw.store_text:  # `ledger.store_text`: the answer goes into the request's ledger row
+                ctx.notes["answer_text"] = resp.text()
         except TierwiseError as e:
             status, error, body = e.status, e, codec.encode_error(e)
         except Exception:
@@ -392,7 +394,17 @@ class App:
                     latency_ms=(time.perf_counter() - t0) * 1000, ttft_ms=ttft, error=error,
                 )
 
+        answer: list[str] | None = [] if self.gw.store_text else None
+        ctx.notes["answer_text"] = answer
+        answer_len = 0
+
         def render(chunk: StreamChunk) -> bytes:
+            nonlocal answer_len
+            if answer is not None and answer_len < MAX_STORED_TEXT:  # `ledger.store_text`: for the ledger row
+                for e in chunk.events:
+                    if e.kind == "block_delta" and e.delta_type == "text":
+                        answer.append(e.value)
+                        answer_len += len(e.value)
             if passthrough and chunk.raw is not None:
                 data = chunk.raw
                 if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
