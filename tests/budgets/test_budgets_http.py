@@ -160,3 +160,19 @@ def test_a_huge_max_tokens_reserves_no_more_than_the_context_window(gateway, ope
     g = gateway(cfg)
     r = oai(g).chat.completions.create(model="main", max_tokens=1_000_000_000, messages=[{"role": "user", "content": "x"}])
     assert r.choices[0].message.content == "ok"
+
+
+def test_invented_sessions_share_one_bucket_beyond_the_cap(two_tier, anthropic_up):
+    # A client inventing a session per request must not make a bucket per request (each kept a whole
+    # window) nor buy itself a fresh budget: past `max_dimension_values`, new values share one bucket.
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(budgets={**budget(COST * 0.5, per="session"), "max_dimension_values": 2})
+    for s in ("alpha", "beta", "new-1"):  # two of their own, then the shared bucket's first request
+        ask_openai(g, extra_headers={"x-tierwise-session": s})
+    for s in ("new-2", "new-3", "alpha"):
+        with pytest.raises(openai.RateLimitError) as e:
+            ask_openai(g, extra_headers={"x-tierwise-session": s})
+        assert ("for session alpha" if s == "alpha" else "for new session values") in e.value.body["message"]
+    values = g.gateway.spend.values.seen["cap"]
+    assert list(values) == ["beta", "alpha"]  # bounded: the invented ones hold no state of their own
+    assert len(anthropic_up.requests) == 3

@@ -30,6 +30,7 @@ from tierwise.budgets.checks import (
     rate_retry_after,
 )
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
+from tierwise.budgets.dimension_values import OVERFLOW, DimensionValues
 from tierwise.budgets.plan import (
     Budget,
     RatePlan,
@@ -106,6 +107,7 @@ class SpendController:
         self.ttl = self.cfg.reservation_ttl
         self.fail_open = sc.on_store_error == "fail_open"
         self._plans: dict[tuple[str, str], RoutePlan] = {}
+        self.values = DimensionValues(self.cfg.max_dimension_values)  # bounds the client-chosen buckets
         self._pending: set[asyncio.Task[Any]] = set()
         self._last_warn = 0.0
         self._uncounted = 0
@@ -236,6 +238,7 @@ class SpendController:
                 if v is None or not b.matches(v):
                     continue
                 w = b.window
+                v = self.values.bucket_value(b.name, v, now, w.expire_s)
                 budgets.append(BudgetCheck(self._bucket(b, v), w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
                                            worst, tok, w.expire_s))
                 models.append(None)
@@ -267,6 +270,9 @@ class SpendController:
         resets = b.window.resets_at(check.slot, refusal.oldest_slot)
         value = check.key[len(f"{self.prefix}b:{b.name}:"):]
         scope = "" if b.spec.per == "global" else f" for {b.spec.per} {value}"
+        if value == OVERFLOW:
+            scope = (f" for new {b.spec.per} values (past budgets.max_dimension_values, new values share one "
+                     "bucket)")
         cap = f"${b.usd_limit:g}" if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"
         used = f"${refusal.used:.4f}" if refusal.what == "usd" else f"{int(refusal.used)} tokens"
         msg = (f"budget {b.name!r}{scope} is spent ({used} of {cap} per {b.window.label}, reservations of "
