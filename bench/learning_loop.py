@@ -235,8 +235,6 @@ def main() -> None:
     ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
                     help="value sampling: a frontier type's verdicts from shadow runs, or from served local answers "
                          "where the quality given up costs less than a shadow run (at the route's exchange rate)")
-    ap.add_argument("--pooled-value", action="store_true",
-                    help="value sampling: credit a verdict with what it tells the pooled forecast of the other types")
     ap.add_argument("--audit", choices=["fixed", "margin"], default="fixed",
                     help="value sampling: local audits every 1/audit-rate-th use, or sparser far above the target")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
@@ -265,7 +263,7 @@ def main() -> None:
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
                   "settled": args.settled, "pooled_strength": args.pooled_strength,
                   "explore": args.explore, "explore_after": args.explore_after,
-                  "pooled_value": args.pooled_value, "audit": args.audit, "audit_stretch": args.audit_stretch},
+                  "audit": args.audit, "audit_stretch": args.audit_stretch},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},

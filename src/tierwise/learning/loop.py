@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.value import BATCHES, ValueSettings, audit_stretch, explore_cost, spillover_evsi, worth_sampling
+from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
@@ -68,6 +68,7 @@ class LearningLoop:
         self.schedule = EvaluationSchedule(self.settings.schedule)
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
+        self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         self.total = 0
@@ -191,12 +192,16 @@ class LearningLoop:
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
                 return Decision(True, "value")
-        if s.value.pooled_value and self._pooled_worth(task_type, tier, a, bb):
-            return Decision(True, "value (pooled)")
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
         if tier == "local" and s.value.audit == "margin":
+            # the rate moves with the type's mean, so the audits are spaced by accumulated rate (a systematic
+            # sample with a varying step) rather than by `uses` modulo a step that would jump as the step changes
             rate /= audit_stretch(st.mean(), target, s.value.audit_stretch)
-        if systematic(uses, rate, f"{self.route}\x00{task_type}"):
+            credit = self.audit_credit.get(task_type, unit_hash(f"{self.route}\x00{task_type}", "audit-offset")) + rate
+            self.audit_credit[task_type] = credit - 1.0 if credit >= 1.0 else credit
+            if credit >= 1.0:
+                return Decision(True, "audit")
+        elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else "skip-value")
 
@@ -208,38 +213,6 @@ class LearningLoop:
             cost += min(shadow or 0.0, explore_cost(saving, target, a / (a + b))) \
                 if self._serve_explore(task_type) else (shadow or 0.0)
         return cost
-
-    def _pooled_worth(self, task_type: str, tier: Tier, a: float, b: float) -> bool:
-        """`pooled_value`: a verdict also moves the route's pooled acceptance, and through it the forecast of every
-        other task type by the pool's weight in it, k / (k + own evidence). m verdicts spread the pooled mean by
-        sd_pool * sqrt(m / (N + m)); each other type's share of that is priced like its own evidence would be
-        (`spillover_evsi`, at the type's stake), and the sum is compared with the m verdicts' cost."""
-        s, bs = self.settings, self.settings.boundary
-        k = s.value.pooled_strength
-        saving = self.saving()
-        if k <= 0.0 or saving <= 0.0 or self.total <= 0:
-            return False
-        target = bs.quality_target
-        ta = sum(x.a - bs.prior_accept for x in self.boundary.states.values()) + bs.prior_accept
-        tb = sum(x.b - bs.prior_reject for x in self.boundary.states.values()) + bs.prior_reject
-        n = ta + tb
-        var_pool = ta * tb / (n * n * (n + 1.0))
-        others = []
-        for name, uses in self.seen.items():
-            if name == task_type:
-                continue
-            st = self.boundary.state(name)
-            own = max(0.0, st.a + st.b - bs.prior_accept - bs.prior_reject)
-            fa, fb = self._forecast(name)
-            stake = saving / (1.0 - target) * s.value.horizon * uses / self.total
-            others.append((fa, fb, k / (k + own), stake))
-        cost = self._verdict_cost(task_type, tier, a, b)
-        for m in BATCHES:
-            sd_m = math.sqrt(var_pool * m / (n + m))
-            value = sum(spillover_evsi(fa, fb, target, w * sd_m, stake) for fa, fb, w, stake in others)
-            if value > m * cost:
-                return True
-        return False
 
     def _forecast(self, task_type: str) -> tuple[float, float]:
         """The task type's own (discounted) evidence on top of the route's pooled acceptance."""
@@ -266,7 +239,8 @@ class LearningLoop:
     def dump(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
-                "costs": dict(self.costs), "within": self.within.dump()}
+                "costs": dict(self.costs), "within": self.within.dump(),
+                "audit_credit": dict(self.audit_credit)}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -277,6 +251,10 @@ class LearningLoop:
         if isinstance(seen, dict):
             self.seen = {str(k): int(v) for k, v in seen.items() if isinstance(v, int) and v >= 0}
         self.total = max(int(data.get("total") or 0), sum(self.seen.values()))
+        credit = data.get("audit_credit") or {}
+        if isinstance(credit, dict):
+            self.audit_credit = {str(k): float(v) for k, v in credit.items()
+                                 if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
         if isinstance(data.get("within"), dict):
             self.within.load(data["within"])
         for k, v in (data.get("costs") or {}).items():

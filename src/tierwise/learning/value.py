@@ -57,9 +57,6 @@ class ValueSettings(BaseModel):
         "shadow run)"))
     explore_after: int = Field(5, ge=0, le=100_000, description=(
         "verdicts of its own (from shadow runs) a frontier task type needs before `explore: serve` applies"))
-    pooled_value: bool = Field(False, description=(
-        "credit a verdict also with what it tells the route's pooled forecast, and through it the sampling "
-        "decisions of every task type not yet settled (so a cold start after a few rejections does not stall)"))
     audit: Literal["fixed", "margin"] = Field("fixed", description=(
         "local audits: fixed (every 1/audit_rate-th use) or margin (sparser for a type far above the target, "
         "where each rejection says more: the interval grows with the change test's evidence per rejection, "
@@ -103,15 +100,6 @@ def evsi(a: float, b: float, target: float, m: int, stake: float, *, tier: str =
     return max(0.0, stake * ((mean - target) * _upper_tail(d) + sd_m * _phi(d)))
 
 
-def spillover_evsi(a: float, b: float, target: float, sd_m: float, stake: float) -> float:
-    """Value for a task type of a change sd_m in its forecast mean that comes from the pooled evidence, not its own:
-    the decision its forecast supports (sample it or not, keep its side or not) changes only when the forecast
-    crosses the target, so the value is stake * sd_m * L(|mean - t| / sd_m)."""
-    if sd_m <= 0.0 or stake <= 0.0:
-        return 0.0
-    return stake * sd_m * normal_loss(abs(a / (a + b) - target) / sd_m)
-
-
 def audit_stretch(p0: float, target: float, most: float) -> float:
     """How much longer a local type's audit interval can be, from its acceptance p0: the change test fires after
     h / ln((1 - p1) / (1 - p0)) rejections (p1 its drop alternative), so the interval scales with that evidence
@@ -145,4 +133,4 @@ def explore_cost(saving: float, target: float, acceptance: float) -> float:
     return max(0.0, saving * (target - acceptance) / (1.0 - target))
 
 
-__all__ = ["ValueSettings", "audit_stretch", "evsi", "explore_cost", "normal_loss", "spillover_evsi", "worth_sampling"]
+__all__ = ["ValueSettings", "audit_stretch", "evsi", "explore_cost", "normal_loss", "worth_sampling"]
