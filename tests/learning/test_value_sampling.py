@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 
@@ -194,7 +195,7 @@ def test_margin_audits_are_sparser_for_a_type_far_above_the_target() -> None:
             assert [p.judge for p in decided] == [systematic(start + i + 1, 0.02, "r\x00qa") for i in range(600)]
     assert len(audits["fixed"]) == 12 and len(audits["margin"]) == 8
     # a systematic sample with the stretched step: the gaps stay bounded (74-76 uses, float accumulation)
-    assert all(74 <= b - a <= 76 for a, b in zip(audits["margin"], audits["margin"][1:]))
+    assert all(74 <= b - a <= 76 for a, b in pairwise(audits["margin"]))
     # the accumulated rate survives a restart
     loop.audit_credit["qa"] = 0.25
     again = LearningLoop("r", loop.settings)

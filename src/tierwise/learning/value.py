@@ -22,7 +22,8 @@ verdicts cost. The forecast behind these numbers starts a task type from what th
 task types (its pooled acceptance, worth `pooled_strength` verdicts), since one local model answers them
 all: a few unlucky first verdicts then do not stop the evidence a common task type needs. (The boundary's
 own moves use the type's evidence alone.) A task type whose posterior is confidently on one side of the target is settled: only a
-systematic audit (every k-th request) watches it for drift.
+systematic audit (every k-th request) watches it for drift; with `audit: margin`, k grows for a local type far
+above the target (`audit_stretch`), whose rejections each tell the change-point test more.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tierwise.learning.drift import alternative
 
 BATCHES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
@@ -104,8 +107,6 @@ def audit_stretch(p0: float, target: float, most: float) -> float:
     """How much longer a local type's audit interval can be, from its acceptance p0: the change test fires after
     h / ln((1 - p1) / (1 - p0)) rejections (p1 its drop alternative), so the interval scales with that evidence
     per rejection, relative to a type at the target; between 1 and `most`."""
-    from tierwise.learning.drift import alternative
-
     p0 = min(max(p0, 0.02), 0.99)
     at = min(max(target, 0.02), 0.99)
     p1, p1t = alternative(p0, target), alternative(at, target)
