@@ -235,6 +235,10 @@ def main() -> None:
     ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
                     help="value sampling: a frontier type's verdicts from shadow runs, or from served local answers "
                          "where the quality given up costs less than a shadow run (at the route's exchange rate)")
+    ap.add_argument("--audit", choices=["fixed", "margin"], default="fixed",
+                    help="value sampling: local audits every 1/audit-rate-th use, or sparser far above the target")
+    ap.add_argument("--audit-stretch", type=float, default=2.0,
+                    help="with --audit margin: the most a type's audit interval is stretched")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
@@ -258,7 +262,8 @@ def main() -> None:
         "sampling": args.sampling,
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
                   "settled": args.settled, "pooled_strength": args.pooled_strength,
-                  "explore": args.explore, "explore_after": args.explore_after},
+                  "explore": args.explore, "explore_after": args.explore_after,
+                  "audit": args.audit, "audit_stretch": args.audit_stretch},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},

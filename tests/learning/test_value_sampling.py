@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
+
 import pytest
 
 from tierwise.learning.drift import threshold
@@ -165,3 +168,36 @@ def test_explore_serve_under_the_fixed_schedule_serves_the_sampled_uses_after_th
     assert all((p.tier, p.shadow, p.reason, p.explore) == ("local", False, "sample (served)", True)
                for p in later if p.judge)
     assert all(p.tier == "frontier" and not p.judge for p in later if not p.judge)
+
+
+def test_margin_audits_are_sparser_for_a_type_far_above_the_target() -> None:
+    from tierwise.learning.value import audit_stretch
+
+    assert audit_stretch(0.75, 0.75, 2.0) == 1.0 and audit_stretch(0.7, 0.75, 2.0) == 1.0
+    # the change test needs ln(0.5/0.25) / ln(0.5/0.1) as many rejections at 0.9 as at the target
+    assert audit_stretch(0.9, 0.75, 10.0) == pytest.approx(math.log(5.0) / math.log(2.0))
+    assert audit_stretch(0.99, 0.75, 1.5) == 1.5
+    audits = {}
+    for mode in ("fixed", "margin"):
+        loop = value_loop(audit=mode, audit_stretch=1.5)
+        for i in range(200):
+            p = loop.plan("qa", f"q{i}")
+            if p.judge:
+                loop.verdict("qa", 1.0, request_id=f"q{i}")
+            if loop.boundary.tier("qa") == "local" and loop.boundary.wrong_side("qa") < 0.05:
+                break
+        start = loop.seen["qa"]
+        assert audit_stretch(loop.boundary.state("qa").mean(), 0.75, 1.5) == 1.5  # the most: every 75th use
+        decided = [loop.plan("qa", f"s{i}") for i in range(600)]
+        assert {p.reason for p in decided if p.judge} == {"audit"}
+        audits[mode] = [i for i, p in enumerate(decided) if p.judge]
+        if mode == "fixed":
+            assert [p.judge for p in decided] == [systematic(start + i + 1, 0.02, "r\x00qa") for i in range(600)]
+    assert len(audits["fixed"]) == 12 and len(audits["margin"]) == 8
+    # a systematic sample with the stretched step: the gaps stay bounded (74-76 uses, float accumulation)
+    assert all(74 <= b - a <= 76 for a, b in pairwise(audits["margin"]))
+    # the accumulated rate survives a restart
+    loop.audit_credit["qa"] = 0.25
+    again = LearningLoop("r", loop.settings)
+    again.load(loop.dump())
+    assert again.audit_credit == {"qa": 0.25}

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.value import ValueSettings, explore_cost, worth_sampling
+from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
@@ -68,6 +68,7 @@ class LearningLoop:
         self.schedule = EvaluationSchedule(self.settings.schedule)
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
+        self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         self.total = 0
@@ -187,19 +188,31 @@ class LearningLoop:
             saving = self.saving()
             future = s.value.horizon * uses / self.total
             stake = saving / (1.0 - target) * future
-            judge, shadow = self.costs["judge"], self.costs["shadow"]
-            # not measured yet: a judge call is taken to cost about what a local answer saves
-            cost = (saving if judge is None else judge)
-            if tier == "frontier":
-                cost += min(shadow or 0.0, explore_cost(saving, target, a / (a + bb))) \
-                    if self._serve_explore(task_type) else (shadow or 0.0)
+            cost = self._verdict_cost(task_type, tier, a, bb)
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
                 return Decision(True, "value")
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
-        if systematic(uses, rate, f"{self.route}\x00{task_type}"):
+        if tier == "local" and s.value.audit == "margin":
+            # the rate moves with the type's mean, so the audits are spaced by accumulated rate (a systematic
+            # sample with a varying step) rather than by `uses` modulo a step that would jump as the step changes
+            rate /= audit_stretch(st.mean(), target, s.value.audit_stretch)
+            credit = self.audit_credit.get(task_type, unit_hash(f"{self.route}\x00{task_type}", "audit-offset")) + rate
+            self.audit_credit[task_type] = credit - 1.0 if credit >= 1.0 else credit
+            if credit >= 1.0:
+                return Decision(True, "audit")
+        elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else "skip-value")
+
+    def _verdict_cost(self, task_type: str, tier: Tier, a: float, b: float) -> float:
+        saving, target = self.saving(), self.settings.boundary.quality_target
+        judge, shadow = self.costs["judge"], self.costs["shadow"]
+        cost = saving if judge is None else judge  # not measured yet: about what a local answer saves
+        if tier == "frontier":
+            cost += min(shadow or 0.0, explore_cost(saving, target, a / (a + b))) \
+                if self._serve_explore(task_type) else (shadow or 0.0)
+        return cost
 
     def _forecast(self, task_type: str) -> tuple[float, float]:
         """The task type's own (discounted) evidence on top of the route's pooled acceptance."""
@@ -226,7 +239,8 @@ class LearningLoop:
     def dump(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
-                "costs": dict(self.costs), "within": self.within.dump()}
+                "costs": dict(self.costs), "within": self.within.dump(),
+                "audit_credit": dict(self.audit_credit)}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -237,6 +251,10 @@ class LearningLoop:
         if isinstance(seen, dict):
             self.seen = {str(k): int(v) for k, v in seen.items() if isinstance(v, int) and v >= 0}
         self.total = max(int(data.get("total") or 0), sum(self.seen.values()))
+        credit = data.get("audit_credit") or {}
+        if isinstance(credit, dict):
+            self.audit_credit = {str(k): float(v) for k, v in credit.items()
+                                 if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
         if isinstance(data.get("within"), dict):
             self.within.load(data["within"])
         for k, v in (data.get("costs") or {}).items():

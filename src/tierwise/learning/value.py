@@ -22,7 +22,8 @@ verdicts cost. The forecast behind these numbers starts a task type from what th
 task types (its pooled acceptance, worth `pooled_strength` verdicts), since one local model answers them
 all: a few unlucky first verdicts then do not stop the evidence a common task type needs. (The boundary's
 own moves use the type's evidence alone.) A task type whose posterior is confidently on one side of the target is settled: only a
-systematic audit (every k-th request) watches it for drift.
+systematic audit (every k-th request) watches it for drift; with `audit: margin`, k grows for a local type far
+above the target (`audit_stretch`), whose rejections each tell the change-point test more.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tierwise.learning.drift import alternative
 
 BATCHES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
@@ -57,6 +60,11 @@ class ValueSettings(BaseModel):
         "shadow run)"))
     explore_after: int = Field(5, ge=0, le=100_000, description=(
         "verdicts of its own (from shadow runs) a frontier task type needs before `explore: serve` applies"))
+    audit: Literal["fixed", "margin"] = Field("fixed", description=(
+        "local audits: fixed (every 1/audit_rate-th use) or margin (sparser for a type far above the target, "
+        "where each rejection says more: the interval grows with the change test's evidence per rejection, "
+        "up to `audit_stretch` times)"))
+    audit_stretch: float = Field(2.0, ge=1.0, le=10.0, description="the most `audit: margin` stretches the interval")
 
 
 def normal_loss(z: float) -> float:
@@ -95,6 +103,19 @@ def evsi(a: float, b: float, target: float, m: int, stake: float, *, tier: str =
     return max(0.0, stake * ((mean - target) * _upper_tail(d) + sd_m * _phi(d)))
 
 
+def audit_stretch(p0: float, target: float, most: float) -> float:
+    """How much longer a local type's audit interval can be, from its acceptance p0: the change test fires after
+    h / ln((1 - p1) / (1 - p0)) rejections (p1 its drop alternative), so the interval scales with that evidence
+    per rejection, relative to a type at the target; between 1 and `most`."""
+    p0 = min(max(p0, 0.02), 0.99)
+    at = min(max(target, 0.02), 0.99)
+    p1, p1t = alternative(p0, target), alternative(at, target)
+    if p0 <= at or p1 >= p0:
+        return 1.0
+    ratio = math.log((1.0 - p1) / (1.0 - p0)) / math.log((1.0 - p1t) / (1.0 - at))
+    return min(max(ratio, 1.0), most)
+
+
 def worth_sampling(a: float, b: float, target: float, stake: float, cost: float, *, tier: str = "local",
                    n_own: float | None = None, z_move: float = 0.0) -> bool:
     """Some number of further verdicts is expected to be worth more than it costs."""
@@ -113,4 +134,4 @@ def explore_cost(saving: float, target: float, acceptance: float) -> float:
     return max(0.0, saving * (target - acceptance) / (1.0 - target))
 
 
-__all__ = ["ValueSettings", "evsi", "explore_cost", "normal_loss", "worth_sampling"]
+__all__ = ["ValueSettings", "audit_stretch", "evsi", "explore_cost", "normal_loss", "worth_sampling"]
