@@ -176,3 +176,14 @@ def test_a_problem_found_only_when_building_the_routes_is_a_config_error_not_a_s
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "starting another" not in r.stderr
     assert "tierwise: config error: tierwise.yaml: route 'e'" in r.stderr
+
+
+def test_a_ledger_path_that_cannot_be_created_is_a_config_error_not_a_stack_trace(tmp_path):
+    (tmp_path / "blocker").write_text("a file where the ledger's folder should be")
+    (tmp_path / "tierwise.yaml").write_text("ledger: {path: blocker/ledger.db}\n")
+    r = subprocess.run(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "tierwise: config error: tierwise.yaml: ledger.path: cannot open the ledger at" in r.stderr
+    assert "blocker/ledger.db" in r.stderr

@@ -149,7 +149,17 @@ class Ledger:
 
     @classmethod
     def open(cls, path: str, journal: JournalConfig | None = None) -> Ledger:
-        return cls(path, journal)
+        """The ledger at `path`; one that cannot be created or opened is a config error naming the path."""
+        from tierwise.errors import ConfigError
+
+        try:
+            return cls(path, journal)
+        except (OSError, sqlite3.Error) as e:
+            why = getattr(e, "strerror", None) or str(e)
+            if getattr(e, "filename", None) and e.filename != path:  # type: ignore[union-attr]
+                why += f" ({e.filename})"  # type: ignore[union-attr]
+            raise ConfigError(f"cannot open the ledger at {path}: {why}; set ledger.path to a file in a "
+                              "writable folder (or ledger.enabled: false)", path="ledger.path") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
