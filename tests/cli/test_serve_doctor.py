@@ -187,3 +187,15 @@ def test_a_ledger_path_that_cannot_be_created_is_a_config_error_not_a_stack_trac
     assert "Traceback" not in r.stderr
     assert "tierwise: config error: tierwise.yaml: ledger.path: cannot open the ledger at" in r.stderr
     assert "blocker/ledger.db" in r.stderr
+
+
+def test_doctor_fails_on_a_config_that_serves_nothing(tmp_path, monkeypatch):
+    # An empty tierwise.yaml is valid YAML: before, doctor said "is valid" and "All good." while the
+    # gateway refused every request ("this gateway serves: nothing yet").
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text("# nothing yet\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1, r.output
+    assert "All good" not in r.output and "is valid" not in r.output
+    assert "✗ config: tierwise.yaml: defines no models and no routes" in r.output and "tierwise init" in r.output
+    assert "Nothing is reachable" not in r.output  # there is no provider to reach

@@ -137,6 +137,10 @@ def command(config_path: str) -> None:
             sys.exit(1)
         try:
             built_routes(cfg)
+            if not cfg.models and not cfg.routes:  # an empty file is a valid config that serves nothing
+                raise ConfigError("defines no models and no routes: every request would be refused. Fix: add "
+                                  "providers, models and routes, or `tierwise init --force` writes a starter config",
+                                  file=config_path)
             click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
                        f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
         except ConfigError as e:  # the file parses, so the other checks still say what they can
@@ -166,7 +170,7 @@ def command(config_path: str) -> None:
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         click.echo(f"! port {cfg.server.port} is already in use (a running gateway?): "
                    "`tierwise serve --port N` picks another")
-    if not reachable:
+    if not reachable and cfg.providers:
         click.echo("Nothing is reachable yet: the gateway will start, but every request will fail with 503 "
                    "until a provider is up.")
     click.echo("All good." if ok else "Some checks failed; see the lines marked ✗ above.")
