@@ -199,3 +199,26 @@ def test_doctor_fails_on_a_config_that_serves_nothing(tmp_path, monkeypatch):
     assert "All good" not in r.output and "is valid" not in r.output
     assert "✗ config: tierwise.yaml: defines no models and no routes" in r.output and "tierwise init" in r.output
     assert "Nothing is reachable" not in r.output  # there is no provider to reach
+
+
+def test_client_keys_named_but_not_set_are_reported_by_doctor_and_serve(tmp_path, monkeypatch):
+    # Before: doctor said "All good." and serve said nothing, then refused every request with 401.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TW_TEST_GW_KEY", raising=False)
+    (tmp_path / "tierwise.yaml").write_text(
+        "server: {api_keys_env: [TW_TEST_GW_KEY]}\nledger: {enabled: false}\n"
+        "providers:\n  o: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+        "models:\n  m: {provider: o, model: x}\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1
+    assert "✗ server.api_keys_env: TW_TEST_GW_KEY is not set: every request will be refused with 401" in r.output
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
+                            stderr=subprocess.PIPE, text=True)
+    try:  # the first line it says, before "serving on"
+        first = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert first.startswith("tierwise: warning: server.api_keys_env: TW_TEST_GW_KEY is not set"), first
+    monkeypatch.setenv("TW_TEST_GW_KEY", "k")
+    assert "api_keys_env" not in CliRunner().invoke(main, ["doctor"]).output

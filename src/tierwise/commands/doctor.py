@@ -15,6 +15,21 @@ if TYPE_CHECKING:
     from tierwise.config import Config, ProviderConfig
 
 
+def unset_client_keys(cfg: Config) -> str | None:
+    """What is wrong when server.api_keys_env names variables that are not set (None when nothing is):
+    with none of them set the gateway refuses every request (401), and the operator should hear why."""
+    import os
+
+    names = [k if isinstance(k, str) else k.env for k in cfg.server.api_keys_env]
+    unset = [n for n in names if not os.environ.get(n)]
+    if not unset:
+        return None
+    if len(unset) == len(names):
+        return (f"server.api_keys_env: {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set: every "
+                "request will be refused with 401. Fix: export the key(s) before `tierwise serve`")
+    return f"server.api_keys_env: {', '.join(unset)} not set: clients holding those keys will get 401"
+
+
 def _runs_code(cfg: Config) -> bool:
     """Whether a route's verifiers run code in the sandbox (python_code with run or tests)."""
     from pydantic import BaseModel
@@ -150,6 +165,12 @@ def command(config_path: str) -> None:
     async def run_all() -> list[tuple[str, ProviderConfig, bool, str]]:
         res = await asyncio.gather(*(probe(n, p) for n, p in cfg.providers.items()))
         return [(n, p, r[0], r[1]) for (n, p), r in zip(cfg.providers.items(), res, strict=True)]
+
+    keys_problem = unset_client_keys(cfg)
+    if keys_problem:
+        every = "every request" in keys_problem
+        click.echo(f"{'✗' if every else '!'} {keys_problem}")
+        ok &= not every
 
     good, msg = sandbox_report(cfg)
     click.echo(f"{'✓' if good else '✗'} {msg}")
