@@ -116,6 +116,7 @@ class App:
             ("POST", "/v1/embeddings"): self.embeddings,
             ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
+            ("HEAD", "/health"): self.health,  # uptime checkers and `curl -I` (uvicorn sends no body for HEAD)
             ("GET", "/v1/tierwise/budgets"): lambda sc, rc, sd: admin_status.budgets(self, sc, sd),
             ("GET", "/v1/tierwise/blackboard"): lambda sc, rc, sd: admin_status.blackboard(self, sc, sd),
             ("GET", "/v1/tierwise/cache"): lambda sc, rc, sd: cache_stats_endpoint(self, sc, rc, sd),  # cache/admin.py
