@@ -155,9 +155,10 @@ class Ledger:
         try:
             return cls(path, journal)
         except (OSError, sqlite3.Error) as e:
-            why = getattr(e, "strerror", None) or str(e)
-            if getattr(e, "filename", None) and e.filename != path:  # type: ignore[union-attr]
-                why += f" ({e.filename})"  # type: ignore[union-attr]
+            why = str(getattr(e, "strerror", None) or e)
+            where = getattr(e, "filename", None)  # e.g. the folder on the way that is a file
+            if where and where != path:
+                why += f" ({where})"
             raise ConfigError(f"cannot open the ledger at {path}: {why}; set ledger.path to a file in a "
                               "writable folder (or ledger.enabled: false)", path="ledger.path") from None
 
