@@ -222,3 +222,13 @@ def test_client_keys_named_but_not_set_are_reported_by_doctor_and_serve(tmp_path
     assert first.startswith("tierwise: warning: server.api_keys_env: TW_TEST_GW_KEY is not set"), first
     monkeypatch.setenv("TW_TEST_GW_KEY", "k")
     assert "api_keys_env" not in CliRunner().invoke(main, ["doctor"]).output
+
+
+def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text("ledger: {path: notes.db}\n")
+    (tmp_path / "notes.db").write_text("some notes, not a SQLite database " * 20)
+    for cmd in (["report"], ["requests"], ["trace", "--last"]):
+        r = CliRunner().invoke(main, cmd)
+        assert r.exit_code == 2, (cmd, r.output, r.exception)
+        assert "ledger.path: cannot open the ledger at" in r.output and "notes.db" in r.output, cmd

@@ -159,8 +159,9 @@ class Ledger:
             where = getattr(e, "filename", None)  # e.g. the folder on the way that is a file
             if where and where != path:
                 why += f" ({where})"
-            raise ConfigError(f"cannot open the ledger at {path}: {why}; set ledger.path to a file in a "
-                              "writable folder (or ledger.enabled: false)", path="ledger.path") from None
+            raise ConfigError(f"cannot open the ledger at {path}: {why}; point ledger.path at a tierwise ledger "
+                              "or a new file in a writable folder (or ledger.enabled: false)",
+                              path="ledger.path") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
