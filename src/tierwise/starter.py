@@ -36,7 +36,7 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
     local = found["local"] or [LOCAL_SERVERS[0]]  # default to Ollama even if not running yet
     name, _port, url, model = local[0]  # type: ignore[index]
     lines = [
-        "# tierwise.yaml: written by `tierwise init`. Reference: README.md#configuration",
+        "# tierwise.yaml: written by `tierwise init`. Reference: README.md#configuration-tierwiseyaml",
         "server:",
         "  host: 127.0.0.1",
         "  port: 4000",

@@ -128,6 +128,10 @@ def test_only_an_admin_key_may_list_or_decide(gated):
         [p] = wait_pending(g.url)
         assert admin_get(g.url, key=GW_KEY).status_code == 403  # a gateway key is not an admin key
         assert httpx.get(g.url + "/v1/tierwise/approvals", timeout=5).status_code == 401
+        # a key the gateway does not know is not called "a gateway key": 401, as on every other endpoint
+        unknown = admin_get(g.url, key="not-a-key-of-this-gateway")
+        assert unknown.status_code == 401 and "gateway key" not in unknown.json()["error"]["message"]
+        assert unknown.json()["error"]["code"] == "invalid_api_key"
         denied = decide(g.url, p["id"], "approve", key=GW_KEY)
         assert denied.status_code == 403 and "admin key" in denied.json()["error"]["message"]
         assert admin_get(g.url).json()["pending"][0]["state"] == "pending"  # nothing was decided

@@ -130,6 +130,10 @@ def test_health_stays_terse_without_a_key(tmp_path: Path, monkeypatch: Any) -> N
         assert httpx.get(g.url + "/health").json() == {"status": "down"}
         full = httpx.get(g.url + "/health", headers={"authorization": "Bearer k-123456"}).json()
         assert full["status"] == "down" and full["routes"]["mixed"]["status"] == "down"
+        # `curl -I` and uptime checkers ask with HEAD: the GET's status and headers, no body (was: 405)
+        head = httpx.head(g.url + "/health")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"].startswith("application/json")
     finally:
         g.stop()
 

@@ -176,3 +176,59 @@ def test_a_problem_found_only_when_building_the_routes_is_a_config_error_not_a_s
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "starting another" not in r.stderr
     assert "tierwise: config error: tierwise.yaml: route 'e'" in r.stderr
+
+
+def test_a_ledger_path_that_cannot_be_created_is_a_config_error_not_a_stack_trace(tmp_path):
+    (tmp_path / "blocker").write_text("a file where the ledger's folder should be")
+    (tmp_path / "tierwise.yaml").write_text("ledger: {path: blocker/ledger.db}\n")
+    r = subprocess.run(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "tierwise: config error: tierwise.yaml: ledger.path: cannot open the ledger at" in r.stderr
+    assert "blocker/ledger.db" in r.stderr
+
+
+def test_doctor_fails_on_a_config_that_serves_nothing(tmp_path, monkeypatch):
+    # An empty tierwise.yaml is valid YAML: before, doctor said "is valid" and "All good." while the
+    # gateway refused every request ("this gateway serves: nothing yet").
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text("# nothing yet\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1, r.output
+    assert "All good" not in r.output and "is valid" not in r.output
+    assert "✗ config: tierwise.yaml: defines no models and no routes" in r.output and "tierwise init" in r.output
+    assert "Nothing is reachable" not in r.output  # there is no provider to reach
+
+
+def test_client_keys_named_but_not_set_are_reported_by_doctor_and_serve(tmp_path, monkeypatch):
+    # Before: doctor said "All good." and serve said nothing, then refused every request with 401.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TW_TEST_GW_KEY", raising=False)
+    (tmp_path / "tierwise.yaml").write_text(
+        "server: {api_keys_env: [TW_TEST_GW_KEY]}\nledger: {enabled: false}\n"
+        "providers:\n  o: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+        "models:\n  m: {provider: o, model: x}\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1
+    assert "✗ server.api_keys_env: TW_TEST_GW_KEY is not set: every request will be refused with 401" in r.output
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
+                            stderr=subprocess.PIPE, text=True)
+    try:  # the first line it says, before "serving on"
+        first = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert first.startswith("tierwise: warning: server.api_keys_env: TW_TEST_GW_KEY is not set"), first
+    monkeypatch.setenv("TW_TEST_GW_KEY", "k")
+    assert "api_keys_env" not in CliRunner().invoke(main, ["doctor"]).output
+
+
+def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text("ledger: {path: notes.db}\n")
+    (tmp_path / "notes.db").write_text("some notes, not a SQLite database " * 20)
+    for cmd in (["report"], ["requests"], ["trace", "--last"]):
+        r = CliRunner().invoke(main, cmd)
+        assert r.exit_code == 2, (cmd, r.output, r.exception)
+        assert "ledger.path: cannot open the ledger at" in r.output and "notes.db" in r.output, cmd

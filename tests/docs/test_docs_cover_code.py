@@ -67,3 +67,15 @@ def test_relative_links_in_docs_resolve(page):
         if "://" in target:
             continue
         assert (DOCS / page).parent.joinpath(target).exists(), f"docs/{page} links to {target}, which does not exist"
+
+
+def test_the_starter_configs_reference_names_a_readme_heading():
+    # `tierwise init` writes "Reference: README.md#<anchor>"; the anchor must be a heading's GitHub slug
+    # (was #configuration, while the heading is "Configuration (`tierwise.yaml`)").
+    from tierwise.starter import starter_yaml
+
+    anchor = re.search(r"README\.md#([\w-]+)", starter_yaml()).group(1)
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+             for h in re.findall(r"^#+ (.+)$", readme, flags=re.M)}
+    assert anchor in slugs, (anchor, sorted(slugs))

@@ -216,3 +216,20 @@ def test_a_flood_of_cache_stats_runs_one_backend_scan_at_a_time(two_tier, redis_
         answers = list(pool.map(lambda _: httpx.get(g.url + "/v1/tierwise/cache", timeout=10), range(40)))
     assert all(a.status_code == 200 and a.json()["backend"] == "redis" for a in answers)
     assert most[0] == 1  # never two scans at once, however many ask
+
+
+def test_an_unknown_dashboard_path_is_a_plain_404_when_the_dashboard_is_on(teams):
+    # Was: "/dashboard is off: set observability.dashboard.enabled: true", with the dashboard on.
+    for path in ("/dashboard/static/..%2f..%2fpyproject.toml", "/dashboard/static/nope.js", "/metrics/x"):
+        got = httpx.get(teams.url + path, headers=bearer("key-ops"), timeout=5)
+        assert got.status_code == 404, (path, got.text)
+        assert "no such endpoint" in got.json()["error"]["message"]
+        assert "is off" not in got.text and "[tool" not in got.text
+
+
+def test_the_off_hint_still_names_the_key_when_the_dashboard_is_off(two_tier):
+    gw = two_tier()
+    got = httpx.get(gw.url + "/dashboard", timeout=5)
+    assert got.status_code == 404 and "observability.dashboard.enabled: true" in got.json()["error"]["message"]
+    got = httpx.get(gw.url + "/metrics", timeout=5)
+    assert got.status_code == 404 and "observability.metrics.enabled: true" in got.json()["error"]["message"]

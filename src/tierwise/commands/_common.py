@@ -75,8 +75,13 @@ def open_ledger(cfg: Config) -> Ledger:
 
     if not cfg.ledger.enabled:
         raise click.ClickException("the ledger is disabled in this config (ledger.enabled: false)")
-    # With the journal config: journals of a crashed gateway are replayed before reading.
-    return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
+    from tierwise.errors import ConfigError
+
+    try:  # With the journal config: journals of a crashed gateway are replayed before reading.
+        return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
+    except ConfigError as e:  # not a ledger, or not openable: say which and where, no traceback
+        click.echo(f"tierwise: config error: {cfg.source or 'tierwise.yaml'}: {e.message}", err=True)
+        sys.exit(2)
 
 
 def open_existing_ledger(cfg: Config) -> Ledger:

@@ -15,6 +15,21 @@ if TYPE_CHECKING:
     from tierwise.config import Config, ProviderConfig
 
 
+def unset_client_keys(cfg: Config) -> str | None:
+    """What is wrong when server.api_keys_env names variables that are not set (None when nothing is):
+    with none of them set the gateway refuses every request (401), and the operator should hear why."""
+    import os
+
+    names = [k if isinstance(k, str) else k.env for k in cfg.server.api_keys_env]
+    unset = [n for n in names if not os.environ.get(n)]
+    if not unset:
+        return None
+    if len(unset) == len(names):
+        return (f"server.api_keys_env: {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set: every "
+                "request will be refused with 401. Fix: export the key(s) before `tierwise serve`")
+    return f"server.api_keys_env: {', '.join(unset)} not set: clients holding those keys will get 401"
+
+
 def _runs_code(cfg: Config) -> bool:
     """Whether a route's verifiers run code in the sandbox (python_code with run or tests)."""
     from pydantic import BaseModel
@@ -137,6 +152,10 @@ def command(config_path: str) -> None:
             sys.exit(1)
         try:
             built_routes(cfg)
+            if not cfg.models and not cfg.routes:  # an empty file is a valid config that serves nothing
+                raise ConfigError("defines no models and no routes: every request would be refused. Fix: add "
+                                  "providers, models and routes, or `tierwise init --force` writes a starter config",
+                                  file=config_path)
             click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
                        f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
         except ConfigError as e:  # the file parses, so the other checks still say what they can
@@ -146,6 +165,12 @@ def command(config_path: str) -> None:
     async def run_all() -> list[tuple[str, ProviderConfig, bool, str]]:
         res = await asyncio.gather(*(probe(n, p) for n, p in cfg.providers.items()))
         return [(n, p, r[0], r[1]) for (n, p), r in zip(cfg.providers.items(), res, strict=True)]
+
+    keys_problem = unset_client_keys(cfg)
+    if keys_problem:
+        every = "every request" in keys_problem
+        click.echo(f"{'✗' if every else '!'} {keys_problem}")
+        ok &= not every
 
     good, msg = sandbox_report(cfg)
     click.echo(f"{'✓' if good else '✗'} {msg}")
@@ -166,7 +191,7 @@ def command(config_path: str) -> None:
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         click.echo(f"! port {cfg.server.port} is already in use (a running gateway?): "
                    "`tierwise serve --port N` picks another")
-    if not reachable:
+    if not reachable and cfg.providers:
         click.echo("Nothing is reachable yet: the gateway will start, but every request will fail with 503 "
                    "until a provider is up.")
     click.echo("All good." if ok else "Some checks failed; see the lines marked ✗ above.")

@@ -149,7 +149,19 @@ class Ledger:
 
     @classmethod
     def open(cls, path: str, journal: JournalConfig | None = None) -> Ledger:
-        return cls(path, journal)
+        """The ledger at `path`; one that cannot be created or opened is a config error naming the path."""
+        from tierwise.errors import ConfigError
+
+        try:
+            return cls(path, journal)
+        except (OSError, sqlite3.Error) as e:
+            why = str(getattr(e, "strerror", None) or e)
+            where = getattr(e, "filename", None)  # e.g. the folder on the way that is a file
+            if where and where != path:
+                why += f" ({where})"
+            raise ConfigError(f"cannot open the ledger at {path}: {why}; point ledger.path at a tierwise ledger "
+                              "or a new file in a writable folder (or ledger.enabled: false)",
+                              path="ledger.path") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

@@ -3,7 +3,7 @@
 `GET /v1/tierwise/approvals` lists the pending approvals (of every replica, with the Redis
 store); `POST /v1/tierwise/approvals` with `{"id", "decision": "approve"|"reject", "reason"}`
 decides one. Both need an admin key (`server.admin_keys_env`): a gateway key is refused (403),
-no key 401. `hold` is what `App.chat` calls for a request of a gated route, before the budget
+no key or an unknown one 401. `hold` is what `App.chat` calls for a request of a gated route, before the budget
 admission and before a stream starts: it waits for the decision while watching for the client
 going away (which cancels the pending record).
 """
@@ -34,8 +34,9 @@ class AdminKeys:
     def __init__(self, env_names: list[str]) -> None:
         self.keys = [(n, v.encode()) for n in env_names if (v := os.environ.get(n))]
 
-    def check(self, given: str | None) -> str:
-        """The admin's name (`admin:<ENV>`); 401 without a key, 403 with a key that is not an admin key."""
+    def check(self, given: str | None, *, gateway_key: bool = False) -> str:
+        """The admin's name (`admin:<ENV>`); 401 without a key or with a key this gateway does not know,
+        403 with a gateway key (`gateway_key`) that is not an admin key."""
         if not self.keys:
             raise PermissionDenied("no admin key is configured (server.admin_keys_env): approvals cannot be decided")
         if not given:
@@ -45,6 +46,8 @@ class AdminKeys:
         for name, k in self.keys:  # compare with every key so timing tells nothing
             if hmac.compare_digest(g, k) and found is None:
                 found = name
+        if found is None and not gateway_key:
+            raise AuthenticationError("invalid API key: this endpoint needs an admin key (server.admin_keys_env)")
         if found is None:
             raise PermissionDenied("this endpoint needs an admin key (server.admin_keys_env); a gateway key is not one")
         return f"admin:{found}"
@@ -72,7 +75,8 @@ class ApprovalEndpoints:
 
     def _admin(self, scope: dict[str, Any]) -> str:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        return self.admins.check(self.app.keyring.given(headers))
+        keyring = self.app.keyring
+        return self.admins.check(keyring.given(headers), gateway_key=keyring.find(headers) is not None)
 
     def _approvals(self) -> Any:
         if self.app.gw.approvals is None:

@@ -80,13 +80,14 @@ _HEADERS = "tierwise.headers"
 
 
 # Endpoints that exist but are off by default: a 404 for them says which key turns them on.
-OFF_BY_DEFAULT = (("/dashboard", "observability.dashboard.enabled"), ("/metrics", "observability.metrics.enabled"))
+OFF_BY_DEFAULT = (("/dashboard", "dashboard"), ("/metrics", "metrics"))
 
 
-def _off_hint(path: str) -> str:
-    for prefix, key in OFF_BY_DEFAULT:
-        if path == prefix or path.startswith(prefix + "/"):
-            return f" ({prefix} is off: set `{key}: true` in the config, see docs/observability.md)"
+def _off_hint(path: str, observability: Any) -> str:
+    """Which key turns on the endpoint `path` is under, when it is off (nothing when it is on)."""
+    for prefix, part in OFF_BY_DEFAULT:
+        if (path == prefix or path.startswith(prefix + "/")) and not getattr(observability, part).enabled:
+            return f" ({prefix} is off: set `observability.{part}.enabled: true` in the config, see docs/observability.md)"
     return ""
 
 
@@ -115,6 +116,7 @@ class App:
             ("POST", "/v1/embeddings"): self.embeddings,
             ("POST", "/v1/tierwise/feedback"): lambda sc, rc, sd: feedback_endpoint(self, sc, rc, sd),  # learning/
             ("GET", "/health"): self.health,
+            ("HEAD", "/health"): self.health,  # uptime checkers and `curl -I` (uvicorn sends no body for HEAD)
             ("GET", "/v1/tierwise/budgets"): lambda sc, rc, sd: admin_status.budgets(self, sc, sd),
             ("GET", "/v1/tierwise/blackboard"): lambda sc, rc, sd: admin_status.blackboard(self, sc, sd),
             ("GET", "/v1/tierwise/cache"): lambda sc, rc, sd: cache_stats_endpoint(self, sc, rc, sd),  # cache/admin.py
@@ -199,7 +201,7 @@ class App:
             err: TierwiseError = InvalidRequest(f"method {scope['method'][:20]} is not allowed on {path}", status=405)
             await self.send_json(send, err.status, codec.encode_error(err), [(b"allow", allow.encode())])
             return
-        await self.send_json(send, 404, codec.encode_error(NotFound(f"no such endpoint: {path[:200]}{_off_hint(path)}")))
+        await self.send_json(send, 404, codec.encode_error(NotFound(f"no such endpoint: {path[:200]}{_off_hint(path, self.gw.cfg.observability)}")))
 
     async def _send_error(self, scope: Scope, send: Send, err: TierwiseError,
                           extra: list[tuple[bytes, bytes]]) -> None:
