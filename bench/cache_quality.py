@@ -85,17 +85,9 @@ def methods(d: vt.PairData, rows: np.ndarray, p: np.ndarray) -> dict[str, np.nda
             "tierwise verifier": p}
 
 
-def split_run(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) -> None:
-    tr, ca, te = (np.where(folds < 6)[0], np.where(folds == 6)[0], np.where(folds > 6)[0])
-    seen = set(d.a[tr].tolist()) | set(d.b[tr].tolist())
-    leak = sum(int(i) in seen for i in np.concatenate([d.a[te], d.b[te]]))
-    print(f"split by question: train {len(tr)}, calibration {len(ca)}, test {len(te)} pairs; test questions seen "
-          f"in training: {leak}", flush=True)
-    arrays = vt.train(d, tr, ca, seed=args.seed, epochs=args.epochs)
-    model = PairModel({**arrays, "format": np.array(2)})
-    t0 = time.process_time()
-    p = vt.score_pairs(model, d, te)
-    per_pair = (time.process_time() - t0) / len(te) * 1e3
+def report(d: vt.PairData, te: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> None:
+    """The comparison on the test pairs: hit rate at each false-hit rate for every method, the defaults as
+    others ship them, and the verifier at the thresholds calibrated on the calibration fold."""
     yt = d.y[te]
     print(f"\ntest pairs: {len(te)}, duplicates {yt.mean():.1%} (the most any method can serve correctly)")
     print("\nhit rate at a false-hit rate (wrong answers / all requests) of at most ...")
@@ -112,10 +104,24 @@ def split_run(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) -> No
                        ("gptcache default (d <= 0.8)", sc["gptcache SearchDistanceEvaluation"], 3.2)):
         hr, fr = vt.at_threshold(s, yt, t)
         print(f"  {name:<36} hit {hr:6.1%}  false hits {fr:6.1%}")
-    for f, t in zip(vt.FHRS, arrays["thr"], strict=True):
+    for f, t in zip(vt.FHRS, thresholds, strict=True):
         hr, fr = vt.at_threshold(p, yt, float(t))
         print(f"  tierwise shipped, {f:.1%} target      hit {hr:6.1%}  false hits {fr:6.1%}  (threshold {t:.4f}, "
               "from the calibration fold)")
+
+
+def split_run(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) -> None:
+    tr, ca, te = (np.where(folds < 6)[0], np.where(folds == 6)[0], np.where(folds > 6)[0])
+    seen = set(d.a[tr].tolist()) | set(d.b[tr].tolist())
+    leak = sum(int(i) in seen for i in np.concatenate([d.a[te], d.b[te]]))
+    print(f"split by question: train {len(tr)}, calibration {len(ca)}, test {len(te)} pairs; test questions seen "
+          f"in training: {leak}", flush=True)
+    arrays = vt.train(d, tr, ca, seed=args.seed, epochs=args.epochs)
+    model = PairModel({**arrays, "format": np.array(2)})
+    t0 = time.process_time()
+    p = vt.score_pairs(model, d, te)
+    per_pair = (time.process_time() - t0) / len(te) * 1e3
+    report(d, te, p, arrays["thr"])
     print(f"\nverifier inference (numpy, shipped path): {per_pair:.2f} ms CPU per pair")
     if args.write_model:
         PairModel.save(MODEL_FILE, **arrays)

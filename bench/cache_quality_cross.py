@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import cross_encoder_training as ct  # noqa: E402
+from cache_quality import data_path, methods, report  # noqa: E402
 from cross_encoder_model import FORMAT, CrossVerifier, encode_states  # noqa: E402
 
 from tierwise.cache import verifier_training as vt  # noqa: E402
@@ -39,12 +40,6 @@ from tierwise.cache import verifier_training as vt  # noqa: E402
 FOLDS = 10
 
 
-def data_path() -> Path:
-    base = os.environ.get("TIERWISE_DATA")
-    p = Path(base) if base else ROOT.parent / "shared" / "data"
-    if not (p / "qqp-duplicates" / "pairs.jsonl").exists():
-        p = Path("/work/shared/data")
-    return p / "qqp-duplicates" / "pairs.jsonl"
 
 
 class States:
@@ -112,12 +107,6 @@ def train_rows(tr: np.ndarray, n_pairs: int, args: argparse.Namespace) -> np.nda
     return np.sort(perm[np.isin(perm, tr)][: args.max_train])
 
 
-def methods(d: vt.PairData, rows: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
-    cos = np.einsum("ij,ij->i", d.sent[d.a[rows]], d.sent[d.b[rows]])
-    d2 = np.sum((d.sent[d.a[rows]] - d.sent[d.b[rows]]) ** 2, axis=1)
-    return {"cosine (fixed cut-off, swept)": cos,
-            "gptcache SearchDistanceEvaluation": 4.0 - np.clip(d2, 0, 4.0),  # 4 - distance
-            "tierwise verifier": p}
 
 
 def fit(d0: vt.PairData, states: States, tr: np.ndarray, ca: np.ndarray, te: np.ndarray, seed: int,
@@ -150,26 +139,7 @@ def split_run(d0: vt.PairData, states: States, folds: np.ndarray, args: argparse
     print(f"split by question: train {len(tr)}, calibration {len(ca)}, test {len(te)} pairs; test questions seen "
           f"in training: {leak}", flush=True)
     d, arrays, p, train_cpu, per_pair = fit(d0, states, tr, ca, te, args.seed, args)
-    yt = d.y[te]
-    print(f"\ntest pairs: {len(te)}, duplicates {yt.mean():.1%} (the most any method can serve correctly)")
-    print("\nhit rate at a false-hit rate (wrong answers / all requests) of at most ...")
-    print(f"{'method':<36}" + "".join(f"{f:>9.1%}" for f in vt.FHRS))
-    res = {}
-    for name, s in methods(d, te, p).items():
-        res[name] = [vt.hit_rate_at(s, yt, f)[0] for f in vt.FHRS]
-        print(f"{name:<36}" + "".join(f"{h:>9.1%}" for h in res[name]))
-    base, ours = res["cosine (fixed cut-off, swept)"][1], res["tierwise verifier"][1]
-    print(f"\nat 1% false hits: tierwise {ours:.1%} vs fixed cosine {base:.1%} = {ours / base:.2f}x")
-    print("\noperating points fixed in advance, on the test pairs (hit rate, false hits / all requests):")
-    sc = methods(d, te, p)
-    for name, s, t in (("cosine >= 0.8 (LiteLLM/Bifrost)", sc["cosine (fixed cut-off, swept)"], 0.8),
-                       ("gptcache default (d <= 0.8)", sc["gptcache SearchDistanceEvaluation"], 3.2)):
-        hr, fr = vt.at_threshold(s, yt, t)
-        print(f"  {name:<36} hit {hr:6.1%}  false hits {fr:6.1%}")
-    for f, t in zip(vt.FHRS, arrays["thr"], strict=True):
-        hr, fr = vt.at_threshold(p, yt, float(t))
-        print(f"  tierwise shipped, {f:.1%} target      hit {hr:6.1%}  false hits {fr:6.1%}  (threshold {t:.4f}, "
-              "from the calibration fold)")
+    report(d, te, p, arrays["thr"])
     print(f"\ntraining: {train_cpu:.0f} s CPU; verifier inference (shipped path, batches of 64): {per_pair:.2f} ms "
           "CPU per pair")
     if args.save:

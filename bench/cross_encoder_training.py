@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,6 @@ from cross_encoder_model import (
     MAX_TOKENS,
     CrossVerifier,
     base_layers,
-    encode_states,
     join,
     joint_forward,
     pool_pair,
@@ -32,25 +31,6 @@ from tierwise.cache.verifier_training import FHRS, PairData, hit_rate_at
 LORA_SCALE = 2.0
 SPLIT = 5  # MiniLM layers each question reads alone; the last one reads both
 
-
-def encode(texts: Sequence[str], st: Any, split: int, batch_size: int = 128,
-           progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sentence embeddings and split-layer states of `texts`, batched by length."""
-    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch with little padding
-    sent: np.ndarray | None = None
-    toks: list[np.ndarray | None] = [None] * len(texts)
-    for s in range(0, len(texts), batch_size):
-        idx = order[s:s + batch_size]
-        for i, (se, states) in zip(idx, encode_states([texts[i] for i in idx], st, split), strict=True):
-            if sent is None:
-                sent = np.zeros((len(texts), len(se)), np.float32)
-            sent[i], toks[i] = se, states
-        if progress is not None:
-            progress(min(s + batch_size, len(texts)))
-    lens = np.array([len(t) for t in toks])  # type: ignore[arg-type]
-    off = np.concatenate([[0], np.cumsum(lens)])
-    assert sent is not None
-    return sent, np.concatenate(toks), off  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- the model
