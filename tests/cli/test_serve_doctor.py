@@ -228,7 +228,7 @@ def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tierwise.yaml").write_text("ledger: {path: notes.db}\n")
     (tmp_path / "notes.db").write_text("some notes, not a SQLite database " * 20)
-    for cmd in (["report"], ["requests"], ["trace", "--last"]):
+    for cmd in (["report"], ["requests"], ["trace", "--last"], ["boundary"]):
         r = CliRunner().invoke(main, cmd)
         assert r.exit_code == 2, (cmd, r.output, r.exception)
         assert "ledger.path: cannot open the ledger at" in r.output and "notes.db" in r.output, cmd

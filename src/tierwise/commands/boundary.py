@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import config_option, load_or_exit, open_ledger
 
 
 @click.command("boundary")
@@ -35,9 +35,7 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
         learned = [route] if route in learned else []
     ledger = None
     if cfg.ledger.enabled and Path(cfg.ledger.resolved_path(cfg.base_dir)).exists():
-        from tierwise.ledger.store import Ledger
-
-        ledger = Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
+        ledger = open_ledger(cfg)  # a file there that is not a ledger: a clear config error, no traceback
     try:
         out: dict[str, dict[str, Any]] = {n: {"task_types": boundary_table(cfg, ledger, n),
                    "history": [m.sentence() for m in moves(cfg, n)]} for n in names}
