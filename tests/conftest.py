@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,16 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.harness import OwnRedis
+from tests.harness import OwnRedis, unavailable
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[Any]:
     """`own_redis(appendonly=True)`: a started redis-server of the test's own (see OwnRedis)."""
     if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed (Debian package redis-server)")
-        pytest.skip("redis-server is not installed")
+        unavailable("redis-server is not installed (Debian package redis-server)")
     servers: list[OwnRedis] = []
 
     def make(appendonly: bool = True) -> OwnRedis:

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 
 from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same fixtures)
 from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401
+from tests.harness import needs_redis  # noqa: F401 (imported by the approvals tests)
 
 ADMIN = "admin-secret-key"
 GW_KEY = "gw-secret-key"
@@ -38,14 +37,3 @@ def approvals_config(**gate: Any) -> dict[str, Any]:
     return {"routes": {"main": {"timeout": "30s", **gate}}}
 
 
-def _redis_up() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
-
-needs_redis = pytest.mark.skipif(not _redis_up() and os.environ.get("CI") != "true",
-                                 reason="no Redis at 127.0.0.1:6379 (required under CI=true)")

@@ -14,20 +14,11 @@ from click.testing import CliRunner
 
 from tests.cache.helpers import Q, cached_config, oai_call
 from tests.gateway.conftest import oai
+from tests.harness import needs_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def redis_up() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
-    except Exception:
-        return False
-
-
-needs_redis = pytest.mark.skipif(not redis_up() and os.environ.get("CI") != "true", reason="no Redis on 6379")
 
 
 @pytest.fixture

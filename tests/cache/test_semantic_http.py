@@ -5,18 +5,14 @@ a question about something else. Uses the real local embedding model and the shi
 from __future__ import annotations
 
 import importlib.util
-import os
-
-import pytest
 
 from tests.cache.helpers import cached_config, oai_call
 from tests.doubles import Reply
 from tests.gateway.conftest import oai
+from tests.harness import unavailable
 
 if importlib.util.find_spec("sentence_transformers") is None:
-    if os.environ.get("CI") == "true":  # in CI the embeddings extra is required, never skipped
-        raise RuntimeError("the embeddings extra must be installed in CI (scripts/test.sh installs it)")
-    pytest.skip("the embeddings extra is not installed", allow_module_level=True)
+    unavailable("the embeddings extra is not installed (scripts/test.sh installs it)")
 
 ASKED = "What is the capital of France?"
 REWORDED = "What's the capital of France?"

@@ -4,15 +4,14 @@ on which question was cached, and the loader takes nothing but a well-formed fil
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
 
+from tests.harness import unavailable
+
 if importlib.util.find_spec("sentence_transformers") is None:
-    if os.environ.get("CI") == "true":  # in CI the embeddings extra is required, never skipped
-        raise RuntimeError("the embeddings extra must be installed in CI (scripts/test.sh installs it)")
-    pytest.skip("the embeddings extra is not installed", allow_module_level=True)
+    unavailable("the embeddings extra is not installed (scripts/test.sh installs it)")
 
 from tierwise.cache.pair_model import MODEL_FILE, PairModel  # noqa: E402
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.harness import unavailable
 from tierwise.cli import main
 from tierwise.datasets import routellm
 from tierwise.datasets.fetch import FetchError, RemoteFile, fetch_all, fetch_one
@@ -186,7 +187,7 @@ def real_mirror_files() -> dict[str, bytes]:
 @pytest.fixture
 def real_mirror() -> Iterator[tuple[Mirror, str]]:
     if not (SHARED / routellm.FOLDER).is_dir():
-        pytest.skip("../shared/data is not beside this checkout")
+        unavailable("../shared/data is not beside this checkout (nor $TIERWISE_DATA)")
     m = Mirror(real_mirror_files())
     httpd, url = serve(m)
     yield m, url
@@ -196,7 +197,7 @@ def real_mirror() -> Iterator[tuple[Mirror, str]]:
 
 def test_the_manifest_matches_the_copy_in_shared_data():
     if not (SHARED / routellm.FOLDER).is_dir():
-        pytest.skip("../shared/data is not beside this checkout")
+        unavailable("../shared/data is not beside this checkout (nor $TIERWISE_DATA)")
     assert routellm.missing(SHARED) == []
     assert sum(row[1] for row in routellm.FILES) < routellm.MAX_TOTAL_BYTES
 
