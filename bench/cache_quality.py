@@ -110,6 +110,28 @@ def report(d: vt.PairData, te: np.ndarray, p: np.ndarray, thresholds: np.ndarray
               "from the calibration fold)")
 
 
+def cv_row(d: vt.PairData, te: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> tuple[float, ...]:
+    """One cross-validation round: cosine's and the verifier's hit rate at 1% false hits, their ratio, and
+    the verifier at its calibrated 1% threshold (hit rate, false hits)."""
+    cos = vt.hit_rate_at(methods(d, te, p)["cosine (fixed cut-off, swept)"], d.y[te], 0.01)[0]
+    ours = vt.hit_rate_at(p, d.y[te], 0.01)[0]
+    hr, fr = vt.at_threshold(p, d.y[te], float(thresholds[1]))
+    return cos, ours, ours / cos, hr, fr
+
+
+def cv_table(rows: list[tuple[float, ...]]) -> None:
+    print("\n| round | cosine, swept, at 1% | tierwise at 1% | ratio | tierwise at its calibrated 1% threshold: "
+          "hit / false hits |")
+    print("|---|---|---|---|---|")
+    for i, (c, o, q, h, f) in enumerate(rows, 1):
+        print(f"| {i} | {c:.1%} | {o:.1%} | {q:.2f}x | {h:.1%} / {f:.2%} |")
+    if len(rows) > 1:
+        cols = list(zip(*rows, strict=True))
+        print(f"| mean (sd) | {statistics.mean(cols[0]):.1%} | {statistics.mean(cols[1]):.1%} | "
+              f"{statistics.mean(cols[2]):.2f}x ({statistics.stdev(cols[2]):.2f}) | {statistics.mean(cols[3]):.1%} / "
+              f"{statistics.mean(cols[4]):.2%} |")
+
+
 def split_run(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) -> None:
     tr, ca, te = (np.where(folds < 6)[0], np.where(folds == 6)[0], np.where(folds > 6)[0])
     seen = set(d.a[tr].tolist()) | set(d.b[tr].tolist())
@@ -138,22 +160,11 @@ def cross_validate(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) 
         print(f"round {r + 1}: train {len(tr)}, calibration {len(ca)}, test {len(te)}", flush=True)
         arrays = vt.train(d, tr, ca, seed=args.seed + r, epochs=args.epochs)
         p = vt.score_pairs(PairModel({**arrays, "format": np.array(2)}), d, te)
-        sc = methods(d, te, p)
-        cos = vt.hit_rate_at(sc["cosine (fixed cut-off, swept)"], d.y[te], 0.01)[0]
-        ours = vt.hit_rate_at(p, d.y[te], 0.01)[0]
-        hr, fr = vt.at_threshold(p, d.y[te], float(arrays["thr"][1]))
-        rows.append((cos, ours, ours / cos, hr, fr))
+        rows.append(cv_row(d, te, p, arrays["thr"]))
+        cos, ours, _, hr, fr = rows[-1]
         print(f"  cosine {cos:.1%}  tierwise {ours:.1%}  ratio {ours / cos:.2f}x  calibrated 1%: hit {hr:.1%}, "
               f"false hits {fr:.2%}", flush=True)
-    print("\n| round | cosine, swept, at 1% | tierwise at 1% | ratio | tierwise at its calibrated 1% threshold: "
-          "hit / false hits |")
-    print("|---|---|---|---|---|")
-    for i, (c, o, q, h, f) in enumerate(rows, 1):
-        print(f"| {i} | {c:.1%} | {o:.1%} | {q:.2f}x | {h:.1%} / {f:.2%} |")
-    cols = list(zip(*rows, strict=True))
-    print(f"| mean (sd) | {statistics.mean(cols[0]):.1%} | {statistics.mean(cols[1]):.1%} | "
-          f"{statistics.mean(cols[2]):.2f}x ({statistics.stdev(cols[2]):.2f}) | {statistics.mean(cols[3]):.1%} / "
-          f"{statistics.mean(cols[4]):.2%} |")
+    cv_table(rows)
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import cross_encoder_training as ct  # noqa: E402
-from cache_quality import data_path, methods, report  # noqa: E402
+from cache_quality import cv_row, cv_table, data_path, report  # noqa: E402
 from cross_encoder_model import FORMAT, CrossVerifier, encode_states  # noqa: E402
 
 from tierwise.cache import verifier_training as vt  # noqa: E402
@@ -157,26 +156,14 @@ def cross_validate(d0: vt.PairData, states: States, folds: np.ndarray, args: arg
         print(f"round {r + 1}: train {len(tr)} (using {len(train_rows(tr, len(d0.y), args))}), calibration "
               f"{len(ca)}, test {len(te)}", flush=True)
         d, arrays, p, train_cpu, per_pair = fit(d0, states, tr, ca, te, args.seed + r, args)
-        sc = methods(d, te, p)
-        cos = vt.hit_rate_at(sc["cosine (fixed cut-off, swept)"], d.y[te], 0.01)[0]
-        ours = vt.hit_rate_at(p, d.y[te], 0.01)[0]
-        hr, fr = vt.at_threshold(p, d.y[te], float(arrays["thr"][1]))
-        rows.append((cos, ours, ours / cos, hr, fr))
+        rows.append(cv_row(d, te, p, arrays["thr"]))
+        cos, ours, _, hr, fr = rows[-1]
         print(f"  cosine {cos:.1%}  tierwise {ours:.1%}  ratio {ours / cos:.2f}x  calibrated 1%: hit {hr:.1%}, "
               f"false hits {fr:.2%}; training {train_cpu:.0f} s CPU, scoring {per_pair:.2f} ms CPU per pair", flush=True)
         if args.save and r == 0:
             CrossVerifier.save(args.save, **arrays)
             print(f"  wrote round 1's model to {args.save} ({Path(args.save).stat().st_size // 1024} KiB)", flush=True)
-    print("\n| round | cosine, swept, at 1% | tierwise at 1% | ratio | tierwise at its calibrated 1% threshold: "
-          "hit / false hits |")
-    print("|---|---|---|---|---|")
-    for i, (c, o, q, h, f) in enumerate(rows, 1):
-        print(f"| {i} | {c:.1%} | {o:.1%} | {q:.2f}x | {h:.1%} / {f:.2%} |")
-    if len(rows) > 1:
-        cols = list(zip(*rows, strict=True))
-        print(f"| mean (sd) | {statistics.mean(cols[0]):.1%} | {statistics.mean(cols[1]):.1%} | "
-              f"{statistics.mean(cols[2]):.2f}x ({statistics.stdev(cols[2]):.2f}) | {statistics.mean(cols[3]):.1%} / "
-              f"{statistics.mean(cols[4]):.2%} |")
+    cv_table(rows)
 
 
 def main() -> None:
