@@ -4,6 +4,7 @@ these needs a key."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import select
@@ -74,6 +75,43 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off(slow_gateway):
     assert sent < len(body), "the server waited for the whole trickled body"
     assert b"HTTP/1.1 200" not in answer
     # The server is fine afterwards.
+    assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
+
+
+def stall_mid_body(port: int, path: str, extra_headers: bytes = b"") -> tuple[bytes, bytes]:
+    """Send the headers and half the body, then nothing; return (the answer, what came after it
+    before the server closed the connection)."""
+    body = b'{"model":"m","messages":[{"role":"user","content":"' + b"z" * 40 + b'"}],"max_tokens":5}'
+    head = (b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n" % path.encode()
+            + extra_headers + b"content-length: %d\r\n\r\n" % len(body))
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(head + body[: len(body) // 2])
+        s.settimeout(15)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < int(
+                answer.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]):
+            chunk = s.recv(65536)
+            assert chunk, f"closed without a whole answer: {answer!r}"
+            answer += chunk
+        after = s.recv(4096)  # b"" once the server closes its side
+    return answer, after
+
+
+def test_a_body_that_stops_arriving_gets_a_408_in_the_clients_schema_and_frees_its_bytes(slow_gateway):
+    answer, after = stall_mid_body(slow_gateway.port, "/v1/chat/completions")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert b"connection: close" in head.lower()
+    err = json.loads(body)["error"]
+    assert err["type"] == "invalid_request_error" and "body_timeout" in err["message"]
+    assert after == b"", "the connection stayed open after the 408"
+    slow_gateway.flush()
+    assert slow_gateway.app.in_flight == 0 and slow_gateway.app.budget.held == 0
+
+    answer, _ = stall_mid_body(slow_gateway.port, "/v1/messages", b"anthropic-version: 2023-06-01\r\n")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(body)["type"] == "error" and json.loads(body)["error"]["type"] == "invalid_request_error"
     assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
 
 

@@ -40,7 +40,7 @@ from tierwise.server import admin_approvals, admin_status, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
-from tierwise.server.limits import BodyBudget, check_n, retry_after_header
+from tierwise.server.limits import BODY_TIMED_OUT, BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
 from tierwise.tokens import estimate_request
@@ -238,7 +238,7 @@ class App:
                 raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
             self.budget.take(scope, int(declared))
             declared = None
-        msg = await receive()
+        msg = await self._body_part(scope, receive)
         body = msg.get("body", b"")
         if declared is not None:  # chunked: counted as it comes
             self.budget.take(scope, len(body))
@@ -247,7 +247,7 @@ class App:
         parts = [body]
         size = len(body)
         while True:
-            msg = await receive()
+            msg = await self._body_part(scope, receive)
             if msg["type"] == "http.disconnect":
                 raise InvalidRequest("client went away while sending the body")
             chunk = msg.get("body", b"")
@@ -259,6 +259,13 @@ class App:
             parts.append(chunk)
             if not msg.get("more_body"):
                 return b"".join(parts)
+
+    async def _body_part(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        msg = await receive()
+        if scope.get(BODY_TIMED_OUT):  # set by the connection guard (server/limits.py)
+            raise InvalidRequest(f"the request body stopped arriving: it was not complete within "
+                                 f"{self.limits.body_timeout:g} s (server.limits.body_timeout)", status=408)
+        return msg
 
     async def parse(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
         self.check_auth(headers, scope)

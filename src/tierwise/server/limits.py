@@ -33,6 +33,8 @@ from tierwise.server.cork import CorkedHttpToolsProtocol
 SWEEP_S = 1.0
 TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 TOO_LARGE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+# Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
+BODY_TIMED_OUT = "tierwise.body_timed_out"
 
 
 class GatewayBusy(TierwiseError):
@@ -222,9 +224,18 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def cut(self, phase: str) -> None:
         """Close a connection that took too long (or must make room): 408 if no request was read yet;
-        431 for a header block past max_header_bytes."""
+        431 for a header block past max_header_bytes. A body that stopped arriving is the app's to
+        answer (a 408 in the schema of the API the client spoke, then the connection closes); if no
+        answer has started `header_timeout` later, the connection is dropped."""
         transport = self.transport
         if transport.is_closing():
+            return
+        cycle = self.cycle
+        if phase == "body" and cycle is not None and not cycle.response_started and not cycle.disconnected:
+            cycle.scope[BODY_TIMED_OUT] = True  # type: ignore[literal-required]
+            cycle.keep_alive = False  # the rest of the body may still come: never read it as a request
+            cycle.message_event.set()  # wakes the app's receive()
+            self.guard.wait(self, "answer", self.guard.header_timeout)
             return
         if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
             transport.write(TOO_LARGE_431 if phase == "header_size" else TIMEOUT_408)
