@@ -67,6 +67,19 @@ class ProviderConfig(_Strict):
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:11434/v1")
         return v.rstrip("/")
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> ProviderConfig:
+        # aiohttp sends `user:password@` as an Authorization header and refuses a request that also
+        # carries one: every call would fail (a 500 per request) instead of the config at start.
+        if "@" in self.base_url.split("://", 1)[1].split("/", 1)[0]:
+            if self.kind == "openai" and self.api_key_env:
+                raise ValueError("base_url carries credentials (user:password@) and api_key_env is set: both become "
+                                 "the Authorization header; keep one")
+            if any(k.lower() == "authorization" for k in self.headers):
+                raise ValueError("base_url carries credentials (user:password@) and headers sets Authorization; "
+                                 "keep one")
+        return self
+
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
