@@ -176,7 +176,7 @@ class Gateway:
             return t
         pc = self.cfg.routes.get(name)
         if pc is None:
-            raise NotFound(f"unknown model or route {name!r}")
+            raise NotFound(f"unknown model or route {name[:200]!r}")
         t = POLICY_TYPES[pc.policy].build(pc, name, self._builder)
         if self.cfg.approvals is not None and name in self.cfg.approvals.routes:
             from tierwise.dispatch.gated_route import GatedRoute
@@ -200,7 +200,7 @@ class Gateway:
             return default, self.resolve(default)
         names = sorted(set(self.cfg.routes) | set(self.deployments))
         raise NotFound(
-            f"unknown model or route {requested!r}; this gateway serves: {', '.join(names) or 'nothing yet'}"
+            f"unknown model or route {requested[:200]!r}; this gateway serves: {', '.join(names) or 'nothing yet'}"
         )
 
     def reference_price(self, route: str) -> tuple[str | None, Price | None]:

@@ -36,7 +36,7 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
-from tierwise.server import admin_approvals, admin_status, openapi
+from tierwise.server import admin_approvals, admin_status, model_list, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -195,6 +195,9 @@ class App:
 
     async def no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
+        if scope["method"] == "GET" and path.startswith(model_list.PREFIXES):
+            await model_list.retrieve_model(self, scope, send, _headers(scope))
+            return
         codec = self.codec_for_path(path)
         allow = self.allow.get(path)
         if allow is not None:
@@ -223,8 +226,13 @@ class App:
 
     def route_for(self, scope: Scope, model: str) -> tuple[str, Any]:
         """The gateway's routing, limited to what the request's key may name."""
-        route, target = self.gw.route_for(model)
-        scope.get("tierwise.key", self.keyring.open_scope).admit(model, route, self.gw.deployments)
+        key = scope.get("tierwise.key", self.keyring.open_scope)
+        try:
+            route, target = self.gw.route_for(model)
+        except NotFound:  # the names on offer, as far as this key may see them (not other teams' routes)
+            names = ", ".join(sorted(model_list.usable_names(self, key))) or "nothing this key may use"
+            raise NotFound(f"unknown model or route {model[:200]!r}; this gateway serves: {names}") from None
+        key.admit(model, route, self.gw.deployments)
         return route, target
 
     def policy_of(self, route: str) -> str | None:
@@ -543,25 +551,7 @@ class App:
         await self.send_json(send, 200, orjson.dumps({"input_tokens": n}))
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope)
-        try:
-            key = self.check_auth(headers)
-        except TierwiseError as e:
-            await self.send_json(send, e.status, openai_chat.encode_error(e))
-            return
-        names = [n for n in (*self.gw.cfg.routes, *self.gw.deployments) if key.visible(n, self.gw.deployments)]
-        if "anthropic-version" in headers:
-            data = [
-                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names
-            ]
-            body = {"data": data, "has_more": False, "first_id": names[0] if names else None,
-                    "last_id": names[-1] if names else None}
-        else:
-            body = {
-                "object": "list",
-                "data": [{"id": n, "object": "model", "created": 0, "owned_by": "tierwise"} for n in names],
-            }
-        await self.send_json(send, 200, orjson.dumps(body))
+        await model_list.list_models(self, scope, send, _headers(scope))
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
