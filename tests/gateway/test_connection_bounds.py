@@ -5,6 +5,7 @@ these needs a key."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import select
@@ -113,6 +114,22 @@ def test_a_body_that_stops_arriving_gets_a_408_in_the_clients_schema_and_frees_i
     assert head.startswith(b"HTTP/1.1 408"), answer
     assert json.loads(body)["type"] == "error" and json.loads(body)["error"]["type"] == "invalid_request_error"
     assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
+
+
+def test_an_upgrade_request_is_served_plainly_without_log_noise(gateway, caplog):
+    g = gateway({})
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate to the root
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        with socket.create_connection(("127.0.0.1", g.port)) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                      b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n")
+            s.settimeout(10)
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+    assert [r.getMessage() for r in caplog.records if "upgrade" in r.getMessage().lower()
+            or "WebSocket" in r.getMessage()] == []
 
 
 # ---------------------------------------------------------------------------- header size

@@ -194,6 +194,11 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An `Upgrade:` request is served as the plain request it also is (the gateway has no
+        WebSocket endpoint). uvicorn would log two warnings per such request, one telling the
+        operator to install a WebSocket library: log noise any client could make, and wrong advice."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if not self.guard.opened(self, self.loop):
