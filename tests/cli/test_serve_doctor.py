@@ -232,3 +232,15 @@ def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, 
         r = CliRunner().invoke(main, cmd)
         assert r.exit_code == 2, (cmd, r.output, r.exception)
         assert "ledger.path: cannot open the ledger at" in r.output and "notes.db" in r.output, cmd
+
+
+def test_doctor_never_prints_a_base_url_password(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    port = free_port()  # nothing listens: doctor says it cannot connect, naming the URL
+    (tmp_path / "tierwise.yaml").write_text(
+        "providers:\n"
+        f"  p: {{kind: anthropic, base_url: 'http://proxy:hunter2-url-pass@127.0.0.1:{port}', locality: local}}\n"
+        "models:\n  m: {provider: p, model: x}\nroutes:\n  main: [m]\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert f"127.0.0.1:{port}" in r.output and "cannot connect" in r.output
+    assert "hunter2-url-pass" not in r.output

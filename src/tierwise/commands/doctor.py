@@ -176,10 +176,13 @@ def command(config_path: str) -> None:
     click.echo(f"{'✓' if good else '✗'} {msg}")
     ok &= good or not _runs_code(cfg)
 
+    from tierwise.secret_scrub import register_config, scrub
+
+    register_config(cfg)  # a base_url's `user:password@` must not reach the terminal (or a pasted bug report)
     results = asyncio.run(run_all())
     reachable = set()
     for name, p, good, msg in results:
-        click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {msg}")
+        click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {scrub(msg)}")
         if good:
             reachable.add(name)
         ok &= good
