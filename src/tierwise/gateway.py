@@ -263,6 +263,7 @@ class Gateway:
         ref_cost = cost(ref_price, answered.usage or Usage()) if (answered and ref_price) else None
         if answered is not None and "saved_usd" in answered.detail:  # a cache hit: what it saved
             ref_cost = answered.detail["saved_usd"]
+        feature = feature_of(req)
         try:
             rec = record_from_trace(
                 trace,
@@ -276,7 +277,7 @@ class Gateway:
                 locality=answered.locality if answered else None,
                 model=answered.model if answered else None,
                 provider=answered.provider if answered else None,
-                feature=feature_of(req),
+                feature=feature[:MAX_MODEL_NAME] if feature else None,  # the client's text: bounded
                 requested_model=str(ctx.notes.get("requested_model") or req.model)[:MAX_MODEL_NAME],
                 reference_model=ref_model,
                 reference_cost_usd=ref_cost,
