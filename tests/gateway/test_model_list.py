@@ -93,3 +93,15 @@ def test_an_unknown_model_error_names_only_what_the_key_may_use_and_stays_short(
     assert r.status_code == 404
     msg = r.json()["error"]["message"]
     assert len(msg) < 400 and msg.endswith("this gateway serves: team")
+
+
+def test_openapi_names_models_only_to_the_keys_that_may_use_them(g):
+    """/openapi.json is open (tools fetch it before they hold a key) but its `model` schema listed every
+    route and model to anyone, while /v1/models answers 401."""
+    anyone = httpx.get(g.url + "/openapi.json", timeout=5)
+    team = httpx.get(g.url + "/openapi.json", headers={"authorization": "Bearer key-team"}, timeout=5)
+    full = httpx.get(g.url + "/openapi.json", headers={"authorization": "Bearer key-all"}, timeout=5)
+    assert anyone.status_code == team.status_code == full.status_code == 200
+    assert "summarise" not in anyone.text and '"main"' not in anyone.text and '"team"' not in anyone.text
+    assert '"team"' in team.text and '"main"' not in team.text and "summarise" not in team.text
+    assert '"main"' in full.text and "capability:summarise-docs" in full.text

@@ -99,7 +99,7 @@ class App:
         self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
         self.keyring = KeyRing(gateway.cfg.server)
         self.auth_required = self.keyring.required
-        self._openapi: bytes | None = None
+        self._openapi: dict[KeyScope | None, bytes] = {}
         self.access_log = gateway.cfg.server.access_log
         if self.access_log:
             console_log.enable_access_log()
@@ -583,29 +583,37 @@ class App:
         await self.send_json(send, 200, raw)
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._openapi is None:
-            self._openapi = orjson.dumps(self._document())
-        await self.send_json(send, 200, self._openapi)
+        # The `model` names are what the caller's key may use (as in /v1/models); without a key, when
+        # keys are required, none: the route and model names are not for anyone who asks.
+        key = self.keyring.find(_headers(scope)) if self.auth_required else self.keyring.open_scope
+        doc = self._openapi.get(key)
+        if doc is None:
+            doc = self._openapi[key] = orjson.dumps(self._document(key))  # one per configured key at most
+        await self.send_json(send, 200, doc)
 
-    def _document(self) -> dict[str, Any]:
-        """The OpenAPI document for this config: the `model` names it serves, and which lead to embeddings."""
+    def _document(self, key: KeyScope | None) -> dict[str, Any]:
+        """The OpenAPI document for this config and key: the `model` names it serves, and which lead to embeddings."""
         cfg = self.gw.cfg
-        names = [*cfg.routes, *self.gw.deployments]
-        plain = [n for n in names if not any(c in n for c in "*?[")]
-        patterns = [n for n in cfg.routes if n not in plain]
-        chat = openapi.model_schema(plain, patterns, any_name=bool(cfg.server.default_route))
-        embed = []
-        for n in plain:
-            d = first_deployment(self.gw.resolve(n))
-            if d is not None and d.provider.kind == "openai":
-                embed.append(n)
+        if key is None:
+            chat = embedding = {"type": "string", "description": "a route or model name (GET /v1/models lists them)"}
+        else:
+            names = [n for n in (*cfg.routes, *self.gw.deployments) if key.visible(n, self.gw.deployments)]
+            plain = [n for n in names if not any(c in n for c in "*?[")]
+            patterns = [n for n in names if n in cfg.routes and n not in plain]
+            default = cfg.server.default_route
+            chat = openapi.model_schema(plain, patterns, any_name=default is not None and key.visible(default, ()))
+            embed = []
+            for n in plain:
+                d = first_deployment(self.gw.resolve(n))
+                if d is not None and d.provider.kind == "openai":
+                    embed.append(n)
+            embedding = openapi.model_schema(embed, [], any_name=False)
         fw = cfg.server.forwarding
         refused = {fmt: [] if "*" in allowed else sorted(REACH_FIELDS[fmt] - set(allowed))
                    for fmt, allowed in (("anthropic", fw.anthropic_fields), ("openai", fw.openai_fields))}
         audio = all(d.provider.kind == "openai" for d in self.gw.deployments.values())
         return openapi.document(auth_required=self.auth_required, chat_model=chat, audio=audio,
-                                embedding_model=openapi.model_schema(embed, [], any_name=False),
-                                refused=refused, server_tools=fw.server_tools)
+                                embedding_model=embedding, refused=refused, server_tools=fw.server_tools)
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
