@@ -109,6 +109,9 @@ class ServerLimits(_Strict):
                                   "line and header block; a longer one is answered 431 and the connection closed")
     body_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a request may take to send its body "
                                 "after its headers; slower ones are cut off")
+    write_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a client may leave the answer "
+                                 "unread once its socket is full; then the connection is closed and the "
+                                 "upstream call (and its pooled connection) released")
     max_connections: int = Field(4096, ge=8, description="open client connections; at the limit the oldest "
                                  "connection that is not running a request is closed (also kept below the "
                                  "process's open-file limit)")

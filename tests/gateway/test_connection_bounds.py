@@ -269,3 +269,36 @@ def test_more_slow_connections_than_file_descriptors_do_not_lock_out_a_client(tm
         out = proc.communicate(timeout=10)[0].decode()
     assert "Traceback" not in out
     assert "Too many open files" not in out
+
+
+# ---------------------------------------------------------------------------- a client that stops reading
+
+
+def test_a_client_that_stops_reading_its_stream_is_cut_off_and_the_upstream_released(gateway, openai_up):
+    """uvicorn's `send` waits for a full socket with no deadline: a client that asks for a long stream and
+    never reads it held the request's task, the upstream stream and a pooled upstream connection."""
+    from tests.doubles import Reply
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, openai_up.url, remote_kind="openai",
+                                server={"limits": {"write_timeout": 1}}))
+    openai_up.default = Reply(text=" ".join(["w" * 60_000] * 400))  # 24 MB in 400 events
+    body = json.dumps({"model": "local", "stream": True, "messages": [{"role": "user", "content": "long"}]}).encode()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once: the client "stops reading"
+    s.connect(("127.0.0.1", g.port))
+    try:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 30
+        while not g.app.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert g.app.in_flight == 1, "the request did not start"
+        while g.app.in_flight and time.monotonic() < deadline:  # the client never reads: only a cut ends it
+            time.sleep(0.1)
+        assert g.app.in_flight == 0, "the gateway still waits on a client that stopped reading"
+    finally:
+        s.close()
+    g.flush()
+    rows = g.ledger.recent(limit=1)
+    assert rows and rows[0].status == 499  # recorded as the client going away

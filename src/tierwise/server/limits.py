@@ -9,7 +9,9 @@
   request (sending headers, sending a body, idle between requests) is closed to make room,
   so a crowd of slow or idle connections cannot lock out a client that sends its request.
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
-  second used to hold its file descriptor for ever.
+  second used to hold its file descriptor for ever. A client that stops reading its answer
+  (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
+  stream and one of the provider's pooled connections.
 - `BodyBudget`: request-body bytes held across all requests at once; beyond it a request
   is refused with 503 and `Retry-After` before its body is read.
 - `check_n`: the largest `n` a client may ask for (each choice may be a paid upstream call).
@@ -125,6 +127,9 @@ class ConnectionGuard:
         self.max_header_bytes = limits.max_header_bytes
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
+        self.write_timeout = limits.write_timeout
+        # Connections whose client stopped reading the answer (the transport paused writing): deadline.
+        self.stalled: dict[GuardedHttpToolsProtocol, float] = {}
         # Connections not running a request, oldest first: protocol -> (deadline, phase).
         self.waiting: dict[GuardedHttpToolsProtocol, tuple[float, str]] = {}
         self.count = 0
@@ -154,6 +159,7 @@ class ConnectionGuard:
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
         self.waiting.pop(conn, None)
+        self.stalled.pop(conn, None)
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = time.monotonic()
@@ -162,6 +168,10 @@ class ConnectionGuard:
             del self.waiting[c]
             self.closed_slow += 1
             c.cut(phase)
+        for c in [c for c, deadline in self.stalled.items() if deadline <= now]:
+            del self.stalled[c]
+            self.closed_slow += 1
+            c.cut("write")
         self._sweep = loop.call_later(SWEEP_S, self.sweep, loop) if self.count > 0 else None
 
 
@@ -203,6 +213,16 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         super().connection_made(transport)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
+
+    def pause_writing(self) -> None:
+        """The client stopped reading (its socket and our buffer are full): uvicorn's `send` now waits
+        for it with no deadline, holding the request's task and its upstream stream."""
+        super().pause_writing()
+        self.guard.stalled[self] = time.monotonic() + self.guard.write_timeout
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.guard.stalled.pop(self, None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.closed(self)
