@@ -52,6 +52,23 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_with_408(slow_gateway):
     assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
+def test_a_408_or_431_before_the_app_names_the_bound_in_the_schema_of_the_path(slow_gateway):
+    line = b"POST /v1/messages HTTP/1.1\r\n"  # at once; then the headers a byte at a time
+    _, answer = trickle_until_cut(slow_gateway.port, b"host: 127.0.0.1\r\nuser-agent: " + b"x" * 40, head=line)
+    status, body = answer.split(b"\r\n\r\n", 1)
+    assert status.startswith(b"HTTP/1.1 408") and b"content-type: application/json" in status
+    assert json.loads(body) == {"type": "error", "error": {"type": "invalid_request_error", "message":
+                                "the request's headers did not arrive within server.limits.header_timeout"}}
+    _, answer = flood(slow_gateway.port, b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n",
+                      (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000)
+    if answer:  # (the server may close before the client reads the answer)
+        assert answer.startswith(b"HTTP/1.1 431")
+        assert "max_header_bytes" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["message"]
+    with socket.create_connection(("127.0.0.1", slow_gateway.port)) as s:  # nothing sent: nothing to go by
+        s.settimeout(10)
+        assert s.recv(4096).endswith(b"content-length: 0\r\nconnection: close\r\n\r\n")
+
+
 def test_a_keep_alive_connection_that_trickles_its_next_request_is_cut_off(slow_gateway):
     first = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
     with socket.create_connection(("127.0.0.1", slow_gateway.port)) as s:

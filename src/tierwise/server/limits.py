@@ -33,8 +33,12 @@ from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.server.cork import CorkedHttpToolsProtocol
 
 SWEEP_S = 1.0
-TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-TOO_LARGE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+REFUSALS = {  # phase -> (status line, what the client is told)
+    "header": (b"HTTP/1.1 408 Request Timeout", "the request's headers did not arrive within "
+               "server.limits.header_timeout"),
+    "header_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request line and headers are larger "
+                    "than server.limits.max_header_bytes"),
+}
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
 BODY_TIMED_OUT = "tierwise.body_timed_out"
 
@@ -263,10 +267,24 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             self.guard.wait(self, "answer", self.guard.header_timeout)
             return
         if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
-            transport.write(TOO_LARGE_431 if phase == "header_size" else TIMEOUT_408)
+            transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
             transport.close()
         else:
             transport.abort()  # mid-body: the app sees the client go away
+
+
+def refusal(phase: str, url: bytes) -> bytes:
+    """A whole response refusing a request the app never saw: with an error body in the schema of the
+    API its path belongs to once the request line (or its start) arrived, empty before."""
+    status, message = REFUSALS[phase]
+    body = b""
+    if url:
+        from tierwise.wire import anthropic_messages, openai_chat
+
+        codec = anthropic_messages if url.startswith(b"/v1/messages") else openai_chat
+        body = codec.encode_error(InvalidRequest(message, status=int(status.split()[1])))
+    return b"%s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (
+        status, len(body), body) if body else status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 def guarded_protocol(limits: ServerLimits, keep_alive: float) -> type[GuardedHttpToolsProtocol]:
