@@ -67,6 +67,19 @@ class ProviderConfig(_Strict):
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:11434/v1")
         return v.rstrip("/")
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> ProviderConfig:
+        # aiohttp sends `user:password@` as an Authorization header and refuses a request that also
+        # carries one: every call would fail (a 500 per request) instead of the config at start.
+        if "@" in self.base_url.split("://", 1)[1].split("/", 1)[0]:
+            if self.kind == "openai" and self.api_key_env:
+                raise ValueError("base_url carries credentials (user:password@) and api_key_env is set: both become "
+                                 "the Authorization header; keep one")
+            if any(k.lower() == "authorization" for k in self.headers):
+                raise ValueError("base_url carries credentials (user:password@) and headers sets Authorization; "
+                                 "keep one")
+        return self
+
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
@@ -96,6 +109,9 @@ class ServerLimits(_Strict):
                                   "line and header block; a longer one is answered 431 and the connection closed")
     body_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a request may take to send its body "
                                 "after its headers; slower ones are cut off")
+    write_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a client may leave the answer "
+                                 "unread once its socket is full; then the connection is closed and the "
+                                 "upstream call (and its pooled connection) released")
     max_connections: int = Field(4096, ge=8, description="open client connections; at the limit the oldest "
                                  "connection that is not running a request is closed (also kept below the "
                                  "process's open-file limit)")

@@ -176,7 +176,7 @@ class Gateway:
             return t
         pc = self.cfg.routes.get(name)
         if pc is None:
-            raise NotFound(f"unknown model or route {name!r}")
+            raise NotFound(f"unknown model or route {name[:200]!r}")
         t = POLICY_TYPES[pc.policy].build(pc, name, self._builder)
         if self.cfg.approvals is not None and name in self.cfg.approvals.routes:
             from tierwise.dispatch.gated_route import GatedRoute
@@ -200,7 +200,7 @@ class Gateway:
             return default, self.resolve(default)
         names = sorted(set(self.cfg.routes) | set(self.deployments))
         raise NotFound(
-            f"unknown model or route {requested!r}; this gateway serves: {', '.join(names) or 'nothing yet'}"
+            f"unknown model or route {requested[:200]!r}; this gateway serves: {', '.join(names) or 'nothing yet'}"
         )
 
     def reference_price(self, route: str) -> tuple[str | None, Price | None]:
@@ -263,6 +263,7 @@ class Gateway:
         ref_cost = cost(ref_price, answered.usage or Usage()) if (answered and ref_price) else None
         if answered is not None and "saved_usd" in answered.detail:  # a cache hit: what it saved
             ref_cost = answered.detail["saved_usd"]
+        feature = feature_of(req)
         try:
             rec = record_from_trace(
                 trace,
@@ -276,7 +277,7 @@ class Gateway:
                 locality=answered.locality if answered else None,
                 model=answered.model if answered else None,
                 provider=answered.provider if answered else None,
-                feature=feature_of(req),
+                feature=feature[:MAX_MODEL_NAME] if feature else None,  # the client's text: bounded
                 requested_model=str(ctx.notes.get("requested_model") or req.model)[:MAX_MODEL_NAME],
                 reference_model=ref_model,
                 reference_cost_usd=ref_cost,

@@ -232,3 +232,33 @@ def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, 
         r = CliRunner().invoke(main, cmd)
         assert r.exit_code == 2, (cmd, r.output, r.exception)
         assert "ledger.path: cannot open the ledger at" in r.output and "notes.db" in r.output, cmd
+
+
+def test_doctor_never_prints_a_base_url_password(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    port = free_port()  # nothing listens: doctor says it cannot connect, naming the URL
+    (tmp_path / "tierwise.yaml").write_text(
+        "providers:\n"
+        f"  p: {{kind: anthropic, base_url: 'http://proxy:hunter2-url-pass@127.0.0.1:{port}', locality: local}}\n"
+        "models:\n  m: {provider: p, model: x}\nroutes:\n  main: [m]\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert f"127.0.0.1:{port}" in r.output and "cannot connect" in r.output
+    assert "hunter2-url-pass" not in r.output
+
+
+def test_listening_beyond_loopback_without_client_keys_is_warned_about(tmp_path, monkeypatch):
+    """`--host 0.0.0.0` with no `server.api_keys_env` made an open proxy to the operator's frontier key,
+    without a word."""
+    from tierwise.commands.doctor import open_to_the_network
+    from tierwise.config import parse_config
+
+    open_cfg = parse_config("server: {host: 0.0.0.0}\n")
+    assert "api_keys_env" in open_to_the_network(open_cfg)
+    assert open_to_the_network(open_cfg, "127.0.0.1") is None and open_to_the_network(open_cfg, "::1") is None
+    assert open_to_the_network(parse_config("server: {host: 0.0.0.0, api_keys_env: [K]}\n")) is None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text("server: {host: 0.0.0.0}\nproviders:\n  p: {kind: openai, "
+                                            f"base_url: 'http://127.0.0.1:{free_port()}/v1', locality: local}}\n"
+                                            "models:\n  m: {provider: p, model: x}\nroutes:\n  main: [m]\n")
+    r = CliRunner().invoke(main, ["doctor"])
+    assert "listening on 0.0.0.0, beyond this machine, with no client keys" in r.output

@@ -145,3 +145,17 @@ routes:
     assert "t.yaml" in msg and "line 8" in msg and "routes.summarise" in msg and "`dispatch:`" in msg
     ok = parse_config(text + 'dispatch: {redis_url: "redis://127.0.0.1:6379/0", tenant: acme}\n', file="t.yaml")
     assert ok.routes["capability:summarise-docs"].policy == "capability"
+
+
+def test_url_credentials_and_a_bearer_key_together_are_a_config_error_not_a_500_per_request():
+    """aiohttp turns `user:password@` into the Authorization header and refuses a request carrying
+    another one: every call to the provider failed with an internal error."""
+    text = GOOD.replace("base_url: http://127.0.0.1:11434/v1\n    locality: local",
+                        "base_url: http://proxy:s3cret@127.0.0.1:11434/v1\n    api_key_env: OLLAMA_KEY\n    locality: local")
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, file="t.yaml")
+    assert "providers.local" in e.value.message and "credentials" in e.value.message
+    assert "s3cret" not in e.value.message
+    # either one alone is fine, and so is basic auth in the URL next to Anthropic's x-api-key
+    parse_config(text.replace("    api_key_env: OLLAMA_KEY\n", ""))
+    parse_config(GOOD.replace("${CLOUD_URL:-https://api.anthropic.com}", "https://proxy:s3cret@api.example"))

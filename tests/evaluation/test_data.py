@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.harness import unavailable
 from tierwise.evaluation.cv import cross_val_scores, group_folds
 from tierwise.evaluation.dataset import OutcomeDataset, concat
 from tierwise.evaluation.loaders import DataError, data_root, load_benchmark, load_jsonl, load_ledger
@@ -17,7 +17,15 @@ from tierwise.ledger.store import Ledger
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_outcomes.jsonl"
 HAVE_DATA = data_root() is not None
-needs_data = pytest.mark.skipif(not HAVE_DATA and not os.environ.get("CI"), reason="../shared/data not present")
+
+
+@pytest.fixture
+def _shared_data() -> None:
+    if not HAVE_DATA:
+        unavailable("../shared/data is not beside this checkout (nor $TIERWISE_DATA)")
+
+
+needs_data = pytest.mark.usefixtures("_shared_data")
 
 
 def test_folds_never_split_a_question():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import orjson
 from aiohttp import web
 from click.testing import CliRunner
 
-from tests.harness import free_port
+from tests.harness import free_port, unavailable
 from tierwise.cli import main
 from tierwise.evaluation.loaders import load_jsonl
 from tierwise.evaluation.replay_server import replay_app
@@ -61,9 +62,8 @@ def test_eval_bad_input_is_a_clear_error(tmp_path):
 
 
 def test_eval_plot_writes_png(tmp_path):
-    import pytest
-
-    pytest.importorskip("matplotlib")
+    if importlib.util.find_spec("matplotlib") is None:
+        unavailable("matplotlib is not installed (pip install -e '.[test]')")
     res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-k", "3", "--plot", str(tmp_path / "c.png")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

@@ -67,6 +67,15 @@ def test_anthropic_wrong_types(g, body):
     assert_anthropic_error(post(g, "/v1/messages", body), 400)
 
 
+def test_an_integer_past_64_bits_is_called_too_large(g):
+    """orjson reads 10**30 as a float: the error said "must be an integer, not float"."""
+    big = b'{"model":"main","max_tokens":1000000000000000000000000000000,"messages":[{"role":"user","content":"x"}]}'
+    for path, check in (("/v1/chat/completions", assert_openai_error), ("/v1/messages", assert_anthropic_error)):
+        r = post(g, path, big)
+        check(r, 400)
+        assert "max_tokens: must be an integer from -2147483647 to 2147483647" in r.text, r.text
+
+
 def test_unknown_route(g):
     r = post(g, "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]})
     assert_openai_error(r, 404)

@@ -4,6 +4,8 @@ these needs a key."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import resource
 import select
@@ -50,6 +52,23 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_with_408(slow_gateway):
     assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
+def test_a_408_or_431_before_the_app_names_the_bound_in_the_schema_of_the_path(slow_gateway):
+    line = b"POST /v1/messages HTTP/1.1\r\n"  # at once; then the headers a byte at a time
+    _, answer = trickle_until_cut(slow_gateway.port, b"host: 127.0.0.1\r\nuser-agent: " + b"x" * 40, head=line)
+    status, body = answer.split(b"\r\n\r\n", 1)
+    assert status.startswith(b"HTTP/1.1 408") and b"content-type: application/json" in status
+    assert json.loads(body) == {"type": "error", "error": {"type": "invalid_request_error", "message":
+                                "the request's headers did not arrive within server.limits.header_timeout"}}
+    _, answer = flood(slow_gateway.port, b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n",
+                      (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000)
+    if answer:  # (the server may close before the client reads the answer)
+        assert answer.startswith(b"HTTP/1.1 431")
+        assert "max_header_bytes" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["message"]
+    with socket.create_connection(("127.0.0.1", slow_gateway.port)) as s:  # nothing sent: nothing to go by
+        s.settimeout(10)
+        assert s.recv(4096).endswith(b"content-length: 0\r\nconnection: close\r\n\r\n")
+
+
 def test_a_keep_alive_connection_that_trickles_its_next_request_is_cut_off(slow_gateway):
     first = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
     with socket.create_connection(("127.0.0.1", slow_gateway.port)) as s:
@@ -75,6 +94,59 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off(slow_gateway):
     assert b"HTTP/1.1 200" not in answer
     # The server is fine afterwards.
     assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
+
+
+def stall_mid_body(port: int, path: str, extra_headers: bytes = b"") -> tuple[bytes, bytes]:
+    """Send the headers and half the body, then nothing; return (the answer, what came after it
+    before the server closed the connection)."""
+    body = b'{"model":"m","messages":[{"role":"user","content":"' + b"z" * 40 + b'"}],"max_tokens":5}'
+    head = (b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n" % path.encode()
+            + extra_headers + b"content-length: %d\r\n\r\n" % len(body))
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(head + body[: len(body) // 2])
+        s.settimeout(15)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < int(
+                answer.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]):
+            chunk = s.recv(65536)
+            assert chunk, f"closed without a whole answer: {answer!r}"
+            answer += chunk
+        after = s.recv(4096)  # b"" once the server closes its side
+    return answer, after
+
+
+def test_a_body_that_stops_arriving_gets_a_408_in_the_clients_schema_and_frees_its_bytes(slow_gateway):
+    answer, after = stall_mid_body(slow_gateway.port, "/v1/chat/completions")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert b"connection: close" in head.lower()
+    err = json.loads(body)["error"]
+    assert err["type"] == "invalid_request_error" and "body_timeout" in err["message"]
+    assert after == b"", "the connection stayed open after the 408"
+    slow_gateway.flush()
+    assert slow_gateway.app.in_flight == 0 and slow_gateway.app.budget.held == 0
+
+    answer, _ = stall_mid_body(slow_gateway.port, "/v1/messages", b"anthropic-version: 2023-06-01\r\n")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(body)["type"] == "error" and json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert httpx.get(slow_gateway.url + "/health", timeout=5).status_code == 200
+
+
+def test_an_upgrade_request_is_served_plainly_without_log_noise(gateway, caplog):
+    g = gateway({})
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate to the root
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        with socket.create_connection(("127.0.0.1", g.port)) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                      b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n")
+            s.settimeout(10)
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+    assert [r.getMessage() for r in caplog.records if "upgrade" in r.getMessage().lower()
+            or "WebSocket" in r.getMessage()] == []
 
 
 # ---------------------------------------------------------------------------- header size
@@ -214,3 +286,36 @@ def test_more_slow_connections_than_file_descriptors_do_not_lock_out_a_client(tm
         out = proc.communicate(timeout=10)[0].decode()
     assert "Traceback" not in out
     assert "Too many open files" not in out
+
+
+# ---------------------------------------------------------------------------- a client that stops reading
+
+
+def test_a_client_that_stops_reading_its_stream_is_cut_off_and_the_upstream_released(gateway, openai_up):
+    """uvicorn's `send` waits for a full socket with no deadline: a client that asks for a long stream and
+    never reads it held the request's task, the upstream stream and a pooled upstream connection."""
+    from tests.doubles import Reply
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, openai_up.url, remote_kind="openai",
+                                server={"limits": {"write_timeout": 1}}))
+    openai_up.default = Reply(text=" ".join(["w" * 60_000] * 400))  # 24 MB in 400 events
+    body = json.dumps({"model": "local", "stream": True, "messages": [{"role": "user", "content": "long"}]}).encode()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once: the client "stops reading"
+    s.connect(("127.0.0.1", g.port))
+    try:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 30
+        while not g.app.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert g.app.in_flight == 1, "the request did not start"
+        while g.app.in_flight and time.monotonic() < deadline:  # the client never reads: only a cut ends it
+            time.sleep(0.1)
+        assert g.app.in_flight == 0, "the gateway still waits on a client that stopped reading"
+    finally:
+        s.close()
+    g.flush()
+    rows = g.ledger.recent(limit=1)
+    assert rows and rows[0].status == 499  # recorded as the client going away

@@ -60,3 +60,14 @@ def test_rejected_requests_are_not_recorded(gateway, openai_up, anthropic_up):
     g.flush()
     assert g.ledger.count() == 0
     assert openai_up.requests == [] and anthropic_up.requests == []
+
+
+def test_a_clients_feature_tag_is_bounded_in_the_ledger(gateway, openai_up, anthropic_up):
+    """`metadata.tierwise_feature` is the client's text, limited only by the body size: 32 MB a row."""
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]}))
+    anthropic_up.default = Reply(text="ok")
+    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=10, messages=[{"role": "user", "content": "q"}],
+                                                    metadata={"tierwise_feature": "f" * 200_000})
+    g.flush()
+    rec = g.ledger.get(raw.headers["x-tierwise-request-id"])
+    assert rec.feature == "f" * 256

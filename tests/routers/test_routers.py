@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.harness import unavailable
 from tierwise.evaluation.loaders import load_jsonl
 from tierwise.routers import RouterError, load_router, make_router, save_router
 from tierwise.routers.base import share_for_budget, threshold_for_share
@@ -106,10 +106,9 @@ def test_posthoc_needs_answers(data):
             "x", data.prompts[:10], data.strong[:10], data.weak[:10], data.groups[:10]))
 
 
-# In CI the extra is installed by scripts/test.sh, so there the test runs (and fails without it).
-@pytest.mark.skipif(not embedding_available() and os.environ.get("CI") != "true",
-                    reason="embeddings extra not installed")
 def test_embedding_knn_learns_the_split(data, tmp_path):
+    if not embedding_available():
+        unavailable("the embeddings extra is not installed (scripts/test.sh installs it)")
     r = make_router("knn-embedding").fit(data)
     s = r.score(data)
     hard = np.array([x == "proof" for x in data.subjects])

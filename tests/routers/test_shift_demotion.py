@@ -6,20 +6,19 @@ traffic returns it is re-promoted. The RouteLLM data are read from $TIERWISE_DAT
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
-from tests.harness import two_tier_config
+from tests.harness import two_tier_config, unavailable
 from tierwise.evaluation.loaders import data_root, load_benchmark
 from tierwise.routers import make_router, save_router
 from tierwise.routers.shift import attach_profile
 
-pytestmark = pytest.mark.skipif(data_root() is None and os.environ.get("CI") != "true",
-                                reason="RouteLLM data not on this machine (set TIERWISE_DATA)")
+if data_root() is None:
+    unavailable("RouteLLM data not on this machine (set TIERWISE_DATA)")
 WINDOW, DEMOTE_ABOVE, PROMOTE_BELOW = 40, 0.25, 0.15
 BOUND = int(DEMOTE_ABOVE * WINDOW) + 1  # far requests needed at most, once the window is full
 

@@ -59,7 +59,7 @@ def test_config_secrets_include_headers_url_credentials_and_client_keys(
     monkeypatch.setenv("TW_UNIT_SCOPED", "scoped-" + "3" * 20)
     cfg = make_config({
         "server": {"api_keys_env": ["TW_UNIT_CLIENT", {"env": "TW_UNIT_SCOPED", "routes": []}]},
-        "providers": {"p": {"kind": "openai", "base_url": "https://user:pw-secret-123@host.example/v1?api_key=q-secret-456",
+        "providers": {"p": {"kind": "anthropic", "base_url": "https://user:pw-secret-123@host.example?api_key=q-secret-456",
                             "api_key_env": "TW_UNIT_UP",
                             "headers": {"X-Custom-Auth": "Bearer hdr-secret-789", "X-Title": "my app"}}},
     }, tmp_path)

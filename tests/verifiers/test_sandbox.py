@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.harness import unavailable
 from tierwise.sandbox import SandboxLimits, run_python, run_script, status
 from tierwise.sandbox.bwrap import layout
 
@@ -24,9 +25,7 @@ def need_layer(layer: str, why: str) -> None:
     """Skip where this machine cannot give `layer`; in CI a missing layer is a failure, not a skip."""
     if layer in status().layers:
         return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"sandbox layer {layer!r} is missing in CI: {why} ({status().problem})")
-    pytest.skip(f"{why} ({status().problem})")
+    unavailable(f"sandbox layer {layer!r} is missing: {why} ({status().problem})")
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,24 @@ def unset_client_keys(cfg: Config) -> str | None:
     return f"server.api_keys_env: {', '.join(unset)} not set: clients holding those keys will get 401"
 
 
+def open_to_the_network(cfg: Config, host: str | None = None) -> str | None:
+    """What is wrong when the gateway listens beyond this machine with no client keys: anyone who can
+    reach the port spends the provider keys it holds (None when it listens on loopback or has keys)."""
+    import ipaddress
+
+    h = (host or cfg.server.host).strip("[]")
+    if cfg.server.api_keys_env or h == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(h).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to any interface
+    return (f"listening on {h}, beyond this machine, with no client keys: anyone who can reach the port can "
+            "spend the provider keys this gateway holds. Fix: set server.api_keys_env (docs/security/reach.md), "
+            "or listen on 127.0.0.1")
+
+
 def _runs_code(cfg: Config) -> bool:
     """Whether a route's verifiers run code in the sandbox (python_code with run or tests)."""
     from pydantic import BaseModel
@@ -172,14 +190,20 @@ def command(config_path: str) -> None:
         click.echo(f"{'✗' if every else '!'} {keys_problem}")
         ok &= not every
 
+    if (exposed := open_to_the_network(cfg)) is not None:
+        click.echo(f"! {exposed}")
+
     good, msg = sandbox_report(cfg)
     click.echo(f"{'✓' if good else '✗'} {msg}")
     ok &= good or not _runs_code(cfg)
 
+    from tierwise.secret_scrub import register_config, scrub
+
+    register_config(cfg)  # a base_url's `user:password@` must not reach the terminal (or a pasted bug report)
     results = asyncio.run(run_all())
     reachable = set()
     for name, p, good, msg in results:
-        click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {msg}")
+        click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {scrub(msg)}")
         if good:
             reachable.add(name)
         ok &= good

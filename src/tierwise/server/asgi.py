@@ -36,11 +36,11 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
 from tierwise.route_map import overall, route_health
-from tierwise.server import admin_approvals, admin_status, openapi
+from tierwise.server import admin_approvals, admin_status, model_list, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
-from tierwise.server.limits import BodyBudget, check_n, retry_after_header
+from tierwise.server.limits import BODY_TIMED_OUT, BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
 from tierwise.tokens import estimate_request
@@ -99,7 +99,7 @@ class App:
         self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
         self.keyring = KeyRing(gateway.cfg.server)
         self.auth_required = self.keyring.required
-        self._openapi: bytes | None = None
+        self._openapi: dict[KeyScope | None, bytes] = {}
         self.access_log = gateway.cfg.server.access_log
         if self.access_log:
             console_log.enable_access_log()
@@ -195,6 +195,9 @@ class App:
 
     async def no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
+        if scope["method"] == "GET" and path.startswith(model_list.PREFIXES):
+            await model_list.retrieve_model(self, scope, send, _headers(scope))
+            return
         codec = self.codec_for_path(path)
         allow = self.allow.get(path)
         if allow is not None:
@@ -223,8 +226,13 @@ class App:
 
     def route_for(self, scope: Scope, model: str) -> tuple[str, Any]:
         """The gateway's routing, limited to what the request's key may name."""
-        route, target = self.gw.route_for(model)
-        scope.get("tierwise.key", self.keyring.open_scope).admit(model, route, self.gw.deployments)
+        key = scope.get("tierwise.key", self.keyring.open_scope)
+        try:
+            route, target = self.gw.route_for(model)
+        except NotFound:  # the names on offer, as far as this key may see them (not other teams' routes)
+            names = ", ".join(sorted(model_list.usable_names(self, key))) or "nothing this key may use"
+            raise NotFound(f"unknown model or route {model[:200]!r}; this gateway serves: {names}") from None
+        key.admit(model, route, self.gw.deployments)
         return route, target
 
     def policy_of(self, route: str) -> str | None:
@@ -238,7 +246,7 @@ class App:
                 raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
             self.budget.take(scope, int(declared))
             declared = None
-        msg = await receive()
+        msg = await self._body_part(scope, receive)
         body = msg.get("body", b"")
         if declared is not None:  # chunked: counted as it comes
             self.budget.take(scope, len(body))
@@ -247,7 +255,7 @@ class App:
         parts = [body]
         size = len(body)
         while True:
-            msg = await receive()
+            msg = await self._body_part(scope, receive)
             if msg["type"] == "http.disconnect":
                 raise InvalidRequest("client went away while sending the body")
             chunk = msg.get("body", b"")
@@ -259,6 +267,13 @@ class App:
             parts.append(chunk)
             if not msg.get("more_body"):
                 return b"".join(parts)
+
+    async def _body_part(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        msg = await receive()
+        if scope.get(BODY_TIMED_OUT):  # set by the connection guard (server/limits.py)
+            raise InvalidRequest(f"the request body stopped arriving: it was not complete within "
+                                 f"{self.limits.body_timeout:g} s (server.limits.body_timeout)", status=408)
+        return msg
 
     async def parse(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
         self.check_auth(headers, scope)
@@ -536,25 +551,7 @@ class App:
         await self.send_json(send, 200, orjson.dumps({"input_tokens": n}))
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope)
-        try:
-            key = self.check_auth(headers)
-        except TierwiseError as e:
-            await self.send_json(send, e.status, openai_chat.encode_error(e))
-            return
-        names = [n for n in (*self.gw.cfg.routes, *self.gw.deployments) if key.visible(n, self.gw.deployments)]
-        if "anthropic-version" in headers:
-            data = [
-                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names
-            ]
-            body = {"data": data, "has_more": False, "first_id": names[0] if names else None,
-                    "last_id": names[-1] if names else None}
-        else:
-            body = {
-                "object": "list",
-                "data": [{"id": n, "object": "model", "created": 0, "owned_by": "tierwise"} for n in names],
-            }
-        await self.send_json(send, 200, orjson.dumps(body))
+        await model_list.list_models(self, scope, send, _headers(scope))
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
@@ -586,29 +583,37 @@ class App:
         await self.send_json(send, 200, raw)
 
     async def openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._openapi is None:
-            self._openapi = orjson.dumps(self._document())
-        await self.send_json(send, 200, self._openapi)
+        # The `model` names are what the caller's key may use (as in /v1/models); without a key, when
+        # keys are required, none: the route and model names are not for anyone who asks.
+        key = self.keyring.find(_headers(scope)) if self.auth_required else self.keyring.open_scope
+        doc = self._openapi.get(key)
+        if doc is None:
+            doc = self._openapi[key] = orjson.dumps(self._document(key))  # one per configured key at most
+        await self.send_json(send, 200, doc)
 
-    def _document(self) -> dict[str, Any]:
-        """The OpenAPI document for this config: the `model` names it serves, and which lead to embeddings."""
+    def _document(self, key: KeyScope | None) -> dict[str, Any]:
+        """The OpenAPI document for this config and key: the `model` names it serves, and which lead to embeddings."""
         cfg = self.gw.cfg
-        names = [*cfg.routes, *self.gw.deployments]
-        plain = [n for n in names if not any(c in n for c in "*?[")]
-        patterns = [n for n in cfg.routes if n not in plain]
-        chat = openapi.model_schema(plain, patterns, any_name=bool(cfg.server.default_route))
-        embed = []
-        for n in plain:
-            d = first_deployment(self.gw.resolve(n))
-            if d is not None and d.provider.kind == "openai":
-                embed.append(n)
+        if key is None:
+            chat = embedding = {"type": "string", "description": "a route or model name (GET /v1/models lists them)"}
+        else:
+            names = [n for n in (*cfg.routes, *self.gw.deployments) if key.visible(n, self.gw.deployments)]
+            plain = [n for n in names if not any(c in n for c in "*?[")]
+            patterns = [n for n in names if n in cfg.routes and n not in plain]
+            default = cfg.server.default_route
+            chat = openapi.model_schema(plain, patterns, any_name=default is not None and key.visible(default, ()))
+            embed = []
+            for n in plain:
+                d = first_deployment(self.gw.resolve(n))
+                if d is not None and d.provider.kind == "openai":
+                    embed.append(n)
+            embedding = openapi.model_schema(embed, [], any_name=False)
         fw = cfg.server.forwarding
         refused = {fmt: [] if "*" in allowed else sorted(REACH_FIELDS[fmt] - set(allowed))
                    for fmt, allowed in (("anthropic", fw.anthropic_fields), ("openai", fw.openai_fields))}
         audio = all(d.provider.kind == "openai" for d in self.gw.deployments.values())
         return openapi.document(auth_required=self.auth_required, chat_model=chat, audio=audio,
-                                embedding_model=openapi.model_schema(embed, [], any_name=False),
-                                refused=refused, server_tools=fw.server_tools)
+                                embedding_model=embedding, refused=refused, server_tools=fw.server_tools)
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}

@@ -28,10 +28,10 @@ class KeyScope:
     def admit(self, requested: str, route: str, deployments: Container[str]) -> None:
         """Raise 403 unless this key may use `route` (what the gateway resolved `requested` to)."""
         if self.routes is not None and route not in self.routes:
-            raise PermissionDenied(f"this API key may not use {requested!r}")
+            raise PermissionDenied(f"this API key may not use {requested[:200]!r}")
         if not self.direct_models and requested == route and route in deployments and (
                 self.routes is None or route not in self.routes):
-            raise PermissionDenied(f"this API key may not name the model {requested!r} directly; name a route")
+            raise PermissionDenied(f"this API key may not name the model {requested[:200]!r} directly; name a route")
 
     def visible(self, name: str, deployments: Container[str]) -> bool:
         if self.routes is not None:

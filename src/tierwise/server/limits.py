@@ -9,7 +9,9 @@
   request (sending headers, sending a body, idle between requests) is closed to make room,
   so a crowd of slow or idle connections cannot lock out a client that sends its request.
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
-  second used to hold its file descriptor for ever.
+  second used to hold its file descriptor for ever. A client that stops reading its answer
+  (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
+  stream and one of the provider's pooled connections.
 - `BodyBudget`: request-body bytes held across all requests at once; beyond it a request
   is refused with 503 and `Retry-After` before its body is read.
 - `check_n`: the largest `n` a client may ask for (each choice may be a paid upstream call).
@@ -31,8 +33,14 @@ from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.server.cork import CorkedHttpToolsProtocol
 
 SWEEP_S = 1.0
-TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-TOO_LARGE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+REFUSALS = {  # phase -> (status line, what the client is told)
+    "header": (b"HTTP/1.1 408 Request Timeout", "the request's headers did not arrive within "
+               "server.limits.header_timeout"),
+    "header_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request line and headers are larger "
+                    "than server.limits.max_header_bytes"),
+}
+# Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
+BODY_TIMED_OUT = "tierwise.body_timed_out"
 
 
 class GatewayBusy(TierwiseError):
@@ -123,6 +131,9 @@ class ConnectionGuard:
         self.max_header_bytes = limits.max_header_bytes
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
+        self.write_timeout = limits.write_timeout
+        # Connections whose client stopped reading the answer (the transport paused writing): deadline.
+        self.stalled: dict[GuardedHttpToolsProtocol, float] = {}
         # Connections not running a request, oldest first: protocol -> (deadline, phase).
         self.waiting: dict[GuardedHttpToolsProtocol, tuple[float, str]] = {}
         self.count = 0
@@ -152,6 +163,7 @@ class ConnectionGuard:
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
         self.waiting.pop(conn, None)
+        self.stalled.pop(conn, None)
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = time.monotonic()
@@ -160,6 +172,10 @@ class ConnectionGuard:
             del self.waiting[c]
             self.closed_slow += 1
             c.cut(phase)
+        for c in [c for c, deadline in self.stalled.items() if deadline <= now]:
+            del self.stalled[c]
+            self.closed_slow += 1
+            c.cut("write")
         self._sweep = loop.call_later(SWEEP_S, self.sweep, loop) if self.count > 0 else None
 
 
@@ -192,10 +208,25 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An `Upgrade:` request is served as the plain request it also is (the gateway has no
+        WebSocket endpoint). uvicorn would log two warnings per such request, one telling the
+        operator to install a WebSocket library: log noise any client could make, and wrong advice."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
+
+    def pause_writing(self) -> None:
+        """The client stopped reading (its socket and our buffer are full): uvicorn's `send` now waits
+        for it with no deadline, holding the request's task and its upstream stream."""
+        super().pause_writing()
+        self.guard.stalled[self] = time.monotonic() + self.guard.write_timeout
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.guard.stalled.pop(self, None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.closed(self)
@@ -222,15 +253,38 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def cut(self, phase: str) -> None:
         """Close a connection that took too long (or must make room): 408 if no request was read yet;
-        431 for a header block past max_header_bytes."""
+        431 for a header block past max_header_bytes. A body that stopped arriving is the app's to
+        answer (a 408 in the schema of the API the client spoke, then the connection closes); if no
+        answer has started `header_timeout` later, the connection is dropped."""
         transport = self.transport
         if transport.is_closing():
             return
+        cycle = self.cycle
+        if phase == "body" and cycle is not None and not cycle.response_started and not cycle.disconnected:
+            cycle.scope[BODY_TIMED_OUT] = True  # type: ignore[literal-required]
+            cycle.keep_alive = False  # the rest of the body may still come: never read it as a request
+            cycle.message_event.set()  # wakes the app's receive()
+            self.guard.wait(self, "answer", self.guard.header_timeout)
+            return
         if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
-            transport.write(TOO_LARGE_431 if phase == "header_size" else TIMEOUT_408)
+            transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
             transport.close()
         else:
             transport.abort()  # mid-body: the app sees the client go away
+
+
+def refusal(phase: str, url: bytes) -> bytes:
+    """A whole response refusing a request the app never saw: with an error body in the schema of the
+    API its path belongs to once the request line (or its start) arrived, empty before."""
+    status, message = REFUSALS[phase]
+    body = b""
+    if url:
+        from tierwise.wire import anthropic_messages, openai_chat
+
+        codec = anthropic_messages if url.startswith(b"/v1/messages") else openai_chat
+        body = codec.encode_error(InvalidRequest(message, status=int(status.split()[1])))
+    return b"%s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (
+        status, len(body), body) if body else status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 def guarded_protocol(limits: ServerLimits, keep_alive: float) -> type[GuardedHttpToolsProtocol]:

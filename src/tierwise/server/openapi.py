@@ -317,8 +317,11 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
                                 _with_model(_nullable_optionals(EMBEDDINGS_REQUEST), embedding_model),
                                 OPENAI_ERROR, stream=False),
         "/v1/models": _get("routes and models clients may name", OPENAI_ERROR),
+        "/v1/models/{model}": _get("one of them (404 for a name this key cannot use)", OPENAI_ERROR),
         "/health": _get("liveness; each deployment's circuit-breaker state for key holders", None),
     }
+    paths["/v1/models/{model}"]["get"]["parameters"] = [
+        {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
     if auth_required:
         paths["/health"]["get"]["security"] = open_or_keyed
     return {

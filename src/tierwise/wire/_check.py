@@ -42,8 +42,10 @@ def get_int(d: dict[str, Any], key: str, path: str = "", *, minimum: int | None 
     if v is None:
         return None
     p = f"{path}.{key}" if path else key
-    if isinstance(v, float) and v.is_integer() and abs(v) <= INT_MAX:
-        # JSON Schema (and both APIs) count 5.0 as the integer 5; forwarded bodies carry the int
+    if isinstance(v, float) and v.is_integer():
+        # JSON Schema (and both APIs) count 5.0 as the integer 5; forwarded bodies carry the int. An
+        # integer past 64 bits (10**30) reaches here as a float too: it is too large, not "not an integer".
+        need(abs(v) <= INT_MAX, p, f"must be an integer from {-INT_MAX} to {INT_MAX}")
         v = d[key] = int(v)
     need(isinstance(v, int) and not isinstance(v, bool), p, f"must be an integer, not {type(v).__name__}")
     need(-INT_MAX <= v <= INT_MAX, p, f"must be at most {INT_MAX}")
