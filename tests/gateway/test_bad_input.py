@@ -76,6 +76,28 @@ def test_an_integer_past_64_bits_is_called_too_large(g):
         assert "max_tokens: must be an integer from -2147483647 to 2147483647" in r.text, r.text
 
 
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "FILE:///proc/self/environ", "gopher://127.0.0.1:6379/_INFO",
+                                 "/etc/passwd", "ftp://host/x.png"])
+def test_an_image_url_is_http_or_data_only(g, anthropic_up, url):
+    """Both APIs take http(s) and data: image URLs only; anything else was forwarded, and a local model
+    server that honours file: (or another scheme) would read its own disk for the client."""
+    ant_img = {"type": "image", "source": {"type": "url", "url": url}}
+    oai_img = {"type": "image_url", "image_url": {"url": url}}
+    r = post(g, "/v1/messages", {"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": [ant_img]}]})
+    assert_anthropic_error(r, 400)
+    assert "source.url: must be an http(s) URL or a data: URL" in r.text
+    r = post(g, "/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": [oai_img]}]})
+    assert_openai_error(r, 400)
+    assert "image_url.url: must be an http(s) URL or a data: URL" in r.text
+    r = post(g, "/v1/responses", {"model": "main", "input": [{"role": "user", "content": [
+        {"type": "input_image", "image_url": url}]}]})
+    assert_openai_error(r, 400)
+    assert anthropic_up.requests == []
+    ok = post(g, "/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "HTTPS://example.com/a.png"}}]}]})
+    assert ok.status_code == 200, ok.text
+
+
 def test_unknown_route(g):
     r = post(g, "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]})
     assert_openai_error(r, 404)

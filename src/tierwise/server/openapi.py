@@ -11,9 +11,10 @@ import re
 from typing import Any
 
 from tierwise import __version__
-from tierwise.wire._check import INT_MAX
+from tierwise.wire._check import IMAGE_URL_PATTERN, INT_MAX
 
 _STR = {"type": "string"}
+_IMAGE_URL = {"type": "string", "pattern": IMAGE_URL_PATTERN}
 _INT = {"type": "integer"}
 _NUM = {"type": "number"}
 _BOOL = {"type": "boolean"}
@@ -36,7 +37,7 @@ def _one_of_types(*blocks: dict[str, Any]) -> dict[str, Any]:
 _O_TEXT = _obj(["type", "text"], type={"const": "text"}, text=_STR)
 _O_REFUSAL = _obj(["type", "refusal"], type={"const": "refusal"}, refusal=_STR)
 _O_IMAGE = _obj(["type", "image_url"], type={"const": "image_url"}, image_url={"anyOf": [
-    _STR, _obj(["url"], url=_STR)]})
+    _IMAGE_URL, _obj(["url"], url=_IMAGE_URL)]})
 # A file part reaches an Anthropic model only with inline data; audio reaches none.
 _O_FILE = _obj(["type", "file"], type={"const": "file"}, file=_obj(["file_data"], file_data={
     "type": "string", "pattern": "^data:"}))
@@ -101,7 +102,7 @@ CHAT_REQUEST: dict[str, Any] = {
 _A_TEXT = _obj(["type", "text"], type={"const": "text"}, text=_STR)
 _A_IMAGE = _obj(["type", "source"], type={"const": "image"}, source={"anyOf": [
     _obj(["type", "media_type", "data"], type={"const": "base64"}, media_type=_STR, data=_STR),
-    _obj(["type", "url"], type={"const": "url"}, url=_STR)]})
+    _obj(["type", "url"], type={"const": "url"}, url=_IMAGE_URL)]})
 _A_OPAQUE = _obj(["type"], type={"enum": ["document", "search_result", "container_upload", "mcp_tool_use",
                                           "mcp_tool_result", "web_search_tool_result"]})
 _A_THINKING = _obj(["type", "thinking"], type={"const": "thinking"}, thinking=_STR, signature=_NSTR)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tierwise.server.openapi import _BOOL, _NBOOL, _NSTR, _NULL, _OBJ, _STR, _obj
+from tierwise.server.openapi import _BOOL, _IMAGE_URL, _NBOOL, _NSTR, _NULL, _OBJ, _STR, _obj
 from tierwise.wire.openai_responses import HOSTED_TOOL_PREFIXES
 
 _NOBJ = {"type": ["object", "null"]}
 _TEXT = _obj(["type", "text"], type={"enum": ["input_text", "output_text"]}, text=_STR)
 _REFUSAL = _obj(["type", "refusal"], type={"const": "refusal"}, refusal=_STR)
-_IMAGE = {**_obj(["type", "image_url"], type={"const": "input_image"}, image_url=_STR, detail=_NSTR,
+_IMAGE = {**_obj(["type", "image_url"], type={"const": "input_image"}, image_url=_IMAGE_URL, detail=_NSTR,
                  file_id=_NULL), "description": "a URL or a data: URL; file ids are not supported"}
 
 

@@ -27,6 +27,17 @@ def need(cond: bool, path: str, what: str) -> None:
         raise InvalidRequest(f"{path}: {what}")
 
 
+IMAGE_URL_PATTERN = "^([hH][tT][tT][pP][sS]?://|data:)"  # the same rule, for the OpenAPI document
+
+
+def image_url(url: str, path: str) -> str:
+    """An image URL a client sends on: http(s) or data: only. Both APIs take nothing else, and a local
+    model server may honour file: (its own disk) or another scheme for whoever sent it."""
+    need(url.startswith("data:") or url[:8].lower().startswith(("https://", "http://")), path,
+         "must be an http(s) URL or a data: URL")
+    return url
+
+
 def get_str(d: dict[str, Any], key: str, path: str, *, required: bool = False) -> str | None:
     v = d.get(key, _MISSING)
     if v is _MISSING or v is None:

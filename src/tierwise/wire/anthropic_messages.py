@@ -57,6 +57,7 @@ from tierwise.wire._check import (
     get_list,
     get_num,
     get_str,
+    image_url,
     need,
     token_count,
 )
@@ -135,7 +136,7 @@ def _image_block(b: dict[str, Any], path: str) -> ImageBlock:
         data = get_str(src, "data", f"{path}.source", required=True)
         return ImageBlock(media_type=media, data=data)
     if st == "url":
-        return ImageBlock(url=get_str(src, "url", f"{path}.source", required=True))
+        return ImageBlock(url=image_url(get_str(src, "url", f"{path}.source", required=True) or "", f"{path}.source.url"))
     raise InvalidRequest(f"{path}.source.type: must be base64 or url, not {st!r}")
 
 

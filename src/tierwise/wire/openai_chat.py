@@ -52,6 +52,7 @@ from tierwise.wire._check import (
     get_list,
     get_num,
     get_str,
+    image_url,
     need,
     stop_list,
     token_count,
@@ -100,12 +101,12 @@ def _new_id() -> str:
 # ============================================================================ client side: decode
 
 
-def _image_from_url(url: str, detail: str | None) -> ImageBlock:
+def _image_from_url(url: str, detail: str | None, path: str) -> ImageBlock:
     if url.startswith("data:"):
         header, _, data = url.partition(",")
         media = header[5:].split(";")[0] or "image/png"
         return ImageBlock(media_type=media, data=data, detail=detail)
-    return ImageBlock(url=url, detail=detail)
+    return ImageBlock(url=image_url(url, path), detail=detail)
 
 
 def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block]:
@@ -125,11 +126,11 @@ def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block
             need(allow_images, p, "images are only allowed in user messages")
             iu = part.get("image_url")
             if isinstance(iu, str):
-                out.append(_image_from_url(iu, None))
+                out.append(_image_from_url(iu, None, f"{p}.image_url"))
             else:
                 need(isinstance(iu, dict) and isinstance(iu.get("url"), str), f"{p}.image_url",
                      "must be an object with a string `url`")
-                out.append(_image_from_url(iu["url"], iu.get("detail")))
+                out.append(_image_from_url(iu["url"], iu.get("detail"), f"{p}.image_url.url"))
         elif t == "file":
             # Inline data only: a file_id names a file in the operator's upstream account.
             f = part.get("file")

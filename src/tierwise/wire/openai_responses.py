@@ -41,7 +41,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.ids import new_id
-from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
+from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, image_url, need
 from tierwise.wire.openai_chat import error_object as chat_error_object
 
 FORMAT: WireFormat = "responses"
@@ -109,7 +109,7 @@ def _image(part: dict[str, Any], p: str) -> ImageBlock:
     if url.startswith("data:"):
         header, _, data = url.partition(",")
         return ImageBlock(media_type=header[5:].split(";")[0] or "image/png", data=data, detail=detail)
-    return ImageBlock(url=url, detail=detail)
+    return ImageBlock(url=image_url(url, f"{p}.image_url"), detail=detail)
 
 
 def _parts(content: Any, p: str, *, role: str) -> list[Block]:
