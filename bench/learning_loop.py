@@ -239,6 +239,9 @@ def main() -> None:
                     help="value sampling: local audits every 1/audit-rate-th use, or sparser far above the target")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
+    ap.add_argument("--watch", choices=["lean", "confirm", "taper"], default="lean",
+                    help="value sampling: change-watch whenever the drift test leans (lean), only from one rejection's "
+                         "worth of evidence up (confirm), or fading below it (taper)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
@@ -263,7 +266,8 @@ def main() -> None:
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
                   "settled": args.settled, "pooled_strength": args.pooled_strength,
                   "explore": args.explore, "explore_after": args.explore_after,
-                  "audit": args.audit, "audit_stretch": args.audit_stretch},
+                  "audit": args.audit, "audit_stretch": args.audit_stretch,
+                  "watch": args.watch},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},

@@ -201,3 +201,46 @@ def test_margin_audits_are_sparser_for_a_type_far_above_the_target() -> None:
     again = LearningLoop("r", loop.settings)
     again.load(loop.dump())
     assert again.audit_credit == {"qa": 0.25}
+
+
+def test_a_confirming_watch_stops_once_one_verdict_clears_a_lone_rejection() -> None:
+    from tierwise.learning.drift import rejection_weight
+
+    loops = {mode: value_loop(watch=mode) for mode in ("lean", "confirm", "taper")}
+    for loop in loops.values():
+        for i in range(300):  # 90% accepted, the last rejection long cleared
+            loop.plan("qa", f"q{i}")
+            loop.verdict("qa", 0.0 if i % 10 == 5 else 1.0)
+        assert loop.boundary.tier("qa") == "local" and loop.boundary.state("qa").cusum.s == 0.0
+        loop.verdict("qa", 0.0)  # a lone rejected audit
+    c = loops["confirm"].boundary.state("qa").cusum
+    s0, one = c.s, rejection_weight(c.p0, 0.75)
+    assert s0 == pytest.approx(one)
+    # one rejection's worth: every mode watches, judging in proportion to the statistic
+    for loop in loops.values():
+        decided = [loop.plan("qa", f"w{i}") for i in range(100)]
+        watched = [unit_hash(f"w{i}", "watch") < s0 / threshold(0.999) for i in range(100)]
+        assert [p.reason == "change-watch" for p in decided] == watched and any(watched)
+        loop.verdict("qa", 1.0)  # the confirming verdict accepts the answer
+    for mode, loop in loops.items():
+        s = loop.boundary.state("qa").cusum.s
+        assert 0.0 < s < one  # still leaning, by less than one rejection
+        decided = [loop.plan("qa", f"v{i}") for i in range(200)]
+        watched = [unit_hash(f"v{i}", "watch") < s / threshold(0.999) for i in range(200)]
+        tapered = [unit_hash(f"v{i}", "watch") < s / threshold(0.999) * s / one
+                   for i in range(200)]
+        if mode == "lean":
+            assert [p.reason == "change-watch" for p in decided] == watched and any(watched)
+        elif mode == "taper":  # fewer: in proportion to the share of one rejection's worth still held
+            assert [p.reason == "change-watch" for p in decided] == tapered and 0 < sum(tapered) < sum(watched)
+        else:  # only the systematic audits are left
+            assert not any(p.reason == "change-watch" for p in decided)
+            assert {p.reason for p in decided if p.judge} == {"audit"}
+    # a second rejection before the statistic is back at zero: past one rejection's worth, watched again
+    loop = loops["confirm"]
+    loop.verdict("qa", 0.0)
+    s = loop.boundary.state("qa").cusum.s
+    assert loop.boundary.tier("qa") == "local" and s > one
+    decided = [loop.plan("qa", f"u{i}") for i in range(100)]
+    watched = [unit_hash(f"u{i}", "watch") < s / threshold(0.999) for i in range(100)]
+    assert [p.reason == "change-watch" for p in decided] == watched and any(watched)

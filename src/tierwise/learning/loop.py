@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
-from tierwise.learning.drift import threshold
+from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
+from tierwise.learning.drift import rejection_weight, threshold
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
@@ -178,7 +178,7 @@ class LearningLoop:
         uses = self.seen[task_type]
         if tier == "local" and st.cusum.watching():
             # the change-point test leans toward a drift: judge in proportion to how far it has gone to firing
-            if unit_hash(request_id, "watch") < st.cusum.s / threshold(s.boundary.drift_credible):
+            if unit_hash(request_id, "watch") < self._watch_rate(st):
                 return Decision(True, "change-watch")
         a, bb = self._forecast(task_type)
         target = s.boundary.quality_target
@@ -204,6 +204,22 @@ class LearningLoop:
         elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else "skip-value")
+
+    def _watch_rate(self, st: TaskState) -> float:
+        """The share of a local type's requests judged while its change-point test leans toward a drift: in
+        proportion to how far the statistic has gone to firing (`watch: lean`). Below one rejection's worth of
+        evidence (what a lone rejected audit leaves), `confirm` stops watching and `taper` scales the rate down by
+        that share: a healthy type's lone rejection then costs a confirming verdict or two instead of the several
+        it takes to bring the statistic back to zero, and the audits wear the rest down."""
+        c = st.cusum
+        s = self.settings
+        rate = c.s / threshold(s.boundary.drift_credible)
+        if s.value.watch == "lean":
+            return rate
+        one = rejection_weight(c.p0, s.boundary.quality_target) - 1e-9  # a tolerance for rounding
+        if c.s >= one:
+            return rate
+        return 0.0 if s.value.watch == "confirm" else rate * c.s / one
 
     def _verdict_cost(self, task_type: str, tier: Tier, a: float, b: float) -> float:
         saving, target = self.saving(), self.settings.boundary.quality_target
