@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
-from tierwise.learning.drift import rejection_weight, threshold
+from tierwise.learning.drift import threshold, weights
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
@@ -207,19 +207,19 @@ class LearningLoop:
 
     def _watch_rate(self, st: TaskState) -> float:
         """The share of a local type's requests judged while its change-point test leans toward a drift: in
-        proportion to how far the statistic has gone to firing (`watch: lean`). Below one rejection's worth of
-        evidence (what a lone rejected audit leaves), `confirm` stops watching and `taper` scales the rate down by
-        that share: a healthy type's lone rejection then costs a confirming verdict or two instead of the several
-        it takes to bring the statistic back to zero, and the audits wear the rest down."""
+        proportion to how far the statistic has gone to firing (`watch: lean`). A healthy type's lone rejected
+        audit then costs the several verdicts it takes to bring the statistic back to zero. With `watch: confirm`
+        the watch stops once `confirmations` accepted verdicts have answered a lone rejection (the statistic
+        below one rejection's worth less `confirmations` - 1 acceptances' worth) and the audits wear the rest
+        down; a second rejection brings it back."""
         c = st.cusum
         s = self.settings
         rate = c.s / threshold(s.boundary.drift_credible)
         if s.value.watch == "lean":
             return rate
-        one = rejection_weight(c.p0, s.boundary.quality_target) - 1e-9  # a tolerance for rounding
-        if c.s >= one:
-            return rate
-        return 0.0 if s.value.watch == "confirm" else rate * c.s / one
+        rejection, acceptance = weights(c.p0, s.boundary.quality_target)
+        floor = rejection - (s.value.confirmations - 1) * acceptance
+        return rate if c.s >= floor - 1e-9 else 0.0  # a tolerance for rounding
 
     def _verdict_cost(self, task_type: str, tier: Tier, a: float, b: float) -> float:
         saving, target = self.saving(), self.settings.boundary.quality_target
