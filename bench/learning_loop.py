@@ -239,9 +239,10 @@ def main() -> None:
                     help="value sampling: local audits every 1/audit-rate-th use, or sparser far above the target")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
-    ap.add_argument("--watch", choices=["lean", "confirm"], default="lean",
-                    help="value sampling: change-watch whenever the drift test leans (lean), or until --confirmations "
-                         "accepted verdicts have answered a lone rejection (confirm)")
+    ap.add_argument("--watch", choices=["lean", "confirm"], default="confirm",
+                    help="value sampling: change-watch until --confirmations accepted verdicts have answered a lone "
+                         "rejection (confirm, the default since session 15), or whenever the drift test leans (lean: "
+                         "the earlier sections' figures)")
     ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")

@@ -206,7 +206,7 @@ def test_margin_audits_are_sparser_for_a_type_far_above_the_target() -> None:
 def test_a_confirming_watch_stops_once_enough_accepted_verdicts_answer_a_lone_rejection() -> None:
     from tierwise.learning.drift import weights
 
-    modes = {"lean": {}, "confirm1": {"watch": "confirm", "confirmations": 1},
+    modes = {"lean": {"watch": "lean"}, "confirm1": {"watch": "confirm", "confirmations": 1},
              "confirm2": {"watch": "confirm", "confirmations": 2}}
     loops = {name: value_loop(**v) for name, v in modes.items()}
     for loop in loops.values():
