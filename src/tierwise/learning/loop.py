@@ -10,7 +10,8 @@ only at `shadow_audit_rate`, so a task type the local model cannot do stops cost
 
 `sampling: value` replaces those fixed rules by the value of information (`learning.value`): a task type
 is judged while further verdicts are expected to be worth their cost, then only audited systematically;
-a local task type whose change-point test leans toward a drift is judged until the test decides. Free
+a local task type whose change-point test leans toward a drift is judged more (`watch`: until the test decides,
+or until accepted verdicts have answered a lone rejection). Free
 evidence (a verifier's verdict on the local answer, a user's rating) is recorded as it comes and moves
 the same posterior, so paid judge calls are only needed where it is missing.
 """
