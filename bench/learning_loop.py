@@ -239,6 +239,11 @@ def main() -> None:
                     help="value sampling: local audits every 1/audit-rate-th use, or sparser far above the target")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
+    ap.add_argument("--watch", choices=["lean", "confirm"], default="confirm",
+                    help="value sampling: change-watch until --confirmations accepted verdicts have answered a lone "
+                         "rejection (confirm, the default since session 15), or whenever the drift test leans (lean: "
+                         "the earlier sections' figures)")
+    ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
     ap.add_argument("--verdict", choices=["relative", "absolute"], default="relative",
@@ -263,7 +268,8 @@ def main() -> None:
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
                   "settled": args.settled, "pooled_strength": args.pooled_strength,
                   "explore": args.explore, "explore_after": args.explore_after,
-                  "audit": args.audit, "audit_stretch": args.audit_stretch},
+                  "audit": args.audit, "audit_stretch": args.audit_stretch,
+                  "watch": args.watch, "confirmations": args.confirmations},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
@@ -320,6 +326,10 @@ def main() -> None:
     ev_tail = float(run.eval_cost[tail].sum())
     print(f"steady state (last {args.tail}): evaluation ${ev_tail:.2f} = "
           f"{ev_tail / sav_tail * 100 if sav_tail else float('inf'):.1f}% of its savings ${sav_tail:.2f}")
+    head = slice(0, min(args.tail, n))
+    sav_head = float(run.frontier[head].size * PF - run.serve_cost[head].sum())
+    print(f"cold start (first {args.tail}): evaluation ${float(run.eval_cost[head].sum()):.2f} of the stream's "
+          f"${ev:.2f}; savings ${sav_head:.2f} of ${savings:.2f}")
     if run.explored:
         print(f"served explorations: {run.explored} requests, {run.explore_loss / n * 100:.2f} quality points of the "
               f"stream given up on them ({run.explore_loss / run.explored * 100:.1f} points per request)")

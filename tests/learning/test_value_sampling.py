@@ -201,3 +201,47 @@ def test_margin_audits_are_sparser_for_a_type_far_above_the_target() -> None:
     again = LearningLoop("r", loop.settings)
     again.load(loop.dump())
     assert again.audit_credit == {"qa": 0.25}
+
+
+def test_a_confirming_watch_stops_once_enough_accepted_verdicts_answer_a_lone_rejection() -> None:
+    from tierwise.learning.drift import weights
+
+    modes = {"lean": {"watch": "lean"}, "confirm1": {"watch": "confirm", "confirmations": 1},
+             "confirm2": {"watch": "confirm", "confirmations": 2}}
+    loops = {name: value_loop(**v) for name, v in modes.items()}
+    for loop in loops.values():
+        for i in range(300):  # 90% accepted, the last rejection long cleared
+            loop.plan("qa", f"q{i}")
+            loop.verdict("qa", 0.0 if i % 10 == 5 else 1.0)
+        st = loop.boundary.state("qa")
+        assert st.tier == "local" and st.cusum.s == 0.0
+        loop.verdict("qa", 0.0)  # a lone rejected audit
+    c = loops["lean"].boundary.state("qa").cusum
+    rejection, acceptance = weights(c.p0, 0.75)
+    assert c.s == pytest.approx(rejection) and acceptance < rejection < 3 * acceptance
+
+    def watched(loop: LearningLoop, tag: str) -> None | list[bool]:
+        """The change-watch decisions on 200 requests; None when they are exactly the lean rule's."""
+        s = loop.boundary.state("qa").cusum.s
+        decided = [loop.plan("qa", f"{tag}{i}") for i in range(200)]
+        expect = [unit_hash(f"{tag}{i}", "watch") < s / threshold(0.999) for i in range(200)]
+        got = [p.reason == "change-watch" for p in decided]
+        assert got == expect or not any(got)
+        assert {p.reason for p in decided if p.judge} <= {"change-watch", "audit"}
+        return None if got == expect and any(expect) else got
+
+    # the lone rejection: every mode watches in proportion to the statistic
+    assert all(watched(loop, "w") is None for loop in loops.values())
+    for loop in loops.values():
+        loop.verdict("qa", 1.0)  # a first confirming verdict accepts the answer
+    assert watched(loops["lean"], "v") is None and watched(loops["confirm2"], "v") is None
+    assert watched(loops["confirm1"], "v") is not None  # stopped: only the audits are left
+    for loop in loops.values():
+        loop.verdict("qa", 1.0)  # a second one
+    assert 0.0 < loops["lean"].boundary.state("qa").cusum.s < acceptance  # still leaning
+    assert watched(loops["lean"], "u") is None
+    assert watched(loops["confirm2"], "u") is not None and watched(loops["confirm1"], "t") is not None
+    # a second rejection before the statistic is back at zero: past the floor, watched again
+    for loop in loops.values():
+        loop.verdict("qa", 0.0)
+        assert loop.boundary.tier("qa") == "local" and watched(loop, "z") is None

@@ -40,6 +40,14 @@ def alternative(p0: float, target: float) -> float:
     return min(max(min(2.0 * target - p0, 2.0 * target - 1.0), 0.01), p0 - 0.01)
 
 
+def weights(p0: float, target: float) -> tuple[float, float]:
+    """What one rejection adds to the statistic of a type whose in-control acceptance is p0, and what one
+    acceptance takes off it."""
+    p0 = min(max(p0, 0.02), 0.99)
+    p1 = alternative(p0, target)
+    return math.log((1.0 - p1) / (1.0 - p0)), math.log(p0 / p1)
+
+
 def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tuple[int, float] | None:
     """Add one verdict `x`; `mean_now` is the posterior mean before it. Returns the post-change run
     (verdicts, accepted) when the test fires (and restarts), else None."""
@@ -60,4 +68,4 @@ def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tupl
     return fired
 
 
-__all__ = ["Cusum", "alternative", "threshold", "update"]
+__all__ = ["Cusum", "alternative", "threshold", "update", "weights"]

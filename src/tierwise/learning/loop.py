@@ -10,7 +10,8 @@ only at `shadow_audit_rate`, so a task type the local model cannot do stops cost
 
 `sampling: value` replaces those fixed rules by the value of information (`learning.value`): a task type
 is judged while further verdicts are expected to be worth their cost, then only audited systematically;
-a local task type whose change-point test leans toward a drift is judged until the test decides. Free
+a local task type whose change-point test leans toward a drift is judged more (`watch`: until the test decides,
+or until accepted verdicts have answered a lone rejection). Free
 evidence (a verifier's verdict on the local answer, a user's rating) is recorded as it comes and moves
 the same posterior, so paid judge calls are only needed where it is missing.
 """
@@ -29,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.boundary import Boundary, BoundarySettings, Move, Tier, beta_cdf, beta_lower
-from tierwise.learning.drift import threshold
+from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
+from tierwise.learning.drift import threshold, weights
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
@@ -178,7 +179,7 @@ class LearningLoop:
         uses = self.seen[task_type]
         if tier == "local" and st.cusum.watching():
             # the change-point test leans toward a drift: judge in proportion to how far it has gone to firing
-            if unit_hash(request_id, "watch") < st.cusum.s / threshold(s.boundary.drift_credible):
+            if unit_hash(request_id, "watch") < self._watch_rate(st):
                 return Decision(True, "change-watch")
         a, bb = self._forecast(task_type)
         target = s.boundary.quality_target
@@ -204,6 +205,22 @@ class LearningLoop:
         elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else "skip-value")
+
+    def _watch_rate(self, st: TaskState) -> float:
+        """The share of a local type's requests judged while its change-point test leans toward a drift: in
+        proportion to how far the statistic has gone to firing (`watch: lean`). A healthy type's lone rejected
+        audit then costs the several verdicts it takes to bring the statistic back to zero. With `watch: confirm`
+        the watch stops once `confirmations` accepted verdicts have answered a lone rejection (the statistic
+        below one rejection's worth less `confirmations` - 1 acceptances' worth) and the audits wear the rest
+        down; a second rejection brings it back."""
+        c = st.cusum
+        s = self.settings
+        rate = c.s / threshold(s.boundary.drift_credible)
+        if s.value.watch == "lean":
+            return rate
+        rejection, acceptance = weights(c.p0, s.boundary.quality_target)
+        floor = rejection - (s.value.confirmations - 1) * acceptance
+        return rate if c.s >= floor - 1e-9 else 0.0  # a tolerance for rounding
 
     def _verdict_cost(self, task_type: str, tier: Tier, a: float, b: float) -> float:
         saving, target = self.saving(), self.settings.boundary.quality_target

@@ -65,6 +65,12 @@ class ValueSettings(BaseModel):
         "where each rejection says more: the interval grows with the change test's evidence per rejection, "
         "up to `audit_stretch` times)"))
     audit_stretch: float = Field(2.0, ge=1.0, le=10.0, description="the most `audit: margin` stretches the interval")
+    watch: Literal["lean", "confirm"] = Field("confirm", description=(
+        "when the change-point test makes a local type judged beyond its audits: lean (whenever the statistic is "
+        "above zero, in proportion to it) or confirm (as lean, but a lone rejection is watched only until "
+        "`confirmations` accepted verdicts have answered it; the audits wear the rest of the statistic down)"))
+    confirmations: int = Field(2, ge=1, le=20, description=(
+        "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
 
 
 def normal_loss(z: float) -> float:
