@@ -6,6 +6,8 @@ decision time per request on long prompts.
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/routers_transfer.py --emb-cache /tmp/tw-emb-cache \
         [--routers linear,transfer-lsa,transfer] [--tests mmlu,gsm8k,mt-bench] [--in-domain transfer]
 
+A spec may carry the router's keyword arguments (`transfer-lsa:source_power=1`, `transfer-lsa:members=a+b`).
+
 Training parts are put on one [0, 1] outcome scale (MT-Bench grades by their range) and, for the
 `transfer` routers, weighted so each benchmark counts equally. Embeddings come from the on-disk
 cache (`--emb-cache`), computed once. Each APGR of a held-out benchmark comes with a 95% bootstrap
@@ -42,6 +44,17 @@ def cell(scores: np.ndarray, d, rounds: int) -> str:
     lead = bootstrap_apgr(scores, d.strong, d.weak, against=random_scores(d, 0), rounds=rounds)
     star = "" if lead.low > 0 else (" ↓" if lead.high < 0 else " ~")  # ~: not above random with confidence
     return f"{a:.3f} ({ci.low:.3f}–{ci.high:.3f}){star}"
+
+
+def build(spec: str, cache: EmbeddingCache):
+    """`make_router(spec)`; a spec may carry keyword arguments after `:`, e.g.
+    `transfer-lsa:source_power=1:members=tfidf-logit-wf+tfidf-ridge-gain` (members joined by `+`)."""
+    name, *opts = spec.split(":")
+    kw: dict = {}
+    for o in opts:
+        k, v = o.split("=", 1)
+        kw[k] = tuple(v.split("+")) if k == "members" else float(v)
+    return make_router(name, embedding_cache=cache, **kw)
 
 
 def warm(cache: EmbeddingCache, prompts: list[str], chunk: int = 512) -> None:
@@ -86,7 +99,7 @@ def main() -> None:
         train = concat([unit[n] for n in NAMES if n != t], "+".join(n for n in NAMES if n != t))
         for spec in specs:
             t0 = time.time()
-            r = make_router(spec, embedding_cache=cache).fit(train)
+            r = build(spec, cache).fit(train)
             results.setdefault(spec, {})[t] = cell(r.score(d), d, args.ci)
             print(f"<!-- {spec} → {t}: {time.time() - t0:.0f} s -->", flush=True)
     print("\n### Leave-one-benchmark-out transfer (APGR, 95% interval; ~ = not above random with confidence, "
@@ -103,7 +116,7 @@ def main() -> None:
             vals = []
             for n in ("mmlu", "gsm8k"):
                 d = raw[n]
-                s = cross_val_scores(d, partial(make_router, spec, embedding_cache=cache), 5, 0)
+                s = cross_val_scores(d, partial(build, spec, cache), 5, 0)
                 vals.append(cell(s, d, args.ci))
             print(f"| {spec} | " + " | ".join(vals) + " |", flush=True)
 
