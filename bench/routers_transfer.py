@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--ci", type=int, default=500)
     ap.add_argument("--timing", default="stack-lsa,transfer-lsa", help="routers timed per request on long prompts")
     ap.add_argument("--timing-rounds", type=int, default=3)
+    ap.add_argument("--mmlu-train", default="mmlu",
+                    help="the MMLU used in training (mmlu-no-hsm: without the high-school-mathematics artefact)")
     ap.add_argument("--warm", action="store_true", help="only fill the embedding cache (one pass, every prompt)")
     args = ap.parse_args()
     cache = EmbeddingCache(args.emb_cache)
@@ -89,6 +91,7 @@ def main() -> None:
         warm(cache, [p for d in raw.values() for p in d.prompts])
         return
     unit = {n: unit_scale(d) for n, d in raw.items()}
+    unit["mmlu"] = unit_scale(load_benchmark(args.mmlu_train))
     specs = [s for s in args.routers.split(",") if s]
     tests = [t for t in args.tests.split(",") if t]
     results: dict[str, dict[str, str]] = {}
