@@ -14,8 +14,8 @@ import argparse
 import time
 
 import numpy as np
-
 from routers_transfer import build, cell  # bench/ is on sys.path when this script runs
+
 from tierwise.evaluation.baselines import prompt_length_scores, random_scores
 from tierwise.evaluation.dataset import concat, unit_scale
 from tierwise.evaluation.loaders import load_benchmark
