@@ -6,6 +6,8 @@ decision time per request on long prompts.
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/routers_transfer.py --emb-cache /tmp/tw-emb-cache \
         [--routers linear,transfer-lsa,transfer] [--tests mmlu,gsm8k,mt-bench] [--in-domain transfer]
 
+A spec may carry the router's keyword arguments (`transfer-lsa:source_power=1`, `transfer-lsa:members=a+b`).
+
 Training parts are put on one [0, 1] outcome scale (MT-Bench grades by their range) and, for the
 `transfer` routers, weighted so each benchmark counts equally. Embeddings come from the on-disk
 cache (`--emb-cache`), computed once. Each APGR of a held-out benchmark comes with a 95% bootstrap
@@ -44,6 +46,17 @@ def cell(scores: np.ndarray, d, rounds: int) -> str:
     return f"{a:.3f} ({ci.low:.3f}–{ci.high:.3f}){star}"
 
 
+def build(spec: str, cache: EmbeddingCache):
+    """`make_router(spec)`; a spec may carry keyword arguments after `:`, e.g.
+    `transfer-lsa:source_power=1:members=tfidf-logit-wf+tfidf-ridge-gain` (members joined by `+`)."""
+    name, *opts = spec.split(":")
+    kw: dict = {}
+    for o in opts:
+        k, v = o.split("=", 1)
+        kw[k] = tuple(v.split("+")) if k == "members" else float(v)
+    return make_router(name, embedding_cache=cache, **kw)
+
+
 def warm(cache: EmbeddingCache, prompts: list[str], chunk: int = 512) -> None:
     """Embed every distinct prompt once into `cache`, in chunks of similar length (a stop loses one chunk;
     the model truncates each prompt to its maximum sequence length)."""
@@ -68,6 +81,8 @@ def main() -> None:
     ap.add_argument("--ci", type=int, default=500)
     ap.add_argument("--timing", default="stack-lsa,transfer-lsa", help="routers timed per request on long prompts")
     ap.add_argument("--timing-rounds", type=int, default=3)
+    ap.add_argument("--mmlu-train", default="mmlu",
+                    help="the MMLU used in training (mmlu-no-hsm: without the high-school-mathematics artefact)")
     ap.add_argument("--warm", action="store_true", help="only fill the embedding cache (one pass, every prompt)")
     args = ap.parse_args()
     cache = EmbeddingCache(args.emb_cache)
@@ -76,6 +91,7 @@ def main() -> None:
         warm(cache, [p for d in raw.values() for p in d.prompts])
         return
     unit = {n: unit_scale(d) for n, d in raw.items()}
+    unit["mmlu"] = unit_scale(load_benchmark(args.mmlu_train))
     specs = [s for s in args.routers.split(",") if s]
     tests = [t for t in args.tests.split(",") if t]
     results: dict[str, dict[str, str]] = {}
@@ -86,7 +102,7 @@ def main() -> None:
         train = concat([unit[n] for n in NAMES if n != t], "+".join(n for n in NAMES if n != t))
         for spec in specs:
             t0 = time.time()
-            r = make_router(spec, embedding_cache=cache).fit(train)
+            r = build(spec, cache).fit(train)
             results.setdefault(spec, {})[t] = cell(r.score(d), d, args.ci)
             print(f"<!-- {spec} → {t}: {time.time() - t0:.0f} s -->", flush=True)
     print("\n### Leave-one-benchmark-out transfer (APGR, 95% interval; ~ = not above random with confidence, "
@@ -103,7 +119,7 @@ def main() -> None:
             vals = []
             for n in ("mmlu", "gsm8k"):
                 d = raw[n]
-                s = cross_val_scores(d, partial(make_router, spec, embedding_cache=cache), 5, 0)
+                s = cross_val_scores(d, partial(build, spec, cache), 5, 0)
                 vals.append(cell(s, d, args.ci))
             print(f"| {spec} | " + " | ".join(vals) + " |", flush=True)
 

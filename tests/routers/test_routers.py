@@ -117,20 +117,42 @@ def test_embedding_knn_learns_the_split(data, tmp_path):
     assert r2.score_text(data.prompts[3]) == pytest.approx(s[3], abs=1e-2)
 
 
-def test_transfer_router_weighs_sources_equally_and_picks_weights_by_leaving_one_out(data, tmp_path):
+def test_transfer_router_weighs_sources_by_root_size_centres_the_gain_and_averages_ranks(data, tmp_path):
     from tierwise.evaluation.dataset import concat
-    from tierwise.routers.transfer import balanced_weights, sources
+    from tierwise.routers.transfer import balanced_weights, centred_within, source_weights, sources
 
     a, b = data.take(range(0, 48, 2), "a"), data.take(range(1, 48, 2), "b")
-    both = concat([a, b.take(range(12), "b")], "a+b")
-    assert sorted(set(sources(both))) == ["a", "b"]
-    w = balanced_weights(sources(both))
-    assert w[:24].sum() == pytest.approx(w[24:].sum())  # 24 and 12 queries: each source counts the same
+    both = concat([a, b.take(range(6), "b")], "a+b")
+    src = sources(both)
+    assert sorted(set(src)) == ["a", "b"]
+    w = balanced_weights(src)
+    assert w[:24].sum() == pytest.approx(w[24:].sum())  # 24 and 6 queries: each source counts the same
+    w = source_weights(src)  # the default: a source weighs in proportion to the square root of its size
+    assert w[:24].sum() / w[24:].sum() == pytest.approx(2.0)
+    g = centred_within(both.gain, src)
+    assert g[:24].mean() == pytest.approx(0.0, abs=1e-12) and g[24:].mean() == pytest.approx(0.0, abs=1e-12)
     r = make_router("transfer-lsa").fit(both)
-    assert {k.split("<-not-")[1] for k in r.source_apgr} == {"a", "b"}  # each source was left out once
-    assert (r.weights >= 0).all() and r.weights.sum() > 0
+    assert r.members == ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain")
+    assert r.rank_grid is not None and r.rank_grid.shape[0] == 3
+    s = r.score(data)
+    assert s.min() >= -0.01 and s.max() <= 1.01  # a mean of ranks
+    hard = np.array([x == "proof" for x in data.subjects])
+    assert s[hard].mean() > s[~hard].mean()
+    path = save_router(r, tmp_path / "t")
+    with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
+        assert "lsa_components" not in z.files  # no kNN member: its vectors are not saved
+    r2 = load_router(path)
+    np.testing.assert_allclose(r2.score(data), s, rtol=1e-2, atol=1e-3)
+    assert r2.score_text(data.prompts[5]) == pytest.approx(s[5], abs=1e-3)
+
+
+def test_transfer_router_with_every_member_round_trips(data, tmp_path):
+    from tierwise.routers.transfer import KNOWN
+
+    r = make_router("transfer-lsa", members=KNOWN).fit(data)
     s = r.score(data)
     hard = np.array([x == "proof" for x in data.subjects])
     assert s[hard].mean() > s[~hard].mean()
-    r2 = load_router(save_router(r, tmp_path / "t"))
+    r2 = load_router(save_router(r, tmp_path / "all"))
     np.testing.assert_allclose(r2.score(data), s, rtol=1e-2, atol=1e-3)
+    assert r2.score_text(data.prompts[2]) == pytest.approx(s[2], abs=1e-3)

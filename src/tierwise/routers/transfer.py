@@ -3,18 +3,25 @@
 Routers that regress the gain (strong − weak outcome) learn how each benchmark was run: on the
 RouteLLM data GPT-4's MMLU answers were parsed from one token (its 3% on high-school mathematics
 is a parsing artefact), GSM8K's step by step, so "the strong model adds most here" does not
-travel. Whether the *weak* model fails is more a property of the question. This router blends:
+travel alone. Whether the *weak* model fails is more a property of the question. By default
+this router averages the ranks of three members, one per kind of evidence:
 - `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF;
-- `knn-wf`: the similarity-weighted share of weak failures among the k nearest training prompts
-  (LSA or sentence-embedding space): neighbour labels, which carry over to reworded questions;
-- `trees-wf`: gradient-boosted trees of weak failure over prompt-shape features (numbers, options,
-  negations, cue words; no words);
-- `tfidf-ridge-gain`: the usual gain regression, for what the gain does carry.
-Every member is fitted with each data source (the part before `:` of a query's group, e.g. the
-benchmark) weighted equally, so the largest benchmark does not decide alone. The members'
-standardised scores are blended with weights chosen by *leave-one-source-out* inside the training
-data (train on all sources but one, score the one left out, weight ∝ APGR − 0.5, floored at 0;
-equal weights when there is one source or no member transfers): transfer is what is selected for.
+- `tfidf-ridge-gain`: ridge regression of the gain on the same features;
+- `shape-ridge-gain`: ridge regression of the gain on standardised log-counts of domain-general
+  question shape (`SHAPE`: words, sentences, numbers and their size, digits, maths symbols,
+  question marks, negations; no words, no answer options);
+and, on request, `knn-wf` (the similarity-weighted share of weak failures among the k nearest
+training prompts, LSA or sentence-embedding space) and `trees-wf` (boosted trees of weak failure
+over all prompt-shape features).
+Every member learns from the queries of each data source (the part before `:` of a query's
+group, e.g. the benchmark) with the gain centred within the source, so it learns what makes a
+question harder *within* a benchmark rather than which benchmark is harder; a source of n
+queries weighs n^(1 − `SOURCE_POWER`) in all (0.5: in proportion to √n, between pooling, which
+lets the largest benchmark decide alone, and equal weights, which lets 72 MT-Bench questions
+weigh as much as 14,000 MMLU ones). A member's score becomes its rank among its out-of-fold
+training scores (a stored quantile grid), and the ranks are averaged with equal weights:
+choosing weights by leave-one-source-out did not predict transfer (bench/RESULTS.md, issue 22,
+session 14), and the threshold is re-fitted on the traffic anyway, so only the ranking counts.
 Calibration quantiles come from out-of-fold scores, as unseen prompts get them.
 """
 
@@ -28,14 +35,21 @@ import numpy as np
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.base import register_kind, remember_quantiles
 from tierwise.routers.dense import Vectors, make_vectors, restore_vectors
-from tierwise.routers.features import shape_features
-from tierwise.routers.stack import BlendedRouter, TreeEnsemble, _apgr, _counts, _idf, _sigmoid, _weigh
+from tierwise.routers.features import SHAPE_NAMES, shape_features
+from tierwise.routers.stack import BlendedRouter, TreeEnsemble, _counts, _idf, _sigmoid, _weigh
 
-MEMBERS = ("tfidf-logit-wf", "knn-wf", "trees-wf", "tfidf-ridge-gain")
+KNOWN = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain", "knn-wf", "trees-wf")
+MEMBERS = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain")
+SHAPE = ("words", "sentences", "words_per_sentence", "numbers", "distinct_numbers", "log_max_number", "digits",
+         "decimals", "math_symbols", "questions", "negation")
+_SHAPE_COLS = [SHAPE_NAMES.index(k) for k in SHAPE]
+SOURCE_POWER = 0.5
+RANK_POINTS = 257
 K = 50
 TEMPERATURE = 0.05
 LOGIT_C = 1.0
 RIDGE_ALPHA = 30.0
+SHAPE_ALPHA = 10.0
 
 
 def _unit_outcomes(data: OutcomeDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -50,25 +64,49 @@ def sources(data: OutcomeDataset) -> np.ndarray:
     return np.array([g.split(":", 1)[0] if ":" in g else "" for g in data.groups])
 
 
+def source_weights(src: np.ndarray, power: float = SOURCE_POWER) -> np.ndarray:
+    """Per-query weights, mean 1, under which a source of n queries weighs n^(1 − power) in all."""
+    _, inv, counts = np.unique(src, return_inverse=True, return_counts=True)
+    w = counts.astype(float)[inv] ** -power
+    return np.asarray(w * len(w) / w.sum(), dtype=float)
+
+
 def balanced_weights(src: np.ndarray) -> np.ndarray:
-    names, inv, counts = np.unique(src, return_inverse=True, return_counts=True)
-    w = (len(src) / (len(names) * counts))[inv]
-    return np.asarray(w, dtype=float)
+    """Every source counts the same in all."""
+    return source_weights(src, 1.0)
+
+
+def centred_within(y: np.ndarray, src: np.ndarray) -> np.ndarray:
+    out = np.asarray(y, dtype=float).copy()
+    for name in np.unique(src):
+        out[src == name] -= out[src == name].mean()
+    return out
+
+
+def _shape_logs(prompts: Sequence[str]) -> np.ndarray:
+    if not prompts:
+        return np.zeros((0, len(SHAPE)))
+    raw = np.stack([shape_features(p) for p in prompts])
+    return np.log1p(np.maximum(raw[:, _SHAPE_COLS].astype(float), 0.0))
 
 
 class TransferRouter(BlendedRouter):
     kind = "transfer"
-    KNOWN = MEMBERS
+    KNOWN = KNOWN
     N_INTERCEPTS = 2  # logit, ridge
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
-                 seed: int = 0) -> None:
+                 source_power: float = SOURCE_POWER, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
+        self.source_power = float(source_power)
         self.logit = np.zeros(0, np.float32)
         self.ridge = np.zeros(0, np.float32)
+        self.shape_coef = np.zeros(len(SHAPE) + 1)  # the last entry is the intercept
+        self.shape_mu, self.shape_sd = np.zeros(len(SHAPE)), np.ones(len(SHAPE))
         self.bank = np.zeros((0, 1), np.float32)
         self.fails = np.zeros(0, np.float32)
-        self.source_apgr: dict[str, float] = {}
+        self.rank_grid: np.ndarray | None = None  # members × RANK_POINTS quantiles of out-of-fold scores
+        self.source_apgr: dict[str, float] = {}  # kept for routers saved before rank blending
 
     # --- fitting the members on a subset ---------------------------------------------------
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
@@ -76,9 +114,11 @@ class TransferRouter(BlendedRouter):
         from sklearn.linear_model import LogisticRegression, Ridge
 
         sub = data.take(rows)
-        _, weak = _unit_outcomes(sub)
+        strong, weak = _unit_outcomes(sub)
         fails = 1.0 - weak
-        w = balanced_weights(sources(sub))
+        src = sources(sub)
+        w = source_weights(src, self.source_power)
+        gain = centred_within(strong - weak, src)
         idf = _idf(counts[rows])
         x = _weigh(counts[rows], idf)
         fit: dict[str, Any] = {"idf": idf}
@@ -91,17 +131,21 @@ class TransferRouter(BlendedRouter):
                 m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(x, y, sample_weight=w)
                 fit["logit"] = (m.coef_[0].astype(np.float32), float(m.intercept_[0]))
         if "tfidf-ridge-gain" in self.members:
-            r = Ridge(alpha=RIDGE_ALPHA).fit(x, sub.gain / max(1e-12, float(np.ptp(np.r_[sub.strong, sub.weak]))),
-                                             sample_weight=w)
+            r = Ridge(alpha=RIDGE_ALPHA).fit(x, gain, sample_weight=w)
             fit["ridge"] = (np.asarray(r.coef_, np.float32), float(r.intercept_))
+        if "shape-ridge-gain" in self.members:
+            mu, sd = shape[rows].mean(axis=0), shape[rows].std(axis=0)
+            sd = np.where(sd > 0, sd, 1.0)
+            r = Ridge(alpha=SHAPE_ALPHA).fit((shape[rows] - mu) / sd, gain, sample_weight=w)
+            fit["shape"] = (np.r_[r.coef_, r.intercept_], mu, sd)
         if "knn-wf" in self.members:
             fit["bank"], fit["fails"] = vec[rows].astype(np.float16).astype(np.float32), fails.astype(np.float32)
         if "trees-wf" in self.members:
-            fit["trees"] = TreeEnsemble.fit(shape[rows], fails, sample_weight=w)
+            fit["trees"] = TreeEnsemble.fit(np.stack([shape_features(p) for p in sub.prompts]), fails, sample_weight=w)
         return fit
 
     def _member_scores(self, fit: dict[str, Any], counts: Any, vec: np.ndarray, shape: np.ndarray,
-                       exclude_self: np.ndarray | None = None) -> np.ndarray:
+                       prompts: Sequence[str]) -> np.ndarray:
         x = _weigh(counts, fit["idf"])
         cols = []
         for m in self.members:
@@ -111,55 +155,53 @@ class TransferRouter(BlendedRouter):
             elif m == "tfidf-ridge-gain":
                 w, b = fit["ridge"]
                 cols.append(np.asarray(x @ w, dtype=float) + b)
+            elif m == "shape-ridge-gain":
+                coef, mu, sd = fit["shape"]
+                cols.append(((shape - mu) / sd) @ coef[:-1] + coef[-1])
             elif m == "knn-wf":
-                cols.append(_knn(vec, fit["bank"], fit["fails"], exclude_self))
+                cols.append(_knn(vec, fit["bank"], fit["fails"]))
             else:
-                cols.append(fit["trees"].predict(shape))
+                cols.append(fit["trees"].predict(np.stack([shape_features(p) for p in prompts])))
         return np.stack(cols, axis=1)
 
     def _features(self, prompts: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
         counts = _counts(self.tfidf, prompts)
         vec = self.vectors.encode(prompts).astype(np.float32) if "knn-wf" in self.members else np.zeros((len(prompts), 1))
-        shape = (np.stack([shape_features(p) for p in prompts]) if "trees-wf" in self.members
-                 else np.zeros((len(prompts), 1)))
-        return counts, vec, shape
+        return counts, vec, _shape_logs(prompts)
 
     def fit(self, data: OutcomeDataset) -> TransferRouter:
         from tierwise.evaluation.cv import group_folds
 
         n = len(data)
-        self._fit_vectors(data.prompts)
+        if "knn-wf" in self.members:
+            self._fit_vectors(data.prompts)
         counts, vec, shape = self._features(data.prompts)
-        src = sources(data)
-        names = sorted(set(src))
-        # Out-of-fold member scores: for calibration and standardisation.
+        # Out-of-fold member scores: the rank grids and the calibration quantiles.
         oof = np.zeros((n, len(self.members)))
         enough = n >= 20 and len(set(data.groups)) >= 3
         folds = group_folds(data, 3, self.seed) if enough else [np.arange(n)]
         for te in folds:
             tr = np.setdiff1d(np.arange(n), te) if enough else te
-            oof[te] = self._member_scores(self._fit_members(data, counts, vec, shape, tr), counts[te], vec[te],
-                                          shape[te])
+            fit = self._fit_members(data, counts, vec, shape, tr)
+            oof[te] = self._member_scores(fit, counts[te], vec[te], shape[te], [data.prompts[i] for i in te])
+        self.rank_grid = np.quantile(oof, np.linspace(0.0, 1.0, RANK_POINTS), axis=0).T.copy()
         self._standardise(oof)
-        # Blend weights by leave-one-source-out: what carries from some sources to another.
-        gains = np.zeros(len(self.members))
-        if len(names) > 1:
-            for name in names:
-                te = np.flatnonzero(src == name)
-                tr = np.flatnonzero(src != name)
-                held = data.take(te)
-                if np.ptp(held.gain) == 0 or len(te) < 10:
-                    continue
-                s = self._member_scores(self._fit_members(data, counts, vec, shape, tr), counts[te], vec[te], shape[te])
-                for j, m in enumerate(self.members):
-                    a = _apgr(s[:, j], held) if np.ptp(s[:, j]) > 0 else 0.5
-                    self.source_apgr[f"{m}<-not-{name}"] = float(a)
-                    gains[j] += max(0.0, a - 0.5) / len(names)
-        self.weights = gains if gains.sum() > 0 else np.ones(len(self.members))
-        fit = self._fit_members(data, counts, vec, shape, np.arange(n))
-        self._keep(fit)
+        self.weights = np.ones(len(self.members))
+        self._keep(self._fit_members(data, counts, vec, shape, np.arange(n)))
         remember_quantiles(self, self._combine(oof))
         return self
+
+    def _combine(self, s: np.ndarray) -> np.ndarray:
+        """Each member's score as its rank among the out-of-fold training scores (plus a thousandth of its
+        standardised score, so scores beyond the training range keep their order), averaged; routers saved
+        before rank blending keep their standardised, weighted mean."""
+        if self.rank_grid is None:
+            return super()._combine(s)
+        s = np.atleast_2d(s)
+        points = np.linspace(0.0, 1.0, RANK_POINTS)
+        ranks = [_rank(s[:, j], self.rank_grid[j], points) + 1e-3 * (s[:, j] - self.centre[j]) / self.scale[j]
+                 for j in range(s.shape[1])]
+        return np.asarray(np.average(np.stack(ranks, axis=1), axis=1, weights=self.weights), dtype=float)
 
     def _keep(self, fit: dict[str, Any]) -> None:
         self.tfidf.idf = fit["idf"]
@@ -167,17 +209,20 @@ class TransferRouter(BlendedRouter):
             self.logit, self.intercepts[0] = fit["logit"]
         if "ridge" in fit:
             self.ridge, self.intercepts[1] = fit["ridge"]
+        if "shape" in fit:
+            self.shape_coef, self.shape_mu, self.shape_sd = fit["shape"]
         if "bank" in fit:
             self.bank, self.fails = fit["bank"], fit["fails"]
         self.trees = fit.get("trees")
 
     def _fit_dict(self) -> dict[str, Any]:
         return {"idf": self.tfidf.idf, "logit": (self.logit, self.intercepts[0]), "ridge": (self.ridge, self.intercepts[1]),
-                "bank": self.bank, "fails": self.fails, "trees": self.trees}
+                "shape": (self.shape_coef, self.shape_mu, self.shape_sd), "bank": self.bank, "fails": self.fails,
+                "trees": self.trees}
 
     def score(self, data: OutcomeDataset) -> np.ndarray:
         counts, vec, shape = self._features(data.prompts)
-        return self._combine(self._member_scores(self._fit_dict(), counts, vec, shape))
+        return self._combine(self._member_scores(self._fit_dict(), counts, vec, shape, data.prompts))
 
     def score_text(self, prompt: str, answer: str | None = None) -> float:
         cols = []
@@ -189,6 +234,9 @@ class TransferRouter(BlendedRouter):
                 cols.append(float(_sigmoid(np.asarray(np.dot(self.logit[idx], val) + self.intercepts[0]))))
             elif m == "tfidf-ridge-gain":
                 cols.append(float(np.dot(self.ridge[idx], val)) + self.intercepts[1])
+            elif m == "shape-ridge-gain":
+                z = (_shape_logs([prompt])[0] - self.shape_mu) / self.shape_sd
+                cols.append(float(z @ self.shape_coef[:-1] + self.shape_coef[-1]))
             elif m == "knn-wf":
                 v = self.vectors.encode_one(prompt).astype(np.float32)
                 cols.append(float(_knn(v[None, :], self.bank, self.fails)[0]))
@@ -199,34 +247,54 @@ class TransferRouter(BlendedRouter):
 
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        return {**self._blend_meta(), "source_apgr": self.source_apgr}
+        return {**self._blend_meta(), "source_power": self.source_power, "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
+        if "knn-wf" not in self.members:  # the vectors are not used: nothing of theirs to save
+            out = {k: v for k, v in out.items() if k not in self.vectors.arrays()}
+        if self.rank_grid is not None:
+            out["rank_grid"] = self.rank_grid
         if "tfidf-logit-wf" in self.members:
             out["logit"] = self.logit
         if "tfidf-ridge-gain" in self.members:
             out["ridge"] = self.ridge
+        if "shape-ridge-gain" in self.members:
+            out["shape_coef"], out["shape_mu"], out["shape_sd"] = self.shape_coef, self.shape_mu, self.shape_sd
         if "knn-wf" in self.members:
             out["bank"], out["fails"] = self.bank.astype(np.float16), self.fails
         return out
 
     @classmethod
     def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TransferRouter:
-        r = cls(restore_vectors(meta["vectors"], arrays), members=meta["members"], n_buckets=int(meta["n_buckets"]),
-                seed=int(meta["seed"]))
+        members = meta["members"]
+        vectors = restore_vectors(meta["vectors"], arrays) if "knn-wf" in members else make_vectors(
+            meta["vectors"]["kind"])
+        r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
+                source_power=float(meta.get("source_power", 1.0)), seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
+        r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
         if "tfidf-logit-wf" in r.members:
             r.logit = arrays["logit"].astype(np.float32)
         if "tfidf-ridge-gain" in r.members:
             r.ridge = arrays["ridge"].astype(np.float32)
+        if "shape-ridge-gain" in r.members:
+            r.shape_coef, r.shape_mu, r.shape_sd = (arrays[k].astype(float) for k in ("shape_coef", "shape_mu",
+                                                                                        "shape_sd"))
         if "knn-wf" in r.members:
             r.bank, r.fails = arrays["bank"].astype(np.float32), arrays["fails"].astype(np.float32)
         return r
 
 
-def _knn(q: np.ndarray, bank: np.ndarray, fails: np.ndarray, exclude_self: np.ndarray | None = None) -> np.ndarray:
+def _rank(s: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Where each score falls among the training scores (0..1); ties in the grid share their mid-rank."""
+    lo = np.interp(s, grid, points, left=0.0, right=1.0)
+    hi = 1.0 - np.interp(-s, -grid[::-1], points, left=0.0, right=1.0)
+    return (lo + hi) / 2.0
+
+
+def _knn(q: np.ndarray, bank: np.ndarray, fails: np.ndarray) -> np.ndarray:
     """Similarity-weighted share of weak failures among the K nearest bank prompts (cosine)."""
     k = min(K, len(bank))
     out = np.empty(len(q))
