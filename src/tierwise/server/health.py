@@ -41,7 +41,7 @@ def _address(base_url: str) -> tuple[str, int] | None:
 async def _connects(host: str, port: int, timeout: float) -> bool:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (OSError, TimeoutError):
         return False
     writer.close()
     return True
