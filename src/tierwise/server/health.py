@@ -8,7 +8,8 @@ no key sent) and reports the provider `reachable`, `unreachable` or `unknown` (n
 
 Bounded, so that no client can make `/health` slow or make it probe without end: one probe per
 provider at a time, a result is reused for `TTL_S`, and `/health` waits at most `WAIT_S` for the
-probes it started (one still running is reported `unknown`; its result serves the next call).
+probes it started itself (one still running is reported `unknown`; its result serves the next
+call).
 Remote providers are not probed (a probe would carry the key to the upstream): their breakers
 speak for them.
 """
@@ -57,9 +58,8 @@ class Reachability:
         self.probes = 0  # how many were started (for tests)
 
     def _start(self, name: str, cfg: Any) -> asyncio.Task[bool] | None:
-        task = self._running.get(name)
-        if task is not None:
-            return task
+        if name in self._running:
+            return None  # started by an earlier call: not waited for again (its result serves later calls)
         addr = _address(cfg.base_url)
         if addr is None:
             return None
