@@ -95,24 +95,58 @@ def transport_security(host: str, allowed_hosts: list[str]) -> TransportSecurity
 
 
 class BearerAuth:
-    """ASGI middleware: every HTTP request needs the bearer token, or it is answered 401 here."""
+    """ASGI middleware: every HTTP request needs the bearer token, or it is answered 401 here; a
+    request body larger than `max_body` (the gateway's `server.max_body_bytes`) is answered 413
+    here too: the mcp package reads a whole body into memory with no bound."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, max_body: int = 32 * 1024 * 1024) -> None:
         self.app = app
         self._token = token.encode()
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan: the session manager's start and stop
             await self.app(scope, receive, send)
             return
-        if self._authorized(scope):
-            await self.app(scope, receive, send)
+        if not self._authorized(scope):
+            await _refuse(send, 401, b'{"error":"invalid_token","error_description":"a valid bearer token is required"}',
+                          [(b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')])
             return
-        body = b'{"error":"invalid_token","error_description":"a valid bearer token is required"}'
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')]})
-        await send({"type": "http.response.body", "body": body})
+        body = await self._read_body(scope, receive)
+        if body is None:
+            await _refuse(send, 413, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,'
+                          b'"message":"the request body is larger than server.max_body_bytes"}}')
+            return
+        sent = False
+
+        async def replay() -> Any:  # the body read here, then whatever the client sends next (a disconnect)
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None once it is larger than `max_body` (never held beyond it)."""
+        for k, v in scope.get("headers", []):
+            if k.lower() == b"content-length" and v.strip().isdigit() and int(v) > self.max_body:
+                return None
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                break  # the client left: the app sees an empty body and answers no one
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            parts.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        return b"".join(parts)
 
     def _authorized(self, scope: Scope) -> bool:
         values = [v for k, v in scope.get("headers", []) if k.lower() == b"authorization"]
@@ -124,12 +158,21 @@ class BearerAuth:
         return hmac.compare_digest(given.strip(), self._token)
 
 
+async def _refuse(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(extra or []), *([(b"connection", b"close")] if status == 413 else [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def connect_hint(url: str, token: str) -> str:
     return (f"  claude mcp add --transport http tierwise {url} --header \"Authorization: Bearer {token}\"\n"
             f"  (any MCP client: send the header `Authorization: Bearer {token}`)")
 
 
-def build_app(server: Any, *, host: str, token: str, allowed_hosts: list[str]) -> ASGIApp:
-    """The mcp package's streamable-HTTP app, behind the bearer check, Host/Origin checked."""
+def build_app(server: Any, *, host: str, token: str, allowed_hosts: list[str],
+              max_body: int = 32 * 1024 * 1024) -> ASGIApp:
+    """The mcp package's streamable-HTTP app, behind the bearer check and a body-size bound, Host/Origin
+    checked."""
     app = server.streamable_http_app(transport_security=transport_security(host, allowed_hosts), host=host)
-    return BearerAuth(app, token)
+    return BearerAuth(app, token, max_body)

@@ -216,3 +216,14 @@ def test_embeddings_cannot_get_around_a_gate(two_tier, openai_up, monkeypatch):
     with pytest.raises(openai.BadRequestError, match="does not lead to an embedding model"):
         oai(g).embeddings.create(model="main", input="x")
     assert len(openai_up.requests) == 1
+
+
+def test_approvals_api_without_an_admin_key_is_off_like_other_off_endpoints(two_tier):
+    # Was a 403 "permission" error for every caller: nobody lacks permission, the API is not on.
+    g = two_tier()
+    for method in ("GET", "POST"):
+        r = httpx.request(method, g.url + "/v1/tierwise/approvals", json={"id": "x", "decision": "approve"})
+        assert r.status_code == 404, r.text
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error" and {"param", "code"} <= set(err)
+        assert "server.admin_keys_env" in err["message"]

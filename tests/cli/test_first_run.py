@@ -97,7 +97,11 @@ def test_health_reports_each_route_degraded_or_down(tmp_path: Path) -> None:
     up = OpenAIDouble().start()
     g = GatewayServer(make_config(health_config(dead_url(), up.url + "/v1"), tmp_path)).start()
     try:
-        assert httpx.get(g.url + "/health").json()["status"] == "ok"
+        # Nothing listens where "local" lives: /health knows it before any request failed (its
+        # probe found the port closed), where it used to answer "ok" on a closed, untried breaker.
+        h = httpx.get(g.url + "/health").json()
+        assert h["status"] == "degraded" and h["routes"]["only-local"] == {"status": "down", "unavailable": ["local"]}
+        assert h["local_servers"] == {"box": "unreachable", "other": "reachable"}
         up.script(Reply("from the spare"))
         r = httpx.post(g.url + "/v1/chat/completions", timeout=20, json={
             "model": "mixed", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})

@@ -126,3 +126,51 @@ def test_thinking_blocks_pass_back_unmodified(gateway, openai_up, anthropic_up):
                            thinking={"type": "enabled", "budget_tokens": 1024})
     sent = anthropic_up.requests[-1].body["messages"][1]["content"][0]
     assert sent == {"type": "thinking", "thinking": "hmm, 2+2", "signature": sig}
+
+
+def test_health_probes_a_local_server_nothing_ever_called(gateway, anthropic_up):
+    # Before: "ok" with the local model server down, as long as no request had failed on it
+    # (its breaker was closed: untried), while `tierwise doctor` said "cannot connect".
+    from tests.harness import free_port
+
+    g = gateway(two_tier_config(f"http://127.0.0.1:{free_port()}", anthropic_up.url,
+                                routes={"main": ["local"], "claude": ["frontier"]}))
+    j = httpx.get(g.url + "/health").json()
+    assert j["local_servers"] == {"localsrv": "unreachable"}
+    assert j["routes"]["main"] == {"status": "down", "unavailable": ["local"]}
+    assert j["routes"]["claude"] == {"status": "ok"} and j["status"] == "degraded"
+    assert j["deployments"] == {"local": "closed", "frontier": "closed"}  # nothing was tried
+
+
+def test_health_probes_are_cached_and_one_at_a_time():
+    import asyncio
+    import socket
+
+    from tierwise.config import ProviderConfig
+    from tierwise.server.health import TTL_S, Reachability
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    now = [0.0]
+    r = Reachability(clock=lambda: now[0])
+    providers = {"box": ProviderConfig(kind="openai", base_url=f"http://127.0.0.1:{srv.getsockname()[1]}/v1",
+                                       locality="local"),
+                 "cloud": ProviderConfig(kind="openai", base_url="http://192.0.2.1/v1", locality="remote")}
+
+    async def many() -> list[dict[str, str]]:
+        return await asyncio.gather(*(r.local(providers) for _ in range(20)))
+
+    try:
+        first = asyncio.run(many())
+        # twenty concurrent /health calls, one probe (the remote provider is never probed); the call
+        # that started it waited for it, the others did not and said "unknown"
+        assert r.probes == 1 and {"box": "reachable"} in first
+        assert all(x in ({"box": "reachable"}, {"box": "unknown"}) for x in first)
+        assert all(x == {"box": "reachable"} for x in asyncio.run(many()))
+        assert r.probes == 1  # within TTL_S: the known answer
+        srv.close()
+        now[0] += TTL_S
+        assert asyncio.run(r.local(providers)) == {"box": "unreachable"} and r.probes == 2
+    finally:
+        srv.close()

@@ -319,3 +319,30 @@ def test_a_client_that_stops_reading_its_stream_is_cut_off_and_the_upstream_rele
     g.flush()
     rows = g.ledger.recent(limit=1)
     assert rows and rows[0].status == 499  # recorded as the client going away
+
+
+def test_malformed_http_gets_a_json_400_and_does_not_fill_the_log(gateway, caplog):
+    # Before: uvicorn's plain-text "Invalid HTTP request received." and one warning per request.
+    g = gateway({})
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(caplog.handler)
+    answers = []
+    try:
+        for path in [b"/v1/chat/completions", b"/v1/messages"] * 10:
+            with socket.create_connection(("127.0.0.1", g.port)) as s:
+                s.sendall(b"POST " + path + b" HTTP/1.1\r\nhost: x\r\ncontent-length: zz\r\n\r\n")
+                s.settimeout(10)
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+                answers.append(data)
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+    for data in answers:
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+        err = json.loads(body)
+        assert err["type"] == "error" if "type" in err else set(err["error"]) == {"message", "type", "param", "code"}
+    assert json.loads(answers[1].partition(b"\r\n\r\n")[2])["error"]["type"] == "invalid_request_error"
+    logged = [r.getMessage() for r in caplog.records if "invalid http" in r.getMessage().lower()]
+    assert len(logged) == 1, logged

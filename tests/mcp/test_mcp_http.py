@@ -424,3 +424,37 @@ async def test_only_the_operator_makes_an_ensemble_trusted(project: Path):
     finally:
         s.proc.kill()
         s.proc.wait()
+
+
+def test_a_body_over_the_bound_is_refused_before_the_mcp_app_reads_it():
+    # Before: the mcp package read any body whole into memory (a token holder could send gigabytes).
+    import asyncio
+
+    from tierwise.mcp_http import BearerAuth
+
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        msg = await receive()
+        seen.append(msg["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def call(chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+        pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+        got: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+        async def send(m: dict[str, Any]) -> None:
+            got.append(m)
+
+        scope = {"type": "http", "headers": [(b"authorization", b"Bearer " + TOKEN.encode()), *headers]}
+        await BearerAuth(app, TOKEN, max_body=1024)(scope, receive, send)
+        return got[0]["status"], len(pending)
+
+    assert asyncio.run(call([b"x" * 600, b"x" * 600, b"x" * 10_000], [])) == (413, 1)  # stopped reading at the bound
+    assert asyncio.run(call([b"x"], [(b"content-length", b"999999")])) == (413, 1)  # refused on its length alone
+    assert seen == []
+    assert asyncio.run(call([b"a" * 500, b"b" * 500], []))[0] == 200 and seen == [b"a" * 500 + b"b" * 500]

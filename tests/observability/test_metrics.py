@@ -134,9 +134,17 @@ def test_metrics_need_a_key_when_keys_are_set(two_tier, monkeypatch):
     monkeypatch.setenv("OBS_GW_KEY", "gw-secret")
     monkeypatch.setenv("OBS_VIEW_KEY", "view-secret")
     g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
-                 observability={"metrics": {"enabled": True}, "dashboard": {"viewer_keys_env": ["OBS_VIEW_KEY"]}})
+                 observability={"metrics": {"enabled": True},
+                                "dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEW_KEY"]}})
     assert httpx.get(g.url + "/metrics").status_code == 401
-    assert httpx.get(g.url + "/metrics", headers={"authorization": "Bearer nope"}).status_code == 401
+    r = httpx.get(g.url + "/metrics", headers={"authorization": "Bearer nope"})
+    # In the gateway's OpenAI error schema, `param` and `code` included (were missing; type was ours)
+    assert r.status_code == 401 and r.json()["error"] | {"message": ""} == {
+        "message": "", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+    for path in ("/dashboard/api/summary", "/dashboard/api/trace?id=nope"):
+        assert httpx.get(g.url + path).json()["error"]["code"] == "invalid_api_key"
+    r = httpx.get(g.url + "/dashboard/api/trace?id=nope", headers={"authorization": "Bearer gw-secret"})
+    assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "param", "code"}
     assert scrape(g.url, authorization="Bearer gw-secret") is not None
     assert scrape(g.url, authorization="Bearer view-secret") is not None
     # a viewer key reads, and opens nothing else

@@ -224,3 +224,30 @@ def test_context_exposes_the_private_flag(openai_up, anthropic_up, tmp_path):
     assert gw2.privacy is None and gw2.context("main", "req_2", "openai", "main").privacy is None
     assert all(d.privacy is None for d in gw2.deployments.values())
     assert gw.deployments["frontier"].privacy is gw.privacy and gw.deployments["local"].privacy is None
+
+
+TOOL_HIDING = {"type": "function", "function": {
+    "name": "send_mail", "description": "send a mail",
+    "parameters": {"type": "object", "properties": {"to": {
+        "type": "string", "enum": [SEEDS["EMAIL_ADDRESS"]], "default": SEEDS["EMAIL_ADDRESS"],
+        "title": f"card {SEEDS['CREDIT_CARD']}"}}}}}
+
+
+def test_values_in_tool_schemas_and_stop_sequences_are_redacted_too(gateway, openai_up, anthropic_up):
+    # Before: the boundary read only the `description`s of a tool schema and never `stop`, so an
+    # address in an `enum`/`default`/`title`, or in a stop sequence, reached the frontier as is.
+    anthropic_up.default = Reply(text="ok")
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, FB))
+    oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "mail the customer"}],
+                                   tools=[TOOL_HIDING], stop=[f"from {SEEDS['EMAIL_ADDRESS']}"])
+    sent = anthropic_up.requests[-1].raw
+    assert leaked(sent) == []
+    assert b"<EMAIL_ADDRESS_1>" in sent
+
+
+def test_local_only_data_in_a_tool_schema_stays_local(gateway, openai_up, anthropic_up):
+    openai_up.default = Reply(text="local answer")
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, FB, route_policy={"main": {"pii": "local_only"}}))
+    r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "mail the customer"}],
+                                       tools=[TOOL_HIDING])
+    assert r.choices[0].message.content == "local answer" and anthropic_up.requests == []

@@ -15,6 +15,11 @@ POSITIVE = [
     ("card 4111-1111-1111-1111.", "CREDIT_CARD", "4111-1111-1111-1111"),
     ("amex 378282246310005", "CREDIT_CARD", "378282246310005"),
     ("maestro 501864667909?", "CREDIT_CARD", "501864667909"),
+    # grouped with dots, slashes or underscores (each reached a frontier model unredacted before)
+    ("card 4111.1111.1111.1111 ok", "CREDIT_CARD", "4111.1111.1111.1111"),
+    ("card 4111/1111/1111/1111", "CREDIT_CARD", "4111/1111/1111/1111"),
+    ("card 4111_1111_1111_1111", "CREDIT_CARD", "4111_1111_1111_1111"),
+    ("amex 3782.822463.10005", "CREDIT_CARD", "3782.822463.10005"),
     # IBAN, mod 97, several countries and lengths
     ("IBAN DE89 3704 0044 0532 0130 00 please", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
     ("to GB82WEST12345698765432.", "IBAN_CODE", "GB82WEST12345698765432"),
@@ -90,6 +95,8 @@ def test_finds(det, text, entity, value):
 
 NEGATIVE = [
     ("card 4111 1111 1111 1112", "CREDIT_CARD"),  # Luhn fails
+    ("pi 3.14159265358979 e 2.718281828459045", "CREDIT_CARD"),  # long decimals are not dotted cards
+    ("card 4111.1111.1111.1112", "CREDIT_CARD"),  # dotted, Luhn fails
     ("order 123456789012 shipped", "CREDIT_CARD"),  # 12 digits, no Maestro prefix, no card word
     ("IBAN DE89 3704 0044 0532 0130 01", "IBAN_CODE"),  # mod 97 fails
     ("XX89 3704 0044 0532 0130 00", "IBAN_CODE"),  # no such country

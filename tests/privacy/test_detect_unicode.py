@@ -17,6 +17,13 @@ CASES = [
      "DE89\u200d3704\u200d0044\u200d0532\u200d0130\u200d00"),
     ("ssn 536\u2060-22\u2060-1234", "US_SSN", "536\u2060-22\u2060-1234"),
     ("mail ja\u00adne@exam\u00adple.com", "EMAIL_ADDRESS", "ja\u00adne@exam\u00adple.com"),
+    # default-ignorable characters that are not format characters (variation selectors, Mongolian
+    # selectors, Hangul fillers) and combining marks on ASCII characters: each hid a card before
+    ("card 4\ufe0f111111111111111", "CREDIT_CARD", "4\ufe0f111111111111111"),
+    ("card 4111\u180b1111\u180b1111\u180b1111", "CREDIT_CARD", "4111\u180b1111\u180b1111\u180b1111"),
+    ("card 4111\u31641111\u31641111\u31641111", "CREDIT_CARD", "4111\u31641111\u31641111\u31641111"),
+    ("card 4\u0301\u0300111 1111 1111 1111", "CREDIT_CARD", "4\u0301\u0300111 1111 1111 1111"),
+    ("mail ja\u034fne@exa\U000e0101mple.com", "EMAIL_ADDRESS", "ja\u034fne@exa\U000e0101mple.com"),
     # full-width digits and at-sign
     ("card ４１１１ １１１１ １１１１ １１１１", "CREDIT_CARD", "４１１１ １１１１ １１１１ １１１１"),
     ("mail jane＠example.com", "EMAIL_ADDRESS", "jane＠example.com"),

@@ -23,12 +23,14 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from tierwise.errors import AuthenticationError, PermissionDenied, TierwiseError
+from tierwise.errors import AuthenticationError, NotFound, PermissionDenied, RateLimited, TierwiseError
 from tierwise.secret_scrub import scrub_value
+from tierwise.wire import openai_chat
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 STATIC = "static"
+NO_STORE = (b"cache-control", b"no-store")
 PAGE_HEADERS = [
     (b"content-security-policy",
      b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -65,7 +67,8 @@ def without_content(v: Any) -> Any:
 
 
 def _error(err: TierwiseError) -> bytes:
-    return orjson.dumps({"error": {"message": err.message, "type": err.kind}})
+    """In the OpenAI schema, as every other gateway error without an API of its own (with `param`, `code`)."""
+    return openai_chat.encode_error(err)
 
 
 class Endpoints:
@@ -188,7 +191,7 @@ class Endpoints:
     # ------------------------------------------------------------------ JSON
 
     async def _json(self, scope: dict[str, Any], send: Any, data: Any, status: int = 200) -> None:
-        await self.app.send_json(send, status, orjson.dumps(data), [(b"cache-control", b"no-store")])
+        await self.app.send_json(send, status, orjson.dumps(data), [NO_STORE])
 
     async def summary(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not await self._guarded(scope, send):
@@ -227,7 +230,7 @@ class Endpoints:
             if rec is not None:
                 data = rec.to_dict() if hasattr(rec, "to_dict") else dict(vars(rec))
         if data is None:
-            await self._json(scope, send, {"error": {"message": "no such request", "type": "not_found_error"}}, 404)
+            await self.app.send_json(send, 404, _error(NotFound("no such request")), [NO_STORE])
             return
         await self._json(scope, send, scrub_value(without_content(data) if role == "viewer" else data))
 
@@ -237,8 +240,7 @@ class Endpoints:
         if not await self._guarded(scope, send):
             return
         if self.streams >= MAX_STREAMS:
-            await self._json(scope, send, {"error": {"message": "too many live streams open",
-                                                     "type": "rate_limit_error"}}, 429)
+            await self.app.send_json(send, 429, _error(RateLimited("too many live streams open")), [NO_STORE])
             return
         self.streams += 1
         try:

@@ -58,15 +58,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tierwise.canonical import (
-    ImageBlock,
-    OtherBlock,
     Request,
     Response,
     StreamChunk,
-    TextBlock,
-    ThinkingBlock,
-    ToolResultBlock,
-    ToolUseBlock,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
@@ -75,6 +69,7 @@ from tierwise.privacy.policy import PolicyTable, Verdict, decide
 from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
+from tierwise.privacy.request_scan import iter_texts
 from tierwise.privacy.stream_restore import StreamRestorer
 from tierwise.trace import Step
 
@@ -131,70 +126,10 @@ def _detector_for(cfg: PrivacyConfig) -> Callable[[str], list[Any]]:
 # ---------------------------------------------------------------------------- walking a request
 
 
-def _json_strings(v: Any) -> Iterator[str]:
-    if isinstance(v, str):
-        yield v
-    elif isinstance(v, dict):
-        for k, x in v.items():
-            if isinstance(k, str):
-                yield k
-            yield from _json_strings(x)
-    elif isinstance(v, list):
-        for x in v:
-            yield from _json_strings(x)
-
-
-def _schema_descriptions(v: Any) -> Iterator[str]:
-    if isinstance(v, dict):
-        for k, x in v.items():
-            if k == "description" and isinstance(x, str):
-                yield x
-            else:
-                yield from _schema_descriptions(x)
-    elif isinstance(v, list):
-        for x in v:
-            yield from _schema_descriptions(x)
-
-
-def _block_texts(b: Any) -> Iterator[str]:
-    if isinstance(b, TextBlock):
-        yield b.text
-    elif isinstance(b, ToolUseBlock):
-        yield from _json_strings(b.input)
-    elif isinstance(b, ToolResultBlock):
-        for c in b.content:
-            yield from _block_texts(c)
-    elif isinstance(b, ThinkingBlock):
-        yield b.thinking
-    elif isinstance(b, OtherBlock):
-        yield from _json_strings(b.raw)
-    elif isinstance(b, ImageBlock) and b.url and not b.url.startswith("data:"):
-        # Not rewritten (a URL with a placeholder in it would point nowhere): scanned so that a
-        # value in an image's address (`.../jane.doe@example.com/card.png`) is found, and the
-        # leak check on the outgoing body then refuses the remote call (fails closed).
-        yield b.url
-
-
 def request_texts(req: Request) -> Iterator[str]:
-    """Every text of `req` that redaction rewrites, image URLs, and the fields without a canonical
-    slot (`extra`)."""
-    for sb in req.system:
-        yield sb.text
-    for m in req.messages:
-        for b in m.content:
-            yield from _block_texts(b)
-    for t in req.tools:
-        if t.description:
-            yield t.description
-        yield from _schema_descriptions(t.input_schema)
-        if t.raw is not None:
-            yield from _schema_descriptions(t.raw)
-    yield from _json_strings(req.metadata)
-    if req.user:
-        yield req.user
-    if req.response_format is not None and req.response_format.schema is not None:
-        yield from _schema_descriptions(req.response_format.schema)
-    yield from _json_strings(req.extra)
+    """Every string of `req` that would travel upstream (see `request_scan.iter_texts`)."""
+    for _, t in iter_texts(req):
+        yield t
 
 
 # ---------------------------------------------------------------------------- the boundary
@@ -438,6 +373,9 @@ class Guard:
         """Entity -> count over every text of `req` (raises DetectionFailed)."""
         counts: Counter[str] = Counter()
         protected = self.b.protected
+        # Every string that would travel (tool names and schema values, stop sequences, extra fields
+        # of blocks, ...), not only those redaction rewrites: a value there still counts for the
+        # verdict, and if it is not rewritten the leak check refuses the call (fails closed).
         for t in request_texts(req):
             if t:
                 for f in self.findings(t):

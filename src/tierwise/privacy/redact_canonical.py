@@ -62,10 +62,13 @@ class _Redactor:
         return v
 
     def schema(self, v: Any) -> Any:
-        """Redact `description` strings of a JSON schema, leaving names and types alone."""
+        """Redact the free text and example values of a JSON schema (`description`, `title`, `enum`,
+        `const`, `default`, `examples`), leaving names and types alone. An answer that uses a redacted
+        enum value carries its stand-in, which the answer's restore turns back."""
         if isinstance(v, dict):
             return {
-                k: (self.text(x) if k == "description" and isinstance(x, str) else self.schema(x))
+                k: (self.text(x) if k in _SCHEMA_TEXT and isinstance(x, str)
+                    else self.json(x) if k in _SCHEMA_VALUES else self.schema(x))
                 for k, x in v.items()
             }
         if isinstance(v, list):
@@ -94,6 +97,10 @@ class _Redactor:
         )
 
 
+_SCHEMA_TEXT = frozenset({"description", "title"})
+_SCHEMA_VALUES = frozenset({"enum", "const", "default", "examples"})
+
+
 def redact_request(request: Request, p: Pseudonymizer, detect: Detect) -> Request:
     """A copy of `request` with every finding of `detect` replaced by `p`'s stand-ins."""
     r = _Redactor(p, detect)
@@ -103,6 +110,7 @@ def redact_request(request: Request, p: Pseudonymizer, detect: Detect) -> Reques
         tools=[r.tool(t) for t in request.tools],
         metadata=r.json(request.metadata),
         user=r.text(request.user) if request.user else request.user,
+        stop=[r.text(x) for x in request.stop],
         response_format=(
             replace(request.response_format, schema=r.schema(request.response_format.schema))
             if request.response_format is not None and request.response_format.schema is not None

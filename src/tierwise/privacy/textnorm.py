@@ -4,7 +4,10 @@ Hostile or merely unusual text hides identifiers from patterns: zero-width space
 card number, full-width digits (`４１１１`), Arabic-Indic digits, non-breaking spaces, Unicode
 dashes, bidi overrides. `normalise` removes format characters (Unicode category Cf: zero-width
 space/joiners, bidi controls, soft hyphen, BOM), maps every decimal digit to ASCII, every dash
-to `-`, and applies NFKC per character. `SpanMap` turns a span of the normalised text into the
+to `-`, and applies NFKC per character. It also removes the other default-ignorable characters
+(variation selectors, the combining grapheme joiner, Mongolian variation selectors, Hangul
+fillers: they render as nothing or nearly so) and a combining mark placed on an ASCII character
+(`4\u0301111...` still reads as a card number to a model). `SpanMap` turns a span of the normalised text into the
 span of the original that produced it (zero-width characters inside a value are inside the
 span, so redaction removes them too).
 
@@ -19,6 +22,9 @@ from bisect import bisect_right
 import regex
 
 _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
+# Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
+_IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
+                           r"\U000e0000-\U000e0fff]")
 _cache: dict[str, str] = {}
 _CACHE_MAX = 65536
 
@@ -75,6 +81,15 @@ class SpanMap:
         return s, e
 
 
+def _on_ascii(text: str, j: int) -> bool:
+    """Is the combining mark at `j` placed on an ASCII character (through other marks before it)?"""
+    k = j - 1
+    while k >= 0 and not text[k].isascii() and (unicodedata.category(text[k]) in ("Mn", "Cf")
+                                                 or _IGNORABLE.match(text[k])):
+        k -= 1
+    return k >= 0 and text[k].isascii()
+
+
 def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
     if text.isascii():
@@ -94,7 +109,10 @@ def normalise(text: str) -> tuple[str, SpanMap | None]:
         seg_start = a
         for j in range(a, b):
             ch = text[j]
-            rep = _norm_char(ch)
+            if _IGNORABLE.match(ch) or (unicodedata.category(ch) == "Mn" and _on_ascii(text, j)):
+                rep = ""
+            else:
+                rep = _norm_char(ch)
             if rep == ch:
                 continue
             changed = True

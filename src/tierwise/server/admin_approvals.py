@@ -3,7 +3,7 @@
 `GET /v1/tierwise/approvals` lists the pending approvals (of every replica, with the Redis
 store); `POST /v1/tierwise/approvals` with `{"id", "decision": "approve"|"reject", "reason"}`
 decides one. Both need an admin key (`server.admin_keys_env`): a gateway key is refused (403),
-no key or an unknown one 401. `hold` is what `App.chat` calls for a request of a gated route, before the budget
+no key or an unknown one 401; with no admin key set, the API is off (404). `hold` is what `App.chat` calls for a request of a gated route, before the budget
 admission and before a stream starts: it waits for the decision while watching for the client
 going away (which cancels the pending record).
 """
@@ -20,7 +20,7 @@ import orjson
 
 from tierwise.dispatch.approvals import ClientLeft
 from tierwise.dispatch.gated_route import APPROVED
-from tierwise.errors import AuthenticationError, InvalidRequest, PermissionDenied, TierwiseError
+from tierwise.errors import AuthenticationError, InvalidRequest, NotFound, PermissionDenied, TierwiseError
 from tierwise.server.limits import retry_after_header
 from tierwise.wire import openai_chat
 
@@ -38,7 +38,9 @@ class AdminKeys:
         """The admin's name (`admin:<ENV>`); 401 without a key or with a key this gateway does not know,
         403 with a gateway key (`gateway_key`) that is not an admin key."""
         if not self.keys:
-            raise PermissionDenied("no admin key is configured (server.admin_keys_env): approvals cannot be decided")
+            # Off, as /metrics and /dashboard are until enabled: a 404 that says which key turns it on.
+            raise NotFound("the approvals API is off: no admin key is set (server.admin_keys_env names the "
+                           "environment variables that hold them)")
         if not given:
             raise AuthenticationError("this endpoint needs an admin key (server.admin_keys_env)")
         g = given.encode()

@@ -35,8 +35,7 @@ from tierwise.gateway import MAX_STORED_TEXT, Gateway, new_request_id
 from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
-from tierwise.route_map import overall, route_health
-from tierwise.server import admin_approvals, admin_status, model_list, openapi
+from tierwise.server import admin_approvals, admin_status, health, model_list, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -99,6 +98,7 @@ class App:
         self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
         self.keyring = KeyRing(gateway.cfg.server)
         self.auth_required = self.keyring.required
+        self.reachability = health.Reachability()
         self._openapi: dict[KeyScope | None, bytes] = {}
         self.access_log = gateway.cfg.server.access_log
         if self.access_log:
@@ -616,23 +616,7 @@ class App:
                                 embedding_model=embedding, refused=refused, server_tools=fw.server_tools)
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
-        breakers = {n: d.breaker.state for n, d in self.gw.deployments.items()}
-        # A model with an open (or half-open: its last call failed) breaker is unavailable, and so is
-        # one whose provider's API key is not set (every call fails, and no breaker ever opens for
-        # it); a route is down when every model it can reach is, degraded when some are.
-        keyless = {n for n, d in self.gw.deployments.items() if d.provider.missing_key()}
-        routes = route_health(self.gw.cfg, lambda m: breakers.get(m, "closed") == "closed" and m not in keyless)
-        status = overall([r["status"] for r in routes.values()] if routes else
-                         ["ok" if s == "closed" and n not in keyless else "down" for n, s in breakers.items()])
-        # Breaker states tell an outsider when a probe slot is open: only key holders see them.
-        if self.auth_required:
-            key = self.keyring.find(_headers(scope))
-            if key is None:
-                await self.send_json(send, 200, orjson.dumps({"status": status}))
-                return
-            routes = {n: r for n, r in routes.items() if key.visible(n, self.gw.deployments)}
-        await self.send_json(send, 200, orjson.dumps({"status": status, "routes": routes, "deployments": breakers}))
-
+        await health.health(self, scope, send)
 
 def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The embeddings body with the fields the document describes checked (5.0 dimensions become 5)."""

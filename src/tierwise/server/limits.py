@@ -24,6 +24,7 @@ not a timer per connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 import time
 from typing import Any, ClassVar
@@ -39,6 +40,7 @@ REFUSALS = {  # phase -> (status line, what the client is told)
     "header_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request line and headers are larger "
                     "than server.limits.max_header_bytes"),
 }
+MALFORMED_LOG_EVERY_S = 60.0  # at most one "invalid HTTP request" log line this often, with a count
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
 BODY_TIMED_OUT = "tierwise.body_timed_out"
 
@@ -179,10 +181,40 @@ class ConnectionGuard:
         self._sweep = loop.call_later(SWEEP_S, self.sweep, loop) if self.count > 0 else None
 
 
+class QuietParseErrors:
+    """uvicorn's logger for a protocol, with its per-request warning for unparseable HTTP ("Invalid
+    HTTP request received.") logged at most once every MALFORMED_LOG_EVERY_S, with how many it stood
+    for: any client could otherwise write a log line per bad request. Everything else passes through."""
+
+    MESSAGE = "Invalid HTTP request received."
+
+    def __init__(self, logger: logging.Logger, clock=time.monotonic) -> None:
+        self._logger = logger
+        self._clock = clock
+        self._next = 0.0
+        self.held = 0  # bad requests not logged yet
+
+    def warning(self, msg: object, *args: Any, **kw: Any) -> None:
+        if msg != self.MESSAGE:
+            self._logger.warning(msg, *args, **kw)
+            return
+        self.held += 1
+        now = self._clock()
+        if now >= self._next:
+            self._next = now + MALFORMED_LOG_EVERY_S
+            n, self.held = self.held, 0
+            self._logger.warning("%d invalid HTTP request(s) received (answered 400; logged at most once "
+                                 "every %gs)", n, MALFORMED_LOG_EVERY_S)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
 class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
 
     guard: ClassVar[ConnectionGuard]
+    quiet_log: ClassVar[QuietParseErrors]
     # Bytes received since the current request line began, while its header block is unfinished
     # (counted per received chunk: the bound is max_header_bytes plus one read).
     _header_bytes = 0
@@ -207,6 +239,22 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
                 guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.logger = self.quiet_log  # type: ignore[assignment]
+
+    def send_400_response(self, msg: str) -> None:
+        """Unparseable HTTP: a 400 with an error body in the OpenAI (or, on /v1/messages, Anthropic)
+        schema, as every other error of the gateway (uvicorn's was plain text)."""
+        url = getattr(self, "url", b"") or b""
+        from tierwise.wire import anthropic_messages, openai_chat
+
+        codec = anthropic_messages if url.startswith(b"/v1/messages") else openai_chat
+        body = codec.encode_error(InvalidRequest("the request is not valid HTTP/1.1"))
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        self.transport.close()
 
     def _unsupported_upgrade_warning(self) -> None:
         """An `Upgrade:` request is served as the plain request it also is (the gateway has no
@@ -290,4 +338,5 @@ def refusal(phase: str, url: bytes) -> bytes:
 def guarded_protocol(limits: ServerLimits, keep_alive: float) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to a fresh guard (uvicorn instantiates the class per connection)."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
-                {"guard": ConnectionGuard(limits, keep_alive)})
+                {"guard": ConnectionGuard(limits, keep_alive),
+                 "quiet_log": QuietParseErrors(logging.getLogger("uvicorn.error"))})

@@ -48,6 +48,9 @@ class CardRecognizer:
     _rx = re.compile(r"\d(?<![\w.,-]\d)(?:[ -]?\d){11,18}(?![\w]|[.,]\d|-\d)")
     # Maestro issues 12-digit cards (IIN 50, 56-69, 0604); a 12-digit run is a card only with
     # such a prefix or a card word before it.
+    # Grouped as printed (4-4-4-4[-3], or Amex's 4-6-5) with dots, slashes or underscores: only
+    # whole groups, so a long decimal (3.14159265358979) is not read as a card.
+    _grouped = re.compile(r"(?<![\w.,/-])\d{4}([./_])(?:\d{4}\1\d{4}\1\d{1,7}|\d{6}\1\d{5})(?![\w]|[.,/]\d)")
     _maestro = re.compile(r"^(?:50|5[6-9]|6\d|0604)")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
@@ -64,6 +67,9 @@ class CardRecognizer:
                 continue
             # Two numbers run together, or a card followed by more digits: try the groups.
             yield from self._split(raw, m.start())
+        for m in finditer_near_digits(self._grouped, text, prescan_of(text, pre)):
+            if card_ok(m.group().replace(m.group(1), "")):
+                yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
 
     def _split(self, raw: str, base: int) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]

@@ -1,7 +1,7 @@
 """One shared pass over a text for the structured recognizers: where its digit clusters are.
 
 Cards, national identifiers, SSNs and phone numbers all contain six or more digits written close
-together (separated by at most a few spaces, dots, dashes, slashes, parentheses or a `+`).
+together (separated by at most a few spaces, dots, dashes, slashes, underscores, parentheses or a `+`).
 `Prescan` finds those clusters once per text — one scan whose pattern starts with an ASCII digit
 class, which the `regex` module searches without trying a match at every position — and each
 of those recognizers then runs its own pattern only in a short window around each cluster
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import regex
 
-_CLUSTER = regex.compile(r"[0-9](?:[ ./()+\-]{0,4}[0-9]){5,}")
+_CLUSTER = regex.compile(r"[0-9](?:[ ./()+_\-]{0,4}[0-9]){5,}")
 _DIGIT_RUN = regex.compile(r"[0-9]+")
 _WORD_MASK = bytes(c if chr(c).isalpha() or c == 0x5F else 0x20 for c in range(256))
 _BEFORE = 24  # characters before a cluster a match may start at (prefixes, letters, `+`, `(`)
