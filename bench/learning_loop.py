@@ -253,6 +253,8 @@ def main() -> None:
     ap.add_argument("--within", action="store_true",
                     help="within-type signal: each request takes the tier its own acceptance estimate calls for "
                          "(its type's, moved by the prompt's length with a per-type slope learned from the verdicts)")
+    ap.add_argument("--per-request", action="store_true",
+                    help="with --within: value a verdict by the requests whose tier it can change (value.per_request)")
     ap.add_argument("--no-drift", action="store_true", help="skip the second replay (the injected drift)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
@@ -269,7 +271,7 @@ def main() -> None:
                   "settled": args.settled, "pooled_strength": args.pooled_strength,
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch,
-                  "watch": args.watch, "confirmations": args.confirmations},
+                  "watch": args.watch, "confirmations": args.confirmations, "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},

@@ -245,3 +245,62 @@ def test_a_confirming_watch_stops_once_enough_accepted_verdicts_answer_a_lone_re
     for loop in loops.values():
         loop.verdict("qa", 0.0)
         assert loop.boundary.tier("qa") == "local" and watched(loop, "z") is None
+
+
+def within_value_loop(per_request: bool) -> LearningLoop:
+    return LearningLoop("r", LoopSettings.model_validate({
+        "sampling": "value", "within": {"enabled": True},
+        "value": {"horizon": 10_000, "saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01,
+                  "pooled_strength": 0.0, "per_request": per_request},
+        "boundary": {"quality_target": 0.75, "credible": 0.9, "discount": 1.0}}))
+
+
+def test_per_request_value_matches_the_type_level_value_without_a_slope_and_shrinks_with_one() -> None:
+    from tierwise.learning.value import evsi_per_request, normal_loss
+
+    a, b, m, stake = 7.5, 2.5, 10, 100.0  # mean 0.75: at the target
+    n = a + b
+    sd_m = math.sqrt(a * b / (n * n * (n + 1.0)) * m / (n + m))
+    assert evsi_per_request(a, b, 0.75, m, stake) == pytest.approx(stake * sd_m * normal_loss(0.0))
+    assert evsi_per_request(a, b, 0.75, m, stake) == pytest.approx(evsi(a, b, 0.75, m, stake, tier="local"))
+    # a steep within-type slope spreads the requests away from the target: fewer tiers hang on the verdicts
+    flat, mild, steep = (evsi_per_request(a, b, 0.75, m, stake, s) for s in (0.0, 0.5, 1.5))
+    assert flat > mild > steep > 0.0
+    # a frontier type above the target: its requests are already local, so the value is only what the verdicts
+    # can still send back, less than the type-level value of winning the move
+    assert evsi_per_request(9.0, 2.0, 0.75, m, stake) < evsi(9.0, 2.0, 0.75, m, stake, tier="frontier", z_move=1.64)
+
+
+def test_per_request_judges_the_first_uses_then_stops_once_the_requests_already_go_local() -> None:
+    plans = {}
+    for per_request in (False, True):
+        loop = within_value_loop(per_request)
+        plans[per_request] = []
+        for i in range(12):
+            p = loop.plan("qa", f"q{i}", signal=3.0)  # one signal: no slope
+            plans[per_request].append(p)
+            if p.judge:
+                loop.verdict("qa", 1.0, request_id=f"q{i}")
+    # the first five: judged from shadow runs while the type's requests are on the frontier, then served locally
+    # (within-type routing by the type's mean, 1 + k accepted of 2 + k)
+    assert [p.reason for p in plans[True][:5]] == ["first-use"] * 2 + ["first-use (within-type)"] * 3
+    assert [p.shadow for p in plans[True][:5]] == [True] * 2 + [False] * 3
+    assert all(p.tier == "local" for p in plans[True][2:])
+    # the type-level value judges until the credible bound moves the type (10 verdicts), then it is settled;
+    # per request, the move its requests have already made is not worth as many: 8 verdicts, and the requests
+    # stay local by their own estimate while the type itself has not moved
+    assert [p.judge for p in plans[False]] == [True] * 10 + [False] * 2
+    assert plans[False][10].reason == "skip-settled"
+    assert [p.judge for p in plans[True]] == [True] * 8 + [False] * 4
+    assert {p.reason for p in plans[True][8:]} == {"within-type"}
+
+
+def test_per_request_needs_within_type_routing() -> None:
+    loop = value_loop(per_request=True)  # within disabled: the type-level rules apply unchanged
+    ref = value_loop()
+    for i in range(30):
+        p, q = loop.plan("qa", f"q{i}"), ref.plan("qa", f"q{i}")
+        assert (p.judge, p.reason, p.tier) == (q.judge, q.reason, q.tier)
+        if p.judge:
+            loop.verdict("qa", 1.0)
+            ref.verdict("qa", 1.0)

@@ -181,6 +181,11 @@ class LearningLoop:
             # the change-point test leans toward a drift: judge in proportion to how far it has gone to firing
             if unit_hash(request_id, "watch") < self._watch_rate(st):
                 return Decision(True, "change-watch")
+        per_request = s.value.per_request and s.within.enabled
+        if per_request and st.total_judged < s.schedule.first_uses:
+            # the issue's first uses: every type gets its own verdicts before its requests' tiers are left to the
+            # value of information (which, per request, would not pay for them on a type far from the target)
+            return Decision(True, "first-use")
         a, bb = self._forecast(task_type)
         target = s.boundary.quality_target
         below = beta_cdf(a, bb, target)
@@ -191,7 +196,8 @@ class LearningLoop:
             stake = saving / (1.0 - target) * future
             cost = self._verdict_cost(task_type, tier, a, bb)
             z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
-            if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z):
+            if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z,
+                              per_request=per_request, slope=self.within.slope(task_type) if per_request else 0.0):
                 return Decision(True, "value")
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
         if tier == "local" and s.value.audit == "margin":

@@ -29,6 +29,7 @@ above the target (`audit_stretch`), whose rejections each tell the change-point 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,6 +72,11 @@ class ValueSettings(BaseModel):
         "`confirmations` accepted verdicts have answered it; the audits wear the rest of the statistic down)"))
     confirmations: int = Field(2, ge=1, le=20, description=(
         "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
+    per_request: bool = Field(False, description=(
+        "with `within` enabled: value verdicts by the requests whose tier they can change (each request takes "
+        "the tier its own acceptance calls for, so a frontier type above the target is already served locally "
+        "and a steep signal slope leaves few requests near the target), and judge every task type's first "
+        "`first_uses` requests"))
 
 
 def normal_loss(z: float) -> float:
@@ -122,13 +128,60 @@ def audit_stretch(p0: float, target: float, most: float) -> float:
     return min(max(ratio, 1.0), most)
 
 
+# equal-weight quantiles of a standard normal: the spread of a type's standardised request signals
+SIGNAL_NODES = tuple(NormalDist().inv_cdf((k + 0.5) / 16) for k in range(16))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(u: float) -> float:
+    return 1.0 / (1.0 + math.exp(-u)) if u >= 0 else math.exp(u) / (1.0 + math.exp(u))
+
+
+def evsi_per_request(a: float, b: float, target: float, m: int, stake: float, slope: float = 0.0) -> float:
+    """Expected value of m more verdicts when each request takes the tier its own acceptance calls for
+    (`learning.within`: sigmoid(logit(p) + slope * z) against the target, z ~ N(0, 1) its standardised signal,
+    p the type's mean), whichever tier the type itself is on: the verdicts can only change the tier of the
+    requests whose acceptance they move across the target. For one request that value is the loss its tier
+    avoids, sd_z * L(|mean_z - t| / sd_z), with mean_z its acceptance at the type's mean and sd_z the preposterior
+    spread sd_m carried through the sigmoid (sd_m * mean_z (1 - mean_z) / (mean (1 - mean))); averaged over the
+    signal's spread. Requests already on the side of the target the type's evidence points to, far from it, add
+    nothing: a frontier type whose mean is above the target is already served locally, so verdicts are not worth
+    the gain of a move its requests have made."""
+    n = a + b
+    mean = a / n
+    var = a * b / (n * n * (n + 1.0))
+    sd_m = math.sqrt(var * m / (n + m))
+    if sd_m <= 0.0 or stake <= 0.0:
+        return 0.0
+    if slope == 0.0:
+        return stake * sd_m * normal_loss(abs(mean - target) / sd_m)
+    base, spread = _logit(mean), mean * (1.0 - mean)
+    total = 0.0
+    for z in SIGNAL_NODES:
+        mz = _sigmoid(base + slope * z)
+        sd_z = sd_m * mz * (1.0 - mz) / spread
+        total += sd_z * normal_loss(abs(mz - target) / sd_z) if sd_z > 0.0 else 0.0
+    return stake * total / len(SIGNAL_NODES)
+
+
 def worth_sampling(a: float, b: float, target: float, stake: float, cost: float, *, tier: str = "local",
-                   n_own: float | None = None, z_move: float = 0.0) -> bool:
-    """Some number of further verdicts is expected to be worth more than it costs."""
+                   n_own: float | None = None, z_move: float = 0.0, per_request: bool = False,
+                   slope: float = 0.0) -> bool:
+    """Some number of further verdicts is expected to be worth more than it costs (`per_request`: valued on the
+    requests' own tiers, `evsi_per_request`, with the type's within-type `slope`)."""
     if stake <= 0.0:
         return False
     if cost <= 0.0:
         return True
+    if per_request and (tier == "local" or a / (a + b) >= target):
+        # a frontier type whose forecast is above the target already has its requests served locally (within-type
+        # routing by the mean): the verdicts can only send them back, not win a move; below the target its
+        # requests are all on the frontier and the move's value (the credible bound) still applies
+        return any(evsi_per_request(a, b, target, m, stake, slope) > m * cost for m in BATCHES)
     return any(evsi(a, b, target, m, stake, tier=tier, n_own=n_own, z_move=z_move) > m * cost for m in BATCHES)
 
 
@@ -140,4 +193,5 @@ def explore_cost(saving: float, target: float, acceptance: float) -> float:
     return max(0.0, saving * (target - acceptance) / (1.0 - target))
 
 
-__all__ = ["ValueSettings", "audit_stretch", "evsi", "explore_cost", "normal_loss", "worth_sampling"]
+__all__ = ["ValueSettings", "audit_stretch", "evsi", "evsi_per_request", "explore_cost", "normal_loss",
+           "worth_sampling"]
