@@ -49,7 +49,7 @@ class SdkSpans:
         parent = None
         if ids.parent_id:
             parent = set_span_in_context(NonRecordingSpan(SpanContext(
-                ids.trace_id, ids.parent_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
+                int.from_bytes(ids.trace_id, "big"), int.from_bytes(ids.parent_id, "big"), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
         a = rec.answered
         attrs: dict[str, Any] = {
             G.GEN_AI_OPERATION_NAME: "chat", G.GEN_AI_REQUEST_MODEL: rec.requested_model,

@@ -15,7 +15,7 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, TraceIds, call_span_id, ids_for, new_ids, traceparent
+from tierwise.observability.tracecontext import NOTE, TraceIds, call_traceparent, ids_for, span_id
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import cost
 
@@ -133,8 +133,8 @@ class Observer:
         """Add `traceparent` for the call step just recorded (the last one on the trace)."""
         if not self.tracing:
             return
-        ids = ids_for(ctx, req.headers, self.ratio)
-        headers["traceparent"] = traceparent(ids, call_span_id(ids.span_id, len(ctx.trace.steps) - 1))
+        ids = ctx.notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
+        headers["traceparent"] = call_traceparent(ids, len(ctx.trace.steps) - 1)
 
     # ------------------------------------------------------------------ the end of a request
 
@@ -199,7 +199,8 @@ class Observer:
             if up is None:
                 ids = ids_for(ctx, req.headers, self.ratio)
             else:
-                ids = ctx.notes[NOTE] = TraceIds(up.trace_id, new_ids(None, 1.0).span_id, up.span_id, up.sampled)
+                ids = ctx.notes[NOTE] = TraceIds(up.trace_id, span_id(), up.span_id, up.sampled, {}, up.prefix,
+                                                 up.flags)
             if not ids.sampled:
                 return
             trace = ctx.trace
