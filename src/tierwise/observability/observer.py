@@ -15,7 +15,7 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, TraceIds, call_traceparent, ids_for, span_id
+from tierwise.observability.tracecontext import NOTE, SAMPLED, TraceIds, call_traceparent, ids_for, span_id
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import cost
 
@@ -166,7 +166,7 @@ class Observer:
                 ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
             if ref_price is not None:
                 ref_cost = cost(ref_price, answered.usage or Usage())
-        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx, req)) \
+        content = content_of(req) if (self.capture and ids is not None and ids[SAMPLED] and not protected(ctx, req)) \
             else None
         rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
                        error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
@@ -174,7 +174,7 @@ class Observer:
                        trace, time.time(), ctx.notes.get("cache"))
         if self.metrics is not None:
             self.metrics.observe(rec)
-        if ids is not None and ids.sampled:
+        if ids is not None and ids[SAMPLED]:
             self.exporter.submit(rec)
         if self.live is not None:
             self.live.add(rec)
@@ -199,9 +199,8 @@ class Observer:
             if up is None:
                 ids = ids_for(ctx, req.headers, self.ratio)
             else:
-                ids = ctx.notes[NOTE] = TraceIds(up.trace_id, span_id(), up.span_id, up.sampled, {}, up.prefix,
-                                                 up.flags)
-            if not ids.sampled:
+                ids = ctx.notes[NOTE] = (up[0], span_id(), up[1], up[SAMPLED], {}, -1, "", b"")
+            if not ids[SAMPLED]:
                 return
             trace = ctx.trace
             rec = Finished(trace.request_id, trace.route, "evaluation", False, 200, "none", latency_ms, None,

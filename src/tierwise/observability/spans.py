@@ -1,12 +1,11 @@
-"""OpenTelemetry GenAI spans, built off the request path and sent over OTLP/HTTP (protobuf).
+"""OpenTelemetry GenAI spans, sent over OTLP/HTTP (protobuf) in batches.
 
-At the end of a request the observer hands `submit` one `Finished` record (references to what
-the request already holds: its trace steps and timings). Nothing else happens on the request
-path: once a second (or when a batch is full) a task on the event loop turns queued records into
-OTLP protobuf — one server span per request, one client span per upstream call, span events for
-decisions and verifier verdicts (`gen_ai.evaluation.result`) — in slices between requests, and
-POSTs them in one batch. When the queue is
-full, or the receiver fails, records are dropped and counted (`tierwise_trace_spans_dropped`).
+At the end of a traced request the observer hands `submit` one `Finished` record; its spans (one
+server span per request, one client span per upstream call, span events for decisions and
+verifier verdicts) are written as protobuf bytes at once (`span_encoder`, a few microseconds)
+and wait with the rest of their batch. Once a second, or when `batch_size` requests wait, a task
+on the event loop POSTs the waiting batches. When `queue_size` requests wait, or the receiver
+fails, requests' spans are dropped and counted (`tierwise_trace_spans_dropped`).
 """
 
 from __future__ import annotations
@@ -31,9 +30,6 @@ __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
 
-SLICE = 64  # records encoded between two returns to the event loop (~0.1 ms of work)
-
-
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     out = []
     for k, v in pairs.items():
@@ -45,19 +41,25 @@ def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
 
 
 class SpanExporter:
-    """Bounded queue, drained by a task on the gateway's event loop that encodes and POSTs OTLP batches.
+    """A request's spans are encoded when it finishes (`submit`) and wait as bytes, in batches of
+    `batch_size` requests, bounded by `queue_size`; a task on the gateway's event loop POSTs them.
 
+    Why encode at once rather than in the exporting task: a queued record holds the request's
+    trace (its steps, their usage and details) until the export, and those objects, surviving
+    into the garbage collector's older generations and making its young one fill up faster,
+    cost the gateway more than the encoding did; bytes are not tracked by the collector.
     Why no background thread: on the request path the event loop releases the GIL at every socket
-    wait, and a busy encoder thread then held it for up to the interpreter's switch interval, so
-    the loop queued behind it (measured: ~10-20% of plain throughput at 100% sampling on a 2-core
-    machine, while the encoding itself cost ~1% of the CPU). On the loop, encoding runs in slices
-    between requests and the POST is one non-blocking aiohttp call per batch.
+    wait, and a busy thread then held it for up to the interpreter's switch interval, so the loop
+    queued behind it (measured: ~10-20% of plain throughput at 100% sampling on a 2-core machine).
     """
 
     def __init__(self, cfg: Any, provider_kinds: dict[str, str], on_drop: Any = None) -> None:
         self.endpoint: str = cfg.endpoint
         self.headers = {"content-type": "application/x-protobuf", **cfg.headers}
-        self.queue: collections.deque[Any] = collections.deque()
+        self.pending: list[bytes] = []  # ScopeSpans.spans entries of the batch being filled
+        self.pending_n = 0  # requests in it
+        self.ready: collections.deque[tuple[list[bytes], int]] = collections.deque()  # full batches
+        self.waiting = 0  # requests encoded and not yet exported (or dropped)
         self.max_queue = cfg.queue_size
         self.batch = cfg.batch_size
         self.interval = cfg.interval
@@ -83,20 +85,35 @@ class SpanExporter:
         self._session: Any = None  # aiohttp.ClientSession, made on the loop at the first export
         self._sync_lock = threading.Lock()  # the same, for exports without a running loop
         self._closed = False
+        self._trigger = 0  # pending_n at which submit calls _kick: 0 until the task runs, then batch_size
 
     # ------------------------------------------------------------------ request path
 
     def submit(self, rec: Any) -> None:
-        q = self.queue
-        if len(q) >= self.max_queue:
+        if self.waiting >= self.max_queue:
             self._drop(1)
             return
-        q.append(rec)
+        self.encoder.spans_of(rec, self.pending)
+        self.waiting += 1
+        self.pending_n = n = self.pending_n + 1
+        if n >= self._trigger:
+            self._kick()
+
+    def _kick(self) -> None:
+        if self.pending_n >= self.batch:
+            self._seal()
+            if self._wake is not None:
+                self._wake.set()
         task = self._task
         if task is None or task.done():  # first request, or its loop ended (library use: asyncio.run again)
             self._start()
-        elif len(q) >= self.batch and self._wake is not None:
-            self._wake.set()
+
+    def _seal(self) -> None:
+        """The batch being filled is complete: to the export queue."""
+        if self.pending_n:
+            self.ready.append((self.pending, self.pending_n))
+            self.pending = []
+            self.pending_n = 0
 
     def _drop(self, n: int) -> None:
         self.dropped += n
@@ -117,6 +134,12 @@ class SpanExporter:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task = loop.create_task(self._run(), name="tierwise-otlp")
+        self._task.add_done_callback(self._stopped)
+        self._trigger = self.batch
+
+    def _stopped(self, task: Any) -> None:
+        if task is self._task:
+            self._trigger = 0  # the next submit starts a task again (on the loop it runs on)
 
     # ------------------------------------------------------------------ on the event loop
 
@@ -136,34 +159,17 @@ class SpanExporter:
     async def _export(self) -> None:
         assert self._lock is not None
         async with self._lock:
-            while self.queue:
-                batch = self._take()
-                body = await self._encode_sliced(batch)
-                if body is None:
-                    continue
-                if await self._post(body):
-                    self.exported += len(batch)
+            self._seal()
+            while self.ready:
+                entries, n = self.ready.popleft()
+                self.waiting -= n
+                if await self._post(self._body(entries)):
+                    self.exported += n
                 else:
-                    self._drop(len(batch))
+                    self._drop(n)
 
-    def _take(self) -> list[Any]:
-        q = self.queue
-        n = min(len(q), self.batch)
-        return [q.popleft() for _ in range(n)]
-
-    async def _encode_sliced(self, batch: list[Any]) -> bytes | None:
-        spans: list[bytes] = []
-        encode = self.encoder.encode
-        try:
-            for i in range(0, len(batch), SLICE):
-                spans += encode(batch[i:i + SLICE])
-                if i + SLICE < len(batch):
-                    await asyncio.sleep(0)  # let requests in between slices: the loop stalls ~0.1 ms at most
-            return wire.request_of(self._resource_b, self._scope_b, spans)
-        except Exception:  # a bug must not stop the exporter
-            log.exception("otlp: could not encode %d spans", len(batch))
-            self._drop(len(batch))
-            return None
+    def _body(self, entries: list[bytes]) -> bytes:
+        return wire.request_of(self._resource_b, self._scope_b, entries)
 
     async def _post(self, body: bytes) -> bool:
         import aiohttp
@@ -208,18 +214,14 @@ class SpanExporter:
 
     def _flush_sync(self) -> None:
         with self._sync_lock:
-            while self.queue:
-                batch = self._take()
-                try:
-                    body = self.encode(batch)
-                except Exception:
-                    log.exception("otlp: could not encode %d spans", len(batch))
-                    self._drop(len(batch))
-                    continue
-                if self._post_sync(body):
-                    self.exported += len(batch)
+            self._seal()
+            while self.ready:
+                entries, n = self.ready.popleft()
+                self.waiting -= n
+                if self._post_sync(self._body(entries)):
+                    self.exported += n
                 else:
-                    self._drop(len(batch))
+                    self._drop(n)
 
     def _post_sync(self, body: bytes) -> bool:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
@@ -257,4 +259,5 @@ class SpanExporter:
     # ------------------------------------------------------------------ encoding
 
     def encode(self, batch: list[Any]) -> bytes:
-        return wire.request_of(self._resource_b, self._scope_b, self.encoder.encode(batch))
+        """An ExportTraceServiceRequest for finished-request records (tests, benchmarks)."""
+        return self._body(self.encoder.encode(batch))
