@@ -15,7 +15,7 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, SAMPLED, TraceIds, call_traceparent, ids_for, span_id
+from tierwise.observability.tracecontext import NOTE, SAMPLED, TraceIds, call_traceparent, ids_for, new_ids, span_id
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import cost
 
@@ -133,7 +133,10 @@ class Observer:
         """Add `traceparent` for the call step just recorded (the last one on the trace)."""
         if not self.tracing:
             return
-        ids = ctx.notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
+        notes = ctx.notes
+        ids = notes.get(NOTE)
+        if ids is None:
+            ids = notes[NOTE] = new_ids(req.headers.get("traceparent"), self.ratio)
         headers["traceparent"] = call_traceparent(ids, len(ctx.trace.steps) - 1)
 
     # ------------------------------------------------------------------ the end of a request

@@ -167,7 +167,8 @@ class SpanEncoder:
                 self._layouts[layout] = w
         return w
 
-    def _server_shape(self, rec: Any, key: tuple[Any, ...]) -> tuple[Any, bytes]:
+    def server_head(self, rec: Any) -> bytes:
+        """A server span's name, kind, fixed attributes and status."""
         a = rec.answered
         static: dict[str, Any] = {
             G.GEN_AI_OPERATION_NAME: "chat",
@@ -182,15 +183,12 @@ class SpanEncoder:
             "tierwise.locality": a.locality if a is not None else None,
             ERROR_TYPE: rec.error_type if rec.error_type != NONE else None,
         }
-        head = wire.head(f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, static,
+        return wire.head(f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, static,
                          rec.status >= 500 or rec.error_type != NONE)
-        shape = (self._layout((len(head), *key[7:]), _server_layout), head)
-        if len(self._servers) < SHAPES_MAX:
-            self._servers[key] = shape
-        return shape
 
-    def _client_shape(self, s: Any, role: Any, key: tuple[Any, ...]) -> tuple[Any, bytes]:
-        cerr = key[7]
+    def client_head(self, s: Any, role: Any) -> bytes:
+        """A client span's name, kind, fixed attributes and status."""
+        cerr = call_error_type(s.ok, s.status, s.reason)
         static: dict[str, Any] = {
             G.GEN_AI_OPERATION_NAME: "chat",
             G.GEN_AI_PROVIDER_NAME: self.kinds.get(s.provider or ""),
@@ -203,26 +201,39 @@ class SpanEncoder:
             "tierwise.role": str(role) if role is not None else None,
             ERROR_TYPE: cerr if cerr != NONE else None,
         }
-        head = wire.head(f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, static, s.ok is False)
+        return wire.head(f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, static, s.ok is False)
+
+    def _server_shape(self, rec: Any, key: tuple[Any, ...]) -> tuple[Any, bytes]:
+        head = self.server_head(rec)
+        shape = (self._layout((len(head), *key[7:]), _server_layout), head)
+        if len(self._servers) < SHAPES_MAX:
+            self._servers[key] = shape
+        return shape
+
+    def _client_shape(self, s: Any, role: Any, key: tuple[Any, ...]) -> tuple[Any, bytes]:
+        head = self.client_head(s, role)
         shape = (self._layout((len(head), *key[8:]), _client_layout), head)
         if len(self._clients) < SHAPES_MAX:
             self._clients[key] = shape
         return shape
 
-    def _event(self, s: Any, key: tuple[Any, ...]) -> tuple[Any, bytes, bytes]:
+    def event_body(self, s: Any) -> bytes:
+        """A decision's or verdict's event, all but its time."""
         if s.kind == "verdict":
-            body = wire.event_body(EVALUATION_EVENT, {
+            return wire.event_body(EVALUATION_EVENT, {
                 G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
                 G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
                 G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
                 G.GEN_AI_EVALUATION_EXPLANATION: scrub(s.reason[:MAX_TEXT]),
             })
-        else:
-            body = wire.event_body(DECISION_EVENT, {
-                "tierwise.policy": s.name[:MAX_TEXT],
-                "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
-                "tierwise.reason_label": reason_label(s.reason),
-            })
+        return wire.event_body(DECISION_EVENT, {
+            "tierwise.policy": s.name[:MAX_TEXT],
+            "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
+            "tierwise.reason_label": reason_label(s.reason),
+        })
+
+    def _event(self, s: Any, key: tuple[Any, ...]) -> tuple[Any, bytes, bytes]:
+        body = self.event_body(s)
         pre = wire.SPAN_EVENT + wire.varint(9 + len(body)) + wire.EVENT_TIME
         ev = (struct.Struct(f"<{len(pre)}sQ{len(body)}s").pack, pre, body)
         if len(self._events) < SHAPES_MAX:
@@ -234,10 +245,11 @@ class SpanEncoder:
     def spans_of(self, rec: Any, out: list[bytes]) -> None:
         """Append the request's spans (server first, then one client span per upstream call) to `out`, as
         ScopeSpans.spans entries. Written out flat: this runs for every traced request."""
-        tid, sid, parent, _, calls = rec.ids[:5]
+        tid, sid, parent, _, calls, _, _, _ = rec.ids
         off = self.offset
         trunc = _trunc
         clients = self._clients
+        evcache = self._events
         events: list[bytes] = []
         spans: list[bytes] = []
         tin = tout = tcache = 0
@@ -274,7 +286,7 @@ class SpanEncoder:
                                trunc((st + (s.latency_ms or 0.0) / 1000) * 1e9), c, nin, nout, ncache, ttft))
             else:
                 key = (s.kind, s.name, s.ok, s.score, s.reason)
-                pack, pre, body = self._events.get(key) or self._event(s, key)
+                pack, pre, body = evcache.get(key) or self._event(s, key)
                 events.append(pack(pre, trunc((s.at + off) * 1e9), body))
         a = rec.answered
         stream = rec.stream

@@ -24,7 +24,7 @@ from typing import Any
 
 NOTE = "otel"
 TRACE, SPAN, PARENT, SAMPLED, CALLS, RECORD, HEADERS, RAW = range(8)
-TraceIds = tuple  # the layout above
+TraceIds = tuple[Any, ...]  # the layout above
 _TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO8 = bytes(8)
 _ZERO16 = bytes(16)
