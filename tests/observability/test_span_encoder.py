@@ -80,6 +80,7 @@ def record(steps: list[Step], *, rid: str = "req_0123456789abcdef01234567", rout
            error: str = "none", ref: float | None = None, content: str | None = None,
            traceparent: str | None = None, latency: float = 12.5) -> Finished:
     ids = new_ids(traceparent, 1.0)
+    ids[CALLS] = {}
     for i, s in enumerate(steps):  # as the upstream calls filed them
         if s.kind == "call":
             ids[CALLS][i] = span_id()
@@ -174,3 +175,20 @@ def test_a_call_that_sent_no_traceparent_gets_its_own_span_id():
     server, first, second = spans
     assert second.span_id == sent and first.span_id not in (sent, server.span_id, bytes(8))
     assert first.parent_span_id == second.parent_span_id == server.span_id
+
+
+def test_ids_are_distinct_and_a_forked_worker_draws_its_own():
+    import os
+
+    seen = [new_ids(None, 1.0) for _ in range(600)]  # more than one draw of the pool
+    spans = [i[1] for i in seen] + [i[5] for i in seen] + [span_id() for _ in range(300)]
+    assert len({i[0] for i in seen}) == 600 and len(set(spans)) == 1500 and bytes(8) not in spans
+    assert all(i[6] == f"00-{i[0].hex()}-{i[5].hex()}-01" for i in seen)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the next record it would hand out
+        os.write(w, new_ids(None, 1.0)[0])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(r, 16)
+    assert child != new_ids(None, 1.0)[0] and len(child) == 16

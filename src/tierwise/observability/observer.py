@@ -15,7 +15,7 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, SAMPLED, TraceIds, call_traceparent, ids_for, new_ids, span_id
+from tierwise.observability.tracecontext import NOTE, SAMPLED, SPAN, TRACE, TraceIds, call_traceparent, ids_for, new_ids, span_id
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import cost
 
@@ -145,42 +145,42 @@ class Observer:
                  ttft_ms: float | None, error: Any) -> None:
         if not self.enabled:
             return
-        try:
-            self._finished(ctx, req, status, stream, latency_ms, ttft_ms, error)
+        try:  # (one frame: this runs for every request)
+            trace = ctx.trace
+            steps = trace.steps
+            answered = None
+            for s in reversed(steps):
+                if s.kind == "call" and s.ok and "role" not in s.detail:
+                    answered = s
+                    break
+            notes = ctx.notes
+            ids: TraceIds | None = None
+            content = None
+            if self.tracing:
+                ids = notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
+                if self.capture and ids[SAMPLED] and not protected(ctx, req):
+                    content = content_of(req)
+            ref_cost = None
+            if answered is not None and self.metrics is not None:
+                ref_price = self._ref_prices.get(trace.route, False)
+                if ref_price is False:
+                    ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
+                if ref_price is not None:
+                    ref_cost = cost(ref_price, answered.usage or Usage())
+            requested = notes.get("requested_model") or req.model
+            rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
+                           "none" if error is None and status < 400 else error_type(error, status), latency_ms,
+                           ttft_ms, trace.started, steps, answered, ref_cost,
+                           requested if type(requested) is str else str(requested), ids, content,
+                           self.gw.deployments, trace, time.time(), notes.get("cache"))
+            if self.metrics is not None:
+                self.metrics.observe(rec)
+            if ids is not None and ids[SAMPLED]:
+                self.exporter.submit(rec)
+            if self.live is not None:
+                self.live.add(rec)
         except Exception:  # observing must never break a request
             log.exception("observability: could not observe request %s", ctx.trace.request_id)
-
-    def _finished(self, ctx: Any, req: Request, status: int, stream: bool, latency_ms: float,
-                  ttft_ms: float | None, error: Any) -> None:
-        trace = ctx.trace
-        steps = trace.steps
-        answered = None
-        for s in reversed(steps):
-            if s.kind == "call" and s.ok and "role" not in s.detail:
-                answered = s
-                break
-        ids: TraceIds | None = None
-        if self.tracing:
-            ids = ctx.notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
-        ref_cost = None
-        if answered is not None and self.metrics is not None:
-            ref_price = self._ref_prices.get(trace.route, False)
-            if ref_price is False:
-                ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
-            if ref_price is not None:
-                ref_cost = cost(ref_price, answered.usage or Usage())
-        content = content_of(req) if (self.capture and ids is not None and ids[SAMPLED] and not protected(ctx, req)) \
-            else None
-        rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
-                       error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
-                       str(ctx.notes.get("requested_model") or req.model), ids, content, self.gw.deployments,
-                       trace, time.time(), ctx.notes.get("cache"))
-        if self.metrics is not None:
-            self.metrics.observe(rec)
-        if ids is not None and ids[SAMPLED]:
-            self.exporter.submit(rec)
-        if self.live is not None:
-            self.live.add(rec)
 
     async def aclose(self) -> None:
         """At shutdown, on the event loop: the last sums into prometheus-client, the last spans out."""
@@ -202,7 +202,7 @@ class Observer:
             if up is None:
                 ids = ids_for(ctx, req.headers, self.ratio)
             else:
-                ids = ctx.notes[NOTE] = (up[0], span_id(), up[1], up[SAMPLED], {}, -1, "", b"")
+                ids = ctx.notes[NOTE] = [up[TRACE], span_id(), up[SPAN], up[SAMPLED], None, None, None]
             if not ids[SAMPLED]:
                 return
             trace = ctx.trace

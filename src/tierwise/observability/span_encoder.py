@@ -42,6 +42,7 @@ _SPANS_TAG = wire.SCOPE_SPANS_SPANS
 _A = wire.SPAN_ATTR
 _P_COST, _P_REF, _P_TTFT = (wire.double_prefix(_A, k) for k in (COST, REFERENCE_COST, TTFT))
 _trunc = math.trunc  # int(x) for a float, at a third of int()'s cost
+_NO_CALLS: dict[int, bytes] = {}
 
 
 def _width(n: int) -> int:
@@ -245,7 +246,8 @@ class SpanEncoder:
     def spans_of(self, rec: Any, out: list[bytes]) -> None:
         """Append the request's spans (server first, then one client span per upstream call) to `out`, as
         ScopeSpans.spans entries. Written out flat: this runs for every traced request."""
-        tid, sid, parent, _, calls, _, _, _ = rec.ids
+        tid, sid, parent, _, calls, _, _ = rec.ids
+        calls = calls or _NO_CALLS
         off = self.offset
         trunc = _trunc
         clients = self._clients
