@@ -5,7 +5,7 @@ passes them on, or the end of the request) and kept in `ctx.notes`. Ids are byte
 draw to the wire (OTLP carries them as bytes). They come ready-made from a pool: one
 `os.urandom` per 256 requests gives each request a trace id, a server span id, the span id
 of its first upstream call and a spare span id, and the pool's records — with that first call's `traceparent`
-header — are built for all 256 at once in C loops (struct, hexlify, zip, join), so a request
+header — are built for all 256 at once in C loops (struct, hexlify, bytes formatting, zip), so a request
 takes a record and cuts nothing. Each upstream call files its span id under its step's index
 (`ids[CALLS]`), where the span encoder finds it; later calls of the same request draw their own.
 
@@ -20,7 +20,7 @@ import binascii
 import os
 import re
 import struct
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any
 
 NOTE = "otel"
@@ -31,7 +31,8 @@ _ZERO8 = bytes(8)
 _ZERO16 = bytes(16)
 _K = 256  # requests per draw
 _SPLIT = struct.Struct("16s8s8s8s" * _K).unpack  # per request: trace id, server span id, first call's, a spare
-_HEX_SPLIT = struct.Struct("32s16s16s16s" * _K).unpack  # the same in hex
+_HEX_SPLIT = struct.Struct("32s16x16s16x" * _K).unpack  # in hex: trace id, first call's span id
+_HEADERS = b"00-%s-%s-01\n" * _K  # the first calls' traceparent headers, formatted in one go
 
 
 class _Pool:
@@ -47,9 +48,7 @@ class _Pool:
         while _ZERO8 in raw:  # an all-zero id is invalid; redraw rather than check each (p ~ 2^-50)
             raw = os.urandom(_K * 40)
         ids = _SPLIT(raw)
-        hexes = _HEX_SPLIT(binascii.hexlify(raw))
-        headers = b"".join(chain.from_iterable(zip(
-            repeat(b"00-"), hexes[0::4], repeat(b"-"), hexes[2::4], repeat(b"-01\n")))).decode("ascii").split("\n")
+        headers = (_HEADERS % _HEX_SPLIT(binascii.hexlify(raw))).decode("ascii").split("\n")
         self.records = list(map(list, zip(ids[0::4], ids[1::4], repeat(b""), repeat(True), repeat(None), ids[2::4],
                                           headers)))
         self.spare = list(ids[3::4])  # span ids for later calls, calls that sent none, evaluations
