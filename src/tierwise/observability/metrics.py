@@ -309,7 +309,7 @@ class Metrics:
                     if br is not None:
                         self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(br.breaker.state, 0))
             elif kind == "verdict":
-                key = ("v", s.name, s.ok)
+                key: tuple[Any, ...] = ("v", s.name, s.ok)
                 cell = misc.get(key)
                 if cell is None:
                     cell = self._misc(key, self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))

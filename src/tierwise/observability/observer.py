@@ -15,7 +15,17 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, SAMPLED, SPAN, TRACE, TraceIds, call_traceparent, ids_for, new_ids, span_id
+from tierwise.observability.tracecontext import (
+    NOTE,
+    SAMPLED,
+    SPAN,
+    TRACE,
+    TraceIds,
+    call_traceparent,
+    ids_for,
+    new_ids,
+    span_id,
+)
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import cost
 

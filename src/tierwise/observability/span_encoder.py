@@ -69,7 +69,9 @@ def _compile(params: str, parts: list[Any], prefixed: bool) -> Any:
     """A function of `params` that returns the span's bytes: `parts` are constant bytes or
     (struct code, expression) pairs. With `prefixed`, the ScopeSpans.spans tag and the span's
     length go first (the length is fixed by the shape)."""
-    fmt, consts, args = ["<"], {}, []
+    fmt: list[str] = ["<"]
+    consts: dict[str, bytes] = {}
+    args: list[str] = []
     pending = b""
     size = 0
     for p in parts:
@@ -279,7 +281,7 @@ class SpanEncoder:
                 else:
                     nin = nout = ncache = win = wout = wcache = 0
                 ttft = s.ttft_ms
-                key = (s.name, s.model, s.provider, s.locality, ok, s.status, role,
+                key: tuple[Any, ...] = (s.name, s.model, s.provider, s.locality, ok, s.status, role,
                        NONE if ok is not False else call_error_type(ok, s.status, s.reason),
                        c is not None, win, wout, wcache, ttft is not None)
                 w, head = clients.get(key) or self._client_shape(s, role, key)
