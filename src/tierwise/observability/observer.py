@@ -27,7 +27,7 @@ from tierwise.observability.tracecontext import (
     span_id,
 )
 from tierwise.observability.vocab import error_type
-from tierwise.pricing import cost
+from tierwise.pricing import MILLION, Price
 
 log = logging.getLogger("tierwise.observability")
 
@@ -97,6 +97,14 @@ def protected(ctx: Any, req: Request) -> bool:
     return bool(getattr(p, "protected", False))
 
 
+def _per_token(price: Price | None) -> tuple[float, float, float, float] | None:
+    """(input, output, cache read, cache write) USD per million tokens, as `pricing.cost` resolves them."""
+    if price is None:
+        return None
+    return (price.input, price.output, price.input if price.cache_read is None else price.cache_read,
+            price.input if price.cache_write is None else price.cache_write)
+
+
 def content_of(req: Request) -> str:
     msgs: list[dict[str, Any]] = []
     if req.system:
@@ -134,7 +142,7 @@ class Observer:
         self.tracing = self.exporter is not None
         self.ratio = cfg.tracing.sample_ratio
         self.capture = cfg.tracing.capture_content
-        self._ref_prices: dict[str, Any] = {}  # route -> reference model's price (config: fixed)
+        self._ref_prices: dict[str, Any] = {}  # route -> reference model's prices (config: fixed), see _per_token
         self.enabled = self.metrics is not None or self.tracing or self.live is not None
 
     # ------------------------------------------------------------------ upstream propagation
@@ -172,11 +180,15 @@ class Observer:
                     content = content_of(req)
             ref_cost = None
             if answered is not None and self.metrics is not None:
-                ref_price = self._ref_prices.get(trace.route, False)
-                if ref_price is False:
-                    ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
-                if ref_price is not None:
-                    ref_cost = cost(ref_price, answered.usage or Usage())
+                p = self._ref_prices.get(trace.route, False)
+                if p is False:
+                    p = self._ref_prices[trace.route] = _per_token(self.gw.reference_price(trace.route)[1])
+                u = answered.usage
+                if p is not None and u is not None:  # pricing.cost, its prices resolved once per route
+                    ref_cost = (u.input_tokens * p[0] + u.output_tokens * p[1] + u.cache_read_tokens * p[2]
+                                + u.cache_write_tokens * p[3]) / MILLION
+                elif p is not None:
+                    ref_cost = 0.0
             requested = notes.get("requested_model") or req.model
             rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
                            "none" if error is None and status < 400 else error_type(error, status), latency_ms,
