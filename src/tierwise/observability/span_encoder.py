@@ -281,9 +281,10 @@ class SpanEncoder:
                 else:
                     nin = nout = ncache = win = wout = wcache = 0
                 ttft = s.ttft_ms
-                key: tuple[Any, ...] = (s.name, s.model, s.provider, s.locality, ok, s.status, role,
-                       NONE if ok is not False else call_error_type(ok, s.status, s.reason),
-                       c is not None, win, wout, wcache, ttft is not None)
+                key: tuple[Any, ...] = (
+                    s.name, s.model, s.provider, s.locality, ok, s.status, role,
+                    NONE if ok is not False else call_error_type(ok, s.status, s.reason),
+                    c is not None, win, wout, wcache, ttft is not None)
                 w, head = clients.get(key) or self._client_shape(s, role, key)
                 st = s.at + off
                 spans.append(w(head, tid, calls.get(i) or span_id(), sid, trunc(st * 1e9),
