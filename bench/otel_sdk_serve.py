@@ -47,9 +47,9 @@ class SdkSpans:
         ids = rec.ids
         start = int((rec.started + OFFSET) * 1e9)
         parent = None
-        if ids.parent_id:
+        if ids[2]:  # the parent span id (tierwise.observability.tracecontext)
             parent = set_span_in_context(NonRecordingSpan(SpanContext(
-                ids.trace_id, ids.parent_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
+                int.from_bytes(ids[0], "big"), int.from_bytes(ids[2], "big"), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
         a = rec.answered
         attrs: dict[str, Any] = {
             G.GEN_AI_OPERATION_NAME: "chat", G.GEN_AI_REQUEST_MODEL: rec.requested_model,

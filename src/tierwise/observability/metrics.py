@@ -258,6 +258,7 @@ class Metrics:
         local_seen = False
         escalated = False
         memo = self._call_memo
+        misc = self._misc_memo
         for s in rec.steps:
             kind = s.kind
             if kind == "call":
@@ -282,9 +283,14 @@ class Metrics:
                     h[1 + bisect_left(b, v)] += 1
                 u = s.usage
                 if u is not None:
-                    for (h, b), n in ((c[2], u.input_tokens), (c[3], u.output_tokens)):
-                        h[0] += n
-                        h[1 + bisect_left(b, n)] += 1
+                    (h, b) = c[2]
+                    n = u.input_tokens
+                    h[0] += n
+                    h[1 + bisect_left(b, n)] += 1
+                    (h, b) = c[3]
+                    n = u.output_tokens
+                    h[0] += n
+                    h[1 + bisect_left(b, n)] += 1
                     if u.cache_read_tokens:
                         (h, b) = c[4]
                         n = u.cache_read_tokens
@@ -303,17 +309,28 @@ class Metrics:
                     if br is not None:
                         self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(br.breaker.state, 0))
             elif kind == "verdict":
-                self._misc(("v", s.name, s.ok), self.verdicts, lambda s=s: (self.name(s.name), "pass" if s.ok else "fail"))[0] += 1
+                key: tuple[Any, ...] = ("v", s.name, s.ok)
+                cell = misc.get(key)
+                if cell is None:
+                    cell = self._misc(key, self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
+                cell[0] += 1
             else:
                 name = s.name
-                self._misc(("d", route, name, s.reason), self.decisions,
-                           lambda s=s: (route, self.name(s.name), self._reason(s.reason)))[0] += 1
+                key = ("d", route, name, s.reason)
+                cell = misc.get(key)
+                if cell is None:
+                    cell = self._misc(key, self.decisions, (route, self.name(name), self._reason(s.reason)))
+                cell[0] += 1
                 if name == "privacy" or name == "budget":
                     self._from_guard(name, s.detail)
         if escalated:
             escalations[0] += 1
         if rec.cache is not None:  # the answer cache's outcome: hit | semantic_hit | miss | bypass
-            self._misc(("c", rec.cache), self.cache, lambda: (self.name(str(rec.cache)),))[0] += 1
+            key = ("c", rec.cache)
+            cell = misc.get(key)
+            if cell is None:
+                cell = self._misc(key, self.cache, (self.name(str(rec.cache)),))
+            cell[0] += 1
         if answered is not None:
             answered[0] += 1
             if server_ttft is not None and rec.ttft_ms is not None:
@@ -329,12 +346,11 @@ class Metrics:
             ovh[0] += v
             ovh[1 + bisect_left(ovh_b, v)] += 1
 
-    def _misc(self, key: tuple[Any, ...], metric: Any, labels: Any) -> list[float]:
-        c = self._misc_memo.get(key)
-        if c is None:
-            c = self._cell(metric, labels())
-            if len(self._misc_memo) < MEMO_MAX:
-                self._misc_memo[key] = c
+    def _misc(self, key: tuple[Any, ...], metric: Any, labels: tuple[str, ...]) -> list[float]:
+        """The cell of a decision, verdict or cache result, memoised by its raw `key`."""
+        c = self._cell(metric, labels)
+        if len(self._misc_memo) < MEMO_MAX:
+            self._misc_memo[key] = c
         return c
 
     def _from_guard(self, name: str, detail: dict[str, Any]) -> None:

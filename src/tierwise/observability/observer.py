@@ -15,9 +15,19 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.observability.tracecontext import NOTE, TraceIds, call_span_id, ids_for, new_ids, traceparent
+from tierwise.observability.tracecontext import (
+    NOTE,
+    SAMPLED,
+    SPAN,
+    TRACE,
+    TraceIds,
+    call_traceparent,
+    ids_for,
+    new_ids,
+    span_id,
+)
 from tierwise.observability.vocab import error_type
-from tierwise.pricing import cost
+from tierwise.pricing import MILLION, Price
 
 log = logging.getLogger("tierwise.observability")
 
@@ -87,6 +97,14 @@ def protected(ctx: Any, req: Request) -> bool:
     return bool(getattr(p, "protected", False))
 
 
+def _per_token(price: Price | None) -> tuple[float, float, float, float] | None:
+    """(input, output, cache read, cache write) USD per million tokens, as `pricing.cost` resolves them."""
+    if price is None:
+        return None
+    return (price.input, price.output, price.input if price.cache_read is None else price.cache_read,
+            price.input if price.cache_write is None else price.cache_write)
+
+
 def content_of(req: Request) -> str:
     msgs: list[dict[str, Any]] = []
     if req.system:
@@ -124,7 +142,7 @@ class Observer:
         self.tracing = self.exporter is not None
         self.ratio = cfg.tracing.sample_ratio
         self.capture = cfg.tracing.capture_content
-        self._ref_prices: dict[str, Any] = {}  # route -> reference model's price (config: fixed)
+        self._ref_prices: dict[str, Any] = {}  # route -> reference model's prices (config: fixed), see _per_token
         self.enabled = self.metrics is not None or self.tracing or self.live is not None
 
     # ------------------------------------------------------------------ upstream propagation
@@ -133,8 +151,11 @@ class Observer:
         """Add `traceparent` for the call step just recorded (the last one on the trace)."""
         if not self.tracing:
             return
-        ids = ids_for(ctx, req.headers, self.ratio)
-        headers["traceparent"] = traceparent(ids, call_span_id(ids.span_id, len(ctx.trace.steps) - 1))
+        notes = ctx.notes
+        ids = notes.get(NOTE)
+        if ids is None:
+            ids = notes[NOTE] = new_ids(req.headers.get("traceparent"), self.ratio)
+        headers["traceparent"] = call_traceparent(ids, len(ctx.trace.steps) - 1)
 
     # ------------------------------------------------------------------ the end of a request
 
@@ -142,42 +163,46 @@ class Observer:
                  ttft_ms: float | None, error: Any) -> None:
         if not self.enabled:
             return
-        try:
-            self._finished(ctx, req, status, stream, latency_ms, ttft_ms, error)
+        try:  # (one frame: this runs for every request)
+            trace = ctx.trace
+            steps = trace.steps
+            answered = None
+            for s in reversed(steps):
+                if s.kind == "call" and s.ok and "role" not in s.detail:
+                    answered = s
+                    break
+            notes = ctx.notes
+            ids: TraceIds | None = None
+            content = None
+            if self.tracing:
+                ids = notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
+                if self.capture and ids[SAMPLED] and not protected(ctx, req):
+                    content = content_of(req)
+            ref_cost = None
+            if answered is not None and self.metrics is not None:
+                p = self._ref_prices.get(trace.route, False)
+                if p is False:
+                    p = self._ref_prices[trace.route] = _per_token(self.gw.reference_price(trace.route)[1])
+                u = answered.usage
+                if p is not None and u is not None:  # pricing.cost, its prices resolved once per route
+                    ref_cost = (u.input_tokens * p[0] + u.output_tokens * p[1] + u.cache_read_tokens * p[2]
+                                + u.cache_write_tokens * p[3]) / MILLION
+                elif p is not None:
+                    ref_cost = 0.0
+            requested = notes.get("requested_model") or req.model
+            rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
+                           "none" if error is None and status < 400 else error_type(error, status), latency_ms,
+                           ttft_ms, trace.started, steps, answered, ref_cost,
+                           requested if type(requested) is str else str(requested), ids, content,
+                           self.gw.deployments, trace, time.time(), notes.get("cache"))
+            if self.metrics is not None:
+                self.metrics.observe(rec)
+            if ids is not None and ids[SAMPLED]:
+                self.exporter.submit(rec)
+            if self.live is not None:
+                self.live.add(rec)
         except Exception:  # observing must never break a request
             log.exception("observability: could not observe request %s", ctx.trace.request_id)
-
-    def _finished(self, ctx: Any, req: Request, status: int, stream: bool, latency_ms: float,
-                  ttft_ms: float | None, error: Any) -> None:
-        trace = ctx.trace
-        steps = trace.steps
-        answered = None
-        for s in reversed(steps):
-            if s.kind == "call" and s.ok and "role" not in s.detail:
-                answered = s
-                break
-        ids: TraceIds | None = None
-        if self.tracing:
-            ids = ctx.notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
-        ref_cost = None
-        if answered is not None and self.metrics is not None:
-            ref_price = self._ref_prices.get(trace.route, False)
-            if ref_price is False:
-                ref_price = self._ref_prices[trace.route] = self.gw.reference_price(trace.route)[1]
-            if ref_price is not None:
-                ref_cost = cost(ref_price, answered.usage or Usage())
-        content = content_of(req) if (self.capture and ids is not None and ids.sampled and not protected(ctx, req)) \
-            else None
-        rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
-                       error_type(error, status), latency_ms, ttft_ms, trace.started, steps, answered, ref_cost,
-                       str(ctx.notes.get("requested_model") or req.model), ids, content, self.gw.deployments,
-                       trace, time.time(), ctx.notes.get("cache"))
-        if self.metrics is not None:
-            self.metrics.observe(rec)
-        if ids is not None and ids.sampled:
-            self.exporter.submit(rec)
-        if self.live is not None:
-            self.live.add(rec)
 
     async def aclose(self) -> None:
         """At shutdown, on the event loop: the last sums into prometheus-client, the last spans out."""
@@ -199,8 +224,8 @@ class Observer:
             if up is None:
                 ids = ids_for(ctx, req.headers, self.ratio)
             else:
-                ids = ctx.notes[NOTE] = TraceIds(up.trace_id, new_ids(None, 1.0).span_id, up.span_id, up.sampled)
-            if not ids.sampled:
+                ids = ctx.notes[NOTE] = [up[TRACE], span_id(), up[SPAN], up[SAMPLED], None, None, None]
+            if not ids[SAMPLED]:
                 return
             trace = ctx.trace
             rec = Finished(trace.request_id, trace.route, "evaluation", False, 200, "none", latency_ms, None,

@@ -1,12 +1,11 @@
-"""OpenTelemetry GenAI spans, built off the request path and sent over OTLP/HTTP (protobuf).
+"""OpenTelemetry GenAI spans, sent over OTLP/HTTP (protobuf) in batches.
 
-At the end of a request the observer hands `submit` one `Finished` record (references to what
-the request already holds: its trace steps and timings). Nothing else happens on the request
-path: once a second (or when a batch is full) a task on the event loop turns queued records into
-OTLP protobuf — one server span per request, one client span per upstream call, span events for
-decisions and verifier verdicts (`gen_ai.evaluation.result`) — in slices between requests, and
-POSTs them in one batch. When the queue is
-full, or the receiver fails, records are dropped and counted (`tierwise_trace_spans_dropped`).
+At the end of a traced request the observer hands `submit` one `Finished` record; its spans (one
+server span per request, one client span per upstream call, span events for decisions and
+verifier verdicts) are written as protobuf bytes at once (`span_encoder`, a few microseconds)
+and wait with the rest of their batch. Once a second, or when `batch_size` requests wait, a task
+on the event loop POSTs the waiting batches. When `queue_size` requests wait, or the receiver
+fails, requests' spans are dropped and counted (`tierwise_trace_spans_dropped`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import struct
 import threading
 import time
 import urllib.error
@@ -23,43 +21,14 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as G
-from opentelemetry.semconv.attributes import error_attributes, http_attributes
 
 from tierwise import __version__
 from tierwise.observability import otlp_wire as wire
-from tierwise.observability.tracecontext import call_span_id
-from tierwise.observability.vocab import NONE, call_error_type, reason_label
-from tierwise.secret_scrub import scrub
+from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT, SpanEncoder
+
+__all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
-
-MAX_TEXT = 300  # reasons and names on spans
-MAX_CONTENT = 16_384  # captured message content, when enabled
-ERROR_TYPE = error_attributes.ERROR_TYPE
-HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
-EVALUATION_EVENT = "gen_ai.evaluation.result"
-DECISION_EVENT = "tierwise.decision"
-SPAN_KIND_SERVER, SPAN_KIND_CLIENT = 2, 3
-SLICE = 64  # records encoded between two returns to the event loop (~0.1-0.2 ms of work)
-COST, REFERENCE_COST, REQUEST_ID = "tierwise.cost_usd", "tierwise.reference_cost_usd", "tierwise.request_id"
-IN_TOKENS, OUT_TOKENS = G.GEN_AI_USAGE_INPUT_TOKENS, G.GEN_AI_USAGE_OUTPUT_TOKENS
-CACHE_TOKENS, TTFT = G.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, G.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
-HEADS_MAX = 10_000
-# Per-request values: the bytes before each value, made once.
-_P_COST = wire.double_prefix(wire.SPAN_ATTR, COST)
-_P_REF = wire.double_prefix(wire.SPAN_ATTR, REFERENCE_COST)
-_P_TTFT = wire.double_prefix(wire.SPAN_ATTR, TTFT)
-_IN, _OUT, _CACHE = (wire.IntAttr(wire.SPAN_ATTR, k) for k in (IN_TOKENS, OUT_TOKENS, CACHE_TOKENS))
-_IN1, _OUT1 = wire.small_int_prefix(wire.SPAN_ATTR, IN_TOKENS), wire.small_int_prefix(wire.SPAN_ATTR, OUT_TOKENS)
-# A span's ids (trace id, span id, parent span id: fields 1, 2, 4, each with its length) in one
-# struct call; ids are big-endian integers, the 128-bit trace id as two halves.
-_MASK64 = (1 << 64) - 1
-_IDS3 = struct.Struct(">HQQHQHQ").pack  # (tag+length, trace hi, trace lo, tag+length, span id, tag+length, parent)
-_IDS2 = struct.Struct(">HQQHQ").pack
-_T_TRACE, _T_SPAN, _T_PARENT = 0x0A10, 0x1208, 0x2208
-_SPANS_TAG, _EVENT_TAG, _EVENT_TIME = wire.SCOPE_SPANS_SPANS, wire.SPAN_EVENT, wire.EVENT_TIME  # cached span heads (one per route/model/status combination seen)
-
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     out = []
@@ -71,29 +40,30 @@ def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     return out
 
 
-def _ns(perf: float, offset: float) -> int:
-    return int((perf + offset) * 1e9)
-
-
 class SpanExporter:
-    """Bounded queue, drained by a task on the gateway's event loop that encodes and POSTs OTLP batches.
+    """A request's spans are encoded when it finishes (`submit`) and wait as bytes, in batches of
+    `batch_size` requests, bounded by `queue_size`; a task on the gateway's event loop POSTs them.
 
+    Why encode at once rather than in the exporting task: a queued record holds the request's
+    trace (its steps, their usage and details) until the export, and those objects, surviving
+    into the garbage collector's older generations and making its young one fill up faster,
+    cost the gateway more than the encoding did; bytes are not tracked by the collector.
     Why no background thread: on the request path the event loop releases the GIL at every socket
-    wait, and a busy encoder thread then held it for up to the interpreter's switch interval, so
-    the loop queued behind it (measured: ~10-20% of plain throughput at 100% sampling on a 2-core
-    machine, while the encoding itself cost ~1% of the CPU). On the loop, encoding runs in slices
-    between requests and the POST is one non-blocking aiohttp call per batch.
+    wait, and a busy thread then held it for up to the interpreter's switch interval, so the loop
+    queued behind it (measured: ~10-20% of plain throughput at 100% sampling on a 2-core machine).
     """
 
     def __init__(self, cfg: Any, provider_kinds: dict[str, str], on_drop: Any = None) -> None:
         self.endpoint: str = cfg.endpoint
         self.headers = {"content-type": "application/x-protobuf", **cfg.headers}
-        self.queue: collections.deque[Any] = collections.deque()
+        self.pending: list[bytes] = []  # ScopeSpans.spans entries of the batch being filled
+        self.pending_n = 0  # requests in it
+        self.ready: collections.deque[tuple[list[bytes], int]] = collections.deque()  # full batches
+        self.waiting = 0  # requests encoded and not yet exported (or dropped)
         self.max_queue = cfg.queue_size
         self.batch = cfg.batch_size
         self.interval = cfg.interval
         self.timeout = cfg.timeout
-        self.kinds = provider_kinds  # configured provider name -> openai | anthropic
         self.on_drop = on_drop
         self.dropped = 0
         self.exported = 0
@@ -107,8 +77,7 @@ class SpanExporter:
         # Encoded once: ResourceSpans.resource (1) and ScopeSpans.scope (1).
         self._resource_b = wire.field(b"\x0a", self.resource.SerializeToString())
         self._scope_b = wire.field(b"\x0a", self.scope.SerializeToString())
-        self._heads: dict[tuple[Any, ...], bytes] = {}  # span heads, per route/model/status combination
-        self._events: dict[tuple[Any, ...], bytes] = {}  # event bodies (all but the time), same
+        self.encoder = SpanEncoder(provider_kinds, self.offset)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the exporting task runs on
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -116,20 +85,35 @@ class SpanExporter:
         self._session: Any = None  # aiohttp.ClientSession, made on the loop at the first export
         self._sync_lock = threading.Lock()  # the same, for exports without a running loop
         self._closed = False
+        self._trigger = 0  # pending_n at which submit calls _kick: 0 until the task runs, then batch_size
 
     # ------------------------------------------------------------------ request path
 
     def submit(self, rec: Any) -> None:
-        q = self.queue
-        if len(q) >= self.max_queue:
+        if self.waiting >= self.max_queue:
             self._drop(1)
             return
-        q.append(rec)
+        self.encoder.spans_of(rec, self.pending)
+        self.waiting += 1
+        self.pending_n = n = self.pending_n + 1
+        if n >= self._trigger:
+            self._kick()
+
+    def _kick(self) -> None:
+        if self.pending_n >= self.batch:
+            self._seal()
+            if self._wake is not None:
+                self._wake.set()
         task = self._task
         if task is None or task.done():  # first request, or its loop ended (library use: asyncio.run again)
             self._start()
-        elif len(q) >= self.batch and self._wake is not None:
-            self._wake.set()
+
+    def _seal(self) -> None:
+        """The batch being filled is complete: to the export queue."""
+        if self.pending_n:
+            self.ready.append((self.pending, self.pending_n))
+            self.pending = []
+            self.pending_n = 0
 
     def _drop(self, n: int) -> None:
         self.dropped += n
@@ -150,6 +134,12 @@ class SpanExporter:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task = loop.create_task(self._run(), name="tierwise-otlp")
+        self._task.add_done_callback(self._stopped)
+        self._trigger = self.batch
+
+    def _stopped(self, task: Any) -> None:
+        if task is self._task:
+            self._trigger = 0  # the next submit starts a task again (on the loop it runs on)
 
     # ------------------------------------------------------------------ on the event loop
 
@@ -169,34 +159,17 @@ class SpanExporter:
     async def _export(self) -> None:
         assert self._lock is not None
         async with self._lock:
-            while self.queue:
-                batch = self._take()
-                body = await self._encode_sliced(batch)
-                if body is None:
-                    continue
-                if await self._post(body):
-                    self.exported += len(batch)
+            self._seal()
+            while self.ready:
+                entries, n = self.ready.popleft()
+                self.waiting -= n
+                if await self._post(self._body(entries)):
+                    self.exported += n
                 else:
-                    self._drop(len(batch))
+                    self._drop(n)
 
-    def _take(self) -> list[Any]:
-        q = self.queue
-        n = min(len(q), self.batch)
-        return [q.popleft() for _ in range(n)]
-
-    async def _encode_sliced(self, batch: list[Any]) -> bytes | None:
-        spans: list[bytes] = []
-        try:
-            for i in range(0, len(batch), SLICE):
-                for rec in batch[i:i + SLICE]:
-                    self.spans_of(rec, spans)
-                if i + SLICE < len(batch):
-                    await asyncio.sleep(0)  # let requests in between slices: the loop stalls ~0.1 ms at most
-            return wire.request_of(self._resource_b, self._scope_b, spans)
-        except Exception:  # a bug must not stop the exporter
-            log.exception("otlp: could not encode %d spans", len(batch))
-            self._drop(len(batch))
-            return None
+    def _body(self, entries: list[bytes]) -> bytes:
+        return wire.request_of(self._resource_b, self._scope_b, entries)
 
     async def _post(self, body: bytes) -> bool:
         import aiohttp
@@ -241,18 +214,14 @@ class SpanExporter:
 
     def _flush_sync(self) -> None:
         with self._sync_lock:
-            while self.queue:
-                batch = self._take()
-                try:
-                    body = self.encode(batch)
-                except Exception:
-                    log.exception("otlp: could not encode %d spans", len(batch))
-                    self._drop(len(batch))
-                    continue
-                if self._post_sync(body):
-                    self.exported += len(batch)
+            self._seal()
+            while self.ready:
+                entries, n = self.ready.popleft()
+                self.waiting -= n
+                if self._post_sync(self._body(entries)):
+                    self.exported += n
                 else:
-                    self._drop(len(batch))
+                    self._drop(n)
 
     def _post_sync(self, body: bytes) -> bool:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
@@ -290,151 +259,5 @@ class SpanExporter:
     # ------------------------------------------------------------------ encoding
 
     def encode(self, batch: list[Any]) -> bytes:
-        spans: list[bytes] = []
-        for rec in batch:
-            self.spans_of(rec, spans)
-        return wire.request_of(self._resource_b, self._scope_b, spans)
-
-    def _server_head(self, rec: Any) -> bytes:
-        a = rec.answered
-        key = (rec.route, rec.requested_model, rec.stream, a.name if a is not None else None, rec.status, rec.api,
-               rec.error_type)
-        h = self._heads.get(key)
-        if h is None:
-            static: dict[str, Any] = {
-                G.GEN_AI_OPERATION_NAME: "chat",
-                G.GEN_AI_REQUEST_MODEL: rec.requested_model[:MAX_TEXT],
-                G.GEN_AI_REQUEST_STREAM: rec.stream,
-                G.GEN_AI_RESPONSE_MODEL: a.model if a is not None else None,
-                G.GEN_AI_PROVIDER_NAME: self.kinds.get(a.provider or "") if a is not None else None,
-                HTTP_STATUS: rec.status,
-                "tierwise.route": rec.route,
-                "tierwise.api": rec.api,
-                "tierwise.answered_by": a.name if a is not None else None,
-                "tierwise.locality": a.locality if a is not None else None,
-                ERROR_TYPE: rec.error_type if rec.error_type != NONE else None,
-            }
-            h = wire.head(f"chat {rec.route}"[:MAX_TEXT], SPAN_KIND_SERVER, static,
-                          rec.status >= 500 or rec.error_type != NONE)
-            if len(self._heads) < HEADS_MAX:
-                self._heads[key] = h
-        return h
-
-    def _client_head(self, s: Any) -> bytes:
-        role = s.detail.get("role") if s.detail else None
-        key = (s.name, s.model, s.provider, s.locality, s.ok, s.status, role, s.reason if s.ok is False else None)
-        h = self._heads.get(key)
-        if h is None:
-            cerr = call_error_type(s.ok, s.status, s.reason)
-            static: dict[str, Any] = {
-                G.GEN_AI_OPERATION_NAME: "chat",
-                G.GEN_AI_PROVIDER_NAME: self.kinds.get(s.provider or ""),
-                G.GEN_AI_REQUEST_MODEL: s.model,
-                G.GEN_AI_RESPONSE_MODEL: s.model if s.ok else None,
-                HTTP_STATUS: s.status,
-                "tierwise.deployment": s.name,
-                "tierwise.provider": s.provider,
-                "tierwise.locality": s.locality,
-                "tierwise.role": str(role) if role is not None else None,
-                ERROR_TYPE: cerr if cerr != NONE else None,
-            }
-            h = wire.head(f"chat {s.model}"[:MAX_TEXT], SPAN_KIND_CLIENT, static, s.ok is False)
-            if len(self._heads) < HEADS_MAX:
-                self._heads[key] = h
-        return h
-
-    def spans_of(self, rec: Any, out: list[bytes]) -> None:
-        """Append the request's spans (server first, then one client span per upstream call) to `out`, as
-        ScopeSpans.spans entries. Written out flat (no helper calls per value): this runs for every request."""
-        ids = rec.ids
-        trace_id = ids.trace_id
-        tid_hi, tid_lo = trace_id >> 64, trace_id & _MASK64
-        server_id = ids.span_id
-        off = self.offset
-        byte = wire.BYTE
-        dbl = wire.double
-        times = wire.times
-        calls: list[bytes] = []
-        events: list[bytes] = []
-        tin = tout = tcache = 0
-        total_cost = 0.0
-        ids3 = _IDS3
-        for i, s in enumerate(rec.steps):
-            if s.kind == "call":
-                start = s.at + off
-                body = [ids3(_T_TRACE, tid_hi, tid_lo, _T_SPAN, call_span_id(server_id, i), _T_PARENT, server_id),
-                        self._client_head(s),
-                        times(0x39, int(start * 1e9), 0x41, int((start + (s.latency_ms or 0.0) / 1000) * 1e9))]
-                c = s.cost
-                if c is not None:
-                    body.append(_P_COST + dbl(c) if type(c) is float else wire.value(wire.SPAN_ATTR, COST, c))
-                    total_cost += c
-                u = s.usage
-                if u is not None:
-                    n = u.input_tokens
-                    tin += n
-                    body.append(_IN1 + byte[n] if 0 <= n < 0x80 else _IN(n))
-                    n = u.output_tokens
-                    tout += n
-                    body.append(_OUT1 + byte[n] if 0 <= n < 0x80 else _OUT(n))
-                    n = u.cache_read_tokens
-                    if n:
-                        tcache += n
-                        body.append(_CACHE(n))
-                if s.ttft_ms is not None:
-                    body.append(_P_TTFT + dbl(s.ttft_ms / 1000))
-                span = b"".join(body)
-                n = len(span)
-                calls.append(_SPANS_TAG + (byte[n] if n < 0x80 else wire.varint(n)))
-                calls.append(span)
-            else:
-                e = _EVENT_TIME + wire.fixed64_value(int((s.at + off) * 1e9)) + self._event_body(s)
-                n = len(e)
-                events.append(_EVENT_TAG + (byte[n] if n < 0x80 else wire.varint(n)))
-                events.append(e)
-        start = rec.started + off
-        rid = rec.request_id
-        body = [ids3(_T_TRACE, tid_hi, tid_lo, _T_SPAN, server_id, _T_PARENT, ids.parent_id) if ids.parent_id
-                else _IDS2(_T_TRACE, tid_hi, tid_lo, _T_SPAN, server_id), self._server_head(rec)]
-        body.append(times(0x39, int(start * 1e9), 0x41, int((start + rec.latency_ms / 1000) * 1e9)))
-        body.append(wire.value(wire.SPAN_ATTR, REQUEST_ID, rid))
-        body.append(_IN1 + byte[tin] if tin < 0x80 else _IN(tin))
-        body.append(_OUT1 + byte[tout] if tout < 0x80 else _OUT(tout))
-        if tcache:
-            body.append(_CACHE(tcache))
-        if rec.stream and rec.ttft_ms:
-            body.append(_P_TTFT + dbl(rec.ttft_ms / 1000))
-        if total_cost:
-            body.append(_P_COST + dbl(float(total_cost)))
-        ref = rec.reference_cost
-        if ref is not None:
-            body.append(_P_REF + dbl(ref) if type(ref) is float else wire.value(wire.SPAN_ATTR, REFERENCE_COST, ref))
-        if rec.content is not None:
-            body.append(wire.value(wire.SPAN_ATTR, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT])))
-        body += events
-        span = b"".join(body)
-        n = len(span)
-        out.append(_SPANS_TAG + (byte[n] if n < 0x80 else wire.varint(n)))
-        out.append(span)
-        out += calls
-
-    def _event_body(self, s: Any) -> bytes:
-        key = (s.kind, s.name, s.ok, s.score, s.reason)
-        body = self._events.get(key)
-        if body is None:
-            if s.kind == "verdict":
-                body = wire.event_body(EVALUATION_EVENT, {
-                    G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
-                    G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
-                    G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
-                    G.GEN_AI_EVALUATION_EXPLANATION: scrub(s.reason[:MAX_TEXT]),
-                })
-            else:
-                body = wire.event_body(DECISION_EVENT, {
-                    "tierwise.policy": s.name[:MAX_TEXT],
-                    "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
-                    "tierwise.reason_label": reason_label(s.reason),
-                })
-            if len(self._events) < HEADS_MAX:
-                self._events[key] = body
-        return body
+        """An ExportTraceServiceRequest for finished-request records (tests, benchmarks)."""
+        return self._body(self.encoder.encode(batch))
