@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 
 class Backend(Protocol):
@@ -39,7 +39,11 @@ class Backend(Protocol):
 # when it first collects it (this one, holding a packed entry, at the collection after its entry's), so
 # a full cache of packed entries (`entry.pack`) adds nothing to what later collections traverse; it
 # never untracks a tuple subclass.
-VALUE, SIZE, EXPIRES, ROUTE, TENANT = range(5)
+VALUE: Final = 0
+SIZE: Final = 1
+EXPIRES: Final = 2
+ROUTE: Final = 3
+TENANT: Final = 4
 
 
 @dataclass
