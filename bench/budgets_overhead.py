@@ -131,14 +131,19 @@ def forget_redis_keys(prefix: str) -> None:
         r.delete(*keys)
 
 
-def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
+def same_process(rounds: int, store_name: str, cache: bool = False, src: Path | None = None,
+                 gc_probe: bool = False) -> None:
     """One gateway, two identical routes to the frontier model: `main` covered by the budgets and rate
     limits (and with `cache`, the exact answer cache: every request a new question, so every one a
     miss: key, lookup, store), `plain` by none. Serial requests alternate between them one by one, and
     50-client runs alternate in short bursts, so both share the process, its warm-up and the
-    machine's load. Each burst also reads the gateway's CPU time: CPU per request per route."""
+    machine's load. Each burst also reads the gateway's CPU time: CPU per request per route. `src`: the
+    package to serve (another checkout's src/, for a before/after). `gc_probe`: the gateway times its
+    garbage collections (bench/gc_probe), each counted to the burst it started in."""
     import asyncio
     import http.client
+    import os
+    import signal
     import time
 
     from cache_overhead import closed
@@ -147,7 +152,10 @@ def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
     work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-same-"))
     prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
     text = same_process_config(stub.port, work, store_name, cache, prefix)
-    gw = serve_tierwise(work, text, name="tierwise-same")
+    gc_log = work / "gc.json"
+    probe = {"PYTHONPATH": f"{src or HERE.parent / 'src'}{os.pathsep}{HERE / 'gc_probe'}", "TW_GC_LOG": str(gc_log)}
+    gw = serve_tierwise(work, text, src=src, name="tierwise-same", extra_env=probe if gc_probe else None)
+    windows: list[tuple[str, float, float, float]] = []  # route, burst start and end (monotonic), requests
     serial: dict[str, list[float]] = {"main": [], "plain": []}
     rps: dict[str, list[float]] = {"main": [], "plain": []}
     cpu: dict[str, list[float]] = {"main": [], "plain": []}
@@ -171,19 +179,28 @@ def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
             for m in (("main", "plain") if rnd % 2 == 0 else ("plain", "main")) * 2:  # two bursts each
                 c0 = cpu_s(gw.p.pid)
                 url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"
-                t0 = time.perf_counter()
+                t0, w0 = time.perf_counter(), time.monotonic()
                 r_s = asyncio.run(closed(url, 50, 1.5, True, m))  # every request a new question
                 cpu[m].append((cpu_s(gw.p.pid) - c0) * 1e6 / (r_s * (time.perf_counter() - t0)))
                 rps[m].append(r_s)
+                windows.append((m, w0, time.monotonic(), r_s * (time.perf_counter() - t0)))
             print(f"round {rnd + 1}: serial p50 main {statistics.median(serial['main']):.3f} plain "
                   f"{statistics.median(serial['plain']):.3f} ms; rps main {rps['main'][-1]:.0f} plain "
                   f"{rps['plain'][-1]:.0f}; CPU µs/req main {cpu['main'][-1]:.0f} plain {cpu['plain'][-1]:.0f}",
                   file=sys.stderr, flush=True)
+        if gc_probe:
+            os.kill(gw.p.pid, signal.SIGUSR2)
+            for _ in range(50):
+                time.sleep(0.1)
+                if gc_log.exists():
+                    break
     finally:
         gw.stop()
         stub.stop()
         if store_name == "redis":
             forget_redis_keys(prefix)
+    if gc_probe:
+        gc_report(json.loads(gc_log.read_text()), windows)
     ratios = [a / b for a, b in zip(rps["main"], rps["plain"], strict=True)]
     cpu_ratios = [b / a for a, b in zip(cpu["main"], cpu["plain"], strict=True)]
     label = (store_name if store_name != "none" else "nothing") + (
@@ -200,14 +217,36 @@ def same_process(rounds: int, store_name: str, cache: bool = False) -> None:
           "every request a new question.")
 
 
-def instructions(n: int, store_name: str, cache: bool) -> dict[str, float]:
+def gc_report(log: dict, windows: list[tuple[str, float, float, float]]) -> None:
+    """Garbage collection per route: each collection counted to the burst it started in."""
+    per: dict[str, list[float]] = {}
+    for route, t0, t1, n in windows:
+        row = per.setdefault(route, [0.0, 0.0, 0.0, 0.0, 0.0])  # requests, seconds, gen 0, 1, 2 collections
+        row[0] += n
+        for start, gen, secs, _ in log["events"]:
+            if t0 <= start < t1:
+                row[1] += secs
+                row[2 + gen] += 1
+    print("| route | GC µs/req (wall, in bursts) | collections per 10,000 requests, gen 0 / 1 / 2 |")
+    print("|---|---:|---|")
+    for route, (n, secs, g0, g1, g2) in per.items():
+        k = 10_000 / n
+        print(f"| {route} | {secs * 1e6 / n:.1f} | {g0 * k:.1f} / {g1 * k:.1f} / {g2 * k:.1f} |")
+    print(f"\nobjects the collector tracks at the end: {log['tracked']:,}\n")
+
+
+def instructions(n: int, store_name: str, cache: bool, concurrency: int = 1, fill: int = 0,
+                 src: Path | None = None) -> dict[str, float]:
     """Instructions per request (valgrind callgrind, user space) of the `--same-process` gateway,
     route by route: unlike CPU time, a count the other processes on a shared machine do not change.
     The gateway runs under callgrind with counting off; after a warm-up of both routes, counting is
     switched on and each pass sends `n` one-at-a-time requests (every one a new question, the burst
     body of `--same-process`) to one route, then dumps and zeroes the count. Passes go main, plain,
     plain, main, so what drifts with time (the ledger growing, timers) falls on both routes alike.
-    The kernel's share of a request (socket I/O) is not in the count."""
+    The kernel's share of a request (socket I/O) is not in the count. `concurrency` > 1 sends each
+    pass (and the fill) from that many clients at once (aiohttp, like the bursts of `--same-process`);
+    `fill` covered requests go first, uncounted, so the passes run with a cache and windows that full
+    (steady state: dicts grown, collections of a big heap)."""
     import http.client
     import shutil
     import subprocess
@@ -221,7 +260,7 @@ def instructions(n: int, store_name: str, cache: bool) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="tierwise-budgets-cg-"))
     prefix = f"tierwise-bench:{uuid.uuid4().hex[:10]}:"
     out_file = work / "gw.cg"
-    gw = serve_tierwise(work, same_process_config(stub.port, work, store_name, cache, prefix), name="tierwise-cg",
+    gw = serve_tierwise(work, same_process_config(stub.port, work, store_name, cache, prefix), src=src, name="tierwise-cg",
                         wrapper=("valgrind", "--tool=callgrind", "--instr-atstart=no",
                                  f"--callgrind-out-file={out_file}"))
     counts: dict[str, list[float]] = {"main": [], "plain": []}
@@ -230,6 +269,10 @@ def instructions(n: int, store_name: str, cache: bool) -> dict[str, float]:
         conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
 
         def send(route: str, k: int, tag: str) -> None:
+            if concurrency > 1:
+                send_concurrently(f"http://127.0.0.1:{gw.port}/v1/chat/completions", route, k, f"{nonce}-{tag}",
+                                  concurrency)
+                return
             for i in range(k):
                 conn.request("POST", "/v1/chat/completions", body(f"{nonce}-{tag}-{i}", route),
                              {"content-type": "application/json"})
@@ -239,6 +282,8 @@ def instructions(n: int, store_name: str, cache: bool) -> dict[str, float]:
 
         for route in ("main", "plain"):
             send(route, 100, f"warm-{route}")
+        if fill:
+            send("main", fill, "fill")
         subprocess.run(["callgrind_control", "-i", "on", str(gw.p.pid)], capture_output=True, check=True)
         subprocess.run(["callgrind_control", "-z", str(gw.p.pid)], capture_output=True, check=True)
         for p, route in enumerate(("main", "plain", "plain", "main")):
@@ -269,8 +314,33 @@ def instructions(n: int, store_name: str, cache: bool) -> dict[str, float]:
     print("|---|---:|---:|---:|---:|")
     print(f"| {label} | {main_k / 1000:.1f} | {plain_k / 1000:.1f} | {(main_k - plain_k) / 1000:+.1f} k | "
           f"{main_k / plain_k:.3f} |")
-    print(f"\n{n} one-at-a-time requests per pass, 2 passes per route (callgrind, user space).")
+    how = "one-at-a-time" if concurrency == 1 else f"{concurrency}-at-a-time"
+    print(f"\n{n} {how} requests per pass, 2 passes per route (callgrind, user space)"
+          + (f", after {fill:,} covered requests to fill the cache and windows." if fill else "."))
     return {"main": main_k, "plain": plain_k}
+
+
+def send_concurrently(url: str, route: str, k: int, tag: str, concurrency: int) -> None:
+    """`k` requests (each a new question) from `concurrency` clients at once; every answer a 200."""
+    import asyncio
+
+    import aiohttp
+    from cache_overhead import body
+
+    async def run() -> None:
+        todo = iter(range(k))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                         timeout=aiohttp.ClientTimeout(total=900)) as s:
+            async def client() -> None:
+                for i in todo:
+                    async with s.post(url, data=body(f"{tag}-{i}", route),
+                                      headers={"content-type": "application/json"}) as r:
+                        await r.read()
+                        assert r.status == 200, r.status
+
+            await asyncio.gather(*(client() for _ in range(concurrency)))
+
+    asyncio.run(run())
 
 
 def micro(rounds: int) -> None:
@@ -355,12 +425,19 @@ def main() -> None:
     ap.add_argument("--instructions", type=int, metavar="N", default=0,
                     help="with --same-process: count instructions per request per route under valgrind callgrind, "
                     "N requests per pass")
+    ap.add_argument("--concurrency", type=int, default=1, help="--instructions: clients at once")
+    ap.add_argument("--fill", type=int, default=0, help="--instructions: covered requests sent (uncounted) "
+                    "before the passes, so they run at steady state")
+    ap.add_argument("--src", type=Path, default=None, help="--same-process/--instructions: serve the package in "
+                    "this folder (another checkout's src/, for a before/after)")
+    ap.add_argument("--gc-probe", action="store_true", help="--same-process: time the gateway's garbage "
+                    "collections per route (bench/gc_probe)")
     a = ap.parse_args()
     if a.instructions:
-        instructions(a.instructions, a.same_process or "memory", a.cache)
+        instructions(a.instructions, a.same_process or "memory", a.cache, a.concurrency, a.fill, a.src)
         return
     if a.same_process:
-        same_process(a.rounds, a.same_process, a.cache)
+        same_process(a.rounds, a.same_process, a.cache, a.src, a.gc_probe)
         return
     if a.micro:
         micro(a.rounds)

@@ -201,15 +201,15 @@ def tierwise_env(src: Path) -> dict[str, str]:
 
 
 def serve_tierwise(workdir: Path, config: Callable[[int], str], src: Path | None = None,
-                   name: str = "tierwise", wrapper: tuple[str, ...] = ()) -> Proc:
+                   name: str = "tierwise", wrapper: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> Proc:
     """`tierwise serve` on workdir/tierwise.yaml, whose text is `config(port)`, running the package
     in `src` (by default this checkout's src/, whatever the caller's PYTHONPATH says); `wrapper`
-    goes before the command (e.g. valgrind and its options)."""
+    goes before the command (e.g. valgrind and its options); `extra_env` adds to its environment."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "tierwise.yaml"
     cfg.write_text(config(port))
-    env = tierwise_env(src or ROOT / "src")
+    env = {**tierwise_env(src or ROOT / "src"), **(extra_env or {})}
     return Proc(name, [*wrapper, str(ROOT / ".venv" / "bin" / "tierwise"), "serve", "-c", str(cfg)], port, env=env)
 
 

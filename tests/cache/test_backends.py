@@ -201,3 +201,52 @@ def test_cache_admin_routes_keep_a_key_to_its_own_tenant(monkeypatch, gateway, o
     r = post("adm-key-a", {})  # all of its own tenant's entries, nobody else's
     assert r.status_code == 200 and r.json()["dropped"] == 1 and r.json()["tenant"] == "a"
     assert oai_call(a)[1] == "miss" and oai_call(b)[1] == "hit"
+
+
+def test_memory_entries_are_not_left_to_the_garbage_collector():
+    """Kept answers are plain tuples of atoms: after a collection or two the collector no longer tracks them,
+    so a full memory cache adds nothing to what every later collection traverses; a hit still serves
+    the same bytes, usage and cost."""
+    import asyncio
+    import gc
+
+    from tierwise.cache.answer_cache import AnswerCache
+    from tierwise.cache.settings import CacheConfig, RouteCache
+    from tierwise.canonical import Response, TextBlock, Usage
+    from tierwise.policies.base import Context
+    from tierwise.trace import Trace
+    from tierwise.wire import openai_chat
+
+    raw = (b'{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+           b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
+           b'"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}')
+
+    class Upstream:
+        name = "m"
+
+        async def complete(self, req, ctx):
+            ctx.trace.call("m", ok=True, model="m", provider="p", locality="remote", cost=0.25, usage=Usage(3, 1),
+                           latency_ms=1.0, ttft_ms=None)
+            return Response("chatcmpl-1", "m", [TextBlock("hi")], usage=Usage(3, 1), raw=raw, raw_format="openai")
+
+    cache = AnswerCache(CacheConfig(enabled=True, routes={"r": RouteCache(sampled=True)}))
+
+    async def ask(i: int) -> tuple[Response, Context]:
+        req = openai_chat.decode_request({"model": "m", "messages": [{"role": "user", "content": f"q{i}"}]}, {})
+        ctx = Context(Trace(f"req{i}", "r"), lambda name: None, "openai")
+        return await cache.wrap(Upstream(), ctx, "", req, "openai").complete(req, ctx), ctx
+
+    async def run() -> None:
+        for i in range(50):
+            await ask(i)
+        gc.collect()  # the first untracks the packed answers, the second the backend's tuples that hold them
+        gc.collect()
+        items = list(cache.backend._items.values())
+        assert len(items) == 50
+        assert not any(gc.is_tracked(it) or gc.is_tracked(it[0]) for it in items)
+        resp, ctx = await ask(7)
+        assert ctx.notes["cache"] == "hit" and resp.raw == raw and resp.text() == "hi"
+        (step,) = ctx.trace.steps
+        assert step.detail["saved_usd"] == 0.25 and step.model == "m"
+
+    asyncio.run(run())

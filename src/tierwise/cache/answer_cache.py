@@ -141,7 +141,19 @@ class AnswerCache:
     def keep(self, key: str, e: entries.Entry, rc: RouteCache, route: str, tenant: str) -> bool:
         """`store` for a backend that keeps entries as objects (synchronous: nothing to wait for)."""
         v = entries.pack(e)
-        size = entries.packed_size(v) if v is not e else entries.size(e)
+        if v is not e:
+            return self.keep_packed(key, v, rc, route, tenant)
+        size = entries.size(e)
+        if size > self.cfg.max_entry_bytes:
+            return False
+        self.backend.put_entry(key, v, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
+                               route=route, tenant=tenant)
+        self.counts["stored"] += 1
+        return True
+
+    def keep_packed(self, key: str, v: tuple[Any, ...], rc: RouteCache, route: str, tenant: str) -> bool:
+        """`keep` for an entry already packed (`entry.packed`)."""
+        size = entries.packed_size(v)
         if size > self.cfg.max_entry_bytes:
             return False
         self.backend.put_entry(key, v, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
@@ -250,24 +262,7 @@ class CachedTarget:
         return e
 
     def _entry(self, kind: str, req: Request, ctx: Context, tools: bool) -> entries.Entry:
-        # One pass over the trace (this runs on every stored miss): the call that answered (the last
-        # successful one that was not a side role), the total cost and usage, and whether any
-        # successful call had usage but no price (then the entry's cost is unknown, not $0).
-        answered = None
-        unpriced = False
-        total = 0.0
-        usage = Usage()
-        for s in ctx.trace.steps:
-            if s.kind != "call":
-                continue
-            total += s.cost or 0.0
-            if s.usage is not None:
-                usage.add(s.usage)
-            if s.ok:
-                if "role" not in s.detail:
-                    answered = s
-                if s.cost is None and s.usage is not None:
-                    unpriced = True
+        cost, usage, model = _made(ctx.trace.steps)
         # The question and whether tools are involved are read only by a semantic tier (its index, its lookups):
         # an exact-only entry kept in this process goes without them.
         question = ""
@@ -275,8 +270,7 @@ class CachedTarget:
             tools = tools or carries_tools(req)
             if self.cache.semantic is not None and self.rc.semantic:
                 question = req.last_user_text()
-        return entries.Entry(kind, None, None, question, tools, None if unpriced else total, usage,
-                             answered.model if answered else None, time.time())
+        return entries.Entry(kind, None, None, question, tools, cost, Usage(*usage), model, time.time())
 
     async def _remember(self, e: entries.Entry, req: Request) -> None:
         if not self.store:
@@ -299,11 +293,16 @@ class CachedTarget:
             # Encoded once, here: the client and every later hit get the same bytes (same id).
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
         if resp.stop_reason != "error" and self.store:
-            ent = self._entry("response", req, ctx, not self.local and _calls_tools(resp.content))
-            ent.response = resp
             if self.local:
-                self.cache.keep(self.key, ent, self.rc, self.route, self.tenant)
+                # Exact tier only, kept in this process: packed straight from the response (no Entry and
+                # Usage objects on the way), without the question and tools only a semantic tier reads.
+                cost, usage, model = _made(ctx.trace.steps)
+                self.cache.keep_packed(self.key, entries.packed("response", resp.raw, self.client_format, "", False,  # type: ignore[arg-type]
+                                                                cost, usage, model, time.time()),
+                                       self.rc, self.route, self.tenant)
             else:
+                ent = self._entry("response", req, ctx, _calls_tools(resp.content))
+                ent.response = resp
                 await self._remember(ent, req)
         return resp
 
@@ -360,6 +359,37 @@ class CachedTarget:
             ent = self._entry("stream", req, ctx, tools)
             ent.chunks = kept
             await self._remember(ent, req)
+
+
+def _made(steps: list[Any]) -> tuple[float | None, tuple[int, int, int, int, bool], str | None]:
+    """One pass over a trace (this runs on every stored miss): what the answer cost (None when a
+    successful call had usage but no price: unknown, not $0), its usage summed over the calls as
+    `Usage` fields, and the model of the call that answered (the last successful one that was not a
+    side role)."""
+    answered = None
+    unpriced = False
+    total = 0.0
+    tin = tout = tcr = tcw = 0
+    est = False
+    for s in steps:
+        if s.kind != "call":
+            continue
+        c = s.cost
+        if c:
+            total += c
+        u = s.usage
+        if u is not None:
+            tin += u.input_tokens
+            tout += u.output_tokens
+            tcr += u.cache_read_tokens
+            tcw += u.cache_write_tokens
+            est = est or u.estimated
+        if s.ok:
+            if "role" not in s.detail:
+                answered = s
+            if c is None and u is not None:
+                unpriced = True
+    return None if unpriced else total, (tin, tout, tcr, tcw, est), answered.model if answered is not None else None
 
 
 def _calls_tools(content: list[Any]) -> bool:

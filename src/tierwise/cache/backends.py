@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, Protocol
 
 
 class Backend(Protocol):
@@ -34,15 +34,16 @@ class Backend(Protocol):
 # ---------------------------------------------------------------------------- memory
 
 
-class _Item(NamedTuple):
-    value: Any  # bytes, or (`put_entry`) an entry object kept as it is
-    size: int
-    expires: float
-    route: str
-    tenant: str
-
-
-_new_item = tuple.__new__  # an _Item without the Python-level __new__ of a NamedTuple
+# An item of the memory backend: (value, size, expires, route, tenant), a plain tuple. Not a NamedTuple:
+# the garbage collector stops tracking a plain tuple of atoms (bytes, str, numbers, None and such tuples)
+# when it first collects it (this one, holding a packed entry, at the collection after its entry's), so
+# a full cache of packed entries (`entry.pack`) adds nothing to what later collections traverse; it
+# never untracks a tuple subclass.
+VALUE: Final = 0
+SIZE: Final = 1
+EXPIRES: Final = 2
+ROUTE: Final = 3
+TENANT: Final = 4
 
 
 @dataclass
@@ -53,24 +54,24 @@ class MemoryBackend:
     max_bytes: int
     name: str = "memory"
     keeps_entries: bool = True
-    _items: OrderedDict[str, _Item] = field(default_factory=OrderedDict)
+    _items: OrderedDict[str, tuple[Any, int, float, str, str]] = field(default_factory=OrderedDict)
     _bytes: int = 0
     evictions: int = 0
 
     def _drop(self, key: str) -> None:
         it = self._items.pop(key, None)
         if it is not None:
-            self._bytes -= it.size
+            self._bytes -= it[SIZE]
 
     def get_entry(self, key: str) -> Any:
         it = self._items.get(key)
         if it is None:
             return None
-        if it.expires <= time.monotonic():
+        if it[EXPIRES] <= time.monotonic():
             self._drop(key)
             return None
         self._items.move_to_end(key)
-        return it.value
+        return it[VALUE]
 
     def put_entry(self, key: str, value: Any, size: int, *, ttl: float, route: str, tenant: str) -> None:
         size += len(key)
@@ -79,7 +80,7 @@ class MemoryBackend:
         items = self._items
         if key in items:
             self._drop(key)
-        items[key] = _new_item(_Item, (value, size, time.monotonic() + ttl, route, tenant))
+        items[key] = (value, size, time.monotonic() + ttl, route, tenant)
         self._bytes += size
         while self._bytes > self.max_bytes and items:
             self._drop(next(iter(items)))
@@ -93,7 +94,7 @@ class MemoryBackend:
 
     async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
         doomed = [k for k, it in self._items.items()
-                  if (route is None or it.route == route) and (tenant is None or it.tenant == tenant)]
+                  if (route is None or it[ROUTE] == route) and (tenant is None or it[TENANT] == tenant)]
         for k in doomed:
             self._drop(k)
         return len(doomed)

@@ -83,15 +83,25 @@ def size(e: Entry) -> int:
 
 def pack(e: Entry) -> Any:
     """What the memory backend keeps of a response entry: its bytes (already in the client's format)
-    and plain values in one tuple, which the garbage collector does not traverse and which takes
-    about half the memory of the objects; `unpack` decodes it again on a hit. Others as they are."""
+    and plain values in one flat tuple of atoms (`packed`), which takes about half the memory of the
+    objects and which the garbage collector stops tracking when it first collects it (so a full cache
+    adds nothing to what later collections traverse); `unpack` decodes it again on a hit. Others as
+    they are."""
     r = e.response
     if r is None or r.raw is None or r.raw_format is None or e.chunks is not None:
         return e
     u = e.usage
     usage = None if u is None else (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
                                     u.estimated)
-    return (e.kind, r.raw, r.raw_format, e.question, e.tools, e.cost_usd, usage, e.model, e.created)
+    return packed(e.kind, r.raw, r.raw_format, e.question, e.tools, e.cost_usd, usage, e.model, e.created)
+
+
+def packed(kind: str, raw: bytes, raw_format: str, question: str, tools: bool, cost: float | None,
+           usage: tuple[int, int, int, int, bool] | None, model: str | None, created: float) -> tuple[Any, ...]:
+    """The flat tuple `pack` makes, from its parts (a miss kept in this process goes straight here)."""
+    if usage is None:
+        return (kind, raw, raw_format, question, tools, cost, model, created, None, 0, 0, 0, False)
+    return (kind, raw, raw_format, question, tools, cost, model, created, *usage)
 
 
 def packed_size(t: tuple[Any, ...]) -> int:
@@ -102,9 +112,9 @@ def unpack(v: Any, decode: Any) -> Entry:
     """An entry `pack` kept (`decode(body, raw)`: its format's response decoder), or `v` itself."""
     if type(v) is not tuple:
         return v  # type: ignore[no-any-return]
-    kind, raw, _, question, tools, cost, usage, model, created = v
+    kind, raw, _, question, tools, cost, model, created, tin, tout, tcr, tcw, est = v
     return Entry(kind, decode(orjson.loads(raw), raw), None, question, tools, cost,
-                 None if usage is None else Usage(*usage), model, created)
+                 None if tin is None else Usage(tin, tout, tcr, tcw, est), model, created)
 
 
 def served(r: Response) -> Response:
