@@ -143,17 +143,13 @@ class AnswerCache:
         v = entries.pack(e)
         if v is not e:
             return self.keep_packed(key, v, rc, route, tenant)
-        size = entries.size(e)
-        if size > self.cfg.max_entry_bytes:
-            return False
-        self.backend.put_entry(key, v, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
-                               route=route, tenant=tenant)
-        self.counts["stored"] += 1
-        return True
+        return self._put(key, v, entries.size(e), rc, route, tenant)
 
     def keep_packed(self, key: str, v: tuple[Any, ...], rc: RouteCache, route: str, tenant: str) -> bool:
         """`keep` for an entry already packed (`entry.packed`)."""
-        size = entries.packed_size(v)
+        return self._put(key, v, entries.packed_size(v), rc, route, tenant)
+
+    def _put(self, key: str, v: Any, size: int, rc: RouteCache, route: str, tenant: str) -> bool:
         if size > self.cfg.max_entry_bytes:
             return False
         self.backend.put_entry(key, v, size, ttl=rc.ttl or self.cfg.ttl,  # type: ignore[attr-defined]
