@@ -42,7 +42,6 @@ KNOWN = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain", "knn-wf", "tr
 MEMBERS = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain")
 SHAPE = ("words", "sentences", "words_per_sentence", "numbers", "distinct_numbers", "log_max_number", "digits",
          "decimals", "math_symbols", "questions", "negation")
-_SHAPE_COLS = [SHAPE_NAMES.index(k) for k in SHAPE]
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
 K = 50
@@ -83,11 +82,11 @@ def centred_within(y: np.ndarray, src: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shape_logs(prompts: Sequence[str]) -> np.ndarray:
+def _shape_logs(prompts: Sequence[str], names: Sequence[str] = SHAPE) -> np.ndarray:
     if not prompts:
-        return np.zeros((0, len(SHAPE)))
+        return np.zeros((0, len(names)))
     raw = np.stack([shape_features(p) for p in prompts])
-    return np.log1p(np.maximum(raw[:, _SHAPE_COLS].astype(float), 0.0))
+    return np.log1p(np.maximum(raw[:, [SHAPE_NAMES.index(k) for k in names]].astype(float), 0.0))
 
 
 class TransferRouter(BlendedRouter):
@@ -96,13 +95,17 @@ class TransferRouter(BlendedRouter):
     N_INTERCEPTS = 2  # logit, ridge
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
-                 source_power: float = SOURCE_POWER, seed: int = 0) -> None:
+                 source_power: float = SOURCE_POWER, shape: Sequence[str] = SHAPE, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
+        unknown = [k for k in shape if k not in SHAPE]
+        if unknown or not shape:
+            raise ValueError(f"shape counts must be a non-empty subset of {SHAPE}; got {list(shape)}")
         self.source_power = float(source_power)
+        self.shape = tuple(shape)
         self.logit = np.zeros(0, np.float32)
         self.ridge = np.zeros(0, np.float32)
-        self.shape_coef = np.zeros(len(SHAPE) + 1)  # the last entry is the intercept
-        self.shape_mu, self.shape_sd = np.zeros(len(SHAPE)), np.ones(len(SHAPE))
+        self.shape_coef = np.zeros(len(self.shape) + 1)  # the last entry is the intercept
+        self.shape_mu, self.shape_sd = np.zeros(len(self.shape)), np.ones(len(self.shape))
         self.bank = np.zeros((0, 1), np.float32)
         self.fails = np.zeros(0, np.float32)
         self.rank_grid: np.ndarray | None = None  # members × RANK_POINTS quantiles of out-of-fold scores
@@ -167,7 +170,7 @@ class TransferRouter(BlendedRouter):
     def _features(self, prompts: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
         counts = _counts(self.tfidf, prompts)
         vec = self.vectors.encode(prompts).astype(np.float32) if "knn-wf" in self.members else np.zeros((len(prompts), 1))
-        return counts, vec, _shape_logs(prompts)
+        return counts, vec, _shape_logs(prompts, self.shape)
 
     def fit(self, data: OutcomeDataset) -> TransferRouter:
         from tierwise.evaluation.cv import group_folds
@@ -235,7 +238,7 @@ class TransferRouter(BlendedRouter):
             elif m == "tfidf-ridge-gain":
                 cols.append(float(np.dot(self.ridge[idx], val)) + self.intercepts[1])
             elif m == "shape-ridge-gain":
-                z = (_shape_logs([prompt])[0] - self.shape_mu) / self.shape_sd
+                z = (_shape_logs([prompt], self.shape)[0] - self.shape_mu) / self.shape_sd
                 cols.append(float(z @ self.shape_coef[:-1] + self.shape_coef[-1]))
             elif m == "knn-wf":
                 v = self.vectors.encode_one(prompt).astype(np.float32)
@@ -247,7 +250,8 @@ class TransferRouter(BlendedRouter):
 
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        return {**self._blend_meta(), "source_power": self.source_power, "source_apgr": self.source_apgr}
+        return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
+                "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -271,7 +275,8 @@ class TransferRouter(BlendedRouter):
         vectors = restore_vectors(meta["vectors"], arrays) if "knn-wf" in members else make_vectors(
             meta["vectors"]["kind"])
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
-                source_power=float(meta.get("source_power", 1.0)), seed=int(meta["seed"]))
+                source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
+                seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
