@@ -8,8 +8,9 @@ this router averages the ranks of three members, one per kind of evidence:
 - `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF;
 - `tfidf-ridge-gain`: ridge regression of the gain on the same features;
 - `shape-ridge-gain`: ridge regression of the gain on standardised log-counts of domain-general
-  question shape (`SHAPE`: words, sentences, numbers and their size, digits, maths symbols,
-  question marks, negations; no words, no answer options);
+  question shape (`DEFAULT_SHAPE`: numbers and their size, digits, maths symbols, question marks,
+  negations; no length counts, no words, no answer options; `shape=` chooses among `SHAPE`, which
+  adds words, sentences and words per sentence);
 and, on request, `knn-wf` (the similarity-weighted share of weak failures among the k nearest
 training prompts, LSA or sentence-embedding space) and `trees-wf` (boosted trees of weak failure
 over all prompt-shape features).
@@ -42,6 +43,10 @@ KNOWN = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain", "knn-wf", "tr
 MEMBERS = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain")
 SHAPE = ("words", "sentences", "words_per_sentence", "numbers", "distinct_numbers", "log_max_number", "digits",
          "decimals", "math_symbols", "questions", "negation")
+# The shape member's default reads no length count: prompt length routed below random on a held-out
+# 14-domain multiple-choice set (issue 22), and dropping them won the pre-registered MMLU-category proxy
+# (bench/RESULTS.md, issue 22, session 15, round 2). Routers saved before read all of SHAPE.
+DEFAULT_SHAPE = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
 K = 50
@@ -95,7 +100,7 @@ class TransferRouter(BlendedRouter):
     N_INTERCEPTS = 2  # logit, ridge
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
-                 source_power: float = SOURCE_POWER, shape: Sequence[str] = SHAPE, seed: int = 0) -> None:
+                 source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE]
         if unknown or not shape:
