@@ -156,3 +156,28 @@ def test_transfer_router_with_every_member_round_trips(data, tmp_path):
     r2 = load_router(save_router(r, tmp_path / "all"))
     np.testing.assert_allclose(r2.score(data), s, rtol=1e-2, atol=1e-3)
     assert r2.score_text(data.prompts[2]) == pytest.approx(s[2], abs=1e-3)
+
+
+def test_transfer_router_reads_no_length_count_by_default_and_old_routers_keep_theirs(data, tmp_path):
+    from tierwise.routers.transfer import SHAPE
+
+    with pytest.raises(ValueError, match="shape counts"):
+        make_router("transfer-lsa", shape=("words", "letters"))
+    kept = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
+    r = make_router("transfer-lsa", members=("shape-ridge-gain",)).fit(data)
+    assert r.shape == kept
+    assert len(r.shape_coef) == len(kept) + 1
+    long_ = data.prompts[0] + " and some more words" * 40
+    assert r.score_text(long_) == pytest.approx(r.score_text(data.prompts[0]), abs=1e-6)  # length is not read
+    r2 = load_router(save_router(r, tmp_path / "s"))
+    assert r2.shape == kept
+    np.testing.assert_allclose(r2.score(data), r.score(data), rtol=1e-6, atol=1e-6)
+    # A router saved before the option (no "shape" in its settings) read all eleven counts, and still does.
+    old = make_router("transfer-lsa", members=("shape-ridge-gain",), shape=SHAPE).fit(data)
+    path = save_router(old, tmp_path / "old")
+    meta = json.loads(path.read_text())
+    del meta["shape"]
+    path.write_text(json.dumps(meta))
+    r3 = load_router(path)
+    assert r3.shape == SHAPE
+    np.testing.assert_allclose(r3.score(data), old.score(data), rtol=1e-6, atol=1e-6)

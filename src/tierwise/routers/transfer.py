@@ -8,8 +8,9 @@ this router averages the ranks of three members, one per kind of evidence:
 - `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF;
 - `tfidf-ridge-gain`: ridge regression of the gain on the same features;
 - `shape-ridge-gain`: ridge regression of the gain on standardised log-counts of domain-general
-  question shape (`SHAPE`: words, sentences, numbers and their size, digits, maths symbols,
-  question marks, negations; no words, no answer options);
+  question shape (`DEFAULT_SHAPE`: numbers and their size, digits, maths symbols, question marks,
+  negations; no length counts, no words, no answer options; `shape=` chooses among `SHAPE`, which
+  adds words, sentences and words per sentence);
 and, on request, `knn-wf` (the similarity-weighted share of weak failures among the k nearest
 training prompts, LSA or sentence-embedding space) and `trees-wf` (boosted trees of weak failure
 over all prompt-shape features).
@@ -42,7 +43,10 @@ KNOWN = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain", "knn-wf", "tr
 MEMBERS = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain")
 SHAPE = ("words", "sentences", "words_per_sentence", "numbers", "distinct_numbers", "log_max_number", "digits",
          "decimals", "math_symbols", "questions", "negation")
-_SHAPE_COLS = [SHAPE_NAMES.index(k) for k in SHAPE]
+# The shape member's default reads no length count: prompt length routed below random on a held-out
+# 14-domain multiple-choice set (issue 22), and dropping them won the pre-registered MMLU-category proxy
+# (bench/RESULTS.md, issue 22, session 15, round 2). Routers saved before read all of SHAPE.
+DEFAULT_SHAPE = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
 K = 50
@@ -83,11 +87,11 @@ def centred_within(y: np.ndarray, src: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shape_logs(prompts: Sequence[str]) -> np.ndarray:
+def _shape_logs(prompts: Sequence[str], names: Sequence[str] = SHAPE) -> np.ndarray:
     if not prompts:
-        return np.zeros((0, len(SHAPE)))
+        return np.zeros((0, len(names)))
     raw = np.stack([shape_features(p) for p in prompts])
-    return np.log1p(np.maximum(raw[:, _SHAPE_COLS].astype(float), 0.0))
+    return np.log1p(np.maximum(raw[:, [SHAPE_NAMES.index(k) for k in names]].astype(float), 0.0))
 
 
 class TransferRouter(BlendedRouter):
@@ -96,13 +100,17 @@ class TransferRouter(BlendedRouter):
     N_INTERCEPTS = 2  # logit, ridge
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
-                 source_power: float = SOURCE_POWER, seed: int = 0) -> None:
+                 source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
+        unknown = [k for k in shape if k not in SHAPE]
+        if unknown or not shape:
+            raise ValueError(f"shape counts must be a non-empty subset of {SHAPE}; got {list(shape)}")
         self.source_power = float(source_power)
+        self.shape = tuple(shape)
         self.logit = np.zeros(0, np.float32)
         self.ridge = np.zeros(0, np.float32)
-        self.shape_coef = np.zeros(len(SHAPE) + 1)  # the last entry is the intercept
-        self.shape_mu, self.shape_sd = np.zeros(len(SHAPE)), np.ones(len(SHAPE))
+        self.shape_coef = np.zeros(len(self.shape) + 1)  # the last entry is the intercept
+        self.shape_mu, self.shape_sd = np.zeros(len(self.shape)), np.ones(len(self.shape))
         self.bank = np.zeros((0, 1), np.float32)
         self.fails = np.zeros(0, np.float32)
         self.rank_grid: np.ndarray | None = None  # members × RANK_POINTS quantiles of out-of-fold scores
@@ -167,7 +175,7 @@ class TransferRouter(BlendedRouter):
     def _features(self, prompts: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
         counts = _counts(self.tfidf, prompts)
         vec = self.vectors.encode(prompts).astype(np.float32) if "knn-wf" in self.members else np.zeros((len(prompts), 1))
-        return counts, vec, _shape_logs(prompts)
+        return counts, vec, _shape_logs(prompts, self.shape)
 
     def fit(self, data: OutcomeDataset) -> TransferRouter:
         from tierwise.evaluation.cv import group_folds
@@ -235,7 +243,7 @@ class TransferRouter(BlendedRouter):
             elif m == "tfidf-ridge-gain":
                 cols.append(float(np.dot(self.ridge[idx], val)) + self.intercepts[1])
             elif m == "shape-ridge-gain":
-                z = (_shape_logs([prompt])[0] - self.shape_mu) / self.shape_sd
+                z = (_shape_logs([prompt], self.shape)[0] - self.shape_mu) / self.shape_sd
                 cols.append(float(z @ self.shape_coef[:-1] + self.shape_coef[-1]))
             elif m == "knn-wf":
                 v = self.vectors.encode_one(prompt).astype(np.float32)
@@ -247,7 +255,8 @@ class TransferRouter(BlendedRouter):
 
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        return {**self._blend_meta(), "source_power": self.source_power, "source_apgr": self.source_apgr}
+        return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
+                "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -271,7 +280,8 @@ class TransferRouter(BlendedRouter):
         vectors = restore_vectors(meta["vectors"], arrays) if "knn-wf" in members else make_vectors(
             meta["vectors"]["kind"])
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
-                source_power=float(meta.get("source_power", 1.0)), seed=int(meta["seed"]))
+                source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
+                seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
@@ -304,7 +314,9 @@ def _knn(q: np.ndarray, bank: np.ndarray, fails: np.ndarray) -> np.ndarray:
         ss = np.take_along_axis(sims, top, axis=1)
         w = np.exp((ss - ss.max(axis=1, keepdims=True)) / TEMPERATURE)
         out[s:s + 512] = (w * fails[top]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
-    return out
+    # Rounded: a share of exactly 0 or 1 is common, its training ranks are a plateau, and a last-bit difference
+    # between a batch and a single request (BLAS) must not move a request from the plateau's end to its start.
+    return np.round(out, 6)
 
 
 def transfer(vectors: str = "embedding", cache: Any = None, **kw: Any) -> TransferRouter:

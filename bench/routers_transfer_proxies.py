@@ -1,0 +1,102 @@
+"""Two domain-shift proxies inside MMLU for choosing a transfer router without the leave-one-benchmark-out
+folds (issue 22): leave one MMLU *category* out (the MMLU repository's four: STEM, humanities, social
+sciences, other; bench/routers_transfer_domains.py) and leave one MMLU *subject group* out (eight groups made
+by merging the repository's seventeen subcategories; they cut across the categories, e.g. health + biology
+spans STEM and "other"). Train on GSM8K + MT-Bench + MMLU without the part, score the part; MMLU
+high-school mathematics (GPT-4's 3%: a parsing artefact) is left out everywhere. APGR with a 95% bootstrap
+interval, `~` / `↓` as in bench/routers_transfer.py; per router the worst fold's lower bound, the
+figure the pre-registered rule reads (bench/RESULTS.md, issue 22, session 15, round 2).
+
+    HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python \\
+        bench/routers_transfer_proxies.py --emb-cache /tmp/tw-emb-cache --routers transfer-lsa,... --ci 300 \\
+        [--proxies category,group]
+
+Fill the embedding cache first for routers with embedding members (bench/routers_transfer.py --warm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from routers_transfer import build  # bench/ is on sys.path when this script runs
+from routers_transfer_domains import CATEGORIES
+
+from tierwise.evaluation.baselines import random_scores
+from tierwise.evaluation.dataset import concat, unit_scale
+from tierwise.evaluation.loaders import load_benchmark
+from tierwise.evaluation.metrics import apgr, bootstrap_apgr, routing_curve
+from tierwise.routers.embedding_cache import EmbeddingCache
+
+GROUPS = {
+    "math+cs+eng": ("abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics",
+                    "high_school_statistics", "college_computer_science", "computer_security",
+                    "high_school_computer_science", "machine_learning", "electrical_engineering"),
+    "phys+chem": ("astronomy", "college_physics", "conceptual_physics", "high_school_physics", "college_chemistry",
+                  "high_school_chemistry"),
+    "health+bio": ("anatomy", "clinical_knowledge", "college_medicine", "human_aging", "medical_genetics", "nutrition",
+                   "professional_medicine", "virology", "college_biology", "high_school_biology"),
+    "philosophy": ("formal_logic", "logical_fallacies", "moral_disputes", "moral_scenarios", "philosophy",
+                   "world_religions"),
+    "history": ("high_school_european_history", "high_school_us_history", "high_school_world_history", "prehistory"),
+    "law": ("international_law", "jurisprudence", "professional_law"),
+    "econ+business+other": ("econometrics", "high_school_macroeconomics", "high_school_microeconomics",
+                            "business_ethics", "management", "marketing", "global_facts", "miscellaneous",
+                            "professional_accounting"),
+    "politics+psych+culture": ("high_school_geography", "high_school_government_and_politics", "public_relations",
+                               "security_studies", "us_foreign_policy", "high_school_psychology",
+                               "professional_psychology", "human_sexuality", "sociology"),
+}
+
+
+def measure(scores: np.ndarray, d, rounds: int) -> tuple[float, float, float, str]:
+    a = apgr(routing_curve(scores, d.strong, d.weak))
+    ci = bootstrap_apgr(scores, d.strong, d.weak, rounds=rounds)
+    lead = bootstrap_apgr(scores, d.strong, d.weak, against=random_scores(d, 0), rounds=rounds)
+    star = "" if lead.low > 0 else (" ↓" if lead.high < 0 else " ~")
+    return a, ci.low, ci.high, star
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routers", default="transfer-lsa")
+    ap.add_argument("--proxies", default="category,group")
+    ap.add_argument("--emb-cache", type=Path, default=None)
+    ap.add_argument("--ci", type=int, default=300)
+    args = ap.parse_args()
+    cache = EmbeddingCache(args.emb_cache)
+    mmlu = load_benchmark("mmlu")
+    for parts in (CATEGORIES, GROUPS):
+        assert sorted(s for c in parts.values() for s in c) == sorted(set(mmlu.subjects)), "57 subjects, once each"
+    mmlu = mmlu.without_subjects(["high_school_mathematics"], name="mmlu")
+    rest = [unit_scale(load_benchmark(n)) for n in ("gsm8k", "mt-bench")]
+    subj = np.array(mmlu.subjects)
+    specs = ["random", *[s for s in args.routers.split(",") if s]]
+    for proxy in [p for p in args.proxies.split(",") if p]:
+        parts = {"category": CATEGORIES, "group": GROUPS}[proxy]
+        rows: dict[str, dict[str, tuple[float, float, float, str]]] = {}
+        for part, members in parts.items():
+            inside = np.isin(subj, members)
+            test = mmlu.where(inside, part)
+            train = concat([unit_scale(mmlu.where(~inside, "mmlu")), *rest], f"all-but-{part}")
+            for spec in specs:
+                t0 = time.time()
+                scores = random_scores(test, 0) if spec == "random" else build(spec, cache).fit(train).score(test)
+                rows.setdefault(spec, {})[part] = measure(scores, test, args.ci)
+                print(f"<!-- {proxy}: {spec} → {part} ({len(test)} questions): {rows[spec][part][0]:.3f}, "
+                      f"{time.time() - t0:.0f} s -->", flush=True)
+        names = list(parts)
+        print(f"\n#### Leave one MMLU {proxy} out (APGR, 95% interval; ~ not above random with confidence, ↓ below)\n")
+        print("| router | " + " | ".join(f"{p} ({int(np.isin(subj, parts[p]).sum())})" for p in names)
+              + " | worst lower bound | mean |")
+        print("|---|" + "---|" * (len(names) + 2))
+        for spec, r in rows.items():
+            cells = [f"{r[p][0]:.3f} ({r[p][1]:.3f}–{r[p][2]:.3f}){r[p][3]}" for p in names]
+            print(f"| {spec} | " + " | ".join(cells) + f" | {min(r[p][1] for p in names):.3f} | "
+                  f"{np.mean([r[p][0] for p in names]):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
