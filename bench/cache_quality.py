@@ -150,13 +150,20 @@ def split_run(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) -> No
         print(f"wrote {MODEL_FILE} ({MODEL_FILE.stat().st_size // 1024} KiB)")
 
 
+def cv_split(folds: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Round r of the cross-validation: (train, calibration, test) pair indices; folds 2r and 2r+1
+    are the test part, fold 2r+2 the calibration part, the rest train."""
+    test_f, cal_f = {2 * r, 2 * r + 1}, (2 * r + 2) % FOLDS
+    te = np.where(np.isin(folds, list(test_f)))[0]
+    ca = np.where(folds == cal_f)[0]
+    tr = np.where(~np.isin(folds, [*test_f, cal_f]))[0]
+    return tr, ca, te
+
+
 def cross_validate(d: vt.PairData, folds: np.ndarray, args: argparse.Namespace) -> None:
     rows = []
     for r in range(args.cv_rounds):
-        test_f, cal_f = {2 * r, 2 * r + 1}, (2 * r + 2) % FOLDS
-        te = np.where(np.isin(folds, list(test_f)))[0]
-        ca = np.where(folds == cal_f)[0]
-        tr = np.where(~np.isin(folds, [*test_f, cal_f]))[0]
+        tr, ca, te = cv_split(folds, r)
         print(f"round {r + 1}: train {len(tr)}, calibration {len(ca)}, test {len(te)}", flush=True)
         arrays = vt.train(d, tr, ca, seed=args.seed + r, epochs=args.epochs)
         p = vt.score_pairs(PairModel({**arrays, "format": np.array(2)}), d, te)

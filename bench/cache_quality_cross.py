@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import cross_encoder_training as ct  # noqa: E402
-from cache_quality import cv_row, cv_table, data_path, report  # noqa: E402
+from cache_quality import cv_row, cv_split, cv_table, data_path, report  # noqa: E402
 from cross_encoder_model import FORMAT, CrossVerifier, encode_states  # noqa: E402
 
 from tierwise.cache import verifier_training as vt  # noqa: E402
@@ -149,10 +149,7 @@ def split_run(d0: vt.PairData, states: States, folds: np.ndarray, args: argparse
 def cross_validate(d0: vt.PairData, states: States, folds: np.ndarray, args: argparse.Namespace) -> None:
     rows = []
     for r in range(args.cv_rounds):
-        test_f, cal_f = {2 * r, 2 * r + 1}, (2 * r + 2) % FOLDS
-        te = np.where(np.isin(folds, list(test_f)))[0]
-        ca = np.where(folds == cal_f)[0]
-        tr = np.where(~np.isin(folds, [*test_f, cal_f]))[0]
+        tr, ca, te = cv_split(folds, r)
         print(f"round {r + 1}: train {len(tr)} (using {len(train_rows(tr, len(d0.y), args))}), calibration "
               f"{len(ca)}, test {len(te)}", flush=True)
         d, arrays, p, train_cpu, per_pair = fit(d0, states, tr, ca, te, args.seed + r, args)

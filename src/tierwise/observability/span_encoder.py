@@ -107,6 +107,15 @@ _CLIENT_PARAMS = "head, tid, sid, parent, st, en, cost, nin, nout, ncache, ttft"
 _SERVER_PARAMS = "head, tid, sid, parent, st, en, rid, nin, nout, ncache, ttft, cost, ref"
 
 
+def _usage_parts(win: int, wout: int, wcache: int) -> list[Any]:
+    """The token-count attributes of a span (widths of their varints fixed by the layout)."""
+    parts: list[Any] = [_int_prefix(IN_TOKENS, win), _varint_field("nin", win),
+                        _int_prefix(OUT_TOKENS, wout), _varint_field("nout", wout)]
+    if wcache:
+        parts += [_int_prefix(CACHE_TOKENS, wcache), _varint_field("ncache", wcache)]
+    return parts
+
+
 def _server_layout(layout: tuple[Any, ...]) -> Any:
     nhead, has_parent, nrid, win, wout, wcache, ttft, cost, ref = layout
     parts: list[Any] = [b"\x0a\x10", ("16s", "tid"), b"\x12\x08", ("8s", "sid")]
@@ -118,10 +127,7 @@ def _server_layout(layout: tuple[Any, ...]) -> Any:
     inner = len(kb) + 1 + len(wire.varint(any_len)) + any_len  # KeyValue
     parts += [_A + wire.varint(inner) + kb + wire.KV_VALUE + wire.varint(any_len) + wire.ANY_STRING
               + wire.varint(nrid), (f"{nrid}s", "rid")]
-    parts += [_int_prefix(IN_TOKENS, win), _varint_field("nin", win),
-              _int_prefix(OUT_TOKENS, wout), _varint_field("nout", wout)]
-    if wcache:
-        parts += [_int_prefix(CACHE_TOKENS, wcache), _varint_field("ncache", wcache)]
+    parts += _usage_parts(win, wout, wcache)
     if ttft:
         parts += [_P_TTFT, ("d", "ttft / 1000")]
     if cost:
@@ -138,10 +144,7 @@ def _client_layout(layout: tuple[Any, ...]) -> Any:
     if cost:
         parts += [_P_COST, ("d", "cost")]
     if win:  # usage known
-        parts += [_int_prefix(IN_TOKENS, win), _varint_field("nin", win),
-                  _int_prefix(OUT_TOKENS, wout), _varint_field("nout", wout)]
-        if wcache:
-            parts += [_int_prefix(CACHE_TOKENS, wcache), _varint_field("ncache", wcache)]
+        parts += _usage_parts(win, wout, wcache)
     if ttft:
         parts += [_P_TTFT, ("d", "ttft / 1000")]
     return _compile(_CLIENT_PARAMS, parts, prefixed=True)
