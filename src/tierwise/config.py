@@ -202,7 +202,8 @@ class ServerConfig(_Strict):
     )
     admin_keys_env: list[str] = Field(
         default_factory=list, description="environment variables holding admin keys: only these may decide "
-        "approvals (`tierwise approvals`, /v1/tierwise/approvals); a gateway key may not")
+        "approvals (`tierwise approvals`, /v1/tierwise/approvals) and read every client's requests, traces "
+        "and budget buckets (docs/observability.md#access); a gateway key may not")
     direct_models: bool = Field(True, description="clients may name a model directly, bypassing routes")
     default_route: str | None = Field(None, description="route for model names that match nothing")
     limits: ServerLimits = Field(default_factory=ServerLimits)
