@@ -465,7 +465,7 @@ def _message_blocks(msg: dict[str, Any]) -> list[Block]:
             args = {"_raw_arguments": fn.get("arguments")}
         if not isinstance(args, dict):
             args = {"value": args}
-        blocks.append(ToolUseBlock(tc.get("id") or f"call_{i}", fn.get("name") or "", args))
+        blocks.append(ToolUseBlock(str(tc.get("id") or f"call_{i}"), str(fn.get("name") or ""), args))
     return blocks
 
 
@@ -675,7 +675,7 @@ class StreamDecoder:
             if self.open_kind == "text" and not self.ended:
                 # The common case, a text delta and nothing else, without the general walk.
                 choices = obj.get("choices")
-                if choices and len(choices) == 1 and not obj.get("usage"):
+                if type(choices) is list and len(choices) == 1 and type(choices[0]) is dict and not obj.get("usage"):
                     ch = choices[0]
                     delta = ch.get("delta")
                     if (type(delta) is dict and len(delta) == 1 and ch.get("finish_reason") is None
@@ -686,7 +686,10 @@ class StreamDecoder:
                                 ev.append(BlockDelta(self.open, "text", content))  # type: ignore[arg-type]
                             raws.append(msg.raw)
                             continue
-            self._chunk(obj, ev)
+            try:
+                self._chunk(obj, ev)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):  # off the schema: not a crash
+                raise UpstreamError("upstream sent a malformed stream chunk", retryable=True) from None
             raws.append(msg.raw)
         if raws:
             out.append(StreamChunk(ev, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
@@ -738,10 +741,11 @@ class StreamDecoder:
                     idx = self.next_index
                     self.next_index += 1
                     self.tools[ti] = idx
-                    ev.append(BlockStart(idx, ToolUseBlock(tc.get("id") or f"call_{ti}", fn.get("name") or "", {})))
+                    ev.append(BlockStart(idx, ToolUseBlock(str(tc.get("id") or f"call_{ti}"), str(fn.get("name") or ""),
+                                                           {})))
                     self.open, self.open_kind = idx, "tool"
                 args = fn.get("arguments")
-                if args:
+                if args and isinstance(args, str):
                     ev.append(BlockDelta(self.tools[ti], "input_json", args))
             fr = ch.get("finish_reason")
             if fr:

@@ -1,0 +1,53 @@
+"""An upstream off its own schema (a hostile or buggy local server, a proxy in between): every shape is an
+upstream error in the client's API schema, never the gateway's own "internal error" (a crash in a codec).
+Real HTTP: raw bodies from the OpenAI-format double, requests in each client API."""
+
+from __future__ import annotations
+
+import httpx2 as httpx
+import pytest
+
+from tests.doubles import Raw
+
+TEXT = 'data: {"choices":[{"delta":{"content":"hello"}}]}\n\n'
+STREAMS = {
+    "tool_calls is a string": 'data: {"choices":[{"delta":{"tool_calls":"x"}}]}\n\n',
+    "delta is a list": 'data: {"choices":[{"delta":[1]}]}\n\n',
+    "choices is a string after text": TEXT + 'data: {"choices":"x"}\n\n',
+    "a tool call's name is a number": 'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":5,"function":'
+                                      '{"name":7,"arguments":{"a":1}}}]},"finish_reason":"tool_calls"}]}\n\ndata: [DONE]\n\n',
+}
+BODIES = {
+    "a tool call's name is a number": '{"choices":[{"message":{"tool_calls":[{"id":9,"function":{"name":5,"arguments":"{}"}}]}}]}',
+}
+REQUESTS = {
+    "openai": ("/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": "hi"}]}),
+    "anthropic": ("/v1/messages", {"model": "main", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}),
+    "responses": ("/v1/responses", {"model": "main", "input": "hi"}),
+}
+
+
+def call(g, api: str, stream: bool) -> tuple[int, str]:
+    path, body = REQUESTS[api]
+    with httpx.stream("POST", g.url + path, json={**body, "stream": stream}, timeout=10) as r:
+        return r.status_code, b"".join(r.iter_bytes()).decode()
+
+
+@pytest.mark.parametrize("api", sorted(REQUESTS))
+@pytest.mark.parametrize("shape", sorted(STREAMS))
+def test_a_stream_off_its_schema_is_an_upstream_error(two_tier, openai_up, api, shape):
+    g = two_tier(routes={"main": ["local"]})
+    openai_up.script(Raw(body=STREAMS[shape], content_type="text/event-stream"))
+    status, text = call(g, api, True)
+    assert "internal error" not in text and status != 500, (status, text[:400])
+    # an error event, a 502, or (the first chunk was bad, so the route's retry was free to go) the next answer
+    assert status in (200, 502), (status, text[:400])
+
+
+@pytest.mark.parametrize("api", sorted(REQUESTS))
+@pytest.mark.parametrize("shape", sorted(BODIES))
+def test_an_answer_off_its_schema_is_an_upstream_error_or_read_as_text(two_tier, openai_up, api, shape):
+    g = two_tier(routes={"main": ["local"]})
+    openai_up.script(Raw(body=BODIES[shape]))
+    status, text = call(g, api, False)
+    assert "internal error" not in text and status != 500, (status, text[:400])
