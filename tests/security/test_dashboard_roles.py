@@ -210,3 +210,28 @@ def test_one_key_for_a_single_operator(two_tier, monkeypatch, anthropic_up):
     rows = {r["id"] for r in httpx.get(g.url + "/dashboard/api/recent", headers=bearer("my-key")).json()["rows"]}
     assert {other, mine} <= rows
     assert httpx.get(g.url + "/metrics", headers=bearer("my-key")).status_code == 200
+
+
+def test_a_gateway_key_cannot_take_every_live_stream(roles):
+    """Any client's key opens the live stream (for its own requests): one key holding every slot would
+    shut the operator's dashboard out. A key gets a few; admin and viewer keys still get theirs."""
+    import contextlib
+
+    g = roles
+    readers = []  # (kept: a dropped iterator closes its stream)
+    with contextlib.ExitStack() as held:
+        for _ in range(4):
+            r = held.enter_context(httpx.stream("GET", g.url + "/dashboard/api/stream", headers=bearer("key-ops"),
+                                                timeout=20))
+            assert r.status_code == 200
+            readers.append(r.iter_bytes())
+            next(readers[-1])  # the stream is open
+        got = httpx.get(g.url + "/dashboard/api/stream", headers=bearer("key-ops"), timeout=5)
+        assert got.status_code == 429 and "per key" in got.json()["error"]["message"]
+        with httpx.stream("GET", g.url + "/dashboard/api/stream", headers=bearer("key-view"), timeout=20) as r:
+            assert r.status_code == 200
+        with httpx.stream("GET", g.url + "/dashboard/api/stream", headers=bearer("key-team-a"), timeout=20) as r:
+            assert r.status_code == 200  # another key has its own
+    # the slots come back when the streams end
+    with httpx.stream("GET", g.url + "/dashboard/api/stream", headers=bearer("key-ops"), timeout=20) as r:
+        assert r.status_code == 200

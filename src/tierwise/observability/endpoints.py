@@ -45,6 +45,10 @@ TYPES = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=u
          ".md": b"text/plain; charset=utf-8"}
 STREAM_TICK_S = 0.2
 MAX_STREAMS = 32  # open live streams per process: each is a loop and a socket
+# A gateway key (a client) may hold a few, and all clients together leave some for admin and viewer keys:
+# any client's key opens the stream (its own requests), so one must not take every slot.
+MAX_STREAMS_PER_KEY = 4
+MAX_CLIENT_STREAMS = 24
 # A stream ends after this long (the page reconnects at once): bounded like every other request,
 # and a stopping gateway never waits longer than this for an open dashboard.
 STREAM_LIFETIME_S = 30.0
@@ -80,6 +84,7 @@ class Endpoints:
         self.roles: Roles = app.roles
         self.per_tick = max(1, int(dcfg.stream_per_second * STREAM_TICK_S))
         self.streams = 0
+        self.client_streams: dict[str, int] = {}  # a client key's name -> its open live streams
         self.stream_lifetime = STREAM_LIFETIME_S
         self.static: dict[str, bytes] = {}
         self.topology: Any = None
@@ -242,14 +247,28 @@ class Endpoints:
         reader = await self._guarded(scope, send)
         if reader is None:
             return
+        owner = reader.key.name if reader.key is not None else None
+        if owner is not None and (self.client_streams.get(owner, 0) >= MAX_STREAMS_PER_KEY
+                                  or sum(self.client_streams.values()) >= MAX_CLIENT_STREAMS):
+            await self.app.send_json(send, 429, _error(RateLimited(
+                f"too many live streams open for gateway keys (at most {MAX_STREAMS_PER_KEY} per key)")), [NO_STORE])
+            return
         if self.streams >= MAX_STREAMS:
             await self.app.send_json(send, 429, _error(RateLimited("too many live streams open")), [NO_STORE])
             return
         self.streams += 1
+        if owner is not None:
+            self.client_streams[owner] = self.client_streams.get(owner, 0) + 1
         try:
             await self._stream(send, receive, None if reader.sees_all else reader.owns)
         finally:
             self.streams -= 1
+            if owner is not None:
+                left = self.client_streams[owner] - 1
+                if left:
+                    self.client_streams[owner] = left
+                else:
+                    del self.client_streams[owner]
 
     async def _stream(self, send: Any, receive: Any, visible: Callable[[str | None], bool] | None) -> None:
         live = self.obs.live
