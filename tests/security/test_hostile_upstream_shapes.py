@@ -51,3 +51,27 @@ def test_an_answer_off_its_schema_is_an_upstream_error_or_read_as_text(two_tier,
     openai_up.script(Raw(body=BODIES[shape]))
     status, text = call(g, api, False)
     assert "internal error" not in text and status != 500, (status, text[:400])
+
+
+@pytest.mark.parametrize("api", sorted(REQUESTS))
+@pytest.mark.parametrize("started", [False, True])
+def test_an_upstream_stream_error_is_bounded_and_scrubbed(gateway, openai_up, anthropic_up, monkeypatch, api, started):
+    """An OpenAI-format upstream's error event (before or after the first chunk) carries the key the gateway
+    sent it and 200 KB of text: the client, the log and the ledger get a short message without the key."""
+    from tests.harness import two_tier_config
+
+    secret = "sk-local-secret-1234567890abcdef"
+    monkeypatch.setenv("LOCAL_KEY", secret)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["providers"]["localsrv"]["api_key_env"] = "LOCAL_KEY"
+    g = gateway(cfg)
+    error = 'data: {"error":{"message":"bad key ' + secret + " " + "A" * 200_000 + '","type":"x"}}\n\n'
+    openai_up.script(Raw(body=(STREAMS["choices is a string after text"].split("\n\n")[0] + "\n\n" if started else "")
+                         + error, content_type="text/event-stream"))
+    status, text = call(g, api, True)
+    assert status in (200, 502) and "bad key" in text, (status, text[:300])
+    assert secret not in text and len(text) < 20_000, len(text)
+    g.flush()
+    row = g.ledger.query()[-1]
+    assert secret not in (row.error_message or "") and len(row.error_message or "") < 5_000

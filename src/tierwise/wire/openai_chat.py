@@ -660,7 +660,8 @@ class StreamDecoder:
                 raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
             if "error" in obj and "choices" not in obj:
                 e = obj["error"]
-                message = e.get("message", "upstream error") if isinstance(e, dict) else str(e)
+                message = e.get("message", "upstream error") if isinstance(e, dict) else e
+                message = scrub(str(message)[:4000])[:2000]  # bounded, as every upstream error text
                 if not self.started:  # nothing reached the client yet: let a fallback take over
                     raise stream_error("upstream error", str((e.get("type") if isinstance(e, dict) else None)
                                                              or "api_error"), str(message), retryable=True)
