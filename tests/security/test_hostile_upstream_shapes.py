@@ -75,3 +75,18 @@ def test_an_upstream_stream_error_is_bounded_and_scrubbed(gateway, openai_up, an
     g.flush()
     row = g.ledger.query()[-1]
     assert secret not in (row.error_message or "") and len(row.error_message or "") < 5_000
+
+
+@pytest.mark.parametrize("count", ["1e30", "-5", "123456789012345678901234567890", '"12"', "true"])
+def test_count_tokens_from_an_upstream_is_a_sane_count(gateway, openai_up, anthropic_up, count):
+    """`/v1/messages/count_tokens` relays an Anthropic upstream's count: a count past 64 bits made the answer
+    fail to encode (a 500), a negative one went to the client as it was."""
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    anthropic_up.count_tokens_raw = ('{"input_tokens": ' + count + "}").encode()
+    r = httpx.post(g.url + "/v1/messages/count_tokens", json={
+        "model": "frontier", "messages": [{"role": "user", "content": "hello there"}]}, timeout=10)
+    assert r.status_code == 200, r.text
+    n = r.json()["input_tokens"]
+    assert type(n) is int and 0 <= n < 2**31, n

@@ -46,7 +46,7 @@ from tierwise.server.response_store import ResponseStore
 from tierwise.server.roles import Roles
 from tierwise.tokens import estimate_request
 from tierwise.wire import anthropic_messages, openai_chat, openai_responses
-from tierwise.wire._check import INT_MAX, get_int
+from tierwise.wire._check import INT_MAX, get_int, token_count
 
 log = logging.getLogger("tierwise.server")
 
@@ -547,7 +547,8 @@ class App:
                 out, _ = await prov.post_json(
                     prov.chat_url + "/count_tokens", orjson.dumps(body), prov.headers(req.headers)
                 )
-                n = int(out["input_tokens"])
+                given = out["input_tokens"]  # the upstream's number, in [0, 2^31-1]; anything else: the estimate
+                n = token_count(given) if type(given) in (int, float) else None
             except (TierwiseError, KeyError, TypeError, ValueError):
                 n = None  # fall back to the estimate
         if n is None:
