@@ -195,6 +195,9 @@ def test_client_keys_none_closes_the_dashboard_to_gateway_keys(two_tier, monkeyp
         got = httpx.get(g.url + path, headers=bearer("key-ops"), timeout=5)
         assert got.status_code == 403 and "client_keys" in got.json()["error"]["message"], (path, got.text[:200])
     assert httpx.get(g.url + "/dashboard/api/recent", headers=bearer("key-admin")).status_code == 200
+    # the setting closes the dashboard, not the key's own budget buckets
+    own = httpx.get(g.url + "/v1/tierwise/budgets", headers=bearer("key-ops"))
+    assert own.status_code == 200 and {r["value"] for r in own.json()["budgets"]} == {"OPS"}
 
 
 def test_one_key_for_a_single_operator(two_tier, monkeypatch, anthropic_up):

@@ -22,7 +22,7 @@ def headers_of(scope: dict[str, Any]) -> dict[str, str]:
 async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
     """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
     try:
-        reader = app.roles.reader(headers_of(scope))
+        reader = app.roles.reader(headers_of(scope), dashboard=False)  # its own buckets, whatever the dashboard says
         body = await app.gw.spend.status()
         if reader.key is not None:  # a gateway key sees its own buckets, not other keys' or clients'
             body["budgets"] = [r for r in body["budgets"] if sees_bucket(reader.key, r)]

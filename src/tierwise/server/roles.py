@@ -67,9 +67,9 @@ class Roles:
         self.viewer_keys = [v.encode() for v in (os.environ.get(e) for e in dash.viewer_keys_env) if v]
         self.clients_read = dash.client_keys == "own"
 
-    def reader(self, headers: dict[str, str]) -> Reader:
-        """The caller's role; 401 without a key this gateway knows, 403 for a client key when
-        `observability.dashboard.client_keys` is `none`."""
+    def reader(self, headers: dict[str, str], *, dashboard: bool = True) -> Reader:
+        """The caller's role; 401 without a key this gateway knows, 403 for a client key on the dashboard
+        (`dashboard`) when `observability.dashboard.client_keys` is `none`."""
         if not self.keyring.required:
             return Reader("open")
         given = self.keyring.given(headers)
@@ -82,7 +82,7 @@ class Roles:
         if viewer:
             return Reader("viewer")
         if client is not None:
-            if not self.clients_read:
+            if dashboard and not self.clients_read:
                 raise PermissionDenied("gateway keys may not read the dashboard here "
                                        "(observability.dashboard.client_keys: none); use an admin or a viewer key")
             return Reader("client", client)
