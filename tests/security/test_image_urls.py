@@ -248,3 +248,18 @@ def test_count_tokens_does_not_carry_image_urls_to_a_local_server(gateway, opena
         {"type": "text", "text": "what is this?"}, {"type": "image", "source": {"type": "url", "url": images.url + "/img.png"}}]}])
     assert n.input_tokens > 0  # the gateway's estimate
     assert anthropic_up.requests == [] and images.hits == []
+
+
+def test_document_urls_do_not_reach_a_local_server_either(gateway, openai_up, anthropic_up, images):
+    """Anthropic `document` blocks are carried as sent to an Anthropic-format upstream, URL sources included."""
+    cfg = two_tier_config(anthropic_up.url, openai_up.url, local_kind="anthropic", remote_kind="openai")
+    g = gateway(cfg)
+    doc = {"type": "document", "source": {"type": "url", "url": images.url + "/report.pdf"}}
+    with pytest.raises(anthropic.BadRequestError) as e:
+        ant(g).messages.create(model="local", max_tokens=10, messages=[{"role": "user", "content": [
+            doc, {"type": "text", "text": "summarise"}]}])
+    assert "document URL" in e.value.message
+    n = ant(g).messages.count_tokens(model="local", messages=[{"role": "user", "content": [
+        doc, {"type": "text", "text": "summarise"}]}])
+    assert n.input_tokens > 0
+    assert anthropic_up.requests == [] and images.hits == []

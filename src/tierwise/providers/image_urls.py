@@ -56,6 +56,19 @@ def remote_images(req: Request) -> list[ImageBlock]:
     return out
 
 
+def remote_documents(req: Request) -> list[str]:
+    """The http(s) URLs of Anthropic `document` blocks (carried as sent to an Anthropic-format upstream)."""
+    out: list[str] = []
+    for m in req.messages:
+        blocks = [c for b in m.content for c in (b.content if isinstance(b, ToolResultBlock) else [b])]
+        for b in blocks:
+            raw = getattr(b, "raw", None)
+            src = raw.get("source") if isinstance(raw, dict) and raw.get("type") == "document" else None
+            if isinstance(src, dict) and src.get("type") == "url" and is_remote_url(src.get("url")):
+                out.append(src["url"])
+    return out
+
+
 def public(addr: Address) -> bool:
     """Reachable on the public internet, and no IPv6 spelling of an address that is not."""
     if isinstance(addr, ipaddress.IPv6Address):
@@ -218,7 +231,14 @@ class ImageUrlPolicy:
         self.fetcher = fetcher
 
     async def apply(self, req: Request, deployment: str) -> Request:
-        if self.policy == "forward" or not req.has_images():
+        if self.policy == "forward":
+            return req
+        docs = remote_documents(req)
+        if docs:  # not fetched by the gateway either (a PDF is not an image it can check)
+            raise InvalidRequest(
+                f"document URL {describe(docs[0])}: the model {deployment!r} is not sent document URLs; send the "
+                "document inline (base64)")
+        if not req.has_images():
             return req
         if self.policy == "refuse":
             found = remote_images(req)

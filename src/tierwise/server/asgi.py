@@ -35,7 +35,7 @@ from tierwise.gateway import MAX_STORED_TEXT, Gateway, new_request_id
 from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.providers.deployment import Deployment
-from tierwise.providers.image_urls import remote_images
+from tierwise.providers.image_urls import remote_documents, remote_images
 from tierwise.server import admin_approvals, admin_status, health, model_list, openapi
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
@@ -538,7 +538,8 @@ class App:
         n: int | None = None
         target = first_deployment(route_target)
         # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
-        if target is not None and target.provider.kind == "anthropic" and (target.images is None or not remote_images(req)):
+        if target is not None and target.provider.kind == "anthropic" and (
+                target.images is None or not (remote_images(req) or remote_documents(req))):
             try:
                 prov = target.provider
                 body = dict(data)
