@@ -263,3 +263,24 @@ def test_document_urls_do_not_reach_a_local_server_either(gateway, openai_up, an
         doc, {"type": "text", "text": "summarise"}]}])
     assert n.input_tokens > 0
     assert anthropic_up.requests == [] and images.hits == []
+
+
+def test_waiting_for_a_fetch_slot_counts_in_the_timeout(images):
+    """`max_concurrent` slow images hold every fetch slot: a request behind them waits at most `timeout`,
+    not for the queue to drain."""
+    async def go() -> list[str]:
+        f = image_urls.ImageFetcher(ImageFetchConfig(allow_networks=["127.0.0.1/32"], timeout=1.0, max_concurrent=1))
+        await f.slots.acquire()  # every slot held (by slow fetches of other requests)
+        try:
+            await asyncio.wait_for(f.fetch(images.url + "/img.png"), 10)
+        except image_urls.InvalidRequest as e:
+            return [e.message]
+        except TimeoutError:
+            return ["still waiting after 10 s"]
+        finally:
+            await f.close()
+        return []
+
+    got = asyncio.run(go())
+    assert got and "not fetched within 1 s" in got[0], got
+    assert images.hits == []

@@ -146,9 +146,8 @@ class ImageFetcher:
 
     async def fetch(self, url: str) -> tuple[str, bytes]:
         shown = describe(url)
-        try:
-            async with self.slots:
-                return await asyncio.wait_for(self._follow(url), self.cfg.timeout)
+        try:  # the wait for a fetch slot counts in the timeout too: a queue of requests waits at most that long
+            return await asyncio.wait_for(self._in_slot(url), self.cfg.timeout)
         except TimeoutError:
             raise InvalidRequest(f"image URL {shown}: not fetched within {self.cfg.timeout:g} s "
                                  "(server.image_fetch.timeout)") from None
@@ -157,6 +156,10 @@ class ImageFetcher:
                                  "(server.image_fetch.allow_networks)") from None
         except (aiohttp.ClientError, OSError, ValueError) as e:
             raise InvalidRequest(f"image URL {shown}: could not be fetched ({type(e).__name__})") from None
+
+    async def _in_slot(self, url: str) -> tuple[str, bytes]:
+        async with self.slots:
+            return await self._follow(url)
 
     async def _follow(self, url: str) -> tuple[str, bytes]:
         session = self.session()
