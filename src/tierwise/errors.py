@@ -142,3 +142,10 @@ class Overloaded(UpstreamError):
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
+
+
+class Internal(TierwiseError):
+    """A failure of the gateway itself (a bug, a broken ledger): the client gets a 500 in its API's schema."""
+
+    status = 500
+    kind = "api_error"

@@ -25,6 +25,7 @@ import orjson
 
 from tierwise.errors import AuthenticationError, NotFound, PermissionDenied, RateLimited, TierwiseError
 from tierwise.secret_scrub import scrub_value
+from tierwise.server.asgi_scope import request_headers
 from tierwise.wire import openai_chat
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -111,9 +112,7 @@ class Endpoints:
 
     def _allowed(self, scope: dict[str, Any]) -> str:
         """Who asks: "open" (no keys configured), "gateway" (a gateway key for every route) or "viewer"."""
-        from tierwise.server.asgi import _headers
-
-        headers = _headers(scope)
+        headers = request_headers(scope)
         site = headers.get("sec-fetch-site")
         if site is not None and site not in ("same-origin", "none"):
             raise PermissionDenied("observability endpoints answer same-origin requests only")
