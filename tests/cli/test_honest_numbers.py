@@ -139,6 +139,20 @@ def test_ledger_keeps_requested_model_and_cached_tokens_and_trace_shows_them(set
     assert "519 (518 cached)/8" in out  # the step's tokens, not "1/8"
 
 
+def test_report_counts_cached_input_tokens_like_trace(setup: dict[str, Any]) -> None:
+    """`report`'s tokens in is every prompt token, as `trace` and `requests` show it: a prompt the
+    server mostly had in its cache (llama.cpp: 519 = 518 cached + 1) is 519, not 1."""
+    g = setup["g"]
+    setup["oai"].script(Reply("ok", usage=(519, 8), cache_read_tokens=518))
+    setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
+    _oai(g).chat.completions.create(model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    _oai(g).chat.completions.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    g.flush()
+    rows = {r["key"]: r for r in orjson.loads(_run("report", "-c", setup["cfg"], "--json").output)["rows"]}
+    assert rows["cheap"]["input_tokens"] == 519
+    assert rows["claude"]["input_tokens"] == 12 + 900 + 300
+
+
 def test_anthropic_cache_reads_and_writes_are_kept_and_shown(setup: dict[str, Any]) -> None:
     g = setup["g"]
     setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
