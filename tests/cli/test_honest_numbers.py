@@ -242,6 +242,22 @@ def test_report_counts_ensemble_runs_like_the_mcp_tool(tmp_path: Path) -> None:
     assert rep["total"]["requests"] == 2
 
 
+def test_report_days_window_says_what_it_left_out(tmp_path: Path) -> None:
+    """`--days N` with nothing that recent does not claim the ledger is empty; a window of 0 or
+    fewer days is refused instead of silently meaning "everything" (0) or "nothing" (-1)."""
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text("ledger: {path: ledger.db}\n")
+    led = Ledger.open(str(tmp_path / "ledger.db"))
+    led.submit(LedgerRecord(request_id="req_old", ts=time.time() - 10 * 86400, route="main", cost_usd=0.0))
+    led.close()
+    out = _run("report", "-c", str(cfg), "--days", "1").output
+    assert "no requests in the last 1 day(s)" in out and "no requests yet" not in out
+    assert "main" in _run("report", "-c", str(cfg), "--days", "30").output
+    for bad in ("0", "-1"):
+        res = CliRunner().invoke(cli, ["report", "-c", str(cfg), "--days", bad])
+        assert res.exit_code == 2 and "--days" in res.output
+
+
 def test_cached_tokens_of_llama_cpp_builds_that_report_them_in_timings_only(setup: dict[str, Any]) -> None:
     """Older llama.cpp builds send no prompt_tokens_details: the cached count is `timings.cache_n`."""
     g = setup["g"]
