@@ -262,3 +262,22 @@ def test_listening_beyond_loopback_without_client_keys_is_warned_about(tmp_path,
                                             "models:\n  m: {provider: p, model: x}\nroutes:\n  main: [m]\n")
     r = CliRunner().invoke(main, ["doctor"])
     assert "listening on 0.0.0.0, beyond this machine, with no client keys" in r.output
+
+
+def test_doctor_names_a_local_model_id_the_server_does_not_serve(tmp_path, monkeypatch):
+    """An Ollama/vLLM/LM Studio server answers 404 for a model it does not have: `doctor` compares
+    the configured ids with the server's list and says how to fix it."""
+    import yaml
+
+    from tests.doubles import OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    with OpenAIDouble(models=["qwen2.5:7b", "nomic-embed-text"]) as up:
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"ollama": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+            "models": {"have": {"provider": "ollama", "model": "qwen2.5:7b"},
+                       "missing": {"provider": "ollama", "model": "llama3.1:8b"}}}))
+        out = CliRunner().invoke(main, ["doctor"]).output
+    [line] = [ln for ln in out.splitlines() if "is not among the models" in ln]
+    assert line.startswith("! model missing:") and "ollama pull llama3.1:8b" in line and "qwen2.5:7b" in line
+    assert "model have:" not in out
