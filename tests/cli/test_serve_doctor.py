@@ -281,3 +281,25 @@ def test_doctor_names_a_local_model_id_the_server_does_not_serve(tmp_path, monke
     [line] = [ln for ln in out.splitlines() if "is not among the models" in ln]
     assert line.startswith("! model missing:") and "ollama pull llama3.1:8b" in line and "qwen2.5:7b" in line
     assert "model have:" not in out
+
+
+def test_init_with_only_an_openai_key_puts_openai_on_the_frontier_tier(tmp_path, monkeypatch):
+    """A starter config whose frontier is Anthropic without an Anthropic key fails every frontier call;
+    with only OPENAI_API_KEY set, OpenAI's models take that place and doctor finds no missing key."""
+    import yaml
+
+    from tierwise.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    r = CliRunner().invoke(main, ["init"])
+    assert r.exit_code == 0 and "frontier tier: OpenAI" in r.output
+    data = yaml.safe_load((tmp_path / "tierwise.yaml").read_text())
+    assert "anthropic" not in data["providers"]
+    remote = {m["provider"] for n, m in data["models"].items() if n != "local"}
+    assert remote == {"openai"}
+    cfg = load_config(str(tmp_path / "tierwise.yaml"))
+    assert cfg.routes["frontier"].targets[0] == "gpt" and cfg.reference_model == "gpt"
+    out = CliRunner().invoke(main, ["doctor"]).output
+    assert "ANTHROPIC_API_KEY" not in out
