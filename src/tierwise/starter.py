@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import socket
 
+# (name, port, base_url, model id). Ollama's default model is a text model; what a llama.cpp or LM
+# Studio server runs is not known here.
+TEXT_ONLY_MODELS = frozenset({"qwen2.5:7b"})
 LOCAL_SERVERS = [
     ("ollama", 11434, "http://127.0.0.1:11434/v1", "qwen2.5:7b"),
     ("llamacpp", 8080, "http://127.0.0.1:8080/v1", "local"),
@@ -82,6 +85,8 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         f"    model: {model}",
         "    context_window: 32768",
     ]
+    if model in TEXT_ONLY_MODELS:
+        lines += ["    vision: false              # requests with images go to the next target, without a call"]
     if openai_only:
         lines += [
             "  gpt:",

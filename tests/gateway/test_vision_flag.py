@@ -55,3 +55,17 @@ def test_a_model_without_the_flag_is_still_tried_with_images(gateway, openai_up,
     g = gateway(config(openai_up, anthropic_up, vision=None))
     ant(g).messages.create(model="local-first", max_tokens=50, messages=IMAGE_TURN)
     assert len(openai_up.requests) == 1
+
+
+def test_the_starter_and_the_claude_code_example_mark_their_text_models():
+    """Claude Code subagents read screenshots: the local text model of the starter config and of
+    examples/claude-code.yaml says `vision: false`, so such turns skip it instead of failing on it."""
+    from pathlib import Path
+
+    from tierwise.config import load_config, parse_config
+    from tierwise.starter import starter_yaml
+
+    cfg = parse_config(starter_yaml({"local": [], "anthropic_key": True, "openai_key": False}), file="<starter>")
+    assert cfg.models["local"].vision is False
+    example = load_config(str(Path(__file__).resolve().parents[2] / "examples" / "claude-code.yaml"))
+    assert example.models["qwen-coder"].vision is False
