@@ -224,6 +224,27 @@ def test_client_keys_named_but_not_set_are_reported_by_doctor_and_serve(tmp_path
     assert "api_keys_env" not in CliRunner().invoke(main, ["doctor"]).output
 
 
+def test_serve_says_which_provider_key_is_not_set_before_serving(tmp_path, monkeypatch):
+    """`tierwise serve -c examples/claude-code.yaml` without ANTHROPIC_API_KEY exported: the console
+    says so at the start, not only `doctor`, instead of the first requests failing in silence."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text(
+        "ledger: {enabled: false}\n"
+        "providers:\n  cloud: {kind: anthropic, base_url: 'http://127.0.0.1:9', api_key_env: TW_TEST_UPSTREAM_KEY}\n"
+        "models:\n  big: {provider: cloud, model: x}\n  small: {provider: cloud, model: y}\n")
+    env = bare_env(tmp_path)
+    env.pop("TW_TEST_UPSTREAM_KEY", None)
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert first.startswith("tierwise: warning: provider cloud: TW_TEST_UPSTREAM_KEY is not set"), first
+    assert "(big, small)" in first
+
+
 def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tierwise.yaml").write_text("ledger: {path: notes.db}\n")

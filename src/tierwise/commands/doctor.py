@@ -30,6 +30,18 @@ def unset_client_keys(cfg: Config) -> str | None:
     return f"server.api_keys_env: {', '.join(unset)} not set: clients holding those keys will get 401"
 
 
+def unset_provider_keys(cfg: Config) -> list[str]:
+    """One line per provider whose `api_key_env` is not set: every call to its models fails (routes
+    fall back, or answer 503), which `serve` should say before the first request does."""
+    out = []
+    for name, p in cfg.providers.items():
+        if p.api_key_env and not p.api_key():
+            models = ", ".join(m for m, mc in cfg.models.items() if mc.provider == name) or "no models"
+            out.append(f"provider {name}: {p.api_key_env} is not set: calls to its models ({models}) will fail "
+                       f"and routes fall back to other targets. Fix: export {p.api_key_env}=... before `tierwise serve`")
+    return out
+
+
 def open_to_the_network(cfg: Config, host: str | None = None) -> str | None:
     """What is wrong when the gateway listens beyond this machine with no client keys: anyone who can
     reach the port spends the provider keys it holds (None when it listens on loopback or has keys)."""
