@@ -88,7 +88,8 @@ class ModelConfig(_Strict):
     provider: str
     model: str = Field(description="the model id the upstream expects")
     context_window: int | None = Field(None, ge=1)
-    vision: bool = False
+    vision: bool | None = Field(None, description="does the model take images: false = requests with images "
+                                "skip it without a call (a route moves on to its next target); unset = unknown, tried")
     tools: bool = True
     json_mode: bool = True
     logprobs: bool = False

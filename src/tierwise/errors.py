@@ -125,6 +125,15 @@ class ContextOverflow(UpstreamError):
         self.skipped = skipped
 
 
+class UnsupportedInput(UpstreamError):
+    """A model's config says it cannot take what the request carries (images with `vision: false`):
+    it is skipped without a call, and a route moves on to its next target."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=400, retryable=False, kind="invalid_request_error",
+                         error_class="unsupported_input")
+
+
 class UpstreamTimeout(UpstreamError):
     def __init__(self, message: str) -> None:
         super().__init__(message, status=504, retryable=True, kind="timeout_error")

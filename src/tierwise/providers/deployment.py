@@ -142,6 +142,7 @@ class Deployment:
             return await self.privacy.complete(self, req, ctx)  # type: ignore[no-any-return]
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
+        window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
@@ -181,6 +182,7 @@ class Deployment:
             return await self.privacy.stream(self, req, ctx)  # type: ignore[no-any-return]
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
+        window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
