@@ -40,10 +40,12 @@ CLIENT_CODECS: dict[str, Any] = {"openai": openai_chat, "anthropic": anthropic_m
 _SPENT = ("downgrade", "refuse")  # budget decisions after which the cache only looks up
 
 
-def cache_header(ctx: Any) -> list[tuple[bytes, bytes]]:
+_HEADERS = {v: ((HEADER, v.encode()),) for v in ("hit", "miss", "bypass")}
+
+
+def cache_header(ctx: Any) -> tuple[tuple[bytes, bytes], ...]:
     """The `x-tierwise-cache` header for a request's context (none when the cache is off)."""
-    v = ctx.notes.get(NOTE)
-    return [(HEADER, v.encode())] if v else []
+    return _HEADERS.get(ctx.notes.get(NOTE), ())  # type: ignore[arg-type]
 
 
 def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
@@ -96,15 +98,17 @@ class AnswerCache:
             return self._bypass(target, ctx, "route is not cached")
         if client_format not in CLIENT_CODECS:
             return self._bypass(target, ctx, f"{client_format} API answers are not cached")
-        if sampled(req) and not rc.sampled:
+        if not rc.sampled and sampled(req):
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
         key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
         # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
         # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.
         steps = ctx.trace.steps  # (none yet, on most requests)
-        lookup_only = bool(steps) and any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
-                                          for s in steps)
-        return CachedTarget(self, target, rc, key, tenant, route, client_format, store=not lookup_only)
+        store = not steps or not any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
+                                     for s in steps)
+        # exact tier only, entries kept in this process: looked up and stored without an await
+        local = self.keeps_entries and (self.semantic is None or not rc.semantic)
+        return CachedTarget(self, target, rc, key, tenant, route, client_format, store, local)
 
     def _bypass(self, target: Target, ctx: Context, why: str) -> Target:
         ctx.notes[NOTE] = "bypass"
@@ -148,6 +152,20 @@ class AnswerCache:
     def keep_packed(self, key: str, v: tuple[Any, ...], rc: RouteCache, route: str, tenant: str) -> bool:
         """`keep` for an entry already packed (`entry.packed`)."""
         return self._put(key, v, entries.packed_size(v), rc, route, tenant)
+
+    def keep_answer(self, key: str, raw: bytes, client_format: str, steps: list[Any], rc: RouteCache, route: str,
+                    tenant: str) -> None:
+        """`keep` for a miss's answer on an exact-only route, packed straight from its bytes and one pass
+        over the trace (`_made`): no Entry and Usage objects on the way, and without the question and
+        tools only a semantic tier reads."""
+        size = entries.packed_size_of(raw, "")
+        if size > self.cfg.max_entry_bytes:
+            return
+        cost, usage, model = _made(steps)
+        self.backend.put_entry(key, entries.packed("response", raw, client_format, "", False, cost, usage, model,  # type: ignore[attr-defined]
+                                                   time.time()), size, ttl=rc.ttl or self.cfg.ttl, route=route,
+                               tenant=tenant)
+        self.counts["stored"] += 1
 
     def _put(self, key: str, v: Any, size: int, rc: RouteCache, route: str, tenant: str) -> bool:
         if size > self.cfg.max_entry_bytes:
@@ -201,22 +219,27 @@ class AnswerCache:
 class CachedTarget:
     """A route's target behind the cache (one per request: it carries the request's key)."""
 
-    __slots__ = ("cache", "inner", "name", "rc", "key", "tenant", "route", "client_format", "codec", "store", "local")
+    __slots__ = ("cache", "inner", "rc", "key", "tenant", "route", "client_format", "store", "local")
 
     def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
-                 client_format: str, store: bool = True) -> None:
+                 client_format: str, store: bool, local: bool) -> None:
         self.cache = cache
         self.inner = inner
-        self.name = getattr(inner, "name", route)
         self.rc = rc
         self.key = key
         self.tenant = tenant
         self.route = route
         self.client_format = client_format
-        self.codec = CLIENT_CODECS[client_format]
-        self.store = store
-        # exact tier only, entries kept in this process: looked up and stored without an await
-        self.local = cache.keeps_entries and (cache.semantic is None or not rc.semantic)
+        self.store = store  # False: look up only (a spent budget's stand-in answers a miss)
+        self.local = local  # exact tier only, entries kept in this process: looked up and stored without an await
+
+    @property
+    def name(self) -> str:
+        return getattr(self.inner, "name", self.route)  # type: ignore[no-any-return]
+
+    @property
+    def codec(self) -> Any:
+        return CLIENT_CODECS[self.client_format]
 
     # ------------------------------------------------------------------ lookup
 
@@ -281,7 +304,12 @@ class CachedTarget:
     # ------------------------------------------------------------------ Target
 
     async def complete(self, req: Request, ctx: Context) -> Response:
-        e = await self._lookup(req, ctx, "response")
+        if self.local:  # nothing to wait for
+            t0 = time.perf_counter()
+            v = self.cache.backend.get_entry(self.key)
+            e = self._found(None if v is None else self.cache.unpacked(v), ctx, "response", "exact", t0)
+        else:
+            e = await self._lookup(req, ctx, "response")
         if e is not None and e.response is not None:
             return entries.served(e.response) if self.cache.keeps_entries else e.response
         resp = await self.inner.complete(req, ctx)
@@ -290,12 +318,8 @@ class CachedTarget:
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
         if resp.stop_reason != "error" and self.store:
             if self.local:
-                # Exact tier only, kept in this process: packed straight from the response (no Entry and
-                # Usage objects on the way), without the question and tools only a semantic tier reads.
-                cost, usage, model = _made(ctx.trace.steps)
-                self.cache.keep_packed(self.key, entries.packed("response", resp.raw, self.client_format, "", False,  # type: ignore[arg-type]
-                                                                cost, usage, model, time.time()),
-                                       self.rc, self.route, self.tenant)
+                self.cache.keep_answer(self.key, resp.raw, self.client_format, ctx.trace.steps, self.rc,  # type: ignore[arg-type]
+                                       self.route, self.tenant)
             else:
                 ent = self._entry("response", req, ctx, _calls_tools(resp.content))
                 ent.response = resp

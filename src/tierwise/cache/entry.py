@@ -105,7 +105,12 @@ def packed(kind: str, raw: bytes, raw_format: str, question: str, tools: bool, c
 
 
 def packed_size(t: tuple[Any, ...]) -> int:
-    return ENTRY_OVERHEAD // 2 + len(t[1]) + len(t[3])
+    return packed_size_of(t[1], t[3])
+
+
+def packed_size_of(raw: bytes, question: str) -> int:
+    """What a packed entry of these bytes and question counts against the cache's bounds."""
+    return ENTRY_OVERHEAD // 2 + len(raw) + len(question)
 
 
 def unpack(v: Any, decode: Any) -> Entry:

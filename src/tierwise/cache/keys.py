@@ -15,6 +15,7 @@ its JSON in.
 from __future__ import annotations
 
 import hashlib
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -27,6 +28,8 @@ _UNKEYED = ("metadata", "user")  # client bookkeeping in a body: never changes t
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _HEADER_PREFIXES = ("anthropic-", "x-tierwise-")
 _SUBAGENT = "x-claude-code-agent-id"
+# A header that may steer (a superset of those kept: checked over the header names in C, no Python call each)
+_MAY_STEER = methodcaller("startswith", (*_HEADER_PREFIXES, _SUBAGENT))
 
 
 def _fallback(v: Any) -> Any:
@@ -38,8 +41,10 @@ def _fallback(v: Any) -> Any:
 
 
 def steering_headers(req: Request, vary: list[str]) -> list[tuple[str, str]]:
-    out = []
     headers = req.headers
+    if not vary and not any(map(_MAY_STEER, headers)):  # most requests
+        return []
+    out = []
     for k in headers:
         if k.startswith(_HEADER_PREFIXES) or k == _SUBAGENT:
             out.append((k, headers[k]))
