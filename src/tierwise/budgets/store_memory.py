@@ -36,8 +36,28 @@ _NOTHING_EARLIER = (0, 0, 0.0, 0.0)  # the `earlier` of a calendar budget: its w
 # when the first of its budgets' current slots ends).
 Cells = tuple[Any, ...]
 # A request `take` admitted: (deadline, its Cells, usd and tokens reserved per budget, the per-model
-# budgets' usd or None, estimated input tokens)
-Taken = tuple[float, Cells, float, int, "list[float] | None", int]
+# budgets' usd or None, estimated input tokens, the lease it was admitted under or None)
+Taken = tuple[float, Cells, float, int, "list[float] | None", int, "Lease | None"]
+
+
+class Lease:
+    """One plan's hold on the store (see `MemoryStore.take`): until `until`, its requests' additions
+    go to `acc` (usd and tokens in every budget, requests and tokens in every rate limit), which
+    `sync` adds to the counters of `cells` before anything reads them. `room` is what `acc` may reach
+    before some limit could refuse: worked out from the counters when the lease began, less what was
+    added outside the lease since (each addition taken whole off every kind it could touch)."""
+
+    __slots__ = ("plan", "cells", "until", "fits", "room", "acc", "synced")
+
+    def __init__(self, plan: Any, cells: Cells, until: float, fits: bool, room: list[float]) -> None:
+        self.plan = plan
+        self.cells = cells
+        self.until = until
+        self.fits = fits
+        self.room = room
+        self.acc = [0.0, 0.0, 0.0, 0.0]
+        self.synced = [0.0, 0.0, 0.0, 0.0]
+
 MAX_SETTLED = 100_000  # settlement markers kept (a repeated settlement comes seconds after the first)
 
 
@@ -57,12 +77,15 @@ class MemoryStore:
         # its current slot, as `take` reads it (kept equal to the slots' sum by every write)
         self.earlier: dict[str, list[Any]] = {}
         self._next_prune = 0.0
+        self.lease: Lease | None = None
+        self._no_lease_until = 0.0
         self._due = 0.0  # when `_chores` next has something to do: at or before the oldest reservation's deadline
 
     # ------------------------------------------------------------------ reading
 
     def _used(self, key: str, slot: int, nslots: int) -> tuple[float, float, int | None]:
         """USD and tokens counted in a bucket's window ending at `slot`, and its oldest counted slot."""
+        self.sync()
         b = self.buckets.get(key)
         if not b:
             return 0.0, 0.0, None
@@ -137,6 +160,7 @@ class MemoryStore:
                     minute: int, frac: float, deadline: float, fits: bool) -> Refusal | None:
         if now >= self._due:
             self._chores(now)
+        self.sync()
         for i, c in enumerate(budgets):
             u, t, oldest = self._used(c.key, c.slot, c.nslots)
             what = budget_refusal(c.usd_limit, c.tok_limit, c.usd, c.tok, u, t, fits)
@@ -155,6 +179,9 @@ class MemoryStore:
                 self._due = deadline
         for r in rates:
             self._count(r.key, minute, r.tok)
+        if self.lease is not None:  # the lease's headroom did not count these
+            self._shrink(max((c.usd for c in budgets), default=0.0), max((c.tok for c in budgets), default=0),
+                         1.0 if rates else 0.0, max((r.tok for r in rates), default=0))
         return None
 
     async def settle(self, rid: str, budgets: list[Settlement], rates: list[RateSettlement], *, now: float,
@@ -170,15 +197,20 @@ class MemoryStore:
         if len(self.settled) > MAX_SETTLED:
             self.settled.popitem(last=False)
         live = self.reservations.pop(rid, None) is not None  # else swept: its reservation was given back
+        grew = [0.0, 0.0, 0.0, 0.0]  # the largest addition to one counter, per kind (for the lease's headroom)
         for s in budgets:
             du = s.usd - s.reserved_usd if live else s.usd
             dt = s.tok - s.reserved_tok if live else s.tok
             if du or dt:
                 self._add(s.key, s.slot, du, dt, s.expire_s, now)
+                grew[0], grew[1] = max(grew[0], du), max(grew[1], dt)
         for r in rates:
             v = self.rates.get(r.key, {}).get(r.minute)
             if v is not None:
                 v[1] += r.tok
+                grew[3] = max(grew[3], r.tok)
+        if self.lease is not None:
+            self._shrink(*grew)
         if now >= self._due:
             self._chores(now)
         return True
@@ -190,6 +222,7 @@ class MemoryStore:
         every slot or minute boundary (see `Cells`). The counters are the store's own lists, so
         every path sees one state; a bucket is pruned only after `expire_s` (an hour or more)
         without writes, so a counter held here for a second is never one the store dropped."""
+        self.sync()
         turns = _INF  # when the first of these budgets' slots ends
         counters: list[list[float]] = []
         budgets: list[tuple[Any, ...]] = []
@@ -253,12 +286,97 @@ class MemoryStore:
     def take(self, rid: str, plan: Any, est_in: int, out: int, n: int, worst: float, now: float, deadline: float,
              fits: bool) -> Taken | None:
         """`reserve_now` for budgets known from the route and key alone (the plan's `StaticCharge`s and
-        `RatePlan`s), without a check record per budget: the same tests and additions. The request's
+        `RatePlan`s), without a check record per budget: the same decisions and additions. The request's
         handle (`Taken`), or None when a limit refuses (then nothing changed: the caller asks
         `reserve_now` which limit, for its message). Settled with `give`, never `settle_now`: the
-        caller holds the only handle on the reservation (and `give` marks it settled all the same)."""
+        caller holds the only handle on the reservation (and `give` marks it settled all the same).
+
+        While one plan has the store to itself (one key on one route: the common case of one node),
+        it holds the `Lease`: its requests add to four sums instead of every counter, and are admitted
+        by four comparisons against headroom worked out when the lease began, which no limit can
+        refuse within. A request the headroom does not clearly cover goes the exact way below."""
         if now >= self._due:
             self._chores(now)
+        lease = self.lease
+        if lease is None or lease.plan is not plan or now >= lease.until or lease.fits is not fits:
+            lease = self._lease_for(plan, now, fits)
+        if lease is not None:
+            acc, room = lease.acc, lease.room
+            tok = (est_in + out) * n
+            if (acc[0] + worst < room[0] and acc[1] + tok < room[1]) if fits else (acc[0] < room[0] and acc[1] < room[1]):
+                if acc[2] < room[2] and acc[3] + est_in < room[3]:
+                    acc[0] += worst
+                    acc[1] += tok
+                    acc[2] += 1.0
+                    acc[3] += est_in
+                    held = (deadline, lease.cells, worst, tok, None, est_in, lease)
+                    if lease.cells[2]:
+                        self.reservations[rid] = held
+                        if deadline < self._due:
+                            self._due = deadline
+                    return held
+            self._end_lease()  # near a limit: exact, and no lease for a second
+            self._no_lease_until = now + 1.0
+        return self._take_exact(rid, plan, est_in, out, n, worst, now, deadline, fits)
+
+    def _lease_for(self, plan: Any, now: float, fits: bool) -> Lease | None:
+        """A new lease for `plan`, or None when another plan holds an unexpired one, when the last
+        one ended near a limit less than a second ago, or when the plan has per-model budgets."""
+        held = self.lease
+        if held is not None and now < held.until and held.plan is not plan:
+            return None
+        self._end_lease()
+        if now < self._no_lease_until or any(c.model is not None for c in plan.static):
+            return None
+        cells = plan.cells = self._cells(plan, now, fits)
+        until, _, _, budgets, _, rates, _, minute, *_ = cells
+        room = [_INF, _INF, _INF, _INF]
+        for c, e, lu, lt in budgets:
+            room[0] = min(room[0], lu - (c[0] + e[2]))
+            room[1] = min(room[1], lt - (c[1] + e[3]))
+        w = 1.0 - (now - minute * 60) / 60.0  # (the previous minute only weighs less as the minute goes on)
+        for cur, prev, rpm, tpm in rates:
+            room[2] = min(room[2], rpm - prev[0] * w - cur[0] - 1.0)
+            room[3] = min(room[3], tpm - prev[1] * w - cur[1])
+        for i, r in enumerate(room):  # a margin for the rounding of float sums taken in another order
+            if r != _INF:
+                room[i] = r - 1e-9 * (1.0 + abs(r))
+        lease = self.lease = Lease(plan, cells, until, fits, room)
+        return lease
+
+    def _end_lease(self) -> None:
+        self.sync()
+        self.lease = None
+
+    def sync(self) -> None:
+        """Bring the counters up to date with what the lease's requests added to its sums."""
+        lease = self.lease
+        if lease is None:
+            return
+        acc, done = lease.acc, lease.synced
+        du, dt, dr, drt = acc[0] - done[0], acc[1] - done[1], acc[2] - done[2], acc[3] - done[3]
+        if du or dt:
+            for c in lease.cells[2]:
+                c[0] += du
+                c[1] += dt
+        if dr or drt:
+            for cur in lease.cells[6]:
+                cur[0] += dr
+                cur[1] += drt
+        lease.synced = acc[:]
+
+    def _shrink(self, usd: float, tok: float, req: float, rtok: float) -> None:
+        """Take additions made outside the lease (each at most this much to any one counter) off its headroom."""
+        room = self.lease.room  # type: ignore[union-attr]
+        room[0] -= usd
+        room[1] -= tok
+        room[2] -= req
+        room[3] -= rtok
+
+    def _take_exact(self, rid: str, plan: Any, est_in: int, out: int, n: int, worst: float, now: float,
+                    deadline: float, fits: bool) -> Taken | None:
+        """`take` by the plan's counters themselves (see `Cells`)."""
+        self.sync()
         cells = plan.cells
         if cells is None or now >= cells[0] or cells[1] is not self or cells[9] is not fits:
             cells = plan.cells = self._cells(plan, now, fits)
@@ -300,11 +418,14 @@ class MemoryStore:
                 c = m[0]
                 c[0] += usd
                 c[1] += tok
-        held = (deadline, cells, worst, tok, model_usd, est_in)
+        held = (deadline, cells, worst, tok, model_usd, est_in, None)
         if counters or models:
             self.reservations[rid] = held
             if deadline < self._due:
                 self._due = deadline
+        if self.lease is not None:  # another plan's: its headroom did not count these
+            self._shrink(max(worst, *model_usd) if model_usd else worst, tok, 1.0 if rates else 0.0,
+                         est_in if rates else 0)
         return held
 
     def give(self, rid: str, held: Taken, spent: tuple[float, float], per_model: dict[str, list[float]] | None,
@@ -319,12 +440,21 @@ class MemoryStore:
         if len(settled) > MAX_SETTLED:
             settled.popitem(last=False)
         live = self.reservations.pop(rid, None) is not None  # else swept: its reservation was given back
-        _, cells, r_usd, r_tok, model_usd, _ = held
+        _, cells, r_usd, r_tok, model_usd, _, lease = held
+        if lease is not None and lease is self.lease:  # into the lease's sums, as the reservation went
+            usd, tok = spent
+            acc = lease.acc
+            acc[0] += usd - r_usd if live else usd
+            acc[1] += int(tok) - r_tok if live else int(tok)
+            acc[3] += tok_delta
+            return
         counters, models = cells[2], cells[4]
+        grew = [0.0, 0.0, 0.0, max(0, tok_delta)]  # for the headroom of a lease taken since
         if counters:
             usd, tok = spent
             du = usd - r_usd if live else usd
             dt = int(tok) - r_tok if live else int(tok)
+            grew[0], grew[1] = du, dt
             if du or dt:
                 if now < cells[11]:  # the same slots as at admission: none of them is an earlier one yet
                     for c in counters:
@@ -338,11 +468,14 @@ class MemoryStore:
                 usd, tok = spent if per_model is None else per_model.get(model, (0.0, 0.0))
                 du = usd - r if live else usd
                 dt = int(tok) - r_tok if live else int(tok)
+                grew[0], grew[1] = max(grew[0], du), max(grew[1], dt)
                 if du or dt:
                     self._adjust(where, du, dt)
         if tok_delta:
             for cur in cells[6]:
                 cur[1] += tok_delta
+        if self.lease is not None:
+            self._shrink(max(0.0, grew[0]), max(0.0, grew[1]), 0.0, grew[3])
 
     def _adjust(self, where: tuple[str, int, list[float], bool], du: float, dt: float) -> None:
         """Add to one budget's counter of a `take`, and to its rolling window's sum of earlier slots
@@ -369,7 +502,7 @@ class MemoryStore:
                 for key, slot, usd, tok in v[1]:
                     self._release(key, slot, usd, tok)
             else:  # `take`'s handle
-                _, cells, usd, tok, model_usd, _ = v
+                _, cells, usd, tok, model_usd, _, _ = v
                 amounts = [usd] * len(cells[2]) + (model_usd or [])
                 for (key, slot, _, _), u in zip(cells[8], amounts):
                     self._release(key, slot, u, tok)
@@ -401,6 +534,7 @@ class MemoryStore:
 
     async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
         """Every bucket under `prefix` as its raw fields (`u<slot>`/`t<slot>`), like the Redis store."""
+        self.sync()
         out: dict[str, dict[str, float]] = {}
         for k, slots in self.buckets.items():
             if k.startswith(prefix):
