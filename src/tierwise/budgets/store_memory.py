@@ -329,7 +329,7 @@ class MemoryStore:
         if now < self._no_lease_until or any(c.model is not None for c in plan.static):
             return None
         cells = plan.cells = self._cells(plan, now, fits)
-        until, _, _, budgets, _, rates, _, minute, *_ = cells
+        _, _, _, budgets, _, rates, _, minute, _, _, _, turns = cells
         room = [_INF, _INF, _INF, _INF]
         for c, e, lu, lt in budgets:
             room[0] = min(room[0], lu - (c[0] + e[2]))
@@ -341,7 +341,8 @@ class MemoryStore:
         for i, r in enumerate(room):  # a margin for the rounding of float sums taken in another order
             if r != _INF:
                 room[i] = r - 1e-9 * (1.0 + abs(r))
-        lease = self.lease = Lease(plan, cells, until, fits, room)
+        # Until a slot or the minute turns: the headroom only grows meanwhile, but for what `_shrink` takes off.
+        lease = self.lease = Lease(plan, cells, min(turns, (minute + 1) * 60.0), fits, room)
         return lease
 
     def _end_lease(self) -> None:
