@@ -336,8 +336,11 @@ class SpendController:
         held = ctx.notes.pop(NOTE, None)
         if held is None:
             return
-        # `take`'s handle (MemoryStore.Taken: its plan at [1][10], its estimated input at [5]) or a `Held`
-        plan, est_in = (held[1][10], held[5]) if type(held) is tuple else (held.plan, held.est_in)
+        taken = type(held) is tuple  # `take`'s handle (MemoryStore.Taken: plan at [1][10], estimated input at [5])
+        if taken:
+            plan, est_in = held[1][10], held[5]
+        else:
+            plan, est_in = held.plan, held.est_in
         remote = plan.remote
         usd_all = tok_all = 0.0
         per_model: dict[str, list[float]] | None = {} if plan.per_model else None
@@ -366,7 +369,7 @@ class SpendController:
                 pm[0] += usd
                 pm[1] += t
         now = time.time()
-        if type(held) is tuple:  # admitted by the store's `take`
+        if taken:  # admitted by the store's `take`
             self.store.give(ctx.trace.request_id, held, (usd_all, tok_all), per_model, tokens - est_in, now, SETTLED_TTL)
             return
         settlements = []

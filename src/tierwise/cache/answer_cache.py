@@ -93,7 +93,7 @@ class AnswerCache:
 
     def wrap(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
         route = ctx.trace.route
-        rc = self.cfg.for_route(route)
+        rc = self.cfg.routes.get(route) or self.cfg.for_route(route)
         if rc is None or not rc.exact:
             return self._bypass(target, ctx, "route is not cached")
         if client_format not in CLIENT_CODECS:
@@ -158,7 +158,7 @@ class AnswerCache:
         """`keep` for a miss's answer on an exact-only route, packed straight from its bytes and one pass
         over the trace (`_made`): no Entry and Usage objects on the way, and without the question and
         tools only a semantic tier reads."""
-        size = entries.packed_size_of(raw, "")
+        size = entries.PACKED_OVERHEAD + len(raw)  # (`entry.packed_size`, without a question)
         if size > self.cfg.max_entry_bytes:
             return
         cost, usage, model = _made(steps)
@@ -305,9 +305,15 @@ class CachedTarget:
 
     async def complete(self, req: Request, ctx: Context) -> Response:
         if self.local:  # nothing to wait for
+            cache = self.cache
             t0 = time.perf_counter()
-            v = self.cache.backend.get_entry(self.key)
-            e = self._found(None if v is None else self.cache.unpacked(v), ctx, "response", "exact", t0)
+            v = cache.backend.get_entry(self.key)
+            if v is None:  # (`_found`'s miss, inline: most requests of a cached route)
+                ctx.notes[NOTE] = "miss"
+                cache.counts["miss"] += 1
+                e = None
+            else:
+                e = self._found(cache.unpacked(v), ctx, "response", "exact", t0)
         else:
             e = await self._lookup(req, ctx, "response")
         if e is not None and e.response is not None:
@@ -386,6 +392,12 @@ def _made(steps: list[Any]) -> tuple[float | None, tuple[int, int, int, int, boo
     successful call had usage but no price: unknown, not $0), its usage summed over the calls as
     `Usage` fields, and the model of the call that answered (the last successful one that was not a
     side role)."""
+    if len(steps) == 1:  # one call that answered (most requests): the loop below, unrolled
+        s = steps[0]
+        u = s.usage
+        if s.kind == "call" and s.ok and u is not None and "role" not in s.detail:
+            return s.cost, (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                            u.estimated), s.model
     answered = None
     unpriced = False
     total = 0.0

@@ -104,13 +104,12 @@ def packed(kind: str, raw: bytes, raw_format: str, question: str, tools: bool, c
     return (kind, raw, raw_format, question, tools, cost, model, created, *usage)
 
 
+PACKED_OVERHEAD = ENTRY_OVERHEAD // 2  # a packed entry's tuple and atoms besides its bytes and question
+
+
 def packed_size(t: tuple[Any, ...]) -> int:
-    return packed_size_of(t[1], t[3])
-
-
-def packed_size_of(raw: bytes, question: str) -> int:
-    """What a packed entry of these bytes and question counts against the cache's bounds."""
-    return ENTRY_OVERHEAD // 2 + len(raw) + len(question)
+    """What a packed entry counts against the cache's bounds."""
+    return PACKED_OVERHEAD + len(t[1]) + len(t[3])
 
 
 def unpack(v: Any, decode: Any) -> Entry:
