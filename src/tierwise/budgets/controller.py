@@ -105,6 +105,7 @@ class SpendController:
         sc = self.cfg.store
         self.prefix = sc.key_prefix
         self.fits = self.cfg.admit == "fits"
+        self.default_out = self.cfg.default_max_output_tokens  # (read per request: a pydantic field is slow to read)
         self.ttl = self.cfg.reservation_ttl
         self.fail_open = sc.on_store_error == "fail_open"
         self._plans: dict[tuple[str, str], RoutePlan] = {}
@@ -206,7 +207,7 @@ class SpendController:
         # context window of the route's remote models.
         cl = req.headers.get("content-length")
         est_in = int(cl) // 3 + 16 if cl and cl.isdigit() else estimate_request(req)
-        out = req.max_tokens or self.cfg.default_max_output_tokens
+        out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
         n = req.n if req.n > 1 else 1

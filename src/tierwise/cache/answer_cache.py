@@ -81,6 +81,8 @@ class AnswerCache:
         # The memory backend keeps entries in this process: nothing to encode or wait for (a response
         # is decoded again only on a hit).
         self.keeps_entries = bool(getattr(self.backend, "keeps_entries", False))
+        self.max_entry_bytes = cfg.max_entry_bytes
+        self._rules: dict[str, _RouteRules | None] = {}  # per route, worked out on its first request
         self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
         self._stats_task: asyncio.Future[dict[str, Any]] | None = None
         self.semantic: Any = None
@@ -93,22 +95,22 @@ class AnswerCache:
 
     def wrap(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
         route = ctx.trace.route
-        rc = self.cfg.routes.get(route) or self.cfg.for_route(route)
-        if rc is None or not rc.exact:
+        rules = self._rules.get(route, _UNSEEN)
+        if rules is _UNSEEN:
+            rules = self._rules[route] = _RouteRules.of(self, route)
+        if rules is None:
             return self._bypass(target, ctx, "route is not cached")
         if client_format not in CLIENT_CODECS:
             return self._bypass(target, ctx, f"{client_format} API answers are not cached")
-        if not rc.sampled and sampled(req):
+        if not rules.sampled and sampled(req):
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
-        key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
+        key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rules.vary)
         # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
         # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.
         steps = ctx.trace.steps  # (none yet, on most requests)
         store = not steps or not any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
                                      for s in steps)
-        # exact tier only, entries kept in this process: looked up and stored without an await
-        local = self.keeps_entries and (self.semantic is None or not rc.semantic)
-        return CachedTarget(self, target, rc, key, tenant, route, client_format, store, local)
+        return CachedTarget(self, target, rules.rc, key, tenant, route, client_format, store, rules.local, rules.ttl)
 
     def _bypass(self, target: Target, ctx: Context, why: str) -> Target:
         ctx.notes[NOTE] = "bypass"
@@ -153,18 +155,17 @@ class AnswerCache:
         """`keep` for an entry already packed (`entry.packed`)."""
         return self._put(key, v, entries.packed_size(v), rc, route, tenant)
 
-    def keep_answer(self, key: str, raw: bytes, client_format: str, steps: list[Any], rc: RouteCache, route: str,
+    def keep_answer(self, key: str, raw: bytes, client_format: str, steps: list[Any], ttl: float, route: str,
                     tenant: str) -> None:
         """`keep` for a miss's answer on an exact-only route, packed straight from its bytes and one pass
         over the trace (`_made`): no Entry and Usage objects on the way, and without the question and
         tools only a semantic tier reads."""
         size = entries.PACKED_OVERHEAD + len(raw)  # (`entry.packed_size`, without a question)
-        if size > self.cfg.max_entry_bytes:
+        if size > self.max_entry_bytes:
             return
         cost, usage, model = _made(steps)
         self.backend.put_entry(key, entries.packed("response", raw, client_format, "", False, cost, usage, model,  # type: ignore[attr-defined]
-                                                   time.time()), size, ttl=rc.ttl or self.cfg.ttl, route=route,
-                               tenant=tenant)
+                                                   time.time()), size, ttl=ttl, route=route, tenant=tenant)
         self.counts["stored"] += 1
 
     def _put(self, key: str, v: Any, size: int, rc: RouteCache, route: str, tenant: str) -> bool:
@@ -216,13 +217,36 @@ class AnswerCache:
         return e.cost_usd
 
 
+_UNSEEN: Any = object()
+
+
+class _RouteRules:
+    """A cached route's settings as plain attributes, read on each of its requests (a pydantic model's
+    attributes are several times slower to read)."""
+
+    __slots__ = ("rc", "sampled", "vary", "ttl", "local")
+
+    def __init__(self, rc: RouteCache, sampled: bool, vary: list[str], ttl: float, local: bool) -> None:
+        self.rc, self.sampled, self.vary, self.ttl, self.local = rc, sampled, vary, ttl, local
+
+    @classmethod
+    def of(cls, cache: AnswerCache, route: str) -> _RouteRules | None:
+        """None when the route is not cached (no exact tier: the semantic tier reuses its entries)."""
+        rc = cache.cfg.for_route(route)
+        if rc is None or not rc.exact:
+            return None
+        # exact tier only, entries kept in this process: looked up and stored without an await
+        local = cache.keeps_entries and (cache.semantic is None or not rc.semantic)
+        return cls(rc, rc.sampled, rc.vary_headers, rc.ttl or cache.cfg.ttl, local)
+
+
 class CachedTarget:
     """A route's target behind the cache (one per request: it carries the request's key)."""
 
-    __slots__ = ("cache", "inner", "rc", "key", "tenant", "route", "client_format", "store", "local")
+    __slots__ = ("cache", "inner", "rc", "key", "tenant", "route", "client_format", "store", "local", "ttl")
 
     def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
-                 client_format: str, store: bool, local: bool) -> None:
+                 client_format: str, store: bool, local: bool, ttl: float) -> None:
         self.cache = cache
         self.inner = inner
         self.rc = rc
@@ -232,6 +256,7 @@ class CachedTarget:
         self.client_format = client_format
         self.store = store  # False: look up only (a spent budget's stand-in answers a miss)
         self.local = local  # exact tier only, entries kept in this process: looked up and stored without an await
+        self.ttl = ttl
 
     @property
     def name(self) -> str:
@@ -324,7 +349,7 @@ class CachedTarget:
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
         if resp.stop_reason != "error" and self.store:
             if self.local:
-                self.cache.keep_answer(self.key, resp.raw, self.client_format, ctx.trace.steps, self.rc,  # type: ignore[arg-type]
+                self.cache.keep_answer(self.key, resp.raw, self.client_format, ctx.trace.steps, self.ttl,  # type: ignore[arg-type]
                                        self.route, self.tenant)
             else:
                 ent = self._entry("response", req, ctx, _calls_tools(resp.content))

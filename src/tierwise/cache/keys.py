@@ -15,7 +15,6 @@ its JSON in.
 from __future__ import annotations
 
 import hashlib
-from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -28,8 +27,7 @@ _UNKEYED = ("metadata", "user")  # client bookkeeping in a body: never changes t
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _HEADER_PREFIXES = ("anthropic-", "x-tierwise-")
 _SUBAGENT = "x-claude-code-agent-id"
-# A header that may steer (a superset of those kept: checked over the header names in C, no Python call each)
-_MAY_STEER = methodcaller("startswith", (*_HEADER_PREFIXES, _SUBAGENT))
+_MAY_STEER = tuple("\n" + p for p in (*_HEADER_PREFIXES, _SUBAGENT))  # in the header names joined by "\n"
 
 
 def _fallback(v: Any) -> Any:
@@ -42,8 +40,10 @@ def _fallback(v: Any) -> Any:
 
 def steering_headers(req: Request, vary: list[str]) -> list[tuple[str, str]]:
     headers = req.headers
-    if not vary and not any(map(_MAY_STEER, headers)):  # most requests
-        return []
+    if not vary:  # most requests have no header that may steer: three substring searches, no call per header
+        names = "\n" + "\n".join(headers)
+        if _MAY_STEER[0] not in names and _MAY_STEER[1] not in names and _MAY_STEER[2] not in names:
+            return []
     out = []
     for k in headers:
         if k.startswith(_HEADER_PREFIXES) or k == _SUBAGENT:
