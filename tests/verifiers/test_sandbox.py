@@ -467,6 +467,59 @@ async def test_memory_outside_the_address_space_is_bounded_too() -> None:
     assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb, r.stdout
 
 
+KERNEL_BUFFERS = """
+import fcntl, os, socket
+MB = 1 << 20
+held = {"sockets": 0, "pipes": 0}
+ends = []
+try:
+    while True:  # every descriptor the run may open: socket pairs filled both ways, then pipes
+        a, b = socket.socketpair()
+        ends += [a, b]
+        for s in (a, b):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, option, 1 << 30)
+                except OSError:
+                    pass
+            s.setblocking(False)
+            try:
+                while True:
+                    held["sockets"] += s.send(b"x" * 65536)
+            except BlockingIOError:
+                pass
+        if len(ends) >= 30:
+            break
+    while True:
+        r, w = os.pipe()
+        ends += [r, w]
+        try:
+            fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        except OSError:
+            pass
+        os.set_blocking(w, False)
+        try:
+            while True:
+                held["pipes"] += os.write(w, b"x" * 65536)
+        except BlockingIOError:
+            pass
+except OSError:
+    pass  # out of descriptors
+print("HELD_MB", int(sum(held.values()) / MB), held, flush=True)
+"""
+
+
+async def test_kernel_buffers_cannot_hold_more_than_the_memory_limit() -> None:
+    """Socket and pipe buffers live in the kernel, outside RLIMIT_AS; raised to their system
+    maximum (SO_SNDBUF/SO_RCVBUF, F_SETPIPE_SZ) 30 socket pairs held 493 MB under a 512 MB limit.
+    At their defaults the descriptors the run may open hold a few MB."""
+    need_layer("memory_total", "the run's memory cannot be bounded in total here")
+    limits = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=128)
+    r = await run_python(KERNEL_BUFFERS, limits=limits, audit_hook=False)  # the OS layer alone
+    assert "HELD_MB" in r.stdout, r.stderr
+    assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb // 4, r.stdout
+
+
 async def test_output_flood_is_capped() -> None:
     r = await run_python("import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 65536)\n",
                          limits=SandboxLimits(wall_s=20, cpu_s=5, output_bytes=10_000))

@@ -8,6 +8,7 @@ making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uri
 modules, kexec, reading other processes' memory, personality changes, memory kept outside the
 process's address space (SysV shared memory and message queues, POSIX queues, memfds), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
+growing a socket's or a pipe's kernel buffer past the system default, and
 every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its rlimits
 (memory, CPU, files) bound the whole run. `clone3` answers ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
 whose flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
@@ -50,6 +51,12 @@ NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable, refused anyway
+# Kernel buffers RLIMIT_AS does not count, grown on request: a socket's send/receive buffer (up to
+# net.core.wmem_max each: 30 socket pairs filled both ways held 493 MB with a 512 MB limit) and a
+# pipe's (up to fs.pipe-max-size). Refused, so each stays at the system default (wmem_default,
+# 64 KB a pipe) and open_files bounds their sum.
+SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 1, 7, 8, 32, 33
+F_SETPIPE_SZ = 1031
 
 
 def _rule(f: Any, action: int, name: str, *args: Any) -> None:
@@ -73,6 +80,9 @@ def filter_bpf() -> bytes:
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
+        _rule(f, eperm, "setsockopt", sc.Arg(1, sc.EQ, SOL_SOCKET), sc.Arg(2, sc.EQ, option))
+    _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))
     for name in FORKS:
         _rule(f, eperm, name)
     # A clone that is not a thread of this process is a new process (or namespace): refused.
