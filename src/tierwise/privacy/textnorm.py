@@ -2,31 +2,69 @@
 
 Hostile or merely unusual text hides identifiers from patterns: zero-width spaces inside a
 card number, full-width digits (`４１１１`), Arabic-Indic digits, non-breaking spaces, Unicode
-dashes, bidi overrides. `normalise` removes format characters (Unicode category Cf: zero-width
-space/joiners, bidi controls, soft hyphen, BOM), maps every decimal digit to ASCII, every dash
-to `-`, and applies NFKC per character. It also removes the other default-ignorable characters
-(variation selectors, the combining grapheme joiner, Mongolian variation selectors, Hangul
-fillers: they render as nothing or nearly so) and a combining mark placed on an ASCII character
-(`4\u0301111...` still reads as a card number to a model). `SpanMap` turns a span of the normalised text into the
-span of the original that produced it (zero-width characters inside a value are inside the
-span, so redaction removes them too).
+dashes, bidi overrides, letters of another script that look Latin (`DЕ89...` with a Cyrillic
+`Е`), escapes a reader undoes at sight (`jane%40example.com`, `&#64;`, `\\u0040`).
+`normalise` removes format characters (Unicode category Cf: zero-width space/joiners, bidi
+controls, soft hyphen, BOM), maps every decimal digit to ASCII, every dash to `-`, and applies
+NFKC per character. It also removes the other default-ignorable characters (variation
+selectors, the combining grapheme joiner, Mongolian variation selectors, Hangul fillers: they
+render as nothing or nearly so) and a combining mark placed on an ASCII character
+(`4\u0301111...` still reads as a card number to a model).
 
-ASCII text is returned as is with no map: the common case costs one `isascii()`.
+Look-alike letters: a character that Unicode's confusables data (TR39, `confusables.txt`, as
+shipped by the PyPI package `confusable-homoglyphs`) lists as confusable with one ASCII letter
+or digit becomes that character, but only inside a whitespace-delimited token that also holds
+an ASCII letter or a digit: that is how a look-alike hides a Latin identifier (`sk-аnt-...`,
+`ΑKIA...`, `DЕ89 3704...`), while Russian or Greek prose keeps its own letters (no
+half-Latinised words for the name and secret detectors to misread).
+
+Escapes: `%XX` that decodes to a letter, digit or one of ` @.+-_:`; HTML character references
+(`&#64;`, `&#x40;`, `&commat;`); `\\uXXXX` and `\\xXX`. Each becomes the character it stands for.
+
+`SpanMap` turns a span of the normalised text into the span of the original that produced it
+(zero-width characters inside a value are inside the span, and a finding covering a decoded
+escape covers the whole escape, so redaction removes them too).
+
+Text with no non-ASCII character, `%`, `&` or backslash is returned as is with no map: the
+common case costs one `isascii()` and three substring tests.
 """
 
 from __future__ import annotations
 
+import functools
+import html
+import importlib.resources
+import json
 import unicodedata
 from bisect import bisect_right
 
 import regex
 
-_NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
+# A non-ASCII run, or one escape: percent-encoding, an HTML character reference, \uXXXX, \xXX.
+_SPECIAL = regex.compile(r"[^\x00-\x7f]+|%[0-9A-Fa-f]{2}|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
+                         r"|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}")
+_PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
 _IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
                            r"\U000e0000-\U000e0fff]")
+_TOKEN = regex.compile(r"\S+")
+_LATIN_OR_DIGIT = regex.compile(r"[0-9A-Za-z\p{Nd}]")
 _cache: dict[str, str] = {}
 _CACHE_MAX = 65536
+
+
+@functools.cache
+def confusables() -> dict[str, str]:
+    """Character -> the one ASCII letter or digit Unicode lists it as confusable with (1,300+:
+    Cyrillic, Greek, Armenian, Cherokee, mathematical and other look-alikes)."""
+    data = json.loads(importlib.resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    out = {}
+    for ch, entries in data.items():
+        if len(ch) == 1 and not ch.isascii():
+            ascii_ = [e["c"] for e in entries if len(e["c"]) == 1 and e["c"].isascii() and e["c"].isalnum()]
+            if len(ascii_) == 1:
+                out[ch] = ascii_[0]
+    return out
 
 
 def _norm_char(ch: str) -> str:
@@ -50,30 +88,44 @@ def _norm_char(ch: str) -> str:
     return rep
 
 
+def _unescape(esc: str) -> str | None:
+    """The character(s) an escape stands for, normalised; None: leave it as written."""
+    if esc[0] == "%":
+        ch = chr(int(esc[1:], 16))
+        return ch if ch in _PERCENT_OK else None
+    if esc[0] == "\\":
+        code = int(esc[2:], 16)
+        if 0xD800 <= code <= 0xDFFF:
+            return None
+        return "".join(_norm_char(c) for c in chr(code))
+    got = html.unescape(esc)
+    if got == esc or "\x00" in got or "\ufffd" in got:
+        return None
+    return "".join(_norm_char(c) for c in got)
+
+
 class SpanMap:
     """Maps normalised-text spans back to original-text spans.
 
-    Stored as runs: each run is (norm_start, orig_start, orig_len_per_char_or_cluster); a
-    run of unchanged text maps 1:1, a replaced character maps all its output characters to
-    its one original character.
+    Stored as runs (norm_start, norm_len, orig_start, orig_len, identity): an identity run maps
+    1:1; a replaced character or escape maps all its output characters onto the whole original
+    text it came from.
     """
 
     __slots__ = ("_nstarts", "_runs")
 
-    def __init__(self, nstarts: list[int], runs: list[tuple[int, int, int, bool]]) -> None:
-        # runs[i] = (norm_start, norm_len, orig_start, identity); for a non-identity run the
-        # whole norm_len maps onto one original character at orig_start.
+    def __init__(self, nstarts: list[int], runs: list[tuple[int, int, int, int, bool]]) -> None:
         self._nstarts = nstarts
         self._runs = runs
 
     def _locate(self, i: int) -> tuple[int, int]:
         """(orig_start, orig_end) of the original text behind normalised character i."""
         k = bisect_right(self._nstarts, i) - 1
-        ns, _nl, os_, ident = self._runs[k]
+        ns, _nl, os_, ol, ident = self._runs[k]
         if ident:
             o = os_ + (i - ns)
             return o, o + 1
-        return os_, os_ + 1
+        return os_, os_ + ol
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         s, _ = self._locate(start)
@@ -90,21 +142,67 @@ def _on_ascii(text: str, j: int) -> bool:
     return k >= 0 and text[k].isascii()
 
 
+class _Tokens:
+    """Does the whitespace-delimited token around a position hold an ASCII letter or a digit?
+    (Computed on first use: most texts hold no look-alike at all.)"""
+
+    __slots__ = ("text", "_starts", "_spans", "_memo")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._spans: list[tuple[int, int]] | None = None
+        self._starts: list[int] = []
+        self._memo: dict[int, bool] = {}
+
+    def latin_around(self, j: int) -> bool:
+        if self._spans is None:
+            self._spans = [m.span() for m in _TOKEN.finditer(self.text)]
+            self._starts = [a for a, _ in self._spans]
+        k = bisect_right(self._starts, j) - 1
+        got = self._memo.get(k)
+        if got is None:
+            a, b = self._spans[k]
+            got = self._memo[k] = _LATIN_OR_DIGIT.search(self.text, a, b) is not None
+        return got
+
+
 def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
-    if text.isascii():
+    if text.isascii() and "%" not in text and "&" not in text and "\\" not in text:
         return text, None
     out: list[str] = []
-    runs: list[tuple[int, int, int, bool]] = []
+    runs: list[tuple[int, int, int, int, bool]] = []
     changed = False
     npos = 0  # length of normalised text so far
     opos = 0  # original position consumed so far
-    for m in _NON_ASCII.finditer(text):
+    tokens: _Tokens | None = None
+
+    def keep(a: int, b: int) -> None:
+        nonlocal npos
+        if b > a:
+            out.append(text[a:b])
+            runs.append((npos, b - a, a, b - a, True))
+            npos += b - a
+
+    def put(rep: str, a: int, b: int) -> None:
+        nonlocal npos
+        if rep:
+            out.append(rep)
+            runs.append((npos, len(rep), a, b - a, False))
+            npos += len(rep)
+
+    for m in _SPECIAL.finditer(text):
         a, b = m.span()
-        if a > opos:  # ASCII run: identity
-            out.append(text[opos:a])
-            runs.append((npos, a - opos, opos, True))
-            npos += a - opos
+        keep(opos, a)
+        opos = b
+        if text[a].isascii():  # an escape
+            rep = _unescape(m.group())
+            if rep is None:
+                keep(a, b)
+            else:
+                changed = True
+                put(rep, a, b)
+            continue
         # Non-ASCII run: unchanged characters form identity runs, replaced ones their own runs.
         seg_start = a
         for j in range(a, b):
@@ -113,26 +211,18 @@ def normalise(text: str) -> tuple[str, SpanMap | None]:
                 rep = ""
             else:
                 rep = _norm_char(ch)
+                if rep == ch and ch in confusables():
+                    tokens = tokens or _Tokens(text)
+                    if tokens.latin_around(j):
+                        rep = confusables()[ch]
             if rep == ch:
                 continue
             changed = True
-            if j > seg_start:
-                out.append(text[seg_start:j])
-                runs.append((npos, j - seg_start, seg_start, True))
-                npos += j - seg_start
-            if rep:
-                out.append(rep)
-                runs.append((npos, len(rep), j, False))
-                npos += len(rep)
+            keep(seg_start, j)
+            put(rep, j, j + 1)
             seg_start = j + 1
-        if b > seg_start:
-            out.append(text[seg_start:b])
-            runs.append((npos, b - seg_start, seg_start, True))
-            npos += b - seg_start
-        opos = b
+        keep(seg_start, b)
     if not changed:
         return text, None
-    if opos < len(text):
-        out.append(text[opos:])
-        runs.append((npos, len(text) - opos, opos, True))
+    keep(opos, len(text))
     return "".join(out), SpanMap([r[0] for r in runs], runs)
