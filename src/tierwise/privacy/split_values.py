@@ -1,0 +1,92 @@
+"""Values split across texts: a card number, an e-mail or a key cut in two (or more) between
+consecutive message parts, messages or tool-call arguments is still one value to the model that
+reads the conversation, and each piece alone matches no pattern.
+
+`split_findings(texts, scan)` scans each junction of consecutive texts: the last `WINDOW`
+characters before it and the first `WINDOW` after it (taken across several texts when they are
+short), joined with nothing between them, the way a reader runs them together. A value found
+across the junction becomes one finding per piece, in each text's own offsets, with the value's
+entity: every piece is redacted (or counted for the policy) like a whole value. Not when a piece
+already holds a whole value of the same entity found in its own text: that is the value run on
+into the next text (`...is jane@example.com.` + `My card...` reads as `jane@example.com.My`),
+not a split one. A piece without a letter or digit (the separator at the cut) is left alone.
+
+Cost: one scan of at most 2 x WINDOW characters per junction, structured detectors only (the
+caller passes a scan without NER: names split mid-word are not looked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tierwise.privacy.detect import resolve_overlaps
+from tierwise.privacy.finding import Finding
+
+# Longest stretch on each side of a junction that a split value is looked for in: an IBAN with
+# spaces is 42 characters, a card 23, an API key ~110, an e-mail address rarely over 60.
+WINDOW = 128
+DETECTOR = "split"
+
+Scan = Callable[[str], list[Finding]]
+
+
+def _side(texts: Sequence[str], k: int, step: int) -> list[tuple[int, int, int]]:
+    """(text index, start, end) pieces from the junction before text k outwards, WINDOW long in
+    total: backwards (step -1) from text k-1, forwards (step 1) from text k. In reading order."""
+    parts: list[tuple[int, int, int]] = []
+    need = WINDOW
+    i = k - 1 if step < 0 else k
+    while 0 <= i < len(texts) and need > 0:
+        t = texts[i]
+        if step < 0:
+            a = max(0, len(t) - need)
+            parts.append((i, a, len(t)))
+            need -= len(t) - a
+        else:
+            b = min(len(t), need)
+            parts.append((i, 0, b))
+            need -= b
+        i += step
+    return parts[::-1] if step < 0 else parts
+
+
+def split_findings(texts: Sequence[str], scan: Scan, own: Callable[[str], list[Finding]]) -> dict[int, list[Finding]]:
+    """Text index -> pieces of values that cross from one text into the next (empty texts are
+    skipped over: they separate nothing). `own(text)`: the text's own findings."""
+    idx = [i for i, t in enumerate(texts) if t]
+    seq = [texts[i] for i in idx]
+    out: dict[int, list[Finding]] = {}
+    for k in range(1, len(seq)):
+        parts = _side(seq, k, -1) + _side(seq, k, 1)
+        window = "".join(seq[i][a:b] for i, a, b in parts)
+        junction = sum(b - a for i, a, b in parts if i < k)
+        for f in scan(window):
+            if not f.start < junction < f.end:
+                continue  # inside one text: that text's own scan finds it
+            pieces, w0 = [], 0
+            for i, a, b in parts:
+                w1 = w0 + (b - a)
+                s, e = max(f.start, w0), min(f.end, w1)
+                if s < e:
+                    pieces.append((i, a + s - w0, a + e - w0))
+                w0 = w1
+            if any(g.entity == f.entity and s <= g.start and g.end <= e for i, s, e in pieces for g in own(seq[i])):
+                continue  # a whole value run on into the next text
+            for i, s, e in pieces:
+                if any(c.isalnum() for c in seq[i][s:e]):
+                    out.setdefault(idx[i], []).append(Finding(f.entity, s, e, f.score, DETECTOR))
+    return {i: resolve_overlaps(fs) for i, fs in out.items()}  # (a value seen from two junctions)
+
+
+def merge(own: list[Finding], pieces: list[Finding]) -> list[Finding]:
+    """A text's own findings with the pieces of split values in it; a piece overlapping an own
+    finding grows to cover both (redacting more, never less, of either)."""
+    grown = []
+    for p in resolve_overlaps(pieces):
+        s, e = p.start, p.end
+        for f in own:
+            if f.start < e and s < f.end:
+                s, e = min(s, f.start), max(e, f.end)
+        grown.append(Finding(p.entity, s, e, p.score, p.detector))
+    kept = [f for f in own if not any(f.start < g.end and g.start < f.end for g in grown)]
+    return resolve_overlaps(kept + grown)
