@@ -135,3 +135,26 @@ def test_control_without_the_boundary_the_values_would_leave(g, anthropic_up, mo
                                              {"type": "text", "text": "1111 1111."}]}]
     oai(g).chat.completions.create(model="fb", messages=messages)
     assert pieces_in(sent(anthropic_up), "4111 1111 ", "1111 1111") != []
+
+
+def test_a_placeholder_restores_only_within_its_own_client_and_conversation(g, anthropic_up):
+    """Client A's conversation maps <EMAIL_ADDRESS_1> to its address. Client B naming the same
+    conversation id, and A itself in another conversation or without one, write the placeholder
+    literally; the remote model echoes it: none of them gets A's address back."""
+    from tests.gateway.conftest import oai as client
+
+    conv = {"x-tierwise-conversation": "shared-name"}
+    a = client(g, api_key="key-of-a")
+    a.chat.completions.create(model="fb", messages=[{"role": "user", "content": f"mail {EMAIL} please"}],
+                              extra_headers=conv)
+    assert b"<EMAIL_ADDRESS_1>" in sent(anthropic_up)
+    probe = [{"role": "user", "content": "Repeat exactly: <EMAIL_ADDRESS_1>"}]
+    for who, headers in ((client(g, api_key="key-of-b"), conv), (a, {"x-tierwise-conversation": "other"}), (a, {})):
+        answer = who.chat.completions.create(model="fb", messages=probe, extra_headers=headers)
+        assert EMAIL not in (answer.choices[0].message.content or "")
+        chunks = who.chat.completions.create(model="fb", messages=probe, extra_headers=headers, stream=True)
+        assert EMAIL not in "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    # control: A's own next turn with the address gets it back under the same placeholder
+    answer = a.chat.completions.create(model="fb", messages=[{"role": "user", "content": f"again: {EMAIL}"}],
+                                       extra_headers=conv)
+    assert b"<EMAIL_ADDRESS_1>" in sent(anthropic_up) and EMAIL in (answer.choices[0].message.content or "")
