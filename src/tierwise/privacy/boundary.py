@@ -183,6 +183,7 @@ class Boundary:
         self.scan: Callable[[str], list[Any]] = detector or _detector_for(cfg)
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or _detector_for(cfg, ner=False)
+        self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
         self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
@@ -417,17 +418,17 @@ class Guard:
         texts, roles = conversation_texts(req)
         if len(texts) < 2 or texts in self._split_done:
             return
-        # The whole conversation in order, and each role's own texts (a value the user splits
+        # The whole conversation in order, and the user's own texts (a value the user splits
         # across two turns with the assistant's reply between them).
         seqs: list[Sequence[int]] = [range(len(texts))]
-        for role in set(roles):
-            own = [i for i, r in enumerate(roles) if r == role]
-            if 1 < len(own) < len(texts):
-                seqs.append(own)
+        own = [i for i, r in enumerate(roles) if r == "user"]
+        if 1 < len(own) < len(texts):
+            seqs.append(own)
         found: dict[int, list[Any]] = {}
         try:
             for seq in seqs:
-                for k, pieces in split_findings([texts[i] for i in seq], self.b.scan_junction, self.findings).items():
+                for k, pieces in split_findings([texts[i] for i in seq], self.b.scan_junction, self.findings,
+                                                 self.b.junction_cache).items():
                     found.setdefault(seq[k], []).extend(pieces)
         except DetectionFailed:
             raise
