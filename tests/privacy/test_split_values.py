@@ -30,3 +30,10 @@ def test_a_whole_value_running_on_into_the_next_text_is_not_split(det):
 def test_texts_with_nothing_across_the_junction(det):
     assert pieces(det, ["Hello there.", "", "How are you?"]) == {}
     assert pieces(det, ["only one text 4111 1111 1111 1111"]) == {}
+
+
+def test_a_long_key_cut_unevenly_is_covered_to_its_ends(det):
+    key = "sk-ant-api03-Zx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7OpZx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7Op"
+    texts = ["the key is " + key[:6], key[6:] + " -- keep it safe"]
+    got = pieces(det, texts)
+    assert got == {0: [("SECRET", key[:6])], 1: [("SECRET", key[6:])]}

@@ -29,9 +29,11 @@ from collections.abc import Callable, Sequence
 from tierwise.privacy.detect import resolve_overlaps
 from tierwise.privacy.finding import Finding
 
-# Longest stretch on each side of a junction that a split value is looked for in: an IBAN with
-# spaces is 42 characters, a card 23, an API key ~110, an e-mail address rarely over 60.
-WINDOW = 128
+# Stretch on each side of a junction that a split value is looked for in: an IBAN with spaces is
+# 42 characters, a card 23, an e-mail address rarely over 60. A longer value (an API key of ~110)
+# is still found from its part inside the window, and a piece that reaches the window's edge is
+# carried on to the end of its run of non-space characters in its text.
+WINDOW = 64
 DETECTOR = "split"
 NEAR = 24
 CACHE_MAX = 8192
@@ -104,7 +106,14 @@ def split_findings(texts: Sequence[str], scan: Scan, own: Callable[[str], list[F
             if any(g.entity == f.entity and s <= g.start and g.end <= e for i, s, e in pieces for g in own(seq[i])):
                 continue  # a whole value run on into the next text
             for i, s, e in pieces:
-                if any(c.isalnum() for c in seq[i][s:e]):
+                t = seq[i]
+                if s == parts[0][1] and i == parts[0][0]:  # at the window's left edge: to the token's start
+                    while s > 0 and not t[s - 1].isspace():
+                        s -= 1
+                if e == parts[-1][2] and i == parts[-1][0]:  # at its right edge: to the token's end
+                    while e < len(t) and not t[e].isspace():
+                        e += 1
+                if any(c.isalnum() for c in t[s:e]):
                     out.setdefault(idx[i], []).append(Finding(f.entity, s, e, f.score, DETECTOR))
     return {i: resolve_overlaps(fs) for i, fs in out.items()}  # (a value seen from two junctions)
 
