@@ -13,17 +13,19 @@ not a split one. A piece without a letter or digit (the separator at the cut) is
 
 Cost: one scan of at most 2 x WINDOW characters per junction, structured detectors only (the
 caller passes a scan without NER: names split mid-word are not looked for), and only at a
-junction with a digit or `@` within `NEAR` characters on either side: every value of the
-structured detectors that can be cut there has one (a card, IBAN, id or phone number is digits;
-an address has its house number, an e-mail its `@`, keys their digits), while the junctions of
-ordinary prose have none. A word cut in two (`Blue` + `bird` of a user dictionary) is not
-looked for. Results are kept per window (`cache`, keyed by a BLAKE2b digest of the window, never
+junction where the word just before the cut or the word just after it holds a digit or `@`: a
+value cut there has its digits or `@` on at least one side of the cut (a card, IBAN, id or phone
+number is digits; an e-mail address has its `@` on one side; keys and tokens have digits),
+while the junctions of ordinary prose have none. Not looked for: a word cut in two (`Blue` +
+`bird` of a user dictionary), an address cut between two words with no digit
+(`221B Baker` + `Street`), a name. Results are kept per window (`cache`, keyed by a BLAKE2b digest of the window, never
 its text): a conversation re-sends its history every turn, so each junction is scanned once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 
 from tierwise.privacy.detect import resolve_overlaps
@@ -36,6 +38,7 @@ from tierwise.privacy.finding import Finding
 WINDOW = 64
 DETECTOR = "split"
 NEAR = 24
+_DIGIT_OR_AT = re.compile(r"[\d@]")  # (str patterns: \d is every Unicode decimal digit)
 CACHE_MAX = 8192
 
 Scan = Callable[[str], list[Finding]]
@@ -62,8 +65,10 @@ def _side(texts: Sequence[str], k: int, step: int) -> list[tuple[int, int, int]]
 
 
 def _may_cross(left: str, right: str) -> bool:
-    edge = left[-NEAR:] + right[:NEAR]
-    return "@" in edge or any(c.isdigit() for c in edge)
+    """Does the word before the cut or the word after it hold a digit or `@`?"""
+    before, after = left[-NEAR:].split(), right[:NEAR].split()
+    edge = (before[-1] if before else "") + (after[0] if after else "")
+    return _DIGIT_OR_AT.search(edge) is not None
 
 
 def _scan_window(window: str, scan: Scan, cache: dict[bytes, list[Finding]] | None) -> list[Finding]:
@@ -88,11 +93,11 @@ def split_findings(texts: Sequence[str], scan: Scan, own: Callable[[str], list[F
     seq = [texts[i] for i in idx]
     out: dict[int, list[Finding]] = {}
     for k in range(1, len(seq)):
+        if not _may_cross(seq[k - 1], seq[k]):
+            continue
         parts = _side(seq, k, -1) + _side(seq, k, 1)
         window = "".join(seq[i][a:b] for i, a, b in parts)
         junction = sum(b - a for i, a, b in parts if i < k)
-        if not _may_cross(window[:junction], window[junction:]):
-            continue
         for f in _scan_window(window, scan, cache):
             if not f.start < junction < f.end:
                 continue  # inside one text: that text's own scan finds it
