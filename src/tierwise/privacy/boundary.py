@@ -425,10 +425,12 @@ class Guard:
         if 1 < len(own) < len(texts):
             seqs.append(own)
         found: dict[int, list[Any]] = {}
+        client = req.headers.get("authorization") or req.headers.get("x-api-key") or ""
+        salt = hmac.new(self.b._conv_secret, b"junctions" + client.encode(), hashlib.sha256).digest()
         try:
             for seq in seqs:
                 for k, pieces in split_findings([texts[i] for i in seq], self.b.scan_junction, self.findings,
-                                                 self.b.junction_cache).items():
+                                                 self.b.junction_cache, salt).items():
                     found.setdefault(seq[k], []).extend(pieces)
         except DetectionFailed:
             raise

@@ -18,8 +18,11 @@ value cut there has its digits or `@` on at least one side of the cut (a card, I
 number is digits; an e-mail address has its `@` on one side; keys and tokens have digits),
 while the junctions of ordinary prose have none. Not looked for: a word cut in two (`Blue` +
 `bird` of a user dictionary), an address cut between two words with no digit
-(`221B Baker` + `Street`), a name. Results are kept per window (`cache`, keyed by a BLAKE2b digest of the window, never
-its text): a conversation re-sends its history every turn, so each junction is scanned once.
+(`221B Baker` + `Street`), a name.
+
+Results are kept per window (`cache`, keyed by a BLAKE2b digest of the window, never its text,
+keyed with the client's own salt so that no client can time another's windows): a conversation
+re-sends its history every turn, so each junction is scanned once.
 """
 
 from __future__ import annotations
@@ -71,10 +74,10 @@ def _may_cross(left: str, right: str) -> bool:
     return _DIGIT_OR_AT.search(edge) is not None
 
 
-def _scan_window(window: str, scan: Scan, cache: dict[bytes, list[Finding]] | None) -> list[Finding]:
+def _scan_window(window: str, scan: Scan, cache: dict[bytes, list[Finding]] | None, salt: bytes) -> list[Finding]:
     if cache is None:
         return scan(window)
-    key = hashlib.blake2b(window.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    key = hashlib.blake2b(window.encode("utf-8", "surrogatepass"), digest_size=16, key=salt).digest()
     got = cache.get(key)
     if got is None:
         got = scan(window)
@@ -85,10 +88,10 @@ def _scan_window(window: str, scan: Scan, cache: dict[bytes, list[Finding]] | No
 
 
 def split_findings(texts: Sequence[str], scan: Scan, own: Callable[[str], list[Finding]],
-                   cache: dict[bytes, list[Finding]] | None = None) -> dict[int, list[Finding]]:
+                   cache: dict[bytes, list[Finding]] | None = None, salt: bytes = b"") -> dict[int, list[Finding]]:
     """Text index -> pieces of values that cross from one text into the next (empty texts are
     skipped over: they separate nothing). `own(text)`: the text's own findings; `cache`: window
-    digest -> findings, kept by the caller across calls."""
+    digest -> findings, kept by the caller across calls; `salt` (up to 64 bytes): the client's."""
     idx = [i for i, t in enumerate(texts) if t]
     seq = [texts[i] for i in idx]
     out: dict[int, list[Finding]] = {}
@@ -98,7 +101,7 @@ def split_findings(texts: Sequence[str], scan: Scan, own: Callable[[str], list[F
         parts = _side(seq, k, -1) + _side(seq, k, 1)
         window = "".join(seq[i][a:b] for i, a, b in parts)
         junction = sum(b - a for i, a, b in parts if i < k)
-        for f in _scan_window(window, scan, cache):
+        for f in _scan_window(window, scan, cache, salt):
             if not f.start < junction < f.end:
                 continue  # inside one text: that text's own scan finds it
             pieces, w0 = [], 0
