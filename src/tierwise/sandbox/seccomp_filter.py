@@ -6,7 +6,8 @@ A deny list over the default of "allow": the interpreter and its standard librar
 and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
 making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uring, kernel
 modules, kexec, reading other processes' memory, personality changes, memory kept outside the
-process's address space (SysV shared memory and message queues, POSIX queues, memfds), every
+process's address space (SysV shared memory and message queues, POSIX queues, memfds, pages
+pinned in pipes by vmsplice), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, and
 every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its rlimits
@@ -27,6 +28,10 @@ MEMORY_OUTSIDE_THE_ADDRESS_SPACE = (
     "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
     "semtimedop", "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
     "mq_getsetattr", "memfd_create", "memfd_secret",
+    # vmsplice: a pipe buffer keeps a reference to the user page it was given, and to the whole
+    # 2 MB huge page around it; unmapped, the page leaves RLIMIT_AS but stays (960 MB held under a
+    # 256 MB limit through 30 pipes). The standard library never calls it (os.splice is splice).
+    "vmsplice",
 )
 # Refused outright with EPERM. Names libseccomp does not know on this architecture are skipped.
 DENIED = (
