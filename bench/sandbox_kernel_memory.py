@@ -3,6 +3,8 @@ no audit hook), as an attacker would take it:
 
 - socket pairs filled both ways after asking for the largest buffers (SO_SNDBUF/SO_RCVBUF), then
   pipes after F_SETPIPE_SZ, until the run is out of descriptors: MB queued in the kernel;
+- one byte of each of 16 fresh 2 MB huge pages given to each pipe with vmsplice, the pages then
+  unmapped (the pipe keeps them), until out of descriptors: MB pinned;
 - empty folders made in the run's tmpfs until the CPU or wall limit stops it: inodes made (the
   tmpfs `--size` counts data, not inodes; ~1 KB of kernel memory each, freed with the sandbox).
 
@@ -58,6 +60,34 @@ except OSError:
 print("HELD_MB", round(sum(held.values()) / 2**20, 1), {k: round(v / 2**20, 1) for k, v in held.items()})
 """
 
+PINNED = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+HUGE = 2 << 20
+pinned, pipes = 0, []
+try:
+    while True:
+        r, w = os.pipe()
+        pipes.append((r, w))
+        os.set_blocking(w, False)
+        for _ in range(16):
+            p = libc.mmap(None, 2 * HUGE, 3, 0x22, -1, 0)
+            a = (p + HUGE - 1) & ~(HUGE - 1)
+            libc.madvise(ctypes.c_void_p(a), HUGE, 14)
+            ctypes.memset(a, 1, HUGE)
+            n = libc.vmsplice(w, ctypes.byref(iovec(a, 1)), 1, 0)
+            libc.munmap(ctypes.c_void_p(p), 2 * HUGE)
+            if n != 1:
+                raise OSError(ctypes.get_errno(), "vmsplice")
+            pinned += HUGE
+except OSError as e:
+    print("PINNED_MB", pinned >> 20, "stopped:", e, flush=True)
+"""
+
 INODES = """
 import os, sys
 n = 0
@@ -77,6 +107,9 @@ async def main() -> None:
     limits = SandboxLimits()  # the defaults a verifier run gets
     r = await run_python(BUFFERS, limits=limits, audit_hook=False)
     print(f"kernel buffers (memory_mb={limits.memory_mb}, open_files={limits.open_files}):",
+          (r.stdout.strip().splitlines() or [r.stderr.strip()[-200:]])[-1])
+    r = await run_python(PINNED, limits=limits, audit_hook=False)
+    print(f"pages pinned in pipes by vmsplice (memory_mb={limits.memory_mb}):",
           (r.stdout.strip().splitlines() or [r.stderr.strip()[-200:]])[-1])
     t = time.monotonic()
     r = await run_python(INODES, limits=limits, audit_hook=False)
