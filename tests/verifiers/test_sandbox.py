@@ -570,6 +570,19 @@ async def test_a_run_takes_none_of_the_host_users_inotify_instances() -> None:
     assert "INSTANCES 0" in r.stdout, r.stdout + r.stderr
 
 
+async def test_a_run_cannot_take_the_host_users_signal_queue() -> None:
+    """Queued signals are charged to the host user that made the sandbox's user namespace: at
+    the inherited RLIMIT_SIGPENDING one run queued 96,553 real-time signals to itself, and while
+    it ran the host user's own programs could queue none."""
+    code = ("import ctypes, os, signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])\n"
+            "libc = ctypes.CDLL(None)\nclass V(ctypes.Union):\n    _fields_ = [('i', ctypes.c_int)]\n"
+            "n = 0\nwhile n < 200000 and libc.sigqueue(os.getpid(), signal.SIGRTMIN, V(1)) == 0:\n    n += 1\n"
+            "print('QUEUED', n)\n")
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    assert "QUEUED" in r.stdout, r.stderr
+    assert int(r.stdout.split("QUEUED")[1].split()[0]) <= 1000, r.stdout
+
+
 async def test_output_flood_is_capped() -> None:
     r = await run_python("import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 65536)\n",
                          limits=SandboxLimits(wall_s=20, cpu_s=5, output_bytes=10_000))
