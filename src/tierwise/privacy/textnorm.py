@@ -68,7 +68,9 @@ def confusables() -> dict[str, str]:
         if len(ch) == 1 and not ch.isascii():
             ascii_ = [e["c"] for e in entries if len(e["c"]) == 1 and e["c"].isascii() and e["c"].isalnum()]
             if len(ascii_) == 1:
-                out[ch] = ascii_[0]
+                # UTS #39 folds I, l and 1 to `l`; a capital look-alike (Cyrillic `І`, Greek `Ι`)
+                # stands for `I` in what it hides (`ІT60...` is an Italian IBAN).
+                out[ch] = "I" if ascii_[0] == "l" and ch.isupper() else ascii_[0]
     return out
 
 
