@@ -104,3 +104,19 @@ def test_routellm_data_decontaminated_as_published():
     for d, published in ((mmlu, 0.583), (gsm, 0.597)):
         lengths = np.array([len(p) for p in d.prompts], dtype=float)
         assert apgr(routing_curve(lengths, d.strong, d.weak)) == pytest.approx(published, abs=0.003)
+
+
+@pytest.mark.parametrize("row", [
+    '{"prompt": "x", "strong": NaN, "weak": 0}',      # Python's json reads NaN: it used to reach the metrics
+    '{"prompt": "x", "strong": 1, "weak": Infinity}',
+    '{"prompt": null, "strong": 1, "weak": 0}',       # used to become the prompt "None"
+    '{"prompt": 7, "strong": 1, "weak": 0}',
+    '{"prompt": "x", "strong": "1", "weak": 0}',      # the documented type is a number
+    '{"prompt": "x", "strong": true, "weak": 0}',
+    '[1, 2]',
+])
+def test_jsonl_rows_of_the_wrong_type_name_their_line(tmp_path, row):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok", "strong": 1, "weak": 0}\n' + row + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:2: each row needs `prompt` \(text\)"):
+        load_jsonl(bad)
