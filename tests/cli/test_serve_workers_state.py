@@ -25,3 +25,10 @@ def test_shared_or_absent_state_is_not_warned(tmp_path):
     shared = {**BASE, "rate_limits": RATE,
               "budgets": {"store": {"backend": "redis", "redis_url": "redis://127.0.0.1:9/0"}}}
     assert per_process_state(make_config(shared, tmp_path)) == []
+
+
+def test_approvals_in_memory_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADMIN_KEY_NU", "a" * 32)
+    cfg = {**BASE, "server": {"admin_keys_env": ["ADMIN_KEY_NU"]}, "approvals": {"routes": {"main": {"timeout": "10m"}}}}
+    warned = per_process_state(make_config(cfg, tmp_path))
+    assert len(warned) == 1 and "approvals are held in one worker process" in warned[0]
