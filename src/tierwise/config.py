@@ -419,7 +419,10 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"{where}not valid YAML: {getattr(e, 'problem', e)}", file=file) from None
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = (" (a value holding `${VAR}` inside `{...}` must be quoted: \"ledger-${VAR}.db\"; `{` and `}` are"
+                " YAML's own there)") if "${" in line and "{" in line.split("${", 1)[0] else ""
+        raise ConfigError(f"{where}not valid YAML: {getattr(e, 'problem', e)}{hint}", file=file) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

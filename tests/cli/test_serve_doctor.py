@@ -324,3 +324,27 @@ def test_init_with_only_an_openai_key_puts_openai_on_the_frontier_tier(tmp_path,
     assert cfg.routes["frontier"].targets[0] == "gpt" and cfg.reference_model == "gpt"
     out = CliRunner().invoke(main, ["doctor"]).output
     assert "ANTHROPIC_API_KEY" not in out
+
+
+def test_doctor_checks_the_redis_that_budgets_and_dispatch_need(tmp_path, monkeypatch):
+    # Before: Redis down (or a wrong port) and doctor said "All good." while every request covered by
+    # a budget got 503 "budget store unavailable" and every capability 503 "Redis ... unreachable".
+    import yaml
+
+    from tests.doubles.openai_double import OpenAIDouble
+
+    port = free_port()
+    with OpenAIDouble(models=["m"]) as up:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"up": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+            "models": {"m": {"provider": "up", "model": "m"}}, "routes": {"main": "m"},
+            "server": {"port": free_port()},
+            "budgets": {"store": {"backend": "redis", "redis_url": f"redis://u:hunter2secret@127.0.0.1:{port}/0"},
+                        "limits": [{"name": "d", "usd": 1}]},
+            "dispatch": {"redis_url": f"redis://127.0.0.1:{port}/0", "tenant": "acme"}}))
+        r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1 and "All good" not in r.output, r.output
+    for users in ("budgets.store", "dispatch"):  # two URLs (other credentials): one line each
+        assert f"✗ redis 127.0.0.1:{port} ({users}): unreachable" in r.output, r.output
+    assert "hunter2secret" not in r.output

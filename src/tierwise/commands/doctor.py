@@ -175,6 +175,39 @@ def unpriced_models(cfg: Config) -> list[str]:
     return out
 
 
+def redis_users(cfg: Config) -> dict[str, list[str]]:
+    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache)."""
+    out: dict[str, list[str]] = {}
+    if cfg.budgets is not None and cfg.budgets.store.backend == "redis":  # rate limits use the same store
+        out.setdefault(cfg.budgets.store.redis_url, []).append("budgets.store")
+    if cfg.dispatch is not None:
+        out.setdefault(cfg.dispatch.redis_url, []).append("dispatch")
+    if cfg.cache.enabled and cfg.cache.backend == "redis":
+        out.setdefault(cfg.cache.redis_url, []).append("cache")
+    return out
+
+
+def redis_where(url: str) -> str:
+    """host:port (or the socket path) of a Redis URL: never its user or password."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return u.path if u.scheme == "unix" else f"{u.hostname}:{u.port or 6379}"
+
+
+async def ping_redis(url: str) -> tuple[bool, str]:
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+        return True, "reached"
+    except Exception as e:  # noqa: BLE001 - any failure is the answer; only its type is shown (no URL)
+        return False, f"unreachable ({type(e).__name__}): every request these parts cover will fail"
+    finally:
+        await client.aclose()
+
+
 def built_routes(cfg: Config) -> None:
     """Build the gateway's routes as `serve` does (no ledger, nothing started), so what only building
     finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start."""
@@ -256,6 +289,10 @@ def command(config_path: str) -> None:
         if good and p.locality == "local":
             for warning in local_model_mismatches(cfg, name, lists[name]):
                 click.echo(f"! {inert(warning)}")  # model ids come from the server: control characters shown
+    for url, users in redis_users(cfg).items():
+        good, msg = asyncio.run(ping_redis(url))
+        click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
+        ok &= good
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")

@@ -70,8 +70,10 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     if (exposed := open_to_the_network(cfg, h)) is not None:
         click.echo(f"tierwise: warning: {exposed}", err=True)
     if workers > 1:
-        from tierwise.commands.workers import run_workers
+        from tierwise.commands.workers import per_process_state, run_workers
 
+        for problem in per_process_state(cfg):
+            click.echo(f"tierwise: warning: with --workers {workers}, {problem}", err=True)
         click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes", err=True)
         sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
     from tierwise.errors import ConfigError

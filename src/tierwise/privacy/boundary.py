@@ -546,7 +546,7 @@ class Guard:
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
-                detail["action"] = "refused"
+                detail.update(action="refused", why="a detected value was still in the outgoing body (leak check)")
                 step.reason = f"refused {dep.name}: a detected value was still in the outgoing body"
                 raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value was still "
                                      "in the outgoing body (fails closed)")
