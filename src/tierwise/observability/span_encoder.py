@@ -33,7 +33,7 @@ from tierwise.observability.vocab import NONE, call_error_type, reason_label
 from tierwise.secret_scrub import scrub
 
 try:
-    from tierwise.observability import _spanpack as native
+    from tierwise.observability import _spanpack as native  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: the pure-Python writer below does it all
     native = None
 
