@@ -15,6 +15,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,10 +23,11 @@
 #define MAX_CONST 256  /* bytes of a constant attribute prefix */
 #define STACK_STEPS 16
 
-static PyObject *S_ids, *S_steps, *S_kind, *S_name, *S_model, *S_provider, *S_locality, *S_ok, *S_status,
-    *S_detail, *S_cost, *S_usage, *S_input_tokens, *S_output_tokens, *S_cache_read_tokens, *S_ttft_ms, *S_at,
-    *S_latency_ms, *S_score, *S_reason, *S_request_id, *S_route, *S_requested_model, *S_stream, *S_answered,
-    *S_api, *S_error_type, *S_started, *S_reference_cost, *S_content, *S_call, *S_role;
+/* attribute names, interned at import; `get` takes their index */
+enum {A_ids, A_steps, A_kind, A_name, A_model, A_provider, A_locality, A_ok, A_status, A_detail, A_cost, A_usage, A_input_tokens, A_output_tokens, A_cache_read_tokens, A_ttft_ms, A_at, A_latency_ms, A_score, A_reason, A_request_id, A_route, A_requested_model, A_stream, A_answered, A_api, A_error_type, A_started, A_reference_cost, A_content, N_ATTRS};
+static const char *const ATTR_NAMES[N_ATTRS] = {"ids", "steps", "kind", "name", "model", "provider", "locality", "ok", "status", "detail", "cost", "usage", "input_tokens", "output_tokens", "cache_read_tokens", "ttft_ms", "at", "latency_ms", "score", "reason", "request_id", "route", "requested_model", "stream", "answered", "api", "error_type", "started", "reference_cost", "content"};
+static PyObject *NAMES[N_ATTRS];
+static PyObject *S_call, *S_role;
 
 typedef struct {
     unsigned char b[MAX_CONST];
@@ -43,6 +45,7 @@ typedef struct {
     PyObject *none_label;                               /* "none" */
     Const k_rid, k_in, k_out, k_cache;                  /* KeyValue.key fields */
     Const p_cost, p_ref, p_ttft;                        /* the bytes before a double value */
+    PyObject *memo_key[3], *memo_head[3];               /* the last shape looked up: server, client, event */
 } Writer;
 
 /* ------------------------------------------------------------------ bounded output */
@@ -155,7 +158,81 @@ static int as_nanos(double x, uint64_t *out) {
     return 0;
 }
 
-static PyObject *get(PyObject *o, PyObject *name) { return PyObject_GetAttr(o, name); }
+/* Attribute reads. The records are instances of slotted classes (Finished, Step, Usage): an attribute is a
+   member descriptor, a fixed offset into the object. The offset is cached per (type, attribute name),
+   checked against the type's version tag (a type changed since gets a new tag) and only for types with the
+   generic attribute lookup (no __getattr__/__getattribute__), whose descriptor is a plain object slot of
+   a class the object is an instance of: a member descriptor is a data descriptor, so nothing shadows it,
+   and reading the slot is what getattr would do. Anything else goes through PyObject_GetAttr. */
+
+typedef struct {
+    PyTypeObject *type;  /* not owned: a type freed and another made at its address gets a new version tag */
+    unsigned int version;
+    PyObject *name;      /* interned, owned by this module */
+    Py_ssize_t offset;   /* -1: no fast path */
+    int member_type;
+} SlotEntry;
+
+#define SLOT_WAYS 4  /* types per attribute name (a Step, a Usage, a Finished, and a spare) */
+static SlotEntry slot_cache[N_ATTRS][SLOT_WAYS];
+
+static PyObject *read_slot(PyObject *o, const SlotEntry *e) {
+    PyObject *v = *(PyObject **)((char *)o + e->offset);
+    if (v != NULL) {
+        return Py_NewRef(v);
+    }
+    if (e->member_type == T_OBJECT) {
+        return Py_NewRef(Py_None);
+    }
+    PyErr_SetObject(PyExc_AttributeError, e->name);
+    return NULL;
+}
+
+static PyObject *get(PyObject *o, int attr) {
+    PyObject *name = NAMES[attr];
+    PyTypeObject *t = Py_TYPE(o);
+    if (!(t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return PyObject_GetAttr(o, name);  /* (which gives the type a version tag for next time) */
+    }
+    SlotEntry *ways = slot_cache[attr], *e = NULL;
+    for (int i = 0; i < SLOT_WAYS; i++) {
+        if (ways[i].type == t) {
+            e = &ways[i];
+            break;
+        }
+    }
+    if (e == NULL || e->version != t->tp_version_tag) {
+        Py_ssize_t offset = -1;
+        int member_type = 0;
+        if (t->tp_getattro == PyObject_GenericGetAttr) {
+            PyObject *d = _PyType_Lookup(t, name);  /* borrowed */
+            if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) && PyType_IsSubtype(t, PyDescr_TYPE(d))) {
+                PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+                if ((m->type == T_OBJECT_EX || m->type == T_OBJECT) && !(m->flags & PY_AUDIT_READ) && m->offset > 0 &&
+                    (size_t)m->offset + sizeof(PyObject *) <= (size_t)t->tp_basicsize) {
+                    offset = m->offset;
+                    member_type = m->type;
+                }
+            }
+        }
+        if (!(t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+            return PyObject_GetAttr(o, name);
+        }
+        if (e == NULL) {  /* a new type for this name: take the next way, round robin */
+            static unsigned int next[N_ATTRS];
+            e = &ways[next[attr]++ % SLOT_WAYS];
+        }
+        e->type = t;
+        e->version = t->tp_version_tag;
+        e->name = name;
+        e->offset = offset;
+        e->member_type = member_type;
+    }
+    if (e->offset < 0) {
+        return PyObject_GetAttr(o, name);
+    }
+    return read_slot(o, e);
+}
 
 /* A bytes object of exactly `n` bytes (ids). */
 static int is_id(PyObject *o, Py_ssize_t n) { return PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) == n; }
@@ -194,26 +271,51 @@ typedef struct {
     Py_ssize_t size;  /* a client span's bytes (without its tag and length); an event's entry */
 } StepOut;
 
-/* A dict lookup; on a miss, `miss(args...)` works the bytes out (and caches them). New reference. */
-static PyObject *lookup(PyObject *cache, PyObject *key, PyObject *miss, PyObject *a, PyObject *b) {
+enum { SERVER, CLIENT, EVENT };
+
+/* The shape's head for the key made of `items`. Consecutive requests mostly have the same shape: when every
+   item is the object of the last key looked up (or an equal str), that key's head, without making the key
+   (which only ever matches what the dict lookup would have). Otherwise a dict lookup; on a miss `miss(a[, b],
+   key)` works the bytes out (and caches them). New reference. */
+static PyObject *lookup(Writer *w, int which, PyObject *const *items, Py_ssize_t n, PyObject *a, PyObject *b) {
+    PyObject *last = w->memo_key[which];
+    if (last != NULL && PyTuple_GET_SIZE(last) == n) {
+        Py_ssize_t i = 0;
+        for (; i < n; i++) {
+            PyObject *x = items[i], *y = PyTuple_GET_ITEM(last, i);
+            if (x != y && !(PyUnicode_CheckExact(x) && PyUnicode_CheckExact(y) && PyUnicode_Compare(x, y) == 0)) {
+                break;
+            }
+        }
+        if (i == n) {
+            return Py_NewRef(w->memo_head[which]);
+        }
+    }
+    PyObject *cache = which == SERVER ? w->servers : which == CLIENT ? w->clients : w->events;
+    PyObject *miss = which == SERVER ? w->miss_server : which == CLIENT ? w->miss_client : w->miss_event;
+    PyObject *key = PyTuple_New(n);
+    if (key == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(key, i, Py_NewRef(items[i]));
+    }
     PyObject *v = PyDict_GetItemWithError(cache, key);
     if (v != NULL) {
-        if (!PyBytes_CheckExact(v)) {
-            fail("cached shape is not bytes");
-            return NULL;
-        }
         Py_INCREF(v);
-        return v;
+    } else if (!PyErr_Occurred()) {
+        v = b == NULL ? PyObject_CallFunctionObjArgs(miss, a, key, NULL) : PyObject_CallFunctionObjArgs(miss, a, b, key, NULL);
     }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    v = b == NULL ? PyObject_CallFunctionObjArgs(miss, a, key, NULL) : PyObject_CallFunctionObjArgs(miss, a, b, key, NULL);
     if (v != NULL && !PyBytes_CheckExact(v)) {
-        Py_DECREF(v);
+        Py_CLEAR(v);
         fail("a shape's bytes are not bytes");
+    }
+    if (v == NULL) {
+        Py_DECREF(key);
         return NULL;
     }
+    Py_XSETREF(w->memo_key[which], key);  /* (takes the key's reference) */
+    Py_XSETREF(w->memo_head[which], Py_NewRef(v));
     return v;
 }
 
@@ -234,10 +336,10 @@ static int call_step(Writer *w, PyObject *s, Py_ssize_t i, PyObject *calls, Step
     PyObject *at = NULL, *lat = NULL, *v = NULL, *idx = NULL;
     so->is_call = 1;
 
-    if (!(name = get(s, S_name)) || !(model = get(s, S_model)) || !(provider = get(s, S_provider)) ||
-        !(locality = get(s, S_locality)) || !(ok = get(s, S_ok)) || !(status = get(s, S_status)) ||
-        !(detail = get(s, S_detail)) || !(cost = get(s, S_cost)) || !(usage = get(s, S_usage)) ||
-        !(ttft = get(s, S_ttft_ms)) || !(at = get(s, S_at)) || !(lat = get(s, S_latency_ms))) {
+    if (!(name = get(s, A_name)) || !(model = get(s, A_model)) || !(provider = get(s, A_provider)) ||
+        !(locality = get(s, A_locality)) || !(ok = get(s, A_ok)) || !(status = get(s, A_status)) ||
+        !(detail = get(s, A_detail)) || !(cost = get(s, A_cost)) || !(usage = get(s, A_usage)) ||
+        !(ttft = get(s, A_ttft_ms)) || !(at = get(s, A_at)) || !(lat = get(s, A_latency_ms))) {
         goto done;
     }
     /* role = s.detail.get("role") if s.detail else None */
@@ -264,15 +366,15 @@ static int call_step(Writer *w, PyObject *s, Py_ssize_t i, PyObject *calls, Step
         *total += so->cost;
     }
     if (usage != Py_None) {
-        if (!(v = get(usage, S_input_tokens)) || as_count(v, &so->nin) < 0) {
+        if (!(v = get(usage, A_input_tokens)) || as_count(v, &so->nin) < 0) {
             goto done;
         }
         Py_CLEAR(v);
-        if (!(v = get(usage, S_output_tokens)) || as_count(v, &so->nout) < 0) {
+        if (!(v = get(usage, A_output_tokens)) || as_count(v, &so->nout) < 0) {
             goto done;
         }
         Py_CLEAR(v);
-        if (!(v = get(usage, S_cache_read_tokens)) || as_count(v, &so->ncache) < 0) {
+        if (!(v = get(usage, A_cache_read_tokens)) || as_count(v, &so->ncache) < 0) {
             goto done;
         }
         Py_CLEAR(v);
@@ -291,7 +393,7 @@ static int call_step(Writer *w, PyObject *s, Py_ssize_t i, PyObject *calls, Step
         so->has_ttft = 1;
     }
     if (ok == Py_False) {
-        if (!(v = get(s, S_reason))) {
+        if (!(v = get(s, A_reason))) {
             goto done;
         }
         err = PyObject_CallFunctionObjArgs(w->call_error_type, ok, status, v, NULL);
@@ -302,8 +404,8 @@ static int call_step(Writer *w, PyObject *s, Py_ssize_t i, PyObject *calls, Step
     } else {
         err = Py_NewRef(w->none_label);
     }
-    key = PyTuple_Pack(8, name, model, provider, locality, ok, status, role, err);
-    if (key == NULL || !(so->head = lookup(w->clients, key, w->miss_client, s, role))) {
+    PyObject *const items[8] = {name, model, provider, locality, ok, status, role, err};
+    if (!(so->head = lookup(w, CLIENT, items, 8, s, role))) {
         goto done;
     }
     /* span id: calls.get(i) or span_id() */
@@ -379,12 +481,12 @@ done:
 static int event_step(Writer *w, PyObject *s, PyObject *kind, StepOut *so) {
     int rc = -1;
     PyObject *name = NULL, *ok = NULL, *score = NULL, *reason = NULL, *at = NULL, *key = NULL;
-    if (!(name = get(s, S_name)) || !(ok = get(s, S_ok)) || !(score = get(s, S_score)) ||
-        !(reason = get(s, S_reason)) || !(at = get(s, S_at))) {
+    if (!(name = get(s, A_name)) || !(ok = get(s, A_ok)) || !(score = get(s, A_score)) ||
+        !(reason = get(s, A_reason)) || !(at = get(s, A_at))) {
         goto done;
     }
-    key = PyTuple_Pack(5, kind, name, ok, score, reason);
-    if (key == NULL || !(so->head = lookup(w->events, key, w->miss_event, s, NULL))) {
+    PyObject *const items[5] = {kind, name, ok, score, reason};
+    if (!(so->head = lookup(w, EVENT, items, 5, s, NULL))) {
         goto done;
     }
     double a;
@@ -422,7 +524,7 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
     StepOut *so = stack;
     Py_ssize_t nsteps = 0;
 
-    if (!(ids = get(rec, S_ids))) {
+    if (!(ids = get(rec, A_ids))) {
         goto done;
     }
     if (!(PyList_CheckExact(ids) || PyTuple_CheckExact(ids)) || PySequence_Fast_GET_SIZE(ids) != 7) {
@@ -443,7 +545,7 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
         fail("call span ids are not a dict");
         goto done;
     }
-    PyObject *steps_o = get(rec, S_steps);
+    PyObject *steps_o = get(rec, A_steps);
     if (steps_o == NULL) {
         goto done;
     }
@@ -473,7 +575,7 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *s = PyTuple_GET_ITEM(steps, i);
         nsteps = i + 1;
-        if (!(kind = get(s, S_kind))) {
+        if (!(kind = get(s, A_kind))) {
             goto done;
         }
         int is_call = kind == S_call;
@@ -495,15 +597,15 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
     }
 
     /* the server span */
-    if (!(answered = get(rec, S_answered)) || !(stream = get(rec, S_stream)) || !(ref_o = get(rec, S_reference_cost)) ||
-        !(rid_o = get(rec, S_request_id)) || !(route = get(rec, S_route)) || !(rmodel = get(rec, S_requested_model)) ||
-        !(status = get(rec, S_status)) || !(api = get(rec, S_api)) || !(etype = get(rec, S_error_type)) ||
-        !(started = get(rec, S_started)) || !(lat = get(rec, S_latency_ms)) || !(content = get(rec, S_content))) {
+    if (!(answered = get(rec, A_answered)) || !(stream = get(rec, A_stream)) || !(ref_o = get(rec, A_reference_cost)) ||
+        !(rid_o = get(rec, A_request_id)) || !(route = get(rec, A_route)) || !(rmodel = get(rec, A_requested_model)) ||
+        !(status = get(rec, A_status)) || !(api = get(rec, A_api)) || !(etype = get(rec, A_error_type)) ||
+        !(started = get(rec, A_started)) || !(lat = get(rec, A_latency_ms)) || !(content = get(rec, A_content))) {
         goto done;
     }
     if (answered == Py_None) {
         aname = Py_NewRef(Py_None);
-    } else if (!(aname = get(answered, S_name))) {
+    } else if (!(aname = get(answered, A_name))) {
         goto done;
     }
     int streamed = PyObject_IsTrue(stream);
@@ -513,7 +615,7 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
     double ttft = 0.0, ref = 0.0;
     int has_ttft = 0;
     if (streamed) {
-        if (!(ttft_o = get(rec, S_ttft_ms))) {
+        if (!(ttft_o = get(rec, A_ttft_ms))) {
             goto done;
         }
         if (ttft_o != Py_None) {
@@ -548,8 +650,8 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
         ridp = PyBytes_AS_STRING(rid_b);
         nrid = PyBytes_GET_SIZE(rid_b);
     }
-    key = PyTuple_Pack(7, route, rmodel, stream, aname, status, api, etype);
-    if (key == NULL || !(head = lookup(w->servers, key, w->miss_server, rec, NULL))) {
+    PyObject *const items[7] = {route, rmodel, stream, aname, status, api, etype};
+    if (!(head = lookup(w, SERVER, items, 7, rec, NULL))) {
         goto done;
     }
     double st0, l0;
@@ -780,6 +882,10 @@ static int Writer_traverse(Writer *w, visitproc visit, void *arg) {
     Py_VISIT(w->content_attr);
     Py_VISIT(w->call_error_type);
     Py_VISIT(w->none_label);
+    for (int i = 0; i < 3; i++) {
+        Py_VISIT(w->memo_key[i]);
+        Py_VISIT(w->memo_head[i]);
+    }
     return 0;
 }
 
@@ -794,6 +900,10 @@ static int Writer_clear(Writer *w) {
     Py_CLEAR(w->content_attr);
     Py_CLEAR(w->call_error_type);
     Py_CLEAR(w->none_label);
+    for (int i = 0; i < 3; i++) {
+        Py_CLEAR(w->memo_key[i]);
+        Py_CLEAR(w->memo_head[i]);
+    }
     return 0;
 }
 
@@ -842,36 +952,11 @@ static struct PyModuleDef spanpack_module = {
     if (!(var = PyUnicode_InternFromString(s))) return NULL
 
 PyMODINIT_FUNC PyInit__spanpack(void) {
-    INTERN(S_ids, "ids");
-    INTERN(S_steps, "steps");
-    INTERN(S_kind, "kind");
-    INTERN(S_name, "name");
-    INTERN(S_model, "model");
-    INTERN(S_provider, "provider");
-    INTERN(S_locality, "locality");
-    INTERN(S_ok, "ok");
-    INTERN(S_status, "status");
-    INTERN(S_detail, "detail");
-    INTERN(S_cost, "cost");
-    INTERN(S_usage, "usage");
-    INTERN(S_input_tokens, "input_tokens");
-    INTERN(S_output_tokens, "output_tokens");
-    INTERN(S_cache_read_tokens, "cache_read_tokens");
-    INTERN(S_ttft_ms, "ttft_ms");
-    INTERN(S_at, "at");
-    INTERN(S_latency_ms, "latency_ms");
-    INTERN(S_score, "score");
-    INTERN(S_reason, "reason");
-    INTERN(S_request_id, "request_id");
-    INTERN(S_route, "route");
-    INTERN(S_requested_model, "requested_model");
-    INTERN(S_stream, "stream");
-    INTERN(S_answered, "answered");
-    INTERN(S_api, "api");
-    INTERN(S_error_type, "error_type");
-    INTERN(S_started, "started");
-    INTERN(S_reference_cost, "reference_cost");
-    INTERN(S_content, "content");
+    for (int i = 0; i < N_ATTRS; i++) {
+        if (!(NAMES[i] = PyUnicode_InternFromString(ATTR_NAMES[i]))) {
+            return NULL;
+        }
+    }
     INTERN(S_call, "call");
     INTERN(S_role, "role");
     if (PyType_Ready(&WriterType) < 0) {
