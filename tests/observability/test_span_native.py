@@ -190,3 +190,43 @@ def check(native_enc: SpanEncoder, python_enc: SpanEncoder, rec, twin) -> None:
         assert want is None
     else:
         assert b"".join(out) == want
+
+
+def test_attribute_reads_follow_python_when_classes_differ_or_change(enc):
+    """The C writer reads slots by offset only for plain slotted classes, and re-checks a class changed
+    since (its version tag): a property, a changed class, a member descriptor of another class all read as
+    Python reads them."""
+
+    class CostlyStep(Step):  # a property over a slot of the base class
+        __slots__ = ()
+
+        @property
+        def cost(self) -> float:
+            return 0.125
+
+    rec = base_record()
+    rec.steps[2].__class__ = CostlyStep
+    assert native_bytes(enc, rec) == python_bytes(enc, rec)
+
+    class Counts:
+        __slots__ = ("input_tokens", "output_tokens", "cache_read_tokens")
+
+        def __init__(self) -> None:
+            self.input_tokens, self.output_tokens, self.cache_read_tokens = 3, 4, 0
+
+    rec = base_record()
+    rec.steps[2].usage = Counts()
+    first = native_bytes(enc, rec)
+    assert first == python_bytes(enc, rec)
+    Counts.input_tokens = property(lambda self: 999)  # the class changes after the writer cached its slots
+    assert native_bytes(enc, rec) == python_bytes(enc, rec) != first
+
+    class Impostor:  # another class's member descriptor: getattr refuses it, so must the writer
+        __slots__ = ("x",)
+        input_tokens = output_tokens = cache_read_tokens = Usage.__dict__["input_tokens"]
+
+    rec.steps[2].usage = Impostor()
+    with pytest.raises(TypeError):
+        enc._native(rec, [])
+    with pytest.raises(TypeError):
+        enc.spans_of_python(rec, [])
