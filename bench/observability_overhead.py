@@ -62,6 +62,8 @@ VARIANTS = {
     "off-again": "",  # A/A: the same config in another process, to show the noise floor of this machine
     "metrics": "observability: {metrics: {enabled: true}}",
     "metrics+tracing": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
+    # the same, spans written by the pure-Python encoder (the C writer blocked: bench/shims/no_spanpack)
+    "metrics+tracing-pywriter": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing": "observability: {tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing-unsampled": "observability: {tracing: {endpoint: '%s', sample_ratio: 0.0}}",
     # The standard to compare with: tierwise's metrics, its spans made by the OpenTelemetry SDK
@@ -77,6 +79,14 @@ ROUTES = """routes:
     rules:
       - {match: {model: "*sonnet*"}, target: ref}
     default: m"""
+
+
+def user_sys_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by one process (all its threads)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, routes: str = ROUTES,
@@ -98,6 +108,8 @@ models:
 {obs}
 """)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if name.endswith("-pywriter"):
+        env["PYTHONPATH"] = f"{ROOT / 'bench' / 'shims' / 'no_spanpack'}:{ROOT / 'src'}"
     if name == "metrics+otel-sdk":
         if not (OTEL_SDK / "opentelemetry" / "sdk").is_dir():
             raise SystemExit(f"metrics+otel-sdk: the OpenTelemetry SDK is not in {OTEL_SDK} (bench/install_comparators.sh)")
@@ -321,19 +333,23 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
                 for k in order:
                     t = targets[k]
                     c0, w0 = cpu_s(t.proc.p.pid), time.perf_counter()
+                    us0 = user_sys_s(t.proc.p.pid)
                     out = load(t, **kw)
                     used = cpu_s(t.proc.p.pid) - c0
+                    us1 = user_sys_s(t.proc.p.pid)
                     out["cpu_us_per_req"] = used / max(1, out["requests"]) * 1e6
+                    out["user_us_per_req"] = (us1[0] - us0[0]) / max(1, out["requests"]) * 1e6
+                    out["sys_us_per_req"] = (us1[1] - us0[1]) / max(1, out["requests"]) * 1e6
                     out["util"] = used / (time.perf_counter() - w0)  # incl. the load generator's start-up
                     res[k][sname].append(out)
                     print(f"round {r} {sname:16} {k:16} p50 {out['p50_ms']:.3f} ms  rps {out['rps']:.0f}  "
-                          f"cpu/req {out['cpu_us_per_req']:.0f} µs  util {out['util']:.2f}  errors {out['errors']}",
+                          f"cpu/req {out['cpu_us_per_req']:.0f} µs (user {out['user_us_per_req']:.0f} sys {out['sys_us_per_req']:.0f})  util {out['util']:.2f}  errors {out['errors']}",
                           file=sys.stderr)
-        med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req", "util")}
+        med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req", "user_us_per_req", "sys_us_per_req", "util")}
                    for s, _ in scen} for k in targets}
         print(f"\n{rounds} rounds, interleaved; medians over rounds; A/B per round then median\n")
         print("| variant | serial p50 ms | Δp50 vs off (ms) | rps c50 | rps ratio vs off | stream rps c50 | "
-              "stream ratio | CPU µs/req c50 | gateway CPU use c50 | best Δp50 | best rps ratio | best stream ratio |")
+              "stream ratio | CPU µs/req c50 (user + sys) | gateway CPU use c50 | best Δp50 | best rps ratio | best stream ratio |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for k in targets:
             dp = statistics.median(res[k]["serial"][i]["p50_ms"] - res["off"]["serial"][i]["p50_ms"]
@@ -349,7 +365,8 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
             br = max(x["rps"] for x in res[k]["closed50"]) / max(x["rps"] for x in res["off"]["closed50"])
             bs = max(x["rps"] for x in res[k]["stream_closed50"]) / max(x["rps"] for x in res["off"]["stream_closed50"])
             print(f"| {k}{ok} | {m['serial']['p50_ms']:.3f} | {dp:+.3f} | {m['closed50']['rps']:.0f} | {rr:.3f} | "
-                  f"{m['stream_closed50']['rps']:.0f} | {sr:.3f} | {m['closed50']['cpu_us_per_req']:.0f} | "
+                  f"{m['stream_closed50']['rps']:.0f} | {sr:.3f} | {m['closed50']['cpu_us_per_req']:.0f} "
+                  f"({m['closed50']['user_us_per_req']:.0f} + {m['closed50']['sys_us_per_req']:.0f}) | "
                   f"{m['closed50']['util']:.2f} | "
                   f"{bp:+.3f} | {br:.3f} | {bs:.3f} |")
         print("\nbudget: Δp50 ≤ +0.05 ms and throughput ratio ≥ 0.95 (plain and streamed); `off-again` is the "
