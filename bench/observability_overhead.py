@@ -177,7 +177,8 @@ def micro(rounds: int, n: int = 5000) -> None:
         print(f"| {k} | {min(path[k]):.2f} / {statistics.median(path[k]):.2f} |")
 
 
-def instructions(variants: list[str], n: int, scenario: str = "serial", windows: int = 1) -> None:
+def instructions(variants: list[str], n: int, scenario: str = "serial", windows: int = 1,
+                 cache_sim: bool = False) -> None:
     """Instructions per request (valgrind callgrind), per variant: unlike time, a count that other
     processes on the machine do not change. Each gateway runs under callgrind with counting off; after
     a warm-up it is switched on for `n` one-at-a-time requests (and the export of their spans), then
@@ -205,11 +206,13 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
         def __init__(self, name: str, cmd: list[str], port: int, env: dict[str, str] | None = None,
                      cwd: str | None = None) -> None:
             env = dict(env or os.environ, OTEL_BSP_SCHEDULE_DELAY="600000")  # the SDK too: by batch size
-            super().__init__(name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+            sim = ["--cache-sim=yes"] if cache_sim else []
+            super().__init__(name, ["valgrind", "--tool=callgrind", "--instr-atstart=no", *sim,
                                     f"--callgrind-out-file={scratch}/{name}.cg"] + cmd, port, env=env, cwd=cwd)
 
     results: dict[str, float] = {}
     lows: dict[str, float] = {}
+    misses: dict[str, list[float]] = {}  # with cache_sim: I1, LL instruction, D1 and LL data misses per request
     try:
         for name in variants:
             obs = VARIANTS[name].replace("sample_ratio: 1.0}", "sample_ratio: 1.0, interval: 60, batch_size: 512}")
@@ -222,6 +225,7 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
                 t = Target(name, "openai", f"http://127.0.0.1:{g.port}", "m", name, proc=g)
                 load(t, mode="serial", n=100)
                 counts = []
+                sims: list[list[float]] = []
                 for w in range(windows):  # each window its own dump (a dump zeroes the counters)
                     subprocess.run(["callgrind_control", "-i", "on", str(g.p.pid)], capture_output=True, check=True)
                     if scenario == "serial":
@@ -233,16 +237,28 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
                                    check=True)
                     subprocess.run(["callgrind_control", "-i", "off", str(g.p.pid)], capture_output=True, check=True)
                     total = 0
+                    events: dict[str, int] = {}
                     for f in glob.glob(f"{scratch}/{name}.cg*"):
                         text = open(f).read()
                         if f"window{w}" not in text:
                             continue
+                        names: list[str] = []
                         for line in text.splitlines():
+                            if line.startswith("events:"):
+                                names = line.split()[1:]
                             if line.startswith("totals:"):  # ("summary:" is off after a toggle)
-                                total = max(total, int(line.split()[1]))
+                                vals = [int(x) for x in line.split()[1:]]
+                                if vals[0] > total:
+                                    total, events = vals[0], dict(zip(names, vals, strict=False))
                     counts.append(total / out["requests"])
+                    if cache_sim and "I1mr" in events:
+                        r = out["requests"]
+                        sims.append([events["I1mr"] / r, events["ILmr"] / r, (events["D1mr"] + events["D1mw"]) / r,
+                                     (events["DLmr"] + events["DLmw"]) / r])
                 results[name] = statistics.median(counts)
                 lows[name] = min(counts)
+                if sims:
+                    misses[name] = [statistics.median(x[i] for x in sims) for i in range(4)]
                 print(f"{name:18} {results[name] / 1000:8.1f} k instructions / request (windows: "
                       f"{', '.join(f'{c / 1000:.1f}' for c in counts)})", file=sys.stderr)
             finally:
@@ -251,6 +267,12 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
         stub.stop()
         receiver.stop()
     base = results["off"]
+    if misses:
+        print("\ncache misses per request (callgrind's cache simulation, median of windows)\n")
+        print("| variant | I1 misses | LL instruction misses | D1 misses (read + write) | LL data misses |")
+        print("|---|---|---|---|---|")
+        for k, m in misses.items():
+            print(f"| {k} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.0f} | {m[3]:.0f} |")
     what = f"{n} one-at-a-time requests" if scenario == "serial" else f"{scenario}, {n} s"
     if windows > 1:
         what += f", median (smallest) of {windows} windows"
@@ -279,6 +301,8 @@ def main() -> None:
                     help="count instructions per request under valgrind callgrind over N requests per variant "
                          "(with --instr-scenario closed50|stream_closed50: N seconds of 50 clients)")
     ap.add_argument("--instr-scenario", default="serial", choices=("serial", "closed50", "stream_closed50"))
+    ap.add_argument("--instr-cache-sim", action="store_true",
+                    help="with --instructions: also simulate the caches (misses per request)")
     ap.add_argument("--instr-windows", type=int, default=1, metavar="K",
                     help="with --instructions: K counted windows per gateway; the median (and smallest) reported")
     ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "metrics+otel-sdk"),
@@ -288,7 +312,8 @@ def main() -> None:
         micro(a.rounds)
         return
     if a.instructions:
-        instructions([v for v in a.variants.split(",") if v], a.instructions, a.instr_scenario, a.instr_windows)
+        instructions([v for v in a.variants.split(",") if v], a.instructions, a.instr_scenario, a.instr_windows,
+                     a.instr_cache_sim)
         return
     chosen = [v for v in a.variants.split(",") if v]
     if "off" not in chosen or any(v not in VARIANTS for v in chosen):

@@ -89,12 +89,11 @@ static inline void put_varint(Out *o, uint64_t v) {
     put_byte(o, (unsigned char)v);
 }
 
-static inline void put_u64(Out *o, uint64_t v) {
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++) {
-        b[i] = (unsigned char)(v >> (8 * i));
-    }
-    put(o, b, 8);
+static inline void put_u64(Out *o, uint64_t v) {  /* little-endian (protobuf's fixed64) */
+#if !PY_LITTLE_ENDIAN
+    v = __builtin_bswap64(v);
+#endif
+    put(o, &v, 8);
 }
 
 static inline void put_double(Out *o, double d) {
@@ -567,7 +566,7 @@ static PyObject *Writer_write(Writer *w, PyObject *const *args, Py_ssize_t nargs
             goto done;
         }
     } else {
-        memset(stack, 0, sizeof(stack));
+        memset(stack, 0, (size_t)n * sizeof(StepOut));
     }
     double total = 0.0;
     int64_t tin = 0, tout = 0, tcache = 0;

@@ -87,6 +87,8 @@ def parse(header: str | None) -> tuple[bytes, bytes, bool] | None:
 
 def new_ids(header: str | None, ratio: float) -> TraceIds:
     if _native_record is not None:
+        if not header and ratio >= 1.0:  # the common case, in one test
+            return _native_record()  # type: ignore[no-any-return]
         ids = _native_record()
     else:
         pool = _pool
