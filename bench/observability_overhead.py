@@ -62,6 +62,8 @@ VARIANTS = {
     "off-again": "",  # A/A: the same config in another process, to show the noise floor of this machine
     "metrics": "observability: {metrics: {enabled: true}}",
     "metrics+tracing": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
+    # the same, spans written by the pure-Python encoder (the C writer blocked: bench/shims/no_spanpack)
+    "metrics+tracing-pywriter": "observability: {metrics: {enabled: true}, tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing": "observability: {tracing: {endpoint: '%s', sample_ratio: 1.0}}",
     "tracing-unsampled": "observability: {tracing: {endpoint: '%s', sample_ratio: 0.0}}",
     # The standard to compare with: tierwise's metrics, its spans made by the OpenTelemetry SDK
@@ -77,6 +79,14 @@ ROUTES = """routes:
     rules:
       - {match: {model: "*sonnet*"}, target: ref}
     default: m"""
+
+
+def user_sys_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by one process (all its threads)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def start_gateway(name: str, stub: Proc, workdir: Path, obs: str, routes: str = ROUTES,
@@ -98,6 +108,8 @@ models:
 {obs}
 """)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if name.endswith("-pywriter"):
+        env["PYTHONPATH"] = f"{ROOT / 'bench' / 'shims' / 'no_spanpack'}:{ROOT / 'src'}"
     if name == "metrics+otel-sdk":
         if not (OTEL_SDK / "opentelemetry" / "sdk").is_dir():
             raise SystemExit(f"metrics+otel-sdk: the OpenTelemetry SDK is not in {OTEL_SDK} (bench/install_comparators.sh)")
@@ -165,7 +177,8 @@ def micro(rounds: int, n: int = 5000) -> None:
         print(f"| {k} | {min(path[k]):.2f} / {statistics.median(path[k]):.2f} |")
 
 
-def instructions(variants: list[str], n: int, scenario: str = "serial", windows: int = 1) -> None:
+def instructions(variants: list[str], n: int, scenario: str = "serial", windows: int = 1,
+                 cache_sim: bool = False) -> None:
     """Instructions per request (valgrind callgrind), per variant: unlike time, a count that other
     processes on the machine do not change. Each gateway runs under callgrind with counting off; after
     a warm-up it is switched on for `n` one-at-a-time requests (and the export of their spans), then
@@ -193,11 +206,13 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
         def __init__(self, name: str, cmd: list[str], port: int, env: dict[str, str] | None = None,
                      cwd: str | None = None) -> None:
             env = dict(env or os.environ, OTEL_BSP_SCHEDULE_DELAY="600000")  # the SDK too: by batch size
-            super().__init__(name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+            sim = ["--cache-sim=yes"] if cache_sim else []
+            super().__init__(name, ["valgrind", "--tool=callgrind", "--instr-atstart=no", *sim,
                                     f"--callgrind-out-file={scratch}/{name}.cg"] + cmd, port, env=env, cwd=cwd)
 
     results: dict[str, float] = {}
     lows: dict[str, float] = {}
+    misses: dict[str, list[float]] = {}  # with cache_sim: I1, LL instruction, D1 and LL data misses per request
     try:
         for name in variants:
             obs = VARIANTS[name].replace("sample_ratio: 1.0}", "sample_ratio: 1.0, interval: 60, batch_size: 512}")
@@ -210,6 +225,7 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
                 t = Target(name, "openai", f"http://127.0.0.1:{g.port}", "m", name, proc=g)
                 load(t, mode="serial", n=100)
                 counts = []
+                sims: list[list[float]] = []
                 for w in range(windows):  # each window its own dump (a dump zeroes the counters)
                     subprocess.run(["callgrind_control", "-i", "on", str(g.p.pid)], capture_output=True, check=True)
                     if scenario == "serial":
@@ -221,16 +237,28 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
                                    check=True)
                     subprocess.run(["callgrind_control", "-i", "off", str(g.p.pid)], capture_output=True, check=True)
                     total = 0
+                    events: dict[str, int] = {}
                     for f in glob.glob(f"{scratch}/{name}.cg*"):
                         text = open(f).read()
                         if f"window{w}" not in text:
                             continue
+                        names: list[str] = []
                         for line in text.splitlines():
+                            if line.startswith("events:"):
+                                names = line.split()[1:]
                             if line.startswith("totals:"):  # ("summary:" is off after a toggle)
-                                total = max(total, int(line.split()[1]))
+                                vals = [int(x) for x in line.split()[1:]]
+                                if vals[0] > total:
+                                    total, events = vals[0], dict(zip(names, vals, strict=False))
                     counts.append(total / out["requests"])
+                    if cache_sim and "I1mr" in events:
+                        r = out["requests"]
+                        sims.append([events["I1mr"] / r, events["ILmr"] / r, (events["D1mr"] + events["D1mw"]) / r,
+                                     (events["DLmr"] + events["DLmw"]) / r])
                 results[name] = statistics.median(counts)
                 lows[name] = min(counts)
+                if sims:
+                    misses[name] = [statistics.median(x[i] for x in sims) for i in range(4)]
                 print(f"{name:18} {results[name] / 1000:8.1f} k instructions / request (windows: "
                       f"{', '.join(f'{c / 1000:.1f}' for c in counts)})", file=sys.stderr)
             finally:
@@ -239,6 +267,12 @@ def instructions(variants: list[str], n: int, scenario: str = "serial", windows:
         stub.stop()
         receiver.stop()
     base = results["off"]
+    if misses:
+        print("\ncache misses per request (callgrind's cache simulation, median of windows)\n")
+        print("| variant | I1 misses | LL instruction misses | D1 misses (read + write) | LL data misses |")
+        print("|---|---|---|---|---|")
+        for k, m in misses.items():
+            print(f"| {k} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.0f} | {m[3]:.0f} |")
     what = f"{n} one-at-a-time requests" if scenario == "serial" else f"{scenario}, {n} s"
     if windows > 1:
         what += f", median (smallest) of {windows} windows"
@@ -267,6 +301,8 @@ def main() -> None:
                     help="count instructions per request under valgrind callgrind over N requests per variant "
                          "(with --instr-scenario closed50|stream_closed50: N seconds of 50 clients)")
     ap.add_argument("--instr-scenario", default="serial", choices=("serial", "closed50", "stream_closed50"))
+    ap.add_argument("--instr-cache-sim", action="store_true",
+                    help="with --instructions: also simulate the caches (misses per request)")
     ap.add_argument("--instr-windows", type=int, default=1, metavar="K",
                     help="with --instructions: K counted windows per gateway; the median (and smallest) reported")
     ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "metrics+otel-sdk"),
@@ -276,7 +312,8 @@ def main() -> None:
         micro(a.rounds)
         return
     if a.instructions:
-        instructions([v for v in a.variants.split(",") if v], a.instructions, a.instr_scenario, a.instr_windows)
+        instructions([v for v in a.variants.split(",") if v], a.instructions, a.instr_scenario, a.instr_windows,
+                     a.instr_cache_sim)
         return
     chosen = [v for v in a.variants.split(",") if v]
     if "off" not in chosen or any(v not in VARIANTS for v in chosen):
@@ -321,19 +358,23 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
                 for k in order:
                     t = targets[k]
                     c0, w0 = cpu_s(t.proc.p.pid), time.perf_counter()
+                    us0 = user_sys_s(t.proc.p.pid)
                     out = load(t, **kw)
                     used = cpu_s(t.proc.p.pid) - c0
+                    us1 = user_sys_s(t.proc.p.pid)
                     out["cpu_us_per_req"] = used / max(1, out["requests"]) * 1e6
+                    out["user_us_per_req"] = (us1[0] - us0[0]) / max(1, out["requests"]) * 1e6
+                    out["sys_us_per_req"] = (us1[1] - us0[1]) / max(1, out["requests"]) * 1e6
                     out["util"] = used / (time.perf_counter() - w0)  # incl. the load generator's start-up
                     res[k][sname].append(out)
                     print(f"round {r} {sname:16} {k:16} p50 {out['p50_ms']:.3f} ms  rps {out['rps']:.0f}  "
-                          f"cpu/req {out['cpu_us_per_req']:.0f} µs  util {out['util']:.2f}  errors {out['errors']}",
+                          f"cpu/req {out['cpu_us_per_req']:.0f} µs (user {out['user_us_per_req']:.0f} sys {out['sys_us_per_req']:.0f})  util {out['util']:.2f}  errors {out['errors']}",
                           file=sys.stderr)
-        med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req", "util")}
+        med = {k: {s: {f: statistics.median(x[f] for x in res[k][s]) for f in ("p50_ms", "rps", "cpu_us_per_req", "user_us_per_req", "sys_us_per_req", "util")}
                    for s, _ in scen} for k in targets}
         print(f"\n{rounds} rounds, interleaved; medians over rounds; A/B per round then median\n")
         print("| variant | serial p50 ms | Δp50 vs off (ms) | rps c50 | rps ratio vs off | stream rps c50 | "
-              "stream ratio | CPU µs/req c50 | gateway CPU use c50 | best Δp50 | best rps ratio | best stream ratio |")
+              "stream ratio | CPU µs/req c50 (user + sys) | gateway CPU use c50 | best Δp50 | best rps ratio | best stream ratio |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for k in targets:
             dp = statistics.median(res[k]["serial"][i]["p50_ms"] - res["off"]["serial"][i]["p50_ms"]
@@ -349,7 +390,8 @@ def compare(variants: dict[str, str], rounds: int, quick: bool, *, model: str = 
             br = max(x["rps"] for x in res[k]["closed50"]) / max(x["rps"] for x in res["off"]["closed50"])
             bs = max(x["rps"] for x in res[k]["stream_closed50"]) / max(x["rps"] for x in res["off"]["stream_closed50"])
             print(f"| {k}{ok} | {m['serial']['p50_ms']:.3f} | {dp:+.3f} | {m['closed50']['rps']:.0f} | {rr:.3f} | "
-                  f"{m['stream_closed50']['rps']:.0f} | {sr:.3f} | {m['closed50']['cpu_us_per_req']:.0f} | "
+                  f"{m['stream_closed50']['rps']:.0f} | {sr:.3f} | {m['closed50']['cpu_us_per_req']:.0f} "
+                  f"({m['closed50']['user_us_per_req']:.0f} + {m['closed50']['sys_us_per_req']:.0f}) | "
                   f"{m['closed50']['util']:.2f} | "
                   f"{bp:+.3f} | {br:.3f} | {bs:.3f} |")
         print("\nbudget: Δp50 ≤ +0.05 ms and throughput ratio ≥ 0.95 (plain and streamed); `off-again` is the "

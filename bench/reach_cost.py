@@ -83,7 +83,7 @@ def main() -> None:
     def apply_sdk() -> None:
         fw.apply(SDK_BODY, {}, "openai")
 
-    def header_dict() -> None:  # what every request already pays (asgi._headers), for scale
+    def header_dict() -> None:  # what every request already pays (asgi_scope.request_headers), for scale
         {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in RAW_HEADERS}
 
     rows = [

@@ -96,7 +96,8 @@ class ModelConfig(_Strict):
     provider: str
     model: str = Field(description="the model id the upstream expects")
     context_window: int | None = Field(None, ge=1)
-    vision: bool = False
+    vision: bool | None = Field(None, description="does the model take images: false = requests with images "
+                                "skip it without a call (a route moves on to its next target); unset = unknown, tried")
     tools: bool = True
     json_mode: bool = True
     logprobs: bool = False
@@ -453,7 +454,10 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"{where}not valid YAML: {getattr(e, 'problem', e)}", file=file) from None
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = (" (a value holding `${VAR}` inside `{...}` must be quoted: \"ledger-${VAR}.db\"; `{` and `}` are"
+                " YAML's own there)") if "${" in line and "{" in line.split("${", 1)[0] else ""
+        raise ConfigError(f"{where}not valid YAML: {getattr(e, 'problem', e)}{hint}", file=file) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

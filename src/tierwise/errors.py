@@ -125,6 +125,15 @@ class ContextOverflow(UpstreamError):
         self.skipped = skipped
 
 
+class UnsupportedInput(UpstreamError):
+    """A model's config says it cannot take what the request carries (images with `vision: false`):
+    it is skipped without a call, and a route moves on to its next target."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=400, retryable=False, kind="invalid_request_error",
+                         error_class="unsupported_input")
+
+
 class UpstreamTimeout(UpstreamError):
     def __init__(self, message: str) -> None:
         super().__init__(message, status=504, retryable=True, kind="timeout_error")
@@ -142,3 +151,10 @@ class Overloaded(UpstreamError):
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
+
+
+class Internal(TierwiseError):
+    """A failure of the gateway itself (a bug, a broken ledger): the client gets a 500 in its API's schema."""
+
+    status = 500
+    kind = "api_error"

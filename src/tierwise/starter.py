@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import socket
 
+# (name, port, base_url, model id). Ollama's default model is a text model; what a llama.cpp or LM
+# Studio server runs is not known here.
+TEXT_ONLY_MODELS = frozenset({"qwen2.5:7b"})
 LOCAL_SERVERS = [
     ("ollama", 11434, "http://127.0.0.1:11434/v1", "qwen2.5:7b"),
     ("llamacpp", 8080, "http://127.0.0.1:8080/v1", "local"),
@@ -35,6 +38,10 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
     found = found if found is not None else detect()
     local = found["local"] or [LOCAL_SERVERS[0]]  # default to Ollama even if not running yet
     name, _port, url, model = local[0]  # type: ignore[index]
+    # The frontier tier is Anthropic's, unless only an OpenAI key is here: then OpenAI's models take
+    # its place (a config whose every frontier call fails for want of a key helps nobody).
+    openai_only = bool(found.get("openai_key")) and not found.get("anthropic_key")
+    big, small = ("gpt", "gpt-mini") if openai_only else ("claude-sonnet", "claude-haiku")
     lines = [
         "# tierwise.yaml: written by `tierwise init`. Reference: README.md#configuration-tierwiseyaml",
         "server:",
@@ -45,7 +52,7 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "ledger:",
         "  path: tierwise-ledger.db",
         "",
-        "reference_model: claude-sonnet  # savings are measured against this model's prices",
+        f"reference_model: {big}  # savings are measured against this model's prices",
         "",
         "providers:",
         f"  {name}:",
@@ -53,12 +60,15 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         f"    base_url: {url}",
         "    locality: local",
         "    timeouts: {connect: 2, read: 300}",
-        "  anthropic:",
-        "    kind: anthropic",
-        "    base_url: https://api.anthropic.com",
-        "    api_key_env: ANTHROPIC_API_KEY",
-        "    locality: remote",
     ]
+    if not openai_only:
+        lines += [
+            "  anthropic:",
+            "    kind: anthropic",
+            "    base_url: https://api.anthropic.com",
+            "    api_key_env: ANTHROPIC_API_KEY",
+            "    locality: remote",
+        ]
     if found.get("openai_key"):
         lines += [
             "  openai:",
@@ -74,18 +84,35 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         f"    provider: {name}",
         f"    model: {model}",
         "    context_window: 32768",
-        "  claude-sonnet:",
-        "    provider: anthropic",
-        "    model: claude-sonnet-4-5",
-        "    context_window: 200000",
-        "    vision: true",
-        "  claude-haiku:",
-        "    provider: anthropic",
-        "    model: claude-haiku-4-5",
-        "    vision: true",
     ]
-    if found.get("openai_key"):
-        lines += ["  gpt:", "    provider: openai", "    model: gpt-4o-mini", "    vision: true"]
+    if model in TEXT_ONLY_MODELS:
+        lines += ["    vision: false              # requests with images go to the next target, without a call"]
+    if openai_only:
+        lines += [
+            "  gpt:",
+            "    provider: openai",
+            "    model: gpt-4o",
+            "    context_window: 128000",
+            "    vision: true",
+            "  gpt-mini:",
+            "    provider: openai",
+            "    model: gpt-4o-mini",
+            "    vision: true",
+        ]
+    else:
+        lines += [
+            "  claude-sonnet:",
+            "    provider: anthropic",
+            "    model: claude-sonnet-4-5",
+            "    context_window: 200000",
+            "    vision: true",
+            "  claude-haiku:",
+            "    provider: anthropic",
+            "    model: claude-haiku-4-5",
+            "    vision: true",
+        ]
+        if found.get("openai_key"):
+            lines += ["  gpt:", "    provider: openai", "    model: gpt-4o-mini", "    vision: true"]
     lines += [
         "",
         "routes:",
@@ -103,14 +130,14 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "        target: local-first",
         "      - name: images",
         "        match: {images: true}",
-        "        target: claude-sonnet",
+        f"        target: {big}",
         "    default: frontier",
         "  local-first:",
         "    policy: fallback",
-        "    targets: [local, claude-haiku]",
+        f"    targets: [local, {small}]",
         "  frontier:",
         "    policy: fallback",
-        "    targets: [claude-sonnet, local]",
+        f"    targets: [{big}, local]",
         "",
     ]
     return "\n".join(lines)

@@ -139,6 +139,20 @@ def test_ledger_keeps_requested_model_and_cached_tokens_and_trace_shows_them(set
     assert "519 (518 cached)/8" in out  # the step's tokens, not "1/8"
 
 
+def test_report_counts_cached_input_tokens_like_trace(setup: dict[str, Any]) -> None:
+    """`report`'s tokens in is every prompt token, as `trace` and `requests` show it: a prompt the
+    server mostly had in its cache (llama.cpp: 519 = 518 cached + 1) is 519, not 1."""
+    g = setup["g"]
+    setup["oai"].script(Reply("ok", usage=(519, 8), cache_read_tokens=518))
+    setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
+    _oai(g).chat.completions.create(model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    _oai(g).chat.completions.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    g.flush()
+    rows = {r["key"]: r for r in orjson.loads(_run("report", "-c", setup["cfg"], "--json").output)["rows"]}
+    assert rows["cheap"]["input_tokens"] == 519
+    assert rows["claude"]["input_tokens"] == 12 + 900 + 300
+
+
 def test_anthropic_cache_reads_and_writes_are_kept_and_shown(setup: dict[str, Any]) -> None:
     g = setup["g"]
     setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
@@ -226,6 +240,22 @@ def test_report_counts_ensemble_runs_like_the_mcp_tool(tmp_path: Path) -> None:
     rows = {r["key"]: r for r in rep["rows"]}
     assert rows["ensemble:digest"]["requests"] == 1 and rows["ensemble:digest"]["input_tokens"] == 40
     assert rep["total"]["requests"] == 2
+
+
+def test_report_days_window_says_what_it_left_out(tmp_path: Path) -> None:
+    """`--days N` with nothing that recent does not claim the ledger is empty; a window of 0 or
+    fewer days is refused instead of silently meaning "everything" (0) or "nothing" (-1)."""
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text("ledger: {path: ledger.db}\n")
+    led = Ledger.open(str(tmp_path / "ledger.db"))
+    led.submit(LedgerRecord(request_id="req_old", ts=time.time() - 10 * 86400, route="main", cost_usd=0.0))
+    led.close()
+    out = _run("report", "-c", str(cfg), "--days", "1").output
+    assert "no requests in the last 1 day(s)" in out and "no requests yet" not in out
+    assert "main" in _run("report", "-c", str(cfg), "--days", "30").output
+    for bad in ("0", "-1"):
+        res = CliRunner().invoke(cli, ["report", "-c", str(cfg), "--days", bad])
+        assert res.exit_code == 2 and "--days" in res.output
 
 
 def test_cached_tokens_of_llama_cpp_builds_that_report_them_in_timings_only(setup: dict[str, Any]) -> None:

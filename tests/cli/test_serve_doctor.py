@@ -224,6 +224,27 @@ def test_client_keys_named_but_not_set_are_reported_by_doctor_and_serve(tmp_path
     assert "api_keys_env" not in CliRunner().invoke(main, ["doctor"]).output
 
 
+def test_serve_says_which_provider_key_is_not_set_before_serving(tmp_path, monkeypatch):
+    """`tierwise serve -c examples/claude-code.yaml` without ANTHROPIC_API_KEY exported: the console
+    says so at the start, not only `doctor`, instead of the first requests failing in silence."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text(
+        "ledger: {enabled: false}\n"
+        "providers:\n  cloud: {kind: anthropic, base_url: 'http://127.0.0.1:9', api_key_env: TW_TEST_UPSTREAM_KEY}\n"
+        "models:\n  big: {provider: cloud, model: x}\n  small: {provider: cloud, model: y}\n")
+    env = bare_env(tmp_path)
+    env.pop("TW_TEST_UPSTREAM_KEY", None)
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert first.startswith("tierwise: warning: provider cloud: TW_TEST_UPSTREAM_KEY is not set"), first
+    assert "(big, small)" in first
+
+
 def test_a_file_that_is_not_a_ledger_is_named_by_the_reading_commands(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tierwise.yaml").write_text("ledger: {path: notes.db}\n")
@@ -262,3 +283,68 @@ def test_listening_beyond_loopback_without_client_keys_is_warned_about(tmp_path,
                                             "models:\n  m: {provider: p, model: x}\nroutes:\n  main: [m]\n")
     r = CliRunner().invoke(main, ["doctor"])
     assert "listening on 0.0.0.0, beyond this machine, with no client keys" in r.output
+
+
+def test_doctor_names_a_local_model_id_the_server_does_not_serve(tmp_path, monkeypatch):
+    """An Ollama/vLLM/LM Studio server answers 404 for a model it does not have: `doctor` compares
+    the configured ids with the server's list and says how to fix it."""
+    import yaml
+
+    from tests.doubles import OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    with OpenAIDouble(models=["qwen2.5:7b", "nomic-embed-text"]) as up:
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"ollama": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+            "models": {"have": {"provider": "ollama", "model": "qwen2.5:7b"},
+                       "missing": {"provider": "ollama", "model": "llama3.1:8b"}}}))
+        out = CliRunner().invoke(main, ["doctor"]).output
+    [line] = [ln for ln in out.splitlines() if "is not among the models" in ln]
+    assert line.startswith("! model missing:") and "ollama pull llama3.1:8b" in line and "qwen2.5:7b" in line
+    assert "model have:" not in out
+
+
+def test_init_with_only_an_openai_key_puts_openai_on_the_frontier_tier(tmp_path, monkeypatch):
+    """A starter config whose frontier is Anthropic without an Anthropic key fails every frontier call;
+    with only OPENAI_API_KEY set, OpenAI's models take that place and doctor finds no missing key."""
+    import yaml
+
+    from tierwise.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    r = CliRunner().invoke(main, ["init"])
+    assert r.exit_code == 0 and "frontier tier: OpenAI" in r.output
+    data = yaml.safe_load((tmp_path / "tierwise.yaml").read_text())
+    assert "anthropic" not in data["providers"]
+    remote = {m["provider"] for n, m in data["models"].items() if n != "local"}
+    assert remote == {"openai"}
+    cfg = load_config(str(tmp_path / "tierwise.yaml"))
+    assert cfg.routes["frontier"].targets[0] == "gpt" and cfg.reference_model == "gpt"
+    out = CliRunner().invoke(main, ["doctor"]).output
+    assert "ANTHROPIC_API_KEY" not in out
+
+
+def test_doctor_checks_the_redis_that_budgets_and_dispatch_need(tmp_path, monkeypatch):
+    # Before: Redis down (or a wrong port) and doctor said "All good." while every request covered by
+    # a budget got 503 "budget store unavailable" and every capability 503 "Redis ... unreachable".
+    import yaml
+
+    from tests.doubles.openai_double import OpenAIDouble
+
+    port = free_port()
+    with OpenAIDouble(models=["m"]) as up:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"up": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+            "models": {"m": {"provider": "up", "model": "m"}}, "routes": {"main": "m"},
+            "server": {"port": free_port()},
+            "budgets": {"store": {"backend": "redis", "redis_url": f"redis://u:hunter2secret@127.0.0.1:{port}/0"},
+                        "limits": [{"name": "d", "usd": 1}]},
+            "dispatch": {"redis_url": f"redis://127.0.0.1:{port}/0", "tenant": "acme"}}))
+        r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code == 1 and "All good" not in r.output, r.output
+    for users in ("budgets.store", "dispatch"):  # two URLs (other credentials): one line each
+        assert f"✗ redis 127.0.0.1:{port} ({users}): unreachable" in r.output, r.output
+    assert "hunter2secret" not in r.output

@@ -16,11 +16,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from tests.clients.scripted_agent import ScriptedAgentUpstream, WriteFileScript
 from tests.harness import GatewayServer, make_config, unavailable
+from tierwise.cli import main
 from tierwise.commands.claude import claude_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +74,8 @@ def upstream(workdir: Path) -> Iterator[ScriptedAgentUpstream]:
     up.stop()
 
 
-@pytest.fixture
-def gateway(tmp_path: Path, upstream: ScriptedAgentUpstream) -> Iterator[GatewayServer]:
-    cfg = {
+def agent_config(tmp_path: Path, upstream: ScriptedAgentUpstream) -> dict[str, Any]:
+    return {
         # Claude Code asks for its own model names (claude-sonnet-*, claude-haiku-*); a pattern route
         # catches them and the default route catches anything else.
         "server": {"default_route": "agent"},
@@ -81,7 +84,11 @@ def gateway(tmp_path: Path, upstream: ScriptedAgentUpstream) -> Iterator[Gateway
         "models": {"agent": {"provider": "scripted", "model": upstream.model}},
         "routes": {"claude-*": {"policy": "fallback", "targets": ["agent"], "retries": 0}},
     }
-    g = GatewayServer(make_config(cfg, tmp_path)).start()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, upstream: ScriptedAgentUpstream) -> Iterator[GatewayServer]:
+    g = GatewayServer(make_config(agent_config(tmp_path, upstream), tmp_path)).start()
     yield g
     g.stop()
 
@@ -157,6 +164,53 @@ def test_tierwise_claude_launches_the_cli_against_the_gateway(
     cmd = [sys.executable, "-m", "tierwise.cli", "claude", "--url", gateway.url, "--", *PRINT_ARGS]
     proc = run(cmd, workdir, env)
     assert_tool_round_trip(proc, workdir, upstream, gateway)
+
+
+def on_path_as_claude(claude_bin: str, tmp_path: Path, env: dict[str, str]) -> None:
+    """`tierwise claude` looks `claude` up on PATH by that exact name."""
+    env["PATH"] = os.pathsep.join([str(Path(claude_bin).parent), env.get("PATH", "")])
+    if Path(claude_bin).name != "claude":
+        link_dir = tmp_path / "bin"
+        link_dir.mkdir()
+        (link_dir / "claude").symlink_to(claude_bin)
+        env["PATH"] = os.pathsep.join([str(link_dir), env["PATH"]])
+
+
+def test_tierwise_claude_hands_claude_code_the_gateway_key_not_the_upstream_key(
+    claude_bin: str, workdir: Path, tmp_path: Path, upstream: ScriptedAgentUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's shell: ANTHROPIC_API_KEY holds the upstream key the gateway uses, and the gateway
+    wants client keys. Claude Code must be given the gateway's key, or every request is a 401 that
+    it retries in silence."""
+    cfg = agent_config(tmp_path, upstream)
+    cfg["server"]["api_keys_env"] = ["TW_TEST_GATEWAY_KEY"]
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    env = cli_env(tmp_path / "home", "http://127.0.0.1:1")
+    del env["ANTHROPIC_BASE_URL"]
+    env["ANTHROPIC_API_KEY"] = "sk-ant-upstream-key-the-gateway-holds"
+    env["TW_TEST_GATEWAY_KEY"] = "tw-gateway-key-0123456789"
+    on_path_as_claude(claude_bin, tmp_path, env)
+    monkeypatch.setenv("TW_TEST_GATEWAY_KEY", env["TW_TEST_GATEWAY_KEY"])  # for the in-process gateway
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        cmd = [sys.executable, "-m", "tierwise.cli", "claude", "-c", str(tmp_path / "tierwise.yaml"),
+               "--url", g.url, "--", *PRINT_ARGS]
+        assert_tool_round_trip(run(cmd, workdir, env), workdir, upstream, g)
+    finally:
+        g.stop()
+
+
+def test_tierwise_claude_says_which_key_to_set_when_the_gateway_wants_one(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TW_TEST_GATEWAY_KEY", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no claude: the key is checked first
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+        "server": {"api_keys_env": [{"env": "TW_TEST_GATEWAY_KEY", "routes": ["m"]}]},
+        "providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "locality": "local"}},
+        "models": {"m": {"provider": "p", "model": "m"}}}))
+    res = CliRunner().invoke(main, ["claude", "-c", str(tmp_path / "tierwise.yaml"), "-p", "hi"])
+    assert res.exit_code == 1
+    assert "TW_TEST_GATEWAY_KEY" in res.output and "401" in res.output
 
 
 def test_claude_env_points_claude_code_at_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -159,3 +159,16 @@ def test_url_credentials_and_a_bearer_key_together_are_a_config_error_not_a_500_
     # either one alone is fine, and so is basic auth in the URL next to Anthropic's x-api-key
     parse_config(text.replace("    api_key_env: OLLAMA_KEY\n", ""))
     parse_config(GOOD.replace("${CLOUD_URL:-https://api.anthropic.com}", "https://proxy:s3cret@api.example"))
+
+
+def test_env_reference_in_a_flow_mapping_gets_a_quoting_hint(monkeypatch):
+    # `${VAR}` is replaced after parsing, so in `{...}` its braces are YAML's: the bare message
+    # "expected ',' or '}', but got '{'" did not say what to do.
+    monkeypatch.setenv("PORT", "4000")
+    with pytest.raises(ConfigError) as e:
+        parse_config("ledger: {path: ledger-${PORT}.db}\n")
+    assert "line 1" in e.value.message and 'must be quoted: "ledger-${VAR}.db"' in e.value.message
+    assert parse_config('ledger: {path: "ledger-${PORT}.db"}\n').ledger.path == "ledger-4000.db"
+    with pytest.raises(ConfigError) as e:
+        parse_config("providers: [unclosed\n")
+    assert "quoted" not in e.value.message  # no hint where it does not apply

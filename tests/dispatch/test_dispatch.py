@@ -91,7 +91,7 @@ async def test_local_only_tasks_never_reach_a_remote_worker(openai_up, anthropic
     async with running_worker(remote, tmp_path / "a"), running_worker(liar, tmp_path / "b"), \
             Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, local_only=["classify"]) as d:
         with pytest.raises(NoWorker, match="no worker with locality local serves local-only capability 'classify'.*"
-                                           "2 worker.*may not take local-only tasks"):
+                                           "2 worker.*its model is not on a `locality: local` provider.*may not take local-only tasks"):
             await d.dispatch("classify", "patient record 123")
         assert openai_up.requests == []
         r = await d.dispatch("classify", "public text", local_only=False)  # not local-only: any worker

@@ -174,3 +174,26 @@ async def test_the_dashboard_shows_workers_from_the_dispatch_redis_without_a_sec
         topo = (await http.get(g.url + "/dashboard/api/topology")).json()
     assert [w["id"] for w in topo["workers"]] == ["acme:gpu-1"], topo
     assert topo["workers"][0]["capabilities"] == ["classify"]
+
+
+async def test_redis_down_moves_a_fallback_on_at_once_without_retrying_the_capability(gateway, openai_up,
+                                                                                      anthropic_up, tmp_path):
+    # The dispatcher has already spent `unavailable_wait` retrying Redis; a fallback used to retry the
+    # capability on top (after honouring its own 5 s Retry-After), so "capability first, frontier when
+    # no worker can take it" took unavailable_wait x 2 + 5 s per request while Redis was down.
+    from tests.harness import free_port
+
+    anthropic_up.default = "from the frontier"
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": [{"capability": "summarise-docs"}, "frontier"]},  # retries: 1
+    }, dispatch={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "prefix": "nu2-unreachable:",
+                 "tenant": "acme", "unavailable_wait": 0.3})
+    g = gateway(cfg)
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    r = await client.chat.completions.create(model="main", messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "from the frontier"
+    await client.close()
+    g.flush()
+    row = next(iter(g.ledger.query()))
+    tries = [s for s in row.steps if s.get("kind") == "call" and "summarise-docs" in s.get("name", "")]
+    assert len(tries) == 1 and "unreachable" in tries[0]["reason"], row.steps

@@ -104,3 +104,46 @@ def test_routellm_data_decontaminated_as_published():
     for d, published in ((mmlu, 0.583), (gsm, 0.597)):
         lengths = np.array([len(p) for p in d.prompts], dtype=float)
         assert apgr(routing_curve(lengths, d.strong, d.weak)) == pytest.approx(published, abs=0.003)
+
+
+@pytest.mark.parametrize("row", [
+    '{"prompt": "x", "strong": NaN, "weak": 0}',      # Python's json reads NaN: it used to reach the metrics
+    '{"prompt": "x", "strong": 1, "weak": Infinity}',
+    '{"prompt": null, "strong": 1, "weak": 0}',       # used to become the prompt "None"
+    '{"prompt": 7, "strong": 1, "weak": 0}',
+    '{"prompt": "x", "strong": "1", "weak": 0}',      # the documented type is a number
+    '{"prompt": "x", "strong": true, "weak": 0}',
+    '[1, 2]',
+])
+def test_jsonl_rows_of_the_wrong_type_name_their_line(tmp_path, row):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok", "strong": 1, "weak": 0}\n' + row + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:2: each row needs `prompt` \(text\)"):
+        load_jsonl(bad)
+
+
+def test_eval_joins_the_ledger_with_other_data(tmp_path, monkeypatch):
+    # docs/routers.md: DATA may be several of the data sets joined by commas, `ledger` among them.
+    # Before: "unknown benchmark 'ledger'".
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    led = Ledger.open(str(tmp_path / "l.db"))
+    for i in range(6):
+        pair = {"of": f"r{i}", "prompt": f"q{i}", "strong": {"answer": "A", "outcome": 1},
+                "weak": {"answer": "B", "outcome": i % 2}}
+        led.submit(LedgerRecord(f"r{i}-shadow", float(i), "main", kind="shadow", shadow=pair, prompt=f"q{i}"))
+    led.flush()
+    led.close()
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"ledger": {"path": str(tmp_path / "l.db")}}))
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(json.dumps({"prompt": f"p{i}", "strong": 9, "weak": 3 + i % 7}) + "\n" for i in range(12)))
+    monkeypatch.setenv("TIERWISE_CACHE_DIR", str(tmp_path / "cache"))
+    res = CliRunner().invoke(main, ["eval", f"ledger,{mine}", "-c", str(tmp_path / "t.yaml"), "-r", "linear",
+                                    "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    assert "n=18" in res.output, res.output

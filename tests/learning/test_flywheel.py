@@ -77,3 +77,18 @@ def test_cli(tmp_path):
     assert "2 SFT examples, 5 preference pairs, 8 judge triples" in res.output
     res = CliRunner().invoke(main, ["flywheel", "candidates", "-c", str(tmp_path / "tierwise.yaml")])
     assert res.exit_code == 0 and "summarisation: 4 poor verdicts" in res.output
+
+
+def test_cli_unknown_route_is_an_error_not_an_empty_export(tmp_path):
+    from tierwise.cli import main
+
+    make_ledger(tmp_path).close()
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump({"ledger": {"path": "ledger.db"}}))
+    for args in (["export", "--out", str(tmp_path / "o")], ["candidates"]):
+        res = CliRunner().invoke(main, ["flywheel", *args, "-c", str(cfg), "--route", "chta"])
+        assert res.exit_code == 1 and "no evaluations of route 'chta'" in res.output, res.output
+    assert not (tmp_path / "o").exists()
+    # a route no longer in the config but with evaluations in the ledger still exports
+    res = CliRunner().invoke(main, ["flywheel", "candidates", "-c", str(cfg), "--route", "main"])
+    assert res.exit_code == 0 and "summarisation: 4 poor verdicts" in res.output, res.output

@@ -128,3 +128,14 @@ def test_the_manifest_is_what_the_sdk_answers(project):
     argv = [sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r}); from tierwise.cli import main; "
             "main()", "mcp", "--project", str(project)]
     assert mcp_fast.record(argv, str(project)) == manifest
+
+
+def test_an_explicit_config_that_does_not_exist_stops_the_server(tmp_path):
+    # Before: `tierwise mcp -c <typo>` served the built-in starter config without a word to the client.
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    res = CliRunner().invoke(main, ["mcp", "-c", str(tmp_path / "missing.yaml"), "--project", str(tmp_path)],
+                             input="")
+    assert res.exit_code == 2 and "missing.yaml (from --config) does not exist" in res.output, res.output

@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.harness import unavailable
 from tests.observability.otlp_receiver import attrs
 from tierwise.canonical import Usage
 from tierwise.observability import otlp_wire as wire
@@ -177,8 +179,18 @@ def test_a_call_that_sent_no_traceparent_gets_its_own_span_id():
     assert first.parent_span_id == second.parent_span_id == server.span_id
 
 
-def test_ids_are_distinct_and_a_forked_worker_draws_its_own():
+@pytest.mark.parametrize("maker", ["native", "pool"])
+def test_ids_are_distinct_and_a_forked_worker_draws_its_own(maker, monkeypatch):
+    """Both id makers: the C extension's generator (when built) and the pure-Python pool."""
     import os
+
+    from tierwise.observability import tracecontext
+
+    if maker == "pool":
+        monkeypatch.setattr(tracecontext, "_native_record", None)
+        monkeypatch.setattr(tracecontext, "_native_span_id", None)
+    elif tracecontext._native_record is None:
+        unavailable("the C extension (_spanpack) was not built")
 
     seen = [new_ids(None, 1.0) for _ in range(600)]  # more than one draw of the pool
     spans = [i[1] for i in seen] + [i[5] for i in seen] + [span_id() for _ in range(300)]

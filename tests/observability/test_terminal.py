@@ -68,6 +68,22 @@ def test_report_plot_writes_a_png(two_tier, openai_up, anthropic_up, tmp_path):
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 10_000
 
 
+def test_report_plot_shows_a_route_with_a_single_request_and_a_readable_time_axis():
+    """A route with one request is one point: a line alone would draw nothing. Requests seconds
+    apart get tick labels that differ (minutes alone read the same on every tick)."""
+    from tierwise.observability.plot import figure
+
+    t0 = 1_796_000_000.0
+    fig = figure({"claude-code": [(t0 + 30, 0.05, 0.0)],
+                  "main": [(t0 + i, 0.001 * i, 0.002 * i) for i in range(1, 60, 5)]})
+    fig.canvas.draw()
+    ax_cost, ax_saved = fig.axes
+    [single] = [ln for ln in ax_cost.get_lines() if ln.get_label() == "claude-code"]
+    assert single.get_marker() not in (None, "None", "", " ")
+    labels = [t.get_text() for t in ax_saved.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+
+
 def test_report_plot_without_matplotlib_says_so(two_tier, openai_up, anthropic_up, tmp_path, monkeypatch):
     cfg = _traffic(two_tier, openai_up, anthropic_up, tmp_path)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed

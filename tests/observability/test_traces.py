@@ -114,6 +114,7 @@ def test_streams_and_unsampled_parents(two_tier, openai_up, anthropic_up, receiv
     assert anthropic_up.requests[-1].headers["traceparent"].endswith("-00")
     g.gateway.observer.exporter.flush()
     assert len(receiver.spans) == before
+    assert g.gateway.observer.exporter.encoder.fallbacks == 0  # the C writer (when built) wrote every record
 
 
 def test_sample_ratio_zero_exports_nothing(two_tier, openai_up, anthropic_up, receiver):

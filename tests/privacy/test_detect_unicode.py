@@ -37,7 +37,41 @@ CASES = [
     ("\u05e9\u05dc\u05d5\u05dd \u202ejane@example.com\u202c \u05ea\u05d5\u05d3\u05d4", "EMAIL_ADDRESS",
      "jane@example.com"),
     ("key \u2066sk-proj-AbCdEfGhIj\u200bKlMnOpQrStUvWx0123\u2069", "SECRET", "sk-proj-AbCdEfGhIj\u200bKlMnOpQrStUvWx0123"),
+    # look-alike letters of other scripts (Unicode's confusables): each hid the value before
+    ("key sk-\u0430nt-api03-Zx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7Op", "SECRET",
+     "sk-\u0430nt-api03-Zx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7Op"),
+    ("aws AKI\u0410IOSFODNN7EXAMPLE", "SECRET", "AKI\u0410IOSFODNN7EXAMPLE"),
+    ("aws \u0391KIAIOSFODNN7EXAMPLE", "SECRET", "\u0391KIAIOSFODNN7EXAMPLE"),  # Greek Alpha
+    ("iban D\u0415893704004405320130 00", "IBAN_CODE", "D\u0415893704004405320130 00"),
+    ("iban \u0412E68 5390 0754 7034", "IBAN_CODE", "\u0412E68 5390 0754 7034"),  # Cyrillic Ve as B
+    ("iban \u0406T60 X054 2811 1010 0000 0123 456", "IBAN_CODE", "\u0406T60 X054 2811 1010 0000 0123 456"),
+    ("iban \u0399T60X0542811101000000123456", "IBAN_CODE", "\u0399T60X0542811101000000123456"),  # Greek Iota
+    # mathematical alphanumerics (NFKC)
+    ("card \U0001d7d2\U0001d7cf\U0001d7cf\U0001d7cf 1111 1111 1111", "CREDIT_CARD",
+     "\U0001d7d2\U0001d7cf\U0001d7cf\U0001d7cf 1111 1111 1111"),
+    # escapes a reader undoes at sight: percent-encoding, HTML references, \u and \x escapes
+    ("mailto: jane.doe%40example.com&x=1", "EMAIL_ADDRESS", "jane.doe%40example.com"),
+    ("card=4111%201111%201111%201111", "CREDIT_CARD", "4111%201111%201111%201111"),
+    ("<p>jane.doe&#64;example.com</p>", "EMAIL_ADDRESS", "jane.doe&#64;example.com"),
+    ("<p>jane.doe&commat;example&period;com</p>", "EMAIL_ADDRESS", "jane.doe&commat;example&period;com"),
+    ("card &#52;&#x31;11 1111 1111 1111", "CREDIT_CARD", "&#52;&#x31;11 1111 1111 1111"),
+    ('{"note": "mail jane.doe\\u0040example.com"}', "EMAIL_ADDRESS", "jane.doe\\u0040example.com"),
+    ("ssn \\x35\\x336-22-8147", "US_SSN", "\\x35\\x336-22-8147"),
 ]
+
+
+def test_look_alike_letters_in_prose_are_left_alone(det):
+    """Russian and Greek prose keeps its letters: only tokens that also hold an ASCII letter or a
+    digit are read as Latin (no half-Latinised words for the name and secret detectors)."""
+    for text in ("\u0421\u043e\u0441\u043d\u0430 \u0440\u0430\u0441\u0442\u0451\u0442 \u0443 \u0440\u0435\u043a\u0438",
+                 "\u039a\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1 \u0391\u0392\u0395 \u039a\u039c\u039d\u039f\u03a1\u03a4\u03a7"):
+        norm, _ = normalise(text)
+        assert norm == text
+
+
+def test_escapes_that_are_not_values_stay_as_written():
+    for text in ('printf("%d items, 100%% done", n); a && b; s = "a%2Fb"', "&nosuchentity; &#xD800;"):
+        assert normalise(text)[0] == text
 
 
 @pytest.mark.parametrize("text, entity, value", CASES, ids=[f"{e}:{i}" for i, (_, e, _v) in enumerate(CASES)])

@@ -266,3 +266,6 @@ def test_image_urls_file_names_and_document_titles_do_not_leak(setup, openai_up,
     g.flush()
     for r in anthropic_up.requests:
         assert leaked(r.raw) == [], "a value hidden in an attachment's name or URL reached the remote model"
+    # the audit says why the leak check refused (`tierwise audit --prove` printed "nothing sent ()")
+    refused = [c for row in g.ledger.query() for c in (row.privacy or []) if c.get("action") == "refused"]
+    assert refused and all("outgoing body" in c.get("why", "") for c in refused), refused

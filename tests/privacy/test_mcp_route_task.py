@@ -68,3 +68,12 @@ async def test_without_privacy_config(tmp_path):
     assert b["tier"] == "frontier" and "no privacy policy" in b["privacy"]["note"]
 
 
+
+
+async def test_unknown_route_is_an_error_not_the_default_policy(tmp_path):
+    # A misspelt route must not silently get `privacy.policy`: here that would advise the
+    # frontier for data the named route keeps local.
+    pol = {"classes": {"pii": {}}, "policy": {"pii": "redact"}, "routes": {"main": {"pii": "local_only"}}}
+    assert (await advice(tmp_path, pol, task=HARD, data_classes=["pii"], route="main"))["tier"] == "local"
+    err = (await advice(tmp_path, pol, task=HARD, data_classes=["pii"], route="mian"))["error"]
+    assert "unknown route 'mian'" in err and "main" in err

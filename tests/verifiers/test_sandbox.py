@@ -467,6 +467,122 @@ async def test_memory_outside_the_address_space_is_bounded_too() -> None:
     assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb, r.stdout
 
 
+KERNEL_BUFFERS = """
+import fcntl, os, socket
+MB = 1 << 20
+held = {"sockets": 0, "pipes": 0}
+ends = []
+try:
+    while True:  # every descriptor the run may open: socket pairs filled both ways, then pipes
+        a, b = socket.socketpair()
+        ends += [a, b]
+        for s in (a, b):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, option, 1 << 30)
+                except OSError:
+                    pass
+            s.setblocking(False)
+            try:
+                while True:
+                    held["sockets"] += s.send(b"x" * 65536)
+            except BlockingIOError:
+                pass
+        if len(ends) >= 30:
+            break
+    while True:
+        r, w = os.pipe()
+        ends += [r, w]
+        try:
+            fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        except OSError:
+            pass
+        os.set_blocking(w, False)
+        try:
+            while True:
+                held["pipes"] += os.write(w, b"x" * 65536)
+        except BlockingIOError:
+            pass
+except OSError:
+    pass  # out of descriptors
+print("HELD_MB", int(sum(held.values()) / MB), held, flush=True)
+"""
+
+
+async def test_kernel_buffers_cannot_hold_more_than_the_memory_limit() -> None:
+    """Socket and pipe buffers live in the kernel, outside RLIMIT_AS; raised to their system
+    maximum (SO_SNDBUF/SO_RCVBUF, F_SETPIPE_SZ) 30 socket pairs held 493 MB under a 512 MB limit.
+    At their defaults the descriptors the run may open hold a few MB."""
+    need_layer("memory_total", "the run's memory cannot be bounded in total here")
+    limits = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=128)
+    r = await run_python(KERNEL_BUFFERS, limits=limits, audit_hook=False)  # the OS layer alone
+    assert "HELD_MB" in r.stdout, r.stderr
+    assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb // 4, r.stdout
+
+
+PINNED_PAGES = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+HUGE = 2 << 20
+pinned, pipes = 0, []
+try:
+    while True:  # one byte of each of 16 fresh huge pages into each pipe, the pages unmapped
+        r, w = os.pipe()
+        pipes.append((r, w))
+        os.set_blocking(w, False)
+        for _ in range(16):
+            p = libc.mmap(None, 2 * HUGE, 3, 0x22, -1, 0)
+            a = (p + HUGE - 1) & ~(HUGE - 1)
+            libc.madvise(ctypes.c_void_p(a), HUGE, 14)  # MADV_HUGEPAGE
+            ctypes.memset(a, 1, HUGE)
+            n = libc.vmsplice(w, ctypes.byref(iovec(a, 1)), 1, 0)
+            libc.munmap(ctypes.c_void_p(p), 2 * HUGE)
+            if n != 1:
+                raise OSError(ctypes.get_errno(), "vmsplice")
+            pinned += HUGE
+except OSError:
+    pass
+print("PINNED_MB", pinned >> 20, flush=True)
+"""
+
+
+async def test_pages_given_to_pipes_do_not_outlive_the_memory_limit() -> None:
+    """vmsplice leaves a reference to the page (and its whole huge page) in the pipe; unmapped,
+    it no longer counts against RLIMIT_AS: 30 pipes held 960 MB under a 256 MB limit."""
+    need_layer("memory_total", "the run's memory cannot be bounded in total here")
+    limits = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=128)
+    r = await run_python(PINNED_PAGES, limits=limits, audit_hook=False)  # the OS layer alone
+    assert "PINNED_MB" in r.stdout, r.stderr
+    assert int(r.stdout.split("PINNED_MB")[1].split()[0]) < limits.memory_mb // 4, r.stdout
+
+
+async def test_a_run_takes_none_of_the_host_users_inotify_instances() -> None:
+    """inotify instances are charged to the host user that made the sandbox's user namespace
+    (fs.inotify.max_user_instances, 128 by default): two runs holding 61 each left the host
+    user 6 of its 128 while they lasted."""
+    code = ("import ctypes\nlibc = ctypes.CDLL(None)\nn = 0\nwhile n < 100 and libc.inotify_init1(0) >= 0:\n"
+            "    n += 1\nprint('INSTANCES', n)\n")
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    assert "INSTANCES 0" in r.stdout, r.stdout + r.stderr
+
+
+async def test_a_run_cannot_take_the_host_users_signal_queue() -> None:
+    """Queued signals are charged to the host user that made the sandbox's user namespace: at
+    the inherited RLIMIT_SIGPENDING one run queued 96,553 real-time signals to itself, and while
+    it ran the host user's own programs could queue none."""
+    code = ("import ctypes, os, signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])\n"
+            "libc = ctypes.CDLL(None)\nclass V(ctypes.Union):\n    _fields_ = [('i', ctypes.c_int)]\n"
+            "n = 0\nwhile n < 200000 and libc.sigqueue(os.getpid(), signal.SIGRTMIN, V(1)) == 0:\n    n += 1\n"
+            "print('QUEUED', n)\n")
+    r = await run_python(code, limits=FAST, audit_hook=False)
+    assert "QUEUED" in r.stdout, r.stderr
+    assert int(r.stdout.split("QUEUED")[1].split()[0]) <= 1000, r.stdout
+
+
 async def test_output_flood_is_capped() -> None:
     r = await run_python("import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 65536)\n",
                          limits=SandboxLimits(wall_s=20, cpu_s=5, output_bytes=10_000))

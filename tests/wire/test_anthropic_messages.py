@@ -41,6 +41,7 @@ from tierwise.errors import (
 )
 from tierwise.wire import anthropic_messages as am
 from tierwise.wire import openai_chat
+from tierwise.wire.anthropic_messages.request_encode import DEFAULT_MAX_TOKENS
 from tierwise.wire.sse import SSEParser
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -531,7 +532,7 @@ def test_openai_request_translated_for_anthropic():
     out = am.encode_request(openai_request(), "claude-up")
     assert out["model"] == "claude-up"
     assert out["system"] == "Be brief.\n\nUse metric units."
-    assert out["max_tokens"] == am.DEFAULT_MAX_TOKENS  # OpenAI request had none
+    assert out["max_tokens"] == DEFAULT_MAX_TOKENS  # OpenAI request had none
     assert out["temperature"] == 1.0  # clamped into Anthropic's range
     assert out["stop_sequences"] == ["END"] and out["metadata"] == {"user_id": "u-1"}
     assert "seed" not in out  # OpenAI-only extras are not forwarded

@@ -63,12 +63,13 @@ class StoreUnavailable(TierwiseError):
 
 @dataclass(slots=True)
 class Held:
-    """What admission took, kept on the request's context until settlement."""
+    """What admission took with check records, kept on the request's context until settlement (the
+    memory store's `take` keeps its own handle there instead)."""
 
     rid: str
-    budgets: list[Any]  # BudgetChecks, or what the memory store's `take` reserved
-    models: list[str | None] | None  # per budget check: the model of a per-model budget (None: `take`)
-    rates: list[Any]  # RateChecks, or (after `take`) the store's rate counters it used
+    budgets: list[BudgetCheck]
+    models: list[str | None]  # per budget check: the model of a per-model budget
+    rates: list[RateCheck]
     minute: int
     est_in: int
     plan: RoutePlan
@@ -104,6 +105,7 @@ class SpendController:
         sc = self.cfg.store
         self.prefix = sc.key_prefix
         self.fits = self.cfg.admit == "fits"
+        self.default_out = self.cfg.default_max_output_tokens  # (read per request: a pydantic field is slow to read)
         self.ttl = self.cfg.reservation_ttl
         self.fail_open = sc.on_store_error == "fail_open"
         self._plans: dict[tuple[str, str], RoutePlan] = {}
@@ -195,7 +197,7 @@ class SpendController:
 
     async def admit(self, req: Any, ctx: Any, route: str, target: Any, key: Any) -> Any:
         """The target that answers (the route's own, or its local tier); raises when refused."""
-        kname = getattr(key, "name", "") or ""
+        kname = key.name if key is not None else ""
         plan = self._plans.get((route, kname)) or self.plan(route, kname)
         if not plan.static and not plan.dynamic and not plan.rates:
             return target
@@ -205,19 +207,17 @@ class SpendController:
         # context window of the route's remote models.
         cl = req.headers.get("content-length")
         est_in = int(cl) // 3 + 16 if cl and cl.isdigit() else estimate_request(req)
-        if plan.max_context is not None and est_in > plan.max_context:
-            est_in = plan.max_context
+        out = req.max_tokens or self.default_out
+        if plan.max_context is not None:  # no answer is longer than the window
+            est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
         n = req.n if req.n > 1 else 1
-        out = req.max_tokens or self.cfg.default_max_output_tokens
-        if plan.max_context is not None and out > plan.max_context:  # no answer is longer than the window
-            out = plan.max_context
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
             # One node, budgets known from the route and key: no check records (the common case).
             taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits)
-            if taken is not None:  # (the plan's `cells`: the counters `take` used, its rate limits' among them)
-                ctx.notes[NOTE] = Held(rid, taken, None, plan.cells[2], int(now // 60), est_in, plan)
+            if taken is not None:  # the store's handle on the request: settled with `give`
+                ctx.notes[NOTE] = taken
                 return target
             # refused: the records below find which limit, for the answer's message
         budgets: list[BudgetCheck] = []
@@ -334,12 +334,17 @@ class SpendController:
 
     def settle(self, ctx: Any) -> None:
         """Replace the request's reservation with its real cost (called where its ledger row is made)."""
-        held: Held | None = ctx.notes.pop(NOTE, None)
+        held = ctx.notes.pop(NOTE, None)
         if held is None:
             return
-        remote = held.plan.remote
+        taken = type(held) is tuple  # `take`'s handle (MemoryStore.Taken: plan at [1][10], estimated input at [5])
+        if taken:
+            plan, est_in = held[1][10], held[5]
+        else:
+            plan, est_in = held.plan, held.est_in
+        remote = plan.remote
         usd_all = tok_all = 0.0
-        per_model: dict[str, list[float]] | None = {} if held.plan.per_model else None
+        per_model: dict[str, list[float]] | None = {} if plan.per_model else None
         tokens = 0  # every call's, local ones included: rate limits count them
         for s in ctx.trace.steps:
             if s.kind != "call" or s.usage is None:
@@ -355,8 +360,8 @@ class SpendController:
                 usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
             if u.input_tokens == 0 and s.reason == "cancelled" and u.output_tokens:
                 # A stream cut before the upstream reported its input (OpenAI reports usage at the end).
-                usd += held.est_in * price[0] / MILLION
-                t += held.est_in
+                usd += est_in * price[0] / MILLION
+                t += est_in
             tokens += t
             usd_all += usd
             tok_all += t
@@ -365,9 +370,8 @@ class SpendController:
                 pm[0] += usd
                 pm[1] += t
         now = time.time()
-        if held.models is None:  # admitted by the store's `take`
-            self.store.give(held.rid, held.budgets, (usd_all, tok_all), per_model, held.rates, tokens - held.est_in,
-                            now, SETTLED_TTL)
+        if taken:  # admitted by the store's `take`
+            self.store.give(ctx.trace.request_id, held, (usd_all, tok_all), per_model, tokens - est_in, now, SETTLED_TTL)
             return
         settlements = []
         for c, m in zip(held.budgets, held.models, strict=True):

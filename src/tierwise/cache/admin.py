@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from tierwise.errors import InvalidRequest, TierwiseError
+from tierwise.server.asgi_scope import request_headers
 
 
 def _unavailable(e: Exception) -> TierwiseError:
@@ -65,19 +66,15 @@ async def _answer(app: Any, send: Any, work: Any) -> None:
 
 
 async def cache_stats_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    from tierwise.server.asgi import _headers
-
     async def work() -> dict[str, Any]:
-        app.check_auth(_headers(scope), scope)
+        app.check_auth(request_headers(scope), scope)
         return {"object": "tierwise.cache", **await _cache(app).stats()}
 
     await _answer(app, send, work)
 
 
 async def cache_invalidate_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    from tierwise.server.asgi import _headers
-
-    headers = _headers(scope)
+    headers = request_headers(scope)
 
     async def work() -> dict[str, Any]:
         key = app.check_auth(headers, scope)

@@ -40,10 +40,12 @@ CLIENT_CODECS: dict[str, Any] = {"openai": openai_chat, "anthropic": anthropic_m
 _SPENT = ("downgrade", "refuse")  # budget decisions after which the cache only looks up
 
 
-def cache_header(ctx: Any) -> list[tuple[bytes, bytes]]:
+_HEADERS = {v: ((HEADER, v.encode()),) for v in ("hit", "miss", "bypass")}
+
+
+def cache_header(ctx: Any) -> tuple[tuple[bytes, bytes], ...]:
     """The `x-tierwise-cache` header for a request's context (none when the cache is off)."""
-    v = ctx.notes.get(NOTE)
-    return [(HEADER, v.encode())] if v else []
+    return _HEADERS.get(ctx.notes.get(NOTE), ())  # type: ignore[arg-type]
 
 
 def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
@@ -79,6 +81,8 @@ class AnswerCache:
         # The memory backend keeps entries in this process: nothing to encode or wait for (a response
         # is decoded again only on a hit).
         self.keeps_entries = bool(getattr(self.backend, "keeps_entries", False))
+        self.max_entry_bytes = cfg.max_entry_bytes
+        self._rules: dict[str, _RouteRules | None] = {}  # per route, worked out on its first request
         self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
         self._stats_task: asyncio.Future[dict[str, Any]] | None = None
         self.semantic: Any = None
@@ -91,20 +95,22 @@ class AnswerCache:
 
     def wrap(self, target: Target, ctx: Context, tenant: str, req: Request, client_format: str) -> Target:
         route = ctx.trace.route
-        rc = self.cfg.for_route(route)
-        if rc is None or not rc.exact:
+        rules = self._rules.get(route, _UNSEEN)
+        if rules is _UNSEEN:
+            rules = self._rules[route] = _RouteRules.of(self, route)
+        if rules is None:
             return self._bypass(target, ctx, "route is not cached")
         if client_format not in CLIENT_CODECS:
             return self._bypass(target, ctx, f"{client_format} API answers are not cached")
-        if sampled(req) and not rc.sampled:
+        if not rules.sampled and sampled(req):
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
-        key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rc.vary_headers)
+        key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rules.vary)
         # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
         # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.
         steps = ctx.trace.steps  # (none yet, on most requests)
-        lookup_only = bool(steps) and any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
-                                          for s in steps)
-        return CachedTarget(self, target, rc, key, tenant, route, client_format, store=not lookup_only)
+        store = not steps or not any(s.kind == "decision" and s.name == "budget" and s.detail.get("action") in _SPENT
+                                     for s in steps)
+        return CachedTarget(self, target, rules.rc, key, tenant, route, client_format, store, rules.local, rules.ttl)
 
     def _bypass(self, target: Target, ctx: Context, why: str) -> Target:
         ctx.notes[NOTE] = "bypass"
@@ -148,6 +154,20 @@ class AnswerCache:
     def keep_packed(self, key: str, v: tuple[Any, ...], rc: RouteCache, route: str, tenant: str) -> bool:
         """`keep` for an entry already packed (`entry.packed`)."""
         return self._put(key, v, entries.packed_size(v), rc, route, tenant)
+
+    def keep_answer(self, key: str, raw: bytes, client_format: str, steps: list[Any], ttl: float, route: str,
+                    tenant: str) -> None:
+        """`keep` for a miss's answer on an exact-only route, packed straight from its bytes and one pass
+        over the trace (`_made`): no Entry and Usage objects on the way, and without the question and
+        tools only a semantic tier reads."""
+        size = entries.PACKED_OVERHEAD + len(raw)  # (`entry.packed_size`, without a question)
+        if size > self.max_entry_bytes:
+            return
+        cost, usage, model = _made(steps)
+        # (`entry.packed`'s flat tuple, made here: one call less on every stored miss)
+        self.backend.put_entry(key, ("response", raw, client_format, "", False, cost, model, time.time(), *usage),  # type: ignore[attr-defined]
+                               size, ttl=ttl, route=route, tenant=tenant)
+        self.counts["stored"] += 1
 
     def _put(self, key: str, v: Any, size: int, rc: RouteCache, route: str, tenant: str) -> bool:
         if size > self.cfg.max_entry_bytes:
@@ -198,25 +218,54 @@ class AnswerCache:
         return e.cost_usd
 
 
+_UNSEEN: Any = object()
+
+
+class _RouteRules:
+    """A cached route's settings as plain attributes, read on each of its requests (a pydantic model's
+    attributes are several times slower to read)."""
+
+    __slots__ = ("rc", "sampled", "vary", "ttl", "local")
+
+    def __init__(self, rc: RouteCache, sampled: bool, vary: list[str], ttl: float, local: bool) -> None:
+        self.rc, self.sampled, self.vary, self.ttl, self.local = rc, sampled, vary, ttl, local
+
+    @classmethod
+    def of(cls, cache: AnswerCache, route: str) -> _RouteRules | None:
+        """None when the route is not cached (no exact tier: the semantic tier reuses its entries)."""
+        rc = cache.cfg.for_route(route)
+        if rc is None or not rc.exact:
+            return None
+        # exact tier only, entries kept in this process: looked up and stored without an await
+        local = cache.keeps_entries and (cache.semantic is None or not rc.semantic)
+        return cls(rc, rc.sampled, rc.vary_headers, rc.ttl or cache.cfg.ttl, local)
+
+
 class CachedTarget:
     """A route's target behind the cache (one per request: it carries the request's key)."""
 
-    __slots__ = ("cache", "inner", "name", "rc", "key", "tenant", "route", "client_format", "codec", "store", "local")
+    __slots__ = ("cache", "inner", "rc", "key", "tenant", "route", "client_format", "store", "local", "ttl")
 
     def __init__(self, cache: AnswerCache, inner: Target, rc: RouteCache, key: str, tenant: str, route: str,
-                 client_format: str, store: bool = True) -> None:
+                 client_format: str, store: bool, local: bool, ttl: float) -> None:
         self.cache = cache
         self.inner = inner
-        self.name = getattr(inner, "name", route)
         self.rc = rc
         self.key = key
         self.tenant = tenant
         self.route = route
         self.client_format = client_format
-        self.codec = CLIENT_CODECS[client_format]
-        self.store = store
-        # exact tier only, entries kept in this process: looked up and stored without an await
-        self.local = cache.keeps_entries and (cache.semantic is None or not rc.semantic)
+        self.store = store  # False: look up only (a spent budget's stand-in answers a miss)
+        self.local = local  # exact tier only, entries kept in this process: looked up and stored without an await
+        self.ttl = ttl
+
+    @property
+    def name(self) -> str:
+        return getattr(self.inner, "name", self.route)  # type: ignore[no-any-return]
+
+    @property
+    def codec(self) -> Any:
+        return CLIENT_CODECS[self.client_format]
 
     # ------------------------------------------------------------------ lookup
 
@@ -281,7 +330,17 @@ class CachedTarget:
     # ------------------------------------------------------------------ Target
 
     async def complete(self, req: Request, ctx: Context) -> Response:
-        e = await self._lookup(req, ctx, "response")
+        if self.local:  # nothing to wait for
+            cache = self.cache
+            v = cache.backend.get_entry(self.key)
+            if v is None:  # (`_found`'s miss, inline: most requests of a cached route)
+                ctx.notes[NOTE] = "miss"
+                cache.counts["miss"] += 1
+                e = None
+            else:  # (the lookup's time: the entry's decoding, the dict's get is ~0.1 µs)
+                e = self._found(cache.unpacked(v), ctx, "response", "exact", time.perf_counter())
+        else:
+            e = await self._lookup(req, ctx, "response")
         if e is not None and e.response is not None:
             return entries.served(e.response) if self.cache.keeps_entries else e.response
         resp = await self.inner.complete(req, ctx)
@@ -290,12 +349,8 @@ class CachedTarget:
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
         if resp.stop_reason != "error" and self.store:
             if self.local:
-                # Exact tier only, kept in this process: packed straight from the response (no Entry and
-                # Usage objects on the way), without the question and tools only a semantic tier reads.
-                cost, usage, model = _made(ctx.trace.steps)
-                self.cache.keep_packed(self.key, entries.packed("response", resp.raw, self.client_format, "", False,  # type: ignore[arg-type]
-                                                                cost, usage, model, time.time()),
-                                       self.rc, self.route, self.tenant)
+                self.cache.keep_answer(self.key, resp.raw, self.client_format, ctx.trace.steps, self.ttl,  # type: ignore[arg-type]
+                                       self.route, self.tenant)
             else:
                 ent = self._entry("response", req, ctx, _calls_tools(resp.content))
                 ent.response = resp
@@ -362,6 +417,12 @@ def _made(steps: list[Any]) -> tuple[float | None, tuple[int, int, int, int, boo
     successful call had usage but no price: unknown, not $0), its usage summed over the calls as
     `Usage` fields, and the model of the call that answered (the last successful one that was not a
     side role)."""
+    if len(steps) == 1:  # one call that answered (most requests): the loop below, unrolled
+        s = steps[0]
+        u = s.usage
+        if s.kind == "call" and s.ok and u is not None and "role" not in s.detail:
+            return s.cost, (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                            u.estimated), s.model
     answered = None
     unpriced = False
     total = 0.0

@@ -98,14 +98,18 @@ def pack(e: Entry) -> Any:
 
 def packed(kind: str, raw: bytes, raw_format: str, question: str, tools: bool, cost: float | None,
            usage: tuple[int, int, int, int, bool] | None, model: str | None, created: float) -> tuple[Any, ...]:
-    """The flat tuple `pack` makes, from its parts (a miss kept in this process goes straight here)."""
+    """The flat tuple `pack` makes, from its parts (`AnswerCache.keep_answer` makes the same inline)."""
     if usage is None:
         return (kind, raw, raw_format, question, tools, cost, model, created, None, 0, 0, 0, False)
     return (kind, raw, raw_format, question, tools, cost, model, created, *usage)
 
 
+PACKED_OVERHEAD = ENTRY_OVERHEAD // 2  # a packed entry's tuple and atoms besides its bytes and question
+
+
 def packed_size(t: tuple[Any, ...]) -> int:
-    return ENTRY_OVERHEAD // 2 + len(t[1]) + len(t[3])
+    """What a packed entry counts against the cache's bounds."""
+    return PACKED_OVERHEAD + len(t[1]) + len(t[3])
 
 
 def unpack(v: Any, decode: Any) -> Entry:

@@ -27,6 +27,7 @@ _UNKEYED = ("metadata", "user")  # client bookkeeping in a body: never changes t
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _HEADER_PREFIXES = ("anthropic-", "x-tierwise-")
 _SUBAGENT = "x-claude-code-agent-id"
+_MAY_STEER = tuple("\n" + p for p in (*_HEADER_PREFIXES, _SUBAGENT))  # in the header names joined by "\n"
 
 
 def _fallback(v: Any) -> Any:
@@ -38,8 +39,12 @@ def _fallback(v: Any) -> Any:
 
 
 def steering_headers(req: Request, vary: list[str]) -> list[tuple[str, str]]:
-    out = []
     headers = req.headers
+    if not vary:  # most requests have no header that may steer: three substring searches, no call per header
+        names = "\n" + "\n".join(headers)
+        if _MAY_STEER[0] not in names and _MAY_STEER[1] not in names and _MAY_STEER[2] not in names:
+            return []
+    out = []
     for k in headers:
         if k.startswith(_HEADER_PREFIXES) or k == _SUBAGENT:
             out.append((k, headers[k]))

@@ -65,12 +65,12 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
                 "remaining tokens", "resets at (UTC)"):
         t.add_column(col, justify="left" if col in ("budget", "covers", "window") else "right")
 
-    def v(row: dict[str, Any], k: str, fmt: str) -> str:
+    def v(row: dict[str, Any], k: str, fmt: str) -> str:  # a limit as configured: a cap of $0.001 is not 0.00
         return "-" if k not in row else format(row[k], fmt)
 
     for r in data["budgets"]:
         covers = "all" if r["per"] == "global" else f"{r['per']} {r['value']}"
-        t.add_row(inert(r["budget"]), inert(covers), r["window"], v(r, "usd_used", ".4f"), v(r, "usd_limit", ".2f"),
+        t.add_row(inert(r["budget"]), inert(covers), r["window"], v(r, "usd_used", ".4f"), v(r, "usd_limit", ".10g"),
                   v(r, "usd_remaining", ".4f"), v(r, "tokens_used", ","), v(r, "tokens_limit", ","),
                   v(r, "tokens_remaining", ","), r["resets_at"])
     plain_console().print(t)  # values come from clients (sessions, tags): no markup

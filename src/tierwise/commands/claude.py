@@ -6,17 +6,48 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from tierwise.commands._common import config_option, load_or_exit
 
+if TYPE_CHECKING:
+    from tierwise.config import Config
 
-def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | None) -> dict[str, str]:
+# Claude Code refuses to start without some key; an open gateway accepts any.
+PLACEHOLDER_KEY = "tierwise"
+
+
+def gateway_key(cfg: Config) -> str | None:
+    """The key Claude Code must send: the value of the first variable of `server.api_keys_env` that
+    is set. Exits with the variables to set when the gateway wants a key and none is set (Claude
+    Code would otherwise retry its 401s in silence). None when the gateway takes no keys."""
+    from tierwise.config import ClientKey
+
+    names = [k.env if isinstance(k, ClientKey) else k for k in cfg.server.api_keys_env]
+    if not names:
+        return None
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    raise click.ClickException(
+        f"the gateway wants a client key (server.api_keys_env: {', '.join(names)}) and none of these "
+        "variables is set here: export one, or Claude Code is refused with 401")
+
+
+def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | None,
+               key: str | None = None) -> dict[str, str]:
+    """Claude Code's environment. `key`: the gateway's client key, which replaces any
+    ANTHROPIC_API_KEY (that one is the upstream key the gateway holds: a keyed gateway refuses it,
+    and the client needs no upstream key); without one, a key the user set is kept."""
     env = dict(os.environ)
     env["ANTHROPIC_BASE_URL"] = base_url
-    # Claude Code insists on some key; the gateway holds the real upstream keys.
-    env.setdefault("ANTHROPIC_API_KEY", os.environ.get("TIERWISE_API_KEY", "tierwise"))
+    if key is not None:
+        env["ANTHROPIC_API_KEY"] = key
+        env.pop("ANTHROPIC_AUTH_TOKEN", None)  # Claude Code would send it as the bearer token instead
+    else:
+        env.setdefault("ANTHROPIC_API_KEY", os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY))
     if haiku_model:
         env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = haiku_model
     if subagent_model:
@@ -33,13 +64,15 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
 @click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
 def command(config_path: str, url: str | None, haiku_model: str | None, subagent_model: str | None,
             claude_args: tuple[str, ...]) -> None:
-    """Launch `claude` with ANTHROPIC_BASE_URL pointing at the gateway; extra arguments go to claude."""
+    """Launch `claude` with ANTHROPIC_BASE_URL pointing at the gateway (and its client key, when it
+    wants one); extra arguments go to claude."""
+    cfg = load_or_exit(config_path, allow_starter=True)
     if url is None:
-        cfg = load_or_exit(config_path, allow_starter=True)
         host = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host
         url = f"http://{host}:{cfg.server.port}"
+    key = gateway_key(cfg)
     exe = shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), ".tools", "claude-code", "node_modules", ".bin"))
     if exe is None:
         raise click.ClickException("the `claude` CLI is not installed: npm install -g @anthropic-ai/claude-code")
-    env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model)
+    env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key)
     sys.exit(subprocess.call([exe, *claude_args], env=env))

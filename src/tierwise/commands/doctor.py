@@ -30,6 +30,18 @@ def unset_client_keys(cfg: Config) -> str | None:
     return f"server.api_keys_env: {', '.join(unset)} not set: clients holding those keys will get 401"
 
 
+def unset_provider_keys(cfg: Config) -> list[str]:
+    """One line per provider whose `api_key_env` is not set: every call to its models fails (routes
+    fall back, or answer 503), which `serve` should say before the first request does."""
+    out = []
+    for name, p in cfg.providers.items():
+        if p.api_key_env and not p.api_key():
+            models = ", ".join(m for m, mc in cfg.models.items() if mc.provider == name) or "no models"
+            out.append(f"provider {name}: {p.api_key_env} is not set: calls to its models ({models}) will fail "
+                       f"and routes fall back to other targets. Fix: export {p.api_key_env}=... before `tierwise serve`")
+    return out
+
+
 def open_to_the_network(cfg: Config, host: str | None = None) -> str | None:
     """What is wrong when the gateway listens beyond this machine with no client keys: anyone who can
     reach the port spends the provider keys it holds (None when it listens on loopback or has keys)."""
@@ -64,7 +76,8 @@ def _runs_code(cfg: Config) -> bool:
     return walk(list(cfg.routes.values()))
 
 
-async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
+async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | None = None) -> tuple[bool, str]:
+    """Reach a provider's model list; `listed` gets its entries (each a dict) when it answers one."""
     import aiohttp
 
     key = p.api_key()
@@ -94,7 +107,11 @@ async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
                 return True, f"reached (HTTP {r.status} on {url}; chat may still work)"
             try:
                 data = await r.json(content_type=None)
-                n = len(data.get("data", [])) if isinstance(data, dict) else 0
+                entries = data.get("data", []) if isinstance(data, dict) else []
+                entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+                n = len(entries)
+                if listed is not None:
+                    listed.extend(entries)
             except Exception:
                 n = 0
             return True, f"reached; {n} model(s) listed"
@@ -103,6 +120,32 @@ async def probe(name: str, p: ProviderConfig) -> tuple[bool, str]:
         return False, f"cannot connect to {p.base_url}: {hint}"
     except TimeoutError:
         return False, f"no answer from {p.base_url} within the timeout"
+
+
+def local_model_mismatches(cfg: Config, name: str, listed: list[dict[str, Any]]) -> list[str]:
+    """What a local server's model list says the config gets wrong: a model id it does not serve
+    (Ollama, vLLM, LM Studio answer 404 on every call), or a `context_window` larger than what
+    llama.cpp holds per request (`meta.n_ctx`: every longer prompt is a refused call)."""
+    out = []
+    ids = {str(e.get("id")) for e in listed}
+    llama = [e for e in listed if e.get("owned_by") == "llamacpp"]  # llama.cpp serves its model under any id
+    for mname, m in cfg.models.items():
+        if m.provider != name:
+            continue
+        if llama:
+            entry = next((e for e in llama if e.get("id") == m.model), llama[0] if len(llama) == 1 else None)
+            meta = entry.get("meta") if entry else None
+            n_ctx = meta.get("n_ctx") if isinstance(meta, dict) else None
+            if isinstance(n_ctx, int) and m.context_window and m.context_window > n_ctx:
+                out.append(f"model {mname}: context_window {m.context_window:,} but the llama.cpp server of "
+                           f"provider {name} holds {n_ctx:,} tokens per request (-c divided by its slots): a longer "
+                           f"prompt is a refused call each time. Fix: context_window: {n_ctx}, or start "
+                           "llama-server with a larger -c")
+        elif listed and m.model not in ids:
+            shown = ", ".join(i[:80] for i in sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
+            out.append(f"model {mname}: {m.model!r} is not among the models {name} serves ({shown}): every call "
+                       f"would be refused. Fix: its `model:` id, or fetch it (Ollama: `ollama pull {m.model}`)")
+    return out
 
 
 def sandbox_report(cfg: Config) -> tuple[bool, str]:
@@ -130,6 +173,39 @@ def unpriced_models(cfg: Config) -> list[str]:
                        "are counted as unknown cost, never as savings. Fix: give it `price: {input: USD, "
                        "output: USD}` (per million tokens) in the config")
     return out
+
+
+def redis_users(cfg: Config) -> dict[str, list[str]]:
+    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache)."""
+    out: dict[str, list[str]] = {}
+    if cfg.budgets is not None and cfg.budgets.store.backend == "redis":  # rate limits use the same store
+        out.setdefault(cfg.budgets.store.redis_url, []).append("budgets.store")
+    if cfg.dispatch is not None:
+        out.setdefault(cfg.dispatch.redis_url, []).append("dispatch")
+    if cfg.cache.enabled and cfg.cache.backend == "redis":
+        out.setdefault(cfg.cache.redis_url, []).append("cache")
+    return out
+
+
+def redis_where(url: str) -> str:
+    """host:port (or the socket path) of a Redis URL: never its user or password."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return u.path if u.scheme == "unix" else f"{u.hostname}:{u.port or 6379}"
+
+
+async def ping_redis(url: str) -> tuple[bool, str]:
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+        return True, "reached"
+    except Exception as e:  # noqa: BLE001 - any failure is the answer; only its type is shown (no URL)
+        return False, f"unreachable ({type(e).__name__}): every request these parts cover will fail"
+    finally:
+        await client.aclose()
 
 
 def built_routes(cfg: Config) -> None:
@@ -180,8 +256,10 @@ def command(config_path: str) -> None:
             click.echo(f"✗ config: {e.message}")
             ok = False
 
+    lists: dict[str, list[dict[str, Any]]] = {n: [] for n in cfg.providers}
+
     async def run_all() -> list[tuple[str, ProviderConfig, bool, str]]:
-        res = await asyncio.gather(*(probe(n, p) for n, p in cfg.providers.items()))
+        res = await asyncio.gather(*(probe(n, p, lists[n]) for n, p in cfg.providers.items()))
         return [(n, p, r[0], r[1]) for (n, p), r in zip(cfg.providers.items(), res, strict=True)]
 
     keys_problem = unset_client_keys(cfg)
@@ -197,6 +275,7 @@ def command(config_path: str) -> None:
     click.echo(f"{'✓' if good else '✗'} {msg}")
     ok &= good or not _runs_code(cfg)
 
+    from tierwise.commands.terminal_text import inert
     from tierwise.secret_scrub import register_config, scrub
 
     register_config(cfg)  # a base_url's `user:password@` must not reach the terminal (or a pasted bug report)
@@ -206,6 +285,13 @@ def command(config_path: str) -> None:
         click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {scrub(msg)}")
         if good:
             reachable.add(name)
+        ok &= good
+        if good and p.locality == "local":
+            for warning in local_model_mismatches(cfg, name, lists[name]):
+                click.echo(f"! {inert(warning)}")  # model ids come from the server: control characters shown
+    for url, users in redis_users(cfg).items():
+        good, msg = asyncio.run(ping_redis(url))
+        click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
         ok &= good
     for mname, m in cfg.models.items():
         if m.provider not in reachable:

@@ -27,6 +27,18 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
             return load_ledger(ledger, route=route), configured_estimates(cfg, ledger, route=route)
         finally:
             ledger.close()
+    parts = [p.strip() for p in data.split(",") if p.strip()]
+    if "ledger" in parts:  # `ledger,mine.jsonl`: the judged pairs trained on with other data (docs/routers.md)
+        from tierwise.evaluation.dataset import concat, unit_scale
+
+        cfg = load_or_exit(config_path)
+        ledger = open_ledger(cfg)
+        try:
+            own = load_ledger(ledger, route=route)
+        finally:
+            ledger.close()
+        rest = [unit_scale(load_dataset(p)) for p in parts if p != "ledger"]
+        return concat([unit_scale(own), *rest], "+".join(parts)), {}
     return load_dataset(data), {}
 
 

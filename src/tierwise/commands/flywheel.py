@@ -7,6 +7,19 @@ import click
 from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
 
 
+def _check_route(cfg: object, ledger: object, route: str | None) -> None:
+    """A misspelt --route must not read as "nothing judged yet": it is an error, unless the ledger
+    holds evaluations of it (a route since removed from the config)."""
+    from tierwise.learning.evidence import verdicts
+
+    routes = getattr(cfg, "routes", {}) or {}
+    if route is None or route in routes or next(verdicts(ledger, route=route), None) is not None:
+        return
+    known = ", ".join(sorted(routes)[:20]) or "none"
+    raise click.ClickException(f"no evaluations of route {route!r} in the ledger, and the config has no such "
+                               f"route (routes: {known})")
+
+
 @click.group("flywheel")
 def command() -> None:
     """Turn judged answers into training data (SFT, DPO pairs, judge triples) and list fine-tuning candidates."""
@@ -24,6 +37,7 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
     try:
+        _check_route(cfg, ledger, route)
         m = export(ledger, out_dir, route=route, redact_pii=redact)
     finally:
         ledger.close()
@@ -49,6 +63,7 @@ def candidates_cmd(config_path: str, route: str | None, min_poor: int, as_json: 
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
     try:
+        _check_route(cfg, ledger, route)
         found = candidates(ledger, route=route, min_poor=min_poor)
     finally:
         ledger.close()

@@ -27,4 +27,6 @@ def command(path: str, force: bool) -> None:
         click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve)")
     for env, seen in (("ANTHROPIC_API_KEY", found["anthropic_key"]), ("OPENAI_API_KEY", found["openai_key"])):
         click.echo(f"  {env}: {'set' if seen else 'not set'}")
+    if found["openai_key"] and not found["anthropic_key"]:
+        click.echo("  frontier tier: OpenAI (gpt-4o, gpt-4o-mini), since only OPENAI_API_KEY is set")
     click.echo("next: `tierwise doctor` to check it, `tierwise serve` to run it")

@@ -45,6 +45,15 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
     first start (printed once) and kept in $TIERWISE_HOME/mcp-token (~/.config/tierwise)."""
     import anyio
 
+    source = click.get_current_context().get_parameter_source("config_path")
+    from_env = source is click.core.ParameterSource.DEFAULT and bool(os.environ.get("TIERWISE_CONFIG"))
+    if (source is not click.core.ParameterSource.DEFAULT or from_env) and not os.path.exists(config_path):
+        # Only the default path may fall back to the starter config: a typo in `-c` (or in an MCP
+        # client's server entry) must not serve a config nobody wrote.
+        how = "$TIERWISE_CONFIG" if from_env else "--config"
+        click.echo(f"tierwise: config file {config_path} (from {how}) does not exist; fix the path, or "
+                   f"`tierwise init --path {config_path}` writes one there", err=True)
+        sys.exit(2)
     token = ""
     if transport == "http":
         from tierwise import mcp_http

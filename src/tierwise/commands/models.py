@@ -27,7 +27,8 @@ def command(config_path: str) -> None:
         t.add_column(col)
     for n, m in cfg.models.items():
         p = cfg.providers[m.provider]
-        t.add_row(n, m.provider, m.model, p.locality, str(m.context_window or "-"), str(m.vision), str(m.tools))
+        vision = "-" if m.vision is None else str(m.vision)  # unset: not known
+        t.add_row(n, m.provider, m.model, p.locality, str(m.context_window or "-"), vision, str(m.tools))
     r = Table(title="routes")
     r.add_column("name", no_wrap=True, overflow="fold")
     r.add_column("policy")

@@ -18,7 +18,7 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
               default="route", show_default=True)
 @click.option("--baseline", default=None, help="With --by arm: the arm the others are compared with "
               "(default: the first by name).")
-@click.option("--days", type=float, default=None, help="Only the last N days.")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None, help="Only the last N days.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also draw cost and savings over time, per route, into this PNG (needs matplotlib).")
@@ -34,7 +34,7 @@ def command(config_path: str, by: str, baseline: str | None, days: float | None,
 
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
-    since = time.time() - days * 86400 if days else None
+    since = time.time() - days * 86400 if days is not None else None
     if by == "arm":
         from tierwise.commands._report_arms import render
         from tierwise.ledger.arm_report import arm_report
@@ -69,7 +69,9 @@ def command(config_path: str, by: str, baseline: str | None, days: float | None,
             end_section=r is rows[-1] if rows else False,
         )
     plain_console().print(t)  # keys are ledger text (feature tags come from clients): no markup
-    if not rows:
+    if not rows and days is not None:
+        click.echo(f"(no requests in the last {days:g} day(s) in the ledger at {ledger.path})")
+    elif not rows:
         click.echo(f"(the ledger at {ledger.path} has no requests yet)")
     for name, ev in sorted(report["budgets"].items()):
         click.echo(f"budget {inert(name)}: {ev['refused']} request(s) refused, {ev['downgraded']} downgraded "

@@ -61,15 +61,19 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         sys.exit(STARTUP_FAILURE)
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
-    from tierwise.commands.doctor import open_to_the_network, unset_client_keys
+    from tierwise.commands.doctor import open_to_the_network, unset_client_keys, unset_provider_keys
 
     if (keys_problem := unset_client_keys(cfg)) is not None:
         click.echo(f"tierwise: warning: {keys_problem}", err=True)
+    for problem in unset_provider_keys(cfg):
+        click.echo(f"tierwise: warning: {problem}", err=True)
     if (exposed := open_to_the_network(cfg, h)) is not None:
         click.echo(f"tierwise: warning: {exposed}", err=True)
     if workers > 1:
-        from tierwise.commands.workers import run_workers
+        from tierwise.commands.workers import per_process_state, run_workers
 
+        for problem in per_process_state(cfg):
+            click.echo(f"tierwise: warning: with --workers {workers}, {problem}", err=True)
         click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes", err=True)
         sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
     from tierwise.errors import ConfigError

@@ -25,6 +25,23 @@ from tierwise.observability.metrics import MULTIPROC_ENV
 
 log = logging.getLogger("tierwise")
 
+def per_process_state(cfg: Any) -> list[str]:
+    """What the config keeps in each process's memory that `--workers N` would multiply: said at
+    start, since N processes that each count to the limit let N times the limit through."""
+    out = []
+    counters = [name for name, sec in (("budgets", cfg.budgets), ("rate_limits", cfg.rate_limits)) if sec is not None]
+    store = getattr(cfg.budgets, "store", None)
+    if counters and (store is None or store.backend == "memory"):
+        out.append(f"{' and '.join(counters)} count in each worker process (budgets.store.backend: memory): "
+                   "each process lets the full limit through; set `budgets.store: {backend: redis}` to share them "
+                   "(docs/budgets.md)")
+    approvals = cfg.approvals
+    if approvals is not None and approvals.store.backend == "memory":
+        out.append("approvals are held in one worker process (approvals.store.backend: memory): an approver's "
+                   "call may reach another; set `approvals.store: {backend: redis}` (docs/distributed.md)")
+    return out
+
+
 RESPAWN_PAUSE_S = 1.0
 CONFIG_FAILED = 2  # a worker's exit status when building the app from the config failed: not respawned
 

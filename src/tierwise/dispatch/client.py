@@ -237,8 +237,8 @@ class Dispatcher:
                 remote = await present(self._client, self.keys, "any", capability)
             except REDIS_ANY:
                 remote = []
-            extra = (f"; {len(remote)} worker(s) without local locality serve it, but may not take local-only tasks"
-                     if remote else "")
+            extra = (f"; {len(remote)} worker(s) serve it in the `any` zone only (locality remote, or its model is "
+                     "not on a `locality: local` provider) and may not take local-only tasks" if remote else "")
             return NoWorker(f"no worker with locality local serves local-only capability {capability!r} for tenant "
                             f"{tenant!r}{extra}")
         return NoWorker(f"no worker serves capability {capability!r} for tenant {tenant!r} (none is present)")

@@ -18,10 +18,13 @@ class NoWorker(UpstreamError):
 
 
 class DispatchUnavailable(UpstreamError):
-    """Redis could not be reached for the whole time the caller was prepared to wait."""
+    """Redis could not be reached for the whole time the caller was prepared to wait.
+
+    Not retryable by a fallback: the dispatcher has already retried Redis for `unavailable_wait`,
+    so a fallback moves to its next target at once (the Retry-After is for the client)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, status=503, retryable=True, retry_after=5.0, kind="overloaded_error")
+        super().__init__(message, status=503, retryable=False, retry_after=5.0, kind="overloaded_error")
 
 
 class DispatchTimeout(UpstreamTimeout):

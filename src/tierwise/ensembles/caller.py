@@ -8,7 +8,7 @@ server answers eight requests at once more slowly than one after another.
 An agent's `output_schema` goes out as the request's `response_format` (`json_schema`): an
 OpenAI-format upstream gets it as is, so a
 local server (llama.cpp, vLLM, Ollama) constrains its output to the schema; an Anthropic
-upstream gets the schema as an instruction in the system prompt (see wire/anthropic_messages.py).
+upstream gets the schema as an instruction in the system prompt (see wire/anthropic_messages/request_encode.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -177,12 +178,13 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     sr: list[str] = []
     wr: list[str] = []
     for n, r in enumerate(rows, 1):
-        try:
-            prompts.append(str(r["prompt"]))
-            strong.append(float(r["strong"]))
-            weak.append(float(r["weak"]))
-        except (KeyError, TypeError, ValueError):
-            raise DataError(f"{p}:{n}: each row needs `prompt` (text) and numeric `strong` and `weak`") from None
+        if not (isinstance(r, dict) and isinstance(r.get("prompt"), str)
+                and _finite_number(r.get("strong")) and _finite_number(r.get("weak"))):
+            raise DataError(f"{p}:{n}: each row needs `prompt` (text) and numeric `strong` and `weak` "
+                            "(finite numbers)")
+        prompts.append(r["prompt"])
+        strong.append(float(r["strong"]))
+        weak.append(float(r["weak"]))
         groups.append(str(r.get("id", n)))
         subjects.append(str(r.get("subject", "")))
         sr.append(str(r.get("strong_response", "")))
@@ -190,6 +192,11 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
+
+
+def _finite_number(v: Any) -> bool:
+    """A JSON number (not a boolean, not text) that is not NaN or infinite (json accepts NaN)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> OutcomeDataset:

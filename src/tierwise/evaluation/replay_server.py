@@ -78,7 +78,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if i is None:
         state.misses += 1
         # A 400, the request's fault: a gateway in front must not count it against the model's health.
-        return _error(400, "this prompt is not in the replay dataset")
+        return _error(400, "this prompt is not in the replay dataset: send one of its prompts verbatim as the last "
+                      "user message (`load_dataset(NAME).prompts` in tierwise.evaluation.loaders; RouteLLM's "
+                      "contaminated prompts are left out)")
     text, outcome = state.answer(side, i)
     rid = f"chatcmpl-replay-{i}-{int(time.time() * 1000)}"
     usage = {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(text) // 4)}

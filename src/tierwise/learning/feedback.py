@@ -132,10 +132,10 @@ def link_mcp_evaluation(gateway: Any, run_id: str | None, verdict: str, note: st
 async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
     """`POST /v1/tierwise/feedback` behind the gateway key; errors in OpenAI's error schema."""
     from tierwise.errors import TierwiseError
-    from tierwise.server.asgi import _headers
+    from tierwise.server.asgi_scope import request_headers
     from tierwise.wire import openai_chat
 
-    headers = _headers(scope)
+    headers = request_headers(scope)
     try:
         key = app.check_auth(headers, scope)
         data = await app.parse(scope, receive, headers)

@@ -48,6 +48,12 @@ class ReportRow:
 REPORTED_KINDS = ("chat", "ensemble")
 
 
+# Every prompt token, cached ones included, as `trace` and `requests` count them: the ledger keeps
+# uncached input, cache reads and cache writes apart (Anthropic's way), and a cached prompt must not
+# read as a few tokens.
+_ALL_INPUT = "input_tokens + COALESCE(cache_read_tokens, 0) + COALESCE(cache_write_tokens, 0)"
+
+
 def savings(ledger: Ledger, by: GroupBy = "route", *, since: float | None = None,
             until: float | None = None, kind: str | tuple[str, ...] | None = REPORTED_KINDS) -> list[ReportRow]:
     if by not in _KEYS:
@@ -70,7 +76,7 @@ def savings(ledger: Ledger, by: GroupBy = "route", *, since: float | None = None
     live = "kind IS NOT 'shadow'"
     sql = (
         f"SELECT {key} AS k, SUM({live}) AS n, SUM({live} AND status >= 400) AS errors, "
-        f"SUM({live} AND locality = 'local') AS local_n, SUM(CASE WHEN {live} THEN input_tokens END) AS tin, "
+        f"SUM({live} AND locality = 'local') AS local_n, SUM(CASE WHEN {live} THEN {_ALL_INPUT} END) AS tin, "
         f"SUM(CASE WHEN {live} THEN output_tokens END) AS tout, SUM(cost_usd) AS cost, "
         # What the frontier model would have cost for each live request whose own cost is known;
         # a request without a reference price saves nothing by definition: count its own cost.

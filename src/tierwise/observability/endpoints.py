@@ -24,6 +24,7 @@ import orjson
 
 from tierwise.errors import NotFound, PermissionDenied, RateLimited, TierwiseError
 from tierwise.secret_scrub import scrub_value
+from tierwise.server.asgi_scope import request_headers
 from tierwise.server.roles import Reader, Roles
 from tierwise.wire import openai_chat
 
@@ -117,9 +118,7 @@ class Endpoints:
 
     def _allowed(self, scope: dict[str, Any], gateway_wide: str | None = None) -> Reader:
         """Who asks (server/roles.py); `gateway_wide` names data that covers every client's requests."""
-        from tierwise.server.asgi import _headers
-
-        headers = _headers(scope)
+        headers = request_headers(scope)
         site = headers.get("sec-fetch-site")
         if site is not None and site not in ("same-origin", "none"):
             raise PermissionDenied("observability endpoints answer same-origin requests only")

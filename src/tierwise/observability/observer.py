@@ -16,6 +16,9 @@ import orjson
 from tierwise.canonical import Request, TextBlock, Usage
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.observability.tracecontext import (
+    CALLS,
+    FIRST_CALL,
+    FIRST_HEADER,
     NOTE,
     SAMPLED,
     SPAN,
@@ -157,7 +160,12 @@ class Observer:
         ids = notes.get(NOTE)
         if ids is None:
             ids = notes[NOTE] = new_ids(req.headers.get("traceparent"), self.ratio)
-        headers["traceparent"] = call_traceparent(ids, len(ctx.trace.steps) - 1)
+        index = len(ctx.trace.steps) - 1
+        if ids[CALLS] is None and ids[FIRST_HEADER] is not None:  # the request's first call: ready-made
+            ids[CALLS] = {index: ids[FIRST_CALL]}
+            headers["traceparent"] = ids[FIRST_HEADER]
+        else:
+            headers["traceparent"] = call_traceparent(ids, index)
 
     # ------------------------------------------------------------------ the end of a request
 

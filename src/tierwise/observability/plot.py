@@ -40,6 +40,16 @@ def series(ledger: Any, since: float | None = None) -> dict[str, list[tuple[floa
 
 
 def plot(data: dict[str, list[tuple[float, float, float]]], path: str, title: str = "tierwise") -> None:
+    fig = figure(data, title)  # first: it says when matplotlib is missing
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure(data: dict[str, list[tuple[float, float, float]]], title: str = "tierwise") -> Any:
+    """The figure `plot` saves. Each request is a marked point on its route's steps, so a route with
+    one request still shows; the time axis labels only as much of the date as its span needs."""
     try:
         import matplotlib
 
@@ -53,8 +63,8 @@ def plot(data: dict[str, list[tuple[float, float, float]]], path: str, title: st
     fig, (ax_cost, ax_saved) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     for route, pts in sorted(data.items()):
         xs = [datetime.fromtimestamp(p[0]) for p in pts]
-        ax_cost.step(xs, [p[1] for p in pts], where="post", label=route)
-        ax_saved.step(xs, [p[2] for p in pts], where="post", label=route)
+        ax_cost.step(xs, [p[1] for p in pts], where="post", label=route, marker=".")
+        ax_saved.step(xs, [p[2] for p in pts], where="post", label=route, marker=".")
     ax_cost.set_ylabel("spent, cumulative (USD)")
     ax_saved.set_ylabel("saved vs reference, cumulative (USD)")
     ax_cost.set_title(f"{title}: cost and savings over time, per route")
@@ -62,8 +72,8 @@ def plot(data: dict[str, list[tuple[float, float, float]]], path: str, title: st
         ax.grid(True, alpha=0.3)
         if data:
             ax.legend(loc="upper left", fontsize="small")
-    ax_saved.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
-    fig.autofmt_xdate()
+    locator = mdates.AutoDateLocator()
+    ax_saved.xaxis.set_major_locator(locator)
+    ax_saved.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # seconds apart: seconds shown
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

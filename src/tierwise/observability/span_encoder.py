@@ -10,6 +10,12 @@ into one `struct` format with the constant bytes in between the values, so writi
 `pack` call with the request's ids (kept as bytes from the draw), times and counts.
 `tests/observability/test_span_encoder.py` decodes the output with opentelemetry-proto and
 compares it byte for byte with a plain field-by-field encoder.
+
+When the C extension `_spanpack` was built (at install; `setup.py`), the per-request part runs
+there instead: it reads the finished record, looks the same heads and event bodies up (worked
+out here, in Python, once per shape) and writes the request's spans as one bytes object, field
+by field, the same bytes (tests/observability/test_span_native.py). A record it cannot write
+(a value of an unexpected type or size) raises there and is written here.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from tierwise.observability import otlp_wire as wire
 from tierwise.observability.tracecontext import span_id
 from tierwise.observability.vocab import NONE, call_error_type, reason_label
 from tierwise.secret_scrub import scrub
+
+try:
+    from tierwise.observability import _spanpack as native  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: the pure-Python writer below does it all
+    native = None
 
 MAX_TEXT = 300  # reasons and names on spans
 MAX_CONTENT = 16_384  # captured message content, when enabled
@@ -162,6 +173,20 @@ class SpanEncoder:
         self._clients: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         self._events: dict[tuple[Any, ...], tuple[Any, bytes, bytes]] = {}
         self._layouts: dict[tuple[Any, ...], Any] = {}
+        self.fallbacks = 0  # records the native writer declined (written in Python instead)
+        self._native_heads: tuple[dict[Any, bytes], ...] = ({}, {}, {})  # server, client, event
+        self._native = self._native_writer() if native is not None else None
+
+    def _native_writer(self) -> Any:
+        kb = wire.field(wire.KV_KEY, REQUEST_ID.encode()), *(
+            wire.field(wire.KV_KEY, k.encode()) for k in (IN_TOKENS, OUT_TOKENS, CACHE_TOKENS))
+        return native.Writer(  # type: ignore[union-attr]
+            self.offset, *self._native_heads, self._native_server, self._native_client, self._native_event,
+            span_id, self._content_attr, call_error_type, NONE, *kb, _P_COST, _P_REF, _P_TTFT).write
+
+    def use_native(self, on: bool) -> None:
+        """Tests and benchmarks: write with the C writer (when built) or with the Python one."""
+        self._native = self._native_writer() if on and native is not None else None
 
     # ------------------------------------------------------------------ shapes (once each)
 
@@ -246,11 +271,48 @@ class SpanEncoder:
             self._events[key] = ev
         return ev
 
+    # The native writer's caches: heads by everything that goes into them (no layout: it writes the values
+    # field by field). Bounded like the others.
+
+    def _native_server(self, rec: Any, key: tuple[Any, ...]) -> bytes:
+        head = self.server_head(rec)
+        if len(self._native_heads[0]) < SHAPES_MAX:
+            self._native_heads[0][key] = head
+        return head
+
+    def _native_client(self, s: Any, role: Any, key: tuple[Any, ...]) -> bytes:
+        head = self.client_head(s, role)
+        if len(self._native_heads[1]) < SHAPES_MAX:
+            self._native_heads[1][key] = head
+        return head
+
+    def _native_event(self, s: Any, key: tuple[Any, ...]) -> bytes:
+        body = self.event_body(s)
+        if len(self._native_heads[2]) < SHAPES_MAX:
+            self._native_heads[2][key] = body
+        return body
+
+    @staticmethod
+    def _content_attr(rec: Any) -> bytes:
+        return wire.value(_A, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT]))
+
     # ------------------------------------------------------------------ per request
 
     def spans_of(self, rec: Any, out: list[bytes]) -> None:
         """Append the request's spans (server first, then one client span per upstream call) to `out`, as
-        ScopeSpans.spans entries. Written out flat: this runs for every traced request."""
+        ScopeSpans.spans entries: with the C writer when it was built, else (or when it declines the
+        record) in Python."""
+        w = self._native
+        if w is not None:
+            try:
+                w(rec, out)
+                return
+            except Exception:
+                self.fallbacks += 1
+        self.spans_of_python(rec, out)
+
+    def spans_of_python(self, rec: Any, out: list[bytes]) -> None:
+        """`spans_of` in Python. Written out flat: without the C writer this runs for every traced request."""
         tid, sid, parent, _, calls, _, _ = rec.ids
         calls = calls or _NO_CALLS
         off = self.offset
@@ -313,7 +375,7 @@ class SpanEncoder:
         span = w(head, tid, sid, parent, trunc(st * 1e9), trunc((st + rec.latency_ms / 1000) * 1e9), rid, tin, tout,
                  tcache, ttft, total_cost, ref)
         if rec.content is not None:
-            events.insert(0, wire.value(_A, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT])))
+            events.insert(0, self._content_attr(rec))
         if events:
             span = b"".join((span, *events))
         n = len(span)

@@ -93,7 +93,15 @@ class SpanExporter:
         if self.waiting >= self.max_queue:
             self._drop(1)
             return
-        self.encoder.spans_of(rec, self.pending)
+        w = self.encoder._native  # (SpanEncoder.spans_of, without its frame: this runs per traced request)
+        if w is None:
+            self.encoder.spans_of(rec, self.pending)
+        else:
+            try:
+                w(rec, self.pending)
+            except Exception:
+                self.encoder.fallbacks += 1
+                self.encoder.spans_of_python(rec, self.pending)
         self.waiting += 1
         self.pending_n = n = self.pending_n + 1
         if n >= self._trigger:

@@ -9,6 +9,10 @@ header — are built for all 256 at once in C loops (struct, hexlify, bytes form
 takes a record and cuts nothing. Each upstream call files its span id under its step's index
 (`ids[CALLS]`), where the span encoder finds it; later calls of the same request draw their own.
 
+With the C extension built (`_spanpack`, see span_encoder.py), a request's record is made by it instead
+(ids from a xoshiro256** generator seeded from os.urandom at import and in a forked child; no pool, no
+urandom per draw).
+
 A request's ids are a list (made in bulk; the calls slot is filled in by the first call):
 [trace id, server span id, parent span id or b"", sampled, {step index: call span id} or None,
 the first call's span id or None, the first call's `traceparent` or None].
@@ -58,6 +62,16 @@ class _Pool:
 _pool = _Pool()
 os.register_at_fork(after_in_child=_pool.refill)  # a forked worker must not repeat its parent's ids
 
+try:
+    from tierwise.observability._spanpack import new_record as _native_record  # type: ignore[import-not-found]
+    from tierwise.observability._spanpack import reseed as _reseed
+    from tierwise.observability._spanpack import span_id as _native_span_id
+except ImportError:  # not built: the pool above
+    _native_record = _native_span_id = None
+else:
+    _reseed(os.urandom(32))
+    os.register_at_fork(after_in_child=lambda: _reseed(os.urandom(32)))
+
 
 def parse(header: str | None) -> tuple[bytes, bytes, bool] | None:
     if not header or len(header) > 512:
@@ -72,13 +86,18 @@ def parse(header: str | None) -> tuple[bytes, bytes, bool] | None:
 
 
 def new_ids(header: str | None, ratio: float) -> TraceIds:
-    pool = _pool
-    i = pool.next
-    if i == _K:
-        pool.refill()
-        i = 0
-    pool.next = i + 1
-    ids = pool.records[i]
+    if _native_record is not None:
+        if not header and ratio >= 1.0:  # the common case, in one test
+            return _native_record()  # type: ignore[no-any-return]
+        ids = _native_record()
+    else:
+        pool = _pool
+        i = pool.next
+        if i == _K:
+            pool.refill()
+            i = 0
+        pool.next = i + 1
+        ids = pool.records[i]
     if header:
         parent = parse(header)
         if parent is not None:  # parent-based sampling: the caller decided
@@ -115,6 +134,8 @@ def call_traceparent(ids: TraceIds, index: int) -> str:
 def span_id() -> bytes:
     """A new span id (a later upstream call, a call step no `traceparent` went out for, an evaluation's
     server span)."""
+    if _native_span_id is not None:
+        return _native_span_id()  # type: ignore[no-any-return]
     pool = _pool
     if not pool.spare:
         pool.refill()

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from tierwise.canonical import Request, Response, StreamChunk
-from tierwise.errors import CircuitOpen, ContextOverflow, Overloaded, UpstreamError
+from tierwise.errors import CircuitOpen, ContextOverflow, Overloaded, UnsupportedInput, UpstreamError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.error_classes import moves_on
@@ -71,6 +71,7 @@ class Fallback:
         last: UpstreamError | None = None
         overflows: list[ContextOverflow] = []
         others = 0  # targets that failed for another reason than the request's size
+        unsupported = 0  # targets configured not to take what the request carries (images)
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
@@ -84,9 +85,10 @@ class Fallback:
                     if isinstance(e, ContextOverflow):
                         overflows.append(e)
                         break  # the same target would refuse it again
-                    if isinstance(e, CircuitOpen):
+                    if isinstance(e, (CircuitOpen, UnsupportedInput)):
                         others += 1
-                        break  # don't wait for an open breaker: go to the next target
+                        unsupported += isinstance(e, UnsupportedInput)
+                        break  # don't wait for an open breaker, don't retry a skip: go to the next target
                     if attempt < self.retries and e.retryable:
                         delay = self._delay(attempt, e)
                         if delay is not None:
@@ -105,8 +107,8 @@ class Fallback:
         if overflows and not others:
             # Nothing could hold it: the client hears its own API's "too long", and can compact.
             raise combined_overflow(self.name, overflows)
-        if len(self.targets) == 1 and last.status != 503:
-            raise last
+        if (len(self.targets) == 1 and last.status != 503) or (unsupported == others and not overflows):
+            raise last  # the request's own problem (no target takes images): a 400, not an outage
         # Each target's own reason, not only the last one's: with no API key for the first target and the
         # second one down, the last error alone hides the key (the privacy refusal is among them).
         each = "; ".join(f"{name}: {msg}" for name, msg in why_each.items())

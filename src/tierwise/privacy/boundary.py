@@ -51,7 +51,7 @@ import hmac
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,8 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
+from tierwise.privacy.split_values import DETECTOR as SPLIT
+from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
 from tierwise.trace import Step
 
@@ -107,10 +109,13 @@ class DetectionFailed(Exception):
     pass
 
 
-def _detector_for(cfg: PrivacyConfig) -> Callable[[str], list[Any]]:
-    """`text -> findings` from tierwise.privacy.detect; any failure inside raises DetectionFailed."""
+def _detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], list[Any]]:
+    """`text -> findings` from tierwise.privacy.detect; any failure inside raises DetectionFailed.
+    `ner=False`: the structured detectors only (for split values' junctions)."""
     from tierwise.privacy.detect import Detector
 
+    if not ner:
+        cfg = cfg.model_copy(update={"ner": cfg.ner.model_copy(update={"enabled": False})})
     det = Detector(cfg)
 
     def scan(text: str) -> list[Any]:
@@ -130,6 +135,20 @@ def request_texts(req: Request) -> Iterator[str]:
     """Every string of `req` that would travel upstream (see `request_scan.iter_texts`)."""
     for _, t in iter_texts(req):
         yield t
+
+
+def conversation_texts(req: Request) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The texts of the system prompt and the messages in reading order (text, tool-call
+    arguments, tool results), where a value split across parts reads as one, and each one's role."""
+    texts, roles = [], []
+    for loc, t in iter_texts(req):
+        if loc.startswith("system"):
+            texts.append(t)
+            roles.append("system")
+        elif loc.startswith("messages["):
+            texts.append(t)
+            roles.append(req.messages[int(loc[9:loc.index("]")])].role)
+    return tuple(texts), tuple(roles)
 
 
 # ---------------------------------------------------------------------------- the boundary
@@ -162,6 +181,9 @@ class Boundary:
                                   path=f"privacy.routes.{r}")
         self.table = PolicyTable(cfg)
         self.scan: Callable[[str], list[Any]] = detector or _detector_for(cfg)
+        # Junctions between texts (values split across parts) are scanned without NER.
+        self.scan_junction: Callable[[str], list[Any]] = detector or _detector_for(cfg, ner=False)
+        self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
         self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
@@ -338,7 +360,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted", "_llm_done", "_llm_failed")
+                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -355,6 +377,8 @@ class Guard:
         self._surrogates = frozenset(e for pol in self.policies.values() for e in pol.surrogates)
         self._llm_done: set[str] = set()  # texts the local model detector has seen
         self._llm_failed: set[str] = set()  # texts it failed on: treated as a detector failure
+        self._split: dict[str, list[Any]] = {}  # text -> pieces of values split across texts
+        self._split_done: set[tuple[str, ...]] = set()  # conversations whose junctions were scanned
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"
@@ -365,6 +389,9 @@ class Guard:
         got = self._memo.get(text)
         if got is None:
             got = self.b.scan(text)
+            pieces = self._split.get(text)
+            if pieces:
+                got = merge(got, pieces)
             if len(self._memo) < MAX_MEMO_TEXTS:
                 self._memo[text] = got
         return got
@@ -373,6 +400,7 @@ class Guard:
         """Entity -> count over every text of `req` (raises DetectionFailed)."""
         counts: Counter[str] = Counter()
         protected = self.b.protected
+        self._find_split(req)
         # Every string that would travel (tool names and schema values, stop sequences, extra fields
         # of blocks, ...), not only those redaction rewrites: a value there still counts for the
         # verdict, and if it is not rewritten the leak check refuses the call (fails closed).
@@ -384,12 +412,46 @@ class Guard:
                         self.protected = True
         return counts
 
+    def _find_split(self, req: Request) -> None:
+        """Pieces of values split across the conversation's texts, added to each text's findings
+        (once per conversation and request; see tierwise.privacy.split_values)."""
+        texts, roles = conversation_texts(req)
+        if len(texts) < 2 or texts in self._split_done:
+            return
+        # The whole conversation in order, and the user's own texts (a value the user splits
+        # across two turns with the assistant's reply between them).
+        seqs: list[Sequence[int]] = [range(len(texts))]
+        own = [i for i, r in enumerate(roles) if r == "user"]
+        if 1 < len(own) < len(texts):
+            seqs.append(own)
+        found: dict[int, list[Any]] = {}
+        client = req.headers.get("authorization") or req.headers.get("x-api-key") or ""
+        salt = hmac.new(self.b._conv_secret, b"junctions" + client.encode(), hashlib.sha256).digest()
+        try:
+            for seq in seqs:
+                for k, pieces in split_findings([texts[i] for i in seq], self.b.scan_junction, self.findings,
+                                                 self.b.junction_cache, salt).items():
+                    found.setdefault(seq[k], []).extend(pieces)
+        except DetectionFailed:
+            raise
+        except Exception as e:  # fail closed, as a detector failure
+            raise DetectionFailed(type(e).__name__) from None
+        if len(self._split_done) < MAX_MEMO_TEXTS:
+            self._split_done.add(texts)
+        for i, pieces in found.items():
+            t = texts[i]
+            self._split[t] = [*self._split.get(t, ()), *pieces]
+            if t in self._memo:
+                self._memo[t] = merge(self._memo[t], pieces)
+
     def _values(self, req: Request, entities: frozenset[str]) -> set[str]:
+        """Detected values for the leak check (pieces of split values are not: a piece such as
+        `com` is in many bodies; the pieces themselves are redacted with their texts)."""
         vals: set[str] = set()
         for t in request_texts(req):
             if t:
                 for f in self.findings(t):
-                    if f.entity in entities:
+                    if f.entity in entities and f.detector != SPLIT:
                         vals.add(t[f.start:f.end])
         return vals
 
@@ -484,7 +546,7 @@ class Guard:
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
-                detail["action"] = "refused"
+                detail.update(action="refused", why="a detected value was still in the outgoing body (leak check)")
                 step.reason = f"refused {dep.name}: a detected value was still in the outgoing body"
                 raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value was still "
                                      "in the outgoing body (fails closed)")

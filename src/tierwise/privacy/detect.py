@@ -20,11 +20,11 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from tierwise.errors import TierwiseError
+from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.prescan import Prescan
-from tierwise.privacy.textnorm import normalise
+from tierwise.privacy.textnorm import confusables, normalise
 
 # Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
 # (a user dictionary entry or a name); below it nothing can match.
@@ -114,6 +114,12 @@ class Detector:
                 self._entity_classes[e] = (*self._entity_classes.get(e, ()), cls_name)
         self.recognizers: list[Recognizer] = _build_recognizers(self.config, self.entities)
         self.ner = ner if ner is not None else self._build_ner()
+        try:  # load the look-alike table now: a missing package is a start-up error, not a refusal per request
+            confusables()
+        except ImportError as e:
+            raise ConfigError("the package confusable-homoglyphs (Unicode's confusables data) is not "
+                              f"installed ({e}); install tierwise's dependencies (pip install confusable-homoglyphs)",
+                              path="privacy") from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Detector:

@@ -35,6 +35,12 @@ def privacy_advice(gw: Any, task: str, sample: str | None, data_classes: list[st
             return None
         return {"classes": {c: None for c in named}, "frontier_allowed": True,
                 "note": "no privacy policy is configured: the gateway does not restrict these classes"}
+    if route and route not in gw.cfg.routes and route not in gw.cfg.models:
+        known = sorted(gw.cfg.routes)
+        shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
+        # A typo must not fall back to the default policy: that could advise the frontier for a
+        # route whose data is local_only.
+        raise ValueError(f"unknown route {route[:64]!r} (routes: {shown or 'none'})")
     boundary = gw.privacy
     unknown = [c for c in named if c not in boundary.table.class_entities]
     if unknown:

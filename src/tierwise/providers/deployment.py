@@ -146,6 +146,7 @@ class Deployment:
             req = await self.images.apply(req, self.name)
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
+        window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)
@@ -187,6 +188,7 @@ class Deployment:
             req = await self.images.apply(req, self.name)
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
+        window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         step = self._step(ctx)
         self._admit(step)

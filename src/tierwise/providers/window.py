@@ -1,4 +1,5 @@
-"""Does a request fit a model's configured context window? Asked before the model is called.
+"""Does a request fit a model's configured context window and its `vision` flag? Asked before the
+model is called.
 
 A model with `context_window` in its config is skipped, without a call, when the request's token
 estimate (tokens.py) leaves the model less room to answer than `MIN_OUTPUT` tokens (or than the
@@ -22,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierwise.canonical import Request
-from tierwise.errors import ContextOverflow
+from tierwise.errors import ContextOverflow, UnsupportedInput
 from tierwise.tokens import estimate_request
 
 _NOTE = "prompt_estimate"
@@ -44,6 +45,17 @@ def why_not(name: str, prompt: int, max_tokens: int | None, window: int) -> str:
     if prompt > window or not max_tokens:
         return f"skipped {name}: prompt ~{prompt:,} tokens > window {window:,}"
     return f"skipped {name}: prompt ~{prompt:,} tokens + max_tokens {max_tokens:,} > window {window:,}"
+
+
+def check_images(name: str, vision: bool | None, req: Request, ctx: Any) -> None:
+    """A model configured `vision: false` is skipped, without a call, for a request with images: the
+    upstream would refuse it (llama.cpp without a projector answers 500), and the retry and the
+    breaker failure that would follow say nothing about the model's health. Unset: tried."""
+    if vision is not False or not req.has_images():
+        return
+    reason = f"skipped {name}: the request has images and the model is configured vision: false"
+    ctx.trace.decide(name, reason, detail={"skipped": True, "images": True})
+    raise UnsupportedInput(f"model {name!r} does not take images (vision: false in its config)")
 
 
 def fit(name: str, window: int | None, req: Request, ctx: Any) -> Request:

@@ -49,6 +49,9 @@ class Status:
     version: str | None
 
 
+SIGPENDING = 64
+
+
 def set_rlimits(limits: SandboxLimits) -> None:
     """Between fork and exec of bwrap: limits the sandboxed process inherits (and cannot raise:
     it has no capabilities). Only system calls, no allocation-heavy work."""
@@ -59,6 +62,9 @@ def set_rlimits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Queued signals are counted per user up through the user namespaces: at the inherited limit
+    # (~96,000) one run queued them all, and the host user's programs could queue none while it ran.
+    resource.setrlimit(resource.RLIMIT_SIGPENDING, (SIGPENDING, SIGPENDING))
     # No RLIMIT_NPROC: seccomp refuses every new process, and the limit would not hold anyway for
     # a sandbox whose uid is root's outside (the kernel exempts it).
 

@@ -52,6 +52,18 @@ out["fork"] = err(fork)
 sid = libc.shmget(0, 4096, 0o1600)
 out["shmget"] = ctypes.get_errno() if sid < 0 else 0
 out["memfd"] = err(lambda: os.close(os.memfd_create("probe")))
+def grow_buffer():
+    a, b = socket.socketpair()
+    try:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 24)
+    finally:
+        a.close(), b.close()
+out["sndbuf"] = err(grow_buffer)
+class Iov(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_char_p), ("len", ctypes.c_size_t)]
+r, w = os.pipe()
+out["vmsplice"] = ctypes.get_errno() if libc.vmsplice(w, ctypes.byref(Iov(b"x", 1)), 1, 0) < 0 else 0
+os.close(r), os.close(w)
 out["root"] = sorted(os.listdir("/"))
 out["rlimit_as"] = resource.getrlimit(resource.RLIMIT_AS)[0]
 out["rlimit_cpu"] = resource.getrlimit(resource.RLIMIT_CPU)[0]
@@ -112,8 +124,10 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
     if seen["rlimit_as"] == limits.memory_mb * 1024 * 1024 and seen["rlimit_cpu"] == limits.cpu_s:
         layers.append("rlimits")
         # One process (threads share its address space) that can keep no memory outside it (SysV
-        # shared memory, memfds): RLIMIT_AS bounds the run's memory in total.
-        if "one_process" in layers and seen["shmget"] == seen["memfd"] == errno.EPERM:
+        # shared memory, memfds, socket buffers grown past the default, pages pinned in pipes by
+        # vmsplice): RLIMIT_AS bounds the run's memory in total.
+        if "one_process" in layers and seen["shmget"] == seen["memfd"] == seen["sndbuf"] == seen["vmsplice"] \
+                == errno.EPERM:
             layers.append("memory_total")
     need = {"mntns", "netns", "pidns", "fsroot", "userns", "no_caps", "no_new_privs", "seccomp", "one_process",
             "rlimits", "memory_total"}

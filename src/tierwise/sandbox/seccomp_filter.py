@@ -6,8 +6,10 @@ A deny list over the default of "allow": the interpreter and its standard librar
 and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
 making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uring, kernel
 modules, kexec, reading other processes' memory, personality changes, memory kept outside the
-process's address space (SysV shared memory and message queues, POSIX queues, memfds), every
+process's address space (SysV shared memory and message queues, POSIX queues, memfds, pages
+pinned in pipes by vmsplice), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
+growing a socket's or a pipe's kernel buffer past the system default, and
 every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its rlimits
 (memory, CPU, files) bound the whole run. `clone3` answers ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
 whose flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
@@ -26,6 +28,10 @@ MEMORY_OUTSIDE_THE_ADDRESS_SPACE = (
     "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
     "semtimedop", "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
     "mq_getsetattr", "memfd_create", "memfd_secret",
+    # vmsplice: a pipe buffer keeps a reference to the user page it was given, and to the whole
+    # 2 MB huge page around it; unmapped, the page leaves RLIMIT_AS but stays (960 MB held under a
+    # 256 MB limit through 30 pipes). The standard library never calls it (os.splice is splice).
+    "vmsplice",
 )
 # Refused outright with EPERM. Names libseccomp does not know on this architecture are skipped.
 DENIED = (
@@ -37,6 +43,10 @@ DENIED = (
     "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct",
     "quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "vhangup", "uselib", "nfsservctl", "socket",
+    # inotify instances and watches are counted per user up through the user namespaces: the
+    # sandbox's are charged to the gateway's user on the host (128 instances by default): two runs
+    # holding 61 each left that user's other programs 6 while they lasted. Unused by Python.
+    "inotify_init", "inotify_init1", "inotify_add_watch",
     # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
     # the process (filled, detached, refilled: as much as the machine has); message queues hold up
     # to msgmni x msgmnb; a memfd holds RLIMIT_FSIZE per descriptor while unmapped. The
@@ -50,6 +60,12 @@ NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable, refused anyway
+# Kernel buffers RLIMIT_AS does not count, grown on request: a socket's send/receive buffer (up to
+# net.core.wmem_max each: 30 socket pairs filled both ways held 493 MB with a 512 MB limit) and a
+# pipe's (up to fs.pipe-max-size). Refused, so each stays at the system default (wmem_default,
+# 64 KB a pipe) and open_files bounds their sum.
+SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 1, 7, 8, 32, 33
+F_SETPIPE_SZ = 1031
 
 
 def _rule(f: Any, action: int, name: str, *args: Any) -> None:
@@ -73,6 +89,9 @@ def filter_bpf() -> bytes:
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
+        _rule(f, eperm, "setsockopt", sc.Arg(1, sc.EQ, SOL_SOCKET), sc.Arg(2, sc.EQ, option))
+    _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))
     for name in FORKS:
         _rule(f, eperm, name)
     # A clone that is not a thread of this process is a new process (or namespace): refused.

@@ -8,21 +8,16 @@ from typing import Any
 
 import orjson
 
-from tierwise.errors import TierwiseError
+from tierwise.errors import Internal, TierwiseError
+from tierwise.server.asgi_scope import request_headers
 from tierwise.server.key_scopes import KeyScope
 from tierwise.wire import openai_chat
-
-
-def headers_of(scope: dict[str, Any]) -> dict[str, str]:
-    from tierwise.server.asgi import _headers  # asgi imports this module
-
-    return _headers(scope)
 
 
 async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
     """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
     try:
-        reader = app.roles.reader(headers_of(scope), dashboard=False)  # its own buckets, whatever the dashboard says
+        reader = app.roles.reader(request_headers(scope), dashboard=False)  # its own buckets, whatever the dashboard says
         body = await app.gw.spend.status()
         if reader.key is not None:  # a gateway key sees its own buckets, not other keys' or clients'
             body["budgets"] = [r for r in body["budgets"] if sees_bucket(reader.key, r)]
@@ -31,8 +26,6 @@ async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return
     except Exception as e:  # the shared store is unreachable
-        from tierwise.server.asgi import Internal
-
         err = Internal(f"budget store unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
         await app.send_json(send, 503, openai_chat.encode_error(err))
         return
@@ -51,7 +44,7 @@ def sees_bucket(key: KeyScope, row: dict[str, Any]) -> bool:
 async def blackboard(app: Any, scope: dict[str, Any], send: Any) -> None:
     """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
     try:
-        key = app.check_auth(headers_of(scope))
+        key = app.check_auth(request_headers(scope))
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return

@@ -42,7 +42,7 @@ from tierwise.canonical import (
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.ids import new_id
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, image_url, need
-from tierwise.wire.openai_chat import error_object as chat_error_object
+from tierwise.wire.openai_chat.response import error_object as chat_error_object
 
 FORMAT: WireFormat = "responses"
 
@@ -510,7 +510,7 @@ class Exchange:
 
 
 def error_object(err: TierwiseError) -> dict[str, Any]:
-    # The same vocabulary as Chat Completions (openai_chat.error_object: types, codes, the context
+    # The same vocabulary as Chat Completions (openai_chat/response.py error_object: types, codes, the context
     # overflow shape), plus the `param` and `code` this codec's own errors name.
     out = chat_error_object(err)
     body = out["error"]

@@ -1,0 +1,116 @@
+"""Endpoints the first deployment a route leads to answers itself, without a policy:
+Anthropic's `POST /v1/messages/count_tokens` (the upstream's count, or tierwise's estimate) and
+OpenAI's `POST /v1/embeddings`. Errors leave in the schema of the API the client spoke.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from tierwise.errors import Internal, InvalidRequest, TierwiseError
+from tierwise.providers.deployment import Deployment
+from tierwise.providers.image_urls import remote_documents, remote_images
+from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
+from tierwise.server.limits import retry_after_header
+from tierwise.tokens import estimate_request
+from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire._check import INT_MAX, get_int, token_count
+
+log = logging.getLogger("tierwise.server")
+
+
+async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    headers = request_headers(scope)
+    codec = anthropic_messages
+    try:
+        data = await app.parse(scope, receive, headers)
+        app.forwarding.apply(data, headers, codec.FORMAT)
+        if isinstance(data, dict) and data.get("max_tokens") is None:
+            data = {**data, "max_tokens": INT_MAX}  # count_tokens bodies carry no max_tokens (> any budget)
+        req = codec.decode_request(data, headers)
+        route, route_target = app.route_for(scope, req.model)
+        app.forwarding.check_tools(data, codec.FORMAT, app.policy_of(route))
+    except TierwiseError as e:
+        await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
+        return
+    n: int | None = None
+    target = first_deployment(route_target)
+    # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
+    if target is not None and target.provider.kind == "anthropic" and (
+            target.images is None or not (remote_images(req) or remote_documents(req))):
+        try:
+            prov = target.provider
+            body = dict(data)
+            body.pop("max_tokens", None)
+            body["model"] = target.cfg.model
+            out, _ = await prov.post_json(
+                prov.chat_url + "/count_tokens", orjson.dumps(body), prov.headers(req.headers)
+            )
+            given = out["input_tokens"]  # the upstream's number, in [0, 2^31-1]; anything else: the estimate
+            n = token_count(given) if type(given) in (int, float) else None
+        except (TierwiseError, KeyError, TypeError, ValueError):
+            n = None  # fall back to the estimate
+    if n is None:
+        n = estimate_request(req)
+    await app.send_json(send, 200, orjson.dumps({"input_tokens": n}))
+
+
+async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    headers = request_headers(scope)
+    codec = openai_chat
+    try:
+        data = await app.parse(scope, receive, headers)
+        if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+            raise InvalidRequest("`model` is required and must be a string")
+        if "input" not in data:
+            raise InvalidRequest("`input` is required")
+        data = embedding_fields(data)
+        _, route_target = app.route_for(scope, data["model"])
+        target = first_deployment(route_target)
+        if target is None:
+            raise InvalidRequest(f"{data['model']!r} does not lead to an embedding model")
+        if target.provider.kind != "openai":
+            raise InvalidRequest(f"model {target.name!r} is not served by an OpenAI-compatible provider")
+        prov = target.provider
+        body = {**data, "model": target.cfg.model}
+        _, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", orjson.dumps(body), prov.headers())
+    except TierwiseError as e:
+        await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
+        return
+    except Exception:  # e.g. a body orjson cannot encode: still an answer in the client's schema
+        log.exception("embeddings request failed")
+        err = Internal("internal error in the gateway; see its log")
+        await app.send_json(send, 500, codec.encode_error(err))
+        return
+    await app.send_json(send, 200, raw)
+
+
+def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The embeddings body with the fields the document describes checked (5.0 dimensions become 5)."""
+    inp = data["input"]
+    if not ((isinstance(inp, str) and inp) or (
+            isinstance(inp, list) and inp and all(isinstance(x, str) and x for x in inp))):
+        raise InvalidRequest("input: must be a non-empty string or a non-empty array of non-empty strings")
+    fmt = data.get("encoding_format")
+    if fmt is not None and fmt not in ("float", "base64"):
+        raise InvalidRequest("encoding_format: must be float or base64")
+    dims = get_int(data, "dimensions", minimum=1)
+    out = {k: v for k, v in data.items() if v is not None or k not in ("encoding_format", "dimensions")}
+    if dims is not None:
+        out["dimensions"] = dims
+    return out
+
+
+def first_deployment(target: Any) -> Deployment | None:
+    """The deployment a route tries first (its first target, or its default, recursively)."""
+    seen = 0
+    while not isinstance(target, Deployment):
+        nxt = getattr(target, "targets", None) or [getattr(target, "default", None)]
+        if not nxt or nxt[0] is None or seen > 32:
+            return None
+        target = nxt[0]
+        seen += 1
+    return target

@@ -1,0 +1,244 @@
+"""Anthropic Messages SSE streams: an upstream's events → canonical (`StreamDecoder`), and canonical
+events → a client's stream (`StreamEncoder`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tierwise.canonical import (
+    Block,
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    Ping,
+    Request,
+    StreamChunk,
+    StreamError,
+    StreamEvent,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+)
+from tierwise.errors import TierwiseError, UpstreamError
+from tierwise.wire.anthropic_messages.response import (
+    FORMAT,
+    error_object,
+    new_message_id,
+    response_block_in,
+    response_block_out,
+    stop_reason_in,
+    stop_reason_out,
+    text_out,
+    upstream_error,
+    usage_in,
+    usage_out,
+)
+from tierwise.wire.sse import SSEParser, event_message
+
+_DELTA_IN = {"text_delta": ("text", "text"), "input_json_delta": ("input_json", "partial_json"),
+             "thinking_delta": ("thinking", "thinking"), "signature_delta": ("signature", "signature")}
+_DELTA_OUT = {v[0]: (k, v[1]) for k, v in _DELTA_IN.items()}
+
+
+class StreamDecoder:
+    """Anthropic SSE from an upstream → canonical events, one SSE message at a time."""
+
+    def __init__(self) -> None:
+        self.parser = SSEParser()
+        self.started = False
+        self.stop_seen = False
+        self.ended = False
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
+        bytes), except that an upstream error event comes as a chunk of its own without raw bytes."""
+        out: list[StreamChunk] = []
+        events: list[StreamEvent] = []
+        raws: list[bytes] = []
+        for msg in self.parser.feed(data):
+            if not msg.data:
+                raws.append(msg.raw)
+                continue
+            try:
+                obj = orjson.loads(msg.data)
+            except orjson.JSONDecodeError:
+                raise UpstreamError("upstream sent a stream event that is not valid JSON", retryable=True) from None
+            if type(obj) is not dict:
+                raise UpstreamError("upstream sent a stream event that is not an object", retryable=True)
+            evs = self._events(obj, msg.event)
+            if evs and isinstance(evs[-1], StreamError):
+                # Re-encoded by the gateway, never relayed raw: servers that imitate the Anthropic
+                # API (llama-server) send error objects outside its schema.
+                if raws:
+                    out.append(StreamChunk(events, b"".join(raws), FORMAT))
+                    events, raws = [], []
+                out.append(StreamChunk(evs, None, FORMAT))
+                continue
+            events += evs
+            raws.append(msg.raw)
+        if raws:
+            out.append(StreamChunk(events, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
+        return out
+
+    def _events(self, obj: dict[str, Any], sse_event: str | None) -> list[StreamEvent]:
+        t = obj.get("type") or sse_event
+        try:
+            if t == "message_start":
+                m = obj["message"]
+                self.started = True
+                return [MessageStart(str(m.get("id") or new_message_id()), str(m.get("model") or ""), usage_in(m.get("usage")))]
+            if t == "content_block_start":
+                block = response_block_in(obj["content_block"])
+                if isinstance(block, ToolUseBlock):
+                    block.input = {}  # the input arrives as input_json deltas
+                return [BlockStart(int(obj["index"]), block)]
+            if t == "content_block_delta":
+                d = obj["delta"]
+                kind = _DELTA_IN.get(d.get("type"))
+                if kind is None:  # citations_delta and future kinds: nothing canonical to say
+                    return []
+                return [BlockDelta(int(obj["index"]), kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
+            if t == "content_block_stop":
+                return [BlockStop(int(obj["index"]))]
+            if t == "message_delta":
+                d = obj.get("delta") or {}
+                self.stop_seen = True
+                seq = d.get("stop_sequence")
+                return [MessageDelta(stop_reason_in(d.get("stop_reason")) or "end_turn", usage_in(obj.get("usage")),
+                                     seq if isinstance(seq, str) else None)]
+            if t == "message_stop":
+                self.ended = True
+                return [MessageStop()]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamError(f"upstream sent a malformed {t} event", retryable=not self.started) from None
+        if t == "error" or sse_event == "error":
+            # Anthropic nests the error under "error"; llama-server sends its own object as the data.
+            detail = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            err = upstream_error(detail, started=self.started)
+            if not self.started:
+                raise err  # nothing reached the client yet: let a fallback take over
+            self.ended = True  # the upstream closes after an error; finish() must not add another
+            return [StreamError(err.kind, err.message)]
+        return []  # ping and unknown event types
+
+    def finish(self) -> list[StreamChunk]:
+        if self.ended:
+            return []
+        if self.stop_seen:  # a server that ends without message_stop
+            self.ended = True
+            return [StreamChunk([MessageStop()], None, FORMAT)]
+        raise UpstreamError("upstream stream ended early", retryable=True)
+
+
+class StreamEncoder:
+    """Canonical events → Anthropic SSE for a client.
+
+    Anthropic clients place blocks by `index` into the message's content list, so indices are
+    renumbered 0, 1, 2 … in the order blocks start, whatever the producer used.
+    """
+
+    def __init__(self, model: str, request: Request) -> None:
+        self.model = model
+        self.id = new_message_id()
+        self.started = False
+        self.index: dict[int, int] = {}
+        self.open: set[int] = set()
+        self.delta_sent = False
+        self.stopped = False
+
+    def _start(self, usage: Usage | None = None) -> bytes:
+        if self.started:
+            return b""
+        self.started = True
+        u = usage or Usage()
+        message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+                   "stop_reason": None, "stop_sequence": None, "usage": usage_out(u)}
+        return (event_message("message_start", {"type": "message_start", "message": message})
+                + event_message("ping", {"type": "ping"}))
+
+    def _block_start(self, index: int, block: Block) -> bytes:
+        if isinstance(block, TextBlock):
+            cb: dict[str, Any] | None = text_out(block)
+        elif isinstance(block, ToolUseBlock):
+            cb = {"type": "server_tool_use" if block.server else "tool_use", "id": block.id, "name": block.name,
+                  "input": {}}
+        else:
+            cb = response_block_out(block)
+        if cb is None:
+            return b""
+        out = len(self.index)
+        self.index[index] = out
+        self.open.add(out)
+        return event_message("content_block_start", {"type": "content_block_start", "index": out,
+                                                     "content_block": cb})
+
+    def _close_all(self) -> bytes:
+        return b"".join(self._block_stop(i) for i in sorted(self.open))
+
+    def _block_stop(self, out: int) -> bytes:
+        self.open.discard(out)
+        return event_message("content_block_stop", {"type": "content_block_stop", "index": out})
+
+    def _delta(self, ev: BlockDelta) -> bytes:
+        pre = b""
+        if ev.index not in self.index:  # a delta for a block nobody started: start one of its kind
+            start: Block = ThinkingBlock("") if ev.delta_type in ("thinking", "signature") else TextBlock("")
+            if ev.delta_type == "input_json":
+                return b""  # no id or name to start a tool_use block with
+            pre = self._block_start(ev.index, start)
+        out = self.index[ev.index]
+        if out not in self.open:
+            return pre
+        dtype, field = _DELTA_OUT[ev.delta_type]
+        return pre + event_message("content_block_delta", {"type": "content_block_delta", "index": out,
+                                                           "delta": {"type": dtype, field: ev.value}})
+
+    def _message_delta(self, ev: MessageDelta) -> bytes:
+        self.delta_sent = True
+        u = ev.usage
+        usage: dict[str, Any] = {"output_tokens": u.output_tokens}
+        if u.input_tokens:
+            usage["input_tokens"] = u.input_tokens
+        if u.cache_read_tokens:
+            usage["cache_read_input_tokens"] = u.cache_read_tokens
+        if u.cache_write_tokens:
+            usage["cache_creation_input_tokens"] = u.cache_write_tokens
+        return self._close_all() + event_message("message_delta", {
+            "type": "message_delta", "delta": {"stop_reason": stop_reason_out(ev.stop_reason),
+                                               "stop_sequence": ev.stop_sequence}, "usage": usage})
+
+    def encode(self, ev: StreamEvent) -> bytes:
+        if self.stopped:
+            return b""
+        if isinstance(ev, MessageStart):
+            return self._start(ev.usage)
+        if isinstance(ev, StreamError):
+            return self.encode_error(TierwiseError(ev.message, kind=ev.error_type))
+        pre = self._start()
+        if isinstance(ev, BlockDelta):
+            return pre + self._delta(ev)
+        if isinstance(ev, BlockStart):
+            return pre + self._block_start(ev.index, ev.block)
+        if isinstance(ev, BlockStop):
+            out = self.index.get(ev.index)
+            return pre + (self._block_stop(out) if out is not None and out in self.open else b"")
+        if isinstance(ev, MessageDelta):
+            return pre + self._message_delta(ev)
+        if isinstance(ev, MessageStop):
+            if not self.delta_sent:
+                pre += self._message_delta(MessageDelta("end_turn"))
+            self.stopped = True
+            return pre + event_message("message_stop", {"type": "message_stop"})
+        if isinstance(ev, Ping):
+            return pre + event_message("ping", {"type": "ping"})
+        return pre
+
+    def encode_error(self, err: TierwiseError) -> bytes:
+        return event_message("error", error_object(err))

@@ -1,0 +1,140 @@
+"""Canonical Request → OpenAI Chat Completions request body for an upstream (`encode_request`):
+a same-format request is forwarded as sent (asking for stream usage), others are translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from tierwise.canonical import (
+    Block,
+    ImageBlock,
+    OtherBlock,
+    Request,
+    TextBlock,
+    ToolChoice,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from tierwise.wire.openai_chat.response import FORMAT
+
+
+def _image_url(b: ImageBlock) -> dict[str, Any]:
+    url = b.url if b.url else f"data:{b.media_type or 'image/png'};base64,{b.data}"
+    iu: dict[str, Any] = {"url": url}
+    if b.detail:
+        iu["detail"] = b.detail
+    return {"type": "image_url", "image_url": iu}
+
+
+def _user_content(blocks: Sequence[Block]) -> str | list[dict[str, Any]]:
+    if all(isinstance(b, TextBlock) for b in blocks):
+        return "".join(b.text for b in blocks)  # type: ignore[union-attr]
+    parts: list[dict[str, Any]] = []
+    for b in blocks:
+        if isinstance(b, TextBlock):
+            parts.append({"type": "text", "text": b.text})
+        elif isinstance(b, ImageBlock):
+            parts.append(_image_url(b))
+        elif isinstance(b, OtherBlock) and b.raw.get("type") in ("input_audio", "file"):
+            parts.append(b.raw)
+    return parts
+
+
+def _tool_result_text(b: ToolResultBlock) -> str:
+    text = "".join(c.text for c in b.content if isinstance(c, TextBlock))
+    if any(isinstance(c, ImageBlock) for c in b.content):
+        text += "\n[image omitted]"
+    return ("Error: " + text) if b.is_error else text
+
+
+def encode_messages(req: Request) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if req.system:
+        out.append({"role": "system", "content": "\n\n".join(b.text for b in req.system)})
+    for m in req.messages:
+        if m.role == "user":
+            results = [b for b in m.content if isinstance(b, ToolResultBlock)]
+            rest = [b for b in m.content if not isinstance(b, ToolResultBlock)]
+            for r in results:
+                out.append({"role": "tool", "tool_call_id": r.tool_use_id, "content": _tool_result_text(r)})
+                images = [c for c in r.content if isinstance(c, ImageBlock)]
+                if images:  # OpenAI tool messages can't carry images: pass them in a user turn
+                    out.append({"role": "user", "content": [_image_url(i) for i in images]})
+            if rest or not results:
+                out.append({"role": "user", "content": _user_content(rest)})
+        else:
+            text = "".join(b.text for b in m.content if isinstance(b, TextBlock))
+            calls = [
+                {"id": b.id, "type": "function",
+                 "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()}}
+                for b in m.content if isinstance(b, ToolUseBlock) and not b.server
+            ]
+            msg: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+            if calls:
+                msg["tool_calls"] = calls
+            out.append(msg)
+    return out
+
+
+def encode_tool_choice(tc: ToolChoice) -> Any:
+    if tc.type == "tool":
+        return {"type": "function", "function": {"name": tc.name}}
+    return {"auto": "auto", "any": "required", "none": "none"}[tc.type]
+
+
+def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
+    if req.source_format == FORMAT and req.source_body is not None:
+        body = dict(req.source_body)
+        body["model"] = upstream_model
+        if req.stream:
+            so = body.get("stream_options")
+            if not (isinstance(so, dict) and so.get("include_usage")):
+                body["stream_options"] = {**(so if isinstance(so, dict) else {}), "include_usage": True}
+        return body
+    body = {"model": upstream_model, "messages": encode_messages(req)}
+    if req.max_tokens is not None:
+        body["max_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop"] = req.stop
+    if req.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    tools = [t for t in req.tools if t.raw is None]
+    if tools:
+        body["tools"] = [
+            {"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description
+                                                                  else {}), "parameters": t.input_schema}}
+            for t in tools
+        ]
+        if req.tool_choice is not None:
+            body["tool_choice"] = encode_tool_choice(req.tool_choice)
+            if req.tool_choice.disable_parallel:
+                body["parallel_tool_calls"] = False
+    rf = req.response_format
+    if rf is not None and rf.type != "text":
+        if rf.type == "json_schema":
+            js: dict[str, Any] = {"name": rf.name or "response", "schema": rf.schema or {}}
+            if rf.strict is not None:
+                js["strict"] = rf.strict
+            body["response_format"] = {"type": "json_schema", "json_schema": js}
+        else:
+            body["response_format"] = {"type": "json_object"}
+    if req.n > 1:
+        body["n"] = req.n
+    if req.logprobs:
+        body["logprobs"] = True
+        if req.top_logprobs is not None:
+            body["top_logprobs"] = req.top_logprobs
+    if req.reasoning_effort:
+        body["reasoning_effort"] = req.reasoning_effort
+    if req.user:
+        body["user"] = req.user
+    return body

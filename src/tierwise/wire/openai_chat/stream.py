@@ -1,0 +1,307 @@
+"""OpenAI Chat Completions SSE streams: an upstream's chat.completion.chunk events → canonical
+(`StreamDecoder`), and canonical events → a client's stream (`StreamEncoder`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from tierwise.canonical import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    Request,
+    StopReason,
+    StreamChunk,
+    StreamError,
+    StreamEvent,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+)
+from tierwise.errors import TierwiseError, UpstreamError
+from tierwise.providers.error_classes import stream_error
+from tierwise.secret_scrub import scrub
+from tierwise.wire.openai_chat.response import (
+    FINISH_TO_STOP,
+    FORMAT,
+    STOP_TO_FINISH,
+    error_object,
+    logprobs_in,
+    logprobs_out,
+    new_completion_id,
+    usage_in,
+    usage_out,
+)
+from tierwise.wire.sse import SSEParser, data_message
+
+
+class StreamDecoder:
+    """OpenAI chat.completion.chunk SSE from an upstream → canonical events."""
+
+    def __init__(self) -> None:
+        self.parser = SSEParser()
+        self.started = False
+        self.open: int | None = None  # index of the open block
+        self.open_kind: str | None = None
+        self.next_index = 0
+        self.tools: dict[int, int] = {}
+        self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
+        self.stop: StopReason | None = None
+        self.usage = Usage()
+        self.ended = False
+        self.delta_sent = False
+
+    def _close(self, ev: list[StreamEvent]) -> None:
+        if self.open is not None:
+            ev.append(BlockStop(self.open))
+            self.open = None
+            self.open_kind = None
+
+    def _ensure(self, kind: str, ev: list[StreamEvent]) -> int:
+        if self.open is not None and self.open_kind == kind:
+            return self.open
+        self._close(ev)
+        idx = self.next_index
+        self.next_index += 1
+        ev.append(BlockStart(idx, TextBlock("") if kind == "text" else ThinkingBlock("")))
+        self.open, self.open_kind = idx, kind
+        return idx
+
+    def _end(self, ev: list[StreamEvent]) -> None:
+        self._close(ev)
+        if not self.delta_sent:
+            ev.append(MessageDelta(self.stop or "end_turn", self.usage))
+            self.delta_sent = True
+        ev.append(MessageStop())
+        self.ended = True
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
+        bytes), except that an upstream error event comes as a chunk of its own without raw bytes."""
+        out: list[StreamChunk] = []
+        ev: list[StreamEvent] = []
+        raws: list[bytes] = []
+        for msg in self.parser.feed(data):
+            d = msg.data
+            if d == b"[DONE]":
+                if not self.ended:
+                    if not self.started:
+                        raise UpstreamError("upstream stream ended before it started", retryable=True)
+                    self._end(ev)
+                raws.append(msg.raw)
+                continue
+            if not d:
+                continue
+            try:
+                obj = orjson.loads(d)
+            except orjson.JSONDecodeError:
+                raise UpstreamError("upstream sent a stream chunk that is not valid JSON", retryable=True) from None
+            if type(obj) is not dict:
+                raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
+            if "error" in obj and "choices" not in obj:
+                e = obj["error"]
+                message = e.get("message", "upstream error") if isinstance(e, dict) else e
+                message = scrub(str(message)[:4000])[:2000]  # bounded, as every upstream error text
+                if not self.started:  # nothing reached the client yet: let a fallback take over
+                    raise stream_error("upstream error", str((e.get("type") if isinstance(e, dict) else None)
+                                                             or "api_error"), str(message), retryable=True)
+                if raws:
+                    out.append(StreamChunk(ev, b"".join(raws), FORMAT))
+                    ev, raws = [], []
+                self.ended = True
+                # Re-encoded by the gateway, never relayed raw: the upstream's error object
+                # need not follow the client's schema.
+                out.append(StreamChunk([StreamError("api_error", f"upstream error: {message}")], None, FORMAT))
+                continue
+            if self.open_kind == "text" and not self.ended:
+                # The common case, a text delta and nothing else, without the general walk.
+                choices = obj.get("choices")
+                if type(choices) is list and len(choices) == 1 and type(choices[0]) is dict and not obj.get("usage"):
+                    ch = choices[0]
+                    delta = ch.get("delta")
+                    if (type(delta) is dict and len(delta) == 1 and ch.get("finish_reason") is None
+                            and not ch.get("logprobs") and not ch.get("index")):
+                        content = delta.get("content")
+                        if type(content) is str:
+                            if content:
+                                ev.append(BlockDelta(self.open, "text", content))  # type: ignore[arg-type]
+                            raws.append(msg.raw)
+                            continue
+            try:
+                self._chunk(obj, ev)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):  # off the schema: not a crash
+                raise UpstreamError("upstream sent a malformed stream chunk", retryable=True) from None
+            raws.append(msg.raw)
+        if raws:
+            out.append(StreamChunk(ev, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
+        return out
+
+    def _chunk(self, obj: dict[str, Any], ev: list[StreamEvent]) -> None:
+        if not self.started:
+            self.started = True
+            ev.append(MessageStart(str(obj.get("id") or new_completion_id()), str(obj.get("model") or "")))
+        if obj.get("usage"):
+            u = usage_in(obj["usage"], obj.get("timings"))
+            self.usage = u
+            if self.stop is not None and not obj.get("choices"):
+                # The usage chunk follows the finish chunk: report it now, don't wait for [DONE].
+                self._close(ev)
+                if not self.delta_sent:
+                    ev.append(MessageDelta(self.stop, u))
+                    self.delta_sent = True
+        for ch in obj.get("choices") or []:
+            if not isinstance(ch, dict) or (ch.get("index") or 0) != 0:
+                continue
+            delta = ch.get("delta") or {}
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    idx = self._ensure("thinking", ev)
+                    ev.append(BlockDelta(idx, "thinking", reasoning))
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                idx = self._ensure("text", ev)
+                lp = ch.get("logprobs")
+                ev.append(BlockDelta(idx, "text", content, logprobs=logprobs_in(lp) if lp else None))
+            for tc in delta.get("tool_calls") or ():
+                ti = tc.get("index")
+                tid = tc.get("id")
+                if type(ti) is not int:
+                    # Some servers (Gemini's OpenAI endpoint) send each call whole and without
+                    # `index`: a new id is a new call, anything else continues the last one.
+                    if isinstance(tid, str) and tid and tid not in self.tool_ids:
+                        ti = len(self.tools)
+                    else:
+                        ti = self.tool_ids.get(tid, max(self.tools, default=0)) if isinstance(tid, str) else \
+                            max(self.tools, default=0)
+                fn = tc.get("function") or {}
+                if isinstance(tid, str) and tid:
+                    self.tool_ids.setdefault(tid, ti)
+                if ti not in self.tools:
+                    self._close(ev)
+                    idx = self.next_index
+                    self.next_index += 1
+                    self.tools[ti] = idx
+                    ev.append(BlockStart(idx, ToolUseBlock(str(tc.get("id") or f"call_{ti}"), str(fn.get("name") or ""),
+                                                           {})))
+                    self.open, self.open_kind = idx, "tool"
+                args = fn.get("arguments")
+                if args and isinstance(args, str):
+                    ev.append(BlockDelta(self.tools[ti], "input_json", args))
+            fr = ch.get("finish_reason")
+            if fr:
+                self.stop = FINISH_TO_STOP.get(fr, "end_turn")
+                if self.tools and self.stop == "end_turn":
+                    self.stop = "tool_use"
+                self._close(ev)
+
+    def finish(self) -> list[StreamChunk]:
+        if self.ended:
+            return []
+        if self.stop is not None:  # a server that ends without [DONE]
+            ev: list[StreamEvent] = []
+            self._end(ev)
+            return [StreamChunk(ev, None, FORMAT)]
+        raise UpstreamError("upstream stream ended early", retryable=True)
+
+
+class StreamEncoder:
+    """Canonical events → OpenAI chat.completion.chunk SSE for a client."""
+
+    def __init__(self, model: str, request: Request) -> None:
+        self.model = model
+        self.id = new_completion_id()
+        self.created = int(time.time())
+        so = request.extra.get("stream_options")
+        self.include_usage = isinstance(so, dict) and bool(so.get("include_usage"))
+        self.tool_ordinal: dict[int, int] = {}
+        self.tool_args_sent: set[int] = set()  # block indexes of tool calls with some argument text
+        self.usage = Usage()
+        self.started = False
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        if logprobs is not None:
+            choice["logprobs"] = logprobs
+        return data_message({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                             "model": self.model, "choices": [choice]})
+
+    def _start(self) -> bytes:
+        if self.started:
+            return b""
+        self.started = True
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def encode(self, ev: StreamEvent) -> bytes:
+        k = ev.kind
+        if k == "block_delta":
+            assert isinstance(ev, BlockDelta)
+            pre = self._start()
+            if ev.delta_type == "text":
+                return pre + self._chunk({"content": ev.value}, logprobs=logprobs_out(ev.logprobs))
+            if ev.delta_type == "input_json":
+                ordinal = self.tool_ordinal.get(ev.index)
+                if ordinal is None or not ev.value:
+                    return pre
+                self.tool_args_sent.add(ev.index)
+                return pre + self._chunk({"tool_calls": [{"index": ordinal, "function": {"arguments": ev.value}}]})
+            if ev.delta_type == "thinking":
+                return pre + self._chunk({"reasoning_content": ev.value})
+            return pre
+        if k == "message_start":
+            assert isinstance(ev, MessageStart)
+            self.usage.input_tokens = ev.usage.input_tokens
+            self.usage.cache_read_tokens = ev.usage.cache_read_tokens
+            self.usage.cache_write_tokens = ev.usage.cache_write_tokens
+            return self._start()
+        if k == "block_start":
+            assert isinstance(ev, BlockStart)
+            b = ev.block
+            pre = self._start()
+            if isinstance(b, ToolUseBlock) and not b.server:
+                ordinal = len(self.tool_ordinal)
+                self.tool_ordinal[ev.index] = ordinal
+                return pre + self._chunk({"tool_calls": [{"index": ordinal, "id": b.id, "type": "function",
+                                                          "function": {"name": b.name, "arguments": ""}}]})
+            if isinstance(b, TextBlock) and b.text:
+                return pre + self._chunk({"content": b.text})
+            return pre
+        if k == "message_delta":
+            assert isinstance(ev, MessageDelta)
+            u = ev.usage
+            if u.input_tokens:
+                self.usage.input_tokens = u.input_tokens
+            if u.output_tokens:
+                self.usage.output_tokens = u.output_tokens
+            if u.cache_read_tokens:
+                self.usage.cache_read_tokens = u.cache_read_tokens
+            return self._start() + self._chunk({}, STOP_TO_FINISH.get(ev.stop_reason or "end_turn", "stop"))
+        if k == "message_stop":
+            out = self._start()
+            if self.include_usage:
+                out += data_message({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                                     "model": self.model, "choices": [], "usage": usage_out(self.usage)})
+            return out + b"data: [DONE]\n\n"
+        if k == "error":
+            assert isinstance(ev, StreamError)
+            return self.encode_error(TierwiseError(ev.message, kind=ev.error_type))
+        if isinstance(ev, BlockStop):
+            ordinal = self.tool_ordinal.get(ev.index)
+            if ordinal is not None and ev.index not in self.tool_args_sent:
+                # Anthropic streams a call without input as one empty piece; OpenAI clients
+                # parse `arguments`, and "" is not JSON: send the empty object.
+                self.tool_args_sent.add(ev.index)
+                return self._chunk({"tool_calls": [{"index": ordinal, "function": {"arguments": "{}"}}]})
+            return b""
+        return b""
+
+    def encode_error(self, err: TierwiseError) -> bytes:
+        return data_message(error_object(err))

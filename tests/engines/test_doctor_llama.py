@@ -1,0 +1,27 @@
+"""`tierwise doctor` against a real llama-server: a `context_window` larger than what the server
+holds per request (its `-c` divided by its slots, `meta.n_ctx` in its model list) is named, since
+every longer prompt would be a refused call before a route moves on."""
+
+from __future__ import annotations
+
+import yaml
+from click.testing import CliRunner
+
+from tests.engines.tiny_gguf import CONTEXT
+from tierwise.cli import main
+
+
+def doctor_output(tmp_path, llama_server, window: int) -> str:
+    cfg = tmp_path / f"tw-{window}.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "providers": {"llamacpp": {"kind": "openai", "base_url": llama_server.url + "/v1", "locality": "local"}},
+        "models": {"local": {"provider": "llamacpp", "model": "local", "context_window": window}}}))
+    return CliRunner().invoke(main, ["doctor", "-c", str(cfg)]).output
+
+
+def test_doctor_names_a_context_window_larger_than_llama_servers(tmp_path, llama_server):
+    out = doctor_output(tmp_path, llama_server, 32768)
+    [line] = [ln for ln in out.splitlines() if "context_window 32,768" in ln]
+    assert line.startswith("! model local:") and f"holds {CONTEXT:,} tokens" in line
+    assert f"context_window: {CONTEXT}" in line
+    assert "context_window" not in doctor_output(tmp_path, llama_server, CONTEXT)
