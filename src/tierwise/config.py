@@ -59,6 +59,14 @@ class ProviderConfig(_Strict):
     max_concurrency: int | None = Field(
         None, ge=1, description="ensemble calls in flight at once (a local GPU server's capacity); "
         "default 4 for a local provider, 32 for a remote one")
+    image_urls: Literal["forward", "refuse", "fetch"] | None = Field(
+        None, description="http(s) image URLs in requests to this provider: `forward` them (the upstream may "
+        "fetch them from where it runs), `refuse` them (400), or `fetch` them in the gateway and send them "
+        "inline (server.image_fetch bounds it); default: refuse for a local provider, forward for a remote one")
+
+    @property
+    def image_url_policy(self) -> str:
+        return self.image_urls or ("refuse" if self.locality == "local" else "forward")
 
     @field_validator("base_url")
     @classmethod
@@ -193,6 +201,31 @@ class ClientKey(_Strict):
                                "the same tenant share cache entries; default: the key's own scope (its env name)")
 
 
+class ImageFetchConfig(_Strict):
+    """Bounds on the image URLs the gateway fetches itself (providers with `image_urls: fetch`)."""
+
+    max_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, description="largest image fetched")
+    max_images: int = Field(8, ge=1, le=100, description="image URLs fetched per request; more: 400")
+    timeout: float = Field(10.0, gt=0, le=120, description="seconds for one image, redirects included")
+    max_redirects: int = Field(3, ge=0, le=10, description="redirects followed per image (each target checked again)")
+    max_concurrent: int = Field(8, ge=1, le=256, description="image fetches in flight in the whole gateway")
+    allow_networks: list[str] = Field(
+        default_factory=list, description="networks (CIDR) the gateway may fetch images from although they are "
+        "not public (an internal image server); by default only public addresses are fetched from")
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for n in v:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError:
+                raise ValueError(f"{n!r} is not a network (CIDR such as 10.1.2.0/24)") from None
+        return v
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
@@ -203,7 +236,8 @@ class ServerConfig(_Strict):
     )
     admin_keys_env: list[str] = Field(
         default_factory=list, description="environment variables holding admin keys: only these may decide "
-        "approvals (`tierwise approvals`, /v1/tierwise/approvals); a gateway key may not")
+        "approvals (`tierwise approvals`, /v1/tierwise/approvals) and read every client's requests, traces "
+        "and budget buckets (docs/observability.md#access); a gateway key may not")
     direct_models: bool = Field(True, description="clients may name a model directly, bypassing routes")
     default_route: str | None = Field(None, description="route for model names that match nothing")
     limits: ServerLimits = Field(default_factory=ServerLimits)
@@ -212,6 +246,7 @@ class ServerConfig(_Strict):
     access_log: bool = Field(False, description="log one line per HTTP request (method, path, status, ms, "
                              "request id, route) on the console; also `tierwise serve --access-log`")
     responses: ResponsesStoreConfig = Field(default_factory=ResponsesStoreConfig)
+    image_fetch: ImageFetchConfig = Field(default_factory=ImageFetchConfig)
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> ServerConfig:

@@ -26,6 +26,7 @@ from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import POLICY_TYPES, Builder
 from tierwise.policies.rules import feature_of
 from tierwise.pricing import Price, Pricer, cost
+from tierwise.providers import image_urls
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.http import Provider
@@ -83,6 +84,8 @@ class Gateway:
                 price,
                 cost,
             )
+        # http(s) image URLs: refused, forwarded or fetched, per provider (providers/image_urls.py)
+        self.image_fetcher = image_urls.install(self)
         self._routes: dict[str, Target] = {}
         # Live per-model statistics (tierwise.dispatch.blackboard): made here when asked for, else by
         # the first route that reads them (`board()`); None costs the request path nothing.
@@ -154,6 +157,8 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.image_fetcher is not None:
+            await self.image_fetcher.close()
         if self.cache is not None:
             await self.cache.close()
         if self.ledger is not None:

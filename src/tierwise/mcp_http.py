@@ -105,8 +105,11 @@ class BearerAuth:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan: the session manager's start and stop
+        if scope["type"] == "lifespan":  # the session manager's start and stop
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket (when uvicorn has a websocket library): no way past the token
+            await send({"type": "websocket.close", "code": 1008})
             return
         if not self._authorized(scope):
             await _refuse(send, 401, b'{"error":"invalid_token","error_description":"a valid bearer token is required"}',

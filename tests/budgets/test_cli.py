@@ -27,11 +27,13 @@ def spend_some(g):
 
 def test_budgets_command_reads_a_running_gateway(gateway, openai_up, anthropic_up, tmp_path, monkeypatch):
     monkeypatch.setenv("GW_KEY", "gw-secret")
+    monkeypatch.setenv("ADMIN_KEY", "admin-secret")
     anthropic_up.default = Reply(text="ok", usage=USAGE)
     cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={"limits": [
         {"name": "daily", "usd": 2.0}, {"name": "per-session", "per": "session", "tokens": 10_000,
                                         "window": {"rolling": "1h"}}]})
     cfg["server"]["api_keys_env"] = ["GW_KEY"]
+    cfg["server"]["admin_keys_env"] = ["ADMIN_KEY"]  # the command asks with it: every bucket
     g = gateway(cfg)
     (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
     oc = oai(g, api_key="gw-secret")
@@ -50,7 +52,10 @@ def test_budgets_command_reads_a_running_gateway(gateway, openai_up, anthropic_u
     assert rows[("per-session", "s1")]["tokens_used"] == 440 and rows[("per-session", "s2")]["tokens_remaining"] == 9560
     table = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
     assert table.exit_code == 0 and "per-session" in table.output and "session s1" in table.output
-    monkeypatch.setenv("GW_KEY", "wrong")
+    # with the gateway key: its own buckets (sessions are any client's text), as a table too
+    own = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url, "--key-env", "GW_KEY"])
+    assert own.exit_code == 0 and "daily" in own.output and "session s1" not in own.output, own.output
+    monkeypatch.setenv("ADMIN_KEY", "wrong")
     denied = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
     assert denied.exit_code != 0 and "401" in denied.output
 
@@ -108,11 +113,12 @@ def test_report_counts_refusals_and_downgrades(gateway, openai_up, anthropic_up,
 
 
 def test_a_team_key_sees_only_its_own_buckets(gateway, openai_up, anthropic_up, monkeypatch):
-    # A key limited to some routes belongs to one team: other keys' spend and other clients' session
-    # ids are not its business. An unrestricted (operator) key sees every bucket.
+    # A key belongs to one client: other keys' spend and other clients' session ids are not its business,
+    # whether it is limited to some routes or not. An admin key sees every bucket.
     import httpx2
 
     monkeypatch.setenv("OPS_KEY", "ops-secret")
+    monkeypatch.setenv("ADMIN_KEY", "admin-secret")
     monkeypatch.setenv("TEAM_A", "team-a-secret")
     monkeypatch.setenv("TEAM_B", "team-b-secret")
     anthropic_up.default = Reply(text="ok", usage=USAGE)
@@ -121,6 +127,7 @@ def test_a_team_key_sees_only_its_own_buckets(gateway, openai_up, anthropic_up, 
         {"name": "per-session", "per": "session", "tokens": 10_000}]})
     cfg["server"]["api_keys_env"] = ["OPS_KEY", {"env": "TEAM_A", "name": "team-a", "routes": ["main"]},
                                      {"env": "TEAM_B", "name": "team-b", "routes": ["main"]}]
+    cfg["server"]["admin_keys_env"] = ["ADMIN_KEY"]
     g = gateway(cfg)
     for key, session in (("team-a-secret", "alice-session"), ("team-b-secret", "bob-session")):
         oai(g, api_key=key).chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}],
@@ -133,4 +140,5 @@ def test_a_team_key_sees_only_its_own_buckets(gateway, openai_up, anthropic_up, 
         return {(row["budget"], row["value"]) for row in r.json()["budgets"]}
 
     assert seen("team-a-secret") == {("daily", "*"), ("per-key", "team-a")}
-    assert {("per-key", "team-b"), ("per-session", "alice-session"), ("per-session", "bob-session")} <= seen("ops-secret")
+    assert seen("ops-secret") == {("daily", "*")}  # unscoped, but not the operator: no one else's buckets
+    assert {("per-key", "team-b"), ("per-session", "alice-session"), ("per-session", "bob-session")} <= seen("admin-secret")

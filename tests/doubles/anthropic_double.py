@@ -43,6 +43,7 @@ class AnthropicDouble(DoubleServer):
         super().__init__(api_key=api_key, models=models or ["claude-double-1"])
         self.strict = strict
         self._counter = 0
+        self.count_tokens_raw: bytes | None = None  # when set: count_tokens answers exactly this body
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.route(self._messages))
@@ -134,6 +135,8 @@ class AnthropicDouble(DoubleServer):
         except Rejected as e:
             return self.error_response(rec, e.status, e.message, e.error_type)
         rec.status = 200
+        if self.count_tokens_raw is not None:  # a hostile count (tests/security/test_hostile_upstream_shapes.py)
+            return web.Response(status=200, body=self.count_tokens_raw, content_type="application/json")
         return self.json_response(200, {"input_tokens": _input_tokens(body)})
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

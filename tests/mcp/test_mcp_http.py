@@ -458,3 +458,34 @@ def test_a_body_over_the_bound_is_refused_before_the_mcp_app_reads_it():
     assert asyncio.run(call([b"x"], [(b"content-length", b"999999")])) == (413, 1)  # refused on its length alone
     assert seen == []
     assert asyncio.run(call([b"a" * 500, b"b" * 500], []))[0] == 200 and seen == [b"a" * 500 + b"b" * 500]
+
+
+def test_a_websocket_gets_no_way_past_the_token():
+    """The bearer check guarded `http` only and let every other scope through (meant for lifespan): with a
+    websocket library installed, uvicorn hands websocket scopes to the app, and one reached the mcp app
+    without a token. (No websocket library is installed here, so the middleware is driven directly.)"""
+    import asyncio
+
+    from tierwise.mcp_http import BearerAuth
+
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["type"])
+
+    async def call(scope_type: str) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(m: dict[str, Any]) -> None:
+            got.append(m)
+
+        await BearerAuth(app, TOKEN)({"type": scope_type, "headers": []}, receive, send)
+        return got
+
+    assert asyncio.run(call("websocket")) == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []
+    asyncio.run(call("lifespan"))
+    assert reached == ["lifespan"]

@@ -97,6 +97,41 @@ def test_dashboard_in_chromium(two_tier, openai_up, anthropic_up, presence, monk
     assert errors == []
 
 
+def test_a_gateway_key_sees_its_own_requests_in_chromium(two_tier, anthropic_up, monkeypatch):
+    """A client's key opens the page: its own requests stream in and their traces open; another key's
+    request never shows; the gateway-wide panels are not asked for (no refused fetch, no console error)."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
+    monkeypatch.setenv("OBS_OTHER_KEY", "other-key-1")
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY", "OBS_OTHER_KEY"]},
+                 observability={"dashboard": {"enabled": True}})
+    anthropic_up.default = Reply(text="hello there", usage=(11, 3))
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(g.url + "/dashboard#key=gw-key-1")
+            page.wait_for_selector("#conn.live", timeout=15_000)
+            page.wait_for_selector("#own-only:not([hidden])", timeout=10_000)
+            other = oai(g, api_key="other-key-1").chat.completions.with_raw_response.create(
+                model="main", messages=MSG).headers["x-tierwise-request-id"]
+            own = oai(g, api_key="gw-key-1").chat.completions.with_raw_response.create(
+                model="main", messages=MSG).headers["x-tierwise-request-id"]
+            page.wait_for_selector(f'#live tr[data-id="{own}"]', timeout=10_000)
+            assert page.locator(f'#live tr[data-id="{other}"]').count() == 0
+            page.click(f'#live tr[data-id="{own}"]')
+            page.wait_for_selector("#trace:not([hidden])", timeout=10_000)
+            assert page.text_content("#trace-id") == own
+        finally:
+            browser.close()
+    assert errors == []
+
+
 def test_dashboard_data_needs_a_key(two_tier, monkeypatch):
     import httpx2 as httpx
 

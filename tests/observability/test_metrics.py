@@ -145,7 +145,9 @@ def test_metrics_need_a_key_when_keys_are_set(two_tier, monkeypatch):
         assert httpx.get(g.url + path).json()["error"]["code"] == "invalid_api_key"
     r = httpx.get(g.url + "/dashboard/api/trace?id=nope", headers={"authorization": "Bearer gw-secret"})
     assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "param", "code"}
-    assert scrape(g.url, authorization="Bearer gw-secret") is not None
+    # metrics cover every client's requests: a gateway key is refused, a viewer key reads them
+    r = httpx.get(g.url + "/metrics", headers={"authorization": "Bearer gw-secret"})
+    assert r.status_code == 403 and "viewer key" in r.json()["error"]["message"]
     assert scrape(g.url, authorization="Bearer view-secret") is not None
     # a viewer key reads, and opens nothing else
     r = httpx.post(g.url + "/v1/chat/completions", headers={"authorization": "Bearer view-secret"},

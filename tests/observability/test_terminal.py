@@ -34,6 +34,9 @@ def test_top_once_shows_the_gateway(two_tier, openai_up, anthropic_up, monkeypat
     piped = runner.invoke(main, ["top", "--once", "--url", g.url, "--key", "viewer-key-2"], env={"COLUMNS": None})
     assert piped.exit_code == 0 and rid in piped.output
     assert max(len(line) for line in piped.output.splitlines()) < 400
+    # a gateway key: refused with what to use instead (it may read its own requests only)
+    out = runner.invoke(main, ["top", "--once", "--url", g.url, "--key", "gw-key-2"])
+    assert out.exit_code == 1 and "viewer key" in out.output and "Traceback" not in out.output
     # no key: a clear message, not a traceback
     out = runner.invoke(main, ["top", "--once", "--url", g.url], env={"TIERWISE_KEY": ""})
     assert out.exit_code == 1 and "wants a key" in out.output

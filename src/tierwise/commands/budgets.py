@@ -33,8 +33,9 @@ def _from_store(cfg: Any) -> dict[str, Any]:
 @click.command("budgets")
 @config_option
 @click.option("--url", default=None, help="Gateway to ask (memory backend); default: server.host and server.port.")
-@click.option("--key-env", default=None, help="Environment variable holding a gateway key (default: the "
-              "first of server.api_keys_env).")
+@click.option("--key-env", default=None, help="Environment variable holding the key to ask with (default: the "
+              "first of server.admin_keys_env, which sees every bucket, else the first of server.api_keys_env, "
+              "which sees its own).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(config_path: str, url: str | None, key_env: str | None, as_json: bool) -> None:
     """Budgets: spend and tokens used and remaining per budget in its current window, and when it resets."""
@@ -50,12 +51,16 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     if cfg.budgets.store.backend == "redis":
         data = _from_store(cfg)
     else:
+        if key_env is None and cfg.server.admin_keys_env:
+            key_env = cfg.server.admin_keys_env[0]
         gw_url, key = gateway_url_and_key(cfg, url, key_env)
         data = gateway_json(gw_url, "/v1/tierwise/budgets", key, hint=MEMORY_HINT.format("budgets"))
     if as_json:
         click.echo(inert_json(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()))
         return
-    t = Table(title=f"tierwise budgets ({data['backend']}; {data['reservations_in_flight']} reservation(s) in flight)")
+    held = data.get("reservations_in_flight")  # not shown to a gateway key (every client's requests)
+    t = Table(title=f"tierwise budgets ({data['backend']}" + ("" if held is None else f"; {held} reservation(s) in flight")
+              + ")")
     for col in ("budget", "covers", "window", "used $", "limit $", "remaining $", "used tokens", "limit tokens",
                 "remaining tokens", "resets at (UTC)"):
         t.add_column(col, justify="left" if col in ("budget", "covers", "window") else "right")

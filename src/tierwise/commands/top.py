@@ -1,7 +1,7 @@
 """`tierwise top`: a live view of a running gateway in the terminal (its dashboard's main page).
 
-It reads the gateway's dashboard endpoints (`observability.dashboard.enabled: true`), with a
-gateway key or a read-only viewer key from `--key` or $TIERWISE_KEY when the gateway wants one.
+It reads the gateway's dashboard endpoints (`observability.dashboard.enabled: true`), with an
+admin key or a read-only viewer key from `--key` or $TIERWISE_KEY when the gateway wants one.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def frame(base: str, key: str | None, expand: bool = True) -> Any:
 @click.command("top")
 @config_option
 @click.option("--url", default=None, help="The gateway (default: server.host and server.port of the config).")
-@click.option("--key", default=None, help=f"A gateway or viewer key (default: ${KEY_ENV}).")
+@click.option("--key", default=None, help=f"An admin or viewer key (default: ${KEY_ENV}).")
 @click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True)
 @click.option("--once", is_flag=True, help="Print one screen and exit.")
 def command(config_path: str, url: str | None, key: str | None, interval: float, once: bool) -> None:
@@ -114,8 +114,12 @@ def command(config_path: str, url: str | None, key: str | None, interval: float,
                 raise click.ClickException(f"{base} has no dashboard: set observability.dashboard.enabled: true") \
                     from None
             if e.code == 401:
-                raise click.ClickException(f"{base} wants a key: --key or ${KEY_ENV} (a gateway or viewer key)") \
+                raise click.ClickException(f"{base} wants a key: --key or ${KEY_ENV} (an admin or viewer key)") \
                     from None
+            if e.code == 403:  # a gateway key reads its own requests only; `top` shows the whole gateway
+                raise click.ClickException(f"{base} refused the key: `top` shows every client's requests, which "
+                                           "needs an admin key (server.admin_keys_env) or a viewer key "
+                                           "(observability.dashboard.viewer_keys_env)") from None
             raise click.ClickException(f"{base} answered HTTP {e.code}") from None
         except (urllib.error.URLError, OSError) as e:
             raise click.ClickException(f"cannot reach {base}: {getattr(e, 'reason', e)}") from None

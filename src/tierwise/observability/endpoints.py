@@ -1,9 +1,9 @@
 """HTTP endpoints of observability: `/metrics`, `/dashboard` and the dashboard's JSON and live stream.
 
-Access: with no gateway keys configured everything here is open (like the rest of the gateway).
-With keys, a request needs a gateway key that reaches every route or a read-only viewer key
-(`observability.dashboard.viewer_keys_env`); viewer keys open nothing else, and a team's key limited
-to some routes is refused (the data here covers every team's requests and traces). The dashboard page
+Access (server/roles.py): with no gateway keys configured everything here is open (like the rest of
+the gateway). With keys, an admin key reads everything, a read-only viewer key everything but the
+conversation, and a gateway key only its own requests and traces (the gateway-wide totals, topology and
+/metrics are refused to it), or nothing with `observability.dashboard.client_keys: none`. The dashboard page
 itself holds no data: it reads the key from the URL fragment (never sent to a server), keeps it
 in the tab's sessionStorage and sends it as a header to the JSON and stream endpoints — no
 cookie, so another site cannot make the browser send it (no CSRF), and the endpoints refuse
@@ -13,7 +13,6 @@ requests a browser marks as cross-site.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -23,9 +22,10 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from tierwise.errors import AuthenticationError, NotFound, PermissionDenied, RateLimited, TierwiseError
+from tierwise.errors import NotFound, PermissionDenied, RateLimited, TierwiseError
 from tierwise.secret_scrub import scrub_value
 from tierwise.server.asgi_scope import request_headers
+from tierwise.server.roles import Reader, Roles
 from tierwise.wire import openai_chat
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -46,6 +46,10 @@ TYPES = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=u
          ".md": b"text/plain; charset=utf-8"}
 STREAM_TICK_S = 0.2
 MAX_STREAMS = 32  # open live streams per process: each is a loop and a socket
+# A gateway key (a client) may hold a few, and all clients together leave some for admin and viewer keys:
+# any client's key opens the stream (its own requests), so one must not take every slot.
+MAX_STREAMS_PER_KEY = 4
+MAX_CLIENT_STREAMS = 24
 # A stream ends after this long (the page reconnects at once): bounded like every other request,
 # and a stopping gateway never waits longer than this for an open dashboard.
 STREAM_LIFETIME_S = 30.0
@@ -78,9 +82,10 @@ class Endpoints:
         self.gw = app.gw
         self.obs = app.gw.observer
         dcfg = self.gw.cfg.observability.dashboard
-        self.viewer_keys = [v.encode() for v in (os.environ.get(e) for e in dcfg.viewer_keys_env) if v]
+        self.roles: Roles = app.roles
         self.per_tick = max(1, int(dcfg.stream_per_second * STREAM_TICK_S))
         self.streams = 0
+        self.client_streams: dict[str, int] = {}  # a client key's name -> its open live streams
         self.stream_lifetime = STREAM_LIFETIME_S
         self.static: dict[str, bytes] = {}
         self.topology: Any = None
@@ -99,6 +104,7 @@ class Endpoints:
             r[("GET", "/metrics")] = self.metrics
         if self.obs.live is not None:
             r[("GET", "/dashboard")] = self.page
+            r[("GET", "/dashboard/api/role")] = self.role
             r[("GET", "/dashboard/api/summary")] = self.summary
             r[("GET", "/dashboard/api/topology")] = self.topology_json
             r[("GET", "/dashboard/api/recent")] = self.recent
@@ -110,42 +116,29 @@ class Endpoints:
 
     # ------------------------------------------------------------------ access
 
-    def _allowed(self, scope: dict[str, Any]) -> str:
-        """Who asks: "open" (no keys configured), "gateway" (a gateway key for every route) or "viewer"."""
+    def _allowed(self, scope: dict[str, Any], gateway_wide: str | None = None) -> Reader:
+        """Who asks (server/roles.py); `gateway_wide` names data that covers every client's requests."""
         headers = request_headers(scope)
         site = headers.get("sec-fetch-site")
         if site is not None and site not in ("same-origin", "none"):
             raise PermissionDenied("observability endpoints answer same-origin requests only")
-        if not self.app.keyring.required:
-            return "open"
-        key = self.app.keyring.find(headers)
-        if key is not None:
-            if key.routes is not None:  # everything here is gateway-wide: every team's requests and traces
-                raise PermissionDenied("a key limited to some routes cannot read the gateway-wide observability "
-                                       "data; use a viewer key (observability.dashboard.viewer_keys_env)")
-            return "gateway"
-        given = self.app.keyring.given(headers)
-        if given:
-            g = given.encode()
-            ok = False
-            for k in self.viewer_keys:  # every key compared: timing tells nothing
-                ok = hmac.compare_digest(g, k) or ok
-            if ok:
-                return "viewer"
-        raise AuthenticationError("invalid or missing API key (a gateway key or a viewer key)")
+        reader = self.roles.reader(headers)
+        if gateway_wide is not None:
+            reader.need_all(gateway_wide)
+        return reader
 
-    async def _guarded(self, scope: dict[str, Any], send: Any) -> str | None:
+    async def _guarded(self, scope: dict[str, Any], send: Any, gateway_wide: str | None = None) -> Reader | None:
         """The caller's role (see `_allowed`), or None once an error was sent."""
         try:
-            return self._allowed(scope)
+            return self._allowed(scope, gateway_wide)
         except TierwiseError as e:
-            await self.app.send_json(send, e.status, _error(e))
+            await self.app.send_json(send, e.status, _error(e), [NO_STORE])
             return None
 
     # ------------------------------------------------------------------ /metrics
 
     async def metrics(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not await self._guarded(scope, send):
+        if not await self._guarded(scope, send, "/metrics"):
             return
         m = self.obs.metrics
         m.flush()
@@ -192,8 +185,15 @@ class Endpoints:
     async def _json(self, scope: dict[str, Any], send: Any, data: Any, status: int = 200) -> None:
         await self.app.send_json(send, status, orjson.dumps(data), [NO_STORE])
 
+    async def role(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """What the caller's key may read (the page leaves out the gateway-wide panels for a gateway key)."""
+        reader = await self._guarded(scope, send)
+        if reader is not None:
+            await self._json(scope, send, {"role": reader.role, "gateway_wide": reader.sees_all,
+                                           "content": reader.sees_content})
+
     async def summary(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not await self._guarded(scope, send):
+        if not await self._guarded(scope, send, "the gateway's totals"):
             return
         live = self.obs.live
         q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -205,49 +205,71 @@ class Endpoints:
                                        "extras": self.topology.extras(self.obs.metrics)})
 
     async def topology_json(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not await self._guarded(scope, send):
+        if not await self._guarded(scope, send, "the topology"):
             return
         await self._json(scope, send, await self.topology.snapshot(self.obs.live))
 
     async def recent(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not await self._guarded(scope, send):
+        reader = await self._guarded(scope, send)
+        if reader is None:
             return
-        _, rows, skipped = self.obs.live.since(max(0, self.obs.live.seq - 50), 50)
+        live = self.obs.live
+        if reader.sees_all:
+            _, rows, skipped = live.since(max(0, live.seq - 50), 50)
+        else:  # the newest 50 of its own among those kept
+            _, rows, _ = live.since(0, len(live.recent), reader.owns)
+            rows, skipped = rows[-50:], 0
         await self._json(scope, send, {"rows": rows, "skipped": skipped})
 
     async def trace(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """One request's full trace: from memory when recent, else from the ledger (what `tierwise trace` shows).
         A viewer key gets it without the content the ledger may hold (prompts, answers, shadow answers)."""
-        role = await self._guarded(scope, send)
-        if role is None:
+        reader = await self._guarded(scope, send)
+        if reader is None:
             return
         q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         rid = (q.get("id") or [""])[0][:100]
-        data = self.obs.live.trace(rid) if rid else None
+        visible = None if reader.sees_all else reader.owns
+        data = self.obs.live.trace(rid, visible) if rid else None
         if data is None and rid and self.gw.ledger is not None:
             rec = await asyncio.to_thread(self.gw.ledger.get, rid)
-            if rec is not None:
+            if rec is not None and reader.owns((getattr(rec, "extra", None) or {}).get("key")):
                 data = rec.to_dict() if hasattr(rec, "to_dict") else dict(vars(rec))
-        if data is None:
+        if data is None:  # another key's request reads as an unknown one: ids are guessable
             await self.app.send_json(send, 404, _error(NotFound("no such request")), [NO_STORE])
             return
-        await self._json(scope, send, scrub_value(without_content(data) if role == "viewer" else data))
+        await self._json(scope, send, scrub_value(data if reader.sees_content else without_content(data)))
 
     # ------------------------------------------------------------------ live stream (SSE)
 
     async def stream(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not await self._guarded(scope, send):
+        reader = await self._guarded(scope, send)
+        if reader is None:
+            return
+        owner = reader.key.name if reader.key is not None else None
+        if owner is not None and (self.client_streams.get(owner, 0) >= MAX_STREAMS_PER_KEY
+                                  or sum(self.client_streams.values()) >= MAX_CLIENT_STREAMS):
+            await self.app.send_json(send, 429, _error(RateLimited(
+                f"too many live streams open for gateway keys (at most {MAX_STREAMS_PER_KEY} per key)")), [NO_STORE])
             return
         if self.streams >= MAX_STREAMS:
             await self.app.send_json(send, 429, _error(RateLimited("too many live streams open")), [NO_STORE])
             return
         self.streams += 1
+        if owner is not None:
+            self.client_streams[owner] = self.client_streams.get(owner, 0) + 1
         try:
-            await self._stream(send, receive)
+            await self._stream(send, receive, None if reader.sees_all else reader.owns)
         finally:
             self.streams -= 1
+            if owner is not None:
+                left = self.client_streams[owner] - 1
+                if left:
+                    self.client_streams[owner] = left
+                else:
+                    del self.client_streams[owner]
 
-    async def _stream(self, send: Any, receive: Any) -> None:
+    async def _stream(self, send: Any, receive: Any, visible: Callable[[str | None], bool] | None) -> None:
         live = self.obs.live
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream"), (b"cache-control", b"no-store"), (b"x-accel-buffering", b"no")]})
@@ -264,7 +286,7 @@ class Endpoints:
         try:
             await send({"type": "http.response.body", "body": b": live\n\n", "more_body": True})
             while not gone.is_set() and time.monotonic() < ends:
-                seq, rows, skipped = live.since(seq, self.per_tick)
+                seq, rows, skipped = live.since(seq, self.per_tick, visible)
                 if rows:
                     body = b"event: requests\ndata: " + orjson.dumps({"rows": rows, "skipped": skipped}) + b"\n\n"
                     await send({"type": "http.response.body", "body": body, "more_body": True})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tierwise.observability.vocab import reason_label
@@ -89,8 +90,10 @@ class LiveFeed:
         t["cost"] += c
         t["ref_cost"] += r
 
-    def since(self, seq: int, limit: int) -> tuple[int, list[dict[str, Any]], int]:
-        """Rows newer than `seq` (at most `limit`, evenly sampled), the newest seq, and how many were skipped."""
+    def since(self, seq: int, limit: int, visible: Callable[[str | None], bool] | None = None,
+              ) -> tuple[int, list[dict[str, Any]], int]:
+        """Rows newer than `seq` (at most `limit`, evenly sampled), the newest seq, and how many were skipped.
+        With `visible`, only the requests of the keys it accepts (by key name): a client's own."""
         newest = self.seq
         if newest <= seq:
             return newest, [], 0
@@ -98,6 +101,8 @@ class LiveFeed:
         n_new = min(newest - seq, len(self.recent))
         items = list(itertools.islice(reversed(self.recent), n_new))
         items.reverse()
+        if visible is not None:
+            items = [it for it in items if visible(it[1].key)]
         skipped = 0
         if len(items) > limit:
             step = len(items) / limit
@@ -110,9 +115,9 @@ class LiveFeed:
         cut = int(time.time()) - seconds
         return [s.to_dict() for s in list(self.seconds) if s.t > cut]
 
-    def trace(self, request_id: str) -> dict[str, Any] | None:
+    def trace(self, request_id: str, visible: Callable[[str | None], bool] | None = None) -> dict[str, Any] | None:
         rec = self.by_id.get(request_id)
-        if rec is None:
+        if rec is None or (visible is not None and not visible(rec.key)):
             return None
         out = rec.trace.to_dict()
         out.update(row(rec, 0))

@@ -40,12 +40,13 @@ class Finished:
 
     __slots__ = ("request_id", "route", "api", "stream", "status", "error_type", "latency_ms", "ttft_ms",
                  "started", "steps", "answered", "reference_cost", "requested_model", "ids", "content",
-                 "breakers", "trace", "wall", "cache")
+                 "breakers", "trace", "wall", "cache", "key")
 
     def __init__(self, request_id: str, route: str, api: str, stream: bool, status: int, error_type: str,
                  latency_ms: float, ttft_ms: float | None, started: float, steps: list[Any], answered: Any,
                  reference_cost: float | None, requested_model: str, ids: Any, content: str | None,
-                 breakers: dict[str, Any], trace: Any, wall: float, cache: str | None = None) -> None:
+                 breakers: dict[str, Any], trace: Any, wall: float, cache: str | None = None,
+                 key: str | None = None) -> None:
         self.request_id = request_id
         self.route = route
         self.api = api
@@ -65,6 +66,7 @@ class Finished:
         self.trace = trace
         self.wall = wall
         self.cache = cache
+        self.key = key  # the name of the gateway key that asked: the dashboard shows a client its own requests
 
     @property
     def usage(self) -> Usage:
@@ -202,7 +204,7 @@ class Observer:
                            "none" if error is None and status < 400 else error_type(error, status), latency_ms,
                            ttft_ms, trace.started, steps, answered, ref_cost,
                            requested if type(requested) is str else str(requested), ids, content,
-                           self.gw.deployments, trace, time.time(), notes.get("cache"))
+                           self.gw.deployments, trace, time.time(), notes.get("cache"), notes.get("key_name"))
             if self.metrics is not None:
                 self.metrics.observe(rec)
             if ids is not None and ids[SAMPLED]:

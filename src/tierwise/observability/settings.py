@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -43,6 +45,9 @@ class DashboardConfig(_Strict):
     viewer_keys_env: list[str] = Field(
         default_factory=list,
         description="environment variables holding read-only keys: they open /dashboard and /metrics, nothing else")
+    client_keys: Literal["own", "none"] = Field(
+        "own", description="what a gateway key (server.api_keys_env) reads of the dashboard: `own` its own "
+        "requests and traces, `none` nothing (admin and viewer keys read everything)")
     recent: int = Field(2000, ge=10, le=100_000, description="recent requests kept in memory for the live view")
     stream_per_second: int = Field(
         50, ge=1, le=1000, description="requests per second sent to each live stream; above it the stream is sampled")

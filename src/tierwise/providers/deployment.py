@@ -68,6 +68,8 @@ class Deployment:
         self.privacy: Any = None
         # Live statistics (providers/live_stats.py), set when the blackboard is on; None costs one test.
         self.stats: LiveStats | None = None
+        # What happens to http(s) image URLs (providers/image_urls.py); None: forwarded as they are.
+        self.images: Any = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -140,6 +142,8 @@ class Deployment:
         # it sees the exact bytes before they leave. Without a `privacy:` config: one test.
         if self.privacy is not None and check is None:
             return await self.privacy.complete(self, req, ctx)  # type: ignore[no-any-return]
+        if self.images is not None:
+            req = await self.images.apply(req, self.name)
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
@@ -180,6 +184,8 @@ class Deployment:
     async def stream(self, req: Request, ctx: Context, check: Any = None) -> AsyncIterator[StreamChunk]:
         if self.privacy is not None and check is None:  # see `complete`
             return await self.privacy.stream(self, req, ctx)  # type: ignore[no-any-return]
+        if self.images is not None:
+            req = await self.images.apply(req, self.name)
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)

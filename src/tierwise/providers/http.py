@@ -91,7 +91,9 @@ class Provider:
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
         except aiohttp.ClientConnectorError:
             raise UpstreamError(
-                f"cannot connect to provider {self.name!r} at {self.cfg.base_url}", retryable=True
+                # not its base_url: a client must not learn the gateway's internal addresses (the operator
+                # finds the provider by its name in the config; /health and `tierwise doctor` say more)
+                f"cannot connect to provider {self.name!r}", retryable=True
             ) from None
         except aiohttp.ClientError as e:
             raise UpstreamError(f"provider {self.name!r}: {type(e).__name__}", retryable=True) from None

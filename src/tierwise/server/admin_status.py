@@ -1,6 +1,6 @@
-"""The read-only admin views a gateway key holder may ask for: `GET /v1/tierwise/budgets` (usage and
-what remains of each budget) and `GET /v1/tierwise/blackboard` (live statistics and `dynamic` route
-states). A key limited to some routes (a team's key) sees only what concerns it."""
+"""The read-only admin views: `GET /v1/tierwise/budgets` (usage and what remains of each budget; an admin
+or viewer key reads every bucket, a gateway key its own: server/roles.py) and `GET /v1/tierwise/blackboard`
+(live statistics and `dynamic` route states; a key limited to some routes sees only what concerns it)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from tierwise.wire import openai_chat
 async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
     """Usage and what remains of each budget (`tierwise budgets`), for key holders."""
     try:
-        key = app.check_auth(request_headers(scope))
+        reader = app.roles.reader(request_headers(scope), dashboard=False)  # its own buckets, whatever the dashboard says
         body = await app.gw.spend.status()
-        if key.routes is not None:  # a team's key sees its own buckets, not other teams' or users'
-            body["budgets"] = [r for r in body["budgets"] if sees_bucket(key, r)]
+        if reader.key is not None:  # a gateway key sees its own buckets, not other keys' or clients'
+            body["budgets"] = [r for r in body["budgets"] if sees_bucket(reader.key, r)]
             body.pop("reservations_in_flight", None)
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
@@ -37,7 +37,7 @@ def sees_bucket(key: KeyScope, row: dict[str, Any]) -> bool:
     if per == "key":
         return bool(value == key.name)
     if per == "route":
-        return value in (key.routes or ())
+        return key.routes is None or value in key.routes
     return per in ("global", "model")  # shared totals; tag/session/workflow values are other clients' text
 
 

@@ -45,6 +45,7 @@ from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.limits import BODY_TIMED_OUT, BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
+from tierwise.server.roles import Roles
 from tierwise.server.stream_relay import relay_stream
 from tierwise.wire import anthropic_messages, openai_chat, openai_responses
 
@@ -99,6 +100,7 @@ class App:
             ("GET", "/openapi.json"): self.openapi_doc,
             ("GET", "/"): self.health,
         }
+        self.roles = Roles(self)  # who reads many clients' requests (dashboard, budgets)
         self.routes.update(observability_endpoints(self).routes())  # /metrics, /dashboard (when enabled)
         self.routes.update(admin_approvals.ApprovalEndpoints(self).routes())  # /v1/tierwise/approvals (admin keys)
         # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).

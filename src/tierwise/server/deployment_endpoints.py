@@ -12,11 +12,12 @@ import orjson
 
 from tierwise.errors import Internal, InvalidRequest, TierwiseError
 from tierwise.providers.deployment import Deployment
+from tierwise.providers.image_urls import remote_documents, remote_images
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
 from tierwise.wire import anthropic_messages, openai_chat
-from tierwise.wire._check import INT_MAX, get_int
+from tierwise.wire._check import INT_MAX, get_int, token_count
 
 log = logging.getLogger("tierwise.server")
 
@@ -37,7 +38,9 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
         return
     n: int | None = None
     target = first_deployment(route_target)
-    if target is not None and target.provider.kind == "anthropic":
+    # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
+    if target is not None and target.provider.kind == "anthropic" and (
+            target.images is None or not (remote_images(req) or remote_documents(req))):
         try:
             prov = target.provider
             body = dict(data)
@@ -46,7 +49,8 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
             out, _ = await prov.post_json(
                 prov.chat_url + "/count_tokens", orjson.dumps(body), prov.headers(req.headers)
             )
-            n = int(out["input_tokens"])
+            given = out["input_tokens"]  # the upstream's number, in [0, 2^31-1]; anything else: the estimate
+            n = token_count(given) if type(given) in (int, float) else None
         except (TierwiseError, KeyError, TypeError, ValueError):
             n = None  # fall back to the estimate
     if n is None:

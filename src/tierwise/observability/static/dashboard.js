@@ -238,6 +238,7 @@
   // ------------------------------------------------------------------ start
 
   async function poll() {
+    if (state.ownOnly) return;  // a gateway key: its own requests only, no gateway-wide totals to ask for
     try {
       const [t, s] = await Promise.all([api("/dashboard/api/topology"), api("/dashboard/api/summary?seconds=300")]);
       renderTopology(t);
@@ -245,8 +246,12 @@
     } catch (e) { /* shown in the status line */ }
   }
 
-  function start() {
+  async function start() {
     $("keybox").hidden = true;
+    try {  // a gateway key reads its own requests only: the gateway-wide panels are not asked for
+      state.ownOnly = !(await api("/dashboard/api/role")).gateway_wide;
+    } catch (e) { state.ownOnly = false; }
+    $("own-only").hidden = !state.ownOnly;
     poll();
     stream();
   }

@@ -79,6 +79,8 @@ def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block
             f = part.get("file")
             need(isinstance(f, dict) and isinstance(f.get("file_data"), str) and f["file_data"].startswith("data:"),
                  f"{p}.file.file_data", "is required (a data: URL)")
+            need("file_id" not in f, f"{p}.file.file_id", "names a file in the gateway's upstream account: "
+                 "send the file as file_data")  # the part goes upstream as sent
             out.append(OtherBlock(part))
         elif t == "input_audio":
             out.append(OtherBlock(part))

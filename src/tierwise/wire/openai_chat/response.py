@@ -113,7 +113,7 @@ def _message_blocks(msg: dict[str, Any]) -> list[Block]:
             args = {"_raw_arguments": fn.get("arguments")}
         if not isinstance(args, dict):
             args = {"value": args}
-        blocks.append(ToolUseBlock(tc.get("id") or f"call_{i}", fn.get("name") or "", args))
+        blocks.append(ToolUseBlock(str(tc.get("id") or f"call_{i}"), str(fn.get("name") or ""), args))
     return blocks
 
 

@@ -28,6 +28,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.providers.error_classes import stream_error
+from tierwise.secret_scrub import scrub
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
@@ -107,7 +108,8 @@ class StreamDecoder:
                 raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
             if "error" in obj and "choices" not in obj:
                 e = obj["error"]
-                message = e.get("message", "upstream error") if isinstance(e, dict) else str(e)
+                message = e.get("message", "upstream error") if isinstance(e, dict) else e
+                message = scrub(str(message)[:4000])[:2000]  # bounded, as every upstream error text
                 if not self.started:  # nothing reached the client yet: let a fallback take over
                     raise stream_error("upstream error", str((e.get("type") if isinstance(e, dict) else None)
                                                              or "api_error"), str(message), retryable=True)
@@ -122,7 +124,7 @@ class StreamDecoder:
             if self.open_kind == "text" and not self.ended:
                 # The common case, a text delta and nothing else, without the general walk.
                 choices = obj.get("choices")
-                if choices and len(choices) == 1 and not obj.get("usage"):
+                if type(choices) is list and len(choices) == 1 and type(choices[0]) is dict and not obj.get("usage"):
                     ch = choices[0]
                     delta = ch.get("delta")
                     if (type(delta) is dict and len(delta) == 1 and ch.get("finish_reason") is None
@@ -133,7 +135,10 @@ class StreamDecoder:
                                 ev.append(BlockDelta(self.open, "text", content))  # type: ignore[arg-type]
                             raws.append(msg.raw)
                             continue
-            self._chunk(obj, ev)
+            try:
+                self._chunk(obj, ev)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):  # off the schema: not a crash
+                raise UpstreamError("upstream sent a malformed stream chunk", retryable=True) from None
             raws.append(msg.raw)
         if raws:
             out.append(StreamChunk(ev, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
@@ -185,10 +190,11 @@ class StreamDecoder:
                     idx = self.next_index
                     self.next_index += 1
                     self.tools[ti] = idx
-                    ev.append(BlockStart(idx, ToolUseBlock(tc.get("id") or f"call_{ti}", fn.get("name") or "", {})))
+                    ev.append(BlockStart(idx, ToolUseBlock(str(tc.get("id") or f"call_{ti}"), str(fn.get("name") or ""),
+                                                           {})))
                     self.open, self.open_kind = idx, "tool"
                 args = fn.get("arguments")
-                if args:
+                if args and isinstance(args, str):
                     ev.append(BlockDelta(self.tools[ti], "input_json", args))
             fr = ch.get("finish_reason")
             if fr:

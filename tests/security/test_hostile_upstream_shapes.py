@@ -1,0 +1,92 @@
+"""An upstream off its own schema (a hostile or buggy local server, a proxy in between): every shape is an
+upstream error in the client's API schema, never the gateway's own "internal error" (a crash in a codec).
+Real HTTP: raw bodies from the OpenAI-format double, requests in each client API."""
+
+from __future__ import annotations
+
+import httpx2 as httpx
+import pytest
+
+from tests.doubles import Raw
+
+TEXT = 'data: {"choices":[{"delta":{"content":"hello"}}]}\n\n'
+STREAMS = {
+    "tool_calls is a string": 'data: {"choices":[{"delta":{"tool_calls":"x"}}]}\n\n',
+    "delta is a list": 'data: {"choices":[{"delta":[1]}]}\n\n',
+    "choices is a string after text": TEXT + 'data: {"choices":"x"}\n\n',
+    "a tool call's name is a number": 'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":5,"function":'
+                                      '{"name":7,"arguments":{"a":1}}}]},"finish_reason":"tool_calls"}]}\n\ndata: [DONE]\n\n',
+}
+BODIES = {
+    "a tool call's name is a number": '{"choices":[{"message":{"tool_calls":[{"id":9,"function":{"name":5,"arguments":"{}"}}]}}]}',
+}
+REQUESTS = {
+    "openai": ("/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": "hi"}]}),
+    "anthropic": ("/v1/messages", {"model": "main", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}),
+    "responses": ("/v1/responses", {"model": "main", "input": "hi"}),
+}
+
+
+def call(g, api: str, stream: bool) -> tuple[int, str]:
+    path, body = REQUESTS[api]
+    with httpx.stream("POST", g.url + path, json={**body, "stream": stream}, timeout=10) as r:
+        return r.status_code, b"".join(r.iter_bytes()).decode()
+
+
+@pytest.mark.parametrize("api", sorted(REQUESTS))
+@pytest.mark.parametrize("shape", sorted(STREAMS))
+def test_a_stream_off_its_schema_is_an_upstream_error(two_tier, openai_up, api, shape):
+    g = two_tier(routes={"main": ["local"]})
+    openai_up.script(Raw(body=STREAMS[shape], content_type="text/event-stream"))
+    status, text = call(g, api, True)
+    assert "internal error" not in text and status != 500, (status, text[:400])
+    # an error event, a 502, or (the first chunk was bad, so the route's retry was free to go) the next answer
+    assert status in (200, 502), (status, text[:400])
+
+
+@pytest.mark.parametrize("api", sorted(REQUESTS))
+@pytest.mark.parametrize("shape", sorted(BODIES))
+def test_an_answer_off_its_schema_is_an_upstream_error_or_read_as_text(two_tier, openai_up, api, shape):
+    g = two_tier(routes={"main": ["local"]})
+    openai_up.script(Raw(body=BODIES[shape]))
+    status, text = call(g, api, False)
+    assert "internal error" not in text and status != 500, (status, text[:400])
+
+
+@pytest.mark.parametrize("api", sorted(REQUESTS))
+@pytest.mark.parametrize("started", [False, True])
+def test_an_upstream_stream_error_is_bounded_and_scrubbed(gateway, openai_up, anthropic_up, monkeypatch, api, started):
+    """An OpenAI-format upstream's error event (before or after the first chunk) carries the key the gateway
+    sent it and 200 KB of text: the client, the log and the ledger get a short message without the key."""
+    from tests.harness import two_tier_config
+
+    secret = "sk-local-secret-1234567890abcdef"
+    monkeypatch.setenv("LOCAL_KEY", secret)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["providers"]["localsrv"]["api_key_env"] = "LOCAL_KEY"
+    g = gateway(cfg)
+    error = 'data: {"error":{"message":"bad key ' + secret + " " + "A" * 200_000 + '","type":"x"}}\n\n'
+    openai_up.script(Raw(body=(STREAMS["choices is a string after text"].split("\n\n")[0] + "\n\n" if started else "")
+                         + error, content_type="text/event-stream"))
+    status, text = call(g, api, True)
+    assert status in (200, 502) and "bad key" in text, (status, text[:300])
+    assert secret not in text and len(text) < 20_000, len(text)
+    g.flush()
+    row = g.ledger.query()[-1]
+    assert secret not in (row.error_message or "") and len(row.error_message or "") < 5_000
+
+
+@pytest.mark.parametrize("count", ["1e30", "-5", "123456789012345678901234567890", '"12"', "true"])
+def test_count_tokens_from_an_upstream_is_a_sane_count(gateway, openai_up, anthropic_up, count):
+    """`/v1/messages/count_tokens` relays an Anthropic upstream's count: a count past 64 bits made the answer
+    fail to encode (a 500), a negative one went to the client as it was."""
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    anthropic_up.count_tokens_raw = ('{"input_tokens": ' + count + "}").encode()
+    r = httpx.post(g.url + "/v1/messages/count_tokens", json={
+        "model": "frontier", "messages": [{"role": "user", "content": "hello there"}]}, timeout=10)
+    assert r.status_code == 200, r.text
+    n = r.json()["input_tokens"]
+    assert type(n) is int and 0 <= n < 2**31, n
