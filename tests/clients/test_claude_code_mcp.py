@@ -31,7 +31,7 @@ def test_the_first_turn_offers_the_tierwise_tools(claude_bin, workdir, tmp_path,
     (workdir / ".tierwise" / "ensembles").mkdir(parents=True)
     servers = {"mcpServers": {"tierwise": {
         "type": "stdio", "command": sys.executable,
-        "args": ["-m", "tierwise.cli", "mcp", "--project", str(workdir), "-c", str(workdir / "tierwise.yaml")],
+        "args": ["-m", "tierwise.cli", "mcp", "--project", str(workdir)],  # no tierwise.yaml: the starter config
         "env": {"PYTHONPATH": str(SRC)}}}}
     config = tmp_path / "mcp.json"
     config.write_text(json.dumps(servers))
