@@ -230,6 +230,13 @@ def main() -> None:
                     help="value sampling: a type is only audited once P(its tier is on the wrong side) is below this")
     ap.add_argument("--pooled-strength", type=float, default=4.0,
                     help="value sampling: the route's pooled acceptance counts as this many verdicts in the forecast")
+    ap.add_argument("--pool", choices=["route", "parent"], default="route",
+                    help="value sampling: a type's forecast starts from the route's pooled acceptance or its "
+                         "siblings' (types sharing its name prefix: the MMLU subjects)")
+    ap.add_argument("--pool-strength", choices=["fixed", "estimated"], default="fixed",
+                    help="value sampling: the pool counts as --pooled-strength verdicts, or as many as the spread "
+                         "between its types says (empirical Bayes, up to --pooled-strength-max)")
+    ap.add_argument("--pooled-strength-max", type=float, default=50.0)
     ap.add_argument("--horizon", type=int, default=10_000,
                     help="value sampling: requests over which a boundary decision must pay back its verdicts")
     ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
@@ -268,7 +275,8 @@ def main() -> None:
     settings = LoopSettings.model_validate({
         "sampling": args.sampling,
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
-                  "settled": args.settled, "pooled_strength": args.pooled_strength,
+                  "settled": args.settled, "pooled_strength": args.pooled_strength, "pool": args.pool,
+                  "pool_strength": args.pool_strength, "pooled_strength_max": args.pooled_strength_max,
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch,
                   "watch": args.watch, "confirmations": args.confirmations, "per_request": args.per_request},
