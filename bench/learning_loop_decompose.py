@@ -102,9 +102,18 @@ def main() -> None:
     text_scores = np.zeros(n)
     text_scores[tail] = text.score(data.take(np.arange(n - args.tail, n)))
     orderings[f"text model on the loop's {len(judged)} bought verdicts"] = text_scores
+    # the same features fitted to the residual of each verdict from its type's final posterior mean: what a model
+    # with the type's estimate as offset adds (it keeps the type-level evidence, and so the drift test's effect)
+    type_mean = np.array([loop.boundary.state(t).mean() for t in types])
+    resid = rejected - (1.0 - type_mean[judged])
+    offset_model = make_router("linear").fit(OutcomeDataset(sub.name, sub.prompts, resid, np.zeros_like(resid),
+                                                            sub.groups, sub.subjects))
+    offset_scores = np.zeros(n)
+    offset_scores[tail] = (1.0 - type_mean[tail]) + offset_model.score(data.take(np.arange(n - args.tail, n)))
     mix = np.zeros(n)
     mix[tail] = rankdata(text_scores[tail]) + rankdata(loop_est[tail])
     orderings["  ... rank-averaged with the loop's type + slope estimate"] = mix
+    orderings["the loop's type posteriors + a text model of the residual"] = offset_scores
     print(f"seed {args.seed}: last {args.tail} requests, loop frontier share {share * 100:.1f}%, "
           f"loop quality {q * 100:.2f}")
     print("| ordering at the loop's share | quality | loop's gap to it |\n|---|---|---|")
