@@ -230,6 +230,13 @@ def main() -> None:
                     help="value sampling: a type is only audited once P(its tier is on the wrong side) is below this")
     ap.add_argument("--pooled-strength", type=float, default=4.0,
                     help="value sampling: the route's pooled acceptance counts as this many verdicts in the forecast")
+    ap.add_argument("--pool", choices=["route", "parent"], default="route",
+                    help="value sampling: a type's forecast starts from the route's pooled acceptance or its "
+                         "siblings' (types sharing its name prefix: the MMLU subjects)")
+    ap.add_argument("--pool-strength", choices=["fixed", "estimated"], default="fixed",
+                    help="value sampling: the pool counts as --pooled-strength verdicts, or as many as the spread "
+                         "between its types says (empirical Bayes, up to --pooled-strength-max)")
+    ap.add_argument("--pooled-strength-max", type=float, default=50.0)
     ap.add_argument("--horizon", type=int, default=10_000,
                     help="value sampling: requests over which a boundary decision must pay back its verdicts")
     ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
@@ -258,17 +265,21 @@ def main() -> None:
     ap.add_argument("--no-drift", action="store_true", help="skip the second replay (the injected drift)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
+    ap.add_argument("--router-folds-of", type=int, default=None,
+                    help="where this seed's CV scores are not cached: use those cached for seed K, put into this seed's "
+                         "order (the same requests; only the CV folds differ)")
     args = ap.parse_args()
     t0 = time.time()
     VERDICT["mode"] = args.verdict
     if args.discount is None:
         args.discount = 1.0 if args.sampling == "value" else 0.99
-    data, types, _ = load_stream(args.seed, args.task_types)
+    data, types, order = load_stream(args.seed, args.task_types)
     n = len(data)
     settings = LoopSettings.model_validate({
         "sampling": args.sampling,
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
-                  "settled": args.settled, "pooled_strength": args.pooled_strength,
+                  "settled": args.settled, "pooled_strength": args.pooled_strength, "pool": args.pool,
+                  "pool_strength": args.pool_strength, "pooled_strength_max": args.pooled_strength_max,
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch,
                   "watch": args.watch, "confirmations": args.confirmations, "per_request": args.per_request},
@@ -312,6 +323,14 @@ def main() -> None:
         cache = Path(args.router_cache) / f"linear_cv_seed{args.seed}.npy" if args.router_cache else None
         if cache is not None and cache.exists():
             lin = np.load(cache)
+        elif args.router_folds_of is not None:
+            # the router's CV scores computed for another seed's order (the same 5-fold CV over the same requests,
+            # folds drawn in that order), put into this seed's order: no refit on a busy machine
+            other, _, order_other = load_stream(args.router_folds_of)
+            lin_other = np.load(Path(args.router_cache) / f"linear_cv_seed{args.router_folds_of}.npy")
+            by_row = np.empty_like(lin_other)
+            by_row[order_other] = lin_other
+            lin = by_row[order]
         else:
             lin = linear_cv_scores(data)
             if cache is not None:

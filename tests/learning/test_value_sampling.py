@@ -304,3 +304,42 @@ def test_per_request_needs_within_type_routing() -> None:
         if p.judge:
             loop.verdict("qa", 1.0)
             ref.verdict("qa", 1.0)
+
+
+def test_pooled_prior_is_the_method_of_moments_beta_of_the_spread_between_types() -> None:
+    from tierwise.learning.value import pooled_prior
+
+    # acceptances 0.9 (of 10) and 0.5 (of 10): m = 0.7, weighted spread 0.04, noise 0.21 / 20 = 0.0105,
+    # between 0.0295, strength 0.21 / 0.0295 - 1
+    m, k = pooled_prior([(9.0, 1.0), (5.0, 5.0)], 1.0, 100.0)
+    assert m == pytest.approx(0.7) and k == pytest.approx(0.21 / 0.0295 - 1.0)
+    # types that agree within their sampling noise: the pool counts as the most it may
+    assert pooled_prior([(8.0, 2.0), (7.0, 3.0)], 4.0, 50.0) == pytest.approx((0.75, 50.0))
+    # clipped below; one type alone has no spread to measure; no evidence, no pool
+    assert pooled_prior([(10.0, 0.0), (0.0, 10.0)], 4.0, 50.0) == pytest.approx((0.5, 4.0))
+    assert pooled_prior([(3.0, 1.0)], 4.0, 50.0) == pytest.approx((0.75, 4.0))
+    assert pooled_prior([(0.0, 0.0)], 4.0, 50.0) is None
+
+
+def test_a_parent_pool_starts_a_type_from_its_siblings_not_from_every_type() -> None:
+    route, parent = value_loop(), value_loop(pool="parent")
+    for loop in (route, parent):
+        for i in range(10):
+            loop.verdict("mmlu/law", 1.0, request_id=f"a{i}")
+            loop.verdict("gsm8k", 0.0, request_id=f"b{i}")
+            loop.verdict("mmlu/nested/x", 0.0, request_id=f"c{i}")  # not a sibling: another level
+    # route: 10 accepted of 30 over every type, under the 1/1 prior; parent: mmlu/law's 10 of 10
+    assert route._forecast("mmlu/health") == pytest.approx((4 * 11 / 32, 4 * 21 / 32))
+    assert parent._forecast("mmlu/health") == pytest.approx((4 * 11 / 12, 4 * 1 / 12))
+    # a type's own evidence is not its own pool: mmlu/law's siblings have none, so it falls back to the route's
+    # pool, as does a type without a prefix or without siblings
+    assert parent._forecast("mmlu/law") == pytest.approx((10 + 4 * 11 / 32, 4 * 21 / 32))
+    assert parent._forecast("gsm8k") == route._forecast("gsm8k")
+    assert parent._forecast("mt-bench/coding") == route._forecast("mt-bench/coding")
+    # and the decision follows: a cold sibling of a type far above the target is forecast above it
+    est = value_loop(pool="parent", pool_strength="estimated", pooled_strength=2.0, pooled_strength_max=30.0)
+    for i in range(10):
+        est.verdict("mmlu/law", 1.0 if i < 9 else 0.0, request_id=f"a{i}")
+        est.verdict("mmlu/health", 1.0 if i < 8 else 0.0, request_id=f"b{i}")
+    # law 0.9 and health 0.8 (of 10 each) are within their noise: the pool of mmlu/x counts as 30 verdicts
+    assert est._forecast("mmlu/x") == pytest.approx((30 * 17 / 20, 30 * 3 / 20))

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold, weights
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, worth_sampling
+from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
@@ -238,15 +238,33 @@ class LearningLoop:
         return cost
 
     def _forecast(self, task_type: str) -> tuple[float, float]:
-        """The task type's own (discounted) evidence on top of the route's pooled acceptance."""
+        """The task type's own (discounted) evidence on top of a pooled acceptance: the route's (every type's), or
+        with `pool: parent` its siblings' (the other types sharing its name prefix), worth `pooled_strength`
+        verdicts or, with `pool_strength: estimated`, as many as the spread between the pooled types says."""
         bs = self.settings.boundary
-        k = self.settings.value.pooled_strength
+        v = self.settings.value
+        k = v.pooled_strength
         st = self.boundary.state(task_type)
         ea, eb = st.a - bs.prior_accept, st.b - bs.prior_reject
-        if k <= 0.0:
+        if k <= 0.0 and v.pool_strength == "fixed":
             return st.a, st.b
-        ta = sum(x.a - bs.prior_accept for x in self.boundary.states.values())
-        tb = sum(x.b - bs.prior_reject for x in self.boundary.states.values())
+        states = self.boundary.states
+        pool = None
+        if v.pool == "parent" and "/" in task_type:
+            parent = task_type.rsplit("/", 1)[0] + "/"
+            pool = [x for t, x in states.items() if t != task_type and t.startswith(parent)
+                    and "/" not in t[len(parent):]]
+        if not pool or all(x.a - bs.prior_accept + x.b - bs.prior_reject <= 0.0 for x in pool):
+            pool = list(states.values())
+        ev = [(x.a - bs.prior_accept, x.b - bs.prior_reject) for x in pool]
+        if v.pool_strength == "estimated":
+            est = pooled_prior(ev, k, v.pooled_strength_max)
+            if est is not None:
+                m0, k = est
+                return ea + k * m0, eb + k * (1.0 - m0)
+            if k <= 0.0:
+                return st.a, st.b
+        ta, tb = sum(a for a, _ in ev), sum(b for _, b in ev)
         m0 = (ta + bs.prior_accept) / (ta + tb + bs.prior_accept + bs.prior_reject)
         return ea + k * m0, eb + k * (1.0 - m0)
 

@@ -54,6 +54,16 @@ class ValueSettings(BaseModel):
     pooled_strength: float = Field(4.0, ge=0.0, le=1000.0, description=(
         "the forecast of a task type's acceptance starts from the route's pooled acceptance, counted as this "
         "many verdicts (the tiers' own moves still need the type's own evidence); 0: a uniform start"))
+    pool: Literal["route", "parent"] = Field("route", description=(
+        "what a task type's forecast starts from: route (every type's pooled acceptance) or parent (the pooled "
+        "acceptance of its siblings, the other types whose names share its prefix before the last '/', e.g. "
+        "`mmlu/law` and `mmlu/health`; the route's while it has no name prefix or its siblings no verdicts)"))
+    pool_strength: Literal["fixed", "estimated"] = Field("fixed", description=(
+        "fixed: the pool counts as `pooled_strength` verdicts; estimated: as many as the spread of the pool's "
+        "types' acceptances says (empirical Bayes: the Beta whose variance is the spread between the types beyond "
+        "their sampling noise), between `pooled_strength` and `pooled_strength_max`"))
+    pooled_strength_max: float = Field(50.0, ge=0.0, le=1000.0, description=(
+        "with `pool_strength: estimated`: the most verdicts the pool counts as (types that agree closely)"))
     explore: Literal["shadow", "serve"] = Field("shadow", description=(
         "how a frontier task type gets a verdict: shadow (run the local tier beside the frontier's answer) or "
         "serve (once the type has `explore_after` verdicts of its own, answer that request with the local tier "
@@ -193,5 +203,24 @@ def explore_cost(saving: float, target: float, acceptance: float) -> float:
     return max(0.0, saving * (target - acceptance) / (1.0 - target))
 
 
-__all__ = ["ValueSettings", "audit_stretch", "evsi", "evsi_per_request", "explore_cost", "normal_loss",
+def pooled_prior(evidence: list[tuple[float, float]], low: float, high: float) -> tuple[float, float] | None:
+    """The pool's mean acceptance and how many verdicts it is worth, from the types' own (accepted, rejected)
+    evidence: the method-of-moments Beta of the spread between the types. The weighted spread of their
+    acceptances, sum n_i (p_i - m)^2 / sum n_i, is sampling noise, m (1 - m) (k - 1) / sum n_i, plus the
+    spread between them, m (1 - m) / (strength + 1); `strength` is clipped to [low, high] (high when the
+    types agree within their noise). None without evidence."""
+    rows = [(a, b) for a, b in evidence if a + b > 0.0]
+    n = sum(a + b for a, b in rows)
+    if n <= 0.0:
+        return None
+    m = sum(a for a, _ in rows) / n
+    if len(rows) < 2 or m <= 0.0 or m >= 1.0:
+        return m, low
+    spread = sum((a + b) * (a / (a + b) - m) ** 2 for a, b in rows) / n
+    between = spread - m * (1.0 - m) * (len(rows) - 1) / n
+    strength = high if between <= 0.0 else m * (1.0 - m) / between - 1.0
+    return m, min(max(strength, low), high)
+
+
+__all__ = ["ValueSettings", "audit_stretch", "evsi", "evsi_per_request", "explore_cost", "normal_loss", "pooled_prior",
            "worth_sampling"]
