@@ -64,10 +64,17 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
                    err=True)
         return parse_config(starter_yaml(), file="<starter config>")
     try:
-        return load_config(path)
+        cfg = load_config(path)
     except ConfigError as e:
         click.echo(f"tierwise: config error: {e.message}", err=True)
         sys.exit(2)
+    LOADED[:] = [path]
+    return cfg
+
+
+# The config file this process loaded: a config error found later (building routes, opening the ledger)
+# names it (tierwise/cli.py).
+LOADED: list[str] = []
 
 
 def open_ledger(cfg: Config) -> Ledger:

@@ -20,6 +20,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from tierwise.config_keys import unknown_key_message
 from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
 from tierwise.privacy.ensemble_step import RedactStep
@@ -145,7 +146,8 @@ def parse_ensemble(text: str, *, file: str | None = None) -> Ensemble:
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            msg = (unknown_key_message(Ensemble, tuple(err["loc"])) if err["type"] == "extra_forbidden"
+                   else err["msg"].removeprefix("Value error, "))
             problems.append(f"{_where(tuple(err['loc']), data)}: {msg}")
         raise ConfigError("invalid ensemble:\n  " + "\n  ".join(problems), file=file) from None
     ens.path = file
@@ -276,7 +278,8 @@ def parse_profile(text: str, *, file: str | None = None, name: str | None = None
         prof = Profile.model_validate(data)
     except ValidationError as e:
         problems = [f"{'.'.join(str(p) for p in err['loc'])}: "
-                    f"{'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}" for err in e.errors()]
+                    f"{unknown_key_message(Profile, tuple(err['loc'])) if err['type'] == 'extra_forbidden' else err['msg']}"
+                    for err in e.errors()]
         raise ConfigError("invalid profile:\n  " + "\n  ".join(problems), file=file) from None
     prof.name = prof.name or name or (Path(file).stem if file else "")
     return prof
