@@ -57,6 +57,11 @@ def test_eval_ledger_shows_the_reflective_routes_verdicts_and_feedback(gateway, 
     assert f"main: {good} of {judged} judged local answers accepted" in res.output
     assert "summarisation" in res.output and f"feedback on {tier} answers: poor 1" in res.output
 
+    # The evaluations in `tierwise requests`: the judge that answered and "(eval)", not "(None)".
+    res = runner.invoke(main, ["requests", "-c", str(path), "--route", "main", "-n", "50"])
+    assert res.exit_code == 0, res.output
+    assert "(eval)" in res.output and "(None)" not in res.output, res.output
+
 
 def test_wilson_interval():
     lo, hi = wilson(8, 10)
