@@ -133,3 +133,21 @@ def test_an_ensemble_files_unknown_key_names_the_closest_valid_one():
         parse_ensemble(text)
     assert "system_promt: unknown key (did you mean `system_prompt`?)" in e.value.message, e.value.message
     assert "promt: unknown key (did you mean `prompt`?)" in e.value.message, e.value.message
+
+
+def test_a_command_that_needs_a_config_does_not_blame_an_option_nobody_gave(tmp_path, monkeypatch):
+    # Before: `tierwise eval ledger` in a folder without tierwise.yaml said "(from --config) does not exist".
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIERWISE_CONFIG", raising=False)
+    res = CliRunner().invoke(cli, ["eval", "ledger"])
+    assert res.exit_code == 2
+    assert f"no tierwise.yaml in {tmp_path}" in res.output and "--config)" not in res.output, res.output
+
+
+def test_eval_ledger_creates_no_ledger_where_there_is_none(tmp_path, monkeypatch):
+    # Before: it created an empty tierwise-ledger.db, then said the ledger had no judged records.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({**BASE, "routes": {"main": ["qwen"]}}))
+    res = CliRunner().invoke(cli, ["eval", "ledger", "-c", str(tmp_path / "tierwise.yaml")])
+    assert res.exit_code != 0 and "there is no ledger at" in res.output, res.output
+    assert not list(tmp_path.glob("*.db*"))

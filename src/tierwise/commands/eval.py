@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit, open_ledger
+from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
 
 if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when help lists it
     from tierwise.evaluation.dataset import OutcomeDataset
@@ -22,7 +22,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
 
     if data == "ledger":
         cfg = load_or_exit(config_path)
-        ledger = open_ledger(cfg)
+        ledger = open_existing_ledger(cfg)
         try:
             return load_ledger(ledger, route=route), configured_estimates(cfg, ledger, route=route)
         finally:
@@ -32,7 +32,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
         from tierwise.evaluation.dataset import concat, unit_scale
 
         cfg = load_or_exit(config_path)
-        ledger = open_ledger(cfg)
+        ledger = open_existing_ledger(cfg)
         try:
             own = load_ledger(ledger, route=route)
         finally:
@@ -51,7 +51,7 @@ def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]
              if getattr(pc, "policy", None) == "reflective" and route in (None, n)]
     if not names:
         return {}
-    ledger = open_ledger(cfg)
+    ledger = open_existing_ledger(cfg)
     try:
         return {n: route_evidence(cfg, ledger, n) for n in names}
     finally:
