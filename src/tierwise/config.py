@@ -453,7 +453,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def parse_config(text: str, *, file: str | None = None) -> Config:
     try:
-        data = yaml.safe_load(text)
+        from tierwise.config_keys import load_yaml
+
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""

@@ -1,15 +1,20 @@
-"""The closest valid key for an unknown one in tierwise.yaml (`contex_window` -> `context_window`).
+"""Keys of tierwise.yaml (and ensemble files) that would otherwise be ignored without a word.
 
-A validation error's location is walked through the pydantic model that was validated to the model
-holding the unknown key; its field names (and aliases) are the candidates."""
+- An unknown key names the closest valid one (`contex_window` -> `context_window`): a validation error's
+  location is walked through the pydantic model that was validated to the model holding the unknown key;
+  its field names (and aliases) are the candidates.
+- A key given twice in one mapping is an error naming both lines (`yaml.safe_load` keeps the last one, so
+  a second `routes:` appended to a file silently dropped every route of the first)."""
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import types
 import typing
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 
@@ -35,18 +40,16 @@ def _step(tp: Any, part: Any) -> list[Any]:
                     out.append(fields[part].annotation)
                 else:
                     out.extend(f.annotation for f in fields.values() if f.alias == part)
-        elif origin in (dict, typing.Mapping) or origin is getattr(typing, "Dict", None):
-            args = typing.get_args(m)
-            if len(args) == 2:
-                out.append(args[1])
+        elif origin in (dict, collections.abc.Mapping):
+            kv = typing.get_args(m)
+            if len(kv) == 2:
+                out.append(kv[1])
         elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
             args = [a for a in typing.get_args(m) if a is not Ellipsis]
             out.extend(args[:1] if origin is not tuple else args[part: part + 1] or args[:1])
     if not out and isinstance(part, str):  # a union member's tag in the location (pydantic names the member)
         out = [m for m in _members(tp) if getattr(m, "__name__", None) == part or
                (isinstance(m, type) and part.endswith(f"[{m.__name__}]"))]
-        if out:
-            return out
     return out
 
 
@@ -82,3 +85,24 @@ def unknown_key_message(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> 
     """"unknown key", with the closest valid key when there is one."""
     near = closest_key(model, loc)
     return "unknown key" + (f" (did you mean `{near}`?)" if near else "")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping (merge keys `<<` may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            first = seen.setdefault(key_node.value, key_node.start_mark.line + 1)
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key `{key_node.value}` (first on line {first}; the later one would "
+                    "silently replace it)", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, with repeated keys refused."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass

@@ -151,3 +151,35 @@ def test_eval_ledger_creates_no_ledger_where_there_is_none(tmp_path, monkeypatch
     res = CliRunner().invoke(cli, ["eval", "ledger", "-c", str(tmp_path / "tierwise.yaml")])
     assert res.exit_code != 0 and "there is no ledger at" in res.output, res.output
     assert not list(tmp_path.glob("*.db*"))
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines():
+    # Before: yaml.safe_load kept the last `routes:`, so a second section appended to the file silently
+    # dropped every route of the first.
+    from tierwise.config import parse_config
+    from tierwise.errors import ConfigError
+
+    text = yaml.safe_dump(BASE) + "routes:\n  main: [qwen]\nroutes:\n  other: [qwen]\n"
+    first = text.splitlines().index("routes:") + 1
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    assert f"line {first + 2}: " in e.value.message and f"duplicate key `routes` (first on line {first};" in \
+        e.value.message, e.value.message
+
+
+def test_a_merge_key_may_still_be_overridden():
+    from tierwise.config import parse_config
+
+    text = yaml.safe_dump(BASE) + "routes:\n  main: [qwen]\n"
+    text = text.replace("models:\n", "models:\n  base: &d {provider: local, model: a}\n  other: {<<: *d, model: b}\n")
+    cfg = parse_config(text)
+    assert cfg.models["other"].model == "b"
+
+
+def test_an_ensemble_file_with_a_key_given_twice_is_refused():
+    from tierwise.ensembles.schema import parse_ensemble
+    from tierwise.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_ensemble("name: t\nagents: []\nagents: []\n")
+    assert "duplicate key `agents`" in e.value.message

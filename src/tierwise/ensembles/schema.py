@@ -20,7 +20,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from tierwise.config_keys import unknown_key_message
+from tierwise.config_keys import load_yaml, unknown_key_message
 from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
 from tierwise.privacy.ensemble_step import RedactStep
@@ -133,10 +133,12 @@ def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
 def parse_ensemble(text: str, *, file: str | None = None) -> Ensemble:
     """Parse and validate an ensemble; raise one ConfigError listing every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{'line ' + str(mark.line + 1) + ': ' if mark else ''}not valid YAML", file=file) from None
+        problem = getattr(e, "problem", None)
+        raise ConfigError(f"{'line ' + str(mark.line + 1) + ': ' if mark else ''}not valid YAML"
+                          f"{': ' + problem if problem else ''}", file=file) from None
     if not isinstance(data, dict):
         raise ConfigError("an ensemble file must be a mapping with `name` and `agents`", file=file)
     if "name" not in data and file:
@@ -269,7 +271,7 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 def parse_profile(text: str, *, file: str | None = None, name: str | None = None) -> Profile:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError:
         raise ConfigError("not valid YAML", file=file) from None
     if not isinstance(data, dict):
