@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -67,3 +68,35 @@ def test_wilson_interval():
     lo, hi = wilson(8, 10)
     assert 0.49 < lo < 0.50 and 0.94 < hi < 0.95  # the textbook 95% Wilson interval of 8/10: 0.490–0.943
     assert wilson(0, 0) is None
+
+
+def test_report_counts_the_reflective_routes_evaluations_in_its_cost(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                     tmp_path):
+    # Before: judge calls and shadow runs (kind `eval`) were left out, so `report` showed the route saving
+    # money while its judging cost more than the local answers saved.
+    from tierwise.cli import main
+    from tierwise.ledger.report import savings
+
+    cfg = reflective_config(openai_up, anthropic_up)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    for i in range(6):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
+        wait_for(lambda: not route._background)
+    g.flush()
+    rows = g.ledger.iter_rows("SELECT kind, SUM(cost_usd) AS c, COUNT(*) AS n FROM requests WHERE route = 'main' "
+                              "GROUP BY kind", [])
+    by_kind = {r["kind"]: (float(r["c"] or 0), int(r["n"])) for r in rows}
+    assert by_kind["eval"][0] > 0  # the judge is the (priced) frontier model
+    [row] = [r for r in savings(g.ledger) if r.key == "main"]
+    assert row.requests == by_kind["chat"][1]  # evaluations are not requests
+    assert row.cost_usd == pytest.approx(by_kind["chat"][0] + by_kind["eval"][0])
+    res = CliRunner().invoke(main, ["report", "-c", str(path), "--by", "locality", "--json"])
+    assert res.exit_code == 0, res.output
+    keys = {r["key"]: r for r in json.loads(res.output)["rows"]}
+    assert keys["(evaluation)"]["requests"] == 0
+    assert keys["(evaluation)"]["cost_usd"] == pytest.approx(by_kind["eval"][0])
