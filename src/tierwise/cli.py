@@ -44,6 +44,20 @@ class _LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # A config problem found after loading (building routes, ensembles, the ledger, the MCP server's
+        # gateway) is one line and exit code 2 in every command, as a bad file is: never a traceback.
+        from tierwise.errors import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as e:
+            from tierwise.commands._common import LOADED
+
+            where = f"{LOADED[0]}: " if LOADED and not e.message.startswith(LOADED[0]) else ""
+            click.echo(f"tierwise: config error: {where}{e.message}", err=True)
+            ctx.exit(2)
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tierwise")

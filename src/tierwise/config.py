@@ -416,7 +416,10 @@ def _nearest_line(index: dict[str, int], path: str) -> int | None:
     return None
 
 
-def format_validation_error(err: ValidationError, *, file: str | None, prefix: str, index: dict[str, int]) -> ConfigError:
+def format_validation_error(err: ValidationError, *, file: str | None, prefix: str, index: dict[str, int],
+                            model: type[BaseModel] | None = None) -> ConfigError:
+    from tierwise.config_keys import unknown_key_message
+
     lines = []
     first_path = None
     for e in err.errors():
@@ -426,7 +429,7 @@ def format_validation_error(err: ValidationError, *, file: str | None, prefix: s
         where = f"line {line}: " if line else ""
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = unknown_key_message(model, tuple(e["loc"]))
         lines.append(f"{where}{path}: {msg}")
     return ConfigError("invalid config:\n  " + "\n  ".join(lines), file=file, path=None if len(lines) > 1 else None)
 
@@ -450,7 +453,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def parse_config(text: str, *, file: str | None = None) -> Config:
     try:
-        data = yaml.safe_load(text)
+        from tierwise.config_keys import load_yaml
+
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -467,7 +472,7 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        raise format_validation_error(e, file=file, prefix="", index=index) from None
+        raise format_validation_error(e, file=file, prefix="", index=index, model=Config) from None
     cfg.source = file
     validate_references(cfg, file=file, index=index)
     return cfg
@@ -523,7 +528,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         try:
             pc = ptype.config.model_validate(raw)
         except ValidationError as e:
-            raise format_validation_error(e, file=file, prefix=path, index=index) from None
+            raise format_validation_error(e, file=file, prefix=path, index=index, model=ptype.config) from None
         except ConfigError as e:
             raise _err(e.message, file, path, index) from None
         for ref in ptype.references(pc):
@@ -552,7 +557,8 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         try:
             cfg.privacy = PrivacyConfig.model_validate(cfg.privacy)
         except ValidationError as e:
-            raise format_validation_error(e, file=file, prefix="privacy", index=index) from None
+            raise format_validation_error(e, file=file, prefix="privacy", index=index,
+                                              model=PrivacyConfig) from None
         for r in cfg.privacy.routes:
             if r not in targets:
                 raise _err(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,

@@ -200,6 +200,24 @@ def test_tierwise_claude_hands_claude_code_the_gateway_key_not_the_upstream_key(
         g.stop()
 
 
+def test_tierwise_claude_stops_at_once_when_no_gateway_answers(claude_bin: str, workdir: Path, tmp_path: Path,
+                                                               upstream: ScriptedAgentUpstream) -> None:
+    """Before: the real CLI was started against a gateway nobody had started and retried the connection for
+    minutes with nothing on the screen. Now `tierwise claude` says what to start, and claude never runs."""
+    from tests.harness import free_port
+
+    cfg = agent_config(tmp_path, upstream)
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    env = cli_env(tmp_path / "home", "http://127.0.0.1:1")
+    on_path_as_claude(claude_bin, tmp_path, env)
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = run([sys.executable, "-m", "tierwise.cli", "claude", "-c", str(tmp_path / "tierwise.yaml"), "--url", url,
+                "--", *PRINT_ARGS], workdir, env)
+    assert proc.returncode == 1, proc.stderr
+    assert f"no gateway answers at {url}" in proc.stderr and "tierwise serve -c" in proc.stderr, proc.stderr
+    assert not upstream.kinds()  # nothing was sent anywhere
+
+
 def test_tierwise_claude_says_which_key_to_set_when_the_gateway_wants_one(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TW_TEST_GATEWAY_KEY", raising=False)

@@ -75,3 +75,20 @@ def test_a_saved_router_whose_share_drifts_on_new_data_is_flagged(tmp_path):
     same = CliRunner().invoke(main, ["eval", FIXTURE, "-r", str(saved) + ".json", "--target-share", "0.5",
                                      "--ci", "0"])
     assert "WARNING" not in same.output and "calibrated for 50% strong calls" in same.output
+
+
+def test_a_misspelt_field_in_a_jsonl_row_is_named_and_extra_columns_are_kept_out_quietly(tmp_path):
+    # Before: `strong_reponse` was dropped without a word (the row's strong answer silently lost).
+    from tierwise.evaluation.loaders import DataError, load_jsonl
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "p", "strong": 1, "weak": 0, "strong_reponse": "x"}) + "\n")
+    try:
+        load_jsonl(bad)
+    except DataError as e:
+        assert "bad.jsonl:1: unknown field `strong_reponse` (did you mean `strong_response`?)" in str(e)
+    else:
+        raise AssertionError("a misspelt field was accepted")
+    fine = tmp_path / "fine.jsonl"
+    fine.write_text(json.dumps({"prompt": "p", "strong": 1, "weak": 0, "model_pair": "gpt-4/mixtral"}) + "\n")
+    assert len(load_jsonl(fine)) == 1  # a column of the user's own is not a typo

@@ -54,6 +54,10 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
 
     if not Path(path).exists():
         if config_explicit() or not allow_starter:
+            if not config_explicit():  # nobody named a file: this command needs one, and there is none here
+                click.echo(f"tierwise: no {path} in {os.getcwd()}: this command needs one; "
+                           "`tierwise init` writes one here, or pass --config PATH", err=True)
+                sys.exit(EXPLICIT_CONFIG_MISSING)
             how = f"${CONFIG_ENV}" if os.environ.get(CONFIG_ENV) == path else "--config"
             click.echo(f"tierwise: config file {path} (from {how}) does not exist; fix the path, or "
                        f"`tierwise init --path {path}` writes one there", err=True)
@@ -64,10 +68,17 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
                    err=True)
         return parse_config(starter_yaml(), file="<starter config>")
     try:
-        return load_config(path)
+        cfg = load_config(path)
     except ConfigError as e:
         click.echo(f"tierwise: config error: {e.message}", err=True)
         sys.exit(2)
+    LOADED[:] = [path]
+    return cfg
+
+
+# The config file this process loaded: a config error found later (building routes, opening the ledger)
+# names it (tierwise/cli.py).
+LOADED: list[str] = []
 
 
 def open_ledger(cfg: Config) -> Ledger:

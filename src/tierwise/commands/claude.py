@@ -56,6 +56,24 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
     return env
 
 
+def _check_gateway(url: str, config_path: str) -> None:
+    """Stop with a clear line when no gateway answers at `url`: Claude Code would otherwise retry the
+    connection for minutes with nothing on the screen."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=3):  # noqa: S310 - the operator's URL
+            return
+    except urllib.error.HTTPError:  # it answered (whatever it said): a gateway is there
+        return
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        why = getattr(e, "reason", e)
+        raise click.ClickException(
+            f"no gateway answers at {url} ({type(why).__name__}): start it first (`tierwise serve -c {config_path}`), "
+            "or pass --url") from None
+
+
 @click.command("claude", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @config_option
 @click.option("--url", default=None, help="Gateway URL (default: from the config's server section).")
@@ -71,6 +89,7 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
         host = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host
         url = f"http://{host}:{cfg.server.port}"
     key = gateway_key(cfg)
+    _check_gateway(url, config_path)
     exe = shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), ".tools", "claude-code", "node_modules", ".bin"))
     if exe is None:
         raise click.ClickException("the `claude` CLI is not installed: npm install -g @anthropic-ai/claude-code")

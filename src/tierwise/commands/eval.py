@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit, open_ledger
+from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
 
 if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when help lists it
     from tierwise.evaluation.dataset import OutcomeDataset
@@ -22,7 +22,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
 
     if data == "ledger":
         cfg = load_or_exit(config_path)
-        ledger = open_ledger(cfg)
+        ledger = open_existing_ledger(cfg)
         try:
             return load_ledger(ledger, route=route), configured_estimates(cfg, ledger, route=route)
         finally:
@@ -32,7 +32,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
         from tierwise.evaluation.dataset import concat, unit_scale
 
         cfg = load_or_exit(config_path)
-        ledger = open_ledger(cfg)
+        ledger = open_existing_ledger(cfg)
         try:
             own = load_ledger(ledger, route=route)
         finally:
@@ -40,6 +40,32 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
         rest = [unit_scale(load_dataset(p)) for p in parts if p != "ledger"]
         return concat([unit_scale(own), *rest], "+".join(parts)), {}
     return load_dataset(data), {}
+
+
+def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]]:
+    """With DATA=ledger: each reflective route's verdicts and feedback, as `tierwise boundary` counts them."""
+    from tierwise.learning.evidence import route_evidence
+
+    cfg = load_or_exit(config_path)
+    names = [n for n, pc in cfg.routes.items()
+             if getattr(pc, "policy", None) == "reflective" and route in (None, n)]
+    if not names:
+        return {}
+    ledger = open_existing_ledger(cfg)
+    try:
+        return {n: route_evidence(cfg, ledger, n) for n in names}
+    finally:
+        ledger.close()
+
+
+def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
+    from tierwise.commands.terminal_text import inert
+    from tierwise.learning.evidence import evidence_lines
+
+    click.echo("online evaluation (reflective routes: the judge's verdicts on local answers, and feedback):")
+    for name, ev in reflective.items():
+        for line in evidence_lines(name, ev):
+            click.echo(inert(line))
 
 
 @click.command("eval")
@@ -110,9 +136,23 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     from tierwise.routers.embedding_cache import EmbeddingCache
     from tierwise.routers.shift import attach_profile
 
+    reflective = _reflective(config_path, route) if data == "ledger" else {}
     cache = None if no_emb_cache else EmbeddingCache(emb_cache)
     try:
-        ds, online = _load(data, config_path, route)
+        try:
+            ds, online = _load(data, config_path, route)
+        except DataError:
+            if not reflective:
+                raise
+            # Only reflective evidence: no shadow pairs of both tiers to replay routers over, but the
+            # verdicts and feedback are the route's online figures.
+            if as_json:
+                click.echo(orjson.dumps({"dataset": "ledger", "n": 0, "rows": [], "online": {},
+                                         "reflective": reflective}, option=orjson.OPT_INDENT_2).decode())
+            else:
+                _echo_reflective(reflective)
+                click.echo("\n(no judged shadow pairs of a learned route in the ledger: no routers to replay)")
+            return
         if drop_subjects:
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
@@ -148,6 +188,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                  "weak": float(ds.weak.mean()), "rows": [r.row() for r in rows],
                                  "saved_routers": [c.as_dict() for c in checks],
                                  "online": {k: v.as_dict() for k, v in online.items()},
+                                 "reflective": reflective,
                                  "saved": saved, "plot": plot_path, "scores": scores_path},
                                 option=orjson.OPT_INDENT_2).decode())
         return
@@ -159,6 +200,9 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo("\nonline validation (learned routes, their judged shadow pairs):")
         for line in estimate_rows(online.items()):
             click.echo(inert(line))
+    if reflective:
+        click.echo("")
+        _echo_reflective(reflective)
     for c in checks:
         click.echo("")
         click.echo(c.text())

@@ -62,6 +62,9 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
             click.echo(f"tierwise: --host {host} is not a loopback address; pass --allow-remote to serve "
                        "the MCP tools beyond this machine", err=True)
             sys.exit(2)
+        # The config first: a bad one stops here, before a token is made or a URL announced.
+        cfg = load_or_exit(config_path, allow_starter=True)
+        service = _service(cfg, project_dir)
         from tierwise.errors import ConfigError
 
         try:
@@ -95,8 +98,6 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
         serve_stdio(build, close=close)
         return
 
-    cfg = load_or_exit(config_path, allow_starter=True)
-    service = _service(cfg, project_dir)
     server = _server(service)
 
     async def serve() -> None:

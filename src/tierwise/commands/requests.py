@@ -79,7 +79,7 @@ def command(config_path: str, route: str | None, model: str | None, status: str 
         t.add_row(
             inert(r.request_id), datetime.fromtimestamp(r.ts).isoformat(sep=" ", timespec="seconds"),
             inert(r.route), inert(r.requested_model or "-"),
-            inert(f"{r.decision} ({r.locality})" if r.decision else "-"),
+            inert(f"{r.decision} ({r.locality or r.kind})" if r.decision else "-"),  # eval rows: "(eval)"
             str(r.status) + (f" {inert(r.error_kind)}" if r.error_kind else ""),
             tokens_text(r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens),
             "unknown" if r.cost_usd is None else f"{r.cost_usd:.6f}", f"{r.latency_ms:.0f}",

@@ -20,6 +20,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from tierwise.config_keys import load_yaml, unknown_key_message
 from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
 from tierwise.privacy.ensemble_step import RedactStep
@@ -132,10 +133,12 @@ def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
 def parse_ensemble(text: str, *, file: str | None = None) -> Ensemble:
     """Parse and validate an ensemble; raise one ConfigError listing every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{'line ' + str(mark.line + 1) + ': ' if mark else ''}not valid YAML", file=file) from None
+        problem = getattr(e, "problem", None)
+        raise ConfigError(f"{'line ' + str(mark.line + 1) + ': ' if mark else ''}not valid YAML"
+                          f"{': ' + problem if problem else ''}", file=file) from None
     if not isinstance(data, dict):
         raise ConfigError("an ensemble file must be a mapping with `name` and `agents`", file=file)
     if "name" not in data and file:
@@ -145,7 +148,8 @@ def parse_ensemble(text: str, *, file: str | None = None) -> Ensemble:
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            msg = (unknown_key_message(Ensemble, tuple(err["loc"])) if err["type"] == "extra_forbidden"
+                   else err["msg"].removeprefix("Value error, "))
             problems.append(f"{_where(tuple(err['loc']), data)}: {msg}")
         raise ConfigError("invalid ensemble:\n  " + "\n  ".join(problems), file=file) from None
     ens.path = file
@@ -267,7 +271,7 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 def parse_profile(text: str, *, file: str | None = None, name: str | None = None) -> Profile:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError:
         raise ConfigError("not valid YAML", file=file) from None
     if not isinstance(data, dict):
@@ -276,7 +280,8 @@ def parse_profile(text: str, *, file: str | None = None, name: str | None = None
         prof = Profile.model_validate(data)
     except ValidationError as e:
         problems = [f"{'.'.join(str(p) for p in err['loc'])}: "
-                    f"{'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}" for err in e.errors()]
+                    f"{unknown_key_message(Profile, tuple(err['loc'])) if err['type'] == 'extra_forbidden' else err['msg']}"
+                    for err in e.errors()]
         raise ConfigError("invalid profile:\n  " + "\n  ".join(problems), file=file) from None
     prof.name = prof.name or name or (Path(file).stem if file else "")
     return prof

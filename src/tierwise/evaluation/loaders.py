@@ -178,6 +178,9 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     sr: list[str] = []
     wr: list[str] = []
     for n, r in enumerate(rows, 1):
+        near = _misspelt_field(r)
+        if near is not None:  # a typo'd optional field would be dropped without a word (extra columns are fine)
+            raise DataError(f"{p}:{n}: unknown field `{near[0]}` (did you mean `{near[1]}`?)")
         if not (isinstance(r, dict) and isinstance(r.get("prompt"), str)
                 and _finite_number(r.get("strong")) and _finite_number(r.get("weak"))):
             raise DataError(f"{p}:{n}: each row needs `prompt` (text) and numeric `strong` and `weak` "
@@ -192,6 +195,23 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
+
+
+JSONL_FIELDS = ("prompt", "strong", "weak", "id", "subject", "strong_response", "weak_response")
+
+
+def _misspelt_field(row: Any) -> tuple[str, str] | None:
+    """(field, the known field it is a near miss of) for the first such field of a row, else None."""
+    import difflib
+
+    if not isinstance(row, dict):
+        return None
+    for k in row:
+        if isinstance(k, str) and k not in JSONL_FIELDS:
+            near = difflib.get_close_matches(k, JSONL_FIELDS, n=1, cutoff=0.8)
+            if near:
+                return k, near[0]
+    return None
 
 
 def _finite_number(v: Any) -> bool:

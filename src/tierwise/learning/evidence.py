@@ -94,3 +94,61 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
             r["judged"] += 1
             r["good"] += int(v.accepted)
     return [rows[k] for k in sorted(rows)]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The 95% Wilson score interval of a share k/n (None when n is 0)."""
+    if n <= 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def route_evidence(cfg: Any, ledger: Any | None, route: str) -> dict[str, Any]:
+    """A reflective route's online figures for `tierwise eval ledger`: the boundary's own table (the same
+    counts `tierwise boundary` shows), the share of judged local answers accepted with its interval, how
+    many verdicts came from shadow runs, and the users' ratings by the tier that answered."""
+    table = boundary_table(cfg, ledger, route)
+    judged = sum(r["judged"] for r in table)
+    good = sum(r["good"] for r in table)
+    shadow = 0
+    no_verdict = 0
+    ratings: dict[str, dict[str, int]] = {}
+    if ledger is not None:
+        for v in verdicts(ledger, route=route):
+            if v.accepted is None:
+                no_verdict += 1
+            elif v.shadow and v.schedule != "negative-feedback":
+                shadow += 1
+        for f in feedback(ledger, route=route):
+            tier = str(f.get("tier") or "unknown")
+            rating = str(f.get("rating") or "unknown")
+            ratings.setdefault(tier, {}).setdefault(rating, 0)
+            ratings[tier][rating] += 1
+    ci = wilson(good, judged)
+    return {"task_types": table, "judged": judged, "accepted": good,
+            "accepted_share": None if not judged else good / judged,
+            "interval": None if ci is None else list(ci), "shadow_judged": shadow, "no_verdict": no_verdict,
+            "feedback": ratings}
+
+
+def evidence_lines(name: str, ev: dict[str, Any]) -> list[str]:
+    """Plain-text lines of `route_evidence` for the CLI."""
+    if not ev["judged"] and not ev["feedback"] and not ev["task_types"]:
+        return [f"  {name}: no verdicts or feedback yet"]
+    head = f"  {name}: {ev['accepted']} of {ev['judged']} judged local answers accepted"
+    if ev["interval"] is not None:
+        lo, hi = ev["interval"]
+        head += f" ({ev['accepted_share']:.0%}, 95% interval {lo:.0%}–{hi:.0%})"
+    head += f"; {ev['shadow_judged']} judged on shadow runs"
+    if ev["no_verdict"]:
+        head += f", {ev['no_verdict']} judge replies without a verdict"
+    out = [head]
+    for r in ev["task_types"]:
+        out.append(f"    {r['task_type']:<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged, "
+                   f"{r['moves']} move(s)")
+    for tier, counts in sorted(ev["feedback"].items()):
+        out.append(f"    feedback on {tier} answers: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    return out

@@ -20,7 +20,7 @@ _KEYS: dict[str, str] = {
     "route": "route",
     "model": "COALESCE(decision, '(none)')",
     "day": "date(ts, 'unixepoch')",
-    "locality": "COALESCE(locality, '(none)')",
+    "locality": "COALESCE(locality, CASE WHEN kind = 'eval' THEN '(evaluation)' ELSE '(none)' END)",
     "feature": "COALESCE(feature, '(none)')",
 }
 
@@ -44,7 +44,9 @@ class ReportRow:
         return asdict(self)
 
 
-# What a report counts: requests clients sent and ensemble runs (shadow runs add their cost).
+# What a report counts: requests clients sent and ensemble runs. The learning they cause adds its cost:
+# a learned route's shadow runs, and a reflective route's evaluations (judge calls and shadow runs), so a
+# route's saving is net of what finding the boundary cost.
 REPORTED_KINDS = ("chat", "ensemble")
 
 
@@ -69,11 +71,12 @@ def savings(ledger: Ledger, by: GroupBy = "route", *, since: float | None = None
         args.append(until)
     if kind is not None:
         kinds = (kind,) if isinstance(kind, str) else tuple(kind)
-        # Shadow runs are spend caused by the requests they shadow: their cost counts, nothing else.
-        where.append(f"kind IN ({', '.join('?' * len(kinds))}, 'shadow')")
+        # Shadow runs and evaluations are spend caused by the requests they follow: their cost counts,
+        # nothing else.
+        where.append(f"kind IN ({', '.join('?' * len(kinds))}, 'shadow', 'eval')")
         args.extend(kinds)
     w = (" WHERE " + " AND ".join(where)) if where else ""
-    live = "kind IS NOT 'shadow'"
+    live = "kind NOT IN ('shadow', 'eval')"
     sql = (
         f"SELECT {key} AS k, SUM({live}) AS n, SUM({live} AND status >= 400) AS errors, "
         f"SUM({live} AND locality = 'local') AS local_n, SUM(CASE WHEN {live} THEN {_ALL_INPUT} END) AS tin, "

@@ -1,0 +1,108 @@
+"""Keys of tierwise.yaml (and ensemble files) that would otherwise be ignored without a word.
+
+- An unknown key names the closest valid one (`contex_window` -> `context_window`): a validation error's
+  location is walked through the pydantic model that was validated to the model holding the unknown key;
+  its field names (and aliases) are the candidates.
+- A key given twice in one mapping is an error naming both lines (`yaml.safe_load` keeps the last one, so
+  a second `routes:` appended to a file silently dropped every route of the first)."""
+
+from __future__ import annotations
+
+import collections.abc
+import difflib
+import types
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+
+def _members(tp: Any) -> list[Any]:
+    """The types a value annotated `tp` may have (Optional, unions and Annotated unwrapped)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(tp)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [m for a in typing.get_args(tp) for m in _members(a)]
+    return [tp]
+
+
+def _step(tp: Any, part: Any) -> list[Any]:
+    """The types at `part` (a field name, dict key, list index or union tag) inside a value of type `tp`."""
+    out: list[Any] = []
+    for m in _members(tp):
+        origin = typing.get_origin(m)
+        if isinstance(m, type) and issubclass(m, BaseModel):
+            fields = m.model_fields
+            if isinstance(part, str):
+                if part in fields:
+                    out.append(fields[part].annotation)
+                else:
+                    out.extend(f.annotation for f in fields.values() if f.alias == part)
+        elif origin in (dict, collections.abc.Mapping):
+            kv = typing.get_args(m)
+            if len(kv) == 2:
+                out.append(kv[1])
+        elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
+            args = [a for a in typing.get_args(m) if a is not Ellipsis]
+            out.extend(args[:1] if origin is not tuple else args[part: part + 1] or args[:1])
+    if not out and isinstance(part, str):  # a union member's tag in the location (pydantic names the member)
+        out = [m for m in _members(tp) if getattr(m, "__name__", None) == part or
+               (isinstance(m, type) and part.endswith(f"[{m.__name__}]"))]
+    return out
+
+
+def _keys(tp: Any) -> set[str]:
+    keys: set[str] = set()
+    for m in _members(tp):
+        if isinstance(m, type) and issubclass(m, BaseModel):
+            for name, f in m.model_fields.items():
+                keys.add(f.alias or name)
+    return keys
+
+
+def closest_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
+    """The valid key nearest the unknown one at `loc` (its last part), or None."""
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return None
+    types_: list[Any] = [model]
+    for part in loc[:-1]:
+        nxt: list[Any] = []
+        for t in types_:
+            nxt.extend(_step(t, part))
+        if not nxt:
+            return None
+        types_ = nxt
+    candidates: set[str] = set()
+    for t in types_:
+        candidates |= _keys(t)
+    match = difflib.get_close_matches(loc[-1], sorted(candidates), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def unknown_key_message(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """"unknown key", with the closest valid key when there is one."""
+    near = closest_key(model, loc)
+    return "unknown key" + (f" (did you mean `{near}`?)" if near else "")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping (merge keys `<<` may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            first = seen.setdefault(key_node.value, key_node.start_mark.line + 1)
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key `{key_node.value}` (first on line {first}; the later one would "
+                    "silently replace it)", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, with repeated keys refused."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
