@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include "_slots.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -104,32 +105,6 @@ static inline void put_double(Out *o, double d) {
 
 /* ------------------------------------------------------------------ values */
 
-static int fail(const char *what) {
-    PyErr_Format(PyExc_TypeError, "spanpack: %s", what);
-    return -1;
-}
-
-/* A float, or an int a double holds exactly (as Python's float(x) and x / 1000 then agree). */
-static int as_double(PyObject *o, double *out) {
-    if (PyFloat_CheckExact(o)) {
-        *out = PyFloat_AS_DOUBLE(o);
-        return 0;
-    }
-    if (PyLong_CheckExact(o)) {
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-        if (v == -1 && PyErr_Occurred()) {
-            return -1;
-        }
-        if (overflow || v > (1LL << 53) || v < -(1LL << 53)) {
-            return fail("integer too large for a float");
-        }
-        *out = (double)v;
-        return 0;
-    }
-    return fail("not a number");
-}
-
 /* A token count: an int (or bool) in 64 bits. Negative counts go out as protobuf does: 10 bytes. */
 static int as_count(PyObject *o, int64_t *out) {
     if (!PyLong_CheckExact(o) && !PyBool_Check(o)) {
@@ -157,81 +132,9 @@ static int as_nanos(double x, uint64_t *out) {
     return 0;
 }
 
-/* Attribute reads. The records are instances of slotted classes (Finished, Step, Usage): an attribute is a
-   member descriptor, a fixed offset into the object. The offset is cached per (type, attribute name),
-   checked against the type's version tag (a type changed since gets a new tag) and only for types with the
-   generic attribute lookup (no __getattr__/__getattribute__), whose descriptor is a plain object slot of
-   a class the object is an instance of: a member descriptor is a data descriptor, so nothing shadows it,
-   and reading the slot is what getattr would do. Anything else goes through PyObject_GetAttr. */
+static SlotCache slot_cache[N_ATTRS];
 
-typedef struct {
-    PyTypeObject *type;  /* not owned: a type freed and another made at its address gets a new version tag */
-    unsigned int version;
-    PyObject *name;      /* interned, owned by this module */
-    Py_ssize_t offset;   /* -1: no fast path */
-    int member_type;
-} SlotEntry;
-
-#define SLOT_WAYS 4  /* types per attribute name (a Step, a Usage, a Finished, and a spare) */
-static SlotEntry slot_cache[N_ATTRS][SLOT_WAYS];
-
-static PyObject *read_slot(PyObject *o, const SlotEntry *e) {
-    PyObject *v = *(PyObject **)((char *)o + e->offset);
-    if (v != NULL) {
-        return Py_NewRef(v);
-    }
-    if (e->member_type == T_OBJECT) {
-        return Py_NewRef(Py_None);
-    }
-    PyErr_SetObject(PyExc_AttributeError, e->name);
-    return NULL;
-}
-
-static PyObject *get(PyObject *o, int attr) {
-    PyObject *name = NAMES[attr];
-    PyTypeObject *t = Py_TYPE(o);
-    if (!(t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
-        return PyObject_GetAttr(o, name);  /* (which gives the type a version tag for next time) */
-    }
-    SlotEntry *ways = slot_cache[attr], *e = NULL;
-    for (int i = 0; i < SLOT_WAYS; i++) {
-        if (ways[i].type == t) {
-            e = &ways[i];
-            break;
-        }
-    }
-    if (e == NULL || e->version != t->tp_version_tag) {
-        Py_ssize_t offset = -1;
-        int member_type = 0;
-        if (t->tp_getattro == PyObject_GenericGetAttr) {
-            PyObject *d = _PyType_Lookup(t, name);  /* borrowed */
-            if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) && PyType_IsSubtype(t, PyDescr_TYPE(d))) {
-                PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
-                if ((m->type == T_OBJECT_EX || m->type == T_OBJECT) && !(m->flags & PY_AUDIT_READ) && m->offset > 0 &&
-                    (size_t)m->offset + sizeof(PyObject *) <= (size_t)t->tp_basicsize) {
-                    offset = m->offset;
-                    member_type = m->type;
-                }
-            }
-        }
-        if (!(t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
-            return PyObject_GetAttr(o, name);
-        }
-        if (e == NULL) {  /* a new type for this name: take the next way, round robin */
-            static unsigned int next[N_ATTRS];
-            e = &ways[next[attr]++ % SLOT_WAYS];
-        }
-        e->type = t;
-        e->version = t->tp_version_tag;
-        e->name = name;
-        e->offset = offset;
-        e->member_type = member_type;
-    }
-    if (e->offset < 0) {
-        return PyObject_GetAttr(o, name);
-    }
-    return read_slot(o, e);
-}
+static PyObject *get(PyObject *o, int attr) { return slot_get(o, NAMES[attr], &slot_cache[attr]); }
 
 /* A bytes object of exactly `n` bytes (ids). */
 static int is_id(PyObject *o, Py_ssize_t n) { return PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) == n; }
@@ -940,126 +843,11 @@ static PyTypeObject WriterType = {
     .tp_methods = Writer_methods,
 };
 
-/* ------------------------------------------------------------------ ids (tracecontext.new_ids, span_id)
-
-   Trace and span ids from xoshiro256** (identifiers, not secrets: the OTel SDK draws them from Python's
-   Mersenne Twister), seeded from os.urandom at import and again in a forked child (tracecontext.py), so
-   workers never repeat each other's ids. An all-zero id is invalid in W3C trace context: redrawn. */
-
-static uint64_t rng[4] = {0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL, 0x94D049BB133111EBULL, 0x2545F4914F6CDD1DULL};
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(void) {
-    const uint64_t result = rotl(rng[1] * 5, 7) * 9;
-    const uint64_t t = rng[1] << 17;
-    rng[2] ^= rng[0];
-    rng[3] ^= rng[1];
-    rng[1] ^= rng[2];
-    rng[0] ^= rng[3];
-    rng[2] ^= t;
-    rng[3] = rotl(rng[3], 45);
-    return result;
-}
-
-static uint64_t nonzero(void) {
-    uint64_t v;
-    do {
-        v = rng_next();
-    } while (v == 0);
-    return v;
-}
-
-static PyObject *reseed(PyObject *m, PyObject *seed) {
-    (void)m;
-    if (!PyBytes_Check(seed) || PyBytes_GET_SIZE(seed) != 32) {
-        PyErr_SetString(PyExc_ValueError, "reseed(32 random bytes)");
-        return NULL;
-    }
-    memcpy(rng, PyBytes_AS_STRING(seed), 32);
-    if (!(rng[0] | rng[1] | rng[2] | rng[3])) {
-        rng[0] = 1;  /* the one state xoshiro cannot leave */
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *id_bytes(uint64_t v) {
-    PyObject *b = PyBytes_FromStringAndSize(NULL, 8);
-    if (b != NULL) {
-        memcpy(PyBytes_AS_STRING(b), &v, 8);
-    }
-    return b;
-}
-
-static PyObject *new_span_id(PyObject *m, PyObject *noargs) {
-    (void)m;
-    (void)noargs;
-    return id_bytes(nonzero());
-}
-
-static void hex(char *out, const unsigned char *b, int n) {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-}
-
-/* [trace id, server span id, b"", True, None, the first upstream call's span id, its traceparent] */
-static PyObject *new_record(PyObject *m, PyObject *noargs) {
-    (void)m;
-    (void)noargs;
-    uint64_t t[2];
-    do {
-        t[0] = rng_next();
-        t[1] = rng_next();
-    } while (!(t[0] | t[1]));
-    uint64_t first = nonzero();
-    PyObject *tid = PyBytes_FromStringAndSize((const char *)t, 16);
-    PyObject *sid = id_bytes(nonzero());
-    PyObject *fid = id_bytes(first);
-    PyObject *header = PyUnicode_New(55, 127);
-    PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
-    PyObject *rec = PyList_New(7);
-    if (!tid || !sid || !fid || !header || !empty || !rec) {
-        Py_XDECREF(tid);
-        Py_XDECREF(sid);
-        Py_XDECREF(fid);
-        Py_XDECREF(header);
-        Py_XDECREF(empty);
-        Py_XDECREF(rec);
-        return NULL;
-    }
-    char *h = (char *)PyUnicode_1BYTE_DATA(header);  /* 00-<32 hex>-<16 hex>-01 */
-    memcpy(h, "00-", 3);
-    hex(h + 3, (const unsigned char *)t, 16);
-    h[35] = '-';
-    hex(h + 36, (const unsigned char *)&first, 8);
-    memcpy(h + 52, "-01", 3);
-    PyList_SET_ITEM(rec, 0, tid);
-    PyList_SET_ITEM(rec, 1, sid);
-    PyList_SET_ITEM(rec, 2, empty);
-    PyList_SET_ITEM(rec, 3, Py_NewRef(Py_True));
-    PyList_SET_ITEM(rec, 4, Py_NewRef(Py_None));
-    PyList_SET_ITEM(rec, 5, fid);
-    PyList_SET_ITEM(rec, 6, header);
-    return rec;
-}
-
-static PyMethodDef module_methods[] = {
-    {"new_record", new_record, METH_NOARGS,
-     "a request's ids: [trace id, span id, b'', True, None, first call's span id, its traceparent]"},
-    {"span_id", new_span_id, METH_NOARGS, "a new span id (8 bytes, never all zero)"},
-    {"reseed", reseed, METH_O, "reseed(32 random bytes): the id generator's state (at import and after fork)"},
-    {NULL, NULL, 0, NULL},
-};
-
 static struct PyModuleDef spanpack_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_spanpack",
     .m_doc = "A finished request's OTLP spans, written in C (see span_encoder.py).",
     .m_size = -1,
-    .m_methods = module_methods,
 };
 
 #define INTERN(var, s) \
