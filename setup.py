@@ -2,7 +2,8 @@
 
 - `_spanpack`: the span encoder's per-request writer (observability/span_encoder.py);
 - `_spanids`: a traced request's ids (observability/tracecontext.py);
-- `_metricspack`: the metrics' per-request update (observability/metrics.py).
+- `_metricspack`: the metrics' per-request update (observability/metrics.py);
+- `_finished`: the observer's record of a finished request (observability/observer.py).
 
 `optional=True`: on a machine without a C compiler the install still succeeds and the pure-Python
 code does the work (slower per request, the same bytes and values). Under CI=true a test fails if an
@@ -19,6 +20,6 @@ setup(
     ext_modules=[
         Extension(f"tierwise.observability.{name}", [f"{OBS}{name}.c"], depends=[f"{OBS}_slots.h"],
                   extra_compile_args=ARGS, optional=True)
-        for name in ("_spanpack", "_spanids", "_metricspack")
+        for name in ("_spanpack", "_spanids", "_metricspack", "_finished")
     ]
 )

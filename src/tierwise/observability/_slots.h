@@ -96,7 +96,7 @@ static PyObject *slot_get(PyObject *o, PyObject *name, SlotCache *cache) {
 
 /* A float, or an int a double holds exactly (so that Python's float(x), x + 0.0 and x / 1000 give what the
    double does). Anything else (bools included) is declined. */
-static int as_double(PyObject *o, double *out) {
+static inline int as_double(PyObject *o, double *out) {
     if (PyFloat_CheckExact(o)) {
         *out = PyFloat_AS_DOUBLE(o);
         return 0;
