@@ -16,10 +16,17 @@ from setuptools import Extension, setup
 ARGS = ["-O2", "-ffp-contract=off"]
 OBS = "src/tierwise/observability/"
 
+SOURCES = {  # module -> its C files
+    "_spanpack": ["_spanpack.c", "_spanpack_steps.c"],
+    "_spanids": ["_spanids.c"],
+    "_metricspack": ["_metricspack.c"],
+    "_finished": ["_finished.c"],
+}
+
 setup(
     ext_modules=[
-        Extension(f"tierwise.observability.{name}", [f"{OBS}{name}.c"], depends=[f"{OBS}_slots.h"],
-                  extra_compile_args=ARGS, optional=True)
-        for name in ("_spanpack", "_spanids", "_metricspack", "_finished")
+        Extension(f"tierwise.observability.{name}", [OBS + f for f in files],
+                  depends=[f"{OBS}_slots.h", f"{OBS}_spanpack.h"], extra_compile_args=ARGS, optional=True)
+        for name, files in SOURCES.items()
     ]
 )
