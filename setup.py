@@ -1,20 +1,32 @@
-"""The one native part of tierwise: the span encoder's per-request writer (metadata is in pyproject.toml).
+"""tierwise's native parts (metadata is in pyproject.toml), each an optional C extension:
 
-`optional=True`: on a machine without a C compiler the install still succeeds and tracing uses the
-pure-Python encoder (slower per traced request, same bytes). Under CI=true a test fails if the
-extension did not build (tests/observability/test_span_native.py).
+- `_spanpack`: the span encoder's per-request writer (observability/span_encoder.py);
+- `_spanids`: a traced request's ids (observability/tracecontext.py);
+- `_metricspack`: the metrics' per-request update (observability/metrics.py);
+- `_finished`: the observer's record of a finished request (observability/observer.py).
+
+`optional=True`: on a machine without a C compiler the install still succeeds and the pure-Python
+code does the work (slower per request, the same bytes and values). Under CI=true a test fails if an
+extension did not build (tests/observability/test_span_native.py, test_metrics_native.py).
 """
 
 from setuptools import Extension, setup
 
+# the same float operations, in the same order, as the Python code (identical bytes and sums)
+ARGS = ["-O2", "-ffp-contract=off"]
+OBS = "src/tierwise/observability/"
+
+SOURCES = {  # module -> its C files
+    "_spanpack": ["_spanpack.c", "_spanpack_steps.c"],
+    "_spanids": ["_spanids.c"],
+    "_metricspack": ["_metricspack.c"],
+    "_finished": ["_finished.c"],
+}
+
 setup(
     ext_modules=[
-        Extension(
-            "tierwise.observability._spanpack",
-            ["src/tierwise/observability/_spanpack.c"],
-            # the same float operations, in the same order, as the Python encoder (identical bytes)
-            extra_compile_args=["-O2", "-ffp-contract=off"],
-            optional=True,
-        )
+        Extension(f"tierwise.observability.{name}", [OBS + f for f in files],
+                  depends=[f"{OBS}_slots.h", f"{OBS}_spanpack.h"], extra_compile_args=ARGS, optional=True)
+        for name, files in SOURCES.items()
     ]
 )

@@ -190,7 +190,7 @@ def test_ids_are_distinct_and_a_forked_worker_draws_its_own(maker, monkeypatch):
         monkeypatch.setattr(tracecontext, "_native_record", None)
         monkeypatch.setattr(tracecontext, "_native_span_id", None)
     elif tracecontext._native_record is None:
-        unavailable("the C extension (_spanpack) was not built")
+        unavailable("the C extension (_spanids) was not built")
 
     seen = [new_ids(None, 1.0) for _ in range(600)]  # more than one draw of the pool
     spans = [i[1] for i in seen] + [i[5] for i in seen] + [span_id() for _ in range(300)]

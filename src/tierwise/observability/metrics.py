@@ -9,7 +9,8 @@ The request path does not touch prometheus-client (its lock and checks cost ~2 �
 it adds into plain lists held per (metric, labels) — a counter's sum, a histogram's bucket
 counts — found through memos keyed by the request's raw labels, and `flush` moves those into the
 prometheus-client children at each scrape (and, under `--workers`, every second, so a scrape that
-lands on one worker sees the others' counts).
+lands on one worker sees the others' counts). With the C extension `_metricspack` built (setup.py),
+`observe` adds a request into those lists in C (`observe_python` is the same in Python: the fallback).
 Everything runs on the event loop's thread, so the dicts need no lock.
 """
 
@@ -24,6 +25,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess as _mp
 
 from tierwise.observability.vocab import Bounded, call_error_type, reason_label
+
+try:
+    from tierwise.observability import _metricspack as native  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: `observe_python` does it all
+    native = None
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -125,6 +131,16 @@ class Metrics:
         self._misc_memo: dict[tuple[Any, ...], list[float]] = {}
         self._armed = False
         self._reasons: dict[str, str] = {}
+        self.use_native(True)
+
+    def use_native(self, on: bool) -> None:
+        """`observe` in C when the extension was built (and `on`: tests and benchmarks turn it off), else in
+        Python. The C updater falls back to `observe_python` for a record it declines (`fallbacks` counts them)."""
+        self.native = native.Updater(
+            self._req_memo, self._call_memo, self._misc_memo, self._req_miss, self._call_miss, self._verdict_miss,
+            self._decision_miss, self._cache_miss, self._breaker_of, self._guard_cells,
+            self._per_request_mp if self.mp else None, self.observe_python) if on and native is not None else None
+        self.observe = self.native.observe if self.native is not None else self.observe_python
 
     # ------------------------------------------------------------------ label children
 
@@ -231,26 +247,60 @@ class Metrics:
             self._cell(self.helper_calls, (route, self.name(str(role)))) if role is not None else None,
         )
 
-    def observe(self, rec: Any) -> None:
-        """Everything one finished request says (`rec` is an observer.Finished).
+    # The memo misses and the rarer per-step work, shared by both writers of the sums (the Python one below and
+    # the C one, `_metricspack`, which calls these when a key is new): label values are resolved, and
+    # `Bounded` names registered, in the same order either way.
+
+    def _req_miss(self, rec: Any, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        r = self._request_slots(rec)
+        if len(self._req_memo) < MEMO_MAX:
+            self._req_memo[key] = r
+        return r
+
+    def _call_miss(self, route: str, s: Any, role: Any, stream: bool, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        c = self._call_slots(route, s, role, stream)
+        if len(self._call_memo) < MEMO_MAX:
+            self._call_memo[key] = c
+        return c
+
+    def _verdict_miss(self, s: Any, key: tuple[Any, ...]) -> list[float]:
+        return self._misc(key, self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
+
+    def _decision_miss(self, route: str, s: Any, key: tuple[Any, ...]) -> list[float]:
+        return self._misc(key, self.decisions, (route, self.name(s.name), self._reason(s.reason)))
+
+    def _cache_miss(self, rec: Any, key: tuple[Any, ...]) -> list[float]:
+        return self._misc(key, self.cache, (self.name(str(rec.cache)),))
+
+    def _breaker_of(self, rec: Any, s: Any) -> None:
+        """A failed call: its deployment's breaker state, as the gauge reads it now (a set: doing it twice is
+        doing it once)."""
+        if s.reason != "circuit open":
+            br = rec.breakers.get(s.name)
+            if br is not None:
+                self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(br.breaker.state, 0))
+
+    def _per_request_mp(self) -> None:
+        """Under `--workers`: the flush timer, and this worker's request count."""
+        if not self._armed:
+            self._arm()
+        self.worker_requests.inc()  # type: ignore[union-attr]
+
+    def observe_python(self, rec: Any) -> None:
+        """Everything one finished request says (`rec` is an observer.Finished), in Python: `observe` when the
+        C extension was not built, and for a record it declines (see `_metricspack.c`; the same sums).
 
         Label values are resolved once per combination (route, API, status, model, ...) and the
         result memoised: a request then costs a few dictionary look-ups and one bisect per histogram."""
-        if not self._armed and self.mp:
-            self._arm()
         a = rec.answered
         stream = rec.stream
         rkey = (rec.route, rec.api, stream, rec.status, rec.error_type,
                 (a.model, a.provider, a.locality) if a is not None else None)
-        r = self._req_memo.get(rkey)
-        if r is None:
-            r = self._request_slots(rec)
-            if len(self._req_memo) < MEMO_MAX:
-                self._req_memo[rkey] = r
+        r = self._req_memo.get(rkey) or self._req_miss(rec, rkey)
         route, n_requests, (dur, dur_b), (ovh, ovh_b), answered, server_ttft, ref_cost, escalations = r
         n_requests[0] += 1
-        if self.worker_requests is not None:
-            self.worker_requests.inc()
+        if self.mp:
+            self._per_request_mp()
         v = rec.latency_ms / 1000
         dur[0] += v
         dur[1 + bisect_left(dur_b, v)] += 1
@@ -265,11 +315,7 @@ class Metrics:
                 role = s.detail.get("role") if s.detail else None
                 ok = s.ok
                 ckey = (route, s.name, s.provider, s.model, ok, s.status, None if ok else s.reason, role, stream)
-                c = memo.get(ckey)
-                if c is None:
-                    c = self._call_slots(route, s, role, stream)
-                    if len(memo) < MEMO_MAX:
-                        memo[ckey] = c
+                c = memo.get(ckey) or self._call_miss(route, s, role, stream, ckey)
                 ms = s.latency_ms or 0.0
                 upstream_ms += ms
                 (h, b) = c[0]
@@ -304,32 +350,25 @@ class Metrics:
                     local_seen = True
                 elif ok and s.locality == "remote" and local_seen:
                     escalated = True
-                if ok is False and s.reason != "circuit open":
-                    br = rec.breakers.get(s.name)
-                    if br is not None:
-                        self.child(self.breaker, self.model(s.name)).set(BREAKER_VALUES.get(br.breaker.state, 0))
+                if ok is False:
+                    self._breaker_of(rec, s)
             elif kind == "verdict":
                 key: tuple[Any, ...] = ("v", s.name, s.ok)
-                cell = misc.get(key)
-                if cell is None:
-                    cell = self._misc(key, self.verdicts, (self.name(s.name), "pass" if s.ok else "fail"))
+                cell = misc.get(key) or self._verdict_miss(s, key)
                 cell[0] += 1
             else:
                 name = s.name
                 key = ("d", route, name, s.reason)
-                cell = misc.get(key)
-                if cell is None:
-                    cell = self._misc(key, self.decisions, (route, self.name(name), self._reason(s.reason)))
+                cell = misc.get(key) or self._decision_miss(route, s, key)
                 cell[0] += 1
                 if name == "privacy" or name == "budget":
-                    self._from_guard(name, s.detail)
+                    for cell in self._guard_cells(name, s.detail):
+                        cell[0] += 1
         if escalated:
             escalations[0] += 1
         if rec.cache is not None:  # the answer cache's outcome: hit | semantic_hit | miss | bypass
             key = ("c", rec.cache)
-            cell = misc.get(key)
-            if cell is None:
-                cell = self._misc(key, self.cache, (self.name(str(rec.cache)),))
+            cell = misc.get(key) or self._cache_miss(rec, key)
             cell[0] += 1
         if answered is not None:
             answered[0] += 1
@@ -353,17 +392,19 @@ class Metrics:
             self._misc_memo[key] = c
         return c
 
-    def _from_guard(self, name: str, detail: dict[str, Any]) -> None:
-        """Privacy crossings and budget refusals, from the decision steps those guards record."""
+    def _guard_cells(self, name: str, detail: dict[str, Any]) -> list[list[float]]:
+        """Privacy crossings and budget refusals, from the decision steps those guards record: the cells to add
+        one to (one per data class crossed; the budget refusing)."""
         if name == "privacy":
             p = detail.get("privacy")
             if isinstance(p, dict):
                 action = self.name(str(p.get("action", "other")))
                 classes = p.get("classes") or ["none"]  # {class: count} or a list of classes
-                for c in classes if isinstance(classes, (list, dict)) else [classes]:
-                    self.inc(self.privacy, (action, self.name(str(c))))
+                return [self._cell(self.privacy, (action, self.name(str(c))))
+                        for c in (classes if isinstance(classes, (list, dict)) else [classes])]
         elif detail.get("action") == "refuse":
-            self.inc(self.budget_refusals, (self.name(str(detail.get("budget", "unknown"))),))
+            return [self._cell(self.budget_refusals, (self.name(str(detail.get("budget", "unknown"))),))]
+        return []
 
     # ------------------------------------------------------------------ scrape
 

@@ -32,6 +32,11 @@ from tierwise.observability.tracecontext import (
 from tierwise.observability.vocab import error_type
 from tierwise.pricing import MILLION, Price
 
+try:
+    from tierwise.observability import _finished as native  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: `finished_record` below
+    native = None
+
 log = logging.getLogger("tierwise.observability")
 
 
@@ -79,6 +84,33 @@ class Finished:
     @property
     def cost(self) -> float:
         return sum(s.cost or 0.0 for s in self.steps if s.kind == "call")
+
+
+def finished_record(prices: tuple[dict[str, Any], Any] | None, request_id: str, route: str, api: str, stream: bool,
+                    status: int, error_type: str, latency_ms: float, ttft_ms: float | None, started: float,
+                    steps: list[Any], requested_model: str, ids: Any, content: str | None, breakers: dict[str, Any],
+                    trace: Any, wall: float, cache: str | None, key: str | None) -> Finished:
+    """A request's `Finished`, with the call that answered (the last successful call that was not a helper call:
+    those carry a `role`) and, with `prices` ({route: per-token prices}, a function for a route not in it), the
+    answer's cost at the route's reference prices. `_finished.Maker` does the same in C."""
+    answered = None
+    for s in reversed(steps):
+        if s.kind == "call" and s.ok and "role" not in s.detail:
+            answered = s
+            break
+    ref_cost = None
+    if answered is not None and prices is not None:
+        p = prices[0].get(route, False)
+        if p is False:
+            p = prices[1](route)
+        u = answered.usage
+        if p is not None and u is not None:  # pricing.cost, its prices resolved once per route
+            ref_cost = (u.input_tokens * p[0] + u.output_tokens * p[1] + u.cache_read_tokens * p[2]
+                        + u.cache_write_tokens * p[3]) / MILLION
+        elif p is not None:
+            ref_cost = 0.0
+    return Finished(request_id, route, api, stream, status, error_type, latency_ms, ttft_ms, started, steps, answered,
+                    ref_cost, requested_model, ids, content, breakers, trace, wall, cache, key)
 
 
 def protected(ctx: Any, req: Request) -> bool:
@@ -148,7 +180,14 @@ class Observer:
         self.ratio = cfg.tracing.sample_ratio
         self.capture = cfg.tracing.capture_content
         self._ref_prices: dict[str, Any] = {}  # route -> reference model's prices (config: fixed), see _per_token
+        # (the reference cost is worked out for metrics only)
+        self._prices = (self._ref_prices, self._ref_price) if self.metrics is not None else None
+        self._make = native.Maker(Finished, Finished.__slots__) if native is not None else None
         self.enabled = self.metrics is not None or self.tracing or self.live is not None
+
+    def _ref_price(self, route: str) -> Any:
+        p = self._ref_prices[route] = _per_token(self.gw.reference_price(route)[1])
+        return p
 
     # ------------------------------------------------------------------ upstream propagation
 
@@ -175,12 +214,6 @@ class Observer:
             return
         try:  # (one frame: this runs for every request)
             trace = ctx.trace
-            steps = trace.steps
-            answered = None
-            for s in reversed(steps):
-                if s.kind == "call" and s.ok and "role" not in s.detail:
-                    answered = s
-                    break
             notes = ctx.notes
             ids: TraceIds | None = None
             content = None
@@ -188,23 +221,19 @@ class Observer:
                 ids = notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
                 if self.capture and ids[SAMPLED] and not protected(ctx, req):
                     content = content_of(req)
-            ref_cost = None
-            if answered is not None and self.metrics is not None:
-                p = self._ref_prices.get(trace.route, False)
-                if p is False:
-                    p = self._ref_prices[trace.route] = _per_token(self.gw.reference_price(trace.route)[1])
-                u = answered.usage
-                if p is not None and u is not None:  # pricing.cost, its prices resolved once per route
-                    ref_cost = (u.input_tokens * p[0] + u.output_tokens * p[1] + u.cache_read_tokens * p[2]
-                                + u.cache_write_tokens * p[3]) / MILLION
-                elif p is not None:
-                    ref_cost = 0.0
             requested = notes.get("requested_model") or req.model
-            rec = Finished(trace.request_id, trace.route, ctx.client_format or "", stream, status,
-                           "none" if error is None and status < 400 else error_type(error, status), latency_ms,
-                           ttft_ms, trace.started, steps, answered, ref_cost,
-                           requested if type(requested) is str else str(requested), ids, content,
-                           self.gw.deployments, trace, time.time(), notes.get("cache"), notes.get("key_name"))
+            fields = (self._prices, trace.request_id, trace.route, ctx.client_format or "", stream, status,
+                      "none" if error is None and status < 400 else error_type(error, status), latency_ms, ttft_ms,
+                      trace.started, trace.steps, requested if type(requested) is str else str(requested), ids,
+                      content, self.gw.deployments, trace, time.time(), notes.get("cache"), notes.get("key_name"))
+            make = self._make
+            if make is None:
+                rec = finished_record(*fields)
+            else:
+                try:
+                    rec = make(*fields)
+                except Exception:  # a value the C maker does not take: the same in Python
+                    rec = finished_record(*fields)
             if self.metrics is not None:
                 self.metrics.observe(rec)
             if ids is not None and ids[SAMPLED]:

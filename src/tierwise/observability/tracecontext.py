@@ -9,7 +9,7 @@ header — are built for all 256 at once in C loops (struct, hexlify, bytes form
 takes a record and cuts nothing. Each upstream call files its span id under its step's index
 (`ids[CALLS]`), where the span encoder finds it; later calls of the same request draw their own.
 
-With the C extension built (`_spanpack`, see span_encoder.py), a request's record is made by it instead
+With the C extension built (`_spanids`, setup.py), a request's record is made by it instead
 (ids from a xoshiro256** generator seeded from os.urandom at import and in a forked child; no pool, no
 urandom per draw).
 
@@ -63,9 +63,9 @@ _pool = _Pool()
 os.register_at_fork(after_in_child=_pool.refill)  # a forked worker must not repeat its parent's ids
 
 try:
-    from tierwise.observability._spanpack import new_record as _native_record  # type: ignore[import-not-found]
-    from tierwise.observability._spanpack import reseed as _reseed
-    from tierwise.observability._spanpack import span_id as _native_span_id
+    from tierwise.observability._spanids import new_record as _native_record  # type: ignore[import-not-found]
+    from tierwise.observability._spanids import reseed as _reseed
+    from tierwise.observability._spanids import span_id as _native_span_id
 except ImportError:  # not built: the pool above
     _native_record = _native_span_id = None
 else:
