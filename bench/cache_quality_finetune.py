@@ -18,7 +18,7 @@ round's scores go to `--out DIR`/round{r}.npz.
 Run (session 17's figures, bench/RESULTS.md):
       HF_HUB_OFFLINE=1 nice -n 10 python bench/cache_quality_finetune.py --probe 256 --threads 2
       HF_HUB_OFFLINE=1 nice -n 10 python bench/cache_quality_finetune.py --cv-rounds 1 --gate jaccard --keep 0.3 \
-          --max-train 2000 --eval-every 1000 --lr 8e-5 --threads 1
+          --max-train 2000 --eval-every 1000 --lr 8e-5 --threads 1       # and --max-train 6000 --eval-every 3000
 """
 
 from __future__ import annotations
