@@ -16,7 +16,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.doubles import Reply
+from tests.doubles import Fail, Reply
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
 from tierwise.config import ImageFetchConfig
@@ -284,3 +284,33 @@ def test_waiting_for_a_fetch_slot_counts_in_the_timeout(images):
     got = asyncio.run(go())
     assert got and "not fetched within 1 s" in got[0], got
     assert images.hits == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_image_url_is_fetched_once_per_request(gateway, openai_up, anthropic_up, images, stream):
+    """Retries, fallbacks and a URL named twice reuse the request's one fetch: each fetch is a request
+    the gateway makes for the client, to a server the client picked."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local", "local2"], "retries": 2, "backoff_base": 0}})
+    cfg["providers"]["localsrv"]["image_urls"] = "fetch"
+    cfg["models"]["local2"] = {"provider": "localsrv", "model": "qwen-other"}
+    cfg["server"]["image_fetch"] = {"allow_networks": ["127.0.0.1/32"]}
+    g = gateway(cfg)
+    # the first deployment fails all three tries; the second answers on its second try
+    openai_up.script(Fail(503), Fail(503), Fail(503), Fail(503), Reply(text="a pixel"))
+    url = images.url + "/img.png?n=1"
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "the same picture twice"},
+                                         {"type": "image_url", "image_url": {"url": url}},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in oai(g).chat.completions.create(
+            model="main", messages=msgs, stream=True) if c.choices)
+    else:
+        text = oai(g).chat.completions.create(model="main", messages=msgs).choices[0].message.content
+    assert text == "a pixel"
+    assert len(openai_up.requests) == 5  # five upstream calls ...
+    assert images.hits == ["/img.png?n=1"]  # ... one fetch
+    for r in openai_up.requests:
+        parts = r.body["messages"][0]["content"]
+        assert [p["image_url"]["url"][:22] for p in parts[1:]] == ["data:image/png;base64,"] * 2
+
