@@ -174,7 +174,12 @@ def test_fetching_refuses_addresses_that_are_not_public(gateway, openai_up, anth
     for url in (f"http://127.0.0.1:{port}/img.png", f"http://localhost:{port}/img.png",
                 f"http://[::ffff:127.0.0.1]:{port}/img.png", f"http://2130706433:{port}/img.png",
                 f"http://0x7f.1:{port}/img.png", "http://169.254.169.254/latest/meta-data/",
-                "http://10.0.0.1/x.png", "http://[::1]/x.png", "http://[fd00::1]/x.png", "http://0.0.0.0/x.png"):
+                "http://10.0.0.1/x.png", "http://[::1]/x.png", "http://[fd00::1]/x.png", "http://0.0.0.0/x.png",
+                # IDNA maps these to 127.0.0.1 after the check (circled digits, ideographic full stops)
+                f"http://\u2460\u2461\u2466.0.0.1:{port}/img.png", f"http://127\u30020\u30020\u30021:{port}/img.png",
+                f"http://[::127.0.0.1]:{port}/img.png", f"http://[::ffff:0:7f00:1]:{port}/img.png",
+                f"http://0177.0.0.1:{port}/img.png", f"http://127.1:{port}/img.png", f"http://[fe80::1%25lo]:{port}/img.png",
+                f"http://evil@127.0.0.1:{port}/img.png", f"http://127.0.0.1:{port}#@example.com/img.png"):
         with pytest.raises(openai.BadRequestError) as e:
             oai(g).chat.completions.create(model="local", messages=with_image(url))
         assert "image URL" in e.value.message and ("not a public address" in e.value.message
@@ -233,7 +238,8 @@ def test_public_covers_the_ipv6_spellings_of_private_addresses():
     import ipaddress
 
     for a in ("::ffff:127.0.0.1", "2002:7f00:1::", "64:ff9b::a00:1", "2001:0:4136:e378:8000:63bf:f5ff:fffe",
-              "100.64.0.1", "169.254.169.254", "224.0.0.1", "ff02::1", "fe80::1", "::", "0.0.0.0"):
+              "100.64.0.1", "169.254.169.254", "224.0.0.1", "ff02::1", "fe80::1", "::", "0.0.0.0",
+              "::127.0.0.1", "::ffff:0:7f00:1", "64:ff9b:1::a00:1", "64:ff9b:1::808:808"):
         assert not image_urls.public(ipaddress.ip_address(a)), a
     for a in ("8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"):
         assert image_urls.public(ipaddress.ip_address(a)), a

@@ -31,13 +31,18 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.resolver import ThreadedResolver
 
 from tierwise.canonical import ImageBlock, Message, Request, ToolResultBlock
 from tierwise.errors import InvalidRequest
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Prefixes whose last 32 bits are an IPv4 address: NAT64 (RFC 6052), IPv4-compatible (`::127.0.0.1`,
+# deprecated, still parsed) and IPv4-translated (`::ffff:0:127.0.0.1`, SIIT).
+EMBEDS_IPV4_LOW = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"),
+                   ipaddress.ip_network("::ffff:0:0:0/96"))
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
               (b"GIF89a", "image/gif"))
 CHUNK = 64 * 1024
@@ -75,8 +80,10 @@ def remote_documents(req: Request) -> list[str]:
 def public(addr: Address) -> bool:
     """Reachable on the public internet, and no IPv6 spelling of an address that is not."""
     if isinstance(addr, ipaddress.IPv6Address):
+        if addr in NAT64_LOCAL:  # local-use NAT64 (RFC 8215): a translator on the operator's own network
+            return False
         embedded = addr.ipv4_mapped or addr.sixtofour or (addr.teredo[1] if addr.teredo else None)
-        if embedded is None and addr in NAT64:
+        if embedded is None and any(addr in n for n in EMBEDS_IPV4_LOW):
             embedded = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
         if embedded is not None and not public(embedded):
             return False
@@ -179,14 +186,17 @@ class ImageFetcher:
         session = self.session()
         assert self._resolver is not None
         for _ in range(self.cfg.max_redirects + 1):
-            parts = urlsplit(url)
-            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            # Parsed once, as the client library will use it: the host checked is the one connected to.
+            # (IDNA maps `①②⑦.0.0.1` and `127。0。0。1` to 127.0.0.1, a literal address that the
+            # connector then uses without asking the resolver.)
+            target = yarl.URL(url)
+            if target.scheme not in ("http", "https") or not target.raw_host:
                 raise InvalidRequest(f"image URL {describe(url)}: must be http(s)")
             try:  # a literal address is not resolved by the connector: checked here
-                self._resolver.check(parts.hostname)
+                self._resolver.check(target.raw_host)
             except ValueError:
                 pass  # a name: checked by the resolver when the connection is made
-            async with session.get(url, allow_redirects=False, headers={"accept": "image/*"}) as r:
+            async with session.get(target, allow_redirects=False, headers={"accept": "image/*"}) as r:
                 if r.status in (301, 302, 303, 307, 308):
                     loc = r.headers.get("location")
                     if not loc:
