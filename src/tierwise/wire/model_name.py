@@ -21,7 +21,7 @@ import orjson
 
 # A `"model": "<JSON string>"` member. Inside a JSON string every quote is escaped, so this matches
 # only a real key named model and its string value (any escapes in the name included).
-_MEMBER = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
+_MEMBER = re.compile(rb'"model"\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"')
 _MESSAGE_START = b'"message_start"'
 _EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)|(?<=\r\r)")
 
