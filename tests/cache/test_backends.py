@@ -174,13 +174,20 @@ def test_memory_backend_from_the_cli_through_the_gateway(tmp_path, gateway, open
     assert r.exit_code != 0 and "cannot reach the gateway" in r.output
 
 
-def test_cache_admin_routes_keep_a_key_to_its_own_tenant(monkeypatch, gateway, openai_up, anthropic_up):
+def test_cache_admin_routes_keep_a_key_to_its_own_tenant(monkeypatch, tmp_path, gateway, openai_up, anthropic_up):
+    """A gateway key drops only its own tenant's entries and reads no statistics (they count every
+    tenant's traffic: an admin's or a viewer's, server/roles.py); an admin key reads them and drops any
+    tenant's entries, also through `tierwise cache`; a viewer key changes nothing."""
     import httpx2 as httpx
 
     monkeypatch.setenv("TW_ADM_A", "adm-key-a")
     monkeypatch.setenv("TW_ADM_B", "adm-key-b")
+    monkeypatch.setenv("TW_ADMIN", "the-admin-key")
+    monkeypatch.setenv("TW_VIEW", "the-viewer-key")
     cfg = cached_config(openai_up.url, anthropic_up.url)
     cfg["server"]["api_keys_env"] = [{"env": "TW_ADM_A", "tenant": "a"}, {"env": "TW_ADM_B", "tenant": "b"}]
+    cfg["server"]["admin_keys_env"] = ["TW_ADMIN"]
+    cfg["observability"] = {"dashboard": {"viewer_keys_env": ["TW_VIEW"]}}
     g = gateway(cfg)
     a, b = oai(g, api_key="adm-key-a"), oai(g, api_key="adm-key-b")
     assert oai_call(a)[1] == "miss" and oai_call(b)[1] == "miss"
@@ -196,11 +203,28 @@ def test_cache_admin_routes_keep_a_key_to_its_own_tenant(monkeypatch, gateway, o
     assert post("adm-key-a", {"route": 5}).status_code == 400
     assert post("adm-key-a", {"everything": True}).status_code == 400
     assert post("adm-key-a", [1]).status_code == 400
-    st = httpx.get(g.url + "/v1/tierwise/cache", headers={"authorization": "Bearer adm-key-a"}).json()
-    assert st["entries"] == 2 and st["miss"] == 2
+    r = httpx.get(g.url + "/v1/tierwise/cache", headers={"authorization": "Bearer adm-key-a"})
+    assert r.status_code == 403 and "admin" in r.json()["error"]["message"] and "entries" not in r.text
+    for key in ("the-admin-key", "the-viewer-key"):
+        st = httpx.get(g.url + "/v1/tierwise/cache", headers={"authorization": f"Bearer {key}"}).json()
+        assert st["entries"] == 2 and st["miss"] == 2, key
+    r = post("the-viewer-key", {})
+    assert r.status_code == 403 and "viewer" in r.json()["error"]["message"]
     r = post("adm-key-a", {})  # all of its own tenant's entries, nobody else's
     assert r.status_code == 200 and r.json()["dropped"] == 1 and r.json()["tenant"] == "a"
     assert oai_call(a)[1] == "miss" and oai_call(b)[1] == "hit"
+    r = post("the-admin-key", {"tenant": "b"})  # the operator drops any tenant's entries
+    assert r.status_code == 200 and r.json()["dropped"] == 1
+    assert oai_call(b)[1] == "miss"
+    # `tierwise cache` asks with the config's admin key
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    from tierwise.commands.cache import command
+
+    out = CliRunner().invoke(command, ["stats", "-c", str(path), "--url", g.url])
+    assert out.exit_code == 0 and "entries: 2" in out.output, out.output
+    out = CliRunner().invoke(command, ["clear", "-c", str(path), "--url", g.url])
+    assert out.exit_code == 0 and "dropped 2 entries" in out.output, out.output
 
 
 def test_memory_entries_are_not_left_to_the_garbage_collector():

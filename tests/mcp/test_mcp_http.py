@@ -489,3 +489,18 @@ def test_a_websocket_gets_no_way_past_the_token():
     assert reached == []
     asyncio.run(call("lifespan"))
     assert reached == ["lifespan"]
+
+
+async def test_a_name_with_a_trailing_line_break_is_not_a_plain_name(server, project: Path):
+    """`$` in a name pattern matches before a final newline: `x\\n` passed as a plain name and
+    create_ensemble wrote a file called "x\\n.yaml" (names and run ids end where the text ends)."""
+    folder = project / ".tierwise" / "ensembles"
+    async with client(server.url) as c:
+        for name in ("nl\n", "nl\r\n"):
+            err, answer = await tool_text(c, "create_ensemble", name=name,
+                                          yaml_text=yaml.safe_dump({"name": name, "agents": [
+                                              {"name": "a", "model": "small"}]}))
+            assert err and "not a valid ensemble name" in answer, answer
+        assert sorted(p.name for p in folder.iterdir() if "nl" in p.name) == []
+        err, answer = await tool_text(c, "analyze_execution", run_id="run\n")
+        assert err and "not a run id" in answer, answer

@@ -56,25 +56,30 @@ def test_a_team_key_cannot_read_other_teams_requests_on_the_dashboard(teams, ope
     assert got.status_code == 200 and rid in got.text
     got = httpx.get(teams.url + "/dashboard/api/recent", headers=bearer("key-ops"), timeout=5)
     assert got.status_code == 200 and rid not in got.text
-    # a viewer key opens the observability endpoints and nothing else
-    for method, path in (("GET", "/v1/tierwise/blackboard"),
-                         ("GET", "/v1/tierwise/cache"), ("POST", "/v1/tierwise/cache/invalidate"),
+    # a viewer key reads the gateway-wide views and changes nothing
+    for method, path in (("POST", "/v1/tierwise/cache/invalidate"),
                          ("POST", "/v1/tierwise/feedback"), ("GET", "/v1/tierwise/approvals")):
         got = httpx.request(method, teams.url + path, headers=bearer("key-view"), json={}, timeout=5)
         # (no admin key is set here: the approvals API is off, 404 for everyone)
         assert got.status_code in ((404,) if path.endswith("approvals") else (401, 403)), (path, got.status_code)
         assert "error" in got.json()
+    assert httpx.get(teams.url + "/v1/tierwise/blackboard", headers=bearer("key-view"), timeout=5).status_code == 200
+    got = httpx.get(teams.url + "/v1/tierwise/cache", headers=bearer("key-view"), timeout=5)
+    assert got.status_code == 400 and "cache.enabled is false" in got.json()["error"]["message"]  # no cache here
 
 
 def test_cache_admin_answers_in_schema_when_its_redis_is_down(two_tier, monkeypatch):
     from tests.harness import free_port
 
     monkeypatch.setenv("OPS", "key-ops")
+    monkeypatch.setenv("ADM", "key-adm")
     url = f"redis://tierwise:cache-redis-password@127.0.0.1:{free_port()}/0"  # nothing listens there
-    g = two_tier(server={"default_route": "main", "api_keys_env": ["OPS"]},
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OPS"], "admin_keys_env": ["ADM"]},
                  cache={"enabled": True, "backend": "redis", "redis_url": url, "redis_timeout": 0.2})
-    for method, path, body in (("GET", "/v1/tierwise/cache", None), ("POST", "/v1/tierwise/cache/invalidate", {})):
-        r = httpx.request(method, g.url + path, headers=bearer("key-ops"), json=body, timeout=10)
+    for method, path, body, key in (("GET", "/v1/tierwise/cache", None, "key-adm"),
+                                    ("POST", "/v1/tierwise/cache/invalidate", {}, "key-ops"),
+                                    ("POST", "/v1/tierwise/cache/invalidate", {}, "key-adm")):
+        r = httpx.request(method, g.url + path, headers=bearer(key), json=body, timeout=10)
         assert r.status_code == 503, (path, r.status_code, r.text[:300])
         assert r.json()["error"]["type"] == "server_error"
         assert "cache-redis-password" not in r.text
@@ -103,20 +108,28 @@ def test_a_client_cannot_rate_another_clients_answer(two_tier, openai_up, monkey
     assert r.status_code == 200, r.text
 
 
-def test_a_team_key_sees_only_its_routes_on_the_blackboard(two_tier, openai_up, monkeypatch):
+def test_the_blackboard_is_for_admin_and_viewer_keys(two_tier, openai_up, monkeypatch):
+    """Every client's requests move the blackboard's figures (each model's traffic, latency and errors,
+    which tier a `dynamic` route sends to): gateway-wide, like /metrics. A gateway key, limited to some
+    routes or not, gets 403; an admin or viewer key reads all of it."""
     from tests.blackboard.test_dynamic_http import dynamic_route
 
-    monkeypatch.setenv("TEAM_A", "key-team-a")
-    monkeypatch.setenv("OPS", "key-ops")
+    for env, value in (("TEAM_A", "key-team-a"), ("OPS", "key-ops"), ("ADM", "key-adm"), ("VIEW", "key-view")):
+        monkeypatch.setenv(env, value)
     g = two_tier(routes={**dynamic_route(), "a": TEAMS["a"]},
-                 server={"api_keys_env": [{"env": "TEAM_A", "routes": ["a"]}, "OPS"]})
+                 server={"api_keys_env": [{"env": "TEAM_A", "routes": ["a"]}, "OPS"], "admin_keys_env": ["ADM"]},
+                 observability={"dashboard": {"viewer_keys_env": ["VIEW"]}})
     openai_up.script(Reply(text="a's answer"))
     oai(g, api_key="key-ops").chat.completions.create(model="auto", messages=MSG)
-    full = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer("key-ops")).json()
-    assert "auto" in full["routes"] and "local" in full["models"]  # the operator's view
-    team = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer("key-team-a")).json()
-    assert team["enabled"] and "auto" not in team["routes"]  # another team's route and its state
-    assert set(team["models"]) == set()  # models this key may not name, like GET /v1/models
+    for key in ("key-team-a", "key-ops"):
+        got = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer(key), timeout=5)
+        assert got.status_code == 403, (key, got.status_code, got.text[:300])
+        assert got.json()["error"]["type"] == "invalid_request_error" and "local" not in got.text
+        assert "admin" in got.json()["error"]["message"]
+    assert httpx.get(g.url + "/v1/tierwise/blackboard", timeout=5).status_code == 401
+    for key in ("key-adm", "key-view"):  # the operator's view
+        full = httpx.get(g.url + "/v1/tierwise/blackboard", headers=bearer(key), timeout=5).json()
+        assert "auto" in full["routes"] and "local" in full["models"], key
 
 
 def test_repeated_negative_feedback_judges_an_answer_once(gateway, openai_up, anthropic_up):

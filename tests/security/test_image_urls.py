@@ -16,7 +16,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.doubles import Reply
+from tests.doubles import Fail, Reply
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
 from tierwise.config import ImageFetchConfig
@@ -174,7 +174,12 @@ def test_fetching_refuses_addresses_that_are_not_public(gateway, openai_up, anth
     for url in (f"http://127.0.0.1:{port}/img.png", f"http://localhost:{port}/img.png",
                 f"http://[::ffff:127.0.0.1]:{port}/img.png", f"http://2130706433:{port}/img.png",
                 f"http://0x7f.1:{port}/img.png", "http://169.254.169.254/latest/meta-data/",
-                "http://10.0.0.1/x.png", "http://[::1]/x.png", "http://[fd00::1]/x.png", "http://0.0.0.0/x.png"):
+                "http://10.0.0.1/x.png", "http://[::1]/x.png", "http://[fd00::1]/x.png", "http://0.0.0.0/x.png",
+                # IDNA maps these to 127.0.0.1 after the check (circled digits, ideographic full stops)
+                f"http://\u2460\u2461\u2466.0.0.1:{port}/img.png", f"http://127\u30020\u30020\u30021:{port}/img.png",
+                f"http://[::127.0.0.1]:{port}/img.png", f"http://[::ffff:0:7f00:1]:{port}/img.png",
+                f"http://0177.0.0.1:{port}/img.png", f"http://127.1:{port}/img.png", f"http://[fe80::1%25lo]:{port}/img.png",
+                f"http://evil@127.0.0.1:{port}/img.png", f"http://127.0.0.1:{port}#@example.com/img.png"):
         with pytest.raises(openai.BadRequestError) as e:
             oai(g).chat.completions.create(model="local", messages=with_image(url))
         assert "image URL" in e.value.message and ("not a public address" in e.value.message
@@ -233,7 +238,8 @@ def test_public_covers_the_ipv6_spellings_of_private_addresses():
     import ipaddress
 
     for a in ("::ffff:127.0.0.1", "2002:7f00:1::", "64:ff9b::a00:1", "2001:0:4136:e378:8000:63bf:f5ff:fffe",
-              "100.64.0.1", "169.254.169.254", "224.0.0.1", "ff02::1", "fe80::1", "::", "0.0.0.0"):
+              "100.64.0.1", "169.254.169.254", "224.0.0.1", "ff02::1", "fe80::1", "::", "0.0.0.0",
+              "::127.0.0.1", "::ffff:0:7f00:1", "64:ff9b:1::a00:1", "64:ff9b:1::808:808"):
         assert not image_urls.public(ipaddress.ip_address(a)), a
     for a in ("8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"):
         assert image_urls.public(ipaddress.ip_address(a)), a
@@ -284,3 +290,33 @@ def test_waiting_for_a_fetch_slot_counts_in_the_timeout(images):
     got = asyncio.run(go())
     assert got and "not fetched within 1 s" in got[0], got
     assert images.hits == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_image_url_is_fetched_once_per_request(gateway, openai_up, anthropic_up, images, stream):
+    """Retries, fallbacks and a URL named twice reuse the request's one fetch: each fetch is a request
+    the gateway makes for the client, to a server the client picked."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local", "local2"], "retries": 2, "backoff_base": 0}})
+    cfg["providers"]["localsrv"]["image_urls"] = "fetch"
+    cfg["models"]["local2"] = {"provider": "localsrv", "model": "qwen-other"}
+    cfg["server"]["image_fetch"] = {"allow_networks": ["127.0.0.1/32"]}
+    g = gateway(cfg)
+    # the first deployment fails all three tries; the second answers on its second try
+    openai_up.script(Fail(503), Fail(503), Fail(503), Fail(503), Reply(text="a pixel"))
+    url = images.url + "/img.png?n=1"
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "the same picture twice"},
+                                         {"type": "image_url", "image_url": {"url": url}},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in oai(g).chat.completions.create(
+            model="main", messages=msgs, stream=True) if c.choices)
+    else:
+        text = oai(g).chat.completions.create(model="main", messages=msgs).choices[0].message.content
+    assert text == "a pixel"
+    assert len(openai_up.requests) == 5  # five upstream calls ...
+    assert images.hits == ["/img.png?n=1"]  # ... one fetch
+    for r in openai_up.requests:
+        parts = r.body["messages"][0]["content"]
+        assert [p["image_url"]["url"][:22] for p in parts[1:]] == ["data:image/png;base64,"] * 2
+

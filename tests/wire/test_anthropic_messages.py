@@ -235,7 +235,9 @@ def test_response_round_trip():
 def test_response_raw_bytes_pass_through_untouched():
     raw = orjson.dumps(full_response()) + b"  "
     resp = am.decode_response(orjson.loads(raw), raw)
-    assert resp.raw_format == "anthropic" and am.encode_response(resp, "other") is raw
+    assert resp.raw_format == "anthropic" and am.encode_response(resp, full_response()["model"]) is raw
+    # asked by another name (a route, an alias): the same body naming it (wire/model_name.py)
+    assert orjson.loads(am.encode_response(resp, "other")) == {**full_response(), "model": "other"}
 
 
 @pytest.mark.parametrize(("wire", "canonical"), [

@@ -5,9 +5,12 @@ only inside the `tierwise serve` process, so this is the only way to reach it wi
 - `POST /v1/tierwise/cache/invalidate` `{"route": R, "tenant": T}` (either, both, or neither for all)
   drops entries from the backend and from this process's semantic index.
 
-Both sit behind the gateway's client keys. A gateway with keys lets a key drop only its own
-tenant's entries (a key cannot empty another team's cache); one without keys (local use) lets the
-caller name any route or tenant. Errors use OpenAI's error schema, like the other admin routes.
+Who may call them (the roles of server/roles.py): the statistics count every tenant's traffic and
+entries, so on a gateway with keys they are an admin's or a viewer's (a gateway key gets 403, as for
+/metrics). An admin key drops any route's or tenant's entries; a gateway key only its own tenant's
+(a key cannot empty another team's cache); a viewer key changes nothing (403). Without keys (local
+use) the caller may name any route or tenant. Errors use OpenAI's error schema, like the other
+admin routes.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import Any
 
 import orjson
 
-from tierwise.errors import InvalidRequest, TierwiseError
+from tierwise.errors import InvalidRequest, PermissionDenied, TierwiseError
 from tierwise.server.asgi_scope import request_headers
+from tierwise.server.roles import Reader
 
 
 def _unavailable(e: Exception) -> TierwiseError:
@@ -33,7 +37,7 @@ def _cache(app: Any) -> Any:
     return cache
 
 
-def _filters(data: Any, key: Any, keyed: bool) -> tuple[str | None, str | None]:
+def _filters(data: Any, reader: Reader) -> tuple[str | None, str | None]:
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object: {\"route\": ..., \"tenant\": ...}")
     unknown = set(data) - {"route", "tenant"}
@@ -43,10 +47,10 @@ def _filters(data: Any, key: Any, keyed: bool) -> tuple[str | None, str | None]:
     for name, v in (("route", route), ("tenant", tenant)):
         if v is not None and (not isinstance(v, str) or not v or len(v) > 256):
             raise InvalidRequest(f"{name} must be a non-empty string of at most 256 characters")
-    if keyed:
-        if tenant is not None and tenant != key.tenant:
+    if reader.key is not None:  # a gateway key: its own tenant's entries only
+        if tenant is not None and tenant != reader.key.tenant:
             raise InvalidRequest("a key may only invalidate its own tenant's entries")
-        tenant = key.tenant
+        tenant = reader.key.tenant
     return route, tenant
 
 
@@ -67,7 +71,7 @@ async def _answer(app: Any, send: Any, work: Any) -> None:
 
 async def cache_stats_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
     async def work() -> dict[str, Any]:
-        app.check_auth(request_headers(scope), scope)
+        app.roles.reader(request_headers(scope), dashboard=False).need_all("GET /v1/tierwise/cache")
         return {"object": "tierwise.cache", **await _cache(app).stats()}
 
     await _answer(app, send, work)
@@ -77,9 +81,12 @@ async def cache_invalidate_endpoint(app: Any, scope: dict[str, Any], receive: An
     headers = request_headers(scope)
 
     async def work() -> dict[str, Any]:
-        key = app.check_auth(headers, scope)
+        reader = app.roles.reader(headers, dashboard=False)
+        if reader.role == "viewer":
+            raise PermissionDenied("a viewer key changes nothing: invalidating the cache needs an admin key "
+                                   "(server.admin_keys_env) or a gateway key (its own tenant's entries)")
         cache = _cache(app)
-        route, tenant = _filters(await app.parse(scope, receive, headers), key, app.keyring.required)
+        route, tenant = _filters(await app.read_json(scope, receive, headers), reader)
         dropped = await cache.invalidate(route=route, tenant=tenant)
         return {"object": "tierwise.cache.invalidation", "route": route, "tenant": tenant, "dropped": dropped}
 

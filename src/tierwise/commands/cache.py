@@ -2,7 +2,9 @@
 
 With the sqlite and redis backends they work on the backend directly, so they reach what running
 gateways use; the memory backend lives inside one `tierwise serve` process, so for it they call
-that gateway's admin routes (`/v1/tierwise/cache`, cache/admin.py), with the config's first key.
+that gateway's admin routes (`/v1/tierwise/cache`, cache/admin.py), with the config's first admin
+key (the statistics are an admin's or a viewer's; an admin key empties every tenant's entries), else
+its first gateway key.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ HINT = "with the memory backend the cache lives in the running gateway: start it
 
 _URL = click.option("--url", default=None, help="Gateway to ask (memory backend); default: server.host and "
                     "server.port.")
-_KEY = click.option("--key-env", default=None, help="Environment variable holding a gateway key (default: the "
-                    "first of server.api_keys_env).")
+_KEY = click.option("--key-env", default=None, help="Environment variable holding the key to ask with (default: "
+                    "the first of server.admin_keys_env, else of server.api_keys_env).")
 
 
 def _run(config_path: str, url: str | None, key_env: str | None, name: str, **kw: Any) -> Any:
     """`name` (stats | invalidate) on the config's backend, or through the gateway for memory."""
     cfg = load_or_exit(config_path)
     if cfg.cache.backend == "memory":
+        if key_env is None and cfg.server.admin_keys_env:
+            key_env = cfg.server.admin_keys_env[0]
         gw_url, key = gateway_url_and_key(cfg, url, key_env)
         if name == "stats":
             return gateway_json(gw_url, "/v1/tierwise/cache", key, hint=HINT)

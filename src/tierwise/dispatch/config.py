@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: `$` would allow a final newline
 PRIORITIES = ("high", "normal", "low")  # read in this order: a worker takes high-priority tasks first
 Priority = Literal["high", "normal", "low"]
 

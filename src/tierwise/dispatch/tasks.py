@@ -16,7 +16,7 @@ import orjson
 
 from tierwise.dispatch.keys import Keyspace
 
-TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 MAX_FIELDS = 16
 
 

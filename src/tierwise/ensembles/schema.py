@@ -25,7 +25,7 @@ from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
 from tierwise.privacy.ensemble_step import RedactStep
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: `$` would allow a final newline
 
 
 class _Strict(BaseModel):

@@ -23,7 +23,7 @@ RATINGS = {"good": "good", "acceptable": "acceptable", "poor": "poor", "up": "go
            "down": "poor", "thumbs_down": "poor"}
 MAX_REASON = 2000
 MAX_PER_REQUEST = 20
-_RID = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}$")
+_RID = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}\Z")
 
 
 def parse_feedback(data: Any) -> tuple[str, str, str | None]:

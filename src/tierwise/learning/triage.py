@@ -27,7 +27,7 @@ TASK_TYPES = ("extraction", "classification", "summarisation", "short_code", "mu
               "knowledge_question", "creative_writing", "chat", "agent_turn")
 MAX_TRIAGE_CHARS = 4000  # the classifier reads the head of the last user message only
 HEADER = "x-tierwise-task-type"  # a client may state the type itself
-_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,39}\Z")
 
 PROTOTYPES: dict[str, tuple[str, ...]] = {
     "extraction": ("Extract all the names and dates from this text.", "Pull the invoice number and total out of "

@@ -26,6 +26,7 @@ from tierwise.errors import ConfigError, ContextOverflow
 from tierwise.policies.base import Context, Target, drain_background
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+from tierwise.providers.image_urls import FETCHED
 from tierwise.trace import Trace
 
 if TYPE_CHECKING:  # numpy and the routers load only when a learned route is built
@@ -248,6 +249,7 @@ class LearnedRoute:
         rid = ctx.trace.request_id
         threshold = float(ctx.notes.get("router_threshold", self.threshold))  # the one the request was routed by
         sctx = Context(Trace(f"{rid}-shadow", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
+        sctx.notes[FETCHED] = ctx.notes.setdefault(FETCHED, {})  # the request's image URLs: fetched once
         try:
             other_answer = (await other.complete(req.with_changes(stream=False), sctx)).text()
             ok = True

@@ -31,6 +31,7 @@ from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings
 from tierwise.policies.base import Context, Target, drain_background
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
+from tierwise.providers.image_urls import FETCHED
 from tierwise.trace import Trace
 
 log = logging.getLogger("tierwise")
@@ -251,6 +252,7 @@ class ReflectiveRoute:
         started = time.perf_counter()
         suffix = "feedback-eval" if feedback else "eval"  # a request can be judged once on schedule, once on feedback
         ectx = Context(Trace(f"{rid}-{suffix}", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
+        ectx.notes[FETCHED] = ctx.notes.setdefault(FETCHED, {})  # the request's image URLs: fetched once
         frontier_answer = None
         pair: bool | None = None
         judge_name = self.judge.name

@@ -143,7 +143,7 @@ class Deployment:
         if self.privacy is not None and check is None:
             return await self.privacy.complete(self, req, ctx)  # type: ignore[no-any-return]
         if self.images is not None:
-            req = await self.images.apply(req, self.name)
+            req = await self.images.apply(req, self.name, ctx)
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
@@ -185,7 +185,7 @@ class Deployment:
         if self.privacy is not None and check is None:  # see `complete`
             return await self.privacy.stream(self, req, ctx)  # type: ignore[no-any-return]
         if self.images is not None:
-            req = await self.images.apply(req, self.name)
+            req = await self.images.apply(req, self.name, ctx)
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)

@@ -8,6 +8,7 @@ each provider keeps its own connector limit through the session's per-host pooli
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import aiohttp
@@ -21,14 +22,22 @@ from tierwise.secret_scrub import note, scrub
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
 
+MAX_RETRY_AFTER_S = 86_400.0  # an upstream's Retry-After beyond a day is read as a day
+
+
 def _retry_after(headers: Any) -> float | None:
+    """The upstream's Retry-After in seconds: a finite number, at most a day (`inf`, `1e400` and `nan`
+    from a hostile upstream are no wait the gateway can pass on or sleep on)."""
     v = headers.get("retry-after") if headers is not None else None
     if not v:
         return None
     try:
-        return max(0.0, float(v))
+        seconds = float(v)
     except ValueError:
         return None
+    if not math.isfinite(seconds):
+        return None if math.isnan(seconds) else MAX_RETRY_AFTER_S
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 class Provider:

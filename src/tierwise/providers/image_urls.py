@@ -15,7 +15,9 @@ send them inline as base64:
 - redirects followed by hand, each target checked again, at most `max_redirects`;
 - at most `max_bytes` read, within `timeout` seconds; the bytes must be a PNG, JPEG, GIF or WebP
   image (by their signature, not the server's Content-Type); at most `max_images` per request and
-  `max_concurrent` fetches in the whole gateway.
+  `max_concurrent` fetches in the whole gateway;
+- each URL fetched once per request: retries, fallbacks and the other calls of a policy reuse the
+  outcome (the image, or the refusal), so a client's URL costs one fetch however the request is routed.
 """
 
 from __future__ import annotations
@@ -29,16 +31,22 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.resolver import ThreadedResolver
 
 from tierwise.canonical import ImageBlock, Message, Request, ToolResultBlock
 from tierwise.errors import InvalidRequest
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Prefixes whose last 32 bits are an IPv4 address: NAT64 (RFC 6052), IPv4-compatible (`::127.0.0.1`,
+# deprecated, still parsed) and IPv4-translated (`::ffff:0:127.0.0.1`, SIIT).
+EMBEDS_IPV4_LOW = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"),
+                   ipaddress.ip_network("::ffff:0:0:0/96"))
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
               (b"GIF89a", "image/gif"))
 CHUNK = 64 * 1024
+FETCHED = "image_urls.fetched"  # the request's fetches (Context.notes): each URL fetched once per request
 
 
 def is_remote_url(url: str | None) -> bool:
@@ -72,8 +80,10 @@ def remote_documents(req: Request) -> list[str]:
 def public(addr: Address) -> bool:
     """Reachable on the public internet, and no IPv6 spelling of an address that is not."""
     if isinstance(addr, ipaddress.IPv6Address):
+        if addr in NAT64_LOCAL:  # local-use NAT64 (RFC 8215): a translator on the operator's own network
+            return False
         embedded = addr.ipv4_mapped or addr.sixtofour or (addr.teredo[1] if addr.teredo else None)
-        if embedded is None and addr in NAT64:
+        if embedded is None and any(addr in n for n in EMBEDS_IPV4_LOW):
             embedded = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
         if embedded is not None and not public(embedded):
             return False
@@ -131,15 +141,26 @@ class ImageFetcher:
         if self._session is not None:
             await self._session.close()
 
-    async def inline(self, req: Request, where: str) -> Request:
-        """`req` with every http(s) image fetched and inlined; 400 when one cannot be."""
+    async def inline(self, req: Request, where: str, fetched_before: dict[str, Any] | None = None) -> Request:
+        """`req` with every http(s) image fetched and inlined; 400 when one cannot be.
+
+        `fetched_before` (the request's own, kept in its context) maps each URL to its fetch: a URL
+        already fetched for this request (by an earlier attempt, or twice in it) is not fetched again."""
         images = remote_images(req)
         if not images:
             return req
         if len(images) > self.cfg.max_images:
             raise InvalidRequest(f"{len(images)} image URLs in one request; {where} takes at most "
                                  f"{self.cfg.max_images} (server.image_fetch.max_images)")
-        fetched = await asyncio.gather(*(self.fetch(b.url or "") for b in images))
+        memo = {} if fetched_before is None else fetched_before
+        for b in images:
+            url = b.url or ""
+            if url not in memo:
+                task = memo[url] = asyncio.ensure_future(self.fetch(url))
+                task.add_done_callback(_retrieved)
+        # shielded: a caller cancelled (a hedge lost, a client gone) leaves the fetch to the request's
+        # other callers; it ends within `timeout` whatever happens
+        fetched = await asyncio.gather(*(asyncio.shield(memo[b.url or ""]) for b in images))
         done = {id(b): ImageBlock(media_type=mt, data=base64.b64encode(data).decode(), detail=b.detail)
                 for b, (mt, data) in zip(images, fetched, strict=True)}
         return req.with_changes(messages=[_swap(m, done) for m in req.messages])
@@ -165,14 +186,17 @@ class ImageFetcher:
         session = self.session()
         assert self._resolver is not None
         for _ in range(self.cfg.max_redirects + 1):
-            parts = urlsplit(url)
-            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            # Parsed once, as the client library will use it: the host checked is the one connected to.
+            # (IDNA maps `①②⑦.0.0.1` and `127。0。0。1` to 127.0.0.1, a literal address that the
+            # connector then uses without asking the resolver.)
+            target = yarl.URL(url)
+            if target.scheme not in ("http", "https") or not target.raw_host:
                 raise InvalidRequest(f"image URL {describe(url)}: must be http(s)")
             try:  # a literal address is not resolved by the connector: checked here
-                self._resolver.check(parts.hostname)
+                self._resolver.check(target.raw_host)
             except ValueError:
                 pass  # a name: checked by the resolver when the connection is made
-            async with session.get(url, allow_redirects=False, headers={"accept": "image/*"}) as r:
+            async with session.get(target, allow_redirects=False, headers={"accept": "image/*"}) as r:
                 if r.status in (301, 302, 303, 307, 308):
                     loc = r.headers.get("location")
                     if not loc:
@@ -205,6 +229,12 @@ class ImageFetcher:
         return mt, data
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A fetch's failure is read even when no caller is left to read it (no 'never retrieved' warning)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def media_type(data: bytes) -> str | None:
     for sig, mt in SIGNATURES:
         if data.startswith(sig):
@@ -233,7 +263,7 @@ class ImageUrlPolicy:
         self.policy = policy
         self.fetcher = fetcher
 
-    async def apply(self, req: Request, deployment: str) -> Request:
+    async def apply(self, req: Request, deployment: str, ctx: Any = None) -> Request:
         if self.policy == "forward":
             return req
         docs = remote_documents(req)
@@ -252,7 +282,8 @@ class ImageUrlPolicy:
                     f"gateway fetch it (providers.{self.provider}.image_urls: fetch)")
             return req
         assert self.fetcher is not None
-        return await self.fetcher.inline(req, f"model {deployment!r}")
+        memo = None if ctx is None else ctx.notes.setdefault(FETCHED, {})
+        return await self.fetcher.inline(req, f"model {deployment!r}", memo)
 
 
 def install(gateway: Any) -> ImageFetcher | None:

@@ -1,6 +1,6 @@
 """The read-only admin views: `GET /v1/tierwise/budgets` (usage and what remains of each budget; an admin
 or viewer key reads every bucket, a gateway key its own: server/roles.py) and `GET /v1/tierwise/blackboard`
-(live statistics and `dynamic` route states; a key limited to some routes sees only what concerns it)."""
+(live statistics and `dynamic` route states: gateway-wide, so an admin's or a viewer's, like /metrics)."""
 
 from __future__ import annotations
 
@@ -42,9 +42,13 @@ def sees_bucket(key: KeyScope, row: dict[str, Any]) -> bool:
 
 
 async def blackboard(app: Any, scope: dict[str, Any], send: Any) -> None:
-    """Live per-model statistics merged over the replicas, and each `dynamic` route's state."""
+    """Live per-model statistics merged over the replicas, and each `dynamic` route's state.
+
+    Every client's requests move these figures (latency, errors, traffic per model, which tier a
+    `dynamic` route sends to), so on a gateway with keys they are an admin's or a viewer's: a
+    gateway key gets 403, as for /metrics (docs/observability.md#access)."""
     try:
-        key = app.check_auth(request_headers(scope))
+        app.roles.reader(request_headers(scope), dashboard=False).need_all("GET /v1/tierwise/blackboard")
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return
@@ -54,7 +58,4 @@ async def blackboard(app: Any, scope: dict[str, Any], send: Any) -> None:
         body.update(board.snapshot())
         body["routes"] = {n: {"state": getattr(t, "state", None), "transitions": t.transitions}
                           for n, t in app.gw.routes_built().items() if hasattr(t, "transitions")}
-        if key.routes is not None:  # a team's key sees its routes only, as in GET /v1/models
-            for part in ("models", "routes"):
-                body[part] = {n: v for n, v in body[part].items() if key.visible(n, app.gw.deployments)}
     await app.send_json(send, 200, orjson.dumps(body))

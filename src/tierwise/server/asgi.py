@@ -254,6 +254,10 @@ class App:
 
     async def parse(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
         self.check_auth(headers, scope)
+        return await self.read_json(scope, receive, headers)
+
+    async def read_json(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
+        """The request's body as JSON, bounded (size, bytes in flight, depth); the caller checked the key."""
         body = await self.read_body(scope, receive, headers)
         if not body:
             raise InvalidRequest("request body is empty; expected a JSON object")

@@ -60,7 +60,7 @@ def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
     """`Retry-After` for a 429 or 503 that says when to come back (none otherwise): for an open
     breaker, the seconds until it lets a probe through."""
     ra = getattr(err, "retry_after", None)
-    if ra is None or err.status not in (429, 503):
+    if ra is None or err.status not in (429, 503) or not 0 <= ra < 1e9:  # a wait no header can say (inf, nan)
         return []
     return [(b"retry-after", str(int(ra + 0.999)).encode())]
 

@@ -17,6 +17,7 @@ from tierwise.errors import Internal, TierwiseError
 from tierwise.gateway import MAX_STORED_TEXT
 from tierwise.server.asgi_scope import Receive, Send
 from tierwise.server.limits import retry_after_header
+from tierwise.wire import model_name
 
 log = logging.getLogger("tierwise.server")
 
@@ -57,6 +58,10 @@ async def relay_stream(
     encoder = codec.StreamEncoder(req.model, req)
     fmt = codec.FORMAT
     passthrough = first.raw is not None and first.raw_format == fmt
+    # The upstream's bytes name the upstream's model (a local server's may be a file path): the
+    # client reads the name it asked for, as in a re-encoded stream (wire/model_name.py).
+    named = model_name.member(req.model)
+    renamed = model_name.anthropic_events if fmt == "anthropic" else model_name.openai_events
     # An OpenAI client that did not ask for usage must not get the usage-only chunk that
     # tierwise itself asked the upstream for (for the ledger).
     drop_usage_chunk = fmt == "openai" and not (
@@ -86,7 +91,7 @@ async def relay_stream(
                     answer.append(e.value)
                     answer_len += len(e.value)
         if passthrough and chunk.raw is not None:
-            data = chunk.raw
+            data = renamed(chunk.raw, named)
             if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
                 data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
             return data

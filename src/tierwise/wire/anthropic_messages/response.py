@@ -25,6 +25,7 @@ from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import classify
 from tierwise.secret_scrub import scrub
+from tierwise.wire import model_name
 from tierwise.wire._check import token_count
 
 FORMAT: WireFormat = "anthropic"
@@ -164,7 +165,7 @@ def stop_reason_out(s: StopReason | None) -> str:
 
 def encode_response(resp: Response, model: str) -> bytes:
     if resp.raw is not None and resp.raw_format == FORMAT:
-        return resp.raw
+        return model_name.body(resp.raw, model)  # the upstream's bytes, naming what the client asked for
     return orjson.dumps({
         "id": resp.id if resp.id.startswith("msg_") else new_message_id(),
         "type": "message",

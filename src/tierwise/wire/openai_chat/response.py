@@ -26,6 +26,7 @@ from tierwise.canonical import (
 from tierwise.errors import BudgetExceeded, ContextOverflow, TierwiseError, UpstreamError
 from tierwise.ids import new_id
 from tierwise.secret_scrub import scrub
+from tierwise.wire import model_name
 from tierwise.wire._check import token_count
 
 FORMAT: WireFormat = "openai"
@@ -185,7 +186,7 @@ def usage_out(u: Usage) -> dict[str, Any]:
 
 def encode_response(resp: Response, model: str) -> bytes:
     if resp.raw is not None and resp.raw_format == FORMAT:
-        return resp.raw
+        return model_name.body(resp.raw, model)  # the upstream's bytes, naming what the client asked for
     choices = [{"index": 0, "message": _message_out(resp.content),
                 "finish_reason": STOP_TO_FINISH.get(resp.stop_reason or "end_turn", "stop"),
                 "logprobs": logprobs_out(resp.logprobs)}]
