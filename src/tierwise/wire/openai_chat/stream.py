@@ -276,13 +276,7 @@ class StreamEncoder:
             return pre
         if k == "message_delta":
             assert isinstance(ev, MessageDelta)
-            u = ev.usage
-            if u.input_tokens:
-                self.usage.input_tokens = u.input_tokens
-            if u.output_tokens:
-                self.usage.output_tokens = u.output_tokens
-            if u.cache_read_tokens:
-                self.usage.cache_read_tokens = u.cache_read_tokens
+            self.usage.restate(ev.usage)
             return self._start() + self._chunk({}, STOP_TO_FINISH.get(ev.stop_reason or "end_turn", "stop"))
         if k == "message_stop":
             out = self._start()
