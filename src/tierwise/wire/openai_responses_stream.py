@@ -126,9 +126,7 @@ class ResponsesStreamEncoder:
             return self._block_stop(it) if it is not None else b""
         if k == "message_start":
             assert isinstance(ev, MessageStart)
-            self.usage.input_tokens = ev.usage.input_tokens
-            self.usage.cache_read_tokens = ev.usage.cache_read_tokens
-            self.usage.cache_write_tokens = ev.usage.cache_write_tokens
+            self.usage.take_prompt(ev.usage)
             return self._start()
         if k == "message_delta":
             assert isinstance(ev, MessageDelta)
