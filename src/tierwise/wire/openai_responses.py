@@ -48,7 +48,6 @@ from tierwise.wire.request_parts import (
     function_parameters,
     image_from_url,
     named_tool_choice,
-    typed_parts,
     with_parallel,
 )
 
@@ -119,8 +118,12 @@ def _image(part: dict[str, Any], p: str) -> ImageBlock:
 def _parts(content: Any, p: str, *, role: str) -> list[Block]:
     if isinstance(content, str):
         return [TextBlock(content)] if content else []
+    need(isinstance(content, list), p, "must be a string or an array of content parts")
     out: list[Block] = []
-    for pp, part, t in typed_parts(content, p, "content parts"):
+    for i, part in enumerate(content):
+        pp = f"{p}[{i}]"
+        need(isinstance(part, dict), pp, "must be an object")
+        t = part.get("type")
         if t in ("input_text", "output_text"):
             out.append(TextBlock(get_str(part, "text", pp, required=True) or ""))
         elif t == "refusal":

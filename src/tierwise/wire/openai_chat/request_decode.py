@@ -36,7 +36,6 @@ from tierwise.wire.request_parts import (
     function_parameters,
     image_from_url,
     named_tool_choice,
-    typed_parts,
     with_parallel,
 )
 
@@ -51,8 +50,12 @@ KNOWN_FIELDS = _KNOWN  # top-level fields the codec models (the rest is `extra`)
 def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block]:
     if isinstance(content, str):
         return [TextBlock(content)] if content else []
+    need(isinstance(content, list), path, "must be a string or an array of content parts")
     out: list[Block] = []
-    for p, part, t in typed_parts(content, path, "content parts"):
+    for i, part in enumerate(content):
+        p = f"{path}[{i}]"
+        need(isinstance(part, dict), p, "must be an object")
+        t = part.get("type")
         if t == "text":
             out.append(TextBlock(get_str(part, "text", p, required=True) or ""))
         elif t == "refusal":
