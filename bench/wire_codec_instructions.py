@@ -4,10 +4,12 @@ so the machine's load does not change it), for this tree and another one.
 A round decodes an agent-shaped request of each client API (Chat Completions, Messages, Responses:
 text and image parts, tool calls and their results, tools, tool choices), encodes each for an
 upstream of the other family, encodes a whole answer with a tool call, and streams a 20-delta
-answer to a Chat and a Messages client. The figure is the difference between a long and a short
+answer to a Chat and a Messages client. `--workload conversation` instead decodes a Messages request
+shaped like a coding agent's (200 turns of text, tool_use and tool_result blocks). The figure is the difference between a long and a short
 run divided by the rounds between them, so start-up and imports cancel out.
 
     .venv/bin/python bench/wire_codec_instructions.py --baseline-src /path/to/other/src [--rounds 300]
+        [--workload conversation]
 """
 
 from __future__ import annotations
@@ -60,7 +62,18 @@ RESPONSES = {"model": "m", "max_output_tokens": 512, "instructions": "You are a 
                  {"role": "user", "content": "Now run the tests."}]}
 
 
-def run(rounds: int) -> None:
+def conversation() -> dict:
+    msgs: list[dict] = [{"role": "user", "content": "Fix the failing test."}]
+    for i in range(100):
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": "Let me look."}, {
+            "type": "tool_use", "id": f"toolu_{i}", "name": "Read", "input": {"file_path": "/src/a.py"}}]})
+        msgs.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": [
+            {"type": "text", "text": "x" * 200}]}, {"type": "text", "text": "go on"}]})
+    return {"model": "m", "max_tokens": 1000, "system": [{"type": "text", "text": "You are Claude Code."}],
+            "tools": MESSAGES["tools"], "messages": msgs}
+
+
+def run(rounds: int, workload: str) -> None:
     from tierwise import canonical as c
     from tierwise.wire import anthropic_messages as am
     from tierwise.wire import openai_chat as oc
@@ -73,6 +86,11 @@ def run(rounds: int) -> None:
               *(c.BlockDelta(0, "text", f"tok{i} ") for i in range(20)), c.BlockStop(0),
               c.MessageDelta("end_turn", c.Usage(100, 20, 50, 10)), c.MessageStop()]
     headers: dict[str, str] = {}
+    if workload == "conversation":
+        body = conversation()
+        for _ in range(rounds):
+            am.decode_request(body, headers)
+        return
     for _ in range(rounds):
         chat = oc.decode_request(CHAT, headers)
         msgs = am.decode_request(MESSAGES, headers)
@@ -86,9 +104,9 @@ def run(rounds: int) -> None:
                 enc.encode(ev)
 
 
-def count(src: Path, rounds: int) -> int:
+def count(src: Path, rounds: int, workload: str) -> int:
     out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                          __file__, "--run", str(rounds)], env=dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0"),
+                          __file__, "--run", str(rounds), "--workload", workload], env=dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0"),
                          capture_output=True, text=True, check=True)
     return int(re.search(r"Collected : (\d+)", out.stderr).group(1))  # type: ignore[union-attr]
 
@@ -99,13 +117,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=300, help="rounds between the short and the long run")
     ap.add_argument("--src", type=Path, default=ROOT / "src", help="tree A's src/ (default: this checkout's)")
     ap.add_argument("--baseline-src", type=Path, required=False, help="tree B's src/")
+    ap.add_argument("--workload", choices=("round", "conversation"), default="round")
     a = ap.parse_args()
     if a.run is not None:
-        return run(a.run)
+        return run(a.run, a.workload)
     trees = {"A": a.src.resolve(), **({"B": a.baseline_src.resolve()} if a.baseline_src else {})}
     per = {}
     for label, src in trees.items():
-        short, long = count(src, 50), count(src, 50 + a.rounds)
+        short, long = count(src, 50, a.workload), count(src, 50 + a.rounds, a.workload)
         per[label] = (long - short) / a.rounds
         print(f"{label} {src}: {per[label]:,.0f} instructions per round", flush=True)
     if "B" in per:
