@@ -218,6 +218,24 @@ class Usage:
         self.cache_write_tokens += other.cache_write_tokens
         self.estimated = self.estimated or other.estimated
 
+    def take_prompt(self, other: Usage) -> None:
+        """Take the prompt's counts (input, cache reads and writes) a stream's message_start gives."""
+        self.input_tokens = other.input_tokens
+        self.cache_read_tokens = other.cache_read_tokens
+        self.cache_write_tokens = other.cache_write_tokens
+
+    def restate(self, other: Usage) -> None:
+        """Take the counts a later event of a stream restates (a count it leaves at 0 is kept): a
+        stream encoder's running usage, from message_delta."""
+        if other.input_tokens:
+            self.input_tokens = other.input_tokens
+        if other.output_tokens:
+            self.output_tokens = other.output_tokens
+        if other.cache_read_tokens:
+            self.cache_read_tokens = other.cache_read_tokens
+        if other.cache_write_tokens:
+            self.cache_write_tokens = other.cache_write_tokens
+
 
 @dataclass(slots=True)
 class TokenLogprob:

@@ -317,6 +317,12 @@ def scrub(text: str) -> str:
     return _current.scrub(text) if text else text
 
 
+def upstream_text(text: str) -> str:
+    """An upstream's error message as tierwise repeats it: bounded (2,000 characters) and scrubbed,
+    the scrub done before the cut, so a key the cut would halve is still recognised whole."""
+    return scrub(text[:4000])[:2000]
+
+
 def holds(text: str) -> bool:
     return _current.holds(text) if text else False
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.harness import unavailable
+from tests.verifiers.kernel_memory_attacks import KERNEL_BUFFERS, PINNED_PAGES
 from tierwise.sandbox import SandboxLimits, run_python, run_script, status
 from tierwise.sandbox.bwrap import layout
 
@@ -467,48 +468,6 @@ async def test_memory_outside_the_address_space_is_bounded_too() -> None:
     assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb, r.stdout
 
 
-KERNEL_BUFFERS = """
-import fcntl, os, socket
-MB = 1 << 20
-held = {"sockets": 0, "pipes": 0}
-ends = []
-try:
-    while True:  # every descriptor the run may open: socket pairs filled both ways, then pipes
-        a, b = socket.socketpair()
-        ends += [a, b]
-        for s in (a, b):
-            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-                try:
-                    s.setsockopt(socket.SOL_SOCKET, option, 1 << 30)
-                except OSError:
-                    pass
-            s.setblocking(False)
-            try:
-                while True:
-                    held["sockets"] += s.send(b"x" * 65536)
-            except BlockingIOError:
-                pass
-        if len(ends) >= 30:
-            break
-    while True:
-        r, w = os.pipe()
-        ends += [r, w]
-        try:
-            fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
-        except OSError:
-            pass
-        os.set_blocking(w, False)
-        try:
-            while True:
-                held["pipes"] += os.write(w, b"x" * 65536)
-        except BlockingIOError:
-            pass
-except OSError:
-    pass  # out of descriptors
-print("HELD_MB", int(sum(held.values()) / MB), held, flush=True)
-"""
-
-
 async def test_kernel_buffers_cannot_hold_more_than_the_memory_limit() -> None:
     """Socket and pipe buffers live in the kernel, outside RLIMIT_AS; raised to their system
     maximum (SO_SNDBUF/SO_RCVBUF, F_SETPIPE_SZ) 30 socket pairs held 493 MB under a 512 MB limit.
@@ -518,36 +477,6 @@ async def test_kernel_buffers_cannot_hold_more_than_the_memory_limit() -> None:
     r = await run_python(KERNEL_BUFFERS, limits=limits, audit_hook=False)  # the OS layer alone
     assert "HELD_MB" in r.stdout, r.stderr
     assert int(r.stdout.split("HELD_MB")[1].split()[0]) < limits.memory_mb // 4, r.stdout
-
-
-PINNED_PAGES = """
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-class iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-HUGE = 2 << 20
-pinned, pipes = 0, []
-try:
-    while True:  # one byte of each of 16 fresh huge pages into each pipe, the pages unmapped
-        r, w = os.pipe()
-        pipes.append((r, w))
-        os.set_blocking(w, False)
-        for _ in range(16):
-            p = libc.mmap(None, 2 * HUGE, 3, 0x22, -1, 0)
-            a = (p + HUGE - 1) & ~(HUGE - 1)
-            libc.madvise(ctypes.c_void_p(a), HUGE, 14)  # MADV_HUGEPAGE
-            ctypes.memset(a, 1, HUGE)
-            n = libc.vmsplice(w, ctypes.byref(iovec(a, 1)), 1, 0)
-            libc.munmap(ctypes.c_void_p(p), 2 * HUGE)
-            if n != 1:
-                raise OSError(ctypes.get_errno(), "vmsplice")
-            pinned += HUGE
-except OSError:
-    pass
-print("PINNED_MB", pinned >> 20, flush=True)
-"""
 
 
 async def test_pages_given_to_pipes_do_not_outlive_the_memory_limit() -> None:

@@ -127,3 +127,17 @@ def test_a_tool_call_without_input_reaches_openai_clients_as_an_empty_object() -
     args = "".join(tc["function"].get("arguments", "") for c in chunks for ch in c["choices"]
                    for tc in ch["delta"].get("tool_calls") or [])
     assert args == "{}"
+
+
+def test_cache_writes_the_last_event_reports_count_in_the_prompt_tokens() -> None:
+    """An Anthropic upstream may give its cache writes only in message_delta: an OpenAI client's
+    usage chunk counts them in prompt_tokens, as the Responses stream and whole answers do."""
+    from tierwise.canonical import Request, Usage
+    from tierwise.wire.openai_chat import StreamEncoder
+
+    enc = StreamEncoder("m", Request(model="m", messages=[], extra={"stream_options": {"include_usage": True}}))
+    out = b"".join(enc.encode(e) for e in [
+        MessageStart("x", "m", Usage(input_tokens=10)),
+        MessageDelta("end_turn", Usage(input_tokens=10, output_tokens=5, cache_write_tokens=100)), MessageStop()])
+    chunks = [orjson.loads(line[6:]) for line in out.split(b"\n\n") if line.startswith(b"data: {")]
+    assert chunks[-1]["usage"] == {"prompt_tokens": 110, "completion_tokens": 5, "total_tokens": 115}

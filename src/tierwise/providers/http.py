@@ -17,7 +17,7 @@ import orjson
 from tierwise.config import ProviderConfig
 from tierwise.errors import UpstreamError, UpstreamTimeout
 from tierwise.providers.error_classes import upstream_error
-from tierwise.secret_scrub import note, scrub
+from tierwise.secret_scrub import note, scrub, upstream_text
 
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
@@ -152,7 +152,7 @@ class Provider:
             elif isinstance(body, dict) and isinstance(body.get("message"), str):  # vLLM's older {"object": "error"}
                 err_obj = body
                 msg = body["message"]
-            msg = scrub(msg[:4000])[:2000]
+            msg = upstream_text(msg)
         except orjson.JSONDecodeError:
             # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.
             msg = scrub(raw[:4000].decode("utf-8", "replace"))[:300]

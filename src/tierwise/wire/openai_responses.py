@@ -34,15 +34,22 @@ from tierwise.canonical import (
     ThinkingBlock,
     Tool,
     ToolChoice,
-    ToolResultBlock,
     ToolUseBlock,
     Usage,
     WireFormat,
 )
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.ids import new_id
-from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, image_url, need
+from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.openai_chat.response import error_object as chat_error_object
+from tierwise.wire.request_parts import (
+    add_tool_result,
+    call_arguments,
+    function_parameters,
+    image_from_url,
+    named_tool_choice,
+    with_parallel,
+)
 
 FORMAT: WireFormat = "responses"
 
@@ -105,11 +112,7 @@ def _image(part: dict[str, Any], p: str) -> ImageBlock:
     need(part.get("file_id") is None, f"{p}.file_id",
          "file ids name files in an OpenAI account; send the image as image_url (a URL or data: URL)")
     url = get_str(part, "image_url", p, required=True) or ""
-    detail = get_str(part, "detail", p)
-    if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        return ImageBlock(media_type=header[5:].split(";")[0] or "image/png", data=data, detail=detail)
-    return ImageBlock(url=image_url(url, f"{p}.image_url"), detail=detail)
+    return image_from_url(url, get_str(part, "detail", p), f"{p}.image_url")
 
 
 def _parts(content: Any, p: str, *, role: str) -> list[Block]:
@@ -170,29 +173,15 @@ class _Conversation:
             name = get_str(it, "name", p, required=True) or ""
             ns = get_str(it, "namespace", p)
             args = get_str(it, "arguments", p, required=True) or ""
-            try:
-                parsed = orjson.loads(args) if args else {}
-            except orjson.JSONDecodeError:
-                parsed = args  # a model's malformed call echoed back: keep it
-            if not isinstance(parsed, dict):
-                parsed = {"value": parsed}
             self.calls.add(call_id)
-            self._add("assistant", [ToolUseBlock(call_id, f"{ns}{NAMESPACE_SEP}{name}" if ns else name, parsed)],
-                      merge=True)
+            self._add("assistant", [ToolUseBlock(call_id, f"{ns}{NAMESPACE_SEP}{name}" if ns else name,
+                                                 call_arguments(args))], merge=True)
         elif t == "function_call_output":
             call_id = get_str(it, "call_id", p, required=True) or ""
             need(call_id in self.calls, f"{p}.call_id",
                  f"{call_id[:80]!r} does not match the call_id of an earlier function_call item")
             need("output" in it, f"{p}.output", "is required")
-            content = [b for b in _parts(it["output"], f"{p}.output", role="user")
-                       if isinstance(b, (TextBlock, ImageBlock))]
-            last = self.messages[-1] if self.messages else None
-            block = ToolResultBlock(call_id, content)  # type: ignore[arg-type]
-            if last is not None and last.role == "user" and last.content and all(
-                    isinstance(b, ToolResultBlock) for b in last.content):
-                last.content.append(block)
-            else:
-                self.messages.append(Message("user", [block]))
+            add_tool_result(self.messages, call_id, _parts(it["output"], f"{p}.output", role="user"))
         elif t == "reasoning":
             enc = get_str(it, "encrypted_content", p)
             texts = []
@@ -223,9 +212,7 @@ def decode_items(items: list[Any], path: str = "input") -> _Conversation:
 
 
 def _function_tool(t: dict[str, Any], p: str, prefix: str = "") -> Tool:
-    params = t.get("parameters")
-    params = {"type": "object", "properties": {}} if params is None else params
-    need(isinstance(params, dict), f"{p}.parameters", "must be a JSON Schema object")
+    params = function_parameters(t, p)
     name = get_str(t, "name", p, required=True) or ""
     need(bool(name), f"{p}.name", "must not be empty")
     get_bool(t, "strict", p)
@@ -261,9 +248,7 @@ def decode_tools(tools: list[Any] | None) -> tuple[list[Tool], list[dict[str, An
 def _tool_choice(tc: Any, parallel: bool | None) -> ToolChoice | None:
     choice: ToolChoice | None = None
     if isinstance(tc, str):
-        mapping = {"auto": "auto", "none": "none", "required": "any"}
-        need(tc in mapping, "tool_choice", "must be auto, none, required or a function choice")
-        choice = ToolChoice(mapping[tc])  # type: ignore[arg-type]
+        choice = named_tool_choice(tc)
     elif isinstance(tc, dict):
         t = tc.get("type")
         if t == "function":
@@ -276,10 +261,7 @@ def _tool_choice(tc: Any, parallel: bool | None) -> ToolChoice | None:
             raise InvalidRequest("tool_choice.type: only function and allowed_tools choices are supported")
     elif tc is not None:
         raise InvalidRequest("tool_choice: must be a string or an object")
-    if parallel is False:
-        choice = choice or ToolChoice("auto")
-        choice.disable_parallel = True
-    return choice
+    return with_parallel(choice, parallel)
 
 
 def _text_format(text: dict[str, Any] | None) -> ResponseFormat | None:

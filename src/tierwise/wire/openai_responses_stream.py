@@ -126,22 +126,12 @@ class ResponsesStreamEncoder:
             return self._block_stop(it) if it is not None else b""
         if k == "message_start":
             assert isinstance(ev, MessageStart)
-            self.usage.input_tokens = ev.usage.input_tokens
-            self.usage.cache_read_tokens = ev.usage.cache_read_tokens
-            self.usage.cache_write_tokens = ev.usage.cache_write_tokens
+            self.usage.take_prompt(ev.usage)
             return self._start()
         if k == "message_delta":
             assert isinstance(ev, MessageDelta)
             self.stop = ev.stop_reason
-            u = ev.usage
-            if u.input_tokens:
-                self.usage.input_tokens = u.input_tokens
-            if u.output_tokens:
-                self.usage.output_tokens = u.output_tokens
-            if u.cache_read_tokens:
-                self.usage.cache_read_tokens = u.cache_read_tokens
-            if u.cache_write_tokens:
-                self.usage.cache_write_tokens = u.cache_write_tokens
+            self.usage.restate(ev.usage)
             return b""
         if k == "message_stop":
             return self._finish()

@@ -29,6 +29,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest
 from tierwise.wire.anthropic_messages.response import FORMAT, OPENAI_ONLY_BLOCKS, text_out
+from tierwise.wire.request_parts import split_data_url
 
 # Used when the canonical request carries no max_tokens (OpenAI makes it optional, Anthropic doesn't).
 DEFAULT_MAX_TOKENS = 4096
@@ -74,8 +75,7 @@ def _document_from_openai_file(raw: dict[str, Any]) -> dict[str, Any] | None:
     data = f.get("file_data") if isinstance(f, dict) else None
     if not isinstance(data, str) or not data.startswith("data:"):
         return None
-    header, _, payload = data.partition(",")
-    media = header[5:].split(";")[0] or "application/pdf"
+    media, payload = split_data_url(data, "application/pdf")
     return {"type": "document", "source": {"type": "base64", "media_type": media, "data": payload}}
 
 

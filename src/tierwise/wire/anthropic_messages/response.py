@@ -24,7 +24,7 @@ from tierwise.canonical import (
 from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import classify
-from tierwise.secret_scrub import scrub
+from tierwise.secret_scrub import scrub, upstream_text
 from tierwise.wire import model_name
 from tierwise.wire._check import token_count
 
@@ -103,7 +103,7 @@ def response_block_in(b: Any) -> Block:
 def upstream_error(err: Any, *, started: bool) -> UpstreamError:
     e = err if isinstance(err, dict) else {}
     given = e.get("type")
-    message = scrub(str(e.get("message") or "upstream error")[:4000])[:2000]
+    message = upstream_text(str(e.get("message") or "upstream error"))
     where = "upstream error mid-stream" if started else "upstream error"
     c = classify(None, e, message)
     if c.error_class == "context_overflow" and not started:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from tierwise.canonical import (
     Block,
-    ImageBlock,
     Message,
     OtherBlock,
     Request,
@@ -19,7 +16,6 @@ from tierwise.canonical import (
     ThinkingBlock,
     Tool,
     ToolChoice,
-    ToolResultBlock,
     ToolUseBlock,
 )
 from tierwise.errors import InvalidRequest
@@ -30,11 +26,18 @@ from tierwise.wire._check import (
     get_list,
     get_num,
     get_str,
-    image_url,
     need,
     stop_list,
 )
 from tierwise.wire.openai_chat.response import FORMAT
+from tierwise.wire.request_parts import (
+    add_tool_result,
+    call_arguments,
+    function_parameters,
+    image_from_url,
+    named_tool_choice,
+    with_parallel,
+)
 
 _KNOWN = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
@@ -42,14 +45,6 @@ _KNOWN = frozenset({
     "reasoning_effort", "metadata", "user",
 })
 KNOWN_FIELDS = _KNOWN  # top-level fields the codec models (the rest is `extra`)
-
-
-def _image_from_url(url: str, detail: str | None, path: str) -> ImageBlock:
-    if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        media = header[5:].split(";")[0] or "image/png"
-        return ImageBlock(media_type=media, data=data, detail=detail)
-    return ImageBlock(url=image_url(url, path), detail=detail)
 
 
 def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block]:
@@ -69,11 +64,11 @@ def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block
             need(allow_images, p, "images are only allowed in user messages")
             iu = part.get("image_url")
             if isinstance(iu, str):
-                out.append(_image_from_url(iu, None, f"{p}.image_url"))
+                out.append(image_from_url(iu, None, f"{p}.image_url"))
             else:
                 need(isinstance(iu, dict) and isinstance(iu.get("url"), str), f"{p}.image_url",
                      "must be an object with a string `url`")
-                out.append(_image_from_url(iu["url"], iu.get("detail"), f"{p}.image_url.url"))
+                out.append(image_from_url(iu["url"], iu.get("detail"), f"{p}.image_url.url"))
         elif t == "file":
             # Inline data only: a file_id names a file in the operator's upstream account.
             f = part.get("file")
@@ -126,18 +121,11 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                 name = get_str(fn, "name", f"{tp}.function", required=True) or ""
                 args = fn.get("arguments") or "{}"
                 need(isinstance(args, str), f"{tp}.function.arguments", "must be a JSON string")
-                try:
-                    parsed = orjson.loads(args)
-                except orjson.JSONDecodeError:
-                    # A model's malformed call echoed back in the history: OpenAI takes it, so keep it.
-                    parsed = args
-                if not isinstance(parsed, dict):
-                    parsed = {"value": parsed}
                 tid = get_str(tc, "id", tp)
                 if tid is None:  # an explicit id, even "", is what the tool message answers
                     tid = f"call_{i}_{j}"
                 tool_ids.add(tid)
-                blocks.append(ToolUseBlock(tid, name, parsed))
+                blocks.append(ToolUseBlock(tid, name, call_arguments(args)))
             messages.append(Message("assistant", blocks))
         elif role in ("tool", "function"):
             tid = get_str(m, "tool_call_id", p, required=role == "tool")
@@ -145,15 +133,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                 tid = str(m.get("name") or "")
             need(tid in tool_ids, f"{p}.tool_call_id",
                  f"{tid!r} does not match any tool call of an earlier assistant message")
-            content = [b for b in _content_parts(m.get("content", ""), f"{p}.content", allow_images=False)
-                       if isinstance(b, (TextBlock, ImageBlock))]
-            block = ToolResultBlock(tid, content)  # type: ignore[arg-type]
-            # Consecutive tool messages answer one assistant turn: keep them in one user message.
-            if messages and messages[-1].role == "user" and messages[-1].content and all(
-                    isinstance(b, ToolResultBlock) for b in messages[-1].content):
-                messages[-1].content.append(block)
-            else:
-                messages.append(Message("user", [block]))
+            add_tool_result(messages, tid, _content_parts(m.get("content", ""), f"{p}.content", allow_images=False))
         else:
             raise InvalidRequest(f"{p}.role: unknown role {role!r} (expected system, developer, user, assistant, tool)")
 
@@ -168,16 +148,10 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         fn = get_dict(t, "function", p)
         need(fn is not None, f"{p}.function", "is required")
         assert fn is not None
-        params = fn.get("parameters")
-        params = {"type": "object", "properties": {}} if params is None else params
-        need(isinstance(params, dict), f"{p}.function.parameters", "must be a JSON Schema object")
+        params = function_parameters(fn, f"{p}.function")
         tools.append(Tool(get_str(fn, "name", f"{p}.function", required=True) or "",
                           get_str(fn, "description", f"{p}.function"), params))
-    tool_choice = _decode_tool_choice(body.get("tool_choice"))
-    ptc = get_bool(body, "parallel_tool_calls")
-    if ptc is False:
-        tool_choice = tool_choice or ToolChoice("auto")
-        tool_choice.disable_parallel = True
+    tool_choice = with_parallel(_decode_tool_choice(body.get("tool_choice")), get_bool(body, "parallel_tool_calls"))
     n = get_int(body, "n", minimum=1) or 1
     get_dict(body, "stream_options")
     stream = get_bool(body, "stream") or False
@@ -211,9 +185,7 @@ def _decode_tool_choice(tc: Any) -> ToolChoice | None:
     if tc is None:
         return None
     if isinstance(tc, str):
-        mapping = {"auto": "auto", "none": "none", "required": "any"}
-        need(tc in mapping, "tool_choice", "must be auto, none, required or a function choice")
-        return ToolChoice(mapping[tc])  # type: ignore[arg-type]
+        return named_tool_choice(tc)
     need(isinstance(tc, dict), "tool_choice", "must be a string or an object")
     need(tc.get("type", "function") == "function", "tool_choice.type", "must be function")
     fn = tc.get("function")

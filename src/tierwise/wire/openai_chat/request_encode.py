@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from tierwise.canonical import (
     Block,
     ImageBlock,
@@ -17,9 +15,8 @@ from tierwise.canonical import (
     TextBlock,
     ToolChoice,
     ToolResultBlock,
-    ToolUseBlock,
 )
-from tierwise.wire.openai_chat.response import FORMAT
+from tierwise.wire.openai_chat.response import FORMAT, assistant_message
 
 
 def _image_url(b: ImageBlock) -> dict[str, Any]:
@@ -67,16 +64,7 @@ def encode_messages(req: Request) -> list[dict[str, Any]]:
             if rest or not results:
                 out.append({"role": "user", "content": _user_content(rest)})
         else:
-            text = "".join(b.text for b in m.content if isinstance(b, TextBlock))
-            calls = [
-                {"id": b.id, "type": "function",
-                 "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()}}
-                for b in m.content if isinstance(b, ToolUseBlock) and not b.server
-            ]
-            msg: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
-            if calls:
-                msg["tool_calls"] = calls
-            out.append(msg)
+            out.append(assistant_message(m.content))
     return out
 
 

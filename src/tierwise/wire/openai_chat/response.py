@@ -7,6 +7,7 @@ finish reasons, error types).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -150,7 +151,9 @@ def decode_response(body: Any, raw: bytes | None = None) -> Response:
 # ============================================================================ client side: encode
 
 
-def _message_out(blocks: list[Block]) -> dict[str, Any]:
+def assistant_message(blocks: Sequence[Block]) -> dict[str, Any]:
+    """An assistant turn's text and function calls (server tools ran upstream: not the client's calls),
+    as a client's answer and as the history an upstream is sent."""
     text = "".join(b.text for b in blocks if isinstance(b, TextBlock))
     calls = [
         {"id": b.id, "type": "function", "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()}}
@@ -159,6 +162,11 @@ def _message_out(blocks: list[Block]) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "assistant", "content": text if (text or not calls) else None}
     if calls:
         msg["tool_calls"] = calls
+    return msg
+
+
+def _message_out(blocks: list[Block]) -> dict[str, Any]:
+    msg = assistant_message(blocks)
     thinking = "".join(b.thinking for b in blocks if isinstance(b, ThinkingBlock))
     if thinking:
         msg["reasoning_content"] = thinking

@@ -28,7 +28,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.providers.error_classes import stream_error
-from tierwise.secret_scrub import scrub
+from tierwise.secret_scrub import upstream_text
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
@@ -109,7 +109,7 @@ class StreamDecoder:
             if "error" in obj and "choices" not in obj:
                 e = obj["error"]
                 message = e.get("message", "upstream error") if isinstance(e, dict) else e
-                message = scrub(str(message)[:4000])[:2000]  # bounded, as every upstream error text
+                message = upstream_text(str(message))
                 if not self.started:  # nothing reached the client yet: let a fallback take over
                     raise stream_error("upstream error", str((e.get("type") if isinstance(e, dict) else None)
                                                              or "api_error"), str(message), retryable=True)
@@ -258,9 +258,7 @@ class StreamEncoder:
             return pre
         if k == "message_start":
             assert isinstance(ev, MessageStart)
-            self.usage.input_tokens = ev.usage.input_tokens
-            self.usage.cache_read_tokens = ev.usage.cache_read_tokens
-            self.usage.cache_write_tokens = ev.usage.cache_write_tokens
+            self.usage.take_prompt(ev.usage)
             return self._start()
         if k == "block_start":
             assert isinstance(ev, BlockStart)
@@ -276,13 +274,7 @@ class StreamEncoder:
             return pre
         if k == "message_delta":
             assert isinstance(ev, MessageDelta)
-            u = ev.usage
-            if u.input_tokens:
-                self.usage.input_tokens = u.input_tokens
-            if u.output_tokens:
-                self.usage.output_tokens = u.output_tokens
-            if u.cache_read_tokens:
-                self.usage.cache_read_tokens = u.cache_read_tokens
+            self.usage.restate(ev.usage)
             return self._start() + self._chunk({}, STOP_TO_FINISH.get(ev.stop_reason or "end_turn", "stop"))
         if k == "message_stop":
             out = self._start()
