@@ -53,7 +53,7 @@ def build(spec: str, cache: EmbeddingCache):
     kw: dict = {}
     for o in opts:
         k, v = o.split("=", 1)
-        kw[k] = tuple(v.split("+")) if k in ("members", "shape") else float(v)
+        kw[k] = tuple(v.split("+")) if k in ("members", "shape") else v if k == "weigh" else float(v)
     return make_router(name, embedding_cache=cache, **kw)
 
 
