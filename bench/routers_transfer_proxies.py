@@ -22,6 +22,8 @@ reads them back when present, so routers can be fitted in parallel runs and comp
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -64,6 +66,11 @@ def measure(scores: np.ndarray, d, rounds: int) -> tuple[float, float, float, st
     return a, ci.low, ci.high, star
 
 
+def label(spec: str) -> str:
+    """A file name for a spec: itself when short, else a digest (specs with many shape counts are long)."""
+    return spec.replace("/", "_") if len(spec) <= 80 else hashlib.sha1(spec.encode()).hexdigest()[:16]
+
+
 def paired_leads(a: np.ndarray, b: np.ndarray, d, rounds: int, seed: int = 0) -> np.ndarray:
     """APGR(a) − APGR(b) on `rounds` resamples of the fold's queries (the same resamples for both)."""
     rng = np.random.default_rng(seed)
@@ -101,14 +108,17 @@ def main() -> None:
             train = concat([unit_scale(mmlu.where(~inside, "mmlu")), *rest], f"all-but-{part}")
             for spec in specs:
                 t0 = time.time()
-                saved = args.save_scores / f"{proxy}--{part}--{spec.replace('/', '_')}.npy" if args.save_scores else None
+                saved = args.save_scores / f"{proxy}--{part}--{label(spec)}.npy" if args.save_scores else None
                 if saved is not None and saved.exists():  # kept by an earlier run of the same spec (parallel runs)
                     scores = np.load(saved)
                 else:
                     scores = random_scores(test, 0) if spec == "random" else build(spec, cache).fit(train).score(test)
-                if saved is not None:
+                if saved is not None and not saved.exists():  # written whole, then renamed: parallel runs read it whole
                     saved.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(saved, scores)
+                    tmp = saved.with_suffix(f".{os.getpid()}.tmp")
+                    with tmp.open("wb") as f:
+                        np.save(f, scores)
+                    tmp.replace(saved)
                 rows.setdefault(spec, {})[part] = measure(scores, test, args.ci)
                 kept.setdefault(spec, {})[part] = np.asarray(scores, dtype=float)
                 print(f"<!-- {proxy}: {spec} → {part} ({len(test)} questions): {rows[spec][part][0]:.3f}, "
