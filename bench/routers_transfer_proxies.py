@@ -86,7 +86,8 @@ def main() -> None:
     ap.add_argument("--emb-cache", type=Path, default=None)
     ap.add_argument("--ci", type=int, default=300)
     ap.add_argument("--against", default="", help="a spec of --routers: report every router's paired lead over it")
-    ap.add_argument("--save-scores", type=Path, default=None, help="a directory for every fold's scores (.npz)")
+    ap.add_argument("--save-scores", type=Path, default=None, help="a directory for every fold's scores (.npy)")
+    ap.add_argument("--parts", default="", help="only these folds, comma-separated")
     args = ap.parse_args()
     cache = EmbeddingCache(args.emb_cache)
     mmlu = load_benchmark("mmlu")
@@ -98,6 +99,8 @@ def main() -> None:
     specs = ["random", *[s for s in args.routers.split(",") if s]]
     for proxy in [p for p in args.proxies.split(",") if p]:
         parts = {"category": CATEGORIES, "group": GROUPS}[proxy]
+        if args.parts:
+            parts = {k: v for k, v in parts.items() if k in args.parts.split(",")}
         rows: dict[str, dict[str, tuple[float, float, float, str]]] = {}
         kept: dict[str, dict[str, np.ndarray]] = {}
         tests = {}
