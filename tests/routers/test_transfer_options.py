@@ -52,9 +52,11 @@ def test_choice_counts_read_structure_on_one_scale_for_four_and_ten_options():
     assert parse_choices(mc_prompt("Pick.", ["x", "y"], "bracket"))[1] == ["x", "y"]
     assert parse_choices("No options here.\nA. only one")[1] == []  # a single lettered line is not a question's options
     assert not choice_features("Write a poem about the sea.").any()
-    f = dict(zip(CHOICE_NAMES, choice_features(mc_prompt("Which of the following is NOT true?", list(HARD_OPTIONS)))))
+    f = dict(zip(CHOICE_NAMES, choice_features(mc_prompt("Which of the following is NOT true?", list(HARD_OPTIONS))),
+                 strict=True))
     assert f["stem_exception"] == 1.0 and f["option_combinations"] == 1.0
-    f = dict(zip(CHOICE_NAMES, choice_features(mc_prompt("Statement 1 | x. Statement 2 | y.", ["12", "3.5", "x+1", "7"]))))
+    statements = mc_prompt("Statement 1 | x. Statement 2 | y.", ["12", "3.5", "x+1", "7"])
+    f = dict(zip(CHOICE_NAMES, choice_features(statements), strict=True))
     assert f["statements"] == 1.0 and f["numeric_option_share"] == 1.0 and f["stem_exception"] == 0.0
     # "not" in a statement that is not the question is no exception asked
     assert choice_features(mc_prompt("The cat did not move. What moved?", ["dog", "cow"]))[0] == 0.0
