@@ -53,7 +53,7 @@ def build(spec: str, cache: EmbeddingCache):
     kw: dict = {}
     for o in opts:
         k, v = o.split("=", 1)
-        kw[k] = tuple(v.split("+")) if k in ("members", "shape") else float(v)
+        kw[k] = tuple(v.split("+")) if k in ("members", "shape") else v if k == "weigh" else float(v)
     return make_router(name, embedding_cache=cache, **kw)
 
 
@@ -144,7 +144,7 @@ def main() -> None:
               f"interleaved, {args.timing_rounds} rounds)\n")
         train = concat([unit["gsm8k"], unit["mt-bench"]], "gsm8k+mt-bench")
         for spec in [s for s in args.timing.split(",") if s]:
-            r = make_router(spec, embedding_cache=cache).fit(train)
+            r = build(spec, cache).fit(train)
             a_times, b_times = [], []
             for _ in range(args.timing_rounds):
                 for p in longest:

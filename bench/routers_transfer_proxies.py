@@ -12,11 +12,18 @@ figure the pre-registered rule reads (bench/RESULTS.md, issue 22, session 15, ro
         [--proxies category,group]
 
 Fill the embedding cache first for routers with embedding members (bench/routers_transfer.py --warm).
+
+`--against SPEC` (one of `--routers`; session 17's pre-registration reads it) adds, per proxy, each router's
+paired lead over SPEC: per fold (95% interval on the same resamples) and the mean lead over the folds, whose
+interval resamples the queries within every fold independently. `--save-scores DIR` keeps every fold's scores and
+reads them back when present, so routers can be fitted in parallel runs and compared in a last one.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +34,7 @@ from routers_transfer_domains import CATEGORIES
 from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.dataset import concat, unit_scale
 from tierwise.evaluation.loaders import load_benchmark
-from tierwise.evaluation.metrics import apgr, bootstrap_apgr, routing_curve
+from tierwise.evaluation.metrics import NUM_BINS, _apgr_rows, apgr, bootstrap_apgr, routing_curve
 from tierwise.routers.embedding_cache import EmbeddingCache
 
 GROUPS = {
@@ -59,12 +66,28 @@ def measure(scores: np.ndarray, d, rounds: int) -> tuple[float, float, float, st
     return a, ci.low, ci.high, star
 
 
+def label(spec: str) -> str:
+    """A file name for a spec: itself when short, else a digest (specs with many shape counts are long)."""
+    return spec.replace("/", "_") if len(spec) <= 80 else hashlib.sha1(spec.encode()).hexdigest()[:16]
+
+
+def paired_leads(a: np.ndarray, b: np.ndarray, d, rounds: int, seed: int = 0) -> np.ndarray:
+    """APGR(a) − APGR(b) on `rounds` resamples of the fold's queries (the same resamples for both)."""
+    rng = np.random.default_rng(seed)
+    ix = rng.integers(0, len(a), size=(rounds, len(a)))
+    strong, weak = np.asarray(d.strong, float), np.asarray(d.weak, float)
+    return _apgr_rows(a[ix], strong[ix], weak[ix], NUM_BINS) - _apgr_rows(b[ix], strong[ix], weak[ix], NUM_BINS)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routers", default="transfer-lsa")
     ap.add_argument("--proxies", default="category,group")
     ap.add_argument("--emb-cache", type=Path, default=None)
     ap.add_argument("--ci", type=int, default=300)
+    ap.add_argument("--against", default="", help="a spec of --routers: report every router's paired lead over it")
+    ap.add_argument("--save-scores", type=Path, default=None, help="a directory for every fold's scores (.npy)")
+    ap.add_argument("--parts", default="", help="only these folds, comma-separated")
     args = ap.parse_args()
     cache = EmbeddingCache(args.emb_cache)
     mmlu = load_benchmark("mmlu")
@@ -76,15 +99,31 @@ def main() -> None:
     specs = ["random", *[s for s in args.routers.split(",") if s]]
     for proxy in [p for p in args.proxies.split(",") if p]:
         parts = {"category": CATEGORIES, "group": GROUPS}[proxy]
+        if args.parts:
+            parts = {k: v for k, v in parts.items() if k in args.parts.split(",")}
         rows: dict[str, dict[str, tuple[float, float, float, str]]] = {}
+        kept: dict[str, dict[str, np.ndarray]] = {}
+        tests = {}
         for part, members in parts.items():
             inside = np.isin(subj, members)
             test = mmlu.where(inside, part)
+            tests[part] = test
             train = concat([unit_scale(mmlu.where(~inside, "mmlu")), *rest], f"all-but-{part}")
             for spec in specs:
                 t0 = time.time()
-                scores = random_scores(test, 0) if spec == "random" else build(spec, cache).fit(train).score(test)
+                saved = args.save_scores / f"{proxy}--{part}--{label(spec)}.npy" if args.save_scores else None
+                if saved is not None and saved.exists():  # kept by an earlier run of the same spec (parallel runs)
+                    scores = np.load(saved)
+                else:
+                    scores = random_scores(test, 0) if spec == "random" else build(spec, cache).fit(train).score(test)
+                if saved is not None and not saved.exists():  # written whole, then renamed: parallel runs read it whole
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = saved.with_suffix(f".{os.getpid()}.tmp")
+                    with tmp.open("wb") as f:
+                        np.save(f, scores)
+                    tmp.replace(saved)
                 rows.setdefault(spec, {})[part] = measure(scores, test, args.ci)
+                kept.setdefault(spec, {})[part] = np.asarray(scores, dtype=float)
                 print(f"<!-- {proxy}: {spec} → {part} ({len(test)} questions): {rows[spec][part][0]:.3f}, "
                       f"{time.time() - t0:.0f} s -->", flush=True)
         names = list(parts)
@@ -96,6 +135,25 @@ def main() -> None:
             cells = [f"{r[p][0]:.3f} ({r[p][1]:.3f}–{r[p][2]:.3f}){r[p][3]}" for p in names]
             print(f"| {spec} | " + " | ".join(cells) + f" | {min(r[p][1] for p in names):.3f} | "
                   f"{np.mean([r[p][0] for p in names]):.3f} |", flush=True)
+        if args.against and args.against in kept:
+            print(f"\n#### Paired lead over `{args.against}` (APGR difference, 95% interval on the same resamples; "
+                  f"the mean over the {len(names)} folds resamples each fold independently)\n")
+            print("| router | " + " | ".join(names) + " | mean lead |")
+            print("|---|" + "---|" * (len(names) + 1))
+            for spec in kept:
+                if spec == args.against:
+                    continue
+                leads = {p: paired_leads(kept[spec][p], kept[args.against][p], tests[p], args.ci) for p in names}
+                cells = []
+                for p in names:
+                    v = leads[p][np.isfinite(leads[p])]
+                    point = rows[spec][p][0] - rows[args.against][p][0]
+                    cells.append(f"{point:+.3f} ({np.quantile(v, 0.025):+.3f}…{np.quantile(v, 0.975):+.3f})")
+                mean = np.mean(np.stack([leads[p] for p in names]), axis=0)
+                mean = mean[np.isfinite(mean)]
+                point = np.mean([rows[spec][p][0] - rows[args.against][p][0] for p in names])
+                print(f"| {spec} | " + " | ".join(cells) + f" | {point:+.3f} ({np.quantile(mean, 0.025):+.3f}…"
+                      f"{np.quantile(mean, 0.975):+.3f}) |", flush=True)
 
 
 if __name__ == "__main__":

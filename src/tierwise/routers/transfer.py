@@ -35,6 +35,7 @@ import numpy as np
 
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.base import register_kind, remember_quantiles
+from tierwise.routers.choices import CHOICE_NAMES, choice_features
 from tierwise.routers.dense import Vectors, make_vectors, restore_vectors
 from tierwise.routers.features import SHAPE_NAMES, shape_features
 from tierwise.routers.stack import BlendedRouter, TreeEnsemble, _counts, _idf, _sigmoid, _weigh
@@ -47,6 +48,10 @@ SHAPE = ("words", "sentences", "words_per_sentence", "numbers", "distinct_number
 # 14-domain multiple-choice set (issue 22), and dropping them won the pre-registered MMLU-category proxy
 # (bench/RESULTS.md, issue 22, session 15, round 2). Routers saved before read all of SHAPE.
 DEFAULT_SHAPE = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
+# Multiple-choice structure (routers/choices.py): shares and yes/no, the same scale for 4 or 10 options.
+CHOICES = CHOICE_NAMES
+WEIGHINGS = ("equal", "subject-oof")
+MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
 K = 50
@@ -80,6 +85,55 @@ def balanced_weights(src: np.ndarray) -> np.ndarray:
     return source_weights(src, 1.0)
 
 
+def subject_factors(src: np.ndarray, subjects: Sequence[str], power: float) -> np.ndarray:
+    """Per-query factors, mean 1 within each source, under which a subject of n queries weighs n^(1 − power)
+    inside its source (0: every query the same; 1: every subject the same), so no subject dominates."""
+    out = np.ones(len(src))
+    if power == 0 or len(src) == 0:
+        return out
+    keys = np.array([f"{a}\x00{b}" for a, b in zip(src, subjects, strict=True)])
+    _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    raw = counts.astype(float)[inv] ** -power
+    for name in np.unique(src):
+        m = src == name
+        out[m] = raw[m] * m.sum() / raw[m].sum()
+    return out
+
+
+def subject_folds(src: np.ndarray, subjects: Sequence[str], k: int, seed: int) -> list[np.ndarray] | None:
+    """k folds that each hold whole subjects (a source without subjects is one subject); None if too few."""
+    keys = [f"{a}\x00{b}" for a, b in zip(src, subjects, strict=True)]
+    names = sorted(set(keys))
+    if len(names) < k:
+        return None
+    order = np.random.default_rng(seed).permutation(len(names))
+    fold_of = {names[g]: i % k for i, g in enumerate(order)}
+    assign = np.array([fold_of[x] for x in keys])
+    return [np.flatnonzero(assign == f) for f in range(k)]
+
+
+def oof_weights(oof: np.ndarray, data: OutcomeDataset, power: float) -> np.ndarray:
+    """Member weights from leave-subject-out scores inside the training data: each member's APGR within each
+    source of at least MIN_WEIGHING_SOURCE queries, averaged with the sources weighted as in training; a
+    member weighs its lead over random (0.5), none below; all equal when no member leads."""
+    from tierwise.evaluation.metrics import apgr, routing_curve
+
+    src = sources(data)
+    strong, weak = _unit_outcomes(data)
+    names = [n for n in np.unique(src) if (src == n).sum() >= MIN_WEIGHING_SOURCE]
+    lead = np.zeros(oof.shape[1])
+    votes = [(n, float((src == n).sum()) ** (1 - power)) for n in names]
+    votes = [(n, v) for n, v in votes if strong[src == n].mean() != weak[src == n].mean()]
+    if not votes:
+        return np.ones(oof.shape[1])
+    total = sum(v for _, v in votes)
+    for j in range(oof.shape[1]):
+        m = [apgr(routing_curve(oof[src == n, j], strong[src == n], weak[src == n])) for n, _ in votes]
+        lead[j] = sum(v * (a - 0.5) for (_, v), a in zip(votes, m, strict=True)) / total
+    w = np.maximum(lead, 0.0)
+    return w if w.sum() > 0 else np.ones(oof.shape[1])
+
+
 def centred_within(y: np.ndarray, src: np.ndarray) -> np.ndarray:
     out = np.asarray(y, dtype=float).copy()
     for name in np.unique(src):
@@ -90,8 +144,10 @@ def centred_within(y: np.ndarray, src: np.ndarray) -> np.ndarray:
 def _shape_logs(prompts: Sequence[str], names: Sequence[str] = SHAPE) -> np.ndarray:
     if not prompts:
         return np.zeros((0, len(names)))
-    raw = np.stack([shape_features(p) for p in prompts])
-    return np.log1p(np.maximum(raw[:, [SHAPE_NAMES.index(k) for k in names]].astype(float), 0.0))
+    raw = np.stack([shape_features(p) for p in prompts]).astype(float)
+    choice = np.stack([choice_features(p) for p in prompts]) if any(k in CHOICES for k in names) else raw
+    cols = [choice[:, CHOICES.index(k)] if k in CHOICES else raw[:, SHAPE_NAMES.index(k)] for k in names]
+    return np.log1p(np.maximum(np.stack(cols, axis=1), 0.0))
 
 
 class TransferRouter(BlendedRouter):
@@ -100,12 +156,19 @@ class TransferRouter(BlendedRouter):
     N_INTERCEPTS = 2  # logit, ridge
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
-                 source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE, seed: int = 0) -> None:
+                 source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE, subject_power: float = 0.0,
+                 weigh: str = "equal", seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
-        unknown = [k for k in shape if k not in SHAPE]
-        if unknown or not shape:
-            raise ValueError(f"shape counts must be a non-empty subset of {SHAPE}; got {list(shape)}")
+        unknown = [k for k in shape if k not in SHAPE + CHOICES]
+        if unknown or not shape or len(set(shape)) != len(shape):
+            raise ValueError(f"shape counts must be a non-empty subset of {SHAPE + CHOICES}; got {list(shape)}")
+        if weigh not in WEIGHINGS:
+            raise ValueError(f"weigh must be one of {WEIGHINGS}; got {weigh!r}")
+        if not 0.0 <= float(subject_power) <= 1.0:
+            raise ValueError(f"subject_power must be in [0, 1]; got {subject_power}")
         self.source_power = float(source_power)
+        self.subject_power = float(subject_power)
+        self.weigh = weigh
         self.shape = tuple(shape)
         self.logit = np.zeros(0, np.float32)
         self.ridge = np.zeros(0, np.float32)
@@ -125,7 +188,7 @@ class TransferRouter(BlendedRouter):
         strong, weak = _unit_outcomes(sub)
         fails = 1.0 - weak
         src = sources(sub)
-        w = source_weights(src, self.source_power)
+        w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         gain = centred_within(strong - weak, src)
         idf = _idf(counts[rows])
         x = _weigh(counts[rows], idf)
@@ -188,13 +251,16 @@ class TransferRouter(BlendedRouter):
         oof = np.zeros((n, len(self.members)))
         enough = n >= 20 and len(set(data.groups)) >= 3
         folds = group_folds(data, 3, self.seed) if enough else [np.arange(n)]
+        if enough and self.weigh == "subject-oof":  # leave whole subjects out: scores as an unseen domain gets
+            folds = subject_folds(sources(data), data.subjects, 3, self.seed) or folds
         for te in folds:
             tr = np.setdiff1d(np.arange(n), te) if enough else te
             fit = self._fit_members(data, counts, vec, shape, tr)
             oof[te] = self._member_scores(fit, counts[te], vec[te], shape[te], [data.prompts[i] for i in te])
         self.rank_grid = np.quantile(oof, np.linspace(0.0, 1.0, RANK_POINTS), axis=0).T.copy()
         self._standardise(oof)
-        self.weights = np.ones(len(self.members))
+        self.weights = oof_weights(oof, data, self.source_power) if self.weigh == "subject-oof" and enough else (
+            np.ones(len(self.members)))
         self._keep(self._fit_members(data, counts, vec, shape, np.arange(n)))
         remember_quantiles(self, self._combine(oof))
         return self
@@ -256,7 +322,7 @@ class TransferRouter(BlendedRouter):
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
-                "source_apgr": self.source_apgr}
+                "subject_power": self.subject_power, "weigh": self.weigh, "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -281,6 +347,7 @@ class TransferRouter(BlendedRouter):
             meta["vectors"]["kind"])
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
+                subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
                 seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
