@@ -16,17 +16,23 @@ from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, refle
 from tierwise.learning.evidence import wilson
 
 
-def test_eval_ledger_shows_the_reflective_routes_verdicts_and_feedback(gateway, openai_up, anthropic_up,  # noqa: F811
-                                                                       tmp_path):
-    from tierwise.cli import main
-
+def _reflective_gateway(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """A gateway with the reflective route `main` (its config also written to disk for the CLI), the local
+    tier answering and the judge accepting."""
     cfg = reflective_config(openai_up, anthropic_up)
     path = tmp_path / "tierwise.yaml"
     path.write_text(yaml.safe_dump(cfg))
     g = gateway(cfg)
     openai_up.default = Reply(text="local summary")
     anthropic_up.default = judge_or_answer("good")
-    route = g.gateway.resolve("main")
+    return path, g, g.gateway.resolve("main")
+
+
+def test_eval_ledger_shows_the_reflective_routes_verdicts_and_feedback(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                       tmp_path):
+    from tierwise.cli import main
+
+    path, g, route = _reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     ids = []
     for i in range(8):
         raw = oai(g).chat.completions.with_raw_response.create(
@@ -77,13 +83,7 @@ def test_report_counts_the_reflective_routes_evaluations_in_its_cost(gateway, op
     from tierwise.cli import main
     from tierwise.ledger.report import savings
 
-    cfg = reflective_config(openai_up, anthropic_up)
-    path = tmp_path / "tierwise.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = judge_or_answer("good")
-    route = g.gateway.resolve("main")
+    path, g, route = _reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(6):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
         wait_for(lambda: not route._background)
