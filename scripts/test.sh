@@ -36,8 +36,11 @@ if ! (command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/d
   fi
 fi
 
+# Two workers (pytest-xdist): most of the suite waits on sockets and subprocesses, so two share a
+# 2-core machine well. TIERWISE_TEST_WORKERS=0 runs it in one process; arguments given to this script
+# come after, so `-n 4` there wins.
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n "${TIERWISE_TEST_WORKERS:-2}" --dist worksteal "$@"
 rc=$?
 set -e
 # pytest exit 5 means no tests were collected: that is a failure for CI.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,12 @@ from typing import Any
 import pytest
 
 from tests.harness import OwnRedis, unavailable
+
+# pytest-xdist sets COLUMNS=80 and LINES=24 in its workers, which would cut the CLI's tables to 80
+# columns there and not in a serial run: the tests see the same environment either way.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 @pytest.fixture

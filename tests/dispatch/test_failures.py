@@ -14,7 +14,7 @@ import redis.asyncio as aredis
 from tests.dispatch.conftest import REDIS_URL, echo, worker_config
 from tests.harness import two_tier_config
 from tierwise.dispatch.client import Dispatcher
-from tierwise.dispatch.keys import Keyspace
+from tierwise.dispatch.keys import ZONES, Keyspace
 
 N = 100
 
@@ -72,7 +72,16 @@ async def test_redis_restart_mid_run(appendonly, own_redis, openai_up, anthropic
         direct = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(12)]
         via_gateway = [asyncio.create_task(client.chat.completions.create(
             model="main", messages=[{"role": "user", "content": f"http {i}"}])) for i in range(4)]
-        await asyncio.sleep(0.15)  # the first tasks are running on the worker, the rest queued
+        # Stop Redis once all 16 tasks are in its streams: the first are running on the worker, the
+        # rest queued (a fixed pause was too short on a loaded machine: nothing was published yet).
+        r = aredis.from_url(srv.url)
+        streams = [s for z in ZONES for s in keys.streams(z, "classify")]
+        deadline = time.monotonic() + 20
+        while sum([(await r.xinfo_stream(s))["entries-added"] for s in streams if await r.exists(s)]) < 16:
+            assert time.monotonic() < deadline, "the tasks were not published"
+            await asyncio.sleep(0.01)
+        assert sum([await r.xlen(s) for s in streams]) > 0  # some still queued when Redis goes
+        await r.aclose()
         srv.stop()
         await asyncio.sleep(0.5)
         srv.start()  # same port; with AOF the streams come back, without it everything is gone

@@ -23,7 +23,8 @@ KEY = "tw-unit-" + secrets.token_hex(20)
     KEY, KEY.upper(), quote(KEY, safe=""), json.dumps({"k": KEY}), KEY.encode().hex(),
     base64.b64encode(f"Bearer {KEY}".encode()).decode(), base64.urlsafe_b64encode(f"u:{KEY}".encode()).decode(),
     base64.b64encode(f"xy{KEY}".encode()).decode(), KEY[:20], KEY[-15:], f"{KEY[:24]}…{KEY[24:]}",
-])
+], ids=["plain", "upper", "url-quoted", "json", "hex", "base64-bearer", "base64url-basic", "base64-shifted",
+        "head", "tail", "ellipsis"])  # fixed ids: the key is random, and parallel workers must collect alike
 def test_every_spelling_of_a_known_secret_is_removed(spelling: str) -> None:
     s = SecretScrubber([KEY])
     out = s.scrub(f"upstream said: {spelling} (end)")
