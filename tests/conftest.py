@@ -12,6 +12,12 @@ import pytest
 
 from tests.harness import OwnRedis, unavailable
 
+# One thread per numeric library: the suite runs on two workers on two cores, and OpenMP/BLAS pools
+# of their own per process spin against each other (a stack router's fit took 3-5x longer so). Set
+# before numpy, scikit-learn or torch load their thread pools; subprocesses inherit it.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 # pytest-xdist sets COLUMNS=80 and LINES=24 in its workers, which would cut the CLI's tables to 80
 # columns there and not in a serial run: the tests see the same environment either way.
 if os.environ.get("PYTEST_XDIST_WORKER"):
