@@ -263,3 +263,27 @@ def test_library_use_exports_from_each_event_loop(tmp_path, receiver):
     asyncio.run(one("req_lib_second", last=True))
     got = {attrs(s.attributes).get("tierwise.request_id") for s in receiver.spans if s.kind == SERVER}
     assert got == {"req_lib_first", "req_lib_second"}
+
+
+def _text_held(keys) -> int:
+    """Characters of the strings in cache keys (tuples of labels)."""
+    return sum(len(x) for k in keys for x in (k if isinstance(k, tuple) else (k,)) if isinstance(x, str))
+
+
+def test_a_clients_long_model_names_are_not_kept_whole(two_tier, openai_up, anthropic_up, receiver):
+    """With a pattern route any `model` is accepted, up to the body limit: the span writer caches a server span's
+    head by the name asked for, so every distinct long name stayed in memory whole (10,000 of them: up to the
+    body limit each). The observer keeps the name to 256 characters, as the ledger does."""
+    routes = {**observed_routes(), "gpt-*": {"policy": "fallback", "targets": ["local"], "retries": 0}}
+    g = two_tier(routes=routes, observability={"metrics": {"enabled": True},
+                                               "tracing": {"endpoint": receiver.url, "interval": 0.05}})
+    names = [f"gpt-{i}-" + "x" * 100_000 for i in range(3)]
+    for name in names:
+        r = httpx.post(g.url + "/v1/chat/completions", json={"model": name, "messages": MSG}, timeout=30)
+        assert r.status_code == 200 and r.json()["model"] == name  # the client still reads its own name
+    assert receiver.wait_for(lambda: len([s for s in receiver.spans if s.kind == SERVER]) >= 3)
+    assert sorted(attrs(s.attributes)["gen_ai.request.model"] for s in receiver.spans if s.kind == SERVER) == \
+        [n[:256] for n in names]
+    enc = g.gateway.observer.exporter.encoder
+    held = _text_held([*enc._servers, *(k for d in enc._native_heads for k in d)])
+    assert held < 3 * 1000, held
