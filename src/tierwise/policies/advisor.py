@@ -36,7 +36,7 @@ from tierwise.canonical import (
     ToolUseBlock,
     Usage,
 )
-from tierwise.errors import NotFound, UpstreamError
+from tierwise.errors import NotFound, PermissionDenied, UpstreamError
 from tierwise.ids import new_id
 from tierwise.policies.base import Context, Target
 from tierwise.policies.escalation import (
@@ -222,11 +222,14 @@ class Advisor:
             return advisor, max_uses
         model = tool.raw.get("model")
         if isinstance(model, str) and model:
+            key = ctx.notes.get("key_scope")  # the request's key (server.api_keys_env) may limit what it names
             try:
+                if key is not None:
+                    key.admit(model, model, getattr(ctx.services, "deployments", {}))
                 advisor = ctx.resolve(model)
-            except NotFound:
-                ctx.trace.decide(self.name, f"client's advisor model {model!r} is not configured here: "
-                                 f"using {self.advisor.name}")
+            except (NotFound, PermissionDenied) as e:
+                why = "is not configured here" if isinstance(e, NotFound) else "is not one this key may use"
+                ctx.trace.decide(self.name, f"client's advisor model {model[:200]!r} {why}: using {self.advisor.name}")
         mu = tool.raw.get("max_uses")
         if isinstance(mu, int) and not isinstance(mu, bool) and mu >= 0:
             max_uses = min(mu, self.max_uses)
