@@ -287,3 +287,28 @@ def test_a_clients_long_model_names_are_not_kept_whole(two_tier, openai_up, anth
     enc = g.gateway.observer.exporter.encoder
     held = _text_held([*enc._servers, *(k for d in enc._native_heads for k in d)])
     assert held < 3 * 1000, held
+
+
+def test_a_reason_quoting_a_protected_value_leaves_it_out_of_spans_and_the_dashboard(
+        two_tier, openai_up, anthropic_up, receiver):
+    """A schema verifier's reason quotes the answer's value; with a privacy section the ledger keeps such a
+    reason with the value replaced, but the span event (sent to the collector) and the dashboard's trace of a
+    recent request (read from memory) carried it as it was."""
+    schema = {"type": "object", "properties": {"account": {"type": "string", "pattern": "^ACC"}}}
+    g = two_tier(routes={"casc": {"policy": "cascade", "tiers": ["local", "frontier"],
+                                  "verifiers": [{"type": "json_schema", "schema": schema}]}},
+                 server={}, observability={"dashboard": {"enabled": True},
+                                           "tracing": {"endpoint": receiver.url, "interval": 0.05}},
+                 privacy={"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                          "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}})
+    openai_up.script(Reply(text='{"account": "CUST-123456 bob@example.com"}'))
+    rid = rid_of(oai(g).chat.completions.with_raw_response.create(model="casc", messages=MSG))
+    assert receiver.wait_for(lambda: any(s.kind == SERVER for s in receiver.spans))
+    g.flush()
+    server, _ = receiver.by_request(rid)
+    said = " ".join(str(v) for e in server.events for v in attrs(e.attributes).values())
+    trace = httpx.get(g.url + f"/dashboard/api/trace?id={rid}").text
+    stored = " ".join(str(s.get("reason")) for s in g.ledger.get(rid).steps)
+    for text in (said, trace, stored):
+        assert "<CUSTOMER_ID> <EMAIL_ADDRESS>" in text, text
+        assert "CUST-123456" not in text and "bob@example.com" not in text
