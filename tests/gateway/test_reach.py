@@ -257,6 +257,24 @@ def test_a_scoped_key_cannot_name_another_model_as_its_advisor(gateway, openai_u
     assert_anthropic_error(r, 403)
 
 
+def test_an_anthropic_executor_runs_the_advisor_tool_with_the_routes_advisor(gateway, openai_up, anthropic_up):
+    """An Anthropic executor gets the client's advisor tool to run natively, which Anthropic bills to the
+    operator's key: it went as sent (any model, any max_uses). It now names the route's advisor (its upstream
+    model id) with at most the route's max_uses."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "adv": {"policy": "advisor", "executor": "frontier", "advisor": "frontier", "max_uses": 2}})
+    cfg["server"] = {}
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="native")
+    msg = ant(g).messages.create(model="adv", max_tokens=20, messages=[{"role": "user", "content": "task"}],
+                                 tools=[{"type": "advisor_20260301", "name": "advisor",  # type: ignore[list-item]
+                                         "model": "claude-opus-4-6", "max_uses": 50}])
+    assert msg.content[0].text == "native"
+    (sent,) = anthropic_up.requests
+    assert sent.body["tools"] == [{"type": "advisor_20260301", "name": "advisor", "model": "big-model",
+                                   "max_uses": 2}]
+
+
 def test_direct_model_names_can_be_switched_off(gateway, openai_up, anthropic_up, monkeypatch):
     g = scoped_gw(gateway, openai_up, anthropic_up, monkeypatch, direct_models=False)
     with pytest.raises(anthropic.PermissionDeniedError):

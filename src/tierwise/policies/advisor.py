@@ -92,6 +92,17 @@ def is_anthropic(target: Target) -> bool:
     return getattr(provider, "kind", None) == "anthropic"
 
 
+def native_tool(tool: Tool, advisor: Target, max_uses: int) -> Tool | None:
+    """The client's advisor tool as an Anthropic executor runs it: naming the advisor tierwise chose (an Anthropic
+    deployment, by its upstream model id) with at most the route's `max_uses`, never the client's own choice,
+    which Anthropic would bill to the operator's key. None when that advisor is not an Anthropic model: then
+    tierwise emulates the tool."""
+    model = getattr(getattr(advisor, "cfg", None), "model", None)
+    if not is_anthropic(advisor) or not isinstance(model, str) or tool.raw is None:
+        return None
+    return Tool(tool.name, tool.description, tool.input_schema, {**tool.raw, "model": model, "max_uses": max_uses})
+
+
 def _is_server_advisor_use(b: Block, tool_name: str) -> bool:
     return isinstance(b, ToolUseBlock) and b.server and b.name == tool_name
 
@@ -238,11 +249,14 @@ class Advisor:
     async def complete(self, req: Request, ctx: Context) -> Response:
         req = non_streaming(req)
         client_tool = client_advisor_tool(req)
-        if client_tool is not None and is_anthropic(self.executor):
-            finish(ctx, self.executor.name, f"{self.executor.name} is an Anthropic model: the client's advisor "
-                   "tool runs natively there", self.name, emulated=False)
-            return await self.executor.complete(req, ctx)
         advisor, max_uses = self._settings(req, ctx)
+        native = native_tool(client_tool, advisor, max_uses) if client_tool is not None and is_anthropic(
+            self.executor) else None
+        if native is not None:
+            finish(ctx, self.executor.name, f"{self.executor.name} is an Anthropic model: the client's advisor "
+                   f"tool runs natively there (advisor {advisor.name})", self.name, emulated=False)
+            tools = [native if t is client_tool else t for t in req.tools]
+            return await self.executor.complete(req.with_changes(tools=tools), ctx)
         tools = [t for t in req.tools if t is not client_tool and t.name != self.tool_name]
         tools.append(advisor_tool(self.tool_name))
         history = lower_advisor_blocks(req.messages, self.tool_name)
