@@ -122,20 +122,37 @@ async def test_client_advisor_tool_is_emulated_with_its_model_and_max_uses():
     assert [t.name for t in sent] == ["advisor"] and sent[0].raw is None
 
 
+class _Anthropic:
+    kind = "anthropic"
+
+
+def _anthropic(target, model):
+    target.provider = _Anthropic()
+    target.cfg = type("Cfg", (), {"model": model})()
+    return target
+
+
 async def test_client_advisor_tool_passes_through_to_an_anthropic_executor():
-    executor = Scripted("claude-haiku", "native answer")
-
-    class Prov:
-        kind = "anthropic"
-
-    executor.provider = Prov()
-    adv = Scripted("frontier")
-    req = request("task", tools=[_client_tool(model="claude-opus-4-6")])
+    """Natively with the route's advisor (its upstream model id) and at most its max_uses: a model the client
+    names that is not configured here would be billed to the operator's key."""
+    executor = _anthropic(Scripted("claude-haiku", "native answer"), "claude-haiku-4-5")
+    adv = _anthropic(Scripted("frontier"), "claude-sonnet-4-6")
+    req = request("task", tools=[_client_tool(model="claude-opus-4-6", max_uses=40)])
     ctx = context()
-    resp = await advisor_policy(executor, adv).complete(req, ctx)
+    resp = await advisor_policy(executor, adv, max_uses=2).complete(req, ctx)
     assert resp.text() == "native answer" and adv.calls == []
-    assert executor.calls[0].tools[0].raw["type"] == "advisor_20260301"
+    assert executor.calls[0].tools[0].raw == {"type": "advisor_20260301", "name": "advisor",
+                                              "model": "claude-sonnet-4-6", "max_uses": 2}
     assert "natively" in ctx.trace.reason
+
+
+async def test_client_advisor_tool_is_emulated_when_the_advisor_is_not_an_anthropic_model():
+    executor = _anthropic(Scripted("claude-haiku", answer("", ASK), answer("done")), "claude-haiku-4-5")
+    adv = Scripted("local-advisor", default="advice")
+    req = request("task", tools=[_client_tool(model="claude-opus-4-6")])
+    resp = await advisor_policy(executor, adv).complete(req, context())
+    assert len(adv.calls) == 1 and resp.text().endswith("done")
+    assert all(t.raw is None for t in executor.calls[0].tools)
 
 
 def test_earlier_advisor_blocks_become_a_tool_call_and_result():

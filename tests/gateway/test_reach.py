@@ -15,7 +15,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from tests.doubles import Reply
+from tests.doubles import Reply, ToolCall
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
 
@@ -235,6 +235,44 @@ def test_scoped_key_cannot_name_a_deployment_or_another_route(gateway, openai_up
     # The unscoped key reaches everything.
     assert ant(g, api_key="admin-key-1").messages.create(model="frontier", max_tokens=5,
                                                          messages=ANT_BODY["messages"]).content[0].text == "spent"
+
+
+def test_a_scoped_key_cannot_name_another_model_as_its_advisor(gateway, openai_up, anthropic_up, monkeypatch):
+    """An advisor route takes Anthropic's advisor tool, whose `model` picks the advisor: a key limited to that
+    route named `frontier` there (403 when named as the model) and the gateway called it as the advisor."""
+    monkeypatch.setenv("TEAM_KEY", "team-key-1")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": ["frontier"], "adv": {"policy": "advisor", "executor": "local", "advisor": "local", "max_uses": 2}})
+    cfg["server"] = {"api_keys_env": [{"env": "TEAM_KEY", "routes": ["adv"]}]}
+    g = gateway(cfg)
+    body = {"model": "adv", "max_tokens": 20, "messages": [{"role": "user", "content": "task"}]}
+    for named in ("frontier", "main"):
+        openai_up.script(Reply(tool_calls=[ToolCall("advisor", {"question": "plan?"})]), Reply(text="advice"),
+                         Reply(text="done"))
+        msg = ant(g, api_key="team-key-1").messages.create(
+            **body, tools=[{"type": "advisor_20260301", "name": "advisor", "model": named}])  # type: ignore[list-item]
+        assert msg.content[-1].text == "done"
+        assert anthropic_up.requests == []  # the route's own advisor (local) answered
+    r = httpx.post(g.url + "/v1/messages", headers={"x-api-key": "team-key-1"}, json={**body, "model": "frontier"})
+    assert_anthropic_error(r, 403)
+
+
+def test_an_anthropic_executor_runs_the_advisor_tool_with_the_routes_advisor(gateway, openai_up, anthropic_up):
+    """An Anthropic executor gets the client's advisor tool to run natively, which Anthropic bills to the
+    operator's key: it went as sent (any model, any max_uses). It now names the route's advisor (its upstream
+    model id) with at most the route's max_uses."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "adv": {"policy": "advisor", "executor": "frontier", "advisor": "frontier", "max_uses": 2}})
+    cfg["server"] = {}
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="native")
+    msg = ant(g).messages.create(model="adv", max_tokens=20, messages=[{"role": "user", "content": "task"}],
+                                 tools=[{"type": "advisor_20260301", "name": "advisor",  # type: ignore[list-item]
+                                         "model": "claude-opus-4-6", "max_uses": 50}])
+    assert msg.content[0].text == "native"
+    (sent,) = anthropic_up.requests
+    assert sent.body["tools"] == [{"type": "advisor_20260301", "name": "advisor", "model": "big-model",
+                                   "max_uses": 2}]
 
 
 def test_direct_model_names_can_be_switched_off(gateway, openai_up, anthropic_up, monkeypatch):

@@ -140,3 +140,22 @@ def test_a_slow_ledger_does_not_stall_other_requests(gateway, openai_up, anthrop
         release.set()
         t.join(20)
     assert result["r"].status_code == 404
+
+
+def test_a_feedback_reason_is_cleaned_like_the_rest_of_the_ledger(gateway, openai_up, anthropic_up):  # noqa: F811
+    """With a privacy section every value of a protected class is replaced before the ledger keeps it
+    (docs/privacy.md); a feedback reason is merged into the row later (`Ledger.annotate`) and was kept as sent."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    resp = post(g, {"request_id": rid, "rating": "poor", "reason": "wrong for CUST-123456, ask bob@example.com"})
+    assert resp.status_code == 200, resp.text
+    reason = g.ledger.get(rid).extra["feedback"][0]["reason"]
+    assert "CUST-123456" not in reason and "bob@example.com" not in reason, reason
+    assert "wrong for" in reason

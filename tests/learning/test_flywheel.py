@@ -92,3 +92,30 @@ def test_cli_unknown_route_is_an_error_not_an_empty_export(tmp_path):
     # a route no longer in the config but with evaluations in the ledger still exports
     res = CliRunner().invoke(main, ["flywheel", "candidates", "-c", str(cfg), "--route", "main"])
     assert res.exit_code == 0 and "summarisation: 4 poor verdicts" in res.output, res.output
+
+
+def test_export_redacts_what_the_configs_privacy_section_protects(tmp_path):
+    """The operator's own protected values (`privacy.user` patterns and dictionaries, in a data class) are
+    replaced in the export as the gateway's privacy boundary replaces them; the export used the detector's
+    defaults and wrote them out verbatim."""
+    from tierwise.cli import main
+
+    led = Ledger(str(tmp_path / "ledger.db"))
+    extra = {"evaluation": {"of": "req_1", "task_type": "support", "grade": "good", "accepted": True,
+                            "shadow": False, "schedule": "sample", "reason": "fine", "judge": "frontier"},
+             "local_answer": "Account CUST-123456 is on Project Nightjar; mail bob@example.com"}
+    led.submit(LedgerRecord(request_id="req_1-eval", ts=time.time(), route="main", kind="eval",
+                            prompt="Why is CUST-654321 (Nightjar) blocked?", extra=extra))
+    led.close()
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+        "ledger": {"path": "ledger.db"},
+        "privacy": {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "PROJECT"]}},
+                    "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}, "dictionaries": {"PROJECT": ["Nightjar"]}}},
+    }))
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                    str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "o" / "sft.jsonl").read_text() + (tmp_path / "o" / "judge.jsonl").read_text()
+    for value in ("CUST-123456", "CUST-654321", "Nightjar", "bob@example.com"):
+        assert value not in text, value  # the config's classes and the default personal data both
+    assert "<CUSTOMER_ID>" in text and "<PROJECT>" in text and "<EMAIL_ADDRESS>" in text

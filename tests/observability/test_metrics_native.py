@@ -408,3 +408,41 @@ def test_the_maker_on_hostile_values(where, field, value):
         return
     assert not isinstance(want, type)
     same_record(got, want)
+
+
+# ------------------------------------------------------------------ Python code that changes what C is reading
+
+
+def test_the_maker_when_a_step_empties_the_list_it_is_read_from():
+    """A step's attribute code that shrinks `steps` while the maker walks it backwards: it stops as reversed()
+    does (it read past the list's end: a segfault)."""
+    make = maker()
+    rec = made()[0]
+
+    class Shrinks:
+        @property
+        def kind(self) -> str:
+            rec.steps.clear()
+            return "verdict"
+
+    rec.steps = [Shrinks(), Shrinks(), Shrinks()]
+    same_record(make(*fields(rec)), finished_record(*fields(rec)))
+
+
+def test_the_updater_when_its_per_request_callback_empties_the_cells():
+    """The per-request callback (`--workers`) runs after the additions: run between the cells' checks and the
+    additions, one that emptied a cell made the C code write past a list's end (a segfault)."""
+    need_native()
+    m = metrics(False)
+    rec = made()[0]
+    m.observe(rec)  # the memos filled
+
+    def empties() -> None:
+        for cell in [*m._counts.values(), *m._hists.values()]:
+            cell.clear()
+
+    u = obs_metrics.native.Updater(
+        m._req_memo, m._call_memo, m._misc_memo, m._req_miss, m._call_miss, m._verdict_miss, m._decision_miss,
+        m._cache_miss, m._breaker_of, m._guard_cells, empties, m.observe_python)
+    u.observe(rec)
+    assert u.fallbacks == 0 and all(c == [] for c in m._counts.values())

@@ -230,3 +230,21 @@ def test_attribute_reads_follow_python_when_classes_differ_or_change(enc):
         enc._native(rec, [])
     with pytest.raises(TypeError):
         enc.spans_of_python(rec, [])
+
+
+def test_a_call_span_id_whose_truth_drops_it(enc):
+    """The upstream call's span id is read from `ids[CALLS]` and tested for truth, which can run code that drops
+    it from that dict: the writer holds its own reference first (it used a freed object: a crash)."""
+    rec = varied()[0]
+    calls = rec.ids[4]
+    index = next(i for i, s in enumerate(rec.steps) if s.kind == "call")
+
+    class Drops:
+        def __bool__(self) -> bool:
+            del calls[index]
+            return True
+
+    calls[index] = Drops()
+    with pytest.raises(TypeError):  # not 8 bytes: declined, and the Python writer refuses it too
+        enc._native(rec, [])
+    assert index not in calls

@@ -263,3 +263,52 @@ def test_library_use_exports_from_each_event_loop(tmp_path, receiver):
     asyncio.run(one("req_lib_second", last=True))
     got = {attrs(s.attributes).get("tierwise.request_id") for s in receiver.spans if s.kind == SERVER}
     assert got == {"req_lib_first", "req_lib_second"}
+
+
+def _text_held(keys) -> int:
+    """Characters of the strings in cache keys (tuples of labels)."""
+    return sum(len(x) for k in keys for x in (k if isinstance(k, tuple) else (k,)) if isinstance(x, str))
+
+
+def test_a_clients_long_model_names_are_not_kept_whole(two_tier, openai_up, anthropic_up, receiver):
+    """With a pattern route any `model` is accepted, up to the body limit: the span writer caches a server span's
+    head by the name asked for, so every distinct long name stayed in memory whole (10,000 of them: up to the
+    body limit each). The observer keeps the name to 256 characters, as the ledger does."""
+    routes = {**observed_routes(), "gpt-*": {"policy": "fallback", "targets": ["local"], "retries": 0}}
+    g = two_tier(routes=routes, observability={"metrics": {"enabled": True},
+                                               "tracing": {"endpoint": receiver.url, "interval": 0.05}})
+    names = [f"gpt-{i}-" + "x" * 100_000 for i in range(3)]
+    for name in names:
+        r = httpx.post(g.url + "/v1/chat/completions", json={"model": name, "messages": MSG}, timeout=30)
+        assert r.status_code == 200 and r.json()["model"] == name  # the client still reads its own name
+    assert receiver.wait_for(lambda: len([s for s in receiver.spans if s.kind == SERVER]) >= 3)
+    assert sorted(attrs(s.attributes)["gen_ai.request.model"] for s in receiver.spans if s.kind == SERVER) == \
+        [n[:256] for n in names]
+    enc = g.gateway.observer.exporter.encoder
+    held = _text_held([*enc._servers, *(k for d in enc._native_heads for k in d)])
+    assert held < 3 * 1000, held
+
+
+def test_a_reason_quoting_a_protected_value_leaves_it_out_of_spans_and_the_dashboard(
+        two_tier, openai_up, anthropic_up, receiver):
+    """A schema verifier's reason quotes the answer's value; with a privacy section the ledger keeps such a
+    reason with the value replaced, but the span event (sent to the collector) and the dashboard's trace of a
+    recent request (read from memory) carried it as it was."""
+    schema = {"type": "object", "properties": {"account": {"type": "string", "pattern": "^ACC"}}}
+    g = two_tier(routes={"casc": {"policy": "cascade", "tiers": ["local", "frontier"],
+                                  "verifiers": [{"type": "json_schema", "schema": schema}]}},
+                 server={}, observability={"dashboard": {"enabled": True},
+                                           "tracing": {"endpoint": receiver.url, "interval": 0.05}},
+                 privacy={"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                          "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}})
+    openai_up.script(Reply(text='{"account": "CUST-123456 bob@example.com"}'))
+    rid = rid_of(oai(g).chat.completions.with_raw_response.create(model="casc", messages=MSG))
+    assert receiver.wait_for(lambda: any(s.kind == SERVER for s in receiver.spans))
+    g.flush()
+    server, _ = receiver.by_request(rid)
+    said = " ".join(str(v) for e in server.events for v in attrs(e.attributes).values())
+    trace = httpx.get(g.url + f"/dashboard/api/trace?id={rid}").text
+    stored = " ".join(str(s.get("reason")) for s in g.ledger.get(rid).steps)
+    for text in (said, trace, stored):
+        assert "<CUSTOMER_ID> <EMAIL_ADDRESS>" in text, text
+        assert "CUST-123456" not in text and "bob@example.com" not in text

@@ -38,7 +38,7 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
     ledger = open_existing_ledger(cfg)
     try:
         _check_route(cfg, ledger, route)
-        m = export(ledger, out_dir, route=route, redact_pii=redact)
+        m = export(ledger, out_dir, route=route, redact_pii=redact, privacy=getattr(cfg, "privacy", None))
     finally:
         ledger.close()
     c = m["counts"]

@@ -8,7 +8,8 @@ when the config sets `ledger.store_text`):
   answer to a request the frontier also answered (the frontier's answer is the chosen one);
 - `judge.jsonl`: judge-training triples `{"input", "output", "verdict", "reason", "task_type"}`.
 Before anything is written, secrets are scrubbed, and personal data is replaced by `<ENTITY>` markers
-when the privacy detector (`tierwise.privacy.detect`) is installed; `manifest.json` says which.
+when the privacy detector (`tierwise.privacy.detect`) is installed — the detector's default classes and
+the config's `privacy` section's own (its words and patterns); `manifest.json` says which.
 
 `candidates` flags task types with at least `min_poor` poor verdicts sharing a failure mode (the judge's
 reasons clustered by TF-IDF cosine) as fine-tuning (LoRA) candidates, with examples. Nothing is trained
@@ -28,14 +29,20 @@ from tierwise.secret_scrub import scrub_value
 MAX_EXAMPLES = 5
 
 
-def pii_redactor() -> tuple[Callable[[str], str] | None, str]:
-    """A function that replaces detected personal data, or None with the reason it is unavailable."""
+def pii_redactor(privacy: Any = None) -> tuple[Callable[[str], str] | None, str]:
+    """A function that replaces detected personal data, or None with the reason it is unavailable. With the
+    config's `privacy` section, its own data classes, words and patterns are replaced too (on top of the
+    detector's default classes: an export never keeps more than one without that section)."""
     try:
         from tierwise.privacy.detect import Detector  # type: ignore[import-not-found,unused-ignore]
         from tierwise.privacy.detect_config import DetectionConfig  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None, "no personal-data detector in this install (tierwise.privacy.detect); secrets only"
-    detector = Detector(DetectionConfig())
+    cfg = DetectionConfig()
+    if privacy is not None:
+        fields = {k: getattr(privacy, k) for k in DetectionConfig.model_fields if hasattr(privacy, k)}
+        cfg = DetectionConfig.model_validate({**fields, "classes": {**cfg.classes, **fields.get("classes", {})}})
+    detector = Detector(cfg)
 
     def redact(text: str) -> str:
         out, last = [], 0
@@ -51,8 +58,8 @@ def pii_redactor() -> tuple[Callable[[str], str] | None, str]:
     return redact, "personal data replaced by <ENTITY> markers (tierwise.privacy.detect)"
 
 
-def _cleaner(redact_pii: bool) -> tuple[Callable[[str], str], str]:
-    pii, note = pii_redactor() if redact_pii else (None, "personal-data redaction turned off (--no-redact)")
+def _cleaner(redact_pii: bool, privacy: Any = None) -> tuple[Callable[[str], str], str]:
+    pii, note = pii_redactor(privacy) if redact_pii else (None, "personal-data redaction turned off (--no-redact)")
 
     def clean(text: str) -> str:
         t = str(scrub_value(text))
@@ -61,10 +68,12 @@ def _cleaner(redact_pii: bool) -> tuple[Callable[[str], str], str]:
     return clean, note
 
 
-def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact_pii: bool = True) -> dict[str, Any]:
+def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact_pii: bool = True,
+           privacy: Any = None) -> dict[str, Any]:
+    """`privacy`: the config's `privacy` section (its classes, words and patterns are redacted too)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clean, note = _cleaner(redact_pii)
+    clean, note = _cleaner(redact_pii, privacy)
     counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0}
     with (out / "sft.jsonl").open("w", encoding="utf-8") as sft, (out / "dpo.jsonl").open("w", encoding="utf-8") as dpo, \
             (out / "judge.jsonl").open("w", encoding="utf-8") as judge:

@@ -276,7 +276,13 @@ class Ledger:
             self.journal.close(all_committed=done)
 
     def annotate(self, request_id: str, **extra: Any) -> bool:
-        """Merge `extra` (evaluations, labels, scores) into a stored record's `extra`."""
+        """Merge `extra` (evaluations, labels, scores) into a stored record's `extra`, cleaned as `submit` cleans
+        a record (protected values with privacy configured, the gateway's secrets): feedback reasons are a
+        client's text."""
+        probe = LedgerRecord(request_id=request_id, ts=0.0, route="", extra=extra)
+        if self.seal is not None:
+            self.seal(probe)
+        extra = scrub_record(probe).extra or {}
         self.flush()
         with self._connect() as db:
             row = db.execute("SELECT extra FROM requests WHERE request_id = ?", (request_id,)).fetchone()

@@ -50,6 +50,9 @@ static PyObject *Maker_new(PyTypeObject *t, PyObject *args, PyObject *kwds) {
 /* The last call step that succeeded and has no role (new reference; None if there is none). */
 static PyObject *answered_of(PyObject *steps) {
     for (Py_ssize_t i = PyList_GET_SIZE(steps) - 1; i >= 0; i--) {
+        if (i >= PyList_GET_SIZE(steps)) {  /* a step's attribute code shrank the list: reversed() stops too */
+            break;
+        }
         PyObject *s = PyList_GET_ITEM(steps, i), *kind = NULL, *ok = NULL, *detail = NULL;
         int hit = -1;
         Py_INCREF(s);

@@ -10,7 +10,8 @@
       code makes them. Python callbacks run here (memo misses, a failed call's breaker gauge, a privacy or
       budget decision's cells): none of them adds to a sum, so doing them again is harmless.
    2. Check every listed cell (a list holding a float at that index), then add, in order. Nothing here can
-      fail but an allocation.
+      fail but an allocation, and no Python code runs until the last addition (then, under --workers, the
+      per-request callback: run earlier, it could change a checked cell's list).
 
    Anything unexpected in phase 1 (another type, an integer past what a double holds exactly, a memo entry
    of another shape, an exception from a callback) and the record goes to `observe_python` instead, which
@@ -489,11 +490,6 @@ static PyObject *Updater_observe(Updater *u, PyObject *rec) {
             ok = fail("a metric cell is not a list of floats") == 0;
         }
     }
-    if (ok && u->per_request != Py_None) {
-        PyObject *r = PyObject_CallNoArgs(u->per_request);
-        ok = r != NULL;
-        Py_XDECREF(r);
-    }
     if (!ok) {  /* nothing added yet: the Python code does this record */
         ops_free(&o);
         if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
@@ -515,6 +511,15 @@ static PyObject *Updater_observe(Updater *u, PyObject *rec) {
         Py_DECREF(old);
     }
     ops_free(&o);
+    /* After the additions: between the checks above and the last addition no Python code runs (the callback
+       could change a cell's list). */
+    if (u->per_request != Py_None) {
+        PyObject *r = PyObject_CallNoArgs(u->per_request);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
     Py_RETURN_NONE;
 }
 

@@ -143,17 +143,20 @@ int spanpack_call_step(Writer *w, PyObject *s, Py_ssize_t i, PyObject *calls, St
         if (!(idx = PyLong_FromSsize_t(i))) {
             goto done;
         }
-        PyObject *sid = PyDict_GetItemWithError(calls, idx);
+        PyObject *sid = PyDict_GetItemWithError(calls, idx);  /* borrowed: held before its truth runs code */
         if (sid == NULL && PyErr_Occurred()) {
             goto done;
         }
         if (sid != NULL) {
+            Py_INCREF(sid);
             int t = PyObject_IsTrue(sid);
+            if (t > 0) {
+                so->sid = sid;
+            } else {
+                Py_DECREF(sid);
+            }
             if (t < 0) {
                 goto done;
-            }
-            if (t) {
-                so->sid = Py_NewRef(sid);
             }
         }
     }

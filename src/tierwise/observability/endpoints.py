@@ -231,6 +231,8 @@ class Endpoints:
         rid = (q.get("id") or [""])[0][:100]
         visible = None if reader.sees_all else reader.owns
         data = self.obs.live.trace(rid, visible) if rid else None
+        if data is not None and self.gw.privacy is not None:  # as the ledger keeps it: protected values replaced
+            data = self.gw.privacy.clean_value(data)
         if data is None and rid and self.gw.ledger is not None:
             rec = await asyncio.to_thread(self.gw.ledger.get, rid)
             if rec is not None and reader.owns((getattr(rec, "extra", None) or {}).get("key")):

@@ -38,6 +38,9 @@ except ImportError:  # built without a C compiler: `finished_record` below
     native = None
 
 log = logging.getLogger("tierwise.observability")
+# The model name a client asked for is its own text (any name, with a default route or a pattern route): kept
+# to this many characters, as the ledger keeps it (gateway.MAX_MODEL_NAME). Span shapes are cached by it.
+MAX_REQUESTED = 256
 
 
 class Finished:
@@ -170,8 +173,10 @@ class Observer:
             from tierwise.observability.spans import SpanExporter
 
             m = self.metrics
+            privacy = getattr(gateway, "privacy", None)
             self.exporter = SpanExporter(cfg.tracing, {n: p.kind for n, p in gcfg.providers.items()},
-                                         on_drop=(lambda n: m.spans_dropped.inc(n)) if m is not None else None)
+                                         on_drop=(lambda n: m.spans_dropped.inc(n)) if m is not None else None,
+                                         clean=privacy.clean_text if privacy is not None else None)
         if cfg.dashboard.enabled:
             from tierwise.observability.live import LiveFeed
 
@@ -222,9 +227,10 @@ class Observer:
                 if self.capture and ids[SAMPLED] and not protected(ctx, req):
                     content = content_of(req)
             requested = notes.get("requested_model") or req.model
+            requested = (requested if type(requested) is str else str(requested))[:MAX_REQUESTED]
             fields = (self._prices, trace.request_id, trace.route, ctx.client_format or "", stream, status,
                       "none" if error is None and status < 400 else error_type(error, status), latency_ms, ttft_ms,
-                      trace.started, trace.steps, requested if type(requested) is str else str(requested), ids,
+                      trace.started, trace.steps, requested, ids,
                       content, self.gw.deployments, trace, time.time(), notes.get("cache"), notes.get("key_name"))
             make = self._make
             if make is None:

@@ -166,9 +166,12 @@ class SpanEncoder:
     span head) pairs; the writers themselves by layout only (head length, which values, their widths),
     of which there are few. Both caches are bounded: past `SHAPES_MAX` a shape is worked out per use."""
 
-    def __init__(self, kinds: dict[str, str], offset: float) -> None:
+    def __init__(self, kinds: dict[str, str], offset: float, clean: Any = None) -> None:
         self.kinds = kinds  # configured provider name -> openai | anthropic
         self.offset = offset  # perf_counter -> wall clock
+        # With privacy configured, the boundary's `clean_text`: a verdict's or decision's reason may quote the
+        # answer or the request (a schema violation names the value), and protected values never leave in a span.
+        self.clean = clean
         self._servers: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         self._clients: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         self._events: dict[tuple[Any, ...], tuple[Any, bytes, bytes]] = {}
@@ -248,6 +251,11 @@ class SpanEncoder:
             self._clients[key] = shape
         return shape
 
+    def _reason(self, reason: str) -> str:
+        if self.clean is not None:
+            reason = self.clean(reason) or ""  # the whole reason: a value cut in half is not found
+        return scrub(reason[:MAX_TEXT])
+
     def event_body(self, s: Any) -> bytes:
         """A decision's or verdict's event, all but its time."""
         if s.kind == "verdict":
@@ -255,11 +263,11 @@ class SpanEncoder:
                 G.GEN_AI_EVALUATION_NAME: s.name[:MAX_TEXT],
                 G.GEN_AI_EVALUATION_SCORE_VALUE: s.score,
                 G.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if s.ok else "fail",
-                G.GEN_AI_EVALUATION_EXPLANATION: scrub(s.reason[:MAX_TEXT]),
+                G.GEN_AI_EVALUATION_EXPLANATION: self._reason(s.reason),
             })
         return wire.event_body(DECISION_EVENT, {
             "tierwise.policy": s.name[:MAX_TEXT],
-            "tierwise.reason": scrub(s.reason[:MAX_TEXT]),
+            "tierwise.reason": self._reason(s.reason),
             "tierwise.reason_label": reason_label(s.reason),
         })
 

@@ -36,7 +36,7 @@ from tierwise.canonical import (
     ToolUseBlock,
     Usage,
 )
-from tierwise.errors import NotFound, UpstreamError
+from tierwise.errors import NotFound, PermissionDenied, UpstreamError
 from tierwise.ids import new_id
 from tierwise.policies.base import Context, Target
 from tierwise.policies.escalation import (
@@ -90,6 +90,17 @@ def client_advisor_tool(req: Request) -> Tool | None:
 def is_anthropic(target: Target) -> bool:
     provider = getattr(target, "provider", None)
     return getattr(provider, "kind", None) == "anthropic"
+
+
+def native_tool(tool: Tool, advisor: Target, max_uses: int) -> Tool | None:
+    """The client's advisor tool as an Anthropic executor runs it: naming the advisor tierwise chose (an Anthropic
+    deployment, by its upstream model id) with at most the route's `max_uses`, never the client's own choice,
+    which Anthropic would bill to the operator's key. None when that advisor is not an Anthropic model: then
+    tierwise emulates the tool."""
+    model = getattr(getattr(advisor, "cfg", None), "model", None)
+    if not is_anthropic(advisor) or not isinstance(model, str) or tool.raw is None:
+        return None
+    return Tool(tool.name, tool.description, tool.input_schema, {**tool.raw, "model": model, "max_uses": max_uses})
 
 
 def _is_server_advisor_use(b: Block, tool_name: str) -> bool:
@@ -222,11 +233,14 @@ class Advisor:
             return advisor, max_uses
         model = tool.raw.get("model")
         if isinstance(model, str) and model:
+            key = ctx.notes.get("key_scope")  # the request's key (server.api_keys_env) may limit what it names
             try:
+                if key is not None:
+                    key.admit(model, model, getattr(ctx.services, "deployments", {}))
                 advisor = ctx.resolve(model)
-            except NotFound:
-                ctx.trace.decide(self.name, f"client's advisor model {model!r} is not configured here: "
-                                 f"using {self.advisor.name}")
+            except (NotFound, PermissionDenied) as e:
+                why = "is not configured here" if isinstance(e, NotFound) else "is not one this key may use"
+                ctx.trace.decide(self.name, f"client's advisor model {model[:200]!r} {why}: using {self.advisor.name}")
         mu = tool.raw.get("max_uses")
         if isinstance(mu, int) and not isinstance(mu, bool) and mu >= 0:
             max_uses = min(mu, self.max_uses)
@@ -235,11 +249,14 @@ class Advisor:
     async def complete(self, req: Request, ctx: Context) -> Response:
         req = non_streaming(req)
         client_tool = client_advisor_tool(req)
-        if client_tool is not None and is_anthropic(self.executor):
-            finish(ctx, self.executor.name, f"{self.executor.name} is an Anthropic model: the client's advisor "
-                   "tool runs natively there", self.name, emulated=False)
-            return await self.executor.complete(req, ctx)
         advisor, max_uses = self._settings(req, ctx)
+        native = native_tool(client_tool, advisor, max_uses) if client_tool is not None and is_anthropic(
+            self.executor) else None
+        if native is not None:
+            finish(ctx, self.executor.name, f"{self.executor.name} is an Anthropic model: the client's advisor "
+                   f"tool runs natively there (advisor {advisor.name})", self.name, emulated=False)
+            tools = [native if t is client_tool else t for t in req.tools]
+            return await self.executor.complete(req.with_changes(tools=tools), ctx)
         tools = [t for t in req.tools if t is not client_tool and t.name != self.tool_name]
         tools.append(advisor_tool(self.tool_name))
         history = lower_advisor_blocks(req.messages, self.tool_name)

@@ -304,7 +304,8 @@ class App:
             await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
             return
         ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
-        ctx.notes["key_name"] = scope["tierwise.key"].name  # split policies stick by it (policies/split.py)
+        key = ctx.notes["key_scope"] = scope["tierwise.key"]  # what it may name (the advisor tool's model too)
+        ctx.notes["key_name"] = key.name  # split policies stick by it (policies/split.py)
         if self.gw.approvals is not None:  # a gated route waits here for a human's decision
             if not await admin_approvals.hold(self, scope, receive, send, codec, req, ctx, route, t0, rid):
                 return
