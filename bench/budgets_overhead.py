@@ -236,10 +236,10 @@ def gc_report(log: dict, windows: list[tuple[str, float, float, float]]) -> None
     print(f"\nobjects the collector tracks at the end: {log['tracked']:,}\n")
 
 
-def callgrind_window(pid: int, out_file: Path, send: Callable[[], None]) -> int:
+def callgrind_window(pid: int, out_file: Path, send: Callable[[], None]) -> tuple[int, Path]:
     """The instructions (user space) that process `pid`, running under valgrind's callgrind with its
     output going to `out_file` and instrumentation on, executes while `send()` runs and in the half
-    second after it (what the last request left to the loop: its ledger row)."""
+    second after it (what the last request left to the loop: its ledger row), and the dump they are in."""
     import subprocess
     import time
 
@@ -259,7 +259,7 @@ def callgrind_window(pid: int, out_file: Path, send: Callable[[], None]) -> int:
     for line in dump.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
             total = max(total, int(line.split()[1]))
-    return total
+    return total, dump
 
 
 def instructions(n: int, store_name: str, cache: bool, concurrency: int = 1, fill: int = 0,
@@ -312,7 +312,7 @@ def instructions(n: int, store_name: str, cache: bool, concurrency: int = 1, fil
             send("main", fill, "fill")
         subprocess.run(["callgrind_control", "-i", "on", str(gw.p.pid)], capture_output=True, check=True)
         for p, route in enumerate(("main", "plain", "plain", "main")):
-            total = callgrind_window(gw.p.pid, out_file, lambda p=p, route=route: send(route, n, f"{p}-{route}"))
+            total, _ = callgrind_window(gw.p.pid, out_file, lambda p=p, route=route: send(route, n, f"{p}-{route}"))
             counts[route].append(total / n)
             print(f"pass {p + 1} {route}: {total / n / 1000:.1f} k instructions / request", file=sys.stderr, flush=True)
     finally:

@@ -21,11 +21,11 @@ BODY = orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created":
                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 2000},
                                   "finish_reason": "stop"}],
                      "usage": {"prompt_tokens": 10, "completion_tokens": 400, "total_tokens": 410}})
-NAMED = mn.member("main")
+OPENAI_EVENTS, ANTHROPIC_EVENTS = mn.renamer("openai", "main"), mn.renamer("anthropic", "main")
 CASES = {
-    "openai stream event: rename": lambda: mn.openai_events(CHUNK, NAMED),
+    "openai stream event: rename": lambda: OPENAI_EVENTS(CHUNK),
     "openai stream event: orjson.loads (decoder, already paid)": lambda: orjson.loads(CHUNK[6:-2]),
-    "anthropic delta event: rename (no message_start)": lambda: mn.anthropic_events(A_DELTA, NAMED),
+    "anthropic delta event: rename (no message_start)": lambda: ANTHROPIC_EVENTS(A_DELTA),
     "2 KB body: rename": lambda: mn.body(BODY, "main"),
     "2 KB body: orjson.loads (decoder, already paid)": lambda: orjson.loads(BODY),
 }

@@ -18,7 +18,8 @@ over the paths (reversed every other pass), `--requests` requests per path and p
 
 A tree (`--tierwise-src`, `--baseline-src`) is a checkout, its src/ folder or a git revision, as in
 bench/gateway_overhead.py (a revision is extracted without its C extensions built: build them in a
-checkout for a fair A/B). With a baseline, each path's per-function difference A - B follows (bytecodes).
+checkout for a fair A/B). With a baseline, each path's per-function difference A - B follows (bytecodes by
+Python function; instructions by C function, callgrind_annotate's view, in which Python code is the interpreter).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -73,9 +76,23 @@ def by_function(functions: dict[str, list[int]]) -> collections.Counter:
     return out
 
 
+def annotate(dump: Path) -> collections.Counter:
+    """Instructions by C function (`file:function`, what callgrind_annotate prints; the interpreter's
+    own loop stands for all Python code) in a callgrind dump."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", str(dump)],
+                         capture_output=True, text=True, check=True).stdout
+    found: collections.Counter = collections.Counter()
+    for line in out.splitlines():
+        if m := re.match(r"\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)(?: \[.*\])?$", line):
+            if "PROGRAM TOTALS" not in m[2]:
+                file, _, function = m[2].rpartition(":")
+                found[f"{file.rsplit('/', 1)[-1]}:{function}"] += int(m[1].replace(",", ""))
+    return found
+
+
 def count_tree(src: Path, stub: Proc, paths: list[str], a: argparse.Namespace, work: Path, name: str
                ) -> tuple[dict[str, list[float]], dict[str, collections.Counter]]:
-    """Per path: the count per request of each pass, and (bytecodes) the per-function total over the passes."""
+    """Per path: the count per request of each pass, and the per-function total over the passes."""
     work.mkdir(parents=True)
     log, cg = work / "ops", work / "gw.cg"
     if a.instructions:
@@ -93,14 +110,14 @@ def count_tree(src: Path, stub: Proc, paths: list[str], a: argparse.Namespace, w
                 raise SystemExit(f"{name} {p}: {problem}")
             sender(gw.port, p, a.warm)()
         if a.instructions:
-            import subprocess
-
             subprocess.run(["callgrind_control", "-i", "on", str(gw.p.pid)], capture_output=True, check=True)
         for k in range(a.passes):
             for p in paths if k % 2 == 0 else reversed(paths):
                 send = sender(gw.port, p, a.requests)
                 if a.instructions:
-                    per_pass[p].append(callgrind_window(gw.p.pid, cg, send) / a.requests)
+                    total, dump = callgrind_window(gw.p.pid, cg, send)
+                    per_pass[p].append(total / a.requests)
+                    funcs[p].update(annotate(dump))
                 else:
                     res = opcode_window(gw, log, send)
                     per_pass[p].append(sum(v[0] for v in res["functions"].values()) / a.requests)
@@ -154,17 +171,17 @@ def main() -> None:
         x, y = med["A"][p], med["B"][p]
         print(f"| {p} | {x:,.0f} ({', '.join(f'{v:,.0f}' for v in counts['A'][p])}) "
               f"| {y:,.0f} ({', '.join(f'{v:,.0f}' for v in counts['B'][p])}) | {x - y:+,.0f} | {x / y:.4f} |")
-    if a.instructions or not a.top:
+    if not a.top:
         return
     total = a.requests * a.passes
     for p in paths:
         fa, fb = funcs["A"][p], funcs["B"][p]
         moved = sorted(set(fa) | set(fb), key=lambda k: -abs(fa[k] - fb[k]))[:a.top]
-        print(f"\n{p}: bytecodes per request by function, A − B (largest moves)\n")
+        print(f"\n{p}: {unit} per request by function, A − B (largest moves)\n")
         print("| A − B | A | B | function |\n|---:|---:|---:|---|")
         for k in moved:
             if fa[k] != fb[k]:
-                print(f"| {(fa[k] - fb[k]) / total:+.1f} | {fa[k] / total:.1f} | {fb[k] / total:.1f} | {k} |")
+                print(f"| {(fa[k] - fb[k]) / total:+,.1f} | {fa[k] / total:,.1f} | {fb[k] / total:,.1f} | {k} |")
 
 
 if __name__ == "__main__":
