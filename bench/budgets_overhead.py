@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -235,6 +236,32 @@ def gc_report(log: dict, windows: list[tuple[str, float, float, float]]) -> None
     print(f"\nobjects the collector tracks at the end: {log['tracked']:,}\n")
 
 
+def callgrind_window(pid: int, out_file: Path, send: Callable[[], None]) -> tuple[int, Path]:
+    """The instructions (user space) that process `pid`, running under valgrind's callgrind with its
+    output going to `out_file` and instrumentation on, executes while `send()` runs and in the half
+    second after it (what the last request left to the loop: its ledger row), and the dump they are in."""
+    import subprocess
+    import time
+
+    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, check=True)
+    before = set(out_file.parent.glob(f"{out_file.name}*"))
+    send()
+    time.sleep(0.5)
+    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, check=True)
+    new: set[Path] = set()
+    for _ in range(100):
+        new = set(out_file.parent.glob(f"{out_file.name}*")) - before
+        if new:
+            break
+        time.sleep(0.1)
+    (dump,) = new
+    total = 0
+    for line in dump.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            total = max(total, int(line.split()[1]))
+    return total, dump
+
+
 def instructions(n: int, store_name: str, cache: bool, concurrency: int = 1, fill: int = 0,
                  src: Path | None = None) -> dict[str, float]:
     """Instructions per request (valgrind callgrind, user space) of the `--same-process` gateway,
@@ -250,7 +277,6 @@ def instructions(n: int, store_name: str, cache: bool, concurrency: int = 1, fil
     import http.client
     import shutil
     import subprocess
-    import time
 
     from cache_overhead import body
 
@@ -285,22 +311,8 @@ def instructions(n: int, store_name: str, cache: bool, concurrency: int = 1, fil
         if fill:
             send("main", fill, "fill")
         subprocess.run(["callgrind_control", "-i", "on", str(gw.p.pid)], capture_output=True, check=True)
-        subprocess.run(["callgrind_control", "-z", str(gw.p.pid)], capture_output=True, check=True)
         for p, route in enumerate(("main", "plain", "plain", "main")):
-            before = set(work.glob("gw.cg*"))
-            send(route, n, f"{p}-{route}")
-            time.sleep(0.5)  # what the last request left to the loop (its ledger row)
-            subprocess.run(["callgrind_control", "-d", str(gw.p.pid)], capture_output=True, check=True)
-            for _ in range(100):
-                new = set(work.glob("gw.cg*")) - before
-                if new:
-                    break
-                time.sleep(0.1)
-            (dump,) = new
-            total = 0
-            for line in dump.read_text().splitlines():
-                if line.startswith(("summary:", "totals:")):
-                    total = max(total, int(line.split()[1]))
+            total, _ = callgrind_window(gw.p.pid, out_file, lambda p=p, route=route: send(route, n, f"{p}-{route}"))
             counts[route].append(total / n)
             print(f"pass {p + 1} {route}: {total / n / 1000:.1f} k instructions / request", file=sys.stderr, flush=True)
     finally:

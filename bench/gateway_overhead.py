@@ -213,7 +213,10 @@ def serve_tierwise(workdir: Path, config: Callable[[int], str], src: Path | None
     return Proc(name, [*wrapper, str(ROOT / ".venv" / "bin" / "tierwise"), "serve", "-c", str(cfg)], port, env=env)
 
 
-def start_tierwise(stub: Proc, workdir: Path, src: Path | None = None, name: str = "tierwise") -> Proc:
+def start_tierwise(stub: Proc, workdir: Path, src: Path | None = None, name: str = "tierwise",
+                   **serve_kw: object) -> Proc:
+    """The bench's gateway (see `serve_tierwise`; `serve_kw`: its `wrapper` and `extra_env`): model `m`
+    and `*haiku*` go to the stub's OpenAI endpoint, `*sonnet*` to its Anthropic one."""
     journal = f", journal: {{enabled: {os.environ['TW_JOURNAL']}}}" if "TW_JOURNAL" in os.environ else ""
     return serve_tierwise(workdir, lambda port: f"""
 server: {{port: {port}, default_route: main}}
@@ -232,7 +235,7 @@ routes:
       - {{match: {{model: "*haiku*"}}, target: m}}
       - {{match: {{model: "*sonnet*"}}, target: ref}}
     default: m
-""", src, name)
+""", src, name, **serve_kw)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- comparators

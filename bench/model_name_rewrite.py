@@ -7,11 +7,16 @@ does). CPU time of interleaved rounds in one process; ratios are what to read on
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import orjson
 
 from tierwise.wire import model_name as mn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stub_upstream  # noqa: E402
 
 CHUNK = (b'data: {"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1,"model":"/home/u/models/'
          b'qwen2.5-7b-q4_k_m.gguf","choices":[{"index":0,"delta":{"content":" word"},"finish_reason":null}]}\n\n')
@@ -21,11 +26,15 @@ BODY = orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created":
                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 2000},
                                   "finish_reason": "stop"}],
                      "usage": {"prompt_tokens": 10, "completion_tokens": 400, "total_tokens": 410}})
-NAMED = mn.member("main")
+OPENAI_EVENTS, ANTHROPIC_EVENTS = mn.renamer("openai", "main"), mn.renamer("anthropic", "main")
+# A whole 50-event stream in one chunk, as bench/stub_upstream.py sends it (an upstream that answers at once).
+OPENAI_STREAM, ANTHROPIC_STREAM = b"".join(stub_upstream._oai_stream()), b"".join(stub_upstream._ant_stream())
 CASES = {
-    "openai stream event: rename": lambda: mn.openai_events(CHUNK, NAMED),
+    "openai stream event: rename": lambda: OPENAI_EVENTS(CHUNK),
     "openai stream event: orjson.loads (decoder, already paid)": lambda: orjson.loads(CHUNK[6:-2]),
-    "anthropic delta event: rename (no message_start)": lambda: mn.anthropic_events(A_DELTA, NAMED),
+    "anthropic delta event: rename (no message_start)": lambda: ANTHROPIC_EVENTS(A_DELTA),
+    "openai 50-event stream in one chunk: rename": lambda: OPENAI_EVENTS(OPENAI_STREAM),
+    "anthropic 50-event stream in one chunk: rename": lambda: ANTHROPIC_EVENTS(ANTHROPIC_STREAM),
     "2 KB body: rename": lambda: mn.body(BODY, "main"),
     "2 KB body: orjson.loads (decoder, already paid)": lambda: orjson.loads(BODY),
 }

@@ -19,13 +19,41 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from budgets_overhead import same_process_config, send_concurrently  # noqa: E402
-from gateway_overhead import serve_tierwise, start_stub  # noqa: E402
+from gateway_overhead import Proc, serve_tierwise, start_stub  # noqa: E402
+
+
+def opcode_window(gw: Proc, log: Path, send: Callable[[], None]) -> dict:
+    """The bytecodes (and calls) per function, and the probed lines, that the gateway `gw` (served with
+    bench/opcode_probe on its PYTHONPATH and TW_OP_LOG=`log`) executes while `send()` runs, and what the
+    last request left to the loop in the half second after it."""
+    before = set(log.parent.glob(f"{log.name}.*"))
+    os.kill(gw.p.pid, signal.SIGUSR1)
+    time.sleep(0.3)
+    send()
+    time.sleep(0.5)
+    os.kill(gw.p.pid, signal.SIGUSR2)
+    new: set[Path] = set()
+    for _ in range(100):
+        time.sleep(0.2)
+        new = set(log.parent.glob(f"{log.name}.*")) - before
+        if new:
+            break
+    if not new:
+        raise RuntimeError(f"the gateway wrote no count to {log}.*")
+    time.sleep(0.5)  # written whole
+    return json.loads(new.pop().read_text())
+
+
+def probe_env(src: Path, log: Path) -> dict[str, str]:
+    """The environment that loads bench/opcode_probe into a gateway serving the package in `src`."""
+    return {"PYTHONPATH": f"{src}{os.pathsep}{HERE / 'opcode_probe'}", "TW_OP_LOG": str(log)}
 
 
 def main() -> None:
@@ -42,7 +70,7 @@ def main() -> None:
     log = work / "ops"
     src = a.src.resolve()
     gw = serve_tierwise(work, same_process_config(stub.port, work, "memory", True, "x"), src=src, name="tierwise-opcount",
-                        extra_env={"PYTHONPATH": f"{src}{os.pathsep}{HERE / 'opcode_probe'}", "TW_OP_LOG": str(log)})
+                        extra_env=probe_env(src, log))
     url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"
     nonce = uuid.uuid4().hex[:8]
     res: dict[str, dict] = {}
@@ -52,19 +80,7 @@ def main() -> None:
         if a.fill:
             send_concurrently(url, "main", a.fill, f"{nonce}-fill", 50)
         for r in ("main", "plain"):
-            before = set(work.glob("ops.*"))
-            os.kill(gw.p.pid, signal.SIGUSR1)
-            time.sleep(0.3)
-            send_concurrently(url, r, n, f"{nonce}-{r}", 50)
-            time.sleep(0.5)  # what the last request left to the loop
-            os.kill(gw.p.pid, signal.SIGUSR2)
-            for _ in range(100):
-                time.sleep(0.2)
-                new = set(work.glob("ops.*")) - before
-                if new:
-                    break
-            time.sleep(0.5)
-            res[r] = json.loads(new.pop().read_text())
+            res[r] = opcode_window(gw, log, lambda r=r: send_concurrently(url, r, n, f"{nonce}-{r}", 50))  # type: ignore[misc]
     finally:
         gw.stop()
         stub.stop()

@@ -60,8 +60,8 @@ async def relay_stream(
     passthrough = first.raw is not None and first.raw_format == fmt
     # The upstream's bytes name the upstream's model (a local server's may be a file path): the
     # client reads the name it asked for, as in a re-encoded stream (wire/model_name.py).
-    named = model_name.member(req.model)
-    renamed = model_name.anthropic_events if fmt == "anthropic" else model_name.openai_events
+    # None once no later chunk can name it (an Anthropic stream names it in `message_start` only).
+    rename = model_name.renamer(fmt, req.model) if passthrough else None
     # An OpenAI client that did not ask for usage must not get the usage-only chunk that
     # tierwise itself asked the upstream for (for the ledger).
     drop_usage_chunk = fmt == "openai" and not (
@@ -84,14 +84,18 @@ async def relay_stream(
     answer_len = 0
 
     def render(chunk: StreamChunk) -> bytes:
-        nonlocal answer_len
+        nonlocal answer_len, rename
         if answer is not None and answer_len < MAX_STORED_TEXT:  # `ledger.store_text`: for the ledger row
             for e in chunk.events:
                 if e.kind == "block_delta" and e.delta_type == "text":
                     answer.append(e.value)
                     answer_len += len(e.value)
         if passthrough and chunk.raw is not None:
-            data = renamed(chunk.raw, named)
+            data = chunk.raw
+            if rename is not None:
+                data, more = rename(data)
+                if not more:
+                    rename = None
             if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
                 data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
             return data

@@ -10,12 +10,15 @@ relays the upstream's bytes, so there the `model` field is rewritten:
   Anthropic body is an object and may hold a `model` key of its own: only the top level changes);
 - an OpenAI stream: every event names the model at its top level; tool-call arguments and text
   are JSON strings, in which a quote is escaped, so `"model":` outside a string is only ever a key;
-- an Anthropic stream: only `message_start` names the model (its `content` is still empty there).
+- an Anthropic stream: only `message_start` names the model (its `content` is still empty there), so
+  the relay stops looking once that event has passed (a stream is often one chunk: only the event
+  itself is searched, not split out of the rest).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import orjson
 
@@ -23,12 +26,8 @@ import orjson
 # only a real key named model and its string value (any escapes in the name included).
 _MEMBER = re.compile(rb'"model"\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"')
 _MESSAGE_START = b'"message_start"'
-_EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)|(?<=\r\r)")
-
-
-def member(name: str) -> bytes:
-    """`"model":"<name>"` as JSON, for the stream rewriters."""
-    return b'"model":' + orjson.dumps(name)
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # a server-sent event ends with a blank line ...
+_EVENT_END = re.compile(rb"\n\n|\r\n\r\n|\r\r")  # ... which this finds (no separator ends inside another)
 
 
 def body(raw: bytes, name: str) -> bytes:
@@ -45,19 +44,34 @@ def body(raw: bytes, name: str) -> bytes:
     return orjson.dumps(obj)
 
 
-def openai_events(raw: bytes, named: bytes) -> bytes:
-    """OpenAI stream events with every event's `model` member set to `named` (from `member`)."""
-    if b'"model"' not in raw:
-        return raw
-    return _MEMBER.sub(lambda _m: named, raw)
+def renamer(api: str, name: str) -> Callable[[bytes], tuple[bytes, bool]]:
+    """For a passed-through stream of `api` ("openai" or "anthropic"): a function of a chunk's raw events
+    that returns them naming `name`, and whether the chunks after it still need renaming (an OpenAI
+    stream names the model in every event; an Anthropic one in `message_start` only, so its relay can
+    stop calling once that event has passed)."""
+    named = b'"model":' + orjson.dumps(name)
+    template = named.replace(b"\\", b"\\\\")  # as a re.sub replacement: backslashes (JSON escapes) doubled
+    if api == "anthropic":
+        def anthropic_events(raw: bytes) -> tuple[bytes, bool]:
+            at = raw.find(_MESSAGE_START)
+            if at < 0:
+                return raw, True
+            begin, end = _event_around(raw, at)
+            return raw[:begin] + _MEMBER.sub(template, raw[begin:end], count=1) + raw[end:], False
+        return anthropic_events
+
+    def openai_events(raw: bytes) -> tuple[bytes, bool]:
+        if b'"model"' not in raw:
+            return raw, True
+        return _MEMBER.sub(template, raw), True
+    return openai_events
 
 
-def anthropic_events(raw: bytes, named: bytes) -> bytes:
-    """Anthropic stream events with the `message_start` event's model set to `named` (from `member`)."""
-    if _MESSAGE_START not in raw:
-        return raw
-    events = _EVENT_END.split(raw)
-    for i, ev in enumerate(events):
-        if _MESSAGE_START in ev:
-            events[i] = _MEMBER.sub(lambda _m: named, ev, count=1)
-    return b"".join(events)
+def _event_around(raw: bytes, at: int) -> tuple[int, int]:
+    """Where the server-sent event that holds byte `at` of `raw` begins and ends (after its blank line)."""
+    begin = 0
+    for sep in _EVENT_ENDS:
+        if (k := raw.rfind(sep, 0, at)) >= 0:
+            begin = max(begin, k + len(sep))
+    end = _EVENT_END.search(raw, at)  # a search, not a split: the scan stops at this event's end
+    return begin, end.end() if end else len(raw)
