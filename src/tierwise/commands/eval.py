@@ -141,7 +141,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     try:
         try:
             ds, online = _load(data, config_path, route)
-        except DataError:
+        except DataError as e:
             if not reflective:
                 raise
             # Only reflective evidence: no shadow pairs of both tiers to replay routers over, but the
@@ -151,7 +151,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                          "reflective": reflective}, option=orjson.OPT_INDENT_2).decode())
             else:
                 _echo_reflective(reflective)
-                click.echo("\n(no judged shadow pairs of a learned route in the ledger: no routers to replay)")
+                click.echo(f"\n(no routers to replay: {e})")
             return
         if drop_subjects:
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))

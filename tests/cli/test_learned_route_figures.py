@@ -1,0 +1,63 @@
+"""What `report` and `eval ledger` say about a learned route with `shadow_rate` and no judge (a first-time
+user's set-up, session 18):
+
+- `report --by locality` counted the route's shadow runs (a frontier call each) in a `(none)` row, beside
+  requests refused before any call, instead of in the `(evaluation)` row that holds learning spend;
+- `eval ledger` said "enable `shadow_rate` on a learned route and judge the pairs" to a user whose route
+  already had `shadow_rate`, without saying how to judge them (`validation`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.routers.test_learned_route import EASY, HARD, learned_config, router_path  # noqa: F401
+from tierwise.cli import main
+
+
+@pytest.fixture
+def shadowed(gateway, openai_up, anthropic_up, router_path, tmp_path):  # noqa: F811
+    """Every request served locally (threshold +100) and shadowed on the priced frontier model."""
+    cfg = learned_config(openai_up, anthropic_up, router_path, target_share=None, threshold=100.0, shadow_rate=1.0)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    for prompt in (EASY, HARD, EASY + " again"):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
+    for _ in range(200):
+        g.flush()
+        if len(g.ledger.query(kind="shadow")) == 3:
+            break
+        time.sleep(0.02)
+    assert len(g.ledger.query(kind="shadow")) == 3
+    return path, g
+
+
+def test_report_by_locality_counts_shadow_runs_as_evaluation(shadowed):
+    path, g = shadowed
+    shadow_cost = sum(r.cost_usd or 0 for r in g.ledger.query(kind="shadow"))
+    assert shadow_cost > 0  # the shadow side is the priced frontier model
+    res = CliRunner().invoke(main, ["report", "-c", str(path), "--by", "locality", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["key"]: r for r in json.loads(res.output)["rows"]}
+    assert "(none)" not in rows, rows  # every request was answered: nothing was refused
+    assert rows["(evaluation)"]["cost_usd"] == pytest.approx(shadow_cost)
+    assert rows["(evaluation)"]["requests"] == 0
+    assert rows["local"]["requests"] == 3
+
+
+def test_eval_ledger_says_the_shadow_pairs_need_a_judge(shadowed):
+    path, _ = shadowed
+    res = CliRunner().invoke(main, ["eval", "ledger", "-c", str(path)])
+    assert res.exit_code == 2
+    assert "3 shadow pair(s) but no judge has graded them" in res.output, res.output
+    assert "validation: {judge:" in res.output
