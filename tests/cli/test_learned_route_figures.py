@@ -61,3 +61,17 @@ def test_eval_ledger_says_the_shadow_pairs_need_a_judge(shadowed):
     assert res.exit_code == 2
     assert "3 shadow pair(s) but no judge has graded them" in res.output, res.output
     assert "validation: {judge:" in res.output
+
+
+def test_the_docs_say_shadow_pairs_keep_text_without_store_text(shadowed):
+    # README said "No conversation text is kept unless you set `ledger: {store_text: true}`", but a learned
+    # route's shadow pairs keep the prompt and both answers without it.
+    from pathlib import Path
+
+    _, g = shadowed
+    assert g.cfg.ledger.store_text is False
+    pair = g.ledger.query(kind="shadow")[0].shadow
+    assert pair["prompt"] and pair["weak"]["answer"] == "local answer"
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    said = readme[readme.index("No conversation text is kept"):][:600]
+    assert "shadow_rate" in said and "shadow pair" in said
