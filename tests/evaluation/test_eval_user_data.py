@@ -74,7 +74,30 @@ def test_a_saved_router_whose_share_drifts_on_new_data_is_flagged(tmp_path):
     assert any("calibrated for 30%" in w for w in check["warnings"])
     same = CliRunner().invoke(main, ["eval", FIXTURE, "-r", str(saved) + ".json", "--target-share", "0.5",
                                      "--ci", "0"])
-    assert "WARNING" not in same.output and "calibrated for 50% strong calls" in same.output
+    assert "but sends" not in same.output and "calibrated for 50% strong calls" in same.output
+
+
+def test_a_saved_router_scored_on_its_own_training_queries_is_flagged_as_in_sample(tmp_path):
+    # Before: scored on the data it was trained on, a saved router showed APGR above 1 with no word that the
+    # figures were in-sample.
+    rows = rows_of(FIXTURE)
+    train = write(tmp_path / "train.jsonl", rows[:32])
+    held_out = write(tmp_path / "held_out.jsonl", rows[32:])
+    mixed = write(tmp_path / "mixed.jsonl", rows[24:])
+    saved = tmp_path / "r"
+    assert CliRunner().invoke(main, ["eval", train, "-r", "linear", "--no-cv", "--save", str(saved)]).exit_code == 0
+
+    def check(data):
+        res = CliRunner().invoke(main, ["eval", data, "-r", str(saved) + ".json", "--ci", "0", "--json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)["saved_routers"][0]
+
+    own = check(train)
+    assert own["in_training"] == 32
+    assert any("32 of these 32 queries (100%) are among its training prompts" in w for w in own["warnings"])
+    assert check(mixed)["in_training"] == 8
+    fresh = check(held_out)
+    assert "in_training" not in fresh and not any("training prompts:" in w for w in fresh["warnings"])
 
 
 def test_a_misspelt_field_in_a_jsonl_row_is_named_and_extra_columns_are_kept_out_quietly(tmp_path):
