@@ -75,3 +75,32 @@ def test_the_docs_say_shadow_pairs_keep_text_without_store_text(shadowed):
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     said = readme[readme.index("No conversation text is kept"):][:600]
     assert "shadow_rate" in said and "shadow pair" in said
+
+
+def test_eval_ledger_with_judged_pairs_that_show_no_gap_still_prints_the_online_estimate(
+        gateway, openai_up, anthropic_up, router_path, tmp_path):  # noqa: F811
+    # Before: the judge graded both tiers `good` on every pair so far, and `eval ledger` printed only
+    # "APGR is undefined when both models have the same quality" (exit 2), hiding the route's online estimate.
+    from tests.learning.test_reflective_route import wait_for
+
+    cfg = learned_config(openai_up, anthropic_up, router_path, shadow_rate=1.0,
+                         validation={"window": 10, "min_pairs": 5, "rounds": 100})
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = lambda rec: Reply(
+        text="Checked.\nVERDICT: good" if "You are grading" in json.dumps(rec.body) else "frontier answer")
+    route = g.gateway.resolve("main")
+    for prompt in (EASY, HARD, EASY + " again", HARD + " again", EASY + " once more"):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
+        assert wait_for(lambda: not route._background)
+    g.flush()
+    assert all(s.shadow["strong"]["outcome"] == s.shadow["weak"]["outcome"] == 1
+               for s in g.ledger.query(kind="shadow"))
+    res = CliRunner().invoke(main, ["eval", "ledger", "-c", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "main: online estimate: undefined on 5 judged pairs" in res.output, res.output
+    assert "both tiers score 1 on average" in res.output
+    res = CliRunner().invoke(main, ["eval", "ledger", "-c", str(path), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["online"]["main"]["n"] == 5
