@@ -104,3 +104,36 @@ def test_eval_ledger_with_judged_pairs_that_show_no_gap_still_prints_the_online_
     assert "both tiers score 1 on average" in res.output
     res = CliRunner().invoke(main, ["eval", "ledger", "-c", str(path), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["online"]["main"]["n"] == 5
+
+
+def test_the_dashboard_and_top_net_the_saving_of_learning_spend_as_report_does(
+        gateway, openai_up, anthropic_up, router_path, tmp_path):  # noqa: F811
+    # Before: `tierwise top` and the dashboard said "saved $0.0032" for the same requests `report` showed
+    # losing $0.0025, because shadow runs and judge calls never reached the live totals.
+    import httpx2 as httpx
+
+    cfg = learned_config(openai_up, anthropic_up, router_path, target_share=None, threshold=100.0, shadow_rate=1.0)
+    cfg["observability"] = {"dashboard": {"enabled": True}}
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    for prompt in (EASY, HARD):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
+    for _ in range(200):
+        g.flush()
+        if len(g.ledger.query(kind="shadow")) == 2:
+            break
+        time.sleep(0.02)
+    shadow_cost = sum(r.cost_usd or 0 for r in g.ledger.query(kind="shadow"))
+    assert shadow_cost > 0
+    totals = httpx.get(g.url + "/dashboard/api/summary").json()["totals"]
+    assert totals["ref_cost"] > 0  # was 0 with the dashboard on and metrics off: reference prices were for metrics only
+    assert totals["n"] == 2 and totals["learning_cost"] == pytest.approx(shadow_cost)
+    report = json.loads(CliRunner().invoke(main, ["report", "-c", str(path), "--json"]).output)["total"]
+    assert totals["ref_cost"] - totals["cost"] - totals["learning_cost"] == pytest.approx(report["savings_usd"])
+    top = CliRunner().invoke(main, ["top", "-c", str(path), "--url", g.url, "--once"])
+    assert top.exit_code == 0, top.output
+    assert f"learning ${shadow_cost:.6f}" in top.output
+    assert f"saved ${report['savings_usd']:.6f}" in top.output

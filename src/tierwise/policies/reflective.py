@@ -384,6 +384,9 @@ def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], p
         rec = record_from_trace(trace, ts=time.time(), kind="eval", decision=evaluation["judge"],
                                 prompt=prompt if store_text else None, extra=extra)
         ledger.submit(rec)
+        observer = getattr(services, "observer", None)
+        if observer is not None:
+            observer.learning_spent(rec.cost_usd)
     except Exception:
         log.exception("ledger: could not record the evaluation of %s", evaluation.get("of"))
 
