@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tierwise.cli import main
@@ -115,3 +116,17 @@ def test_a_misspelt_field_in_a_jsonl_row_is_named_and_extra_columns_are_kept_out
     fine = tmp_path / "fine.jsonl"
     fine.write_text(json.dumps({"prompt": "p", "strong": 1, "weak": 0, "model_pair": "gpt-4/mixtral"}) + "\n")
     assert len(load_jsonl(fine)) == 1  # a column of the user's own is not a typo
+
+
+def test_the_table_says_what_its_figures_mean_and_which_prices_its_dollars_use(tmp_path):
+    # Before: "$/1k at CPT(50%)" came from RouteLLM's GPT-4/Mixtral prices, named nowhere in the output.
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", "--price-strong", "3", "--price-weak", "0",
+                                    "--tokens-per-query", "1000"])
+    assert res.exit_code == 0, res.output
+    assert "at $3/M tokens strong and $0/M weak, 1000 tokens a query" in res.output
+    assert "APGR: the share of the weak-to-strong quality gap" in res.output
+    row = next(line for line in res.output.splitlines() if line.startswith("| prompt-length |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    cpt50, usd50 = float(cells[-4].rstrip("%")), float(cells[-2])
+    # 1,000 queries at the strong-call share (shown to 0.1%: the dollars agree to that rounding)
+    assert usd50 == pytest.approx(1000 * 1000 * cpt50 / 100 * 3 / 1e6, abs=0.002)

@@ -222,6 +222,11 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                 option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(markdown_table(ds, rows))
+    click.echo(f"\nAPGR: the share of the weak-to-strong quality gap a router recovers, averaged over every strong-call "
+               f"share (random: about 0.5). CPT(x%): the strong-call share it needs to recover x% of the gap. $/1k: USD "
+               f"per 1,000 queries at that share, at ${price_strong:g}/M tokens strong and ${price_weak:g}/M weak, "
+               f"{tokens_per_query:g} tokens a query (defaults: RouteLLM's GPT-4/Mixtral cost model; yours: "
+               "--price-strong, --price-weak, --tokens-per-query).")
     if online:
         click.echo("")
         _echo_online(online)
