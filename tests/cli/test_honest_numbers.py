@@ -258,6 +258,23 @@ def test_report_days_window_says_what_it_left_out(tmp_path: Path) -> None:
         assert res.exit_code == 2 and "--days" in res.output
 
 
+def test_report_takes_since_like_requests(tmp_path: Path) -> None:
+    """`requests --since 2h` worked and `report --since 2h` was "No such option" (only --days)."""
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text("ledger: {path: ledger.db}\n")
+    led = Ledger.open(str(tmp_path / "ledger.db"))
+    led.submit(LedgerRecord(request_id="req_old", ts=time.time() - 5 * 3600, route="old", cost_usd=0.0))
+    led.submit(LedgerRecord(request_id="req_new", ts=time.time() - 60, route="new", cost_usd=0.0))
+    led.close()
+    rows = orjson.loads(_run("report", "-c", str(cfg), "--since", "2h", "--json").output)["rows"]
+    assert [r["key"] for r in rows] == ["new"]
+    rows = orjson.loads(_run("report", "-c", str(cfg), "--since", "1d", "--json").output)["rows"]
+    assert [r["key"] for r in rows] == ["new", "old"]
+    assert "no requests since 30s" in _run("report", "-c", str(cfg), "--since", "30s").output
+    res = CliRunner().invoke(cli, ["report", "-c", str(cfg), "--since", "yesterday"])
+    assert res.exit_code == 2 and "use a duration like 30m" in res.output
+
+
 def test_cached_tokens_of_llama_cpp_builds_that_report_them_in_timings_only(setup: dict[str, Any]) -> None:
     """Older llama.cpp builds send no prompt_tokens_details: the cached count is `timings.cache_n`."""
     g = setup["g"]

@@ -358,3 +358,20 @@ def test_doctor_checks_the_redis_that_budgets_and_dispatch_need(tmp_path, monkey
     for users in ("budgets.store", "dispatch"):  # two URLs (other credentials): one line each
         assert f"✗ redis 127.0.0.1:{port} ({users}): unreachable" in r.output, r.output
     assert "hunter2secret" not in r.output
+
+
+def test_serve_says_where_the_dashboard_is_when_it_is_on(tmp_path):
+    # Before: `observability.dashboard.enabled: true` and nothing on the console said where to open it.
+    (tmp_path / "tierwise.yaml").write_text(
+        "ledger: {enabled: false}\nobservability: {dashboard: {enabled: true}}\n"
+        "providers:\n  o: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+        "models:\n  m: {provider: o, model: x}\n")
+    proc = subprocess.Popen(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        serving = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    port = serving.split("http://127.0.0.1:")[1].split(" ")[0]
+    assert serving.rstrip().endswith(f"; dashboard: http://127.0.0.1:{port}/dashboard"), serving

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tierwise.cli import main
@@ -74,7 +75,30 @@ def test_a_saved_router_whose_share_drifts_on_new_data_is_flagged(tmp_path):
     assert any("calibrated for 30%" in w for w in check["warnings"])
     same = CliRunner().invoke(main, ["eval", FIXTURE, "-r", str(saved) + ".json", "--target-share", "0.5",
                                      "--ci", "0"])
-    assert "WARNING" not in same.output and "calibrated for 50% strong calls" in same.output
+    assert "but sends" not in same.output and "calibrated for 50% strong calls" in same.output
+
+
+def test_a_saved_router_scored_on_its_own_training_queries_is_flagged_as_in_sample(tmp_path):
+    # Before: scored on the data it was trained on, a saved router showed APGR above 1 with no word that the
+    # figures were in-sample.
+    rows = rows_of(FIXTURE)
+    train = write(tmp_path / "train.jsonl", rows[:32])
+    held_out = write(tmp_path / "held_out.jsonl", rows[32:])
+    mixed = write(tmp_path / "mixed.jsonl", rows[24:])
+    saved = tmp_path / "r"
+    assert CliRunner().invoke(main, ["eval", train, "-r", "linear", "--no-cv", "--save", str(saved)]).exit_code == 0
+
+    def check(data):
+        res = CliRunner().invoke(main, ["eval", data, "-r", str(saved) + ".json", "--ci", "0", "--json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)["saved_routers"][0]
+
+    own = check(train)
+    assert own["in_training"] == 32
+    assert any("32 of these 32 queries (100%) are among its training prompts" in w for w in own["warnings"])
+    assert check(mixed)["in_training"] == 8
+    fresh = check(held_out)
+    assert "in_training" not in fresh and not any("training prompts:" in w for w in fresh["warnings"])
 
 
 def test_a_misspelt_field_in_a_jsonl_row_is_named_and_extra_columns_are_kept_out_quietly(tmp_path):
@@ -92,3 +116,17 @@ def test_a_misspelt_field_in_a_jsonl_row_is_named_and_extra_columns_are_kept_out
     fine = tmp_path / "fine.jsonl"
     fine.write_text(json.dumps({"prompt": "p", "strong": 1, "weak": 0, "model_pair": "gpt-4/mixtral"}) + "\n")
     assert len(load_jsonl(fine)) == 1  # a column of the user's own is not a typo
+
+
+def test_the_table_says_what_its_figures_mean_and_which_prices_its_dollars_use(tmp_path):
+    # Before: "$/1k at CPT(50%)" came from RouteLLM's GPT-4/Mixtral prices, named nowhere in the output.
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", "--price-strong", "3", "--price-weak", "0",
+                                    "--tokens-per-query", "1000"])
+    assert res.exit_code == 0, res.output
+    assert "at $3/M tokens strong and $0/M weak, 1000 tokens a query" in res.output
+    assert "APGR: the share of the weak-to-strong quality gap" in res.output
+    row = next(line for line in res.output.splitlines() if line.startswith("| prompt-length |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    cpt50, usd50 = float(cells[-4].rstrip("%")), float(cells[-2])
+    # 1,000 queries at the strong-call share (shown to 0.1%: the dollars agree to that rounding)
+    assert usd50 == pytest.approx(1000 * 1000 * cpt50 / 100 * 3 / 1e6, abs=0.002)

@@ -38,3 +38,29 @@ def test_boundary_command_and_evidence(gateway, openai_up, anthropic_up, tmp_pat
     assert pairs and all(p.frontier_answer == "frontier answer" and p.local_answer == "local summary" for p in pairs)
     res = CliRunner().invoke(main, ["boundary", "-c", str(tmp_path / "tierwise.yaml"), "--route", "nope"])
     assert res.exit_code != 0 and "not a reflective route" in res.output
+
+
+def test_boundary_says_how_far_a_task_type_is_from_moving(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    # Before: "summarisation  frontier  3 good of 3 judged" and no word on why it had not moved, or what it needs.
+    from tierwise.cli import main
+    from tierwise.learning.boundary import beta_lower
+
+    cfg = reflective_config(openai_up, anthropic_up)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    for i in range(2):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
+        assert wait_for(lambda: not route._background)
+    g.stop()  # the learned state is saved at shutdown (and after each verdict)
+    st = route.loop.boundary.states["summarisation"]
+    lower = beta_lower(st.a, st.b, (1 - 0.8) / 2)  # the config's credible mass: 0.8
+    assert lower < 0.6 and st.tier == "frontier"
+    res = CliRunner().invoke(main, ["boundary", "-c", str(path)])
+    assert res.exit_code == 0, res.output
+    assert f"acceptance lower bound {lower:.2f}, moves local at 0.60" in res.output, res.output
+    row = json.loads(CliRunner().invoke(main, ["boundary", "-c", str(path), "--json"]).output)["main"]["task_types"][0]
+    assert row["acceptance"]["lower"] == round(lower, 3) and row["acceptance"]["target"] == 0.6

@@ -31,7 +31,7 @@ def test_posteriors_survive_a_restart(gateway, openai_up, anthropic_up, tmp_path
     before = g.gateway.resolve("main").loop
     assert before.boundary.tier("summarisation") == "local"
     g.stop()
-    state = tmp_path / "ledger.db.boundary.state.json"
+    state = tmp_path / "ledger.db.boundary.main.state.json"
     saved = json.loads(state.read_text())
     assert saved["boundary"]["summarisation"]["tier"] == "local"
 
@@ -40,6 +40,37 @@ def test_posteriors_survive_a_restart(gateway, openai_up, anthropic_up, tmp_path
     # same decisions from here on: replay the same requests through both
     ids = [("summarisation", f"n{i}") for i in range(40)] + [("chat", f"c{i}") for i in range(10)]
     assert [again.plan(t, r) for t, r in ids] == [before.plan(t, r) for t, r in ids]
+
+
+def test_two_reflective_routes_keep_their_states_apart(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    # Before: both routes saved to `<ledger>.boundary.state.json`, so after a restart `other` started from the
+    # posteriors `main` had learned (and the last writer's state was the only one left).
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["routes"]["other"] = dict(cfg["routes"]["main"])
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    learn(g, 12)
+    main_state = g.gateway.resolve("main").loop.dump()
+    assert main_state["boundary"]["summarisation"]["tier"] == "local"
+    g.stop()
+    again = gateway(cfg).gateway
+    assert again.resolve("main").loop.dump() == main_state
+    assert again.resolve("other").loop.dump()["boundary"] == {}  # nothing learned on `other`
+
+
+def test_a_state_saved_before_it_was_per_route_is_read_by_its_own_route_only(gateway, openai_up, anthropic_up,
+                                                                             tmp_path):  # noqa: F811
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["routes"]["other"] = dict(cfg["routes"]["main"])
+    old = LearningLoop("main")
+    for i in range(20):
+        old.plan("qa", f"q{i}")
+        old.verdict("qa", 1.0)
+    old.save(tmp_path / "ledger.db.boundary.state.json")  # the shared name earlier versions wrote
+    gw = gateway(cfg).gateway
+    assert gw.resolve("main").loop.dump()["boundary"] == old.dump()["boundary"]
+    assert gw.resolve("other").loop.dump()["boundary"] == {}
 
 
 def test_a_fresh_loop_without_the_state_decides_differently(tmp_path):

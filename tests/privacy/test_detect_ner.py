@@ -51,6 +51,17 @@ def test_spacy_layer_finds_people_organisations_places(ner_det):
 
 
 @needs_spacy
+def test_a_prompts_opening_instruction_verb_is_not_a_person(ner_det):
+    # Before: `tierwise flywheel export` wrote "<PERSON> this: the cat sat on the mat" into sft.jsonl: the small
+    # model read "Summarise" at the start of a prompt as a name.
+    for verb in ("Summarise", "Summarize", "Paraphrase"):
+        text = f"{verb} this: the cat sat on the mat and then it slept all afternoon in the sun."
+        assert not [p for p in pairs(ner_det.scan(text), text) if p[0] == "PERSON"], text
+    text = "Summarise this email from Anna Schmidt about the invoice."
+    assert ("PERSON", "Anna Schmidt") in pairs(ner_det.scan(text), text)
+
+
+@needs_spacy
 def test_ner_spans_are_cleaned(ner_det):
     text = "Producer Christoffer Bertelsen explained it. Bryan Maclean's killers were sentenced."
     got = pairs(ner_det.scan(text), text)

@@ -60,8 +60,9 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
         if not data["task_types"]:
             click.echo("  no evidence yet: every task type is on the frontier tier")
         for r in data["task_types"]:
+            why = f"; {r['acceptance']['sentence']}" if "acceptance" in r else ""
             click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged, "
-                       f"{r['moves']} move(s)")
+                       f"{r['moves']} move(s){why}")
         if history and data["history"]:
             click.echo("  history:")
             for line in data["history"]:

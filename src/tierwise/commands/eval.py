@@ -58,6 +58,32 @@ def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]
         ledger.close()
 
 
+def _echo_online_only(online: dict[str, OnlineEstimate], reflective: dict[str, dict[str, Any]], note: str,
+                      as_json: bool) -> None:
+    """`eval ledger` when there is no router table to show: the routes' online figures, and why."""
+    import orjson
+
+    if as_json:
+        click.echo(orjson.dumps({"dataset": "ledger", "n": 0, "rows": [], "note": note,
+                                 "online": {k: v.as_dict() for k, v in online.items()}, "reflective": reflective},
+                                option=orjson.OPT_INDENT_2).decode())
+        return
+    if online:
+        _echo_online(online)
+    if reflective:
+        _echo_reflective(reflective)
+    click.echo(f"\n({note})")
+
+
+def _echo_online(online: dict[str, OnlineEstimate]) -> None:
+    from tierwise.commands.terminal_text import inert
+    from tierwise.evaluation.online import estimate_rows
+
+    click.echo("online validation (learned routes, their judged shadow pairs):")
+    for line in estimate_rows(online.items()):
+        click.echo(inert(line))
+
+
 def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
     from tierwise.commands.terminal_text import inert
     from tierwise.learning.evidence import evidence_lines
@@ -141,20 +167,23 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     try:
         try:
             ds, online = _load(data, config_path, route)
-        except DataError:
+        except DataError as e:
             if not reflective:
                 raise
             # Only reflective evidence: no shadow pairs of both tiers to replay routers over, but the
             # verdicts and feedback are the route's online figures.
-            if as_json:
-                click.echo(orjson.dumps({"dataset": "ledger", "n": 0, "rows": [], "online": {},
-                                         "reflective": reflective}, option=orjson.OPT_INDENT_2).decode())
-            else:
-                _echo_reflective(reflective)
-                click.echo("\n(no judged shadow pairs of a learned route in the ledger: no routers to replay)")
+            _echo_online_only({}, reflective, f"no routers to replay: {e}", as_json)
             return
         if drop_subjects:
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
+        if len(ds) and float(ds.strong.mean()) == float(ds.weak.mean()):
+            gap = (f"on the {len(ds)} queries of {ds.name} both tiers score {float(ds.strong.mean()):.4g} on average: "
+                   "APGR, the share of the gap between them a router recovers, is undefined without a gap")
+            if data != "ledger":
+                raise DataError(gap)
+            _echo_online_only(online, reflective, f"no routers to replay: {gap}; more judged pairs will tell them "
+                              "apart", as_json)
+            return
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
         base = None if baseline == "none" else baseline
@@ -193,13 +222,14 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                 option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(markdown_table(ds, rows))
+    click.echo(f"\nAPGR: the share of the weak-to-strong quality gap a router recovers, averaged over every strong-call "
+               f"share (random: about 0.5). CPT(x%): the strong-call share it needs to recover x% of the gap. $/1k: USD "
+               f"per 1,000 queries at that share, at ${price_strong:g}/M tokens strong and ${price_weak:g}/M weak, "
+               f"{tokens_per_query:g} tokens a query (defaults: RouteLLM's GPT-4/Mixtral cost model; yours: "
+               "--price-strong, --price-weak, --tokens-per-query).")
     if online:
-        from tierwise.commands.terminal_text import inert
-        from tierwise.evaluation.online import estimate_rows
-
-        click.echo("\nonline validation (learned routes, their judged shadow pairs):")
-        for line in estimate_rows(online.items()):
-            click.echo(inert(line))
+        click.echo("")
+        _echo_online(online)
     if reflective:
         click.echo("")
         _echo_reflective(reflective)

@@ -19,22 +19,27 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
 @click.option("--baseline", default=None, help="With --by arm: the arm the others are compared with "
               "(default: the first by name).")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None, help="Only the last N days.")
+@click.option("--since", "since_text", default=None,
+              help="Only since then: 30m, 2h, 7d, or a date (2026-01-31), as in `tierwise requests`.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also draw cost and savings over time, per route, into this PNG (needs matplotlib).")
-def command(config_path: str, by: str, baseline: str | None, days: float | None, as_json: bool,
-            plot_path: str | None) -> None:
+def command(config_path: str, by: str, baseline: str | None, days: float | None, since_text: str | None,
+            as_json: bool, plot_path: str | None) -> None:
     """Savings: what was spent, and what the reference frontier model would have cost (--by arm: A/B arms)."""
     import orjson
     from rich.table import Table
 
     from tierwise.budgets.report import budget_events
+    from tierwise.commands.requests import parse_since
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
     from tierwise.ledger.report import ReportRow, savings_report
 
+    if days is not None and since_text is not None:
+        raise click.UsageError("give --days or --since, not both")
+    since = time.time() - days * 86400 if days is not None else parse_since(since_text) if since_text else None
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
-    since = time.time() - days * 86400 if days is not None else None
     if by == "arm":
         from tierwise.commands._report_arms import render
         from tierwise.ledger.arm_report import arm_report
@@ -71,6 +76,8 @@ def command(config_path: str, by: str, baseline: str | None, days: float | None,
     plain_console().print(t)  # keys are ledger text (feature tags come from clients): no markup
     if not rows and days is not None:
         click.echo(f"(no requests in the last {days:g} day(s) in the ledger at {ledger.path})")
+    elif not rows and since_text is not None:
+        click.echo(f"(no requests since {since_text} in the ledger at {ledger.path})")
     elif not rows:
         click.echo(f"(the ledger at {ledger.path} has no requests yet)")
     for name, ev in sorted(report["budgets"].items()):

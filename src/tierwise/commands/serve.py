@@ -6,6 +6,7 @@ import errno
 import logging
 import socket
 import sys
+from typing import Any
 
 import click
 
@@ -74,7 +75,8 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
 
         for problem in per_process_state(cfg):
             click.echo(f"tierwise: warning: with --workers {workers}, {problem}", err=True)
-        click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes", err=True)
+        click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes{dashboard_note(cfg, h, p)}",
+                   err=True)
         sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
     from tierwise.errors import ConfigError
 
@@ -83,8 +85,8 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     except ConfigError as e:  # found while building the routes (e.g. an ensemble file that is not there)
         click.echo(f"tierwise: config error: {cfg.source or config_path}: {e.message}", err=True)
         sys.exit(2)
-    click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)",
-               err=True)
+    click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)"
+               f"{dashboard_note(cfg, h, p)}", err=True)
     server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))
     tune_gc_for_serving()
     try:
@@ -93,3 +95,14 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         pass
     if not server.started:  # e.g. the app failed its start-up: exit non-zero, so a supervisor sees the failure
         sys.exit(STARTUP_FAILURE)
+
+
+def dashboard_note(cfg: Any, host: str, port: int) -> str:
+    """`; dashboard: URL` for the serving line when the config turns the dashboard on (with the way to hand
+    it a key, when it needs one), else nothing."""
+    obs = getattr(cfg, "observability", None)
+    if obs is None or not obs.dashboard.enabled:
+        return ""
+    url = f"http://{host}:{port}/dashboard"
+    keyed = cfg.server.api_keys_env or cfg.server.admin_keys_env or obs.dashboard.viewer_keys_env
+    return f"; dashboard: {url}" + ("#key=YOUR_KEY" if keyed else "")

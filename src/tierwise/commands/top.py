@@ -44,8 +44,10 @@ def frame(base: str, key: str | None, expand: bool = True) -> Any:
     now = time.time()
     last10 = [s for s in summary["series"] if s["t"] >= now - 10]
     rps = sum(s["n"] for s in last10) / 10
+    learning = t.get("learning_cost", 0.0)  # shadow runs and judge calls: the saving is net of them
     head = Text(f"tierwise  {base}  requests {t['n']}  errors {t['errors']}  {rps:.1f} req/s  "
-                f"cost ${t['cost']:.6f}  reference ${t['ref_cost']:.6f}  saved ${t['ref_cost'] - t['cost']:.6f}",
+                f"cost ${t['cost']:.6f}  learning ${learning:.6f}  reference ${t['ref_cost']:.6f}  "
+                f"saved ${t['ref_cost'] - t['cost'] - learning:.6f}",
                 style="bold")
     dep = Table(title="deployments", expand=expand)
     for c in ("deployment", "provider", "model", "tier", "breaker", "calls/min", "errors", "latency ms"):

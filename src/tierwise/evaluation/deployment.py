@@ -78,6 +78,13 @@ def shift_report(router: Any, data: OutcomeDataset, check: SavedRouterCheck) -> 
     if profile is None:
         check.extra["shift"] = "unknown: the router carries no training profile (re-save it with this version)"
         return
+    seen = profile.seen_count(data.prompts)
+    if seen:
+        check.extra["in_training"] = seen
+        check.warnings.append(
+            f"{seen} of these {len(data.prompts)} queries ({seen / len(data.prompts):.0%}) are among its training "
+            "prompts: its figures on them are in-sample, so optimistic (APGR can pass 1); score it on queries it "
+            "was not trained on")
     for space, p in profile.percentiles(data.prompts, router_embedding(router)).items():
         far = float(np.mean(p > FAR_QUANTILE))
         check.extra[f"far_share_{space}"] = round(far, 4)

@@ -260,10 +260,13 @@ def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
     answers, when present, become the recorded responses.
     """
     prompts, strong, weak, groups, sr, wr = [], [], [], [], [], []
+    unjudged = 0  # shadow pairs whose answers no judge has graded: the usual reason for an empty data set
     for rec in ledger.query(route=route):
         pair = _outcome_pair(rec)
         sh = rec.shadow or {}
         prompt = rec.prompt or sh.get("prompt")
+        if pair is None and isinstance(sh.get("strong"), dict) and isinstance(sh.get("weak"), dict):
+            unjudged += 1
         if pair is None or not prompt:
             continue
         prompts.append(str(prompt))
@@ -273,7 +276,12 @@ def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
         sr.append(str((sh.get("strong") or {}).get("answer", "")))
         wr.append(str((sh.get("weak") or {}).get("answer", "")))
     if not prompts:
-        raise DataError("the ledger has no records with both tiers' outcomes (shadow pairs judged, or "
-                        "extra.outcome set); enable `shadow_rate` on a learned route and judge the pairs")
+        if unjudged:
+            raise DataError(f"the ledger has {unjudged} shadow pair(s) but no judge has graded them, so neither "
+                            "tier's outcome is known: add `validation: {judge: MODEL}` to the learned route "
+                            "(docs/routers.md#online-validation), or set extra.outcome with Ledger.annotate")
+        raise DataError("the ledger has no records with both tiers' outcomes: give a learned route "
+                        "`shadow_rate` (it runs a sample on the other tier) and `validation: {judge: MODEL}` (a "
+                        "judge grades both answers; docs/routers.md#online-validation)")
     return OutcomeDataset("ledger", prompts, np.array(strong), np.array(weak), groups, [""] * len(prompts),
                           strong_responses=sr, weak_responses=wr)

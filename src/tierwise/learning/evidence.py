@@ -77,8 +77,46 @@ def moves(cfg: Any, route: str) -> list[Move]:
     return [] if p is None else [m for m in read_moves(p) if m.route in (None, route)]
 
 
+def saved_posteriors(cfg: Any, route: str) -> dict[str, tuple[float, float]]:
+    """Each task type's acceptance posterior (Beta a, b) from the route's saved learned state, if there is one."""
+    import json
+
+    from tierwise.policies.reflective import state_path_for
+
+    log = boundary_log_path(cfg, route)
+    if log is None:
+        return {}
+    for p in (state_path_for(log, route), log.with_suffix(".state.json")):
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("route") not in (None, route):
+            continue
+        out = {}
+        for t, st in (data.get("boundary") or {}).items():
+            if isinstance(st, dict) and all(isinstance(st.get(k), (int, float)) and st[k] > 0 for k in "ab"):
+                out[str(t)] = (float(st["a"]), float(st["b"]))
+        return out
+    return {}
+
+
+def acceptance(cfg: Any, route: str, a: float, b: float, tier: str) -> dict[str, Any]:
+    """Where a task type stands against the move rule: the lower credible bound of its acceptance (it moves local
+    when that reaches the target) and its mean (a local type moves back when that falls below the target)."""
+    from tierwise.learning.boundary import beta_lower
+
+    pc = cfg.routes[route]
+    lower = beta_lower(a, b, (1.0 - pc.boundary.credible) / 2.0)
+    mean = a / (a + b)
+    return {"lower": round(lower, 3), "mean": round(mean, 3), "target": pc.quality_target,
+            "sentence": (f"acceptance lower bound {lower:.2f}, moves local at {pc.quality_target:.2f}" if tier != "local"
+                         else f"acceptance mean {mean:.2f}, back to the frontier below {pc.quality_target:.2f}")}
+
+
 def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, Any]]:
-    """Per task type: its current tier (from the moves) and the verdicts behind it (from the ledger)."""
+    """Per task type: its current tier (from the moves), the verdicts behind it (from the ledger), and where its
+    saved posterior stands against the move rule (`acceptance`, when the route has saved its state)."""
     rows: dict[str, dict[str, Any]] = {}
     for m in moves(cfg, route):
         r = rows.setdefault(m.task_type, {"task_type": m.task_type, "tier": "frontier", "judged": 0, "good": 0,
@@ -93,6 +131,9 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
                                               "moves": 0, "last_move": None})
             r["judged"] += 1
             r["good"] += int(v.accepted)
+    for t, (a, b) in saved_posteriors(cfg, route).items():
+        if t in rows:
+            rows[t]["acceptance"] = acceptance(cfg, route, a, b, rows[t]["tier"])
     return [rows[k] for k in sorted(rows)]
 
 

@@ -286,6 +286,8 @@ class LearningLoop:
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             return
+        if data.get("route") not in (None, self.route):  # another route's evidence is not this one's
+            return
         self.boundary.load(data.get("boundary") or {})
         self.schedule.load(data.get("schedule") or [])
         seen = data.get("seen") or {}

@@ -20,7 +20,7 @@ _KEYS: dict[str, str] = {
     "route": "route",
     "model": "COALESCE(decision, '(none)')",
     "day": "date(ts, 'unixepoch')",
-    "locality": "COALESCE(locality, CASE WHEN kind = 'eval' THEN '(evaluation)' ELSE '(none)' END)",
+    "locality": "CASE WHEN kind IN ('eval', 'shadow') THEN '(evaluation)' ELSE COALESCE(locality, '(none)') END",
     "feature": "COALESCE(feature, '(none)')",
 }
 

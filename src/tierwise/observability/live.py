@@ -19,18 +19,20 @@ WINDOW_S = 900  # seconds of per-second aggregates kept
 
 
 class Second:
-    __slots__ = ("t", "n", "errors", "cost", "ref_cost", "latency_ms", "local", "remote", "routes", "decisions")
+    __slots__ = ("t", "n", "errors", "cost", "ref_cost", "learning", "latency_ms", "local", "remote", "routes",
+                 "decisions")
 
     def __init__(self, t: int) -> None:
         self.t = t
         self.n = self.errors = self.local = self.remote = 0
         self.cost = self.ref_cost = self.latency_ms = 0.0
+        self.learning = 0.0  # what shadow runs and judge calls cost (not requests; the saving is net of it)
         self.routes: dict[str, int] = {}
         self.decisions: dict[str, dict[str, int]] = {}  # route -> decision reason -> count
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": self.t, "n": self.n, "errors": self.errors, "cost": self.cost, "ref_cost": self.ref_cost,
-                "latency_ms": self.latency_ms / self.n if self.n else None, "local": self.local,
+                "learning_cost": self.learning, "latency_ms": self.latency_ms / self.n if self.n else None, "local": self.local,
                 "remote": self.remote, "routes": self.routes, "decisions": self.decisions}
 
 
@@ -50,7 +52,19 @@ class LiveFeed:
         self.by_id: dict[str, Any] = {}
         self.seconds: collections.deque[Second] = collections.deque(maxlen=WINDOW_S)
         self.seq = 0
-        self.totals = {"n": 0, "errors": 0, "cost": 0.0, "ref_cost": 0.0}
+        self.totals = {"n": 0, "errors": 0, "cost": 0.0, "ref_cost": 0.0, "learning_cost": 0.0}
+
+    def _second(self, now: int) -> Second:
+        sec = self.seconds[-1] if self.seconds else None
+        if sec is None or sec.t != now:
+            sec = Second(now)
+            self.seconds.append(sec)
+        return sec
+
+    def add_learning(self, cost: float, wall: float) -> None:
+        """A shadow run's or an evaluation's cost: learning spend, which `tierwise report` also nets out."""
+        self._second(int(wall)).learning += cost
+        self.totals["learning_cost"] += cost
 
     def add(self, rec: Any) -> None:
         self.seq += 1
@@ -59,11 +73,7 @@ class LiveFeed:
             self.by_id.pop(old.request_id, None)
         self.recent.append((self.seq, rec))
         self.by_id[rec.request_id] = rec
-        now = int(rec.wall)
-        sec = self.seconds[-1] if self.seconds else None
-        if sec is None or sec.t != now:
-            sec = Second(now)
-            self.seconds.append(sec)
+        sec = self._second(int(rec.wall))
         sec.n += 1
         err = rec.status >= 400
         sec.errors += err

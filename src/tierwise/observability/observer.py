@@ -185,8 +185,9 @@ class Observer:
         self.ratio = cfg.tracing.sample_ratio
         self.capture = cfg.tracing.capture_content
         self._ref_prices: dict[str, Any] = {}  # route -> reference model's prices (config: fixed), see _per_token
-        # (the reference cost is worked out for metrics only)
-        self._prices = (self._ref_prices, self._ref_price) if self.metrics is not None else None
+        # (the reference cost is worked out for the metrics and the dashboard's totals, not for spans alone)
+        self._prices = (self._ref_prices, self._ref_price) if self.metrics is not None or self.live is not None \
+            else None
         self._make = native.Maker(Finished, Finished.__slots__) if native is not None else None
         self.enabled = self.metrics is not None or self.tracing or self.live is not None
 
@@ -256,6 +257,12 @@ class Observer:
         if self.exporter is not None:
             await self.exporter.aclose()
     # ------------------------------------------------------------------ off the response path
+
+    def learning_spent(self, cost: float | None) -> None:
+        """A shadow run or an evaluation (judge call) was recorded: the dashboard's saving is net of its cost,
+        as `tierwise report`'s is. Not a request: the request counts and metrics do not see it."""
+        if self.live is not None and cost:
+            self.live.add_learning(float(cost), time.time())
 
     def evaluation(self, ctx: Any, req: Request, *, parent: Any, latency_ms: float) -> None:
         """An evaluation run after a request answered (a judge's verdict, a shadow run): its trace goes out as

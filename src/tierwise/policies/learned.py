@@ -305,6 +305,9 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
         rec = record_from_trace(trace, ts=time.time(), kind="shadow", decision=pair[
             "weak" if pair["routed"] == "strong" else "strong"]["target"], shadow=pair, prompt=pair["prompt"])
         ledger.submit(rec)
+        observer = getattr(services, "observer", None)
+        if observer is not None:
+            observer.learning_spent(rec.cost_usd)
     except Exception:
         log.exception("ledger: could not record shadow pair for %s", pair.get("of"))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -76,7 +77,8 @@ class ReflectiveConfig(PolicyConfig):
 class ReflectiveRoute:
     def __init__(self, name: str, loop: LearningLoop, local: Target, frontier: Target, judge: Target, *,
                  max_pending: int = 32, rubric: str | None = None,
-                 pairwise: PairwiseJudgeConfig | None = None, state_path: str | None = None) -> None:
+                 pairwise: PairwiseJudgeConfig | None = None, state_path: str | None = None,
+                 legacy_state_path: str | None = None) -> None:
         from tierwise.verifiers.judge import LlmJudgeVerifier
 
         self.name = name
@@ -92,8 +94,8 @@ class ReflectiveRoute:
         self.pairwise = pairwise or PairwiseJudgeConfig()
         self.pairwise_audits: deque[tuple[bool, bool]] = deque(maxlen=200)  # (pairwise, frontier judge)
         self.state_path = state_path  # the learned state survives a restart (posteriors, counts, the drift test)
-        if state_path is not None:
-            loop.restore(state_path)
+        if state_path is not None and not loop.restore(state_path) and legacy_state_path is not None:
+            loop.restore(legacy_state_path)  # saved before the file was per route; `load` takes only this route's
         self._saving: asyncio.Task[None] | None = None
         self._save_again = False
         self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
@@ -384,8 +386,18 @@ def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], p
         rec = record_from_trace(trace, ts=time.time(), kind="eval", decision=evaluation["judge"],
                                 prompt=prompt if store_text else None, extra=extra)
         ledger.submit(rec)
+        observer = getattr(services, "observer", None)
+        if observer is not None:
+            observer.learning_spent(rec.cost_usd)
     except Exception:
         log.exception("ledger: could not record the evaluation of %s", evaluation.get("of"))
+
+
+def state_path_for(log_path: str | Path, route: str) -> Path:
+    """Where a route's learned state is saved: beside its move log, one file per route (routes may share the
+    log: moves carry their route; the state does not mix)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", route)
+    return Path(log_path).with_suffix(f".{safe}.state.json")
 
 
 def _log_path(cfg: ReflectiveConfig, name: str, b: Builder) -> str | None:
@@ -408,7 +420,8 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     judge = b.resolve(cfg.judge) if cfg.judge else frontier
     route = ReflectiveRoute(name, loop, b.resolve(cfg.local), frontier, judge, max_pending=cfg.max_pending,
                             rubric=cfg.rubric, pairwise=cfg.pairwise_judge,
-                            state_path=None if log_path is None else str(Path(log_path).with_suffix(".state.json")))
+                            state_path=None if log_path is None else str(state_path_for(log_path, name)),
+                            legacy_state_path=None if log_path is None else str(Path(log_path).with_suffix(".state.json")))
     route.services, route.judge_resolve = b.services, b.resolve
     return route
 

@@ -218,8 +218,10 @@ _NER_NOISE = frozenset(
     ciao|buongiorno|olá|bom dia|tel|tel.|telefon|telefoon|téléphone|teléfono|telefono|handy|mobil|iban|bic|swift|
     adresse|adress|address|indirizzo|dirección|endereço|adres|name|namn|nom|nombre|nome|naam|mein name|
     mon nom|mi nombre|email|e-mail|mail|fax|ssn|dni|bsn|nie|pnr|steuer-id|meine steuer-id|user|bot|assistant|
-    system|db|api|url|id|ok|okay|thanks|danke|merci|gracias|grazie|tack|dank je""".split("|")
-)
+    system|db|api|url|id|ok|okay|thanks|danke|merci|gracias|grazie|tack|dank je|
+    summarise|summarize|translate|classify|categorise|categorize|extract|paraphrase|rewrite|explain|describe|
+    compose|draft|proofread|outline|tl;dr""".split("|")
+)  # the last line: a prompt's opening instruction verb, which the small NER model reads as a PERSON
 _ROLE_PREFIX = regex.compile(rf"^(?:(?i:{_TITLES})\.?\s+|ex-\S+\s+)+")
 _DIGIT = regex.compile(r"\d")
 _IDENT = regex.compile(r"\p{Ll}\p{Lu}\p{Ll}*\p{Lu}|\p{Ll}\p{Lu}.*\d")  # camelCase with 2+ humps, or with digits

@@ -13,10 +13,14 @@ training's `far_quantile` (expected: 1 − far_quantile) and a verdict with hyst
 off-distribution once the share exceeds `demote_above`, back once it falls below `promote_below`.
 Per request: one sparse gather, one small matrix-vector product, a partial sort (well under
 0.1 ms; measured in bench/RESULTS.md).
+
+The profile also keeps an 8-byte BLAKE2b digest of each training prompt (not the prompts), so a
+report can say when it scores a router on the queries it was trained on (`seen_count`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +32,12 @@ BANK = 2000  # training vectors kept per space
 K = 10  # the k of the k-th-nearest-neighbour distance
 LSA_DIMS = 64
 QUANTILES = np.linspace(0.0, 1.0, 201)
+
+
+def prompt_digests(prompts: Sequence[str]) -> np.ndarray:
+    """An 8-byte BLAKE2b digest of each prompt (its stripped text), as uint64."""
+    return np.fromiter((int.from_bytes(hashlib.blake2b(p.strip().encode("utf-8", "surrogatepass"), digest_size=8)
+                                       .digest(), "little") for p in prompts), dtype=np.uint64, count=len(prompts))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -81,10 +91,12 @@ class SpaceProfile:
 class TrainingProfile:
     """Per-space profiles; the `lsa` space is always there, `embedding` when the router embeds."""
 
-    def __init__(self, lsa: Any, spaces: dict[str, SpaceProfile], n_train: int) -> None:
+    def __init__(self, lsa: Any, spaces: dict[str, SpaceProfile], n_train: int,
+                 seen: np.ndarray | None = None) -> None:
         self.lsa = lsa  # a fitted dense.LsaVectors
         self.spaces = spaces
         self.n_train = n_train
+        self.seen = seen  # sorted digests of the training prompts (None: saved before they were kept)
 
     @classmethod
     def fit(cls, prompts: Sequence[str], embedding: Any = None) -> TrainingProfile:
@@ -97,7 +109,7 @@ class TrainingProfile:
         rest = order[len(order) // 2:] if len(prompts) >= 40 else order
         lsa = LsaVectors(dims=LSA_DIMS).fit([prompts[i] for i in half])
         lsa.components = lsa.components.astype(np.float16).astype(np.float32)
-        profile = cls(lsa, {}, len(prompts))
+        profile = cls(lsa, {}, len(prompts), np.unique(prompt_digests(prompts)))
         profile.spaces["lsa"] = SpaceProfile.fit(profile.lsa_raw([prompts[i] for i in rest]))
         if embedding is not None:
             profile.spaces["embedding"] = SpaceProfile.fit(embedding.encode(prompts))
@@ -117,6 +129,12 @@ class TrainingProfile:
         if embedding is None:
             raise ValueError("the embedding space needs the router's embedding vectors")
         return embedding.encode(prompts)
+
+    def seen_count(self, prompts: Sequence[str]) -> int | None:
+        """How many of `prompts` are training prompts (None: the profile does not know)."""
+        if self.seen is None:
+            return None
+        return int(np.isin(prompt_digests(prompts), self.seen).sum())
 
     def percentile_one(self, prompt: str, embedding: Any = None) -> dict[str, float]:
         """Per-space percentile of one prompt (the request path)."""
@@ -149,6 +167,8 @@ class TrainingProfile:
         for n, s in self.spaces.items():
             out[f"{n}/bank"] = s.bank.astype(np.float16)
             out[f"{n}/quantiles"] = s.quantiles
+        if self.seen is not None:
+            out["seen"] = self.seen
         return out
 
     @classmethod
@@ -158,7 +178,7 @@ class TrainingProfile:
         lsa = LsaVectors.restore(meta["lsa"], {k[4:]: v for k, v in arrays.items() if k.startswith("lsa/")})
         spaces = {n: SpaceProfile(arrays[f"{n}/bank"].astype(np.float32), arrays[f"{n}/quantiles"], int(m["k"]))
                   for n, m in meta["spaces"].items()}
-        return cls(lsa, spaces, int(meta["n_train"]))
+        return cls(lsa, spaces, int(meta["n_train"]), arrays.get("seen"))
 
 
 def router_embedding(router: Any) -> Any:

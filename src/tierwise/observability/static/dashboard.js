@@ -120,7 +120,8 @@
     $("t-errors").textContent = t.errors;
     $("t-cost").textContent = usd(t.cost);
     $("t-ref").textContent = usd(t.ref_cost);
-    $("t-saved").textContent = usd(t.ref_cost - t.cost);
+    $("t-learning").textContent = usd(t.learning_cost || 0);
+    $("t-saved").textContent = usd(t.ref_cost - t.cost - (t.learning_cost || 0));
     const series = s.series;
     const now = Math.floor(Date.now() / 1000);
     const recent = series.filter((x) => x.t >= now - 10);
@@ -132,7 +133,7 @@
       state.charts.rps.setData([xs, series.map((x) => x.local), series.map((x) => x.remote), series.map((x) => x.errors)]);
       let c = 0, r = 0;
       const cc = [], rr = [], sv = [];
-      for (const x of series) { c += x.cost; r += x.ref_cost; cc.push(c); rr.push(r); sv.push(r - c); }
+      for (const x of series) { c += x.cost + (x.learning_cost || 0); r += x.ref_cost; cc.push(c); rr.push(r); sv.push(r - c); }
       state.charts.cost.setData([xs, cc, rr, sv]);
     }
     const per = {}, dec = {};
