@@ -4,7 +4,9 @@ machine shared with other jobs wall time measures the run queue, issue 22, sessi
 (time.perf_counter_ns: the issue's 2 ms target), each beside a plain reference timed in the same interleaved
 rounds — a fixed piece of Python on the same prompt (lower-case it, split it into words with one regular
 expression, CRC-32 every word), which no router change touches — so a figure reads as a ratio to the reference
-as well as in ms, and a slower or busier machine moves both.
+as well as in ms, and a slower or busier machine moves both. The prompt's token hashes (cached for the last few
+prompts, so that a router's two feature sets hash a request once) are cleared before every call: session 17's
+version of this script let every router after the first reuse them, which read as 1.3 ms of "noise".
 
     PYTHONPATH=src TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 .venv/bin/python bench/routers_transfer_cputime.py \\
         --routers "transfer-lsa,stack-lsa" [--rounds 3]
@@ -23,6 +25,7 @@ from routers_transfer import build  # bench/ is on sys.path when this script run
 from tierwise.evaluation.dataset import concat, unit_scale
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.routers.embedding_cache import EmbeddingCache
+from tierwise.routers.features import token_hashes
 
 WORD = re.compile(r"\w+")
 
@@ -47,6 +50,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for p in longest:
             for f, c, w in zip(calls, cpu, wall, strict=True):
+                token_hashes.cache_clear()  # no router reuses the hashes of the one before it on this prompt
                 c0, w0 = time.process_time_ns(), time.perf_counter_ns()
                 f(p)
                 w.append((time.perf_counter_ns() - w0) / 1e6)
