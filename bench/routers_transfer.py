@@ -48,7 +48,8 @@ def cell(scores: np.ndarray, d, rounds: int) -> str:
 
 def build(spec: str, cache: EmbeddingCache):
     """`make_router(spec)`; a spec may carry keyword arguments after `:`, e.g.
-    `transfer-lsa:source_power=1:members=tfidf-logit-wf+tfidf-ridge-gain` (members and shape counts joined by `+`)."""
+    `transfer-lsa:source_power=1:members=tfidf-logit-wf+tfidf-ridge-gain` (members and shape counts joined by `+`;
+    `weigh=` takes a word)."""
     name, *opts = spec.split(":")
     kw: dict = {}
     for o in opts:
@@ -84,6 +85,7 @@ def main() -> None:
     ap.add_argument("--mmlu-train", default="mmlu",
                     help="the MMLU used in training (mmlu-no-hsm: without the high-school-mathematics artefact)")
     ap.add_argument("--warm", action="store_true", help="only fill the embedding cache (one pass, every prompt)")
+    ap.add_argument("--against", default="", help="a spec of --routers: every router's paired lead over it per test")
     args = ap.parse_args()
     cache = EmbeddingCache(args.emb_cache)
     raw = {n: load_benchmark(n) for n in NAMES}
@@ -95,6 +97,7 @@ def main() -> None:
     specs = [s for s in args.routers.split(",") if s]
     tests = [t for t in args.tests.split(",") if t]
     results: dict[str, dict[str, str]] = {}
+    kept: dict[str, dict[str, np.ndarray]] = {}
     for t in tests:
         d = raw[t]
         results.setdefault("random", {})[t] = cell(random_scores(d, 0), d, args.ci)
@@ -103,7 +106,8 @@ def main() -> None:
         for spec in specs:
             t0 = time.time()
             r = build(spec, cache).fit(train)
-            results.setdefault(spec, {})[t] = cell(r.score(d), d, args.ci)
+            kept.setdefault(spec, {})[t] = r.score(d)
+            results.setdefault(spec, {})[t] = cell(kept[spec][t], d, args.ci)
             print(f"<!-- {spec} → {t}: {time.time() - t0:.0f} s -->", flush=True)
     print("\n### Leave-one-benchmark-out transfer (APGR, 95% interval; ~ = not above random with confidence, "
           "↓ = below random with confidence)\n")
@@ -111,6 +115,17 @@ def main() -> None:
     print("|---|" + "---|" * len(tests))
     for name, row in results.items():
         print(f"| {name} | " + " | ".join(row.get(t, "") for t in tests) + " |")
+    if args.against in kept:
+        print(f"\nPaired lead over `{args.against}` (APGR difference, 95% interval on the same resamples):\n")
+        print("| router | " + " | ".join(tests) + " |\n|---|" + "---|" * len(tests))
+        for spec in [s for s in kept if s != args.against]:
+            cells = []
+            for t in tests:
+                d, a, b = raw[t], kept[spec][t], kept[args.against][t]
+                lead = bootstrap_apgr(a, d.strong, d.weak, against=b, rounds=args.ci or 300)
+                point = apgr(routing_curve(a, d.strong, d.weak)) - apgr(routing_curve(b, d.strong, d.weak))
+                cells.append(f"{point:+.3f} ({lead.low:+.3f}…{lead.high:+.3f})")
+            print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
 
     if args.in_domain:
         print("\n### In-domain, 5-fold CV by question (same folds as bench/routers_benchmark.py)\n")

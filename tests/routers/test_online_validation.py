@@ -7,10 +7,8 @@ frontier tier with that reason, and is re-promoted when the evidence returns."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 from click.testing import CliRunner
@@ -48,7 +46,8 @@ def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_prom
     router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
         "policy": "learned", "router": router, "strong": "frontier", "weak": "local", "target_share": 0.5,
-        "shadow_rate": 1.0, "validation": {"window": WINDOW, "min_pairs": MIN_PAIRS, "rounds": 200}}})
+        "shadow_rate": 1.0, "validation": {"window": WINDOW, "min_pairs": MIN_PAIRS, "rounds": 200}}},
+        observability={"dashboard": {"enabled": True}})
     g = gateway(cfg)
     openai_up.default = Reply(text="local answer")
     anthropic_up.default = world(local_fails_hard=True)
@@ -100,9 +99,9 @@ def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_prom
     assert out.exit_code == 0, out.output
     online = json.loads(out.output)["main"]["online"]
     assert online["n"] == WINDOW and online["verdict"] == "not-better-than-random"
-    from tierwise.observability.topology import Topology  # what the dashboard's routes table reads
+    import httpx2 as httpx
 
-    topo = asyncio.run(Topology(g.gateway, None).snapshot(SimpleNamespace(recent=[])))
+    topo = httpx.get(g.url + "/dashboard/api/topology", timeout=10).json()  # what the dashboard's routes table reads
     row = next(r for r in topo["routes"] if r["name"] == "main")
     assert row["online"]["verdict"] == "not-better-than-random" and "online APGR" in row["online"]["sentence"]
 

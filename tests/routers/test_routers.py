@@ -163,9 +163,9 @@ def test_transfer_router_reads_no_length_count_by_default_and_old_routers_keep_t
 
     with pytest.raises(ValueError, match="shape counts"):
         make_router("transfer-lsa", shape=("words", "letters"))
-    kept = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
     r = make_router("transfer-lsa", members=("shape-ridge-gain",)).fit(data)
-    assert r.shape == kept
+    kept = r.shape
+    assert not {"words", "sentences", "words_per_sentence"} & set(kept)
     assert len(r.shape_coef) == len(kept) + 1
     long_ = data.prompts[0] + " and some more words" * 40
     assert r.score_text(long_) == pytest.approx(r.score_text(data.prompts[0]), abs=1e-6)  # length is not read

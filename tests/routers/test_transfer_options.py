@@ -15,7 +15,7 @@ from tests.harness import two_tier_config
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers import load_router, make_router, save_router
 from tierwise.routers.choices import CHOICE_NAMES, choice_features, parse_choices
-from tierwise.routers.transfer import CHOICES, DEFAULT_SHAPE, oof_weights, subject_factors
+from tierwise.routers.transfer import CHOICES, PLAIN_SHAPE, oof_weights, subject_factors
 
 HARD_STEMS = ("Which of the following is NOT a property of {w}?", "All of the following describe {w} EXCEPT")
 EASY_STEMS = ("What is {w} usually called?", "Which word names {w}?")
@@ -95,7 +95,7 @@ def test_transfer_router_with_choice_counts_and_subject_options_learns_and_round
         make_router("transfer-lsa", subject_power=2.0)
     with pytest.raises(ValueError, match="shape counts"):
         make_router("transfer-lsa", shape=("stem_exception", "stem_exception"))
-    r = make_router("transfer-lsa", shape=DEFAULT_SHAPE + CHOICES, subject_power=0.5, weigh="subject-oof").fit(d)
+    r = make_router("transfer-lsa", shape=PLAIN_SHAPE + CHOICES, subject_power=0.5, weigh="subject-oof").fit(d)
     hard = d.weak == 0
     s = r.score(d)
     assert s[hard].mean() > s[~hard].mean()
@@ -114,7 +114,7 @@ def test_transfer_router_with_choice_counts_and_subject_options_learns_and_round
     np.testing.assert_allclose(r2.score(d), s, rtol=1e-2, atol=1e-3)
     assert r2.score_text(d.prompts[4]) == pytest.approx(s[4], abs=1e-3)
     # a router saved before these options (no subject_power / weigh in its settings) restores to the old behaviour
-    old = make_router("transfer-lsa").fit(d)
+    old = make_router("transfer-lsa", shape=PLAIN_SHAPE, subject_power=0.0, weigh="equal").fit(d)
     path = save_router(old, tmp_path / "old")
     meta = json.loads(path.read_text())
     del meta["subject_power"], meta["weigh"]
@@ -127,7 +127,7 @@ def test_transfer_router_with_choice_counts_and_subject_options_learns_and_round
 def test_learned_route_serves_the_transfer_router_with_choice_counts(gateway, openai_up, anthropic_up,  # noqa: F811
                                                                      tmp_path):
     d = mc_data()
-    r = make_router("transfer-lsa", shape=DEFAULT_SHAPE + CHOICES, subject_power=0.5, weigh="subject-oof").fit(d)
+    r = make_router("transfer-lsa").fit(d)  # the default reads the choice counts (session 18)
     path = str(save_router(r, tmp_path / "router"))
     g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
         "policy": "learned", "router": path, "strong": "frontier", "weak": "local", "target_share": 0.5}}))
@@ -138,3 +138,22 @@ def test_learned_route_serves_the_transfer_router_with_choice_counts(gateway, op
     ask = oai(g).chat.completions.create
     assert ask(model="main", messages=[{"role": "user", "content": hard}]).choices[0].message.content == "frontier answer"
     assert ask(model="main", messages=[{"role": "user", "content": easy}]).choices[0].message.content == "local answer"
+
+
+def test_the_default_transfer_router_uses_the_options_and_routers_saved_before_keep_their_settings(tmp_path):
+    """Session 18: the pre-registered rule made the choice counts, subject balance and leave-subject-out weights
+    the default. A router saved with the earlier default (as `tierwise eval --save` wrote it then) loads and
+    scores exactly as it did; the new default routes differently from it."""
+    d = mc_data(20)
+    new = make_router("transfer-lsa").fit(d)
+    explicit = make_router("transfer-lsa", shape=PLAIN_SHAPE + CHOICES, subject_power=0.5, weigh="subject-oof").fit(d)
+    np.testing.assert_array_equal(new.score(d), explicit.score(d))
+    assert not np.array_equal(new.weights, np.ones(3))  # weighed by the members' leave-subject-out leads
+    before = make_router("transfer-lsa", shape=PLAIN_SHAPE, subject_power=0.0, weigh="equal").fit(d)
+    assert not np.allclose(before.score(d), new.score(d))
+    path = save_router(before, tmp_path / "before")
+    r = load_router(path)
+    assert (r.shape, r.subject_power, r.weigh) == (PLAIN_SHAPE, 0.0, "equal")
+    np.testing.assert_array_equal(r.weights, np.ones(3))
+    np.testing.assert_allclose(r.score(d), before.score(d), rtol=1e-6, atol=1e-6)
+    assert r.score_text(d.prompts[0]) == pytest.approx(before.score(d)[0], abs=1e-3)

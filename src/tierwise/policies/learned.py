@@ -177,6 +177,7 @@ class LearnedRoute:
                 tier = "strong" if target is self.strong else "weak" if target is self.weak else "fallback"
                 detail["tier"] = tier
                 reason = f"demoted: {guarded.reason} -> {target.name} (router said {reason})"
+                ctx.notes["demotion_reason"] = reason
             elif guarded.changed:
                 detail["promoted"] = True
                 reason = f"{guarded.reason}; {reason}"
@@ -197,6 +198,13 @@ class LearnedRoute:
                          detail={"tier": other_tier, "overflow": True})
         return other, other_tier
 
+    @staticmethod
+    def _keep_demotion(ctx: Context, tier: str) -> None:
+        """A fallback that is a route (e.g. `reflective`) records its own decision after ours: the request's
+        reason keeps why this route was demoted, followed by the fallback's choice."""
+        if tier == "fallback" and ctx.trace.reason != ctx.notes.get("demotion_reason"):
+            ctx.trace.reason = f"{ctx.notes['demotion_reason']}; {ctx.trace.reason}"
+
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, tier, prompt, score = self.choose(req, ctx)
         try:
@@ -204,6 +212,7 @@ class LearnedRoute:
         except ContextOverflow as e:
             target, tier = self._other(target, tier, e, ctx)
             resp = await target.complete(req, ctx)
+        self._keep_demotion(ctx, tier)
         if self._shadow_due(tier):
             self._spawn_shadow(req, ctx, tier, prompt, score, resp.text())
         return resp
@@ -215,6 +224,7 @@ class LearnedRoute:
         except ContextOverflow as e:
             target, tier = self._other(target, tier, e, ctx)
             it = await target.stream(req, ctx)
+        self._keep_demotion(ctx, tier)
         if not self._shadow_due(tier):
             return it
         return self._collect_then_shadow(it, req, ctx, tier, prompt, score)

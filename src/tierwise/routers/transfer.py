@@ -9,8 +9,9 @@ this router averages the ranks of three members, one per kind of evidence:
 - `tfidf-ridge-gain`: ridge regression of the gain on the same features;
 - `shape-ridge-gain`: ridge regression of the gain on standardised log-counts of domain-general
   question shape (`DEFAULT_SHAPE`: numbers and their size, digits, maths symbols, question marks,
-  negations; no length counts, no words, no answer options; `shape=` chooses among `SHAPE`, which
-  adds words, sentences and words per sentence);
+  negations — `PLAIN_SHAPE`, no length counts, no words — and the seven counts of multiple-choice
+  structure of routers/choices.py, `CHOICES`, zeros for a prompt without options; `shape=` chooses
+  among `SHAPE` + `CHOICES`, `SHAPE` adding words, sentences and words per sentence);
 and, on request, `knn-wf` (the similarity-weighted share of weak failures among the k nearest
 training prompts, LSA or sentence-embedding space) and `trees-wf` (boosted trees of weak failure
 over all prompt-shape features).
@@ -19,10 +20,14 @@ group, e.g. the benchmark) with the gain centred within the source, so it learns
 question harder *within* a benchmark rather than which benchmark is harder; a source of n
 queries weighs n^(1 − `SOURCE_POWER`) in all (0.5: in proportion to √n, between pooling, which
 lets the largest benchmark decide alone, and equal weights, which lets 72 MT-Bench questions
-weigh as much as 14,000 MMLU ones). A member's score becomes its rank among its out-of-fold
-training scores (a stored quantile grid), and the ranks are averaged with equal weights:
-choosing weights by leave-one-source-out did not predict transfer (bench/RESULTS.md, issue 22,
-session 14), and the threshold is re-fitted on the traffic anyway, so only the ranking counts.
+weigh as much as 14,000 MMLU ones), and inside its source a subject of n queries weighs in
+proportion to √n (`SUBJECT_POWER`: no MMLU subject dominates). A member's score becomes its rank
+among its out-of-fold training scores (a stored quantile grid); the out-of-fold scores come from
+folds that each hold whole subjects (as an unseen domain gets them), and each member's rank weighs
+its lead over random on them (`WEIGH` = "subject-oof"; "equal": the same weight for every member).
+Only the ranking counts: a route's threshold is re-fitted on the traffic. This configuration won
+the pre-registered comparison of bench/RESULTS.md, issue 22, sessions 17–18; routers saved before
+it keep the settings they were saved with (`restore` reads them from the file).
 Calibration quantiles come from out-of-fold scores, as unseen prompts get them.
 """
 
@@ -44,13 +49,18 @@ KNOWN = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain", "knn-wf", "tr
 MEMBERS = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain")
 SHAPE = ("words", "sentences", "words_per_sentence", "numbers", "distinct_numbers", "log_max_number", "digits",
          "decimals", "math_symbols", "questions", "negation")
-# The shape member's default reads no length count: prompt length routed below random on a held-out
-# 14-domain multiple-choice set (issue 22), and dropping them won the pre-registered MMLU-category proxy
-# (bench/RESULTS.md, issue 22, session 15, round 2). Routers saved before read all of SHAPE.
-DEFAULT_SHAPE = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
+# The shape member reads no length count: prompt length routed below random on a held-out 14-domain
+# multiple-choice set (issue 22), and dropping them won the pre-registered MMLU-category proxy (bench/RESULTS.md,
+# issue 22, session 15, round 2). Routers saved before read all of SHAPE.
+PLAIN_SHAPE = tuple(k for k in SHAPE if k not in ("words", "sentences", "words_per_sentence"))
 # Multiple-choice structure (routers/choices.py): shares and yes/no, the same scale for 4 or 10 options.
 CHOICES = CHOICE_NAMES
+# The default since session 18 (the pre-registered rule of session 17): PLAIN_SHAPE + CHOICES, subjects balanced
+# at √size, members weighed by their leave-subject-out lead over random. Before: PLAIN_SHAPE, 0.0, "equal".
+DEFAULT_SHAPE = PLAIN_SHAPE + CHOICES
+SUBJECT_POWER = 0.5
 WEIGHINGS = ("equal", "subject-oof")
+WEIGH = "subject-oof"
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
@@ -156,8 +166,8 @@ class TransferRouter(BlendedRouter):
     N_INTERCEPTS = 2  # logit, ridge
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
-                 source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE, subject_power: float = 0.0,
-                 weigh: str = "equal", seed: int = 0) -> None:
+                 source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
+                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
