@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
+from tierwise.learning.request_model import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings
@@ -65,6 +66,7 @@ class ReflectiveConfig(PolicyConfig):
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
     within: WithinSettings = Field(default_factory=WithinSettings)
+    request_model: RequestModelSettings = Field(default_factory=RequestModelSettings)
     boundary_log: str | None = Field(None, description=(
         "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
     max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
@@ -103,9 +105,12 @@ class ReflectiveRoute:
         from tierwise.learning.triage import task_type_of
 
         task_type = task_type_of(req, ctx)
-        # the within-type signal: the log of the prompt's length (free, known before any model runs)
-        signal = math.log1p(sum(len(m.text()) for m in req.messages)) if self.loop.settings.within.enabled else None
-        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal)
+        s = self.loop.settings
+        # the within-type signal: the log of the prompt's length (free, known before any model runs); the request
+        # model reads the prompt's text
+        text = "\n".join(m.text() for m in req.messages) if s.request_model.kind != "none" else None
+        signal = math.log1p(sum(len(m.text()) for m in req.messages)) if s.within.enabled else None
+        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text)
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
         evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
@@ -402,7 +407,7 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     bset = cfg.boundary.model_copy(update={"quality_target": cfg.quality_target})
     log_path = _log_path(cfg, name, b)
     loop = LearningLoop(name, LoopSettings(sampling=cfg.sampling, schedule=cfg.schedule, boundary=bset, value=cfg.value,
-                                           within=cfg.within),
+                                           within=cfg.within, request_model=cfg.request_model),
                         log_path=log_path)
     frontier = b.resolve(cfg.frontier)
     judge = b.resolve(cfg.judge) if cfg.judge else frontier
