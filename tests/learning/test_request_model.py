@@ -172,3 +172,35 @@ def test_a_malformed_or_mismatched_saved_model_is_skipped(tmp_path) -> None:
     c = make_loop(n_buckets=1024)
     c.load(a.dump())
     assert not c.request_model.rows and not c.request_model.ready
+
+
+def test_a_type_moved_back_to_the_frontier_is_left_to_its_own_evidence() -> None:
+    loop = make_loop()
+    feed(loop, "other", 40, 0)  # the model learns that the easy prompts are accepted
+    for j in range(10):  # "t" earns the local tier on easy prompts ...
+        rid = f"t-{j}"
+        loop.plan("t", rid, text=EASY.format(w=WORDS[j % 12]))
+        loop.verdict("t", 1.0, request_id=rid)
+    assert loop.boundary.tier("t") == "local"
+    for j in range(10, 20):  # ... then its answers turn bad (on hard prompts, so the model keeps liking easy ones)
+        rid = f"t-{j}"
+        loop.plan("t", rid, text=HARD.format(w=f"n > {j}"))
+        loop.verdict("t", 0.0, request_id=rid)
+        if loop.boundary.tier("t") == "frontier":
+            break
+    st = loop.boundary.state("t")
+    assert st.tier == "frontier" and st.mean() < 0.75
+    m = loop.request_model
+    easy = EASY.format(w="window")
+    q = m.estimate(m.features(easy))
+    assert 0.5 * st.mean() + 0.5 * q >= 0.75  # the blend alone would serve it locally
+    assert loop.plan("t", "probe", text=easy).tier == "frontier"
+    # a type with the same evidence that never moved gets the model's estimate
+    for j in range(12):
+        rid = f"u-{j}"
+        hard = j % 3 == 2
+        loop.plan("u", rid, text=HARD.format(w=f"m > {j}") if hard else EASY.format(w=WORDS[j % 12]))
+        loop.verdict("u", 0.0 if hard else 1.0, request_id=rid)
+    su = loop.boundary.state("u")
+    assert su.tier == "frontier" and su.total_judged == su.judged == 12 and su.mean() < 0.75  # never moved
+    assert loop.plan("u", "probe-u", text=easy).tier == "local"

@@ -123,8 +123,13 @@ class LearningLoop:
         rm = self.request_model
         feats = rm.features(text) if rm is not None and text else None
         if z is not None or (feats is not None and rm is not None and rm.ready):
-            accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z or 0.0)
-            q = rm.estimate(feats) if feats is not None and rm is not None else None
+            st = self.boundary.state(task_type)
+            accept = self.within.acceptance(task_type, st.mean(), z or 0.0)
+            # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
+            # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
+            # moves local again: verdicts pooled over every type must not keep serving it locally
+            moved_back = st.tier == "frontier" and st.total_judged > st.judged
+            q = rm.estimate(feats) if feats is not None and rm is not None and not moved_back else None
             if q is not None:
                 w = self.settings.request_model.weight
                 accept = (1.0 - w) * accept + w * q
