@@ -77,6 +77,8 @@ class TextAcceptance:
         self.intercept = 0.0
         self.since_fit = 0
         self.fits = 0
+        self.defer = False  # set by a caller that runs refits itself, off its event loop
+        self.fit_due = False
 
     @property
     def ready(self) -> bool:
@@ -104,7 +106,8 @@ class TextAcceptance:
             self.pending.popitem(last=False)
 
     def record(self, request_id: str | None, accepted: float) -> bool:
-        """The verdict on a remembered request: one training row (refit every `refit_every` rows). Verdicts on
+        """The verdict on a remembered request: one training row (refit every `refit_every` rows; with `defer`
+        set, the refit is only flagged in `fit_due` for the caller to run off its event loop). Verdicts on
         requests the loop did not remember (not judged by it) train nothing."""
         f = self.pending.pop(request_id, None) if request_id is not None else None
         if f is None:
@@ -113,42 +116,27 @@ class TextAcceptance:
         self.since_fit += 1
         if len(self.rows) >= self.settings.min_rows and (self.since_fit >= self.settings.refit_every
                                                          or self.coef is None):
-            self.fit()
+            if self.defer:
+                self.fit_due = True
+            else:
+                self.fit()
         return True
 
-    def fit(self, leave_last: int = 0) -> None:
-        """Ridge regression of the verdict on the rows' TF-IDF features, in its dual form: with X the n × B
-        matrix of normalised rows and y the verdicts, c = (X Xᵀ + alpha I)⁻¹ (y - ȳ), coefficients Xᵀ c.
-        `leave_last`: fit without the latest rows (a restore refits the model the saved loop had)."""
-        from scipy.sparse import csr_matrix
-
+    def training_rows(self, leave_last: int = 0) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """The rows a refit uses (a snapshot: the fit may run in another thread while rows keep arriving)."""
         self.since_fit = leave_last
-        rows = list(self.rows)[: len(self.rows) - leave_last]
-        n = len(rows)
-        if n < 2:
-            return
-        b = self.settings.n_buckets
-        df = np.zeros(b, dtype=np.float64)
-        for idx, _, _ in rows:
-            df[idx] += 1.0
-        idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float64)
-        vals, inds, ptr = [], [], [0]
-        for idx, cnt, _ in rows:
-            v = (1.0 + np.log(cnt.astype(np.float64))) * idf[idx]
-            vals.append(v / (float(np.sqrt(np.dot(v, v))) or 1.0))
-            inds.append(idx)
-            ptr.append(ptr[-1] + len(idx))
-        x = csr_matrix((np.concatenate(vals), np.concatenate(inds), np.asarray(ptr)), shape=(n, b))
-        y = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
-        mean = float(y.mean())
-        k = (x @ x.T).toarray()
-        k[np.diag_indices(n)] += self.settings.alpha
-        c = np.linalg.solve(k, y - mean)
-        w = np.asarray(x.T @ c).ravel()
-        self.coef = (w * idf).astype(np.float32)
-        self.idf = idf.astype(np.float32)
-        self.intercept = mean
-        self.fits += 1
+        self.fit_due = False
+        return list(self.rows)[: len(self.rows) - leave_last]
+
+    def fit(self, leave_last: int = 0) -> None:
+        """Refit on the rows (`leave_last`: without the latest ones — a restore refits the model the saved loop
+        had)."""
+        self.install(solve(self.training_rows(leave_last), self.settings))
+
+    def install(self, fitted: tuple[np.ndarray, np.ndarray, float] | None) -> None:
+        if fitted is not None:
+            self.coef, self.idf, self.intercept = fitted
+            self.fits += 1
 
     def dump(self) -> dict[str, Any]:
         return {"n_buckets": self.settings.n_buckets, "since_fit": self.since_fit,
@@ -183,8 +171,39 @@ class TextAcceptance:
             self.fit(leave_last=since)
 
 
+def solve(rows: list[tuple[np.ndarray, np.ndarray, float]],
+          settings: RequestModelSettings) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Ridge regression of the verdict on the rows' TF-IDF features, in its dual form: with X the n × B matrix
+    of normalised rows and y the verdicts, c = (X Xᵀ + alpha I)⁻¹ (y - ȳ), coefficients Xᵀ c. Returns the
+    coefficients times the IDF (so a request's row needs no IDF), the IDF and the intercept ȳ."""
+    from scipy.sparse import csr_matrix
+
+    n = len(rows)
+    if n < 2:
+        return None
+    b = settings.n_buckets
+    df = np.zeros(b, dtype=np.float64)
+    for idx, _, _ in rows:
+        df[idx] += 1.0
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    vals, inds, ptr = [], [], [0]
+    for idx, cnt, _ in rows:
+        v = (1.0 + np.log(cnt.astype(np.float64))) * idf[idx]
+        vals.append(v / (float(np.sqrt(np.dot(v, v))) or 1.0))
+        inds.append(idx)
+        ptr.append(ptr[-1] + len(idx))
+    x = csr_matrix((np.concatenate(vals), np.concatenate(inds), np.asarray(ptr)), shape=(n, b))
+    y = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
+    mean = float(y.mean())
+    k = (x @ x.T).toarray()
+    k[np.diag_indices(n)] += settings.alpha
+    c = np.linalg.solve(k, y - mean)
+    w = np.asarray(x.T @ c).ravel()
+    return (w * idf).astype(np.float32), idf.astype(np.float32), mean
+
+
 def make_request_model(settings: RequestModelSettings) -> TextAcceptance | None:
     return TextAcceptance(settings) if settings.kind == "text" else None
 
 
-__all__ = ["RequestModelSettings", "TextAcceptance", "make_request_model"]
+__all__ = ["RequestModelSettings", "TextAcceptance", "make_request_model", "solve"]

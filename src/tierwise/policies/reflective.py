@@ -96,6 +96,9 @@ class ReflectiveRoute:
         self.state_path = state_path  # the learned state survives a restart (posteriors, counts, the drift test)
         if state_path is not None:
             loop.restore(state_path)
+        if loop.request_model is not None:
+            loop.request_model.defer = True  # its refits run in a worker thread (`_refit_if_due`)
+        self._refitting = False
         self._saving: asyncio.Task[None] | None = None
         self._save_again = False
         self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
@@ -142,6 +145,7 @@ class ReflectiveRoute:
         move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time())
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
+        self._refit_if_due()
         self._save_state()
         return Plan(plan.tier, False, False, "verifier") if plan.judge else plan
 
@@ -199,6 +203,7 @@ class ReflectiveRoute:
         move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time())
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
+        self._refit_if_due()
         self._save_state()
         return True
 
@@ -301,6 +306,7 @@ class ReflectiveRoute:
         if grade is not None:
             move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
                                      feedback=feedback)
+            self._refit_if_due()
         evaluation = {"of": rid, "task_type": task_type, "tier": "local", "grade": grade,
                       "accepted": None if grade is None else grade != "poor", "shadow": plan.shadow,
                       "schedule": plan.reason, "judge": judge_name, "reason": _reasoning(reply),
@@ -314,6 +320,35 @@ class ReflectiveRoute:
             observer.evaluation(ectx, req, parent=ctx, latency_ms=(time.perf_counter() - started) * 1000)
         if grade is not None:
             self._save_state()
+
+    def _refit_if_due(self) -> None:
+        """A due refit of the request model (~0.1 s for 600 rows) runs in a worker thread on a snapshot of its
+        rows, never on the event loop; one at a time, the rows that arrive meanwhile wait for the next."""
+        rm = self.loop.request_model
+        if rm is None or not rm.fit_due or self._refitting:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            rm.fit()
+            return
+        self._refitting = True
+        task = loop.create_task(self._refit(rm.training_rows()))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refit(self, rows: list[Any]) -> None:
+        from tierwise.learning.request_model import solve
+
+        rm = self.loop.request_model
+        assert rm is not None  # only scheduled when the route has one
+        try:
+            rm.install(await asyncio.to_thread(solve, rows, rm.settings))
+        except Exception as e:  # the previous model keeps serving; the next due refit tries again
+            log.warning("route %s: request model refit failed: %s", self.name, type(e).__name__)
+        finally:
+            self._refitting = False
+        self._refit_if_due()
 
     def _save_state(self) -> None:
         """Write the learned state off the event loop (a file write is blocking I/O); one write at a time, the
