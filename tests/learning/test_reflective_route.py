@@ -210,11 +210,12 @@ def test_request_model_routes_a_request_it_favours_locally(gateway, openai_up, a
         loop = route.loop
         assert loop.boundary.tier("summarisation") == "frontier"
         assert loop.boundary.state("summarisation").total_judged == 18
+        if kind == "text":  # every verdict is a training row, and the model's refit (in a worker thread) is in
+            assert len(loop.request_model.rows) == 18 and loop.request_model.ready
         r = client.chat.completions.create(model="main", messages=[
             {"role": "user", "content": council.format(d="the first of May")}])
         answers[kind] = r.choices[0].message.content
         if kind == "text":
-            assert len(loop.request_model.rows) == 18 and loop.request_model.ready
             r = client.chat.completions.create(model="main", messages=[
                 {"role": "user", "content": physics.format(d="square")}])
             assert r.choices[0].message.content == "frontier answer"
