@@ -204,3 +204,23 @@ def test_a_type_moved_back_to_the_frontier_is_left_to_its_own_evidence() -> None
     su = loop.boundary.state("u")
     assert su.tier == "frontier" and su.total_judged == su.judged == 12 and su.mean() < 0.75  # never moved
     assert loop.plan("u", "probe-u", text=easy).tier == "local"
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"kind": "txt"}, "routes.r.request_model.kind: Input should be 'none' or 'text'"),
+    ({"kind": "text", "n_buckets": 3000}, "routes.r.request_model.n_buckets: Value error, n_buckets must be a power of two"),
+    ({"kind": "text", "max_rows": 10**9}, "routes.r.request_model.max_rows: Input should be less than or equal to 20000"),
+    ({"kind": "text", "wieght": 1}, "routes.r.request_model.wieght: unknown key (did you mean `weight`?)"),
+])
+def test_a_bad_request_model_setting_is_a_clear_config_error(settings, message) -> None:
+    import yaml
+
+    from tierwise.config import parse_config
+    from tierwise.errors import ConfigError
+
+    cfg = {"providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+           "models": {"qwen": {"provider": "p", "model": "q"}},
+           "routes": {"r": {"policy": "reflective", "local": "qwen", "frontier": "qwen", "request_model": settings}}}
+    with pytest.raises(ConfigError) as e:
+        parse_config(yaml.safe_dump(cfg))
+    assert message in e.value.message, e.value.message
