@@ -115,8 +115,10 @@ class Run:
     drift_type: str | None = None
     drift_at: int | None = None
     drift_back_after: int | None = None
+    drift_back_at: int | None = None  # the request at which it moved back
     explored: int = 0  # frontier-routed requests answered locally to be judged (`explore: serve`)
-    explore_loss: float = 0.0  # quality those answers gave up against the frontier's, summed  # requests of the drifted type from the drift to its move back
+    explore_loss: float = 0.0  # quality those answers gave up against the frontier's, summed
+    plan_ns: int = 0  # CPU time spent in the loop's per-request decisions (`LearningLoop.plan`)
 
 
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
@@ -128,6 +130,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
     rng = np.random.default_rng(seed + 1)
     # the prompt-level signal the reflective route gives the loop: the log of the prompt's length
     signals = np.log1p([len(p) for p in data.prompts]) if settings.within.enabled else None
+    texts = data.prompts if settings.request_model.kind != "none" else None  # read by the request model only
     run = Run(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
     seen_after = 0
     for i in range(n):
@@ -143,7 +146,10 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             if rng.random() > drift_keep:
                 weak[i] = 0.0
             seen_after += 1
-        plan = loop.plan(t, rid, signal=signals[i] if signals is not None else None)
+        t_plan = time.process_time_ns()
+        plan = loop.plan(t, rid, signal=signals[i] if signals is not None else None,
+                         text=texts[i] if texts is not None else None)
+        run.plan_ns += time.process_time_ns() - t_plan
         if plan.explore:
             run.explored += 1
             run.explore_loss += float(data.strong[i] - weak[i])
@@ -173,6 +179,7 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
                 if (drift_type is not None and move.task_type == drift_type and move.to == "frontier"
                         and run.drift_back_after is None and drift_at is not None and i >= drift_at):
                     run.drift_back_after = seen_after
+                    run.drift_back_at = i
     run.loop = loop
     return run
 
@@ -262,6 +269,10 @@ def main() -> None:
                          "(its type's, moved by the prompt's length with a per-type slope learned from the verdicts)")
     ap.add_argument("--per-request", action="store_true",
                     help="with --within: value a verdict by the requests whose tier it can change (value.per_request)")
+    ap.add_argument("--request-model", choices=["none", "text"], default="none",
+                    help="a text model of local acceptance trained only on the verdicts the loop bought, blended into "
+                         "each request's estimate (request_model.kind)")
+    ap.add_argument("--request-weight", type=float, default=0.5, help="with --request-model text: its share")
     ap.add_argument("--no-drift", action="store_true", help="skip the second replay (the injected drift)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
@@ -287,7 +298,8 @@ def main() -> None:
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
-        "within": {"enabled": args.within}})
+        "within": {"enabled": args.within},
+        "request_model": {"kind": args.request_model, "weight": args.request_weight}})
     run = replay(data, types, settings, seed=args.seed)
     s, w = data.strong, data.weak
     tail = slice(n - args.tail, n)
@@ -362,6 +374,9 @@ def main() -> None:
     if settings.within.enabled:
         print("within-type slopes: " + ", ".join(f"{t} {run.loop.within.slope(t):+.2f}"
                                                  for t in sorted(run.loop.within.types) if run.loop.within.slope(t)))
+    rm = run.loop.request_model
+    print(f"decision CPU time: {run.plan_ns / n / 1e3:.1f} µs per request (LearningLoop.plan, process time)"
+          + (f"; request model: {len(rm.rows)} training rows, {rm.fits} fits" if rm is not None else ""))
     print(f"moves: {len(run.moves)}")
     for i, m in run.moves[:60]:
         print(f"  @{i}: {m.task_type} -> {m.to} ({m.good} good of {m.judged} judged, lower {m.lower}, mean {m.mean})")
@@ -371,6 +386,11 @@ def main() -> None:
     drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed)
     print(f"\ndrift at request {drift.drift_at} on {drift.drift_type} (70% of its local answers turn bad): "
           f"boundary moved back after {drift.drift_back_after} requests of that type")
+    if drift.drift_back_at is not None:
+        after = [j for j in range(drift.drift_back_at + 1, n) if types[j] == drift.drift_type]
+        served = int(sum(1 - drift.frontier[j] for j in after))
+        print(f"after the move back: {served} of {len(after)} requests of {drift.drift_type} still served locally "
+              f"(by their own estimates)")
     print(f"drift run: evaluation {drift.eval_cost.sum() / (cost_front - drift.serve_cost.sum()) * 100:.1f}% of savings, "
           f"quality {drift.quality.mean() * 100:.2f}, frontier share {drift.frontier.mean() * 100:.1f}%")
     print(f"\n({time.time() - t0:.0f} s)")

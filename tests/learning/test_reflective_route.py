@@ -174,3 +174,49 @@ def test_explore_serve_answers_a_judged_request_of_a_frontier_type_locally(gatew
     evals = [e.extra["evaluation"] for e in g.ledger.query(kind="eval")]
     assert [(e["shadow"], e["schedule"]) for e in evals] == [(True, "value"), (True, "value"),
                                                             (False, "value (served)")]
+
+
+def test_request_model_routes_a_request_it_favours_locally(gateway, openai_up, anthropic_up):  # noqa: F811
+    """Through HTTP only: the judge accepts the local tier's summaries of council notes and rejects those of
+    physics papers. Summarisation as a whole stays under the target (two accepted of three), so it stays on the
+    frontier; the text model trained on those purchased verdicts sends the next council summary local. The same
+    stream without the model keeps it on the frontier."""
+    council = "Summarize the following council notes in three sentences: the council met on {d} to discuss the budget."
+    physics = "Summarize the following physics paper in three sentences: quantum fields on {d} lattices, renormalised."
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "a holiday", "noon"]
+
+    def reply(rec):
+        text = json.dumps(rec.body)
+        if "You are grading" in text:
+            return Reply(text="Checked.\nVERDICT: " + ("poor" if "physics paper" in text else "good"))
+        return Reply(text="frontier answer")
+
+    answers = {}
+    for kind in ("text", "none"):
+        cfg = reflective_config(
+            openai_up, anthropic_up, quality_target=0.75, boundary={"credible": 0.6, "discount": 1.0},
+            schedule={"first_uses": 1000, "shadow_stop_after": 10_000},
+            request_model={"kind": kind, "min_rows": 12, "refit_every": 3, "alpha": 0.3})
+        cfg["ledger"]["path"] = f"ledger-{kind}.db"  # each gateway its own saved state
+        g = gateway(cfg)
+        openai_up.default = Reply(text="local summary")
+        anthropic_up.default = reply
+        route = g.gateway.resolve("main")
+        client = oai(g)
+        for i in range(18):
+            prompt = (physics if i % 3 == 2 else council).format(d=days[i % len(days)])
+            client.chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
+            assert wait_for(lambda r=route: not r._background, timeout=30)
+        loop = route.loop
+        assert loop.boundary.tier("summarisation") == "frontier"
+        assert loop.boundary.state("summarisation").total_judged == 18
+        if kind == "text":  # every verdict is a training row, and the model's refit (in a worker thread) is in
+            assert len(loop.request_model.rows) == 18 and loop.request_model.ready
+        r = client.chat.completions.create(model="main", messages=[
+            {"role": "user", "content": council.format(d="the first of May")}])
+        answers[kind] = r.choices[0].message.content
+        if kind == "text":
+            r = client.chat.completions.create(model="main", messages=[
+                {"role": "user", "content": physics.format(d="square")}])
+            assert r.choices[0].message.content == "frontier answer"
+    assert answers == {"text": "local summary", "none": "frontier answer"}

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold, weights
+from tierwise.learning.request_model import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType
@@ -51,6 +52,7 @@ class LoopSettings(BaseModel):
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
     within: WithinSettings = Field(default_factory=WithinSettings)
+    request_model: RequestModelSettings = Field(default_factory=RequestModelSettings)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class LearningLoop:
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
+        self.request_model = make_request_model(self.settings.request_model)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         self.total = 0
         v = self.settings.value
@@ -106,9 +109,10 @@ class LearningLoop:
         return upper < self.settings.boundary.quality_target
 
     def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False,
-             signal: float | None = None) -> Plan:
+             signal: float | None = None, text: str | None = None) -> Plan:
         """The tier and evaluation of one request; `signal` is a prompt-level difficulty signal (the log of the
-        prompt's length in the reflective route) used by `within` when enabled."""
+        prompt's length in the reflective route) used by `within` when enabled; `text` the prompt, read by the
+        `request_model` when enabled."""
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
         p = self._type_plan(task_type, request_id, negative_feedback)
@@ -116,7 +120,19 @@ class LearningLoop:
         if signal is not None and self.settings.within.enabled and math.isfinite(signal):
             z = self.within.standardise(task_type, signal)
             self._remember_signal(request_id, z)
-            accept = self.within.acceptance(task_type, self.boundary.state(task_type).mean(), z)
+        rm = self.request_model
+        feats = rm.features(text) if rm is not None and text else None
+        if z is not None or (feats is not None and rm is not None and rm.ready):
+            st = self.boundary.state(task_type)
+            accept = self.within.acceptance(task_type, st.mean(), z or 0.0)
+            # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
+            # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
+            # moves local again: verdicts pooled over every type must not keep serving it locally
+            moved_back = st.tier == "frontier" and st.total_judged > st.judged
+            q = rm.estimate(feats) if feats is not None and rm is not None and not moved_back else None
+            if q is not None:
+                w = self.settings.request_model.weight
+                accept = (1.0 - w) * accept + w * q
             tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
             if tier != p.tier:
                 # the request's own estimate puts it on the other side of the target than its type; whether it
@@ -126,7 +142,9 @@ class LearningLoop:
                          else "within-type")
         if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
-            return Plan("local", True, False, p.reason + " (served)", explore=True)
+            p = Plan("local", True, False, p.reason + " (served)", explore=True)
+        if p.judge and feats is not None and rm is not None and p.reason != "negative-feedback":
+            rm.remember(request_id, feats)  # its verdict, bought by the loop, becomes a training row
         return p
 
     def _remember_signal(self, request_id: str, z: float) -> None:
@@ -281,7 +299,8 @@ class LearningLoop:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
-                "audit_credit": dict(self.audit_credit)}
+                "audit_credit": dict(self.audit_credit),
+                "request_model": self.request_model.dump() if self.request_model is not None else None}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -300,6 +319,8 @@ class LearningLoop:
                                  if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
         if isinstance(data.get("within"), dict):
             self.within.load(data["within"])
+        if self.request_model is not None and isinstance(data.get("request_model"), dict):
+            self.request_model.load(data["request_model"])
         for k, v in (data.get("costs") or {}).items():
             if k in self.costs and isinstance(v, (int, float)) and v >= 0:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
@@ -338,6 +359,8 @@ class LearningLoop:
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
 
     def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
+        if self.request_model is not None:
+            self.request_model.record(request_id, accepted)
         z = self._signals.pop(request_id, None) if request_id is not None else None
         if z is not None:
             self.within.record(task_type, z, accepted, self.boundary.state(task_type).mean())

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
+from tierwise.learning.request_model import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings
@@ -66,6 +67,7 @@ class ReflectiveConfig(PolicyConfig):
     boundary: BoundarySettings = Field(default_factory=BoundarySettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
     within: WithinSettings = Field(default_factory=WithinSettings)
+    request_model: RequestModelSettings = Field(default_factory=RequestModelSettings)
     boundary_log: str | None = Field(None, description=(
         "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
     max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
@@ -96,6 +98,9 @@ class ReflectiveRoute:
         self.state_path = state_path  # the learned state survives a restart (posteriors, counts, the drift test)
         if state_path is not None and not loop.restore(state_path) and legacy_state_path is not None:
             loop.restore(legacy_state_path)  # saved before the file was per route; `load` takes only this route's
+        if loop.request_model is not None:
+            loop.request_model.defer = True  # its refits run in a worker thread (`_refit_if_due`)
+        self._refitting = False
         self._saving: asyncio.Task[None] | None = None
         self._save_again = False
         self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
@@ -105,9 +110,12 @@ class ReflectiveRoute:
         from tierwise.learning.triage import task_type_of
 
         task_type = task_type_of(req, ctx)
-        # the within-type signal: the log of the prompt's length (free, known before any model runs)
-        signal = math.log1p(sum(len(m.text()) for m in req.messages)) if self.loop.settings.within.enabled else None
-        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal)
+        s = self.loop.settings
+        # the within-type signal: the log of the prompt's length (free, known before any model runs); the request
+        # model reads the prompt's text
+        text = "\n".join(m.text() for m in req.messages) if s.request_model.kind != "none" else None
+        signal = math.log1p(sum(len(m.text()) for m in req.messages)) if s.within.enabled else None
+        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text)
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
         evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
@@ -139,6 +147,7 @@ class ReflectiveRoute:
         move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time())
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
+        self._refit_if_due()
         self._save_state()
         return Plan(plan.tier, False, False, "verifier") if plan.judge else plan
 
@@ -196,6 +205,7 @@ class ReflectiveRoute:
         move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time())
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
+        self._refit_if_due()
         self._save_state()
         return True
 
@@ -298,6 +308,7 @@ class ReflectiveRoute:
         if grade is not None:
             move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
                                      feedback=feedback)
+            self._refit_if_due()
         evaluation = {"of": rid, "task_type": task_type, "tier": "local", "grade": grade,
                       "accepted": None if grade is None else grade != "poor", "shadow": plan.shadow,
                       "schedule": plan.reason, "judge": judge_name, "reason": _reasoning(reply),
@@ -311,6 +322,35 @@ class ReflectiveRoute:
             observer.evaluation(ectx, req, parent=ctx, latency_ms=(time.perf_counter() - started) * 1000)
         if grade is not None:
             self._save_state()
+
+    def _refit_if_due(self) -> None:
+        """A due refit of the request model (~0.1 s for 600 rows) runs in a worker thread on a snapshot of its
+        rows, never on the event loop; one at a time, the rows that arrive meanwhile wait for the next."""
+        rm = self.loop.request_model
+        if rm is None or not rm.fit_due or self._refitting:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            rm.fit()
+            return
+        self._refitting = True
+        task = loop.create_task(self._refit(rm.training_rows()))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refit(self, rows: list[Any]) -> None:
+        from tierwise.learning.request_model import solve
+
+        rm = self.loop.request_model
+        assert rm is not None  # only scheduled when the route has one
+        try:
+            rm.install(await asyncio.to_thread(solve, rows, rm.settings))
+        except Exception as e:  # the previous model keeps serving; the next due refit tries again
+            log.warning("route %s: request model refit failed: %s", self.name, type(e).__name__)
+        finally:
+            self._refitting = False
+        self._refit_if_due()
 
     def _save_state(self) -> None:
         """Write the learned state off the event loop (a file write is blocking I/O); one write at a time, the
@@ -414,7 +454,7 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     bset = cfg.boundary.model_copy(update={"quality_target": cfg.quality_target})
     log_path = _log_path(cfg, name, b)
     loop = LearningLoop(name, LoopSettings(sampling=cfg.sampling, schedule=cfg.schedule, boundary=bset, value=cfg.value,
-                                           within=cfg.within),
+                                           within=cfg.within, request_model=cfg.request_model),
                         log_path=log_path)
     frontier = b.resolve(cfg.frontier)
     judge = b.resolve(cfg.judge) if cfg.judge else frontier

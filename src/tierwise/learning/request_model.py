@@ -1,0 +1,209 @@
+"""A per-request model of local acceptance, trained only on the verdicts the loop bought (`request_model`).
+
+The boundary decides per task type and `within` moves a request by its prompt's length inside its type. A
+request's text says more: which subject, which kind of question. With `request_model: {kind: text}` the loop
+keeps the hashed word, word-pair and character 4-gram features (`routers.features.token_hashes`, the `linear`
+router's tokens) of every request it decides to judge, and when that request's verdict comes back — a judge
+call or shadow run the loop paid for, or a verifier's verdict on it — adds (features, accepted) to a bounded set
+of training rows (the latest `max_rows`). Every `refit_every` new rows it refits a ridge regression of the
+verdict on the features (TF-IDF with the IDF of the training rows, L2-normalised rows; solved in its dual form,
+an n × n system for n ≤ `max_rows` rows), so nothing is learnt from requests the loop did not pay to evaluate,
+and feedback-prompted verdicts (a biased sample) are left out as they are for the boundary.
+
+A request's acceptance is then (1 - `weight`) × the loop's own estimate (its type's posterior mean, moved by
+the `within` slope when enabled) + `weight` × the text model's, once the model has `min_rows` rows; the request
+takes the tier that estimate calls for against the quality target. The model pools the verdicts of every type,
+so it can stand in for a type's few counts; the type's own evidence keeps the other share, so a drifted type
+(whose posterior the change-point test resets) still goes back to the frontier.
+
+Cost on the request path: hashing the prompt's first `max_chars` characters, a `unique` over the hashes and a
+gather-dot of the coefficients (bench/RESULTS.md, "Issue 21, session 18", has the measured time). Memory: the
+coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at most
+`PENDING` judged requests awaiting their verdicts. The rows are part of the saved state as hashed bucket counts
+(no text); the model is refitted from them on restore.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import OrderedDict, deque
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tierwise.routers.features import token_hashes
+
+PENDING = 4096  # judged requests whose features wait for their verdict
+Features = tuple[np.ndarray, np.ndarray]  # (bucket indices int32, counts float32)
+
+
+class RequestModelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["none", "text"] = Field("none", description=(
+        "none: a request's acceptance is its type's (and `within`'s); text: also a text model trained on the "
+        "loop's own verdicts"))
+    weight: float = Field(0.5, ge=0.0, le=1.0, description="share of the text model in a request's acceptance")
+    min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
+    max_rows: int = Field(1000, ge=2, le=20_000, description="latest verdicts kept to train on (older ones dropped)")
+    refit_every: int = Field(25, ge=1, le=100_000, description="new verdicts between two refits")
+    alpha: float = Field(3.0, gt=0.0, le=1e6, description="ridge penalty")
+    n_buckets: int = Field(1 << 16, ge=1 << 10, le=1 << 20, description="hashed feature buckets (a power of two)")
+    max_chars: int = Field(4000, ge=100, le=1_000_000, description="prompt characters the features read")
+
+    @field_validator("n_buckets")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError("n_buckets must be a power of two")
+        return v
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(a.tobytes()).decode("ascii")
+
+
+class TextAcceptance:
+    """The text model: features of judged requests, training rows, the fitted coefficients."""
+
+    def __init__(self, settings: RequestModelSettings) -> None:
+        self.settings = settings
+        self.rows: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=settings.max_rows)
+        self.pending: OrderedDict[str, Features] = OrderedDict()
+        self.coef: np.ndarray | None = None  # per bucket: ridge coefficient × IDF (a request's row needs no IDF)
+        self.idf: np.ndarray | None = None
+        self.intercept = 0.0
+        self.since_fit = 0
+        self.fits = 0
+        self.defer = False  # set by a caller that runs refits itself, off its event loop
+        self.fit_due = False
+
+    @property
+    def ready(self) -> bool:
+        return self.coef is not None
+
+    def features(self, text: str) -> Features:
+        h = token_hashes(text[: self.settings.max_chars])
+        idx, cnt = np.unique(h & (self.settings.n_buckets - 1), return_counts=True)
+        return idx.astype(np.int32), cnt.astype(np.float32)
+
+    def estimate(self, f: Features) -> float | None:
+        """The model's acceptance for a request's features (None until it has been fitted)."""
+        if self.coef is None or self.idf is None:
+            return None
+        idx, cnt = f
+        tf = 1.0 + np.log(cnt)
+        norm = float(np.sqrt(np.dot(tf * self.idf[idx], tf * self.idf[idx]))) or 1.0
+        p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
+        return min(1.0, max(0.0, p))
+
+    def remember(self, request_id: str, f: Features) -> None:
+        """A judged request's features, kept until its verdict arrives (the oldest dropped beyond `PENDING`)."""
+        self.pending[request_id] = f
+        while len(self.pending) > PENDING:
+            self.pending.popitem(last=False)
+
+    def record(self, request_id: str | None, accepted: float) -> bool:
+        """The verdict on a remembered request: one training row (refit every `refit_every` rows; with `defer`
+        set, the refit is only flagged in `fit_due` for the caller to run off its event loop). Verdicts on
+        requests the loop did not remember (not judged by it) train nothing."""
+        f = self.pending.pop(request_id, None) if request_id is not None else None
+        if f is None:
+            return False
+        self.rows.append((f[0], f[1], min(1.0, max(0.0, float(accepted)))))
+        self.since_fit += 1
+        if len(self.rows) >= self.settings.min_rows and (self.since_fit >= self.settings.refit_every
+                                                         or self.coef is None):
+            if self.defer:
+                self.fit_due = True
+            else:
+                self.fit()
+        return True
+
+    def training_rows(self, leave_last: int = 0) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """The rows a refit uses (a snapshot: the fit may run in another thread while rows keep arriving)."""
+        self.since_fit = leave_last
+        self.fit_due = False
+        return list(self.rows)[: len(self.rows) - leave_last]
+
+    def fit(self, leave_last: int = 0) -> None:
+        """Refit on the rows (`leave_last`: without the latest ones — a restore refits the model the saved loop
+        had)."""
+        self.install(solve(self.training_rows(leave_last), self.settings))
+
+    def install(self, fitted: tuple[np.ndarray, np.ndarray, float] | None) -> None:
+        if fitted is not None:
+            self.coef, self.idf, self.intercept = fitted
+            self.fits += 1
+
+    def dump(self) -> dict[str, Any]:
+        return {"n_buckets": self.settings.n_buckets, "since_fit": self.since_fit,
+                "rows": [[_b64(i.astype(np.int32)), _b64(np.minimum(c, 65535).astype(np.uint16)), y]
+                         for i, c, y in self.rows]}
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Restore the rows (what is malformed or was hashed into another number of buckets is skipped) and refit."""
+        if not isinstance(data, dict) or data.get("n_buckets") != self.settings.n_buckets:
+            return
+        b = self.settings.n_buckets
+        rows = []
+        for raw in data.get("rows") or []:
+            try:
+                si, sc, y = raw
+                idx = np.frombuffer(base64.b64decode(si, validate=True), dtype=np.int32)
+                cnt = np.frombuffer(base64.b64decode(sc, validate=True), dtype=np.uint16).astype(np.float32)
+                y = float(y)
+            except (TypeError, ValueError):
+                continue
+            if len(idx) != len(cnt) or not math.isfinite(y) or not 0.0 <= y <= 1.0:
+                continue
+            if len(idx) and (idx.min() < 0 or idx.max() >= b or cnt.min() < 1):
+                continue
+            rows.append((idx.copy(), cnt, y))
+        self.rows.clear()
+        self.rows.extend(rows)  # the deque keeps the latest `max_rows`
+        since = data.get("since_fit")
+        since = min(since, len(self.rows)) if isinstance(since, int) and since >= 0 else 0
+        self.since_fit = since
+        if len(self.rows) - since >= self.settings.min_rows:
+            self.fit(leave_last=since)
+
+
+def solve(rows: list[tuple[np.ndarray, np.ndarray, float]],
+          settings: RequestModelSettings) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Ridge regression of the verdict on the rows' TF-IDF features, in its dual form: with X the n × B matrix
+    of normalised rows and y the verdicts, c = (X Xᵀ + alpha I)⁻¹ (y - ȳ), coefficients Xᵀ c. Returns the
+    coefficients times the IDF (so a request's row needs no IDF), the IDF and the intercept ȳ."""
+    from scipy.sparse import csr_matrix
+
+    n = len(rows)
+    if n < 2:
+        return None
+    b = settings.n_buckets
+    df = np.zeros(b, dtype=np.float64)
+    for idx, _, _ in rows:
+        df[idx] += 1.0
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    vals, inds, ptr = [], [], [0]
+    for idx, cnt, _ in rows:
+        v = (1.0 + np.log(cnt.astype(np.float64))) * idf[idx]
+        vals.append(v / (float(np.sqrt(np.dot(v, v))) or 1.0))
+        inds.append(idx)
+        ptr.append(ptr[-1] + len(idx))
+    x = csr_matrix((np.concatenate(vals), np.concatenate(inds), np.asarray(ptr)), shape=(n, b))
+    y = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
+    mean = float(y.mean())
+    k = (x @ x.T).toarray()
+    k[np.diag_indices(n)] += settings.alpha
+    c = np.linalg.solve(k, y - mean)
+    w = np.asarray(x.T @ c).ravel()
+    return (w * idf).astype(np.float32), idf.astype(np.float32), mean
+
+
+def make_request_model(settings: RequestModelSettings) -> TextAcceptance | None:
+    return TextAcceptance(settings) if settings.kind == "text" else None
+
+
+__all__ = ["RequestModelSettings", "TextAcceptance", "make_request_model", "solve"]
