@@ -122,3 +122,6 @@ def test_refit_keys_at_the_route_level_and_in_shift(tmp_path, openai_up, anthrop
         config(threshold=0.1, refit_threshold=True)
     with pytest.raises(ConfigError, match="refit_min must not exceed"):
         config(target_share=0.3, refit_window=20, refit_min=50)
+    with pytest.raises(ConfigError, match="refit_min must not exceed"):
+        config(target_share=0.3, shift={"refit_min": 600})  # above the default window, 500
+    assert config(target_share=0.3, refit_window=1000, shift={"refit_min": 600})  # one key in each place

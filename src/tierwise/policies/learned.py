@@ -70,9 +70,7 @@ class ShiftConfig(BaseModel):
             raise ValueError("promote_below must not exceed demote_above (the gap is the hysteresis)")
         if self.min_requests > self.window:
             raise ValueError("min_requests must not exceed window")
-        if self.refit_min > self.refit_window:
-            raise ValueError("refit_min must not exceed refit_window")
-        return self
+        return self  # the re-fit keys are checked with the route level's (LearnedConfig.refit_settings)
 
 
 class ValidationConfig(BaseModel):
