@@ -60,7 +60,8 @@ def check_saved_router(spec: str, data: OutcomeDataset, target_share: float, *, 
     if share_is_off(target_share, share):
         check.warnings.append(
             f"calibrated for {target_share:.0%} strong calls but sends {share:.1%} here: its scores on this data "
-            "are not distributed as on its training data; set `target_share` on recent traffic or retrain")
+            "are not distributed as on its training data; a `learned` route with `target_share` re-fits its "
+            "threshold on recent traffic (the default), or retrain")
     return check
 
 

@@ -2,8 +2,10 @@
 the strong (frontier) target, below it to the weak (local) one. The score, threshold and
 tier are recorded on the trace.
 
-The threshold is fixed in the config or derived from a target strong-call share (using the
-score quantiles saved with the router). With `shadow_rate`, that share of requests also runs
+The threshold is fixed in the config or derived from a target strong-call share: first the
+training prompts' quantile saved with the router, then (by default, `refit_threshold`) re-fitted
+to that share's quantile of the route's recent scores (routers/refit.py), since live traffic rarely
+scores like the training prompts. With `shadow_rate`, that share of requests also runs
 on the other tier as a background task, off the response path; the pair is written to the
 ledger as a `shadow` record (`shadow.strong` / `shadow.weak` with each answer) for later
 judging and retraining (see `tierwise.evaluation.loaders.load_ledger`).
@@ -33,8 +35,10 @@ if TYPE_CHECKING:  # numpy and the routers load only when a learned route is bui
     from tierwise.evaluation.online import OnlineValidator
     from tierwise.routers.base import Router
     from tierwise.routers.guard import RouteGuard
+    from tierwise.routers.refit import ThresholdRefit
 
 log = logging.getLogger("tierwise")
+REFIT_WINDOW, REFIT_MIN = 500, 100  # re-fit defaults: scores kept, scores seen before the first re-fit
 
 
 class ShiftConfig(BaseModel):
@@ -52,12 +56,13 @@ class ShiftConfig(BaseModel):
     promote_below: float = Field(0.15, gt=0, lt=1, description="re-promote when the share falls below this")
     demote: bool = Field(True, description="false: only measure and record, never demote")
     fallback: str | None = Field(None, description="target while demoted (default: the `strong` target)")
+    # The re-fit keys may also stand at the route level (where a route without `shift` sets them); here, only
+    # in-distribution scores (while the route is not demoted for shift) move the threshold.
     refit_threshold: bool | None = Field(
         None, description="move the threshold to the target share's quantile of recent in-distribution scores "
-                          "(default: on when the route has a target_share, as the training set's quantile need "
-                          "not hold on live traffic; true needs target_share)")
-    refit_window: int = Field(500, ge=10, le=100_000, description="recent scores the threshold is re-fitted on")
-    refit_min: int = Field(100, ge=10, description="scores seen before the first re-fit")
+                          "(default: on when the route has a target_share; same as the route-level key)")
+    refit_window: int = Field(REFIT_WINDOW, ge=10, le=100_000, description="recent scores the threshold is re-fitted on")
+    refit_min: int = Field(REFIT_MIN, ge=10, description="scores seen before the first re-fit")
 
     @model_validator(mode="after")
     def _consistent(self) -> ShiftConfig:
@@ -65,9 +70,7 @@ class ShiftConfig(BaseModel):
             raise ValueError("promote_below must not exceed demote_above (the gap is the hysteresis)")
         if self.min_requests > self.window:
             raise ValueError("min_requests must not exceed window")
-        if self.refit_min > self.refit_window:
-            raise ValueError("refit_min must not exceed refit_window")
-        return self
+        return self  # the re-fit keys are checked with the route level's (LearnedConfig.refit_settings)
 
 
 class ValidationConfig(BaseModel):
@@ -101,6 +104,12 @@ class LearnedConfig(PolicyConfig):
     on_router_error: Literal["weak", "strong"] = Field(
         "weak", description="tier for a request the router fails to score (the request is answered either way)")
     reference: str | None = None
+    refit_threshold: bool | None = Field(
+        None, description="re-fit the threshold to `target_share` on the route's recent scores (default: on when "
+                          "the route has a target_share; false keeps the training prompts' quantile)")
+    refit_window: int | None = Field(None, ge=10, le=100_000,
+                                     description=f"recent scores the threshold is re-fitted on (default {REFIT_WINDOW})")
+    refit_min: int | None = Field(None, ge=10, description=f"scores seen before the first re-fit (default {REFIT_MIN})")
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
@@ -109,11 +118,27 @@ class LearnedConfig(PolicyConfig):
     def _one_threshold(self) -> LearnedConfig:
         if (self.threshold is None) == (self.target_share is None):
             raise ValueError("give exactly one of `threshold` or `target_share`")
-        if self.shift is not None and self.shift.refit_threshold and self.target_share is None:
-            raise ValueError("shift.refit_threshold needs `target_share`")
+        refit, window, least = self.refit_settings()
+        if refit and self.target_share is None:
+            raise ValueError("refit_threshold needs `target_share`")
+        if least > window:
+            raise ValueError("refit_min must not exceed refit_window")
         if self.validation is not None and self.shadow_rate <= 0:
             raise ValueError("validation needs shadow_rate > 0: the judged shadow pairs are its evidence")
         return self
+
+    def refit_settings(self) -> tuple[bool, int, int]:
+        """(re-fit?, window, minimum): each key from the route level or `shift` (giving one in both places with
+        different values is an error); re-fitting is on by default for a `target_share`."""
+        got: dict[str, Any] = {}
+        for key in ("refit_threshold", "refit_window", "refit_min"):
+            here = getattr(self, key)
+            there = getattr(self.shift, key) if self.shift is not None and key in self.shift.model_fields_set else None
+            if here is not None and there is not None and here != there:
+                raise ValueError(f"`{key}` is given at the route level ({here}) and in `shift` ({there}): give it once")
+            got[key] = here if here is not None else there
+        refit = self.target_share is not None if got["refit_threshold"] is None else bool(got["refit_threshold"])
+        return refit, got["refit_window"] or REFIT_WINDOW, got["refit_min"] or REFIT_MIN
 
 
 class LearnedRoute:
@@ -121,10 +146,13 @@ class LearnedRoute:
                  shadow_rate: float = 0.0, on_router_error: str = "weak", rng: random.Random | None = None,
                  guard: RouteGuard | None = None, fallback: Target | None = None,
                  validator: OnlineValidator | None = None, judge: Target | None = None,
-                 rubric: str | None = None) -> None:
+                 rubric: str | None = None, refit: ThresholdRefit | None = None,
+                 threshold_source: str = "training") -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
+        self.threshold_source = threshold_source  # "config" (a fixed threshold), "training", or recent traffic
+        self.refit = refit  # re-fits the threshold when there is no guard (the guard holds its own)
         self.strong = strong
         self.weak = weak
         self.shadow_rate = shadow_rate
@@ -157,14 +185,16 @@ class LearnedRoute:
             return target, tier, prompt, float("nan")
         guarded = self.guard.observe(prompt, score) if self.guard is not None else None
         if guarded is not None:
-            self.threshold = guarded.threshold
+            self.threshold, self.threshold_source = guarded.threshold, guarded.threshold_source
+        elif self.refit is not None:
+            self.threshold, self.threshold_source = self.refit.add(score), self.refit.source
         ms = (time.perf_counter() - t0) * 1000.0
         tier = "strong" if score >= self.threshold else "weak"
         target = self.strong if tier == "strong" else self.weak
         op = "≥" if tier == "strong" else "<"
         reason = f"router score {score:.4f} {op} threshold {self.threshold:.4f} -> {target.name}"
-        detail: dict[str, Any] = {"threshold": self.threshold, "tier": tier, "router": self.router.kind,
-                                  "decision_ms": round(ms, 3)}
+        detail: dict[str, Any] = {"threshold": self.threshold, "threshold_source": self.threshold_source,
+                                  "tier": tier, "router": self.router.kind, "decision_ms": round(ms, 3)}
         if guarded is not None:
             detail["shift"] = {"percentile": guarded.percentile, "share_far": round(guarded.share_far, 4),
                                "window": guarded.window_n, "demoted": guarded.demoted,
@@ -343,13 +373,20 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     validator = _validator(cfg, name)
     guard, fallback = (_guard(cfg, name, router, threshold, b) if cfg.shift is not None or validator is not None
                        else (None, None))
+    refit_on, window, least = cfg.refit_settings()
+    refit = None
+    if guard is None and refit_on and cfg.target_share is not None:  # no profile filters: every score counts
+        from tierwise.routers.refit import ThresholdRefit
+
+        refit = ThresholdRefit(threshold, cfg.target_share, window=window, min_scores=least)
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
         guard.checks.append(validator.check)
     vc = cfg.validation
     return LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
                         on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
                         judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
-                        rubric=vc.rubric if vc is not None else None)
+                        rubric=vc.rubric if vc is not None else None, refit=refit,
+                        threshold_source="config" if cfg.threshold is not None else "training")
 
 
 def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
@@ -371,20 +408,21 @@ def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
     from tierwise.routers.shift import ShiftWindow, router_embedding
 
     sc = cfg.shift
-    if sc is None:  # online validation only: no distance measured, the threshold stays as configured
-        return RouteGuard(None, threshold=threshold, target_share=cfg.target_share), None
+    refit, window, least = cfg.refit_settings()
+    if sc is None:  # online validation only: no distance measured, every score re-fits the threshold
+        return RouteGuard(None, threshold=threshold, target_share=cfg.target_share, refit_threshold=refit,
+                          refit_window=window, refit_min=least), None
     profile = getattr(router, "profile", None)
     if profile is None:
         raise ConfigError(f"route {name!r}: router {cfg.router} carries no training profile, which `shift` needs; "
                           "re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`", path=f"routes.{name}.shift")
-    refit = cfg.target_share is not None if sc.refit_threshold is None else sc.refit_threshold
     try:
         guard = RouteGuard(profile, space=sc.space, embedding=router_embedding(router), demote=sc.demote,
                            window=ShiftWindow(window=sc.window, min_requests=sc.min_requests,
                                               far_quantile=sc.far_quantile, demote_above=sc.demote_above,
                                               promote_below=sc.promote_below),
                            threshold=threshold, target_share=cfg.target_share, refit_threshold=refit,
-                           refit_window=sc.refit_window, refit_min=sc.refit_min)
+                           refit_window=window, refit_min=least)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.shift") from None
     return guard, b.resolve(sc.fallback) if sc.fallback else None

@@ -5,8 +5,9 @@ and is the threshold still sending the intended share to the strong tier?
 - measures the prompt's distance to the router's training distribution (routers/shift.py) and
   feeds the sliding window; when the window is off-distribution (with hysteresis) the route is
   *demoted*: requests go to the safe fallback until traffic comes back;
-- keeps the recent in-distribution scores and, with `refit_threshold`, moves the threshold to
-  their quantile at the target strong share (instead of the training prompts' quantile);
+- with `refit_threshold`, feeds the recent in-distribution scores (all scores when there is no
+  profile) to a `ThresholdRefit` (routers/refit.py), which moves the threshold to their quantile at
+  the target strong share (instead of the training prompts' quantile);
 - asks any extra `EvidenceCheck`s (the online APGR estimate from judged shadow pairs,
   evaluation/online.py) whether the router should be demoted; each says why, and the route is
   re-promoted when none does any more.
@@ -16,13 +17,11 @@ The route records the outcome on the trace (and so in the ledger).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from tierwise.routers.refit import ThresholdRefit
 from tierwise.routers.shift import ShiftWindow, TrainingProfile
 
 # An evidence check returns None (no opinion yet) or (demote?, reason).
@@ -56,13 +55,10 @@ class RouteGuard:
         self.embedding = embedding if space == "embedding" else None
         self.window = window or ShiftWindow()
         self.demote = demote
-        self.threshold = threshold
-        self.threshold_source = "training"
+        self._fixed = threshold
         self.target_share = target_share
-        self.refit_threshold = refit_threshold
-        self.refit_min = refit_min
-        self._scores: deque[float] = deque(maxlen=refit_window)
-        self._since_refit = 0
+        self.refit = (ThresholdRefit(threshold, target_share, window=refit_window, min_scores=refit_min)
+                      if refit_threshold and target_share is not None else None)
         self.checks = list(checks or [])
         self.demoted = False
         self.reason = ""
@@ -77,16 +73,13 @@ class RouteGuard:
             v = self.embedding.encode_one(prompt)
         return float(sp.percentiles(sp.distances(v))[0])
 
-    def _refit(self, score: float) -> None:
-        if not (self.refit_threshold and score == score):
-            return
-        self._scores.append(score)
-        self._since_refit += 1
-        if len(self._scores) >= self.refit_min and self._since_refit >= 10:  # every 10 requests: bounded cost
-            assert self.target_share is not None
-            self.threshold = float(np.quantile(np.fromiter(self._scores, float), 1.0 - self.target_share))
-            self.threshold_source = f"recent traffic ({len(self._scores)} requests)"
-            self._since_refit = 0
+    @property
+    def threshold(self) -> float:
+        return self.refit.threshold if self.refit is not None else self._fixed
+
+    @property
+    def threshold_source(self) -> str:
+        return self.refit.source if self.refit is not None else "training"
 
     def observe(self, prompt: str, score: float) -> GuardState:
         reasons = []
@@ -100,8 +93,8 @@ class RouteGuard:
                 reasons.append(f"traffic is off the router's training distribution: {v.share_far:.0%} of the last "
                                f"{v.n} requests are farther from its training prompts than "
                                f"{self.window.far_quantile:.0%} of them (demote above {self.window.demote_above:.0%})")
-        if v is None or not v.off:
-            self._refit(score)  # only traffic the router knows moves its threshold
+        if self.refit is not None and (v is None or not v.off):
+            self.refit.add(score)  # only traffic the router knows moves its threshold
         shift_off = bool(reasons)
         if not self.demote:  # shift measured and recorded only; the checks still demote
             reasons = []
