@@ -415,7 +415,7 @@ class MemoryStore:
             c[0] += worst
             c[1] += tok
         if model_usd is not None:
-            for m, usd in zip(models, model_usd):
+            for m, usd in zip(models, model_usd, strict=False):
                 c = m[0]
                 c[0] += usd
                 c[1] += tok
@@ -465,7 +465,7 @@ class MemoryStore:
                     for where in cells[8][:len(counters)]:
                         self._adjust(where, du, dt)
         if models:
-            for where, (*_, model), r in zip(cells[8][len(counters):], models, model_usd):  # type: ignore[arg-type]
+            for where, (*_, model), r in zip(cells[8][len(counters):], models, model_usd, strict=False):  # type: ignore[arg-type]
                 usd, tok = spent if per_model is None else per_model.get(model, (0.0, 0.0))
                 du = usd - r if live else usd
                 dt = int(tok) - r_tok if live else int(tok)
@@ -505,7 +505,7 @@ class MemoryStore:
             else:  # `take`'s handle
                 _, cells, usd, tok, model_usd, _, _ = v
                 amounts = [usd] * len(cells[2]) + (model_usd or [])
-                for (key, slot, _, _), u in zip(cells[8], amounts):
+                for (key, slot, _, _), u in zip(cells[8], amounts, strict=False):
                     self._release(key, slot, u, tok)
         if now >= self._next_prune:
             self.prune(now)
