@@ -59,8 +59,8 @@ def test_two_reflective_routes_keep_their_states_apart(gateway, openai_up, anthr
     assert again.resolve("other").loop.dump()["boundary"] == {}  # nothing learned on `other`
 
 
-def test_a_state_saved_before_it_was_per_route_is_read_by_its_own_route_only(  # noqa: F811
-        gateway, openai_up, anthropic_up, tmp_path):
+def test_a_state_saved_before_it_was_per_route_is_read_by_its_own_route_only(
+        gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     cfg = reflective_config(openai_up, anthropic_up)
     cfg["routes"]["other"] = dict(cfg["routes"]["main"])
     old = LearningLoop("main")
