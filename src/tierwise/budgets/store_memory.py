@@ -24,9 +24,9 @@ from tierwise.budgets.checks import (
 )
 
 PRUNE_S = 5.0  # seconds between two sweeps of the buckets nobody wrote within their window
-_ZERO = (0.0, 0.0)
+_ZERO: tuple[float, ...] | list[float] = (0.0, 0.0)
 _INF = float("inf")
-_NOTHING_EARLIER = (0, 0, 0.0, 0.0)  # the `earlier` of a calendar budget: its window is its one slot
+_NOTHING_EARLIER: tuple[Any, ...] | list[Any] = (0, 0, 0.0, 0.0)  # the `earlier` of a calendar budget: its window is its one slot
 # What `take` works from for one plan, until `until` (at most a second, and no slot or minute
 # boundary in between): (until, the store, the counters of its budgets' current slots, per budget
 # (counter, earlier, usd limit, token limit) with `earlier` = [first slot, current slot, usd, tokens]
@@ -71,7 +71,7 @@ class MemoryStore:
         self.rates: dict[str, dict[int, list[float]]] = {}  # key -> minute -> [requests, tokens]
         # In admission order, so in deadline order (one TTL for all): expiry looks at the oldest only.
         # (OrderedDicts: popping their oldest entry stays O(1) however many went before; a dict's does not.)
-        self.reservations: OrderedDict[str, tuple[float, list[tuple[Any, ...]]]] = OrderedDict()
+        self.reservations: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self.settled: OrderedDict[str, float] = OrderedDict()  # request id -> when the marker may go
         # rolling-window bucket -> [first slot, current slot, usd, tokens]: the window's total before
         # its current slot, as `take` reads it (kept equal to the slots' sum by every write)

@@ -272,7 +272,7 @@ class CachedTarget:
     async def _lookup(self, req: Request, ctx: Context, kind: str) -> entries.Entry | None:
         t0 = time.perf_counter()
         if self.local:  # nothing to wait for
-            v = self.cache.backend.get_entry(self.key)
+            v = self.cache.backend.get_entry(self.key)  # type: ignore[attr-defined]  # local: the memory backend
             return self._found(None if v is None else self.cache.unpacked(v), ctx, kind, "exact", t0)
         e = await self.cache.load(self.key, self.route, self.tenant)
         how = "exact"
@@ -332,7 +332,7 @@ class CachedTarget:
     async def complete(self, req: Request, ctx: Context) -> Response:
         if self.local:  # nothing to wait for
             cache = self.cache
-            v = cache.backend.get_entry(self.key)
+            v = cache.backend.get_entry(self.key)  # type: ignore[attr-defined]
             if v is None:  # (`_found`'s miss, inline: most requests of a cached route)
                 ctx.notes[NOTE] = "miss"
                 cache.counts["miss"] += 1

@@ -21,7 +21,8 @@ from tierwise.trace import Trace
 
 @runtime_checkable
 class Target(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only here: an attribute or a property satisfies it
 
     async def complete(self, req: Request, ctx: Context) -> Response: ...
 
