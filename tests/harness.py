@@ -207,3 +207,13 @@ def two_tier_config(local_url: str, remote_url: str, *, local_kind: str = "opena
     }
     cfg.update(extra)
     return cfg
+
+
+def wait_for(pred: Any, timeout: float = 10.0) -> bool:
+    """Whether `pred()` came true within `timeout` seconds (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import json
 
-import yaml
 from click.testing import CliRunner
 
-from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
-from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
+from tests.learning.test_reflective_route import SUMMARY, reflective_gateway, wait_for
 from tierwise.learning import evidence
 
 
 def test_boundary_command_and_evidence(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     from tierwise.cli import main
 
-    cfg = reflective_config(openai_up, anthropic_up)
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = judge_or_answer("good")
-    route = g.gateway.resolve("main")
+    _, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(10):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
         wait_for(lambda: not route._background)
@@ -45,13 +38,7 @@ def test_boundary_says_how_far_a_task_type_is_from_moving(gateway, openai_up, an
     from tierwise.cli import main
     from tierwise.learning.boundary import beta_lower
 
-    cfg = reflective_config(openai_up, anthropic_up)
-    path = tmp_path / "tierwise.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = judge_or_answer("good")
-    route = g.gateway.resolve("main")
+    path, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(2):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
         assert wait_for(lambda: not route._background)

@@ -7,32 +7,18 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
-from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
-from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
+from tests.learning.test_reflective_route import SUMMARY, reflective_gateway, wait_for
 from tierwise.learning.evidence import wilson
-
-
-def _reflective_gateway(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
-    """A gateway with the reflective route `main` (its config also written to disk for the CLI), the local
-    tier answering and the judge accepting."""
-    cfg = reflective_config(openai_up, anthropic_up)
-    path = tmp_path / "tierwise.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = judge_or_answer("good")
-    return path, g, g.gateway.resolve("main")
 
 
 def test_eval_ledger_shows_the_reflective_routes_verdicts_and_feedback(gateway, openai_up, anthropic_up,  # noqa: F811
                                                                        tmp_path):
     from tierwise.cli import main
 
-    path, g, route = _reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
+    path, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     ids = []
     for i in range(8):
         raw = oai(g).chat.completions.with_raw_response.create(
@@ -83,7 +69,7 @@ def test_report_counts_the_reflective_routes_evaluations_in_its_cost(gateway, op
     from tierwise.cli import main
     from tierwise.ledger.report import savings
 
-    path, g, route = _reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
+    path, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(6):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
         wait_for(lambda: not route._background)

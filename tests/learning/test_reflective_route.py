@@ -4,11 +4,12 @@ the response path, moves a task type local once the judge accepts enough, record
 from __future__ import annotations
 
 import json
-import time
+
+import yaml
 
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
-from tests.harness import two_tier_config
+from tests.harness import two_tier_config, wait_for  # noqa: F401 (other tests import it from here)
 from tierwise.learning.boundary import read_moves
 
 SUMMARY = "Summarize the following article in three sentences: the council met on Tuesday to discuss the budget."
@@ -31,13 +32,16 @@ def reflective_config(openai_up, anthropic_up, **route):  # noqa: F811
     return cfg
 
 
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
+def reflective_gateway(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """A gateway with the reflective route `main` (its config also written to tmp_path/tierwise.yaml for the
+    CLI), the local tier answering and the judge accepting: (config path, gateway, route)."""
+    cfg = reflective_config(openai_up, anthropic_up)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    return path, g, g.gateway.resolve("main")
 
 
 def test_boundary_moves_local_after_accepted_shadows(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811

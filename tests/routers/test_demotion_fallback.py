@@ -6,26 +6,16 @@ trace and ledger say the route was demoted, why, and to which policy. Real HTTP,
 from __future__ import annotations
 
 import json
-import time
 
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
-from tests.harness import two_tier_config
+from tests.harness import two_tier_config, wait_for
 from tests.routers.test_shift import dataset, other, support
 from tierwise.routers import make_router, save_router
 from tierwise.routers.shift import attach_profile
 
 SUMMARY = "Summarize the following article in three sentences: the council met on Tuesday to discuss the {} budget."
 WINDOW, DEMOTE_ABOVE = 20, 0.25
-
-
-def wait_for(pred, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def frontier_or_judge(rec):
@@ -55,9 +45,9 @@ def test_a_demoted_learned_route_follows_a_reflective_routes_boundary(gateway, o
 
     def ask(model, prompt):
         r = client.chat.completions.with_raw_response.create(model=model, messages=[{"role": "user", "content": prompt}])
-        assert wait_for(lambda: not careful._background)  # the reflective route's shadow runs and judging are done
+        assert wait_for(lambda: not careful._background, timeout=30)  # the reflective route's shadow runs and judging are done
         rid = r.headers["x-tierwise-request-id"]
-        assert wait_for(lambda: g.flush() or g.ledger.get(rid) is not None)
+        assert wait_for(lambda: g.flush() or g.ledger.get(rid) is not None, timeout=30)
         rec = g.ledger.get(rid)
         return r.parse().choices[0].message.content, rec, [s for s in rec.steps if s["kind"] == "decision"]
 
