@@ -209,7 +209,7 @@ def test_a_type_moved_back_to_the_frontier_is_left_to_its_own_evidence() -> None
 @pytest.mark.parametrize(("settings", "message"), [
     ({"kind": "txt"}, "routes.r.request_model.kind: Input should be 'none' or 'text'"),
     ({"kind": "text", "n_buckets": 3000}, "routes.r.request_model.n_buckets: Value error, n_buckets must be a power of two"),
-    ({"kind": "text", "max_rows": 10**9}, "routes.r.request_model.max_rows: Input should be less than or equal to 20000"),
+    ({"kind": "text", "max_rows": 10**9}, "routes.r.request_model.max_rows: Input should be less than or equal to 5000"),
     ({"kind": "text", "wieght": 1}, "routes.r.request_model.wieght: unknown key (did you mean `weight`?)"),
 ])
 def test_a_bad_request_model_setting_is_a_clear_config_error(settings, message) -> None:

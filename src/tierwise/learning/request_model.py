@@ -47,7 +47,9 @@ class RequestModelSettings(BaseModel):
         "loop's own verdicts"))
     weight: float = Field(0.5, ge=0.0, le=1.0, description="share of the text model in a request's acceptance")
     min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
-    max_rows: int = Field(1000, ge=2, le=20_000, description="latest verdicts kept to train on (older ones dropped)")
+    max_rows: int = Field(1000, ge=2, le=5_000, description=(
+        "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
+        "max_rows x max_rows system (200 MB and seconds of CPU at 5,000)"))
     refit_every: int = Field(25, ge=1, le=100_000, description="new verdicts between two refits")
     alpha: float = Field(3.0, gt=0.0, le=1e6, description="ridge penalty")
     n_buckets: int = Field(1 << 16, ge=1 << 10, le=1 << 20, description="hashed feature buckets (a power of two)")
