@@ -73,7 +73,7 @@ def seal_record(boundary: Any, rec: LedgerRecord) -> None:
                   type(e).__name__)
         rec.prompt = rec.answer = rec.shadow = None
         rec.error_message = WITHHELD if rec.error_message else None
-        rec.reason = WITHHELD if rec.reason else None
+        rec.reason = WITHHELD if rec.reason else ""
         try:
             rec.extra = withheld(rec.extra) if rec.extra else rec.extra
         except Exception:  # e.g. nested past the recursion limit: nothing of it is kept
