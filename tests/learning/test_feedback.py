@@ -113,6 +113,31 @@ def test_cli_feedback(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     assert g.ledger.get(rid).extra["feedback"][0]["source"] == "cli"
 
 
+def test_cli_feedback_reason_is_cleaned_like_the_endpoints(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """`tierwise feedback --reason` builds the configured detector from the config it loads: protected values
+    are replaced before the ledger keeps the reason, as the HTTP endpoint does."""
+    import yaml
+
+    from tierwise.cli import main
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    res = CliRunner().invoke(main, ["feedback", "-c", str(tmp_path / "tierwise.yaml"), rid, "poor", "--reason",
+                                    "wrong for CUST-123456, ask bob@example.com"])
+    assert res.exit_code == 0, res.output
+    reason = g.ledger.get(rid).extra["feedback"][0]["reason"]
+    assert "CUST-123456" not in reason and "bob@example.com" not in reason, reason
+    assert reason.startswith("wrong for <CUSTOMER_ID>")
+
+
 def test_a_slow_ledger_does_not_stall_other_requests(gateway, openai_up, anthropic_up):  # noqa: F811
     # Feedback waits for the ledger's writer and reads SQLite; that must happen off the event loop,
     # or one feedback call behind a busy writer would hold up every request the gateway serves.
