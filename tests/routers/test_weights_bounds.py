@@ -14,8 +14,7 @@ from click.testing import CliRunner
 
 from tierwise.cli import main
 from tierwise.evaluation.loaders import load_jsonl
-from tierwise.routers import RouterError, load_router, make_router, save_router
-from tierwise.routers import base
+from tierwise.routers import RouterError, base, load_router, make_router, save_router
 
 FIXTURE = Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl"
 
