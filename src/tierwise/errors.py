@@ -77,8 +77,12 @@ class RateLimited(TierwiseError):
 
 
 class BudgetExceeded(TierwiseError):
+    """A spent budget (tierwise.budgets), not a rate limit: its own kind, so the ledger and
+    `tierwise requests` say which it was. Each API's clients still get that API's own word for it
+    (OpenAI `insufficient_quota`; Anthropic, which has no quota type, `rate_limit_error`)."""
+
     status = 429
-    kind = "rate_limit_error"
+    kind = "budget_exceeded"
 
 
 class UpstreamError(TierwiseError):

@@ -42,6 +42,8 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
     # its place (a config whose every frontier call fails for want of a key helps nobody).
     openai_only = bool(found.get("openai_key")) and not found.get("anthropic_key")
     big, small = ("gpt", "gpt-mini") if openai_only else ("claude-sonnet", "claude-haiku")
+    # Every model gets its `context_window`: a model without one is called whatever the prompt's size
+    # (no skip to the next target, no max_tokens clamp), and budgets cannot bound a reservation by it.
     lines = [
         "# tierwise.yaml: written by `tierwise init`. Reference: README.md#configuration-tierwiseyaml",
         "server:",
@@ -97,6 +99,7 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
             "  gpt-mini:",
             "    provider: openai",
             "    model: gpt-4o-mini",
+            "    context_window: 128000",
             "    vision: true",
         ]
     else:
@@ -109,10 +112,12 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
             "  claude-haiku:",
             "    provider: anthropic",
             "    model: claude-haiku-4-5",
+            "    context_window: 200000",
             "    vision: true",
         ]
         if found.get("openai_key"):
-            lines += ["  gpt:", "    provider: openai", "    model: gpt-4o-mini", "    vision: true"]
+            lines += ["  gpt:", "    provider: openai", "    model: gpt-4o-mini", "    context_window: 128000",
+                      "    vision: true"]
     lines += [
         "",
         "routes:",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import anthropic
+import openai
 import orjson
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -142,3 +145,50 @@ def test_a_team_key_sees_only_its_own_buckets(gateway, openai_up, anthropic_up, 
     assert seen("team-a-secret") == {("daily", "*"), ("per-key", "team-a")}
     assert seen("ops-secret") == {("daily", "*")}  # unscoped, but not the operator: no one else's buckets
     assert {("per-key", "team-b"), ("per-session", "alice-session"), ("per-session", "bob-session")} <= seen("admin-secret")
+
+
+def test_requests_and_the_ledger_tell_a_spent_budget_from_a_rate_limit(two_tier, openai_up, anthropic_up, tmp_path):
+    """The OpenAI client gets `insufficient_quota` for a spent budget and Anthropic's client its only 429 type;
+    the ledger row and `tierwise requests` say `budget_exceeded`, not a rate limit, and a real rate limit
+    still reads `rate_limit_error`."""
+    anthropic_up.default = Reply(text="paid", usage=USAGE)
+    openai_up.default = Reply(text="local", usage=(5, 5))
+    routes = {"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0},
+              "cheap": {"policy": "fallback", "targets": ["local"], "retries": 0}}
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes=routes,
+                          budgets={"limits": [{"name": "cap", "usd": COST * 0.5, "routes": ["main"]}]},
+                          rate_limits={"limits": [{"name": "rpm", "per": "route", "routes": ["cheap"],
+                                                   "requests_per_minute": 1}]})
+    g = two_tier(**{k: v for k, v in cfg.items() if k in ("routes", "budgets", "rate_limits")})
+    (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+
+    def ask(client_api, route):
+        if client_api == "openai":
+            return oai(g).chat.completions.create(model=route, max_tokens=500, messages=[{"role": "user", "content": "x"}])
+        return ant(g).messages.create(model=route, max_tokens=500, messages=[{"role": "user", "content": "x"}])
+
+    ask("openai", "main")  # spends the budget
+    with pytest.raises(openai.RateLimitError) as spent_o:
+        ask("openai", "main")
+    assert spent_o.value.body["code"] == "insufficient_quota"
+    with pytest.raises(anthropic.RateLimitError) as spent_a:
+        ask("anthropic", "main")
+    assert spent_a.value.body["error"]["type"] == "rate_limit_error"
+    assert "budget 'cap'" in spent_a.value.body["error"]["message"]
+    ask("openai", "cheap")
+    with pytest.raises(openai.RateLimitError) as limited:
+        ask("openai", "cheap")
+    assert limited.value.body["code"] == "rate_limit_exceeded"
+    g.flush()
+    refused = [r for r in g.ledger.query() if r.status == 429]
+    by_route = sorted((r.route, r.client_format, r.error_kind) for r in refused)
+    assert by_route == [("cheap", "openai", "rate_limit_error"), ("main", "anthropic", "budget_exceeded"),
+                        ("main", "openai", "budget_exceeded")]
+    res = CliRunner().invoke(main, ["requests", "-c", str(tmp_path / "tw.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = orjson.loads(res.output)
+    assert sorted((r["route"], r["error_kind"]) for r in rows if r["status"] == 429) == [
+        ("cheap", "rate_limit_error"), ("main", "budget_exceeded"), ("main", "budget_exceeded")]
+    table = CliRunner().invoke(main, ["requests", "-c", str(tmp_path / "tw.yaml")])
+    assert table.exit_code == 0 and table.output.count("429 budget_exceeded") == 2, table.output
+    assert table.output.count("429 rate_limit_error") == 1

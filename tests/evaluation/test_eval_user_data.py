@@ -33,6 +33,24 @@ def test_train_only_saves_without_cross_validation(tmp_path):
     assert out["saved"] and (tmp_path / "r.npz").exists()
 
 
+def test_too_few_questions_for_the_folds_says_what_to_do(tmp_path):
+    three = write(tmp_path / "tiny.jsonl", [{"prompt": f"question {i} about things", "strong": 1.0,
+                                            "weak": float(i % 2)} for i in range(3)])
+    res = CliRunner().invoke(main, ["eval", three, "-r", "linear"])
+    assert res.exit_code == 2 and "has 3 questions, fewer than k=5 folds" in res.output
+    assert "`-k 2`" in res.output and "`--no-cv`" in res.output and "--save" in res.output, res.output
+    # each piece of advice works
+    assert CliRunner().invoke(main, ["eval", three, "-r", "linear", "-k", "2"]).exit_code == 0
+    saved = CliRunner().invoke(main, ["eval", three, "-r", "linear", "--no-cv", "--save", str(tmp_path / "r")])
+    assert saved.exit_code == 0 and (tmp_path / "r.npz").exists(), saved.output
+    one = write(tmp_path / "one.jsonl", [{"id": "q1", "prompt": "the only question", "strong": 1.0, "weak": 0.0},
+                                        {"id": "q1", "prompt": "the only question again", "strong": 1.0, "weak": 0.5}])
+    res = CliRunner().invoke(main, ["eval", one, "-r", "linear", "--save", str(tmp_path / "r1")])
+    assert res.exit_code == 2 and "`-k" not in res.output and "`--no-cv` trains" in res.output, res.output
+    assert "at least 2 distinct questions" in res.output
+    assert CliRunner().invoke(main, ["eval", three, "-k", "1"]).exit_code == 2  # a usage error, not a traceback
+
+
 def test_several_datasets_train_together_on_one_scale(tmp_path):
     graded = write(tmp_path / "graded.jsonl", [
         {**r, "id": f"g{i}", "strong": 1 + 9 * r["strong"], "weak": 1 + 9 * r["weak"]}

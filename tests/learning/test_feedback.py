@@ -113,6 +113,31 @@ def test_cli_feedback(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     assert g.ledger.get(rid).extra["feedback"][0]["source"] == "cli"
 
 
+def test_cli_feedback_reason_is_cleaned_like_the_endpoints(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """`tierwise feedback --reason` builds the configured detector from the config it loads: protected values
+    are replaced before the ledger keeps the reason, as the HTTP endpoint does."""
+    import yaml
+
+    from tierwise.cli import main
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    res = CliRunner().invoke(main, ["feedback", "-c", str(tmp_path / "tierwise.yaml"), rid, "poor", "--reason",
+                                    "wrong for CUST-123456, ask bob@example.com"])
+    assert res.exit_code == 0, res.output
+    reason = g.ledger.get(rid).extra["feedback"][0]["reason"]
+    assert "CUST-123456" not in reason and "bob@example.com" not in reason, reason
+    assert reason.startswith("wrong for <CUSTOMER_ID>")
+
+
 def test_a_slow_ledger_does_not_stall_other_requests(gateway, openai_up, anthropic_up):  # noqa: F811
     # Feedback waits for the ledger's writer and reads SQLite; that must happen off the event loop,
     # or one feedback call behind a busy writer would hold up every request the gateway serves.
@@ -159,3 +184,33 @@ def test_a_feedback_reason_is_cleaned_like_the_rest_of_the_ledger(gateway, opena
     reason = g.ledger.get(rid).extra["feedback"][0]["reason"]
     assert "CUST-123456" not in reason and "bob@example.com" not in reason, reason
     assert "wrong for" in reason
+
+
+def test_when_cleaning_itself_fails_a_feedback_reason_is_withheld_not_kept(gateway, openai_up, anthropic_up):  # noqa: F811
+    """A detector that raises something other than its own failure breaks `seal_record`'s cleaning: every free
+    text of the row is withheld then, `extra` included (it was merged as sent); its rating and owner stay."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+
+    def broken(text):
+        raise RuntimeError("detector bug")
+
+    g.gateway.privacy.scan = broken
+    resp = post(g, {"request_id": rid, "rating": "poor", "reason": "wrong for CUST-123456, ask bob@example.com"})
+    assert resp.status_code == 200, resp.text
+    rec = g.ledger.get(rid)
+    entry = rec.extra["feedback"][0]
+    assert entry["reason"] == "[withheld]" and entry["rating"] == "poor" and entry["source"] == "api", entry
+    assert "CUST-123456" not in str(rec.extra) and "bob@example.com" not in str(rec.extra)
+    # the next request's row: its text withheld too, its extra's own words kept
+    r2 = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    g.flush()
+    rec2 = g.ledger.get(r2.headers["x-tierwise-request-id"])
+    assert rec2.status == 200 and all("reason" not in s for s in rec2.steps)

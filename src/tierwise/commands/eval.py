@@ -42,6 +42,21 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
     return load_dataset(data), {}
 
 
+def too_few_questions_advice(e: Any, save_path: str | None) -> str:
+    """What to do when DATA has fewer questions than --folds: fewer folds, or no cross-validation."""
+    ways = []
+    if e.questions >= 2:
+        ways.append(f"fewer folds: `-k 2` (any k from 2 to {e.questions})")
+    if save_path:
+        ways.append("no cross-validation: `--no-cv` trains the --router spec on all rows and saves it, unscored")
+    else:
+        ways.append("no cross-validation: `--no-cv` (with `--save PATH`: train on all rows and save only; the "
+                    "baselines and saved routers are still scored)")
+    if e.questions < 2:
+        ways.append("more rows: cross-validation needs at least 2 distinct questions")
+    return "try " + "; or ".join(ways)
+
+
 def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]]:
     """With DATA=ledger: each reflective route's verdicts and feedback, as `tierwise boundary` counts them."""
     from tierwise.learning.evidence import route_evidence
@@ -103,7 +118,7 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
 @click.option("--router", "-r", "routers", multiple=True,
               help="Router spec to train with k-fold CV (stack, stack-lsa, linear, knn-lsa, mf-lsa, knn-embedding, "
                    "mf-embedding, ensemble, ensemble-embedding, posthoc, transfer, transfer-lsa) or a saved router's .json path. Repeatable.")
-@click.option("--folds", "-k", type=int, default=5, show_default=True, help="k of k-fold CV by question.")
+@click.option("--folds", "-k", type=click.IntRange(min=2), default=5, show_default=True, help="k of k-fold CV by question.")
 @click.option("--route", default=None, help="With DATA=ledger: only this route's records.")
 @click.option("--drop-subject", "drop_subjects", multiple=True, help="Leave out queries of this subject.")
 @click.option("--oracle", is_flag=True, help="Also show the oracle (an upper bound, not a router).")
@@ -148,6 +163,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     data = "ledger" if from_ledger else data
     assert data is not None
 
+    from tierwise.evaluation.cv import TooFewQuestions
     from tierwise.evaluation.deployment import check_saved_router
     from tierwise.evaluation.loaders import DataError
     from tierwise.evaluation.metrics import Prices
@@ -202,6 +218,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             write_scores(ds, rows, scores_path)
     except (DataError, RouterError, ValueError, RuntimeError, OSError) as e:
         click.echo(f"tierwise eval: {e}", err=True)
+        if isinstance(e, TooFewQuestions):
+            click.echo(too_few_questions_advice(e, save_path), err=True)
         sys.exit(2)
     finally:
         if cache is not None:

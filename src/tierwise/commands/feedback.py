@@ -11,7 +11,8 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
 @config_option
 @click.argument("request_id")
 @click.argument("rating", type=click.Choice(["good", "acceptable", "poor", "up", "down"], case_sensitive=False))
-@click.option("--reason", default=None, help="Why (kept with the rating; secrets are scrubbed).")
+@click.option("--reason", default=None, help="Why (kept with the rating; secrets are scrubbed, and with a "
+              "`privacy:` section protected values are replaced as in the rest of the ledger).")
 def command(config_path: str, request_id: str, rating: str, reason: str | None) -> None:
     """Rate an answer (good, acceptable, poor, or thumbs up/down), linked to its route, task type, tier and model."""
     from tierwise.errors import TierwiseError
@@ -19,6 +20,19 @@ def command(config_path: str, request_id: str, rating: str, reason: str | None) 
 
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
+    if cfg.privacy is not None and reason:
+        # The same cleaning as the gateway's feedback endpoint (Ledger.annotate -> seal_record), from the
+        # config alone: the detector and the protected classes, no mapping store, no upstream.
+        import functools
+
+        from tierwise.privacy.audit import seal_record
+        from tierwise.privacy.text_cleaning import LedgerCleaner
+
+        try:
+            ledger.seal = functools.partial(seal_record, LedgerCleaner(cfg.privacy))
+        except TierwiseError as e:  # e.g. the NER extra required but missing: say so, write nothing
+            ledger.close()
+            raise click.ClickException(f"cannot clean the reason as `privacy:` asks: {e.message}") from None
     try:
         rid, norm, why = parse_feedback({"request_id": request_id, "rating": rating, "reason": reason})
         linked = record_feedback(ledger, rid, norm, why, source="cli")

@@ -11,13 +11,21 @@ import numpy as np
 from tierwise.evaluation.dataset import OutcomeDataset
 
 
+class TooFewQuestions(ValueError):
+    """Fewer questions (groups) than folds: `tierwise eval` turns it into advice on its own options."""
+
+    def __init__(self, name: str, questions: int, k: int) -> None:
+        super().__init__(f"dataset {name!r} has {questions} questions, fewer than k={k} folds")
+        self.questions, self.k = questions, k
+
+
 def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0) -> list[np.ndarray]:
     """Indices of each test fold; groups are shuffled and dealt round-robin."""
     if k < 2:
         raise ValueError("k-fold cross-validation needs k ≥ 2")
     groups = sorted(set(data.groups))
     if len(groups) < k:
-        raise ValueError(f"dataset {data.name!r} has {len(groups)} questions, fewer than k={k} folds")
+        raise TooFewQuestions(data.name, len(groups), k)
     order = np.random.default_rng(seed).permutation(len(groups))
     fold_of = {groups[g]: i % k for i, g in enumerate(order)}
     assign = np.array([fold_of[g] for g in data.groups])

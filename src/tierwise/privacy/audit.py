@@ -12,7 +12,10 @@ trace (tierwise.privacy.boundary). `seal_record` runs in `Ledger.submit` (only w
   and with `audit.store_payload` the outgoing (already redacted) body;
 - it replaces every value of a protected class in the record's free text -- prompt and
   answer (`ledger.store_text`), shadow pairs, error messages, reasons, step details -- with
-  `<ENTITY>` (irreversible). When detection fails there, the text is withheld.
+  `<ENTITY>` (irreversible). When detection fails there, the text is withheld; when cleaning
+  itself fails (anything else raising), so is every free-text field -- `extra`'s strings too (a
+  feedback reason, an approval's reason, an ensemble's artifact), keeping its structure, numbers
+  and the gateway's own words (`withheld`).
 
 Reading. `report(rows, by)` groups crossings by route, class, destination, action or day;
 `prove(record, rescan)` re-checks one request (see its docstring for what that proves).
@@ -69,8 +72,31 @@ def seal_record(boundary: Any, rec: LedgerRecord) -> None:
         log.error("privacy: could not clean ledger record %s (%s); its text is withheld", rec.request_id,
                   type(e).__name__)
         rec.prompt = rec.answer = rec.shadow = None
-        rec.error_message = "[withheld]" if rec.error_message else None
+        rec.error_message = WITHHELD if rec.error_message else None
+        rec.reason = WITHHELD if rec.reason else ""
+        try:
+            rec.extra = withheld(rec.extra) if rec.extra else rec.extra
+        except Exception:  # e.g. nested past the recursion limit: nothing of it is kept
+            rec.extra = {}
         rec.steps = [{k: v for k, v in s.items() if k not in ("reason", "detail")} for s in rec.steps]
+
+
+WITHHELD = "[withheld]"
+# Keys of `extra` whose strings the gateway writes from its config or its own vocabulary, never a
+# client's or a person's text: kept when the rest is withheld (feedback's owner check reads `key`).
+_OWN_WORDS = frozenset({"key", "task_type", "complexity", "rating", "source", "state", "ensemble", "run_id"})
+
+
+def withheld(v: Any, key: str | None = None) -> Any:
+    """`v` with every string replaced by `[withheld]`, except under the gateway's own keys; numbers and
+    the structure stay (a feedback's rating and time, an approval's wait)."""
+    if isinstance(v, str):
+        return v if key in _OWN_WORDS else WITHHELD
+    if isinstance(v, dict):
+        return {k: withheld(x, k) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [withheld(x, key) for x in v]
+    return v
 
 
 # ---------------------------------------------------------------------------- reading

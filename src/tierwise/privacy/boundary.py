@@ -73,6 +73,7 @@ from tierwise.privacy.request_scan import iter_texts
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
+from tierwise.privacy.text_cleaning import Cleaning, DetectionFailed, detector_for
 from tierwise.trace import Step
 
 if TYPE_CHECKING:
@@ -103,29 +104,6 @@ class PrivacyRefused(UpstreamError):
 
 class PrivacyBlocked(InvalidRequest):
     """The request holds a class whose policy is `block`: it fails, in the client's API schema."""
-
-
-class DetectionFailed(Exception):
-    pass
-
-
-def _detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], list[Any]]:
-    """`text -> findings` from tierwise.privacy.detect; any failure inside raises DetectionFailed.
-    `ner=False`: the structured detectors only (for split values' junctions)."""
-    from tierwise.privacy.detect import Detector
-
-    if not ner:
-        cfg = cfg.model_copy(update={"ner": cfg.ner.model_copy(update={"enabled": False})})
-    det = Detector(cfg)
-
-    def scan(text: str) -> list[Any]:
-        try:
-            return det.scan(text)
-        except Exception as e:  # DetectorError or anything else: fail closed
-            raise DetectionFailed(type(e).__name__) from None
-
-    scan.ner_active = det.ner is not None  # type: ignore[attr-defined]  # NER layer (model or heuristics) on
-    return scan
 
 
 # ---------------------------------------------------------------------------- walking a request
@@ -169,7 +147,7 @@ def install(gateway: Any) -> Boundary:
     return b
 
 
-class Boundary:
+class Boundary(Cleaning):
     """One per gateway: the privacy config made usable (policy table, detector, mapping store)."""
 
     def __init__(self, cfg: PrivacyConfig, *, base_dir: str = ".", routes: set[str] | None = None,
@@ -180,9 +158,9 @@ class Boundary:
                 raise ConfigError(f"unknown route {r!r} (known: {', '.join(sorted(routes)) or 'none'})",
                                   path=f"privacy.routes.{r}")
         self.table = PolicyTable(cfg)
-        self.scan: Callable[[str], list[Any]] = detector or _detector_for(cfg)
+        self.scan: Callable[[str], list[Any]] = detector or detector_for(cfg)
         # Junctions between texts (values split across parts) are scanned without NER.
-        self.scan_junction: Callable[[str], list[Any]] = detector or _detector_for(cfg, ner=False)
+        self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
         self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
@@ -291,37 +269,7 @@ class Boundary:
             return it
         return _restored(it, StreamRestorer(p))
 
-    # ------------------------------------------------------------------ stored text
-
-    def clean_text(self, text: str | None) -> str | None:
-        """`text` with every protected value replaced by `<ENTITY>` (irreversible), for the ledger and logs.
-        When detection fails, nothing of the text is kept."""
-        if not text:
-            return text
-        try:
-            found = [f for f in self.scan(text) if f.entity in self.protected]
-        except DetectionFailed:
-            return "[withheld: privacy detector failed]"
-        if not found:
-            return text
-        out, pos = [], 0
-        for f in sorted(found, key=lambda f: (f.start, -f.end)):
-            if f.start < pos:
-                continue
-            out.append(text[pos:f.start])
-            out.append(f"<{f.entity}>")
-            pos = f.end
-        out.append(text[pos:])
-        return "".join(out)
-
-    def clean_value(self, v: Any) -> Any:
-        if isinstance(v, str):
-            return self.clean_text(v)
-        if isinstance(v, dict):
-            return {k: self.clean_value(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [self.clean_value(x) for x in v]
-        return v
+    # stored text: `clean_text` / `clean_value` (text_cleaning.Cleaning)
 
 
 async def _restored(it: AsyncIterator[StreamChunk], r: StreamRestorer) -> AsyncIterator[StreamChunk]:

@@ -15,9 +15,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tierwise.bounded_npz import TooLarge, load_npz
 from tierwise.evaluation.dataset import OutcomeDataset
 
 FORMAT_VERSION = 1
+# A saved router's weights: at most this much on disk, and this much once decompressed (the largest
+# routers, k-NN over embedded training prompts, take tens of MB); checked before any array is read.
+MAX_WEIGHTS_FILE_BYTES = 256 * 2**20
+MAX_WEIGHTS_ARRAY_BYTES = 1024 * 2**20
 QUANTILE_POINTS = np.linspace(0.0, 1.0, 201)
 
 
@@ -114,10 +119,11 @@ def load_router(path: str | Path) -> Router:
     if restore is None:
         raise RouterError(f"{jpath}: unknown router kind {meta.get('kind')!r}; known: {', '.join(sorted(ROUTER_KINDS))}")
     try:
-        with np.load(npath, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = load_npz(npath, max_file_bytes=MAX_WEIGHTS_FILE_BYTES, max_total_bytes=MAX_WEIGHTS_ARRAY_BYTES)
     except FileNotFoundError:
         raise RouterError(f"router weights not found: {npath}") from None
+    except TooLarge as e:
+        raise RouterError(f"router weights too large: {e}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise RouterError(f"{npath}: unreadable router weights ({type(e).__name__})") from None
     try:

@@ -24,7 +24,7 @@ from tierwise.canonical import (
     Usage,
     WireFormat,
 )
-from tierwise.errors import BudgetExceeded, ContextOverflow, TierwiseError, UpstreamError
+from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 from tierwise.ids import new_id
 from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
@@ -52,6 +52,7 @@ ERROR_TYPES: dict[str, tuple[str, str | None]] = {
     "context_length_exceeded": ("invalid_request_error", "context_length_exceeded"),
     "content_policy_violation": ("invalid_request_error", "content_policy_violation"),
     "rate_limit_error": ("requests", "rate_limit_exceeded"),
+    "budget_exceeded": ("insufficient_quota", "insufficient_quota"),  # a spent budget: OpenAI's quota error
     "api_error": ("server_error", None),
     "overloaded_error": ("server_error", None),
     "timeout_error": ("server_error", None),
@@ -217,12 +218,7 @@ def error_object(err: TierwiseError) -> dict[str, Any]:
     if isinstance(err, ContextOverflow):
         return {"error": {"message": overflow_message(err), "type": "invalid_request_error", "param": "messages",
                           "code": "context_length_exceeded"}}
-    etype: str
-    code: str | None
-    if isinstance(err, BudgetExceeded):
-        etype, code = "insufficient_quota", "insufficient_quota"
-    else:
-        etype, code = ERROR_TYPES.get(err.kind) or _type_by_status(err.status)
+    etype, code = ERROR_TYPES.get(err.kind) or _type_by_status(err.status)
     return {"error": {"message": scrub(err.message), "type": etype, "param": None, "code": code}}
 
 

@@ -1,0 +1,84 @@
+"""Protected values out of text for the ledger and logs (irreversible `<ENTITY>`), and the detector
+that finds them, built from the `privacy:` config alone.
+
+`Cleaning` is what `audit.seal_record` needs of a boundary (`clean_text`, `clean_value`); the
+gateway's `Boundary` has it, and `LedgerCleaner` is the same cleaning without the rest of a
+boundary (no mapping store, no upstreams): for commands that write the ledger without a running
+gateway, such as `tierwise feedback`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tierwise.privacy.policy import PolicyTable
+from tierwise.privacy.policy_config import PrivacyConfig
+
+
+class DetectionFailed(Exception):
+    pass
+
+
+def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], list[Any]]:
+    """`text -> findings` from tierwise.privacy.detect; any failure inside raises DetectionFailed.
+    `ner=False`: the structured detectors only (for split values' junctions)."""
+    from tierwise.privacy.detect import Detector
+
+    if not ner:
+        cfg = cfg.model_copy(update={"ner": cfg.ner.model_copy(update={"enabled": False})})
+    det = Detector(cfg)
+
+    def scan(text: str) -> list[Any]:
+        try:
+            return det.scan(text)
+        except Exception as e:  # DetectorError or anything else: fail closed
+            raise DetectionFailed(type(e).__name__) from None
+
+    scan.ner_active = det.ner is not None  # type: ignore[attr-defined]  # NER layer (model or heuristics) on
+    return scan
+
+
+class Cleaning:
+    """Needs `scan` (text -> findings) and `protected` (the entities never stored raw)."""
+
+    scan: Callable[[str], list[Any]]
+    protected: frozenset[str]
+
+    def clean_text(self, text: str | None) -> str | None:
+        """`text` with every protected value replaced by `<ENTITY>` (irreversible), for the ledger and logs.
+        When detection fails, nothing of the text is kept."""
+        if not text:
+            return text
+        try:
+            found = [f for f in self.scan(text) if f.entity in self.protected]
+        except DetectionFailed:
+            return "[withheld: privacy detector failed]"
+        if not found:
+            return text
+        out, pos = [], 0
+        for f in sorted(found, key=lambda f: (f.start, -f.end)):
+            if f.start < pos:
+                continue
+            out.append(text[pos:f.start])
+            out.append(f"<{f.entity}>")
+            pos = f.end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def clean_value(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return self.clean_text(v)
+        if isinstance(v, dict):
+            return {k: self.clean_value(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self.clean_value(x) for x in v]
+        return v
+
+
+class LedgerCleaner(Cleaning):
+    """The configured cleaning of ledger text, without a gateway (see the module's docstring)."""
+
+    def __init__(self, cfg: PrivacyConfig) -> None:
+        self.scan = detector_for(cfg)
+        self.protected = PolicyTable(cfg).protected_entities()
