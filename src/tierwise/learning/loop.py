@@ -109,10 +109,11 @@ class LearningLoop:
         return upper < self.settings.boundary.quality_target
 
     def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False,
-             signal: float | None = None, text: str | None = None) -> Plan:
+             signal: float | None = None, text: str | None = None, key: str = "") -> Plan:
         """The tier and evaluation of one request; `signal` is a prompt-level difficulty signal (the log of the
         prompt's length in the reflective route) used by `within` when enabled; `text` the prompt, read by the
-        `request_model` when enabled."""
+        `request_model` when enabled; `key` the name of the gateway key that sent it (one key's verdicts hold a
+        bounded share of the request model's rows)."""
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
         p = self._type_plan(task_type, request_id, negative_feedback)
@@ -144,7 +145,7 @@ class LearningLoop:
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
         if p.judge and feats is not None and rm is not None and p.reason != "negative-feedback":
-            rm.remember(request_id, feats)  # its verdict, bought by the loop, becomes a training row
+            rm.remember(request_id, feats, key)  # its verdict, bought by the loop, becomes a training row
         return p
 
     def _remember_signal(self, request_id: str, z: float) -> None:

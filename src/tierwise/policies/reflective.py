@@ -115,7 +115,8 @@ class ReflectiveRoute:
         # model reads the prompt's text
         text = "\n".join(m.text() for m in req.messages) if s.request_model.kind != "none" else None
         signal = math.log1p(sum(len(m.text()) for m in req.messages)) if s.within.enabled else None
-        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text)
+        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text,
+                              key=ctx.notes.get("key_name") or "")
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
         evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
