@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -75,6 +75,9 @@ class LearningLoop:
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
+        # per task type: who gave its latest pieces of evidence ("" the loop's own verdicts, else the gateway key
+        # whose user rated); a key's ratings count only while they are below `value.rating_key_share` of them
+        self._evidence_by: dict[str, deque[str]] = {}
         self.total = 0
         v = self.settings.value
         # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
@@ -288,9 +291,11 @@ class LearningLoop:
         return ea + k * m0, eb + k * (1.0 - m0)
 
     def free_verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,
-                     at: float | None = None) -> Move | None:
-        """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating): it moves
-        the posterior like a judge's verdict, before any paid call is considered."""
+                     at: float | None = None, key: str = "") -> Move | None:
+        """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating, given with
+        the name of the gateway key that rated): it moves the posterior like a judge's verdict, before any paid
+        call is considered."""
+        self._note_evidence(task_type, key)
         self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
 
@@ -356,8 +361,24 @@ class LearningLoop:
                              reopen=self.boundary.tier(task_type) == "local")
         if feedback:
             return None
+        self._note_evidence(task_type, "")
         self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+
+    def _note_evidence(self, task_type: str, key: str) -> None:
+        by = self._evidence_by.get(task_type)
+        if by is None:
+            by = self._evidence_by[task_type] = deque(maxlen=self.settings.value.rating_window)
+        by.append(key)
+
+    def rating_counts(self, task_type: str, key: str) -> bool:
+        """Whether a rating by the gateway key named `key` may count as evidence on `task_type`: while that key
+        gave less than `rating_key_share` of the type's latest evidence (none before the type has evidence of
+        the loop's own; a gateway without keys: always)."""
+        if not key:
+            return True
+        by = self._evidence_by.get(task_type)
+        return by is not None and by.count(key) < self.settings.value.rating_key_share * len(by)
 
     def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
         if self.request_model is not None:

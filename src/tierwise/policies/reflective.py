@@ -200,10 +200,15 @@ class ReflectiveRoute:
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
 
-    def rating_evidence(self, task_type: str, request_id: str, accepted: bool) -> bool:
+    def rating_evidence(self, task_type: str, request_id: str, accepted: bool, key: str = "") -> bool:
         """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
-        (more often when unhappy), which can only make the estimate of acceptance lower: the safe side."""
-        move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time())
+        (more often when unhappy), which can only make the estimate of acceptance lower: the safe side. A rater
+        may also rate to move the boundary (every client's), so one gateway key's ratings count only up to
+        `value.rating_key_share` of the type's latest evidence; False when this one does not."""
+        if not self.loop.rating_counts(task_type, key):
+            return False
+        move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time(),
+                                      key=key)
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
         self._refit_if_due()
