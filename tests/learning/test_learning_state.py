@@ -217,7 +217,7 @@ def test_one_keys_ratings_cannot_move_the_boundary_for_every_client(gateway, ope
     sends cheap requests that the local tier answers and rates every answer poor: each rating used to count, and
     twenty of them moved the task type back to the frontier for every client (a cost attack; rating every answer
     good would keep a type local for everyone). One key's ratings now count only up to
-    `value.rating_key_share` (0.25) of the type's latest evidence; the rest are kept in the ledger only."""
+    `boundary.key_share` (0.25) of the type's latest evidence; the rest are kept in the ledger only."""
     import httpx2 as httpx
 
     monkeypatch.setenv("TW_RATE_VICTIM", "victim-key-1")

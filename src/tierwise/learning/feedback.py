@@ -91,7 +91,7 @@ def rating_counts(gateway: Any, linked: dict[str, Any]) -> bool:
 def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str = "") -> bool:
     """Tell a reflective route about negative feedback on its local answer; True if it took note.
     `rec` is the request's ledger record when the caller has read it (off the event loop); `key` the name of
-    the gateway key that rated (its ratings count as evidence up to a share, `value.rating_key_share`).
+    the gateway key that rated (its ratings count as evidence up to a share, `boundary.key_share`).
 
     With `sampling: value` any rating of a local answer is evidence that cost nothing: the first rating of a
     request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge

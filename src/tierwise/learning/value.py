@@ -82,12 +82,6 @@ class ValueSettings(BaseModel):
         "`confirmations` accepted verdicts have answered it; the audits wear the rest of the statistic down)"))
     confirmations: int = Field(2, ge=1, le=20, description=(
         "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
-    rating_key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
-        "users' ratings are free evidence: one gateway key's ratings may be at most this share of a task type's "
-        "last `rating_window` pieces of evidence (beyond it a rating is kept in the ledger and not counted), so "
-        "one client cannot move the boundary every other client is served by"))
-    rating_window: int = Field(50, ge=4, le=100_000, description=(
-        "pieces of evidence per task type (verdicts and counted ratings) `rating_key_share` is taken over"))
     per_request: bool = Field(False, description=(
         "with `within` enabled: value verdicts by the requests whose tier they can change (each request takes "
         "the tier its own acceptance calls for, so a frontier type above the target is already served locally "

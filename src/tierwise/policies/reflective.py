@@ -143,9 +143,11 @@ class ReflectiveRoute:
         steps = ctx.trace.steps[first:]
         self.loop.observe_cost(plan.tier, sum(st.cost or 0.0 for st in steps if st.kind == "call" and st.ok))
         ok = _verified(steps)
-        if plan.tier != "local" or ok is None:
+        key = ctx.notes.get("key_name") or ""
+        if plan.tier != "local" or ok is None or not self.loop.counts_from(task_type, key):
             return plan
-        move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time())
+        move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time(),
+                                      key=key)
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
         self._refit_if_due()
@@ -204,8 +206,8 @@ class ReflectiveRoute:
         """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
         (more often when unhappy), which can only make the estimate of acceptance lower: the safe side. A rater
         may also rate to move the boundary (every client's), so one gateway key's ratings count only up to
-        `value.rating_key_share` of the type's latest evidence; False when this one does not."""
-        if not self.loop.rating_counts(task_type, key):
+        `boundary.key_share` of the type's latest evidence; False when this one does not."""
+        if not self.loop.counts_from(task_type, key):
             return False
         move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time(),
                                       key=key)
