@@ -227,6 +227,25 @@ def test_store_bounds_evict_oldest(gateway, openai_up):
     assert client.responses.create(model="main", input="x", previous_response_id=ids[2]).status == "completed"
 
 
+def test_one_key_filling_the_store_evicts_its_own_responses_not_another_keys(gateway, openai_up, monkeypatch):
+    """The store's count and byte bounds are shared by every key: a client that stores response after
+    response (a loop of `responses.create`) must push out its own oldest, not another client's conversation."""
+    monkeypatch.setenv("TW_KEY_A", "key-a")
+    monkeypatch.setenv("TW_KEY_B", "key-b")
+    cfg = _config("openai", openai_up.url, api_keys_env=["TW_KEY_A", "TW_KEY_B"])
+    cfg["server"]["responses"] = {"max_count": 4, "max_bytes": 4000}
+    g = gateway(cfg)
+    victim, attacker = oai(g, api_key="key-a"), oai(g, api_key="key-b")
+    kept = victim.responses.create(model="main", input="my conversation")
+    mine = [attacker.responses.create(model="main", input=f"filler {i}").id for i in range(6)]
+    mine += [attacker.responses.create(model="main", input="y" * 900).id for _ in range(6)]  # the byte bound
+    assert victim.responses.create(model="main", input="go on", previous_response_id=kept.id).status == "completed"
+    with pytest.raises(openai.BadRequestError) as e:  # the attacker's own oldest went
+        attacker.responses.create(model="main", input="x", previous_response_id=mine[0])
+    assert e.value.body["code"] == "previous_response_not_found"
+    assert attacker.responses.create(model="main", input="x", previous_response_id=mine[-1]).status == "completed"
+
+
 def test_json_schema_and_reasoning_effort(setup, upstream_kind):
     g, up = setup
     up.default = Reply(text='{"city": "Rome"}')

@@ -209,3 +209,46 @@ def test_value_sampling_learns_costs_from_streamed_answers_too(gateway, openai_u
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "frontier answer"
     assert wait_for(lambda: loop.costs["frontier"] is not None)
     assert loop.costs["frontier"] > 0 and loop.saving() > 0
+
+
+def test_one_keys_ratings_cannot_move_the_boundary_for_every_client(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                      monkeypatch):
+    """With `sampling: value` a user's first rating of a local answer is free evidence. A client with its own key
+    sends cheap requests that the local tier answers and rates every answer poor: each rating used to count, and
+    twenty of them moved the task type back to the frontier for every client (a cost attack; rating every answer
+    good would keep a type local for everyone). One key's ratings now count only up to
+    `boundary.key_share` (0.25) of the type's latest evidence; the rest are kept in the ledger only."""
+    import httpx2 as httpx
+
+    monkeypatch.setenv("TW_RATE_VICTIM", "victim-key-1")
+    monkeypatch.setenv("TW_RATE_ATTACKER", "attacker-key-2")
+    cfg = reflective_config(openai_up, anthropic_up, sampling="value",
+                            value={"saving_usd": 0.01, "judge_usd": 0.01, "shadow_usd": 0.01})
+    cfg["server"]["api_keys_env"] = ["TW_RATE_VICTIM", "TW_RATE_ATTACKER"]
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    route = g.gateway.resolve("main")
+    victim, attacker = oai(g, api_key="victim-key-1"), oai(g, api_key="attacker-key-2")
+    for i in range(30):
+        victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if route.loop.boundary.tier("summarisation") == "local":
+            break
+    assert route.loop.boundary.tier("summarisation") == "local"
+    counted = []
+    for i in range(20):
+        raw = attacker.chat.completions.with_raw_response.create(model="main", messages=[
+            {"role": "user", "content": f"{SUMMARY} (attack #{i})"}])
+        assert raw.parse().choices[0].message.content == "local summary"
+        assert wait_for(lambda: not route._background, timeout=30)
+        g.flush()
+        r = httpx.post(g.url + "/v1/tierwise/feedback", headers={"authorization": "Bearer attacker-key-2"},
+                       json={"request_id": raw.headers["x-tierwise-request-id"], "rating": "poor"})
+        assert r.status_code == 200, r.text
+        counted.append(r.json()["evidence"])
+    st = route.loop.boundary.state("summarisation")
+    assert 0 < sum(counted) <= 0.25 * st.total_judged + 1, (counted, st.total_judged)
+    assert route.loop.boundary.tier("summarisation") == "local"
+    r = victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (after)"}])
+    assert r.choices[0].message.content == "local summary"

@@ -224,3 +224,85 @@ def test_request_model_routes_a_request_it_favours_locally(gateway, openai_up, a
                 {"role": "user", "content": physics.format(d="square")}])
             assert r.choices[0].message.content == "frontier answer"
     assert answers == {"text": "local summary", "none": "frontier answer"}
+
+
+def test_one_gateway_key_cannot_retrain_the_request_model_for_everyone(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                         monkeypatch):
+    """A client with its own key floods the route with prompts carrying another client's words and an answer
+    the judge rejects (the client chooses its prompts, and so whether the local answer passes). Its verdicts
+    used to push every other row out of the request model's bounded rows, retraining it on the attacker's
+    prompts alone; one key now holds at most `max_key_share` of the rows (here 24 × 0.25 → min_rows, 6)."""
+    monkeypatch.setenv("TW_RM_VICTIM", "victim-key-1")
+    monkeypatch.setenv("TW_RM_ATTACKER", "attacker-key-2")
+    council = "Summarize the following council notes in three sentences: the council met on {d} to discuss the budget."
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "a holiday"]
+
+    def reply(rec):
+        text = json.dumps(rec.body)
+        if "You are grading" in text:
+            return Reply(text="Checked.\nVERDICT: " + ("poor" if "ZZTOP" in text else "good"))
+        return Reply(text="frontier answer")
+
+    cfg = reflective_config(  # every request judged (`key_share: 1`: the boundary's own cap is another test's)
+        openai_up, anthropic_up, quality_target=0.75, boundary={"credible": 0.6, "discount": 1.0, "key_share": 1.0},
+        schedule={"first_uses": 1000, "shadow_stop_after": 10_000},
+        request_model={"kind": "text", "min_rows": 6, "max_rows": 24, "refit_every": 3, "alpha": 0.3})
+    cfg["server"]["api_keys_env"] = ["TW_RM_VICTIM", "TW_RM_ATTACKER"]
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = reply
+    route = g.gateway.resolve("main")
+    victim, attacker = oai(g, api_key="victim-key-1"), oai(g, api_key="attacker-key-2")
+    for i in range(6):
+        victim.chat.completions.create(model="main", messages=[{"role": "user", "content": council.format(d=days[i])}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    for i in range(30):
+        attacker.chat.completions.create(model="main", messages=[
+            {"role": "user", "content": council.format(d=days[i % len(days)]) + " ZZTOP"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    rm = route.loop.request_model
+    assert len(rm.rows) == 12 and rm.key_rows == {"TW_RM_VICTIM": 6, "TW_RM_ATTACKER": 6}
+    assert sorted(r[2] for r in rm.rows) == [0.0] * 6 + [1.0] * 6  # the victim's accepted verdicts are all kept
+
+
+def test_one_gateway_key_cannot_push_a_task_type_to_the_frontier_for_everyone(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                               monkeypatch):
+    """Cost attack on the boundary: once a type is local, a client with its own key floods it with requests whose
+    local answers the judge rejects (the client chooses its prompts). Judged, each rejection is evidence on the
+    type every client is served by, and the type went back to the frontier for all. One key now gives at most
+    `boundary.key_share` of a type's latest evidence while other keys' evidence is among it: the rest of its
+    requests are answered by the type's tier without being judged (reason `key-share`)."""
+    monkeypatch.setenv("TW_B_VICTIM", "victim-key-1")
+    monkeypatch.setenv("TW_B_ATTACKER", "attacker-key-2")
+
+    def reply(rec):
+        text = json.dumps(rec.body)
+        if "You are grading" in text:
+            return Reply(text="Checked.\nVERDICT: " + ("poor" if "ZZTOP" in text else "good"))
+        return Reply(text="frontier answer")
+
+    cfg = reflective_config(openai_up, anthropic_up, schedule={"first_uses": 1000, "shadow_stop_after": 10_000})
+    cfg["server"]["api_keys_env"] = ["TW_B_VICTIM", "TW_B_ATTACKER"]
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = reply
+    route = g.gateway.resolve("main")
+    victim, attacker = oai(g, api_key="victim-key-1"), oai(g, api_key="attacker-key-2")
+    for i in range(40):
+        victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if route.loop.boundary.tier("summarisation") == "local" and i >= 11:
+            break
+    assert route.loop.boundary.tier("summarisation") == "local"
+    for i in range(30):
+        attacker.chat.completions.create(model="main", messages=[
+            {"role": "user", "content": f"{SUMMARY} ZZTOP (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    st = route.loop.boundary.state("summarisation")
+    assert route.loop.boundary.tier("summarisation") == "local", st
+    g.flush()
+    evals = [e.extra["evaluation"] for e in g.ledger.query(kind="eval")]
+    rejected = sum(1 for e in evals if e["accepted"] is False)
+    assert 0 < rejected <= 0.25 * len(evals) + 1, (rejected, len(evals))
+    r = victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (after)"}])
+    assert r.choices[0].message.content == "local summary"

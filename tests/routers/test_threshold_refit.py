@@ -125,3 +125,40 @@ def test_refit_keys_at_the_route_level_and_in_shift(tmp_path, openai_up, anthrop
     with pytest.raises(ConfigError, match="refit_min must not exceed"):
         config(target_share=0.3, shift={"refit_min": 600})  # above the default window, 500
     assert config(target_share=0.3, refit_window=1000, shift={"refit_min": 600})  # one key in each place
+
+
+def test_one_gateway_key_cannot_move_the_threshold_for_everyone(gateway, openai_up, anthropic_up, world,  # noqa: F811
+                                                                 monkeypatch):
+    """Cost attack: a client with its own gateway key floods the route with trivial prompts (they score low and
+    are answered cheaply by the weak model). Re-fitted on a window of mostly its scores, the threshold would
+    sink below every other client's prompt and send all of them to the strong model. One key's scores hold
+    at most `refit_key_share` of the window (here the default, 0.25 of 200 = refit_min = 50), so the victim's
+    strong share stays near its target."""
+    path, traffic = world
+    monkeypatch.setenv("TW_REFIT_VICTIM", "victim-key-1")
+    monkeypatch.setenv("TW_REFIT_ATTACKER", "attacker-key-2")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": route(path)})
+    cfg["server"]["api_keys_env"] = ["TW_REFIT_VICTIM", "TW_REFIT_ATTACKER"]
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    victim, attacker = oai(g, api_key="victim-key-1"), oai(g, api_key="attacker-key-2")
+    rng = random.Random(7)
+    trivial = [prompt(rng, 0, 5000 + i) for i in range(450)]
+
+    def ask(client, p):
+        r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": p}])
+        return r.choices[0].message.content == "frontier answer"
+
+    for p in traffic[:100]:
+        ask(victim, p)
+    strong = []
+    for i, p in enumerate(traffic[100:250]):
+        for q in trivial[3 * i:3 * i + 3]:
+            ask(attacker, q)
+        strong.append(ask(victim, p))
+    share = float(np.mean(strong[50:]))
+    # With the fix the window holds 50 trivial scores beside 50 of the victim's: the threshold is the
+    # victim's 40% quantile (a 60% strong share, give or take sampling); without it the attacker's 150 of
+    # 200 put the threshold below every victim prompt (all strong).
+    assert share < 0.8, share

@@ -45,6 +45,12 @@ class BoundarySettings(BaseModel):
         "on average more than 1/(1-drift_credible) verdicts apart"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
+    key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
+        "most of a task type's last `key_window` pieces of evidence (judged verdicts, verifier verdicts, "
+        "ratings) one gateway key's requests may give while other keys' evidence is among them: beyond it that "
+        "key's requests are not judged and its ratings not counted, so one client cannot move the boundary "
+        "every other client is served by"))
+    key_window: int = Field(50, ge=4, le=100_000, description="pieces of evidence per task type `key_share` is taken over")
 
 
 def beta_lower(a: float, b: float, q: float) -> float:

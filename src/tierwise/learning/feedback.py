@@ -88,9 +88,10 @@ def rating_counts(gateway: Any, linked: dict[str, Any]) -> bool:
     return getattr(pc, "policy", None) == "reflective" and getattr(pc, "sampling", None) == "value"
 
 
-def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None) -> bool:
+def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str = "") -> bool:
     """Tell a reflective route about negative feedback on its local answer; True if it took note.
-    `rec` is the request's ledger record when the caller has read it (off the event loop).
+    `rec` is the request's ledger record when the caller has read it (off the event loop); `key` the name of
+    the gateway key that rated (its ratings count as evidence up to a share, `boundary.key_share`).
 
     With `sampling: value` any rating of a local answer is evidence that cost nothing: the first rating of a
     request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge
@@ -101,7 +102,7 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None) -> bool:
     if rating_counts(gateway, linked):
         route = gateway.resolve(linked["route"])
         linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
-                                                                  linked["rating"] != "poor")
+                                                                  linked["rating"] != "poor", key)
         return False
     if not judge:
         return False
@@ -149,7 +150,7 @@ async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send:
                                          route_filter=lambda r: key.visible(r, gw.deployments),
                                          owner=key.name if app.keyring.required else None)
         rec = await asyncio.to_thread(gw.ledger.get, rid) if wants_judging(gw, linked) else None
-        linked["judging"] = notify_route(gw, linked, rec)
+        linked["judging"] = notify_route(gw, linked, rec, key.name if app.keyring.required else "")
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
         return

@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -75,6 +75,10 @@ class LearningLoop:
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
+        # per task type: the gateway key names whose requests gave its latest pieces of evidence ("" when the
+        # gateway has no keys); one key may give at most `boundary.key_share` of them (`counts_from`)
+        self._evidence_by: dict[str, deque[str]] = {}
+        self._judged_by: OrderedDict[str, str] = OrderedDict()  # judged request id -> its key name
         self.total = 0
         v = self.settings.value
         # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
@@ -109,13 +113,16 @@ class LearningLoop:
         return upper < self.settings.boundary.quality_target
 
     def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False,
-             signal: float | None = None, text: str | None = None) -> Plan:
+             signal: float | None = None, text: str | None = None, key: str = "") -> Plan:
         """The tier and evaluation of one request; `signal` is a prompt-level difficulty signal (the log of the
         prompt's length in the reflective route) used by `within` when enabled; `text` the prompt, read by the
-        `request_model` when enabled."""
+        `request_model` when enabled; `key` the name of the gateway key that sent it (one key's verdicts hold a
+        bounded share of the request model's rows)."""
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
         p = self._type_plan(task_type, request_id, negative_feedback)
+        if p.judge and not negative_feedback and not self.counts_from(task_type, key):
+            p = Plan(p.tier, False, False, "key-share")  # this key gave its share of the type's evidence
         z = None
         if signal is not None and self.settings.within.enabled and math.isfinite(signal):
             z = self.within.standardise(task_type, signal)
@@ -144,7 +151,11 @@ class LearningLoop:
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
         if p.judge and feats is not None and rm is not None and p.reason != "negative-feedback":
-            rm.remember(request_id, feats)  # its verdict, bought by the loop, becomes a training row
+            rm.remember(request_id, feats, key)  # its verdict, bought by the loop, becomes a training row
+        if p.judge and key:
+            self._judged_by[request_id] = key
+            while len(self._judged_by) > PENDING_SIGNALS:
+                self._judged_by.popitem(last=False)
         return p
 
     def _remember_signal(self, request_id: str, z: float) -> None:
@@ -287,9 +298,11 @@ class LearningLoop:
         return ea + k * m0, eb + k * (1.0 - m0)
 
     def free_verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,
-                     at: float | None = None) -> Move | None:
-        """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating): it moves
-        the posterior like a judge's verdict, before any paid call is considered."""
+                     at: float | None = None, key: str = "") -> Move | None:
+        """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating, given with
+        the name of the gateway key that rated): it moves the posterior like a judge's verdict, before any paid
+        call is considered."""
+        self._note_evidence(task_type, key)
         self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
 
@@ -355,8 +368,34 @@ class LearningLoop:
                              reopen=self.boundary.tier(task_type) == "local")
         if feedback:
             return None
+        self._note_evidence(task_type, self._judged_by.pop(request_id, "") if request_id is not None else "")
         self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+
+    def _note_evidence(self, task_type: str, key: str) -> None:
+        by = self._evidence_by.get(task_type)
+        if by is None:
+            by = self._evidence_by[task_type] = deque(maxlen=self.settings.boundary.key_window)
+        by.append(key)
+
+    def counts_from(self, task_type: str, key: str) -> bool:
+        """Whether evidence on `task_type` from a request of the gateway key named `key` may count (be judged, or
+        a rating or verifier verdict enter the posterior): while that key gave less than `boundary.key_share` of
+        the type's latest evidence and none of the last 1/key_share - 1 pieces, or while no other key's evidence
+        is among it (no one else to protect); a gateway without keys: always."""
+        if not key:
+            return True
+        by = self._evidence_by.get(task_type)
+        if not by:
+            return True
+        mine = by.count(key)
+        if mine == len(by):
+            return True
+        share = self.settings.boundary.key_share
+        # a share of the window, and spread out (at most one piece in any 1/share in a row): a run of one key's
+        # rejections would trip the change-point test, which reads runs, not shares
+        recent = list(by)[len(by) - round(1.0 / share) + 1:] if share < 1.0 else []
+        return mine < share * len(by) and key not in recent
 
     def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
         if self.request_model is not None:

@@ -19,7 +19,14 @@ so it can stand in for a type's few counts; the type's own evidence keeps the ot
 Cost on the request path: hashing the prompt's first `max_chars` characters, a `unique` over the hashes and a
 gather-dot of the coefficients (bench/RESULTS.md, "Issue 21, session 18", has the measured time). Memory: the
 coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at most
-`PENDING` judged requests awaiting their verdicts. The rows are part of the saved state as hashed bucket counts
+`PENDING` judged requests awaiting their verdicts.
+
+The rows are shared by every client of the route, and a client chooses its prompts (and so, largely, whether
+the local answer passes): one gateway key could fill the rows with verdicts on prompts carrying everyone
+else's words and move every other client's estimate (to the frontier: a cost attack; or local). So a row
+counts under the key name that sent its request, and one key holds at most `max_key_share` of `max_rows`
+(at least `min_rows`, so a lone key still trains the model): a key at its cap replaces its own oldest row.
+Requests without a key name (a gateway without keys) share one uncapped entry. The rows are part of the saved state as hashed bucket counts
 (no text); the model is refitted from them on restore.
 """
 
@@ -54,6 +61,9 @@ class RequestModelSettings(BaseModel):
     alpha: float = Field(3.0, gt=0.0, le=1e6, description="ridge penalty")
     n_buckets: int = Field(1 << 16, ge=1 << 10, le=1 << 20, description="hashed feature buckets (a power of two)")
     max_chars: int = Field(4000, ge=100, le=1_000_000, description="prompt characters the features read")
+    max_key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
+        "most of the rows one gateway key's requests may hold (at least min_rows): one client cannot retrain "
+        "the model for everyone"))
 
     @field_validator("n_buckets")
     @classmethod
@@ -73,7 +83,10 @@ class TextAcceptance:
     def __init__(self, settings: RequestModelSettings) -> None:
         self.settings = settings
         self.rows: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=settings.max_rows)
-        self.pending: OrderedDict[str, Features] = OrderedDict()
+        self.row_keys: deque[str] = deque(maxlen=settings.max_rows)  # the key name each row came from
+        self.key_rows: dict[str, int] = {}  # rows held per key name
+        self.key_cap = max(settings.min_rows, math.ceil(settings.max_rows * settings.max_key_share))
+        self.pending: OrderedDict[str, tuple[Features, str]] = OrderedDict()
         self.coef: np.ndarray | None = None  # per bucket: ridge coefficient × IDF (a request's row needs no IDF)
         self.idf: np.ndarray | None = None
         self.intercept = 0.0
@@ -101,9 +114,10 @@ class TextAcceptance:
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
         return min(1.0, max(0.0, p))
 
-    def remember(self, request_id: str, f: Features) -> None:
-        """A judged request's features, kept until its verdict arrives (the oldest dropped beyond `PENDING`)."""
-        self.pending[request_id] = f
+    def remember(self, request_id: str, f: Features, key: str = "") -> None:
+        """A judged request's features (and the name of the key that sent it), kept until its verdict arrives
+        (the oldest dropped beyond `PENDING`)."""
+        self.pending[request_id] = (f, key)
         while len(self.pending) > PENDING:
             self.pending.popitem(last=False)
 
@@ -111,10 +125,11 @@ class TextAcceptance:
         """The verdict on a remembered request: one training row (refit every `refit_every` rows; with `defer`
         set, the refit is only flagged in `fit_due` for the caller to run off its event loop). Verdicts on
         requests the loop did not remember (not judged by it) train nothing."""
-        f = self.pending.pop(request_id, None) if request_id is not None else None
-        if f is None:
+        got = self.pending.pop(request_id, None) if request_id is not None else None
+        if got is None:
             return False
-        self.rows.append((f[0], f[1], min(1.0, max(0.0, float(accepted)))))
+        f, key = got
+        self._add_row((f[0], f[1], min(1.0, max(0.0, float(accepted)))), key)
         self.since_fit += 1
         if len(self.rows) >= self.settings.min_rows and (self.since_fit >= self.settings.refit_every
                                                          or self.coef is None):
@@ -123,6 +138,24 @@ class TextAcceptance:
             else:
                 self.fit()
         return True
+
+    def _add_row(self, row: tuple[np.ndarray, np.ndarray, float], key: str) -> None:
+        held = self.key_rows.get(key, 0)
+        if key and held >= self.key_cap:  # at its cap: the key's oldest row goes (verdicts are rare: a scan)
+            i = self.row_keys.index(key)
+            del self.rows[i], self.row_keys[i]
+            held -= 1
+        elif len(self.rows) == self.rows.maxlen:  # full: the oldest row goes, whoever sent it
+            gone = self.row_keys.popleft()
+            self.rows.popleft()
+            self.key_rows[gone] -= 1
+            if not self.key_rows[gone]:
+                del self.key_rows[gone]
+            if gone == key:
+                held -= 1
+        self.rows.append(row)
+        self.row_keys.append(key)
+        self.key_rows[key] = held + 1
 
     def training_rows(self, leave_last: int = 0) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """The rows a refit uses (a snapshot: the fit may run in another thread while rows keep arriving)."""
@@ -166,6 +199,9 @@ class TextAcceptance:
             rows.append((idx.copy(), cnt, y))
         self.rows.clear()
         self.rows.extend(rows)  # the deque keeps the latest `max_rows`
+        self.row_keys.clear()  # saved rows carry no key names: they count as the gateway's own
+        self.row_keys.extend("" for _ in self.rows)
+        self.key_rows = {"": len(self.rows)} if self.rows else {}
         since = data.get("since_fit")
         since = min(since, len(self.rows)) if isinstance(since, int) and since >= 0 else 0
         self.since_fit = since

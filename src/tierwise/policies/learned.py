@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # numpy and the routers load only when a learned route is bui
 
 log = logging.getLogger("tierwise")
 REFIT_WINDOW, REFIT_MIN = 500, 100  # re-fit defaults: scores kept, scores seen before the first re-fit
+REFIT_KEY_SHARE = 0.25  # the share of the re-fit window one gateway key's scores may hold
 
 
 class ShiftConfig(BaseModel):
@@ -110,6 +111,9 @@ class LearnedConfig(PolicyConfig):
     refit_window: int | None = Field(None, ge=10, le=100_000,
                                      description=f"recent scores the threshold is re-fitted on (default {REFIT_WINDOW})")
     refit_min: int | None = Field(None, ge=10, description=f"scores seen before the first re-fit (default {REFIT_MIN})")
+    refit_key_share: float = Field(
+        REFIT_KEY_SHARE, gt=0, le=1, description="most of the re-fit window one gateway key's scores may hold "
+                                                 "(at least refit_min scores): one client cannot move everyone's threshold")
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
@@ -183,11 +187,12 @@ class LearnedRoute:
             ctx.trace.decide(self.name, f"router failed ({type(e).__name__}) -> {target.name}",
                              detail={"tier": tier, "router": self.router.kind, "router_error": type(e).__name__})
             return target, tier, prompt, float("nan")
-        guarded = self.guard.observe(prompt, score) if self.guard is not None else None
+        key = ctx.notes.get("key_name") or ""  # whose score it is: one key's scores hold a bounded share
+        guarded = self.guard.observe(prompt, score, key) if self.guard is not None else None
         if guarded is not None:
             self.threshold, self.threshold_source = guarded.threshold, guarded.threshold_source
         elif self.refit is not None:
-            self.threshold, self.threshold_source = self.refit.add(score), self.refit.source
+            self.threshold, self.threshold_source = self.refit.add(score, key), self.refit.source
         ms = (time.perf_counter() - t0) * 1000.0
         tier = "strong" if score >= self.threshold else "weak"
         target = self.strong if tier == "strong" else self.weak
@@ -378,7 +383,8 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     if guard is None and refit_on and cfg.target_share is not None:  # no profile filters: every score counts
         from tierwise.routers.refit import ThresholdRefit
 
-        refit = ThresholdRefit(threshold, cfg.target_share, window=window, min_scores=least)
+        refit = ThresholdRefit(threshold, cfg.target_share, window=window, min_scores=least,
+                               key_share=cfg.refit_key_share)
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
         guard.checks.append(validator.check)
     vc = cfg.validation
@@ -411,7 +417,7 @@ def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
     refit, window, least = cfg.refit_settings()
     if sc is None:  # online validation only: no distance measured, every score re-fits the threshold
         return RouteGuard(None, threshold=threshold, target_share=cfg.target_share, refit_threshold=refit,
-                          refit_window=window, refit_min=least), None
+                          refit_window=window, refit_min=least, refit_key_share=cfg.refit_key_share), None
     profile = getattr(router, "profile", None)
     if profile is None:
         raise ConfigError(f"route {name!r}: router {cfg.router} carries no training profile, which `shift` needs; "
@@ -422,7 +428,7 @@ def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
                                               far_quantile=sc.far_quantile, demote_above=sc.demote_above,
                                               promote_below=sc.promote_below),
                            threshold=threshold, target_share=cfg.target_share, refit_threshold=refit,
-                           refit_window=window, refit_min=least)
+                           refit_window=window, refit_min=least, refit_key_share=cfg.refit_key_share)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.shift") from None
     return guard, b.resolve(sc.fallback) if sc.fallback else None

@@ -115,7 +115,8 @@ class ReflectiveRoute:
         # model reads the prompt's text
         text = "\n".join(m.text() for m in req.messages) if s.request_model.kind != "none" else None
         signal = math.log1p(sum(len(m.text()) for m in req.messages)) if s.within.enabled else None
-        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text)
+        plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text,
+                              key=ctx.notes.get("key_name") or "")
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
         evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
@@ -142,9 +143,11 @@ class ReflectiveRoute:
         steps = ctx.trace.steps[first:]
         self.loop.observe_cost(plan.tier, sum(st.cost or 0.0 for st in steps if st.kind == "call" and st.ok))
         ok = _verified(steps)
-        if plan.tier != "local" or ok is None:
+        key = ctx.notes.get("key_name") or ""
+        if plan.tier != "local" or ok is None or not self.loop.counts_from(task_type, key):
             return plan
-        move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time())
+        move = self.loop.free_verdict(task_type, 1.0 if ok else 0.0, request_id=ctx.trace.request_id, at=time.time(),
+                                      key=key)
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
         self._refit_if_due()
@@ -199,10 +202,15 @@ class ReflectiveRoute:
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
 
-    def rating_evidence(self, task_type: str, request_id: str, accepted: bool) -> bool:
+    def rating_evidence(self, task_type: str, request_id: str, accepted: bool, key: str = "") -> bool:
         """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
-        (more often when unhappy), which can only make the estimate of acceptance lower: the safe side."""
-        move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time())
+        (more often when unhappy), which can only make the estimate of acceptance lower: the safe side. A rater
+        may also rate to move the boundary (every client's), so one gateway key's ratings count only up to
+        `boundary.key_share` of the type's latest evidence; False when this one does not."""
+        if not self.loop.counts_from(task_type, key):
+            return False
+        move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time(),
+                                      key=key)
         if move is not None:
             log.info("route %s: %s", self.name, move.sentence())
         self._refit_if_due()

@@ -45,7 +45,8 @@ class RouteGuard:
     def __init__(self, profile: TrainingProfile | None, *, space: str = "lsa", embedding: Any = None,
                  window: ShiftWindow | None = None, demote: bool = True, threshold: float = 0.0,
                  target_share: float | None = None, refit_threshold: bool = False, refit_window: int = 500,
-                 refit_min: int = 100, checks: list[EvidenceCheck] | None = None) -> None:
+                 refit_min: int = 100, refit_key_share: float = 1.0,
+                 checks: list[EvidenceCheck] | None = None) -> None:
         if profile is not None and space not in profile.spaces:
             raise ValueError(f"the router's training profile has no {space!r} space (has: {', '.join(profile.spaces)})")
         if refit_threshold and target_share is None:
@@ -57,7 +58,8 @@ class RouteGuard:
         self.demote = demote
         self._fixed = threshold
         self.target_share = target_share
-        self.refit = (ThresholdRefit(threshold, target_share, window=refit_window, min_scores=refit_min)
+        self.refit = (ThresholdRefit(threshold, target_share, window=refit_window, min_scores=refit_min,
+                                     key_share=refit_key_share)
                       if refit_threshold and target_share is not None else None)
         self.checks = list(checks or [])
         self.demoted = False
@@ -81,7 +83,7 @@ class RouteGuard:
     def threshold_source(self) -> str:
         return self.refit.source if self.refit is not None else "training"
 
-    def observe(self, prompt: str, score: float) -> GuardState:
+    def observe(self, prompt: str, score: float, key: str = "") -> GuardState:
         reasons = []
         percentile: dict[str, float] = {}
         v = None
@@ -94,7 +96,7 @@ class RouteGuard:
                                f"{v.n} requests are farther from its training prompts than "
                                f"{self.window.far_quantile:.0%} of them (demote above {self.window.demote_above:.0%})")
         if self.refit is not None and (v is None or not v.off):
-            self.refit.add(score)  # only traffic the router knows moves its threshold
+            self.refit.add(score, key)  # only traffic the router knows moves its threshold
         shift_off = bool(reasons)
         if not self.demote:  # shift measured and recorded only; the checks still demote
             reasons = []

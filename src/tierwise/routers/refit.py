@@ -6,11 +6,20 @@ the last `window` scores in a fixed ring buffer (one store per request) and, eve
 `min_scores` are in, moves the threshold to their (1 − target_share) quantile. The quantile is a linear-time
 selection (`np.partition`, two order statistics, interpolated as `np.quantile` does), never a sort, and runs
 on one request in `every`: the per-request cost is a few microseconds (bench/refit_cost.py).
+
+The window is shared by every client of the route, so one client could fill it with scores of its choosing
+(many trivial prompts pull the threshold down and send everyone else's requests to the strong model; many
+hard-looking ones push it up and send them to the weak one). So each score is added under its client's key
+name, and one key holds at most `key_cap` scores of the window (`key_share` of it, and never fewer than
+`min_scores`, so a lone key still re-fits): a key at its cap replaces its own oldest score, not anyone
+else's. Requests without a key name (a gateway without keys: there are no clients to tell apart) share one
+uncapped entry.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict, deque
 
 import numpy as np
 
@@ -19,33 +28,55 @@ REFIT_EVERY = 10  # requests between re-fits: the quantile's cost is spread over
 
 class ThresholdRefit:
     def __init__(self, threshold: float, target_share: float, *, window: int = 500, min_scores: int = 100,
-                 every: int = REFIT_EVERY) -> None:
+                 every: int = REFIT_EVERY, key_share: float = 1.0) -> None:
         if not 0.0 <= target_share <= 1.0:
             raise ValueError("target_share must be between 0 and 1")
         if window < 1 or not 1 <= min_scores <= window or every < 1:
             raise ValueError("refit needs 1 <= refit_min <= refit_window and every >= 1")
+        if not 0.0 < key_share <= 1.0:
+            raise ValueError("refit_key_share must be above 0 and at most 1")
         self.threshold = float(threshold)
         self.source = "training"
         self.target_share = target_share
         self.min_scores = min_scores
         self.every = every
         self._buf = np.empty(window, dtype=float)
-        self._next = 0  # where the next score goes
         self._n = 0  # scores held (at most the window)
         self._since = 0  # scores added since the last re-fit
+        # The most scores one named key may hold in the window (unnamed requests are not capped).
+        self.key_cap = max(min_scores, math.ceil(window * key_share))
+        self._slots: dict[str, deque[int]] = {}  # key name -> its slots, oldest first
+        self._owner: list[str] = [""] * window  # slot -> the key whose score it holds
+        self._order: OrderedDict[int, None] = OrderedDict()  # every held slot, least recently written first
 
     @property
     def held(self) -> int:
         return self._n
 
-    def add(self, score: float) -> float:
-        """Record one request's score (a NaN is left out) and return the threshold to route it by."""
+    def add(self, score: float, key: str = "") -> float:
+        """Record one request's score (a NaN is left out) under the key name that sent it, and return
+        the threshold to route it by."""
         if score != score:
             return self.threshold
-        self._buf[self._next] = score
-        self._next = (self._next + 1) % len(self._buf)
-        if self._n < len(self._buf):
+        mine = self._slots.get(key)
+        if mine is None:
+            mine = self._slots[key] = deque()
+        if key and len(mine) >= self.key_cap:
+            slot = mine.popleft()  # at its cap: the key's newest score replaces its own oldest
+        elif self._n < len(self._buf):
+            slot = self._n
             self._n += 1
+        else:
+            slot = next(iter(self._order))  # the oldest score of the window, whoever sent it
+            owner = self._slots[self._owner[slot]]
+            owner.popleft()  # a key's slots are in write order: its oldest is this one
+            if not owner and self._owner[slot] != key:
+                del self._slots[self._owner[slot]]
+        self._buf[slot] = score
+        self._owner[slot] = key
+        self._order[slot] = None
+        self._order.move_to_end(slot)
+        mine.append(slot)
         self._since += 1
         if self._n >= self.min_scores and self._since >= self.every:
             self._refit()

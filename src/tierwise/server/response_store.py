@@ -3,7 +3,10 @@
 A stored response is the conversation a later turn continues from (its input items plus its
 output items), kept as compact JSON bytes so its size is known exactly. Bounds (all in
 `server.responses`): a size per response (larger ones are not stored), a count and a byte total
-(the oldest go first), and a time to live. Each entry carries its owner (a digest of the gateway
+(the oldest go first), and a time to live. The count and byte total are shared by every key, so an
+eviction takes the oldest response of the key holding the most (bytes when over the byte total, responses
+when over the count): a client filling the store pushes out its own responses, not another client's that
+holds less. Each entry carries its owner (a digest of the gateway
 key that made it, see wire/openai_responses.owner_of): another key asking for it is told it does
 not exist, the same answer as for an id never stored, so ids cannot be probed across keys.
 
@@ -33,6 +36,9 @@ class ResponseStore:
         self.clock = clock
         self._entries: OrderedDict[str, tuple[str, float, bytes]] = OrderedDict()  # id → (owner, expiry, items)
         self.bytes = 0
+        # Per owner: its ids oldest first, and the bytes they hold (who is evicted first).
+        self._owned: dict[str, OrderedDict[str, None]] = {}
+        self._owned_bytes: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,14 +51,18 @@ class ResponseStore:
         if len(data) > self.max_response_bytes:
             return False
         self._expire()
-        old = self._entries.pop(response_id, None)
-        if old is not None:
-            self.bytes -= len(old[2])
+        self._drop(response_id)
         self._entries[response_id] = (owner, self.clock() + self.ttl_s, data)
         self.bytes += len(data)
-        while self._entries and (len(self._entries) > self.max_count or self.bytes > self.max_bytes):
-            _, (_, _, dropped) = self._entries.popitem(last=False)
-            self.bytes -= len(dropped)
+        self._owned.setdefault(owner, OrderedDict())[response_id] = None
+        self._owned_bytes[owner] = self._owned_bytes.get(owner, 0) + len(data)
+        while self._entries and (over_bytes := self.bytes > self.max_bytes) | (len(self._entries) > self.max_count):
+            # The largest holder (by bytes or by count, whichever bound is exceeded) gives up its oldest.
+            if over_bytes:
+                biggest = max(self._owned_bytes, key=self._owned_bytes.__getitem__)
+            else:
+                biggest = max(self._owned, key=lambda o: len(self._owned[o]))
+            self._drop(next(iter(self._owned[biggest])))
         return True
 
     def get(self, owner: str, response_id: Any) -> list[Any] | None:
@@ -74,7 +84,14 @@ class ResponseStore:
     def _drop(self, response_id: str) -> None:
         entry = self._entries.pop(response_id, None)
         if entry is not None:
-            self.bytes -= len(entry[2])
+            owner, _, data = entry
+            self.bytes -= len(data)
+            mine = self._owned[owner]
+            del mine[response_id]
+            if mine:
+                self._owned_bytes[owner] -= len(data)
+            else:
+                del self._owned[owner], self._owned_bytes[owner]
 
     def _expire(self) -> None:
         now = self.clock()
