@@ -306,3 +306,45 @@ def test_one_gateway_key_cannot_push_a_task_type_to_the_frontier_for_everyone(ga
     assert 0 < rejected <= 0.25 * len(evals) + 1, (rejected, len(evals))
     r = victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (after)"}])
     assert r.choices[0].message.content == "local summary"
+
+
+def test_two_gateway_keys_taking_turns_still_move_the_boundary(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                              monkeypatch):
+    """The per-key cap on evidence must not stall learning for a team of a few keys. Before: with two keys taking
+    turns, each key's second piece of evidence was over its 25% share, so after two verdicts nothing was judged
+    again and the type stayed on the frontier for good."""
+    monkeypatch.setenv("TW_T_ONE", "team-key-1")
+    monkeypatch.setenv("TW_T_TWO", "team-key-2")
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["server"]["api_keys_env"] = ["TW_T_ONE", "TW_T_TWO"]
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    clients = [oai(g, api_key="team-key-1"), oai(g, api_key="team-key-2")]
+    for i in range(60):
+        clients[i % 2].chat.completions.create(model="main", messages=[
+            {"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if route.loop.boundary.tier("summarisation") == "local":
+            break
+    st = route.loop.boundary.state("summarisation")
+    assert route.loop.boundary.tier("summarisation") == "local", st
+    g.flush()
+    judged = [e.extra["evaluation"] for e in g.ledger.query(kind="eval")]
+    assert len(judged) > 2  # more than one verdict per key
+
+
+def test_a_key_that_gave_much_alone_is_not_shut_out_when_another_arrives() -> None:
+    """A key that gave a type's evidence alone holds most of its window when a second key arrives: it must get
+    its turns back as the window ages (offers turned away take places in it), not be refused for good."""
+    from tierwise.learning.loop import LearningLoop
+
+    loop = LearningLoop("r")
+    counted = {"A": 0, "B": 0}
+    for i in range(200):
+        key = "B" if i >= 10 and i % 4 == 3 else "A"  # A alone for 10 offers, then three of A's to one of B's
+        if loop.counts_from("summarisation", key):
+            loop._note_evidence("summarisation", key)
+            counted[key] += 1
+    assert counted["B"] >= 40 and counted["A"] >= 40, counted  # both keep giving evidence: no stall

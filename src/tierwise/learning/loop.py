@@ -64,6 +64,9 @@ class Plan:
     explore: bool = False  # a frontier task type's request served locally to be judged (`explore: serve`)
 
 
+_TURNED_AWAY = "\x00"  # in a type's evidence window: an offer that did not count (it ages the window)
+
+
 class LearningLoop:
     def __init__(self, route: str, settings: LoopSettings | None = None, *, log_path: str | None = None) -> None:
         self.route = route
@@ -78,6 +81,7 @@ class LearningLoop:
         # per task type: the gateway key names whose requests gave its latest pieces of evidence ("" when the
         # gateway has no keys); one key may give at most `boundary.key_share` of them (`counts_from`)
         self._evidence_by: dict[str, deque[str]] = {}
+        self._asked_by: dict[str, deque[str]] = {}  # per task type: the keys of its latest evidence *offered*
         self._judged_by: OrderedDict[str, str] = OrderedDict()  # judged request id -> its key name
         self.total = 0
         v = self.settings.value
@@ -379,23 +383,32 @@ class LearningLoop:
         by.append(key)
 
     def counts_from(self, task_type: str, key: str) -> bool:
-        """Whether evidence on `task_type` from a request of the gateway key named `key` may count (be judged, or
-        a rating or verifier verdict enter the posterior): while that key gave less than `boundary.key_share` of
-        the type's latest evidence and none of the last 1/key_share - 1 pieces, or while no other key's evidence
-        is among it (no one else to protect); a gateway without keys: always."""
+        """Whether a piece of evidence on `task_type` offered by a request of the gateway key named `key` may count
+        (be judged, or a rating or verifier verdict enter the posterior). The type's last `key_window` offers are
+        remembered by key, and the keys among them are its current clients. A key alone there (or a gateway
+        without keys) always counts. Otherwise a key may hold at most max(`key_share`, 1/clients) of the type's
+        latest evidence — where an offer turned away also takes a place, so a key that gave much while it was
+        alone is not shut out for good — and may not give two pieces within min(1/`key_share`, clients) − 1 pieces
+        of each other: a run of one key's rejections would trip the change-point test, which reads runs, not
+        shares. Two clients so alternate; a client that stops offering evidence leaves the others alone once
+        `key_window` offers have passed."""
         if not key:
             return True
+        asked = self._asked_by.get(task_type)
+        if asked is None:
+            asked = self._asked_by[task_type] = deque(maxlen=self.settings.boundary.key_window)
+        asked.append(key)
+        clients = len(set(asked))
         by = self._evidence_by.get(task_type)
-        if not by:
-            return True
-        mine = by.count(key)
-        if mine == len(by):
+        if clients == 1 or not by:
             return True
         share = self.settings.boundary.key_share
-        # a share of the window, and spread out (at most one piece in any 1/share in a row): a run of one key's
-        # rejections would trip the change-point test, which reads runs, not shares
-        recent = list(by)[len(by) - round(1.0 / share) + 1:] if share < 1.0 else []
-        return mine < share * len(by) and key not in recent
+        gap = min(round(1.0 / share), clients) - 1
+        recent = [k for k in reversed(by) if k != _TURNED_AWAY][:gap] if gap > 0 else []
+        if by.count(key) < max(share, 1.0 / clients) * len(by) + 1 and key not in recent:
+            return True
+        by.append(_TURNED_AWAY)
+        return False
 
     def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
         if self.request_model is not None:
