@@ -151,3 +151,31 @@ def test_a_ledger_written_before_requested_model_existed_still_opens_and_records
     assert led.get("req_old").requested_model is None  # type: ignore[union-attr]
     assert led.get("req_7").requested_model == "claude-3-haiku"  # type: ignore[union-attr]
     led.close()
+
+
+def _open_at_once(path: str, barrier, results) -> None:  # a child process of the test below
+    barrier.wait()
+    try:
+        Ledger.open(path).close()
+        results.put("ok")
+    except Exception as e:  # the test reports what went wrong
+        results.put(repr(e))
+
+
+def test_processes_opening_one_new_ledger_at_once_all_get_it(tmp_path):
+    # Before: `tierwise serve --workers 2` on a new ledger sometimes failed to start with "database is locked"
+    # (SQLite refuses the second switch to WAL at once, without its busy timeout); 6 processes at once hit it in
+    # about one start in five.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(20):
+        path = str(tmp_path / f"ledger{trial}.db")
+        barrier, results = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, results)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        got = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert got == ["ok"] * 6, (trial, got)

@@ -15,10 +15,13 @@ import logging
 import operator
 import os
 import queue
+import random
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,12 +124,7 @@ class Ledger:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         self._durable = bool(journal and journal.enabled and journal.fsync)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            _add_missing_columns(db)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
-            self.ledger_id = str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
+        self.ledger_id = self._initialise()
         self.journal: journal_mod.Journal | None = None
         self.recovered: journal_mod.ReplayReport | None = None  # what the start replayed
         self._unwritten = 0  # journaled records whose row could not be written
@@ -162,6 +160,24 @@ class Ledger:
             raise ConfigError(f"cannot open the ledger at {path}: {why}; point ledger.path at a tierwise ledger "
                               "or a new file in a writable folder (or ledger.enabled: false)",
                               path="ledger.path") from None
+
+    def _initialise(self) -> str:
+        """WAL mode, the schema and the ledger's id; its id. Processes opening one new ledger at the same time
+        (`tierwise serve --workers N`) race for the switch to WAL, for which SQLite answers "database is locked"
+        at once, not after its busy timeout: tried again for up to ~10 s before that is an error."""
+        for attempt in range(40):
+            try:
+                with closing(self._connect()) as db, db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                    _add_missing_columns(db)
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
+                    return str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e) or attempt == 39:
+                    raise
+                time.sleep(0.05 + 0.2 * random.random())  # jittered: the racers do not meet again
+        raise AssertionError("unreachable")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
