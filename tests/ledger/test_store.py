@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tierwise.canonical import Usage
 from tierwise.ledger.records import LedgerRecord
 from tierwise.ledger.report import savings, totals
@@ -153,26 +155,32 @@ def test_a_ledger_written_before_requested_model_existed_still_opens_and_records
     led.close()
 
 
-def _open_at_once(path: str, barrier, results) -> None:  # a child process of the test below
+def _open_at_once(what: str, path: str, barrier, results) -> None:  # a child process of the test below
+    from tierwise.cache.backends import SqliteStore
+
     barrier.wait()
     try:
-        Ledger.open(path).close()
+        if what == "ledger":
+            Ledger.open(path).close()
+        else:
+            SqliteStore(path, 1 << 20).db.close()
         results.put("ok")
     except Exception as e:  # the test reports what went wrong
         results.put(repr(e))
 
 
-def test_processes_opening_one_new_ledger_at_once_all_get_it(tmp_path):
+@pytest.mark.parametrize("what", ["ledger", "answer-cache"])
+def test_processes_opening_one_new_ledger_at_once_all_get_it(tmp_path, what):
     # Before: `tierwise serve --workers 2` on a new ledger sometimes failed to start with "database is locked"
     # (SQLite refuses the second switch to WAL at once, without its busy timeout); 6 processes at once hit it in
-    # about one start in five.
+    # about one start in five; the answer cache's SQLite store the same.
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     for trial in range(20):
         path = str(tmp_path / f"ledger{trial}.db")
         barrier, results = ctx.Barrier(6), ctx.Queue()
-        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, results)) for _ in range(6)]
+        procs = [ctx.Process(target=_open_at_once, args=(what, path, barrier, results)) for _ in range(6)]
         for p in procs:
             p.start()
         got = [results.get(timeout=60) for _ in procs]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from tierwise.sqlite_wal import retry_locked
+
 
 class Backend(Protocol):
     name: str
@@ -126,9 +128,9 @@ class SqliteStore:
         self.path = path
         self.max_bytes = max_bytes
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))  # workers may open it at once
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        retry_locked(lambda: self.db.executescript(_SCHEMA))
 
     def get(self, key: str) -> bytes | None:
         now = time.time()

@@ -15,11 +15,9 @@ import logging
 import operator
 import os
 import queue
-import random
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
@@ -29,6 +27,7 @@ import orjson
 
 from tierwise.ledger import journal as journal_mod
 from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord, scrub_record
+from tierwise.sqlite_wal import retry_locked
 
 if TYPE_CHECKING:
     from tierwise.config import JournalConfig
@@ -162,22 +161,15 @@ class Ledger:
                               path="ledger.path") from None
 
     def _initialise(self) -> str:
-        """WAL mode, the schema and the ledger's id; its id. Processes opening one new ledger at the same time
-        (`tierwise serve --workers N`) race for the switch to WAL, for which SQLite answers "database is locked"
-        at once, not after its busy timeout: tried again for up to ~10 s before that is an error."""
-        for attempt in range(40):
-            try:
-                with closing(self._connect()) as db, db:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.executescript(SCHEMA)
-                    _add_missing_columns(db)
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
-                    return str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e) or attempt == 39:
-                    raise
-                time.sleep(0.05 + 0.2 * random.random())  # jittered: the racers do not meet again
-        raise AssertionError("unreachable")
+        """WAL mode, the schema and the ledger's id; its id (several processes may open a new ledger at once)."""
+        def step() -> str:
+            with closing(self._connect()) as db, db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                _add_missing_columns(db)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(6),))
+                return str(db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
+        return retry_locked(step)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

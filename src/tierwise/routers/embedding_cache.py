@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from tierwise.sqlite_wal import retry_locked
+
 DEFAULT_MAX_ENTRIES = 200_000  # 384-dim float32: about 300 MB at most
 
 
@@ -50,9 +52,10 @@ class EmbeddingCache:
         if self._db is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.folder / "embeddings.sqlite3", timeout=30.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS emb (id INTEGER PRIMARY KEY AUTOINCREMENT, key BLOB UNIQUE NOT NULL,"
-                       " dim INTEGER NOT NULL, vec BLOB NOT NULL)")
+            retry_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))  # other processes may open it at once
+            retry_locked(lambda: db.execute(
+                "CREATE TABLE IF NOT EXISTS emb (id INTEGER PRIMARY KEY AUTOINCREMENT, key BLOB UNIQUE NOT NULL,"
+                " dim INTEGER NOT NULL, vec BLOB NOT NULL)"))
             self._db = db
         return self._db
 
