@@ -173,6 +173,25 @@ def test_conversation_mapping_spans_requests(gateway, openai_up, anthropic_up):
     assert b"<EMAIL_ADDRESS_1>" in anthropic_up.requests[-1].raw
 
 
+def test_conversation_mapping_follows_the_key_whichever_header_carries_it(gateway, openai_up, anthropic_up):
+    # The mapping is bound to the client's key as authentication reads it (`x-api-key`, else the Bearer token).
+    # Before: it was bound to the raw `Authorization` header first, so one key sent as `Authorization: Bearer K`
+    # and as `x-api-key: K` had two mappings of one conversation (and a request carrying both was mapped by the
+    # header authentication did not read).
+    import httpx2 as httpx
+
+    anthropic_up.default = echo_placeholders
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, FB))
+    other = "Also copy ops@example.org please."
+    for auth, text in (({"authorization": "Bearer client-key-7"}, other), ({"x-api-key": "client-key-7"}, MSG + " " + other)):
+        r = httpx.post(g.url + "/v1/chat/completions", timeout=30, headers={"x-tierwise-conversation": "conv-7", **auth},
+                       json={"model": "main", "messages": [{"role": "user", "content": text}]})
+        assert r.status_code == 200, r.text
+    sent = anthropic_up.requests[-1].raw
+    # ops@ kept number 1 from the first turn; the new address is 2 (a fresh mapping would number them 1, 2 in order)
+    assert sent.index(b"<EMAIL_ADDRESS_2>") < sent.index(b"<EMAIL_ADDRESS_1>") and leaked(sent) == []
+
+
 def test_ledger_and_console_never_keep_protected_values(gateway, openai_up, anthropic_up, caplog):
     openai_up.default = Fail(400, msg=f"bad value {SEEDS['EMAIL_ADDRESS']}")
     cfg = privacy_config(openai_up.url, anthropic_up.url, {"loc": {"policy": "fallback", "targets": ["local"],

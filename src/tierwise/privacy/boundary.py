@@ -74,6 +74,7 @@ from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
 from tierwise.privacy.text_cleaning import Cleaning, DetectionFailed, detector_for
+from tierwise.server.key_scopes import client_credential
 from tierwise.trace import Step
 
 if TYPE_CHECKING:
@@ -373,7 +374,7 @@ class Guard:
         if 1 < len(own) < len(texts):
             seqs.append(own)
         found: dict[int, list[Any]] = {}
-        client = req.headers.get("authorization") or req.headers.get("x-api-key") or ""
+        client = client_credential(req.headers) or ""  # the key authentication read
         salt = hmac.new(self.b._conv_secret, b"junctions" + client.encode(), hashlib.sha256).digest()
         try:
             for seq in seqs:
@@ -413,7 +414,7 @@ class Guard:
             name = v if isinstance(v, str) else None
         if not name:
             return None
-        client = req.headers.get("authorization") or req.headers.get("x-api-key") or ""
+        client = client_credential(req.headers) or ""  # the key authentication read
         msg = hashlib.sha256(client.encode()).digest() + name.encode()[:1024]
         return hmac.new(self.b._conv_secret, msg, hashlib.sha256).hexdigest()
 

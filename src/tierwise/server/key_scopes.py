@@ -18,6 +18,17 @@ from tierwise.config import ClientKey, ServerConfig
 from tierwise.errors import AuthenticationError, PermissionDenied
 
 
+def client_credential(headers: dict[str, str]) -> str | None:
+    """The key a request authenticates with: `x-api-key` when present, else an `Authorization: Bearer` token.
+    Everything keyed by the client (privacy mappings included) reads it here, in the order authentication does."""
+    given = headers.get("x-api-key")
+    if given is None:
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given = auth[7:].strip()
+    return given
+
+
 @dataclass(frozen=True)
 class KeyScope:
     routes: frozenset[str] | None  # None: every route
@@ -54,12 +65,7 @@ class KeyRing:
                                                        k.name or k.env, k.tenant or f"key:{k.env}")))
 
     def given(self, headers: dict[str, str]) -> str | None:
-        given = headers.get("x-api-key")
-        if given is None:
-            auth = headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                given = auth[7:].strip()
-        return given
+        return client_credential(headers)
 
     def check(self, headers: dict[str, str]) -> KeyScope:
         """The scope of the key the request carries; 401 when keys are required and it has none that fits."""
