@@ -113,6 +113,25 @@ def test_cli_feedback(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     assert g.ledger.get(rid).extra["feedback"][0]["source"] == "cli"
 
 
+def private_config(openai_up, anthropic_up):  # noqa: F811
+    """A one-route gateway config whose privacy section protects customer ids (CUST-nnnnnn) and emails."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
+                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
+    return cfg
+
+
+def answered_once(gateway, openai_up, cfg):  # noqa: F811
+    """A gateway on `cfg` that answered one request from the local tier: (gateway, that request's id)."""
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    return g, rid
+
+
 def test_cli_feedback_reason_is_cleaned_like_the_endpoints(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     """`tierwise feedback --reason` builds the configured detector from the config it loads: protected values
     are replaced before the ledger keeps the reason, as the HTTP endpoint does."""
@@ -120,16 +139,9 @@ def test_cli_feedback_reason_is_cleaned_like_the_endpoints(gateway, openai_up, a
 
     from tierwise.cli import main
 
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
-        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
-    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
-                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
+    cfg = private_config(openai_up, anthropic_up)
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local answer")
-    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
-    rid = r.headers["x-tierwise-request-id"]
-    g.flush()
+    g, rid = answered_once(gateway, openai_up, cfg)
     res = CliRunner().invoke(main, ["feedback", "-c", str(tmp_path / "tierwise.yaml"), rid, "poor", "--reason",
                                     "wrong for CUST-123456, ask bob@example.com"])
     assert res.exit_code == 0, res.output
@@ -170,15 +182,7 @@ def test_a_slow_ledger_does_not_stall_other_requests(gateway, openai_up, anthrop
 def test_a_feedback_reason_is_cleaned_like_the_rest_of_the_ledger(gateway, openai_up, anthropic_up):  # noqa: F811
     """With a privacy section every value of a protected class is replaced before the ledger keeps it
     (docs/privacy.md); a feedback reason is merged into the row later (`Ledger.annotate`) and was kept as sent."""
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
-        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
-    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
-                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local answer")
-    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
-    rid = r.headers["x-tierwise-request-id"]
-    g.flush()
+    g, rid = answered_once(gateway, openai_up, private_config(openai_up, anthropic_up))
     resp = post(g, {"request_id": rid, "rating": "poor", "reason": "wrong for CUST-123456, ask bob@example.com"})
     assert resp.status_code == 200, resp.text
     reason = g.ledger.get(rid).extra["feedback"][0]["reason"]
@@ -189,15 +193,7 @@ def test_a_feedback_reason_is_cleaned_like_the_rest_of_the_ledger(gateway, opena
 def test_when_cleaning_itself_fails_a_feedback_reason_is_withheld_not_kept(gateway, openai_up, anthropic_up):  # noqa: F811
     """A detector that raises something other than its own failure breaks `seal_record`'s cleaning: every free
     text of the row is withheld then, `extra` included (it was merged as sent); its rating and owner stay."""
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
-        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
-    cfg["privacy"] = {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "EMAIL_ADDRESS"]}},
-                      "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}}}
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local answer")
-    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
-    rid = r.headers["x-tierwise-request-id"]
-    g.flush()
+    g, rid = answered_once(gateway, openai_up, private_config(openai_up, anthropic_up))
 
     def broken(text):
         raise RuntimeError("detector bug")
