@@ -36,6 +36,7 @@ def pii_redactor(privacy: Any = None) -> tuple[Callable[[str], str] | None, str]
     try:
         from tierwise.privacy.detect import Detector  # type: ignore[import-not-found,unused-ignore]
         from tierwise.privacy.detect_config import DetectionConfig  # type: ignore[import-not-found,unused-ignore]
+        from tierwise.privacy.text_cleaning import mark_findings
     except ImportError:
         return None, "no personal-data detector in this install (tierwise.privacy.detect); secrets only"
     cfg = DetectionConfig()
@@ -45,15 +46,7 @@ def pii_redactor(privacy: Any = None) -> tuple[Callable[[str], str] | None, str]
     detector = Detector(cfg)
 
     def redact(text: str) -> str:
-        out, last = [], 0
-        for f in sorted(detector.scan(text), key=lambda f: f.start):
-            if f.start < last:
-                continue
-            out.append(text[last:f.start])
-            out.append(f"<{f.entity}>")
-            last = f.end
-        out.append(text[last:])
-        return "".join(out)
+        return mark_findings(text, detector.scan(text))
 
     return redact, "personal data replaced by <ENTITY> markers (tierwise.privacy.detect)"
 

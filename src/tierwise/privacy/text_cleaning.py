@@ -16,6 +16,19 @@ from tierwise.privacy.policy import PolicyTable
 from tierwise.privacy.policy_config import PrivacyConfig
 
 
+def mark_findings(text: str, found: Any) -> str:
+    """`text` with each finding replaced by an `<ENTITY>` marker (of overlapping findings, the earliest and then
+    the longest wins)."""
+    out, pos = [], 0
+    for f in sorted(found, key=lambda f: (f.start, -f.end)):
+        if f.start < pos:
+            continue
+        out.append(text[pos:f.start])
+        out.append(f"<{f.entity}>")
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)
+
 class DetectionFailed(Exception):
     pass
 
@@ -54,17 +67,7 @@ class Cleaning:
             found = [f for f in self.scan(text) if f.entity in self.protected]
         except DetectionFailed:
             return "[withheld: privacy detector failed]"
-        if not found:
-            return text
-        out, pos = [], 0
-        for f in sorted(found, key=lambda f: (f.start, -f.end)):
-            if f.start < pos:
-                continue
-            out.append(text[pos:f.start])
-            out.append(f"<{f.entity}>")
-            pos = f.end
-        out.append(text[pos:])
-        return "".join(out)
+        return mark_findings(text, found) if found else text
 
     def clean_value(self, v: Any) -> Any:
         if isinstance(v, str):
