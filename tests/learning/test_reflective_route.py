@@ -32,6 +32,19 @@ def reflective_config(openai_up, anthropic_up, **route):  # noqa: F811
     return cfg
 
 
+def keyed_gateway(gateway, openai_up, anthropic_up, monkeypatch, cfg, frontier, keys):  # noqa: F811
+    """A gateway on `cfg` that requires the gateway keys `keys` ({environment variable (the key's name): key},
+    one client each), the local tier answering and `frontier` answering as the frontier tier (and judge):
+    (gateway, route `main`, one openai client per key)."""
+    for env, key in keys.items():
+        monkeypatch.setenv(env, key)
+    cfg["server"]["api_keys_env"] = list(keys)
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = frontier
+    return g, g.gateway.resolve("main"), [oai(g, api_key=k) for k in keys.values()]
+
+
 def reflective_gateway(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     """A gateway with the reflective route `main` (its config also written to tmp_path/tierwise.yaml for the
     CLI), the local tier answering and the judge accepting: (config path, gateway, route)."""
@@ -232,8 +245,6 @@ def test_one_gateway_key_cannot_retrain_the_request_model_for_everyone(gateway, 
     the judge rejects (the client chooses its prompts, and so whether the local answer passes). Its verdicts
     used to push every other row out of the request model's bounded rows, retraining it on the attacker's
     prompts alone; one key now holds at most `max_key_share` of the rows (here 24 × 0.25 → min_rows, 6)."""
-    monkeypatch.setenv("TW_RM_VICTIM", "victim-key-1")
-    monkeypatch.setenv("TW_RM_ATTACKER", "attacker-key-2")
     council = "Summarize the following council notes in three sentences: the council met on {d} to discuss the budget."
     days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "a holiday"]
 
@@ -247,12 +258,8 @@ def test_one_gateway_key_cannot_retrain_the_request_model_for_everyone(gateway, 
         openai_up, anthropic_up, quality_target=0.75, boundary={"credible": 0.6, "discount": 1.0, "key_share": 1.0},
         schedule={"first_uses": 1000, "shadow_stop_after": 10_000},
         request_model={"kind": "text", "min_rows": 6, "max_rows": 24, "refit_every": 3, "alpha": 0.3})
-    cfg["server"]["api_keys_env"] = ["TW_RM_VICTIM", "TW_RM_ATTACKER"]
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = reply
-    route = g.gateway.resolve("main")
-    victim, attacker = oai(g, api_key="victim-key-1"), oai(g, api_key="attacker-key-2")
+    g, route, (victim, attacker) = keyed_gateway(gateway, openai_up, anthropic_up, monkeypatch, cfg, reply,
+                                                 {"TW_RM_VICTIM": "victim-key-1", "TW_RM_ATTACKER": "attacker-key-2"})
     for i in range(6):
         victim.chat.completions.create(model="main", messages=[{"role": "user", "content": council.format(d=days[i])}])
         assert wait_for(lambda: not route._background, timeout=30)
@@ -272,8 +279,6 @@ def test_one_gateway_key_cannot_push_a_task_type_to_the_frontier_for_everyone(ga
     type every client is served by, and the type went back to the frontier for all. One key now gives at most
     `boundary.key_share` of a type's latest evidence while other keys' evidence is among it: the rest of its
     requests are answered by the type's tier without being judged (reason `key-share`)."""
-    monkeypatch.setenv("TW_B_VICTIM", "victim-key-1")
-    monkeypatch.setenv("TW_B_ATTACKER", "attacker-key-2")
 
     def reply(rec):
         text = json.dumps(rec.body)
@@ -282,12 +287,8 @@ def test_one_gateway_key_cannot_push_a_task_type_to_the_frontier_for_everyone(ga
         return Reply(text="frontier answer")
 
     cfg = reflective_config(openai_up, anthropic_up, schedule={"first_uses": 1000, "shadow_stop_after": 10_000})
-    cfg["server"]["api_keys_env"] = ["TW_B_VICTIM", "TW_B_ATTACKER"]
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = reply
-    route = g.gateway.resolve("main")
-    victim, attacker = oai(g, api_key="victim-key-1"), oai(g, api_key="attacker-key-2")
+    g, route, (victim, attacker) = keyed_gateway(gateway, openai_up, anthropic_up, monkeypatch, cfg, reply,
+                                                 {"TW_B_VICTIM": "victim-key-1", "TW_B_ATTACKER": "attacker-key-2"})
     for i in range(40):
         victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
         assert wait_for(lambda: not route._background, timeout=30)
@@ -313,15 +314,9 @@ def test_two_gateway_keys_taking_turns_still_move_the_boundary(gateway, openai_u
     """The per-key cap on evidence must not stall learning for a team of a few keys. Before: with two keys taking
     turns, each key's second piece of evidence was over its 25% share, so after two verdicts nothing was judged
     again and the type stayed on the frontier for good."""
-    monkeypatch.setenv("TW_T_ONE", "team-key-1")
-    monkeypatch.setenv("TW_T_TWO", "team-key-2")
-    cfg = reflective_config(openai_up, anthropic_up)
-    cfg["server"]["api_keys_env"] = ["TW_T_ONE", "TW_T_TWO"]
-    g = gateway(cfg)
-    openai_up.default = Reply(text="local summary")
-    anthropic_up.default = judge_or_answer("good")
-    route = g.gateway.resolve("main")
-    clients = [oai(g, api_key="team-key-1"), oai(g, api_key="team-key-2")]
+    g, route, clients = keyed_gateway(gateway, openai_up, anthropic_up, monkeypatch,
+                                      reflective_config(openai_up, anthropic_up), judge_or_answer("good"),
+                                      {"TW_T_ONE": "team-key-1", "TW_T_TWO": "team-key-2"})
     for i in range(60):
         clients[i % 2].chat.completions.create(model="main", messages=[
             {"role": "user", "content": f"{SUMMARY} (#{i})"}])
