@@ -176,7 +176,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     )
     from tierwise.routers import RouterError, make_router, save_router
     from tierwise.routers.embedding_cache import EmbeddingCache
-    from tierwise.routers.shift import attach_profile
+    from tierwise.routers.features import require_embeddings
+    from tierwise.routers.shift import attach_profile, router_embedding
 
     reflective = _reflective(config_path, route) if data == "ledger" else {}
     cache = None if no_emb_cache else EmbeddingCache(emb_cache)
@@ -200,6 +201,9 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             _echo_online_only(online, reflective, f"no routers to replay: {gap}; more judged pairs will tell them "
                               "apart", as_json)
             return
+        if save_path and routers and not is_saved_router(routers[0]) \
+                and router_embedding(make_router(routers[0], embedding_cache=cache)) is not None:
+            require_embeddings()  # its training profile embeds the prompts: say so before training, not after
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
         base = None if baseline == "none" else baseline

