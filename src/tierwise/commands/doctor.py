@@ -160,6 +160,37 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
 
 
+def ledger_report(cfg: Config) -> tuple[bool, str] | None:
+    """Can the gateway open its ledger? `serve` stops at start when it cannot (a read-only folder, a path that is a
+    folder, a file on the way); doctor says so first. A ledger not there yet is only probed: nothing is created."""
+    import tempfile
+
+    from tierwise.errors import ConfigError
+    from tierwise.ledger.store import Ledger
+
+    if not cfg.ledger.enabled:
+        return None
+    path = Path(cfg.ledger.resolved_path(cfg.base_dir))
+    fix = "Fix: point ledger.path at a new file in a writable folder (or ledger.enabled: false)"
+    if path.exists():
+        try:
+            Ledger.open(str(path)).close()  # no journal: a running gateway's journal is its own to replay
+        except ConfigError as e:
+            return False, f"ledger: {e.message.removeprefix('ledger.path: ')}"
+        return True, f"ledger: {path}"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return False, f"ledger: cannot create {path}: {folder} is a file, not a folder. {fix}"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return False, f"ledger: cannot create {path} in {folder} ({e.strerror}). {fix}"
+    return True, f"ledger: {path} (written from the first request)"
+
+
 def unpriced_models(cfg: Config) -> list[str]:
     """Remote models with no price: neither in the config nor in the price data (genai-prices)."""
     from tierwise.pricing import Pricer
@@ -274,6 +305,10 @@ def command(config_path: str) -> None:
     good, msg = sandbox_report(cfg)
     click.echo(f"{'✓' if good else '✗'} {msg}")
     ok &= good or not _runs_code(cfg)
+
+    if (ledger := ledger_report(cfg)) is not None:
+        click.echo(f"{'✓' if ledger[0] else '✗'} {ledger[1]}")
+        ok &= ledger[0]
 
     from tierwise.commands.terminal_text import inert
     from tierwise.secret_scrub import register_config, scrub
