@@ -85,7 +85,9 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "  local:",
         f"    provider: {name}",
         f"    model: {model}",
-        "    context_window: 32768",
+        # Ollama cuts a longer prompt to its own context (4096 on most machines) without an error
+        "    context_window: 32768" + ("        # Ollama's own is 4096 unless raised: OLLAMA_CONTEXT_LENGTH=32768 "
+                                       "ollama serve" if name == "ollama" else ""),
     ]
     if model in TEXT_ONLY_MODELS:
         lines += ["    vision: false              # requests with images go to the next target, without a call"]
