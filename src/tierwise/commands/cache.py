@@ -30,11 +30,12 @@ def _run(config_path: str, url: str | None, key_env: str | None, name: str, **kw
     if cfg.cache.backend == "memory":
         if key_env is None and cfg.server.admin_keys_env:
             key_env = cfg.server.admin_keys_env[0]
-        gw_url, key = gateway_url_and_key(cfg, url, key_env)
+        gw_url, key, key_env = gateway_url_and_key(cfg, url, key_env)
         if name == "stats":
-            return gateway_json(gw_url, "/v1/tierwise/cache", key, hint=HINT)
+            return gateway_json(gw_url, "/v1/tierwise/cache", key, hint=HINT, key_env=key_env)
         body = {k: v for k, v in kw.items() if v is not None}
-        return gateway_json(gw_url, "/v1/tierwise/cache/invalidate", key, method="POST", body=body, hint=HINT)["dropped"]
+        return gateway_json(gw_url, "/v1/tierwise/cache/invalidate", key, method="POST", body=body, hint=HINT,
+                            key_env=key_env)["dropped"]
     from tierwise.cache.answer_cache import make_backend
 
     backend = make_backend(cfg.cache, cfg.base_dir)
