@@ -111,14 +111,15 @@ def train_verifier(pairs: str, out: str, epochs: int, seed: int, model_name: str
 
     from tierwise.cache import verifier_training as vt
     from tierwise.cache.pair_model import PairModel
-    from tierwise.routers.features import Embedder
+    from tierwise.routers.features import Embedder, MissingExtra, require_embeddings
 
     try:
+        require_embeddings()  # before reading and checking every pair
         data = vt.read_pairs(pairs)
-    except (OSError, ValueError) as e:
+        t0 = time.time()
+        st = Embedder(model_name)._load()
+    except (OSError, ValueError, MissingExtra) as e:
         raise click.ClickException(str(e)) from None
-    t0 = time.time()
-    st = Embedder(model_name)._load()
     d = vt.pair_data(data, lambda texts: vt.encode(texts, st))
     click.echo(f"{len(data)} pairs, {len(d.texts)} questions embedded in {time.time() - t0:.0f} s")
     folds = vt.fold_of(d, 10, seed)

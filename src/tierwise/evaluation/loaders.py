@@ -62,29 +62,11 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _jsonl_lines(path: Path) -> list[tuple[int, Any]]:
-    """(line number in the file, parsed value) of each non-blank line. A UTF-8 byte-order mark (what Excel and
-    Notepad write) and CRLF line ends are fine; text in another encoding is an error naming its line."""
-    rows = []
-    try:
-        with path.open("rb") as f:
-            for n, raw in enumerate(f, 1):
-                if n == 1:
-                    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                        raise DataError(f"{path}: UTF-16 text; save the file as UTF-8 (one JSON object a line)")
-                    raw = raw.removeprefix(b"\xef\xbb\xbf")
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise DataError(f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                                    "save the file as UTF-8") from None
-                if line.strip():
-                    try:
-                        rows.append((n, json.loads(line)))
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}") from None
-    return rows
+    """(line number in the file, parsed value) of each non-blank line (tierwise.jsonl_lines: a BOM, CRLF and
+    blank lines are fine; other encodings are an error naming the line)."""
+    from tierwise.jsonl_lines import jsonl_lines
+
+    return list(jsonl_lines(path, DataError))
 
 
 def _contaminated(path: Path) -> set[str]:
