@@ -57,6 +57,10 @@ def too_few_questions_advice(e: Any, save_path: str | None) -> str:
     return "try " + "; or ".join(ways)
 
 
+def _progress(message: str) -> None:
+    click.echo(f"tierwise eval: {message} …", err=True)
+
+
 def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]]:
     """With DATA=ledger: each reflective route's verdicts and feedback, as `tierwise boundary` counts them."""
     from tierwise.learning.evidence import route_evidence
@@ -207,8 +211,12 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
         base = None if baseline == "none" else baseline
+        # On a terminal, say what runs: cross-validating on a large file takes minutes (stderr: --json stays clean)
+        progress = _progress if sys.stderr.isatty() and (scored or save_path) else None
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
-                        embedding_cache=cache, baseline=base)
+                        embedding_cache=cache, baseline=base, progress=progress)
+        if save_path and progress is not None:
+            progress(f"{routers[0]}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
         if save_path:
