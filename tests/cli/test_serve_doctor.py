@@ -404,3 +404,24 @@ def test_doctor_says_when_the_ledger_cannot_be_opened_before_serve_refuses_it(tm
     code, lines = outputs["new/sub/ledger.db"]
     assert code == 0 and lines == [f"✓ ledger: {tmp_path / 'new/sub/ledger.db'} (written from the first request)"]
     assert not (tmp_path / "new").exists()  # only probed: doctor creates nothing
+
+
+def test_doctor_checks_a_workers_capabilities_as_tierwise_worker_does(tmp_path, monkeypatch):
+    # docs/distributed.md's worker.yaml names `summarise.yaml`; without that file doctor said the config was valid,
+    # then `tierwise worker` stopped at start. A capability naming an unknown model too.
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    base = {"providers": {"llama": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+            "models": {"qwen": {"provider": "llama", "model": "qwen"}},
+            "dispatch": {"redis_url": "redis://127.0.0.1:9/0", "tenant": "acme", "worker": {"capabilities": {}}}}
+    outs = {}
+    for name, cap in (("ensemble", {"ensemble": "summarise.yaml"}), ("model", {"model": "qwne"})):
+        base["dispatch"]["worker"]["capabilities"] = {"classify": {"model": "qwen"}, "docs": cap}
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(base))
+        r = CliRunner().invoke(main, ["doctor"])
+        outs[name] = (r.exit_code, [ln for ln in r.output.splitlines() if ln.startswith(("✓ config", "✗ config"))])
+    assert outs["ensemble"] == (1, [f"✗ config: tierwise.yaml: dispatch.worker.capabilities.docs.ensemble: "
+                                    f"{tmp_path / 'summarise.yaml'}: ensemble file not found"]), outs
+    assert outs["model"][0] == 1 and outs["model"][1][0].startswith(
+        "✗ config: tierwise.yaml: dispatch.worker.capabilities: capability 'docs': unknown model 'qwne'"), outs

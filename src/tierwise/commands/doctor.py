@@ -241,14 +241,29 @@ async def ping_redis(url: str) -> tuple[bool, str]:
 
 def built_routes(cfg: Config) -> None:
     """Build the gateway's routes as `serve` does (no ledger, nothing started), so what only building
-    finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start."""
+    finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start.
+    A worker's config (`dispatch.worker`) is built as `tierwise worker` builds it, with its capabilities."""
     from tierwise.errors import ConfigError
     from tierwise.gateway import Gateway
 
+    worker = cfg.dispatch.worker if cfg.dispatch is not None else None
+    if worker is not None:
+        from tierwise.dispatch.serving import add_ensemble_routes, check_targets
+
+        problems = check_targets(cfg, worker)
+        if problems:
+            raise ConfigError(f"{cfg.source}: dispatch.worker.capabilities: " + "; ".join(problems))
+        cfg = cfg.model_copy(deep=True)  # the capability routes are the worker's, not the config's to count
+        add_ensemble_routes(cfg, worker)
     try:
         Gateway(cfg, ledger=None)
     except ConfigError as e:
-        raise ConfigError(f"{cfg.source}: {e.message}") from None
+        message = e.message
+        if worker is not None:
+            from tierwise.commands.worker import _as_written
+
+            message = _as_written(message, worker.capabilities)
+        raise ConfigError(f"{cfg.source}: {message}") from None
 
 
 @click.command("doctor")
