@@ -77,6 +77,7 @@ class RouteMemory:
         self._changed = False
         self._writing: asyncio.Task[None] | None = None
         self.restored = False
+        self._warned = False  # a failed save is logged once until one succeeds
 
     # ---------------------------------------------------------------- the request path
 
@@ -155,7 +156,12 @@ class RouteMemory:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except (OSError, ValueError) as e:  # routing goes on from memory; the next save tries again
-            log.warning("learned route state: could not save %s: %s", self.path.name, type(e).__name__)
+            (log.debug if self._warned else log.warning)(
+                "learned route state: could not save %s: %s (the route keeps routing; its state will not "
+                "survive a restart until the file can be written)", self.path.name, type(e).__name__)
+            self._warned = True
+        else:
+            self._warned = False
 
     # ---------------------------------------------------------------- restoring
 
