@@ -53,10 +53,12 @@ def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], lis
 
 
 class Cleaning:
-    """Needs `scan` (text -> findings) and `protected` (the entities never stored raw)."""
+    """Needs `scan` (text -> findings) and `protected` (the entities never stored raw); `own_names` are the
+    gateway's own names (routes, models, upstream model ids), which `clean_name` keeps as they are."""
 
     scan: Callable[[str], list[Any]]
     protected: frozenset[str]
+    own_names: frozenset[str] = frozenset()
 
     def clean_text(self, text: str | None) -> str | None:
         """`text` with every protected value replaced by `<ENTITY>` (irreversible), for the ledger and logs.
@@ -68,6 +70,14 @@ class Cleaning:
         except DetectionFailed:
             return "[withheld: privacy detector failed]"
         return mark_findings(text, found) if found else text
+
+    def clean_name(self, name: str | None) -> str | None:
+        """A name a client chose (the model it asked for, its feature tag), cleaned as its text is, unless it is
+        one of the gateway's own names (those come from the config: a detector's guess on `claude-...` is not
+        a person)."""
+        if not name or name in self.own_names:
+            return name
+        return self.clean_text(name)
 
     def clean_value(self, v: Any) -> Any:
         if isinstance(v, str):
