@@ -113,6 +113,16 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str
                                               getattr(rec, "prompt", None), getattr(rec, "answer", None)))
 
 
+def clean_note(gateway: Any, note: str) -> str:
+    """A client's free text kept outside the ledger (an MCP evaluation's note in the ensembles' evaluations
+    file): the gateway's secrets scrubbed and, with a `privacy:` section, every protected value replaced, as
+    the ledger's seal does for what it keeps."""
+    privacy = getattr(gateway, "privacy", None)
+    if note and privacy is not None:
+        note = privacy.clean_text(note) or ""
+    return str(scrub_value(note)) if note else note
+
+
 def link_mcp_evaluation(gateway: Any, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any] | None:
     """The MCP `record_evaluation` tool's verdict on a run that is in the ledger (an ensemble run, or any
     request id) becomes feedback on it too, so the learning loop sees it; None when there is no such row."""

@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold, weights
+from tierwise.learning.key_share import KeyShare
 from tierwise.learning.request_model import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
@@ -64,9 +65,6 @@ class Plan:
     explore: bool = False  # a frontier task type's request served locally to be judged (`explore: serve`)
 
 
-_TURNED_AWAY = "\x00"  # in a type's evidence window: an offer that did not count (it ages the window)
-
-
 class LearningLoop:
     def __init__(self, route: str, settings: LoopSettings | None = None, *, log_path: str | None = None) -> None:
         self.route = route
@@ -78,10 +76,9 @@ class LearningLoop:
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
-        # per task type: the gateway key names whose requests gave its latest pieces of evidence ("" when the
-        # gateway has no keys); one key may give at most `boundary.key_share` of them (`counts_from`)
-        self._evidence_by: dict[str, deque[str]] = {}
-        self._asked_by: dict[str, deque[str]] = {}  # per task type: the keys of its latest evidence *offered*
+        # per task type, by gateway key name: its current clients, who gave its latest evidence and its posterior's
+        # (one key may give at most `boundary.key_share` of them: `counts_from`, and never decide a move alone)
+        self.keys = KeyShare(self.settings.boundary)
         self._judged_by: OrderedDict[str, str] = OrderedDict()  # judged request id -> its key name
         self.total = 0
         v = self.settings.value
@@ -124,6 +121,7 @@ class LearningLoop:
         bounded share of the request model's rows)."""
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
+        self.keys.saw(task_type, key)
         p = self._type_plan(task_type, request_id, negative_feedback)
         if p.judge and not negative_feedback and not self.counts_from(task_type, key):
             p = Plan(p.tier, False, False, "key-share")  # this key gave its share of the type's evidence
@@ -306,9 +304,7 @@ class LearningLoop:
         """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating, given with
         the name of the gateway key that rated): it moves the posterior like a judge's verdict, before any paid
         call is considered."""
-        self._note_evidence(task_type, key)
-        self._record_signal(task_type, accepted, request_id)
-        return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+        return self._observe(task_type, accepted, key, request_id, at)
 
     # ------------------------------------------------------------------ persistence
 
@@ -316,7 +312,7 @@ class LearningLoop:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
-                "audit_credit": dict(self.audit_credit),
+                "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(),
                 "request_model": self.request_model.dump() if self.request_model is not None else None}
 
     def load(self, data: dict[str, Any]) -> None:
@@ -334,6 +330,9 @@ class LearningLoop:
         if isinstance(credit, dict):
             self.audit_credit = {str(k): float(v) for k, v in credit.items()
                                  if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
+        bs = self.settings.boundary  # a state saved before the keys' parts were: its evidence counts as the gateway's
+        self.keys.load(data.get("keys"), {t: st.a - bs.prior_accept + st.b - bs.prior_reject
+                                          for t, st in self.boundary.states.items()})
         if isinstance(data.get("within"), dict):
             self.within.load(data["within"])
         if self.request_model is not None and isinstance(data.get("request_model"), dict):
@@ -372,43 +371,29 @@ class LearningLoop:
                              reopen=self.boundary.tier(task_type) == "local")
         if feedback:
             return None
-        self._note_evidence(task_type, self._judged_by.pop(request_id, "") if request_id is not None else "")
+        key = self._judged_by.pop(request_id, "") if request_id is not None else ""
+        return self._observe(task_type, accepted, key, request_id, at)
+
+    def _observe(self, task_type: str, accepted: float, key: str, request_id: str | None,
+                 at: float | None) -> Move | None:
+        """A verdict that counts, from a request of the key named `key`, into the posterior; a move it would cause
+        waits while one key's evidence would decide it alone (`KeyShare.decides_alone`)."""
+        self._note_evidence(task_type, key)
         self._record_signal(task_type, accepted, request_id)
-        return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+        move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id,
+                                     hold=lambda why, run: self.keys.decides_alone(task_type, why, run))
+        if move is not None and move.why == "drift":  # the posterior kept only the run after the change
+            bs, st = self.settings.boundary, self.boundary.state(task_type)
+            self.keys.rescale(task_type, st.a - bs.prior_accept + st.b - bs.prior_reject)
+        return move
 
     def _note_evidence(self, task_type: str, key: str) -> None:
-        by = self._evidence_by.get(task_type)
-        if by is None:
-            by = self._evidence_by[task_type] = deque(maxlen=self.settings.boundary.key_window)
-        by.append(key)
+        self.keys.note(task_type, key)
 
     def counts_from(self, task_type: str, key: str) -> bool:
         """Whether a piece of evidence on `task_type` offered by a request of the gateway key named `key` may count
-        (be judged, or a rating or verifier verdict enter the posterior). The type's last `key_window` offers are
-        remembered by key, and the keys among them are its current clients. A key alone there (or a gateway
-        without keys) always counts. Otherwise a key may hold at most max(`key_share`, 1/clients) of the type's
-        latest evidence — where an offer turned away also takes a place, so a key that gave much while it was
-        alone is not shut out for good — and may not give two pieces within min(1/`key_share`, clients) − 1 pieces
-        of each other: a run of one key's rejections would trip the change-point test, which reads runs, not
-        shares. Two clients so alternate; a client that stops offering evidence leaves the others alone once
-        `key_window` offers have passed."""
-        if not key:
-            return True
-        asked = self._asked_by.get(task_type)
-        if asked is None:
-            asked = self._asked_by[task_type] = deque(maxlen=self.settings.boundary.key_window)
-        asked.append(key)
-        clients = len(set(asked))
-        by = self._evidence_by.get(task_type)
-        if clients == 1 or not by:
-            return True
-        share = self.settings.boundary.key_share
-        gap = min(round(1.0 / share), clients) - 1
-        recent = [k for k in reversed(by) if k != _TURNED_AWAY][:gap] if gap > 0 else []
-        if by.count(key) < max(share, 1.0 / clients) * len(by) + 1 and key not in recent:
-            return True
-        by.append(_TURNED_AWAY)
-        return False
+        (`KeyShare.counts_from`)."""
+        return self.keys.counts_from(task_type, key)
 
     def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
         if self.request_model is not None:

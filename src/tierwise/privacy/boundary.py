@@ -143,6 +143,8 @@ def install(gateway: Any) -> Boundary:
     cfg = gateway.cfg
     b = Boundary(cfg.privacy, base_dir=cfg.base_dir, routes=set(cfg.routes) | set(gateway.deployments))
     b.attach(gateway.deployments)
+    b.own_names = frozenset(cfg.routes) | frozenset(gateway.deployments) | frozenset(
+        d.cfg.model for d in gateway.deployments.values())
     if gateway.ledger is not None:
         gateway.ledger.seal = functools.partial(seal_record, b)
     return b
