@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,11 +344,9 @@ class LearningLoop:
     def save(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
         """Write the learned state (or a `dump` taken earlier) atomically: a crash mid-write leaves the
         previous file."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.dump() if data is None else data, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, p)
+        from tierwise.atomic_file import write_json
+
+        write_json(path, self.dump() if data is None else data, sort_keys=True)
 
     def restore(self, path: str | Path) -> bool:
         p = Path(path)

@@ -25,12 +25,12 @@ import asyncio
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tierwise.atomic_file import write_json
 
 if TYPE_CHECKING:
     from tierwise.evaluation.online import OnlineValidator
@@ -146,15 +146,7 @@ class RouteMemory:
 
     def write(self, data: dict[str, Any]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp's file is 0600 already
-                    json.dump(data, f, separators=(",", ":"), allow_nan=False)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_json(self.path, data, separators=(",", ":"), allow_nan=False)
         except (OSError, ValueError) as e:  # routing goes on from memory; the next save tries again
             (log.debug if self._warned else log.warning)(
                 "learned route state: could not save %s: %s (the route keeps routing; its state will not "
