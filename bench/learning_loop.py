@@ -124,7 +124,7 @@ class Run:
 
 
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
-           drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0) -> Run:
+           drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0, hindsight_pairs: bool = False) -> Run:
     n = len(data)
     loop = LearningLoop("replay", settings)
     weak = data.weak.copy()
@@ -135,6 +135,10 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
     texts = data.prompts if settings.request_model.kind != "none" else None  # read by the request model only
     pairwise = settings.order.kind == "gain"  # a shadow pair's judge sees both answers and says which is better
     run = Run(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
+    if hindsight_pairs and loop.gain is not None:
+        # diagnostic: every type's three-way outcomes over the whole data, given to the order before the stream
+        for t, s, w, m in zip(types, data.strong, data.weak, mt, strict=True):
+            loop.gain.record(t, comparison_of(w, s, 0.1 if m else 0.0))
     seen_after = 0
     for i in range(n):
         t = types[i]
@@ -284,6 +288,9 @@ def main() -> None:
     ap.add_argument("--order", choices=["acceptance", "gain"], default="acceptance",
                     help="with --within: the acceptance rule's frontier share filled by gain, from three-way verdicts on "
                          "shadow pairs (order.kind); the pair's judge reads both answers and is charged for it")
+    ap.add_argument("--order-hindsight", action="store_true",
+                    help="diagnostic, with --order gain: each type's share of 'local better' among accepted pairs taken "
+                         "from the whole data before the stream (hindsight), on top of the pairs the loop buys")
     ap.add_argument("--no-drift", action="store_true", help="skip the second replay (the injected drift)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
@@ -312,7 +319,7 @@ def main() -> None:
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight},
         "order": {"kind": args.order}})
-    run = replay(data, types, settings, seed=args.seed)
+    run = replay(data, types, settings, seed=args.seed, hindsight_pairs=args.order_hindsight)
     s, w = data.strong, data.weak
     tail = slice(n - args.tail, n)
     share_all = float(run.frontier.mean())
@@ -399,7 +406,7 @@ def main() -> None:
     if args.no_drift:
         print(f"\n({time.time() - t0:.0f} s)")
         return
-    drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed)
+    drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed, hindsight_pairs=args.order_hindsight)
     print(f"\ndrift at request {drift.drift_at} on {drift.drift_type} (70% of its local answers turn bad): "
           f"boundary moved back after {drift.drift_back_after} requests of that type")
     if drift.drift_back_at is not None:
