@@ -152,7 +152,8 @@ class LearningLoop:
             if (self.gain is not None and not moved_back
                     and st.total_judged >= self.settings.order.min_verdicts):
                 # the acceptance rule's frontier share, filled by gain (three-way verdicts on shadow pairs)
-                tier = "local" if self.gain.tier_local(task_type, accept, target) else "frontier"
+                tier = "local" if self.gain.tier_local(task_type, accept, target,
+                                                       unit_hash(request_id, "order-tie")) else "frontier"
             if tier != p.tier:
                 # the request's own estimate puts it on the other side of the target than its type; whether it
                 # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a

@@ -16,7 +16,8 @@ ordered by the score m × (1 + r) (r = 0 is the acceptance order).
 
 The frontier share stays the acceptance rule's: over the route's last `window` eligible requests, s is the share
 the acceptance rule (m against the target) sends to the frontier, and a request goes local when fewer than (1 − s) of
-the window's scores are above its own. So the loop spends the frontier calls it would have spent, on the requests
+the window's scores are above its own (a block of equal scores straddling that edge is split by a hash of the
+request ids). So the loop spends the frontier calls it would have spent, on the requests
 where they buy most. Eligible: requests of a type with `min_verdicts` verdicts of its own that the boundary has not
 moved back to the frontier (the loop decides that; others keep the acceptance rule's tier and stay out of the window).
 """
@@ -24,7 +25,7 @@ moved back to the frontier (the loop decides that; others keep the acceptance ru
 from __future__ import annotations
 
 import math
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from typing import Any, Literal
 
@@ -40,7 +41,7 @@ class OrderSettings(BaseModel):
     kind: Literal["acceptance", "gain"] = Field("acceptance", description=(
         "acceptance: a request takes the frontier when its acceptance estimate is under the target; gain: the same "
         "share of requests, chosen by gain from three-way verdicts on shadow pairs"))
-    window: int = Field(1000, ge=10, le=100_000, description="latest eligible requests the frontier share is taken over")
+    window: int = Field(1000, ge=2, le=100_000, description="latest eligible requests the frontier share is taken over")
     pooled_strength: float = Field(4.0, ge=0.0, le=10_000.0, description=(
         "the route's pooled share of 'local better' among accepted pairs counts as this many pairs of each type"))
     min_verdicts: int = Field(5, ge=0, le=100_000, description="verdicts a task type needs before its requests are reordered")
@@ -78,13 +79,17 @@ class GainOrder:
         """1 − the request's gain: P(local at least as good) + P(local better)."""
         return acceptance * (1.0 + self.better_share(task_type))
 
-    def tier_local(self, task_type: str, acceptance: float, target: float) -> bool:
-        """Whether this request goes local: the window's acceptance-rule frontier share, filled by gain."""
+    def tier_local(self, task_type: str, acceptance: float, target: float, u: float = 0.0) -> bool:
+        """Whether this request goes local: the window's acceptance-rule frontier share, filled by gain. Requests
+        of equal score (a type without a within-type slope) that straddle the edge are split: the request's place
+        among them is u × their number (u in [0, 1): a hash of its id), so a tied block is not sent one way whole."""
         s = self.score(task_type, acceptance)
         self._push(acceptance < target, s)
         n = len(self._window)
-        above = n - bisect_right(self._sorted, s)  # the window's requests with a higher score
-        return above < n - self._frontier  # within the (1 − s) × n highest scores
+        hi = bisect_right(self._sorted, s)
+        above = n - hi  # the window's requests with a higher score
+        ties = hi - bisect_left(self._sorted, s)  # with the same score, this one included
+        return above + u * ties < n - self._frontier  # within the (1 − s) × n highest scores
 
     def _push(self, frontier: bool, s: float) -> None:
         self._window.append((frontier, s))
