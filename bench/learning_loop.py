@@ -135,10 +135,10 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
     texts = data.prompts if settings.request_model.kind != "none" else None  # read by the request model only
     pairwise = settings.order.kind == "gain"  # a shadow pair's judge sees both answers and says which is better
     run = Run(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
-    if hindsight_pairs and loop.gain is not None:
+    if hindsight_pairs and loop.order is not None:
         # diagnostic: every type's three-way outcomes over the whole data, given to the order before the stream
         for t, s, w, m in zip(types, data.strong, data.weak, mt, strict=True):
-            loop.gain.record(t, comparison_of(w, s, 0.1 if m else 0.0))
+            loop.order.record(t, comparison_of(w, s, 0.1 if m else 0.0))
     seen_after = 0
     for i in range(n):
         t = types[i]
@@ -285,9 +285,10 @@ def main() -> None:
                     help="a text model of local acceptance trained only on the verdicts the loop bought, blended into "
                          "each request's estimate (request_model.kind)")
     ap.add_argument("--request-weight", type=float, default=0.5, help="with --request-model text: its share")
-    ap.add_argument("--order", choices=["acceptance", "gain"], default="acceptance",
-                    help="with --within: the acceptance rule's frontier share filled by gain, from three-way verdicts on "
-                         "shadow pairs (order.kind); the pair's judge reads both answers and is charged for it")
+    ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
+                    help="with --within: the frontier share the loop's own estimate gives, filled by the request "
+                         "model's blended estimate (share) or by gain from three-way verdicts on shadow pairs (gain: the "
+                         "pair's judge reads both answers and is charged for it); order.kind")
     ap.add_argument("--order-hindsight", action="store_true",
                     help="diagnostic, with --order gain: each type's share of 'local better' among accepted pairs taken "
                          "from the whole data before the stream (hindsight), on top of the pairs the loop buys")
@@ -393,8 +394,8 @@ def main() -> None:
     if settings.within.enabled:
         print("within-type slopes: " + ", ".join(f"{t} {run.loop.within.slope(t):+.2f}"
                                                  for t in sorted(run.loop.within.types) if run.loop.within.slope(t)))
-    if run.loop.gain is not None:
-        g = run.loop.gain
+    if run.loop.order is not None and settings.order.kind == "gain":
+        g = run.loop.order
         print("local better among accepted shadow pairs (r): " + ", ".join(
             f"{t} {c[0]}/{c[0] + c[1]} ({g.better_share(t):.3f})" for t, c in sorted(g.pairs.items())))
     rm = run.loop.request_model

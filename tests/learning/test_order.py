@@ -104,7 +104,7 @@ def test_gain_order_swaps_two_types_at_the_same_frontier_share() -> None:
     assert served["gain"]["x"].count("frontier") >= 16
     loop = gain_loop("gain")
     give_evidence(loop)
-    assert loop.gain.better_share("y") == pytest.approx((30 + 4 * 31 / 77) / 39)
+    assert loop.order.better_share("y") == pytest.approx((30 + 4 * 31 / 77) / 39)
 
 
 def test_comparisons_count_only_on_a_gain_route_and_not_from_feedback() -> None:
@@ -112,12 +112,12 @@ def test_comparisons_count_only_on_a_gain_route_and_not_from_feedback() -> None:
     loop.verdict("x", 1.0, request_id="f1", comparison="local", feedback=True)
     loop.verdict("x", 1.0, request_id="v1")  # no comparison (a verifier, a served answer judged alone)
     loop.verdict("x", 0.0, request_id="v2", comparison="frontier")
-    assert loop.gain.pairs == {}
+    assert loop.order.pairs == {}
     loop.verdict("x", 1.0, request_id="v3", comparison="local")
-    assert loop.gain.pairs == {"x": [1, 0]}
+    assert loop.order.pairs == {"x": [1, 0]}
     plain = gain_loop("acceptance")
     plain.verdict("x", 1.0, request_id="v3", comparison="local")
-    assert plain.gain is None and plain.boundary.state("x").total_judged == 1
+    assert plain.order is None and plain.boundary.state("x").total_judged == 1
 
 
 def test_saved_state_keeps_the_pairs_and_the_window(tmp_path) -> None:
@@ -128,14 +128,14 @@ def test_saved_state_keeps_the_pairs_and_the_window(tmp_path) -> None:
     a.save(tmp_path / "s.json")
     b = gain_loop("gain")
     assert b.restore(tmp_path / "s.json")
-    assert b.gain.pairs == a.gain.pairs and b.gain.better_share("y") == a.gain.better_share("y")
+    assert b.order.pairs == a.order.pairs and b.order.better_share("y") == a.order.better_share("y")
     for i in range(20):
         t = "x" if i % 2 else "y"
         assert b.plan(t, f"n{i}", signal=math.log1p(100)).tier == a.plan(t, f"n{i}", signal=math.log1p(100)).tier
     c = gain_loop("gain")
     c.load({"version": 1, "route": "r", "order": {"pairs": {"x": [1, -2], "y": "no", "z": [2, 3]},
                                                  "window": [[1, "nan"], [0, float("inf")], [1, 0.5], "bad"]}})
-    assert c.gain.pairs == {"z": [2, 3]} and c.gain.dump()["window"] == [[1, 0.5]]
+    assert c.order.pairs == {"z": [2, 3]} and c.order.dump()["window"] == [[1, 0.5]]
 
 
 @pytest.mark.parametrize(("reply", "winner"), [
@@ -199,7 +199,7 @@ def test_live_route_asks_the_judge_to_compare_shadow_pairs(gateway, openai_up, a
         [(comparison, grade, comparison != "frontier", True)] * 5
     st = route.loop.boundary.state("summarisation")
     assert st.total_judged == 5 and st.total_good == (0 if comparison == "frontier" else 5)
-    assert route.loop.gain.pairs == ({} if comparison == "frontier" else
+    assert route.loop.order.pairs == ({} if comparison == "frontier" else
                                      {"summarisation": [5, 0] if comparison == "local" else [0, 5]})
 
 
@@ -211,7 +211,7 @@ def test_live_route_without_gain_order_grades_the_local_answer_alone(gateway, op
     route = g.gateway.resolve("main")
     oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": SUMMARY}])
     assert wait_for(lambda: not route._background, timeout=30)
-    assert not calls and route.loop.gain is None
+    assert not calls and route.loop.order is None
     assert any("You are grading" in json.dumps(r.body) for r in anthropic_up.requests)
 
 
@@ -230,4 +230,47 @@ def test_a_comparison_reply_without_a_winner_records_no_verdict(gateway, openai_
     g.flush()
     ev = g.ledger.query(kind="eval")[0].extra["evaluation"]
     assert ev["comparison"] is None and ev["grade"] is None and ev["accepted"] is None
-    assert route.loop.boundary.state("summarisation").total_judged == 0 and route.loop.gain.pairs == {}
+    assert route.loop.boundary.state("summarisation").total_judged == 0 and route.loop.order.pairs == {}
+
+
+def share_loop(order: str, model: str = "text") -> LearningLoop:
+    from tests.learning.test_request_model import feed
+
+    loop = LearningLoop("r", LoopSettings.model_validate({
+        "schedule": {"first_uses": 1000, "shadow_stop_after": 10_000},
+        "boundary": {"quality_target": 0.75, "discount": 1.0}, "within": {"enabled": True},
+        "request_model": {"kind": model, "min_rows": 20, "refit_every": 5, "alpha": 0.3}, "order": {"kind": order}}))
+    if model == "text":  # the text model learns (from a third type's verdicts) that EASY prompts pass and HARD fail
+        feed(loop, "train", 20, 20)
+        assert loop.request_model.ready
+    give_evidence(loop)  # x at 0.788 (the acceptance rule: local), y at 0.692 (frontier), no training rows
+    return loop
+
+
+@pytest.mark.parametrize(("x_text", "y_text", "expect"), [
+    # the text model favours y's prompts: `share` sends y local and x to the frontier (which requests)
+    ("HARD", "EASY", {"share": ("frontier", "local"), "acceptance": ("frontier", "local"),
+                      "no model": ("local", "frontier")}),
+    # it favours both: the blend alone sends both local; `share` keeps the rule's half on the frontier (how many)
+    ("EASY", "EASY", {"share": ("local", "frontier"), "acceptance": ("local", "local"),
+                      "no model": ("local", "frontier")}),
+])
+def test_share_order_lets_the_text_model_choose_which_requests_not_how_many(x_text, y_text, expect) -> None:
+    from tests.learning.test_request_model import EASY, HARD, WORDS
+
+    texts = {"EASY": EASY, "HARD": HARD}
+    got = {}
+    for name, order, model in (("share", "share", "text"), ("acceptance", "acceptance", "text"),
+                               ("no model", "share", "none")):
+        loop = share_loop(order, model)
+        tiers: dict[str, list[str]] = {"x": [], "y": []}
+        for i in range(80):
+            t = "x" if i % 2 == 0 else "y"
+            text = texts[x_text if t == "x" else y_text].format(w=WORDS[i % len(WORDS)])
+            p = loop.plan(t, f"{name}-{i}", signal=math.log1p(len(text)), text=text)
+            if i >= 40:
+                tiers[t].append(p.tier)
+        got[name] = tuple(max(set(v), key=v.count) for v in (tiers["x"], tiers["y"]))
+        if name == "share" or name == "no model":  # the rule's half of the traffic on the frontier
+            assert tiers["x"].count("frontier") + tiers["y"].count("frontier") in range(17, 24)
+    assert got == expect

@@ -79,7 +79,7 @@ class LearningLoop:
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
-        self.gain = GainOrder(self.settings.order) if self.settings.order.kind == "gain" else None
+        self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         # per task type: the gateway key names whose requests gave its latest pieces of evidence ("" when the
         # gateway has no keys); one key may give at most `boundary.key_share` of them (`counts_from`)
@@ -138,7 +138,7 @@ class LearningLoop:
         feats = rm.features(text) if rm is not None and text else None
         if z is not None or (feats is not None and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
-            accept = self.within.acceptance(task_type, st.mean(), z or 0.0)
+            accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
             # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
             # moves local again: verdicts pooled over every type must not keep serving it locally
@@ -149,11 +149,12 @@ class LearningLoop:
                 accept = (1.0 - w) * accept + w * q
             target = self.settings.boundary.quality_target
             tier: Tier = "local" if accept >= target else "frontier"
-            if (self.gain is not None and not moved_back
+            if (self.order is not None and not moved_back
                     and st.total_judged >= self.settings.order.min_verdicts):
-                # the acceptance rule's frontier share, filled by gain (three-way verdicts on shadow pairs)
-                tier = "local" if self.gain.tier_local(task_type, accept, target,
-                                                       unit_hash(request_id, "order-tie")) else "frontier"
+                # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`) or by
+                # gain (`gain`: three-way verdicts on shadow pairs)
+                tier = "local" if self.order.tier_local(task_type, own, target, unit_hash(request_id, "order-tie"),
+                                                        ordering=accept) else "frontier"
             if tier != p.tier:
                 # the request's own estimate puts it on the other side of the target than its type; whether it
                 # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a
@@ -327,7 +328,7 @@ class LearningLoop:
                 "costs": dict(self.costs), "within": self.within.dump(),
                 "audit_credit": dict(self.audit_credit),
                 "request_model": self.request_model.dump() if self.request_model is not None else None,
-                "order": self.gain.dump() if self.gain is not None else None}
+                "order": self.order.dump() if self.order is not None else None}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -348,8 +349,8 @@ class LearningLoop:
             self.within.load(data["within"])
         if self.request_model is not None and isinstance(data.get("request_model"), dict):
             self.request_model.load(data["request_model"])
-        if self.gain is not None and isinstance(data.get("order"), dict):
-            self.gain.load(data["order"])
+        if self.order is not None and isinstance(data.get("order"), dict):
+            self.order.load(data["order"])
         for k, v in (data.get("costs") or {}).items():
             if k in self.costs and isinstance(v, (int, float)) and v >= 0:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
@@ -387,8 +388,8 @@ class LearningLoop:
         if feedback:
             return None
         self._note_evidence(task_type, self._judged_by.pop(request_id, "") if request_id is not None else "")
-        if comparison is not None and self.gain is not None:
-            self.gain.record(task_type, comparison)
+        if comparison is not None and self.order is not None:
+            self.order.record(task_type, comparison)
         self._record_signal(task_type, accepted, request_id)
         return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
 

@@ -15,11 +15,17 @@ pairs) and worth `pooled_strength` pairs. Then P(local better) = m × r and the 
 ordered by the score m × (1 + r) (r = 0 is the acceptance order).
 
 The frontier share stays the acceptance rule's: over the route's last `window` eligible requests, s is the share
-the acceptance rule (m against the target) sends to the frontier, and a request goes local when fewer than (1 − s) of
+the acceptance rule (m against the target; m the loop's own estimate, without the request model) sends to the
+frontier, and a request goes local when fewer than (1 − s) of
 the window's scores are above its own (a block of equal scores straddling that edge is split by a hash of the
 request ids). So the loop spends the frontier calls it would have spent, on the requests
 where they buy most. Eligible: requests of a type with `min_verdicts` verdicts of its own that the boundary has not
 moved back to the frontier (the loop decides that; others keep the acceptance rule's tier and stay out of the window).
+
+`order: {kind: share}` keeps the window and drops the pairs: the loop's own estimate sets the share and the request's
+blended estimate (with `request_model`, (1 − weight) × own + weight × the text model's) orders it, so the text model
+chooses *which* requests go local without moving *how many* (inside the loop its estimates, above the target for most
+requests, otherwise lower the frontier share: RESULTS, "Issue 21, session 18").
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ COMPARISONS: tuple[str, ...] = ("local", "tie", "frontier")
 class OrderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["acceptance", "gain"] = Field("acceptance", description=(
-        "acceptance: a request takes the frontier when its acceptance estimate is under the target; gain: the same "
-        "share of requests, chosen by gain from three-way verdicts on shadow pairs"))
+    kind: Literal["acceptance", "share", "gain"] = Field("acceptance", description=(
+        "acceptance: a request takes the frontier when its acceptance estimate is under the target; share: the "
+        "share of requests the loop's own estimate sends to the frontier, chosen by the request model's blended "
+        "estimate; gain: that share chosen by gain, from three-way verdicts on shadow pairs"))
     window: int = Field(1000, ge=2, le=100_000, description="latest eligible requests the frontier share is taken over")
     pooled_strength: float = Field(4.0, ge=0.0, le=10_000.0, description=(
         "the route's pooled share of 'local better' among accepted pairs counts as this many pairs of each type"))
@@ -60,7 +67,7 @@ class GainOrder:
     def record(self, task_type: str, comparison: str) -> None:
         """A three-way verdict on one shadow pair of `task_type` (a frontier-better pair is a rejection: it is the
         boundary's, and adds nothing here)."""
-        if comparison not in ("local", "tie"):
+        if comparison not in ("local", "tie") or self.settings.kind != "gain":
             return
         c = self.pairs.setdefault(task_type, [0, 0])
         c[0 if comparison == "local" else 1] += 1
@@ -76,14 +83,20 @@ class GainOrder:
         return r0 if n + k <= 0.0 else (own[0] + k * r0) / (n + k)
 
     def score(self, task_type: str, acceptance: float) -> float:
-        """1 − the request's gain: P(local at least as good) + P(local better)."""
+        """Under `gain`, 1 − the request's gain: P(local at least as good) + P(local better); under `share`, the
+        acceptance estimate itself."""
+        if self.settings.kind != "gain":
+            return acceptance
         return acceptance * (1.0 + self.better_share(task_type))
 
-    def tier_local(self, task_type: str, acceptance: float, target: float, u: float = 0.0) -> bool:
-        """Whether this request goes local: the window's acceptance-rule frontier share, filled by gain. Requests
-        of equal score (a type without a within-type slope) that straddle the edge are split: the request's place
-        among them is u × their number (u in [0, 1): a hash of its id), so a tied block is not sent one way whole."""
-        s = self.score(task_type, acceptance)
+    def tier_local(self, task_type: str, acceptance: float, target: float, u: float = 0.0,
+                   ordering: float | None = None) -> bool:
+        """Whether this request goes local: the frontier share the acceptance rule gives over the window (by
+        `acceptance`, the loop's own estimate), filled by score (of `ordering`, the request model's blend when there
+        is one, else `acceptance`). Requests of equal score (a type without a within-type slope) that straddle the
+        edge are split: the request's place among them is u × their number (u in [0, 1): a hash of its id), so a
+        tied block is not sent one way whole."""
+        s = self.score(task_type, acceptance if ordering is None else ordering)
         self._push(acceptance < target, s)
         n = len(self._window)
         hi = bisect_right(self._sorted, s)

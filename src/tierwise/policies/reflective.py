@@ -291,7 +291,8 @@ class ReflectiveRoute:
                     from tierwise.learning.local_judge import answers_agree
 
                     pair = answers_agree(answer, frontier_answer)
-            compare = plan.shadow and self.loop.gain is not None and checked is None and not feedback
+            compare = (plan.shadow and self.loop.settings.order.kind == "gain" and checked is None
+                       and not feedback)
             if checked is not None and not feedback:
                 judge_name = "verifier"
                 reply = f"The local tier's verifiers {'passed' if checked else 'failed'} it.\nVERDICT: " + (
