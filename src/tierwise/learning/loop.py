@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold, weights
 from tierwise.learning.key_share import KeyShare
+from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_model import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
@@ -53,6 +54,7 @@ class LoopSettings(BaseModel):
     value: ValueSettings = Field(default_factory=ValueSettings)
     within: WithinSettings = Field(default_factory=WithinSettings)
     request_model: RequestModelSettings = Field(default_factory=RequestModelSettings)
+    order: OrderSettings = Field(default_factory=OrderSettings)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class LearningLoop:
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
+        self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         # per task type, by gateway key name: its current clients, who gave its latest evidence and its posterior's
         # (one key may give at most `boundary.key_share` of them: `counts_from`, and never decide a move alone)
@@ -132,7 +135,7 @@ class LearningLoop:
         feats = rm.features(text) if rm is not None and text else None
         if z is not None or (feats is not None and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
-            accept = self.within.acceptance(task_type, st.mean(), z or 0.0)
+            accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
             # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
             # moves local again: verdicts pooled over every type must not keep serving it locally
@@ -141,7 +144,14 @@ class LearningLoop:
             if q is not None:
                 w = self.settings.request_model.weight
                 accept = (1.0 - w) * accept + w * q
-            tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
+            target = self.settings.boundary.quality_target
+            tier: Tier = "local" if accept >= target else "frontier"
+            if (self.order is not None and not moved_back
+                    and st.total_judged >= self.settings.order.min_verdicts):
+                # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`) or by
+                # gain (`gain`: three-way verdicts on shadow pairs)
+                tier = "local" if self.order.tier_local(task_type, own, target, unit_hash(request_id, "order-tie"),
+                                                        ordering=accept) else "frontier"
             if tier != p.tier:
                 # the request's own estimate puts it on the other side of the target than its type; whether it
                 # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a
@@ -312,7 +322,8 @@ class LearningLoop:
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
                 "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(),
-                "request_model": self.request_model.dump() if self.request_model is not None else None}
+                "request_model": self.request_model.dump() if self.request_model is not None else None,
+                "order": self.order.dump() if self.order is not None else None}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -336,6 +347,8 @@ class LearningLoop:
             self.within.load(data["within"])
         if self.request_model is not None and isinstance(data.get("request_model"), dict):
             self.request_model.load(data["request_model"])
+        if self.order is not None and isinstance(data.get("order"), dict):
+            self.order.load(data["order"])
         for k, v in (data.get("costs") or {}).items():
             if k in self.costs and isinstance(v, (int, float)) and v >= 0:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
@@ -360,15 +373,19 @@ class LearningLoop:
         return True
 
     def verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,
-                at: float | None = None, feedback: bool = False) -> Move | None:
+                at: float | None = None, feedback: bool = False, comparison: str | None = None) -> Move | None:
         """Record a verdict on a local answer of `task_type`; returns the boundary move it caused, if any.
-        A verdict prompted by negative feedback (a biased sample) re-opens the pair but moves nothing."""
+        A verdict prompted by negative feedback (a biased sample) re-opens the pair but moves nothing.
+        `comparison` is a judge's three-way verdict on a shadow pair (local / tie / frontier better), read by
+        `order: gain`; `accepted` must agree with it (not frontier better)."""
         # re-opening matters where the local tier serves: that is where a drift hurts users
         self.schedule.record(self.key(task_type), accepted >= 0.5, feedback=feedback,
                              reopen=self.boundary.tier(task_type) == "local")
         if feedback:
             return None
         key = self._judged_by.pop(request_id, "") if request_id is not None else ""
+        if comparison is not None and self.order is not None:
+            self.order.record(task_type, comparison)
         return self._observe(task_type, accepted, key, request_id, at)
 
     def _observe(self, task_type: str, accepted: float, key: str, request_id: str | None,
