@@ -233,13 +233,14 @@ def test_a_comparison_reply_without_a_winner_records_no_verdict(gateway, openai_
     assert route.loop.boundary.state("summarisation").total_judged == 0 and route.loop.order.pairs == {}
 
 
-def share_loop(order: str, model: str = "text") -> LearningLoop:
+def share_loop(order: str, model: str = "text", weight: float = 0.5) -> LearningLoop:
     from tests.learning.test_request_model import feed
 
     loop = LearningLoop("r", LoopSettings.model_validate({
         "schedule": {"first_uses": 1000, "shadow_stop_after": 10_000},
         "boundary": {"quality_target": 0.75, "discount": 1.0}, "within": {"enabled": True},
-        "request_model": {"kind": model, "min_rows": 20, "refit_every": 5, "alpha": 0.3}, "order": {"kind": order}}))
+        "request_model": {"kind": model, "min_rows": 20, "refit_every": 5, "alpha": 0.3, "weight": weight},
+        "order": {"kind": order}}))
     if model == "text":  # the text model learns (from a third type's verdicts) that EASY prompts pass and HARD fail
         feed(loop, "train", 20, 20)
         assert loop.request_model.ready
@@ -274,3 +275,29 @@ def test_share_order_lets_the_text_model_choose_which_requests_not_how_many(x_te
         if name == "share" or name == "no model":  # the rule's half of the traffic on the frontier
             assert tiers["x"].count("frontier") + tiers["y"].count("frontier") in range(17, 24)
     assert got == expect
+
+
+@pytest.mark.parametrize("weight", [0.5, 1.0])
+def test_share_order_leaves_a_type_without_enough_verdicts_to_the_loops_own_estimate(weight) -> None:
+    """A new type z (4 verdicts of its own, under `min_verdicts` 5: not reordered) whose prompts the text model
+    likes: under `share` its requests take the tier the loop's own estimate gives (the type's posterior mean, under
+    the target: frontier), as without a request model; the blend alone (`acceptance` with the model at weight 1.0)
+    would send them local before z has evidence of its own (RESULTS, "Issue 21, session 19 (round 9)": the leak)."""
+    from tests.learning.test_request_model import EASY, WORDS
+
+    got = {}
+    for name, order, model in (("share", "share", "text"), ("acceptance", "acceptance", "text"),
+                               ("no model", "share", "none")):
+        loop = share_loop(order, model, weight)
+        for i in range(4):  # 3 of 4 accepted: the type's own mean stays under the target
+            loop.verdict("z", 0.0 if i == 3 else 1.0, request_id=f"ez{i}")
+        assert loop.boundary.state("z").total_judged == 4
+        tiers = []
+        for i in range(40):
+            text = EASY.format(w=WORDS[i % len(WORDS)])
+            tiers.append(loop.plan("z", f"{name}-z{i}", signal=math.log1p(len(text)), text=text).tier)
+        got[name] = tiers
+    assert got["no model"] == ["frontier"] * 40
+    assert got["share"] == got["no model"]  # the old code: local on the blend (both weights)
+    if weight == 1.0:
+        assert got["acceptance"] == ["local"] * 40  # the blend alone: the text model decides

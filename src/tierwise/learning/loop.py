@@ -146,12 +146,17 @@ class LearningLoop:
                 accept = (1.0 - w) * accept + w * q
             target = self.settings.boundary.quality_target
             tier: Tier = "local" if accept >= target else "frontier"
-            if (self.order is not None and not moved_back
-                    and st.total_judged >= self.settings.order.min_verdicts):
-                # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`) or by
-                # gain (`gain`: three-way verdicts on shadow pairs)
-                tier = "local" if self.order.tier_local(task_type, own, target, unit_hash(request_id, "order-tie"),
-                                                        ordering=accept) else "frontier"
+            if self.order is not None and not moved_back:
+                if st.total_judged >= self.settings.order.min_verdicts:
+                    # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`)
+                    # or by gain (`gain`: three-way verdicts on shadow pairs)
+                    tier = "local" if self.order.tier_local(task_type, own, target,
+                                                            unit_hash(request_id, "order-tie"),
+                                                            ordering=accept) else "frontier"
+                else:
+                    # too few verdicts of its own to be reordered: the loop's own estimate decides, as it would
+                    # without a request model (the blend must not send a new type local before its own evidence)
+                    tier = "local" if own >= target else "frontier"
             if tier != p.tier:
                 # the request's own estimate puts it on the other side of the target than its type; whether it
                 # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a
