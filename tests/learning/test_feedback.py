@@ -35,6 +35,9 @@ def test_feedback_links_to_route_task_type_tier_and_model(gateway, openai_up, an
 @pytest.mark.parametrize("body, field", [
     ({"request_id": "req_x"}, "rating"),
     ({"request_id": "req_x", "rating": "meh"}, "rating"),
+    ({"request_id": "req_x", "thumbs": [1]}, "rating"),
+    ({"request_id": "req_x", "thumbs": {"up": 1}}, "rating"),
+    ({"request_id": "req_x", "thumbs": 1}, "rating"),
     ({"rating": "good"}, "request_id"),
     ({"request_id": "a b", "rating": "good"}, "request_id"),
     ({"request_id": "req_x", "rating": "good", "reason": "x" * 5000}, "reason"),

@@ -38,9 +38,9 @@ def parse_feedback(data: Any) -> tuple[str, str, str | None]:
         raise InvalidRequest("`request_id` must be the x-tierwise-request-id of an answer (1-128 letters, digits, _-.:)")
     rating = data.get("rating")
     if rating is None and "thumbs" in data:
-        thumbs = data["thumbs"]
-        rating = {"up": "up", "down": "down", True: "up", False: "down"}.get(thumbs) if not isinstance(
-            thumbs, (int, float)) or isinstance(thumbs, bool) else None
+        thumbs = data["thumbs"]  # "up"/"down" or a boolean (a list or object here was a 500: unhashable)
+        rating = {"up": "up", "down": "down", True: "up", False: "down"}.get(thumbs) if isinstance(
+            thumbs, (str, bool)) else None
     if not isinstance(rating, str) or rating.lower() not in RATINGS:
         raise InvalidRequest("`rating` must be one of good, acceptable, poor, up, down (or `thumbs`: up/down)")
     reason = data.get("reason")
