@@ -106,8 +106,8 @@ class StreamDecoder:
                 raise UpstreamError("upstream sent a stream chunk that is not valid JSON", retryable=True) from None
             if type(obj) is not dict:
                 raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
-            if ("error" in obj and "choices" not in obj) or msg.event == "error":
-                # (`event: error` is an error whatever its data holds: relayed raw, its text went out unscrubbed)
+            if "choices" not in obj and ("error" in obj or msg.event == "error"):
+                # (`event: error` without an `error` member too: relayed raw, its text went out unscrubbed)
                 e = obj.get("error", obj)
                 message = e.get("message", "upstream error") if isinstance(e, dict) else e
                 message = upstream_text(str(message))
