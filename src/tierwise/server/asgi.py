@@ -223,15 +223,13 @@ class App:
 
     async def read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
-        if declared and declared.isdigit():
-            if int(declared) > self.max_body:
-                raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
-            self.budget.take(scope, int(declared))
-            declared = None
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+        # Bytes count as they arrive, not as announced: headers announcing 32 MiB that never came held the
+        # whole budget for body_timeout (eight idle connections refused every client's body for a minute).
         msg = await self._body_part(scope, receive)
         body = msg.get("body", b"")
-        if declared is not None:  # chunked: counted as it comes
-            self.budget.take(scope, len(body))
+        self.budget.take(scope, len(body))
         if not msg.get("more_body"):
             return body  # type: ignore[no-any-return]
         parts = [body]
@@ -244,8 +242,7 @@ class App:
             size += len(chunk)
             if size > self.max_body:
                 raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
-            if declared is not None:
-                self.budget.take(scope, len(chunk))
+            self.budget.take(scope, len(chunk))
             parts.append(chunk)
             if not msg.get("more_body"):
                 return b"".join(parts)
