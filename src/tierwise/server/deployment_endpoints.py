@@ -23,7 +23,7 @@ from tierwise.providers.image_urls import remote_documents, remote_images
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
-from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire import anthropic_messages, model_name, openai_chat
 from tierwise.wire._check import INT_MAX, get_int, token_count
 
 log = logging.getLogger("tierwise.server")
@@ -98,7 +98,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
         err = Internal("internal error in the gateway; see its log")
         await app.send_json(send, 500, codec.encode_error(err))
         return
-    await app.send_json(send, 200, raw)
+    await app.send_json(send, 200, model_name.body(raw, data["model"]))  # not the upstream's own name (a file path)
 
 
 async def _may_leave_as_is(app: Any, dep: Deployment, route: str, req: Request, body: bytes) -> bool:
