@@ -36,11 +36,13 @@ import numpy as np
 from tierwise.evaluation.dataset import OutcomeDataset, concat
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.learning.loop import LearningLoop, LoopSettings
+from tierwise.learning.order import comparison_of
 
 PF = 24.7 * 359 / 1e6  # one frontier query
 PW = 0.24 * 359 / 1e6  # one local query
 JUDGE = 24.7 * (150 + 95 + 264 + 120) / 1e6  # rubric + prompt + local answer in, reasoning + verdict out
 SHADOW = PF  # the brief: a shadow call is charged at the frontier price
+JUDGE_PAIR = 24.7 * (150 + 95 + 264 + 264 + 120) / 1e6  # `--order gain`: a shadow pair's judge reads both answers
 
 MMLU_GROUP = {
     "math": "abstract_algebra college_mathematics elementary_mathematics high_school_mathematics high_school_statistics",
@@ -122,7 +124,7 @@ class Run:
 
 
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
-           drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0) -> Run:
+           drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0, hindsight_pairs: bool = False) -> Run:
     n = len(data)
     loop = LearningLoop("replay", settings)
     weak = data.weak.copy()
@@ -131,7 +133,12 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
     # the prompt-level signal the reflective route gives the loop: the log of the prompt's length
     signals = np.log1p([len(p) for p in data.prompts]) if settings.within.enabled else None
     texts = data.prompts if settings.request_model.kind != "none" else None  # read by the request model only
+    pairwise = settings.order.kind == "gain"  # a shadow pair's judge sees both answers and says which is better
     run = Run(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
+    if hindsight_pairs and loop.order is not None:
+        # diagnostic: every type's three-way outcomes over the whole data, given to the order before the stream
+        for t, s, w, m in zip(types, data.strong, data.weak, mt, strict=True):
+            loop.order.record(t, comparison_of(w, s, 0.1 if m else 0.0))
     seen_after = 0
     for i in range(n):
         t = types[i]
@@ -160,20 +167,25 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
             run.frontier[i] = 1
             run.quality[i] = data.strong[i]
             run.serve_cost[i] = PF
+        judge = JUDGE_PAIR if pairwise and plan.shadow else JUDGE
         if plan.judge:
             r = run.by_reason.setdefault(plan.reason + (" (shadow)" if plan.shadow else ""), [0, 0.0])
             r[0] += 1
-            r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
+            r[1] += judge + (SHADOW if plan.shadow else 0.0)
             r = run.by_type.setdefault(t, [0, 0.0])
             r[0] += 1
-            r[1] += JUDGE + (SHADOW if plan.shadow else 0.0)
+            r[1] += judge + (SHADOW if plan.shadow else 0.0)
         if plan.shadow:
             run.eval_cost[i] += SHADOW
             run.shadows += 1
         if plan.judge:
-            run.eval_cost[i] += JUDGE
+            run.eval_cost[i] += judge
             run.judged += 1
-            move = loop.verdict(t, accepted(data.strong[i], weak[i], bool(mt[i])), request_id=rid, at=float(i))
+            # the three-way verdict a judge seeing both answers would give (MT-Bench: a grade point is a tie),
+            # consistent with `accepted` (not frontier better)
+            comp = comparison_of(weak[i], data.strong[i], 0.1 if mt[i] else 0.0) if pairwise and plan.shadow else None
+            move = loop.verdict(t, accepted(data.strong[i], weak[i], bool(mt[i])), request_id=rid, at=float(i),
+                                comparison=comp)
             if move is not None:
                 run.moves.append((i, move))
                 if (drift_type is not None and move.task_type == drift_type and move.to == "frontier"
@@ -273,6 +285,13 @@ def main() -> None:
                     help="a text model of local acceptance trained only on the verdicts the loop bought, blended into "
                          "each request's estimate (request_model.kind)")
     ap.add_argument("--request-weight", type=float, default=0.5, help="with --request-model text: its share")
+    ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
+                    help="with --within: the frontier share the loop's own estimate gives, filled by the request "
+                         "model's blended estimate (share) or by gain from three-way verdicts on shadow pairs (gain: the "
+                         "pair's judge reads both answers and is charged for it); order.kind")
+    ap.add_argument("--order-hindsight", action="store_true",
+                    help="diagnostic, with --order gain: each type's share of 'local better' among accepted pairs taken "
+                         "from the whole data before the stream (hindsight), on top of the pairs the loop buys")
     ap.add_argument("--no-drift", action="store_true", help="skip the second replay (the injected drift)")
     ap.add_argument("--no-router", action="store_true", help="skip the learned router baseline (slow)")
     ap.add_argument("--router-cache", default=None, help="folder keeping the router's CV scores per seed")
@@ -299,8 +318,9 @@ def main() -> None:
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
         "within": {"enabled": args.within},
-        "request_model": {"kind": args.request_model, "weight": args.request_weight}})
-    run = replay(data, types, settings, seed=args.seed)
+        "request_model": {"kind": args.request_model, "weight": args.request_weight},
+        "order": {"kind": args.order}})
+    run = replay(data, types, settings, seed=args.seed, hindsight_pairs=args.order_hindsight)
     s, w = data.strong, data.weak
     tail = slice(n - args.tail, n)
     share_all = float(run.frontier.mean())
@@ -374,6 +394,10 @@ def main() -> None:
     if settings.within.enabled:
         print("within-type slopes: " + ", ".join(f"{t} {run.loop.within.slope(t):+.2f}"
                                                  for t in sorted(run.loop.within.types) if run.loop.within.slope(t)))
+    if run.loop.order is not None and settings.order.kind == "gain":
+        g = run.loop.order
+        print("local better among accepted shadow pairs (r): " + ", ".join(
+            f"{t} {c[0]}/{c[0] + c[1]} ({g.better_share(t):.3f})" for t, c in sorted(g.pairs.items())))
     rm = run.loop.request_model
     print(f"decision CPU time: {run.plan_ns / n / 1e3:.1f} µs per request (LearningLoop.plan, process time)"
           + (f"; request model: {len(rm.rows)} training rows, {rm.fits} fits" if rm is not None else ""))
@@ -383,7 +407,7 @@ def main() -> None:
     if args.no_drift:
         print(f"\n({time.time() - t0:.0f} s)")
         return
-    drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed)
+    drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed, hindsight_pairs=args.order_hindsight)
     print(f"\ndrift at request {drift.drift_at} on {drift.drift_type} (70% of its local answers turn bad): "
           f"boundary moved back after {drift.drift_back_after} requests of that type")
     if drift.drift_back_at is not None:

@@ -23,6 +23,7 @@ PAT = {
     "drift": r"drift at request \d+ on (\S+) .*moved back after (\w+) requests",
     "after": r"after the move back: (\d+) of (\d+) requests",
     "us": r"decision CPU time: ([\d.]+) µs",
+    "whole": r"whole stream: frontier share ([\d.]+)%, quality ([\d.]+)",
 }
 
 
@@ -41,6 +42,7 @@ def parse(path: Path) -> dict[str, object]:
         row["drift"] = int(d) if d.isdigit() else None
     row["after"] = f"{got['after'].group(1)}/{got['after'].group(2)}" if got["after"] else "—"
     row["us"] = float(got["us"].group(1)) if got["us"] else None
+    row["whole_share"], row["whole_quality"] = float(got["whole"].group(1)), float(got["whole"].group(2))
     return row
 
 
@@ -61,8 +63,12 @@ def main() -> None:
               f"(${r['ev']:.2f}) | ${r['net']:.2f} | {r['verdicts']} | {r.get('drift')} ({r.get('drift_type')}) | "
               f"{r['after']} | {'yes' if a and b and c else 'no'} | {r['us']} |")
     for h, m in sorted(met.items()):
+        block = [r for r in rows if r["seed"] // 8 == h]
         print(f"seeds {8 * h}–{8 * h + 7}: met (a/b/c) {m[0]}/{m[1]}/{m[2]}, all three {m[3]}; net savings "
-              f"${sum(r['net'] for r in rows if r['seed'] // 8 == h):.2f}")
+              f"${sum(r['net'] for r in block):.2f}; mean frontier share, last 2,000 "
+              f"{sum(r['share'] for r in block) / len(block):.1f}%, whole stream "
+              f"{sum(r['whole_share'] for r in block) / len(block):.1f}%; mean whole-stream quality "
+              f"{sum(r['whole_quality'] for r in block) / len(block):.2f}")
     print("gaps: " + ", ".join(f"{r['gap']:+.2f}" for r in rows))
     print("evaluation %: " + ", ".join(f"{r['ev_pct']:.2f}" for r in rows))
     print("drift: " + ", ".join(str(r.get("drift")) for r in rows))

@@ -169,14 +169,17 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
     @mcp.tool()
     def record_evaluation(ensemble: str, verdict: str, run_id: str | None = None, note: str = "") -> dict[str, Any]:
         """Record whether a run's result was good or bad; good ones count toward promotion."""
+        from tierwise.learning.feedback import MAX_REASON, clean_note, link_mcp_evaluation
+
+        if len(note) > MAX_REASON:
+            raise ToolError(f"`note` must be at most {MAX_REASON} characters")
+        note = clean_note(gw, note)  # an agent's free text: kept in the evaluations file and the ledger
         try:
             rec = lib.record_evaluation(ensemble, run_id, verdict, note)
         except ConfigError as e:
             raise _tool_error(e) from None
         good = lib.good_count(rec["ensemble"])
-        from tierwise.learning.feedback import link_mcp_evaluation  # the run's ledger row gets it as feedback
-
-        rec = {**rec, "ledger_feedback": link_mcp_evaluation(gw, run_id, verdict, note)}
+        rec = {**rec, "ledger_feedback": link_mcp_evaluation(gw, run_id, verdict, note)}  # the run's row: feedback
         return {"recorded": rec, "good_evaluations": good,
                 "promotable_to": [lvl for lvl, n in PROMOTION_THRESHOLD.items() if good >= n]}
 

@@ -176,3 +176,42 @@ def test_invented_sessions_share_one_bucket_beyond_the_cap(two_tier, anthropic_u
     values = g.gateway.spend.values.seen["cap"]
     assert list(values) == ["beta", "alpha"]  # bounded: the invented ones hold no state of their own
     assert len(anthropic_up.requests) == 3
+
+
+def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input(gateway, openai_up, anthropic_up):
+    """The gateway stops the upstream call of a client that leaves (server/limits.py), but the provider has read
+    (and bills) the input by then. The call's input is counted against the budget, estimated, or a client could
+    buy any amount of frontier input for nothing by dropping each request before its answer."""
+    import socket
+    import time
+
+    import httpx
+
+    from tests.doubles.script import Delay
+    from tests.gateway.test_connection_bounds import _request
+    from tests.harness import two_tier_config, wait_for
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets=budget(0.05), routes={
+        "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 120}
+    anthropic_up.default = Delay(60, Reply(text="late", usage=USAGE))
+    g = gateway(cfg)
+    body = {"model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": "lorem ipsum " * 4000}]}
+    clients = [socket.create_connection(("127.0.0.1", g.port)) for _ in range(2)]
+    for s in clients:
+        s.sendall(_request("/v1/chat/completions", body))
+    assert anthropic_up.wait_until(lambda: anthropic_up.active == 2, timeout=20)
+    for s in clients:
+        s.close()
+    assert wait_for(lambda: g.app.in_flight == 0, timeout=20)
+    g.flush()
+    for _ in range(100):
+        rows = httpx.get(g.url + "/v1/tierwise/budgets").json()
+        if rows["reservations_in_flight"] == 0:
+            break
+        time.sleep(0.05)
+    (row,) = rows["budgets"]
+    # ~10,000 input tokens each at $3 per million: about $0.03 a request (the estimate, not the reservation)
+    assert 0.03 < row["usd_used"] < 0.12, row
+    with pytest.raises(openai.RateLimitError):  # the budget is spent
+        oai(g).chat.completions.create(model="main", max_tokens=10, messages=[{"role": "user", "content": "hi"}])

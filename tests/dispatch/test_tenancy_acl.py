@@ -80,6 +80,37 @@ async def test_a_tenants_worker_reads_only_its_tenants_streams(acl_users, redis_
         await c.aclose()
 
 
+async def test_a_worker_writes_results_but_reads_none(acl_users, redis_prefix):
+    """A worker must add to its tenant's result streams (to answer), but had every command of its
+    rules on them: a remote worker serving only `classify` made a consumer group on a caller's
+    result stream and read every answer there, those of local-only tasks and of other
+    capabilities included. It may now add an entry and renew the stream's expiry, nothing else."""
+    acme = Keyspace(redis_prefix, "acme")
+    results = acme.results("gateway-1")
+    admin = aredis.from_url(REDIS_URL)
+    await admin.xadd(results, {"id": "task_local", "r": '{"ok": true, "body": "the local-only answer"}'})
+    remote = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote", ["classify"])))
+    reads = {
+        "xgroup create": lambda: remote.xgroup_create(results, "mine", id="0"),
+        "xreadgroup": lambda: remote.xreadgroup(GROUP, "me", {results: ">"}, count=10),
+        "xautoclaim": lambda: remote.xautoclaim(results, GROUP, "me", 0, "0"),
+        "xpending": lambda: remote.xpending(results, GROUP),
+        "xlen": lambda: remote.xlen(results),
+        "del": lambda: remote.delete(results),
+        "eval xrange": lambda: remote.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, results),
+        "eval xgroup": lambda: remote.eval("return redis.call('XGROUP', 'CREATE', KEYS[1], 'g2', '0')", 1, results),
+    }
+    await admin.xgroup_create(results, GROUP, id="0")  # as if some consumer group existed on it
+    for what, call in reads.items():
+        with pytest.raises((redis.exceptions.NoPermissionError, redis.exceptions.ResponseError)):
+            await call()
+            pytest.fail(f"{what} on a result stream was allowed")
+    assert await admin.xlen(results) == 1
+    # What it must still do: answer (the completion script), as the end-to-end test below shows.
+    for c in (remote, admin):
+        await c.aclose()
+
+
 async def test_end_to_end_as_acl_users_and_a_remote_worker_claiming_to_be_local(
         acl_users, openai_up, redis_prefix, worker_processes):
     openai_up.default = echo()

@@ -308,7 +308,8 @@ class DoubleServer:
         if isinstance(final, Raw):
             rec.status = final.status
             body = final.body.encode() if isinstance(final.body, str) else final.body
-            return web.Response(status=final.status, body=body, headers={"content-type": final.content_type})
+            return web.Response(status=final.status, body=body,
+                                headers={"content-type": final.content_type, **final.headers})
         rec.status = 200
         if stream:
             return await self._send_stream(request, rec, final, plan)

@@ -72,6 +72,7 @@ class Raw:
     status: int = 200
     body: bytes | str = b""
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # more response headers (e.g. Content-Encoding)
 
 
 @dataclass

@@ -346,3 +346,75 @@ def test_malformed_http_gets_a_json_400_and_does_not_fill_the_log(gateway, caplo
     assert json.loads(answers[1].partition(b"\r\n\r\n")[2])["error"]["type"] == "invalid_request_error"
     logged = [r.getMessage() for r in caplog.records if "invalid http" in r.getMessage().lower()]
     assert len(logged) == 1, logged
+
+
+# ---------------------------------------------------------------------------- a client that leaves
+
+
+def _request(path: str, body: dict) -> bytes:
+    data = json.dumps(body).encode()
+    return (b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            % (path.encode(), len(data)) + data)
+
+
+@pytest.fixture
+def patient_upstream(gateway, openai_up):
+    """A gateway whose upstream takes a minute to answer (and the gateway waits that long for it)."""
+    from tests.doubles import Reply
+    from tests.doubles.script import Delay
+    from tests.harness import two_tier_config
+
+    cfg = two_tier_config(openai_up.url, openai_up.url, remote_kind="openai", routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["providers"]["localsrv"]["timeouts"] = {"connect": 1, "read": 120}
+    openai_up.default = Delay(60, Reply(text="late"))
+    return gateway(cfg)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": "hi"}]}),
+    ("/v1/messages", {"model": "main", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}),
+    ("/v1/chat/completions", {"model": "main", "stream": True, "messages": [{"role": "user", "content": "hi"}]}),
+])
+def test_clients_that_leave_before_their_answer_stop_the_upstream_calls(patient_upstream, openai_up, path, body):
+    """uvicorn runs a request to its end after its client left: a request sent and dropped at once cost an
+    upstream call (a paid one, on a frontier route) and held a task for as long as the upstream took, so one
+    client could start any number of them past every connection bound (400 in a second, in a try). Each left
+    request stops its upstream call and is recorded as the client going away (499)."""
+    g, n = patient_upstream, 8
+    clients = [socket.create_connection(("127.0.0.1", g.port)) for _ in range(n)]
+    for s in clients:
+        s.sendall(_request(path, body))
+    assert openai_up.wait_until(lambda: openai_up.active == n, timeout=20), "the calls did not reach the upstream"
+    for s in clients:
+        s.close()
+    assert openai_up.wait_until(lambda: openai_up.disconnects == n, timeout=20), (
+        f"{openai_up.active} upstream calls still running for clients that left")
+    assert openai_up.wait_until(lambda: g.app.in_flight == 0, timeout=10)
+    g.flush()
+    assert [r.status for r in g.ledger.query()] == [499] * n
+
+
+def test_a_pipelined_client_that_leaves_mid_stream_stops_the_upstream_stream(gateway, openai_up):
+    """With a request pipelined behind a stream, uvicorn marked only the newest request as left: the stream
+    ran to the upstream's end (up to `stream_total`), was recorded as answered (200), and each write to the
+    closed socket could log a warning."""
+    from tests.doubles import Reply
+    from tests.doubles.script import SlowStream
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, openai_up.url, remote_kind="openai", routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}}))
+    openai_up.default = SlowStream(0.5, Reply(text=" ".join(["word"] * 200)))  # 100 s of stream
+    stream = _request("/v1/chat/completions", {"model": "main", "stream": True,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        s.sendall(stream + _request("/v1/chat/completions", {"model": "main", "messages": [
+            {"role": "user", "content": "next"}]}))
+        s.settimeout(10)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")  # the stream has begun
+    assert openai_up.wait_until(lambda: openai_up.disconnects == 1, timeout=20), "the upstream stream went on"
+    assert openai_up.wait_until(lambda: g.app.in_flight == 0, timeout=10)
+    g.flush()
+    assert [r.status for r in g.ledger.query()] == [499]
+    assert len(openai_up.requests) == 1  # the pipelined request behind it was never started

@@ -216,12 +216,14 @@ def test_body_bytes_in_flight_are_bounded_with_retry_after(gateway, openai_up, a
     anthropic_up.default = Reply(text="ok")
     gw = gateway(cfg)
     held = []
-    for _ in range(2):  # two slow uploads that announced 100 kB each and sent only part of it
+    for _ in range(2):  # two slow uploads that sent 99 kB of their 100 kB each and stopped
         s = socket.create_connection(("127.0.0.1", gw.port))
         s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-                  b"content-length: 100000\r\n\r\n{")
+                  b"content-length: 100000\r\n\r\n{" + b" " * 98_999)
         held.append(s)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while gw.app.budget.held < 198_000 and time.monotonic() < deadline:
+        time.sleep(0.02)
     try:
         body = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"' + b"x" * 60_000 + b'"}]}'
         r = post(gw, "/v1/messages", body)
@@ -241,6 +243,30 @@ def test_body_bytes_in_flight_are_bounded_with_retry_after(gateway, openai_up, a
         time.sleep(0.02)
     assert gw.app.budget.held == 0
     assert post(gw, "/v1/messages", body).status_code == 200
+
+
+def test_a_body_announced_but_not_sent_holds_no_budget(gateway, openai_up, anthropic_up):
+    """The budget bounds bytes held, not bytes promised: headers announcing the largest body, then nothing,
+    reserved that much at once, so a few idle connections (eight, at the default limits) refused every
+    client's body with 503 for `body_timeout`, again and again, at no cost to the sender."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]})
+    cfg["server"] = {"max_body_bytes": 100_000, "limits": {"max_body_bytes_in_flight": 250_000}}
+    anthropic_up.default = Reply(text="ok")
+    gw = gateway(cfg)
+    idle = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(5)]
+    try:
+        for s in idle:
+            s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                      b"content-length: 100000\r\n\r\n{")
+        deadline = time.monotonic() + 10
+        while gw.app.in_flight < 5 and time.monotonic() < deadline:  # every one is waiting for its body
+            time.sleep(0.02)
+        assert gw.app.in_flight == 5
+        body = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"' + b"x" * 90_000 + b'"}]}'
+        assert post(gw, "/v1/messages", body).status_code == 200
+    finally:
+        for s in idle:
+            s.close()
 
 
 def test_budget_smaller_than_a_body_is_a_config_error(tmp_path):

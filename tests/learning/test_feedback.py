@@ -35,6 +35,9 @@ def test_feedback_links_to_route_task_type_tier_and_model(gateway, openai_up, an
 @pytest.mark.parametrize("body, field", [
     ({"request_id": "req_x"}, "rating"),
     ({"request_id": "req_x", "rating": "meh"}, "rating"),
+    ({"request_id": "req_x", "thumbs": [1]}, "rating"),
+    ({"request_id": "req_x", "thumbs": {"up": 1}}, "rating"),
+    ({"request_id": "req_x", "thumbs": 1}, "rating"),
     ({"rating": "good"}, "request_id"),
     ({"request_id": "a b", "rating": "good"}, "request_id"),
     ({"request_id": "req_x", "rating": "good", "reason": "x" * 5000}, "reason"),
@@ -210,3 +213,32 @@ def test_when_cleaning_itself_fails_a_feedback_reason_is_withheld_not_kept(gatew
     g.flush()
     rec2 = g.ledger.get(r2.headers["x-tierwise-request-id"])
     assert rec2.status == 200 and all("reason" not in s for s in rec2.steps)
+
+
+def test_ratings_sent_at_the_same_moment_all_land(gateway, openai_up, anthropic_up):  # noqa: F811
+    """Each rating was read from the row and written back in two steps: ratings of one answer sent in parallel
+    each got a 200, and all but one were lost (each also counted as the first, so each `poor` started a judge
+    call). The ledger's flush is held until every rating has reached it, so they all read at once."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    n = 4  # under the event loop's default thread pool (6 threads on 2 cores)
+    together = threading.Barrier(n, timeout=10)
+    real_flush = g.ledger.flush
+
+    def flush_together(timeout: float = 30.0) -> bool:
+        if threading.current_thread().name.startswith("asyncio"):  # the feedback calls' worker threads
+            together.wait()
+        return real_flush(timeout)
+
+    g.ledger.flush = flush_together
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda i: post(g, {"request_id": rid, "rating": "poor", "reason": f"r{i}"}), range(n)))
+    assert [a.status_code for a in answers] == [200] * n
+    g.ledger.flush = real_flush
+    reasons = sorted(f["reason"] for f in g.ledger.get(rid).extra["feedback"])
+    assert reasons == [f"r{i}" for i in range(n)]

@@ -103,6 +103,33 @@ def test_label_values_are_bounded(two_tier, openai_up, anthropic_up):
     assert mt.model("x" * 200) == "other"
 
 
+def test_what_a_client_names_never_becomes_a_label(two_tier, openai_up, anthropic_up):
+    """Every label value is a configured name or a word of a closed vocabulary: the model names a client asks for
+    (a pattern route takes any), its feature tags, user ids and metadata add no series however many it invents."""
+    routes = {**observed_routes(), "gpt-*": {"policy": "fallback", "targets": ["local"], "retries": 0}}
+    g = two_tier(routes=routes, **ON)
+    openai_up.default = Reply(text="ok")
+    client, claude = oai(g), ant(g)
+
+    def series() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        g.flush()
+        return set(scrape(g.url))
+
+    client.chat.completions.create(model="gpt-0-client", messages=MSG)
+    claude.messages.create(model="gpt-0-claude", max_tokens=16, messages=MSG)
+    before = series()
+    for i in range(1, 25):
+        client.chat.completions.create(model=f"gpt-{i}-client", messages=MSG, user=f"user-{i}",
+                                       metadata={"tierwise_feature": f"tag-{i}", "n": f"meta-{i}"},
+                                       extra_headers={"x-tierwise-feature": f"feature-{i}"})
+        claude.messages.create(model=f"gpt-{i}-claude", max_tokens=16, messages=MSG,
+                               metadata={"user_id": f"user-{i}"})
+    after = series()
+    labels = {v for _, ls in after for _, v in ls}
+    assert not any(w in v for v in labels for w in ("client", "claude", "user-", "tag-", "meta-", "feature-"))
+    assert after == before  # the same series, however many names the clients invented
+
+
 def test_recording_api(two_tier, openai_up, anthropic_up):
     g = two_tier(**ON)
     gw = g.gateway

@@ -53,9 +53,18 @@ def test_an_answer_off_its_schema_is_an_upstream_error_or_read_as_text(two_tier,
     assert "internal error" not in text and status != 500, (status, text[:400])
 
 
+ERROR_EVENTS = {  # how an OpenAI-format upstream may say a stream failed (the openai SDK reads both as errors)
+    "data with an error object": 'data: {"error":{"message":"bad key SECRET PAD","type":"x"}}\n\n',
+    # `event: error` whose data has no `error` member was relayed raw, as a chunk of the answer, key and all
+    "an `event: error` message": 'event: error\ndata: {"message":"bad key SECRET PAD"}\n\n',
+}
+
+
 @pytest.mark.parametrize("api", sorted(REQUESTS))
 @pytest.mark.parametrize("started", [False, True])
-def test_an_upstream_stream_error_is_bounded_and_scrubbed(gateway, openai_up, anthropic_up, monkeypatch, api, started):
+@pytest.mark.parametrize("shape", sorted(ERROR_EVENTS))
+def test_an_upstream_stream_error_is_bounded_and_scrubbed(gateway, openai_up, anthropic_up, monkeypatch, api, started,
+                                                          shape):
     """An OpenAI-format upstream's error event (before or after the first chunk) carries the key the gateway
     sent it and 200 KB of text: the client, the log and the ledger get a short message without the key."""
     from tests.harness import two_tier_config
@@ -66,7 +75,7 @@ def test_an_upstream_stream_error_is_bounded_and_scrubbed(gateway, openai_up, an
                           routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
     cfg["providers"]["localsrv"]["api_key_env"] = "LOCAL_KEY"
     g = gateway(cfg)
-    error = 'data: {"error":{"message":"bad key ' + secret + " " + "A" * 200_000 + '","type":"x"}}\n\n'
+    error = ERROR_EVENTS[shape].replace("SECRET", secret).replace("PAD", "A" * 200_000)
     openai_up.script(Raw(body=(STREAMS["choices is a string after text"].split("\n\n")[0] + "\n\n" if started else "")
                          + error, content_type="text/event-stream"))
     status, text = call(g, api, True)

@@ -144,7 +144,9 @@ async def test_a_workers_acl_reaches_only_its_own_capabilities(acl_users, redis_
         worker_config("http://127.0.0.1:9", redis_prefix, worker_id="w1", locality="local")))
     out = CliRunner().invoke(cli, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
     assert out.exit_code == 0, out.output
-    rules = out.output.split()[5:]  # ACL SETUSER <user> on ><password> <rules...>
+    import shlex
+
+    rules = shlex.split(out.output)[5:]  # ACL SETUSER <user> on ><password> <rules...> (a selector is quoted)
     worker = aredis.from_url(acl_users(rules))
     admin = aredis.from_url(REDIS_URL)
     keys = Keyspace(redis_prefix, "acme")

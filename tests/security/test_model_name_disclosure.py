@@ -94,3 +94,14 @@ def test_a_cached_pass_through_answer_names_the_requested_model(gateway, openai_
                            json={"model": "loc", "messages": MSG, "temperature": 0, "stream": stream})
         assert PATH not in first.text and PATH not in again.text, (first.text[:300], again.text[:300])
         assert again.headers.get("x-tierwise-cache") == "hit"
+
+
+def test_an_embeddings_answer_names_the_requested_model(gateway, openai_up, anthropic_up):
+    """`/v1/embeddings` relays the upstream's body: it named the upstream's model (a local server's file path)."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    cfg["models"]["local"]["model"] = PATH
+    g = gateway(cfg)
+    raw = oai(g).embeddings.with_raw_response.create(model="local", input=["hello"])
+    assert json.loads(raw.http_response.read())["model"] == "local"
+    assert "gguf" not in raw.http_response.text
+    assert openai_up.last.body["model"] == PATH  # (the upstream was asked by its own name)

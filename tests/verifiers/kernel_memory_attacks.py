@@ -73,3 +73,38 @@ try:
 except OSError as e:
     print("PINNED_MB", pinned >> 20, "stopped:", e, flush=True)
 """
+
+# Threads that cost no address space: raw `clone(CLONE_THREAD)` calls whose children share one
+# 64 KB stack and only ever `pause()` (x86-64 machine code; elsewhere `_thread` with the smallest
+# stacks). Each takes a PID of the host and a kernel stack. Prints `THREADS n`.
+RAW_THREADS = """
+import ctypes, mmap, platform, struct
+WANT = 300
+n = 0
+if platform.machine() == "x86_64":
+    flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
+    stack = mmap.mmap(-1, 65536)
+    sp = ctypes.addressof(ctypes.c_char.from_buffer(stack)) + 65536 - 64
+    # mov eax, 56 (clone); mov rdi, flags; mov rsi, sp; xor edx, edx; xor r10, r10; xor r8, r8;
+    # syscall; test eax, eax; jz child; ret; child: mov eax, 34 (pause); syscall; jmp child
+    stub = (b"\\xb8\\x38\\x00\\x00\\x00" + b"\\x48\\xbf" + struct.pack("<Q", flags) + b"\\x48\\xbe"
+            + struct.pack("<Q", sp) + b"\\x31\\xd2\\x4d\\x31\\xd2\\x4d\\x31\\xc0\\x0f\\x05\\x85\\xc0\\x74\\x01\\xc3"
+            + b"\\xb8\\x22\\x00\\x00\\x00\\x0f\\x05\\xeb\\xf7")
+    code = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    code.write(stub)
+    clone = ctypes.CFUNCTYPE(ctypes.c_long)(ctypes.addressof(ctypes.c_char.from_buffer(code)))
+    while n < WANT and clone() > 0:
+        n += 1
+else:
+    import _thread, threading
+    threading.stack_size(32768)
+    try:
+        while n < WANT:
+            _thread.start_new_thread(threading.Event().wait, ())
+            n += 1
+    except RuntimeError:
+        pass
+print("THREADS", n, flush=True)
+import os
+os._exit(0)
+"""

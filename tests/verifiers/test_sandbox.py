@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.harness import unavailable
-from tests.verifiers.kernel_memory_attacks import KERNEL_BUFFERS, PINNED_PAGES
+from tests.verifiers.kernel_memory_attacks import KERNEL_BUFFERS, PINNED_PAGES, RAW_THREADS
 from tierwise.sandbox import SandboxLimits, run_python, run_script, status
 from tierwise.sandbox.bwrap import layout
 
@@ -36,11 +36,11 @@ def strong_sandbox() -> None:
 
 async def test_normal_code_runs_and_sees_its_files() -> None:
     code = ("import json, collections, asyncio, threading, decimal, sqlite3, hashlib, zoneinfo\n"
-            "from helper import VALUE\nt = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+            "from helper import VALUE\nprint(collections.Counter('aab').most_common(1)[0][0])\n"
             "print(json.dumps({'v': VALUE}))\n")
     r = await run_python(code, files={"helper.py": "VALUE = 42\n"}, limits=FAST)
     assert r.ok, r.stderr
-    assert r.stdout.split("\n")[:2] == ["thread", '{"v": 42}']
+    assert r.stdout.split("\n")[:2] == ["a", '{"v": 42}']
 
 
 async def test_code_may_write_inside_its_own_folder() -> None:
@@ -407,9 +407,10 @@ print('TOTAL_MB', total[0] + from_children, 'children', children, flush=True)
 
 @BOTH
 async def test_memory_is_bounded_for_the_whole_run(audit_hook: bool) -> None:
-    """2+ GB wanted across processes and threads: the run gets at most its memory_mb in total."""
+    """2+ GB wanted across processes and threads (allowed here): the run gets at most its memory_mb in total."""
     need_layer("memory_total", "the run's memory cannot be bounded in total here")
-    r = await run_python(MEMORY, limits=SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256), audit_hook=audit_hook)
+    limits = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256, threads=True)
+    r = await run_python(MEMORY, limits=limits, audit_hook=audit_hook)
     assert "TOTAL_MB" in r.stdout, r.stderr
     assert int(r.stdout.split("TOTAL_MB")[1].split()[0]) < 256
 
@@ -510,6 +511,35 @@ async def test_a_run_cannot_take_the_host_users_signal_queue() -> None:
     r = await run_python(code, limits=FAST, audit_hook=False)
     assert "QUEUED" in r.stdout, r.stderr
     assert int(r.stdout.split("QUEUED")[1].split()[0]) <= 1000, r.stdout
+
+
+async def test_a_run_takes_one_pid_of_the_host() -> None:
+    """Every thread takes a host PID (`kernel.pid_max` is 32,768 here) and a kernel stack that
+    RLIMIT_AS does not count, and RLIMIT_NPROC does not hold for a sandbox that is root outside:
+    raw clones sharing one small stack made 300 threads of 300 in one run (and could go on until
+    the host had no PID left). A run is one task: it starts no thread by any route."""
+    need_layer("one_task", "threads cannot be refused here")
+    r = await run_python(RAW_THREADS, limits=FAST, audit_hook=False)  # the OS layer alone
+    assert "THREADS" in r.stdout, r.stderr
+    assert int(r.stdout.split("THREADS")[1].split()[0]) == 0, r.stdout
+
+
+@BOTH
+async def test_threading_says_it_cannot_start_a_thread(audit_hook: bool) -> None:
+    code = ("import threading\ntry:\n    threading.Thread(target=print).start()\nexcept RuntimeError as e:\n"
+            "    print('REFUSED', e)\n")
+    r = await run_python(code, limits=FAST, audit_hook=audit_hook)
+    assert "REFUSED can't start new thread" in r.stdout, r.stdout + r.stderr
+
+
+async def test_threads_when_the_caller_allows_them() -> None:
+    """`SandboxLimits(threads=True)`: threads start (and the run does not claim `one_task`);
+    new processes are still refused."""
+    code = ("import os, threading\nt = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+            "try:\n    os.fork()\nexcept OSError as e:\n    print('fork', e.errno)\n")
+    r = await run_python(code, limits=SandboxLimits(wall_s=20, cpu_s=2, memory_mb=256, threads=True), audit_hook=False)
+    assert r.stdout.split() == ["thread", "fork", "1"], r.stdout + r.stderr
+    assert "one_task" not in r.layers and "one_process" in r.layers
 
 
 async def test_output_flood_is_capped() -> None:

@@ -34,7 +34,7 @@ def fresh_probe() -> Iterator[None]:
     sandbox.configure()
 
 
-def _allow_all_filter() -> bytes:
+def _allow_all_filter(threads: bool = False) -> bytes:
     import tempfile
 
     import pyseccomp
@@ -49,14 +49,22 @@ def test_the_layers_claimed_are_the_layers_that_hold(monkeypatch: pytest.MonkeyP
     need_layer("seccomp", "bubblewrap with seccomp is not available here")
     full = set(sandbox.status().layers)
     assert {"mntns", "netns", "pidns", "fsroot", "userns", "no_caps", "no_new_privs", "seccomp", "one_process",
-            "memory_total"} <= full
+            "one_task", "memory_total"} <= full
+
+    # A filter that lets threads through: no `one_task`, and not strong (threads take host PIDs).
+    sandbox.status.cache_clear()
+    real_filter = seccomp_filter.filter_bpf
+    monkeypatch.setattr(seccomp_filter, "filter_bpf", lambda threads=False: real_filter(True))
+    st = sandbox.status()
+    assert "one_process" in st.layers and "one_task" not in st.layers
+    assert not st.strong and "one_task" in (st.problem or "")
 
     # A filter that refuses nothing: the probe sees chroot, sockets and fork work, and says so.
     sandbox.status.cache_clear()
     monkeypatch.setattr(seccomp_filter, "filter_bpf", _allow_all_filter)
     st = sandbox.status()
     assert not st.strong and "seccomp" in (st.problem or "")
-    assert not {"seccomp", "one_process", "memory_total"} & set(st.layers)
+    assert not {"seccomp", "one_process", "one_task", "memory_total"} & set(st.layers)
     assert "mntns" in st.layers  # what still holds is still claimed
 
     # No network or PID namespace: not claimed either.

@@ -200,7 +200,11 @@ async def test_python_code_an_early_exit_is_not_a_pass() -> None:
                   "import atexit, os\natexit.register(lambda: os._exit(0))\n"
                   "import builtins\nbuiltins.AssertionError = SystemExit\n",
                   "import sys\nsys.excepthook = lambda *a: None\nimport os\nos._exit(0) if False else None\n"
-                  "def add(a, b):\n    if (a, b) == (1, 1):\n        raise SystemExit(0)\n    return a + b\n"):
+                  "def add(a, b):\n    if (a, b) == (1, 1):\n        raise SystemExit(0)\n    return a + b\n",
+                  # Call what the harness left in __main__ (it printed the token when called), then leave.
+                  "import __main__, os\nfor f in list(vars(__main__).values()):\n"
+                  "    if callable(f) and getattr(f, '__module__', None) == '__main__':\n"
+                  "        try:\n            f()\n        except BaseException:\n            pass\nos._exit(0)\n"):
         verdict = await v(req(), resp(f"```python\ndef add(a, b):\n    return a + b\n{cheat}```"), CTX)
         assert not verdict.passed, cheat
     honest = await v(req(), resp("```python\ndef add(a, b):\n    return a + b\n```"), CTX)

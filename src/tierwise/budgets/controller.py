@@ -347,9 +347,24 @@ class SpendController:
         per_model: dict[str, list[float]] | None = {} if plan.per_model else None
         tokens = 0  # every call's, local ones included: rate limits count them
         for s in ctx.trace.steps:
-            if s.kind != "call" or s.usage is None:
+            if s.kind != "call":
                 continue
             u = s.usage
+            if u is None:
+                price = remote.get(s.name)
+                if s.reason == "cancelled" and s.locality == "remote" and price is not None:
+                    # A call cut off while the frontier was answering (the client left: server/limits.py): the
+                    # provider bills the input it read, and nothing reports it. Counted as the estimated input, or a
+                    # client could buy frontier input for free by leaving before each answer.
+                    usd = est_in * price[0] / MILLION
+                    tokens += est_in
+                    usd_all += usd
+                    tok_all += est_in
+                    if per_model is not None:
+                        pm = per_model.setdefault(s.name, [0.0, 0.0])
+                        pm[0] += usd
+                        pm[1] += est_in
+                continue
             t = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
             price = remote.get(s.name)
             if s.locality != "remote" or price is None:

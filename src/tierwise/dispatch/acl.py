@@ -2,7 +2,10 @@
 
 A tenant's worker may read only its tenant's task streams, and only the `any` zone unless its
 locality is local: this is what keeps local-only tasks away from other machines, whatever those
-machines' configs claim. A caller (a gateway or an application) may publish tasks, read its
+machines' configs claim. Result streams are shared by every task of a caller (both zones, every
+capability), so a worker may only answer there: its rules give no command on them; an ACL
+selector allows the completion script (whose keys include the caller's result stream), and
+inside it only XADD and EXPIRE of a result stream (Redis checks each command a script runs). A caller (a gateway or an application) may publish tasks, read its
 tenant's presence index and completion marks, and read results. `tierwise worker --acl` prints
 the `ACL SETUSER` line for a worker's config; docs/distributed.md shows both roles.
 """
@@ -16,6 +19,10 @@ CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+tim
 WORKER_COMMANDS = ["+blpop", "+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack",
                    "+xdel", "+xadd", "+set", "+exists", "+zadd", "+zrem", "+zremrangebyscore", "+zrangebyscore",
                    "+pexpire", "+expire", "+del", "+lpush", "+ltrim", "+xlen"]
+# What a worker may do to a result stream: run the completion script (its KEYS hold the task's
+# stream, the completion mark and the result stream, and Redis wants every key of EVALSHA allowed
+# in one selector), which adds the result and renews the stream's expiry. No read of any kind.
+ANSWER_COMMANDS = ["+evalsha", "+eval", "+xadd", "+expire"]
 # A worker with the blackboard on publishes its statistics into one hash (the exchange script).
 BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+xread", "+xrange", "+xdel",
@@ -33,9 +40,11 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     keys = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
     keys += [f"~{k.base}{part}:{zone}:{cap}" for zone in zones for part in ("wake", "w") for cap in caps]
     keys += [f"~{k.base}dead:{cap}" for cap in caps]
-    keys += [f"~{k.base}r:*", f"~{k.base}done:*", f"~{prefix}presence:{tenant}:*"]
+    keys += [f"~{k.base}done:*", f"~{prefix}presence:{tenant}:*"]
     board = [*BOARD_COMMANDS, f"~{board_key}"] if board_key else []
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *board, *keys]
+    answer = "(" + " ".join([*ANSWER_COMMANDS, *keys, f"~{k.base}r:*"]) + ")"
+    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *board, *keys, "clearselectors",
+            answer]
 
 
 def caller_rules(prefix: str, tenant: str) -> list[str]:
@@ -47,4 +56,6 @@ def caller_rules(prefix: str, tenant: str) -> list[str]:
 
 
 def setuser(user: str, rules: list[str], password_placeholder: str = "<password>") -> str:
-    return " ".join(["ACL SETUSER", user, "on", f">{password_placeholder}", *rules])
+    """The ACL SETUSER line for redis-cli (a selector, which holds spaces, in double quotes)."""
+    words = [f'"{r}"' if " " in r else r for r in rules]
+    return " ".join(["ACL SETUSER", user, "on", f">{password_placeholder}", *words])

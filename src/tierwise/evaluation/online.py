@@ -161,6 +161,26 @@ class OnlineValidator:
                 self.latest, self._since = est, 0
         return self.latest
 
+    @property
+    def capacity(self) -> int:
+        return self._pairs.maxlen or 0
+
+    def pairs(self) -> list[JudgedPair]:
+        with self._lock:
+            return list(self._pairs)
+
+    def restore(self, pairs: list[JudgedPair]) -> OnlineEstimate:
+        """Start again from saved pairs (oldest first), estimated once."""
+        with self._lock:
+            self._pairs.clear()
+            self._pairs.extend(pairs)
+            self._since = 0
+            held = list(self._pairs)
+        est = estimate(held, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(held))
+        with self._lock:
+            self.latest = est
+        return est
+
     def check(self) -> tuple[bool, str] | None:
         """For `RouteGuard`: None while there is too little evidence, else (demote?, why)."""
         est = self.latest

@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,10 +48,13 @@ class BoundarySettings(BaseModel):
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
     key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
         "most of a task type's last `key_window` pieces of evidence (judged verdicts, verifier verdicts, "
-        "ratings) one gateway key's requests may give while other keys' evidence is among them: beyond it that "
-        "key's requests are not judged and its ratings not counted, so one client cannot move the boundary "
+        "ratings) one gateway key's requests may give while other keys are among the type's clients: beyond it "
+        "that key's requests are not judged and its ratings not counted, so one client cannot move the boundary "
         "every other client is served by"))
     key_window: int = Field(50, ge=4, le=100_000, description="pieces of evidence per task type `key_share` is taken over")
+    key_idle_s: float = Field(3600.0, ge=0.0, le=365 * 86400.0, description=(
+        "seconds after its last request of a task type that a gateway key stops counting as one of the type's "
+        "clients (whose share of the evidence other keys' shares are capped against)"))
 
 
 def beta_lower(a: float, b: float, q: float) -> float:
@@ -138,8 +142,11 @@ class Boundary:
         return below if st.tier == "local" else 1.0 - below
 
     def observe(self, task_type: str, accepted: float, *, at: float | None = None,
-                request_id: str | None = None) -> Move | None:
-        """Add one verdict on a local answer (1 accepted, 0 rejected, or a share between); maybe move."""
+                request_id: str | None = None, hold: Callable[[str, int], bool] | None = None) -> Move | None:
+        """Add one verdict on a local answer (1 accepted, 0 rejected, or a share between); maybe move. `hold(why,
+        run)` is asked before a move (`run`: the verdicts of the change-point test's run, for `drift`); True (one
+        gateway key's evidence would decide it alone: `learning.key_share`) keeps the tier: the posterior has the
+        verdict, and a change-point test that fired restarts without dropping the evidence before it."""
         x = min(1.0, max(0.0, float(accepted)))
         s = self.settings
         with self._lock:
@@ -161,14 +168,14 @@ class Boundary:
                 to, why = "local", "evidence"
             elif st.tier == "local":
                 drift = update(st.cusum, x, mean_before, s.quality_target, threshold(s.drift_credible))
-                if drift is not None:
+                if drift is not None and not (hold is not None and hold("drift", drift[0])):
                     # a change: the evidence before it describes a model that is gone, keep only the run after it
                     k, g = drift
                     st.a, st.b = s.prior_accept + g, s.prior_reject + (k - g)
                     to, why = "frontier", "drift"
                 elif mean < s.quality_target:
                     to, why = "frontier", "below-target"
-            if to is None:
+            if to is None or (why != "drift" and hold is not None and hold(str(why), st.judged)):
                 return None
             move = Move(task_type, to, time.time() if at is None else at, st.good, st.judged, round(lower, 4),
                         round(mean, 4), s.quality_target, request_id, self.route, why)

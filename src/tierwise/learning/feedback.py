@@ -38,9 +38,9 @@ def parse_feedback(data: Any) -> tuple[str, str, str | None]:
         raise InvalidRequest("`request_id` must be the x-tierwise-request-id of an answer (1-128 letters, digits, _-.:)")
     rating = data.get("rating")
     if rating is None and "thumbs" in data:
-        thumbs = data["thumbs"]
-        rating = {"up": "up", "down": "down", True: "up", False: "down"}.get(thumbs) if not isinstance(
-            thumbs, (int, float)) or isinstance(thumbs, bool) else None
+        thumbs = data["thumbs"]  # "up"/"down" or a boolean (a list or object here was a 500: unhashable)
+        rating = {"up": "up", "down": "down", True: "up", False: "down"}.get(thumbs) if isinstance(
+            thumbs, (str, bool)) else None
     if not isinstance(rating, str) or rating.lower() not in RATINGS:
         raise InvalidRequest("`rating` must be one of good, acceptable, poor, up, down (or `thumbs`: up/down)")
     reason = data.get("reason")
@@ -61,8 +61,11 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
         raise NotFound(f"no answer with request id {request_id!r} in the ledger")
     entry = {"rating": rating, "reason": scrub_value(reason) if reason else None, "ts": round(time.time(), 3),
              "source": source}
-    previous = list((rec.extra or {}).get("feedback") or [])[-(MAX_PER_REQUEST - 1):]
-    ledger.annotate(request_id, feedback=[*previous, entry])
+    # One transaction from read to write: ratings sent at the same moment all land, and only one is the first
+    # (each first negative rating starts a judge call; a read here and a write later lost some and judged twice).
+    previous = ledger.append_extra(request_id, "feedback", entry, keep=MAX_PER_REQUEST)
+    if previous is None:
+        raise NotFound(f"no answer with request id {request_id!r} in the ledger")
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
             "upstream_model": rec.model, "first": not previous,
@@ -111,6 +114,16 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str
         rec = gateway.ledger.get(linked["request_id"])
     return bool(route.after_negative_feedback(linked["task_type"], linked["request_id"],
                                               getattr(rec, "prompt", None), getattr(rec, "answer", None)))
+
+
+def clean_note(gateway: Any, note: str) -> str:
+    """A client's free text kept outside the ledger (an MCP evaluation's note in the ensembles' evaluations
+    file): the gateway's secrets scrubbed and, with a `privacy:` section, every protected value replaced, as
+    the ledger's seal does for what it keeps."""
+    privacy = getattr(gateway, "privacy", None)
+    if note and privacy is not None:
+        note = privacy.clean_text(note) or ""
+    return str(scrub_value(note)) if note else note
 
 
 def link_mcp_evaluation(gateway: Any, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any] | None:

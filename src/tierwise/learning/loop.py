@@ -21,8 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -32,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import threshold, weights
+from tierwise.learning.key_share import KeyShare
+from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_model import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
@@ -53,6 +54,7 @@ class LoopSettings(BaseModel):
     value: ValueSettings = Field(default_factory=ValueSettings)
     within: WithinSettings = Field(default_factory=WithinSettings)
     request_model: RequestModelSettings = Field(default_factory=RequestModelSettings)
+    order: OrderSettings = Field(default_factory=OrderSettings)
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,6 @@ class Plan:
     shadow: bool  # run the local tier in the background for a frontier-routed request
     reason: str
     explore: bool = False  # a frontier task type's request served locally to be judged (`explore: serve`)
-
-
-_TURNED_AWAY = "\x00"  # in a type's evidence window: an offer that did not count (it ages the window)
 
 
 class LearningLoop:
@@ -77,11 +76,11 @@ class LearningLoop:
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
+        self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
-        # per task type: the gateway key names whose requests gave its latest pieces of evidence ("" when the
-        # gateway has no keys); one key may give at most `boundary.key_share` of them (`counts_from`)
-        self._evidence_by: dict[str, deque[str]] = {}
-        self._asked_by: dict[str, deque[str]] = {}  # per task type: the keys of its latest evidence *offered*
+        # per task type, by gateway key name: its current clients, who gave its latest evidence and its posterior's
+        # (one key may give at most `boundary.key_share` of them: `counts_from`, and never decide a move alone)
+        self.keys = KeyShare(self.settings.boundary)
         self._judged_by: OrderedDict[str, str] = OrderedDict()  # judged request id -> its key name
         self.total = 0
         v = self.settings.value
@@ -124,6 +123,7 @@ class LearningLoop:
         bounded share of the request model's rows)."""
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
+        self.keys.saw(task_type, key)
         p = self._type_plan(task_type, request_id, negative_feedback)
         if p.judge and not negative_feedback and not self.counts_from(task_type, key):
             p = Plan(p.tier, False, False, "key-share")  # this key gave its share of the type's evidence
@@ -135,7 +135,7 @@ class LearningLoop:
         feats = rm.features(text) if rm is not None and text else None
         if z is not None or (feats is not None and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
-            accept = self.within.acceptance(task_type, st.mean(), z or 0.0)
+            accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
             # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
             # moves local again: verdicts pooled over every type must not keep serving it locally
@@ -144,7 +144,19 @@ class LearningLoop:
             if q is not None:
                 w = self.settings.request_model.weight
                 accept = (1.0 - w) * accept + w * q
-            tier: Tier = "local" if accept >= self.settings.boundary.quality_target else "frontier"
+            target = self.settings.boundary.quality_target
+            tier: Tier = "local" if accept >= target else "frontier"
+            if self.order is not None and not moved_back:
+                if st.total_judged >= self.settings.order.min_verdicts:
+                    # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`)
+                    # or by gain (`gain`: three-way verdicts on shadow pairs)
+                    tier = "local" if self.order.tier_local(task_type, own, target,
+                                                            unit_hash(request_id, "order-tie"),
+                                                            ordering=accept) else "frontier"
+                else:
+                    # too few verdicts of its own to be reordered: the loop's own estimate decides, as it would
+                    # without a request model (the blend must not send a new type local before its own evidence)
+                    tier = "local" if own >= target else "frontier"
             if tier != p.tier:
                 # the request's own estimate puts it on the other side of the target than its type; whether it
                 # is judged stays the type's decision (so the verdicts remain a fair sample of the type), and a
@@ -306,9 +318,7 @@ class LearningLoop:
         """Evidence that cost nothing (a verifier's verdict on a served local answer, a user's rating, given with
         the name of the gateway key that rated): it moves the posterior like a judge's verdict, before any paid
         call is considered."""
-        self._note_evidence(task_type, key)
-        self._record_signal(task_type, accepted, request_id)
-        return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+        return self._observe(task_type, accepted, key, request_id, at)
 
     # ------------------------------------------------------------------ persistence
 
@@ -316,8 +326,9 @@ class LearningLoop:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
-                "audit_credit": dict(self.audit_credit),
-                "request_model": self.request_model.dump() if self.request_model is not None else None}
+                "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(),
+                "request_model": self.request_model.dump() if self.request_model is not None else None,
+                "order": self.order.dump() if self.order is not None else None}
 
     def load(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -334,10 +345,15 @@ class LearningLoop:
         if isinstance(credit, dict):
             self.audit_credit = {str(k): float(v) for k, v in credit.items()
                                  if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
+        bs = self.settings.boundary  # a state saved before the keys' parts were: its evidence counts as the gateway's
+        self.keys.load(data.get("keys"), {t: st.a - bs.prior_accept + st.b - bs.prior_reject
+                                          for t, st in self.boundary.states.items()})
         if isinstance(data.get("within"), dict):
             self.within.load(data["within"])
         if self.request_model is not None and isinstance(data.get("request_model"), dict):
             self.request_model.load(data["request_model"])
+        if self.order is not None and isinstance(data.get("order"), dict):
+            self.order.load(data["order"])
         for k, v in (data.get("costs") or {}).items():
             if k in self.costs and isinstance(v, (int, float)) and v >= 0:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
@@ -346,11 +362,9 @@ class LearningLoop:
     def save(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
         """Write the learned state (or a `dump` taken earlier) atomically: a crash mid-write leaves the
         previous file."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.dump() if data is None else data, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, p)
+        from tierwise.atomic_file import write_json
+
+        write_json(path, self.dump() if data is None else data, sort_keys=True)
 
     def restore(self, path: str | Path) -> bool:
         p = Path(path)
@@ -364,51 +378,41 @@ class LearningLoop:
         return True
 
     def verdict(self, task_type: str, accepted: float, *, request_id: str | None = None,
-                at: float | None = None, feedback: bool = False) -> Move | None:
+                at: float | None = None, feedback: bool = False, comparison: str | None = None) -> Move | None:
         """Record a verdict on a local answer of `task_type`; returns the boundary move it caused, if any.
-        A verdict prompted by negative feedback (a biased sample) re-opens the pair but moves nothing."""
+        A verdict prompted by negative feedback (a biased sample) re-opens the pair but moves nothing.
+        `comparison` is a judge's three-way verdict on a shadow pair (local / tie / frontier better), read by
+        `order: gain`; `accepted` must agree with it (not frontier better)."""
         # re-opening matters where the local tier serves: that is where a drift hurts users
         self.schedule.record(self.key(task_type), accepted >= 0.5, feedback=feedback,
                              reopen=self.boundary.tier(task_type) == "local")
         if feedback:
             return None
-        self._note_evidence(task_type, self._judged_by.pop(request_id, "") if request_id is not None else "")
+        key = self._judged_by.pop(request_id, "") if request_id is not None else ""
+        if comparison is not None and self.order is not None:
+            self.order.record(task_type, comparison)
+        return self._observe(task_type, accepted, key, request_id, at)
+
+    def _observe(self, task_type: str, accepted: float, key: str, request_id: str | None,
+                 at: float | None) -> Move | None:
+        """A verdict that counts, from a request of the key named `key`, into the posterior; a move it would cause
+        waits while one key's evidence would decide it alone (`KeyShare.decides_alone`)."""
+        self._note_evidence(task_type, key)
         self._record_signal(task_type, accepted, request_id)
-        return self.boundary.observe(task_type, accepted, at=at, request_id=request_id)
+        move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id,
+                                     hold=lambda why, run: self.keys.decides_alone(task_type, why, run))
+        if move is not None and move.why == "drift":  # the posterior kept only the run after the change
+            bs, st = self.settings.boundary, self.boundary.state(task_type)
+            self.keys.rescale(task_type, st.a - bs.prior_accept + st.b - bs.prior_reject)
+        return move
 
     def _note_evidence(self, task_type: str, key: str) -> None:
-        by = self._evidence_by.get(task_type)
-        if by is None:
-            by = self._evidence_by[task_type] = deque(maxlen=self.settings.boundary.key_window)
-        by.append(key)
+        self.keys.note(task_type, key)
 
     def counts_from(self, task_type: str, key: str) -> bool:
         """Whether a piece of evidence on `task_type` offered by a request of the gateway key named `key` may count
-        (be judged, or a rating or verifier verdict enter the posterior). The type's last `key_window` offers are
-        remembered by key, and the keys among them are its current clients. A key alone there (or a gateway
-        without keys) always counts. Otherwise a key may hold at most max(`key_share`, 1/clients) of the type's
-        latest evidence — where an offer turned away also takes a place, so a key that gave much while it was
-        alone is not shut out for good — and may not give two pieces within min(1/`key_share`, clients) − 1 pieces
-        of each other: a run of one key's rejections would trip the change-point test, which reads runs, not
-        shares. Two clients so alternate; a client that stops offering evidence leaves the others alone once
-        `key_window` offers have passed."""
-        if not key:
-            return True
-        asked = self._asked_by.get(task_type)
-        if asked is None:
-            asked = self._asked_by[task_type] = deque(maxlen=self.settings.boundary.key_window)
-        asked.append(key)
-        clients = len(set(asked))
-        by = self._evidence_by.get(task_type)
-        if clients == 1 or not by:
-            return True
-        share = self.settings.boundary.key_share
-        gap = min(round(1.0 / share), clients) - 1
-        recent = [k for k in reversed(by) if k != _TURNED_AWAY][:gap] if gap > 0 else []
-        if by.count(key) < max(share, 1.0 / clients) * len(by) + 1 and key not in recent:
-            return True
-        by.append(_TURNED_AWAY)
-        return False
+        (`KeyShare.counts_from`)."""
+        return self.keys.counts_from(task_type, key)
 
     def _record_signal(self, task_type: str, accepted: float, request_id: str | None) -> None:
         if self.request_model is not None:

@@ -287,19 +287,55 @@ class Ledger:
         """Merge `extra` (evaluations, labels, scores) into a stored record's `extra`, cleaned as `submit` cleans
         a record (protected values with privacy configured, the gateway's secrets): feedback reasons are a
         client's text."""
+        extra = self._cleaned(request_id, extra)
+        return self._change_extra(request_id, lambda old: {**old, **extra}) is not None
+
+    def append_extra(self, request_id: str, name: str, item: Any, *, keep: int) -> list[Any] | None:
+        """Append `item` (cleaned as `annotate` cleans) to the list `extra[name]` of a stored record, keeping the
+        newest `keep`; the list as it was before, or None when there is no such record. Read and write are one
+        transaction: appends made at the same moment (a client's ratings sent in parallel) all land, and each
+        sees the others' items before its own."""
+        item = self._cleaned(request_id, {name: [item]})[name][0]
+        before: list[Any] = []
+
+        def change(old: dict[str, Any]) -> dict[str, Any]:
+            nonlocal before
+            v = old.get(name)
+            before = list(v) if isinstance(v, list) else []
+            return {**old, name: [*before, item][-keep:]}
+
+        return None if self._change_extra(request_id, change) is None else before
+
+    def _cleaned(self, request_id: str, extra: dict[str, Any]) -> dict[str, Any]:
         probe = LedgerRecord(request_id=request_id, ts=0.0, route="", extra=extra)
         if self.seal is not None:
             self.seal(probe)
-        extra = scrub_record(probe).extra or {}
+        return scrub_record(probe).extra or {}
+
+    def _change_extra(self, request_id: str, change: Any) -> dict[str, Any] | None:
+        """`extra` = change(extra) for a stored record, read and written under SQLite's write lock (a
+        read-then-write in two steps lost one of two changes made at once); None when there is no such record."""
         self.flush()
-        with self._connect() as db:
-            row = db.execute("SELECT extra FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-            if row is None:
-                return False
-            merged = {**(orjson.loads(row["extra"]) if row["extra"] else {}), **extra}
-            db.execute("UPDATE requests SET extra = ? WHERE request_id = ?",
-                       (orjson.dumps(merged, default=str).decode(), request_id))
-        return True
+
+        def step() -> dict[str, Any] | None:
+            with closing(self._connect()) as db:
+                db.isolation_level = None  # the transaction is this one, begun before the read
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = db.execute("SELECT extra FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+                    if row is None:
+                        db.execute("ROLLBACK")
+                        return None
+                    merged: dict[str, Any] = change(orjson.loads(row["extra"]) if row["extra"] else {})
+                    db.execute("UPDATE requests SET extra = ? WHERE request_id = ?",
+                               (orjson.dumps(merged, default=str).decode(), request_id))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                return merged
+
+        return retry_locked(step)
 
     # ------------------------------------------------------------------ reading
 

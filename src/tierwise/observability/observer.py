@@ -176,7 +176,7 @@ class Observer:
             privacy = getattr(gateway, "privacy", None)
             self.exporter = SpanExporter(cfg.tracing, {n: p.kind for n, p in gcfg.providers.items()},
                                          on_drop=(lambda n: m.spans_dropped.inc(n)) if m is not None else None,
-                                         clean=privacy.clean_text if privacy is not None else None)
+                                         privacy=privacy)
         if cfg.dashboard.enabled:
             from tierwise.observability.live import LiveFeed
 

@@ -166,12 +166,13 @@ class SpanEncoder:
     span head) pairs; the writers themselves by layout only (head length, which values, their widths),
     of which there are few. Both caches are bounded: past `SHAPES_MAX` a shape is worked out per use."""
 
-    def __init__(self, kinds: dict[str, str], offset: float, clean: Any = None) -> None:
+    def __init__(self, kinds: dict[str, str], offset: float, privacy: Any = None) -> None:
         self.kinds = kinds  # configured provider name -> openai | anthropic
         self.offset = offset  # perf_counter -> wall clock
-        # With privacy configured, the boundary's `clean_text`: a verdict's or decision's reason may quote the
-        # answer or the request (a schema violation names the value), and protected values never leave in a span.
-        self.clean = clean
+        # With privacy configured, the boundary (its `clean_text`, `clean_name`): a verdict's or decision's reason
+        # may quote the answer or the request (a schema violation names the value), the model name asked for is the
+        # client's text, and protected values never leave in a span.
+        self.privacy = privacy
         self._servers: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         self._clients: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         self._events: dict[tuple[Any, ...], tuple[Any, bytes, bytes]] = {}
@@ -206,7 +207,8 @@ class SpanEncoder:
         a = rec.answered
         static: dict[str, Any] = {
             G.GEN_AI_OPERATION_NAME: "chat",
-            G.GEN_AI_REQUEST_MODEL: rec.requested_model[:MAX_TEXT],
+            G.GEN_AI_REQUEST_MODEL: (rec.requested_model if self.privacy is None
+                                     else self.privacy.clean_name(rec.requested_model) or "")[:MAX_TEXT],
             G.GEN_AI_REQUEST_STREAM: rec.stream,
             G.GEN_AI_RESPONSE_MODEL: a.model if a is not None else None,
             G.GEN_AI_PROVIDER_NAME: self.kinds.get(a.provider or "") if a is not None else None,
@@ -252,8 +254,8 @@ class SpanEncoder:
         return shape
 
     def _reason(self, reason: str) -> str:
-        if self.clean is not None:
-            reason = self.clean(reason) or ""  # the whole reason: a value cut in half is not found
+        if self.privacy is not None:
+            reason = self.privacy.clean_text(reason) or ""  # the whole reason: a value cut in half is not found
         return scrub(reason[:MAX_TEXT])
 
     def event_body(self, s: Any) -> bytes:

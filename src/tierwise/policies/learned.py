@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # numpy and the routers load only when a learned route is bui
     from tierwise.routers.base import Router
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.refit import ThresholdRefit
+    from tierwise.routers.route_memory import RouteMemory
 
 log = logging.getLogger("tierwise")
 REFIT_WINDOW, REFIT_MIN = 500, 100  # re-fit defaults: scores kept, scores seen before the first re-fit
@@ -114,6 +115,9 @@ class LearnedConfig(PolicyConfig):
     refit_key_share: float = Field(
         REFIT_KEY_SHARE, gt=0, le=1, description="most of the re-fit window one gateway key's scores may hold "
                                                  "(at least refit_min scores): one client cannot move everyone's threshold")
+    remember: bool = Field(True, description=(
+        "keep the re-fit window, the shift window, the demotion and the online estimate's judged pairs across "
+        "restarts, in a file beside the ledger (routers/route_memory.py; nothing is kept without an on-disk ledger)"))
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
@@ -151,12 +155,13 @@ class LearnedRoute:
                  guard: RouteGuard | None = None, fallback: Target | None = None,
                  validator: OnlineValidator | None = None, judge: Target | None = None,
                  rubric: str | None = None, refit: ThresholdRefit | None = None,
-                 threshold_source: str = "training") -> None:
+                 threshold_source: str = "training", memory: RouteMemory | None = None) -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
         self.threshold_source = threshold_source  # "config" (a fixed threshold), "training", or recent traffic
         self.refit = refit  # re-fits the threshold when there is no guard (the guard holds its own)
+        self.memory = memory  # the live state kept across restarts (routers/route_memory.py); None: not kept
         self.strong = strong
         self.weak = weak
         self.shadow_rate = shadow_rate
@@ -193,6 +198,8 @@ class LearnedRoute:
             self.threshold, self.threshold_source = guarded.threshold, guarded.threshold_source
         elif self.refit is not None:
             self.threshold, self.threshold_source = self.refit.add(score, key), self.refit.source
+        if self.memory is not None:
+            self.memory.changed()
         ms = (time.perf_counter() - t0) * 1000.0
         tier = "strong" if score >= self.threshold else "weak"
         target = self.strong if tier == "strong" else self.weak
@@ -299,6 +306,8 @@ class LearnedRoute:
     async def drain(self, timeout: float = 5.0) -> None:
         """At shutdown: let shadow runs in flight finish (their pairs are worth keeping), then cancel the rest."""
         await drain_background(self._background, timeout)
+        if self.memory is not None:
+            await self.memory.close()
 
     def _shadow_due(self, tier: str = "strong") -> bool:
         return self.shadow_rate > 0 and tier in ("strong", "weak") and self._rng.random() < self.shadow_rate
@@ -359,6 +368,8 @@ class LearnedRoute:
             len(pair["prompt"] or ""), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
             outcomes["weak"]))
         pair["online"] = est.brief()
+        if self.memory is not None:
+            self.memory.changed()
 
 
 def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
@@ -409,11 +420,31 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
         guard.checks.append(validator.check)
     vc = cfg.validation
-    return LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
-                        on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
-                        judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
-                        rubric=vc.rubric if vc is not None else None, refit=refit,
-                        threshold_source="config" if cfg.threshold is not None else "training")
+    memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator)
+    route = LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
+                         on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
+                         judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
+                         rubric=vc.rubric if vc is not None else None, refit=refit,
+                         threshold_source="config" if cfg.threshold is not None else "training", memory=memory)
+    if memory is not None and memory.refit is not None and memory.restored:
+        route.threshold, route.threshold_source = memory.refit.threshold, memory.refit.source
+    return route
+
+
+def _memory(cfg: LearnedConfig, name: str, router_path: Path, b: Builder, **parts: Any) -> RouteMemory | None:
+    """The route's state file beside the ledger (none without an on-disk ledger, or with `remember: false`),
+    read back now when there is one."""
+    from tierwise.routers.route_memory import RouteMemory, memory_path, router_fingerprint
+
+    app_cfg = getattr(b.services, "cfg", None)
+    if not cfg.remember or app_cfg is None or not app_cfg.ledger.enabled or app_cfg.ledger.path == ":memory:":
+        return None
+    if not any(p is not None for p in parts.values()):
+        return None  # nothing live to keep (a fixed threshold, no shift, no validation)
+    memory = RouteMemory(memory_path(app_cfg.ledger.resolved_path(app_cfg.base_dir), name),
+                         router_fingerprint(router_path), cfg.target_share, **parts)
+    memory.restore()
+    return memory
 
 
 def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:

@@ -28,6 +28,7 @@ from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextB
 from tierwise.errors import UpstreamError
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
+from tierwise.learning.order import OrderSettings
 from tierwise.learning.request_model import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
@@ -69,6 +70,7 @@ class ReflectiveConfig(PolicyConfig):
     value: ValueSettings = Field(default_factory=ValueSettings)
     within: WithinSettings = Field(default_factory=WithinSettings)
     request_model: RequestModelSettings = Field(default_factory=RequestModelSettings)
+    order: OrderSettings = Field(default_factory=OrderSettings)
     boundary_log: str | None = Field(None, description=(
         "JSONL file of the boundary's moves (default: beside the ledger, `<ledger>.boundary.jsonl`)"))
     max_pending: int = Field(32, ge=1, le=1024, description="evaluations in flight at once; more are dropped")
@@ -289,7 +291,7 @@ class ReflectiveRoute:
     async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str,
                         feedback: bool = False) -> None:
         """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict."""
-        from tierwise.verifiers.judge import parse_grade
+        from tierwise.verifiers.judge import compare_request, parse_comparison, parse_grade
 
         rid = ctx.trace.request_id
         started = time.perf_counter()
@@ -300,6 +302,8 @@ class ReflectiveRoute:
         pair: bool | None = None
         judge_name = self.judge.name
         checked: bool | None = None  # a verifier's verdict on the shadow answer: free evidence, no judge call
+        comparison: str | None = None  # a three-way verdict on a shadow pair: local / tie / frontier (better)
+        compare = False
         try:
             if plan.shadow:
                 frontier_answer = answer
@@ -310,24 +314,35 @@ class ReflectiveRoute:
                     from tierwise.learning.local_judge import answers_agree
 
                     pair = answers_agree(answer, frontier_answer)
+            compare = (plan.shadow and self.loop.settings.order.kind == "gain" and checked is None
+                       and not feedback)
             if checked is not None and not feedback:
                 judge_name = "verifier"
                 reply = f"The local tier's verifiers {'passed' if checked else 'failed'} it.\nVERDICT: " + (
                     "good" if checked else "poor")
             elif pair is not None and self.pairwise_trusted() and (
                     unit_hash(rid, "pairwise") >= self.pairwise.audit_rate):
+                compare = False  # the pairwise judge says "same final answer" or not: no winner
                 judge_name = "pairwise"
                 reply = f"The final answers {'agree' if pair else 'differ'}.\nVERDICT: {'good' if pair else 'poor'}"
             else:
-                jreq = self._judge.judge_request(_clipped(req), Response(
-                    id=f"{rid}-judged", model="", content=[TextBlock(answer[:MAX_JUDGED_CHARS])]))
+                local_first = unit_hash(rid, "compare-order") < 0.5
+                if compare:  # `order: gain`: the judge sees both answers and says which is better
+                    pair_answers = (answer, frontier_answer or "") if local_first else (frontier_answer or "", answer)
+                    jreq = compare_request(self._judge.model, _clipped(req), pair_answers[0][:MAX_JUDGED_CHARS],
+                                           pair_answers[1][:MAX_JUDGED_CHARS], self._judge.rubric)
+                else:
+                    jreq = self._judge.judge_request(_clipped(req), Response(
+                        id=f"{rid}-judged", model="", content=[TextBlock(answer[:MAX_JUDGED_CHARS])]))
                 before = len(ectx.trace.steps)
                 reply = (await self.judge.complete(jreq, ectx)).text()
                 self.loop.observe_cost("judge", _calls_cost(ectx.trace.steps[before:]))
+                if compare:
+                    comparison = _comparison(parse_comparison(reply), local_first)
         except Exception as e:  # an evaluation must never affect the live request
             log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
             return
-        grade = parse_grade(reply)
+        grade = COMPARISON_GRADE.get(comparison or "") if compare else parse_grade(reply)
         if pair is not None and judge_name != "pairwise" and grade is not None:
             self.pairwise_audits.append((pair, grade != "poor"))
         # a verdict step on the evaluation's trace: the ledger row carries it, and tracing can turn it into a
@@ -338,12 +353,14 @@ class ReflectiveRoute:
         move = None
         if grade is not None:
             move = self.loop.verdict(task_type, 0.0 if grade == "poor" else 1.0, request_id=rid, at=time.time(),
-                                     feedback=feedback)
+                                     feedback=feedback, comparison=comparison)
             self._refit_if_due()
         evaluation = {"of": rid, "task_type": task_type, "tier": "local", "grade": grade,
                       "accepted": None if grade is None else grade != "poor", "shadow": plan.shadow,
                       "schedule": plan.reason, "judge": judge_name, "reason": _reasoning(reply),
                       "route": self.name, "pairwise": pair}
+        if compare:
+            evaluation["comparison"] = comparison  # which answer of the pair the judge found better
         if move is not None:
             evaluation["move"] = move.sentence()
             log.info("route %s: %s", self.name, move.sentence())
@@ -413,6 +430,18 @@ class ReflectiveRoute:
             self.loop.save(self.state_path, data)
         except (OSError, RuntimeError) as e:  # learning goes on in memory; the next save tries again
             log.warning("route %s: could not save the boundary state: %s", self.name, type(e).__name__)
+
+
+COMPARISON_GRADE = {"local": "good", "tie": "acceptable", "frontier": "poor"}  # a compared pair on the 3-point scale
+
+
+def _comparison(winner: str | None, local_first: bool) -> str | None:
+    """A comparison judge's winner ("1", "2", "tie", by position) as a three-way verdict on the local answer."""
+    if winner is None:
+        return None
+    if winner == "tie":
+        return "tie"
+    return "local" if (winner == "1") == local_first else "frontier"
 
 
 def _verified(steps: list[Any]) -> bool | None:
@@ -485,7 +514,7 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
     bset = cfg.boundary.model_copy(update={"quality_target": cfg.quality_target})
     log_path = _log_path(cfg, name, b)
     loop = LearningLoop(name, LoopSettings(sampling=cfg.sampling, schedule=cfg.schedule, boundary=bset, value=cfg.value,
-                                           within=cfg.within, request_model=cfg.request_model),
+                                           within=cfg.within, request_model=cfg.request_model, order=cfg.order),
                         log_path=log_path)
     frontier = b.resolve(cfg.frontier)
     judge = b.resolve(cfg.judge) if cfg.judge else frontier

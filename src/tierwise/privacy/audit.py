@@ -12,7 +12,8 @@ trace (tierwise.privacy.boundary). `seal_record` runs in `Ledger.submit` (only w
   and with `audit.store_payload` the outgoing (already redacted) body;
 - it replaces every value of a protected class in the record's free text -- prompt and
   answer (`ledger.store_text`), shadow pairs, error messages, reasons, step details -- with
-  `<ENTITY>` (irreversible). When detection fails there, the text is withheld; when cleaning
+  `<ENTITY>` (irreversible); so is the client's feature tag and the model name it asked for (`clean_name`:
+  the gateway's own names stay). When detection fails there, the text is withheld; when cleaning
   itself fails (anything else raising), so is every free-text field -- `extra`'s strings too (a
   feedback reason, an approval's reason, an ensemble's artifact), keeping its structure, numbers
   and the gateway's own words (`withheld`).
@@ -34,6 +35,7 @@ from tierwise.ledger.records import LedgerRecord
 log = logging.getLogger("tierwise.privacy")
 
 _TEXT_FIELDS = ("prompt", "answer", "error_message", "reason", "shadow", "extra")
+_NAME_FIELDS = ("feature", "requested_model")  # names a client chose: its text too
 
 
 def crossings_of(steps: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,12 +70,20 @@ def seal_record(boundary: Any, rec: LedgerRecord) -> None:
             v = getattr(rec, f)
             if v:
                 setattr(rec, f, boundary.clean_value(v))
+        for f in _NAME_FIELDS:
+            v = getattr(rec, f)
+            if v:
+                setattr(rec, f, boundary.clean_name(v))
     except Exception as e:  # the ledger must never break a request; keep no text rather than raw text
         log.error("privacy: could not clean ledger record %s (%s); its text is withheld", rec.request_id,
                   type(e).__name__)
         rec.prompt = rec.answer = rec.shadow = None
         rec.error_message = WITHHELD if rec.error_message else None
         rec.reason = WITHHELD if rec.reason else ""
+        own: frozenset[str] = getattr(boundary, "own_names", frozenset())
+        for f in _NAME_FIELDS:
+            if getattr(rec, f) and getattr(rec, f) not in own:
+                setattr(rec, f, WITHHELD)
         try:
             rec.extra = withheld(rec.extra) if rec.extra else rec.extra
         except Exception:  # e.g. nested past the recursion limit: nothing of it is kept

@@ -143,6 +143,8 @@ def install(gateway: Any) -> Boundary:
     cfg = gateway.cfg
     b = Boundary(cfg.privacy, base_dir=cfg.base_dir, routes=set(cfg.routes) | set(gateway.deployments))
     b.attach(gateway.deployments)
+    b.own_names = frozenset(cfg.routes) | frozenset(gateway.deployments) | frozenset(
+        d.cfg.model for d in gateway.deployments.values())
     if gateway.ledger is not None:
         gateway.ledger.seal = functools.partial(seal_record, b)
     return b
@@ -253,6 +255,15 @@ class Boundary(Cleaning):
                 except DetectionFailed:
                     continue  # `outgoing` refuses
                 g._memo[t] = resolve_overlaps([*base, *extra[t]])
+
+    async def vet(self, dep: Deployment, req: Request, ctx: Context
+                  ) -> tuple[Request, Pseudonymizer | None, Callable[[bytes], None]]:
+        """The seam for a body that leaves for remote `dep` outside `complete`/`stream` (the
+        count_tokens and embeddings endpoints): the same scan, policy, redaction, trace step and
+        leak check (`check` on the bytes about to leave). Raises PrivacyBlocked / PrivacyRefused."""
+        g = self.guard(ctx)
+        await self._prescan(g, req, ctx)
+        return g.outgoing(dep, req, ctx)
 
     async def complete(self, dep: Deployment, req: Request, ctx: Context) -> Response:
         g = self.guard(ctx)

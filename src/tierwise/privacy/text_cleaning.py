@@ -33,6 +33,10 @@ class DetectionFailed(Exception):
     pass
 
 
+DETECTION_FAILED = "[withheld: privacy detector failed]"  # what a text reads when the detector failed on it
+NAMES_MEMO = 4096  # distinct client-chosen names whose cleaned form is kept (`clean_name`)
+
+
 def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], list[Any]]:
     """`text -> findings` from tierwise.privacy.detect; any failure inside raises DetectionFailed.
     `ner=False`: the structured detectors only (for split values' junctions)."""
@@ -53,10 +57,13 @@ def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], lis
 
 
 class Cleaning:
-    """Needs `scan` (text -> findings) and `protected` (the entities never stored raw)."""
+    """Needs `scan` (text -> findings) and `protected` (the entities never stored raw); `own_names` are the
+    gateway's own names (routes, models, upstream model ids), which `clean_name` keeps as they are."""
 
     scan: Callable[[str], list[Any]]
     protected: frozenset[str]
+    own_names: frozenset[str] = frozenset()
+    _names: dict[str, str] | None = None  # `clean_name`'s memo, made on first use
 
     def clean_text(self, text: str | None) -> str | None:
         """`text` with every protected value replaced by `<ENTITY>` (irreversible), for the ledger and logs.
@@ -66,8 +73,29 @@ class Cleaning:
         try:
             found = [f for f in self.scan(text) if f.entity in self.protected]
         except DetectionFailed:
-            return "[withheld: privacy detector failed]"
+            return DETECTION_FAILED
         return mark_findings(text, found) if found else text
+
+    def clean_name(self, name: str | None) -> str | None:
+        """A name a client chose (the model it asked for, its feature tag), cleaned as its text is, unless it is
+        one of the gateway's own names (those come from the config: a detector's guess on `claude-...` is not
+        a person). Names recur request after request: each distinct one is scanned once (`NAMES_MEMO` kept)."""
+        if not name or name in self.own_names:
+            return name
+        memo = self._names
+        if memo is None:
+            memo = self._names = {}
+        out = memo.get(name)
+        if out is None:
+            try:
+                found = [f for f in self.scan(name) if f.entity in self.protected]
+            except DetectionFailed:
+                return DETECTION_FAILED  # not remembered: the next scan may work
+            out = mark_findings(name, found) if found else name
+            if len(memo) >= NAMES_MEMO:
+                memo.clear()
+            memo[name] = out
+        return out
 
     def clean_value(self, v: Any) -> Any:
         if isinstance(v, str):

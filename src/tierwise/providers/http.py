@@ -120,10 +120,8 @@ class Provider:
         """The whole body, or UpstreamError once it passes `max_response_bytes` (the upstream is not trusted
         to stop)."""
         cap = self.cfg.max_response_bytes
-        if resp.content_length is not None:
-            if resp.content_length > cap:
-                raise self.too_large()
-            return await resp.read()  # aiohttp reads exactly Content-Length bytes: bounded already
+        if resp.content_length is not None and resp.content_length > cap:
+            raise self.too_large()  # (even compressed, it is larger)
         parts: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_any():
@@ -165,9 +163,9 @@ class Provider:
         resp = await self.open(url, body, headers, self.whole_timeout)
         try:
             n = resp.content_length
-            if n is not None and n <= self.cfg.max_response_bytes:
+            if n is not None and n <= self.cfg.max_response_bytes and "Content-Encoding" not in resp.headers:
                 raw = await resp.read()  # aiohttp reads exactly Content-Length bytes: bounded already
-            else:
+            else:  # no length, or a compressed one: what it inflates to is counted as it comes (a gzip bomb)
                 raw = await self._read_capped(resp)
         except TimeoutError:
             raise UpstreamTimeout(

@@ -35,7 +35,7 @@ class ThresholdRefit:
             raise ValueError("refit needs 1 <= refit_min <= refit_window and every >= 1")
         if not 0.0 < key_share <= 1.0:
             raise ValueError("refit_key_share must be above 0 and at most 1")
-        self.threshold = float(threshold)
+        self.threshold = self._training = float(threshold)
         self.source = "training"
         self.target_share = target_share
         self.min_scores = min_scores
@@ -53,10 +53,40 @@ class ThresholdRefit:
     def held(self) -> int:
         return self._n
 
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
+
+    def copy_state(self) -> tuple[np.ndarray, list[int], list[str]]:
+        """Plain copies of the window (scores, slots oldest first, each slot's key): cheap enough for the event
+        loop; `ordered` turns them into what `restore` takes, elsewhere."""
+        return self._buf[:self._n].copy(), list(self._order), list(self._owner[:self._n])
+
+    @staticmethod
+    def ordered(state: tuple[np.ndarray, list[int], list[str]]) -> tuple[list[float], list[str]]:
+        buf, slots, owner = state
+        return buf[np.asarray(slots, dtype=np.intp)].tolist(), [owner[s] for s in slots]
+
+    def snapshot(self) -> tuple[list[float], list[str]]:
+        """The held scores and the key names that sent them, oldest first (what `restore` takes back)."""
+        return self.ordered(self.copy_state())
+
+    def restore(self, scores: list[float], keys: list[str]) -> None:
+        """Start again from saved scores (oldest first): each is added as it was, so every key's cap holds,
+        and the threshold is re-fitted at once when `min_scores` are in."""
+        self._n = self._since = 0
+        self._slots.clear()
+        self._order.clear()
+        self.threshold, self.source = self._training, "training"
+        for score, key in zip(scores, keys, strict=True):
+            self.add(score, key)
+        if self._n >= self.min_scores:
+            self._refit()
+
     def add(self, score: float, key: str = "") -> float:
-        """Record one request's score (a NaN is left out) under the key name that sent it, and return
+        """Record one request's score (a NaN or an infinity is left out) under the key name that sent it, and return
         the threshold to route it by."""
-        if score != score:
+        if not math.isfinite(score):
             return self.threshold
         mine = self._slots.get(key)
         if mine is None:

@@ -223,6 +223,15 @@ class ShiftWindow:
         self._far = 0
         self.off = False
 
+    def percentiles(self) -> list[float]:
+        return list(self._p)
+
+    def restore(self, percentiles: list[float], off: bool) -> None:
+        """Start again from saved percentiles (oldest first) and the saved verdict (the hysteresis's state)."""
+        self._p = deque(percentiles[-self.window:], maxlen=self.window)
+        self._far = sum(p > self.far_quantile for p in self._p)
+        self.off = off
+
     def add(self, percentile: float) -> ShiftVerdict:
         if len(self._p) == self.window and self._p[0] > self.far_quantile:
             self._far -= 1

@@ -16,6 +16,10 @@ class SandboxLimits:
     output_bytes: int = 256_000
     # Size of the run's private folder (a tmpfs that disappears with the sandbox).
     work_mb: int = 64
+    # Let the code start threads. Off: a run is one task (seccomp refuses every clone), the only
+    # way to bound its tasks, since nothing counts threads for a sandbox that is root outside.
+    # On: each thread takes a host PID and kernel memory that no limit here bounds.
+    threads: bool = False
 
 
 @dataclass(slots=True)

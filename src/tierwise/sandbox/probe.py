@@ -49,6 +49,13 @@ out["socketpair"] = err(lambda: [s.close() for s in socket.socketpair()])
 out["unshare"] = cerr(libc.unshare(0x10000000))
 out["mount"] = cerr(libc.mount(b"none", b"/work", b"tmpfs", 0, None))
 out["fork"] = err(fork)
+def thread():
+    import _thread
+    try:
+        _thread.start_new_thread(int, ())
+    except RuntimeError:  # "can't start new thread": pthread_create failed
+        raise PermissionError(1, "no thread") from None
+out["thread"] = err(thread)
 sid = libc.shmget(0, 4096, 0o1600)
 out["shmget"] = ctypes.get_errno() if sid < 0 else 0
 out["memfd"] = err(lambda: os.close(os.memfd_create("probe")))
@@ -121,6 +128,8 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
         layers.append("seccomp")
     if seen["fork"] == errno.EPERM and "seccomp" in layers:
         layers.append("one_process")
+        if seen["thread"] == errno.EPERM:
+            layers.append("one_task")  # no thread either: one PID, one kernel stack
     if seen["rlimit_as"] == limits.memory_mb * 1024 * 1024 and seen["rlimit_cpu"] == limits.cpu_s:
         layers.append("rlimits")
         # One process (threads share its address space) that can keep no memory outside it (SysV
@@ -130,6 +139,6 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
                 == errno.EPERM:
             layers.append("memory_total")
     need = {"mntns", "netns", "pidns", "fsroot", "userns", "no_caps", "no_new_privs", "seccomp", "one_process",
-            "rlimits", "memory_total"}
+            "one_task", "rlimits", "memory_total"}
     missing = sorted(need - set(layers))
     return tuple(layers), (f"layers not in force: {', '.join(missing)}" if missing else None)

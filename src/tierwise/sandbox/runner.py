@@ -72,10 +72,10 @@ async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: byte
 
 async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
                      limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
-    layers = list(backend.status().layers)
+    layers = [la for la in backend.status().layers if not (limits.threads and la == "one_task")]
     fds: list[int] = []
     try:
-        fds.append(seccomp_filter.bpf_fd())
+        fds.append(seccomp_filter.bpf_fd(limits.threads))
         placed = []
         for name, data in files.items():
             fd = os.memfd_create(name, os.MFD_CLOEXEC)

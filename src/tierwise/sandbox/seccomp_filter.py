@@ -10,9 +10,15 @@ process's address space (SysV shared memory and message queues, POSIX queues, me
 pinned in pipes by vmsplice), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, and
-every new process (threads stay: `clone` with CLONE_THREAD): a run is one process, so its rlimits
-(memory, CPU, files) bound the whole run. `clone3` answers ENOSYS (its flags live in memory a filter cannot read), so the C library falls back to `clone`,
-whose flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
+every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
+CPU, files) bound the whole run and it takes one PID of the host. Threads are refused because
+nothing else bounds them: RLIMIT_NPROC does not hold for a sandbox that is root outside, and a
+raw `clone` sharing one small stack costs no address space (one run at the default limits made
+1,500 and could have gone on; `kernel.pid_max` is often 32,768, and each thread takes a host PID and
+~16 KB of kernel stack RLIMIT_AS does not count). `threads=True` lets `clone` with
+CLONE_THREAD through for a caller that needs threads and accepts that. `clone3` answers ENOSYS
+(its flags live in memory a filter cannot read), so the C library falls back to `clone`, whose
+flags it can. Other architectures' system calls (32-bit x86 on x86-64) kill the process
 (libseccomp's default for a foreign architecture).
 """
 
@@ -76,8 +82,8 @@ def _rule(f: Any, action: int, name: str, *args: Any) -> None:
 
 
 @functools.cache
-def filter_bpf() -> bytes:
-    """The compiled filter (BPF)."""
+def filter_bpf(threads: bool = False) -> bytes:
+    """The compiled filter (BPF); `threads`: thread clones are allowed."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -94,21 +100,24 @@ def filter_bpf() -> bytes:
     _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))
     for name in FORKS:
         _rule(f, eperm, name)
-    # A clone that is not a thread of this process is a new process (or namespace): refused.
-    _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
-    for flag in NAMESPACE_FLAGS:
-        _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    if not threads:
+        _rule(f, eperm, "clone")  # one task: no process, no thread
+    else:
+        # A clone that is not a thread of this process is a new process (or namespace): refused.
+        _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+        for flag in NAMESPACE_FLAGS:
+            _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     with tempfile.TemporaryFile() as fh:
         f.export_bpf(fh)
         fh.seek(0)
         return fh.read()
 
 
-def bpf_fd() -> int:
+def bpf_fd(threads: bool = False) -> int:
     """A fresh descriptor holding the filter, positioned at its start, for one bwrap to read."""
     fd = os.memfd_create("tierwise-seccomp", os.MFD_CLOEXEC)
     try:
-        os.write(fd, filter_bpf())
+        os.write(fd, filter_bpf(threads))
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)

@@ -12,6 +12,7 @@ answer is relayed by stream_relay.py; count_tokens and embeddings live in deploy
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,7 +43,7 @@ from tierwise.server.deployment_endpoints import count_tokens, embeddings, first
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import too_deep
 from tierwise.server.key_scopes import KeyRing, KeyScope
-from tierwise.server.limits import BODY_TIMED_OUT, BodyBudget, check_n, retry_after_header
+from tierwise.server.limits import BODY_TIMED_OUT, CLIENT_LEFT, WORK, BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
 from tierwise.server.roles import Roles
@@ -136,6 +137,10 @@ class App:
                 self.in_flight += 1
                 try:
                     await handler(scope, receive, send)
+                except asyncio.CancelledError:
+                    if not scope.get(CLIENT_LEFT):  # (the server stopping)
+                        raise
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]  # the client left: nothing to say
                 except Exception:  # a handler's unexpected failure (a broken ledger, a bug): still the API's schema
                     log.exception("%s %s failed", scope["method"], scope["path"][:200])
                     try:
@@ -218,15 +223,13 @@ class App:
 
     async def read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
-        if declared and declared.isdigit():
-            if int(declared) > self.max_body:
-                raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
-            self.budget.take(scope, int(declared))
-            declared = None
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
+        # Bytes count as they arrive, not as announced: headers announcing 32 MiB that never came held the
+        # whole budget for body_timeout (eight idle connections refused every client's body for a minute).
         msg = await self._body_part(scope, receive)
         body = msg.get("body", b"")
-        if declared is not None:  # chunked: counted as it comes
-            self.budget.take(scope, len(body))
+        self.budget.take(scope, len(body))
         if not msg.get("more_body"):
             return body  # type: ignore[no-any-return]
         parts = [body]
@@ -239,8 +242,7 @@ class App:
             size += len(chunk)
             if size > self.max_body:
                 raise RequestTooLarge(f"request body is larger than this gateway's limit of {self.max_body} bytes")
-            if declared is not None:
-                self.budget.take(scope, len(chunk))
+            self.budget.take(scope, len(chunk))
             parts.append(chunk)
             if not msg.get("more_body"):
                 return b"".join(parts)
@@ -322,6 +324,7 @@ class App:
                 await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
                 return
         target = self.gw.cached(target, ctx, scope.get("tierwise.key", self.keyring.open_scope).tenant, req, codec.FORMAT)
+        scope[WORK] = asyncio.current_task()  # the client leaving cancels the work done for it (server/limits.py)
         if req.stream:
             await relay_stream(self, send, receive, codec, req, target, ctx, t0, rid)
             return
@@ -333,10 +336,15 @@ class App:
                 ctx.notes["answer_text"] = resp.text()
         except TierwiseError as e:
             status, error, body = e.status, e, codec.encode_error(e)
+        except asyncio.CancelledError:  # the client left (or the server is stopping): recorded, as a stream is
+            self.gw.record(ctx, req, status=499, stream=False, latency_ms=(time.perf_counter() - t0) * 1000)
+            raise
         except Exception:
             log.exception("request %s failed", request_id)
             error = Internal("internal error in the gateway; see its log")
             status, body = 500, codec.encode_error(error)
+        finally:
+            scope.pop(WORK, None)
         trace = ctx.trace
         extra = [
             rid,

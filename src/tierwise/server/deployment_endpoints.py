@@ -1,6 +1,11 @@
 """Endpoints the first deployment a route leads to answers itself, without a policy:
 Anthropic's `POST /v1/messages/count_tokens` (the upstream's count, or tierwise's estimate) and
 OpenAI's `POST /v1/embeddings`. Errors leave in the schema of the API the client spoke.
+
+Both send the client's text upstream outside `Deployment.complete/stream`, so a remote
+deployment's privacy boundary is applied here: count_tokens sends the body only when the boundary
+would send it as it is (otherwise the count is tierwise's estimate); embeddings inputs are
+redacted, refused or blocked as the route's policy says, and the leak check sees the bytes.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from typing import Any
 
 import orjson
 
+from tierwise.canonical import Message, Request, TextBlock
 from tierwise.errors import Internal, InvalidRequest, TierwiseError
+from tierwise.gateway import new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.image_urls import remote_documents, remote_images
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
-from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire import anthropic_messages, model_name, openai_chat
 from tierwise.wire._check import INT_MAX, get_int, token_count
 
 log = logging.getLogger("tierwise.server")
@@ -37,6 +44,7 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
         await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
         return
     n: int | None = None
+    raw_body: bytes | None = None
     target = first_deployment(route_target)
     # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
     if target is not None and target.provider.kind == "anthropic" and (
@@ -46,9 +54,10 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
             body = dict(data)
             body.pop("max_tokens", None)
             body["model"] = target.cfg.model
-            out, _ = await prov.post_json(
-                prov.chat_url + "/count_tokens", orjson.dumps(body), prov.headers(req.headers)
-            )
+            raw_body = orjson.dumps(body)
+            if target.privacy is not None and not await _may_leave_as_is(app, target, route, req, raw_body):
+                raise InvalidRequest("the privacy boundary would change this body: estimated instead")
+            out, _ = await prov.post_json(prov.chat_url + "/count_tokens", raw_body, prov.headers(req.headers))
             given = out["input_tokens"]  # the upstream's number, in [0, 2^31-1]; anything else: the estimate
             n = token_count(given) if type(given) in (int, float) else None
         except (TierwiseError, KeyError, TypeError, ValueError):
@@ -68,7 +77,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
         if "input" not in data:
             raise InvalidRequest("`input` is required")
         data = embedding_fields(data)
-        _, route_target = app.route_for(scope, data["model"])
+        route, route_target = app.route_for(scope, data["model"])
         target = first_deployment(route_target)
         if target is None:
             raise InvalidRequest(f"{data['model']!r} does not lead to an embedding model")
@@ -76,7 +85,11 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             raise InvalidRequest(f"model {target.name!r} is not served by an OpenAI-compatible provider")
         prov = target.provider
         body = {**data, "model": target.cfg.model}
-        _, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", orjson.dumps(body), prov.headers())
+        if target.privacy is not None:
+            raw_body = await _screened_embeddings(app, target, route, data["model"], body)
+        else:
+            raw_body = orjson.dumps(body)
+        _, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
     except TierwiseError as e:
         await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
         return
@@ -85,7 +98,43 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
         err = Internal("internal error in the gateway; see its log")
         await app.send_json(send, 500, codec.encode_error(err))
         return
-    await app.send_json(send, 200, raw)
+    await app.send_json(send, 200, model_name.body(raw, data["model"]))  # not the upstream's own name (a file path)
+
+
+async def _may_leave_as_is(app: Any, dep: Deployment, route: str, req: Request, body: bytes) -> bool:
+    """Whether the privacy boundary of remote `dep` would send `req` unchanged (nothing to redact,
+    refuse or block), its leak check passing on `body`."""
+    ctx = app.gw.context(route, new_request_id(), anthropic_messages.FORMAT, req.model)
+    try:
+        _, p, check = await dep.privacy.vet(dep, req, ctx)
+        if p is not None:
+            return False
+        check(body)
+    except TierwiseError:
+        return False
+    return True
+
+
+async def _screened_embeddings(app: Any, dep: Deployment, route: str, requested: str, body: dict[str, Any]) -> bytes:
+    """The embeddings body for remote `dep` as its privacy boundary lets it leave: every input,
+    the `user` field and any other field redacted as the route's policy says (raises
+    PrivacyBlocked / PrivacyRefused, in the client's schema, when it may not leave)."""
+    inp = body["input"]
+    texts = [inp] if isinstance(inp, str) else list(inp)
+    user = body.get("user")
+    rest = {k: v for k, v in body.items() if k not in ("model", "input", "user")}
+    req = Request(model=body["model"], messages=[Message("user", [TextBlock(t)]) for t in texts],
+                  user=user if isinstance(user, str) else None, extra=rest)
+    ctx = app.gw.context(route, new_request_id(), openai_chat.FORMAT, requested)
+    out, p, check = await dep.privacy.vet(dep, req, ctx)
+    if p is not None:
+        redacted = ["".join(b.text for b in m.content if isinstance(b, TextBlock)) for m in out.messages]
+        body = {**body, **out.extra, "input": redacted[0] if isinstance(inp, str) else redacted}
+        if isinstance(user, str):
+            body["user"] = out.user
+    raw = orjson.dumps(body)
+    check(raw)  # the last line of defence, on the exact bytes
+    return raw
 
 
 def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,12 @@ REFUSALS = {  # phase -> (status line, what the client is told)
 MALFORMED_LOG_EVERY_S = 60.0  # at most one "invalid HTTP request" log line this often, with a count
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
 BODY_TIMED_OUT = "tierwise.body_timed_out"
+# Scope keys of the work done for a client: the app puts the task doing it (an upstream call, a stream) under
+# WORK while the client is waiting for it; when the connection goes, that task is cancelled and CLIENT_LEFT set.
+# (uvicorn runs a request to its end after its client left: a request sent and dropped at once cost an upstream
+# call each, past every connection bound, 400 at once from one client in a second.)
+WORK = "tierwise.work"
+CLIENT_LEFT = "tierwise.client_left"
 
 
 class GatewayBusy(TierwiseError):
@@ -276,9 +282,30 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         super().resume_writing()
         self.guard.stalled.pop(self, None)
 
+    # The cycle whose request is being answered. uvicorn remembers only the newest one it parsed: with
+    # requests pipelined behind it, the one running never heard its client leave (a stream ran to its end).
+    running: Any = None
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self.running = cycle
+        super()._start_asgi_task(cycle, app)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.closed(self)
+        running, newest = self.running, self.cycle
         super().connection_lost(exc)
+        cycles: tuple[Any, ...] = (running, newest) if running is not newest else (newest,)
+        for cycle in cycles:
+            if cycle is None or cycle.response_complete:
+                continue
+            if cycle is not newest:  # (uvicorn's own marks only the newest)
+                cycle.disconnected = True
+                cycle.message_event.set()
+            scope = cycle.scope
+            work = scope.pop(WORK, None)
+            if work is not None:  # nobody will read the answer: stop making it
+                scope[CLIENT_LEFT] = True
+                work.cancel()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

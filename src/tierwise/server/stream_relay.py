@@ -48,6 +48,9 @@ async def relay_stream(
                       error=e)
         await app.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
         return
+    except asyncio.CancelledError:  # the client left before the first chunk (server/limits.py cancels the work)
+        app.gw.record(ctx, req, status=499, stream=True, latency_ms=(time.perf_counter() - t0) * 1000)
+        raise
     except Exception:
         log.exception("stream %s failed to start", ctx.trace.request_id)
         err = Internal("internal error in the gateway; see its log")

@@ -64,6 +64,70 @@ def parse_grade(text: str) -> str | None:
     return words[-1].lower() if words else None
 
 
+_COMPARE_PROMPT = """You are comparing two AI assistants' answers to the same user request.
+
+Rubric for a good answer:
+{rubric}
+
+<request>
+{request}
+</request>
+
+<answer_1>
+{first}
+</answer_1>
+
+<answer_2>
+{second}
+</answer_2>
+
+First explain your reasoning briefly. Then, on the last line, write exactly one of
+VERDICT: 1   (answer 1 is better)
+VERDICT: 2   (answer 2 is better)
+VERDICT: tie (neither is better)"""
+
+# the winner of a comparison: "1", "2" or "tie" (possessive repeats, as `_VERDICT_LINE`: the reply is model output)
+_COMPARE_LINE = re.compile(
+    r"verdict\W{0,3}+\s*+[:=\-]?+\s*+\**+\s*+\"?+(?:answer[ _]?+)?+(1|2|tie|equal|same|neither)\b", re.IGNORECASE)
+_COMPARE_BARE = re.compile(r"^\W*+(?:answer[ _]?+)?+(1|2|tie)\W*+$", re.IGNORECASE)
+_COMPARE_WORDS = {"1": "1", "2": "2", "tie": "tie", "equal": "tie", "same": "tie", "neither": "tie"}
+
+
+def compare_request(model: str, req: Request, first: str, second: str, rubric: str | None = None,
+                    max_tokens: int = 512) -> Request:
+    """A judge request that compares two answers to `req` (which is first is the caller's choice: alternate it, so a
+    judge that favours a position favours neither tier)."""
+    prompt = _COMPARE_PROMPT.format(rubric=rubric or DEFAULT_RUBRIC, request=req.last_user_text() or req.text(),
+                                    first=first, second=second)
+    return Request(model=model, messages=[Message("user", [TextBlock(prompt)])], max_tokens=max_tokens,
+                   temperature=0.0)
+
+
+def parse_comparison(text: str) -> str | None:
+    """The winner a comparison reply names: "1", "2" or "tie"; None when it names none. The last `verdict:` line
+    wins, then a JSON `{"verdict": ...}` (or "winner"/"better"), then a last line that is only 1, 2 or tie."""
+    found = _COMPARE_LINE.findall(text)
+    if found:
+        return _COMPARE_WORDS[found[-1].lower()]
+    for blob in reversed(_JSON_OBJ.findall(text)):
+        try:
+            obj = json.loads(blob)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            for key in ("verdict", "winner", "better"):
+                v = obj.get(key)
+                if isinstance(v, int) and not isinstance(v, bool):
+                    v = str(v)
+                if isinstance(v, str):
+                    w = v.strip().lower().removeprefix("answer").strip(" _")
+                    if w in _COMPARE_WORDS:
+                        return _COMPARE_WORDS[w]
+    lines = [ln for ln in text[-300:].splitlines() if ln.strip()]
+    m = _COMPARE_BARE.match(lines[-1].strip()) if lines else None
+    return _COMPARE_WORDS[m.group(1).lower()] if m else None
+
+
 class LlmJudgeVerifier:
     def __init__(self, model: str, pass_grades: tuple[str, ...] = ("good", "acceptable"), rubric: str | None = None,
                  max_tokens: int = 512, name: str = "llm_judge") -> None:

@@ -88,6 +88,8 @@ class PythonCodeSpec(_Spec):
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     cpu_s: int = Field(default=5, gt=0, le=600)
     memory_mb: int = Field(default=512, ge=64, le=65536)
+    # Let the code start threads (off: a run is one task; see docs/security/sandbox.md).
+    threads: bool = False
 
 
 class ArithmeticSpec(_Spec):
@@ -250,7 +252,8 @@ def build_verifier(spec: Any, services: Any = None, where: str = "verifier") -> 
         from tierwise.sandbox import SandboxLimits
         from tierwise.verifiers.code import PythonCodeVerifier
 
-        limits = SandboxLimits(wall_s=spec.timeout_s, cpu_s=spec.cpu_s, memory_mb=spec.memory_mb)
+        limits = SandboxLimits(wall_s=spec.timeout_s, cpu_s=spec.cpu_s, memory_mb=spec.memory_mb,
+                               threads=spec.threads)
         return PythonCodeVerifier(tests=spec.tests, run=spec.run, limits=limits, name=name)
     if isinstance(spec, ArithmeticSpec):
         from tierwise.verifiers.arithmetic import ArithmeticVerifier

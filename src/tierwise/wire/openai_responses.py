@@ -40,16 +40,9 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.ids import new_id
+from tierwise.wire import request_parts
 from tierwise.wire._check import get_bool, get_dict, get_int, get_list, get_num, get_str, need
 from tierwise.wire.openai_chat.response import error_object as chat_error_object
-from tierwise.wire.request_parts import (
-    add_tool_result,
-    call_arguments,
-    function_parameters,
-    image_from_url,
-    named_tool_choice,
-    with_parallel,
-)
 
 FORMAT: WireFormat = "responses"
 
@@ -112,7 +105,7 @@ def _image(part: dict[str, Any], p: str) -> ImageBlock:
     need(part.get("file_id") is None, f"{p}.file_id",
          "file ids name files in an OpenAI account; send the image as image_url (a URL or data: URL)")
     url = get_str(part, "image_url", p, required=True) or ""
-    return image_from_url(url, get_str(part, "detail", p), f"{p}.image_url")
+    return request_parts.image_from_url(url, get_str(part, "detail", p), f"{p}.image_url")
 
 
 def _parts(content: Any, p: str, *, role: str) -> list[Block]:
@@ -175,13 +168,13 @@ class _Conversation:
             args = get_str(it, "arguments", p, required=True) or ""
             self.calls.add(call_id)
             self._add("assistant", [ToolUseBlock(call_id, f"{ns}{NAMESPACE_SEP}{name}" if ns else name,
-                                                 call_arguments(args))], merge=True)
+                                                 request_parts.call_arguments(args))], merge=True)
         elif t == "function_call_output":
             call_id = get_str(it, "call_id", p, required=True) or ""
             need(call_id in self.calls, f"{p}.call_id",
                  f"{call_id[:80]!r} does not match the call_id of an earlier function_call item")
             need("output" in it, f"{p}.output", "is required")
-            add_tool_result(self.messages, call_id, _parts(it["output"], f"{p}.output", role="user"))
+            request_parts.add_tool_result(self.messages, call_id, _parts(it["output"], f"{p}.output", role="user"))
         elif t == "reasoning":
             enc = get_str(it, "encrypted_content", p)
             texts = []
@@ -212,7 +205,7 @@ def decode_items(items: list[Any], path: str = "input") -> _Conversation:
 
 
 def _function_tool(t: dict[str, Any], p: str, prefix: str = "") -> Tool:
-    params = function_parameters(t, p)
+    params = request_parts.function_parameters(t, p)
     name = get_str(t, "name", p, required=True) or ""
     need(bool(name), f"{p}.name", "must not be empty")
     get_bool(t, "strict", p)
@@ -248,7 +241,7 @@ def decode_tools(tools: list[Any] | None) -> tuple[list[Tool], list[dict[str, An
 def _tool_choice(tc: Any, parallel: bool | None) -> ToolChoice | None:
     choice: ToolChoice | None = None
     if isinstance(tc, str):
-        choice = named_tool_choice(tc)
+        choice = request_parts.named_tool_choice(tc)
     elif isinstance(tc, dict):
         t = tc.get("type")
         if t == "function":
@@ -261,7 +254,7 @@ def _tool_choice(tc: Any, parallel: bool | None) -> ToolChoice | None:
             raise InvalidRequest("tool_choice.type: only function and allowed_tools choices are supported")
     elif tc is not None:
         raise InvalidRequest("tool_choice: must be a string or an object")
-    return with_parallel(choice, parallel)
+    return request_parts.with_parallel(choice, parallel)
 
 
 def _text_format(text: dict[str, Any] | None) -> ResponseFormat | None:

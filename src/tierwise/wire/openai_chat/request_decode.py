@@ -19,6 +19,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.errors import InvalidRequest
+from tierwise.wire import request_parts
 from tierwise.wire._check import (
     get_bool,
     get_dict,
@@ -30,14 +31,6 @@ from tierwise.wire._check import (
     stop_list,
 )
 from tierwise.wire.openai_chat.response import FORMAT
-from tierwise.wire.request_parts import (
-    add_tool_result,
-    call_arguments,
-    function_parameters,
-    image_from_url,
-    named_tool_choice,
-    with_parallel,
-)
 
 _KNOWN = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
@@ -64,11 +57,11 @@ def _content_parts(content: Any, path: str, *, allow_images: bool) -> list[Block
             need(allow_images, p, "images are only allowed in user messages")
             iu = part.get("image_url")
             if isinstance(iu, str):
-                out.append(image_from_url(iu, None, f"{p}.image_url"))
+                out.append(request_parts.image_from_url(iu, None, f"{p}.image_url"))
             else:
                 need(isinstance(iu, dict) and isinstance(iu.get("url"), str), f"{p}.image_url",
                      "must be an object with a string `url`")
-                out.append(image_from_url(iu["url"], iu.get("detail"), f"{p}.image_url.url"))
+                out.append(request_parts.image_from_url(iu["url"], iu.get("detail"), f"{p}.image_url.url"))
         elif t == "file":
             # Inline data only: a file_id names a file in the operator's upstream account.
             f = part.get("file")
@@ -125,7 +118,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                 if tid is None:  # an explicit id, even "", is what the tool message answers
                     tid = f"call_{i}_{j}"
                 tool_ids.add(tid)
-                blocks.append(ToolUseBlock(tid, name, call_arguments(args)))
+                blocks.append(ToolUseBlock(tid, name, request_parts.call_arguments(args)))
             messages.append(Message("assistant", blocks))
         elif role in ("tool", "function"):
             tid = get_str(m, "tool_call_id", p, required=role == "tool")
@@ -133,7 +126,8 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
                 tid = str(m.get("name") or "")
             need(tid in tool_ids, f"{p}.tool_call_id",
                  f"{tid!r} does not match any tool call of an earlier assistant message")
-            add_tool_result(messages, tid, _content_parts(m.get("content", ""), f"{p}.content", allow_images=False))
+            request_parts.add_tool_result(messages, tid,
+                                          _content_parts(m.get("content", ""), f"{p}.content", allow_images=False))
         else:
             raise InvalidRequest(f"{p}.role: unknown role {role!r} (expected system, developer, user, assistant, tool)")
 
@@ -148,10 +142,11 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         fn = get_dict(t, "function", p)
         need(fn is not None, f"{p}.function", "is required")
         assert fn is not None
-        params = function_parameters(fn, f"{p}.function")
+        params = request_parts.function_parameters(fn, f"{p}.function")
         tools.append(Tool(get_str(fn, "name", f"{p}.function", required=True) or "",
                           get_str(fn, "description", f"{p}.function"), params))
-    tool_choice = with_parallel(_decode_tool_choice(body.get("tool_choice")), get_bool(body, "parallel_tool_calls"))
+    tool_choice = request_parts.with_parallel(_decode_tool_choice(body.get("tool_choice")),
+                                              get_bool(body, "parallel_tool_calls"))
     n = get_int(body, "n", minimum=1) or 1
     get_dict(body, "stream_options")
     stream = get_bool(body, "stream") or False
@@ -185,7 +180,7 @@ def _decode_tool_choice(tc: Any) -> ToolChoice | None:
     if tc is None:
         return None
     if isinstance(tc, str):
-        return named_tool_choice(tc)
+        return request_parts.named_tool_choice(tc)
     need(isinstance(tc, dict), "tool_choice", "must be a string or an object")
     need(tc.get("type", "function") == "function", "tool_choice.type", "must be function")
     fn = tc.get("function")

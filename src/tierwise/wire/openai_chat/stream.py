@@ -106,8 +106,9 @@ class StreamDecoder:
                 raise UpstreamError("upstream sent a stream chunk that is not valid JSON", retryable=True) from None
             if type(obj) is not dict:
                 raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
-            if "error" in obj and "choices" not in obj:
-                e = obj["error"]
+            if "choices" not in obj and ("error" in obj or msg.event == "error"):
+                # (`event: error` without an `error` member too: relayed raw, its text went out unscrubbed)
+                e = obj.get("error", obj)
                 message = e.get("message", "upstream error") if isinstance(e, dict) else e
                 message = upstream_text(str(message))
                 if not self.started:  # nothing reached the client yet: let a fallback take over

@@ -1,0 +1,254 @@
+"""What a deployed `learned` route remembers across a restart.
+
+A learned route's live state is in its process: the recent scores its threshold is re-fitted on
+(routers/refit.py), the shift window and whether the route is demoted (routers/guard.py), and the judged
+shadow pairs behind its online estimate (evaluation/online.py). A restart — a deploy, a crash, a worker
+recycled — used to empty all of it: the threshold fell back to the training quantile until `refit_min`
+requests had come, a demoted route was promoted again and routed off-distribution traffic by its router
+until its window filled, and the online estimate started from nothing.
+
+`RouteMemory` keeps that state in a file beside the ledger (`<ledger>.<route>.learned.json`, mode 0600):
+written at most every `SAVE_EVERY_S` seconds while traffic changes it and once more at shutdown, as a
+snapshot taken on the event loop and written in a worker thread to a temporary file that replaces the old
+one (a crash mid-write leaves the previous file; gateway processes sharing a ledger each write whole files,
+and the last one wins). The route reads it back when it is built. A file saved for another router (its
+fingerprint differs) or another target share is ignored, and so is one that is too large, malformed or
+holds values out of range, with a warning: the route then starts fresh, as it did before. The re-fit
+window is restored score by score through `ThresholdRefit.add`, so one gateway key's cap holds after a
+restart as it did before it. The file holds scores, shift percentiles, judged outcomes, prompt lengths and
+gateway key *names* (never keys, never prompt text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tierwise.atomic_file import write_json
+
+if TYPE_CHECKING:
+    from tierwise.evaluation.online import OnlineValidator
+    from tierwise.routers.guard import RouteGuard
+    from tierwise.routers.refit import ThresholdRefit
+
+log = logging.getLogger("tierwise")
+SAVE_EVERY_S = 10.0  # at most one write per this many seconds while traffic changes the state
+FORMAT = 1
+MAX_FILE_BYTES = 64 << 20  # far above what the largest windows write (~100,000 scores and key indices)
+
+
+def memory_path(ledger_path: str | Path, route: str) -> Path:
+    """Where a learned route's state is kept: beside the ledger, one file per route."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", route)
+    lp = Path(ledger_path)
+    return lp.with_name(f"{lp.name}.{safe}.learned.json")
+
+
+def router_fingerprint(path: str | Path) -> str:
+    """Which router file(s) the state was learned with: names, sizes and modification times (a router saved
+    again, or another router at the same path, does not take over the old one's scores)."""
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    parts = []
+    for f in files:
+        st = f.stat()
+        parts.append(f"{f.relative_to(p) if p.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+class RouteMemory:
+    def __init__(self, path: Path, fingerprint: str, target_share: float | None, *,
+                 refit: ThresholdRefit | None = None, guard: RouteGuard | None = None,
+                 validator: OnlineValidator | None = None, save_every_s: float = SAVE_EVERY_S) -> None:
+        self.path = path
+        self.fingerprint = fingerprint
+        self.target_share = target_share
+        self.refit = refit if refit is not None else (guard.refit if guard is not None else None)
+        self.guard = guard
+        self.validator = validator
+        self.save_every_s = save_every_s
+        self._last_save = time.monotonic()
+        self._changed = False
+        self._writing: asyncio.Task[None] | None = None
+        self.restored = False
+        self._warned = False  # a failed save is logged once until one succeeds
+
+    # ---------------------------------------------------------------- the request path
+
+    def changed(self) -> None:
+        """Called once per routed request: a write is due when the last one is `save_every_s` old."""
+        self._changed = True
+        if time.monotonic() - self._last_save < self.save_every_s:
+            return
+        if self._writing is not None and not self._writing.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._last_save = time.monotonic()
+        self._changed = False
+        self._writing = loop.create_task(self._write_in_thread(self.snapshot()))
+
+    async def _write_in_thread(self, snap: dict[str, Any]) -> None:
+        await asyncio.to_thread(lambda: self.write(self.encode(snap)))
+
+    async def close(self) -> None:
+        """At shutdown: wait for a write in flight, then write the latest state once more if it changed."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+        if self._changed:
+            self._changed = False
+            self.write(self.dump())
+
+    # ---------------------------------------------------------------- saving
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain copies of the live state, taken on the event loop that changes it (a few copies of lists:
+        about 1 ms for the largest re-fit window); `encode` shapes them for the file, in the writer's thread."""
+        snap: dict[str, Any] = {"saved_at": time.time()}
+        if self.refit is not None:
+            snap["refit"] = self.refit.copy_state()
+        if self.guard is not None and self.guard.profile is not None:
+            snap["shift"] = (self.guard.window.percentiles(), self.guard.window.off)
+        if self.guard is not None:
+            snap["guard"] = (self.guard.demoted, self.guard.reason)
+        if self.validator is not None:
+            snap["pairs"] = self.validator.pairs()
+        return snap
+
+    def encode(self, snap: dict[str, Any]) -> dict[str, Any]:
+        from tierwise.routers.refit import ThresholdRefit
+
+        data: dict[str, Any] = {"format": FORMAT, "router": self.fingerprint, "target_share": self.target_share,
+                                "saved_at": snap["saved_at"]}
+        if "refit" in snap:
+            scores, keys = ThresholdRefit.ordered(snap["refit"])
+            names = list(dict.fromkeys(keys))
+            index = {k: i for i, k in enumerate(names)}
+            data["refit"] = {"scores": scores, "key_names": names, "keys": [index[k] for k in keys]}
+        if "shift" in snap:
+            data["shift"] = {"percentiles": snap["shift"][0], "off": snap["shift"][1]}
+        if "guard" in snap:
+            data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
+        if "pairs" in snap:
+            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak] for p in snap["pairs"]]
+        return data
+
+    def dump(self) -> dict[str, Any]:
+        return self.encode(self.snapshot())
+
+    def write(self, data: dict[str, Any]) -> None:
+        try:
+            write_json(self.path, data, separators=(",", ":"), allow_nan=False)
+        except (OSError, ValueError) as e:  # routing goes on from memory; the next save tries again
+            (log.debug if self._warned else log.warning)(
+                "learned route state: could not save %s: %s (the route keeps routing; its state will not "
+                "survive a restart until the file can be written)", self.path.name, type(e).__name__)
+            self._warned = True
+        else:
+            self._warned = False
+
+    # ---------------------------------------------------------------- restoring
+
+    def restore(self) -> bool:
+        """Read the saved state back into the route's parts; False (and a fresh start) when there is none
+        or it does not fit."""
+        try:
+            if not self.path.exists():
+                return False
+            if self.path.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError("the file is larger than any state this route writes")
+            data = json.loads(self.path.read_bytes())
+            why = self._mismatch(data)
+            if why:
+                log.warning("learned route state %s not restored: %s; starting fresh", self.path.name, why)
+                return False
+            self._load(data)
+        except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
+            log.warning("learned route state %s not restored (%s); starting fresh", self.path.name, type(e).__name__)
+            return False
+        self.restored = True
+        return True
+
+    def _mismatch(self, data: Any) -> str:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return "unknown format"
+        if data.get("router") != self.fingerprint:
+            return "it was learned with another router file"
+        if data.get("target_share") != self.target_share:
+            return "it was learned for another target share"
+        return ""
+
+    def _load(self, data: dict[str, Any]) -> None:
+        # Everything is checked before anything is changed: a bad file leaves the route as it was built.
+        refit = None
+        if self.refit is not None and "refit" in data:
+            r = data["refit"]
+            names, keys, scores = _strings(r["key_names"]), _ints(r["keys"]), _floats(r["scores"])
+            if len(keys) != len(scores) or any(not 0 <= k < len(names) for k in keys):
+                raise ValueError("refit keys do not match")
+            refit = (scores[-self.refit.capacity:], [names[k] for k in keys[-self.refit.capacity:]])
+        shift = None
+        if self.guard is not None and self.guard.profile is not None and "shift" in data:
+            ps = _floats(data["shift"]["percentiles"])
+            if any(not 0.0 <= p <= 1.0 for p in ps):
+                raise ValueError("percentile out of range")
+            shift = (ps, bool(data["shift"]["off"]))
+        guard = None
+        if self.guard is not None and "guard" in data:
+            reason = data["guard"]["reason"]
+            if not isinstance(reason, str):
+                raise ValueError("reason is not text")
+            guard = (bool(data["guard"]["demoted"]), reason[:2000])
+        pairs = None
+        if self.validator is not None and "pairs" in data:
+            from tierwise.evaluation.online import JudgedPair
+
+            rows = data["pairs"]
+            if not isinstance(rows, list):
+                raise ValueError("pairs is not a list")
+            pairs = []
+            for row in rows[-self.validator.capacity:]:
+                n, score, threshold, strong, weak = row
+                vals = _floats([score, threshold, strong, weak])
+                if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
+                    raise ValueError("pair out of range")
+                pairs.append(JudgedPair(n, *vals))
+        if refit is not None and self.refit is not None:
+            self.refit.restore(*refit)
+        if shift is not None and self.guard is not None:
+            self.guard.window.restore(*shift)
+        if guard is not None and self.guard is not None:
+            self.guard.demoted, self.guard.reason = guard
+        if pairs is not None and self.validator is not None:
+            self.validator.restore(pairs)
+
+
+def _floats(xs: Any) -> list[float]:
+    if not isinstance(xs, list):
+        raise ValueError("expected a list of numbers")
+    out = []
+    for x in xs:
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise ValueError("not a finite number")
+        out.append(float(x))
+    return out
+
+
+def _ints(xs: Any) -> list[int]:
+    if not isinstance(xs, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in xs):
+        raise ValueError("expected a list of integers")
+    return xs
+
+
+def _strings(xs: Any) -> list[str]:
+    if not isinstance(xs, list) or any(not isinstance(x, str) or len(x) > 256 for x in xs):
+        raise ValueError("expected a list of key names")
+    return xs
