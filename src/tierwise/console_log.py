@@ -36,6 +36,23 @@ def request_failed(request_id: str, route: str, status: int, kind: str | None, m
                      clean(kind or "error"), clean(message or "-"), f" [steps: {clean(steps)}]" if steps else "")
 
 
+def upstream_refused(model: str, upstream_model: str, provider: str, error_class: str, message: str,
+                     key_env: str | None) -> None:
+    """The first time a model's upstream refuses the gateway's key or does not know the model: a configuration
+    problem every later call repeats, which a fallback hides from the client (and a paid frontier target answers
+    in its place), so the console says it once, with what to do."""
+    if error_class == "auth":
+        fix = f"until {key_env} holds a key it accepts" if key_env else "until its key or account is fixed"
+        failures.warning("model %s: provider %s refused the gateway's key (%s): calls to it fail and routes move on "
+                         "to their next target %s (`tierwise doctor` checks it)", clean(model), clean(provider),
+                         clean(message), fix)
+    else:
+        failures.warning("model %s: provider %s does not serve %s (%s): calls to it fail and routes move on to their "
+                         "next target; fix the model's `model:` id or fetch it (Ollama: `ollama pull %s`); "
+                         "`tierwise doctor` lists what the server serves", clean(model), clean(provider),
+                         clean(repr(upstream_model)), clean(message), clean(upstream_model))
+
+
 def breaker_changed(model: str, event: str, failures_to_open: int, cooldown: float) -> None:
     if event == "open":
         breakers.warning("model %s: circuit open after %d failed calls in a row; it is skipped for %.0fs, "

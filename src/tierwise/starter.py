@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 # (name, port, base_url, model id). Ollama's default model is a text model; what a llama.cpp or LM
 # Studio server runs is not known here.
@@ -25,10 +26,63 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
-def detect() -> dict[str, object]:
-    found_local = [s for s in LOCAL_SERVERS if port_open(s[1])]
+def served_models(base_url: str, timeout: float = 2.0) -> list[dict[str, Any]] | None:
+    """The models an OpenAI-compatible server lists at `base_url`/models (each entry, with an `id`), or None when
+    it does not answer one."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as r:  # noqa: S310
+            data = json.loads(r.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return None
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+
+def _chat_model(default: str, listed: list[dict[str, Any]] | None) -> str:
+    """The model to configure: `default` when the server serves it (or says nothing), else the first model it
+    serves that is not an embedding model (a vLLM server refuses every other name; an Ollama one too)."""
+    ids = [e["id"] for e in listed or []]
+    if not ids or default in ids:
+        return default
+    chat = [i for i in ids if "embed" not in i.lower()]
+    return chat[0] if chat else default
+
+
+def llama_window(listed: list[dict[str, Any]] | None) -> int | None:
+    """What a llama.cpp server holds per request (its -c divided by its slots, `meta.n_ctx` in its model list)."""
+    for e in listed or []:
+        meta = e.get("meta")
+        if e.get("owned_by") == "llamacpp" and isinstance(meta, dict) and isinstance(meta.get("n_ctx"), int):
+            return int(meta["n_ctx"])
+    return None
+
+
+def detect(local_url: str | None = None) -> dict[str, object]:
+    """What this machine has: the local model servers that answer (or the one at `local_url`, `tierwise init
+    --local`: named after the usual server on its port), with the model each serves and, for llama.cpp, the
+    context it holds per request; and which frontier keys are set."""
+    from urllib.parse import urlsplit
+
+    if local_url is not None:
+        url = local_url.rstrip("/")
+        port = urlsplit(url).port or 80
+        name, default = next(((n, m) for n, p, _u, m in LOCAL_SERVERS if p == port), ("local-server", "local"))
+        candidates = [(name, port, url, default)]
+    else:
+        candidates = [s for s in LOCAL_SERVERS if port_open(s[1])]
+    found_local, window = [], None
+    for n, p, u, m in candidates:
+        listed = served_models(u)
+        found_local.append((n, p, u, _chat_model(m, listed)))
+        window = window or (llama_window(listed) if len(found_local) == 1 else None)
     return {
         "local": found_local,
+        "local_window": window,
         "anthropic_key": bool(os.environ.get("ANTHROPIC_API_KEY")),
         "openai_key": bool(os.environ.get("OPENAI_API_KEY")),
     }
@@ -85,7 +139,11 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "  local:",
         f"    provider: {name}",
         f"    model: {model}",
-        "    context_window: 32768",
+        # Ollama cuts a longer prompt to its own context (4096 on most machines) without an error
+        f"    context_window: {found.get('local_window') or 32768}" + (
+            "        # Ollama's own is 4096 unless raised: OLLAMA_CONTEXT_LENGTH=32768 ollama serve"
+            if name == "ollama" else "        # what the llama.cpp server holds per request"
+            if found.get("local_window") else ""),
     ]
     if model in TEXT_ONLY_MODELS:
         lines += ["    vision: false              # requests with images go to the next target, without a call"]

@@ -61,6 +61,14 @@ def test_budgets_command_reads_a_running_gateway(gateway, openai_up, anthropic_u
     monkeypatch.setenv("ADMIN_KEY", "wrong")
     denied = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
     assert denied.exit_code != 0 and "401" in denied.output
+    assert "the key in ADMIN_KEY was refused" in denied.output and "wrong" not in denied.output
+    # A new shell without the admin key (the usual first try): before, only "invalid or missing API key"; now the
+    # command says which variable it read and that it is not set here.
+    monkeypatch.delenv("ADMIN_KEY")
+    unset = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
+    assert unset.exit_code != 0 and "401" in unset.output, unset.output
+    assert "this command sent no key: ADMIN_KEY is not set in this shell (export it, or name another variable " \
+           "with --key-env NAME)" in unset.output
 
 
 def test_budgets_table_shows_a_small_limit_as_configured(gateway, openai_up, anthropic_up, tmp_path):

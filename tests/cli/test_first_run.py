@@ -309,3 +309,56 @@ def test_failure_lines_carry_no_secret_and_no_control_characters(tmp_path: Path,
     lines = [rec.getMessage() for rec in caplog.records if rec.name == "tierwise.requests"]
     assert len(lines) == 1
     assert secret not in lines[0] and "\n" not in lines[0] and "\x1b" not in lines[0]
+
+
+def test_console_says_once_when_an_upstream_refuses_the_key_or_the_model(tmp_path: Path) -> None:
+    # A fallback hid both from the client and from the console: an Ollama model that was never pulled (404) and a
+    # frontier key that is wrong (401) were answered by the next target, every time, without a word; the operator
+    # believed the local model served (and paid the frontier instead).
+    from tests.doubles import AnthropicDouble
+
+    local, spare = OpenAIDouble().start(), OpenAIDouble().start()
+    frontier = AnthropicDouble(api_key="the-right-key").start()
+    try:
+        local.default = Fail(404, "model 'qwen2.5:7b' not found, try pulling it first")
+        spare.default = Reply("from the spare")
+        cfg = {"providers": {"ollama": {"kind": "openai", "base_url": local.url + "/v1", "locality": "local"},
+                             "anthropic": {"kind": "anthropic", "base_url": frontier.url,
+                                           "api_key_env": "TW_TEST_FRONTIER_KEY"},
+                             "spare": {"kind": "openai", "base_url": spare.url + "/v1", "locality": "local"}},
+               "models": {"local": {"provider": "ollama", "model": "qwen2.5:7b"},
+                          "claude": {"provider": "anthropic", "model": "claude-sonnet-4-5"},
+                          "backup": {"provider": "spare", "model": "s"}},
+               "routes": {"main": {"policy": "fallback", "targets": ["local", "claude", "backup"], "retries": 0}}}
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+        port = free_port()
+        proc = subprocess.Popen(TIERWISE + ["serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env=env_for(tmp_path, TW_TEST_FRONTIER_KEY="a-wrong-key-1234"))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        try:
+            for _ in range(3):
+                r = httpx.post(url + "/v1/chat/completions", timeout=20, json={
+                    "model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+                assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "from the spare"
+        finally:
+            out = _stop(proc)
+    finally:
+        local.stop()
+        spare.stop()
+        frontier.stop()
+    missing = [ln for ln in out.splitlines() if "does not serve" in ln]
+    refused = [ln for ln in out.splitlines() if "refused the gateway's key" in ln]
+    assert len(missing) == 1 and "model local: provider ollama does not serve 'qwen2.5:7b'" in missing[0], out
+    assert "ollama pull qwen2.5:7b" in missing[0]
+    assert len(refused) == 1 and "model claude: provider anthropic" in refused[0], out
+    assert "until TW_TEST_FRONTIER_KEY holds a key it accepts" in refused[0]
+    assert "a-wrong-key-1234" not in out and "failed: HTTP" not in out and "Traceback" not in out

@@ -375,3 +375,53 @@ def test_serve_says_where_the_dashboard_is_when_it_is_on(tmp_path):
         proc.communicate(timeout=10)
     port = serving.split("http://127.0.0.1:")[1].split(" ")[0]
     assert serving.rstrip().endswith(f"; dashboard: http://127.0.0.1:{port}/dashboard"), serving
+
+
+def test_doctor_says_when_the_ledger_cannot_be_opened_before_serve_refuses_it(tmp_path, monkeypatch):
+    # Before: doctor said "All good." for a ledger path serve then refused at start (a folder on the way that is a
+    # file, a path that is a folder, a file that is not a database).
+    import yaml
+
+    from tests.doubles import OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocker").write_text("a file where the ledger's folder should be")
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "notes.txt").write_text("not a database, but long enough to have a header of its own" * 4)
+    with OpenAIDouble(models=["qwen"]) as up:
+        base = {"providers": {"llama": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+                "models": {"qwen": {"provider": "llama", "model": "qwen"}}}
+        outputs = {}
+        for path in ("blocker/ledger.db", "a-folder", "notes.txt", "new/sub/ledger.db"):
+            (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({**base, "ledger": {"path": path}}))
+            r = CliRunner().invoke(main, ["doctor"])
+            outputs[path] = (r.exit_code, [ln for ln in r.output.splitlines() if "ledger" in ln])
+    for bad in ("blocker/ledger.db", "a-folder", "notes.txt"):
+        code, lines = outputs[bad]
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("✗ ledger: "), outputs[bad]
+        assert "Fix: point ledger.path" in lines[0] or "point ledger.path at" in lines[0]
+    assert "blocker is a file, not a folder" in outputs["blocker/ledger.db"][1][0]
+    code, lines = outputs["new/sub/ledger.db"]
+    assert code == 0 and lines == [f"✓ ledger: {tmp_path / 'new/sub/ledger.db'} (written from the first request)"]
+    assert not (tmp_path / "new").exists()  # only probed: doctor creates nothing
+
+
+def test_doctor_checks_a_workers_capabilities_as_tierwise_worker_does(tmp_path, monkeypatch):
+    # docs/distributed.md's worker.yaml names `summarise.yaml`; without that file doctor said the config was valid,
+    # then `tierwise worker` stopped at start. A capability naming an unknown model too.
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    base = {"providers": {"llama": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+            "models": {"qwen": {"provider": "llama", "model": "qwen"}},
+            "dispatch": {"redis_url": "redis://127.0.0.1:9/0", "tenant": "acme", "worker": {"capabilities": {}}}}
+    outs = {}
+    for name, cap in (("ensemble", {"ensemble": "summarise.yaml"}), ("model", {"model": "qwne"})):
+        base["dispatch"]["worker"]["capabilities"] = {"classify": {"model": "qwen"}, "docs": cap}
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(base))
+        r = CliRunner().invoke(main, ["doctor"])
+        outs[name] = (r.exit_code, [ln for ln in r.output.splitlines() if ln.startswith(("✓ config", "✗ config"))])
+    assert outs["ensemble"] == (1, [f"✗ config: tierwise.yaml: dispatch.worker.capabilities.docs.ensemble: "
+                                    f"{tmp_path / 'summarise.yaml'}: ensemble file not found"]), outs
+    assert outs["model"][0] == 1 and outs["model"][1][0].startswith(
+        "✗ config: tierwise.yaml: dispatch.worker.capabilities: capability 'docs': unknown model 'qwne'"), outs

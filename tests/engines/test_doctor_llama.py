@@ -25,3 +25,17 @@ def test_doctor_names_a_context_window_larger_than_llama_servers(tmp_path, llama
     assert line.startswith("! model local:") and f"holds {CONTEXT:,} tokens" in line
     assert f"context_window: {CONTEXT}" in line
     assert "context_window" not in doctor_output(tmp_path, llama_server, CONTEXT)
+
+
+def test_init_pointed_at_llama_server_writes_the_window_and_model_it_serves(tmp_path, llama_server, monkeypatch):
+    # `tierwise init` only looked on 11434/8080/1234 and wrote a 32,768-token window: a server on another port
+    # meant editing the file, and doctor then warned about the window. `--local URL` asks the server.
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["init", "--local", llama_server.url + "/v1"])
+    assert r.exit_code == 0 and f"{CONTEXT:,} tokens per request" in r.output, r.output
+    cfg = yaml.safe_load((tmp_path / "tierwise.yaml").read_text())
+    [(name, provider)] = [(n, p) for n, p in cfg["providers"].items() if p["locality"] == "local"]
+    assert provider["base_url"] == llama_server.url + "/v1"
+    assert cfg["models"]["local"]["provider"] == name and cfg["models"]["local"]["context_window"] == CONTEXT
+    out = CliRunner().invoke(main, ["doctor"]).output
+    assert f"✓ provider {name} (openai, local): reached" in out and "context_window" not in out, out

@@ -118,7 +118,7 @@ def test_routellm_data_decontaminated_as_published():
 def test_jsonl_rows_of_the_wrong_type_name_their_line(tmp_path, row):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok", "strong": 1, "weak": 0}\n' + row + "\n")
-    with pytest.raises(DataError, match=r"bad.jsonl:2: each row needs `prompt` \(text\)"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:2: (`(prompt|strong|weak)` |a JSON array)"):
         load_jsonl(bad)
 
 

@@ -148,3 +148,14 @@ def test_the_table_says_what_its_figures_mean_and_which_prices_its_dollars_use(t
     cpt50, usd50 = float(cells[-4].rstrip("%")), float(cells[-2])
     # 1,000 queries at the strong-call share (shown to 0.1%: the dollars agree to that rounding)
     assert usd50 == pytest.approx(1000 * 1000 * cpt50 / 100 * 3 / 1e6, abs=0.002)
+
+
+def test_evaluate_says_what_it_is_training(tmp_path):
+    # `tierwise eval` on a large file ran for minutes without a word; on a terminal it now says which router and
+    # fold it is training (stderr, so --json output stays clean), from these messages.
+    from tierwise.evaluation.loaders import load_jsonl
+    from tierwise.evaluation.replay import evaluate
+
+    heard: list[str] = []
+    evaluate(load_jsonl(FIXTURE), ["linear"], folds=3, progress=heard.append)
+    assert heard == [f"linear: training fold {f} of 3 on 48 queries" for f in (1, 2, 3)]

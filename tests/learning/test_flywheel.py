@@ -41,7 +41,7 @@ def test_export_shapes(tmp_path):
     m = export(led, tmp_path / "out")
     rows = {n: [json.loads(x) for x in (tmp_path / "out" / f"{n}.jsonl").read_text().splitlines()]
             for n in ("sft", "dpo", "judge")}
-    assert m["counts"] == {"sft": 2, "dpo": 5, "judge": 8, "skipped_without_text": 0}
+    assert m["counts"] == {"sft": 2, "dpo": 5, "judge": 8, "skipped_without_text": 0, "skipped_without_verdict": 0}
     for r in rows["sft"]:  # chat format: a list of {role, content} with string content, user then assistant
         assert [t["role"] for t in r["messages"]] == ["user", "assistant"]
         assert all(isinstance(t["content"], str) and t["content"] for t in r["messages"])
@@ -119,3 +119,20 @@ def test_export_redacts_what_the_configs_privacy_section_protects(tmp_path):
     for value in ("CUST-123456", "CUST-654321", "Nightjar", "bob@example.com"):
         assert value not in text, value  # the config's classes and the default personal data both
     assert "<CUSTOMER_ID>" in text and "<PROJECT>" in text and "<EMAIL_ADDRESS>" in text
+
+
+def test_an_evaluation_without_a_verdict_is_not_blamed_on_store_text(tmp_path):
+    # A judge whose reply named no grade: before, counted as "had no text (set `ledger.store_text: true`)", which
+    # was set. It is counted apart, and the export says what to look at.
+    from tierwise.cli import main
+
+    led = make_ledger(tmp_path)
+    add_eval(led, 9, None, "Here is a haiku about autumn.")  # the judge answered the task instead of grading it
+    led.flush()
+    led.close()
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db", "store_text": True}}))
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                    str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "store_text" not in res.output and "1 evaluations had no verdict" in res.output
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["skipped_without_verdict"] == 1

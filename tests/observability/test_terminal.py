@@ -39,7 +39,31 @@ def test_top_once_shows_the_gateway(two_tier, openai_up, anthropic_up, monkeypat
     assert out.exit_code == 1 and "viewer key" in out.output and "Traceback" not in out.output
     # no key: a clear message, not a traceback
     out = runner.invoke(main, ["top", "--once", "--url", g.url], env={"TIERWISE_KEY": ""})
-    assert out.exit_code == 1 and "wants a key" in out.output
+    assert out.exit_code == 1 and "wants an admin or viewer key" in out.output
+
+
+def test_top_finds_the_configs_admin_key_and_says_what_to_do_when_nothing_answers(two_tier, monkeypatch, tmp_path):
+    # Before: only --key (the key itself, on a command line every user of the machine can read in `ps`) or
+    # $TIERWISE_KEY; a team whose admin key is in ADMIN_KEY was told "--key or $TIERWISE_KEY". And a gateway not
+    # running was "cannot reach URL: [Errno 111] Connection refused", with nothing to do next.
+    monkeypatch.setenv("OBS_ADMIN_KEY", "admin-key-3")
+    monkeypatch.setenv("OBS_GW_KEY", "gw-key-3")
+    monkeypatch.delenv("TIERWISE_KEY", raising=False)
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"], "admin_keys_env": ["OBS_ADMIN_KEY"]},
+                 observability={"dashboard": {"enabled": True}})
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump(g.cfg.model_dump(exclude={"source", "base_dir"}), sort_keys=False))
+    out = CliRunner().invoke(main, ["top", "--once", "-c", str(cfg), "--url", g.url])
+    assert out.exit_code == 0 and "deployments" in out.output, out.output
+    monkeypatch.delenv("OBS_ADMIN_KEY")
+    out = CliRunner().invoke(main, ["top", "--once", "-c", str(cfg), "--url", g.url])
+    assert out.exit_code == 1 and "export $TIERWISE_KEY or $OBS_ADMIN_KEY, or --key-env NAME" in out.output
+    monkeypatch.setenv("MY_VIEWER", "admin-key-3")
+    out = CliRunner().invoke(main, ["top", "--once", "-c", str(cfg), "--url", g.url, "--key-env", "MY_VIEWER"])
+    assert out.exit_code == 0, out.output
+    g.stop()
+    out = CliRunner().invoke(main, ["top", "--once", "-c", str(cfg), "--url", g.url])
+    assert out.exit_code == 1 and "start the gateway (`tierwise serve`), or pass --url" in out.output
 
 
 def test_top_says_when_there_is_no_dashboard(two_tier):

@@ -13,7 +13,6 @@ that are not duplicates / all pairs (the share of requests that get a wrong answ
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,21 +47,19 @@ class PairData:
 
 def read_pairs(path: str | Path) -> list[tuple[str, str, int]]:
     """{text_a, text_b, label} per line (label 1: same question); bounded and checked."""
+    from tierwise.jsonl_lines import jsonl_lines
+
     out: list[tuple[str, str, int]] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if len(out) >= MAX_PAIRS:
-                raise ValueError(f"{path}: more than {MAX_PAIRS} pairs")
-            try:
-                r = json.loads(line)
-                a, b, y = r["text_a"], r["text_b"], int(r["label"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: expected {{text_a, text_b, label}} ({type(e).__name__})") from None
-            if not isinstance(a, str) or not isinstance(b, str) or y not in (0, 1) or not a or not b:
-                raise ValueError(f"{path}:{n}: text_a/text_b must be non-empty strings and label 0 or 1")
-            out.append((a[:MAX_TEXT_CHARS], b[:MAX_TEXT_CHARS], y))
+    for n, r in jsonl_lines(path):  # a BOM, CRLF and blank lines are fine; other encodings name their line
+        if len(out) >= MAX_PAIRS:
+            raise ValueError(f"{path}: more than {MAX_PAIRS} pairs")
+        try:
+            a, b, y = r["text_a"], r["text_b"], int(r["label"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{n}: expected {{text_a, text_b, label}} ({type(e).__name__})") from None
+        if not isinstance(a, str) or not isinstance(b, str) or y not in (0, 1) or not a or not b:
+            raise ValueError(f"{path}:{n}: text_a/text_b must be non-empty strings and label 0 or 1")
+        out.append((a[:MAX_TEXT_CHARS], b[:MAX_TEXT_CHARS], y))
     if len(out) < 200 or len({p[2] for p in out}) < 2:
         raise ValueError(f"{path}: need at least 200 pairs with both labels")
     return out

@@ -106,21 +106,33 @@ def open_existing_ledger(cfg: Config) -> Ledger:
     return open_ledger(cfg)
 
 
-def gateway_url_and_key(cfg: Config, url: str | None, key_env: str | None) -> tuple[str, str | None]:
-    """Where the config's running gateway listens, and the key to call it with (the first of
-    server.api_keys_env unless `key_env` names another)."""
+def _which_key(key: str | None, key_env: str | None, key_option: str) -> str:
+    """What key a command sent, in words that say how to send the right one (never the key)."""
+    if key_env is None:
+        return f"this command sent no key: name the variable that holds one with {key_option} NAME"
+    if key is None:
+        return (f"this command sent no key: {key_env} is not set in this shell (export it, or name another "
+                f"variable with {key_option} NAME)")
+    return f"the key in {key_env} was refused (an admin key sees every client's; {key_option} NAME picks another)"
+
+
+def gateway_url_and_key(cfg: Config, url: str | None, key_env: str | None) -> tuple[str, str | None, str | None]:
+    """Where the config's running gateway listens, the key to call it with (the first of server.api_keys_env
+    unless `key_env` names another), and the variable it was read from."""
     from tierwise.config import ClientKey
 
     if key_env is None and cfg.server.api_keys_env:
         first = cfg.server.api_keys_env[0]
         key_env = first.env if isinstance(first, ClientKey) else first
     host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    return url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None
+    return url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None, key_env
 
 
 def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", body: Any = None,
-                 hint: str = "start it, or pass --url") -> dict[str, Any]:
-    """Call a running gateway's admin endpoint; its JSON answer, or a ClickException saying what went wrong."""
+                 hint: str = "start it, or pass --url", key_env: str | None = None,
+                 key_option: str = "--key-env") -> dict[str, Any]:
+    """Call a running gateway's admin endpoint; its JSON answer, or a ClickException saying what went wrong
+    (for a refused key: which variable the key was read from, or that none was set)."""
     import json
     import urllib.error
     import urllib.request
@@ -140,6 +152,8 @@ def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", b
             msg = json.loads(e.read(64 << 10))["error"]["message"]
         except Exception:
             msg = f"HTTP {e.code}"
+        if e.code in (401, 403):
+            msg += "; " + _which_key(key, key_env, key_option)
         raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
     except (OSError, ValueError) as e:
         raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); {hint}") from None

@@ -17,7 +17,8 @@ from tierwise.commands._common import config_option, gateway_json, load_or_exit
 
 
 def _call(ctx: click.Context, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return gateway_json(ctx.obj["url"], "/v1/tierwise/approvals", ctx.obj["key"], method=method, body=body)
+    return gateway_json(ctx.obj["url"], "/v1/tierwise/approvals", ctx.obj["key"], method=method, body=body,
+                        key_env=ctx.obj["key_env"], key_option="--admin-key-env")
 
 
 @click.group("approvals")
@@ -31,7 +32,8 @@ def command(ctx: click.Context, config_path: str, url: str | None, admin_key_env
     cfg = load_or_exit(config_path, allow_starter=True)
     env = admin_key_env or (cfg.server.admin_keys_env[0] if cfg.server.admin_keys_env else None)
     host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    ctx.obj = {"url": url or f"http://{host}:{cfg.server.port}", "key": os.environ.get(env) if env else None}
+    ctx.obj = {"url": url or f"http://{host}:{cfg.server.port}", "key": os.environ.get(env) if env else None,
+               "key_env": env}
 
 
 @command.command("list")

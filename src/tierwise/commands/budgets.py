@@ -53,8 +53,8 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     else:
         if key_env is None and cfg.server.admin_keys_env:
             key_env = cfg.server.admin_keys_env[0]
-        gw_url, key = gateway_url_and_key(cfg, url, key_env)
-        data = gateway_json(gw_url, "/v1/tierwise/budgets", key, hint=MEMORY_HINT.format("budgets"))
+        gw_url, key, key_env = gateway_url_and_key(cfg, url, key_env)
+        data = gateway_json(gw_url, "/v1/tierwise/budgets", key, hint=MEMORY_HINT.format("budgets"), key_env=key_env)
     if as_json:
         click.echo(inert_json(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()))
         return

@@ -30,11 +30,12 @@ def _run(config_path: str, url: str | None, key_env: str | None, name: str, **kw
     if cfg.cache.backend == "memory":
         if key_env is None and cfg.server.admin_keys_env:
             key_env = cfg.server.admin_keys_env[0]
-        gw_url, key = gateway_url_and_key(cfg, url, key_env)
+        gw_url, key, key_env = gateway_url_and_key(cfg, url, key_env)
         if name == "stats":
-            return gateway_json(gw_url, "/v1/tierwise/cache", key, hint=HINT)
+            return gateway_json(gw_url, "/v1/tierwise/cache", key, hint=HINT, key_env=key_env)
         body = {k: v for k, v in kw.items() if v is not None}
-        return gateway_json(gw_url, "/v1/tierwise/cache/invalidate", key, method="POST", body=body, hint=HINT)["dropped"]
+        return gateway_json(gw_url, "/v1/tierwise/cache/invalidate", key, method="POST", body=body, hint=HINT,
+                            key_env=key_env)["dropped"]
     from tierwise.cache.answer_cache import make_backend
 
     backend = make_backend(cfg.cache, cfg.base_dir)
@@ -110,14 +111,15 @@ def train_verifier(pairs: str, out: str, epochs: int, seed: int, model_name: str
 
     from tierwise.cache import verifier_training as vt
     from tierwise.cache.pair_model import PairModel
-    from tierwise.routers.features import Embedder
+    from tierwise.routers.features import Embedder, MissingExtra, require_embeddings
 
     try:
+        require_embeddings()  # before reading and checking every pair
         data = vt.read_pairs(pairs)
-    except (OSError, ValueError) as e:
+        t0 = time.time()
+        st = Embedder(model_name)._load()
+    except (OSError, ValueError, MissingExtra) as e:
         raise click.ClickException(str(e)) from None
-    t0 = time.time()
-    st = Embedder(model_name)._load()
     d = vt.pair_data(data, lambda texts: vt.encode(texts, st))
     click.echo(f"{len(data)} pairs, {len(d.texts)} questions embedded in {time.time() - t0:.0f} s")
     folds = vt.fold_of(d, 10, seed)

@@ -160,6 +160,37 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
 
 
+def ledger_report(cfg: Config) -> tuple[bool, str] | None:
+    """Can the gateway open its ledger? `serve` stops at start when it cannot (a read-only folder, a path that is a
+    folder, a file on the way); doctor says so first. A ledger not there yet is only probed: nothing is created."""
+    import tempfile
+
+    from tierwise.errors import ConfigError
+    from tierwise.ledger.store import Ledger
+
+    if not cfg.ledger.enabled:
+        return None
+    path = Path(cfg.ledger.resolved_path(cfg.base_dir))
+    fix = "Fix: point ledger.path at a new file in a writable folder (or ledger.enabled: false)"
+    if path.exists():
+        try:
+            Ledger.open(str(path)).close()  # no journal: a running gateway's journal is its own to replay
+        except ConfigError as e:
+            return False, f"ledger: {e.message.removeprefix('ledger.path: ')}"
+        return True, f"ledger: {path}"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return False, f"ledger: cannot create {path}: {folder} is a file, not a folder. {fix}"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return False, f"ledger: cannot create {path} in {folder} ({e.strerror}). {fix}"
+    return True, f"ledger: {path} (written from the first request)"
+
+
 def unpriced_models(cfg: Config) -> list[str]:
     """Remote models with no price: neither in the config nor in the price data (genai-prices)."""
     from tierwise.pricing import Pricer
@@ -210,14 +241,29 @@ async def ping_redis(url: str) -> tuple[bool, str]:
 
 def built_routes(cfg: Config) -> None:
     """Build the gateway's routes as `serve` does (no ledger, nothing started), so what only building
-    finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start."""
+    finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start.
+    A worker's config (`dispatch.worker`) is built as `tierwise worker` builds it, with its capabilities."""
     from tierwise.errors import ConfigError
     from tierwise.gateway import Gateway
 
+    worker = cfg.dispatch.worker if cfg.dispatch is not None else None
+    if worker is not None:
+        from tierwise.dispatch.serving import add_ensemble_routes, check_targets
+
+        problems = check_targets(cfg, worker)
+        if problems:
+            raise ConfigError(f"{cfg.source}: dispatch.worker.capabilities: " + "; ".join(problems))
+        cfg = cfg.model_copy(deep=True)  # the capability routes are the worker's, not the config's to count
+        add_ensemble_routes(cfg, worker)
     try:
         Gateway(cfg, ledger=None)
     except ConfigError as e:
-        raise ConfigError(f"{cfg.source}: {e.message}") from None
+        message = e.message
+        if worker is not None:
+            from tierwise.commands.worker import _as_written
+
+            message = _as_written(message, worker.capabilities)
+        raise ConfigError(f"{cfg.source}: {message}") from None
 
 
 @click.command("doctor")
@@ -274,6 +320,10 @@ def command(config_path: str) -> None:
     good, msg = sandbox_report(cfg)
     click.echo(f"{'✓' if good else '✗'} {msg}")
     ok &= good or not _runs_code(cfg)
+
+    if (ledger := ledger_report(cfg)) is not None:
+        click.echo(f"{'✓' if ledger[0] else '✗'} {ledger[1]}")
+        ok &= ledger[0]
 
     from tierwise.commands.terminal_text import inert
     from tierwise.secret_scrub import register_config, scrub

@@ -57,6 +57,10 @@ def too_few_questions_advice(e: Any, save_path: str | None) -> str:
     return "try " + "; or ".join(ways)
 
 
+def _progress(message: str) -> None:
+    click.echo(f"tierwise eval: {message} …", err=True)
+
+
 def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]]:
     """With DATA=ledger: each reflective route's verdicts and feedback, as `tierwise boundary` counts them."""
     from tierwise.learning.evidence import route_evidence
@@ -176,7 +180,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     )
     from tierwise.routers import RouterError, make_router, save_router
     from tierwise.routers.embedding_cache import EmbeddingCache
-    from tierwise.routers.shift import attach_profile
+    from tierwise.routers.features import require_embeddings
+    from tierwise.routers.shift import attach_profile, router_embedding
 
     reflective = _reflective(config_path, route) if data == "ledger" else {}
     cache = None if no_emb_cache else EmbeddingCache(emb_cache)
@@ -200,11 +205,18 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             _echo_online_only(online, reflective, f"no routers to replay: {gap}; more judged pairs will tell them "
                               "apart", as_json)
             return
+        if save_path and routers and not is_saved_router(routers[0]) \
+                and router_embedding(make_router(routers[0], embedding_cache=cache)) is not None:
+            require_embeddings()  # its training profile embeds the prompts: say so before training, not after
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
         base = None if baseline == "none" else baseline
+        # On a terminal, say what runs: cross-validating on a large file takes minutes (stderr: --json stays clean)
+        progress = _progress if sys.stderr.isatty() and (scored or save_path) else None
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
-                        embedding_cache=cache, baseline=base)
+                        embedding_cache=cache, baseline=base, progress=progress)
+        if save_path and progress is not None:
+            progress(f"{routers[0]}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
         if save_path:

@@ -46,6 +46,10 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
                f"({m['redaction']})")
     if c["skipped_without_text"]:
         click.echo(f"{c['skipped_without_text']} evaluations had no text (set `ledger.store_text: true` to keep it)")
+    if c["skipped_without_verdict"]:
+        click.echo(f"{c['skipped_without_verdict']} evaluations had no verdict: the judge's reply named no grade "
+                   "(it must end with `VERDICT: good|acceptable|poor`: check the route's judge model and `rubric`; "
+                   "`tierwise trace <request-id>-eval` shows each evaluation)")
 
 
 @command.command("candidates")

@@ -10,21 +10,33 @@ import click
 @click.command("init")
 @click.option("--path", default="tierwise.yaml", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def command(path: str, force: bool) -> None:
+@click.option("--local", "local_url", default=None, metavar="URL",
+              help="Your local model server's OpenAI-compatible base URL (vLLM, or any server on another port), "
+                   "e.g. http://127.0.0.1:8000/v1; its first model is configured. Default: look on 11434 (Ollama), "
+                   "8080 (llama.cpp) and 1234 (LM Studio).")
+def command(path: str, force: bool, local_url: str | None) -> None:
     """Write a starter config (detects a local Ollama/llama.cpp/LM Studio and API keys)."""
-    from tierwise.starter import detect, starter_yaml
+    from tierwise.starter import detect, served_models, starter_yaml
 
     p = Path(path)
     if p.exists() and not force:
         raise click.ClickException(f"{path} exists; pass --force to overwrite it")
-    found = detect()
-    p.write_text(starter_yaml(found), encoding="utf-8")
+    if local_url is not None and not local_url.startswith(("http://", "https://")):
+        raise click.BadParameter("an http(s) URL such as http://127.0.0.1:8000/v1", param_hint="--local")
+    found = detect(local_url)
     local = found["local"]
+    if local_url is not None and served_models(local_url) is None:
+        click.echo(f"  warning: {local_url}/models did not answer: is the server running, and is /v1 in the URL? "
+                   "(`tierwise doctor` checks it again)")
+    p.write_text(starter_yaml(found), encoding="utf-8")
     click.echo(f"wrote {path}")
     if local:
-        click.echo("  local model server found: " + ", ".join(f"{n} on port {port}" for n, port, _, _ in local))  # type: ignore[union-attr,attr-defined]
+        click.echo("  local model server: " + ", ".join(  # type: ignore[union-attr]
+            f"{n} on port {port}, model {m}" for n, port, _, m in local)  # type: ignore[attr-defined]
+            + (f", {found['local_window']:,} tokens per request" if found.get("local_window") else ""))
     else:
-        click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve)")
+        click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve); "
+                   "for vLLM or a server on another port: `tierwise init --force --local http://HOST:PORT/v1`")
     for env, seen in (("ANTHROPIC_API_KEY", found["anthropic_key"]), ("OPENAI_API_KEY", found["openai_key"])):
         click.echo(f"  {env}: {'set' if seen else 'not set'}")
     if found["openai_key"] and not found["anthropic_key"]:

@@ -87,25 +87,33 @@ def frame(base: str, key: str | None, expand: bool = True) -> Any:
 @click.command("top")
 @config_option
 @click.option("--url", default=None, help="The gateway (default: server.host and server.port of the config).")
-@click.option("--key", default=None, help=f"An admin or viewer key (default: ${KEY_ENV}).")
+@click.option("--key", default=None, help=f"An admin or viewer key (default: ${KEY_ENV}, else the first set "
+              "variable of server.admin_keys_env or observability.dashboard.viewer_keys_env).")
+@click.option("--key-env", default=None, help="Environment variable holding the admin or viewer key (keeps the key "
+              "off the command line).")
 @click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True)
 @click.option("--once", is_flag=True, help="Print one screen and exit.")
-def command(config_path: str, url: str | None, key: str | None, interval: float, once: bool) -> None:
+def command(config_path: str, url: str | None, key: str | None, key_env: str | None, interval: float,
+            once: bool) -> None:
     """Live view of a running gateway: deployments, routes, workers and the newest requests."""
     import urllib.error
 
     from rich.live import Live
 
+    from tierwise.commands._common import load_or_exit
     from tierwise.commands.terminal_text import plain_console
 
+    cfg = load_or_exit(config_path, allow_starter=True)
     if url is None:
-        from tierwise.commands._common import load_or_exit
-
-        cfg = load_or_exit(config_path, allow_starter=True)
         host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
         url = f"http://{host}:{cfg.server.port}"
     base = url.rstrip("/")
-    key = key or os.environ.get(KEY_ENV)
+    # the config's admin and viewer keys, as `tierwise budgets` finds its key: a key on the command line is seen
+    # by every user of the machine (ps)
+    names = [key_env] if key_env else [KEY_ENV, *cfg.server.admin_keys_env,
+                                       *cfg.observability.dashboard.viewer_keys_env]
+    key = key or next((os.environ[n] for n in names if os.environ.get(n)), None)
+    which = " or ".join(f"${n}" for n in names)
     console = plain_console()  # names come from the config and clients: no markup
 
     def safe_frame() -> Any:
@@ -116,15 +124,16 @@ def command(config_path: str, url: str | None, key: str | None, interval: float,
                 raise click.ClickException(f"{base} has no dashboard: set observability.dashboard.enabled: true") \
                     from None
             if e.code == 401:
-                raise click.ClickException(f"{base} wants a key: --key or ${KEY_ENV} (an admin or viewer key)") \
-                    from None
+                raise click.ClickException(f"{base} wants an admin or viewer key, and none was sent or it was "
+                                           f"refused: export {which}, or --key-env NAME") from None
             if e.code == 403:  # a gateway key reads its own requests only; `top` shows the whole gateway
                 raise click.ClickException(f"{base} refused the key: `top` shows every client's requests, which "
                                            "needs an admin key (server.admin_keys_env) or a viewer key "
                                            "(observability.dashboard.viewer_keys_env)") from None
             raise click.ClickException(f"{base} answered HTTP {e.code}") from None
         except (urllib.error.URLError, OSError) as e:
-            raise click.ClickException(f"cannot reach {base}: {getattr(e, 'reason', e)}") from None
+            raise click.ClickException(f"cannot reach {base} ({getattr(e, 'reason', e)}): start the gateway "
+                                       "(`tierwise serve`), or pass --url") from None
 
     if once:
         console.print(safe_frame())

@@ -32,10 +32,14 @@ def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0) -> list[np.ndar
     return [np.flatnonzero(assign == f) for f in range(k)]
 
 
-def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 5, seed: int = 0) -> np.ndarray:
-    """Out-of-fold scores: for each fold, `make()` a fresh router, fit it on the rest, score the fold."""
+def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 5, seed: int = 0,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Out-of-fold scores: for each fold, `make()` a fresh router, fit it on the rest, score the fold.
+    `progress(fold, k)` is called as each fold starts (1-based)."""
     scores = np.zeros(len(data))
-    for test in group_folds(data, k, seed):
+    for f, test in enumerate(group_folds(data, k, seed), 1):
+        if progress is not None:
+            progress(f, k)
         train = np.setdiff1d(np.arange(len(data)), test)
         router = make()
         router.fit(data.take(train))  # type: ignore[attr-defined]

@@ -58,18 +58,15 @@ def _root(root: str | os.PathLike[str] | None) -> Path:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    try:
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}") from None
-    return rows
+    return [row for _, row in _jsonl_lines(path)]
+
+
+def _jsonl_lines(path: Path) -> list[tuple[int, Any]]:
+    """(line number in the file, parsed value) of each non-blank line (tierwise.jsonl_lines: a BOM, CRLF and
+    blank lines are fine; other encodings are an error naming the line)."""
+    from tierwise.jsonl_lines import jsonl_lines
+
+    return list(jsonl_lines(path, DataError))
 
 
 def _contaminated(path: Path) -> set[str]:
@@ -171,20 +168,16 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     `{"prompt": str, "strong": number, "weak": number, "id"?: str, "subject"?: str,
       "strong_response"?: str, "weak_response"?: str}`."""
     p = Path(path)
-    rows = _jsonl(p)
+    rows = _jsonl_lines(p)
     if not rows:
-        raise DataError(f"{p}: no rows")
+        raise DataError(f"{p}: no rows (one JSON object a line: prompt, strong, weak; docs/routers.md)")
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
     wr: list[str] = []
-    for n, r in enumerate(rows, 1):
-        near = _misspelt_field(r)
-        if near is not None:  # a typo'd optional field would be dropped without a word (extra columns are fine)
-            raise DataError(f"{p}:{n}: unknown field `{near[0]}` (did you mean `{near[1]}`?)")
-        if not (isinstance(r, dict) and isinstance(r.get("prompt"), str)
-                and _finite_number(r.get("strong")) and _finite_number(r.get("weak"))):
-            raise DataError(f"{p}:{n}: each row needs `prompt` (text) and numeric `strong` and `weak` "
-                            "(finite numbers)")
+    for n, r in rows:
+        problem = _row_problem(r)
+        if problem is not None:
+            raise DataError(f"{p}:{n}: {problem}")
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
@@ -195,6 +188,33 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
+
+
+def _row_problem(r: Any) -> str | None:
+    """What is wrong with one row of the JSONL format, in words that say how to fix it; None when it is fine."""
+    if isinstance(r, list):
+        return "a JSON array; the format is one JSON object a line (JSONL), not one array of them"
+    if not isinstance(r, dict):
+        return "not a JSON object; each line is one object with `prompt`, `strong` and `weak`"
+    near = _misspelt_field(r)
+    if near is not None:  # a typo'd optional field would be dropped without a word (extra columns are fine)
+        return f"unknown field `{near[0]}` (did you mean `{near[1]}`?)"
+    missing = [k for k in ("prompt", "strong", "weak") if k not in r]
+    if missing:
+        return (f"no {' and no '.join(f'`{k}`' for k in missing)} (each row needs `prompt` (text) and the "
+                "outcomes `strong` and `weak` (numbers))")
+    if not isinstance(r["prompt"], str):
+        return "`prompt` must be text (a JSON string)"
+    for k in ("strong", "weak"):
+        v = r[k]
+        if _finite_number(v):
+            continue
+        if isinstance(v, bool):
+            return f"`{k}` is {str(v).lower()}: write the outcome as a number, 1 or 0"
+        if isinstance(v, str):
+            return f"`{k}` is text ({json.dumps(v[:20])}): write the outcome as a JSON number, without quotes"
+        return f"`{k}` must be a finite number (an outcome: 1/0 correctness or a grade), not {json.dumps(v)[:20]}"
+    return None
 
 
 JSONL_FIELDS = ("prompt", "strong", "weak", "id", "subject", "strong_response", "weak_response")

@@ -4,7 +4,7 @@ and curves. `tierwise eval` and bench/routers_benchmark.py both use this."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ def is_saved_router(spec: str) -> bool:
 
 def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, prices: Prices | None = None,
              seed: int = 0, baselines: bool = True, oracle: bool = False,
-             embedding_cache: Any = None, ci_rounds: int = 0, baseline: str | None = None) -> list[Summary]:
+             embedding_cache: Any = None, ci_rounds: int = 0, baseline: str | None = None,
+             progress: Callable[[str], None] | None = None) -> list[Summary]:
     """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR.
     With `baseline` (the name of one of the rows, e.g. `prompt-length`), every other row also gets its
-    lead over that baseline and the paired bootstrap interval of the lead."""
+    lead over that baseline and the paired bootstrap interval of the lead. `progress` hears what is being
+    done as each router and fold starts (`tierwise eval` prints it to a terminal)."""
     from tierwise.routers import load_router, make_router
     from tierwise.routers.base import attach_embedding_cache
 
@@ -41,7 +43,10 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             label = f"{Path(spec).stem} (saved {r.kind})"
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
-            scores = cross_val_scores(data, partial(make_router, spec, embedding_cache=embedding_cache), folds, seed)
+            say = None if progress is None else (
+                lambda f, k, spec=spec: progress(f"{spec}: training fold {f} of {k} on {len(data):,} queries"))
+            scores = cross_val_scores(data, partial(make_router, spec, embedding_cache=embedding_cache), folds, seed,
+                                      progress=say)
             label = f"{spec} ({folds}-fold CV)"
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),
                               ci_rounds=ci_rounds))

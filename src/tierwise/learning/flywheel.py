@@ -67,12 +67,15 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clean, note = _cleaner(redact_pii, privacy)
-    counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0}
+    counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0, "skipped_without_verdict": 0}
     with (out / "sft.jsonl").open("w", encoding="utf-8") as sft, (out / "dpo.jsonl").open("w", encoding="utf-8") as dpo, \
             (out / "judge.jsonl").open("w", encoding="utf-8") as judge:
         for v in verdicts(ledger, route=route):
-            if not v.prompt or v.local_answer is None or v.grade is None:
+            if not v.prompt or v.local_answer is None:
                 counts["skipped_without_text"] += 1
+                continue
+            if v.grade is None:  # the judge's reply named no grade: nothing to learn from
+                counts["skipped_without_verdict"] += 1
                 continue
             prompt, local = clean(v.prompt), clean(v.local_answer)
             if v.accepted:

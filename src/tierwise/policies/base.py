@@ -56,3 +56,15 @@ async def drain_background(tasks: set[asyncio.Task[Any]], timeout: float) -> Non
             t.cancel()
         if late:
             await asyncio.wait(late)
+
+
+def privacy_refusal(ctx: Context, first: int) -> str | None:
+    """Why the privacy boundary refused a remote call made since trace step `first` (a class that is
+    `local_only`, a region, a detector that failed: tierwise.privacy.boundary records each as a `privacy`
+    decision step with action `refused`), else None. A route with a local tier serves such a request there, as
+    a fallback moves on to its local target (docs/privacy.md)."""
+    for s in ctx.trace.steps[first:]:
+        if s.kind == "decision" and s.name == "privacy" and s.ok is False \
+                and ((s.detail or {}).get("privacy") or {}).get("action") == "refused":
+            return s.reason or "the privacy policy"
+    return None

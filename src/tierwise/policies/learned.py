@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
-from tierwise.errors import ConfigError, ContextOverflow
-from tierwise.policies.base import Context, Target, drain_background
+from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
+from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.image_urls import FETCHED
@@ -247,12 +247,27 @@ class LearnedRoute:
         if tier == "fallback" and ctx.trace.reason != ctx.notes.get("demotion_reason"):
             ctx.trace.reason = f"{ctx.notes['demotion_reason']}; {ctx.trace.reason}"
 
+    def _kept_local(self, target: Target, ctx: Context, first: int) -> tuple[Target, str] | None:
+        """The chosen tier failed because the privacy boundary refused to send it this request (a `local_only`
+        class, a region): the weak tier serves it, as a fallback's local target would; else None."""
+        why = privacy_refusal(ctx, first) if target is not self.weak else None
+        if why is None:
+            return None
+        ctx.trace.decide(self.name, f"{why} -> {self.weak.name}", detail={"tier": "weak", "privacy": True})
+        return self.weak, "weak"
+
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, tier, prompt, score = self.choose(req, ctx)
+        first = len(ctx.trace.steps)
         try:
             resp = await target.complete(req, ctx)
         except ContextOverflow as e:
             target, tier = self._other(target, tier, e, ctx)
+            resp = await target.complete(req, ctx)
+        except UpstreamError:
+            if (kept := self._kept_local(target, ctx, first)) is None:
+                raise
+            target, tier = kept
             resp = await target.complete(req, ctx)
         self._keep_demotion(ctx, tier)
         if self._shadow_due(tier):
@@ -261,10 +276,16 @@ class LearnedRoute:
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         target, tier, prompt, score = self.choose(req, ctx)
+        first = len(ctx.trace.steps)
         try:
             it = await target.stream(req, ctx)
         except ContextOverflow as e:
             target, tier = self._other(target, tier, e, ctx)
+            it = await target.stream(req, ctx)
+        except UpstreamError:
+            if (kept := self._kept_local(target, ctx, first)) is None:
+                raise
+            target, tier = kept
             it = await target.stream(req, ctx)
         self._keep_demotion(ctx, tier)
         if not self._shadow_due(tier):

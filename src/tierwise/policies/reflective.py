@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
+from tierwise.errors import UpstreamError
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.order import OrderSettings
@@ -32,7 +33,7 @@ from tierwise.learning.request_model import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings
-from tierwise.policies.base import Context, Target, drain_background
+from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.image_urls import FETCHED
 from tierwise.trace import Trace
@@ -130,13 +131,29 @@ class ReflectiveRoute:
     async def complete(self, req: Request, ctx: Context) -> Response:
         target, plan, task_type = self.choose(req, ctx)
         first = len(ctx.trace.steps)
-        resp = await target.complete(req, ctx)
+        try:
+            resp = await target.complete(req, ctx)
+        except UpstreamError:
+            if (kept := self._kept_local(target, ctx, first)) is None:
+                raise
+            target, plan = self.local, kept
+            resp = await target.complete(req, ctx)
         plan = self._after_answer(ctx, plan, task_type, first)
         if plan.tier == "local":
             self._remember(ctx.trace.request_id, req, resp.text())
         if plan.judge:
             self._spawn(req, ctx, plan, task_type, resp.text())
         return resp
+
+    def _kept_local(self, target: Target, ctx: Context, first: int) -> Plan | None:
+        """The frontier tier failed because the privacy boundary refused to send it this request (data of a
+        `local_only` class, a region): the local tier serves it, as a fallback's local target would. It is not
+        judged (the judge is remote too). None when the failure was something else."""
+        why = privacy_refusal(ctx, first) if target is not self.local else None
+        if why is None:
+            return None
+        ctx.trace.decide(self.name, f"{why} -> local tier {self.local.name}", detail={"tier": "local", "privacy": True})
+        return Plan("local", False, False, "privacy")
 
     def _after_answer(self, ctx: Context, plan: Plan, task_type: str, first: int) -> Plan:
         """What the answer's own trace already says: its cost (for the value of information) and, for a local
@@ -159,7 +176,13 @@ class ReflectiveRoute:
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
         target, plan, task_type = self.choose(req, ctx)
         first = len(ctx.trace.steps)
-        it = await target.stream(req, ctx)
+        try:
+            it = await target.stream(req, ctx)
+        except UpstreamError:
+            if (kept := self._kept_local(target, ctx, first)) is None:
+                raise
+            plan = kept
+            it = await self.local.stream(req, ctx)
         if not plan.judge:
             if self.loop.settings.sampling == "value" and self._sample_costs(plan.tier):
                 return self._observe_costs(it, ctx, plan.tier, first)

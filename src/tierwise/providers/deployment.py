@@ -28,6 +28,7 @@ from tierwise.canonical import (
     Usage,
 )
 from tierwise.config import ModelConfig
+from tierwise.console_log import upstream_refused
 from tierwise.errors import CircuitOpen, InvalidRequest, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
@@ -70,6 +71,7 @@ class Deployment:
         self.stats: LiveStats | None = None
         # What happens to http(s) image URLs (providers/image_urls.py); None: forwarded as they are.
         self.images: Any = None
+        self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -111,6 +113,10 @@ class Deployment:
             self.breaker.failure()
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
+            if not self.misconfigured_said and err.error_class in ("auth", "not_found"):
+                self.misconfigured_said = True
+                upstream_refused(self.name, self.cfg.model, self.provider.name, err.error_class, err.message,
+                                 self.provider.cfg.api_key_env)
 
     def _finish(self, step: Any, usage: Usage, t0: float) -> None:
         step.ok = True

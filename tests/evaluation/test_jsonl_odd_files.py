@@ -1,0 +1,68 @@
+"""A user's own JSONL as editors and spreadsheets write it: `tierwise eval` reads a UTF-8 byte-order mark,
+CRLF line ends and blank lines, and an error names the file's own line and the field, and says how to fix it
+(before: a BOM was "not valid JSON", a line after blank lines was misnumbered, "1" as a label got the same
+sentence as a missing field, and Latin-1 text was a bare codec message without a line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tierwise.cli import main
+from tierwise.evaluation.loaders import DataError, load_jsonl
+
+ROWS = [{"id": f"q{i}", "prompt": f"Wie viel ist {i} plus {i * 3}?", "strong": 1, "weak": i % 2} for i in range(12)]
+
+
+def _text(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def test_bom_crlf_and_blank_lines_read_as_the_plain_file(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(_text(ROWS), encoding="utf-8")
+    odd = tmp_path / "odd.jsonl"
+    odd.write_bytes(b"\xef\xbb\xbf" + ("\r\n\r\n" + _text(ROWS).replace("\n", "\r\n\r\n")).encode("utf-8"))
+    a, b = load_jsonl(plain), load_jsonl(odd)
+    assert a.prompts == b.prompts and a.groups == b.groups
+    assert list(a.strong) == list(b.strong) and list(a.weak) == list(b.weak)
+    res = CliRunner().invoke(main, ["eval", str(odd), "-r", "linear", "-k", "2", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+
+
+def _error(tmp_path: Path, data: bytes) -> str:
+    p = tmp_path / "mine.jsonl"
+    p.write_bytes(data)
+    with pytest.raises(DataError) as e:
+        load_jsonl(p)
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and str(e.value) in res.output, res.output
+    return str(e.value).replace(str(p), "mine.jsonl")
+
+
+def test_errors_name_the_line_of_the_file_and_the_field(tmp_path: Path) -> None:
+    lines = [json.dumps(r) for r in ROWS]
+    lines[4] = json.dumps({"id": "q4", "prompt": "x", "strong": 1})
+    # two blank lines first: the bad row is line 7 of the file, not the 5th row
+    assert _error(tmp_path, ("\n\n" + "\n".join(lines) + "\n").encode()).startswith("mine.jsonl:7: no `weak`")
+    lines[4] = json.dumps({"id": "q4", "prompt": "x", "strong": "1", "weak": "0"})
+    assert _error(tmp_path, "\n".join(lines).encode()) == (
+        'mine.jsonl:5: `strong` is text ("1"): write the outcome as a JSON number, without quotes')
+    lines[4] = json.dumps({"id": "q4", "prompt": "x", "strong": True, "weak": False})
+    assert _error(tmp_path, "\n".join(lines).encode()) == (
+        "mine.jsonl:5: `strong` is true: write the outcome as a number, 1 or 0")
+    lines[4] = json.dumps({"id": "q4", "strong": 1, "weak": 0})
+    assert _error(tmp_path, "\n".join(lines).encode()).startswith("mine.jsonl:5: no `prompt`")
+
+
+def test_other_encodings_and_shapes_say_what_to_do(tmp_path: Path) -> None:
+    latin1 = _text(ROWS[:3]).replace("Wie viel", "¿Cuánto").encode("latin-1")
+    assert _error(tmp_path, latin1) == "mine.jsonl:1: not UTF-8 (byte 0xbf at column 25); save the file as UTF-8"
+    assert _error(tmp_path, _text(ROWS).encode("utf-16")) == (
+        "mine.jsonl: UTF-16 text; save the file as UTF-8 (one JSON object a line)")
+    assert _error(tmp_path, json.dumps(ROWS).encode()).startswith(
+        "mine.jsonl:1: a JSON array; the format is one JSON object a line (JSONL)")
+    assert _error(tmp_path, b"\n\r\n").startswith("mine.jsonl: no rows (one JSON object a line")
