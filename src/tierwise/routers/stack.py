@@ -59,11 +59,13 @@ class TreeEnsemble:
         self.value, self.leaf, self.base = value, leaf, base
         self.depth = int(feature.shape[1])  # a walk of n_nodes steps always reaches a leaf
         self.used = np.unique(feature[~leaf])  # the features some split reads
-        # One request's walk (`predict_one`): the node arrays flattened, a child's index made global.
+        # One request's walk (`predict_one`): the node arrays flattened, children's indices made global, and a
+        # leaf its own child (where `predict` keeps a tree that has reached its leaf).
         roots = np.arange(feature.shape[0], dtype=np.int64) * feature.shape[1]
-        self._roots, self._feature, self._threshold = roots, feature.ravel(), threshold.ravel()
-        self._value, self._leaf = value.ravel(), leaf.ravel()
-        self._children = np.stack([right + roots[:, None], left + roots[:, None]]).reshape(2, -1)
+        here = np.arange(feature.size, dtype=np.int64)
+        self._roots, self._feature, self._threshold, self._value = roots, feature.ravel(), threshold.ravel(), value.ravel()
+        self._left = np.where(leaf.ravel(), here, (left + roots[:, None]).ravel())
+        self._right = np.where(leaf.ravel(), here, (right + roots[:, None]).ravel())
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> TreeEnsemble:
@@ -99,15 +101,17 @@ class TreeEnsemble:
         return self.base + self.value[trees, node].sum(axis=1, dtype=np.float64)
 
     def predict_one(self, x: np.ndarray) -> float:
-        """`predict(x[None, :])[0]` for one row of float64 features: the same comparisons and the same sum,
-        over flat arrays, stopping when every tree has reached a leaf."""
-        node = self._roots
-        for _ in range(self.depth):
-            leaf = self._leaf[node]
-            if leaf.all():
-                break
-            go_left = x[self._feature[node]] <= self._threshold[node]
-            node = np.where(leaf, node, self._children[go_left.view(np.int8), node])
+        """`predict(x[None, :])[0]` for one row of float64 features, exactly: every node's split is compared
+        at once, which makes one step of the walk a map from node to node; `depth` steps of it are composed
+        by repeated squaring (log2(depth) gathers over all nodes instead of `depth` rounds of the walk)."""
+        step = np.where(x[self._feature] <= self._threshold, self._left, self._right)
+        node, d = self._roots, self.depth
+        while d:
+            if d & 1:
+                node = step[node]
+            d >>= 1
+            if d:
+                step = step[step]
         return float(self.base + self._value[node][None, :].sum(axis=1, dtype=np.float64)[0])
 
     def arrays(self) -> dict[str, np.ndarray]:

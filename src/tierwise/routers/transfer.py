@@ -194,6 +194,8 @@ class TransferRouter(BlendedRouter):
         self.fails = np.zeros(0, np.float32)
         self.rank_grid: np.ndarray | None = None  # members × RANK_POINTS quantiles of out-of-fold scores
         self.source_apgr: dict[str, float] = {}  # kept for routers saved before rank blending
+        self._flipped_of: np.ndarray | None = None  # the rank grid `_flipped` was made from
+        self._flipped = np.zeros((0, RANK_POINTS))
 
     # --- fitting the members on a subset ---------------------------------------------------
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
@@ -332,7 +334,19 @@ class TransferRouter(BlendedRouter):
             else:
                 assert self.trees is not None
                 cols.append(float(self.trees.predict(shape_features(prompt)[None, :])[0]))
-        return float(self._combine(np.asarray(cols)[None, :])[0])
+        return self._combine_one(cols) if self.rank_grid is not None else float(self._combine(np.asarray(cols)[None, :])[0])
+
+    def _combine_one(self, cols: list[float]) -> float:
+        """`_combine` of one request's member scores, the same arithmetic on floats instead of 1-element arrays."""
+        assert self.rank_grid is not None
+        if self._flipped_of is not self.rank_grid:  # `_rank`'s grid for the upper interpolation, per member
+            self._flipped, self._flipped_of = -self.rank_grid[:, ::-1], self.rank_grid
+        ranks = np.empty((1, len(cols)))
+        for j, x in enumerate(cols):
+            lo = np.interp(x, self.rank_grid[j], _POINTS, left=0.0, right=1.0)
+            hi = 1.0 - np.interp(-x, self._flipped[j], _POINTS, left=0.0, right=1.0)
+            ranks[0, j] = (lo + hi) / 2.0 + 1e-3 * (x - self.centre[j]) / self.scale[j]
+        return float(np.average(ranks, axis=1, weights=self.weights)[0])
 
     def _shape_logs_one(self, prompt: str) -> np.ndarray:
         """`_shape_logs([prompt], self.shape)[0]`, computing only the columns it reads."""
