@@ -92,6 +92,12 @@ def test_native_and_numpy_hashes_match_the_reference_on_any_text(text):
         assert np.array_equal(np.frombuffer(features.native_hashes(text.lower()), dtype=np.int64), want[:-2])
 
 
+def test_a_long_mixed_text_hashes_as_the_reference():
+    text = "Ünïcödé x² + ٣ — straße ✓ 中文, \u2003 tab\there; " * 4000  # ~180,000 characters
+    features.token_hashes.cache_clear()
+    assert np.array_equal(features.token_hashes(text), ref.token_hashes(text))
+
+
 def test_a_lone_surrogate_fails_as_before():
     features.token_hashes.cache_clear()
     with pytest.raises(UnicodeEncodeError):

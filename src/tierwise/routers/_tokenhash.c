@@ -5,7 +5,8 @@
 
    hashes(low: str) -> bytes | None: int64 values in native order — "w:" + every word, "b:" + every pair of
    neighbouring words joined by a space, "c:" + every 4 characters of the words joined by spaces — or None when
-   the text holds a lone surrogate (no UTF-8 for it: the Python path raises there, as it always has). */
+   the text holds a lone surrogate (no UTF-8 for it: the Python path raises there, as it always has) or is too
+   long for 32-bit offsets (over 800 million characters: the Python path then). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,7 +25,7 @@ static inline uint32_t crc_bytes(uint32_t reg, const unsigned char *p, Py_ssize_
 
 static inline int is_word_char(Py_UCS4 c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-static inline Py_ssize_t utf8(Py_UCS4 c, unsigned char *out) {
+static inline uint32_t utf8(Py_UCS4 c, unsigned char *out) {
     if (c < 0x80) {
         out[0] = (unsigned char)c;
         return 1;
@@ -58,16 +59,20 @@ static PyObject *hashes(PyObject *m, PyObject *text) {
     const void *data = PyUnicode_DATA(text);
     /* The words joined by single spaces, as UTF-8 (at most 4 bytes a character plus a space each), the byte
        offset of every character of it (plus the end), and each word's first and end byte. */
+    if (n > 800000000) {
+        Py_RETURN_NONE;
+    }
     unsigned char *joined = PyMem_Malloc((size_t)n * 5 + 1);
-    Py_ssize_t *char_at = PyMem_Malloc(sizeof(Py_ssize_t) * ((size_t)n * 2 + 1));
-    Py_ssize_t *word_at = PyMem_Malloc(sizeof(Py_ssize_t) * ((size_t)n * 2 + 2));
+    uint32_t *char_at = PyMem_Malloc(sizeof(uint32_t) * ((size_t)n * 2 + 1));
+    uint32_t *word_at = PyMem_Malloc(sizeof(uint32_t) * ((size_t)n * 2 + 2));
     if (joined == NULL || char_at == NULL || word_at == NULL) {
         PyMem_Free(joined);
         PyMem_Free(char_at);
         PyMem_Free(word_at);
         return PyErr_NoMemory();
     }
-    Py_ssize_t bytes = 0, chars = 0, words = 0;
+    uint32_t bytes = 0;
+    Py_ssize_t chars = 0, words = 0;
     int in_word = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
