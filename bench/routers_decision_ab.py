@@ -20,7 +20,7 @@ for the fixed cost of switching: user-space instructions per decision, which the
 
     PYTHONPATH=src TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 .venv/bin/python bench/routers_decision_ab.py \\
         --baseline /tmp/tc-base [--routers transfer-lsa,stack-lsa] [--prompts longest,five-shot,mt-bench] \\
-        [--rounds 3] [--instructions [-n 100]]
+        [--rounds 3] [--instructions [-n 100]] [--keep]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -259,6 +260,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--instructions", action="store_true")
     ap.add_argument("-n", type=int, default=100, help="decisions per counted window (--instructions)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder (routers, prompts, callgrind dumps)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--count", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -274,10 +276,16 @@ def main() -> None:
     fit_and_save(specs, sets, scratch)
     prompts = json.loads((scratch / "prompts.json").read_text())
     print(f"<!-- prompts: {', '.join(f'{s} median {statistics.median(map(len, ps)):.0f} characters' for s, ps in prompts.items())} -->")
-    if a.instructions:
-        instructions(trees, scratch, specs, prompts, a.n)
-    else:
-        cpu(trees, scratch, specs, prompts, a.rounds)
+    try:
+        if a.instructions:
+            instructions(trees, scratch, specs, prompts, a.n)
+        else:
+            cpu(trees, scratch, specs, prompts, a.rounds)
+    finally:
+        if a.keep:
+            print(f"<!-- kept: {scratch} -->")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
