@@ -14,13 +14,17 @@ and wall time — with the token-hash cache cleared first. A plain reference (lo
 one regex, CRC-32 each word) is timed the same way in both workers: its ratio says whether the two saw the same
 machine. Each worker also returns the score, so the table says whether the trees' decisions are identical.
 
+`--profile`: where the time goes in tree A (`--tree`), in a child process: cProfile over every router's
+decisions on every prompt set, the functions with the most own time and the routers' own functions by cumulative
+time (indicative: the profiler's cost per call inflates small functions).
+
 `--instructions`: each tree's worker runs under valgrind's callgrind (counting off until switched on), scores
 every prompt once to warm up, then counts windows of `-n` decisions (callgrind_control), and a window of none
 for the fixed cost of switching: user-space instructions per decision, which the machine's load does not move.
 
     PYTHONPATH=src TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 .venv/bin/python bench/routers_decision_ab.py \\
         --baseline /tmp/tc-base [--routers transfer-lsa,stack-lsa] [--prompts longest,five-shot,mt-bench] \\
-        [--rounds 3] [--instructions [-n 100]] [--keep]
+        [--rounds 3] [--instructions [-n 100]] [--profile] [--numpy-hashes A] [--keep]
 """
 
 from __future__ import annotations
@@ -81,8 +85,11 @@ def prompt_sets(names: list[str]) -> dict[str, list[str]]:
 
 # --- the worker: one tree's routers, loaded from the saved files --------------------------------------------
 def _load(scratch: Path) -> tuple[list, dict[str, list[str]], object]:
-    from tierwise.routers import load_router
+    from tierwise.routers import features, load_router
     from tierwise.routers.features import token_hashes
+
+    if os.environ.get("BENCH_NUMPY_HASHES"):  # --numpy-hashes: as without a C compiler at install
+        features.native_hashes = None
 
     meta = json.loads((scratch / "run.json").read_text())
     routers = [load_router(scratch / f"router{i}") for i in range(len(meta["routers"]))]
@@ -156,8 +163,14 @@ def fit_and_save(specs: list[str], sets: list[str], scratch: Path) -> None:
     (scratch / "run.json").write_text(json.dumps({"routers": specs, "sets": sets}))
 
 
-def tree_env(src: Path) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+NUMPY_HASHES: set[str] = set()  # labels of the trees whose workers hash tokens without the C extension
+
+
+def tree_env(src: Path, label: str = "") -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    if label in NUMPY_HASHES:
+        env["BENCH_NUMPY_HASHES"] = "1"
+    return env
 
 
 def src_of(tree: str) -> Path:
@@ -171,7 +184,7 @@ def src_of(tree: str) -> Path:
 def cpu(trees: dict[str, Path], scratch: Path, specs: list[str], prompts: dict[str, list[str]], rounds: int) -> None:
     procs = {}
     for label, src in trees.items():
-        procs[label] = subprocess.Popen([sys.executable, __file__, "--worker", str(scratch)], env=tree_env(src),
+        procs[label] = subprocess.Popen([sys.executable, __file__, "--worker", str(scratch)], env=tree_env(src, label),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     for p in procs.values():
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -223,7 +236,7 @@ def instructions(trees: dict[str, Path], scratch: Path, specs: list[str], prompt
         out = scratch / f"cg-{label}" / "cg.out"
         out.parent.mkdir()
         subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                        sys.executable, __file__, "--count", str(scratch), "-n", str(n)], env=tree_env(src), check=True,
+                        sys.executable, __file__, "--count", str(scratch), "-n", str(n)], env=tree_env(src, label), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         found: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for f in out.parent.glob("cg.out*"):
@@ -251,6 +264,26 @@ def instructions(trees: dict[str, Path], scratch: Path, specs: list[str], prompt
             print(f"| {name} | {s} ({len(ps)}) | {ia / 1000:,.0f} | {ib / 1000:,.0f} | {ib / ia:.2f} |")
 
 
+def profiling_worker(scratch: Path, top: int = 15) -> None:
+    """cProfile of every router's decisions on every prompt set, the functions with the most own time."""
+    import cProfile
+    import pstats
+
+    calls, prompts, clear = _load(scratch)
+    specs = json.loads((scratch / "run.json").read_text())["routers"]
+    for spec, f in zip(specs, calls, strict=False):
+        prof = cProfile.Profile()
+        prof.enable()
+        for ps in prompts.values():
+            for p in ps:
+                clear()
+                f(p)
+        prof.disable()
+        print(f"\n## {spec}: own time, then the routers' functions by time with what they call")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats("tierwise/routers/", top)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routers", default="transfer-lsa,stack-lsa")
@@ -259,10 +292,14 @@ def main() -> None:
     ap.add_argument("--baseline", required=False, help="B: a checkout or its src/ (e.g. `git archive main` + build_ext)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--instructions", action="store_true")
+    ap.add_argument("--profile", action="store_true")
     ap.add_argument("-n", type=int, default=100, help="decisions per counted window (--instructions)")
+    ap.add_argument("--numpy-hashes", default="", help="A, B or A,B: that tree's worker hashes tokens without the "
+                    "C extension (routers/_tokenhash.c), as an install without a compiler would")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (routers, prompts, callgrind dumps)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--count", help=argparse.SUPPRESS)
+    ap.add_argument("--profile-worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         worker(Path(a.worker))
@@ -270,14 +307,21 @@ def main() -> None:
     if a.count:
         counting_worker(Path(a.count), a.n)
         return
+    if a.profile_worker:
+        profiling_worker(Path(a.profile_worker))
+        return
     specs, sets = [s for s in a.routers.split(",") if s], [s for s in a.prompts.split(",") if s]
+    NUMPY_HASHES.update(x for x in a.numpy_hashes.split(",") if x)
     trees = {"A": src_of(a.tree), "B": src_of(a.baseline or a.tree)}
     scratch = Path(tempfile.mkdtemp(prefix="bench-decision-ab-"))
     fit_and_save(specs, sets, scratch)
     prompts = json.loads((scratch / "prompts.json").read_text())
     print(f"<!-- prompts: {', '.join(f'{s} median {statistics.median(map(len, ps)):.0f} characters' for s, ps in prompts.items())} -->")
     try:
-        if a.instructions:
+        if a.profile:
+            subprocess.run([sys.executable, __file__, "--profile-worker", str(scratch)], env=tree_env(trees["A"]),
+                           check=True)
+        elif a.instructions:
             instructions(trees, scratch, specs, prompts, a.n)
         else:
             cpu(trees, scratch, specs, prompts, a.rounds)

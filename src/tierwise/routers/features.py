@@ -289,8 +289,9 @@ def _group(name: str, text: str, low: str) -> list[float]:
 
 
 def shape_features(text: str, groups: frozenset[str] | None = None) -> np.ndarray:
-    """`SHAPE_NAMES`, as float32; a few microseconds per prompt with the standard library only. `groups` (see
-    `shape_groups`) computes only those columns, the others stay 0 (a router that reads a few columns)."""
+    """`SHAPE_NAMES`, as float32, with the standard library only (~0.25 ms for all of them on a 2,000-character
+    prompt). `groups` (see `shape_groups`) computes only those columns, the others stay 0: a router that reads a
+    few columns (the `transfer` router 8 of 61) pays for those."""
     low = text.lower() if groups is None or "lengths" in groups or any(g.startswith("cue:") for g in groups) else text
     f = np.zeros(len(SHAPE_NAMES), dtype=np.float32)
     for g in SHAPE_GROUPS if groups is None else groups:
