@@ -3,7 +3,8 @@
 - `_spanpack`: the span encoder's per-request writer (observability/span_encoder.py);
 - `_spanids`: a traced request's ids (observability/tracecontext.py);
 - `_metricspack`: the metrics' per-request update (observability/metrics.py);
-- `_finished`: the observer's record of a finished request (observability/observer.py).
+- `_finished`: the observer's record of a finished request (observability/observer.py);
+- `_tokenhash`: the token hashes of a prompt for the learned routers (routers/features.py).
 
 `optional=True`: on a machine without a C compiler the install still succeeds and the pure-Python
 code does the work (slower per request, the same bytes and values). Under CI=true a test fails if an
@@ -17,15 +18,16 @@ ARGS = ["-O2", "-ffp-contract=off"]
 OBS = "src/tierwise/observability/"
 
 SOURCES = {  # module -> its C files
-    "_spanpack": ["_spanpack.c", "_spanpack_steps.c"],
-    "_spanids": ["_spanids.c"],
-    "_metricspack": ["_metricspack.c"],
-    "_finished": ["_finished.c"],
+    "observability._spanpack": ["_spanpack.c", "_spanpack_steps.c"],
+    "observability._spanids": ["_spanids.c"],
+    "observability._metricspack": ["_metricspack.c"],
+    "observability._finished": ["_finished.c"],
+    "routers._tokenhash": ["_tokenhash.c"],
 }
 
 setup(
     ext_modules=[
-        Extension(f"tierwise.observability.{name}", [OBS + f for f in files],
+        Extension(f"tierwise.{name}", [f"src/tierwise/{name.split('.')[0]}/{f}" for f in files],
                   depends=[f"{OBS}_slots.h", f"{OBS}_spanpack.h"], extra_compile_args=ARGS, optional=True)
         for name, files in SOURCES.items()
     ]

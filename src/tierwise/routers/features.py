@@ -13,13 +13,13 @@ import functools
 import math
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-SparseRow = tuple[np.ndarray, np.ndarray]  # (bucket indices int64, values float32)
+SparseRow = tuple[np.ndarray, np.ndarray]  # (bucket indices int32, values float32)
 
 
 class MissingExtra(RuntimeError):
@@ -51,7 +51,7 @@ def _words(text: str) -> tuple[list[str], str]:
 def _shape_tokens(text: str) -> list[str]:
     # Shape features: how long and how numeric a prompt is say a lot about how hard it is.
     n = len(text)
-    return [f"len:{min(12, n.bit_length())}", f"digits:{min(8, sum(map(str.isdigit, text)).bit_length())}"]
+    return [f"len:{min(12, n.bit_length())}", f"digits:{min(8, digit_count(text).bit_length())}"]
 
 
 def _tokens(text: str) -> list[str]:
@@ -74,34 +74,60 @@ _CRC_TABLE = _crc_table()  # CRC-32 (zlib's polynomial, reflected), one byte at 
 _GRAM_REGISTER = np.uint32(~zlib.crc32(b"c:") & 0xFFFFFFFF)  # zlib's register after the prefix "c:"
 
 
-def _gram_hashes(squashed: bytes) -> np.ndarray:
-    """`zlib.crc32(b"c:" + squashed[i:i + 4])` for every i, all at once: four table steps over arrays instead
-    of a Python string and a C call per 4-gram (most of a long prompt's tokens). ASCII text only, where a
-    4-character gram is 4 bytes."""
-    b = np.frombuffer(squashed, dtype=np.uint8)
-    n = len(b) - 3
+def _crc_steps(crc: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """One CRC-32 byte step for every register in `crc` with the matching byte of `data`."""
+    return _CRC_TABLE[(crc ^ data) & 0xFF] ^ (crc >> np.uint32(8))
+
+
+def _gram_hashes(squashed: str) -> np.ndarray:
+    """`zlib.crc32(("c:" + squashed[i:i + 4]).encode())` for every i, all at once: table steps over arrays instead
+    of a Python string and a C call per 4-gram (most of a long prompt's tokens). A gram is 4 characters, 4 bytes
+    of UTF-8 when they are ASCII and up to 16 otherwise: every gram takes 4 steps, the longer ones a few more."""
+    raw = squashed.encode("utf-8")
+    b = np.frombuffer(raw, dtype=np.uint8)
+    n = len(squashed) - 3
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     crc = np.full(n, _GRAM_REGISTER, dtype=np.uint32)
+    if len(raw) == len(squashed):  # ASCII: gram i is bytes i..i+3
+        for j in range(4):
+            crc = _crc_steps(crc, b[j:j + n])
+        return (~crc).astype(np.int64)
+    starts = np.flatnonzero((b & 0xC0) != 0x80)  # the first byte of every character
+    first = starts[:n]
+    length = np.append(starts[4:], len(raw)) - first  # the bytes of characters i..i+3
     for j in range(4):
-        crc = _CRC_TABLE[(crc ^ b[j:j + n]) & 0xFF] ^ (crc >> np.uint32(8))
+        crc = _crc_steps(crc, b[first + j])
+    longer = np.flatnonzero(length > 4)
+    for j in range(4, int(length.max())):
+        longer = longer[length[longer] > j]
+        crc[longer] = _crc_steps(crc[longer], b[first[longer] + j])
     return (~crc).astype(np.int64)
+
+
+def python_hashes(text: str) -> np.ndarray:
+    """CRC32 of the word, word-pair and 4-gram tokens of `text`, in `_tokens` order (without the shape tokens)."""
+    words, squashed = _words(text)
+    wb = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    # map() over C functions: no Python frame per token (this runs on every routed request).
+    head = np.fromiter(map(zlib.crc32, map(str.encode, wb)), dtype=np.int64, count=len(wb))
+    return np.concatenate([head, _gram_hashes(squashed)])
+
+
+try:  # the same hashes in one pass over the lower-cased text, no Python string per token (setup.py builds it)
+    from tierwise.routers._tokenhash import hashes as native_hashes  # type: ignore[import-not-found]
+except ImportError:  # not built: python_hashes
+    native_hashes = None
 
 
 @functools.lru_cache(maxsize=4)
 def token_hashes(text: str) -> np.ndarray:
     """CRC32 of every token of `text` (read-only), in `_tokens` order. Cached for the last few prompts: a
     router with two hashed feature sets (e.g. `stack-lsa`: TF-IDF and LSA) tokenises and hashes a request once."""
-    words, squashed = _words(text)
-    if not squashed.isascii():
-        toks = _tokens(text)
-        # map() over C functions: no Python frame per token (this runs on every routed request).
-        h = np.fromiter(map(zlib.crc32, map(str.encode, toks)), dtype=np.int64, count=len(toks))
-    else:
-        wb = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-        wb += _shape_tokens(text)
-        head = np.fromiter(map(zlib.crc32, map(str.encode, wb)), dtype=np.int64, count=len(wb))
-        h = np.concatenate([head[:-2], _gram_hashes(squashed.encode("ascii")), head[-2:]])
+    native = native_hashes(text.lower()) if native_hashes is not None else None
+    body = np.frombuffer(native, dtype=np.int64) if native is not None else python_hashes(text)
+    shape = np.fromiter(map(zlib.crc32, map(str.encode, _shape_tokens(text))), dtype=np.int64, count=2)
+    h = np.concatenate([body, shape])
     h.setflags(write=False)
     return h
 
@@ -116,9 +142,15 @@ class HashingTfidf:
         self.idf = idf if idf is not None else np.ones(n_buckets, dtype=np.float32)
 
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        h = token_hashes(text)
-        idx, cnt = np.unique(h & (self.n_buckets - 1), return_counts=True)
-        return idx, cnt.astype(np.float32)
+        """The buckets of the text's tokens, ascending, and how many tokens fell in each (`np.unique` with
+        counts, sorting int32 buckets: half the time on a long prompt)."""
+        b = (token_hashes(text) & (self.n_buckets - 1)).astype(np.int32 if self.n_buckets <= 1 << 31 else np.int64)
+        b.sort()
+        first = np.empty(len(b), dtype=bool)
+        first[:1] = True
+        np.not_equal(b[1:], b[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        return b[starts], np.diff(np.append(starts, len(b))).astype(np.float32)
 
     def fit(self, texts: Sequence[str]) -> HashingTfidf:
         return self.fit_counts([self._counts(t) for t in texts])
@@ -224,7 +256,8 @@ def embedding_available() -> bool:
 # signal multi-step arithmetic (GSM8K) and the shape of multiple-choice options (MMLU).
 _NUM = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _OPTION = re.compile(r"\n([A-J])\. ([^\n]*)")
-_NEGATION = re.compile(r"\b(?:NOT|EXCEPT|LEAST|FALSE|INCORRECT)\b")
+_NEGATION_WORDS = ("NOT", "EXCEPT", "LEAST", "FALSE", "INCORRECT")  # most prompts hold none: no regex scan then
+_NEGATION = re.compile(rf"\b(?:{'|'.join(_NEGATION_WORDS)})\b")
 _CUES = ("percent", "%", "fraction", "half", "third", "quarter", "twice", "double", "triple", "each", " per ",
          "every", "times", "more than", "less than", "fewer", "remain", "rest", "total", "average", "$",
          "hour", "minute", "week", "year", "ratio", "profit", "cost", "price", "discount", "interest", "speed",
@@ -235,21 +268,58 @@ SHAPE_NAMES = ("chars", "words", "sentences", "words_per_sentence", "numbers", "
                "numeric_options", "negation", "math_symbols", "latex", *(f"cue:{c.strip()}" for c in _CUES))
 
 
-def shape_features(text: str) -> np.ndarray:
-    """`SHAPE_NAMES`, as float32; a few microseconds per prompt with the standard library only."""
-    low = text.lower()
-    # A list like "1,1,1,…" reads as one huge number: keep only those a float can hold.
-    nums = [v for v in (float(x.replace(",", "")) for x in _NUM.findall(text) if x.replace(",", "")) if v < math.inf]
-    words = len(low.split())
-    sentences = max(1, len(re.findall(r"[.?!](?:\s|$)", text)))
-    opts = [o for _, o in _OPTION.findall(text)]
-    lens = [len(o) for o in opts] or [0]
-    stem = text.split("\nA. ", 1)[0]
-    f = [len(text), words, sentences, words / sentences, len(nums), len(set(nums)),
-         float(np.log1p(max(nums))) if nums else 0.0, float(np.log1p(np.mean(nums))) if nums else 0.0,
-         sum(x % 1 != 0 for x in nums), sum(map(str.isdigit, text)), text.count("?"), len(stem),
-         len(opts), float(np.mean(lens)), max(lens), min(lens), float(np.std(lens)),
-         sum(bool(_NUM.fullmatch(o.strip().rstrip("."))) for o in opts), len(_NEGATION.findall(text)),
-         sum(map(text.count, "=+*/^<>")), int("\\" in text or "$$" in text)]
-    f += [low.count(c) for c in _CUES]
-    return np.asarray(f, dtype=np.float32)
+_SENTENCE_END = re.compile(r"[.?!](?:\s|$)")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Columns computed together (they share a parse), by the first column of each; `shape_groups` maps columns to them.
+SHAPE_GROUPS = {"lengths": 0, "numbers": 4, "digits": 9, "questions": 10, "stem": 11, "options": 12, "negation": 18,
+                "math": 19, "latex": 20, **{f"cue:{c}": 21 + i for i, c in enumerate(_CUES)}}
+
+
+def shape_groups(columns: Iterable[int]) -> frozenset[str]:
+    """The groups `shape_features` must compute for these columns of `SHAPE_NAMES`."""
+    starts = sorted((start, g) for g, start in SHAPE_GROUPS.items())
+    return frozenset(next(g for start, g in reversed(starts) if start <= c) for c in columns)
+
+
+def digit_count(text: str) -> int:
+    """`sum(map(str.isdigit, text))` without a call per character: ASCII digits by `str.count`, the rest (other
+    scripts' digits, superscripts) by `str.isdigit` over the non-ASCII characters only."""
+    n = sum(map(text.count, "0123456789"))
+    return n if text.isascii() else n + sum(map(str.isdigit, _NON_ASCII.findall(text)))
+
+
+_ONE_COLUMN: dict[str, Callable[[str], int]] = {
+    "digits": digit_count, "questions": lambda t: t.count("?"), "stem": lambda t: len(t.split("\nA. ", 1)[0]),
+    "negation": lambda t: len(_NEGATION.findall(t)) if any(w in t for w in _NEGATION_WORDS) else 0, "math": lambda t: sum(map(t.count, "=+*/^<>")),
+    "latex": lambda t: int("\\" in t or "$$" in t)}
+
+
+def _group(name: str, text: str, low: str) -> list[float]:
+    if name == "lengths":
+        words = len(low.split())
+        sentences = max(1, len(_SENTENCE_END.findall(text)))
+        return [len(text), words, sentences, words / sentences]
+    if name == "numbers":
+        # A list like "1,1,1,…" reads as one huge number: keep only those a float can hold.
+        nums = [v for v in (float(x.replace(",", "")) for x in _NUM.findall(text) if x.replace(",", "")) if v < math.inf]
+        return [len(nums), len(set(nums)), float(np.log1p(max(nums))) if nums else 0.0,
+                float(np.log1p(np.mean(nums))) if nums else 0.0, sum(x % 1 != 0 for x in nums)]
+    if name == "options":
+        opts = [o for _, o in _OPTION.findall(text)]
+        lens = [len(o) for o in opts] or [0]
+        return [len(opts), float(np.mean(lens)), max(lens), min(lens), float(np.std(lens)),
+                sum(bool(_NUM.fullmatch(o.strip().rstrip("."))) for o in opts)]
+    one = _ONE_COLUMN.get(name)
+    return [one(text)] if one is not None else [low.count(name[4:])]  # a cue
+
+
+def shape_features(text: str, groups: frozenset[str] | None = None) -> np.ndarray:
+    """`SHAPE_NAMES`, as float32, with the standard library only (~0.25 ms for all of them on a 2,000-character
+    prompt). `groups` (see `shape_groups`) computes only those columns, the others stay 0: a router that reads a
+    few columns (the `transfer` router 8 of 61) pays for those."""
+    low = text.lower() if groups is None or "lengths" in groups or any(g.startswith("cue:") for g in groups) else text
+    f = np.zeros(len(SHAPE_NAMES), dtype=np.float32)
+    for g in SHAPE_GROUPS if groups is None else groups:
+        values = _group(g, text, low)
+        f[SHAPE_GROUPS[g]:SHAPE_GROUPS[g] + len(values)] = values
+    return f

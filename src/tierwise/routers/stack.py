@@ -33,7 +33,7 @@ import numpy as np
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.base import register_kind, remember_quantiles
 from tierwise.routers.dense import LsaVectors, Vectors, make_vectors, restore_vectors
-from tierwise.routers.features import SHAPE_NAMES, HashingTfidf, shape_features
+from tierwise.routers.features import SHAPE_NAMES, HashingTfidf, shape_features, shape_groups
 
 MEMBERS = ("tfidf-ridge", "tfidf-logit", "knn", "trees")
 ALPHAS = (3.0, 10.0, 30.0)
@@ -58,6 +58,14 @@ class TreeEnsemble:
         self.feature, self.threshold, self.left, self.right = feature, threshold, left, right
         self.value, self.leaf, self.base = value, leaf, base
         self.depth = int(feature.shape[1])  # a walk of n_nodes steps always reaches a leaf
+        self.used = np.unique(feature[~leaf])  # the features some split reads
+        # One request's walk (`predict_one`): the node arrays flattened, children's indices made global, and a
+        # leaf its own child (where `predict` keeps a tree that has reached its leaf).
+        roots = np.arange(feature.shape[0], dtype=np.int64) * feature.shape[1]
+        here = np.arange(feature.size, dtype=np.int64)
+        self._roots, self._feature, self._threshold, self._value = roots, feature.ravel(), threshold.ravel(), value.ravel()
+        self._left = np.where(leaf.ravel(), here, (left + roots[:, None]).ravel())
+        self._right = np.where(leaf.ravel(), here, (right + roots[:, None]).ravel())
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> TreeEnsemble:
@@ -91,6 +99,20 @@ class TreeEnsemble:
             nxt = np.where(go_left, self.left[trees, node], self.right[trees, node])
             node = np.where(self.leaf[trees, node], node, nxt)
         return self.base + self.value[trees, node].sum(axis=1, dtype=np.float64)
+
+    def predict_one(self, x: np.ndarray) -> float:
+        """`predict(x[None, :])[0]` for one row of float64 features, exactly: every node's split is compared
+        at once, which makes one step of the walk a map from node to node; `depth` steps of it are composed
+        by repeated squaring (log2(depth) gathers over all nodes instead of `depth` rounds of the walk)."""
+        step = np.where(x[self._feature] <= self._threshold, self._left, self._right)
+        node, d = self._roots, self.depth
+        while d:
+            if d & 1:
+                node = step[node]
+            d >>= 1
+            if d:
+                step = step[step]
+        return float(self.base + self._value[node][None, :].sum(axis=1, dtype=np.float64)[0])
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"tree_feature": self.feature, "tree_threshold": self.threshold, "tree_left": self.left,
@@ -230,6 +252,8 @@ class StackRouter(BlendedRouter):
         self.gain = np.zeros(0, np.float32)
         self.inner_apgr: dict[str, float] = {}
         self.blend = 1.0
+        self._groups_of: TreeEnsemble | None = None  # the trees `_groups` was read from
+        self._groups: frozenset[str] = frozenset()
 
     # --- training -------------------------------------------------------------------------
     def _dense(self, texts: Sequence[str]) -> np.ndarray:
@@ -392,9 +416,17 @@ class StackRouter(BlendedRouter):
         x = _weigh(_counts(self.tfidf, data.prompts), self.tfidf.idf) if self._needs_tfidf() else None
         return self._combine(self._member_matrix(x, self._dense(data.prompts)))
 
+    def _tree_groups(self) -> frozenset[str]:
+        """The shape features some split of the trees reads (the others are never looked at)."""
+        assert self.trees is not None
+        if self._groups_of is not self.trees:
+            self._groups = shape_groups(int(c) for c in self.trees.used if c < len(SHAPE_NAMES))
+            self._groups_of = self.trees
+        return self._groups
+
     def score_text(self, prompt: str, answer: str | None = None) -> float:
         v = self.vectors.encode_one(prompt).astype(np.float32)
-        dense = np.concatenate([shape_features(prompt), v]) if "trees" in self.members else v
+        dense = np.concatenate([shape_features(prompt, self._tree_groups()), v]) if "trees" in self.members else v
         cols = []
         if self._needs_tfidf():
             idx, val = self.tfidf.row(prompt)
@@ -409,7 +441,7 @@ class StackRouter(BlendedRouter):
                 cols.append(float(_top_mean(sims[None, :], self.gain, int(self.params["knn"]))[0]))
             else:
                 assert self.trees is not None
-                cols.append(float(self.trees.predict(dense[None, :])[0]))
+                cols.append(self.trees.predict_one(dense.astype(np.float64)))
         return float(self._combine(np.asarray(cols)[None, :])[0])
 
     # --- persistence ----------------------------------------------------------------------

@@ -42,7 +42,7 @@ from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.base import register_kind, remember_quantiles
 from tierwise.routers.choices import CHOICE_NAMES, choice_features
 from tierwise.routers.dense import Vectors, make_vectors, restore_vectors
-from tierwise.routers.features import SHAPE_NAMES, shape_features
+from tierwise.routers.features import SHAPE_NAMES, shape_features, shape_groups
 from tierwise.routers.stack import BlendedRouter, TreeEnsemble, _counts, _idf, _sigmoid, _weigh
 
 KNOWN = ("tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain", "knn-wf", "trees-wf")
@@ -64,6 +64,7 @@ WEIGH = "subject-oof"
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
+_POINTS = np.linspace(0.0, 1.0, RANK_POINTS)
 K = 50
 TEMPERATURE = 0.05
 LOGIT_C = 1.0
@@ -180,6 +181,11 @@ class TransferRouter(BlendedRouter):
         self.subject_power = float(subject_power)
         self.weigh = weigh
         self.shape = tuple(shape)
+        # One request's shape row: only the columns read, from [shape features as float64, choice counts].
+        self._groups = shape_groups(SHAPE_NAMES.index(k) for k in self.shape if k not in CHOICES)
+        self._with_choices = any(k in CHOICES for k in self.shape)
+        self._take = np.array([len(SHAPE_NAMES) + CHOICES.index(k) if k in CHOICES else SHAPE_NAMES.index(k)
+                               for k in self.shape])
         self.logit = np.zeros(0, np.float32)
         self.ridge = np.zeros(0, np.float32)
         self.shape_coef = np.zeros(len(self.shape) + 1)  # the last entry is the intercept
@@ -188,6 +194,8 @@ class TransferRouter(BlendedRouter):
         self.fails = np.zeros(0, np.float32)
         self.rank_grid: np.ndarray | None = None  # members × RANK_POINTS quantiles of out-of-fold scores
         self.source_apgr: dict[str, float] = {}  # kept for routers saved before rank blending
+        self._flipped_of: np.ndarray | None = None  # the rank grid `_flipped` was made from
+        self._flipped = np.zeros((0, RANK_POINTS))
 
     # --- fitting the members on a subset ---------------------------------------------------
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
@@ -282,8 +290,7 @@ class TransferRouter(BlendedRouter):
         if self.rank_grid is None:
             return super()._combine(s)
         s = np.atleast_2d(s)
-        points = np.linspace(0.0, 1.0, RANK_POINTS)
-        ranks = [_rank(s[:, j], self.rank_grid[j], points) + 1e-3 * (s[:, j] - self.centre[j]) / self.scale[j]
+        ranks = [_rank(s[:, j], self.rank_grid[j], _POINTS) + 1e-3 * (s[:, j] - self.centre[j]) / self.scale[j]
                  for j in range(s.shape[1])]
         return np.asarray(np.average(np.stack(ranks, axis=1), axis=1, weights=self.weights), dtype=float)
 
@@ -319,7 +326,7 @@ class TransferRouter(BlendedRouter):
             elif m == "tfidf-ridge-gain":
                 cols.append(float(np.dot(self.ridge[idx], val)) + self.intercepts[1])
             elif m == "shape-ridge-gain":
-                z = (_shape_logs([prompt], self.shape)[0] - self.shape_mu) / self.shape_sd
+                z = (self._shape_logs_one(prompt) - self.shape_mu) / self.shape_sd
                 cols.append(float(z @ self.shape_coef[:-1] + self.shape_coef[-1]))
             elif m == "knn-wf":
                 v = self.vectors.encode_one(prompt).astype(np.float32)
@@ -327,7 +334,25 @@ class TransferRouter(BlendedRouter):
             else:
                 assert self.trees is not None
                 cols.append(float(self.trees.predict(shape_features(prompt)[None, :])[0]))
-        return float(self._combine(np.asarray(cols)[None, :])[0])
+        return self._combine_one(cols) if self.rank_grid is not None else float(self._combine(np.asarray(cols)[None, :])[0])
+
+    def _combine_one(self, cols: list[float]) -> float:
+        """`_combine` of one request's member scores, the same arithmetic on floats instead of 1-element arrays."""
+        assert self.rank_grid is not None
+        if self._flipped_of is not self.rank_grid:  # `_rank`'s grid for the upper interpolation, per member
+            self._flipped, self._flipped_of = -self.rank_grid[:, ::-1], self.rank_grid
+        ranks = np.empty((1, len(cols)))
+        for j, x in enumerate(cols):
+            lo = np.interp(x, self.rank_grid[j], _POINTS, left=0.0, right=1.0)
+            hi = 1.0 - np.interp(-x, self._flipped[j], _POINTS, left=0.0, right=1.0)
+            ranks[0, j] = (lo + hi) / 2.0 + 1e-3 * (x - self.centre[j]) / self.scale[j]
+        return float(np.average(ranks, axis=1, weights=self.weights)[0])
+
+    def _shape_logs_one(self, prompt: str) -> np.ndarray:
+        """`_shape_logs([prompt], self.shape)[0]`, computing only the columns it reads."""
+        raw = shape_features(prompt, self._groups).astype(float)
+        row = np.concatenate([raw, choice_features(prompt)])[self._take] if self._with_choices else raw[self._take]
+        return np.log1p(np.maximum(row, 0.0))
 
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+/* The token hashes of a lower-cased prompt, for routers/features.py `token_hashes`: the same tokens as its
+   pure-Python path (the regular expression `[a-z0-9]+|[^\sa-z0-9]`, `\s` being Py_UNICODE_ISSPACE as in `re`),
+   the same CRC-32 as zlib over each token's UTF-8 bytes, in one pass over the text instead of a Python string
+   per token. Built by setup.py as an optional extension; without it features.py does the same in Python.
+
+   hashes(low: str) -> bytes | None: int64 values in native order — "w:" + every word, "b:" + every pair of
+   neighbouring words joined by a space, "c:" + every 4 characters of the words joined by spaces — or None when
+   the text holds a lone surrogate (no UTF-8 for it: the Python path raises there, as it always has) or is too
+   long for 32-bit offsets (over 800 million characters: the Python path then). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+static uint32_t table[256];
+static uint32_t start_w, start_b, start_c; /* the register after "w:", "b:", "c:" */
+
+static inline uint32_t crc_bytes(uint32_t reg, const unsigned char *p, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        reg = table[(reg ^ p[i]) & 0xFF] ^ (reg >> 8);
+    }
+    return reg;
+}
+
+static inline int is_word_char(Py_UCS4 c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+static inline uint32_t utf8(Py_UCS4 c, unsigned char *out) {
+    if (c < 0x80) {
+        out[0] = (unsigned char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (unsigned char)(0xC0 | (c >> 6));
+        out[1] = (unsigned char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | (c >> 12));
+        out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | (c >> 18));
+    out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+static PyObject *hashes(PyObject *m, PyObject *text) {
+    (void)m;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "hashes(str)");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    /* The words joined by single spaces, as UTF-8 (at most 4 bytes a character plus a space each), the byte
+       offset of every character of it (plus the end), and each word's first and end byte. */
+    if (n > 800000000) {
+        Py_RETURN_NONE;
+    }
+    unsigned char *joined = PyMem_Malloc((size_t)n * 5 + 1);
+    uint32_t *char_at = PyMem_Malloc(sizeof(uint32_t) * ((size_t)n * 2 + 1));
+    uint32_t *word_at = PyMem_Malloc(sizeof(uint32_t) * ((size_t)n * 2 + 2));
+    if (joined == NULL || char_at == NULL || word_at == NULL) {
+        PyMem_Free(joined);
+        PyMem_Free(char_at);
+        PyMem_Free(word_at);
+        return PyErr_NoMemory();
+    }
+    uint32_t bytes = 0;
+    Py_ssize_t chars = 0, words = 0;
+    int in_word = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0xD800 && c <= 0xDFFF) {
+            PyMem_Free(joined);
+            PyMem_Free(char_at);
+            PyMem_Free(word_at);
+            Py_RETURN_NONE;
+        }
+        int word_char = is_word_char(c);
+        if (word_char && in_word) { /* the run goes on */
+            char_at[chars++] = bytes;
+            bytes += utf8(c, joined + bytes);
+            continue;
+        }
+        if (in_word) { /* the run ends */
+            word_at[2 * words - 1] = bytes;
+            in_word = 0;
+        }
+        if (!word_char && Py_UNICODE_ISSPACE(c)) {
+            continue;
+        }
+        if (words > 0) {
+            char_at[chars++] = bytes;
+            joined[bytes++] = ' ';
+        }
+        word_at[2 * words] = bytes;
+        words++;
+        char_at[chars++] = bytes;
+        bytes += utf8(c, joined + bytes);
+        if (word_char) {
+            in_word = 1;
+        } else {
+            word_at[2 * words - 1] = bytes; /* a single-character token */
+        }
+    }
+    if (in_word) {
+        word_at[2 * words - 1] = bytes;
+    }
+    char_at[chars] = bytes;
+    Py_ssize_t pairs = words > 1 ? words - 1 : 0, grams = chars > 3 ? chars - 3 : 0;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (words + pairs + grams) * (Py_ssize_t)sizeof(int64_t));
+    if (out != NULL) {
+        int64_t *h = (int64_t *)PyBytes_AS_STRING(out);
+        for (Py_ssize_t w = 0; w < words; w++) {
+            h[w] = ~crc_bytes(start_w, joined + word_at[2 * w], word_at[2 * w + 1] - word_at[2 * w]) & 0xFFFFFFFFu;
+        }
+        h += words;
+        for (Py_ssize_t w = 0; w < pairs; w++) {
+            h[w] = ~crc_bytes(start_b, joined + word_at[2 * w], word_at[2 * w + 3] - word_at[2 * w]) & 0xFFFFFFFFu;
+        }
+        h += pairs;
+        for (Py_ssize_t g = 0; g < grams; g++) {
+            h[g] = ~crc_bytes(start_c, joined + char_at[g], char_at[g + 4] - char_at[g]) & 0xFFFFFFFFu;
+        }
+    }
+    PyMem_Free(joined);
+    PyMem_Free(char_at);
+    PyMem_Free(word_at);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"hashes", hashes, METH_O, "CRC-32 of the word, word-pair and 4-character tokens of a lower-cased text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tokenhash", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__tokenhash(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        }
+        table[i] = c;
+    }
+    start_w = crc_bytes(0xFFFFFFFFu, (const unsigned char *)"w:", 2);
+    start_b = crc_bytes(0xFFFFFFFFu, (const unsigned char *)"b:", 2);
+    start_c = crc_bytes(0xFFFFFFFFu, (const unsigned char *)"c:", 2);
+    return PyModule_Create(&module);
+}
