@@ -285,6 +285,9 @@ def main() -> None:
                     help="a text model of local acceptance trained only on the verdicts the loop bought, blended into "
                          "each request's estimate (request_model.kind)")
     ap.add_argument("--request-weight", type=float, default=0.5, help="with --request-model text: its share")
+    ap.add_argument("--request-combine", choices=["blend", "within"], default="blend",
+                    help="with --request-model text: blend it with the loop's own estimate, or let the type's "
+                         "`within` slope move the blend (request_model.combine)")
     ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
                     help="with --within: the frontier share the loop's own estimate gives, filled by the request "
                          "model's blended estimate (share) or by gain from three-way verdicts on shadow pairs (gain: the "
@@ -318,7 +321,8 @@ def main() -> None:
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
         "within": {"enabled": args.within},
-        "request_model": {"kind": args.request_model, "weight": args.request_weight},
+        "request_model": {"kind": args.request_model, "weight": args.request_weight,
+                          "combine": args.request_combine},
         "order": {"kind": args.order}})
     run = replay(data, types, settings, seed=args.seed, hindsight_pairs=args.order_hindsight)
     s, w = data.strong, data.weak

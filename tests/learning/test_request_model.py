@@ -206,7 +206,51 @@ def test_a_type_moved_back_to_the_frontier_is_left_to_its_own_evidence() -> None
     assert loop.plan("u", "probe-u", text=easy).tier == "local"
 
 
+def _combine_loop(combine: str, weight: float, q: float, z: float, monkeypatch) -> LearningLoop:
+    """A loop whose type "t" has a within slope of −1 (from 10 verdicts) and whose text model says q for every
+    prompt; the request's standardised signal is z."""
+    from collections import deque
+
+    from tierwise.learning.within import TypeSignal
+    loop = LearningLoop("r", LoopSettings.model_validate({
+        "boundary": {"quality_target": 0.75},
+        "within": {"enabled": True},
+        "request_model": {"kind": "text", "weight": weight, "combine": combine, "n_buckets": 1024}}))
+    loop.within.types["t"] = TypeSignal(records=deque([(0.0, 1.0)] * 10, maxlen=500), beta=-1.0)
+    monkeypatch.setattr(loop.within, "standardise", lambda task_type, x: z)
+    m = loop.request_model
+    m.coef, m.idf = np.zeros(1024), np.ones(1024)  # fitted
+    monkeypatch.setattr(m, "estimate", lambda f: q)
+    return loop
+
+
+@pytest.mark.parametrize(("combine", "weight", "q", "z", "tier"), [
+    # weight 1.0, q = 0.80, slope −1: within → sigmoid(logit 0.8 − z), the edge at z = logit 0.8 − logit 0.75 = 0.2877
+    ("within", 1.0, 0.80, 1.0, "frontier"),   # sigmoid(1.3863 − 1) = 0.5954
+    ("within", 1.0, 0.80, 0.30, "frontier"),  # sigmoid(1.0863) = 0.7477
+    ("within", 1.0, 0.80, 0.25, "local"),     # sigmoid(1.1363) = 0.7570
+    ("within", 1.0, 0.80, -1.0, "local"),     # sigmoid(2.3863) = 0.9158
+    ("blend", 1.0, 0.80, 1.0, "local"),       # the text model alone: 0.80, whatever the signal
+    ("blend", 1.0, 0.70, -1.0, "frontier"),   # 0.70
+    ("within", 1.0, 0.70, -1.0, "local"),     # sigmoid(0.8473 + 1) = 0.8638
+    # weight 0.5, the type's mean 0.5 (no verdicts), q = 0.9: within → sigmoid(logit 0.7 − z)
+    ("within", 0.5, 0.90, -0.30, "local"),    # sigmoid(0.8473 + 0.3) = 0.7590
+    ("blend", 0.5, 0.90, -0.30, "frontier"),  # 0.5 × sigmoid(0.3) + 0.45 = 0.5 × 0.5744 + 0.45 = 0.7372
+    ("within", 0.5, 0.90, -0.20, "frontier"),  # sigmoid(1.0473) = 0.7403
+])
+def test_combine_within_lets_the_types_slope_move_the_text_models_estimate(combine, weight, q, z, tier,
+                                                                          monkeypatch) -> None:
+    loop = _combine_loop(combine, weight, q, z, monkeypatch)
+    assert loop.within.slope("t") == -1.0 and loop.boundary.state("t").mean() == 0.5
+    assert loop.plan("t", "r1", signal=1.0, text=EASY.format(w="cat")).tier == tier
+
+
+def test_combine_defaults_to_blend() -> None:
+    assert LoopSettings.model_validate({"request_model": {"kind": "text"}}).request_model.combine == "blend"
+
+
 @pytest.mark.parametrize(("settings", "message"), [
+    ({"kind": "text", "combine": "mix"}, "routes.r.request_model.combine: Input should be 'blend' or 'within'"),
     ({"kind": "txt"}, "routes.r.request_model.kind: Input should be 'none' or 'text'"),
     ({"kind": "text", "n_buckets": 3000}, "routes.r.request_model.n_buckets: Value error, n_buckets must be a power of two"),
     ({"kind": "text", "max_rows": 10**9}, "routes.r.request_model.max_rows: Input should be less than or equal to 5000"),

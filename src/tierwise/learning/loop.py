@@ -143,7 +143,12 @@ class LearningLoop:
             q = rm.estimate(feats) if feats is not None and rm is not None and not moved_back else None
             if q is not None:
                 w = self.settings.request_model.weight
-                accept = (1.0 - w) * accept + w * q
+                if self.settings.request_model.combine == "within":
+                    # the type's slope moves the blend of its mean and the text model's (the level from the
+                    # text model, the move inside the type from the prompt signal)
+                    accept = self.within.acceptance(task_type, (1.0 - w) * st.mean() + w * q, z or 0.0)
+                else:
+                    accept = (1.0 - w) * accept + w * q
             target = self.settings.boundary.quality_target
             tier: Tier = "local" if accept >= target else "frontier"
             if self.order is not None and not moved_back:

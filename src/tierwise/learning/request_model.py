@@ -12,7 +12,9 @@ and feedback-prompted verdicts (a biased sample) are left out as they are for th
 
 A request's acceptance is then (1 - `weight`) × the loop's own estimate (its type's posterior mean, moved by
 the `within` slope when enabled) + `weight` × the text model's, once the model has `min_rows` rows; the request
-takes the tier that estimate calls for against the quality target. The model pools the verdicts of every type,
+takes the tier that estimate calls for against the quality target. With `combine: within` the slope moves the
+blend instead: sigmoid(logit((1 - weight) × the type's mean + weight × the text model's) + slope × z), so at
+weight 1.0 the text model gives the level and the prompt signal keeps its move inside the type. The model pools the verdicts of every type,
 so it can stand in for a type's few counts; the type's own evidence keeps the other share, so a drifted type
 (whose posterior the change-point test resets) still goes back to the frontier.
 
@@ -53,6 +55,10 @@ class RequestModelSettings(BaseModel):
         "none: a request's acceptance is its type's (and `within`'s); text: also a text model trained on the "
         "loop's own verdicts"))
     weight: float = Field(0.5, ge=0.0, le=1.0, description="share of the text model in a request's acceptance")
+    combine: Literal["blend", "within"] = Field("blend", description=(
+        "blend: (1 - weight) x the loop's own estimate (type mean moved by the `within` slope) + weight x the "
+        "text model's; within: the `within` slope moves the blend of the type's mean and the text model's, so "
+        "at weight 1.0 the text model sets the level and the prompt signal still moves it inside the type"))
     min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
     max_rows: int = Field(1000, ge=2, le=5_000, description=(
         "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
