@@ -28,10 +28,16 @@ def estimate_request(req: Request) -> int:
     n += PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
     for t in req.tools:
         n += estimate_text(t.name) + estimate_text(t.description or "") + estimate_text(str(t.input_schema))
+    return n + PER_IMAGE * images_in(req)
+
+
+def images_in(req: Request) -> int:
+    """The images of a request's messages (tool results' included)."""
+    n = 0
     for m in req.messages:
         for b in m.content:
             if isinstance(b, ImageBlock):
-                n += PER_IMAGE
+                n += 1
             elif isinstance(b, ToolResultBlock):
-                n += PER_IMAGE * sum(1 for c in b.content if isinstance(c, ImageBlock))
+                n += sum(1 for c in b.content if isinstance(c, ImageBlock))
     return n
