@@ -244,3 +244,31 @@ def test_images_by_url_are_reserved_for_so_concurrent_requests_do_not_overspend(
     reservation = (images * 1000 + 4000) * 3 / 1e6 + 500 * 15 / 1e6  # an upper bound of one request's
     assert "refused" in outcomes and "seen" in outcomes
     assert real <= 1.0 + reservation, (len(anthropic_up.requests), real)
+
+
+def test_documents_the_upstream_fetches_are_reserved_for(two_tier, anthropic_up):
+    """An Anthropic `document` block by URL is carried to the upstream as sent: a few bytes of the body, up to a
+    context window of tokens (a 100-page PDF). Four concurrent requests of two PDF URLs each were all admitted
+    under a $1 budget and cost $1.80."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    usage = (150_000, 10)
+    cost = usage[0] * 3 / 1e6 + usage[1] * 15 / 1e6
+    anthropic_up.default = Delay(0.5, Reply(text="read", usage=usage))
+    g = two_tier(budgets=budget(1.0))
+    content = [{"type": "document", "source": {"type": "url", "url": f"https://docs.example/{i}.pdf"}}
+               for i in range(2)] + [{"type": "text", "text": "compare them"}]
+
+    def one(_: int) -> str:
+        try:
+            return ant(g).messages.create(model="main", max_tokens=500,
+                                          messages=[{"role": "user", "content": content}]).content[0].text
+        except anthropic.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(one, range(4)))
+    assert "refused" in outcomes and "read" in outcomes
+    assert len(anthropic_up.requests) * cost <= 1.0 + (400_000 + 1000) * 3 / 1e6 + 500 * 15 / 1e6
