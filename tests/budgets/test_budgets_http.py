@@ -272,3 +272,32 @@ def test_documents_the_upstream_fetches_are_reserved_for(two_tier, anthropic_up)
         outcomes = list(pool.map(one, range(4)))
     assert "refused" in outcomes and "read" in outcomes
     assert len(anthropic_up.requests) * cost <= 1.0 + (400_000 + 1000) * 3 / 1e6 + 500 * 15 / 1e6
+
+
+def test_a_stored_conversation_continued_is_reserved_for(two_tier, anthropic_up):
+    """A Responses request continued from a stored conversation (`previous_response_id`) has a short body and a
+    long input: the reservation's estimate from the body's bytes let concurrent continuations of one long
+    conversation all in under a $1 budget (eight of them cost $1.92 more)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    usage = (80_000, 10)
+    cost = usage[0] * 3 / 1e6 + usage[1] * 15 / 1e6  # $0.24015
+    anthropic_up.default = Delay(0.5, Reply(text="noted", usage=usage))
+    g = two_tier(budgets=budget(1.0))
+    first = oai(g).responses.create(model="main", input="remember this: " + "lorem ipsum " * 25_000,
+                                    max_output_tokens=500)
+
+    def more(i: int) -> str:
+        try:
+            return oai(g).responses.create(model="main", input=f"and {i}?", previous_response_id=first.id,
+                                           max_output_tokens=500).output_text
+        except openai.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(more, range(8)))
+    assert "refused" in outcomes and "noted" in outcomes
+    reservation = (300_000 // 3 + 16) * 3 / 1e6 + 500 * 15 / 1e6
+    assert len(anthropic_up.requests) * cost <= 1.0 + reservation, len(anthropic_up.requests)

@@ -209,7 +209,12 @@ class SpendController:
         # (an image or a document named by URL is a few bytes of the body and up to a thousand tokens, or a whole
         # context window, of the upstream's count: a request of a hundred image URLs reserved a fiftieth of what
         # it cost, and concurrent ones overspent by as many times)
-        est_in = int(cl) // 3 + 16 + PER_IMAGE * images_in(req) if cl and cl.isdigit() else estimate_request(req)
+        if cl and cl.isdigit():
+            est_in = int(cl) // 3 + 16 + PER_IMAGE * images_in(req)
+            if req.source_body is None:  # a Responses request: its stored conversation is not in the body
+                est_in = max(est_in, estimate_request(req))
+        else:
+            est_in = estimate_request(req)
         est_in += PER_FETCHED_DOCUMENT * fetched_documents_in(req)
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
