@@ -220,3 +220,57 @@ async def test_a_callers_user_named_for_it_reads_no_other_callers_results(
                 await call()
                 pytest.fail(f"{what} on another caller's results was allowed")
     await app_b.aclose()
+
+
+async def test_a_worker_cannot_open_the_gateways_breakers_through_the_blackboard(acl_users, openai_up, redis_prefix,
+                                                                                  tmp_path):
+    """A worker with the blackboard on had write access to the gateways' own board hash (its ACL named it): a
+    compromised worker published a `frontier` whose breaker had just opened, with the weight of a trillion calls,
+    and every gateway adopted the open breaker (again at each exchange) and its error rate. Workers now publish
+    into a hash of their own, whose breaker states gateways do not adopt, and no peer weighs more than a window."""
+    import json
+    import shlex
+
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+    from tierwise.dispatch.blackboard import Blackboard
+    from tierwise.dispatch.blackboard_settings import BlackboardConfig
+    from tierwise.providers.breaker import CircuitBreaker
+    from tierwise.providers.live_stats import LiveStats
+
+    board = {"enabled": True, "key_prefix": redis_prefix + "board:"}
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    data["blackboard"] = board
+    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
+    assert out.exit_code == 0, out.output
+    hostile = aredis.from_url(acl_users(shlex.split(out.output)[5:]))  # its rules, as an operator would apply them
+    admin = aredis.from_url(REDIS_URL)
+    own = LiveStats(window=20, breaker=CircuitBreaker())
+    for _ in range(10):
+        own.ok(100.0, 50.0)
+    gateway = Blackboard(BlackboardConfig(**board, replica_id="gw-1"), {"frontier": own}, REDIS_URL)
+    await gateway.start()
+    try:
+        now_ms = int((await admin.time())[0]) * 1000
+        forged = json.dumps({"models": {"frontier": {"w": 1e12, "error_rate": 1.0, "latency_ms": 1e9,
+                                                     "breaker_open": True, "breaker_age_ms": 0,
+                                                     "breaker_retry_s": 3600}}})
+        written = []
+        for key in ("replicas", "workers"):  # whichever its user may write
+            try:
+                await hostile.hset(redis_prefix + "board:" + key, "evil", f"{now_ms} {forged}")
+                written.append(key)
+            except redis.exceptions.NoPermissionError:
+                pass
+        assert written  # it may publish somewhere: its queue depth is useful to the gateways
+        await gateway.exchange()
+        assert own.breaker.opened_at is None
+        assert gateway.value("frontier", "error_rate") < 0.7  # one window (20 calls) against its own 10
+        assert gateway.value("frontier", "breaker_open") == 0.0
+    finally:
+        await gateway.close()
+        for c in (hostile, admin):
+            await c.aclose()
