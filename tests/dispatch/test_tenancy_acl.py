@@ -203,8 +203,9 @@ async def test_a_hostile_worker_cannot_end_or_forge_the_results_of_tasks_it_may_
 
 async def test_a_callers_user_named_for_it_reads_no_other_callers_results(
         acl_users, openai_up, redis_prefix, tmp_path):
-    """Every caller of a tenant could read every other caller's result streams (`~r:*`): one application read
-    another's answers. With `dispatch.caller` a caller's user reaches only its own."""
+    """Every caller of a tenant could read every other caller's result streams (`~r:*`) and task streams: one
+    application read another's answers and prompts, and could delete its tasks. With `dispatch.caller` a caller's
+    user reaches only its own results and reads no queue."""
     openai_up.default = echo()
     app_a = acl_users(caller_rules(redis_prefix, "acme", caller="app-a"))
     app_b = aredis.from_url(acl_users(caller_rules(redis_prefix, "acme", caller="app-b")))
@@ -214,9 +215,15 @@ async def test_a_callers_user_named_for_it_reads_no_other_callers_results(
                                                          caller="app-a") as d:
         assert (await d.dispatch("classify", "mine", timeout=20)).text == "echo:mine"
         theirs = d.results_key("any", "classify")
+        queue = Keyspace(redis_prefix, "acme").stream("any", "classify", "normal")  # its prompts pass here
         for what, call in {"xrange": lambda: app_b.xrange(theirs), "xread": lambda: app_b.xread({theirs: "0-0"}),
-                           "del": lambda: app_b.delete(theirs), "xadd": lambda: app_b.xadd(d.inbox, {"w": "1"})}.items():
-            with pytest.raises(redis.exceptions.NoPermissionError):
+                           "del": lambda: app_b.delete(theirs), "xadd": lambda: app_b.xadd(d.inbox, {"w": "1"}),
+                           "xrange queue": lambda: app_b.xrange(queue), "xread queue": lambda: app_b.xread({queue: "0"}),
+                           "eval xrange queue": lambda: app_b.eval("return redis.call('XRANGE', KEYS[1], '-', '+')",
+                                                                   1, queue),
+                           "xdel queue": lambda: app_b.xdel(queue, "1-0"), "del queue": lambda: app_b.delete(queue),
+                           }.items():
+            with pytest.raises(redis.exceptions.ResponseError):  # NOPERM (a script's: a plain ResponseError)
                 await call()
                 pytest.fail(f"{what} on another caller's results was allowed")
     await app_b.aclose()
@@ -274,3 +281,25 @@ async def test_a_worker_cannot_open_the_gateways_breakers_through_the_blackboard
         await gateway.close()
         for c in (hostile, admin):
             await c.aclose()
+
+
+async def test_a_named_caller_republishes_a_task_whose_stream_redis_lost(acl_users, redis_prefix):
+    """A named caller's user may not read task streams: after an outage it checks whether its waiting task's
+    stream survived (XRANGE of its entry is refused) and publishes the task again when the stream is gone."""
+    keys = Keyspace(redis_prefix, "acme")
+    admin = aredis.from_url(REDIS_URL)
+    now_ms = int((await admin.time())[0]) * 1000
+    await admin.zadd(keys.index("any", "classify"), {"somebody": now_ms + 60_000})  # a worker is "present"
+    async with Dispatcher(acl_users(caller_rules(redis_prefix, "acme", caller="app-a")), tenant="acme",
+                          prefix=redis_prefix, caller="app-a") as d:
+        task = asyncio.create_task(d.dispatch("classify", "kept", timeout=20))
+        stream = keys.stream("any", "classify", "normal")
+        while not await admin.exists(stream):
+            await asyncio.sleep(0.01)
+        await d._recover()  # the stream is there: nothing is published again
+        assert d.republished == 0 and await admin.xlen(stream) == 1
+        await admin.delete(stream)  # as a Redis that restarted without its data
+        await d._recover()
+        assert d.republished == 1 and await admin.xlen(stream) == 1
+        task.cancel()
+    await admin.aclose()

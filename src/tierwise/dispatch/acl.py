@@ -33,6 +33,11 @@ ANSWER_COMMANDS = ["+evalsha", "+eval", "+xadd", "+expire"]
 BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+xread", "+xrange", "+xdel",
                    "+exists", "+del", "+expire"]
+# A named caller: publishing (the publishing script's commands, and a task published again after an outage) on
+# the tenant's queues, wake lists and presence index, with no read of a queue and no deletion...
+PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+exists"]
+# ... and reading, renewing and deleting its own result streams and inbox only (a selector).
+RESULT_COMMANDS = ["+xread", "+xadd", "+del", "+expire", "+exists"]
 
 
 def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,
@@ -58,13 +63,19 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
 
 def caller_rules(prefix: str, tenant: str, caller: str | None = None) -> list[str]:
     """With `caller` (the `dispatch.caller` name of the gateways or applications that log in as this user) the
-    user reaches only that caller's result streams: another caller of the tenant cannot read its answers."""
+    user reaches only that caller's result streams, and reads no task stream: another caller of the tenant can
+    read neither its answers nor its prompts, nor delete its tasks. (Such a caller cannot tell, after a Redis
+    outage, whether a waiting task's entry survived, only whether its stream did: see client.py.)"""
     k = Keyspace(prefix, tenant)
     # The presence index is read inside the publishing script, and Redis checks a script's keys for
     # read and write alike: so `~` on it, where `%R~` (read only) would do for plain commands.
-    results = f"~{k.base}r:*" if caller is None else f"~{k.base}r:{check_name(caller, 'caller')}:*"
-    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", results, f"~{k.base}w:*", f"%R~{k.base}done:*"]
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CALLER_COMMANDS, *keys]
+    if caller is None:
+        keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
+        return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CALLER_COMMANDS, *keys]
+    own = f"~{k.base}r:{check_name(caller, 'caller')}:*"
+    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
+    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *PUBLISH_COMMANDS, *keys, "clearselectors",
+            "(" + " ".join([*RESULT_COMMANDS, own]) + ")"]
 
 
 def setuser(user: str, rules: list[str], password_placeholder: str = "<password>") -> str:

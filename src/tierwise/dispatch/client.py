@@ -385,7 +385,18 @@ class Dispatcher:
         for tid, w in waiting:
             pipe.xrange(w.stream, w.entry_id, w.entry_id)
             pipe.exists(self.keys.done(tid))
-        found = await pipe.execute()
+        try:
+            found = await pipe.execute()
+        except rexc.NoPermissionError:
+            # A named caller's user may not read task streams (the other callers' prompts are there): it can only
+            # tell whether the stream survived. A stream that is gone took the entry with it; one that is there
+            # most likely kept it (a Redis that lost its data and got tasks from another caller since is the
+            # exception: the task then ends at its timeout).
+            pipe = self._client.pipeline(transaction=False)
+            for tid, w in waiting:
+                pipe.exists(w.stream)
+                pipe.exists(self.keys.done(tid))
+            found = await pipe.execute()
         for i, (_tid, w) in enumerate(waiting):
             entry, done = found[2 * i], found[2 * i + 1]
             if entry or done:
