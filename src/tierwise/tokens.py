@@ -8,7 +8,7 @@ It is an estimate and the ledger marks it as one.
 
 from __future__ import annotations
 
-from tierwise.canonical import ImageBlock, OtherBlock, Request, ToolResultBlock
+from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
 
 CHARS_PER_TOKEN = 4.0
 PER_MESSAGE = 4
@@ -32,6 +32,27 @@ def estimate_request(req: Request) -> int:
     for t in req.tools:
         n += estimate_text(t.name) + estimate_text(t.description or "") + estimate_text(str(t.input_schema))
     return n + PER_IMAGE * images_in(req)
+
+
+def hidden_input(req: Request) -> int:
+    """Input tokens a request's bytes do not show (one pass over its blocks: this runs on every budgeted
+    request): `PER_IMAGE` per image (tool results' included; one named by URL is a few dozen bytes) and
+    `PER_FETCHED_DOCUMENT` per document the upstream fetches itself."""
+    n = 0
+    for m in req.messages:
+        for b in m.content:
+            t = type(b)
+            if t is TextBlock:  # (most blocks: one identity test)
+                continue
+            if t is ImageBlock:
+                n += PER_IMAGE
+            elif isinstance(b, ToolResultBlock):
+                n += PER_IMAGE * sum(1 for c in b.content if isinstance(c, ImageBlock))
+            elif isinstance(b, OtherBlock) and b.raw.get("type") == "document":
+                src = b.raw.get("source")
+                if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
+                    n += PER_FETCHED_DOCUMENT
+    return n
 
 
 def fetched_documents_in(req: Request) -> int:
