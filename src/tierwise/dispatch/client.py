@@ -56,7 +56,9 @@ WAKE_MAX = 256  # wake-up tokens kept per capability; more would only wake idle 
 READ_BLOCK_MS = 1000
 RECENT = 10_000  # task ids remembered after their result, to count late duplicates
 INBOX_MAXLEN = 64  # wake-up tokens kept in a caller's inbox
-STREAMS_KEPT = 1024  # result streams whose last read id is remembered (one per zone and capability used)
+# Result streams read even with no task waiting on them (the zones and capabilities used last): one task at a time
+# to one capability then needs no wake-up token per task. Past this, only those with tasks waiting are kept.
+STREAMS_KEPT = 64
 # After Redis was away, workers need a heartbeat or two (with backoff) to announce themselves
 # again, to a Redis that may have lost their presence: "no worker" is not believed for this long.
 PRESENCE_GRACE_S = 10.0
@@ -307,15 +309,18 @@ class Dispatcher:
     # ------------------------------------------------------------------ results
 
     def _streams(self) -> dict[str, bytes | str]:
-        """What the next read covers: the inbox and the result stream of every waiting task, each from the last
-        entry read there (a stream new to this process from its start: only this process's tasks use it)."""
+        """What the next read covers: the inbox, the result stream of every waiting task and those read lately, each
+        from the last entry read there (a stream new to this process from its start: only this process's tasks use
+        it)."""
         last = self._last
         streams = {self.inbox: last.get(self.inbox, "0-0")}
         for w in self._waiting.values():
             if w.results not in streams:
                 streams[w.results] = last.get(w.results, "0-0")
         if len(last) > STREAMS_KEPT:
-            self._last = {k: v for k, v in last.items() if k in streams}
+            self._last = last = {k: v for k, v in last.items() if k in streams}
+        for k, v in last.items():
+            streams.setdefault(k, v)
         self._reading = frozenset(streams)
         return streams
 
