@@ -179,7 +179,7 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
         except ConfigError as e:
             raise _tool_error(e) from None
         good = lib.good_count(rec["ensemble"])
-        rec = {**rec, "ledger_feedback": link_mcp_evaluation(gw, run_id, verdict, note)}  # the run's row: feedback
+        rec = {**rec, "ledger_feedback": link_mcp_evaluation(gw, rec["ensemble"], run_id, verdict, note)}
         return {"recorded": rec, "good_evaluations": good,
                 "promotable_to": [lvl for lvl, n in PROMOTION_THRESHOLD.items() if good >= n]}
 

@@ -8,11 +8,14 @@ It is an estimate and the ledger marks it as one.
 
 from __future__ import annotations
 
-from tierwise.canonical import ImageBlock, Request, ToolResultBlock
+from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
 
 CHARS_PER_TOKEN = 4.0
 PER_MESSAGE = 4
 PER_IMAGE = 1000  # a mid-size image on the major APIs
+# A document the upstream fetches itself (an Anthropic `document` block by URL or file id): its size is not in
+# the request. PDFs of up to 100 pages are read, each page's text and image: about this many at the most.
+PER_FETCHED_DOCUMENT = 200_000
 
 
 def estimate_text(text: str) -> int:
@@ -28,10 +31,49 @@ def estimate_request(req: Request) -> int:
     n += PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
     for t in req.tools:
         n += estimate_text(t.name) + estimate_text(t.description or "") + estimate_text(str(t.input_schema))
+    return n + PER_IMAGE * images_in(req)
+
+
+def hidden_input(req: Request) -> int:
+    """Input tokens a request's bytes do not show (one pass over its blocks: this runs on every budgeted
+    request): `PER_IMAGE` per image (tool results' included; one named by URL is a few dozen bytes) and
+    `PER_FETCHED_DOCUMENT` per document the upstream fetches itself."""
+    n = 0
     for m in req.messages:
         for b in m.content:
-            if isinstance(b, ImageBlock):
+            t = type(b)
+            if t is TextBlock:  # (most blocks: one identity test)
+                continue
+            if t is ImageBlock:
                 n += PER_IMAGE
             elif isinstance(b, ToolResultBlock):
                 n += PER_IMAGE * sum(1 for c in b.content if isinstance(c, ImageBlock))
+            elif isinstance(b, OtherBlock) and b.raw.get("type") == "document":
+                src = b.raw.get("source")
+                if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
+                    n += PER_FETCHED_DOCUMENT
+    return n
+
+
+def fetched_documents_in(req: Request) -> int:
+    """The documents of a request that the upstream fetches (not inline): what they cost is not in its bytes."""
+    n = 0
+    for m in req.messages:
+        for b in m.content:
+            if isinstance(b, OtherBlock) and b.raw.get("type") == "document":
+                src = b.raw.get("source")
+                if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
+                    n += 1
+    return n
+
+
+def images_in(req: Request) -> int:
+    """The images of a request's messages (tool results' included)."""
+    n = 0
+    for m in req.messages:
+        for b in m.content:
+            if isinstance(b, ImageBlock):
+                n += 1
+            elif isinstance(b, ToolResultBlock):
+                n += sum(1 for c in b.content if isinstance(c, ImageBlock))
     return n

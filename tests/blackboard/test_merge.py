@@ -13,10 +13,11 @@ from tierwise.providers.live_stats import LiveStats
 
 
 class FakeRedis:
-    def __init__(self, entries: list[tuple[str, int, bytes]]) -> None:
-        self.entries = entries
+    def __init__(self, entries: list[tuple[str, int, bytes]], workers: list[tuple[str, int, bytes]] = ()) -> None:
+        self.entries = [(*e, False) for e in entries] + [(*e, True) for e in workers]
 
-    async def exchange(self, replica: str, payload: bytes, ttl_ms: int) -> tuple[int, list[tuple[str, int, bytes]]]:
+    async def exchange(self, replica: str, payload: bytes,
+                       ttl_ms: int) -> tuple[int, list[tuple[str, int, bytes, bool]]]:
         return 1_000_000, self.entries
 
 

@@ -215,3 +215,89 @@ def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input
     assert 0.03 < row["usd_used"] < 0.12, row
     with pytest.raises(openai.RateLimitError):  # the budget is spent
         oai(g).chat.completions.create(model="main", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+def test_images_by_url_are_reserved_for_so_concurrent_requests_do_not_overspend(two_tier, anthropic_up):
+    """The reservation's input estimate was a third of the body's bytes: an image named by URL is a few dozen
+    bytes there and about a thousand tokens in the upstream's count. Twelve concurrent requests of a hundred
+    image URLs each reserved ~$0.016 apiece, were all admitted under a $1 budget and cost $3.60."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    images = 100
+    usage = (images * 1000, 10)
+    cost = usage[0] * 3 / 1e6 + usage[1] * 15 / 1e6  # $0.30015
+    anthropic_up.default = Delay(0.5, Reply(text="seen", usage=usage))  # long enough for all to be in flight
+    g = two_tier(budgets=budget(1.0))
+    content = [{"type": "image", "source": {"type": "url", "url": f"https://img.example/{i}.png"}}
+               for i in range(images)] + [{"type": "text", "text": "describe each"}]
+
+    def one(_: int) -> str:
+        try:
+            return ant(g).messages.create(model="main", max_tokens=500,
+                                          messages=[{"role": "user", "content": content}]).content[0].text
+        except anthropic.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(one, range(12)))
+    real = len(anthropic_up.requests) * cost
+    reservation = (images * 1000 + 4000) * 3 / 1e6 + 500 * 15 / 1e6  # an upper bound of one request's
+    assert "refused" in outcomes and "seen" in outcomes
+    assert real <= 1.0 + reservation, (len(anthropic_up.requests), real)
+
+
+def test_documents_the_upstream_fetches_are_reserved_for(two_tier, anthropic_up):
+    """An Anthropic `document` block by URL is carried to the upstream as sent: a few bytes of the body, up to a
+    context window of tokens (a 100-page PDF). Four concurrent requests of two PDF URLs each were all admitted
+    under a $1 budget and cost $1.80."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    usage = (150_000, 10)
+    cost = usage[0] * 3 / 1e6 + usage[1] * 15 / 1e6
+    anthropic_up.default = Delay(0.5, Reply(text="read", usage=usage))
+    g = two_tier(budgets=budget(1.0))
+    content = [{"type": "document", "source": {"type": "url", "url": f"https://docs.example/{i}.pdf"}}
+               for i in range(2)] + [{"type": "text", "text": "compare them"}]
+
+    def one(_: int) -> str:
+        try:
+            return ant(g).messages.create(model="main", max_tokens=500,
+                                          messages=[{"role": "user", "content": content}]).content[0].text
+        except anthropic.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(one, range(4)))
+    assert "refused" in outcomes and "read" in outcomes
+    assert len(anthropic_up.requests) * cost <= 1.0 + (400_000 + 1000) * 3 / 1e6 + 500 * 15 / 1e6
+
+
+def test_a_stored_conversation_continued_is_reserved_for(two_tier, anthropic_up):
+    """A Responses request continued from a stored conversation (`previous_response_id`) has a short body and a
+    long input: the reservation's estimate from the body's bytes let concurrent continuations of one long
+    conversation all in under a $1 budget (eight of them cost $1.92 more)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    usage = (80_000, 10)
+    cost = usage[0] * 3 / 1e6 + usage[1] * 15 / 1e6  # $0.24015
+    anthropic_up.default = Delay(0.5, Reply(text="noted", usage=usage))
+    g = two_tier(budgets=budget(1.0))
+    first = oai(g).responses.create(model="main", input="remember this: " + "lorem ipsum " * 25_000,
+                                    max_output_tokens=500)
+
+    def more(i: int) -> str:
+        try:
+            return oai(g).responses.create(model="main", input=f"and {i}?", previous_response_id=first.id,
+                                           max_output_tokens=500).output_text
+        except openai.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(more, range(8)))
+    assert "refused" in outcomes and "noted" in outcomes
+    reservation = (300_000 // 3 + 16) * 3 / 1e6 + 500 * 15 / 1e6
+    assert len(anthropic_up.requests) * cost <= 1.0 + reservation, len(anthropic_up.requests)

@@ -140,7 +140,7 @@ async def test_malformed_entries_go_to_dead_letter_and_the_worker_carries_on(ope
     r = aredis.from_url(REDIS_URL)
     cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048)
     async with running_worker(cfg, tmp_path) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
-        good_reply = keys.results("someone")
+        good_reply = keys.results("someone", "any", "classify")
         await r.xadd(stream, {"junk": "1"})  # no id
         await r.xadd(stream, {"id": "t-1", "reply": "elsewhere:key", "p": "{}"})  # reply outside the tenant
         await r.xadd(stream, {"id": "t-2", "reply": good_reply, "p": "not json"})
@@ -227,7 +227,7 @@ async def test_no_secret_in_results_or_worker_errors(openai_up, redis_prefix, tm
             await d.dispatch("classify", "x")
         assert secret not in e.value.message and e.value.status >= 500
         r = aredis.from_url(REDIS_URL)
-        raw = await r.xrange(d.results_key)
+        raw = await r.xrange(d.results_key("any", "classify"))
         await r.aclose()
         assert raw and all(secret.encode() not in v for _, f in raw for v in f.values())
     assert openai_up.requests[0].headers["authorization"] == f"Bearer {secret}"  # it was really used
@@ -250,7 +250,7 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     data["blackboard"] = {"enabled": True, "key_prefix": "tw:board:"}
     path.write_text(yaml.safe_dump(data))
     out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
-    assert "+hset" in out.output and "~tw:board:replicas" in out.output and "+xlen" in out.output
+    assert "+hset" in out.output and "~tw:board:workers" in out.output and "+xlen" in out.output
     plain = tmp_path / "plain.yaml"
     plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
     out = CliRunner().invoke(main, ["worker", "-c", str(plain)])
@@ -310,7 +310,7 @@ async def test_reclaim_finds_a_dead_workers_task_deep_in_the_pending_list(openai
     openai_up.default = echo()
     keys = Keyspace(redis_prefix, "acme")
     stream = keys.stream("any", "classify", "normal")
-    reply = keys.results("tester")
+    reply = keys.results("tester", "any", "classify")
     r = aredis.from_url(REDIS_URL)
     await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
     body = orjson.dumps({"messages": [{"role": "user", "content": "orphan"}]})

@@ -43,7 +43,7 @@ def test_two_gateway_processes_dispatch_to_a_worker(tmp_path, openai_up, anthrop
             with ThreadPoolExecutor(10) as pool:
                 assert list(pool.map(one, range(sent, sent + N))) == [f"echo:q{i}" for i in range(sent, sent + N)]
             sent += N
-            callers = list(r.scan_iter(match=keys.results("*"), count=1000))
+            callers = list(r.scan_iter(match=keys.results("*", "any", "classify"), count=1000))
             if len(callers) == 2:
                 break
         assert len(callers) == 2  # each gateway process waits on its own result stream

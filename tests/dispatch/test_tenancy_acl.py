@@ -13,11 +13,12 @@ import secrets
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import redis
 import redis.asyncio as aredis
 
-from tests.dispatch.conftest import REDIS_URL, echo, worker_config
+from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
 from tierwise.dispatch.acl import caller_rules, worker_rules
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.errors import NoWorker
@@ -69,7 +70,7 @@ async def test_a_tenants_worker_reads_only_its_tenants_streams(acl_users, redis_
         with pytest.raises(redis.exceptions.NoPermissionError):
             await read(client, globex.stream("any", "classify", "normal"))
         with pytest.raises(redis.exceptions.NoPermissionError):
-            await client.xrange(globex.results("someone"))
+            await client.xrange(globex.results("someone", "any", "classify"))
         with pytest.raises(redis.exceptions.NoPermissionError):
             await client.xrange(globex.dead("classify"))
         with pytest.raises(redis.exceptions.NoPermissionError):
@@ -86,7 +87,7 @@ async def test_a_worker_writes_results_but_reads_none(acl_users, redis_prefix):
     result stream and read every answer there, those of local-only tasks and of other
     capabilities included. It may now add an entry and renew the stream's expiry, nothing else."""
     acme = Keyspace(redis_prefix, "acme")
-    results = acme.results("gateway-1")
+    results = acme.results("gateway-1", "any", "classify")
     admin = aredis.from_url(REDIS_URL)
     await admin.xadd(results, {"id": "task_local", "r": '{"ok": true, "body": "the local-only answer"}'})
     remote = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote", ["classify"])))
@@ -138,3 +139,167 @@ async def test_end_to_end_as_acl_users_and_a_remote_worker_claiming_to_be_local(
     for url, proc in ((worker_url, honest), (remote_url, liar)):  # logs name host:port, never the password
         password = url.split(":")[2].split("@")[0]
         assert password not in proc.output() and "127.0.0.1:6379" in proc.output()
+
+
+def _following(task_id: str, n: int) -> str:
+    """The id `n` after `task_id` were ids a process prefix and a counter (what they were)."""
+    return task_id[:-12] + f"{int(task_id[-12:], 16) + n:012x}" if all(
+        c in "0123456789abcdef" for c in task_id[-12:]) else ""
+
+
+async def test_a_hostile_worker_cannot_end_or_forge_the_results_of_tasks_it_may_not_take(
+        acl_users, openai_up, redis_prefix, tmp_path):
+    """A remote worker serving `classify` took one task of a caller. All the caller's results came back on one
+    stream, which the worker's selector let it XADD to and EXPIRE: an EXPIRE of 0 deleted the answers of the
+    caller's other tasks (local-only ones included), an XADD with MAXLEN 0 emptied the stream, and from the id
+    of the task it took (a process prefix and a counter) it named the caller's next tasks and answered them
+    first. Results now come back per capability and zone, the worker's rules reach only its own, and ids are
+    random: the caller's local-only task gets its real answer."""
+    openai_up.default = echo(delay=1.0)
+    keys = Keyspace(redis_prefix, "acme")
+    admin = aredis.from_url(REDIS_URL)
+    hostile = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote", ["classify"])))
+    honest = worker_config(openai_up.url, redis_prefix, worker_id="honest",
+                           redis_url=acl_users(worker_rules(redis_prefix, "acme", "local", ["summarize"])),
+                           capabilities={"summarize": {"model": "small"}})
+    caller_url = acl_users(caller_rules(redis_prefix, "acme"))
+    now_ms = int((await admin.time())[0]) * 1000
+    await hostile.zadd(keys.index("any", "classify"), {"hostile": now_ms + 60_000})  # it says it is there
+    taken = keys.stream("any", "classify", "normal")
+    await hostile.xgroup_create(taken, GROUP, id="0", mkstream=True)
+    async with running_worker(honest, tmp_path), Dispatcher(caller_url, tenant="acme", prefix=redis_prefix,
+                                                            local_only=["summarize"]) as d:
+        first = asyncio.create_task(d.dispatch("classify", "hello", timeout=20))
+        got: list = []
+        while not got:
+            got = await hostile.xreadgroup(GROUP, "hostile", {taken: ">"}, count=1, block=100)
+        fields = got[0][1][0][1]
+        its_id, its_reply = fields[b"id"].decode(), fields[b"reply"].decode()
+        second = asyncio.create_task(d.dispatch("summarize", "the record", timeout=20))
+        victim = keys.stream("local", "summarize", "normal")
+        entries: list = []
+        while not entries:  # the task as Redis holds it (the honest worker is answering it for a second)
+            entries = await admin.xrange(victim)
+            await asyncio.sleep(0.01)
+        victim_id, victim_reply = entries[0][1][b"id"].decode(), entries[0][1][b"reply"].decode()
+        assert victim_id not in {_following(its_id, n) for n in range(1, 20)}
+        for what, call in {"expire": lambda: hostile.expire(victim_reply, 0),
+                           "xadd maxlen 0": lambda: hostile.xadd(victim_reply, {"x": "1"}, maxlen=0),
+                           "eval": lambda: hostile.eval("return redis.call('EXPIRE', KEYS[1], 0)", 1, victim_reply),
+                           }.items():
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                await call()
+                pytest.fail(f"{what} on another capability's result stream was allowed")
+        forged = orjson.dumps({"ok": True, "body": {"choices": [{"message": {"role": "assistant",
+                                                                                "content": "forged"}}]}})
+        await hostile.xadd(its_reply, {"id": victim_id, "r": forged})  # where it may write, naming the task
+        answer = await second
+        assert answer.text == "echo:the record" and answer.worker == "honest"
+        assert d.misdirected == 1
+        first.cancel()
+    for c in (hostile, admin):
+        await c.aclose()
+
+
+async def test_a_callers_user_named_for_it_reads_no_other_callers_results(
+        acl_users, openai_up, redis_prefix, tmp_path):
+    """Every caller of a tenant could read every other caller's result streams (`~r:*`) and task streams: one
+    application read another's answers and prompts, and could delete its tasks. With `dispatch.caller` a caller's
+    user reaches only its own results and reads no queue."""
+    openai_up.default = echo()
+    app_a = acl_users(caller_rules(redis_prefix, "acme", caller="app-a"))
+    app_b = aredis.from_url(acl_users(caller_rules(redis_prefix, "acme", caller="app-b")))
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1",
+                        redis_url=acl_users(worker_rules(redis_prefix, "acme", "local")))
+    async with running_worker(cfg, tmp_path), Dispatcher(app_a, tenant="acme", prefix=redis_prefix,
+                                                         caller="app-a") as d:
+        assert (await d.dispatch("classify", "mine", timeout=20)).text == "echo:mine"
+        theirs = d.results_key("any", "classify")
+        queue = Keyspace(redis_prefix, "acme").stream("any", "classify", "normal")  # its prompts pass here
+        for what, call in {"xrange": lambda: app_b.xrange(theirs), "xread": lambda: app_b.xread({theirs: "0-0"}),
+                           "del": lambda: app_b.delete(theirs), "xadd": lambda: app_b.xadd(d.inbox, {"w": "1"}),
+                           "xrange queue": lambda: app_b.xrange(queue), "xread queue": lambda: app_b.xread({queue: "0"}),
+                           "eval xrange queue": lambda: app_b.eval("return redis.call('XRANGE', KEYS[1], '-', '+')",
+                                                                   1, queue),
+                           "xdel queue": lambda: app_b.xdel(queue, "1-0"), "del queue": lambda: app_b.delete(queue),
+                           }.items():
+            with pytest.raises(redis.exceptions.ResponseError):  # NOPERM (a script's: a plain ResponseError)
+                await call()
+                pytest.fail(f"{what} on another caller's results was allowed")
+    await app_b.aclose()
+
+
+async def test_a_worker_cannot_open_the_gateways_breakers_through_the_blackboard(acl_users, openai_up, redis_prefix,
+                                                                                  tmp_path):
+    """A worker with the blackboard on had write access to the gateways' own board hash (its ACL named it): a
+    compromised worker published a `frontier` whose breaker had just opened, with the weight of a trillion calls,
+    and every gateway adopted the open breaker (again at each exchange) and its error rate. Workers now publish
+    into a hash of their own, whose breaker states gateways do not adopt, and no peer weighs more than a window."""
+    import json
+    import shlex
+
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+    from tierwise.dispatch.blackboard import Blackboard
+    from tierwise.dispatch.blackboard_settings import BlackboardConfig
+    from tierwise.providers.breaker import CircuitBreaker
+    from tierwise.providers.live_stats import LiveStats
+
+    board = {"enabled": True, "key_prefix": redis_prefix + "board:"}
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    data["blackboard"] = board
+    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
+    assert out.exit_code == 0, out.output
+    hostile = aredis.from_url(acl_users(shlex.split(out.output)[5:]))  # its rules, as an operator would apply them
+    admin = aredis.from_url(REDIS_URL)
+    own = LiveStats(window=20, breaker=CircuitBreaker())
+    for _ in range(10):
+        own.ok(100.0, 50.0)
+    gateway = Blackboard(BlackboardConfig(**board, replica_id="gw-1"), {"frontier": own}, REDIS_URL)
+    await gateway.start()
+    try:
+        now_ms = int((await admin.time())[0]) * 1000
+        forged = json.dumps({"models": {"frontier": {"w": 1e12, "error_rate": 1.0, "latency_ms": 1e9,
+                                                     "breaker_open": True, "breaker_age_ms": 0,
+                                                     "breaker_retry_s": 3600}}})
+        written = []
+        for key in ("replicas", "workers"):  # whichever its user may write
+            try:
+                await hostile.hset(redis_prefix + "board:" + key, "evil", f"{now_ms} {forged}")
+                written.append(key)
+            except redis.exceptions.NoPermissionError:
+                pass
+        assert written  # it may publish somewhere: its queue depth is useful to the gateways
+        await gateway.exchange()
+        assert own.breaker.opened_at is None
+        assert gateway.value("frontier", "error_rate") < 0.7  # one window (20 calls) against its own 10
+        assert gateway.value("frontier", "breaker_open") == 0.0
+    finally:
+        await gateway.close()
+        for c in (hostile, admin):
+            await c.aclose()
+
+
+async def test_a_named_caller_republishes_a_task_whose_stream_redis_lost(acl_users, redis_prefix):
+    """A named caller's user may not read task streams: after an outage it checks whether its waiting task's
+    stream survived (XRANGE of its entry is refused) and publishes the task again when the stream is gone."""
+    keys = Keyspace(redis_prefix, "acme")
+    admin = aredis.from_url(REDIS_URL)
+    now_ms = int((await admin.time())[0]) * 1000
+    await admin.zadd(keys.index("any", "classify"), {"somebody": now_ms + 60_000})  # a worker is "present"
+    async with Dispatcher(acl_users(caller_rules(redis_prefix, "acme", caller="app-a")), tenant="acme",
+                          prefix=redis_prefix, caller="app-a") as d:
+        task = asyncio.create_task(d.dispatch("classify", "kept", timeout=20))
+        stream = keys.stream("any", "classify", "normal")
+        while not await admin.exists(stream):
+            await asyncio.sleep(0.01)
+        await d._recover()  # the stream is there: nothing is published again
+        assert d.republished == 0 and await admin.xlen(stream) == 1
+        await admin.delete(stream)  # as a Redis that restarted without its data
+        await d._recover()
+        assert d.republished == 1 and await admin.xlen(stream) == 1
+        task.cancel()
+    await admin.aclose()

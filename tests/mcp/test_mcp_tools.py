@@ -184,3 +184,34 @@ async def test_invoke_ensemble_reports_an_agent_that_cannot_start(project: Path,
     assert run["agents"][0]["status"] == "failed" and "Permission denied" in run["agents"][0]["error"]
     assert run["agents"][1]["status"] == "skipped"
     assert Path(run["artifact_json"]).is_file()
+
+
+async def test_record_evaluation_rates_only_the_named_ensembles_own_runs(project: Path, upstream: StubUpstream,
+                                                                        monkeypatch):
+    """MCP arguments are untrusted (a prompt-injected agent): `record_evaluation` with a gateway client's request
+    id rated that client's answer (request ids are a process prefix and a counter) as evidence no key share caps,
+    so an agent could move the boundary every client is served by. Only the named ensemble's own runs link."""
+    from tierwise.ledger.records import LedgerRecord
+
+    ledger_path = project / "ledger.db"
+    other = Ledger.open(str(ledger_path))
+    other.submit(LedgerRecord(request_id="req_0a1b2c3d4e5f000000000007", ts=1.0, route="assist", kind="chat",
+                              locality="local", decision="small", extra={"key": "team-b", "task_type": "code"}))
+    other.flush()
+    other.close()
+    async with connect("memory", project, monkeypatch) as c:
+        run = await call(c, "invoke_ensemble", ensemble="triage", input="some text")
+        ev = await call(c, "record_evaluation", ensemble="triage", verdict="bad",
+                        run_id="req_0a1b2c3d4e5f000000000007")
+        assert ev["recorded"]["ledger_feedback"] is None
+        await call(c, "create_ensemble", name="shout", yaml_text=NEW_ENSEMBLE)
+        ev = await call(c, "record_evaluation", ensemble="shout", verdict="bad", run_id=run["run_id"])
+        assert ev["recorded"]["ledger_feedback"] is None  # another ensemble's run
+        ev = await call(c, "record_evaluation", ensemble="triage", verdict="good", run_id=run["run_id"])
+        assert ev["recorded"]["ledger_feedback"]["rating"] == "good"
+    ledger = Ledger.open(str(ledger_path))
+    try:
+        assert "feedback" not in (ledger.get("req_0a1b2c3d4e5f000000000007").extra or {})
+        assert [f["rating"] for f in ledger.get("ens_" + run["run_id"]).extra["feedback"]] == ["good"]
+    finally:
+        ledger.close()

@@ -4,6 +4,7 @@ opens, and a worker appearing in (then leaving) Redis presence shows in the topo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -185,3 +186,53 @@ def test_live_stream_ends_after_its_lifetime(two_tier, openai_up, anthropic_up):
     with httpx.stream("GET", g.url + "/dashboard/api/stream", timeout=10) as r:
         body = b"".join(r.iter_bytes())  # returns: the server ended the stream
     assert body.startswith(b": live")
+
+
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+
+
+def test_values_a_client_or_a_worker_controls_render_as_text(two_tier, openai_up, anthropic_up, presence,
+                                                             monkeypatch):
+    """Stored XSS probe: a model name (an unknown one, answered by the default route), a feature tag, a user id and a
+    worker's id and capability names, each an HTML payload, shown on the dashboard: no element is made from
+    them and no script runs (cells are textContent, script-src 'self')."""
+    _need_chromium()
+    import httpx2 as httpx
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
+    monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-1")
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
+                 observability={"metrics": {"enabled": True},
+                                "dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEWER_KEY"],
+                                              "presence_redis_url": f"redis://127.0.0.1:6379/{REDIS_DB}"}})
+    anthropic_up.default = Reply(text=HOSTILE, usage=(11, 3))
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: errors.append("dialog: " + d.message))
+            page.goto(g.url + "/dashboard#key=viewer-key-1")
+            page.wait_for_selector("#conn.live", timeout=15_000)
+            client = oai(g, api_key="gw-key-1")
+            rid = client.chat.completions.with_raw_response.create(
+                model="main", messages=MSG, user=HOSTILE, extra_headers={"x-tierwise-feature": HOSTILE}
+            ).headers["x-tierwise-request-id"]
+            named = httpx.post(g.url + "/v1/chat/completions", headers={"authorization": "Bearer gw-key-1"},
+                               json={"model": HOSTILE, "messages": MSG})  # (the default route answers it)
+            page.wait_for_selector(f'#live tr[data-id="{named.headers["x-tierwise-request-id"]}"]', timeout=10_000)
+            presence.set("tierwise:presence:test-worker-1",
+                         json.dumps({"id": HOSTILE, "capabilities": [HOSTILE], "models": [HOSTILE]}), ex=60)
+            page.wait_for_selector(f'#live tr[data-id="{rid}"]', timeout=10_000)
+            page.click(f'#live tr[data-id="{rid}"]')
+            page.wait_for_selector("#trace:not([hidden])", timeout=10_000)
+            page.wait_for_selector('#workers li[data-worker="test-worker-1"]', timeout=10_000)
+            page.wait_for_timeout(1500)  # a few more live updates
+            assert page.evaluate("window.__xss") is None
+            assert page.locator('img[src="x"]').count() == 0
+            assert "onerror" in page.text_content('#workers li[data-worker="test-worker-1"]')  # shown, as text
+        finally:
+            browser.close()
+    assert errors == []

@@ -270,3 +270,27 @@ def test_local_only_data_in_a_tool_schema_stays_local(gateway, openai_up, anthro
     r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "mail the customer"}],
                                        tools=[TOOL_HIDING])
     assert r.choices[0].message.content == "local answer" and anthropic_up.requests == []
+
+
+def test_a_protected_request_is_not_cached_in_clear(gateway, openai_up, anthropic_up, tmp_path):
+    """The answer cache kept the answer the client got — the privacy guard's restored values in it — in a sqlite
+    file or a shared Redis in plain text, where the ledger keeps `<ENTITY>` markers: a card number and an email
+    left for a store that may be on another machine. A request that holds a protected value is not cached."""
+    anthropic_up.default = echo_placeholders
+    db = tmp_path / "answers.db"
+    cfg = privacy_config(openai_up.url, anthropic_up.url, FB)
+    cfg["cache"] = {"enabled": True, "backend": "sqlite", "sqlite_path": str(db), "routes": {"solo": {}}}
+    g = gateway(cfg)
+    seen = []
+    for _ in range(2):
+        raw = oai(g).chat.completions.with_raw_response.create(
+            model="solo", temperature=0, messages=[{"role": "user", "content": MSG}])
+        assert SEEDS["EMAIL_ADDRESS"] in raw.parse().choices[0].message.content
+        seen.append(raw.headers["x-tierwise-cache"])
+    plain = [oai(g).chat.completions.with_raw_response.create(
+        model="solo", temperature=0, messages=[{"role": "user", "content": "What is the capital of France?"}]
+    ).headers["x-tierwise-cache"] for _ in range(2)]
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("answers.db*"))  # (after the plain one's hit: written)
+    assert SEEDS["EMAIL_ADDRESS"].encode() not in stored and b"4111 1111" not in stored
+    assert seen == ["bypass", "bypass"] and len(anthropic_up.requests) == 3  # answered by the upstream each time
+    assert plain == ["miss", "hit"]  # a request without protected values is cached as before

@@ -42,7 +42,7 @@ from tierwise.budgets.plan import (
     reachable,
 )
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
-from tierwise.tokens import estimate_request
+from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
 
@@ -206,7 +206,15 @@ class SpendController:
         # code), or the character estimate when the body's length is unknown; never more than the largest
         # context window of the route's remote models.
         cl = req.headers.get("content-length")
-        est_in = int(cl) // 3 + 16 if cl and cl.isdigit() else estimate_request(req)
+        # (an image or a document named by URL is a few bytes of the body and up to a thousand tokens, or a whole
+        # context window, of the upstream's count: a request of a hundred image URLs reserved a fiftieth of what
+        # it cost, and concurrent ones overspent by as many times)
+        if cl and cl.isdigit():
+            est_in = int(cl) // 3 + 16 + hidden_input(req)
+            if req.source_body is None:  # a Responses request: its stored conversation is not in the body
+                est_in = max(est_in, estimate_request(req) + PER_FETCHED_DOCUMENT * fetched_documents_in(req))
+        else:
+            est_in = estimate_request(req) + PER_FETCHED_DOCUMENT * fetched_documents_in(req)
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)

@@ -25,6 +25,7 @@ from tierwise.cache.backends import Backend, MemoryBackend, RedisBackend, Sqlite
 from tierwise.cache.keys import context_key, exact_key
 from tierwise.cache.settings import CacheConfig, RouteCache
 from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock, Usage
+from tierwise.observability.observer import protected
 from tierwise.policies.base import Context, Target
 from tierwise.pricing import cost
 from tierwise.wire import anthropic_messages, openai_chat
@@ -104,6 +105,10 @@ class AnswerCache:
             return self._bypass(target, ctx, f"{client_format} API answers are not cached")
         if not rules.sampled and sampled(req):
             return self._bypass(target, ctx, "sampled request (temperature > 0 or unset); route did not opt in")
+        if getattr(ctx, "privacy", None) is not None and protected(ctx, req):
+            # Its answer holds the client's values as the privacy guard restored them: a sqlite file or a shared
+            # Redis would keep them in plain text, where the ledger keeps only `<ENTITY>` markers.
+            return self._bypass(target, ctx, "the request holds a value the privacy policy protects")
         key = exact_key(req, tenant=tenant, route=route, client_format=client_format, vary=rules.vary)
         # A spent budget (tierwise.budgets) swapped the route's target for its local tier or for a refusal:
         # a cached answer may still serve the request ($0), but the local tier's answer is not the route's.

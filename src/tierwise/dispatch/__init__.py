@@ -32,7 +32,8 @@ def from_environment() -> Dispatcher:
 
     return Dispatcher(os.environ.get("TIERWISE_REDIS_URL", "redis://127.0.0.1:6379/0"),
                       tenant=os.environ.get("TIERWISE_TENANT", "default"),
-                      prefix=os.environ.get("TIERWISE_PREFIX", "tierwise:"))
+                      prefix=os.environ.get("TIERWISE_PREFIX", "tierwise:"),
+                      caller=os.environ.get("TIERWISE_CALLER", "caller"))
 
 
 async def dispatch(capability: str, payload: Any, *, priority: str = "normal", timeout: float | None = None,

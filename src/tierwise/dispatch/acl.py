@@ -2,16 +2,22 @@
 
 A tenant's worker may read only its tenant's task streams, and only the `any` zone unless its
 locality is local: this is what keeps local-only tasks away from other machines, whatever those
-machines' configs claim. Result streams are shared by every task of a caller (both zones, every
-capability), so a worker may only answer there: its rules give no command on them; an ACL
-selector allows the completion script (whose keys include the caller's result stream), and
-inside it only XADD and EXPIRE of a result stream (Redis checks each command a script runs). A caller (a gateway or an application) may publish tasks, read its
-tenant's presence index and completion marks, and read results. `tierwise worker --acl` prints
+machines' configs claim. A worker may only answer on result streams: its rules give no command on
+them; an ACL selector allows the completion script (whose keys include the result stream), and
+inside it only XADD and EXPIRE (Redis checks each command a script runs). Redis cannot limit a
+command's arguments, so what the selector allows the worker may also do directly (an XADD with
+MAXLEN 0 empties a stream, an EXPIRE of 0 deletes it): result streams are therefore per caller
+process, zone and capability, and the selector names only those of the worker's own capabilities
+and zones. A worker serving `classify` cannot touch the results of other capabilities' tasks, nor
+of local-only tasks unless it is local. A caller (a gateway or an application) may publish tasks,
+read its tenant's presence index and completion marks, and read results: every caller's of its
+tenant, or with `caller` (its `dispatch.caller` name) only its own. `tierwise worker --acl` prints
 the `ACL SETUSER` line for a worker's config; docs/distributed.md shows both roles.
 """
 
 from __future__ import annotations
 
+from tierwise.dispatch.config import check_name
 from tierwise.dispatch.keys import Keyspace
 
 CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+time",
@@ -19,14 +25,19 @@ CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+tim
 WORKER_COMMANDS = ["+blpop", "+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack",
                    "+xdel", "+xadd", "+set", "+exists", "+zadd", "+zrem", "+zremrangebyscore", "+zrangebyscore",
                    "+pexpire", "+expire", "+del", "+lpush", "+ltrim", "+xlen"]
-# What a worker may do to a result stream: run the completion script (its KEYS hold the task's
-# stream, the completion mark and the result stream, and Redis wants every key of EVALSHA allowed
-# in one selector), which adds the result and renews the stream's expiry. No read of any kind.
+# What a worker may do to a result stream of its own capabilities and zones: run the completion script (its
+# KEYS hold the task's stream, the completion mark and the result stream, and Redis wants every key of EVALSHA
+# allowed in one selector), which adds the result and renews the stream's expiry. No read of any kind.
 ANSWER_COMMANDS = ["+evalsha", "+eval", "+xadd", "+expire"]
 # A worker with the blackboard on publishes its statistics into one hash (the exchange script).
 BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+xread", "+xrange", "+xdel",
                    "+exists", "+del", "+expire"]
+# A named caller: publishing (the publishing script's commands, and a task published again after an outage) on
+# the tenant's queues, wake lists and presence index, with no read of a queue and no deletion...
+PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+exists"]
+# ... and reading, renewing and deleting its own result streams and inbox only (a selector).
+RESULT_COMMANDS = ["+xread", "+xadd", "+del", "+expire", "+exists"]
 
 
 def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,
@@ -42,17 +53,29 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     keys += [f"~{k.base}dead:{cap}" for cap in caps]
     keys += [f"~{k.base}done:*", f"~{prefix}presence:{tenant}:*"]
     board = [*BOARD_COMMANDS, f"~{board_key}"] if board_key else []
-    answer = "(" + " ".join([*ANSWER_COMMANDS, *keys, f"~{k.base}r:*"]) + ")"
+    # `*` is the caller process (`<name>:<instance>`); names hold no `:`, so the pattern reaches no other
+    # capability's or zone's result stream
+    results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]
+    answer = "(" + " ".join([*ANSWER_COMMANDS, *keys, *results]) + ")"
     return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *board, *keys, "clearselectors",
             answer]
 
 
-def caller_rules(prefix: str, tenant: str) -> list[str]:
+def caller_rules(prefix: str, tenant: str, caller: str | None = None) -> list[str]:
+    """With `caller` (the `dispatch.caller` name of the gateways or applications that log in as this user) the
+    user reaches only that caller's result streams, and reads no task stream: another caller of the tenant can
+    read neither its answers nor its prompts, nor delete its tasks. (Such a caller cannot tell, after a Redis
+    outage, whether a waiting task's entry survived, only whether its stream did: see client.py.)"""
     k = Keyspace(prefix, tenant)
     # The presence index is read inside the publishing script, and Redis checks a script's keys for
     # read and write alike: so `~` on it, where `%R~` (read only) would do for plain commands.
-    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CALLER_COMMANDS, *keys]
+    if caller is None:
+        keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
+        return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CALLER_COMMANDS, *keys]
+    own = f"~{k.base}r:{check_name(caller, 'caller')}:*"
+    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
+    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *PUBLISH_COMMANDS, *keys, "clearselectors",
+            "(" + " ".join([*RESULT_COMMANDS, own]) + ")"]
 
 
 def setuser(user: str, rules: list[str], password_placeholder: str = "<password>") -> str:

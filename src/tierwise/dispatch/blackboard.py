@@ -13,8 +13,12 @@ Redis unreachable: the merged view falls back to this replica's own statistics, 
 warning (once per `warn_interval`), and requests go on. Breakers: a peer's newer change (opened,
 or closed after a successful probe) is adopted by this replica's breaker (`share_breakers`).
 
-Workers use the same class: `Blackboard(cfg, {model: LiveStats(...)}, redis_url)`, feed the
-LiveStats (`begin`/`ok`/`failed`, `queue_depth`), `await start()` and `await close()`.
+Workers use the same class: `Blackboard(cfg, {model: LiveStats(...)}, redis_url, role="worker")`, feed
+the LiveStats (`begin`/`ok`/`failed`, `queue_depth`), `await start()` and `await close()`. A worker publishes
+into a hash of its own (`<key_prefix>workers`, the only board key its Redis user may write), which gateways
+read beside theirs: a worker's statistics move the averages and the queue depth like a replica's, but its
+breaker states are not adopted (a compromised worker held any model's breaker open on every gateway), and
+no peer weighs more than a full `window` of calls.
 """
 
 from __future__ import annotations
@@ -62,8 +66,8 @@ class PeerView:
         # The newest breaker change among the peers: (Redis time ms, opened?, cooldown left s).
         self.breaker_change: tuple[float, bool, float] | None = None
 
-    def add(self, at_ms: int, e: dict[str, Any]) -> None:
-        w = _num(e.get("w")) or 0.0
+    def add(self, at_ms: int, e: dict[str, Any], max_weight: float, breakers: bool = True) -> None:
+        w = min(_num(e.get("w")) or 0.0, max_weight)  # a replica's recent calls, at most a window of them
         if w > 0:
             for stat in AVERAGED:
                 v = _num(e.get(stat))
@@ -74,6 +78,8 @@ class PeerView:
             self.totals[stat] += max(0.0, _num(e.get(stat)) or 0.0)
         for stat in MAXED:
             self.highest[stat] = max(self.highest[stat], _num(e.get(stat)) or 0.0)
+        if not breakers:  # (a worker's: its breakers guard its own upstreams, not the gateways')
+            return
         is_open = bool(e.get("breaker_open"))
         self.breaker_open = max(self.breaker_open, 1.0 if is_open else 0.0)
         age = _num(e.get("breaker_age_ms"))
@@ -91,8 +97,12 @@ def _num(v: Any) -> float | None:
 
 
 class Blackboard:
-    def __init__(self, cfg: BlackboardConfig, stats: dict[str, LiveStats], redis_url: str | None = None) -> None:
+    def __init__(self, cfg: BlackboardConfig, stats: dict[str, LiveStats], redis_url: str | None = None,
+                 role: str = "replica") -> None:
+        if role not in ("replica", "worker"):
+            raise ValueError("a blackboard's role is replica (a gateway) or worker")
         self.cfg = cfg
+        self.role = role
         self.own = stats
         self.replica_id = cfg.replica_id or default_replica_id()
         self.redis_url = redis_url
@@ -162,7 +172,12 @@ class Blackboard:
         self._started = True
         from tierwise.dispatch.blackboard_redis import RedisBoard
 
-        self._transport = RedisBoard(self.redis_url, self.cfg.key_prefix + "replicas", timeout=self.cfg.timeout)
+        workers = self.cfg.key_prefix + "workers"
+        if self.role == "worker":
+            self._transport = RedisBoard(self.redis_url, workers, timeout=self.cfg.timeout)
+        else:
+            self._transport = RedisBoard(self.redis_url, self.cfg.key_prefix + "replicas", timeout=self.cfg.timeout,
+                                         read_also=workers)
         await self.exchange()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
 
@@ -248,7 +263,8 @@ class Blackboard:
         self._offset_ms = now_ms - time.monotonic() * 1000
         self.shared += 1
         peers: dict[str, PeerView] = {}
-        for rid, at_ms, body in entries:
+        window = float(self.cfg.window)
+        for rid, at_ms, body, from_worker in entries:
             if len(body) > MAX_ENTRY:
                 continue
             try:
@@ -259,9 +275,10 @@ class Blackboard:
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 log.debug("blackboard: unreadable entry from replica %s", rid[:100])
                 continue
+            breakers = not from_worker and self.role == "replica"
             for name, entry in list(models.items())[:MAX_MODELS]:
                 if isinstance(entry, dict):
-                    peers.setdefault(name, PeerView()).add(at_ms, entry)
+                    peers.setdefault(name, PeerView()).add(at_ms, entry, window, breakers)
         self.peers = peers  # one assignment: a concurrent read sees the old view or the new one
         self.replicas = len(entries)
         if self.degraded is not None:
@@ -312,9 +329,11 @@ def redis_url_of(cfg: Any) -> str | None:
 
 
 def build(cfg: Any, deployments: dict[str, Any]) -> Blackboard:
-    """The gateway's blackboard: live statistics attached to every deployment, shared when Redis is set."""
+    """The gateway's blackboard (a worker's, in a worker's config): live statistics attached to every deployment,
+    shared when Redis is set."""
     bb: BlackboardConfig = cfg.blackboard
     stats: dict[str, LiveStats] = {}
     for name, d in deployments.items():
         d.stats = stats[name] = LiveStats(bb.ewma_alpha, bb.window, d.breaker)
-    return Blackboard(bb, stats, redis_url_of(cfg))
+    worker = cfg.dispatch is not None and cfg.dispatch.worker is not None
+    return Blackboard(bb, stats, redis_url_of(cfg), role="worker" if worker else "replica")

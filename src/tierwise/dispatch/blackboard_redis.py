@@ -3,7 +3,9 @@
 `exchange` runs one Lua script: it stamps this replica's statistics with Redis's own clock
 (so replicas on hosts with skewed clocks agree on ages), drops the fields of replicas that have
 not published for `ttl` (a killed gateway vanishes within its TTL), and returns every other
-live replica's statistics. The hash itself expires when no replica renews it.
+live replica's statistics. The hash itself expires when no replica renews it. A gateway also reads
+(and sweeps) the workers' hash in the same call: workers publish there, never into the gateways' one
+(their Redis users may write only that key), so a gateway knows which statistics a worker gave.
 """
 
 from __future__ import annotations
@@ -12,27 +14,32 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-# KEYS[1]: the board hash. ARGV: replica id, payload (JSON), ttl_ms, max entries returned.
-# Returns {server time ms, id1, "stamp json1", id2, "stamp json2", ...} without this replica's own field.
+# KEYS[1]: the board hash this process publishes to; KEYS[2] (optional): a hash it only reads (the workers').
+# ARGV: replica id, payload (JSON), ttl_ms, max entries returned.
+# Returns {server time ms, how many pairs come from KEYS[1], id1, "stamp json1", id2, "stamp json2", ...}
+# without this replica's own field: first those of KEYS[1], then those of KEYS[2].
 SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
-local all = redis.call('HGETALL', KEYS[1])
-local out = {now}
+local out = {now, 0}
 local kept = 0
-for i = 1, #all, 2 do
-  local v = all[i + 1]
-  local sp = string.find(v, ' ', 1, true)
-  local at = sp and tonumber(string.sub(v, 1, sp - 1))
-  if not at or now - at > ttl then
-    redis.call('HDEL', KEYS[1], all[i])
-  elseif all[i] ~= ARGV[1] and kept < tonumber(ARGV[4]) then
-    out[#out + 1] = all[i]
-    out[#out + 1] = v
-    kept = kept + 1
+for k = 1, #KEYS do
+  local all = redis.call('HGETALL', KEYS[k])
+  for i = 1, #all, 2 do
+    local v = all[i + 1]
+    local sp = string.find(v, ' ', 1, true)
+    local at = sp and tonumber(string.sub(v, 1, sp - 1))
+    if not at or now - at > ttl then
+      redis.call('HDEL', KEYS[k], all[i])
+    elseif (k > 1 or all[i] ~= ARGV[1]) and kept < tonumber(ARGV[4]) then
+      out[#out + 1] = all[i]
+      out[#out + 1] = v
+      kept = kept + 1
+      if k == 1 then out[2] = out[2] + 1 end
+    end
   end
 end
 return out
@@ -42,20 +49,23 @@ MAX_REPLICAS = 1000  # fields returned per exchange at most: bounds what one rea
 
 
 class RedisBoard:
-    def __init__(self, url: str, key: str, *, timeout: float) -> None:
+    def __init__(self, url: str, key: str, *, timeout: float, read_also: str | None = None) -> None:
         self.key = key
+        self.keys = [key] if read_also is None else [key, read_also]
         self.client: Any = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._script = self.client.register_script(SCRIPT)
 
-    async def exchange(self, replica: str, payload: bytes, ttl_ms: int) -> tuple[int, list[tuple[str, int, bytes]]]:
-        """Publish `payload`; (Redis time in ms, [(replica, its publish time in ms, its payload)])."""
-        res = await self._script(keys=[self.key], args=[replica, payload, ttl_ms, MAX_REPLICAS])
-        now = int(res[0])
-        out: list[tuple[str, int, bytes]] = []
-        for i in range(1, len(res) - 1, 2):
+    async def exchange(self, replica: str, payload: bytes,
+                       ttl_ms: int) -> tuple[int, list[tuple[str, int, bytes, bool]]]:
+        """Publish `payload`; (Redis time in ms, [(replica, its publish time in ms, its payload, whether it came
+        from the read-only hash)])."""
+        res = await self._script(keys=self.keys, args=[replica, payload, ttl_ms, MAX_REPLICAS])
+        now, own = int(res[0]), int(res[1])
+        out: list[tuple[str, int, bytes, bool]] = []
+        for n, i in enumerate(range(2, len(res) - 1, 2)):
             rid = res[i].decode("utf-8", "replace") if isinstance(res[i], bytes) else str(res[i])
             stamp, _, body = bytes(res[i + 1]).partition(b" ")
-            out.append((rid, int(stamp), body))
+            out.append((rid, int(stamp), body, n >= own))
         return now, out
 
     async def leave(self, replica: str) -> None:

@@ -1,7 +1,13 @@
 """The caller's side: publish a task for a capability and wait for its one result.
 
-Results come back on a result stream of this caller process (`{tenant}:r:<caller>`), read by one
-background reader that hands each result to the task waiting for it. A stream, rather than
+Results come back on result streams of this caller process, one per zone and capability
+(`{tenant}:r:<caller>:<zone>:<capability>`: a worker may write only those of its own capabilities and
+zones, see acl.py), read by one background reader that hands each result to the task waiting for it. The
+reader reads the streams of the tasks waiting, and the process's inbox (`{tenant}:r:<caller>`, which no
+worker may write): a task for a stream it is not reading yet adds a token there, so a blocked read
+returns and starts reading that stream too. A result is taken only from the stream its task named, for
+an id that is random (a worker that took one task cannot work out the ids of the caller's other tasks,
+to answer them first or mark them done). A stream, rather than
 pub/sub or a list per task: pub/sub drops what is sent while the caller is reconnecting, and a
 blocking pop per task ties up a connection per waiting task; a stream is read with one
 connection for any number of tasks, keeps results across a reconnect (the reader resumes after
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +48,6 @@ from tierwise.dispatch.keys import Keyspace
 from tierwise.dispatch.presence import present
 from tierwise.dispatch.scripts import Scripts
 from tierwise.dispatch.tasks import task_fields
-from tierwise.ids import new_id
 from tierwise.secret_scrub import scrub
 
 log = logging.getLogger("tierwise.dispatch")
@@ -49,6 +55,10 @@ log = logging.getLogger("tierwise.dispatch")
 WAKE_MAX = 256  # wake-up tokens kept per capability; more would only wake idle workers for nothing
 READ_BLOCK_MS = 1000
 RECENT = 10_000  # task ids remembered after their result, to count late duplicates
+INBOX_MAXLEN = 64  # wake-up tokens kept in a caller's inbox
+# Result streams read even with no task waiting on them (the zones and capabilities used last): one task at a time
+# to one capability then needs no wake-up token per task. Past this, only those with tasks waiting are kept.
+STREAMS_KEPT = 64
 # After Redis was away, workers need a heartbeat or two (with backoff) to announce themselves
 # again, to a Redis that may have lost their presence: "no worker" is not believed for this long.
 PRESENCE_GRACE_S = 10.0
@@ -83,6 +93,7 @@ class _Waiting:
     stream: str
     wake: str
     fields: list[Any]
+    results: str  # the result stream its answer must come back on
     entry_id: bytes | None = None
 
 
@@ -98,20 +109,24 @@ def chat_body(payload: Any) -> dict[str, Any]:
 class Dispatcher:
     def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", *, tenant: str = "default",
                  prefix: str = "tierwise:", local_only: list[str] | tuple[str, ...] = (), max_pending: int = 1000,
-                 max_payload_bytes: int = 1 << 20, timeout: float = 120.0, unavailable_wait: float = 10.0) -> None:
+                 max_payload_bytes: int = 1 << 20, timeout: float = 120.0, unavailable_wait: float = 10.0,
+                 caller: str = "caller") -> None:
         cfg = DispatchConfig(redis_url=redis_url, tenant=tenant, prefix=prefix, local_only=list(local_only),
                              max_pending=max_pending, max_payload_bytes=max_payload_bytes, timeout=timeout,
-                             unavailable_wait=unavailable_wait)
+                             unavailable_wait=unavailable_wait, caller=caller)
         self.cfg = cfg
         self.keys = Keyspace(cfg.prefix, cfg.tenant)
-        self.caller_id = uuid.uuid4().hex[:20]
-        self.results_key = self.keys.results(self.caller_id)
+        self.caller_id = f"{cfg.caller}:{uuid.uuid4().hex[:20]}"
+        self.inbox = self.keys.inbox(self.caller_id)
+        self._last: dict[str, bytes | str] = {}  # result stream (or the inbox) -> the last entry id read there
+        self._reading: frozenset[str] = frozenset()  # the streams the reader's current read covers
         self._client: Any = None
         self._scripts: Scripts | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiting: dict[str, _Waiting] = {}
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.duplicates = 0  # results that arrived for a task already answered (dropped)
+        self.misdirected = 0  # results for a waiting task on a stream other than its own (a hostile worker's)
         self.republished = 0  # tasks published again after Redis lost them
         self._closing = False
         self._outage_at = -1e9  # when this dispatcher last saw Redis away (monotonic)
@@ -120,7 +135,11 @@ class Dispatcher:
     def from_config(cls, d: DispatchConfig) -> Dispatcher:
         return cls(d.redis_url, tenant=d.tenant, prefix=d.prefix, local_only=d.local_only,
                    max_pending=d.max_pending, max_payload_bytes=d.max_payload_bytes, timeout=d.timeout,
-                   unavailable_wait=d.unavailable_wait)
+                   unavailable_wait=d.unavailable_wait, caller=d.caller)
+
+    def results_key(self, zone: str, capability: str) -> str:
+        """This process's result stream for tasks of `capability` published to `zone`."""
+        return self.keys.results(self.caller_id, zone, capability)
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -139,9 +158,9 @@ class Dispatcher:
                 w.future.cancel()
         if self._client is not None:
             try:
-                await self._client.delete(self.results_key)
+                await self._client.delete(self.inbox, *[k for k in self._last if k != self.inbox])
             except REDIS_ANY:
-                pass  # it expires on its own
+                pass  # they expire on their own (the inbox: it holds a few tokens)
             await self._client.aclose()
             self._client = None
 
@@ -177,12 +196,18 @@ class Dispatcher:
         zone = "local" if local else "any"
         self._connect()
         deadline = time.monotonic() + wait_s
-        task_id = new_id("task_")
-        fields = task_fields(task_id, self.results_key, raw, int(time.time() * 1000 + wait_s * 1000))
+        # Random, not a process prefix and a counter: a worker sees the ids of the tasks it takes, and from one
+        # it could otherwise name this caller's next tasks of any capability (to answer them, or to set their
+        # completion marks so their real answers are dropped).
+        task_id = "task_" + secrets.token_hex(12)
+        results = self.results_key(zone, capability)
+        fields = task_fields(task_id, results, raw, int(time.time() * 1000 + wait_s * 1000))
         w = _Waiting(asyncio.get_running_loop().create_future(), capability,
-                     self.keys.stream(zone, capability, priority), self.keys.wake(zone, capability), fields)
+                     self.keys.stream(zone, capability, priority), self.keys.wake(zone, capability), fields, results)
         self._waiting[task_id] = w  # before publishing: the result may come back before XADD returns here
         try:
+            if results not in self._reading:
+                await self._wake_reader()
             status, value = await self._publish(w, zone, deadline)
             while status == b"noworker" and time.monotonic() - self._outage_at < PRESENCE_GRACE_S \
                     and time.monotonic() + 0.25 < deadline:
@@ -265,6 +290,13 @@ class Dispatcher:
                           attempt=int(r.get("attempt") or 1) if isinstance(r.get("attempt"), int) else 1,
                           elapsed_ms=(time.perf_counter() - t0) * 1000, raw=r)
 
+    async def _wake_reader(self) -> None:
+        """A token in the inbox: the reader's blocked read returns and reads the new task's result stream too."""
+        try:
+            await self._client.xadd(self.inbox, {"w": "1"}, maxlen=INBOX_MAXLEN, approximate=True)
+        except REDIS_ANY:
+            pass  # the reader's next read (within READ_BLOCK_MS) covers the stream anyway
+
     async def _withdraw(self, w: _Waiting) -> None:
         """A task nobody waits for any more leaves its stream, so no worker spends time on it."""
         if w.entry_id is None:
@@ -276,15 +308,30 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ results
 
+    def _streams(self) -> dict[str, bytes | str]:
+        """What the next read covers: the inbox, the result stream of every waiting task and those read lately, each
+        from the last entry read there (a stream new to this process from its start: only this process's tasks use
+        it)."""
+        last = self._last
+        streams = {self.inbox: last.get(self.inbox, "0-0")}
+        for w in self._waiting.values():
+            if w.results not in streams:
+                streams[w.results] = last.get(w.results, "0-0")
+        if len(last) > STREAMS_KEPT:
+            self._last = last = {k: v for k, v in last.items() if k in streams}
+        for k, v in last.items():
+            streams.setdefault(k, v)
+        self._reading = frozenset(streams)
+        return streams
+
     async def _read_results(self) -> None:
-        last: bytes | str = "0-0"
         backoff = Backoff()
         outage = False
         while not self._closing:
             try:
                 if outage:
                     await self._recover()  # (touches Redis only when some task was published before)
-                resp = await self._client.xread({self.results_key: last}, count=500, block=READ_BLOCK_MS)
+                resp = await self._client.xread(self._streams(), count=500, block=READ_BLOCK_MS)
                 if outage:  # back only once Redis answered: else every retry warned "lost" anew
                     outage = False
                     log.info("dispatcher %s: Redis at %s is back", self.caller_id, where(self.cfg.redis_url))
@@ -303,17 +350,24 @@ class Dispatcher:
                 log.error("dispatcher %s: Redis refused to return results: %s", self.caller_id, scrub(str(e))[:200])
                 await asyncio.sleep(max(1.0, backoff.next()))
                 continue
-            for _key, entries in resp or []:
+            for raw_key, entries in resp or []:
+                key = text(raw_key)
                 for entry_id, f in entries:
-                    last = entry_id
-                    self._deliver(f)
+                    self._last[key] = entry_id
+                    if key != self.inbox:
+                        self._deliver(key, f)
 
-    def _deliver(self, f: dict[bytes, bytes]) -> None:
+    def _deliver(self, key: str, f: dict[bytes, bytes]) -> None:
         task_id = text(f.get(b"id", b""))
         w = self._waiting.get(task_id)
         if w is None or w.future.done():
             if task_id in self._recent:
                 self.duplicates += 1
+            return
+        if key != w.results:  # written by a worker that may not answer this task: not its result
+            self.misdirected += 1
+            log.warning("dispatcher %s: a result for task %s of %s came on another capability's result stream; "
+                        "dropped", self.caller_id, task_id, w.capability)
             return
         raw = f.get(b"r", b"")
         try:
@@ -336,7 +390,18 @@ class Dispatcher:
         for tid, w in waiting:
             pipe.xrange(w.stream, w.entry_id, w.entry_id)
             pipe.exists(self.keys.done(tid))
-        found = await pipe.execute()
+        try:
+            found = await pipe.execute()
+        except rexc.NoPermissionError:
+            # A named caller's user may not read task streams (the other callers' prompts are there): it can only
+            # tell whether the stream survived. A stream that is gone took the entry with it; one that is there
+            # most likely kept it (a Redis that lost its data and got tasks from another caller since is the
+            # exception: the task then ends at its timeout).
+            pipe = self._client.pipeline(transaction=False)
+            for tid, w in waiting:
+                pipe.exists(w.stream)
+                pipe.exists(self.keys.done(tid))
+            found = await pipe.execute()
         for i, (_tid, w) in enumerate(waiting):
             entry, done = found[2 * i], found[2 * i + 1]
             if entry or done:

@@ -78,6 +78,8 @@ class DispatchConfig(_Strict):
     prefix: str = Field("tierwise:", description="prefix of every key")
     tenant: str = Field("default", description="the tenant this process acts for: its tasks, results and "
                         "workers are in keys of this tenant only")
+    caller: str = Field("caller", description="this caller's name (a gateway or an application) in its result "
+                        "streams' keys: a caller's Redis user can be limited to its own (docs/distributed.md)")
     local_only: list[str] = Field(default_factory=list, description="capabilities whose tasks go only to workers "
                                   "with locality local (published where only they can read)")
     visibility_timeout: float = Field(30.0, gt=0, le=86400, description="seconds a taken task may go without its "
@@ -98,6 +100,11 @@ class DispatchConfig(_Strict):
     @classmethod
     def _tenant(cls, v: str) -> str:
         return check_name(v, "tenant")
+
+    @field_validator("caller")
+    @classmethod
+    def _caller(cls, v: str) -> str:
+        return check_name(v, "caller")
 
     @field_validator("local_only")
     @classmethod

@@ -6,23 +6,32 @@ tenants spread over shards. A task is published to a *zone*: `local` (read only 
 locality is local; tenants' remote workers get no ACL on it) or `any`. The presence keys sit
 outside the hash tag, under `<prefix>presence:`, where the dashboard looks for them.
 
+Results come back on one stream per caller process, zone and capability: a worker's ACL lets it add to
+the result streams of its own capabilities and zones only (`r:*:<zone>:<capability>`), so it cannot
+trim, expire or write into those of the tasks it may not take. `<caller>` is the caller's configured
+name (`dispatch.caller`; a caller's ACL user can be limited to `r:<caller>:*`), `<inst>` a random id
+per process.
+
     <p>{<t>}:q:<zone>:<capability>:<priority>   task stream (consumer group GROUP)
     <p>{<t>}:wake:<zone>:<capability>           wake-up tokens for idle workers (list)
     <p>{<t>}:w:<zone>:<capability>              workers present (zset: worker -> expiry, ms)
     <p>{<t>}:dead:<capability>                  dead-letter stream
-    <p>{<t>}:r:<caller>                         results for one caller process (stream)
+    <p>{<t>}:r:<caller>:<inst>                  a caller process's inbox: wakes its result reader (stream)
+    <p>{<t>}:r:<caller>:<inst>:<zone>:<capability>  that process's results of one capability and zone (stream)
     <p>{<t>}:done:<task>                        completion mark: the dedupe record of a task
     <p>presence:<t>:<worker>                    a worker's presence (JSON, expires)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tierwise.dispatch.config import PRIORITIES
 
 GROUP = "tierwise-workers"
 ZONES = ("local", "any")
+_CALLER_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +59,24 @@ class Keyspace:
     def dead(self, capability: str) -> str:
         return f"{self.base}dead:{capability}"
 
-    def results(self, caller: str) -> str:
+    def inbox(self, caller: str) -> str:
+        """A caller process's own stream (`caller` is `<name>:<instance>`): nothing but the caller writes it."""
         return f"{self.base}r:{caller}"
+
+    def results(self, caller: str, zone: str, capability: str) -> str:
+        return f"{self.base}r:{caller}:{zone}:{capability}"
 
     def done(self, task_id: str) -> str:
         return f"{self.base}done:{task_id}"
 
-    def is_results_key(self, key: str) -> bool:
-        """Whether a task's reply address is a result stream of this tenant (a task names it; a
-        worker writes there only if it is)."""
-        rest = key[len(self.base) + 2:] if key.startswith(self.base + "r:") else ""
-        return 0 < len(rest) <= 64 and all(c.isalnum() or c in "_-" for c in rest)
+    def is_results_key(self, key: str, zone: str, capability: str) -> bool:
+        """Whether a task's reply address is a result stream of this tenant for the capability and zone the task
+        was published to (a task names it; a worker writes there only if it is)."""
+        head, tail = self.base + "r:", f":{zone}:{capability}"
+        if not key.startswith(head) or not key.endswith(tail) or len(key) <= len(head) + len(tail):
+            return False
+        parts = key[len(head):-len(tail)].split(":")
+        return len(parts) <= 2 and all(_CALLER_PART.match(p) for p in parts)
 
     def presence(self, worker: str) -> str:
         return f"{self.prefix}presence:{self.tenant}:{worker}"

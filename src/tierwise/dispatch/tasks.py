@@ -1,7 +1,7 @@
 """The task and result records on the wire: what a caller publishes and how a worker reads it.
 
 A task is a stream entry with fields `id` (the task id: the dedupe key), `reply` (the caller's
-result stream, which must be one of the tenant's), `p` (the payload, JSON) and `dl` (the
+result stream for the task's capability and zone, which must be one of the tenant's), `p` (the payload, JSON) and `dl` (the
 deadline, epoch ms). Entries come from Redis and are untrusted like any input: `parse_task`
 refuses anything off this shape, and the worker dead-letters it instead of crashing.
 """
@@ -54,16 +54,17 @@ def fields_of(flat: Any) -> dict[bytes, bytes]:
     return out
 
 
-def parse_task(flat: Any, keys: Keyspace, max_bytes: int) -> Task:
+def parse_task(flat: Any, keys: Keyspace, max_bytes: int, zone: str, capability: str) -> Task:
     f = fields_of(flat)
     raw_id = f.get(b"id", b"").decode("utf-8", "replace")
     task_id = raw_id if TASK_ID.match(raw_id) else None
     reply = f.get(b"reply", b"").decode("utf-8", "replace")
-    reply_ok = reply if keys.is_results_key(reply) else None
+    reply_ok = reply if keys.is_results_key(reply, zone, capability) else None
     if task_id is None:
         raise Malformed("the task id is missing or not 1-64 letters, digits, `_` or `-`", None, reply_ok)
     if reply_ok is None:
-        raise Malformed("the reply address is missing or not a result stream of this tenant", task_id, None)
+        raise Malformed(f"the reply address is missing or not a result stream of this tenant for {capability} in "
+                        f"the {zone} zone", task_id, None)
     raw = f.get(b"p")
     if raw is None:
         raise Malformed("the payload is missing", task_id, reply_ok)

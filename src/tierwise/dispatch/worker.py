@@ -136,6 +136,9 @@ class Worker:
         zone, cap = stream[len(self.keys.base) + 2:].split(":")[:2]
         return self.keys.wake(zone, cap)
 
+    def _zone_of(self, stream: str) -> str:
+        return stream[len(self.keys.base) + 2:].split(":", 1)[0]
+
     async def _drop_refused_zones(self, stop: asyncio.Event) -> None:
         """Stop reading the zones this worker's Redis user may not read (a remote machine's user has no
         access to the local-only zone, whatever its config says), and say so loudly."""
@@ -305,7 +308,7 @@ class Worker:
 
     async def _handle(self, key: str, cap: str, entry_id: bytes, fields: Any, deliveries: int) -> None:
         try:
-            task = parse_task(fields, self.keys, self.d.max_payload_bytes)
+            task = parse_task(fields, self.keys, self.d.max_payload_bytes, self._zone_of(key), cap)
         except Malformed as m:
             await self._dead_letter(key, cap, entry_id, m.reason, fields, m.task_id, m.reply)
             return

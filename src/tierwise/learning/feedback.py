@@ -126,21 +126,28 @@ def clean_note(gateway: Any, note: str) -> str:
     return str(scrub_value(note)) if note else note
 
 
-def link_mcp_evaluation(gateway: Any, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any] | None:
-    """The MCP `record_evaluation` tool's verdict on a run that is in the ledger (an ensemble run, or any
-    request id) becomes feedback on it too, so the learning loop sees it; None when there is no such row."""
+MCP_KEY = "mcp"  # the key name an MCP evaluation counts under (a share of a type's evidence, like a gateway key)
+
+
+def link_mcp_evaluation(gateway: Any, ensemble: str, run_id: str | None, verdict: str,
+                        note: str = "") -> dict[str, Any] | None:
+    """The MCP `record_evaluation` tool's verdict on a run of `ensemble` becomes feedback on the run's ledger row
+    (`ens_<run id>`), so the learning loop sees it; None when that ensemble has no such run. Only the named
+    ensemble's own runs: MCP arguments are untrusted (whatever a prompt injection makes an agent send), and a
+    request id of a gateway client (a process prefix and a counter: guessable) would let it rate other clients'
+    answers and move the boundary they are served by."""
     ledger = getattr(gateway, "ledger", None)
     if ledger is None or not run_id or not _RID.match(run_id):
         return None
+    rid = run_id if run_id.startswith("ens_") else "ens_" + run_id
+    ledger.flush()
+    rec = ledger.get(rid)
+    if rec is None or rec.kind != "ensemble" or (rec.extra or {}).get("ensemble") != ensemble:
+        return None
     rating = "good" if verdict == "good" else "poor"
-    for rid in (run_id, "ens_" + run_id):  # an ensemble run's ledger row is `ens_<run id>`
-        try:
-            linked = record_feedback(ledger, rid, rating, note[:MAX_REASON] or None, source="mcp")
-        except NotFound:
-            continue
-        linked["judging"] = notify_route(gateway, linked)
-        return linked
-    return None
+    linked = record_feedback(ledger, rid, rating, note[:MAX_REASON] or None, source="mcp")
+    linked["judging"] = notify_route(gateway, linked, key=MCP_KEY)
+    return linked
 
 
 async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
