@@ -71,3 +71,33 @@ def test_loop_shadows_frontier_requests_by_schedule() -> None:
         loop.verdict("qa", 1.0, request_id=f"q{i}")
     p = loop.plan("qa", "after")
     assert p.tier == "local" and not p.shadow
+
+
+def test_no_one_key_decides_a_move_but_a_key_alone_still_moves_its_type():
+    """Quality attack: a client whose own prompts the local tier answers well (it chooses them) pushed a type
+    local for every client while another client's verdicts on it were rejections; cost attack, the reverse. A
+    move must now also hold without the key pushing hardest toward it and the one pushing hardest against it."""
+    from tierwise.learning.boundary import Boundary, BoundarySettings
+
+    settings = BoundarySettings(quality_target=0.8, credible=0.9)
+    b = Boundary(settings)
+    for i in range(60):  # the victim's answers are rejected; the attacker's (one in four) accepted
+        b.observe("t", 1.0 if i % 4 == 0 else 0.0, key="attacker" if i % 4 == 0 else "victim")
+    for _ in range(40):  # the attacker alone for a while
+        b.observe("t", 1.0, key="attacker")
+    assert b.tier("t") == "frontier", b.state("t")
+    alone = Boundary(settings)
+    for _ in range(20):
+        alone.observe("t", 1.0, key="only")
+    assert alone.tier("t") == "local"  # one key's evidence, no other: moves as it always did
+    unkeyed = Boundary(settings)
+    for _ in range(20):
+        unkeyed.observe("t", 1.0)
+    assert unkeyed.tier("t") == "local"
+    team = Boundary(settings)
+    for i in range(80):
+        team.observe("t", 1.0, key=f"k{i % 3}")
+    assert team.tier("t") == "local"  # keys that agree move it (on the evidence of the others than the first)
+    restored = Boundary(settings)
+    restored.load(b.dump())
+    assert restored.state("t").by_key == b.state("t").by_key

@@ -141,11 +141,11 @@ def test_a_run_of_one_keys_rejections_is_not_a_drift_while_others_use_the_type()
     loop.keys.saw(TYPE, "other")
     for _ in range(8):
         loop.keys.note(TYPE, "other")  # as `verdict` notes a judged request of `other`
-        assert loop.boundary.observe(TYPE, 0.0, hold=lambda why, run: loop.keys.decides_alone(TYPE, why, run)) \
-            is None
+        assert loop.boundary.observe(TYPE, 0.0, hold=lambda why, run: loop.keys.decides_alone(TYPE, why, run),
+                                     current=lambda: loop.keys.clients(TYPE) | {"other"}) is None
     assert st.tier == "local" and st.total_judged - st.total_good == 8
     loop.keys.last_seen[TYPE]["victim"] = now[0] - 10_000  # the victim left: the same run would now move it
     loop.keys.asked_by[TYPE].clear()
-    moved = [loop.boundary.observe(TYPE, 0.0, hold=lambda why, run: loop.keys.decides_alone(TYPE, why, run))
-             for _ in range(8)]
+    moved = [loop.boundary.observe(TYPE, 0.0, hold=lambda why, run: loop.keys.decides_alone(TYPE, why, run),
+                                   current=lambda: loop.keys.clients(TYPE) | {"other"}) for _ in range(8)]
     assert any(m is not None for m in moved) and st.tier == "frontier"

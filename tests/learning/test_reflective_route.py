@@ -343,3 +343,40 @@ def test_a_key_that_gave_much_alone_is_not_shut_out_when_another_arrives() -> No
             loop._note_evidence("summarisation", key)
             counted[key] += 1
     assert counted["B"] >= 40 and counted["A"] >= 40, counted  # both keep giving evidence: no stall
+
+
+def test_one_key_flooding_a_type_cannot_take_it_from_the_others(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                 monkeypatch):
+    """The per-key share counted only while other keys' offers of evidence were among the type's last
+    `key_window`: a client that floods the type (its offers turned away still take places) pushed the others out
+    of the window, was then alone, and every one of its rejections counted; and its share alone (25%, or half
+    with two clients) could pull an accepted type's mean under the target. The victim here keeps using the type
+    (one request per eight of the attacker's, every one accepted); no single key now decides a move."""
+
+    def reply(rec):
+        text = json.dumps(rec.body)
+        if "You are grading" in text:
+            return Reply(text="Checked.\nVERDICT: " + ("poor" if "ZZTOP" in text else "good"))
+        return Reply(text="frontier answer")
+
+    cfg = reflective_config(openai_up, anthropic_up, boundary={"credible": 0.8, "key_window": 8},
+                            schedule={"first_uses": 1000, "shadow_stop_after": 10_000})
+    g, route, (victim, attacker) = keyed_gateway(gateway, openai_up, anthropic_up, monkeypatch, cfg, reply,
+                                                 {"TW_F_VICTIM": "victim-key-1", "TW_F_ATTACKER": "attacker-key-2"})
+
+    def ask(client, text):
+        client.chat.completions.create(model="main", messages=[{"role": "user", "content": text}])
+        assert wait_for(lambda: not route._background, timeout=30)
+
+    for i in range(40):
+        ask(victim, f"{SUMMARY} (#{i})")
+        if route.loop.boundary.tier("summarisation") == "local" and i >= 11:
+            break
+    assert route.loop.boundary.tier("summarisation") == "local"
+    for i in range(48):
+        ask(attacker, f"{SUMMARY} ZZTOP (#{i})")
+        if i % 8 == 7:
+            ask(victim, f"{SUMMARY} (again #{i})")
+    st = route.loop.boundary.state("summarisation")
+    assert route.loop.boundary.tier("summarisation") == "local", st
+    assert st.by_key["TW_F_ATTACKER"][1] > 1.0  # its rejections were counted: the decision, not the count, held

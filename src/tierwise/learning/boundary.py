@@ -10,7 +10,16 @@ falls below the target (the gap between the two is the hysteresis that stops it 
 a change-point test on its verdicts fires (a Bernoulli CUSUM, `learning.drift`: the long memory would
 take too long to notice a drift; the evidence before the change is then dropped, since it describes the
 model as it was). Every move is recorded with its evidence: the verdicts since the previous move, the
-posterior, why, and when. The whole state (posteriors, tiers, the change-point test) can be saved and
+posterior, why, and when.
+
+No one gateway key decides a move. Each key's share of the (discounted) evidence is kept; when other keys
+have given at least one verdict's worth, a move must also hold with the evidence of the key that pushes
+hardest toward it and of the key that pushes hardest against it left out (on at least one verdict's worth
+of what remains; a change-point alarm likewise on its run's verdicts). One client — which chooses its
+prompts, and so whether the local answers it gets pass — can then neither move a task type every other
+client is served by, nor hold it where the others' evidence says it should not be, whatever share of the
+evidence it holds. A type whose evidence comes from one key alone (a gateway without keys, a one-team
+type) moves on it as before; two keys that disagree leave the type where it is. The whole state (posteriors, tiers, the change-point test) can be saved and
 loaded, so a restart keeps what was learned.
 """
 
@@ -27,7 +36,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.drift import Cusum, threshold, update
+from tierwise.learning.drift import Cusum, threshold, update, weights
 
 log = logging.getLogger("tierwise")
 
@@ -69,6 +78,9 @@ def beta_cdf(a: float, b: float, x: float) -> float:
     return float(betainc(a, b, x))
 
 
+MAX_KEYS = 256  # gateway keys whose share of a type's evidence is kept (the smallest share goes first)
+
+
 @dataclass
 class TaskState:
     tier: Tier = "frontier"
@@ -79,6 +91,10 @@ class TaskState:
     total_judged: int = 0
     total_good: int = 0
     cusum: Cusum = field(default_factory=Cusum)
+    # per gateway key: its (discounted) accepted and rejected evidence in a and b, above the prior
+    by_key: dict[str, list[float]] = field(default_factory=dict)
+    # per gateway key: its verdicts and accepted ones in the change-point test's current run
+    run_by: dict[str, list[float]] = field(default_factory=dict)
 
     def mean(self) -> float:
         return self.a / (self.a + self.b)
@@ -142,11 +158,17 @@ class Boundary:
         return below if st.tier == "local" else 1.0 - below
 
     def observe(self, task_type: str, accepted: float, *, at: float | None = None,
-                request_id: str | None = None, hold: Callable[[str, int], bool] | None = None) -> Move | None:
-        """Add one verdict on a local answer (1 accepted, 0 rejected, or a share between); maybe move. `hold(why,
-        run)` is asked before a move (`run`: the verdicts of the change-point test's run, for `drift`); True (one
-        gateway key's evidence would decide it alone: `learning.key_share`) keeps the tier: the posterior has the
-        verdict, and a change-point test that fired restarts without dropping the evidence before it."""
+                request_id: str | None = None, key: str = "",
+                hold: Callable[[str, int], bool] | None = None,
+                current: Callable[[], set[str]] | None = None) -> Move | None:
+        """Add one verdict on a local answer (1 accepted, 0 rejected, or a share between) given by a request of
+        the gateway key named `key`; maybe move. `hold(why, run)` is asked before a move (`run`: the verdicts of
+        the change-point test's run, for `drift`); True (one gateway key's evidence would decide it alone:
+        `learning.key_share`) keeps the tier: the posterior has the verdict, and a change-point test that fired
+        restarts without dropping the evidence before it. `current()`: the type's current clients (keys with recent
+        requests, `learning.key_share`); only their evidence can hold back or push a move as one key's (an idle
+        key's old verdicts stay in the posterior but no longer veto what the active clients' evidence says).
+        """
         x = min(1.0, max(0.0, float(accepted)))
         s = self.settings
         with self._lock:
@@ -155,6 +177,7 @@ class Boundary:
             # discount only the evidence above the prior, so a long run never forgets the prior's shape
             st.a = s.prior_accept + (st.a - s.prior_accept) * s.discount + x
             st.b = s.prior_reject + (st.b - s.prior_reject) * s.discount + (1.0 - x)
+            self._attribute(st, key, x)
             st.judged += 1
             st.total_judged += 1
             good = x >= 0.5
@@ -164,27 +187,126 @@ class Boundary:
             mean = st.mean()
             to: Tier | None = None
             why = None
-            if st.tier == "frontier" and lower >= s.quality_target:
+            if st.tier == "frontier" and lower >= s.quality_target and self._holds_without_extremes(st, "local", self._voters(st, current)):
                 to, why = "local", "evidence"
             elif st.tier == "local":
+                if st.cusum.s <= 0.0:
+                    st.run_by.clear()  # this verdict starts the test's run
+                run = st.run_by.setdefault(key, [0.0, 0.0])
+                run[0] += 1.0
+                run[1] += x
                 drift = update(st.cusum, x, mean_before, s.quality_target, threshold(s.drift_credible))
-                if drift is not None and not (hold is not None and hold("drift", drift[0])):
+                if (drift is not None and self._drift_without_extremes(st, self._voters(st, current))
+                        and not (hold is not None and hold("drift", drift[0]))):
                     # a change: the evidence before it describes a model that is gone, keep only the run after it
                     k, g = drift
                     st.a, st.b = s.prior_accept + g, s.prior_reject + (k - g)
+                    st.by_key = {kk: [v[1], v[0] - v[1]] for kk, v in st.run_by.items()}
                     to, why = "frontier", "drift"
-                elif mean < s.quality_target:
+                elif mean < s.quality_target and self._holds_without_extremes(st, "frontier", self._voters(st, current)):
                     to, why = "frontier", "below-target"
+                if drift is not None or st.cusum.run == 0:
+                    st.run_by.clear()  # the test restarted (an alarm one key alone raised is dropped with it)
             if to is None or (why != "drift" and hold is not None and hold(str(why), st.judged)):
                 return None
             move = Move(task_type, to, time.time() if at is None else at, st.good, st.judged, round(lower, 4),
                         round(mean, 4), s.quality_target, request_id, self.route, why)
             st.tier = to
             st.cusum = Cusum()
+            st.run_by.clear()
             st.judged = st.good = 0
             self.moves.append(move)
         self._append_log(move)
         return move
+
+    def _attribute(self, st: TaskState, key: str, x: float) -> None:
+        d = self.settings.discount
+        for v in st.by_key.values():
+            v[0] *= d
+            v[1] *= d
+        mine = st.by_key.get(key)
+        if mine is None:
+            if len(st.by_key) >= MAX_KEYS:  # the smallest share stays in the posterior, unattributed
+                del st.by_key[min(st.by_key, key=lambda k: sum(st.by_key[k]))]
+            mine = st.by_key[key] = [0.0, 0.0]
+        mine[0] += x
+        mine[1] += 1.0 - x
+
+    @staticmethod
+    def _voters(st: TaskState, current: Callable[[], set[str]] | None) -> dict[str, list[float]]:
+        if current is None or len(st.by_key) < 2:
+            return st.by_key
+        now = current()
+        return {k: v for k, v in st.by_key.items() if not k or k in now}
+
+    def _extremes(self, st: TaskState, to: Tier, by_key: dict[str, list[float]]) -> tuple[str | None, str | None]:
+        """The key whose evidence pushes hardest toward a move `to` (when the other keys have given at least one
+        verdict's worth of evidence: else it is alone, and None) and the key that pushes hardest against it (its
+        own acceptance on the other side of the target; None when no key does)."""
+        if len(by_key) < 2:
+            return None, None
+        t = self.settings.quality_target
+        sign = 1.0 if to == "local" else -1.0
+
+        def push(kk: str) -> float:
+            a, b = by_key[kk]
+            return sign * (a - t * (a + b))
+
+        top = max(by_key, key=push)
+        # one key's evidence about all there is: it moves the type alone, as it always did
+        pro = top if sum(a + b for kk, (a, b) in by_key.items() if kk != top) >= 1.0 else None
+        con = min(by_key, key=push)
+        return pro, (con if pro is not None and con != top and push(con) < 0.0 else None)
+
+    def _holds_without_extremes(self, st: TaskState, to: Tier, by_key: dict[str, list[float]]) -> bool:
+        """Whether the move `to` also holds on the evidence no one key decides: with a key pushing against it (its
+        own acceptance on the other side of the target), without that key's evidence and without that of the key
+        pushing hardest toward it (on at least one verdict's worth of what remains); without one, with the key
+        pushing hardest toward it weighed as at most all the other keys together. No one key can make a move by
+        its volume, nor stop one that the other keys' evidence calls for."""
+        pro, con = self._extremes(st, to, by_key)
+        if pro is None:
+            return True
+        s = self.settings
+        pa, pb = by_key[pro]
+        a, b = st.a, st.b
+        if con is None:
+            others = sum(ka + kb for kk, (ka, kb) in by_key.items() if kk != pro)
+            cut = max(0.0, 1.0 - others / (pa + pb)) if pa + pb > 0 else 0.0
+            a, b = a - pa * cut, b - pb * cut
+        else:
+            ca, cb = by_key[con]
+            a, b = a - pa - ca, b - pb - cb
+        a, b = max(a, s.prior_accept), max(b, s.prior_reject)
+        if a + b - s.prior_accept - s.prior_reject < 1.0:
+            return False  # nothing left to decide on: the tier stays
+        if to == "local":
+            return beta_lower(a, b, (1.0 - s.credible) / 2.0) >= s.quality_target
+        return a / (a + b) < s.quality_target
+
+    def _drift_without_extremes(self, st: TaskState, by_key: dict[str, list[float]]) -> bool:
+        """Whether the change-point alarm also holds on its run's verdicts that no one key decides (the sum of
+        their log-likelihood ratios reaches the threshold): with a key whose verdicts in the run dissent (accepted,
+        on balance), without its verdicts and those of the key that gave the run's strongest push; without one,
+        with that key's push counted at most as much as all the others'. Unless one key's evidence is about all
+        there is."""
+        if len(by_key) < 2 or not st.run_by:
+            return True
+        s = self.settings
+        rejection, acceptance = weights(st.cusum.p0, s.quality_target)
+
+        def llr(v: list[float]) -> float:
+            return (v[0] - v[1]) * rejection - v[1] * acceptance
+
+        pro = max(st.run_by, key=lambda kk: llr(st.run_by[kk]))
+        if sum(a + b for kk, (a, b) in by_key.items() if kk != pro) < 1.0:
+            return True
+        con = min(st.run_by, key=lambda kk: llr(st.run_by[kk]))
+        rest = sum(llr(v) for kk, v in st.run_by.items() if kk not in (pro, con))
+        if con != pro and llr(st.run_by[con]) < 0.0:  # a key whose verdicts in the run dissent: both left out
+            return rest >= threshold(s.drift_credible)
+        others = rest + (llr(st.run_by[con]) if con != pro else 0.0)
+        return others + min(llr(st.run_by[pro]), max(others, 0.0)) >= threshold(s.drift_credible)
 
     def history(self, task_type: str | None = None) -> list[Move]:
         return [m for m in self.moves if task_type is None or m.task_type == task_type]
@@ -204,7 +326,8 @@ class Boundary:
         with self._lock:
             return {name: {"tier": st.tier, "a": st.a, "b": st.b, "judged": st.judged, "good": st.good,
                            "total_judged": st.total_judged, "total_good": st.total_good,
-                           "cusum": asdict(st.cusum)} for name, st in self.states.items()}
+                           "cusum": asdict(st.cusum), "by_key": {k: list(v) for k, v in st.by_key.items()}}
+                    for name, st in self.states.items()}
 
     def load(self, data: dict[str, object]) -> None:
         """Restore what `dump` gave (what is malformed is skipped: a state file is not trusted blindly)."""
@@ -218,10 +341,15 @@ class Boundary:
                     c = dict(d.get("cusum") or {})
                     cusum = Cusum(float(c.get("s", 0.0)), float(c.get("p0", 0.0)), int(c.get("run", 0)),
                                   float(c.get("run_good", 0.0)))
+                    by_key: dict[str, list[float]] = {}
+                    for k, v in list(dict(d.get("by_key") or {}).items())[:MAX_KEYS]:
+                        ka, kb = float(v[0]), float(v[1])
+                        if 0.0 <= ka <= a and 0.0 <= kb <= b:  # (a share never exceeds the whole)
+                            by_key[str(k)] = [ka, kb]
                     st = self.state(str(name))
-                    st.tier, st.a, st.b, st.cusum = tier, a, b, cusum
+                    st.tier, st.a, st.b, st.cusum, st.by_key = tier, a, b, cusum, by_key
                     st.judged, st.good, st.total_judged, st.total_good = counts
-                except (KeyError, TypeError, ValueError):
+                except (KeyError, TypeError, ValueError, IndexError):
                     log.warning("boundary: skipped a malformed saved state for a task type")
 
     def _append_log(self, move: Move) -> None:

@@ -404,8 +404,9 @@ class LearningLoop:
         waits while one key's evidence would decide it alone (`KeyShare.decides_alone`)."""
         self._note_evidence(task_type, key)
         self._record_signal(task_type, accepted, request_id)
-        move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id,
-                                     hold=lambda why, run: self.keys.decides_alone(task_type, why, run))
+        move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id, key=key,
+                                     hold=lambda why, run: self.keys.decides_alone(task_type, why, run),
+                                     current=lambda: self.keys.clients(task_type) | {key})
         if move is not None and move.why == "drift":  # the posterior kept only the run after the change
             bs, st = self.settings.boundary, self.boundary.state(task_type)
             self.keys.rescale(task_type, st.a - bs.prior_accept + st.b - bs.prior_reject)
