@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
+from tierwise.config_env import check_env_names, interpolate
 from tierwise.dispatch.approvals_config import ApprovalsConfig
 from tierwise.dispatch.approvals_config import references as approval_references
 from tierwise.dispatch.blackboard_settings import BlackboardConfig
@@ -344,78 +344,6 @@ class Config(_Strict):
 
 # ---------------------------------------------------------------------------- interpolation
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Keys whose value is the *name* of an environment variable holding a secret (providers' api_key_env,
-# server.api_keys_env / admin_keys_env, dashboard viewer_keys_env, privacy.mapping.key_env), as a path ends.
-_NAMES_ENV_VAR = re.compile(r"_env(?:\[\d+\](?:\.env)?)?$")
-
-
-def _interpolate(node: Any, path: str, file: str | None, index: dict[str, int] | None = None) -> Any:
-    index = index if index is not None else {}
-    if isinstance(node, str):
-        if "${" in node and _NAMES_ENV_VAR.search(path):
-            # `api_key_env: ${ANTHROPIC_API_KEY}` would put the key itself where its variable's name belongs, and
-            # the name is printed ("ANTHROPIC_API_KEY is not set"): the key would reach the console.
-            m = _ENV.search(node)
-            name = m.group(1) if m else "NAME"
-            raise _err(f"takes the variable's name ({name}), not `${{{name}}}`, which would put the secret itself in "
-                       "its place", file, path, index)
-
-        def sub(m: re.Match[str]) -> str:
-            val = os.environ.get(m.group(1))
-            if val is None:
-                if m.group(2) is None:
-                    # "the ..." first: a message reading `api_key_env: environment` would look like a key to the
-                    # secret scrubber, which every error message passes through
-                    raise _err(f"the environment variable {m.group(1)} is not set (export it, or write "
-                               f"${{{m.group(1)}:-default}} for a default)", file, path or "(root)", index)
-                return m.group(2)
-            return val
-
-        return _ENV.sub(sub, node)
-    if isinstance(node, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), file, index) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, f"{path}[{i}]", file, index) for i, v in enumerate(node)]
-    return node
-
-
-def _env_names(cfg: Config) -> Iterator[tuple[str, str]]:
-    """(key path, value) of every key that names an environment variable holding a secret."""
-    for name, p in cfg.providers.items():
-        if p.api_key_env is not None:
-            yield f"providers.{name}.api_key_env", p.api_key_env
-    for i, k in enumerate(cfg.server.api_keys_env):
-        yield (f"server.api_keys_env[{i}].env", k.env) if isinstance(k, ClientKey) else (f"server.api_keys_env[{i}]", k)
-    for i, n in enumerate(cfg.server.admin_keys_env):
-        yield f"server.admin_keys_env[{i}]", n
-    for i, n in enumerate(cfg.observability.dashboard.viewer_keys_env):
-        yield f"observability.dashboard.viewer_keys_env[{i}]", n
-    mapping = getattr(cfg.privacy, "mapping", None)
-    if getattr(mapping, "key_env", None) is not None:
-        yield "privacy.mapping.key_env", mapping.key_env  # type: ignore[union-attr]
-
-
-def _looks_like_a_secret(value: str) -> bool:
-    """A pasted key rather than a variable's name: a known key shape, or a long run mixing lower case and digits
-    (variable names are upper case by convention; `gsk_…`, `hf_…` and hex keys are valid names otherwise)."""
-    from tierwise.secret_scrub import scrub
-
-    return scrub(value) != value or (len(value) >= 24 and any(c.islower() for c in value)
-                                     and any(c.isdigit() for c in value))
-
-
-def _check_env_names(cfg: Config, file: str | None, index: dict[str, int]) -> None:
-    """Each such key holds a variable's name, never the secret: the names are printed (`X is not set`), so a key
-    pasted in place of its variable's name would reach the console. The value is never repeated here."""
-    for path, value in _env_names(cfg):
-        if not ENV_NAME.fullmatch(value) or _looks_like_a_secret(value):
-            raise _err("is not the name of an environment variable (letters, digits and _): put the secret in a "
-                       "variable (`export MY_KEY=...`) and write that variable's name here (`MY_KEY`), never the "
-                       "secret itself", file, path, index)
-
-
 # ---------------------------------------------------------------------------- line numbers
 
 
@@ -516,7 +444,7 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping", file=file)
     index = _line_index(text)
-    data = _interpolate(data, "", file, index)
+    data = interpolate(data, "", file, index, _err)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
@@ -629,7 +557,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                        file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
-    _check_env_names(cfg, file, index)
+    check_env_names(cfg, file, index, _err)
     _check_cycles(cfg, file, index)
 
 
