@@ -358,33 +358,26 @@ class SpendController:
             if s.kind != "call":
                 continue
             u = s.usage
-            if u is None:
-                price = remote.get(s.name)
-                if s.reason == "cancelled" and s.locality == "remote" and price is not None:
-                    # A call cut off while the frontier was answering (the client left: server/limits.py): the
-                    # provider bills the input it read, and nothing reports it. Counted as the estimated input, or a
-                    # client could buy frontier input for free by leaving before each answer.
-                    usd = est_in * price[0] / MILLION
-                    tokens += est_in
-                    usd_all += usd
-                    tok_all += est_in
-                    if per_model is not None:
-                        pm = per_model.setdefault(s.name, [0.0, 0.0])
-                        pm[0] += usd
-                        pm[1] += est_in
-                continue
-            t = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
             price = remote.get(s.name)
-            if s.locality != "remote" or price is None:
-                tokens += t
-                continue
-            usd = s.cost
-            if usd is None:  # a call that failed mid-stream: its cost was not worked out
-                usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
-            if u.input_tokens == 0 and s.reason == "cancelled" and u.output_tokens:
-                # A stream cut before the upstream reported its input (OpenAI reports usage at the end).
-                usd += est_in * price[0] / MILLION
-                t += est_in
+            if u is None:
+                if s.reason != "cancelled" or s.locality != "remote" or price is None:
+                    continue
+                # A call cut off while the frontier was answering (the client left: server/limits.py): the provider
+                # bills the input it read, and nothing reports it. Counted as the estimated input, or a client could
+                # buy frontier input for free by leaving before each answer.
+                usd, t = est_in * price[0] / MILLION, est_in
+            else:
+                t = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+                if s.locality != "remote" or price is None:
+                    tokens += t
+                    continue
+                usd = s.cost
+                if usd is None:  # a call that failed mid-stream: its cost was not worked out
+                    usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
+                if u.input_tokens == 0 and s.reason == "cancelled" and u.output_tokens:
+                    # A stream cut before the upstream reported its input (OpenAI reports usage at the end).
+                    usd += est_in * price[0] / MILLION
+                    t += est_in
             tokens += t
             usd_all += usd
             tok_all += t
