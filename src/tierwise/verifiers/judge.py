@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from tierwise.canonical import Message, Request, Response, TextBlock
 from tierwise.verifiers.base import Verdict, VerifierError, VerifyContext
@@ -72,20 +74,40 @@ _NEGATED = re.compile(r"(?:\bnot|\bnever|\bno|n't)\W{0,3}+(?:\w+\W{1,3}+)?+$", r
 _JSON_OBJ = re.compile(r"\{[^{}]*\}")
 
 
-def parse_grade(text: str) -> str | None:
-    found = _VERDICT_LINE.findall(text)
-    if found:
-        return found[-1].lower()
+def _last_json_value(text: str, keys: tuple[str, ...], read: Callable[[Any], str | None]) -> str | None:
+    """The first of `keys` that `read` accepts, in the last JSON object of the reply that has one."""
     for blob in reversed(_JSON_OBJ.findall(text)):
         try:
             obj = json.loads(blob)
         except json.JSONDecodeError:
             continue
         if isinstance(obj, dict):
-            for key in ("verdict", "grade", "rating"):
-                v = obj.get(key)
-                if isinstance(v, str) and v.strip().lower() in GRADES:
-                    return v.strip().lower()
+            for key in keys:
+                got = read(obj.get(key))
+                if got is not None:
+                    return got
+    return None
+
+
+def _grade_value(v: Any) -> str | None:
+    return v.strip().lower() if isinstance(v, str) and v.strip().lower() in GRADES else None
+
+
+def _comparison_value(v: Any) -> str | None:
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        return None
+    return _COMPARE_WORDS.get(v.strip().lower().removeprefix("answer").strip(" _"))
+
+
+def parse_grade(text: str) -> str | None:
+    found = _VERDICT_LINE.findall(text)
+    if found:
+        return found[-1].lower()
+    got = _last_json_value(text, ("verdict", "grade", "rating"), _grade_value)
+    if got is not None:
+        return got
     tail = text[-300:]
     # (a grade right after "verdict" that does not start its line is quoted, not given)
     found_words = [m for m in _GRADE_WORD.finditer(tail) if "verdict" not in tail[max(0, m.start() - 14):m.start()].lower()]
@@ -142,20 +164,9 @@ def parse_comparison(text: str) -> str | None:
     found = _COMPARE_LINE.findall(text)
     if found:
         return _COMPARE_WORDS[found[-1].lower()]
-    for blob in reversed(_JSON_OBJ.findall(text)):
-        try:
-            obj = json.loads(blob)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            for key in ("verdict", "winner", "better"):
-                v = obj.get(key)
-                if isinstance(v, int) and not isinstance(v, bool):
-                    v = str(v)
-                if isinstance(v, str):
-                    w = v.strip().lower().removeprefix("answer").strip(" _")
-                    if w in _COMPARE_WORDS:
-                        return _COMPARE_WORDS[w]
+    got = _last_json_value(text, ("verdict", "winner", "better"), _comparison_value)
+    if got is not None:
+        return got
     lines = [ln for ln in text[-300:].splitlines() if ln.strip()]
     m = _COMPARE_BARE.match(lines[-1].strip()) if lines else None
     return _COMPARE_WORDS[m.group(1).lower()] if m else None
