@@ -277,6 +277,19 @@ def test_help_is_whole_and_imports_nothing_heavy(tmp_path: Path) -> None:
         assert f"\n  {name} " in out
 
 
+def test_a_gateway_without_learned_routes_loads_no_numpy(tmp_path: Path) -> None:
+    """Every gateway loads the policies; numpy (about 15-20 MB of a 65 MB process, and 40 ms of start-up) loads
+    only for a route that uses it. The reflective policy's settings imported it for every gateway (session 18)."""
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump(health_config(dead_url(), dead_url())))
+    probe = ("import sys\nfrom tierwise.config import load_config\nfrom tierwise.server.build import build_gateway\n"
+             f"build_gateway(load_config({str(cfg)!r}))\nprint('NUMPY:', 'numpy' in sys.modules)\n")
+    p = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env_for(tmp_path), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "NUMPY: False" in p.stdout
+
+
 def test_models_lists_what_each_route_leads_to(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COLUMNS", raising=False)

@@ -33,7 +33,7 @@ from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskSta
 from tierwise.learning.drift import threshold, weights
 from tierwise.learning.key_share import KeyShare
 from tierwise.learning.order import GainOrder, OrderSettings
-from tierwise.learning.request_model import RequestModelSettings, make_request_model
+from tierwise.learning.request_model_settings import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
 from tierwise.learning.within import WithinSettings, WithinType

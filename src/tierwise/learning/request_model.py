@@ -37,46 +37,15 @@ from __future__ import annotations
 import base64
 import math
 from collections import OrderedDict, deque
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tierwise.learning.request_model_settings import RequestModelSettings
 from tierwise.routers.features import token_hashes
 
 PENDING = 4096  # judged requests whose features wait for their verdict
 Features = tuple[np.ndarray, np.ndarray]  # (bucket indices int32, counts float32)
-
-
-class RequestModelSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["none", "text"] = Field("none", description=(
-        "none: a request's acceptance is its type's (and `within`'s); text: also a text model trained on the "
-        "loop's own verdicts"))
-    weight: float = Field(0.5, ge=0.0, le=1.0, description="share of the text model in a request's acceptance")
-    combine: Literal["blend", "within"] = Field("blend", description=(
-        "blend: (1 - weight) x the loop's own estimate (type mean moved by the `within` slope) + weight x the "
-        "text model's; within: the `within` slope moves the blend of the type's mean and the text model's, so "
-        "at weight 1.0 the text model sets the level and the prompt signal still moves it inside the type"))
-    min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
-    max_rows: int = Field(1000, ge=2, le=5_000, description=(
-        "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
-        "max_rows x max_rows system (200 MB and seconds of CPU at 5,000)"))
-    refit_every: int = Field(25, ge=1, le=100_000, description="new verdicts between two refits")
-    alpha: float = Field(3.0, gt=0.0, le=1e6, description="ridge penalty")
-    n_buckets: int = Field(1 << 16, ge=1 << 10, le=1 << 20, description="hashed feature buckets (a power of two)")
-    max_chars: int = Field(4000, ge=100, le=1_000_000, description="prompt characters the features read")
-    max_key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
-        "most of the rows one gateway key's requests may hold (at least min_rows): one client cannot retrain "
-        "the model for everyone"))
-
-    @field_validator("n_buckets")
-    @classmethod
-    def _power_of_two(cls, v: int) -> int:
-        if v & (v - 1):
-            raise ValueError("n_buckets must be a power of two")
-        return v
 
 
 def _b64(a: np.ndarray) -> str:
@@ -246,8 +215,6 @@ def solve(rows: list[tuple[np.ndarray, np.ndarray, float]],
     return (w * idf).astype(np.float32), idf.astype(np.float32), mean
 
 
-def make_request_model(settings: RequestModelSettings) -> TextAcceptance | None:
-    return TextAcceptance(settings) if settings.kind == "text" else None
 
 
-__all__ = ["RequestModelSettings", "TextAcceptance", "make_request_model", "solve"]
+__all__ = ["RequestModelSettings", "TextAcceptance", "solve"]

@@ -29,7 +29,7 @@ from tierwise.errors import UpstreamError
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.order import OrderSettings
-from tierwise.learning.request_model import RequestModelSettings
+from tierwise.learning.request_model_settings import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings

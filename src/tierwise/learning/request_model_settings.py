@@ -1,0 +1,53 @@
+"""The settings of a reflective route's text model of each request (`request_model:`), without numpy.
+
+Every gateway loads the policies, and so this; the model itself (learning/request_model.py: numpy, the hashed
+features, the ridge solve) is imported only when a route asks for it (`kind: text`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from tierwise.learning.request_model import TextAcceptance
+
+
+class RequestModelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["none", "text"] = Field("none", description=(
+        "none: a request's acceptance is its type's (and `within`'s); text: also a text model trained on the "
+        "loop's own verdicts"))
+    weight: float = Field(0.5, ge=0.0, le=1.0, description="share of the text model in a request's acceptance")
+    combine: Literal["blend", "within"] = Field("blend", description=(
+        "blend: (1 - weight) x the loop's own estimate (type mean moved by the `within` slope) + weight x the "
+        "text model's; within: the `within` slope moves the blend of the type's mean and the text model's, so "
+        "at weight 1.0 the text model sets the level and the prompt signal still moves it inside the type"))
+    min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
+    max_rows: int = Field(1000, ge=2, le=5_000, description=(
+        "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
+        "max_rows x max_rows system (200 MB and seconds of CPU at 5,000)"))
+    refit_every: int = Field(25, ge=1, le=100_000, description="new verdicts between two refits")
+    alpha: float = Field(3.0, gt=0.0, le=1e6, description="ridge penalty")
+    n_buckets: int = Field(1 << 16, ge=1 << 10, le=1 << 20, description="hashed feature buckets (a power of two)")
+    max_chars: int = Field(4000, ge=100, le=1_000_000, description="prompt characters the features read")
+    max_key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
+        "most of the rows one gateway key's requests may hold (at least min_rows): one client cannot retrain "
+        "the model for everyone"))
+
+    @field_validator("n_buckets")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError("n_buckets must be a power of two")
+        return v
+
+
+def make_request_model(settings: RequestModelSettings) -> TextAcceptance | None:
+    if settings.kind != "text":
+        return None
+    from tierwise.learning.request_model import TextAcceptance
+
+    return TextAcceptance(settings)
