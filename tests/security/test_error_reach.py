@@ -34,3 +34,32 @@ def test_a_file_part_cannot_name_a_file_in_the_operators_account(two_tier, opena
         {"role": "user", "content": [part, {"type": "text", "text": "summarise"}]}]}, timeout=10)
     assert r.status_code == 400 and "file_id" in r.json()["error"]["message"], r.text
     assert openai_up.requests == []
+
+
+def test_an_anthropic_block_cannot_name_a_file_in_the_operators_account(two_tier, anthropic_up):
+    """Document and container-upload blocks are carried to an Anthropic upstream as sent: a Files API id in them
+    would make the operator's account hand over a file the client named (the OpenAI `file_id` case, above). An
+    inline document still goes through."""
+    import anthropic
+    import pytest
+
+    from tests.doubles import Reply
+    from tests.gateway.conftest import ant
+
+    anthropic_up.default = Reply(text="read it")
+    g = two_tier(routes={"main": ["frontier"]})
+    client = ant(g)
+    for block in ({"type": "document", "source": {"type": "file", "file_id": "file_operator1"}},
+                  {"type": "container_upload", "file_id": "file_operator2"}):
+        with pytest.raises(anthropic.BadRequestError) as e:
+            client.messages.create(model="main", max_tokens=20, messages=[
+                {"role": "user", "content": [block, {"type": "text", "text": "summarise"}]}])
+        assert e.value.body["error"]["type"] == "invalid_request_error"
+        assert "file ids" in e.value.body["error"]["message"]
+    assert anthropic_up.requests == []
+    inline = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "a short note"}}
+    r = client.messages.create(model="main", max_tokens=20, messages=[
+        {"role": "user", "content": [inline, {"type": "text", "text": "summarise"}]}])
+    assert r.content[0].text == "read it"
+    assert any(b.get("type") == "document" for m in anthropic_up.requests[-1].body["messages"] for b in m["content"]
+               if isinstance(m["content"], list))

@@ -51,6 +51,17 @@ def _is_opaque_type(t: Any) -> bool:
     return isinstance(t, str) and (t in _OPAQUE_BLOCKS or t.endswith("_tool_result"))
 
 
+def _opaque_block(b: dict[str, Any], path: str) -> OtherBlock:
+    """A block carried as sent, except what names a file in the upstream account: the account is the operator's,
+    not the client's (Files API ids in a document's `source` or a `container_upload`), as OpenAI `file_id`s are
+    refused."""
+    src = b.get("source")
+    need(not (isinstance(src, dict) and src.get("type") == "file") and "file_id" not in b
+         and not (isinstance(src, dict) and "file_id" in src), f"{path}.source" if isinstance(src, dict) else path,
+         "file ids name files in the gateway's upstream account; send the document inline (base64 or text) or by URL")
+    return OtherBlock(b)
+
+
 def _text_block(b: dict[str, Any], path: str) -> TextBlock:
     text = get_str(b, "text", path, required=True) or ""
     extra = {k: v for k, v in b.items() if k not in ("type", "text")}
@@ -95,7 +106,7 @@ def _tool_result_content(content: Any, path: str) -> list[TextBlock | ImageBlock
         elif t == "image":
             out.append(_image_block(c, p))
         elif _is_opaque_type(t):
-            out.append(OtherBlock(c))  # carried for same-format upstreams; other formats skip it
+            out.append(_opaque_block(c, p))  # carried for same-format upstreams; other formats skip it
         else:
             raise InvalidRequest(f"{p}.type: must be text or image, not {t!r}")
     return out
@@ -134,7 +145,7 @@ def _content_blocks(content: Any, path: str, role: str, prev_tool_ids: set[str])
         elif t == "redacted_thinking":
             out.append(RedactedThinkingBlock(get_str(b, "data", p, required=True) or ""))
         elif _is_opaque_type(t):
-            out.append(OtherBlock(b))
+            out.append(_opaque_block(b, p))
         else:
             raise InvalidRequest(f"{p}.type: unknown content block type {t!r}")
     return out
