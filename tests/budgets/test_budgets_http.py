@@ -26,6 +26,21 @@ def ask_anthropic(g, **kw):
     return ant(g).messages.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "hello"}], **kw)
 
 
+def concurrent_asks(g, content, n: int) -> list[str]:
+    """`n` Anthropic requests of `content` at once: each one's answer text, or "refused" (a 429)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> str:
+        try:
+            return ant(g).messages.create(model="main", max_tokens=500,
+                                          messages=[{"role": "user", "content": content}]).content[0].text
+        except anthropic.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
 def test_spent_budget_refuses_in_each_api_schema(two_tier, anthropic_up):
     anthropic_up.default = Reply(text="paid answer", usage=USAGE)
     g = two_tier(budgets=budget(COST * 2.5))
@@ -219,7 +234,6 @@ def test_images_by_url_are_reserved_for_so_concurrent_requests_do_not_overspend(
     """The reservation's input estimate was a third of the body's bytes: an image named by URL is a few dozen
     bytes there and about a thousand tokens in the upstream's count. Twelve concurrent requests of a hundred
     image URLs each reserved ~$0.016 apiece, were all admitted under a $1 budget and cost $3.60."""
-    from concurrent.futures import ThreadPoolExecutor
 
     from tests.doubles import Delay
 
@@ -231,15 +245,7 @@ def test_images_by_url_are_reserved_for_so_concurrent_requests_do_not_overspend(
     content = [{"type": "image", "source": {"type": "url", "url": f"https://img.example/{i}.png"}}
                for i in range(images)] + [{"type": "text", "text": "describe each"}]
 
-    def one(_: int) -> str:
-        try:
-            return ant(g).messages.create(model="main", max_tokens=500,
-                                          messages=[{"role": "user", "content": content}]).content[0].text
-        except anthropic.RateLimitError:
-            return "refused"
-
-    with ThreadPoolExecutor(12) as pool:
-        outcomes = list(pool.map(one, range(12)))
+    outcomes = concurrent_asks(g, content, 12)
     real = len(anthropic_up.requests) * cost
     reservation = (images * 1000 + 4000) * 3 / 1e6 + 500 * 15 / 1e6  # an upper bound of one request's
     assert "refused" in outcomes and "seen" in outcomes
@@ -250,7 +256,6 @@ def test_documents_the_upstream_fetches_are_reserved_for(two_tier, anthropic_up)
     """An Anthropic `document` block by URL is carried to the upstream as sent: a few bytes of the body, up to a
     context window of tokens (a 100-page PDF). Four concurrent requests of two PDF URLs each were all admitted
     under a $1 budget and cost $1.80."""
-    from concurrent.futures import ThreadPoolExecutor
 
     from tests.doubles import Delay
 
@@ -261,15 +266,7 @@ def test_documents_the_upstream_fetches_are_reserved_for(two_tier, anthropic_up)
     content = [{"type": "document", "source": {"type": "url", "url": f"https://docs.example/{i}.pdf"}}
                for i in range(2)] + [{"type": "text", "text": "compare them"}]
 
-    def one(_: int) -> str:
-        try:
-            return ant(g).messages.create(model="main", max_tokens=500,
-                                          messages=[{"role": "user", "content": content}]).content[0].text
-        except anthropic.RateLimitError:
-            return "refused"
-
-    with ThreadPoolExecutor(4) as pool:
-        outcomes = list(pool.map(one, range(4)))
+    outcomes = concurrent_asks(g, content, 4)
     assert "refused" in outcomes and "read" in outcomes
     assert len(anthropic_up.requests) * cost <= 1.0 + (400_000 + 1000) * 3 / 1e6 + 500 * 15 / 1e6
 

@@ -19,7 +19,9 @@ from tests.harness import unavailable
 from tests.observability.conftest import MSG
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-REDIS_DB = 11  # this suite's own Redis database: presence keys here are ours alone
+# this suite's own Redis database, one per pytest-xdist worker (gw0: 11, gw1: 12, ...): presence keys there are
+# this process's alone, so two of these tests on two workers do not see or delete each other's workers
+REDIS_DB = 11 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 5
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -38,16 +40,21 @@ def presence():
     r.close()
 
 
+def dashboard_gateway(two_tier, monkeypatch):
+    """A keyed gateway with metrics and the dashboard on (a viewer key, presence read from the test's Redis db)."""
+    monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
+    monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-1")
+    return two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
+                    observability={"metrics": {"enabled": True},
+                                   "dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEWER_KEY"],
+                                                 "presence_redis_url": f"redis://127.0.0.1:6379/{REDIS_DB}"}})
+
+
 def test_dashboard_in_chromium(two_tier, openai_up, anthropic_up, presence, monkeypatch):
     _need_chromium()
     from playwright.sync_api import sync_playwright
 
-    monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
-    monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-1")
-    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
-                 observability={"metrics": {"enabled": True},
-                                "dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEWER_KEY"],
-                                              "presence_redis_url": f"redis://127.0.0.1:6379/{REDIS_DB}"}})
+    g = dashboard_gateway(two_tier, monkeypatch)
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -200,12 +207,7 @@ def test_values_a_client_or_a_worker_controls_render_as_text(two_tier, openai_up
     import httpx2 as httpx
     from playwright.sync_api import sync_playwright
 
-    monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
-    monkeypatch.setenv("OBS_VIEWER_KEY", "viewer-key-1")
-    g = two_tier(server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"]},
-                 observability={"metrics": {"enabled": True},
-                                "dashboard": {"enabled": True, "viewer_keys_env": ["OBS_VIEWER_KEY"],
-                                              "presence_redis_url": f"redis://127.0.0.1:6379/{REDIS_DB}"}})
+    g = dashboard_gateway(two_tier, monkeypatch)
     anthropic_up.default = Reply(text=HOSTILE, usage=(11, 3))
     errors: list[str] = []
     with sync_playwright() as p:
