@@ -193,7 +193,9 @@ def test_invented_sessions_share_one_bucket_beyond_the_cap(two_tier, anthropic_u
     assert len(anthropic_up.requests) == 3
 
 
-def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input(gateway, openai_up, anthropic_up):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input(gateway, openai_up, anthropic_up,
+                                                                                  stream):
     """The gateway stops the upstream call of a client that leaves (server/limits.py), but the provider has read
     (and bills) the input by then. The call's input is counted against the budget, estimated, or a client could
     buy any amount of frontier input for nothing by dropping each request before its answer."""
@@ -211,7 +213,8 @@ def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input
     cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 120}
     anthropic_up.default = Delay(60, Reply(text="late", usage=USAGE))
     g = gateway(cfg)
-    body = {"model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": "lorem ipsum " * 4000}]}
+    body = {"model": "main", "max_tokens": 10, "stream": stream,
+            "messages": [{"role": "user", "content": "lorem ipsum " * 4000}]}
     clients = [socket.create_connection(("127.0.0.1", g.port)) for _ in range(2)]
     for s in clients:
         s.sendall(_request("/v1/chat/completions", body))
@@ -298,3 +301,33 @@ def test_a_stored_conversation_continued_is_reserved_for(two_tier, anthropic_up)
     assert "refused" in outcomes and "noted" in outcomes
     reservation = (300_000 // 3 + 16) * 3 / 1e6 + 500 * 15 / 1e6
     assert len(anthropic_up.requests) * cost <= 1.0 + reservation, len(anthropic_up.requests)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_ledger_row_of_a_call_cut_by_a_leaving_client_shows_its_input(gateway, openai_up, anthropic_up, stream):
+    """The provider bills the input of a call the gateway stops because its client left; the ledger row said
+    $0 (a non-streamed call had no usage at all, a stream cut before its first event reported none), so the
+    report showed frontier input bought for nothing. No budgets here: the ledger alone must show it."""
+    import socket
+
+    from tests.doubles.script import Delay
+    from tests.gateway.test_connection_bounds import _request
+    from tests.harness import two_tier_config, wait_for
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 120}
+    anthropic_up.default = Delay(60, Reply(text="late", usage=USAGE))
+    g = gateway(cfg)
+    body = {"model": "main", "max_tokens": 10, "stream": stream,
+            "messages": [{"role": "user", "content": "lorem ipsum " * 4000}]}
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(_request("/v1/chat/completions", body))
+    assert anthropic_up.wait_until(lambda: anthropic_up.active == 1, timeout=20)
+    s.close()
+    assert wait_for(lambda: g.app.in_flight == 0, timeout=20)
+    g.flush()
+    (rec,) = g.ledger.query()
+    assert rec.status == 499
+    # ~12,000 input tokens estimated at $3 per million (nothing was answered: no output)
+    assert rec.cost_usd is not None and 0.02 < rec.cost_usd < 0.06, rec.cost_usd

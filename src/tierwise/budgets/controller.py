@@ -374,10 +374,13 @@ class SpendController:
                 usd = s.cost
                 if usd is None:  # a call that failed mid-stream: its cost was not worked out
                     usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
-                if u.input_tokens == 0 and s.reason == "cancelled" and u.output_tokens:
-                    # A stream cut before the upstream reported its input (OpenAI reports usage at the end).
-                    usd += est_in * price[0] / MILLION
-                    t += est_in
+                if s.reason == "cancelled" and (u.input_tokens == 0 or "input_estimated" in s.detail):
+                    # A call cut before the upstream reported its input (OpenAI reports usage at a stream's end):
+                    # the provider still bills it. The deployment's estimate is in the ledger row; the budget
+                    # counts the larger of it and the reservation's (which also reads the body's length).
+                    extra = max(0, est_in - u.input_tokens)
+                    usd += extra * price[0] / MILLION
+                    t += extra
             tokens += t
             usd_all += usd
             tok_all += t

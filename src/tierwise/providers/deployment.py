@@ -37,7 +37,7 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import counts_against_deployment
 from tierwise.providers.http import Provider
 from tierwise.providers.live_stats import LiveStats
-from tierwise.tokens import estimate_text_chars
+from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat
 from tierwise.wire.sse import EventTooLarge
 
@@ -118,6 +118,17 @@ class Deployment:
                 upstream_refused(self.name, self.cfg.model, self.provider.name, err.error_class, err.message,
                                  self.provider.cfg.api_key_env)
 
+    def _bill_cut(self, step: Any, req: Request, usage: Usage) -> None:
+        """A call cut off because its client left: the provider bills the input it read and reports nothing
+        (OpenAI reports usage at a stream's end), so the input is estimated — in the ledger row as in the
+        budget, or leaving before each answer would buy frontier input that no report shows."""
+        if not usage.input_tokens:
+            usage.input_tokens = estimate_request(req) + PER_FETCHED_DOCUMENT * fetched_documents_in(req)
+            usage.estimated = True
+            step.detail["input_estimated"] = True
+        step.usage = usage
+        step.cost = self._cost(self.price, usage)
+
     def _finish(self, step: Any, usage: Usage, t0: float) -> None:
         step.ok = True
         step.status = 200
@@ -171,6 +182,8 @@ class Deployment:
             # would refuse every request until restart.
             self._release()
             step.ok, step.reason = False, "cancelled" if isinstance(e, asyncio.CancelledError) else type(e).__name__
+            if step.reason == "cancelled":
+                self._bill_cut(step, req, Usage())
             raise
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
@@ -206,12 +219,16 @@ class Deployment:
         except UpstreamError as e:
             self._fail(step, e, t0)
             raise
-        except BaseException:  # cancelled, an unencodable body, a bug: hand back the probe slot
+        except BaseException as e:  # cancelled, an unencodable body, a bug: hand back the probe slot
             self._release()
+            if isinstance(e, asyncio.CancelledError):  # the client left before the first event
+                step.ok, step.reason = False, "cancelled"
+                self._bill_cut(step, req, Usage())
             raise
-        return self._relay(resp, step, t0)
+        return self._relay(resp, step, t0, req)
 
-    async def _relay(self, resp: aiohttp.ClientResponse, step: Any, t0: float) -> AsyncIterator[StreamChunk]:
+    async def _relay(self, resp: aiohttp.ClientResponse, step: Any, t0: float,
+                     req: Request) -> AsyncIterator[StreamChunk]:
         decoder = self.codec.StreamDecoder()
         pcfg = self.provider.cfg
         decoder.parser.max_event = pcfg.max_stream_event_bytes
@@ -292,8 +309,7 @@ class Deployment:
                     out = estimate_text_chars(produced)
                     if out > usage.output_tokens:
                         usage.output_tokens, usage.estimated = out, True
-                    step.usage = usage
-                    step.cost = self._cost(self.price, usage)
+                    self._bill_cut(step, req, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
                     self._release()
                 resp.close()  # drop the connection so the upstream stops generating
