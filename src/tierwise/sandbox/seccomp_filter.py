@@ -85,7 +85,7 @@ SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 1, 7, 8, 32, 
 F_SETPIPE_SZ = 1031
 
 
-def _rule(f: Any, action: int, name: str, *args: Any) -> None:
+def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
     try:
         f.add_rule(action, name, *args)
     except (OSError, ValueError, RuntimeError):
