@@ -4,10 +4,13 @@ the filter's names. Each test failed before its fix (docs/security/sandbox.md)."
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from tests.verifiers.kernel_memory_attacks import RAW_THREADS
 from tests.verifiers.test_sandbox import need_layer
-from tierwise.sandbox import SandboxLimits, run_python
+from tierwise.sandbox import SandboxLimits, backend, cgroup, run_python
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256)
 
@@ -69,3 +72,70 @@ async def test_system_calls_newer_than_the_filter_are_refused() -> None:
     r = await run_python(code, limits=LIMITS, audit_hook=False)
     assert "ERRNOS" in r.stdout, r.stderr
     assert r.stdout.split("ERRNOS")[1].strip() == str([38] * 7), r.stdout  # ENOSYS
+
+
+# Empty folders in the run's tmpfs: ~1 KB of kernel memory each (inode + dentry) that neither
+# RLIMIT_AS nor the tmpfs size counts. Before the run's cgroup, 1,050,000 of them in one 10 s run.
+FOLDERS = """
+import os
+n = 0
+try:
+    while n < 500_000:
+        os.mkdir(str(n))
+        n += 1
+        if n % 10_000 == 0:
+            print("FOLDERS", n, flush=True)
+    print("DONE", flush=True)
+except OSError as e:
+    print("FOLDERS", n, "stopped:", e, flush=True)
+"""
+
+
+def _run_cgroups() -> list[str]:
+    return [os.path.join(place.parent, name) for place in cgroup.places()[0] for name in os.listdir(place.parent)
+            if name.startswith(f"tierwise-{os.getpid()}-")]
+
+
+async def test_kernel_memory_for_inodes_is_bounded_by_the_runs_cgroup() -> None:
+    need_layer("cgroup_memory", "no memory cgroup can be made for a run here")
+    limits = SandboxLimits(wall_s=60, cpu_s=30, memory_mb=128, work_mb=8)
+    r = await run_python(FOLDERS, limits=limits, audit_hook=False)
+    made = [int(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("FOLDERS")]
+    assert made, r.stderr
+    # memory_mb + work_mb + cgroup.KERNEL_MB = 168 MB in total: well under 300,000 folders.
+    assert "DONE" not in r.stdout and max(made) < 300_000, r.stdout[-300:]
+    assert "cgroup_memory" in r.layers
+    assert _run_cgroups() == []  # removed with the run, killed or not
+
+
+async def test_threads_a_caller_allows_are_bounded_by_the_runs_cgroup() -> None:
+    """`threads=True` let seccomp pass thread clones, and nothing counted them: 300 of 300 raw
+    clones sharing one small stack, each a host PID and a kernel stack. pids.max bounds them."""
+    need_layer("cgroup_pids", "no pids cgroup can be made for a run here")
+    r = await run_python(RAW_THREADS, limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256, threads=True),
+                         audit_hook=False)
+    assert "THREADS" in r.stdout, r.stderr
+    assert int(r.stdout.split("THREADS")[1].split()[0]) < cgroup.TASKS + cgroup.THREADS, r.stdout
+    assert "cgroup_pids" in r.layers and _run_cgroups() == []
+
+
+async def test_without_a_cgroup_runs_go_on_and_doctor_says_why(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    need_layer("seccomp", "no system call filter here")
+    monkeypatch.setattr(cgroup, "places", lambda: ((), "memory: no cgroup v2 mount; pids: no cgroup v1 pids hierarchy"))
+    backend.status.cache_clear()
+    try:
+        r = await run_python("print('ran')", limits=LIMITS)
+        assert r.stdout.strip() == "ran" and not any(la.startswith("cgroup_") for la in r.layers), r.stderr
+        assert "bounded only by the CPU and wall limits" in (backend.status().cgroup_problem or "")
+        (tmp_path / "tierwise.yaml").write_text(
+            "providers: {p: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}}\n"
+            "models: {m: {provider: p, model: x}}\nroutes: {main: {policy: fallback, targets: [m]}}\n")
+        monkeypatch.chdir(tmp_path)
+        out = CliRunner().invoke(main, ["doctor", "-c", "tierwise.yaml"]).output
+        assert "no cgroup per run (memory: no cgroup v2 mount" in out, out
+    finally:
+        backend.status.cache_clear()
