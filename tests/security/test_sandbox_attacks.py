@@ -8,9 +8,11 @@ import os
 
 import pytest
 
+from tests.harness import unavailable
 from tests.verifiers.kernel_memory_attacks import RAW_THREADS
 from tests.verifiers.test_sandbox import need_layer
 from tierwise.sandbox import SandboxLimits, backend, cgroup, run_python
+from tierwise.sandbox.bwrap import layout
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256)
 
@@ -139,3 +141,18 @@ async def test_without_a_cgroup_runs_go_on_and_doctor_says_why(tmp_path, monkeyp
         assert "no cgroup per run (memory: no cgroup v2 mount" in out, out
     finally:
         backend.status.cache_clear()
+
+
+async def test_the_folders_hidden_under_a_tmpfs_are_read_only() -> None:
+    """site-packages (and the gateway's folder or home where a bound folder holds them) is hidden
+    under an empty tmpfs, which bubblewrap makes owned by the sandbox's user with the kernel's
+    default size (half the RAM): it was a second writable folder outside `work_mb` (12 GB here)."""
+    need_layer("fsroot", "no bubblewrap root here")
+    masks = layout().masks
+    if not masks:
+        unavailable("no folder of this layout is hidden under a tmpfs")
+    code = ("import os, sys\nfor folder in sys.argv[1:]:\n    try:\n"
+            "        os.close(os.open(folder + '/x', os.O_CREAT | os.O_WRONLY, 0o600))\n        print('WROTE', folder)\n"
+            "    except OSError as e:\n        print('REFUSED', e.errno)\n")
+    r = await run_python(code.replace("sys.argv[1:]", repr(list(masks))), limits=LIMITS, audit_hook=False)
+    assert r.stdout.split() == ["REFUSED", "30"] * len(masks), r.stdout + r.stderr  # EROFS
