@@ -106,7 +106,7 @@ async def test_kernel_memory_for_inodes_is_bounded_by_the_runs_cgroup() -> None:
     assert made, r.stderr
     # memory_mb + work_mb + cgroup.KERNEL_MB = 168 MB in total: well under 300,000 folders.
     assert "DONE" not in r.stdout and max(made) < 300_000, r.stdout[-300:]
-    assert "cgroup_memory" in r.layers
+    assert "cgroup_memory" in r.layers and r.out_of_memory and "memory limit" in r.summary()
     assert _run_cgroups() == []  # removed with the run, killed or not
 
 

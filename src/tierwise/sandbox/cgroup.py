@@ -191,12 +191,15 @@ class RunCgroup:
         for path in self.procs:
             _write(path, "0")
 
-    def peak_memory(self) -> int | None:
+    def out_of_memory(self) -> bool:
+        """The kernel killed a task of the run for the cgroup's memory limit (read before remove)."""
         for place, folder in self.folders:
             if place.controller == "memory":
                 with contextlib.suppress(OSError, ValueError):
-                    return int(_read(os.path.join(folder, "memory.peak" if place.v2 else "memory.max_usage_in_bytes")))
-        return None
+                    lines = _read(os.path.join(folder, "memory.events" if place.v2 else "memory.oom_control"))
+                    counts = dict(line.split() for line in lines.splitlines() if len(line.split()) == 2)
+                    return int(counts.get("oom_kill", "0")) > 0
+        return False
 
     def _kill(self) -> None:
         for place, folder in self.folders:

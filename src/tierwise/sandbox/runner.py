@@ -95,7 +95,9 @@ async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
         proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group)
-        return await _supervise(proc, stdin, limits, layers + group.layers + (["audit"] if audit_hook else []))
+        result = await _supervise(proc, stdin, limits, layers + group.layers + (["audit"] if audit_hook else []))
+        result.out_of_memory = group.out_of_memory()
+        return result
     finally:
         for fd in fds:
             os.close(fd)
