@@ -156,3 +156,13 @@ async def test_the_folders_hidden_under_a_tmpfs_are_read_only() -> None:
             "    except OSError as e:\n        print('REFUSED', e.errno)\n")
     r = await run_python(code.replace("sys.argv[1:]", repr(list(masks))), limits=LIMITS, audit_hook=False)
     assert r.stdout.split() == ["REFUSED", "30"] * len(masks), r.stdout + r.stderr  # EROFS
+
+
+async def test_a_run_whose_cgroup_cannot_be_made_does_not_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cgroups found at start are where every run goes: one that cannot be made then is a
+    failed run (the verifier's check fails), never a run without its bounds nor an exception."""
+    need_layer("seccomp", "no system call filter here")
+    gone = cgroup.Place("memory", str(tmp_path / "gone"), True)
+    monkeypatch.setattr(cgroup, "places", lambda: ((gone,), None))
+    r = await run_python("print('ran')", limits=LIMITS)
+    assert not r.ok and r.stdout == "" and "cgroup cannot be made" in r.summary(), r

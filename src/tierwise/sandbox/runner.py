@@ -75,7 +75,11 @@ async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin
     layers = [la for la in backend.status().layers
               if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
-    group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+    try:
+        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+    except OSError as e:  # it could be made at start: not run without it (a failed check, not a 500)
+        cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
+        return SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); not run")
     try:
         fds.append(seccomp_filter.bpf_fd(limits.threads))
         placed = []
