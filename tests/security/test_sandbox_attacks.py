@@ -166,3 +166,18 @@ async def test_a_run_whose_cgroup_cannot_be_made_does_not_run(tmp_path, monkeypa
     monkeypatch.setattr(cgroup, "places", lambda: ((gone,), None))
     r = await run_python("print('ran')", limits=LIMITS)
     assert not r.ok and r.stdout == "" and "cgroup cannot be made" in r.summary(), r
+
+
+async def test_a_run_takes_none_of_the_machines_asynchronous_io_contexts() -> None:
+    """Linux AIO contexts are counted against fs.aio-max-nr for the whole machine (65,536 events):
+    one run took all of them, and the host's own programs could start no asynchronous I/O."""
+    need_layer("seccomp", "no system call filter here")
+    code = ("import ctypes, platform\nlibc = ctypes.CDLL(None, use_errno=True)\nevents = 0\n"
+            "io_setup = {'x86_64': 206, 'aarch64': 0}[platform.machine()]\n"
+            "for size in (4096, 512, 64, 8, 1):\n    ctx = ctypes.c_ulong(0)\n"
+            "    while events < 200_000 and libc.syscall(io_setup, size, ctypes.byref(ctx)) == 0:\n"
+            "        events += size\n        ctx = ctypes.c_ulong(0)\n"
+            "print('EVENTS', events)\n")
+    r = await run_python(code, limits=LIMITS, audit_hook=False)
+    assert "EVENTS" in r.stdout, r.stderr
+    assert int(r.stdout.split("EVENTS")[1].split()[0]) == 0, r.stdout

@@ -59,6 +59,10 @@ DENIED = (
     # asked: one run held 3 GB of unreclaimable slab in 10 s. (setxattrat is refused below, by
     # number: this libseccomp may not know its name.) Python itself never sets one.
     "setxattr", "lsetxattr", "fsetxattr", "setxattrat",
+    # Linux AIO contexts count against one limit for the whole machine (fs.aio-max-nr, 65,536
+    # events): one run took all of it, and while it ran no program of the host could start
+    # asynchronous I/O (io_setup: EAGAIN). Python never uses it (io_uring is refused above).
+    "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
     # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
     # the process (filled, detached, refilled: as much as the machine has); message queues hold up
     # to msgmni x msgmnb; a memfd holds RLIMIT_FSIZE per descriptor while unmapped. The
