@@ -181,3 +181,27 @@ async def test_a_run_takes_none_of_the_machines_asynchronous_io_contexts() -> No
     r = await run_python(code, limits=LIMITS, audit_hook=False)
     assert "EVENTS" in r.stdout, r.stderr
     assert int(r.stdout.split("EVENTS")[1].split()[0]) == 0, r.stdout
+
+
+def test_cgroups_left_by_a_gateway_that_died_are_removed_at_start() -> None:
+    """A gateway killed mid-run leaves its runs' cgroups behind (empty: their tasks died with it);
+    the next gateway removes them when it looks for its own place."""
+    import subprocess
+    import sys
+
+    found = cgroup.places()[0]
+    if not found:
+        unavailable("no cgroup can be made for a run here")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = [os.path.join(place.parent, f"tierwise-{dead}-0") for place in found]
+    for folder in left:
+        os.mkdir(folder)
+    try:
+        cgroup.places.cache_clear()
+        assert cgroup.places()[0] == found
+        assert [f for f in left if os.path.exists(f)] == []
+    finally:
+        for folder in left:
+            if os.path.exists(folder):
+                os.rmdir(folder)

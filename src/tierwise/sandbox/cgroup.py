@@ -148,7 +148,26 @@ def places() -> tuple[tuple[Place, ...], str | None]:
             whys.append(str(why))
         else:
             missing.append(f"{controller}: {'; '.join(whys)}")
+    for place in found:
+        _sweep(place.parent)
     return tuple(found), ("; ".join(missing) or None)
+
+
+def _sweep(parent: str) -> None:
+    """Remove the runs' cgroups a gateway that died (killed mid-run) left behind: empty by now, as
+    bubblewrap's --die-with-parent took their tasks. A cgroup that still holds a task stays."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            pid = name.split("-")[1] if name.startswith("tierwise-") and name.count("-") == 2 else ""
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(parent, name))
+            except PermissionError:
+                pass  # alive, another user's
 
 
 def _limit(place: Place, folder: str, memory: int, tasks: int) -> None:
