@@ -154,7 +154,8 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
 
     st = sandbox.status()
     if st.strong:
-        return True, f"sandbox: {st.version}; layers in force: {', '.join(st.layers)}"
+        groups = (f"; no cgroup per run ({st.cgroup_problem})" if st.cgroup_problem else "")
+        return True, f"sandbox: {st.version}; layers in force: {', '.join(st.layers)}{groups}"
     if cfg.sandbox.allow_weak:
         return True, f"sandbox: WEAK (allow_weak is set; rlimits and an audit hook only): {st.problem}"
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"

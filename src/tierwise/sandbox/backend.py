@@ -5,12 +5,13 @@ verifiers would otherwise run code without the OS layer."""
 from __future__ import annotations
 
 import functools
+import logging
 import resource
 import subprocess
 from dataclasses import dataclass
 
 from tierwise.errors import ConfigError
-from tierwise.sandbox import bwrap
+from tierwise.sandbox import bwrap, cgroup
 from tierwise.sandbox.capacity import Capacity
 from tierwise.sandbox.limits import SandboxLimits
 from tierwise.sandbox.probe import probe
@@ -18,6 +19,9 @@ from tierwise.sandbox.probe import probe
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`, or scripts/install-sandbox.sh; "
                 "Fedora: `dnf install bubblewrap`) and make sure user namespaces are enabled "
                 "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0)")
+
+
+log = logging.getLogger("tierwise.sandbox")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -47,6 +51,8 @@ class Status:
     layers: tuple[str, ...]  # verified in force for every run in bubblewrap
     problem: str | None
     version: str | None
+    # Why runs get no cgroup of their own here (None: each run has its memory and pids cgroups).
+    cgroup_problem: str | None = None
 
 
 SIGPENDING = 64
@@ -82,7 +88,16 @@ def status() -> Status:
     layers, problem = probe(set_rlimits)
     if problem:
         problem = f"{problem}; {INSTALL_HINT}"
-    return Status(problem is None, layers, problem, version or None)
+    found, missing = cgroup.places()
+    if missing:
+        have = {place.controller for place in found}
+        effects = [effect for controller, effect in (
+            ("memory", "kernel memory, as inodes in the run's folder, is bounded only by the CPU and wall limits"),
+            ("pids", "threads, where a caller allows them, by nothing")) if controller not in have]
+        missing = f"{missing} ({'; '.join(effects)})"
+        log.warning("sandbox: runs get no cgroup of their own: %s", missing)
+    layers += tuple(f"cgroup_{place.controller}" for place in found)
+    return Status(problem is None, layers, problem, version or None, missing)
 
 
 def strong_or_weak() -> bool:

@@ -91,7 +91,11 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     cmd += ["--size", str(work_mb * 1024 * 1024), "--perms", "0700", "--tmpfs", WORK]
     for fd, name in files:
         cmd += ["--perms", "0600", "--file", str(fd), f"{WORK}/{name}"]
-    cmd += ["--remount-ro", "/", "--chdir", WORK, "--seccomp", str(seccomp_fd)]
+    # Read-only, like the root: a mask is an empty tmpfs owned by the sandbox's user, and writable
+    # it was a second folder with no size but the kernel's default (half the RAM: 12 GB here).
+    for path in ("/", *lay.masks):
+        cmd += ["--remount-ro", path]
+    cmd += ["--chdir", WORK, "--seccomp", str(seccomp_fd)]
     if info_fd is not None:
         cmd += ["--info-fd", str(info_fd)]
     return [*cmd, "--", *argv]

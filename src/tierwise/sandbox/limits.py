@@ -35,6 +35,8 @@ class SandboxResult:
     layers: list[str] = field(default_factory=list)
     # No sandbox slot was free within the wait: the code did not run.
     busy: bool = False
+    # The kernel killed the run at its cgroup's memory limit (memory, folder and kernel memory in total).
+    out_of_memory: bool = False
 
     @property
     def ok(self) -> bool:
@@ -46,6 +48,8 @@ class SandboxResult:
             return "sandbox busy (every sandbox slot was taken; not run)"
         if self.timed_out:
             return "timed out (wall-clock limit)"
+        if self.out_of_memory:
+            return "killed: memory limit (the run's memory, folder and kernel memory in total)"
         if self.signal == "SIGXCPU":
             return "killed: CPU time limit"
         if self.signal:

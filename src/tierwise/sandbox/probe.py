@@ -59,6 +59,7 @@ out["thread"] = err(thread)
 sid = libc.shmget(0, 4096, 0o1600)
 out["shmget"] = ctypes.get_errno() if sid < 0 else 0
 out["memfd"] = err(lambda: os.close(os.memfd_create("probe")))
+out["setxattr"] = err(lambda: os.setxattr("/work/probe.py", "user.probe", b"x"))
 def grow_buffer():
     a, b = socket.socketpair()
     try:
@@ -134,9 +135,9 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
         layers.append("rlimits")
         # One process (threads share its address space) that can keep no memory outside it (SysV
         # shared memory, memfds, socket buffers grown past the default, pages pinned in pipes by
-        # vmsplice): RLIMIT_AS bounds the run's memory in total.
+        # vmsplice, extended attributes on tmpfs): RLIMIT_AS bounds the run's memory in total.
         if "one_process" in layers and seen["shmget"] == seen["memfd"] == seen["sndbuf"] == seen["vmsplice"] \
-                == errno.EPERM:
+                == seen["setxattr"] == errno.EPERM:
             layers.append("memory_total")
     need = {"mntns", "netns", "pidns", "fsroot", "userns", "no_caps", "no_new_privs", "seccomp", "one_process",
             "one_task", "rlimits", "memory_total"}

@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Sequence
 
-from tierwise.sandbox import backend, bwrap, seccomp_filter, weak
+from tierwise.sandbox import backend, bwrap, cgroup, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
@@ -72,8 +72,14 @@ async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: byte
 
 async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
                      limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
-    layers = [la for la in backend.status().layers if not (limits.threads and la == "one_task")]
+    layers = [la for la in backend.status().layers
+              if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
+    try:
+        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+    except OSError as e:  # it could be made at start: not run without it (a failed check, not a 500)
+        cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
+        return SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); not run")
     try:
         fds.append(seccomp_filter.bpf_fd(limits.threads))
         placed = []
@@ -92,11 +98,14 @@ async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin
         else:
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
-        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds)
+        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group)
+        result = await _supervise(proc, stdin, limits, layers + group.layers + (["audit"] if audit_hook else []))
+        result.out_of_memory = group.out_of_memory()
+        return result
     finally:
         for fd in fds:
             os.close(fd)
-    return await _supervise(proc, stdin, limits, layers + (["audit"] if audit_hook else []))
+        await group.remove()
 
 
 async def _run_weak(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
@@ -112,8 +121,15 @@ async def _run_weak(files: dict[str, bytes], entry: str, args: list[str], stdin:
         await weak.remove_folder(folder)
 
 
+def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None) -> None:
+    """Between fork and exec: the rlimits, and the run's cgroups joined (system calls only)."""
+    backend.set_rlimits(limits)
+    if group is not None:
+        group.join()
+
+
 async def _spawn(argv: list[str], stdin: bytes | None, limits: SandboxLimits, *, cwd: str,
-                 pass_fds: list[int]) -> asyncio.subprocess.Process:
+                 pass_fds: list[int], group: cgroup.RunCgroup | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -123,7 +139,7 @@ async def _spawn(argv: list[str], stdin: bytes | None, limits: SandboxLimits, *,
         env={},
         start_new_session=True,
         pass_fds=pass_fds,
-        preexec_fn=functools.partial(backend.set_rlimits, limits),
+        preexec_fn=functools.partial(_limit_child, limits, group),
     )
 
 

@@ -1,0 +1,253 @@
+"""A cgroup of its own for each sandbox run, where this machine lets the gateway make one.
+
+RLIMIT_AS counts the run's address space, not the kernel memory it makes the kernel hold: inodes
+and dentries in its tmpfs (~1 KB each: one run made 1,050,000 empty folders, ~1 GB of slab, in
+its 10 s), page tables, its tmpfs pages. A memory cgroup counts all of it: each run gets
+`memory.max` (v1: `memory.limit_in_bytes`) = its memory limit + its folder's size + a little for
+the kernel, and `pids.max` (its tasks; the bound threads had nothing else to give them).
+
+Where: below the gateway's own cgroup in each controller's hierarchy (/proc/self/cgroup), v2
+where the controller is delegated there, else v1. cgroup v2 refuses to enable a controller for
+the children of a cgroup that holds processes (the gateway's own, usually): there the operator
+runs the gateway in a leaf below a delegated cgroup, or it runs without (a doctor line and one
+log line say which). The sandboxed process joins between fork and exec of bubblewrap, so every
+task of the run is inside from its first instruction; the run's cgroup is emptied (cgroup.kill,
+or SIGKILL to what it lists, all of them the run's own) and removed after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+log = logging.getLogger("tierwise.sandbox")
+
+CONTROLLERS = ("memory", "pids")
+# Kernel memory beyond the run's own memory and folder: buffers of its descriptors (~7 MB at the
+# defaults), page tables, the few inodes an honest program makes.
+KERNEL_MB = 32
+# Tasks: bubblewrap, its init in the new PID namespace, the program; more when threads are allowed.
+TASKS = 4
+THREADS = 64
+_names = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    controller: str
+    parent: str  # the gateway's own cgroup in that controller's hierarchy
+    v2: bool
+
+
+def _mounts() -> list[tuple[str, str, str, str]]:
+    """(root, mount point, fs type, super options) of each cgroup mount."""
+    out = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            left, _, right = line.partition(" - ")
+            fields, rest = left.split(), right.split()
+            if len(fields) >= 5 and len(rest) >= 3 and rest[0] in ("cgroup", "cgroup2"):
+                out.append((fields[3], fields[4].replace("\\040", " "), rest[0], rest[2]))
+    return out
+
+
+def _inside(root: str, mount: str, path: str) -> str | None:
+    if path != root and not path.startswith(root.rstrip("/") + "/"):
+        return None
+    return os.path.join(mount, path[len(root):].lstrip("/")).rstrip("/") or "/"
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read().strip()
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _v2_place(controller: str, own: str, mounts: list[tuple[str, str, str, str]]) -> Place | str:
+    for root, mount, kind, _ in mounts:
+        folder = _inside(root, mount, own) if kind == "cgroup2" else None
+        if folder is None:
+            continue
+        try:
+            if controller not in _read(os.path.join(folder, "cgroup.controllers")).split():
+                return f"cgroup v2 at {folder} has no {controller} controller"
+            if controller not in _read(os.path.join(folder, "cgroup.subtree_control")).split():
+                _write(os.path.join(folder, "cgroup.subtree_control"), f"+{controller}")
+        except OSError as e:
+            return (f"cgroup v2: {controller} cannot be enabled for the children of {folder} ({e.strerror}; "
+                    "run the gateway in a leaf below a cgroup delegated to it)")
+        return Place(controller, folder, True)
+    return "no cgroup v2 mount"
+
+
+def _v1_place(controller: str, own: dict[str, str], mounts: list[tuple[str, str, str, str]]) -> Place | str:
+    path = own.get(controller)
+    for root, mount, kind, opts in mounts:
+        if kind == "cgroup" and controller in opts.split(",") and path is not None:
+            folder = _inside(root, mount, path)
+            if folder is not None:
+                return Place(controller, folder, False)
+    return f"no cgroup v1 {controller} hierarchy"
+
+
+def _try(place: Place) -> str | None:
+    """Make, limit and remove a child: None when it works, else why not."""
+    child = os.path.join(place.parent, f"tierwise-check-{os.getpid()}")
+    try:
+        os.mkdir(child)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        return f"cannot make a cgroup in {place.parent} ({e.strerror})"
+    try:
+        _limit(place, child, 64 << 20, TASKS)
+    except OSError as e:
+        return f"cannot limit a cgroup in {place.parent} ({e.strerror})"
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(child)
+    return None
+
+
+@functools.cache
+def places() -> tuple[tuple[Place, ...], str | None]:
+    """Where each run's cgroup goes, per controller, and what is missing (None: nothing)."""
+    try:
+        own: dict[str, str] = {}
+        with open("/proc/self/cgroup", encoding="utf-8") as fh:
+            for line in fh:
+                _, names, path = line.rstrip("\n").split(":", 2)
+                for name in names.split(",") if names else [""]:
+                    own[name] = path
+        mounts = _mounts()
+    except (OSError, ValueError) as e:
+        return (), f"cgroups cannot be read here ({e})"
+    found: list[Place] = []
+    missing: list[str] = []
+    for controller in CONTROLLERS:
+        whys = []
+        for place in (_v2_place(controller, own[""], mounts) if "" in own else "no cgroup v2",
+                      _v1_place(controller, own, mounts)):
+            why = place if isinstance(place, str) else _try(place)
+            if why is None and isinstance(place, Place):
+                found.append(place)
+                break
+            whys.append(str(why))
+        else:
+            missing.append(f"{controller}: {'; '.join(whys)}")
+    for place in found:
+        _sweep(place.parent)
+    return tuple(found), ("; ".join(missing) or None)
+
+
+def _sweep(parent: str) -> None:
+    """Remove the runs' cgroups a gateway that died (killed mid-run) left behind: empty by now, as
+    bubblewrap's --die-with-parent took their tasks. A cgroup that still holds a task stays."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            pid = name.split("-")[1] if name.startswith("tierwise-") and name.count("-") == 2 else ""
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(parent, name))
+            except PermissionError:
+                pass  # alive, another user's
+
+
+def _limit(place: Place, folder: str, memory: int, tasks: int) -> None:
+    """Write the limits of the cgroup `folder` (made in `place`)."""
+    if place.controller == "pids":
+        _write(os.path.join(folder, "pids.max"), str(tasks))
+        return
+    # No swap beyond the limit either (memsw must be written after the limit it may not be below).
+    for name, swap in (("memory.max", "memory.swap.max"), ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")):
+        if place.v2 == (name == "memory.max"):
+            _write(os.path.join(folder, name), str(memory))
+            if os.path.exists(os.path.join(folder, swap)):
+                _write(os.path.join(folder, swap), "0" if place.v2 else str(memory))
+
+
+class RunCgroup:
+    """The cgroups of one run, one per controller in force."""
+
+    def __init__(self, memory_mb: int, work_mb: int, threads: bool) -> None:
+        self.folders: list[tuple[Place, str]] = []
+        name = f"tierwise-{os.getpid()}-{next(_names)}"
+        memory = (memory_mb + work_mb + KERNEL_MB) << 20
+        try:
+            for place in places()[0]:
+                folder = os.path.join(place.parent, name)
+                os.mkdir(folder)
+                self.folders.append((place, folder))
+                _limit(place, folder, memory, TASKS + (THREADS if threads else 0))
+        except OSError:
+            self.remove_now()
+            raise
+        self.procs = [os.path.join(folder, "cgroup.procs") for _, folder in self.folders]
+
+    @property
+    def layers(self) -> list[str]:
+        return [f"cgroup_{place.controller}" for place, _ in self.folders]
+
+    def join(self) -> None:
+        """Between fork and exec: the calling process (and all it starts) joins. System calls only."""
+        for path in self.procs:
+            _write(path, "0")
+
+    def out_of_memory(self) -> bool:
+        """The kernel killed a task of the run for the cgroup's memory limit (read before remove)."""
+        for place, folder in self.folders:
+            if place.controller == "memory":
+                with contextlib.suppress(OSError, ValueError):
+                    lines = _read(os.path.join(folder, "memory.events" if place.v2 else "memory.oom_control"))
+                    counts = dict(line.split() for line in lines.splitlines() if len(line.split()) == 2)
+                    return int(counts.get("oom_kill", "0")) > 0
+        return False
+
+    def _kill(self) -> None:
+        for place, folder in self.folders:
+            if place.v2 and os.path.exists(os.path.join(folder, "cgroup.kill")):
+                with contextlib.suppress(OSError):
+                    _write(os.path.join(folder, "cgroup.kill"), "1")
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                for pid in _read(os.path.join(folder, "cgroup.procs")).split():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(pid), signal.SIGKILL)  # a task of this run: nothing else is in it
+
+    def remove_now(self) -> bool:
+        left = []
+        for place, folder in self.folders:
+            try:
+                os.rmdir(folder)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append((place, folder))
+        self.folders = left
+        return not left
+
+    async def remove(self) -> None:
+        """Kill whatever of the run is left and remove its cgroups (the last tasks take a moment to go)."""
+        for _ in range(250):
+            self._kill()
+            if self.remove_now():
+                return
+            await asyncio.sleep(0.02)
+        log.warning("sandbox: the run's cgroups %s could not be removed", [f for _, f in self.folders])
