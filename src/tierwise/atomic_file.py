@@ -7,8 +7,10 @@ rename: a reader sees the old file or the new one, and a crash mid-write leaves 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,3 +27,13 @@ def write_json(path: str | Path, data: Any, **dump_options: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_part(name: str) -> str:
+    """A route's (or any configured name's) part of a file name: its safe characters, and where any had to
+    be replaced, a short digest of the whole name, so two names that differ only there ("a.b", "a/b",
+    "a_b") never share one state file."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    if safe == name:
+        return safe
+    return f"{safe[:64]}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"

@@ -143,3 +143,15 @@ def test_the_online_estimates_pairs_come_back(tmp_path):
     other = OnlineValidator(window=100, min_pairs=10, rounds=50)
     assert not RouteMemory(tmp_path / "m.json", "router-b", 0.3, validator=other).restore()
     assert other.pairs() == []
+
+
+def test_routes_whose_names_differ_only_in_unsafe_characters_keep_separate_files(tmp_path):
+    """Route names are made safe for a file name; "a.b" and "a/b" both became "a_b", so two routes shared (and
+    overwrote) one state file — the learned route's memory here, the reflective loop's state there."""
+    from tierwise.policies.reflective import state_path_for
+
+    names = ["a.b", "a/b", "a_b", "a b"]
+    assert len({memory_path(tmp_path / "ledger.db", n) for n in names}) == len(names)
+    assert len({state_path_for(tmp_path / "moves.jsonl", n) for n in names}) == len(names)
+    assert memory_path(tmp_path / "ledger.db", "main").name == "ledger.db.main.learned.json"  # plain names unchanged
+    assert all("/" not in memory_path(tmp_path / "l.db", n).name for n in names)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierwise.atomic_file import file_part
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import UpstreamError
 from tierwise.learning.boundary import BoundarySettings
@@ -496,8 +496,7 @@ def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], p
 def state_path_for(log_path: str | Path, route: str) -> Path:
     """Where a route's learned state is saved: beside its move log, one file per route (routes may share the
     log: moves carry their route; the state does not mix)."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", route)
-    return Path(log_path).with_suffix(f".{safe}.state.json")
+    return Path(log_path).with_suffix(f".{file_part(route)}.state.json")
 
 
 def _log_path(cfg: ReflectiveConfig, name: str, b: Builder) -> str | None:

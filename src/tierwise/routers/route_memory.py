@@ -25,12 +25,11 @@ import asyncio
 import json
 import logging
 import math
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tierwise.atomic_file import write_json
+from tierwise.atomic_file import file_part, write_json
 
 if TYPE_CHECKING:
     from tierwise.evaluation.online import OnlineValidator
@@ -45,9 +44,8 @@ MAX_FILE_BYTES = 64 << 20  # far above what the largest windows write (~100,000 
 
 def memory_path(ledger_path: str | Path, route: str) -> Path:
     """Where a learned route's state is kept: beside the ledger, one file per route."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", route)
     lp = Path(ledger_path)
-    return lp.with_name(f"{lp.name}.{safe}.learned.json")
+    return lp.with_name(f"{lp.name}.{file_part(route)}.learned.json")
 
 
 def router_fingerprint(path: str | Path) -> str:
