@@ -102,6 +102,8 @@ SCENARIOS: dict[str, tuple[str, bool, Items, Items]] = {
         {"type": "error", "error": {"type": "api_error", "message": echo(r)}}))]),
     "oai_200_error": ("local", False, [lambda r: Raw(200, json.dumps({"error": {"message": echo(r)}}))], []),
     "oai_stream_first_chunk_error": ("local", True, [lambda r: StreamError(0, echo(r), "server_error")], []),
+    # the error's `type` is the upstream's text too: it was kept as the error's kind (the ledger's error_kind)
+    "oai_stream_error_type_echo": ("local", True, [lambda r: StreamError(0, "rejected", echo(r))], []),
     "ant_stream_first_event_error": ("frontier", True, [], [lambda r: StreamError(0, echo(r), "api_error")]),
     "oai_stream_mid_error": ("local", True, [lambda r: StreamError(3, echo(r), "server_error")], []),
     "ant_stream_mid_error": ("frontier", True, [], [lambda r: StreamError(4, echo(r), "overloaded_error")]),
