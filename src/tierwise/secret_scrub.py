@@ -1,8 +1,9 @@
 """Secret scrubbing: the one place that keeps the secrets the gateway holds out of any text it emits.
 
-What it knows: every upstream key (each provider's `api_key_env`), secret-looking provider
-`headers` values and `base_url` credentials, the client gateway keys (`server.api_keys_env`),
-and every environment variable whose name says it holds a secret. What it removes:
+What it knows: every upstream key (each provider's `api_key_env`), secret-looking provider and
+OTLP receiver `headers` values, the credentials of every URL in the config (`base_url`, Redis URLs,
+the OTLP endpoint), the client gateway keys (`server.api_keys_env`), the admin and viewer keys, the
+privacy mapping key, and every environment variable whose name says it holds a secret. What it removes:
 
 - by value: each secret and its URL-encoded, JSON-escaped, base64 (any alignment, standard and
   URL-safe) and hex forms, and any run of 12+ characters of one of those (a key cut by
@@ -273,12 +274,36 @@ def config_secrets(cfg: Config) -> set[str]:
             if _SECRET_HEADER.search(name):
                 out.update(_credential_parts(value))
         out.update(_url_secrets(p.base_url))
-    for entry in cfg.server.api_keys_env:
-        var = entry if isinstance(entry, str) else entry.env  # a key scoped to routes names its variable
-        if os.environ.get(var):
+    for value in cfg.observability.tracing.headers.values():  # the OTLP receiver's: what else would they carry
+        out.update(_credential_parts(value))                      # (x-honeycomb-team names no secret)
+    mapping = getattr(cfg.privacy, "mapping", None)
+    key_vars = [entry if isinstance(entry, str) else entry.env  # a key scoped to routes names its variable
+                for entry in cfg.server.api_keys_env]
+    key_vars += [*cfg.server.admin_keys_env, *cfg.observability.dashboard.viewer_keys_env,
+                 getattr(mapping, "key_env", None) or ""]
+    for var in key_vars:
+        if var and os.environ.get(var):
             out.add(os.environ[var])
+    try:
+        _walk_urls(cfg.model_dump(warnings=False), out)  # passwords of every Redis URL, the OTLP endpoint's...
+    except Exception:  # pragma: no cover - a value pydantic cannot dump (a library user's object)
+        pass
     out.update(env_secrets())
     return {s for s in out if len(s) >= MIN_SECRET}
+
+
+def _walk_urls(value: Any, out: set[str]) -> None:
+    """The credentials in every string field of a config named `*url`, at any depth."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, str):
+                if str(k).endswith("url"):
+                    out.update(_url_secrets(v))
+            else:
+                _walk_urls(v, out)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _walk_urls(v, out)
 
 
 # ---------------------------------------------------------------------------- the process's scrubber

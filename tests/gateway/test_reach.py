@@ -313,7 +313,10 @@ def test_health_says_less_without_a_key(gateway, openai_up, anthropic_up, monkey
     assert httpx.get(g.url + "/health").json() == {"status": "ok"}
     assert httpx.get(g.url + "/health", headers={"x-api-key": "wrong"}).json() == {"status": "ok"}
     j = httpx.get(g.url + "/health", headers={"x-api-key": "team-key-1"}).json()
-    assert j["status"] == "ok" and j["deployments"]["frontier"] == "closed"
+    # the team's key (route `cheap`, which reaches `local`) sees what its route reaches, not the other deployments
+    assert j["status"] == "ok" and j["routes"] == {"cheap": {"status": "ok"}} and j["deployments"] == {"local": "closed"}
+    assert httpx.get(g.url + "/health", headers={"x-api-key": "admin-key-1"}).json()["deployments"] == {
+        "local": "closed", "frontier": "closed"}
     g.gateway.deployments["frontier"].breaker.failure()
     for _ in range(5):
         g.gateway.deployments["frontier"].breaker.failure()

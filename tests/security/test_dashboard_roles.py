@@ -238,3 +238,48 @@ def test_a_gateway_key_cannot_take_every_live_stream(roles):
     # the slots come back when the streams end
     with httpx.stream("GET", g.url + "/dashboard/api/stream", headers=bearer("key-ops"), timeout=20) as r:
         assert r.status_code == 200
+
+
+def test_a_viewer_reads_no_answer_through_verifier_words(two_tier, monkeypatch, openai_up, anthropic_up):
+    """A verifier's reason quotes the answer (a schema violation names the value, a judge explains its grade),
+    and a cascade's decision repeats it; a client's feedback reason is its own text. The viewer reads the
+    verdict (failed, score 0) and the decision (escalated), not those words: from memory and from the ledger."""
+    for env, value in KEYS.items():
+        monkeypatch.setenv(env, value)
+    answer_value = "PATIENT-ZEBRA-4471 has type 2 diabetes"
+    feedback_text = "wrong about PATIENT-ZEBRA-4471's dosage"
+    openai_up.script(Reply(text=orjson.dumps({"n": answer_value}).decode()))
+    anthropic_up.default = Reply(text="the answer", usage=(10, 5))
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    g = two_tier(routes={"c": {"policy": "cascade", "tiers": ["local", "frontier"],
+                               "verifiers": [{"type": "json_schema", "schema": schema}]}},
+                 server={"api_keys_env": ["OPS"], "admin_keys_env": ["ADMIN"], "default_route": "c"},
+                 observability={"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}})
+    rid = ask(g, "key-ops", "c", "a question")
+    g.flush()
+
+    def trace(key: str) -> str:
+        got = httpx.get(g.url + "/dashboard/api/trace", params={"id": rid}, headers=bearer(key))
+        assert got.status_code == 200, got.text
+        return got.text
+
+    assert answer_value in trace("key-admin")  # (the words are there to withhold)
+    seen = trace("key-view")
+    assert answer_value not in seen, seen
+    steps = orjson.loads(seen)["steps"]
+    verdict = next(s for s in steps if s["kind"] == "verdict")
+    assert verdict["ok"] is False and verdict["score"] == 0.0 and verdict["reason"] == "[withheld from viewer keys]"
+    assert any("escalating to frontier" in (s.get("reason") or "") for s in steps if s["kind"] == "decision")
+
+    fb = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": rid, "rating": "poor", "reason": feedback_text},
+                    headers=bearer("key-ops"))
+    assert fb.status_code == 200, fb.text
+    for i in range(10):  # the request leaves the in-memory feed: its trace now comes from the ledger
+        anthropic_up.script(Reply(text="{}"))
+        openai_up.script(Reply(text="{}"))
+        ask(g, "key-ops", "c", f"question {i}")
+    g.flush()
+    assert feedback_text in trace("key-admin") and answer_value in trace("key-admin")
+    seen = trace("key-view")
+    assert answer_value not in seen and feedback_text not in seen, seen
+    assert '"rating":"poor"' in seen

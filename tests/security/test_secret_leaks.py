@@ -102,6 +102,8 @@ SCENARIOS: dict[str, tuple[str, bool, Items, Items]] = {
         {"type": "error", "error": {"type": "api_error", "message": echo(r)}}))]),
     "oai_200_error": ("local", False, [lambda r: Raw(200, json.dumps({"error": {"message": echo(r)}}))], []),
     "oai_stream_first_chunk_error": ("local", True, [lambda r: StreamError(0, echo(r), "server_error")], []),
+    # the error's `type` is the upstream's text too: it was kept as the error's kind (the ledger's error_kind)
+    "oai_stream_error_type_echo": ("local", True, [lambda r: StreamError(0, "rejected", echo(r))], []),
     "ant_stream_first_event_error": ("frontier", True, [], [lambda r: StreamError(0, echo(r), "api_error")]),
     "oai_stream_mid_error": ("local", True, [lambda r: StreamError(3, echo(r), "server_error")], []),
     "ant_stream_mid_error": ("frontier", True, [], [lambda r: StreamError(4, echo(r), "overloaded_error")]),
@@ -287,3 +289,26 @@ def test_ledger_written_by_other_paths_is_scrubbed(env: dict[str, Any], tmp_path
                             extra={"note": json.dumps({"k": KEY_ANT})}))
     led.close()
     assert not leaks(_ledger_text(str(tmp_path / "l.db")), (KEY_OAI, KEY_ANT, KEY_GW))
+
+
+def test_cli_listings_scrub_rows_written_before_a_leak_was_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger keeps what older versions wrote (an upstream's stream error `type` holding the key went into
+    `error_kind` unscrubbed): `tierwise requests` printed it, in its table and raw in its JSON."""
+    from tierwise.ledger.records import LedgerRecord
+    from tierwise.ledger.store import Ledger
+
+    key = "tw-cli-" + secrets.token_hex(20)  # one no gateway of this process has told the scrubber about
+    monkeypatch.setenv("TW_LEAKTEST_CLI", key)
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "ledger": {"path": "ledger.db"},
+        "providers": {"oai": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key_env": "TW_LEAKTEST_CLI"}},
+        "models": {"local": {"provider": "oai", "model": "m"}}}))
+    led = Ledger.open(str(tmp_path / "ledger.db"))
+    led.submit(LedgerRecord(request_id="req_old", ts=time.time(), route="local", status=502, error_kind=f"rejected {key}"))
+    led.close()
+    for args in (["requests", "-c", str(cfg)], ["requests", "-c", str(cfg), "--json"]):
+        out = CliRunner().invoke(cli, args)
+        assert out.exit_code == 0, out.output
+        assert "req_old" in out.output and "rejected" in out.output
+        assert not leaks(out.output, (key,)), out.output

@@ -96,3 +96,27 @@ def test_ensemble_agent_errors_are_scrubbed_where_they_leave() -> None:
     d = AgentResult("a", "script", status="failed", error=f"stderr: {KEY}",
                     items=[ItemResult(0, "failed", error=f"Authorization: Bearer {KEY}")]).to_dict()
     assert KEY not in str(d) and REDACTED in d["error"] and REDACTED in d["items"][0]["error"]
+
+
+def test_config_secrets_include_admin_viewer_receiver_redis_and_privacy_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets the gateway holds beyond the upstream and client keys, under variable names that do not say
+    `KEY` or `TOKEN` (so the environment sweep does not find them): the scrubber knew none of them."""
+    values = {"TW_UNIT_ADMIN": "adm-" + secrets.token_hex(12), "TW_UNIT_VIEWER": "view-" + secrets.token_hex(12),
+              "TW_UNIT_AES": secrets.token_hex(32)}
+    for var, value in values.items():
+        monkeypatch.setenv(var, value)
+    receiver, bearer, redis_pw = "team-" + secrets.token_hex(10), "otlp-" + secrets.token_hex(10), secrets.token_hex(10)
+    cfg = make_config({
+        "server": {"admin_keys_env": ["TW_UNIT_ADMIN"]},
+        "providers": {"p": {"kind": "anthropic", "base_url": "http://127.0.0.1:1"}},
+        "cache": {"redis_url": f"redis://:{redis_pw}@127.0.0.1:6379/0"},
+        "privacy": {"ner": {"enabled": False}, "classes": {"pii": {}}, "policy": {"pii": "redact"},
+                    "mapping": {"key_env": "TW_UNIT_AES"}},
+        "observability": {"dashboard": {"enabled": True, "viewer_keys_env": ["TW_UNIT_VIEWER"]},
+                          "tracing": {"endpoint": "http://127.0.0.1:4318/v1/traces",
+                                      "headers": {"x-honeycomb-team": receiver, "authorization": f"Bearer {bearer}"}}},
+    }, tmp_path)
+    found = config_secrets(cfg)
+    for s in (*values.values(), receiver, bearer, redis_pw):
+        assert s in found, s

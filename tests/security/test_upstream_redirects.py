@@ -8,6 +8,7 @@ in clear text on an https -> http redirect). Real HTTP on loopback, the official
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from tests.doubles import AnthropicDouble, OpenAIDouble, Reply
 from tests.doubles.base import DoubleServer
-from tests.harness import GatewayServer, make_config
+from tests.harness import GatewayServer, make_config, wait_for
 
 KEY_ANT = "tw-ant-" + secrets.token_hex(20)
 KEY_OAI = "tw-oai-" + secrets.token_hex(20)
@@ -110,3 +111,80 @@ def test_embeddings_and_count_tokens_follow_no_redirect(env: dict[str, Any]) -> 
     ac.messages.count_tokens(model="frontier", messages=[{"role": "user", "content": "hi"}])  # falls back to an estimate
     assert not _stolen(env), "a key reached the host the upstream redirected to"
     assert status == 502
+
+
+# ---------------------------------------------------------------------------- the OTLP receiver
+
+RECEIVER_TOKEN = "tw-otlp-" + secrets.token_hex(20)  # e.g. an x-honeycomb-team or api-key header
+RECEIVER_BEARER = "tw-otlpb-" + secrets.token_hex(20)
+
+
+class _Host:
+    """A plain HTTP server on loopback answering every request with `status` (and `location`), keeping the
+    headers each request carried."""
+
+    def __init__(self, status: int, location: str | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[dict[str, str]] = []
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                host.seen.append({k.lower(): v for k, v in self.headers.items()})
+                self.send_response(status)
+                if location:
+                    self.send_header("location", location)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_POST = do_GET = _any  # noqa: N815
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [307, 302])
+def test_the_otlp_exporter_follows_no_redirect(tmp_path: Any, status: int) -> None:
+    """The receiver's credentials (tracing.headers) stay with the receiver the config names: a redirect to
+    another host got them re-sent there (aiohttp keeps every header but Authorization; urllib, which
+    exports when no event loop runs, every header)."""
+    from tierwise.observability.settings import TracingConfig
+    from tierwise.observability.spans import SpanExporter
+
+    thief = _Host(200)
+    receiver = _Host(status, thief.url + "/v1/traces")
+    up = AnthropicDouble().start()
+    up.default = Reply(text="ok")
+    headers = {"x-honeycomb-team": RECEIVER_TOKEN, "authorization": f"Bearer {RECEIVER_BEARER}"}
+    data = {
+        "providers": {"ant": {"kind": "anthropic", "base_url": up.url}},
+        "models": {"frontier": {"provider": "ant", "model": "big-model"}},
+        "routes": {},
+        "observability": {"tracing": {"endpoint": receiver.url + "/v1/traces", "interval": 0.05, "headers": headers}},
+    }
+    g = GatewayServer(make_config(data, tmp_path)).start()
+    try:
+        anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0).messages.create(
+            model="frontier", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        assert wait_for(lambda: len(receiver.seen) >= 1), "the spans were never exported"
+        # without an event loop (library use from sync code, the CLI): urllib
+        exporter = SpanExporter(TracingConfig(endpoint=receiver.url + "/v1/traces", headers=headers), {})
+        assert exporter._post_sync(b"") is False  # a redirect is a failed export
+    finally:
+        g.stop()  # (exports what is left, on the loop)
+        up.stop()
+    stolen = [h for h in thief.seen if RECEIVER_TOKEN in repr(h) or RECEIVER_BEARER in repr(h)]
+    thief.stop()
+    receiver.stop()
+    assert not stolen, f"the receiver's credentials reached the host its redirect named: {stolen}"
+    assert len(receiver.seen) >= 2 and all(h.get("x-honeycomb-team") == RECEIVER_TOKEN for h in receiver.seen)

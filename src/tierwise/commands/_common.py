@@ -72,6 +72,9 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
     except ConfigError as e:
         click.echo(f"tierwise: config error: {e.message}", err=True)
         sys.exit(2)
+    from tierwise.secret_scrub import register_config
+
+    register_config(cfg)  # what a command prints (ledger rows written before a leak was closed) is scrubbed of them
     LOADED[:] = [path]
     return cfg
 

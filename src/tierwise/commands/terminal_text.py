@@ -37,8 +37,8 @@ def inert(value: Any) -> str:
 
 
 def inert_json(text: str) -> str:
-    """JSON text with the characters a terminal would act on written as `\\uXXXX` escapes."""
-    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """JSON text with secrets removed and the characters a terminal would act on written as `\\uXXXX` escapes."""
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", scrub(text))
 
 
 # Outside a terminal (a pipe, a file, CI) rich assumes 80 columns and cuts tables to fit; there

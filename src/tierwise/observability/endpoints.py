@@ -62,12 +62,55 @@ WITHHELD = "[withheld from viewer keys]"
 
 def without_content(v: Any) -> Any:
     """A copy of a trace with the conversation's text replaced, at any depth: the read-only role sees what
-    happened (routes, models, costs, timings, verdicts), not what was said."""
+    happened (routes, models, costs, timings, verdicts), not what was said.
+
+    Beyond the text fields, verifiers' words quote the answer (a schema violation names the value, a judge
+    explains its grade, an arithmetic check shows the wrong equation): a verdict's reason and the strings of
+    its detail are withheld, and so is each verdict reason where a decision repeats it ("failed verification
+    (...)"); a `reason` anywhere else than on a call or a decision (a client's feedback, a judge's
+    evaluation) is withheld too."""
+    quoted: set[str] = set()
+    _verdict_reasons(v, quoted)
+    return _withhold(v, sorted(quoted, key=len, reverse=True), True)
+
+
+def _verdict_reasons(v: Any, out: set[str]) -> None:
     if isinstance(v, dict):
-        return {k: (WITHHELD if k in CONTENT_KEYS and v[k] not in (None, "") else without_content(x))
-                for k, x in v.items()}
+        if v.get("kind") == "verdict" and isinstance(v.get("reason"), str) and v["reason"]:
+            out.add(v["reason"])
+        for x in v.values():
+            _verdict_reasons(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _verdict_reasons(x, out)
+
+
+def _withhold(v: Any, quoted: list[str], reasons_kept: bool) -> Any:
+    if isinstance(v, str):
+        for q in quoted:
+            if q in v:
+                v = v.replace(q, WITHHELD)
+        return v
     if isinstance(v, list):
-        return [without_content(x) for x in v]
+        return [_withhold(x, quoted, reasons_kept) for x in v]
+    if not isinstance(v, dict):
+        return v
+    kind = v.get("kind")
+    if kind == "verdict":
+        return {k: (WITHHELD if k == "reason" and x else _all_strings(x) if k == "detail" else x) for k, x in v.items()}
+    keep = reasons_kept or kind in ("call", "decision")
+    return {k: (WITHHELD if x not in (None, "") and (k in CONTENT_KEYS or (k == "reason" and not keep))
+                else _withhold(x, quoted, False)) for k, x in v.items()}
+
+
+def _all_strings(v: Any) -> Any:
+    """`v` with every string withheld (numbers, booleans and the shape kept)."""
+    if isinstance(v, str):
+        return WITHHELD if v else v
+    if isinstance(v, dict):
+        return {k: _all_strings(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_all_strings(x) for x in v]
     return v
 
 

@@ -6,6 +6,10 @@ verifier verdicts) are written as protobuf bytes at once (`span_encoder`, a few 
 and wait with the rest of their batch. Once a second, or when `batch_size` requests wait, a task
 on the event loop POSTs the waiting batches. When `queue_size` requests wait, or the receiver
 fails, requests' spans are dropped and counted (`tierwise_trace_spans_dropped`).
+
+Redirects are never followed: `headers` usually carry the receiver's credentials (an `authorization`,
+an `x-honeycomb-team`, an `api-key`), and aiohttp re-sends every header but `Authorization` to the host a
+redirect names (urllib every header, `Authorization` too); a 3xx counts as a failed export.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT
 __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
+
+class _Refuse(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx itself is the answer (an HTTPError): see the module docstring
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Refuse)
+
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     out = []
@@ -186,7 +198,8 @@ class SpanExporter:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
                                                   skip_auto_headers=("User-Agent",))
         try:
-            async with self._session.post(self.endpoint, data=body, headers=self.headers) as resp:
+            async with self._session.post(self.endpoint, data=body, headers=self.headers,
+                                          allow_redirects=False) as resp:
                 await resp.read()
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
@@ -234,7 +247,7 @@ class SpanExporter:
     def _post_sync(self, body: bytes) -> bool:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (configured URL)
+            with _NO_REDIRECTS.open(req, timeout=self.timeout) as resp:
                 resp.read()
                 return 200 <= resp.status < 300
         except (urllib.error.URLError, OSError, ValueError) as e:

@@ -209,9 +209,17 @@ def upstream_error(provider: str, status: int, err: dict[str, Any] | None, messa
                          retry_after=retry_after, error_class=cls)
 
 
+# The kinds an upstream's stream error may keep (the gateway's own, as the codecs map them); any other `type`
+# is the upstream's free text, which went as the error's kind into the ledger's `error_kind`, unscrubbed and
+# unbounded (a hostile upstream's key or megabytes there).
+_STREAM_KINDS = frozenset({"invalid_request_error", "authentication_error", "permission_error", "not_found_error",
+                           "request_too_large", "rate_limit_error", "api_error", "overloaded_error", "timeout_error"})
+
+
 def stream_error(where: str, error_type: str, message: str, *, retryable: bool) -> UpstreamError:
     """An error event inside a stream (no HTTP status): an overflow reported there is still one."""
     c = classify(None, {"type": error_type}, message)
     if c.error_class == "context_overflow":
         return ContextOverflow(f"{where}: {message}", tokens=c.tokens, limit=c.limit)
-    return UpstreamError(f"{where}: {message}", retryable=retryable, kind=error_type, error_class=c.error_class)
+    kind = error_type if error_type in _STREAM_KINDS else "api_error"
+    return UpstreamError(f"{where}: {message}", retryable=retryable, kind=kind, error_class=c.error_class)

@@ -21,6 +21,7 @@ import orjson
 from tierwise.dispatch.approvals import ClientLeft
 from tierwise.dispatch.gated_route import APPROVED
 from tierwise.errors import AuthenticationError, InvalidRequest, NotFound, PermissionDenied, TierwiseError
+from tierwise.server.key_scopes import key_digest
 from tierwise.server.limits import retry_after_header
 from tierwise.wire import openai_chat
 
@@ -32,7 +33,7 @@ class AdminKeys:
     """The admin keys (environment variables named in server.admin_keys_env), compared in constant time."""
 
     def __init__(self, env_names: list[str]) -> None:
-        self.keys = [(n, v.encode()) for n in env_names if (v := os.environ.get(n))]
+        self.keys = [(n, key_digest(v)) for n in env_names if (v := os.environ.get(n))]
 
     def check(self, given: str | None, *, gateway_key: bool = False) -> str:
         """The admin's name (`admin:<ENV>`); 401 without a key or with a key this gateway does not know,
@@ -43,7 +44,7 @@ class AdminKeys:
                            "environment variables that hold them)")
         if not given:
             raise AuthenticationError("this endpoint needs an admin key (server.admin_keys_env)")
-        g = given.encode()
+        g = key_digest(given)
         found = None
         for name, k in self.keys:  # compare with every key so timing tells nothing
             if hmac.compare_digest(g, k) and found is None:

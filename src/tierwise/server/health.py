@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tierwise.route_map import overall, route_health
+from tierwise.route_map import models_of, overall, route_health
 
 TTL_S = 10.0  # a result is reused this long
 WAIT_S = 1.0  # /health waits at most this long for the probes it started
@@ -122,7 +122,13 @@ async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
             await app.send_json(send, 200, orjson.dumps({"status": status}))
             return
         routes = {n: r for n, r in routes.items() if key.visible(n, gw.deployments)}
-        visible = {d.provider.name for n, d in gw.deployments.items() if key.visible(n, gw.deployments)}
+        # a key limited to some routes sees the deployments those routes reach (their `unavailable` names
+        # them already), not every deployment's name and breaker state
+        reach = {n for n in gw.deployments if key.visible(n, gw.deployments)}
+        for r in routes:
+            reach.update(models_of(gw.cfg, r))
+        breakers = {n: s for n, s in breakers.items() if n in reach}
+        visible = {gw.deployments[n].provider.name for n in reach if n in gw.deployments}
         probes = {p: v for p, v in probes.items() if p in visible}
     await app.send_json(send, 200, orjson.dumps({"status": status, "routes": routes, "deployments": breakers,
                                                  "local_servers": probes}))

@@ -4,11 +4,13 @@
 `{env, routes, direct_models}` to limit a key to some routes (a team's key reaches only its
 routes) and to stop it naming a model directly, which would bypass the routing (budgets,
 cascades, the cheap tier) the operator set up. A key is compared with every configured key in
-constant time, so timing tells nothing about which key nearly matched.
+constant time, as a digest (`key_digest`), so timing tells nothing about which key nearly matched, nor how
+long each key is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Container
@@ -27,6 +29,12 @@ def client_credential(headers: dict[str, str]) -> str | None:
         if auth[:7].lower() == "bearer ":
             given = auth[7:].strip()
     return given
+
+
+def key_digest(value: str | bytes) -> bytes:
+    """What keys are compared as. `hmac.compare_digest` is constant-time only between values of one length: it
+    returned at once for a key of another length, so timing told the length of each configured key."""
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).digest()
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class KeyRing:
             if not value:
                 continue
             direct = server.direct_models if k.direct_models is None else k.direct_models
-            self.keys.append((value.encode(), KeyScope(frozenset(k.routes) if k.routes is not None else None, direct,
+            self.keys.append((key_digest(value), KeyScope(frozenset(k.routes) if k.routes is not None else None, direct,
                                                        k.name or k.env, k.tenant or f"key:{k.env}")))
 
     def given(self, headers: dict[str, str]) -> str | None:
@@ -80,7 +88,7 @@ class KeyRing:
         given = self.given(headers)
         if not given:
             return None
-        g = given.encode()
+        g = key_digest(given)
         found: KeyScope | None = None
         for k, scope in self.keys:  # compare with every key so timing tells nothing
             if hmac.compare_digest(g, k) and found is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tierwise.errors import AuthenticationError, PermissionDenied
-from tierwise.server.key_scopes import KeyScope
+from tierwise.server.key_scopes import KeyScope, key_digest
 
 Role = Literal["open", "admin", "viewer", "client"]
 
@@ -62,9 +62,9 @@ class Roles:
     def __init__(self, app: Any) -> None:
         cfg = app.gw.cfg
         self.keyring = app.keyring
-        self.admin_keys = [v.encode() for v in (os.environ.get(e) for e in cfg.server.admin_keys_env) if v]
+        self.admin_keys = [key_digest(v) for v in (os.environ.get(e) for e in cfg.server.admin_keys_env) if v]
         dash = cfg.observability.dashboard
-        self.viewer_keys = [v.encode() for v in (os.environ.get(e) for e in dash.viewer_keys_env) if v]
+        self.viewer_keys = [key_digest(v) for v in (os.environ.get(e) for e in dash.viewer_keys_env) if v]
         self.clients_read = dash.client_keys == "own"
 
     def reader(self, headers: dict[str, str], *, dashboard: bool = True) -> Reader:
@@ -73,7 +73,7 @@ class Roles:
         if not self.keyring.required:
             return Reader("open")
         given = self.keyring.given(headers)
-        g = given.encode() if given else b""
+        g = key_digest(given) if given else b""
         admin = _match(g, self.admin_keys) if g else False
         viewer = _match(g, self.viewer_keys) if g else False
         client = self.keyring.find(headers)
