@@ -277,3 +277,18 @@ def test_claude_code_betas_and_fields_pass_the_default_forwarding_policy(claude_
         assert "claude-code-" in betas  # Claude Code's flags arrived (it sends them on every request)
     finally:
         up.stop()
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.7:4000", "http://gateway.internal:4000", "https://[2001:db8::1]:4000"])
+def test_claude_env_never_sends_the_users_provider_key_to_another_host(monkeypatch: pytest.MonkeyPatch,
+                                                                       url: str) -> None:
+    """The gateway forwards no client key: a user's own ANTHROPIC_API_KEY (or auth token) kept for an open
+    gateway on another host went there with every request, in clear text over http."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-users-real-key")
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "users-oauth-token")
+    monkeypatch.delenv("TIERWISE_KEY", raising=False)
+    env = claude_env(url, haiku_model=None, subagent_model=None)
+    assert env["ANTHROPIC_API_KEY"] == "tierwise"
+    assert "ANTHROPIC_AUTH_TOKEN" not in env
+    assert claude_env("http://localhost:4000", haiku_model=None, subagent_model=None)["ANTHROPIC_API_KEY"] == \
+        "sk-ant-users-real-key"  # on this machine it never leaves it

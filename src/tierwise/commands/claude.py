@@ -40,9 +40,14 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
                key: str | None = None) -> dict[str, str]:
     """Claude Code's environment. `key`: the gateway's client key, which replaces any
     ANTHROPIC_API_KEY (that one is the upstream key the gateway holds: a keyed gateway refuses it,
-    and the client needs no upstream key); without one, a key the user set is kept."""
+    and the client needs no upstream key); without one, a key the user set is kept for a gateway on this
+    machine (Claude Code does not ask again to use it) and replaced by a placeholder for any other: the gateway
+    forwards no client key, and Claude Code would send the user's provider key to that host, in clear text over
+    http."""
     env = dict(os.environ)
     env["ANTHROPIC_BASE_URL"] = base_url
+    if key is None and not _on_this_machine(base_url):
+        key = os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
     if key is not None:
         env["ANTHROPIC_API_KEY"] = key
         env.pop("ANTHROPIC_AUTH_TOKEN", None)  # Claude Code would send it as the bearer token instead
@@ -54,6 +59,19 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
         env["CLAUDE_CODE_SUBAGENT_MODEL"] = subagent_model
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
     return env
+
+
+def _on_this_machine(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_gateway(url: str, config_path: str) -> None:
