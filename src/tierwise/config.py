@@ -40,6 +40,9 @@ class Timeouts(_Strict):
     total: float = Field(600.0, gt=0, description="seconds for a whole non-streamed answer")
     stream_total: float = Field(3600.0, gt=0, description="seconds a stream may run in all, however steadily "
                                 "its events come")
+    pool: float = Field(30.0, gt=0, description="seconds a call may wait for a connection when the provider's "
+                        "max_connections are all in use (then 503 overloaded_error; a route moves on to its next "
+                        "target), the connect time included")
 
 
 class ProviderConfig(_Strict):
@@ -52,11 +55,15 @@ class ProviderConfig(_Strict):
                                "with `regions:` may be sent to; `region` counts as one more")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
-    max_connections: int = Field(100, ge=1)
+    max_connections: int = Field(256, ge=1, description="calls in flight to this provider at once (its pool of "
+                                 "connections); more wait up to timeouts.pool for one to come free")
     max_response_bytes: int = Field(64 * 1024 * 1024, ge=4096, description="largest answer (whole body, or "
                                     "a whole stream) accepted from this upstream")
     max_stream_event_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest single stream event "
                                         "(an event that never ends is cut off at this size)")
+    max_usage_tokens: int = Field(4_000_000, ge=1, description="largest token count (input, output, cache) taken "
+                                  "from this upstream's usage report for the ledger, budgets and rate limits; "
+                                  "output is also cut to the call's max_tokens")
     max_concurrency: int | None = Field(
         None, ge=1, description="ensemble calls in flight at once (a local GPU server's capacity); "
         "default 4 for a local provider, 32 for a remote one")

@@ -68,8 +68,10 @@ class Gateway:
         self.pricer = pricer or Pricer()
         self.ledger = ledger
         self.store_text = ledger is not None and cfg.ledger.store_text  # prompts and answers in the ledger
-        self._session: aiohttp.ClientSession | None = None
-        self.providers = {n: Provider(n, p, self._get_session) for n, p in cfg.providers.items()}
+        # One pooled session per provider: its connector holds at most the provider's `max_connections`,
+        # so a hung upstream fills its own pool, not one other providers draw from.
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self.providers = {n: Provider(n, p, functools.partial(self._get_session, n)) for n, p in cfg.providers.items()}
         self.deployments: dict[str, Deployment] = {}
         for name, m in cfg.models.items():
             prov = self.providers[m.provider]
@@ -136,13 +138,15 @@ class Gateway:
         if self.blackboard is not None:
             await self.blackboard.start()
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(
+    def _get_session(self, provider: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(provider)
+        if session is None or session.closed:
+            limit = self.cfg.providers[provider].max_connections
+            connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+            session = self._sessions[provider] = aiohttp.ClientSession(
                 connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
             )
-        return self._session
+        return session
 
     async def close(self) -> None:
         for route in list(self._routes.values()):  # background work (shadow runs) before the session goes
@@ -154,9 +158,9 @@ class Gateway:
             await self.approvals.close()
         if self.blackboard is not None:
             await self.blackboard.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
         if self.image_fetcher is not None:
             await self.image_fetcher.close()
         if self.cache is not None:

@@ -26,8 +26,8 @@ def run(g, coro):
 def test_repeat_is_a_hit_and_costs_nothing(gateway, openai_up, anthropic_up):
     g = gateway(cached_config(openai_up.url, anthropic_up.url))
     anthropic_up.default = Reply(text="Paris.", usage=(1000, 2000))
-    first, h1 = ant_call(ant(g))
-    second, h2 = ant_call(ant(g))
+    first, h1 = ant_call(ant(g), max_tokens=4096)
+    second, h2 = ant_call(ant(g), max_tokens=4096)
     assert (h1, h2) == ("miss", "hit")
     assert len(anthropic_up.requests) == 1
     assert second.content[0].text == first.content[0].text == "Paris."

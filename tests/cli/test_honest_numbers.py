@@ -79,7 +79,7 @@ def _run(*args: str) -> Any:
 def test_unpriced_remote_model_is_unknown_cost_never_savings(setup: dict[str, Any]) -> None:
     g = setup["g"]
     setup["oai"].script(Reply("hello", usage=(1000, 200)))
-    _oai(g).chat.completions.create(model="main", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    _oai(g).chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "hi"}])
     g.flush()
     res = _run("report", "-c", setup["cfg"], "--json")
     assert res.exit_code == 0, res.output
@@ -101,7 +101,7 @@ def test_unknown_cost_does_not_hide_among_known_costs(setup: dict[str, Any]) -> 
     setup["ant"].script(Reply("c", usage=(1000, 200)))
     client = _oai(g)
     for model in ("main", "cheap", "claude"):
-        client.chat.completions.create(model=model, max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(model=model, max_tokens=500, messages=[{"role": "user", "content": "hi"}])
     g.flush()
     rep = orjson.loads(_run("report", "-c", setup["cfg"], "--json").output)
     rows = {r["key"]: r for r in rep["rows"]}
@@ -126,7 +126,7 @@ def test_ledger_keeps_requested_model_and_cached_tokens_and_trace_shows_them(set
     # An OpenAI-format server's prompt_tokens include the cached ones (llama.cpp: 519 = 518 cached + 1).
     setup["oai"].script(Reply("ok", usage=(519, 8), cache_read_tokens=518))
     r = _oai(g).chat.completions.with_raw_response.create(
-        model="some-name-no-route-has", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        model="some-name-no-route-has", max_tokens=500, messages=[{"role": "user", "content": "hi"}])
     rid = r.headers["x-tierwise-request-id"]
     g.flush()
     rec = Ledger.open(str(setup["dir"] / "ledger.db")).get(rid)
@@ -145,8 +145,8 @@ def test_report_counts_cached_input_tokens_like_trace(setup: dict[str, Any]) -> 
     g = setup["g"]
     setup["oai"].script(Reply("ok", usage=(519, 8), cache_read_tokens=518))
     setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
-    _oai(g).chat.completions.create(model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
-    _oai(g).chat.completions.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    _oai(g).chat.completions.create(model="cheap", max_tokens=500, messages=[{"role": "user", "content": "hi"}])
+    _oai(g).chat.completions.create(model="claude", max_tokens=500, messages=[{"role": "user", "content": "hi"}])
     g.flush()
     rows = {r["key"]: r for r in orjson.loads(_run("report", "-c", setup["cfg"], "--json").output)["rows"]}
     assert rows["cheap"]["input_tokens"] == 519
@@ -157,7 +157,7 @@ def test_anthropic_cache_reads_and_writes_are_kept_and_shown(setup: dict[str, An
     g = setup["g"]
     setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
     client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
-    r = client.messages.with_raw_response.create(model="claude", max_tokens=5,
+    r = client.messages.with_raw_response.create(model="claude", max_tokens=500,
                                                   messages=[{"role": "user", "content": "hi"}])
     rid = r.headers["x-tierwise-request-id"]
     g.flush()
@@ -171,11 +171,11 @@ def test_requests_lists_recent_requests_with_filters_and_trace_last(setup: dict[
     g = setup["g"]
     client = _oai(g)
     setup["oai"].script(Reply("one"), Reply("two"))
-    client.chat.completions.create(model="main", max_tokens=5, messages=[{"role": "user", "content": "1"}])
-    client.chat.completions.create(model="cheap", max_tokens=5, messages=[{"role": "user", "content": "2"}])
+    client.chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "1"}])
+    client.chat.completions.create(model="cheap", max_tokens=500, messages=[{"role": "user", "content": "2"}])
     setup["ant"].stop()  # the frontier is gone: this one fails
     with pytest.raises(openai.APIError):
-        client.chat.completions.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "3"}])
+        client.chat.completions.create(model="claude", max_tokens=500, messages=[{"role": "user", "content": "3"}])
     g.flush()
     cfg = setup["cfg"]
 
@@ -207,7 +207,7 @@ def test_requests_lists_recent_requests_with_filters_and_trace_last(setup: dict[
 def test_streamed_answers_carry_id_route_and_first_steps_as_headers(setup: dict[str, Any]) -> None:
     g = setup["g"]
     setup["oai"].script(Reply("streamed words here"))
-    body = {"model": "cheap", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    body = {"model": "cheap", "max_tokens": 500, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     with httpx.stream("POST", g.url + "/v1/chat/completions", json=body, timeout=20) as r:
         assert r.status_code == 200
         headers = dict(r.headers)
@@ -220,7 +220,7 @@ def test_streamed_answers_carry_id_route_and_first_steps_as_headers(setup: dict[
     setup["ant"].script(Reply("streamed"))
     client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
     with client.messages.with_streaming_response.create(
-            model="claude", max_tokens=5, stream=True, messages=[{"role": "user", "content": "hi"}]) as resp:
+            model="claude", max_tokens=500, stream=True, messages=[{"role": "user", "content": "hi"}]) as resp:
         assert resp.headers["x-tierwise-route"] == "claude"
         assert resp.headers["x-tierwise-steps"] == "call:frontier:-"
         resp.read()
@@ -284,7 +284,7 @@ def test_cached_tokens_of_llama_cpp_builds_that_report_them_in_timings_only(setu
             "timings": {"cache_n": 518, "prompt_n": 1, "predicted_n": 8}}
     setup["oai"].script(Raw(200, orjson.dumps(body)))
     r = _oai(g).chat.completions.with_raw_response.create(
-        model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        model="cheap", max_tokens=500, messages=[{"role": "user", "content": "hi"}])
     g.flush()
     rec = Ledger.open(str(setup["dir"] / "ledger.db")).get(r.headers["x-tierwise-request-id"])
     assert rec is not None and (rec.input_tokens, rec.cache_read_tokens, rec.output_tokens) == (1, 518, 8)

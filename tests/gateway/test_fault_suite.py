@@ -112,8 +112,7 @@ def gateway_state(g: GatewayServer) -> tuple[int, int]:
     """(tasks alive on the gateway's loop, upstream connections checked out of its pool)."""
 
     async def probe() -> tuple[int, int]:
-        session = g.gateway._session
-        acquired = len(session.connector._acquired) if session is not None and session.connector else 0
+        acquired = sum(len(s.connector._acquired) for s in g.gateway._sessions.values() if s.connector)
         return len(asyncio.all_tasks()), acquired
 
     assert g.loop is not None

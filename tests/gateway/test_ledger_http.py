@@ -14,7 +14,7 @@ def test_rows_complete_and_costs_right(gateway, openai_up, anthropic_up):
         "main": ["frontier"], "cheap": {"policy": "fallback", "targets": ["local"], "reference": "frontier"}}))
     anthropic_up.default = Reply(text="priced", usage=(1000, 2000))
     openai_up.default = Reply(text="free", usage=(1000, 2000))
-    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=10,
+    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=4096,
                                                     messages=[{"role": "user", "content": "q"}],
                                                     extra_headers={"x-tierwise-feature": "chat"})
     rid = raw.headers["x-tierwise-request-id"]
@@ -66,7 +66,7 @@ def test_a_clients_feature_tag_is_bounded_in_the_ledger(gateway, openai_up, anth
     """`metadata.tierwise_feature` is the client's text, limited only by the body size: 32 MB a row."""
     g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]}))
     anthropic_up.default = Reply(text="ok")
-    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=10, messages=[{"role": "user", "content": "q"}],
+    raw = ant(g).messages.with_raw_response.create(model="main", max_tokens=4096, messages=[{"role": "user", "content": "q"}],
                                                     metadata={"tierwise_feature": "f" * 200_000})
     g.flush()
     rec = g.ledger.get(raw.headers["x-tierwise-request-id"])

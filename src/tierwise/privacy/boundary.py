@@ -221,10 +221,14 @@ class Boundary(Cleaning):
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
         memo = g._memo
-        todo = 0
+        todo = total = 0
         for t in request_texts(req):
+            total += len(t)
             if t not in memo:
                 todo += len(t)
+        if total > self.cfg.max_request_chars:  # many texts each under max_chars: the scan's cost is their sum
+            raise PrivacyRefused(f"the request carries {total} characters of text, more than the privacy detectors "
+                                 f"scan for a remote model ({self.cfg.max_request_chars}, privacy.max_request_chars)")
         if todo >= self.offload_chars:
             try:
                 await asyncio.to_thread(g.scan_request, req)

@@ -156,6 +156,10 @@ class DetectionConfig(_Strict):
         "mixed letters and digits counts as a SECRET")
     max_chars: int = Field(4_000_000, ge=10_000, description="longest text one scan accepts; above it the "
                            "scan fails (closed)")
+    max_request_chars: int = Field(4_000_000, ge=10_000, description="characters of text one request may carry "
+                                   "to a remote model, all its texts together (each is scanned: about 1-7 s of "
+                                   "CPU per million); a request with more is refused for remote models (403, a "
+                                   "route moves on to a local one)")
     regex_timeout_s: float = Field(0.25, gt=0, le=10, description="time limit for each user pattern per text")
 
     @field_validator("phone_regions")

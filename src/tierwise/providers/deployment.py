@@ -185,6 +185,7 @@ class Deployment:
             if step.reason == "cancelled":
                 self._bill_cut(step, req, Usage())
             raise
+        bound_usage(resp.usage, self._usage_caps(req))
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
         return resp
@@ -225,10 +226,15 @@ class Deployment:
                 step.ok, step.reason = False, "cancelled"
                 self._bill_cut(step, req, Usage())
             raise
-        return self._relay(resp, step, t0, req)
+        return self._relay(resp, step, t0, req, self._usage_caps(req))
 
-    async def _relay(self, resp: aiohttp.ClientResponse, step: Any, t0: float,
-                     req: Request) -> AsyncIterator[StreamChunk]:
+    def _usage_caps(self, req: Request) -> tuple[int, int]:
+        """The most tokens the upstream can truly have counted for `req`: (any count, output)."""
+        cap = self.provider.cfg.max_usage_tokens
+        return cap, cap if req.max_tokens is None else min(cap, req.max_tokens * max(1, req.n))
+
+    async def _relay(self, resp: aiohttp.ClientResponse, step: Any, t0: float, req: Request,
+                     caps: tuple[int, int]) -> AsyncIterator[StreamChunk]:
         decoder = self.codec.StreamDecoder()
         pcfg = self.provider.cfg
         decoder.parser.max_event = pcfg.max_stream_event_bytes
@@ -296,9 +302,10 @@ class Deployment:
             done = True
         except UpstreamError as e:
             self._fail(step, e, t0)
-            step.usage = usage
+            step.usage = bound_usage(usage, caps)
             raise
         finally:
+            bound_usage(usage, caps)
             if done:
                 self._finish(step, usage, t0)
                 _give_back(resp)
@@ -308,7 +315,7 @@ class Deployment:
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
                     out = estimate_text_chars(produced)
                     if out > usage.output_tokens:
-                        usage.output_tokens, usage.estimated = out, True
+                        usage.output_tokens, usage.estimated = min(out, caps[1]), True
                     self._bill_cut(step, req, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
                     self._release()
@@ -344,6 +351,23 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
         raise
     else:
         resp.release()
+
+
+def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
+    """Cut the upstream's token counts (in place) to what it can truly have counted: no more output than
+    the call's max_tokens (per choice), no count past the provider's `max_usage_tokens`. The upstream is not
+    trusted to report its own bill: one that said 2**31 output tokens was priced at $32,212 for one
+    answer of two words, a cost the budgets then charged (and token rate limits counted)."""
+    cap, out_cap = caps
+    if usage.output_tokens > out_cap:
+        usage.output_tokens = out_cap
+    if usage.input_tokens > cap:
+        usage.input_tokens = cap
+    if usage.cache_read_tokens > cap:
+        usage.cache_read_tokens = cap
+    if usage.cache_write_tokens > cap:
+        usage.cache_write_tokens = cap
+    return usage
 
 
 def _merge(chunks: list[StreamChunk]) -> StreamChunk:

@@ -2,13 +2,14 @@
 transport failure to `UpstreamError` with a message that never carries a secret. Redirects are
 never followed (the key headers would go to the host the upstream names).
 
-One aiohttp session per process is shared by all providers (connection pooling across them);
-each provider keeps its own connector limit through the session's per-host pooling.
+Each provider has an aiohttp session of its own (the gateway makes it): its pool holds at most the
+provider's `max_connections`, and a call waits at most `timeouts.pool` for one of them (then 503).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import aiohttp
@@ -52,8 +53,12 @@ class Provider:
         t = cfg.timeouts
         # Streams may run as long as events keep coming (the relay guards stalls between events);
         # a whole answer has a deadline, so an upstream trickling bytes (slow loris) cannot hold it.
-        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=t.read)
-        self.whole_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.read)
+        # `connect` bounds the wait for one of the pool's `max_connections` (a hung upstream holds them
+        # all) plus the connect itself; `sock_connect` the connect alone.
+        pool = max(t.pool, t.connect)
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=t.connect, sock_read=t.read)
+        self.whole_timeout = aiohttp.ClientTimeout(total=t.total, connect=pool, sock_connect=t.connect,
+                                                   sock_read=t.read)
         if cfg.kind == "openai":
             self.chat_url = f"{cfg.base_url}/chat/completions"
         else:
@@ -91,11 +96,16 @@ class Provider:
                 status=502,
                 retryable=False,
             )
+        t0 = time.monotonic()
         try:
             # No redirects: aiohttp would re-send the body with every header but `Authorization` to
             # whatever host the upstream names (`x-api-key` and the config's key headers included).
             resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout,
                                            allow_redirects=False)
+        except aiohttp.ConnectionTimeoutError:
+            if time.monotonic() - t0 < self.cfg.timeouts.pool:  # the connect itself timed out
+                raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
+            raise self.busy() from None
         except TimeoutError:
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
         except aiohttp.ClientConnectorError:
@@ -131,6 +141,12 @@ class Provider:
                 raise self.too_large()
             parts.append(chunk)
         return b"".join(parts)
+
+    def busy(self) -> UpstreamError:
+        return UpstreamError(f"provider {self.name!r} has {self.cfg.max_connections} calls in flight "
+                             f"(max_connections) and none ended within {self.cfg.timeouts.pool:g}s (timeouts.pool)",
+                             status=503, retryable=True, retry_after=1.0, kind="overloaded_error",
+                             error_class="overloaded")
 
     def too_large(self) -> UpstreamError:
         return UpstreamError(f"provider {self.name!r} sent an answer larger than {self.cfg.max_response_bytes} bytes "
