@@ -45,7 +45,7 @@ def config(port: int, tmp: Path, up: str, store: str, ttl: float = 900, usd: flo
 server: {{port: {port}, default_route: main}}
 ledger: {{path: {tmp / f'ledger-{port}.db'}}}
 providers:
-  cloud: {{kind: anthropic, base_url: "{up}", locality: remote, timeouts: {{connect: 2, read: 60}}}}
+  cloud: {{kind: anthropic, base_url: "{up}", locality: remote, timeouts: {{connect: 30, read: 60}}}}
 models:
   frontier: {{provider: cloud, model: big-model, price: {{input: 3, output: 15}}}}
 routes:
