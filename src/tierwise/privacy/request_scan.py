@@ -28,13 +28,13 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.finding import Finding
+from tierwise.wire.request_parts import call_arguments
 
 Scan = Callable[[str], list[Finding]]
 _MAX_DEPTH = 64  # JSON nesting followed; deeper values are scanned as their JSON text
 
 
-def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
-    """(location, text) for every string of `request` that would travel upstream."""
+def _canonical(request: Request) -> Iterator[tuple[str, str]]:
     for i, sb in enumerate(request.system):
         yield from _block(f"system[{i}]", sb)
     for i, m in enumerate(request.messages):
@@ -59,7 +59,29 @@ def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
     yield from _json("metadata", request.metadata)
     if request.user:
         yield "user", request.user
+    tc = request.tool_choice
+    if tc is not None and tc.name:
+        yield "tool_choice.name", tc.name
+    if request.thinking is not None:
+        yield from _json("thinking", request.thinking)
+    if request.reasoning_effort:
+        yield "reasoning_effort", request.reasoning_effort
     yield from _json("extra", request.extra)
+
+
+def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
+    """(location, text) for every string of `request` that would travel upstream."""
+    if request.source_body is None:
+        yield from _canonical(request)
+        return
+    seen: set[str] = set()
+    for loc, t in _canonical(request):
+        seen.add(t)
+        yield loc, t
+    for loc, t in _body("body", request.source_body):
+        if t not in seen:
+            seen.add(t)  # once per distinct string: counts stay per value, not per copy
+            yield loc, t
 
 
 def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
@@ -98,6 +120,32 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
     elif isinstance(v, (list, tuple)):
         for i, x in enumerate(v):
             yield from _json(f"{loc}[{i}]", x, depth + 1)
+
+
+# Strings of the client's body that are not text (see the module docstring).
+_OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
+_BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
+
+
+def _body(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
+    if isinstance(v, str):
+        if not v.startswith("data:"):
+            yield loc, v
+    elif depth >= _MAX_DEPTH:
+        yield loc, repr(v)
+    elif isinstance(v, dict):
+        binary = v.get("type") in _BINARY_TYPES
+        for k, x in v.items():
+            key = str(k)
+            if key in _OPAQUE_KEYS or (binary and key == "data"):
+                continue
+            yield f"{loc}.{key}#key", key
+            if key == "arguments" and isinstance(x, str):
+                x = call_arguments(x)  # a call's JSON arguments: walked as the codec parsed them
+            yield from _body(f"{loc}.{key}", x, depth + 1)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            yield from _body(f"{loc}[{i}]", x, depth + 1)
 
 
 def scan_request(request: Request, scan: Scan) -> dict[str, list[Finding]]:
