@@ -126,3 +126,24 @@ def test_a_body_with_nothing_to_find_still_leaves_as_sent(g_anthropic, anthropic
                                      tools=[{"name": "f", "input_schema": {"type": "object"}}])
     sent = json.loads(anthropic_up.requests[-1].raw)
     assert sent["messages"] == messages  # forwarded as sent: nothing refused, redacted or re-encoded
+
+
+def test_the_model_name_in_the_body_is_not_scanned(gateway, openai_up, anthropic_up):
+    """The body's `model` is the name the client asked for; the upstream's model id replaces it
+    before the body leaves. A detector's guess on it (NER reads `claude-3-5-haiku-...` as a person)
+    must not keep every request of that route local."""
+    anthropic_up.default = echo_placeholders
+    route = "claude-3-5-haiku-20241022"
+    cfg = privacy_config(openai_up.url, anthropic_up.url,
+                         {route: {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}},
+                         policy={"pii": "redact", "secrets": "block", "codename": "local_only"})
+    cfg["privacy"]["classes"]["codename"] = {"detectors": ["CODENAME"]}
+    cfg["privacy"]["user"] = {"dictionaries": {"CODENAME": ["haiku"]}}
+    cfg["server"]["default_route"] = route
+    g = gateway(cfg)
+    ant(g).messages.create(model=route, max_tokens=50, messages=[HI])
+    assert len(anthropic_up.requests) == 1 and openai_up.requests == []
+    assert json.loads(anthropic_up.requests[0].raw)["messages"] == [HI]
+    # control: the same word in a text keeps the request local
+    ant(g).messages.create(model=route, max_tokens=50, messages=[{"role": "user", "content": "a haiku"}])
+    assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1

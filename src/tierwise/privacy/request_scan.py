@@ -10,7 +10,15 @@ fields); image URLs that are not `data:` URLs; unmodelled blocks (`OtherBlock.ra
 document's title and file name, citations, ...); the `extra` fields of text blocks; tool
 definitions (name, description, every string of the input schema: descriptions, enums,
 defaults, examples); `response_format` schema strings and name; `stop` sequences; `metadata`;
-`user`; and request fields with no canonical slot (`extra`).
+`user`; `tool_choice`'s name; the `thinking` object; `reasoning_effort`; request fields with no
+canonical slot (`extra`); and, while the request still carries the client's own body
+(`source_body`, forwarded byte for byte to a same-format upstream), every other string of that
+body (`body...` locations): the fields no codec models (an OpenAI message's `name`, a legacy
+`function_call`, a `response_format`'s `description`, a block's or a tool's extra fields such as
+`input_examples`) travel in it too. Not those that are not text: ids (`id`, `tool_use_id`,
+`tool_call_id`, `call_id`: upstream-issued, high entropy, the secret detector would take them
+for keys), `signature`, `encrypted_content`, base64 payloads of images and redacted thinking,
+`data:` URLs, and the top-level `model` (the upstream's model id replaces it).
 """
 
 from __future__ import annotations
@@ -78,10 +86,13 @@ def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
     for loc, t in _canonical(request):
         seen.add(t)
         yield loc, t
-    for loc, t in _body("body", request.source_body):
-        if t not in seen:
-            seen.add(t)  # once per distinct string: counts stay per value, not per copy
-            yield loc, t
+    for key, v in request.source_body.items():
+        if key == "model":
+            continue  # replaced by the upstream's model id before it leaves (`claude-3-5-haiku-...` is no person)
+        for loc, t in _body(f"body.{key}", v, 1):
+            if t not in seen:
+                seen.add(t)  # once per distinct string: counts stay per value, not per copy
+                yield loc, t
 
 
 def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
