@@ -117,9 +117,10 @@ def data_path() -> Path:
     return root / "pii-presidio-synth" / "synth_dataset_v2.json"
 
 
-def perturbed(row: dict, fn: Callable[[str], str], only_changed: bool) -> tuple[str, list[tuple[str, int, int]]]:
-    """The sentence with every targeted gold value rewritten, and the new spans of those values
-    (with `only_changed`, of the values the perturbation changed: it does not apply to the others)."""
+def perturbed(row: dict, fn: Callable[[str], str], only_changed: bool) -> tuple[str, list[tuple[str, int, int, bool]]]:
+    """The sentence with every targeted gold value rewritten, and the new spans of those values, each
+    with whether it counts for recall (with `only_changed`: the perturbation changed it; it does not
+    apply to the others, which still count for precision)."""
     spans = sorted((s["start_position"], s["end_position"], s["entity_type"]) for s in row["spans"])
     text, out, pos, gold = row["full_text"], [], 0, []
     for a, b, ent in spans:
@@ -129,8 +130,7 @@ def perturbed(row: dict, fn: Callable[[str], str], only_changed: bool) -> tuple[
         start = sum(len(x) for x in out)
         new = fn(text[a:b])
         out.append(new)
-        if new != text[a:b] or not only_changed:
-            gold.append((ent, start, start + len(new)))
+        gold.append((ent, start, start + len(new), new != text[a:b] or not only_changed))
         pos = b
     out.append(text[pos:])
     return "".join(out), gold
@@ -157,7 +157,9 @@ def run(normalise_on: bool) -> dict[str, dict[str, dict[str, float]]]:
                 covered = set()
                 for f in found:
                     covered.update(range(f.start, f.end))
-                for ent, a, b in gold:
+                for ent, a, b, counted in gold:
+                    if not counted:
+                        continue
                     n[ent] += 1
                     if any(f.entity == ent and f.start < b and a < f.end for f in found):
                         hit[ent] += 1
@@ -166,7 +168,7 @@ def run(normalise_on: bool) -> dict[str, dict[str, dict[str, float]]]:
                 for f in found:
                     if f.entity in ENTITIES:
                         pred[f.entity] += 1
-                        if any(e == f.entity and f.start < b and a < f.end for e, a, b in gold):
+                        if any(e == f.entity and f.start < b and a < f.end for e, a, b, _ in gold):
                             good[f.entity] += 1
             res[name] = {e: {"spans": n[e], "recall": hit[e] / n[e] if n[e] else float("nan"),
                              "hidden": hidden[e] / n[e] if n[e] else float("nan"),
