@@ -23,6 +23,7 @@ for keys), `signature`, `encrypted_content`, base64 payloads of images and redac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -86,8 +87,9 @@ def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
     for loc, t in _canonical(request):
         seen.add(t)
         yield loc, t
-    for key, v in request.source_body.items():
-        if key == "model":
+    body = request.source_body
+    for key, v in body.items():
+        if key == "model" or is_payload("", body, key, v):
             continue  # replaced by the upstream's model id before it leaves (`claude-3-5-haiku-...` is no person)
         for loc, t in _body(f"body.{key}", v, 1):
             if t not in seen:
@@ -114,8 +116,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
-    elif isinstance(b, OtherBlock):
-        yield from _json(f"{loc}.raw", b.raw)
+    elif isinstance(b, OtherBlock):  # its files' and audio's base64 is not text (`is_payload`)
+        yield from _body(f"{loc}.raw", b.raw, 1, opaque=frozenset())
 
 
 def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
@@ -136,27 +138,39 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
 # Strings of the client's body that are not text (see the module docstring).
 _OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
 _BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
+_DATA_URL = re.compile(r"data:[\w.+-]*/[\w.+-]*(?:;[\w.+-]+(?:=[\w.+-]*)?)*,")
 
 
-def _body(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
+def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
+    """Is `d[key]` a binary payload, not text: a `data:` URL, the base64 of an image, a document
+    or an audio clip (`source.data` of type base64, `input_audio.data`), a redacted thinking blob?
+    Scanned, a payload is a high-entropy token (a SECRET: a `secrets: block` policy refused every
+    PDF) and redacted, a broken file."""
+    if not isinstance(v, str):
+        return False
+    return (_DATA_URL.match(v) is not None or (key == "data" and (d.get("type") in _BINARY_TYPES
+                                                                  or parent == "input_audio")))
+
+
+def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = _OPAQUE_KEYS
+          ) -> Iterator[tuple[str, str]]:
     if isinstance(v, str):
-        if not v.startswith("data:"):
-            yield loc, v
+        yield loc, v
     elif depth >= _MAX_DEPTH:
         yield loc, repr(v)
     elif isinstance(v, dict):
-        binary = v.get("type") in _BINARY_TYPES
         for k, x in v.items():
             key = str(k)
-            if key in _OPAQUE_KEYS or (binary and key == "data"):
+            if key in opaque or is_payload(parent, v, key, x):
                 continue
             yield f"{loc}.{key}#key", key
             if key == "arguments" and isinstance(x, str):
                 x = call_arguments(x)  # a call's JSON arguments: walked as the codec parsed them
-            yield from _body(f"{loc}.{key}", x, depth + 1)
+            yield from _body(f"{loc}.{key}", x, depth + 1, key, opaque=opaque)
     elif isinstance(v, list):
         for i, x in enumerate(v):
-            yield from _body(f"{loc}[{i}]", x, depth + 1)
+            if not (isinstance(x, str) and _DATA_URL.match(x)):
+                yield from _body(f"{loc}[{i}]", x, depth + 1, parent, opaque=opaque)
 
 
 def scan_request(request: Request, scan: Scan) -> dict[str, list[Finding]]:
