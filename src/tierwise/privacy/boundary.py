@@ -118,9 +118,14 @@ def request_texts(req: Request) -> Iterator[str]:
 
 def conversation_texts(req: Request) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The texts of the system prompt and the messages in reading order (text, tool-call
-    arguments, tool results), where a value split across parts reads as one, and each one's role."""
+    arguments' values, tool results), where a value split across parts reads as one, and each one's role."""
     texts, roles = [], []
     for loc, t in iter_texts(req):
+        if loc.endswith("#key") or ".raw" in loc or ".extra" in loc:
+            # JSON keys and the fields of unmodelled blocks are structure, not prose: joined with
+            # their neighbours (`type` `document` `source` `type` `base64` `media_type` ...) they
+            # made a long token the secret detector took for a key, and every document was blocked.
+            continue
         if loc.startswith("system"):
             texts.append(t)
             roles.append("system")

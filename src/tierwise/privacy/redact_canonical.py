@@ -4,7 +4,8 @@ Redacted in a Request: system blocks; message text; tool-use inputs (every JSON 
 value, recursively); tool-result text; thinking text; tool definitions' descriptions (and the
 `description` strings inside their input schemas and inside a `response_format` JSON schema);
 string values of `metadata` and of
-unmodelled blocks (`OtherBlock.raw`); the `user` field. Images are not touched (no text in the
+unmodelled blocks (`OtherBlock.raw`, not its base64 payloads: `request_scan.is_payload`); the
+`user` field. Images are not touched (no text in the
 canonical model). The result is a new Request built with `with_changes`, so the same-format
 pass-through body (which still holds the originals) is dropped and the request is re-encoded.
 
@@ -36,6 +37,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
+from tierwise.privacy.request_scan import is_payload
 
 Detect = Callable[[str], Iterable[FindingLike]]
 
@@ -61,6 +63,15 @@ class _Redactor:
             return [self.json(x) for x in v]
         return v
 
+    def raw(self, v: Any, parent: str = "") -> Any:
+        """`json` for an unmodelled block, leaving its binary payloads (base64 files, audio) whole."""
+        if isinstance(v, dict):
+            return {self.text(k) if isinstance(k, str) else k:
+                    x if is_payload(parent, v, str(k), x) else self.raw(x, str(k)) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self.raw(x, parent) for x in v]
+        return self.json(v)
+
     def schema(self, v: Any) -> Any:
         """Redact the free text and example values of a JSON schema (`description`, `title`, `enum`,
         `const`, `default`, `examples`), leaving names and types alone. An answer that uses a redacted
@@ -85,7 +96,7 @@ class _Redactor:
         if isinstance(b, ThinkingBlock):
             return replace(b, thinking=self.text(b.thinking))
         if isinstance(b, OtherBlock):
-            return replace(b, raw=self.json(b.raw))
+            return replace(b, raw=self.raw(b.raw))
         return b  # images, redacted thinking: no clear text
 
     def tool(self, t: Tool) -> Tool:

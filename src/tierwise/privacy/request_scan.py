@@ -10,11 +10,20 @@ fields); image URLs that are not `data:` URLs; unmodelled blocks (`OtherBlock.ra
 document's title and file name, citations, ...); the `extra` fields of text blocks; tool
 definitions (name, description, every string of the input schema: descriptions, enums,
 defaults, examples); `response_format` schema strings and name; `stop` sequences; `metadata`;
-`user`; and request fields with no canonical slot (`extra`).
+`user`; `tool_choice`'s name; the `thinking` object; `reasoning_effort`; request fields with no
+canonical slot (`extra`); and, while the request still carries the client's own body
+(`source_body`, forwarded byte for byte to a same-format upstream), every other string of that
+body (`body...` locations): the fields no codec models (an OpenAI message's `name`, a legacy
+`function_call`, a `response_format`'s `description`, a block's or a tool's extra fields such as
+`input_examples`) travel in it too. Not those that are not text: ids (`id`, `tool_use_id`,
+`tool_call_id`, `call_id`: upstream-issued, high entropy, the secret detector would take them
+for keys), `signature`, `encrypted_content`, base64 payloads of images and redacted thinking,
+`data:` URLs, and the top-level `model` (the upstream's model id replaces it).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -28,13 +37,13 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.finding import Finding
+from tierwise.wire.request_parts import call_arguments
 
 Scan = Callable[[str], list[Finding]]
 _MAX_DEPTH = 64  # JSON nesting followed; deeper values are scanned as their JSON text
 
 
-def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
-    """(location, text) for every string of `request` that would travel upstream."""
+def _canonical(request: Request) -> Iterator[tuple[str, str]]:
     for i, sb in enumerate(request.system):
         yield from _block(f"system[{i}]", sb)
     for i, m in enumerate(request.messages):
@@ -59,7 +68,33 @@ def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
     yield from _json("metadata", request.metadata)
     if request.user:
         yield "user", request.user
+    tc = request.tool_choice
+    if tc is not None and tc.name:
+        yield "tool_choice.name", tc.name
+    if request.thinking is not None:
+        yield from _json("thinking", request.thinking)
+    if request.reasoning_effort:
+        yield "reasoning_effort", request.reasoning_effort
     yield from _json("extra", request.extra)
+
+
+def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
+    """(location, text) for every string of `request` that would travel upstream."""
+    if request.source_body is None:
+        yield from _canonical(request)
+        return
+    seen: set[str] = set()
+    for loc, t in _canonical(request):
+        seen.add(t)
+        yield loc, t
+    body = request.source_body
+    for key, v in body.items():
+        if key == "model" or is_payload("", body, key, v):
+            continue  # replaced by the upstream's model id before it leaves (`claude-3-5-haiku-...` is no person)
+        for loc, t in _body(f"body.{key}", v, 1):
+            if t not in seen:
+                seen.add(t)  # once per distinct string: counts stay per value, not per copy
+                yield loc, t
 
 
 def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
@@ -81,8 +116,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
-    elif isinstance(b, OtherBlock):
-        yield from _json(f"{loc}.raw", b.raw)
+    elif isinstance(b, OtherBlock):  # its files' and audio's base64 is not text (`is_payload`)
+        yield from _body(f"{loc}.raw", b.raw, 1, opaque=frozenset())
 
 
 def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
@@ -98,6 +133,44 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
     elif isinstance(v, (list, tuple)):
         for i, x in enumerate(v):
             yield from _json(f"{loc}[{i}]", x, depth + 1)
+
+
+# Strings of the client's body that are not text (see the module docstring).
+_OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
+_BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
+_DATA_URL = re.compile(r"data:[\w.+-]*/[\w.+-]*(?:;[\w.+-]+(?:=[\w.+-]*)?)*,")
+
+
+def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
+    """Is `d[key]` a binary payload, not text: a `data:` URL, the base64 of an image, a document
+    or an audio clip (`source.data` of type base64, `input_audio.data`), a redacted thinking blob?
+    Scanned, a payload is a high-entropy token (a SECRET: a `secrets: block` policy refused every
+    PDF) and redacted, a broken file."""
+    if not isinstance(v, str):
+        return False
+    return (_DATA_URL.match(v) is not None or (key == "data" and (d.get("type") in _BINARY_TYPES
+                                                                  or parent == "input_audio")))
+
+
+def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = _OPAQUE_KEYS
+          ) -> Iterator[tuple[str, str]]:
+    if isinstance(v, str):
+        yield loc, v
+    elif depth >= _MAX_DEPTH:
+        yield loc, repr(v)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            key = str(k)
+            if key in opaque or is_payload(parent, v, key, x):
+                continue
+            yield f"{loc}.{key}#key", key
+            if key == "arguments" and isinstance(x, str):
+                x = call_arguments(x)  # a call's JSON arguments: walked as the codec parsed them
+            yield from _body(f"{loc}.{key}", x, depth + 1, key, opaque=opaque)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            if not (isinstance(x, str) and _DATA_URL.match(x)):
+                yield from _body(f"{loc}[{i}]", x, depth + 1, parent, opaque=opaque)
 
 
 def scan_request(request: Request, scan: Scan) -> dict[str, list[Finding]]:

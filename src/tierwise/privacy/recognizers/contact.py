@@ -37,7 +37,30 @@ class EmailRecognizer:
         r"\s?@\s?(?:[\w](?:[\w-]{0,61}[\w])?\.)+[^\W\d_]{2,24}(?![\w-])"
     )
 
+    # An address spelled out to get past scrapers, which a model reads back at once:
+    # `jane [at] example [dot] com`, `jane(at)example.com`, `jane dot doe at example dot com`.
+    # A bracketed `at` is unambiguous; a bare ` at ` counts only with a spelled ` dot ` in the
+    # domain and a common TLD after it (`look at this.com` is prose, not an address).
+    _AT_B = r"\s*[\[({<]\s*at\s*[\])}>]\s*"
+    _DOT_B = r"\s*[\[({<]\s*dot\s*[\])}>]\s*"
+    _ATOM = r"[\w!#$%&'*+/=?^`|~-]+"
+    _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+    _spelled = regex.compile(
+        rf"(?<![\w.%+-]){_ATOM}(?:(?:\.|{_DOT_B}|\s+dot\s+){_ATOM})*"
+        rf"(?:{_AT_B}(?:{_LABEL}(?:\.|{_DOT_B}|\s+dot\s+))+[^\W\d_]{{2,24}}"
+        rf"|\s+at\s+(?!(?:the|a|an|this|that|my|your|his|her|its|our|their)\s)(?:{_LABEL}(?:\.|{_DOT_B}|\s+dot\s+))*{_LABEL}(?:{_DOT_B}|\s+dot\s+)"
+        # generic TLDs and country codes, not those that are everyday words (`in`, `me`, `no`, `be`, `at`)
+        r"(?:com|org|net|edu|gov|mil|int|info|biz|io|co|eu|uk|us|it|de|fr|se|dk|fi|nl|ch|es|pt|pl|cz|ie|ca|au|nz|"
+        r"jp|cn|br|ru|hu|ro|gr|ua|sk|si|hr|bg|lt|lv|ee|lu|mx|ar|cl|za|kr|tw|hk|sg|il|ae|tr|vn|th|ph|pk|ng|ke|eg))"
+        r"(?![\w-])",
+        regex.IGNORECASE)
+    _SPELLED_CUES = (" dot ", "at]", "at)", "at}", "at>", "at ]", "at )")
+
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        low = prescan_of(text, pre).lower  # shared with the other recognizers: substring tests only
+        if any(c in low for c in self._SPELLED_CUES):
+            for m in self._spelled.finditer(text):
+                yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.9, self.name)
         # Only around each `@`: from the whitespace before its local part (`name @host` allowed)
         # to the whitespace after its domain; an address holds no other whitespace.
         i = text.find("@")

@@ -1,0 +1,206 @@
+"""Detection of structured identifiers written to evade the patterns, with and without normalisation.
+
+Data: the structured spans of `pii-presidio-synth/synth_dataset_v2.json` (CREDIT_CARD, IBAN_CODE,
+US_SSN, PHONE_NUMBER, EMAIL_ADDRESS, IP_ADDRESS; 328 spans in 1,500 sentences). Each perturbation
+rewrites every such gold value inside its sentence (the rest of the sentence is unchanged); the
+detector (structured layer, NER off, every built-in entity) scans the sentence once with its
+normalisation (`textnorm.normalise`: format characters removed, NFKC, digits and dashes to ASCII,
+look-alike letters, reader-obvious escapes) and once with it switched off (the text as written).
+
+Per entity and perturbation:
+- `recall`: gold spans touched by a finding of the same entity;
+- `hidden`: gold spans whose every letter and digit is covered by some finding (of any entity: a
+  value redacted under another label does not leave either) -- what redaction actually removes;
+- `precision`: findings of the entity that touch a gold span of that entity, over all its findings.
+
+    TIERWISE_DATA=/work/shared/data nice -n 5 .venv/bin/python bench/privacy_evasion.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import tierwise.privacy.detect as detect_mod  # noqa: E402
+from tierwise.privacy.detect import Detector  # noqa: E402
+from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DetectionConfig  # noqa: E402
+
+ENTITIES = ["CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER", "EMAIL_ADDRESS", "IP_ADDRESS"]
+
+# Cyrillic / Greek letters Unicode lists as confusable with one Latin letter (TR39).
+_HOMO = {"a": "а", "c": "с", "e": "е", "o": "о", "p": "р", "x": "х", "y": "у", "A": "А", "B": "В", "C": "С",
+         "E": "Е", "H": "Н", "K": "К", "M": "М", "O": "О", "P": "Р", "T": "Т", "X": "Х", "I": "І", "S": "Ѕ"}
+
+
+def _between(sep: str) -> Callable[[str], str]:
+    return lambda v: sep.join(v)
+
+
+def fullwidth(v: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in v)
+
+
+def nbsp(v: str) -> str:
+    """Separators (space, dash) become no-break spaces; a value without any gets one every 4 characters."""
+    if any(c in " -" for c in v):
+        return "".join("\u00a0" if c in " -" else c for c in v)
+    return "\u00a0".join(v[i:i + 4] for i in range(0, len(v), 4))
+
+
+def homoglyph(v: str) -> str:
+    return "".join(_HOMO.get(c, c) for c in v)
+
+
+def arabic_digits(v: str) -> str:
+    return "".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in v)
+
+
+def dotted(v: str) -> str:
+    """Separators written as dots (`460.89.9847`); an ungrouped card or IBAN in groups of 4 (not e-mails, IPs)."""
+    if "@" in v or v.count(".") == 3:
+        return v
+    if any(c in " -" for c in v):
+        return "".join("." if c in " -" else c for c in v)
+    return ".".join(v[i:i + 4] for i in range(0, len(v), 4))
+
+
+def at_dot(v: str) -> str:
+    """An e-mail address spelled out: `jane dot doe at example dot com`."""
+    return v.replace("@", " at ").replace(".", " dot ") if "@" in v else v
+
+
+def at_dot_brackets(v: str) -> str:
+    return v.replace("@", " [at] ").replace(".", " [dot] ") if "@" in v else v
+
+
+def spaced(v: str) -> str:
+    return " ".join(c for c in v if not c.isspace())
+
+
+def percent(v: str) -> str:
+    return "".join(f"%{ord(c):02X}" for c in v)
+
+
+def b64(v: str) -> str:
+    return base64.b64encode(v.encode()).decode()
+
+
+PERTURB: dict[str, Callable[[str], str]] = {
+    "none": lambda v: v,
+    "fullwidth": fullwidth,
+    "arabic-indic digits": arabic_digits,
+    "zero-width space": _between("\u200b"),
+    "soft hyphen": _between("\u00ad"),
+    "nbsp": nbsp,
+    "homoglyph": homoglyph,
+    "dots as separators": dotted,
+    "e-mail `at` / `dot`": at_dot,
+    "e-mail `[at]` / `[dot]`": at_dot_brackets,
+    "spaced out": spaced,
+    "percent-encoded": percent,
+    "base64": b64,
+}
+
+
+def data_path() -> Path:
+    base = os.environ.get("TIERWISE_DATA")
+    root = Path(base) if base else ROOT.parent / "shared" / "data"
+    return root / "pii-presidio-synth" / "synth_dataset_v2.json"
+
+
+def perturbed(row: dict, fn: Callable[[str], str], only_changed: bool) -> tuple[str, list[tuple[str, int, int, bool]]]:
+    """The sentence with every targeted gold value rewritten, and the new spans of those values, each
+    with whether it counts for recall (with `only_changed`: the perturbation changed it; it does not
+    apply to the others, which still count for precision)."""
+    spans = sorted((s["start_position"], s["end_position"], s["entity_type"]) for s in row["spans"])
+    text, out, pos, gold = row["full_text"], [], 0, []
+    for a, b, ent in spans:
+        if ent not in ENTITIES or a < pos:
+            continue
+        out.append(text[pos:a])
+        start = sum(len(x) for x in out)
+        new = fn(text[a:b])
+        out.append(new)
+        gold.append((ent, start, start + len(new), new != text[a:b] or not only_changed))
+        pos = b
+    out.append(text[pos:])
+    return "".join(out), gold
+
+
+def run(normalise_on: bool) -> dict[str, dict[str, dict[str, float]]]:
+    det = Detector(DetectionConfig.model_validate({
+        "classes": {"all": {"detectors": list(BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
+    rows = [r for r in json.loads(data_path().read_text()) if any(s["entity_type"] in ENTITIES for s in r["spans"])]
+    saved = detect_mod.normalise
+    if not normalise_on:
+        detect_mod.normalise = lambda t: (t, None)  # type: ignore[assignment]
+    try:
+        res: dict[str, dict[str, dict[str, float]]] = {}
+        for name, fn in PERTURB.items():
+            n: dict[str, int] = defaultdict(int)
+            hit: dict[str, int] = defaultdict(int)
+            hidden: dict[str, int] = defaultdict(int)
+            pred: dict[str, int] = defaultdict(int)
+            good: dict[str, int] = defaultdict(int)
+            for row in rows:
+                text, gold = perturbed(row, fn, name != "none")
+                found = det.scan(text)
+                covered = set()
+                for f in found:
+                    covered.update(range(f.start, f.end))
+                for ent, a, b, counted in gold:
+                    if not counted:
+                        continue
+                    n[ent] += 1
+                    if any(f.entity == ent and f.start < b and a < f.end for f in found):
+                        hit[ent] += 1
+                    if all(i in covered for i in range(a, b) if text[i].isalnum()):
+                        hidden[ent] += 1
+                for f in found:
+                    if f.entity in ENTITIES:
+                        pred[f.entity] += 1
+                        if any(e == f.entity and f.start < b and a < f.end for e, a, b, _ in gold):
+                            good[f.entity] += 1
+            res[name] = {e: {"spans": n[e], "recall": hit[e] / n[e] if n[e] else float("nan"),
+                             "hidden": hidden[e] / n[e] if n[e] else float("nan"),
+                             "precision": good[e] / pred[e] if pred[e] else float("nan")} for e in ENTITIES}
+        return res
+    finally:
+        detect_mod.normalise = saved
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    both = {"normalised": run(True), "as written": run(False)}
+    if args.json:
+        print(json.dumps(both, indent=1))
+        return
+    short = {"CREDIT_CARD": "card", "IBAN_CODE": "IBAN", "US_SSN": "SSN", "PHONE_NUMBER": "phone",
+             "EMAIL_ADDRESS": "email", "IP_ADDRESS": "IP"}
+    for metric in ("recall", "hidden", "precision"):
+        print(f"\n{metric} (normalised / as written)\n")
+        print("| perturbation | " + " | ".join(short[e] for e in ENTITIES) + " |")
+        print("|---" * (len(ENTITIES) + 1) + "|")
+        for name in PERTURB:
+            cells = []
+            for e in ENTITIES:
+                a, b = both["normalised"][name][e][metric], both["as written"][name][e][metric]
+                cells.append("n/a" if not both["normalised"][name][e]["spans"] else f"{a:.2f} / {b:.2f}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    spans = both["normalised"]["none"]
+    print("\nspans: " + ", ".join(f"{short[e]} {int(spans[e]['spans'])}" for e in ENTITIES))
+
+
+if __name__ == "__main__":
+    main()

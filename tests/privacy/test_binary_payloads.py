@@ -1,0 +1,81 @@
+"""A document, a file or an audio clip sent as base64 is not text: scanned, its payload is one
+long high-entropy token, which the secret detector takes for a key, so a `secrets: block`
+policy refused every PDF (400 "holds data of class 'secrets'"), and a `secrets: redact` one
+would have cut a placeholder into the file. Real HTTP, official SDKs, a recording remote double:
+the payload leaves whole, the text next to it is still redacted, a value in a document's title
+or a text document still counts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import anthropic
+import pytest
+
+from tests.gateway.conftest import ant, oai
+from tests.privacy.support import echo_placeholders, privacy_config
+
+EMAIL = "jane.doe@example.com"
+PAYLOAD = base64.b64encode(b"%PDF-1.4\n" + random.Random(5).randbytes(3000)).decode()
+
+
+@pytest.fixture(params=["block", "redact"])
+def g(request, gateway, openai_up, anthropic_up):
+    anthropic_up.default = echo_placeholders
+    cfg = privacy_config(openai_up.url, anthropic_up.url,
+                         {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}},
+                         policy={"pii": "redact", "secrets": request.param})
+    cfg["server"]["default_route"] = "fb"
+    return gateway(cfg)
+
+
+def test_an_anthropic_pdf_leaves_whole_and_the_text_beside_it_is_redacted(g, anthropic_up):
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PAYLOAD}},
+        {"type": "text", "text": f"Summarize it for {EMAIL}."}]}])
+    sent = json.loads(anthropic_up.requests[-1].raw)
+    assert sent["messages"][0]["content"][0]["source"]["data"] == PAYLOAD
+    assert EMAIL not in anthropic_up.requests[-1].raw.decode()
+
+
+def test_openai_file_and_audio_parts_leave_whole(gateway, openai_up, anthropic_up):
+    # an OpenAI-format remote, so the parts are forwarded (an Anthropic upstream drops them)
+    cfg = privacy_config(anthropic_up.url, openai_up.url,
+                         {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}},
+                         policy={"pii": "redact", "secrets": "block"})
+    cfg["providers"]["localsrv"].update(kind="anthropic", base_url=anthropic_up.url)
+    cfg["providers"]["cloud"].update(kind="openai", base_url=openai_up.url + "/v1")
+    cfg["server"]["default_route"] = "fb"
+    openai_up.default = echo_placeholders
+    g2 = gateway(cfg)
+    oai(g2).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64," + PAYLOAD}},
+        {"type": "input_audio", "input_audio": {"data": PAYLOAD, "format": "wav"}},
+        {"type": "text", "text": f"Transcribe for {EMAIL}."}]}])
+    raw = openai_up.requests[-1].raw.decode()
+    parts = json.loads(raw)["messages"][0]["content"]
+    assert parts[0]["file"]["file_data"].endswith(PAYLOAD) and parts[1]["input_audio"]["data"] == PAYLOAD
+    assert EMAIL not in raw
+
+
+def test_a_value_in_a_document_title_or_text_source_still_counts(g, anthropic_up):
+    for doc in ({"type": "document", "title": f"Notes for {EMAIL}",
+                 "source": {"type": "base64", "media_type": "application/pdf", "data": PAYLOAD}},
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": f"mail {EMAIL}"}}):
+        ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+            doc, {"type": "text", "text": "Summarize."}]}])
+        assert EMAIL not in anthropic_up.requests[-1].raw.decode()
+
+
+def test_a_key_beside_a_pdf_is_still_blocked_or_redacted(g, anthropic_up):
+    key = "sk-ant-api03-Zx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7Op"
+    n = len(anthropic_up.requests)
+    try:
+        ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PAYLOAD}},
+            {"type": "text", "text": f"my key is {key}"}]}])
+    except anthropic.BadRequestError as e:
+        assert "secrets" in e.message  # secrets: block
+    assert all(key not in r.raw.decode() for r in anthropic_up.requests[n:])  # secrets: redact
