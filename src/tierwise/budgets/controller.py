@@ -218,6 +218,11 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
+        if req.max_tokens is None and (plan.static or plan.dynamic):
+            # The reservation counts `out` tokens of answer: the upstream is told to stop there. Left unset, an
+            # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N
+            # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
+            req.max_tokens = out
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         rid = ctx.trace.request_id
@@ -374,8 +379,9 @@ class SpendController:
                 usd = s.cost
                 if usd is None:  # a call that failed mid-stream: its cost was not worked out
                     usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
-                if u.input_tokens == 0 and s.reason == "cancelled" and u.output_tokens:
-                    # A stream cut before the upstream reported its input (OpenAI reports usage at the end).
+                if u.input_tokens == 0 and u.output_tokens:
+                    # An answer without its input count: a stream cut or failed before the upstream reported
+                    # it (OpenAI reports usage at the end), or an upstream that reports no usage at all.
                     usd += est_in * price[0] / MILLION
                     t += est_in
             tokens += t

@@ -172,6 +172,8 @@ class Deployment:
             self._release()
             step.ok, step.reason = False, "cancelled" if isinstance(e, asyncio.CancelledError) else type(e).__name__
             raise
+        if not resp.usage.output_tokens:  # an upstream that reports no usage: the answer's characters count
+            _at_least_relayed(resp.usage, len(resp.text()))
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
         return resp
@@ -279,19 +281,20 @@ class Deployment:
             done = True
         except UpstreamError as e:
             self._fail(step, e, t0)
+            _at_least_relayed(usage, produced)  # the usage of a failed stream is a running total, if any
             step.usage = usage
             raise
         finally:
             if done:
+                if not usage.output_tokens:  # an upstream that reports no usage in streams
+                    _at_least_relayed(usage, produced)
                 self._finish(step, usage, t0)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
-                    out = estimate_text_chars(produced)
-                    if out > usage.output_tokens:
-                        usage.output_tokens, usage.estimated = out, True
+                    _at_least_relayed(usage, produced)
                     step.usage = usage
                     step.cost = self._cost(self.price, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
@@ -343,6 +346,14 @@ def _merge(chunks: list[StreamChunk]) -> StreamChunk:
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:
     events = chunk.events
     return events[-1] if events and isinstance(events[-1], StreamError) else None
+
+
+def _at_least_relayed(usage: Usage, chars: int) -> None:
+    """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
+    cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
+    out = estimate_text_chars(chars)
+    if out > usage.output_tokens:
+        usage.output_tokens, usage.estimated = out, True
 
 
 def _count(chunk: StreamChunk, usage: Usage) -> int:
