@@ -409,14 +409,11 @@ class SpendController:
 
     async def _settle_shared(self, rid: str, settlements: list[Settlement], rates: list[RateSettlement],
                              now: float) -> None:
-        for attempt in range(2):  # settlement is idempotent: a retry after a timeout cannot count twice
-            try:
-                await self.store.settle(rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
-                return
-            except Exception as e:
-                if attempt:
-                    log.warning("budgets: could not settle request %s (%s); its reservation is released "
-                                "after reservation_ttl", rid, type(e).__name__)
+        try:  # (the store keeps a settlement a store error held back, and tries it again until Redis takes it)
+            await self.store.settle(rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
+        except Exception as e:
+            log.warning("budgets: could not settle request %s (%s); its reservation is released after "
+                        "reservation_ttl", rid, type(e).__name__)
 
     # ------------------------------------------------------------------ status and lifecycle
 
