@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 import anthropic
+import httpx2 as httpx
 import openai
 import pytest
 
-from tests.doubles import Delay, Reply
+from tests.doubles import Delay, Reply, SlowStream
 from tests.gateway.conftest import ant, oai
 
 from .conftest import REDIS_URL
@@ -121,3 +122,39 @@ def test_a_redis_outage_mid_traffic_loses_no_settlement_and_leaves_no_reservatio
     anthropic_up.default = Reply(text="back", usage=USAGE)
     r = oai(g).chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "d"}])
     assert r.choices[0].message.content == "back"
+
+
+def test_a_request_that_outlives_reservation_ttl_keeps_its_reservation(two_tier, anthropic_up, redis_prefix):
+    """A live request's reservation is renewed; only a dead gateway's expire (test_race.py kills one). Before,
+    a stream longer than reservation_ttl lost its reservation while it ran, and the budget admitted others in
+    its place (each one's cost past the cap)."""
+    import redis
+
+    words = " ".join(f"w{i:03d}" for i in range(120))
+    anthropic_up.default = SlowStream(0.15, Reply(text=words, usage=USAGE))  # ~18 s, past the 10 s TTL
+    g = two_tier(routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}},
+                 budgets={"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix},
+                          "reservation_ttl": 10,
+                          "limits": [{"name": "cap", "usd": 0.005}]})  # less than one reservation
+    done: list[int] = []
+
+    def long_stream() -> None:
+        with httpx.stream("POST", g.url + "/v1/messages", timeout=60, json={
+                "model": "main", "max_tokens": 500, "stream": True,
+                "messages": [{"role": "user", "content": "long"}]}) as r:
+            done.append(sum(1 for line in r.iter_lines() if '"text_delta"' in line))
+
+    t = threading.Thread(target=long_stream)
+    t.start()
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    assert anthropic_up.wait_until(lambda: len(anthropic_up.requests) == 1, timeout=20)
+    (rid, first_deadline), = r.zrange(redis_prefix + "reservations", 0, -1, withscores=True)
+    while time.time() < first_deadline + 1:  # past the admission's deadline, the stream still running
+        time.sleep(0.2)
+    assert t.is_alive(), "the stream ended before its first deadline: the test proves nothing"
+    with pytest.raises(openai.RateLimitError):  # the live stream's reservation still holds the budget
+        oai(g).chat.completions.create(model="main", max_tokens=500, messages=[{"role": "user", "content": "x"}])
+    t.join(60)
+    assert done == [120]
+    assert len(anthropic_up.requests) == 1
+    r.close()

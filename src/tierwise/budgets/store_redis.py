@@ -346,6 +346,17 @@ class RedisStore:
         if self._kept and not self._soon:
             self._flush()
 
+    async def renew(self, rids: list[str], deadline: float, hold_s: int) -> None:
+        """Move the deadlines of requests still in flight to `deadline` (only those still reserved: XX), so
+        only a dead gateway's reservations expire, however long a live request runs."""
+        pipe = self.client.pipeline(transaction=False)
+        for i in range(0, len(rids), 512):
+            part = rids[i:i + 512]
+            pipe.zadd(self.zkey, dict.fromkeys(part, deadline), xx=True, gt=True)
+            for rid in part:
+                pipe.expire(self.rprefix + rid, hold_s)
+        await pipe.execute()
+
     # ------------------------------------------------------------------ status and lifecycle
 
     async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
