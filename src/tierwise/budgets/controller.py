@@ -50,6 +50,7 @@ NOTE = "spend"  # ctx.notes key of the request's held reservation
 MILLION = 1_000_000
 SETTLED_TTL = 600  # seconds a settlement marker stays (a repeated settlement comes seconds after the first)
 ANONYMOUS = "anonymous"  # the key name of requests to a gateway without keys
+MAX_RENEWED = 6 * 3600  # seconds a request's reservation is renewed at most (streams end within timeouts.stream_total)
 
 
 class StoreUnavailable(TierwiseError):
@@ -113,6 +114,12 @@ class SpendController:
         self._pending: set[asyncio.Task[Any]] = set()
         self._last_warn = 0.0
         self._uncounted = 0
+        # Request ids holding a reservation in the shared store: their deadlines are renewed every third of
+        # reservation_ttl, so the deadline reclaims only a dead gateway's reservations. Before, a request that
+        # ran longer than reservation_ttl (streams may run for timeouts.stream_total, an hour) lost its
+        # reservation while it ran, and the budget admitted others in its place.
+        self._live: dict[str, float] = {}  # request id -> when admitted
+        self._renewer: asyncio.Task[None] | None = None
         self.store: Any = None
         if not self.active:
             return
@@ -218,6 +225,11 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
+        if req.max_tokens is None and (plan.static or plan.dynamic):
+            # The reservation counts `out` tokens of answer: the upstream is told to stop there. Left unset, an
+            # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N
+            # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
+            req.max_tokens = out
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         rid = ctx.trace.request_id
@@ -266,6 +278,10 @@ class SpendController:
             return self._store_failed(e, target, ctx)
         if refusal is None:
             ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
+            if not self._sync and budgets:
+                self._live[rid] = now
+                if self._renewer is None:
+                    self._renewer = asyncio.ensure_future(self._renew())
             return target
         if refusal.kind == "rate":
             raise self._rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
@@ -374,10 +390,12 @@ class SpendController:
                 usd = s.cost
                 if usd is None:  # a call that failed mid-stream: its cost was not worked out
                     usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
-                if s.reason == "cancelled" and (u.input_tokens == 0 or "input_estimated" in s.detail):
-                    # A call cut before the upstream reported its input (OpenAI reports usage at a stream's end):
-                    # the provider still bills it. The deployment's estimate is in the ledger row; the budget
-                    # counts the larger of it and the reservation's (which also reads the body's length).
+                if u.input_tokens == 0 and u.output_tokens or s.reason == "cancelled" and (
+                        u.input_tokens == 0 or "input_estimated" in s.detail):
+                    # An answer without its input count: a call cut or failed before the upstream reported it
+                    # (OpenAI reports usage at a stream's end), or an upstream that reports no usage at all; the
+                    # provider still bills it. A cut call's estimate is in its ledger row (providers/deployment.py);
+                    # the budget counts the larger of it and the reservation's (which also reads the body's length).
                     extra = max(0, est_in - u.input_tokens)
                     usd += extra * price[0] / MILLION
                     t += extra
@@ -400,20 +418,33 @@ class SpendController:
         if self._sync:
             self.store.settle_now(held.rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
             return
+        self._live.pop(held.rid, None)
         task = asyncio.ensure_future(self._settle_shared(held.rid, settlements, rates, now))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def _settle_shared(self, rid: str, settlements: list[Settlement], rates: list[RateSettlement],
                              now: float) -> None:
-        for attempt in range(2):  # settlement is idempotent: a retry after a timeout cannot count twice
+        try:  # (the store keeps a settlement a store error held back, and tries it again until Redis takes it)
+            await self.store.settle(rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
+        except Exception as e:
+            log.warning("budgets: could not settle request %s (%s); its reservation is released after "
+                        "reservation_ttl", rid, type(e).__name__)
+
+    async def _renew(self) -> None:
+        every = self.ttl / 3
+        while True:
+            await asyncio.sleep(every)
+            if not self._live:
+                continue
+            old = time.time() - MAX_RENEWED
+            for rid in [r for r, t in self._live.items() if t < old]:  # never settled (a bug): left to expire
+                del self._live[rid]
             try:
-                await self.store.settle(rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
-                return
-            except Exception as e:
-                if attempt:
-                    log.warning("budgets: could not settle request %s (%s); its reservation is released "
-                                "after reservation_ttl", rid, type(e).__name__)
+                await self.store.renew(list(self._live), time.time() + self.ttl, int(self.ttl) + 3600)
+            except Exception as e:  # Redis is away: the next turn tries again (a third of the TTL is left)
+                log.warning("budgets: could not renew the reservations of %d request(s) in flight (%s)",
+                            len(self._live), type(e).__name__)
 
     # ------------------------------------------------------------------ status and lifecycle
 
@@ -454,6 +485,8 @@ class SpendController:
                 "rate_limits": [r.model_dump(exclude_none=True) for r in self.rate_cfg.limits]}
 
     async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)
         if self.store is not None:

@@ -18,6 +18,8 @@ keys of the reservations it sweeps, so this store needs one Redis (not a cluster
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,14 +32,18 @@ from tierwise.budgets.checks import (
     Settlement,
 )
 
+log = logging.getLogger("tierwise.budgets")
+
 BATCH = 64  # admissions (and settlements) per script call at most: bounds its run time and arguments
 SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with (its reservation holds meanwhile)
+RETRY_EVERY = 1.0  # seconds between two tries of the settlements a store error kept back
+MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropped, with a warning)
 
 # ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle, then nsettle settlement
 # strings, then one string per admission. Each string holds words separated by spaces (one
 # argument per request for redis-py to encode, not thirty):
 #   settlement: rid nb nr, 7 per budget (key slot reserved_usd reserved_tok usd tok expire_s),
-#               3 per rate (key minute tok)
+#               3 per rate (key minute tok); `rid -1 0` releases whatever the request reserved
 #   admission:  rid deadline nb nr, 8 per budget (key slot nslots usd_limit tok_limit usd tok
 #               expire_s), 4 per rate (key rpm tpm tok)
 # Returns {settlement results (1 settled, 0 already settled), admission results (0 admitted, or
@@ -56,26 +62,32 @@ local function words(s)
   return t
 end
 
+local function give_back(r)
+  local h = redis.call('HGETALL', rprefix .. r)
+  for i = 1, #h, 2 do
+    local slot, u, t = string.match(h[i + 1], '^(%S+) (%S+) (%S+)$')
+    if slot and redis.call('EXISTS', h[i]) == 1 then
+      if u ~= '0' then redis.call('HINCRBYFLOAT', h[i], 'u' .. slot, -tonumber(u)) end
+      if t ~= '0' then redis.call('HINCRBY', h[i], 't' .. slot, -tonumber(t)) end
+    end
+  end
+  redis.call('DEL', rprefix .. r)
+  redis.call('ZREM', zkey, r)
+end
+
 local function sweep()
   local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 16)
-  for _, r in ipairs(dead) do
-    local h = redis.call('HGETALL', rprefix .. r)
-    for i = 1, #h, 2 do
-      local slot, u, t = string.match(h[i + 1], '^(%S+) (%S+) (%S+)$')
-      if slot and redis.call('EXISTS', h[i]) == 1 then
-        if u ~= '0' then redis.call('HINCRBYFLOAT', h[i], 'u' .. slot, -tonumber(u)) end
-        if t ~= '0' then redis.call('HINCRBY', h[i], 't' .. slot, -tonumber(t)) end
-      end
-    end
-    redis.call('DEL', rprefix .. r)
-    redis.call('ZREM', zkey, r)
-  end
+  for _, r in ipairs(dead) do give_back(r) end
 end
 
 local function settle(a)
   local rid, nb, nr = a[1], tonumber(a[2]), tonumber(a[3])
   if not redis.call('SET', sprefix .. rid, '1', 'NX', 'EX', ttl) then
     return 0
+  end
+  if nb < 0 then  -- a release: the admission's answer was lost, whatever it reserved is given back
+    if redis.call('ZSCORE', zkey, rid) then give_back(rid) end
+    return 1
   end
   local live = redis.call('ZREM', zkey, rid) == 1
   if live then redis.call('DEL', rprefix .. rid) end
@@ -203,6 +215,11 @@ def _admission(rid: str, deadline: float, budgets: list[BudgetCheck], rates: lis
     return " ".join(words)
 
 
+def _release(admission: str) -> str:
+    """The settlement that gives back whatever `admission` reserved (if Redis applied it)."""
+    return admission.split(" ", 1)[0] + " -1 0"
+
+
 def _settlement(rid: str, budgets: list[Settlement], rates: list[RateSettlement]) -> str:
     words = [rid, str(len(budgets)), str(len(rates))]
     for s in budgets:
@@ -226,12 +243,19 @@ class RedisStore:
         self._script = self.client.register_script(SCRIPT)
         # Waiting: (argument string, clock, future); the clock is (now, minute, frac) of an admission.
         self._admissions: list[tuple[str, tuple[float, int, float], asyncio.Future[Any]]] = []
-        self._settlements: list[tuple[str, float, asyncio.Future[Any]]] = []
+        self._settlements: list[tuple[str, float, asyncio.Future[Any] | None]] = []
         self._soon = False
         self._later: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.fits = False
         self.settled_ttl = 600
+        # Settlements (and releases of admissions whose answer was lost) a store error kept back: tried again
+        # every RETRY_EVERY and with every call until Redis takes them. Dropped, a settlement's real cost was
+        # never counted (its reservation given back at its deadline), and an admission Redis applied while its
+        # reply timed out held its reservation until reservation_ttl.
+        self._kept: list[tuple[str, asyncio.Future[Any] | None]] = []
+        self._retry: asyncio.TimerHandle | None = None
+        self._dropped_said = False
 
     # ------------------------------------------------------------------ the two operations
 
@@ -269,6 +293,10 @@ class RedisStore:
             self._later = None
         adm, self._admissions = self._admissions, []
         st, self._settlements = self._settlements, []
+        if self._kept:
+            now = time.time()
+            st = [(s, now, f) for s, f in self._kept] + st
+            self._kept = []
         while adm or st:
             task = asyncio.ensure_future(self._run(adm[:BATCH], st[:BATCH]))
             self._tasks.add(task)
@@ -285,16 +313,49 @@ class RedisStore:
         futures = [f for _, _, f in st] + [f for _, _, f in adm]
         try:
             settled, admitted = await self._script(args=args)
-        except BaseException as e:  # every caller in the batch sees the store's failure
-            for f in futures:
+        except BaseException as e:  # every admission in the batch sees the store's failure
+            # The call may have run in Redis all the same (a reply that timed out): settlements are kept to be
+            # tried again, and each admission is released (both idempotent by request id).
+            self._keep([(s, f) for s, _, f in st] + [(_release(a), None) for a, _, _ in adm])
+            for _, _, f in adm:
                 if not f.done():
                     f.set_exception(e if isinstance(e, Exception) else ConnectionError("cancelled"))
             if not isinstance(e, Exception):
                 raise
             return
         for f, r in zip(futures, [*settled, *admitted], strict=True):
-            if not f.done():
+            if f is not None and not f.done():
                 f.set_result(r)
+
+    def _keep(self, items: list[tuple[str, asyncio.Future[Any] | None]]) -> None:
+        self._kept += items
+        if len(self._kept) > MAX_KEPT:
+            for _, f in self._kept[:-MAX_KEPT]:
+                if f is not None and not f.done():
+                    f.set_exception(ConnectionError("budget store unavailable"))
+            if not self._dropped_said:
+                self._dropped_said = True
+                log.warning("budgets: Redis unavailable for long: settlements dropped (their reservations are "
+                            "given back after reservation_ttl, their real cost is not counted)")
+            del self._kept[:-MAX_KEPT]
+        if self._retry is None:
+            self._retry = asyncio.get_running_loop().call_later(RETRY_EVERY, self._try_kept)
+
+    def _try_kept(self) -> None:
+        self._retry = None
+        if self._kept and not self._soon:
+            self._flush()
+
+    async def renew(self, rids: list[str], deadline: float, hold_s: int) -> None:
+        """Move the deadlines of requests still in flight to `deadline` (only those still reserved: XX), so
+        only a dead gateway's reservations expire, however long a live request runs."""
+        pipe = self.client.pipeline(transaction=False)
+        for i in range(0, len(rids), 512):
+            part = rids[i:i + 512]
+            pipe.zadd(self.zkey, dict.fromkeys(part, deadline), xx=True, gt=True)
+            for rid in part:
+                pipe.expire(self.rprefix + rid, hold_s)
+        await pipe.execute()
 
     # ------------------------------------------------------------------ status and lifecycle
 
@@ -309,7 +370,9 @@ class RedisStore:
         return int(await self.client.zcard(self.zkey))
 
     async def close(self) -> None:
-        if self._admissions or self._settlements:
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._admissions or self._settlements or self._kept:
             self._flush()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)

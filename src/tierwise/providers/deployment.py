@@ -185,6 +185,8 @@ class Deployment:
             if step.reason == "cancelled":
                 self._bill_cut(step, req, Usage())
             raise
+        if not resp.usage.output_tokens:  # an upstream that reports no usage: the answer's characters count
+            _at_least_relayed(resp.usage, len(resp.text()))
         bound_usage(resp.usage, self._usage_caps(req))
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
@@ -302,20 +304,21 @@ class Deployment:
             done = True
         except UpstreamError as e:
             self._fail(step, e, t0)
+            _at_least_relayed(usage, produced)  # the usage of a failed stream is a running total, if any
             step.usage = bound_usage(usage, caps)
             raise
         finally:
-            bound_usage(usage, caps)
             if done:
-                self._finish(step, usage, t0)
+                if not usage.output_tokens:  # an upstream that reports no usage in streams
+                    _at_least_relayed(usage, produced)
+                self._finish(step, bound_usage(usage, caps), t0)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
-                    out = estimate_text_chars(produced)
-                    if out > usage.output_tokens:
-                        usage.output_tokens, usage.estimated = min(out, caps[1]), True
+                    _at_least_relayed(usage, produced)
+                    bound_usage(usage, caps)
                     self._bill_cut(step, req, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
                     self._release()
@@ -383,6 +386,14 @@ def _merge(chunks: list[StreamChunk]) -> StreamChunk:
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:
     events = chunk.events
     return events[-1] if events and isinstance(events[-1], StreamError) else None
+
+
+def _at_least_relayed(usage: Usage, chars: int) -> None:
+    """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
+    cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
+    out = estimate_text_chars(chars)
+    if out > usage.output_tokens:
+        usage.output_tokens, usage.estimated = out, True
 
 
 def _count(chunk: StreamChunk, usage: Usage) -> int:

@@ -78,6 +78,10 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
     if req.source_format == FORMAT and req.source_body is not None:
         body = dict(req.source_body)
         body["model"] = upstream_model
+        if req.max_tokens is not None and "max_tokens" not in body and "max_completion_tokens" not in body:
+            # Set by the gateway: the output a budget reserved (budgets/). As `max_completion_tokens`, the field
+            # OpenAI's reasoning models take (they refuse `max_tokens`, which it deprecated); vLLM reads it too.
+            body["max_completion_tokens"] = req.max_tokens
         if req.stream:
             so = body.get("stream_options")
             if not (isinstance(so, dict) and so.get("include_usage")):
