@@ -75,6 +75,9 @@ nan, inf, zero, big = odd()
 assert math.isnan(nan) and inf == math.inf and math.copysign(1, zero) == -1 and big == 10 ** 200
 assert fib(15) == 610 and depth(500) == 500
 print("tests print too")
+def check(candidate):  # HumanEval's shape: the tests get the function itself
+    assert candidate(10) == 55
+check(fib)
 '''
 
 
@@ -102,6 +105,12 @@ async def test_a_failing_assert_fails_with_the_tests_traceback() -> None:
 async def test_what_cannot_be_checked_fails_clearly(code: str, tests: str, reason: str) -> None:
     v = await verdict(code, tests)
     assert not v.passed and reason in v.reason, v.reason
+
+
+async def test_tests_that_import_solution_themselves_still_work() -> None:
+    tests = "import solution\nfrom solution import add, LIMIT\nassert solution.add(1, 2) == add(1, 2) == 3 == LIMIT"
+    v = await verdict("LIMIT = 3\ndef add(a, b):\n    return a + b", tests)
+    assert v.passed, v.reason
 
 
 async def test_an_answer_that_never_answers_fails_within_its_time_limit() -> None:

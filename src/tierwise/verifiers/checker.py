@@ -170,15 +170,19 @@ CHECKER = r"""def _tierwise_check():
         names = hello.get("names")
         if type(names) is not dict:
             raise AnswerNotCheckable("the answer sent no names")
-        scope = {"__name__": "__main__", "__builtins__": builtins}
+        # The stand-ins are also the module `solution`, for tests that import it themselves.
+        solution = type(sys)("solution")
+        sys.modules["solution"] = solution
         for name, entry in names.items():
             # The answer's names never shadow a builtin the tests use (`sorted`, `len`, `all`...).
             if not name.isidentifier() or name.startswith("__") or hasattr(builtins, name) or type(entry) is not dict:
                 continue
             if "call" in entry:
-                scope[name] = proxy(name)
+                setattr(solution, name, proxy(name))
             elif "value" in entry:
-                scope[name] = decoded(entry["value"], name)
+                setattr(solution, name, decoded(entry["value"], name))
+        scope = {"__name__": "__main__", "__builtins__": builtins}
+        scope.update((k, v) for k, v in vars(solution).items() if not k.startswith("__"))
         with open(TESTS_FILE, encoding="utf-8") as fh:
             tests = compile(fh.read(), TESTS_FILE, "exec", dont_inherit=True)
         exec(tests, scope)
