@@ -255,7 +255,12 @@ import builtins
 builtins.AssertionError = type("Quiet", (Exception,), {})
 sys.excepthook = lambda *a: None
 """
+STOP_ITERATION = """
+def is_even(n):
+    raise StopIteration  # ends the `map` the tests iterate: all() of nothing is True
+"""
 FORGERY_TESTS = {
+    "stop_iteration": (STOP_ITERATION, "assert all(map(is_even, [2, 4, 6]))"),
     "frame_walk": (FRAME_WALK, "assert add(2, 3) == 5"),
     "equal_to_all": (EQUAL_TO_ALL, "assert add(2, 3) == 5"),
     "rebound_builtin": (REBOUND_BUILTIN, "assert len(add(2, 3)) == 5"),
