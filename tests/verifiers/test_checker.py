@@ -97,6 +97,7 @@ async def test_a_failing_assert_fails_with_the_tests_traceback() -> None:
     ("class P:\n    pass\ndef make():\n    return P()", "assert make()", "value of type P cannot cross"),
     ("def f(x):\n    return x", "assert f(lambda: 1)", "value of type function cannot cross to the answer"),
     ("def f():\n    return list(range(200_000))", "assert f()", "too large"),
+    ("def f():\n    return 10 ** 5000", "assert f()", "int too large to cross to the checker"),
     ("import os\ndef f():\n    os._exit(0)", "assert f() is None", "the answer's process exited before it answered"),
     ("import sys\ndef f():\n    sys.exit(0)", "try:\n    f()\nexcept Exception:\n    pass",
      "the answer raised SystemExit"),

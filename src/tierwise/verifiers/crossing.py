@@ -48,7 +48,10 @@ def _enc(v: Any, depth: int, count: list[int], to: str) -> Any:
     if v is None or t is bool or t is str:
         return v
     if t is int:
-        return {"i": str(v)}
+        try:
+            return {"i": str(v)}
+        except ValueError:  # over sys.get_int_max_str_digits() digits
+            raise CrossingError(f"int too large to cross to {to}") from None
     if t is float:
         return {"f": repr(v)}
     if t is bytes:
