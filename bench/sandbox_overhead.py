@@ -1,8 +1,11 @@
 """Per-run cost of the code sandbox: N sequential runs of a trivial script, after the first-use probe.
 
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py [--runs 20] [--module tierwise.sandbox]
+    PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --verify [--runs 20]
 
 `--module tierwise.verifiers.sandbox` measures the old unshare jail on a checkout that still has it.
+`--verify` measures whole `python_code` verifications with tests (compile + run), alternating the
+tests in the answer's process (`isolation: shared`) and in a checker process (`split`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,36 @@ async def main(module: str, runs: int) -> None:
           f"min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms; layers {', '.join(r.layers)}")
 
 
+ANSWER = "```python\ndef add(a, b):\n    return a + b\n```"
+TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\nassert add(10, 5) == 15\n"
+
+
+async def verify(runs: int) -> None:
+    from tierwise.canonical import Message, Request, Response, TextBlock
+    from tierwise.verifiers.base import VerifyContext
+    from tierwise.verifiers.code import PythonCodeVerifier
+
+    req = Request(model="m", messages=[Message("user", [TextBlock("add")])])
+    resp = Response(id="r", model="m", content=[TextBlock(ANSWER)])
+    verifiers = {mode: PythonCodeVerifier(tests=TESTS, isolation=mode) for mode in ("shared", "split")}
+    times: dict[str, list[float]] = {mode: [] for mode in verifiers}
+    for v in verifiers.values():
+        await v(req, resp, VerifyContext())  # warm-up: the probe runs once per process
+    for _ in range(runs):
+        for mode, v in verifiers.items():
+            start = time.perf_counter()
+            verdict = await v(req, resp, VerifyContext())
+            times[mode].append(time.perf_counter() - start)
+            assert verdict.passed, verdict.reason
+    for mode, t in times.items():
+        print(f"python_code isolation={mode}: {runs} verifications, median {statistics.median(t) * 1000:.0f} ms, "
+              f"min {min(t) * 1000:.0f} ms, max {max(t) * 1000:.0f} ms")
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--module", default="tierwise.sandbox")
+    p.add_argument("--verify", action="store_true", help="whole python_code verifications, shared vs split")
     a = p.parse_args()
-    asyncio.run(main(a.module, a.runs))
+    asyncio.run(verify(a.runs) if a.verify else main(a.module, a.runs))

@@ -205,3 +205,128 @@ def test_cgroups_left_by_a_gateway_that_died_are_removed_at_start() -> None:
         for folder in left:
             if os.path.exists(folder):
                 os.rmdir(folder)
+
+
+# Forgeries of a `python_code` pass by a wrong answer (docs/security/sandbox.md, "The tests and the
+# answer"). Each passes with the tests in the answer's own process (`isolation: shared`, the old and
+# only way before) and fails with the tests in a checker process that never runs the answer.
+FRAME_WALK = """
+import os, sys
+def add(a, b):
+    return a - b
+frame = sys._getframe()
+while frame is not None:  # up to the harness's frame: it holds the pass token
+    if "token" in frame.f_locals:
+        token = frame.f_locals["token"]
+        os.write(1, b"\\n" + (token if isinstance(token, bytes) else str(token).encode()) + b"\\n")
+        os._exit(0)
+    frame = frame.f_back
+"""
+EQUAL_TO_ALL = """
+class Anything:
+    def __eq__(self, other):
+        return True
+def add(a, b):
+    return Anything()
+"""
+REBOUND_BUILTIN = """
+import builtins
+def add(a, b):
+    return [a - b]
+builtins.len = lambda value: 5  # what the tests call, rebound
+"""
+SHADOWED_BUILTIN = """
+def add(a, b):
+    return [a - b]
+def len(value):  # `from solution import *` puts it in the tests' globals
+    return 5
+"""
+PATCHED_ASSERT = """
+import sys
+def add(a, b):
+    return a - b
+frame = sys._getframe()
+while frame is not None:  # the tests' own globals: swap what their assert compares
+    if "__name__" in frame.f_globals and frame.f_globals is not globals():
+        frame.f_globals["__builtins__"] = dict(vars(__builtins__) if hasattr(__builtins__, "__dict__") else __builtins__,
+                                               AssertionError=type("Quiet", (Exception,), {}))
+    frame = frame.f_back
+import builtins
+builtins.AssertionError = type("Quiet", (Exception,), {})
+sys.excepthook = lambda *a: None
+"""
+STOP_ITERATION = """
+def is_even(n):
+    raise StopIteration  # ends the `map` the tests iterate: all() of nothing is True
+"""
+FORGERY_TESTS = {
+    "stop_iteration": (STOP_ITERATION, "assert all(map(is_even, [2, 4, 6]))"),
+    "frame_walk": (FRAME_WALK, "assert add(2, 3) == 5"),
+    "equal_to_all": (EQUAL_TO_ALL, "assert add(2, 3) == 5"),
+    "rebound_builtin": (REBOUND_BUILTIN, "assert len(add(2, 3)) == 5"),
+    "shadowed_builtin": (SHADOWED_BUILTIN, "assert len(add(2, 3)) == 5"),
+}
+
+
+def _code_verifier(tests: str, isolation: str, **limits: float) -> object:
+    from tierwise.verifiers.code import PythonCodeVerifier
+
+    return PythonCodeVerifier(tests=tests, limits=SandboxLimits(**{"wall_s": 20, "cpu_s": 5, **limits}),
+                              isolation=isolation)
+
+
+async def _verdict(code: str, tests: str, isolation: str = "split", **limits: float):  # type: ignore[no-untyped-def]
+    from tests.verifiers.helpers import req, resp
+    from tierwise.verifiers.base import VerifyContext
+
+    return await _code_verifier(tests, isolation, **limits)(req(), resp(f"```python\n{code}\n```"),  # type: ignore[operator]
+                                                            VerifyContext())
+
+
+@pytest.mark.parametrize("attack", sorted(FORGERY_TESTS))
+async def test_a_wrong_answer_cannot_forge_a_pass_of_the_tests(attack: str) -> None:
+    need_layer("seccomp", "no sandbox here")
+    code, tests = FORGERY_TESTS[attack]
+    shared = await _verdict(code, tests, "shared")
+    assert shared.passed, shared.reason  # the forgery works where answer and tests share a process
+    split = await _verdict(code, tests)
+    assert not split.passed and split.reason.startswith("tests failed"), split.reason
+    assert split.detail["isolation"] == "split"
+
+
+async def test_patching_assertion_error_does_not_pass_a_wrong_answer() -> None:
+    need_layer("seccomp", "no sandbox here")
+    for isolation in ("shared", "split"):  # `assert` raises the interpreter's own AssertionError either way
+        verdict = await _verdict(PATCHED_ASSERT, "assert add(2, 3) == 5", isolation)
+        assert not verdict.passed, (isolation, verdict.reason)
+
+
+# The answer writes lines of the protocol itself, on every descriptor it has: a forged "done"
+# with a guessed token, a reply for a call never made, and garbage.
+FORGED_LINES = """
+import os
+def add(a, b):
+    return a - b
+for fd in range(3, 64):
+    for line in (b'{"done":"0"}\\n', b'{"value":{"i":"5"}}\\n', b'not json\\n'):
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
+"""
+
+
+async def test_the_answer_cannot_write_the_checkers_lines() -> None:
+    need_layer("seccomp", "no sandbox here")
+    verdict = await _verdict(FORGED_LINES, "assert add(2, 3) == 5")
+    assert not verdict.passed, verdict.reason
+    assert "malformed" in verdict.reason or "AssertionError" in verdict.reason, verdict.reason
+
+
+async def test_an_oversized_line_from_the_answer_fails_clearly() -> None:
+    need_layer("seccomp", "no sandbox here")
+    code = ("import os, sys\ndef add(a, b):\n    return a + b\nframe = sys._getframe()\n"
+            "while 'proto' not in frame.f_locals:\n    frame = frame.f_back\n"
+            "os.write(frame.f_locals['proto'], b'[' * 3_000_000 + b'\\n')\n")
+    verdict = await _verdict(code, "assert add(2, 3) == 5", memory_mb=256)
+    assert not verdict.passed and "over 1000000 bytes" in verdict.reason, verdict.reason

@@ -26,19 +26,53 @@ class Capacity:
         self.running = 0
         self.waiting = 0
         # One semaphore per event loop: tests (and `asyncio.run` callers) may use several loops.
-        self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._sems: dict[asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, asyncio.Lock]] = {}
 
-    def _sem(self) -> asyncio.Semaphore:
+    def _sem(self) -> tuple[asyncio.Semaphore, asyncio.Lock]:
         loop = asyncio.get_running_loop()
-        sem = self._sems.get(loop)
-        if sem is None:
+        found = self._sems.get(loop)
+        if found is None:
             self._sems = {lp: s for lp, s in self._sems.items() if not lp.is_closed()}
-            sem = self._sems[loop] = asyncio.Semaphore(self.max_concurrent)
-        return sem
+            found = self._sems[loop] = (asyncio.Semaphore(self.max_concurrent), asyncio.Lock())
+        return found
+
+    @contextlib.asynccontextmanager
+    async def pair(self) -> AsyncIterator[None]:
+        """Two slots for two runs that must run at the same time (a checker and the answer it
+        calls). Taken one pair-taker at a time, so two pairs never each hold one slot and wait
+        for the other; with `max_concurrent` 1 the pair shares the one slot."""
+        if self.max_concurrent < 2:
+            async with self.slot():
+                yield
+            return
+        _, lock = self._sem()
+        try:
+            await asyncio.wait_for(lock.acquire(), self.wait_s)
+        except TimeoutError:
+            raise SandboxBusy(f"no sandbox slot free within {self.wait_s:g} s") from None
+        try:
+            first = self.slot()
+            await first.__aenter__()
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            second = self.slot()
+            await second.__aenter__()
+        except BaseException:
+            lock.release()
+            await first.__aexit__(None, None, None)
+            raise
+        lock.release()
+        try:
+            yield
+        finally:
+            await second.__aexit__(None, None, None)
+            await first.__aexit__(None, None, None)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        sem = self._sem()
+        sem, _ = self._sem()
         if sem.locked():
             if self.waiting >= self.max_waiting:
                 raise SandboxBusy(f"{self.running} runs in progress and {self.waiting} waiting")

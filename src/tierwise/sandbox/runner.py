@@ -14,7 +14,8 @@ import contextlib
 import functools
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from tierwise.sandbox import backend, bwrap, cgroup, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
@@ -30,12 +31,7 @@ async def run_python(code: str, *, files: dict[str, str] | None = None, stdin: s
     `audit_hook=False` leaves only the OS layer: for tests that show it holds on its own.
     Never raises for anything the code does; raises SandboxUnavailable when no sandbox is allowed.
     """
-    named = {**(files or {}), "main.py": code}
-    for name in named:
-        if not name or "/" in name or name.startswith(".") or "\0" in name:
-            raise ValueError(f"sandbox file names must be plain names, got {name!r}")
-    data = {name: text.encode("utf-8", "surrogatepass") for name, text in named.items()}
-    return await _run(data, "main.py", [], None if stdin is None else stdin.encode(), limits or SandboxLimits(),
+    return await _run(_named(code, files), "main.py", [], None if stdin is None else stdin.encode(), limits or SandboxLimits(),
                       [], audit_hook, python=True)
 
 
@@ -61,17 +57,91 @@ async def run_script(script: str, stdin: bytes = b"", *, limits: SandboxLimits |
 async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None, limits: SandboxLimits,
                ro_binds: list[str], audit_hook: bool, *, python: bool) -> SandboxResult:
     try:
-        async with backend.capacity.slot():
-            strong = await asyncio.to_thread(backend.strong_or_weak)  # probes once: keep it off the loop
-            if strong:
-                return await _run_bwrap(files, entry, args, stdin, limits, ro_binds, audit_hook and python, python)
-            return await _run_weak(files, entry, args, stdin, limits, ro_binds, audit_hook and python, python)
+        async with backend.capacity.slot(), _started(files, entry, args, stdin is not None, limits, ro_binds,
+                                                      audit_hook and python, python) as live:
+            if live.refused is not None:
+                return live.refused
+            assert live.proc is not None
+            result = await _supervise(live.proc, stdin, limits, live.layers)
+            result.out_of_memory = live.out_of_memory()
+            return result
     except SandboxBusy as e:
         return SandboxResult(None, "", f"sandbox busy: {e}", busy=True)
 
 
-async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
-                     limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
+@dataclass(slots=True)
+class LiveRun:
+    """A sandboxed interpreter while it runs: its pipes (`proc.stdin`, `proc.stdout`, `proc.stderr`)
+    are the caller's to drive. `refused` holds the result when the run could not start."""
+
+    proc: asyncio.subprocess.Process | None
+    layers: list[str]
+    refused: SandboxResult | None = None
+    group: cgroup.RunCgroup | None = None
+
+    def out_of_memory(self) -> bool:
+        return self.group is not None and self.group.out_of_memory()
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc.pid)
+
+
+@contextlib.asynccontextmanager
+async def open_python(code: str, *, files: dict[str, str] | None = None, limits: SandboxLimits | None = None,
+                      audit_hook: bool = True, line_limit: int = 65536,
+                      own_slot: bool = True) -> AsyncIterator[LiveRun]:
+    """Start `code` like `run_python` and hand its pipes to the caller while it runs (for a
+    protocol between sandboxes: tierwise.verifiers.checker). Every limit of a run holds (slot,
+    cgroup, seccomp, rlimits); the wall clock is the caller's to enforce, and leaving the block
+    kills the sandbox. Raises SandboxBusy when no slot is free in time; `own_slot=False`: the
+    caller holds one for it (`backend.capacity.pair()` for two runs at once)."""
+    limits = limits or SandboxLimits()
+    data = _named(code, files)
+    slot = backend.capacity.slot() if own_slot else contextlib.nullcontext()
+    async with slot, _started(data, "main.py", [], True, limits, [], audit_hook, True,
+                                                  line_limit=line_limit) as live:
+        yield live
+
+
+def _named(code: str, files: dict[str, str] | None) -> dict[str, bytes]:
+    named = {**(files or {}), "main.py": code}
+    for name in named:
+        if not name or "/" in name or name.startswith(".") or "\0" in name:
+            raise ValueError(f"sandbox file names must be plain names, got {name!r}")
+    return {name: text.encode("utf-8", "surrogatepass") for name, text in named.items()}
+
+
+@contextlib.asynccontextmanager
+async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: bool, limits: SandboxLimits,
+                   ro_binds: list[str], audit_hook: bool, python: bool, *,
+                   line_limit: int = 65536) -> AsyncIterator[LiveRun]:
+    """The process of one run, started in bubblewrap (or the weak sandbox where allowed); on the
+    way out it is killed, waited for, and its cgroup, descriptors and folder are removed."""
+    strong = await asyncio.to_thread(backend.strong_or_weak)  # probes once: keep it off the loop
+    if strong:
+        async with _started_bwrap(files, entry, args, stdin, limits, ro_binds, audit_hook, python,
+                                  line_limit) as live:
+            yield live
+        return
+    folder = await asyncio.to_thread(weak.make_folder, files)
+    proc = None
+    try:
+        if entry in files:
+            entry = os.path.join(folder, entry)
+        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
+        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit)
+        yield LiveRun(proc, ["rlimits"] + (["audit"] if audit_hook else []))
+    finally:
+        if proc is not None:
+            await _reap(proc)
+        await weak.remove_folder(folder)
+
+
+@contextlib.asynccontextmanager
+async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bool, limits: SandboxLimits,
+                         ro_binds: list[str], audit_hook: bool, python: bool,
+                         line_limit: int) -> AsyncIterator[LiveRun]:
     layers = [la for la in backend.status().layers
               if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
@@ -79,7 +149,10 @@ async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin
         group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
     except OSError as e:  # it could be made at start: not run without it (a failed check, not a 500)
         cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
-        return SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); not run")
+        yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); "
+                                                        "not run"))
+        return
+    proc = None
     try:
         fds.append(seccomp_filter.bpf_fd(limits.threads))
         placed = []
@@ -98,27 +171,23 @@ async def _run_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin
         else:
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
-        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group)
-        result = await _supervise(proc, stdin, limits, layers + group.layers + (["audit"] if audit_hook else []))
-        result.out_of_memory = group.out_of_memory()
-        return result
+        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit)
+        for fd in fds:  # the child has its copies: close ours now, not when the run ends
+            os.close(fd)
+        fds = []
+        yield LiveRun(proc, layers + group.layers + (["audit"] if audit_hook else []), group=group)
     finally:
         for fd in fds:
             os.close(fd)
+        if proc is not None:
+            await _reap(proc)
         await group.remove()
 
 
-async def _run_weak(files: dict[str, bytes], entry: str, args: list[str], stdin: bytes | None,
-                    limits: SandboxLimits, ro_binds: list[str], audit_hook: bool, python: bool) -> SandboxResult:
-    folder = await asyncio.to_thread(weak.make_folder, files)
-    try:
-        if entry in files:
-            entry = os.path.join(folder, entry)
-        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[])
-        return await _supervise(proc, stdin, limits, ["rlimits"] + (["audit"] if audit_hook else []))
-    finally:
-        await weak.remove_folder(folder)
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    _kill_group(proc.pid)
+    with contextlib.suppress(ProcessLookupError):
+        await proc.wait()
 
 
 def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None) -> None:
@@ -128,11 +197,11 @@ def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None) -> None:
         group.join()
 
 
-async def _spawn(argv: list[str], stdin: bytes | None, limits: SandboxLimits, *, cwd: str,
-                 pass_fds: list[int], group: cgroup.RunCgroup | None = None) -> asyncio.subprocess.Process:
+async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
+                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
@@ -140,6 +209,7 @@ async def _spawn(argv: list[str], stdin: bytes | None, limits: SandboxLimits, *,
         start_new_session=True,
         pass_fds=pass_fds,
         preexec_fn=functools.partial(_limit_child, limits, group),
+        limit=line_limit,
     )
 
 

@@ -14,6 +14,7 @@ from tierwise.sandbox import SandboxLimits, backend, require, run_python
 from tierwise.sandbox.backend import set_rlimits
 from tierwise.sandbox.bwrap import interpreter
 from tierwise.sandbox.capacity import SandboxBusy
+from tierwise.verifiers import checker
 from tierwise.verifiers.base import Verdict, VerifyContext
 from tierwise.verifiers.text import python_code
 
@@ -78,16 +79,27 @@ async def _compile_in_child(code: str) -> str | None:
     return out.decode("utf-8", "replace").strip() or None
 
 
+ISOLATIONS = ("split", "shared")
+
+
 class PythonCodeVerifier:
-    """`tests` is Python run after `from solution import *` (asserts, or any code that exits non-zero
-    on failure); `run` runs the code itself when there are no tests."""
+    """`tests` is Python run against the answer's public names (asserts, or any code that exits
+    non-zero on failure); `run` runs the code itself when there are no tests.
+
+    `isolation="split"` (default): the tests run in a checker process that never runs the answer's
+    code, and call it in a second sandbox with plain data (tierwise.verifiers.checker).
+    `"shared"`: the old way, tests after `from solution import *` in the answer's own process, for
+    tests that pass objects across; an answer can forge that pass (docs/security/sandbox.md)."""
 
     def __init__(self, tests: str | None = None, run: bool = False, limits: SandboxLimits | None = None,
-                 name: str = "python_code") -> None:
+                 name: str = "python_code", isolation: str = "split") -> None:
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         self.tests = tests
         self.run = run
         self.limits = limits or SandboxLimits()
         self.name = name
+        self.isolation = isolation
         if tests is not None or run:
             require(f"verifier {name!r} (python_code with run or tests)")  # no OS sandbox: refuse to start
 
@@ -105,6 +117,13 @@ class PythonCodeVerifier:
             return Verdict(False, error, 0.0, self.name)
         if self.tests is None and not self.run:
             return Verdict(True, "code compiles", 1.0, self.name)
+        if self.tests is not None and self.isolation == "split":
+            checked = await checker.check(code, self.tests, self.limits)
+            detail = {"layers": checked.layers, "returncode": checked.returncode, "isolation": "split"}
+            if checked.passed:
+                return Verdict(True, "tests passed", 1.0, self.name, detail)
+            return Verdict(False, checked.reason if checked.busy else f"tests failed: {checked.reason}", 0.0,
+                           self.name, detail)
         body = "import solution\n" if self.tests is None else "from solution import *\n\n" + self.tests
         token = secrets.token_hex(16)
         result = await run_python(_HARNESS, files={"solution.py": code, _TESTS_FILE: body}, stdin=token + "\n",

@@ -90,6 +90,9 @@ class PythonCodeSpec(_Spec):
     memory_mb: int = Field(default=512, ge=64, le=65536)
     # Let the code start threads (off: a run is one task; see docs/security/sandbox.md).
     threads: bool = False
+    # split: tests in a checker process that never runs the answer (default); shared: tests and
+    # answer in one process, which an answer can forge (docs/security/sandbox.md).
+    isolation: Literal["split", "shared"] = "split"
 
 
 class ArithmeticSpec(_Spec):
@@ -254,7 +257,8 @@ def build_verifier(spec: Any, services: Any = None, where: str = "verifier") -> 
 
         limits = SandboxLimits(wall_s=spec.timeout_s, cpu_s=spec.cpu_s, memory_mb=spec.memory_mb,
                                threads=spec.threads)
-        return PythonCodeVerifier(tests=spec.tests, run=spec.run, limits=limits, name=name)
+        return PythonCodeVerifier(tests=spec.tests, run=spec.run, limits=limits, name=name,
+                                  isolation=spec.isolation)
     if isinstance(spec, ArithmeticSpec):
         from tierwise.verifiers.arithmetic import ArithmeticVerifier
 
