@@ -288,6 +288,10 @@ def main() -> None:
     ap.add_argument("--request-combine", choices=["blend", "within"], default="blend",
                     help="with --request-model text: blend it with the loop's own estimate, or let the type's "
                          "`within` slope move the blend (request_model.combine)")
+    ap.add_argument("--request-bound", choices=["none", "count", "model"], default="none",
+                    help="a request of a frontier type goes local only when the lower credible bound of its estimate "
+                         "clears the target: a Beta with the type's evidence count (count), or the text model's own "
+                         "posterior sd (model); request_model.bound")
     ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
                     help="with --within: the frontier share the loop's own estimate gives, filled by the request "
                          "model's blended estimate (share) or by gain from three-way verdicts on shadow pairs (gain: the "
@@ -322,7 +326,7 @@ def main() -> None:
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
-                          "combine": args.request_combine},
+                          "combine": args.request_combine, "bound": args.request_bound},
         "order": {"kind": args.order}})
     run = replay(data, types, settings, seed=args.seed, hindsight_pairs=args.order_hindsight)
     s, w = data.strong, data.weak

@@ -33,6 +33,7 @@ from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskSta
 from tierwise.learning.drift import threshold, weights
 from tierwise.learning.key_share import KeyShare
 from tierwise.learning.order import GainOrder, OrderSettings
+from tierwise.learning.request_bound import request_tier
 from tierwise.learning.request_model_settings import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
@@ -150,7 +151,16 @@ class LearningLoop:
                 else:
                     accept = (1.0 - w) * accept + w * q
             target = self.settings.boundary.quality_target
-            tier: Tier = "local" if accept >= target else "frontier"
+            tier: Tier
+            bound = self.settings.request_model.bound
+            if bound != "none" and self.order is None:
+                sd = rm.sd(feats) if (bound == "model" and st.tier == "frontier" and q is not None and rm is not None
+                                      and feats is not None) else None
+                if sd is not None:
+                    sd *= self.settings.request_model.weight  # the text model's part of the blend
+                tier = request_tier(st, accept, self.settings.boundary, sd)  # the boundary's rule, on the request
+            else:
+                tier = "local" if accept >= target else "frontier"
             if self.order is not None and not moved_back:
                 if st.total_judged >= self.settings.order.min_verdicts:
                     # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`)

@@ -46,6 +46,8 @@ from tierwise.routers.features import token_hashes
 
 PENDING = 4096  # judged requests whose features wait for their verdict
 Features = tuple[np.ndarray, np.ndarray]  # (bucket indices int32, counts float32)
+Width = tuple[Any, np.ndarray, float]  # `bound: model`: Xᵀ (B × n, sparse), (X Xᵀ + alpha I)⁻¹, sigma^2
+Fitted = tuple[np.ndarray, np.ndarray, float, Width | None]
 
 
 def _b64(a: np.ndarray) -> str:
@@ -65,6 +67,7 @@ class TextAcceptance:
         self.coef: np.ndarray | None = None  # per bucket: ridge coefficient × IDF (a request's row needs no IDF)
         self.idf: np.ndarray | None = None
         self.intercept = 0.0
+        self.width: Width | None = None  # `bound: model`: what the credible interval of an estimate needs
         self.since_fit = 0
         self.fits = 0
         self.defer = False  # set by a caller that runs refits itself, off its event loop
@@ -88,6 +91,24 @@ class TextAcceptance:
         norm = float(np.sqrt(np.dot(tf * self.idf[idx], tf * self.idf[idx]))) or 1.0
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
         return min(1.0, max(0.0, p))
+
+    def sd(self, f: Features) -> float | None:
+        """`bound: model`: the posterior standard deviation of the model's estimate for a request's features. The
+        ridge regression is a Bayesian linear model (prior precision alpha / sigma^2 on the coefficients) whose
+        estimate at a normalised row x has variance sigma^2 / alpha × (1 − k_xᵀ (K + alpha I)⁻¹ k_x), k_x the
+        kernel of x with the training rows; sigma^2 is the mean square of the fit's leave-one-out residuals (its
+        calibration on verdicts held out of the fit). Wide for a prompt unlike any judged one, narrow among many
+        similar judged prompts."""
+        w = self.width
+        if w is None or self.idf is None:
+            return None
+        xt, inv, sigma2 = w
+        idx, cnt = f
+        v = (1.0 + np.log(cnt.astype(np.float64))) * self.idf[idx].astype(np.float64)
+        v /= float(np.sqrt(np.dot(v, v))) or 1.0
+        k = np.asarray(xt[idx].T @ v).ravel()  # the kernel with every training row
+        var = sigma2 / self.settings.alpha * max(0.0, float(np.dot(v, v)) - float(k @ (inv @ k)))
+        return math.sqrt(var)
 
     def remember(self, request_id: str, f: Features, key: str = "") -> None:
         """A judged request's features (and the name of the key that sent it), kept until its verdict arrives
@@ -143,9 +164,9 @@ class TextAcceptance:
         had)."""
         self.install(solve(self.training_rows(leave_last), self.settings))
 
-    def install(self, fitted: tuple[np.ndarray, np.ndarray, float] | None) -> None:
+    def install(self, fitted: Fitted | None) -> None:
         if fitted is not None:
-            self.coef, self.idf, self.intercept = fitted
+            self.coef, self.idf, self.intercept, self.width = fitted
             self.fits += 1
 
     def dump(self) -> dict[str, Any]:
@@ -184,11 +205,12 @@ class TextAcceptance:
             self.fit(leave_last=since)
 
 
-def solve(rows: list[tuple[np.ndarray, np.ndarray, float]],
-          settings: RequestModelSettings) -> tuple[np.ndarray, np.ndarray, float] | None:
+def solve(rows: list[tuple[np.ndarray, np.ndarray, float]], settings: RequestModelSettings) -> Fitted | None:
     """Ridge regression of the verdict on the rows' TF-IDF features, in its dual form: with X the n × B matrix
     of normalised rows and y the verdicts, c = (X Xᵀ + alpha I)⁻¹ (y - ȳ), coefficients Xᵀ c. Returns the
-    coefficients times the IDF (so a request's row needs no IDF), the IDF and the intercept ȳ."""
+    coefficients times the IDF (so a request's row needs no IDF), the IDF, the intercept ȳ and, with
+    `bound: model`, the width (Xᵀ by bucket, (X Xᵀ + alpha I)⁻¹, and the mean square of the leave-one-out
+    residuals c_i / [(X Xᵀ + alpha I)⁻¹]_ii)."""
     from scipy.sparse import csr_matrix
 
     n = len(rows)
@@ -210,9 +232,16 @@ def solve(rows: list[tuple[np.ndarray, np.ndarray, float]],
     mean = float(y.mean())
     k = (x @ x.T).toarray()
     k[np.diag_indices(n)] += settings.alpha
-    c = np.linalg.solve(k, y - mean)
+    width: Width | None = None
+    if settings.bound == "model":
+        inv = np.linalg.inv(k)
+        c = inv @ (y - mean)
+        loo = c / np.diag(inv)
+        width = (x.T.tocsr(), inv, float(np.mean(loo * loo)))
+    else:
+        c = np.linalg.solve(k, y - mean)
     w = np.asarray(x.T @ c).ravel()
-    return (w * idf).astype(np.float32), idf.astype(np.float32), mean
+    return (w * idf).astype(np.float32), idf.astype(np.float32), mean, width
 
 
 

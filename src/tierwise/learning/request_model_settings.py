@@ -25,6 +25,12 @@ class RequestModelSettings(BaseModel):
         "blend: (1 - weight) x the loop's own estimate (type mean moved by the `within` slope) + weight x the "
         "text model's; within: the `within` slope moves the blend of the type's mean and the text model's, so "
         "at weight 1.0 the text model sets the level and the prompt signal still moves it inside the type"))
+    bound: Literal["none", "count", "model"] = Field("none", description=(
+        "none: a request takes the tier its point estimate calls for; count: a request of a frontier type goes "
+        "local only when the lower credible bound of a Beta centred on its estimate with the type's own evidence "
+        "clears the target (a local type's request goes to the frontier when its estimate falls below it); "
+        "model: the same with the text model's own credible interval (its posterior sd as a Bayesian ridge "
+        "regression, noise from its leave-one-out residuals)"))
     min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
     max_rows: int = Field(1000, ge=2, le=5_000, description=(
         "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
