@@ -3,10 +3,11 @@ does, or fails with a clear error in that API's schema."""
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from tests.doubles import Reply
-from tests.gateway.conftest import ant
+from tests.gateway.conftest import ant, oai
 
 
 def openai_gw(gateway, openai_up):
@@ -42,3 +43,35 @@ def test_anthropic_stop_sequence_from_an_upstream_that_names_it(gateway, openai_
     openai_up.default = Reply(text="one two")
     m = c.messages.create(**kw)
     assert m.stop_reason == "end_turn" and m.stop_sequence is None
+
+
+def test_audio_output_is_refused_clearly_not_answered_in_text(gateway, openai_up, anthropic_up):
+    """`modalities: ["text", "audio"]` was dropped silently, and the client got a text answer with
+    `audio: null`. Now a 400 in OpenAI's schema names the field; with `modalities` and `audio` allowed
+    by server.forwarding it reaches an OpenAI upstream, and an Anthropic one refuses it the same way."""
+    msgs = [{"role": "user", "content": "say hi"}]
+    audio = {"voice": "alloy", "format": "wav"}
+    g = openai_gw(gateway, openai_up)
+    c = oai(g)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model="main", messages=msgs, modalities=["text", "audio"], audio=audio)
+    assert e.value.body["type"] == "invalid_request_error" and "audio output" in e.value.body["message"]
+    assert "server.forwarding.openai_fields" in e.value.body["message"]
+    assert not openai_up.requests
+    # Text only: nothing to refuse (the field is dropped as before).
+    assert c.chat.completions.create(model="main", messages=msgs, modalities=["text"]).choices[0].message.content
+    g2 = gateway({
+        "server": {"forwarding": {"openai_fields": ["modalities", "audio"]}},
+        "ledger": {"path": "ledger2.db"},
+        "providers": {"o": {"kind": "openai", "base_url": openai_up.url + "/v1"},
+                      "a": {"kind": "anthropic", "base_url": anthropic_up.url}},
+        "models": {"om": {"provider": "o", "model": "gpt-audio"}, "am": {"provider": "a", "model": "claude"}},
+        "routes": {"O": ["om"], "A": ["am"]},
+    })
+    c2 = oai(g2)
+    c2.chat.completions.create(model="O", messages=msgs, modalities=["text", "audio"], audio=audio)
+    sent = openai_up.requests[-1].body
+    assert sent["modalities"] == ["text", "audio"] and sent["audio"] == audio
+    with pytest.raises(openai.BadRequestError, match="cannot answer with audio"):
+        c2.chat.completions.create(model="A", messages=msgs, modalities=["text", "audio"], audio=audio)
+    assert not anthropic_up.requests
