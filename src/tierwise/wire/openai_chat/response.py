@@ -122,7 +122,7 @@ def _message_blocks(msg: dict[str, Any]) -> list[Block]:
 
 def matched_stop(choice: dict[str, Any], stop: str) -> str | None:
     """The stop string a choice ended on, where the server names it: vLLM's `stop_reason` (a string;
-    an int is a stop token id). OpenAI, llama.cpp and Ollama say only `stop`, so no stop sequence."""
+    an int is a stop token id). Servers that say only `stop` (OpenAI itself, Ollama): none."""
     seq = choice.get("stop_reason")
     return seq if stop == "end_turn" and type(seq) is str and seq else None
 
