@@ -3,6 +3,7 @@ does, or fails with a clear error in that API's schema."""
 
 from __future__ import annotations
 
+import anthropic
 import openai
 import pytest
 
@@ -75,3 +76,29 @@ def test_audio_output_is_refused_clearly_not_answered_in_text(gateway, openai_up
     with pytest.raises(openai.BadRequestError, match="cannot answer with audio"):
         c2.chat.completions.create(model="A", messages=msgs, modalities=["text", "audio"], audio=audio)
     assert not anthropic_up.requests
+
+
+def test_interleaved_thinking_budget_may_exceed_max_tokens(gateway, anthropic_up):
+    """With the `interleaved-thinking-*` beta the thinking budget spans the whole turn and may exceed
+    `max_tokens` (Anthropic accepts it). Qwen Code sends exactly that (max_tokens 32000, budget 32000)
+    and got a 400 from the gateway. Without the beta the gateway still refuses, as Anthropic does."""
+    g = gateway({
+        "ledger": {"path": "ledger.db"},
+        "providers": {"a": {"kind": "anthropic", "base_url": anthropic_up.url}},
+        "models": {"m": {"provider": "a", "model": "claude"}},
+        "routes": {"main": ["m"]},
+    })
+    anthropic_up.default = Reply(text="hi", thinking="hmm", signature="sig-1")
+    c = ant(g)
+    kw = {"model": "main", "max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 2000},
+          "messages": [{"role": "user", "content": "hi"}]}
+    m = c.beta.messages.create(**kw, betas=["interleaved-thinking-2025-05-14"])
+    assert [b.type for b in m.content] == ["thinking", "text"] and m.content[0].signature == "sig-1"
+    sent = anthropic_up.requests[-1]
+    assert sent.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert sent.body["max_tokens"] == 2000 and sent.body["thinking"]["budget_tokens"] == 2000
+    with c.beta.messages.stream(**kw, betas=["interleaved-thinking-2025-05-14"]) as s:
+        assert s.get_final_message().content[1].text == "hi"
+    with pytest.raises(anthropic.BadRequestError, match="budget_tokens"):
+        c.messages.create(**kw)
+    assert len(anthropic_up.requests) == 2
