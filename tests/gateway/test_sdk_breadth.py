@@ -102,3 +102,28 @@ def test_interleaved_thinking_budget_may_exceed_max_tokens(gateway, anthropic_up
     with pytest.raises(anthropic.BadRequestError, match="budget_tokens"):
         c.messages.create(**kw)
     assert len(anthropic_up.requests) == 2
+
+
+def test_endpoints_tierwise_does_not_offer_say_so_in_the_sdks_schema(gateway, openai_up):
+    """Message batches, stored-response retrieval and legacy completions: a 404 in the schema of the
+    API the SDK speaks that says the feature is not offered and what to use (it said only "no such
+    endpoint"). The Anthropic SDK gets `not_found_error`, the OpenAI SDK `invalid_request_error`."""
+    g = openai_gw(gateway, openai_up)
+    a, o = ant(g), oai(g)
+    batch = [{"custom_id": "1", "params": {"model": "main", "max_tokens": 10,
+                                           "messages": [{"role": "user", "content": "hi"}]}}]
+    for call in (lambda: a.messages.batches.create(requests=batch), lambda: a.messages.batches.list().data,
+                 lambda: a.messages.batches.retrieve("msgbatch_1"), lambda: a.beta.messages.batches.list().data):
+        with pytest.raises(anthropic.NotFoundError) as e:
+            call()
+        assert e.value.body["error"]["type"] == "not_found_error"
+        assert "message batches are not supported" in e.value.body["error"]["message"]
+    rid = o.responses.create(model="main", input="hi").id
+    for call in (lambda: o.responses.retrieve(rid), lambda: o.responses.delete(rid),
+                 lambda: o.responses.cancel(rid), lambda: list(o.responses.input_items.list(rid))):
+        with pytest.raises(openai.NotFoundError) as e:
+            call()
+        assert e.value.body["type"] == "invalid_request_error"
+        assert "previous_response_id" in e.value.body["message"]
+    with pytest.raises(openai.NotFoundError, match="legacy Completions API"):
+        o.completions.create(model="main", prompt="hi")
