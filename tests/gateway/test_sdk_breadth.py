@@ -127,3 +127,38 @@ def test_endpoints_tierwise_does_not_offer_say_so_in_the_sdks_schema(gateway, op
         assert "previous_response_id" in e.value.body["message"]
     with pytest.raises(openai.NotFoundError, match="legacy Completions API"):
         o.completions.create(model="main", prompt="hi")
+
+
+def test_chat_allowed_tools_choice(gateway, openai_up, anthropic_up):
+    """Chat Completions' `tool_choice: {"type": "allowed_tools", ...}` (the model may call only the
+    listed tools) was a 400 (`tool_choice.type: must be function`). An OpenAI upstream gets the body
+    as sent; an Anthropic one is offered only the allowed tools, with `any` for mode `required`."""
+    g = gateway({
+        "ledger": {"path": "ledger.db"},
+        "providers": {"o": {"kind": "openai", "base_url": openai_up.url + "/v1"},
+                      "a": {"kind": "anthropic", "base_url": anthropic_up.url}},
+        "models": {"om": {"provider": "o", "model": "gpt"}, "am": {"provider": "a", "model": "claude"}},
+        "routes": {"O": ["om"], "A": ["am"]},
+    })
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
+             for n in ("read", "write", "delete")]
+    choice = {"type": "allowed_tools", "allowed_tools": {
+        "mode": "required", "tools": [{"type": "function", "function": {"name": "read"}},
+                                      {"type": "function", "function": {"name": "write"}}]}}
+    c = oai(g)
+    msgs = [{"role": "user", "content": "go"}]
+    c.chat.completions.create(model="O", messages=msgs, tools=tools, tool_choice=choice)
+    sent = openai_up.requests[-1].body
+    assert sent["tool_choice"] == choice and len(sent["tools"]) == 3
+    c.chat.completions.create(model="A", messages=msgs, tools=tools, tool_choice=choice)
+    sent = anthropic_up.requests[-1].body
+    assert [t["name"] for t in sent["tools"]] == ["read", "write"] and sent["tool_choice"] == {"type": "any"}
+    # A name that is not among `tools` allows nothing: it is never offered.
+    odd = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+        {"type": "function", "function": {"name": "format_disk"}}, {"type": "function", "function": {"name": "read"}}]}}
+    c.chat.completions.create(model="A", messages=msgs, tools=tools, tool_choice=odd)
+    sent = anthropic_up.requests[-1].body
+    assert [t["name"] for t in sent["tools"]] == ["read"] and sent["tool_choice"] == {"type": "auto"}
+    with pytest.raises(openai.BadRequestError, match="allowed_tools.mode"):
+        c.chat.completions.create(model="A", messages=msgs, tools=tools, tool_choice={
+            "type": "allowed_tools", "allowed_tools": {"mode": "none", "tools": []}})
