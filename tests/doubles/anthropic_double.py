@@ -111,7 +111,8 @@ class AnthropicDouble(DoubleServer):
             budget = thinking.get("budget_tokens")
             if not isinstance(budget, int) or budget < 1024:
                 raise Rejected(400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-            if budget >= mt:
+            # Interleaved thinking spreads the budget over the turn: it may exceed max_tokens.
+            if budget >= mt and "interleaved-thinking" not in rec.headers.get("anthropic-beta", ""):
                 raise Rejected(400, "`max_tokens` must be greater than `thinking.budget_tokens`")
         stream = body.get("stream", False)
         if stream is not None and not isinstance(stream, bool):

@@ -128,6 +128,11 @@ class OpenAIDouble(DoubleServer):
             return _FINISH.get(reply.stop_reason, reply.stop_reason)
         return "tool_calls" if reply.tool_calls else "stop"
 
+    @staticmethod
+    def _vllm_stop(reply: Reply) -> dict[str, Any]:
+        """vLLM names the stop string an answer ended on in `stop_reason` (OpenAI itself does not)."""
+        return {"stop_reason": reply.matched_stop} if reply.matched_stop else {}
+
     def _wants_logprobs(self, reply: Reply, rec: RecordedRequest) -> bool:
         """Logprobs come back only when the request asks and the scripted server supports them."""
         return reply.logprobs and bool(rec.body.get("logprobs"))
@@ -157,8 +162,8 @@ class OpenAIDouble(DoubleServer):
             logprobs = {"content": [self._token_logprob(p, i, top) for i, p in enumerate(reply.pieces())],
                         "refusal": None}
         n = int(body.get("n") or 1)
-        choices = [{"index": i, "message": message, "logprobs": logprobs, "finish_reason": self._finish(reply)}
-                   for i in range(n)]
+        choices = [{"index": i, "message": message, "logprobs": logprobs, "finish_reason": self._finish(reply),
+                    **self._vllm_stop(reply)} for i in range(n)]
         return {"id": self._id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
                 "model": reply.model or body["model"], "choices": choices, "usage": self._usage(reply, rec),
                 "service_tier": "default", "system_fingerprint": "fp_double"}
@@ -175,7 +180,7 @@ class OpenAIDouble(DoubleServer):
 
         def chunk(index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
             return sse({**base, "choices": [{"index": index, "delta": delta, "logprobs": logprobs,
-                                             "finish_reason": finish}]})
+                                             "finish_reason": finish, **(self._vllm_stop(reply) if finish else {})}]})
 
         want_lp = self._wants_logprobs(reply, rec)
         top = int(body.get("top_logprobs") or 0)

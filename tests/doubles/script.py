@@ -32,7 +32,8 @@ class Reply:
     (input: a size estimate of the request, output: the number of streamed text pieces).
     `stop_reason` overrides the natural one (`end_turn`/`tool_use` or `stop`/`tool_calls`),
     e.g. "max_tokens" / "length". `thinking` adds a thinking block (Anthropic) before the text.
-    `logprobs=True` adds OpenAI logprobs for each text piece.
+    `logprobs=True` adds OpenAI logprobs for each text piece. `matched_stop`: the answer ended on this
+    stop string (finish `stop`; the OpenAI double reports it as vLLM does, `choices[].stop_reason`).
     """
 
     text: str = ""
@@ -45,6 +46,7 @@ class Reply:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     model: str | None = None
+    matched_stop: str | None = None
 
     def pieces(self) -> list[str]:
         """The text split the way it is streamed: one word (with its leading space) per piece."""

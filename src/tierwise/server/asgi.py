@@ -59,6 +59,23 @@ JSON = (b"content-type", b"application/json")
 OFF_BY_DEFAULT = (("/dashboard", "dashboard"), ("/metrics", "metrics"))
 
 
+# Endpoints of the three APIs that tierwise does not offer: their 404 says so, and what to use instead.
+UNSUPPORTED = (
+    ("/v1/messages/batches", "message batches are not supported by this gateway: send each request to "
+                             "POST /v1/messages"),
+    ("/v1/responses/", "stored responses cannot be retrieved, deleted, cancelled, listed or compacted here: "
+                       "it keeps them only for previous_response_id (see docs/responses.md)"),
+    ("/v1/completions", "the legacy Completions API is not supported by this gateway: use POST /v1/chat/completions"),
+)
+
+
+def _unsupported(path: str) -> str | None:
+    for prefix, why in UNSUPPORTED:
+        if path.startswith(prefix):
+            return why
+    return None
+
+
 def _off_hint(path: str, observability: Any) -> str:
     """Which key turns on the endpoint `path` is under, when it is off (nothing when it is on)."""
     for prefix, part in OFF_BY_DEFAULT:
@@ -186,7 +203,8 @@ class App:
             err: TierwiseError = InvalidRequest(f"method {scope['method'][:20]} is not allowed on {path}", status=405)
             await self.send_json(send, err.status, codec.encode_error(err), [(b"allow", allow.encode())])
             return
-        await self.send_json(send, 404, codec.encode_error(NotFound(f"no such endpoint: {path[:200]}{_off_hint(path, self.gw.cfg.observability)}")))
+        why = _unsupported(path) or f"no such endpoint: {path[:200]}{_off_hint(path, self.gw.cfg.observability)}"
+        await self.send_json(send, 404, codec.encode_error(NotFound(why)))
 
     async def _send_error(self, scope: Scope, send: Send, err: TierwiseError,
                           extra: list[tuple[bytes, bytes]]) -> None:

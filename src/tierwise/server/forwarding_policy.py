@@ -12,7 +12,8 @@ Files API beta flags to the operator's key. `server.forwarding` is the allow-lis
   `openai_fields`; others are dropped silently (new SDK fields must not break clients), except
   the ones that give the model new reach (`mcp_servers`, `container`, `web_search_options`):
   those are refused with a 400 that names the config key, since dropping them would quietly
-  change what the answer is made of.
+  change what the answer is made of. So is `modalities` asking for audio: dropped, it would turn
+  an audio answer into a text one without a word (`modalities: ["text"]` alone is dropped).
 - Anthropic tools with a `type` other than `custom` (server and Anthropic-defined tools) pass
   only when the type matches `server_tools`; otherwise 400, for the same reason. The advisor
   tool is allowed on routes whose policy is `advisor`, which carries it out itself.
@@ -30,6 +31,7 @@ from typing import Any
 
 from tierwise.config import ForwardingPolicy
 from tierwise.errors import InvalidRequest
+from tierwise.wire.request_parts import wants_audio
 
 # Fields that hand the model capabilities on the operator's account: refused, not dropped.
 REACH_FIELDS = {
@@ -76,6 +78,11 @@ class ForwardingGuard:
                         raise InvalidRequest(
                             f"{k}: this gateway does not forward `{k}` (allow it in server.forwarding."
                             f"{fmt}_fields)")
+                    if k == "modalities" and wants_audio(body[k]):
+                        raise InvalidRequest(
+                            "modalities: this gateway does not produce audio output (to forward it to an "
+                            "OpenAI upstream that speaks audio, allow `modalities` and `audio` in "
+                            "server.forwarding.openai_fields)")
                     del body[k]
 
     def check_tools(self, body: Any, fmt: str, policy: str | None) -> None:

@@ -82,7 +82,11 @@ CHAT_REQUEST: dict[str, Any] = {
         "tools": {"type": "array", "items": _obj(["function"], type={"const": "function"}, function=_obj(
             ["name"], name=_STR, description=_NSTR, parameters=_OBJ))},
         "tool_choice": {"anyOf": [{"enum": ["auto", "none", "required"]},
-                                  _obj(["function"], type={"const": "function"}, function=_obj(["name"], name=_STR))]},
+                                  _obj(["function"], type={"const": "function"}, function=_obj(["name"], name=_STR)),
+                                  _obj(["type", "allowed_tools"], type={"const": "allowed_tools"}, allowed_tools=_obj(
+                                      ["tools"], mode={"enum": ["auto", "required"]}, tools={
+                                          "type": "array", "items": _obj(["function"], function=_obj(["name"],
+                                                                                                   name=_STR))}))]},
         "parallel_tool_calls": _BOOL,
         "response_format": {"anyOf": [
             _obj(["type"], type={"enum": ["text", "json_object"]}),

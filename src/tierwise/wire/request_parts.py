@@ -77,3 +77,8 @@ def add_tool_result(messages: list[Message], call_id: str, parts: list[Any]) -> 
         last.content.append(block)
     else:
         messages.append(Message("user", [block]))
+
+
+def wants_audio(modalities: Any) -> bool:
+    """Whether a Chat Completions `modalities` value asks for an audio answer."""
+    return isinstance(modalities, list) and "audio" in modalities

@@ -270,7 +270,11 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
     # (system turns folded into `system`) instead of forwarded as the client sent it.
     forward = not mid_system or "mid-conversation-system" in headers.get("anthropic-beta", "")
     thinking = _decode_thinking(body.get("thinking"))
-    if thinking is not None and thinking.get("type") == "enabled" and max_tokens is not None:
+    # With interleaved thinking the budget spans the whole turn and may exceed max_tokens (as
+    # Anthropic allows; Qwen Code sends budget == max_tokens). The header is already filtered by
+    # server.forwarding, so a flag the upstream will not get does not lift the check.
+    if (thinking is not None and thinking.get("type") == "enabled" and max_tokens is not None
+            and "interleaved-thinking" not in headers.get("anthropic-beta", "")):
         need(max_tokens > thinking["budget_tokens"], "max_tokens", "must be greater than thinking.budget_tokens")
     return Request(
         model=model,

@@ -29,7 +29,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import InvalidRequest
 from tierwise.wire.anthropic_messages.response import FORMAT, OPENAI_ONLY_BLOCKS, text_out
-from tierwise.wire.request_parts import split_data_url
+from tierwise.wire.request_parts import split_data_url, wants_audio
 
 # Used when the canonical request carries no max_tokens (OpenAI makes it optional, Anthropic doesn't).
 DEFAULT_MAX_TOKENS = 4096
@@ -208,6 +208,8 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if req.source_format == FORMAT:
         body.update(req.extra)  # fields Anthropic knows but canonical doesn't model
+    elif "modalities" in req.extra and wants_audio(req.extra["modalities"]):  # forwarded by server.forwarding
+        raise InvalidRequest("modalities: an Anthropic model cannot answer with audio")
     body["model"] = upstream_model
     system = _system_out(req)
     if system is not None:

@@ -145,8 +145,13 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         params = request_parts.function_parameters(fn, f"{p}.function")
         tools.append(Tool(get_str(fn, "name", f"{p}.function", required=True) or "",
                           get_str(fn, "description", f"{p}.function"), params))
-    tool_choice = request_parts.with_parallel(_decode_tool_choice(body.get("tool_choice")),
-                                              get_bool(body, "parallel_tool_calls"))
+    raw_choice = body.get("tool_choice")
+    choice: ToolChoice | None
+    if isinstance(raw_choice, dict) and raw_choice.get("type") == "allowed_tools":
+        choice, tools = _allowed_tools(raw_choice, tools)
+    else:
+        choice = _decode_tool_choice(raw_choice)
+    tool_choice = request_parts.with_parallel(choice, get_bool(body, "parallel_tool_calls"))
     n = get_int(body, "n", minimum=1) or 1
     get_dict(body, "stream_options")
     stream = get_bool(body, "stream") or False
@@ -182,10 +187,29 @@ def _decode_tool_choice(tc: Any) -> ToolChoice | None:
     if isinstance(tc, str):
         return request_parts.named_tool_choice(tc)
     need(isinstance(tc, dict), "tool_choice", "must be a string or an object")
-    need(tc.get("type", "function") == "function", "tool_choice.type", "must be function")
+    need(tc.get("type", "function") == "function", "tool_choice.type", "must be function or allowed_tools")
     fn = tc.get("function")
     need(isinstance(fn, dict) and isinstance(fn.get("name"), str), "tool_choice.function.name", "is required")
     return ToolChoice("tool", fn["name"])
+
+
+def _allowed_tools(tc: dict[str, Any], tools: list[Tool]) -> tuple[ToolChoice, list[Tool]]:
+    """`{"type": "allowed_tools", "allowed_tools": {"mode", "tools"}}`: the model may call only the
+    listed tools. A same-format upstream gets the body as sent; a translated request offers only
+    those of `tools` (no other format can allow a subset of the offered ones)."""
+    at = get_dict(tc, "allowed_tools", "tool_choice")
+    need(at is not None, "tool_choice.allowed_tools", "is required for type allowed_tools")
+    assert at is not None
+    mode = at.get("mode", "auto")
+    need(mode in ("auto", "required"), "tool_choice.allowed_tools.mode", "must be auto or required")
+    names: set[str] = set()
+    for i, t in enumerate(get_list(at, "tools", "tool_choice.allowed_tools") or []):
+        p = f"tool_choice.allowed_tools.tools[{i}]"
+        fn = t.get("function") if isinstance(t, dict) else None
+        need(isinstance(fn, dict) and isinstance(fn.get("name"), str), f"{p}.function.name", "is required")
+        assert isinstance(fn, dict)
+        names.add(fn["name"])  # a name not in `tools` allows nothing
+    return ToolChoice("any" if mode == "required" else "auto"), [t for t in tools if t.name in names]
 
 
 def _decode_response_format(rf: Any) -> ResponseFormat | None:

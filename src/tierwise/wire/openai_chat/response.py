@@ -120,6 +120,13 @@ def _message_blocks(msg: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+def matched_stop(choice: dict[str, Any], stop: str) -> str | None:
+    """The stop string a choice ended on, where the server names it: vLLM's `stop_reason` (a string;
+    an int is a stop token id). Servers that say only `stop` (OpenAI itself, Ollama): none."""
+    seq = choice.get("stop_reason")
+    return seq if stop == "end_turn" and type(seq) is str and seq else None
+
+
 def decode_response(body: Any, raw: bytes | None = None) -> Response:
     try:
         choices = body["choices"]
@@ -129,6 +136,9 @@ def decode_response(body: Any, raw: bytes | None = None) -> Response:
         stop = FINISH_TO_STOP.get(first.get("finish_reason") or "stop", "end_turn")
         if any(isinstance(b, ToolUseBlock) for b in blocks) and stop == "end_turn":
             stop = "tool_use"  # some local servers say "stop" after a tool call
+        seq = matched_stop(first, stop)
+        if seq is not None:
+            stop = "stop_sequence"
         extra = []
         for c in choices[1:]:
             cb = _message_blocks(c.get("message") or {})
@@ -139,6 +149,7 @@ def decode_response(body: Any, raw: bytes | None = None) -> Response:
             model=str(body.get("model") or ""),
             content=blocks,
             stop_reason=stop,
+            stop_sequence=seq,
             usage=usage_in(body.get("usage"), body.get("timings")),
             logprobs=logprobs_in(first.get("logprobs")),
             extra_choices=extra,

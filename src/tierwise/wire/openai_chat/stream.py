@@ -36,6 +36,7 @@ from tierwise.wire.openai_chat.response import (
     error_object,
     logprobs_in,
     logprobs_out,
+    matched_stop,
     new_completion_id,
     usage_in,
     usage_out,
@@ -55,6 +56,7 @@ class StreamDecoder:
         self.tools: dict[int, int] = {}
         self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
         self.stop: StopReason | None = None
+        self.stop_sequence: str | None = None
         self.usage = Usage()
         self.ended = False
         self.delta_sent = False
@@ -78,7 +80,7 @@ class StreamDecoder:
     def _end(self, ev: list[StreamEvent]) -> None:
         self._close(ev)
         if not self.delta_sent:
-            ev.append(MessageDelta(self.stop or "end_turn", self.usage))
+            ev.append(MessageDelta(self.stop or "end_turn", self.usage, self.stop_sequence))
             self.delta_sent = True
         ev.append(MessageStop())
         self.ended = True
@@ -156,7 +158,7 @@ class StreamDecoder:
                 # The usage chunk follows the finish chunk: report it now, don't wait for [DONE].
                 self._close(ev)
                 if not self.delta_sent:
-                    ev.append(MessageDelta(self.stop, u))
+                    ev.append(MessageDelta(self.stop, u, self.stop_sequence))
                     self.delta_sent = True
         for ch in obj.get("choices") or []:
             if not isinstance(ch, dict) or (ch.get("index") or 0) != 0:
@@ -202,6 +204,9 @@ class StreamDecoder:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
                 if self.tools and self.stop == "end_turn":
                     self.stop = "tool_use"
+                self.stop_sequence = matched_stop(ch, self.stop)
+                if self.stop_sequence is not None:
+                    self.stop = "stop_sequence"
                 self._close(ev)
 
     def finish(self) -> list[StreamChunk]:
