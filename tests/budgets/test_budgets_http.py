@@ -193,36 +193,45 @@ def test_invented_sessions_share_one_bucket_beyond_the_cap(two_tier, anthropic_u
     assert len(anthropic_up.requests) == 3
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input(gateway, openai_up, anthropic_up,
-                                                                                  stream):
-    """The gateway stops the upstream call of a client that leaves (server/limits.py), but the provider has read
-    (and bills) the input by then. The call's input is counted against the budget, estimated, or a client could
-    buy any amount of frontier input for nothing by dropping each request before its answer."""
+def _clients_leave_before_the_frontier_answers(gateway, openai_up, anthropic_up, stream: bool, clients: int,
+                                               budgets: dict | None = None):
+    """A gateway whose frontier call takes a minute, `clients` raw connections that each send a long request
+    and leave once the upstream is answering them all; returns the gateway when nothing is in flight."""
     import socket
-    import time
-
-    import httpx
 
     from tests.doubles.script import Delay
     from tests.gateway.test_connection_bounds import _request
     from tests.harness import two_tier_config, wait_for
 
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets=budget(0.05), routes={
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets=budgets, routes={
         "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
     cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 120}
     anthropic_up.default = Delay(60, Reply(text="late", usage=USAGE))
     g = gateway(cfg)
     body = {"model": "main", "max_tokens": 10, "stream": stream,
             "messages": [{"role": "user", "content": "lorem ipsum " * 4000}]}
-    clients = [socket.create_connection(("127.0.0.1", g.port)) for _ in range(2)]
-    for s in clients:
+    socks = [socket.create_connection(("127.0.0.1", g.port)) for _ in range(clients)]
+    for s in socks:
         s.sendall(_request("/v1/chat/completions", body))
-    assert anthropic_up.wait_until(lambda: anthropic_up.active == 2, timeout=20)
-    for s in clients:
+    assert anthropic_up.wait_until(lambda: anthropic_up.active == clients, timeout=20)
+    for s in socks:
         s.close()
     assert wait_for(lambda: g.app.in_flight == 0, timeout=20)
     g.flush()
+    return g
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_before_the_frontier_answers_still_spends_its_input(gateway, openai_up, anthropic_up,
+                                                                                  stream):
+    """The gateway stops the upstream call of a client that leaves (server/limits.py), but the provider has read
+    (and bills) the input by then. The call's input is counted against the budget, estimated, or a client could
+    buy any amount of frontier input for nothing by dropping each request before its answer."""
+    import time
+
+    import httpx
+
+    g = _clients_leave_before_the_frontier_answers(gateway, openai_up, anthropic_up, stream, 2, budget(0.05))
     for _ in range(100):
         rows = httpx.get(g.url + "/v1/tierwise/budgets").json()
         if rows["reservations_in_flight"] == 0:
@@ -308,25 +317,7 @@ def test_the_ledger_row_of_a_call_cut_by_a_leaving_client_shows_its_input(gatewa
     """The provider bills the input of a call the gateway stops because its client left; the ledger row said
     $0 (a non-streamed call had no usage at all, a stream cut before its first event reported none), so the
     report showed frontier input bought for nothing. No budgets here: the ledger alone must show it."""
-    import socket
-
-    from tests.doubles.script import Delay
-    from tests.gateway.test_connection_bounds import _request
-    from tests.harness import two_tier_config, wait_for
-
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
-        "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 120}
-    anthropic_up.default = Delay(60, Reply(text="late", usage=USAGE))
-    g = gateway(cfg)
-    body = {"model": "main", "max_tokens": 10, "stream": stream,
-            "messages": [{"role": "user", "content": "lorem ipsum " * 4000}]}
-    s = socket.create_connection(("127.0.0.1", g.port))
-    s.sendall(_request("/v1/chat/completions", body))
-    assert anthropic_up.wait_until(lambda: anthropic_up.active == 1, timeout=20)
-    s.close()
-    assert wait_for(lambda: g.app.in_flight == 0, timeout=20)
-    g.flush()
+    g = _clients_leave_before_the_frontier_answers(gateway, openai_up, anthropic_up, stream, 1)
     (rec,) = g.ledger.query()
     assert rec.status == 499
     # ~12,000 input tokens estimated at $3 per million (nothing was answered: no output)
