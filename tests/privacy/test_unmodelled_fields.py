@@ -55,6 +55,9 @@ OPENAI_CASES: dict[str, dict[str, Any]] = {
     "function-extra": {"messages": [HI], "tools": [{**FN, "function": {**FN["function"], "x_note": EMAIL}}]},
     "tool-choice": {"messages": [HI], "tools": [FN], "tool_choice": {"type": "function",
                                                                     "function": {"name": "f", "x": EMAIL}}},
+    # a data: URL that is not base64 is text (it was skipped as a payload: any value hid behind `data:text/plain,`)
+    "plain-data-url": {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi",
+                                                                  "note": f"data:text/plain,{EMAIL}"}]}]},
     "assistant-refusal": {"messages": [HI, {"role": "assistant", "content": "x", "refusal": f"not {EMAIL}"},
                                        {"role": "user", "content": "go on"}]},
 }

@@ -138,7 +138,8 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
 # Strings of the client's body that are not text (see the module docstring).
 _OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
 _BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
-_DATA_URL = re.compile(r"data:[\w.+-]*/[\w.+-]*(?:;[\w.+-]+(?:=[\w.+-]*)?)*,")
+# Only base64 is a payload: a `data:text/plain,...` URL is text as written (skipped, it hid any value).
+_DATA_URL = re.compile(r"data:[\w.+-]*/[\w.+-]*(?:;[\w.+-]+=[\w.+-]*)*;base64,", re.IGNORECASE)
 
 
 def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
