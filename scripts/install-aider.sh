@@ -28,7 +28,12 @@ if [[ "$(installed_version)" != "$VERSION" ]]; then
         exit 1
     fi
     "$PYTHON_FOR_VENV" -m venv "$PREFIX"
-    "$PREFIX/bin/python" -m pip install --quiet --disable-pip-version-check "$PACKAGE" >&2
+    # The project's uv (scripts/test.sh installs it) resolves the same pinned set about 3x faster than pip.
+    if "$ROOT/.venv/bin/python" -m uv --version >/dev/null 2>&1; then
+        "$ROOT/.venv/bin/python" -m uv pip install --quiet --compile-bytecode --python "$PREFIX/bin/python" "$PACKAGE" >&2
+    else
+        "$PREFIX/bin/python" -m pip install --quiet --disable-pip-version-check "$PACKAGE" >&2
+    fi
 fi
 
 if ! "$BINARY" --version >/dev/null 2>&1; then
