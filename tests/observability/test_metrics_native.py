@@ -254,7 +254,7 @@ def base() -> Any:
     return rec
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(where=st.sampled_from(["step", "one step", "usage", "record", "answered"]), field=st.integers(0, 100),
        value=HOSTILE)
 def test_hostile_values_give_the_same_exposition(where, field, value):

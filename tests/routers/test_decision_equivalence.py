@@ -53,7 +53,7 @@ def routers(prompts: list[str]) -> dict[str, object]:
     """Both routers fitted on a part of GSM8K + MT-Bench + MMLU (as trained routers are: several sources)."""
     rng = np.random.default_rng(3)
     parts = [unit_scale(load_benchmark(n)) for n in ("gsm8k", "mt-bench", "mmlu")]
-    parts = [d.take(rng.choice(len(d), min(len(d), k), replace=False)) for d, k in zip(parts, (300, 72, 400),
+    parts = [d.take(rng.choice(len(d), min(len(d), k), replace=False)) for d, k in zip(parts, (120, 40, 160),
                                                                                           strict=True)]
     train = concat(parts, "mixed")
     return {"transfer-lsa": make_router("transfer-lsa").fit(train), "stack-lsa": make_router("stack-lsa").fit(train)}
