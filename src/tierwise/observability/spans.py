@@ -10,6 +10,10 @@ fails, requests' spans are dropped and counted (`tierwise_trace_spans_dropped`).
 Redirects are never followed: `headers` usually carry the receiver's credentials (an `authorization`,
 an `x-honeycomb-team`, an `api-key`), and aiohttp re-sends every header but `Authorization` to the host a
 redirect names (urllib every header, `Authorization` too); a 3xx counts as a failed export.
+
+The receiver's answer is read to at most `MAX_ANSWER` bytes (an ExportTraceServiceResponse is a few bytes, a
+partial success a short message): whoever answers at its address could otherwise send gigabytes (or a gzip bomb,
+which aiohttp inflates) into the gateway's memory within `timeout`. A longer answer closes the connection.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT
 __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
+MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (see the module docstring)
 
 class _Refuse(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -200,7 +205,11 @@ class SpanExporter:
         try:
             async with self._session.post(self.endpoint, data=body, headers=self.headers,
                                           allow_redirects=False) as resp:
-                await resp.read()
+                left = MAX_ANSWER  # (inflated bytes, when the answer is compressed)
+                while left > 0 and not resp.content.at_eof():
+                    left -= len(await resp.content.read(left)) or left
+                if not resp.content.at_eof():
+                    resp.close()  # longer than any OTLP answer: the connection is not read further
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
@@ -248,7 +257,7 @@ class SpanExporter:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
             with _NO_REDIRECTS.open(req, timeout=self.timeout) as resp:
-                resp.read()
+                resp.read(MAX_ANSWER)  # (closing the response drops the rest)
                 return 200 <= resp.status < 300
         except (urllib.error.URLError, OSError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)

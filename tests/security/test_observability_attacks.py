@@ -1,0 +1,67 @@
+"""The observability surface attacked (session 21): by whoever answers at the OTLP receiver's address, and by a
+client whose request content the span capture and the dashboard's recent requests keep. Real HTTP on loopback,
+the official SDK as the client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from tests.doubles import Reply
+from tests.gateway.conftest import oai
+from tests.observability.conftest import MSG
+
+
+class HugeAnswer:
+    """An OTLP "receiver" that answers every export 200 with a body of `size` bytes and counts how many of them the
+    gateway let it send before closing the connection (a reader that reads it all takes every byte)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.sent = 0
+        self.done = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1/traces"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\n"
+                         b"content-length: %d\r\n\r\n" % self.size)
+            chunk = b"\0" * (256 * 1024)
+            try:
+                while self.sent < self.size:
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+            except OSError:  # the gateway closed the connection
+                pass
+        self.done.set()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_the_otlp_receivers_answer_is_read_bounded(two_tier, anthropic_up):
+    """Whoever answers at the receiver's address answers an export with 64 MB: the exporter read it all into the
+    gateway's memory (aiohttp `read()`, within `tracing.timeout`); it reads at most 64 KiB and closes."""
+    size = 64 * 1024 * 1024
+    rcv = HugeAnswer(size)
+    try:
+        g = two_tier(observability={"tracing": {"endpoint": rcv.url, "interval": 0.05, "timeout": 60}})
+        anthropic_up.script(Reply(text="hi"))
+        assert oai(g).chat.completions.create(model="main", messages=MSG).choices[0].message.content == "hi"
+        g.gateway.observer.exporter.flush()
+        assert rcv.done.wait(120)
+        assert rcv.sent < size  # the gateway stopped reading: socket buffers hold a few MB at most
+    finally:
+        rcv.close()
