@@ -65,3 +65,35 @@ def test_the_otlp_receivers_answer_is_read_bounded(two_tier, anthropic_up):
         assert rcv.sent < size  # the gateway stopped reading: socket buffers hold a few MB at most
     finally:
         rcv.close()
+
+
+def test_captured_content_kept_for_the_dashboard_is_bounded(two_tier, anthropic_up):
+    """With `capture_content` and the dashboard on, each of the `recent` requests the dashboard keeps (2,000 by
+    default) held its whole conversation as JSON (a span keeps 16 KiB of it): a client's 2 MB messages were
+    2 MB each, up to `max_body_bytes` (32 MB) times 2,000. The record keeps what a span keeps, the same bytes."""
+    import orjson
+
+    from tests.observability.otlp_receiver import OTLPReceiver, attrs
+    from tierwise.observability.span_encoder import MAX_CONTENT
+
+    big = 'say "hi" \\ ünïcode ' * 100_000  # ~2 MB, with characters JSON escapes
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": big},
+                {"role": "user", "content": "and then?"}]
+    whole = orjson.dumps([{"role": "system", "parts": [{"type": "text", "content": "be brief"}]}]
+                         + [{"role": "user", "parts": [{"type": "text", "content": m["content"]}]}
+                            for m in messages[1:]]).decode()
+    rcv = OTLPReceiver().start()
+    try:
+        g = two_tier(observability={"tracing": {"endpoint": rcv.url, "interval": 0.05, "capture_content": True},
+                                    "dashboard": {"enabled": True}})
+        anthropic_up.script(Reply(text="hi"))
+        raw = oai(g).chat.completions.with_raw_response.create(model="main", messages=messages)
+        rid = raw.headers["x-tierwise-request-id"]
+        g.flush()
+        kept = g.gateway.observer.live.by_id[rid]
+        assert len(kept.content) <= MAX_CONTENT
+        assert rcv.wait_for(lambda: any(attrs(s.attributes).get("tierwise.request_id") == rid for s in rcv.spans))
+        server, _ = rcv.by_request(rid)
+        assert attrs(server.attributes)["gen_ai.input.messages"] == whole[:MAX_CONTENT]  # what spans always held
+    finally:
+        rcv.stop()
