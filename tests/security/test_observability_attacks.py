@@ -97,3 +97,50 @@ def test_captured_content_kept_for_the_dashboard_is_bounded(two_tier, anthropic_
         assert attrs(server.attributes)["gen_ai.input.messages"] == whole[:MAX_CONTENT]  # what spans always held
     finally:
         rcv.stop()
+
+
+class Hung:
+    """An OTLP "receiver" that takes connections and never answers; it counts them (one per POST: a connection
+    that never answered is not reused)."""
+
+    def __init__(self) -> None:
+        self.conns: list[socket.socket] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1/traces"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_a_hung_receiver_holds_the_shutdown_for_one_timeout(two_tier, anthropic_up):
+    """A receiver that never answers, with six batches waiting: requests are answered (nothing waits on the
+    export), and at shutdown the last export tried every waiting batch, a `timeout` each (here six POSTs; with
+    the defaults up to nine times `timeout`, 45 s, or 9 min at `timeout: 60`). It now has one `timeout` in all:
+    at most two POSTs are made (the one in flight and one more), and every request's spans are counted as dropped."""
+    rcv = Hung()
+    try:
+        g = two_tier(observability={"tracing": {"endpoint": rcv.url, "interval": 0.05, "timeout": 2,
+                                                "batch_size": 1}})
+        anthropic_up.default = Reply(text="hi")
+        for _ in range(6):
+            assert oai(g).chat.completions.create(model="main", messages=MSG).choices[0].message.content == "hi"
+        g._server.should_exit = True
+        g._thread.join(120)
+        assert not g._thread.is_alive()
+        exp = g.gateway.observer.exporter
+        assert len(rcv.conns) <= 2, len(rcv.conns)
+        assert exp.dropped == 6 and exp.exported == 0
+    finally:
+        rcv.close()
