@@ -79,7 +79,8 @@ def without_content(v: Any) -> Any:
 # A failed call's reason quoting its upstream's error text (providers/error_classes.py, the codecs' stream errors):
 # that text is the upstream's to write, and servers quote the request in it (a FastAPI-based server's validation
 # error echoes the `input` it refused: the messages).
-_UPSTREAM_TEXT = re.compile(r"(?:provider '[^']*' answered HTTP \d+|upstream error(?: mid-stream)?): (.+)", re.DOTALL)
+_UPSTREAM_TEXT = re.compile(r"""(?:provider (?:'[^']*'|"[^"]*") answered HTTP \d+|upstream error(?: mid-stream)?): (.+)""",
+                            re.DOTALL)  # (a provider's name is its repr: in double quotes when it holds a ')
 
 
 def _verdict_reasons(v: Any, out: set[str]) -> None:
