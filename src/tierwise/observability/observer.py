@@ -149,28 +149,15 @@ def _per_token(price: Price | None) -> tuple[float, float, float, float] | None:
 def content_of(req: Request) -> str:
     """The request's messages as `gen_ai.input.messages` JSON, cut to `MAX_CONTENT` characters (what a span
     keeps): the record holding it lives on in the dashboard's recent requests, so a conversation of megabytes
-    must not be copied whole. Texts are cut to what is left of the budget before encoding; JSON escaping only
-    lengthens a text, so the first `MAX_CONTENT` characters are those of the whole conversation's JSON."""
+    must not be kept whole. Each text is cut to `MAX_CONTENT` before encoding (JSON escaping only lengthens a
+    text, so the first `MAX_CONTENT` characters are still those of the whole conversation's JSON)."""
     msgs: list[dict[str, Any]] = []
-    left = MAX_CONTENT
-
-    def parts(blocks: Any) -> list[dict[str, str]]:
-        nonlocal left
-        out = []
-        for b in blocks:
-            if left <= 0:
-                break
-            t = b.text[:left]
-            left -= len(t)
-            out.append({"type": "text", "content": t})
-        return out
-
     if req.system:
-        msgs.append({"role": "system", "parts": parts(req.system)})
+        msgs.append({"role": "system", "parts": [{"type": "text", "content": b.text[:MAX_CONTENT]}
+                                                 for b in req.system]})
     for m in req.messages:
-        if left <= 0:
-            break
-        msgs.append({"role": m.role, "parts": parts(b for b in m.content if isinstance(b, TextBlock))})
+        parts = [{"type": "text", "content": b.text[:MAX_CONTENT]} for b in m.content if isinstance(b, TextBlock)]
+        msgs.append({"role": m.role, "parts": parts})
     return orjson.dumps(msgs).decode()[:MAX_CONTENT]
 
 
