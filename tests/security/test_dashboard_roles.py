@@ -290,6 +290,8 @@ def test_a_viewer_reads_no_prompt_through_an_upstreams_error_text(two_tier, monk
     validation error echoes the `input` it refused): a failed call's reason, the fallback's decision and the
     ledger's error message repeated it to viewer keys. The viewer reads the provider and the HTTP status, not the
     upstream's words: from memory and from the ledger (session 21)."""
+    import openai
+
     from tests.doubles import Fail
 
     for env, value in KEYS.items():
@@ -300,7 +302,7 @@ def test_a_viewer_reads_no_prompt_through_an_upstreams_error_text(two_tier, monk
                  observability={"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}})
     anthropic_up.script(Fail(503, echo))  # the frontier refuses, quoting the prompt; the fallback moves on
     openai_up.script(Fail(422, echo))  # and so does the local server: the request fails
-    with pytest.raises(Exception):
+    with pytest.raises(openai.APIStatusError):
         oai(g, api_key="key-ops").chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
     g.flush()
     rid = g.ledger.recent(limit=1)[0].request_id
