@@ -238,3 +238,49 @@ def test_values_a_client_or_a_worker_controls_render_as_text(two_tier, openai_up
         finally:
             browser.close()
     assert errors == []
+
+
+def test_upstream_error_texts_and_verifier_reasons_render_as_text(two_tier, openai_up, anthropic_up, monkeypatch):
+    """Stored XSS probe from the upstream side (session 21): an upstream's error text and a verifier's reason
+    quoting a model's answer, each an HTML payload, shown in the trace an admin opens (an admin reads reasons a
+    viewer does not): no element is made from them and no script runs; the payload is there, as text."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("OBS_GW_KEY", "gw-key-1")
+    monkeypatch.setenv("OBS_ADMIN_KEY", "admin-key-1")
+    routes = {"main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0},
+              "casc": {"policy": "cascade", "tiers": ["local", "frontier"],
+                       "verifiers": [{"type": "regex", "pattern": "<img[^>]*>", "must_match": False}]}}
+    g = two_tier(routes=routes, server={"default_route": "main", "api_keys_env": ["OBS_GW_KEY"],
+                                        "admin_keys_env": ["OBS_ADMIN_KEY"]},
+                 observability={"dashboard": {"enabled": True}})
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: errors.append("dialog: " + d.message))
+            page.goto(g.url + "/dashboard#key=admin-key-1")
+            page.wait_for_selector("#conn.live", timeout=15_000)
+            client = oai(g, api_key="gw-key-1")
+            anthropic_up.script(Fail(500, "upstream says " + HOSTILE))  # the frontier fails with it, local answers
+            openai_up.script(Reply(text="fine", usage=(5, 1)))
+            failed = client.chat.completions.with_raw_response.create(model="main", messages=MSG)
+            openai_up.script(Reply(text="the answer " + HOSTILE, usage=(5, 3)))  # fails its check: escalated
+            anthropic_up.script(Reply(text="42", usage=(5, 1)))
+            checked = client.chat.completions.with_raw_response.create(model="casc", messages=MSG)
+            for raw in (failed, checked):
+                rid = raw.headers["x-tierwise-request-id"]
+                page.wait_for_selector(f'#live tr[data-id="{rid}"]', timeout=10_000)
+                page.click(f'#live tr[data-id="{rid}"]')
+                page.wait_for_function("(id) => document.getElementById('trace-id').textContent === id", arg=rid,
+                                       timeout=10_000)
+                assert "onerror" in page.text_content("#trace-steps")  # the payload is shown, as text
+            page.wait_for_timeout(1000)
+            assert page.evaluate("window.__xss") is None
+            assert page.locator('img[src="x"]').count() == 0
+        finally:
+            browser.close()
+    assert errors == []

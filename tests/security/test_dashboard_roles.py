@@ -283,3 +283,45 @@ def test_a_viewer_reads_no_answer_through_verifier_words(two_tier, monkeypatch, 
     seen = trace("key-view")
     assert answer_value not in seen and feedback_text not in seen, seen
     assert '"rating":"poor"' in seen
+
+
+def test_a_viewer_reads_no_prompt_through_an_upstreams_error_text(two_tier, monkeypatch, openai_up, anthropic_up):
+    """An upstream's error text is its own to write, and servers quote the request in it (a FastAPI-based server's
+    validation error echoes the `input` it refused): a failed call's reason, the fallback's decision and the
+    ledger's error message repeated it to viewer keys. The viewer reads the provider and the HTTP status, not the
+    upstream's words: from memory and from the ledger (session 21)."""
+    import openai
+
+    from tests.doubles import Fail
+
+    for env, value in KEYS.items():
+        monkeypatch.setenv(env, value)
+    prompt = "PATIENT-ZEBRA-4471 has type 2 diabetes: what dose?"
+    echo = f"[{{'type': 'extra_forbidden', 'loc': ('body', 'messages', 0), 'input': {{'content': '{prompt}'}}}}]"
+    g = two_tier(server={"api_keys_env": ["OPS"], "admin_keys_env": ["ADMIN"], "default_route": "main"},
+                 observability={"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}})
+    anthropic_up.script(Fail(503, echo))  # the frontier refuses, quoting the prompt; the fallback moves on
+    openai_up.script(Fail(422, echo))  # and so does the local server: the request fails
+    with pytest.raises(openai.APIStatusError):
+        oai(g, api_key="key-ops").chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
+    g.flush()
+    rid = g.ledger.recent(limit=1)[0].request_id
+
+    def trace(key: str) -> str:
+        got = httpx.get(g.url + "/dashboard/api/trace", params={"id": rid}, headers=bearer(key))
+        assert got.status_code == 200, got.text
+        return got.text
+
+    assert prompt in trace("key-admin")  # (the words are there to withhold)
+    seen = trace("key-view")
+    assert prompt not in seen, seen
+    calls = [s for s in orjson.loads(seen)["steps"] if s["kind"] == "call"]
+    assert [c["reason"] for c in calls] == ["provider 'cloud' answered HTTP 503: [withheld from viewer keys]",
+                                            "provider 'localsrv' answered HTTP 422: [withheld from viewer keys]"]
+    for i in range(10):  # the request leaves the in-memory feed: its trace now comes from the ledger
+        anthropic_up.script(Reply(text="fine"))
+        ask(g, "key-ops", "main", f"question {i}")
+    g.flush()
+    assert prompt in trace("key-admin")
+    seen = trace("key-view")
+    assert prompt not in seen and "answered HTTP 422" in seen, seen

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -67,17 +68,28 @@ def without_content(v: Any) -> Any:
     Beyond the text fields, verifiers' words quote the answer (a schema violation names the value, a judge
     explains its grade, an arithmetic check shows the wrong equation): a verdict's reason and the strings of
     its detail are withheld, and so is each verdict reason where a decision repeats it ("failed verification
-    (...)"); a `reason` anywhere else than on a call or a decision (a client's feedback, a judge's
-    evaluation) is withheld too."""
+    (...)"); so is the upstream's own text in a failed call's reason ("provider 'x' answered HTTP 400: ..."),
+    wherever it is repeated (a fallback's decision, the ledger's error message); a `reason` anywhere else than on
+    a call or a decision (a client's feedback, a judge's evaluation) is withheld too."""
     quoted: set[str] = set()
     _verdict_reasons(v, quoted)
     return _withhold(v, sorted(quoted, key=len, reverse=True), True)
 
 
+# A failed call's reason quoting its upstream's error text (providers/error_classes.py, the codecs' stream errors):
+# that text is the upstream's to write, and servers quote the request in it (a FastAPI-based server's validation
+# error echoes the `input` it refused: the messages).
+_UPSTREAM_TEXT = re.compile(r"""(?:provider (?:'[^']*'|"[^"]*") answered HTTP \d+|upstream error(?: mid-stream)?): (.+)""",
+                            re.DOTALL)  # (a provider's name is its repr: in double quotes when it holds a ')
+
+
 def _verdict_reasons(v: Any, out: set[str]) -> None:
     if isinstance(v, dict):
-        if v.get("kind") == "verdict" and isinstance(v.get("reason"), str) and v["reason"]:
+        kind = v.get("kind")
+        if kind == "verdict" and isinstance(v.get("reason"), str) and v["reason"]:
             out.add(v["reason"])
+        elif kind == "call" and isinstance(v.get("reason"), str) and (m := _UPSTREAM_TEXT.fullmatch(v["reason"])):
+            out.add(m.group(1))
         for x in v.values():
             _verdict_reasons(x, out)
     elif isinstance(v, list):

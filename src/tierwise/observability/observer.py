@@ -41,6 +41,7 @@ log = logging.getLogger("tierwise.observability")
 # The model name a client asked for is its own text (any name, with a default route or a pattern route): kept
 # to this many characters, as the ledger keeps it (gateway.MAX_MODEL_NAME). Span shapes are cached by it.
 MAX_REQUESTED = 256
+MAX_CONTENT = 16_384  # characters of captured message content (`tracing.capture_content`) kept per request
 
 
 class Finished:
@@ -146,13 +147,18 @@ def _per_token(price: Price | None) -> tuple[float, float, float, float] | None:
 
 
 def content_of(req: Request) -> str:
+    """The request's messages as `gen_ai.input.messages` JSON, cut to `MAX_CONTENT` characters (what a span
+    keeps): the record holding it lives on in the dashboard's recent requests, so a conversation of megabytes
+    must not be kept whole. Each text is cut to `MAX_CONTENT` before encoding (JSON escaping only lengthens a
+    text, so the first `MAX_CONTENT` characters are still those of the whole conversation's JSON)."""
     msgs: list[dict[str, Any]] = []
     if req.system:
-        msgs.append({"role": "system", "parts": [{"type": "text", "content": b.text} for b in req.system]})
+        msgs.append({"role": "system", "parts": [{"type": "text", "content": b.text[:MAX_CONTENT]}
+                                                 for b in req.system]})
     for m in req.messages:
-        parts = [{"type": "text", "content": b.text} for b in m.content if isinstance(b, TextBlock)]
+        parts = [{"type": "text", "content": b.text[:MAX_CONTENT]} for b in m.content if isinstance(b, TextBlock)]
         msgs.append({"role": m.role, "parts": parts})
-    return orjson.dumps(msgs).decode()
+    return orjson.dumps(msgs).decode()[:MAX_CONTENT]
 
 
 class Observer:

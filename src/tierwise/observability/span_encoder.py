@@ -28,6 +28,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as G
 from opentelemetry.semconv.attributes import error_attributes, http_attributes
 
 from tierwise.observability import otlp_wire as wire
+from tierwise.observability.observer import MAX_CONTENT  # captured message content, when enabled
 from tierwise.observability.tracecontext import span_id
 from tierwise.observability.vocab import NONE, call_error_type, reason_label
 from tierwise.secret_scrub import scrub
@@ -38,7 +39,6 @@ except ImportError:  # built without a C compiler: the pure-Python writer below 
     native = None
 
 MAX_TEXT = 300  # reasons and names on spans
-MAX_CONTENT = 16_384  # captured message content, when enabled
 ERROR_TYPE = error_attributes.ERROR_TYPE
 HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
 EVALUATION_EVENT = "gen_ai.evaluation.result"

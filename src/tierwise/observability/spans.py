@@ -10,6 +10,10 @@ fails, requests' spans are dropped and counted (`tierwise_trace_spans_dropped`).
 Redirects are never followed: `headers` usually carry the receiver's credentials (an `authorization`,
 an `x-honeycomb-team`, an `api-key`), and aiohttp re-sends every header but `Authorization` to the host a
 redirect names (urllib every header, `Authorization` too); a 3xx counts as a failed export.
+
+The receiver's answer is read to at most `MAX_ANSWER` bytes (an ExportTraceServiceResponse is a few bytes, a
+partial success a short message): whoever answers at its address could otherwise send gigabytes (or a gzip bomb,
+which aiohttp inflates) into the gateway's memory within `timeout`. A longer answer closes the connection.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT
 __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
+MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (see the module docstring)
 
 class _Refuse(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -98,6 +103,7 @@ class SpanExporter:
         self._sync_lock = threading.Lock()  # the same, for exports without a running loop
         self._closed = False
         self._trigger = 0  # pending_n at which submit calls _kick: 0 until the task runs, then batch_size
+        self._in_flight = 0  # requests in the POST being made
 
     # ------------------------------------------------------------------ request path
 
@@ -176,14 +182,23 @@ class SpanExporter:
             except Exception:  # a bug must not stop the exporter
                 log.exception("otlp: export failed")
 
-    async def _export(self) -> None:
+    async def _export(self, deadline: float | None = None) -> None:
+        """POST the waiting batches; with `deadline` (time.monotonic(), at shutdown) those it leaves no time for
+        are dropped and counted."""
         assert self._lock is not None
         async with self._lock:
             self._seal()
             while self.ready:
                 entries, n = self.ready.popleft()
                 self.waiting -= n
-                if await self._post(self._body(entries)):
+                budget = None if deadline is None else deadline - time.monotonic()
+                if budget is not None and budget <= 0:
+                    self._drop(n)
+                    continue
+                self._in_flight = n  # (dropped by aclose when the POST is cancelled)
+                ok = await self._post(self._body(entries), budget)
+                self._in_flight = 0
+                if ok:
                     self.exported += n
                 else:
                     self._drop(n)
@@ -191,16 +206,21 @@ class SpanExporter:
     def _body(self, entries: list[bytes]) -> bytes:
         return wire.request_of(self._resource_b, self._scope_b, entries)
 
-    async def _post(self, body: bytes) -> bool:
+    async def _post(self, body: bytes, budget: float | None = None) -> bool:
         import aiohttp
 
         if self._session is None:  # one pooled connection to the receiver, made on this loop
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout),
                                                   skip_auto_headers=("User-Agent",))
+        extra = {} if budget is None else {"timeout": aiohttp.ClientTimeout(total=min(budget, self.timeout))}
         try:
             async with self._session.post(self.endpoint, data=body, headers=self.headers,
-                                          allow_redirects=False) as resp:
-                await resp.read()
+                                          allow_redirects=False, **extra) as resp:
+                left = MAX_ANSWER  # (inflated bytes, when the answer is compressed)
+                while left > 0 and not resp.content.at_eof():
+                    left -= len(await resp.content.read(left)) or left
+                if not resp.content.at_eof():
+                    resp.close()  # longer than any OTLP answer: the connection is not read further
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
@@ -248,14 +268,16 @@ class SpanExporter:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
             with _NO_REDIRECTS.open(req, timeout=self.timeout) as resp:
-                resp.read()
+                resp.read(MAX_ANSWER)  # (closing the response drops the rest)
                 return 200 <= resp.status < 300
         except (urllib.error.URLError, OSError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
             return False
 
     async def aclose(self) -> None:
-        """On the loop, at shutdown: export what is queued, then stop."""
+        """On the loop, at shutdown: export what is queued, then stop. The last export has one `timeout` in all:
+        a hung receiver held the shutdown for a `timeout` per waiting batch (queue_size / batch_size + 1 of them);
+        what it does not send in that time is dropped and counted."""
         self._closed = True
         if self._task is not None:
             self._task.cancel()
@@ -264,12 +286,19 @@ class SpanExporter:
             except (asyncio.CancelledError, Exception):
                 pass
         if self._lock is not None:
-            await self._export()
+            self._drop_in_flight()
+            await self._export(time.monotonic() + self.timeout)
         else:
             self._flush_sync()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _drop_in_flight(self) -> None:
+        """A POST cancelled before its answer: its requests are dropped (and counted)."""
+        if self._in_flight:
+            self._drop(self._in_flight)
+            self._in_flight = 0
 
     def close(self) -> None:
         """Without a running loop (library use): export what is queued."""
