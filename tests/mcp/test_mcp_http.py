@@ -92,10 +92,17 @@ def start(project: Path, *args: str, token: str | None = TOKEN, host: str = "127
         if proc.poll() is not None:
             raise AssertionError("server exited: " + proc.stderr.read().decode())  # type: ignore[union-attr]
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+                # A port in the ephemeral range with nothing listening yet can be connected to itself (TCP
+                # simultaneous open, when the kernel picks that very port as the local one): not the server.
+                if c.getsockname() != c.getpeername():
+                    break
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError("the MCP server did not listen within 60 s: " + proc.communicate()[1].decode()[-2000:])
     return McpHttp(f"http://127.0.0.1:{port}/mcp", port, proc, home)
 
 
