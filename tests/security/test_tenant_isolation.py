@@ -1,0 +1,77 @@
+"""Isolation between the client keys of one gateway, attacked as a client holding one valid key would:
+it names the other key's session, invents values to fill shared state, repeats the other key's question.
+Real HTTP on loopback, the official SDKs, upstream doubles (docs/security.md, "Admin, observability and
+distributed surfaces"; the attack round of session 21 in bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import oai
+
+USAGE = (40, 400)  # the frontier double's answers: $0.00012 + $0.006 each at $3/$15 per million
+COST = USAGE[0] * 3 / 1e6 + USAGE[1] * 15 / 1e6
+
+
+def ask(g: Any, key: str, session: str | None = None, workflow: str | None = None, tag: str | None = None) -> str:
+    headers = {}
+    if session:
+        headers["x-tierwise-session"] = session
+    if workflow:
+        headers["x-tierwise-workflow"] = workflow
+    if tag:
+        headers["x-tierwise-tag"] = tag
+    r = oai(g, api_key=key).chat.completions.create(model="main", max_tokens=500, extra_headers=headers,
+                                                    messages=[{"role": "user", "content": "hello"}])
+    return r.choices[0].message.content or ""
+
+
+@pytest.fixture
+def two_keys(two_tier, anthropic_up, monkeypatch) -> Any:
+    def make(per: str, **budgets: Any) -> Any:
+        monkeypatch.setenv("TEAM_A", "key-team-a")
+        monkeypatch.setenv("TEAM_B", "key-team-b")
+        anthropic_up.default = Reply(text="ok", usage=USAGE)
+        # one request's cost per value: a second request of the same value is refused
+        return two_tier(server={"default_route": "main", "api_keys_env": ["TEAM_A", "TEAM_B"]},
+                        budgets={"limits": [{"name": "cap", "usd": COST * 0.5, "per": per}], **budgets})
+    return make
+
+
+@pytest.mark.parametrize("per", ["session", "workflow"])
+def test_a_key_cannot_spend_another_keys_session_budget(two_keys, per):
+    """Sessions and workflows are named by the client: key B naming A's session spent A's budget for it."""
+    g = two_keys(per)
+    assert ask(g, "key-team-b", **{per: "run-1"}) == "ok"  # B spends "run-1" first
+    assert ask(g, "key-team-a", **{per: "run-1"}) == "ok"  # A's "run-1" is A's: untouched by B
+    for key, name in (("key-team-b", "TEAM_B"), ("key-team-a", "TEAM_A")):  # each key's own "run-1" is spent
+        with pytest.raises(openai.RateLimitError) as e:
+            ask(g, key, **{per: "run-1"})
+        assert f"for {per} {name}/run-1" in e.value.body["message"]
+
+
+def test_a_key_inventing_sessions_does_not_push_another_keys_into_a_spent_overflow(two_keys):
+    """Past `max_dimension_values` new values share one overflow bucket: with one cap for all keys, B invented
+    values until the cap was full, spent the overflow bucket, and every new session of A was then refused."""
+    g = two_keys("session", max_dimension_values=2)
+    for s in ("x1", "x2", "x3"):  # two of B's own, then B's overflow bucket's first request
+        assert ask(g, "key-team-b", session=s) == "ok"
+    with pytest.raises(openai.RateLimitError) as e:  # inventing more buys B nothing
+        ask(g, "key-team-b", session="x4")
+    assert "for new session values" in e.value.body["message"]
+    assert ask(g, "key-team-a", session="a-1") == "ok"  # A's new session has a bucket of its own
+    assert ask(g, "key-team-a", session="a-2") == "ok"
+
+
+def test_a_tag_budget_is_shared_by_every_key_that_sends_the_tag(two_keys):
+    """A tag is a label of the product (a feature) that every key may send: its budget is one for all of them
+    (docs/budgets.md); per-key caps are `per: key` budgets."""
+    g = two_keys("tag")
+    assert ask(g, "key-team-b", tag="summarise") == "ok"
+    with pytest.raises(openai.RateLimitError) as e:
+        ask(g, "key-team-a", tag="summarise")
+    assert "for tag summarise" in e.value.body["message"]
