@@ -75,3 +75,40 @@ def test_a_tag_budget_is_shared_by_every_key_that_sends_the_tag(two_keys):
     with pytest.raises(openai.RateLimitError) as e:
         ask(g, "key-team-a", tag="summarise")
     assert "for tag summarise" in e.value.body["message"]
+
+
+def test_a_semantic_lookup_does_not_tell_one_tenant_what_another_just_asked(gateway, openai_up, anthropic_up,
+                                                                            monkeypatch):
+    """The semantic tier keeps the vectors of recent questions (a miss's question comes back to be stored).
+    Kept by text alone, another tenant's lookup of the same text skipped the embedding (a local model's
+    forward pass): its timing told tenant B whether tenant A had just asked exactly that."""
+    import importlib.util
+
+    from tests.cache.helpers import cached_config, oai_call
+    from tests.harness import unavailable
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        unavailable("the embeddings extra is not installed (scripts/test.sh installs it)")
+    monkeypatch.setenv("TW_SEM_A", "sem-key-a")
+    monkeypatch.setenv("TW_SEM_B", "sem-key-b")
+    cfg = cached_config(openai_up.url, anthropic_up.url, route_cache={"semantic": True})
+    cfg["server"]["api_keys_env"] = [{"env": "TW_SEM_A", "tenant": "a"}, {"env": "TW_SEM_B", "tenant": "b"}]
+    g = gateway(cfg)
+    a, b = oai(g, api_key="sem-key-a"), oai(g, api_key="sem-key-b")
+    # B caches a question of its own, so its later lookups in this context embed the question they ask
+    assert oai_call(b, messages=[{"role": "user", "content": "What is the capital of Spain?"}])[1] == "miss"
+    tier = g.gateway.cache.semantic
+    embedded: list[str] = []
+    real = tier._embedder.encode_one
+
+    def counted(text: str) -> Any:
+        embedded.append(text)
+        return real(text)
+
+    monkeypatch.setattr(tier._embedder, "encode_one", counted)
+    secret = "Should we lay off the Lyon office before the merger with Globex?"
+    assert oai_call(a, messages=[{"role": "user", "content": secret}])[1] == "miss"
+    assert embedded == [secret]  # embedded once, to be stored in A's scope
+    embedded.clear()
+    assert oai_call(b, messages=[{"role": "user", "content": secret}])[1] == "miss"
+    assert embedded == [secret]  # B's lookup paid for its own embedding: nothing learnt from A's
