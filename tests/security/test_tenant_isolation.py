@@ -112,3 +112,47 @@ def test_a_semantic_lookup_does_not_tell_one_tenant_what_another_just_asked(gate
     embedded.clear()
     assert oai_call(b, messages=[{"role": "user", "content": secret}])[1] == "miss"
     assert embedded == [secret]  # B's lookup paid for its own embedding: nothing learnt from A's
+
+
+def test_another_keys_stored_response_cannot_be_read_deleted_or_listed(two_tier, openai_up, monkeypatch):
+    """Held: GET/DELETE `/v1/responses/{id}` and its input items are not served (404 for every key), and a
+    stored response continues only for the key that made it (docs/responses.md)."""
+    monkeypatch.setenv("TEAM_A", "key-team-a")
+    monkeypatch.setenv("TEAM_B", "key-team-b")
+    openai_up.default = Reply(text="noted")
+    g = two_tier(server={"default_route": "main", "api_keys_env": ["TEAM_A", "TEAM_B"]},
+                 routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    a, b = oai(g, api_key="key-team-a"), oai(g, api_key="key-team-b")
+    r = a.responses.create(model="main", input="our acquisition target is Globex")
+    for call in (lambda: b.responses.retrieve(r.id), lambda: b.responses.delete(r.id),
+                 lambda: b.responses.input_items.list(r.id)):
+        with pytest.raises(openai.NotFoundError) as e:
+            call()
+        assert "Globex" not in str(e.value.body)
+    with pytest.raises(openai.BadRequestError) as bad:
+        b.responses.create(model="main", input="what was the target?", previous_response_id=r.id)
+    assert bad.value.body["code"] == "previous_response_not_found"
+    assert a.responses.create(model="main", input="go on", previous_response_id=r.id).status == "completed"
+    assert not any("what was the target" in str(q.body) for q in openai_up.requests)
+
+
+def test_a_key_kept_to_its_routes_gets_no_cached_answer_of_another_route(gateway, openai_up, anthropic_up,
+                                                                        monkeypatch):
+    """Held: two keys of one tenant share cache entries, but a key limited to some routes is refused another
+    route before the cache is asked (403), and the key of an entry holds its route."""
+    from tests.cache.helpers import cached_config, oai_call
+
+    monkeypatch.setenv("TEAM_A", "key-team-a")
+    monkeypatch.setenv("TEAM_A_LOC", "key-team-a-loc")
+    cfg = cached_config(openai_up.url, anthropic_up.url)
+    cfg["server"]["api_keys_env"] = [{"env": "TEAM_A", "tenant": "acme"},
+                                     {"env": "TEAM_A_LOC", "tenant": "acme", "routes": ["loc"]}]
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="the frontier's private answer")
+    assert oai_call(oai(g, api_key="key-team-a"), model="main")[1] == "miss"
+    assert oai_call(oai(g, api_key="key-team-a"), model="main")[1] == "hit"
+    with pytest.raises(openai.PermissionDeniedError):
+        oai_call(oai(g, api_key="key-team-a-loc"), model="main")
+    got, state = oai_call(oai(g, api_key="key-team-a-loc"), model="loc")
+    assert state == "miss" and "private" not in (got.choices[0].message.content or "")
+
