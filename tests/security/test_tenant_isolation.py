@@ -156,3 +156,28 @@ def test_a_key_kept_to_its_routes_gets_no_cached_answer_of_another_route(gateway
     got, state = oai_call(oai(g, api_key="key-team-a-loc"), model="loc")
     assert state == "miss" and "private" not in (got.choices[0].message.content or "")
 
+
+
+def test_a_key_kept_to_its_routes_drops_only_their_cache_entries(gateway, openai_up, anthropic_up, monkeypatch):
+    """Two keys of one tenant share entries; the one limited to `loc` emptied the other's `main` entries too
+    (`POST /v1/tierwise/cache/invalidate` with `{}` or `{"route": "main"}`): acting on a route it may not use."""
+    import httpx2 as httpx
+
+    from tests.cache.helpers import cached_config, oai_call
+
+    monkeypatch.setenv("TEAM_A", "key-team-a")
+    monkeypatch.setenv("TEAM_A_LOC", "key-team-a-loc")
+    cfg = cached_config(openai_up.url, anthropic_up.url)
+    cfg["server"]["api_keys_env"] = [{"env": "TEAM_A", "tenant": "acme"},
+                                     {"env": "TEAM_A_LOC", "tenant": "acme", "routes": ["loc"]}]
+    g = gateway(cfg)
+    a = oai(g, api_key="key-team-a")
+    for model in ("main", "loc"):
+        assert oai_call(a, model=model)[1] == "miss"
+    url, limited = g.url + "/v1/tierwise/cache/invalidate", {"authorization": "Bearer key-team-a-loc"}
+    r = httpx.post(url, headers=limited, json={"route": "main"}, timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["type"] == "invalid_request_error"
+    r = httpx.post(url, headers=limited, json={}, timeout=10)
+    assert r.status_code == 200 and r.json()["dropped"] == 1, r.text  # its own route's entry only
+    assert oai_call(a, model="main")[1] == "hit"
+    assert oai_call(a, model="loc")[1] == "miss"
