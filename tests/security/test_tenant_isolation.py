@@ -181,3 +181,16 @@ def test_a_key_kept_to_its_routes_drops_only_their_cache_entries(gateway, openai
     assert r.status_code == 200 and r.json()["dropped"] == 1, r.text  # its own route's entry only
     assert oai_call(a, model="main")[1] == "hit"
     assert oai_call(a, model="loc")[1] == "miss"
+
+
+def test_a_key_name_with_a_slash_does_not_share_another_keys_session(two_tier, anthropic_up, monkeypatch):
+    """A session's bucket is `<key name>/<session>`: key `team` naming session `a/x` must not land in key
+    `team/a`'s session `x` (a key name holding `/` is hashed in that part)."""
+    monkeypatch.setenv("TEAM", "key-team")
+    monkeypatch.setenv("TEAM_A", "key-team-a")
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(server={"default_route": "main", "api_keys_env": [{"env": "TEAM", "name": "team"},
+                                                                   {"env": "TEAM_A", "name": "team/a"}]},
+                 budgets={"limits": [{"name": "cap", "usd": COST * 0.5, "per": "session"}]})
+    assert ask(g, "key-team", session="a/x") == "ok"
+    assert ask(g, "key-team-a", session="x") == "ok"

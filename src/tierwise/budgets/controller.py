@@ -39,6 +39,7 @@ from tierwise.budgets.plan import (
     compile_budget,
     dimension_value,
     key_part,
+    owner_part,
     reachable,
 )
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
@@ -262,7 +263,7 @@ class SpendController:
                 # A session or workflow is the naming key's own (and so is its overflow bucket): another key
                 # naming the same value counted in it, and spent it (a tag is a label every key may share).
                 bucket = self._bucket(b, v) if not kname or (b.spec.per == "tag" and v != OVERFLOW) \
-                    else f"{self.prefix}b:{b.name}:{key_part(kname)}/{key_part(v)}"
+                    else f"{self.prefix}b:{b.name}:{owner_part(kname)}/{key_part(v)}"
                 budgets.append(BudgetCheck(bucket, w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
                                            worst, tok, w.expire_s))
                 models.append(None)
