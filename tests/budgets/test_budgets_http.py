@@ -188,7 +188,7 @@ def test_invented_sessions_share_one_bucket_beyond_the_cap(two_tier, anthropic_u
         with pytest.raises(openai.RateLimitError) as e:
             ask_openai(g, extra_headers={"x-tierwise-session": s})
         assert ("for session alpha" if s == "alpha" else "for new session values") in e.value.body["message"]
-    values = g.gateway.spend.values.seen["cap"]
+    values = g.gateway.spend.values.seen[("cap", "")]
     assert list(values) == ["beta", "alpha"]  # bounded: the invented ones hold no state of their own
     assert len(anthropic_up.requests) == 3
 

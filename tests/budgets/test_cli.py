@@ -52,12 +52,14 @@ def test_budgets_command_reads_a_running_gateway(gateway, openai_up, anthropic_u
     assert rows[("daily", "*")]["usd_used"] == round(2 * COST, 6)
     assert rows[("daily", "*")]["usd_remaining"] == round(2.0 - 2 * COST, 6)
     assert rows[("daily", "*")]["resets_at"].endswith("T00:00:00Z")
-    assert rows[("per-session", "s1")]["tokens_used"] == 440 and rows[("per-session", "s2")]["tokens_remaining"] == 9560
+    # (a session is the naming key's own: its bucket is named by the key's name, docs/budgets.md)
+    assert rows[("per-session", "GW_KEY/s1")]["tokens_used"] == 440
+    assert rows[("per-session", "GW_KEY/s2")]["tokens_remaining"] == 9560
     table = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
-    assert table.exit_code == 0 and "per-session" in table.output and "session s1" in table.output
+    assert table.exit_code == 0 and "per-session" in table.output and "session GW_KEY/s1" in table.output
     # with the gateway key: its own buckets (sessions are any client's text), as a table too
     own = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url, "--key-env", "GW_KEY"])
-    assert own.exit_code == 0 and "daily" in own.output and "session s1" not in own.output, own.output
+    assert own.exit_code == 0 and "daily" in own.output and "/s1" not in own.output, own.output
     monkeypatch.setenv("ADMIN_KEY", "wrong")
     denied = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
     assert denied.exit_code != 0 and "401" in denied.output
@@ -152,7 +154,8 @@ def test_a_team_key_sees_only_its_own_buckets(gateway, openai_up, anthropic_up, 
 
     assert seen("team-a-secret") == {("daily", "*"), ("per-key", "team-a")}
     assert seen("ops-secret") == {("daily", "*")}  # unscoped, but not the operator: no one else's buckets
-    assert {("per-key", "team-b"), ("per-session", "alice-session"), ("per-session", "bob-session")} <= seen("admin-secret")
+    assert {("per-key", "team-b"), ("per-session", "team-a/alice-session"),
+            ("per-session", "team-b/bob-session")} <= seen("admin-secret")
 
 
 def test_requests_and_the_ledger_tell_a_spent_budget_from_a_rate_limit(two_tier, openai_up, anthropic_up, tmp_path):

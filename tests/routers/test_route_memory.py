@@ -101,6 +101,26 @@ def test_one_keys_cap_on_the_window_holds_after_a_restart():
     assert again.snapshot()[1].count("flooder") == 25
 
 
+def test_the_shift_windows_keys_come_back_after_a_restart():
+    """The shift window is saved with the key of each percentile: restored through the same path, one key's cap
+    and the rule that no one key decides the verdict hold after a restart (a file written before session 21,
+    without keys, comes back as unnamed requests)."""
+    from tierwise.routers.shift import ShiftWindow
+
+    w = ShiftWindow(window=40, min_requests=10, key_share=0.25)
+    for i in range(120):
+        w.add(0.99 if i % 2 else 0.5, "flooder" if i % 2 else "victim")
+    assert w.keys().count("flooder") == 10 and not w.off  # its cap; and far on its own: no demotion
+    again = ShiftWindow(window=40, min_requests=10, key_share=0.25)
+    again.restore(w.percentiles(), w.off, w.keys())
+    assert (again.percentiles(), again.keys()) == (w.percentiles(), w.keys())
+    assert not again.add(0.99, "flooder").off
+    again.restore([0.99] * 40, False, ["flooder"] * 40)  # a file claiming the whole window for one key
+    assert again.keys().count("flooder") == 10
+    again.restore([0.5] * 40, False)
+    assert again.keys() == [""] * 40
+
+
 def test_a_demoted_route_stays_demoted_after_a_restart(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
     """Trained on one vocabulary, shown another: demoted. After the restart the first request of the same
     off-distribution traffic is still answered by the fallback, with the reason."""

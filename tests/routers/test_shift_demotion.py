@@ -137,3 +137,38 @@ def test_a_shift_route_with_a_target_share_refits_its_threshold_on_recent_traffi
         step = next(s for s in ledger_row(g, r.headers["x-tierwise-request-id"]).steps if s["kind"] == "decision")
         sources[name] = step["detail"]["shift"]["threshold_source"]
     assert sources["refit"].startswith("recent traffic") and sources["kept"] == "training"
+
+
+def test_one_key_sending_far_prompts_does_not_demote_the_route_for_the_others(
+        gateway, openai_up, anthropic_up, router_path, data, monkeypatch):  # noqa: F811
+    """The shift window is shared by every client of the route: one key (session 21's attack round) sending
+    prompts unlike the training data (MMLU to a GSM8K router) demoted the route for everyone, whose
+    GSM8K-like requests then all went to the frontier (a cost attack on the operator). No one key decides:
+    the far share is taken without each key in turn. When the others' traffic shifts too, it demotes."""
+    _, gsm_heldout, mmlu = data
+    monkeypatch.setenv("TEAM_A", "key-team-a")
+    monkeypatch.setenv("TEAM_B", "key-team-b")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "learned", "router": router_path, "strong": "frontier", "weak": "local", "target_share": 0.3,
+        "shift": {"window": WINDOW, "min_requests": 20, "demote_above": DEMOTE_ABOVE,
+                  "promote_below": PROMOTE_BELOW}}})
+    cfg["server"]["api_keys_env"] = ["TEAM_A", "TEAM_B"]
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    a, b = oai(g, api_key="key-team-a"), oai(g, api_key="key-team-b")
+
+    def demoted(client, prompt) -> bool:
+        r = client.chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": prompt}])
+        step = next(s for s in ledger_row(g, r.headers["x-tierwise-request-id"]).steps if s["kind"] == "decision")
+        return bool(step["detail"]["shift"]["demoted"])
+
+    far = mmlu.prompts
+    victim = []
+    for i in range(2 * WINDOW):  # B sends two far prompts for each of A's
+        assert not demoted(b, far[2 * i % len(far)])
+        assert not demoted(b, far[(2 * i + 1) % len(far)])
+        victim.append(demoted(a, gsm_heldout.prompts[i]))
+    assert not any(victim)
+    # both keys' traffic shifts: the route demotes (a shift seen by more than one key is a shift)
+    assert any(demoted(a if i % 2 else b, far[-1 - i]) for i in range(WINDOW))

@@ -163,7 +163,7 @@ def test_the_viewer_reads_everything_and_changes_nothing(roles):
         assert got.status_code in (401, 403), (path, got.status_code, got.text[:200])
     assert "feedback" not in (g.gateway.ledger.get(b).extra or {})
     status = httpx.get(g.url + "/v1/tierwise/budgets", headers=bearer("key-view"))
-    assert status.status_code == 200 and ("per-session", "bob-session") in {
+    assert status.status_code == 200 and ("per-session", "team-b/bob-session") in {
         (r["budget"], r["value"]) for r in status.json()["budgets"]}
 
 
@@ -178,8 +178,8 @@ def test_budget_rows_are_a_keys_own(roles):
         assert r.status_code == 200, r.text
         return {(row["budget"], row["value"]) for row in r.json()["budgets"]}
 
-    everything = {("per-key", "team-b"), ("per-key", "OPS"), ("per-session", "bob-session"),
-                  ("per-session", "ops-session")}
+    everything = {("per-key", "team-b"), ("per-key", "OPS"), ("per-session", "team-b/bob-session"),
+                  ("per-session", "OPS/ops-session")}  # a session is the naming key's own (docs/budgets.md)
     assert seen("key-ops") == {("per-key", "OPS")}  # not team b's spend, no client's session ids
     assert seen("key-team-b") == {("per-key", "team-b")}
     assert seen("key-admin") == everything

@@ -103,7 +103,8 @@ class BudgetsConfig(_Strict):
                                    "was never settled (a killed gateway) is released")
     max_dimension_values: int = Field(
         10_000, ge=1, le=10_000_000, description="distinct tags, sessions or workflows (client-chosen values) a "
-        "budget counts apart in one process; beyond it new values share one bucket until old ones expire")
+        "budget counts apart per gateway key in one process; beyond it that key's new values share one bucket "
+        "until old ones expire")
     default_max_output_tokens: int = Field(4096, ge=1, description="output tokens reserved for a request that "
                                            "sets no max_tokens")
 

@@ -39,6 +39,7 @@ from tierwise.budgets.plan import (
     compile_budget,
     dimension_value,
     key_part,
+    owner_part,
     reachable,
 )
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
@@ -258,8 +259,12 @@ class SpendController:
                 if v is None or not b.matches(v):
                     continue
                 w = b.window
-                v = self.values.bucket_value(b.name, v, now, w.expire_s)
-                budgets.append(BudgetCheck(self._bucket(b, v), w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
+                v = self.values.bucket_value(b.name, v, now, w.expire_s, kname)
+                # A session or workflow is the naming key's own (and so is its overflow bucket): another key
+                # naming the same value counted in it, and spent it (a tag is a label every key may share).
+                bucket = self._bucket(b, v) if not kname or (b.spec.per == "tag" and v != OVERFLOW) \
+                    else f"{self.prefix}b:{b.name}:{owner_part(kname)}/{key_part(v)}"
+                budgets.append(BudgetCheck(bucket, w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
                                            worst, tok, w.expire_s))
                 models.append(None)
         rates = [RateCheck(r.key, r.rpm, r.tpm, est_in) for r in plan.rates]
@@ -294,7 +299,7 @@ class SpendController:
         resets = b.window.resets_at(check.slot, refusal.oldest_slot)
         value = check.key[len(f"{self.prefix}b:{b.name}:"):]
         scope = "" if b.spec.per == "global" else f" for {b.spec.per} {value}"
-        if value == OVERFLOW:
+        if value == OVERFLOW or value.endswith("/" + OVERFLOW):  # (a key's own overflow bucket: `<key>/#overflow`)
             scope = (f" for new {b.spec.per} values (past budgets.max_dimension_values, new values share one "
                      "bucket)")
         cap = f"${b.usd_limit:g}" if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"

@@ -6,6 +6,10 @@ month, for a monthly budget). Each budget keeps at most `cap` distinct values pe
 seen again stays its own bucket, a value not seen within its window is forgotten, and once the cap
 is reached a new value is counted in one shared bucket (`OVERFLOW`) -- with the budget's own limit,
 so inventing values buys a client no extra spend -- until old values expire.
+
+The cap is counted per gateway key (`owner`, the key's name; "" on a gateway without keys): one key
+inventing values fills its own share and then spends its own overflow bucket. A cap shared by every key
+let one key push every other key's new values into the overflow bucket it had just spent.
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ OVERFLOW = "#overflow"
 class DimensionValues:
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        # budget -> value -> when it is forgotten; in last-use order, so the oldest is first
-        self.seen: dict[str, OrderedDict[str, float]] = {}
+        # (budget, key name) -> value -> when it is forgotten; in last-use order, so the oldest is first
+        self.seen: dict[tuple[str, str], OrderedDict[str, float]] = {}
         self.overflowed: set[str] = set()
 
-    def bucket_value(self, budget: str, value: str, now: float, keep_s: float) -> str:
-        od = self.seen.get(budget)
+    def bucket_value(self, budget: str, value: str, now: float, keep_s: float, owner: str = "") -> str:
+        od = self.seen.get((budget, owner))
         if od is None:
-            od = self.seen[budget] = OrderedDict()
+            od = self.seen[(budget, owner)] = OrderedDict()
         if value in od:
             od.move_to_end(value)
             od[value] = now + keep_s

@@ -44,6 +44,14 @@ def key_part(value: str) -> str:
     return "#" + hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=12).hexdigest()
 
 
+def owner_part(key_name: str) -> str:
+    """A gateway key's name as the first part of a bucket of its own (`<owner>/<value>`): never holding a
+    `/`, so the first one splits the two (a key named `team` naming session `a/x` is not key `team/a`'s `x`)."""
+    if "/" in key_name:
+        return "#" + hashlib.blake2b(key_name.encode("utf-8", "replace"), digest_size=12).hexdigest()
+    return key_part(key_name)
+
+
 @dataclass(slots=True)
 class Window:
     kind: str  # day | month | rolling

@@ -8,7 +8,8 @@ only inside the `tierwise serve` process, so this is the only way to reach it wi
 Who may call them (the roles of server/roles.py): the statistics count every tenant's traffic and
 entries, so on a gateway with keys they are an admin's or a viewer's (a gateway key gets 403, as for
 /metrics). An admin key drops any route's or tenant's entries; a gateway key only its own tenant's
-(a key cannot empty another team's cache); a viewer key changes nothing (403). Without keys (local
+(a key cannot empty another team's cache), and a key limited to some routes only those routes' entries
+(keys of one tenant may be limited to different routes); a viewer key changes nothing (403). Without keys (local
 use) the caller may name any route or tenant. Errors use OpenAI's error schema, like the other
 admin routes.
 """
@@ -87,7 +88,15 @@ async def cache_invalidate_endpoint(app: Any, scope: dict[str, Any], receive: An
                                    "(server.admin_keys_env) or a gateway key (its own tenant's entries)")
         cache = _cache(app)
         route, tenant = _filters(await app.read_json(scope, receive, headers), reader)
-        dropped = await cache.invalidate(route=route, tenant=tenant)
+        routes: list[str | None] = [route]
+        allowed = reader.key.routes if reader.key is not None else None
+        if allowed is not None:  # a key kept to some routes: another route's entries are not its to drop
+            if route is not None and route not in allowed:
+                raise PermissionDenied(f"this API key may not use {route[:200]!r}")
+            routes = [route] if route is not None else sorted(allowed)
+        dropped = 0
+        for r in routes:
+            dropped += await cache.invalidate(route=r, tenant=tenant)
         return {"object": "tierwise.cache.invalidation", "route": route, "tenant": tenant, "dropped": dropped}
 
     await _answer(app, send, work)

@@ -26,7 +26,7 @@ import numpy as np
 from tierwise.cache.settings import SemanticConfig
 
 TOP_K = 4  # nearest questions the verifier looks at
-RECENT = 256  # questions whose vectors are kept between a miss's lookup and its store
+RECENT = 256  # questions whose vectors are kept between a miss's lookup and its store (per tenant: below)
 
 
 @dataclass(slots=True)
@@ -62,7 +62,9 @@ class SemanticTier:
         # context key -> {exact key -> indexed question}; insertion order = age, for the bound
         self.groups: dict[str, OrderedDict[str, _Indexed]] = {}
         self.order: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._recent: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        # (tenant, question) -> its vectors. Keyed by tenant: a lookup that found a question's vectors was one
+        # embedding faster, so a memo keyed by text alone told any tenant whether another had just asked it.
+        self._recent: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def _models(self) -> tuple[Any, Any]:
         if self._embedder is None:
@@ -77,13 +79,13 @@ class SemanticTier:
     def _eligible(self, question: str) -> bool:
         return 0 < len(question) <= self.cfg.max_question_chars
 
-    async def _embed(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        seen = self._recent.get(text)
+    async def _embed(self, text: str, tenant: str) -> tuple[np.ndarray, np.ndarray]:
+        seen = self._recent.get((tenant, text))
         if seen is not None:  # a miss's question, embedded by `find`, comes back to `add` when answered
             return seen
         emb, _ = self._models()
         got: tuple[np.ndarray, np.ndarray] = await asyncio.to_thread(emb.encode_one, text)
-        self._recent[text] = got
+        self._recent[(tenant, text)] = got
         while len(self._recent) > RECENT:
             self._recent.popitem(last=False)
         return got
@@ -91,7 +93,7 @@ class SemanticTier:
     async def add(self, ctx_key: str, question: str, exact_key: str, tenant: str, route: str) -> None:
         if not self._eligible(question):
             return
-        vec, toks = await self._embed(question)
+        vec, toks = await self._embed(question, tenant)
         group = self.groups.setdefault(ctx_key, OrderedDict())
         group[exact_key] = _Indexed(question, vec, toks.astype(np.float16), exact_key, tenant, route)
         self.order[(ctx_key, exact_key)] = None
@@ -112,7 +114,7 @@ class SemanticTier:
         items = [it for it in group.values() if it.tenant == tenant and it.route == route]  # defence in depth
         if not items:
             return None
-        vec, toks = await self._embed(question)
+        vec, toks = await self._embed(question, tenant)
         _, ver = self._models()
         return await asyncio.to_thread(self._verify, items, question, vec, toks, ver)
 

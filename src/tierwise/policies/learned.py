@@ -114,7 +114,8 @@ class LearnedConfig(PolicyConfig):
     refit_min: int | None = Field(None, ge=10, description=f"scores seen before the first re-fit (default {REFIT_MIN})")
     refit_key_share: float = Field(
         REFIT_KEY_SHARE, gt=0, le=1, description="most of the re-fit window one gateway key's scores may hold "
-                                                 "(at least refit_min scores): one client cannot move everyone's threshold")
+                                                 "(at least refit_min scores), and of the shift window (at least its min_requests): one "
+                                                 "client cannot move everyone's threshold")
     remember: bool = Field(True, description=(
         "keep the re-fit window, the shift window, the demotion and the online estimate's judged pairs across "
         "restarts, in a file beside the ledger (routers/route_memory.py; nothing is kept without an on-disk ledger)"))
@@ -478,7 +479,7 @@ def _guard(cfg: LearnedConfig, name: str, router: Router, threshold: float,
         guard = RouteGuard(profile, space=sc.space, embedding=router_embedding(router), demote=sc.demote,
                            window=ShiftWindow(window=sc.window, min_requests=sc.min_requests,
                                               far_quantile=sc.far_quantile, demote_above=sc.demote_above,
-                                              promote_below=sc.promote_below),
+                                              promote_below=sc.promote_below, key_share=cfg.refit_key_share),
                            threshold=threshold, target_share=cfg.target_share, refit_threshold=refit,
                            refit_window=window, refit_min=least, refit_key_share=cfg.refit_key_share)
     except ValueError as e:

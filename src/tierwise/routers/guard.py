@@ -90,7 +90,7 @@ class RouteGuard:
         if self.profile is not None:
             p = self._percentile(prompt)
             percentile[self.space] = p
-            v = self.window.add(p)
+            v = self.window.add(p, key)  # one key's share of the window is bounded (ShiftWindow)
             if v.off:
                 reasons.append(f"traffic is off the router's training distribution: {v.share_far:.0%} of the last "
                                f"{v.n} requests are farther from its training prompts than "

@@ -114,7 +114,7 @@ class RouteMemory:
         if self.refit is not None:
             snap["refit"] = self.refit.copy_state()
         if self.guard is not None and self.guard.profile is not None:
-            snap["shift"] = (self.guard.window.percentiles(), self.guard.window.off)
+            snap["shift"] = (self.guard.window.percentiles(), self.guard.window.off, self.guard.window.keys())
         if self.guard is not None:
             snap["guard"] = (self.guard.demoted, self.guard.reason)
         if self.validator is not None:
@@ -132,7 +132,10 @@ class RouteMemory:
             index = {k: i for i, k in enumerate(names)}
             data["refit"] = {"scores": scores, "key_names": names, "keys": [index[k] for k in keys]}
         if "shift" in snap:
-            data["shift"] = {"percentiles": snap["shift"][0], "off": snap["shift"][1]}
+            names = list(dict.fromkeys(snap["shift"][2]))
+            index = {k: i for i, k in enumerate(names)}
+            data["shift"] = {"percentiles": snap["shift"][0], "off": snap["shift"][1], "key_names": names,
+                             "keys": [index[k] for k in snap["shift"][2]]}
         if "guard" in snap:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
@@ -198,7 +201,14 @@ class RouteMemory:
             ps = _floats(data["shift"]["percentiles"])
             if any(not 0.0 <= p <= 1.0 for p in ps):
                 raise ValueError("percentile out of range")
-            shift = (ps, bool(data["shift"]["off"]))
+            sk: list[str] | None = None  # (a file written before session 21 names no keys)
+            if "keys" in data["shift"]:
+                names, idx = _strings(data["shift"]["key_names"]), _ints(data["shift"]["keys"])
+                if len(idx) != len(ps) or any(not 0 <= k < len(names) for k in idx):
+                    raise ValueError("shift keys do not match")
+                sk = [names[k] for k in idx]
+            n = self.guard.window.window
+            shift = (ps[-n:], bool(data["shift"]["off"]), None if sk is None else sk[-n:])
         guard = None
         if self.guard is not None and "guard" in data:
             reason = data["guard"]["reason"]

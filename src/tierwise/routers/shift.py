@@ -21,6 +21,7 @@ report can say when it scores a router on the queries it was trained on (`seen_c
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -208,39 +209,100 @@ class ShiftVerdict:
 
 
 class ShiftWindow:
-    """The last `window` requests' percentiles (one space), and an off-distribution verdict with hysteresis."""
+    """The last `window` requests' percentiles (one space), and an off-distribution verdict with hysteresis.
+
+    The window is shared by every client of the route, and one client choosing far prompts (any text unlike
+    the training prompts) demoted the route for all of them: every client's requests then went to the
+    fallback (the frontier by default: a cost attack), for as long as the client kept a sixth of the traffic
+    far. So each percentile counts under the key name that sent it, and:
+    - one key holds at most `key_cap` of the window (`key_share` of it, never fewer than `min_requests`): a
+      key at its cap replaces its own oldest percentile, so a flood does not push the others out;
+    - no one key decides the verdict: the far share it is taken on is the lowest of the whole window's and of
+      the window's without each named key in turn (a key alone in the window decides, as a lone client must).
+    Requests without a key name (a gateway without keys) share one entry, neither capped nor left out, as in
+    routers/refit.py."""
 
     def __init__(self, *, window: int = 200, min_requests: int = 30, far_quantile: float = 0.95,
-                 demote_above: float = 0.25, promote_below: float = 0.15) -> None:
+                 demote_above: float = 0.25, promote_below: float = 0.15, key_share: float = 1.0) -> None:
         if not 0 < promote_below <= demote_above < 1 or min_requests > window or min_requests < 1:
             raise ValueError("need 0 < promote_below ≤ demote_above < 1 and 1 ≤ min_requests ≤ window")
+        if not 0.0 < key_share <= 1.0:
+            raise ValueError("refit_key_share must be above 0 and at most 1")
         self.window = window
         self.min_requests = min_requests
         self.far_quantile = far_quantile
         self.demote_above = demote_above
         self.promote_below = promote_below
-        self._p: deque[float] = deque(maxlen=window)
+        self.key_cap = max(min_requests, math.ceil(window * key_share))
+        self._p: deque[float] = deque()
+        self._k: deque[str] = deque()  # the key name of each percentile
+        self._held: dict[str, int] = {}  # key name -> percentiles it holds
+        self._far_by: dict[str, int] = {}  # key name -> far percentiles it holds
         self._far = 0
         self.off = False
 
     def percentiles(self) -> list[float]:
         return list(self._p)
 
-    def restore(self, percentiles: list[float], off: bool) -> None:
-        """Start again from saved percentiles (oldest first) and the saved verdict (the hysteresis's state)."""
-        self._p = deque(percentiles[-self.window:], maxlen=self.window)
-        self._far = sum(p > self.far_quantile for p in self._p)
+    def keys(self) -> list[str]:
+        return list(self._k)
+
+    def restore(self, percentiles: list[float], off: bool, keys: list[str] | None = None) -> None:
+        """Start again from saved percentiles (oldest first; each added again under its key, so every key's cap
+        holds) and the saved verdict (the hysteresis's state)."""
+        self._p.clear()
+        self._k.clear()
+        self._held.clear()
+        self._far_by.clear()
+        self._far = 0
+        for p, k in zip(percentiles, keys if keys is not None else [""] * len(percentiles), strict=True):
+            self._keep(p, k)
         self.off = off
 
-    def add(self, percentile: float) -> ShiftVerdict:
-        if len(self._p) == self.window and self._p[0] > self.far_quantile:
-            self._far -= 1
+    def _keep(self, percentile: float, key: str) -> None:
+        fq = self.far_quantile
+        k: str | None = None
+        if key and self._held.get(key, 0) >= self.key_cap:  # at its cap: the key's newest replaces its own oldest
+            i = self._k.index(key)
+            old, k = self._p[i], key
+            del self._p[i], self._k[i]
+        elif len(self._p) >= self.window:  # the window's oldest goes, whoever sent it
+            old, k = self._p.popleft(), self._k.popleft()
+        if k is not None:
+            if self._held[k] == 1:
+                del self._held[k]
+            else:
+                self._held[k] -= 1
+            if old > fq:
+                self._far -= 1
+                if self._far_by[k] == 1:
+                    del self._far_by[k]
+                else:
+                    self._far_by[k] -= 1
         self._p.append(percentile)
-        self._far += percentile > self.far_quantile
+        self._k.append(key)
+        self._held[key] = self._held.get(key, 0) + 1
+        if percentile > fq:
+            self._far += 1
+            self._far_by[key] = self._far_by.get(key, 0) + 1
+
+    def _share_of_many(self, share: float, n: int) -> float:
+        """`share`, or lower: the far share without any one named key that holds far percentiles (so no one key
+        decides while the window holds others' requests)."""
+        for k, far in self._far_by.items():
+            rest = n - self._held.get(k, 0)
+            if k and far and rest > 0:
+                share = min(share, (self._far - far) / rest)
+        return share
+
+    def add(self, percentile: float, key: str = "") -> ShiftVerdict:
+        self._keep(percentile, key)
         n = len(self._p)
         share = self._far / n
         before = self.off
         if n >= self.min_requests:
+            if share > self.promote_below and len(self._held) > 1:  # (below it, every share agrees: no need)
+                share = self._share_of_many(share, n)
             if not self.off and share > self.demote_above:
                 self.off = True
             elif self.off and share < self.promote_below:
