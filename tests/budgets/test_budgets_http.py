@@ -158,12 +158,12 @@ def test_rate_limit_429_with_retry_after_in_each_schema(two_tier, anthropic_up):
 
 def test_tokens_per_minute(two_tier, anthropic_up):
     anthropic_up.default = Reply(text="ok", usage=(40, 400))
-    g = two_tier(rate_limits={"limits": [{"name": "tpm", "per": "route", "tokens_per_minute": 800}]})
-    ask_openai(g)  # settles at 440 tokens
-    ask_openai(g)  # 440 counted + this one's input estimate: admitted, settles at 880
+    g = two_tier(rate_limits={"limits": [{"name": "tpm", "per": "route", "tokens_per_minute": 1200}]})
+    ask_openai(g)  # admitted with its input estimate (~40) and max_tokens (500) counted; settles at 440 tokens
+    ask_openai(g)  # 440 counted + this one's ~540: admitted, settles at 880
     with pytest.raises(openai.RateLimitError) as e:
-        ask_openai(g)
-    assert "800 tokens per minute" in e.value.body["message"]
+        ask_openai(g)  # 880 + ~540 > 1200
+    assert "1200 tokens per minute" in e.value.body["message"]
 
 
 def test_a_huge_max_tokens_reserves_no_more_than_the_context_window(gateway, openai_up, anthropic_up):
