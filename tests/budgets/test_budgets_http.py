@@ -322,3 +322,25 @@ def test_the_ledger_row_of_a_call_cut_by_a_leaving_client_shows_its_input(gatewa
     assert rec.status == 499
     # ~12,000 input tokens estimated at $3 per million (nothing was answered: no output)
     assert rec.cost_usd is not None and 0.02 < rec.cost_usd < 0.06, rec.cost_usd
+
+
+def test_key_route_counters_of_names_with_a_slash_are_apart(two_tier, anthropic_up, monkeypatch):
+    # `key/route` was the counter's name: key `team/a` on route `x` and key `team` on route `a/x` shared one.
+    monkeypatch.setenv("KEY_TA", "key-ta-secret")
+    monkeypatch.setenv("KEY_T", "key-t-secret")
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    route = {"policy": "fallback", "targets": ["frontier"], "retries": 0}
+    g = two_tier(server={"default_route": "x", "api_keys_env": [{"env": "KEY_TA", "name": "team/a"},
+                                                                 {"env": "KEY_T", "name": "team"}]},
+                 routes={"x": route, "a/x": route},
+                 rate_limits={"limits": [{"name": "each", "per": "key_route", "requests_per_minute": 1}]})
+
+    def ask(key: str, model: str):
+        return oai(g, api_key=key).chat.completions.create(model=model, max_tokens=10,
+                                                           messages=[{"role": "user", "content": "hello"}])
+
+    ask("key-ta-secret", "x")
+    ask("key-t-secret", "a/x")  # another key on another route: its own counter
+    with pytest.raises(openai.RateLimitError):
+        ask("key-t-secret", "a/x")
+    assert len(anthropic_up.requests) == 2

@@ -39,6 +39,7 @@ from tierwise.budgets.plan import (
     compile_budget,
     dimension_value,
     key_part,
+    pair_part,
     reachable,
 )
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
@@ -183,7 +184,8 @@ class SpendController:
             value = {"global": "*", "key": kname, "route": route, "key_route": f"{kname}/{route}"}[r.per]
             if r.per != "global" and r.match is not None and not any(_glob(value, g) for g in r.match):
                 continue
-            plan.rates.append(RatePlan(r, f"{self.prefix}rl:{r.name}:{key_part(value)}", value,
+            part = pair_part(kname, route) if r.per == "key_route" else key_part(value)
+            plan.rates.append(RatePlan(r, f"{self.prefix}rl:{r.name}:{part}", value,
                                        float(r.requests_per_minute or -1), float(r.tokens_per_minute or -1)))
         rs = self.cfg.routes.get(route)
         action = (rs.on_exhausted if rs is not None else None) or self.cfg.on_exhausted
