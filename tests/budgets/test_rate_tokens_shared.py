@@ -105,3 +105,29 @@ def test_tokens_per_minute_holds_across_gateways_under_concurrency(tmp_path, bac
         if keys:
             r.delete(*keys)
         r.close()
+
+
+def test_budget_status_finds_its_buckets_under_a_prefix_with_glob_characters(tmp_path):
+    # `key_prefix` may hold glob characters; the status's SCAN read them as a glob and found no bucket.
+    up = Counting()
+    up.start()
+    prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}[eu]*:"
+    p = free_port()
+    path = tmp_path / f"tw-{p}.yaml"
+    path.write_text(config(p, tmp_path, up.url, prefix, "redis").replace(
+        "budgets:\n", "budgets:\n  limits: [{name: day, usd: 100, per: route}]\n", 1))
+    s = ServeProcess(path, p, tmp_path)
+    try:
+        openai.OpenAI(base_url=s.url + "/v1", api_key="k", max_retries=0).chat.completions.create(
+            model="main", max_tokens=500, messages=[{"role": "user", "content": "hello"}])
+        st = httpx2.get(s.url + "/v1/tierwise/budgets", timeout=10).json()
+        rows = [b for b in st["budgets"] if b["budget"] == "day"]
+        assert [b["value"] for b in rows] == ["main"] and rows[0]["usd_used"] > 0, st
+    finally:
+        s.stop()
+        up.stop()
+        r = redis.Redis.from_url(REDIS_URL)
+        keys = [k for k in r.scan_iter(match="tierwise-test:*", count=1000) if k.decode().startswith(prefix)]
+        if keys:
+            r.delete(*keys)
+        r.close()
