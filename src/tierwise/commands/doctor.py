@@ -219,6 +219,33 @@ def redis_users(cfg: Config) -> dict[str, list[str]]:
     return out
 
 
+def cache_shares_redis(cfg: Config) -> str | None:
+    """A warning when the Redis answer cache is on the same Redis server as state that must not be evicted or
+    refused (budgets and rate limits, dispatch, approvals): `maxmemory` is the whole server's. Measured
+    (bench/redis_shared_memory.py): one client asking distinct questions filled an 8 MB Redis with answers; with
+    `noeviction` every budgeted request then got 503, with `allkeys-lru` the budget counted $1.84 of $4.51 spent
+    (its counters evicted)."""
+    if not (cfg.cache.enabled and cfg.cache.backend == "redis"):
+        return None
+    others: list[tuple[str, str]] = []
+    if cfg.budgets is not None and cfg.budgets.store.backend == "redis":
+        others.append(("budgets.store", cfg.budgets.store.redis_url))
+    if cfg.dispatch is not None:
+        others.append(("dispatch", cfg.dispatch.redis_url))
+    if cfg.approvals is not None and cfg.approvals.store.backend == "redis":
+        fallback = cfg.budgets.store.redis_url if cfg.budgets is not None and cfg.budgets.store.backend == "redis" \
+            else None
+        others.append(("approvals.store", cfg.approvals.store.redis_url or fallback or "redis://127.0.0.1:6379/0"))
+    where = redis_where(cfg.cache.redis_url)
+    shared = [name for name, url in others if redis_where(url) == where]
+    if not shared:
+        return None
+    return (f"the Redis answer cache is on the same Redis server ({where}) as {', '.join(shared)}: clients' "
+            "answers can fill its maxmemory, and then Redis refuses their writes (noeviction: budgeted requests "
+            "get 503) or evicts their keys (an LRU policy: budget counters lost, spend under-counted). Give the "
+            "cache a Redis server of its own (maxmemory + allkeys-lru) (docs/cache.md)")
+
+
 def redis_where(url: str) -> str:
     """host:port (or the socket path) of a Redis URL: never its user or password."""
     from urllib.parse import urlsplit
@@ -344,6 +371,8 @@ def command(config_path: str) -> None:
         good, msg = asyncio.run(ping_redis(url))
         click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
         ok &= good
+    if (shared := cache_shares_redis(cfg)) is not None:
+        click.echo(f"! {shared}")
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
