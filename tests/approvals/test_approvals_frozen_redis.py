@@ -14,8 +14,8 @@ import time
 import openai
 import pytest
 
-from tests.harness import two_tier_config, wait_for
 from tests.gateway.conftest import oai
+from tests.harness import two_tier_config, wait_for
 
 from .conftest import ADMIN, admin_get
 
