@@ -39,3 +39,17 @@ def test_doctor_warns_when_the_cache_shares_the_budgets_redis_server(tmp_path, m
     (tmp_path / "apart.yaml").write_text(config(port, free_port()))
     out = CliRunner().invoke(main, ["doctor", "-c", "apart.yaml"]).output
     assert WARNING not in out and "redis 127.0.0.1" in out
+
+
+def test_doctor_checks_the_approvals_redis(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    monkeypatch.setenv("TW_ADMIN", "admin-key")
+    (tmp_path / "tw.yaml").write_text(config(free_port(), free_port()) + f"""
+server: {{admin_keys_env: [TW_ADMIN]}}
+approvals:
+  store: {{backend: redis, redis_url: "redis://u:pw-of-the-approvals@127.0.0.1:{port}/0"}}
+  routes: {{main: {{timeout: 60}}}}
+""")
+    out = CliRunner().invoke(main, ["doctor", "-c", "tw.yaml"]).output
+    assert f"✗ redis 127.0.0.1:{port} (approvals.store): unreachable" in out and "pw-of-the" not in out

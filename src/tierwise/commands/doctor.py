@@ -208,7 +208,7 @@ def unpriced_models(cfg: Config) -> list[str]:
 
 
 def redis_users(cfg: Config) -> dict[str, list[str]]:
-    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache)."""
+    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache, approvals)."""
     out: dict[str, list[str]] = {}
     if cfg.budgets is not None and cfg.budgets.store.backend == "redis":  # rate limits use the same store
         out.setdefault(cfg.budgets.store.redis_url, []).append("budgets.store")
@@ -216,7 +216,17 @@ def redis_users(cfg: Config) -> dict[str, list[str]]:
         out.setdefault(cfg.dispatch.redis_url, []).append("dispatch")
     if cfg.cache.enabled and cfg.cache.backend == "redis":
         out.setdefault(cfg.cache.redis_url, []).append("cache")
+    if (approvals := approvals_redis_url(cfg)) is not None:
+        out.setdefault(approvals, []).append("approvals.store")
     return out
+
+
+def approvals_redis_url(cfg: Config) -> str | None:
+    """The Redis the approvals use (as gateway.py resolves it), or None."""
+    if cfg.approvals is None or cfg.approvals.store.backend != "redis":
+        return None
+    fallback = cfg.budgets.store.redis_url if cfg.budgets is not None else None
+    return cfg.approvals.store.redis_url or fallback or "redis://127.0.0.1:6379/0"
 
 
 def cache_shares_redis(cfg: Config) -> str | None:
@@ -232,10 +242,8 @@ def cache_shares_redis(cfg: Config) -> str | None:
         others.append(("budgets.store", cfg.budgets.store.redis_url))
     if cfg.dispatch is not None:
         others.append(("dispatch", cfg.dispatch.redis_url))
-    if cfg.approvals is not None and cfg.approvals.store.backend == "redis":
-        fallback = cfg.budgets.store.redis_url if cfg.budgets is not None and cfg.budgets.store.backend == "redis" \
-            else None
-        others.append(("approvals.store", cfg.approvals.store.redis_url or fallback or "redis://127.0.0.1:6379/0"))
+    if (approvals := approvals_redis_url(cfg)) is not None:
+        others.append(("approvals.store", approvals))
     where = redis_where(cfg.cache.redis_url)
     shared = [name for name, url in others if redis_where(url) == where]
     if not shared:
