@@ -158,12 +158,12 @@ def test_rate_limit_429_with_retry_after_in_each_schema(two_tier, anthropic_up):
 
 def test_tokens_per_minute(two_tier, anthropic_up):
     anthropic_up.default = Reply(text="ok", usage=(40, 400))
-    g = two_tier(rate_limits={"limits": [{"name": "tpm", "per": "route", "tokens_per_minute": 800}]})
-    ask_openai(g)  # settles at 440 tokens
-    ask_openai(g)  # 440 counted + this one's input estimate: admitted, settles at 880
+    g = two_tier(rate_limits={"limits": [{"name": "tpm", "per": "route", "tokens_per_minute": 1200}]})
+    ask_openai(g)  # admitted with its input estimate (~40) and max_tokens (500) counted; settles at 440 tokens
+    ask_openai(g)  # 440 counted + this one's ~540: admitted, settles at 880
     with pytest.raises(openai.RateLimitError) as e:
-        ask_openai(g)
-    assert "800 tokens per minute" in e.value.body["message"]
+        ask_openai(g)  # 880 + ~540 > 1200
+    assert "1200 tokens per minute" in e.value.body["message"]
 
 
 def test_a_huge_max_tokens_reserves_no_more_than_the_context_window(gateway, openai_up, anthropic_up):
@@ -322,3 +322,25 @@ def test_the_ledger_row_of_a_call_cut_by_a_leaving_client_shows_its_input(gatewa
     assert rec.status == 499
     # ~12,000 input tokens estimated at $3 per million (nothing was answered: no output)
     assert rec.cost_usd is not None and 0.02 < rec.cost_usd < 0.06, rec.cost_usd
+
+
+def test_key_route_counters_of_names_with_a_slash_are_apart(two_tier, anthropic_up, monkeypatch):
+    # `key/route` was the counter's name: key `team/a` on route `x` and key `team` on route `a/x` shared one.
+    monkeypatch.setenv("KEY_TA", "key-ta-secret")
+    monkeypatch.setenv("KEY_T", "key-t-secret")
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    route = {"policy": "fallback", "targets": ["frontier"], "retries": 0}
+    g = two_tier(server={"default_route": "x", "api_keys_env": [{"env": "KEY_TA", "name": "team/a"},
+                                                                 {"env": "KEY_T", "name": "team"}]},
+                 routes={"x": route, "a/x": route},
+                 rate_limits={"limits": [{"name": "each", "per": "key_route", "requests_per_minute": 1}]})
+
+    def ask(key: str, model: str):
+        return oai(g, api_key=key).chat.completions.create(model=model, max_tokens=10,
+                                                           messages=[{"role": "user", "content": "hello"}])
+
+    ask("key-ta-secret", "x")
+    ask("key-t-secret", "a/x")  # another key on another route: its own counter
+    with pytest.raises(openai.RateLimitError):
+        ask("key-t-secret", "a/x")
+    assert len(anthropic_up.requests) == 2

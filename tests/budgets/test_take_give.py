@@ -82,7 +82,7 @@ def test_take_and_give_decide_and_count_as_reserve_and_settle(seed, plans):
             used_in, used_out = rnd.randint(0, est_in), rnd.randint(0, 800)
             usd = (used_in * PRICE[0] + used_out * PRICE[1]) / 1e6
             tok = used_in + used_out
-            fast.give(rid, taken, (usd, tok), {"m": [usd, tok]}, tok - est_in, now, 600)
+            fast.give(rid, taken, (usd, tok), {"m": [usd, tok]}, tok - taken[3], now, 600)
             slow.settle_now(rid, [Settlement(c.key, c.slot, c.usd, c.tok, usd, tok, c.expire_s) for c in checks],
                             [RateSettlement(r.key, int(c_min), tok - r.tok) for r, c_min in rates],
                             now=now, settled_ttl=600)
@@ -94,7 +94,7 @@ def test_take_and_give_decide_and_count_as_reserve_and_settle(seed, plans):
         checks = [BudgetCheck(c.key, c.budget.window.slot(now), c.budget.window.nslots, c.budget.usd_limit,
                               c.budget.tok_limit, worst, est_in + out,
                               c.budget.window.expire_s) for c in p.static]
-        rates = [RateCheck(r.key, r.rpm, r.tpm, est_in) for r in p.rates]
+        rates = [RateCheck(r.key, r.rpm, r.tpm, est_in + out) for r in p.rates]
         minute = int(now // 60)
         refusal = slow.reserve_now(rid, checks, rates, now=now, minute=minute, frac=(now - minute * 60) / 60,
                                    deadline=now + 30, fits=False)

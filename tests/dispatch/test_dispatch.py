@@ -223,11 +223,15 @@ async def test_no_secret_in_results_or_worker_errors(openai_up, redis_prefix, tm
     cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1")
     cfg["providers"]["box"]["api_key_env"] = "BOX_API_KEY"
     async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        # What crosses Redis, seen by a reader of our own blocked on the result stream (Redis serves it as the
+        # result is added, before the caller reads and deletes it).
+        r = aredis.from_url(REDIS_URL)
+        seen = asyncio.create_task(r.xread({d.results_key("any", "classify"): "0-0"}, block=20_000))
+        await asyncio.sleep(0.1)  # (the read is blocked before the task goes)
         with pytest.raises(TaskFailed) as e:
             await d.dispatch("classify", "x")
         assert secret not in e.value.message and e.value.status >= 500
-        r = aredis.from_url(REDIS_URL)
-        raw = await r.xrange(d.results_key("any", "classify"))
+        [(_, raw)] = await seen
         await r.aclose()
         assert raw and all(secret.encode() not in v for _, f in raw for v in f.values())
     assert openai_up.requests[0].headers["authorization"] == f"Bearer {secret}"  # it was really used

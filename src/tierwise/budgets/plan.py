@@ -52,6 +52,15 @@ def owner_part(key_name: str) -> str:
     return key_part(key_name)
 
 
+def pair_part(key: str, route: str) -> str:
+    """A `key_route` rate limit's key and route in a store key. Both names are free text, so `key/route` alone
+    is ambiguous: key `team/a` on route `x` and key `team` on route `a/x` shared one counter. A pair with a `/`
+    in either name is hashed with the key's length, which tells the two apart."""
+    if "/" in key or "/" in route:
+        return "#" + hashlib.blake2b(f"{len(key)}:{key}/{route}".encode("utf-8", "replace"), digest_size=12).hexdigest()
+    return key_part(f"{key}/{route}")
+
+
 @dataclass(slots=True)
 class Window:
     kind: str  # day | month | rolling

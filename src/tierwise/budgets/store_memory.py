@@ -304,11 +304,11 @@ class MemoryStore:
             acc, room = lease.acc, lease.room
             tok = (est_in + out) * n
             if (acc[0] + worst < room[0] and acc[1] + tok < room[1]) if fits else (acc[0] < room[0] and acc[1] < room[1]):
-                if acc[2] < room[2] and acc[3] + est_in < room[3]:
+                if acc[2] < room[2] and acc[3] + tok < room[3]:
                     acc[0] += worst
                     acc[1] += tok
                     acc[2] += 1.0
-                    acc[3] += est_in
+                    acc[3] += tok
                     held = (deadline, lease.cells, worst, tok, None, est_in, lease)
                     if lease.cells[2]:
                         self.reservations[rid] = held
@@ -406,11 +406,11 @@ class MemoryStore:
                 if prev[0] * w + cur[0] + 1 > rpm:
                     return None
                 t = prev[1] * w + cur[1]
-                if t > 0 and t + est_in > tpm:
+                if t > 0 and t + tok > tpm:
                     return None
             for cur in curs:
                 cur[0] += 1
-                cur[1] += est_in
+                cur[1] += tok
         for c in counters:  # each the current slot's: in no `earlier` sum
             c[0] += worst
             c[1] += tok
@@ -426,7 +426,7 @@ class MemoryStore:
                 self._due = deadline
         if self.lease is not None:  # another plan's: its headroom did not count these
             self._shrink(max(worst, *model_usd) if model_usd else worst, tok, 1.0 if rates else 0.0,
-                         est_in if rates else 0)
+                         tok if rates else 0)
         return held
 
     def give(self, rid: str, held: Taken, spent: tuple[float, float], per_model: dict[str, list[float]] | None,

@@ -361,7 +361,10 @@ class RedisStore:
 
     async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
-        async for k in self.client.scan_iter(match=prefix + "*", count=500):
+        # The prefix is taken literally: `key_prefix` may hold a glob character (`spend[eu]:`), which matched other
+        # keys, not these.
+        literal = "".join("\\" + c if c in "*?[]\\^" else c for c in prefix)
+        async for k in self.client.scan_iter(match=literal + "*", count=500):
             h = await self.client.hgetall(k)
             out[k] = {f: float(v) for f, v in h.items()}
         return out

@@ -9,6 +9,7 @@ tenant so `tierwise cache invalidate --route/--tenant` can drop them.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections import OrderedDict
@@ -209,6 +210,11 @@ class SqliteBackend:
 # ---------------------------------------------------------------------------- redis
 
 
+_GLOB = re.compile(r"[*?\[\]\\^]")  # what Redis's glob treats specially
+_HEX12 = "[0-9a-f]" * 12  # a tag (`RedisBackend._tag`)
+_HEX40 = "[0-9a-f]" * 40  # an entry's key (keys.exact_key: a 20-byte BLAKE2b in hex)
+
+
 class RedisBackend:
     """Entries as plain Redis strings with a TTL (`PX`), under `<prefix><tenant-hash>:<route>:<key>`
     so invalidation by route or tenant is a SCAN over a pattern. Several gateways pointing at the
@@ -243,14 +249,22 @@ class RedisBackend:
             n += await self.client.delete(name)
         return n
 
+    def pattern(self, tenant: str | None = None, route: str | None = None) -> str:
+        """The SCAN pattern of this cache's entries (of one tenant and/or route): the prefix taken literally and
+        every part in the shape `full_key` makes it. `<prefix>*:*:*` also matched every other key under the
+        prefix: with `redis_prefix: "tierwise:"`, `tierwise cache clear` deleted the budgets' counters
+        (`tierwise:spend:...`), the dispatch queues and the approvals; and a prefix holding a glob character
+        (`cache[eu]:`) matched other keys, not its own."""
+        t = self._tag(tenant) if tenant is not None else _HEX12
+        r = self._tag(route) if route is not None else _HEX12
+        return _GLOB.sub(lambda m: "\\" + m.group(0), self.prefix) + f"{t}:{r}:{_HEX40}"
+
     async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
-        t = self._tag(tenant) if tenant is not None else "*"
-        r = self._tag(route) if route is not None else "*"
-        return await self._scan_delete(f"{self.prefix}{t}:{r}:*")
+        return await self._scan_delete(self.pattern(tenant, route))
 
     async def stats(self) -> dict[str, Any]:
         n = 0
-        async for _ in self.client.scan_iter(match=f"{self.prefix}*:*:*", count=500):
+        async for _ in self.client.scan_iter(match=self.pattern(), count=500):
             n += 1
         return {"backend": "redis", "prefix": self.prefix, "entries": n}
 

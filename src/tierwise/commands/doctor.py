@@ -208,7 +208,7 @@ def unpriced_models(cfg: Config) -> list[str]:
 
 
 def redis_users(cfg: Config) -> dict[str, list[str]]:
-    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache)."""
+    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache, approvals)."""
     out: dict[str, list[str]] = {}
     if cfg.budgets is not None and cfg.budgets.store.backend == "redis":  # rate limits use the same store
         out.setdefault(cfg.budgets.store.redis_url, []).append("budgets.store")
@@ -216,7 +216,42 @@ def redis_users(cfg: Config) -> dict[str, list[str]]:
         out.setdefault(cfg.dispatch.redis_url, []).append("dispatch")
     if cfg.cache.enabled and cfg.cache.backend == "redis":
         out.setdefault(cfg.cache.redis_url, []).append("cache")
+    if (approvals := approvals_redis_url(cfg)) is not None:
+        out.setdefault(approvals, []).append("approvals.store")
     return out
+
+
+def approvals_redis_url(cfg: Config) -> str | None:
+    """The Redis the approvals use (as gateway.py resolves it), or None."""
+    if cfg.approvals is None or cfg.approvals.store.backend != "redis":
+        return None
+    fallback = cfg.budgets.store.redis_url if cfg.budgets is not None else None
+    return cfg.approvals.store.redis_url or fallback or "redis://127.0.0.1:6379/0"
+
+
+def cache_shares_redis(cfg: Config) -> str | None:
+    """A warning when the Redis answer cache is on the same Redis server as state that must not be evicted or
+    refused (budgets and rate limits, dispatch, approvals): `maxmemory` is the whole server's. Measured
+    (bench/redis_shared_memory.py): one client asking distinct questions filled an 8 MB Redis with answers; with
+    `noeviction` every budgeted request then got 503, with `allkeys-lru` the budget counted $1.84 of $4.51 spent
+    (its counters evicted)."""
+    if not (cfg.cache.enabled and cfg.cache.backend == "redis"):
+        return None
+    others: list[tuple[str, str]] = []
+    if cfg.budgets is not None and cfg.budgets.store.backend == "redis":
+        others.append(("budgets.store", cfg.budgets.store.redis_url))
+    if cfg.dispatch is not None:
+        others.append(("dispatch", cfg.dispatch.redis_url))
+    if (approvals := approvals_redis_url(cfg)) is not None:
+        others.append(("approvals.store", approvals))
+    where = redis_where(cfg.cache.redis_url)
+    shared = [name for name, url in others if redis_where(url) == where]
+    if not shared:
+        return None
+    return (f"the Redis answer cache is on the same Redis server ({where}) as {', '.join(shared)}: clients' "
+            "answers can fill its maxmemory, and then Redis refuses their writes (noeviction: budgeted requests "
+            "get 503) or evicts their keys (an LRU policy: budget counters lost, spend under-counted). Give the "
+            "cache a Redis server of its own (maxmemory + allkeys-lru) (docs/cache.md)")
 
 
 def redis_where(url: str) -> str:
@@ -344,6 +379,8 @@ def command(config_path: str) -> None:
         good, msg = asyncio.run(ping_redis(url))
         click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
         ok &= good
+    if (shared := cache_shares_redis(cfg)) is not None:
+        click.echo(f"! {shared}")
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")

@@ -62,7 +62,12 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         sys.exit(STARTUP_FAILURE)
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
-    from tierwise.commands.doctor import open_to_the_network, unset_client_keys, unset_provider_keys
+    from tierwise.commands.doctor import (
+        cache_shares_redis,
+        open_to_the_network,
+        unset_client_keys,
+        unset_provider_keys,
+    )
 
     if (keys_problem := unset_client_keys(cfg)) is not None:
         click.echo(f"tierwise: warning: {keys_problem}", err=True)
@@ -70,6 +75,8 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         click.echo(f"tierwise: warning: {problem}", err=True)
     if (exposed := open_to_the_network(cfg, h)) is not None:
         click.echo(f"tierwise: warning: {exposed}", err=True)
+    if (shared := cache_shares_redis(cfg)) is not None:
+        click.echo(f"tierwise: warning: {shared}", err=True)
     if workers > 1:
         from tierwise.commands.workers import per_process_state, run_workers
 

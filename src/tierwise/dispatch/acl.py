@@ -37,7 +37,7 @@ CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+lt
 # the tenant's queues, wake lists and presence index, with no read of a queue and no deletion...
 PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+exists"]
 # ... and reading, renewing and deleting its own result streams and inbox only (a selector).
-RESULT_COMMANDS = ["+xread", "+xadd", "+del", "+expire", "+exists"]
+RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
 
 
 def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,

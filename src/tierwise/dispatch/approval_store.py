@@ -23,6 +23,7 @@ import orjson
 log = logging.getLogger("tierwise.approvals")
 
 PENDING = "pending"
+WITHDRAWN = "the approval store did not answer when the request opened it"
 OP_TIMEOUT = 3.0  # seconds a Redis call of the approvals may take (it then counts as the store being down)
 KEEP_DECIDED_S = 300  # a decided record stays readable this long (who decided, for a late look)
 MAX_KEPT = 2000  # records the memory store keeps at most (pending ones are bounded per route besides)
@@ -67,6 +68,7 @@ class ApprovalStore(Protocol):
     def watch(self, id: str) -> asyncio.Event: ...
     def unwatch(self, id: str) -> None: ...
     async def ready(self) -> None: ...
+    async def withdraw(self, rec: ApprovalRecord) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -143,6 +145,9 @@ class MemoryApprovalStore(_Watchers):
     async def ready(self) -> None:
         return None
 
+    async def withdraw(self, rec: ApprovalRecord) -> None:
+        await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
+
     async def close(self) -> None:
         self.wake_all()
 
@@ -151,6 +156,7 @@ class MemoryApprovalStore(_Watchers):
 _OPEN = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end  -- withdrawn before it ran (see `withdraw`)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -256,6 +262,18 @@ class RedisApprovalStore(_Watchers):
                               args=[rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)]),
                                     OP_TIMEOUT)
         return bool(ok)
+
+    async def withdraw(self, rec: ApprovalRecord) -> None:
+        """Make sure a record whose opening failed on our side (a timeout: Redis may run it later, or ran it and
+        the reply was lost) never waits: a cancelled record in its place stops a late opening (`_OPEN` checks),
+        and a record that did open is cancelled. Left pending, it counted against `max_pending` until its
+        deadline with nobody waiting for it, and later requests of the route were refused."""
+        gone = {**rec.to_dict(), "state": "cancelled", "approver": "gateway", "reason": WITHDRAWN,
+                "decided": time.time()}
+        ttl = max(int(rec.deadline - time.time()) + KEEP_DECIDED_S, 1)
+        if await asyncio.wait_for(self.client.set(self._rec(rec.id), orjson.dumps(gone), nx=True, ex=ttl), OP_TIMEOUT):
+            return
+        await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
 
     async def get(self, id: str) -> ApprovalRecord | None:
         raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)

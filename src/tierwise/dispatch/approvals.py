@@ -39,6 +39,7 @@ log = logging.getLogger("tierwise.approvals")
 
 MAX_REASON = 500
 MAX_LIST = 500
+MAX_WITHDRAWING = 1000  # records whose opening failed, withdrawn in the background at once, at most
 
 
 class ApprovalDenied(PermissionDenied):
@@ -103,6 +104,30 @@ class Approvals:
         self.store = store
         self.privacy = privacy  # tierwise.privacy.boundary.Boundary or None
         self.node = f"{socket.gethostname()[:64]}:{os.getpid()}"
+        self._withdrawing: set[asyncio.Task[None]] = set()
+
+    def _withdraw_later(self, rec: ApprovalRecord) -> None:
+        """In the background, until the store answers or the record's deadline passes: withdraw a record whose
+        opening failed (it may have opened all the same). At most MAX_WITHDRAWING at once; past that a record
+        left open stops counting at its deadline."""
+        if len(self._withdrawing) >= MAX_WITHDRAWING:
+            return
+
+        async def run() -> None:
+            delay = 0.5
+            while True:
+                try:
+                    await self.store.withdraw(rec)
+                    return
+                except Exception:
+                    if time.time() + delay > rec.deadline:
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+
+        task = asyncio.ensure_future(run())
+        self._withdrawing.add(task)
+        task.add_done_callback(self._withdrawing.discard)
 
     def gate(self, kind: str, subject: str) -> ApprovalGate | None:
         return (self.cfg.routes if kind == "route" else self.cfg.capabilities).get(subject)
@@ -144,6 +169,7 @@ class Approvals:
                 opened = await self.store.open(rec, gate.max_pending)
             except Exception as e:
                 log.warning("approvals: store unavailable (%s)", type(e).__name__)
+                self._withdraw_later(rec)
                 raise StoreUnavailable(f"this {kind} needs an approval and the approval store is unavailable "
                                        f"({type(e).__name__})") from None
             if not opened:
@@ -290,6 +316,8 @@ class Approvals:
         return rec.to_dict()
 
     async def close(self) -> None:
+        for task in list(self._withdrawing):
+            task.cancel()
         await self.store.close()
 
 

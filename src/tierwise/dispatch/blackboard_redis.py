@@ -15,13 +15,20 @@ from typing import Any
 import redis.asyncio as aioredis
 
 # KEYS[1]: the board hash this process publishes to; KEYS[2] (optional): a hash it only reads (the workers').
-# ARGV: replica id, payload (JSON), ttl_ms, max entries returned.
+# ARGV: replica id, payload (JSON), ttl_ms, max entries returned, most fields a hash may hold, longest field.
 # Returns {server time ms, how many pairs come from KEYS[1], id1, "stamp json1", id2, "stamp json2", ...}
 # without this replica's own field: first those of KEYS[1], then those of KEYS[2].
 SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
+local most, longest = tonumber(ARGV[5]), tonumber(ARGV[6])
+-- A hash past `most` fields was not written by this script (one field per live replica): a hostile writer
+-- (a worker's user may HSET the workers' hash) made every gateway read it whole at every exchange. Dropped;
+-- live replicas and workers publish again at their next exchange.
+for k = 1, #KEYS do
+  if redis.call('HLEN', KEYS[k]) > most then redis.call('DEL', KEYS[k]) end
+end
 redis.call('HSET', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
 local out = {now, 0}
@@ -32,7 +39,8 @@ for k = 1, #KEYS do
     local v = all[i + 1]
     local sp = string.find(v, ' ', 1, true)
     local at = sp and tonumber(string.sub(v, 1, sp - 1))
-    if not at or now - at > ttl then
+    -- (a stamp after now or a field past `longest` bytes is not this script's: a forged field never aging out)
+    if not at or now - at > ttl or at > now or #v > longest then
       redis.call('HDEL', KEYS[k], all[i])
     elseif (k > 1 or all[i] ~= ARGV[1]) and kept < tonumber(ARGV[4]) then
       out[#out + 1] = all[i]
@@ -46,6 +54,8 @@ return out
 """
 
 MAX_REPLICAS = 1000  # fields returned per exchange at most: bounds what one read can cost
+MAX_FIELDS = 4 * MAX_REPLICAS  # a hash with more is dropped (see the script)
+MAX_FIELD_BYTES = 256 << 10  # a longer field is dropped: a replica's statistics are a few hundred bytes a model
 
 
 class RedisBoard:
@@ -59,7 +69,8 @@ class RedisBoard:
                        ttl_ms: int) -> tuple[int, list[tuple[str, int, bytes, bool]]]:
         """Publish `payload`; (Redis time in ms, [(replica, its publish time in ms, its payload, whether it came
         from the read-only hash)])."""
-        res = await self._script(keys=self.keys, args=[replica, payload, ttl_ms, MAX_REPLICAS])
+        res = await self._script(keys=self.keys, args=[replica, payload, ttl_ms, MAX_REPLICAS, MAX_FIELDS,
+                                                                MAX_FIELD_BYTES])
         now, own = int(res[0]), int(res[1])
         out: list[tuple[str, int, bytes, bool]] = []
         for n, i in enumerate(range(2, len(res) - 1, 2)):

@@ -350,12 +350,30 @@ class Dispatcher:
                 log.error("dispatcher %s: Redis refused to return results: %s", self.caller_id, scrub(str(e))[:200])
                 await asyncio.sleep(max(1.0, backoff.next()))
                 continue
+            read: list[tuple[str, list[Any]]] = []
             for raw_key, entries in resp or []:
                 key = text(raw_key)
                 for entry_id, f in entries:
                     self._last[key] = entry_id
                     if key != self.inbox:
                         self._deliver(key, f)
+                if key != self.inbox and entries:
+                    read.append((key, [e for e, _ in entries]))
+            if read:
+                await self._forget(read)
+
+    async def _forget(self, read: list[tuple[str, list[Any]]]) -> None:
+        """Delete the results just read (one XDEL per stream, pipelined). Kept, they stayed in Redis until the
+        stream's cap (100,000 entries of up to `max_payload_bytes` each, per process, zone and capability) or
+        `result_ttl` after the last one, which steady traffic never reaches. A failure leaves them to the cap and
+        the expiry: nothing waits on it."""
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key, ids in read:
+                pipe.xdel(key, *ids)
+            await pipe.execute()
+        except REDIS_ANY:
+            pass
 
     def _deliver(self, key: str, f: dict[bytes, bytes]) -> None:
         task_id = text(f.get(b"id", b""))
