@@ -52,6 +52,9 @@ def test_anthropic_sdk_with_base_url_ending_in_v1(g):
     with pytest.raises(anthropic.NotFoundError) as err:
         client.messages.count_tokens(model="main", messages=[{"role": "user", "content": "hi"}])
     assert "without /v1" in err.value.body["error"]["message"]
+    with pytest.raises(anthropic.NotFoundError) as err:  # GET /v1/v1/models: Anthropic's schema too
+        client.models.list()
+    assert err.value.body["type"] == "error" and "without /v1" in err.value.body["error"]["message"]
     # the same client with the right base URL works
     ok = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0)
     assert ok.messages.create(model="main", max_tokens=5, messages=[{"role": "user", "content": "hi"}]).content

@@ -201,7 +201,7 @@ class App:
         # litellm's anthropic/): answer in the schema of the endpoint it meant, and say how to fix the URL.
         meant = path[3:] if path.startswith("/v1/v1/") else None
         codec = self.codec_for_path(meant or path)
-        if meant is None and codec is openai_chat and "anthropic-version" in request_headers(scope):
+        if codec is openai_chat and "anthropic-version" in request_headers(scope):
             codec = anthropic_messages  # an Anthropic client on a path of no API: its SDK reads this schema
         allow = self.allow.get(path)
         if allow is not None:
