@@ -197,13 +197,21 @@ class App:
         if scope["method"] == "GET" and path.startswith(model_list.PREFIXES):
             await model_list.retrieve_model(self, scope, send, request_headers(scope))
             return
-        codec = self.codec_for_path(path)
+        # `/v1/v1/...`: a base URL that ends in /v1 given to a client that adds /v1 itself (the Anthropic SDK,
+        # litellm's anthropic/): answer in the schema of the endpoint it meant, and say how to fix the URL.
+        meant = path[3:] if path.startswith("/v1/v1/") else None
+        codec = self.codec_for_path(meant or path)
+        if codec is openai_chat and "anthropic-version" in request_headers(scope):
+            codec = anthropic_messages  # an Anthropic client on a path of no API: its SDK reads this schema
         allow = self.allow.get(path)
         if allow is not None:
             err: TierwiseError = InvalidRequest(f"method {scope['method'][:20]} is not allowed on {path}", status=405)
             await self.send_json(send, err.status, codec.encode_error(err), [(b"allow", allow.encode())])
             return
         why = _unsupported(path) or f"no such endpoint: {path[:200]}{_off_hint(path, self.gw.cfg.observability)}"
+        if meant is not None and meant in self.allow:
+            why = (f"no such endpoint: {path[:200]}; the client added /v1 to a base URL that already ends in /v1: "
+                   f"give it the gateway's address without /v1 (it then calls {meant[:200]})")
         await self.send_json(send, 404, codec.encode_error(NotFound(why)))
 
     async def _send_error(self, scope: Scope, send: Send, err: TierwiseError,
