@@ -53,3 +53,17 @@ approvals:
 """)
     out = CliRunner().invoke(main, ["doctor", "-c", "tw.yaml"]).output
     assert f"✗ redis 127.0.0.1:{port} (approvals.store): unreachable" in out and "pw-of-the" not in out
+
+
+def test_doctor_checks_the_blackboards_and_the_dashboards_own_redis(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    board, presence = free_port(), free_port()
+    (tmp_path / "tw.yaml").write_text(config(free_port(), free_port()) + f"""
+blackboard: {{enabled: true, redis_url: "redis://u:pw-of-the-board@127.0.0.1:{board}/0"}}
+observability:
+  dashboard: {{presence_redis_url: "redis://u:pw-of-the-presence@127.0.0.1:{presence}/0"}}
+""")
+    out = CliRunner().invoke(main, ["doctor", "-c", "tw.yaml"]).output
+    assert f"✗ redis 127.0.0.1:{board} (blackboard): unreachable" in out
+    assert f"✗ redis 127.0.0.1:{presence} (observability.dashboard.presence): unreachable" in out
+    assert "pw-of-the" not in out

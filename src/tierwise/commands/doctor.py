@@ -208,7 +208,8 @@ def unpriced_models(cfg: Config) -> list[str]:
 
 
 def redis_users(cfg: Config) -> dict[str, list[str]]:
-    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache, approvals)."""
+    """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache, approvals,
+    the blackboard's own, the dashboard's worker presence)."""
     out: dict[str, list[str]] = {}
     if cfg.budgets is not None and cfg.budgets.store.backend == "redis":  # rate limits use the same store
         out.setdefault(cfg.budgets.store.redis_url, []).append("budgets.store")
@@ -218,6 +219,10 @@ def redis_users(cfg: Config) -> dict[str, list[str]]:
         out.setdefault(cfg.cache.redis_url, []).append("cache")
     if (approvals := approvals_redis_url(cfg)) is not None:
         out.setdefault(approvals, []).append("approvals.store")
+    if cfg.blackboard.enabled is not False and cfg.blackboard.redis_url:  # (unset: one of the above, or none)
+        out.setdefault(cfg.blackboard.redis_url, []).append("blackboard")
+    if (presence := cfg.observability.dashboard.presence_redis_url) is not None:
+        out.setdefault(presence, []).append("observability.dashboard.presence")
     return out
 
 
