@@ -21,11 +21,17 @@ def text_key(text: str, max_chars: int) -> str:
 
 
 def load(folder: str) -> dict[str, np.ndarray]:
-    path = os.path.join(folder, "embeddings.npz")
-    if not os.path.exists(path):
-        return {}
-    z = np.load(path)
-    return dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+    """DIR/embeddings.npz and any DIR/parts/*.npz (written by parallel encoders) merged."""
+    paths = [os.path.join(folder, "embeddings.npz")]
+    parts = os.path.join(folder, "parts")
+    if os.path.isdir(parts):
+        paths += [os.path.join(parts, f) for f in sorted(os.listdir(parts)) if f.endswith(".npz") and ".tmp" not in f]
+    out: dict[str, np.ndarray] = {}
+    for path in paths:
+        if os.path.exists(path):
+            z = np.load(path)
+            out.update(zip(z["keys"].tolist(), z["vectors"], strict=True))
+    return out
 
 
 def fill(folder: str, texts: Sequence[str], max_chars: int, batch: int = 64) -> tuple[dict[str, np.ndarray], float]:
