@@ -183,3 +183,14 @@ def test_save_and_restore_keep_the_embeddings_and_types_and_skip_what_does_not_f
         d = loop_with(*other)
         d.load(a.dump())
         assert not d.request_model.rows and not d.request_model.ready, other
+
+
+def test_embedding_features_without_the_extra_fail_at_start_with_the_install_line(monkeypatch) -> None:
+    from tierwise.routers import features as rf
+    from tierwise.routers.features import MissingExtra
+
+    monkeypatch.setattr(rf, "embedding_available", lambda: False)
+    with pytest.raises(MissingExtra) as e:
+        loop_with("embedding", 0.0)
+    assert "request_model.features: embedding features need the optional `embeddings` extra" in str(e.value)
+    assert loop_with("hashed", 0.3).request_model is not None  # hashed tokens and the label need no extra
