@@ -124,9 +124,12 @@ class Run:
 
 
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
-           drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0, hindsight_pairs: bool = False) -> Run:
+           drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0, hindsight_pairs: bool = False,
+           embed=None) -> Run:
     n = len(data)
     loop = LearningLoop("replay", settings)
+    if embed is not None and loop.request_model is not None:
+        loop.request_model.embed = embed  # the prompts' embeddings, computed once (bench/embed_cache.py)
     weak = data.weak.copy()
     mt = np.array([g.startswith("mt-bench") for g in data.groups])
     rng = np.random.default_rng(seed + 1)
@@ -292,6 +295,12 @@ def main() -> None:
                     help="a request of a frontier type goes local only when the lower credible bound of its estimate "
                          "clears the target: a Beta with the type's evidence count (count), or the text model's own "
                          "posterior sd (model); request_model.bound")
+    ap.add_argument("--request-features", choices=["hashed", "embedding", "both"], default="hashed",
+                    help="with --request-model text: what it reads (request_model.features)")
+    ap.add_argument("--request-type-weight", type=float, default=0.0,
+                    help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
+    ap.add_argument("--embed-cache", default="/tmp/loop13/emb",
+                    help="folder keeping the prompts' embeddings (--request-features embedding|both)")
     ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
                     help="with --within: the frontier share the loop's own estimate gives, filled by the request "
                          "model's blended estimate (share) or by gain from three-way verdicts on shadow pairs (gain: the "
@@ -326,9 +335,16 @@ def main() -> None:
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
-                          "combine": args.request_combine, "bound": args.request_bound},
+                          "combine": args.request_combine, "bound": args.request_bound,
+                          "features": args.request_features, "type_weight": args.request_type_weight},
         "order": {"kind": args.order}})
-    run = replay(data, types, settings, seed=args.seed, hindsight_pairs=args.order_hindsight)
+    embed = None
+    if args.request_model != "none" and args.request_features != "hashed":
+        import embed_cache
+
+        table, _ = embed_cache.fill(args.embed_cache, data.prompts, settings.request_model.max_chars)
+        embed = embed_cache.embedder(table, settings.request_model.max_chars)
+    run = replay(data, types, settings, seed=args.seed, hindsight_pairs=args.order_hindsight, embed=embed)
     s, w = data.strong, data.weak
     tail = slice(n - args.tail, n)
     share_all = float(run.frontier.mean())
@@ -415,7 +431,8 @@ def main() -> None:
     if args.no_drift:
         print(f"\n({time.time() - t0:.0f} s)")
         return
-    drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed, hindsight_pairs=args.order_hindsight)
+    drift = replay(data, types, settings, drift_at=n // 2, seed=args.seed, hindsight_pairs=args.order_hindsight,
+                   embed=embed)
     print(f"\ndrift at request {drift.drift_at} on {drift.drift_type} (70% of its local answers turn bad): "
           f"boundary moved back after {drift.drift_back_after} requests of that type")
     if drift.drift_back_at is not None:

@@ -133,7 +133,7 @@ class LearningLoop:
             z = self.within.standardise(task_type, signal)
             self._remember_signal(request_id, z)
         rm = self.request_model
-        feats = rm.features(text) if rm is not None and text else None
+        feats = rm.features(text, task_type) if rm is not None and text else None
         if z is not None or (feats is not None and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
             accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)

@@ -23,6 +23,13 @@ gather-dot of the coefficients (bench/RESULTS.md, "Issue 21, session 18", has th
 coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at most
 `PENDING` judged requests awaiting their verdicts.
 
+`features: embedding` reads the prompt's shared sentence embedding (all-MiniLM-L6-v2, unit length: the kernel of
+two requests is their cosine) instead of the hashed tokens, `both` gives each half of the kernel, and
+`type_weight` gives that share of the kernel to the request's task-type label (1 between two requests of one type).
+Hashed tokens share little between two prompts, so the model's posterior sd about a new request stays near its
+prior; an embedding (and the label) places a request among the judged ones of its subject, so the sd shrinks where
+labelled neighbours exist (`bound: model`). The cost of an embedding: one encoder pass per request.
+
 The rows are shared by every client of the route, and a client chooses its prompts (and so, largely, whether
 the local answer passes): one gateway key could fill the rows with verdicts on prompts carrying everyone
 else's words and move every other client's estimate (to the frontier: a cost attack; or local). So a row
@@ -45,9 +52,28 @@ from tierwise.learning.request_model_settings import RequestModelSettings
 from tierwise.routers.features import token_hashes
 
 PENDING = 4096  # judged requests whose features wait for their verdict
-Features = tuple[np.ndarray, np.ndarray]  # (bucket indices int32, counts float32)
-Width = tuple[Any, np.ndarray, float]  # `bound: model`: Xᵀ (B × n, sparse), (X Xᵀ + alpha I)⁻¹, sigma^2
-Fitted = tuple[np.ndarray, np.ndarray, float, Width | None]
+# (bucket indices int32, counts float32) for `features: hashed` without the type label; else also
+# (embedding float32 or None, task type)
+Features = tuple[Any, ...]
+# `bound: model`: Xᵀ (B × n, sparse), (K + alpha I)⁻¹, sigma^2, the rows' embeddings (n × d) and task types
+Width = tuple[Any, ...]
+# coefficients × IDF, IDF, intercept, width, and (embedding coefficients, per-type coefficients) or None
+Fitted = tuple[Any, ...]
+
+
+def kernel_weights(settings: RequestModelSettings) -> tuple[float, float, float]:
+    """The shares of the kernel: hashed tokens, embedding, type label."""
+    t = settings.type_weight
+    h = {"hashed": 1.0, "embedding": 0.0, "both": 0.5}[settings.features]
+    return (1.0 - t) * h, (1.0 - t) * (1.0 - h), t
+
+
+def default_embed() -> Any:
+    """The shared all-MiniLM-L6-v2 (`routers.features.Embedder`), one prompt at a time."""
+    from tierwise.routers.features import Embedder
+
+    enc = Embedder()
+    return lambda text: enc.encode([text])[0]
 
 
 def _b64(a: np.ndarray) -> str:
@@ -57,9 +83,13 @@ def _b64(a: np.ndarray) -> str:
 class TextAcceptance:
     """The text model: features of judged requests, training rows, the fitted coefficients."""
 
-    def __init__(self, settings: RequestModelSettings) -> None:
+    def __init__(self, settings: RequestModelSettings, embed: Any = None) -> None:
         self.settings = settings
-        self.rows: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=settings.max_rows)
+        self.dense = settings.features != "hashed" or settings.type_weight > 0.0  # rows carry (embedding, type)
+        self.embed = embed  # text -> unit-length embedding (`features: embedding|both`); loaded on first use
+        self.coef_dense: tuple[np.ndarray | None, dict[str, float]] | None = None
+        # (indices, counts, verdict), and (embedding or None, task type) when `dense`
+        self.rows: deque[tuple[Any, ...]] = deque(maxlen=settings.max_rows)
         self.row_keys: deque[str] = deque(maxlen=settings.max_rows)  # the key name each row came from
         self.key_rows: dict[str, int] = {}  # rows held per key name
         self.key_cap = max(settings.min_rows, math.ceil(settings.max_rows * settings.max_key_share))
@@ -77,19 +107,36 @@ class TextAcceptance:
     def ready(self) -> bool:
         return self.coef is not None
 
-    def features(self, text: str) -> Features:
-        h = token_hashes(text[: self.settings.max_chars])
-        idx, cnt = np.unique(h & (self.settings.n_buckets - 1), return_counts=True)
-        return idx.astype(np.int32), cnt.astype(np.float32)
+    def features(self, text: str, task_type: str = "") -> Features:
+        s = self.settings
+        if s.features == "embedding":
+            idx, cnt = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        else:
+            h = token_hashes(text[: s.max_chars])
+            i, c = np.unique(h & (s.n_buckets - 1), return_counts=True)
+            idx, cnt = i.astype(np.int32), c.astype(np.float32)
+        if not self.dense:
+            return idx, cnt
+        emb = None
+        if s.features != "hashed":
+            if self.embed is None:
+                self.embed = default_embed()
+            emb = np.asarray(self.embed(text[: s.max_chars]), dtype=np.float32)
+        return idx, cnt, emb, task_type
 
     def estimate(self, f: Features) -> float | None:
         """The model's acceptance for a request's features (None until it has been fitted)."""
         if self.coef is None or self.idf is None:
             return None
-        idx, cnt = f
+        idx, cnt = f[0], f[1]
         tf = 1.0 + np.log(cnt)
         norm = float(np.sqrt(np.dot(tf * self.idf[idx], tf * self.idf[idx]))) or 1.0
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
+        if self.coef_dense is not None and len(f) > 2:
+            ce, ct = self.coef_dense
+            if ce is not None and f[2] is not None:
+                p += float(np.dot(ce, f[2]))
+            p += ct.get(f[3], 0.0)
         return min(1.0, max(0.0, p))
 
     def sd(self, f: Features) -> float | None:
@@ -102,12 +149,25 @@ class TextAcceptance:
         w = self.width
         if w is None or self.idf is None:
             return None
-        xt, inv, sigma2 = w
-        idx, cnt = f
+        xt, inv, sigma2 = w[0], w[1], w[2]
+        idx, cnt = f[0], f[1]
         v = (1.0 + np.log(cnt.astype(np.float64))) * self.idf[idx].astype(np.float64)
         v /= float(np.sqrt(np.dot(v, v))) or 1.0
         k = np.asarray(xt[idx].T @ v).ravel()  # the kernel with every training row
-        var = sigma2 / self.settings.alpha * max(0.0, float(np.dot(v, v)) - float(k @ (inv @ k)))
+        kxx = float(np.dot(v, v))
+        if len(w) > 3 and len(f) > 2:
+            wh, we, wt = kernel_weights(self.settings)
+            emb_rows, types = w[3], w[4]
+            k *= wh
+            kxx *= wh
+            if we and f[2] is not None:
+                e = f[2].astype(np.float64)
+                k += we * (emb_rows @ e)
+                kxx += we * float(np.dot(e, e))
+            if wt:
+                k += wt * (types == f[3])
+                kxx += wt
+        var = sigma2 / self.settings.alpha * max(0.0, kxx - float(k @ (inv @ k)))
         return math.sqrt(var)
 
     def remember(self, request_id: str, f: Features, key: str = "") -> None:
@@ -125,7 +185,8 @@ class TextAcceptance:
         if got is None:
             return False
         f, key = got
-        self._add_row((f[0], f[1], min(1.0, max(0.0, float(accepted)))), key)
+        y = min(1.0, max(0.0, float(accepted)))
+        self._add_row((f[0], f[1], y) if len(f) == 2 else (f[0], f[1], y, f[2], f[3]), key)
         self.since_fit += 1
         if len(self.rows) >= self.settings.min_rows and (self.since_fit >= self.settings.refit_every
                                                          or self.coef is None):
@@ -135,7 +196,7 @@ class TextAcceptance:
                 self.fit()
         return True
 
-    def _add_row(self, row: tuple[np.ndarray, np.ndarray, float], key: str) -> None:
+    def _add_row(self, row: tuple[Any, ...], key: str) -> None:
         held = self.key_rows.get(key, 0)
         if key and held >= self.key_cap:  # at its cap: the key's oldest row goes (verdicts are rare: a scan)
             i = self.row_keys.index(key)
@@ -153,7 +214,7 @@ class TextAcceptance:
         self.row_keys.append(key)
         self.key_rows[key] = held + 1
 
-    def training_rows(self, leave_last: int = 0) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    def training_rows(self, leave_last: int = 0) -> list[tuple[Any, ...]]:
         """The rows a refit uses (a snapshot: the fit may run in another thread while rows keep arriving)."""
         self.since_fit = leave_last
         self.fit_due = False
@@ -166,21 +227,35 @@ class TextAcceptance:
 
     def install(self, fitted: Fitted | None) -> None:
         if fitted is not None:
-            self.coef, self.idf, self.intercept, self.width = fitted
+            self.coef, self.idf, self.intercept, self.width = fitted[:4]
+            self.coef_dense = fitted[4] if len(fitted) > 4 else None
             self.fits += 1
 
     def dump(self) -> dict[str, Any]:
-        return {"n_buckets": self.settings.n_buckets, "since_fit": self.since_fit,
-                "rows": [[_b64(i.astype(np.int32)), _b64(np.minimum(c, 65535).astype(np.uint16)), y]
-                         for i, c, y in self.rows]}
+        out: dict[str, Any] = {
+            "n_buckets": self.settings.n_buckets, "since_fit": self.since_fit,
+            "rows": [[_b64(r[0].astype(np.int32)), _b64(np.minimum(r[1], 65535).astype(np.uint16)), r[2]]
+                     for r in self.rows]}
+        if self.dense:  # the kernel's other parts: the embedding (float32) and the task type of each row
+            out["features"] = [self.settings.features, self.settings.type_weight > 0.0]
+            out["dense"] = [["" if r[3] is None else _b64(r[3].astype(np.float32)), r[4]] for r in self.rows]
+        return out
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore the rows (what is malformed or was hashed into another number of buckets is skipped) and refit."""
         if not isinstance(data, dict) or data.get("n_buckets") != self.settings.n_buckets:
             return
+        dense: list[Any] = []
+        if not self.dense and data.get("features") is not None:
+            return  # saved with embeddings or type labels (`features: embedding` rows have no hashed tokens)
+        if self.dense:
+            dense = data.get("dense") or []
+            if (data.get("features") != [self.settings.features, self.settings.type_weight > 0.0]
+                    or not isinstance(dense, list) or len(dense) != len(data.get("rows") or [])):
+                return  # saved under other features: nothing to refit from
         b = self.settings.n_buckets
         rows = []
-        for raw in data.get("rows") or []:
+        for n, raw in enumerate(data.get("rows") or []):
             try:
                 si, sc, y = raw
                 idx = np.frombuffer(base64.b64decode(si, validate=True), dtype=np.int32)
@@ -192,7 +267,12 @@ class TextAcceptance:
                 continue
             if len(idx) and (idx.min() < 0 or idx.max() >= b or cnt.min() < 1):
                 continue
-            rows.append((idx.copy(), cnt, y))
+            if not self.dense:
+                rows.append((idx.copy(), cnt, y))
+                continue
+            extra = self._load_dense(dense[n])
+            if extra is not None:
+                rows.append((idx.copy(), cnt, y, *extra))
         self.rows.clear()
         self.rows.extend(rows)  # the deque keeps the latest `max_rows`
         self.row_keys.clear()  # saved rows carry no key names: they count as the gateway's own
@@ -205,7 +285,20 @@ class TextAcceptance:
             self.fit(leave_last=since)
 
 
-def solve(rows: list[tuple[np.ndarray, np.ndarray, float]], settings: RequestModelSettings) -> Fitted | None:
+    def _load_dense(self, raw: Any) -> tuple[np.ndarray | None, str] | None:
+        try:
+            se, task_type = raw
+            emb = np.frombuffer(base64.b64decode(se, validate=True), dtype=np.float32).copy() if se else None
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(task_type, str) or (emb is None) != (self.settings.features == "hashed"):
+            return None
+        if emb is not None and (not len(emb) or not np.all(np.isfinite(emb))):
+            return None
+        return emb, task_type
+
+
+def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted | None:
     """Ridge regression of the verdict on the rows' TF-IDF features, in its dual form: with X the n × B matrix
     of normalised rows and y the verdicts, c = (X Xᵀ + alpha I)⁻¹ (y - ȳ), coefficients Xᵀ c. Returns the
     coefficients times the IDF (so a request's row needs no IDF), the IDF, the intercept ȳ and, with
@@ -218,11 +311,12 @@ def solve(rows: list[tuple[np.ndarray, np.ndarray, float]], settings: RequestMod
         return None
     b = settings.n_buckets
     df = np.zeros(b, dtype=np.float64)
-    for idx, _, _ in rows:
-        df[idx] += 1.0
+    for r in rows:
+        df[r[0]] += 1.0
     idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
     vals, inds, ptr = [], [], [0]
-    for idx, cnt, _ in rows:
+    for r in rows:
+        idx, cnt = r[0], r[1]
         v = (1.0 + np.log(cnt.astype(np.float64))) * idf[idx]
         vals.append(v / (float(np.sqrt(np.dot(v, v))) or 1.0))
         inds.append(idx)
@@ -231,6 +325,19 @@ def solve(rows: list[tuple[np.ndarray, np.ndarray, float]], settings: RequestMod
     y = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
     mean = float(y.mean())
     k = (x @ x.T).toarray()
+    dense = len(rows[0]) > 3
+    wh, we, wt = kernel_weights(settings)
+    emb = types = None
+    if dense:  # the kernel's parts: hashed tokens, embeddings (cosines), the type label (1 within a type)
+        k *= wh
+        if we:
+            d = next((len(r[3]) for r in rows if r[3] is not None), 0)
+            emb = np.stack([r[3].astype(np.float64) if r[3] is not None and len(r[3]) == d else np.zeros(d)
+                            for r in rows])
+            k += we * (emb @ emb.T)
+        types = np.array([r[4] for r in rows], dtype=object)
+        if wt:
+            k += wt * (types[:, None] == types[None, :])
     k[np.diag_indices(n)] += settings.alpha
     width: Width | None = None
     if settings.bound == "model":
@@ -238,10 +345,19 @@ def solve(rows: list[tuple[np.ndarray, np.ndarray, float]], settings: RequestMod
         c = inv @ (y - mean)
         loo = c / np.diag(inv)
         width = (x.T.tocsr(), inv, float(np.mean(loo * loo)))
+        if dense:
+            width = (*width, emb, types)
     else:
         c = np.linalg.solve(k, y - mean)
     w = np.asarray(x.T @ c).ravel()
-    return (w * idf).astype(np.float32), idf.astype(np.float32), mean, width
+    if not dense:
+        return (w * idf).astype(np.float32), idf.astype(np.float32), mean, width
+    per_type: dict[str, float] = {}
+    if wt:
+        for t, ci in zip(types, c, strict=True):
+            per_type[t] = per_type.get(t, 0.0) + wt * float(ci)
+    ce = (we * (emb.T @ c)).astype(np.float32) if emb is not None else None
+    return (wh * w * idf).astype(np.float32), idf.astype(np.float32), mean, width, (ce, per_type)
 
 
 

@@ -31,6 +31,13 @@ class RequestModelSettings(BaseModel):
         "clears the target (a local type's request goes to the frontier when its estimate falls below it); "
         "model: the same with the text model's own credible interval (its posterior sd as a Bayesian ridge "
         "regression, noise from its leave-one-out residuals)"))
+    features: Literal["hashed", "embedding", "both"] = Field("hashed", description=(
+        "what the text model reads: hashed words, word pairs and character 4-grams (hashed); the shared sentence "
+        "embedding all-MiniLM-L6-v2 of the prompt (embedding: the `embeddings` extra, computed per request); or "
+        "both, each half of the kernel"))
+    type_weight: float = Field(0.0, ge=0.0, lt=1.0, description=(
+        "share of the kernel given to the request's task-type label (requests of one type share it), the rest to "
+        "`features`: the model's uncertainty about a request then shrinks with its type's verdicts"))
     min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
     max_rows: int = Field(1000, ge=2, le=5_000, description=(
         "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
@@ -55,5 +62,12 @@ def make_request_model(settings: RequestModelSettings) -> TextAcceptance | None:
     if settings.kind != "text":
         return None
     from tierwise.learning.request_model import TextAcceptance
+
+    if settings.features != "hashed":
+        from tierwise.routers.features import NO_EMBEDDINGS, MissingExtra, embedding_available
+
+        if not embedding_available():  # at the route's start, not on its first request
+            raise MissingExtra("request_model.features: " + NO_EMBEDDINGS.replace("embedding routers need",
+                                                                                  "embedding features need"))
 
     return TextAcceptance(settings)
