@@ -1,0 +1,60 @@
+"""What a first-time user meets when a file is broken or a command runs where nothing is set up yet: one
+line naming the file, the line and what to fix, never a traceback (session 21's new-user round)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from tierwise.cli import main as cli
+
+BASE = {"providers": {"local": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"}},
+        "models": {"qwen": {"provider": "local", "model": "qwen"}}, "routes": {"main": ["qwen"]}}
+
+
+def _doctor(path: Path) -> str:
+    res = CliRunner().invoke(cli, ["doctor", "-c", str(path)])
+    assert res.exit_code != 0, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output, res.output
+    return res.output.splitlines()[0]
+
+
+def test_a_config_that_is_not_utf8_is_named_not_a_traceback(tmp_path: Path) -> None:
+    # Before: UnicodeDecodeError escaped load_config and every command printed a traceback.
+    path = tmp_path / "tierwise.yaml"
+    path.write_bytes(b"server:\n  port: 4000\n  host: caf\xe9\n")
+    line = _doctor(path)
+    assert f"{path}: not UTF-8 text" in line and "save it as UTF-8" in line, line
+
+
+def test_a_tab_says_yaml_indents_with_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "tierwise.yaml"
+    text = "server:\n  host: 127.0.0.1\n\tport: 4000\n"
+    path.write_text(text)
+    line = _doctor(path)
+    assert f"{path}: line 3: not valid YAML" in line and "replace the tab with spaces" in line, line
+
+
+def test_an_unclosed_brace_names_the_line_it_was_opened_on(tmp_path: Path) -> None:
+    # PyYAML notices the missing `}` on the next line; the line to fix is the one that opened it.
+    path = tmp_path / "tierwise.yaml"
+    path.write_text("routes:\n  main:\n    policy: rules\n    rules:\n      - match: {images: true\n"
+                    "        target: qwen\n    default: qwen\n")
+    line = _doctor(path)
+    assert "line 6: not valid YAML" in line and "starts on line 5" in line, line
+
+
+def test_an_ensemble_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    import pytest
+
+    from tierwise.ensembles.schema import load_ensemble
+    from tierwise.errors import ConfigError
+
+    path = tmp_path / "e.yaml"
+    path.write_bytes(b"name: e\nagents: []\n# \xff\n")
+    with pytest.raises(ConfigError) as e:
+        load_ensemble(path)
+    assert "not UTF-8 text" in e.value.message
