@@ -57,3 +57,47 @@ def test_an_ensemble_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as e:
         load_ensemble(path)
     assert "not UTF-8 text" in e.value.message
+
+
+def _serve_warnings(tmp_path: Path, config: str) -> list[str]:
+    """What `tierwise serve` prints before it says it serves."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tierwise.yaml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "TIERWISE_CONFIG"}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        while (line := proc.stderr.readline()) and "serving on" not in line:
+            lines.append(line.strip())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    return lines
+
+
+def test_serve_warns_that_an_empty_config_serves_nothing(tmp_path: Path) -> None:
+    # Before: `doctor` said so, `serve` started in silence and refused every request.
+    lines = _serve_warnings(tmp_path, "# nothing yet\n")
+    assert any("tierwise.yaml defines no models and no routes" in ln for ln in lines), lines
+
+
+def test_serve_warns_when_nothing_listens_where_a_local_provider_should_be(tmp_path: Path) -> None:
+    # Before: with Ollama not started, `serve` said nothing and the first request failed (or fell back).
+    import socket
+
+    from tests.harness import free_port
+
+    port = free_port()
+    config = ("ledger: {enabled: false}\n"
+              f"providers:\n  mine: {{kind: openai, base_url: 'http://127.0.0.1:{port}/v1', locality: local}}\n"
+              "models:\n  small: {provider: mine, model: x}\nroutes:\n  main: [small]\n")
+    lines = _serve_warnings(tmp_path, config)
+    assert any(ln.startswith(f"tierwise: warning: provider mine: nothing listens at 127.0.0.1:{port} yet")
+               and "(small)" in ln for ln in lines), lines
+    with socket.create_server(("127.0.0.1", port)):  # now something listens there: no warning
+        assert not any("nothing listens" in ln for ln in _serve_warnings(tmp_path, config))

@@ -62,11 +62,19 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         sys.exit(STARTUP_FAILURE)
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
-    from tierwise.commands.doctor import open_to_the_network, unset_client_keys, unset_provider_keys
+    from tierwise.commands.doctor import (
+        EMPTY_CONFIG,
+        open_to_the_network,
+        silent_local_servers,
+        unset_client_keys,
+        unset_provider_keys,
+    )
 
+    if not cfg.models and not cfg.routes:  # an empty file parses as a config that serves nothing
+        click.echo(f"tierwise: warning: {cfg.source or config_path} {EMPTY_CONFIG}", err=True)
     if (keys_problem := unset_client_keys(cfg)) is not None:
         click.echo(f"tierwise: warning: {keys_problem}", err=True)
-    for problem in unset_provider_keys(cfg):
+    for problem in [*unset_provider_keys(cfg), *silent_local_servers(cfg)]:
         click.echo(f"tierwise: warning: {problem}", err=True)
     if (exposed := open_to_the_network(cfg, h)) is not None:
         click.echo(f"tierwise: warning: {exposed}", err=True)
