@@ -4,6 +4,7 @@ line naming the file, the line and what to fix, never a traceback (session 21's 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -101,3 +102,44 @@ def test_serve_warns_when_nothing_listens_where_a_local_provider_should_be(tmp_p
                and "(small)" in ln for ln in lines), lines
     with socket.create_server(("127.0.0.1", port)):  # now something listens there: no warning
         assert not any("nothing listens" in ln for ln in _serve_warnings(tmp_path, config))
+
+
+def _claude_against(tmp_path: Path, monkeypatch: Any, key_set: bool) -> Any:
+    """`tierwise claude` against a running gateway whose only model is on a keyed remote provider."""
+    import yaml
+
+    from tests.doubles.anthropic_double import AnthropicDouble
+    from tests.harness import GatewayServer, make_config
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no claude here: past the checks, it says it is not installed
+    if key_set:
+        monkeypatch.setenv("TW_TEST_CLOUD_KEY", "sk-test-cloud-key-0123456789")
+    else:
+        monkeypatch.delenv("TW_TEST_CLOUD_KEY", raising=False)
+    with AnthropicDouble() as up:
+        cfg = {"ledger": {"enabled": False},
+               "providers": {"cloud": {"kind": "anthropic", "base_url": up.url, "api_key_env": "TW_TEST_CLOUD_KEY"}},
+               "models": {"sonnet": {"provider": "cloud", "model": "claude-sonnet-4-5"}},
+               "routes": {"main": ["sonnet"]}}
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+        g = GatewayServer(make_config(cfg, tmp_path)).start()
+        try:
+            return CliRunner().invoke(cli, ["claude", "-c", str(tmp_path / "tierwise.yaml"), "--url", g.url,
+                                            "-p", "hi"]), up
+        finally:
+            g.stop()
+
+
+def test_tierwise_claude_stops_when_every_route_of_the_gateway_is_down(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: the gateway answered /health, so Claude Code was started and retried its 502s for minutes in
+    # silence (the README's `tierwise serve` in one shell without ANTHROPIC_API_KEY exported there).
+    res, up = _claude_against(tmp_path, monkeypatch, key_set=False)
+    assert res.exit_code == 1, res.output
+    assert "answers, but every route is down (unavailable: sonnet)" in res.output, res.output
+    assert "tierwise doctor" in res.output and "not installed" not in res.output
+    assert not up.requests
+
+
+def test_tierwise_claude_goes_on_when_a_route_is_up(tmp_path: Path, monkeypatch: Any) -> None:
+    res, _ = _claude_against(tmp_path, monkeypatch, key_set=True)
+    assert "route is down" not in res.output and "`claude` CLI is not installed" in res.output, res.output
