@@ -143,3 +143,28 @@ def test_tierwise_claude_stops_when_every_route_of_the_gateway_is_down(tmp_path:
 def test_tierwise_claude_goes_on_when_a_route_is_up(tmp_path: Path, monkeypatch: Any) -> None:
     res, _ = _claude_against(tmp_path, monkeypatch, key_set=True)
     assert "route is down" not in res.output and "`claude` CLI is not installed" in res.output, res.output
+
+
+def _eval_error(tmp_path: Path, monkeypatch: Any, name: str, content: str) -> str:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(content)
+    res = CliRunner().invoke(cli, ["eval", name, "-r", "linear", "--ci", "0"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    return res.output
+
+
+def test_eval_of_a_csv_file_says_it_reads_jsonl(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: "unknown benchmark 'data.csv'; choose one of: mmlu, ..." about a file that was right there.
+    out = _eval_error(tmp_path, monkeypatch, "data.csv", "prompt,strong,weak\nhi,1,0\n")
+    assert "data.csv:1: not valid JSON" in out and "looks like CSV or TSV" in out and "one JSON object a line" in out
+
+
+def test_eval_of_a_pretty_printed_json_file_says_one_object_a_line(tmp_path: Path, monkeypatch: Any) -> None:
+    out = _eval_error(tmp_path, monkeypatch, "data.json", '[\n  {"prompt": "a", "strong": 1, "weak": 0}\n]\n')
+    assert "data.json:1: not valid JSON" in out and "one JSON document spread over lines" in out, out
+
+
+def test_eval_of_a_name_that_is_neither_a_benchmark_nor_a_file_says_both(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["eval", "mine"])
+    assert res.exit_code == 2 and "no file of that name here" in res.output and "JSONL file" in res.output
