@@ -168,3 +168,27 @@ def test_eval_of_a_name_that_is_neither_a_benchmark_nor_a_file_says_both(tmp_pat
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, ["eval", "mine"])
     assert res.exit_code == 2 and "no file of that name here" in res.output and "JSONL file" in res.output
+
+
+def test_a_port_out_of_range_is_refused_not_wrapped(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: `serve --port 99999` served on 34463 (the socket layer takes the port modulo 65536) and said so
+    # as if nothing were wrong; `--port -5` failed with "Servname not supported for ai_socktype".
+    import subprocess
+    import sys
+
+    for argv in (["serve", "--port", "99999"], ["serve", "--port", "-5"], ["mcp", "--transport", "http", "--port",
+                 "70000"], ["replay-serve", "gsm8k", "--port", "65536"]):
+        try:  # a process, so that a server that does start is stopped (by the timeout: a failure)
+            p = subprocess.run([sys.executable, "-m", "tierwise.cli", *argv], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{argv}: started serving instead of refusing the port") from None
+        assert p.returncode == 2 and "is not in the range 0<=x<=65535" in p.stderr, (argv, p.stderr)
+
+
+def test_an_unknown_log_level_is_a_usage_error_not_a_traceback(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: logging.basicConfig raised ValueError("Unknown level: 'FOO'") with a traceback.
+    monkeypatch.chdir(tmp_path)
+    for cmd in ("serve", "worker"):
+        res = CliRunner().invoke(cli, [cmd, "--log-level", "foo"])
+        assert res.exit_code == 2 and "Invalid value for '--log-level'" in res.output, (cmd, res.output)

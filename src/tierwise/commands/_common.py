@@ -17,6 +17,11 @@ DEFAULT_CONFIG = "tierwise.yaml"
 CONFIG_ENV = "TIERWISE_CONFIG"
 # What a command does when the path it was given names nothing.
 EXPLICIT_CONFIG_MISSING = 2
+# `--port`: a TCP port (0: the OS picks one). A plain int let 99999 through, which the socket layer took modulo
+# 65536: `serve --port 99999` served on 34463.
+PORT = click.IntRange(0, 65535)
+# `--log-level`: the levels Python's logging knows (any other name was a ValueError traceback at start).
+LOG_LEVEL = click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False)
 
 
 def _default_config() -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import LOG_LEVEL, PORT, config_option, load_or_exit
 
 STARTUP_FAILURE = 3  # uvicorn's own exit status when a server cannot start
 
@@ -33,8 +33,8 @@ def bind(host: str, port: int) -> socket.socket:
 @click.command("serve")
 @config_option
 @click.option("--host", default=None, help="Override server.host.")
-@click.option("--port", type=int, default=None, help="Override server.port.")
-@click.option("--log-level", default="warning", show_default=True)
+@click.option("--port", type=PORT, default=None, help="Override server.port.")
+@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True)
 @click.option("--access-log", is_flag=True, default=None,
               help="Log one line per HTTP request (also `server.access_log: true` in the config).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
