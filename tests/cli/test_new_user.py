@@ -192,3 +192,17 @@ def test_an_unknown_log_level_is_a_usage_error_not_a_traceback(tmp_path: Path, m
     for cmd in ("serve", "worker"):
         res = CliRunner().invoke(cli, [cmd, "--log-level", "foo"])
         assert res.exit_code == 2 and "Invalid value for '--log-level'" in res.output, (cmd, res.output)
+
+
+def test_every_command_groups_help_lists_whole_summaries() -> None:
+    # Before: only the top-level list was whole; `tierwise cache --help` cut `invalidate` at "(both:...".
+    import click
+
+    ctx = click.Context(cli)
+    groups = [n for n in cli.list_commands(ctx) if isinstance(cli.get_command(ctx, n), click.Group)]
+    assert {"approvals", "cache", "data", "ensemble", "flywheel"} <= set(groups)
+    for name in groups:
+        res = CliRunner().invoke(cli, [name, "--help"], terminal_width=80)
+        assert res.exit_code == 0, res.output
+        listing = res.output.split("Commands:", 1)[1]
+        assert "..." not in listing, (name, listing)
