@@ -520,12 +520,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             raise _err(e.message, file, path, index) from None
         for ref in ptype.references(pc):
             if ref not in targets:
-                raise _err(
-                    f"refers to unknown model or route {ref!r} (known: {', '.join(sorted(targets))})",
-                    file,
-                    path,
-                    index,
-                )
+                from tierwise.config_keys import near_name, value_path
+
+                raise _err(f"refers to unknown model or route {ref!r} ({near_name(ref, targets)}known: "
+                           f"{', '.join(sorted(targets))})", file, value_path(cfg.routes[name], ref, path), index)
         parsed[name] = pc
     cfg.routes = parsed
     if cfg.dispatch is None and any(getattr(pc, "policy", None) == "capability" for pc in parsed.values()):

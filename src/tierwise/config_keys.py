@@ -123,3 +123,26 @@ def yaml_problem(e: yaml.YAMLError, text: str) -> str:
     if "\t" in problem or "\t" in line[: (mark.column + 1) if mark is not None else 0]:
         problem += "; YAML indents with spaces only: replace the tab with spaces"
     return f"{where}not valid YAML: {problem}"
+
+
+
+def value_path(data: Any, value: str, path: str) -> str:
+    """The dotted path (`routes.main.rules[2].target`) of the first place `value` is written inside `data`, else
+    `path`: an error about a reference then names the line the name is on, not the route's first line."""
+
+    def find(node: Any, at: str) -> str | None:
+        if node == value:
+            return at
+        if isinstance(node, dict):
+            return next((f for k, v in node.items() if (f := find(v, f"{at}.{k}")) is not None), None)
+        if isinstance(node, list):
+            return next((f for i, v in enumerate(node) if (f := find(v, f"{at}[{i}]")) is not None), None)
+        return None
+
+    return find(data, path) or path
+
+
+def near_name(name: str, names: typing.Iterable[str]) -> str:
+    """"did you mean `x`? " for the closest of `names` (a misspelt model or route), or nothing."""
+    match = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`? " if match else ""

@@ -206,3 +206,16 @@ def test_every_command_groups_help_lists_whole_summaries() -> None:
         assert res.exit_code == 0, res.output
         listing = res.output.split("Commands:", 1)[1]
         assert "..." not in listing, (name, listing)
+
+
+def test_an_unknown_route_target_names_its_own_line_and_the_closest_name(tmp_path: Path) -> None:
+    # Before: `line 1: routes.main: refers to unknown model or route 'qwn'`, the route's first line, however far
+    # down the rule with the typo was, and no guess.
+    path = tmp_path / "tierwise.yaml"
+    path.write_text("providers:\n  local: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+                    "models:\n  qwen: {provider: local, model: qwen}\n"
+                    "routes:\n  main:\n    policy: rules\n    rules:\n      - name: long\n"
+                    "        match: {min_input_tokens: 100}\n        target: qwn\n    default: qwen\n")
+    line = _doctor(path)
+    assert "line 11: routes.main.rules[0].target: refers to unknown model or route 'qwn'" in line, line
+    assert "did you mean `qwen`?" in line, line
