@@ -219,3 +219,12 @@ def test_an_unknown_route_target_names_its_own_line_and_the_closest_name(tmp_pat
     line = _doctor(path)
     assert "line 11: routes.main.rules[0].target: refers to unknown model or route 'qwn'" in line, line
     assert "did you mean `qwen`?" in line, line
+
+
+def test_ensemble_create_under_another_name_says_how_to_fix_it(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: "the file says name 'code-review-swarm', not 'mine'", and nothing on what to do.
+    monkeypatch.chdir(tmp_path)
+    src = Path(__file__).resolve().parents[2] / "examples" / "ensembles" / "code-review-swarm.yaml"
+    res = CliRunner().invoke(cli, ["ensemble", "create", "mine", "--from-file", str(src)])
+    assert res.exit_code != 0 and "create it as 'code-review-swarm'" in res.output, res.output
+    assert "change its `name:` to 'mine'" in res.output and not (tmp_path / ".tierwise" / "ensembles").exists()
