@@ -228,3 +228,10 @@ def test_ensemble_create_under_another_name_says_how_to_fix_it(tmp_path: Path, m
     res = CliRunner().invoke(cli, ["ensemble", "create", "mine", "--from-file", str(src)])
     assert res.exit_code != 0 and "create it as 'code-review-swarm'" in res.output, res.output
     assert "change its `name:` to 'mine'" in res.output and not (tmp_path / ".tierwise" / "ensembles").exists()
+
+
+def test_audit_prove_without_a_request_is_a_usage_error(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: `--prove` alone was ignored and the by-route table printed, exit 0, as if proof had been given.
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["audit", "--prove"])
+    assert res.exit_code == 2 and "--prove checks one request: add --request ID" in res.output, res.output

@@ -28,6 +28,8 @@ def command(config_path: str, by: str, days: float | None, request_id: str | Non
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
     from tierwise.privacy import audit
 
+    if prove and request_id is None:  # it used to be ignored: the table printed as if proof had been given
+        raise click.UsageError("--prove checks one request: add --request ID (`tierwise requests` lists them)")
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
     try:
