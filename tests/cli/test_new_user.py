@@ -235,3 +235,22 @@ def test_audit_prove_without_a_request_is_a_usage_error(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, ["audit", "--prove"])
     assert res.exit_code == 2 and "--prove checks one request: add --request ID" in res.output, res.output
+
+
+def test_init_path_in_a_folder_not_there_yet_writes_it_there(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: FileNotFoundError with a traceback, although `tierwise serve -c configs/x.yaml` on a missing file
+    # tells the user to run exactly `tierwise init --path configs/x.yaml`.
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["init", "--path", "configs/x.yaml"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "configs" / "x.yaml").is_file() and "`tierwise doctor -c configs/x.yaml`" in res.output
+
+
+def test_init_path_that_is_a_folder_or_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    res = CliRunner().invoke(cli, ["init", "--path", "adir", "--force"])
+    assert res.exit_code == 1 and "adir is a folder: name the file to write" in res.output, res.output
+    (tmp_path / "afile").write_text("x")
+    res = CliRunner().invoke(cli, ["init", "--path", "afile/tierwise.yaml"])
+    assert res.exit_code == 1 and res.output.startswith("Error: cannot write afile/tierwise.yaml"), res.output
