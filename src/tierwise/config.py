@@ -429,8 +429,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", file=file) from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x}): save it as UTF-8",
-                          file=file) from None
+        what = "UTF-16 text (as PowerShell's `>` writes)" if e.object[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+            f"not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})"
+        raise ConfigError(f"{what}: save it as UTF-8", file=file) from None
     cfg = parse_config(text, file=file)
     cfg.base_dir = str(p.resolve().parent)
     return cfg

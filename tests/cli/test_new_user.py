@@ -28,6 +28,9 @@ def test_a_config_that_is_not_utf8_is_named_not_a_traceback(tmp_path: Path) -> N
     path.write_bytes(b"server:\n  port: 4000\n  host: caf\xe9\n")
     line = _doctor(path)
     assert f"{path}: not UTF-8 text" in line and "save it as UTF-8" in line, line
+    path.write_bytes("server:\n  port: 4000\n".encode("utf-16"))  # PowerShell's `>`
+    line = _doctor(path)
+    assert f"{path}: UTF-16 text" in line and "save it as UTF-8" in line, line
 
 
 def test_a_tab_says_yaml_indents_with_spaces(tmp_path: Path) -> None:
