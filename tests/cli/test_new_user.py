@@ -257,3 +257,16 @@ def test_init_path_that_is_a_folder_or_cannot_be_written_is_one_line(tmp_path: P
     (tmp_path / "afile").write_text("x")
     res = CliRunner().invoke(cli, ["init", "--path", "afile/tierwise.yaml"])
     assert res.exit_code == 1 and res.output.startswith("Error: cannot write afile/tierwise.yaml"), res.output
+
+
+def test_doctor_does_not_tell_a_vllm_user_to_start_ollama(tmp_path: Path) -> None:
+    # Before: every unreachable local provider got "start it (e.g. `ollama serve`)", vLLM on 8000 included.
+    from tests.harness import free_port
+
+    port = free_port()
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(f"providers:\n  vllm: {{kind: openai, base_url: 'http://127.0.0.1:{port}/v1', locality: local}}\n"
+                    "models:\n  m: {provider: vllm, model: x}\nroutes:\n  main: [m]\n")
+    res = CliRunner().invoke(cli, ["doctor", "-c", str(path)])
+    line = next(ln for ln in res.output.splitlines() if "provider vllm" in ln)
+    assert "cannot connect" in line and "ollama" not in line and "start the model server it names" in line, line

@@ -50,7 +50,7 @@ def silent_local_servers(cfg: Config) -> list[str]:
     import ipaddress
 
     from tierwise.server.health import _address
-    from tierwise.starter import port_open
+    from tierwise.starter import port_open, start_hint
 
     out = []
     for name, p in cfg.providers.items():
@@ -66,8 +66,8 @@ def silent_local_servers(cfg: Config) -> list[str]:
             continue
         models = ", ".join(m for m, mc in cfg.models.items() if mc.provider == name) or "no models"
         out.append(f"provider {name}: nothing listens at {host}:{port} yet: calls to its models ({models}) will "
-                   "fail and routes fall back to other targets until the server starts (`tierwise doctor` checks "
-                   "it; `tierwise init --force --local URL` points the config at another)")
+                   f"fail and routes fall back to other targets until the server starts. Fix: {start_hint(p.base_url)}"
+                   " (`tierwise doctor` checks it; `tierwise init --force --local URL` points the config at another)")
     return out
 
 
@@ -149,7 +149,9 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                 n = 0
             return True, f"reached; {n} model(s) listed"
     except (aiohttp.ClientConnectorError, OSError):
-        hint = "start it (e.g. `ollama serve`)" if p.locality == "local" else "check the URL and your network"
+        from tierwise.starter import start_hint
+
+        hint = start_hint(p.base_url) if p.locality == "local" else "check the URL and your network"
         return False, f"cannot connect to {p.base_url}: {hint}"
     except TimeoutError:
         return False, f"no answer from {p.base_url} within the timeout"
