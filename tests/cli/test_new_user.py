@@ -270,3 +270,17 @@ def test_doctor_does_not_tell_a_vllm_user_to_start_ollama(tmp_path: Path) -> Non
     res = CliRunner().invoke(cli, ["doctor", "-c", str(path)])
     line = next(ln for ln in res.output.splitlines() if "provider vllm" in ln)
     assert "cannot connect" in line and "ollama" not in line and "start the model server it names" in line, line
+
+
+def test_a_privacy_mapping_key_not_set_says_how_to_make_one(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: "must hold 64 hex digits (an AES-256 key)", nothing on whether it was unset or how to make one.
+    monkeypatch.delenv("TW_TEST_PRIVACY_KEY", raising=False)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text("providers:\n  local: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+                    "models:\n  qwen: {provider: local, model: qwen}\nroutes:\n  main: [qwen]\n"
+                    "privacy:\n  mapping: {key_env: TW_TEST_PRIVACY_KEY}\n")
+    line = _doctor(path)
+    assert "TW_TEST_PRIVACY_KEY is not set" in line and "secrets.token_hex(32)" in line, line
+    monkeypatch.setenv("TW_TEST_PRIVACY_KEY", "abc")
+    line = _doctor(path)
+    assert "TW_TEST_PRIVACY_KEY holds something else" in line and "abc" not in line.split(":", 1)[1], line
