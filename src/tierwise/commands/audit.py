@@ -51,8 +51,8 @@ def command(config_path: str, by: str, days: float | None, request_id: str | Non
                 click.echo(inert_json(orjson.dumps({"request_id": request_id, "ok": ok, "crossings": rec.privacy,
                                                     "checks": lines}, option=orjson.OPT_INDENT_2).decode()))
             else:
-                for line in lines:
-                    click.echo(inert(line))
+                for line in lines:  # crossings are indented JSON (its newlines kept), proof lines plain text
+                    click.echo(inert(line) if prove else inert_json(line))
                 if prove:
                     click.echo("PROVED: no detected value of a protected class left" if ok else "NOT PROVED")
             if prove and not ok:
