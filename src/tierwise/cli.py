@@ -13,15 +13,14 @@ import pkgutil
 import click
 
 import tierwise.commands as commands_pkg
-
-SUMMARY_LIMIT = 400  # a summary is a command's first sentence; this only stops a runaway docstring
+from tierwise.commands._common import WholeSummaryGroup
 
 
 def _module_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(commands_pkg.__path__) if not m.name.startswith("_"))
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(WholeSummaryGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name.replace("_", "-") for name in _module_names()]
 
@@ -31,18 +30,6 @@ class _LazyGroup(click.Group):
             return None
         cmd = getattr(importlib.import_module(f"tierwise.commands.{module_name}"), "command", None)
         return cmd if isinstance(cmd, click.Command) else None
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Each command's whole first sentence, wrapped, never cut with "..." to fit one line (click's
-        # default). Listing imports every command module: they import their heavy parts when they run.
-        rows = []
-        for name in self.list_commands(ctx):
-            cmd = self.get_command(ctx, name)
-            if cmd is not None and not cmd.hidden:
-                rows.append((name, cmd.get_short_help_str(limit=SUMMARY_LIMIT)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         # A config problem found after loading (building routes, ensembles, the ledger, the MCP server's

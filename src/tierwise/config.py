@@ -428,6 +428,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError("file not found (run `tierwise init` to write a starter config)", file=file) from None
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", file=file) from None
+    except UnicodeDecodeError as e:
+        what = "UTF-16 text (as PowerShell's `>` writes)" if e.object[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+            f"not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})"
+        raise ConfigError(f"{what}: save it as UTF-8", file=file) from None
     cfg = parse_config(text, file=file)
     cfg.base_dir = str(p.resolve().parent)
     return cfg
@@ -439,13 +443,14 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
 
         data = load_yaml(text)
     except yaml.YAMLError as e:
+        from tierwise.config_keys import yaml_problem
+
         mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
         line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
         before = line.split("${", 1)[0]
         hint = (" (a value holding `${VAR}` inside `{...}` or `[...]` must be quoted: \"ledger-${VAR}.db\"; `{` "
                 "and `}` are YAML's own there)") if "${" in line and ("{" in before or "[" in before) else ""
-        raise ConfigError(f"{where}not valid YAML: {getattr(e, 'problem', e)}{hint}", file=file) from None
+        raise ConfigError(f"{yaml_problem(e, text)}{hint}", file=file) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -516,12 +521,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             raise _err(e.message, file, path, index) from None
         for ref in ptype.references(pc):
             if ref not in targets:
-                raise _err(
-                    f"refers to unknown model or route {ref!r} (known: {', '.join(sorted(targets))})",
-                    file,
-                    path,
-                    index,
-                )
+                from tierwise.config_keys import near_name, value_path
+
+                raise _err(f"refers to unknown model or route {ref!r} ({near_name(ref, targets)}known: "
+                           f"{', '.join(sorted(targets))})", file, value_path(cfg.routes[name], ref, path), index)
         parsed[name] = pc
     cfg.routes = parsed
     if cfg.dispatch is None and any(getattr(pc, "policy", None) == "capability" for pc in parsed.values()):

@@ -106,3 +106,43 @@ class UniqueKeyLoader(yaml.SafeLoader):
 def load_yaml(text: str) -> Any:
     """`yaml.safe_load`, with repeated keys refused."""
     return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_problem(e: yaml.YAMLError, text: str) -> str:
+    """A YAML syntax error as one line a person can act on: where it was found, what was wrong, where the
+    construct it broke began (PyYAML often notices an unclosed `{` or `[` only on a later line), and, for a
+    tab, that YAML indents with spaces only."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    ctx, ctx_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if ctx and ctx_mark is not None and (mark is None or ctx_mark.line != mark.line):
+        problem += f" ({ctx} that starts on line {ctx_mark.line + 1})"
+    lines = text.splitlines()
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    if "\t" in problem or "\t" in line[: (mark.column + 1) if mark is not None else 0]:
+        problem += "; YAML indents with spaces only: replace the tab with spaces"
+    return f"{where}not valid YAML: {problem}"
+
+
+
+def value_path(data: Any, value: str, path: str) -> str:
+    """The dotted path (`routes.main.rules[2].target`) of the first place `value` is written inside `data`, else
+    `path`: an error about a reference then names the line the name is on, not the route's first line."""
+
+    def find(node: Any, at: str) -> str | None:
+        if node == value:
+            return at
+        if isinstance(node, dict):
+            return next((f for k, v in node.items() if (f := find(v, f"{at}.{k}")) is not None), None)
+        if isinstance(node, list):
+            return next((f for i, v in enumerate(node) if (f := find(v, f"{at}[{i}]")) is not None), None)
+        return None
+
+    return find(data, path) or path
+
+
+def near_name(name: str, names: typing.Iterable[str]) -> str:
+    """"did you mean `x`? " for the closest of `names` (a misspelt model or route), or nothing."""
+    match = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`? " if match else ""

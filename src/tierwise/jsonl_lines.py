@@ -13,6 +13,7 @@ from typing import Any
 def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterator[tuple[int, Any]]:
     """(line number in the file, parsed value) of each non-blank line; `error(message)` for what cannot be read."""
     try:
+        first = True  # the first non-blank line: where a CSV header or a whole JSON document shows
         with open(path, "rb") as f:
             for n, raw in enumerate(f, 1):
                 if n == 1:
@@ -28,7 +29,21 @@ def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterat
                     try:
                         value = json.loads(line)
                     except json.JSONDecodeError as e:
-                        raise error(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                        raise error(f"{path}:{n}: not valid JSON ({e.msg}){_first_line_hint(line) if first else ''}"
+                                    ) from None
+                    first = False
                     yield n, value
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
+
+
+def _first_line_hint(line: str) -> str:
+    """Why a file's first line is not JSON, when it shows: a CSV/TSV header, or one JSON document over many lines."""
+    text = line.strip()
+    if text in ("[", "{") or (text.startswith(('{"', "[{")) and not text.endswith(("}", "]"))):
+        return ("; the file looks like one JSON document spread over lines: JSONL is one whole object per line, "
+                "e.g. `jq -c '.[]' data.json > data.jsonl` for an array")
+    if not text.startswith(("{", "[", '"')) and ("," in text or "\t" in text):
+        return ("; the file looks like CSV or TSV: this reads JSON Lines, one JSON object a line, e.g. "
+                '{"prompt": "...", "strong": 1, "weak": 0}')
+    return ""

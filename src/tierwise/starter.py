@@ -18,6 +18,21 @@ LOCAL_SERVERS = [
 ]
 
 
+START_HINTS = {11434: "`ollama serve`", 8080: "`llama-server -m MODEL.gguf --port 8080`", 1234: "LM Studio's server"}
+
+
+def start_hint(base_url: str) -> str:
+    """How to start the local server a base URL names, by its port (the usual servers' defaults), else in general."""
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(base_url).port
+    except ValueError:
+        port = None
+    hint = START_HINTS.get(port or 0)
+    return f"start it (e.g. {hint})" if hint else "start the model server it names"
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

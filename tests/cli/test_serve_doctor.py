@@ -368,8 +368,9 @@ def test_serve_says_where_the_dashboard_is_when_it_is_on(tmp_path):
         "models:\n  m: {provider: o, model: x}\n")
     proc = subprocess.Popen(TIERWISE + ["serve", "--port", "0"], cwd=tmp_path, env=bare_env(tmp_path),
                             stderr=subprocess.PIPE, text=True)
-    try:
-        serving = proc.stderr.readline()
+    try:  # (a warning that nothing listens at the provider's port comes first)
+        while (serving := proc.stderr.readline()) and "serving on" not in serving:
+            pass
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

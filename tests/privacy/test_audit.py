@@ -108,3 +108,13 @@ def test_an_older_ledger_gains_the_privacy_column(tmp_path):
     rec = led.get("r1")
     assert rec is not None and rec.privacy is None
     led.close()
+
+
+def test_audit_request_prints_its_crossings_as_readable_json(gw):
+    # Before: each crossing's indented JSON went through the control-character escaper, so the terminal showed
+    # `{\x0a  "to": "frontier",\x0a ...` on one line.
+    r = oai(gw).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": MSG}])
+    out = run(gw, "--request", r.headers["x-tierwise-request-id"])
+    assert out.exit_code == 0, out.output
+    assert "\\x0a" not in out.output and '  "to": "frontier",\n' in out.output, out.output
+    assert SEEDS["EMAIL_ADDRESS"] not in out.output

@@ -17,6 +17,29 @@ DEFAULT_CONFIG = "tierwise.yaml"
 CONFIG_ENV = "TIERWISE_CONFIG"
 # What a command does when the path it was given names nothing.
 EXPLICIT_CONFIG_MISSING = 2
+# `--port`: a TCP port (0: the OS picks one). A plain int let 99999 through, which the socket layer took modulo
+# 65536: `serve --port 99999` served on 34463.
+PORT = click.IntRange(0, 65535)
+# `--log-level`: the levels Python's logging knows (any other name was a ValueError traceback at start).
+LOG_LEVEL = click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False)
+
+
+SUMMARY_LIMIT = 400  # a summary is a command's first sentence; this only stops a runaway docstring
+
+
+class WholeSummaryGroup(click.Group):
+    """A command group whose help lists each subcommand's whole first sentence, wrapped, never cut with
+    "..." to fit one line (click's default, which left `cache invalidate` reading "(both:...")."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=SUMMARY_LIMIT)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def _default_config() -> str:

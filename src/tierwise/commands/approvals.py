@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, gateway_json, load_or_exit
+from tierwise.commands._common import WholeSummaryGroup, config_option, gateway_json, load_or_exit
 
 
 def _call(ctx: click.Context, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def _call(ctx: click.Context, method: str, body: dict[str, Any] | None = None) -
                         key_env=ctx.obj["key_env"], key_option="--admin-key-env")
 
 
-@click.group("approvals")
+@click.group("approvals", cls=WholeSummaryGroup)
 @config_option
 @click.option("--url", default=None, help="Gateway to ask; default: server.host and server.port.")
 @click.option("--admin-key-env", default=None, help="Environment variable holding an admin key "

@@ -28,6 +28,8 @@ def command(config_path: str, by: str, days: float | None, request_id: str | Non
     from tierwise.commands.terminal_text import inert, inert_json, plain_console
     from tierwise.privacy import audit
 
+    if prove and request_id is None:  # it used to be ignored: the table printed as if proof had been given
+        raise click.UsageError("--prove checks one request: add --request ID (`tierwise requests` lists them)")
     cfg = load_or_exit(config_path, allow_starter=True)
     ledger = open_existing_ledger(cfg)
     try:
@@ -49,8 +51,8 @@ def command(config_path: str, by: str, days: float | None, request_id: str | Non
                 click.echo(inert_json(orjson.dumps({"request_id": request_id, "ok": ok, "crossings": rec.privacy,
                                                     "checks": lines}, option=orjson.OPT_INDENT_2).decode()))
             else:
-                for line in lines:
-                    click.echo(inert(line))
+                for line in lines:  # crossings are indented JSON (its newlines kept), proof lines plain text
+                    click.echo(inert(line) if prove else inert_json(line))
                 if prove:
                     click.echo("PROVED: no detected value of a protected class left" if ok else "NOT PROVED")
             if prove and not ok:

@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, gateway_json, gateway_url_and_key, load_or_exit
+from tierwise.commands._common import (
+    WholeSummaryGroup,
+    config_option,
+    gateway_json,
+    gateway_url_and_key,
+    load_or_exit,
+)
 
 HINT = "with the memory backend the cache lives in the running gateway: start it, or pass --url"
 
@@ -49,7 +55,7 @@ def _run(config_path: str, url: str | None, key_env: str | None, name: str, **kw
     return asyncio.run(go())
 
 
-@click.group("cache")
+@click.group("cache", cls=WholeSummaryGroup)
 def command() -> None:
     """Answer cache: show its size, drop entries by route or tenant, or empty it."""
 

@@ -74,15 +74,19 @@ def _on_this_machine(url: str) -> bool:
         return False
 
 
-def _check_gateway(url: str, config_path: str) -> None:
-    """Stop with a clear line when no gateway answers at `url`: Claude Code would otherwise retry the
-    connection for minutes with nothing on the screen."""
+def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
+    """Stop with a clear line when no gateway answers at `url`, or when one answers but every route it has
+    is down (no model it can reach has its key set, its server up or its breaker closed): Claude Code
+    would otherwise retry the connection, or the 502/503s, for minutes with nothing on the screen."""
+    import json
     import urllib.error
     import urllib.request
 
+    headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=3):  # noqa: S310 - the operator's URL
-            return
+        req = urllib.request.Request(url.rstrip("/") + "/health", headers=headers)
+        with urllib.request.urlopen(req, timeout=3) as r:  # noqa: S310 - the operator's URL
+            body = r.read(1 << 20)
     except urllib.error.HTTPError:  # it answered (whatever it said): a gateway is there
         return
     except (urllib.error.URLError, OSError, ValueError) as e:
@@ -90,6 +94,19 @@ def _check_gateway(url: str, config_path: str) -> None:
         raise click.ClickException(
             f"no gateway answers at {url} ({type(why).__name__}): start it first (`tierwise serve -c {config_path}`), "
             "or pass --url") from None
+    try:
+        health = json.loads(body)
+    except ValueError:  # something else answers there: let Claude Code try it
+        return
+    if isinstance(health, dict) and health.get("status") == "down":
+        routes = health.get("routes")
+        models = sorted({str(m) for r in (routes.values() if isinstance(routes, dict) else ()) if isinstance(r, dict)
+                         for m in r.get("unavailable") or [] if isinstance(r.get("unavailable"), list)})
+        what = f" (unavailable: {', '.join(models)})" if models else ""
+        raise click.ClickException(
+            f"the gateway at {url} answers, but every route is down{what}: Claude Code would get only errors. "
+            f"`tierwise doctor -c {config_path}` says what to fix (a provider key not exported where the gateway "
+            "runs, a local model server not started)")
 
 
 @click.command("claude", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -107,7 +124,7 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
         host = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host
         url = f"http://{host}:{cfg.server.port}"
     key = gateway_key(cfg)
-    _check_gateway(url, config_path)
+    _check_gateway(url, config_path, key)
     exe = shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), ".tools", "claude-code", "node_modules", ".bin"))
     if exe is None:
         raise click.ClickException("the `claude` CLI is not installed: npm install -g @anthropic-ai/claude-code")

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from tierwise.commands._common import WholeSummaryGroup
+
 DATASETS = ("routellm",)
 
 
-@click.group("data")
+@click.group("data", cls=WholeSummaryGroup)
 def command() -> None:
     """Public data sets for evaluation: fetch them from their source, checked byte for byte."""
 

@@ -42,6 +42,39 @@ def unset_provider_keys(cfg: Config) -> list[str]:
     return out
 
 
+def silent_local_servers(cfg: Config) -> list[str]:
+    """One line per local provider on this machine (a loopback base_url) where nothing accepts a TCP
+    connection: the first requests to its models would fail (or fall back) with no word at start, the
+    usual first run being `tierwise serve` before `ollama serve`. Loopback only, so a start never waits on
+    a remote host; a refused loopback connection answers at once."""
+    import ipaddress
+
+    from tierwise.server.health import _address
+    from tierwise.starter import port_open, start_hint
+
+    out = []
+    for name, p in cfg.providers.items():
+        addr = _address(p.base_url) if p.locality == "local" else None
+        if addr is None:
+            continue
+        host, port = addr
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback or port_open(port, host, timeout=0.3):
+            continue
+        models = ", ".join(m for m, mc in cfg.models.items() if mc.provider == name) or "no models"
+        out.append(f"provider {name}: nothing listens at {host}:{port} yet: calls to its models ({models}) will "
+                   f"fail and routes fall back to other targets until the server starts. Fix: {start_hint(p.base_url)}"
+                   " (`tierwise doctor` checks it; `tierwise init --force --local URL` points the config at another)")
+    return out
+
+
+EMPTY_CONFIG = ("defines no models and no routes: every request would be refused. Fix: add providers, models and "
+                "routes, or `tierwise init --force` writes a starter config")
+
+
 def open_to_the_network(cfg: Config, host: str | None = None) -> str | None:
     """What is wrong when the gateway listens beyond this machine with no client keys: anyone who can
     reach the port spends the provider keys it holds (None when it listens on loopback or has keys)."""
@@ -116,7 +149,9 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                 n = 0
             return True, f"reached; {n} model(s) listed"
     except (aiohttp.ClientConnectorError, OSError):
-        hint = "start it (e.g. `ollama serve`)" if p.locality == "local" else "check the URL and your network"
+        from tierwise.starter import start_hint
+
+        hint = start_hint(p.base_url) if p.locality == "local" else "check the URL and your network"
         return False, f"cannot connect to {p.base_url}: {hint}"
     except TimeoutError:
         return False, f"no answer from {p.base_url} within the timeout"
@@ -334,9 +369,7 @@ def command(config_path: str) -> None:
         try:
             built_routes(cfg)
             if not cfg.models and not cfg.routes:  # an empty file is a valid config that serves nothing
-                raise ConfigError("defines no models and no routes: every request would be refused. Fix: add "
-                                  "providers, models and routes, or `tierwise init --force` writes a starter config",
-                                  file=config_path)
+                raise ConfigError(EMPTY_CONFIG, file=config_path)
             click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
                        f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
         except ConfigError as e:  # the file parses, so the other checks still say what they can

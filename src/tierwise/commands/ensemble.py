@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import WholeSummaryGroup, config_option, load_or_exit
 from tierwise.errors import ConfigError, TierwiseError  # light: no pydantic, no aiohttp
 
 project_option = click.option("--project", "project_dir", default=".", show_default=True,
@@ -64,7 +64,7 @@ agents:
 """
 
 
-@click.group("ensemble")
+@click.group("ensemble", cls=WholeSummaryGroup)
 def command() -> None:
     """Ensembles of small models: YAML DAGs of LLM, script and nested-ensemble agents."""
 

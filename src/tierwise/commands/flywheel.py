@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
+from tierwise.commands._common import WholeSummaryGroup, config_option, load_or_exit, open_existing_ledger
 
 
 def _check_route(cfg: object, ledger: object, route: str | None) -> None:
@@ -20,7 +20,7 @@ def _check_route(cfg: object, ledger: object, route: str | None) -> None:
                                f"route (routes: {known})")
 
 
-@click.group("flywheel")
+@click.group("flywheel", cls=WholeSummaryGroup)
 def command() -> None:
     """Turn judged answers into training data (SFT, DPO pairs, judge triples) and list fine-tuning candidates."""
 

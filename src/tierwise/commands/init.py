@@ -19,6 +19,8 @@ def command(path: str, force: bool, local_url: str | None) -> None:
     from tierwise.starter import detect, served_models, starter_yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise click.ClickException(f"{path} is a folder: name the file to write, e.g. --path {p / 'tierwise.yaml'}")
     if p.exists() and not force:
         raise click.ClickException(f"{path} exists; pass --force to overwrite it")
     if local_url is not None and not local_url.startswith(("http://", "https://")):
@@ -28,7 +30,11 @@ def command(path: str, force: bool, local_url: str | None) -> None:
     if local_url is not None and served_models(local_url) is None:
         click.echo(f"  warning: {local_url}/models did not answer: is the server running, and is /v1 in the URL? "
                    "(`tierwise doctor` checks it again)")
-    p.write_text(starter_yaml(found), encoding="utf-8")
+    try:  # `--path configs/tierwise.yaml` makes configs/ (the hint other commands print when a -c path is missing)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(starter_yaml(found), encoding="utf-8")
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
     click.echo(f"wrote {path}")
     if local:
         click.echo("  local model server: " + ", ".join(  # type: ignore[union-attr]
@@ -41,4 +47,5 @@ def command(path: str, force: bool, local_url: str | None) -> None:
         click.echo(f"  {env}: {'set' if seen else 'not set'}")
     if found["openai_key"] and not found["anthropic_key"]:
         click.echo("  frontier tier: OpenAI (gpt-4o, gpt-4o-mini), since only OPENAI_API_KEY is set")
-    click.echo("next: `tierwise doctor` to check it, `tierwise serve` to run it")
+    c = "" if path == "tierwise.yaml" else f" -c {path}"
+    click.echo(f"next: `tierwise doctor{c}` to check it, `tierwise serve{c}` to run it")

@@ -30,7 +30,7 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Any:
               help="Folder holding .tierwise/ensembles and .tierwise/profiles.")
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="For --transport http.")
-@click.option("--port", type=int, default=4100, show_default=True, help="For --transport http.")
+@click.option("--port", type=click.IntRange(0, 65535), default=4100, show_default=True, help="For --transport http.")
 @click.option("--allow-remote", is_flag=True,
               help="Allow --host to be a non-loopback address (the bearer token is still required; "
                    "put TLS in front: the token travels in every request).")

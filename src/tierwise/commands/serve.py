@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import LOG_LEVEL, PORT, config_option, load_or_exit
 
 STARTUP_FAILURE = 3  # uvicorn's own exit status when a server cannot start
 
@@ -33,8 +33,8 @@ def bind(host: str, port: int) -> socket.socket:
 @click.command("serve")
 @config_option
 @click.option("--host", default=None, help="Override server.host.")
-@click.option("--port", type=int, default=None, help="Override server.port.")
-@click.option("--log-level", default="warning", show_default=True)
+@click.option("--port", type=PORT, default=None, help="Override server.port.")
+@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True)
 @click.option("--access-log", is_flag=True, default=None,
               help="Log one line per HTTP request (also `server.access_log: true` in the config).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -63,15 +63,19 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
     from tierwise.commands.doctor import (
+        EMPTY_CONFIG,
         cache_shares_redis,
         open_to_the_network,
+        silent_local_servers,
         unset_client_keys,
         unset_provider_keys,
     )
 
+    if not cfg.models and not cfg.routes:  # an empty file parses as a config that serves nothing
+        click.echo(f"tierwise: warning: {cfg.source or config_path} {EMPTY_CONFIG}", err=True)
     if (keys_problem := unset_client_keys(cfg)) is not None:
         click.echo(f"tierwise: warning: {keys_problem}", err=True)
-    for problem in unset_provider_keys(cfg):
+    for problem in [*unset_provider_keys(cfg), *silent_local_servers(cfg)]:
         click.echo(f"tierwise: warning: {problem}", err=True)
     if (exposed := open_to_the_network(cfg, h)) is not None:
         click.echo(f"tierwise: warning: {exposed}", err=True)

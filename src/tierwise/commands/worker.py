@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, load_or_exit
+from tierwise.commands._common import LOG_LEVEL, config_option, load_or_exit
 
 CONFIG_PROBLEM = 2
 
@@ -19,7 +19,7 @@ CONFIG_PROBLEM = 2
 @click.command("worker")
 @config_option
 @click.option("--id", "worker_id", default=None, help="Override dispatch.worker.id.")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
 @click.option("--acl", "print_acl", is_flag=True, help="Print the Redis ACL SETUSER line this worker's user needs, "
               "then exit.")
 @click.option("--list", "list_workers", is_flag=True, help="List the workers present for this config's tenant "

@@ -199,7 +199,8 @@ class Library:
         target = folder / f"{name}.yaml"
         ens = parse_ensemble(text, file=str(target))
         if ens.name != name:
-            raise ConfigError(f"the file says name {ens.name!r}, not {name!r}", file=str(target))
+            raise ConfigError(f"the ensemble's own `name:` is {ens.name!r}, not {name!r}: create it as {ens.name!r}, "
+                              f"or change its `name:` to {name!r} first", file=str(target))
         unsafe = [f"agent {a.name!r}: {p}" for a in ens.agents
                   if a.script is not None and (p := script_refusal(a.script, folder, trusted=False))]
         if unsafe:

@@ -20,7 +20,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from tierwise.config_keys import load_yaml, unknown_key_message
+from tierwise.config_keys import load_yaml, unknown_key_message, yaml_problem
 from tierwise.ensembles.guard import GuardError, parse_guard
 from tierwise.errors import ConfigError
 from tierwise.privacy.ensemble_step import RedactStep
@@ -135,10 +135,7 @@ def parse_ensemble(text: str, *, file: str | None = None) -> Ensemble:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None)
-        raise ConfigError(f"{'line ' + str(mark.line + 1) + ': ' if mark else ''}not valid YAML"
-                          f"{': ' + problem if problem else ''}", file=file) from None
+        raise ConfigError(yaml_problem(e, text), file=file) from None
     if not isinstance(data, dict):
         raise ConfigError("an ensemble file must be a mapping with `name` and `agents`", file=file)
     if "name" not in data and file:
@@ -167,6 +164,8 @@ def load_ensemble(path: str | Path) -> Ensemble:
         raise ConfigError("ensemble file not found", file=str(p)) from None
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", file=str(p)) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (byte {e.start}): save it as UTF-8", file=str(p)) from None
     return parse_ensemble(text, file=str(p))
 
 
@@ -272,8 +271,8 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 def parse_profile(text: str, *, file: str | None = None, name: str | None = None) -> Profile:
     try:
         data = load_yaml(text)
-    except yaml.YAMLError:
-        raise ConfigError("not valid YAML", file=file) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(yaml_problem(e, text), file=file) from None
     if not isinstance(data, dict):
         raise ConfigError("a profile file must be a mapping with at least `model`", file=file)
     try:

@@ -160,7 +160,8 @@ def load_benchmark(name: str, root: str | os.PathLike[str] | None = None) -> Out
         return load_gsm8k(root)
     if name in ("mt-bench", "mtbench"):
         return load_mtbench(root)
-    raise DataError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}, mmlu-no-hsm")
+    raise DataError(f"unknown benchmark {name!r}, and no file of that name here; choose one of: "
+                    f"{', '.join(BENCHMARKS)}, mmlu-no-hsm, routellm, ledger, or a JSONL file's path")
 
 
 def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
@@ -239,6 +240,10 @@ def _finite_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _benchmark_names() -> set[str]:
+    return {*BENCHMARKS, "mmlu-no-hsm", f"mmlu-no-{MMLU_PARSING_ARTEFACT}", "mtbench", "routellm"}
+
+
 def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
     """A benchmark name, a path to a JSONL file, `routellm` (all three benchmarks), or several of
     these joined by commas (`mmlu,gsm8k,mine.jsonl`): one dataset, each part's outcomes on [0, 1]."""
@@ -252,8 +257,8 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
     if not parts:
         raise DataError("no dataset given")
     spec = parts[0]
-    if spec.endswith(".jsonl") or os.sep in spec:
-        return load_jsonl(spec)
+    if spec.endswith(".jsonl") or os.sep in spec or (spec not in _benchmark_names() and Path(spec).is_file()):
+        return load_jsonl(spec)  # a file of another name (data.csv, data.json) is read as JSONL: its error says why
     return load_benchmark(spec, root)
 
 

@@ -183,7 +183,11 @@ class Boundary(Cleaning):
             except ValueError:
                 key = None
             if key is None or len(key) != 32:
-                raise ConfigError(f"environment variable {m.key_env} must hold 64 hex digits (an AES-256 key)",
+                state = "is not set" if not hexkey else "holds something else"
+                raise ConfigError(f"environment variable {m.key_env} {state}: it must hold the mapping store's "
+                                  f"AES-256 key as 64 hex digits (make one: export {m.key_env}=$(python3 -c 'import "
+                                  "secrets; print(secrets.token_hex(32))'), and keep it: a new key cannot read what "
+                                  "the old one stored), or leave key_env out for a random key per process",
                                   path="privacy.mapping.key_env")
         path = None
         if m.path:
