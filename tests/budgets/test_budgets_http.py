@@ -67,6 +67,16 @@ def test_spent_budget_refuses_in_each_api_schema(two_tier, anthropic_up):
     assert len(anthropic_up.requests) == 3
 
 
+def test_a_limit_under_a_cent_reads_as_plain_dollars_in_the_refusal(two_tier, anthropic_up):
+    anthropic_up.default = Reply(text="paid answer", usage=USAGE)
+    g = two_tier(budgets=budget(0.00005))  # less than one request's cost: the first one spends it
+    ask_openai(g)
+    with pytest.raises(openai.RateLimitError) as e:
+        ask_openai(g)
+    msg = e.value.body["message"]
+    assert "of $0.00005 per" in msg and "e-0" not in msg, msg  # (`:g` wrote `$5e-05`)
+
+
 def test_downgrade_answers_from_the_local_tier_and_the_trace_says_why(two_tier, anthropic_up, openai_up):
     anthropic_up.default = Reply(text="frontier answer", usage=USAGE)
     openai_up.default = Reply(text="local answer", usage=(10, 10))

@@ -74,13 +74,13 @@ def test_budgets_command_reads_a_running_gateway(gateway, openai_up, anthropic_u
 
 
 def test_budgets_table_shows_a_small_limit_as_configured(gateway, openai_up, anthropic_up, tmp_path):
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={"limits": [{"name": "tiny", "usd": 0.001}]})
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={"limits": [{"name": "tiny", "usd": 0.00005}]})
     g = gateway(cfg)
     (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
     table = CliRunner().invoke(main, ["budgets", "-c", str(tmp_path / "tw.yaml"), "--url", g.url])
     assert table.exit_code == 0, table.output
     [row] = [line for line in table.output.splitlines() if "tiny" in line]
-    assert "0.001 " in row and " 0.00 " not in row, row
+    assert "0.00005 " in row and " 0.00 " not in row and "e-05" not in row, row
 
 
 def test_budgets_command_reads_redis(gateway, openai_up, anthropic_up, tmp_path, redis_prefix):

@@ -42,6 +42,7 @@ from tierwise.budgets.plan import (
     owner_part,
     pair_part,
     reachable,
+    usd_text,
 )
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
@@ -307,8 +308,11 @@ class SpendController:
         if value == OVERFLOW or value.endswith("/" + OVERFLOW):  # (a key's own overflow bucket: `<key>/#overflow`)
             scope = (f" for new {b.spec.per} values (past budgets.max_dimension_values, new values share one "
                      "bucket)")
-        cap = f"${b.usd_limit:g}" if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"
-        used = f"${refusal.used:.4f}" if refusal.what == "usd" else f"{int(refusal.used)} tokens"
+        cap = usd_text(b.usd_limit) if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"
+        if refusal.what != "usd":
+            used = f"{int(refusal.used)} tokens"
+        else:  # to a hundredth of a cent; a limit under a cent shows as many places as it has
+            used = f"${refusal.used:.4f}" if b.usd_limit >= 0.01 else usd_text(round(refusal.used, 10))
         msg = (f"budget {b.name!r}{scope} is spent ({used} of {cap} per {b.window.label}, reservations of "
                f"requests in flight included); it resets at {_iso(resets)}")
         detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": _iso(resets)}

@@ -44,6 +44,11 @@ def key_part(value: str) -> str:
     return "#" + hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=12).hexdigest()
 
 
+def usd_text(usd: float) -> str:
+    """Dollars in plain decimals for people: `$20`, `$0.00005` (`:g` wrote a tiny limit as `$5e-05`)."""
+    return "$" + (f"{usd:.10f}".rstrip("0").rstrip(".") or "0")
+
+
 def owner_part(key_name: str) -> str:
     """A gateway key's name as the first part of a bucket of its own (`<owner>/<value>`): never holding a
     `/`, so the first one splits the two (a key named `team` naming session `a/x` is not key `team/a`'s `x`)."""

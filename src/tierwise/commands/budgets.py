@@ -68,9 +68,11 @@ def command(config_path: str, url: str | None, key_env: str | None, as_json: boo
     def v(row: dict[str, Any], k: str, fmt: str) -> str:  # a limit as configured: a cap of $0.001 is not 0.00
         return "-" if k not in row else format(row[k], fmt)
 
+    from tierwise.budgets.plan import usd_text
+
     for r in data["budgets"]:
         covers = "all" if r["per"] == "global" else f"{r['per']} {r['value']}"
-        t.add_row(inert(r["budget"]), inert(covers), r["window"], v(r, "usd_used", ".4f"), v(r, "usd_limit", ".10g"),
+        t.add_row(inert(r["budget"]), inert(covers), r["window"], v(r, "usd_used", ".4f"), ("-" if "usd_limit" not in r else usd_text(r["usd_limit"])[1:]),
                   v(r, "usd_remaining", ".4f"), v(r, "tokens_used", ","), v(r, "tokens_limit", ","),
                   v(r, "tokens_remaining", ","), r["resets_at"])
     plain_console().print(t)  # values come from clients (sessions, tags): no markup
