@@ -194,8 +194,9 @@ async def test_callable_verifiers() -> None:
 
 async def test_python_code_an_early_exit_is_not_a_pass() -> None:
     # A prompt-injected answer that exits 0 before the tests ran (or midway) must not pass them.
-    v = build_verifier({"type": "python_code", "tests": "assert add(2, 3) == 5\nassert add(1, 1) == 3\n",
-                        "timeout_s": 30})
+    tests = "assert add(2, 3) == 5\nassert add(1, 1) == 3\n"
+    # (8 s: the cheat that calls whatever __main__ holds blocks its own relay until the wall-clock limit)
+    v = build_verifier({"type": "python_code", "tests": tests, "timeout_s": 8})
     for cheat in ("import os\nos._exit(0)\n", "raise SystemExit(0)\n", "import sys\nsys.exit()\n",
                   "import atexit, os\natexit.register(lambda: os._exit(0))\n"
                   "import builtins\nbuiltins.AssertionError = SystemExit\n",
@@ -207,6 +208,7 @@ async def test_python_code_an_early_exit_is_not_a_pass() -> None:
                   "        try:\n            f()\n        except BaseException:\n            pass\nos._exit(0)\n"):
         verdict = await v(req(), resp(f"```python\ndef add(a, b):\n    return a + b\n{cheat}```"), CTX)
         assert not verdict.passed, cheat
+    v = build_verifier({"type": "python_code", "tests": tests, "timeout_s": 30})
     honest = await v(req(), resp("```python\ndef add(a, b):\n    return a + b\n```"), CTX)
     assert not honest.passed and "AssertionError" in honest.reason
     run_only = build_verifier({"type": "python_code", "run": True, "timeout_s": 30})
