@@ -41,8 +41,8 @@ def judge(flipped: set[str]):
     return reply
 
 
-def test_one_key_cannot_demote_a_learned_route_for_the_others(gateway, openai_up, anthropic_up, tmp_path,
-                                                              monkeypatch):  # noqa: F811
+def test_one_key_cannot_demote_a_learned_route_for_the_others(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                              tmp_path, monkeypatch):
     for env, value in KEYS.items():
         monkeypatch.setenv(env, value)
     router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))

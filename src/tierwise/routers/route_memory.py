@@ -228,7 +228,7 @@ class RouteMemory:
                 vals = _floats([score, threshold, strong, weak])
                 if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
                     raise ValueError("pair out of range")
-                pairs.append(JudgedPair(n, *vals, *_strings(key[:1])))
+                pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], *_strings(key[:1])))
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
