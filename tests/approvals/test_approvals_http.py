@@ -105,7 +105,7 @@ def test_timeout_rejects(gated):
 
 
 def test_pending_is_bounded_per_route(gated):
-    g = gated(max_pending=2)
+    g = gated(max_pending=2, max_pending_per_key=2)  # one key here: its share is the route's whole bound
     with ThreadPoolExecutor(2) as pool:
         futs = [pool.submit(lambda: oai(g, api_key=GW_KEY).chat.completions.create(model="main", messages=MSG))
                 for _ in range(2)]

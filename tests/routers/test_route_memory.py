@@ -151,14 +151,25 @@ def test_a_demoted_route_stays_demoted_after_a_restart(gateway, openai_up, anthr
 def test_the_online_estimates_pairs_come_back(tmp_path):
     v = OnlineValidator(window=100, min_pairs=10, rounds=50)
     rng = random.Random(1)
-    for _ in range(60):
+    for i in range(60):
         s = rng.random()
-        v.add(JudgedPair(100, s, 0.5, float(s > 0.3), float(s < 0.6)))
+        v.add(JudgedPair(100, s, 0.5, float(s > 0.3), float(s < 0.6), ("", "team-a", "team/b")[i % 3]))
     mem = RouteMemory(tmp_path / "m.json", "router-a", 0.3, validator=v)
     mem.write(mem.dump())
     fresh = OnlineValidator(window=100, min_pairs=10, rounds=50)
     assert RouteMemory(tmp_path / "m.json", "router-a", 0.3, validator=fresh).restore()
-    assert fresh.pairs() == v.pairs() and fresh.latest.n == 60
+    assert fresh.pairs() == v.pairs() and fresh.latest.n == 60  # each pair with the key it counts under
+    capped = OnlineValidator(window=100, min_pairs=10, rounds=50, key_share=0.1)  # each key's cap holds on restore
+    assert RouteMemory(tmp_path / "m.json", "router-a", 0.3, validator=capped).restore()
+    assert [p.key for p in capped.pairs()].count("team-a") == 10 and len(capped.pairs()) == 40
+    # a file saved before pairs kept their key (five fields a pair) still restores, the pairs keyless
+    import json
+    data = json.loads((tmp_path / "m.json").read_text())
+    data["pairs"] = [row[:5] for row in data["pairs"]]
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    old = OnlineValidator(window=100, min_pairs=10, rounds=50)
+    assert RouteMemory(tmp_path / "m.json", "router-a", 0.3, validator=old).restore()
+    assert len(old.pairs()) == 60 and {p.key for p in old.pairs()} == {""}
     assert fresh.latest.apgr == pytest.approx(v.latest.apgr)
     other = OnlineValidator(window=100, min_pairs=10, rounds=50)
     assert not RouteMemory(tmp_path / "m.json", "router-b", 0.3, validator=other).restore()

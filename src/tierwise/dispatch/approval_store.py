@@ -1,6 +1,7 @@
 """Where pending approvals live: in this process (one gateway) or in Redis (every replica).
 
-A record is opened (refused when its route already has `max_pending` waiting), decided once
+A record is opened (refused when its route already has `max_pending` waiting, or its gateway key
+`max_pending_per_key` of them: one key cannot keep every other key out), decided once
 (approved, rejected, timed out or cancelled: the first decision wins, atomically), and its
 waiter is woken. In Redis the decision is a Lua script (check-and-set on the record, removal
 from the pending sets) followed by a PUBLISH on one channel per key prefix; each process keeps
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +30,8 @@ OP_TIMEOUT = 3.0  # seconds a Redis call of the approvals may take (it then coun
 KEEP_DECIDED_S = 300  # a decided record stays readable this long (who decided, for a late look)
 MAX_KEPT = 2000  # records the memory store keeps at most (pending ones are bounded per route besides)
 FINAL_STATES = ("approved", "rejected", "timed_out", "cancelled")
+# What `open` answers: the record waits, or which bound refused it.
+OPENED, ROUTE_FULL, KEY_FULL = "opened", "route", "key"
 
 
 @dataclass(slots=True)
@@ -61,7 +65,7 @@ class ApprovalRecord:
 class ApprovalStore(Protocol):
     backend: str
 
-    async def open(self, rec: ApprovalRecord, max_pending: int) -> bool: ...
+    async def open(self, rec: ApprovalRecord, max_pending: int, per_key: int) -> str: ...
     async def get(self, id: str) -> ApprovalRecord | None: ...
     async def decide(self, id: str, state: str, approver: str, reason: str | None) -> tuple[bool, ApprovalRecord | None]: ...
     async def pending(self, limit: int) -> list[ApprovalRecord]: ...
@@ -116,15 +120,22 @@ class MemoryApprovalStore(_Watchers):
             for r in done[:len(self.records) - MAX_KEPT]:
                 del self.records[r.id]
 
-    async def open(self, rec: ApprovalRecord, max_pending: int) -> bool:
+    async def open(self, rec: ApprovalRecord, max_pending: int, per_key: int) -> str:
+        """OPENED, or which bound refused it: the route's, else the key's share (`per_key`, when the record has a key)."""
         now = time.time()
         self._prune(now)
-        waiting = sum(1 for r in self.records.values()
-                      if r.state == PENDING and r.kind == rec.kind and r.subject == rec.subject and r.deadline >= now)
+        waiting = mine = 0
+        for r in self.records.values():
+            if r.state == PENDING and r.kind == rec.kind and r.subject == rec.subject and r.deadline >= now:
+                waiting += 1
+                if rec.key is not None and r.key == rec.key:
+                    mine += 1
         if waiting >= max_pending:
-            return False
+            return ROUTE_FULL
+        if rec.key is not None and mine >= per_key:
+            return KEY_FULL
         self.records[rec.id] = rec
-        return True
+        return OPENED
 
     async def get(self, id: str) -> ApprovalRecord | None:
         return self.records.get(id)
@@ -152,15 +163,26 @@ class MemoryApprovalStore(_Watchers):
         self.wake_all()
 
 
-# KEYS: pending zset, subject zset, record. ARGV: id, deadline, now, max, json, ttl.
+# KEYS: pending zset, subject zset, record[, the key's zset of this subject]. ARGV: id, deadline, now, max, json,
+# ttl[, per-key max]. Answers 1 (opened), 0 (the route's bound, or withdrawn), 2 (the key's share).
 _OPEN = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end  -- withdrawn before it ran (see `withdraw`)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+if KEYS[4] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[3])
+  if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[7]) then return 2 end
+end
 redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if KEYS[4] then
+  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+  -- a set whose key never opens again goes with its last deadline (a killed gateway's records)
+  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  redis.call('EXPIREAT', KEYS[4], math.ceil(tonumber(last[2])) + 1)
+end
 return 1
 """
 
@@ -179,6 +201,9 @@ local out = cjson.encode(rec)
 redis.call('SET', KEYS[2], out, 'EX', ARGV[8])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', ARGV[6] .. rec['kind'] .. ':' .. rec['subject'], ARGV[1])
+if type(rec['key']) == 'string' then  -- the key's share (`_key_set`: the same name, digested here)
+  redis.call('ZREM', ARGV[6] .. rec['kind'] .. ':' .. rec['subject'] .. ':key:' .. redis.sha1hex(rec['key']), ARGV[1])
+end
 redis.call('PUBLISH', ARGV[7], ARGV[1])
 return {1, out}
 """
@@ -209,6 +234,10 @@ class RedisApprovalStore(_Watchers):
 
     def _subject(self, kind: str, subject: str) -> str:
         return f"{self.prefix}subject:{kind}:{subject}"
+
+    def _key_set(self, kind: str, subject: str, key: str) -> str:
+        """Pending ids of one gateway key on one subject (the key's name digested: any character, fixed length)."""
+        return f"{self._subject(kind, subject)}:key:{hashlib.sha1(key.encode()).hexdigest()}"
 
     async def ready(self) -> None:
         """Subscribed to the decisions channel (before a record opens, so no notice can be missed)."""
@@ -255,13 +284,16 @@ class RedisApprovalStore(_Watchers):
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
-    async def open(self, rec: ApprovalRecord, max_pending: int) -> bool:
+    async def open(self, rec: ApprovalRecord, max_pending: int, per_key: int) -> str:
         now = time.time()
         ttl = int(rec.deadline - now) + KEEP_DECIDED_S
-        ok = await asyncio.wait_for(self._open(keys=[self.prefix + "pending", self._subject(rec.kind, rec.subject), self._rec(rec.id)],
-                              args=[rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)]),
-                                    OP_TIMEOUT)
-        return bool(ok)
+        keys = [self.prefix + "pending", self._subject(rec.kind, rec.subject), self._rec(rec.id)]
+        args: list[Any] = [rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)]
+        if rec.key is not None:  # one script: the key's share and the route's bound checked and taken at once
+            keys.append(self._key_set(rec.kind, rec.subject, rec.key))
+            args.append(per_key)
+        ok = await asyncio.wait_for(self._open(keys=keys, args=args), OP_TIMEOUT)
+        return OPENED if ok == 1 else KEY_FULL if ok == 2 else ROUTE_FULL
 
     async def withdraw(self, rec: ApprovalRecord) -> None:
         """Make sure a record whose opening failed on our side (a timeout: Redis may run it later, or ran it and

@@ -6,7 +6,8 @@ dispatcher (`require_capability`) both call it. What an approver sees of a reque
 (`preview`): its route, model, key name and tenant, and a short text passed through the privacy
 guard's redaction and the secret scrubber, so an approval queue never shows a raw value the
 privacy policy protects, nor a key. A rejection or a timeout is a 403 in the client's schema; too
-many waiting requests a 429; the trace and the ledger record (`extra.approval`) say who decided
+many waiting requests (the route's `max_pending`, or the key's `max_pending_per_key`) a 429; the
+trace and the ledger record (`extra.approval`) say who decided
 and why.
 """
 
@@ -24,6 +25,8 @@ from typing import Any
 import orjson
 
 from tierwise.dispatch.approval_store import (
+    KEY_FULL,
+    OPENED,
     PENDING,
     ApprovalRecord,
     ApprovalStore,
@@ -154,7 +157,8 @@ class Approvals:
                    on_open: Callable[[ApprovalRecord], None] | None = None) -> ApprovalRecord:
         """Wait for a decision on a new pending record; the approved record, or raise.
 
-        Raises TooManyPending (429) when `gate.max_pending` records of this subject already wait,
+        Raises TooManyPending (429) when `gate.max_pending` records of this subject already wait, or
+        `gate.per_key` of `key`'s (a record without a key counts only against the subject's bound),
         ApprovalRejected / ApprovalTimedOut (403), ClientLeft when `gone` completes first (the
         record is cancelled), StoreUnavailable (503) when the shared store cannot be reached."""
         now = time.time()
@@ -166,13 +170,18 @@ class Approvals:
         try:
             try:
                 await self.store.ready()
-                opened = await self.store.open(rec, gate.max_pending)
+                opened = await self.store.open(rec, gate.max_pending, gate.per_key)
             except Exception as e:
                 log.warning("approvals: store unavailable (%s)", type(e).__name__)
                 self._withdraw_later(rec)
                 raise StoreUnavailable(f"this {kind} needs an approval and the approval store is unavailable "
                                        f"({type(e).__name__})") from None
-            if not opened:
+            if opened == KEY_FULL:
+                raise TooManyPending(f"this API key already has {gate.per_key} requests of {kind} {subject!r} waiting "
+                                     f"for an approval (approvals max_pending_per_key: {gate.per_key} per key, of "
+                                     f"the {kind}'s max_pending {gate.max_pending}); try again once one is decided",
+                                     retry_after=min(gate.seconds, 60))
+            if opened != OPENED:
                 raise TooManyPending(f"{gate.max_pending} requests of {kind} {subject!r} already wait for an approval "
                                      f"(approvals max_pending); try again later", retry_after=min(gate.seconds, 60))
             if on_open is not None:

@@ -7,7 +7,7 @@ server:
 approvals:
   store: {backend: redis}                # memory: this process; redis: shared by every replica
   routes:
-    wire-transfer: {timeout: 10m, max_pending: 20}
+    wire-transfer: {timeout: 10m, max_pending: 20}   # max_pending_per_key: 10 (half) by default
   capabilities:
     synthesise: {timeout: 1h}
 ```
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.budgets.config import parse_duration
 
@@ -31,6 +31,10 @@ class ApprovalGate(_Strict):
                                  "rejected (seconds, or 90s / 15m / 2h)")
     max_pending: int = Field(20, ge=1, le=10_000, description="requests of this route that may wait at once; "
                              "beyond it new ones are refused at once (429)")
+    max_pending_per_key: int | None = Field(None, ge=1, le=10_000, description="requests of this route one "
+                                            "gateway key may have waiting at once (a share of max_pending, so "
+                                            "one key cannot keep every other key out); default: half of "
+                                            "max_pending, at least 1; not counted on a gateway without keys")
     preview_chars: int = Field(400, ge=0, le=8000, description="characters of the request's text an approver "
                                "sees (after the privacy guard's redaction and the secret scrubber)")
 
@@ -42,9 +46,23 @@ class ApprovalGate(_Strict):
             raise ValueError("must be more than 0 seconds and at most 7d")
         return s
 
+    @model_validator(mode="after")
+    def _share(self) -> ApprovalGate:
+        if self.max_pending_per_key is not None and self.max_pending_per_key > self.max_pending:
+            raise ValueError(f"max_pending_per_key ({self.max_pending_per_key}) must be at most max_pending "
+                             f"({self.max_pending})")
+        return self
+
     @property
     def seconds(self) -> float:
         return float(self.timeout)
+
+    @property
+    def per_key(self) -> int:
+        """Requests one key may have waiting at once."""
+        if self.max_pending_per_key is not None:
+            return self.max_pending_per_key
+        return max(1, self.max_pending // 2)
 
 
 class ApprovalStore(_Strict):

@@ -13,21 +13,26 @@ On those pairs this module computes what `tierwise eval` computes offline:
 
 `OnlineValidator` keeps the last `window` pairs of one live route, re-estimates when a pair arrives (off the
 request path: the shadow task calls it) and answers the route guard's question "demote?" from the latest
-estimate, so a request only reads a cached verdict. `ledger_pairs` / `ledger_estimates` read the same
+estimate, so a request only reads a cached verdict. The pairs come from every client's requests, so each is
+counted under the name of the gateway key that sent it, as in the shift window (routers/shift.py): one key
+holds at most `key_cap` of the window, and no one key demotes the route while the window holds others' pairs
+(see `OnlineValidator`). `ledger_pairs` / `ledger_estimates` read the same
 evidence back from the ledger for `tierwise eval ledger`, `tierwise boundary` and the dashboard.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
+LEFT_OUT_KEYS = 3  # keys (the largest holders) whose pairs a "not better than random" verdict is re-taken without
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class JudgedPair:
     threshold: float
     strong: float  # judged outcome of the strong tier's answer (0 … 1)
     weak: float
+    key: str = ""  # the name of the gateway key whose request it was ("" on a gateway without keys)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class OnlineEstimate:
     length_recovered: float | None = None  # prompt length's at the same share
     min_pairs: int = 0
     level: float = 0.95
+    left_out: int = 0  # pairs of one key the verdict was taken without (no one key demotes the route)
 
     @property
     def better_than_random(self) -> bool | None:
@@ -73,6 +80,8 @@ class OnlineEstimate:
         if self.length_apgr is not None:
             text += f", prompt length {self.length_apgr:.3f}"
         text += ")"
+        if self.left_out:
+            text += f", without the {self.left_out} pairs of one gateway key (no one key decides)"
         if self.strong_share is not None and self.recovered is not None:
             text += (f"; at its {self.strong_share:.0%} frontier share it recovers {self.recovered:.0%} of the "
                      f"quality gap (random {self.random_recovered:.0%}, prompt length {self.length_recovered:.0%})")
@@ -133,37 +142,86 @@ def estimate(pairs: Sequence[JudgedPair], *, min_pairs: int = 50, rounds: int = 
 
 
 class OnlineValidator:
-    """The live estimate of one route over its last `window` judged pairs, and the guard's demotion check."""
+    """The live estimate of one route over its last `window` judged pairs, and the guard's demotion check.
+
+    The pairs were taken from every client's requests, and one client sending prompts the router errs on
+    (hard questions worded like easy ones) pulled the estimate below random and demoted the route for all of
+    them. So each pair counts under the name of the key that sent it, and, as in the shift window:
+    - one key holds at most `key_cap` pairs (`key_share` of the window, never fewer than `min_pairs`): a key at
+      its cap replaces its own oldest pair, so a flood does not push the others' pairs out;
+    - a "not better than random" verdict is taken again without the pairs of each of the `LEFT_OUT_KEYS` keys
+      holding the most, and if the rest (at least `min_pairs`) is better than random, that stands: demoting
+      needs more than one key's evidence while the window holds others' pairs (a key alone decides).
+    Pairs without a key name (a gateway without keys) share one entry, neither capped nor left out."""
 
     def __init__(self, *, window: int = 500, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
-                 every: int = 1) -> None:
+                 every: int = 1, key_share: float = 1.0) -> None:
         if not 1 <= min_pairs <= window:
             raise ValueError("need 1 ≤ min_pairs ≤ window")
+        if not 0.0 < key_share <= 1.0:
+            raise ValueError("refit_key_share must be above 0 and at most 1")
+        self.window = window
         self.min_pairs = min_pairs
         self.rounds = rounds
         self.level = level
         self.every = max(1, every)
-        self._pairs: deque[JudgedPair] = deque(maxlen=window)
+        self.key_cap = max(min_pairs, math.ceil(window * key_share))
+        self._pairs: deque[JudgedPair] = deque()
+        self._held: dict[str, int] = {}  # key name -> pairs it holds
         self._since = 0
         self._lock = threading.Lock()  # the shadow task adds; the dashboard and the CLI read
         self.latest = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs, level=level)
 
+    def _keep(self, pair: JudgedPair) -> None:
+        """Append under the lock: a key at its cap drops its own oldest pair, else a full window its oldest."""
+        key = pair.key
+        gone: str | None = None
+        if key and self._held.get(key, 0) >= self.key_cap:
+            i = next(i for i, p in enumerate(self._pairs) if p.key == key)
+            del self._pairs[i]
+            gone = key
+        elif len(self._pairs) >= self.window:
+            gone = self._pairs.popleft().key
+        if gone is not None:
+            if self._held[gone] == 1:
+                del self._held[gone]
+            else:
+                self._held[gone] -= 1
+        self._pairs.append(pair)
+        self._held[key] = self._held.get(key, 0) + 1
+
+    def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
+        est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
+        if est.verdict != "not-better-than-random":
+            return est
+        # Bounded: at most LEFT_OUT_KEYS more estimates, only while the whole window says "not better".
+        held = Counter(p.key for p in pairs)
+        if len(held) < 2:
+            return est
+        for key, count in Counter({k: c for k, c in held.items() if k}).most_common(LEFT_OUT_KEYS):
+            if len(pairs) - count < self.min_pairs:
+                continue
+            rest = [p for p in pairs if p.key != key]
+            alt = estimate(rest, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(rest))
+            if alt.verdict == "better-than-random":
+                return replace(alt, left_out=count)
+        return est
+
     def add(self, pair: JudgedPair) -> OnlineEstimate:
         with self._lock:
-            self._pairs.append(pair)
+            self._keep(pair)
             self._since += 1
             pairs = list(self._pairs)
             due = self._since >= self.every or len(pairs) <= self.min_pairs
-        if due:  # bounded work: at most `window` pairs × `rounds` resamples, in the shadow task
-            est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level,
-                           seed=len(pairs))
+        if due:  # bounded work: at most `window` pairs × `rounds` resamples (× 1 + LEFT_OUT_KEYS), in the shadow task
+            est = self._estimate(pairs)
             with self._lock:
                 self.latest, self._since = est, 0
         return self.latest
 
     @property
     def capacity(self) -> int:
-        return self._pairs.maxlen or 0
+        return self.window
 
     def pairs(self) -> list[JudgedPair]:
         with self._lock:
@@ -173,10 +231,12 @@ class OnlineValidator:
         """Start again from saved pairs (oldest first), estimated once."""
         with self._lock:
             self._pairs.clear()
-            self._pairs.extend(pairs)
+            self._held.clear()
+            for p in pairs:  # each added again under its key, so every key's cap holds
+                self._keep(p)
             self._since = 0
             held = list(self._pairs)
-        est = estimate(held, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(held))
+        est = self._estimate(held)
         with self._lock:
             self.latest = est
         return est

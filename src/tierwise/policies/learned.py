@@ -114,8 +114,9 @@ class LearnedConfig(PolicyConfig):
     refit_min: int | None = Field(None, ge=10, description=f"scores seen before the first re-fit (default {REFIT_MIN})")
     refit_key_share: float = Field(
         REFIT_KEY_SHARE, gt=0, le=1, description="most of the re-fit window one gateway key's scores may hold "
-                                                 "(at least refit_min scores), and of the shift window (at least its min_requests): one "
-                                                 "client cannot move everyone's threshold")
+                                                 "(at least refit_min scores), of the shift window (at least its min_requests) and of the "
+                                                 "online estimate's judged pairs (at least validation.min_pairs): one "
+                                                 "client cannot move everyone's threshold nor demote the route")
     remember: bool = Field(True, description=(
         "keep the re-fit window, the shift window, the demotion and the online estimate's judged pairs across "
         "restarts, in a file beside the ledger (routers/route_memory.py; nothing is kept without an on-disk ledger)"))
@@ -338,12 +339,13 @@ class LearnedRoute:
             other_tier: {"target": other.name, "answer": other_answer, "ok": ok, "outcome": None},
         }
         if ok and self.validator is not None and score == score:
-            await self._validate(req, sctx, pair)
+            await self._validate(req, sctx, pair, ctx.notes.get("key_name") or "")
         record_shadow(ctx.services, sctx.trace, pair)
 
-    async def _validate(self, req: Request, sctx: Context, pair: dict[str, Any]) -> None:
+    async def _validate(self, req: Request, sctx: Context, pair: dict[str, Any], key: str) -> None:
         """Grade both answers of a shadow pair (outcomes into the pair, so the ledger keeps them) and feed the
-        route's online estimate. A judge failure or an unparseable verdict leaves the pair unjudged."""
+        route's online estimate, counted under `key` (the request's gateway key name: one key's pairs hold a
+        bounded share). A judge failure or an unparseable verdict leaves the pair unjudged."""
         from tierwise.evaluation.online import JudgedPair
         from tierwise.verifiers.judge import SCORES, parse_grade
 
@@ -367,7 +369,7 @@ class LearnedRoute:
             pair[side]["outcome"] = outcome
         est = await asyncio.to_thread(self.validator.add, JudgedPair(
             len(pair["prompt"] or ""), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
-            outcomes["weak"]))
+            outcomes["weak"], key))
         pair["online"] = est.brief()
         if self.memory is not None:
             self.memory.changed()
@@ -455,7 +457,8 @@ def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
     if vc is None:
         return None
     try:
-        return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level)
+        return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level,
+                               key_share=cfg.refit_key_share)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.validation") from None
 

@@ -139,7 +139,7 @@ class RouteMemory:
         if "guard" in snap:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
-            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak] for p in snap["pairs"]]
+            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, p.key] for p in snap["pairs"]]
         return data
 
     def dump(self) -> dict[str, Any]:
@@ -224,11 +224,11 @@ class RouteMemory:
                 raise ValueError("pairs is not a list")
             pairs = []
             for row in rows[-self.validator.capacity:]:
-                n, score, threshold, strong, weak = row
+                n, score, threshold, strong, weak, *key = row  # the key name: saved since session 21
                 vals = _floats([score, threshold, strong, weak])
                 if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
                     raise ValueError("pair out of range")
-                pairs.append(JudgedPair(n, *vals))
+                pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], *_strings(key[:1])))
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
