@@ -254,7 +254,7 @@ class TextAcceptance:
                     or not isinstance(dense, list) or len(dense) != len(data.get("rows") or [])):
                 return  # saved under other features: nothing to refit from
         b = self.settings.n_buckets
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for n, raw in enumerate(data.get("rows") or []):
             try:
                 si, sc, y = raw
@@ -354,6 +354,7 @@ def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted
         return (w * idf).astype(np.float32), idf.astype(np.float32), mean, width
     per_type: dict[str, float] = {}
     if wt:
+        assert types is not None  # (set whenever the rows are dense)
         for t, ci in zip(types, c, strict=True):
             per_type[t] = per_type.get(t, 0.0) + wt * float(ci)
     ce = (we * (emb.T @ c)).astype(np.float32) if emb is not None else None
