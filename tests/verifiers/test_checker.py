@@ -108,6 +108,18 @@ async def test_what_cannot_be_checked_fails_clearly(code: str, tests: str, reaso
     assert not v.passed and reason in v.reason, v.reason
 
 
+@pytest.mark.parametrize("catch", ["except:", "except BaseException:"])
+@pytest.mark.parametrize("code", ["def divide(a, b):\n    return (x for x in [])",  # cannot cross
+                                  "def divide(a, b):\n    raise SystemExit(0)",
+                                  "def divide(a, b):\n    raise StopIteration"])
+async def test_a_failure_to_check_stays_a_failure_when_the_tests_catch_everything(code: str, catch: str) -> None:
+    # The wrong answer returns (or exits) where it should raise; with the tests in its own process
+    # (`shared`) the `else` fails it, and a check that cannot be made must not pass it either.
+    tests = f"try:\n    divide(1, 0)\n{catch}\n    pass\nelse:\n    raise AssertionError('no error')\n"
+    v = await verdict(code, tests)
+    assert not v.passed and "the answer cannot be checked" in v.reason, v.reason
+
+
 async def test_tests_that_import_solution_themselves_still_work() -> None:
     tests = "import solution\nfrom solution import add, LIMIT\nassert solution.add(1, 2) == add(1, 2) == 3 == LIMIT"
     v = await verdict("LIMIT = 3\ndef add(a, b):\n    return a + b", tests)
