@@ -11,7 +11,7 @@ import pytest
 from tests.verifiers.test_sandbox import need_layer
 from tierwise.sandbox import SandboxLimits, backend
 from tierwise.sandbox.capacity import Capacity
-from tierwise.verifiers import VerifyContext, build_verifier
+from tierwise.verifiers import VerifyContext, build_verifier, checker
 from tierwise.verifiers.base import Verdict
 from tierwise.verifiers.code import PythonCodeVerifier
 from tierwise.verifiers.crossing import CrossingError, decode, encode
@@ -203,3 +203,13 @@ async def test_the_gateway_relays_the_answers_lines_without_parsing_them() -> No
         tracemalloc.stop()
     assert v.passed, v.reason
     assert peak < 12_000_000, peak
+
+
+async def test_the_bytes_relayed_in_one_check_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The wall clock and CPU limits may be minutes; what the gateway relays is bounded on its own
+    # (1 MB replies to a loop of calls crossed 1.2 GB in 10 s). Here the bound is lowered to 8 MB.
+    monkeypatch.setattr(checker, "MAX_RELAYED", 8 * 2**20)
+    v = await verdict(PADDED, "for i in range(20):\n    assert add(i, 1) == i + 1")
+    assert not v.passed and "the answer and the tests exchanged over 8 MB" in v.reason, v.reason
+    v = await verdict(PADDED, "for i in range(6):\n    assert add(i, 1) == i + 1")
+    assert v.passed, v.reason  # under the bound, the same answer passes
