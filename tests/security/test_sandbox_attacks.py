@@ -320,7 +320,9 @@ async def test_the_answer_cannot_write_the_checkers_lines() -> None:
     need_layer("seccomp", "no sandbox here")
     verdict = await _verdict(FORGED_LINES, "assert add(2, 3) == 5")
     assert not verdict.passed, verdict.reason
-    assert "malformed" in verdict.reason or "AssertionError" in verdict.reason, verdict.reason
+    # The gateway relays the answer's lines as bytes; the checker reads them and fails the check.
+    assert any(why in verdict.reason for why in ("malformed", "AssertionError", "the answer cannot be checked")), \
+        verdict.reason
 
 
 async def test_an_oversized_line_from_the_answer_fails_clearly() -> None:

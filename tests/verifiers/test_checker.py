@@ -4,12 +4,14 @@ matter, and every way the answer can break the protocol is a failed check with i
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from tests.verifiers.test_sandbox import need_layer
 from tierwise.sandbox import SandboxLimits, backend
 from tierwise.sandbox.capacity import Capacity
-from tierwise.verifiers import VerifyContext, build_verifier
+from tierwise.verifiers import VerifyContext, build_verifier, checker
 from tierwise.verifiers.base import Verdict
 from tierwise.verifiers.code import PythonCodeVerifier
 from tierwise.verifiers.crossing import CrossingError, decode, encode
@@ -108,6 +110,18 @@ async def test_what_cannot_be_checked_fails_clearly(code: str, tests: str, reaso
     assert not v.passed and reason in v.reason, v.reason
 
 
+@pytest.mark.parametrize("catch", ["except:", "except BaseException:"])
+@pytest.mark.parametrize("code", ["def divide(a, b):\n    return (x for x in [])",  # cannot cross
+                                  "def divide(a, b):\n    raise SystemExit(0)",
+                                  "def divide(a, b):\n    raise StopIteration"])
+async def test_a_failure_to_check_stays_a_failure_when_the_tests_catch_everything(code: str, catch: str) -> None:
+    # The wrong answer returns (or exits) where it should raise; with the tests in its own process
+    # (`shared`) the `else` fails it, and a check that cannot be made must not pass it either.
+    tests = f"try:\n    divide(1, 0)\n{catch}\n    pass\nelse:\n    raise AssertionError('no error')\n"
+    v = await verdict(code, tests)
+    assert not v.passed and "the answer cannot be checked" in v.reason, v.reason
+
+
 async def test_tests_that_import_solution_themselves_still_work() -> None:
     tests = "import solution\nfrom solution import add, LIMIT\nassert solution.add(1, 2) == add(1, 2) == 3 == LIMIT"
     v = await verdict("LIMIT = 3\ndef add(a, b):\n    return a + b", tests)
@@ -155,3 +169,47 @@ def test_values_cross_as_plain_data_only() -> None:
         encode(nested)
     with pytest.raises(CrossingError, match="type bool_ cannot|type MyInt cannot"):
         encode(type("MyInt", (int,), {})(1))
+
+
+# A correct `add` whose every reply carries 1 MB of `{}`: the checker reads the value and ignores
+# the rest; the gateway relays the line. It serves later calls itself, so each one gets a padded reply.
+PADDED = r'''
+import json, os, sys
+frame = sys._getframe()
+while "proto" not in frame.f_locals:
+    frame = frame.f_back
+PROTO = frame.f_locals["proto"]
+_PAD = b"[" + b"{}," * 320_000 + b"{}]"
+def add(a, b):
+    while True:
+        view = memoryview(b'{"value":{"i":"%d"},"pad":%s}\n' % (a + b, _PAD))
+        while view:
+            view = view[os.write(PROTO, view):]
+        line = sys.stdin.buffer.readline()
+        if not line:
+            os._exit(0)
+        a, b = (int(x["i"]) for x in json.loads(line)["args"])
+'''
+
+
+async def test_the_gateway_relays_the_answers_lines_without_parsing_them() -> None:
+    # Parsed in the gateway, each such line took 25 MB (and 50-180 ms of its event loop), once per
+    # call for as long as the wall clock ran; relayed as bytes it takes about its own size.
+    tracemalloc.start()
+    try:
+        v = await verdict(PADDED, "for i in range(4):\n    assert add(i, 1) == i + 1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert v.passed, v.reason
+    assert peak < 12_000_000, peak
+
+
+async def test_the_bytes_relayed_in_one_check_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The wall clock and CPU limits may be minutes; what the gateway relays is bounded on its own
+    # (1 MB replies to a loop of calls crossed 1.2 GB in 10 s). Here the bound is lowered to 8 MB.
+    monkeypatch.setattr(checker, "MAX_RELAYED", 8 * 2**20)
+    v = await verdict(PADDED, "for i in range(20):\n    assert add(i, 1) == i + 1")
+    assert not v.passed and "the answer and the tests exchanged over 8 MB" in v.reason, v.reason
+    v = await verdict(PADDED, "for i in range(6):\n    assert add(i, 1) == i + 1")
+    assert v.passed, v.reason  # under the bound, the same answer passes

@@ -183,6 +183,29 @@ def test_symlinks_are_followed_as_the_kernel_does(tmp_path: Path, secret: str) -
     assert_refused(run_hooked(tmp_path, secret, code))
 
 
+@pytest.mark.parametrize("how", ["os.open", "posix.open", "io.open-opener", "os.mkdir"])
+def test_a_folder_descriptor_cannot_move_a_relative_path_inside(tmp_path: Path, secret: str, how: str) -> None:
+    """The `open` event leaves out os.open's dir_fd: from a working folder deeper than the standard
+    library's, `../` x depth climbs out of the library's folder for the kernel, and stays inside
+    the work folder for a check made from the working folder (with `allow_weak`, this read the
+    split checker's tests from its folder)."""
+    code = ("import posix, io\nlib = os.path.dirname(os.__file__)\nos.makedirs('a/' * (lib.count('/') + 2))\n"
+            "os.chdir('a/' * (lib.count('/') + 2))\nup = '../' * lib.count('/') + SECRET.lstrip('/')\n"
+            "fd = posix.open(lib, os.O_RDONLY)\n"
+            "try:\n")
+    code += {
+        "os.open": "    print(os.read(os.open(up, os.O_RDONLY, dir_fd=fd), 100).decode())\n",
+        "posix.open": "    print(os.read(posix.open(up, os.O_RDONLY, dir_fd=fd), 100).decode())\n",
+        "io.open-opener": "    print(io.open(up, opener=lambda p, f: posix.open(p, f, dir_fd=fd)).read())\n",
+        "os.mkdir": ("    os.mkdir(up.rpartition('/')[0] + '/made', dir_fd=fd)\n"
+                     "    print(open(os.path.dirname(SECRET) + '/made/../secret.txt').read())\n"),
+    }[how]
+    code += "except PermissionError:\n    print('DENIED')\n"
+    r = run_hooked(tmp_path, secret, code)
+    assert_refused(r)
+    assert not (tmp_path / "outside" / "made").exists()
+
+
 def test_the_hook_looks_up_no_global_or_builtin_name() -> None:
     """User code can rebind any module or builtins attribute: the hook uses only what it bound."""
     installer = next(c for c in compile(BOOT, "<boot>", "exec").co_consts if isinstance(c, CodeType))

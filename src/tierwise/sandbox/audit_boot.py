@@ -2,7 +2,9 @@
 
 Defence in depth only: it refuses sockets, process creation, ctypes, gc introspection (the way to
 reach its own state), file opens outside the run's folder and the readable library folders, and
-every filesystem change outside the run's folder. Its state lives only in the hook's closure,
+every filesystem change outside the run's folder (a relative path read from a folder descriptor
+is refused: the `open` event leaves out os.open's dir_fd; os.mkfifo and os.mknod raise no event
+and pass). Its state lives only in the hook's closure,
 with every function it calls bound before user code runs, and it never calls a method of a user
 object. CPython says audit hooks are no security boundary; the OS layer (bubblewrap + seccomp,
 see tierwise.sandbox.bwrap) holds without it, and the tests run every escape with it off too.
@@ -46,6 +48,11 @@ def _tierwise_install(root, script, *rest):
         "shutil.unpack_archive", "os.setxattr", "os.removexattr",
     })
     two_paths = frozenset({"os.rename", "os.link", "os.symlink"})
+    # Where an event carries the `dir_fd` its relative paths are read from (-1: the working folder).
+    dir_fd_at = {"os.remove": (1,), "os.rmdir": (1,), "os.mkdir": (2,), "os.chmod": (2,), "os.utime": (3,),
+                 "os.chown": (3,), "os.rename": (2, 3), "os.link": (2, 3), "os.symlink": (2,)}
+    no_fd = ()
+    dir_fds_of = dir_fd_at.get
     listing = frozenset({"os.listdir", "os.scandir", "glob.glob", "glob.glob/2", "os.chdir",
                          "os.getxattr", "os.listxattr"})
     # Everything the hook calls is bound here, before user code runs: the user can rebind os.*,
@@ -68,8 +75,13 @@ def _tierwise_install(root, script, *rest):
             if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
                 raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
             return
+        # A relative path is checked from the working folder: only right when the call reads it
+        # from there. `os.open` (the `open` event with no mode) does not say whether a dir_fd was
+        # given, so a relative path is refused there (the os.open left to user code makes it absolute).
+        from_cwd = True
         if event == "open":
             path, mode, flags = args
+            from_cwd = mode is not None
             if subclass(type_(flags), int_):
                 writes = and_int(flags, write_flags) != 0
             else:
@@ -83,6 +95,10 @@ def _tierwise_install(root, script, *rest):
             paths, allowed = args[:2], mine
         else:
             return
+        for at in dir_fds_of(event, no_fd):
+            fd = args[at]
+            if type_(fd) is not int_ or fd != -1:
+                from_cwd = False
         for path in paths:
             kind = type_(path)
             if path is None:
@@ -98,6 +114,8 @@ def _tierwise_install(root, script, *rest):
                 # calling __fspath__ ourselves would run user code inside the hook.
                 raise Denied(f"sandbox: {event} of a path that is not str or bytes is not allowed")
             # realpath over the bound functions: resolve each symlink as the kernel will.
+            if not from_cwd and not path.startswith("/"):
+                raise Denied(f"sandbox: {event} of the relative path {path!r} from a folder descriptor is not allowed")
             todo = (path if path.startswith("/") else getcwd() + "/" + path).split("/")[::-1]
             real, hops = "", 0
             while todo:
@@ -125,6 +143,21 @@ def _tierwise_install(root, script, *rest):
         os._exit(128 + signal.SIGXCPU)
 
     signal.signal(signal.SIGXCPU, out_of_cpu)
+    real_open, fspath, getcwdb = os.open, os.fspath, os.getcwdb
+
+    def open_from_cwd(path, flags, mode=0o777, *, dir_fd=None):
+        # os.open of a relative path, made absolute for the hook (which refuses it relative).
+        if dir_fd is None:
+            path = fspath(path)
+            if type(path) is bytes:
+                path = path if path.startswith(b"/") else getcwdb() + b"/" + path
+            elif not path.startswith("/"):
+                path = getcwd() + "/" + path
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    os.open = open_from_cwd
+    # The standard library asks this set before it uses dir_fd (shutil.rmtree): none, so it uses paths.
+    os.supports_dir_fd.clear()
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     sys.argv = [script, *args]
     sys.addaudithook(hook)
