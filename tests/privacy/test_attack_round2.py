@@ -1,0 +1,63 @@
+"""Privacy attack round 2 (session 21): vectors that reached a recording remote double before their fix.
+
+Real HTTP, the official SDKs, upstream doubles that record every body; the remote must not receive the
+value, and the client still gets an answer (the local tier serves when the remote call is refused)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.gateway.conftest import oai
+from tests.privacy.support import echo_placeholders, privacy_config
+
+EMAIL = "jane.doe@example.com"
+FB = {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}
+
+
+@pytest.fixture
+def remote(request, gateway, openai_up, anthropic_up):
+    """(gateway, the remote double): the remote (frontier) model speaks OpenAI Chat or Anthropic Messages,
+    the local one the other format."""
+    openai_up.default = anthropic_up.default = echo_placeholders
+    if request.param == "openai":
+        cfg = privacy_config(anthropic_up.url, openai_up.url, FB)
+        cfg["providers"]["localsrv"].update(kind="anthropic", base_url=anthropic_up.url)
+        cfg["providers"]["cloud"].update(kind="openai", base_url=openai_up.url + "/v1")
+        up = openai_up
+    else:
+        cfg = privacy_config(openai_up.url, anthropic_up.url, FB)
+        up = anthropic_up
+    cfg["server"]["default_route"] = "fb"
+    return gateway(cfg), up
+
+
+def _image(url: str, **extra: Any) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "input_text", "text": "describe it"},
+                                         {"type": "input_image", "image_url": url, **extra}]}]
+
+
+PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
+IMAGE_CASES = {
+    # OpenAI's `detail` is forwarded as the client wrote it (any string)
+    "detail": _image(PNG, detail=EMAIL),
+    # a data: URL that is not base64 is text: it left as written, in the image's `data`
+    "svg-data-url": _image(f"data:image/svg+xml,<svg><text>{EMAIL}</text></svg>"),
+    "plain-data-url": _image(f"data:text/plain,{EMAIL}"),
+    # the media type of a data: URL travels too
+    "media-type": _image(f"data:image/{EMAIL};base64,iVBORw0KGgo="),
+}
+
+
+@pytest.mark.parametrize(("remote", "case"), [
+    (side, case) for case in IMAGE_CASES for side in ("openai", "anthropic")
+    if not (case == "detail" and side == "anthropic")  # Anthropic's image has no `detail`: the encoder drops it
+], indirect=["remote"])
+def test_responses_image_fields_do_not_reach_the_remote(remote, case):
+    """A Responses request has no byte pass-through, so only the canonical image was scanned: its URL,
+    not its `detail`, media type or a plain-text payload."""
+    g, up = remote
+    r = oai(g).responses.create(model="fb", input=IMAGE_CASES[case])
+    assert r.output_text  # served: by the local tier once the remote call is refused
+    assert all(EMAIL.encode() not in rec.raw for rec in up.requests)
