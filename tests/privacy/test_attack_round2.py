@@ -61,3 +61,34 @@ def test_responses_image_fields_do_not_reach_the_remote(remote, case):
     r = oai(g).responses.create(model="fb", input=IMAGE_CASES[case])
     assert r.output_text  # served: by the local tier once the remote call is refused
     assert all(EMAIL.encode() not in rec.raw for rec in up.requests)
+
+
+TEXT_AS_BASE64 = f"Contact {EMAIL} about the invoice"  # a client that forgot to encode its file
+PAYLOAD_CASES: dict[str, dict[str, Any]] = {
+    "anthropic-document": {"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": TEXT_AS_BASE64}},
+        {"type": "text", "text": "summarise"}]},
+    "openai-file": {"role": "user", "content": [
+        {"type": "text", "text": "summarise"},
+        {"type": "file", "file": {"filename": "a.txt", "file_data": f"data:text/plain;base64,{TEXT_AS_BASE64}"}}]},
+    "openai-audio": {"role": "user", "content": [
+        {"type": "text", "text": "transcribe"},
+        {"type": "input_audio", "input_audio": {"data": TEXT_AS_BASE64, "format": "wav"}}]},
+}
+
+
+@pytest.mark.parametrize(("remote", "case"), [("anthropic", "anthropic-document"), ("openai", "openai-file"),
+                                              ("openai", "openai-audio")], indirect=["remote"])
+def test_text_labelled_base64_is_not_skipped_as_a_payload(remote, case):
+    """Base64 payloads are not scanned (docs/privacy.md); a payload with characters base64 has not is
+    text as written, and it reached a same-format remote byte for byte."""
+    g, up = remote
+    msg = PAYLOAD_CASES[case]
+    if case.startswith("anthropic"):
+        from tests.gateway.conftest import ant
+
+        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[msg]).content
+    else:
+        assert oai(g).chat.completions.create(model="fb", messages=[msg]).choices[0].message.content
+    assert up.requests, "the remote model got no request"
+    assert all(EMAIL.encode() not in rec.raw for rec in up.requests)
