@@ -6,7 +6,8 @@
 Locations scanned (a superset of what `redact_canonical` rewrites, so a policy can refuse what
 it cannot redact): system blocks; every message's text, thinking text, tool-call name and
 arguments (keys and values, recursively), tool results (text, and images' URLs / extra
-fields); image URLs that are not `data:` URLs; unmodelled blocks (`OtherBlock.raw`: a
+fields); image URLs that are not base64 `data:` URLs, an image's `detail` and media type, and its
+data when it is not base64; unmodelled blocks (`OtherBlock.raw`: a
 document's title and file name, citations, ...); the `extra` fields of text blocks; tool
 definitions (name, description, every string of the input schema: descriptions, enums,
 defaults, examples); `response_format` schema strings and name; `stop` sequences; `metadata`;
@@ -18,7 +19,7 @@ body (`body...` locations): the fields no codec models (an OpenAI message's `nam
 `input_examples`) travel in it too. Not those that are not text: ids (`id`, `tool_use_id`,
 `tool_call_id`, `call_id`: upstream-issued, high entropy, the secret detector would take them
 for keys), `signature`, `encrypted_content`, base64 payloads of images and redacted thinking,
-`data:` URLs, and the top-level `model` (the upstream's model id replaces it).
+base64 `data:` URLs (a payload with characters base64 has not is text, and scanned), and the top-level `model` (the upstream's model id replaces it).
 """
 
 from __future__ import annotations
