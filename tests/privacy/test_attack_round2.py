@@ -92,3 +92,37 @@ def test_text_labelled_base64_is_not_skipped_as_a_payload(remote, case):
         assert oai(g).chat.completions.create(model="fb", messages=[msg]).choices[0].message.content
     assert up.requests, "the remote model got no request"
     assert all(EMAIL.encode() not in rec.raw for rec in up.requests)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_value_only_the_local_model_detector_finds_is_not_cached_in_clear(gateway, openai_up, anthropic_up,
+                                                                           tmp_path, stream):
+    """The answer cache skips a request holding a protected value, but asked before the call, when only
+    the structured detectors (and NER) have read it: a name only `llm_detector` finds was redacted for the
+    remote model and its restored answer then stored in clear (a sqlite file, a shared Redis) and served
+    again. Now the guard's verdict after the crossing counts too."""
+    from tests.privacy.test_llm_detector import MSG, NAME, spans_brain
+
+    openai_up.default = spans_brain
+    anthropic_up.default = echo_placeholders
+    db = tmp_path / "answers.db"
+    cfg = privacy_config(openai_up.url, anthropic_up.url,
+                         {"solo": {"policy": "fallback", "targets": ["frontier"], "retries": 0}},
+                         ner={"enabled": False, "heuristics": False},
+                         llm_detector={"enabled": True, "model": "local", "timeout_s": 5})
+    cfg["cache"] = {"enabled": True, "backend": "sqlite", "sqlite_path": str(db), "routes": {"solo": {}}}
+    cfg["server"]["default_route"] = "solo"
+    g = gateway(cfg)
+    seen = []
+    for _ in range(2):
+        raw = oai(g).chat.completions.with_raw_response.create(
+            model="solo", temperature=0, messages=[{"role": "user", "content": MSG}], stream=stream)
+        got = raw.parse()
+        text = ("".join(c.choices[0].delta.content or "" for c in got if c.choices) if stream
+                else got.choices[0].message.content or "")
+        assert NAME in text  # restored for the client
+        seen.append(raw.headers["x-tierwise-cache"])
+    assert all(NAME.encode() not in r.raw for r in anthropic_up.requests)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("answers.db*"))
+    assert NAME.encode() not in stored
+    assert len(anthropic_up.requests) == 2, seen  # the second request was not served from the cache
