@@ -126,3 +126,18 @@ def test_a_value_only_the_local_model_detector_finds_is_not_cached_in_clear(gate
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("answers.db*"))
     assert NAME.encode() not in stored
     assert len(anthropic_up.requests) == 2, seen  # the second request was not served from the cache
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_anthropic_version_header_is_forwarded_only_as_a_version(remote):
+    """Anthropic upstreams get the client's `anthropic-version` header; headers are not scanned, so any text
+    in it reached the remote as written. Only a date passes now; otherwise the upstream gets the default."""
+    from tests.gateway.conftest import ant
+
+    g, up = remote
+    for version in (EMAIL, "2023-06-01"):
+        r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": "hello"}],
+                                   extra_headers={"anthropic-version": version})
+        assert r.content
+    sent = [rec.headers.get("anthropic-version") for rec in up.requests]
+    assert sent == ["2023-06-01", "2023-06-01"]
