@@ -153,7 +153,8 @@ _BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is ba
 _DATA_URL = re.compile(r"data:[\w.+-]*/[\w.+-]*(?:;[\w.+-]+=[\w.+-]*)*;base64,", re.IGNORECASE)
 
 
-_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\r\n"
+# `-_`: the URL-safe alphabet; `%`: a data: URL may percent-encode its `+`, `/` and `=` (RFC 2397).
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_%\r\n"
 
 
 def _is_base64(s: str) -> bool:
