@@ -141,3 +141,23 @@ def test_anthropic_version_header_is_forwarded_only_as_a_version(remote):
         assert r.content
     sent = [rec.headers.get("anthropic-version") for rec in up.requests]
     assert sent == ["2023-06-01", "2023-06-01"]
+
+
+def test_a_chat_image_with_a_text_data_url_does_not_leave_on_a_cascade_escalation(gateway, openai_up, anthropic_up):
+    """A Chat Completions client's body is walked only while the request still carries it; a cascade's
+    `with_draft` escalation is a new request (the body dropped), whose canonical image kept the text of a
+    data: URL that is not base64 as its `data`: it reached the remote model as written."""
+    from tests.doubles import Reply
+
+    anthropic_up.default = echo_placeholders
+    openai_up.default = Reply(text="local draft")
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"c": {
+        "policy": "cascade", "tiers": ["local", "frontier"], "escalation_context": "with_draft",
+        "verifiers": [{"type": "regex", "pattern": "NEVER MATCHES"}]}})
+    cfg["server"]["default_route"] = "c"
+    g = gateway(cfg)
+    image = {"type": "image_url", "image_url": {"url": f"data:image/svg+xml,<svg><text>{EMAIL}</text></svg>"}}
+    r = oai(g).chat.completions.create(model="c", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "what does it say?"}, image]}])
+    assert r.choices[0].message.content
+    assert all(EMAIL.encode() not in rec.raw for rec in anthropic_up.requests)
