@@ -9,11 +9,17 @@ canonical texts only). Run it against each tree for an A/B:
 
     PYTHONPATH=src nice -n 5 .venv/bin/python bench/privacy_body_scan.py
     PYTHONPATH=/old/tree/src nice -n 5 .venv/bin/python bench/privacy_body_scan.py
+
+`--payload-kib N` adds a base64 PDF document block of N KiB (and `--payload-kib 0`, the default,
+none): what the check that a payload is base64 indeed (request_scan.payload_url) costs.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
 import importlib.util
+import os
 import statistics
 import time
 import timeit
@@ -28,6 +34,9 @@ spec.loader.exec_module(pb)  # type: ignore[union-attr]
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--payload-kib", type=int, default=0, help="add a base64 PDF document of this many KiB")
+    args = ap.parse_args()
     from tierwise.config import parse_config
     from tierwise.gateway import Gateway
     from tierwise.policies.base import Context
@@ -48,6 +57,12 @@ privacy: {ner: {enabled: false}, classes: {pii: {}}, policy: {pii: redact}}
     dep = gw.deployments["frontier"]
     b = Boundary(cfg.privacy)
     body = orjson.loads(orjson.dumps(anthropic_messages.encode_request(pb.big_request(), "frontier")))
+    if args.payload_kib:
+        pdf = base64.b64encode(b"%PDF-1.4\n" + os.urandom(args.payload_kib * 768)).decode()
+        first = body["messages"][0]
+        text = first["content"] if isinstance(first["content"], list) else [{"type": "text", "text": first["content"]}]
+        first["content"] = [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                                             "data": pdf}}, *text]
     with_body = anthropic_messages.decode_request(body, {})
     assert with_body.source_body is not None
     without = with_body.with_changes()

@@ -79,3 +79,19 @@ def test_a_key_beside_a_pdf_is_still_blocked_or_redacted(g, anthropic_up):
     except anthropic.BadRequestError as e:
         assert "secrets" in e.message  # secrets: block
     assert all(key not in r.raw.decode() for r in anthropic_up.requests[n:])  # secrets: redact
+
+
+@pytest.mark.parametrize("form", ["mime-lines", "percent-encoded", "url-safe"])
+def test_base64_in_its_other_legal_forms_is_still_a_payload(g, anthropic_up, form):
+    """A payload with characters outside base64's alphabet is text (tests/privacy/test_attack_round2.py);
+    base64 wrapped at 76 columns, with `+/=` percent-encoded (legal in a data: URL, RFC 2397; the same
+    check serves both) and the URL-safe alphabet are still payloads, or `secrets: block` would refuse
+    those files again."""
+    data = {"mime-lines": "\r\n".join(PAYLOAD[i:i + 76] for i in range(0, len(PAYLOAD), 76)),
+            "percent-encoded": PAYLOAD.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D"),
+            "url-safe": base64.urlsafe_b64encode(base64.b64decode(PAYLOAD)).decode()}[form]
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}},
+        {"type": "text", "text": f"Summarize it for {EMAIL}."}]}])
+    sent = json.loads(anthropic_up.requests[-1].raw)
+    assert sent["messages"][0]["content"][0]["source"]["data"] == data

@@ -352,7 +352,7 @@ class CachedTarget:
         if resp.raw is None or resp.raw_format != self.client_format:
             # Encoded once, here: the client and every later hit get the same bytes (same id).
             resp.raw, resp.raw_format = self.codec.encode_response(resp, req.model), self.client_format  # type: ignore[assignment]
-        if resp.stop_reason != "error" and self.store:
+        if resp.stop_reason != "error" and self.store and not _protected_now(ctx):
             if self.local:
                 self.cache.keep_answer(self.key, resp.raw, self.client_format, ctx.trace.steps, self.ttl,  # type: ignore[arg-type]
                                        self.route, self.tenant)
@@ -411,10 +411,16 @@ class CachedTarget:
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if kept and ended:
+        if kept and ended and not _protected_now(ctx):
             ent = self._entry("stream", req, ctx, tools)
             ent.chunks = kept
             await self._remember(ent, req)
+
+
+def _protected_now(ctx: Context) -> bool:
+    """The privacy guard found a protected value while the call crossed (`wrap` asked before it: the local
+    model detector, `privacy.llm_detector`, reads the request only then): its restored answer is not kept."""
+    return bool(getattr(getattr(ctx, "privacy", None), "protected", False))
 
 
 def _made(steps: list[Any]) -> tuple[float | None, tuple[int, int, int, int, bool], str | None]:

@@ -8,6 +8,8 @@ Files API beta flags to the operator's key. `server.forwarding` is the allow-lis
 - `anthropic-beta` flags not on `anthropic_betas` are dropped silently: SDKs and Claude Code add
   flags on their own (users cannot unset them), and a flag alone buys nothing without a body
   field or block that uses it, which is filtered below or refused upstream for want of its flag.
+- `anthropic-version` that is not a date (`2023-06-01`) is dropped: the upstream gets the
+  default; any other text went upstream as written, unscanned.
 - Top-level fields tierwise does not model pass only when on `anthropic_fields` /
   `openai_fields`; others are dropped silently (new SDK fields must not break clients), except
   the ones that give the model new reach (`mcp_servers`, `container`, `web_search_options`):
@@ -26,6 +28,7 @@ lookup for the beta header.
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -40,6 +43,7 @@ REACH_FIELDS = {
     "responses": frozenset(),  # its hosted tools are never forwarded (wire/openai_responses.py)
 }
 _BETA_CACHE_MAX = 256
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")  # an `anthropic-version` is a date
 # Server tools a tierwise policy carries out itself (policies/advisor.py), by the route's policy.
 EMULATED_TOOLS = {"advisor": ("advisor_",)}
 
@@ -57,6 +61,11 @@ class ForwardingGuard:
 
     def apply(self, body: Any, headers: dict[str, str], fmt: str) -> None:
         """Filter `body` and `headers` in place; raise InvalidRequest for a refused capability."""
+        ver = headers.get("anthropic-version")
+        if ver is not None and not _VERSION.fullmatch(ver):
+            # Anthropic upstreams get it as written: any other text (a value a privacy policy protects,
+            # too: headers are not scanned) left unchecked. Dropped, the upstream gets the default.
+            del headers["anthropic-version"]
         beta = headers.get("anthropic-beta")
         if beta is not None and not self.any_beta:
             kept = self._filter_betas(beta)
