@@ -115,6 +115,7 @@ def _claude_against(tmp_path: Path, monkeypatch: Any, key_set: bool) -> Any:
     from tests.harness import GatewayServer, make_config
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no claude here: past the checks, it says it is not installed
+    monkeypatch.chdir(tmp_path)  # (nor in ./.tools/claude-code, where a checkout that ran scripts/test.sh has one)
     if key_set:
         monkeypatch.setenv("TW_TEST_CLOUD_KEY", "sk-test-cloud-key-0123456789")
     else:

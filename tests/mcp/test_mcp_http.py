@@ -15,6 +15,8 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -75,6 +77,31 @@ def project(tmp_path: Path, upstream: StubUpstream) -> Path:
 
 
 def start(project: Path, *args: str, token: str | None = TOKEN, host: str = "127.0.0.1") -> McpHttp:
+    """The real `tierwise mcp --transport http` on a free port. A port free when picked may be taken by another
+    test's server before this one binds it (two xdist workers): the server that answers must be this one (a
+    401 to a request without the token; another server says 404), else it is started again on another port."""
+    for _ in range(5):
+        try:
+            s = _start_once(project, *args, token=token, host=host)
+        except AssertionError as e:
+            if "in use" in str(e).lower():  # (errno EADDRINUSE: the port went to another test first)
+                continue
+            raise
+        try:
+            with urllib.request.urlopen(urllib.request.Request(  # noqa: S310 (loopback)
+                    s.url, data=json.dumps(INIT).encode(), headers=MCP_HEADERS, method="POST"), timeout=30):
+                pass
+        except urllib.error.HTTPError as e:
+            if e.code == 401:
+                return s
+        except OSError:
+            pass
+        s.proc.kill()
+        s.proc.communicate(timeout=30)
+    raise AssertionError("the MCP server did not come up as itself on any of 5 free ports")
+
+
+def _start_once(project: Path, *args: str, token: str | None, host: str) -> McpHttp:
     port = free_port()
     home = project.parent / "home"
     env = {"TIERWISE_HOME": str(home), "TIERWISE_LIBRARY": str(project / "lib"), "PATH": os.environ["PATH"]}
