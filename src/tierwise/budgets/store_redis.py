@@ -162,6 +162,10 @@ end
 
 local function admit(a)
   local rid, deadline = a[1], a[2]
+  -- Settled or released already: this is an admission whose reply the gateway never read (a frozen Redis),
+  -- run after the release that the gateway sent on another connection once Redis was back. It reserves
+  -- nothing (before, it held a reservation nobody would settle until its deadline).
+  if redis.call('EXISTS', sprefix .. rid) == 1 then return 0 end
   local nb, nr = tonumber(a[3]), tonumber(a[4])
   local b0, r0 = 5, 5 + nb * 8
   local refusal = check(a, b0, nb, r0, nr)
