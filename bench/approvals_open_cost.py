@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
-import sys
 import time
 import uuid
 from typing import Any
+
+from bytecodes import counted  # bench/bytecodes.py (the script's folder is on sys.path)
 
 
 def _records(n: int, keys: int, waiting: int) -> list[Any]:
@@ -48,22 +49,11 @@ def memory(a: argparse.Namespace, shared: bool) -> None:
     bound = (a.max_pending,) if not shared else (a.max_pending, a.max_pending)
     for r in recs[:a.waiting]:
         _run(s.open(r, *bound))
-    ops = 0
-
-    def tracer(frame, event, arg):  # noqa: ANN001, ANN202
-        nonlocal ops
-        frame.f_trace_opcodes = True
-        if event == "opcode":
-            ops += 1
-        return tracer
-
-    sys.settrace(tracer)
-    try:
+    with counted() as n:
         for r in recs[a.waiting:]:
             _run(s.open(r, *bound))
             _run(s.decide(r.id, "approved", "bench", None))
-    finally:
-        sys.settrace(None)
+    ops = n[0]
     print(f"bytecodes per open+decide, memory store ({a.waiting} waiting, {a.keys} keys, per-key share: {shared}): "
           f"{ops / a.requests:,.1f}")
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
+
+from bytecodes import counted  # bench/bytecodes.py (the script's folder is on sys.path)
 
 
 def main() -> None:
@@ -52,22 +53,10 @@ budgets: {{limits: [{{name: per-session, per: session, usd: 1000000}}]}}
         async def run() -> int:
             for i in range(a.warm):
                 await one(i)
-            ops = 0
-
-            def tracer(frame, event, arg):  # noqa: ANN001, ANN202
-                nonlocal ops
-                frame.f_trace_opcodes = True
-                if event == "opcode":
-                    ops += 1
-                return tracer
-
-            sys.settrace(tracer)
-            try:
+            with counted() as n:
                 for i in range(a.warm, a.warm + a.requests):
                     await one(i)
-            finally:
-                sys.settrace(None)
-            return ops
+            return n[0]
 
         ops = asyncio.run(run())
     print(f"bytecodes per admission (per: session budget, a new session every {a.new_every}): "

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import inspect
 import random
-import sys
+
+from bytecodes import counted  # bench/bytecodes.py (the script's folder is on sys.path)
 
 
 def main() -> None:
@@ -29,21 +30,10 @@ def main() -> None:
                for _ in range(a.requests + 400)]
     for p, k in traffic[:400]:  # the window full first
         w.add(p, k) if keyed else w.add(p)
-    ops = 0
-
-    def tracer(frame, event, arg):  # noqa: ANN001, ANN202
-        nonlocal ops
-        frame.f_trace_opcodes = True
-        if event == "opcode":
-            ops += 1
-        return tracer
-
-    sys.settrace(tracer)
-    try:
+    with counted() as n:
         for p, k in traffic[400:]:
             w.add(p, k) if keyed else w.add(p)
-    finally:
-        sys.settrace(None)
+    ops = n[0]
     print(f"bytecodes per ShiftWindow.add ({a.keys} keys, {a.far:.0%} far, key-aware: {keyed}): "
           f"{ops / a.requests:,.1f}")
 
