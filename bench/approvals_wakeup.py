@@ -35,6 +35,9 @@ sys.path.insert(0, str(HERE))
 
 from gateway_overhead import ROOT, Proc, cpu_s, free_port, start_stub  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from tests.harness import drop_redis_keys  # noqa: E402
+
 ADMIN = "bench-admin-" + uuid.uuid4().hex[:8]
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -173,12 +176,7 @@ def main() -> None:
         for p in procs:
             p.stop()
         stub.stop()
-        import redis
-
-        r = redis.Redis.from_url(REDIS)
-        keys = list(r.scan_iter(match=prefix + "*"))
-        if keys:
-            r.delete(*keys)
+        drop_redis_keys(REDIS, prefix)
 
 
 if __name__ == "__main__":

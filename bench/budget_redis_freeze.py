@@ -20,13 +20,12 @@ from pathlib import Path
 
 import httpx2
 import openai
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.budgets.test_store_outage import FreezableProxy  # noqa: E402
 from tests.doubles import AnthropicDouble, Delay, Reply  # noqa: E402
-from tests.harness import GatewayServer, make_config, two_tier_config  # noqa: E402
+from tests.harness import GatewayServer, drop_redis_keys, make_config, two_tier_config  # noqa: E402
 
 DB = "redis://127.0.0.1:6379/9"
 
@@ -91,11 +90,7 @@ def main() -> None:
           f"reservations in flight {st['reservations_in_flight']}")
     g.stop()
     up.stop()
-    r = redis.Redis.from_url(DB)
-    keys = list(r.scan_iter(match=prefix + "*"))
-    if keys:
-        r.delete(*keys)
-    r.close()
+    drop_redis_keys(DB, prefix)
 
 
 if __name__ == "__main__":

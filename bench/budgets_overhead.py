@@ -42,6 +42,9 @@ sys.path.insert(0, str(HERE))
 from gateway_overhead import Target, cpu_s, load, serve_tierwise, start_stub  # noqa: E402
 from responses_overhead import check  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from tests.harness import drop_redis_keys  # noqa: E402
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MODEL = "x-sonnet"  # the rules route's frontier branch
 
@@ -124,12 +127,7 @@ routes:
 
 
 def forget_redis_keys(prefix: str) -> None:
-    import redis
-
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        r.delete(*keys)
+    drop_redis_keys(REDIS_URL, prefix)
 
 
 def same_process(rounds: int, store_name: str, cache: bool = False, src: Path | None = None,
@@ -360,8 +358,6 @@ def micro(rounds: int) -> None:
     import asyncio
     import time
 
-    import redis
-
     sys.path.insert(0, str(HERE.parent / "src"))
     from tierwise.config import parse_config
     from tierwise.gateway import Gateway
@@ -414,10 +410,7 @@ def micro(rounds: int) -> None:
                         rows.setdefault("context alone", []).append(other)
                     print(f"round {rnd + 1} {name} c{conc}: {cpu:.1f} µs CPU per request", file=sys.stderr, flush=True)
     finally:
-        r = redis.Redis.from_url(REDIS_URL)
-        keys = list(r.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            r.delete(*keys)
+        drop_redis_keys(REDIS_URL, prefix)
     print("| seam, in process | CPU µs per request (per round) | median |")
     print("|---|---|---:|")
     for k, xs in rows.items():
@@ -481,12 +474,7 @@ def main() -> None:
             p.stop()
         stub.stop()
         if not a.no_redis:
-            import redis
-
-            r = redis.Redis.from_url(REDIS_URL)
-            keys = list(r.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                r.delete(*keys)
+            drop_redis_keys(REDIS_URL, prefix)
     off = results["off"]
     print("| store | serial p50 ms | added p50 ms (per round) | median added | rps c50 | throughput vs off "
           "(per round) | median | CPU µs/req serial | CPU µs/req c50 | CPU c50 vs off | errors |")

@@ -38,6 +38,9 @@ sys.path.insert(0, str(HERE))
 
 from gateway_overhead import Proc, free_port, start_stub  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from tests.harness import drop_redis_keys  # noqa: E402
+
 
 def serve(workdir: Path, stub: Proc, cache: str) -> Proc:
     port = free_port()
@@ -161,11 +164,7 @@ def main() -> None:
             p.stop()
         stub.stop()
         if not a.no_redis:
-            import redis
-
-            r = redis.Redis()
-            for k in r.scan_iter(match=prefix + "*"):
-                r.delete(k)
+            drop_redis_keys("redis://127.0.0.1:6379/0", prefix)
     added = {c: statistics.median([x - d for x, d in zip(lat[c], lat["direct"], strict=True)]) for c in lat}
     print(f"\n{a.rounds} rounds; serial n={a.n}; closed loop {a.concurrency} clients x {a.duration:.0f} s (medians)")
     print("| case | p50 ms | added p50 ms | vs off, ms | req/s | vs off |")

@@ -14,10 +14,9 @@ import time
 import uuid
 from pathlib import Path
 
-import redis
-
 from tests.dispatch.conftest import REDIS_URL, running_worker, worker_config
 from tests.doubles import OpenAIDouble, Reply
+from tests.harness import drop_redis_keys
 from tierwise.dispatch.client import Dispatcher
 
 
@@ -40,11 +39,7 @@ async def main() -> None:
                 print(f"median {statistics.median(lat) * 1000:.2f} ms, p90 {sorted(lat)[269] * 1000:.2f} ms")
     finally:
         up.stop()
-        r = redis.Redis.from_url(REDIS_URL)
-        keys = list(r.scan_iter(match=prefix + "*"))
-        if keys:
-            r.delete(*keys)
-        r.close()
+        drop_redis_keys(REDIS_URL, prefix)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,11 @@ from typing import Any
 
 import httpx2
 import openai
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.doubles import Delay, OpenAIDouble, Reply  # noqa: E402
-from tests.harness import ServeProcess, free_port  # noqa: E402
+from tests.harness import ServeProcess, drop_redis_keys, free_port  # noqa: E402
 
 WORD = "x" * 39 + " "  # 40 characters: 10 tokens at 4 characters a token
 
@@ -131,11 +130,7 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[Upstream, dict[str, int]]:
         for s in servers:
             s.stop()
         up.stop()
-        r = redis.Redis.from_url(args.redis)
-        keys = list(r.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            r.delete(*keys)
-        r.close()
+        drop_redis_keys(args.redis, prefix)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import redis
 
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, oai
-from tests.harness import make_config, two_tier_config, wait_for
+from tests.harness import drop_redis_keys, make_config, two_tier_config, wait_for
 
 from .conftest import ADMIN, admin_get, decide, needs_redis
 
@@ -33,11 +33,7 @@ def db15_prefix():
     """A key prefix of this test's own on Redis db 15; its keys are deleted afterwards."""
     prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    r = redis.Redis.from_url(REDIS_DB15)
-    keys = list(r.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        r.delete(*keys)
-    r.close()
+    drop_redis_keys(REDIS_DB15, prefix)
 
 
 def config(openai_up, anthropic_up, monkeypatch, store: dict[str, Any] | None = None, **gate: Any) -> dict[str, Any]:

@@ -4,9 +4,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (the same fixtures)
+from tests.harness import drop_redis_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -16,8 +16,4 @@ def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        r.delete(*keys)
-    r.close()
+    drop_redis_keys(REDIS_URL, prefix)

@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from tests.doubles import AnthropicDouble, Delay, Reply
-from tests.harness import ServeProcess, free_port
+from tests.harness import ServeProcess, drop_redis_keys, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 USAGE = (40, 400)
@@ -100,11 +100,7 @@ def test_tokens_per_minute_holds_across_gateways_under_concurrency(tmp_path, bac
         for s in servers:
             s.stop()
         up.stop()
-        r = redis.Redis.from_url(REDIS_URL)
-        keys = list(r.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            r.delete(*keys)
-        r.close()
+        drop_redis_keys(REDIS_URL, prefix)
 
 
 def test_budget_status_finds_its_buckets_under_a_prefix_with_glob_characters(tmp_path):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tests.cache.helpers import Q, cached_config, oai_call
 from tests.gateway.conftest import oai
-from tests.harness import needs_redis
+from tests.harness import drop_redis_keys, needs_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -25,11 +25,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def prefix():
     p = f"tw-test-cache-{uuid.uuid4().hex[:8]}:"
     yield p
-    import redis
-
-    r = redis.Redis.from_url(REDIS_URL)
-    for k in r.scan_iter(match=p + "*"):
-        r.delete(k)
+    drop_redis_keys(REDIS_URL, p)
 
 
 @needs_redis

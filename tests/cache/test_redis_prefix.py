@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from tests.cache.helpers import cached_config, oai_call
 from tests.gateway.conftest import oai
-from tests.harness import needs_redis
+from tests.harness import drop_redis_keys, needs_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
@@ -26,10 +26,7 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 def base() -> Iterator[str]:
     b = f"tw-test-prefix-{uuid.uuid4().hex[:8]}"
     yield b
-    r = redis.Redis.from_url(REDIS_URL)
-    for k in list(r.scan_iter(match=b + "*", count=1000)):
-        r.delete(k)
-    r.close()
+    drop_redis_keys(REDIS_URL, b)
 
 
 def cli(cfg: dict, tmp_path, *args: str) -> str:
