@@ -242,6 +242,9 @@ def main() -> None:
                     help="posterior discount per verdict (default: 1.0 with value sampling, whose change-point test "
                          "resets a drifted type; 0.99 with the fixed rules)")
     ap.add_argument("--credible", type=float, default=0.60)
+    ap.add_argument("--move-back", choices=["mean", "credible"], default="mean",
+                    help="a local type moves back when its posterior mean (mean) or the upper edge of its credible "
+                         "interval (credible) falls below the target")
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--stop-after", type=int, default=20)
@@ -332,7 +335,8 @@ def main() -> None:
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
-        "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible},
+        "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
+                     "move_back": args.move_back},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound,

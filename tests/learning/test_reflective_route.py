@@ -24,10 +24,19 @@ def judge_or_answer(verdict: str):
     return reply
 
 
+# The loop's settings these tests were written for (the route's defaults before round 14: the fixed schedule, shadow
+# runs, no within-type signal, no text model, a move back on the mean); a test's own keys are merged over them. The
+# route's current defaults have their own tests (`test_the_default_route_*`).
+SCHEDULE_ERA = {"sampling": "rules", "value": {"explore": "shadow"}, "within": {"enabled": False},
+                "request_model": {"kind": "none", "weight": 0.5}, "boundary": {"credible": 0.8, "move_back": "mean"}}
+
+
 def reflective_config(openai_up, anthropic_up, **route):  # noqa: F811
+    keys = {k: ({**v, **route[k]} if isinstance(v, dict) and isinstance(route.get(k), dict) else route.get(k, v))
+            for k, v in SCHEDULE_ERA.items()}
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
         "policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.6,
-        "boundary": {"credible": 0.8}, **route}})
+        **route, **keys}})
     cfg["ledger"]["store_text"] = True
     return cfg
 

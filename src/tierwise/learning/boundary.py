@@ -6,7 +6,8 @@ counts by `discount`), so the posterior can move back after the local model's qu
 
 A task type starts on the frontier tier. It moves local when the lower credible bound of its
 acceptance clears the route's quality target, and back to the frontier when the posterior mean
-falls below the target (the gap between the two is the hysteresis that stops it flapping) or when
+falls below the target (the gap between the two is the hysteresis that stops it flapping; with
+`move_back: credible`, when the upper edge of its credible interval does: the move-local rule mirrored) or when
 a change-point test on its verdicts fires (a Bernoulli CUSUM, `learning.drift`: the long memory would
 take too long to notice a drift; the evidence before the change is then dropped, since it describes the
 model as it was). Every move is recorded with its evidence: the verdicts since the previous move, the
@@ -53,6 +54,10 @@ class BoundarySettings(BaseModel):
     drift_credible: float = Field(0.999, ge=0.5, lt=1.0, description=(
         "the change-point test fires at ln(1/(1-drift_credible)): on an unchanged model, false alarms are "
         "on average more than 1/(1-drift_credible) verdicts apart"))
+    move_back: Literal["mean", "credible"] = Field("mean", description=(
+        "when a local task type moves back to the frontier (besides the change-point test): mean (its posterior "
+        "mean is below the target) or credible (the upper edge of its credible interval is below the target: the "
+        "move-local rule mirrored, so a move either way needs the same credibility)"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
     key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
@@ -76,6 +81,14 @@ def beta_cdf(a: float, b: float, x: float) -> float:
     from scipy.special import betainc
 
     return float(betainc(a, b, x))
+
+
+def below_target(a: float, b: float, s: BoundarySettings) -> bool:
+    """Whether a local task type with posterior Beta(a, b) moves back to the frontier (`move_back`): its mean under
+    the target, or (`credible`) the upper edge of its two-sided `credible` interval under it."""
+    if s.move_back == "credible":
+        return beta_lower(a, b, (1.0 + s.credible) / 2.0) < s.quality_target
+    return a / (a + b) < s.quality_target
 
 
 MAX_KEYS = 256  # gateway keys whose share of a type's evidence is kept (the smallest share goes first)
@@ -203,7 +216,7 @@ class Boundary:
                     st.a, st.b = s.prior_accept + g, s.prior_reject + (k - g)
                     st.by_key = {kk: [v[1], v[0] - v[1]] for kk, v in st.run_by.items()}
                     to, why = "frontier", "drift"
-                elif mean < s.quality_target and self._holds_without_extremes(st, "frontier", self._voters(st, current)):
+                elif below_target(st.a, st.b, s) and self._holds_without_extremes(st, "frontier", self._voters(st, current)):
                     to, why = "frontier", "below-target"
                 if drift is not None or st.cusum.run == 0:
                     st.run_by.clear()  # the test restarted (an alarm one key alone raised is dropped with it)
@@ -282,7 +295,7 @@ class Boundary:
             return False  # nothing left to decide on: the tier stays
         if to == "local":
             return beta_lower(a, b, (1.0 - s.credible) / 2.0) >= s.quality_target
-        return a / (a + b) < s.quality_target
+        return below_target(a, b, s)
 
     def _drift_without_extremes(self, st: TaskState, by_key: dict[str, list[float]]) -> bool:
         """Whether the change-point alarm also holds on its run's verdicts that no one key decides (the sum of
@@ -389,4 +402,4 @@ def read_moves(path: str | Path) -> list[Move]:
     return out
 
 
-__all__ = ["Boundary", "BoundarySettings", "Move", "TaskState", "read_moves"]
+__all__ = ["Boundary", "BoundarySettings", "Move", "TaskState", "below_target", "read_moves"]

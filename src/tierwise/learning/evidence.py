@@ -103,15 +103,21 @@ def saved_posteriors(cfg: Any, route: str) -> dict[str, tuple[float, float]]:
 
 def acceptance(cfg: Any, route: str, a: float, b: float, tier: str) -> dict[str, Any]:
     """Where a task type stands against the move rule: the lower credible bound of its acceptance (it moves local
-    when that reaches the target) and its mean (a local type moves back when that falls below the target)."""
+    when that reaches the target) and its mean (a local type moves back when that falls below the target; with
+    `boundary.move_back: credible`, when the upper edge of its credible interval does)."""
     from tierwise.learning.boundary import beta_lower
 
     pc = cfg.routes[route]
     lower = beta_lower(a, b, (1.0 - pc.boundary.credible) / 2.0)
     mean = a / (a + b)
-    return {"lower": round(lower, 3), "mean": round(mean, 3), "target": pc.quality_target,
-            "sentence": (f"acceptance lower bound {lower:.2f}, moves local at {pc.quality_target:.2f}" if tier != "local"
-                         else f"acceptance mean {mean:.2f}, back to the frontier below {pc.quality_target:.2f}")}
+    out = {"lower": round(lower, 3), "mean": round(mean, 3), "target": pc.quality_target,
+           "sentence": (f"acceptance lower bound {lower:.2f}, moves local at {pc.quality_target:.2f}" if tier != "local"
+                        else f"acceptance mean {mean:.2f}, back to the frontier below {pc.quality_target:.2f}")}
+    if tier == "local" and pc.boundary.move_back == "credible":  # the move-back rule reads the interval's upper edge
+        upper = beta_lower(a, b, (1.0 + pc.boundary.credible) / 2.0)
+        out["upper"] = round(upper, 3)
+        out["sentence"] = f"acceptance upper bound {upper:.2f}, back to the frontier below {pc.quality_target:.2f}"
+    return out
 
 
 def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, Any]]:
