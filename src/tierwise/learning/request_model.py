@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from tierwise.learning.request_model_settings import RequestModelSettings
-from tierwise.routers.features import token_hashes
+from tierwise.routers.features import bucket_counts, token_hashes
 
 PENDING = 4096  # judged requests whose features wait for their verdict
 # (bucket indices int32, counts float32) for `features: hashed` without the type label; else also
@@ -112,9 +112,7 @@ class TextAcceptance:
         if s.features == "embedding":
             idx, cnt = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         else:
-            h = token_hashes(text[: s.max_chars])
-            i, c = np.unique(h & (s.n_buckets - 1), return_counts=True)
-            idx, cnt = i.astype(np.int32), c.astype(np.float32)
+            idx, cnt = bucket_counts(token_hashes(text[: s.max_chars]), s.n_buckets)
         if not self.dense:
             return idx, cnt
         emb = None

@@ -115,9 +115,11 @@ def python_hashes(text: str) -> np.ndarray:
 
 
 try:  # the same hashes in one pass over the lower-cased text, no Python string per token (setup.py builds it)
-    from tierwise.routers._tokenhash import hashes as native_hashes  # type: ignore[import-not-found]
-except ImportError:  # not built: python_hashes
-    native_hashes = None
+    from tierwise.routers import _tokenhash  # type: ignore[attr-defined]
+except ImportError:  # not built: python_hashes, python_bucket_counts
+    _tokenhash = None
+native_hashes = getattr(_tokenhash, "hashes", None)
+native_bucket_counts = getattr(_tokenhash, "bucket_counts", None)  # (an extension built before it: None)
 
 
 @functools.lru_cache(maxsize=4)
@@ -130,6 +132,21 @@ def token_hashes(text: str) -> np.ndarray:
     h = np.concatenate([body, shape])
     h.setflags(write=False)
     return h
+
+
+def python_bucket_counts(hashes: np.ndarray, n_buckets: int) -> SparseRow:
+    """The distinct buckets of `hashes` (ascending, int32) and how many hashes fall in each (float32)."""
+    i, c = np.unique(hashes & (n_buckets - 1), return_counts=True)
+    return i.astype(np.int32), c.astype(np.float32)
+
+
+def bucket_counts(hashes: np.ndarray, n_buckets: int) -> SparseRow:
+    """`python_bucket_counts` (the same arrays, writable), by the C extension when it is built: one radix sort
+    instead of numpy's `unique` and two casts (a reflective route's text model reads every request's counts)."""
+    if native_bucket_counts is None or n_buckets > 1 << 31 or hashes.dtype != np.int64:
+        return python_bucket_counts(hashes, n_buckets)
+    i, c = native_bucket_counts(np.ascontiguousarray(hashes), n_buckets - 1)
+    return np.frombuffer(i, dtype=np.int32), np.frombuffer(c, dtype=np.float32)
 
 
 class HashingTfidf:
