@@ -127,8 +127,10 @@ class TextAcceptance:
         if self.coef is None or self.idf is None:
             return None
         idx, cnt = f[0], f[1]
-        tf = 1.0 + np.log(cnt)
-        norm = float(np.sqrt(np.dot(tf * self.idf[idx], tf * self.idf[idx]))) or 1.0
+        tf = np.log(cnt)
+        tf += 1.0  # 1 + log(count), in place (the same float32 sums)
+        v = tf * self.idf[idx]  # the request's TF-IDF row, gathered and multiplied once for its norm
+        norm = float(np.sqrt(np.dot(v, v))) or 1.0
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
         if self.coef_dense is not None and len(f) > 2:
             ce, ct = self.coef_dense
