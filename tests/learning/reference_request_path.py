@@ -3,7 +3,7 @@ as the reference the faster path is compared with (tests/learning/test_request_p
 bucket counts by numpy's `unique`, the text model's estimate as it was, a type's pooled forecast recomputed at each
 of its reads, the value of a batch of verdicts one `evsi` call at a time and the normal quantile of the credible
 mass taken per decision. Everything else is the code under test (`LearningLoop`, `TextAcceptance`): only these
-methods are the old ones.
+methods are the old ones (`plan`: the prompt's features read on every request that has text).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from tierwise.learning.boundary import Tier, beta_cdf
-from tierwise.learning.loop import LearningLoop, Plan
+from tierwise.learning.loop import PENDING_SIGNALS, LearningLoop, Plan
+from tierwise.learning.request_bound import request_tier
 from tierwise.learning.request_model import TextAcceptance
 from tierwise.learning.schedule import Decision, systematic, unit_hash
 from tierwise.learning.value import BATCHES, audit_stretch, evsi_per_request, pooled_prior
@@ -99,7 +100,59 @@ class ReferenceLoop(LearningLoop):
     def plan(self, task_type: str, request_id: str, *, negative_feedback: bool = False,
              signal: float | None = None, text: str | None = None, key: str = "") -> Plan:
         self._forecasts = None  # every read of a forecast computes it afresh
-        return self._plan(task_type, request_id, negative_feedback, signal, text, key)
+        self.seen[task_type] = self.seen.get(task_type, 0) + 1
+        self.total += 1
+        self.keys.saw(task_type, key)
+        p = self._type_plan(task_type, request_id, negative_feedback)
+        if p.judge and not negative_feedback and not self.counts_from(task_type, key):
+            p = Plan(p.tier, False, False, "key-share")  # this key gave its share of the type's evidence
+        z = None
+        if signal is not None and self.settings.within.enabled and math.isfinite(signal):
+            z = self.within.standardise(task_type, signal)
+            self._remember_signal(request_id, z)
+        rm = self.request_model
+        feats = rm.features(text, task_type) if rm is not None and text else None
+        if z is not None or (feats is not None and rm is not None and rm.ready):
+            st = self.boundary.state(task_type)
+            accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
+            moved_back = st.tier == "frontier" and st.total_judged > st.judged
+            q = rm.estimate(feats) if feats is not None and rm is not None and not moved_back else None
+            if q is not None:
+                w = self.settings.request_model.weight
+                if self.settings.request_model.combine == "within":
+                    accept = self.within.acceptance(task_type, (1.0 - w) * st.mean() + w * q, z or 0.0)
+                else:
+                    accept = (1.0 - w) * accept + w * q
+            target = self.settings.boundary.quality_target
+            tier: Tier
+            bound = self.settings.request_model.bound
+            if bound != "none" and self.order is None:
+                sd = rm.sd(feats) if (bound == "model" and st.tier == "frontier" and q is not None and rm is not None
+                                      and feats is not None) else None
+                if sd is not None:
+                    sd *= self.settings.request_model.weight  # the text model's part of the blend
+                tier = request_tier(st, accept, self.settings.boundary, sd)  # the boundary's rule, on the request
+            else:
+                tier = "local" if accept >= target else "frontier"
+            if self.order is not None and not moved_back:
+                if st.total_judged >= self.settings.order.min_verdicts:
+                    tier = "local" if self.order.tier_local(task_type, own, target,
+                                                            unit_hash(request_id, "order-tie"),
+                                                            ordering=accept) else "frontier"
+                else:
+                    tier = "local" if own >= target else "frontier"
+            if tier != p.tier:
+                p = Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
+                         else "within-type")
+        if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
+            p = Plan("local", True, False, p.reason + " (served)", explore=True)
+        if p.judge and feats is not None and rm is not None and p.reason != "negative-feedback":
+            rm.remember(request_id, feats, key)  # its verdict, bought by the loop, becomes a training row
+        if p.judge and key:
+            self._judged_by[request_id] = key
+            while len(self._judged_by) > PENDING_SIGNALS:
+                self._judged_by.popitem(last=False)
+        return p
 
     def _forecast(self, task_type: str) -> tuple[float, float]:
         bs = self.settings.boundary

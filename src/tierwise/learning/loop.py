@@ -147,15 +147,21 @@ class LearningLoop:
             z = self.within.standardise(task_type, signal)
             self._remember_signal(request_id, z)
         rm = self.request_model
-        feats = rm.features(text, task_type) if rm is not None and text else None
-        if z is not None or (feats is not None and rm is not None and rm.ready):
+        # the prompt's features (its hashed tokens: most of a decision's cost) are read only when the decision uses
+        # them: for the text model's estimate, or to train on a request the loop judges
+        read = rm is not None and bool(text)
+        feats = None
+        if z is not None or (read and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
             accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
             # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
             # moves local again: verdicts pooled over every type must not keep serving it locally
             moved_back = st.tier == "frontier" and st.total_judged > st.judged
-            q = rm.estimate(feats) if feats is not None and rm is not None and not moved_back else None
+            q = None
+            if read and rm is not None and rm.ready and not moved_back:
+                feats = rm.features(text or "", task_type)
+                q = rm.estimate(feats)
             if q is not None:
                 w = self.settings.request_model.weight
                 if self.settings.request_model.combine == "within":
@@ -195,7 +201,9 @@ class LearningLoop:
         if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
-        if p.judge and feats is not None and rm is not None and p.reason != "negative-feedback":
+        if p.judge and read and rm is not None and p.reason != "negative-feedback":
+            if feats is None:
+                feats = rm.features(text or "", task_type)
             rm.remember(request_id, feats, key)  # its verdict, bought by the loop, becomes a training row
         if p.judge and key:
             self._judged_by[request_id] = key
