@@ -18,12 +18,17 @@
 #include <stdint.h>
 #include <string.h>
 
-static uint32_t table[256];
+static uint32_t table[4][256]; /* table[0]: one byte's step; table[k]: that step followed by k zero bytes */
 static uint32_t start_w, start_b, start_c; /* the register after "w:", "b:", "c:" */
 
 static inline uint32_t crc_bytes(uint32_t reg, const unsigned char *p, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        reg = table[(reg ^ p[i]) & 0xFF] ^ (reg >> 8);
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) { /* four bytes a step ("slicing by 4"): the same register as four byte steps */
+        reg ^= (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24;
+        reg = table[3][reg & 0xFF] ^ table[2][(reg >> 8) & 0xFF] ^ table[1][(reg >> 16) & 0xFF] ^ table[0][reg >> 24];
+    }
+    for (; i < n; i++) {
+        reg = table[0][(reg ^ p[i]) & 0xFF] ^ (reg >> 8);
     }
     return reg;
 }
@@ -247,7 +252,12 @@ PyMODINIT_FUNC PyInit__tokenhash(void) {
         for (int k = 0; k < 8; k++) {
             c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
         }
-        table[i] = c;
+        table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        for (int k = 1; k < 4; k++) {
+            table[k][i] = (table[k - 1][i] >> 8) ^ table[0][table[k - 1][i] & 0xFF];
+        }
     }
     start_w = crc_bytes(0xFFFFFFFFu, (const unsigned char *)"w:", 2);
     start_b = crc_bytes(0xFFFFFFFFu, (const unsigned char *)"b:", 2);
