@@ -134,12 +134,14 @@ def evsi_batches(a: float, b: float, target: float, batches: tuple[int, ...], st
         sd_m = math.sqrt(var * m / (n + m))
         if sd_m <= 0.0:
             yield 0.0
-        elif tier == "local":
-            yield stake * sd_m * normal_loss((mean - target) / sd_m)
-        else:
+        elif tier == "local":  # normal_loss((mean - target) / sd_m), inline
+            z = (mean - target) / sd_m
+            yield stake * sd_m * (math.exp(-0.5 * z * z) / SQRT_2PI - z * 0.5 * math.erfc(z / SQRT_2))
+        else:  # _upper_tail(d) and _phi(d), inline
             c_m = z_move * math.sqrt(spread / (own + m + 1.0))
             d = (target + c_m - mean) / sd_m
-            yield max(0.0, stake * ((mean - target) * _upper_tail(d) + sd_m * _phi(d)))
+            yield max(0.0, stake * ((mean - target) * (0.5 * math.erfc(d / SQRT_2))
+                                    + sd_m * (math.exp(-0.5 * d * d) / SQRT_2PI)))
 
 
 def audit_stretch(p0: float, target: float, most: float) -> float:
