@@ -125,7 +125,7 @@ def main() -> None:
     finally:
         stub.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    for name, src, label in trees:
+    for name, _src, label in trees:
         print(f"{name} ({label}): {statistics.median(got[name]):.0f} µs CPU per request (median of {args.rounds}; "
               f"{', '.join(f'{x:.0f}' for x in got[name])}), {len(prompts) - 50} requests after 50 to warm")
     if len(trees) == 2:

@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.harness import IN_CI, unavailable
-from tests.learning.reference_request_path import ReferenceLoop, worth_sampling as reference_worth_sampling
+from tests.learning.reference_request_path import ReferenceLoop, ReferenceTextAcceptance
+from tests.learning.reference_request_path import worth_sampling as reference_worth_sampling
 from tierwise.learning.loop import LearningLoop, LoopSettings
+from tierwise.learning.request_model import TextAcceptance
 from tierwise.learning.request_model_settings import RequestModelSettings
 from tierwise.learning.schedule import unit_hash
 from tierwise.learning.value import worth_sampling
@@ -192,9 +194,6 @@ def test_bucket_counts_of_any_prompt_are_numpys(text, n_buckets):
         return
     same_counts(h, n_buckets)
     rm = RequestModelSettings(kind="text", n_buckets=n_buckets, max_chars=100)
-    from tierwise.learning.request_model import TextAcceptance
-    from tests.learning.reference_request_path import ReferenceTextAcceptance
-
     got, want = TextAcceptance(rm).features(text), ReferenceTextAcceptance(rm).features(text)
     assert all(x.tobytes() == y.tobytes() and x.dtype == y.dtype for x, y in zip(got, want, strict=True))
 

@@ -18,10 +18,11 @@ weight 1.0 the text model gives the level and the prompt signal keeps its move i
 so it can stand in for a type's few counts; the type's own evidence keeps the other share, so a drifted type
 (whose posterior the change-point test resets) still goes back to the frontier.
 
-Cost on the request path: hashing the prompt's first `max_chars` characters, a `unique` over the hashes and a
-gather-dot of the coefficients (bench/RESULTS.md, "Issue 21, session 18", has the measured time). Memory: the
-coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at most
-`PENDING` judged requests awaiting their verdicts.
+Cost on the request path: hashing the prompt's first `max_chars` characters and counting its buckets (both in C,
+routers/_tokenhash.c, when built), and a gather-dot of the coefficients; the loop reads a request's features only
+when its decision uses them (bench/RESULTS.md, "A reflective route's decision, cheaper", has the measured time).
+Memory: the coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at
+most `PENDING` judged requests awaiting their verdicts.
 
 `features: embedding` reads the prompt's shared sentence embedding (all-MiniLM-L6-v2, unit length: the kernel of
 two requests is their cosine) instead of the hashed tokens, `both` gives each half of the kernel, and
