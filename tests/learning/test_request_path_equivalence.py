@@ -212,3 +212,23 @@ def test_bucket_counts_of_huge_empty_and_crafted_hashes_are_numpys():
             features.native_bucket_counts(b"12345678", 1023)  # bytes, not int64
         with pytest.raises(ValueError):
             features.native_bucket_counts(np.zeros(3, dtype=np.int64), 1 << 40)
+
+
+def test_a_prompt_is_hashed_only_when_the_decision_uses_it(monkeypatch):
+    loop = LearningLoop("r", route_settings())
+    rm = loop.request_model
+    assert rm is not None
+    read: list[str] = []
+    features = rm.features
+    monkeypatch.setattr(rm, "features", lambda text, t="": read.append(t) or features(text, t))
+    for i in range(400):
+        t = list(TYPES)[i % len(TYPES)]
+        read.clear()
+        p = loop.plan(t, f"q{i}", signal=math.log1p(40.0), text=prompt(i, t) or "x")
+        st = loop.boundary.state(t)
+        moved_back = st.tier == "frontier" and st.total_judged > st.judged
+        used = (rm.ready and not moved_back) or (p.judge and p.reason != "negative-feedback")
+        assert read == ([t] if used else []), (i, p, rm.ready)  # once when used, never otherwise
+        if p.judge:
+            loop.verdict(t, accepted(i, t, prompt(i, t)), request_id=f"q{i}")
+    assert rm.ready  # the model got fitted on the way: both phases were seen
