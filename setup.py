@@ -4,7 +4,8 @@
 - `_spanids`: a traced request's ids (observability/tracecontext.py);
 - `_metricspack`: the metrics' per-request update (observability/metrics.py);
 - `_finished`: the observer's record of a finished request (observability/observer.py);
-- `_tokenhash`: the token hashes of a prompt for the learned routers (routers/features.py).
+- `_tokenhash`: the token hashes of a prompt for the learned routers and their bucket counts for a reflective
+  route's text model (routers/features.py).
 
 `optional=True`: on a machine without a C compiler the install still succeeds and the pure-Python
 code does the work (slower per request, the same bytes and values). Under CI=true a test fails if an

@@ -26,6 +26,7 @@ loaded, so a restart keeps what was learned.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,16 +72,21 @@ class BoundarySettings(BaseModel):
         "clients (whose share of the evidence other keys' shares are capped against)"))
 
 
-def beta_lower(a: float, b: float, q: float) -> float:
-    from scipy.special import betaincinv  # scipy comes with scikit-learn, already a core dependency
+@functools.cache
+def _special() -> Any:
+    """scipy.special, imported on first use (scipy comes with scikit-learn, already a core dependency) and then
+    held: a decision under `sampling: value` reads a Beta's cdf on every request."""
+    import scipy.special
 
-    return float(betaincinv(a, b, q))
+    return scipy.special
+
+
+def beta_lower(a: float, b: float, q: float) -> float:
+    return float(_special().betaincinv(a, b, q))
 
 
 def beta_cdf(a: float, b: float, x: float) -> float:
-    from scipy.special import betainc
-
-    return float(betainc(a, b, x))
+    return float(_special().betainc(a, b, x))
 
 
 def below_target(a: float, b: float, s: BoundarySettings) -> bool:

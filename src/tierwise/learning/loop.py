@@ -23,6 +23,8 @@ import logging
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, sub
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Literal
@@ -83,6 +85,8 @@ class LearningLoop:
         # (one key may give at most `boundary.key_share` of them: `counts_from`, and never decide a move alone)
         self.keys = KeyShare(self.settings.boundary)
         self._judged_by: OrderedDict[str, str] = OrderedDict()  # judged request id -> its key name
+        self._forecasts: dict[str, tuple[float, float]] | None = None  # during `plan`: each type's forecast
+        self._z_move: tuple[float, float] = (math.nan, math.nan)  # (boundary.credible, its normal quantile)
         self.total = 0
         v = self.settings.value
         # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
@@ -122,6 +126,16 @@ class LearningLoop:
         prompt's length in the reflective route) used by `within` when enabled; `text` the prompt, read by the
         `request_model` when enabled; `key` the name of the gateway key that sent it (one key's verdicts hold a
         bounded share of the request model's rows)."""
+        # a decision reads a type's forecast up to three times (value, its verdict's cost, a served exploration);
+        # nothing it does moves the evidence, so the pooled sums over every type are taken once per decision
+        self._forecasts = {}
+        try:
+            return self._plan(task_type, request_id, negative_feedback, signal, text, key)
+        finally:
+            self._forecasts = None
+
+    def _plan(self, task_type: str, request_id: str, negative_feedback: bool, signal: float | None,
+              text: str | None, key: str) -> Plan:
         self.seen[task_type] = self.seen.get(task_type, 0) + 1
         self.total += 1
         self.keys.saw(task_type, key)
@@ -133,15 +147,21 @@ class LearningLoop:
             z = self.within.standardise(task_type, signal)
             self._remember_signal(request_id, z)
         rm = self.request_model
-        feats = rm.features(text, task_type) if rm is not None and text else None
-        if z is not None or (feats is not None and rm is not None and rm.ready):
+        # the prompt's features (its hashed tokens: most of a decision's cost) are read only when the decision uses
+        # them: for the text model's estimate, or to train on a request the loop judges
+        read = rm is not None and bool(text)
+        feats = None
+        if z is not None or (read and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
             accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
             # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
             # moves local again: verdicts pooled over every type must not keep serving it locally
             moved_back = st.tier == "frontier" and st.total_judged > st.judged
-            q = rm.estimate(feats) if feats is not None and rm is not None and not moved_back else None
+            q = None
+            if read and rm is not None and rm.ready and not moved_back:
+                feats = rm.features(text or "", task_type)
+                q = rm.estimate(feats)
             if q is not None:
                 w = self.settings.request_model.weight
                 if self.settings.request_model.combine == "within":
@@ -181,7 +201,9 @@ class LearningLoop:
         if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
-        if p.judge and feats is not None and rm is not None and p.reason != "negative-feedback":
+        if p.judge and read and rm is not None and p.reason != "negative-feedback":
+            if feats is None:
+                feats = rm.features(text or "", task_type)
             rm.remember(request_id, feats, key)  # its verdict, bought by the loop, becomes a training row
         if p.judge and key:
             self._judged_by[request_id] = key
@@ -255,7 +277,10 @@ class LearningLoop:
             future = s.value.horizon * uses / self.total
             stake = saving / (1.0 - target) * future
             cost = self._verdict_cost(task_type, tier, a, bb)
-            z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
+            credible, z = self._z_move
+            if credible != s.boundary.credible:  # the normal quantile of the credible mass, once per setting
+                z = NormalDist().inv_cdf(1.0 - (1.0 - s.boundary.credible) / 2.0)
+                self._z_move = (s.boundary.credible, z)
             if worth_sampling(a, bb, target, stake, cost, tier=tier, n_own=st.a + st.b, z_move=z,
                               per_request=per_request, slope=self.within.slope(task_type) if per_request else 0.0):
                 return Decision(True, "value")
@@ -301,6 +326,15 @@ class LearningLoop:
         """The task type's own (discounted) evidence on top of a pooled acceptance: the route's (every type's), or
         with `pool: parent` its siblings' (the other types sharing its name prefix), worth `pooled_strength`
         verdicts or, with `pool_strength: estimated`, as many as the spread between the pooled types says."""
+        memo = self._forecasts
+        if memo is None:
+            return self._pooled_forecast(task_type)
+        got = memo.get(task_type)
+        if got is None:
+            got = memo[task_type] = self._pooled_forecast(task_type)
+        return got
+
+    def _pooled_forecast(self, task_type: str) -> tuple[float, float]:
         bs = self.settings.boundary
         v = self.settings.value
         k = v.pooled_strength
@@ -316,15 +350,19 @@ class LearningLoop:
                     and "/" not in t[len(parent):]]
         if not pool or all(x.a - bs.prior_accept + x.b - bs.prior_reject <= 0.0 for x in pool):
             pool = list(states.values())
-        ev = [(x.a - bs.prior_accept, x.b - bs.prior_reject) for x in pool]
         if v.pool_strength == "estimated":
+            ev = [(x.a - bs.prior_accept, x.b - bs.prior_reject) for x in pool]
             est = pooled_prior(ev, k, v.pooled_strength_max)
             if est is not None:
                 m0, k = est
                 return ea + k * m0, eb + k * (1.0 - m0)
             if k <= 0.0:
                 return st.a, st.b
-        ta, tb = sum(a for a, _ in ev), sum(b for _, b in ev)
+        # every pooled type's evidence above the prior, summed in order by C-level maps (no bytecode per type: a
+        # decision reads it for a route's every type)
+        n = len(pool)
+        ta = sum(map(sub, map(attrgetter("a"), pool), repeat(bs.prior_accept, n)))
+        tb = sum(map(sub, map(attrgetter("b"), pool), repeat(bs.prior_reject, n)))
         m0 = (ta + bs.prior_accept) / (ta + tb + bs.prior_accept + bs.prior_reject)
         return ea + k * m0, eb + k * (1.0 - m0)
 

@@ -18,10 +18,11 @@ weight 1.0 the text model gives the level and the prompt signal keeps its move i
 so it can stand in for a type's few counts; the type's own evidence keeps the other share, so a drifted type
 (whose posterior the change-point test resets) still goes back to the frontier.
 
-Cost on the request path: hashing the prompt's first `max_chars` characters, a `unique` over the hashes and a
-gather-dot of the coefficients (bench/RESULTS.md, "Issue 21, session 18", has the measured time). Memory: the
-coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at most
-`PENDING` judged requests awaiting their verdicts.
+Cost on the request path: hashing the prompt's first `max_chars` characters and counting its buckets (both in C,
+routers/_tokenhash.c, when built), and a gather-dot of the coefficients; the loop reads a request's features only
+when its decision uses them (bench/RESULTS.md, "A reflective route's decision, cheaper", has the measured time).
+Memory: the coefficients (`n_buckets` floats), at most `max_rows` rows of sparse counts, and the features of at
+most `PENDING` judged requests awaiting their verdicts.
 
 `features: embedding` reads the prompt's shared sentence embedding (all-MiniLM-L6-v2, unit length: the kernel of
 two requests is their cosine) instead of the hashed tokens, `both` gives each half of the kernel, and
@@ -49,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from tierwise.learning.request_model_settings import RequestModelSettings
-from tierwise.routers.features import token_hashes
+from tierwise.routers.features import bucket_counts, token_hashes
 
 PENDING = 4096  # judged requests whose features wait for their verdict
 # (bucket indices int32, counts float32) for `features: hashed` without the type label; else also
@@ -112,9 +113,7 @@ class TextAcceptance:
         if s.features == "embedding":
             idx, cnt = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         else:
-            h = token_hashes(text[: s.max_chars])
-            i, c = np.unique(h & (s.n_buckets - 1), return_counts=True)
-            idx, cnt = i.astype(np.int32), c.astype(np.float32)
+            idx, cnt = bucket_counts(token_hashes(text[: s.max_chars]), s.n_buckets)
         if not self.dense:
             return idx, cnt
         emb = None
@@ -129,8 +128,10 @@ class TextAcceptance:
         if self.coef is None or self.idf is None:
             return None
         idx, cnt = f[0], f[1]
-        tf = 1.0 + np.log(cnt)
-        norm = float(np.sqrt(np.dot(tf * self.idf[idx], tf * self.idf[idx]))) or 1.0
+        tf = np.log(cnt)
+        tf += 1.0  # 1 + log(count), in place (the same float32 sums)
+        v = tf * self.idf[idx]  # the request's TF-IDF row, gathered and multiplied once for its norm
+        norm = float(np.sqrt(np.dot(v, v))) or 1.0
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
         if self.coef_dense is not None and len(f) > 2:
             ce, ct = self.coef_dense

@@ -29,6 +29,9 @@ above the target (`audit_stretch`), whose rejections each tell the change-point 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from itertools import repeat
+from operator import gt, mul
 from statistics import NormalDist
 from typing import Literal
 
@@ -89,17 +92,21 @@ class ValueSettings(BaseModel):
         "`first_uses` requests"))
 
 
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+SQRT_2 = math.sqrt(2.0)
+
+
 def normal_loss(z: float) -> float:
     """Standard normal loss function E[(Z - z)+]."""
-    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) - z * 0.5 * math.erfc(z / math.sqrt(2.0))
+    return math.exp(-0.5 * z * z) / SQRT_2PI - z * 0.5 * math.erfc(z / SQRT_2)
 
 
 def _phi(z: float) -> float:
-    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return math.exp(-0.5 * z * z) / SQRT_2PI
 
 
 def _upper_tail(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
+    return 0.5 * math.erfc(z / SQRT_2)
 
 
 def evsi(a: float, b: float, target: float, m: int, stake: float, *, tier: str = "local", n_own: float | None = None,
@@ -111,18 +118,30 @@ def evsi(a: float, b: float, target: float, m: int, stake: float, *, tier: str =
     only once the lower credible bound clears the target (mean >= t + z_move * the posterior sd after the m
     verdicts, on the type's own `n_own` verdicts), so the value is what that move gains when it happens,
     stake * E[(mean_m - t) 1{mean_m >= t + c_m}]."""
+    return next(evsi_batches(a, b, target, (m,), stake, tier=tier, n_own=n_own, z_move=z_move))
+
+
+def evsi_batches(a: float, b: float, target: float, batches: tuple[int, ...], stake: float, *, tier: str = "local",
+                 n_own: float | None = None, z_move: float = 0.0) -> Iterator[float]:
+    """`evsi` for each m of `batches` in turn, lazily (what depends on the posterior alone is computed once: a
+    decision under `sampling: value` asks for up to nine batch sizes)."""
     n = a + b
     mean = a / n
     var = a * b / (n * n * (n + 1.0))
-    sd_m = math.sqrt(var * m / (n + m))
-    if sd_m <= 0.0:
-        return 0.0
-    if tier == "local":
-        return stake * sd_m * normal_loss((mean - target) / sd_m)
     own = n if n_own is None else n_own
-    c_m = z_move * math.sqrt(mean * (1.0 - mean) / (own + m + 1.0))
-    d = (target + c_m - mean) / sd_m
-    return max(0.0, stake * ((mean - target) * _upper_tail(d) + sd_m * _phi(d)))
+    spread = mean * (1.0 - mean)
+    for m in batches:
+        sd_m = math.sqrt(var * m / (n + m))
+        if sd_m <= 0.0:
+            yield 0.0
+        elif tier == "local":  # normal_loss((mean - target) / sd_m), inline
+            z = (mean - target) / sd_m
+            yield stake * sd_m * (math.exp(-0.5 * z * z) / SQRT_2PI - z * 0.5 * math.erfc(z / SQRT_2))
+        else:  # _upper_tail(d) and _phi(d), inline
+            c_m = z_move * math.sqrt(spread / (own + m + 1.0))
+            d = (target + c_m - mean) / sd_m
+            yield max(0.0, stake * ((mean - target) * (0.5 * math.erfc(d / SQRT_2))
+                                    + sd_m * (math.exp(-0.5 * d * d) / SQRT_2PI)))
 
 
 def audit_stretch(p0: float, target: float, most: float) -> float:
@@ -192,7 +211,8 @@ def worth_sampling(a: float, b: float, target: float, stake: float, cost: float,
         # routing by the mean): the verdicts can only send them back, not win a move; below the target its
         # requests are all on the frontier and the move's value (the credible bound) still applies
         return any(evsi_per_request(a, b, target, m, stake, slope) > m * cost for m in BATCHES)
-    return any(evsi(a, b, target, m, stake, tier=tier, n_own=n_own, z_move=z_move) > m * cost for m in BATCHES)
+    values = evsi_batches(a, b, target, BATCHES, stake, tier=tier, n_own=n_own, z_move=z_move)
+    return any(map(gt, values, map(mul, BATCHES, repeat(cost))))
 
 
 def explore_cost(saving: float, target: float, acceptance: float) -> float:

@@ -115,9 +115,11 @@ def python_hashes(text: str) -> np.ndarray:
 
 
 try:  # the same hashes in one pass over the lower-cased text, no Python string per token (setup.py builds it)
-    from tierwise.routers._tokenhash import hashes as native_hashes  # type: ignore[import-not-found]
-except ImportError:  # not built: python_hashes
-    native_hashes = None
+    from tierwise.routers import _tokenhash  # type: ignore[attr-defined]
+except ImportError:  # not built: python_hashes, python_bucket_counts
+    _tokenhash = None
+native_hashes = getattr(_tokenhash, "hashes", None)
+native_bucket_counts = getattr(_tokenhash, "bucket_counts", None)  # (an extension built before it: None)
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,11 +127,37 @@ def token_hashes(text: str) -> np.ndarray:
     """CRC32 of every token of `text` (read-only), in `_tokens` order. Cached for the last few prompts: a
     router with two hashed feature sets (e.g. `stack-lsa`: TF-IDF and LSA) tokenises and hashes a request once."""
     native = native_hashes(text.lower()) if native_hashes is not None else None
-    body = np.frombuffer(native, dtype=np.int64) if native is not None else python_hashes(text)
-    shape = np.fromiter(map(zlib.crc32, map(str.encode, _shape_tokens(text))), dtype=np.int64, count=2)
-    h = np.concatenate([body, shape])
+    shape = _shape_hashes(min(12, len(text).bit_length()), min(8, digit_count(text).bit_length()))
+    if native is not None:  # the C path's bytes and the shape tokens' bytes: one array, read-only as bytes are
+        return np.frombuffer(native + shape, dtype=np.int64)
+    h = np.concatenate([python_hashes(text), np.frombuffer(shape, dtype=np.int64)])
     h.setflags(write=False)
     return h
+
+
+@functools.lru_cache(maxsize=128)  # 13 x 9 values
+def _shape_hashes(length_bits: int, digit_bits: int) -> bytes:
+    """The CRC32 of the two shape tokens (`_shape_tokens`), as two native int64 values."""
+    return np.array([zlib.crc32(f"len:{length_bits}".encode()), zlib.crc32(f"digits:{digit_bits}".encode())],
+                    dtype=np.int64).tobytes()
+
+
+def python_bucket_counts(hashes: np.ndarray, n_buckets: int) -> SparseRow:
+    """The distinct buckets of `hashes` (ascending, int32) and how many hashes fall in each (float32)."""
+    i, c = np.unique(hashes & (n_buckets - 1), return_counts=True)
+    return i.astype(np.int32), c.astype(np.float32)
+
+
+def bucket_counts(hashes: np.ndarray, n_buckets: int) -> SparseRow:
+    """`python_bucket_counts` (the same arrays, writable), by the C extension when it is built: one radix sort
+    instead of numpy's `unique` and two casts (a reflective route's text model reads every request's counts)."""
+    if native_bucket_counts is None or n_buckets > 1 << 31:
+        return python_bucket_counts(hashes, n_buckets)
+    try:
+        i, c = native_bucket_counts(hashes, n_buckets - 1)
+    except (TypeError, ValueError, BufferError):  # not a contiguous int64 array: numpy's path
+        return python_bucket_counts(hashes, n_buckets)
+    return np.frombuffer(i, dtype=np.int32), np.frombuffer(c, dtype=np.float32)
 
 
 class HashingTfidf:
