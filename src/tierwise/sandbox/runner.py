@@ -14,7 +14,7 @@ import contextlib
 import functools
 import os
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from tierwise.sandbox import backend, bwrap, cgroup, seccomp_filter, weak
@@ -130,8 +130,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         if entry in files:
             entry = os.path.join(folder, entry)
         argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit)
-        yield LiveRun(proc, ["rlimits"] + (["audit"] if audit_hook else []))
+        confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
+        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine)
+        yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else []))
     finally:
         if proc is not None:
             await _reap(proc)
@@ -190,15 +191,19 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None) -> None:
-    """Between fork and exec: the rlimits, and the run's cgroups joined (system calls only)."""
+def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine: Callable[[], None] | None) -> None:
+    """Between fork and exec: the rlimits, the run's cgroups joined, and (the weak sandbox) the
+    seccomp filter loaded last (system calls only)."""
     backend.set_rlimits(limits)
     if group is not None:
         group.join()
+    if confine is not None:
+        confine()
 
 
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
-                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536) -> asyncio.subprocess.Process:
+                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536,
+                 confine: Callable[[], None] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
@@ -208,7 +213,7 @@ async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: st
         env={},
         start_new_session=True,
         pass_fds=pass_fds,
-        preexec_fn=functools.partial(_limit_child, limits, group),
+        preexec_fn=functools.partial(_limit_child, limits, group, confine),
         limit=line_limit,
     )
 
