@@ -218,18 +218,24 @@ async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: st
     )
 
 
-async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> tuple[bytes, bool]:
-    """Read until EOF keeping at most `cap` bytes (keeps draining so the child never blocks on a full pipe)."""
+async def _read_capped(stream: asyncio.StreamReader | None, cap: int, drain: int | None = None,
+                       on_overflow: Callable[[], None] | None = None) -> tuple[bytes, bool]:
+    """Read until EOF keeping at most `cap` bytes (draining the rest, so the child never blocks on
+    a full pipe); past `drain` bytes read, `on_overflow` is called once (it kills the run)."""
     if stream is None:
         return b"", False
     kept = bytearray()
-    truncated = False
+    truncated, read = False, 0
     while chunk := await stream.read(65536):
         room = cap - len(kept)
         if room > 0:
             kept += chunk[:room]
         if len(chunk) > room:
             truncated = True
+        read += len(chunk)
+        if drain is not None and read > drain and on_overflow is not None:
+            on_overflow()
+            on_overflow = None
     return bytes(kept), truncated
 
 
@@ -252,8 +258,11 @@ def _kill_group(pid: int) -> None:
 async def _supervise(proc: asyncio.subprocess.Process, stdin: bytes | None, limits: SandboxLimits,
                      layers: list[str]) -> SandboxResult:
     # stdin is fed concurrently with reading: a child that prints before reading cannot deadlock us.
-    readers = asyncio.gather(_feed(proc, stdin), _read_capped(proc.stdout, limits.output_bytes),
-                             _read_capped(proc.stderr, limits.output_bytes))
+    # Output past `drain_bytes` ends the run: what it printed is already cut, and the rest is only load.
+    cap, drain, kill = limits.output_bytes, max(limits.drain_bytes, limits.output_bytes), \
+        functools.partial(_kill_group, proc.pid)
+    readers = asyncio.gather(_feed(proc, stdin), _read_capped(proc.stdout, cap, drain, kill),
+                             _read_capped(proc.stderr, cap, drain, kill))
     timed_out = False
     try:
         _, (out, out_cut), (err, err_cut) = await asyncio.wait_for(asyncio.shield(readers), limits.wall_s)
