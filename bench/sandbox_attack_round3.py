@@ -241,8 +241,50 @@ async def root_owned_files() -> dict[str, str]:
     return {f"a 0600 file of uid {os.getuid()} in a bound folder": (r.stdout.strip() or r.stderr.strip()[-120:])}
 
 
+WEAK = r'''
+import os, resource, signal, stat
+def t(name, fn):
+    try:
+        print(f"| weak: {name} | {fn()!r} |", flush=True)
+    except OSError as e:
+        print(f"| weak: {name} | refused: {e.strerror} |", flush=True)
+gw = os.getppid()
+t("mkfifo outside the folder", lambda: os.mkfifo(OUTSIDE + "/fifo"))
+t("mknod of the disk's block device in the folder", lambda: os.mknod("disk", 0o600 | stat.S_IFBLK, RDEV))
+t("open it", lambda: os.read(os.open(os.getcwd() + "/disk", os.O_RDONLY), 512)[:8])
+# The soft limit only, so the bench can put it back (the hard limit, lowered, could not be raised
+# again here: no CAP_SYS_RESOURCE in this container, so the gateway would keep 5 for its life).
+t("prlimit(gateway, NOFILE, (5, its hard limit))", lambda: resource.prlimit(gw, resource.RLIMIT_NOFILE, (5, HARD)))
+t("setpriority(gateway, 19)", lambda: os.setpriority(os.PRIO_PROCESS, gw, 19))
+t("sched_setaffinity(gateway, {0})", lambda: os.sched_setaffinity(gw, {0}))
+t("pidfd_send_signal(gateway, 0)", lambda: signal.pidfd_send_signal(os.pidfd_open(gw), 0))
+'''
+
+
+async def weak_sandbox() -> dict[str, str]:
+    """The weak sandbox (no bubblewrap, `allow_weak`), hook on: what reaches the gateway's process."""
+    from tierwise import sandbox
+    from tierwise.sandbox import bwrap
+    bwrap.bwrap_path = lambda: None
+    status.cache_clear()
+    sandbox.configure(allow_weak=True)
+    disk = next((f"/dev/{n}" for n in sorted(os.listdir("/sys/block")) if not n.startswith(("loop", "ram", "zram"))), "/dev/null")
+    before = (resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory() as outside:
+        code = f"OUTSIDE = {outside!r}\nRDEV = {os.stat(disk).st_rdev}\nHARD = {before[0][1]}\n" + WEAK
+        r = await run_python(code, limits=LIMITS)
+        fifo = os.path.exists(os.path.join(outside, "fifo"))
+        after = (resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, before[0])
+        os.sched_setaffinity(0, before[2])
+    print(r.stdout.strip())
+    return {"weak: layers": repr(r.layers), "weak: FIFO left outside": repr(fifo),
+            "weak: the gateway's (NOFILE, nice, CPUs) before -> after": f"{before} -> {after}"}
+
+
 GROUPS = {"escapes": escapes, "network": network, "disk": disk_and_inodes, "memory_cpu_wall": memory_cpu_wall,
-          "output": output_flood, "leaks": leaks_and_contamination, "owner_files": root_owned_files}
+          "output": output_flood, "leaks": leaks_and_contamination, "owner_files": root_owned_files,
+          "weak": weak_sandbox}
 
 
 async def main() -> None:

@@ -3,8 +3,8 @@
 Defence in depth only: it refuses sockets, process creation, ctypes, gc introspection (the way to
 reach its own state), file opens outside the run's folder and the readable library folders, and
 every filesystem change outside the run's folder (a relative path read from a folder descriptor
-is refused: the `open` event leaves out os.open's dir_fd; os.mkfifo and os.mknod raise no event
-and pass). Its state lives only in the hook's closure,
+is refused: the `open` event leaves out os.open's dir_fd; os.mkfifo and os.mknod raise no event:
+the seccomp filter, loaded in the weak sandbox too, refuses them). Its state lives only in the hook's closure,
 with every function it calls bound before user code runs, and it never calls a method of a user
 object. CPython says audit hooks are no security boundary; the OS layer (bubblewrap + seccomp,
 see tierwise.sandbox.bwrap) holds without it, and the tests run every escape with it off too.

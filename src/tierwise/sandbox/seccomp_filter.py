@@ -1,6 +1,7 @@
 """The sandbox's seccomp filter, built with libseccomp (PyPI `pyseccomp`) and handed to bubblewrap
 as BPF (`bwrap --seccomp FD`), which loads it, with no_new_privs, just before the exec of the
-sandboxed program.
+sandboxed program. The weak sandbox (no bubblewrap) loads the same filter itself between fork
+and exec (tierwise.sandbox.weak).
 
 A deny list over the default of "allow": the interpreter and its standard library keep working,
 and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
@@ -9,7 +10,8 @@ modules, kexec, reading other processes' memory, personality changes, memory kep
 process's address space (SysV shared memory and message queues, POSIX queues, memfds, pages
 pinned in pipes by vmsplice), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
-growing a socket's or a pipe's kernel buffer past the system default, and
+growing a socket's or a pipe's kernel buffer past the system default, device nodes and FIFOs
+(mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
 CPU, files) bound the whole run and it takes one PID of the host. Threads are refused because
 nothing else bounds them: RLIMIT_NPROC does not hold for a sandbox that is root outside, and a
