@@ -192,13 +192,15 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 
 
 def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine: Callable[[], None] | None) -> None:
-    """Between fork and exec: the rlimits, the run's cgroups joined, and (the weak sandbox) the
-    seccomp filter loaded last (system calls only)."""
-    backend.set_rlimits(limits)
+    """Between fork and exec: the run's cgroups joined, (the weak sandbox) the seccomp filter
+    loaded, and the rlimits last: until exec the child still holds every descriptor of the
+    gateway, so with RLIMIT_NOFILE set first the join's open failed (EMFILE) in a gateway holding
+    64 descriptors, and no run started. System calls only."""
     if group is not None:
         group.join()
     if confine is not None:
         confine()
+    backend.set_rlimits(limits)
 
 
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
