@@ -282,9 +282,28 @@ async def weak_sandbox() -> dict[str, str]:
             "weak: the gateway's (NOFILE, nice, CPUs) before -> after": f"{before} -> {after}"}
 
 
+async def busy_gateway() -> dict[str, str]:
+    """Runs started by a gateway that holds many descriptors (connections, files)."""
+    out = {}
+    for held in (0, 60, 100):
+        fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(held)]
+        ok, errors = 0, set()
+        try:
+            for _ in range(10):
+                try:
+                    ok += (await run_python("print(1)", limits=SandboxLimits(memory_mb=128))).ok
+                except Exception as e:  # the run could not start
+                    errors.add(type(e).__name__)
+            out[f"10 runs with {_my_fds()} descriptors open in the gateway"] = f"{ok} ran {sorted(errors) or ''}"
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return out
+
+
 GROUPS = {"escapes": escapes, "network": network, "disk": disk_and_inodes, "memory_cpu_wall": memory_cpu_wall,
           "output": output_flood, "leaks": leaks_and_contamination, "owner_files": root_owned_files,
-          "weak": weak_sandbox}
+          "weak": weak_sandbox, "descriptors": busy_gateway}
 
 
 async def main() -> None:
