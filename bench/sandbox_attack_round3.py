@@ -149,7 +149,7 @@ async def network() -> dict[str, str]:
 async def disk_and_inodes() -> dict[str, str]:
     code = ("import os\nn = 0\ntry:\n    with open('/work/big', 'wb') as f:\n        while True:\n"
             "            f.write(b'x' * (1 << 20)); f.flush(); n += 1\nexcept OSError as e:\n"
-            "    print('bytes', n, 'MB', e.strerror)\nm = 0\ntry:\n    while True:\n        open(f'/work/i{m}', 'w').close(); m += 1\n"
+            "    print('bytes', n, 'MB', e.strerror, flush=True)\nm = 0\ntry:\n    while True:\n        open(f'/work/i{m}', 'w').close(); m += 1\n"
             "except OSError as e:\n    print('inodes', m, e.strerror)\n")
     r = await run_python(code, limits=SandboxLimits(wall_s=20, cpu_s=10, memory_mb=256, file_size_mb=128), audit_hook=False)
     return {"fill /work (64 MB tmpfs), then files": f"{r.stdout.strip()} | {r.summary()}"}
