@@ -105,3 +105,50 @@ async def test_the_code_cannot_reach_the_gateway_process(audit_hook: bool) -> No
     assert r.ok, r.stderr
     assert "DONE" not in r.stdout, r.stdout
     assert "own (32, 32)" in r.stdout, r.stdout
+
+
+C_LEVEL_FILES = """
+def attempt(name, fn):
+    try:
+        print(name, fn())
+    except PermissionError as e:
+        print(name, "refused", e)
+def attach():
+    import sqlite3
+    db = sqlite3.connect(":memory:")
+    db.execute(f"ATTACH DATABASE '{OUTSIDE}/ledger.db' AS ledger")
+    return db.execute("SELECT x FROM ledger.t").fetchall()
+def history():
+    import readline
+    readline.add_history("written by the sandbox")
+    readline.write_history_file(OUTSIDE + "/written.txt")
+    return "WRITTEN"
+attempt("sqlite", attach)
+attempt("readline", history)
+"""
+
+
+async def test_modules_that_open_files_in_c_are_refused(tmp_path: Path) -> None:
+    """sqlite3's ATTACH and readline's history files open files in C with no audit event: with the
+    hook alone guarding files, the code read a database outside its folder (the gateway's ledger is
+    one) and wrote a file of its choosing outside it."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "ledger.db")
+    db.execute("CREATE TABLE t (x)")
+    db.execute("INSERT INTO t VALUES ('LEDGER-ROW')")
+    db.commit()
+    db.close()
+    r = await run_python(f"OUTSIDE = {str(tmp_path)!r}\n" + C_LEVEL_FILES, limits=LIMITS)
+    assert "LEDGER-ROW" not in r.stdout and "WRITTEN" not in r.stdout, r.stdout
+    assert not (tmp_path / "written.txt").exists()
+    assert r.stdout.count("refused") == 2, (r.stdout, r.stderr)
+
+
+async def test_sqlite_in_memory_still_works_in_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # bubblewrap back: there the mount namespace, not the hook, keeps files out
+    sandbox.status.cache_clear()
+    r = await run_python("import sqlite3\nprint(sqlite3.connect(':memory:').execute('SELECT 6 * 7').fetchone()[0])",
+                         limits=LIMITS)
+    assert r.ok and r.stdout.strip() == "42", r.summary()
+    assert "bwrap" in r.layers

@@ -40,7 +40,11 @@ def _tierwise_install(root, script, *rest):
         "webbrowser.open", "os.add_dll_directory", "sys.setprofile", "sys.settrace",
     })
     # subprocess itself stays importable (asyncio needs it); creating a process is refused above.
-    banned_modules = frozenset({"ctypes", "_ctypes"})
+    # readline reads and writes any file in C with no audit event (write_history_file put lines of
+    # the code's choosing in a file outside the folder); no run has a terminal to use it with.
+    # The weak sandbox, where the hook alone guards files, refuses sqlite3 too: `ATTACH` opens or
+    # makes any database file from SQL (the gateway's ledger was read) and raises no event.
+    banned_modules = frozenset({"ctypes", "_ctypes", "readline", *globals().get("TIERWISE_ALSO_BANNED", ())})
     mutating = frozenset({
         "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
         "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree", "shutil.copyfile",
@@ -165,5 +169,10 @@ def _tierwise_install(root, script, *rest):
 # The script runs from module level once the installer has returned, with no name of ours left.
 _tierwise_install(*__import__("sys").argv[1:])
 del _tierwise_install
+globals().pop("TIERWISE_ALSO_BANNED", None)
 __import__("runpy").run_path(__import__("sys").argv[0], run_name="__main__")
 '''
+
+# The weak sandbox's bootstrap: the same, with the modules that open files in C without an audit
+# event refused as well (there no mount namespace hides the host's files from them).
+WEAK_BOOT = 'TIERWISE_ALSO_BANNED = ("_sqlite3",)\n' + BOOT

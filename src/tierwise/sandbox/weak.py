@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 
 from tierwise.sandbox import bwrap, seccomp_filter
-from tierwise.sandbox.audit_boot import BOOT
+from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
 log = logging.getLogger("tierwise.sandbox")
@@ -67,7 +67,7 @@ def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: 
         return [entry, *args]
     if not audit_hook:
         return [bwrap.interpreter(), "-I", "-S", entry, *args]
-    return [bwrap.interpreter(), "-I", "-S", "-c", BOOT, folder, entry, *ro_binds, "--", *args]
+    return [bwrap.interpreter(), "-I", "-S", "-c", WEAK_BOOT, folder, entry, *ro_binds, "--", *args]
 
 
 async def remove_folder(folder: str) -> None:
