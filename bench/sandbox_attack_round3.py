@@ -247,7 +247,7 @@ def t(name, fn):
     try:
         print(f"| weak: {name} | {fn()!r} |", flush=True)
     except OSError as e:
-        print(f"| weak: {name} | refused: {e.strerror} |", flush=True)
+        print(f"| weak: {name} | refused: {e.strerror or e} |", flush=True)
 gw = os.getppid()
 t("mkfifo outside the folder", lambda: os.mkfifo(OUTSIDE + "/fifo"))
 t("mknod of the disk's block device in the folder", lambda: os.mknod("disk", 0o600 | stat.S_IFBLK, RDEV))
@@ -258,6 +258,24 @@ t("prlimit(gateway, NOFILE, (5, its hard limit))", lambda: resource.prlimit(gw, 
 t("setpriority(gateway, 19)", lambda: os.setpriority(os.PRIO_PROCESS, gw, 19))
 t("sched_setaffinity(gateway, {0})", lambda: os.sched_setaffinity(gw, {0}))
 t("pidfd_send_signal(gateway, 0)", lambda: signal.pidfd_send_signal(os.pidfd_open(gw), 0))
+def attach():
+    import sqlite3
+    db = sqlite3.connect(":memory:")
+    db.execute(f"ATTACH DATABASE '{OUTSIDE}/ledger.db' AS ledger")
+    return db.execute("SELECT x FROM ledger.t").fetchall()
+def history():
+    import readline
+    readline.add_history("written by the sandbox")
+    readline.write_history_file(OUTSIDE + "/written.txt")
+    return "written"
+try:
+    t("sqlite3 ATTACH of a database outside the folder", attach)
+except PermissionError as e:
+    print(f"| weak: sqlite3 ATTACH of a database outside the folder | refused: {e} |")
+try:
+    t("readline.write_history_file outside the folder", history)
+except PermissionError as e:
+    print(f"| weak: readline.write_history_file outside the folder | refused: {e} |")
 '''
 
 
@@ -271,14 +289,21 @@ async def weak_sandbox() -> dict[str, str]:
     disk = next((f"/dev/{n}" for n in sorted(os.listdir("/sys/block")) if not n.startswith(("loop", "ram", "zram"))), "/dev/null")
     before = (resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as outside:
+        import sqlite3
+        db = sqlite3.connect(os.path.join(outside, "ledger.db"))
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES ('LEDGER-ROW')")
+        db.commit()
+        db.close()
         code = f"OUTSIDE = {outside!r}\nRDEV = {os.stat(disk).st_rdev}\nHARD = {before[0][1]}\n" + WEAK
         r = await run_python(code, limits=LIMITS)
         fifo = os.path.exists(os.path.join(outside, "fifo"))
+        written = os.path.exists(os.path.join(outside, "written.txt"))
         after = (resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0))
         resource.setrlimit(resource.RLIMIT_NOFILE, before[0])
         os.sched_setaffinity(0, before[2])
     print(r.stdout.strip())
-    return {"weak: layers": repr(r.layers), "weak: FIFO left outside": repr(fifo),
+    return {"weak: layers": repr(r.layers), "weak: FIFO left outside": repr(fifo), "weak: history file outside": repr(written),
             "weak: the gateway's (NOFILE, nice, CPUs) before -> after": f"{before} -> {after}"}
 
 
