@@ -256,7 +256,10 @@ async def _relay(chk: LiveRun, ans: LiveRun, token: str, limits: SandboxLimits) 
     killed_for_output: list[LiveRun] = []
 
     def stop(run: LiveRun) -> Callable[[], None]:
-        return lambda: (killed_for_output.append(run), run.kill())
+        def kill() -> None:
+            killed_for_output.append(run)
+            run.kill()
+        return kill
 
     drains = [asyncio.ensure_future(_read_capped(p.stderr, limits.output_bytes, drain, stop(run)))
               for p, run in ((c, chk), (a, ans))]
