@@ -152,3 +152,24 @@ async def test_sqlite_in_memory_still_works_in_bubblewrap(monkeypatch: pytest.Mo
                          limits=LIMITS)
     assert r.ok and r.stdout.strip() == "42", r.summary()
     assert "bwrap" in r.layers
+
+
+NATIVE = """
+import importlib.machinery, importlib.util, math
+with open(math.__file__, "rb") as src, open("native.so", "wb") as dst:  # any shared object it writes
+    dst.write(src.read())
+loader = importlib.machinery.ExtensionFileLoader("math", os.getcwd() + "/native.so")
+try:
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("math", loader))
+    print("LOADED", module.sqrt(4))
+except PermissionError as e:
+    print("refused", e)
+"""
+
+
+async def test_native_code_written_in_the_folder_is_not_loaded() -> None:
+    """A shared object the code writes into its folder and imports runs native code, out of every
+    hook's sight: in the weak sandbox one read the gateway's /proc/<pid>/environ (its keys)."""
+    r = await run_python("import os\n" + NATIVE, limits=LIMITS)
+    assert "LOADED" not in r.stdout, r.stdout
+    assert "refused sandbox: import" in r.stdout, (r.stdout, r.stderr)

@@ -29,7 +29,8 @@ def _tierwise_install(root, script, *rest):
     readable.update(os.path.realpath(p) for p in extra)  # folders bound read-only for this run
     # Allowed folders as prefixes ending in "/": a resolved path P is inside when P + "/" starts with one.
     mine = (root.rstrip("/") + "/",)
-    seen = mine + tuple(sorted(r.rstrip("/") + "/" for r in readable))
+    libraries = tuple(sorted(r.rstrip("/") + "/" for r in readable))
+    seen = mine + libraries
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
     write_modes = frozenset("wax+")
     banned = frozenset({
@@ -74,16 +75,21 @@ def _tierwise_install(root, script, *rest):
     def hook(event, args):
         if event in banned or event.startswith(("socket.", "ctypes.")):
             raise Denied(f"sandbox: {event} is not allowed")
-        if event == "import":
-            name = args[0]
-            if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
-                raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
-            return
         # A relative path is checked from the working folder: only right when the call reads it
         # from there. `os.open` (the `open` event with no mode) does not say whether a dir_fd was
         # given, so a relative path is refused there (the os.open left to user code makes it absolute).
         from_cwd = True
-        if event == "open":
+        if event == "import":
+            name = args[0]
+            if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
+                raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
+            if args[1] is None:
+                return
+            # Only a native extension's import names a file (dlopen: no `open` event, and its code
+            # is beyond any hook): from the library folders only, never from the run's own folder,
+            # where the code can write one (the weak sandbox read the gateway's environment so).
+            paths, allowed = args[1:2], libraries
+        elif event == "open":
             path, mode, flags = args
             from_cwd = mode is not None
             if subclass(type_(flags), int_):
@@ -138,7 +144,7 @@ def _tierwise_install(root, script, *rest):
                     if target.startswith("/"):
                         real = ""
                     todo += target.split("/")[::-1]
-            if not (real + "/").startswith(allowed):
+            if not (real + "/").startswith(allowed) or (allowed is libraries and (real + "/").startswith(mine)):
                 raise Denied(f"sandbox: {event} {path!r} is not allowed")
 
     def out_of_cpu(signum, frame):
