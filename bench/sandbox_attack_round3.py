@@ -268,6 +268,18 @@ def history():
     readline.add_history("written by the sandbox")
     readline.write_history_file(OUTSIDE + "/written.txt")
     return "written"
+def native():
+    import base64, importlib.machinery, importlib.util
+    with open("reader.so", "wb") as fh:
+        fh.write(base64.b64decode(NATIVE))
+    loader = importlib.machinery.ExtensionFileLoader("reader", os.getcwd() + "/reader.so")
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("reader", loader))
+    got = module.read(f"/proc/{gw}/environ")
+    return f"read {len(got)} bytes of the gateway's environment; the bench's key in it: {b'sk-ROUND3' in got}"
+try:
+    t("a native extension written in the folder reads /proc/<gateway>/environ", native)
+except PermissionError as e:
+    print(f"| weak: a native extension written in the folder reads /proc/<gateway>/environ | refused: {e} |")
 try:
     t("sqlite3 ATTACH of a database outside the folder", attach)
 except PermissionError as e:
@@ -277,6 +289,34 @@ try:
 except PermissionError as e:
     print(f"| weak: readline.write_history_file outside the folder | refused: {e} |")
 '''
+
+
+READER_C = r"""
+#include <Python.h>
+static PyObject *read_file(PyObject *self, PyObject *args) {
+    const char *path; if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    FILE *f = fopen(path, "rb"); if (!f) return PyBytes_FromString("");
+    char buf[65536]; size_t n = fread(buf, 1, sizeof buf, f); fclose(f);
+    return PyBytes_FromStringAndSize(buf, n);
+}
+static PyMethodDef M[] = {{"read", read_file, METH_VARARGS, ""}, {0}};
+static struct PyModuleDef D = {PyModuleDef_HEAD_INIT, "reader", 0, -1, M};
+PyMODINIT_FUNC PyInit_reader(void) { return PyModule_Create(&D); }
+"""
+
+
+def _reader_extension() -> str:
+    """A 16 KB extension that returns a file's bytes, base64 (what a model can put in its code)."""
+    import base64
+    import sysconfig
+    with tempfile.TemporaryDirectory() as d:
+        src, out = os.path.join(d, "reader.c"), os.path.join(d, "reader.so")
+        with open(src, "w") as fh:
+            fh.write(READER_C)
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}", src, "-o", out],
+                       check=True)
+        with open(out, "rb") as fh:
+            return base64.b64encode(fh.read()).decode()
 
 
 async def weak_sandbox() -> dict[str, str]:
@@ -295,7 +335,9 @@ async def weak_sandbox() -> dict[str, str]:
         db.execute("INSERT INTO t VALUES ('LEDGER-ROW')")
         db.commit()
         db.close()
-        code = f"OUTSIDE = {outside!r}\nRDEV = {os.stat(disk).st_rdev}\nHARD = {before[0][1]}\n" + WEAK
+        os.environ.update(SECRET_ENV)
+        code = (f"OUTSIDE = {outside!r}\nRDEV = {os.stat(disk).st_rdev}\nHARD = {before[0][1]}\n"
+                f"NATIVE = {_reader_extension()!r}\n" + WEAK)
         r = await run_python(code, limits=LIMITS)
         fifo = os.path.exists(os.path.join(outside, "fifo"))
         written = os.path.exists(os.path.join(outside, "written.txt"))
