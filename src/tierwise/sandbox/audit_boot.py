@@ -1,10 +1,13 @@
 """The interpreter layer of the sandbox: an audit hook (PEP 578) installed before user code runs.
 
-Defence in depth only: it refuses sockets, process creation, ctypes, gc introspection (the way to
-reach its own state), file opens outside the run's folder and the readable library folders, and
-every filesystem change outside the run's folder (a relative path read from a folder descriptor
-is refused: the `open` event leaves out os.open's dir_fd; os.mkfifo and os.mknod raise no event:
-the seccomp filter, loaded in the weak sandbox too, refuses them). Its state lives only in the hook's closure,
+Defence in depth only: it refuses sockets, process creation, ctypes, native extensions from the
+run's own folder, modules that open files in C with no event (readline; sqlite3 in the weak
+sandbox), gc introspection (the way to reach its own state), file opens outside the run's folder
+and the readable library folders, and every filesystem change outside the run's folder (a
+relative path read from a folder descriptor is refused: the `open` event leaves out os.open's
+dir_fd; os.mkfifo and os.mknod raise no event: the seccomp filter, loaded in the weak sandbox
+too, refuses them). Crafted bytecode (a code object built or unmarshalled by the code) can still
+corrupt the interpreter's memory and leave the hook behind. Its state lives only in the hook's closure,
 with every function it calls bound before user code runs, and it never calls a method of a user
 object. CPython says audit hooks are no security boundary; the OS layer (bubblewrap + seccomp,
 see tierwise.sandbox.bwrap) holds without it, and the tests run every escape with it off too.
