@@ -2,9 +2,10 @@
 
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py [--runs 20] [--module tierwise.sandbox]
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --verify [--runs 20]
+    PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --weak [--runs 20]
 
 `--module tierwise.verifiers.sandbox` measures the old unshare jail on a checkout that still has it.
-`--verify` measures whole `python_code` verifications with tests (compile + run), alternating the
+`--weak` measures the weak sandbox (bubblewrap hidden, `allow_weak`). `--verify` measures whole `python_code` verifications with tests (compile + run), alternating the
 tests in the answer's process (`isolation: shared`) and in a checker process (`split`).
 """
 
@@ -19,7 +20,9 @@ import time
 
 async def main(module: str, runs: int) -> None:
     m = importlib.import_module(module)
-    await m.run_python("pass")  # the probe runs once per process
+    start = time.perf_counter()
+    await m.run_python("pass")  # the probe (or, weak, the filter's build) runs once per process
+    print(f"first run {(time.perf_counter() - start) * 1000:.0f} ms")
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -61,5 +64,12 @@ if __name__ == "__main__":
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--module", default="tierwise.sandbox")
     p.add_argument("--verify", action="store_true", help="whole python_code verifications, shared vs split")
+    p.add_argument("--weak", action="store_true", help="the weak sandbox (as without bubblewrap)")
     a = p.parse_args()
+    if a.weak:
+        from tierwise import sandbox
+        from tierwise.sandbox import bwrap
+
+        bwrap.bwrap_path = lambda: None
+        sandbox.configure(allow_weak=True)
     asyncio.run(verify(a.runs) if a.verify else main(a.module, a.runs))

@@ -104,7 +104,7 @@ async def test_without_bubblewrap_nothing_runs_unless_the_weak_sandbox_is_allowe
     v = build_verifier({"type": "python_code", "tests": TESTS})
     verdict = await v(req(), resp(GOOD), VerifyContext())
     assert verdict.passed, verdict.reason
-    assert verdict.detail["layers"] == ["rlimits", "audit"]  # and nothing it does not have
+    assert verdict.detail["layers"] == ["rlimits", "seccomp", "audit"]  # and nothing it does not have
 
 
 async def test_the_weak_sandbox_removes_whatever_the_code_left(monkeypatch: pytest.MonkeyPatch) -> None:

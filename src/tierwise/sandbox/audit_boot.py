@@ -1,10 +1,13 @@
 """The interpreter layer of the sandbox: an audit hook (PEP 578) installed before user code runs.
 
-Defence in depth only: it refuses sockets, process creation, ctypes, gc introspection (the way to
-reach its own state), file opens outside the run's folder and the readable library folders, and
-every filesystem change outside the run's folder (a relative path read from a folder descriptor
-is refused: the `open` event leaves out os.open's dir_fd; os.mkfifo and os.mknod raise no event
-and pass). Its state lives only in the hook's closure,
+Defence in depth only: it refuses sockets, process creation, ctypes, native extensions from the
+run's own folder, modules that open files in C with no event (readline; sqlite3 in the weak
+sandbox), gc introspection (the way to reach its own state), file opens outside the run's folder
+and the readable library folders, and every filesystem change outside the run's folder (a
+relative path read from a folder descriptor is refused: the `open` event leaves out os.open's
+dir_fd; os.mkfifo and os.mknod raise no event: the seccomp filter, loaded in the weak sandbox
+too, refuses them). Crafted bytecode (a code object built or unmarshalled by the code) can still
+corrupt the interpreter's memory and leave the hook behind. Its state lives only in the hook's closure,
 with every function it calls bound before user code runs, and it never calls a method of a user
 object. CPython says audit hooks are no security boundary; the OS layer (bubblewrap + seccomp,
 see tierwise.sandbox.bwrap) holds without it, and the tests run every escape with it off too.
@@ -29,7 +32,8 @@ def _tierwise_install(root, script, *rest):
     readable.update(os.path.realpath(p) for p in extra)  # folders bound read-only for this run
     # Allowed folders as prefixes ending in "/": a resolved path P is inside when P + "/" starts with one.
     mine = (root.rstrip("/") + "/",)
-    seen = mine + tuple(sorted(r.rstrip("/") + "/" for r in readable))
+    libraries = tuple(sorted(r.rstrip("/") + "/" for r in readable))
+    seen = mine + libraries
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
     write_modes = frozenset("wax+")
     banned = frozenset({
@@ -40,7 +44,11 @@ def _tierwise_install(root, script, *rest):
         "webbrowser.open", "os.add_dll_directory", "sys.setprofile", "sys.settrace",
     })
     # subprocess itself stays importable (asyncio needs it); creating a process is refused above.
-    banned_modules = frozenset({"ctypes", "_ctypes"})
+    # readline reads and writes any file in C with no audit event (write_history_file put lines of
+    # the code's choosing in a file outside the folder); no run has a terminal to use it with.
+    # The weak sandbox, where the hook alone guards files, refuses sqlite3 too: `ATTACH` opens or
+    # makes any database file from SQL (the gateway's ledger was read) and raises no event.
+    banned_modules = frozenset({"ctypes", "_ctypes", "readline", *globals().get("TIERWISE_ALSO_BANNED", ())})
     mutating = frozenset({
         "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
         "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree", "shutil.copyfile",
@@ -70,16 +78,21 @@ def _tierwise_install(root, script, *rest):
     def hook(event, args):
         if event in banned or event.startswith(("socket.", "ctypes.")):
             raise Denied(f"sandbox: {event} is not allowed")
-        if event == "import":
-            name = args[0]
-            if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
-                raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
-            return
         # A relative path is checked from the working folder: only right when the call reads it
         # from there. `os.open` (the `open` event with no mode) does not say whether a dir_fd was
         # given, so a relative path is refused there (the os.open left to user code makes it absolute).
         from_cwd = True
-        if event == "open":
+        if event == "import":
+            name = args[0]
+            if subclass(type_(name), str_) and partition(copy_str(name, whole), ".")[0] in banned_modules:
+                raise Denied(f"sandbox: import {copy_str(name, whole)!r} is not allowed")
+            if args[1] is None:
+                return
+            # Only a native extension's import names a file (dlopen: no `open` event, and its code
+            # is beyond any hook): from the library folders only, never from the run's own folder,
+            # where the code can write one (the weak sandbox read the gateway's environment so).
+            paths, allowed = args[1:2], libraries
+        elif event == "open":
             path, mode, flags = args
             from_cwd = mode is not None
             if subclass(type_(flags), int_):
@@ -134,7 +147,7 @@ def _tierwise_install(root, script, *rest):
                     if target.startswith("/"):
                         real = ""
                     todo += target.split("/")[::-1]
-            if not (real + "/").startswith(allowed):
+            if not (real + "/").startswith(allowed) or (allowed is libraries and (real + "/").startswith(mine)):
                 raise Denied(f"sandbox: {event} {path!r} is not allowed")
 
     def out_of_cpu(signum, frame):
@@ -165,5 +178,10 @@ def _tierwise_install(root, script, *rest):
 # The script runs from module level once the installer has returned, with no name of ours left.
 _tierwise_install(*__import__("sys").argv[1:])
 del _tierwise_install
+globals().pop("TIERWISE_ALSO_BANNED", None)
 __import__("runpy").run_path(__import__("sys").argv[0], run_name="__main__")
 '''
+
+# The weak sandbox's bootstrap: the same, with the modules that open files in C without an audit
+# event refused as well (there no mount namespace hides the host's files from them).
+WEAK_BOOT = 'TIERWISE_ALSO_BANNED = ("_sqlite3",)\n' + BOOT

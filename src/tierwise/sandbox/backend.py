@@ -63,14 +63,16 @@ def set_rlimits(limits: SandboxLimits) -> None:
     it has no capabilities). Only system calls, no allocation-heavy work."""
     mem = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Queued signals are counted per user up through the user namespaces: at the inherited limit
     # (~96,000) one run queued them all, and the host user's programs could queue none while it ran.
     resource.setrlimit(resource.RLIMIT_SIGPENDING, (SIGPENDING, SIGPENDING))
+    # Memory last: the gateway's own address space (copied by fork) may already be larger, so
+    # nothing here may need a new allocation after these two.
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
     # No RLIMIT_NPROC: seccomp refuses every new process, and the limit would not hold anyway for
     # a sandbox whose uid is root's outside (the kernel exempts it).
 

@@ -14,6 +14,9 @@ class SandboxLimits:
     file_size_mb: int = 16
     open_files: int = 64
     output_bytes: int = 256_000
+    # Output read from each stream, and past `output_bytes` thrown away, before the run is killed
+    # (a flood drained to the end of the wall clock cost the gateway 8.4 s of CPU in a 10 s run).
+    drain_bytes: int = 16 * 1024 * 1024
     # Size of the run's private folder (a tmpfs that disappears with the sandbox).
     work_mb: int = 64
     # Let the code start threads. Off: a run is one task (seccomp refuses every clone), the only
@@ -30,6 +33,7 @@ class SandboxResult:
     timed_out: bool = False
     # Signal name when the child was killed by a signal (SIGXCPU: CPU limit, SIGKILL: wall or hard limit).
     signal: str | None = None
+    # More than `output_bytes` on stdout or stderr: the output was cut there (and past `drain_bytes` the run killed).
     output_truncated: bool = False
     # The isolation layers verified in force for this run (see tierwise.sandbox.probe).
     layers: list[str] = field(default_factory=list)
@@ -50,6 +54,8 @@ class SandboxResult:
             return "timed out (wall-clock limit)"
         if self.out_of_memory:
             return "killed: memory limit (the run's memory, folder and kernel memory in total)"
+        if self.output_truncated and self.signal == "SIGKILL":
+            return "killed: output limit (more than drain_bytes on stdout or stderr)"
         if self.signal == "SIGXCPU":
             return "killed: CPU time limit"
         if self.signal:

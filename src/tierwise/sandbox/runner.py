@@ -14,7 +14,7 @@ import contextlib
 import functools
 import os
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from tierwise.sandbox import backend, bwrap, cgroup, seccomp_filter, weak
@@ -130,8 +130,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         if entry in files:
             entry = os.path.join(folder, entry)
         argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit)
-        yield LiveRun(proc, ["rlimits"] + (["audit"] if audit_hook else []))
+        confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
+        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine)
+        yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else []))
     finally:
         if proc is not None:
             await _reap(proc)
@@ -190,15 +191,21 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None) -> None:
-    """Between fork and exec: the rlimits, and the run's cgroups joined (system calls only)."""
-    backend.set_rlimits(limits)
+def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine: Callable[[], None] | None) -> None:
+    """Between fork and exec: the run's cgroups joined, (the weak sandbox) the seccomp filter
+    loaded, and the rlimits last: until exec the child still holds every descriptor of the
+    gateway, so with RLIMIT_NOFILE set first the join's open failed (EMFILE) in a gateway holding
+    64 descriptors, and no run started. System calls only."""
     if group is not None:
         group.join()
+    if confine is not None:
+        confine()
+    backend.set_rlimits(limits)
 
 
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
-                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536) -> asyncio.subprocess.Process:
+                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536,
+                 confine: Callable[[], None] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
@@ -208,23 +215,29 @@ async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: st
         env={},
         start_new_session=True,
         pass_fds=pass_fds,
-        preexec_fn=functools.partial(_limit_child, limits, group),
+        preexec_fn=functools.partial(_limit_child, limits, group, confine),
         limit=line_limit,
     )
 
 
-async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> tuple[bytes, bool]:
-    """Read until EOF keeping at most `cap` bytes (keeps draining so the child never blocks on a full pipe)."""
+async def _read_capped(stream: asyncio.StreamReader | None, cap: int, drain: int | None = None,
+                       on_overflow: Callable[[], None] | None = None) -> tuple[bytes, bool]:
+    """Read until EOF keeping at most `cap` bytes (draining the rest, so the child never blocks on
+    a full pipe); past `drain` bytes read, `on_overflow` is called once (it kills the run)."""
     if stream is None:
         return b"", False
     kept = bytearray()
-    truncated = False
+    truncated, read = False, 0
     while chunk := await stream.read(65536):
         room = cap - len(kept)
         if room > 0:
             kept += chunk[:room]
         if len(chunk) > room:
             truncated = True
+        read += len(chunk)
+        if drain is not None and read > drain and on_overflow is not None:
+            on_overflow()
+            on_overflow = None
     return bytes(kept), truncated
 
 
@@ -247,8 +260,11 @@ def _kill_group(pid: int) -> None:
 async def _supervise(proc: asyncio.subprocess.Process, stdin: bytes | None, limits: SandboxLimits,
                      layers: list[str]) -> SandboxResult:
     # stdin is fed concurrently with reading: a child that prints before reading cannot deadlock us.
-    readers = asyncio.gather(_feed(proc, stdin), _read_capped(proc.stdout, limits.output_bytes),
-                             _read_capped(proc.stderr, limits.output_bytes))
+    # Output past `drain_bytes` ends the run: what it printed is already cut, and the rest is only load.
+    cap, drain, kill = limits.output_bytes, max(limits.drain_bytes, limits.output_bytes), \
+        functools.partial(_kill_group, proc.pid)
+    readers = asyncio.gather(_feed(proc, stdin), _read_capped(proc.stdout, cap, drain, kill),
+                             _read_capped(proc.stderr, cap, drain, kill))
     timed_out = False
     try:
         _, (out, out_cut), (err, err_cut) = await asyncio.wait_for(asyncio.shield(readers), limits.wall_s)

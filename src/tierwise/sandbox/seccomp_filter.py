@@ -1,6 +1,7 @@
 """The sandbox's seccomp filter, built with libseccomp (PyPI `pyseccomp`) and handed to bubblewrap
 as BPF (`bwrap --seccomp FD`), which loads it, with no_new_privs, just before the exec of the
-sandboxed program.
+sandboxed program. The weak sandbox (no bubblewrap) loads the same filter itself between fork
+and exec (tierwise.sandbox.weak).
 
 A deny list over the default of "allow": the interpreter and its standard library keep working,
 and what only serves escaping or attacking the kernel fails with EPERM: changing roots or mounts,
@@ -9,7 +10,8 @@ modules, kexec, reading other processes' memory, personality changes, memory kep
 process's address space (SysV shared memory and message queues, POSIX queues, memfds, pages
 pinned in pipes by vmsplice), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
-growing a socket's or a pipe's kernel buffer past the system default, and
+growing a socket's or a pipe's kernel buffer past the system default, device nodes and FIFOs
+(mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
 CPU, files) bound the whole run and it takes one PID of the host. Threads are refused because
 nothing else bounds them: RLIMIT_NPROC does not hold for a sandbox that is root outside, and a
@@ -69,6 +71,20 @@ DENIED = (
     # interpreter and the standard library need none of them (no /dev/shm either).
     *MEMORY_OUTSIDE_THE_ADDRESS_SPACE,
 )
+# Device nodes and FIFOs (mknod, and os.mkfifo, which is mknodat): in bubblewrap the root is
+# read-only and uid 65534 has no CAP_MKNOD; in the weak sandbox (the gateway's user, often root,
+# and no audit event for either call) they made FIFOs anywhere the gateway's user may write, and
+# the block device of the host's disk inside the run's folder. Python needs neither.
+NODES = ("mknod", "mknodat")
+# Calls aimed at another process by its PID. bubblewrap's PID namespace shows the run only itself
+# and its init; the weak sandbox shares the gateway's user and PID space, and through them set the
+# gateway's own RLIMIT_NOFILE to 5 (it could open no file), its nice value to 19 and its CPUs to
+# one. Aimed at itself (PID 0) they stay; pidfds and queued signals to others are refused.
+AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("ioprio_set", 1), ("sched_setaffinity", 0),
+                  ("sched_setscheduler", 0), ("sched_setparam", 0), ("sched_setattr", 0), ("migrate_pages", 0),
+                  ("move_pages", 0))
+OTHER_PROCESSES = ("pidfd_open", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "tkill",
+                   "process_madvise", "process_mrelease")
 FORKS = ("fork", "vfork")
 # System calls newer than the libseccomp that builds the filter have no name it knows, so a deny
 # list cannot name them: every number above the last one it knows answers ENOSYS (the C library
@@ -115,8 +131,10 @@ def filter_bpf(threads: bool = False) -> bytes:
     for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
         _rule(f, eperm, "setsockopt", sc.Arg(1, sc.EQ, SOL_SOCKET), sc.Arg(2, sc.EQ, option))
     _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))
-    for name in FORKS:
+    for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
+    for name, at in AIMED_AT_A_PID:
+        _rule(f, eperm, name, sc.Arg(at, sc.NE, 0))
     for number in unknown_syscalls(sc):
         _rule(f, sc.ERRNO(errno.ENOSYS), number)
     if not threads:

@@ -1,17 +1,57 @@
 """The weak sandbox, for machines without bubblewrap where the operator said `allow_weak`: a
-fresh `python -I -S` in its own session with an empty environment, rlimits and the audit hook,
-in a private 0700 folder removed afterwards. No filesystem, network or process isolation from
-the OS: its `layers` say so ("rlimits", "audit")."""
+fresh `python -I -S` in its own session with an empty environment, rlimits, the audit hook and,
+where libseccomp is installed, the strong sandbox's own seccomp filter (loaded between fork and
+exec, with no_new_privs: no sockets, no child process, no device node or FIFO, nothing aimed at
+another process's PID), in a private 0700 folder removed afterwards. No filesystem isolation from
+the OS: its `layers` say what it has ("rlimits", "seccomp", "audit")."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 
-from tierwise.sandbox import bwrap
-from tierwise.sandbox.audit_boot import BOOT
+from tierwise.sandbox import bwrap, seccomp_filter
+from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
+
+log = logging.getLogger("tierwise.sandbox")
+
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+@functools.cache
+def filter_loader(threads: bool) -> Callable[[], None] | None:
+    """What loads the seccomp filter into the calling process (between fork and exec: two prctl
+    calls on memory prepared here, no allocation); None where libseccomp is missing."""
+    try:
+        program = seccomp_filter.filter_bpf(threads)
+        libc = ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError, RuntimeError, ValueError) as e:
+        log.warning("sandbox: the weak sandbox runs without its seccomp filter (libseccomp: %s)", e)
+        return None
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    code = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(code))
+    where = ctypes.addressof(prog)
+
+    def load() -> None:
+        keep = (code, prog)  # noqa: F841 (the filter's memory lives as long as this function)
+        if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, where, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"the seccomp filter cannot be loaded: {os.strerror(err)}")
+
+    return load
 
 
 def make_folder(files: dict[str, bytes]) -> str:
@@ -27,7 +67,7 @@ def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: 
         return [entry, *args]
     if not audit_hook:
         return [bwrap.interpreter(), "-I", "-S", entry, *args]
-    return [bwrap.interpreter(), "-I", "-S", "-c", BOOT, folder, entry, *ro_binds, "--", *args]
+    return [bwrap.interpreter(), "-I", "-S", "-c", WEAK_BOOT, folder, entry, *ro_binds, "--", *args]
 
 
 async def remove_folder(folder: str) -> None:

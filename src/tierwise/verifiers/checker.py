@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tierwise.sandbox import SandboxLimits, backend
@@ -249,7 +250,19 @@ async def _relay(chk: LiveRun, ans: LiveRun, token: str, limits: SandboxLimits) 
     c, a = chk.proc, ans.proc
     assert c.stdin and c.stdout and a.stdin and a.stdout
     # stderr of both is drained all along (a flood of prints must not block either on a full pipe).
-    drains = [asyncio.ensure_future(_read_capped(p.stderr, limits.output_bytes)) for p in (c, a)]
+    # stderr past `drain_bytes` kills that run (draining a flood for the whole wall clock cost the
+    # gateway 9.7 s of CPU in a 10 s check).
+    drain = max(limits.drain_bytes, limits.output_bytes)
+    killed_for_output: list[LiveRun] = []
+
+    def stop(run: LiveRun) -> Callable[[], None]:
+        def kill() -> None:
+            killed_for_output.append(run)
+            run.kill()
+        return kill
+
+    drains = [asyncio.ensure_future(_read_capped(p.stderr, limits.output_bytes, drain, stop(run)))
+              for p, run in ((c, chk), (a, ans))]
     layers = sorted(set(chk.layers) & set(ans.layers), key=chk.layers.index)
     timed_out, broke, done = False, "", False
     try:
@@ -277,6 +290,9 @@ async def _relay(chk: LiveRun, ans: LiveRun, token: str, limits: SandboxLimits) 
         return CheckResult(False, f"killed: memory limit ({who})", layers, rc)
     if timed_out:
         return CheckResult(False, "timed out (wall-clock limit; the answer or the tests did not finish)", layers, rc)
+    if killed_for_output:
+        who = "the tests" if killed_for_output[0] is chk else "the answer"
+        return CheckResult(False, f"killed: output limit ({who} wrote more than {drain:,} bytes to stderr)", layers, rc)
     if broke:
         said = " | ".join(a_err.decode("utf-8", "replace").strip().splitlines()[-2:])[-300:]
         return CheckResult(False, broke + (f"; its stderr: {said}" if said else ""), layers, rc)
