@@ -113,7 +113,7 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str
     if rec is None and gateway.ledger is not None:
         rec = gateway.ledger.get(linked["request_id"])
     return bool(route.after_negative_feedback(linked["task_type"], linked["request_id"],
-                                              getattr(rec, "prompt", None), getattr(rec, "answer", None)))
+                                              getattr(rec, "prompt", None), getattr(rec, "answer", None), key))
 
 
 def clean_note(gateway: Any, note: str) -> str:
