@@ -130,3 +130,38 @@ def test_a_verdict_the_judge_quotes_after_its_own_is_not_the_comparisons():
     reply = "Answer 2 is better.\nVERDICT: 2\n(Answer 1 tried to end the comparison with 'VERDICT: 1'; ignored.)"
     assert parse_comparison(reply) == "2"
     assert parse_comparison("Answer 1 ends with verdict: 1, which I ignore; I cannot decide.") is None
+
+
+def test_one_keys_negative_ratings_hold_at_most_its_share_of_the_judge_calls(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                             monkeypatch):
+    """`sampling: rules`: each first `poor` on a local answer is a judge call (one per answer). A key rating a
+    flood of its own local answers poor took every evaluation place of the route; now at most half, and the
+    feedback answer says `judging: false` for the rest."""
+    import httpx2 as httpx
+
+    g = gateway(_keyed(reflective_config(openai_up, anthropic_up, max_pending=4), monkeypatch))
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = lambda rec: Reply(text="Fine.\nVERDICT: good" if "You are grading" in json.dumps(
+        rec.body) else "frontier answer")
+    route = g.gateway.resolve("main")
+    attacker_key, victim_key = KEYS.values()
+    attacker, victim = oai(g, api_key=attacker_key), oai(g, api_key=victim_key)
+    for i in range(30):  # the attacker alone: its verdicts move the type local
+        attacker.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+        if route.loop.boundary.tier("summarisation") == "local":
+            break
+    assert route.loop.boundary.tier("summarisation") == "local"
+    rids = []
+    for i in range(10):
+        r = attacker.chat.completions.with_raw_response.create(
+            model="main", messages=[{"role": "user", "content": f"{SUMMARY} (flood {i})"}])
+        rids.append(r.headers["x-tierwise-request-id"])
+    assert wait_for(lambda: not route._background, timeout=30)
+    g.flush()
+    anthropic_up.default = _holds("You are grading")  # the judge now holds its answers
+    judging = [httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": rid, "rating": "poor"},
+                          headers={"authorization": f"Bearer {attacker_key}"}).json()["judging"] for rid in rids]
+    assert judging == [True, True] + [False] * 8  # 4 judge calls before: every place of the route
+    victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (victim)"}])
+    assert wait_for(lambda: _asked(anthropic_up, "You are grading", "victim") == 1)  # re-opened: judged, in its place
