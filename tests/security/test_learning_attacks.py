@@ -7,6 +7,7 @@ holds its answer, so the evaluations a flood starts stay in flight while the tes
 from __future__ import annotations
 
 import json
+import re
 
 from tests.doubles import Delay, Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
@@ -165,3 +166,52 @@ def test_one_keys_negative_ratings_hold_at_most_its_share_of_the_judge_calls(gat
     assert judging == [True, True] + [False] * 8  # 4 judge calls before: every place of the route
     victim.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (victim)"}])
     assert wait_for(lambda: _asked(anthropic_up, "You are grading", "victim") == 1)  # re-opened: judged, in its place
+
+
+def test_what_the_loop_keeps_and_exports_holds_no_protected_value(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """Held (a regression guard): with `pii: redact`, the judge (remote) sees placeholders; its reasoning, which
+    repeats the placeholder and is restored like any remote answer, is kept in the ledger, the flywheel's files,
+    `flywheel candidates` and the learned state without the value."""
+    import yaml
+    from click.testing import CliRunner
+
+    from tests.privacy.support import SEEDS, leaked, privacy_config
+    from tierwise.cli import main
+
+    email = SEEDS["EMAIL_ADDRESS"]
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {
+        "policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.6}},
+        policy={"pii": "redact", "secrets": "block"})
+    cfg["ledger"]["store_text"] = True
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text=f"I will write to {email} about the budget.")
+
+    def judge(rec):
+        text = json.dumps(rec.body)
+        if "You are grading" not in text:
+            return Reply(text="frontier answer")
+        seen = next(iter(re.findall(r"<EMAIL_ADDRESS_\d+>", text)), "<none>")
+        return Reply(text=f"The answer writes to {seen}, which misses the point.\nVERDICT: poor")
+    anthropic_up.default = judge
+    route = g.gateway.resolve("main")
+    client = oai(g)
+    for i in range(6):
+        client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} Mail {email}. ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    g.flush()
+    graded = [r for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    assert graded and not any(leaked(r.raw, [email]) for r in graded)
+    evals = g.ledger.query(kind="eval")
+    assert len(evals) == 5 and all("EMAIL_ADDRESS" in e.extra["evaluation"]["reason"] for e in evals)
+    assert not any(email in json.dumps(e.extra) + (e.prompt or "") for e in evals)
+    g.stop()
+    out = tmp_path / "fly"
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    res2 = CliRunner().invoke(main, ["flywheel", "candidates", "-c", str(tmp_path / "tierwise.yaml"), "--json"])
+    assert res2.exit_code == 0, res2.output
+    kept = [p.read_text() for p in out.iterdir()] + [res2.output] + [
+        p.read_text() for p in tmp_path.glob("ledger.boundary*")]
+    assert "misses the point" in "".join(kept)  # the reasons are there ...
+    assert not any(email in k for k in kept)  # ... without the value
