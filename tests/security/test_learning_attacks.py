@@ -215,3 +215,21 @@ def test_what_the_loop_keeps_and_exports_holds_no_protected_value(gateway, opena
         p.read_text() for p in tmp_path.glob("ledger.boundary*")]
     assert "misses the point" in "".join(kept)  # the reasons are there ...
     assert not any(email in k for k in kept)  # ... without the value
+
+
+def test_a_judge_reply_is_read_from_its_end_and_its_start_only():
+    """A judge upstream may answer with up to `max_response_bytes` (64 MiB) whatever `max_tokens` (512) asked: the
+    grade was read from the whole reply and the reasoning split into lines whole, on the event loop (~3 s for 60 MB
+    of short lines, every client's requests waiting). Now the verdict is read from the last `JUDGE_REPLY_CHARS` and
+    the reasoning from the first: a verdict farther from the end than that is no verdict (a judge keeping to its
+    `max_tokens` never writes one there)."""
+    from tierwise.policies.reflective import _reasoning
+    from tierwise.verifiers.judge import parse_comparison, parse_grade
+
+    JUDGE_REPLY_CHARS = 16_384  # noqa: N806 (tierwise.verifiers.judge's)
+
+    far = "x\n" * JUDGE_REPLY_CHARS
+    assert parse_grade("VERDICT: good\n" + far) is None
+    assert parse_comparison("VERDICT: 1\n" + far) is None
+    assert parse_grade(far + "VERDICT: good") == "good" and parse_comparison(far + "VERDICT: tie") == "tie"
+    assert _reasoning("Fine.\n" + "y\n" * 10 * JUDGE_REPLY_CHARS) == "Fine. " + " ".join(["y"] * 16_381)[:494]

@@ -468,7 +468,9 @@ def _clipped(req: Request) -> Request:
 
 
 def _reasoning(reply: str) -> str:
-    lines = [ln.strip() for ln in reply.strip().splitlines() if ln.strip() and "verdict" not in ln.lower()]
+    from tierwise.verifiers.judge import reply_head
+
+    lines = [ln.strip() for ln in reply_head(reply).strip().splitlines() if ln.strip() and "verdict" not in ln.lower()]
     return " ".join(lines)[:500]
 
 

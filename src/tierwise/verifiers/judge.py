@@ -25,6 +25,10 @@ from tierwise.canonical import Message, Request, Response, TextBlock
 from tierwise.verifiers.base import Verdict, VerifierError, VerifyContext
 
 GRADES = ("good", "acceptable", "poor")
+# What is read of a judge's reply: it was asked for `max_tokens` (512) and to end on its verdict, so its verdict is
+# in its last 16 KiB and its reasoning starts in its first. An upstream may send up to `max_response_bytes`
+# (64 MiB): reading 60 MB of lines whole held the event loop, every client's requests with it, for ~3 s.
+JUDGE_REPLY_CHARS = 16_384
 SCORES = {"good": 1.0, "acceptable": 0.5, "poor": 0.0}
 
 DEFAULT_RUBRIC = (
@@ -106,7 +110,13 @@ def _comparison_value(v: Any) -> str | None:
     return _COMPARE_WORDS.get(v.strip().lower().removeprefix("answer").strip(" _"))
 
 
+def reply_head(text: str) -> str:
+    """The start of a judge's reply, where its reasoning is (at most `JUDGE_REPLY_CHARS`)."""
+    return text[:JUDGE_REPLY_CHARS]
+
+
 def parse_grade(text: str) -> str | None:
+    text = text[-JUDGE_REPLY_CHARS:]  # the verdict ends the reply (see JUDGE_REPLY_CHARS)
     found = _VERDICT_LINE.findall(text)
     if found:
         return found[-1].lower()
@@ -175,6 +185,7 @@ def compare_request(model: str, req: Request, first: str, second: str, rubric: s
 def parse_comparison(text: str) -> str | None:
     """The winner a comparison reply names: "1", "2" or "tie"; None when it names none. The last `verdict:` line
     wins, then a JSON `{"verdict": ...}` (or "winner"/"better"), then a last line that is only 1, 2 or tie."""
+    text = text[-JUDGE_REPLY_CHARS:]  # the verdict ends the reply (see JUDGE_REPLY_CHARS)
     found = _COMPARE_LINE.findall(text)
     if found:
         return _COMPARE_WORDS[found[-1].lower()]
@@ -207,6 +218,7 @@ class LlmJudgeVerifier:
         grade = parse_grade(reply)
         if grade is None:
             return Verdict(False, "judge gave no recognisable verdict", None, self.name, {"judge": self.model})
-        reasoning = reply.strip().splitlines()[0][:200] if reply.strip() else ""
+        head = reply_head(reply).strip()
+        reasoning = head.splitlines()[0][:200] if head else ""
         return Verdict(grade in self.pass_grades, f"judge ({self.model}) says {grade}: {reasoning}", SCORES[grade],
                        self.name, {"judge": self.model, "grade": grade})
