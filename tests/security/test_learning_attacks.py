@@ -233,3 +233,24 @@ def test_a_judge_reply_is_read_from_its_end_and_its_start_only():
     assert parse_comparison("VERDICT: 1\n" + far) is None
     assert parse_grade(far + "VERDICT: good") == "good" and parse_comparison(far + "VERDICT: tie") == "tie"
     assert _reasoning("Fine.\n" + "y\n" * 10 * JUDGE_REPLY_CHARS) == "Fine. " + " ".join(["y"] * 16_381)[:494]
+
+
+def test_a_shadow_run_asks_the_other_tier_for_one_answer_whatever_n_the_client_asked(gateway, openai_up,  # noqa: F811
+                                                                                      anthropic_up, tmp_path):
+    """The shadow pair keeps one answer of each tier, but the run was the client's request as sent: `n: 8` (the
+    default `server.limits.max_n`) on a request the router sent to the local tier made the frontier answer eight
+    times (an Anthropic upstream: eight calls), paid by no budget."""
+    router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "learned", "router": router, "strong": "frontier", "weak": "local", "threshold": 2.0,
+        "shadow_rate": 1.0}}))
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    route = g.gateway.resolve("main")
+    r = oai(g).chat.completions.create(model="main", n=4, messages=[{"role": "user", "content": "a question"}])
+    assert r.choices[0].message.content == "local answer"
+    assert wait_for(lambda: not route._background)
+    assert len(anthropic_up.requests) == 1  # 4 before
+    g.flush()
+    pair = g.ledger.query(kind="shadow")[0].shadow
+    assert pair["strong"]["answer"] == "frontier answer" and pair["strong"]["ok"] is True

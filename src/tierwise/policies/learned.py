@@ -342,7 +342,9 @@ class LearnedRoute:
         sctx = Context(Trace(f"{rid}-shadow", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         sctx.notes[FETCHED] = ctx.notes.setdefault(FETCHED, {})  # the request's image URLs: fetched once
         try:
-            other_answer = (await other.complete(req.with_changes(stream=False), sctx)).text()
+            # one answer: the pair keeps one, and a client's `n` (up to server.limits.max_n) multiplied a run no
+            # budget pays for
+            other_answer = (await other.complete(req.with_changes(stream=False, n=1), sctx)).text()
             ok = True
         except Exception as e:  # the shadow must never affect the live request
             log.info("shadow run of %s for %s failed: %s", other.name, rid, type(e).__name__)

@@ -313,7 +313,7 @@ class ReflectiveRoute:
         try:
             if plan.shadow:
                 frontier_answer = answer
-                answer = (await self.local.complete(req.with_changes(stream=False), ectx)).text()
+                answer = (await self.local.complete(req.with_changes(stream=False, n=1), ectx)).text()  # one judged
                 self.loop.observe_cost("shadow", _calls_cost(ectx.trace.steps))
                 checked = _verified(ectx.trace.steps)
                 if self.pairwise.enabled:
