@@ -351,6 +351,7 @@ class LearnedRoute:
             other_answer, ok = "", False
         pair = {
             "of": rid, "prompt": prompt, "score": score, "threshold": threshold, "routed": tier,
+            "key": ctx.notes.get("key_name") or "",  # whose request: `tierwise eval ledger` counts it as the route does
             tier: {"target": (self.strong if tier == "strong" else self.weak).name, "answer": answer, "outcome": None},
             other_tier: {"target": other.name, "answer": other_answer, "ok": ok, "outcome": None},
         }
