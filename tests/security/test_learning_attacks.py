@@ -254,3 +254,23 @@ def test_a_shadow_run_asks_the_other_tier_for_one_answer_whatever_n_the_client_a
     g.flush()
     pair = g.ledger.query(kind="shadow")[0].shadow
     assert pair["strong"]["answer"] == "frontier answer" and pair["strong"]["ok"] is True
+
+
+def test_a_shadow_pairs_texts_are_cut_as_stored_text_is(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """A learned route's shadow record keeps the prompt and both answers (whatever `ledger.store_text` says:
+    docs/operations.md), and kept them whole: an answer is bounded only by the upstream's `max_response_bytes`
+    (64 MiB), so a pair could hold 128 MB in one ledger row. Now each text is cut at 256,000 characters, as the
+    request's own row cuts them."""
+    router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "learned", "router": router, "strong": "frontier", "weak": "local", "threshold": 2.0,
+        "shadow_rate": 1.0}}))
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier " * 100_000)  # 900,000 characters
+    route = g.gateway.resolve("main")
+    oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "q " * 200_000}])
+    assert wait_for(lambda: not route._background)
+    g.flush()
+    pair = g.ledger.query(kind="shadow")[0].shadow
+    assert len(pair["strong"]["answer"]) == 256_000 and len(pair["prompt"]) == 256_000  # 900,000 and 400,000
+    assert pair["routed"] == "strong" and pair["weak"]["ok"] is False  # the local tier cannot hold such a prompt

@@ -398,6 +398,14 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
         return
     from tierwise.ledger.records import record_from_trace
 
+    from tierwise.gateway import MAX_STORED_TEXT
+
+    # the texts cut as `ledger.store_text` cuts a request's (an answer is bounded only by the upstream's
+    # `max_response_bytes`, 64 MiB, and a pair holds two)
+    pair = {**pair, "prompt": (pair.get("prompt") or "")[:MAX_STORED_TEXT]}
+    for side in ("strong", "weak"):
+        if isinstance(pair.get(side), dict):
+            pair[side] = {**pair[side], "answer": str(pair[side].get("answer") or "")[:MAX_STORED_TEXT]}
     try:
         rec = record_from_trace(trace, ts=time.time(), kind="shadow", decision=pair[
             "weak" if pair["routed"] == "strong" else "strong"]["target"], shadow=pair, prompt=pair["prompt"])
