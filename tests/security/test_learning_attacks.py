@@ -274,3 +274,22 @@ def test_a_shadow_pairs_texts_are_cut_as_stored_text_is(gateway, openai_up, anth
     pair = g.ledger.query(kind="shadow")[0].shadow
     assert len(pair["strong"]["answer"]) == 256_000 and len(pair["prompt"]) == 256_000  # 900,000 and 400,000
     assert pair["routed"] == "strong" and pair["weak"]["ok"] is False  # the local tier cannot hold such a prompt
+
+
+def test_the_judge_is_shown_at_most_its_share_of_a_request_without_user_text(gateway, openai_up, anthropic_up):  # noqa: F811
+    """The judge reads the request's last user text, or, when no user turn has text (an image, a tool result, an
+    empty string), all of the request's text; only the first was cut to 32,000 characters. A 200,000-character
+    system prompt and an empty user turn put all of it in each judge call (the frontier's price, paid by no
+    budget; twice per pair with a learned route's `validation`)."""
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["models"]["local"]["context_window"] = 1_000_000  # the local tier's shadow run holds it
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = lambda rec: Reply(text="Fine.\nVERDICT: good" if "You are grading" in json.dumps(
+        rec.body) else "frontier answer")
+    route = g.gateway.resolve("main")
+    oai(g).chat.completions.create(model="main", messages=[
+        {"role": "system", "content": "Summarise the report. " + "S" * 200_000}, {"role": "user", "content": ""}])
+    assert wait_for(lambda: not route._background, timeout=30)
+    graded = [len(json.dumps(r.body)) for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
+    assert len(graded) == 1 and graded[0] < 34_000, graded  # 201,000 before

@@ -459,7 +459,10 @@ def _calls_cost(steps: list[Any]) -> float:
 
 
 def _clipped(req: Request) -> Request:
-    text = req.last_user_text() or ""
+    """The request as a judge is shown it: what the judge reads of it (its last user text, or all its text when no
+    user turn has any: `judge_prompt`, `compare_request`) cut to `MAX_JUDGED_CHARS`. Only the last user text was
+    cut: a long system prompt and an empty user turn put all of it in every judge call."""
+    text = req.last_user_text() or req.text()
     if len(text) <= MAX_JUDGED_CHARS:
         return req
     from tierwise.canonical import Message
