@@ -236,7 +236,7 @@ def test_a_judge_reply_is_read_from_its_end_and_its_start_only():
 
 
 def test_a_shadow_run_asks_the_other_tier_for_one_answer_whatever_n_the_client_asked(gateway, openai_up,  # noqa: F811
-                                                                                      anthropic_up, tmp_path):
+                                                                                      anthropic_up, tmp_path):  # noqa: F811
     """The shadow pair keeps one answer of each tier, but the run was the client's request as sent: `n: 8` (the
     default `server.limits.max_n`) on a request the router sent to the local tier made the frontier answer eight
     times (an Anthropic upstream: eight calls), paid by no budget."""

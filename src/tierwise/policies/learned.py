@@ -396,9 +396,8 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
     ledger = getattr(services, "ledger", None)
     if ledger is None:
         return
-    from tierwise.ledger.records import record_from_trace
-
     from tierwise.gateway import MAX_STORED_TEXT
+    from tierwise.ledger.records import record_from_trace
 
     # the texts cut as `ledger.store_text` cuts a request's (an answer is bounded only by the upstream's
     # `max_response_bytes`, 64 MiB, and a pair holds two)
