@@ -293,3 +293,50 @@ def test_the_judge_is_shown_at_most_its_share_of_a_request_without_user_text(gat
     assert wait_for(lambda: not route._background, timeout=30)
     graded = [len(json.dumps(r.body)) for r in anthropic_up.requests if "You are grading" in json.dumps(r.body)]
     assert len(graded) == 1 and graded[0] < 34_000, graded  # 201,000 before
+
+
+def test_a_flood_of_ratings_does_not_hold_the_threads_other_clients_requests_need(gateway, openai_up,  # noqa: F811
+                                                                                   anthropic_up, monkeypatch):  # noqa: F811
+    """Each rating reads and writes the ledger (SQLite, waiting for the batch writer) in a worker thread. They ran in
+    the event loop's default executor (min(32, CPUs + 4) threads), which the request path shares: the privacy
+    scan of a large request, the semantic cache's embedding, the sandbox. A key posting ratings faster than the
+    ledger took them (no rate limit applies to feedback) held every thread, and other clients' requests waited
+    behind its queue. Ratings now have threads of their own. (Here the ledger work is held still, so the ratings
+    stay in their threads while another client's large request needs one.)"""
+    import threading
+
+    import httpx2 as httpx
+
+    from tests.privacy.support import privacy_config
+    from tierwise.learning import feedback
+
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, {
+        "main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}))
+    anthropic_up.default = Reply(text="frontier answer")
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    held, entered, real = threading.Event(), [], feedback.record_feedback
+
+    def slow_ledger(*a, **kw):
+        entered.append(1)
+        held.wait(60)
+        return real(*a, **kw)
+    monkeypatch.setattr(feedback, "record_feedback", slow_ledger)
+    posts = [threading.Thread(target=lambda: httpx.post(
+        g.url + "/v1/tierwise/feedback", json={"request_id": rid, "rating": "good"},
+        headers={"authorization": "Bearer test"}, timeout=120)) for _ in range(40)]
+    try:
+        for t in posts:
+            t.start()
+        assert wait_for(lambda: len(entered) >= 2)
+        answered = []
+        big = threading.Thread(target=lambda: answered.append(oai(g).chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "Summarise: " + "word " * 30_000}])))
+        big.start()  # 150,000 characters: the privacy scan runs in a worker thread
+        assert wait_for(lambda: bool(answered), timeout=30)  # before: queued behind the held ratings
+        assert answered[0].choices[0].message.content == "frontier answer"
+    finally:
+        held.set()
+        for t in posts:
+            t.join()
