@@ -18,7 +18,7 @@ from tests.learning.test_reflective_route import wait_for
 from tests.routers.test_learned_route import decision_of
 from tests.routers.test_online_validation import EASY, FIXTURE, HARD, world
 from tierwise.evaluation.loaders import load_jsonl
-from tierwise.evaluation.online import JudgedPair, OnlineValidator
+from tierwise.evaluation.online import JudgedPair, OnlineValidator, configured_estimates
 from tierwise.routers import make_router, save_router
 
 WINDOW, MIN_PAIRS, CAP = 40, 16, 20  # refit_key_share 0.5: one key holds at most 20 pairs
@@ -79,6 +79,11 @@ def test_one_key_cannot_demote_a_learned_route_for_the_others(gateway, openai_up
     held = [p.key for p in route.validator.pairs()]
     assert held.count("TEAM_A") == CAP == held.count("TEAM_B")  # each key at its cap replaced its own oldest
     assert "without the 20 pairs of one gateway key" in route.validator.latest.sentence()
+    # `tierwise eval ledger` and `tierwise boundary` read the same figure back from the ledger (all keys' pairs
+    # together, before session 22: "not better than random", the route the live estimate rightly kept)
+    g.flush()
+    from_ledger = configured_estimates(g.gateway.cfg, g.ledger, route="main")["main"]
+    assert from_ledger.verdict == "better-than-random" and from_ledger.sentence() == route.validator.latest.sentence()
     # 3. The world changes for every key (the local model now fails the easy questions, passes the hard ones):
     # the route is demoted all the same.
     anthropic_up.default = world(local_fails_hard=False)

@@ -4,6 +4,7 @@ RouterError naming the file, from `load_router` and from `tierwise eval`, not me
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -72,3 +73,45 @@ def test_the_semantic_cache_verifier_model_is_bounded_the_same_way(tmp_path: Pat
     with pytest.raises(ValueError, match="declares an array larger than the member") as e:
         PairModel.load(forged)
     assert str(forged) in str(e.value)
+
+
+
+@pytest.mark.parametrize(("in_profile", "declared"), [
+    (False, {"n_buckets": 2**40}),  # the linear router's own: its weight vector and IDF are allocated from it
+    (False, {"n_buckets": 2**29}),
+    (True, {"dims": 2**20, "n_buckets": 2**18}),  # the shift profile's LSA: 2**38 cells
+])
+def test_sizes_the_json_declares_are_bounded_before_anything_is_allocated(saved: Path, in_profile: bool,
+                                                                          declared: dict) -> None:
+    """The .npz is bounded before it is read, but the JSON beside it said how large the vectors built around the
+    arrays are (`n_buckets`, `dims`), and restoring allocated them first: 4 bytes a bucket, twice (a zeroed weight
+    vector and an IDF of ones) before the arrays were checked against it. `n_buckets: 2**40` in a few bytes of
+    JSON asked numpy for 4 TiB (a MemoryError and a traceback at start-up; at 2**32 the allocation succeeds and
+    is filled, past the host's memory). Now a declared size is refused unless what it allocates fits the cap of
+    the weights themselves."""
+    from tierwise.routers.shift import TrainingProfile
+
+    if in_profile:
+        router = load_router(saved)
+        router.profile = TrainingProfile.fit(load_jsonl(FIXTURE).prompts)
+        saved = save_router(router, saved.parent / "with-profile")
+    meta = json.loads(saved.read_text())
+    (meta["profile"]["lsa"] if in_profile else meta).update(declared)
+    saved.write_text(json.dumps(meta))
+    with pytest.raises(RouterError, match=r"declares .* more than") as e:
+        load_router(saved)
+    assert str(saved) in str(e.value)
+
+
+def test_a_router_json_nested_past_the_recursion_limit_is_a_router_error(saved: Path) -> None:
+    saved.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(RouterError, match="not a router file"):
+        load_router(saved)
+    res = CliRunner().invoke(main, ["eval", str(FIXTURE), "-r", str(saved), "--ci", "0"])
+    assert res.exit_code == 2 and "not a router file" in res.output and "Traceback" not in res.output, res.output
+
+
+def test_a_router_json_past_its_cap_is_refused_unread(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "MAX_ROUTER_JSON_BYTES", 64)  # stands for the real 64 MiB
+    with pytest.raises(RouterError, match=r"not a router file \(larger than"):
+        load_router(saved)

@@ -77,6 +77,7 @@ def candidates_cmd(config_path: str, route: str | None, min_poor: int, as_json: 
     if not found:
         click.echo(f"no task type has {min_poor} or more poor verdicts sharing a failure mode")
     for c in found:
-        click.echo(f"{inert(c['task_type'])}: {c['poor_verdicts']} poor verdicts about {inert(c['failure_mode'])}")
+        of = f" (of its latest {c['of_latest']:,} of {c['poor_total']:,})" if c["poor_total"] > c["of_latest"] else ""
+        click.echo(f"{inert(c['task_type'])}: {c['poor_verdicts']} poor verdicts{of} about {inert(c['failure_mode'])}")
         for ex in c["examples"]:
             click.echo(f"  {inert(ex['request_id'])}: {inert(ex['reason'])}")

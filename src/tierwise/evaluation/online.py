@@ -261,7 +261,9 @@ def pair_from_shadow(shadow: dict[str, Any]) -> JudgedPair | None:
         score, thr = float(shadow["score"]), float(shadow["threshold"])
         if so is None or wo is None or score != score or thr != thr:
             return None
-        return JudgedPair(len(str(shadow.get("prompt") or "")), score, thr, float(so), float(wo))
+        key = shadow.get("key")  # written since session 22 (older pairs count as a gateway without keys')
+        return JudgedPair(len(str(shadow.get("prompt") or "")), score, thr, float(so), float(wo),
+                          key[:200] if isinstance(key, str) else "")
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -284,16 +286,25 @@ def ledger_estimates(ledger: Any, *, route: str | None = None, window: int | Non
 
 
 def configured_estimates(cfg: Any, ledger: Any, *, route: str | None = None) -> dict[str, OnlineEstimate]:
-    """Each learned route's estimate from the ledger, over the window its `validation` config sets (the same
-    figures the live route acts on); learned routes without judged pairs get "too few pairs"."""
+    """Each learned route's estimate from the ledger, over the window its `validation` config sets, each pair
+    under its gateway key as the live route counts it (`OnlineValidator`: one key's pairs at most its share, a
+    "not better than random" taken again without the largest keys): the same figures the live route acts on;
+    learned routes without judged pairs get "too few pairs". (All keys' pairs together, as before session 22,
+    showed a route one key had flooded as not better than random while the live route, rightly, kept it.)"""
     out = {}
     for name, pc in cfg.routes.items():
         if getattr(pc, "policy", None) != "learned" or route not in (None, name):
             continue
         vc = getattr(pc, "validation", None)
-        kw = {"window": vc.window, "min_pairs": vc.min_pairs, "rounds": vc.rounds} if vc is not None else {}
-        est = ledger_estimates(ledger, route=name, **kw).get(name) if ledger is not None else None
-        out[name] = est or OnlineEstimate(0, "too-few-pairs", min_pairs=kw.get("min_pairs", 50))
+        window, min_pairs, rounds = (vc.window, vc.min_pairs, vc.rounds) if vc is not None else (500, 50, 300)
+        level = vc.level if vc is not None else 0.95
+        pairs = ledger_pairs(ledger, route=name).get(name) if ledger is not None else None
+        if not pairs:
+            out[name] = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs)
+            continue
+        validator = OnlineValidator(window=window, min_pairs=min(min_pairs, window), rounds=rounds, level=level,
+                                    key_share=float(getattr(pc, "refit_key_share", 1.0)))
+        out[name] = validator.restore(pairs)
     return out
 
 

@@ -10,8 +10,10 @@ when the ledger kept the text, has the judge look at that very answer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -113,7 +115,7 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str
     if rec is None and gateway.ledger is not None:
         rec = gateway.ledger.get(linked["request_id"])
     return bool(route.after_negative_feedback(linked["task_type"], linked["request_id"],
-                                              getattr(rec, "prompt", None), getattr(rec, "answer", None)))
+                                              getattr(rec, "prompt", None), getattr(rec, "answer", None), key))
 
 
 def clean_note(gateway: Any, note: str) -> str:
@@ -124,6 +126,21 @@ def clean_note(gateway: Any, note: str) -> str:
     if note and privacy is not None:
         note = privacy.clean_text(note) or ""
     return str(scrub_value(note)) if note else note
+
+
+FEEDBACK_THREADS = 2
+_threads: ThreadPoolExecutor | None = None
+
+
+async def _in_feedback_thread(fn: Any, *args: Any, **kw: Any) -> Any:
+    """Run a rating's ledger work (blocking SQLite I/O) in the feedback endpoint's own threads. In the event loop's
+    default executor, which the request path shares (a large request's privacy scan, the semantic cache, the
+    sandbox), a key posting ratings faster than the ledger took them held every thread, and the other clients'
+    requests waited behind its queue (no rate limit applies to feedback)."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(FEEDBACK_THREADS, thread_name_prefix="tierwise-feedback")
+    return await asyncio.get_running_loop().run_in_executor(_threads, functools.partial(fn, *args, **kw))
 
 
 MCP_KEY = "mcp"  # the key name an MCP evaluation counts under (a share of a type's evidence, like a gateway key)
@@ -165,11 +182,12 @@ async def feedback_endpoint(app: Any, scope: dict[str, Any], receive: Any, send:
         if gw.ledger is None:
             raise InvalidRequest("feedback needs the ledger, which this gateway's config disables")
         # The ledger is SQLite behind a batch writer: waiting for it and reading the row are blocking
-        # I/O, so they run in a worker thread and a flood of feedback never stalls the event loop.
-        linked = await asyncio.to_thread(record_feedback, gw.ledger, rid, rating, reason,
-                                         route_filter=lambda r: key.visible(r, gw.deployments),
-                                         owner=key.name if app.keyring.required else None)
-        rec = await asyncio.to_thread(gw.ledger.get, rid) if wants_judging(gw, linked) else None
+        # I/O, so they run in a worker thread of their own and a flood of feedback never stalls the event
+        # loop, nor the worker threads other requests need.
+        linked = await _in_feedback_thread(record_feedback, gw.ledger, rid, rating, reason,
+                                           route_filter=lambda r: key.visible(r, gw.deployments),
+                                           owner=key.name if app.keyring.required else None)
+        rec = await _in_feedback_thread(gw.ledger.get, rid) if wants_judging(gw, linked) else None
         linked["judging"] = notify_route(gw, linked, rec, key.name if app.keyring.required else "")
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))

@@ -27,6 +27,10 @@ from tierwise.learning.evidence import Verdict, verdicts
 from tierwise.secret_scrub import scrub_value
 
 MAX_EXAMPLES = 5
+# Poor verdicts of one task type clustered at most (its latest): average linkage holds every pair's distance and a
+# dense TF-IDF row per reason, so 8,000 took 137 s and 951 MiB and a month of a busy type's verdicts (or of one
+# client's rejected answers) did not finish; 2,000 take ~6 s and ~260 MiB.
+MAX_CLUSTERED = 2_000
 
 
 def pii_redactor(privacy: Any = None) -> tuple[Callable[[str], str] | None, str]:
@@ -135,8 +139,10 @@ def candidates(ledger: Any, *, route: str | None = None, min_poor: int = 3) -> l
             by_type.setdefault(v.task_type, []).append(v)
     out = []
     for task_type, poor in sorted(by_type.items()):
-        for group in failure_modes(poor, min_size=min_poor):
+        latest = sorted(poor, key=lambda v: v.ts)[-MAX_CLUSTERED:]
+        for group in failure_modes(latest, min_size=min_poor):
             out.append({"task_type": task_type, "poor_verdicts": len(group), "failure_mode": _label(group),
+                        "of_latest": len(latest), "poor_total": len(poor),
                         "examples": [{"request_id": v.request_id, "reason": v.reason[:300]}
                                      for v in group[:MAX_EXAMPLES]],
                         "suggestion": f"fine-tune (LoRA) the local model on {task_type}: export with "

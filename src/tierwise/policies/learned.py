@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
+from tierwise.learning.background import BackgroundWork
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
@@ -103,6 +104,9 @@ class LearnedConfig(PolicyConfig):
     threshold: float | None = Field(None, description="fixed score threshold")
     target_share: float | None = Field(None, ge=0, le=1, description="share of requests to send to `strong`")
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share of requests also run on the other tier")
+    max_pending: int = Field(32, ge=1, le=1024, description=(
+        "shadow runs (with their judging) in flight at once, half of them at most started by one gateway key; "
+        "beyond that a shadow run is skipped and counted"))
     on_router_error: Literal["weak", "strong"] = Field(
         "weak", description="tier for a request the router fails to score (the request is answered either way)")
     reference: str | None = None
@@ -157,7 +161,8 @@ class LearnedRoute:
                  guard: RouteGuard | None = None, fallback: Target | None = None,
                  validator: OnlineValidator | None = None, judge: Target | None = None,
                  rubric: str | None = None, refit: ThresholdRefit | None = None,
-                 threshold_source: str = "training", memory: RouteMemory | None = None) -> None:
+                 threshold_source: str = "training", memory: RouteMemory | None = None,
+                 max_pending: int = 32) -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
@@ -169,7 +174,10 @@ class LearnedRoute:
         self.shadow_rate = shadow_rate
         self.on_router_error = on_router_error
         self._rng = rng or random.Random()
-        self._background: set[asyncio.Task[None]] = set()
+        # shadow runs in flight: each is a call of the other tier (the frontier, for an answer the local tier gave)
+        # and, with validation, two judge calls, which no budget pays for: bounded per route and per key
+        self.work = BackgroundWork(max_pending)
+        self._background = self.work.tasks
         self.guard = guard  # shift detection and safe demotion (routers/guard.py); None: off
         self.fallback = fallback or strong
         self.validator = validator  # online validation (evaluation/online.py); None: off
@@ -314,10 +322,16 @@ class LearnedRoute:
     def _shadow_due(self, tier: str = "strong") -> bool:
         return self.shadow_rate > 0 and tier in ("strong", "weak") and self._rng.random() < self.shadow_rate
 
+    @property
+    def dropped(self) -> int:
+        """Shadow runs skipped: the route's or the key's places were all taken."""
+        return self.work.dropped
+
     def _spawn_shadow(self, req: Request, ctx: Context, tier: str, prompt: str, score: float, answer: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._shadow(req, ctx, tier, prompt, score, answer))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        key = ctx.notes.get("key_name") or ""
+        if not self.work.start(self._shadow(req, ctx, tier, prompt, score, answer), key):
+            log.info("route %s: shadow run of %s skipped (%d in flight, %d of key %r)", self.name,
+                     ctx.trace.request_id, len(self.work.tasks), self.work.by_key.get(key, 0), key)
 
     async def _shadow(self, req: Request, ctx: Context, tier: str, prompt: str, score: float, answer: str) -> None:
         """Run the other tier and store both answers; failures are logged, never surfaced."""
@@ -328,13 +342,16 @@ class LearnedRoute:
         sctx = Context(Trace(f"{rid}-shadow", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         sctx.notes[FETCHED] = ctx.notes.setdefault(FETCHED, {})  # the request's image URLs: fetched once
         try:
-            other_answer = (await other.complete(req.with_changes(stream=False), sctx)).text()
+            # one answer: the pair keeps one, and a client's `n` (up to server.limits.max_n) multiplied a run no
+            # budget pays for
+            other_answer = (await other.complete(req.with_changes(stream=False, n=1), sctx)).text()
             ok = True
         except Exception as e:  # the shadow must never affect the live request
             log.info("shadow run of %s for %s failed: %s", other.name, rid, type(e).__name__)
             other_answer, ok = "", False
         pair = {
             "of": rid, "prompt": prompt, "score": score, "threshold": threshold, "routed": tier,
+            "key": ctx.notes.get("key_name") or "",  # whose request: `tierwise eval ledger` counts it as the route does
             tier: {"target": (self.strong if tier == "strong" else self.weak).name, "answer": answer, "outcome": None},
             other_tier: {"target": other.name, "answer": other_answer, "ok": ok, "outcome": None},
         }
@@ -379,8 +396,15 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
     ledger = getattr(services, "ledger", None)
     if ledger is None:
         return
+    from tierwise.gateway import MAX_STORED_TEXT
     from tierwise.ledger.records import record_from_trace
 
+    # the texts cut as `ledger.store_text` cuts a request's (an answer is bounded only by the upstream's
+    # `max_response_bytes`, 64 MiB, and a pair holds two)
+    pair = {**pair, "prompt": (pair.get("prompt") or "")[:MAX_STORED_TEXT]}
+    for side in ("strong", "weak"):
+        if isinstance(pair.get(side), dict):
+            pair[side] = {**pair[side], "answer": str(pair[side].get("answer") or "")[:MAX_STORED_TEXT]}
     try:
         rec = record_from_trace(trace, ts=time.time(), kind="shadow", decision=pair[
             "weak" if pair["routed"] == "strong" else "strong"]["target"], shadow=pair, prompt=pair["prompt"])
@@ -428,7 +452,8 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
                          on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
                          judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
                          rubric=vc.rubric if vc is not None else None, refit=refit,
-                         threshold_source="config" if cfg.threshold is not None else "training", memory=memory)
+                         threshold_source="config" if cfg.threshold is not None else "training", memory=memory,
+                         max_pending=cfg.max_pending)
     if memory is not None and memory.refit is not None and memory.restored:
         route.threshold, route.threshold_source = memory.refit.threshold, memory.refit.source
     return route

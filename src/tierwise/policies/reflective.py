@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tierwise.atomic_file import file_part
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import UpstreamError
+from tierwise.learning.background import BackgroundWork
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.order import OrderSettings
@@ -120,9 +121,11 @@ class ReflectiveRoute:
         self.frontier = frontier
         self.judge = judge
         self.max_pending = max_pending
-        self.dropped = 0
+        # evaluations in flight: at most `max_pending`, and half of them started by one gateway key's requests
+        # or ratings (learning/background.py)
+        self.work = BackgroundWork(max_pending)
         self._judge = LlmJudgeVerifier(judge.name, rubric=rubric)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = self.work.tasks
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.pairwise = pairwise or PairwiseJudgeConfig()
         self.pairwise_audits: deque[tuple[bool, bool]] = deque(maxlen=200)  # (pairwise, frontier judge)
@@ -170,7 +173,7 @@ class ReflectiveRoute:
         if plan.tier == "local":
             self._remember(ctx.trace.request_id, req, resp.text())
         if plan.judge:
-            self._spawn(req, ctx, plan, task_type, resp.text())
+            self._spawn(req, ctx, plan, task_type, resp.text(), key=ctx.notes.get("key_name") or "")
         return resp
 
     def _kept_local(self, target: Target, ctx: Context, first: int) -> Plan | None:
@@ -248,7 +251,7 @@ class ReflectiveRoute:
         self.loop.observe_cost(plan.tier, _calls_cost(ctx.trace.steps))
         if plan.tier == "local":
             self._remember(ctx.trace.request_id, req, answer)
-        self._spawn(req, ctx, plan, task_type, answer)
+        self._spawn(req, ctx, plan, task_type, answer, key=ctx.notes.get("key_name") or "")
 
     def _remember(self, rid: str, req: Request, answer: str) -> None:
         self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS])
@@ -271,9 +274,10 @@ class ReflectiveRoute:
         return True
 
     def after_negative_feedback(self, task_type: str, request_id: str, prompt: str | None,
-                                answer: str | None) -> bool:
+                                answer: str | None, key: str = "") -> bool:
         """A user said a local answer was poor: re-open the task type's evaluation and judge that answer
-        (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself."""
+        (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself. The
+        judge call counts under the rater's gateway key `key` (its share of the evaluations in flight)."""
         self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.reprobe_uses
         if (not prompt or answer is None) and request_id in self._recent:
             prompt, answer = self._recent[request_id]
@@ -284,24 +288,26 @@ class ReflectiveRoute:
         req = Request(model=self.name, messages=[Message("user", [TextBlock(prompt)])])
         ctx = Context(Trace(request_id, self.name), self.judge_resolve, None, services=self.services)
         plan = Plan("local", True, False, "negative-feedback")
-        self._spawn(req, ctx, plan, task_type, answer, feedback=True)
-        return True
+        return self._spawn(req, ctx, plan, task_type, answer, feedback=True, key=key)
+
+    @property
+    def dropped(self) -> int:
+        """Evaluations not started: the route's or the key's places were all taken (or no event loop)."""
+        return self.work.dropped
 
     def _spawn(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str, *,
-               feedback: bool = False) -> None:
-        if len(self._background) >= self.max_pending:
-            self.dropped += 1  # the loop learns a little slower; the request is unaffected
-            log.info("route %s: evaluation of %s dropped (%d pending)", self.name, ctx.trace.request_id,
-                     len(self._background))
-            return
+               feedback: bool = False, key: str = "") -> bool:
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # called outside the gateway's event loop (an MCP tool's thread): re-opening is enough
-            self.dropped += 1
-            return
-        task = loop.create_task(self._evaluate(req, ctx, plan, task_type, answer, feedback))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+            self.work.dropped += 1
+            return False
+        if self.work.start(self._evaluate(req, ctx, plan, task_type, answer, feedback), key):
+            return True
+        # the loop learns a little slower; the request is unaffected
+        log.info("route %s: evaluation of %s dropped (%d pending, %d of key %r)", self.name, ctx.trace.request_id,
+                 len(self.work.tasks), self.work.by_key.get(key, 0), key)
+        return False
 
     async def drain(self, timeout: float = 5.0) -> None:
         await drain_background(self._background, timeout)
@@ -335,7 +341,7 @@ class ReflectiveRoute:
         try:
             if plan.shadow:
                 frontier_answer = answer
-                answer = (await self.local.complete(req.with_changes(stream=False), ectx)).text()
+                answer = (await self.local.complete(req.with_changes(stream=False, n=1), ectx)).text()  # one judged
                 self.loop.observe_cost("shadow", _calls_cost(ectx.trace.steps))
                 checked = _verified(ectx.trace.steps)
                 if self.pairwise.enabled:
@@ -411,9 +417,7 @@ class ReflectiveRoute:
             rm.fit()
             return
         self._refitting = True
-        task = loop.create_task(self._refit(rm.training_rows()))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.work.track(loop.create_task(self._refit(rm.training_rows())))
 
     async def _refit(self, rows: list[Any]) -> None:
         from tierwise.learning.request_model import solve
@@ -483,7 +487,10 @@ def _calls_cost(steps: list[Any]) -> float:
 
 
 def _clipped(req: Request) -> Request:
-    text = req.last_user_text() or ""
+    """The request as a judge is shown it: what the judge reads of it (its last user text, or all its text when no
+    user turn has any: `judge_prompt`, `compare_request`) cut to `MAX_JUDGED_CHARS`. Only the last user text was
+    cut: a long system prompt and an empty user turn put all of it in every judge call."""
+    text = req.last_user_text() or req.text()
     if len(text) <= MAX_JUDGED_CHARS:
         return req
     from tierwise.canonical import Message
@@ -492,7 +499,9 @@ def _clipped(req: Request) -> Request:
 
 
 def _reasoning(reply: str) -> str:
-    lines = [ln.strip() for ln in reply.strip().splitlines() if ln.strip() and "verdict" not in ln.lower()]
+    from tierwise.verifiers.judge import reply_head
+
+    lines = [ln.strip() for ln in reply_head(reply).strip().splitlines() if ln.strip() and "verdict" not in ln.lower()]
     return " ".join(lines)[:500]
 
 

@@ -23,6 +23,10 @@ FORMAT_VERSION = 1
 # routers, k-NN over embedded training prompts, take tens of MB); checked before any array is read.
 MAX_WEIGHTS_FILE_BYTES = 256 * 2**20
 MAX_WEIGHTS_ARRAY_BYTES = 1024 * 2**20
+MAX_ROUTER_JSON_BYTES = 64 * 2**20
+# Sizes a router's JSON declares and restoring allocates from (4 bytes a cell): `n_buckets` (a hashed TF-IDF's IDF,
+# a linear router's weights) and, with it, `dims` (an LSA's components, n_buckets × dims).
+_DECLARED_SIZES = ("n_buckets", "dims")
 QUANTILE_POINTS = np.linspace(0.0, 1.0, 201)
 
 
@@ -106,11 +110,16 @@ def load_router(path: str | Path) -> Router:
     load_builtin_kinds()
     jpath, npath = _paths(path)
     try:
-        meta = json.loads(jpath.read_text(encoding="utf-8"))
+        too_large = jpath.stat().st_size > MAX_ROUTER_JSON_BYTES
+        meta = None if too_large else json.loads(jpath.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RouterError(f"router file not found: {jpath}") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise RouterError(f"{jpath}: not a router file ({e})") from None
+    except RecursionError:
+        raise RouterError(f"{jpath}: not a router file (nested too deep)") from None
+    if too_large:
+        raise RouterError(f"{jpath}: not a router file (larger than {MAX_ROUTER_JSON_BYTES // 2**20} MiB)")
     if not isinstance(meta, dict) or meta.get("format") != "tierwise-router":
         raise RouterError(f"{jpath}: not a tierwise router file")
     if meta.get("version") != FORMAT_VERSION:
@@ -126,10 +135,11 @@ def load_router(path: str | Path) -> Router:
         raise RouterError(f"router weights too large: {e}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise RouterError(f"{npath}: unreadable router weights ({type(e).__name__})") from None
+    check_declared_sizes(meta, jpath)
     try:
         router = restore(meta, arrays)
-    except (KeyError, ValueError, TypeError) as e:
-        raise RouterError(f"{jpath}: incomplete router ({e})") from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        raise RouterError(f"{jpath}: incomplete router ({type(e).__name__}: {str(e)[:200]})") from None
     router.train_quantiles = arrays.get("__train_quantiles")
     router.profile = None  # type: ignore[attr-defined]
     if isinstance(meta.get("profile"), dict):
@@ -138,9 +148,39 @@ def load_router(path: str | Path) -> Router:
         try:
             router.profile = TrainingProfile.restore(  # type: ignore[attr-defined]
                 meta["profile"], {k[10:]: v for k, v in arrays.items() if k.startswith("__profile/")})
-        except (KeyError, ValueError, TypeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError) as e:
             raise RouterError(f"{jpath}: incomplete training profile ({e})") from None
     return router
+
+
+def check_declared_sizes(meta: Any, jpath: Path) -> None:
+    """Refuse a router JSON whose declared sizes would make restoring allocate more than its weights may take
+    (`MAX_WEIGHTS_ARRAY_BYTES`): the vectors are built at those sizes before the arrays are checked against them,
+    so `"n_buckets": 1099511627776` in a few bytes asked for 4 TiB. Every object of the JSON is looked at (members
+    of an ensemble, the vectors of a member, the shift profile's LSA); the JSON is already parsed, so its depth is
+    within the recursion limit."""
+    cap = MAX_WEIGHTS_ARRAY_BYTES // 4
+    todo = [meta]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        todo.extend(node.values())
+        cells = 1
+        for key in _DECLARED_SIZES:
+            v = node.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= cap:
+                raise RouterError(f"{jpath}: declares {key} = {str(v)[:40]}, more than its weights may take "
+                                  f"(at most {cap:,} cells of 4 bytes)")
+            cells *= int(v)
+        if cells > cap:
+            raise RouterError(f"{jpath}: declares {' × '.join(k for k in _DECLARED_SIZES if k in node)} = "
+                              f"{cells:,} cells, more than its weights may take (at most {cap:,} cells of 4 bytes)")
 
 
 def texts(data: OutcomeDataset) -> Sequence[str]:
