@@ -180,7 +180,8 @@ def test_what_the_loop_keeps_and_exports_holds_no_protected_value(gateway, opena
 
     email = SEEDS["EMAIL_ADDRESS"]
     cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {
-        "policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.6}},
+        "policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.6,
+        "sampling": "rules"}},  # the fixed schedule: the first five uses of the type are judged
         policy={"pii": "redact", "secrets": "block"})
     cfg["ledger"]["store_text"] = True
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
