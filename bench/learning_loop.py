@@ -267,8 +267,11 @@ def main() -> None:
     ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
                     help="value sampling: a frontier type's verdicts from shadow runs, or from served local answers "
                          "where the quality given up costs less than a shadow run (at the route's exchange rate)")
-    ap.add_argument("--audit", choices=["fixed", "margin"], default="fixed",
-                    help="value sampling: local audits every 1/audit-rate-th use, or sparser far above the target")
+    ap.add_argument("--audit", choices=["fixed", "margin", "detect"], default="fixed",
+                    help="value sampling: local audits every 1/audit-rate-th use, sparser far above the target "
+                         "(margin), or spaced to detect a drift within --detect-within of the type's requests, the "
+                         "change-watch then judging every request until the test decides (detect)")
+    ap.add_argument("--detect-within", type=int, default=200, help="with --audit detect (value.detect_within)")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
     ap.add_argument("--watch", choices=["lean", "confirm"], default="confirm",
@@ -330,7 +333,7 @@ def main() -> None:
                   "settled": args.settled, "pooled_strength": args.pooled_strength, "pool": args.pool,
                   "pool_strength": args.pool_strength, "pooled_strength_max": args.pooled_strength_max,
                   "explore": args.explore, "explore_after": args.explore_after,
-                  "audit": args.audit, "audit_stretch": args.audit_stretch,
+                  "audit": args.audit, "audit_stretch": args.audit_stretch, "detect_within": args.detect_within,
                   "watch": args.watch, "confirmations": args.confirmations, "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,

@@ -38,7 +38,14 @@ from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
 from tierwise.learning.request_model_settings import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.value import ValueSettings, audit_stretch, explore_cost, pooled_prior, worth_sampling
+from tierwise.learning.value import (
+    ValueSettings,
+    audit_stretch,
+    detect_interval,
+    explore_cost,
+    pooled_prior,
+    worth_sampling,
+)
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
@@ -285,10 +292,13 @@ class LearningLoop:
                               per_request=per_request, slope=self.within.slope(task_type) if per_request else 0.0):
                 return Decision(True, "value")
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
-        if tier == "local" and s.value.audit == "margin":
+        if tier == "local" and s.value.audit != "fixed":
             # the rate moves with the type's mean, so the audits are spaced by accumulated rate (a systematic
             # sample with a varying step) rather than by `uses` modulo a step that would jump as the step changes
-            rate /= audit_stretch(st.mean(), target, s.value.audit_stretch)
+            if s.value.audit == "margin":
+                rate /= audit_stretch(st.mean(), target, s.value.audit_stretch)
+            else:  # detect: as sparse as detecting a drop within `detect_within` of the type's requests allows
+                rate = 1.0 / detect_interval(st.mean(), target, s.boundary.drift_credible, s.value.detect_within)
             credit = self.audit_credit.get(task_type, unit_hash(f"{self.route}\x00{task_type}", "audit-offset")) + rate
             self.audit_credit[task_type] = credit - 1.0 if credit >= 1.0 else credit
             if credit >= 1.0:
@@ -306,6 +316,8 @@ class LearningLoop:
         down; a second rejection brings it back."""
         c = st.cusum
         s = self.settings
+        if s.value.audit == "detect":
+            return 1.0  # the audits' spacing counts on the test being fed every request until it decides
         rate = c.s / threshold(s.boundary.drift_credible)
         if s.value.watch == "lean":
             return rate

@@ -37,7 +37,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.drift import alternative
+from tierwise.learning.drift import alternative, threshold
 
 BATCHES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
@@ -74,11 +74,15 @@ class ValueSettings(BaseModel):
         "shadow run)"))
     explore_after: int = Field(5, ge=0, le=100_000, description=(
         "verdicts of its own (from shadow runs) a frontier task type needs before `explore: serve` applies"))
-    audit: Literal["fixed", "margin"] = Field("fixed", description=(
-        "local audits: fixed (every 1/audit_rate-th use) or margin (sparser for a type far above the target, "
+    audit: Literal["fixed", "margin", "detect"] = Field("fixed", description=(
+        "local audits: fixed (every 1/audit_rate-th use), margin (sparser for a type far above the target, "
         "where each rejection says more: the interval grows with the change test's evidence per rejection, "
-        "up to `audit_stretch` times)"))
+        "up to `audit_stretch` times) or detect (spaced so that a drop to the change test's alternative is "
+        "detected within `detect_within` of the type's requests on average, `detect_interval`; the change-watch "
+        "then judges every request of the type until its test is back at zero or fires, whatever `watch` says)"))
     audit_stretch: float = Field(2.0, ge=1.0, le=10.0, description="the most `audit: margin` stretches the interval")
+    detect_within: int = Field(200, ge=10, le=1_000_000, description=(
+        "with `audit: detect`: requests of a local type within which a drift should be detected on average"))
     watch: Literal["lean", "confirm"] = Field("confirm", description=(
         "when the change-point test makes a local type judged beyond its audits: lean (whenever the statistic is "
         "above zero, in proportion to it) or confirm (as lean, but a lone rejection is watched only until "
@@ -155,6 +159,23 @@ def audit_stretch(p0: float, target: float, most: float) -> float:
         return 1.0
     ratio = math.log((1.0 - p1) / (1.0 - p0)) / math.log((1.0 - p1t) / (1.0 - at))
     return min(max(ratio, 1.0), most)
+
+
+def detect_interval(p0: float, target: float, drift_credible: float, within: int) -> float:
+    """Uses between two audits of a local type whose acceptance is p0 (`audit: detect`), so that a drop to the
+    change test's alternative p1 (`drift.alternative`) is detected within `within` of the type's requests on
+    average. After the drop, the first rejected audit comes k (1 / (1 - p1) - 1/2) requests later on average (half
+    an interval to the first audit, then 1 / (1 - p1) audits, each rejected with probability 1 - p1); from there
+    the watch judges every request, and the test needs h / KL(p1 || p0) verdicts to reach its threshold h
+    (Wald's approximation of the mean run to detection). So k = (within - h / KL) / (1 / (1 - p1) - 1/2), at
+    least 1 (every request audited, when even that cannot meet `within`). A type whose acceptance is below the
+    target is spaced as one at the target: sending it back is its posterior's business (`move_back`), and the test
+    could not tell a drop from it cheaply."""
+    p0 = min(max(p0, target, 0.02), 0.99)  # as the test clips it
+    p1 = alternative(p0, target)
+    kl = p1 * math.log(p1 / p0) + (1.0 - p1) * math.log((1.0 - p1) / (1.0 - p0))
+    need = threshold(drift_credible) / kl
+    return max(1.0, (within - need) / (1.0 / (1.0 - p1) - 0.5))
 
 
 # equal-weight quantiles of a standard normal: the spread of a type's standardised request signals
@@ -242,5 +263,5 @@ def pooled_prior(evidence: list[tuple[float, float]], low: float, high: float) -
     return m, min(max(strength, low), high)
 
 
-__all__ = ["ValueSettings", "audit_stretch", "evsi", "evsi_per_request", "explore_cost", "normal_loss", "pooled_prior",
+__all__ = ["ValueSettings", "audit_stretch", "detect_interval", "evsi", "evsi_per_request", "explore_cost", "normal_loss", "pooled_prior",
            "worth_sampling"]
