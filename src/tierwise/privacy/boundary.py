@@ -70,6 +70,7 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
+from tierwise.privacy.request_vocabulary import ValueSpread, declared_identifiers, drop_identifiers
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -229,6 +230,7 @@ class Boundary(Cleaning):
     async def _prescan(self, g: Guard, req: Request, ctx: Context) -> None:
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
+        g.learn_identifiers(req)
         memo = g._memo
         todo = total = 0
         for t in request_texts(req):
@@ -333,7 +335,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done")
+                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_identifiers", "_tools_seen")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -343,7 +345,8 @@ class Guard:
         if parent is not None and parent.route != route:
             self.policies = _stricter(self.policies, parent.policies)
         self._memo: dict[str, list[Any]] = {}
-        self._redacted: dict[frozenset[str], dict[str, str]] = {}  # entities -> text -> redacted text
+        # (entities, the request's values) -> text -> redacted text
+        self._redacted: dict[tuple[frozenset[str], frozenset[str]], dict[str, str]] = {}
         self._p: Pseudonymizer | None = None
         self._conv: str | None = None
         self.protected = False  # a protected class's value was seen in this request (observability)
@@ -352,6 +355,8 @@ class Guard:
         self._llm_failed: set[str] = set()  # texts it failed on: treated as a detector failure
         self._split: dict[str, list[Any]] = {}  # text -> pieces of values split across texts
         self._split_done: set[tuple[str, ...]] = set()  # conversations whose junctions were scanned
+        self._identifiers: frozenset[str] = frozenset()  # the requests' tool and schema names (request_vocabulary)
+        self._tools_seen: list[int] = []  # ids of the tool lists they were read from
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"
@@ -361,7 +366,7 @@ class Guard:
             raise DetectionFailed("LlmDetectionFailed")
         got = self._memo.get(text)
         if got is None:
-            got = self.b.scan(text)
+            got = drop_identifiers(text, self.b.scan(text), self._identifiers)
             pieces = self._split.get(text)
             if pieces:
                 got = merge(got, pieces)
@@ -369,8 +374,16 @@ class Guard:
                 self._memo[text] = got
         return got
 
+    def learn_identifiers(self, req: Request) -> None:
+        """Take in the names `req` defines for its tools (before any of its texts is scanned: a name detector's
+        finding of a tool's own name is dropped, see request_vocabulary)."""
+        if req.tools and id(req.tools) not in self._tools_seen:
+            self._tools_seen.append(id(req.tools))
+            self._identifiers = self._identifiers | declared_identifiers(req)
+
     def scan_request(self, req: Request) -> Counter[str]:
         """Entity -> count over every text of `req` (raises DetectionFailed)."""
+        self.learn_identifiers(req)
         counts: Counter[str] = Counter()
         protected = self.b.protected
         self._find_split(req)
@@ -417,15 +430,16 @@ class Guard:
             if t in self._memo:
                 self._memo[t] = merge(self._memo[t], pieces)
 
-    def _values(self, req: Request, entities: frozenset[str]) -> set[str]:
-        """Detected values for the leak check (pieces of split values are not: a piece such as
-        `com` is in many bodies; the pieces themselves are redacted with their texts)."""
-        vals: set[str] = set()
+    def _values(self, req: Request, entities: frozenset[str]) -> dict[str, str]:
+        """Detected values (value -> entity) for the leak check and for redacting every occurrence
+        (pieces of split values are not: a piece such as `com` is in many bodies; the pieces
+        themselves are redacted with their texts)."""
+        vals: dict[str, str] = {}
         for t in request_texts(req):
             if t:
                 for f in self.findings(t):
                     if f.entity in entities and f.detector != SPLIT:
-                        vals.add(t[f.start:f.end])
+                        vals.setdefault(t[f.start:f.end], f.entity)
         return vals
 
     # ------------------------------------------------------------------ mapping
@@ -485,15 +499,18 @@ class Guard:
             raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: {verdict.reason}")
         p: Pseudonymizer | None = None
         out = req
+        values: dict[str, str] = {}
         if verdict.redact:
             p = self.pseudonymizer(req)
             ents = verdict.redact
             findings = self.findings
+            values = self._values(req, ents)
+            spread = ValueSpread(values)  # a value found in one text is redacted wherever it occurs
 
             def detect(s: str) -> list[Any]:
-                return [f for f in findings(s) if f.entity in ents]
+                return spread.add(s, [f for f in findings(s) if f.entity in ents])
 
-            memo = _RedactMemo(p, self._redacted.setdefault(ents, {}))
+            memo = _RedactMemo(p, self._redacted.setdefault((ents, frozenset(values)), {}))
             out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
                 out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
@@ -506,7 +523,8 @@ class Guard:
                                            if redacted else f"sent to {dep.name}"),
                           {**audit, "action": "redacted" if redacted else "sent", "redacted": redacted,
                            "kept": kept})
-        values = self._values(req, verdict.redact) if redacted else set()
+        if not redacted:
+            values = {}
         store_payload = b.cfg.audit.store_payload
         max_payload = b.cfg.audit.max_payload_bytes
 
@@ -519,10 +537,12 @@ class Guard:
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
-                detail.update(action="refused", why="a detected value was still in the outgoing body (leak check)")
-                step.reason = f"refused {dep.name}: a detected value was still in the outgoing body"
-                raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value was still "
-                                     "in the outgoing body (fails closed)")
+                kinds = ", ".join(sorted({values[e] for e in leaked}))  # entity names, never a value
+                detail.update(action="refused", why=f"a detected value ({kinds}) was still in the outgoing body "
+                                                     "(leak check)")
+                step.reason = f"refused {dep.name}: a detected value ({kinds}) was still in the outgoing body"
+                raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value ({kinds}) was "
+                                     "still in the outgoing body (fails closed)")
             if store_payload and len(body) <= max_payload:
                 detail["payload"] = body.decode("utf-8", "replace")
 

@@ -1,0 +1,97 @@
+"""A request's own vocabulary, and every place a detected value occurs in it.
+
+Two things the boundary needs so that redaction and its leak check agree (boundary.py):
+
+- `declared_identifiers`: the names a request itself defines for its program — tool names and the
+  keys and `required` entries of their input schemas. A name detector reading `Edit` (Claude Code's
+  file-editing tool, and a Hungarian given name) or `Workflow` as a person finds the tool, not a
+  person; redaction cannot rewrite a tool's name anyway (the model must call it by that name), so such
+  a finding made every request that mentions its own tool fail the leak check. Only entities found
+  from context (names, organisations, places, groups) are dropped this way: a structured value
+  (an e-mail address, a card number) that equals an identifier is still a value.
+- `ValueSpread`: every whole-word occurrence, in a text about to be redacted, of a value the
+  detectors found anywhere in the request. Name detection depends on context (`Takes precedence`
+  at a sentence start reads as a name, `- Takes a task_id` does not), while the leak check looks
+  for each detected value in the whole outgoing body: a value redacted where it was found and left
+  where it was not refused the call. Redacting every occurrence also keeps the same value under the
+  same placeholder everywhere, as the mapping promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import regex
+
+from tierwise.canonical import Request
+from tierwise.privacy.finding import Finding
+
+NAME_ENTITIES = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "NRP"})
+DETECTOR = "spread"  # the detector name of a finding added by ValueSpread
+MAX_SCHEMA_NODES = 100_000  # schema nodes walked per request (a request is bounded; so is this walk)
+
+
+def declared_identifiers(req: Request) -> frozenset[str]:
+    """Tool names, and the property names, other keys and `required` entries of their input schemas."""
+    names: set[str] = set()
+    budget = [MAX_SCHEMA_NODES]
+    for tool in req.tools:
+        names.add(tool.name)
+        _schema_names(tool.input_schema, names, budget)
+    return frozenset(names)
+
+
+def _schema_names(node: Any, out: set[str], budget: list[int]) -> None:
+    stack = [node]
+    while stack and budget[0] > 0:
+        budget[0] -= 1
+        n = stack.pop()
+        if isinstance(n, dict):
+            for k, v in n.items():
+                out.add(k)
+                if k == "required" and isinstance(v, list):
+                    out.update(x for x in v if isinstance(x, str))
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(n, list):
+            stack.extend(x for x in n if isinstance(x, (dict, list)))
+
+
+def drop_identifiers(text: str, findings: list[Any], identifiers: frozenset[str]) -> list[Any]:
+    """`findings` without the name-like ones whose text is one of the request's identifiers."""
+    if not identifiers or not findings:
+        return findings
+    kept = [f for f in findings if not (f.entity in NAME_ENTITIES and text[f.start:f.end] in identifiers)]
+    return kept if len(kept) != len(findings) else findings
+
+
+class ValueSpread:
+    """Finds, in a text, the whole-word occurrences of known values (value -> entity) that no finding
+    covers yet. Word boundaries as the leak check's: a value's edge that is a letter or digit must not
+    touch another letter or digit."""
+
+    __slots__ = ("entities", "pattern")
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.entities = dict(values)
+        alts = sorted((v for v in self.entities if v), key=len, reverse=True)
+        self.pattern = regex.compile("|".join(regex.escape(v) for v in alts)) if alts else None
+
+    def add(self, text: str, findings: Iterable[Any]) -> list[Any]:
+        found = list(findings)
+        if self.pattern is None or not text:
+            return found
+        covered = [(f.start, f.end) for f in found]
+        for m in self.pattern.finditer(text, overlapped=True):
+            start, end = m.span()
+            value = m.group()
+            if start > 0 and value[0].isalnum() and text[start - 1].isalnum():
+                continue
+            if end < len(text) and value[-1].isalnum() and text[end].isalnum():
+                continue
+            if any(s < end and start < e for s, e in covered):
+                continue
+            covered.append((start, end))
+            found.append(Finding(self.entities[value], start, end, 1.0, DETECTOR))
+        return found
