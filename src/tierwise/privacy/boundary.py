@@ -345,8 +345,8 @@ class Guard:
         if parent is not None and parent.route != route:
             self.policies = _stricter(self.policies, parent.policies)
         self._memo: dict[str, list[Any]] = {}
-        # (entities, the request's values) -> text -> redacted text
-        self._redacted: dict[tuple[frozenset[str], frozenset[str]], dict[str, str]] = {}
+        # (entities, the request's values) -> (text -> redacted text, their ValueSpread)
+        self._redacted: dict[tuple[frozenset[str], frozenset[str]], tuple[dict[str, str], ValueSpread]] = {}
         self._p: Pseudonymizer | None = None
         self._conv: str | None = None
         self.protected = False  # a protected class's value was seen in this request (observability)
@@ -505,12 +505,18 @@ class Guard:
             ents = verdict.redact
             findings = self.findings
             values = self._values(req, ents)
-            spread = ValueSpread(values)  # a value found in one text is redacted wherever it occurs
+            key = (ents, frozenset(values))
+            done = self._redacted.get(key)
+            if done is None:  # a value found in one text is redacted wherever it occurs (ValueSpread)
+                done = self._redacted[key] = ({}, ValueSpread(values))
+            cache, spread = done
 
             def detect(s: str) -> list[Any]:
+                if s in cache:
+                    return []  # redacted before (the next remote call of this request): the memo has it
                 return spread.add(s, [f for f in findings(s) if f.entity in ents])
 
-            memo = _RedactMemo(p, self._redacted.setdefault((ents, frozenset(values)), {}))
+            memo = _RedactMemo(p, cache)
             out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
                 out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]

@@ -19,10 +19,10 @@ Two things the boundary needs so that redaction and its leak check agree (bounda
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-import regex
 
 from tierwise.canonical import Request
 from tierwise.privacy.finding import Finding
@@ -69,29 +69,32 @@ def drop_identifiers(text: str, findings: list[Any], identifiers: frozenset[str]
 class ValueSpread:
     """Finds, in a text, the whole-word occurrences of known values (value -> entity) that no finding
     covers yet. Word boundaries as the leak check's: a value's edge that is a letter or digit must not
-    touch another letter or digit."""
+    touch another letter or digit. One pass of one alternation (longest values first) over a text that holds
+    any of them."""
 
-    __slots__ = ("entities", "pattern")
+    __slots__ = ("entities", "values")
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self.entities = dict(values)
-        alts = sorted((v for v in self.entities if v), key=len, reverse=True)
-        self.pattern = regex.compile("|".join(regex.escape(v) for v in alts)) if alts else None
+        self.values = sorted((v for v in self.entities if v), key=len, reverse=True)
 
     def add(self, text: str, findings: Iterable[Any]) -> list[Any]:
         found = list(findings)
-        if self.pattern is None or not text:
+        present = [v for v in self.values if v in text] if text else None  # substring tests: most texts hold none
+        if not present:
             return found
-        covered = [(f.start, f.end) for f in found]
-        for m in self.pattern.finditer(text, overlapped=True):
+        pattern = re.compile("|".join(map(re.escape, present)))  # re's own cache keeps the compiled ones
+        spans = sorted((f.start, f.end) for f in found)
+        starts = [st for st, _ in spans]
+        n = len(text)
+        for m in pattern.finditer(text):
             start, end = m.span()
             value = m.group()
-            if start > 0 and value[0].isalnum() and text[start - 1].isalnum():
+            if (start > 0 and value[0].isalnum() and text[start - 1].isalnum()) or (
+                    end < n and value[-1].isalnum() and text[end].isalnum()):
                 continue
-            if end < len(text) and value[-1].isalnum() and text[end].isalnum():
-                continue
-            if any(s < end and start < e for s, e in covered):
-                continue
-            covered.append((start, end))
+            i = bisect_right(starts, start)
+            if (i and spans[i - 1][1] > start) or (i < len(spans) and spans[i][0] < end):
+                continue  # a finding covers it already
             found.append(Finding(self.entities[value], start, end, 1.0, DETECTOR))
         return found
