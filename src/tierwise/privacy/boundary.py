@@ -63,6 +63,8 @@ from tierwise.canonical import (
     StreamChunk,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
+from tierwise.privacy.findings_cache import MIN_CHARS as CACHED_CHARS
+from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.policy import PolicyTable, Verdict, decide
@@ -171,6 +173,7 @@ class Boundary(Cleaning):
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
         self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
+        self.findings_cache = FindingsCache()  # long texts' findings across a client's requests
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
         self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
@@ -230,7 +233,7 @@ class Boundary(Cleaning):
     async def _prescan(self, g: Guard, req: Request, ctx: Context) -> None:
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
-        g.learn_identifiers(req)
+        g.bind(req)
         memo = g._memo
         todo = total = 0
         for t in request_texts(req):
@@ -335,7 +338,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_identifiers", "_tools_seen")
+                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_identifiers", "_tools_seen", "_salt")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -357,6 +360,7 @@ class Guard:
         self._split_done: set[tuple[str, ...]] = set()  # conversations whose junctions were scanned
         self._identifiers: frozenset[str] = frozenset()  # the requests' tool and schema names (request_vocabulary)
         self._tools_seen: list[int] = []  # ids of the tool lists they were read from
+        self._salt: bytes | None = None  # the findings cache's key for this request's client (set by `bind`)
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"
@@ -366,7 +370,13 @@ class Guard:
             raise DetectionFailed("LlmDetectionFailed")
         got = self._memo.get(text)
         if got is None:
-            got = drop_identifiers(text, self.b.scan(text), self._identifiers)
+            key = FindingsCache.key(self._salt, text) if self._salt is not None and len(text) >= CACHED_CHARS else None
+            raw = self.b.findings_cache.get(key) if key is not None else None
+            if raw is None:
+                raw = self.b.scan(text)
+                if key is not None:
+                    self.b.findings_cache.put(key, raw)
+            got = drop_identifiers(text, raw, self._identifiers)
             pieces = self._split.get(text)
             if pieces:
                 got = merge(got, pieces)
@@ -374,16 +384,19 @@ class Guard:
                 self._memo[text] = got
         return got
 
-    def learn_identifiers(self, req: Request) -> None:
-        """Take in the names `req` defines for its tools (before any of its texts is scanned: a name detector's
-        finding of a tool's own name is dropped, see request_vocabulary)."""
+    def bind(self, req: Request) -> None:
+        """Before any text of `req` is scanned: its client (whose findings cache it reads) and the names it
+        defines for its tools (a name detector's finding of a tool's own name is dropped, see request_vocabulary)."""
+        if self._salt is None:
+            client = client_credential(req.headers) or ""
+            self._salt = hmac.new(self.b._conv_secret, b"findings" + client.encode(), hashlib.sha256).digest()
         if req.tools and id(req.tools) not in self._tools_seen:
             self._tools_seen.append(id(req.tools))
             self._identifiers = self._identifiers | declared_identifiers(req)
 
     def scan_request(self, req: Request) -> Counter[str]:
         """Entity -> count over every text of `req` (raises DetectionFailed)."""
-        self.learn_identifiers(req)
+        self.bind(req)
         counts: Counter[str] = Counter()
         protected = self.b.protected
         self._find_split(req)
