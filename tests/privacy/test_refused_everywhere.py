@@ -1,10 +1,10 @@
 """A request no target may take — the remote refused by the privacy policy, the local one too small for it —
-is answered as final (403 in the client's schema, each target's reason named), not as an outage.
+is answered as final (400 in the client's schema, each target's reason named), not as an outage.
 
 It was a 503 `overloaded_error` ("every target failed"): Claude Code, like the SDKs, retries a 503, and with
 `pii: redact` refusing its requests it sent the same doomed request again for three and a half minutes before
-showing the error, which it then called "a server-side issue, usually temporary". Real HTTP, official SDKs,
-doubles upstream."""
+showing the error, which it then called "a server-side issue, usually temporary" (and a 403 it shows as "Failed
+to authenticate"). Real HTTP, official SDKs, doubles upstream."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def g(gateway, openai_up, anthropic_up):
 
 
 def test_anthropic_client_hears_a_final_refusal(g, anthropic_up, openai_up):
-    with pytest.raises(anthropic.PermissionDeniedError) as e:
+    with pytest.raises(anthropic.BadRequestError) as e:
         ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": LONG}])
     msg = str(e.value)
     assert "local_only" in msg and "window" in msg, msg  # both targets' reasons
@@ -36,7 +36,7 @@ def test_anthropic_client_hears_a_final_refusal(g, anthropic_up, openai_up):
 
 
 def test_openai_client_hears_a_final_refusal(g, anthropic_up):
-    with pytest.raises(openai.PermissionDeniedError) as e:
+    with pytest.raises(openai.BadRequestError) as e:
         oai(g).chat.completions.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": LONG}])
     assert "local_only" in str(e.value)
     assert not anthropic_up.requests

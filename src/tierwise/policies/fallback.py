@@ -117,9 +117,10 @@ class Fallback:
         if refused and refused + unsupported == others:
             # Every target refused the request itself (privacy, too long, images): the same request meets the
             # same refusals again, so the answer is final, not an outage a client should retry (a 503 made
-            # Claude Code resend it for minutes). Still a privacy refusal to a route that nests this one.
-            raise UpstreamError(f"route {self.name!r}: no target may take this request ({each})", status=403,
-                                retryable=False, kind="permission_error", error_class="privacy_refused")
+            # Claude Code resend it for minutes). A 400, as a `block` is: Claude Code reads a 403 as "Failed to
+            # authenticate". Still a privacy refusal to a route that nests this one (it moves on).
+            raise UpstreamError(f"route {self.name!r}: no target may take this request ({each})", status=400,
+                                retryable=False, kind="invalid_request_error", error_class="privacy_refused")
         raise Overloaded(
             f"route {self.name!r}: every target failed ({each})",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),
