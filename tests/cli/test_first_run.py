@@ -298,6 +298,8 @@ def test_models_lists_what_each_route_leads_to(tmp_path: Path, monkeypatch: Any)
     rows = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.count("│") >= 4}
     assert "local, spare" in rows["mixed"] and "fallback" in rows["mixed"]
     assert "mixed" in rows["via-mixed"] and "local, spare" in rows["via-mixed"]  # and the models reached
+    # a route that names models only: its "models reached" cell says so (it was empty, which read as "none")
+    assert rows["mixed"].split("│")[4].strip() == "(the same)", rows["mixed"]
 
 
 def test_failure_lines_carry_no_secret_and_no_control_characters(tmp_path: Path, monkeypatch: Any,

@@ -285,3 +285,20 @@ def test_a_privacy_mapping_key_not_set_says_how_to_make_one(tmp_path: Path, monk
     monkeypatch.setenv("TW_TEST_PRIVACY_KEY", "abc")
     line = _doctor(path)
     assert "TW_TEST_PRIVACY_KEY holds something else" in line and "abc" not in line.split(":", 1)[1], line
+
+
+def test_serve_says_it_loads_the_ner_model_before_the_seconds_it_takes(tmp_path: Path) -> None:
+    # Before: with a privacy section and the NER extra, `serve` printed nothing for ~10 s, then `serving on`.
+    import importlib.util
+
+    from tests.harness import unavailable
+
+    if importlib.util.find_spec("spacy") is None:
+        unavailable("the privacy-ner extra is not installed (scripts/test.sh installs it)")
+    base = ("ledger: {enabled: false}\n"
+            "providers: {up: {kind: anthropic, base_url: 'http://127.0.0.1:9', locality: remote}}\n"
+            "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
+    lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}}\n")
+    assert any("loading the privacy detectors' NER model (en_core_web_sm" in ln for ln in lines), lines
+    lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}, ner: {enabled: false}}\n")
+    assert not any("NER" in ln for ln in lines), lines

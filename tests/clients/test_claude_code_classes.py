@@ -54,8 +54,9 @@ def test_classes_do_not_depend_on_headers_a_proxy_might_strip(path: Path) -> Non
 
 
 def test_the_model_name_does_not_tell_the_classes_apart() -> None:
-    """The evidence behind the matcher: without ANTHROPIC_DEFAULT_HAIKU_MODEL every class is sent
-    with the main model id, so a `*haiku*` model rule never fires."""
+    """The evidence behind the matcher: without ANTHROPIC_DEFAULT_HAIKU_MODEL, and with a key not shaped like
+    Anthropic's (the transcripts' test key), every class is sent with the main model id, so a `*haiku*` model rule
+    never fires (with an `sk-ant-api03-` key the page summary asks for haiku: test_claude_code_routes.py)."""
     [path] = [p for p in TRANSCRIPTS if p.stem == "session_nonessential"]
     models = {r["body"]["model"] for r in captured(path)}
     assert len(models) == 1 and "haiku" not in next(iter(models))

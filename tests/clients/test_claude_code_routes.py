@@ -108,3 +108,31 @@ def test_background_group_and_the_subagent_header_rule(claude_bin: str, tmp_path
     for label, model in seen:
         assert model == want.get(label, "up-main"), (label, seen)
     assert {"structured", "side", "subagent"} <= {label for label, _ in seen}
+
+
+def test_with_an_anthropic_shaped_key_page_summaries_ask_for_a_haiku_model(
+        claude_bin: str, tmp_path: Path,  # noqa: F811
+        session: tuple[SessionScript, ScriptedAnthropicUpstream]) -> None:
+    """The transcripts were recorded with a test key (`sk-ant-test-...`), and Claude Code then sends every class
+    with the main model id. With a key shaped like Anthropic's (`sk-ant-api03-...`: what a user exports, and what
+    `tierwise claude` hands on to a gateway on this machine) Claude Code 2.1.197 asks for its haiku model for the
+    page summary, so a `*haiku*` rule fires there too; `claude_code: background` catches it either way."""
+    script, up = session
+    rules = [{"name": "background", "match": {"claude_code": "background"}, "target": "m-title"}]
+    g = rules_config(up, tmp_path, rules)
+    try:
+        env = cli_env(tmp_path / "home", g.url, ca_cert=up.cert)
+        env["ANTHROPIC_API_KEY"] = "sk-ant-api03-" + "x" * 86 + "-AA"
+        work = tmp_path / "project"
+        work.mkdir()
+        procs = run_session(claude_bin, work, env, script.page_url)[:1]
+        g.flush()
+        rows = g.ledger.query(route="claude-code")
+    finally:
+        g.stop()
+    assert procs[0].returncode == 0, procs[0].stdout[-1500:] + procs[0].stderr[-1500:]
+    seen = [(m.answered, m.model) for m in up.messages()]
+    assert ("side", "up-title") in seen, seen  # the page summary, by its class
+    asked = {r.requested_model or "" for r in rows if "background:" in (r.reason or "")}
+    assert asked and all("haiku" in m for m in asked), [(r.requested_model, r.reason) for r in rows]
+    assert not any("haiku" in (r.requested_model or "") for r in rows if "background:" not in (r.reason or ""))

@@ -38,4 +38,27 @@ def test_init_pointed_at_llama_server_writes_the_window_and_model_it_serves(tmp_
     assert provider["base_url"] == llama_server.url + "/v1"
     assert cfg["models"]["local"]["provider"] == name and cfg["models"]["local"]["context_window"] == CONTEXT
     out = CliRunner().invoke(main, ["doctor"]).output
-    assert f"✓ provider {name} (openai, local): reached" in out and "context_window" not in out, out
+    assert f"✓ provider {name} (openai, local): reached" in out, out
+    assert f"context_window {CONTEXT:,} but" not in out, out  # the window matches the server's
+
+
+def test_doctor_names_a_context_window_smaller_than_llama_servers(tmp_path, llama_server):
+    # A user restarts llama-server with more context and keeps the old config: longer prompts kept going to the
+    # frontier although the server could now answer them, and doctor said nothing.
+    out = doctor_output(tmp_path, llama_server, CONTEXT // 2)
+    [line] = [ln for ln in out.splitlines() if f"context_window {CONTEXT // 2:,} but" in ln]
+    assert line.startswith("! model local:") and f"now holds {CONTEXT:,} tokens" in line
+    assert f"Fix: context_window: {CONTEXT}" in line
+
+
+def test_init_and_doctor_say_a_claude_code_subagent_turn_does_not_fit(tmp_path, llama_server, monkeypatch):
+    # init wrote the server's 4,096-token window and rules sending Claude Code's subagents to it, and said
+    # nothing: every subagent turn (~11,000 tokens) went to the frontier, seen only in `tierwise trace`.
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["init", "--local", llama_server.url + "/v1"])
+    assert r.exit_code == 0
+    assert f"warning: {CONTEXT:,} tokens per request is less than a Claude Code subagent turn" in r.output, r.output
+    out = CliRunner().invoke(main, ["doctor"]).output
+    [line] = [ln for ln in out.splitlines() if "smaller than Claude Code's subagent turns" in ln]
+    assert line.startswith(f"! model local: context_window {CONTEXT:,}")
+    assert "rule claude-code-subagents of route main (subagent)" in line and "-c 32768" in line

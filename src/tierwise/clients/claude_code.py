@@ -32,6 +32,13 @@ GROUPS: dict[str, frozenset[str]] = {
 }
 NAMES = frozenset(CLASSES) | frozenset(GROUPS)
 
+# Measured on Claude Code 2.1.197's requests (tierwise.tokens estimates; docs/claude-code-traffic.md): a subagent
+# turn starts at ~11,000 tokens (system prompt and 21 tools), a main-agent turn at ~19,000, compaction above that;
+# titles and page summaries at ~400. A local model that holds less than MIN_WINDOW per request answers none of
+# the subagent turns a config sends it: each goes to the route's next (frontier) target.
+TOKENS = {"subagent": 11_000, "main": 19_000, "compact": 19_000, "title": 400, "web_fetch": 400, "side": 400}
+MIN_WINDOW = 16_384
+
 AGENT_ID_HEADER = "x-claude-code-agent-id"
 SESSION_HEADER = "x-claude-code-session-id"
 BILLING_PREFIX = "x-anthropic-billing-header:"

@@ -176,11 +176,51 @@ def local_model_mismatches(cfg: Config, name: str, listed: list[dict[str, Any]])
                            f"provider {name} holds {n_ctx:,} tokens per request (-c divided by its slots): a longer "
                            f"prompt is a refused call each time. Fix: context_window: {n_ctx}, or start "
                            "llama-server with a larger -c")
+            elif isinstance(n_ctx, int) and m.context_window and m.context_window < n_ctx:
+                out.append(f"model {mname}: context_window {m.context_window:,} but the llama.cpp server of "
+                           f"provider {name} now holds {n_ctx:,} tokens per request: prompts between the two go to "
+                           f"the route's next target although this server could answer them. Fix: context_window: "
+                           f"{n_ctx}")
         elif listed and m.model not in ids:
             shown = ", ".join(i[:80] for i in sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
             out.append(f"model {mname}: {m.model!r} is not among the models {name} serves ({shown}): every call "
                        f"would be refused. Fix: its `model:` id, or fetch it (Ollama: `ollama pull {m.model}`)")
     return out
+
+
+def claude_code_windows(cfg: Config) -> list[str]:
+    """Local models that rules send Claude Code's subagent (or main, compaction) turns to, with a
+    `context_window` smaller than such a turn: each of them goes to the route's next target instead."""
+    from tierwise.clients import claude_code
+    from tierwise.route_map import models_of
+
+    too_small: dict[str, list[str]] = {}
+    for rname, pc in cfg.routes.items():
+        for i, rule in enumerate(getattr(pc, "rules", None) or []):
+            m = rule.match
+            classes = set(claude_code.expand(_names(m.claude_code))) | ({"subagent"} if m.subagent else set())
+            big = sorted(c for c in classes if claude_code.TOKENS.get(c, 0) > claude_code.MIN_WINDOW // 2)
+            if not big:
+                continue
+            for mname in models_of(cfg, rule.target):
+                model = cfg.models[mname]
+                prov = cfg.providers.get(model.provider)
+                if prov is not None and prov.locality == "local" and model.context_window and \
+                        model.context_window < claude_code.MIN_WINDOW:
+                    too_small.setdefault(mname, []).append(f"rule {rule.name or i} of route {rname} ({', '.join(big)})")
+    out = []
+    for mname, where in too_small.items():
+        window = cfg.models[mname].context_window or 0
+        out.append(f"model {mname}: context_window {window:,} is smaller than Claude Code's subagent turns "
+                   f"(~{claude_code.TOKENS['subagent']:,} tokens, main turns ~{claude_code.TOKENS['main']:,}), which "
+                   f"{'; '.join(where)} sends to it: each goes to the route's next target. Fix: give the local server "
+                   f"a context of {claude_code.MIN_WINDOW * 2:,} or more per request (llama-server -c 32768 -np 1; "
+                   "Ollama: OLLAMA_CONTEXT_LENGTH=32768) and its context_window")
+    return out
+
+
+def _names(v: str | list[str] | None) -> list[str]:
+    return [] if v is None else [v] if isinstance(v, str) else list(v)
 
 
 def sandbox_report(cfg: Config) -> tuple[bool, str]:
@@ -423,6 +463,8 @@ def command(config_path: str) -> None:
         if m.provider not in reachable:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
     for warning in unpriced_models(cfg):
+        click.echo(f"! {warning}")
+    for warning in claude_code_windows(cfg):
         click.echo(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         click.echo(f"! port {cfg.server.port} is already in use (a running gateway?): "

@@ -16,6 +16,7 @@ import click
                    "8080 (llama.cpp) and 1234 (LM Studio).")
 def command(path: str, force: bool, local_url: str | None) -> None:
     """Write a starter config (detects a local Ollama/llama.cpp/LM Studio and API keys)."""
+    from tierwise.clients import claude_code
     from tierwise.starter import detect, served_models, starter_yaml
 
     p = Path(path)
@@ -40,6 +41,12 @@ def command(path: str, force: bool, local_url: str | None) -> None:
         click.echo("  local model server: " + ", ".join(  # type: ignore[union-attr]
             f"{n} on port {port}, model {m}" for n, port, _, m in local)  # type: ignore[attr-defined]
             + (f", {found['local_window']:,} tokens per request" if found.get("local_window") else ""))
+        window = found.get("local_window")
+        if isinstance(window, int) and window < claude_code.MIN_WINDOW:
+            click.echo(f"  warning: {window:,} tokens per request is less than a Claude Code subagent turn "
+                       f"(~{claude_code.TOKENS['subagent']:,} tokens): the rules written below send those here, and each "
+                       "will go to the frontier instead. Restart the server with more context per request (llama-server: "
+                       "-c 32768 -np 1, or -c 32768 x its slots), then `tierwise init --force`")
     else:
         click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve); "
                    "for vLLM or a server on another port: `tierwise init --force --local http://HOST:PORT/v1`")

@@ -39,7 +39,7 @@ def command(config_path: str) -> None:
         direct = leads_to(cfg, n)
         reached = models_of(cfg, n)
         r.add_row(n + (" (default)" if n == default else ""), pc.policy, ", ".join(direct) or "-",
-                  "" if reached == direct else ", ".join(reached))
+                  "(the same)" if reached == direct else ", ".join(reached))  # an empty cell read as "none"
     c = wide(Console())
     c.print(t)
     c.print(r)

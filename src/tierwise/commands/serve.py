@@ -91,6 +91,8 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
     from tierwise.errors import ConfigError
 
+    if (slow := slow_start(cfg)) is not None:
+        click.echo(f"tierwise: {slow}", err=True)
     try:
         app = build_from_config(cfg)
     except ConfigError as e:  # found while building the routes (e.g. an ensemble file that is not there)
@@ -117,3 +119,15 @@ def dashboard_note(cfg: Any, host: str, port: int) -> str:
     url = f"http://{host}:{port}/dashboard"
     keyed = cfg.server.api_keys_env or cfg.server.admin_keys_env or obs.dashboard.viewer_keys_env
     return f"; dashboard: {url}" + ("#key=YOUR_KEY" if keyed else "")
+
+
+def slow_start(cfg: Any) -> str | None:
+    """What makes the start take seconds, said before it does: the privacy section's NER model (spaCy loads for
+    ~10 s on a 2-core machine, and `serve` said nothing until `serving on`)."""
+    import importlib.util
+
+    priv = getattr(cfg, "privacy", None)
+    if priv is None or priv.ner.enabled is False or importlib.util.find_spec("spacy") is None:
+        return None
+    return f"loading the privacy detectors' NER model ({priv.ner.model}: a few seconds)"
+

@@ -92,7 +92,8 @@ class LiveFeed:
         for st in rec.steps:
             if st.kind == "decision":
                 d = sec.decisions.setdefault(rec.route, {})
-                label = reason_label(st.reason)
+                # the privacy boundary's step (sent, redacted, refused) is no choice of the route's policy
+                label = "privacy" if st.name == "privacy" else reason_label(st.reason)
                 d[label] = d.get(label, 0) + 1
         t = self.totals
         t["n"] += 1

@@ -72,6 +72,7 @@ class Fallback:
         overflows: list[ContextOverflow] = []
         others = 0  # targets that failed for another reason than the request's size
         unsupported = 0  # targets configured not to take what the request carries (images)
+        refused = 0  # remote targets the privacy policy does not let this request reach
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
@@ -82,6 +83,7 @@ class Fallback:
                     why_each[target.name] = e.message[:300]
                     if not should_fall_back(e):
                         raise
+                    refused += e.error_class == "privacy_refused"
                     if isinstance(e, ContextOverflow):
                         overflows.append(e)
                         break  # the same target would refuse it again
@@ -112,6 +114,13 @@ class Fallback:
         # Each target's own reason, not only the last one's: with no API key for the first target and the
         # second one down, the last error alone hides the key (the privacy refusal is among them).
         each = "; ".join(f"{name}: {msg}" for name, msg in why_each.items())
+        if refused and refused + unsupported == others:
+            # Every target refused the request itself (privacy, too long, images): the same request meets the
+            # same refusals again, so the answer is final, not an outage a client should retry (a 503 made
+            # Claude Code resend it for minutes). A 400, as a `block` is: Claude Code reads a 403 as "Failed to
+            # authenticate". Still a privacy refusal to a route that nests this one (it moves on).
+            raise UpstreamError(f"route {self.name!r}: no target may take this request ({each})", status=400,
+                                retryable=False, kind="invalid_request_error", error_class="privacy_refused")
         raise Overloaded(
             f"route {self.name!r}: every target failed ({each})",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),

@@ -63,6 +63,8 @@ from tierwise.canonical import (
     StreamChunk,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
+from tierwise.privacy.findings_cache import MIN_CHARS as CACHED_CHARS
+from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.policy import PolicyTable, Verdict, decide
@@ -70,6 +72,7 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
+from tierwise.privacy.request_vocabulary import ValueSpread, declared_identifiers, drop_identifiers
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -170,6 +173,7 @@ class Boundary(Cleaning):
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
         self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
+        self.findings_cache = FindingsCache()  # long texts' findings across a client's requests
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
         self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
@@ -229,6 +233,7 @@ class Boundary(Cleaning):
     async def _prescan(self, g: Guard, req: Request, ctx: Context) -> None:
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
+        g.bind(req)
         memo = g._memo
         todo = total = 0
         for t in request_texts(req):
@@ -333,7 +338,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done")
+                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_identifiers", "_tools_seen", "_salt")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -343,7 +348,8 @@ class Guard:
         if parent is not None and parent.route != route:
             self.policies = _stricter(self.policies, parent.policies)
         self._memo: dict[str, list[Any]] = {}
-        self._redacted: dict[frozenset[str], dict[str, str]] = {}  # entities -> text -> redacted text
+        # (entities, the request's values) -> (text -> redacted text, their ValueSpread)
+        self._redacted: dict[tuple[frozenset[str], frozenset[str]], tuple[dict[str, str], ValueSpread]] = {}
         self._p: Pseudonymizer | None = None
         self._conv: str | None = None
         self.protected = False  # a protected class's value was seen in this request (observability)
@@ -352,6 +358,9 @@ class Guard:
         self._llm_failed: set[str] = set()  # texts it failed on: treated as a detector failure
         self._split: dict[str, list[Any]] = {}  # text -> pieces of values split across texts
         self._split_done: set[tuple[str, ...]] = set()  # conversations whose junctions were scanned
+        self._identifiers: frozenset[str] = frozenset()  # the requests' tool and schema names (request_vocabulary)
+        self._tools_seen: list[int] = []  # ids of the tool lists they were read from
+        self._salt: bytes | None = None  # the findings cache's key for this request's client (set by `bind`)
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"
@@ -361,7 +370,13 @@ class Guard:
             raise DetectionFailed("LlmDetectionFailed")
         got = self._memo.get(text)
         if got is None:
-            got = self.b.scan(text)
+            key = FindingsCache.key(self._salt, text) if self._salt is not None and len(text) >= CACHED_CHARS else None
+            raw = self.b.findings_cache.get(key) if key is not None else None
+            if raw is None:
+                raw = self.b.scan(text)
+                if key is not None:
+                    self.b.findings_cache.put(key, raw)
+            got = drop_identifiers(text, raw, self._identifiers)
             pieces = self._split.get(text)
             if pieces:
                 got = merge(got, pieces)
@@ -369,8 +384,19 @@ class Guard:
                 self._memo[text] = got
         return got
 
+    def bind(self, req: Request) -> None:
+        """Before any text of `req` is scanned: its client (whose findings cache it reads) and the names it
+        defines for its tools (a name detector's finding of a tool's own name is dropped, see request_vocabulary)."""
+        if self._salt is None:
+            client = client_credential(req.headers) or ""
+            self._salt = hmac.new(self.b._conv_secret, b"findings" + client.encode(), hashlib.sha256).digest()
+        if req.tools and id(req.tools) not in self._tools_seen:
+            self._tools_seen.append(id(req.tools))
+            self._identifiers = self._identifiers | declared_identifiers(req)
+
     def scan_request(self, req: Request) -> Counter[str]:
         """Entity -> count over every text of `req` (raises DetectionFailed)."""
+        self.bind(req)
         counts: Counter[str] = Counter()
         protected = self.b.protected
         self._find_split(req)
@@ -417,15 +443,16 @@ class Guard:
             if t in self._memo:
                 self._memo[t] = merge(self._memo[t], pieces)
 
-    def _values(self, req: Request, entities: frozenset[str]) -> set[str]:
-        """Detected values for the leak check (pieces of split values are not: a piece such as
-        `com` is in many bodies; the pieces themselves are redacted with their texts)."""
-        vals: set[str] = set()
+    def _values(self, req: Request, entities: frozenset[str]) -> dict[str, str]:
+        """Detected values (value -> entity) for the leak check and for redacting every occurrence
+        (pieces of split values are not: a piece such as `com` is in many bodies; the pieces
+        themselves are redacted with their texts)."""
+        vals: dict[str, str] = {}
         for t in request_texts(req):
             if t:
                 for f in self.findings(t):
                     if f.entity in entities and f.detector != SPLIT:
-                        vals.add(t[f.start:f.end])
+                        vals.setdefault(t[f.start:f.end], f.entity)
         return vals
 
     # ------------------------------------------------------------------ mapping
@@ -485,15 +512,24 @@ class Guard:
             raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: {verdict.reason}")
         p: Pseudonymizer | None = None
         out = req
+        values: dict[str, str] = {}
         if verdict.redact:
             p = self.pseudonymizer(req)
             ents = verdict.redact
             findings = self.findings
+            values = self._values(req, ents)
+            key = (ents, frozenset(values))
+            done = self._redacted.get(key)
+            if done is None:  # a value found in one text is redacted wherever it occurs (ValueSpread)
+                done = self._redacted[key] = ({}, ValueSpread(values))
+            cache, spread = done
 
             def detect(s: str) -> list[Any]:
-                return [f for f in findings(s) if f.entity in ents]
+                if s in cache:
+                    return []  # redacted before (the next remote call of this request): the memo has it
+                return spread.add(s, [f for f in findings(s) if f.entity in ents])
 
-            memo = _RedactMemo(p, self._redacted.setdefault(ents, {}))
+            memo = _RedactMemo(p, cache)
             out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
                 out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
@@ -506,7 +542,8 @@ class Guard:
                                            if redacted else f"sent to {dep.name}"),
                           {**audit, "action": "redacted" if redacted else "sent", "redacted": redacted,
                            "kept": kept})
-        values = self._values(req, verdict.redact) if redacted else set()
+        if not redacted:
+            values = {}
         store_payload = b.cfg.audit.store_payload
         max_payload = b.cfg.audit.max_payload_bytes
 
@@ -519,10 +556,12 @@ class Guard:
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
-                detail.update(action="refused", why="a detected value was still in the outgoing body (leak check)")
-                step.reason = f"refused {dep.name}: a detected value was still in the outgoing body"
-                raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value was still "
-                                     "in the outgoing body (fails closed)")
+                kinds = ", ".join(sorted({values[e] for e in leaked}))  # entity names, never a value
+                detail.update(action="refused", why=f"a detected value ({kinds}) was still in the outgoing body "
+                                                     "(leak check)")
+                step.reason = f"refused {dep.name}: a detected value ({kinds}) was still in the outgoing body"
+                raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: a detected value ({kinds}) was "
+                                     "still in the outgoing body (fails closed)")
             if store_payload and len(body) <= max_payload:
                 detail["payload"] = body.decode("utf-8", "replace")
 
