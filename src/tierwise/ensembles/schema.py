@@ -45,6 +45,11 @@ class Profile(_Strict):
     fallback: str | None = Field(None, description="profile to try when this one fails or times out")
 
 
+# The most `max_calls` an ensemble file may ask for: fan-outs multiply through nesting (1,000 items at each of 8
+# levels), and a file may be an MCP client's.
+MAX_CALLS_CAP = 100_000
+
+
 class Agent(_Strict):
     """One node of the DAG: an LLM call (profile or model), a script, or a nested ensemble."""
 
@@ -99,6 +104,8 @@ class Ensemble(_Strict):
     description: str = ""
     profiles: dict[str, Profile] = Field(default_factory=dict, description="profiles defined in this file")
     concurrency: dict[str, int] = Field(default_factory=dict, description="provider name -> max calls at once")
+    max_calls: int = Field(2000, ge=1, le=MAX_CALLS_CAP, description="model calls, script runs and nested runs one "
+                           "run may make in all, nested ensembles and fan-outs included (the top ensemble's counts)")
     agents: list[Agent] = Field(min_length=1)
     output: str | None = Field(None, description="the agent whose output is the answer (default: the last)")
     # Where the file was read from; relative script and ensemble paths resolve against it.
