@@ -1,0 +1,46 @@
+"""An MCP client's hostile tool arguments over real HTTP (session 22, attack-mcp): the `mcp` SDK's own client
+against the real `tierwise mcp --transport http` in a subprocess.
+
+Ensemble YAML is an MCP client's to write (`create_ensemble`, `validate_ensemble`): a few hundred bytes of
+YAML anchors expand to millions of values that validation, the JSON Schema check and each request's
+encoding then walk in full; a deeply nested flow value overflowed PyYAML's recursion and came back as an
+unexplained tool failure (after seconds of traceback rendering in the server).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.mcp.test_mcp_http import McpHttp, client, project, server, tool_text, upstream  # noqa: F401 (fixtures)
+
+
+def alias_bomb(levels: int) -> str:
+    """An agent's output_schema whose anchors expand to 9**levels values: 626 bytes at 7 levels."""
+    lines = ["l0: &l0 {type: string}"]
+    lines += [f"l{i}: &l{i} {{anyOf: [{', '.join([f'*l{i - 1}'] * 9)}]}}" for i in range(1, levels + 1)]
+    defs = "\n".join("        " + line for line in lines)
+    return f"name: bomb\nagents:\n  - name: a\n    model: small\n    output_schema:\n      defs:\n{defs}\n      type: string\n"
+
+
+async def test_an_alias_bomb_is_refused_before_it_is_walked(server: McpHttp, project: Path):
+    async with client(server.url) as c:
+        # 531,441 values from 480 bytes (before: accepted as valid after seconds of CPU; 8 levels took minutes)
+        is_error, text = await tool_text(c, "validate_ensemble", yaml_text=alias_bomb(6))
+        assert not is_error and '"valid": false' in text, text
+        assert "more than 100,000 values once its aliases" in text, text
+        is_error, text = await tool_text(c, "create_ensemble", name="bomb", yaml_text=alias_bomb(9))
+        assert is_error and "more than 100,000 values once its aliases" in text, text
+        assert not (project / ".tierwise" / "ensembles" / "bomb.yaml").exists()
+
+
+@pytest.mark.parametrize("nested", ["{a: " * 3000 + "1" + "}" * 3000, "[" * 3000 + "]" * 3000])
+async def test_a_deeply_nested_value_is_a_clear_problem(server: McpHttp, nested: str):
+    text_in = f"name: deep\nagents:\n  - name: a\n    model: small\n    output_schema: {nested}\n"
+    async with client(server.url) as c:
+        is_error, text = await tool_text(c, "validate_ensemble", yaml_text=text_in)
+        # (before: "Error executing tool validate_ensemble", a RecursionError's traceback in the server's log)
+        assert not is_error and "nested deeper than" in text, text
+        is_error, text = await tool_text(c, "list_ensembles")  # and the server goes on
+        assert not is_error and "triage" in text
