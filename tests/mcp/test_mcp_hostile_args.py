@@ -44,3 +44,30 @@ async def test_a_deeply_nested_value_is_a_clear_problem(server: McpHttp, nested:
         assert not is_error and "nested deeper than" in text, text
         is_error, text = await tool_text(c, "list_ensembles")  # and the server goes on
         assert not is_error and "triage" in text
+
+
+async def test_one_token_holder_opens_a_bounded_number_of_sessions(server: McpHttp):
+    """Each session holds a server task and its streams (~40 KiB measured): the mcp package's default
+    bound was 10,000 (~400 MB). Past ours a new session is refused with 503 until one ends."""
+    import aiohttp
+
+    from tests.mcp.test_mcp_http import INIT, MCP_HEADERS, TOKEN
+    MAX_SESSIONS = 100  # tierwise.mcp_http.MAX_SESSIONS (a literal: this test ran against the code before it)
+
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+    opened: list[str] = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(MAX_SESSIONS + 5):
+            async with s.post(server.url, json=INIT, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    assert r.status == 503, r.status
+                    break
+                opened.append(r.headers["mcp-session-id"])
+        # (before: all 105 opened)
+        assert len(opened) == MAX_SESSIONS
+        async with s.delete(server.url, headers={**headers, "mcp-session-id": opened[0]}) as r:
+            assert r.status == 200
+        async with s.post(server.url, json=INIT, headers=headers) as r:
+            await r.read()
+            assert r.status == 200  # room again
