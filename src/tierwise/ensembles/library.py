@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
+from tierwise.ensembles.artifacts import KEEP_RUNS
 from tierwise.ensembles.carry import copy_scripts, plan_copies
 from tierwise.ensembles.confine import inside
 from tierwise.ensembles.schema import NAME, Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
@@ -76,6 +77,7 @@ class Library:
         }
         # Real paths of the ensemble files the operator trusts (config `ensembles.trusted`).
         self.trusted_files = frozenset(os.path.realpath(p) for p in trusted)
+        self.keep_runs = KEEP_RUNS  # runs whose artifacts are kept (artifacts.prune_artifacts)
 
     # ------------------------------------------------------------------ folders
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tierwise.ensembles.artifacts import write_artifacts
+from tierwise.ensembles.artifacts import prune_artifacts, write_artifacts
 from tierwise.ensembles.caller import GatewayCaller, RunCaller, SpendScope
 from tierwise.ensembles.executor import Executor, new_run_id
 from tierwise.ensembles.library import Library
@@ -58,6 +58,7 @@ class EnsembleService:
         run = await Executor(caller, self.library).run(ens, run_input, run_id=new_run_id())
         if self.write_artifacts:
             write_artifacts(run, self.library.artifacts_dir)
+            prune_artifacts(self.library.artifacts_dir, self.library.keep_runs)
         if record:
             self.record(run, route=route)
         return run
