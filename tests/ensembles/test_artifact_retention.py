@@ -30,3 +30,18 @@ def test_the_default_keeps_a_thousand_runs():
     from tierwise.ensembles.library import Library
 
     assert KEEP_RUNS == 1000 and Library(".").keep_runs == KEEP_RUNS
+
+
+def test_only_the_newest_evaluations_are_kept(project):
+    from tierwise.ensembles.library import Library
+
+    write_ensemble(project, {"name": "a", "agents": [{"name": "x", "model": "small"}]})
+    lib = Library(project)
+    default = getattr(lib, "max_evaluations", None)
+    lib.max_evaluations = 3
+    for i in range(7):
+        lib.record_evaluation("a", f"run-{i}", "good" if i % 2 else "bad", f"note {i}")
+    # (before: all 7 lines, and every record read the whole file)
+    assert [e["run_id"] for e in lib.evaluations("a")] == ["run-4", "run-5", "run-6"]
+    assert lib.good_count("a") == 1
+    assert default == 1000  # library.MAX_EVALUATIONS

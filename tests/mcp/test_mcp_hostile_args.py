@@ -71,3 +71,19 @@ async def test_one_token_holder_opens_a_bounded_number_of_sessions(server: McpHt
         async with s.post(server.url, json=INIT, headers=headers) as r:
             await r.read()
             assert r.status == 200  # room again
+
+
+async def test_an_evaluations_run_id_is_a_run_id_not_a_payload(server: McpHttp, project: Path):
+    """Only `note` was bounded: a 100,000-character `run_id` went into the evaluations file and the ledger."""
+    async with client(server.url) as c:
+        is_error, text = await tool_text(c, "record_evaluation", ensemble="triage", verdict="good",
+                                         run_id="r" * 100_000)
+        assert is_error and "run_id must be a run id" in text, text[:300]
+        is_error, text = await tool_text(c, "record_evaluation", ensemble="triage", verdict="good",
+                                         run_id="../../etc/passwd")
+        assert is_error and "run_id must be a run id" in text, text[:300]
+        is_error, text = await tool_text(c, "record_evaluation", ensemble="triage", verdict="good",
+                                         run_id="20261205-194120-c3bb81")
+        assert not is_error, text
+    saved = (project / ".tierwise" / "evaluations" / "triage.jsonl").read_bytes()
+    assert len(saved) < 1000 and b"rrrr" not in saved
