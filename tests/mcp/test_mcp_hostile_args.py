@@ -87,3 +87,26 @@ async def test_an_evaluations_run_id_is_a_run_id_not_a_payload(server: McpHttp, 
         assert not is_error, text
     saved = (project / ".tierwise" / "evaluations" / "triage.jsonl").read_bytes()
     assert len(saved) < 1000 and b"rrrr" not in saved
+
+
+async def test_created_ensembles_are_bounded_in_size_and_number(server: McpHttp, project: Path):
+    """A token holder wrote ensemble files of any size (up to the body bound) and any number of them."""
+    from tests.ensembles.conftest import write_ensemble
+
+    folder = project / ".tierwise" / "ensembles"
+    for i in range(999):  # (the operator's own files count too; `triage` is the 1,000th)
+        write_ensemble(project, {"name": f"e{i}", "agents": [{"name": "x", "model": "small"}]})
+
+    def one(name: str, prompt: str = "hi") -> str:
+        return f"name: {name}\nagents:\n  - name: x\n    model: small\n    prompt: \"{prompt}\"\n"
+
+    async with client(server.url) as c:
+        is_error, text = await tool_text(c, "create_ensemble", name="more", yaml_text=one("more"))
+        # (before: created, and so the next ones)
+        assert is_error and "1,000 ensembles already" in text, text[:300]
+        is_error, text = await tool_text(c, "create_ensemble", name="e1", yaml_text=one("e1", "p" * 1_100_000),
+                                         overwrite=True)
+        assert is_error and "at most 1,048,576 bytes" in text, text[:300]
+        is_error, text = await tool_text(c, "create_ensemble", name="e1", yaml_text=one("e1", "new"), overwrite=True)
+        assert not is_error, text  # replacing one stays possible
+    assert not (folder / "more.yaml").exists() and "new" in (folder / "e1.yaml").read_text()

@@ -40,6 +40,10 @@ from tierwise.errors import ConfigError
 # Evaluations kept per ensemble (the newest), and the longest run id one may name: both come from MCP clients.
 MAX_EVALUATIONS = 1000
 MAX_RUN_ID = 128
+# What `create` (MCP's `create_ensemble`, the CLI's `ensemble create`) writes at most: one file's size, and the
+# project's ensemble files in all.
+MAX_ENSEMBLE_BYTES = 1 << 20
+MAX_PROJECT_ENSEMBLES = 1000
 
 Level = Literal["project", "global", "library"]
 LEVELS: tuple[Level, ...] = ("project", "global", "library")
@@ -204,6 +208,12 @@ class Library:
         folder = self.folder("project", "ensembles")
         assert folder is not None
         target = folder / f"{name}.yaml"
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_ENSEMBLE_BYTES:
+            raise ConfigError(f"an ensemble file may hold at most {MAX_ENSEMBLE_BYTES:,} bytes", file=str(target))
+        if not target.exists() and folder.is_dir() and \
+                sum(1 for f in os.scandir(folder) if f.name.endswith(_YAML)) >= MAX_PROJECT_ENSEMBLES:
+            raise ConfigError(f"the project holds {MAX_PROJECT_ENSEMBLES:,} ensembles already (the most one may "
+                              "create); remove some first", file=str(target))
         ens = parse_ensemble(text, file=str(target))
         if ens.name != name:
             raise ConfigError(f"the ensemble's own `name:` is {ens.name!r}, not {name!r}: create it as {ens.name!r}, "
