@@ -103,15 +103,75 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load_yaml(text: str) -> Any:
-    """`yaml.safe_load`, with repeated keys refused."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+# What one YAML document may hold once its aliases are expanded, and how deep. An alias is a reference, so a
+# few hundred bytes of anchors nine levels deep (`&l1 [*l0, *l0, ...]`) make a value of hundreds of millions of
+# nodes that every later walk (validation, a JSON Schema check, a request's encoding) visits in full: minutes
+# of CPU for one `validate_ensemble` of an MCP client. Checked on the composed node graph, each node once.
+MAX_YAML_NODES = 1_000_000
+MAX_YAML_DEPTH = 100
+
+
+class YamlTooLarge(yaml.YAMLError):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def load_yaml(text: str, *, max_nodes: int = MAX_YAML_NODES, max_depth: int = MAX_YAML_DEPTH) -> Any:
+    """`yaml.safe_load`, with repeated keys refused, and a document larger than `max_nodes` values with its
+    aliases expanded, or nested deeper than `max_depth`, refused (YamlTooLarge) before it is built."""
+    loader = UniqueKeyLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()  # (PyYAML composes recursively: a deep enough text overflows it)
+        except RecursionError:
+            raise YamlTooLarge(f"nested deeper than {max_depth} levels") from None
+        if node is None:
+            return None
+        _check_expansion(node, max_nodes, max_depth)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, max_nodes: int, max_depth: int) -> None:
+    """The values `root` stands for with every alias expanded, counted without expanding: each distinct
+    node's (count, height) once. An alias of an enclosing node (a cycle) is deeper than any bound."""
+    memo: dict[int, tuple[int, int]] = {}
+
+    def size(node: yaml.Node, depth: int) -> tuple[int, int]:
+        known = memo.get(id(node))
+        if known is None:
+            if depth > max_depth:
+                raise YamlTooLarge(f"nested deeper than {max_depth} levels (or an alias of an enclosing value)")
+            count, height = 1, 0
+            if isinstance(node, yaml.SequenceNode):
+                children: list[yaml.Node] = list(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = []
+            for child in children:
+                c, h = size(child, depth + 1)
+                count, height = count + c, max(height, h + 1)
+                if count > max_nodes:
+                    break
+            known = memo[id(node)] = (count, height)
+        if depth + known[1] > max_depth:
+            raise YamlTooLarge(f"nested deeper than {max_depth} levels")
+        if known[0] > max_nodes:
+            raise YamlTooLarge(f"more than {max_nodes:,} values once its aliases (`*name`) are expanded")
+        return known
+
+    size(root, 0)
 
 
 def yaml_problem(e: yaml.YAMLError, text: str) -> str:
     """A YAML syntax error as one line a person can act on: where it was found, what was wrong, where the
     construct it broke began (PyYAML often notices an unclosed `{` or `[` only on a later line), and, for a
     tab, that YAML indents with spaces only."""
+    if isinstance(e, YamlTooLarge):
+        return f"refused: the YAML is {e.problem}"
     mark = getattr(e, "problem_mark", None)
     problem = getattr(e, "problem", None) or str(e)
     where = f"line {mark.line + 1}: " if mark is not None else ""

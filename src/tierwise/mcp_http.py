@@ -28,6 +28,11 @@ from tierwise.errors import ConfigError
 TOKEN_ENV = "TIERWISE_MCP_TOKEN"
 TOKEN_FILE = "mcp-token"
 MIN_TOKEN_CHARS = 32
+# Sessions open at once (each holds a server task and its streams, ~40 KiB: the mcp package's default of
+# 10,000 let one token holder keep ~400 MB) and how long an idle one lives. One token is one user's
+# agents: a client past the bound gets 503 until one of its sessions ends (DELETE) or idles out.
+MAX_SESSIONS = 100
+SESSION_IDLE_S = 30 * 60
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
@@ -179,5 +184,6 @@ def build_app(server: Any, *, host: str, token: str, allowed_hosts: list[str],
               max_body: int = 32 * 1024 * 1024) -> ASGIApp:
     """The mcp package's streamable-HTTP app, behind the bearer check and a body-size bound, Host/Origin
     checked."""
-    app = server.streamable_http_app(transport_security=transport_security(host, allowed_hosts), host=host)
+    app = server.streamable_http_app(transport_security=transport_security(host, allowed_hosts), host=host,
+                                     max_sessions=MAX_SESSIONS, session_idle_timeout=SESSION_IDLE_S)
     return BearerAuth(app, token, max_body)

@@ -113,6 +113,7 @@ class SpendController:
         self.ttl = self.cfg.reservation_ttl
         self.fail_open = sc.on_store_error == "fail_open"
         self._plans: dict[tuple[str, str], RoutePlan] = {}
+        self._call_plans: dict[tuple[str, str, str], RoutePlan] = {}  # (route, key, model) of ensembles' calls
         self.values = DimensionValues(self.cfg.max_dimension_values)  # bounds the client-chosen buckets
         self._pending: set[asyncio.Task[Any]] = set()
         self._last_warn = 0.0
@@ -146,13 +147,23 @@ class SpendController:
             p = self._plans[(route, key)] = self._build_plan(route, key)
         return p
 
-    def _build_plan(self, route: str, key: str) -> RoutePlan:
+    def call_plan(self, route: str, key: str, model: str) -> RoutePlan:
+        """The budgets of one model call an ensemble makes for a request of `route`: those that cover the
+        route, priced at what `model` (a model or a route) can reach. No rate limits (the request counted
+        once, its settlement reads the calls' tokens) and no downgrade (a spent budget refuses the call)."""
+        p = self._call_plans.get((route, key, model))
+        if p is None:
+            p = self._call_plans[(route, key, model)] = self._build_plan(route, key, model)
+        return p
+
+    def _build_plan(self, route: str, key: str, model: str | None = None) -> RoutePlan:
         from tierwise.errors import ConfigError
         from tierwise.policies.registry import POLICY_TYPES
 
         cfg = self.gw.cfg
         deps = self.gw.deployments
-        models = reachable(route, cfg.routes, lambda pc: POLICY_TYPES[pc.policy].references(pc), deps)
+        models = reachable(route if model is None else model, cfg.routes,
+                           lambda pc: POLICY_TYPES[pc.policy].references(pc), deps)
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
         for m in models:
@@ -180,6 +191,8 @@ class SpendController:
             if per == "global" or b.matches(value):
                 plan.static.append(StaticCharge(b, self._bucket(b, value), value))
         plan.per_model = any(c.model is not None for c in plan.static)
+        if model is not None:
+            return plan
         for r in self.rate_cfg.limits:
             if r.routes is not None and route not in r.routes:
                 continue
@@ -212,6 +225,19 @@ class SpendController:
         plan = self._plans.get((route, kname)) or self.plan(route, kname)
         if not plan.static and not plan.dynamic and not plan.rates:
             return target
+        return await self._admit(req, ctx, plan, target, kname)
+
+    async def admit_call(self, req: Any, ctx: Any, route: str, model: str, target: Any, key: Any) -> Any:
+        """Admit one model call an ensemble makes while serving a request of `route` (`ensemble:<name>` for
+        a run of the CLI or MCP): it reserves its worst case in every budget covering the route, and is
+        settled with `settle(ctx)` of the call's own context. Raises BudgetExceeded when one is spent."""
+        kname = key.name if key is not None else ""
+        plan = self.call_plan(route, kname, model)
+        if not plan.static and not plan.dynamic:
+            return target
+        return await self._admit(req, ctx, plan, target, kname)
+
+    async def _admit(self, req: Any, ctx: Any, plan: RoutePlan, target: Any, kname: str) -> Any:
         now = time.time()
         # Input tokens, bounded above: a third of the body's bytes (about 4 bytes make a token of prose or
         # code), or the character estimate when the body's length is unknown; never more than the largest

@@ -221,6 +221,9 @@ class Dispatcher:
             w.entry_id = value
             try:
                 result = await asyncio.wait_for(asyncio.shield(w.future), max(0.0, deadline - time.monotonic()))
+            except asyncio.CancelledError:  # the caller left (a gateway's client hung up): no one waits any more
+                await asyncio.shield(self._withdraw(w))
+                raise
             except TimeoutError:
                 await self._withdraw(w)
                 raise DispatchTimeout(f"task {task_id} for capability {capability!r} got no result in {wait_s:g} s "
@@ -298,7 +301,8 @@ class Dispatcher:
             pass  # the reader's next read (within READ_BLOCK_MS) covers the stream anyway
 
     async def _withdraw(self, w: _Waiting) -> None:
-        """A task nobody waits for any more leaves its stream, so no worker spends time on it."""
+        """A task nobody waits for any more leaves its stream, so no worker spends time on it (a worker
+        running it cancels it at its next heartbeat: its claim is gone)."""
         if w.entry_id is None:
             return
         try:

@@ -10,6 +10,7 @@ result with an error, in words that hold no secret.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -103,6 +104,10 @@ class CapabilityRunner:
                 gw.record(ctx, req, status=e.status, stream=False, latency_ms=(time.perf_counter() - t0) * 1000,
                           error=e)
             return failure(e.status, e.kind, e.message, self.worker_id)
+        except asyncio.CancelledError:  # stopped at its deadline or withdrawn by its caller: the calls it made
+            if ctx is not None and req is not None:  # are settled against the budgets and kept in the ledger
+                gw.record(ctx, req, status=499, stream=False, latency_ms=(time.perf_counter() - t0) * 1000)
+            raise
         except Exception as e:  # a bug must not take the worker down; the caller hears a 500
             import logging
 

@@ -316,10 +316,19 @@ class Worker:
             await self._dead_letter(key, cap, entry_id, f"delivered {deliveries} times; its workers died or stalled "
                                     f"each time (max_attempts {self.d.max_attempts})", fields, task.id, task.reply)
             return
-        if task.deadline_ms is not None and now_ms() > task.deadline_ms:
+        # The task's deadline bounds its run too, not only its start: a caller that died or hung up without
+        # withdrawing the task no longer waits, and a call that never ends would hold this slot for as long as
+        # its upstream's read timeout. A task without one (not the Dispatcher's) gets `dispatch.timeout`.
+        left_s = ((task.deadline_ms - now_ms()) / 1000 if task.deadline_ms is not None else self.d.timeout)
+        if left_s <= 0:
             result = failure(504, "timeout_error", "the task expired before a worker could run it", self.id)
         else:
-            result = await self.runner.run(cap, task.payload, task.id)
+            try:
+                async with asyncio.timeout(left_s):
+                    result = await self.runner.run(cap, task.payload, task.id)
+            except TimeoutError:
+                result = failure(504, "timeout_error", "the task ran past its deadline; the worker stopped it",
+                                 self.id)
         encoded = orjson.dumps({**result, "attempt": deliveries})
         if len(encoded) > self.d.max_payload_bytes:
             encoded = orjson.dumps(failure(502, "api_error", f"the result is {len(encoded)} bytes, more than "

@@ -6,6 +6,7 @@ artifacts` and the MCP `analyze_execution` tool can read past runs without the l
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,36 @@ from tierwise.ensembles.confine import inside
 from tierwise.ensembles.results import RunResult
 from tierwise.ensembles.schema import NAME
 from tierwise.errors import ConfigError, NotFound
+
+# Runs whose artifacts a project keeps, newest first, across its ensembles: every run writes its input (up to a
+# request body, 4 MiB over MCP) and every agent's output, and an MCP client may run ensembles in a loop.
+KEEP_RUNS = 1000
+
+
+def prune_artifacts(root: Path, keep: int = KEEP_RUNS) -> int:
+    """Delete the artifacts of all but the newest `keep` runs (by when their JSON was written: run ids
+    tell only the second); the number of runs removed. A file that went meanwhile is skipped."""
+    runs: list[tuple[int, str, Path]] = []
+    try:
+        folders = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for folder in folders:
+        try:
+            runs += [(e.stat(follow_symlinks=False).st_mtime_ns, e.name[:-5], Path(folder.path))
+                     for e in os.scandir(folder.path) if e.name.endswith(".json")]
+        except OSError:
+            continue
+    if len(runs) <= keep:
+        return 0
+    runs.sort(reverse=True)
+    for _, run_id, folder in runs[keep:]:
+        for suffix in (".json", ".md"):
+            try:
+                (folder / (run_id + suffix)).unlink()
+            except OSError:
+                pass
+    return len(runs) - keep
 
 
 def write_artifacts(run: RunResult, root: Path) -> tuple[Path, Path]:

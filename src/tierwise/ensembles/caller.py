@@ -30,6 +30,24 @@ DEFAULT_LOCAL_LIMIT = 4
 DEFAULT_REMOTE_LIMIT = 32
 
 
+class SpendScope:
+    """Whose budgets a run's model calls spend: the request that runs the ensemble (its route, gateway
+    key and headers: a session or tag budget reads them), or `ensemble:<name>` for a run of the CLI or
+    MCP. Each call is admitted on its own (tierwise.budgets), so a spent budget stops the run's next
+    call, not only the next request. `refused` keeps the refusal, for the request to answer with."""
+
+    __slots__ = ("route", "key", "headers", "metadata", "refused")
+
+    def __init__(self, route: str, key: Any = None, headers: dict[str, str] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self.route = route
+        self.key = key
+        # (not the body's length: a call's estimate reads its own prompt)
+        self.headers = {k: v for k, v in (headers or {}).items() if k != "content-length"}
+        self.metadata = dict(metadata or {})
+        self.refused: TierwiseError | None = None
+
+
 class ModelCaller(Protocol):
     async def call(self, profile: Profile, prompt: str, *,
                    response_format: ResponseFormat | None = None) -> CallOutcome: ...
@@ -37,7 +55,8 @@ class ModelCaller(Protocol):
     def knows(self, model: str) -> bool: ...
 
 
-def build_request(profile: Profile, prompt: str, response_format: ResponseFormat | None = None) -> Request:
+def build_request(profile: Profile, prompt: str, response_format: ResponseFormat | None = None,
+                  spend: SpendScope | None = None) -> Request:
     return Request(
         model=profile.model,
         messages=[Message("user", [TextBlock(prompt)])],
@@ -45,7 +64,8 @@ def build_request(profile: Profile, prompt: str, response_format: ResponseFormat
         max_tokens=profile.max_tokens,
         temperature=profile.temperature,
         response_format=response_format,
-        metadata={"tierwise_feature": "ensemble"},
+        metadata={**(spend.metadata if spend else {}), "tierwise_feature": "ensemble"},
+        headers=dict(spend.headers) if spend else {},
     )
 
 
@@ -55,16 +75,18 @@ class RunCaller:
     set explicitly (the provider's `max_concurrency`, or the service's limits); other runs keep
     their own caps."""
 
-    def __init__(self, inner: GatewayCaller, limits: dict[str, int]) -> None:
+    def __init__(self, inner: GatewayCaller, limits: dict[str, int], spend: SpendScope | None = None) -> None:
         self.inner = inner
         self.caps = {provider: asyncio.Semaphore(n) for provider, n in limits.items()}
+        self.spend = spend
 
     def knows(self, model: str) -> bool:
         return self.inner.knows(model)
 
     async def call(self, profile: Profile, prompt: str, *,
                    response_format: ResponseFormat | None = None) -> CallOutcome:
-        return await self.inner.call(profile, prompt, caps=self.caps, response_format=response_format)
+        return await self.inner.call(profile, prompt, caps=self.caps, response_format=response_format,
+                                     spend=self.spend)
 
 
 class GatewayCaller:
@@ -137,19 +159,29 @@ class GatewayCaller:
             await stack.enter_async_context(self.semaphore(key))
 
     async def call(self, profile: Profile, prompt: str, *, caps: dict[str, asyncio.Semaphore] | None = None,
-                   response_format: ResponseFormat | None = None) -> CallOutcome:
+                   response_format: ResponseFormat | None = None, spend: SpendScope | None = None) -> CallOutcome:
         try:
             target = self.gateway.resolve(profile.model)
         except TierwiseError as e:  # e.g. a model removed from the config since validation
             raise CallFailed(e.message) from None
-        req = build_request(profile, prompt, response_format)
+        req = build_request(profile, prompt, response_format, spend)
         ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
+        budgets = self.gateway.spend if spend is not None and self.gateway.spend.active else None
         async with contextlib.AsyncExitStack() as slots:
             await self._slots(profile.model, slots, caps or {})
             try:
+                if budgets is not None:  # admitted once it holds its slot: a queued call reserves nothing
+                    try:
+                        target = await budgets.admit_call(req, ctx, spend.route, profile.model, target, spend.key)
+                    except TierwiseError as e:
+                        spend.refused = spend.refused or e  # type: ignore[union-attr]
+                        raise
                 resp = await target.complete(req, ctx)
             except TierwiseError as e:
                 raise CallFailed(e.message, [s.to_dict() for s in ctx.trace.steps]) from None
+            finally:
+                if budgets is not None:  # the call's real cost replaces its reservation (a cut call's too)
+                    budgets.settle(ctx)
             steps = [s.to_dict() for s in ctx.trace.steps]
         answered = next((s for s in reversed(ctx.trace.steps) if s.kind == "call" and s.ok), None)
         usage = ctx.trace.total_usage()

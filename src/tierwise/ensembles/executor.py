@@ -106,9 +106,26 @@ def pick(value: Any, key: str) -> Any:
     return cur
 
 
+class CallQuota:
+    """What one run may still start, nested runs included: model calls (a fallback's too), script runs,
+    nested runs and redact steps. Fan-outs multiply through nesting (an array of a thousand items whose
+    every item is a nested run fanning out over a thousand more), and the arrays are model output."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, n: int = 1) -> None:
+        if self.used + n > self.limit:
+            raise AgentError(f"the run reached its max_calls ({self.limit} model calls, script runs and nested "
+                             f"runs, nested ensembles included): {n} more refused")
+        self.used += n
+
+
 class Executor:
     def __init__(self, caller: ModelCaller, resolver: Resolver, *, depth: int = 0,
-                 clock: Callable[[], float] = time.perf_counter, scripts: asyncio.Semaphore | None = None) -> None:
+                 clock: Callable[[], float] = time.perf_counter, scripts: asyncio.Semaphore | None = None,
+                 quota: CallQuota | None = None) -> None:
         self.caller = caller
         self.resolver = resolver
         self.depth = depth
@@ -116,8 +133,11 @@ class Executor:
         # Script processes at once in a run, nested ensembles included: a fan-out over a thousand
         # items must not fork a thousand processes.
         self.scripts = scripts or asyncio.Semaphore(SCRIPT_SLOTS)
+        self.quota = quota  # shared with nested runs; the top run's ensemble sets it
 
     async def run(self, ens: Ensemble, run_input: Any, *, run_id: str | None = None) -> RunResult:
+        if self.quota is None:
+            self.quota = CallQuota(ens.max_calls)
         run_id = run_id or new_run_id()
         started_at = time.time()
         t0 = self.clock()
@@ -215,10 +235,12 @@ class Executor:
             raise AgentError(f"fan_out: {a.fan_out!r} produced {len(items)} items; this agent maps over at most "
                              f"{a.max_items} (max_items)")
 
+        self._quota().take(len(items))  # before any item starts: a refused fan-out makes no task at all
+
         async def one(i: int, item: Any) -> ItemResult:
             t = self.clock()
             try:
-                out = await self._once(ens, a, item, res)
+                out = await self._once(ens, a, item, res, counted=True)
                 return ItemResult(i, "ok", out, latency_ms=(self.clock() - t) * 1000)
             except AgentError as e:
                 return ItemResult(i, "failed", None, str(e), (self.clock() - t) * 1000, raw_output=e.raw)
@@ -246,8 +268,14 @@ class Executor:
                 return 120.0
         return 120.0
 
-    async def _once(self, ens: Ensemble, a: Agent, value: Any, res: AgentResult) -> Any:
-        """One execution of the agent on one input (a fan-out calls this per item)."""
+    def _quota(self) -> CallQuota:
+        assert self.quota is not None  # (set by run)
+        return self.quota
+
+    async def _once(self, ens: Ensemble, a: Agent, value: Any, res: AgentResult, *, counted: bool = False) -> Any:
+        """One execution of the agent on one input (a fan-out calls this per item, its items counted)."""
+        if not counted:
+            self._quota().take()
         if a.kind == "script":
             assert a.script is not None
             trusted = self.resolver.trusted(ens)
@@ -278,7 +306,8 @@ class Executor:
             sub = self.resolver.ensemble(a.ensemble, ens)
         except ConfigError as e:
             raise AgentError(f"ensemble: {e.message}") from None
-        inner = Executor(self.caller, self.resolver, depth=self.depth + 1, clock=self.clock, scripts=self.scripts)
+        inner = Executor(self.caller, self.resolver, depth=self.depth + 1, clock=self.clock, scripts=self.scripts,
+                         quota=self.quota)
         async with asyncio.timeout(a.timeout):
             run = await inner.run(sub, value)
         totals = run.totals()
@@ -315,6 +344,7 @@ class Executor:
                         raise
                     msg = e.message if isinstance(e, CallFailed) else str(e)
                     raise AgentError(f"{tried[-1]}: {msg}", raw) from None
+                self._quota().take()  # the fallback's call
                 try:
                     profile = self.resolver.profile(nxt, ens)
                 except ConfigError as ce:

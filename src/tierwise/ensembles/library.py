@@ -30,11 +30,20 @@ from typing import Any, Literal
 
 import orjson
 
+from tierwise.ensembles.artifacts import KEEP_RUNS
 from tierwise.ensembles.carry import copy_scripts, plan_copies
 from tierwise.ensembles.confine import inside
 from tierwise.ensembles.schema import NAME, Ensemble, Profile, load_ensemble, parse_ensemble, parse_profile
 from tierwise.ensembles.scripts import script_problem, script_refusal
 from tierwise.errors import ConfigError
+
+# Evaluations kept per ensemble (the newest), and the longest run id one may name: both come from MCP clients.
+MAX_EVALUATIONS = 1000
+MAX_RUN_ID = 128
+# What `create` (MCP's `create_ensemble`, the CLI's `ensemble create`) writes at most: one file's size, and the
+# project's ensemble files in all.
+MAX_ENSEMBLE_BYTES = 1 << 20
+MAX_PROJECT_ENSEMBLES = 1000
 
 Level = Literal["project", "global", "library"]
 LEVELS: tuple[Level, ...] = ("project", "global", "library")
@@ -76,6 +85,8 @@ class Library:
         }
         # Real paths of the ensemble files the operator trusts (config `ensembles.trusted`).
         self.trusted_files = frozenset(os.path.realpath(p) for p in trusted)
+        self.keep_runs = KEEP_RUNS  # runs whose artifacts are kept (artifacts.prune_artifacts)
+        self.max_evaluations = MAX_EVALUATIONS  # per ensemble, the newest kept
 
     # ------------------------------------------------------------------ folders
 
@@ -197,6 +208,12 @@ class Library:
         folder = self.folder("project", "ensembles")
         assert folder is not None
         target = folder / f"{name}.yaml"
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_ENSEMBLE_BYTES:
+            raise ConfigError(f"an ensemble file may hold at most {MAX_ENSEMBLE_BYTES:,} bytes", file=str(target))
+        if not target.exists() and folder.is_dir() and \
+                sum(1 for f in os.scandir(folder) if f.name.endswith(_YAML)) >= MAX_PROJECT_ENSEMBLES:
+            raise ConfigError(f"the project holds {MAX_PROJECT_ENSEMBLES:,} ensembles already (the most one may "
+                              "create); remove some first", file=str(target))
         ens = parse_ensemble(text, file=str(target))
         if ens.name != name:
             raise ConfigError(f"the ensemble's own `name:` is {ens.name!r}, not {name!r}: create it as {ens.name!r}, "
@@ -324,11 +341,20 @@ class Library:
     def record_evaluation(self, ensemble: str, run_id: str | None, verdict: str, note: str = "") -> dict[str, Any]:
         if verdict not in ("good", "bad"):
             raise ConfigError(f"verdict must be 'good' or 'bad', not {verdict!r}")
+        if run_id is not None and (len(run_id) > MAX_RUN_ID or not NAME.match(run_id)):
+            # (an MCP argument: it is kept in the file and the ledger; only the note was bounded)
+            raise ConfigError(f"run_id must be a run id (letters, digits, '-', '_', '.'; at most {MAX_RUN_ID})")
         name = self.load_name(ensemble).name  # a validated name: never a path the caller chose
         rec = {"ensemble": name, "run_id": run_id, "verdict": verdict, "note": note, "ts": time.time()}
         self.evaluations_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.evaluations_dir / f"{name}.jsonl", "ab") as f:
+        path = self.evaluations_dir / f"{name}.jsonl"
+        with open(path, "ab") as f:
             f.write(orjson.dumps(rec) + b"\n")
+        lines = path.read_bytes().splitlines(keepends=True)
+        if len(lines) > self.max_evaluations:  # the newest only: an agent may record in a loop
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(b"".join(lines[-self.max_evaluations:]))
+            os.replace(tmp, path)
         return rec
 
     def evaluations(self, ensemble: str) -> list[dict[str, Any]]:

@@ -45,6 +45,16 @@ class Profile(_Strict):
     fallback: str | None = Field(None, description="profile to try when this one fails or times out")
 
 
+# Ensemble and profile files may be an MCP client's (`create_ensemble`, `validate_ensemble`): what one may hold,
+# its YAML aliases expanded (config_keys.load_yaml). A JSON Schema of an agent's output is the deepest part.
+MAX_FILE_NODES = 100_000
+MAX_FILE_DEPTH = 64
+
+# The most `max_calls` an ensemble file may ask for: fan-outs multiply through nesting (1,000 items at each of 8
+# levels), and a file may be an MCP client's.
+MAX_CALLS_CAP = 100_000
+
+
 class Agent(_Strict):
     """One node of the DAG: an LLM call (profile or model), a script, or a nested ensemble."""
 
@@ -99,6 +109,8 @@ class Ensemble(_Strict):
     description: str = ""
     profiles: dict[str, Profile] = Field(default_factory=dict, description="profiles defined in this file")
     concurrency: dict[str, int] = Field(default_factory=dict, description="provider name -> max calls at once")
+    max_calls: int = Field(2000, ge=1, le=MAX_CALLS_CAP, description="model calls, script runs and nested runs one "
+                           "run may make in all, nested ensembles and fan-outs included (the top ensemble's counts)")
     agents: list[Agent] = Field(min_length=1)
     output: str | None = Field(None, description="the agent whose output is the answer (default: the last)")
     # Where the file was read from; relative script and ensemble paths resolve against it.
@@ -133,7 +145,7 @@ def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
 def parse_ensemble(text: str, *, file: str | None = None) -> Ensemble:
     """Parse and validate an ensemble; raise one ConfigError listing every problem."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, max_nodes=MAX_FILE_NODES, max_depth=MAX_FILE_DEPTH)
     except yaml.YAMLError as e:
         raise ConfigError(yaml_problem(e, text), file=file) from None
     if not isinstance(data, dict):
@@ -270,7 +282,7 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 def parse_profile(text: str, *, file: str | None = None, name: str | None = None) -> Profile:
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, max_nodes=MAX_FILE_NODES, max_depth=MAX_FILE_DEPTH)
     except yaml.YAMLError as e:
         raise ConfigError(yaml_problem(e, text), file=file) from None
     if not isinstance(data, dict):

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tierwise.ensembles.artifacts import write_artifacts
-from tierwise.ensembles.caller import GatewayCaller, RunCaller
+from tierwise.ensembles.artifacts import prune_artifacts, write_artifacts
+from tierwise.ensembles.caller import GatewayCaller, RunCaller, SpendScope
 from tierwise.ensembles.executor import Executor, new_run_id
 from tierwise.ensembles.library import Library
 from tierwise.ensembles.results import RunResult
@@ -43,17 +43,22 @@ class EnsembleService:
         return ens
 
     async def run(self, ref: str | Ensemble, run_input: Any, *, route: str | None = None,
-                  record: bool = True) -> RunResult:
-        """Run and write artifacts; `record=False` when the caller's own ledger row carries the calls."""
+                  record: bool = True, spend: SpendScope | None = None) -> RunResult:
+        """Run and write artifacts; `record=False` when the caller's own ledger row carries the calls.
+        Every model call is admitted by the budgets that cover `spend` (the request running the ensemble;
+        by default the route `ensemble:<name>` its ledger row names, so a run of the CLI or MCP too)."""
         ens = self.load_checked(ref) if isinstance(ref, str) else ref
         if isinstance(ref, Ensemble):
             problems = self.validate(ens)
             if problems:
                 raise ConfigError("cannot run:\n  " + "\n  ".join(problems), file=ens.path)
-        caller = RunCaller(self.caller, ens.concurrency) if ens.concurrency else self.caller
+        if spend is None:
+            spend = SpendScope(route or f"ensemble:{ens.name}")
+        caller = RunCaller(self.caller, ens.concurrency or {}, spend)
         run = await Executor(caller, self.library).run(ens, run_input, run_id=new_run_id())
         if self.write_artifacts:
             write_artifacts(run, self.library.artifacts_dir)
+            prune_artifacts(self.library.artifacts_dir, self.library.keep_runs)
         if record:
             self.record(run, route=route)
         return run

@@ -47,13 +47,20 @@ class EnsembleRoute:
         self.service = service
 
     async def complete(self, req: Request, ctx: Context) -> Response:
-        run = await self.service.run(self.ensemble, req.last_user_text(), record=False)
+        from tierwise.ensembles.caller import SpendScope
+
+        # Each model call the agents make is admitted by this request's budgets (its route, key, headers):
+        # the route itself names no model, so the request's own admission reserved nothing for them.
+        spend = SpendScope(ctx.trace.route, ctx.notes.get("key_scope"), req.headers, req.metadata)
+        run = await self.service.run(self.ensemble, req.last_user_text(), record=False, spend=spend)
         for a in run.agents:
             for s in a.steps:
                 if s.get("kind") == "call":
                     ctx.trace.steps.append(_step(s, a.name))
         ctx.trace.decide(self.name, f"ensemble {run.ensemble} run {run.run_id}: {run.status}")
         if run.status == "failed":
+            if spend.refused is not None:  # a spent budget stopped the run: the client hears it as such (429)
+                raise spend.refused
             final = run.agent(run.final_agent)
             raise UpstreamError(f"ensemble {run.ensemble!r} failed at agent {final.name!r}: {final.error}",
                                 retryable=False)
