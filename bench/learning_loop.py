@@ -274,10 +274,11 @@ def main() -> None:
     ap.add_argument("--detect-within", type=int, default=200, help="with --audit detect (value.detect_within)")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
-    ap.add_argument("--watch", choices=["lean", "confirm"], default="confirm",
+    ap.add_argument("--watch", choices=["lean", "confirm", "decide"], default="confirm",
                     help="value sampling: change-watch until --confirmations accepted verdicts have answered a lone "
                          "rejection (confirm, the default since session 15), or whenever the drift test leans (lean: "
-                         "the earlier sections' figures)")
+                         "the earlier sections' figures), or on every request while it leans, until it is back at zero or fires "
+                         "(decide)")
     ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")

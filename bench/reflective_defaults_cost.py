@@ -1,5 +1,5 @@
 """What a reflective route's per-request decision (`LearningLoop.plan`) costs under its defaults, before and after
-round 14 changed them (bench/RESULTS.md, "Issue 21, session 22"): the loop built from `ReflectiveConfig` as a route
+round 14 changed them and after round 16 added `value.watch: decide` (bench/RESULTS.md, "Issue 21, session 22"): the loop built from `ReflectiveConfig` as a route
 builds it, fed the replay's stream (seed 0, the recorded verdicts for the requests it judges, costs fixed at the
 replay's prices), and counted on the requests after `--warm` (the text model fitted by then).
 
@@ -30,6 +30,7 @@ from tierwise.policies.reflective import ReflectiveConfig  # noqa: E402
 
 BEFORE = {"sampling": "rules", "value": {"explore": "shadow"}, "within": {"enabled": False},
           "request_model": {"kind": "none", "weight": 0.5}, "boundary": {"move_back": "mean"}}
+ROUND_14 = {"value": {"watch": "confirm"}}  # the route's defaults of rounds 14-15
 
 
 def loop_of(keys: dict) -> LearningLoop:
@@ -69,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     data, types, _ = replay.load_stream(0)
     mt = [g.startswith("mt-bench") for g in data.groups]
-    for name, keys in (("before round 14", BEFORE), ("round 14 defaults", {})):
+    for name, keys in (("before round 14", BEFORE), ("round 14 defaults", ROUND_14), ("round 16 defaults", {})):
         loop = loop_of(keys)
         codes: list[int] = []
         for i in range(args.warm):

@@ -313,11 +313,14 @@ class LearningLoop:
         audit then costs the several verdicts it takes to bring the statistic back to zero. With `watch: confirm`
         the watch stops once `confirmations` accepted verdicts have answered a lone rejection (the statistic
         below one rejection's worth less `confirmations` - 1 acceptances' worth) and the audits wear the rest
-        down; a second rejection brings it back."""
+        down; a second rejection brings it back. With `watch: decide` (and under `audit: detect`) every request
+        is judged while the statistic is above zero."""
         c = st.cusum
         s = self.settings
-        if s.value.audit == "detect":
-            return 1.0  # the audits' spacing counts on the test being fed every request until it decides
+        if s.value.audit == "detect" or s.value.watch == "decide":
+            # every request until the test decides (`audit: detect`'s spacing counts on it; `watch: decide` runs
+            # it beside any spacing, so a drift is not left waiting for the next audit's rejection)
+            return 1.0
         rate = c.s / threshold(s.boundary.drift_credible)
         if s.value.watch == "lean":
             return rate

@@ -83,10 +83,12 @@ class ValueSettings(BaseModel):
     audit_stretch: float = Field(2.0, ge=1.0, le=10.0, description="the most `audit: margin` stretches the interval")
     detect_within: int = Field(200, ge=10, le=1_000_000, description=(
         "with `audit: detect`: requests of a local type within which a drift should be detected on average"))
-    watch: Literal["lean", "confirm"] = Field("confirm", description=(
+    watch: Literal["lean", "confirm", "decide"] = Field("confirm", description=(
         "when the change-point test makes a local type judged beyond its audits: lean (whenever the statistic is "
-        "above zero, in proportion to it) or confirm (as lean, but a lone rejection is watched only until "
-        "`confirmations` accepted verdicts have answered it; the audits wear the rest of the statistic down)"))
+        "above zero, in proportion to it), confirm (as lean, but a lone rejection is watched only until "
+        "`confirmations` accepted verdicts have answered it; the audits wear the rest of the statistic down) or "
+        "decide (every request of the type while the statistic is above zero, until it is back at zero or fires: "
+        "the watch `audit: detect` runs, here beside the audits `audit` sets)"))
     confirmations: int = Field(2, ge=1, le=20, description=(
         "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
     per_request: bool = Field(False, description=(

@@ -61,10 +61,13 @@ class PairwiseJudgeConfig(BaseModel):
 # The route's own defaults where they differ from the learning settings' (bench/RESULTS.md, "Issue 21, session 22
 # (round 14)": value sampling, served explorations, the within-type signal, the text model at weight 1.0 and a move
 # back on the credible interval met the issue's three goals on 8 of 16 fresh seeds, against 3 for value sampling
-# alone). A key the config gives wins; a section given in part keeps these for the keys it leaves out.
+# alone). Round 16 added `value.watch: decide` (every request of a local type judged while its change-point test
+# leans toward a drift: the injected drift found within 200 requests on 16 of 16 fresh seeds, all three goals on 14
+# against 12; "Issue 21, session 22 (round 16)"). A key the config gives wins; a section given in part keeps these
+# for the keys it leaves out.
 ROUTE_DEFAULTS: dict[str, Any] = {
     "sampling": "value",
-    "value": {"explore": "serve"},
+    "value": {"explore": "serve", "watch": "decide"},
     "within": {"enabled": True},
     "request_model": {"kind": "text", "weight": 1.0},
     "boundary": {"move_back": "credible"},
