@@ -12,7 +12,7 @@ import os
 import subprocess
 from collections.abc import Callable
 
-from tierwise.sandbox import bwrap, seccomp_filter
+from tierwise.sandbox import bwrap, identity, seccomp_filter
 from tierwise.sandbox.limits import SandboxLimits
 
 # Runs inside the sandbox as the main script, and prints one JSON line.
@@ -83,10 +83,13 @@ NAMESPACES = {"mnt": "mntns", "net": "netns", "pid": "pidns", "ipc": "ipcns", "u
 _ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work"}
 
 
-def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], str | None]:
-    """(layers verified, what failed) for sandbox runs."""
+def probe(preexec: Callable[[SandboxLimits], None],
+          user: identity.User | None = None) -> tuple[tuple[str, ...], str | None]:
+    """(layers verified, what failed) for sandbox runs (as `user` outside, when given)."""
     limits = SandboxLimits(memory_mb=256)
     lay = bwrap.layout()
+    staged = identity.plan(lay.binds, user)
+    switch = identity.switcher(user, staged)
     tops = _ALLOWED_TOP | {p.split("/")[1] for p in lay.binds}
     fds: list[int] = []
     try:
@@ -96,9 +99,9 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
         os.lseek(script, 0, os.SEEK_SET)
         fds.append(seccomp_filter.bpf_fd())
         cmd = bwrap.command(seccomp_fd=fds[2], files=[(script, "probe.py")], work_mb=1, info_fd=info_fd,
-                            argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"])
+                            argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"], staged=staged)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={}, cwd="/", pass_fds=fds,
-                           preexec_fn=lambda: preexec(limits))
+                           preexec_fn=lambda: (identity.switch(switch), preexec(limits)))
         os.lseek(info_fd, 0, os.SEEK_SET)
         info = json.loads(os.read(info_fd, 1 << 16) or b"{}")
     except (OSError, subprocess.SubprocessError, ValueError, ImportError) as e:
