@@ -127,9 +127,8 @@ def weak_run_as() -> identity.User | None:
     if user is None:
         return None
     prefix = os.path.realpath(sys.base_prefix)
-    staged = identity.plan([prefix], user)
-    python = identity.staged_path(bwrap.interpreter(), staged)
-    prepared = identity.switcher(user, staged)
+    python = bwrap.interpreter()
+    prepared = identity.switcher(user, identity.plan([prefix], user))
     try:
         r = subprocess.run([python, "-I", "-S", "-c", "pass"], capture_output=True, timeout=30, env={}, cwd="/",
                            preexec_fn=lambda: identity.switch(prepared))

@@ -16,7 +16,7 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 WORK = "/work"
@@ -70,12 +70,9 @@ def layout() -> Layout:
 
 
 def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, argv: Sequence[str],
-            ro_binds: Sequence[str] = (), info_fd: int | None = None,
-            staged: Mapping[str, str] | None = None) -> list[str]:
+            ro_binds: Sequence[str] = (), info_fd: int | None = None) -> list[str]:
     """bwrap's argv: `files` are (descriptor, name) copied into /work, `ro_binds` host folders
-    shown read-only at the same path, `argv` the program to run (paths as seen inside).
-    `staged`: where bwrap finds a bound folder its user cannot reach (tierwise.sandbox.identity)."""
-    staged = staged or {}
+    shown read-only at the same path, `argv` the program to run (paths as seen inside)."""
     bwrap = bwrap_path()
     if bwrap is None:
         raise FileNotFoundError("bwrap")
@@ -83,14 +80,14 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
            "--cap-drop", "ALL", "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox", "--clearenv"]
     for path in lay.binds:
-        cmd += ["--ro-bind", staged.get(path, path), path]
+        cmd += ["--ro-bind", path, path]
     for link, target in lay.links:
         cmd += ["--symlink", target, link]
     for path in lay.masks:
         cmd += ["--tmpfs", path]
     for path in ro_binds:
         real = os.path.realpath(path)
-        cmd += ["--ro-bind", staged.get(real, real), real]
+        cmd += ["--ro-bind", real, real]
     cmd += ["--size", str(work_mb * 1024 * 1024), "--perms", "0700", "--tmpfs", WORK]
     for fd, name in files:
         cmd += ["--perms", "0600", "--file", str(fd), f"{WORK}/{name}"]

@@ -9,13 +9,14 @@ no supplementary groups, then gid, then uid, real, effective and saved alike, wh
 every capability. bwrap, run by that user, maps the sandbox's uid to it. A gateway that is not
 root changes nothing here: its code already runs as the gateway's own unprivileged user.
 
-That user must reach the folders bound in (bwrap resolves them as it). A folder it cannot reach
-(the interpreter under /root, mode 0700, with pyenv or uv; a script folder below a private one)
-is *staged*: the child, still root, makes a private mount namespace and binds the folder onto a
-reachable empty folder of ours (`stage_root()/<n>`), and bwrap binds it from there to its usual
-path. Only that folder becomes reachable, in that child only; the files in it keep their owners
-and modes. Where even that is impossible (no CAP_SYS_ADMIN), tierwise.sandbox.backend finds out
-when it probes and runs the code as before, saying so (doctor, log, no `unprivileged` layer).
+That user must reach the folders bound in (bwrap resolves them as it). Where a folder above one
+cannot be searched by it (the interpreter under /root, mode 0700, with pyenv or uv; a script
+folder below a private one), the child, still root, makes a private mount namespace, covers that
+folder with an empty root-owned tmpfs and binds each bound folder back at its own path (`Staging`):
+only those folders become reachable, in that child only; their files keep their owners and
+modes, and the rest of the covered folder is hidden. Where even that is impossible (no
+CAP_SYS_ADMIN), tierwise.sandbox.backend finds out when it probes and runs the code as before,
+saying so (doctor, log, no `unprivileged` layer).
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def target() -> User | None:
     return resolve(settings.run_as)
 
 
-def reachable(path: str, user: User) -> bool:
-    """Whether `user` (no supplementary groups) may search every folder down to `path`, and read `path`."""
+def reachable(path: str, user: User, *, search_only: bool = False) -> bool:
+    """Whether `user` (no supplementary groups) may search every folder down to `path`, and read
+    `path` (`search_only`: search it, a folder)."""
     path = os.path.realpath(path)
     parts = path.strip("/").split("/") if path != "/" else []
     current = "/"
@@ -88,7 +90,7 @@ def reachable(path: str, user: User) -> bool:
             current = os.path.join(current, part) if part else "/"
             st = os.stat(current)
             last = i == len(parts)
-            need = (4 if last else 0) | (1 if stat.S_ISDIR(st.st_mode) or not last else 0)
+            need = (4 if last and not search_only else 0) | (1 if stat.S_ISDIR(st.st_mode) or not last else 0)
             if st.st_uid == user.uid:
                 bits = (st.st_mode >> 6) & 7
             elif st.st_gid == user.gid:
@@ -104,10 +106,9 @@ def reachable(path: str, user: User) -> bool:
 
 @functools.cache
 def stage_root() -> str:
-    """An empty folder any user may search, the mount point of each child's staged folders (in the
+    """An empty root-only folder: each child's mount point for the folders it re-shows (in the
     child's own mount namespace only; here it stays empty). Removed when the gateway exits."""
     folder = tempfile.mkdtemp(prefix="tierwise-stage-")
-    os.chmod(folder, 0o755)
     atexit.register(_remove_quietly, folder)
     return folder
 
@@ -117,23 +118,55 @@ def _remove_quietly(folder: str) -> None:
         os.rmdir(folder)
 
 
-def plan(sources: Sequence[str], user: User | None) -> dict[str, str]:
-    """{folder or file: where the child shows it} for each of `sources` the user cannot reach."""
+def _hiding_ancestor(path: str, user: User) -> str | None:
+    """The highest folder above `path` that `user` may not search (None: every one is searchable)."""
+    current = "/"
+    for part in path.strip("/").split("/")[:-1]:
+        if not reachable(current, user, search_only=True):
+            return current
+        current = os.path.join(current, part)
+    return None if reachable(current, user, search_only=True) else current
+
+
+@dataclass(frozen=True, slots=True)
+class Staging:
+    """What the child does, as root, so the user finds each folder at its own path: every folder
+    bound onto `stage_root()/<n>`, a root-owned 0755 tmpfs over each hiding folder (hiding the rest
+    of it), the path down to each folder made again in it, and each folder bound back in place."""
+
+    stage: bytes
+    sources: tuple[tuple[bytes, bytes, bool], ...]  # (folder or file, its stage path, is a folder)
+    covers: tuple[bytes, ...]  # the hiding folders, outermost first
+    paths: tuple[tuple[bytes, bool], ...]  # what to make under the covers, parents first (path, folder)
+
+
+def plan(sources: Sequence[str], user: User | None) -> Staging | None:
+    """The staging that shows `sources` (real paths) to `user` at their own paths; None: no need.
+    A source unreadable in itself (a 0700 folder of root's) is left as it is: only the folders
+    above it are what the user could not pass."""
     if user is None:
-        return {}
-    hidden = [s for s in dict.fromkeys(sources) if not reachable(s, user)]
+        return None
+    hidden: dict[str, str] = {}
+    for src in dict.fromkeys(sources):
+        cover = _hiding_ancestor(src, user)
+        if cover is not None:
+            hidden[src] = cover
     if not hidden:
-        return {}
+        return None
+    covers = sorted(set(hidden.values()), key=len)
+    covers = [c for c in covers if not any(c.startswith(o.rstrip("/") + "/") for o in covers if o != c)]
     root = stage_root()
-    return {src: os.path.join(root, str(n)) for n, src in enumerate(hidden)}
-
-
-def staged_path(path: str, staged: dict[str, str]) -> str:
-    """`path` as the child sees it: inside a staged folder, moved to where that folder is shown."""
-    for src, dst in staged.items():
-        if path == src or path.startswith(src.rstrip("/") + "/"):
-            return dst + path[len(src):]
-    return path
+    made: dict[str, bool] = {}
+    staged = []
+    for n, src in enumerate(sorted(hidden)):
+        folder = os.path.isdir(src)
+        staged.append((src.encode(), os.path.join(root, str(n)).encode(), folder))
+        outer = next(c for c in covers if src.startswith(c.rstrip("/") + "/"))
+        parts = src[len(outer):].strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            made.setdefault(os.path.join(outer, *parts[:i]), folder or i < len(parts))
+    return Staging(root.encode(), tuple(staged), tuple(c.encode() for c in covers),
+                   tuple((p.encode(), d) for p, d in made.items()))
 
 
 class _Libc:
@@ -155,32 +188,41 @@ def _libc() -> _Libc:
     return _Libc()
 
 
-def switcher(user: User | None, staged: dict[str, str]) -> tuple | None:
+def switcher(user: User | None, staging: Staging | None) -> tuple | None:
     """What the child needs to switch (prepared in the parent: the child only makes system calls)."""
     if user is None:
         return None
-    root = stage_root().encode() if staged else b""
-    binds = [(src.encode(), dst.encode(), os.path.isdir(src)) for src, dst in staged.items()]
-    return (_libc() if staged else None, root, binds, user)
+    return (_libc() if staging else None, staging, user)
 
 
 def switch(prepared: tuple | None) -> None:
-    """Between fork and exec, as root, after joining the run's cgroups: stage the folders the user
-    cannot reach (a private mount namespace; a tmpfs on the stage folder, one bind each), then
-    become the user: no supplementary groups, gid, uid (real, effective, saved; capabilities go)."""
+    """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
+    mount namespace, see `Staging`), then become the user: no supplementary groups, gid, uid
+    (real, effective and saved: the capabilities go with root)."""
     if prepared is None:
         return
-    libc, root, binds, user = prepared
-    if binds:
+    libc, staging, user = prepared
+    if staging is not None:
         libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
-        libc.check(libc.mount(b"tmpfs", root, b"tmpfs", 0, b"mode=0755,size=4k"), "the stage folder")
-        for src, dst, folder in binds:
-            if folder:
-                os.mkdir(dst, 0o755)
-            else:  # a file (the interpreter) is bound onto a file
-                os.close(os.open(dst, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-            libc.check(libc.mount(src, dst, None, MS_BIND | MS_REC, None), f"staging {src.decode()}")
+        libc.check(libc.mount(b"tmpfs", staging.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
+        for src, dst, folder in staging.sources:
+            _make(dst, folder)
+            libc.check(libc.mount(src, dst, None, MS_BIND | MS_REC, None), "staging a folder")
+        for cover in staging.covers:
+            libc.check(libc.mount(b"tmpfs", cover, b"tmpfs", 0, b"mode=0755,size=64k,nr_inodes=4096"), "a cover")
+        for path, folder in staging.paths:
+            _make(path, folder)
+        for src, dst, _ in staging.sources:
+            libc.check(libc.mount(dst, src, None, MS_BIND | MS_REC, None), "a folder back in place")
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
+
+
+def _make(path: bytes, folder: bool) -> None:
+    if folder:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o755)
+    else:  # a file (the interpreter) is bound onto a file
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))

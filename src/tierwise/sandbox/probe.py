@@ -88,8 +88,7 @@ def probe(preexec: Callable[[SandboxLimits], None],
     """(layers verified, what failed) for sandbox runs (as `user` outside, when given)."""
     limits = SandboxLimits(memory_mb=256)
     lay = bwrap.layout()
-    staged = identity.plan(lay.binds, user)
-    switch = identity.switcher(user, staged)
+    switch = identity.switcher(user, identity.plan(lay.binds, user))
     tops = _ALLOWED_TOP | {p.split("/")[1] for p in lay.binds}
     fds: list[int] = []
     try:
@@ -99,7 +98,7 @@ def probe(preexec: Callable[[SandboxLimits], None],
         os.lseek(script, 0, os.SEEK_SET)
         fds.append(seccomp_filter.bpf_fd())
         cmd = bwrap.command(seccomp_fd=fds[2], files=[(script, "probe.py")], work_mb=1, info_fd=info_fd,
-                            argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"], staged=staged)
+                            argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"])
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={}, cwd="/", pass_fds=fds,
                            preexec_fn=lambda: (identity.switch(switch), preexec(limits)))
         os.lseek(info_fd, 0, os.SEEK_SET)

@@ -130,11 +130,10 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
     try:
         if entry in files:
             entry = os.path.join(folder, entry)
-        staged = identity.plan([weak.prefix(), *ro_binds], user)
-        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook, staged)
+        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
         confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
         proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
-                            switch=identity.switcher(user, staged))
+                            switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user)))
         yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                       + (["unprivileged"] if user is not None or os.geteuid() != 0 else []))
     finally:
@@ -175,11 +174,10 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
             inner = [bwrap.layout().python, "-I", "-S", "-c", BOOT, bwrap.WORK, entry, *ro_binds, "--", *args]
         else:
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
-        staged = identity.plan([*bwrap.layout().binds, *ro_binds], status.run_as)
-        cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds,
-                            staged=staged)
+        staging = identity.plan([*bwrap.layout().binds, *ro_binds], status.run_as)
+        cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
         proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit,
-                            switch=identity.switcher(status.run_as, staged))
+                            switch=identity.switcher(status.run_as, staging))
         for fd in fds:  # the child has its copies: close ours now, not when the run ends
             os.close(fd)
         fds = []

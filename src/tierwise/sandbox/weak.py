@@ -69,17 +69,12 @@ def make_folder(files: dict[str, bytes], user: identity.User | None = None) -> s
 
 
 def prefix() -> str:
-    """The interpreter's installation (staged whole when the sandbox user cannot reach it)."""
+    """The interpreter's installation (re-shown whole where the sandbox user cannot reach it)."""
     return os.path.realpath(sys.base_prefix)
 
 
-def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: bool, audit_hook: bool,
-         staged: dict[str, str] | None = None) -> list[str]:
-    """The command line, paths as the child sees them (`staged`: tierwise.sandbox.identity)."""
-    staged = staged or {}
-    entry = identity.staged_path(entry, staged)
-    ro_binds = [identity.staged_path(f, staged) for f in ro_binds]
-    python_path = identity.staged_path(bwrap.interpreter(), staged)
+def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: bool, audit_hook: bool) -> list[str]:
+    python_path = bwrap.interpreter()
     if not python:
         return [entry, *args]
     if not audit_hook:
