@@ -14,17 +14,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness import unavailable
 from tierwise import sandbox
 from tierwise.config import SandboxConfig
+from tierwise.errors import ConfigError
 from tierwise.sandbox import SandboxLimits, run_python, run_script
 from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
-if os.geteuid() != 0:
-    if os.environ.get("CI") == "true":
-        raise AssertionError("under CI the sandbox tests run as root (the machine is root): check `id -u`")
-    pytest.skip("the gateway is not root here: its sandboxed code is already unprivileged", allow_module_level=True)
+if os.geteuid() != 0:  # under CI the machine runs the tests as root: a failure there, a skip elsewhere
+    unavailable("these tests need root (id -u is not 0): a gateway that is not root runs its code as itself")
 
 READER = """
 import os, sys
@@ -57,7 +57,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     else:
         sandbox.configure()
         if not sandbox.status().strong:
-            pytest.skip(f"no bubblewrap sandbox here: {sandbox.status().problem}")
+            unavailable(f"no bubblewrap sandbox here: {sandbox.status().problem}")
     yield request.param
     sandbox.status.cache_clear()
     sandbox.configure()
@@ -121,3 +121,9 @@ def test_run_as_refuses_root() -> None:
         with pytest.raises(ValueError):
             SandboxConfig(run_as=bad)
     assert SandboxConfig().run_as == 65534
+
+
+def test_an_unknown_run_as_user_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no user named"):
+        sandbox.configure(run_as="no-such-user-here")
+    sandbox.configure()

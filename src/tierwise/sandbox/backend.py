@@ -44,7 +44,10 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
     """Apply the config's `sandbox:` section (called once when the gateway starts)."""
     global capacity
     settings.allow_weak = allow_weak
-    identity.configure(run_as)
+    try:
+        identity.configure(run_as)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     capacity = Capacity(max_concurrent, max_waiting, wait_s)
 
 

@@ -52,6 +52,8 @@ settings = Settings()
 
 
 def configure(run_as: int | str = DEFAULT_RUN_AS) -> None:
+    """Raises ValueError for root or a user name the system does not know."""
+    resolve(run_as)
     settings.run_as = run_as
     target.cache_clear()
 
