@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import subprocess
@@ -83,6 +84,11 @@ NAMESPACES = {"mnt": "mntns", "net": "netns", "pid": "pidns", "ipc": "ipcns", "u
 _ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work"}
 
 
+def _child(switch: tuple | None, preexec: Callable[[SandboxLimits], None], limits: SandboxLimits) -> None:
+    identity.switch(switch)
+    preexec(limits)
+
+
 def probe(preexec: Callable[[SandboxLimits], None],
           user: identity.User | None = None) -> tuple[tuple[str, ...], str | None]:
     """(layers verified, what failed) for sandbox runs (as `user` outside, when given)."""
@@ -100,7 +106,7 @@ def probe(preexec: Callable[[SandboxLimits], None],
         cmd = bwrap.command(seccomp_fd=fds[2], files=[(script, "probe.py")], work_mb=1, info_fd=info_fd,
                             argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"])
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={}, cwd="/", pass_fds=fds,
-                           preexec_fn=lambda: (identity.switch(switch), preexec(limits)))
+                           preexec_fn=functools.partial(_child, switch, preexec, limits))
         os.lseek(info_fd, 0, os.SEEK_SET)
         info = json.loads(os.read(info_fd, 1 << 16) or b"{}")
     except (OSError, subprocess.SubprocessError, ValueError, ImportError) as e:
