@@ -18,7 +18,7 @@ from tests.harness import unavailable
 from tierwise import sandbox
 from tierwise.config import SandboxConfig
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, run_python, run_script
+from tierwise.sandbox import SandboxLimits, identity, run_python, run_script
 from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -127,3 +127,29 @@ def test_an_unknown_run_as_user_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no user named"):
         sandbox.configure(run_as="no-such-user-here")
     sandbox.configure()
+
+
+async def test_where_the_switch_fails_the_sandbox_says_so_and_claims_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CAP_SYS_ADMIN (a restricted container) is simulated by a switch that fails in the probe:
+    the code still runs in bubblewrap, `layers` has no `unprivileged`, and doctor names the problem."""
+    sandbox.configure()
+    sandbox.status.cache_clear()
+    if not sandbox.status().strong:
+        unavailable(f"no bubblewrap sandbox here: {sandbox.status().problem}")
+    real = identity.switch
+
+    def refused(prepared: tuple | None) -> None:
+        if prepared is not None:
+            raise OSError(1, "sandbox user switch: a mount namespace: Operation not permitted")
+        real(prepared)
+
+    monkeypatch.setattr(identity, "switch", refused)
+    sandbox.status.cache_clear()
+    try:
+        st = sandbox.status()
+        assert st.strong and st.run_as is None and "unprivileged" not in st.layers, st
+        assert st.run_as_problem and "cannot run as uid 65534" in st.run_as_problem
+        r = await run_python("print('ran')", limits=LIMITS)
+        assert r.ok and "unprivileged" not in r.layers, (r.stderr, r.layers)
+    finally:
+        sandbox.status.cache_clear()
