@@ -18,7 +18,7 @@ from tests.harness import unavailable
 from tierwise import sandbox
 from tierwise.config import SandboxConfig
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, identity, run_python, run_script
+from tierwise.sandbox import SandboxLimits, identity, run_python, run_script, runner
 from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -153,3 +153,25 @@ async def test_where_the_switch_fails_the_sandbox_says_so_and_claims_nothing(mon
         assert r.ok and "unprivileged" not in r.layers, (r.stderr, r.layers)
     finally:
         sandbox.status.cache_clear()
+
+
+async def test_seen_from_the_host_every_task_of_a_run_is_the_sandbox_user(mode: str) -> None:
+    """/proc/<pid>/status of each task of a live run, read by the gateway: uid and gid 65534 (real,
+    effective, saved, filesystem), no supplementary group, no capability. Before: `Uid: 0 0 0 0`."""
+    async with runner.open_python("import time\nprint('up', flush=True)\ntime.sleep(20)", limits=LIMITS,
+                                  audit_hook=False) as live:
+        assert live.proc is not None and live.proc.stdout is not None
+        assert await live.proc.stdout.readline() == b"up\n"
+        pids = [live.proc.pid]
+        if live.group is not None and live.group.procs:
+            with open(live.group.procs[0]) as fh:
+                pids = [int(p) for p in fh.read().split()]
+        assert pids
+        for pid in pids:
+            with open(f"/proc/{pid}/status") as fh:
+                status = dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+            assert status["Uid"].split() == ["65534"] * 4, (pid, status["Name"], status["Uid"])
+            assert status["Gid"].split() == ["65534"] * 4, (pid, status["Name"], status["Gid"])
+            assert status["Groups"].strip() == "", status["Groups"]
+            assert int(status["CapEff"], 16) == int(status["CapPrm"], 16) == 0
+        live.kill()
