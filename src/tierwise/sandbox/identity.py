@@ -61,6 +61,8 @@ def configure(run_as: int | str = DEFAULT_RUN_AS) -> None:
 def resolve(run_as: int | str) -> User:
     """A uid or a user name -> (uid, gid): the user's own group, or the same number for a uid that
     has no entry in the password database. Root is refused: the point is not to be root."""
+    if isinstance(run_as, str) and run_as.isdigit():
+        run_as = int(run_as)
     try:
         entry = pwd.getpwnam(run_as) if isinstance(run_as, str) else pwd.getpwuid(run_as)
         user = User(entry.pw_uid, entry.pw_gid)
