@@ -273,6 +273,18 @@ class SandboxConfig(_Strict):
     max_concurrent: int | None = Field(None, ge=1, le=1024, description="sandbox runs at once (default: CPU cores)")
     max_waiting: int = Field(64, ge=0, le=100_000, description="runs that may wait for a slot; more are 'sandbox busy'")
     wait_s: float = Field(30.0, ge=0, le=3600, description="seconds a run waits for a slot before 'sandbox busy'")
+    run_as: int | str = Field(65534, description="when the gateway runs as root: the unprivileged user (uid or "
+                              "name) the sandboxed code runs as outside its sandbox (never root); a gateway that "
+                              "is not root runs it as itself")
+
+    @field_validator("run_as")
+    @classmethod
+    def _not_root(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError("sandbox.run_as must be an unprivileged user (a uid above 0, or a user name)")
+        if isinstance(value, str) and (not value or value == "root"):
+            raise ValueError("sandbox.run_as must be an unprivileged user name, not root")
+        return value
 
 
 class JournalConfig(_Strict):

@@ -14,7 +14,7 @@ from tests.verifiers.helpers import req, resp
 from tests.verifiers.test_sandbox import need_layer
 from tierwise import sandbox
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, SandboxUnavailable, run_python, seccomp_filter, weak
+from tierwise.sandbox import SandboxLimits, SandboxUnavailable, identity, run_python, seccomp_filter, weak
 from tierwise.sandbox import bwrap as bwrap_mod
 from tierwise.sandbox.cleanup import remove_tree
 from tierwise.verifiers import build_verifier
@@ -104,7 +104,8 @@ async def test_without_bubblewrap_nothing_runs_unless_the_weak_sandbox_is_allowe
     v = build_verifier({"type": "python_code", "tests": TESTS})
     verdict = await v(req(), resp(GOOD), VerifyContext())
     assert verdict.passed, verdict.reason
-    assert verdict.detail["layers"] == ["rlimits", "seccomp", "audit"]  # and nothing it does not have
+    # and nothing it does not have ("unprivileged": not root outside, tierwise.sandbox.identity)
+    assert verdict.detail["layers"] == ["rlimits", "seccomp", "audit", "unprivileged"]
 
 
 async def test_the_weak_sandbox_removes_whatever_the_code_left(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,8 +115,8 @@ async def test_the_weak_sandbox_removes_whatever_the_code_left(monkeypatch: pyte
     made: list[str] = []
     real = weak.make_folder
 
-    def recorded(files: dict[str, bytes]) -> str:
-        made.append(real(files))
+    def recorded(files: dict[str, bytes], user: identity.User | None = None) -> str:
+        made.append(real(files, user))
         return made[-1]
 
     monkeypatch.setattr(weak, "make_folder", recorded)

@@ -230,6 +230,10 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
     st = sandbox.status()
     if st.strong:
         groups = (f"; no cgroup per run ({st.cgroup_problem})" if st.cgroup_problem else "")
+        if st.run_as is not None:
+            groups += f"; the gateway is root: code runs as uid {st.run_as.uid} outside"
+        elif st.run_as_problem:
+            groups += f"; code runs as ROOT outside its sandbox ({st.run_as_problem})"
         return True, f"sandbox: {st.version}; layers in force: {', '.join(st.layers)}{groups}"
     if cfg.sandbox.allow_weak:
         return True, f"sandbox: WEAK (allow_weak is set; rlimits and an audit hook only): {st.problem}"

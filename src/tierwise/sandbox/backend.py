@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import resource
 import subprocess
+import sys
 from dataclasses import dataclass
 
 from tierwise.errors import ConfigError
-from tierwise.sandbox import bwrap, cgroup
+from tierwise.sandbox import bwrap, cgroup, identity
 from tierwise.sandbox.capacity import Capacity
 from tierwise.sandbox.limits import SandboxLimits
 from tierwise.sandbox.probe import probe
@@ -38,10 +40,14 @@ capacity = Capacity()
 
 
 def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, max_waiting: int = 64,
-              wait_s: float = 30.0) -> None:
+              wait_s: float = 30.0, run_as: int | str = identity.DEFAULT_RUN_AS) -> None:
     """Apply the config's `sandbox:` section (called once when the gateway starts)."""
     global capacity
     settings.allow_weak = allow_weak
+    try:
+        identity.configure(run_as)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     capacity = Capacity(max_concurrent, max_waiting, wait_s)
 
 
@@ -53,6 +59,10 @@ class Status:
     version: str | None
     # Why runs get no cgroup of their own here (None: each run has its memory and pids cgroups).
     cgroup_problem: str | None = None
+    # The user the code runs as outside when the gateway is root (None: the gateway is not root, or
+    # the switch was impossible here: `run_as_problem` says why, and the code is root outside).
+    run_as: identity.User | None = None
+    run_as_problem: str | None = None
 
 
 SIGPENDING = 64
@@ -73,8 +83,8 @@ def set_rlimits(limits: SandboxLimits) -> None:
     # nothing here may need a new allocation after these two.
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
-    # No RLIMIT_NPROC: seccomp refuses every new process, and the limit would not hold anyway for
-    # a sandbox whose uid is root's outside (the kernel exempts it).
+    # No RLIMIT_NPROC: seccomp refuses every new process (and the count is per user: every run of
+    # the sandbox user counts against it, so a limit would let one run starve the others).
 
 
 @functools.cache
@@ -87,9 +97,19 @@ def status() -> Status:
         version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError) as e:
         return Status(False, (), f"bwrap does not run ({e}): {INSTALL_HINT}", None)
-    layers, problem = probe(set_rlimits)
+    user = identity.target()
+    layers, problem = probe(set_rlimits, user)
+    run_as_problem = None
+    if problem and user is not None:
+        plain_layers, plain_problem = probe(set_rlimits, None)
+        if plain_problem is None:
+            run_as_problem = f"the gateway is root and its sandboxed code cannot run as uid {user.uid}: {problem}"
+            log.warning("sandbox: %s; the code runs as root outside its sandbox", run_as_problem)
+            layers, problem, user = plain_layers, None, None
     if problem:
         problem = f"{problem}; {INSTALL_HINT}"
+    if user is not None or os.geteuid() != 0:
+        layers += ("unprivileged",)
     found, missing = cgroup.places()
     if missing:
         have = {place.controller for place in found}
@@ -99,7 +119,30 @@ def status() -> Status:
         missing = f"{missing} ({'; '.join(effects)})"
         log.warning("sandbox: runs get no cgroup of their own: %s", missing)
     layers += tuple(f"cgroup_{place.controller}" for place in found)
-    return Status(problem is None, layers, problem, version or None, missing)
+    return Status(problem is None, layers, problem, version or None, missing, user, run_as_problem)
+
+
+@functools.cache
+def weak_run_as() -> identity.User | None:
+    """The user the weak sandbox's code runs as when the gateway is root: checked once by starting
+    the interpreter as it (None: the gateway is not root, or that failed, said in the log)."""
+    user = identity.target()
+    if user is None:
+        return None
+    prefix = os.path.realpath(sys.base_prefix)
+    python = bwrap.interpreter()
+    prepared = identity.switcher(user, identity.plan([prefix], user))
+    try:
+        r = subprocess.run([python, "-I", "-S", "-c", "pass"], capture_output=True, timeout=30, env={}, cwd="/",
+                           preexec_fn=lambda: identity.switch(prepared))
+        if r.returncode == 0:
+            return user
+        why = r.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {r.returncode}"
+    except (OSError, subprocess.SubprocessError) as e:
+        why = str(e)
+    log.warning("sandbox: the gateway is root and the weak sandbox's code cannot run as uid %d (%s); it runs as "
+                "root", user.uid, why)
+    return None
 
 
 def strong_or_weak() -> bool:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import subprocess
 from collections.abc import Callable
 
-from tierwise.sandbox import bwrap, seccomp_filter
+from tierwise.sandbox import bwrap, identity, seccomp_filter
 from tierwise.sandbox.limits import SandboxLimits
 
 # Runs inside the sandbox as the main script, and prints one JSON line.
@@ -83,10 +84,17 @@ NAMESPACES = {"mnt": "mntns", "net": "netns", "pid": "pidns", "ipc": "ipcns", "u
 _ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work"}
 
 
-def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], str | None]:
-    """(layers verified, what failed) for sandbox runs."""
+def _child(switch: tuple | None, preexec: Callable[[SandboxLimits], None], limits: SandboxLimits) -> None:
+    identity.switch(switch)
+    preexec(limits)
+
+
+def probe(preexec: Callable[[SandboxLimits], None],
+          user: identity.User | None = None) -> tuple[tuple[str, ...], str | None]:
+    """(layers verified, what failed) for sandbox runs (as `user` outside, when given)."""
     limits = SandboxLimits(memory_mb=256)
     lay = bwrap.layout()
+    switch = identity.switcher(user, identity.plan(lay.binds, user))
     tops = _ALLOWED_TOP | {p.split("/")[1] for p in lay.binds}
     fds: list[int] = []
     try:
@@ -98,7 +106,7 @@ def probe(preexec: Callable[[SandboxLimits], None]) -> tuple[tuple[str, ...], st
         cmd = bwrap.command(seccomp_fd=fds[2], files=[(script, "probe.py")], work_mb=1, info_fd=info_fd,
                             argv=[lay.python, "-I", "-S", f"{bwrap.WORK}/probe.py"])
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={}, cwd="/", pass_fds=fds,
-                           preexec_fn=lambda: preexec(limits))
+                           preexec_fn=functools.partial(_child, switch, preexec, limits))
         os.lseek(info_fd, 0, os.SEEK_SET)
         info = json.loads(os.read(info_fd, 1 << 16) or b"{}")
     except (OSError, subprocess.SubprocessError, ValueError, ImportError) as e:

@@ -17,7 +17,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from tierwise.sandbox import backend, bwrap, cgroup, seccomp_filter, weak
+from tierwise.sandbox import backend, bwrap, cgroup, identity, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
@@ -124,15 +124,18 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                   line_limit) as live:
             yield live
         return
-    folder = await asyncio.to_thread(weak.make_folder, files)
+    user = await asyncio.to_thread(backend.weak_run_as)  # checked once
+    folder = await asyncio.to_thread(weak.make_folder, files, user)
     proc = None
     try:
         if entry in files:
             entry = os.path.join(folder, entry)
         argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
         confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
-        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine)
-        yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else []))
+        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
+                            switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user)))
+        yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
+                      + (["unprivileged"] if user is not None or os.geteuid() != 0 else []))
     finally:
         if proc is not None:
             await _reap(proc)
@@ -143,8 +146,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
 async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bool, limits: SandboxLimits,
                          ro_binds: list[str], audit_hook: bool, python: bool,
                          line_limit: int) -> AsyncIterator[LiveRun]:
-    layers = [la for la in backend.status().layers
-              if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
+    status = backend.status()
+    layers = [la for la in status.layers if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
     try:
         group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
@@ -171,8 +174,10 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
             inner = [bwrap.layout().python, "-I", "-S", "-c", BOOT, bwrap.WORK, entry, *ro_binds, "--", *args]
         else:
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
+        staging = identity.plan([*bwrap.layout().binds, *ro_binds], status.run_as)
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
-        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit)
+        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit,
+                            switch=identity.switcher(status.run_as, staging))
         for fd in fds:  # the child has its copies: close ours now, not when the run ends
             os.close(fd)
         fds = []
@@ -191,13 +196,17 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine: Callable[[], None] | None) -> None:
-    """Between fork and exec: the run's cgroups joined, (the weak sandbox) the seccomp filter
+def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine: Callable[[], None] | None,
+                 switch: tuple | None) -> None:
+    """Between fork and exec: the run's cgroups joined (as root, when the gateway is: the
+    cgroup files are root's), the switch to the unprivileged sandbox user (tierwise.sandbox.
+    identity; the seccomp filter would refuse its calls), (the weak sandbox) the seccomp filter
     loaded, and the rlimits last: until exec the child still holds every descriptor of the
     gateway, so with RLIMIT_NOFILE set first the join's open failed (EMFILE) in a gateway holding
     64 descriptors, and no run started. System calls only."""
     if group is not None:
         group.join()
+    identity.switch(switch)
     if confine is not None:
         confine()
     backend.set_rlimits(limits)
@@ -205,7 +214,7 @@ def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine:
 
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
                  group: cgroup.RunCgroup | None = None, line_limit: int = 65536,
-                 confine: Callable[[], None] | None = None) -> asyncio.subprocess.Process:
+                 confine: Callable[[], None] | None = None, switch: tuple | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
@@ -215,7 +224,7 @@ async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: st
         env={},
         start_new_session=True,
         pass_fds=pass_fds,
-        preexec_fn=functools.partial(_limit_child, limits, group, confine),
+        preexec_fn=functools.partial(_limit_child, limits, group, confine, switch),
         limit=line_limit,
     )
 

@@ -12,10 +12,11 @@ import ctypes
 import functools
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 
-from tierwise.sandbox import bwrap, seccomp_filter
+from tierwise.sandbox import bwrap, identity, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
@@ -54,20 +55,31 @@ def filter_loader(threads: bool) -> Callable[[], None] | None:
     return load
 
 
-def make_folder(files: dict[str, bytes]) -> str:
+def make_folder(files: dict[str, bytes], user: identity.User | None = None) -> str:
+    """The run's 0700 folder with its files, owned by the sandbox user when the code runs as one."""
     folder = tempfile.mkdtemp(prefix="tierwise-sandbox-")
     for name, data in files.items():
         with open(os.path.join(folder, name), "wb") as fh:
             fh.write(data)
+    if user is not None:
+        for name in files:
+            os.chown(os.path.join(folder, name), user.uid, user.gid, follow_symlinks=False)
+        os.chown(folder, user.uid, user.gid)
     return folder
 
 
+def prefix() -> str:
+    """The interpreter's installation (re-shown whole where the sandbox user cannot reach it)."""
+    return os.path.realpath(sys.base_prefix)
+
+
 def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: bool, audit_hook: bool) -> list[str]:
+    python_path = bwrap.interpreter()
     if not python:
         return [entry, *args]
     if not audit_hook:
-        return [bwrap.interpreter(), "-I", "-S", entry, *args]
-    return [bwrap.interpreter(), "-I", "-S", "-c", WEAK_BOOT, folder, entry, *ro_binds, "--", *args]
+        return [python_path, "-I", "-S", entry, *args]
+    return [python_path, "-I", "-S", "-c", WEAK_BOOT, folder, entry, *ro_binds, "--", *args]
 
 
 async def remove_folder(folder: str) -> None:

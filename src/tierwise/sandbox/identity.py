@@ -1,0 +1,238 @@
+"""Who the sandboxed code is outside the sandbox: never root.
+
+bubblewrap's `--uid 65534` is the uid *inside* its user namespace; the namespace maps it back to
+the uid of whoever ran bwrap. With the gateway running as root (as in many containers) the code
+was root outside: a 0600 root-only file in any bound folder (the interpreter's, a script agent's)
+was readable. So when the gateway is root, the child switches to the unprivileged `run_as` user
+(default 65534, nobody) between fork and exec of bwrap (or of the weak sandbox's interpreter):
+no supplementary groups, then gid, then uid, real, effective and saved alike, which also clears
+every capability. bwrap, run by that user, maps the sandbox's uid to it. A gateway that is not
+root changes nothing here: its code already runs as the gateway's own unprivileged user.
+
+That user must reach the folders bound in (bwrap resolves them as it). Where a folder above one
+cannot be searched by it (the interpreter under /root, mode 0700, with pyenv or uv; a script
+folder below a private one), the child, still root, makes a private mount namespace, covers that
+folder with an empty root-owned tmpfs and binds each bound folder back at its own path (`Staging`):
+only those folders become reachable, in that child only; their files keep their owners and
+modes, and the rest of the covered folder is hidden. Where even that is impossible (no
+CAP_SYS_ADMIN), tierwise.sandbox.backend finds out when it probes and runs the code as before,
+saying so (doctor, log, no `unprivileged` layer).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import functools
+import os
+import pwd
+import stat
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DEFAULT_RUN_AS = 65534
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    uid: int
+    gid: int
+
+
+@dataclass(slots=True)
+class Settings:
+    run_as: int | str = DEFAULT_RUN_AS
+
+
+settings = Settings()
+
+
+def configure(run_as: int | str = DEFAULT_RUN_AS) -> None:
+    """Raises ValueError for root or a user name the system does not know."""
+    resolve(run_as)
+    settings.run_as = run_as
+    target.cache_clear()
+
+
+def resolve(run_as: int | str) -> User:
+    """A uid or a user name -> (uid, gid): the user's own group, or the same number for a uid that
+    has no entry in the password database. Root is refused: the point is not to be root."""
+    if isinstance(run_as, str) and run_as.isdigit():
+        run_as = int(run_as)
+    try:
+        entry = pwd.getpwnam(run_as) if isinstance(run_as, str) else pwd.getpwuid(run_as)
+        user = User(entry.pw_uid, entry.pw_gid)
+    except KeyError:
+        if isinstance(run_as, str):
+            raise ValueError(f"sandbox.run_as: no user named {run_as!r}") from None
+        user = User(run_as, run_as)
+    if user.uid == 0 or user.gid == 0:
+        raise ValueError("sandbox.run_as must not be root (uid or gid 0)")
+    return user
+
+
+@functools.cache
+def target() -> User | None:
+    """The user the sandboxed code switches to: None when the gateway is not root (nothing to drop)."""
+    if os.geteuid() != 0:
+        return None
+    return resolve(settings.run_as)
+
+
+def reachable(path: str, user: User, *, search_only: bool = False) -> bool:
+    """Whether `user` (no supplementary groups) may search every folder down to `path`, and read
+    `path` (`search_only`: search it, a folder)."""
+    path = os.path.realpath(path)
+    parts = path.strip("/").split("/") if path != "/" else []
+    current = "/"
+    try:
+        for i, part in enumerate(["", *parts]):
+            current = os.path.join(current, part) if part else "/"
+            st = os.stat(current)
+            last = i == len(parts)
+            need = (4 if last and not search_only else 0) | (1 if stat.S_ISDIR(st.st_mode) or not last else 0)
+            if st.st_uid == user.uid:
+                bits = (st.st_mode >> 6) & 7
+            elif st.st_gid == user.gid:
+                bits = (st.st_mode >> 3) & 7
+            else:
+                bits = st.st_mode & 7
+            if bits & need != need:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+@functools.cache
+def stage_root() -> str:
+    """An empty root-only folder: each child's mount point for the folders it re-shows (in the
+    child's own mount namespace only; here it stays empty). Removed when the gateway exits."""
+    folder = tempfile.mkdtemp(prefix="tierwise-stage-")
+    atexit.register(_remove_quietly, folder)
+    return folder
+
+
+def _remove_quietly(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
+def _hiding_ancestor(path: str, user: User) -> str | None:
+    """The highest folder above `path` that `user` may not search (None: every one is searchable)."""
+    current = "/"
+    for part in path.strip("/").split("/")[:-1]:
+        if not reachable(current, user, search_only=True):
+            return current
+        current = os.path.join(current, part)
+    return None if reachable(current, user, search_only=True) else current
+
+
+@dataclass(frozen=True, slots=True)
+class Staging:
+    """What the child does, as root, so the user finds each folder at its own path: every folder
+    bound onto `stage_root()/<n>`, a root-owned 0755 tmpfs over each hiding folder (hiding the rest
+    of it), the path down to each folder made again in it, and each folder bound back in place."""
+
+    stage: bytes
+    sources: tuple[tuple[bytes, bytes, bool], ...]  # (folder or file, its stage path, is a folder)
+    covers: tuple[bytes, ...]  # the hiding folders, outermost first
+    paths: tuple[tuple[bytes, bool], ...]  # what to make under the covers, parents first (path, folder)
+
+
+def plan(sources: Sequence[str], user: User | None) -> Staging | None:
+    """The staging that shows `sources` (real paths) to `user` at their own paths; None: no need.
+    A source unreadable in itself (a 0700 folder of root's) is left as it is: only the folders
+    above it are what the user could not pass. Remembered per set of sources (~170 us of stat
+    calls each time otherwise): a folder's modes changed while the gateway runs take a restart."""
+    if user is None:
+        return None
+    return _plan(tuple(sources), user)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(sources: tuple[str, ...], user: User) -> Staging | None:
+    hidden: dict[str, str] = {}
+    for src in dict.fromkeys(sources):
+        cover = _hiding_ancestor(src, user)
+        if cover is not None:
+            hidden[src] = cover
+    if not hidden:
+        return None
+    covers = sorted(set(hidden.values()), key=len)
+    covers = [c for c in covers if not any(c.startswith(o.rstrip("/") + "/") for o in covers if o != c)]
+    root = stage_root()
+    made: dict[str, bool] = {}
+    staged = []
+    for n, src in enumerate(sorted(hidden)):
+        folder = os.path.isdir(src)
+        staged.append((src.encode(), os.path.join(root, str(n)).encode(), folder))
+        outer = next(c for c in covers if src.startswith(c.rstrip("/") + "/"))
+        parts = src[len(outer):].strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            made.setdefault(os.path.join(outer, *parts[:i]), folder or i < len(parts))
+    return Staging(root.encode(), tuple(staged), tuple(c.encode() for c in covers),
+                   tuple((p.encode(), d) for p, d in made.items()))
+
+
+class _Libc:
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.unshare = libc.unshare
+        self.unshare.argtypes = [ctypes.c_int]
+        self.mount = libc.mount
+        self.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+
+    def check(self, rc: int, what: str) -> None:
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"sandbox user switch: {what}: {os.strerror(err)}")
+
+
+@functools.cache
+def _libc() -> _Libc:
+    return _Libc()
+
+
+def switcher(user: User | None, staging: Staging | None) -> tuple | None:
+    """What the child needs to switch (prepared in the parent: the child only makes system calls)."""
+    if user is None:
+        return None
+    return (_libc() if staging else None, staging, user)
+
+
+def switch(prepared: tuple | None) -> None:
+    """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
+    mount namespace, see `Staging`), then become the user: no supplementary groups, gid, uid
+    (real, effective and saved: the capabilities go with root)."""
+    if prepared is None:
+        return
+    libc, staging, user = prepared
+    if staging is not None:
+        libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
+        libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+        libc.check(libc.mount(b"tmpfs", staging.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
+        for src, dst, folder in staging.sources:
+            _make(dst, folder)
+            libc.check(libc.mount(src, dst, None, MS_BIND | MS_REC, None), "staging a folder")
+        for cover in staging.covers:
+            libc.check(libc.mount(b"tmpfs", cover, b"tmpfs", 0, b"mode=0755,size=64k,nr_inodes=4096"), "a cover")
+        for path, folder in staging.paths:
+            _make(path, folder)
+        for src, dst, _ in staging.sources:
+            libc.check(libc.mount(dst, src, None, MS_BIND | MS_REC, None), "a folder back in place")
+    os.setgroups([])
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+
+
+def _make(path: bytes, folder: bool) -> None:
+    if folder:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o755)
+    else:  # a file (the interpreter) is bound onto a file
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
