@@ -88,7 +88,9 @@ class StreamDecoder:
         return out
 
     def _events(self, obj: dict[str, Any], sse_event: str | None) -> list[StreamEvent]:
-        t = obj.get("type") or sse_event
+        # `event: error` is an error whatever its data's `type` says: the anthropic SDK raises on the event name,
+        # so an error disguised as a `message_delta` was relayed raw and raised with the upstream's unscrubbed text.
+        t = "error" if sse_event == "error" else obj.get("type") or sse_event
         try:
             if t == "message_start":
                 m = obj["message"]

@@ -1,0 +1,90 @@
+"""An upstream's stream error disguised as an ordinary event, in pass-through (the client speaks the
+upstream's API, so the gateway relays the upstream's bytes): the official SDKs read errors by other
+rules than the gateway did. The openai SDK raises on any chunk whose `error` member is set, choices or
+not; the anthropic SDK raises on any `event: error`, whatever its data's `type`. The gateway read a
+chunk with `choices` as an answer chunk, and an `event: error` whose data said `message_delta` as a
+message delta, and relayed each as sent: the SDK then raised the upstream's own text, carrying the key
+the gateway had sent it, unscrubbed. Real HTTP, the official SDKs, the upstream doubles' raw streams."""
+
+from __future__ import annotations
+
+import anthropic
+import openai
+import pytest
+
+from tests.doubles import Raw
+from tests.gateway.conftest import ant, oai
+from tests.harness import two_tier_config
+
+OPENAI_KEY = "sk-local-upstream-secret-1234567890abcdef"
+ANTHROPIC_KEY = "sk-ant-cloud-upstream-secret-0987654321"
+CHUNK = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":%s,"finish_reason":null}]%s}'
+OPENAI_STREAMS = {
+    "a chunk with choices and an error": [
+        "data: " + CHUNK % ('{"role":"assistant","content":"a"}', "") + "\n\n",
+        "data: " + CHUNK % ('{"content":"b"}', ',"error":{"message":"you sent Bearer KEY"}') + "\n\n",
+        "data: [DONE]\n\n"],
+    "an error chunk with empty choices": [
+        "data: " + CHUNK % ('{"role":"assistant","content":"a"}', "") + "\n\n",
+        'data: {"choices":[],"error":{"message":"you sent Bearer KEY","type":"KEY"}}\n\n',
+        "data: [DONE]\n\n"],
+}
+START = ('event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant",'
+         '"model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":1,"output_tokens":0}}}\n\n')
+ERROR = '"error":{"type":"api_error","message":"you sent KEY"}'
+ANTHROPIC_STREAMS = {
+    "event: error, data a message_delta": [
+        START, 'event: error\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1},'
+               + ERROR + '}\n\n', 'event: message_stop\ndata: {"type":"message_stop"}\n\n'],
+    "event: error, data a ping": [START, 'event: error\ndata: {"type":"ping",' + ERROR + '}\n\n',
+                                  'event: message_stop\ndata: {"type":"message_stop"}\n\n'],
+    "event: error, data a text delta": [
+        START, 'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+        'event: error\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},' + ERROR + '}\n\n',
+        'event: message_stop\ndata: {"type":"message_stop"}\n\n'],
+}
+
+
+@pytest.fixture
+def keyed(gateway, openai_up, anthropic_up, monkeypatch):
+    monkeypatch.setenv("LOCAL_KEY", OPENAI_KEY)
+    monkeypatch.setenv("CLOUD_KEY", ANTHROPIC_KEY)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    cfg["providers"]["localsrv"]["api_key_env"] = "LOCAL_KEY"
+    cfg["providers"]["cloud"]["api_key_env"] = "CLOUD_KEY"
+    return gateway(cfg)
+
+
+def _ledger_text(g) -> str:
+    g.flush()
+    return " ".join(f"{r.error_message} {r.error_kind} {r.steps}" for r in g.ledger.query())
+
+
+@pytest.mark.parametrize("shape", sorted(OPENAI_STREAMS))
+def test_an_openai_sdk_never_reads_the_upstreams_key_in_a_disguised_error(keyed, openai_up, shape):
+    openai_up.script(Raw(body="".join(OPENAI_STREAMS[shape]).replace("KEY", OPENAI_KEY), content_type="text/event-stream"))
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as e:
+        for chunk in oai(keyed).chat.completions.create(model="local", messages=[{"role": "user", "content": "hi"}],
+                                                         stream=True):
+            seen.append(chunk.model_dump_json())
+    assert "you sent" in str(e.value), e.value  # the error still says what went wrong
+    assert OPENAI_KEY not in str(e.value) and OPENAI_KEY not in str(e.value.body), e.value.body
+    assert not any(OPENAI_KEY in s for s in seen), seen
+    assert OPENAI_KEY not in _ledger_text(keyed)
+
+
+@pytest.mark.parametrize("shape", sorted(ANTHROPIC_STREAMS))
+def test_an_anthropic_sdk_never_reads_the_upstreams_key_in_a_disguised_error(keyed, anthropic_up, shape):
+    anthropic_up.script(Raw(body="".join(ANTHROPIC_STREAMS[shape]).replace("KEY", ANTHROPIC_KEY),
+                            content_type="text/event-stream"))
+    seen: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with ant(keyed).messages.stream(model="frontier", max_tokens=10,
+                                        messages=[{"role": "user", "content": "hi"}]) as s:
+            for ev in s:
+                seen.append(ev.model_dump_json())
+    assert "you sent" in str(e.value), e.value
+    assert ANTHROPIC_KEY not in str(e.value) and ANTHROPIC_KEY not in str(e.value.body), e.value.body
+    assert not any(ANTHROPIC_KEY in s for s in seen), seen
+    assert ANTHROPIC_KEY not in _ledger_text(keyed)
