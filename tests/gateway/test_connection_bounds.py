@@ -200,6 +200,55 @@ def test_an_endless_header_block_is_refused_with_431(gateway, name):
     assert httpx.get(g.url + "/health", timeout=5).status_code == 200
 
 
+CHUNKED_HEAD = (b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                b"transfer-encoding: chunked\r\n\r\n")
+TRAILER_FLOODS = {
+    "many_trailer_lines": (b"x-trailer: " + b"a" * 60 + b"\r\n") * 1000,
+    "one_long_trailer_value": b"t" * 65536,
+}
+
+
+@pytest.mark.parametrize("path", [b"/v1/chat/completions", b"/v1/messages"])
+@pytest.mark.parametrize("name", list(TRAILER_FLOODS))
+def test_an_endless_trailer_section_is_refused_with_431(gateway, openai_up, anthropic_up, path, name):
+    """A chunked body's trailer fields come after its last chunk; uvicorn appended every one to the request's
+    headers (and httptools grows one long value by concatenation), with no bound: 300 MB of trailers after a
+    one-line body, no key needed, held 300 MB in the gateway."""
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    body = json.dumps({"model": "local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    start = b"%x\r\n%s\r\n0\r\n" % (len(body), body)
+    if name == "one_long_trailer_value":
+        start += b"x-trailer: "
+    sent, answer = flood(g.port, CHUNKED_HEAD % path + start, TRAILER_FLOODS[name])
+    assert sent < FLOOD_BYTES, "the server read 16 MB of one request's trailer fields"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer
+    if answer:  # the refusal is in the schema of the API the path belongs to
+        err = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert (err["type"] == "error") if path == b"/v1/messages" else ("message" in err["error"]), err
+    assert httpx.get(g.url + "/health", timeout=5).status_code == 200
+
+
+def test_ordinary_chunked_bodies_and_trailers_still_pass(gateway, openai_up, anthropic_up):
+    """Chunks of every size (a chunk's data split across reads, one-byte chunks, a chunk extension) and a few
+    trailer fields are read as before."""
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    body = json.dumps({"model": "frontier", "messages": [{"role": "user", "content": "x" * 300_000}]}).encode()
+    big = b"%x;ext=1\r\n%s\r\n" % (len(body) - 10, body[:-10])
+    small = b"".join(b"1\r\n%s\r\n" % body[i:i + 1] for i in range(len(body) - 10, len(body)))
+    trailers = b"0\r\nx-checksum: abc\r\nx-other: " + b"v" * 2000 + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+        s.sendall(CHUNKED_HEAD % b"/v1/chat/completions")
+        for i in range(0, len(big), 1000):  # a chunk's data over many reads
+            s.sendall(big[i:i + 1000])
+        s.sendall(small + trailers)
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
 def test_the_next_request_on_a_keep_alive_connection_is_bounded_too(gateway):
     g = gateway({})
     ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"

@@ -39,6 +39,8 @@ REFUSALS = {  # phase -> (status line, what the client is told)
                "server.limits.header_timeout"),
     "header_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request line and headers are larger "
                     "than server.limits.max_header_bytes"),
+    "trailer_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the chunked body's trailer fields are larger "
+                     "than server.limits.max_header_bytes"),
 }
 MALFORMED_LOG_EVERY_S = 60.0  # at most one "invalid HTTP request" log line this often, with a count
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
@@ -230,14 +232,27 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     # parser ran: a request that arrives in one read costs one guard update, not three.
     _phase: str | None = "header"
 
+    # A chunked body's last chunk is followed by trailer fields, which uvicorn appends to the request's
+    # headers (httptools grows one long value by concatenation first), with no bound: 300 MB of trailers after
+    # a one-line body, no key needed, held 300 MB. A chunk header that no body byte has followed yet is either
+    # a chunk whose data is still to come or the last chunk: reads that bring no body after it are trailers.
+    _after_chunk_header = False
+    _trailer_bytes = 0
+
     def data_received(self, data: bytes) -> None:
         if self._in_header:
             self._header_bytes += len(data)
         before = self._phase
+        in_trailer = self._after_chunk_header
         super().data_received(data)
         if self._in_header and self._header_bytes > self.guard.max_header_bytes:
             self.cut("header_size")
             return
+        if in_trailer and self._after_chunk_header:  # a whole read after a chunk header, and no body in it
+            self._trailer_bytes += len(data)
+            if self._trailer_bytes > self.guard.max_header_bytes:
+                self.cut("trailer_size")
+                return
         phase = self._phase
         if phase is not before:
             guard = self.guard
@@ -307,6 +322,16 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
                 scope[CLIENT_LEFT] = True
                 work.cancel()
 
+    def on_chunk_header(self) -> None:  # (called by httptools for chunked bodies only)
+        self._after_chunk_header = True
+
+    def on_chunk_complete(self) -> None:
+        self._after_chunk_header, self._trailer_bytes = False, 0
+
+    def on_body(self, body: bytes) -> None:
+        self._after_chunk_header = False
+        super().on_body(body)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_header, self._header_bytes, self._phase = True, 0, "header"
@@ -344,6 +369,9 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
             transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
             transport.close()
+        elif phase == "trailer_size" and cycle is not None and not cycle.response_started:
+            transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
+            transport.close()  # the app, waiting for the body's end, sees the client go away
         else:
             transport.abort()  # mid-body: the app sees the client go away
 
