@@ -467,3 +467,37 @@ def test_a_pipelined_client_that_leaves_mid_stream_stops_the_upstream_stream(gat
     g.flush()
     assert [r.status for r in g.ledger.query()] == [499]
     assert len(openai_up.requests) == 1  # the pipelined request behind it was never started
+
+
+def test_pipelined_requests_wait_in_the_socket_not_in_the_gateway(gateway, openai_up):
+    """uvicorn resumed reading whenever a request read its body or an answer ended, and each read queued the
+    requests it held (their bodies too) behind the running one: a client that pipelined 1 GB of 100 KB requests
+    without reading the answers had the gateway hold ~490 MB of queued bodies (outside the body budget), no key
+    needed. Now reading stays paused while requests are queued: at most one read's requests wait."""
+    import threading
+
+    from tests.harness import two_tier_config
+
+    cfg = two_tier_config(openai_up.url, openai_up.url, remote_kind="openai", routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["models"]["local"]["context_window"] = 200_000
+    g = gateway(cfg)
+    count = 150
+    one = _request("/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": "x" * 100_000}]})
+    connections = g._server.server_state.connections
+    deepest = 0
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        sender = threading.Thread(target=s.sendall, args=(one * count,), daemon=True)
+        sender.start()  # the answers are not read while the requests go out
+        while not openai_up.wait_until(lambda: len(openai_up.requests) >= count, timeout=0.001):
+            deepest = max([deepest, *(len(p.pipeline) for p in list(connections))])
+            assert sender.is_alive() or openai_up.wait_until(lambda: len(openai_up.requests) >= count, timeout=30), \
+                len(openai_up.requests)
+        s.settimeout(10)
+        answers = b""
+        while answers.count(b"HTTP/1.1 200") < count:
+            chunk = s.recv(1 << 20)
+            assert chunk, answers.count(b"HTTP/1.1 200")
+            answers += chunk
+    # 100 KB requests, reads of at most 256 KiB: a few wait at a time (it was most of the 150)
+    assert deepest <= 4, deepest

@@ -29,6 +29,8 @@ import resource
 import time
 from typing import Any, ClassVar
 
+from uvicorn.protocols.http.flow_control import FlowControl
+
 from tierwise.config import ServerLimits
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.server.cork import CorkedHttpToolsProtocol
@@ -218,6 +220,27 @@ class QuietParseErrors:
         return getattr(self._logger, name)
 
 
+class PipelineFlow(FlowControl):
+    """uvicorn's flow control, except that reading stays paused while requests wait behind the running one.
+
+    uvicorn pauses reading when a request arrives behind another (pipelined) but resumes it whenever a request
+    reads its body and whenever an answer ends, and each read may queue several more requests: a client that
+    pipelined 1 GB of 100 KB requests without reading the answers made the gateway hold ~490 MB of queued
+    bodies (outside `max_body_bytes_in_flight`, which counts bodies as requests read them), no key needed.
+    Queued requests are whole (a request's body is complete before the next one's headers), so the running
+    one never waits for these bytes; the last one queued may be partial, and reading resumes once it runs.
+    Cost: nothing while reading is not paused (the test below is behind uvicorn's own `read_paused`)."""
+
+    def __init__(self, transport: asyncio.Transport, pipeline: Any) -> None:
+        super().__init__(transport)
+        self._pipeline = pipeline
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self._pipeline:
+            self.read_paused = False
+            self._transport.resume_reading()
+
+
 class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
 
@@ -284,6 +307,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = PipelineFlow(self.flow._transport, self.pipeline)  # (before any request's cycle holds it)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
 
