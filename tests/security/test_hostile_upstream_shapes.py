@@ -134,3 +134,21 @@ def test_an_embeddings_answer_off_its_schema_is_a_502(gateway, openai_up, anthro
     assert secret not in str(e.value.body) and secret not in e.value.response.text
     openai_up.embeddings_raw = None  # an answer of its schema is still relayed
     assert len(oai(g).embeddings.create(model="local", input=["a", "b"]).data) == 2
+
+
+def test_a_stream_event_of_endless_lines_is_an_upstream_error(two_tier, openai_up):
+    """An event within `max_stream_event_bytes` made of a hundred thousand `data:` lines (legal SSE: the lines'
+    data are joined) was split into one bytes object per line: 8 MB of them held 140 MB while read, per stream.
+    Past 100,000 lines an event is an upstream error (the stream's error event, or a 502)."""
+    import openai
+
+    from tests.gateway.conftest import oai
+
+    g = two_tier(routes={"main": ["local"]})
+    lines = 'data: {"choices":[{"index":0,"delta":{"content":"hello"}}]}\n' + "data:\n" * 100_000 + "\n"
+    openai_up.script(Raw(body=lines + "data: [DONE]\n\n", content_type="text/event-stream"))
+    with pytest.raises(openai.APIError) as e:
+        for _ in oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}],
+                                                stream=True):
+            pass
+    assert "100000 lines" in str(e.value), e.value
