@@ -11,7 +11,9 @@
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
   second used to hold its file descriptor for ever. A client that stops reading its answer
   (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
-  stream and one of the provider's pooled connections.
+  stream and one of the provider's pooled connections. A chunked body's trailer section counts
+  against `max_header_bytes` too (431), and reading stays paused while pipelined requests wait
+  behind the running one (`PipelineFlow`).
 - `BodyBudget`: request-body bytes held across all requests at once; beyond it a request
   is refused with 503 and `Retry-After` before its body is read.
 - `check_n`: the largest `n` a client may ask for (each choice may be a paid upstream call).
