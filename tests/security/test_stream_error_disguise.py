@@ -88,3 +88,28 @@ def test_an_anthropic_sdk_never_reads_the_upstreams_key_in_a_disguised_error(key
     assert ANTHROPIC_KEY not in str(e.value) and ANTHROPIC_KEY not in str(e.value.body), e.value.body
     assert not any(ANTHROPIC_KEY in s for s in seen), seen
     assert ANTHROPIC_KEY not in _ledger_text(keyed)
+
+
+BLOCK = ('event: content_block_start\ndata: {"type":"content_block_start","index":%d,"content_block":{"type":"text",'
+         '"text":""}}\n\n')
+DELTA = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta",'
+         '"text":"x"}}\n\n')
+END = ('event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}'
+       '\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n')
+MISNUMBERED = {
+    "a delta for a block never started": START + BLOCK % 0 + DELTA % 0 + DELTA % 5 + END,
+    "a first block numbered 3": START + BLOCK % 3 + DELTA % 3 + END,
+    "a negative index": START + BLOCK % 0 + DELTA % 0 + DELTA % -1 + END,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MISNUMBERED))
+def test_an_anthropic_stream_with_misnumbered_blocks_is_an_upstream_error(keyed, anthropic_up, shape):
+    """Relayed as sent (pass-through), a delta naming a block that never started made the anthropic SDK fail in
+    the caller's code (IndexError: list index out of range) instead of an API error."""
+    anthropic_up.script(Raw(body=MISNUMBERED[shape], content_type="text/event-stream"))
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with ant(keyed).messages.stream(model="frontier", max_tokens=10,
+                                        messages=[{"role": "user", "content": "hi"}]) as s:
+            s.get_final_message()
+    assert "malformed" in str(e.value), e.value

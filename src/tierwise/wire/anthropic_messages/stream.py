@@ -55,6 +55,7 @@ class StreamDecoder:
         self.started = False
         self.stop_seen = False
         self.ended = False
+        self.blocks = 0  # content blocks started so far
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
@@ -96,19 +97,32 @@ class StreamDecoder:
                 m = obj["message"]
                 self.started = True
                 return [MessageStart(str(m.get("id") or new_message_id()), str(m.get("model") or ""), usage_in(m.get("usage")))]
+            # Blocks are numbered 0, 1, 2 … in the order they start, and a delta or stop names a started one: the
+            # anthropic SDK appends each started block and indexes its content list with a delta's `index`, so a
+            # stream relayed as sent with a delta for a block never started failed in the caller (IndexError).
             if t == "content_block_start":
+                i = int(obj["index"])
+                if i != self.blocks:
+                    raise ValueError(i)
+                self.blocks = i + 1
                 block = response_block_in(obj["content_block"])
                 if isinstance(block, ToolUseBlock):
                     block.input = {}  # the input arrives as input_json deltas
-                return [BlockStart(int(obj["index"]), block)]
+                return [BlockStart(i, block)]
             if t == "content_block_delta":
+                i = int(obj["index"])
+                if not 0 <= i < self.blocks:
+                    raise ValueError(i)
                 d = obj["delta"]
                 kind = _DELTA_IN.get(d.get("type"))
                 if kind is None:  # citations_delta and future kinds: nothing canonical to say
                     return []
-                return [BlockDelta(int(obj["index"]), kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
+                return [BlockDelta(i, kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
             if t == "content_block_stop":
-                return [BlockStop(int(obj["index"]))]
+                i = int(obj["index"])
+                if not 0 <= i < self.blocks:
+                    raise ValueError(i)
+                return [BlockStop(i)]
             if t == "message_delta":
                 d = obj.get("delta") or {}
                 self.stop_seen = True
