@@ -55,7 +55,7 @@ class StreamDecoder:
         self.started = False
         self.stop_seen = False
         self.ended = False
-        self.blocks = 0  # content blocks started so far
+        self.started_blocks = range(0)  # the indices of the content blocks started so far
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
@@ -102,16 +102,16 @@ class StreamDecoder:
             # stream relayed as sent with a delta for a block never started failed in the caller (IndexError).
             if t == "content_block_start":
                 i = int(obj["index"])
-                if i != self.blocks:
+                if i != len(self.started_blocks):
                     raise ValueError(i)
-                self.blocks = i + 1
+                self.started_blocks = range(i + 1)
                 block = response_block_in(obj["content_block"])
                 if isinstance(block, ToolUseBlock):
                     block.input = {}  # the input arrives as input_json deltas
                 return [BlockStart(i, block)]
             if t == "content_block_delta":
                 i = int(obj["index"])
-                if not 0 <= i < self.blocks:
+                if i not in self.started_blocks:
                     raise ValueError(i)
                 d = obj["delta"]
                 kind = _DELTA_IN.get(d.get("type"))
@@ -120,7 +120,7 @@ class StreamDecoder:
                 return [BlockDelta(i, kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
             if t == "content_block_stop":
                 i = int(obj["index"])
-                if not 0 <= i < self.blocks:
+                if i not in self.started_blocks:
                     raise ValueError(i)
                 return [BlockStop(i)]
             if t == "message_delta":
