@@ -113,3 +113,27 @@ def test_an_anthropic_stream_with_misnumbered_blocks_is_an_upstream_error(keyed,
                                         messages=[{"role": "user", "content": "hi"}]) as s:
             s.get_final_message()
     assert "malformed" in str(e.value), e.value
+
+
+TOOL = ('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":'
+        '{"tool_calls":[{"index":%d,"id":"call_%d","type":"function","function":{"name":"f","arguments":"{}"}}]},'
+        '"finish_reason":null}]}\n\n')
+TEXT = "data: " + CHUNK % ('{"role":"assistant","content":"a"}', "") + "\n\n"
+TOOL_NUMBERING = {
+    "a first call numbered 3": TEXT + TOOL % (3, 3) + "data: [DONE]\n\n",
+    "a call numbered 2 after call 0": TEXT + TOOL % (0, 0) + TOOL % (2, 2) + "data: [DONE]\n\n",
+    "a negative call number": TEXT + TOOL % (-1, 1) + "data: [DONE]\n\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(TOOL_NUMBERING))
+def test_an_openai_stream_with_misnumbered_tool_calls_is_an_upstream_error(keyed, openai_up, shape):
+    """Relayed as sent (pass-through), a tool call whose `index` skips ahead made the openai SDK's stream helper
+    fail in the caller's code (IndexError: list index out of range) instead of an API error."""
+    openai_up.script(Raw(body=TOOL_NUMBERING[shape], content_type="text/event-stream"))
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with pytest.raises(openai.APIError) as e:
+        with oai(keyed).chat.completions.stream(model="local", messages=[{"role": "user", "content": "hi"}],
+                                                tools=tools) as s:
+            s.get_final_completion()
+    assert "malformed" in str(e.value), e.value
