@@ -100,13 +100,16 @@ MISNUMBERED = {
     "a delta for a block never started": START + BLOCK % 0 + DELTA % 0 + DELTA % 5 + END,
     "a first block numbered 3": START + BLOCK % 3 + DELTA % 3 + END,
     "a negative index": START + BLOCK % 0 + DELTA % 0 + DELTA % -1 + END,
+    "no message_start": BLOCK % 0 + DELTA % 0 + END,
+    "only the end": END,
 }
 
 
 @pytest.mark.parametrize("shape", sorted(MISNUMBERED))
 def test_an_anthropic_stream_with_misnumbered_blocks_is_an_upstream_error(keyed, anthropic_up, shape):
     """Relayed as sent (pass-through), a delta naming a block that never started made the anthropic SDK fail in
-    the caller's code (IndexError: list index out of range) instead of an API error."""
+    the caller's code (IndexError: list index out of range), and a stream without message_start did too
+    (AssertionError), instead of an API error."""
     anthropic_up.script(Raw(body=MISNUMBERED[shape], content_type="text/event-stream"))
     with pytest.raises(anthropic.APIStatusError) as e:
         with ant(keyed).messages.stream(model="frontier", max_tokens=10,

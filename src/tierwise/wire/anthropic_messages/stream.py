@@ -102,7 +102,7 @@ class StreamDecoder:
             # stream relayed as sent with a delta for a block never started failed in the caller (IndexError).
             if t == "content_block_start":
                 i = int(obj["index"])
-                if i != len(self.started_blocks):
+                if i != len(self.started_blocks) or not self.started:  # (and only after message_start)
                     raise ValueError(i)
                 self.started_blocks = range(i + 1)
                 block = response_block_in(obj["content_block"])
@@ -124,12 +124,16 @@ class StreamDecoder:
                     raise ValueError(i)
                 return [BlockStop(i)]
             if t == "message_delta":
+                if not self.started:  # the anthropic SDK fails on any event before message_start (AssertionError)
+                    raise ValueError(t)
                 d = obj.get("delta") or {}
                 self.stop_seen = True
                 seq = d.get("stop_sequence")
                 return [MessageDelta(stop_reason_in(d.get("stop_reason")) or "end_turn", usage_in(obj.get("usage")),
                                      seq if isinstance(seq, str) else None)]
             if t == "message_stop":
+                if not self.started:
+                    raise ValueError(t)
                 self.ended = True
                 return [MessageStop()]
         except (KeyError, TypeError, ValueError, AttributeError):
