@@ -136,6 +136,8 @@ class ServerLimits(_Strict):
                                           "across all requests at once; beyond it new requests get 503 + Retry-After")
     max_json_depth: int = Field(64, ge=4, le=200, description="nesting depth of a JSON request body (the "
                                 "upstream encoder fails past about 250)")
+    max_json_containers: int = Field(100_000, ge=1000, description="JSON objects and arrays in a request body "
+                                     "(each costs the gateway's event loop a few microseconds to read and translate)")
     max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
                        "each choice can be a separate paid upstream call")
 

@@ -50,6 +50,7 @@ class OpenAIDouble(DoubleServer):
         super().__init__(api_key=api_key, models=models)
         self.strict = strict
         self.embedding_dims = embedding_dims
+        self.embeddings_raw: bytes | None = None  # when set: embeddings answers exactly this body (status 200)
         self._counter = 0
 
     def add_routes(self, app: web.Application) -> None:
@@ -223,6 +224,9 @@ class OpenAIDouble(DoubleServer):
                 raise Rejected(400, f"Invalid value for 'encoding_format': {fmt!r}")
         except Rejected as e:
             return self.error_response(rec, e.status, e.message, e.error_type)
+        if self.embeddings_raw is not None:  # a hostile answer (tests/security/test_hostile_upstream_shapes.py)
+            rec.status = 200
+            return web.Response(status=200, body=self.embeddings_raw, content_type="application/json")
         data = []
         for i, t in enumerate(texts):
             vec = embed(t, dims)

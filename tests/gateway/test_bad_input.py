@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx2 as httpx
 import pytest
 
@@ -147,3 +149,22 @@ def test_a_404_for_an_endpoint_that_is_off_says_which_key_turns_it_on(g):
         assert key in r.json()["error"]["message"]
     r = httpx.get(g.url + "/metricsx")
     assert "observability" not in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_gets_a_415_that_says_so(g, encoding):
+    """A client that compresses its body (an HTTP library's option) was told its JSON was not valid UTF-8
+    ("surrogates not allowed at position 0"); the gateway reads bodies as sent, and now says that."""
+    import gzip
+    import zlib
+
+
+    raw = json.dumps({"model": "main", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    body = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw) if encoding == "deflate" else b"\x0b\x02\x80" + raw
+    for path in ("/v1/chat/completions", "/v1/messages"):
+        r = httpx.post(g.url + path, content=body, timeout=10,
+                       headers={"content-type": "application/json", "content-encoding": encoding})
+        assert r.status_code == 415, r.text
+        answer = r.json()
+        assert ("type" in answer) == (path == "/v1/messages"), answer  # each API's own error schema
+        assert "Content-Encoding" in answer["error"]["message"], answer

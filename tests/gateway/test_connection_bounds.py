@@ -200,6 +200,55 @@ def test_an_endless_header_block_is_refused_with_431(gateway, name):
     assert httpx.get(g.url + "/health", timeout=5).status_code == 200
 
 
+CHUNKED_HEAD = (b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                b"transfer-encoding: chunked\r\n\r\n")
+TRAILER_FLOODS = {
+    "many_trailer_lines": (b"x-trailer: " + b"a" * 60 + b"\r\n") * 1000,
+    "one_long_trailer_value": b"t" * 65536,
+}
+
+
+@pytest.mark.parametrize("path", [b"/v1/chat/completions", b"/v1/messages"])
+@pytest.mark.parametrize("name", list(TRAILER_FLOODS))
+def test_an_endless_trailer_section_is_refused_with_431(gateway, openai_up, anthropic_up, path, name):
+    """A chunked body's trailer fields come after its last chunk; uvicorn appended every one to the request's
+    headers (and httptools grows one long value by concatenation), with no bound: 300 MB of trailers after a
+    one-line body, no key needed, held 300 MB in the gateway."""
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    body = json.dumps({"model": "local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    start = b"%x\r\n%s\r\n0\r\n" % (len(body), body)
+    if name == "one_long_trailer_value":
+        start += b"x-trailer: "
+    sent, answer = flood(g.port, CHUNKED_HEAD % path + start, TRAILER_FLOODS[name])
+    assert sent < FLOOD_BYTES, "the server read 16 MB of one request's trailer fields"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer
+    if answer:  # the refusal is in the schema of the API the path belongs to
+        err = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert (err["type"] == "error") if path == b"/v1/messages" else ("message" in err["error"]), err
+    assert httpx.get(g.url + "/health", timeout=5).status_code == 200
+
+
+def test_ordinary_chunked_bodies_and_trailers_still_pass(gateway, openai_up, anthropic_up):
+    """Chunks of every size (a chunk's data split across reads, one-byte chunks, a chunk extension) and a few
+    trailer fields are read as before."""
+    from tests.harness import two_tier_config
+
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    body = json.dumps({"model": "frontier", "messages": [{"role": "user", "content": "x" * 300_000}]}).encode()
+    big = b"%x;ext=1\r\n%s\r\n" % (len(body) - 10, body[:-10])
+    small = b"".join(b"1\r\n%s\r\n" % body[i:i + 1] for i in range(len(body) - 10, len(body)))
+    trailers = b"0\r\nx-checksum: abc\r\nx-other: " + b"v" * 2000 + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+        s.sendall(CHUNKED_HEAD % b"/v1/chat/completions")
+        for i in range(0, len(big), 1000):  # a chunk's data over many reads
+            s.sendall(big[i:i + 1000])
+        s.sendall(small + trailers)
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
 def test_the_next_request_on_a_keep_alive_connection_is_bounded_too(gateway):
     g = gateway({})
     ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
@@ -418,3 +467,37 @@ def test_a_pipelined_client_that_leaves_mid_stream_stops_the_upstream_stream(gat
     g.flush()
     assert [r.status for r in g.ledger.query()] == [499]
     assert len(openai_up.requests) == 1  # the pipelined request behind it was never started
+
+
+def test_pipelined_requests_wait_in_the_socket_not_in_the_gateway(gateway, openai_up):
+    """uvicorn resumed reading whenever a request read its body or an answer ended, and each read queued the
+    requests it held (their bodies too) behind the running one: a client that pipelined 1 GB of 100 KB requests
+    without reading the answers had the gateway hold ~490 MB of queued bodies (outside the body budget), no key
+    needed. Now reading stays paused while requests are queued: at most one read's requests wait."""
+    import threading
+
+    from tests.harness import two_tier_config
+
+    cfg = two_tier_config(openai_up.url, openai_up.url, remote_kind="openai", routes={
+        "main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["models"]["local"]["context_window"] = 200_000
+    g = gateway(cfg)
+    count = 150
+    one = _request("/v1/chat/completions", {"model": "main", "messages": [{"role": "user", "content": "x" * 100_000}]})
+    connections = g._server.server_state.connections
+    deepest = 0
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        sender = threading.Thread(target=s.sendall, args=(one * count,), daemon=True)
+        sender.start()  # the answers are not read while the requests go out
+        while not openai_up.wait_until(lambda: len(openai_up.requests) >= count, timeout=0.001):
+            deepest = max([deepest, *(len(p.pipeline) for p in list(connections))])
+            assert sender.is_alive() or openai_up.wait_until(lambda: len(openai_up.requests) >= count, timeout=30), \
+                len(openai_up.requests)
+        s.settimeout(10)
+        answers = b""
+        while answers.count(b"HTTP/1.1 200") < count:
+            chunk = s.recv(1 << 20)
+            assert chunk, answers.count(b"HTTP/1.1 200")
+            answers += chunk
+    # 100 KB requests, reads of at most 256 KiB: a few wait at a time (it was most of the 150)
+    assert deepest <= 4, deepest

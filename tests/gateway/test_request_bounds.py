@@ -70,6 +70,35 @@ def test_deep_json_is_400_in_the_client_schema_on_every_json_route(g, depth):
     assert "deep" in e["message"]
 
 
+def test_a_body_of_too_many_objects_is_400_in_the_client_schema(g, anthropic_up):
+    """Breadth, not depth: a 29 MB body of 800,000 one-word messages held the gateway's event loop (every other
+    client's request and stream with it) for 2.6-4.1 s while it was decoded and translated. Past
+    `server.limits.max_json_containers` (100,000 objects and arrays) it is refused before any decoding."""
+    import openai
+
+    many = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}] * 60_000
+    with pytest.raises(openai.BadRequestError) as e:
+        oai(g).chat.completions.create(model="main", messages=many)
+    assert "max_json_containers" in e.value.message
+    blocks = [{"type": "text", "text": "a"}] * 120_000
+    with pytest.raises(anthropic.BadRequestError) as ae:
+        ant(g).messages.create(model="main", max_tokens=5, messages=[{"role": "user", "content": blocks}])
+    assert "max_json_containers" in ae.value.message
+    with pytest.raises(anthropic.BadRequestError):
+        ant(g).messages.count_tokens(model="main", messages=[{"role": "user", "content": blocks}])
+    assert not anthropic_up.requests  # nothing reached an upstream
+
+
+def test_text_full_of_brackets_and_many_messages_under_the_cap_still_pass(g, anthropic_up):
+    """The bracket count only sends a body on to the exact count: brackets inside strings are not objects."""
+    code = "{[" * 150_000
+    r = ant(g).messages.create(model="main", max_tokens=5, messages=[{"role": "user", "content": code}])
+    assert r.content[0].text == "ok"
+    many = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}] * 20_000 + [
+        {"role": "user", "content": "c"}]
+    assert ant(g).messages.create(model="main", max_tokens=5, messages=many).content[0].text == "ok"
+
+
 def test_json_within_the_depth_limit_still_works(g, anthropic_up):
     body = chat_body("anthropic", deep(40))
     r = post(g, "/v1/messages", body)

@@ -99,3 +99,56 @@ def test_count_tokens_from_an_upstream_is_a_sane_count(gateway, openai_up, anthr
     assert r.status_code == 200, r.text
     n = r.json()["input_tokens"]
     assert type(n) is int and 0 <= n < 2**31, n
+
+
+EMBEDDING_ANSWERS = {  # an upstream's 200 answers to POST /v1/embeddings that are not embeddings
+    "a chat completion": '{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant",'
+                         '"content":"hi"},"finish_reason":"stop"}]}',
+    "an array": "[1, 2, 3]",
+    "no data": '{"object":"list","data":null,"model":"m"}',
+    "an item without its embedding": '{"object":"list","data":[{"object":"embedding","index":0}],"model":"m"}',
+    "an error object sent with 200": '{"object":"error","message":"invalid key Bearer SECRET","code":401}',
+    "an error member sent with 200": '{"error":{"message":"invalid key Bearer SECRET","type":"auth"}}',
+}
+
+
+@pytest.mark.parametrize("shape", sorted(EMBEDDING_ANSWERS))
+def test_an_embeddings_answer_off_its_schema_is_a_502(gateway, openai_up, anthropic_up, monkeypatch, shape):
+    """`POST /v1/embeddings` relayed whatever JSON the upstream sent as a 200: the openai SDK then failed in the
+    caller's code (AttributeError, "No embedding data received"), and an error object's text, with the key the
+    gateway had sent, reached the client as it was."""
+    import openai
+
+    from tests.gateway.conftest import oai
+    from tests.harness import two_tier_config
+
+    secret = "sk-local-secret-embed-1234567890abcdef"
+    monkeypatch.setenv("LOCAL_KEY", secret)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    cfg["providers"]["localsrv"]["api_key_env"] = "LOCAL_KEY"
+    g = gateway(cfg)
+    openai_up.embeddings_raw = EMBEDDING_ANSWERS[shape].replace("SECRET", secret).encode()
+    with pytest.raises(openai.APIStatusError) as e:
+        oai(g).embeddings.create(model="local", input="hello")
+    assert e.value.status_code == 502, e.value
+    assert secret not in str(e.value.body) and secret not in e.value.response.text
+    openai_up.embeddings_raw = None  # an answer of its schema is still relayed
+    assert len(oai(g).embeddings.create(model="local", input=["a", "b"]).data) == 2
+
+
+def test_a_stream_event_of_endless_lines_is_an_upstream_error(two_tier, openai_up):
+    """An event within `max_stream_event_bytes` made of a hundred thousand `data:` lines (legal SSE: the lines'
+    data are joined) was split into one bytes object per line: 8 MB of them held 140 MB while read, per stream.
+    Past 100,000 lines an event is an upstream error (the stream's error event, or a 502)."""
+    import openai
+
+    from tests.gateway.conftest import oai
+
+    g = two_tier(routes={"main": ["local"]})
+    lines = 'data: {"choices":[{"index":0,"delta":{"content":"hello"}}]}\n' + "data:\n" * 100_000 + "\n"
+    openai_up.script(Raw(body=lines + "data: [DONE]\n\n", content_type="text/event-stream"))
+    with pytest.raises(openai.APIError) as e:
+        for _ in oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}],
+                                                stream=True):
+            pass
+    assert "100000 lines" in str(e.value), e.value

@@ -426,8 +426,9 @@ def test_one_chunk_per_read_and_an_error_after_the_events_before_it():
     (chunk,) = dec.feed(wire)  # a whole stream in one read: one chunk, its bytes exactly
     assert chunk.raw == wire and canonical_without_ids(chunk.events) == canonical_without_ids(sample_events())
     dec = am.StreamDecoder()
-    delta = sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                        "delta": {"type": "text_delta", "text": "hi"}})
+    delta = sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                        "content_block": {"type": "text", "text": ""}}) + sse(
+        "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}})
     before, failure = dec.feed(START + delta + ERROR)
     assert before.raw == START + delta and isinstance(before.events[-1], BlockDelta)
     assert failure.raw is None and [type(e) for e in failure.events] == [StreamError]

@@ -39,7 +39,7 @@ from tierwise.providers.http import Provider
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat
-from tierwise.wire.sse import EventTooLarge
+from tierwise.wire.sse import EventTooLarge, EventTooManyLines
 
 CODECS: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic_messages}
 
@@ -254,6 +254,8 @@ class Deployment:
                         raise self.provider.too_large()
                     try:
                         chunks = decoder.feed(data)
+                    except EventTooManyLines as e:
+                        raise UpstreamError(f"provider {self.provider.name!r} sent {e}", retryable=False) from None
                     except EventTooLarge:
                         raise UpstreamError(f"provider {self.provider.name!r} sent a stream event larger than "
                                             f"{pcfg.max_stream_event_bytes} bytes (max_stream_event_bytes)",

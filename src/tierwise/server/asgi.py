@@ -41,7 +41,7 @@ from tierwise.server import admin_approvals, admin_status, health, model_list, o
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.deployment_endpoints import count_tokens, embeddings, first_deployment
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
-from tierwise.server.json_depth import too_deep
+from tierwise.server.json_depth import shape_problem
 from tierwise.server.key_scopes import KeyRing, KeyScope
 from tierwise.server.limits import BODY_TIMED_OUT, CLIENT_LEFT, WORK, BodyBudget, check_n, retry_after_header
 from tierwise.server.origin_guard import OriginGuard
@@ -292,10 +292,14 @@ class App:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
+            encoding = headers.get("content-encoding", "identity").strip().lower()
+            if encoding != "identity":  # (asked only of a body that failed: nothing on the way of one that parses)
+                raise InvalidRequest(f"request bodies must not be compressed (Content-Encoding: {encoding[:40]}): "
+                                     "send the JSON as it is", status=415) from None
             raise InvalidRequest(f"request body is not valid JSON: {e.msg} at position {e.pos}") from None
-        if too_deep(body, data, self.limits.max_json_depth):
-            raise InvalidRequest(f"request body nests deeper than {self.limits.max_json_depth} levels "
-                                 "(server.limits.max_json_depth)")
+        problem = shape_problem(body, data, self.limits)
+        if problem is not None:
+            raise InvalidRequest(problem)
         return data
 
     # ------------------------------------------------------------------ chat

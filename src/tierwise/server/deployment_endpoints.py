@@ -16,10 +16,11 @@ from typing import Any
 import orjson
 
 from tierwise.canonical import Message, Request, TextBlock
-from tierwise.errors import Internal, InvalidRequest, TierwiseError
+from tierwise.errors import Internal, InvalidRequest, TierwiseError, UpstreamError
 from tierwise.gateway import new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.image_urls import remote_documents, remote_images
+from tierwise.secret_scrub import upstream_text
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
@@ -89,7 +90,8 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             raw_body = await _screened_embeddings(app, target, route, data["model"], body)
         else:
             raw_body = orjson.dumps(body)
-        _, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+        out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+        check_embeddings_answer(prov.name, out)
     except TierwiseError as e:
         await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
         return
@@ -135,6 +137,26 @@ async def _screened_embeddings(app: Any, dep: Deployment, route: str, requested:
     raw = orjson.dumps(body)
     check(raw)  # the last line of defence, on the exact bytes
     return raw
+
+
+def check_embeddings_answer(provider: str, out: Any) -> None:
+    """An upstream's embeddings answer is relayed as sent only when it is one: a list of `data` items, each with
+    an `embedding` (numbers, or base64 text). A chat completion, an array, or an error object sent with status 200
+    (`{"object": "error", "message": ...}`, which can quote the key the gateway sent) went to the client as a 200:
+    the openai SDK then failed in the caller's code (`AttributeError`, "No embedding data received") and the
+    error's text reached the client unscrubbed. Now a 502 in OpenAI's schema, its text scrubbed and cut."""
+    data = out.get("data") if type(out) is dict else None
+    if type(data) is list and data and all(
+            type(d) is dict and type(d.get("embedding")) in (list, str) for d in data):
+        return
+    said = out.get("error") if type(out) is dict else None
+    if isinstance(said, dict):
+        said = said.get("message")
+    if said is None and type(out) is dict and out.get("object") == "error":  # vLLM's older shape
+        said = out.get("message")
+    reason = f": {upstream_text(str(said))}" if said else ""
+    raise UpstreamError(f"provider {provider!r} sent an embeddings answer this gateway cannot read{reason}",
+                        retryable=True)
 
 
 def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:

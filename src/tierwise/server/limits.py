@@ -11,7 +11,9 @@
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
   second used to hold its file descriptor for ever. A client that stops reading its answer
   (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
-  stream and one of the provider's pooled connections.
+  stream and one of the provider's pooled connections. A chunked body's trailer section counts
+  against `max_header_bytes` too (431), and reading stays paused while pipelined requests wait
+  behind the running one (`PipelineFlow`).
 - `BodyBudget`: request-body bytes held across all requests at once; beyond it a request
   is refused with 503 and `Retry-After` before its body is read.
 - `check_n`: the largest `n` a client may ask for (each choice may be a paid upstream call).
@@ -29,6 +31,8 @@ import resource
 import time
 from typing import Any, ClassVar
 
+from uvicorn.protocols.http.flow_control import FlowControl
+
 from tierwise.config import ServerLimits
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.server.cork import CorkedHttpToolsProtocol
@@ -39,6 +43,8 @@ REFUSALS = {  # phase -> (status line, what the client is told)
                "server.limits.header_timeout"),
     "header_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request line and headers are larger "
                     "than server.limits.max_header_bytes"),
+    "trailer_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the chunked body's trailer fields are larger "
+                     "than server.limits.max_header_bytes"),
 }
 MALFORMED_LOG_EVERY_S = 60.0  # at most one "invalid HTTP request" log line this often, with a count
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
@@ -216,6 +222,27 @@ class QuietParseErrors:
         return getattr(self._logger, name)
 
 
+class PipelineFlow(FlowControl):
+    """uvicorn's flow control, except that reading stays paused while requests wait behind the running one.
+
+    uvicorn pauses reading when a request arrives behind another (pipelined) but resumes it whenever a request
+    reads its body and whenever an answer ends, and each read may queue several more requests: a client that
+    pipelined 1 GB of 100 KB requests without reading the answers made the gateway hold ~490 MB of queued
+    bodies (outside `max_body_bytes_in_flight`, which counts bodies as requests read them), no key needed.
+    Queued requests are whole (a request's body is complete before the next one's headers), so the running
+    one never waits for these bytes; the last one queued may be partial, and reading resumes once it runs.
+    Cost: nothing while reading is not paused (the test below is behind uvicorn's own `read_paused`)."""
+
+    def __init__(self, transport: asyncio.Transport, pipeline: Any) -> None:
+        super().__init__(transport)
+        self._pipeline = pipeline
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self._pipeline:
+            self.read_paused = False
+            self._transport.resume_reading()
+
+
 class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
 
@@ -230,14 +257,27 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     # parser ran: a request that arrives in one read costs one guard update, not three.
     _phase: str | None = "header"
 
+    # A chunked body's last chunk is followed by trailer fields, which uvicorn appends to the request's
+    # headers (httptools grows one long value by concatenation first), with no bound: 300 MB of trailers after
+    # a one-line body, no key needed, held 300 MB. A chunk header that no body byte has followed yet is either
+    # a chunk whose data is still to come or the last chunk: reads that bring no body after it are trailers.
+    _after_chunk_header = False
+    _trailer_bytes = 0
+
     def data_received(self, data: bytes) -> None:
         if self._in_header:
             self._header_bytes += len(data)
         before = self._phase
+        in_trailer = self._after_chunk_header
         super().data_received(data)
         if self._in_header and self._header_bytes > self.guard.max_header_bytes:
             self.cut("header_size")
             return
+        if in_trailer and self._after_chunk_header:  # a whole read after a chunk header, and no body in it
+            self._trailer_bytes += len(data)
+            if self._trailer_bytes > self.guard.max_header_bytes:
+                self.cut("trailer_size")
+                return
         phase = self._phase
         if phase is not before:
             guard = self.guard
@@ -269,6 +309,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = PipelineFlow(self.flow._transport, self.pipeline)  # (before any request's cycle holds it)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
 
@@ -307,6 +348,16 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
                 scope[CLIENT_LEFT] = True
                 work.cancel()
 
+    def on_chunk_header(self) -> None:  # (called by httptools for chunked bodies only)
+        self._after_chunk_header = True
+
+    def on_chunk_complete(self) -> None:
+        self._after_chunk_header, self._trailer_bytes = False, 0
+
+    def on_body(self, body: bytes) -> None:
+        self._after_chunk_header = False
+        super().on_body(body)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_header, self._header_bytes, self._phase = True, 0, "header"
@@ -344,6 +395,9 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
             transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
             transport.close()
+        elif phase == "trailer_size" and cycle is not None and not cycle.response_started:
+            transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
+            transport.close()  # the app, waiting for the body's end, sees the client go away
         else:
             transport.abort()  # mid-body: the app sees the client go away
 

@@ -55,6 +55,7 @@ class StreamDecoder:
         self.started = False
         self.stop_seen = False
         self.ended = False
+        self.started_blocks = range(0)  # the indices of the content blocks started so far
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
@@ -88,32 +89,51 @@ class StreamDecoder:
         return out
 
     def _events(self, obj: dict[str, Any], sse_event: str | None) -> list[StreamEvent]:
-        t = obj.get("type") or sse_event
+        # `event: error` is an error whatever its data's `type` says: the anthropic SDK raises on the event name,
+        # so an error disguised as a `message_delta` was relayed raw and raised with the upstream's unscrubbed text.
+        t = "error" if sse_event == "error" else obj.get("type") or sse_event
         try:
             if t == "message_start":
                 m = obj["message"]
                 self.started = True
                 return [MessageStart(str(m.get("id") or new_message_id()), str(m.get("model") or ""), usage_in(m.get("usage")))]
+            # Blocks are numbered 0, 1, 2 … in the order they start, and a delta or stop names a started one: the
+            # anthropic SDK appends each started block and indexes its content list with a delta's `index`, so a
+            # stream relayed as sent with a delta for a block never started failed in the caller (IndexError).
             if t == "content_block_start":
+                i = int(obj["index"])
+                if i != len(self.started_blocks) or not self.started:  # (and only after message_start)
+                    raise ValueError(i)
+                self.started_blocks = range(i + 1)
                 block = response_block_in(obj["content_block"])
                 if isinstance(block, ToolUseBlock):
                     block.input = {}  # the input arrives as input_json deltas
-                return [BlockStart(int(obj["index"]), block)]
+                return [BlockStart(i, block)]
             if t == "content_block_delta":
+                i = int(obj["index"])
+                if i not in self.started_blocks:
+                    raise ValueError(i)
                 d = obj["delta"]
                 kind = _DELTA_IN.get(d.get("type"))
                 if kind is None:  # citations_delta and future kinds: nothing canonical to say
                     return []
-                return [BlockDelta(int(obj["index"]), kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
+                return [BlockDelta(i, kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
             if t == "content_block_stop":
-                return [BlockStop(int(obj["index"]))]
+                i = int(obj["index"])
+                if i not in self.started_blocks:
+                    raise ValueError(i)
+                return [BlockStop(i)]
             if t == "message_delta":
+                if not self.started:  # the anthropic SDK fails on any event before message_start (AssertionError)
+                    raise ValueError(t)
                 d = obj.get("delta") or {}
                 self.stop_seen = True
                 seq = d.get("stop_sequence")
                 return [MessageDelta(stop_reason_in(d.get("stop_reason")) or "end_turn", usage_in(obj.get("usage")),
                                      seq if isinstance(seq, str) else None)]
             if t == "message_stop":
+                if not self.started:
+                    raise ValueError(t)
                 self.ended = True
                 return [MessageStop()]
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -108,8 +108,11 @@ class StreamDecoder:
                 raise UpstreamError("upstream sent a stream chunk that is not valid JSON", retryable=True) from None
             if type(obj) is not dict:
                 raise UpstreamError("upstream sent a stream chunk that is not an object", retryable=True)
-            if "choices" not in obj and ("error" in obj or msg.event == "error"):
-                # (`event: error` without an `error` member too: relayed raw, its text went out unscrubbed)
+            if "error" in obj and (obj["error"] or "choices" not in obj) or (
+                    "choices" not in obj and msg.event == "error"):
+                # (`event: error` without an `error` member too: relayed raw, its text went out unscrubbed;
+                # and any chunk whose `error` is set, `choices` or not: the openai SDK raises on it, so one
+                # relayed raw put the upstream's own text, its key, in the client's exception)
                 e = obj.get("error", obj)
                 message = e.get("message", "upstream error") if isinstance(e, dict) else e
                 message = upstream_text(str(message))
@@ -189,6 +192,11 @@ class StreamDecoder:
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
                 if ti not in self.tools:
+                    if not 0 <= ti <= len(self.tools):
+                        # Calls are numbered 0, 1, 2 … as they start: the openai SDK's stream helper indexes its
+                        # list of calls with `index`, so a stream relayed as sent with call 3 first failed in the
+                        # caller's code (IndexError).
+                        raise ValueError(ti)
                     self._close(ev)
                     idx = self.next_index
                     self.next_index += 1
