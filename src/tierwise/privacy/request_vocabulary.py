@@ -3,7 +3,7 @@
 Two things the boundary needs so that redaction and its leak check agree (boundary.py):
 
 - `declared_identifiers`: the names a request itself defines for its program — tool names and the
-  keys and `required` entries of their input schemas. A name detector reading `Edit` (Claude Code's
+  keys and `required` entries of their input schemas (`DeclaredNames`: where each kind is exempt). A name detector reading `Edit` (Claude Code's
   file-editing tool, and a Hungarian given name) or `Workflow` as a person finds the tool, not a
   person; redaction cannot rewrite a tool's name anyway (the model must call it by that name), so such
   a finding made every request that mentions its own tool fail the leak check. Only entities found
@@ -26,9 +26,11 @@ from typing import Any
 
 from tierwise.canonical import Request
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.request_scan import tool_texts
 
 NAME_ENTITIES = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "NRP"})
 DETECTOR = "spread"  # the detector name of a finding added by ValueSpread
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI and Anthropic accept as a tool's name
 MAX_SCHEMA_NODES = 100_000  # schema nodes walked per request (a request is bounded; so is this walk)
 
 
@@ -56,6 +58,41 @@ def _schema_names(node: Any, out: set[str], budget: list[int]) -> None:
                     stack.append(v)
         elif isinstance(n, list):
             stack.extend(x for x in n if isinstance(x, (dict, list)))
+
+
+class DeclaredNames:
+    """Where a request's declared names exempt a name-like finding: in the texts of its tool definitions
+    (names, descriptions, schemas) every declared identifier; anywhere else its tool names only, those a
+    provider accepts (`Edit`, `Workflow`: one token of letters, digits, `_` and `-`; Claude Code names them in
+    its system prompt and in its own user-turn texts, `Do NOT use Read, Bash, Grep, Glob, Edit`).
+
+    Schema keys and `required` entries are often a third party's (an MCP server's): exempting them
+    everywhere let a tool whose schema declares `Alice Johnson`, or a `required` list of common given names,
+    send the user's own mentions of those people in clear (the leak check looks for detected values only,
+    so it did not look for them). Outside the tool definitions such a name stays a finding: redacted, and if
+    the same word is left in a schema the leak check refuses the call (fails closed)."""
+
+    __slots__ = ("identifiers", "tool_names", "tool_texts", "_seen")
+
+    def __init__(self) -> None:
+        self.identifiers: frozenset[str] = frozenset()
+        self.tool_names: frozenset[str] = frozenset()
+        self.tool_texts: frozenset[str] = frozenset()
+        self._seen: list[int] = []  # ids of the tool lists read (a guard may see several requests)
+
+    def add(self, req: Request) -> None:
+        if not req.tools or id(req.tools) in self._seen:
+            return
+        self._seen.append(id(req.tools))
+        self.identifiers |= declared_identifiers(req)
+        self.tool_names |= frozenset(t.name for t in req.tools if TOOL_NAME.fullmatch(t.name))
+        self.tool_texts |= frozenset(t for _, t in tool_texts(req))
+
+    def drop(self, text: str, findings: list[Any]) -> list[Any]:
+        """`findings` of `text` without the name-like ones a declared name exempts there."""
+        if not self.identifiers or not findings:
+            return findings
+        return drop_identifiers(text, findings, self.identifiers if text in self.tool_texts else self.tool_names)
 
 
 def drop_identifiers(text: str, findings: list[Any], identifiers: frozenset[str]) -> list[Any]:
