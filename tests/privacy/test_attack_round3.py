@@ -86,3 +86,46 @@ def test_a_tools_own_name_is_still_not_redacted(ner_gateway, anthropic_up):
     assert anthropic_up.requests, "the remote model got no request"
     out = json.loads(anthropic_up.requests[-1].raw)
     assert out["tools"][0]["name"] == "Edit" and "Edit" in json.dumps(out["system"])
+
+
+# ---------------------------------------------------------------------------- (b) the findings cache
+
+
+@pytest.fixture
+def redact_gateway(gateway, openai_up, anthropic_up):
+    openai_up.default = anthropic_up.default = echo_placeholders
+    cfg = privacy_config(openai_up.url, anthropic_up.url, FB)
+    cfg["server"]["default_route"] = "fb"
+    return gateway(cfg)
+
+
+def _held(cache: Any) -> int:
+    return sum(len(v) for v in cache._entries.values())
+
+
+def test_a_client_cannot_fill_the_findings_cache_with_texts_of_many_values(redact_gateway, anthropic_up):
+    """The cache was bounded by entries (2,048) only, and an entry holds one text's findings: a text of
+    4,000,000 characters holds ~570,000 (~75 MB), so a client sending distinct texts dense with values
+    pinned gigabytes. A text with thousands of findings is scanned again instead of kept."""
+    client = oai(redact_gateway)
+    for i in range(3):  # each text distinct (a new entry), 5,000 e-mail addresses
+        text = f"batch {i}: " + f"write to {EMAIL} " * 5000
+        r = client.chat.completions.create(model="fb", messages=[{"role": "user", "content": text}])
+        assert r.choices[0].message.content
+    assert anthropic_up.requests and all(EMAIL.encode() not in rec.raw for rec in anthropic_up.requests)
+    assert _held(redact_gateway.gateway.privacy.findings_cache) == 0
+
+
+def test_the_findings_cache_is_bounded_by_the_findings_it_holds() -> None:
+    from tierwise.privacy.findings_cache import FindingsCache
+
+    cache = FindingsCache(max_entries=100, max_findings=10, max_entry_findings=4)
+    for i in range(5):
+        cache.put(FindingsCache.key(b"salt", f"text {i}"), [object()] * 3)
+    assert _held(cache) <= 10 and cache.findings_held == _held(cache)
+    assert cache.get(FindingsCache.key(b"salt", "text 4")) is not None  # the newest stay
+    assert cache.get(FindingsCache.key(b"salt", "text 0")) is None  # the oldest went first
+    cache.put(FindingsCache.key(b"salt", "big"), [object()] * 5)
+    assert cache.get(FindingsCache.key(b"salt", "big")) is None
+    cache.put(FindingsCache.key(b"salt", "text 4"), [object()])  # replacing an entry counts it once
+    assert cache.findings_held == _held(cache)
