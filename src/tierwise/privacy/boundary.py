@@ -55,8 +55,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from tierwise.canonical import (
     Request,
     Response,
@@ -72,7 +70,7 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
-from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread
+from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, values_in_body
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -549,7 +547,7 @@ class Guard:
             detail = step.detail["privacy"]
             detail["sha256"] = hashlib.sha256(body).hexdigest()
             detail["bytes"] = len(body)
-            leaked = [e for e in values if _contains(body, e)]
+            leaked = values_in_body(body, values)
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
@@ -582,23 +580,3 @@ class _RedactMemo:
             if len(self.cache) < MAX_MEMO_TEXTS:
                 self.cache[text] = got
         return got
-
-
-def _contains(body: bytes, value: str) -> bool:
-    """Does `value` (as JSON string content) occur in `body` on word boundaries?"""
-    needle = orjson.dumps(value)[1:-1]
-    if not needle:
-        return False
-    start = 0
-    while True:
-        i = body.find(needle, start)
-        if i < 0:
-            return False
-        j = i + len(needle)
-        before = body[i - 1:i]
-        after = body[j:j + 1]
-        if not (before.isalnum() and needle[:1].isalnum()) and not (after.isalnum() and needle[-1:].isalnum()):
-            return True
-        start = i + 1
-
-
