@@ -39,9 +39,9 @@ def main() -> None:
         text = " ".join(f"u{i}@b.io" for i in range(n))
         found = det.scan(text)
         values = {text[f.start:f.end]: f.entity for f in found}
-        spread_s, _ = cpu(lambda: ValueSpread(values).add(text, found))
+        spread_s, _ = cpu(lambda v=values, t=text, f=found: ValueSpread(v).add(t, f))
         body = orjson.dumps({"m": " ".join(f"<EMAIL_ADDRESS_{i}>" for i in range(n))})
-        leak_s, leaked = cpu(lambda: values_in_body(body, list(values)))
+        leak_s, leaked = cpu(lambda b=body, v=values: values_in_body(b, list(v)))
         assert not leaked
         print(f"| {n:,} distinct e-mail addresses | {len(text):,} | {len(values):,} | {spread_s:.3f} | {leak_s:.3f} |")
     text = "Ed " * 1_300_000
