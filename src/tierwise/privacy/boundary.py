@@ -55,8 +55,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from tierwise.canonical import (
     Request,
     Response,
@@ -72,7 +70,7 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
-from tierwise.privacy.request_vocabulary import ValueSpread, declared_identifiers, drop_identifiers
+from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, values_in_body
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -338,7 +336,7 @@ class Guard:
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
-                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_identifiers", "_tools_seen", "_salt")
+                 "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_names", "_salt")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
@@ -358,8 +356,7 @@ class Guard:
         self._llm_failed: set[str] = set()  # texts it failed on: treated as a detector failure
         self._split: dict[str, list[Any]] = {}  # text -> pieces of values split across texts
         self._split_done: set[tuple[str, ...]] = set()  # conversations whose junctions were scanned
-        self._identifiers: frozenset[str] = frozenset()  # the requests' tool and schema names (request_vocabulary)
-        self._tools_seen: list[int] = []  # ids of the tool lists they were read from
+        self._names = DeclaredNames()  # the requests' tool and schema names, and where they are exempt
         self._salt: bytes | None = None  # the findings cache's key for this request's client (set by `bind`)
 
     def __repr__(self) -> str:
@@ -376,7 +373,7 @@ class Guard:
                 raw = self.b.scan(text)
                 if key is not None:
                     self.b.findings_cache.put(key, raw)
-            got = drop_identifiers(text, raw, self._identifiers)
+            got = self._names.drop(text, raw)
             pieces = self._split.get(text)
             if pieces:
                 got = merge(got, pieces)
@@ -390,9 +387,7 @@ class Guard:
         if self._salt is None:
             client = client_credential(req.headers) or ""
             self._salt = hmac.new(self.b._conv_secret, b"findings" + client.encode(), hashlib.sha256).digest()
-        if req.tools and id(req.tools) not in self._tools_seen:
-            self._tools_seen.append(id(req.tools))
-            self._identifiers = self._identifiers | declared_identifiers(req)
+        self._names.add(req)
 
     def scan_request(self, req: Request) -> Counter[str]:
         """Entity -> count over every text of `req` (raises DetectionFailed)."""
@@ -552,7 +547,7 @@ class Guard:
             detail = step.detail["privacy"]
             detail["sha256"] = hashlib.sha256(body).hexdigest()
             detail["bytes"] = len(body)
-            leaked = [e for e in values if _contains(body, e)]
+            leaked = values_in_body(body, values)
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
@@ -585,23 +580,3 @@ class _RedactMemo:
             if len(self.cache) < MAX_MEMO_TEXTS:
                 self.cache[text] = got
         return got
-
-
-def _contains(body: bytes, value: str) -> bool:
-    """Does `value` (as JSON string content) occur in `body` on word boundaries?"""
-    needle = orjson.dumps(value)[1:-1]
-    if not needle:
-        return False
-    start = 0
-    while True:
-        i = body.find(needle, start)
-        if i < 0:
-            return False
-        j = i + len(needle)
-        before = body[i - 1:i]
-        after = body[j:j + 1]
-        if not (before.isalnum() and needle[:1].isalnum()) and not (after.isalnum() and needle[-1:].isalnum()):
-            return True
-        start = i + 1
-
-

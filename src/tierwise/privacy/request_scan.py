@@ -50,14 +50,7 @@ def _canonical(request: Request) -> Iterator[tuple[str, str]]:
     for i, m in enumerate(request.messages):
         for j, b in enumerate(m.content):
             yield from _block(f"messages[{i}].content[{j}]", b)
-    for i, t in enumerate(request.tools):
-        loc = f"tools[{i}]"
-        yield f"{loc}.name", t.name
-        if t.description:
-            yield f"{loc}.description", t.description
-        yield from _json(f"{loc}.input_schema", t.input_schema)
-        if t.raw is not None:
-            yield from _json(f"{loc}.raw", t.raw)
+    yield from tool_texts(request)
     rf = request.response_format
     if rf is not None:
         if rf.name:
@@ -77,6 +70,18 @@ def _canonical(request: Request) -> Iterator[tuple[str, str]]:
     if request.reasoning_effort:
         yield "reasoning_effort", request.reasoning_effort
     yield from _json("extra", request.extra)
+
+
+def tool_texts(request: Request) -> Iterator[tuple[str, str]]:
+    """(location, text) for every string of `request`'s tool definitions: names, descriptions, schemas."""
+    for i, t in enumerate(request.tools):
+        loc = f"tools[{i}]"
+        yield f"{loc}.name", t.name
+        if t.description:
+            yield f"{loc}.description", t.description
+        yield from _json(f"{loc}.input_schema", t.input_schema)
+        if t.raw is not None:
+            yield from _json(f"{loc}.raw", t.raw)
 
 
 def iter_texts(request: Request) -> Iterator[tuple[str, str]]:
