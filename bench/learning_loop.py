@@ -252,6 +252,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--move-back", choices=["mean", "credible"], default=None,
                     help="a local type moves back when its posterior mean (mean) or the upper edge of its credible "
                          "interval (credible) falls below the target")
+    ap.add_argument("--move-back-credible", type=float, default=None,
+                    help="with --move-back credible: the credible mass a move back needs (default: --credible)")
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--stop-after", type=int, default=20)
@@ -371,7 +373,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
-                     "move_back": args.move_back},
+                     "move_back": args.move_back, "move_back_credible": args.move_back_credible},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound,
