@@ -338,7 +338,7 @@ def parser() -> argparse.ArgumentParser:
 
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
-                     "request_model": "none", "request_weight": 0.5, "move_back": "mean"}
+                     "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None}
 
 
 def route_defaults() -> dict[str, object]:
@@ -346,7 +346,8 @@ def route_defaults() -> dict[str, object]:
     d = ROUTE_DEFAULTS
     return {"sampling": d["sampling"], "explore": d["value"]["explore"], "watch": d["value"]["watch"],
             "within": d["within"]["enabled"], "request_model": d["request_model"]["kind"],
-            "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"]}
+            "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"],
+            "move_back_credible": d["boundary"].get("move_back_credible")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
