@@ -3,6 +3,12 @@ pay for its evaluations, does it move back after a drift?
 
     nice -n 5 OMP_NUM_THREADS=1 .venv/bin/python bench/learning_loop.py [--target 0.85] [--seed 0]
 
+With no flags the loop runs the `reflective` route's defaults (`ROUTE_DEFAULTS` in policies/reflective.py: value
+sampling, served explorations, `watch: decide`, `within`, the text model at weight 1.0, the credible move back); a flag
+overrides one of them. Rounds 1-16's commands were written against the replay's older defaults (shadow explorations,
+`watch: confirm`, no `within`, no text model (weight 0.5 when named), the mean move back): add `--defaults replay16` to
+reproduce them.
+
 The stream is MMLU + GSM8K + MT-Bench (contaminated prompts dropped), shuffled once with the seed.
 The recorded answers stand in for the two tiers: GPT-4-1106-preview is the frontier, Mixtral-8x7B
 the local model. Quality of an answer is its recorded correctness (MMLU, GSM8K) or its MT-Bench
@@ -37,6 +43,7 @@ from tierwise.evaluation.dataset import OutcomeDataset, concat
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.learning.loop import LearningLoop, LoopSettings
 from tierwise.learning.order import comparison_of
+from tierwise.policies.reflective import ROUTE_DEFAULTS
 
 PF = 24.7 * 359 / 1e6  # one frontier query
 PW = 0.24 * 359 / 1e6  # one local query
@@ -231,7 +238,7 @@ def linear_cv_scores(data: OutcomeDataset) -> np.ndarray:
     return cross_val_scores(data, lambda: make_router("linear"), k=5, seed=0)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", type=float, default=0.75)
     ap.add_argument("--seed", type=int, default=0)
@@ -242,14 +249,16 @@ def main() -> None:
                     help="posterior discount per verdict (default: 1.0 with value sampling, whose change-point test "
                          "resets a drifted type; 0.99 with the fixed rules)")
     ap.add_argument("--credible", type=float, default=0.60)
-    ap.add_argument("--move-back", choices=["mean", "credible"], default="mean",
+    ap.add_argument("--move-back", choices=["mean", "credible"], default=None,
                     help="a local type moves back when its posterior mean (mean) or the upper edge of its credible "
                          "interval (credible) falls below the target")
+    ap.add_argument("--move-back-credible", type=float, default=None,
+                    help="with --move-back credible: the credible mass a move back needs (default: --credible)")
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--stop-after", type=int, default=20)
     ap.add_argument("--tail", type=int, default=2000)
-    ap.add_argument("--sampling", choices=["value", "rules"], default="value",
+    ap.add_argument("--sampling", choices=["value", "rules"], default=None,
                     help="judge by value of information (default) or by the fixed schedule rules")
     ap.add_argument("--settled", type=float, default=0.05,
                     help="value sampling: a type is only audited once P(its tier is on the wrong side) is below this")
@@ -264,7 +273,7 @@ def main() -> None:
     ap.add_argument("--pooled-strength-max", type=float, default=50.0)
     ap.add_argument("--horizon", type=int, default=10_000,
                     help="value sampling: requests over which a boundary decision must pay back its verdicts")
-    ap.add_argument("--explore", choices=["shadow", "serve"], default="shadow",
+    ap.add_argument("--explore", choices=["shadow", "serve"], default=None,
                     help="value sampling: a frontier type's verdicts from shadow runs, or from served local answers "
                          "where the quality given up costs less than a shadow run (at the route's exchange rate)")
     ap.add_argument("--audit", choices=["fixed", "margin", "detect"], default="fixed",
@@ -274,11 +283,11 @@ def main() -> None:
     ap.add_argument("--detect-within", type=int, default=200, help="with --audit detect (value.detect_within)")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
-    ap.add_argument("--watch", choices=["lean", "confirm", "decide"], default="confirm",
+    ap.add_argument("--watch", choices=["lean", "confirm", "decide"], default=None,
                     help="value sampling: change-watch until --confirmations accepted verdicts have answered a lone "
-                         "rejection (confirm, the default since session 15), or whenever the drift test leans (lean: "
+                         "rejection (confirm, the replay's default in rounds 6-16), or whenever the drift test leans (lean: "
                          "the earlier sections' figures), or on every request while it leans, until it is back at zero or fires "
-                         "(decide)")
+                         "(decide: the route's default since round 16)")
     ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
@@ -286,15 +295,15 @@ def main() -> None:
                     help="judge accepts a local answer as good as the frontier's, or any right answer")
     ap.add_argument("--task-types", choices=["labels", "triage"], default="labels",
                     help="the benchmarks' labels (26 types) or the triage classifier's (lexical)")
-    ap.add_argument("--within", action="store_true",
+    ap.add_argument("--within", action=argparse.BooleanOptionalAction, default=None,
                     help="within-type signal: each request takes the tier its own acceptance estimate calls for "
                          "(its type's, moved by the prompt's length with a per-type slope learned from the verdicts)")
     ap.add_argument("--per-request", action="store_true",
                     help="with --within: value a verdict by the requests whose tier it can change (value.per_request)")
-    ap.add_argument("--request-model", choices=["none", "text"], default="none",
+    ap.add_argument("--request-model", choices=["none", "text"], default=None,
                     help="a text model of local acceptance trained only on the verdicts the loop bought, blended into "
                          "each request's estimate (request_model.kind)")
-    ap.add_argument("--request-weight", type=float, default=0.5, help="with --request-model text: its share")
+    ap.add_argument("--request-weight", type=float, default=None, help="with --request-model text: its share")
     ap.add_argument("--request-combine", choices=["blend", "within"], default="blend",
                     help="with --request-model text: blend it with the loop's own estimate, or let the type's "
                          "`within` slope move the blend (request_model.combine)")
@@ -321,14 +330,39 @@ def main() -> None:
     ap.add_argument("--router-folds-of", type=int, default=None,
                     help="where this seed's CV scores are not cached: use those cached for seed K, put into this seed's "
                          "order (the same requests; only the CV folds differ)")
-    args = ap.parse_args()
-    t0 = time.time()
-    VERDICT["mode"] = args.verdict
+    ap.add_argument("--defaults", choices=["route", "replay16"], default="route",
+                    help="what the flags left out take: the reflective route's defaults (route: ROUTE_DEFAULTS), or "
+                         "the replay's own before round 17 (replay16: the commands of rounds 1-16)")
+    return ap
+
+
+# the replay's defaults before round 17, which rounds 1-16's commands were written against
+REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
+                     "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None}
+
+
+def route_defaults() -> dict[str, object]:
+    """The flags `ROUTE_DEFAULTS` sets, as the replay's arguments."""
+    d = ROUTE_DEFAULTS
+    return {"sampling": d["sampling"], "explore": d["value"]["explore"], "watch": d["value"]["watch"],
+            "within": d["within"]["enabled"], "request_model": d["request_model"]["kind"],
+            "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"],
+            "move_back_credible": d["boundary"].get("move_back_credible")}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = parser().parse_args(argv)
+    fill = route_defaults() if args.defaults == "route" else REPLAY16_DEFAULTS
+    for key, value in fill.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.discount is None:
         args.discount = 1.0 if args.sampling == "value" else 0.99
-    data, types, order = load_stream(args.seed, args.task_types)
-    n = len(data)
-    settings = LoopSettings.model_validate({
+    return args
+
+
+def loop_settings(args: argparse.Namespace) -> LoopSettings:
+    return LoopSettings.model_validate({
         "sampling": args.sampling,
         "value": {"horizon": args.horizon, "saving_usd": PF - PW, "judge_usd": JUDGE, "shadow_usd": SHADOW,
                   "settled": args.settled, "pooled_strength": args.pooled_strength, "pool": args.pool,
@@ -340,12 +374,21 @@ def main() -> None:
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
-                     "move_back": args.move_back},
+                     "move_back": args.move_back, "move_back_credible": args.move_back_credible},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound,
                           "features": args.request_features, "type_weight": args.request_type_weight},
         "order": {"kind": args.order}})
+
+
+def main() -> None:
+    args = parse_args()
+    t0 = time.time()
+    VERDICT["mode"] = args.verdict
+    data, types, order = load_stream(args.seed, args.task_types)
+    n = len(data)
+    settings = loop_settings(args)
     embed = None
     if args.request_model != "none" and args.request_features != "hashed":
         import embed_cache

@@ -7,7 +7,8 @@ counts by `discount`), so the posterior can move back after the local model's qu
 A task type starts on the frontier tier. It moves local when the lower credible bound of its
 acceptance clears the route's quality target, and back to the frontier when the posterior mean
 falls below the target (the gap between the two is the hysteresis that stops it flapping; with
-`move_back: credible`, when the upper edge of its credible interval does: the move-local rule mirrored) or when
+`move_back: credible`, when the upper edge of its credible interval does: the move-local rule mirrored, at
+`move_back_credible` if given) or when
 a change-point test on its verdicts fires (a Bernoulli CUSUM, `learning.drift`: the long memory would
 take too long to notice a drift; the evidence before the change is then dropped, since it describes the
 model as it was). Every move is recorded with its evidence: the verdicts since the previous move, the
@@ -59,6 +60,10 @@ class BoundarySettings(BaseModel):
         "when a local task type moves back to the frontier (besides the change-point test): mean (its posterior "
         "mean is below the target) or credible (the upper edge of its credible interval is below the target: the "
         "move-local rule mirrored, so a move either way needs the same credibility)"))
+    move_back_credible: float | None = Field(None, ge=0.5, lt=1.0, description=(
+        "with `move_back: credible`: the two-sided credible mass whose upper edge must fall below the target for a "
+        "move back (default: `credible`, the move-local rule's); higher asks more evidence before a local type "
+        "goes back, the change-point test still sending a drifted one back"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
     key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
@@ -89,11 +94,16 @@ def beta_cdf(a: float, b: float, x: float) -> float:
     return float(_special().betainc(a, b, x))
 
 
+def move_back_mass(s: BoundarySettings) -> float:
+    """The two-sided credible mass the credible move back reads: `move_back_credible`, else `credible`."""
+    return s.credible if s.move_back_credible is None else s.move_back_credible
+
+
 def below_target(a: float, b: float, s: BoundarySettings) -> bool:
     """Whether a local task type with posterior Beta(a, b) moves back to the frontier (`move_back`): its mean under
-    the target, or (`credible`) the upper edge of its two-sided `credible` interval under it."""
+    the target, or (`credible`) the upper edge of its two-sided credible interval under it (`move_back_mass`)."""
     if s.move_back == "credible":
-        return beta_lower(a, b, (1.0 + s.credible) / 2.0) < s.quality_target
+        return beta_lower(a, b, (1.0 + move_back_mass(s)) / 2.0) < s.quality_target
     return a / (a + b) < s.quality_target
 
 
@@ -408,4 +418,4 @@ def read_moves(path: str | Path) -> list[Move]:
     return out
 
 
-__all__ = ["Boundary", "BoundarySettings", "Move", "TaskState", "below_target", "read_moves"]
+__all__ = ["Boundary", "BoundarySettings", "Move", "TaskState", "below_target", "move_back_mass", "read_moves"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tierwise.learning.boundary import Move, read_moves
+from tierwise.learning.boundary import Move, move_back_mass, read_moves
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def acceptance(cfg: Any, route: str, a: float, b: float, tier: str) -> dict[str,
            "sentence": (f"acceptance lower bound {lower:.2f}, moves local at {pc.quality_target:.2f}" if tier != "local"
                         else f"acceptance mean {mean:.2f}, back to the frontier below {pc.quality_target:.2f}")}
     if tier == "local" and pc.boundary.move_back == "credible":  # the move-back rule reads the interval's upper edge
-        upper = beta_lower(a, b, (1.0 + pc.boundary.credible) / 2.0)
+        upper = beta_lower(a, b, (1.0 + move_back_mass(pc.boundary)) / 2.0)
         out["upper"] = round(upper, 3)
         out["sentence"] = f"acceptance upper bound {upper:.2f}, back to the frontier below {pc.quality_target:.2f}"
     return out

@@ -1,0 +1,62 @@
+"""The replay (bench/learning_loop.py) run with no flags is the `reflective` route's defaults (`ROUTE_DEFAULTS`),
+so a figure printed without flags is the library's default; `--defaults replay16` keeps rounds 1-16's commands
+(written against the replay's older defaults) reproducible. bench/RESULTS.md, round 17."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tierwise.policies.reflective import ReflectiveConfig
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def replay():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import learning_loop
+    finally:
+        sys.path.remove(str(BENCH))
+    return learning_loop
+
+
+def route_keys(s) -> tuple:
+    rm = s.request_model
+    return (s.sampling, s.value.explore, s.value.watch, s.within.enabled, rm.kind, rm.weight, rm.combine, rm.bound,
+            rm.features, rm.type_weight, s.boundary.move_back, s.value.audit, s.order.kind)
+
+
+def test_no_flags_is_the_route_defaults(replay) -> None:
+    route = ReflectiveConfig.model_validate({"local": "l", "frontier": "f"})
+    settings = replay.loop_settings(replay.parse_args([]))
+    assert route_keys(settings) == route_keys(route)
+    assert route_keys(settings)[:6] == ("value", "serve", "decide", True, "text", 1.0)
+    assert settings.boundary.move_back == "credible"
+
+
+def test_round_16_command_for_d2_is_the_no_flag_run(replay) -> None:
+    d2 = ["--within", "--explore", "serve", "--request-model", "text", "--request-weight", "1.0",
+          "--move-back", "credible", "--watch", "decide"]
+    assert replay.loop_settings(replay.parse_args(d2)) == replay.loop_settings(replay.parse_args([]))
+
+
+def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:
+    old = replay.loop_settings(replay.parse_args(["--defaults", "replay16"]))
+    assert route_keys(old)[:6] == ("value", "shadow", "confirm", False, "none", 0.5)
+    assert old.boundary.move_back == "mean" and old.boundary.discount == 1.0
+    # round 16's D0 command under the older defaults: the flags it names win, the rest stay rounds 1-16's
+    d0 = replay.loop_settings(replay.parse_args(["--defaults", "replay16", "--within", "--explore", "serve",
+                                                 "--request-model", "text", "--request-weight", "1.0",
+                                                 "--move-back", "credible"]))
+    assert route_keys(d0)[:6] == ("value", "serve", "confirm", True, "text", 1.0)
+
+
+def test_a_flag_overrides_one_route_default(replay) -> None:
+    s = replay.loop_settings(replay.parse_args(["--no-within", "--watch", "confirm"]))
+    assert route_keys(s)[:6] == ("value", "serve", "confirm", False, "text", 1.0)
+    s = replay.loop_settings(replay.parse_args(["--sampling", "rules"]))
+    assert s.sampling == "rules" and s.boundary.discount == 0.99
