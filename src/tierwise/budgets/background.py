@@ -2,8 +2,9 @@
 
 A client request is admitted once (`SpendController.admit`) and settled where its ledger row is made: every call
 on its own trace counts. Work a request starts off its path has a trace of its own and was counted by no budget:
-a learning loop's judge calls and shadow runs (often the frontier model), an ensemble's member calls. A `$10/day`
-global budget then did not hold: the loop spent frontier money past it, bounded only by the keys' request rates.
+a learning loop's judge calls and shadow runs (often the frontier model). A `$10/day` global budget then did not
+hold: the loop spent frontier money past it, bounded only by the keys' request rates. (An ensemble's member calls
+have their own per-call admission, `SpendController.admit_call`, made for a request's budgets.)
 
 Such work marks its context with `charge_background`. Each remote call made on that context is then admitted on
 its own, just before it leaves (providers/deployment.py asks `BackgroundCharge.call`): its worst case (the call's

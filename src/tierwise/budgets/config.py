@@ -91,8 +91,8 @@ class StoreConfig(_Strict):
 
 
 class BackgroundSpend(_Strict):
-    """Upstream calls no client request's reservation covers (a learning loop's judge calls and shadow runs,
-    an ensemble's members): admitted per call against the global, route and model budgets."""
+    """Upstream calls no client request's reservation covers (a learning loop's judge calls and shadow runs):
+    admitted per call against the global, route and model budgets (budgets/background.py)."""
 
     charge_key: bool = Field(False, description="also charge the gateway key whose request started the work "
                              "(its `per: key` budgets); off: a key's budget pays only for its own answers")
