@@ -139,3 +139,24 @@ def test_a_key_budget_pays_for_its_evaluations_only_when_charge_key_is_set(gatew
         else:  # a key's budget pays for its own answers; the evaluations are the operator's (global/route/model)
             assert judged == REQUESTS
         g.stop()
+
+
+def test_a_failed_judge_call_gives_its_reservation_back(gateway, openai_up, anthropic_up):  # noqa: F811
+    """A judge call the upstream refuses (500) bills nothing: its reservation is released, the evaluation is a
+    failure (no verdict, not a skip), and the budget is whole for the next ones."""
+    from tests.doubles.script import Fail
+
+    g = gateway(judged_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local summary", usage=(10, 10))
+    anthropic_up.default = Fail(500)
+    route = g.gateway.resolve("main")
+    for i in range(3):
+        assert oai(g).chat.completions.create(model="main", max_tokens=50, messages=[
+            {"role": "user", "content": f"{SUMMARY} #{i}"}]).choices[0].message.content == "local summary"
+        assert wait_for(lambda: not route._background, timeout=30)
+    assert anthropic_up.requests  # the judge was asked (and refused)
+    status = asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+    assert status["reservations_in_flight"] == 0
+    row = next(r for r in status["budgets"] if r["budget"] == "everything")
+    assert row["usd_used"] == 0
+    assert route.loop.boundary.state("summarisation").total_judged == 0
