@@ -160,3 +160,30 @@ def test_a_failed_judge_call_gives_its_reservation_back(gateway, openai_up, anth
     row = next(r for r in status["budgets"] if r["budget"] == "everything")
     assert row["usd_used"] == 0
     assert route.loop.boundary.state("summarisation").total_judged == 0
+
+
+def test_a_remote_context_summariser_is_the_requests_spend(gateway, openai_up, anthropic_up):  # noqa: F811
+    """`compression.routes.<r>.summary_model` calls its model on the request's own trace, but the budget's plan
+    read only the route's own models: a local route summarised by a remote model reserved nothing and settled
+    nothing, and the summaries were paid past any budget."""
+    import openai
+
+    filler = "\n\n".join(f"Paragraph {i} is about the weather in town {i}: rain, sun and wind. " * 3 for i in range(40))
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"loc": ["local"], "main": ["frontier"]},
+                          compression={"routes": {"loc": {"method": "summary", "summary_model": "frontier",
+                                                          "min_tokens": 100}}})
+    cfg["budgets"] = {"limits": [{"name": "everything", "usd": LIMIT}]}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer", usage=(10, 10))
+    anthropic_up.default = Reply(text="a short summary", usage=JUDGE_USAGE)
+    answered = refused = 0
+    for i in range(REQUESTS):
+        try:
+            oai(g).chat.completions.create(model="loc", max_tokens=50, messages=[
+                {"role": "user", "content": f"Read this (#{i}):\n\n{filler}"}, {"role": "assistant", "content": "Done."},
+                {"role": "user", "content": "Which town has sun?"}])
+            answered += 1
+        except openai.RateLimitError:
+            refused += 1
+    assert len(anthropic_up.requests) * JUDGE_COST <= LIMIT + JUDGE_COST, len(anthropic_up.requests)
+    assert refused and answered == len(anthropic_up.requests)
