@@ -24,9 +24,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.atomic_file import file_part
+from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import UpstreamError
-from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.learning.background import BackgroundWork
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
