@@ -167,7 +167,7 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
-            # work off a request's path (an evaluation, a shadow run, an ensemble member) has no request's
+            # work off a request's path (a judge call, a shadow run) has no request's
             # reservation to count in: each of its calls is admitted on its own (tierwise.budgets.background)
             bg = ctx.notes.get(BACKGROUND)
             if bg is not None:
