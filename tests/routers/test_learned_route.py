@@ -126,3 +126,42 @@ def test_a_shadow_run_in_flight_at_shutdown_is_finished_and_stored(
     led.close()
     assert len(shadows) == 1 and shadows[0].shadow["weak"]["ok"] is True
     assert shadows[0].shadow["weak"]["answer"] == "slow local answer"
+
+
+def test_shadow_runs_count_in_the_global_budget_and_skip_when_it_is_spent(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                         router_path):
+    """Every request served by the weak (local) tier, each shadowed on the paid strong tier ($0.00612 a run):
+    a global budget of $0.02 pays for about three runs; a run its budget refuses is recorded as a skipped pair
+    (how many are skipped and how many requests are downgraded first depends on the order of admissions). Before,
+    the runs were counted by no budget (twelve paid)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.harness import wait_for
+
+    cfg = learned_config(openai_up, anthropic_up, router_path, target_share=None, threshold=100.0, shadow_rate=1.0)
+    cfg["budgets"] = {"limits": [{"name": "everything", "usd": 0.02}],
+                      "routes": {"main": {"on_exhausted": "downgrade", "downgrade_to": "local"}}}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer", usage=(10, 10))
+    anthropic_up.default = Reply(text="frontier answer", usage=(40, 400))
+    route = g.gateway.resolve("main")
+
+    def ask(i: int) -> str:
+        # (max_tokens 400: the double's 400 output tokens are within what the gateway lets an upstream bill)
+        return oai(g).chat.completions.create(model="main", max_tokens=400, messages=[
+            {"role": "user", "content": f"{EASY} #{i}"}]).choices[0].message.content
+
+    answers: list[str] = []
+    with ThreadPoolExecutor(6) as pool:
+        for start in (0, 6):
+            answers += pool.map(ask, range(start, start + 6))
+            assert wait_for(lambda: not route._background, timeout=30)
+    assert answers == ["local answer"] * 12
+    paid = len(anthropic_up.requests)
+    assert paid * 0.00612 <= 0.02 + 0.00612, paid
+    g.flush()
+    pairs = [r.shadow for r in g.ledger.query(kind="shadow")]
+    skipped = [p for p in pairs if p.get("skipped")]
+    assert all(not p["strong"]["ok"] and p["strong"]["answer"] == "" for p in skipped)
+    assert all("budget 'everything' is spent" in p["skipped"] for p in skipped)
+    assert all(p["strong"]["ok"] for p in pairs if not p.get("skipped"))  # a run either paid and kept, or skipped

@@ -90,6 +90,14 @@ class StoreConfig(_Strict):
     warn_interval: float = Field(60.0, gt=0, description="seconds between two fail_open warnings")
 
 
+class BackgroundSpend(_Strict):
+    """Upstream calls no client request's reservation covers (a learning loop's judge calls and shadow runs):
+    admitted per call against the global, route and model budgets (budgets/background.py)."""
+
+    charge_key: bool = Field(False, description="also charge the gateway key whose request started the work "
+                             "(its `per: key` budgets); off: a key's budget pays only for its own answers")
+
+
 class BudgetsConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     limits: list[BudgetLimit] = Field(default_factory=list)
@@ -107,6 +115,8 @@ class BudgetsConfig(_Strict):
         "until old ones expire")
     default_max_output_tokens: int = Field(4096, ge=1, description="output tokens reserved for a request that "
                                            "sets no max_tokens")
+    background: BackgroundSpend = Field(default_factory=BackgroundSpend, description="evaluations, shadow runs "
+                                        "and other calls made off a request's path (docs/budgets.md)")
 
     @model_validator(mode="after")
     def _unique(self) -> BudgetsConfig:

@@ -162,8 +162,14 @@ class SpendController:
 
         cfg = self.gw.cfg
         deps = self.gw.deployments
-        models = reachable(route if model is None else model, cfg.routes,
-                           lambda pc: POLICY_TYPES[pc.policy].references(pc), deps)
+        refs = lambda pc: POLICY_TYPES[pc.policy].references(pc)  # noqa: E731
+        models = reachable(route if model is None else model, cfg.routes, refs, deps)
+        rc = cfg.compression.routes.get(route) if model is None else None
+        if rc is not None and rc.method == "summary" and rc.summary_model:
+            # the route's context summariser is called on the request's own trace: a remote one is the request's
+            # spend (before, uncounted: its price was not in the plan, and a route reaching no other remote model
+            # reserved nothing at all)
+            models += [m for m in reachable(rc.summary_model, cfg.routes, refs, deps) if m not in models]
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
         for m in models:

@@ -179,7 +179,12 @@ class Compressor:
 
     def wrap(self, target: Target, ctx: Context) -> Target:
         rc = self.cfg.routes.get(ctx.trace.route)
-        return target if rc is None else CompressingTarget(self, target, rc)
+        if rc is None:
+            return target
+        from tierwise.budgets.controller import Refused
+
+        # a request its budget refused is not compressed: a summary model would be paid for an answer never asked
+        return target if type(target) is Refused else CompressingTarget(self, target, rc)
 
     async def compress(self, req: Request, rc: RouteCompression, ctx: Context) -> Request:
         t0 = time.perf_counter()

@@ -35,7 +35,7 @@ class Verdict:
 def verdicts(ledger: Any, *, route: str | None = None, since: float | None = None) -> Iterator[Verdict]:
     for rec in ledger.query(kind="eval", route=route, since=since):
         ev = (rec.extra or {}).get("evaluation")
-        if not isinstance(ev, dict):
+        if not isinstance(ev, dict) or ev.get("skipped"):  # a budget refused it: no verdict, not evidence
             continue
         yield Verdict(str(ev.get("of") or rec.request_id), rec.route, str(ev.get("task_type") or ""),
                       ev.get("grade"), ev.get("accepted"), bool(ev.get("shadow")), str(ev.get("schedule") or ""),

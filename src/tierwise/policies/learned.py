@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
 from tierwise.learning.background import BackgroundWork
@@ -341,11 +342,16 @@ class LearnedRoute:
         threshold = float(ctx.notes.get("router_threshold", self.threshold))  # the one the request was routed by
         sctx = Context(Trace(f"{rid}-shadow", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         sctx.notes[FETCHED] = ctx.notes.setdefault(FETCHED, {})  # the request's image URLs: fetched once
+        charge_background(sctx, ctx, "shadow")  # its calls count in the route's, global and model budgets
+        skipped = None
         try:
             # one answer: the pair keeps one, and a client's `n` (up to server.limits.max_n) multiplied a run no
             # budget pays for
             other_answer = (await other.complete(req.with_changes(stream=False, n=1), sctx)).text()
             ok = True
+        except BudgetSkipped as e:  # a budget refused the run: a pair with no other answer, marked skipped
+            log.info("shadow run of %s for %s skipped: %s", other.name, rid, e.message)
+            other_answer, ok, skipped = "", False, e.message
         except Exception as e:  # the shadow must never affect the live request
             log.info("shadow run of %s for %s failed: %s", other.name, rid, type(e).__name__)
             other_answer, ok = "", False
@@ -355,6 +361,8 @@ class LearnedRoute:
             tier: {"target": (self.strong if tier == "strong" else self.weak).name, "answer": answer, "outcome": None},
             other_tier: {"target": other.name, "answer": other_answer, "ok": ok, "outcome": None},
         }
+        if skipped is not None:
+            pair["skipped"] = skipped
         if ok and self.validator is not None and score == score:
             await self._validate(req, sctx, pair, ctx.notes.get("key_name") or "")
         record_shadow(ctx.services, sctx.trace, pair)
@@ -375,6 +383,9 @@ class LearnedRoute:
                                                                       content=[TextBlock(text)]))
             try:
                 grade = parse_grade((await self.judge.complete(jreq, sctx)).text())
+            except BudgetSkipped as e:  # the pair stays unjudged, marked skipped
+                pair["skipped"] = e.message
+                return
             except Exception as e:  # validation must never affect the live request
                 log.info("route %s: judging the %s answer of %s failed: %s", self.name, side, pair["of"],
                          type(e).__name__)

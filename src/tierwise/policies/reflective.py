@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.atomic_file import file_part
+from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import UpstreamError
 from tierwise.learning.background import BackgroundWork
@@ -290,6 +291,7 @@ class ReflectiveRoute:
 
         req = Request(model=self.name, messages=[Message("user", [TextBlock(prompt)])])
         ctx = Context(Trace(request_id, self.name), self.judge_resolve, None, services=self.services)
+        ctx.notes["key_name"] = key  # the rater's (budgets.background.charge_key)
         plan = Plan("local", True, False, "negative-feedback")
         return self._spawn(req, ctx, plan, task_type, answer, feedback=True, key=key)
 
@@ -335,6 +337,7 @@ class ReflectiveRoute:
         suffix = "feedback-eval" if feedback else "eval"  # a request can be judged once on schedule, once on feedback
         ectx = Context(Trace(f"{rid}-{suffix}", self.name), ctx.resolve, ctx.client_format, services=ctx.services)
         ectx.notes[FETCHED] = ctx.notes.setdefault(FETCHED, {})  # the request's image URLs: fetched once
+        charge_background(ectx, ctx)  # its calls count in the route's, global and model budgets (docs/budgets.md)
         frontier_answer = None
         pair: bool | None = None
         judge_name = self.judge.name
@@ -376,6 +379,14 @@ class ReflectiveRoute:
                 self.loop.observe_cost("judge", _calls_cost(ectx.trace.steps[before:]))
                 if compare:
                     comparison = _comparison(parse_comparison(reply), local_first)
+        except BudgetSkipped as e:  # a budget refused a call: recorded as skipped, never as a verdict
+            log.info("route %s: evaluation of %s skipped: %s", self.name, rid, e.message)
+            record_evaluation(ctx.services, ectx.trace, {
+                "of": rid, "task_type": task_type, "tier": "local", "grade": None, "accepted": None,
+                "shadow": plan.shadow, "schedule": plan.reason, "judge": judge_name, "reason": "",
+                "route": self.name, "pairwise": pair, "skipped": e.message},
+                req.last_user_text(), "" if plan.shadow and answer is frontier_answer else answer, frontier_answer)
+            return
         except Exception as e:  # an evaluation must never affect the live request
             log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
             return

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from tierwise.budgets.background import BACKGROUND
 from tierwise.canonical import (
     BlockDelta,
     Choice,
@@ -165,6 +166,15 @@ class Deployment:
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if self.locality == "remote":
+            # work off a request's path (a judge call, a shadow run) has no request's
+            # reservation to count in: each of its calls is admitted on its own (tierwise.budgets.background)
+            bg = ctx.notes.get(BACKGROUND)
+            if bg is not None:
+                return await bg.call(self._complete_upstream, self, req, ctx, check)  # type: ignore[no-any-return]
+        return await self._complete_upstream(req, ctx, check)
+
+    async def _complete_upstream(self, req: Request, ctx: Context, check: Any) -> Response:
         step = self._step(ctx)
         self._admit(step)
         t0 = time.perf_counter()

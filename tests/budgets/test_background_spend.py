@@ -1,0 +1,189 @@
+"""Background calls (a learning loop's judge calls and shadow runs) count in the budgets that cover their route.
+
+Before, an evaluation's calls had a trace of their own and no reservation: a global `usd` budget smaller than what
+the loop spent on judging did not hold (the frontier double was paid past it, bounded only by the request rate).
+Here the client's answers are free (both tiers of the reflective route are local models) and only the judge is
+paid, so everything the paid double is asked is evaluation spend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import drop_redis_keys, two_tier_config, wait_for
+
+REDIS_URL = "redis://127.0.0.1:6379/11"  # (tests use db 7-15)
+JUDGE_USAGE = (40, 400)
+JUDGE_COST = JUDGE_USAGE[0] * 3 / 1e6 + JUDGE_USAGE[1] * 15 / 1e6  # $0.00612 per judge call
+LIMIT = 0.02  # three judge calls and a bit
+REQUESTS = 12  # ... of the twelve the loop would judge ($0.073)
+BATCH = 6
+SUMMARY = "Summarize the following article in three sentences: the council met on Tuesday to discuss the budget."
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    prefix = f"tierwise-test-evalbudget:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    drop_redis_keys(REDIS_URL, prefix)
+
+
+def judged_config(openai_up, anthropic_up, store: dict | None = None, **budgets):  # noqa: F811
+    """A reflective route whose two tiers are local models on the OpenAI double and whose judge is the paid model
+    on the Anthropic double; every request judged; one global budget of LIMIT."""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "reflective", "local": "local", "frontier": "big-local", "judge": "frontier",
+        "quality_target": 0.6, "sampling": "rules", "schedule": {"first_uses": 1000, "shadow_stop_after": 10_000},
+        "value": {"explore": "shadow"}, "within": {"enabled": False}, "request_model": {"kind": "none"}}})
+    cfg["models"]["big-local"] = {"provider": "localsrv", "model": "qwen-big", "context_window": 8192}
+    cfg["ledger"]["store_text"] = True
+    cfg["budgets"] = {"limits": [{"name": "everything", "per": "global", "usd": LIMIT}],
+                      "routes": {"main": {"on_exhausted": "downgrade", "downgrade_to": "local"}},
+                      **({"store": store} if store else {}), **budgets}
+    return cfg
+
+
+def judge(rec):
+    assert "You are grading" in json.dumps(rec.body)  # the paid model is only ever the judge here
+    return Reply(text="The answer covers the main points.\nVERDICT: good", usage=JUDGE_USAGE)
+
+
+def run(g, openai_up, anthropic_up, api_key: str = "test"):  # noqa: F811
+    """REQUESTS requests, BATCH at a time (their evaluations run side by side), each batch's evaluations ended
+    before the next batch: the clients' answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    openai_up.default = Reply(text="local summary", usage=(10, 10))
+    anthropic_up.default = judge
+    route = g.gateway.resolve("main")
+    client = oai(g, api_key=api_key)
+
+    def ask(i: int) -> str:
+        return client.chat.completions.create(model="main", max_tokens=50, messages=[
+            {"role": "user", "content": f"{SUMMARY} #{i}"}]).choices[0].message.content
+
+    answers: list[str] = []
+    with ThreadPoolExecutor(BATCH) as pool:
+        for start in range(0, REQUESTS, BATCH):
+            answers += pool.map(ask, range(start, start + BATCH))
+            assert wait_for(lambda: not route._background, timeout=30)
+    g.flush()
+    return route, answers
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_global_budget_holds_against_the_loops_judge_calls(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                             redis_prefix, backend):
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else None
+    g = gateway(judged_config(openai_up, anthropic_up, store))
+    route, answers = run(g, openai_up, anthropic_up)
+    assert answers == ["local summary"] * REQUESTS  # every client answered, as without a budget
+    spent = len(anthropic_up.requests) * JUDGE_COST  # what the paid upstream was asked for, at its prices
+    # "remaining" admission: a call starts while the budget is not spent, so it overshoots by one call at most
+    assert spent <= LIMIT + JUDGE_COST, (len(anthropic_up.requests), spent)
+    assert len(anthropic_up.requests) >= int(LIMIT // JUDGE_COST)  # and it was spent up to there
+    evals = [r for r in g.ledger.query(kind="eval")]
+    skipped = [r for r in evals if (r.extra or {}).get("evaluation", {}).get("skipped")]
+    judged = [r for r in evals if (r.extra or {}).get("evaluation", {}).get("grade")]
+    assert skipped and len(judged) == len(anthropic_up.requests)
+    ev = skipped[0].extra["evaluation"]
+    assert "budget 'everything' is spent" in ev["skipped"] and ev["grade"] is None and ev["accepted"] is None
+    step = next(s for s in skipped[0].steps if s["kind"] == "decision" and s["name"] == "budget")
+    assert step["detail"]["action"] == "skip" and step["detail"]["budget"] == "everything"
+    # a skipped evaluation is no evidence: the loop holds exactly the judged verdicts
+    st = route.loop.boundary.state("summarisation")
+    assert st.total_judged == len(judged), (st, len(judged))
+    from tierwise.learning.evidence import verdicts
+
+    assert len(list(verdicts(g.ledger, route="main"))) == len(judged)
+    # the evaluation spend is in the budget's own account
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)  # every reservation settled (Redis: soon)
+    row = next(r for r in status()["budgets"] if r["budget"] == "everything")
+    assert row["usd_used"] == pytest.approx(spent, abs=1e-6)
+
+
+def test_without_a_budget_every_evaluation_runs(gateway, openai_up, anthropic_up):  # noqa: F811
+    """The reference the test above is read against: the loop judges all twelve ($0.073, over the $0.02)."""
+    cfg = judged_config(openai_up, anthropic_up)
+    del cfg["budgets"]
+    g = gateway(cfg)
+    _, answers = run(g, openai_up, anthropic_up)
+    assert answers == ["local summary"] * REQUESTS
+    assert len(anthropic_up.requests) == REQUESTS and REQUESTS * JUDGE_COST > LIMIT
+
+
+def test_a_key_budget_pays_for_its_evaluations_only_when_charge_key_is_set(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                          monkeypatch):
+    monkeypatch.setenv("TW_EB_KEY", "eval-budget-key-1")
+    for charge_key in (False, True):
+        anthropic_up.requests.clear()
+        cfg = judged_config(openai_up, anthropic_up, background={"charge_key": charge_key})
+        cfg["budgets"]["limits"] = [{"name": "per-key", "per": "key", "usd": LIMIT}]
+        cfg["server"]["api_keys_env"] = ["TW_EB_KEY"]
+        g = gateway(cfg)
+        _, answers = run(g, openai_up, anthropic_up, "eval-budget-key-1")
+        assert answers == ["local summary"] * REQUESTS
+        judged = len(anthropic_up.requests)
+        if charge_key:
+            assert judged * JUDGE_COST <= LIMIT + JUDGE_COST, judged
+        else:  # a key's budget pays for its own answers; the evaluations are the operator's (global/route/model)
+            assert judged == REQUESTS
+        g.stop()
+
+
+def test_a_failed_judge_call_gives_its_reservation_back(gateway, openai_up, anthropic_up):  # noqa: F811
+    """A judge call the upstream refuses (500) bills nothing: its reservation is released, the evaluation is a
+    failure (no verdict, not a skip), and the budget is whole for the next ones."""
+    from tests.doubles.script import Fail
+
+    g = gateway(judged_config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local summary", usage=(10, 10))
+    anthropic_up.default = Fail(500)
+    route = g.gateway.resolve("main")
+    for i in range(3):
+        assert oai(g).chat.completions.create(model="main", max_tokens=50, messages=[
+            {"role": "user", "content": f"{SUMMARY} #{i}"}]).choices[0].message.content == "local summary"
+        assert wait_for(lambda: not route._background, timeout=30)
+    assert anthropic_up.requests  # the judge was asked (and refused)
+    status = asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+    assert status["reservations_in_flight"] == 0
+    row = next(r for r in status["budgets"] if r["budget"] == "everything")
+    assert row["usd_used"] == 0
+    assert route.loop.boundary.state("summarisation").total_judged == 0
+
+
+def test_a_remote_context_summariser_is_the_requests_spend(gateway, openai_up, anthropic_up):  # noqa: F811
+    """`compression.routes.<r>.summary_model` calls its model on the request's own trace, but the budget's plan
+    read only the route's own models: a local route summarised by a remote model reserved nothing and settled
+    nothing, and the summaries were paid past any budget."""
+    import openai
+
+    filler = "\n\n".join(f"Paragraph {i} is about the weather in town {i}: rain, sun and wind. " * 3 for i in range(40))
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"loc": ["local"], "main": ["frontier"]},
+                          compression={"routes": {"loc": {"method": "summary", "summary_model": "frontier",
+                                                          "min_tokens": 100}}})
+    cfg["budgets"] = {"limits": [{"name": "everything", "usd": LIMIT}]}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer", usage=(10, 10))
+    anthropic_up.default = Reply(text="a short summary", usage=JUDGE_USAGE)
+    answered = refused = 0
+    for i in range(REQUESTS):
+        try:
+            oai(g).chat.completions.create(model="loc", max_tokens=50, messages=[
+                {"role": "user", "content": f"Read this (#{i}):\n\n{filler}"}, {"role": "assistant", "content": "Done."},
+                {"role": "user", "content": "Which town has sun?"}])
+            answered += 1
+        except openai.RateLimitError:
+            refused += 1
+    assert len(anthropic_up.requests) * JUDGE_COST <= LIMIT + JUDGE_COST, len(anthropic_up.requests)
+    assert refused and answered == len(anthropic_up.requests)
