@@ -282,8 +282,9 @@ class SandboxConfig(_Strict):
     @field_validator("run_as")
     @classmethod
     def _not_root(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value <= 0:
-            raise ValueError("sandbox.run_as must be an unprivileged user (a uid above 0, or a user name)")
+        if isinstance(value, int) and not 0 < value < 2**32 - 1:  # 4294967295: setresuid's "unchanged"
+            raise ValueError("sandbox.run_as must be an unprivileged user (a uid from 1 to 4294967294, or a user "
+                             "name)")
         if isinstance(value, str) and (not value or value == "root"):
             raise ValueError("sandbox.run_as must be an unprivileged user name, not root")
         return value

@@ -123,6 +123,28 @@ def test_run_as_refuses_root() -> None:
     assert SandboxConfig().run_as == 65534
 
 
+def test_run_as_of_uid_4294967295_is_refused() -> None:
+    """(uid_t)-1 is setresuid's "leave unchanged": `run_as: 4294967295` kept the code root while
+    the probe passed and the runs claimed `unprivileged` (session 22 review)."""
+    for bad in (4294967295, "4294967295", 2**32, "4294967296"):
+        with pytest.raises(ValueError):
+            identity.resolve(bad)
+        with pytest.raises(ConfigError):
+            sandbox.configure(run_as=bad)
+    with pytest.raises(ValueError):
+        SandboxConfig(run_as=4294967295)
+    sandbox.configure()
+
+
+def test_the_switch_never_leaves_the_child_root() -> None:
+    """Should a switch ever be asked for an id the kernel reads as "unchanged", the child stops."""
+    import subprocess
+
+    prepared = identity.switcher(identity.User(4294967295, 4294967295), None)
+    with pytest.raises(subprocess.SubprocessError):
+        subprocess.run(["true"], preexec_fn=lambda: identity.switch(prepared), check=True)
+
+
 def test_an_unknown_run_as_user_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no user named"):
         sandbox.configure(run_as="no-such-user-here")

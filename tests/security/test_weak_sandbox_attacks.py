@@ -107,6 +107,41 @@ async def test_the_code_cannot_reach_the_gateway_process(audit_hook: bool) -> No
     assert "own (32, 32)" in r.stdout, r.stdout
 
 
+AIMED_AT_THE_USER = """
+import os
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "DONE")
+    except OSError as e:
+        print(name, "refused", e.errno)
+attempt("nice-user", lambda: os.setpriority(os.PRIO_USER, 0, 19))
+attempt("nice-group", lambda: os.setpriority(os.PRIO_PGRP, 0, 19))
+mine = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 1)
+os.setpriority(os.PRIO_PROCESS, 0, mine)  # its own: still allowed
+print("own", os.getpriority(os.PRIO_PROCESS, 0) == mine)
+"""
+
+
+@BOTH
+async def test_the_code_cannot_renice_every_process_of_its_user(audit_hook: bool) -> None:
+    """`setpriority(PRIO_USER, 0, ...)` names no PID (0: the caller's user): the filter's PID test let it
+    through, and every process of the code's user, the gateway itself when it is that user, went to nice 19
+    (session 22 review)."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        r = await run_python(AIMED_AT_THE_USER, limits=LIMITS, audit_hook=audit_hook)
+        after = os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        if os.getpriority(os.PRIO_PROCESS, 0) != before and os.geteuid() == 0:
+            os.setpriority(os.PRIO_PROCESS, 0, before)
+    assert after == before
+    assert r.ok, r.stderr
+    assert "DONE" not in r.stdout, r.stdout
+    assert r.stdout.count("refused 1") == 2, r.stdout  # EPERM: the filter's
+    assert "own True" in r.stdout, r.stdout
+
+
 C_LEVEL_FILES = """
 def attempt(name, fn):
     try:

@@ -33,6 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_RUN_AS = 65534
+# The largest uid or gid a user may have: (uid_t)-1, 4294967295, is the "leave it unchanged" of
+# setresuid/setresgid (Python passes it through as -1), so a `run_as` of that number kept root.
+MAX_ID = 2**32 - 2
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
@@ -72,6 +75,9 @@ def resolve(run_as: int | str) -> User:
         user = User(run_as, run_as)
     if user.uid == 0 or user.gid == 0:
         raise ValueError("sandbox.run_as must not be root (uid or gid 0)")
+    if not (0 < user.uid <= MAX_ID and 0 < user.gid <= MAX_ID):
+        raise ValueError(f"sandbox.run_as: uid and gid must be between 1 and {MAX_ID} (4294967295 is "
+                         "setresuid's 'unchanged': the code would stay root)")
     return user
 
 
@@ -228,6 +234,8 @@ def switch(prepared: tuple | None) -> None:
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
+    if os.getresuid() != (user.uid,) * 3 or os.getresgid() != (user.gid,) * 3:  # never exec as root
+        raise OSError(1, f"sandbox user switch: still uid {os.getresuid()}, gid {os.getresgid()}")
 
 
 def _make(path: bytes, folder: bool) -> None:

@@ -11,7 +11,8 @@ process's address space (SysV shared memory and message queues, POSIX queues, me
 pinned in pipes by vmsplice), every
 `socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, device nodes and FIFOs
-(mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...), and
+(mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...) or at a
+user's or process group's processes (setpriority, ioprio_set), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
 CPU, files) bound the whole run and it takes one PID of the host. Threads are refused because
 nothing else bounds them: RLIMIT_NPROC does not hold for a sandbox that is root outside, and a
@@ -83,6 +84,10 @@ NODES = ("mknod", "mknodat")
 AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("ioprio_set", 1), ("sched_setaffinity", 0),
                   ("sched_setscheduler", 0), ("sched_setparam", 0), ("sched_setattr", 0), ("migrate_pages", 0),
                   ("move_pages", 0))
+# setpriority and ioprio_set also aim at whole groups: PRIO_USER / IOPRIO_WHO_USER with `who` 0 is
+# every process of the caller's user (the gateway's own, when it is that user), PRIO_PGRP 0 its
+# process group. Only a process (PRIO_PROCESS 0, IOPRIO_WHO_PROCESS 1) may be aimed at.
+AIMED_AT_A_GROUP = (("setpriority", 0), ("ioprio_set", 1))
 OTHER_PROCESSES = ("pidfd_open", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "tkill",
                    "process_madvise", "process_mrelease")
 FORKS = ("fork", "vfork")
@@ -135,6 +140,8 @@ def filter_bpf(threads: bool = False) -> bytes:
         _rule(f, eperm, name)
     for name, at in AIMED_AT_A_PID:
         _rule(f, eperm, name, sc.Arg(at, sc.NE, 0))
+    for name, process in AIMED_AT_A_GROUP:
+        _rule(f, eperm, name, sc.Arg(0, sc.NE, process))
     for number in unknown_syscalls(sc):
         _rule(f, sc.ERRNO(errno.ENOSYS), number)
     if not threads:
