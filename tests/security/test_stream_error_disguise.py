@@ -130,13 +130,15 @@ TOOL_NUMBERING = {
 
 
 @pytest.mark.parametrize("shape", sorted(TOOL_NUMBERING))
-def test_an_openai_stream_with_misnumbered_tool_calls_is_an_upstream_error(keyed, openai_up, shape):
-    """Relayed as sent (pass-through), a tool call whose `index` skips ahead made the openai SDK's stream helper
-    fail in the caller's code (IndexError: list index out of range) instead of an API error."""
+def test_tool_calls_numbered_from_anywhere_reach_a_translated_client_in_order(keyed, openai_up, shape):
+    """Real OpenAI-compatible servers number streamed tool calls from 1, from -1 or with gaps. Translated (here to
+    an Anthropic client, as Claude Code on a local server), each call is its own tool_use block, in order: session
+    22's first answer to such streams, an upstream error, broke that path."""
     openai_up.script(Raw(body=TOOL_NUMBERING[shape], content_type="text/event-stream"))
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    with pytest.raises(openai.APIError) as e:
-        with oai(keyed).chat.completions.stream(model="local", messages=[{"role": "user", "content": "hi"}],
-                                                tools=tools) as s:
-            s.get_final_completion()
-    assert "malformed" in str(e.value), e.value
+    with ant(keyed).messages.stream(model="local", max_tokens=64, messages=[{"role": "user", "content": "hi"}],
+                                    tools=[{"name": "f", "input_schema": {"type": "object"}}]) as s:
+        msg = s.get_final_message()
+    calls = [b for b in msg.content if b.type == "tool_use"]
+    expected = {"a first call numbered 3": ["call_3"], "a call numbered 2 after call 0": ["call_0", "call_2"],
+                "a negative call number": ["call_1"]}[shape]
+    assert [c.id for c in calls] == expected and all(c.name == "f" and c.input == {} for c in calls)

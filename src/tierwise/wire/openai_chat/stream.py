@@ -192,11 +192,9 @@ class StreamDecoder:
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
                 if ti not in self.tools:
-                    if not 0 <= ti <= len(self.tools):
-                        # Calls are numbered 0, 1, 2 … as they start: the openai SDK's stream helper indexes its
-                        # list of calls with `index`, so a stream relayed as sent with call 3 first failed in the
-                        # caller's code (IndexError).
-                        raise ValueError(ti)
+                    # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
+                    # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,
+                    # so a translated stream is always 0, 1, 2 … (a pass-through relays the server's own numbers).
                     self._close(ev)
                     idx = self.next_index
                     self.next_index += 1
