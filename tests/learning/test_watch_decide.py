@@ -7,28 +7,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tests.learning.replay_loop import loop_with, settle_local
 from tierwise.learning.drift import threshold, weights
-from tierwise.learning.loop import LearningLoop, LoopSettings
+from tierwise.learning.loop import LearningLoop
 from tierwise.learning.schedule import systematic, unit_hash
 from tierwise.learning.value import ValueSettings
-
-
-def loop_with(**value) -> LearningLoop:
-    # the replay's settings (bench/learning_loop.py): credible 0.60, the credible move back, no discount
-    return LearningLoop("r", LoopSettings.model_validate({
-        "sampling": "value",
-        "value": {"horizon": 10_000, "saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01, **value},
-        "schedule": {"audit_rate": 0.02, "shadow_audit_rate": 0.005},
-        "boundary": {"quality_target": 0.75, "credible": 0.6, "discount": 1.0, "move_back": "credible"}}))
-
-
-def settle_local(loop: LearningLoop, n: int = 300) -> None:
-    """A type judged on every request, 90% accepted: local, its change test at zero."""
-    for i in range(n):
-        loop.plan("qa", f"q{i}")
-        loop.verdict("qa", 0.0 if i % 10 == 5 else 1.0)
-    st = loop.boundary.state("qa")
-    assert st.tier == "local" and st.cusum.s == 0.0
 
 
 def test_a_settled_local_type_keeps_the_fixed_audits() -> None:
