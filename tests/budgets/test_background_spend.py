@@ -10,29 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
+from tests.budgets.conftest import REDIS_URL  # the `redis_prefix` fixture's Redis
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import drop_redis_keys, two_tier_config, wait_for
+from tests.harness import two_tier_config, wait_for
 
-REDIS_URL = "redis://127.0.0.1:6379/11"  # (tests use db 7-15)
 JUDGE_USAGE = (40, 400)
 JUDGE_COST = JUDGE_USAGE[0] * 3 / 1e6 + JUDGE_USAGE[1] * 15 / 1e6  # $0.00612 per judge call
 LIMIT = 0.02  # three judge calls and a bit
 REQUESTS = 12  # ... of the twelve the loop would judge ($0.073)
 BATCH = 6
 SUMMARY = "Summarize the following article in three sentences: the council met on Tuesday to discuss the budget."
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"tierwise-test-evalbudget:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    drop_redis_keys(REDIS_URL, prefix)
 
 
 def judged_config(openai_up, anthropic_up, store: dict | None = None, **budgets):  # noqa: F811
