@@ -4,6 +4,7 @@ the filter's names. Each test failed before its fix (docs/security/sandbox.md)."
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -137,8 +138,12 @@ async def test_without_a_cgroup_runs_go_on_and_doctor_says_why(tmp_path, monkeyp
             "providers: {p: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}}\n"
             "models: {m: {provider: p, model: x}}\nroutes: {main: {policy: fallback, targets: [m]}}\n")
         monkeypatch.chdir(tmp_path)
-        out = CliRunner().invoke(main, ["doctor", "-c", "tierwise.yaml"]).output
+        # In a thread: doctor runs its own event loop (in this test's loop, asyncio.run refused and doctor
+        # stopped before its provider checks, leaving a coroutine never awaited)
+        res = await asyncio.to_thread(CliRunner().invoke, main, ["doctor", "-c", "tierwise.yaml"])
+        out = res.output
         assert "no cgroup per run (memory: no cgroup v2 mount" in out, out
+        assert "provider p (openai, local)" in out, out  # doctor ran to its provider checks
     finally:
         backend.status.cache_clear()
 
