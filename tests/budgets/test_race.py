@@ -40,7 +40,8 @@ def Serve(cfg_text: str, port: int, tmp: Path) -> ServeProcess:
     return ServeProcess(path, port, tmp)
 
 
-def config(port: int, tmp: Path, up: str, store: str, ttl: float = 900, usd: float = BUDGET) -> str:
+def frontier_gateway(port: int, tmp: Path, up: str) -> str:
+    """A gateway's server and ledger, and one paid model behind route `main`: the budget tests add their limits."""
     return f"""
 server: {{port: {port}, default_route: main}}
 ledger: {{path: {tmp / f'ledger-{port}.db'}}}
@@ -50,7 +51,11 @@ models:
   frontier: {{provider: cloud, model: big-model, price: {{input: 3, output: 15}}}}
 routes:
   main: {{policy: fallback, targets: [frontier], retries: 0}}
-budgets:
+"""
+
+
+def config(port: int, tmp: Path, up: str, store: str, ttl: float = 900, usd: float = BUDGET) -> str:
+    return frontier_gateway(port, tmp, up) + f"""budgets:
   store: {store}
   reservation_ttl: {ttl}
   limits:

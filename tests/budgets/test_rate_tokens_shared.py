@@ -20,6 +20,7 @@ import openai
 import pytest
 import redis
 
+from tests.budgets.test_race import frontier_gateway
 from tests.doubles import AnthropicDouble, Delay, Reply
 from tests.harness import ServeProcess, drop_redis_keys, free_port
 
@@ -42,16 +43,7 @@ class Counting(AnthropicDouble):
 
 
 def config(port: int, tmp: Path, up: str, prefix: str, backend: str) -> str:
-    return f"""
-server: {{port: {port}, default_route: main}}
-ledger: {{path: {tmp / f'ledger-{port}.db'}}}
-providers:
-  cloud: {{kind: anthropic, base_url: "{up}", locality: remote, timeouts: {{connect: 30, read: 60}}}}
-models:
-  frontier: {{provider: cloud, model: big-model, price: {{input: 3, output: 15}}}}
-routes:
-  main: {{policy: fallback, targets: [frontier], retries: 0}}
-budgets:
+    return frontier_gateway(port, tmp, up) + f"""budgets:
   store: {{backend: {backend}, redis_url: "{REDIS_URL}", key_prefix: "{prefix}"}}
 rate_limits:
   limits:
