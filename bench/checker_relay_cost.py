@@ -13,26 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import sys
 import time
+from pathlib import Path
 
-ANSWER = r'''
-import json, os, sys
-frame = sys._getframe()
-while "proto" not in frame.f_locals:
-    frame = frame.f_back
-PROTO = frame.f_locals["proto"]
-_PAD = PADDING
-def add(a, b):
-    while True:
-        view = memoryview(b'{"value":{"i":"%d"},"pad":%s}\n' % (a + b, _PAD))
-        while view:
-            view = view[os.write(PROTO, view):]
-        line = sys.stdin.buffer.readline()
-        if not line:
-            os._exit(0)
-        a, b = (int(x["i"]) for x in json.loads(line)["args"])
-'''
-PADDING = {"dicts": 'b"[" + b"{}," * 320_000 + b"{}]"', "string": 'b\'"\' + b"a" * 960_000 + b\'"\''}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.verifiers.padded_answers import PADDINGS, padded_add  # noqa: E402
+
 TESTS = "for i in range(10 ** 6):\n    assert add(i, 1) == i + 1\n"
 
 
@@ -44,7 +32,7 @@ async def main(pad: str, wall: float) -> None:
     await checker.check("def add(a, b):\n    return a + b", "assert add(1, 2) == 3", limits)  # sandbox probe
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    result = await checker.check(ANSWER.replace("PADDING", PADDING[pad]), TESTS, limits)
+    result = await checker.check(padded_add(pad), TESTS, limits)
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(f"pad={pad} wall {time.perf_counter() - start:.1f} s; gateway CPU {cpu:.2f} s; "
@@ -53,7 +41,7 @@ async def main(pad: str, wall: float) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--pad", choices=sorted(PADDING), default="dicts")
+    p.add_argument("--pad", choices=sorted(PADDINGS), default="dicts")
     p.add_argument("--wall", type=float, default=10.0)
     a = p.parse_args()
     asyncio.run(main(a.pad, a.wall))

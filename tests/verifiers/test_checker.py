@@ -8,6 +8,7 @@ import tracemalloc
 
 import pytest
 
+from tests.verifiers.padded_answers import padded_add
 from tests.verifiers.test_sandbox import need_layer
 from tierwise.sandbox import SandboxLimits, backend
 from tierwise.sandbox.capacity import Capacity
@@ -173,23 +174,7 @@ def test_values_cross_as_plain_data_only() -> None:
 
 # A correct `add` whose every reply carries 1 MB of `{}`: the checker reads the value and ignores
 # the rest; the gateway relays the line. It serves later calls itself, so each one gets a padded reply.
-PADDED = r'''
-import json, os, sys
-frame = sys._getframe()
-while "proto" not in frame.f_locals:
-    frame = frame.f_back
-PROTO = frame.f_locals["proto"]
-_PAD = b"[" + b"{}," * 320_000 + b"{}]"
-def add(a, b):
-    while True:
-        view = memoryview(b'{"value":{"i":"%d"},"pad":%s}\n' % (a + b, _PAD))
-        while view:
-            view = view[os.write(PROTO, view):]
-        line = sys.stdin.buffer.readline()
-        if not line:
-            os._exit(0)
-        a, b = (int(x["i"]) for x in json.loads(line)["args"])
-'''
+PADDED = padded_add("dicts")
 
 
 async def test_the_gateway_relays_the_answers_lines_without_parsing_them() -> None:
