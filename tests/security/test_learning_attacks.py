@@ -197,7 +197,7 @@ def test_what_the_loop_keeps_and_exports_holds_no_protected_value(gateway, opena
     anthropic_up.default = judge
     route = g.gateway.resolve("main")
     client = oai(g)
-    for i in range(6):
+    for i in range(5):  # the schedule's first five uses, all judged (a sixth is judged by its sample draw, or not)
         client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} Mail {email}. ({i})"}])
         assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
