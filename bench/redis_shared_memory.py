@@ -7,6 +7,10 @@ the outcomes, the budget's counted spend next to the real spend, and Redis's mem
 
     PYTHONPATH=src .venv/bin/python bench/redis_shared_memory.py --policy noeviction
     PYTHONPATH=src .venv/bin/python bench/redis_shared_memory.py --policy allkeys-lru
+    PYTHONPATH=src .venv/bin/python bench/redis_shared_memory.py --policy noeviction --cache-max-bytes 4194304
+
+(`--cache-max-bytes` sets the cache's own `max_bytes`, which the Redis backend keeps since session 23; its
+default, 64 MiB, is more than this 8 MB server holds.)
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def main() -> None:
     ap.add_argument("--maxmemory", default="8mb")
     ap.add_argument("--requests", type=int, default=120)
     ap.add_argument("--answer-kb", type=int, default=100)
+    ap.add_argument("--cache-max-bytes", type=int, default=64 * 1024 * 1024)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -57,7 +62,8 @@ models:
   frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
 routes:
   main: {{policy: fallback, targets: [frontier], retries: 0}}
-cache: {{enabled: true, backend: redis, redis_url: "{url}", all_routes: true, max_entry_bytes: 1048576}}
+cache: {{enabled: true, backend: redis, redis_url: "{url}", all_routes: true, max_entry_bytes: 1048576,
+         max_bytes: {args.cache_max_bytes}}}
 budgets:
   store: {{backend: redis, redis_url: "{url}"}}
   limits: [{{name: day, usd: 1000}}]

@@ -270,3 +270,41 @@ def test_memory_entries_are_not_left_to_the_garbage_collector():
         assert step.detail["saved_usd"] == 0.25 and step.model == "m"
 
     asyncio.run(run())
+
+
+@needs_redis
+def test_redis_bounded_by_bytes_across_replicas_least_recently_used_first(prefix):
+    """`max_bytes` holds on Redis as on the other backends, for every replica together: two gateways' backends
+    on one prefix store 40 answers of 1,000 bytes against a 10,000-byte bound; the entries left fit it, the one
+    read between puts stays, and invalidating a route gives its bytes back. (Redis entries were bounded by TTL and
+    the server's maxmemory only: all 40 stayed.)"""
+    import asyncio
+
+    from tierwise.cache.backends import RedisBackend
+
+    async def run() -> None:
+        a, b = (RedisBackend(REDIS_URL, prefix, 2.0, 10_000) for _ in range(2))
+        keep = "0" * 40
+        try:
+            await a.put(keep, b"k" * 1000, ttl=60, route="loc", tenant="t")
+            for i in range(1, 40):
+                await (a if i % 2 else b).put(f"{i:040x}", b"v" * 1000, ttl=60, route="loc", tenant="t")
+                assert await b.get(keep, route="loc", tenant="t") == b"k" * 1000
+            s = await a.stats()
+            assert 5 <= s["entries"] <= 9
+            assert s["bytes"] <= 10_000 and s["max_bytes"] == 10_000
+            assert await b.get(f"{1:040x}", route="loc", tenant="t") is None  # the oldest unread went first
+            assert await a.get(f"{39:040x}", route="loc", tenant="t") == b"v" * 1000
+            await b.put("f" * 40, b"w" * 500, ttl=60, route="other", tenant="t")
+            held = (await a.stats())["entries"]
+            assert await a.invalidate(route="loc") == held - 1
+            after = await b.stats()
+            assert after["entries"] == 1
+            assert after["bytes"] == 500 + len(b.full_key("f" * 40, "other", "t"))
+            await a.invalidate()
+            assert (await b.stats())["bytes"] == 0
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(run())

@@ -54,7 +54,7 @@ def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
         p = Path(cfg.sqlite_path)
         return SqliteBackend(str(p if p.is_absolute() else Path(base_dir) / p), cfg.max_bytes)
     if cfg.backend == "redis":
-        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout)
+        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes)
     return MemoryBackend(cfg.max_bytes)
 
 

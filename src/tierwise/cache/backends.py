@@ -1,8 +1,7 @@
 """Where cache entries live: this process (memory), a SQLite file (one node) or Redis (replicas).
 
-Every backend bounds what it holds: memory and SQLite by total bytes, evicting the least
-recently used entries first, and by TTL; Redis by TTL per key (and by its own `maxmemory`
-with an LRU policy, which the operator sets on the server). Entries carry their route and
+Every backend bounds what it holds by total bytes, evicting the least recently used entries
+first, and by TTL (Redis: TTL per key, and the byte bound kept in an index every replica shares). Entries carry their route and
 tenant so `tierwise cache invalidate --route/--tenant` can drop them.
 """
 
@@ -215,18 +214,70 @@ _HEX12 = "[0-9a-f]" * 12  # a tag (`RedisBackend._tag`)
 _HEX40 = "[0-9a-f]" * 40  # an entry's key (keys.exact_key: a 20-byte BLAKE2b in hex)
 
 
+# The byte bound on Redis, kept by scripts so that concurrent gateways agree: `<prefix>lru-order` (a sorted set
+# of entry keys by last use, in ms), `<prefix>lru-sizes` (a hash of each entry's counted bytes) and
+# `<prefix>lru-bytes` (their total). A put counts its entry and evicts the least recently used entries until the
+# total fits; entries whose TTL ran out are counted until the eviction reaches them (the bound errs on the safe
+# side: the cache holds at most `max_bytes`, sometimes less).
+_PUT = """
+local old = redis.call('HGET', KEYS[3], KEYS[1])
+if old then redis.call('DECRBY', KEYS[4], old) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+redis.call('HSET', KEYS[3], KEYS[1], ARGV[4])
+local total = redis.call('INCRBY', KEYS[4], ARGV[4])
+local max = tonumber(ARGV[5])
+local evicted = 0
+while total > max and evicted < 10000 do
+  local popped = redis.call('ZPOPMIN', KEYS[2])
+  if #popped == 0 then redis.call('SET', KEYS[4], 0) break end
+  local k = popped[1]
+  local size = redis.call('HGET', KEYS[3], k)
+  redis.call('HDEL', KEYS[3], k)
+  redis.call('DEL', k)
+  if size then total = redis.call('DECRBY', KEYS[4], size) end
+  evicted = evicted + 1
+end
+return evicted
+"""
+_GET = """
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], KEYS[1]) end
+return v
+"""
+_DROP = """
+local n = 0
+for _, k in ipairs(ARGV) do
+  n = n + redis.call('DEL', k)
+  redis.call('ZREM', KEYS[1], k)
+  local size = redis.call('HGET', KEYS[2], k)
+  if size then
+    redis.call('HDEL', KEYS[2], k)
+    redis.call('DECRBY', KEYS[3], size)
+  end
+end
+return n
+"""
+
+
 class RedisBackend:
     """Entries as plain Redis strings with a TTL (`PX`), under `<prefix><tenant-hash>:<route>:<key>`
-    so invalidation by route or tenant is a SCAN over a pattern. Several gateways pointing at the
-    same Redis and prefix share entries."""
+    so invalidation by route or tenant is a SCAN over a pattern, bounded by `max_bytes` (least recently
+    used first) through the index above. Several gateways pointing at the same Redis and prefix share
+    entries and the bound. The index needs one Redis (not a cluster), as the budgets' store does."""
 
     name = "redis"
 
-    def __init__(self, url: str, prefix: str, timeout: float) -> None:
+    def __init__(self, url: str, prefix: str, timeout: float, max_bytes: int) -> None:
         import redis.asyncio as aioredis
 
         self.prefix = prefix
+        self.max_bytes = max_bytes
         self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.index = (f"{prefix}lru-order", f"{prefix}lru-sizes", f"{prefix}lru-bytes")
+        self._put = self.client.register_script(_PUT)
+        self._get = self.client.register_script(_GET)
+        self._drop = self.client.register_script(_DROP)
 
     @staticmethod
     def _tag(s: str) -> str:
@@ -238,15 +289,24 @@ class RedisBackend:
         return f"{self.prefix}{self._tag(tenant)}:{self._tag(route)}:{key}"
 
     async def get(self, key: str, *, route: str, tenant: str) -> bytes | None:
-        return await self.client.get(self.full_key(key, route, tenant))  # type: ignore[no-any-return, return-value]
+        name = self.full_key(key, route, tenant)
+        return await self._get(keys=[name, self.index[0]], args=[int(time.time() * 1000)])  # type: ignore[no-any-return]
 
     async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
-        await self.client.set(self.full_key(key, route, tenant), value, px=int(ttl * 1000))
+        name = self.full_key(key, route, tenant)
+        size = len(value) + len(name)
+        await self._put(keys=[name, *self.index],
+                        args=[value, max(1, int(ttl * 1000)), int(time.time() * 1000), size, self.max_bytes])
 
     async def _scan_delete(self, pattern: str) -> int:
-        n = 0
+        n, batch = 0, []
         async for name in self.client.scan_iter(match=pattern, count=500):
-            n += await self.client.delete(name)
+            batch.append(name)
+            if len(batch) >= 500:
+                n += await self._drop(keys=self.index, args=batch)
+                batch = []
+        if batch:
+            n += await self._drop(keys=self.index, args=batch)
         return n
 
     def pattern(self, tenant: str | None = None, route: str | None = None) -> str:
@@ -260,13 +320,17 @@ class RedisBackend:
         return _GLOB.sub(lambda m: "\\" + m.group(0), self.prefix) + f"{t}:{r}:{_HEX40}"
 
     async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
-        return await self._scan_delete(self.pattern(tenant, route))
+        n = await self._scan_delete(self.pattern(tenant, route))
+        if route is None and tenant is None:
+            await self.client.delete(*self.index)  # what entries whose TTL ran out still held in the count
+        return n
 
     async def stats(self) -> dict[str, Any]:
         n = 0
         async for _ in self.client.scan_iter(match=self.pattern(), count=500):
             n += 1
-        return {"backend": "redis", "prefix": self.prefix, "entries": n}
+        counted = int(await self.client.get(self.index[2]) or 0)
+        return {"backend": "redis", "prefix": self.prefix, "entries": n, "bytes": counted, "max_bytes": self.max_bytes}
 
     async def close(self) -> None:
         await self.client.aclose()

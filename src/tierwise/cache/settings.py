@@ -49,8 +49,8 @@ class CacheConfig(_Strict):
     enabled: bool = Field(False, description="turn the answer cache on")
     backend: Literal["memory", "sqlite", "redis"] = Field(
         "memory", description="memory: this process; sqlite: one node, survives restarts; redis: shared by replicas")
-    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="bytes of stored answers (memory and sqlite: "
-                           "least recently used go first; redis: bound it with Redis's own maxmemory)")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="bytes of stored answers (least recently used go "
+                           "first; redis: shared by every replica on the prefix)")
     max_entry_bytes: int = Field(1024 * 1024, ge=256, description="a larger answer (or stream) is not stored")
     ttl: float = Field(3600.0, gt=0, le=365 * 86400, description="seconds an entry lives")
     sqlite_path: str = Field("tierwise-cache.db", description="sqlite backend file (relative: to the config's folder)")
