@@ -317,8 +317,8 @@ def cache_shares_redis(cfg: Config) -> str | None:
     """A warning when the Redis answer cache is on the same Redis server as state that must not be evicted or
     refused (budgets and rate limits, dispatch, approvals): `maxmemory` is the whole server's. Measured
     (bench/redis_shared_memory.py): one client asking distinct questions filled an 8 MB Redis with answers; with
-    `noeviction` every budgeted request then got 503, with `allkeys-lru` the budget counted $1.84 of $4.51 spent
-    (its counters evicted)."""
+    `allkeys-lru` the budget counted $1.69 of $7.51 spent (its counters evicted); the cache's own `max_bytes`
+    (kept on Redis since session 23) set under what the server spares prevents it."""
     if not (cfg.cache.enabled and cfg.cache.backend == "redis"):
         return None
     others: list[tuple[str, str]] = []
@@ -332,10 +332,12 @@ def cache_shares_redis(cfg: Config) -> str | None:
     shared = [name for name, url in others if redis_where(url) == where]
     if not shared:
         return None
+    mib = cfg.cache.max_bytes / 2**20
     return (f"the Redis answer cache is on the same Redis server ({where}) as {', '.join(shared)}: clients' "
-            "answers can fill its maxmemory, and then Redis refuses their writes (noeviction: budgeted requests "
-            "get 503) or evicts their keys (an LRU policy: budget counters lost, spend under-counted). Give the "
-            "cache a Redis server of its own (maxmemory + allkeys-lru) (docs/cache.md)")
+            f"answers fill up to cache.max_bytes ({mib:g} MiB); where that is more than the server's maxmemory "
+            "can spare, Redis refuses their writes (noeviction: budgeted requests get 503) or evicts their keys "
+            "(an LRU policy: budget counters lost, spend under-counted). Keep cache.max_bytes well under what the "
+            "server can spare, or give the cache a Redis server of its own (docs/cache.md)")
 
 
 def redis_where(url: str) -> str:
