@@ -31,10 +31,12 @@ class _SockFprog(ctypes.Structure):
 
 @functools.cache
 def filter_loader(threads: bool) -> Callable[[], None] | None:
-    """What loads the seccomp filter into the calling process (between fork and exec: two prctl
-    calls on memory prepared here, no allocation); None where libseccomp is missing."""
+    """What loads the seccomp filter into the calling process (between fork and exec: the process's
+    own PID written into the filter's copy, then two prctl calls on memory prepared here, no
+    allocation); None where libseccomp is missing."""
     try:
-        program = seccomp_filter.filter_bpf(threads)
+        program = seccomp_filter.filter_bpf(threads, own_pid=True)
+        offsets = seccomp_filter.own_pid_offsets(program)
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
         log.warning("sandbox: the weak sandbox runs without its seccomp filter (libseccomp: %s)", e)
@@ -48,6 +50,9 @@ def filter_loader(threads: bool) -> Callable[[], None] | None:
 
     def load() -> None:
         keep = (code, prog)  # noqa: F841 (the filter's memory lives as long as this function)
+        pid = os.getpid().to_bytes(4, "little")  # the child's copy of the memory: only its own filter
+        for at in offsets:
+            code[at:at + 4] = pid
         if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, where, 0, 0) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"the seccomp filter cannot be loaded: {os.strerror(err)}")

@@ -1,0 +1,114 @@
+"""Runs against each other, and against other processes of their own user (session 23).
+
+Every sandboxed run of a root gateway is the same host user (`sandbox.run_as`); a gateway that is
+not root runs the weak sandbox's code as itself. What one run's code can do to another process of
+that user (another run; the gateway) is tried here with the OS layer alone and, where the hook has
+a say, with it on: signals that need no kill() (an owner set on a descriptor, tgkill with a guessed
+PID) and, between two concurrent weak runs, the other run's folder and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, backend, identity, run_python
+from tierwise.sandbox import bwrap as bwrap_mod
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+BOTH = pytest.mark.parametrize("audit_hook", [True, False], ids=["hook", "os-only"])
+
+
+@pytest.fixture(params=["bwrap", "weak"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    if request.param == "weak":
+        monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+        sandbox.configure(allow_weak=True)
+    else:
+        sandbox.configure()
+        assert sandbox.status().strong, sandbox.status().problem
+    yield request.param
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    sandbox.configure()
+
+
+@pytest.fixture
+def victim() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the user the sandboxed code runs as: another run, or a gateway that is not root."""
+    user = identity.target()
+
+    def become() -> None:
+        if user is not None:
+            os.setgroups([])
+            os.setresgid(user.gid, user.gid, user.gid)
+            os.setresuid(user.uid, user.uid, user.uid)
+
+    proc = subprocess.Popen(["sleep", "60"], preexec_fn=become)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+OWNER_SIGNALS = """
+import fcntl, os, signal, socket, struct
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "SENT")
+    except OSError as e:
+        print(name, "refused", e.errno)
+def pipe_owner():
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETOWN, VICTIM)
+    fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+    os.write(w, b"x")
+def pipe_owner_ex():
+    r, w = os.pipe()
+    fcntl.fcntl(r, 15, struct.pack("ii", 1, VICTIM))  # F_SETOWN_EX, F_OWNER_PID
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+    os.write(w, b"x")
+def socket_owner():
+    a, b = socket.socketpair()
+    fcntl.ioctl(a, 0x8901, struct.pack("i", VICTIM))  # FIOSETOWN
+    fcntl.fcntl(a, fcntl.F_SETFL, fcntl.fcntl(a, fcntl.F_GETFL) | os.O_ASYNC)
+    b.send(b"x")
+attempt("setown", pipe_owner)
+attempt("setown_ex", pipe_owner_ex)
+attempt("fiosetown", socket_owner)
+if not HOOK:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.syscall(234, VICTIM, VICTIM, signal.SIGSTOP)  # tgkill
+    print("tgkill", "SENT" if rc == 0 else f"refused {ctypes.get_errno()}")
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+signal.raise_signal(signal.SIGUSR1)  # tgkill to its own thread group: still allowed
+print("own signal", got)
+"""
+
+
+@BOTH
+async def test_no_signal_reaches_another_process_of_the_code_s_user(
+        mode: str, audit_hook: bool, victim: subprocess.Popen[bytes]) -> None:
+    """An owner set on a pipe or socket (F_SETOWN, F_SETOWN_EX, FIOSETOWN) with F_SETSIG = SIGKILL made
+    the kernel kill a process of the code's own user when the pipe became readable, hook on or off
+    (os.kill is the filter's and the hook's, fcntl is neither's); tgkill with a guessed PID stopped it.
+    Weak sandbox only: bubblewrap's PID namespace shows no other process (ESRCH)."""
+    code = f"VICTIM = {victim.pid}\nHOOK = {audit_hook}\n" + OWNER_SIGNALS
+    r = await run_python(code, limits=LIMITS, audit_hook=audit_hook)
+    await asyncio.sleep(0.2)  # a signal in flight lands by now
+    with open(f"/proc/{victim.pid}/stat") as fh:
+        state = fh.read().rsplit(")", 1)[1].split()[0]
+    assert victim.poll() is None and state != "T", (victim.returncode, state, r.stdout)
+    assert r.ok, r.stderr
+    assert "SENT" not in r.stdout, r.stdout
+    assert "own signal [1]" in r.stdout, r.stdout
