@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, identity, run_python
+from tierwise.sandbox import SandboxLimits, backend, identity, run_python, runner
 from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -112,3 +112,59 @@ async def test_no_signal_reaches_another_process_of_the_code_s_user(
     assert r.ok, r.stderr
     assert "SENT" not in r.stdout, r.stdout
     assert "own signal [1]" in r.stdout, r.stdout
+
+
+VICTIM_RUN = """
+import os, sys, time
+print(os.getpid(), os.path.dirname(os.path.abspath(__file__)), flush=True)
+secret = "VICTIM-HEAP-" + "S" * 64  # in its memory while it runs
+time.sleep(30)
+"""
+AGAINST_THE_OTHER_RUN = """
+import os
+def attempt(name, fn):
+    try:
+        print(name, "DONE", repr(fn())[:80])
+    except OSError as e:
+        print(name, "refused", e.errno)
+def memory():
+    with open(f"/proc/{PID}/maps") as fh:
+        heap = next(line for line in fh if "[heap]" in line)
+    lo, hi = (int(x, 16) for x in heap.split()[0].split("-"))
+    with open(f"/proc/{PID}/mem", "r+b") as fh:
+        fh.seek(lo)
+        return b"VICTIM-HEAP" in fh.read(hi - lo)
+def plant():
+    with open(os.path.join(FOLDER, "planted.py"), "w") as fh:
+        fh.write("x")
+attempt("list", lambda: os.listdir(FOLDER))
+attempt("tests", lambda: open(os.path.join(FOLDER, "tierwise_tests.py")).read())
+attempt("plant", plant)
+attempt("memory", memory)
+attempt("environ", lambda: open(f"/proc/{PID}/environ", "rb").read())
+"""
+
+
+async def test_a_run_cannot_reach_another_run_in_progress(mode: str) -> None:
+    """Two runs at once, OS layer alone. With one uid for every run (`run_as`), a weak run listed
+    and read the other run's folder (its tests), wrote into it, and opened its memory for writing
+    through /proc/<pid>/mem (no ptrace call: the filter is not asked). With `run_as_range` each
+    run is a uid of its own, and the kernel refuses all of it (EACCES). In bubblewrap nothing of
+    the other run is in sight (no /proc, its folder in its own mount namespace)."""
+    sandbox.configure(allow_weak=mode == "weak", run_as_range="61184-61199")
+    sandbox.status.cache_clear()
+    secret = "assert add(1, 2) == 3  # THE-OTHER-RUN-S-TESTS"
+    async with runner.open_python(VICTIM_RUN, files={"tierwise_tests.py": secret}, limits=LIMITS,
+                                  audit_hook=False) as other:
+        assert other.proc is not None and other.proc.stdout is not None
+        pid, folder = (await other.proc.stdout.readline()).decode().split()
+        if mode == "bwrap":  # what they are outside (its /work is in its own mount namespace)
+            pid = str(other.proc.pid)
+            folder = f"/proc/{pid}/root/work"
+        r = await run_python(f"PID = {pid}\nFOLDER = {folder!r}\n" + AGAINST_THE_OTHER_RUN, limits=LIMITS,
+                             audit_hook=False)
+        other.kill()
+    assert r.ok, r.stderr
+    assert "DONE" not in r.stdout, r.stdout
+    assert r.stdout.count("refused") == 5, r.stdout
+    assert "own_uid" in r.layers, r.layers

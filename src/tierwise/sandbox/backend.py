@@ -40,15 +40,21 @@ capacity = Capacity()
 
 
 def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, max_waiting: int = 64,
-              wait_s: float = 30.0, run_as: int | str = identity.DEFAULT_RUN_AS) -> None:
+              wait_s: float = 30.0, run_as: int | str = identity.DEFAULT_RUN_AS,
+              run_as_range: str | None = None) -> None:
     """Apply the config's `sandbox:` section (called once when the gateway starts)."""
     global capacity
     settings.allow_weak = allow_weak
     try:
-        identity.configure(run_as)
+        identity.configure(run_as, run_as_range)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     capacity = Capacity(max_concurrent, max_waiting, wait_s)
+    span = identity.settings.run_as_range
+    if span is not None and span[1] - span[0] + 1 < capacity.max_concurrent:
+        raise ConfigError(f"sandbox.run_as_range holds {span[1] - span[0] + 1} uids, fewer than the "
+                          f"{capacity.max_concurrent} runs at once of sandbox.max_concurrent: each run needs its own")
+    weak_run_as.cache_clear()
 
 
 @dataclass(frozen=True, slots=True)

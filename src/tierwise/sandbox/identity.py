@@ -22,6 +22,7 @@ saying so (doctor, log, no `unprivileged` layer).
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import ctypes
 import functools
@@ -49,16 +50,63 @@ class User:
 @dataclass(slots=True)
 class Settings:
     run_as: int | str = DEFAULT_RUN_AS
+    # (first, last): each run at a time gets a uid of its own from these (`UidPool`); None: every
+    # run is `run_as`.
+    run_as_range: tuple[int, int] | None = None
 
 
 settings = Settings()
 
 
-def configure(run_as: int | str = DEFAULT_RUN_AS) -> None:
-    """Raises ValueError for root or a user name the system does not know."""
+def configure(run_as: int | str = DEFAULT_RUN_AS, run_as_range: str | None = None) -> None:
+    """Raises ValueError for root, a user name the system does not know or a malformed range."""
     resolve(run_as)
-    settings.run_as = run_as
+    span = parse_range(run_as_range) if run_as_range is not None else None
+    settings.run_as, settings.run_as_range = run_as, span
     target.cache_clear()
+    pool.cache_clear()
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """`"61184-61439"` -> (61184, 61439): uids with no entry in the password database are not
+    required (each run's gid is its uid)."""
+    first, sep, last = str(text).partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+        raise ValueError(f"sandbox.run_as_range must be 'FIRST-LAST' (uids), got {text!r}")
+    lo, hi = int(first), int(last)
+    if not 0 < lo <= hi <= MAX_ID:
+        raise ValueError(f"sandbox.run_as_range: uids must be between 1 and {MAX_ID}, first <= last, got {text!r}")
+    return lo, hi
+
+
+class UidPool:
+    """Distinct uids for the runs in progress (like systemd's DynamicUser): with one uid for every
+    run, a run in the weak sandbox read and wrote another run's folder (its tests), read and wrote
+    its memory through /proc/<pid>/mem and stopped it with tgkill, and runs shared the per-user
+    counters of the kernel; with a uid each, the kernel refuses all of it. A uid comes back after
+    its run's processes are gone and is handed out again last (least recently used first)."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.size = last - first + 1
+        self._free = collections.deque(User(uid, uid) for uid in range(first, last + 1))
+
+    def take(self) -> User | None:
+        """A uid no run in progress has; None when every one is in use."""
+        try:
+            return self._free.popleft()
+        except IndexError:
+            return None
+
+    def give_back(self, user: User) -> None:
+        self._free.append(user)
+
+
+@functools.cache
+def pool() -> UidPool | None:
+    """The pool of run uids, when the gateway is root and a range is configured."""
+    if settings.run_as_range is None or os.geteuid() != 0:
+        return None
+    return UidPool(*settings.run_as_range)
 
 
 def resolve(run_as: int | str) -> User:
@@ -83,9 +131,12 @@ def resolve(run_as: int | str) -> User:
 
 @functools.cache
 def target() -> User | None:
-    """The user the sandboxed code switches to: None when the gateway is not root (nothing to drop)."""
+    """The user the sandboxed code switches to (with a range, the first of it: what the probe
+    checks for all of them): None when the gateway is not root (nothing to drop)."""
     if os.geteuid() != 0:
         return None
+    if settings.run_as_range is not None:
+        return User(settings.run_as_range[0], settings.run_as_range[0])
     return resolve(settings.run_as)
 
 
