@@ -64,6 +64,7 @@ async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: byte
             assert live.proc is not None
             result = await _supervise(live.proc, stdin, limits, live.layers)
             result.out_of_memory = live.out_of_memory()
+            result.runs_as = live.runs_as
             return result
     except SandboxBusy as e:
         return SandboxResult(None, "", f"sandbox busy: {e}", busy=True)
@@ -78,6 +79,7 @@ class LiveRun:
     layers: list[str]
     refused: SandboxResult | None = None
     group: cgroup.RunCgroup | None = None
+    runs_as: str = ""  # who the code is outside its sandbox, in words ("uid 65534", "ROOT (uid 0)")
 
     def out_of_memory(self) -> bool:
         return self.group is not None and self.group.out_of_memory()
@@ -136,7 +138,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user)))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                          + (["own_uid"] if own else []))
+                          + (["own_uid"] if own else []), runs_as=backend.runs_as(user))
         finally:
             if proc is not None:
                 await _reap(proc)
@@ -208,7 +210,7 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
             os.close(fd)
         fds = []
         yield LiveRun(proc, layers + group.layers + (["audit"] if audit_hook else []) + (["own_uid"] if own else []),
-                      group=group)
+                      group=group, runs_as=backend.runs_as(user))
     finally:
         for fd in fds:
             os.close(fd)
