@@ -9,8 +9,11 @@ PID) and, between two concurrent weak runs, the other run's folder and memory.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -167,3 +170,83 @@ async def test_a_run_cannot_reach_another_run_in_progress(mode: str) -> None:
     assert "DONE" not in r.stdout, r.stdout
     assert r.stdout.count("refused") == 5, r.stdout
     assert "own_uid" in r.layers, r.layers
+
+
+OUTSIDE_ITS_FOLDER = """
+import os
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "MADE")
+    except OSError as e:
+        print(name, "refused", e.errno)
+def shared_memory():
+    import _posixshmem  # opens under /dev/shm in C: no `open` event for the hook
+    fd = _posixshmem.shm_open(SHM, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    os.write(fd, b"x" * (1 << 20))  # host memory, kept after the run
+def drop():
+    with open(os.path.join(SHARED, "dropped"), "w") as fh:
+        fh.write("for the next run of this uid")
+attempt("shm", shared_memory)
+if not HOOK:
+    attempt("drop", drop)
+with open("mine.txt", "w") as fh:
+    fh.write("ok")
+print("own folder", open("mine.txt").read())
+"""
+
+
+@BOTH
+async def test_a_weak_run_writes_nothing_outside_its_folder(audit_hook: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A weak run of a root gateway (which can make it a mount namespace) sees the host read-only
+    but for its own folder. Before: `_posixshmem.shm_open` put 16 MB files in the host's /dev/shm
+    (memory no limit of the run counts, left there after it: 128 MB in 8 files in the bench) with the
+    hook on, and with it off the code wrote into any world-writable folder (/tmp), where the next run
+    given the same uid finds it."""
+    if os.geteuid() != 0:
+        pytest.fail("needs a root gateway (CI runs as root): only root makes the run a mount namespace")
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    sandbox.configure(allow_weak=True)
+    shared = tempfile.mkdtemp(prefix="tierwise-test-shared-", dir="/tmp")
+    os.chmod(shared, 0o1777)
+    shm = f"/tierwise-test-{os.getpid()}-{audit_hook}"
+    try:
+        r = await run_python(f"SHARED = {shared!r}\nSHM = {shm!r}\nHOOK = {audit_hook}\n" + OUTSIDE_ITS_FOLDER,
+                             limits=LIMITS, audit_hook=audit_hook)
+        left = os.listdir(shared), os.path.exists(f"/dev/shm{shm}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"/dev/shm{shm}")
+        shutil.rmtree(shared)
+        sandbox.status.cache_clear()
+        backend.weak_run_as.cache_clear()
+    assert r.ok, r.stderr
+    assert "MADE" not in r.stdout and left == ([], False), (r.stdout, left)
+    assert "own folder ok" in r.stdout
+    assert "readonly_host" in r.layers, r.layers
+
+
+async def test_where_the_host_cannot_be_read_only_the_hook_refuses_shared_memory(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway that is not root (or cannot make a mount namespace) leaves the weak run the host as
+    its user sees it; `_posixshmem` then put files in /dev/shm with the hook on (no `open` event):
+    the weak sandbox's hook refuses the module, as it does `_sqlite3`."""
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    sandbox.configure(allow_weak=True)
+    monkeypatch.setattr(backend, "weak_read_only_host", lambda: False)
+    shm = f"/tierwise-test-{os.getpid()}-hook-only"
+    try:
+        r = await run_python(f"SHARED = '/nonexistent'\nSHM = {shm!r}\nHOOK = True\n" + OUTSIDE_ITS_FOLDER,
+                             limits=LIMITS)
+        made = os.path.exists(f"/dev/shm{shm}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"/dev/shm{shm}")
+        monkeypatch.undo()
+        sandbox.status.cache_clear()
+        sandbox.configure()
+    assert not made and "readonly_host" not in r.layers, (r.stdout, r.layers)
+    assert "own folder ok" in r.stdout, r.stderr

@@ -8,8 +8,10 @@ import functools
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 
 from tierwise.errors import ConfigError
@@ -59,6 +61,7 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
         raise ConfigError(f"sandbox.run_as_range holds {span[1] - span[0] + 1} uids, fewer than the "
                           f"{capacity.max_concurrent} runs at once of sandbox.max_concurrent: each run needs its own")
     weak_run_as.cache_clear()
+    weak_read_only_host.cache_clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,33 @@ def weak_root_problem() -> str | None:
         return None
     return (f"the gateway is root and the weak sandbox's code cannot run as uid {identity.target().uid} "  # type: ignore[union-attr]
             "(see the log); it would be root outside, which sandbox.allow_root_outside must allow")
+
+
+@functools.cache
+def weak_read_only_host() -> bool:
+    """Whether the weak sandbox's runs can see the host read-only but for their folder (a root gateway
+    that can make a mount namespace and has mount_setattr, Linux 5.12): checked once, by a run."""
+    user = weak_run_as()
+    if user is None:
+        return False
+    folder = tempfile.mkdtemp(prefix="tierwise-check-")
+    try:
+        os.chown(folder, user.uid, user.gid)
+        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user), folder)
+        probe = "import os\nopen('w', 'w').close()\ntry:\n    open('/dev/shm/tw', 'w')\nexcept OSError " \
+                "as e:\n    assert e.errno == 30, e\nelse:\n    raise SystemExit(2)"
+        r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
+                           cwd=folder, preexec_fn=lambda: identity.switch(prepared))
+        if r.returncode == 0:
+            return True
+        why = r.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {r.returncode}"
+    except (OSError, subprocess.SubprocessError) as e:
+        why = str(e)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    log.warning("sandbox: the weak sandbox's runs cannot be given a read-only view of the host (%s); their code "
+                "may write wherever uid %d may", why, user.uid)
+    return False
 
 
 def strong_or_weak() -> bool:

@@ -39,6 +39,13 @@ DEFAULT_RUN_AS = 65534
 MAX_ID = 2**32 - 2
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+# mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
+SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +250,14 @@ class _Libc:
         self.unshare.argtypes = [ctypes.c_int]
         self.mount = libc.mount
         self.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        self.syscall = libc.syscall
+        self.read_only = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+        self.writable = _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
+        self.attr_size = ctypes.sizeof(_MountAttr)
+
+    def set_attr(self, path: bytes, flags: int, attr: _MountAttr) -> int:
+        return int(self.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, ctypes.c_char_p(path), flags, ctypes.byref(attr),
+                                self.attr_size))
 
     def check(self, rc: int, what: str) -> None:
         if rc != 0:
@@ -255,23 +270,26 @@ def _libc() -> _Libc:
     return _Libc()
 
 
-def switcher(user: User | None, staging: Staging | None) -> tuple | None:
-    """What the child needs to switch (prepared in the parent: the child only makes system calls)."""
+def switcher(user: User | None, staging: Staging | None, writable: str | None = None) -> tuple | None:
+    """What the child needs to switch (prepared in the parent: the child only makes system calls).
+    `writable` (the weak sandbox): the run's folder, the only place of the host left writable."""
     if user is None:
         return None
-    return (_libc() if staging else None, staging, user)
+    return (_libc() if staging or writable else None, staging, user, None if writable is None else writable.encode())
 
 
 def switch(prepared: tuple | None) -> None:
     """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
-    mount namespace, see `Staging`), then become the user: no supplementary groups, gid, uid
-    (real, effective and saved: the capabilities go with root)."""
+    mount namespace, see `Staging`), (the weak sandbox) every mount read-only but the run's folder,
+    then become the user: no supplementary groups, gid, uid (real, effective and saved: the
+    capabilities go with root)."""
     if prepared is None:
         return
-    libc, staging, user = prepared
-    if staging is not None:
+    libc, staging, user, writable = prepared
+    if staging is not None or writable is not None:
         libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+    if staging is not None:
         libc.check(libc.mount(b"tmpfs", staging.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
         for src, dst, folder in staging.sources:
             _make(dst, folder)
@@ -282,6 +300,15 @@ def switch(prepared: tuple | None) -> None:
             _make(path, folder)
         for src, dst, _ in staging.sources:
             libc.check(libc.mount(dst, src, None, MS_BIND | MS_REC, None), "a folder back in place")
+    if writable is not None:
+        # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
+        # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,
+        # another run's folder. In this child's mount namespace the whole host is read-only but its
+        # folder (a bind of itself, made writable again).
+        libc.check(libc.mount(writable, writable, None, MS_BIND, None), "the run's folder")
+        libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
+        libc.check(libc.set_attr(writable, 0, libc.writable), "the run's folder writable")
+        os.chdir(writable)  # the working folder was entered before the bind: the read-only one under it
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)

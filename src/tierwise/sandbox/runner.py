@@ -134,10 +134,13 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
             confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
+            read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
             proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
-                                switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user)))
+                                switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
+                                                         folder if read_only else None))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
+                          + (["readonly_host"] if read_only else [])
                           + (["own_uid"] if own else []), runs_as=backend.runs_as(user))
         finally:
             if proc is not None:
