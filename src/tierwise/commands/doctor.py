@@ -241,8 +241,10 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
             return False, f"sandbox: WEAK sandbox refused: {why}. python_code verifiers with run/tests will refuse to start"
         user = backend.weak_run_as()
         who = _run_uids(identity, user.uid) if user is not None else backend.runs_as(None)
+        files = "the host read-only but for the run's folder" if backend.weak_read_only_host() else \
+            "no filesystem isolation"
         return True, (f"sandbox: WEAK (allow_weak is set; rlimits, seccomp where libseccomp is installed and an audit "
-                      f"hook; no filesystem isolation): code runs as {who} outside: {st.problem}")
+                      f"hook; {files}): code runs as {who} outside: {st.problem}")
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
 
 
