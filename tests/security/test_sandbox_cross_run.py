@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from tierwise import sandbox
+from tierwise.errors import ConfigError
 from tierwise.sandbox import SandboxLimits, backend, identity, run_python, runner
 from tierwise.sandbox import bwrap as bwrap_mod
 
@@ -250,3 +251,14 @@ async def test_where_the_host_cannot_be_read_only_the_hook_refuses_shared_memory
         sandbox.configure()
     assert not made and "readonly_host" not in r.layers, (r.stdout, r.layers)
     assert "own folder ok" in r.stdout, r.stderr
+
+
+def test_a_range_smaller_than_the_runs_at_once_is_refused() -> None:
+    """Each run in progress needs a uid of its own: a split check is two runs even with
+    `max_concurrent: 1` (they share the slot), so one uid left every split check "sandbox busy"."""
+    with pytest.raises(ConfigError, match="run_as_range"):
+        sandbox.configure(max_concurrent=1, run_as_range="61184-61184")
+    with pytest.raises(ConfigError, match="run_as_range"):
+        sandbox.configure(max_concurrent=4, run_as_range="61184-61186")
+    sandbox.configure(max_concurrent=1, run_as_range="61184-61185")
+    sandbox.configure()

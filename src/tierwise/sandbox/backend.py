@@ -57,9 +57,12 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
         raise ConfigError(str(e)) from None
     capacity = Capacity(max_concurrent, max_waiting, wait_s)
     span = identity.settings.run_as_range
-    if span is not None and span[1] - span[0] + 1 < capacity.max_concurrent:
-        raise ConfigError(f"sandbox.run_as_range holds {span[1] - span[0] + 1} uids, fewer than the "
-                          f"{capacity.max_concurrent} runs at once of sandbox.max_concurrent: each run needs its own")
+    # A split check is two runs at once even when max_concurrent is 1 (they share the one slot).
+    needed = max(2, capacity.max_concurrent)
+    if span is not None and span[1] - span[0] + 1 < needed:
+        raise ConfigError(f"sandbox.run_as_range holds {span[1] - span[0] + 1} uids, fewer than the {needed} runs "
+                          "that may be in progress at once (sandbox.max_concurrent, and at least the two of a "
+                          "split check): each run needs its own")
     weak_run_as.cache_clear()
     weak_read_only_host.cache_clear()
 
