@@ -262,3 +262,40 @@ def test_a_range_smaller_than_the_runs_at_once_is_refused() -> None:
         sandbox.configure(max_concurrent=4, run_as_range="61184-61186")
     sandbox.configure(max_concurrent=1, run_as_range="61184-61185")
     sandbox.configure()
+
+
+FILL_ITS_FOLDER = """
+import os
+written = 0
+try:
+    for i in range(24):
+        with open(f"fill-{i}", "wb") as fh:
+            fh.write(b"x" * (1 << 20))
+        written += 1
+except OSError as e:
+    print("stopped", e.errno)
+print("MB", written)
+print("own files", sorted(n for n in os.listdir(".") if not n.startswith("fill-")))
+"""
+
+
+async def test_a_weak_run_s_folder_is_bounded_like_bubblewrap_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weak run's folder was a folder of the host's disk: bounded per file (`file_size_mb`) and by
+    time only (320 MB in 2 s in the bench; every run at once the same, beside the gateway's ledger).
+    A root gateway's weak run now writes into a tmpfs of `work_mb` over it, as bubblewrap's `/work`."""
+    if os.geteuid() != 0:
+        pytest.fail("needs a root gateway (CI runs as root): only root makes the run a mount namespace")
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    sandbox.configure(allow_weak=True)
+    try:
+        r = await run_python(FILL_ITS_FOLDER, files={"data.txt": "kept"}, limits=SandboxLimits(wall_s=30, work_mb=8),
+                             audit_hook=False)
+    finally:
+        sandbox.status.cache_clear()
+        sandbox.configure()
+    assert r.ok, r.stderr
+    assert "stopped 28" in r.stdout, r.stdout  # ENOSPC
+    written = int(r.stdout.split("MB ")[1].split()[0])
+    assert written <= 8, r.stdout
+    assert "own files ['data.txt', 'main.py']" in r.stdout, r.stdout

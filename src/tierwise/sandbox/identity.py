@@ -270,45 +270,72 @@ def _libc() -> _Libc:
     return _Libc()
 
 
-def switcher(user: User | None, staging: Staging | None, writable: str | None = None) -> tuple | None:
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """The weak sandbox's run folder as its child shows it: a tmpfs of `size` bytes owned by the user
+    over `path`, with the files `names` of the host folder bound into it (`hold`: where the host
+    folder is kept meanwhile, inside the stage tmpfs of that child only)."""
+
+    path: bytes
+    names: tuple[bytes, ...]
+    options: bytes  # the tmpfs's mount options (size, owner, mode)
+    stage: bytes
+    hold: bytes
+
+
+def run_folder(path: str, names: Sequence[str], size: int, user: User) -> Folder:
+    stage = stage_root().encode()
+    return Folder(path.encode(), tuple(n.encode() for n in names),
+                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode(), stage, stage + b"/run")
+
+
+def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
     """What the child needs to switch (prepared in the parent: the child only makes system calls).
-    `writable` (the weak sandbox): the run's folder, the only place of the host left writable."""
+    `folder` (the weak sandbox): the run's folder, the only place of the host left writable."""
     if user is None:
         return None
-    return (_libc() if staging or writable else None, staging, user, None if writable is None else writable.encode())
+    return (_libc() if staging or folder else None, staging, user, folder)
 
 
 def switch(prepared: tuple | None) -> None:
     """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
-    mount namespace, see `Staging`), (the weak sandbox) every mount read-only but the run's folder,
-    then become the user: no supplementary groups, gid, uid (real, effective and saved: the
-    capabilities go with root)."""
+    mount namespace, see `Staging`), (the weak sandbox) the run's folder a bounded tmpfs and every
+    other mount read-only, then become the user: no supplementary groups, gid, uid (real,
+    effective and saved: the capabilities go with root)."""
     if prepared is None:
         return
-    libc, staging, user, writable = prepared
-    if staging is not None or writable is not None:
+    libc, staging, user, folder = prepared
+    if staging is not None or folder is not None:
         libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     if staging is not None:
         libc.check(libc.mount(b"tmpfs", staging.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
-        for src, dst, folder in staging.sources:
-            _make(dst, folder)
+        for src, dst, is_folder in staging.sources:
+            _make(dst, is_folder)
             libc.check(libc.mount(src, dst, None, MS_BIND | MS_REC, None), "staging a folder")
         for cover in staging.covers:
             libc.check(libc.mount(b"tmpfs", cover, b"tmpfs", 0, b"mode=0755,size=64k,nr_inodes=4096"), "a cover")
-        for path, folder in staging.paths:
-            _make(path, folder)
+        for path, is_folder in staging.paths:
+            _make(path, is_folder)
         for src, dst, _ in staging.sources:
             libc.check(libc.mount(dst, src, None, MS_BIND | MS_REC, None), "a folder back in place")
-    if writable is not None:
+    if folder is not None:
         # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
         # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,
-        # another run's folder. In this child's mount namespace the whole host is read-only but its
-        # folder (a bind of itself, made writable again).
-        libc.check(libc.mount(writable, writable, None, MS_BIND, None), "the run's folder")
+        # another run's folder, and its own folder on the host's disk without a bound in total.
+        # Here its folder is a tmpfs of `work_mb` (its files bound in from the host folder, kept
+        # under the stage folder meanwhile) and every other mount is read-only.
+        libc.check(libc.mount(b"tmpfs", folder.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
+        _make(folder.hold, True)
+        libc.check(libc.mount(folder.path, folder.hold, None, MS_BIND, None), "holding the run's folder")
+        libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
+        for name in folder.names:
+            _make(folder.path + b"/" + name, False)
+            libc.check(libc.mount(folder.hold + b"/" + name, folder.path + b"/" + name, None, MS_BIND, None),
+                       "a file of the run")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
-        libc.check(libc.set_attr(writable, 0, libc.writable), "the run's folder writable")
-        os.chdir(writable)  # the working folder was entered before the bind: the read-only one under it
+        libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
+        os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
