@@ -1,7 +1,7 @@
 """What the switch to the sandbox user (tierwise.sandbox.identity) adds between fork and exec, for
 a gateway running as root: a fork whose child exits at once, with nothing, with the uid switch
 alone, with the staging (mount namespace, covers, binds) the interpreter's folders need here, and
-(the weak sandbox, session 23) with the host made read-only but for the run's folder.
+(the weak sandbox, session 23) with the run's folder a tmpfs and the rest of the host read-only.
 
     PYTHONPATH=src .venv/bin/python bench/sandbox_run_as_cost.py [--forks 300]
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,11 +39,12 @@ def main(forks: int) -> None:
     cases = [("fork only", None), ("fork + uid switch", identity.switcher(user, None)),
              ("fork + staging + uid switch", identity.switcher(user, staging)),
              ("weak: staging + uid switch", identity.switcher(user, weak_staging))]
-    try:
-        cases.append(("weak: staging + read-only host + uid switch",
-                      identity.switcher(user, weak_staging, folder)))  # type: ignore[call-arg]
-    except TypeError:
-        pass  # a tree without it
+    if hasattr(identity, "run_folder"):  # a tree with it
+        os.chown(folder, user.uid, user.gid)
+        with open(os.path.join(folder, "main.py"), "w") as fh:
+            fh.write("pass")
+        cases.append(("weak: staging + folder tmpfs + read-only host + uid switch",
+                      identity.switcher(user, weak_staging, identity.run_folder(folder, ["main.py"], 64 << 20, user))))
     for name, prepared in cases * 2:
         times = [once(prepared) for _ in range(forks)]
         print(f"{name}: median {statistics.median(times) * 1e6:.0f} us, min {min(times) * 1e6:.0f} us")
@@ -50,7 +52,7 @@ def main(forks: int) -> None:
     for _ in range(10000):
         identity.plan(bwrap.layout().binds, user)
     print(f"plan (remembered): {(time.perf_counter() - start) / 10000 * 1e6:.2f} us; staging: {staging}")
-    os.rmdir(folder)
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":
