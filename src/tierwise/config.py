@@ -278,6 +278,23 @@ class SandboxConfig(_Strict):
     run_as: int | str = Field(65534, description="when the gateway runs as root: the unprivileged user (uid or "
                               "name) the sandboxed code runs as outside its sandbox (never root); a gateway that "
                               "is not root runs it as itself")
+    allow_root_outside: bool = Field(False, description="when the gateway runs as root but cannot switch its "
+                                     "sandboxed code to `run_as` (a container without CAP_SYS_ADMIN): run the code as "
+                                     "root outside its sandbox anyway, instead of refusing to start")
+    run_as_range: str | None = Field(None, description="when the gateway runs as root: uids 'FIRST-LAST' (e.g. "
+                                     "'61184-61439', none of them a real user's) from which each run in progress "
+                                     "gets one of its own instead of sharing `run_as`, so the kernel keeps "
+                                     "concurrent runs from each other's files, memory and signals; at least "
+                                     "`max_concurrent` uids")
+
+    @field_validator("run_as_range")
+    @classmethod
+    def _a_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            from tierwise.sandbox.identity import parse_range
+
+            parse_range(value)
+        return value
 
     @field_validator("run_as")
     @classmethod

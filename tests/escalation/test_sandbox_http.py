@@ -6,6 +6,8 @@ a gateway whose code verifier would run without bubblewrap does not start."""
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +130,29 @@ def test_without_bubblewrap_the_gateway_does_not_start(monkeypatch: pytest.Monke
         build_gateway(cfg)
     finally:
         sandbox.status.cache_clear()
+
+
+def test_concurrent_checks_each_run_as_a_uid_of_their_own(gateway, openai_up, anthropic_up) -> None:
+    """Two requests at once through the gateway, each a split check (two sandboxes): with
+    `sandbox.run_as_range` the four processes are four users, and each verdict's record says which
+    (`runs_as`); with one `run_as` every run was uid 65534 (tests/security/test_sandbox_cross_run.py
+    shows what one weak run did to another then)."""
+    if os.geteuid() != 0:
+        pytest.fail("this check needs a root gateway (CI runs as root): only root switches users")
+    g = gateway(_config(openai_up.url, anthropic_up.url, max_concurrent=4, run_as_range="61184-61191"))
+    slow_right = "```python\nimport time\ntime.sleep(2)\ndef add(a, b):\n    return a + b\n```"
+    openai_up.script(Reply(text=slow_right), Reply(text=slow_right))
+    client = oai(g).chat.completions.with_raw_response
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        raws = list(pool.map(lambda _: client.create(model="main", messages=MSG), range(2)))
+    assert not anthropic_up.requests
+    g.flush()
+    seen = []
+    for raw in raws:
+        row = g.ledger.get(raw.headers["x-tierwise-request-id"])
+        assert row is not None
+        detail = next(s["detail"] for s in row.steps if s.get("detail", {}).get("isolation") == "split")
+        assert "own_uid" in detail["layers"], detail
+        seen.append(detail["runs_as"])
+    uids = [int(u) for text in seen for u in re.findall(r"uid (\d+)", text)]
+    assert len(uids) == 4 and len(set(uids)) == 4 and all(61184 <= u <= 61191 for u in uids), seen

@@ -18,7 +18,7 @@ from tests.harness import unavailable
 from tierwise import sandbox
 from tierwise.config import SandboxConfig
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, identity, run_python, run_script, runner
+from tierwise.sandbox import SandboxLimits, backend, identity, run_python, run_script, runner
 from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -151,13 +151,10 @@ def test_an_unknown_run_as_user_is_a_config_error() -> None:
     sandbox.configure()
 
 
-async def test_where_the_switch_fails_the_sandbox_says_so_and_claims_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No CAP_SYS_ADMIN (a restricted container) is simulated by a switch that fails in the probe:
-    the code still runs in bubblewrap, `layers` has no `unprivileged`, and doctor names the problem."""
-    sandbox.configure()
-    sandbox.status.cache_clear()
-    if not sandbox.status().strong:
-        unavailable(f"no bubblewrap sandbox here: {sandbox.status().problem}")
+@pytest.fixture
+def switch_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No CAP_SYS_ADMIN (a restricted container without user namespaces for the staging) simulated
+    by a switch that fails in the child, for the probe and the weak sandbox's check alike."""
     real = identity.switch
 
     def refused(prepared: tuple | None) -> None:
@@ -167,14 +164,51 @@ async def test_where_the_switch_fails_the_sandbox_says_so_and_claims_nothing(mon
 
     monkeypatch.setattr(identity, "switch", refused)
     sandbox.status.cache_clear()
-    try:
-        st = sandbox.status()
-        assert st.strong and st.run_as is None and "unprivileged" not in st.layers, st
-        assert st.run_as_problem and "cannot run as uid 65534" in st.run_as_problem
-        r = await run_python("print('ran')", limits=LIMITS)
-        assert r.ok and "unprivileged" not in r.layers, (r.stderr, r.layers)
-    finally:
-        sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    yield
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    sandbox.configure()
+
+
+async def test_where_the_switch_fails_the_code_runs_as_root_only_if_allowed(switch_refused: None) -> None:
+    """Before: the code silently ran as root outside bubblewrap (one log line; doctor said so).
+    Now that is refused (the gateway does not start with a code verifier; a run raises
+    SandboxUnavailable) unless `sandbox.allow_root_outside` says so, and then the run's record says
+    ROOT and `layers` has no `unprivileged`."""
+    sandbox.configure()
+    st = sandbox.status()
+    assert not st.strong and st.run_as is None and "cannot run as uid 65534" in (st.problem or ""), st
+    assert "allow_root_outside" in (st.problem or "")
+    with pytest.raises(ConfigError, match="allow_root_outside"):
+        sandbox.require("verifier 'code'")
+    with pytest.raises(sandbox.SandboxUnavailable):
+        await run_python("print('ran')", limits=LIMITS)
+
+    sandbox.configure(allow_root_outside=True)
+    sandbox.status.cache_clear()
+    st = sandbox.status()
+    assert st.strong and st.run_as is None and "unprivileged" not in st.layers, st
+    assert st.run_as_problem and "cannot run as uid 65534" in st.run_as_problem
+    r = await run_python("print('ran')", limits=LIMITS)
+    assert r.ok and "unprivileged" not in r.layers, (r.stderr, r.layers)
+    assert r.runs_as == "ROOT (uid 0)", r.runs_as
+
+
+async def test_the_weak_sandbox_runs_as_root_only_if_allowed(switch_refused: None,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same where bubblewrap is missing and `allow_weak` is set: before, the weak sandbox's code
+    (the audit hook its only guard of files) ran as root."""
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.configure(allow_weak=True)
+    with pytest.raises(ConfigError, match="allow_root_outside"):
+        sandbox.require("verifier 'code'")
+    with pytest.raises(sandbox.SandboxUnavailable, match="allow_root_outside"):
+        await run_python("print('ran')", limits=LIMITS)
+    sandbox.configure(allow_weak=True, allow_root_outside=True)
+    r = await run_python("import os\nprint(os.getuid())", limits=LIMITS)
+    assert r.ok and r.stdout.strip() == "0" and "unprivileged" not in r.layers, (r.stderr, r.layers)
+    assert r.runs_as == "ROOT (uid 0)", r.runs_as
 
 
 async def test_seen_from_the_host_every_task_of_a_run_is_the_sandbox_user(mode: str) -> None:

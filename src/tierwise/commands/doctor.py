@@ -226,18 +226,34 @@ def _names(v: str | list[str] | None) -> list[str]:
 def sandbox_report(cfg: Config) -> tuple[bool, str]:
     """The code sandbox: what is in force here, and how to install bubblewrap where it is missing."""
     from tierwise import sandbox
+    from tierwise.sandbox import backend, identity
 
     st = sandbox.status()
     if st.strong:
         groups = (f"; no cgroup per run ({st.cgroup_problem})" if st.cgroup_problem else "")
         if st.run_as is not None:
-            groups += f"; the gateway is root: code runs as uid {st.run_as.uid} outside"
+            groups += f"; the gateway is root: code runs as {_run_uids(identity, st.run_as.uid)} outside"
         elif st.run_as_problem:
-            groups += f"; code runs as ROOT outside its sandbox ({st.run_as_problem})"
+            groups += f"; code runs as ROOT outside its sandbox (allow_root_outside is set: {st.run_as_problem})"
         return True, f"sandbox: {st.version}; layers in force: {', '.join(st.layers)}{groups}"
     if cfg.sandbox.allow_weak:
-        return True, f"sandbox: WEAK (allow_weak is set; rlimits and an audit hook only): {st.problem}"
+        if (why := backend.weak_root_problem()) is not None:
+            return False, f"sandbox: WEAK sandbox refused: {why}. python_code verifiers with run/tests will refuse to start"
+        user = backend.weak_run_as()
+        who = _run_uids(identity, user.uid) if user is not None else backend.runs_as(None)
+        files = "the host read-only but for the run's folder" if backend.weak_read_only_host() else \
+            "no filesystem isolation"
+        return True, (f"sandbox: WEAK (allow_weak is set; rlimits, seccomp where libseccomp is installed and an audit "
+                      f"hook; {files}): code runs as {who} outside: {st.problem}")
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
+
+
+def _run_uids(identity: Any, first: int) -> str:
+    """The uids a root gateway's runs are, and whether they share one."""
+    span = identity.settings.run_as_range
+    if span is not None:
+        return f"a uid of its own per run in progress ({span[0]}-{span[1]})"
+    return f"uid {first} (every run the same user: set sandbox.run_as_range to give each run one of its own)"
 
 
 def ledger_report(cfg: Config) -> tuple[bool, str] | None:

@@ -184,4 +184,4 @@ __import__("runpy").run_path(__import__("sys").argv[0], run_name="__main__")
 
 # The weak sandbox's bootstrap: the same, with the modules that open files in C without an audit
 # event refused as well (there no mount namespace hides the host's files from them).
-WEAK_BOOT = 'TIERWISE_ALSO_BANNED = ("_sqlite3",)\n' + BOOT
+WEAK_BOOT = 'TIERWISE_ALSO_BANNED = ("_sqlite3", "_posixshmem")\n' + BOOT

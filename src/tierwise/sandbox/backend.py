@@ -8,8 +8,10 @@ import functools
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 
 from tierwise.errors import ConfigError
@@ -33,6 +35,9 @@ class SandboxUnavailable(RuntimeError):
 @dataclass(slots=True)
 class Settings:
     allow_weak: bool = False
+    # Where a root gateway cannot switch its code to `run_as` (no CAP_SYS_ADMIN for the staging of a
+    # restricted container), run the code as root outside anyway. Off: refused, like a missing sandbox.
+    allow_root_outside: bool = False
 
 
 settings = Settings()
@@ -40,15 +45,26 @@ capacity = Capacity()
 
 
 def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, max_waiting: int = 64,
-              wait_s: float = 30.0, run_as: int | str = identity.DEFAULT_RUN_AS) -> None:
+              wait_s: float = 30.0, run_as: int | str = identity.DEFAULT_RUN_AS,
+              run_as_range: str | None = None, allow_root_outside: bool = False) -> None:
     """Apply the config's `sandbox:` section (called once when the gateway starts)."""
     global capacity
     settings.allow_weak = allow_weak
+    settings.allow_root_outside = allow_root_outside
     try:
-        identity.configure(run_as)
+        identity.configure(run_as, run_as_range)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     capacity = Capacity(max_concurrent, max_waiting, wait_s)
+    span = identity.settings.run_as_range
+    # A split check is two runs at once even when max_concurrent is 1 (they share the one slot).
+    needed = max(2, capacity.max_concurrent)
+    if span is not None and span[1] - span[0] + 1 < needed:
+        raise ConfigError(f"sandbox.run_as_range holds {span[1] - span[0] + 1} uids, fewer than the {needed} runs "
+                          "that may be in progress at once (sandbox.max_concurrent, and at least the two of a "
+                          "split check): each run needs its own")
+    weak_run_as.cache_clear()
+    weak_read_only_host.cache_clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +120,12 @@ def status() -> Status:
         plain_layers, plain_problem = probe(set_rlimits, None)
         if plain_problem is None:
             run_as_problem = f"the gateway is root and its sandboxed code cannot run as uid {user.uid}: {problem}"
-            log.warning("sandbox: %s; the code runs as root outside its sandbox", run_as_problem)
+            if not settings.allow_root_outside:
+                # The config asks for code that is not root outside: no run rather than a root one.
+                log.warning("sandbox: %s; refused (sandbox.allow_root_outside is not set)", run_as_problem)
+                return Status(False, (), f"{run_as_problem}; the code would be root outside its sandbox, which "
+                              f"sandbox.allow_root_outside must allow", version or None, run_as_problem=run_as_problem)
+            log.warning("sandbox: %s; the code runs as root outside its sandbox (allow_root_outside)", run_as_problem)
             layers, problem, user = plain_layers, None, None
     if problem:
         problem = f"{problem}; {INSTALL_HINT}"
@@ -145,21 +166,76 @@ def weak_run_as() -> identity.User | None:
     return None
 
 
+def weak_root_problem() -> str | None:
+    """Why the weak sandbox may not run here: its code would be root outside (a root gateway that
+    cannot switch to `run_as`) and `allow_root_outside` is not set. None: it may."""
+    if os.geteuid() != 0 or settings.allow_root_outside or weak_run_as() is not None:
+        return None
+    return (f"the gateway is root and the weak sandbox's code cannot run as uid {identity.target().uid} "  # type: ignore[union-attr]
+            "(see the log); it would be root outside, which sandbox.allow_root_outside must allow")
+
+
+@functools.cache
+def weak_read_only_host() -> bool:
+    """Whether the weak sandbox's runs can see the host read-only but for their folder (a root gateway
+    that can make a mount namespace and has mount_setattr, Linux 5.12): checked once, by a run."""
+    user = weak_run_as()
+    if user is None:
+        return False
+    folder = tempfile.mkdtemp(prefix="tierwise-check-")
+    try:
+        os.chown(folder, user.uid, user.gid)
+        with open(os.path.join(folder, "f"), "w") as fh:
+            fh.write("in")
+        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user),
+                                     identity.run_folder(folder, ["f"], 1 << 20, user))
+        probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\ntry:\n    open('/dev/shm/tw', 'w')\nexcept OSError " \
+                "as e:\n    assert e.errno == 30, e\nelse:\n    raise SystemExit(2)"
+        r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
+                           cwd=folder, preexec_fn=lambda: identity.switch(prepared))
+        if r.returncode == 0:
+            return True
+        why = r.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {r.returncode}"
+    except (OSError, subprocess.SubprocessError) as e:
+        why = str(e)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    log.warning("sandbox: the weak sandbox's runs cannot be given a read-only view of the host (%s); their code "
+                "may write wherever uid %d may", why, user.uid)
+    return False
+
+
 def strong_or_weak() -> bool:
     """True: run in bubblewrap. False: the weak sandbox, which the config allowed."""
     st = status()
     if st.strong:
         return True
     if settings.allow_weak:
+        if (why := weak_root_problem()) is not None:
+            raise SandboxUnavailable(f"the code sandbox is unavailable ({st.problem}); weak sandbox refused: {why}")
         return False
     raise SandboxUnavailable(f"the code sandbox is unavailable ({st.problem})")
 
 
 def require(what: str) -> None:
-    """Refuse to start when `what` (a verifier that runs code) would run without the strong sandbox."""
+    """Refuse to start when `what` (a verifier that runs code) would run without the strong sandbox,
+    or (the weak one allowed) as root outside when that was not allowed."""
     st = status()
-    if st.strong or settings.allow_weak:
+    if st.strong:
+        return
+    if settings.allow_weak:
+        if (why := weak_root_problem()) is not None:
+            raise ConfigError(f"{what} runs model-written code, but the weak sandbox refuses here: {why}")
         return
     raise ConfigError(f"{what} runs model-written code, but the sandbox cannot be built here: {st.problem}. "
                       "To run it anyway with the weak sandbox (rlimits and an audit hook only; "
                       "no filesystem or network isolation), set `sandbox: {allow_weak: true}`.")
+
+
+def runs_as(user: identity.User | None) -> str:
+    """Who a run's code is outside its sandbox, in words (the run's record and doctor)."""
+    if user is not None:
+        return f"uid {user.uid}"
+    if os.geteuid() == 0:
+        return "ROOT (uid 0)"
+    return f"the gateway's own user (uid {os.geteuid()})"

@@ -1,7 +1,13 @@
 """Remove a run's folder whatever the code left in it: iterative (any depth, no recursion, one open
 folder at a time), folders made unreadable or read-only made usable first, symlinks never
 followed. Used by the weak sandbox only: the bubblewrap sandbox's folder is a tmpfs that
-vanishes with it."""
+vanishes with it.
+
+Another process of the run's user (a concurrent run, when every run is one `run_as` user) may
+change the tree while it is removed, as root for a root gateway: a subfolder swapped for a symlink
+is never followed (a chmod through it made any folder of the host 0700), and each step back up
+checks it is in the folder it came from (a subfolder moved out of the tree led '..' elsewhere, and
+that folder was emptied). A tree that changed so is left to `rm -rf`, which checks the same."""
 
 from __future__ import annotations
 
@@ -33,29 +39,46 @@ def _remove(path: str) -> None:
     if not stat.S_ISDIR(os.lstat(path).st_mode):
         os.unlink(path)
         return
-    os.chmod(path, 0o700)
+    _chmod_here(path, None)
     fd = os.open(path, _OPEN_DIR)
     names: list[str] = []  # the folders we are in, below `path`
+    above: list[tuple[int, int]] = []  # (device, inode) of the folder each of them is in
     try:
         while True:
             child = _empty_or_first_subfolder(fd)
             if child is not None:
-                os.chmod(child, 0o700, dir_fd=fd)  # a folder (checked): reading and unlinking need rwx
+                _chmod_here(child, fd)  # reading and unlinking need rwx
                 sub = os.open(child, _OPEN_DIR, dir_fd=fd)
+                above.append(_identity(fd))
                 os.close(fd)
                 fd, names = sub, [*names, child]
                 continue
             if not names:
                 break
-            # Up one level, then remove the folder just emptied. Nothing runs in the tree any more
-            # (the sandbox is dead), so ".." is the folder we came from.
+            # Up one level, then remove the folder just emptied: only if ".." is the folder we came
+            # from (the folder we are in may have been moved out of the tree meanwhile).
             parent = os.open("..", _OPEN_DIR, dir_fd=fd)
             os.close(fd)
             fd = parent
+            if _identity(fd) != above.pop():
+                raise OSError(f"{path}: a folder was moved out of the tree while it was removed")
             os.rmdir(names.pop(), dir_fd=fd)
     finally:
         os.close(fd)
     os.rmdir(path)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _chmod_here(name: str, dir_fd: int | None) -> None:
+    """chmod 0700 of a folder that is not a symlink: a symlink (swapped in since the listing) raises."""
+    try:
+        os.chmod(name, 0o700, dir_fd=dir_fd, follow_symlinks=False)
+    except (ValueError, NotImplementedError):  # what Python raises for a symlink here (EOPNOTSUPP)
+        raise OSError(f"{name}: a symlink where a folder was") from None
 
 
 def _empty_or_first_subfolder(fd: int) -> str | None:

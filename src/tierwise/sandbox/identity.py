@@ -22,6 +22,7 @@ saying so (doctor, log, no `unprivileged` layer).
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import ctypes
 import functools
@@ -38,6 +39,13 @@ DEFAULT_RUN_AS = 65534
 MAX_ID = 2**32 - 2
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+# mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
+SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +57,63 @@ class User:
 @dataclass(slots=True)
 class Settings:
     run_as: int | str = DEFAULT_RUN_AS
+    # (first, last): each run at a time gets a uid of its own from these (`UidPool`); None: every
+    # run is `run_as`.
+    run_as_range: tuple[int, int] | None = None
 
 
 settings = Settings()
 
 
-def configure(run_as: int | str = DEFAULT_RUN_AS) -> None:
-    """Raises ValueError for root or a user name the system does not know."""
+def configure(run_as: int | str = DEFAULT_RUN_AS, run_as_range: str | None = None) -> None:
+    """Raises ValueError for root, a user name the system does not know or a malformed range."""
     resolve(run_as)
-    settings.run_as = run_as
+    span = parse_range(run_as_range) if run_as_range is not None else None
+    settings.run_as, settings.run_as_range = run_as, span
     target.cache_clear()
+    pool.cache_clear()
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """`"61184-61439"` -> (61184, 61439): uids with no entry in the password database are not
+    required (each run's gid is its uid)."""
+    first, sep, last = str(text).partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+        raise ValueError(f"sandbox.run_as_range must be 'FIRST-LAST' (uids), got {text!r}")
+    lo, hi = int(first), int(last)
+    if not 0 < lo <= hi <= MAX_ID:
+        raise ValueError(f"sandbox.run_as_range: uids must be between 1 and {MAX_ID}, first <= last, got {text!r}")
+    return lo, hi
+
+
+class UidPool:
+    """Distinct uids for the runs in progress (like systemd's DynamicUser): with one uid for every
+    run, a run in the weak sandbox read and wrote another run's folder (its tests), read and wrote
+    its memory through /proc/<pid>/mem and stopped it with tgkill, and runs shared the per-user
+    counters of the kernel; with a uid each, the kernel refuses all of it. A uid comes back after
+    its run's processes are gone and is handed out again last (least recently used first)."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.size = last - first + 1
+        self._free = collections.deque(User(uid, uid) for uid in range(first, last + 1))
+
+    def take(self) -> User | None:
+        """A uid no run in progress has; None when every one is in use."""
+        try:
+            return self._free.popleft()
+        except IndexError:
+            return None
+
+    def give_back(self, user: User) -> None:
+        self._free.append(user)
+
+
+@functools.cache
+def pool() -> UidPool | None:
+    """The pool of run uids, when the gateway is root and a range is configured."""
+    if settings.run_as_range is None or os.geteuid() != 0:
+        return None
+    return UidPool(*settings.run_as_range)
 
 
 def resolve(run_as: int | str) -> User:
@@ -83,9 +138,12 @@ def resolve(run_as: int | str) -> User:
 
 @functools.cache
 def target() -> User | None:
-    """The user the sandboxed code switches to: None when the gateway is not root (nothing to drop)."""
+    """The user the sandboxed code switches to (with a range, the first of it: what the probe
+    checks for all of them): None when the gateway is not root (nothing to drop)."""
     if os.geteuid() != 0:
         return None
+    if settings.run_as_range is not None:
+        return User(settings.run_as_range[0], settings.run_as_range[0])
     return resolve(settings.run_as)
 
 
@@ -192,6 +250,14 @@ class _Libc:
         self.unshare.argtypes = [ctypes.c_int]
         self.mount = libc.mount
         self.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        self.syscall = libc.syscall
+        self.read_only = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+        self.writable = _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
+        self.attr_size = ctypes.sizeof(_MountAttr)
+
+    def set_attr(self, path: bytes, flags: int, attr: _MountAttr) -> int:
+        return int(self.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, ctypes.c_char_p(path), flags, ctypes.byref(attr),
+                                self.attr_size))
 
     def check(self, rc: int, what: str) -> None:
         if rc != 0:
@@ -204,33 +270,72 @@ def _libc() -> _Libc:
     return _Libc()
 
 
-def switcher(user: User | None, staging: Staging | None) -> tuple | None:
-    """What the child needs to switch (prepared in the parent: the child only makes system calls)."""
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """The weak sandbox's run folder as its child shows it: a tmpfs of `size` bytes owned by the user
+    over `path`, with the files `names` of the host folder bound into it (`hold`: where the host
+    folder is kept meanwhile, inside the stage tmpfs of that child only)."""
+
+    path: bytes
+    names: tuple[bytes, ...]
+    options: bytes  # the tmpfs's mount options (size, owner, mode)
+    stage: bytes
+    hold: bytes
+
+
+def run_folder(path: str, names: Sequence[str], size: int, user: User) -> Folder:
+    stage = stage_root().encode()
+    return Folder(path.encode(), tuple(n.encode() for n in names),
+                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode(), stage, stage + b"/run")
+
+
+def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
+    """What the child needs to switch (prepared in the parent: the child only makes system calls).
+    `folder` (the weak sandbox): the run's folder, the only place of the host left writable."""
     if user is None:
         return None
-    return (_libc() if staging else None, staging, user)
+    return (_libc() if staging or folder else None, staging, user, folder)
 
 
 def switch(prepared: tuple | None) -> None:
     """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
-    mount namespace, see `Staging`), then become the user: no supplementary groups, gid, uid
-    (real, effective and saved: the capabilities go with root)."""
+    mount namespace, see `Staging`), (the weak sandbox) the run's folder a bounded tmpfs and every
+    other mount read-only, then become the user: no supplementary groups, gid, uid (real,
+    effective and saved: the capabilities go with root)."""
     if prepared is None:
         return
-    libc, staging, user = prepared
-    if staging is not None:
+    libc, staging, user, folder = prepared
+    if staging is not None or folder is not None:
         libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+    if staging is not None:
         libc.check(libc.mount(b"tmpfs", staging.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
-        for src, dst, folder in staging.sources:
-            _make(dst, folder)
+        for src, dst, is_folder in staging.sources:
+            _make(dst, is_folder)
             libc.check(libc.mount(src, dst, None, MS_BIND | MS_REC, None), "staging a folder")
         for cover in staging.covers:
             libc.check(libc.mount(b"tmpfs", cover, b"tmpfs", 0, b"mode=0755,size=64k,nr_inodes=4096"), "a cover")
-        for path, folder in staging.paths:
-            _make(path, folder)
+        for path, is_folder in staging.paths:
+            _make(path, is_folder)
         for src, dst, _ in staging.sources:
             libc.check(libc.mount(dst, src, None, MS_BIND | MS_REC, None), "a folder back in place")
+    if folder is not None:
+        # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
+        # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,
+        # another run's folder, and its own folder on the host's disk without a bound in total.
+        # Here its folder is a tmpfs of `work_mb` (its files bound in from the host folder, kept
+        # under the stage folder meanwhile) and every other mount is read-only.
+        libc.check(libc.mount(b"tmpfs", folder.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
+        _make(folder.hold, True)
+        libc.check(libc.mount(folder.path, folder.hold, None, MS_BIND, None), "holding the run's folder")
+        libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
+        for name in folder.names:
+            _make(folder.path + b"/" + name, False)
+            libc.check(libc.mount(folder.hold + b"/" + name, folder.path + b"/" + name, None, MS_BIND, None),
+                       "a file of the run")
+        libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
+        libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
+        os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)

@@ -41,6 +41,9 @@ class SandboxResult:
     busy: bool = False
     # The kernel killed the run at its cgroup's memory limit (memory, folder and kernel memory in total).
     out_of_memory: bool = False
+    # Who the code was outside its sandbox: "uid 65534" (a root gateway's `run_as`, or a uid of
+    # `run_as_range`), "the gateway's own user (uid 1000)", or "ROOT (uid 0)" where that was allowed.
+    runs_as: str = ""
 
     @property
     def ok(self) -> bool:

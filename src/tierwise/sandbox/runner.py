@@ -64,6 +64,7 @@ async def _run(files: dict[str, bytes], entry: str, args: list[str], stdin: byte
             assert live.proc is not None
             result = await _supervise(live.proc, stdin, limits, live.layers)
             result.out_of_memory = live.out_of_memory()
+            result.runs_as = live.runs_as
             return result
     except SandboxBusy as e:
         return SandboxResult(None, "", f"sandbox busy: {e}", busy=True)
@@ -78,6 +79,7 @@ class LiveRun:
     layers: list[str]
     refused: SandboxResult | None = None
     group: cgroup.RunCgroup | None = None
+    runs_as: str = ""  # who the code is outside its sandbox, in words ("uid 65534", "ROOT (uid 0)")
 
     def out_of_memory(self) -> bool:
         return self.group is not None and self.group.out_of_memory()
@@ -124,22 +126,46 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                   line_limit) as live:
             yield live
         return
-    user = await asyncio.to_thread(backend.weak_run_as)  # checked once
-    folder = await asyncio.to_thread(weak.make_folder, files, user)
-    proc = None
+    async with _own_uid(await asyncio.to_thread(backend.weak_run_as)) as (user, own):  # checked once
+        folder = await asyncio.to_thread(weak.make_folder, files, user)
+        proc = None
+        try:
+            if entry in files:
+                entry = os.path.join(folder, entry)
+            argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
+            confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
+            read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
+                                switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
+                                                         identity.run_folder(folder, list(files), limits.work_mb << 20,
+                                                                             user) if read_only and user else None))
+            yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
+                          + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
+                          + (["readonly_host"] if read_only else [])
+                          + (["own_uid"] if own else []), runs_as=backend.runs_as(user))
+        finally:
+            if proc is not None:
+                await _reap(proc)
+            await weak.remove_folder(folder)
+
+
+@contextlib.asynccontextmanager
+async def _own_uid(user: identity.User | None) -> AsyncIterator[tuple[identity.User | None, bool]]:
+    """(the user the run's code is, whether that uid is the run's alone): a uid of
+    `sandbox.run_as_range` while the run lasts, where one is configured and the gateway switches
+    users (tierwise.sandbox.identity.UidPool); else `user` as given. Handed back once the caller's
+    block, which kills and waits for the run, has ended. SandboxBusy when every uid is in use."""
+    pool = identity.pool()
+    if user is None or pool is None:
+        yield user, False
+        return
+    mine = pool.take()
+    if mine is None:
+        raise SandboxBusy(f"every uid of sandbox.run_as_range ({pool.size}) is in use")
     try:
-        if entry in files:
-            entry = os.path.join(folder, entry)
-        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-        confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
-        proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
-                            switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user)))
-        yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
-                      + (["unprivileged"] if user is not None or os.geteuid() != 0 else []))
+        yield mine, True
     finally:
-        if proc is not None:
-            await _reap(proc)
-        await weak.remove_folder(folder)
+        pool.give_back(mine)
 
 
 @contextlib.asynccontextmanager
@@ -157,6 +183,12 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
                                                         "not run"))
         return
     proc = None
+    own_uid = _own_uid(status.run_as)
+    try:
+        user, own = await own_uid.__aenter__()
+    except BaseException:
+        await group.remove()
+        raise
     try:
         fds.append(seccomp_filter.bpf_fd(limits.threads))
         placed = []
@@ -174,20 +206,22 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
             inner = [bwrap.layout().python, "-I", "-S", "-c", BOOT, bwrap.WORK, entry, *ro_binds, "--", *args]
         else:
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
-        staging = identity.plan([*bwrap.layout().binds, *ro_binds], status.run_as)
+        staging = identity.plan([*bwrap.layout().binds, *ro_binds], user)
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
         proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit,
-                            switch=identity.switcher(status.run_as, staging))
+                            switch=identity.switcher(user, staging))
         for fd in fds:  # the child has its copies: close ours now, not when the run ends
             os.close(fd)
         fds = []
-        yield LiveRun(proc, layers + group.layers + (["audit"] if audit_hook else []), group=group)
+        yield LiveRun(proc, layers + group.layers + (["audit"] if audit_hook else []) + (["own_uid"] if own else []),
+                      group=group, runs_as=backend.runs_as(user))
     finally:
         for fd in fds:
             os.close(fd)
         if proc is not None:
             await _reap(proc)
-        await group.remove()
+        await group.remove()  # every task of the run gone (where a cgroup holds them) before its uid goes back
+        await own_uid.__aexit__(None, None, None)
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:

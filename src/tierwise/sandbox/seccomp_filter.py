@@ -88,6 +88,18 @@ AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("ioprio_se
 # every process of the caller's user (the gateway's own, when it is that user), PRIO_PGRP 0 its
 # process group. Only a process (PRIO_PROCESS 0, IOPRIO_WHO_PROCESS 1) may be aimed at.
 AIMED_AT_A_GROUP = (("setpriority", 0), ("ioprio_set", 1))
+# Signals that reach another process without naming it to kill(): an owner set on a descriptor
+# (F_SETOWN, F_SETOWN_EX, FIOSETOWN/SIOCSPGRP on a socket), with F_SETSIG choosing the signal, gets
+# SIGIO or that signal, SIGKILL included, whenever the descriptor is ready. The kernel checks only
+# that the owner's user may signal it: the weak sandbox killed a process of its own user (another
+# run's; a gateway that is not root) with a pipe, hook on or off. Python never sets an owner.
+F_SETOWN, F_SETSIG, F_SETOWN_EX = 8, 10, 15
+FIOSETOWN, SIOCSPGRP = 0x8901, 0x8902
+# tgkill(tgid, tid, sig) is how the C library raises a signal in its own thread (abort(), raise(),
+# pthread_kill): it stays for the run's own thread group only. In bubblewrap the PID namespace shows
+# nothing else; the weak sandbox's filter compares the tgid with the run's own PID, written into the
+# compiled filter in place of OWN_PID between fork and exec (`for_pid`).
+OWN_PID = 0x7E57_AB1E  # never a PID (pid_max is at most 2**22)
 OTHER_PROCESSES = ("pidfd_open", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "tkill",
                    "process_madvise", "process_mrelease")
 FORKS = ("fork", "vfork")
@@ -118,8 +130,9 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 
 @functools.cache
-def filter_bpf(threads: bool = False) -> bytes:
-    """The compiled filter (BPF); `threads`: thread clones are allowed."""
+def filter_bpf(threads: bool = False, own_pid: bool = False) -> bytes:
+    """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
+    thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -135,7 +148,12 @@ def filter_bpf(threads: bool = False) -> bytes:
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
     for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
         _rule(f, eperm, "setsockopt", sc.Arg(1, sc.EQ, SOL_SOCKET), sc.Arg(2, sc.EQ, option))
-    _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))
+    for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX):
+        _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, command))
+    for request in (FIOSETOWN, SIOCSPGRP):
+        _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+    if own_pid:
+        _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
     for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
     for name, at in AIMED_AT_A_PID:
@@ -155,6 +173,27 @@ def filter_bpf(threads: bool = False) -> bytes:
         f.export_bpf(fh)
         fh.seek(0)
         return fh.read()
+
+
+BPF_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K: a comparison with the instruction's constant
+
+
+def own_pid_offsets(program: bytes) -> tuple[int, ...]:
+    """Where OWN_PID stands in `program` (byte offsets of the 32-bit constants of its comparisons)."""
+    found = tuple(i + 4 for i in range(0, len(program), 8)
+                  if int.from_bytes(program[i:i + 2], "little") == BPF_JEQ_K
+                  and int.from_bytes(program[i + 4:i + 8], "little") == OWN_PID)
+    if not found:
+        raise ValueError("the seccomp filter has no comparison with OWN_PID")
+    return found
+
+
+def for_pid(program: bytes, pid: int) -> bytes:
+    """`program` with OWN_PID replaced by `pid`."""
+    out = bytearray(program)
+    for at in own_pid_offsets(program):
+        out[at:at + 4] = pid.to_bytes(4, "little")
+    return bytes(out)
 
 
 def unknown_syscalls(sc: Any) -> range:

@@ -31,10 +31,12 @@ class _SockFprog(ctypes.Structure):
 
 @functools.cache
 def filter_loader(threads: bool) -> Callable[[], None] | None:
-    """What loads the seccomp filter into the calling process (between fork and exec: two prctl
-    calls on memory prepared here, no allocation); None where libseccomp is missing."""
+    """What loads the seccomp filter into the calling process (between fork and exec: the process's
+    own PID written into the filter's copy, then two prctl calls on memory prepared here, no
+    allocation); None where libseccomp is missing."""
     try:
-        program = seccomp_filter.filter_bpf(threads)
+        program = seccomp_filter.filter_bpf(threads, own_pid=True)
+        offsets = seccomp_filter.own_pid_offsets(program)
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
         log.warning("sandbox: the weak sandbox runs without its seccomp filter (libseccomp: %s)", e)
@@ -44,10 +46,13 @@ def filter_loader(threads: bool) -> Callable[[], None] | None:
     prctl.restype = ctypes.c_int
     code = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.addressof(code))
-    where = ctypes.addressof(prog)
+    where, start = ctypes.addressof(prog), ctypes.addressof(code)
 
     def load() -> None:
         keep = (code, prog)  # noqa: F841 (the filter's memory lives as long as this function)
+        pid = os.getpid().to_bytes(4, "little")  # the child's copy of the memory: only its own filter
+        for at in offsets:
+            ctypes.memmove(start + at, pid, 4)
         if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, where, 0, 0) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"the seccomp filter cannot be loaded: {os.strerror(err)}")

@@ -210,6 +210,7 @@ class CheckResult:
     layers: list[str] = field(default_factory=list)
     returncode: int | None = None
     busy: bool = False
+    runs_as: str = ""  # who the two processes were outside their sandboxes (tierwise.sandbox.backend.runs_as)
 
 
 _TESTS = "the tests' process"
@@ -240,7 +241,9 @@ async def check(code: str, tests: str, limits: SandboxLimits) -> CheckResult:
             for live in (chk, ans):
                 if live.refused is not None:
                     return CheckResult(False, live.refused.summary(), [], live.refused.returncode)
-            return await _relay(chk, ans, token, limits)
+            result = await _relay(chk, ans, token, limits)
+            result.runs_as = chk.runs_as if chk.runs_as == ans.runs_as else f"{chk.runs_as} (tests), {ans.runs_as} (answer)"
+            return result
     except SandboxBusy as e:
         return CheckResult(False, f"sandbox busy: {e}", busy=True)
 

@@ -119,7 +119,8 @@ class PythonCodeVerifier:
             return Verdict(True, "code compiles", 1.0, self.name)
         if self.tests is not None and self.isolation == "split":
             checked = await checker.check(code, self.tests, self.limits)
-            detail = {"layers": checked.layers, "returncode": checked.returncode, "isolation": "split"}
+            detail = {"layers": checked.layers, "returncode": checked.returncode, "isolation": "split",
+                      "runs_as": checked.runs_as}
             if checked.passed:
                 return Verdict(True, "tests passed", 1.0, self.name, detail)
             return Verdict(False, checked.reason if checked.busy else f"tests failed: {checked.reason}", 0.0,
@@ -130,7 +131,7 @@ class PythonCodeVerifier:
                                   limits=self.limits)
         finished = token in result.stdout
         result.stdout = result.stdout.replace(token, "")
-        detail = {"layers": result.layers, "returncode": result.returncode}
+        detail = {"layers": result.layers, "returncode": result.returncode, "runs_as": result.runs_as}
         if result.busy:
             return Verdict(False, result.summary(), 0.0, self.name, detail)
         what = "tests" if self.tests else "code"

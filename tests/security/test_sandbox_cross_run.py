@@ -1,0 +1,301 @@
+"""Runs against each other, and against other processes of their own user (session 23).
+
+Every sandboxed run of a root gateway is the same host user (`sandbox.run_as`); a gateway that is
+not root runs the weak sandbox's code as itself. What one run's code can do to another process of
+that user (another run; the gateway) is tried here with the OS layer alone and, where the hook has
+a say, with it on: signals that need no kill() (an owner set on a descriptor, tgkill with a guessed
+PID) and, between two concurrent weak runs, the other run's folder and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from tierwise import sandbox
+from tierwise.errors import ConfigError
+from tierwise.sandbox import SandboxLimits, backend, identity, run_python, runner
+from tierwise.sandbox import bwrap as bwrap_mod
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+BOTH = pytest.mark.parametrize("audit_hook", [True, False], ids=["hook", "os-only"])
+
+
+@pytest.fixture(params=["bwrap", "weak"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    if request.param == "weak":
+        monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+        sandbox.configure(allow_weak=True)
+    else:
+        sandbox.configure()
+        assert sandbox.status().strong, sandbox.status().problem
+    yield request.param
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    sandbox.configure()
+
+
+@pytest.fixture
+def victim() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the user the sandboxed code runs as: another run, or a gateway that is not root."""
+    user = identity.target()
+
+    def become() -> None:
+        if user is not None:
+            os.setgroups([])
+            os.setresgid(user.gid, user.gid, user.gid)
+            os.setresuid(user.uid, user.uid, user.uid)
+
+    proc = subprocess.Popen(["sleep", "60"], preexec_fn=become)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+OWNER_SIGNALS = """
+import fcntl, os, signal, socket, struct
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "SENT")
+    except OSError as e:
+        print(name, "refused", e.errno)
+def pipe_owner():
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETOWN, VICTIM)
+    fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+    os.write(w, b"x")
+def pipe_owner_ex():
+    r, w = os.pipe()
+    fcntl.fcntl(r, 15, struct.pack("ii", 1, VICTIM))  # F_SETOWN_EX, F_OWNER_PID
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+    os.write(w, b"x")
+def socket_owner():
+    a, b = socket.socketpair()
+    fcntl.ioctl(a, 0x8901, struct.pack("i", VICTIM))  # FIOSETOWN
+    fcntl.fcntl(a, fcntl.F_SETFL, fcntl.fcntl(a, fcntl.F_GETFL) | os.O_ASYNC)
+    b.send(b"x")
+attempt("setown", pipe_owner)
+attempt("setown_ex", pipe_owner_ex)
+attempt("fiosetown", socket_owner)
+if not HOOK:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.syscall(234, VICTIM, VICTIM, signal.SIGSTOP)  # tgkill
+    print("tgkill", "SENT" if rc == 0 else f"refused {ctypes.get_errno()}")
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+signal.raise_signal(signal.SIGUSR1)  # tgkill to its own thread group: still allowed
+print("own signal", got)
+"""
+
+
+@BOTH
+async def test_no_signal_reaches_another_process_of_the_code_s_user(
+        mode: str, audit_hook: bool, victim: subprocess.Popen[bytes]) -> None:
+    """An owner set on a pipe or socket (F_SETOWN, F_SETOWN_EX, FIOSETOWN) with F_SETSIG = SIGKILL made
+    the kernel kill a process of the code's own user when the pipe became readable, hook on or off
+    (os.kill is the filter's and the hook's, fcntl is neither's); tgkill with a guessed PID stopped it.
+    Weak sandbox only: bubblewrap's PID namespace shows no other process (ESRCH)."""
+    code = f"VICTIM = {victim.pid}\nHOOK = {audit_hook}\n" + OWNER_SIGNALS
+    r = await run_python(code, limits=LIMITS, audit_hook=audit_hook)
+    await asyncio.sleep(0.2)  # a signal in flight lands by now
+    with open(f"/proc/{victim.pid}/stat") as fh:
+        state = fh.read().rsplit(")", 1)[1].split()[0]
+    assert victim.poll() is None and state != "T", (victim.returncode, state, r.stdout)
+    assert r.ok, r.stderr
+    assert "SENT" not in r.stdout, r.stdout
+    assert "own signal [1]" in r.stdout, r.stdout
+
+
+VICTIM_RUN = """
+import os, sys, time
+print(os.getpid(), os.path.dirname(os.path.abspath(__file__)), flush=True)
+secret = "VICTIM-HEAP-" + "S" * 64  # in its memory while it runs
+time.sleep(30)
+"""
+AGAINST_THE_OTHER_RUN = """
+import os
+def attempt(name, fn):
+    try:
+        print(name, "DONE", repr(fn())[:80])
+    except OSError as e:
+        print(name, "refused", e.errno)
+def memory():
+    with open(f"/proc/{PID}/maps") as fh:
+        heap = next(line for line in fh if "[heap]" in line)
+    lo, hi = (int(x, 16) for x in heap.split()[0].split("-"))
+    with open(f"/proc/{PID}/mem", "r+b") as fh:
+        fh.seek(lo)
+        return b"VICTIM-HEAP" in fh.read(hi - lo)
+def plant():
+    with open(os.path.join(FOLDER, "planted.py"), "w") as fh:
+        fh.write("x")
+attempt("list", lambda: os.listdir(FOLDER))
+attempt("tests", lambda: open(os.path.join(FOLDER, "tierwise_tests.py")).read())
+attempt("plant", plant)
+attempt("memory", memory)
+attempt("environ", lambda: open(f"/proc/{PID}/environ", "rb").read())
+"""
+
+
+async def test_a_run_cannot_reach_another_run_in_progress(mode: str) -> None:
+    """Two runs at once, OS layer alone. With one uid for every run (`run_as`), a weak run listed
+    and read the other run's folder (its tests), wrote into it, and opened its memory for writing
+    through /proc/<pid>/mem (no ptrace call: the filter is not asked). With `run_as_range` each
+    run is a uid of its own, and the kernel refuses all of it (EACCES). In bubblewrap nothing of
+    the other run is in sight (no /proc, its folder in its own mount namespace)."""
+    sandbox.configure(allow_weak=mode == "weak", run_as_range="61184-61199")
+    sandbox.status.cache_clear()
+    secret = "assert add(1, 2) == 3  # THE-OTHER-RUN-S-TESTS"
+    async with runner.open_python(VICTIM_RUN, files={"tierwise_tests.py": secret}, limits=LIMITS,
+                                  audit_hook=False) as other:
+        assert other.proc is not None and other.proc.stdout is not None
+        pid, folder = (await other.proc.stdout.readline()).decode().split()
+        if mode == "bwrap":  # what they are outside (its /work is in its own mount namespace)
+            pid = str(other.proc.pid)
+            folder = f"/proc/{pid}/root/work"
+        r = await run_python(f"PID = {pid}\nFOLDER = {folder!r}\n" + AGAINST_THE_OTHER_RUN, limits=LIMITS,
+                             audit_hook=False)
+        other.kill()
+    assert r.ok, r.stderr
+    assert "DONE" not in r.stdout, r.stdout
+    assert r.stdout.count("refused") == 5, r.stdout
+    assert "own_uid" in r.layers, r.layers
+
+
+OUTSIDE_ITS_FOLDER = """
+import os
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "MADE")
+    except OSError as e:
+        print(name, "refused", e.errno)
+def shared_memory():
+    import _posixshmem  # opens under /dev/shm in C: no `open` event for the hook
+    fd = _posixshmem.shm_open(SHM, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    os.write(fd, b"x" * (1 << 20))  # host memory, kept after the run
+def drop():
+    with open(os.path.join(SHARED, "dropped"), "w") as fh:
+        fh.write("for the next run of this uid")
+attempt("shm", shared_memory)
+if not HOOK:
+    attempt("drop", drop)
+with open("mine.txt", "w") as fh:
+    fh.write("ok")
+print("own folder", open("mine.txt").read())
+"""
+
+
+@BOTH
+async def test_a_weak_run_writes_nothing_outside_its_folder(audit_hook: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A weak run of a root gateway (which can make it a mount namespace) sees the host read-only
+    but for its own folder. Before: `_posixshmem.shm_open` put 16 MB files in the host's /dev/shm
+    (memory no limit of the run counts, left there after it: 128 MB in 8 files in the bench) with the
+    hook on, and with it off the code wrote into any world-writable folder (/tmp), where the next run
+    given the same uid finds it."""
+    if os.geteuid() != 0:
+        pytest.fail("needs a root gateway (CI runs as root): only root makes the run a mount namespace")
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    backend.weak_run_as.cache_clear()
+    sandbox.configure(allow_weak=True)
+    shared = tempfile.mkdtemp(prefix="tierwise-test-shared-", dir="/tmp")
+    os.chmod(shared, 0o1777)
+    shm = f"/tierwise-test-{os.getpid()}-{audit_hook}"
+    try:
+        r = await run_python(f"SHARED = {shared!r}\nSHM = {shm!r}\nHOOK = {audit_hook}\n" + OUTSIDE_ITS_FOLDER,
+                             limits=LIMITS, audit_hook=audit_hook)
+        left = os.listdir(shared), os.path.exists(f"/dev/shm{shm}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"/dev/shm{shm}")
+        shutil.rmtree(shared)
+        sandbox.status.cache_clear()
+        backend.weak_run_as.cache_clear()
+    assert r.ok, r.stderr
+    assert "MADE" not in r.stdout and left == ([], False), (r.stdout, left)
+    assert "own folder ok" in r.stdout
+    assert "readonly_host" in r.layers, r.layers
+
+
+async def test_where_the_host_cannot_be_read_only_the_hook_refuses_shared_memory(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway that is not root (or cannot make a mount namespace) leaves the weak run the host as
+    its user sees it; `_posixshmem` then put files in /dev/shm with the hook on (no `open` event):
+    the weak sandbox's hook refuses the module, as it does `_sqlite3`."""
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    sandbox.configure(allow_weak=True)
+    monkeypatch.setattr(backend, "weak_read_only_host", lambda: False)
+    shm = f"/tierwise-test-{os.getpid()}-hook-only"
+    try:
+        r = await run_python(f"SHARED = '/nonexistent'\nSHM = {shm!r}\nHOOK = True\n" + OUTSIDE_ITS_FOLDER,
+                             limits=LIMITS)
+        made = os.path.exists(f"/dev/shm{shm}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"/dev/shm{shm}")
+        monkeypatch.undo()
+        sandbox.status.cache_clear()
+        sandbox.configure()
+    assert not made and "readonly_host" not in r.layers, (r.stdout, r.layers)
+    assert "own folder ok" in r.stdout, r.stderr
+
+
+def test_a_range_smaller_than_the_runs_at_once_is_refused() -> None:
+    """Each run in progress needs a uid of its own: a split check is two runs even with
+    `max_concurrent: 1` (they share the slot), so one uid left every split check "sandbox busy"."""
+    with pytest.raises(ConfigError, match="run_as_range"):
+        sandbox.configure(max_concurrent=1, run_as_range="61184-61184")
+    with pytest.raises(ConfigError, match="run_as_range"):
+        sandbox.configure(max_concurrent=4, run_as_range="61184-61186")
+    sandbox.configure(max_concurrent=1, run_as_range="61184-61185")
+    sandbox.configure()
+
+
+FILL_ITS_FOLDER = """
+import os
+written = 0
+try:
+    for i in range(24):
+        with open(f"fill-{i}", "wb") as fh:
+            fh.write(b"x" * (1 << 20))
+        written += 1
+except OSError as e:
+    print("stopped", e.errno)
+print("MB", written)
+print("own files", sorted(n for n in os.listdir(".") if not n.startswith("fill-")))
+"""
+
+
+async def test_a_weak_run_s_folder_is_bounded_like_bubblewrap_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weak run's folder was a folder of the host's disk: bounded per file (`file_size_mb`) and by
+    time only (320 MB in 2 s in the bench; every run at once the same, beside the gateway's ledger).
+    A root gateway's weak run now writes into a tmpfs of `work_mb` over it, as bubblewrap's `/work`."""
+    if os.geteuid() != 0:
+        pytest.fail("needs a root gateway (CI runs as root): only root makes the run a mount namespace")
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    sandbox.configure(allow_weak=True)
+    try:
+        r = await run_python(FILL_ITS_FOLDER, files={"data.txt": "kept"}, limits=SandboxLimits(wall_s=30, work_mb=8),
+                             audit_hook=False)
+    finally:
+        sandbox.status.cache_clear()
+        sandbox.configure()
+    assert r.ok, r.stderr
+    assert "stopped 28" in r.stdout, r.stdout  # ENOSPC
+    written = int(r.stdout.split("MB ")[1].split()[0])
+    assert written <= 8, r.stdout
+    assert "own files ['data.txt', 'main.py']" in r.stdout, r.stdout
