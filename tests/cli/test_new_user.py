@@ -302,3 +302,53 @@ def test_serve_says_it_loads_the_ner_model_before_the_seconds_it_takes(tmp_path:
     assert any("loading the privacy detectors' NER model (en_core_web_sm" in ln for ln in lines), lines
     lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}, ner: {enabled: false}}\n")
     assert not any("NER" in ln for ln in lines), lines
+
+
+def test_a_client_that_connects_as_soon_as_serve_says_serving_is_answered(tmp_path: Path) -> None:
+    # Before: `serving on` was printed while the socket was bound but not listening; a client (a script, `tierwise
+    # claude`) that connected on that line was refused (curl: 000) until uvicorn had started, about a second later.
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tierwise.commands.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    with sock, socket.create_connection(sock.getsockname(), timeout=5):
+        pass  # the socket `serve` holds when it says `serving on` already takes connections
+
+    (tmp_path / "tierwise.yaml").write_text("ledger: {enabled: false}\n"
+                                            "providers: {up: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
+                                            "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
+    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        while (line := proc.stderr.readline()) and "serving on" not in line:
+            pass
+        port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:  # on that very line
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert client.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_a_privacy_mapping_key_not_set_stops_serve_before_the_ner_model_loads(tmp_path: Path) -> None:
+    # Before: `serve` announced and loaded the NER model (10-30 s on 2 cores), and only then said the key was unset.
+    import importlib.util
+
+    from tests.harness import unavailable
+
+    if importlib.util.find_spec("spacy") is None:
+        unavailable("the privacy-ner extra is not installed (scripts/test.sh installs it)")
+    config = ("ledger: {enabled: false}\n"
+              "providers: {up: {kind: anthropic, base_url: 'http://127.0.0.1:9', locality: remote}}\n"
+              "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n"
+              "privacy: {classes: {pii: {}}, mapping: {key_env: TW_TEST_UNSET_PRIVACY_KEY}}\n")
+    lines = _serve_warnings(tmp_path, config)
+    assert any("config error" in ln and "TW_TEST_UNSET_PRIVACY_KEY is not set" in ln for ln in lines), lines
+    assert not any("NER" in ln for ln in lines), lines
+
