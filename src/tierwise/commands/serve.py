@@ -36,6 +36,17 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def bind_or_exit(host: str, port: int) -> socket.socket:
+    """`bind`, or one line saying why not and exit status 3 (a taken port: not a traceback)."""
+    try:
+        return bind(host, port)
+    except OSError as e:
+        why = "the port is already in use (another gateway?): `--port N` picks another" \
+            if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        click.echo(f"tierwise: cannot listen on {host}:{port}: {why}", err=True)
+        sys.exit(STARTUP_FAILURE)
+
+
 @click.command("serve")
 @config_option
 @click.option("--host", default=None, help="Override server.host.")
@@ -59,13 +70,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         cfg.server.access_log = True
     h = host or cfg.server.host
     p = port if port is not None else cfg.server.port
-    try:
-        sock = bind(h, p)
-    except OSError as e:
-        why = "the port is already in use (another gateway?): `--port N` picks another" \
-            if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        click.echo(f"tierwise: cannot listen on {h}:{p}: {why}", err=True)
-        sys.exit(STARTUP_FAILURE)
+    sock = bind_or_exit(h, p)
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
     from tierwise.commands.doctor import (
