@@ -352,3 +352,24 @@ def test_a_privacy_mapping_key_not_set_stops_serve_before_the_ner_model_loads(tm
     assert any("config error" in ln and "TW_TEST_UNSET_PRIVACY_KEY is not set" in ln for ln in lines), lines
     assert not any("NER" in ln for ln in lines), lines
 
+
+
+def test_serve_with_workers_stops_on_sigterm_sent_while_the_workers_start(tmp_path: Path) -> None:
+    # Before: the workers were forked with the parent's SIGTERM handler (it only marks the parent as stopping), so a
+    # SIGTERM before uvicorn had put in its own (a supervisor stopping a gateway that had just started) was
+    # swallowed: each such worker served on until the parent SIGKILLed it 30 s later.
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tierwise.yaml").write_text("ledger: {enabled: false}\n"
+                                            "providers: {up: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
+                                            "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
+    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--workers", "2", "--port", "0"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    while (line := proc.stderr.readline()) and "serving on" not in line:  # type: ignore[union-attr]
+        pass
+    proc.terminate()  # the workers are being forked, or building their apps
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0 and "did not stop" not in err, err

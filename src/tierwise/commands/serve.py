@@ -97,9 +97,9 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
 
         for problem in per_process_state(cfg):
             click.echo(f"tierwise: warning: with --workers {workers}, {problem}", err=True)
-        click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes{dashboard_note(cfg, h, p)}",
-                   err=True)
-        sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
+        serving = f"tierwise: serving on http://{h}:{p} with {workers} worker processes{dashboard_note(cfg, h, p)}"
+        sys.exit(run_workers(cfg, sock, h, p, workers, log_level,
+                             announce=lambda: click.echo(serving, err=True)))
     from tierwise.errors import ConfigError
 
     try:
