@@ -373,3 +373,34 @@ def test_serve_with_workers_stops_on_sigterm_sent_while_the_workers_start(tmp_pa
     proc.terminate()  # the workers are being forked, or building their apps
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 0 and "did not stop" not in err, err
+
+
+def test_tierwise_claude_stops_when_the_gateway_refuses_its_key(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: with the client key exported in the shell of `tierwise claude` but not (or another value) in the one
+    # that ran `tierwise serve`, /health answered, Claude Code started and retried its 401s in silence for minutes.
+    import yaml
+
+    from tests.doubles.anthropic_double import AnthropicDouble
+    from tests.harness import GatewayServer, make_config
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no claude here: past the checks, it says it is not installed
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-key-the-gateway-started-with")
+    with AnthropicDouble() as up:
+        cfg = {"ledger": {"enabled": False}, "server": {"api_keys_env": ["TW_TEST_GATEWAY_KEY"]},
+               "providers": {"cloud": {"kind": "anthropic", "base_url": up.url}},
+               "models": {"sonnet": {"provider": "cloud", "model": "claude-sonnet-4-5"}},
+               "routes": {"main": ["sonnet"]}}
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+        g = GatewayServer(make_config(cfg, tmp_path)).start()
+        try:
+            command = ["claude", "-c", str(tmp_path / "tierwise.yaml"), "--url", g.url, "-p", "hi"]
+            monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-another-key-set-in-this-shell")
+            refused = CliRunner().invoke(cli, command)
+            monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-key-the-gateway-started-with")
+            accepted = CliRunner().invoke(cli, command)
+        finally:
+            g.stop()
+    assert refused.exit_code == 1 and "refuses the client key set here (HTTP 401)" in refused.output, refused.output
+    assert "tw-another-key" not in refused.output and "not installed" not in refused.output
+    assert "refuses" not in accepted.output and "`claude` CLI is not installed" in accepted.output, accepted.output
