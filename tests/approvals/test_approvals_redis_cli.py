@@ -93,6 +93,28 @@ def test_cli_lists_and_approves(gateway, openai_up, anthropic_up, tmp_path, monk
         assert denied.exit_code != 0 and "401" in denied.output  # a key the gateway does not know
 
 
+def test_cli_takes_its_options_after_the_subcommand_too(gateway, openai_up, anthropic_up, tmp_path, monkeypatch):
+    # Before: `tierwise approvals list -c FILE --url URL` (where every other command takes -c) was "No such option".
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    anthropic_up.default = Reply(text="ok")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]},
+                          approvals={"routes": {"main": {"timeout": "30s"}}})
+    g = gateway(cfg)
+    (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+    where = ["-c", str(tmp_path / "tw.yaml"), "--url", g.url]
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(lambda: oai(g).chat.completions.create(model="main", messages=MSG))
+        wait_pending(g.url, 1)
+        listed = CliRunner().invoke(main, ["approvals", "list", "--json", *where])
+        assert listed.exit_code == 0, listed.output
+        [pending] = orjson.loads(listed.output)["pending"]
+        ok = CliRunner().invoke(main, ["approvals", "approve", pending["id"], *where, "--admin-key-env", "TW_ADMIN"])
+        assert ok.exit_code == 0 and "approved by admin:TW_ADMIN" in ok.output, ok.output
+        assert answer.result(timeout=10).choices[0].message.content == "ok"
+    mixed = CliRunner().invoke(main, ["approvals", "-c", str(tmp_path / "tw.yaml"), "list", "--url", g.url])
+    assert mixed.exit_code == 0 and "nothing waits" in mixed.output, mixed.output
+
+
 def _redis_gateway(gateway, openai_up, anthropic_up, url: str):
     cfg = two_tier_config(openai_up.url, anthropic_up.url, server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]},
                           approvals={"store": {"backend": "redis", "redis_url": url, "recheck": 600},

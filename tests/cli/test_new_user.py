@@ -302,3 +302,105 @@ def test_serve_says_it_loads_the_ner_model_before_the_seconds_it_takes(tmp_path:
     assert any("loading the privacy detectors' NER model (en_core_web_sm" in ln for ln in lines), lines
     lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}, ner: {enabled: false}}\n")
     assert not any("NER" in ln for ln in lines), lines
+
+
+def test_a_client_that_connects_as_soon_as_serve_says_serving_is_answered(tmp_path: Path) -> None:
+    # Before: `serving on` was printed while the socket was bound but not listening; a client (a script, `tierwise
+    # claude`) that connected on that line was refused (curl: 000) until uvicorn had started, about a second later.
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tierwise.commands.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    with sock, socket.create_connection(sock.getsockname(), timeout=5):
+        pass  # the socket `serve` holds when it says `serving on` already takes connections
+
+    (tmp_path / "tierwise.yaml").write_text("ledger: {enabled: false}\n"
+                                            "providers: {up: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
+                                            "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
+    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        while (line := proc.stderr.readline()) and "serving on" not in line:
+            pass
+        port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:  # on that very line
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert client.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_a_privacy_mapping_key_not_set_stops_serve_before_the_ner_model_loads(tmp_path: Path) -> None:
+    # Before: `serve` announced and loaded the NER model (10-30 s on 2 cores), and only then said the key was unset.
+    import importlib.util
+
+    from tests.harness import unavailable
+
+    if importlib.util.find_spec("spacy") is None:
+        unavailable("the privacy-ner extra is not installed (scripts/test.sh installs it)")
+    config = ("ledger: {enabled: false}\n"
+              "providers: {up: {kind: anthropic, base_url: 'http://127.0.0.1:9', locality: remote}}\n"
+              "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n"
+              "privacy: {classes: {pii: {}}, mapping: {key_env: TW_TEST_UNSET_PRIVACY_KEY}}\n")
+    lines = _serve_warnings(tmp_path, config)
+    assert any("config error" in ln and "TW_TEST_UNSET_PRIVACY_KEY is not set" in ln for ln in lines), lines
+    assert not any("NER" in ln for ln in lines), lines
+
+
+
+def test_serve_with_workers_stops_on_sigterm_sent_while_the_workers_start(tmp_path: Path) -> None:
+    # Before: the workers were forked with the parent's SIGTERM handler (it only marks the parent as stopping), so a
+    # SIGTERM before uvicorn had put in its own (a supervisor stopping a gateway that had just started) was
+    # swallowed: each such worker served on until the parent SIGKILLed it 30 s later.
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tierwise.yaml").write_text("ledger: {enabled: false}\n"
+                                            "providers: {up: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
+                                            "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
+    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--workers", "2", "--port", "0"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    while (line := proc.stderr.readline()) and "serving on" not in line:  # type: ignore[union-attr]
+        pass
+    proc.terminate()  # the workers are being forked, or building their apps
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0 and "did not stop" not in err, err
+
+
+def test_tierwise_claude_stops_when_the_gateway_refuses_its_key(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: with the client key exported in the shell of `tierwise claude` but not (or another value) in the one
+    # that ran `tierwise serve`, /health answered, Claude Code started and retried its 401s in silence for minutes.
+    import yaml
+
+    from tests.doubles.anthropic_double import AnthropicDouble
+    from tests.harness import GatewayServer, make_config
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no claude here: past the checks, it says it is not installed
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-key-the-gateway-started-with")
+    with AnthropicDouble() as up:
+        cfg = {"ledger": {"enabled": False}, "server": {"api_keys_env": ["TW_TEST_GATEWAY_KEY"]},
+               "providers": {"cloud": {"kind": "anthropic", "base_url": up.url}},
+               "models": {"sonnet": {"provider": "cloud", "model": "claude-sonnet-4-5"}},
+               "routes": {"main": ["sonnet"]}}
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+        g = GatewayServer(make_config(cfg, tmp_path)).start()
+        try:
+            command = ["claude", "-c", str(tmp_path / "tierwise.yaml"), "--url", g.url, "-p", "hi"]
+            monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-another-key-set-in-this-shell")
+            refused = CliRunner().invoke(cli, command)
+            monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-key-the-gateway-started-with")
+            accepted = CliRunner().invoke(cli, command)
+        finally:
+            g.stop()
+    assert refused.exit_code == 1 and "refuses the client key set here (HTTP 401)" in refused.output, refused.output
+    assert "tw-another-key" not in refused.output and "not installed" not in refused.output
+    assert "refuses" not in accepted.output and "`claude` CLI is not installed" in accepted.output, accepted.output

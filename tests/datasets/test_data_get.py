@@ -247,3 +247,18 @@ def test_data_get_reports_a_corrupt_file(real_mirror, tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["data", "get", "routellm", "--to", str(tmp_path / "d"), "--base-url", url])
     assert res.exit_code == 1 and "gsm8k/gsm8k_responses.csv: checksum mismatch" in res.output
     assert not (tmp_path / "d" / routellm.FOLDER / "gsm8k" / "gsm8k_responses.csv").exists()
+
+
+def test_an_unreachable_source_says_how_to_get_the_data_without_a_network(tmp_path, monkeypatch):
+    # Before: only "cannot reach https://raw.githubusercontent.com/... (Name or service not known)" on a machine
+    # without the internet, with no word on the mirror option or on copying the folder in.
+    import socket
+
+    with socket.socket() as closed:  # a loopback port with nothing listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIERWISE_DATA", raising=False)
+    res = CliRunner().invoke(main, ["data", "get", "routellm", "--to", str(tmp_path / "d"), "--base-url", url])
+    assert res.exit_code == 1 and "cannot reach" in res.output, res.output
+    assert "--base-url URL" in res.output and f"TIERWISE_DATA at the folder holding {routellm.FOLDER}/" in res.output

@@ -159,6 +159,19 @@ def test_cli_create_validate_run_artifacts_promote(project, upstream, monkeypatc
     assert res.exit_code == 2 and "no ensemble named 'missing'" in res.output
 
 
+def test_cli_a_failed_run_prints_no_answer(project, upstream, monkeypatch):
+    # Before: a failed run printed `null` on stdout (the run's missing output), which a pipe took for an answer.
+    monkeypatch.setenv("TIERWISE_HOME", str(project / "global"))
+    monkeypatch.chdir(project)
+    (project / "tierwise.yaml").write_text(yaml.safe_dump(stub_config(upstream.url)))
+    upstream.answer = lambda model, prompt: "not a JSON list"  # the skeleton's first agent wants one
+    r = CliRunner()
+    assert r.invoke(main, ["ensemble", "create", "notes", "--model", "small"]).exit_code == 0
+    res = r.invoke(main, ["ensemble", "run", "notes", "--input", "text"])
+    assert res.exit_code == 1 and ": failed; artifacts:" in res.stderr, res.output
+    assert res.stdout == "", res.stdout
+
+
 def test_promotion_refuses_hard_coded_paths(project):
     write_ensemble(project, {"name": "abs", "agents": [{"name": "s", "script": "/usr/local/bin/tool"}]})
     lib = Library(project, global_dir=project / "g")

@@ -109,3 +109,29 @@ def test_replay_server_serves_recorded_answers_with_outcomes():
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         t.join(5)
+
+
+def test_replay_serve_on_port_0_says_the_port_it_got_and_a_taken_port_is_one_line(tmp_path):
+    # Before: `--port 0` printed "at http://127.0.0.1:0/v1" (the real port was nowhere), and a taken port was an
+    # aiohttp traceback.
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "tierwise.cli", "replay-serve", FIXTURE]
+    proc = subprocess.Popen(command + ["--port", "0"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        assert port != 0, line
+        assert httpx.get(f"http://127.0.0.1:{port}/replay/stats", timeout=30).json()["served"] == 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        res = subprocess.run(command + ["--port", str(taken.getsockname()[1])], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip().endswith("the port is already in use (another gateway?): `--port N` picks another")

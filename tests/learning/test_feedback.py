@@ -58,6 +58,16 @@ def test_unknown_request_is_404(gateway, openai_up, anthropic_up):  # noqa: F811
     assert resp.status_code == 404 and "req_nope" in resp.json()["error"]["message"]
 
 
+def test_an_evaluation_id_is_404_naming_the_request_to_rate(gateway, openai_up, anthropic_up):  # noqa: F811
+    # `tierwise requests` lists a reflective route's evaluations (`req_…-eval`) beside the requests. Before, rating one
+    # said "no answer with request id 'req_…-eval' in the ledger", though the row was listed right there.
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    resp = post(g, {"request_id": "req_abc-eval", "rating": "poor"})
+    assert resp.status_code == 404
+    message = resp.json()["error"]["message"]
+    assert "the judge's evaluation of request req_abc" in message and "rate req_abc itself" in message, message
+
+
 def test_feedback_needs_the_gateway_key(gateway, openai_up, anthropic_up, monkeypatch):  # noqa: F811
     monkeypatch.setenv("TW_KEYS", "sekrit-key-1")
     cfg = two_tier_config(openai_up.url, anthropic_up.url)

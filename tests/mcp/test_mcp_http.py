@@ -538,3 +538,23 @@ async def test_a_name_with_a_trailing_line_break_is_not_a_plain_name(server, pro
         assert sorted(p.name for p in folder.iterdir() if "nl" in p.name) == []
         err, answer = await tool_text(c, "analyze_execution", run_id="run\n")
         assert err and "not a run id" in answer, answer
+
+
+async def test_port_0_announces_the_port_it_got(project: Path):
+    # Before: `--port 0` announced http://127.0.0.1:0/mcp and a `claude mcp add` line naming port 0.
+    exe = Path(sys.executable).parent / "tierwise"
+    env = {**os.environ, "TIERWISE_HOME": str(project.parent / "home")}
+    env.pop("TIERWISE_MCP_TOKEN", None)
+    proc = subprocess.Popen([str(exe), "mcp", "--transport", "http", "--port", "0", "-c", str(project / "tierwise.yaml"),
+                             "--project", str(project)], env=env, cwd=str(project), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()  # type: ignore[union-attr]
+        url = first.split(" at ")[1].split(" ")[0]
+        assert not url.startswith("http://127.0.0.1:0/"), first
+        assert f"claude mcp add --transport http tierwise {url} --header" in proc.stderr.readline() + \
+            proc.stderr.readline()  # type: ignore[union-attr]
+        assert (await raw_post(url, {})).status == 401  # this server, there, wanting the token
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

@@ -180,3 +180,20 @@ def test_spacy_norp_entities_are_nrp_findings():
     text = "The Yazidis were persecuted, and the Rohingya fled to Bangladesh."
     got = pairs(d.scan(text), text)
     assert any(e == "NRP" and v.startswith(("Yazidi", "Rohingya")) for e, v in got), got
+
+
+def test_ner_min_score_above_the_spacy_score_keeps_none_of_its_findings():
+    # Before session 23 `ner.min_score` was read and never applied: any value kept every spaCy finding.
+    if importlib.util.find_spec("spacy") is None:
+        unavailable("the privacy-ner extra is not installed (scripts/test.sh installs it)")
+    import spacy
+
+    from tierwise.privacy.ner import SPACY_SCORE, SpacyNer
+
+    nlp = spacy.blank("en")  # a real pipeline without a trained model: its entity ruler finds the name
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": "Ingrid Bergqvist"}])
+    text = "Call Ingrid Bergqvist today."
+    kept = list(SpacyNer(nlp, frozenset({"PERSON"}), 0.5, 200_000).find(text))
+    assert pairs(kept, text) == [("PERSON", "Ingrid Bergqvist")] and kept[0].score == SPACY_SCORE
+    assert list(SpacyNer(nlp, frozenset({"PERSON"}), SPACY_SCORE, 200_000).find(text)) == kept
+    assert list(SpacyNer(nlp, frozenset({"PERSON"}), 0.9, 200_000).find(text)) == []

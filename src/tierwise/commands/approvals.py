@@ -15,31 +15,48 @@ import click
 
 from tierwise.commands._common import WholeSummaryGroup, config_option, gateway_json, load_or_exit
 
+URL_HELP = "Gateway to ask; default: server.host and server.port."
+KEY_ENV_HELP = "Environment variable holding an admin key (default: the first of server.admin_keys_env)."
 
-def _call(ctx: click.Context, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return gateway_json(ctx.obj["url"], "/v1/tierwise/approvals", ctx.obj["key"], method=method, body=body,
-                        key_env=ctx.obj["key_env"], key_option="--admin-key-env")
+
+def gateway_options(f: Any) -> Any:
+    """`-c`, `--url` and `--admin-key-env`, taken by the group and by each subcommand (`tierwise approvals list -c
+    FILE`, as every other command takes them, and `tierwise approvals -c FILE list`)."""
+    f = click.option("--admin-key-env", default=None, help=KEY_ENV_HELP)(f)
+    f = click.option("--url", default=None, help=URL_HELP)(f)
+    return config_option(f)
 
 
 @click.group("approvals", cls=WholeSummaryGroup)
-@config_option
-@click.option("--url", default=None, help="Gateway to ask; default: server.host and server.port.")
-@click.option("--admin-key-env", default=None, help="Environment variable holding an admin key "
-              "(default: the first of server.admin_keys_env).")
+@gateway_options
 @click.pass_context
 def command(ctx: click.Context, config_path: str, url: str | None, admin_key_env: str | None) -> None:
     """Approvals: list the requests waiting for a human's decision, approve or reject them."""
+    ctx.obj = {"config_path": config_path, "explicit": ctx.meta.get("tierwise.config_explicit", False), "url": url,
+               "key_env": admin_key_env}
+
+
+def _call(ctx: click.Context, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Ask the gateway, with the subcommand's options where given, else the group's."""
+    group = ctx.obj or {}
+    config_path = ctx.params["config_path"]
+    if ctx.get_parameter_source("config_path") is click.core.ParameterSource.DEFAULT and group.get("explicit"):
+        config_path = group["config_path"]
+        ctx.meta["tierwise.config_explicit"] = True
     cfg = load_or_exit(config_path, allow_starter=True)
-    env = admin_key_env or (cfg.server.admin_keys_env[0] if cfg.server.admin_keys_env else None)
+    env = ctx.params["admin_key_env"] or group.get("key_env") or (
+        cfg.server.admin_keys_env[0] if cfg.server.admin_keys_env else None)
     host = cfg.server.host if cfg.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    ctx.obj = {"url": url or f"http://{host}:{cfg.server.port}", "key": os.environ.get(env) if env else None,
-               "key_env": env}
+    url = ctx.params["url"] or group.get("url") or f"http://{host}:{cfg.server.port}"
+    return gateway_json(url, "/v1/tierwise/approvals", os.environ.get(env) if env else None, method=method, body=body,
+                        key_env=env, key_option="--admin-key-env")
 
 
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@gateway_options
 @click.pass_context
-def list_(ctx: click.Context, as_json: bool) -> None:
+def list_(ctx: click.Context, as_json: bool, **_: Any) -> None:
     """The pending approvals, oldest first."""
     import orjson
     from rich.table import Table
@@ -72,8 +89,9 @@ def _decide(ctx: click.Context, id: str, decision: str, reason: str | None) -> N
 @command.command("approve")
 @click.argument("approval_id")
 @click.option("--reason", default=None, help="Why (kept in the trace and the ledger).")
+@gateway_options
 @click.pass_context
-def approve(ctx: click.Context, approval_id: str, reason: str | None) -> None:
+def approve(ctx: click.Context, approval_id: str, reason: str | None, **_: Any) -> None:
     """Let a pending request go on."""
     _decide(ctx, approval_id, "approve", reason)
 
@@ -81,7 +99,8 @@ def approve(ctx: click.Context, approval_id: str, reason: str | None) -> None:
 @command.command("reject")
 @click.argument("approval_id")
 @click.option("--reason", default=None, help="Why (the client sees it, and the trace and the ledger keep it).")
+@gateway_options
 @click.pass_context
-def reject(ctx: click.Context, approval_id: str, reason: str | None) -> None:
+def reject(ctx: click.Context, approval_id: str, reason: str | None, **_: Any) -> None:
     """Refuse a pending request: its client gets a 403 in its API's schema."""
     _decide(ctx, approval_id, "reject", reason)

@@ -98,6 +98,11 @@ def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
         health = json.loads(body)
     except ValueError:  # something else answers there: let Claude Code try it
         return
+    if key and _refuses(url, headers):
+        raise click.ClickException(
+            f"the gateway at {url} refuses the client key set here (HTTP 401): Claude Code would get only 401s. "
+            "Export the same value in the shell that runs `tierwise serve` (its `server.api_keys_env` variables are "
+            "read when it starts), or here the one it was started with")
     if isinstance(health, dict) and health.get("status") == "down":
         routes = health.get("routes")
         models = sorted({str(m) for r in (routes.values() if isinstance(routes, dict) else ()) if isinstance(r, dict)
@@ -107,6 +112,21 @@ def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
             f"the gateway at {url} answers, but every route is down{what}: Claude Code would get only errors. "
             f"`tierwise doctor -c {config_path}` says what to fix (a provider key not exported where the gateway "
             "runs, a local model server not started)")
+
+
+def _refuses(url: str, headers: dict[str, str]) -> bool:
+    """Does the gateway answer 401 to this key? (`/health` answers any caller; `/v1/models` checks the key.)"""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url.rstrip("/") + "/v1/models", headers=headers),  # noqa: S310
+                                    timeout=3):
+            return False
+    except urllib.error.HTTPError as e:
+        return e.code == 401
+    except (urllib.error.URLError, OSError, ValueError):
+        return False  # not a question this check can settle: let Claude Code try
 
 
 @click.command("claude", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -34,7 +34,7 @@ def get(dataset: str, to: str | None, base_url: str | None) -> None:
     import os
 
     from tierwise.datasets import routellm
-    from tierwise.datasets.fetch import FetchError
+    from tierwise.datasets.fetch import FetchError, Unreachable
     from tierwise.evaluation.loaders import data_root
 
     explicit = to or os.environ.get("TIERWISE_DATA")  # the user said where: check and fill that folder
@@ -46,13 +46,19 @@ def get(dataset: str, to: str | None, base_url: str | None) -> None:
                        "files, sizes and SHA-256 match); nothing to fetch")
             return
         if not explicit:
-            click.echo(f"RouteLLM data at {found / routellm.FOLDER} is incomplete or altered ({len(bad)} files, "
-                       f"e.g. {bad[0]}); fetching a checked copy", err=True)
+            click.echo(f"RouteLLM data at {found / routellm.FOLDER} is incomplete or altered ({len(bad)} of "
+                       f"{len(routellm.FILES)} files missing or different, e.g. {bad[0]}); fetching a checked copy",
+                       err=True)
     root = Path(explicit) if explicit else routellm.default_root()
     try:
         fetched = routellm.get(root, base_url=base_url, progress=lambda m: click.echo(m, err=True))
     except FetchError as e:
         click.echo(f"tierwise: {e}", err=True)
+        if isinstance(e, Unreachable):  # a machine without the internet: say the two ways that still work
+            click.echo("tierwise: without a network here, fetch from a mirror holding the same paths (--base-url URL "
+                       "or $TIERWISE_ROUTELLM_URL), or copy the folder from a machine that has it (`tierwise data "
+                       f"get routellm` there) and point TIERWISE_DATA at the folder holding {routellm.FOLDER}/",
+                       err=True)
         sys.exit(1)
     where = root / routellm.FOLDER
     click.echo(f"RouteLLM data in {where}: {len(fetched)} files fetched, "

@@ -154,7 +154,8 @@ def run(ensemble: str, input_text: str | None, input_json: bool, as_json: bool, 
                        f"{extra}", err=True)
         click.echo(f"run {result.run_id}: {result.status}; artifacts: {result.artifact_md}", err=True)
         out = result.output
-        click.echo(out if isinstance(out, str) else orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        if out is not None or result.status != "failed":  # a failed run has no answer: not a `null` on stdout
+            click.echo(out if isinstance(out, str) else orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
     sys.exit(0 if result.status != "failed" else 1)
 
 

@@ -72,6 +72,10 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
         except ConfigError as e:
             click.echo(f"tierwise: {e.message}", err=True)
             sys.exit(2)
+        from tierwise.commands.serve import bind_or_exit
+
+        sock = bind_or_exit(host, port)  # before the URL is announced: a taken port is one line, port 0 is shown
+        port = sock.getsockname()[1]
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/mcp"
         click.echo(f"tierwise: MCP over streamable HTTP at {url} (bearer token required)", err=True)
         if fresh:
@@ -114,7 +118,7 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
             # client without the token reaches the HTTP parser before the token is checked.
             http = guarded_protocol(cfg.server.limits, KEEP_ALIVE_S)
             await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
-                                                timeout_keep_alive=KEEP_ALIVE_S)).serve()
+                                                timeout_keep_alive=KEEP_ALIVE_S)).serve(sockets=[sock])
         finally:
             await service.gateway.close()
 

@@ -19,6 +19,7 @@ def command(data: str, host: str, port: int) -> None:
     models `strong` and `weak` at /v1; send its prompts verbatim (docs/routers.md)."""
     from aiohttp import web
 
+    from tierwise.commands.serve import bind_or_exit
     from tierwise.evaluation.loaders import DataError, load_dataset
     from tierwise.evaluation.replay_server import replay_app
 
@@ -27,6 +28,8 @@ def command(data: str, host: str, port: int) -> None:
     except (DataError, ValueError) as e:
         click.echo(f"tierwise replay-serve: {e}", err=True)
         sys.exit(2)
+    sock = bind_or_exit(host, port)  # a taken port is one line, not a traceback; port 0: the one it got is shown
+    port = sock.getsockname()[1]
     click.echo(f"replaying {ds.name} ({len(ds)} queries) at http://{host}:{port}/v1 — models: strong, weak; "
                f"quality so far at /replay/stats", err=True)
-    web.run_app(replay_app(ds), host=host, port=port, print=None)
+    web.run_app(replay_app(ds), sock=sock, print=None)

@@ -15,19 +15,36 @@ from tierwise.commands._common import LOG_LEVEL, PORT, config_option, load_or_ex
 STARTUP_FAILURE = 3  # uvicorn's own exit status when a server cannot start
 
 
+LISTEN_BACKLOG = 2048  # uvicorn's own default backlog
+
+
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything says "serving": a taken port is an error first."""
+    """The listening socket, bound before anything says "serving": a taken port is an error first. It listens
+    at once, so a client that connects as soon as `serving on` is printed waits in the backlog until the app has
+    started, instead of being refused (before, it was refused until uvicorn had started: about a second)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, _, _, _, addr = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def bind_or_exit(host: str, port: int) -> socket.socket:
+    """`bind`, or one line saying why not and exit status 3 (a taken port: not a traceback)."""
+    try:
+        return bind(host, port)
+    except OSError as e:
+        why = "the port is already in use (another gateway?): `--port N` picks another" \
+            if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        click.echo(f"tierwise: cannot listen on {host}:{port}: {why}", err=True)
+        sys.exit(STARTUP_FAILURE)
 
 
 @click.command("serve")
@@ -53,13 +70,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         cfg.server.access_log = True
     h = host or cfg.server.host
     p = port if port is not None else cfg.server.port
-    try:
-        sock = bind(h, p)
-    except OSError as e:
-        why = "the port is already in use (another gateway?): `--port N` picks another" \
-            if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        click.echo(f"tierwise: cannot listen on {h}:{p}: {why}", err=True)
-        sys.exit(STARTUP_FAILURE)
+    sock = bind_or_exit(h, p)
     p = sock.getsockname()[1]  # the port it got, when asked for port 0
     raise_open_file_limit()  # before the connection cap is derived from it
     from tierwise.commands.doctor import (
@@ -86,14 +97,14 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
 
         for problem in per_process_state(cfg):
             click.echo(f"tierwise: warning: with --workers {workers}, {problem}", err=True)
-        click.echo(f"tierwise: serving on http://{h}:{p} with {workers} worker processes{dashboard_note(cfg, h, p)}",
-                   err=True)
-        sys.exit(run_workers(cfg, sock, h, p, workers, log_level))
+        serving = f"tierwise: serving on http://{h}:{p} with {workers} worker processes{dashboard_note(cfg, h, p)}"
+        sys.exit(run_workers(cfg, sock, h, p, workers, log_level,
+                             announce=lambda: click.echo(serving, err=True)))
     from tierwise.errors import ConfigError
 
-    if (slow := slow_start(cfg)) is not None:
-        click.echo(f"tierwise: {slow}", err=True)
     try:
+        if (slow := slow_start(cfg)) is not None:
+            click.echo(f"tierwise: {slow}", err=True)
         app = build_from_config(cfg)
     except ConfigError as e:  # found while building the routes (e.g. an ensemble file that is not there)
         click.echo(f"tierwise: config error: {cfg.source or config_path}: {e.message}", err=True)
@@ -123,11 +134,15 @@ def dashboard_note(cfg: Any, host: str, port: int) -> str:
 
 def slow_start(cfg: Any) -> str | None:
     """What makes the start take seconds, said before it does: the privacy section's NER model (spaCy loads for
-    ~10 s on a 2-core machine, and `serve` said nothing until `serving on`)."""
+    ~10 s on a 2-core machine, and `serve` said nothing until `serving on`). Raises ConfigError for what the
+    build would refuse only after those seconds (the mapping key)."""
     import importlib.util
 
     priv = getattr(cfg, "privacy", None)
     if priv is None or priv.ner.enabled is False or importlib.util.find_spec("spacy") is None:
         return None
+    from tierwise.privacy.boundary import mapping_key
+
+    mapping_key(priv)  # a key not set is a config error now, not after the seconds the model takes to load
     return f"loading the privacy detectors' NER model ({priv.ner.model}: a few seconds)"
 

@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tierwise.observability.metrics import MULTIPROC_ENV
@@ -43,6 +44,7 @@ def per_process_state(cfg: Any) -> list[str]:
 
 
 RESPAWN_PAUSE_S = 1.0
+STOP_GRACE_S = 30.0  # a worker's time to finish its requests after SIGTERM, before SIGKILL
 CONFIG_FAILED = 2  # a worker's exit status when building the app from the config failed: not respawned
 
 
@@ -53,6 +55,11 @@ def _worker(cfg: Any, sock: socket.socket, host: str, port: int, log_level: str)
     from tierwise.server.build import build_from_config, tune_gc_for_serving, uvicorn_config
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM ends a worker
+    # The fork copied the parent's SIGTERM handler (it only sets the parent's `stopping`): a SIGTERM before uvicorn
+    # installs its own would be swallowed, and the worker would serve on until the parent killed it 30 s later.
+    # The parent forks with SIGTERM blocked, so one sent meanwhile waits for this default and then ends the worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         app = build_from_config(cfg)
     except ConfigError as e:  # every worker would fail the same way: the parent stops, not respawns
@@ -74,7 +81,10 @@ def _metrics_dir() -> str:
     return d
 
 
-def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log_level: str) -> int:
+def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log_level: str,
+                announce: Callable[[], None] = lambda: None) -> int:
+    """Fork `n` workers on `sock` and supervise them until SIGINT/SIGTERM. `announce` (the `serving on` line) is
+    called once the handlers that stop them are in place: a SIGTERM right after it stops the workers too."""
     mdir = _metrics_dir()
     ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []
@@ -82,7 +92,11 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
 
     def spawn() -> Any:
         p = ctx.Process(target=_worker, args=(cfg, sock, host, port, log_level), daemon=False)
-        p.start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the worker has its own disposition
+        try:
+            p.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         return p
 
     def stop(signum: int, frame: Any) -> None:
@@ -92,6 +106,7 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
     old_int = signal.signal(signal.SIGINT, stop)
     old_term = signal.signal(signal.SIGTERM, stop)
     try:
+        announce()
         procs = [spawn() for _ in range(n)]
         while not stopping:
             time.sleep(0.2)
@@ -108,10 +123,11 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
         for p in procs:
             if p.is_alive():
                 p.terminate()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STOP_GRACE_S
         for p in procs:
             p.join(timeout=max(0.1, deadline - time.monotonic()))
             if p.is_alive():
+                log.warning("worker %s did not stop within %.0f s of SIGTERM; killed", p.pid, STOP_GRACE_S)
                 p.kill()
                 p.join()
         return CONFIG_FAILED if failed else 0

@@ -29,6 +29,10 @@ class FetchError(Exception):
     """A download that failed or did not match; the message names the file and the reason."""
 
 
+class Unreachable(FetchError):
+    """The source did not answer at all (no network, a name that does not resolve, a refused connection)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
     path: str  # where it goes, relative to the destination folder
@@ -107,7 +111,7 @@ def _download(f: RemoteFile, part: Path, have: int) -> None:
         raise FetchError(f"{f.path}: HTTP {e.code} from {f.url}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise FetchError(f"{f.path}: cannot reach {f.url} ({reason})") from None
+        raise Unreachable(f"{f.path}: cannot reach {f.url} ({reason})") from None
     with resp:
         start = 0
         if resp.status == 206:

@@ -25,6 +25,10 @@ RATINGS = {"good": "good", "acceptable": "acceptable", "poor": "poor", "up": "go
            "down": "poor", "thumbs_down": "poor"}
 MAX_REASON = 2000
 MAX_PER_REQUEST = 20
+# Ledger ids of a learning route's background work: the request's id and one of these (policies/reflective.py,
+# policies/learned.py); the longest first.
+BACKGROUND_SUFFIXES = (("-feedback-eval", "the judge's evaluation (asked by a rating) of"),
+                       ("-eval", "the judge's evaluation of"), ("-shadow", "the shadow run of"))
 _RID = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}\Z")
 
 
@@ -51,6 +55,18 @@ def parse_feedback(data: Any) -> tuple[str, str, str | None]:
     return rid, RATINGS[rating.lower()], reason
 
 
+def not_an_answer(request_id: str) -> str:
+    """The 404's message. `tierwise requests` lists a learning route's evaluations and shadow runs (`<id>-eval`,
+    `<id>-feedback-eval`, `<id>-shadow`) beside the requests: such an id names the request to rate instead (from
+    the id alone, so it tells no one what the ledger holds)."""
+    for suffix, what in BACKGROUND_SUFFIXES:
+        if request_id.endswith(suffix) and len(request_id) > len(suffix):
+            judged = request_id[: -len(suffix)]
+            return (f"{request_id!r} is {what} request {judged}, not an answer: rate {judged} itself "
+                    "(its x-tierwise-request-id)")
+    return f"no answer with request id {request_id!r} in the ledger"
+
+
 def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | None = None, *,
                     source: str = "api", route_filter: Any = None, owner: str | None = None) -> dict[str, Any]:
     """Merge the feedback into the request's record; the linked route / task type / tier / model back.
@@ -60,14 +76,14 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
     rec = ledger.get(request_id)
     if rec is None or rec.kind not in ("chat", "ensemble") or (route_filter is not None and not route_filter(rec.route)) \
             or (owner is not None and (rec.extra or {}).get("key") != owner):
-        raise NotFound(f"no answer with request id {request_id!r} in the ledger")
+        raise NotFound(not_an_answer(request_id))
     entry = {"rating": rating, "reason": scrub_value(reason) if reason else None, "ts": round(time.time(), 3),
              "source": source}
     # One transaction from read to write: ratings sent at the same moment all land, and only one is the first
     # (each first negative rating starts a judge call; a read here and a write later lost some and judged twice).
     previous = ledger.append_extra(request_id, "feedback", entry, keep=MAX_PER_REQUEST)
     if previous is None:
-        raise NotFound(f"no answer with request id {request_id!r} in the ledger")
+        raise NotFound(not_an_answer(request_id))
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
             "upstream_model": rec.model, "first": not previous,

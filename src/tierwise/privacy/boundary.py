@@ -156,6 +156,27 @@ def install(gateway: Any) -> Boundary:
     return b
 
 
+def mapping_key(cfg: PrivacyConfig) -> bytes | None:
+    """The mapping store's AES-256 key from `mapping.key_env` (None: a random key per process). A config error
+    when the variable is unset or holds something else: `serve` asks this before it loads the NER model, so the
+    error comes at once rather than after the seconds that takes."""
+    m = cfg.mapping
+    if not m.key_env:
+        return None
+    hexkey = os.environ.get(m.key_env, "")
+    try:
+        key: bytes | None = bytes.fromhex(hexkey)
+    except ValueError:
+        key = None
+    if key is None or len(key) != 32:
+        state = "is not set" if not hexkey else "holds something else"
+        raise ConfigError(f"environment variable {m.key_env} {state}: it must hold the mapping store's "
+                          f"AES-256 key as 64 hex digits (make one: export {m.key_env}=$(python3 -c 'import "
+                          "secrets; print(secrets.token_hex(32))'), and keep it: a new key cannot read what "
+                          "the old one stored), or leave key_env out for a random key per process",
+                          path="privacy.mapping.key_env")
+    return key
+
 class Boundary(Cleaning):
     """One per gateway: the privacy config made usable (policy table, detector, mapping store)."""
 
@@ -177,20 +198,7 @@ class Boundary(Cleaning):
         self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
         self.protected = self.table.protected_entities()
         m = cfg.mapping
-        key = None
-        if m.key_env:
-            hexkey = os.environ.get(m.key_env, "")
-            try:
-                key = bytes.fromhex(hexkey)
-            except ValueError:
-                key = None
-            if key is None or len(key) != 32:
-                state = "is not set" if not hexkey else "holds something else"
-                raise ConfigError(f"environment variable {m.key_env} {state}: it must hold the mapping store's "
-                                  f"AES-256 key as 64 hex digits (make one: export {m.key_env}=$(python3 -c 'import "
-                                  "secrets; print(secrets.token_hex(32))'), and keep it: a new key cannot read what "
-                                  "the old one stored), or leave key_env out for a random key per process",
-                                  path="privacy.mapping.key_env")
+        key = mapping_key(cfg)
         path = None
         if m.path:
             path = m.path if os.path.isabs(m.path) else os.path.join(base_dir, m.path)

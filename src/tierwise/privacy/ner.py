@@ -68,6 +68,9 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
         pos = end
 
 
+SPACY_SCORE = 0.7  # the score of every spaCy finding: `ner.min_score` above it keeps none of them
+
+
 class SpacyNer:
     name = "ner.spacy"
 
@@ -82,6 +85,8 @@ class SpacyNer:
             from tierwise.privacy.detect import DetectorError
 
             raise DetectorError(f"privacy NER: text of {len(text)} characters is over ner.max_chars={self.max_chars}")
+        if self.min_score > SPACY_SCORE:
+            return  # spaCy's pipelines give an entity no score of its own: each finding scores SPACY_SCORE
         if not any(c.isupper() for c in text):
             return  # spaCy's small English model finds (almost) no entities without capitals
         for base, chunk in _chunks(text):
@@ -94,7 +99,7 @@ class SpacyNer:
                 if span is not None and entity == "NRP" and text[span[0]:span[1]].isupper():
                     continue  # "LEPPEN": a place written in capitals (addresses), not a group
                 if span is not None:
-                    yield Finding(entity, span[0], span[1], 0.7, self.name)
+                    yield Finding(entity, span[0], span[1], SPACY_SCORE, self.name)
 
 
 class NerLayer:
