@@ -173,7 +173,7 @@ class TransferRouter(BlendedRouter):
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
                  subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, smooth: float = SMOOTH,
-                 seed: int = 0) -> None:
+                 smooth_within: bool = False, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
@@ -185,6 +185,7 @@ class TransferRouter(BlendedRouter):
         if not 0.0 <= float(smooth) <= 1.0:
             raise ValueError(f"smooth must be in [0, 1]; got {smooth}")
         self.smooth = float(smooth)
+        self.smooth_within = bool(smooth_within)
         self.source_power = float(source_power)
         self.subject_power = float(subject_power)
         self.weigh = weigh
@@ -218,7 +219,8 @@ class TransferRouter(BlendedRouter):
         gain = centred_within(strong - weak, src)
         wf = (weak < 0.5).astype(float)
         if self.smooth > 0:  # each label partly what the nearest queries of other subjects show
-            wf, gain = _smoothed(np.stack([wf, gain], axis=1), vec[rows], src, sub.subjects, self.smooth).T
+            wf, gain = _smoothed(np.stack([wf, gain], axis=1), vec[rows], src, sub.subjects, self.smooth,
+                                 self.smooth_within).T
         idf = _idf(counts[rows])
         x = _weigh(counts[rows], idf)
         fit: dict[str, Any] = {"idf": idf}
@@ -379,7 +381,8 @@ class TransferRouter(BlendedRouter):
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
-                "subject_power": self.subject_power, "weigh": self.weigh, "smooth": self.smooth, "source_apgr": self.source_apgr}
+                "subject_power": self.subject_power, "weigh": self.weigh, "smooth": self.smooth,
+                "smooth_within": self.smooth_within, "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -405,7 +408,8 @@ class TransferRouter(BlendedRouter):
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
                 subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
-                smooth=float(meta.get("smooth", 0.0)), seed=int(meta["seed"]))
+                smooth=float(meta.get("smooth", 0.0)),
+                smooth_within=bool(meta.get("smooth_within", False)), seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
@@ -428,10 +432,13 @@ def _rank(s: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (lo + hi) / 2.0
 
 
-def _smoothed(y: np.ndarray, vec: np.ndarray, src: np.ndarray, subjects: Sequence[str], a: float) -> np.ndarray:
+def _smoothed(y: np.ndarray, vec: np.ndarray, src: np.ndarray, subjects: Sequence[str], a: float,
+              within: bool = False) -> np.ndarray:
     """(1 − a) · y + a · the similarity-weighted y of the K nearest queries (cosine) of the same source and another
     subject; a query whose source has no other subject keeps its own y (labels of different sources are on
-    different scales)."""
+    different scales). `within`: only the part of y that varies inside a subject is smoothed — each query keeps its
+    subject's mean, and its deviation from it becomes (1 − a) · its own + a · its neighbours' deviations from theirs
+    (the neighbours' subjects say little about how hard a query's subject is, bench/RESULTS.md session 23)."""
     out = np.asarray(y, dtype=float).copy()
     subj = np.asarray(subjects, dtype=object)
     for name in np.unique(src):
@@ -439,7 +446,13 @@ def _smoothed(y: np.ndarray, vec: np.ndarray, src: np.ndarray, subjects: Sequenc
         _, code = np.unique(subj[rows].astype(str), return_inverse=True)
         if code.max(initial=0) == 0:
             continue
-        v, yr = vec[rows], y[rows]
+        v, yr = vec[rows], out[rows]
+        base = np.zeros_like(yr)
+        if within:
+            sums = np.zeros((code.max() + 1, yr.shape[1]))
+            np.add.at(sums, code, yr)
+            base = (sums / np.bincount(code)[:, None])[code]
+        dev = yr - base
         k = min(K, int(len(rows) - np.bincount(code).max()))
         for s in range(0, len(rows), 512):
             sims = v[s:s + 512] @ v.T
@@ -448,8 +461,8 @@ def _smoothed(y: np.ndarray, vec: np.ndarray, src: np.ndarray, subjects: Sequenc
             ss = np.take_along_axis(sims, top, axis=1)
             w = np.exp((ss - ss.max(axis=1, keepdims=True)) / TEMPERATURE)
             w /= w.sum(axis=1, keepdims=True)
-            nb = np.einsum("ik,ikc->ic", w, yr[top])
-            out[rows[s:s + 512]] = (1 - a) * y[rows[s:s + 512]] + a * nb
+            nb = np.einsum("ik,ikc->ic", w, dev[top])
+            out[rows[s:s + 512]] = base[s:s + 512] + (1 - a) * dev[s:s + 512] + a * nb
     return out
 
 
