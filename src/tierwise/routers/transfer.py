@@ -62,10 +62,6 @@ SUBJECT_POWER = 0.5
 WEIGHINGS = ("equal", "subject-oof")
 WEIGH = "subject-oof"
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
-# Labels smoothed over neighbours of other subjects (issue 22, session 23): each member learns from
-# (1 − smooth) × the query's own label + smooth × the similarity-weighted label of its K nearest training
-# queries of the same source and another subject. 0: each query's own label (the default).
-SMOOTH = 0.0
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
 _POINTS = np.linspace(0.0, 1.0, RANK_POINTS)
@@ -172,8 +168,7 @@ class TransferRouter(BlendedRouter):
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
-                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, smooth: float = SMOOTH,
-                 smooth_within: bool = False, seed: int = 0) -> None:
+                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
@@ -182,10 +177,6 @@ class TransferRouter(BlendedRouter):
             raise ValueError(f"weigh must be one of {WEIGHINGS}; got {weigh!r}")
         if not 0.0 <= float(subject_power) <= 1.0:
             raise ValueError(f"subject_power must be in [0, 1]; got {subject_power}")
-        if not 0.0 <= float(smooth) <= 1.0:
-            raise ValueError(f"smooth must be in [0, 1]; got {smooth}")
-        self.smooth = float(smooth)
-        self.smooth_within = bool(smooth_within)
         self.source_power = float(source_power)
         self.subject_power = float(subject_power)
         self.weigh = weigh
@@ -217,18 +208,10 @@ class TransferRouter(BlendedRouter):
         src = sources(sub)
         w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         gain = centred_within(strong - weak, src)
-        wf = (weak < 0.5).astype(float)
-        if self.smooth > 0:  # each label partly what the nearest queries of other subjects show
-            wf, gain = _smoothed(np.stack([wf, gain], axis=1), vec[rows], src, sub.subjects, self.smooth,
-                                 self.smooth_within).T
         idf = _idf(counts[rows])
         x = _weigh(counts[rows], idf)
         fit: dict[str, Any] = {"idf": idf}
-        if "tfidf-logit-wf" in self.members and self.smooth > 0:  # soft labels: each query as a 1 and a 0, weighted
-            m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(
-                _vstack(x, x), np.r_[np.ones(len(wf)), np.zeros(len(wf))], sample_weight=np.r_[w * wf, w * (1 - wf)])
-            fit["logit"] = (m.coef_[0].astype(np.float32), float(m.intercept_[0]))
-        elif "tfidf-logit-wf" in self.members:
+        if "tfidf-logit-wf" in self.members:
             y = (weak < 0.5).astype(int)
             if y.min() == y.max():
                 fit["logit"] = (np.zeros(x.shape[1], np.float32), float(np.log(np.clip(y.mean(), 1e-3, 1 - 1e-3)
@@ -272,23 +255,16 @@ class TransferRouter(BlendedRouter):
 
     def _features(self, prompts: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
         counts = _counts(self.tfidf, prompts)
-        return counts, self._vec(prompts, "knn-wf" in self.members), _shape_logs(prompts, self.shape)
-
-    def _vec(self, prompts: Sequence[str], needed: bool) -> np.ndarray:
-        return self.vectors.encode(prompts).astype(np.float32) if needed else np.zeros((len(prompts), 1))
-
-    def _fit_features(self, prompts: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
-        """`_features`, with the vectors also when the labels are smoothed (training only: never at scoring)."""
-        counts = _counts(self.tfidf, prompts)
-        return counts, self._vec(prompts, "knn-wf" in self.members or self.smooth > 0), _shape_logs(prompts, self.shape)
+        vec = self.vectors.encode(prompts).astype(np.float32) if "knn-wf" in self.members else np.zeros((len(prompts), 1))
+        return counts, vec, _shape_logs(prompts, self.shape)
 
     def fit(self, data: OutcomeDataset) -> TransferRouter:
         from tierwise.evaluation.cv import group_folds
 
         n = len(data)
-        if "knn-wf" in self.members or self.smooth > 0:
+        if "knn-wf" in self.members:
             self._fit_vectors(data.prompts)
-        counts, vec, shape = self._fit_features(data.prompts)
+        counts, vec, shape = self._features(data.prompts)
         # Out-of-fold member scores: the rank grids and the calibration quantiles.
         oof = np.zeros((n, len(self.members)))
         enough = n >= 20 and len(set(data.groups)) >= 3
@@ -381,8 +357,7 @@ class TransferRouter(BlendedRouter):
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
-                "subject_power": self.subject_power, "weigh": self.weigh, "smooth": self.smooth,
-                "smooth_within": self.smooth_within, "source_apgr": self.source_apgr}
+                "subject_power": self.subject_power, "weigh": self.weigh, "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -408,8 +383,7 @@ class TransferRouter(BlendedRouter):
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
                 subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
-                smooth=float(meta.get("smooth", 0.0)),
-                smooth_within=bool(meta.get("smooth_within", False)), seed=int(meta["seed"]))
+                seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
@@ -430,46 +404,6 @@ def _rank(s: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
     lo = np.interp(s, grid, points, left=0.0, right=1.0)
     hi = 1.0 - np.interp(-s, -grid[::-1], points, left=0.0, right=1.0)
     return (lo + hi) / 2.0
-
-
-def _smoothed(y: np.ndarray, vec: np.ndarray, src: np.ndarray, subjects: Sequence[str], a: float,
-              within: bool = False) -> np.ndarray:
-    """(1 − a) · y + a · the similarity-weighted y of the K nearest queries (cosine) of the same source and another
-    subject; a query whose source has no other subject keeps its own y (labels of different sources are on
-    different scales). `within`: only the part of y that varies inside a subject is smoothed — each query keeps its
-    subject's mean, and its deviation from it becomes (1 − a) · its own + a · its neighbours' deviations from theirs
-    (the neighbours' subjects say little about how hard a query's subject is, bench/RESULTS.md session 23)."""
-    out = np.asarray(y, dtype=float).copy()
-    subj = np.asarray(subjects, dtype=object)
-    for name in np.unique(src):
-        rows = np.flatnonzero(src == name)
-        _, code = np.unique(subj[rows].astype(str), return_inverse=True)
-        if code.max(initial=0) == 0:
-            continue
-        v, yr = vec[rows], out[rows]
-        base = np.zeros_like(yr)
-        if within:
-            sums = np.zeros((code.max() + 1, yr.shape[1]))
-            np.add.at(sums, code, yr)
-            base = (sums / np.bincount(code)[:, None])[code]
-        dev = yr - base
-        k = min(K, int(len(rows) - np.bincount(code).max()))
-        for s in range(0, len(rows), 512):
-            sims = v[s:s + 512] @ v.T
-            sims[code[s:s + 512, None] == code[None, :]] = -np.inf  # only other subjects are neighbours
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            ss = np.take_along_axis(sims, top, axis=1)
-            w = np.exp((ss - ss.max(axis=1, keepdims=True)) / TEMPERATURE)
-            w /= w.sum(axis=1, keepdims=True)
-            nb = np.einsum("ik,ikc->ic", w, dev[top])
-            out[rows[s:s + 512]] = base[s:s + 512] + (1 - a) * dev[s:s + 512] + a * nb
-    return out
-
-
-def _vstack(a: Any, b: Any) -> Any:
-    from scipy.sparse import issparse, vstack
-
-    return vstack([a, b]).tocsr() if issparse(a) else np.vstack([a, b])
 
 
 def _knn(q: np.ndarray, bank: np.ndarray, fails: np.ndarray) -> np.ndarray:
