@@ -174,8 +174,11 @@ class Deployment:
                 return await bg.call(self._complete_upstream, self, req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
 
-    async def _complete_upstream(self, req: Request, ctx: Context, check: Any) -> Response:
+    async def _complete_upstream(self, req: Request, ctx: Context, check: Any, mine: list[Any] | None = None
+                                 ) -> Response:
         step = self._step(ctx)
+        if mine is not None:  # the call's own steps, for its own settlement (budgets/background.py)
+            mine.append(step)
         self._admit(step)
         t0 = time.perf_counter()
         try:
@@ -222,7 +225,17 @@ class Deployment:
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if self.locality == "remote":
+            bg = ctx.notes.get(BACKGROUND)  # see `complete`: a streamed call is admitted the same way
+            if bg is not None:
+                return await bg.stream(self._open_stream, self, req, ctx, check)  # type: ignore[no-any-return]
+        return await self._open_stream(req, ctx, check)
+
+    async def _open_stream(self, req: Request, ctx: Context, check: Any, mine: list[Any] | None = None
+                           ) -> AsyncIterator[StreamChunk]:
         step = self._step(ctx)
+        if mine is not None:
+            mine.append(step)
         self._admit(step)
         t0 = time.perf_counter()
         try:
