@@ -16,7 +16,7 @@ import pytest
 
 from tests.budgets.conftest import REDIS_URL  # the `redis_prefix` fixture's Redis
 from tests.doubles import Reply
-from tests.doubles.script import Delay
+from tests.doubles.script import Delay, SlowStream
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config, wait_for
 
@@ -261,6 +261,38 @@ def test_a_streamed_background_call_is_admitted_and_charged(gateway, openai_up, 
     assert wait_for(lambda: status()["reservations_in_flight"] == 0)
     used = next(r for r in status()["budgets"] if r["budget"] == "everything")["usd_used"]
     assert used == pytest.approx(calls * JUDGE_COST, abs=1e-6)  # each stream charged what it cost
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_background_stream_its_reader_drops_is_charged_what_it_relayed(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                          redis_prefix, backend):
+    """A background stream closed after its first chunk is settled after the stream's own end: its step has the
+    usage of what it relayed and the input reported at its start (settled before that end, it counted $0)."""
+    from tierwise.budgets.background import charge_background
+    from tierwise.canonical import Message, Request, TextBlock
+
+    g = gateway(judged_config(openai_up, anthropic_up, store_of(backend, redis_prefix)))
+    anthropic_up.default = SlowStream(0.01, Reply(text="word " * 400, usage=JUDGE_USAGE))
+
+    async def cut() -> None:
+        ctx = g.gateway.context("main", "bgcut", None, "main")
+        charge_background(ctx)
+        req = Request(model="frontier", messages=[Message("user", [TextBlock("grade " * 1000)])], max_tokens=400,
+                      stream=True)
+        it = await g.gateway.resolve("frontier").stream(req, ctx)
+        async for _ in it:
+            break
+        await it.aclose()
+
+    asyncio.run_coroutine_threadsafe(cut(), g.loop).result(20)
+
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)
+    used = next(r for r in status()["budgets"] if r["budget"] == "everything")["usd_used"]
+    # the input the upstream reported at the stream's start, and the output it relayed
+    assert used > JUDGE_USAGE[0] * 3 / 1e6
 
 
 def test_a_background_call_that_outlives_reservation_ttl_keeps_its_reservation(gateway, openai_up, anthropic_up,  # noqa: F811
