@@ -12,8 +12,9 @@ gateway waited for it). "Counted" is the budget's `usd_used` once every reservat
                below zero or be credited back; the ledger's cost must stay >= 0).
 - keys:        40 gateway keys ask at once against a global cap (overshoot: reservations in flight).
 - bg-cancel:   background streams (a judge-like call) the reader drops after the first chunk.
+- n:           n=4 on an Anthropic upstream (asked 4 times per request).
 
-    PYTHONPATH=src .venv/bin/python bench/budget_attack23.py [--src OTHER/src] [--only NAME,...]
+    PYTHONPATH=src .venv/bin/python bench/budget_attack23.py [--src OTHER/src] [--only NAME,...] [--store redis]
 """
 
 from __future__ import annotations
@@ -29,12 +30,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PIN, POUT = 3.0, 15.0
 LIMIT = 0.05
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STORE: dict[str, Any] = {}  # budgets.store of every scenario (--store redis)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", default=str(ROOT / "src"))
     ap.add_argument("--only", default="")
+    ap.add_argument("--store", choices=["memory", "redis"], default="memory",
+                    help="redis: redis://127.0.0.1:6379/0 under a key prefix of the run's own, deleted after")
     a = ap.parse_args()
     sys.path.insert(0, a.src)
     sys.path.insert(1, str(ROOT))
@@ -42,8 +47,18 @@ def main() -> None:
     for name, fn in SCENARIOS.items():
         if only and name not in only:
             continue
-        paid, counted, note = fn()
-        print(f"{name:10s} paid ${paid:.4f}  counted ${counted:.4f}  limit ${LIMIT}  {note}", flush=True)
+        if a.store == "redis":
+            import uuid
+
+            STORE.update(backend="redis", redis_url=REDIS_URL, key_prefix=f"tw-bench23:{uuid.uuid4().hex[:10]}:")
+        try:
+            paid, counted, note = fn()
+        finally:
+            if STORE:
+                from tests.harness import drop_redis_keys
+
+                drop_redis_keys(REDIS_URL, STORE["key_prefix"])
+        print(f"{name:10s} [{a.store}] paid ${paid:.4f}  counted ${counted:.4f}  limit ${LIMIT}  {note}", flush=True)
 
 
 def gateway(cfg: dict[str, Any]) -> tuple[Any, Any]:
@@ -66,7 +81,7 @@ def base(o: Any, an: Any, **route: Any) -> dict[str, Any]:
 
     cfg = two_tier_config(o.url, an.url, routes={"main": {"policy": "fallback", "targets": ["frontier", "local"],
                                                           **route}})
-    cfg["budgets"] = {"limits": [{"name": "cap", "usd": LIMIT}]}
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": LIMIT}], **({"store": dict(STORE)} if STORE else {})}
     return cfg
 
 
@@ -211,7 +226,23 @@ def bg_cancel() -> tuple[float, float, str]:
     return len(an.requests) * usd(reply), c, f"{out.count('cut')} cut, {out.count('skipped')} skipped (paid: upper bound)"
 
 
-SCENARIOS = {"timeout": timeout, "cut-body": cut_body, "bad-usage": bad_usage, "keys": keys, "bg-cancel": bg_cancel}
+def n_choices() -> tuple[float, float, str]:
+    from tests.doubles import Reply
+
+    o, an = doubles()
+    cfg = base(o, an, retries=0)
+    cfg["routes"]["main"]["targets"] = ["frontier"]
+    g, _ = gateway(cfg)
+    reply = (400, 400)
+    an.default = Reply(text="answer " * 50, usage=reply)
+    out = [ask(g, i, n=4) for i in range(6)]  # Anthropic has no n: the gateway asks 4 times per request
+    c = counted(g)
+    g.stop()
+    return len(an.requests) * usd(reply), c, f"{out.count('ok')}/6 answered (n=4), {len(an.requests)} frontier calls"
+
+
+SCENARIOS = {"timeout": timeout, "cut-body": cut_body, "bad-usage": bad_usage, "keys": keys, "bg-cancel": bg_cancel,
+             "n": n_choices}
 
 if __name__ == "__main__":
     main()
