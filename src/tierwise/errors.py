@@ -108,6 +108,9 @@ class UpstreamError(TierwiseError):
         self.retry_after = retry_after
         # What the failure means (providers/error_classes.py); None: judged from the status.
         self.error_class = error_class
+        # The upstream had the whole request and was answering when the call failed (a read timeout, a 200 body
+        # cut, too large or not JSON): it bills the answer nobody could read (providers/deployment.py).
+        self.answering = False
 
 
 class ContextOverflow(UpstreamError):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
 from tests.budgets.conftest import REDIS_URL  # the `redis_prefix` fixture's Redis
 from tests.doubles import Reply
+from tests.doubles.script import Delay, SlowStream
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config, wait_for
 
@@ -153,28 +155,181 @@ def test_a_failed_judge_call_gives_its_reservation_back(gateway, openai_up, anth
     assert route.loop.boundary.state("summarisation").total_judged == 0
 
 
-def test_a_remote_context_summariser_is_the_requests_spend(gateway, openai_up, anthropic_up):  # noqa: F811
-    """`compression.routes.<r>.summary_model` calls its model on the request's own trace, but the budget's plan
-    read only the route's own models: a local route summarised by a remote model reserved nothing and settled
-    nothing, and the summaries were paid past any budget."""
-    import openai
+FILLER = "\n\n".join(f"Paragraph {i} is about the weather in town {i}: rain, sun and wind. " * 3 for i in range(40))
 
-    filler = "\n\n".join(f"Paragraph {i} is about the weather in town {i}: rain, sun and wind. " * 3 for i in range(40))
+
+def summarised_config(openai_up, anthropic_up, store: dict | None = None):  # noqa: F811
+    """A local route `loc` whose long contexts a remote model (the paid double) summarises; one global budget."""
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"loc": ["local"], "main": ["frontier"]},
                           compression={"routes": {"loc": {"method": "summary", "summary_model": "frontier",
                                                           "min_tokens": 100}}})
-    cfg["budgets"] = {"limits": [{"name": "everything", "usd": LIMIT}]}
-    g = gateway(cfg)
+    cfg["budgets"] = {"limits": [{"name": "everything", "usd": LIMIT}], **({"store": store} if store else {})}
+    return cfg
+
+
+def ask_loc(g, i: int, long: bool = True) -> str:
+    first = f"Read this (#{i}):\n\n{FILLER}" if long else f"Hello #{i}."
+    return oai(g).chat.completions.create(model="loc", max_tokens=50, messages=[
+        {"role": "user", "content": first}, {"role": "assistant", "content": "Done."},
+        {"role": "user", "content": "Which town has sun?"}]).choices[0].message.content
+
+
+def store_of(backend: str, prefix: str) -> dict | None:
+    return {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix} if backend == "redis" else None
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_remote_context_summariser_is_the_requests_spend(gateway, openai_up, anthropic_up, redis_prefix,  # noqa: F811
+                                                           backend):
+    """`compression.routes.<r>.summary_model` calls its model on the request's own trace: its calls count in the
+    request's budgets (before session 22: in none, 12 summaries paid $0.0734 of a $0.02 budget). A summary the
+    budget refuses is skipped and the local route answers with the whole context."""
+    g = gateway(summarised_config(openai_up, anthropic_up, store_of(backend, redis_prefix)))
     openai_up.default = Reply(text="local answer", usage=(10, 10))
     anthropic_up.default = Reply(text="a short summary", usage=JUDGE_USAGE)
-    answered = refused = 0
-    for i in range(REQUESTS):
+    answers = [ask_loc(g, i) for i in range(REQUESTS)]
+    assert answers == ["local answer"] * REQUESTS  # a local route: a spent frontier budget refuses none of them
+    assert int(LIMIT // JUDGE_COST) <= len(anthropic_up.requests) <= int(LIMIT // JUDGE_COST) + 1
+    g.flush()
+    row = next(r for r in g.ledger.query(route="loc") if any(
+        s["kind"] == "decision" and s["name"] == "compression" and "budget refused" in s.get("reason", "")
+        for s in r.steps))
+    assert any(s["kind"] == "decision" and s["name"] == "budget" for s in row.steps)
+
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)
+    used = next(r for r in status()["budgets"] if r["budget"] == "everything")["usd_used"]
+    assert used == pytest.approx(len(anthropic_up.requests) * JUDGE_COST, abs=1e-6)  # counted once each
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_context_summariser_that_does_not_run_reserves_nothing(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                 redis_prefix, backend):
+    """A route's remote summariser runs only on long contexts. Before, it was in the route's plan: every request of
+    the local route reserved the summariser's price, and once the budget was spent (by summaries) a short request,
+    which calls no remote model, was refused 429 by a frontier budget."""
+    g = gateway(summarised_config(openai_up, anthropic_up, store_of(backend, redis_prefix)))
+    openai_up.default = Reply(text="local answer", usage=(10, 10))
+    anthropic_up.default = Reply(text="a short summary", usage=JUDGE_USAGE)
+    for i in range(REQUESTS):  # long contexts: summaries spend the budget
+        ask_loc(g, i)
+    summaries = len(anthropic_up.requests)
+    assert summaries * JUDGE_COST >= LIMIT  # spent
+    assert [ask_loc(g, i, long=False) for i in range(3)] == ["local answer"] * 3  # no summary: nothing to refuse
+    assert len(anthropic_up.requests) == summaries
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_streamed_background_call_is_admitted_and_charged(gateway, openai_up, anthropic_up, redis_prefix,  # noqa: F811
+                                                            backend):
+    """A background context's streamed remote call goes through the same per-call admission as a non-streamed
+    one: reserved before it leaves, charged its real cost, skipped once the budget is spent. Before, `stream`
+    bypassed the seam: every streamed call went out and the budget counted none of them."""
+    from tierwise.budgets.background import BudgetSkipped, charge_background
+    from tierwise.canonical import Message, Request, TextBlock
+
+    cfg = judged_config(openai_up, anthropic_up, store_of(backend, redis_prefix))
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="streamed judge words", usage=JUDGE_USAGE)
+
+    async def one(i: int) -> str:
+        ctx = g.gateway.context("main", f"bgstream{i}", None, "main")
+        charge_background(ctx)
+        req = Request(model="frontier", messages=[Message("user", [TextBlock("grade this")])], max_tokens=400,
+                      stream=True)
+        it = await g.gateway.resolve("frontier").stream(req, ctx)
+        return "".join([ev.value for c in [c async for c in it] for ev in c.events if hasattr(ev, "value")])
+
+    def run_one(i: int):
+        return asyncio.run_coroutine_threadsafe(one(i), g.loop).result(20)
+
+    outcomes = []
+    for i in range(6):
         try:
-            oai(g).chat.completions.create(model="loc", max_tokens=50, messages=[
-                {"role": "user", "content": f"Read this (#{i}):\n\n{filler}"}, {"role": "assistant", "content": "Done."},
-                {"role": "user", "content": "Which town has sun?"}])
-            answered += 1
-        except openai.RateLimitError:
-            refused += 1
-    assert len(anthropic_up.requests) * JUDGE_COST <= LIMIT + JUDGE_COST, len(anthropic_up.requests)
-    assert refused and answered == len(anthropic_up.requests)
+            outcomes.append(run_one(i))
+        except BudgetSkipped:
+            outcomes.append("skipped")
+    calls = len(anthropic_up.requests)
+    assert calls * JUDGE_COST <= LIMIT + JUDGE_COST, outcomes  # the cap holds, to within one call
+    assert "skipped" in outcomes and outcomes[0] == "streamed judge words"
+
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)
+    used = next(r for r in status()["budgets"] if r["budget"] == "everything")["usd_used"]
+    assert used == pytest.approx(calls * JUDGE_COST, abs=1e-6)  # each stream charged what it cost
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_background_stream_its_reader_drops_is_charged_what_it_relayed(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                          redis_prefix, backend):
+    """A background stream closed after its first chunk is settled after the stream's own end: its step has the
+    usage of what it relayed and the input reported at its start (settled before that end, it counted $0)."""
+    from tierwise.budgets.background import charge_background
+    from tierwise.canonical import Message, Request, TextBlock
+
+    g = gateway(judged_config(openai_up, anthropic_up, store_of(backend, redis_prefix)))
+    anthropic_up.default = SlowStream(0.01, Reply(text="word " * 400, usage=JUDGE_USAGE))
+
+    async def cut() -> None:
+        ctx = g.gateway.context("main", "bgcut", None, "main")
+        charge_background(ctx)
+        req = Request(model="frontier", messages=[Message("user", [TextBlock("grade " * 1000)])], max_tokens=400,
+                      stream=True)
+        it = await g.gateway.resolve("frontier").stream(req, ctx)
+        async for _ in it:
+            break
+        await it.aclose()
+
+    asyncio.run_coroutine_threadsafe(cut(), g.loop).result(20)
+
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)
+    used = next(r for r in status()["budgets"] if r["budget"] == "everything")["usd_used"]
+    # the input the upstream reported at the stream's start, and the output it relayed
+    assert used > JUDGE_USAGE[0] * 3 / 1e6
+
+
+def test_a_background_call_that_outlives_reservation_ttl_keeps_its_reservation(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                                redis_prefix):
+    """The Redis reservation of a background call is renewed while the call runs, as a request's is. Before, a
+    judge call longer than reservation_ttl lost its reservation mid-way: the next admission gave it back, and
+    another request and its evaluation were admitted in its place (2 judge calls, $0.0122, against a $0.005 cap
+    one call's reservation fills)."""
+    import redis
+
+    cfg = judged_config(openai_up, anthropic_up, store_of("redis", redis_prefix), reservation_ttl=10)
+    cfg["budgets"]["limits"][0]["usd"] = 0.005  # less than one judge call's reservation
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 30}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary", usage=(10, 10))
+    asked: list[int] = []
+
+    def slow_first(rec):
+        asked.append(1)
+        return Delay(14, judge(rec)) if len(asked) == 1 else judge(rec)
+
+    anthropic_up.default = slow_first
+    route = g.gateway.resolve("main")
+    client = oai(g)
+    ask = lambda i: client.chat.completions.create(model="main", max_tokens=50, messages=[  # noqa: E731
+        {"role": "user", "content": f"{SUMMARY} #{i}"}]).choices[0].message.content
+    assert ask(0) == "local summary"
+    assert wait_for(lambda: len(anthropic_up.requests) == 1, timeout=20)  # the first judge call is running
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    (_, first_deadline), = r.zrange(redis_prefix + "reservations", 0, -1, withscores=True)
+    while time.time() < first_deadline + 1:  # past the admission's deadline, the call still running
+        time.sleep(0.2)
+    assert route._background, "the judge call ended before its first deadline: the test proves nothing"
+    assert ask(1) == "local summary"
+    assert wait_for(lambda: not route._background, timeout=30)
+    r.close()
+    assert len(anthropic_up.requests) == 1, len(anthropic_up.requests)  # no second judge call
+    g.flush()  # the live judge call's reservation still filled the budget: the second request was downgraded
+    assert any(s["kind"] == "decision" and s["name"] == "budget" and "is spent" in s["reason"]
+               for row in g.ledger.query(route="main", kind="chat") for s in row.steps)

@@ -203,3 +203,25 @@ def test_requests_and_the_ledger_tell_a_spent_budget_from_a_rate_limit(two_tier,
     table = CliRunner().invoke(main, ["requests", "-c", str(tmp_path / "tw.yaml")])
     assert table.exit_code == 0 and table.output.count("429 budget_exceeded") == 2, table.output
     assert table.output.count("429 rate_limit_error") == 1
+
+
+def test_doctor_says_a_memory_store_cap_is_counted_per_process(tmp_path, monkeypatch):
+    """`tierwise mcp` builds a gateway of its own: with the memory store its ensemble runs count in their own
+    process, and the gateway and the MCP server together spend a cap covering every route twice. doctor says so
+    (and `tierwise mcp` at start); a Redis store, or a cap only some gateway routes carry, is one count."""
+    from tests.harness import free_port
+
+    monkeypatch.chdir(tmp_path)
+    warning = "use the memory store: `tierwise serve` and `tierwise mcp`"
+
+    def doctor(budgets: dict) -> str:
+        cfg = two_tier_config(f"http://127.0.0.1:{free_port()}/v1", f"http://127.0.0.1:{free_port()}")
+        cfg["budgets"] = budgets
+        (tmp_path / "tw.yaml").write_text(yaml.safe_dump(cfg))
+        return CliRunner().invoke(main, ["doctor", "-c", "tw.yaml"]).output
+
+    out = doctor({"limits": [{"name": "day", "usd": 10}, {"name": "main-only", "usd": 5, "routes": ["main"]}]})
+    assert warning in out and "'day'" in out and "'main-only'" not in out
+    assert warning not in doctor({"limits": [{"name": "main-only", "usd": 5, "routes": ["main"]}]})
+    assert warning not in doctor({"store": {"backend": "redis", "redis_url": REDIS_URL},
+                                  "limits": [{"name": "day", "usd": 10}]})

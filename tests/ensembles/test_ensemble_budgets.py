@@ -117,3 +117,45 @@ def test_the_mcp_tool_runs_within_the_budgets_of_its_config(tmp_path: Path, upst
         s.proc.wait()
     assert len(upstream.calls("big-model")) == 4, f"{len(upstream.calls('big-model'))} answers past $0.05"
     assert "budget 'cap' is spent" in texts[-1]
+
+
+def test_the_mcp_server_and_the_gateway_share_one_redis_budget(tmp_path: Path, upstream):
+    """Two processes of one config (the gateway, `tierwise mcp`) with the Redis store count in one budget: what
+    the gateway's ensemble requests spent, the MCP tool's runs cannot spend again (with the memory store each
+    process spends the full cap: doctor and `tierwise mcp` say so, tests/budgets/test_cli.py)."""
+    import asyncio
+    import uuid
+
+    from tests.budgets.conftest import REDIS_URL
+    from tests.harness import drop_redis_keys
+    from tests.mcp.test_mcp_http import client, start, tool_text
+
+    upstream.answer = lambda model, prompt: ANSWER
+    upstream.latency = 0.0
+    proj = tmp_path / "proj"
+    (proj / ".tierwise" / "ensembles").mkdir(parents=True)
+    (proj / ".tierwise" / "profiles").mkdir(parents=True)
+    prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
+    data = costly_route(proj, upstream, [{"name": "ask", "model": "frontier"}])
+    data["budgets"]["store"] = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
+    (proj / "tierwise.yaml").write_text(yaml.safe_dump(data))
+    g = GatewayServer(make_config(data, proj)).start()
+    s = None
+    try:
+        outcomes = [ask(g) for _ in range(6)]
+        assert "refused" in outcomes and len(upstream.calls("big-model")) == 4
+        s = start(proj)
+
+        async def run() -> tuple[bool, str]:
+            async with client(s.url) as c:
+                return await tool_text(c, "invoke_ensemble", ensemble="costly", input="hi")
+
+        _, text = asyncio.run(run())
+        assert "budget 'cap' is spent" in text, text
+        assert len(upstream.calls("big-model")) == 4  # the MCP process spent nothing more
+    finally:
+        g.stop()
+        if s is not None:
+            s.proc.kill()
+            s.proc.wait()
+        drop_redis_keys(REDIS_URL, prefix)

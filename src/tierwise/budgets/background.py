@@ -1,35 +1,40 @@
-"""Budgets for upstream calls no client request's reservation covers.
+"""Budgets for upstream calls no client request's reservation covers: admitted one call at a time.
 
 A client request is admitted once (`SpendController.admit`) and settled where its ledger row is made: every call
 on its own trace counts. Work a request starts off its path has a trace of its own and was counted by no budget:
 a learning loop's judge calls and shadow runs (often the frontier model). A `$10/day` global budget then did not
-hold: the loop spent frontier money past it, bounded only by the keys' request rates. (An ensemble's member calls
-have their own per-call admission, `SpendController.admit_call`, made for a request's budgets.)
+hold: the loop spent frontier money past it, bounded only by the keys' request rates.
 
-Such work marks its context with `charge_background`. Each remote call made on that context is then admitted on
-its own, just before it leaves (providers/deployment.py asks `BackgroundCharge.call`): its worst case (the call's
-estimated input and its output cap at that model's prices) is reserved in the global budgets, the budgets of the
-route the work belongs to, the per-model budgets of the model called, and (with `budgets.background.charge_key`)
-the budgets of the gateway key whose request started it. Tag, session and workflow budgets and the rate limits
-are a client's own and are not charged. A budget that refuses raises `BudgetSkipped`: the work stops there and
-records itself as skipped (never a verdict); the client's answer was given before and is unaffected. The real
-cost replaces the reservation when the call ends, however it ends (an error or a cancellation releases it).
+Such work marks its context with `charge_background`. Each remote call made on that context, streamed or not, is
+then admitted on its own just before it leaves (providers/deployment.py asks `CallCharge.call` / `.stream`): its
+worst case (the call's estimated input and its output cap at that model's prices) is reserved in the global
+budgets, the budgets of the route the work belongs to, the per-model budgets of the model called, and (with
+`budgets.background.charge_key`) the budgets of the gateway key whose request started it. Tag, session and
+workflow budgets and the rate limits are a client's own and are not charged. A budget that refuses raises
+`BudgetSkipped`: the work stops there and records itself as skipped (never a verdict); the client's answer was
+given before and is unaffected. The real cost replaces the reservation when the call ends, however it ends (an
+error or a cancellation releases it; a stream cut mid-way is charged what it relayed). With the Redis store the
+reservation is renewed while the call runs, as a request's is.
+
+A route's remote context summariser (compression `summary_model`) is the request's own spend, but runs on only
+some requests: `charge_calls` admits its calls the same way, against every budget of the request (its key, tags,
+session included), only when it runs. Its steps are then left out of the request's own settlement.
+
+The admission and settlement are the controller's (`SpendController._admit` / `settle`, the ones the request path
+and an ensemble's per-call `admit_call` use): this module only gives each call a view of its own (its own request
+id, reservation and steps) on the context it shares with other calls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from tierwise.budgets.checks import BudgetCheck, Settlement
-from tierwise.budgets.plan import usd_text
-from tierwise.errors import TierwiseError
+from tierwise.errors import BudgetExceeded, TierwiseError
 
-BACKGROUND = "budget_background"  # ctx.notes key: the context's BackgroundCharge
-MILLION = 1_000_000
+BACKGROUND = "budget_background"  # ctx.notes key: the context's CallCharge
+BILLED = "budget_billed"  # ctx.notes key: ids of the steps a CallCharge settled (the request's settlement skips them)
 _ids = itertools.count(1)
 
 
@@ -47,121 +52,112 @@ def charge_background(ctx: Any, origin: Any | None = None, kind: str = "evaluati
     if spend is None or not getattr(spend, "budgets", None):
         return
     key = (origin.notes.get("key_name") or "") if origin is not None else ""
-    ctx.notes[BACKGROUND] = BackgroundCharge(spend, ctx.trace.route, key, kind)
+    key = key if spend.cfg.background.charge_key else ""
+    ctx.notes[BACKGROUND] = CallCharge(spend, ctx.trace.route, key, kind, background=True)
 
 
-class BackgroundCharge:
-    __slots__ = ("spend", "route", "key", "kind")
+def charge_calls(ctx: Any, req: Any, kind: str = "summary") -> bool:
+    """Make the request's own context admit its next remote calls one by one against the request's budgets
+    (`req` gives the tag, session and workflow). True when the caller must `ctx.notes.pop(BACKGROUND)` after."""
+    spend = getattr(getattr(ctx, "services", None), "spend", None)
+    if spend is None or not getattr(spend, "budgets", None):
+        return False
+    ctx.notes[BACKGROUND] = CallCharge(spend, ctx.trace.route, ctx.notes.get("key_name") or "", kind, dims=req)
+    return True
 
-    def __init__(self, spend: Any, route: str, key: str, kind: str) -> None:
+
+class _CallTrace:
+    """What the controller reads of one call's trace: its own id and steps; decisions go to the real trace."""
+
+    __slots__ = ("request_id", "steps", "route", "_trace", "_charge", "_model")
+
+    def __init__(self, trace: Any, rid: str, charge: CallCharge, model: str) -> None:
+        self.request_id, self.route = rid, trace.route
+        self.steps: list[Any] = []
+        self._trace, self._charge, self._model = trace, charge, model
+
+    def decide(self, name: str, reason: str, detail: dict[str, Any] | None = None, **kw: Any) -> Any:
+        c = self._charge
+        d = {**(detail or {}), "kind": c.kind, "model": self._model}
+        if c.background and d.get("action") == "refuse":
+            d["action"] = "skip"
+        return self._trace.decide(name, f"{c.kind} call to {self._model}: {reason}", detail=d, **kw)
+
+
+class _CallView:
+    __slots__ = ("trace", "notes")
+
+    def __init__(self, trace: _CallTrace) -> None:
+        self.trace = trace
+        self.notes: dict[str, Any] = {}
+
+
+class CallCharge:
+    __slots__ = ("spend", "route", "key", "kind", "background", "dims")
+
+    def __init__(self, spend: Any, route: str, key: str, kind: str, background: bool = False,
+                 dims: Any = None) -> None:
         self.spend = spend
         self.route = route
         self.key = key
         self.kind = kind
+        self.background = background
+        self.dims = dims
 
     async def call(self, fn: Callable[..., Awaitable[Any]], dep: Any, req: Any, ctx: Any, check: Any) -> Any:
-        """Run one remote call `fn(req, ctx, check)` of deployment `dep` inside its own reservation."""
-        held = await self._admit(dep, req, ctx)
-        if held is None:
+        """Run one remote call `fn(req, ctx, check, steps)` of deployment `dep` inside its own reservation."""
+        view = await self._admit(dep, req, ctx)
+        if view is None:
             return await fn(req, ctx, check)
-        before = len(ctx.trace.steps)
         try:
-            return await fn(req, ctx, check)
+            return await fn(req, ctx, check, view.trace.steps)
         finally:
-            self._settle(held, dep, ctx.trace.steps[before:])
+            self._settle(view, ctx)
 
-    def _checks(self, dep: Any, now: float, usd: float, tok: int) -> list[BudgetCheck]:
-        sp = self.spend
-        charge_key = sp.cfg.background.charge_key and self.key
-        out = []
-        for b in sp.budgets:
-            if not b.covers_route(self.route):
-                continue
-            per = b.spec.per
-            if per == "global":
-                value = "*"
-            elif per == "route":
-                value = self.route
-            elif per == "model":
-                value = dep.name
-            elif per == "key" and charge_key:
-                value = self.key
-            else:  # tag, session, workflow: a client's own; a key's budget only with charge_key
-                continue
-            if per != "global" and not b.matches(value):
-                continue
-            w = b.window
-            out.append(BudgetCheck(sp._bucket(b, value), w.slot(now), w.nslots, b.usd_limit, b.tok_limit, usd, tok,
-                                   w.expire_s))
-        return out
-
-    async def _admit(self, dep: Any, req: Any, ctx: Any) -> tuple[str, list[BudgetCheck], int] | None:
-        from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
-
-        sp = self.spend
-        price = dep.price
-        pin, pout = (price.input, price.output) if price is not None else (0.0, 0.0)
-        est_in = estimate_request(req) + hidden_input(req) + PER_FETCHED_DOCUMENT * fetched_documents_in(req)
-        out = req.max_tokens or sp.default_out
-        window = dep.cfg.context_window
-        if window:
-            est_in, out = min(est_in, window), min(out, window)
-        req.max_tokens = out  # the upstream stops where the reservation does
-        n = req.n if req.n > 1 else 1
-        now = time.time()
-        checks = self._checks(dep, now, (est_in * pin + out * pout) * n / MILLION, (est_in + out) * n)
-        if not checks:
-            return None
-        rid = f"{ctx.trace.request_id}~bg{next(_ids)}"
-        minute = int(now // 60)
+    async def stream(self, fn: Callable[..., Awaitable[AsyncIterator[Any]]], dep: Any, req: Any, ctx: Any,
+                     check: Any) -> AsyncIterator[Any]:
+        """Open one streamed call inside its own reservation, settled when the stream ends, fails or is closed."""
+        view = await self._admit(dep, req, ctx)
+        if view is None:
+            return await fn(req, ctx, check)
         try:
-            refusal = await sp.store.reserve(rid, checks, [], now=now, minute=minute, frac=(now - minute * 60) / 60,
-                                             deadline=now + sp.ttl, fits=sp.fits)
-        except Exception as e:  # the shared store is away: as the request path does (fail_open / fail_closed)
-            if sp.fail_open:
-                sp._warn(e)
-                return None
-            self._skip(ctx, dep, "the budget store is unavailable", {})
-        if refusal is None:
-            return rid, checks, est_in
-        c = checks[refusal.index]
-        b = next(b for b in sp.budgets if c.key.startswith(f"{sp.prefix}b:{b.name}:"))
-        value = c.key[len(f"{sp.prefix}b:{b.name}:"):]
-        cap = usd_text(b.usd_limit) if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"
-        used = f"${refusal.used:.4f}" if refusal.what == "usd" else f"{int(refusal.used)} tokens"
-        scope = "" if b.spec.per == "global" else f" for {b.spec.per} {value}"
-        self._skip(ctx, dep, f"budget {b.name!r}{scope} is spent ({used} of {cap} per {b.window.label})",
-                   {"budget": b.name, "per": b.spec.per, "value": value})
-        return None  # (not reached)
+            it = await fn(req, ctx, check, view.trace.steps)
+        except BaseException:
+            self._settle(view, ctx)
+            raise
+        return self._relay(it, view, ctx)
 
-    def _skip(self, ctx: Any, dep: Any, why: str, detail: dict[str, Any]) -> None:
-        msg = f"{self.kind} call to {dep.name} skipped: {why}"
-        ctx.trace.decide("budget", msg, detail={**detail, "action": "skip", "kind": self.kind, "model": dep.name})
-        raise BudgetSkipped(msg)
+    async def _relay(self, it: Any, view: _CallView, ctx: Any) -> AsyncIterator[Any]:
+        try:
+            async for chunk in it:
+                yield chunk
+        finally:
+            try:
+                await it.aclose()  # its own end first: a cut stream's step gets the usage of what it relayed
+            finally:
+                self._settle(view, ctx)
 
-    def _settle(self, held: tuple[str, list[BudgetCheck], int], dep: Any, steps: list[Any]) -> None:
-        rid, checks, est_in = held
-        price = dep.price
-        pin, pout = (price.input, price.output) if price is not None else (0.0, 0.0)
-        usd = tok = 0.0
-        for s in steps:
-            if s.kind != "call":
-                continue
-            u = s.usage
-            if u is None:  # cut off before any usage: the provider bills the input it read
-                if s.reason == "cancelled":
-                    usd += est_in * pin / MILLION
-                    tok += est_in
-                continue
-            t = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
-            usd += s.cost if s.cost is not None else (u.input_tokens * pin + u.output_tokens * pout) / MILLION
-            tok += t
-        settlements = [Settlement(c.key, c.slot, c.usd, c.tok, usd, int(tok), c.expire_s) for c in checks]
+    async def _admit(self, dep: Any, req: Any, ctx: Any) -> _CallView | None:
         sp = self.spend
-        now = time.time()
-        if not sp.store.shared:
-            sp.store.settle_now(rid, settlements, [], now=now, settled_ttl=600)
-            return
-        task = asyncio.ensure_future(sp._settle_shared(rid, settlements, [], now))
-        sp._pending.add(task)
-        task.add_done_callback(sp._pending.discard)
+        plan = sp.call_plan(self.route, self.key, dep.name, background=self.background)
+        if not plan.static and not plan.dynamic:
+            return None
+        view = _CallView(_CallTrace(ctx.trace, f"{ctx.trace.request_id}~c{next(_ids)}", self, dep.name))
+        from tierwise.budgets.controller import StoreUnavailable
+
+        try:
+            await sp._admit(req, view, plan, None, self.key, dims=self.dims)
+        except BudgetExceeded as e:
+            if not self.background:
+                raise
+            raise BudgetSkipped(f"{self.kind} call to {dep.name} skipped: {e.message}") from None
+        except StoreUnavailable:
+            if not self.background:
+                raise
+            raise BudgetSkipped(f"{self.kind} call to {dep.name} skipped: the budget store is unavailable") from None
+        return view
+
+    def _settle(self, view: _CallView, ctx: Any) -> None:
+        self.spend.settle(view)
+        if not self.background:  # the request's own settlement must not count these steps again
+            ctx.notes.setdefault(BILLED, set()).update(id(s) for s in view.trace.steps)

@@ -118,6 +118,18 @@ class BudgetsConfig(_Strict):
     background: BackgroundSpend = Field(default_factory=BackgroundSpend, description="evaluations, shadow runs "
                                         "and other calls made off a request's path (docs/budgets.md)")
 
+    def per_process_ensemble_warning(self) -> str | None:
+        """What to tell the user when the ensemble runs of `tierwise mcp` (and `tierwise ensemble run`) count
+        in a budget apart from the gateway's: the memory store is one process's, so each process spends a cap
+        that covers every route in full (an ensemble run's route, `ensemble:<name>`, is in no limit's `routes`)."""
+        names = [b.name for b in self.limits if b.routes is None]
+        if self.store.backend != "memory" or not names:
+            return None
+        return (f"budgets {', '.join(repr(n) for n in names)} use the memory store: `tierwise serve` and "
+                "`tierwise mcp` (its ensemble runs) each count them in their own process, so together they can "
+                "spend each cap once per process; set `budgets.store: {backend: redis}` to share one count "
+                "(docs/budgets.md)")
+
     @model_validator(mode="after")
     def _unique(self) -> BudgetsConfig:
         names = [b.name for b in self.limits]

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tierwise.budgets.background import BILLED
 from tierwise.budgets.checks import (
     BudgetCheck,
     RateCheck,
@@ -113,7 +114,7 @@ class SpendController:
         self.ttl = self.cfg.reservation_ttl
         self.fail_open = sc.on_store_error == "fail_open"
         self._plans: dict[tuple[str, str], RoutePlan] = {}
-        self._call_plans: dict[tuple[str, str, str], RoutePlan] = {}  # (route, key, model) of ensembles' calls
+        self._call_plans: dict[tuple[str, str, str, bool], RoutePlan] = {}  # (route, key, model, background)
         self.values = DimensionValues(self.cfg.max_dimension_values)  # bounds the client-chosen buckets
         self._pending: set[asyncio.Task[Any]] = set()
         self._last_warn = 0.0
@@ -147,29 +148,28 @@ class SpendController:
             p = self._plans[(route, key)] = self._build_plan(route, key)
         return p
 
-    def call_plan(self, route: str, key: str, model: str) -> RoutePlan:
-        """The budgets of one model call an ensemble makes for a request of `route`: those that cover the
+    def call_plan(self, route: str, key: str, model: str, background: bool = False) -> RoutePlan:
+        """The budgets of one model call made for `route` outside its request's own reservation (an ensemble's
+        member, a route's context summariser, background work: budgets/background.py): those that cover the
         route, priced at what `model` (a model or a route) can reach. No rate limits (the request counted
-        once, its settlement reads the calls' tokens) and no downgrade (a spent budget refuses the call)."""
-        p = self._call_plans.get((route, key, model))
+        once, its settlement reads the calls' tokens) and no downgrade (a spent budget refuses the call).
+        `background`: only the global, route and model budgets, and the key's when `key` is named."""
+        p = self._call_plans.get((route, key, model, background))
         if p is None:
-            p = self._call_plans[(route, key, model)] = self._build_plan(route, key, model)
+            p = self._call_plans[(route, key, model, background)] = self._build_plan(route, key, model, background)
         return p
 
-    def _build_plan(self, route: str, key: str, model: str | None = None) -> RoutePlan:
+    def _build_plan(self, route: str, key: str, model: str | None = None, background: bool = False) -> RoutePlan:
         from tierwise.errors import ConfigError
         from tierwise.policies.registry import POLICY_TYPES
 
         cfg = self.gw.cfg
         deps = self.gw.deployments
         refs = lambda pc: POLICY_TYPES[pc.policy].references(pc)  # noqa: E731
+        # (a route's context summariser is not in its plan: it runs on some requests only, and its calls are
+        # admitted one by one when it does, budgets/background.py; in the plan, every request of a local route
+        # reserved its price, and a spent budget refused requests that would spend nothing)
         models = reachable(route if model is None else model, cfg.routes, refs, deps)
-        rc = cfg.compression.routes.get(route) if model is None else None
-        if rc is not None and rc.method == "summary" and rc.summary_model:
-            # the route's context summariser is called on the request's own trace: a remote one is the request's
-            # spend (before, uncounted: its price was not in the plan, and a route reaching no other remote model
-            # reserved nothing at all)
-            models += [m for m in reachable(rc.summary_model, cfg.routes, refs, deps) if m not in models]
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
         for m in models:
@@ -187,6 +187,8 @@ class SpendController:
             if not b.covers_route(route) or not remote:
                 continue
             per = b.spec.per
+            if background and (per in ("tag", "session", "workflow") or per == "key" and not key):
+                continue  # a client's own budgets: background work is the operator's spend
             if per in ("tag", "session", "workflow"):
                 plan.dynamic.append(b)
                 continue
@@ -243,7 +245,7 @@ class SpendController:
             return target
         return await self._admit(req, ctx, plan, target, kname)
 
-    async def _admit(self, req: Any, ctx: Any, plan: RoutePlan, target: Any, kname: str) -> Any:
+    async def _admit(self, req: Any, ctx: Any, plan: RoutePlan, target: Any, kname: str, dims: Any = None) -> Any:
         now = time.time()
         # Input tokens, bounded above: a third of the body's bytes (about 4 bytes make a token of prose or
         # code), or the character estimate when the body's length is unknown; never more than the largest
@@ -289,8 +291,9 @@ class SpendController:
                 budgets.append(BudgetCheck(c.key, w.slot(now), w.nslots, b.usd_limit, b.tok_limit, usd, tok,
                                            w.expire_s))
                 models.append(c.model)
+            src = req if dims is None else dims  # (a summariser's call: the client's request names the values)
             for b in plan.dynamic:
-                v = dimension_value(b.spec.per, req.headers, req.metadata)
+                v = dimension_value(b.spec.per, src.headers, src.metadata)
                 if v is None or not b.matches(v):
                     continue
                 w = b.window
@@ -416,10 +419,15 @@ class SpendController:
         usd_all = tok_all = 0.0
         per_model: dict[str, list[float]] | None = {} if plan.per_model else None
         tokens = 0  # every call's, local ones included: rate limits count them
+        billed = ctx.notes.get(BILLED)  # steps admitted and settled on their own (a context summariser's)
         for s in ctx.trace.steps:
             if s.kind != "call":
                 continue
             u = s.usage
+            if billed is not None and id(s) in billed:
+                if u is not None:
+                    tokens += u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+                continue
             price = remote.get(s.name)
             if u is None:
                 if s.reason != "cancelled" or s.locality != "remote" or price is None:

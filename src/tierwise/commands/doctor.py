@@ -486,6 +486,8 @@ def command(config_path: str) -> None:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
     for warning in unpriced_models(cfg):
         click.echo(f"! {warning}")
+    if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
+        click.echo(f"! {split}")
     for warning in claude_code_windows(cfg):
         click.echo(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):

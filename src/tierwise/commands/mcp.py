@@ -130,6 +130,8 @@ def _service(cfg: Any, project_dir: str) -> Any:
     from tierwise.ensembles.service import EnsembleService
     from tierwise.server.build import build_gateway
 
+    if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
+        click.echo(f"tierwise: warning: {split}", err=True)  # (stderr: stdout is the stdio transport's)
     return EnsembleService(build_gateway(cfg), Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir)))
 
 

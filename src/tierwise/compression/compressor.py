@@ -22,9 +22,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tierwise.budgets.background import BACKGROUND, charge_calls
 from tierwise.canonical import Message, Request, Response, StreamChunk, TextBlock, ToolResultBlock
 from tierwise.compression.passages import scores, split
 from tierwise.compression.settings import CompressionConfig, RouteCompression
+from tierwise.errors import BudgetExceeded
 from tierwise.policies.base import Context, Target
 from tierwise.tokens import estimate_text
 from tierwise.trace import Step
@@ -152,7 +154,14 @@ async def summarise(req: Request, rc: RouteCompression, ctx: Context) -> tuple[R
     sreq = Request(model=rc.summary_model, messages=[Message("user", [TextBlock(prompt)])], max_tokens=target + 64,
                    temperature=0)
     n = len(ctx.trace.steps)
-    resp = await ctx.resolve(rc.summary_model).complete(sreq, ctx)
+    # its remote calls are the request's spend, admitted one by one now that it runs (never reserved by the
+    # requests it does not run for: budgets/background.py)
+    charged = charge_calls(ctx, req)
+    try:
+        resp = await ctx.resolve(rc.summary_model).complete(sreq, ctx)
+    finally:
+        if charged:
+            ctx.notes.pop(BACKGROUND, None)
     for st in ctx.trace.steps[n:]:
         if st.kind == "call":
             st.detail["role"] = "summary"  # a helper call: not the answer (ledger)
@@ -194,6 +203,10 @@ class Compressor:
             else:
                 emb = self.embedder() if rc.embeddings else None
                 out, before, after = await asyncio.to_thread(extract, req, rc, emb)
+        except BudgetExceeded:  # the summariser's call was refused (its budget step says which): the request goes whole
+            ctx.trace.steps.append(Step("decision", "compression", ok=False,
+                                        reason="skipped (a budget refused the summary call); context sent whole"))
+            return req
         except Exception as e:  # compression is an optimisation: on failure the request goes whole
             log.warning("compression failed (%s); sending the context whole", type(e).__name__)
             ctx.trace.steps.append(Step("decision", "compression", ok=False,

@@ -130,6 +130,15 @@ class Deployment:
         step.usage = usage
         step.cost = self._cost(self.price, usage)
 
+    def _bill_unread(self, step: Any, req: Request) -> None:
+        """A non-streamed call that failed while the upstream answered it (a read timeout, a 200 body cut, too
+        large or not JSON): the provider bills the answer it made, and nothing reports it. It counts as the
+        reservation assumed, the estimated input and the whole output cap. Before, it counted nothing, and a
+        route retrying (or falling back from) an upstream that timed out paid each attempt past any budget."""
+        out = (req.max_tokens or 0) * max(1, req.n)
+        self._bill_cut(step, req, Usage(output_tokens=out, estimated=True))
+        step.detail["usage_unread"] = True
+
     def _finish(self, step: Any, usage: Usage, t0: float) -> None:
         step.ok = True
         step.status = 200
@@ -174,8 +183,11 @@ class Deployment:
                 return await bg.call(self._complete_upstream, self, req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
 
-    async def _complete_upstream(self, req: Request, ctx: Context, check: Any) -> Response:
+    async def _complete_upstream(self, req: Request, ctx: Context, check: Any, mine: list[Any] | None = None
+                                 ) -> Response:
         step = self._step(ctx)
+        if mine is not None:  # the call's own steps, for its own settlement (budgets/background.py)
+            mine.append(step)
         self._admit(step)
         t0 = time.perf_counter()
         try:
@@ -185,6 +197,8 @@ class Deployment:
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
             self._fail(step, e, t0)
+            if e.answering:
+                self._bill_unread(step, req)
             raise
         except BaseException as e:
             # Any other way out (cancelled, a body the encoder refuses, a bug) says nothing about the
@@ -222,7 +236,17 @@ class Deployment:
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if self.locality == "remote":
+            bg = ctx.notes.get(BACKGROUND)  # see `complete`: a streamed call is admitted the same way
+            if bg is not None:
+                return await bg.stream(self._open_stream, self, req, ctx, check)  # type: ignore[no-any-return]
+        return await self._open_stream(req, ctx, check)
+
+    async def _open_stream(self, req: Request, ctx: Context, check: Any, mine: list[Any] | None = None
+                           ) -> AsyncIterator[StreamChunk]:
         step = self._step(ctx)
+        if mine is not None:
+            mine.append(step)
         self._admit(step)
         t0 = time.perf_counter()
         try:

@@ -106,8 +106,8 @@ class Provider:
             if time.monotonic() - t0 < self.cfg.timeouts.pool:  # the connect itself timed out
                 raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
             raise self.busy() from None
-        except TimeoutError:
-            raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
+        except TimeoutError:  # (not the connect's: the request went out, the upstream is answering)
+            raise _answering(UpstreamTimeout(f"provider {self.name!r} did not answer in time")) from None
         except aiohttp.ClientConnectorError:
             raise UpstreamError(
                 # not its base_url: a client must not learn the gateway's internal addresses (the operator
@@ -184,14 +184,22 @@ class Provider:
             else:  # no length, or a compressed one: what it inflates to is counted as it comes (a gzip bomb)
                 raw = await self._read_capped(resp)
         except TimeoutError:
-            raise UpstreamTimeout(
+            raise _answering(UpstreamTimeout(
                 f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"
-            ) from None
+            )) from None
         except aiohttp.ClientError:
-            raise UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True) from None
+            raise _answering(UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True)) from None
+        except UpstreamError as e:  # too large
+            raise _answering(e) from None
         finally:
             resp.release()
         try:
             return orjson.loads(raw), raw
         except orjson.JSONDecodeError:
-            raise UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON", retryable=True) from None
+            raise _answering(UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON",
+                                           retryable=True)) from None
+
+
+def _answering(e: UpstreamError) -> UpstreamError:
+    e.answering = True
+    return e

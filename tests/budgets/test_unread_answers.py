@@ -1,0 +1,77 @@
+"""A non-streamed remote call that fails while the upstream answers it is charged as its reservation assumed.
+
+The upstream had the whole request and made an answer the gateway could not read (its 200 body cut, or not
+JSON, or too large; a read timeout): the provider bills it, and no usage says so. Before, such a call counted
+$0, and a route retrying it or falling back to its local tier paid every attempt past the budget (10 requests,
+3 attempts each: $0.216 paid against a $0.05 cap, $0 counted; bench/budget_attack23.py). An upstream's error
+status (a 5xx, a 429) bills nothing and still counts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+
+from tests.budgets.conftest import REDIS_URL
+from tests.doubles import CutStream, Fail, Raw, Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import two_tier_config, wait_for
+
+LIMIT = 0.05
+USAGE = (400, 400)  # $0.0072 an answer at $3/$15 per million
+
+
+def config(openai_up, anthropic_up, store=None):  # noqa: F811
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 2}})
+    cfg["breaker"] = {"failures": 1000}  # (the attempts must reach the upstream)
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": LIMIT}], **({"store": store} if store else {})}
+    return cfg
+
+
+def ask(g, i: int) -> str:
+    try:
+        return oai(g).chat.completions.create(model="main", max_tokens=400, messages=[
+            {"role": "user", "content": f"question {i} " + "words " * 300}]).choices[0].message.content
+    except openai.RateLimitError:
+        return "refused"
+
+
+def used(g) -> float:
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)
+    return next(r for r in status()["budgets"] if r["budget"] == "cap")["usd_used"]
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_answers_cut_mid_body_are_charged_and_the_budget_stops_them(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                    redis_prefix, backend):
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else None
+    g = gateway(config(openai_up, anthropic_up, store))
+    openai_up.default = Reply(text="local", usage=(10, 10))
+    anthropic_up.default = CutStream(1, Reply(text="cut " * 400, usage=USAGE))
+    outcomes = [ask(g, i) for i in range(10)]
+    calls = len(anthropic_up.requests)
+    assert "refused" in outcomes, (outcomes, calls)  # the budget saw the attempts and stopped them
+    assert calls < 30
+    cost = USAGE[0] * 3e-6 + USAGE[1] * 15e-6
+    # each attempt counted about what it cost (its input estimated from the body, its output at max_tokens)
+    assert used(g) == pytest.approx(calls * cost, rel=0.2)
+    g.flush()
+    steps = [s for r in g.ledger.query(route="main") for s in r.steps if s["kind"] == "call" and not s.get("ok")]
+    assert steps and all(s["detail"].get("usage_unread") for s in steps)
+
+
+def test_a_body_that_is_not_json_is_charged_an_error_status_is_not(gateway, openai_up, anthropic_up):  # noqa: F811
+    g = gateway(config(openai_up, anthropic_up))
+    openai_up.default = Reply(text="local", usage=(10, 10))
+    anthropic_up.default = Fail(529)
+    assert ask(g, 0) == "local"
+    assert used(g) == 0  # an overloaded upstream billed nothing
+    anthropic_up.default = Raw(200, '{"id": "msg_1", "usage": {"input_tokens": NaN}}')
+    assert ask(g, 1) == "local"
+    assert used(g) > 0.006 * 3  # three answers made and billed, none readable
