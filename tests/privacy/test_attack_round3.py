@@ -76,16 +76,20 @@ def test_a_schema_key_equal_to_an_email_address_exempts_nothing(ner_gateway, ant
 
 def test_a_tools_own_name_is_still_not_redacted(ner_gateway, anthropic_up):
     """What the exemption is for (Claude Code's `Edit`): a tool's name, mentioned in the system prompt and a
-    user turn, stays as written and the call reaches the remote model."""
+    user turn, stays as written and the call reaches the remote model. The turn lists Claude Code's tools, and
+    Claude Code declares them all (since session 23 a name-shaped tool name is exempt in prose where the text
+    uses it as the tool's: listed with another tool, next to `tool`, quoted; see test_tool_name_exemption.py)."""
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}}
     r = ant(ner_gateway).messages.create(
-        model="fb", max_tokens=50, tools=[_tool({"type": "object", "properties": {"path": {"type": "string"}}},
-                                                name="Edit")],
+        model="fb", max_tokens=50, tools=[_tool(schema, name=n) for n in ("Read", "Bash", "Grep", "Glob", "Edit",
+                                                                          "Write")],
         system="Use the Edit tool to change files. Edit never creates files.",
         messages=[{"role": "user", "content": "Do NOT use Read, Bash, Grep, Glob, Edit, or Write."}])
     assert r.content
     assert anthropic_up.requests, "the remote model got no request"
     out = json.loads(anthropic_up.requests[-1].raw)
-    assert out["tools"][0]["name"] == "Edit" and "Edit" in json.dumps(out["system"])
+    assert out["tools"][4]["name"] == "Edit" and json.dumps(out["system"]).count("Edit") == 2
+    assert "Edit" in json.dumps(out["messages"])
 
 
 # ---------------------------------------------------------------------------- (b) the findings cache

@@ -70,7 +70,7 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
-from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, values_in_body
+from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, tool_name_slots, values_in_body
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -539,6 +539,7 @@ class Guard:
                            "kept": kept})
         if not redacted:
             values = {}
+        slots = tool_name_slots(out, values) if values else None  # tool names sent as they are
         store_payload = b.cfg.audit.store_payload
         max_payload = b.cfg.audit.max_payload_bytes
 
@@ -547,7 +548,7 @@ class Guard:
             detail = step.detail["privacy"]
             detail["sha256"] = hashlib.sha256(body).hexdigest()
             detail["bytes"] = len(body)
-            leaked = values_in_body(body, values)
+            leaked = values_in_body(body, values, slots)
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False
