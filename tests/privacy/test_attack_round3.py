@@ -104,7 +104,7 @@ def redact_gateway(gateway, openai_up, anthropic_up):
 
 
 def _held(cache: Any) -> int:
-    return sum(len(v) for v in cache._entries.values())
+    return sum(len(v) for part in cache._parts.values() for v in part.entries.values())
 
 
 def test_a_client_cannot_fill_the_findings_cache_with_texts_of_many_values(redact_gateway, anthropic_up):
