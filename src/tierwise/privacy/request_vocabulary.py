@@ -154,14 +154,17 @@ def tool_name_slots(req: Request, values: Mapping[str, str]) -> dict[str, int]:
     """For each detected name-like value (value -> entity) that is also a tool's name: how often `req` sends it
     where the API needs it written as is (the JSON member `"name":"…"` of a tool definition, a tool call or
     `tool_choice`), the leak check's allowance. A structured value (a number, an address) gets none: a tool
-    named like one still refuses the call."""
+    named like one still refuses the call; so does a call of a tool the request does not declare."""
+    wanted = {t.name for t in req.tools if values.get(t.name) in NAME_ENTITIES}
+    if not wanted:
+        return {}  # the usual case: no detected value is a declared tool's name
     names = [t.name for t in req.tools]
     names += [b.name for m in req.messages for b in m.content if isinstance(b, ToolUseBlock)]
     if req.tool_choice is not None and req.tool_choice.name:
         names.append(req.tool_choice.name)
     slots: dict[str, int] = {}
     for n in names:
-        if values.get(n) in NAME_ENTITIES:
+        if n in wanted:
             slots[n] = slots.get(n, 0) + 1
     return slots
 
