@@ -85,6 +85,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tierwise.privacy")
 
 MAX_MEMO_TEXTS = 4096  # distinct texts whose findings one request keeps (bounded: a request is bounded too)
+JUNCTION_WINDOWS = 4096  # junction windows one client's part of the junction cache keeps (split_values)
 # A request with this much text not yet scanned is scanned in a worker thread, so the event loop's
 # other requests do not wait for it. With NER (~0.1 s per 2,000 tokens) that is worth it for any
 # sizeable request; the structured detectors alone take ~1 ms per 10,000 characters, less than
@@ -170,7 +171,7 @@ class Boundary(Cleaning):
         self.scan: Callable[[str], list[Any]] = detector or detector_for(cfg)
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
-        self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
+        self.junction_cache = FindingsCache(max_entries=JUNCTION_WINDOWS)  # windows' findings (split_values), per client
         self.findings_cache = FindingsCache()  # long texts' findings across a client's requests
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
