@@ -71,7 +71,7 @@ class DeclaredNames:
     """Where a request's declared names exempt a name-like finding: in the texts of its tool definitions
     (names, descriptions, schemas) every declared identifier; anywhere else a tool's name (one a provider
     accepts: one token of letters, digits, `_` and `-`) where the mention reads as the tool's
-    (`names_a_tool`): Claude Code names its tools in its system prompt and its own user-turn texts
+    (`names_the_tool`): Claude Code names its tools in its system prompt and its own user-turn texts
     (`Do NOT use Read, Bash, Grep, Glob, Edit`, `the Skill tool`).
 
     Schema keys and `required` entries are often a third party's (an MCP server's): exempting them
