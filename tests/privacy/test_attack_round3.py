@@ -76,16 +76,20 @@ def test_a_schema_key_equal_to_an_email_address_exempts_nothing(ner_gateway, ant
 
 def test_a_tools_own_name_is_still_not_redacted(ner_gateway, anthropic_up):
     """What the exemption is for (Claude Code's `Edit`): a tool's name, mentioned in the system prompt and a
-    user turn, stays as written and the call reaches the remote model."""
+    user turn, stays as written and the call reaches the remote model. The turn lists Claude Code's tools, and
+    Claude Code declares them all (since session 23 a name-shaped tool name is exempt in prose where the text
+    uses it as the tool's: listed with another tool, next to `tool`, quoted; see test_tool_name_exemption.py)."""
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}}
     r = ant(ner_gateway).messages.create(
-        model="fb", max_tokens=50, tools=[_tool({"type": "object", "properties": {"path": {"type": "string"}}},
-                                                name="Edit")],
+        model="fb", max_tokens=50, tools=[_tool(schema, name=n) for n in ("Read", "Bash", "Grep", "Glob", "Edit",
+                                                                          "Write")],
         system="Use the Edit tool to change files. Edit never creates files.",
         messages=[{"role": "user", "content": "Do NOT use Read, Bash, Grep, Glob, Edit, or Write."}])
     assert r.content
     assert anthropic_up.requests, "the remote model got no request"
     out = json.loads(anthropic_up.requests[-1].raw)
-    assert out["tools"][0]["name"] == "Edit" and "Edit" in json.dumps(out["system"])
+    assert out["tools"][4]["name"] == "Edit" and json.dumps(out["system"]).count("Edit") == 2
+    assert "Edit" in json.dumps(out["messages"])
 
 
 # ---------------------------------------------------------------------------- (b) the findings cache
@@ -100,7 +104,7 @@ def redact_gateway(gateway, openai_up, anthropic_up):
 
 
 def _held(cache: Any) -> int:
-    return sum(len(v) for v in cache._entries.values())
+    return sum(len(v) for part in cache._parts.values() for v in part.entries.values())
 
 
 def test_a_client_cannot_fill_the_findings_cache_with_texts_of_many_values(redact_gateway, anthropic_up):
@@ -154,14 +158,19 @@ def test_a_value_repeated_past_the_spread_budget_is_refused_not_sent(ner_gateway
     assert not anthropic_up.requests  # refused before it left: nothing reached the remote
 
 
-def test_the_leak_checks_one_pass_finds_what_a_search_per_value_finds() -> None:
+@pytest.mark.parametrize("window", [1 << 16, 1, 3])
+def test_the_leak_checks_one_pass_finds_what_a_search_per_value_finds(window, monkeypatch) -> None:
     """`values_in_body` replaced a `bytes.find` loop per value (values × bytes: 1.3 s for 8,000 values in a
-    0.5 MB body); the same word-boundary rule, on random values and bodies with escapes, edges and overlaps."""
+    0.5 MB body); the same word-boundary rule, on random values and bodies with escapes, edges and overlaps,
+    and the same answer whatever the size of the windows the body is read in (session 23)."""
     import random
 
     import orjson
 
+    from tierwise.privacy import request_vocabulary
     from tierwise.privacy.request_vocabulary import values_in_body
+
+    monkeypatch.setattr(request_vocabulary, "WINDOW_CHARS", window)
 
     def one_value(body: bytes, value: str) -> bool:  # the former search, as reference
         needle = orjson.dumps(value)[1:-1]

@@ -60,4 +60,22 @@ def test_the_cache_is_bounded_and_holds_no_text() -> None:
         cache.put(FindingsCache.key(b"salt", f"text {i}"), [])
     assert len(cache) == 3
     assert cache.get(FindingsCache.key(b"salt", "text 9")) == [] and cache.get(FindingsCache.key(b"salt", "text 0")) is None
-    assert all(isinstance(k, bytes) and len(k) == 16 for k in cache._entries)
+    assert all(isinstance(k, bytes) and len(k) == 16 for part in cache._parts.values() for k in part.entries)
+
+
+def test_one_clients_texts_never_push_out_anothers() -> None:
+    """Prime and probe (session 23): with one LRU over every client, a client that filled the cache with its
+    own one-value texts and then timed which of them were scanned again (a miss rescans, milliseconds with
+    NER) learned how many values another client's text had just held: exactly that many of its own entries
+    went. Each client now has a part of its own; a part is emptied only by its own client's texts."""
+    cache = FindingsCache(max_entries=100, max_findings=20, max_clients=4)
+    mine = [FindingsCache.key(b"attacker", f"probe text {i}") for i in range(20)]
+    for k in mine:
+        cache.put(k, [object()])  # the attacker's part, full to its findings bound
+    cache.put(FindingsCache.key(b"victim", "a text holding seven values"), [object()] * 7)
+    assert all(cache.get(k) is not None for k in mine)
+    for i in range(3):  # other clients: the least recently used part goes whole, never part of one
+        cache.put(FindingsCache.key(f"client {i}".encode(), "x"), [object()])
+    assert cache.get(FindingsCache.key(b"victim", "a text holding seven values")) is None
+    assert all(cache.get(k) is not None for k in mine)
+    assert cache.findings_held == 20 + 3

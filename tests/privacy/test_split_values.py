@@ -37,3 +37,25 @@ def test_a_long_key_cut_unevenly_is_covered_to_its_ends(det):
     texts = ["the key is " + key[:6], key[6:] + " -- keep it safe"]
     got = pieces(det, texts)
     assert got == {0: [("SECRET", key[:6])], 1: [("SECRET", key[6:])]}
+
+
+def test_one_clients_junction_windows_never_push_out_anothers(det):
+    """The junction cache was one dict for every client, cleared when full: a client that filled it with its own
+    windows, then timed which were scanned again, learned that another client's conversation had just added
+    junctions next to digits or `@` (session 23). Each client now has a part of its own."""
+    from tierwise.privacy.findings_cache import FindingsCache
+
+    scanned: list[str] = []
+
+    def scan(text: str) -> list:
+        scanned.append(text)
+        return det.scan(text)
+
+    cache = FindingsCache(max_entries=8, max_clients=4)
+    mine = ["write to jane.doe@", "example.com today"]
+    split_findings(mine, scan, det.scan, cache, b"victim")
+    for i in range(20):  # another client's many junctions
+        split_findings([f"room {i}", f"{i} is free"], scan, det.scan, cache, b"attacker")
+    scanned.clear()
+    split_findings(mine, scan, det.scan, cache, b"victim")
+    assert scanned == []  # the victim's window is still kept: no one else's windows pushed it out

@@ -70,7 +70,7 @@ from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfi
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
-from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, values_in_body
+from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, tool_name_slots, values_in_body
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
 from tierwise.privacy.stream_restore import StreamRestorer
@@ -85,6 +85,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tierwise.privacy")
 
 MAX_MEMO_TEXTS = 4096  # distinct texts whose findings one request keeps (bounded: a request is bounded too)
+JUNCTION_WINDOWS = 4096  # junction windows one client's part of the junction cache keeps (split_values)
 # A request with this much text not yet scanned is scanned in a worker thread, so the event loop's
 # other requests do not wait for it. With NER (~0.1 s per 2,000 tokens) that is worth it for any
 # sizeable request; the structured detectors alone take ~1 ms per 10,000 characters, less than
@@ -191,7 +192,7 @@ class Boundary(Cleaning):
         self.scan: Callable[[str], list[Any]] = detector or detector_for(cfg)
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
-        self.junction_cache: dict[bytes, list[Any]] = {}  # window digest -> findings (split_values)
+        self.junction_cache = FindingsCache(max_entries=JUNCTION_WINDOWS)  # windows' findings (split_values), per client
         self.findings_cache = FindingsCache()  # long texts' findings across a client's requests
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
@@ -547,6 +548,7 @@ class Guard:
                            "kept": kept})
         if not redacted:
             values = {}
+        slots = tool_name_slots(out, values) if values else None  # tool names sent as they are
         store_payload = b.cfg.audit.store_payload
         max_payload = b.cfg.audit.max_payload_bytes
 
@@ -555,7 +557,7 @@ class Guard:
             detail = step.detail["privacy"]
             detail["sha256"] = hashlib.sha256(body).hexdigest()
             detail["bytes"] = len(body)
-            leaked = values_in_body(body, values)
+            leaked = values_in_body(body, values, slots)
             detail["leak_check"] = {"values": len(values), "found": len(leaked)}
             if leaked:
                 step.ok = False

@@ -12,6 +12,15 @@ bound it: a text of up to `detection.max_chars` (4,000,000) characters can hold 
 e-mail address every 7 characters, ~75 MB of Finding objects), and 2,048 such entries were a client's to
 fill. A text with more than MAX_ENTRY_FINDINGS findings is not kept (a prompt resent every turn holds tens);
 all entries together hold at most MAX_FINDINGS (~9 MB).
+
+Each client has a part of its own (session 23), bounded by MAX_CLIENT_ENTRIES and MAX_CLIENT_FINDINGS; at
+most MAX_CLIENTS parts are kept, the least recently used dropped whole. With one shared LRU, a client's
+texts pushed out another's entries by the findings they held: a client that filled the cache with its own
+texts and then timed which of them were scanned again (a miss rescans: milliseconds with NER) learned how
+many values another client's text had just held. A part is now only ever emptied by its own client's
+entries, or dropped whole for a newer client: what one client can observe of another is that some other
+client was active, never what its texts held. A gateway without client keys cannot tell its clients apart:
+every client that sends the same key (or none) is one client here, as in the answer cache (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -22,46 +31,75 @@ from collections import OrderedDict
 from typing import Any
 
 MIN_CHARS = 64  # shorter texts (a word, a field name) are not worth an entry
-MAX_ENTRIES = 2048
-MAX_FINDINGS = 65_536  # findings held over all entries (~140 bytes each)
+MAX_CLIENTS = 8  # clients' parts kept; the least recently used goes whole
+MAX_CLIENT_ENTRIES = 1024
+MAX_CLIENT_FINDINGS = 8192  # findings one client's part holds (~140 bytes each; all parts: 65,536, ~9 MB)
+MAX_FINDINGS = MAX_CLIENTS * MAX_CLIENT_FINDINGS
 MAX_ENTRY_FINDINGS = 4096  # a text with more is scanned each time (one text cannot push every other out)
+
+Key = tuple[bytes, bytes]  # (the client's salt, the keyed digest of the text)
+
+
+class _Part:
+    __slots__ = ("entries", "held")
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[bytes, tuple[Any, ...]] = OrderedDict()
+        self.held = 0
 
 
 class FindingsCache:
-    __slots__ = ("_entries", "_lock", "max_entries", "max_findings", "max_entry_findings", "findings_held")
+    __slots__ = ("_parts", "_lock", "max_entries", "max_findings", "max_entry_findings", "max_clients",
+                 "findings_held")
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_findings: int = MAX_FINDINGS,
-                 max_entry_findings: int = MAX_ENTRY_FINDINGS) -> None:
-        self.max_entries = max_entries
-        self.max_findings = max_findings
+    def __init__(self, max_entries: int = MAX_CLIENT_ENTRIES, max_findings: int = MAX_CLIENT_FINDINGS,
+                 max_entry_findings: int = MAX_ENTRY_FINDINGS, max_clients: int = MAX_CLIENTS) -> None:
+        self.max_entries = max_entries  # per client
+        self.max_findings = max_findings  # per client
         self.max_entry_findings = min(max_entry_findings, max_findings)
-        self.findings_held = 0
-        self._entries: OrderedDict[bytes, tuple[Any, ...]] = OrderedDict()
+        self.max_clients = max_clients
+        self.findings_held = 0  # over every client
+        self._parts: OrderedDict[bytes, _Part] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(salt: bytes, text: str) -> bytes:
-        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), key=salt[:64], digest_size=16).digest()
+    def key(salt: bytes, text: str) -> Key:
+        return salt, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), key=salt[:64], digest_size=16).digest()
 
-    def get(self, key: bytes) -> list[Any] | None:
+    def get(self, key: Key) -> list[Any] | None:
+        client, digest = key
         with self._lock:
-            got = self._entries.get(key)
+            part = self._parts.get(client)
+            got = part.entries.get(digest) if part is not None else None
             if got is None:
                 return None
-            self._entries.move_to_end(key)
+            part.entries.move_to_end(digest)  # type: ignore[union-attr]
+            self._parts.move_to_end(client)
         return list(got)
 
-    def put(self, key: bytes, findings: list[Any]) -> None:
+    def put(self, key: Key, findings: list[Any]) -> None:
         if len(findings) > self.max_entry_findings:
             return
+        client, digest = key
         with self._lock:
-            old = self._entries.pop(key, None)
+            part = self._parts.get(client)
+            if part is None:
+                part = self._parts[client] = _Part()
+                while len(self._parts) > self.max_clients:
+                    self.findings_held -= self._parts.popitem(last=False)[1].held
+            else:
+                self._parts.move_to_end(client)
+            old = part.entries.pop(digest, None)
             if old is not None:
+                part.held -= len(old)
                 self.findings_held -= len(old)
-            self._entries[key] = tuple(findings)
+            part.entries[digest] = tuple(findings)
+            part.held += len(findings)
             self.findings_held += len(findings)
-            while len(self._entries) > self.max_entries or self.findings_held > self.max_findings:
-                self.findings_held -= len(self._entries.popitem(last=False)[1])
+            while len(part.entries) > self.max_entries or part.held > self.max_findings:
+                n = len(part.entries.popitem(last=False)[1])
+                part.held -= n
+                self.findings_held -= n
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(p.entries) for p in self._parts.values())

@@ -21,18 +21,19 @@ while the junctions of ordinary prose have none. Not looked for: a word cut in t
 (`221B Baker` + `Street`), a name.
 
 Results are kept per window (`cache`, keyed by a BLAKE2b digest of the window, never its text,
-keyed with the client's own salt so that no client can time another's windows): a conversation
-re-sends its history every turn, so each junction is scanned once.
+keyed with the client's own salt so that no client can time another's windows, in the client's own
+part of a FindingsCache so that no client's windows push out another's): a conversation re-sends its
+history every turn, so each junction is scanned once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 
 from tierwise.privacy.detect import resolve_overlaps
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.findings_cache import FindingsCache
 
 # Stretch on each side of a junction that a split value is looked for in: an IBAN with spaces is
 # 42 characters, a card 23, an e-mail address rarely over 60. A longer value (an API key of ~110)
@@ -42,7 +43,6 @@ WINDOW = 64
 DETECTOR = "split"
 NEAR = 24
 _DIGIT_OR_AT = re.compile(r"[\d@]")  # (str patterns: \d is every Unicode decimal digit)
-CACHE_MAX = 8192
 
 Scan = Callable[[str], list[Finding]]
 
@@ -74,24 +74,22 @@ def _may_cross(left: str, right: str) -> bool:
     return _DIGIT_OR_AT.search(edge) is not None
 
 
-def _scan_window(window: str, scan: Scan, cache: dict[bytes, list[Finding]] | None, salt: bytes) -> list[Finding]:
+def _scan_window(window: str, scan: Scan, cache: FindingsCache | None, salt: bytes) -> list[Finding]:
     if cache is None:
         return scan(window)
-    key = hashlib.blake2b(window.encode("utf-8", "surrogatepass"), digest_size=16, key=salt).digest()
+    key = FindingsCache.key(salt, window)
     got = cache.get(key)
     if got is None:
         got = scan(window)
-        if len(cache) >= CACHE_MAX:
-            cache.clear()
-        cache[key] = got
+        cache.put(key, got)
     return got
 
 
 def split_findings(texts: Sequence[str], scan: Scan, own: Callable[[str], list[Finding]],
-                   cache: dict[bytes, list[Finding]] | None = None, salt: bytes = b"") -> dict[int, list[Finding]]:
+                   cache: FindingsCache | None = None, salt: bytes = b"") -> dict[int, list[Finding]]:
     """Text index -> pieces of values that cross from one text into the next (empty texts are
-    skipped over: they separate nothing). `own(text)`: the text's own findings; `cache`: window
-    digest -> findings, kept by the caller across calls; `salt` (up to 64 bytes): the client's."""
+    skipped over: they separate nothing). `own(text)`: the text's own findings; `cache`: the windows'
+    findings, kept by the caller across calls; `salt` (up to 64 bytes): the client's."""
     idx = [i for i, t in enumerate(texts) if t]
     seq = [texts[i] for i in idx]
     out: dict[int, list[Finding]] = {}
