@@ -132,8 +132,8 @@ def main() -> None:
     for tag, _, _ in trees:
         for flood in [0, *map(int, a.flood.split(","))]:
             rs = [r for r in rows if r["tree"] == tag and r["flood"] == flood]
-            med = lambda k: statistics.median(r[k] for r in rs)  # noqa: E731
-            print(f"| {tag} | {flood} | {med('p50'):.2f} | {med('p99'):.1f} | {med('max'):.1f} | "
+            p50, p99, top = (statistics.median(r[k] for r in rs) for k in ("p50", "p99", "max"))
+            print(f"| {tag} | {flood} | {p50:.2f} | {p99:.1f} | {top:.1f} | "
                   f"{sum(r['big_done'] for r in rs)} | {sum(r['big_err'] for r in rs)} |")
 
 
