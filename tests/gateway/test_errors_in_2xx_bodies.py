@@ -34,6 +34,8 @@ OPENAI_BODIES = {  # shape: (200 body from an OpenAI-format upstream, the status
                       "error": {"code": 502, "message": f"provider disconnected {SECRET}"}}],
          "usage": {"prompt_tokens": None, "completion_tokens": None, "total_tokens": 0}}, 502),
     "an error string (Ollama's native shape)": ({"error": f"model failed to load {SECRET}"}, 502),
+    "OpenAI's rate-limit error object": ({"error": {"message": f"Rate limit reached {SECRET}", "type": "requests",
+                                                    "param": None, "code": "rate_limit_exceeded"}}, 429),
 }
 
 

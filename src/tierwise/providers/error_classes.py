@@ -197,7 +197,7 @@ def body_error(err: Any) -> UpstreamError:
     text = err if isinstance(err, str) else e.get("message")
     message = upstream_text(str(text or "upstream error"))
     code = e.get("code", e.get("status"))
-    status = code if type(code) is int and 400 <= code < 600 else None
+    status = code if type(code) is int and 400 <= code < 600 else 429 if code == "rate_limit_exceeded" else None
     return _error_of_class(f"upstream error: {message}", classify(status, e, message), status, None)
 
 
