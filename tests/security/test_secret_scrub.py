@@ -120,3 +120,16 @@ def test_config_secrets_include_admin_viewer_receiver_redis_and_privacy_keys(
     found = config_secrets(cfg)
     for s in (*values.values(), receiver, bearer, redis_pw):
         assert s in found, s
+
+
+def test_the_verdicts_remembered_for_ledger_texts_are_bounded_in_count():
+    """`holds` remembers its verdict per short text (ledger records repeat their reasons); the texts carry
+    client-chosen values (model names, headers), so a client sending new ones must not grow it for ever."""
+    secret = "sk-verdict-secret-1234567890abcdef"
+    s = SecretScrubber([secret])
+    sizes = []
+    for i in range(10_000):
+        assert s.holds(f"rule matched model claude-{i:05d}-{'x' * 500}") is False
+        sizes.append(len(s._verdicts))
+    assert max(sizes) <= 4096, max(sizes)
+    assert s.holds(f"a reason quoting {secret}") is True  # the verdicts are still right after a clear

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
+from tierwise.secret_scrub import upstream_text
 
 ErrorClass = Literal["context_overflow", "rate_limit", "auth", "not_found", "overloaded", "timeout",
                      "unavailable", "content_policy", "malformed", "privacy_refused", "unsupported_input"]
@@ -184,7 +185,24 @@ def upstream_error(provider: str, status: int, err: dict[str, Any] | None, messa
     is the gateway's key, not the client's (502); a 529 becomes 503 (a status every API has).
     """
     text = f"provider {provider!r} answered HTTP {status}" + (f": {message}" if message else "")
-    c = classify(status, err, message)
+    return _error_of_class(text, classify(status, err, message), status, retry_after)
+
+
+def body_error(err: Any) -> UpstreamError:
+    """The error an upstream put in the body of a 2xx answer (OpenAI format), by what it means. OpenRouter
+    answers 200 once a provider behind it has taken the request, and a failure after that comes as
+    `{"error": {"code": 429, "message": ...}}` (or a choice with `finish_reason: "error"`); proxies in the
+    one-api family answer every error with 200. The `code`, when it is an HTTP status, classifies it."""
+    e = err if isinstance(err, dict) else {}
+    text = err if isinstance(err, str) else e.get("message")
+    message = upstream_text(str(text or "upstream error"))
+    code = e.get("code", e.get("status"))
+    status = code if type(code) is int and 400 <= code < 600 else 429 if code == "rate_limit_exceeded" else None
+    return _error_of_class(f"upstream error: {message}", classify(status, e, message), status, None)
+
+
+def _error_of_class(text: str, c: Classified, status: int | None, retry_after: float | None) -> UpstreamError:
+    """The gateway's error for an upstream's (`status`: None when the upstream named none)."""
     cls = c.error_class
     if cls == "context_overflow":
         return ContextOverflow(text, tokens=c.tokens, limit=c.limit, upstream_status=status)
@@ -205,7 +223,7 @@ def upstream_error(provider: str, status: int, err: dict[str, Any] | None, messa
     if cls == "timeout":
         return UpstreamError(text, status=504, upstream_status=status, retryable=True, retry_after=retry_after,
                              kind="timeout_error", error_class=cls)
-    return UpstreamError(text, status=502, upstream_status=status, retryable=status >= 500,
+    return UpstreamError(text, status=502, upstream_status=status, retryable=status is None or status >= 500,
                          retry_after=retry_after, error_class=cls)
 
 

@@ -43,7 +43,15 @@ from tierwise.server.deployment_endpoints import count_tokens, embeddings, first
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import shape_problem
 from tierwise.server.key_scopes import KeyRing, KeyScope
-from tierwise.server.limits import BODY_TIMED_OUT, CLIENT_LEFT, WORK, BodyBudget, check_n, retry_after_header
+from tierwise.server.limits import (
+    BIG_BODY_BYTES,
+    BODY_TIMED_OUT,
+    CLIENT_LEFT,
+    WORK,
+    BodyBudget,
+    check_n,
+    retry_after_header,
+)
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
 from tierwise.server.roles import Roles
@@ -90,6 +98,7 @@ class App:
         self.max_body = gateway.cfg.server.max_body_bytes
         self.limits = gateway.cfg.server.limits
         self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
+        self.big_bodies = asyncio.Semaphore(1)  # bodies over BIG_BODY_BYTES parsed and decoded one at a time
         self.keyring = KeyRing(gateway.cfg.server)
         self.auth_required = self.keyring.required
         self.reachability = health.Reachability()
@@ -286,7 +295,9 @@ class App:
 
     async def read_json(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
         """The request's body as JSON, bounded (size, bytes in flight, depth); the caller checked the key."""
-        body = await self.read_body(scope, receive, headers)
+        return self.parse_body(await self.read_body(scope, receive, headers), headers)
+
+    def parse_body(self, body: bytes, headers: dict[str, str]) -> Any:
         if not body:
             raise InvalidRequest("request body is empty; expected a JSON object")
         try:
@@ -301,6 +312,19 @@ class App:
         if problem is not None:
             raise InvalidRequest(problem)
         return data
+
+    async def decode_big(self, body: bytes, headers: dict[str, str], codec: Any) -> tuple[Any, Request]:
+        """A big body's parse and decode, one big body at a time, with a turn for other requests between the
+        two. Each holds the event loop for its whole length (a 32 MB body of 40,000 turns: ~0.2 s + ~0.3 s) and a
+        worker thread would not free it (orjson and the decoder hold the GIL throughout); big bodies decoded
+        side by side stacked those holds in front of every other client's request."""
+        async with self.big_bodies:
+            data = self.parse_body(body, headers)
+            await asyncio.sleep(0)
+            self.forwarding.apply(data, headers, codec.FORMAT)
+            req: Request = codec.decode_request(data, headers)
+        await asyncio.sleep(0)  # (the next big body's waiter runs after the loop's other ready work)
+        return data, req
 
     # ------------------------------------------------------------------ chat
 
@@ -322,9 +346,13 @@ class App:
         headers = request_headers(scope)
         try:
             self.check_auth(headers, scope)  # `parse`, without its one more coroutine on the hot path
-            data = await self.read_json(scope, receive, headers)
-            self.forwarding.apply(data, headers, codec.FORMAT)
-            req: Request = codec.decode_request(data, headers)
+            body = await self.read_body(scope, receive, headers)
+            if len(body) > BIG_BODY_BYTES:
+                data, req = await self.decode_big(body, headers, codec)
+            else:
+                data = self.parse_body(body, headers)
+                self.forwarding.apply(data, headers, codec.FORMAT)
+                req = codec.decode_request(data, headers)
             check_n(req.n, self.limits)
             route, target = self.route_for(scope, req.model)
             self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))

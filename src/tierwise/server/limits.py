@@ -88,6 +88,12 @@ def check_n(n: int, limits: ServerLimits) -> None:
 HELD = "tierwise.body_bytes"  # scope key: the bytes this request holds in the budget
 
 
+# A request body above this size is parsed and decoded in the big-body lane (App.decode_big): one at a time.
+# Its parse and decode hold the event loop for ~15 ms per MiB of chat turns on this machine kind; an
+# ordinary chat body (Claude Code's included) is far below it and never waits.
+BIG_BODY_BYTES = 2 * 1024 * 1024
+
+
 class BodyBudget:
     __slots__ = ("limit", "held")
 

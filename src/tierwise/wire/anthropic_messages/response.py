@@ -103,7 +103,7 @@ def response_block_in(b: Any) -> Block:
 def upstream_error(err: Any, *, started: bool) -> UpstreamError:
     e = err if isinstance(err, dict) else {}
     given = e.get("type")
-    message = upstream_text(str(e.get("message") or "upstream error"))
+    message = upstream_text(str((err if isinstance(err, str) else e.get("message")) or "upstream error"))
     where = "upstream error mid-stream" if started else "upstream error"
     c = classify(None, e, message)
     if c.error_class == "context_overflow" and not started:
@@ -116,7 +116,8 @@ def upstream_error(err: Any, *, started: bool) -> UpstreamError:
 
 
 def decode_response(body: Any, raw: bytes | None = None) -> Response:
-    if isinstance(body, dict) and body.get("type") == "error":
+    if isinstance(body, dict) and (body.get("type") == "error" or body.get("error")):
+        # Sent with 200 by proxies (and an `error` beside a message): an error, never the client's answer.
         raise upstream_error(body.get("error"), started=False)
     try:
         content = body["content"]

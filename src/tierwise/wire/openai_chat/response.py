@@ -26,6 +26,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 from tierwise.ids import new_id
+from tierwise.providers.error_classes import body_error
 from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
 from tierwise.wire._check import token_count
@@ -128,8 +129,15 @@ def matched_stop(choice: dict[str, Any], stop: str) -> str | None:
 
 
 def decode_response(body: Any, raw: bytes | None = None) -> Response:
+    if isinstance(body, dict) and body.get("error"):
+        # An error beside (or instead of) the answer, sent with 200 (OpenRouter, one-api proxies): the
+        # openai SDK would hand its caller the half answer as a success. (`"error": null` is no error.)
+        raise body_error(body["error"])
     try:
         choices = body["choices"]
+        for c in choices:
+            if c.get("finish_reason") == "error":  # OpenRouter: the provider behind it failed mid-answer
+                raise body_error(c.get("error") or "the answer ended with finish_reason \"error\"")
         first = choices[0]
         msg = first.get("message") or {}
         blocks = _message_blocks(msg)
