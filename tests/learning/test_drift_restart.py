@@ -10,13 +10,16 @@ type is explored again as a new type is, and goes back local on fresh verdicts i
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 import pytest
 from pydantic import ValidationError
 
 from tests.learning.replay_loop import loop_with, settle_local
 from tierwise.learning.boundary import Boundary, BoundarySettings
-from tierwise.learning.loop import LearningLoop, LoopSettings
+from tierwise.learning.loop import LearningLoop
+
+Restart = Literal["run", "prior"]
 
 
 def drift_back(b: Boundary, task_type: str = "qa") -> None:
@@ -29,7 +32,7 @@ def drift_back(b: Boundary, task_type: str = "qa") -> None:
     raise AssertionError("the change-point test never fired")
 
 
-def settled_boundary(restart: str) -> Boundary:
+def settled_boundary(restart: Restart) -> Boundary:
     b = Boundary(BoundarySettings(quality_target=0.75, credible=0.6, discount=1.0, move_back="credible",
                                   drift_restart=restart))
     rng = random.Random(3)
@@ -72,7 +75,7 @@ def recovered_after(loop: LearningLoop, p: float, n: int, seed: int) -> tuple[in
     return None, judged
 
 
-def false_alarm(restart: str) -> LearningLoop:
+def false_alarm(restart: Restart) -> LearningLoop:
     loop = loop_with()
     loop.boundary.settings.drift_restart = restart
     settle_local(loop)
