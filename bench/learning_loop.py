@@ -254,6 +254,9 @@ def parser() -> argparse.ArgumentParser:
                          "interval (credible) falls below the target")
     ap.add_argument("--move-back-credible", type=float, default=None,
                     help="with --move-back credible: the credible mass a move back needs (default: --credible)")
+    ap.add_argument("--drift-restart", choices=["run", "prior"], default=None,
+                    help="a type the change-point test sends back keeps the test's run as its posterior (run), or "
+                         "starts again from the prior (prior); boundary.drift_restart")
     ap.add_argument("--stop-quantile", type=float, default=0.70)
     ap.add_argument("--reprobe", type=int, default=5)
     ap.add_argument("--stop-after", type=int, default=20)
@@ -338,7 +341,8 @@ def parser() -> argparse.ArgumentParser:
 
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
-                     "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None}
+                     "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
+                     "drift_restart": "run"}
 
 
 def route_defaults() -> dict[str, object]:
@@ -347,7 +351,8 @@ def route_defaults() -> dict[str, object]:
     return {"sampling": d["sampling"], "explore": d["value"]["explore"], "watch": d["value"]["watch"],
             "within": d["within"]["enabled"], "request_model": d["request_model"]["kind"],
             "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"],
-            "move_back_credible": d["boundary"].get("move_back_credible")}
+            "move_back_credible": d["boundary"].get("move_back_credible"),
+            "drift_restart": d["boundary"].get("drift_restart", "run")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -374,7 +379,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
-                     "move_back": args.move_back, "move_back_credible": args.move_back_credible},
+                     "move_back": args.move_back, "move_back_credible": args.move_back_credible,
+                     "drift_restart": args.drift_restart},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound,

@@ -64,6 +64,11 @@ class BoundarySettings(BaseModel):
         "with `move_back: credible`: the two-sided credible mass whose upper edge must fall below the target for a "
         "move back (default: `credible`, the move-local rule's); higher asks more evidence before a local type "
         "goes back, the change-point test still sending a drifted one back"))
+    drift_restart: Literal["run", "prior"] = Field("run", description=(
+        "what a type's posterior keeps when the change-point test sends it back: run (the verdicts of the test's "
+        "run, the evidence after the change) or prior (nothing: the run was picked by the test for being bad, so "
+        "it says the model changed but is no estimate of how good it is now; the type starts again from the "
+        "prior and earns its way back as a new type does)"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
     key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
@@ -228,9 +233,11 @@ class Boundary:
                 if (drift is not None and self._drift_without_extremes(st, self._voters(st, current))
                         and not (hold is not None and hold("drift", drift[0]))):
                     # a change: the evidence before it describes a model that is gone, keep only the run after it
-                    k, g = drift
+                    # (`drift_restart: run`) or nothing (`prior`: the test chose the run for being bad)
+                    k, g = drift if s.drift_restart == "run" else (0.0, 0.0)
                     st.a, st.b = s.prior_accept + g, s.prior_reject + (k - g)
-                    st.by_key = {kk: [v[1], v[0] - v[1]] for kk, v in st.run_by.items()}
+                    st.by_key = {kk: [v[1], v[0] - v[1]] for kk, v in st.run_by.items()} \
+                        if s.drift_restart == "run" else {}
                     to, why = "frontier", "drift"
                 elif below_target(st.a, st.b, s) and self._holds_without_extremes(st, "frontier", self._voters(st, current)):
                     to, why = "frontier", "below-target"
