@@ -40,6 +40,7 @@ from tierwise.wire.anthropic_messages.response import (
     usage_in,
     usage_out,
 )
+from tierwise.wire.json_prefix import ObjectPrefix
 from tierwise.wire.sse import SSEParser, event_message
 
 _DELTA_IN = {"text_delta": ("text", "text"), "input_json_delta": ("input_json", "partial_json"),
@@ -172,6 +173,10 @@ class StreamEncoder:
         self.open: set[int] = set()
         self.delta_sent = False
         self.stopped = False
+        # Each open tool_use block's argument pieces and their check: a piece is passed on while the text
+        # can still begin a JSON object (the anthropic SDK raises in the caller's code on one that cannot);
+        # the block's end closes what was sent into an object (wire/json_prefix.py).
+        self.tool_args: dict[int, tuple[ObjectPrefix, list[str]]] = {}
 
     def _start(self, usage: Usage | None = None) -> bytes:
         if self.started:
@@ -196,6 +201,8 @@ class StreamEncoder:
         out = len(self.index)
         self.index[index] = out
         self.open.add(out)
+        if isinstance(block, ToolUseBlock):
+            self.tool_args[out] = (ObjectPrefix(), [])
         return event_message("content_block_start", {"type": "content_block_start", "index": out,
                                                      "content_block": cb})
 
@@ -204,7 +211,14 @@ class StreamEncoder:
 
     def _block_stop(self, out: int) -> bytes:
         self.open.discard(out)
-        return event_message("content_block_stop", {"type": "content_block_stop", "index": out})
+        pre = b""
+        held = self.tool_args.pop(out, None)
+        if held is not None:
+            rest = held[0].completion("".join(held[1]))
+            if rest:
+                pre = event_message("content_block_delta", {"type": "content_block_delta", "index": out,
+                                                            "delta": {"type": "input_json_delta", "partial_json": rest}})
+        return pre + event_message("content_block_stop", {"type": "content_block_stop", "index": out})
 
     def _delta(self, ev: BlockDelta) -> bytes:
         pre = b""
@@ -216,6 +230,11 @@ class StreamEncoder:
         out = self.index[ev.index]
         if out not in self.open:
             return pre
+        held = self.tool_args.get(out)
+        if held is not None and ev.delta_type == "input_json":
+            held[1].append(ev.value)
+            if not held[0].feed(ev.value):
+                return pre  # held: the block's end sends what makes the arguments an object
         dtype, field = _DELTA_OUT[ev.delta_type]
         return pre + event_message("content_block_delta", {"type": "content_block_delta", "index": out,
                                                            "delta": {"type": dtype, field: ev.value}})
