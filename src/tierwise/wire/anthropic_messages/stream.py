@@ -57,6 +57,7 @@ class StreamDecoder:
         self.stop_seen = False
         self.ended = False
         self.started_blocks = range(0)  # the indices of the content blocks started so far
+        self.tool_checks: dict[int, ObjectPrefix] = {}  # open tool_use blocks: do their pieces begin an object?
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
@@ -109,6 +110,7 @@ class StreamDecoder:
                 block = response_block_in(obj["content_block"])
                 if isinstance(block, ToolUseBlock):
                     block.input = {}  # the input arrives as input_json deltas
+                    self.tool_checks[i] = ObjectPrefix()
                 return [BlockStart(i, block)]
             if t == "content_block_delta":
                 i = int(obj["index"])
@@ -118,11 +120,24 @@ class StreamDecoder:
                 kind = _DELTA_IN.get(d.get("type"))
                 if kind is None:  # citations_delta and future kinds: nothing canonical to say
                     return []
-                return [BlockDelta(i, kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
+                if kind[0] == "signature":  # (the SDK assigns it: any value passes)
+                    return [BlockDelta(i, "signature", str(d.get("signature") or ""))]
+                # Relayed as sent, a piece that is not a string (the SDK appends each to the block's text), or
+                # tool input that cannot begin a JSON object, made the anthropic SDK raise in the caller's code
+                # (TypeError; "Unable to parse tool parameter JSON from model").
+                v = d[kind[1]]
+                if type(v) is not str:
+                    raise TypeError(v)
+                if kind[0] == "input_json":
+                    check = self.tool_checks.get(i)
+                    if check is not None and not check.feed(v):
+                        raise ValueError(i)
+                return [BlockDelta(i, kind[0], v)]  # type: ignore[arg-type]
             if t == "content_block_stop":
                 i = int(obj["index"])
                 if i not in self.started_blocks:
                     raise ValueError(i)
+                self.tool_checks.pop(i, None)
                 return [BlockStop(i)]
             if t == "message_delta":
                 if not self.started:  # the anthropic SDK fails on any event before message_start (AssertionError)
