@@ -46,6 +46,7 @@ from tierwise.wire.sse import SSEParser, event_message
 _DELTA_IN = {"text_delta": ("text", "text"), "input_json_delta": ("input_json", "partial_json"),
              "thinking_delta": ("thinking", "thinking"), "signature_delta": ("signature", "signature")}
 _DELTA_OUT = {v[0]: (k, v[1]) for k, v in _DELTA_IN.items()}
+_INPUT_JSON, _SIGNATURE = _DELTA_IN["input_json_delta"], _DELTA_IN["signature_delta"]
 
 
 class StreamDecoder:
@@ -120,15 +121,15 @@ class StreamDecoder:
                 kind = _DELTA_IN.get(d.get("type"))
                 if kind is None:  # citations_delta and future kinds: nothing canonical to say
                     return []
-                if kind[0] == "signature":  # (the SDK assigns it: any value passes)
-                    return [BlockDelta(i, "signature", str(d.get("signature") or ""))]
                 # Relayed as sent, a piece that is not a string (the SDK appends each to the block's text), or
                 # tool input that cannot begin a JSON object, made the anthropic SDK raise in the caller's code
-                # (TypeError; "Unable to parse tool parameter JSON from model").
-                v = d[kind[1]]
+                # (TypeError; "Unable to parse tool parameter JSON from model"). A signature it assigns: any passes.
+                v = d.get(kind[1])
                 if type(v) is not str:
-                    raise TypeError(v)
-                if kind[0] == "input_json":
+                    if kind is not _SIGNATURE:
+                        raise TypeError(v)
+                    v = str(v or "")
+                elif self.tool_checks and kind is _INPUT_JSON:
                     check = self.tool_checks.get(i)
                     if check is not None and not check.feed(v):
                         raise ValueError(i)
@@ -245,11 +246,12 @@ class StreamEncoder:
         out = self.index[ev.index]
         if out not in self.open:
             return pre
-        held = self.tool_args.get(out)
-        if held is not None and ev.delta_type == "input_json":
-            held[1].append(ev.value)
-            if not held[0].feed(ev.value):
-                return pre  # held: the block's end sends what makes the arguments an object
+        if self.tool_args:
+            held = self.tool_args.get(out)
+            if held is not None and ev.delta_type == "input_json":
+                held[1].append(ev.value)
+                if not held[0].feed(ev.value):
+                    return pre  # held: the block's end sends what makes the arguments an object
         dtype, field = _DELTA_OUT[ev.delta_type]
         return pre + event_message("content_block_delta", {"type": "content_block_delta", "index": out,
                                                            "delta": {"type": dtype, field: ev.value}})
