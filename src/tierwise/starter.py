@@ -41,21 +41,55 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
+# What `init` and the starter config read from a local server's model list. The server is not trusted: what
+# it says is written into tierwise.yaml and printed, and it chooses how much it sends and how fast.
+MODEL_LIST_BYTES = 1 << 20
+MAX_MODEL_ID = 256
+MAX_WINDOW = 1 << 24  # tokens: more than any model holds; a larger `n_ctx` is a server's invention
+
+
 def served_models(base_url: str, timeout: float = 2.0) -> list[dict[str, Any]] | None:
-    """The models an OpenAI-compatible server lists at `base_url`/models (each entry, with an `id`), or None when
-    it does not answer one."""
+    """The models an OpenAI-compatible server lists at `base_url`/models (each entry, with an `id` fit to write
+    into a config), or None when it does not answer one within `timeout` (the whole answer: a server dripping
+    bytes is not waited on longer) or sends more than MODEL_LIST_BYTES."""
     import json
+    import time
     import urllib.request
 
+    class NoRedirect(urllib.request.HTTPRedirectHandler):  # the list is read where the URL says, not elsewhere
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    deadline = time.monotonic() + timeout
     try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as r:  # noqa: S310
-            data = json.loads(r.read(1 << 20))
+        with urllib.request.build_opener(NoRedirect).open(base_url.rstrip("/") + "/models", timeout=timeout) as r:
+            parts, size = [], 0
+            while size <= MODEL_LIST_BYTES:
+                if time.monotonic() > deadline:
+                    return None
+                part = r.read1(64 * 1024)  # one read: `read(n)` would wait on every byte of a dripping server
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+            if size > MODEL_LIST_BYTES:
+                return None
+            data = json.loads(b"".join(parts))
     except (OSError, ValueError):
         return None
     entries = data.get("data") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return None
-    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+    return [e for e in entries if isinstance(e, dict) and writable_id(e.get("id"))]
+
+
+def writable_id(v: Any) -> bool:
+    """Whether a model id a server lists can go into tierwise.yaml and onto the terminal: a string of at most
+    MAX_MODEL_ID characters, none of them a control, line or paragraph separator, bidi or zero-width character
+    (written as it came, a newline in an id would add keys of the server's choosing to the config)."""
+    from tierwise.commands.terminal_text import has_unsafe
+
+    return isinstance(v, str) and 0 < len(v) <= MAX_MODEL_ID and not has_unsafe(v)
 
 
 def _chat_model(default: str, listed: list[dict[str, Any]] | None) -> str:
@@ -72,8 +106,9 @@ def llama_window(listed: list[dict[str, Any]] | None) -> int | None:
     """What a llama.cpp server holds per request (its -c divided by its slots, `meta.n_ctx` in its model list)."""
     for e in listed or []:
         meta = e.get("meta")
-        if e.get("owned_by") == "llamacpp" and isinstance(meta, dict) and isinstance(meta.get("n_ctx"), int):
-            return int(meta["n_ctx"])
+        n = meta.get("n_ctx") if isinstance(meta, dict) else None
+        if e.get("owned_by") == "llamacpp" and type(n) is int and 0 < n <= MAX_WINDOW:
+            return n
     return None
 
 
@@ -101,6 +136,14 @@ def detect(local_url: str | None = None) -> dict[str, object]:
         "anthropic_key": bool(os.environ.get("ANTHROPIC_API_KEY")),
         "openai_key": bool(os.environ.get("OPENAI_API_KEY")),
     }
+
+
+def _yaml_str(text: str) -> str:
+    """`text` as a double-quoted YAML scalar (JSON's quoting, which YAML reads the same way): a model id with
+    `#`, `: ` or quotes stays one value. Only `writable_id` ids get here, so no escape but \\" and \\\\ is needed."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
 
 
 def starter_yaml(found: dict[str, object] | None = None) -> str:
@@ -153,7 +196,7 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "models:",
         "  local:",
         f"    provider: {name}",
-        f"    model: {model}",
+        f"    model: {_yaml_str(model)}",
         # Ollama cuts a longer prompt to its own context (4096 on most machines) without an error
         f"    context_window: {found.get('local_window') or 32768}" + (
             "        # Ollama's own is 4096 unless raised: OLLAMA_CONTEXT_LENGTH=32768 ollama serve"

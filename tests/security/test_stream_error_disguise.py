@@ -8,6 +8,8 @@ the gateway had sent it, unscrubbed. Real HTTP, the official SDKs, the upstream 
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import openai
 import pytest
@@ -116,6 +118,42 @@ def test_an_anthropic_stream_with_misnumbered_blocks_is_an_upstream_error(keyed,
                                         messages=[{"role": "user", "content": "hi"}]) as s:
             s.get_final_message()
     assert "malformed" in str(e.value), e.value
+
+
+TOOL_BLOCK = ('event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":'
+              '"tool_use","id":"toolu_1","name":"f","input":{}}}\n\n')
+PIECE = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta",'
+         '"partial_json":%s}}\n\n')
+STOP0 = 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+MALFORMED_PIECES = {
+    "tool input that is not JSON": START + TOOL_BLOCK + PIECE % '"{\\"a\\": 1"' + PIECE % '", oops"' + STOP0 + END,
+    "tool input that is an array": START + TOOL_BLOCK + PIECE % '"[1, 2]"' + STOP0 + END,
+    "a text piece that is a number": START + BLOCK % 0 + DELTA.replace('"x"', "5") % 0 + END,
+    "a text piece that is missing": START + BLOCK % 0 + DELTA.replace(',"text":"x"', "") % 0 + END,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED_PIECES))
+def test_an_anthropic_stream_with_pieces_the_sdk_cannot_add_up_is_an_upstream_error(keyed, anthropic_up, shape):
+    """Relayed as sent (pass-through), tool input that cannot begin a JSON object made the anthropic SDK raise in
+    the caller's code (`ValueError: Unable to parse tool parameter JSON from model`), a text piece that is not a
+    string too (`TypeError: can only concatenate str (not "int") to str`), instead of an API error."""
+    anthropic_up.script(Raw(body=MALFORMED_PIECES[shape], content_type="text/event-stream"))
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with ant(keyed).messages.stream(model="frontier", max_tokens=10,
+                                        messages=[{"role": "user", "content": "hi"}]) as s:
+            s.get_final_message()
+    assert "malformed content_block_delta" in str(e.value), e.value
+
+
+def test_valid_tool_input_in_pieces_still_passes_through(keyed, anthropic_up):
+    pieces = ["", '{"ci', 'ty": "Paris \\u00e9", "n": [1, -2.5e3, tr', 'ue, null]}']
+    anthropic_up.script(Raw(body=START + TOOL_BLOCK + "".join(PIECE % json.dumps(p) for p in pieces) + STOP0 + END,
+                            content_type="text/event-stream"))
+    with ant(keyed).messages.stream(model="frontier", max_tokens=10,
+                                    messages=[{"role": "user", "content": "hi"}]) as s:
+        msg = s.get_final_message()
+    assert msg.content[0].input == {"city": "Paris \u00e9", "n": [1, -2500.0, True, None]}
 
 
 TOOL = ('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":'

@@ -109,9 +109,25 @@ def _runs_code(cfg: Config) -> bool:
     return walk(list(cfg.routes.values()))
 
 
+async def _read_at_most(resp: Any, cap: int) -> bytes | None:
+    """The body (inflated, if compressed), or None once it passes `cap` bytes: the server is not trusted to
+    stop, and a gzip bomb is small on the wire."""
+    parts, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | None = None) -> tuple[bool, str]:
     """Reach a provider's model list; `listed` gets its entries (each a dict) when it answers one."""
+    import json
+
     import aiohttp
+
+    from tierwise.starter import MODEL_LIST_BYTES
 
     key = p.api_key()
     if p.api_key_env and not key:
@@ -138,14 +154,17 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                 return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
             if r.status >= 400:
                 return True, f"reached (HTTP {r.status} on {url}; chat may still work)"
+            raw = await _read_at_most(r, MODEL_LIST_BYTES)
+            if raw is None:
+                return True, f"reached; its model list is larger than {MODEL_LIST_BYTES:,} bytes: not read"
             try:
-                data = await r.json(content_type=None)
+                data = json.loads(raw)
                 entries = data.get("data", []) if isinstance(data, dict) else []
                 entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
                 n = len(entries)
                 if listed is not None:
                     listed.extend(entries)
-            except Exception:
+            except ValueError:
                 n = 0
             return True, f"reached; {n} model(s) listed"
     except (aiohttp.ClientConnectorError, OSError):

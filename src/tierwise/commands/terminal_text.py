@@ -31,6 +31,11 @@ def _visible(m: re.Match[str]) -> str:
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
+def has_unsafe(text: str) -> bool:
+    """Whether `text` holds a character `inert` would escape (one a terminal or a YAML reader would act on)."""
+    return _UNSAFE.search(text) is not None
+
+
 def inert(value: Any) -> str:
     """`value` as text with secrets removed and every control character shown as an escape."""
     return _UNSAFE.sub(_visible, scrub(str(value)))

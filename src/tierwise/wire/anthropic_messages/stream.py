@@ -40,11 +40,13 @@ from tierwise.wire.anthropic_messages.response import (
     usage_in,
     usage_out,
 )
+from tierwise.wire.json_prefix import ObjectPrefix
 from tierwise.wire.sse import SSEParser, event_message
 
 _DELTA_IN = {"text_delta": ("text", "text"), "input_json_delta": ("input_json", "partial_json"),
              "thinking_delta": ("thinking", "thinking"), "signature_delta": ("signature", "signature")}
 _DELTA_OUT = {v[0]: (k, v[1]) for k, v in _DELTA_IN.items()}
+_INPUT_JSON, _SIGNATURE = _DELTA_IN["input_json_delta"], _DELTA_IN["signature_delta"]
 
 
 class StreamDecoder:
@@ -56,6 +58,7 @@ class StreamDecoder:
         self.stop_seen = False
         self.ended = False
         self.started_blocks = range(0)  # the indices of the content blocks started so far
+        self.tool_checks: dict[int, ObjectPrefix] = {}  # open tool_use blocks: do their pieces begin an object?
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
@@ -108,6 +111,7 @@ class StreamDecoder:
                 block = response_block_in(obj["content_block"])
                 if isinstance(block, ToolUseBlock):
                     block.input = {}  # the input arrives as input_json deltas
+                    self.tool_checks[i] = ObjectPrefix()
                 return [BlockStart(i, block)]
             if t == "content_block_delta":
                 i = int(obj["index"])
@@ -117,11 +121,24 @@ class StreamDecoder:
                 kind = _DELTA_IN.get(d.get("type"))
                 if kind is None:  # citations_delta and future kinds: nothing canonical to say
                     return []
-                return [BlockDelta(i, kind[0], str(d.get(kind[1]) or ""))]  # type: ignore[arg-type]
+                # Relayed as sent, a piece that is not a string (the SDK appends each to the block's text), or
+                # tool input that cannot begin a JSON object, made the anthropic SDK raise in the caller's code
+                # (TypeError; "Unable to parse tool parameter JSON from model"). A signature it assigns: any passes.
+                v = d.get(kind[1])
+                if type(v) is not str:
+                    if kind is not _SIGNATURE:
+                        raise TypeError(v)
+                    v = str(v or "")
+                elif self.tool_checks and kind is _INPUT_JSON:
+                    check = self.tool_checks.get(i)
+                    if check is not None and not check.feed(v):
+                        raise ValueError(i)
+                return [BlockDelta(i, kind[0], v)]  # type: ignore[arg-type]
             if t == "content_block_stop":
                 i = int(obj["index"])
                 if i not in self.started_blocks:
                     raise ValueError(i)
+                self.tool_checks.pop(i, None)
                 return [BlockStop(i)]
             if t == "message_delta":
                 if not self.started:  # the anthropic SDK fails on any event before message_start (AssertionError)
@@ -172,6 +189,10 @@ class StreamEncoder:
         self.open: set[int] = set()
         self.delta_sent = False
         self.stopped = False
+        # Each open tool_use block's argument pieces and their check: a piece is passed on while the text
+        # can still begin a JSON object (the anthropic SDK raises in the caller's code on one that cannot);
+        # the block's end closes what was sent into an object (wire/json_prefix.py).
+        self.tool_args: dict[int, tuple[ObjectPrefix, list[str]]] = {}
 
     def _start(self, usage: Usage | None = None) -> bytes:
         if self.started:
@@ -196,6 +217,8 @@ class StreamEncoder:
         out = len(self.index)
         self.index[index] = out
         self.open.add(out)
+        if isinstance(block, ToolUseBlock):
+            self.tool_args[out] = (ObjectPrefix(), [])
         return event_message("content_block_start", {"type": "content_block_start", "index": out,
                                                      "content_block": cb})
 
@@ -204,7 +227,14 @@ class StreamEncoder:
 
     def _block_stop(self, out: int) -> bytes:
         self.open.discard(out)
-        return event_message("content_block_stop", {"type": "content_block_stop", "index": out})
+        pre = b""
+        held = self.tool_args.pop(out, None)
+        if held is not None:
+            rest = held[0].completion("".join(held[1]))
+            if rest:
+                pre = event_message("content_block_delta", {"type": "content_block_delta", "index": out,
+                                                            "delta": {"type": "input_json_delta", "partial_json": rest}})
+        return pre + event_message("content_block_stop", {"type": "content_block_stop", "index": out})
 
     def _delta(self, ev: BlockDelta) -> bytes:
         pre = b""
@@ -216,6 +246,12 @@ class StreamEncoder:
         out = self.index[ev.index]
         if out not in self.open:
             return pre
+        if self.tool_args:
+            held = self.tool_args.get(out)
+            if held is not None and ev.delta_type == "input_json":
+                held[1].append(ev.value)
+                if not held[0].feed(ev.value):
+                    return pre  # held: the block's end sends what makes the arguments an object
         dtype, field = _DELTA_OUT[ev.delta_type]
         return pre + event_message("content_block_delta", {"type": "content_block_delta", "index": out,
                                                            "delta": {"type": dtype, field: ev.value}})

@@ -30,6 +30,7 @@ from tierwise.providers.error_classes import body_error
 from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
 from tierwise.wire._check import token_count
+from tierwise.wire.json_prefix import tool_input
 
 FORMAT: WireFormat = "openai"
 
@@ -111,13 +112,8 @@ def _message_blocks(msg: dict[str, Any]) -> list[Block]:
         blocks.append(TextBlock(msg["refusal"]))
     for i, tc in enumerate(msg.get("tool_calls") or []):
         fn = tc.get("function") or {}
-        try:
-            args = orjson.loads(fn.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            args = {"_raw_arguments": fn.get("arguments")}
-        if not isinstance(args, dict):
-            args = {"value": args}
-        blocks.append(ToolUseBlock(str(tc.get("id") or f"call_{i}"), str(fn.get("name") or ""), args))
+        blocks.append(ToolUseBlock(str(tc.get("id") or f"call_{i}"), str(fn.get("name") or ""),
+                                   tool_input(fn.get("arguments"))))
     return blocks
 
 
