@@ -299,3 +299,29 @@ async def test_a_weak_run_s_folder_is_bounded_like_bubblewrap_s(monkeypatch: pyt
     written = int(r.stdout.split("MB ")[1].split()[0])
     assert written <= 8, r.stdout
     assert "own files ['data.txt', 'main.py']" in r.stdout, r.stdout
+
+
+REWRITE_ITS_FILES = """
+import os
+with open("data.txt", "a") as fh:
+    fh.write("+more")
+print("data", open("data.txt").read())
+with open("main.py", "w") as fh:
+    fh.write("# rewritten")
+os.replace("data.txt", "moved.txt")
+os.unlink("moved.txt")
+print("left", sorted(os.listdir(".")))
+"""
+
+
+@BOTH
+async def test_a_run_may_rewrite_move_and_delete_the_files_it_was_given(mode: str, audit_hook: bool) -> None:
+    """The run's files are its own in either sandbox, as bubblewrap's `/work` copies are. The weak run of a
+    root gateway (the host read-only but for its folder, session 23) had them bound in from the host folder
+    and left read-only by the host's read-only remount: writing one failed with EROFS (30), and moving or
+    deleting one with EBUSY, where bubblewrap's run did all three."""
+    r = await run_python(REWRITE_ITS_FILES, files={"data.txt": "kept"}, limits=LIMITS, audit_hook=audit_hook)
+    assert r.ok, r.stderr
+    assert "data kept+more" in r.stdout and "left ['main.py']" in r.stdout, (r.stdout, r.stderr)
+    if mode == "weak" and os.geteuid() == 0:
+        assert "readonly_host" in r.layers, r.layers

@@ -30,7 +30,7 @@ import os
 import pwd
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_RUN_AS = 65534
@@ -273,20 +273,17 @@ def _libc() -> _Libc:
 @dataclass(frozen=True, slots=True)
 class Folder:
     """The weak sandbox's run folder as its child shows it: a tmpfs of `size` bytes owned by the user
-    over `path`, with the files `names` of the host folder bound into it (`hold`: where the host
-    folder is kept meanwhile, inside the stage tmpfs of that child only)."""
+    over `path`, holding copies of the run's `files` (name, content), the user's to write, move and
+    delete, as bubblewrap's `/work` copies are."""
 
     path: bytes
-    names: tuple[bytes, ...]
+    files: tuple[tuple[bytes, bytes], ...]
     options: bytes  # the tmpfs's mount options (size, owner, mode)
-    stage: bytes
-    hold: bytes
 
 
-def run_folder(path: str, names: Sequence[str], size: int, user: User) -> Folder:
-    stage = stage_root().encode()
-    return Folder(path.encode(), tuple(n.encode() for n in names),
-                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode(), stage, stage + b"/run")
+def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User) -> Folder:
+    return Folder(path.encode(), tuple((n.encode(), data) for n, data in files.items()),
+                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode())
 
 
 def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
@@ -323,16 +320,11 @@ def switch(prepared: tuple | None) -> None:
         # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
         # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,
         # another run's folder, and its own folder on the host's disk without a bound in total.
-        # Here its folder is a tmpfs of `work_mb` (its files bound in from the host folder, kept
-        # under the stage folder meanwhile) and every other mount is read-only.
-        libc.check(libc.mount(b"tmpfs", folder.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
-        _make(folder.hold, True)
-        libc.check(libc.mount(folder.path, folder.hold, None, MS_BIND, None), "holding the run's folder")
+        # Here its folder is a tmpfs of `work_mb` holding copies of its files (bound in from the host
+        # folder, they were left read-only with the rest of the host) and every other mount is read-only.
         libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
-        for name in folder.names:
-            _make(folder.path + b"/" + name, False)
-            libc.check(libc.mount(folder.hold + b"/" + name, folder.path + b"/" + name, None, MS_BIND, None),
-                       "a file of the run")
+        for name, data in folder.files:
+            _write_own(folder.path + b"/" + name, data, user)
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
@@ -341,6 +333,18 @@ def switch(prepared: tuple | None) -> None:
     os.setresuid(user.uid, user.uid, user.uid)
     if os.getresuid() != (user.uid,) * 3 or os.getresgid() != (user.gid,) * 3:  # never exec as root
         raise OSError(1, f"sandbox user switch: still uid {os.getresuid()}, gid {os.getresgid()}")
+
+
+def _write_own(path: bytes, data: bytes, user: User) -> None:
+    """A new file of the run's user holding `data` (between fork and exec: system calls on prepared bytes)."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchown(fd, user.uid, user.gid)
+    finally:
+        os.close(fd)
 
 
 def _make(path: bytes, folder: bool) -> None:

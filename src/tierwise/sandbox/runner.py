@@ -137,7 +137,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
             proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
-                                                         identity.run_folder(folder, list(files), limits.work_mb << 20,
+                                                         identity.run_folder(folder, files, limits.work_mb << 20,
                                                                              user) if read_only and user else None))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
