@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -325,3 +326,28 @@ async def test_a_run_may_rewrite_move_and_delete_the_files_it_was_given(mode: st
     assert "data kept+more" in r.stdout and "left ['main.py']" in r.stdout, (r.stdout, r.stderr)
     if mode == "weak" and os.geteuid() == 0:
         assert "readonly_host" in r.layers, r.layers
+
+
+def test_worker_processes_never_hand_out_the_same_uid(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --workers N` (and `tierwise mcp` beside `serve`) are processes with a uid pool each over the same
+    `run_as_range`: every one of them handed its first run the range's first uid, so two runs of two workers
+    were one user again (the other's folder, /proc/<pid>/mem, signals). A uid is now taken with a lock every
+    process on the machine sees (flock on a file per uid, released by the kernel when the holder dies)."""
+    if os.geteuid() != 0:
+        pytest.fail("needs a root gateway (CI runs as root): only root switches users")
+    monkeypatch.setattr(identity, "LOCK_DIR", str(tmp_path / "run-uids"), raising=False)
+    sandbox.configure(run_as_range="61184-61187")
+    try:
+        first_worker = identity.pool()
+        identity.pool.cache_clear()  # the next call builds what a second worker process builds
+        second_worker = identity.pool()
+        assert first_worker is not None and second_worker is not None and first_worker is not second_worker
+        a = [first_worker.take(), first_worker.take()]
+        b = [second_worker.take(), second_worker.take()]
+        assert None not in a + b
+        assert len({u.uid for u in a + b}) == 4, (a, b)  # type: ignore[union-attr]
+        assert first_worker.take() is None and second_worker.take() is None  # every uid of the range in use
+        first_worker.give_back(a[0])  # type: ignore[arg-type]
+        assert second_worker.take() == a[0]  # back for any process once its run is over
+    finally:
+        sandbox.configure()

@@ -25,13 +25,17 @@ import atexit
 import collections
 import contextlib
 import ctypes
+import fcntl
 import functools
+import logging
 import os
 import pwd
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+log = logging.getLogger("tierwise.sandbox")
 
 DEFAULT_RUN_AS = 65534
 # The largest uid or gid a user may have: (uid_t)-1, 4294967295, is the "leave it unchanged" of
@@ -86,26 +90,68 @@ def parse_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+# Where the uid locks of every gateway process of this machine are (`serve --workers N`, `tierwise mcp`): a
+# root-only folder, one file per uid, locked with flock while a run has that uid.
+LOCK_DIR = "/run/tierwise-run-uids" if os.path.isdir("/run") else os.path.join(tempfile.gettempdir(),
+                                                                                "tierwise-run-uids")
+
+
 class UidPool:
     """Distinct uids for the runs in progress (like systemd's DynamicUser): with one uid for every
     run, a run in the weak sandbox read and wrote another run's folder (its tests), read and wrote
     its memory through /proc/<pid>/mem and stopped it with tgkill, and runs shared the per-user
     counters of the kernel; with a uid each, the kernel refuses all of it. A uid comes back after
-    its run's processes are gone and is handed out again last (least recently used first)."""
+    its run's processes are gone and is handed out again last (least recently used first).
 
-    def __init__(self, first: int, last: int) -> None:
+    Each gateway process has a pool over the same range (`serve --workers N`; `tierwise mcp` beside
+    `serve`): a uid is taken with an flock on its file in `lock_dir`, which every process sees and the
+    kernel releases when the holder dies. (Each pool handed the range's first uid to its first run:
+    two workers' runs were one user again.) `lock_dir` None: this process's runs only."""
+
+    def __init__(self, first: int, last: int, lock_dir: str | None = None) -> None:
         self.size = last - first + 1
         self._free = collections.deque(User(uid, uid) for uid in range(first, last + 1))
+        self._dir = lock_dir
+        self._held: dict[int, int] = {}  # uid -> the descriptor holding its lock
 
     def take(self) -> User | None:
-        """A uid no run in progress has; None when every one is in use."""
+        """A uid no run in progress has, in this process or another; None when every one is in use."""
+        for _ in range(len(self._free)):
+            user = self._free.popleft()
+            if self._lock(user.uid):
+                return user
+            self._free.append(user)  # another process's run has it
+        return None
+
+    def _lock(self, uid: int) -> bool:
+        if self._dir is None:
+            return True
+        fd = os.open(os.path.join(self._dir, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            return self._free.popleft()
-        except IndexError:
-            return None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._held[uid] = fd
+        return True
 
     def give_back(self, user: User) -> None:
+        fd = self._held.pop(user.uid, None)
+        if fd is not None:
+            os.close(fd)  # the lock goes with it
         self._free.append(user)
+
+
+def lock_dir() -> str | None:
+    """LOCK_DIR, made root-only; None (with a warning) when it is there but not root's alone."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(LOCK_DIR, 0o700)
+    st = os.lstat(LOCK_DIR)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o077:
+        return LOCK_DIR
+    log.warning("sandbox: %s is not a folder of root's alone: sandbox.run_as_range is kept apart within this "
+                "process only (with --workers N, two workers' runs may share a uid)", LOCK_DIR)
+    return None
 
 
 @functools.cache
@@ -113,7 +159,7 @@ def pool() -> UidPool | None:
     """The pool of run uids, when the gateway is root and a range is configured."""
     if settings.run_as_range is None or os.geteuid() != 0:
         return None
-    return UidPool(*settings.run_as_range)
+    return UidPool(*settings.run_as_range, lock_dir=lock_dir())
 
 
 def resolve(run_as: int | str) -> User:

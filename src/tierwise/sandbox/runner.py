@@ -161,7 +161,8 @@ async def _own_uid(user: identity.User | None) -> AsyncIterator[tuple[identity.U
         return
     mine = pool.take()
     if mine is None:
-        raise SandboxBusy(f"every uid of sandbox.run_as_range ({pool.size}) is in use")
+        raise SandboxBusy(f"every uid of sandbox.run_as_range ({pool.size}) is in use "
+                          "(by this gateway process or another)")
     try:
         yield mine, True
     finally:
