@@ -144,13 +144,18 @@ class UidPool:
 
 def lock_dir() -> str | None:
     """LOCK_DIR, made root-only; None (with a warning) when it is there but not root's alone."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(LOCK_DIR, 0o700)
-    st = os.lstat(LOCK_DIR)
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o077:
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(LOCK_DIR, 0o700)
+        st = os.lstat(LOCK_DIR)
+        why = None if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o077 else \
+            "not a folder of root's alone"
+    except OSError as e:
+        why = e.strerror or str(e)
+    if why is None:
         return LOCK_DIR
-    log.warning("sandbox: %s is not a folder of root's alone: sandbox.run_as_range is kept apart within this "
-                "process only (with --workers N, two workers' runs may share a uid)", LOCK_DIR)
+    log.warning("sandbox: %s: %s; sandbox.run_as_range keeps runs apart within this process only (with "
+                "--workers N, two workers' runs may share a uid)", LOCK_DIR, why)
     return None
 
 
