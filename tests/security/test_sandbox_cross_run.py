@@ -351,3 +351,11 @@ def test_worker_processes_never_hand_out_the_same_uid(tmp_path: Any, monkeypatch
         assert second_worker.take() == a[0]  # back for any process once its run is over
     finally:
         sandbox.configure()
+
+
+async def test_files_larger_than_the_folder_are_a_result_not_an_exception(mode: str) -> None:
+    """Files that do not fit the run's folder (`work_mb`): bubblewrap's run fails to place them and says so; the
+    weak run (whose files are now copied into its tmpfs between fork and exec) says so too, never raises."""
+    r = await run_python("print('ran')", files={"big.txt": "x" * (3 << 20)}, limits=SandboxLimits(wall_s=30, work_mb=2))
+    assert not r.ok and "ran" not in r.stdout
+    assert "space" in r.stderr or "do not fit" in r.stderr, r.stderr

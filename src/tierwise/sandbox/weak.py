@@ -73,6 +73,11 @@ def make_folder(files: dict[str, bytes], user: identity.User | None = None) -> s
     return folder
 
 
+def folder_bytes(files: dict[str, bytes]) -> int:
+    """What the run's files take of its tmpfs folder (whole pages)."""
+    return sum(-(-len(data) // 4096) * 4096 for data in files.values())
+
+
 def prefix() -> str:
     """The interpreter's installation (re-shown whole where the sandbox user cannot reach it)."""
     return os.path.realpath(sys.base_prefix)
