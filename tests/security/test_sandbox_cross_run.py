@@ -12,8 +12,11 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -359,3 +362,64 @@ async def test_files_larger_than_the_folder_are_a_result_not_an_exception(mode: 
     r = await run_python("print('ran')", files={"big.txt": "x" * (3 << 20)}, limits=SandboxLimits(wall_s=30, work_mb=2))
     assert not r.ok and "ran" not in r.stdout
     assert "space" in r.stderr or "do not fit" in r.stderr, r.stderr
+
+
+GATEWAY_WITH_A_WEAK_RUN = """
+import asyncio, sys
+from tierwise import sandbox
+from tierwise.sandbox import bwrap, run_python, SandboxLimits
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+asyncio.run(run_python("import time\\ntime.sleep(120)", limits=SandboxLimits(wall_s=300, cpu_s=300)))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                        if b"tierwise-sandbox-" in cmd.read():  # the run (not the read-only probe)
+                            found.append(int(entry))
+    return found
+
+
+def test_a_weak_run_does_not_outlive_its_gateway_process() -> None:
+    """A gateway process killed outright (a worker's OOM kill, `kill -9`) left its weak runs running, reparented,
+    unbounded by any wall clock (its supervisor was that process), and as the same user as the next runs: the
+    kernel releases the dead process's `run_as_range` uid locks, so another worker handed the orphan's uid to a
+    new run. bubblewrap's runs die with their parent (`--die-with-parent`); a weak run now does as well
+    (PR_SET_PDEATHSIG, set after the switch of user, which clears it)."""
+    gw = subprocess.Popen([sys.executable, "-c", GATEWAY_WITH_A_WEAK_RUN], env={**os.environ})
+    run: list[int] = []
+    try:
+        for _ in range(600):  # until the run has started (at most a minute on a loaded machine)
+            run = _children(gw.pid)
+            if run:
+                break
+            time.sleep(0.1)
+        assert run, "the weak run did not start"
+        gw.kill()
+        gw.wait()
+        gone = False
+        for _ in range(300):
+            if not any(os.path.exists(f"/proc/{p}") and _state(p) != "Z" for p in run):
+                gone = True
+                break
+            time.sleep(0.1)
+        assert gone, f"the weak run {run} outlived its gateway"
+    finally:
+        gw.kill()
+        for p in run:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -140,7 +140,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
                                                                 f"fit its folder (work_mb {limits.work_mb}); not run"))
                 return
-            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit,
+                                confine=weak.dying_with(os.getpid(), confine),
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
                                                          identity.run_folder(folder, files, limits.work_mb << 20,
                                                                              user) if read_only and user else None))
