@@ -44,7 +44,7 @@ def main(forks: int) -> None:
         with open(os.path.join(folder, "main.py"), "w") as fh:
             fh.write("pass")
         cases.append(("weak: staging + folder tmpfs + read-only host + uid switch",
-                      identity.switcher(user, weak_staging, identity.run_folder(folder, ["main.py"], 64 << 20, user))))
+                      identity.switcher(user, weak_staging, identity.run_folder(folder, {"main.py": b"pass"}, 64 << 20, user))))
     for name, prepared in cases * 2:
         times = [once(prepared) for _ in range(forks)]
         print(f"{name}: median {statistics.median(times) * 1e6:.0f} us, min {min(times) * 1e6:.0f} us")

@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -299,3 +303,123 @@ async def test_a_weak_run_s_folder_is_bounded_like_bubblewrap_s(monkeypatch: pyt
     written = int(r.stdout.split("MB ")[1].split()[0])
     assert written <= 8, r.stdout
     assert "own files ['data.txt', 'main.py']" in r.stdout, r.stdout
+
+
+REWRITE_ITS_FILES = """
+import os
+with open("data.txt", "a") as fh:
+    fh.write("+more")
+print("data", open("data.txt").read())
+with open("main.py", "w") as fh:
+    fh.write("# rewritten")
+os.replace("data.txt", "moved.txt")
+os.unlink("moved.txt")
+print("left", sorted(os.listdir(".")))
+"""
+
+
+@BOTH
+async def test_a_run_may_rewrite_move_and_delete_the_files_it_was_given(mode: str, audit_hook: bool) -> None:
+    """The run's files are its own in either sandbox, as bubblewrap's `/work` copies are. The weak run of a
+    root gateway (the host read-only but for its folder, session 23) had them bound in from the host folder
+    and left read-only by the host's read-only remount: writing one failed with EROFS (30), and moving or
+    deleting one with EBUSY, where bubblewrap's run did all three."""
+    r = await run_python(REWRITE_ITS_FILES, files={"data.txt": "kept"}, limits=LIMITS, audit_hook=audit_hook)
+    assert r.ok, r.stderr
+    assert "data kept+more" in r.stdout and "left ['main.py']" in r.stdout, (r.stdout, r.stderr)
+    if mode == "weak" and os.geteuid() == 0:
+        assert "readonly_host" in r.layers, r.layers
+
+
+def test_worker_processes_never_hand_out_the_same_uid(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --workers N` (and `tierwise mcp` beside `serve`) are processes with a uid pool each over the same
+    `run_as_range`: every one of them handed its first run the range's first uid, so two runs of two workers
+    were one user again (the other's folder, /proc/<pid>/mem, signals). A uid is now taken with a lock every
+    process on the machine sees (flock on a file per uid, released by the kernel when the holder dies)."""
+    if os.geteuid() != 0:
+        pytest.fail("needs a root gateway (CI runs as root): only root switches users")
+    monkeypatch.setattr(identity, "LOCK_DIR", str(tmp_path / "run-uids"), raising=False)
+    sandbox.configure(run_as_range="61184-61187")
+    try:
+        first_worker = identity.pool()
+        identity.pool.cache_clear()  # the next call builds what a second worker process builds
+        second_worker = identity.pool()
+        assert first_worker is not None and second_worker is not None and first_worker is not second_worker
+        a = [first_worker.take(), first_worker.take()]
+        b = [second_worker.take(), second_worker.take()]
+        assert None not in a + b
+        assert len({u.uid for u in a + b}) == 4, (a, b)  # type: ignore[union-attr]
+        assert first_worker.take() is None and second_worker.take() is None  # every uid of the range in use
+        first_worker.give_back(a[0])  # type: ignore[arg-type]
+        assert second_worker.take() == a[0]  # back for any process once its run is over
+    finally:
+        sandbox.configure()
+
+
+async def test_files_larger_than_the_folder_are_a_result_not_an_exception(mode: str) -> None:
+    """Files that do not fit the run's folder (`work_mb`): bubblewrap's run fails to place them and says so; the
+    weak run (whose files are now copied into its tmpfs between fork and exec) says so too, never raises."""
+    r = await run_python("print('ran')", files={"big.txt": "x" * (3 << 20)}, limits=SandboxLimits(wall_s=30, work_mb=2))
+    assert not r.ok and "ran" not in r.stdout
+    assert "space" in r.stderr or "do not fit" in r.stderr, r.stderr
+
+
+GATEWAY_WITH_A_WEAK_RUN = """
+import asyncio, sys
+from tierwise import sandbox
+from tierwise.sandbox import bwrap, run_python, SandboxLimits
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+asyncio.run(run_python("import time\\ntime.sleep(120)", limits=SandboxLimits(wall_s=300, cpu_s=300)))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                        if b"tierwise-sandbox-" in cmd.read():  # the run (not the read-only probe)
+                            found.append(int(entry))
+    return found
+
+
+def test_a_weak_run_does_not_outlive_its_gateway_process() -> None:
+    """A gateway process killed outright (a worker's OOM kill, `kill -9`) left its weak runs running, reparented,
+    unbounded by any wall clock (its supervisor was that process), and as the same user as the next runs: the
+    kernel releases the dead process's `run_as_range` uid locks, so another worker handed the orphan's uid to a
+    new run. bubblewrap's runs die with their parent (`--die-with-parent`); a weak run now does as well
+    (PR_SET_PDEATHSIG, set after the switch of user, which clears it)."""
+    gw = subprocess.Popen([sys.executable, "-c", GATEWAY_WITH_A_WEAK_RUN], env={**os.environ})
+    run: list[int] = []
+    try:
+        for _ in range(600):  # until the run has started (at most a minute on a loaded machine)
+            run = _children(gw.pid)
+            if run:
+                break
+            time.sleep(0.1)
+        assert run, "the weak run did not start"
+        gw.kill()
+        gw.wait()
+        gone = False
+        for _ in range(300):
+            if not any(os.path.exists(f"/proc/{p}") and _state(p) != "Z" for p in run):
+                gone = True
+                break
+            time.sleep(0.1)
+        assert gone, f"the weak run {run} outlived its gateway"
+    finally:
+        gw.kill()
+        for p in run:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

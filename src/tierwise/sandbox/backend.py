@@ -185,10 +185,8 @@ def weak_read_only_host() -> bool:
     folder = tempfile.mkdtemp(prefix="tierwise-check-")
     try:
         os.chown(folder, user.uid, user.gid)
-        with open(os.path.join(folder, "f"), "w") as fh:
-            fh.write("in")
         prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user),
-                                     identity.run_folder(folder, ["f"], 1 << 20, user))
+                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\ntry:\n    open('/dev/shm/tw', 'w')\nexcept OSError " \
                 "as e:\n    assert e.errno == 30, e\nelse:\n    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},

@@ -25,13 +25,17 @@ import atexit
 import collections
 import contextlib
 import ctypes
+import fcntl
 import functools
+import logging
 import os
 import pwd
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+log = logging.getLogger("tierwise.sandbox")
 
 DEFAULT_RUN_AS = 65534
 # The largest uid or gid a user may have: (uid_t)-1, 4294967295, is the "leave it unchanged" of
@@ -86,26 +90,77 @@ def parse_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+# Where the uid locks of every gateway process of this machine are (`serve --workers N`, `tierwise mcp`): a
+# root-only folder, one file per uid, locked with flock while a run has that uid.
+LOCK_DIR = "/run/tierwise-run-uids" if os.path.isdir("/run") else os.path.join(tempfile.gettempdir(),
+                                                                                "tierwise-run-uids")
+
+
 class UidPool:
     """Distinct uids for the runs in progress (like systemd's DynamicUser): with one uid for every
     run, a run in the weak sandbox read and wrote another run's folder (its tests), read and wrote
     its memory through /proc/<pid>/mem and stopped it with tgkill, and runs shared the per-user
     counters of the kernel; with a uid each, the kernel refuses all of it. A uid comes back after
-    its run's processes are gone and is handed out again last (least recently used first)."""
+    its run's processes are gone and is handed out again last (least recently used first).
 
-    def __init__(self, first: int, last: int) -> None:
+    Each gateway process has a pool over the same range (`serve --workers N`; `tierwise mcp` beside
+    `serve`): a uid is taken with an flock on its file in `lock_dir`, which every process sees and the
+    kernel releases when the holder dies. (Each pool handed the range's first uid to its first run:
+    two workers' runs were one user again.) `lock_dir` None: this process's runs only."""
+
+    def __init__(self, first: int, last: int, lock_dir: str | None = None) -> None:
         self.size = last - first + 1
         self._free = collections.deque(User(uid, uid) for uid in range(first, last + 1))
+        self._dir = lock_dir
+        self._held: dict[int, int] = {}  # uid -> the descriptor holding its lock
 
     def take(self) -> User | None:
-        """A uid no run in progress has; None when every one is in use."""
+        """A uid no run in progress has, in this process or another; None when every one is in use."""
+        for _ in range(len(self._free)):
+            user = self._free.popleft()
+            if self._lock(user.uid):
+                return user
+            self._free.append(user)  # another process's run has it
+        return None
+
+    def _lock(self, uid: int) -> bool:
+        if self._dir is None:
+            return True
+        try:  # (a lock file that cannot be opened: the uid is not taken, the run is `busy` at worst)
+            fd = os.open(os.path.join(self._dir, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)
+        except OSError:
+            return False
         try:
-            return self._free.popleft()
-        except IndexError:
-            return None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._held[uid] = fd
+        return True
 
     def give_back(self, user: User) -> None:
+        fd = self._held.pop(user.uid, None)
+        if fd is not None:
+            os.close(fd)  # the lock goes with it
         self._free.append(user)
+
+
+def lock_dir() -> str | None:
+    """LOCK_DIR, made root-only; None (with a warning) when it is there but not root's alone."""
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(LOCK_DIR, 0o700)
+        st = os.lstat(LOCK_DIR)
+        why = None if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o077 else \
+            "not a folder of root's alone"
+    except OSError as e:
+        why = e.strerror or str(e)
+    if why is None:
+        return LOCK_DIR
+    log.warning("sandbox: %s: %s; sandbox.run_as_range keeps runs apart within this process only (with "
+                "--workers N, two workers' runs may share a uid)", LOCK_DIR, why)
+    return None
 
 
 @functools.cache
@@ -113,7 +168,7 @@ def pool() -> UidPool | None:
     """The pool of run uids, when the gateway is root and a range is configured."""
     if settings.run_as_range is None or os.geteuid() != 0:
         return None
-    return UidPool(*settings.run_as_range)
+    return UidPool(*settings.run_as_range, lock_dir=lock_dir())
 
 
 def resolve(run_as: int | str) -> User:
@@ -273,20 +328,17 @@ def _libc() -> _Libc:
 @dataclass(frozen=True, slots=True)
 class Folder:
     """The weak sandbox's run folder as its child shows it: a tmpfs of `size` bytes owned by the user
-    over `path`, with the files `names` of the host folder bound into it (`hold`: where the host
-    folder is kept meanwhile, inside the stage tmpfs of that child only)."""
+    over `path`, holding copies of the run's `files` (name, content), the user's to write, move and
+    delete, as bubblewrap's `/work` copies are."""
 
     path: bytes
-    names: tuple[bytes, ...]
+    files: tuple[tuple[bytes, bytes], ...]
     options: bytes  # the tmpfs's mount options (size, owner, mode)
-    stage: bytes
-    hold: bytes
 
 
-def run_folder(path: str, names: Sequence[str], size: int, user: User) -> Folder:
-    stage = stage_root().encode()
-    return Folder(path.encode(), tuple(n.encode() for n in names),
-                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode(), stage, stage + b"/run")
+def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User) -> Folder:
+    return Folder(path.encode(), tuple((n.encode(), data) for n, data in files.items()),
+                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode())
 
 
 def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
@@ -323,16 +375,11 @@ def switch(prepared: tuple | None) -> None:
         # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
         # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,
         # another run's folder, and its own folder on the host's disk without a bound in total.
-        # Here its folder is a tmpfs of `work_mb` (its files bound in from the host folder, kept
-        # under the stage folder meanwhile) and every other mount is read-only.
-        libc.check(libc.mount(b"tmpfs", folder.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
-        _make(folder.hold, True)
-        libc.check(libc.mount(folder.path, folder.hold, None, MS_BIND, None), "holding the run's folder")
+        # Here its folder is a tmpfs of `work_mb` holding copies of its files (bound in from the host
+        # folder, they were left read-only with the rest of the host) and every other mount is read-only.
         libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
-        for name in folder.names:
-            _make(folder.path + b"/" + name, False)
-            libc.check(libc.mount(folder.hold + b"/" + name, folder.path + b"/" + name, None, MS_BIND, None),
-                       "a file of the run")
+        for name, data in folder.files:
+            _write_own(folder.path + b"/" + name, data, user)
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
@@ -341,6 +388,18 @@ def switch(prepared: tuple | None) -> None:
     os.setresuid(user.uid, user.uid, user.uid)
     if os.getresuid() != (user.uid,) * 3 or os.getresgid() != (user.gid,) * 3:  # never exec as root
         raise OSError(1, f"sandbox user switch: still uid {os.getresuid()}, gid {os.getresgid()}")
+
+
+def _write_own(path: bytes, data: bytes, user: User) -> None:
+    """A new file of the run's user holding `data` (between fork and exec: system calls on prepared bytes)."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchown(fd, user.uid, user.gid)
+    finally:
+        os.close(fd)
 
 
 def _make(path: bytes, folder: bool) -> None:

@@ -135,9 +135,15 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
             confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
             read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
-            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, confine=confine,
+            if read_only and user and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
+                # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
+                yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
+                                                                f"fit its folder (work_mb {limits.work_mb}); not run"))
+                return
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit,
+                                confine=weak.dying_with(os.getpid(), confine),
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
-                                                         identity.run_folder(folder, list(files), limits.work_mb << 20,
+                                                         identity.run_folder(folder, files, limits.work_mb << 20,
                                                                              user) if read_only and user else None))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
@@ -161,7 +167,8 @@ async def _own_uid(user: identity.User | None) -> AsyncIterator[tuple[identity.U
         return
     mine = pool.take()
     if mine is None:
-        raise SandboxBusy(f"every uid of sandbox.run_as_range ({pool.size}) is in use")
+        raise SandboxBusy(f"every uid of sandbox.run_as_range ({pool.size}) is in use "
+                          "(by this gateway process or another)")
     try:
         yield mine, True
     finally:

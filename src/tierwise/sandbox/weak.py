@@ -12,9 +12,11 @@ import ctypes
 import functools
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 from tierwise.sandbox import bwrap, identity, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
@@ -23,6 +25,7 @@ from tierwise.sandbox.cleanup import remove_tree
 log = logging.getLogger("tierwise.sandbox")
 
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+PR_SET_PDEATHSIG = 1
 
 
 class _SockFprog(ctypes.Structure):
@@ -71,6 +74,41 @@ def make_folder(files: dict[str, bytes], user: identity.User | None = None) -> s
             os.chown(os.path.join(folder, name), user.uid, user.gid, follow_symlinks=False)
         os.chown(folder, user.uid, user.gid)
     return folder
+
+
+@functools.cache
+def _prctl() -> Any:
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (AttributeError, OSError):  # not Linux: no parent-death signal
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], None]:
+    """What the run's child does between fork and exec after its switch of user (which clears the setting):
+    die with the gateway process `parent` (SIGKILL), then `confine`. No PID namespace or cgroup takes a weak
+    run with a gateway that was killed outright: it ran on, unbounded by the wall clock its dead supervisor
+    kept, as the uid the kernel's lock then let another process hand to a new run."""
+    prctl = _prctl()
+
+    def load() -> None:
+        if prctl is not None and prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"the parent-death signal cannot be set: {os.strerror(err)}")
+        if prctl is not None and os.getppid() != parent:  # the gateway died before the setting
+            os._exit(1)
+        if confine is not None:
+            confine()
+
+    return load
+
+
+def folder_bytes(files: dict[str, bytes]) -> int:
+    """What the run's files take of its tmpfs folder (whole pages)."""
+    return sum(-(-len(data) // 4096) * 4096 for data in files.values())
 
 
 def prefix() -> str:
