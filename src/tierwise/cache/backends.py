@@ -218,8 +218,15 @@ _HEX40 = "[0-9a-f]" * 40  # an entry's key (keys.exact_key: a 20-byte BLAKE2b in
 # of entry keys by last use, in ms), `<prefix>lru-sizes` (a hash of each entry's counted bytes) and
 # `<prefix>lru-bytes` (their total). A put counts its entry and evicts the least recently used entries until the
 # total fits; entries whose TTL ran out are counted until the eviction reaches them (the bound errs on the safe
-# side: the cache holds at most `max_bytes`, sometimes less).
+# side: the cache holds at most `max_bytes`, sometimes less). A total the server evicted (an LRU `maxmemory`
+# policy) is summed again from the sizes. An entry counts its value's bytes, as on sqlite, so an entry of
+# `max_entry_bytes` fits a cache of `max_bytes` equal to it.
 _PUT = """
+if redis.call('EXISTS', KEYS[4]) == 0 and redis.call('HLEN', KEYS[3]) > 0 then
+  local sum = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[3])) do sum = sum + tonumber(v) end
+  redis.call('SET', KEYS[4], sum)
+end
 local old = redis.call('HGET', KEYS[3], KEYS[1])
 if old then redis.call('DECRBY', KEYS[4], old) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -294,7 +301,7 @@ class RedisBackend:
 
     async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
         name = self.full_key(key, route, tenant)
-        size = len(value) + len(name)
+        size = len(value)
         await self._put(keys=[name, *self.index],
                         args=[value, max(1, int(ttl * 1000)), int(time.time() * 1000), size, self.max_bytes])
 
