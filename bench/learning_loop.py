@@ -314,6 +314,12 @@ def parser() -> argparse.ArgumentParser:
                     help="a request of a frontier type goes local only when the lower credible bound of its estimate "
                          "clears the target: a Beta with the type's evidence count (count), or the text model's own "
                          "posterior sd (model); request_model.bound")
+    ap.add_argument("--request-cap", choices=["none", "credible", "half"], default=None,
+                    help="with --request-model text: on a type credibly below the target, the text model's estimate "
+                         "capped at the upper edge of the type's own credible interval, for every request (credible) or "
+                         "for those it rates under its running mean on the type (half); request_model.cap")
+    ap.add_argument("--request-cap-credible", type=float, default=None,
+                    help="with --request-cap: the two-sided mass whose upper edge caps (request_model.cap_credible)")
     ap.add_argument("--request-features", choices=["hashed", "embedding", "both"], default="hashed",
                     help="with --request-model text: what it reads (request_model.features)")
     ap.add_argument("--request-type-weight", type=float, default=0.0,
@@ -342,7 +348,8 @@ def parser() -> argparse.ArgumentParser:
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
                      "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
-                     "drift_restart": "run"}
+                     "drift_restart": "run", "request_cap": "none",
+                     "request_cap_credible": None}
 
 
 def route_defaults() -> dict[str, object]:
@@ -352,7 +359,9 @@ def route_defaults() -> dict[str, object]:
             "within": d["within"]["enabled"], "request_model": d["request_model"]["kind"],
             "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"],
             "move_back_credible": d["boundary"].get("move_back_credible"),
-            "drift_restart": d["boundary"].get("drift_restart", "run")}
+            "drift_restart": d["boundary"].get("drift_restart", "run"),
+            "request_cap": d["request_model"].get("cap", "none"),
+            "request_cap_credible": d["request_model"].get("cap_credible")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -383,7 +392,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "drift_restart": args.drift_restart},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
-                          "combine": args.request_combine, "bound": args.request_bound,
+                          "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
+                          "cap_credible": args.request_cap_credible,
                           "features": args.request_features, "type_weight": args.request_type_weight},
         "order": {"kind": args.order}})
 

@@ -52,6 +52,7 @@ log = logging.getLogger("tierwise")
 STATE_VERSION = 1
 EWMA = 0.05  # weight of a new cost observation in the measured costs
 PENDING_SIGNALS = 4096  # standardised signals kept for requests whose verdict may still come
+TEXT_MEAN_RATE = 0.02  # `request_model.cap: half`: weight of a request in its type's running mean text estimate
 
 
 class LoopSettings(BaseModel):
@@ -95,6 +96,7 @@ class LearningLoop:
         self._forecasts: dict[str, tuple[float, float]] | None = None  # during `plan`: each type's forecast
         self._z_move: tuple[float, float] = (math.nan, math.nan)  # (boundary.credible, its normal quantile)
         self.total = 0
+        self.text_mean: dict[str, float] = {}  # `request_model.cap: half`: the text model's running mean per type
         v = self.settings.value
         # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
         self.costs: dict[str, float | None] = {"frontier": None, "local": None, "judge": v.judge_usd,
@@ -169,6 +171,7 @@ class LearningLoop:
             if read and rm is not None and rm.ready and not moved_back:
                 feats = rm.features(text or "", task_type)
                 q = rm.estimate(feats)
+                q = self._capped(task_type, st, q)
             if q is not None:
                 w = self.settings.request_model.weight
                 if self.settings.request_model.combine == "within":
@@ -217,6 +220,26 @@ class LearningLoop:
             while len(self._judged_by) > PENDING_SIGNALS:
                 self._judged_by.popitem(last=False)
         return p
+
+    def _capped(self, task_type: str, st: TaskState, q: float) -> float:
+        """The text model's estimate q under `request_model.cap`."""
+        cap = self.settings.request_model.cap
+        if cap == "none":
+            return q
+        if cap == "credible":
+            return min(q, self._type_upper(st))
+        # `half`: the model's running mean estimate over the type's requests; on a type credibly below the target
+        # only the requests it rates above that mean keep their estimate
+        m = self.text_mean.get(task_type, q)
+        self.text_mean[task_type] = m + TEXT_MEAN_RATE * (q - m)
+        if q >= m:
+            return q
+        return min(q, self._type_upper(st))
+
+    def _type_upper(self, st: TaskState) -> float:
+        """The upper edge of a type's own two-sided credible interval (`request_model.cap: credible`)."""
+        mass = self.settings.request_model.cap_credible or self.settings.boundary.credible
+        return beta_lower(st.a, st.b, (1.0 + mass) / 2.0)
 
     def _remember_signal(self, request_id: str, z: float) -> None:
         self._signals[request_id] = z

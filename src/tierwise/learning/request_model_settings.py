@@ -31,6 +31,16 @@ class RequestModelSettings(BaseModel):
         "clears the target (a local type's request goes to the frontier when its estimate falls below it); "
         "model: the same with the text model's own credible interval (its posterior sd as a Bayesian ridge "
         "regression, noise from its leave-one-out residuals)"))
+    cap: Literal["none", "credible", "half"] = Field("none", description=(
+        "none: the text model's estimate is used as it is; credible: it never exceeds the upper edge of its task "
+        "type's own two-sided credible interval (`boundary.credible`), so a type whose own verdicts put it "
+        "credibly below the target keeps its requests on the frontier however the model, pooled over every type, "
+        "rates them, while a type with little evidence (a wide interval) is left to the model; half: on such a "
+        "type only the requests the model rates above its own running mean over the type's requests keep its "
+        "estimate (at most about half of them go local), the rest are capped"))
+    cap_credible: float | None = Field(None, ge=0.5, lt=1.0, description=(
+        "with `cap: credible`: the two-sided credible mass whose upper edge caps the estimate (default: "
+        "`boundary.credible`); higher caps only types with more evidence below the target"))
     features: Literal["hashed", "embedding", "both"] = Field("hashed", description=(
         "what the text model reads: hashed words, word pairs and character 4-grams (hashed); the shared sentence "
         "embedding all-MiniLM-L6-v2 of the prompt (embedding: the `embeddings` extra, computed per request); or "
