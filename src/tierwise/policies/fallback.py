@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import Field
 
 from tierwise.canonical import Request, Response, StreamChunk
-from tierwise.errors import BudgetExceeded, CircuitOpen, ContextOverflow, Overloaded, UnsupportedInput, UpstreamError
+from tierwise.errors import (
+    BudgetExceeded,
+    CircuitOpen,
+    ContextOverflow,
+    Overloaded,
+    UnsupportedInput,
+    UpstreamError,
+)
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.error_classes import moves_on
