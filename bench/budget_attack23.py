@@ -8,6 +8,7 @@ gateway waited for it). "Counted" is the budget's `usd_used` once every reservat
 - timeout:     the frontier answers after its read timeout; the route falls back to the local model (every
                request answered). The double generated and billed every answer the gateway gave up on.
 - cut-body:    the frontier's non-streamed 200 body is cut mid-way, retried twice then the local model.
+- cut-burst:   cut-body with 20 requests at once (every first attempt is admitted before any is settled).
 - bad-usage:   the frontier reports negative, NaN, string and 2**70 token counts (the budget must never go
                below zero or be credited back; the ledger's cost must stay >= 0).
 - keys:        40 gateway keys ask at once against a global cap (overshoot: reservations in flight).
@@ -145,6 +146,23 @@ def cut_body() -> tuple[float, float, str]:
     return len(an.requests) * usd(reply), c, f"{out.count('ok')}/10 answered, {len(an.requests)} frontier calls"
 
 
+def cut_burst() -> tuple[float, float, str]:
+    from tests.doubles import CutStream, Reply
+
+    o, an = doubles()
+    cfg = base(o, an, retries=2)
+    cfg["breaker"] = {"failures": 1000}
+    g, _ = gateway(cfg)
+    reply = (400, 400)
+    an.default = CutStream(1, Reply(text="cut " * 400, usage=reply))
+    o.default = Reply(text="local", usage=(10, 10))
+    with ThreadPoolExecutor(20) as pool:
+        out = list(pool.map(lambda i: ask(g, i), range(20)))
+    c = counted(g)
+    g.stop()
+    return len(an.requests) * usd(reply), c, f"{out.count('ok')}/20 answered, {len(an.requests)} frontier calls"
+
+
 def bad_usage() -> tuple[float, float, str]:
     import orjson
 
@@ -241,7 +259,7 @@ def n_choices() -> tuple[float, float, str]:
     return len(an.requests) * usd(reply), c, f"{out.count('ok')}/6 answered (n=4), {len(an.requests)} frontier calls"
 
 
-SCENARIOS = {"timeout": timeout, "cut-body": cut_body, "bad-usage": bad_usage, "keys": keys, "bg-cancel": bg_cancel,
+SCENARIOS = {"timeout": timeout, "cut-body": cut_body, "cut-burst": cut_burst, "bad-usage": bad_usage, "keys": keys, "bg-cancel": bg_cancel,
              "n": n_choices}
 
 if __name__ == "__main__":

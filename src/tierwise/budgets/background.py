@@ -20,6 +20,13 @@ A route's remote context summariser (compression `summary_model`) is the request
 some requests: `charge_calls` admits its calls the same way, against every budget of the request (its key, tags,
 session included), only when it runs. Its steps are then left out of the request's own settlement.
 
+A client request's own reservation covers one call (per choice: `n` calls of a fan-out). A route that calls the
+frontier again (a fallback's `retries`, a next remote target, a cascade or escalation calling on) admits each
+further remote call the same way, against every budget of the request, just before it leaves: `further_call`
+(asked by providers/deployment.py) counts the calls the reservation covers and hands back a `CallCharge` past them.
+A budget that refuses such a call raises BudgetExceeded: a fallback moves on to its next target (a local one
+answers) and, when none answers, the client gets the budget's error in its API's schema.
+
 The admission and settlement are the controller's (`SpendController._admit` / `settle`, the ones the request path
 and an ensemble's per-call `admit_call` use): this module only gives each call a view of its own (its own request
 id, reservation and steps) on the context it shares with other calls.
@@ -34,6 +41,7 @@ from typing import Any
 from tierwise.errors import BudgetExceeded, TierwiseError
 
 BACKGROUND = "budget_background"  # ctx.notes key: the context's CallCharge
+COVERS = "budget_covers"  # ctx.notes key: [remote calls the request's reservation still covers, the request]
 BILLED = "budget_billed"  # ctx.notes key: ids of the steps a CallCharge settled (the request's settlement skips them)
 _ids = itertools.count(1)
 
@@ -64,6 +72,17 @@ def charge_calls(ctx: Any, req: Any, kind: str = "summary") -> bool:
         return False
     ctx.notes[BACKGROUND] = CallCharge(spend, ctx.trace.route, ctx.notes.get("key_name") or "", kind, dims=req)
     return True
+
+
+def further_call(ctx: Any, req: Any) -> CallCharge | None:
+    """None while the request's reservation covers this remote call (of `req.n` choices); past it, the call's own
+    admission (the request's budgets, priced at the model called)."""
+    covers = ctx.notes[COVERS]
+    left = covers[0] - (req.n if req.n > 1 else 1)
+    if left >= 0:
+        covers[0] = left
+        return None
+    return CallCharge(ctx.services.spend, ctx.trace.route, ctx.notes.get("key_name") or "", "retry", dims=covers[1])
 
 
 class _CallTrace:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tierwise.budgets.background import BILLED
+from tierwise.budgets.background import BILLED, COVERS
 from tierwise.budgets.checks import (
     BudgetCheck,
     RateCheck,
@@ -276,6 +276,7 @@ class SpendController:
             taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits)
             if taken is not None:  # the store's handle on the request: settled with `give`
                 ctx.notes[NOTE] = taken
+                ctx.notes[COVERS] = [n, req if dims is None else dims]  # its further calls: admitted one by one
                 return target
             # refused: the records below find which limit, for the answer's message
         budgets: list[BudgetCheck] = []
@@ -324,6 +325,8 @@ class SpendController:
             return self._store_failed(e, target, ctx)
         if refusal is None:
             ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
+            if budgets:
+                ctx.notes[COVERS] = [n, req if dims is None else dims]
             if not self._sync and budgets:
                 self._live[rid] = now
                 if self._renewer is None:

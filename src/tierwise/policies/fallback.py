@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import Field
 
 from tierwise.canonical import Request, Response, StreamChunk
-from tierwise.errors import CircuitOpen, ContextOverflow, Overloaded, UnsupportedInput, UpstreamError
+from tierwise.errors import (
+    BudgetExceeded,
+    CircuitOpen,
+    ContextOverflow,
+    Overloaded,
+    UnsupportedInput,
+    UpstreamError,
+)
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.error_classes import moves_on
@@ -74,10 +81,15 @@ class Fallback:
         unsupported = 0  # targets configured not to take what the request carries (images)
         refused = 0  # remote targets the privacy policy does not let this request reach
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
+        spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
                     result = await call(target)
+                except BudgetExceeded as e:
+                    # This attempt, not the request: the next target may cost less (the local tier nothing).
+                    spent = e
+                    break
                 except UpstreamError as e:
                     last = e
                     why_each[target.name] = e.message[:300]
@@ -100,11 +112,14 @@ class Fallback:
                     break
                 else:
                     if i > 0 or attempt > 0:
+                        why = last.message if last else spent.message if spent else "error"
                         ctx.trace.decide(
                             self.name,
-                            f"fell back to {target.name} after: {last.message if last else 'error'}",
+                            f"fell back to {target.name} after: {why}",
                         )
                     return result
+        if spent is not None:  # no target answered, and the budget stopped the attempts: its error, not an outage
+            raise spent
         assert last is not None
         if overflows and not others:
             # Nothing could hold it: the client hears its own API's "too long", and can compact.

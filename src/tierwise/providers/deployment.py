@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tierwise.budgets.background import BACKGROUND
+from tierwise.budgets.background import BACKGROUND, COVERS, further_call
 from tierwise.canonical import (
     BlockDelta,
     Choice,
@@ -178,7 +178,11 @@ class Deployment:
         if self.locality == "remote":
             # work off a request's path (a judge call, a shadow run) has no request's
             # reservation to count in: each of its calls is admitted on its own (tierwise.budgets.background)
-            bg = ctx.notes.get(BACKGROUND)
+            # and a request's remote calls past the one its reservation covers (a retry, the next target) too
+            notes = ctx.notes
+            bg = notes.get(BACKGROUND)
+            if bg is None and COVERS in notes:
+                bg = further_call(ctx, req)
             if bg is not None:
                 return await bg.call(self._complete_upstream, self, req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -237,7 +241,10 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
-            bg = ctx.notes.get(BACKGROUND)  # see `complete`: a streamed call is admitted the same way
+            notes = ctx.notes
+            bg = notes.get(BACKGROUND)  # see `complete`: a streamed call is admitted the same way
+            if bg is None and COVERS in notes:
+                bg = further_call(ctx, req)
             if bg is not None:
                 return await bg.stream(self._open_stream, self, req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)

@@ -1,0 +1,89 @@
+"""Each remote attempt past the first is admitted against the budgets before it leaves (budgets/background.py).
+
+A request's reservation covers one call. Before, a route that retried (fallback `retries`, the next remote
+target) made every further attempt unreserved and settled them all afterwards: concurrent requests whose
+frontier cut its bodies or timed out spent a cap many times over (10 requests, 2 retries: $0.0648 paid against
+a $0.05 cap even one at a time; bench/budget_attack23.py). Now a further attempt reserves its own worst case; a
+budget that cannot cover it refuses the attempt, and the route moves on to its local tier, or, with nothing
+else to try, the client gets the budget's error in its own API's schema.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import anthropic
+import openai
+import pytest
+
+from tests.budgets.conftest import REDIS_URL
+from tests.budgets.test_unread_answers import used
+from tests.doubles import CutStream, Delay, Reply
+from tests.gateway.conftest import ant, anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import two_tier_config
+
+LIMIT = 0.05
+USAGE = (400, 400)  # what the frontier double bills an answer: $0.0072 at $3/$15 per million
+PAID = USAGE[0] * 3e-6 + USAGE[1] * 15e-6
+# One reservation: the request's input (its body is under 3,000 bytes: under 1,000 tokens) and its 400 tokens
+# of answer, at the frontier's prices.
+ONE_RESERVATION = 1000 * 3e-6 + 400 * 15e-6
+
+
+def config(openai_up, anthropic_up, backend, prefix, targets, cap=LIMIT):  # noqa: F811
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "fallback", "targets": targets, "retries": 2, "backoff_base": 0.01}})
+    cfg["breaker"] = {"failures": 1000}  # (every attempt must reach the upstream)
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 2, "read": 0.3}
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix} if backend == "redis" else None
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": cap}], **({"store": store} if store else {})}
+    return cfg
+
+
+def failing(how: str):
+    answer = Reply(text="late " * 400, usage=USAGE)
+    return CutStream(1, answer) if how == "cut" else Delay(0.6, answer)  # read timeout 0.3 s
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("how", ["cut", "timeout"])
+def test_concurrent_retries_never_spend_past_the_cap_and_one_reservation(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                         redis_prefix, backend, how):
+    g = gateway(config(openai_up, anthropic_up, backend, redis_prefix, ["frontier", "local"]))
+    openai_up.default = Reply(text="local", usage=(10, 10))
+    anthropic_up.default = failing(how)
+
+    def ask(i: int) -> str:
+        try:
+            return oai(g).chat.completions.create(model="main", max_tokens=400, messages=[
+                {"role": "user", "content": f"question {i} " + "words " * 300}]).choices[0].message.content
+        except openai.RateLimitError as e:
+            return e.body["code"] if isinstance(e.body, dict) else "429"
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(ask, range(20)))
+    calls = len(anthropic_up.requests)
+    assert calls * PAID <= LIMIT + ONE_RESERVATION, (calls, outcomes)
+    assert set(outcomes) <= {"local", "insufficient_quota"}, outcomes  # answered by the local tier, or refused
+    assert "local" in outcomes
+    # every attempt made was counted (what it billed: its input and whole answer)
+    assert used(g) >= calls * PAID
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_refused_retry_answers_with_the_budget_error_in_the_clients_schema(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                           redis_prefix, backend):
+    # a cap one request's reservation fills: its first attempt is admitted, its retries are not
+    g = gateway(config(openai_up, anthropic_up, backend, redis_prefix, ["frontier"], cap=0.005))
+    anthropic_up.default = failing("timeout")
+    with pytest.raises(anthropic.RateLimitError) as e:
+        with ant(g).messages.stream(model="main", max_tokens=400,
+                                    messages=[{"role": "user", "content": "question " + "words " * 300}]) as s:
+            for _ in s:
+                pass
+    assert e.value.body["error"]["type"] == "rate_limit_error"
+    assert "budget 'cap' is spent" in e.value.body["error"]["message"]
+    assert len(anthropic_up.requests) == 1  # the retries were never sent
+    g.flush()
+    row = g.ledger.query(route="main")[0]
+    assert any("retry call to frontier" in (s.get("reason") or "") for s in row.steps if s["kind"] == "decision")
