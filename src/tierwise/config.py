@@ -325,6 +325,9 @@ class LedgerConfig(_Strict):
         False, description="also store prompt and answer text (needed for replay and training on your traffic)"
     )
     journal: JournalConfig = Field(default_factory=JournalConfig)
+    max_queued: int = Field(10_000, ge=1, description="records held in memory for the ledger's writer at most "
+                            "(~1 KB each, more with store_text); past it they wait in the journal only, or, "
+                            "with the journal off, are dropped and counted")
 
     @field_validator("path")
     @classmethod

@@ -213,6 +213,42 @@ class Journal:
                     self._failed(e)
             return seg.seq
 
+    def position(self) -> tuple[int, int]:
+        """Where the next line will start (segment number, offset), for `read`; (0, 0) with no file open."""
+        with self._lock:
+            seg = self._current
+            return (seg.seq, seg.used) if seg is not None else (0, 0)
+
+    def read(self, at: tuple[int, int], count: int) -> tuple[list[tuple[tuple[Any, ...], int]], int, tuple[int, int]]:
+        """Up to `count` rows appended from `at` on, each with its segment number (for `committed`), how many
+        lines were read, and the position after them: the ledger's writer reads back the records that waited in the journal only.
+        Lines are whole (an append writes its line before it moves `used`); a line that does not decode
+        (cannot happen for this process's own lines) is skipped and logged."""
+        seq, off = at
+        raw: list[tuple[bytes, int]] = []
+        with self._lock:  # copy only; decoding happens outside the lock the request path takes
+            while len(raw) < count:
+                seg = self._segments.get(seq)
+                if seg is None or off >= seg.used:
+                    later = [s for s in self._segments if s > seq]
+                    if not later:
+                        break
+                    seq, off = min(later), len(HEADER)
+                    continue
+                end = seg.mm.find(b"\n", off, seg.used)
+                if end < 0:
+                    break
+                raw.append((seg.mm[off:end], seq))
+                off = end + 1
+        out = []
+        for line, s in raw:
+            try:
+                out.append((tuple(orjson.loads(line)), s))
+            except orjson.JSONDecodeError:
+                log.error("ledger journal: a line of %s could not be read back; it stays for the next start",
+                          self.dir)
+        return out, len(raw), (seq, off)
+
     def _failed(self, e: OSError) -> None:
         # The request goes on (the ledger still gets the row unless the process dies first);
         # say so, without a line per request when the disk is full.
