@@ -183,8 +183,9 @@ class Journal:
         self._segments[seg.seq] = seg
         return seg
 
-    def append(self, row: tuple[Any, ...]) -> int:
-        """Journal a ledger row; return its segment number for `committed` (0: not journaled)."""
+    def append(self, row: tuple[Any, ...], at: list[int] | None = None) -> int:
+        """Journal a ledger row; return its segment number for `committed` (0: not journaled). With `at`,
+        also where the line starts (segment number, offset), for `read`."""
         line = encode_row(row)
         n = len(line)
         with self._lock:
@@ -205,6 +206,8 @@ class Journal:
             seg.mm[off:off + n] = line
             seg.used = off + n
             seg.open_lines += 1
+            if at is not None:
+                at[:] = (seg.seq, off)
             if self.fsync:
                 page = off - off % mmap.PAGESIZE
                 try:
@@ -213,17 +216,11 @@ class Journal:
                     self._failed(e)
             return seg.seq
 
-    def position(self) -> tuple[int, int]:
-        """Where the next line will start (segment number, offset), for `read`; (0, 0) with no file open."""
-        with self._lock:
-            seg = self._current
-            return (seg.seq, seg.used) if seg is not None else (0, 0)
-
     def read(self, at: tuple[int, int], count: int) -> tuple[list[tuple[tuple[Any, ...], int]], int, tuple[int, int]]:
         """Up to `count` rows appended from `at` on, each with its segment number (for `committed`), how many
-        lines were read, and the position after them: the ledger's writer reads back the records that waited in the journal only.
-        Lines are whole (an append writes its line before it moves `used`); a line that does not decode
-        (cannot happen for this process's own lines) is skipped and logged."""
+        lines were read, and the position after them: how the ledger's writer reads back the records that
+        waited in the journal only (its queue was full). Lines are whole (an append writes its line before
+        it moves `used`); a line that does not decode (not one of this process's) is skipped and logged."""
         seq, off = at
         raw: list[tuple[bytes, int]] = []
         with self._lock:  # copy only; decoding happens outside the lock the request path takes

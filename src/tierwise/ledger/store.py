@@ -141,7 +141,7 @@ class Ledger:
         self.max_queued = max(1, max_queued)
         self._in_memory = 0  # records queued or in the writer's hands (at most max_queued)
         self._spilled = 0  # records in the journal only, not yet read back by the writer
-        self._spill_at = (0, 0)  # where the writer reads them from (Journal.position)
+        self._spill_at = (0, 0)  # where the writer reads them back from (Journal.read)
         self._spilled_total = 0
         self._dropped_total = 0
         self._burst_dropped = 0  # dropped since the writer last caught up
@@ -222,11 +222,11 @@ class Ledger:
     def _overflow(self, row: tuple[Any, ...]) -> None:
         """The queue is full (or records already wait in the journal): journal only, else drop (under _cond)."""
         if self.journal is not None:
-            start = None if self._spilled else self.journal.position()
-            seq = self.journal.append(row)
+            start = None if self._spilled else [0, 0]  # the first: where the writer starts reading back
+            seq = self.journal.append(row, start)
             if seq:
                 if start is not None:
-                    self._spill_at = start
+                    self._spill_at = (start[0], start[1])
                     log.warning("ledger: %d records wait for the writer (ledger.max_queued); further records "
                                 "spill to the journal until it catches up", self._in_memory)
                 self._spilled += 1
@@ -255,10 +255,13 @@ class Ledger:
             self._spill_at = at
             self._spilled -= lines
             self._in_memory += len(batch)
-            self._pending -= lines - len(batch)  # unreadable lines stay in the journal for the next start
+            # Lines that did not decode stay in the journal, and so its files at close, for the next start.
+            self._pending -= lines - len(batch)
+            self._unwritten += lines - len(batch)
             if lines < count:  # cannot happen: the journal holds every spilled line
-                log.error("ledger: %d records to read back from the journal were not there", count - lines)
+                log.error("ledger: %d records to read back from the journal were not there", self._spilled)
                 self._pending -= self._spilled
+                self._unwritten += self._spilled
                 self._spilled = 0
             if not self._spilled:
                 log.warning("ledger: the writer caught up with the journal (%d records spilled so far)",
