@@ -25,7 +25,8 @@ def test_a_held_ledger_writer_is_bounded_and_reported(two_tier, journal):
     over = SENT + 1 - BOUND
     health = httpx.get(g.url + "/health").json()["ledger"]
     assert health["in_memory"] == BOUND and health["max_in_memory"] == BOUND
-    assert health == {"in_memory": BOUND, "max_in_memory": BOUND, "in_journal_only": over if journal else 0,
+    assert health == {"in_memory": BOUND, "max_in_memory": BOUND, "text_chars_in_memory": 0,
+                      "max_text_chars_in_memory": 64 << 20, "in_journal_only": over if journal else 0,
                       "spilled": over if journal else 0, "dropped": 0 if journal else over}
     metrics = httpx.get(g.url + "/metrics").text
     assert f"tierwise_ledger_queued_records {BOUND}.0" in metrics

@@ -144,7 +144,30 @@ def test_the_bound_is_configurable_with_a_default(tmp_path):
     from tierwise.config import LedgerConfig
 
     assert LedgerConfig().max_queued == 10_000
-    assert LedgerConfig(max_queued=5).max_queued == 5
+    assert LedgerConfig(max_queued=5).max_queued == 5 and LedgerConfig().max_queued_chars == 64 << 20
     led = Ledger.open(str(Path(tmp_path) / "l.db"))
     assert led.backlog()["max_in_memory"] == 10_000
+    led.close()
+
+
+def test_stored_text_is_bounded_in_characters_too_and_a_larger_record_still_gets_through(tmp_path):
+    # With store_text a record can hold ~0.5 MB of prompt and answer: a count alone would not bound memory.
+    led = Ledger.open(str(tmp_path / "l.db"), JournalConfig(), max_queued=BOUND, max_queued_chars=50_000)
+    writer = HeldWriter(led)
+    most = 0
+    for i in range(1, 101):
+        r = rec(i)
+        r.prompt = "x" * 10_000
+        led.submit(r)
+        most = max(most, in_memory(led, writer))
+    assert most <= 1 + 5  # the held record (no text) and 5 of 10,000 characters: 50,000
+    assert led.backlog()["text_chars_in_memory"] <= 50_000
+    writer.release()
+    assert led.flush()
+    big = rec(101)
+    big.answer = "y" * 80_000  # larger than the bound: written alone, not refused
+    led.submit(big)
+    assert led.flush()
+    assert led.count() == 102 and len(led.get("req_100").prompt) == 10_000 and len(led.get("req_101").answer) == 80_000
+    assert led.backlog()["dropped"] == 0
     led.close()

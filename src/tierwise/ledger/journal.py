@@ -216,15 +216,18 @@ class Journal:
                     self._failed(e)
             return seg.seq
 
-    def read(self, at: tuple[int, int], count: int) -> tuple[list[tuple[tuple[Any, ...], int]], int, tuple[int, int]]:
+    def read(self, at: tuple[int, int], count: int,
+             max_bytes: int = 1 << 62) -> tuple[list[tuple[tuple[Any, ...], int]], int, tuple[int, int]]:
         """Up to `count` rows appended from `at` on, each with its segment number (for `committed`), how many
         lines were read, and the position after them: how the ledger's writer reads back the records that
         waited in the journal only (its queue was full). Lines are whole (an append writes its line before
-        it moves `used`); a line that does not decode (not one of this process's) is skipped and logged."""
+        it moves `used`); a line that does not decode (not one of this process's) is skipped and logged.
+        Past `max_bytes` of lines it stops (after one line at least)."""
         seq, off = at
         raw: list[tuple[bytes, int]] = []
+        size = 0
         with self._lock:  # copy only; decoding happens outside the lock the request path takes
-            while len(raw) < count:
+            while len(raw) < count and (not raw or size < max_bytes):
                 seg = self._segments.get(seq)
                 if seg is None or off >= seg.used:
                     later = [s for s in self._segments if s > seq]
@@ -235,7 +238,10 @@ class Journal:
                 end = seg.mm.find(b"\n", off, seg.used)
                 if end < 0:
                     break
+                if raw and size + end - off > max_bytes:
+                    break
                 raw.append((seg.mm[off:end], seq))
+                size += end - off
                 off = end + 1
         out = []
         for line, s in raw:

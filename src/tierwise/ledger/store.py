@@ -6,7 +6,8 @@ everything submitted so far is on disk; `close` flushes and stops the writer, so
 accepted is lost on a clean shutdown. With a journal (`tierwise.ledger.journal`), `submit`
 also appends the record to it first, so nothing submitted is lost when the process dies either;
 journals of dead processes are replayed when a ledger is opened. The queue holds at most
-`max_queued` records (the writer's batch included): past it a record waits in the journal only
+`max_queued` records and `max_queued_chars` characters of conversation text (the writer's batch
+included): past either a record waits in the journal only
 and the writer reads it back from there once the queue is empty (a dead process's are replayed at
 the next start); with no journal, it is dropped, counted (`backlog`, /health, /metrics) and logged
 once per burst. Reads (`get`, `query`,
@@ -76,6 +77,15 @@ _BOOL_AT = [i for i, c in enumerate(COLUMNS) if c in _BOOLS]
 _INT_AT = [i for i, c in enumerate(COLUMNS) if _TYPES.get(c) == "INTEGER" and c not in _BOOLS]
 
 
+# The columns that carry conversation text (each cut at 256,000 characters: `ledger.store_text`, shadow
+# pairs); the rest of a row is small and bounded. What the memory bound counts besides records.
+_TEXTS = operator.itemgetter(*(COLUMNS.index(c) for c in ("prompt", "answer", "shadow")))
+
+
+def _text_chars(row: tuple[Any, ...]) -> int:
+    return sum(map(len, filter(None, _TEXTS(row))))
+
+
 def _row(rec: LedgerRecord) -> tuple[Any, ...]:
     # Runs in `submit`, on the request path: every field in one C call, then only the few that
     # need converting (this took a Python loop over every column before).
@@ -122,7 +132,8 @@ def _create_private(path: str) -> None:
 
 
 class Ledger:
-    def __init__(self, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000) -> None:
+    def __init__(self, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000,
+                 max_queued_chars: int = 64 << 20) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
@@ -140,6 +151,8 @@ class Ledger:
         self._pending = 0  # submitted, not yet written: in memory or in the journal only
         self.max_queued = max(1, max_queued)
         self._in_memory = 0  # records queued or in the writer's hands (at most max_queued)
+        self.max_queued_chars = max(1, max_queued_chars)
+        self._chars = 0  # their conversation text (at most max_queued_chars, or one record's)
         self._spilled = 0  # records in the journal only, not yet read back by the writer
         self._spill_at = (0, 0)  # where the writer reads them back from (Journal.read)
         self._spilled_total = 0
@@ -156,12 +169,13 @@ class Ledger:
         self._writer.start()
 
     @classmethod
-    def open(cls, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000) -> Ledger:
+    def open(cls, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000,
+             max_queued_chars: int = 64 << 20) -> Ledger:
         """The ledger at `path`; one that cannot be created or opened is a config error naming the path."""
         from tierwise.errors import ConfigError
 
         try:
-            return cls(path, journal, max_queued=max_queued)
+            return cls(path, journal, max_queued=max_queued, max_queued_chars=max_queued_chars)
         except (OSError, sqlite3.Error) as e:
             why = str(getattr(e, "strerror", None) or e)
             where = getattr(e, "filename", None)  # e.g. the folder on the way that is a file
@@ -206,7 +220,9 @@ class Ledger:
             if self._closed:
                 log.warning("ledger is closed; record %s not written", rec.request_id)
                 return
-            if self._spilled or self._in_memory >= self.max_queued:
+            chars = _text_chars(row)
+            if self._spilled or self._in_memory >= self.max_queued or (
+                    self._chars + chars > self.max_queued_chars and self._in_memory):
                 self._overflow(row)
                 return
             # The journal line is written before the caller sends the answer's end: a crash after
@@ -214,6 +230,7 @@ class Ledger:
             seq = self.journal.append(row) if self.journal is not None else 0
             self._pending += 1
             self._in_memory += 1
+            self._chars += chars
             self._q.put((row, seq))
             if self._asleep:
                 self._asleep = False
@@ -250,15 +267,17 @@ class Ledger:
             at = self._spill_at
         if not count or self.journal is None:
             return False
-        batch, lines, at = self.journal.read(at, count)
+        batch, lines, at = self.journal.read(at, count, self.max_queued_chars)
+        chars = sum(_text_chars(row) for row, _ in batch)
         with self._cond:
             self._spill_at = at
             self._spilled -= lines
             self._in_memory += len(batch)
+            self._chars += chars
             # Lines that did not decode stay in the journal, and so its files at close, for the next start.
             self._pending -= lines - len(batch)
             self._unwritten += lines - len(batch)
-            if lines < count:  # cannot happen: the journal holds every spilled line
+            if not lines:  # cannot happen: the journal holds every spilled line
                 log.error("ledger: %d records to read back from the journal were not there", self._spilled)
                 self._pending -= self._spilled
                 self._unwritten += self._spilled
@@ -311,6 +330,7 @@ class Ledger:
             db.close()
 
     def _write(self, db: sqlite3.Connection, batch: list[tuple[tuple[Any, ...], int]]) -> None:
+        chars = sum(_text_chars(row) for row, _ in batch)
         failed: set[int] = set()  # indexes in the batch whose row is not in the database
         try:
             with db:
@@ -333,6 +353,7 @@ class Ledger:
             with self._cond:
                 self._pending -= len(batch)
                 self._in_memory -= len(batch)
+                self._chars -= chars
                 if self._burst_dropped and not self._in_memory:
                     log.warning("ledger: the writer caught up; %d records were dropped in this burst (%d in all)",
                                 self._burst_dropped, self._dropped_total)
@@ -343,6 +364,7 @@ class Ledger:
         """What waits for the writer, and what overflowed since the start (/health, /metrics)."""
         with self._cond:
             return {"in_memory": self._in_memory, "max_in_memory": self.max_queued,
+                    "text_chars_in_memory": self._chars, "max_text_chars_in_memory": self.max_queued_chars,
                     "in_journal_only": self._spilled, "spilled": self._spilled_total, "dropped": self._dropped_total}
 
     def flush(self, timeout: float = 30.0) -> bool:
