@@ -154,6 +154,7 @@ class Ledger:
         self.max_queued_chars = max(1, max_queued_chars)
         self._chars = 0  # their conversation text (at most max_queued_chars, or one record's)
         self._spilled = 0  # records in the journal only, not yet read back by the writer
+        self._room = self.max_queued  # 0 while any wait in the journal only: the next go there too, in order
         self._spill_at = (0, 0)  # where the writer reads them back from (Journal.read)
         self._spilled_total = 0
         self._dropped_total = 0
@@ -220,9 +221,8 @@ class Ledger:
             if self._closed:
                 log.warning("ledger is closed; record %s not written", rec.request_id)
                 return
-            chars = _text_chars(row)
-            if self._spilled or self._in_memory >= self.max_queued or (
-                    self._chars + chars > self.max_queued_chars and self._in_memory):
+            chars = sum(map(len, filter(None, _TEXTS(row))))  # as _text_chars, inline: the request path
+            if self._in_memory >= self._room or (self._chars + chars > self.max_queued_chars and self._in_memory):
                 self._overflow(row)
                 return
             # The journal line is written before the caller sends the answer's end: a crash after
@@ -244,6 +244,7 @@ class Ledger:
             if seq:
                 if start is not None:
                     self._spill_at = (start[0], start[1])
+                    self._room = 0
                     log.warning("ledger: %d records wait for the writer (ledger.max_queued); further records "
                                 "spill to the journal until it catches up", self._in_memory)
                 self._spilled += 1
@@ -283,6 +284,7 @@ class Ledger:
                 self._unwritten += self._spilled
                 self._spilled = 0
             if not self._spilled:
+                self._room = self.max_queued
                 log.warning("ledger: the writer caught up with the journal (%d records spilled so far)",
                             self._spilled_total)
             self._cond.notify_all()
