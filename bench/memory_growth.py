@@ -96,7 +96,7 @@ def wrap(argv: list[str]) -> None:
             time.sleep(0.05)
             led = _ledger()
             if led is not None:
-                state["depth"] = max(state["depth"], led._pending)
+                state["depth"] = max(state["depth"], led.backlog()["in_memory"])  # the records it holds in memory
 
     def report(*_: Any) -> None:
         gc.collect()

@@ -325,6 +325,11 @@ class LedgerConfig(_Strict):
         False, description="also store prompt and answer text (needed for replay and training on your traffic)"
     )
     journal: JournalConfig = Field(default_factory=JournalConfig)
+    max_queued: int = Field(10_000, ge=1, description="records held in memory for the ledger's writer at most "
+                            "(~1 KB each, more with store_text); past it they wait in the journal only, or, "
+                            "with the journal off, are dropped and counted")
+    max_queued_chars: int = Field(64 << 20, ge=1, description="and at most this many characters of "
+                                  "conversation text (store_text prompts and answers, shadow pairs) in them")
 
     @field_validator("path")
     @classmethod

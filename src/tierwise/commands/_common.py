@@ -115,7 +115,9 @@ def open_ledger(cfg: Config) -> Ledger:
     from tierwise.errors import ConfigError
 
     try:  # With the journal config: journals of a crashed gateway are replayed before reading.
-        return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal)
+        return Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal,
+                           max_queued=cfg.ledger.max_queued,
+                           max_queued_chars=cfg.ledger.max_queued_chars)
     except ConfigError as e:  # not a ledger, or not openable: say which and where, no traceback
         click.echo(f"tierwise: config error: {cfg.source or 'tierwise.yaml'}: {e.message}", err=True)
         sys.exit(2)

@@ -183,8 +183,9 @@ class Journal:
         self._segments[seg.seq] = seg
         return seg
 
-    def append(self, row: tuple[Any, ...]) -> int:
-        """Journal a ledger row; return its segment number for `committed` (0: not journaled)."""
+    def append(self, row: tuple[Any, ...], at: list[int] | None = None) -> int:
+        """Journal a ledger row; return its segment number for `committed` (0: not journaled). With `at`,
+        also where the line starts (segment number, offset), for `read`."""
         line = encode_row(row)
         n = len(line)
         with self._lock:
@@ -205,6 +206,8 @@ class Journal:
             seg.mm[off:off + n] = line
             seg.used = off + n
             seg.open_lines += 1
+            if at is not None:
+                at[:] = (seg.seq, off)
             if self.fsync:
                 page = off - off % mmap.PAGESIZE
                 try:
@@ -212,6 +215,42 @@ class Journal:
                 except OSError as e:
                     self._failed(e)
             return seg.seq
+
+    def read(self, at: tuple[int, int], count: int,
+             max_bytes: int = 1 << 62) -> tuple[list[tuple[tuple[Any, ...], int]], int, tuple[int, int]]:
+        """Up to `count` rows appended from `at` on, each with its segment number (for `committed`), how many
+        lines were read, and the position after them: how the ledger's writer reads back the records that
+        waited in the journal only (its queue was full). Lines are whole (an append writes its line before
+        it moves `used`); a line that does not decode (not one of this process's) is skipped and logged.
+        Past `max_bytes` of lines it stops (after one line at least)."""
+        seq, off = at
+        raw: list[tuple[bytes, int]] = []
+        size = 0
+        with self._lock:  # copy only; decoding happens outside the lock the request path takes
+            while len(raw) < count and (not raw or size < max_bytes):
+                seg = self._segments.get(seq)
+                if seg is None or off >= seg.used:
+                    later = [s for s in self._segments if s > seq]
+                    if not later:
+                        break
+                    seq, off = min(later), len(HEADER)
+                    continue
+                end = seg.mm.find(b"\n", off, seg.used)
+                if end < 0:
+                    break
+                if raw and size + end - off > max_bytes:
+                    break
+                raw.append((seg.mm[off:end], seq))
+                size += end - off
+                off = end + 1
+        out = []
+        for line, s in raw:
+            try:
+                out.append((tuple(orjson.loads(line)), s))
+            except orjson.JSONDecodeError:
+                log.error("ledger journal: a line of %s could not be read back; it stays for the next start",
+                          self.dir)
+        return out, len(raw), (seq, off)
 
     def _failed(self, e: OSError) -> None:
         # The request goes on (the ledger still gets the row unless the process dies first);

@@ -5,7 +5,12 @@ writer thread drains the queue in batches, one transaction per batch. `flush` wa
 everything submitted so far is on disk; `close` flushes and stops the writer, so nothing
 accepted is lost on a clean shutdown. With a journal (`tierwise.ledger.journal`), `submit`
 also appends the record to it first, so nothing submitted is lost when the process dies either;
-journals of dead processes are replayed when a ledger is opened. Reads (`get`, `query`,
+journals of dead processes are replayed when a ledger is opened. The queue holds at most
+`max_queued` records and `max_queued_chars` characters of conversation text (the writer's batch
+included): past either a record waits in the journal only
+and the writer reads it back from there once the queue is empty (a dead process's are replayed at
+the next start); with no journal, it is dropped, counted (`backlog`, /health, /metrics) and logged
+once per burst. Reads (`get`, `query`,
 reports) open their own connection, so they never contend with the writer for a Python lock.
 """
 
@@ -72,6 +77,15 @@ _BOOL_AT = [i for i, c in enumerate(COLUMNS) if c in _BOOLS]
 _INT_AT = [i for i, c in enumerate(COLUMNS) if _TYPES.get(c) == "INTEGER" and c not in _BOOLS]
 
 
+# The columns that carry conversation text (each cut at 256,000 characters: `ledger.store_text`, shadow
+# pairs); the rest of a row is small and bounded. What the memory bound counts besides records.
+_TEXTS = operator.itemgetter(*(COLUMNS.index(c) for c in ("prompt", "answer", "shadow")))
+
+
+def _text_chars(row: tuple[Any, ...]) -> int:
+    return sum(map(len, filter(None, _TEXTS(row))))
+
+
 def _row(rec: LedgerRecord) -> tuple[Any, ...]:
     # Runs in `submit`, on the request path: every field in one C call, then only the few that
     # need converting (this took a Python loop over every column before).
@@ -118,7 +132,8 @@ def _create_private(path: str) -> None:
 
 
 class Ledger:
-    def __init__(self, path: str, journal: JournalConfig | None = None) -> None:
+    def __init__(self, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000,
+                 max_queued_chars: int = 64 << 20) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
@@ -133,7 +148,17 @@ class Ledger:
             self.journal = journal_mod.Journal(jdir, self.ledger_id, fsync=journal.fsync,
                                                segment_bytes=journal.segment_bytes)
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._pending = 0
+        self._pending = 0  # submitted, not yet written: in memory or in the journal only
+        self.max_queued = max(1, max_queued)
+        self._in_memory = 0  # records queued or in the writer's hands (at most max_queued)
+        self.max_queued_chars = max(1, max_queued_chars)
+        self._chars = 0  # their conversation text (at most max_queued_chars, or one record's)
+        self._spilled = 0  # records in the journal only, not yet read back by the writer
+        self._room = self.max_queued  # 0 while any wait in the journal only: the next go there too, in order
+        self._spill_at = (0, 0)  # where the writer reads them back from (Journal.read)
+        self._spilled_total = 0
+        self._dropped_total = 0
+        self._burst_dropped = 0  # dropped since the writer last caught up
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._asleep = True  # the writer waits for `_wake` with no deadline (guarded by _cond)
@@ -145,12 +170,13 @@ class Ledger:
         self._writer.start()
 
     @classmethod
-    def open(cls, path: str, journal: JournalConfig | None = None) -> Ledger:
+    def open(cls, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000,
+             max_queued_chars: int = 64 << 20) -> Ledger:
         """The ledger at `path`; one that cannot be created or opened is a config error naming the path."""
         from tierwise.errors import ConfigError
 
         try:
-            return cls(path, journal)
+            return cls(path, journal, max_queued=max_queued, max_queued_chars=max_queued_chars)
         except (OSError, sqlite3.Error) as e:
             why = str(getattr(e, "strerror", None) or e)
             where = getattr(e, "filename", None)  # e.g. the folder on the way that is a file
@@ -195,14 +221,76 @@ class Ledger:
             if self._closed:
                 log.warning("ledger is closed; record %s not written", rec.request_id)
                 return
+            chars = sum(map(len, filter(None, _TEXTS(row))))  # as _text_chars, inline: the request path
+            if self._in_memory >= self._room or (self._chars + chars > self.max_queued_chars and self._in_memory):
+                self._overflow(row)
+                return
             # The journal line is written before the caller sends the answer's end: a crash after
             # that cannot lose the row. 0: not journaled.
             seq = self.journal.append(row) if self.journal is not None else 0
             self._pending += 1
+            self._in_memory += 1
+            self._chars += chars
             self._q.put((row, seq))
             if self._asleep:
                 self._asleep = False
                 self._wake.set()
+
+    def _overflow(self, row: tuple[Any, ...]) -> None:
+        """The queue is full (or records already wait in the journal): journal only, else drop (under _cond)."""
+        if self.journal is not None:
+            start = None if self._spilled else [0, 0]  # the first: where the writer starts reading back
+            seq = self.journal.append(row, start)
+            if seq:
+                if start is not None:
+                    self._spill_at = (start[0], start[1])
+                    self._room = 0
+                    log.warning("ledger: %d records wait for the writer (ledger.max_queued); further records "
+                                "spill to the journal until it catches up", self._in_memory)
+                self._spilled += 1
+                self._spilled_total += 1
+                self._pending += 1
+                if self._asleep:
+                    self._asleep = False
+                    self._wake.set()
+                return
+        self._dropped_total += 1
+        self._burst_dropped += 1
+        if self._burst_dropped == 1:
+            why = "the journal cannot take them" if self.journal is not None else "ledger.journal is off"
+            log.error("ledger: %d records wait for the writer (ledger.max_queued) and %s: dropping records "
+                      "until it catches up (counted: tierwise_ledger_records_dropped)", self._in_memory, why)
+
+    def _read_spilled(self, db: sqlite3.Connection) -> bool:
+        """Write the next batch of records that wait in the journal only; False when there is none."""
+        with self._cond:
+            count = min(self._spilled, _BATCH, self.max_queued)
+            at = self._spill_at
+        if not count or self.journal is None:
+            return False
+        batch, lines, at = self.journal.read(at, count, self.max_queued_chars)
+        chars = sum(_text_chars(row) for row, _ in batch)
+        with self._cond:
+            self._spill_at = at
+            self._spilled -= lines
+            self._in_memory += len(batch)
+            self._chars += chars
+            # Lines that did not decode stay in the journal, and so its files at close, for the next start.
+            self._pending -= lines - len(batch)
+            self._unwritten += lines - len(batch)
+            if not lines:  # cannot happen: the journal holds every spilled line
+                log.error("ledger: %d records to read back from the journal were not there", self._spilled)
+                self._pending -= self._spilled
+                self._unwritten += self._spilled
+                self._spilled = 0
+            if not self._spilled:
+                self._room = self.max_queued
+                log.warning("ledger: the writer caught up with the journal (%d records spilled so far)",
+                            self._spilled_total)
+            self._cond.notify_all()
+        if batch:
+            self._write(db, batch)
+        return True
 
     def _write_loop(self) -> None:
         db = self._connect()
@@ -233,14 +321,18 @@ class Ledger:
                         break
                 if stop:
                     return
+                # The queue is empty: now the records that waited in the journal only, oldest first.
+                while self._read_spilled(db):
+                    found = True
                 if not found:
                     with self._cond:  # nothing came for a whole linger: sleep until submit wakes it
-                        if self._q.empty():
+                        if self._q.empty() and not self._spilled:
                             self._asleep = True
         finally:
             db.close()
 
     def _write(self, db: sqlite3.Connection, batch: list[tuple[tuple[Any, ...], int]]) -> None:
+        chars = sum(_text_chars(row) for row, _ in batch)
         failed: set[int] = set()  # indexes in the batch whose row is not in the database
         try:
             with db:
@@ -262,7 +354,20 @@ class Ledger:
                 self._unwritten += len(failed)
             with self._cond:
                 self._pending -= len(batch)
+                self._in_memory -= len(batch)
+                self._chars -= chars
+                if self._burst_dropped and not self._in_memory:
+                    log.warning("ledger: the writer caught up; %d records were dropped in this burst (%d in all)",
+                                self._burst_dropped, self._dropped_total)
+                    self._burst_dropped = 0
                 self._cond.notify_all()
+
+    def backlog(self) -> dict[str, int]:
+        """What waits for the writer, and what overflowed since the start (/health, /metrics)."""
+        with self._cond:
+            return {"in_memory": self._in_memory, "max_in_memory": self.max_queued,
+                    "text_chars_in_memory": self._chars, "max_text_chars_in_memory": self.max_queued_chars,
+                    "in_journal_only": self._spilled, "spilled": self._spilled_total, "dropped": self._dropped_total}
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every record submitted so far is written. True if it was."""

@@ -198,6 +198,7 @@ class Endpoints:
         m = self.obs.metrics
         m.flush()
         m.refresh_breakers(self.gw.deployments)
+        m.refresh_ledger(self.gw.ledger)
         if self.topology is not None:
             await self.topology.refresh_workers(m)
         body = await asyncio.to_thread(m.exposition) if m.mp else m.exposition()

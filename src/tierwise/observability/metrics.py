@@ -117,6 +117,17 @@ class Metrics:
                              registry=r, multiprocess_mode="livemostrecent")
         self.spans_dropped = Counter("tierwise_trace_spans_dropped", "Traced requests dropped (export queue full "
                                      "or receiver failing)", registry=r)
+        # The ledger's writer: what waits for it, and what the memory bound (ledger.max_queued) sent elsewhere.
+        self.ledger_queued = Gauge("tierwise_ledger_queued_records", "Records held in memory for the ledger's "
+                                   "writer", registry=r, multiprocess_mode="livesum")
+        self.ledger_journal_only = Gauge("tierwise_ledger_journal_only_records", "Records waiting for the "
+                                         "ledger's writer in the journal only", registry=r,
+                                         multiprocess_mode="livesum")
+        self.ledger_spilled = Counter("tierwise_ledger_records_spilled", "Records that waited in the journal "
+                                      "only (the ledger's memory bound reached)", registry=r)
+        self.ledger_dropped = Counter("tierwise_ledger_records_dropped", "Records not written to the ledger: "
+                                      "its memory bound reached with no journal to take them", registry=r)
+        self._ledger_seen = {"spilled": 0, "dropped": 0}
         # Per worker process (a `pid` label, only under `serve --workers N`): how the load spreads.
         self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
                                      registry=r, multiprocess_mode="liveall") if self.mp else None
@@ -411,6 +422,16 @@ class Metrics:
     def refresh_breakers(self, deployments: dict[str, Any]) -> None:
         for name, d in deployments.items():
             self.child(self.breaker, self.model(name)).set(BREAKER_VALUES.get(d.breaker.state, 0))
+
+    def refresh_ledger(self, ledger: Any) -> None:
+        if ledger is None:
+            return
+        b = ledger.backlog()
+        self.ledger_queued.set(b["in_memory"])
+        self.ledger_journal_only.set(b["in_journal_only"])
+        for name, counter in (("spilled", self.ledger_spilled), ("dropped", self.ledger_dropped)):
+            counter.inc(b[name] - self._ledger_seen[name])
+            self._ledger_seen[name] = b[name]
 
     def exposition(self) -> bytes:
         if self.mp:  # (flushed by the caller, on the loop's thread)

@@ -12,7 +12,9 @@ from tierwise.server.asgi import App
 
 
 def build_gateway(cfg: Config) -> Gateway:
-    ledger = Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal) if cfg.ledger.enabled else None
+    ledger = Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal,
+                         max_queued=cfg.ledger.max_queued,
+                         max_queued_chars=cfg.ledger.max_queued_chars) if cfg.ledger.enabled else None
     return Gateway(cfg, ledger=ledger)
 
 

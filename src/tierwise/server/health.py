@@ -130,5 +130,7 @@ async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
         breakers = {n: s for n, s in breakers.items() if n in reach}
         visible = {gw.deployments[n].provider.name for n in reach if n in gw.deployments}
         probes = {p: v for p, v in probes.items() if p in visible}
-    await app.send_json(send, 200, orjson.dumps({"status": status, "routes": routes, "deployments": breakers,
-                                                 "local_servers": probes}))
+    body = {"status": status, "routes": routes, "deployments": breakers, "local_servers": probes}
+    if gw.ledger is not None:  # what waits for the ledger's writer; records dropped past its bound
+        body["ledger"] = gw.ledger.backlog()
+    await app.send_json(send, 200, orjson.dumps(body))
