@@ -131,16 +131,15 @@ class StreamDecoder:
                                 ev.append(BlockDelta(self.open, "text", content))  # type: ignore[arg-type]
                             raws.append(msg.raw)
                             continue
-            failed = _failed_choice(obj.get("choices"))
-            if failed is not None:
+            try:
+                self._chunk(obj, ev)
+            except _ChoiceFailed as f:
                 # OpenRouter ends the choice with finish_reason "error" when the provider behind it fails
                 # mid-answer (its error beside the choice, or inside it, or nowhere): relayed as sent, the
                 # openai SDK handed its caller the half answer as a success.
-                self._failed(obj.get("error") or failed.get("error") or
+                self._failed(obj.get("error") or f.choice.get("error") or
                              'the upstream ended the answer with finish_reason "error"', out, ev, raws)
                 continue
-            try:
-                self._chunk(obj, ev)
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):  # off the schema: not a crash
                 raise UpstreamError("upstream sent a malformed stream chunk", retryable=True) from None
             raws.append(msg.raw)
@@ -165,6 +164,9 @@ class StreamDecoder:
 
     def _chunk(self, obj: dict[str, Any], ev: list[StreamEvent]) -> None:
         if not self.started:
+            failed = _failed_choice(obj.get("choices"))
+            if failed is not None:  # before anything started: nothing of this chunk to keep
+                raise _ChoiceFailed(failed)
             self.started = True
             ev.append(MessageStart(str(obj.get("id") or new_completion_id()), str(obj.get("model") or "")))
         if obj.get("usage"):
@@ -177,7 +179,12 @@ class StreamDecoder:
                     ev.append(MessageDelta(self.stop, u, self.stop_sequence))
                     self.delta_sent = True
         for ch in obj.get("choices") or []:
-            if not isinstance(ch, dict) or (ch.get("index") or 0) != 0:
+            if not isinstance(ch, dict):
+                continue
+            fr = ch.get("finish_reason")
+            if fr == "error":  # before its delta: the failed chunk adds nothing to the answer
+                raise _ChoiceFailed(ch)
+            if (ch.get("index") or 0) != 0:
                 continue
             delta = ch.get("delta") or {}
             if "reasoning_content" in delta or "reasoning" in delta:
@@ -218,7 +225,6 @@ class StreamDecoder:
                 args = fn.get("arguments")
                 if args and isinstance(args, str):
                     ev.append(BlockDelta(self.tools[ti], "input_json", args))
-            fr = ch.get("finish_reason")
             if fr:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
                 if self.tools and self.stop == "end_turn":
@@ -236,6 +242,13 @@ class StreamDecoder:
             self._end(ev)
             return [StreamChunk(ev, None, FORMAT)]
         raise UpstreamError("upstream stream ended early", retryable=True)
+
+
+class _ChoiceFailed(Exception):
+    """A choice of the chunk ended with finish_reason "error"."""
+
+    def __init__(self, choice: dict[str, Any]) -> None:
+        self.choice = choice
 
 
 def _failed_choice(choices: Any) -> dict[str, Any] | None:
