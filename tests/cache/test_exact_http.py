@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx2 as httpx
 import openai
@@ -224,9 +225,15 @@ def test_cancelled_stream_is_not_stored(gateway, openai_up, anthropic_up):
 
 def test_failed_stream_is_not_stored(gateway, openai_up, anthropic_up):
     g = gateway(cached_config(openai_up.url, anthropic_up.url))
-    anthropic_up.script(StreamError(after_chunks=2, then=Reply(text="a b c d e f")))
+    release = threading.Event()  # the error comes once the client has read bytes (before them, a fallback)
+    anthropic_up.script(StreamError(after_chunks=4, release=release, then=Reply(text="a b c d e f")))
     body = {"model": "main", "stream": True, "temperature": 0, "max_tokens": 50, "messages": Q}
-    a, _ = _raw_stream(g, "/v1/messages", body)
+    with httpx.stream("POST", g.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"},
+                      timeout=10) as r:
+        a = b""
+        for part in r.iter_raw():
+            a += part
+            release.set()
     assert b"event: error" in a
     _, h = _raw_stream(g, "/v1/messages", body)
     assert h["x-tierwise-cache"] == "miss" and len(anthropic_up.requests) == 2

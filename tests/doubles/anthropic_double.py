@@ -64,6 +64,8 @@ class AnthropicDouble(DoubleServer):
         return {"type": "error", "error": {"type": etype, "message": message}, "request_id": self._id("req")}
 
     def stream_error_chunk(self, err: StreamError) -> bytes:
+        if err.data is not None:
+            return event("error", err.data)
         return event("error", {"type": "error", "error": {"type": err.error_type, "message": err.msg}})
 
     # ------------------------------------------------------------------ validation

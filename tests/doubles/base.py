@@ -344,6 +344,9 @@ class DoubleServer:
             if plan.cut_after is not None and i >= plan.cut_after:
                 return await self._drop(request)
             if plan.error_after is not None and i >= plan.error_after.after_chunks:
+                release = plan.error_after.release
+                if release is not None:  # a thread's event: wait off the double's loop (bounded)
+                    await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
                 await resp.write(self.stream_error_chunk(plan.error_after))
                 break
             if i and plan.interval:

@@ -69,6 +69,8 @@ class OpenAIDouble(DoubleServer):
         return {"error": {"message": message, "type": etype, "param": None, "code": _CODES.get(status)}}
 
     def stream_error_chunk(self, err: StreamError) -> bytes:
+        if err.data is not None:
+            return sse(err.data)
         return sse({"error": {"message": err.msg, "type": err.error_type, "param": None, "code": None}})
 
     # ------------------------------------------------------------------ chat completions

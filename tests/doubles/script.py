@@ -8,6 +8,7 @@ to deliver (`Reply` or `Fail`); `then=None` means "the double's `default`".
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,12 +118,19 @@ class LateEnd:
 @dataclass
 class StreamError:
     """Streaming only: send `after_chunks` chunks of `then`, then the provider's mid-stream
-    error event (Anthropic `event: error`, OpenAI `data: {"error": ...}`) and end the stream."""
+    error event (Anthropic `event: error`, OpenAI `data: {"error": ...}`) and end the stream.
+
+    `data`: the error event's data as given instead (the shapes other servers send, e.g. OpenRouter's
+    chunk whose choice ends with `finish_reason: "error"`). `release`: hold the error until the test
+    sets this event (once its client has read the text before it), so "after bytes reached the
+    client" needs no timing."""
 
     after_chunks: int = 2
     msg: str = "Overloaded"
     error_type: str = "overloaded_error"
     then: Item | None = None
+    data: Any = None
+    release: threading.Event | None = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ SDK's `client.responses` as the client and OpenAI-format and Anthropic-format up
 from __future__ import annotations
 
 import json
+import threading
 
 import openai
 import pytest
@@ -158,9 +159,14 @@ def test_stream_function_call_and_helper(setup):
 
 def test_stream_error_mid_stream_is_response_failed(setup):
     g, up = setup
-    up.script(StreamError(after_chunks=3, then=Reply(text="a b c d e f g h")))
+    release = threading.Event()  # the error comes once the client has read text (before it, a plain HTTP error)
+    up.script(StreamError(after_chunks=4, release=release, then=Reply(text="a b c d e f g h")))
+    events = []
     with oai(g).responses.create(model="main", input="x", stream=True) as stream:
-        events = list(stream)
+        for e in stream:
+            events.append(e)
+            if e.type == "response.output_text.delta":
+                release.set()
     kinds = [e.type for e in events]
     assert "error" in kinds and kinds[-1] == "response.failed"
     assert events[-1].response.status == "failed" and events[-1].response.error.message

@@ -100,6 +100,27 @@ def test_an_error_before_anything_started_is_raised_for_a_fallback() -> None:
         StreamDecoder().feed(b"data: " + orjson.dumps({"error": {"message": "nope"}}) + b"\n\n")
 
 
+def test_a_choice_that_ends_with_finish_reason_error_is_an_error_not_the_end_of_the_answer() -> None:
+    """OpenRouter's mid-stream failure: the chunk (its delta too) is never relayed; the error ends the stream."""
+    dec = StreamDecoder()
+    good = data([delta({"role": "assistant", "content": "a"})])
+    failed = data([delta({"content": " tail"}, "error")], error={"code": 429, "message": "Provider returned error"})
+    before, failure = dec.feed(good + failed)
+    assert before.raw == good and [e.value for e in before.events if isinstance(e, BlockDelta)] == ["a"]
+    (ev,) = failure.events
+    assert failure.raw is None and isinstance(ev, StreamError) and ev.error_type == "rate_limit_error"
+    assert dec.ended and dec.error is not None and dec.error.status == 429  # as it would be had it come first
+    dec = StreamDecoder()
+    dec.feed(good)
+    (failure,) = dec.feed(data([delta({}, "error")]))  # no error object anywhere: still an error
+    assert 'finish_reason "error"' in failure.events[0].message
+
+
+def test_a_first_chunk_whose_choice_ends_with_finish_reason_error_is_raised() -> None:
+    with pytest.raises(UpstreamError, match="disconnected"):
+        StreamDecoder().feed(data([delta({}, "error", error={"code": 502, "message": "disconnected"})]))
+
+
 def test_tool_calls_without_index_stay_separate() -> None:
     """Gemini's OpenAI endpoint sends each parallel call whole and without `index`."""
     def call(cid: str, city: str) -> dict:

@@ -287,6 +287,7 @@ class Deployment:
         last_event = started = time.monotonic()
         received = 0
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
+        relayed = False  # has a chunk gone up (to the policy, and so to the client)?
         try:
             try:
                 async for data in resp.content.iter_any():
@@ -320,6 +321,11 @@ class Deployment:
                         failure = _stream_failure(chunk)
                         if failure is None:
                             continue
+                        if not relayed and decoder.error is not None:
+                            # Came in the same read as the stream's first events (OpenRouter's opening
+                            # chunk, then the error): nothing reached the client, so it is an upstream error
+                            # like any other, and a fallback may move on. (Its deltas are billed, below.)
+                            raise decoder.error
                         # The upstream reported an error mid-stream: pass on what came before it,
                         # then fail like a cut stream, so the client gets one error event in its
                         # own API's schema and the breaker counts the failure.
@@ -335,6 +341,7 @@ class Deployment:
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
                     yield _merge(chunks)
+                    relayed = True
                     if decoder.ended:  # the answer is complete: don't wait on the upstream's EOF
                         break
                 for chunk in decoder.finish():

@@ -189,10 +189,11 @@ def upstream_error(provider: str, status: int, err: dict[str, Any] | None, messa
 
 
 def body_error(err: Any) -> UpstreamError:
-    """The error an upstream put in the body of a 2xx answer (OpenAI format), by what it means. OpenRouter
-    answers 200 once a provider behind it has taken the request, and a failure after that comes as
-    `{"error": {"code": 429, "message": ...}}` (or a choice with `finish_reason: "error"`); proxies in the
-    one-api family answer every error with 200. The `code`, when it is an HTTP status, classifies it."""
+    """The error an upstream put in the body of a 2xx answer or in a chunk of its stream (OpenAI format), by
+    what it means. OpenRouter answers 200 once a provider behind it has taken the request, and a failure
+    after that comes as `{"error": {"code": 429, "message": ...}}` (or a choice with `finish_reason:
+    "error"`), in the body or as a stream's chunk; proxies in the one-api family answer every error with 200.
+    The `code`, when it is an HTTP status, classifies it."""
     e = err if isinstance(err, dict) else {}
     text = err if isinstance(err, str) else e.get("message")
     message = upstream_text(str(text or "upstream error"))
@@ -226,18 +227,3 @@ def _error_of_class(text: str, c: Classified, status: int | None, retry_after: f
     return UpstreamError(text, status=502, upstream_status=status, retryable=status is None or status >= 500,
                          retry_after=retry_after, error_class=cls)
 
-
-# The kinds an upstream's stream error may keep (the gateway's own, as the codecs map them); any other `type`
-# is the upstream's free text, which went as the error's kind into the ledger's `error_kind`, unscrubbed and
-# unbounded (a hostile upstream's key or megabytes there).
-_STREAM_KINDS = frozenset({"invalid_request_error", "authentication_error", "permission_error", "not_found_error",
-                           "request_too_large", "rate_limit_error", "api_error", "overloaded_error", "timeout_error"})
-
-
-def stream_error(where: str, error_type: str, message: str, *, retryable: bool) -> UpstreamError:
-    """An error event inside a stream (no HTTP status): an overflow reported there is still one."""
-    c = classify(None, {"type": error_type}, message)
-    if c.error_class == "context_overflow":
-        return ContextOverflow(f"{where}: {message}", tokens=c.tokens, limit=c.limit)
-    kind = error_type if error_type in _STREAM_KINDS else "api_error"
-    return UpstreamError(f"{where}: {message}", retryable=retryable, kind=kind, error_class=c.error_class)

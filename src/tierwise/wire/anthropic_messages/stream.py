@@ -59,6 +59,9 @@ class StreamDecoder:
         self.ended = False
         self.started_blocks = range(0)  # the indices of the content blocks started so far
         self.tool_checks: dict[int, ObjectPrefix] = {}  # open tool_use blocks: do their pieces begin an object?
+        # The error the upstream reported, as it would be had it come first (the relay raises it when
+        # nothing of the stream has reached the client yet).
+        self.error: UpstreamError | None = None
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The events of every complete message in `data`, as one chunk (its raw bytes the messages'
@@ -158,9 +161,10 @@ class StreamDecoder:
         if t == "error" or sse_event == "error":
             # Anthropic nests the error under "error"; llama-server sends its own object as the data.
             detail = obj.get("error") if isinstance(obj.get("error"), dict) else obj
-            err = upstream_error(detail, started=self.started)
+            self.error = upstream_error(detail, started=False)
             if not self.started:
-                raise err  # nothing reached the client yet: let a fallback take over
+                raise self.error  # nothing reached the client yet: let a fallback take over
+            err = upstream_error(detail, started=True)
             self.ended = True  # the upstream closes after an error; finish() must not add another
             return [StreamError(err.kind, err.message)]
         return []  # ping and unknown event types

@@ -27,8 +27,7 @@ from tierwise.canonical import (
     Usage,
 )
 from tierwise.errors import TierwiseError, UpstreamError
-from tierwise.providers.error_classes import stream_error
-from tierwise.secret_scrub import upstream_text
+from tierwise.providers.error_classes import body_error
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
@@ -60,6 +59,9 @@ class StreamDecoder:
         self.usage = Usage()
         self.ended = False
         self.delta_sent = False
+        # The error the upstream reported, as it would be had it come first (the relay raises it when
+        # nothing of the stream has reached the client yet).
+        self.error: UpstreamError | None = None
 
     def _close(self, ev: list[StreamEvent]) -> None:
         if self.open is not None:
@@ -113,19 +115,7 @@ class StreamDecoder:
                 # (`event: error` without an `error` member too: relayed raw, its text went out unscrubbed;
                 # and any chunk whose `error` is set, `choices` or not: the openai SDK raises on it, so one
                 # relayed raw put the upstream's own text, its key, in the client's exception)
-                e = obj.get("error", obj)
-                message = e.get("message", "upstream error") if isinstance(e, dict) else e
-                message = upstream_text(str(message))
-                if not self.started:  # nothing reached the client yet: let a fallback take over
-                    raise stream_error("upstream error", str((e.get("type") if isinstance(e, dict) else None)
-                                                             or "api_error"), str(message), retryable=True)
-                if raws:
-                    out.append(StreamChunk(ev, b"".join(raws), FORMAT))
-                    ev, raws = [], []
-                self.ended = True
-                # Re-encoded by the gateway, never relayed raw: the upstream's error object
-                # need not follow the client's schema.
-                out.append(StreamChunk([StreamError("api_error", f"upstream error: {message}")], None, FORMAT))
+                self._failed(obj.get("error", obj), out, ev, raws)
                 continue
             if self.open_kind == "text" and not self.ended:
                 # The common case, a text delta and nothing else, without the general walk.
@@ -143,6 +133,13 @@ class StreamDecoder:
                             continue
             try:
                 self._chunk(obj, ev)
+            except _ChoiceFailed as f:
+                # OpenRouter ends the choice with finish_reason "error" when the provider behind it fails
+                # mid-answer (its error beside the choice, or inside it, or nowhere): relayed as sent, the
+                # openai SDK handed its caller the half answer as a success.
+                self._failed(obj.get("error") or f.choice.get("error") or
+                             'the upstream ended the answer with finish_reason "error"', out, ev, raws)
+                continue
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):  # off the schema: not a crash
                 raise UpstreamError("upstream sent a malformed stream chunk", retryable=True) from None
             raws.append(msg.raw)
@@ -150,8 +147,26 @@ class StreamDecoder:
             out.append(StreamChunk(ev, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
         return out
 
+    def _failed(self, err: Any, out: list[StreamChunk], ev: list[StreamEvent], raws: list[bytes]) -> None:
+        """The upstream reported `err` inside its stream: raised when nothing of the stream came before it,
+        else the events before it as one chunk and the error as a chunk of its own, which ends the stream."""
+        self.error = body_error(err)  # classified by its `code` (OpenRouter: an HTTP status), scrubbed
+        if not self.started:  # nothing reached the client yet: let a fallback take over
+            raise self.error
+        if raws:
+            out.append(StreamChunk(ev[:], b"".join(raws), FORMAT))
+            ev.clear()
+            raws.clear()
+        self.ended = True
+        # Re-encoded by the gateway, never relayed raw: the upstream's error object need not follow the
+        # client's schema.
+        out.append(StreamChunk([StreamError(self.error.kind, self.error.message)], None, FORMAT))
+
     def _chunk(self, obj: dict[str, Any], ev: list[StreamEvent]) -> None:
         if not self.started:
+            failed = _failed_choice(obj.get("choices"))
+            if failed is not None:  # before anything started: nothing of this chunk to keep
+                raise _ChoiceFailed(failed)
             self.started = True
             ev.append(MessageStart(str(obj.get("id") or new_completion_id()), str(obj.get("model") or "")))
         if obj.get("usage"):
@@ -164,7 +179,12 @@ class StreamDecoder:
                     ev.append(MessageDelta(self.stop, u, self.stop_sequence))
                     self.delta_sent = True
         for ch in obj.get("choices") or []:
-            if not isinstance(ch, dict) or (ch.get("index") or 0) != 0:
+            if not isinstance(ch, dict):
+                continue
+            fr = ch.get("finish_reason")
+            if fr == "error":  # before its delta: the failed chunk adds nothing to the answer
+                raise _ChoiceFailed(ch)
+            if (ch.get("index") or 0) != 0:
                 continue
             delta = ch.get("delta") or {}
             if "reasoning_content" in delta or "reasoning" in delta:
@@ -205,7 +225,6 @@ class StreamDecoder:
                 args = fn.get("arguments")
                 if args and isinstance(args, str):
                     ev.append(BlockDelta(self.tools[ti], "input_json", args))
-            fr = ch.get("finish_reason")
             if fr:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
                 if self.tools and self.stop == "end_turn":
@@ -223,6 +242,22 @@ class StreamDecoder:
             self._end(ev)
             return [StreamChunk(ev, None, FORMAT)]
         raise UpstreamError("upstream stream ended early", retryable=True)
+
+
+class _ChoiceFailed(Exception):
+    """A choice of the chunk ended with finish_reason "error"."""
+
+    def __init__(self, choice: dict[str, Any]) -> None:
+        self.choice = choice
+
+
+def _failed_choice(choices: Any) -> dict[str, Any] | None:
+    """The choice that ended with finish_reason "error", if any."""
+    if type(choices) is list:
+        for ch in choices:
+            if type(ch) is dict and ch.get("finish_reason") == "error":
+                return ch
+    return None
 
 
 class StreamEncoder:
