@@ -215,7 +215,7 @@ _HEX40 = "[0-9a-f]" * 40  # an entry's key (keys.exact_key: a 20-byte BLAKE2b in
 
 
 # The byte bound on Redis, kept by scripts so that concurrent gateways agree: `<prefix>lru-order` (a sorted set
-# of entry keys by last use, in ms), `<prefix>lru-sizes` (a hash of each entry's counted bytes) and
+# of entry keys by last use, numbered by the counter `<prefix>lru-seq`), `<prefix>lru-sizes` (a hash of each entry's counted bytes) and
 # `<prefix>lru-bytes` (their total). A put counts its entry and evicts the least recently used entries until the
 # total fits; entries whose TTL ran out are counted until the eviction reaches them (the bound errs on the safe
 # side: the cache holds at most `max_bytes`, sometimes less). A total the server evicted (an LRU `maxmemory`
@@ -230,10 +230,10 @@ end
 local old = redis.call('HGET', KEYS[3], KEYS[1])
 if old then redis.call('DECRBY', KEYS[4], old) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
-redis.call('HSET', KEYS[3], KEYS[1], ARGV[4])
-local total = redis.call('INCRBY', KEYS[4], ARGV[4])
-local max = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), KEYS[1])
+redis.call('HSET', KEYS[3], KEYS[1], ARGV[3])
+local total = redis.call('INCRBY', KEYS[4], ARGV[3])
+local max = tonumber(ARGV[4])
 local evicted = 0
 while total > max and evicted < 10000 do
   local popped = redis.call('ZPOPMIN', KEYS[2])
@@ -249,7 +249,7 @@ return evicted
 """
 _GET = """
 local v = redis.call('GET', KEYS[1])
-if v then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], KEYS[1]) end
+if v then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), KEYS[1]) end
 return v
 """
 _DROP = """
@@ -282,6 +282,7 @@ class RedisBackend:
         self.max_bytes = max_bytes
         self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.index = (f"{prefix}lru-order", f"{prefix}lru-sizes", f"{prefix}lru-bytes")
+        self.sequence = f"{prefix}lru-seq"  # the order of use: a counter, not a clock (two puts in one ms)
         self._put = self.client.register_script(_PUT)
         self._get = self.client.register_script(_GET)
         self._drop = self.client.register_script(_DROP)
@@ -297,13 +298,13 @@ class RedisBackend:
 
     async def get(self, key: str, *, route: str, tenant: str) -> bytes | None:
         name = self.full_key(key, route, tenant)
-        return await self._get(keys=[name, self.index[0]], args=[int(time.time() * 1000)])  # type: ignore[no-any-return]
+        return await self._get(keys=[name, self.index[0], self.sequence])  # type: ignore[no-any-return]
 
     async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
         name = self.full_key(key, route, tenant)
         size = len(value)
-        await self._put(keys=[name, *self.index],
-                        args=[value, max(1, int(ttl * 1000)), int(time.time() * 1000), size, self.max_bytes])
+        await self._put(keys=[name, *self.index, self.sequence],
+                        args=[value, max(1, int(ttl * 1000)), size, self.max_bytes])
 
     async def _scan_delete(self, pattern: str) -> int:
         n, batch = 0, []
@@ -329,7 +330,7 @@ class RedisBackend:
     async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
         n = await self._scan_delete(self.pattern(tenant, route))
         if route is None and tenant is None:
-            await self.client.delete(*self.index)  # what entries whose TTL ran out still held in the count
+            await self.client.delete(*self.index, self.sequence)  # what entries whose TTL ran out still held
         return n
 
     async def stats(self) -> dict[str, Any]:
