@@ -130,7 +130,7 @@ def timeout() -> tuple[float, float, str]:
     return len(an.requests) * usd(reply), c, f"{out.count('ok')}/10 answered, {len(an.requests)} frontier calls"
 
 
-def cut_body() -> tuple[float, float, str]:
+def cut_body(clients: int = 1, n: int = 10) -> tuple[float, float, str]:
     from tests.doubles import CutStream, Reply
 
     o, an = doubles()
@@ -140,27 +140,15 @@ def cut_body() -> tuple[float, float, str]:
     reply = (400, 400)
     an.default = CutStream(1, Reply(text="cut " * 400, usage=reply))
     o.default = Reply(text="local", usage=(10, 10))
-    out = [ask(g, i) for i in range(10)]
+    with ThreadPoolExecutor(clients) as pool:
+        out = list(pool.map(lambda i: ask(g, i), range(n)))
     c = counted(g)
     g.stop()
-    return len(an.requests) * usd(reply), c, f"{out.count('ok')}/10 answered, {len(an.requests)} frontier calls"
+    return len(an.requests) * usd(reply), c, f"{out.count('ok')}/{n} answered, {len(an.requests)} frontier calls"
 
 
 def cut_burst() -> tuple[float, float, str]:
-    from tests.doubles import CutStream, Reply
-
-    o, an = doubles()
-    cfg = base(o, an, retries=2)
-    cfg["breaker"] = {"failures": 1000}
-    g, _ = gateway(cfg)
-    reply = (400, 400)
-    an.default = CutStream(1, Reply(text="cut " * 400, usage=reply))
-    o.default = Reply(text="local", usage=(10, 10))
-    with ThreadPoolExecutor(20) as pool:
-        out = list(pool.map(lambda i: ask(g, i), range(20)))
-    c = counted(g)
-    g.stop()
-    return len(an.requests) * usd(reply), c, f"{out.count('ok')}/20 answered, {len(an.requests)} frontier calls"
+    return cut_body(clients=20, n=20)
 
 
 def bad_usage() -> tuple[float, float, str]:
