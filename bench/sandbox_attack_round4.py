@@ -17,11 +17,16 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
-from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, runner
-from tierwise.sandbox import bwrap as bwrap_mod
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.security.sandbox_programs import attempt_prelude  # noqa: E402
+from tierwise import sandbox  # noqa: E402
+from tierwise.sandbox import SandboxLimits, backend, runner  # noqa: E402
+from tierwise.sandbox import bwrap as bwrap_mod  # noqa: E402
 
 LIMITS = SandboxLimits(wall_s=20, cpu_s=5, memory_mb=256)
 _real_bwrap = bwrap_mod.bwrap_path
@@ -47,13 +52,7 @@ time.sleep(30)
 """
 AGAINST = """
 import os
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "DONE")
-    except OSError as e:
-        print(name, "refused", e.errno)
-def plant():
+""" + attempt_prelude("DONE") + """def plant():
     open(os.path.join(FOLDER, "planted"), "w").close()
 attempt("read its tests", lambda: open(os.path.join(FOLDER, "tierwise_tests.py")).read())
 attempt("write into its folder", plant)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.security.sandbox_programs import attempt_prelude
 from tierwise import sandbox
 from tierwise.errors import ConfigError
 from tierwise.sandbox import SandboxLimits, backend, identity, run_python, runner
@@ -66,13 +67,7 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
 
 OWNER_SIGNALS = """
 import fcntl, os, signal, socket, struct
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "SENT")
-    except OSError as e:
-        print(name, "refused", e.errno)
-def pipe_owner():
+""" + attempt_prelude("SENT") + """def pipe_owner():
     r, w = os.pipe()
     fcntl.fcntl(r, fcntl.F_SETOWN, VICTIM)
     fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
@@ -179,13 +174,7 @@ async def test_a_run_cannot_reach_another_run_in_progress(mode: str) -> None:
 
 OUTSIDE_ITS_FOLDER = """
 import os
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "MADE")
-    except OSError as e:
-        print(name, "refused", e.errno)
-def shared_memory():
+""" + attempt_prelude("MADE") + """def shared_memory():
     import _posixshmem  # opens under /dev/shm in C: no `open` event for the hook
     fd = _posixshmem.shm_open(SHM, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     os.write(fd, b"x" * (1 << 20))  # host memory, kept after the run

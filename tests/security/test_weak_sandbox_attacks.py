@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.security.sandbox_programs import attempt_prelude
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, run_python
 from tierwise.sandbox import bwrap as bwrap_mod
@@ -35,13 +36,7 @@ def weak_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 NODES = """
 import os, stat
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "MADE")
-    except OSError as e:
-        print(name, "refused", e.errno)
-attempt("fifo", lambda: os.mkfifo(OUTSIDE + "/fifo"))
+""" + attempt_prelude("MADE") + """attempt("fifo", lambda: os.mkfifo(OUTSIDE + "/fifo"))
 attempt("node", lambda: os.mknod(OUTSIDE + "/node", 0o600 | stat.S_IFREG))
 attempt("device", lambda: os.mknod("disk", 0o600 | stat.S_IFBLK, os.makedev(8, 0)))
 attempt("fifo_here", lambda: os.mkfifo("pipe"))
@@ -65,13 +60,7 @@ async def test_no_fifo_or_device_node_anywhere(tmp_path: Path, audit_hook: bool)
 AIMED_AT_THE_GATEWAY = """
 import os, resource, signal
 gateway = os.getppid()
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "DONE")
-    except OSError as e:
-        print(name, "refused", e.errno)
-hard = resource.getrlimit(resource.RLIMIT_MSGQUEUE)[1]  # (harmless to the test's process for a moment)
+""" + attempt_prelude("DONE") + """hard = resource.getrlimit(resource.RLIMIT_MSGQUEUE)[1]  # (harmless to the test's process for a moment)
 attempt("prlimit", lambda: resource.prlimit(gateway, resource.RLIMIT_MSGQUEUE, (12345, hard)))
 attempt("nice", lambda: os.setpriority(os.PRIO_PROCESS, gateway, 19))
 attempt("affinity", lambda: os.sched_setaffinity(gateway, {0}))
@@ -109,13 +98,7 @@ async def test_the_code_cannot_reach_the_gateway_process(audit_hook: bool) -> No
 
 AIMED_AT_THE_USER = """
 import os
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "DONE")
-    except OSError as e:
-        print(name, "refused", e.errno)
-attempt("nice-user", lambda: os.setpriority(os.PRIO_USER, 0, 19))
+""" + attempt_prelude("DONE") + """attempt("nice-user", lambda: os.setpriority(os.PRIO_USER, 0, 19))
 attempt("nice-group", lambda: os.setpriority(os.PRIO_PGRP, 0, 19))
 mine = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 1)
 os.setpriority(os.PRIO_PROCESS, 0, mine)  # its own: still allowed
