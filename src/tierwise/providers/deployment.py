@@ -346,9 +346,12 @@ class Deployment:
                             before.append(StreamChunk(chunk.events[:-1], None, chunk.raw_format))
                         if before:
                             yield _merge(before)
+                        # Its class kept: the request's own fault (a 400, an overflow) is not the deployment's
+                        # health, and must not count against its breaker.
                         raise UpstreamError(
                             f"provider {self.provider.name!r} failed mid-stream: {failure.message}",
                             retryable=False, kind=failure.error_type,
+                            error_class=decoder.error.error_class if decoder.error is not None else None,
                         )
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
