@@ -121,3 +121,22 @@ def test_a_target_whose_breaker_is_open_does_not_use_up_the_requests_reservation
         assert text == "answer"
 
     assert len(anthropic_up.requests) == 2
+
+
+def test_a_cascade_whose_next_remote_tier_the_budget_refuses_answers_with_the_answer_it_has(gateway, openai_up,  # noqa: F811
+                                                                                            anthropic_up):  # noqa: F811
+    """A cascade of two remote tiers: the first answered (paid) and failed verification, and the budget refuses
+    the call to the next. The client gets the first tier's answer, unverified, as when the next tier fails.
+    (The refusal went up through the cascade: a 429, the answer paid for thrown away.)"""
+    schema = {"type": "object", "required": ["ok"]}
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "cascade", "tiers": ["frontier", "frontier2"],
+                 "verifiers": [{"type": "json_schema", "schema": schema}]}})
+    cfg["models"]["frontier2"] = {**cfg["models"]["frontier"]}
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 0.005}]}  # a cap one request's reservation fills
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="not json", usage=(10, 10))
+    text = ant(g).messages.create(model="main", max_tokens=400,
+                                  messages=[{"role": "user", "content": "hi"}]).content[0].text
+    assert text == "not json"
+    assert len(anthropic_up.requests) == 1  # the refused tier was never called
