@@ -87,3 +87,56 @@ def test_a_refused_retry_answers_with_the_budget_error_in_the_clients_schema(gat
     g.flush()
     row = g.ledger.query(route="main")[0]
     assert any("retry call to frontier" in (s.get("reason") or "") for s in row.steps if s["kind"] == "decision")
+
+
+def test_a_target_whose_breaker_is_open_does_not_use_up_the_requests_reservation(gateway, openai_up,  # noqa: F811
+                                                                                 anthropic_up):  # noqa: F811
+    """A remote target that refuses the call before it leaves (its breaker is open) made no call: the next remote
+    target is the request's first, covered by its reservation. (It took the reservation's cover: the next target
+    reserved again, and under a cap one request's reservation fills the request was refused with a 429 while one
+    call was all it needed.)"""
+    from tests.harness import free_port
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "trip": {"policy": "fallback", "targets": ["frontier"], "retries": 0},
+        "main": {"policy": "fallback", "targets": ["frontier", "frontier2"], "retries": 0}})
+    cfg["breaker"] = {"failures": 1, "cooldown": 600}
+    cfg["providers"]["dead"] = {"kind": "anthropic", "base_url": f"http://127.0.0.1:{free_port()}",
+                                "locality": "remote", "timeouts": {"connect": 1, "read": 2}}
+    cfg["models"]["frontier2"] = {**cfg["models"]["frontier"]}
+    cfg["models"]["frontier"] = {**cfg["models"]["frontier"], "provider": "dead"}
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 0.005}]}  # a cap one reservation fills
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="answer", usage=(10, 10))
+    with pytest.raises(anthropic.APIStatusError):  # nothing listens: the frontier's breaker opens
+        ant(g).messages.create(model="trip", max_tokens=400, messages=[{"role": "user", "content": "hi"}])
+    for stream in (False, True):
+        if stream:
+            with ant(g).messages.stream(model="main", max_tokens=400,
+                                        messages=[{"role": "user", "content": "hi"}]) as s:
+                text = s.get_final_message().content[0].text
+        else:
+            text = ant(g).messages.create(model="main", max_tokens=400,
+                                          messages=[{"role": "user", "content": "hi"}]).content[0].text
+        assert text == "answer"
+
+    assert len(anthropic_up.requests) == 2
+
+
+def test_a_cascade_whose_next_remote_tier_the_budget_refuses_answers_with_the_answer_it_has(gateway, openai_up,  # noqa: F811
+                                                                                            anthropic_up):  # noqa: F811
+    """A cascade of two remote tiers: the first answered (paid) and failed verification, and the budget refuses
+    the call to the next. The client gets the first tier's answer, unverified, as when the next tier fails.
+    (The refusal went up through the cascade: a 429, the answer paid for thrown away.)"""
+    schema = {"type": "object", "required": ["ok"]}
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
+        "main": {"policy": "cascade", "tiers": ["frontier", "frontier2"],
+                 "verifiers": [{"type": "json_schema", "schema": schema}]}})
+    cfg["models"]["frontier2"] = {**cfg["models"]["frontier"]}
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 0.005}]}  # a cap one request's reservation fills
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="not json", usage=(10, 10))
+    text = ant(g).messages.create(model="main", max_tokens=400,
+                                  messages=[{"role": "user", "content": "hi"}]).content[0].text
+    assert text == "not json"
+    assert len(anthropic_up.requests) == 1  # the refused tier was never called

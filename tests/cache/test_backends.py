@@ -314,3 +314,35 @@ def test_redis_bounded_by_bytes_across_replicas_least_recently_used_first(prefix
             await b.close()
 
     asyncio.run(run())
+
+
+@needs_redis
+def test_redis_lru_order_survives_a_lost_counter(prefix):
+    """The LRU's order counter (`<prefix>lru-seq`) gone while the order is not (the server evicted it, or an
+    index scored by the millisecond clock before the counter): the next puts and reads rank after every entry
+    already held, so the oldest entry goes first. (The counter restarted at 1: each new entry ranked below the old
+    ones and was the next evicted; the old ones, expired or not, stayed.)"""
+    import asyncio
+
+    from tierwise.cache.backends import RedisBackend
+
+    async def run() -> None:
+        c = RedisBackend(REDIS_URL, prefix, 2.0, 3_000)
+        try:
+            old, hot = "a" * 40, "b" * 40
+            await c.put(old, b"o" * 1000, ttl=60, route="r", tenant="t")
+            await c.put(hot, b"h" * 1000, ttl=60, route="r", tenant="t")
+            # As an index of the millisecond clock left it (or the counter evicted by the server's maxmemory).
+            names = [c.full_key(k, "r", "t") for k in (old, hot)]
+            await c.client.zadd(c.index[0], {names[0]: 1_733_000_000_000, names[1]: 1_733_000_000_001})
+            await c.client.delete(c.sequence)
+            assert await c.get(hot, route="r", tenant="t") == b"h" * 1000  # read: now the most recent
+            for i in range(3):
+                await c.put(f"{i:040x}", b"n" * 1000, ttl=60, route="r", tenant="t")
+                assert await c.get(f"{i:040x}", route="r", tenant="t") == b"n" * 1000  # the newest stays
+            assert await c.get(old, route="r", tenant="t") is None  # the least recently used went first
+            assert (await c.stats())["bytes"] <= 3_000
+        finally:
+            await c.close()
+
+    asyncio.run(run())

@@ -190,3 +190,22 @@ def test_an_anthropic_streams_error_event_before_the_first_byte_moves_a_fallback
     anthropic_up.script(Raw(body=body, content_type="text/event-stream"))
     assert _stream(g, "anthropic")[0] == "ok"  # the OpenAI double's answer
     assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_mid_stream_error_that_is_the_requests_own_fault_does_not_open_the_breaker(gateway, openai_up,
+                                                                                     anthropic_up, api):
+    """An error inside the stream that says the request is at fault (code 400: the upstream refused this
+    request's content) says nothing about the deployment's health, as in a 200 body or an HTTP 400: a client
+    whose requests provoke it must not open the breaker for everyone. (The class was dropped when the stream
+    failed after its first byte: every such error counted, and one client's requests took the model down.)"""
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["breaker"] = {"failures": 1, "cooldown": 600}
+    g = gateway(cfg)
+    release = threading.Event()
+    refusal = {**CHUNK, "choices": [], "error": {"code": 400, "message": "the input was flagged by moderation"}}
+    openai_up.script(StreamError(after_chunks=2, data=refusal, release=release, then=Reply(text="half an answer")))
+    _mid_stream(g, api, release)
+    openai_up.default = Reply(text="next")
+    assert _stream(g, api)[0] == "next"  # the breaker stayed closed

@@ -23,7 +23,8 @@ session included), only when it runs. Its steps are then left out of the request
 A client request's own reservation covers one call (per choice: `n` calls of a fan-out). A route that calls the
 frontier again (a fallback's `retries`, a next remote target, a cascade or escalation calling on) admits each
 further remote call the same way, against every budget of the request, just before it leaves: `further_call`
-(asked by providers/deployment.py) counts the calls the reservation covers and hands back a `CallCharge` past them.
+(asked by providers/deployment.py) counts the calls the reservation covers and hands back a `CallCharge` past them;
+a covered call its deployment's open breaker refused before it left gives its cover back (`unused_call`).
 A budget that refuses such a call raises BudgetExceeded: a fallback moves on to its next target (a local one
 answers) and, when none answers, the client gets the budget's error in its API's schema.
 
@@ -83,6 +84,12 @@ def further_call(ctx: Any, req: Any) -> CallCharge | None:
         covers[0] = left
         return None
     return CallCharge(ctx.services.spend, ctx.trace.route, ctx.notes.get("key_name") or "", "retry", dims=covers[1])
+
+
+def unused_call(ctx: Any, req: Any) -> None:
+    """A call `further_call` counted as covered did not leave (its deployment's breaker is open): the request's
+    reservation covers the next one instead."""
+    ctx.notes[COVERS][0] += req.n if req.n > 1 else 1
 
 
 class _CallTrace:

@@ -221,7 +221,19 @@ _HEX40 = "[0-9a-f]" * 40  # an entry's key (keys.exact_key: a 20-byte BLAKE2b in
 # side: the cache holds at most `max_bytes`, sometimes less). A total the server evicted (an LRU `maxmemory`
 # policy) is summed again from the sizes. An entry counts its value's bytes, as on sqlite, so an entry of
 # `max_entry_bytes` fits a cache of `max_bytes` equal to it.
-_PUT = """
+# The counter gone while the order is not (the server evicted it; an order scored by the millisecond clock before
+# it): it goes on from the highest rank held, else every later use ranked below the entries already there, and the
+# newest entries went first while the old ones stayed.
+_SEQUENCE = """
+local function next_use(order, seq)
+  if redis.call('EXISTS', seq) == 0 then
+    local top = redis.call('ZREVRANGE', order, 0, 0, 'WITHSCORES')
+    if top[2] then redis.call('SET', seq, string.format('%d', math.floor(tonumber(top[2])))) end
+  end
+  return redis.call('INCR', seq)
+end
+"""
+_PUT = _SEQUENCE + """
 if redis.call('EXISTS', KEYS[4]) == 0 and redis.call('HLEN', KEYS[3]) > 0 then
   local sum = 0
   for _, v in ipairs(redis.call('HVALS', KEYS[3])) do sum = sum + tonumber(v) end
@@ -230,7 +242,7 @@ end
 local old = redis.call('HGET', KEYS[3], KEYS[1])
 if old then redis.call('DECRBY', KEYS[4], old) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), KEYS[1])
+redis.call('ZADD', KEYS[2], next_use(KEYS[2], KEYS[5]), KEYS[1])
 redis.call('HSET', KEYS[3], KEYS[1], ARGV[3])
 local total = redis.call('INCRBY', KEYS[4], ARGV[3])
 local max = tonumber(ARGV[4])
@@ -247,9 +259,9 @@ while total > max and evicted < 10000 do
 end
 return evicted
 """
-_GET = """
+_GET = _SEQUENCE + """
 local v = redis.call('GET', KEYS[1])
-if v then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), KEYS[1]) end
+if v then redis.call('ZADD', KEYS[2], 'XX', next_use(KEYS[2], KEYS[3]), KEYS[1]) end
 return v
 """
 _DROP = """

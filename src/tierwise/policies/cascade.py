@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tierwise.canonical import Message, Request, Response, StreamChunk, TextBlock
-from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
+from tierwise.errors import BudgetExceeded, ConfigError, ContextOverflow, UpstreamError
 from tierwise.policies.base import Context, Target
 from tierwise.policies.escalation import finish, mark, non_streaming, render_blocks, replay, tag_calls
 from tierwise.policies.fallback import combined_overflow, prepend, should_fall_back
@@ -183,6 +183,13 @@ class Cascade:
             is_last = i == len(self.tiers) - 1 or escalations >= self.max_escalations
             try:
                 resp = await tier.complete(current, ctx)
+            except BudgetExceeded as e:
+                # A budget refused this tier's call (budgets/background.py): the answer in hand, if any, goes.
+                if last is None or last_tier is None:
+                    raise
+                finish(ctx, last_tier.name, f"a budget refused {tier.name} ({e.message}); returning "
+                       f"{last_tier.name}'s unverified answer", self.name, verified=False)
+                return last
             except UpstreamError as e:
                 if not should_fall_back(e) or is_last:
                     if last is not None and last_tier is not None:

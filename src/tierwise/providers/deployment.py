@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tierwise.budgets.background import BACKGROUND, COVERS, further_call
+from tierwise.budgets.background import BACKGROUND, COVERS, further_call, unused_call
 from tierwise.canonical import (
     BlockDelta,
     Choice,
@@ -183,6 +183,12 @@ class Deployment:
             bg = notes.get(BACKGROUND)
             if bg is None and COVERS in notes:
                 bg = further_call(ctx, req)
+                if bg is None:  # covered by the request's reservation, unless it never leaves
+                    try:
+                        return await self._complete_upstream(req, ctx, check)
+                    except CircuitOpen:
+                        unused_call(ctx, req)
+                        raise
             if bg is not None:
                 return await bg.call(self._complete_upstream, self, req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -245,6 +251,12 @@ class Deployment:
             bg = notes.get(BACKGROUND)  # see `complete`: a streamed call is admitted the same way
             if bg is None and COVERS in notes:
                 bg = further_call(ctx, req)
+                if bg is None:  # see `complete`
+                    try:
+                        return await self._open_stream(req, ctx, check)
+                    except CircuitOpen:
+                        unused_call(ctx, req)
+                        raise
             if bg is not None:
                 return await bg.stream(self._open_stream, self, req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)
@@ -334,9 +346,12 @@ class Deployment:
                             before.append(StreamChunk(chunk.events[:-1], None, chunk.raw_format))
                         if before:
                             yield _merge(before)
+                        # Its class kept: the request's own fault (a 400, an overflow) is not the deployment's
+                        # health, and must not count against its breaker.
                         raise UpstreamError(
                             f"provider {self.provider.name!r} failed mid-stream: {failure.message}",
                             retryable=False, kind=failure.error_type,
+                            error_class=decoder.error.error_class if decoder.error is not None else None,
                         )
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
