@@ -176,22 +176,27 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
-            # work off a request's path (a judge call, a shadow run) has no request's
-            # reservation to count in: each of its calls is admitted on its own (tierwise.budgets.background)
-            # and a request's remote calls past the one its reservation covers (a retry, the next target) too
-            notes = ctx.notes
-            bg = notes.get(BACKGROUND)
-            if bg is None and COVERS in notes:
-                bg = further_call(ctx, req)
-                if bg is None:  # covered by the request's reservation, unless it never leaves
-                    try:
-                        return await self._complete_upstream(req, ctx, check)
-                    except CircuitOpen:
-                        unused_call(ctx, req)
-                        raise
-            if bg is not None:
-                return await bg.call(self._complete_upstream, self, req, ctx, check)  # type: ignore[no-any-return]
+            return await self._admitted(self._complete_upstream, "call", req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
+
+    async def _admitted(self, send: Any, how: str, req: Request, ctx: Context, check: Any) -> Any:
+        """A remote call (`send`: `_complete_upstream` or `_open_stream`) under the budgets. Work off a request's path
+        (a judge call, a shadow run) has no request's reservation to count in: each of its calls is admitted on its
+        own (tierwise.budgets.background, `CallCharge.call` / `.stream`, named by `how`), and so is each of a
+        request's remote calls past the ones its reservation covers (a retry, the next target)."""
+        notes = ctx.notes
+        bg = notes.get(BACKGROUND)
+        if bg is None and COVERS in notes:
+            bg = further_call(ctx, req)
+            if bg is None:  # covered by the request's reservation, unless it never leaves
+                try:
+                    return await send(req, ctx, check)
+                except CircuitOpen:
+                    unused_call(ctx, req)
+                    raise
+        if bg is not None:
+            return await getattr(bg, how)(send, self, req, ctx, check)
+        return await send(req, ctx, check)
 
     async def _complete_upstream(self, req: Request, ctx: Context, check: Any, mine: list[Any] | None = None
                                  ) -> Response:
@@ -247,18 +252,7 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
-            notes = ctx.notes
-            bg = notes.get(BACKGROUND)  # see `complete`: a streamed call is admitted the same way
-            if bg is None and COVERS in notes:
-                bg = further_call(ctx, req)
-                if bg is None:  # see `complete`
-                    try:
-                        return await self._open_stream(req, ctx, check)
-                    except CircuitOpen:
-                        unused_call(ctx, req)
-                        raise
-            if bg is not None:
-                return await bg.stream(self._open_stream, self, req, ctx, check)  # type: ignore[no-any-return]
+            return await self._admitted(self._open_stream, "stream", req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)
 
     async def _open_stream(self, req: Request, ctx: Context, check: Any, mine: list[Any] | None = None

@@ -77,7 +77,8 @@ def _chmod_here(name: str, dir_fd: int | None) -> None:
     """chmod 0700 of a folder that is not a symlink: a symlink (swapped in since the listing) raises."""
     try:
         os.chmod(name, 0o700, dir_fd=dir_fd, follow_symlinks=False)
-    except (ValueError, NotImplementedError):  # what Python raises for a symlink here (EOPNOTSUPP)
+    except (ValueError, NotImplementedError):  # CPython's answer to fchmodat's EOPNOTSUPP on a symlink (Linux)
+        # ValueError, or NotImplementedError where the platform lacks AT_SYMLINK_NOFOLLOW: either way not a folder
         raise OSError(f"{name}: a symlink where a folder was") from None
 
 
