@@ -82,14 +82,7 @@ def test_the_change_point_test_is_unchanged() -> None:
     at = {}
     for rule in ("mean", "credible"):
         b = Boundary(BoundarySettings(quality_target=0.8, discount=1.0, move_back=rule))
-        for _ in range(200):
-            b.observe("extraction", 1.0)
-        assert b.tier("extraction") == "local"
-        for i in range(40):
-            m = b.observe("extraction", 0.0)
-            if m is not None:
-                at[rule] = (i, m.why)
-                break
+        at[rule] = first_move_back_after_a_drop(b)
     assert at["mean"] == at["credible"] and at["mean"][1] == "drift"
 
 
@@ -130,3 +123,15 @@ def test_the_boundary_table_states_the_rule_the_type_moves_back_by() -> None:
     r = row("credible")
     assert r["upper"] > 0.75  # P(p <= .75) = 0.679 < 0.80: the 80% quantile is above the target
     assert r["sentence"] == f"acceptance upper bound {r['upper']:.2f}, back to the frontier below 0.75"
+
+
+def first_move_back_after_a_drop(b: Boundary) -> tuple[int, str] | None:
+    """200 good verdicts move `extraction` local; then poor ones: after how many (and why) it moved back."""
+    for _ in range(200):
+        b.observe("extraction", 1.0)
+    assert b.tier("extraction") == "local"
+    for i in range(40):
+        m = b.observe("extraction", 0.0)
+        if m is not None:
+            return i, m.why
+    return None

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
+from tests.learning.test_move_back import first_move_back_after_a_drop
 from tierwise.learning.boundary import Boundary, BoundarySettings, below_target, move_back_mass
 from tierwise.learning.evidence import acceptance
 from tierwise.learning.loop import LearningLoop, LoopSettings
@@ -79,14 +80,7 @@ def test_a_drop_to_nothing_goes_back_by_the_change_point_test_at_the_same_verdic
     for mass in (None, 0.90):
         b = Boundary(BoundarySettings(quality_target=0.8, credible=0.60, discount=1.0, move_back="credible",
                                       move_back_credible=mass))
-        for _ in range(200):
-            b.observe("extraction", 1.0)
-        assert b.tier("extraction") == "local"
-        for i in range(40):
-            m = b.observe("extraction", 0.0)
-            if m is not None:
-                at[mass] = (i, m.why)
-                break
+        at[mass] = first_move_back_after_a_drop(b)
     assert at[None] == at[0.90] and at[None][1] == "drift"
 
 
