@@ -128,7 +128,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         return
     async with _own_uid(await asyncio.to_thread(backend.weak_run_as)) as (user, own):  # checked once
         folder = await asyncio.to_thread(weak.make_folder, files, user)
-        proc = None
+        proc = group = None
         try:
             if entry in files:
                 entry = os.path.join(folder, entry)
@@ -140,7 +140,16 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
                                                                 f"fit its folder (work_mb {limits.work_mb}); not run"))
                 return
-            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit,
+            # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
+            # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
+            try:
+                group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+            except OSError as e:
+                cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
+                yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
+                                                                f"({e.strerror}); not run"))
+                return
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
                                 confine=weak.dying_with(os.getpid(), confine),
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
                                                          identity.run_folder(folder, files, limits.work_mb << 20,
@@ -148,10 +157,12 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
                           + (["readonly_host"] if read_only else [])
-                          + (["own_uid"] if own else []), runs_as=backend.runs_as(user))
+                          + (["own_uid"] if own else []) + group.layers, group=group, runs_as=backend.runs_as(user))
         finally:
             if proc is not None:
                 await _reap(proc)
+            if group is not None:
+                await group.remove()
             await weak.remove_folder(folder)
 
 
@@ -247,6 +258,7 @@ def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine:
     64 descriptors, and no run started. System calls only."""
     if group is not None:
         group.join()
+    backend.set_core_limit()
     identity.switch(switch)
     if confine is not None:
         confine()

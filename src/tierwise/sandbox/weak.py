@@ -25,7 +25,7 @@ from tierwise.sandbox.cleanup import remove_tree
 log = logging.getLogger("tierwise.sandbox")
 
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
 
 class _SockFprog(ctypes.Structure):
@@ -104,6 +104,23 @@ def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], 
             confine()
 
     return load
+
+
+def shield_gateway(allow_weak: bool) -> bool:
+    """Where the weak sandbox may run code as this gateway's own user (a gateway that is not root), make this
+    process not dumpable: its /proc files (environ: the provider keys; mem: its memory, writable; fd, cwd,
+    root) become root's, and the kernel refuses every ptrace-style access by another process of the user.
+    A weak run, OS layer alone, read the keys in /proc/<gateway>/environ, wrote the gateway's heap through
+    /proc/<gateway>/mem and opened its descriptors by /proc/<gateway>/fd. The flag passes to forked
+    processes (`serve --workers N`), not through exec (the run's own interpreter). True when set."""
+    prctl = _prctl()
+    if not allow_weak or os.geteuid() == 0 or prctl is None:
+        return False
+    if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("sandbox: the gateway could not make itself non-dumpable (%s): its weak runs may read its "
+                    "environment", os.strerror(ctypes.get_errno()))
+        return False
+    return True
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:
