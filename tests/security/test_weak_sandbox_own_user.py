@@ -68,3 +68,64 @@ def test_a_weak_run_of_a_gateway_that_is_not_root_cannot_reach_the_gateway_proce
     assert SECRET not in r.stdout, r.stdout
     for name in ("environ", "memory", "descriptors", "folder"):
         assert f"{name} refused 13" in r.stdout, r.stdout
+
+
+def test_every_process_of_serve_with_workers_is_shielded() -> None:
+    """`serve --workers 2` by a user that is not root, the weak sandbox allowed: the supervising process holds the
+    same environment (the keys) as its workers, and a worker's run is the same user. Each process's /proc files
+    are root's (not dumpable), the supervisor's included (the workers make the sandbox's settings, it does not)."""
+    if os.geteuid() != 0:
+        unavailable("the test makes an unprivileged gateway: it needs root (id -u is not 0)")
+    import tempfile
+    import time
+
+    user = identity.User(GATEWAY_UID, GATEWAY_UID)
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+    reach = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(src)]
+    prepared = identity.switcher(user, identity.plan(reach, user))
+    folder = tempfile.mkdtemp(prefix="tw-shield-")
+    os.chown(folder, user.uid, user.gid)
+    with open(os.path.join(folder, "tierwise.yaml"), "w") as fh:
+        fh.write("ledger: {enabled: false}\nsandbox: {allow_weak: true}\n"
+                 "providers: {up: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
+                 "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": src, "OPENAI_API_KEY": SECRET,
+           "HOME": folder}
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--workers", "2", "--port", "0"],
+                            cwd=folder, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: identity.switch(prepared))
+    try:
+        lines = []
+        while (line := proc.stderr.readline()) and "serving on" not in line:  # type: ignore[union-attr]
+            lines.append(line)
+        assert "serving on" in line, "".join(lines)[-2000:]
+        workers: list[int] = []
+        for _ in range(600):  # the workers build their apps (the sandbox's settings among them)
+            workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == proc.pid]
+            if len(workers) == 2 and all(_owner(w) == 0 for w in workers):
+                break
+            time.sleep(0.1)
+        owners = {pid: _owner(pid) for pid in (proc.pid, *workers)}
+        assert len(workers) == 2 and set(owners.values()) == {0}, owners  # 61000: its user may open them
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=120)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return -1
+
+
+def _owner(pid: int) -> int:
+    """The owner of /proc/<pid>/environ: the process's user, or root when the process is not dumpable."""
+    try:
+        return os.stat(f"/proc/{pid}/environ").st_uid
+    except OSError:
+        return -1
