@@ -127,14 +127,16 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             yield live
         return
     async with _own_uid(await asyncio.to_thread(backend.weak_run_as)) as (user, own):  # checked once
-        folder = await asyncio.to_thread(weak.make_folder, files, user)
+        read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
+        # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
+        # by every run of its uid (the tests of a split check, by the answer of another check running then).
+        folder = await asyncio.to_thread(weak.make_folder, {} if read_only and user else files, user)
         proc = group = None
         try:
             if entry in files:
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
             confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
-            read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
             if read_only and user and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
