@@ -178,19 +178,34 @@ async def test_without_a_range_a_weak_run_cannot_read_the_files_of_another_run(m
     """The default, one uid for every run: a root gateway's weak run gets copies of its files in a tmpfs of its
     own, but they were also written into its folder on the host, where every run of that uid could read them
     (another split check's tests, by an answer running at the same time: `tests DONE`). Now the host folder is
-    an empty mount point. (Its memory stays reachable for the same uid: `run_as_range`, above.)"""
+    an empty mount point, and the run has no /proc: through it the other run's memory was read (`read memory DONE`:
+    what a checker holds includes its tests)."""
     secret = "assert add(1, 2) == 3  # THE-OTHER-RUN-S-TESTS"
     async with runner.open_python(VICTIM_RUN, files={"tierwise_tests.py": secret}, limits=LIMITS,
                                   audit_hook=False) as other:
         assert other.proc is not None and other.proc.stdout is not None
         pid, folder = (await other.proc.stdout.readline()).decode().split()
-        r = await run_python(f"PID = {pid}\nFOLDER = {folder!r}\n" + AGAINST_THE_OTHER_RUN, limits=LIMITS,
-                             audit_hook=False)
+        r = await run_python(f"PID = {pid}\nFOLDER = {folder!r}\n" + AGAINST_THE_OTHER_RUN + READ_ITS_MEMORY,
+                             limits=LIMITS, audit_hook=False)
         other.kill()
     if "readonly_host" not in r.layers:
         unavailable("the weak run's folder is a tmpfs only for a root gateway that can make a mount namespace")
     assert r.ok, r.stderr
     assert "THE-OTHER-RUN" not in r.stdout and "tests refused 2" in r.stdout, r.stdout
+    for name in ("memory", "environ", "read memory"):  # no /proc (as in bubblewrap)
+        assert f"{name} refused 2" in r.stdout, r.stdout
+
+
+READ_ITS_MEMORY = """
+def read_memory():
+    with open(f"/proc/{PID}/maps") as fh:
+        heap = next(line for line in fh if "[heap]" in line)
+    lo, hi = (int(x, 16) for x in heap.split()[0].split("-"))
+    with open(f"/proc/{PID}/mem", "rb") as fh:
+        fh.seek(lo)
+        return b"VICTIM-HEAP" in fh.read(hi - lo)
+attempt("read memory", read_memory)
+"""
 
 
 OUTSIDE_ITS_FOLDER = """

@@ -42,7 +42,7 @@ DEFAULT_RUN_AS = 65534
 # setresuid/setresgid (Python passes it through as -1), so a `run_as` of that number kept root.
 MAX_ID = 2**32 - 2
 CLONE_NEWNS = 0x00020000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE = 1, 4096, 16384, 1 << 18
 # mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 
@@ -387,6 +387,9 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
         for name, data in folder.files:
             _write_own(folder.path + b"/" + name, data, user)
+        # No /proc, as in bubblewrap: through it a run read the memory of any process of its uid (another run in
+        # progress: a split check's tests, in its heap), and every process's command line.
+        libc.check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "/proc hidden")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
