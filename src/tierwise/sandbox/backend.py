@@ -190,18 +190,21 @@ def weak_root_problem() -> str | None:
 
 @functools.cache
 def weak_read_only_host() -> bool:
-    """Whether the weak sandbox's runs can see the host read-only but for their folder (a root gateway
-    that can make a mount namespace and has mount_setattr, Linux 5.12): checked once, by a run."""
+    """Whether the weak sandbox's runs can see the host read-only but for their folder, and no /proc: a root
+    gateway that can make a mount namespace, or one that is not root where the kernel lets it make a user
+    namespace, with mount_setattr (Linux 5.12). Checked once, by a run."""
     user = weak_run_as()
-    if user is None:
+    if user is None and os.geteuid() == 0:
         return False
     folder = tempfile.mkdtemp(prefix="tierwise-check-")
     try:
-        os.chown(folder, user.uid, user.gid)
-        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user),
-                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user))
-        probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\ntry:\n    open('/dev/shm/tw', 'w')\nexcept OSError " \
-                "as e:\n    assert e.errno == 30, e\nelse:\n    raise SystemExit(2)"
+        if user is not None:
+            os.chown(folder, user.uid, user.gid)
+        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user) if user else None,
+                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
+        probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
+                "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno == 30, e\nelse:\n" \
+                "    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
                            cwd=folder, preexec_fn=lambda: identity.switch(prepared))
         if r.returncode == 0:
@@ -212,7 +215,7 @@ def weak_read_only_host() -> bool:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     log.warning("sandbox: the weak sandbox's runs cannot be given a read-only view of the host (%s); their code "
-                "may write wherever uid %d may", why, user.uid)
+                "may write wherever uid %d may", why, (user or identity.own_user()).uid)
     return False
 
 

@@ -130,14 +130,14 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
         # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
-        folder = await asyncio.to_thread(weak.make_folder, {} if read_only and user else files, user)
+        folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user)
         proc = group = None
         try:
             if entry in files:
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
             confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
-            if read_only and user and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
+            if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
                                                                 f"fit its folder (work_mb {limits.work_mb}); not run"))
@@ -155,7 +155,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                 confine=weak.dying_with(os.getpid(), confine),
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
                                                          identity.run_folder(folder, files, limits.work_mb << 20,
-                                                                             user) if read_only and user else None))
+                                                                             user or identity.own_user())
+                                                         if read_only else None))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
                           + (["readonly_host"] if read_only else [])
