@@ -270,7 +270,70 @@ async def forged(name: str) -> None:
               f"{isolation} | passed {verdict.passed}; reason {verdict.reason[-120:]!r} |", flush=True)
 
 
-GROUPS = {"forged": forged, "counts": counts, "core": core, "folder": folder, "threads": threads, "cross": cross, "host": host,
+NONROOT_GATEWAY = """
+import asyncio, os, sys
+sys.path.insert(0, sys.argv[1])
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, bwrap, run_python
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+r = asyncio.run(run_python(f"GATEWAY = {os.getpid()}\\n" + sys.argv[2], limits=SandboxLimits(wall_s=30),
+                           audit_hook=False))
+print(r.runs_as, r.layers, r.stdout.replace(chr(10), "; "))
+"""
+AGAINST_ITS_GATEWAY = """
+import os
+""" + attempt_prelude("DONE") + """def memory():
+    with open(f"/proc/{GATEWAY}/maps") as fh:
+        heap = next(line for line in fh if "[heap]" in line)
+    with open(f"/proc/{GATEWAY}/mem", "r+b") as fh:
+        fh.seek(int(heap.split("-")[0], 16))
+        fh.read(64)
+def write(path):
+    def into():
+        with open(path, "w") as fh:
+            fh.write("x")
+    return into
+attempt("the gateway's environ (its keys)", lambda: print("key read:", b"sk-ROUND5" in open(f"/proc/{GATEWAY}/environ", "rb").read()))
+attempt("its memory, rw", memory)
+attempt("its descriptors", lambda: os.listdir(f"/proc/{GATEWAY}/fd"))
+attempt("a file of its user", write(HOME + "/.bashrc"))
+attempt("/tmp", write("/tmp/tw-round5-bench-drop"))
+print("/proc lists", len(os.listdir("/proc")))
+"""
+
+
+async def nonroot(name: str) -> None:
+    """A gateway of uid 61000 (staged to reach the interpreter, as the sandbox stages its own user) with a key in
+    its environment; weak only (bubblewrap keeps /proc and the host out of sight whoever the gateway is)."""
+    import shutil
+    import subprocess
+
+    import tierwise
+    from tierwise.sandbox import identity
+
+    if name != "weak":
+        return
+    user = identity.User(61000, 61000)
+    src = os.path.dirname(os.path.dirname(os.path.abspath(tierwise.__file__)))
+    prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+                                                      src], user))
+    home = tempfile.mkdtemp(prefix="tw-r5-home-")
+    os.chown(home, user.uid, user.gid)
+    try:
+        r = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", NONROOT_GATEWAY, src, f"HOME = {home!r}\n" + AGAINST_ITS_GATEWAY],
+            capture_output=True, text=True, timeout=180, cwd="/tmp",
+            env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-ROUND5-KEY"}, preexec_fn=lambda: identity.switch(prepared))
+        print(f"| nonroot | weak, gateway uid 61000 | its run against it | {(r.stdout + r.stderr[-300:]).strip()} |",
+              flush=True)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink("/tmp/tw-round5-bench-drop")
+
+
+GROUPS = {"forged": forged, "nonroot": nonroot, "counts": counts, "core": core, "folder": folder, "threads": threads, "cross": cross, "host": host,
           "outlive": outlive}
 
 
