@@ -29,7 +29,7 @@ print("GROUPS", len(held))
 """
 
 
-async def test_a_run_holds_none_of_its_user_s_fanotify_groups(mode: str) -> None:
+async def test_a_run_holds_none_of_its_user_s_fanotify_groups(mode: str) -> None:  # noqa: F811
     """fanotify groups are counted per user up through the user namespaces (fs.fanotify.max_user_groups, 128):
     a run held 61 (up to its open_files), two runs 122, and the host user's other programs had 6 left while they
     ran, as with inotify (refused since session 20)."""
@@ -63,7 +63,7 @@ print("core after", resource.getrlimit(resource.RLIMIT_CORE))
 """
 
 
-async def test_a_run_s_crash_cannot_reach_a_core_pattern_pipe(mode: str) -> None:
+async def test_a_run_s_crash_cannot_reach_a_core_pattern_pipe(mode: str) -> None:  # noqa: F811
     """For a `core_pattern` that pipes to a program (systemd-coredump, apport: `|/usr/lib/...`) the kernel ignores
     RLIMIT_CORE but for the value 1, with which it aborts the dump. Runs had (0, 0): each crash would hand up to the
     run's memory to the host's crash helper, as root outside every namespace. Now (1, 1), which the code cannot
@@ -88,7 +88,7 @@ print("FOLDERS", n)
 
 
 @pytest.mark.parametrize("mode", ["weak"], indirect=True)  # bubblewrap's folder: its memory cgroup (test_sandbox_attacks)
-async def test_a_weak_run_s_folder_holds_a_bounded_number_of_inodes(mode: str) -> None:
+async def test_a_weak_run_s_folder_holds_a_bounded_number_of_inodes(mode: str) -> None:  # noqa: F811
     """A root gateway's weak run has a tmpfs folder of `work_mb` bytes, but tmpfs keeps each inode and dentry in
     kernel memory its size does not count (by default up to half the RAM's pages of them), and no cgroup held
     the weak run: empty folders reached 850 MB of unreclaimable slab before the 5 s CPU limit ended the run. The
@@ -102,7 +102,7 @@ async def test_a_weak_run_s_folder_holds_a_bounded_number_of_inodes(mode: str) -
     assert int(r.stdout.split("FOLDERS")[1].split()[0]) < 8 * 1024 * 1024 // 4096, r.stdout
 
 
-async def test_threads_a_caller_allows_are_bounded_in_both_sandboxes(mode: str) -> None:
+async def test_threads_a_caller_allows_are_bounded_in_both_sandboxes(mode: str) -> None:  # noqa: F811
     """`threads=True` (a verifier's `threads: true`) in the weak sandbox: 1,000 raw clones of 1,000 asked (each a
     host PID and a kernel stack), where bubblewrap's run stopped at its pids cgroup. Weak runs now get the
     run's cgroups too (memory and pids), where the gateway can make them."""

@@ -14,7 +14,15 @@ from tests.verifiers.helpers import req, resp
 from tests.verifiers.test_sandbox import need_layer
 from tierwise import sandbox
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, SandboxUnavailable, cgroup, identity, run_python, seccomp_filter, weak
+from tierwise.sandbox import (
+    SandboxLimits,
+    SandboxUnavailable,
+    cgroup,
+    identity,
+    run_python,
+    seccomp_filter,
+    weak,
+)
 from tierwise.sandbox import bwrap as bwrap_mod
 from tierwise.sandbox.cleanup import remove_tree
 from tierwise.verifiers import build_verifier
