@@ -368,9 +368,10 @@ def own_user() -> User:
 
 def switch(prepared: tuple | None) -> None:
     """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
-    mount namespace, see `Staging`), (the weak sandbox) the run's folder a bounded tmpfs and every
-    other mount read-only, then become the user: no supplementary groups, gid, uid (real,
-    effective and saved: the capabilities go with root)."""
+    mount namespace, see `Staging`), (the weak sandbox) the run's folder a bounded tmpfs, /proc hidden and
+    every other mount read-only, then become the user: no supplementary groups, gid, uid (real,
+    effective and saved: the capabilities go with root). A gateway that is not root (the weak sandbox's
+    folder without a user): the same mounts in a user namespace of the run's own, and no switch."""
     if prepared is None:
         return
     libc, staging, user, folder = prepared

@@ -2,8 +2,11 @@
 fresh `python -I -S` in its own session with an empty environment, rlimits, the audit hook and,
 where libseccomp is installed, the strong sandbox's own seccomp filter (loaded between fork and
 exec, with no_new_privs: no sockets, no child process, no device node or FIFO, nothing aimed at
-another process's PID), in a private 0700 folder removed afterwards. No filesystem isolation from
-the OS: its `layers` say what it has ("rlimits", "seccomp", "audit")."""
+another process's PID), in a private 0700 folder removed afterwards, and the run's cgroups where the
+gateway can make them. Where the gateway can make a mount namespace (root; or a user namespace, for a
+gateway that is not root) the folder is a bounded tmpfs, /proc is hidden and the rest of the host is
+read-only (tierwise.sandbox.identity); files are otherwise readable as the run's user may. Its
+`layers` say what it has ("rlimits", "seccomp", "audit", "readonly_host", "cgroup_*")."""
 
 from __future__ import annotations
 
