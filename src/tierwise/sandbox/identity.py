@@ -337,6 +337,7 @@ class Folder:
     path: bytes
     files: tuple[tuple[bytes, bytes], ...]
     options: bytes  # the tmpfs's mount options (size, owner, mode)
+    masks: tuple[bytes, ...] = ()  # folders of the host hidden under an empty read-only tmpfs
 
 
 # Inodes of the weak run's folder: one per page of its size. tmpfs keeps each inode and dentry in kernel memory
@@ -345,10 +346,10 @@ class Folder:
 INODE_BYTES = 4096
 
 
-def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User) -> Folder:
+def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User, masks: Sequence[str] = ()) -> Folder:
     return Folder(path.encode(), tuple((n.encode(), data) for n, data in files.items()),
                   f"mode=0700,uid={user.uid},gid={user.gid},size={size},"
-                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode())
+                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode(), tuple(m.encode() for m in masks))
 
 
 def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
@@ -412,6 +413,8 @@ def switch(prepared: tuple | None) -> None:
         # No /proc, as in bubblewrap: through it a run read the memory of any process of its uid (another run in
         # progress: a split check's tests, in its heap), and every process's command line.
         libc.check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "/proc hidden")
+        for mask in folder.masks:  # the gateway's own folder and home, as bubblewrap hides them
+            libc.check(libc.mount(b"tmpfs", mask, b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "a mask")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it

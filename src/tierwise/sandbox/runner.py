@@ -155,7 +155,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                 confine=weak.dying_with(os.getpid(), confine),
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
                                                          identity.run_folder(folder, files, limits.work_mb << 20,
-                                                                             user or identity.own_user())
+                                                                             user or identity.own_user(),
+                                                                             weak.masks([folder, weak.prefix(),
+                                                                                         argv[0], *ro_binds]))
                                                          if read_only else None))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])

@@ -126,6 +126,19 @@ def shield_gateway(allow_weak: bool) -> bool:
     return True
 
 
+def masks(keep: list[str]) -> tuple[str, ...]:
+    """The gateway's working folder (its config, a `.env` beside it) and home, to hide from a weak run whose host
+    is read-only, as bubblewrap hides them: the run, OS layer alone, read a world-readable `.env` of the folder
+    the gateway was started in. Not a folder that holds one of `keep` (the run's folder, the interpreter, a
+    folder bound in: the run needs them; a root gateway's staging already covers such a home), nor "/"."""
+    found = []
+    for path in {os.path.realpath(os.getcwd()), os.path.realpath(os.path.expanduser("~"))}:
+        if path != "/" and os.path.isdir(path) and not any(
+                k == path or k.startswith(path.rstrip("/") + "/") for k in map(os.path.realpath, keep)):
+            found.append(path)
+    return tuple(sorted(found))
+
+
 def folder_bytes(files: dict[str, bytes]) -> int:
     """What the run's files take of its tmpfs folder (whole pages)."""
     return sum(-(-len(data) // 4096) * 4096 for data in files.values())
