@@ -165,6 +165,7 @@ attempt("userfaultfd", sys_call(323, 0))
 attempt("ptrace attach 1", sys_call(101, 16, 1, 0, 0))
 attempt("the ledger (0600, root)", lambda: open(LEDGER, "rb").read(16))
 attempt("the gateway's environ", lambda: open(f"/proc/{GATEWAY}/environ", "rb").read(16))
+attempt("a world-readable .env in the gateway's folder", lambda: print(open(DOTENV).read()))
 fds = []
 for fd in range(3, 256):
     try:
@@ -229,12 +230,22 @@ async def host(name: str) -> None:
         fh.write(b"LEDGER-ROW-SECRET")
     server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
+    project, before = tempfile.mkdtemp(prefix="tw-r5-project-"), os.getcwd()
+    os.chmod(project, 0o755)
+    with open(os.path.join(project, ".env"), "w") as fh:
+        fh.write("OPENAI_API_KEY=sk-ROUND5-DOTENV")
+    os.chmod(os.path.join(project, ".env"), 0o644)
+    os.chdir(project)  # the gateway started in its project folder
     try:
-        r, _ = await run(f"GATEWAY = {os.getpid()}\nGATEWAY_PORT = {port}\nLEDGER = {ledger!r}\n" + HOST)
+        r, _ = await run(f"GATEWAY = {os.getpid()}\nGATEWAY_PORT = {port}\nLEDGER = {ledger!r}\n"
+                         f"DOTENV = {project + '/.env'!r}\n" + HOST)
     finally:
+        os.chdir(before)
         server.close()
         os.unlink(ledger)
         os.rmdir(os.path.dirname(ledger))
+        os.unlink(os.path.join(project, ".env"))
+        os.rmdir(project)
     row("host", name, "services, the gateway's files, kernel interfaces", r)
 
 
