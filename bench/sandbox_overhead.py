@@ -2,7 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py [--runs 20] [--module tierwise.sandbox]
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --verify [--runs 20]
-    PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --weak [--runs 20]
+    PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --weak [--runs 20] [--as-uid 61000]
 
 `--module tierwise.verifiers.sandbox` measures the old unshare jail on a checkout that still has it.
 `--weak` measures the weak sandbox (bubblewrap hidden, `allow_weak`). `--verify` measures whole `python_code` verifications with tests (compile + run), alternating the
@@ -65,7 +65,26 @@ if __name__ == "__main__":
     p.add_argument("--module", default="tierwise.sandbox")
     p.add_argument("--verify", action="store_true", help="whole python_code verifications, shared vs split")
     p.add_argument("--weak", action="store_true", help="the weak sandbox (as without bubblewrap)")
+    p.add_argument("--as-uid", type=int, help="(run as root) measure as a gateway of this uid, which is not root: "
+                   "the interpreter's folders staged for it as the sandbox stages its own user")
     a = p.parse_args()
+    if a.as_uid is not None:
+        import os
+        import subprocess
+        import sys
+
+        import tierwise
+        from tierwise.sandbox import identity
+
+        user = identity.User(a.as_uid, a.as_uid)
+        src = os.path.dirname(os.path.dirname(os.path.abspath(tierwise.__file__)))
+        here = os.path.dirname(os.path.abspath(__file__))
+        staged = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+                                                        src, here], user))
+        argv = [x for i, x in enumerate(sys.argv[1:]) if x != "--as-uid" and sys.argv[i] != "--as-uid"]
+        sys.exit(subprocess.run([sys.executable, os.path.abspath(__file__), *argv], cwd="/tmp",
+                                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": src},
+                                preexec_fn=lambda: identity.switch(staged)).returncode)
     if a.weak:
         from tierwise import sandbox
         from tierwise.sandbox import bwrap

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tierwise import sandbox
 from tierwise.errors import ConfigError
@@ -170,6 +171,41 @@ async def test_a_run_cannot_reach_another_run_in_progress(mode: str) -> None:
     assert "DONE" not in r.stdout, r.stdout
     assert r.stdout.count("refused") == 5, r.stdout
     assert "own_uid" in r.layers, r.layers
+
+
+@pytest.mark.parametrize("mode", ["weak"], indirect=True)  # bubblewrap: its /work in its own mount namespace (above)
+async def test_without_a_range_a_weak_run_cannot_read_the_files_of_another_run(mode: str) -> None:
+    """The default, one uid for every run: a root gateway's weak run gets copies of its files in a tmpfs of its
+    own, but they were also written into its folder on the host, where every run of that uid could read them
+    (another split check's tests, by an answer running at the same time: `tests DONE`). Now the host folder is
+    an empty mount point, and the run has no /proc: through it the other run's memory was read (`read memory DONE`:
+    what a checker holds includes its tests)."""
+    secret = "assert add(1, 2) == 3  # THE-OTHER-RUN-S-TESTS"
+    async with runner.open_python(VICTIM_RUN, files={"tierwise_tests.py": secret}, limits=LIMITS,
+                                  audit_hook=False) as other:
+        assert other.proc is not None and other.proc.stdout is not None
+        pid, folder = (await other.proc.stdout.readline()).decode().split()
+        r = await run_python(f"PID = {pid}\nFOLDER = {folder!r}\n" + AGAINST_THE_OTHER_RUN + READ_ITS_MEMORY,
+                             limits=LIMITS, audit_hook=False)
+        other.kill()
+    if "readonly_host" not in r.layers:
+        unavailable("the weak run's folder is a tmpfs only for a root gateway that can make a mount namespace")
+    assert r.ok, r.stderr
+    assert "THE-OTHER-RUN" not in r.stdout and "tests refused 2" in r.stdout, r.stdout
+    for name in ("memory", "environ", "read memory"):  # no /proc (as in bubblewrap)
+        assert f"{name} refused 2" in r.stdout, r.stdout
+
+
+READ_ITS_MEMORY = """
+def read_memory():
+    with open(f"/proc/{PID}/maps") as fh:
+        heap = next(line for line in fh if "[heap]" in line)
+    lo, hi = (int(x, 16) for x in heap.split()[0].split("-"))
+    with open(f"/proc/{PID}/mem", "rb") as fh:
+        fh.seek(lo)
+        return b"VICTIM-HEAP" in fh.read(hi - lo)
+attempt("read memory", read_memory)
+"""
 
 
 OUTSIDE_ITS_FOLDER = """

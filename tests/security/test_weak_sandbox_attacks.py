@@ -1,5 +1,5 @@
 """The weak sandbox (no bubblewrap, `sandbox: {allow_weak: true}`) runs the code as the gateway's
-own user, in its PID space, on its filesystem. What the audit hook cannot see (no event exists)
+own user, in its PID space, on its filesystem (a root gateway's: read-only but for its folder). What the audit hook cannot see (no event exists)
 the seccomp filter of the strong sandbox, loaded between fork and exec, refuses: FIFOs and device
 nodes (os.mkfifo, os.mknod), and every call aimed at another process (the gateway's rlimits,
 priority, CPUs, signals through a pidfd). Each attack runs with the hook on and off."""
@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, run_python
@@ -191,3 +194,25 @@ async def test_native_code_written_in_the_folder_is_not_loaded() -> None:
     r = await run_python("import os\n" + NATIVE, limits=LIMITS)
     assert "LOADED" not in r.stdout, r.stdout
     assert "refused sandbox: import" in r.stdout, (r.stdout, r.stderr)
+
+
+async def test_the_gateway_s_folder_is_hidden_from_a_weak_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root gateway's weak run sees the host read-only, but it saw all of it: a world-readable `.env` (the usual
+    place of provider keys) in the folder the gateway was started in was read, OS layer alone. That folder and the
+    gateway's home are now hidden under an empty tmpfs, as bubblewrap hides them (unless they hold the run's
+    folder or the interpreter, which the run needs)."""
+    project = tempfile.mkdtemp(prefix="tw-r5-project-")
+    try:
+        os.chmod(project, 0o755)
+        with open(os.path.join(project, ".env"), "w") as fh:
+            fh.write("OPENAI_API_KEY=sk-ROUND5-DOTENV")
+        os.chmod(os.path.join(project, ".env"), 0o644)
+        monkeypatch.chdir(project)
+        r = await run_python(f"ENV = {project + '/.env'!r}\n" + attempt_prelude("READ")
+                             + "attempt('dotenv', lambda: print(open(ENV).read()))\n", limits=LIMITS, audit_hook=False)
+    finally:
+        shutil.rmtree(project)
+    if "readonly_host" not in r.layers:
+        unavailable("the weak run sees the host read-only only where the gateway can make a mount namespace")
+    assert r.ok, r.stderr
+    assert "sk-ROUND5" not in r.stdout and "dotenv refused 2" in r.stdout, r.stdout

@@ -14,7 +14,15 @@ from tests.verifiers.helpers import req, resp
 from tests.verifiers.test_sandbox import need_layer
 from tierwise import sandbox
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, SandboxUnavailable, identity, run_python, seccomp_filter, weak
+from tierwise.sandbox import (
+    SandboxLimits,
+    SandboxUnavailable,
+    cgroup,
+    identity,
+    run_python,
+    seccomp_filter,
+    weak,
+)
 from tierwise.sandbox import bwrap as bwrap_mod
 from tierwise.sandbox.cleanup import remove_tree
 from tierwise.verifiers import build_verifier
@@ -105,8 +113,10 @@ async def test_without_bubblewrap_nothing_runs_unless_the_weak_sandbox_is_allowe
     verdict = await v(req(), resp(GOOD), VerifyContext())
     assert verdict.passed, verdict.reason
     # and nothing it does not have ("unprivileged": not root outside, tierwise.sandbox.identity; a root
-    # gateway's weak runs see the host read-only but for their folder: "readonly_host")
-    expected = ["rlimits", "seccomp", "audit", "unprivileged"] + (["readonly_host"] if os.geteuid() == 0 else [])
+    # gateway's weak runs see the host read-only but for their folder: "readonly_host"; each run has the cgroups a
+    # bubblewrap run has, where this machine lets the gateway make them)
+    expected = ["rlimits", "seccomp", "audit", "unprivileged"] + (["readonly_host"] if os.geteuid() == 0 else []) \
+        + [f"cgroup_{place.controller}" for place in cgroup.places()[0]]
     assert verdict.detail["layers"] == expected
 
 

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 from tierwise.errors import ConfigError
-from tierwise.sandbox import bwrap, cgroup, identity
+from tierwise.sandbox import bwrap, cgroup, identity, weak
 from tierwise.sandbox.capacity import Capacity
 from tierwise.sandbox.limits import SandboxLimits
 from tierwise.sandbox.probe import probe
@@ -65,6 +65,7 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
                           "split check): each run needs its own")
     weak_run_as.cache_clear()
     weak_read_only_host.cache_clear()
+    weak.shield_gateway(allow_weak)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,6 @@ def set_rlimits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Queued signals are counted per user up through the user namespaces: at the inherited limit
     # (~96,000) one run queued them all, and the host user's programs could queue none while it ran.
     resource.setrlimit(resource.RLIMIT_SIGPENDING, (SIGPENDING, SIGPENDING))
@@ -101,6 +101,19 @@ def set_rlimits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
     # No RLIMIT_NPROC: seccomp refuses every new process (and the count is per user: every run of
     # the sandbox user counts against it, so a limit would let one run starve the others).
+
+
+def set_core_limit() -> None:
+    """Between fork and exec, before the switch of user (a hard limit of 0, `ulimit -c 0` where the gateway
+    started, can only be raised by root) and before the weak sandbox's filter (which refuses the change):
+    RLIMIT_CORE (1, 1). Not 0: a `core_pattern` piping to a program (systemd-coredump, apport) ignores any
+    other value and got the run's memory, up to its limit, as root outside every namespace; at 1 the kernel
+    aborts the dump (seccomp_filter.RLIMIT_CORE: the code may not lower it). A gateway that is not root and
+    inherited a hard limit of 0 leaves 0: no core file, but a pipe would get the dump. System calls only."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
+    except (OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 @functools.cache
@@ -177,18 +190,21 @@ def weak_root_problem() -> str | None:
 
 @functools.cache
 def weak_read_only_host() -> bool:
-    """Whether the weak sandbox's runs can see the host read-only but for their folder (a root gateway
-    that can make a mount namespace and has mount_setattr, Linux 5.12): checked once, by a run."""
+    """Whether the weak sandbox's runs can see the host read-only but for their folder, and no /proc: a root
+    gateway that can make a mount namespace, or one that is not root where the kernel lets it make a user
+    namespace, with mount_setattr (Linux 5.12). Checked once, by a run."""
     user = weak_run_as()
-    if user is None:
+    if user is None and os.geteuid() == 0:
         return False
     folder = tempfile.mkdtemp(prefix="tierwise-check-")
     try:
-        os.chown(folder, user.uid, user.gid)
-        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user),
-                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user))
-        probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\ntry:\n    open('/dev/shm/tw', 'w')\nexcept OSError " \
-                "as e:\n    assert e.errno == 30, e\nelse:\n    raise SystemExit(2)"
+        if user is not None:
+            os.chown(folder, user.uid, user.gid)
+        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user) if user else None,
+                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
+        probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
+                "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno == 30, e\nelse:\n" \
+                "    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
                            cwd=folder, preexec_fn=lambda: identity.switch(prepared))
         if r.returncode == 0:
@@ -199,7 +215,7 @@ def weak_read_only_host() -> bool:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     log.warning("sandbox: the weak sandbox's runs cannot be given a read-only view of the host (%s); their code "
-                "may write wherever uid %d may", why, user.uid)
+                "may write wherever uid %d may", why, (user or identity.own_user()).uid)
     return False
 
 

@@ -41,8 +41,9 @@ DEFAULT_RUN_AS = 65534
 # The largest uid or gid a user may have: (uid_t)-1, 4294967295, is the "leave it unchanged" of
 # setresuid/setresgid (Python passes it through as -1), so a `run_as` of that number kept root.
 MAX_ID = 2**32 - 2
-CLONE_NEWNS = 0x00020000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+PR_SET_DUMPABLE = 4
+MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE = 1, 4096, 16384, 1 << 18
 # mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 
@@ -306,6 +307,8 @@ class _Libc:
         self.mount = libc.mount
         self.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         self.syscall = libc.syscall
+        self.prctl = libc.prctl
+        self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
         self.read_only = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
         self.writable = _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
         self.attr_size = ctypes.sizeof(_MountAttr)
@@ -334,30 +337,57 @@ class Folder:
     path: bytes
     files: tuple[tuple[bytes, bytes], ...]
     options: bytes  # the tmpfs's mount options (size, owner, mode)
+    masks: tuple[bytes, ...] = ()  # folders of the host hidden under an empty read-only tmpfs
 
 
-def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User) -> Folder:
+# Inodes of the weak run's folder: one per page of its size. tmpfs keeps each inode and dentry in kernel memory
+# (~1 KB) that its `size` does not count, by default up to half the RAM's pages of them: a weak run making empty
+# folders held 850 MB of unreclaimable slab when its 5 s of CPU ran out (more with a longer cpu_s).
+INODE_BYTES = 4096
+
+
+def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User, masks: Sequence[str] = ()) -> Folder:
     return Folder(path.encode(), tuple((n.encode(), data) for n, data in files.items()),
-                  f"mode=0700,uid={user.uid},gid={user.gid},size={size}".encode())
+                  f"mode=0700,uid={user.uid},gid={user.gid},size={size},"
+                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode(), tuple(m.encode() for m in masks))
 
 
 def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
     """What the child needs to switch (prepared in the parent: the child only makes system calls).
-    `folder` (the weak sandbox): the run's folder, the only place of the host left writable."""
-    if user is None:
+    `folder` (the weak sandbox): the run's folder, the only place of the host left writable. A gateway
+    that is not root (`user` None) has no user to switch to; its weak run's folder and read-only host
+    are made in a user namespace of the run's own (`own_user`)."""
+    if user is None and folder is None:
         return None
     return (_libc() if staging or folder else None, staging, user, folder)
 
 
+def own_user() -> User:
+    """The gateway's own user: who a weak run of a gateway that is not root is, inside and outside."""
+    return User(os.getuid(), os.getgid())
+
+
 def switch(prepared: tuple | None) -> None:
     """Between fork and exec, as root, after joining the run's cgroups: the staging (a private
-    mount namespace, see `Staging`), (the weak sandbox) the run's folder a bounded tmpfs and every
-    other mount read-only, then become the user: no supplementary groups, gid, uid (real,
-    effective and saved: the capabilities go with root)."""
+    mount namespace, see `Staging`), (the weak sandbox) the run's folder a bounded tmpfs, /proc hidden and
+    every other mount read-only, then become the user: no supplementary groups, gid, uid (real,
+    effective and saved: the capabilities go with root). A gateway that is not root (the weak sandbox's
+    folder without a user): the same mounts in a user namespace of the run's own, and no switch."""
     if prepared is None:
         return
     libc, staging, user, folder = prepared
-    if staging is not None or folder is not None:
+    if user is None:  # a gateway that is not root: a user namespace mapping only its own uid and gid
+        user = own_user()
+        # Its /proc files are root's in a gateway made not dumpable (tierwise.sandbox.weak.shield_gateway), the
+        # maps below among them: this copy of the gateway's memory, about to be replaced by exec, is made dumpable.
+        libc.check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")
+        libc.check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "a user namespace")
+        for name, line in ((b"setgroups", b"deny"), (b"uid_map", b"%d %d 1" % (user.uid, user.uid)),
+                           (b"gid_map", b"%d %d 1" % (user.gid, user.gid))):
+            _write_proc(name, line)
+        libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+        prepared = None  # no switch below: the capabilities it has in that namespace go at exec (a uid not 0)
+    elif staging is not None or folder is not None:
         libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     if staging is not None:
@@ -380,9 +410,16 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
         for name, data in folder.files:
             _write_own(folder.path + b"/" + name, data, user)
+        # No /proc, as in bubblewrap: through it a run read the memory of any process of its uid (another run in
+        # progress: a split check's tests, in its heap), and every process's command line.
+        libc.check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "/proc hidden")
+        for mask in folder.masks:  # the gateway's own folder and home, as bubblewrap hides them
+            libc.check(libc.mount(b"tmpfs", mask, b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "a mask")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
+    if prepared is None:
+        return
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
@@ -398,6 +435,14 @@ def _write_own(path: bytes, data: bytes, user: User) -> None:
         while view:
             view = view[os.write(fd, view):]
         os.fchown(fd, user.uid, user.gid)
+    finally:
+        os.close(fd)
+
+
+def _write_proc(name: bytes, line: bytes) -> None:
+    fd = os.open(b"/proc/self/" + name, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, line)
     finally:
         os.close(fd)
 

@@ -127,31 +127,47 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             yield live
         return
     async with _own_uid(await asyncio.to_thread(backend.weak_run_as)) as (user, own):  # checked once
-        folder = await asyncio.to_thread(weak.make_folder, files, user)
-        proc = None
+        read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
+        # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
+        # by every run of its uid (the tests of a split check, by the answer of another check running then).
+        folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user)
+        proc = group = None
         try:
             if entry in files:
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
             confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
-            read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
-            if read_only and user and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
+            if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
                                                                 f"fit its folder (work_mb {limits.work_mb}); not run"))
                 return
-            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit,
+            # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
+            # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
+            try:
+                group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+            except OSError as e:
+                cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
+                yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
+                                                                f"({e.strerror}); not run"))
+                return
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
                                 confine=weak.dying_with(os.getpid(), confine),
                                 switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
                                                          identity.run_folder(folder, files, limits.work_mb << 20,
-                                                                             user) if read_only and user else None))
+                                                                             user or identity.own_user(),
+                                                                             weak.masks([folder, weak.prefix(),
+                                                                                         argv[0], *ro_binds]))
+                                                         if read_only else None))
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
                           + (["readonly_host"] if read_only else [])
-                          + (["own_uid"] if own else []), runs_as=backend.runs_as(user))
+                          + (["own_uid"] if own else []) + group.layers, group=group, runs_as=backend.runs_as(user))
         finally:
             if proc is not None:
                 await _reap(proc)
+            if group is not None:
+                await group.remove()
             await weak.remove_folder(folder)
 
 
@@ -247,6 +263,7 @@ def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine:
     64 descriptors, and no run started. System calls only."""
     if group is not None:
         group.join()
+    backend.set_core_limit()
     identity.switch(switch)
     if confine is not None:
         confine()

@@ -2,8 +2,11 @@
 fresh `python -I -S` in its own session with an empty environment, rlimits, the audit hook and,
 where libseccomp is installed, the strong sandbox's own seccomp filter (loaded between fork and
 exec, with no_new_privs: no sockets, no child process, no device node or FIFO, nothing aimed at
-another process's PID), in a private 0700 folder removed afterwards. No filesystem isolation from
-the OS: its `layers` say what it has ("rlimits", "seccomp", "audit")."""
+another process's PID), in a private 0700 folder removed afterwards, and the run's cgroups where the
+gateway can make them. Where the gateway can make a mount namespace (root; or a user namespace, for a
+gateway that is not root) the folder is a bounded tmpfs, /proc is hidden and the rest of the host is
+read-only (tierwise.sandbox.identity); files are otherwise readable as the run's user may. Its
+`layers` say what it has ("rlimits", "seccomp", "audit", "readonly_host", "cgroup_*")."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from tierwise.sandbox.cleanup import remove_tree
 log = logging.getLogger("tierwise.sandbox")
 
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
 
 class _SockFprog(ctypes.Structure):
@@ -104,6 +107,36 @@ def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], 
             confine()
 
     return load
+
+
+def shield_gateway(allow_weak: bool) -> bool:
+    """Where the weak sandbox may run code as this gateway's own user (a gateway that is not root), make this
+    process not dumpable: its /proc files (environ: the provider keys; mem: its memory, writable; fd, cwd,
+    root) become root's, and the kernel refuses every ptrace-style access by another process of the user.
+    A weak run, OS layer alone, read the keys in /proc/<gateway>/environ, wrote the gateway's heap through
+    /proc/<gateway>/mem and opened its descriptors by /proc/<gateway>/fd. The flag passes to forked
+    processes (`serve --workers N`), not through exec (the run's own interpreter). True when set."""
+    prctl = _prctl()
+    if not allow_weak or os.geteuid() == 0 or prctl is None:
+        return False
+    if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("sandbox: the gateway could not make itself non-dumpable (%s): its weak runs may read its "
+                    "environment", os.strerror(ctypes.get_errno()))
+        return False
+    return True
+
+
+def masks(keep: list[str]) -> tuple[str, ...]:
+    """The gateway's working folder (its config, a `.env` beside it) and home, to hide from a weak run whose host
+    is read-only, as bubblewrap hides them: the run, OS layer alone, read a world-readable `.env` of the folder
+    the gateway was started in. Not a folder that holds one of `keep` (the run's folder, the interpreter, a
+    folder bound in: the run needs them; a root gateway's staging already covers such a home), nor "/"."""
+    found = []
+    for path in {os.path.realpath(os.getcwd()), os.path.realpath(os.path.expanduser("~"))}:
+        if path != "/" and os.path.isdir(path) and not any(
+                k == path or k.startswith(path.rstrip("/") + "/") for k in map(os.path.realpath, keep)):
+            found.append(path)
+    return tuple(sorted(found))
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:
