@@ -69,6 +69,12 @@ class BoundarySettings(BaseModel):
         "run, the evidence after the change) or prior (nothing: the run was picked by the test for being bad, so "
         "it says the model changed but is no estimate of how good it is now; the type starts again from the "
         "prior and earns its way back as a new type does)"))
+    move_back_keep: float | None = Field(None, ge=0.0, le=1_000_000.0, description=(
+        "when a local type moves back because its posterior fell below the target (`below-target`, not the "
+        "change-point test): the most verdicts' worth of evidence its posterior keeps, its mean unchanged (unset: "
+        "all of it). A type sent back by an unlucky run keeps a posterior the value of information still finds "
+        "worth judging, so it is explored again and moves local on fresh verdicts if it is good; one that is "
+        "below the target is confirmed by a few verdicts and left on the frontier"))
     prior_accept: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of accepted answers")
     prior_reject: float = Field(1.0, gt=0.0, description="Beta prior: pseudo-count of rejected answers")
     key_share: float = Field(0.25, gt=0.0, le=1.0, description=(
@@ -247,6 +253,8 @@ class Boundary:
                 return None
             move = Move(task_type, to, time.time() if at is None else at, st.good, st.judged, round(lower, 4),
                         round(mean, 4), s.quality_target, request_id, self.route, why)
+            if why == "below-target" and s.move_back_keep is not None:
+                self._keep(st, s.move_back_keep)
             st.tier = to
             st.cusum = Cusum()
             st.run_by.clear()
@@ -254,6 +262,17 @@ class Boundary:
             self.moves.append(move)
         self._append_log(move)
         return move
+
+    def _keep(self, st: TaskState, most: float) -> None:
+        """`move_back_keep`: the posterior's evidence above the prior scaled down to at most `most` verdicts' worth
+        (its mean unchanged), each key's part with it."""
+        s = self.settings
+        ea, eb = st.a - s.prior_accept, st.b - s.prior_reject
+        if ea + eb <= most:
+            return
+        f = most / (ea + eb)
+        st.a, st.b = s.prior_accept + ea * f, s.prior_reject + eb * f
+        st.by_key = {k: [v[0] * f, v[1] * f] for k, v in st.by_key.items()}
 
     def _attribute(self, st: TaskState, key: str, x: float) -> None:
         d = self.settings.discount

@@ -493,7 +493,9 @@ class LearningLoop:
         move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id, key=key,
                                      hold=lambda why, run: self.keys.decides_alone(task_type, why, run),
                                      current=lambda: self.keys.clients(task_type) | {key})
-        if move is not None and move.why == "drift":  # the posterior kept only the run after the change
+        if move is not None and (move.why == "drift" or (move.why == "below-target"
+                                                          and self.settings.boundary.move_back_keep is not None)):
+            # the posterior kept only the run after the change, or (`move_back_keep`) a few verdicts' worth
             bs, st = self.settings.boundary, self.boundary.state(task_type)
             self.keys.rescale(task_type, st.a - bs.prior_accept + st.b - bs.prior_reject)
         return move
