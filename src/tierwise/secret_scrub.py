@@ -293,11 +293,12 @@ def config_secrets(cfg: Config) -> set[str]:
 
 
 def _walk_urls(value: Any, out: set[str]) -> None:
-    """The credentials in every string field of a config named `*url`, at any depth."""
+    """The credentials in every string field of a config named `*url` or `endpoint` (the OTLP receiver's), at
+    any depth."""
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, str):
-                if str(k).endswith("url"):
+                if str(k).endswith(("url", "endpoint")):
                     out.update(_url_secrets(v))
             else:
                 _walk_urls(v, out)
