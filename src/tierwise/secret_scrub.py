@@ -44,10 +44,17 @@ REDACTED = "[redacted]"
 MIN_SECRET = 6  # shorter values are not credentials; matching them would mangle ordinary text
 FRAGMENT = 12  # a run this long of a secret (or of one of its encodings) identifies it
 
+# A key shape's match looks at most this far from its anchor, and an anchor inside a match of the same shape
+# (and not near its end) is not tried again: each shape does bounded work per anchor, so the pass stays linear
+# in the text. Without both, text made of anchors (16 KB of `x-api-key`, `password=`, `sk-` repeated: an
+# upstream's error, captured content, a feedback reason) took seconds, growing with the square of its length.
+SHAPE_WINDOW = 4096
+_INSIDE_MARGIN = 128  # an anchor this close to the end of a match may still reach past it (its `: value`)
+
 _TOKEN = r"[A-Za-z0-9._~+/=-]"
 _VALUE = r"[^\s\"'`,;&<>\[\]\\]"
 # anchor (lowercase literal) -> pattern matched at the anchor; group "v", when present, is the secret.
-_KV = (r"[a-z_-]*(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?:(?:bearer|basic|token)\s+)?(?P<v>" + _VALUE + r"{8,})")
+_KV = (r"[a-z_-]{0,64}(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?:(?:bearer|basic|token)\s+)?(?P<v>" + _VALUE + r"{8,})")
 _SHAPES: dict[str, tuple[str, int]] = {
     "sk-": (r"sk-[A-Za-z0-9_-]{16,}", 0),  # OpenAI sk-/sk-proj-, Anthropic sk-ant-, OpenRouter sk-or-
     "sk_": (r"sk_[A-Za-z0-9_]{16,}", 0),
@@ -78,7 +85,8 @@ for _name in ("x-api-key", "api-key", "api_key", "apikey", "x-goog-api-key", "au
 _WORD_START = frozenset({"sk-", "sk_", "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
                          "eyj", "aiza", "xox", "hf_", "key=", "sig=", "token=", "token:", "token\":", "token':",
                          "token\\\":", "bearer", "basic "})
-_COMPILED = {a: re.compile(p, f) for a, (p, f) in _SHAPES.items()}
+_PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}
+_COMPILED = {a: _PATTERNS.setdefault((p, f), re.compile(p, f)) for a, (p, f) in _SHAPES.items()}  # one per shape
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SECRET_NAME = re.compile(
@@ -153,6 +161,7 @@ class SecretScrubber:
         variants = self._variants
         found: list[tuple[int, int]] = []
         last = (-1, -1)
+        shape_end: dict[Any, int] = {}  # shape -> where its last match ended
         try:
             matches = self._automaton.find_matches_as_indexes(low, overlapping=True)
         except UnicodeEncodeError:  # lone surrogates: same length, and no secret contains one
@@ -162,9 +171,14 @@ class SecretScrubber:
             for vid, off, n in self._where[index]:
                 end = stop - 1
                 if vid < 0:
-                    span = _shape_span(text, start, self._words[index])
-                    if span is not None:
-                        found.append(span)
+                    word = self._words[index]
+                    pattern = _COMPILED[word]
+                    if start < shape_end.get(pattern, 0) - _INSIDE_MARGIN:
+                        continue  # inside a match of this shape: it would end where that one did
+                    m = _shape_match(text, start, word)
+                    if m is not None:
+                        found.append(m.span("v") if "v" in pattern.groupindex else m.span(0))
+                        shape_end[pattern] = m.end()
                     continue
                 if last[0] <= start and end < last[1]:
                     continue  # inside the run found last
@@ -216,14 +230,11 @@ class SecretScrubber:
         return seen
 
 
-def _shape_span(text: str, start: int, anchor: str) -> tuple[int, int] | None:
-    """The secret of the key shape whose anchor starts at `start`, if the shape matches there."""
+def _shape_match(text: str, start: int, anchor: str) -> re.Match[str] | None:
+    """The key shape whose anchor starts at `start`, if it matches there (within SHAPE_WINDOW characters)."""
     if anchor in _WORD_START and start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
         return None
-    m = _COMPILED[anchor].match(text, start)
-    if m is None:
-        return None
-    return m.span("v") if "v" in m.re.groupindex else m.span(0)
+    return _COMPILED[anchor].match(text, start, start + SHAPE_WINDOW)
 
 
 # ---------------------------------------------------------------------------- what the config holds
@@ -293,11 +304,12 @@ def config_secrets(cfg: Config) -> set[str]:
 
 
 def _walk_urls(value: Any, out: set[str]) -> None:
-    """The credentials in every string field of a config named `*url`, at any depth."""
+    """The credentials in every string field of a config named `*url` or `endpoint` (the OTLP receiver's), at
+    any depth."""
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, str):
-                if str(k).endswith("url"):
+                if str(k).endswith(("url", "endpoint")):
                     out.update(_url_secrets(v))
             else:
                 _walk_urls(v, out)

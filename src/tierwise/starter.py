@@ -54,15 +54,12 @@ def served_models(base_url: str, timeout: float = 2.0) -> list[dict[str, Any]] |
     bytes is not waited on longer) or sends more than MODEL_LIST_BYTES."""
     import json
     import time
-    import urllib.request
 
-    class NoRedirect(urllib.request.HTTPRedirectHandler):  # the list is read where the URL says, not elsewhere
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
+    from tierwise import no_redirects  # the list is read where the URL says, not elsewhere
 
     deadline = time.monotonic() + timeout
     try:
-        with urllib.request.build_opener(NoRedirect).open(base_url.rstrip("/") + "/models", timeout=timeout) as r:
+        with no_redirects.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as r:
             parts, size = [], 0
             while size <= MODEL_LIST_BYTES:
                 if time.monotonic() > deadline:

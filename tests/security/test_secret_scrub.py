@@ -133,3 +133,16 @@ def test_the_verdicts_remembered_for_ledger_texts_are_bounded_in_count():
         sizes.append(len(s._verdicts))
     assert max(sizes) <= 4096, max(sizes)
     assert s.holds(f"a reason quoting {secret}") is True  # the verdicts are still right after a clear
+
+
+def test_the_otlp_endpoints_own_credentials_are_known(tmp_path: Path) -> None:
+    """docs/security/secrets.md lists the OTLP endpoint among the URLs whose credentials the scrubber knows: only
+    fields named `*url` were read, and `observability.tracing.endpoint` is not one (a receiver's password in
+    the URL, or its key as a query value, `?api-key=...`, as some vendors take it)."""
+    password, query_key = "otlp-pw-" + secrets.token_hex(10), "otlp-q-" + secrets.token_hex(10)
+    cfg = make_config({
+        "providers": {"p": {"kind": "anthropic", "base_url": "http://127.0.0.1:1"}},
+        "observability": {"tracing": {"endpoint": f"https://team:{password}@127.0.0.1:4318/v1/traces?api-key={query_key}"}},
+    }, tmp_path)
+    found = config_secrets(cfg)
+    assert password in found and query_key in found, found

@@ -156,6 +156,19 @@ def gateway_url_and_key(cfg: Config, url: str | None, key_env: str | None) -> tu
     return url or f"http://{host}:{cfg.server.port}", os.environ.get(key_env) if key_env else None, key_env
 
 
+def redirect_refused(url: str, code: int) -> str:
+    """Why a command stopped at a redirect (its key is not sent on to the address a 3xx names)."""
+    return (f"{shown_url(url)} answered HTTP {code}, a redirect, which tierwise does not follow with a key "
+            "(it would go to the address the answer names): pass --url the gateway's own address")
+
+
+def shown_url(url: str) -> str:
+    """`url` fit for the terminal: secrets (a password or key in it) removed, controls shown as escapes."""
+    from tierwise.commands.terminal_text import inert
+
+    return inert(url)
+
+
 def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", body: Any = None,
                  hint: str = "start it, or pass --url", key_env: str | None = None,
                  key_option: str = "--key-env") -> dict[str, Any]:
@@ -165,6 +178,8 @@ def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", b
     import urllib.error
     import urllib.request
 
+    from tierwise import no_redirects
+
     headers = {"authorization": f"Bearer {key}"} if key else {}
     data = None
     if body is not None:
@@ -172,16 +187,18 @@ def gateway_json(url: str, path: str, key: str | None, *, method: str = "GET", b
         headers["content-type"] = "application/json"
     req = urllib.request.Request(url.rstrip("/") + path, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=15) as r:  # noqa: S310 (the operator's own gateway)
+        with no_redirects.urlopen(req, timeout=15) as r:  # the key goes to this address only
             out: dict[str, Any] = json.loads(r.read(16 << 20))
             return out
     except urllib.error.HTTPError as e:
+        if no_redirects.is_redirect(e.code):
+            raise click.ClickException(redirect_refused(url, e.code)) from None
         try:
             msg = json.loads(e.read(64 << 10))["error"]["message"]
         except Exception:
             msg = f"HTTP {e.code}"
         if e.code in (401, 403):
             msg += "; " + _which_key(key, key_env, key_option)
-        raise click.ClickException(f"the gateway answered {e.code}: {msg}") from None
+        raise click.ClickException(f"the gateway answered {e.code}: {shown_url(msg)}") from None
     except (OSError, ValueError) as e:
-        raise click.ClickException(f"cannot reach the gateway at {url} ({type(e).__name__}); {hint}") from None
+        raise click.ClickException(f"cannot reach the gateway at {shown_url(url)} ({type(e).__name__}); {hint}") from None

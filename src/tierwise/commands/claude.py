@@ -82,12 +82,17 @@ def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
     import urllib.error
     import urllib.request
 
+    from tierwise import no_redirects
+    from tierwise.commands._common import redirect_refused
+
     headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
         req = urllib.request.Request(url.rstrip("/") + "/health", headers=headers)
-        with urllib.request.urlopen(req, timeout=3) as r:  # noqa: S310 - the operator's URL
+        with no_redirects.urlopen(req, timeout=3) as r:  # the key goes to this address only
             body = r.read(1 << 20)
-    except urllib.error.HTTPError:  # it answered (whatever it said): a gateway is there
+    except urllib.error.HTTPError as e:  # it answered (whatever it said): a gateway is there
+        if no_redirects.is_redirect(e.code):  # (Claude Code would send the key on: say so instead)
+            raise click.ClickException(redirect_refused(url, e.code)) from None
         return
     except (urllib.error.URLError, OSError, ValueError) as e:
         why = getattr(e, "reason", e)
@@ -119,9 +124,10 @@ def _refuses(url: str, headers: dict[str, str]) -> bool:
     import urllib.error
     import urllib.request
 
+    from tierwise import no_redirects
+
     try:
-        with urllib.request.urlopen(urllib.request.Request(url.rstrip("/") + "/v1/models", headers=headers),  # noqa: S310
-                                    timeout=3):
+        with no_redirects.urlopen(urllib.request.Request(url.rstrip("/") + "/v1/models", headers=headers), timeout=3):
             return False
     except urllib.error.HTTPError as e:
         return e.code == 401

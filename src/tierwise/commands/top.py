@@ -23,8 +23,10 @@ def _get(url: str, key: str | None) -> Any:
 
     import orjson
 
+    from tierwise import no_redirects
+
     req = urllib.request.Request(url, headers={"authorization": f"Bearer {key}"} if key else {})
-    with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310 (the operator's own gateway)
+    with no_redirects.urlopen(req, timeout=5) as r:  # the key goes to this address only
         return orjson.loads(r.read())
 
 
@@ -45,7 +47,7 @@ def frame(base: str, key: str | None, expand: bool = True) -> Any:
     last10 = [s for s in summary["series"] if s["t"] >= now - 10]
     rps = sum(s["n"] for s in last10) / 10
     learning = t.get("learning_cost", 0.0)  # shadow runs and judge calls: the saving is net of them
-    head = Text(f"tierwise  {base}  requests {t['n']}  errors {t['errors']}  {rps:.1f} req/s  "
+    head = Text(f"tierwise  {inert(base)}  requests {t['n']}  errors {t['errors']}  {rps:.1f} req/s  "
                 f"cost ${t['cost']:.6f}  learning ${learning:.6f}  reference ${t['ref_cost']:.6f}  "
                 f"saved ${t['ref_cost'] - t['cost'] - learning:.6f}",
                 style="bold")
@@ -100,7 +102,8 @@ def command(config_path: str, url: str | None, key: str | None, key_env: str | N
 
     from rich.live import Live
 
-    from tierwise.commands._common import load_or_exit
+    from tierwise import no_redirects
+    from tierwise.commands._common import load_or_exit, redirect_refused
     from tierwise.commands.terminal_text import plain_console
 
     cfg = load_or_exit(config_path, allow_starter=True)
@@ -120,6 +123,8 @@ def command(config_path: str, url: str | None, key: str | None, key_env: str | N
         try:
             return frame(base, key, expand=console.is_terminal)
         except urllib.error.HTTPError as e:
+            if no_redirects.is_redirect(e.code):
+                raise click.ClickException(redirect_refused(base, e.code)) from None
             if e.code == 404:
                 raise click.ClickException(f"{base} has no dashboard: set observability.dashboard.enabled: true") \
                     from None

@@ -30,7 +30,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from tierwise import __version__
+from tierwise import __version__, no_redirects
 from tierwise.observability import otlp_wire as wire
 from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT, SpanEncoder
 
@@ -38,14 +38,6 @@ __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
 MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (see the module docstring)
-
-class _Refuse(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # the 3xx itself is the answer (an HTTPError): see the module docstring
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_Refuse)
-
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     out = []
@@ -267,7 +259,7 @@ class SpanExporter:
     def _post_sync(self, body: bytes) -> bool:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
-            with _NO_REDIRECTS.open(req, timeout=self.timeout) as resp:
+            with no_redirects.urlopen(req, timeout=self.timeout) as resp:
                 resp.read(MAX_ANSWER)  # (closing the response drops the rest)
                 return 200 <= resp.status < 300
         except (urllib.error.URLError, OSError, ValueError) as e:

@@ -92,6 +92,27 @@ def _off_hint(path: str, observability: Any) -> str:
     return ""
 
 
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def _no_store(send: Send) -> Send:
+    """`send` that marks the answer `Cache-Control: no-store` (unless its handler set a Cache-Control).
+
+    The GET endpoints answer each key with what it may see (`/health`, `/v1/models`, `/openapi.json`, the budget,
+    blackboard, cache and approval views): sent without a Cache-Control, a shared cache in front of the gateway that
+    skips only requests with `Authorization` (Varnish's built-in rules, a CDN caching everything) kept the answer to
+    an `x-api-key` request and served it to the next caller of the URL, whatever its key."""
+
+    async def no_store_send(msg: dict[str, Any]) -> None:
+        if msg["type"] == "http.response.start":
+            headers = msg.get("headers") or []
+            if not any(k.lower() == b"cache-control" for k, _ in headers):
+                msg = {**msg, "headers": [*headers, NO_STORE]}
+        await send(msg)
+
+    return no_store_send
+
+
 class App:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
@@ -160,6 +181,8 @@ class App:
                 if handler is None:
                     await self.no_route(scope, send)
                     return
+                if scope["method"] != "POST":  # what a GET answers depends on the caller's key: no cache keeps it
+                    send = _no_store(send)
                 self.in_flight += 1
                 try:
                     await handler(scope, receive, send)
@@ -204,7 +227,7 @@ class App:
     async def no_route(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
         if scope["method"] == "GET" and path.startswith(model_list.PREFIXES):
-            await model_list.retrieve_model(self, scope, send, request_headers(scope))
+            await model_list.retrieve_model(self, scope, _no_store(send), request_headers(scope))
             return
         # `/v1/v1/...`: a base URL that ends in /v1 given to a client that adds /v1 itself (the Anthropic SDK,
         # litellm's anthropic/): answer in the schema of the endpoint it meant, and say how to fix the URL.
