@@ -66,3 +66,41 @@ def test_other_encodings_and_shapes_say_what_to_do(tmp_path: Path) -> None:
     assert _error(tmp_path, json.dumps(ROWS).encode()).startswith(
         "mine.jsonl:1: a JSON array; the format is one JSON object a line (JSONL)")
     assert _error(tmp_path, b"\n\r\n").startswith("mine.jsonl: no rows (one JSON object a line")
+
+
+def test_values_the_json_reader_accepts_but_numpy_and_utf_8_cannot_take_are_named_by_line(tmp_path: Path) -> None:
+    # Before (session 24): an outcome written as a 300-digit integer was a traceback (OverflowError), one of
+    # 1e308 an "Input y contains infinity" from scikit-learn without a file or line, and a prompt with an
+    # unpaired surrogate escape ("\ud800") the bare codec message "'utf-8' codec can't encode character".
+    lines = [json.dumps(r) for r in ROWS]
+
+    def with_row(row: str) -> bytes:
+        return "\n".join([*lines[:4], row, *lines[5:]]).encode()
+
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1' + "0" * 320 + ', "weak": 0}')).startswith(
+        "mine.jsonl:5: `strong` is 1000000000000000000000… (321 digits): outcomes are 1/0 correctness or a grade")
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1e308, "weak": -1e308}')).startswith(
+        "mine.jsonl:5: `strong` is 1e+308: outcomes are 1/0 correctness or a grade")
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1' + "0" * 5000 + ', "weak": 0}')).startswith(
+        "mine.jsonl:5: not valid JSON (Exceeds the limit (4300 digits)")
+    assert _error(tmp_path, with_row('{"prompt": "x\\ud800y", "strong": 1, "weak": 0}')) == (
+        "mine.jsonl:5: `prompt` holds an unpaired UTF-16 surrogate escape (\\ud800), which is not text: "
+        "fix the exporter that wrote it")
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1, "weak": 0, "weak_response": "a\\udfffb"}')
+                  ).startswith("mine.jsonl:5: `weak_response` holds an unpaired UTF-16 surrogate escape (\\udfff)")
+    # a line cut short: the reader's message says what is wrong and where, not "Invalid control character at"
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1, "we')) == (
+        "mine.jsonl:5: not valid JSON (Unterminated string starting at column 30)")
+
+
+def test_null_in_an_optional_field_is_the_field_left_out(tmp_path: Path) -> None:
+    # Before (session 24): `"id": null` (a spreadsheet export's empty cell) became the id "None" on every such row:
+    # all of them one question to cross-validation ("has 1 questions, fewer than k=5 folds"), and
+    # `"subject": null` the subject "None".
+    p = tmp_path / "nulls.jsonl"
+    p.write_text(_text([{**r, "id": None, "subject": None, "weak_response": None} for r in ROWS]))
+    ds = load_jsonl(p)
+    assert ds.groups == [str(n) for n in range(1, len(ROWS) + 1)] and ds.subjects == [""] * len(ROWS)
+    assert ds.weak_responses is None
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear", "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output

@@ -182,10 +182,12 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
-        groups.append(str(r.get("id", n)))
-        subjects.append(str(r.get("subject", "")))
-        sr.append(str(r.get("strong_response", "")))
-        wr.append(str(r.get("weak_response", "")))
+        # null in an optional field (a spreadsheet's empty cell) is the field left out: `"id": null` on every
+        # row made them all the question "None"
+        groups.append(str(n if r.get("id") is None else r["id"]))
+        subjects.append(_text_or_empty(r.get("subject")))
+        sr.append(_text_or_empty(r.get("strong_response")))
+        wr.append(_text_or_empty(r.get("weak_response")))
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
@@ -206,10 +208,19 @@ def _row_problem(r: Any) -> str | None:
                 "outcomes `strong` and `weak` (numbers))")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
+    for k in ("prompt", "id", "subject", "strong_response", "weak_response"):
+        bad = _surrogate(r.get(k))
+        if bad is not None:  # json reads "\ud800" as a lone surrogate, which cannot be hashed or written as UTF-8
+            return (f"`{k}` holds an unpaired UTF-16 surrogate escape (\\u{ord(bad):04x}), which is not text: fix "
+                    "the exporter that wrote it")
     for k in ("strong", "weak"):
         v = r[k]
         if _finite_number(v):
-            continue
+            if abs(v) <= MAX_OUTCOME:
+                continue
+            shown = repr(float(v)) if isinstance(v, float) else _digits(v)
+            return (f"`{k}` is {shown}: outcomes are 1/0 correctness or a grade; rescale them to within "
+                    f"±{MAX_OUTCOME:.0e} (sums of larger ones overflow)")
         if isinstance(v, bool):
             return f"`{k}` is {str(v).lower()}: write the outcome as a number, 1 or 0"
         if isinstance(v, str):
@@ -235,9 +246,35 @@ def _misspelt_field(row: Any) -> tuple[str, str] | None:
     return None
 
 
+MAX_OUTCOME = 1e12  # an outcome's magnitude bound: the training sums of 1e308 overflowed to infinity
+
+
 def _finite_number(v: Any) -> bool:
     """A JSON number (not a boolean, not text) that is not NaN or infinite (json accepts NaN)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return isinstance(v, int) or math.isfinite(v)  # an int of 400 digits is finite (float() of it overflows)
+
+
+def _digits(v: int) -> str:
+    """A large integer shown short: its first 22 digits and how many it has."""
+    s = str(v)
+    return s if len(s) <= 22 else f"{s[:22]}… ({len(s.lstrip('-'))} digits)"
+
+
+def _surrogate(v: Any) -> str | None:
+    """The first unpaired surrogate of a string, else None."""
+    if not isinstance(v, str):
+        return None
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return v[e.start]
+    return None
+
+
+def _text_or_empty(v: Any) -> str:
+    return "" if v is None else str(v)
 
 
 def _benchmark_names() -> set[str]:
