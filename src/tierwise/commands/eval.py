@@ -168,7 +168,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     assert data is not None
 
     from tierwise.evaluation.cv import TooFewQuestions
-    from tierwise.evaluation.deployment import check_saved_router
+    from tierwise.evaluation.deployment import calibrate_out_of_fold, check_saved_router
     from tierwise.evaluation.loaders import DataError
     from tierwise.evaluation.metrics import Prices
     from tierwise.evaluation.replay import (
@@ -219,11 +219,18 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             progress(f"{routers[0]}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
+        notes: list[str] = []
         if save_path:
             if not routers:
                 raise click.UsageError("--save needs a --router spec to train")
             r = make_router(routers[0], embedding_cache=cache)
             r.fit(ds)
+            # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
+            oof = next((row.scores for row in rows if row.name == f"{routers[0]} ({folds}-fold CV)"), None)
+            if not calibrate_out_of_fold(r, routers[0], ds, folds=folds, cache=cache, oof=oof, progress=progress):
+                notes.append(f"calibrated on its training prompts' own scores: fewer than {folds} questions for "
+                             "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
+                             "`target_share`, which re-fits on traffic)")
             attach_profile(r, ds.prompts)  # its training distribution, for shift detection
             saved = str(save_router(r, save_path))
         if scores_path:
@@ -248,7 +255,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                  "saved_routers": [c.as_dict() for c in checks],
                                  "online": {k: v.as_dict() for k, v in online.items()},
                                  "reflective": reflective,
-                                 "saved": saved, "plot": plot_path, "scores": scores_path},
+                                 "saved": saved, "saved_notes": notes, "plot": plot_path,
+                                 "scores": scores_path},
                                 option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(markdown_table(ds, rows))
@@ -268,6 +276,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo(c.text())
     if saved:
         click.echo(f"\nsaved router: {saved}")
+        for note in notes:
+            click.echo(f"- {note}")
     if scores_path:
         click.echo(f"per-question scores: {scores_path}")
     if plot_path:
