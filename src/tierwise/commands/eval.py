@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when 
 
 def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDataset, dict[str, OnlineEstimate]]:
     """The data set, and with DATA=ledger each learned route's online estimate from its judged shadow pairs."""
-    from tierwise.evaluation.loaders import load_dataset, load_ledger
+    from tierwise.evaluation.loaders import DataError, load_dataset, load_ledger
     from tierwise.evaluation.online import configured_estimates
 
     if data == "ledger":
@@ -25,6 +25,11 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
         ledger = open_existing_ledger(cfg)
         try:
             return load_ledger(ledger, route=route), configured_estimates(cfg, ledger, route=route)
+        except DataError as e:
+            if route is not None and route not in cfg.routes:  # a typo: the advice on shadow pairs is not for it
+                raise DataError(f"no route {route!r} in the config, and no judged pairs of it in the ledger "
+                                f"(routes: {', '.join(cfg.routes) or 'none'})") from e
+            raise
         finally:
             ledger.close()
     parts = [p.strip() for p in data.split(",") if p.strip()]
@@ -166,6 +171,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         raise click.UsageError("missing DATA (a benchmark, a JSONL file, or `ledger` / --ledger)")
     data = "ledger" if from_ledger else data
     assert data is not None
+    if route is not None and "ledger" not in [p.strip() for p in data.split(",")]:
+        raise click.UsageError("--route picks a route's records in the ledger: give it with DATA=ledger (or --ledger)")
 
     from tierwise.evaluation.cv import TooFewQuestions
     from tierwise.evaluation.deployment import calibrate_out_of_fold, check_saved_router
