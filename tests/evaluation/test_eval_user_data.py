@@ -225,3 +225,17 @@ def test_folds_merging_shared_prompts_keep_every_other_querys_fold():
     # too few questions once merged: the folds of the ids (a data set of one prompt under five ids still runs)
     same = OutcomeDataset("d", ["p"] * 5, [1.0] * 5, [0.0] * 5, [f"g{i}" for i in range(5)])
     assert sorted(len(f) for f in group_folds(same, 5, merge_prompts=True)) == [1] * 5
+
+
+def test_a_data_set_where_every_query_has_the_same_gain_says_no_router_can_beat_random(tmp_path):
+    # Before (session 24): every label alike (strong 1, weak 0 on every row) gave every router, random and prompt
+    # length APGR 0.500 exactly, with no word why; a router saved from it scores every prompt alike.
+    same = write(tmp_path / "same.jsonl", [{"prompt": f"question number {i}", "strong": 1, "weak": 0}
+                                           for i in range(20)])
+    res = CliRunner().invoke(main, ["eval", same, "-r", "linear", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    assert "every query has the same gain (strong − weak = 1)" in res.output, res.output
+    out = json.loads(CliRunner().invoke(main, ["eval", same, "--ci", "0", "--json"]).output)
+    assert any("same gain" in n for n in out["notes"])
+    varied = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", "--json"])
+    assert json.loads(varied.output)["notes"] == []

@@ -212,6 +212,11 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             _echo_online_only(online, reflective, f"no routers to replay: {gap}; more judged pairs will tell them "
                               "apart", as_json)
             return
+        gains = ds.gain
+        notes = [] if not len(ds) or float(gains.min()) != float(gains.max()) else [
+            f"every query has the same gain (strong − weak = {float(gains[0]):g}): which queries go to the strong "
+            "model changes nothing, so every router, random included, scores APGR 0.5 here and a router trained on "
+            "it learns nothing; a router needs queries on which the two models differ by different amounts"]
         if save_path and routers and not is_saved_router(routers[0]) \
                 and router_embedding(make_router(routers[0], embedding_cache=cache)) is not None:
             require_embeddings()  # its training profile embeds the prompts: say so before training, not after
@@ -226,7 +231,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             progress(f"{routers[0]}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
-        notes: list[str] = []
+        save_notes: list[str] = []
         if save_path:
             if not routers:
                 raise click.UsageError("--save needs a --router spec to train")
@@ -235,7 +240,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
             oof = next((row.scores for row in rows if row.name == f"{routers[0]} ({folds}-fold CV)"), None)
             if not calibrate_out_of_fold(r, routers[0], ds, folds=folds, cache=cache, oof=oof, progress=progress):
-                notes.append(f"calibrated on its training prompts' own scores: fewer than {folds} questions for "
+                save_notes.append(f"calibrated on its training prompts' own scores: fewer than {folds} questions for "
                              "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
                              "`target_share`, which re-fits on traffic)")
             attach_profile(r, ds.prompts)  # its training distribution, for shift detection
@@ -262,7 +267,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                  "saved_routers": [c.as_dict() for c in checks],
                                  "online": {k: v.as_dict() for k, v in online.items()},
                                  "reflective": reflective,
-                                 "saved": saved, "saved_notes": notes, "plot": plot_path,
+                                 "saved": saved, "saved_notes": save_notes, "notes": notes, "plot": plot_path,
                                  "scores": scores_path},
                                 option=orjson.OPT_INDENT_2).decode())
         return
@@ -272,6 +277,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                f"per 1,000 queries at that share, at ${price_strong:g}/M tokens strong and ${price_weak:g}/M weak, "
                f"{tokens_per_query:g} tokens a query (defaults: RouteLLM's GPT-4/Mixtral cost model; yours: "
                "--price-strong, --price-weak, --tokens-per-query).")
+    for note in notes:
+        click.echo(f"\nNote: {note}.")
     if online:
         click.echo("")
         _echo_online(online)
@@ -283,7 +290,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo(c.text())
     if saved:
         click.echo(f"\nsaved router: {saved}")
-        for note in notes:
+        for note in save_notes:
             click.echo(f"- {note}")
     if scores_path:
         click.echo(f"per-question scores: {scores_path}")
