@@ -104,3 +104,33 @@ def test_null_in_an_optional_field_is_the_field_left_out(tmp_path: Path) -> None
     assert ds.weak_responses is None
     res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear", "-k", "3", "--ci", "0"])
     assert res.exit_code == 0, res.output
+
+
+def test_a_csv_or_tsv_with_a_header_reads_as_the_jsonl_would(tmp_path: Path) -> None:
+    # Before (session 24): a spreadsheet export (.csv) was refused ("looks like CSV or TSV: this reads JSON Lines")
+    # with no way to convert it that kept the outcomes numbers.
+    import csv
+
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(_text(ROWS), encoding="utf-8")
+    rows = [{**r, "prompt": r["prompt"] + ', "quoted", and\na second line' if i == 3 else r["prompt"], "notes": "x"}
+            for i, r in enumerate(ROWS)]
+    sheet = tmp_path / "sheet.csv"
+    with open(sheet, "w", encoding="utf-8-sig", newline="") as f:  # Excel's BOM, CRLF line ends
+        w = csv.DictWriter(f, ["id", "prompt", "strong", "weak", "notes", "subject"])
+        w.writeheader()
+        w.writerows([{**r, "subject": ""} for r in rows])
+    a, b = load_jsonl(plain), load_jsonl(sheet)
+    assert b.groups == a.groups and list(b.strong) == list(a.strong) and list(b.weak) == list(a.weak)
+    assert b.prompts[3].endswith("and\na second line") and b.subjects == [""] * len(ROWS)
+    tsv = tmp_path / "sheet.tsv"
+    tsv.write_text("prompt\tstrong\tweak\n" + "".join(f"{r['prompt']}\t{r['strong']}\t{r['weak']}\n" for r in ROWS))
+    assert list(load_jsonl(tsv).weak) == list(a.weak)
+    res = CliRunner().invoke(main, ["eval", str(sheet), "-r", "linear", "-k", "2", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    # errors name the line where the record starts (record 5 starts on line 7: record 4's prompt spans two lines)
+    bad = sheet.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    bad[6] = bad[6].replace(",1,", ",yes,", 1)
+    sheet.write_text("".join(bad), encoding="utf-8")
+    with pytest.raises(DataError, match=r"sheet.csv:7: `strong` is 'yes': write the outcome as a number"):
+        load_jsonl(sheet)

@@ -168,8 +168,10 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     """Our own format, one query per line:
     `{"prompt": str, "strong": number, "weak": number, "id"?: str, "subject"?: str,
       "strong_response"?: str, "weak_response"?: str}`."""
+    from tierwise.evaluation.csv_rows import csv_rows, is_table
+
     p = Path(path)
-    rows = _jsonl_lines(p)
+    rows = list(csv_rows(p, DataError)) if is_table(p) else _jsonl_lines(p)
     if not rows:
         raise DataError(f"{p}: no rows (one JSON object a line: prompt, strong, weak; docs/routers.md)")
     prompts, strong, weak, groups, subjects = [], [], [], [], []
@@ -295,7 +297,8 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
         raise DataError("no dataset given")
     spec = parts[0]
     if spec.endswith(".jsonl") or os.sep in spec or (spec not in _benchmark_names() and Path(spec).is_file()):
-        return load_jsonl(spec)  # a file of another name (data.csv, data.json) is read as JSONL: its error says why
+        # a .csv/.tsv is read by its header; a file of another name (data.json) as JSONL: its error says why
+        return load_jsonl(spec)
     return load_benchmark(spec, root)
 
 
