@@ -239,3 +239,18 @@ def test_a_data_set_where_every_query_has_the_same_gain_says_no_router_can_beat_
     assert any("same gain" in n for n in out["notes"])
     varied = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", "--json"])
     assert json.loads(varied.output)["notes"] == []
+
+
+def test_save_trains_the_first_spec_that_is_not_a_saved_router(tmp_path):
+    # Before (session 24): `-r saved.json -r linear --save new` cross-validated, then failed with "unknown router
+    # 'saved.json'" (the first -r was taken as the spec to train); `--save` without any spec failed only after the
+    # baselines ran.
+    saved = str(tmp_path / "old")
+    assert CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "--no-cv", "--save", saved]).exit_code == 0
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", saved + ".json", "-r", "linear", "-k", "3", "--ci", "0",
+                                    "--save", str(tmp_path / "new"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["saved"] == str(tmp_path / "new.json")
+    only_saved = CliRunner().invoke(main, ["eval", FIXTURE, "-r", saved + ".json", "--save", str(tmp_path / "x")])
+    assert only_saved.exit_code == 2 and "--save needs a --router spec to train" in only_saved.output
+    assert "Traceback" not in only_saved.output and not (tmp_path / "x.json").exists()

@@ -62,6 +62,12 @@ def too_few_questions_advice(e: Any, save_path: str | None) -> str:
     return "try " + "; or ".join(ways)
 
 
+def _is_saved(spec: str) -> bool:
+    from tierwise.evaluation.replay import is_saved_router
+
+    return is_saved_router(spec)
+
+
 def _progress(message: str) -> None:
     click.echo(f"tierwise eval: {message} …", err=True)
 
@@ -138,7 +144,8 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
 @click.option("--ci", "ci_rounds", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for a 95% interval of each APGR (0: none).")
 @click.option("--save", "save_path", default=None,
-              help="Also train the first --router spec on all of DATA and save it here (.json + .npz).")
+              help="Also train the first --router spec (not a saved router) on all of DATA and save it here "
+                   "(.json + .npz).")
 @click.option("--no-cv", "no_cv", is_flag=True,
               help="Do not cross-validate router specs (with --save: train and save only; saved routers and "
                    "the baselines are still scored).")
@@ -171,6 +178,11 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         raise click.UsageError("missing DATA (a benchmark, a JSONL file, or `ledger` / --ledger)")
     data = "ledger" if from_ledger else data
     assert data is not None
+    # --save trains the first spec that is not a saved router; checked before any training (a CV takes minutes)
+    train_spec = next((r for r in routers if not _is_saved(r)), None)
+    if save_path and train_spec is None:
+        raise click.UsageError("--save needs a --router spec to train (linear, stack, ...; a saved router's .json "
+                               "is scored as it is, not retrained)")
     if route is not None and "ledger" not in [p.strip() for p in data.split(",")]:
         raise click.UsageError("--route picks a route's records in the ledger: give it with DATA=ledger (or --ledger)")
 
@@ -217,8 +229,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             f"every query has the same gain (strong − weak = {float(gains[0]):g}): which queries go to the strong "
             "model changes nothing, so every router, random included, scores APGR 0.5 here and a router trained on "
             "it learns nothing; a router needs queries on which the two models differ by different amounts"]
-        if save_path and routers and not is_saved_router(routers[0]) \
-                and router_embedding(make_router(routers[0], embedding_cache=cache)) is not None:
+        if save_path and train_spec is not None \
+                and router_embedding(make_router(train_spec, embedding_cache=cache)) is not None:
             require_embeddings()  # its training profile embeds the prompts: say so before training, not after
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
@@ -228,18 +240,16 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
                         embedding_cache=cache, baseline=base, progress=progress)
         if save_path and progress is not None:
-            progress(f"{routers[0]}: training on all {len(ds):,} queries to save it")
+            progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
         save_notes: list[str] = []
-        if save_path:
-            if not routers:
-                raise click.UsageError("--save needs a --router spec to train")
-            r = make_router(routers[0], embedding_cache=cache)
+        if save_path and train_spec is not None:
+            r = make_router(train_spec, embedding_cache=cache)
             r.fit(ds)
             # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
-            oof = next((row.scores for row in rows if row.name == f"{routers[0]} ({folds}-fold CV)"), None)
-            if not calibrate_out_of_fold(r, routers[0], ds, folds=folds, cache=cache, oof=oof, progress=progress):
+            oof = next((row.scores for row in rows if row.name == f"{train_spec} ({folds}-fold CV)"), None)
+            if not calibrate_out_of_fold(r, train_spec, ds, folds=folds, cache=cache, oof=oof, progress=progress):
                 save_notes.append(f"calibrated on its training prompts' own scores: fewer than {folds} questions for "
                              "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
                              "`target_share`, which re-fits on traffic)")
