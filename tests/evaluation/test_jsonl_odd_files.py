@@ -134,3 +134,30 @@ def test_a_csv_or_tsv_with_a_header_reads_as_the_jsonl_would(tmp_path: Path) -> 
     sheet.write_text("".join(bad), encoding="utf-8")
     with pytest.raises(DataError, match=r"sheet.csv:7: `strong` is 'yes': write the outcome as a number"):
         load_jsonl(sheet)
+
+
+def test_a_json_array_of_rows_reads_as_the_jsonl_would(tmp_path: Path) -> None:
+    # Before (session 24): `data.json` holding one array (pandas' to_json(orient="records"), a pretty-printed
+    # export) was refused: "a JSON array; the format is one JSON object a line".
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(_text(ROWS), encoding="utf-8")
+    a = load_jsonl(plain)
+    for name, text in (("one_line.json", json.dumps(ROWS)), ("pretty.json", json.dumps(ROWS, indent=2))):
+        p = tmp_path / name
+        p.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        b = load_jsonl(p)
+        assert b.prompts == a.prompts and b.groups == a.groups and list(b.weak) == list(a.weak)
+    no_ids = tmp_path / "no_ids.json"
+    no_ids.write_text(json.dumps([{k: v for k, v in r.items() if k != "id"} for r in ROWS]))
+    assert load_jsonl(no_ids).groups == [str(n) for n in range(1, len(ROWS) + 1)]  # one question per item
+    res = CliRunner().invoke(main, ["eval", str(no_ids), "-r", "linear", "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    bad = [dict(r) for r in ROWS]
+    bad[7]["strong"] = "1"
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(bad, indent=1))
+    with pytest.raises(DataError, match=r'bad\.json:44 \(item 8\): `strong` is text \("1"\)'):
+        load_jsonl(p)
+    p.write_text(json.dumps(ROWS)[:-30])
+    with pytest.raises(DataError, match=r"bad\.json:1: not valid JSON"):
+        load_jsonl(p)

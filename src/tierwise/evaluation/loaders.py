@@ -169,18 +169,25 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     `{"prompt": str, "strong": number, "weak": number, "id"?: str, "subject"?: str,
       "strong_response"?: str, "weak_response"?: str}`."""
     from tierwise.evaluation.csv_rows import csv_rows, is_table
+    from tierwise.evaluation.json_array import is_json_array, json_array_rows
 
     p = Path(path)
-    rows = list(csv_rows(p, DataError)) if is_table(p) else _jsonl_lines(p)
+    rows: list[tuple[str, int, Any]]  # (where, for errors; the row's default id; the row)
+    if is_table(p):
+        rows = [(f"{p}:{n}", n, r) for n, r in csv_rows(p, DataError)]
+    elif is_json_array(p):
+        rows = [(f"{p}:{line} (item {n})", n, r) for n, line, r in json_array_rows(p, DataError)]
+    else:
+        rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p)]
     if not rows:
         raise DataError(f"{p}: no rows (one JSON object a line: prompt, strong, weak; docs/routers.md)")
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
     wr: list[str] = []
-    for n, r in rows:
+    for where, n, r in rows:
         problem = _row_problem(r)
         if problem is not None:
-            raise DataError(f"{p}:{n}: {problem}")
+            raise DataError(f"{where}: {problem}")
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
@@ -297,7 +304,7 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
         raise DataError("no dataset given")
     spec = parts[0]
     if spec.endswith(".jsonl") or os.sep in spec or (spec not in _benchmark_names() and Path(spec).is_file()):
-        # a .csv/.tsv is read by its header; a file of another name (data.json) as JSONL: its error says why
+        # a .csv/.tsv is read by its header, a .json holding an array as its items, any other file as JSONL
         return load_jsonl(spec)
     return load_benchmark(spec, root)
 
