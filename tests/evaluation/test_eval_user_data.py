@@ -254,3 +254,15 @@ def test_save_trains_the_first_spec_that_is_not_a_saved_router(tmp_path):
     only_saved = CliRunner().invoke(main, ["eval", FIXTURE, "-r", saved + ".json", "--save", str(tmp_path / "x")])
     assert only_saved.exit_code == 2 and "--save needs a --router spec to train" in only_saved.output
     assert "Traceback" not in only_saved.output and not (tmp_path / "x.json").exists()
+
+
+def test_drop_subject_names_a_subject_the_data_does_not_have_and_an_empty_remainder(tmp_path):
+    # Before (session 24): `--drop-subject nosuch` (a typo) dropped nothing without a word, and dropping every
+    # subject ended in "scores and outcomes must be non-empty 1-D arrays of the same length".
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "--drop-subject", "prooof", "--ci", "0"])
+    assert res.exit_code == 2 and "no query has subject 'prooof'" in res.output and "proof" in res.output, res.output
+    subjects = sorted({r["subject"] for r in rows_of(FIXTURE)})
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", *[a for s in subjects for a in ("--drop-subject", s)]])
+    assert res.exit_code == 2 and "no queries left" in res.output and "Traceback" not in res.output, res.output
+    ok = CliRunner().invoke(main, ["eval", FIXTURE, "--drop-subject", subjects[0], "--ci", "0"])
+    assert ok.exit_code == 0, ok.output

@@ -215,7 +215,14 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             _echo_online_only({}, reflective, f"no routers to replay: {e}", as_json)
             return
         if drop_subjects:
+            have = set(ds.subjects)
+            unknown = [s for s in drop_subjects if s not in have]
+            if unknown:  # a typo would drop nothing without a word
+                shown = ", ".join(sorted(have)[:30]) or "none"
+                raise DataError(f"no query has subject {unknown[0]!r} (subjects: {shown})")
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
+            if not len(ds):
+                raise DataError(f"no queries left after --drop-subject {' '.join(drop_subjects)}")
         if len(ds) and float(ds.strong.mean()) == float(ds.weak.mean()):
             gap = (f"on the {len(ds)} queries of {ds.name} both tiers score {float(ds.strong.mean()):.4g} on average: "
                    "APGR, the share of the gap between them a router recovers, is undefined without a gap")
