@@ -266,3 +266,11 @@ def test_drop_subject_names_a_subject_the_data_does_not_have_and_an_empty_remain
     assert res.exit_code == 2 and "no queries left" in res.output and "Traceback" not in res.output, res.output
     ok = CliRunner().invoke(main, ["eval", FIXTURE, "--drop-subject", subjects[0], "--ci", "0"])
     assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("option", ["--price-strong", "--price-weak", "--tokens-per-query"])
+@pytest.mark.parametrize("value", ["-5", "nan", "inf"])
+def test_prices_and_token_counts_must_be_finite_and_not_negative(option, value):
+    # Before (session 24): `--price-strong -5` printed a $/1k of 0.005 and `nan` a column of nan, without a word.
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", option, value])
+    assert res.exit_code == 2 and option in res.output and "Traceback" not in res.output, res.output

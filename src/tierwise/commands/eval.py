@@ -124,6 +124,26 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
             click.echo(inert(line))
 
 
+class _Amount(click.ParamType):
+    """A price or a token count: a finite number, not negative (`-5` and `nan` printed dollars of nothing)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v) or v < 0:
+            self.fail(f"{value!r}: give a finite number, 0 or more", param, ctx)
+        return v
+
+
+_AMOUNT = _Amount()
+
+
 @click.command("eval")
 @click.argument("data", required=False)
 @click.option("--ledger", "from_ledger", is_flag=True,
@@ -137,9 +157,9 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
 @click.option("--route", default=None, help="With DATA=ledger: only this route's records.")
 @click.option("--drop-subject", "drop_subjects", multiple=True, help="Leave out queries of this subject.")
 @click.option("--oracle", is_flag=True, help="Also show the oracle (an upper bound, not a router).")
-@click.option("--price-strong", type=float, default=24.7, show_default=True, help="USD per M tokens, strong.")
-@click.option("--price-weak", type=float, default=0.24, show_default=True, help="USD per M tokens, weak.")
-@click.option("--tokens-per-query", type=float, default=359.0, show_default=True,
+@click.option("--price-strong", type=_AMOUNT, default=24.7, show_default=True, help="USD per M tokens, strong.")
+@click.option("--price-weak", type=_AMOUNT, default=0.24, show_default=True, help="USD per M tokens, weak.")
+@click.option("--tokens-per-query", type=_AMOUNT, default=359.0, show_default=True,
               help="Input + output tokens per query (RouteLLM's cost model: 95 + 264).")
 @click.option("--ci", "ci_rounds", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for a 95% interval of each APGR (0: none).")
