@@ -274,3 +274,15 @@ def test_prices_and_token_counts_must_be_finite_and_not_negative(option, value):
     # Before (session 24): `--price-strong -5` printed a $/1k of 0.005 and `nan` a column of nan, without a word.
     res = CliRunner().invoke(main, ["eval", FIXTURE, "--ci", "0", option, value])
     assert res.exit_code == 2 and option in res.output and "Traceback" not in res.output, res.output
+
+
+def test_save_with_fewer_questions_than_folds_calibrates_on_one_fold_per_question(tmp_path):
+    three = write(tmp_path / "three.jsonl", [{"prompt": f"question {i} about things", "strong": 1.0,
+                                              "weak": float(i % 2)} for i in range(3)])
+    res = CliRunner().invoke(main, ["eval", three, "-r", "linear", "--no-cv", "--save", str(tmp_path / "r"), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["saved_notes"] == [], res.output
+    one = write(tmp_path / "one.jsonl", [{"id": "q", "prompt": f"the question, take {i}", "strong": 1.0,
+                                          "weak": float(i % 2)} for i in range(3)])
+    res = CliRunner().invoke(main, ["eval", one, "-r", "linear", "--no-cv", "--save", str(tmp_path / "r1"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "calibrated on its training prompts' own scores" in json.loads(res.output)["saved_notes"][0]

@@ -277,9 +277,9 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
             oof = next((row.scores for row in rows if row.name == f"{train_spec} ({folds}-fold CV)"), None)
             if not calibrate_out_of_fold(r, train_spec, ds, folds=folds, cache=cache, oof=oof, progress=progress):
-                save_notes.append(f"calibrated on its training prompts' own scores: fewer than {folds} questions for "
-                             "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
-                             "`target_share`, which re-fits on traffic)")
+                save_notes.append("calibrated on its training prompts' own scores: fewer than 2 questions for "
+                                  "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
+                                  "`target_share`, which re-fits on traffic)")
             attach_profile(r, ds.prompts)  # its training distribution, for shift detection
             saved = str(save_router(r, save_path))
         if scores_path:

@@ -107,7 +107,8 @@ def calibrate_out_of_fold(router: Any, spec: str, data: OutcomeDataset, *, folds
     and a threshold set for 30% sent 20% of new prompts of the same kind to the strong model. The out-of-fold
     scores of a cross-validation (`oof`, when `tierwise eval` ran one for this spec) or of `folds` fits made
     here stand in for new prompts. Routers that calibrate out of fold themselves (`stack`, `transfer`, `knn`)
-    are left as they are. False when there are too few questions for the folds (the in-sample calibration stays)."""
+    are left as they are. With fewer questions than `folds`, one fold per question; False with fewer than two (the
+in-sample calibration stays)."""
     from functools import partial
 
     from tierwise.evaluation.cv import TooFewQuestions, cross_val_scores
@@ -119,9 +120,12 @@ def calibrate_out_of_fold(router: Any, spec: str, data: OutcomeDataset, *, folds
     if oof is None:
         say = None if progress is None else (
             lambda f, k: progress(f"{spec}: out-of-fold scores for its calibration, fold {f} of {k}"))
+        make = partial(make_router, spec, embedding_cache=cache)
         try:
-            oof = cross_val_scores(data, partial(make_router, spec, embedding_cache=cache), folds, seed, progress=say)
-        except TooFewQuestions:
-            return False
+            oof = cross_val_scores(data, make, folds, seed, progress=say)
+        except TooFewQuestions as e:  # fewer questions than folds: one fold per question, when there are two
+            if e.questions < 2:
+                return False
+            oof = cross_val_scores(data, make, e.questions, seed, progress=say)
     remember_quantiles(router, oof)
     return True
