@@ -26,11 +26,13 @@ def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterat
                     raise error(f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
                                 "save the file as UTF-8") from None
                 if line.strip():
-                    try:
-                        value = json.loads(line)
+                    try:  # without its line end: a line cut short inside a string is "Unterminated string"
+                        value = json.loads(line.rstrip("\r\n"))
                     except json.JSONDecodeError as e:
-                        raise error(f"{path}:{n}: not valid JSON ({e.msg}){_first_line_hint(line) if first else ''}"
-                                    ) from None
+                        raise error(f"{path}:{n}: not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
+                                    f"{_first_line_hint(line) if first else ''}") from None
+                    except ValueError as e:  # e.g. an integer past Python's 4,300-digit conversion limit
+                        raise error(f"{path}:{n}: not valid JSON ({e})") from None
                     first = False
                     yield n, value
     except OSError as e:

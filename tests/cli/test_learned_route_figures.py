@@ -137,3 +137,18 @@ def test_the_dashboard_and_top_net_the_saving_of_learning_spend_as_report_does(
     assert top.exit_code == 0, top.output
     assert f"learning ${shadow_cost:.6f}" in top.output
     assert f"saved ${report['savings_usd']:.6f}" in top.output
+
+
+def test_eval_ledger_with_a_route_the_config_does_not_have_names_it(shadowed):
+    # Before (session 24): `--route` of a route not in the config (a typo) said "the ledger has no records with
+    # both tiers' outcomes: give a learned route `shadow_rate` ...", advice for a route that exists; and `--route`
+    # beside a data file was ignored without a word.
+    path, _ = shadowed
+    res = CliRunner().invoke(main, ["eval", "ledger", "-c", str(path), "--route", "mian"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "no route 'mian' in the config" in res.output and "main" in res.output, res.output
+    from pathlib import Path
+
+    fixture = str(Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl")
+    res = CliRunner().invoke(main, ["eval", fixture, "--route", "main"])
+    assert res.exit_code == 2 and "--route" in res.output and "ledger" in res.output, res.output

@@ -157,15 +157,22 @@ def _eval_error(tmp_path: Path, monkeypatch: Any, name: str, content: str) -> st
     return res.output
 
 
-def test_eval_of_a_csv_file_says_it_reads_jsonl(tmp_path: Path, monkeypatch: Any) -> None:
-    # Before: "unknown benchmark 'data.csv'; choose one of: mmlu, ..." about a file that was right there.
-    out = _eval_error(tmp_path, monkeypatch, "data.csv", "prompt,strong,weak\nhi,1,0\n")
-    assert "data.csv:1: not valid JSON" in out and "looks like CSV or TSV" in out and "one JSON object a line" in out
+def test_eval_of_a_csv_file_without_the_fields_says_what_its_header_needs(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: "unknown benchmark 'data.csv'; choose one of: mmlu, ..." about a file that was right there. Since
+    # session 24 a .csv with a header is read (tests/evaluation/test_jsonl_odd_files.py); one without `prompt` says so.
+    out = _eval_error(tmp_path, monkeypatch, "data.csv", "question,gpt4,mixtral\nhi,1,0\n")
+    assert "data.csv:1: the header row names question, gpt4, mixtral" in out and "`prompt`, `strong` and `weak`" in out
+    out = _eval_error(tmp_path, monkeypatch, "data.jsonl", "prompt,strong,weak\nhi,1,0\n")
+    assert "data.jsonl:1: not valid JSON" in out and "looks like CSV or TSV" in out and "one JSON object a line" in out
 
 
 def test_eval_of_a_pretty_printed_json_file_says_one_object_a_line(tmp_path: Path, monkeypatch: Any) -> None:
-    out = _eval_error(tmp_path, monkeypatch, "data.json", '[\n  {"prompt": "a", "strong": 1, "weak": 0}\n]\n')
-    assert "data.json:1: not valid JSON" in out and "one JSON document spread over lines" in out, out
+    # A .json array is read since session 24 (tests/evaluation/test_jsonl_odd_files.py); under a .jsonl name it is
+    # still named as one document spread over lines.
+    out = _eval_error(tmp_path, monkeypatch, "data.jsonl", '[\n  {"prompt": "a", "strong": 1, "weak": 0}\n]\n')
+    assert "data.jsonl:1: not valid JSON" in out and "one JSON document spread over lines" in out, out
+    out = _eval_error(tmp_path, monkeypatch, "data.json", '{"rows": [{"prompt": "a", "strong": 1, "weak": 0}]}\n')
+    assert "data.json:1: no `prompt`" in out, out  # one object, not an array: read as a JSONL row, as before
 
 
 def test_eval_of_a_name_that_is_neither_a_benchmark_nor_a_file_says_both(tmp_path: Path, monkeypatch: Any) -> None:

@@ -66,3 +66,98 @@ def test_other_encodings_and_shapes_say_what_to_do(tmp_path: Path) -> None:
     assert _error(tmp_path, json.dumps(ROWS).encode()).startswith(
         "mine.jsonl:1: a JSON array; the format is one JSON object a line (JSONL)")
     assert _error(tmp_path, b"\n\r\n").startswith("mine.jsonl: no rows (one JSON object a line")
+
+
+def test_values_the_json_reader_accepts_but_numpy_and_utf_8_cannot_take_are_named_by_line(tmp_path: Path) -> None:
+    # Before (session 24): an outcome written as a 300-digit integer was a traceback (OverflowError), one of
+    # 1e308 an "Input y contains infinity" from scikit-learn without a file or line, and a prompt with an
+    # unpaired surrogate escape ("\ud800") the bare codec message "'utf-8' codec can't encode character".
+    lines = [json.dumps(r) for r in ROWS]
+
+    def with_row(row: str) -> bytes:
+        return "\n".join([*lines[:4], row, *lines[5:]]).encode()
+
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1' + "0" * 320 + ', "weak": 0}')).startswith(
+        "mine.jsonl:5: `strong` is 1000000000000000000000… (321 digits): outcomes are 1/0 correctness or a grade")
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1e308, "weak": -1e308}')).startswith(
+        "mine.jsonl:5: `strong` is 1e+308: outcomes are 1/0 correctness or a grade")
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1' + "0" * 5000 + ', "weak": 0}')).startswith(
+        "mine.jsonl:5: not valid JSON (Exceeds the limit (4300 digits)")
+    assert _error(tmp_path, with_row('{"prompt": "x\\ud800y", "strong": 1, "weak": 0}')) == (
+        "mine.jsonl:5: `prompt` holds an unpaired UTF-16 surrogate escape (\\ud800), which is not text: "
+        "fix the exporter that wrote it")
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1, "weak": 0, "weak_response": "a\\udfffb"}')
+                  ).startswith("mine.jsonl:5: `weak_response` holds an unpaired UTF-16 surrogate escape (\\udfff)")
+    # a line cut short: the reader's message says what is wrong and where, not "Invalid control character at"
+    assert _error(tmp_path, with_row('{"prompt": "x", "strong": 1, "we')) == (
+        "mine.jsonl:5: not valid JSON (Unterminated string starting at column 30)")
+
+
+def test_null_in_an_optional_field_is_the_field_left_out(tmp_path: Path) -> None:
+    # Before (session 24): `"id": null` (a spreadsheet export's empty cell) became the id "None" on every such row:
+    # all of them one question to cross-validation ("has 1 questions, fewer than k=5 folds"), and
+    # `"subject": null` the subject "None".
+    p = tmp_path / "nulls.jsonl"
+    p.write_text(_text([{**r, "id": None, "subject": None, "weak_response": None} for r in ROWS]))
+    ds = load_jsonl(p)
+    assert ds.groups == [str(n) for n in range(1, len(ROWS) + 1)] and ds.subjects == [""] * len(ROWS)
+    assert ds.weak_responses is None
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear", "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_csv_or_tsv_with_a_header_reads_as_the_jsonl_would(tmp_path: Path) -> None:
+    # Before (session 24): a spreadsheet export (.csv) was refused ("looks like CSV or TSV: this reads JSON Lines")
+    # with no way to convert it that kept the outcomes numbers.
+    import csv
+
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(_text(ROWS), encoding="utf-8")
+    rows = [{**r, "prompt": r["prompt"] + ', "quoted", and\na second line' if i == 3 else r["prompt"], "notes": "x"}
+            for i, r in enumerate(ROWS)]
+    sheet = tmp_path / "sheet.csv"
+    with open(sheet, "w", encoding="utf-8-sig", newline="") as f:  # Excel's BOM, CRLF line ends
+        w = csv.DictWriter(f, ["id", "prompt", "strong", "weak", "notes", "subject"])
+        w.writeheader()
+        w.writerows([{**r, "subject": ""} for r in rows])
+    a, b = load_jsonl(plain), load_jsonl(sheet)
+    assert b.groups == a.groups and list(b.strong) == list(a.strong) and list(b.weak) == list(a.weak)
+    assert b.prompts[3].endswith("and\na second line") and b.subjects == [""] * len(ROWS)
+    tsv = tmp_path / "sheet.tsv"
+    tsv.write_text("prompt\tstrong\tweak\n" + "".join(f"{r['prompt']}\t{r['strong']}\t{r['weak']}\n" for r in ROWS))
+    assert list(load_jsonl(tsv).weak) == list(a.weak)
+    res = CliRunner().invoke(main, ["eval", str(sheet), "-r", "linear", "-k", "2", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    # errors name the line where the record starts (record 5 starts on line 7: record 4's prompt spans two lines)
+    bad = sheet.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    bad[6] = bad[6].replace(",1,", ",yes,", 1)
+    sheet.write_text("".join(bad), encoding="utf-8")
+    with pytest.raises(DataError, match=r"sheet.csv:7: `strong` is 'yes': write the outcome as a number"):
+        load_jsonl(sheet)
+
+
+def test_a_json_array_of_rows_reads_as_the_jsonl_would(tmp_path: Path) -> None:
+    # Before (session 24): `data.json` holding one array (pandas' to_json(orient="records"), a pretty-printed
+    # export) was refused: "a JSON array; the format is one JSON object a line".
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(_text(ROWS), encoding="utf-8")
+    a = load_jsonl(plain)
+    for name, text in (("one_line.json", json.dumps(ROWS)), ("pretty.json", json.dumps(ROWS, indent=2))):
+        p = tmp_path / name
+        p.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        b = load_jsonl(p)
+        assert b.prompts == a.prompts and b.groups == a.groups and list(b.weak) == list(a.weak)
+    no_ids = tmp_path / "no_ids.json"
+    no_ids.write_text(json.dumps([{k: v for k, v in r.items() if k != "id"} for r in ROWS]))
+    assert load_jsonl(no_ids).groups == [str(n) for n in range(1, len(ROWS) + 1)]  # one question per item
+    res = CliRunner().invoke(main, ["eval", str(no_ids), "-r", "linear", "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    bad = [dict(r) for r in ROWS]
+    bad[7]["strong"] = "1"
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(bad, indent=1))
+    with pytest.raises(DataError, match=r'bad\.json:44 \(item 8\): `strong` is text \("1"\)'):
+        load_jsonl(p)
+    p.write_text(json.dumps(ROWS)[:-30])
+    with pytest.raises(DataError, match=r"bad\.json:1: not valid JSON"):
+        load_jsonl(p)

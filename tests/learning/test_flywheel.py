@@ -41,7 +41,8 @@ def test_export_shapes(tmp_path):
     m = export(led, tmp_path / "out")
     rows = {n: [json.loads(x) for x in (tmp_path / "out" / f"{n}.jsonl").read_text().splitlines()]
             for n in ("sft", "dpo", "judge")}
-    assert m["counts"] == {"sft": 2, "dpo": 5, "judge": 8, "skipped_without_text": 0, "skipped_without_verdict": 0}
+    assert m["counts"] == {"sft": 2, "dpo": 5, "judge": 8, "skipped_without_text": 0, "skipped_without_verdict": 0,
+                           "from_shadow_pairs": 0}
     for r in rows["sft"]:  # chat format: a list of {role, content} with string content, user then assistant
         assert [t["role"] for t in r["messages"]] == ["user", "assistant"]
         assert all(isinstance(t["content"], str) and t["content"] for t in r["messages"])
@@ -153,3 +154,38 @@ def test_candidates_cluster_a_types_latest_poor_verdicts_only(tmp_path, monkeypa
     assert [c["poor_verdicts"] for c in found] == [10]  # 30 before: every poor verdict of the type
     assert (found[0]["of_latest"], found[0]["poor_total"]) == (10, 30)
     assert {e["request_id"] for e in found[0]["examples"]} <= {f"req_{i}" for i in range(20, 30)}
+
+
+def add_shadow_pair(ledger, i, weak, strong, *, route="learned", ok=True):
+    """A learned route's judged shadow pair, as `policies/learned.py` records it (kind `shadow`)."""
+    pair = {"of": f"req_s{i}", "prompt": f"Which laptop is best, question {i}? (mail bob@example.com)",
+            "score": 0.1, "threshold": 0.3, "routed": "weak", "key": "",
+            "weak": {"target": "local", "answer": f"weak answer {i}", "outcome": weak},
+            "strong": {"target": "frontier", "answer": f"strong answer {i}", "ok": ok, "outcome": strong}}
+    ledger.submit(LedgerRecord(request_id=f"req_s{i}-shadow", ts=time.time() + i, route=route, kind="shadow",
+                               shadow=pair, cost_usd=0.01))
+
+
+def test_a_learned_routes_judged_shadow_pairs_are_exported(tmp_path):
+    # Before (session 24): a learned route with `shadow_rate` and `validation` (docs/routers.md) had 150 shadow pairs
+    # whose two answers its judge had graded, and `flywheel export --route main` wrote 0 SFT examples, 0 preference
+    # pairs and 0 judge triples: only a reflective route's evaluations were read.
+    led = Ledger(str(tmp_path / "ledger.db"))
+    add_shadow_pair(led, 1, 1.0, 1.0)  # both good: the local answer is an SFT example, no preference
+    add_shadow_pair(led, 2, 0.5, 1.0)  # local acceptable, frontier good: SFT and a pair (frontier chosen)
+    add_shadow_pair(led, 3, 0.0, 1.0)  # local poor: a pair
+    add_shadow_pair(led, 4, 1.0, 0.0)  # the frontier poor: a pair the other way
+    add_shadow_pair(led, 5, None, None)  # not judged: nothing
+    add_shadow_pair(led, 6, 0.0, 0.0, ok=False)  # the frontier call failed: nothing
+    led.flush()
+    m = export(led, tmp_path / "out", route="learned")
+    rows = {n: [json.loads(x) for x in (tmp_path / "out" / f"{n}.jsonl").read_text().splitlines()]
+            for n in ("sft", "dpo", "judge")}
+    assert (m["counts"]["sft"], m["counts"]["dpo"], m["counts"]["judge"]) == (3, 3, 4), m
+    assert m["counts"]["from_shadow_pairs"] == 4
+    assert [r["messages"][1]["content"] for r in rows["sft"]] == ["weak answer 1", "weak answer 2", "weak answer 4"]
+    assert [(r["chosen"], r["rejected"]) for r in rows["dpo"]] == [
+        ("strong answer 2", "weak answer 2"), ("strong answer 3", "weak answer 3"), ("weak answer 4", "strong answer 4")]
+    assert [r["verdict"] for r in rows["judge"]] == ["good", "acceptable", "poor", "good"]
+    assert all("bob@example.com" not in json.dumps(r) for rs in rows.values() for r in rs)
+    assert export(led, tmp_path / "none", route="other")["counts"]["from_shadow_pairs"] == 0

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when 
 
 def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDataset, dict[str, OnlineEstimate]]:
     """The data set, and with DATA=ledger each learned route's online estimate from its judged shadow pairs."""
-    from tierwise.evaluation.loaders import load_dataset, load_ledger
+    from tierwise.evaluation.loaders import DataError, load_dataset, load_ledger
     from tierwise.evaluation.online import configured_estimates
 
     if data == "ledger":
@@ -25,6 +25,11 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
         ledger = open_existing_ledger(cfg)
         try:
             return load_ledger(ledger, route=route), configured_estimates(cfg, ledger, route=route)
+        except DataError as e:
+            if route is not None and route not in cfg.routes:  # a typo: the advice on shadow pairs is not for it
+                raise DataError(f"no route {route!r} in the config, and no judged pairs of it in the ledger "
+                                f"(routes: {', '.join(cfg.routes) or 'none'})") from e
+            raise
         finally:
             ledger.close()
     parts = [p.strip() for p in data.split(",") if p.strip()]
@@ -55,6 +60,12 @@ def too_few_questions_advice(e: Any, save_path: str | None) -> str:
     if e.questions < 2:
         ways.append("more rows: cross-validation needs at least 2 distinct questions")
     return "try " + "; or ".join(ways)
+
+
+def _is_saved(spec: str) -> bool:
+    from tierwise.evaluation.replay import is_saved_router
+
+    return is_saved_router(spec)
 
 
 def _progress(message: str) -> None:
@@ -113,6 +124,26 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
             click.echo(inert(line))
 
 
+class _Amount(click.ParamType):
+    """A price or a token count: a finite number, not negative (`-5` and `nan` printed dollars of nothing)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v) or v < 0:
+            self.fail(f"{value!r}: give a finite number, 0 or more", param, ctx)
+        return v
+
+
+_AMOUNT = _Amount()
+
+
 @click.command("eval")
 @click.argument("data", required=False)
 @click.option("--ledger", "from_ledger", is_flag=True,
@@ -126,14 +157,15 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
 @click.option("--route", default=None, help="With DATA=ledger: only this route's records.")
 @click.option("--drop-subject", "drop_subjects", multiple=True, help="Leave out queries of this subject.")
 @click.option("--oracle", is_flag=True, help="Also show the oracle (an upper bound, not a router).")
-@click.option("--price-strong", type=float, default=24.7, show_default=True, help="USD per M tokens, strong.")
-@click.option("--price-weak", type=float, default=0.24, show_default=True, help="USD per M tokens, weak.")
-@click.option("--tokens-per-query", type=float, default=359.0, show_default=True,
+@click.option("--price-strong", type=_AMOUNT, default=24.7, show_default=True, help="USD per M tokens, strong.")
+@click.option("--price-weak", type=_AMOUNT, default=0.24, show_default=True, help="USD per M tokens, weak.")
+@click.option("--tokens-per-query", type=_AMOUNT, default=359.0, show_default=True,
               help="Input + output tokens per query (RouteLLM's cost model: 95 + 264).")
 @click.option("--ci", "ci_rounds", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for a 95% interval of each APGR (0: none).")
 @click.option("--save", "save_path", default=None,
-              help="Also train the first --router spec on all of DATA and save it here (.json + .npz).")
+              help="Also train the first --router spec (not a saved router) on all of DATA and save it here "
+                   "(.json + .npz).")
 @click.option("--no-cv", "no_cv", is_flag=True,
               help="Do not cross-validate router specs (with --save: train and save only; saved routers and "
                    "the baselines are still scored).")
@@ -166,9 +198,16 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         raise click.UsageError("missing DATA (a benchmark, a JSONL file, or `ledger` / --ledger)")
     data = "ledger" if from_ledger else data
     assert data is not None
+    # --save trains the first spec that is not a saved router; checked before any training (a CV takes minutes)
+    train_spec = next((r for r in routers if not _is_saved(r)), None)
+    if save_path and train_spec is None:
+        raise click.UsageError("--save needs a --router spec to train (linear, stack, ...; a saved router's .json "
+                               "is scored as it is, not retrained)")
+    if route is not None and "ledger" not in [p.strip() for p in data.split(",")]:
+        raise click.UsageError("--route picks a route's records in the ledger: give it with DATA=ledger (or --ledger)")
 
     from tierwise.evaluation.cv import TooFewQuestions
-    from tierwise.evaluation.deployment import check_saved_router
+    from tierwise.evaluation.deployment import calibrate_out_of_fold, check_saved_router
     from tierwise.evaluation.loaders import DataError
     from tierwise.evaluation.metrics import Prices
     from tierwise.evaluation.replay import (
@@ -196,7 +235,14 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             _echo_online_only({}, reflective, f"no routers to replay: {e}", as_json)
             return
         if drop_subjects:
+            have = set(ds.subjects)
+            unknown = [s for s in drop_subjects if s not in have]
+            if unknown:  # a typo would drop nothing without a word
+                shown = ", ".join(sorted(have)[:30]) or "none"
+                raise DataError(f"no query has subject {unknown[0]!r} (subjects: {shown})")
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
+            if not len(ds):
+                raise DataError(f"no queries left after --drop-subject {' '.join(drop_subjects)}")
         if len(ds) and float(ds.strong.mean()) == float(ds.weak.mean()):
             gap = (f"on the {len(ds)} queries of {ds.name} both tiers score {float(ds.strong.mean()):.4g} on average: "
                    "APGR, the share of the gap between them a router recovers, is undefined without a gap")
@@ -205,8 +251,13 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             _echo_online_only(online, reflective, f"no routers to replay: {gap}; more judged pairs will tell them "
                               "apart", as_json)
             return
-        if save_path and routers and not is_saved_router(routers[0]) \
-                and router_embedding(make_router(routers[0], embedding_cache=cache)) is not None:
+        gains = ds.gain
+        notes = [] if not len(ds) or float(gains.min()) != float(gains.max()) else [
+            f"every query has the same gain (strong − weak = {float(gains[0]):g}): which queries go to the strong "
+            "model changes nothing, so every router, random included, scores APGR 0.5 here and a router trained on "
+            "it learns nothing; a router needs queries on which the two models differ by different amounts"]
+        if save_path and train_spec is not None \
+                and router_embedding(make_router(train_spec, embedding_cache=cache)) is not None:
             require_embeddings()  # its training profile embeds the prompts: say so before training, not after
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
@@ -216,14 +267,19 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
                         embedding_cache=cache, baseline=base, progress=progress)
         if save_path and progress is not None:
-            progress(f"{routers[0]}: training on all {len(ds):,} queries to save it")
+            progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
         saved = None
-        if save_path:
-            if not routers:
-                raise click.UsageError("--save needs a --router spec to train")
-            r = make_router(routers[0], embedding_cache=cache)
+        save_notes: list[str] = []
+        if save_path and train_spec is not None:
+            r = make_router(train_spec, embedding_cache=cache)
             r.fit(ds)
+            # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
+            oof = next((row.scores for row in rows if row.name == f"{train_spec} ({folds}-fold CV)"), None)
+            if not calibrate_out_of_fold(r, train_spec, ds, folds=folds, cache=cache, oof=oof, progress=progress):
+                save_notes.append("calibrated on its training prompts' own scores: fewer than 2 questions for "
+                                  "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
+                                  "`target_share`, which re-fits on traffic)")
             attach_profile(r, ds.prompts)  # its training distribution, for shift detection
             saved = str(save_router(r, save_path))
         if scores_path:
@@ -248,7 +304,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                  "saved_routers": [c.as_dict() for c in checks],
                                  "online": {k: v.as_dict() for k, v in online.items()},
                                  "reflective": reflective,
-                                 "saved": saved, "plot": plot_path, "scores": scores_path},
+                                 "saved": saved, "saved_notes": save_notes, "notes": notes, "plot": plot_path,
+                                 "scores": scores_path},
                                 option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(markdown_table(ds, rows))
@@ -257,6 +314,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                f"per 1,000 queries at that share, at ${price_strong:g}/M tokens strong and ${price_weak:g}/M weak, "
                f"{tokens_per_query:g} tokens a query (defaults: RouteLLM's GPT-4/Mixtral cost model; yours: "
                "--price-strong, --price-weak, --tokens-per-query).")
+    for note in notes:
+        click.echo(f"\nNote: {note}.")
     if online:
         click.echo("")
         _echo_online(online)
@@ -268,6 +327,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo(c.text())
     if saved:
         click.echo(f"\nsaved router: {saved}")
+        for note in save_notes:
+            click.echo(f"- {note}")
     if scores_path:
         click.echo(f"per-question scores: {scores_path}")
     if plot_path:

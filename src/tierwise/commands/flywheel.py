@@ -44,6 +44,9 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
     c = m["counts"]
     click.echo(f"wrote {c['sft']} SFT examples, {c['dpo']} preference pairs, {c['judge']} judge triples to {out_dir} "
                f"({m['redaction']})")
+    if c.get("from_shadow_pairs"):
+        click.echo(f"{c['from_shadow_pairs']} of them from learned routes' shadow pairs graded by their `validation` "
+                   "judge")
     if c["skipped_without_text"]:
         click.echo(f"{c['skipped_without_text']} evaluations had no text (set `ledger.store_text: true` to keep it)")
     if c["skipped_without_verdict"]:

@@ -19,8 +19,13 @@ class TooFewQuestions(ValueError):
         self.questions, self.k = questions, k
 
 
-def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0) -> list[np.ndarray]:
-    """Indices of each test fold; groups are shuffled and dealt round-robin."""
+def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0, *, merge_prompts: bool = False) -> list[np.ndarray]:
+    """Indices of each test fold; groups are shuffled and dealt round-robin.
+
+    `merge_prompts`: a query whose prompt another group also holds goes to that group's fold (the first
+    group, in data order, of each prompt), so the same prompt under two ids is never trained on and scored;
+    every other query keeps the fold it has without merging. When merging would leave a fold empty, the
+    folds of the ids alone."""
     if k < 2:
         raise ValueError("k-fold cross-validation needs k ≥ 2")
     groups = sorted(set(data.groups))
@@ -28,8 +33,36 @@ def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0) -> list[np.ndar
         raise TooFewQuestions(data.name, len(groups), k)
     order = np.random.default_rng(seed).permutation(len(groups))
     fold_of = {groups[g]: i % k for i, g in enumerate(order)}
+    if merge_prompts:
+        root = _prompt_roots(data)
+        if root:
+            merged = {g: fold_of[_find(root, g)] for g in groups}
+            if len(set(merged.values())) == k:
+                fold_of = merged
     assign = np.array([fold_of[g] for g in data.groups])
     return [np.flatnonzero(assign == f) for f in range(k)]
+
+
+def _find(parent: dict[str, str], g: str) -> str:
+    while parent.get(g, g) != g:
+        parent[g] = g = parent.get(parent[g], parent[g])
+    return g
+
+
+def _prompt_roots(data: OutcomeDataset) -> dict[str, str]:
+    """Union-find over groups: groups holding one prompt joined under the first (in data order) of them;
+    empty when no prompt is in two groups."""
+    first: dict[str, str] = {}
+    parent: dict[str, str] = {}
+    rank = {g: i for i, g in enumerate(dict.fromkeys(data.groups))}
+    for p, g in zip(data.prompts, data.groups, strict=True):
+        h = first.setdefault(p, g)
+        if h != g:
+            a, b = _find(parent, g), _find(parent, h)
+            if a != b:
+                keep, drop = (a, b) if rank[a] < rank[b] else (b, a)
+                parent[drop] = keep
+    return parent
 
 
 def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 5, seed: int = 0,
@@ -37,7 +70,7 @@ def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 
     """Out-of-fold scores: for each fold, `make()` a fresh router, fit it on the rest, score the fold.
     `progress(fold, k)` is called as each fold starts (1-based)."""
     scores = np.zeros(len(data))
-    for f, test in enumerate(group_folds(data, k, seed), 1):
+    for f, test in enumerate(group_folds(data, k, seed, merge_prompts=True), 1):
         if progress is not None:
             progress(f, k)
         train = np.setdiff1d(np.arange(len(data)), test)

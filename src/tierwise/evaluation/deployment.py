@@ -96,3 +96,36 @@ def shift_report(router: Any, data: OutcomeDataset, check: SavedRouterCheck) -> 
                 f"from its {profile.n_train} training prompts than {FAR_QUANTILE:.0%} of those are from each other "
                 f"(about {1 - FAR_QUANTILE:.0%} for data like its own); expect its APGR here to differ from its "
                 "training figures, and a `learned` route with `shift` to demote itself")
+
+
+def calibrate_out_of_fold(router: Any, spec: str, data: OutcomeDataset, *, folds: int, seed: int = 0,
+                          cache: Any = None, oof: np.ndarray | None = None, progress: Any = None) -> bool:
+    """Calibrate a router about to be saved on scores of prompts it did not train on.
+
+    `linear`, `mf-*` and `ensemble` keep, from `fit`, the quantiles of their own training prompts' scores; those
+    fit the training labels (a prompt's own words were learnt), so they spread wider than new prompts' scores
+    and a threshold set for 30% sent 20% of new prompts of the same kind to the strong model. The out-of-fold
+    scores of a cross-validation (`oof`, when `tierwise eval` ran one for this spec) or of `folds` fits made
+    here stand in for new prompts. Routers that calibrate out of fold themselves (`stack`, `transfer`, `knn`)
+    are left as they are. With fewer questions than `folds`, one fold per question; False with fewer than two (the
+in-sample calibration stays)."""
+    from functools import partial
+
+    from tierwise.evaluation.cv import TooFewQuestions, cross_val_scores
+    from tierwise.routers import make_router
+    from tierwise.routers.base import remember_quantiles
+
+    if not getattr(router, "IN_SAMPLE_CALIBRATION", False):
+        return True
+    if oof is None:
+        say = None if progress is None else (
+            lambda f, k: progress(f"{spec}: out-of-fold scores for its calibration, fold {f} of {k}"))
+        make = partial(make_router, spec, embedding_cache=cache)
+        try:
+            oof = cross_val_scores(data, make, folds, seed, progress=say)
+        except TooFewQuestions as e:  # fewer questions than folds: one fold per question, when there are two
+            if e.questions < 2:
+                return False
+            oof = cross_val_scores(data, make, e.questions, seed, progress=say)
+    remember_quantiles(router, oof)
+    return True

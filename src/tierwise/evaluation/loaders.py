@@ -168,24 +168,35 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     """Our own format, one query per line:
     `{"prompt": str, "strong": number, "weak": number, "id"?: str, "subject"?: str,
       "strong_response"?: str, "weak_response"?: str}`."""
+    from tierwise.evaluation.csv_rows import csv_rows, is_table
+    from tierwise.evaluation.json_array import is_json_array, json_array_rows
+
     p = Path(path)
-    rows = _jsonl_lines(p)
+    rows: list[tuple[str, int, Any]]  # (where, for errors; the row's default id; the row)
+    if is_table(p):
+        rows = [(f"{p}:{n}", n, r) for n, r in csv_rows(p, DataError)]
+    elif is_json_array(p):
+        rows = [(f"{p}:{line} (item {n})", n, r) for n, line, r in json_array_rows(p, DataError)]
+    else:
+        rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p)]
     if not rows:
         raise DataError(f"{p}: no rows (one JSON object a line: prompt, strong, weak; docs/routers.md)")
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
     wr: list[str] = []
-    for n, r in rows:
+    for where, n, r in rows:
         problem = _row_problem(r)
         if problem is not None:
-            raise DataError(f"{p}:{n}: {problem}")
+            raise DataError(f"{where}: {problem}")
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
-        groups.append(str(r.get("id", n)))
-        subjects.append(str(r.get("subject", "")))
-        sr.append(str(r.get("strong_response", "")))
-        wr.append(str(r.get("weak_response", "")))
+        # null in an optional field (a spreadsheet's empty cell) is the field left out: `"id": null` on every
+        # row made them all the question "None"
+        groups.append(str(n if r.get("id") is None else r["id"]))
+        subjects.append(_text_or_empty(r.get("subject")))
+        sr.append(_text_or_empty(r.get("strong_response")))
+        wr.append(_text_or_empty(r.get("weak_response")))
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
@@ -206,10 +217,19 @@ def _row_problem(r: Any) -> str | None:
                 "outcomes `strong` and `weak` (numbers))")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
+    for k in ("prompt", "id", "subject", "strong_response", "weak_response"):
+        bad = _surrogate(r.get(k))
+        if bad is not None:  # json reads "\ud800" as a lone surrogate, which cannot be hashed or written as UTF-8
+            return (f"`{k}` holds an unpaired UTF-16 surrogate escape (\\u{ord(bad):04x}), which is not text: fix "
+                    "the exporter that wrote it")
     for k in ("strong", "weak"):
         v = r[k]
         if _finite_number(v):
-            continue
+            if abs(v) <= MAX_OUTCOME:
+                continue
+            shown = repr(float(v)) if isinstance(v, float) else _digits(v)
+            return (f"`{k}` is {shown}: outcomes are 1/0 correctness or a grade; rescale them to within "
+                    f"±{MAX_OUTCOME:.0e} (sums of larger ones overflow)")
         if isinstance(v, bool):
             return f"`{k}` is {str(v).lower()}: write the outcome as a number, 1 or 0"
         if isinstance(v, str):
@@ -235,9 +255,35 @@ def _misspelt_field(row: Any) -> tuple[str, str] | None:
     return None
 
 
+MAX_OUTCOME = 1e12  # an outcome's magnitude bound: the training sums of 1e308 overflowed to infinity
+
+
 def _finite_number(v: Any) -> bool:
     """A JSON number (not a boolean, not text) that is not NaN or infinite (json accepts NaN)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return isinstance(v, int) or math.isfinite(v)  # an int of 400 digits is finite (float() of it overflows)
+
+
+def _digits(v: int) -> str:
+    """A large integer shown short: its first 22 digits and how many it has."""
+    s = str(v)
+    return s if len(s) <= 22 else f"{s[:22]}… ({len(s.lstrip('-'))} digits)"
+
+
+def _surrogate(v: Any) -> str | None:
+    """The first unpaired surrogate of a string, else None."""
+    if not isinstance(v, str):
+        return None
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return v[e.start]
+    return None
+
+
+def _text_or_empty(v: Any) -> str:
+    return "" if v is None else str(v)
 
 
 def _benchmark_names() -> set[str]:
@@ -258,7 +304,8 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
         raise DataError("no dataset given")
     spec = parts[0]
     if spec.endswith(".jsonl") or os.sep in spec or (spec not in _benchmark_names() and Path(spec).is_file()):
-        return load_jsonl(spec)  # a file of another name (data.csv, data.json) is read as JSONL: its error says why
+        # a .csv/.tsv is read by its header, a .json holding an array as its items, any other file as JSONL
+        return load_jsonl(spec)
     return load_benchmark(spec, root)
 
 

@@ -1,7 +1,8 @@
 """The flywheel: turn the loop's evidence into training data, and point at what is worth fine-tuning.
 
 `export` writes three JSONL files from the judged evaluations in the ledger (their text is there only
-when the config sets `ledger.store_text`):
+when the config sets `ledger.store_text`) and from a `learned` route's shadow pairs its `validation` judge
+graded (their prompt and both answers are kept without it):
 - `sft.jsonl`: accepted local answers in chat format, `{"messages": [{"role": "user", ...},
   {"role": "assistant", ...}], "task_type": ...}` (what chat-format SFT readers load);
 - `dpo.jsonl`: preference pairs `{"prompt", "chosen", "rejected"}` where the judge rejected the local
@@ -93,11 +94,53 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
             _line(judge, {"input": prompt, "output": local, "verdict": v.grade, "reason": clean(v.reason),
                           "task_type": v.task_type, "request_id": v.request_id})
             counts["judge"] += 1
+        counts["from_shadow_pairs"] = 0
+        for pair in judged_shadow_pairs(ledger, route=route):
+            prompt, local, frontier = clean(pair["prompt"]), clean(pair["local"]), clean(pair["frontier"])
+            lo, fo = pair["local_outcome"], pair["frontier_outcome"]
+            ids = {"task_type": pair["task_type"], "request_id": pair["request_id"]}
+            if lo >= 0.5:  # good or acceptable: accepted, as the reflective loop counts it
+                _line(sft, {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": local}],
+                            **ids})
+                counts["sft"] += 1
+            if lo != fo:  # the judge preferred one tier's answer
+                chosen, rejected = (frontier, local) if fo > lo else (local, frontier)
+                _line(dpo, {"prompt": prompt, "chosen": chosen, "rejected": rejected, **ids})
+                counts["dpo"] += 1
+            _line(judge, {"input": prompt, "output": local, "verdict": _grade(lo), "reason": "", **ids})
+            counts["judge"] += 1
+            counts["from_shadow_pairs"] += 1
     manifest = {"files": {"sft.jsonl": "chat-format SFT (messages)", "dpo.jsonl": "prompt/chosen/rejected pairs",
                           "judge.jsonl": "judge-training triples (input, output, verdict)"},
                 "counts": counts, "redaction": note, "route": route}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
+
+
+def judged_shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterable[dict[str, Any]]:
+    """A `learned` route's shadow pairs whose two answers its `validation` judge graded (1 good, 0.5 acceptable,
+    0 poor): the prompt, both answers and both grades. A pair whose call failed, or without both grades and
+    answers, is left out."""
+    for rec in ledger.query(kind="shadow", route=route):
+        sh = rec.shadow or {}
+        weak, strong = sh.get("weak"), sh.get("strong")
+        if not isinstance(weak, dict) or not isinstance(strong, dict) or not sh.get("prompt"):
+            continue
+        if weak.get("ok") is False or strong.get("ok") is False:
+            continue
+        lo, fo = weak.get("outcome"), strong.get("outcome")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0.0 <= x <= 1.0 for x in (lo, fo)):
+            continue
+        if not isinstance(weak.get("answer"), str) or not isinstance(strong.get("answer"), str) \
+                or not weak["answer"] or not strong["answer"]:
+            continue
+        yield {"request_id": str(sh.get("of") or rec.request_id), "task_type": str((rec.extra or {}).get("task_type")
+               or ""), "prompt": str(sh["prompt"]), "local": weak["answer"], "frontier": strong["answer"],
+               "local_outcome": float(lo), "frontier_outcome": float(fo)}
+
+
+def _grade(outcome: float) -> str:
+    return "good" if outcome >= 0.75 else "acceptable" if outcome >= 0.25 else "poor"
 
 
 def _line(fh: Any, obj: dict[str, Any]) -> None:

@@ -16,6 +16,9 @@ from tierwise.routers.base import ROUTER_KINDS, Router, register_kind, remember_
 
 
 class EnsembleRouter:
+    IN_SAMPLE_CALIBRATION = True  # fit() keeps its training prompts' own scores; `tierwise eval --save`
+    # replaces them by out-of-fold ones (evaluation/deployment.calibrate_out_of_fold)
+
     def __init__(self, members: list[Router], weights: list[float] | None = None) -> None:
         if not members:
             raise ValueError("an ensemble needs at least one member")

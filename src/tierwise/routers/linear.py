@@ -47,6 +47,9 @@ def _answer_text(answer: str | None) -> str:
 
 
 class LinearRouter:
+    IN_SAMPLE_CALIBRATION = True  # fit() keeps its training prompts' own scores; `tierwise eval --save`
+    # replaces them by out-of-fold ones (evaluation/deployment.calibrate_out_of_fold)
+
     def __init__(self, *, answer: bool = False, alpha: float = 3.0, n_buckets: int = 1 << 18) -> None:
         self.kind = "posthoc_linear" if answer else "linear"
         self.answer = answer

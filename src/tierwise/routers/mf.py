@@ -22,6 +22,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class MatrixFactorisationRouter:
+    IN_SAMPLE_CALIBRATION = True  # fit() keeps its training prompts' own scores; `tierwise eval --save`
+    # replaces them by out-of-fold ones (evaluation/deployment.calibrate_out_of_fold)
+
     def __init__(self, vectors: Vectors, *, dims: int = 32, epochs: int = 300, lr: float = 0.01,
                  weight_decay: float = 1e-3, seed: int = 0) -> None:
         self.kind = "mf"

@@ -1,0 +1,60 @@
+"""A user's outcomes as a spreadsheet writes them: a `.csv` (or `.tsv`) file with a header row naming the JSONL
+format's fields (`prompt`, `strong`, `weak`, and optionally `id`, `subject`, `strong_response`,
+`weak_response`; other columns are left out). Each record becomes the row the JSONL reader would have read:
+the outcomes' text read as numbers, an empty cell of an optional field left out. Errors name the file's line
+where the record starts (a quoted prompt may span lines)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("strong", "weak")
+
+
+def is_table(path: str | Path) -> bool:
+    return str(path).lower().endswith((".csv", ".tsv"))
+
+
+def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line where the record starts, the record as a JSONL row) of each non-empty record."""
+    csv.field_size_limit(sys.maxsize)
+    delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            header = reader.fieldnames
+            if not header or "prompt" not in header:
+                shown = ", ".join(header or []) or "nothing"
+                raise error(f"{path}:1: the header row names {shown[:200]}; a CSV of outcomes needs a header with "
+                            "`prompt`, `strong` and `weak` columns (docs/routers.md)")
+            start = reader.line_num + 1
+            for record in reader:
+                line, start = start, reader.line_num + 1
+                if None in record:  # more cells than the header has names
+                    raise error(f"{path}:{line}: {len(header) + len(record[None])} cells under a header of "
+                                f"{len(header)}: quote a prompt that holds the delimiter")
+                row = {k: v for k, v in record.items() if v not in (None, "")}
+                if not row:
+                    continue
+                for k in OUTCOMES:
+                    if k in row:
+                        row[k] = _number(row[k], k, f"{path}:{line}", error)
+                yield line, row
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
+    except csv.Error as e:
+        raise error(f"{path}: not readable as CSV ({e})") from None
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None
+
+
+def _number(text: str, field: str, where: str, error: type[Exception]) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise error(f"{where}: `{field}` is {text[:20]!r}: write the outcome as a number (1/0 correctness or a "
+                    "grade)") from None
