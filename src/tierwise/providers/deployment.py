@@ -40,6 +40,7 @@ from tierwise.providers.http import Provider
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
 
 CODECS: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic_messages}
@@ -227,6 +228,12 @@ class Deployment:
         if not resp.usage.output_tokens:  # an upstream that reports no usage: the answer's characters count
             _at_least_relayed(resp.usage, len(resp.text()))
         bound_usage(resp.usage, self._usage_caps(req))
+        if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
+            err = await _strict_answer(self.provider.name, req.strict_tools, resp)
+            if err is not None:
+                self._fail(step, err, t0)
+                step.usage, step.cost = resp.usage, self._cost(self.price, resp.usage)  # made, so billed
+                raise err
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
         return resp
@@ -294,6 +301,7 @@ class Deployment:
         received = 0
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
+        strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
         try:
             try:
                 async for data in resp.content.iter_any():
@@ -322,6 +330,9 @@ class Deployment:
                         continue
                     if step.ttft_ms is None:
                         step.ttft_ms = (time.perf_counter() - t0) * 1000
+                    if strict is not None:  # before any of the read goes up: a piece its SDK rejects never does
+                        for chunk in chunks:
+                            await _strict_pieces(self.provider.name, strict, chunk)
                     for i, chunk in enumerate(chunks):
                         produced += _count(chunk, usage)
                         failure = _stream_failure(chunk)
@@ -440,6 +451,27 @@ def _merge(chunks: list[StreamChunk]) -> StreamChunk:
     raws = [c.raw for c in chunks]
     raw = b"".join(raws) if all(r is not None for r in raws) else None  # type: ignore[arg-type]
     return StreamChunk(events, raw, chunks[0].raw_format)
+
+
+async def _strict_pieces(provider: str, strict: StrictCalls, chunk: StreamChunk) -> None:
+    """Raise `invalid_output` when the chunk would hand the client strict-tool arguments its SDK cannot parse."""
+    tool, ended = strict.feed(chunk.events)
+    if tool is not None:
+        raise violation(provider, tool, "cannot begin a JSON object")
+    for tool, arguments in ended:
+        why = await whole_reason(strict.schemas[tool], arguments)
+        if why is not None:
+            raise violation(provider, tool, why)
+
+
+async def _strict_answer(provider: str, schemas: dict[str, Any], resp: Response) -> UpstreamError | None:
+    for tool, arguments in answer_calls(resp, schemas):
+        if resp.stop_reason == "max_tokens":  # cut: the SDK raises its own LengthFinishReasonError
+            return None
+        why = await whole_reason(schemas[tool], arguments)
+        if why is not None:
+            return violation(provider, tool, why)
+    return None
 
 
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:
