@@ -86,7 +86,8 @@ STRICT = {  # a local model without a grammar, asked for a strict tool: the piec
 
 def _strict_route(two_tier, openai_up, anthropic_up, answer: Any) -> Any:
     """`main`: the local server (which writes `answer`), then the frontier (which honours the schema)."""
-    g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}})
+    g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}},
+                 breaker={"failures": 3, "cooldown": 60})
     if answer is not None:
         openai_up.script(answer)
     anthropic_up.script(Reply(tool_calls=[ToolCall("Edit", {"path": "b.py"}, id="toolu_1")]))
