@@ -166,6 +166,9 @@ class CallCharge:
             await sp._admit(req, view, plan, None, self.key, dims=self.dims)
         except BudgetExceeded as e:
             if not self.background:
+                # Whether the client's next try would be answered all the same: its route downgrades to a local
+                # tier once a budget is spent (policies/fallback.py ranks this refusal against an outage by it).
+                e.downgrades = sp.plan(self.route, self.key).downgrade is not None  # type: ignore[attr-defined]
                 raise
             raise BudgetSkipped(f"{self.kind} call to {dep.name} skipped: {e.message}") from None
         except StoreUnavailable:
