@@ -103,7 +103,7 @@ class Deployment:
         if self.stats is not None:
             self.stats.end()
 
-    def _fail(self, step: Any, err: UpstreamError, t0: float) -> None:
+    def _fail(self, step: Any, err: UpstreamError, t0: float, at_once: bool = False) -> None:
         step.ok = False
         step.status = err.upstream_status
         step.reason = err.message
@@ -112,7 +112,7 @@ class Deployment:
         if not counts_against_deployment(err):
             self._release()
         else:
-            self.breaker.failure()
+            self.breaker.failure(at_once)
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
             if not self.misconfigured_said and err.error_class in ("auth", "not_found"):
@@ -212,9 +212,11 @@ class Deployment:
             )
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
-            self._fail(step, e, t0)
             if e.answering:
                 self._bill_unread(step, req)
+            # A timeout whose unread answer is charged (input + max_tokens) opens the breaker at once: each further
+            # call to an upstream that hangs is charged the same, for nothing back (a probe per cooldown after).
+            self._fail(step, e, t0, at_once=e.answering and isinstance(e, UpstreamTimeout) and bool(step.cost))
             raise
         except BaseException as e:
             # Any other way out (cancelled, a body the encoder refuses, a bug) says nothing about the
