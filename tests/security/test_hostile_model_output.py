@@ -151,3 +151,36 @@ def test_strict_arguments_gone_wrong_mid_answer_end_the_stream_with_an_api_error
     openai_up.script(Reply(text="fine"))
     assert oai(g).chat.completions.create(model="local", messages=[{"role": "user", "content": "hi"}]
                                           ).choices[0].message.content == "fine"
+
+
+RESPONSES_TOOL = {"type": "function", "name": "Edit", "strict": True, "parameters": {
+    "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"], "additionalProperties": False}}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "parse"])
+@pytest.mark.parametrize("case", ["not JSON", "JSON until it is not", "no arguments"])
+def test_a_responses_clients_strict_tool_arguments_fall_back_too(two_tier, openai_up, anthropic_up, case, stream):
+    """The Responses helpers parse a function tool marked `"strict": true` when the answer completes
+    (`json.loads`): arguments that are not JSON raised `JSONDecodeError` in the caller's code. The same contract,
+    the same answer: the route moves on to the frontier."""
+    g = _strict_route(two_tier, openai_up, anthropic_up,
+                      Raw(body=tool_stream(*STRICT[case]).replace('"edit"', '"Edit"'), content_type="text/event-stream")
+                      if stream else None)
+    if not stream:
+        openai_up.script(Raw(body=json.dumps({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{
+                "index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
+                                                                       "tool_calls": [{
+                                                                           "id": "c", "type": "function",
+                                                                           "function": {"name": "Edit", "arguments":
+                                                                                        "".join(STRICT[case])}}]}}]})))
+    kw = {"model": "main", "input": "edit a.py", "tools": [RESPONSES_TOOL]}
+    if stream:
+        with oai(g).responses.stream(**kw) as s:
+            for _ in s:
+                pass
+            done = s.get_final_response()
+    else:
+        done = oai(g).responses.parse(**kw)
+    calls = [o for o in done.output if o.type == "function_call"]
+    assert [c.parsed_arguments for c in calls] == [{"path": "b.py"}]
