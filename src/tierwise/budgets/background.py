@@ -224,7 +224,10 @@ class _SettledStream:
             self._loop.call_soon_threadsafe(_close_later, self)
         except RuntimeError:  # the loop is closed: nothing left to close on; the reservation at least
             self._done = True
-            self._settle()
+            try:
+                self._settle()
+            except Exception:  # noqa: BLE001 - a shared store's settlement needs the loop: its TTL reclaims it
+                pass
 
 
 _closing: set[asyncio.Future[None]] = set()  # (references: a task is not collected mid-way)
