@@ -92,9 +92,8 @@ def test_a_refused_retry_answers_with_the_budget_error_in_the_clients_schema(gat
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 @pytest.mark.parametrize("client", ["openai", "anthropic"])
 @pytest.mark.parametrize("on_exhausted", ["downgrade", "refuse"])
-def test_a_refused_retry_with_the_local_tier_down_answers_what_the_client_should_do(gateway, openai_up,  # noqa: F811
-                                                                                   anthropic_up, redis_prefix,
-                                                                                   backend, client, on_exhausted):
+def test_a_refused_retry_with_the_local_tier_down_answers_what_the_client_should_do(
+        gateway, openai_up, anthropic_up, redis_prefix, backend, client, on_exhausted):  # noqa: F811
     """The frontier timed out and the budget refused its retry; the local tier is down. The client got the budget's
     429 (`insufficient_quota`: come back when the budget resets) even where the route downgrades to that local tier
     once spent, so the same request is answered, free, as soon as the local server is back: there the 503 says to

@@ -40,8 +40,8 @@ from tierwise.providers.http import Provider
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat
-from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
+from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
 
 CODECS: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic_messages}
 
