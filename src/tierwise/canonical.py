@@ -158,6 +158,9 @@ class Request:
     # Request headers a rule or provider may need (lower-cased names): feature tag,
     # Claude Code agent id, anthropic-beta, anthropic-version.
     headers: dict[str, str] = field(default_factory=dict)
+    # An OpenAI client's strict function tools, {name: parameters schema}: the upstream must honour them
+    # (wire/strict_tools.py). None without any.
+    strict_tools: dict[str, dict[str, Any]] | None = None
 
     def has_images(self) -> bool:
         for m in self.messages:

@@ -276,6 +276,10 @@ class JournalConfig(_Strict):
                         "survives a power loss, costs one disk flush per request")
     segment_bytes: int = Field(4 << 20, ge=4096, description="start a new journal file past this size; "
                                "files whose rows are all committed are removed")
+    max_bytes: int = Field(256 << 20, ge=4096, description="the journal files' disk use at most, per process (the "
+                           "first file is always made): past it, while the ledger's writer is behind, records are "
+                           "not journaled; one with nowhere else to wait (ledger.max_queued reached) is dropped and "
+                           "counted, as with the journal off")
 
 
 class LedgerConfig(_Strict):

@@ -57,6 +57,10 @@ def breaker_changed(model: str, event: str, failures_to_open: int, cooldown: flo
     if event == "open":
         breakers.warning("model %s: circuit open after %d failed calls in a row; it is skipped for %.0fs, "
                          "then tried again", clean(model), failures_to_open, cooldown)
+    elif event == "open at once":
+        breakers.warning("model %s: circuit open: a call timed out with its answer unread, and the budgets charge "
+                         "each such call input + max_tokens; it is skipped for %.0fs, then tried again", clean(model),
+                         cooldown)
     elif event == "shared open":  # another replica's breaker opened (the blackboard shares them)
         breakers.warning("model %s: circuit open on another gateway replica; skipped here too", clean(model))
     elif event == "shared closed":

@@ -333,3 +333,43 @@ def test_a_background_call_that_outlives_reservation_ttl_keeps_its_reservation(g
     g.flush()  # the live judge call's reservation still filled the budget: the second request was downgraded
     assert any(s["kind"] == "decision" and s["name"] == "budget" and "is spent" in s["reason"]
                for row in g.ledger.query(route="main", kind="chat") for s in row.steps)
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("how", ["closed", "dropped"])
+def test_a_background_stream_closed_or_dropped_before_its_first_chunk_gives_its_reservation_back(
+        gateway, openai_up, anthropic_up, redis_prefix, backend, how):  # noqa: F811
+    """The stream's settlement lived in an async generator's `finally`, which runs only once the generator has
+    started: a background stream closed before its first chunk, or never read and dropped, kept its reservation
+    (on Redis renewed for up to six hours), and the budget refused others in its place. Now it is settled; its
+    call counts as one its client left before the first event (the input the upstream read), and the upstream's
+    connection is closed."""
+    import gc
+
+    from tierwise.budgets.background import charge_background
+    from tierwise.canonical import Message, Request, TextBlock
+
+    g = gateway(judged_config(openai_up, anthropic_up, store_of(backend, redis_prefix)))
+    anthropic_up.default = Delay(0.3, Reply(text="word " * 40, usage=JUDGE_USAGE))
+
+    async def unread() -> None:
+        ctx = g.gateway.context("main", f"bgunread-{how}", None, "main")
+        charge_background(ctx)
+        req = Request(model="frontier", messages=[Message("user", [TextBlock("grade " * 1000)])], max_tokens=400,
+                      stream=True)
+        it = await g.gateway.resolve("frontier").stream(req, ctx)
+        if how == "closed":
+            await it.aclose()
+        else:
+            del it
+            gc.collect()
+
+    asyncio.run_coroutine_threadsafe(unread(), g.loop).result(20)
+
+    def status():
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    assert wait_for(lambda: status()["reservations_in_flight"] == 0)
+    used = next(r for r in status()["budgets"] if r["budget"] == "everything")["usd_used"]
+    assert 0 < used < (1000 + 400) * 15 / 1e6  # the input it sent, not the reservation's worst case
+    assert g.gateway.resolve("frontier").breaker.state == "closed"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.budgets.conftest import REDIS_URL
 from tests.budgets.test_unread_answers import used
-from tests.doubles import CutStream, Delay, Reply
+from tests.doubles import CutStream, Delay, Fail, Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config
 
@@ -87,6 +87,44 @@ def test_a_refused_retry_answers_with_the_budget_error_in_the_clients_schema(gat
     g.flush()
     row = g.ledger.query(route="main")[0]
     assert any("retry call to frontier" in (s.get("reason") or "") for s in row.steps if s["kind"] == "decision")
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+@pytest.mark.parametrize("on_exhausted", ["downgrade", "refuse"])
+def test_a_refused_retry_with_the_local_tier_down_answers_what_the_client_should_do(
+        gateway, openai_up, anthropic_up, redis_prefix, backend, client, on_exhausted):  # noqa: F811
+    """The frontier timed out and the budget refused its retry; the local tier is down. The client got the budget's
+    429 (`insufficient_quota`: come back when the budget resets) even where the route downgrades to that local tier
+    once spent, so the same request is answered, free, as soon as the local server is back: there the 503 says to
+    retry and names each target's reason, the budget's too. A route that refuses once spent refuses the retry as
+    well: its 429 stays."""
+    cfg = config(openai_up, anthropic_up, backend, redis_prefix, ["frontier", "local"], cap=0.005)
+    cfg["budgets"]["routes"] = {"main": {"on_exhausted": on_exhausted, "downgrade_to": "local"}}
+    g = gateway(cfg)
+    anthropic_up.default = failing("timeout")
+    openai_up.default = Fail(503)
+    messages = [{"role": "user", "content": "question " + "words " * 300}]
+
+    def ask() -> str:
+        if client == "openai":
+            return oai(g).chat.completions.create(model="main", max_tokens=400, messages=messages
+                                                  ).choices[0].message.content
+        return ant(g).messages.create(model="main", max_tokens=400, messages=messages).content[0].text
+
+    with pytest.raises((openai.APIStatusError, anthropic.APIStatusError)) as e:
+        ask()
+    message = str(e.value)
+    assert "budget 'cap' is spent" in message, message
+    assert len(anthropic_up.requests) == 1  # the retries were never sent
+    openai_up.default = Reply(text="local is back", usage=(10, 10))
+    if on_exhausted == "refuse":
+        assert e.value.status_code == 429, e.value
+        with pytest.raises((openai.RateLimitError, anthropic.RateLimitError)):
+            ask()  # refused as the 429 said, local tier or not
+        return
+    assert e.value.status_code == 503 and "local:" in message, e.value
+    assert ask() == "local is back"
 
 
 def test_a_target_whose_breaker_is_open_does_not_use_up_the_requests_reservation(gateway, openai_up,  # noqa: F811

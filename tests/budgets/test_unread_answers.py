@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.budgets.conftest import REDIS_URL
-from tests.doubles import CutStream, Fail, Raw, Reply
+from tests.doubles import CutStream, Delay, Fail, Raw, Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config, wait_for
 
@@ -75,3 +75,27 @@ def test_a_body_that_is_not_json_is_charged_an_error_status_is_not(gateway, open
     anthropic_up.default = Raw(200, '{"id": "msg_1", "usage": {"input_tokens": NaN}}')
     assert ask(g, 1) == "local"
     assert used(g) > 0.006 * 3  # three answers made and billed, none readable
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_hung_upstream_is_charged_one_unread_answer_then_skipped(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                  redis_prefix, backend):
+    """An upstream that takes requests and never answers: each call times out and is charged as its reservation
+    assumed (input + max_tokens: the provider may have made and billed the answer). The breaker counted such a
+    timeout as one failure of `breaker.failures` (5): five requests in a row each paid a worst case for nothing
+    before the route stopped calling it. Such a failure now opens the breaker by itself: one charge, then the
+    local tier answers until a probe after the cooldown. Every unread answer is still charged (the budget's cap
+    holds if the upstream was slow rather than hung); the breaker bounds how many there are."""
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else None
+    cfg = config(openai_up, anthropic_up, store)
+    cfg["routes"]["main"]["retries"] = 0
+    cfg["breaker"] = {"failures": 5, "cooldown": 60}
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 2, "read": 0.3}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local", usage=(10, 10))
+    anthropic_up.default = Delay(5, Reply(text="never read", usage=USAGE))
+    assert [ask(g, i) for i in range(4)] == ["local"] * 4
+    assert len(anthropic_up.requests) == 1
+    one = 1000 * 3e-6 + 400 * 15e-6  # the input estimate (under 1,000 tokens) and max_tokens, at $3/$15
+    assert 0 < used(g) <= one
+    assert g.gateway.resolve("frontier").breaker.state == "open"

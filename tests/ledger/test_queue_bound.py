@@ -12,7 +12,7 @@ import logging
 import threading
 from pathlib import Path
 
-from tierwise.config import JournalConfig
+from tierwise.config import JournalConfig, LedgerConfig
 from tierwise.ledger.journal import journal_dir
 from tierwise.ledger.records import LedgerRecord
 from tierwise.ledger.store import Ledger
@@ -96,7 +96,7 @@ _DIES_WITH_THE_WRITER_HELD = """
 import os, sys
 sys.path[:0] = [sys.argv[2]]
 from test_queue_bound import BOUND, SENT, HeldWriter, rec
-from tierwise.config import JournalConfig
+from tierwise.config import JournalConfig, LedgerConfig
 from tierwise.ledger.store import Ledger
 led = Ledger.open(sys.argv[1], JournalConfig(), max_queued=BOUND)
 writer = HeldWriter(led)
@@ -171,3 +171,35 @@ def test_stored_text_is_bounded_in_characters_too_and_a_larger_record_still_gets
     assert led.count() == 102 and len(led.get("req_100").prompt) == 10_000 and len(led.get("req_101").answer) == 80_000
     assert led.backlog()["dropped"] == 0
     led.close()
+
+
+def test_the_journal_s_disk_use_is_bounded_and_records_past_it_are_dropped_and_counted(tmp_path, caplog):
+    """While the writer is held, records past `max_queued` wait in the journal only: its files grew with them,
+    bounded only by the disk (1,000 records, 169-byte lines in 64 KiB files: 3 files here; a stalled disk under load, gigabytes).
+    `journal.max_bytes` bounds them: past it a record is refused by the journal and, with nowhere else to wait,
+    dropped and counted as with the journal off; once the writer catches up the journal takes records again."""
+    path = str(tmp_path / "l.db")
+    led = Ledger.open(path, JournalConfig(segment_bytes=64 << 10, max_bytes=128 << 10), max_queued=BOUND)
+    writer = HeldWriter(led)
+
+    def on_disk() -> int:
+        return sum(f.stat().st_size for f in journal_dir(path).glob("*.jsonl"))
+
+    most = 0
+    with caplog.at_level(logging.WARNING, logger="tierwise.ledger"):
+        for i in range(1, SENT + 1):
+            led.submit(rec(i))
+            most = max(most, on_disk())
+    assert most <= 128 << 10
+    state = led.backlog()
+    assert state["journal_bytes"] == on_disk() and state["max_journal_bytes"] == 128 << 10
+    assert state["dropped"] > 0 and state["not_journaled"] == state["dropped"]
+    assert sum("ledger.journal.max_bytes" in r.getMessage() for r in caplog.records) == 1  # once, not per record
+    writer.release()
+    assert led.flush()
+    assert led.count() + state["dropped"] == SENT + 1  # each record written or counted
+    led.submit(rec(SENT + 1))  # room again: journaled, not dropped
+    assert led.flush() and led.backlog()["dropped"] == state["dropped"]
+    assert led.backlog()["not_journaled"] == state["not_journaled"]
+    led.close()
+    assert LedgerConfig().journal.max_bytes == 256 << 20

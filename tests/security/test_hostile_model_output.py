@@ -5,11 +5,14 @@ SDKs read what the gateway makes of it."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import openai
+import pydantic
 import pytest
 
-from tests.doubles import Raw
-from tests.gateway.conftest import ant
+from tests.doubles import Raw, Reply, SlowStream, ToolCall
+from tests.gateway.conftest import ant, oai
 
 
 def chunk(delta: dict, finish: str | None = None) -> str:
@@ -64,3 +67,120 @@ def test_a_streamed_tool_call_reaches_an_anthropic_client_as_an_object(two_tier,
     assert [b.input for b in streamed.content] == [expected]
     assert [b.input for b in whole.content] == [whole_expected or expected]
     assert streamed.stop_reason == "tool_use"
+
+
+# ---------------------------------------------------------------- strict tools (an OpenAI client's `strict: true`)
+
+class Edit(pydantic.BaseModel):
+    path: str
+
+
+STRICT = {  # a local model without a grammar, asked for a strict tool: the pieces it writes
+    "not JSON": ["not ", "json"],
+    "JSON until it is not": ['{"path": "a.py", ', "oops"],
+    "JSON, not an object": ["[1, ", "2]"],
+    "an object off the schema": ['{"path": ', "5}"],
+    "no arguments": [],
+}
+
+
+def _strict_route(two_tier, openai_up, anthropic_up, answer: Any) -> Any:
+    """`main`: the local server (which writes `answer`), then the frontier (which honours the schema)."""
+    g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}},
+                 breaker={"failures": 3, "cooldown": 60})
+    if answer is not None:
+        openai_up.script(answer)
+    anthropic_up.script(Reply(tool_calls=[ToolCall("Edit", {"path": "b.py"}, id="toolu_1")]))
+    return g
+
+
+STRICT_KW = {"model": "main", "messages": [{"role": "user", "content": "edit a.py"}],
+             "tools": [openai.pydantic_function_tool(Edit)]}
+
+
+@pytest.mark.parametrize("case", sorted(STRICT))
+def test_strict_tool_arguments_the_sdk_cannot_parse_fall_back_to_the_next_target(two_tier, openai_up, anthropic_up,
+                                                                                  case):
+    """Relayed as the local server wrote them, a strict tool's arguments that are not JSON (or not the schema's
+    object) made the openai SDK's `chat.completions.stream` raise in the caller's code (`ValueError: expected
+    value`, pydantic's `ValidationError`). They break the contract the client asked for: the upstream failed, and
+    the route moves on to the frontier, whose call the client gets, parsed."""
+    g = _strict_route(two_tier, openai_up, anthropic_up,
+                      Raw(body=tool_stream(*STRICT[case]).replace('"edit"', '"Edit"'), content_type="text/event-stream"))
+    with oai(g).chat.completions.stream(**STRICT_KW) as s:
+        for _ in s:
+            pass
+        final = s.get_final_completion()
+    call = final.choices[0].message.tool_calls[0]
+    assert call.function.parsed_arguments == Edit(path="b.py")
+    assert len(anthropic_up.requests) == 1  # the frontier answered it
+
+
+@pytest.mark.parametrize("case", sorted(STRICT))
+def test_a_whole_strict_answer_the_sdk_cannot_parse_falls_back_too(two_tier, openai_up, anthropic_up, case):
+    body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{
+        "index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function", "function": {"name": "Edit", "arguments": "".join(STRICT[case])}}]}}]}
+    g = _strict_route(two_tier, openai_up, anthropic_up, Raw(body=json.dumps(body)))
+    done = oai(g).chat.completions.parse(**STRICT_KW)
+    assert done.choices[0].message.tool_calls[0].function.parsed_arguments == Edit(path="b.py")
+
+
+def test_strict_arguments_that_parse_stay_with_the_local_server(two_tier, openai_up, anthropic_up):
+    g = _strict_route(two_tier, openai_up, anthropic_up, Raw(body=tool_stream('{"pa', 'th": "a', '.py"}').replace(
+        '"edit"', '"Edit"'), content_type="text/event-stream"))
+    with oai(g).chat.completions.stream(**STRICT_KW) as s:
+        final = s.get_final_completion()
+    assert final.choices[0].message.tool_calls[0].function.parsed_arguments == Edit(path="a.py")
+    assert not anthropic_up.requests
+
+
+def test_strict_arguments_gone_wrong_mid_answer_end_the_stream_with_an_api_error(two_tier, openai_up, anthropic_up):
+    """The client has read the answer's text when the call's arguments go wrong: no other target can take over,
+    so the stream ends with the API's error event (`APIError`), not a piece the SDK's parser rejects; and a model
+    that cannot honour strict tools is not an outage: its breaker stays closed for other requests."""
+    g = _strict_route(two_tier, openai_up, anthropic_up, None)
+    bad = SlowStream(0.05, Reply(text="I will edit it", tool_calls=[ToolCall("Edit", [1, 2])]))  # type: ignore[arg-type]
+    for _ in range(4):  # more than `breaker.failures`
+        openai_up.script(bad)
+        with pytest.raises(openai.APIError) as e:
+            with oai(g).chat.completions.stream(**STRICT_KW) as s:
+                for _ in s:
+                    pass
+        assert "strict tool 'Edit'" in str(e.value), e.value
+    openai_up.script(Reply(text="fine"))
+    assert oai(g).chat.completions.create(model="local", messages=[{"role": "user", "content": "hi"}]
+                                          ).choices[0].message.content == "fine"
+
+
+RESPONSES_TOOL = {"type": "function", "name": "Edit", "strict": True, "parameters": {
+    "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"], "additionalProperties": False}}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "parse"])
+@pytest.mark.parametrize("case", ["not JSON", "JSON until it is not", "no arguments"])
+def test_a_responses_clients_strict_tool_arguments_fall_back_too(two_tier, openai_up, anthropic_up, case, stream):
+    """The Responses helpers parse a function tool marked `"strict": true` when the answer completes
+    (`json.loads`): arguments that are not JSON raised `JSONDecodeError` in the caller's code. The same contract,
+    the same answer: the route moves on to the frontier."""
+    g = _strict_route(two_tier, openai_up, anthropic_up,
+                      Raw(body=tool_stream(*STRICT[case]).replace('"edit"', '"Edit"'), content_type="text/event-stream")
+                      if stream else None)
+    if not stream:
+        openai_up.script(Raw(body=json.dumps({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{
+                "index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
+                                                                       "tool_calls": [{
+                                                                           "id": "c", "type": "function",
+                                                                           "function": {"name": "Edit", "arguments":
+                                                                                        "".join(STRICT[case])}}]}}]})))
+    kw = {"model": "main", "input": "edit a.py", "tools": [RESPONSES_TOOL]}
+    if stream:
+        with oai(g).responses.stream(**kw) as s:
+            for _ in s:
+                pass
+            done = s.get_final_response()
+    else:
+        done = oai(g).responses.parse(**kw)
+    calls = [o for o in done.output if o.type == "function_call"]
+    assert [c.parsed_arguments for c in calls] == [{"path": "b.py"}]

@@ -14,7 +14,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.doubles import Raw
+from tests.doubles import Raw, Reply
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
 
@@ -180,3 +180,40 @@ def test_tool_calls_numbered_from_anywhere_reach_a_translated_client_in_order(ke
     expected = {"a first call numbered 3": ["call_3"], "a call numbered 2 after call 0": ["call_0", "call_2"],
                 "a negative call number": ["call_1"]}[shape]
     assert [c.id for c in calls] == expected and all(c.name == "f" and c.input == {} for c in calls)
+
+
+WHOLE_ARRAY_INPUT = json.dumps({"id": "m", "type": "message", "role": "assistant", "model": "m", "content": [
+    {"type": "tool_use", "id": "toolu_1", "name": "f", "input": [1, 2]}], "stop_reason": "tool_use",
+    "usage": {"input_tokens": 1, "output_tokens": 1}})
+
+
+def _text(client: str, g, stream: bool) -> str:
+    kw = {"messages": [{"role": "user", "content": "hi"}], "model": "main"}
+    if client == "anthropic":
+        if stream:
+            with ant(g).messages.stream(max_tokens=10, **kw) as s:
+                return s.get_final_message().content[0].text
+        return ant(g).messages.create(max_tokens=10, **kw).content[0].text
+    if stream:
+        return "".join(c.choices[0].delta.content or "" for c in oai(g).chat.completions.create(stream=True, **kw)
+                       if c.choices)
+    return oai(g).chat.completions.create(**kw).choices[0].message.content
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai"])
+def test_anthropic_tool_input_that_is_not_an_object_moves_on_and_is_no_outage(gateway, openai_up, anthropic_up, client):
+    """An Anthropic-format upstream's tool input that is not a JSON object is off its API's schema for every
+    client: the upstream failed (`invalid_output`, as a strict tool's broken arguments), the route moves on to its
+    next target, streamed (the opening read) or not. Not streamed, the input was coerced to `{}` (the call's
+    arguments lost; relayed raw to an Anthropic client as the array); streamed, the failure counted against the
+    breaker, so a model writing bad tool input closed the deployment to every other request."""
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, breaker={"failures": 3, "cooldown": 60}))
+    for _ in range(4):  # more than `breaker.failures` of each kind
+        anthropic_up.script(Raw(body=MALFORMED_PIECES["tool input that is an array"], content_type="text/event-stream"),
+                            Raw(body=WHOLE_ARRAY_INPUT))
+        openai_up.script(Reply(text="from local"), Reply(text="from local"))
+        assert _text(client, g, stream=True) == "from local"
+        assert _text(client, g, stream=False) == "from local"
+    anthropic_up.script(Reply(text="frontier is up"))
+    assert ant(g).messages.create(model="frontier", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+                                  ).content[0].text == "frontier is up"

@@ -35,6 +35,7 @@ id, reservation and steps) on the context it shares with other calls.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -151,17 +152,7 @@ class CallCharge:
         except BaseException:
             self._settle(view, ctx)
             raise
-        return self._relay(it, view, ctx)
-
-    async def _relay(self, it: Any, view: _CallView, ctx: Any) -> AsyncIterator[Any]:
-        try:
-            async for chunk in it:
-                yield chunk
-        finally:
-            try:
-                await it.aclose()  # its own end first: a cut stream's step gets the usage of what it relayed
-            finally:
-                self._settle(view, ctx)
+        return _SettledStream(it, lambda: self._settle(view, ctx))
 
     async def _admit(self, dep: Any, req: Any, ctx: Any) -> _CallView | None:
         sp = self.spend
@@ -175,6 +166,9 @@ class CallCharge:
             await sp._admit(req, view, plan, None, self.key, dims=self.dims)
         except BudgetExceeded as e:
             if not self.background:
+                # Whether the client's next try would be answered all the same: its route downgrades to a local
+                # tier once a budget is spent (policies/fallback.py ranks this refusal against an outage by it).
+                e.downgrades = sp.plan(self.route, self.key).downgrade is not None  # type: ignore[attr-defined]
                 raise
             raise BudgetSkipped(f"{self.kind} call to {dep.name} skipped: {e.message}") from None
         except StoreUnavailable:
@@ -187,3 +181,71 @@ class CallCharge:
         self.spend.settle(view)
         if not self.background:  # the request's own settlement must not count these steps again
             ctx.notes.setdefault(BILLED, set()).update(id(s) for s in view.trace.steps)
+
+
+class _SettledStream:
+    """One admitted call's stream: settled once, when it ends, fails or is closed, and also when it is closed or
+    dropped before its first chunk. (An async generator's `finally` runs only once it has started: a stream its
+    reader closed, or never read, before the first chunk kept its reservation, renewed on Redis for hours.)"""
+
+    __slots__ = ("_it", "_settle", "_started", "_done", "_loop")
+
+    def __init__(self, it: Any, settle: Callable[[], None]) -> None:
+        self._it, self._settle = it, settle
+        self._started = self._done = False
+        self._loop = asyncio.get_running_loop()
+
+    def __aiter__(self) -> _SettledStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        self._started = True
+        try:
+            return await self._it.__anext__()
+        except BaseException:  # the end, an error, a cancellation: the call is over
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            if not self._started:
+                await _start_and_close(self._it)
+            await self._it.aclose()  # its own end first: a cut stream's step gets the usage of what it relayed
+        finally:
+            self._settle()
+
+    def __del__(self) -> None:
+        if self._done:
+            return
+        try:  # dropped unread: closed on its loop (the object lives on in that task until then)
+            self._loop.call_soon_threadsafe(_close_later, self)
+        except RuntimeError:  # the loop is closed: nothing left to close on; the reservation at least
+            self._done = True
+            try:
+                self._settle()
+            except Exception:  # noqa: BLE001 - a shared store's settlement needs the loop: its TTL reclaims it
+                pass
+
+
+_closing: set[asyncio.Future[None]] = set()  # (references: a task is not collected mid-way)
+
+
+def _close_later(stream: _SettledStream) -> None:
+    task = asyncio.ensure_future(stream.aclose())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+async def _start_and_close(it: Any) -> None:
+    """Run an unstarted async generator up to its first wait and cancel it there, so its own clean-up (a
+    deployment's: the call's step marked cancelled and billed its input, the connection closed, the breaker's
+    slot handed back) runs; `aclose` alone does nothing to a generator that never started."""
+    first = asyncio.ensure_future(it.__anext__())
+    await asyncio.sleep(0)  # it starts
+    first.cancel()
+    await asyncio.wait([first])
+    if not first.cancelled():
+        first.exception()  # (retrieved: an error of a stream nobody reads is not worth a warning)

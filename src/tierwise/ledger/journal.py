@@ -137,10 +137,16 @@ class Journal:
     """
 
     def __init__(self, directory: Path, ledger_id: str, *, fsync: bool = False,
-                 segment_bytes: int = 4 << 20) -> None:
+                 segment_bytes: int = 4 << 20, max_bytes: int = 256 << 20) -> None:
         self.dir = directory
         self.fsync = fsync
         self.segment_bytes = segment_bytes
+        # The files' disk use at most (the first file is always made): past it a line is refused, as on a full
+        # disk, and the ledger drops and counts a record that had nowhere else to wait (ledger/store.py).
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the files' size now
+        self.refused = 0  # lines refused since the start: the bound reached, or the disk
+        self._at_bound = False  # said so, until a file can be made again
         self._prefix = f"{ledger_id}-{os.getpid()}-{secrets.token_hex(4)}-"
         self._seq = 0
         self._lock = threading.Lock()
@@ -181,6 +187,11 @@ class Journal:
             _fsync_dir(self.dir)
         seg = _Segment(self._seq, path, fd, mm, size)
         self._segments[seg.seq] = seg
+        self.bytes += size
+        if self._at_bound:
+            self._at_bound = False
+            log.warning("ledger journal: back under its bound (%d bytes); %d lines refused so far", self.bytes,
+                        self.refused)
         return seg
 
     def append(self, row: tuple[Any, ...], at: list[int] | None = None) -> int:
@@ -195,11 +206,23 @@ class Journal:
             if seg is None or seg.used + n > seg.size:
                 now = time.monotonic()
                 if now < self._retry_at:
+                    self.refused += 1
                     return 0
-                try:  # a record larger than a file (stored prompt text) gets a file of its own size
-                    seg = self._current = self._open_segment(max(self.segment_bytes, len(HEADER) + n))
+                size = max(self.segment_bytes, len(HEADER) + n)  # a record larger than a file gets one its size
+                if self.bytes + size > self.max_bytes:
+                    self.refused += 1
+                    if not self._at_bound:
+                        self._at_bound = True
+                        log.error("ledger journal: its files hold %d bytes, a new one would pass ledger.journal."
+                                  "max_bytes (%d); records are not journaled until the writer commits the ones "
+                                  "there (counted: tierwise_ledger_records_not_journaled_total)", self.bytes,
+                                  self.max_bytes)
+                    return 0
+                try:
+                    seg = self._current = self._open_segment(size)
                 except OSError as e:
                     self._retry_at = now + _RETRY_S
+                    self.refused += 1
                     self._failed(e)
                     return 0
             off = seg.used
@@ -287,6 +310,7 @@ class Journal:
             self._failed(e)
         seg.close()
         del self._segments[seg.seq]
+        self.bytes -= seg.size
 
     def close(self, *, all_committed: bool) -> None:
         """Stop journaling. With every row committed (a clean close) the files go; else they stay

@@ -9,8 +9,8 @@ journals of dead processes are replayed when a ledger is opened. The queue holds
 `max_queued` records and `max_queued_chars` characters of conversation text (the writer's batch
 included): past either a record waits in the journal only
 and the writer reads it back from there once the queue is empty (a dead process's are replayed at
-the next start); with no journal, it is dropped, counted (`backlog`, /health, /metrics) and logged
-once per burst. Reads (`get`, `query`,
+the next start); with no journal, or one at its disk bound (`ledger.journal.max_bytes`), it is dropped,
+counted (`backlog`, /health, /metrics) and logged once per burst. Reads (`get`, `query`,
 reports) open their own connection, so they never contend with the writer for a Python lock.
 """
 
@@ -146,7 +146,7 @@ class Ledger:
             jdir = journal_mod.journal_dir(path)
             self.recovered = journal_mod.replay(jdir, self.ledger_id, self._connect, _INSERT_NEW, _row)
             self.journal = journal_mod.Journal(jdir, self.ledger_id, fsync=journal.fsync,
-                                               segment_bytes=journal.segment_bytes)
+                                               segment_bytes=journal.segment_bytes, max_bytes=journal.max_bytes)
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0  # submitted, not yet written: in memory or in the journal only
         self.max_queued = max(1, max_queued)
@@ -364,10 +364,14 @@ class Ledger:
 
     def backlog(self) -> dict[str, int]:
         """What waits for the writer, and what overflowed since the start (/health, /metrics)."""
+        j = self.journal
         with self._cond:
             return {"in_memory": self._in_memory, "max_in_memory": self.max_queued,
                     "text_chars_in_memory": self._chars, "max_text_chars_in_memory": self.max_queued_chars,
-                    "in_journal_only": self._spilled, "spilled": self._spilled_total, "dropped": self._dropped_total}
+                    "in_journal_only": self._spilled, "spilled": self._spilled_total, "dropped": self._dropped_total,
+                    "journal_bytes": j.bytes if j is not None else 0,
+                    "max_journal_bytes": j.max_bytes if j is not None else 0,
+                    "not_journaled": j.refused if j is not None else 0}
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every record submitted so far is written. True if it was."""

@@ -127,7 +127,12 @@ class Metrics:
                                       "only (the ledger's memory bound reached)", registry=r)
         self.ledger_dropped = Counter("tierwise_ledger_records_dropped", "Records not written to the ledger: "
                                       "its memory bound reached with no journal to take them", registry=r)
-        self._ledger_seen = {"spilled": 0, "dropped": 0}
+        self.ledger_journal_bytes = Gauge("tierwise_ledger_journal_bytes", "Disk used by the ledger's journal "
+                                          "files (bounded by ledger.journal.max_bytes)", registry=r,
+                                          multiprocess_mode="livesum")
+        self.ledger_not_journaled = Counter("tierwise_ledger_records_not_journaled", "Records the ledger's journal "
+                                            "refused: its disk bound reached, or the disk", registry=r)
+        self._ledger_seen = {"spilled": 0, "dropped": 0, "not_journaled": 0}
         # Per worker process (a `pid` label, only under `serve --workers N`): how the load spreads.
         self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
                                      registry=r, multiprocess_mode="liveall") if self.mp else None
@@ -429,7 +434,9 @@ class Metrics:
         b = ledger.backlog()
         self.ledger_queued.set(b["in_memory"])
         self.ledger_journal_only.set(b["in_journal_only"])
-        for name, counter in (("spilled", self.ledger_spilled), ("dropped", self.ledger_dropped)):
+        self.ledger_journal_bytes.set(b["journal_bytes"])
+        for name, counter in (("spilled", self.ledger_spilled), ("dropped", self.ledger_dropped),
+                              ("not_journaled", self.ledger_not_journaled)):
             counter.inc(b[name] - self._ledger_seen[name])
             self._ledger_seen[name] = b[name]
 

@@ -25,7 +25,7 @@ from tierwise.errors import (
 )
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
-from tierwise.providers.error_classes import moves_on
+from tierwise.providers.error_classes import counts_against_deployment, moves_on
 
 
 class FallbackConfig(PolicyConfig):
@@ -82,6 +82,7 @@ class Fallback:
         refused = 0  # remote targets the privacy policy does not let this request reach
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
+        down: set[str] = set()  # targets whose last failure was an outage: they would answer once back
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
@@ -89,6 +90,8 @@ class Fallback:
                 except BudgetExceeded as e:
                     # This attempt, not the request: the next target may cost less (the local tier nothing).
                     spent = e
+                    why_each[target.name] = e.message[:300]
+                    down.discard(target.name)  # (timed out, then its retry refused: the budget stops it)
                     break
                 except UpstreamError as e:
                     last = e
@@ -99,6 +102,8 @@ class Fallback:
                     if isinstance(e, ContextOverflow):
                         overflows.append(e)
                         break  # the same target would refuse it again
+                    if isinstance(e, CircuitOpen) or counts_against_deployment(e):
+                        down.add(target.name)
                     if isinstance(e, (CircuitOpen, UnsupportedInput)):
                         others += 1
                         unsupported += isinstance(e, UnsupportedInput)
@@ -118,7 +123,12 @@ class Fallback:
                             f"fell back to {target.name} after: {why}",
                         )
                     return result
-        if spent is not None:  # no target answered, and the budget stopped the attempts: its error, not an outage
+        if spent is not None and not (down and getattr(spent, "downgrades", False)):
+            # No target answered and the budget stopped the attempts: its 429, which says when it resets, unless a
+            # target was down too and the route downgrades once its budget is spent. Then the client's next try is
+            # answered by the local tier (as soon as it is back, if it is the one down), so "come back when the
+            # budget resets" would be the wrong advice: the 503 below says to retry, and names both reasons. A
+            # route that refuses once spent refuses that next try too: the 429 is the answer (docs/budgets.md).
             raise spent
         assert last is not None
         if overflows and not others:

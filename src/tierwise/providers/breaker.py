@@ -37,7 +37,8 @@ class CircuitBreaker:
         self.probing = False
         self.probe_started = 0.0
         self._clock = clock
-        # Told "open" (closed → open), "reopen" (a probe failed) or "closed" (recovered), once per change.
+        # Told "open" (closed → open), "open at once" (by a charged unread answer), "reopen" (a probe failed) or
+        # "closed" (recovered), once per change.
         self.on_change = on_change
         self.changed_at: float | None = None  # when it last opened or closed (this clock); None: never
 
@@ -75,11 +76,13 @@ class CircuitBreaker:
             if self.on_change is not None:
                 self.on_change("closed")
 
-    def failure(self) -> None:
-        self.failures += 1
+    def failure(self, at_once: bool = False) -> None:
+        """A call failed; `at_once`: a failure that opens the breaker by itself (a charged unread answer)."""
+        self.failures = max(self.failures + 1, self.failures_to_open if at_once else 0)
         if self.probing or self.failures >= self.failures_to_open:
             # Calls already in flight when it opened fail too: they move the cooldown, not the state.
-            event = "open" if self.opened_at is None else ("reopen" if self.probing else None)
+            event = ("open at once" if at_once else "open") if self.opened_at is None else (
+                "reopen" if self.probing else None)
             self.opened_at = self._clock()
             if event is not None:
                 self.changed_at = self.opened_at

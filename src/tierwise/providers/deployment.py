@@ -41,6 +41,7 @@ from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
+from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
 
 CODECS: dict[str, ModuleType] = {"openai": openai_chat, "anthropic": anthropic_messages}
 
@@ -102,7 +103,7 @@ class Deployment:
         if self.stats is not None:
             self.stats.end()
 
-    def _fail(self, step: Any, err: UpstreamError, t0: float) -> None:
+    def _fail(self, step: Any, err: UpstreamError, t0: float, at_once: bool = False) -> None:
         step.ok = False
         step.status = err.upstream_status
         step.reason = err.message
@@ -111,7 +112,7 @@ class Deployment:
         if not counts_against_deployment(err):
             self._release()
         else:
-            self.breaker.failure()
+            self.breaker.failure(at_once)
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
             if not self.misconfigured_said and err.error_class in ("auth", "not_found"):
@@ -211,9 +212,11 @@ class Deployment:
             )
             resp: Response = self.codec.decode_response(body, raw)
         except UpstreamError as e:
-            self._fail(step, e, t0)
             if e.answering:
                 self._bill_unread(step, req)
+            # A timeout whose unread answer is charged (input + max_tokens) opens the breaker at once: each further
+            # call to an upstream that hangs is charged the same, for nothing back (a probe per cooldown after).
+            self._fail(step, e, t0, at_once=e.answering and isinstance(e, UpstreamTimeout) and bool(step.cost))
             raise
         except BaseException as e:
             # Any other way out (cancelled, a body the encoder refuses, a bug) says nothing about the
@@ -227,6 +230,12 @@ class Deployment:
         if not resp.usage.output_tokens:  # an upstream that reports no usage: the answer's characters count
             _at_least_relayed(resp.usage, len(resp.text()))
         bound_usage(resp.usage, self._usage_caps(req))
+        if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
+            err = await _strict_answer(self.provider.name, req.strict_tools, resp)
+            if err is not None:
+                self._fail(step, err, t0)
+                step.usage, step.cost = resp.usage, self._cost(self.price, resp.usage)  # made, so billed
+                raise err
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
         return resp
@@ -294,6 +303,7 @@ class Deployment:
         received = 0
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
+        strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
         try:
             try:
                 async for data in resp.content.iter_any():
@@ -322,6 +332,9 @@ class Deployment:
                         continue
                     if step.ttft_ms is None:
                         step.ttft_ms = (time.perf_counter() - t0) * 1000
+                    if strict is not None:  # before any of the read goes up: a piece its SDK rejects never does
+                        for chunk in chunks:
+                            await _strict_pieces(self.provider.name, strict, chunk)
                     for i, chunk in enumerate(chunks):
                         produced += _count(chunk, usage)
                         failure = _stream_failure(chunk)
@@ -440,6 +453,27 @@ def _merge(chunks: list[StreamChunk]) -> StreamChunk:
     raws = [c.raw for c in chunks]
     raw = b"".join(raws) if all(r is not None for r in raws) else None  # type: ignore[arg-type]
     return StreamChunk(events, raw, chunks[0].raw_format)
+
+
+async def _strict_pieces(provider: str, strict: StrictCalls, chunk: StreamChunk) -> None:
+    """Raise `invalid_output` when the chunk would hand the client strict-tool arguments its SDK cannot parse."""
+    tool, ended = strict.feed(chunk.events)
+    if tool is not None:
+        raise violation(provider, tool, "cannot begin a JSON object")
+    for tool, arguments in ended:
+        why = await whole_reason(strict.schemas[tool], arguments)
+        if why is not None:
+            raise violation(provider, tool, why)
+
+
+async def _strict_answer(provider: str, schemas: dict[str, Any], resp: Response) -> UpstreamError | None:
+    for tool, arguments in answer_calls(resp, schemas):
+        if resp.stop_reason == "max_tokens":  # cut: the SDK raises its own LengthFinishReasonError
+            return None
+        why = await whole_reason(schemas[tool], arguments)
+        if why is not None:
+            return violation(provider, tool, why)
+    return None
 
 
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:

@@ -16,6 +16,7 @@ error is classified by its body and message first, its status second:
 | content_policy   | OpenAI/Azure code `content_policy_violation` / `content_filter`          | no       | no      |
 | malformed        | any other 4xx: the request itself is wrong and would be wrong anywhere   | no       | no      |
 | unsupported_input| (gateway-made) images for a model configured `vision: false`: skipped without a call | yes | no |
+| invalid_output   | (gateway-made) a tool call's arguments that break the contract the request asked for (strict tools, wire/strict_tools.py) or the upstream's own format (Anthropic tool input that is not an object) | yes | no |
 
 "Moves on": a fallback, cascade, specialist or learned route tries its next target. A content
 policy refusal does not: sending the same text to another provider to get past a filter is not
@@ -32,13 +33,14 @@ from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 from tierwise.secret_scrub import upstream_text
 
 ErrorClass = Literal["context_overflow", "rate_limit", "auth", "not_found", "overloaded", "timeout",
-                     "unavailable", "content_policy", "malformed", "privacy_refused", "unsupported_input"]
+                     "unavailable", "content_policy", "malformed", "privacy_refused", "unsupported_input",
+                     "invalid_output"]
 
 STAY = frozenset({"malformed", "content_policy"})  # the request's fault: no other target helps
 # Not the deployment's health. privacy_refused: the privacy boundary kept the request from a remote
 # target (tierwise.privacy.boundary); routes move on to their next target.
 REQUEST_FAULT = frozenset({"malformed", "content_policy", "context_overflow", "privacy_refused",
-                           "unsupported_input"})
+                           "unsupported_input", "invalid_output"})
 
 # Phrases servers use for a prompt that does not fit (lower-cased). Specific on purpose: a loose
 # "too many tokens" would also catch max_tokens validation errors, which are malformed requests.

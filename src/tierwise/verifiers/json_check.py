@@ -18,6 +18,7 @@ import jsonschema
 import jsonschema.exceptions
 import regex
 from jsonschema.exceptions import ValidationError
+from referencing.exceptions import Unresolvable
 
 from tierwise.canonical import Request, Response
 from tierwise.verifiers.base import Verdict, VerifyContext
@@ -124,15 +125,24 @@ class JsonSchemaVerifier:
         value, error = parse_json_answer(text)
         if error:
             return Verdict(False, error, 0.0, self.name)
-        try:
-            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-        except TimeoutError:
-            return Verdict(False, "a schema pattern took too long on this answer", 0.0, self.name, {"error": "timeout"})
-        except regex.error:
-            return Verdict(False, "a schema pattern does not compile", None, self.name, {"error": "pattern"})
-        if errors:
-            best = jsonschema.exceptions.best_match(errors) or errors[0]
-            where = "/" + "/".join(str(p) for p in best.absolute_path)
-            return Verdict(False, f"schema violation at {where}: {best.message}"[:500], 0.0, self.name,
-                           {"errors": len(errors)})
-        return Verdict(True, "valid JSON matching the schema", 1.0, self.name)
+        return schema_violation(validator, value, self.name)
+
+
+def schema_violation(validator: Any, value: Any, name: str = "json_schema") -> Verdict:
+    """`value` (decoded JSON) against a validator made by `JsonSchemaVerifier._make_validator`; a failed verdict
+    says where, and `detail["error"]` when the check itself could not run (a pattern timed out or is broken).
+    Also the strict-tool check's (wire/strict_tools.py)."""
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except TimeoutError:
+        return Verdict(False, "a schema pattern took too long on this answer", 0.0, name, {"error": "timeout"})
+    except regex.error:
+        return Verdict(False, "a schema pattern does not compile", None, name, {"error": "pattern"})
+    except (RecursionError, jsonschema.exceptions.SchemaError, Unresolvable):  # a $ref that cannot be followed
+        return Verdict(False, "the schema cannot be checked", None, name, {"error": "schema"})
+    if errors:
+        best = jsonschema.exceptions.best_match(errors) or errors[0]
+        where = "/" + "/".join(str(p) for p in best.absolute_path)
+        return Verdict(False, f"schema violation at {where}: {best.message}"[:500], 0.0, name,
+                       {"errors": len(errors), "where": where[:200], "keyword": str(best.validator)[:40]})
+    return Verdict(True, "valid JSON matching the schema", 1.0, name)

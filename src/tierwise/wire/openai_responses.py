@@ -238,6 +238,23 @@ def decode_tools(tools: list[Any] | None) -> tuple[list[Tool], list[dict[str, An
     return out, echo
 
 
+def strict_schemas(tools: list[Any] | None) -> dict[str, dict[str, Any]] | None:
+    """{canonical name: parameters} of the function tools the client marked `"strict": true` (the openai SDK's
+    `responses.stream`/`.parse` parse those tools' arguments: wire/strict_tools.py); None without any. (The API's
+    own default for an unmarked tool is strict too, but the SDK parses only the ones marked.)"""
+    out: dict[str, dict[str, Any]] = {}
+    for t in tools or ():
+        if not isinstance(t, dict):
+            continue
+        fns, prefix = ([t], "") if t.get("type") == "function" else (
+            (t.get("tools") or [], f"{t.get('name')}{NAMESPACE_SEP}") if t.get("type") == "namespace" else ([], ""))
+        for f in fns:
+            if isinstance(f, dict) and f.get("type") == "function" and f.get("strict") is True:
+                params = f.get("parameters")
+                out[prefix + str(f.get("name"))] = params if isinstance(params, dict) else {}
+    return out or None
+
+
 def _tool_choice(tc: Any, parallel: bool | None) -> ToolChoice | None:
     choice: ToolChoice | None = None
     if isinstance(tc, str):
@@ -313,6 +330,7 @@ def decode_request(body: Any, headers: dict[str, str], history: list[Any] | None
     instructions = get_str(body, "instructions", "")
     system = ([TextBlock(instructions)] if instructions else []) + conv.system
     tools, _ = decode_tools(get_list(body, "tools"))
+    strict = strict_schemas(body.get("tools")) if tools else None
     reasoning = get_dict(body, "reasoning")
     effort = None
     if reasoning is not None:
@@ -329,6 +347,7 @@ def decode_request(body: Any, headers: dict[str, str], history: list[Any] | None
         top_p=get_num(body, "top_p", lo=0, hi=1),
         stream=get_bool(body, "stream") or False,
         tools=tools,
+        strict_tools=strict,
         tool_choice=_tool_choice(body.get("tool_choice"), get_bool(body, "parallel_tool_calls")),
         response_format=_text_format(get_dict(body, "text")),
         logprobs=bool(top_logprobs),

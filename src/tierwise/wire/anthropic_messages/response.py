@@ -91,13 +91,27 @@ def response_block_in(b: Any) -> Block:
         return TextBlock(str(b.get("text") or ""), extra=extra or None)
     if t in ("tool_use", "server_tool_use"):
         inp = b.get("input")
-        return ToolUseBlock(str(b.get("id") or ""), str(b.get("name") or ""), inp if isinstance(inp, dict) else {},
-                            server=t == "server_tool_use")
+        if inp is None:
+            inp = {}
+        elif type(inp) is not dict:  # relayed (or coerced to {}), the client got input it cannot use
+            raise invalid_tool_input(f"{t} block")
+        return ToolUseBlock(str(b.get("id") or ""), str(b.get("name") or ""), inp, server=t == "server_tool_use")
     if t == "thinking":
         return ThinkingBlock(str(b.get("thinking") or ""), b.get("signature") or None)
     if t == "redacted_thinking":
         return RedactedThinkingBlock(str(b.get("data") or ""))
     return OtherBlock(b)
+
+
+def invalid_tool_input(where: str) -> UpstreamError:
+    """Tool input that is not a JSON object (or, streamed, pieces that cannot begin one): off the Messages API's
+    schema, which every Anthropic client relies on. The upstream's failure, class `invalid_output` as a strict
+    tool's broken arguments are (wire/strict_tools.py): the route moves on to its next target, the breaker does
+    not count it (the server is up; its model wrote what its format forbids)."""
+    err = UpstreamError(f"upstream sent a malformed {where}: tool input that is not a JSON object",
+                        retryable=False, error_class="invalid_output")
+    err.answering = True  # a whole answer was made and is not read: billed as one (providers/deployment.py)
+    return err
 
 
 def upstream_error(err: Any, *, started: bool) -> UpstreamError:

@@ -30,6 +30,7 @@ from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.wire.anthropic_messages.response import (
     FORMAT,
     error_object,
+    invalid_tool_input,
     new_message_id,
     response_block_in,
     response_block_out,
@@ -135,7 +136,7 @@ class StreamDecoder:
                 elif self.tool_checks and kind is _INPUT_JSON:
                     check = self.tool_checks.get(i)
                     if check is not None and not check.feed(v):
-                        raise ValueError(i)
+                        raise invalid_tool_input("content_block_delta event")
                 return [BlockDelta(i, kind[0], v)]  # type: ignore[arg-type]
             if t == "content_block_stop":
                 i = int(obj["index"])

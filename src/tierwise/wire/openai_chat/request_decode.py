@@ -135,6 +135,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
     if max_tokens is None:
         max_tokens = get_int(body, "max_tokens", minimum=1)
     tools: list[Tool] = []
+    strict: dict[str, dict[str, Any]] | None = None  # strict tools' schemas (wire/strict_tools.py)
     for i, t in enumerate(get_list(body, "tools") or []):
         p = f"tools[{i}]"
         need(isinstance(t, dict), p, "must be an object")
@@ -145,6 +146,9 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         params = request_parts.function_parameters(fn, f"{p}.function")
         tools.append(Tool(get_str(fn, "name", f"{p}.function", required=True) or "",
                           get_str(fn, "description", f"{p}.function"), params))
+        if get_bool(fn, "strict", f"{p}.function"):
+            strict = strict or {}
+            strict[tools[-1].name] = params
     raw_choice = body.get("tool_choice")
     choice: ToolChoice | None
     if isinstance(raw_choice, dict) and raw_choice.get("type") == "allowed_tools":
@@ -167,6 +171,7 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         stream=stream,
         tools=tools,
         tool_choice=tool_choice,
+        strict_tools=strict,
         response_format=_decode_response_format(body.get("response_format")),
         n=n,
         logprobs=get_bool(body, "logprobs") or False,
