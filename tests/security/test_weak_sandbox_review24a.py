@@ -3,9 +3,11 @@ working folder and home hidden from a weak run, and runs that cannot be set up a
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -94,3 +96,68 @@ async def test_a_run_whose_process_cannot_be_set_up_is_a_result(monkeypatch: pyt
     r = await run_python("print('ran')", limits=LIMITS)
     assert r.returncode is None and "ran" not in r.stdout, (r.stdout, r.stderr)
     assert "could not be started" in r.stderr and "not run" in r.stderr, r.stderr
+
+
+GATEWAY_UID = 61000
+# A gateway that is not root, its interpreter installed in its home (pyenv, uv): its weak run of the model's code.
+GATEWAY = """
+import asyncio, sys
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, bwrap, run_python
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+r = asyncio.run(run_python(sys.argv[1], limits=SandboxLimits(wall_s=60), audit_hook=False))
+print("LAYERS", r.layers)
+print(r.stdout, r.stderr)
+"""
+
+READ_KEY = attempt_prelude("READ") + """import os
+attempt("ssh key", lambda: print(open(HOME + "/.ssh/id_ed25519").read()))
+attempt("home", lambda: print(sorted(os.listdir(HOME))))
+"""
+
+
+def test_a_home_holding_the_interpreter_is_hidden_but_for_it() -> None:
+    """A gateway that is not root runs its weak runs as its own user, so its 0600 files are theirs to read but for
+    the mount namespace: its home was hidden only where it did not hold the interpreter. With the interpreter
+    installed in the home (pyenv, uv), the weak run read the user's SSH key, OS layer alone (`ssh key READ`). The
+    home is now covered and the interpreter's folder shown again in it."""
+    if os.geteuid() != 0:
+        unavailable("the test makes an unprivileged gateway: it needs root (id -u is not 0)")
+    home = tempfile.mkdtemp(prefix="tw-review24a-home-")
+    try:
+        os.makedirs(os.path.join(home, ".ssh"))
+        with open(os.path.join(home, ".ssh", "id_ed25519"), "w") as fh:
+            fh.write("-----BEGIN OPENSSH PRIVATE KEY----- REVIEW24A")
+        os.mkdir(os.path.join(home, "python"))
+        for folder, _, names in os.walk(home):
+            os.chown(folder, GATEWAY_UID, GATEWAY_UID)
+            for name in names:
+                os.chown(os.path.join(folder, name), GATEWAY_UID, GATEWAY_UID)
+        os.chmod(home, 0o700)
+        os.chmod(os.path.join(home, ".ssh", "id_ed25519"), 0o600)
+        prefix = os.path.realpath(sys.base_prefix)
+        python = os.path.join(home, "python", os.path.relpath(bwrap_mod.interpreter(), prefix))
+        prepared = identity.switcher(identity.User(GATEWAY_UID, GATEWAY_UID), None)
+
+        def gateway_user() -> None:  # the interpreter's installation in the home: bound there, in a mount ns of its own
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(identity.CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, identity.MS_REC | identity.MS_PRIVATE,
+                                                                   None) != 0 or \
+                    libc.mount(prefix.encode(), os.path.join(home, "python").encode(), None,
+                               identity.MS_BIND | identity.MS_REC, None) != 0:
+                raise OSError(ctypes.get_errno(), "the home's interpreter")
+            identity.switch(prepared)
+
+        src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+        path = os.pathsep.join([src, *(p for p in sys.path if p.endswith("site-packages"))])
+        r = subprocess.run([python, "-c", GATEWAY, f"HOME = {home!r}\n" + READ_KEY], capture_output=True, text=True,
+                           timeout=180, cwd=home, env={"PATH": "/usr/bin:/bin", "HOME": home, "PYTHONPATH": path},
+                           preexec_fn=gateway_user)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    if "readonly_host" not in r.stdout:
+        unavailable("this kernel lets no unprivileged user make a user namespace: the weak run sees the host whole")
+    assert "REVIEW24A" not in r.stdout and "ssh key refused 2" in r.stdout, r.stdout
+    assert "['python']" in r.stdout, r.stdout
