@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,67 @@ def test_a_home_holding_the_interpreter_is_hidden_but_for_it() -> None:
         unavailable("this kernel lets no unprivileged user make a user namespace: the weak run sees the host whole")
     assert "REVIEW24A" not in r.stdout and "ssh key refused 2" in r.stdout, r.stdout
     assert "['python']" in r.stdout, r.stdout
+
+
+RAISE_OWN_LIMITS = """
+import glob
+for path in sorted(glob.glob("/sys/fs/cgroup/**/tierwise-*/pids.max", recursive=True)
+                   + glob.glob("/sys/fs/cgroup/**/tierwise-*/memory.limit_in_bytes", recursive=True)):
+    try:
+        with open(path, "w") as fh:
+            fh.write("max" if path.endswith("pids.max") else str(1 << 40))
+        print("RAISED", path)
+    except OSError as e:
+        print("refused", e.errno, path)
+"""
+
+
+def test_a_run_that_may_rewrite_its_cgroup_does_not_claim_it(tmp_path: Any) -> None:
+    """A gateway that is not root, in cgroups delegated to its user (v1 here: its folders chowned to it), where the
+    kernel lets it make no user namespace: its weak run is the owner of the run's cgroup files and sees /sys
+    writable, and raised its own `pids.max` to "max", OS layer alone, while the result claimed `cgroup_pids`. No
+    mode of a file its own user owns can keep that user out (it may chmod it back), so such a run no longer claims
+    the cgroup layers (it still joins them, for the kernel's accounting and the cleanup)."""
+    from tests.security.test_weak_sandbox_own_user import GATEWAY as OWN_USER_GATEWAY
+
+    if os.geteuid() != 0:
+        unavailable("the test makes an unprivileged gateway: it needs root (id -u is not 0)")
+    from tierwise.sandbox import cgroup
+
+    places = [p for p in cgroup.places()[0] if not p.v2]
+    if not places:
+        unavailable("no cgroup v1 hierarchy here to delegate a folder of to a user")
+    delegated = [os.path.join(p.parent, f"tw-review24a-{os.getpid()}") for p in places]
+    for folder in delegated:
+        os.makedirs(folder, exist_ok=True)
+        for name in [".", *os.listdir(folder)]:
+            os.chown(os.path.join(folder, name), GATEWAY_UID, GATEWAY_UID)
+    user = identity.User(GATEWAY_UID, GATEWAY_UID)
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+    reach = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(src)]
+    prepared = identity.switcher(user, identity.plan(reach, user))
+
+    def gateway() -> None:
+        for folder in delegated:
+            with open(os.path.join(folder, "cgroup.procs"), "w") as fh:
+                fh.write("0")
+        identity.switch(prepared)
+
+    try:
+        r = subprocess.run([sys.executable, "-c", OWN_USER_GATEWAY, src, RAISE_OWN_LIMITS, "no-user-namespace"],
+                           capture_output=True, text=True, timeout=180, cwd="/tmp", preexec_fn=gateway,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    finally:
+        for folder in delegated:
+            for _ in range(100):
+                try:
+                    os.rmdir(folder)
+                    break
+                except OSError:
+                    import time
+                    time.sleep(0.05)
+    assert r.returncode == 0, r.stderr[-2000:]
+    if "RAISED" in r.stdout:
+        assert "cgroup_" not in r.stdout.split("LAYERS", 1)[1].split("\n", 1)[0], r.stdout
+    else:
+        assert "refused" in r.stdout, r.stdout  # (the run's cgroups could not be made below the delegated folders)

@@ -152,6 +152,10 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
                                                                 f"({e.strerror}); not run"))
                 return
+            # The cgroups bound the run where it cannot rewrite their files: they are the gateway's (a run of a gateway that
+            # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
+            # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
+            bounded = read_only or user is not None
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
             switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide),
@@ -166,7 +170,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
                           + (["readonly_host"] if read_only else [])
-                          + (["own_uid"] if own else []) + group.layers, group=group, runs_as=backend.runs_as(user))
+                          + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
+                          runs_as=backend.runs_as(user))
         finally:
             if proc is not None:
                 await _reap(proc)
