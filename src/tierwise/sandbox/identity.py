@@ -256,7 +256,8 @@ def _hiding_ancestor(path: str, user: User) -> str | None:
 class Staging:
     """What the child does, as root, so the user finds each folder at its own path: every folder
     bound onto `stage_root()/<n>`, a root-owned 0755 tmpfs over each hiding folder (hiding the rest
-    of it), the path down to each folder made again in it, and each folder bound back in place."""
+    of it), the path down to each folder made again in it, and each folder bound back in place. (A
+    gateway that is not root does the same in the user namespace of its weak run, for the masks.)"""
 
     stage: bytes
     sources: tuple[tuple[bytes, bytes, bool], ...]  # (folder or file, its stage path, is a folder)
@@ -264,34 +265,41 @@ class Staging:
     paths: tuple[tuple[bytes, bool], ...]  # what to make under the covers, parents first (path, folder)
 
 
-def plan(sources: Sequence[str], user: User | None) -> Staging | None:
+def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = ()) -> Staging | None:
     """The staging that shows `sources` (real paths) to `user` at their own paths; None: no need.
     A source unreadable in itself (a 0700 folder of root's) is left as it is: only the folders
-    above it are what the user could not pass. Remembered per set of sources (~170 us of stat
-    calls each time otherwise): a folder's modes changed while the gateway runs take a restart."""
-    if user is None:
+    above it are what the user could not pass. `masks` (the weak sandbox: the gateway's working
+    folder and home) are covered too, whoever the user is, and only the sources inside them shown
+    again. Remembered per set of sources (~170 us of stat calls each time otherwise): a folder's
+    modes changed while the gateway runs take a restart."""
+    if user is None and not masks:
         return None
-    return _plan(tuple(sources), user)
+    return _plan(tuple(sources), user, tuple(masks))
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 @functools.lru_cache(maxsize=256)
-def _plan(sources: tuple[str, ...], user: User) -> Staging | None:
+def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = ()) -> Staging | None:
     hidden: dict[str, str] = {}
     for src in dict.fromkeys(sources):
-        cover = _hiding_ancestor(src, user)
-        if cover is not None:
-            hidden[src] = cover
-    if not hidden:
+        around = [c for c in (_hiding_ancestor(src, user) if user is not None else None,
+                              *(m for m in masks if _under(src, m))) if c is not None]
+        if around:
+            hidden[src] = min(around, key=len)
+    if not hidden and not masks:
         return None
-    covers = sorted(set(hidden.values()), key=len)
-    covers = [c for c in covers if not any(c.startswith(o.rstrip("/") + "/") for o in covers if o != c)]
+    covers = sorted(set(hidden.values()) | set(masks), key=len)
+    covers = [c for c in covers if not any(_under(c, o) for o in covers if o != c)]
     root = stage_root()
     made: dict[str, bool] = {}
     staged = []
     for n, src in enumerate(sorted(hidden)):
         folder = os.path.isdir(src)
         staged.append((src.encode(), os.path.join(root, str(n)).encode(), folder))
-        outer = next(c for c in covers if src.startswith(c.rstrip("/") + "/"))
+        outer = next(c for c in covers if _under(src, c))
         parts = src[len(outer):].strip("/").split("/")
         for i in range(1, len(parts) + 1):
             made.setdefault(os.path.join(outer, *parts[:i]), folder or i < len(parts))
@@ -337,7 +345,6 @@ class Folder:
     path: bytes
     files: tuple[tuple[bytes, bytes], ...]
     options: bytes  # the tmpfs's mount options (size, owner, mode)
-    masks: tuple[bytes, ...] = ()  # folders of the host hidden under an empty read-only tmpfs
 
 
 # Inodes of the weak run's folder: one per page of its size. tmpfs keeps each inode and dentry in kernel memory
@@ -346,10 +353,10 @@ class Folder:
 INODE_BYTES = 4096
 
 
-def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User, masks: Sequence[str] = ()) -> Folder:
+def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User) -> Folder:
     return Folder(path.encode(), tuple((n.encode(), data) for n, data in files.items()),
                   f"mode=0700,uid={user.uid},gid={user.gid},size={size},"
-                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode(), tuple(m.encode() for m in masks))
+                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode())
 
 
 def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
@@ -413,8 +420,6 @@ def switch(prepared: tuple | None) -> None:
         # No /proc, as in bubblewrap: through it a run read the memory of any process of its uid (another run in
         # progress: a split check's tests, in its heap), and every process's command line.
         libc.check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "/proc hidden")
-        for mask in folder.masks:  # the gateway's own folder and home, as bubblewrap hides them
-            libc.check(libc.mount(b"tmpfs", mask, b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "a mask")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -151,18 +152,26 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
                                                                 f"({e.strerror}); not run"))
                 return
-            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
-                                confine=weak.dying_with(os.getpid(), confine),
-                                switch=identity.switcher(user, identity.plan([weak.prefix(), *ro_binds], user),
-                                                         identity.run_folder(folder, files, limits.work_mb << 20,
-                                                                             user or identity.own_user(),
-                                                                             weak.masks([folder, weak.prefix(),
-                                                                                         argv[0], *ro_binds]))
-                                                         if read_only else None))
+            # The cgroups bound the run where it cannot rewrite their files: they are the gateway's (a run of a gateway that
+            # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
+            # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
+            bounded = read_only or user is not None
+            # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
+            hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
+            switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide),
+                                       identity.run_folder(folder, files, limits.work_mb << 20,
+                                                           user or identity.own_user()) if read_only else None)
+            try:
+                proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
+                                    confine=weak.dying_with(os.getpid(), confine), switch=switch)
+            except (OSError, subprocess.SubprocessError) as e:
+                yield _not_started(e)
+                return
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
                           + (["readonly_host"] if read_only else [])
-                          + (["own_uid"] if own else []) + group.layers, group=group, runs_as=backend.runs_as(user))
+                          + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
+                          runs_as=backend.runs_as(user))
         finally:
             if proc is not None:
                 await _reap(proc)
@@ -231,8 +240,12 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
             inner = [bwrap.layout().python, "-I", "-S", entry, *args]
         staging = identity.plan([*bwrap.layout().binds, *ro_binds], user)
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
-        proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit,
-                            switch=identity.switcher(user, staging))
+        try:
+            proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit,
+                                switch=identity.switcher(user, staging))
+        except (OSError, subprocess.SubprocessError) as e:
+            yield _not_started(e)
+            return
         for fd in fds:  # the child has its copies: close ours now, not when the run ends
             os.close(fd)
         fds = []
@@ -245,6 +258,15 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
             await _reap(proc)
         await group.remove()  # every task of the run gone (where a cgroup holds them) before its uid goes back
         await own_uid.__aexit__(None, None, None)
+
+
+def _not_started(e: BaseException) -> LiveRun:
+    """A run whose process could not be set up between fork and exec (its namespaces: a user's count of them may be
+    full; its cgroups, filter, limits) or not executed: a result saying so, not an exception out of run_python."""
+    cgroup.log.warning("sandbox: the run's process could not be started: %s", e)
+    return LiveRun(None, [], SandboxResult(None, "", "sandbox: the run's process could not be started (its "
+                                                     "namespaces, cgroups or limits could not be set up; see the "
+                                                     "gateway's log); not run"))
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:

@@ -11,6 +11,7 @@ read-only (tierwise.sandbox.identity); files are otherwise readable as the run's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import logging
@@ -126,17 +127,28 @@ def shield_gateway(allow_weak: bool) -> bool:
     return True
 
 
-def masks(keep: list[str]) -> tuple[str, ...]:
+def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The gateway's working folder (its config, a `.env` beside it) and home, to hide from a weak run whose host
     is read-only, as bubblewrap hides them: the run, OS layer alone, read a world-readable `.env` of the folder
-    the gateway was started in. Not a folder that holds one of `keep` (the run's folder, the interpreter, a
-    folder bound in: the run needs them; a root gateway's staging already covers such a home), nor "/"."""
-    found = []
-    for path in {os.path.realpath(os.getcwd()), os.path.realpath(os.path.expanduser("~"))}:
-        if path != "/" and os.path.isdir(path) and not any(
-                k == path or k.startswith(path.rstrip("/") + "/") for k in map(os.path.realpath, keep)):
-            found.append(path)
-    return tuple(sorted(found))
+    the gateway was started in. (masks, shown): the folders to cover, and those of `keep` (the run's folder, the
+    interpreter, a folder bound in: the run needs them) inside one of them, shown again in place
+    (tierwise.sandbox.identity.plan). Before, a folder holding one of `keep` stayed whole: a script agent's
+    folder below the gateway's left its `.env` readable, and an interpreter installed in the home (pyenv, uv) the
+    whole home. Not "/", a folder inside one of `keep`, or one holding the stage folder the staging binds through;
+    not a working folder that is gone (a release folder replaced under the gateway: os.getcwd() fails)."""
+    keep = [os.path.realpath(k) for k in keep]
+    stage = identity.stage_root()
+    places = {os.path.realpath(os.path.expanduser("~"))}
+    with contextlib.suppress(OSError):
+        places.add(os.path.realpath(os.getcwd()))
+    found = sorted(p for p in places if p != "/" and os.path.isdir(p) and not _holds(p, stage)
+                   and not any(k == p or _holds(k, p) for k in keep))
+    shown = tuple(sorted({k for k in keep if any(_holds(m, k) for m in found)}))
+    return tuple(found), shown
+
+
+def _holds(folder: str, path: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:
