@@ -32,6 +32,7 @@ from tierwise.budgets.checks import (
 )
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.dimension_values import OVERFLOW, DimensionValues
+from tierwise.budgets.store_health import StoreHealth
 from tierwise.budgets.plan import (
     Budget,
     RatePlan,
@@ -126,6 +127,7 @@ class SpendController:
         self._live: dict[str, float] = {}  # request id -> when admitted
         self._renewer: asyncio.Task[None] | None = None
         self.store: Any = None
+        self.health = StoreHealth(self.fail_open)  # the shared store's outages: /health, one log line each
         if not self.active:
             return
         if sc.backend == "redis":
@@ -323,6 +325,8 @@ class SpendController:
                                                    deadline=now + self.ttl, fits=self.fits)
         except Exception as e:  # the shared store is unreachable (or answered nonsense)
             return self._store_failed(e, target, ctx)
+        if self.health.down_since is not None:
+            self.health.answered()
         if refusal is None:
             ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
             if budgets:
@@ -387,8 +391,8 @@ class SpendController:
         return err
 
     def _store_failed(self, e: Exception, target: Any, ctx: Any) -> Any:
+        self.health.failed(e)  # (one log line per outage: one per refused request flooded the log)
         if not self.fail_open:
-            log.warning("budgets: store unavailable (%s); refusing (on_store_error: fail_closed)", type(e).__name__)
             ctx.trace.decide("budget", "budget store unavailable; refused (fail_closed)")
             raise StoreUnavailable("the gateway cannot check its spend limits right now (budget store "
                                    "unavailable); retry shortly")
@@ -540,6 +544,21 @@ class SpendController:
         held = await self.store.reservations_count() if self.store is not None else 0
         return {"backend": self.cfg.store.backend, "reservations_in_flight": held, "budgets": rows,
                 "rate_limits": [r.model_dump(exclude_none=True) for r in self.rate_cfg.limits]}
+
+    async def store_health(self, key_names: list[str]) -> tuple[dict[str, Any], list[str]] | None:
+        """For `/health`: the shared store's state, and the routes whose requests (of a key in `key_names`) the
+        budgets or rate limits cover, which an unavailable store refuses or lets through uncounted. None without
+        a shared store (the memory store cannot be unavailable)."""
+        if not self.active or self._sync:
+            return None
+        state = await self.health.status(self.store.probe, self.cfg.store.timeout)
+        covered = []
+        if state["status"] != "ok":
+            for route in self.gw.cfg.routes:
+                plans = [self.plan(route, k) for k in key_names or [""]]
+                if any(p.static or p.dynamic or p.rates for p in plans):
+                    covered.append(route)
+        return state, covered
 
     async def close(self) -> None:
         if self._renewer is not None:

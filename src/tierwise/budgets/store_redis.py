@@ -373,6 +373,10 @@ class RedisStore:
             out[k] = {f: float(v) for f, v in h.items()}
         return out
 
+    async def probe(self) -> None:
+        """One write that expires (what an admission needs: a Redis out of memory answers PING, not this)."""
+        await self.client.set(self.prefix + "probe", "1", ex=60)
+
     async def reservations_count(self) -> int:
         return int(await self.client.zcard(self.zkey))
 
