@@ -502,7 +502,7 @@ class SpendController:
             for rid in [r for r, t in self._live.items() if t < old]:  # never settled (a bug): left to expire
                 del self._live[rid]
             try:
-                await self.store.renew(list(self._live), time.time() + self.ttl, int(self.ttl) + 3600)
+                await self.store.renew(list(self._live), self.ttl, int(self.ttl) + 3600)
             except Exception as e:  # Redis is away: the next turn tries again (a third of the TTL is left)
                 log.warning("budgets: could not renew the reservations of %d request(s) in flight (%s)",
                             len(self._live), type(e).__name__)

@@ -50,6 +50,11 @@ MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropp
 # {kind, index, what, used, oldest slot[, cur, prev]})}.
 SCRIPT = """
 local now = tonumber(ARGV[1])
+-- Reservation deadlines are on Redis's clock: the gateway's `now` only says how far ahead a deadline is. On the
+-- gateways' clocks, one running ahead of the others by more than reservation_ttl swept their live reservations
+-- (every call gives back what is past its `now`), and the budget admitted past its cap in their place.
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
 local zkey, rprefix, sprefix, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fits = ARGV[6] == '1'
 local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -76,7 +81,7 @@ local function give_back(r)
 end
 
 local function sweep()
-  local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 16)
+  local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', rnow, 'LIMIT', 0, 16)
   for _, r in ipairs(dead) do give_back(r) end
 end
 
@@ -184,7 +189,7 @@ local function admit(a)
   end
   if held then
     redis.call('EXPIRE', rprefix .. rid, math.floor(tonumber(deadline) - now) + 3600)
-    redis.call('ZADD', zkey, deadline, rid)
+    redis.call('ZADD', zkey, rnow + (tonumber(deadline) - now), rid)
   end
   for i = 0, nr - 1 do
     local r = r0 + i * 4
@@ -202,6 +207,18 @@ for n = 1, nsettle do settled[n] = settle(words(ARGV[9 + n])) end
 sweep()
 for n = 1, #ARGV - 9 - nsettle do admitted[n] = admit(words(ARGV[9 + nsettle + n])) end
 return {settled, admitted}
+"""
+
+
+# ARGV: zkey rprefix ttl hold_s rid...: each still-reserved rid's deadline to Redis's now + ttl (never earlier).
+RENEW = """
+local tm = redis.call('TIME')
+local deadline = tonumber(tm[1]) + tonumber(tm[2]) / 1000000 + tonumber(ARGV[3])
+for i = 5, #ARGV do
+  redis.call('ZADD', ARGV[1], 'XX', 'GT', deadline, ARGV[i])
+  redis.call('EXPIRE', ARGV[2] .. ARGV[i], ARGV[4])
+end
+return 0
 """
 
 
@@ -245,6 +262,7 @@ class RedisStore:
         self.client: Any = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                                    decode_responses=True, health_check_interval=0)
         self._script = self.client.register_script(SCRIPT)
+        self._renew = self.client.register_script(RENEW)
         # Waiting: (argument string, clock, future); the clock is (now, minute, frac) of an admission.
         self._admissions: list[tuple[str, tuple[float, int, float], asyncio.Future[Any]]] = []
         self._settlements: list[tuple[str, float, asyncio.Future[Any] | None]] = []
@@ -350,16 +368,11 @@ class RedisStore:
         if self._kept and not self._soon:
             self._flush()
 
-    async def renew(self, rids: list[str], deadline: float, hold_s: int) -> None:
-        """Move the deadlines of requests still in flight to `deadline` (only those still reserved: XX), so
-        only a dead gateway's reservations expire, however long a live request runs."""
-        pipe = self.client.pipeline(transaction=False)
+    async def renew(self, rids: list[str], ttl: float, hold_s: int) -> None:
+        """Move the deadlines of requests still in flight to `ttl` seconds from now on Redis's clock (only those
+        still reserved: XX), so only a dead gateway's reservations expire, however long a live request runs."""
         for i in range(0, len(rids), 512):
-            part = rids[i:i + 512]
-            pipe.zadd(self.zkey, dict.fromkeys(part, deadline), xx=True, gt=True)
-            for rid in part:
-                pipe.expire(self.rprefix + rid, hold_s)
-        await pipe.execute()
+            await self._renew(args=[self.zkey, self.rprefix, repr(float(ttl)), hold_s, *rids[i:i + 512]])
 
     # ------------------------------------------------------------------ status and lifecycle
 
