@@ -117,3 +117,18 @@ def test_an_admin_key_sees_the_details_of_health(own_redis, two_tier, keys):
         assert set(h) >= {"status", "routes", "deployments", "budget_store"}, (key, h)
     assert health(g, "sk-not-a-key-at-all") == {"status": "ok"}
     assert health(g, None) == {"status": "ok"}
+
+
+def test_the_budget_remaining_gauge_counts_every_replica(own_redis, two_tier, keys):
+    """`tierwise_budget_remaining_usd` (and the dashboard's budgets panel) were never set: empty on every scrape."""
+    r = own_redis()
+    spender, scraped = team_gateway(two_tier, r.url), team_gateway(two_tier, r.url)
+    assert ask(spender)
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    used = next(b["usd_used"] for b in httpx.get(scraped.url + "/v1/tierwise/budgets", headers=admin,
+                                                   timeout=10).json()["budgets"] if b["budget"] == "team")
+    assert used > 0
+    text = httpx.get(scraped.url + "/metrics", headers=admin, timeout=10).text
+    gauge = [ln for ln in text.splitlines() if ln.startswith("tierwise_budget_remaining_usd{")]
+    assert [ln.split(" ")[0] for ln in gauge] == ['tierwise_budget_remaining_usd{budget="team"}'], gauge  # per key:
+    assert float(gauge[0].split(" ")[1]) == pytest.approx(5.0 - used)  # no one figure
