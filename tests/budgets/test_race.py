@@ -204,6 +204,35 @@ def test_a_killed_gateways_reservation_expires(tmp_path, redis_prefix):
         up.stop()
 
 
+def test_a_killed_gateways_reservation_leaves_the_status_without_new_traffic(tmp_path, redis_prefix):
+    """After reservation_ttl a killed gateway's reservation is no longer in flight in the budgets' status, though no
+    request came since. Before (session 24, team-ops), only an admission or settlement gave it back: a replica
+    killed at the end of the day's traffic left `tierwise budgets` (and the gauge) showing its reservations in
+    flight and their budgets spent for as long as traffic stayed away."""
+    up = AnthropicDouble()
+    up.default = Delay(60, Reply(text="late", usage=USAGE))
+    up.start()
+    store = f'{{backend: redis, redis_url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}'
+    p1, p2 = free_port(), free_port()
+    g1 = Serve(config(p1, tmp_path, up.url, store, ttl=10), p1, tmp_path)
+    g2 = Serve(config(p2, tmp_path, up.url, store, ttl=10), p2, tmp_path)
+    try:
+        threading.Thread(target=lambda: _ask_quietly(g1.url), daemon=True).start()
+        assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)
+        os.kill(g1.p.pid, signal.SIGKILL)
+        g1.p.wait(timeout=10)
+        assert spent(g2.url)["reservations_in_flight"] == 1  # within reservation_ttl: held
+        deadline = time.monotonic() + 40
+        while (st := spent(g2.url))["reservations_in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert st["reservations_in_flight"] == 0 and st["budgets"][0]["usd_used"] == 0, st
+        assert len(up.requests) == 1  # no request came since
+    finally:
+        g1.stop()
+        g2.stop()
+        up.stop()
+
+
 def _ask_quietly(url: str) -> None:
     try:
         openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0, timeout=90).chat.completions.create(

@@ -512,6 +512,8 @@ class SpendController:
     async def status(self) -> dict[str, Any]:
         """Usage and what remains of every budget bucket in its current window (reservations included)."""
         now = time.time()
+        if self.store is not None and not self._sync:
+            await self.store.sweep()  # a killed replica's reservations past their deadline are not in flight
         rows = []
         for b in self.budgets:
             base = f"{self.prefix}b:{b.name}:"
