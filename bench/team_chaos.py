@@ -414,6 +414,8 @@ def main() -> None:
             ids = set(out.answered_ids.get(r.url, []))
             lost[r.name] = len(ids - ledger_ids(r.ledger))
         report["answered_not_in_ledger"] = lost
+        report["budgets_log_lines"] = sum(ln.count(b"tierwise.budgets") for f in tmp.glob("serve-*.log")
+                                          for ln in [f.read_bytes()])
         print(json.dumps(report, indent=1, default=str))
     finally:
         for r in replicas:
