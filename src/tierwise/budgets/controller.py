@@ -133,7 +133,8 @@ class SpendController:
         if sc.backend == "redis":
             from tierwise.budgets.store_redis import RedisStore
 
-            self.store = RedisStore(sc.redis_url, sc.key_prefix, timeout=sc.timeout)
+            self.store = RedisStore(sc.redis_url, sc.key_prefix, timeout=sc.timeout,
+                                    count_dead=self.cfg.dead_reservations == "count")
         else:
             from tierwise.budgets.store_memory import MemoryStore
 

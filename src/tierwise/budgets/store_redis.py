@@ -39,7 +39,7 @@ SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with 
 RETRY_EVERY = 1.0  # seconds between two tries of the settlements a store error kept back
 MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropped, with a warning)
 
-# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle, then nsettle settlement
+# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead, then nsettle settlement
 # strings, then one string per admission. Each string holds words separated by spaces (one
 # argument per request for redis-py to encode, not thirty):
 #   settlement: rid nb nr, 7 per budget (key slot reserved_usd reserved_tok usd tok expire_s),
@@ -59,6 +59,7 @@ local zkey, rprefix, sprefix, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fits = ARGV[6] == '1'
 local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
 local nsettle = tonumber(ARGV[9])
+local count_dead = ARGV[10] == '1'
 local w = 1 - frac
 
 local function words(s)
@@ -82,7 +83,15 @@ end
 
 local function sweep()
   local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', rnow, 'LIMIT', 0, 16)
-  for _, r in ipairs(dead) do give_back(r) end
+  for _, r in ipairs(dead) do
+    if count_dead then
+      -- (dead_reservations: count) it stays spent; its record stays until it expires, so that a settlement
+      -- that still comes replaces it rather than adding to it
+      redis.call('ZREM', zkey, r)
+    else
+      give_back(r)
+    end
+  end
 end
 
 local function settle(a)
@@ -91,10 +100,11 @@ local function settle(a)
     return 0
   end
   if nb < 0 then  -- a release: the admission's answer was lost, whatever it reserved is given back
-    if redis.call('ZSCORE', zkey, rid) then give_back(rid) end
+    if redis.call('ZSCORE', zkey, rid) or redis.call('EXISTS', rprefix .. rid) == 1 then give_back(rid) end
     return 1
   end
   local live = redis.call('ZREM', zkey, rid) == 1
+  if not live and redis.call('EXISTS', rprefix .. rid) == 1 then live = true end  -- counted past its deadline
   if live then redis.call('DEL', rprefix .. rid) end
   for i = 0, nb - 1 do
     local b = 4 + i * 7
@@ -203,9 +213,9 @@ local function admit(a)
 end
 
 local settled, admitted = {}, {}
-for n = 1, nsettle do settled[n] = settle(words(ARGV[9 + n])) end
+for n = 1, nsettle do settled[n] = settle(words(ARGV[10 + n])) end
 sweep()
-for n = 1, #ARGV - 9 - nsettle do admitted[n] = admit(words(ARGV[9 + nsettle + n])) end
+for n = 1, #ARGV - 10 - nsettle do admitted[n] = admit(words(ARGV[10 + nsettle + n])) end
 return {settled, admitted}
 """
 
@@ -254,8 +264,9 @@ def _settlement(rid: str, budgets: list[Settlement], rates: list[RateSettlement]
 class RedisStore:
     shared = True
 
-    def __init__(self, url: str, prefix: str, *, timeout: float) -> None:
+    def __init__(self, url: str, prefix: str, *, timeout: float, count_dead: bool = False) -> None:
         self.prefix = prefix
+        self.count_dead = "1" if count_dead else "0"  # budgets.dead_reservations: count
         self.zkey = prefix + "reservations"
         self.rprefix = prefix + "res:"
         self.sprefix = prefix + "settled:"
@@ -329,7 +340,7 @@ class RedisStore:
         clocks = [c for _, c, _ in adm]
         now, minute, frac = max(clocks) if clocks else (max(n for _, n, _ in st), 0, 0.0)
         args: list[Any] = [repr(now), self.zkey, self.rprefix, self.sprefix, self.settled_ttl,
-                           "1" if self.fits else "0", minute, repr(frac), len(st)]
+                           "1" if self.fits else "0", minute, repr(frac), len(st), self.count_dead]
         args += [s for s, _, _ in st]
         args += [a for a, _, _ in adm]
         futures = [f for _, _, f in st] + [f for _, _, f in adm]
@@ -399,7 +410,7 @@ class RedisStore:
             if not await self.client.zcount(self.zkey, "-inf", sec + usec / 1e6):
                 return
             await self._script(args=[repr(time.time()), self.zkey, self.rprefix, self.sprefix, self.settled_ttl, "0",
-                                     0, "0.0", 0])
+                                     0, "0.0", 0, self.count_dead])
 
     async def reservations_count(self) -> int:
         return int(await self.client.zcard(self.zkey))
