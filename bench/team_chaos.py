@@ -24,7 +24,8 @@ Reported: the caps, the real spend, what the budget counted, reservations in fli
 by status and error type (a 500 or an error outside the client's schema is a failure), /health and
 /metrics of each replica during and after, and whether every request answered 200 is in a ledger.
 
-    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|stop30|freeze|slow|kill|skew
+    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|stop30|freeze|slow|oom|evict|kill|skew
+        [--dead count]
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ class AofRedis(OwnRedis):
         self.proc = None
 
 
-def config(port: int, tmp: Path, up: str, redis_url: str, usd: float, per_key: float, ttl: int) -> str:
+def config(port: int, tmp: Path, up: str, redis_url: str, usd: float, per_key: float, ttl: int,
+           dead: str = "release") -> str:
     return f"""
 server:
   port: {port}
@@ -134,6 +136,7 @@ routes:
 budgets:
   store: {{backend: redis, redis_url: "{redis_url}", key_prefix: "chaos:spend:"}}
   reservation_ttl: {ttl}
+  dead_reservations: {dead}
   limits:
     - {{name: team, usd: {usd}, window: day}}
     - {{name: per-person, per: key, usd: {per_key}, window: day}}
@@ -292,6 +295,7 @@ def main() -> None:
     ap.add_argument("--skew", type=float, default=120.0)
     ap.add_argument("--upstream-delay", type=float, default=0.5)
     ap.add_argument("--limit", type=int, default=60, help="requests per client at most")
+    ap.add_argument("--dead", default="release", help="budgets.dead_reservations: release | count")
     args = ap.parse_args()
     os.environ.update(KEYS)
     tmp = Path(tempfile.mkdtemp(prefix="team-chaos-"))
@@ -310,7 +314,8 @@ def main() -> None:
             if args.scenario == "skew" and name == "c":
                 env = {"PYTHONPATH": str(skew_dir(tmp, args.skew))}
             p = free_port()
-            replicas.append(Replica(name, tmp, config(p, tmp, up.url, redis_url, args.usd, args.per_key, args.ttl),
+            replicas.append(Replica(name, tmp, config(p, tmp, up.url, redis_url, args.usd, args.per_key, args.ttl,
+                                           args.dead),
                                     p, extra, env))
         out = Outcomes()
         during: dict[str, Any] = {}
