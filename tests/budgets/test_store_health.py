@@ -2,8 +2,8 @@
 says it once, the metrics name it, and the gateway serves again without a restart.
 
 Before (session 24, team-ops): with every budgeted request refused 503 because Redis was gone, `/health` said
-`ok` on every replica; `fail_closed` logged one warning per refused request (1,550 lines per replica in a
-30-second outage at 50 clients); the refusals were `error_type="other"` in the metrics; and an admin key saw only
+`ok` on every replica; `fail_closed` logged a budgets warning per refused request (≈780 per replica in a
+30-second outage at 50 clients, beside each request's failure line); the refusals were `error_type="other"` in the metrics; and an admin key saw only
 the bare status of /health, less than a client's key.
 """
 

@@ -2,8 +2,8 @@
 
 A Redis budget store that stops answering (stopped, frozen, out of memory) refuses every request the budgets and
 rate limits cover (`fail_closed`) or lets them through uncounted (`fail_open`). Before, `/health` said `ok` on
-every replica throughout, and `fail_closed` logged one warning per refused request (1,550 lines per replica in a
-30-second outage at 50 clients). Now the first failure of an outage is logged once, with what it means, and its
+every replica throughout, and `fail_closed` logged a warning per refused request (≈780 per replica in a 30-second
+outage at 50 clients, beside each request's own failure line, which stays: docs/operations.md, "The console"). Now the first failure of an outage is logged once, with what it means, and its
 end once, with how long it lasted and how many requests it refused; `/health` reports the store and marks the
 routes it covers.
 
