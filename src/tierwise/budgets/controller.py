@@ -32,7 +32,6 @@ from tierwise.budgets.checks import (
 )
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.dimension_values import OVERFLOW, DimensionValues
-from tierwise.budgets.store_health import StoreHealth
 from tierwise.budgets.plan import (
     Budget,
     RatePlan,
@@ -46,6 +45,7 @@ from tierwise.budgets.plan import (
     reachable,
     usd_text,
 )
+from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
