@@ -25,7 +25,7 @@ by status and error type (a 500 or an error outside the client's schema is a fai
 /metrics of each replica during and after, and whether every request answered 200 is in a ledger.
 
     PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|stop30|freeze|slow|oom|evict|kill|skew
-        [--dead count]
+        [--dead count] [--on-store-error fail_open]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class AofRedis(OwnRedis):
 
 
 def config(port: int, tmp: Path, up: str, redis_url: str, usd: float, per_key: float, ttl: int,
-           dead: str = "release") -> str:
+           dead: str = "release", on_error: str = "fail_closed") -> str:
     return f"""
 server:
   port: {port}
@@ -134,7 +134,7 @@ models:
 routes:
   main: {{policy: fallback, targets: [frontier], retries: 0}}
 budgets:
-  store: {{backend: redis, redis_url: "{redis_url}", key_prefix: "chaos:spend:"}}
+  store: {{backend: redis, redis_url: "{redis_url}", key_prefix: "chaos:spend:", on_store_error: {on_error}}}
   reservation_ttl: {ttl}
   dead_reservations: {dead}
   limits:
@@ -296,6 +296,7 @@ def main() -> None:
     ap.add_argument("--upstream-delay", type=float, default=0.5)
     ap.add_argument("--limit", type=int, default=60, help="requests per client at most")
     ap.add_argument("--dead", default="release", help="budgets.dead_reservations: release | count")
+    ap.add_argument("--on-store-error", default="fail_closed", help="budgets.store.on_store_error")
     args = ap.parse_args()
     os.environ.update(KEYS)
     tmp = Path(tempfile.mkdtemp(prefix="team-chaos-"))
@@ -315,7 +316,7 @@ def main() -> None:
                 env = {"PYTHONPATH": str(skew_dir(tmp, args.skew))}
             p = free_port()
             replicas.append(Replica(name, tmp, config(p, tmp, up.url, redis_url, args.usd, args.per_key, args.ttl,
-                                           args.dead),
+                                           args.dead, args.on_store_error),
                                     p, extra, env))
         out = Outcomes()
         during: dict[str, Any] = {}
