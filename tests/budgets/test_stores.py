@@ -101,14 +101,29 @@ def test_settlement_replaces_the_reservation_once(store):
     assert used(store, "a") == (0.125, 300)
 
 
+def later(store, seconds: float) -> float:
+    """The clock `seconds` after NOW: the memory store's deadlines are on the gateway's clock (the `now` it is
+    given), the Redis store's on Redis's own, so there every deadline is moved that much closer instead."""
+    if isinstance(store, RedisStore):
+        import redis
+
+        r = redis.Redis.from_url(REDIS_URL)
+        moved = getattr(store, "_test_elapsed", 0.0)
+        for rid, deadline in r.zrange(store.zkey, 0, -1, withscores=True):
+            r.zadd(store.zkey, {rid: deadline - (seconds - moved)})
+        store._test_elapsed = seconds
+        r.close()
+    return NOW + seconds
+
+
 def test_an_unsettled_reservation_expires(store):
     c = check(store, "a", 0.9)
     assert reserve(store, "dead", [c], ttl=30) is None  # its gateway is killed: never settled
-    assert reserve(store, "r2", [check(store, "a", 0.2)], now=NOW + 10) is None
+    assert reserve(store, "r2", [check(store, "a", 0.2)], now=later(store, 10)) is None
     assert used(store, "a") == (1.1, 0)
-    assert reserve(store, "r3", [check(store, "a", 0.2)], now=NOW + 11) is not None  # spent
+    assert reserve(store, "r3", [check(store, "a", 0.2)], now=later(store, 11)) is not None  # spent
     # Past its deadline the dead reservation is given back by the next call.
-    assert reserve(store, "r4", [check(store, "a", 0.2)], now=NOW + 31) is None
+    assert reserve(store, "r4", [check(store, "a", 0.2)], now=later(store, 31)) is None
     assert used(store, "a") == (0.4, 0)
     assert run(_count(store)) == 2  # r2 and r4: unsettled, within their time
 
@@ -124,9 +139,9 @@ async def _count(store):
 def test_settling_after_expiry_counts_the_real_cost(store):
     c = check(store, "a", 0.5)
     assert reserve(store, "slow", [c], ttl=5) is None
-    assert reserve(store, "other", [check(store, "a", 0.0)], now=NOW + 6) is None  # sweeps `slow`
+    assert reserve(store, "other", [check(store, "a", 0.0)], now=later(store, 6)) is None  # sweeps `slow`
     assert used(store, "a") == (0.0, 0)
-    assert settle(store, "slow", [Settlement(c.key, c.slot, 0.5, 0, 0.25, 0, 3600)], now=NOW + 7)
+    assert settle(store, "slow", [Settlement(c.key, c.slot, 0.5, 0, 0.25, 0, 3600)], now=later(store, 7))
     assert used(store, "a") == (0.25, 0)
 
 

@@ -67,3 +67,23 @@ observability:
     assert f"✗ redis 127.0.0.1:{board} (blackboard): unreachable" in out
     assert f"✗ redis 127.0.0.1:{presence} (observability.dashboard.presence): unreachable" in out
     assert "pw-of-the" not in out
+
+
+def test_doctor_warns_when_the_budgets_redis_evicts(tmp_path, monkeypatch, own_redis):
+    """An evicting `maxmemory-policy` on the budgets' Redis forgets spend (bench/team_chaos.py --scenario evict:
+    $2.31 paid of a $2 budget); `doctor` said nothing (session 24, team-ops)."""
+    import redis
+
+    monkeypatch.chdir(tmp_path)
+    r = own_redis(appendonly=False)
+    c = redis.Redis(port=r.port)
+    c.config_set("maxmemory", "100mb")
+    c.config_set("maxmemory-policy", "volatile-lru")  # every budget key has a TTL: volatile-* evicts them too
+    (tmp_path / "tw.yaml").write_text(config(free_port(), r.port).replace("u:pw-of-the-budgets@", ""))
+    out = CliRunner().invoke(main, ["doctor", "-c", "tw.yaml"]).output
+    assert f"! redis 127.0.0.1:{r.port} (budgets.store) evicts keys at its maxmemory (maxmemory-policy volatile-lru)" \
+        in out, out
+    c.config_set("maxmemory-policy", "noeviction")
+    out = CliRunner().invoke(main, ["doctor", "-c", "tw.yaml"]).output
+    assert "evicts keys" not in out and f"✓ redis 127.0.0.1:{r.port} (budgets.store)" in out, out
+    c.close()

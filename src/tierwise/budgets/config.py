@@ -109,6 +109,10 @@ class BudgetsConfig(_Strict):
         "request's reservation); fits: admit only when the worst-case cost fits what remains")
     reservation_ttl: float = Field(900.0, ge=10, le=86400, description="seconds after which a reservation that "
                                    "was never settled (a killed gateway) is released")
+    dead_reservations: Literal["release", "count"] = Field(
+        "release", description="a reservation past its deadline (its gateway was killed mid-request): release "
+        "gives it back (what the killed gateway's calls cost is then not counted); count keeps it as spent (its "
+        "worst case; Redis store)")
     max_dimension_values: int = Field(
         10_000, ge=1, le=10_000_000, description="distinct tags, sessions or workflows (client-chosen values) a "
         "budget counts apart per gateway key in one process; beyond it that key's new values share one bucket "

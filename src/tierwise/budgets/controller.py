@@ -45,6 +45,7 @@ from tierwise.budgets.plan import (
     reachable,
     usd_text,
 )
+from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
@@ -126,12 +127,14 @@ class SpendController:
         self._live: dict[str, float] = {}  # request id -> when admitted
         self._renewer: asyncio.Task[None] | None = None
         self.store: Any = None
+        self.health = StoreHealth(self.fail_open)  # the shared store's outages: /health, one log line each
         if not self.active:
             return
         if sc.backend == "redis":
             from tierwise.budgets.store_redis import RedisStore
 
-            self.store = RedisStore(sc.redis_url, sc.key_prefix, timeout=sc.timeout)
+            self.store = RedisStore(sc.redis_url, sc.key_prefix, timeout=sc.timeout,
+                                    count_dead=self.cfg.dead_reservations == "count")
         else:
             from tierwise.budgets.store_memory import MemoryStore
 
@@ -323,6 +326,8 @@ class SpendController:
                                                    deadline=now + self.ttl, fits=self.fits)
         except Exception as e:  # the shared store is unreachable (or answered nonsense)
             return self._store_failed(e, target, ctx)
+        if self.health.down_since is not None:
+            self.health.answered()
         if refusal is None:
             ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
             if budgets:
@@ -387,8 +392,8 @@ class SpendController:
         return err
 
     def _store_failed(self, e: Exception, target: Any, ctx: Any) -> Any:
+        self.health.failed(e)  # (one log line per outage: one per refused request flooded the log)
         if not self.fail_open:
-            log.warning("budgets: store unavailable (%s); refusing (on_store_error: fail_closed)", type(e).__name__)
             ctx.trace.decide("budget", "budget store unavailable; refused (fail_closed)")
             raise StoreUnavailable("the gateway cannot check its spend limits right now (budget store "
                                    "unavailable); retry shortly")
@@ -498,7 +503,7 @@ class SpendController:
             for rid in [r for r, t in self._live.items() if t < old]:  # never settled (a bug): left to expire
                 del self._live[rid]
             try:
-                await self.store.renew(list(self._live), time.time() + self.ttl, int(self.ttl) + 3600)
+                await self.store.renew(list(self._live), self.ttl, int(self.ttl) + 3600)
             except Exception as e:  # Redis is away: the next turn tries again (a third of the TTL is left)
                 log.warning("budgets: could not renew the reservations of %d request(s) in flight (%s)",
                             len(self._live), type(e).__name__)
@@ -508,6 +513,8 @@ class SpendController:
     async def status(self) -> dict[str, Any]:
         """Usage and what remains of every budget bucket in its current window (reservations included)."""
         now = time.time()
+        if self.store is not None and not self._sync:
+            await self.store.sweep()  # a killed replica's reservations past their deadline are not in flight
         rows = []
         for b in self.budgets:
             base = f"{self.prefix}b:{b.name}:"
@@ -540,6 +547,21 @@ class SpendController:
         held = await self.store.reservations_count() if self.store is not None else 0
         return {"backend": self.cfg.store.backend, "reservations_in_flight": held, "budgets": rows,
                 "rate_limits": [r.model_dump(exclude_none=True) for r in self.rate_cfg.limits]}
+
+    async def store_health(self, key_names: list[str]) -> tuple[dict[str, Any], list[str]] | None:
+        """For `/health`: the shared store's state, and the routes whose requests (of a key in `key_names`) the
+        budgets or rate limits cover, which an unavailable store refuses or lets through uncounted. None without
+        a shared store (the memory store cannot be unavailable)."""
+        if not self.active or self._sync:
+            return None
+        state = await self.health.status(self.store.probe, self.cfg.store.timeout)
+        covered = []
+        if state["status"] != "ok":
+            for route in self.gw.cfg.routes:
+                plans = [self.plan(route, k) for k in key_names or [""]]
+                if any(p.static or p.dynamic or p.rates for p in plans):
+                    covered.append(route)
+        return state, covered
 
     async def close(self) -> None:
         if self._renewer is not None:

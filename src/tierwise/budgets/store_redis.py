@@ -39,7 +39,7 @@ SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with 
 RETRY_EVERY = 1.0  # seconds between two tries of the settlements a store error kept back
 MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropped, with a warning)
 
-# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle, then nsettle settlement
+# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead, then nsettle settlement
 # strings, then one string per admission. Each string holds words separated by spaces (one
 # argument per request for redis-py to encode, not thirty):
 #   settlement: rid nb nr, 7 per budget (key slot reserved_usd reserved_tok usd tok expire_s),
@@ -50,10 +50,16 @@ MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropp
 # {kind, index, what, used, oldest slot[, cur, prev]})}.
 SCRIPT = """
 local now = tonumber(ARGV[1])
+-- Reservation deadlines are on Redis's clock: the gateway's `now` only says how far ahead a deadline is. On the
+-- gateways' clocks, one running ahead of the others by more than reservation_ttl swept their live reservations
+-- (every call gives back what is past its `now`), and the budget admitted past its cap in their place.
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
 local zkey, rprefix, sprefix, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fits = ARGV[6] == '1'
 local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
 local nsettle = tonumber(ARGV[9])
+local count_dead = ARGV[10] == '1'
 local w = 1 - frac
 
 local function words(s)
@@ -76,8 +82,16 @@ local function give_back(r)
 end
 
 local function sweep()
-  local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 16)
-  for _, r in ipairs(dead) do give_back(r) end
+  local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', rnow, 'LIMIT', 0, 16)
+  for _, r in ipairs(dead) do
+    if count_dead then
+      -- (dead_reservations: count) it stays spent; its record stays until it expires, so that a settlement
+      -- that still comes replaces it rather than adding to it
+      redis.call('ZREM', zkey, r)
+    else
+      give_back(r)
+    end
+  end
 end
 
 local function settle(a)
@@ -86,10 +100,11 @@ local function settle(a)
     return 0
   end
   if nb < 0 then  -- a release: the admission's answer was lost, whatever it reserved is given back
-    if redis.call('ZSCORE', zkey, rid) then give_back(rid) end
+    if redis.call('ZSCORE', zkey, rid) or redis.call('EXISTS', rprefix .. rid) == 1 then give_back(rid) end
     return 1
   end
   local live = redis.call('ZREM', zkey, rid) == 1
+  if not live and redis.call('EXISTS', rprefix .. rid) == 1 then live = true end  -- counted past its deadline
   if live then redis.call('DEL', rprefix .. rid) end
   for i = 0, nb - 1 do
     local b = 4 + i * 7
@@ -184,7 +199,7 @@ local function admit(a)
   end
   if held then
     redis.call('EXPIRE', rprefix .. rid, math.floor(tonumber(deadline) - now) + 3600)
-    redis.call('ZADD', zkey, deadline, rid)
+    redis.call('ZADD', zkey, rnow + (tonumber(deadline) - now), rid)
   end
   for i = 0, nr - 1 do
     local r = r0 + i * 4
@@ -198,10 +213,22 @@ local function admit(a)
 end
 
 local settled, admitted = {}, {}
-for n = 1, nsettle do settled[n] = settle(words(ARGV[9 + n])) end
+for n = 1, nsettle do settled[n] = settle(words(ARGV[10 + n])) end
 sweep()
-for n = 1, #ARGV - 9 - nsettle do admitted[n] = admit(words(ARGV[9 + nsettle + n])) end
+for n = 1, #ARGV - 10 - nsettle do admitted[n] = admit(words(ARGV[10 + nsettle + n])) end
 return {settled, admitted}
+"""
+
+
+# ARGV: zkey rprefix ttl hold_s rid...: each still-reserved rid's deadline to Redis's now + ttl (never earlier).
+RENEW = """
+local tm = redis.call('TIME')
+local deadline = tonumber(tm[1]) + tonumber(tm[2]) / 1000000 + tonumber(ARGV[3])
+for i = 5, #ARGV do
+  redis.call('ZADD', ARGV[1], 'XX', 'GT', deadline, ARGV[i])
+  redis.call('EXPIRE', ARGV[2] .. ARGV[i], ARGV[4])
+end
+return 0
 """
 
 
@@ -237,14 +264,16 @@ def _settlement(rid: str, budgets: list[Settlement], rates: list[RateSettlement]
 class RedisStore:
     shared = True
 
-    def __init__(self, url: str, prefix: str, *, timeout: float) -> None:
+    def __init__(self, url: str, prefix: str, *, timeout: float, count_dead: bool = False) -> None:
         self.prefix = prefix
+        self.count_dead = "1" if count_dead else "0"  # budgets.dead_reservations: count
         self.zkey = prefix + "reservations"
         self.rprefix = prefix + "res:"
         self.sprefix = prefix + "settled:"
         self.client: Any = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                                    decode_responses=True, health_check_interval=0)
         self._script = self.client.register_script(SCRIPT)
+        self._renew = self.client.register_script(RENEW)
         # Waiting: (argument string, clock, future); the clock is (now, minute, frac) of an admission.
         self._admissions: list[tuple[str, tuple[float, int, float], asyncio.Future[Any]]] = []
         self._settlements: list[tuple[str, float, asyncio.Future[Any] | None]] = []
@@ -311,7 +340,7 @@ class RedisStore:
         clocks = [c for _, c, _ in adm]
         now, minute, frac = max(clocks) if clocks else (max(n for _, n, _ in st), 0, 0.0)
         args: list[Any] = [repr(now), self.zkey, self.rprefix, self.sprefix, self.settled_ttl,
-                           "1" if self.fits else "0", minute, repr(frac), len(st)]
+                           "1" if self.fits else "0", minute, repr(frac), len(st), self.count_dead]
         args += [s for s, _, _ in st]
         args += [a for a, _, _ in adm]
         futures = [f for _, _, f in st] + [f for _, _, f in adm]
@@ -350,16 +379,11 @@ class RedisStore:
         if self._kept and not self._soon:
             self._flush()
 
-    async def renew(self, rids: list[str], deadline: float, hold_s: int) -> None:
-        """Move the deadlines of requests still in flight to `deadline` (only those still reserved: XX), so
-        only a dead gateway's reservations expire, however long a live request runs."""
-        pipe = self.client.pipeline(transaction=False)
+    async def renew(self, rids: list[str], ttl: float, hold_s: int) -> None:
+        """Move the deadlines of requests still in flight to `ttl` seconds from now on Redis's clock (only those
+        still reserved: XX), so only a dead gateway's reservations expire, however long a live request runs."""
         for i in range(0, len(rids), 512):
-            part = rids[i:i + 512]
-            pipe.zadd(self.zkey, dict.fromkeys(part, deadline), xx=True, gt=True)
-            for rid in part:
-                pipe.expire(self.rprefix + rid, hold_s)
-        await pipe.execute()
+            await self._renew(args=[self.zkey, self.rprefix, repr(float(ttl)), hold_s, *rids[i:i + 512]])
 
     # ------------------------------------------------------------------ status and lifecycle
 
@@ -372,6 +396,21 @@ class RedisStore:
             h = await self.client.hgetall(k)
             out[k] = {f: float(v) for f, v in h.items()}
         return out
+
+    async def probe(self) -> None:
+        """One write that expires (what an admission needs: a Redis out of memory answers PING, not this)."""
+        await self.client.set(self.prefix + "probe", "1", ex=60)
+
+    async def sweep(self) -> None:
+        """Give back every reservation past its deadline (a killed gateway's), as each store call does 16 at a time:
+        with no admission after a replica was killed, `tierwise budgets`, `/v1/tierwise/budgets` and the gauge
+        showed its reservations in flight, and its budgets that much more spent, for as long as traffic stayed away."""
+        for _ in range(64):  # 1,024 at most per status read
+            sec, usec = await self.client.time()
+            if not await self.client.zcount(self.zkey, "-inf", sec + usec / 1e6):
+                return
+            await self._script(args=[repr(time.time()), self.zkey, self.rprefix, self.sprefix, self.settled_ttl, "0",
+                                     0, "0.0", 0, self.count_dead])
 
     async def reservations_count(self) -> int:
         return int(await self.client.zcard(self.zkey))

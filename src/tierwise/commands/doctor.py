@@ -396,6 +396,26 @@ async def ping_redis(url: str) -> tuple[bool, str]:
         await client.aclose()
 
 
+# What must be counted exactly lives in these parts' keys: an evicted key is spend forgotten, a task or an approval lost.
+MUST_NOT_EVICT = ("budgets.store", "dispatch", "approvals.store")
+
+
+async def evicting_policy(url: str) -> str | None:
+    """The server's eviction policy when it has a `maxmemory` and evicts (None when it does not, or when CONFIG
+    is not allowed to this user: a managed Redis, an ACL without it)."""
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, decode_responses=True)
+    try:
+        got = await client.config_get("maxmemory*")
+    except Exception:  # noqa: BLE001 - not ours to know
+        return None
+    finally:
+        await client.aclose()
+    policy = got.get("maxmemory-policy", "noeviction")
+    return policy if int(got.get("maxmemory", "0") or 0) > 0 and policy != "noeviction" else None
+
+
 def built_routes(cfg: Config) -> None:
     """Build the gateway's routes as `serve` does (no ledger, nothing started), so what only building
     finds (an ensemble file that is not there, a sandbox a code verifier needs) fails here, not at start.
@@ -498,6 +518,11 @@ def command(config_path: str) -> None:
         good, msg = asyncio.run(ping_redis(url))
         click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
         ok &= good
+        counted = [u for u in users if u in MUST_NOT_EVICT]
+        if good and counted and (policy := asyncio.run(evicting_policy(url))) is not None:
+            click.echo(f"! redis {redis_where(url)} ({', '.join(counted)}) evicts keys at its maxmemory "
+                       f"(maxmemory-policy {policy}): an evicted budget counter is spend forgotten (a $2 budget paid "
+                       "$2.31 in bench/RESULTS.md); set `maxmemory-policy noeviction` (docs/budgets.md, Limits)")
     if (shared := cache_shares_redis(cfg)) is not None:
         click.echo(f"! {shared}")
     for mname, m in cfg.models.items():

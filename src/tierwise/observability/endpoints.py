@@ -199,6 +199,7 @@ class Endpoints:
         m.flush()
         m.refresh_breakers(self.gw.deployments)
         m.refresh_ledger(self.gw.ledger)
+        await m.refresh_budgets(self.gw.spend)
         if self.topology is not None:
             await self.topology.refresh_workers(m)
         body = await asyncio.to_thread(m.exposition) if m.mp else m.exposition()
@@ -257,6 +258,8 @@ class Endpoints:
             seconds = min(max(int(q.get("seconds", ["300"])[0]), 10), 900)
         except ValueError:
             seconds = 300
+        if self.obs.metrics is not None:
+            await self.obs.metrics.refresh_budgets(self.gw.spend)
         await self._json(scope, send, {"totals": live.totals, "series": live.series(seconds),
                                        "extras": self.topology.extras(self.obs.metrics)})
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from bisect import bisect_left
 from typing import Any
 
@@ -25,6 +26,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess as _mp
 
 from tierwise.observability.vocab import Bounded, call_error_type, reason_label
+
+BUDGETS_EVERY = 5.0  # seconds between two reads of the budgets for the gauge (a SCAN of the store's keys)
+BUDGETS_WAIT = 2.0  # seconds a scrape waits for them at most
 
 try:
     from tierwise.observability import _metricspack as native  # type: ignore[attr-defined]
@@ -133,6 +137,7 @@ class Metrics:
         self.ledger_not_journaled = Counter("tierwise_ledger_records_not_journaled", "Records the ledger's journal "
                                             "refused: its disk bound reached, or the disk", registry=r)
         self._ledger_seen = {"spilled": 0, "dropped": 0, "not_journaled": 0}
+        self._budgets_read = -BUDGETS_EVERY
         # Per worker process (a `pid` label, only under `serve --workers N`): how the load spreads.
         self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
                                      registry=r, multiprocess_mode="liveall") if self.mp else None
@@ -427,6 +432,25 @@ class Metrics:
     def refresh_breakers(self, deployments: dict[str, Any]) -> None:
         for name, d in deployments.items():
             self.child(self.breaker, self.model(name)).set(BREAKER_VALUES.get(d.breaker.state, 0))
+
+    async def refresh_budgets(self, spend: Any) -> None:
+        """`tierwise_budget_remaining_usd` of each global budget with a USD cap, read from its store (with Redis,
+        what every replica spent) at most every BUDGETS_EVERY seconds (the dashboard asks every second). Nothing
+        set it: the gauge and the dashboard's budgets panel stayed empty. A store that does not answer leaves
+        the last figures (/health says the store is unavailable)."""
+        if spend is None or not spend.active or not spend.budgets:
+            return
+        now = time.monotonic()
+        if now - self._budgets_read < BUDGETS_EVERY:
+            return
+        self._budgets_read = now
+        try:
+            st = await asyncio.wait_for(spend.status(), BUDGETS_WAIT)
+        except Exception:  # unreachable or slow: the scrape goes on without it
+            return
+        for row in st["budgets"]:
+            if row["per"] == "global" and "usd_remaining" in row:
+                self.child(self.budget_remaining, self.name(row["budget"])).set(row["usd_remaining"])
 
     def refresh_ledger(self, ledger: Any) -> None:
         if ledger is None:

@@ -17,6 +17,7 @@ ERROR_TYPES: dict[str, str] = {
     "UpstreamTimeout": "timeout",
     "ContextOverflow": "context_overflow",
     "Overloaded": "overloaded",
+    "StoreUnavailable": "store_unavailable",  # the budget or approvals store (Redis) did not answer: 503
     "UpstreamError": "upstream_error",
     "InvalidRequest": "invalid_request",
     "AuthenticationError": "authentication",

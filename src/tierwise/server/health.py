@@ -101,6 +101,15 @@ class Reachability:
         return out
 
 
+def _operator(app: Any, headers: dict[str, str]) -> bool:
+    """An admin or viewer key: it sees every route, deployment and local server (it saw only the bare status,
+    less than a client's key, on the gateway it operates)."""
+    try:
+        return app.roles.reader(headers, dashboard=False).role in ("admin", "viewer")
+    except Exception:  # no key this gateway knows
+        return False
+
+
 async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
     gw = app.gw
     breakers = {n: d.breaker.state for n, d in gw.deployments.items()}
@@ -113,14 +122,26 @@ async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
                    if d.provider.missing_key() or probes.get(d.provider.name) == "unreachable"
                    or breakers[n] != "closed"}
     routes = route_health(gw.cfg, lambda m: m not in unavailable)
+    # The budget store (Redis) unavailable: the routes its budgets and rate limits cover are refused (fail_closed:
+    # down) or answered uncounted (fail_open: degraded). Before, /health said ok while every such request got 503.
+    store = await gw.spend.store_health(sorted({s.name for _, s in app.keyring.keys})) if gw.spend.active else None
+    if store is not None and store[0]["status"] != "ok":
+        down = store[0]["on_store_error"] == "fail_closed"
+        for r in store[1]:
+            routes[r] = {**routes[r], "status": "down" if down else ("degraded" if routes[r]["status"] == "ok"
+                                                                     else routes[r]["status"]),
+                         "budget_store": "unavailable"}
     status = overall([r["status"] for r in routes.values()] if routes else
                      ["down" if n in unavailable else "ok" for n in breakers])
-    # Breaker states tell an outsider when a probe slot is open: only key holders see them.
+    # Breaker states tell an outsider when a probe slot is open: only key holders see them (a client key those of
+    # its own routes).
     if app.auth_required:
-        key = app.keyring.find({k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]})
-        if key is None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = app.keyring.find(headers)
+        if key is None and not _operator(app, headers):
             await app.send_json(send, 200, orjson.dumps({"status": status}))
             return
+    if app.auth_required and key is not None:
         routes = {n: r for n, r in routes.items() if key.visible(n, gw.deployments)}
         # a key limited to some routes sees the deployments those routes reach (their `unavailable` names
         # them already), not every deployment's name and breaker state
@@ -131,6 +152,8 @@ async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
         visible = {gw.deployments[n].provider.name for n in reach if n in gw.deployments}
         probes = {p: v for p, v in probes.items() if p in visible}
     body = {"status": status, "routes": routes, "deployments": breakers, "local_servers": probes}
+    if store is not None:
+        body["budget_store"] = store[0]
     if gw.ledger is not None:  # what waits for the ledger's writer; records dropped past its bound
         body["ledger"] = gw.ledger.backlog()
     await app.send_json(send, 200, orjson.dumps(body))
