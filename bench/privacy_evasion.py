@@ -100,8 +100,8 @@ def backslashed(v: str) -> str:
 
 
 def quoted_printable(v: str) -> str:
-    """`@` and `.` as quoted-printable (`jane.doe=40example=2Ecom`)."""
-    return v.replace("@", "=40").replace(".", "=2E")
+    """An e-mail's `@` as quoted-printable (`jane.doe=40example.com`)."""
+    return v.replace("@", "=40")
 
 
 def quoted_local(v: str) -> str:

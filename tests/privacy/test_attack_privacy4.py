@@ -188,3 +188,30 @@ def test_the_escapes_do_not_eat_values_or_invent_them(det):
     # a quoted phrase before an ordinary address does not swallow the words between
     assert found(det, 'a "b" c jane@example.com') == [("EMAIL_ADDRESS", "jane@example.com")]
     assert re.fullmatch(r"<EMAIL_ADDRESS_\d+>", "<EMAIL_ADDRESS_1>")
+
+
+# ---------------------------------------------------------------- the side endpoints
+
+def test_count_tokens_with_an_id_key_out_of_place(gateway, openai_up, anthropic_up):
+    """count_tokens sends the client's body as it is when the boundary would: an address under a message's
+    `id` was not seen, so it was sent."""
+    from tests.privacy.support import privacy_config
+
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, {"main": ["frontier"], "f": ["frontier"]}))
+    n = ant(g).messages.count_tokens(model="f", messages=[{"role": "user", "content": "hello there", "id": EMAIL}])
+    assert n.input_tokens > 0  # tierwise's estimate
+    assert not any(_readable(r.raw) for r in anthropic_up.requests)
+
+
+def test_embeddings_of_escaped_addresses(gateway, openai_up):
+    from tests.harness import two_tier_config
+    from tests.privacy.support import privacy_config
+
+    cfg = two_tier_config(openai_up.url, openai_up.url, remote_kind="openai",
+                          routes={"main": ["local"], "f": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["privacy"] = privacy_config("", "", {})["privacy"]
+    g = gateway(cfg)
+    e = oai(g).embeddings.create(model="f", input=list(ESCAPED.values()))
+    assert len(e.data) == len(ESCAPED)
+    sent = [r for r in openai_up.requests if r.path.endswith("/embeddings")]
+    assert sent and not any(_readable(r.raw) for r in sent), sent[-1].raw
