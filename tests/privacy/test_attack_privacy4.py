@@ -150,6 +150,7 @@ ESCAPED = {
     "markdown escapes": r"mail jane\_doe@example\.com today",
     "quoted-printable": "To: jane.doe=40example=2Ecom\nSubject: invoice",
     "quoted local part": 'write to "jane doe"@example.com today',
+    "spaced out": "mail j a n e . d o e @ e x a m p l e . c o m today",
 }
 
 
@@ -215,3 +216,38 @@ def test_embeddings_of_escaped_addresses(gateway, openai_up):
     assert len(e.data) == len(ESCAPED)
     sent = [r for r in openai_up.requests if r.path.endswith("/embeddings")]
     assert sent and not any(_readable(r.raw) for r in sent), sent[-1].raw
+
+
+SPACED = {
+    "US_SSN": ("SSN: 5 3 6 - 2 2 - 8 1 4 7 on file", "5 3 6 - 2 2 - 8 1 4 7"),
+    "IBAN_CODE": ("pay to D E 8 9 3 7 0 4 0 0 4 4 0 5 3 2 0 1 3 0 0 0 today", "D E 8 9 3 7 0 4 0 0 4 4 0 5 3 2 0 1 3 0 0 0"),
+    "IP_ADDRESS": ("my ip is 2 0 3 . 0 . 1 1 3 . 4 5 okay", "2 0 3 . 0 . 1 1 3 . 4 5"),
+    "PHONE_NUMBER": ("call + 4 6 7 0 1 2 3 4 5 6 7 later", "+ 4 6 7 0 1 2 3 4 5 6 7"),
+}
+
+
+@pytest.mark.parametrize("entity", list(SPACED))
+def test_values_with_a_space_between_every_character(det, entity):
+    text, value = SPACED[entity]
+    assert (entity, value) in found(det, text)
+
+
+def test_a_spaced_run_longer_than_the_region_searched_is_found_whole(det):
+    local = "j" * 90  # 180 characters spaced: the run starts before the region around its ` @ `
+    spaced = " ".join(local + "@example.com")
+    assert found(det, f"mail {spaced} today") == [("EMAIL_ADDRESS", spaced)]
+
+
+@pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)
+def test_a_spaced_out_ssn_and_iban_do_not_leave(remote):
+    g, up = remote
+    text = SPACED["US_SSN"][0] + "; " + SPACED["IBAN_CODE"][0]
+    if "anthropic" in type(up).__name__.lower():
+        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
+    else:
+        assert oai(g).chat.completions.create(model="fb", messages=[
+            {"role": "user", "content": text}]).choices[0].message.content
+    assert up.requests
+    for rec in up.requests:
+        squeezed = rec.raw.decode().replace(" ", "")
+        assert "536-22-8147" not in squeezed and "DE89370400440532013000" not in squeezed, rec.raw
