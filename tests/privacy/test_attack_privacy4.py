@@ -251,3 +251,25 @@ def test_a_spaced_out_ssn_and_iban_do_not_leave(remote):
     for rec in up.requests:
         squeezed = rec.raw.decode().replace(" ", "")
         assert "536-22-8147" not in squeezed and "DE89370400440532013000" not in squeezed, rec.raw
+
+
+# ---------------------------------------------------------------- compression before the boundary
+
+def test_compression_does_not_cut_an_address_in_two(gateway, openai_up, anthropic_up):
+    """Context compression runs before the boundary and cut a sentence longer than a passage by characters:
+    `jane.doe@` | `example.com`, neither piece an address, so the boundary found nothing and the kept piece
+    left in clear (or both, joined by the compressor's gap marker, for the model to read back as one)."""
+    from tests.privacy.support import echo_placeholders, privacy_config
+
+    anthropic_up.default = echo_placeholders
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": ["frontier"]})
+    cfg["compression"] = {"routes": {"main": {"min_tokens": 100, "ratio": 2, "keep_last_turns": 0}}}
+    g = gateway(cfg)
+    head = ("contract renewal " * 40)[:581]  # the passage is 600 characters: its cut falls after the `@`
+    line = '{"log": "' + head + " " + EMAIL + " contract renewal contract renewal " + "y" * 1500 + '"}'
+    oai(g).chat.completions.create(model="main", messages=[
+        {"role": "user", "content": line}, {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "Who is the contract renewal about?"}])
+    body = json.loads(anthropic_up.requests[-1].raw)
+    assert "[…]" in body["messages"][0]["content"]  # compressed
+    _no_leak(anthropic_up)
