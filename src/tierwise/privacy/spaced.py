@@ -20,8 +20,11 @@ import regex
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.prescan import Prescan
 
-# Six or more single characters, each alone between whitespace: `5 3 6 - 2 2`.
-_RUN = regex.compile(r"(?<!\S)[!-~](?: [!-~]){5,}(?!\S)")
+# Six or more single characters, each alone between whitespace: `5 3 6 - 2 2`; the first may follow an
+# opening bracket or quote (`(5 3 6`), the last come before the sentence's punctuation (`c o m?`, `9 3.`).
+_OPEN = "([{'\"|/<:="
+_CLOSE = ".,;:!?)]}'\"|/>"
+_RUN = regex.compile(r"(?<![^\s([{'\"|/<:=])[!-~](?: [!-~]){5,}(?=[.,;:!?)\]}'\"|/>]{0,2}(?:\s|$))")
 _REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or end
 MIN_TOKENS = 6
 
@@ -55,10 +58,11 @@ def spaced_runs(text: str, pre: Prescan) -> list[tuple[int, int]]:
 
 
 def _single(text: str, i: int) -> bool:
-    """Is text[i] a printable ASCII character standing alone between whitespace (or the text's ends)?"""
+    """Is text[i] a printable ASCII character standing alone: whitespace, an opening bracket or quote (or the
+    text's start) before it, whitespace or punctuation (or the text's end) after it?"""
     c = text[i]
-    return ("!" <= c <= "~" and (i == 0 or text[i - 1].isspace())
-            and (i + 1 == len(text) or text[i + 1].isspace()))
+    return ("!" <= c <= "~" and (i == 0 or text[i - 1].isspace() or text[i - 1] in _OPEN)
+            and (i + 1 == len(text) or text[i + 1].isspace() or text[i + 1] in _CLOSE))
 
 
 def spaced_findings(text: str, pre: Prescan, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
