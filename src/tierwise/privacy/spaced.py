@@ -21,10 +21,10 @@ from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.prescan import Prescan
 
 # Six or more single characters, each alone between whitespace: `5 3 6 - 2 2`; the first may follow an
-# opening bracket or quote (`(5 3 6`), the last come before the sentence's punctuation (`c o m?`, `9 3.`).
-_OPEN = "([{'\"|/<:="
-_CLOSE = ".,;:!?)]}'\"|/>"
-_RUN = regex.compile(r"(?<![^\s([{'\"|/<:=])[!-~](?: [!-~]){5,}(?=[.,;:!?)\]}'\"|/>]{0,2}(?:\s|$))")
+# opening bracket, quote or backtick (`(5 3 6`), the last come before the sentence's punctuation (`c o m?`, `9 3.`).
+_OPEN = "([{'\"`|/<:="
+_CLOSE = ".,;:!?)]}'\"`|/>"
+_RUN = regex.compile(r"(?<![^\s([{'\"`|/<:=])[!-~](?: [!-~]){5,}(?=[.,;:!?)\]}'\"`|/>]{0,2}(?:\s|$))")
 _REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or end
 MIN_TOKENS = 6
 
