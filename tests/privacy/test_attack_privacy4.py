@@ -273,3 +273,39 @@ def test_compression_does_not_cut_an_address_in_two(gateway, openai_up, anthropi
     body = json.loads(anthropic_up.requests[-1].raw)
     assert "[…]" in body["messages"][0]["content"]  # compressed
     _no_leak(anthropic_up)
+
+
+@pytest.mark.parametrize("text", [
+    (" ".join("x" * 150) + " 1 2 3 4 5 6 ") * 300,  # one run through 300 digit windows
+    "a @ " * 25_000,  # an ` @ ` every four characters
+])
+def test_the_spaced_search_is_linear_in_the_text(monkeypatch, text):
+    """The first version searched around each digit window and each ` @ ` separately and followed a run from
+    every one of them: quadratic (a 94 KB text of one spaced run ran for minutes). Now every character is
+    searched a bounded number of times."""
+    import tierwise.privacy.spaced as sp
+    from tierwise.privacy.recognizers.prescan import Prescan
+
+    searched: list[int] = []
+    steps = [0]
+    real, single = sp._RUN, sp._single
+
+    class Counting:
+        def search(self, s: str, pos: int, endpos: int) -> Any:
+            searched.append(endpos - pos)
+            return real.search(s, pos, endpos)
+
+        def finditer(self, s: str, pos: int, endpos: int) -> Any:
+            searched.append(endpos - pos)
+            return real.finditer(s, pos, endpos)
+
+    def counting_single(s: str, i: int) -> bool:
+        steps[0] += 1
+        return single(s, i)
+
+    monkeypatch.setattr(sp, "_RUN", Counting())
+    monkeypatch.setattr(sp, "_single", counting_single)
+    runs = sp.spaced_runs(text, Prescan(text))
+    assert runs == [(0, len(text) - 1)]
+    assert sum(searched) <= 2 * len(text)  # linear (one window per stretch, and what follows a run)
+    assert steps[0] <= len(text)  # each run followed once

@@ -13,7 +13,8 @@ bench/RESULTS.md, session 24).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import heapq
+from collections.abc import Callable, Iterable
 
 import regex
 
@@ -29,32 +30,55 @@ _REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or
 MIN_TOKENS = 6
 
 
-def _regions(text: str, pre: Prescan) -> Iterator[tuple[int, int]]:
+def _regions(text: str, pre: Prescan) -> list[tuple[int, int]]:
+    """The stretches to search, sorted and merged: around each digit window and each ` @ ` (an ` @ `
+    every few characters is one stretch, not one per occurrence)."""
     n = len(text)
-    for lo, hi in pre.windows:
-        yield max(0, lo - _REACH), min(n, hi + _REACH)
+    ats: list[tuple[int, int]] = []
     i = text.find(" @ ")
     while i >= 0:
-        yield max(0, i - 2 * _REACH), min(n, i + 2 * _REACH)
+        lo, hi = max(0, i - 2 * _REACH), min(n, i + 2 * _REACH)
+        if ats and lo <= ats[-1][1]:
+            ats[-1] = (ats[-1][0], hi)
+        else:
+            ats.append((lo, hi))
         i = text.find(" @ ", i + 3)
+    out: list[tuple[int, int]] = []
+    for lo, hi in heapq.merge(((max(0, a - _REACH), min(n, b + _REACH)) for a, b in pre.windows), ats):
+        if out and lo <= out[-1][1]:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def spaced_runs(text: str, pre: Prescan) -> list[tuple[int, int]]:
-    """(start, end) of every spaced run near digits or an ` @ `, each once, in order."""
+    """(start, end) of every spaced run near digits or an ` @ `, in order, each once. Every character is
+    searched at most once and every run extended once: a run that goes on past its stretch is followed to
+    its end, and the search resumes after it (session 24: one run through many stretches was followed
+    again from each, quadratic in the text)."""
     if " " not in text:
         return []
-    out: set[tuple[int, int]] = set()
+    out: list[tuple[int, int]] = []
     n = len(text)
+    done = 0  # everything before this offset has been searched
     for lo, hi in _regions(text, pre):
-        for m in _RUN.finditer(text, lo, hi):
+        pos = max(lo, done)
+        while pos < hi:
+            m = _RUN.search(text, pos, hi)
+            if m is None:
+                break
             a, b = m.span()
-            # a region's edge may cut a run: extend it to where it really starts and ends
-            while a >= 2 and text[a - 1] == " " and _single(text, a - 2):
+            # a stretch's edge may cut a run: extend it to where it really starts and ends
+            while a >= 2 and a - 2 >= done and text[a - 1] == " " and _single(text, a - 2):
                 a -= 2
             while b + 1 < n and text[b] == " " and _single(text, b + 1):
                 b += 2
-            out.add((a, b))
-    return sorted(out)
+            out.append((a, b))
+            pos = done = b
+        done = max(done, hi)
+    return out
 
 
 def _single(text: str, i: int) -> bool:
