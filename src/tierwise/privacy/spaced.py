@@ -26,6 +26,9 @@ from tierwise.privacy.recognizers.prescan import Prescan
 _OPEN = "([{'\"`|/<:="
 _CLOSE = ".,;:!?)]}'\"`|/>"
 _RUN = regex.compile(r"(?<![^\s([{'\"`|/<:=])[!-~](?: [!-~]){5,}(?=[.,;:!?)\]}'\"`|/>]{0,2}(?:\s|$))")
+# A digit followed by three single characters: every spaced run that makes a digit cluster (six or more
+# digits) has one; a window without it holds no spaced run with digits (a digit-led pattern: cheap).
+_DIGIT_SPACED = regex.compile(r"[0-9] [!-~] [!-~] [!-~] ")
 _REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or end
 MIN_TOKENS = 6
 
@@ -43,8 +46,13 @@ def _regions(text: str, pre: Prescan) -> list[tuple[int, int]]:
         else:
             ats.append((lo, hi))
         i = text.find(" @ ", i + 3)
+    near_digits = []
+    for a, b in pre.windows:
+        lo, hi = max(0, a - _REACH), min(n, b + _REACH)
+        if _DIGIT_SPACED.search(text, lo, hi) is not None:  # most windows are ordinary numbers: not searched
+            near_digits.append((lo, hi))
     out: list[tuple[int, int]] = []
-    for lo, hi in heapq.merge(((max(0, a - _REACH), min(n, b + _REACH)) for a, b in pre.windows), ats):
+    for lo, hi in heapq.merge(near_digits, ats):
         if out and lo <= out[-1][1]:
             if hi > out[-1][1]:
                 out[-1] = (out[-1][0], hi)
