@@ -21,10 +21,11 @@ EMAIL = "jane.doe@example.com"
 
 
 def _readable(raw: bytes) -> bool:
-    """Does a recorded body hold the address in a form a reader takes at once (escaped with backslashes,
-    or with its `.`/`@` narrowed to `_` by an encoder that keeps ids to the upstream's alphabet)?"""
+    """Does a recorded body hold the address in a form a reader takes at once (escaped with backslashes, spaced
+    out, or with its `.`/`@` narrowed to `_` by an encoder that keeps ids to the upstream's alphabet)?"""
     text = raw.decode("utf-8", "replace").replace("\\", "")
-    return "jane.doe" in text or "jane_doe" in text or "jane doe" in text
+    squeezed = text.replace(" ", "")  # spaced out: `j a n e . d o e`
+    return "jane.doe" in squeezed or "jane_doe" in squeezed or "jane doe" in text or '"janedoe"@' in squeezed
 
 
 def _no_leak(up: Any, sent: bool = True) -> None:
