@@ -93,7 +93,7 @@ def main() -> None:
     kinds = list(chars)
     print("| tree | entity | " + " | ".join(kinds) + " |")
     print("|---" * (len(kinds) + 2) + "|")
-    for src, (_, count, _) in zip(args.src, results):
+    for src, (_, count, _) in zip(args.src, results, strict=True):
         for e in ENTITIES:
             row = [count[(k, e)] for k in kinds]
             if any(row):
@@ -101,9 +101,9 @@ def main() -> None:
     if len(results) == 2:
         a, b = results[0][2], results[1][2]
         print(f"\nonly in {args.src[0]}: {len(a - b)}; only in {args.src[1]}: {len(b - a)}")
-        for k, e, t in sorted(a - b)[:args.show]:
+        for _, e, t in sorted(a - b)[:args.show]:
             print(f"  + {e}: {t[:80]!r}")
-        for k, e, t in sorted(b - a)[:args.show]:
+        for _, e, t in sorted(b - a)[:args.show]:
             print(f"  - {e}: {t[:80]!r}")
 
 

@@ -53,7 +53,7 @@ OPENAI_OUT_OF_PLACE = {
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
 @pytest.mark.parametrize("case", list(ANTHROPIC_OUT_OF_PLACE))
-def test_an_id_key_where_the_api_has_none_is_scanned_anthropic(remote, case):
+def test_an_id_key_where_the_api_has_none_is_scanned_anthropic(remote, case):  # noqa: F811
     g, up = remote
     assert ant(g).messages.create(model="fb", max_tokens=50, messages=ANTHROPIC_OUT_OF_PLACE[case]).content
     _no_leak(up)
@@ -61,14 +61,14 @@ def test_an_id_key_where_the_api_has_none_is_scanned_anthropic(remote, case):
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
 @pytest.mark.parametrize("case", list(OPENAI_OUT_OF_PLACE))
-def test_an_id_key_where_the_api_has_none_is_scanned_openai(remote, case):
+def test_an_id_key_where_the_api_has_none_is_scanned_openai(remote, case):  # noqa: F811
     g, up = remote
     assert oai(g).chat.completions.create(model="fb", messages=OPENAI_OUT_OF_PLACE[case]).choices[0].message.content
     _no_leak(up)
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
-def test_a_tool_definitions_id_is_scanned(remote):
+def test_a_tool_definitions_id_is_scanned(remote):  # noqa: F811
     g, up = remote
     tool = {"name": "lookup", "description": "Look a contact up.", "id": EMAIL, "input_schema": {"type": "object"}}
     assert ant(g).messages.create(model="fb", max_tokens=50, tools=[tool],
@@ -77,7 +77,7 @@ def test_a_tool_definitions_id_is_scanned(remote):
 
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)
-def test_a_tool_call_id_holding_an_address(remote):
+def test_a_tool_call_id_holding_an_address(remote):  # noqa: F811
     """Tool-call ids are the client's to write: one holding an address went out as written (same format), or
     narrowed to the upstream's alphabet (`jane_doe_example_com`, Responses -> Anthropic) where the leak check
     did not see it. Now such an id is redacted like text, and the call and its result keep one id."""
@@ -101,7 +101,7 @@ def test_a_tool_call_id_holding_an_address(remote):
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
-def test_a_responses_call_id_narrowed_for_anthropic(remote):
+def test_a_responses_call_id_narrowed_for_anthropic(remote):  # noqa: F811
     g, up = remote
     assert oai(g).responses.create(model="fb", input=[
         {"role": "user", "content": "go"},
@@ -111,7 +111,7 @@ def test_a_responses_call_id_narrowed_for_anthropic(remote):
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
-def test_a_thinking_signature_holding_an_address(remote):
+def test_a_thinking_signature_holding_an_address(remote):  # noqa: F811
     g, up = remote
     assert ant(g).messages.create(model="fb", max_tokens=50, messages=[
         {"role": "user", "content": "go"},
@@ -122,7 +122,7 @@ def test_a_thinking_signature_holding_an_address(remote):
 
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)
-def test_real_ids_and_signatures_still_leave_as_sent(remote):
+def test_real_ids_and_signatures_still_leave_as_sent(remote):  # noqa: F811
     """Ids and signatures shaped as providers issue them are not text: not scanned, forwarded unchanged."""
     g, up = remote
     tid, sig = "toolu_01A09q90qw90lq917835lq9", "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+" * 3
@@ -157,7 +157,7 @@ ESCAPED = {
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)
 @pytest.mark.parametrize("case", list(ESCAPED))
-def test_escaped_addresses_do_not_leave(remote, case):
+def test_escaped_addresses_do_not_leave(remote, case):  # noqa: F811
     g, up = remote
     text = ESCAPED[case]
     if "anthropic" in type(up).__name__.lower():
@@ -169,7 +169,7 @@ def test_escaped_addresses_do_not_leave(remote, case):
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
-def test_a_regex_escaped_address_in_a_tool_schema_pattern(remote):
+def test_a_regex_escaped_address_in_a_tool_schema_pattern(remote):  # noqa: F811
     """A schema's `pattern` is not rewritten (a placeholder would change what it matches): the leak check
     refuses the remote call and the local model answers."""
     g, up = remote
@@ -240,7 +240,7 @@ def test_a_spaced_run_longer_than_the_region_searched_is_found_whole(det):
 
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)
-def test_a_spaced_out_ssn_and_iban_do_not_leave(remote):
+def test_a_spaced_out_ssn_and_iban_do_not_leave(remote):  # noqa: F811
     g, up = remote
     text = SPACED["US_SSN"][0] + "; " + SPACED["IBAN_CODE"][0]
     if "anthropic" in type(up).__name__.lower():

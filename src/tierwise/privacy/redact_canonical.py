@@ -73,7 +73,7 @@ class _Redactor:
             return [self.raw(x, parent) for x in v]
         return self.json(v)
 
-    def opaque(self, s: str | None) -> str | None:
+    def opaque(self, s: str) -> str:
         """An id or a signature: as it is when shaped like one (`request_scan.opaque_shaped`), else text a
         client wrote there (an address as a tool call's id), redacted like any text: a tool call and its
         result keep one id (the same value, the same stand-in), and an encoder that narrows ids to the
@@ -103,7 +103,8 @@ class _Redactor:
             return replace(b, content=[self.block(c) for c in b.content],  # type: ignore[misc]
                            tool_use_id=self.opaque(b.tool_use_id))
         if isinstance(b, ThinkingBlock):
-            return replace(b, thinking=self.text(b.thinking), signature=self.opaque(b.signature))
+            sig = self.opaque(b.signature) if b.signature else b.signature
+            return replace(b, thinking=self.text(b.thinking), signature=sig)
         if isinstance(b, OtherBlock):
             return replace(b, raw=self.raw(b.raw))
         return b  # images, redacted thinking: no clear text
