@@ -94,6 +94,24 @@ def b64(v: str) -> str:
     return base64.b64encode(v.encode()).decode()
 
 
+def backslashed(v: str) -> str:
+    """A backslash before every `@ . - + _` (a Perl string, a regular expression, Markdown)."""
+    return "".join("\\" + c if c in "@.-+_" else c for c in v)
+
+
+def quoted_printable(v: str) -> str:
+    """An e-mail's `@` as quoted-printable (`jane.doe=40example.com`)."""
+    return v.replace("@", "=40")
+
+
+def quoted_local(v: str) -> str:
+    """An e-mail's local part quoted, with a space in it (`"jane doe"@example.com`)."""
+    if "@" not in v:
+        return v
+    local, _, domain = v.partition("@")
+    return '"' + local.replace(".", " ") + '"@' + domain
+
+
 PERTURB: dict[str, Callable[[str], str]] = {
     "none": lambda v: v,
     "fullwidth": fullwidth,
@@ -108,6 +126,9 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "spaced out": spaced,
     "percent-encoded": percent,
     "base64": b64,
+    "backslash-escaped": backslashed,
+    "quoted-printable": quoted_printable,
+    "e-mail quoted local part": quoted_local,
 }
 
 

@@ -13,6 +13,22 @@ _PARA = re.compile(r"\n\s*\n")
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'`])|\n")
 
 
+# Where a very long sentence may be cut: after whitespace or JSON/CSV punctuation, never between two digits.
+_BOUNDARY = frozenset(" \t,;{}[]\"'<>|")
+
+
+def _cut(sent: str, size: int) -> int:
+    """Where to cut a sentence longer than `size`: the last boundary in its second half, so a value the
+    privacy boundary would find (an e-mail address, a card's digit groups) is not cut in two and sent as
+    pieces it no longer recognises (`jane.doe@` | `example.com`: session 24, attack-privacy4); by
+    characters only when there is none (one token of `size / 2` characters or more)."""
+    for k in range(size, size // 2, -1):
+        c = sent[k - 1]
+        if c in _BOUNDARY and not (sent[k - 2:k - 1].isdigit() and sent[k:k + 1].isdigit()):
+            return k
+    return size
+
+
 def split(text: str, size: int) -> list[str]:
     """Pieces of about `size` characters whose concatenation (with separators) is the text."""
     out: list[str] = []
@@ -27,9 +43,10 @@ def split(text: str, size: int) -> list[str]:
             if cur and len(cur) + len(sent) + 1 > size:
                 out.append(cur)
                 cur = ""
-            while len(sent) > size:  # one very long sentence: cut it by characters
-                out.append(sent[:size])
-                sent = sent[size:]
+            while len(sent) > size:  # one very long sentence: cut it between words
+                k = _cut(sent, size)
+                out.append(sent[:k])
+                sent = sent[k:]
             cur = f"{cur} {sent}" if cur else sent
         if cur:
             out.append(cur)

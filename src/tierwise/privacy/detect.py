@@ -24,6 +24,7 @@ from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.prescan import Prescan
+from tierwise.privacy.spaced import spaced_findings
 from tierwise.privacy.textnorm import confusables, normalise
 
 # Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
@@ -147,12 +148,10 @@ class Detector:
             )
         try:
             norm, spans = normalise(text)
-            found: list[Finding] = []
             pre = Prescan(norm)  # shared by the recognizers: digit clusters, lower-cased text
-            for r in self.recognizers:
-                got = list(r.find(norm, pre) if _takes_prescan(type(r)) else r.find(norm))  # type: ignore[call-arg]
-                pre.claimed.extend((f.start, f.end, f.score) for f in got)
-                found.extend(got)
+            found = self._structured(norm, pre)
+            # values written with a space between every character (`5 3 6 - 2 2 - 8 1 4 7`): privacy/spaced.py
+            found.extend(spaced_findings(norm, pre, self._joined))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]
@@ -164,6 +163,18 @@ class Detector:
             raise
         except Exception as e:  # fail closed; the message names the failure, never the text
             raise DetectorError(f"privacy detector failed ({type(e).__name__}); treating the text as sensitive") from None
+
+    def _structured(self, norm: str, pre: Prescan) -> list[Finding]:
+        found: list[Finding] = []
+        for r in self.recognizers:
+            got = list(r.find(norm, pre) if _takes_prescan(type(r)) else r.find(norm))  # type: ignore[call-arg]
+            pre.claimed.extend((f.start, f.end, f.score) for f in got)
+            found.extend(got)
+        return found
+
+    def _joined(self, joined: str) -> list[Finding]:
+        """The structured recognizers over a spaced run joined (short: no normalisation left to do)."""
+        return self._structured(joined, Prescan(joined))
 
     def __call__(self, text: str) -> list[Finding]:
         return self.scan(text)

@@ -1,6 +1,7 @@
 """Apply a Pseudonymizer to every place text hides in a canonical Request, and undo it in a Response.
 
-Redacted in a Request: system blocks; message text; tool-use inputs (every JSON key and string
+Redacted in a Request: system blocks; message text; tool-use inputs, and tool-call ids and thinking
+signatures that are not shaped like ids (an `@`, a dot, a space in them); (every JSON key and string
 value, recursively); tool-result text; thinking text; tool definitions' descriptions (and the
 `description` strings inside their input schemas and inside a `response_format` JSON schema);
 string values of `metadata` and of
@@ -37,7 +38,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
-from tierwise.privacy.request_scan import is_payload
+from tierwise.privacy.request_scan import is_payload, opaque_shaped
 
 Detect = Callable[[str], Iterable[FindingLike]]
 
@@ -72,6 +73,13 @@ class _Redactor:
             return [self.raw(x, parent) for x in v]
         return self.json(v)
 
+    def opaque(self, s: str) -> str:
+        """An id or a signature: as it is when shaped like one (`request_scan.opaque_shaped`), else text a
+        client wrote there (an address as a tool call's id), redacted like any text: a tool call and its
+        result keep one id (the same value, the same stand-in), and an encoder that narrows ids to the
+        upstream's alphabet (`jane_doe_example_com`) no longer hides the value from the leak check."""
+        return s if not s or opaque_shaped(s) else self.text(s)
+
     def schema(self, v: Any) -> Any:
         """Redact the free text and example values of a JSON schema (`description`, `title`, `enum`,
         `const`, `default`, `examples`), leaving names and types alone. An answer that uses a redacted
@@ -90,11 +98,13 @@ class _Redactor:
         if isinstance(b, TextBlock):
             return replace(b, text=self.text(b.text))
         if isinstance(b, ToolUseBlock):
-            return replace(b, input=self.json(b.input))
+            return replace(b, input=self.json(b.input), id=self.opaque(b.id))
         if isinstance(b, ToolResultBlock):
-            return replace(b, content=[self.block(c) for c in b.content])  # type: ignore[misc]
+            return replace(b, content=[self.block(c) for c in b.content],  # type: ignore[misc]
+                           tool_use_id=self.opaque(b.tool_use_id))
         if isinstance(b, ThinkingBlock):
-            return replace(b, thinking=self.text(b.thinking))
+            sig = self.opaque(b.signature) if b.signature else b.signature
+            return replace(b, thinking=self.text(b.thinking), signature=sig)
         if isinstance(b, OtherBlock):
             return replace(b, raw=self.raw(b.raw))
         return b  # images, redacted thinking: no clear text

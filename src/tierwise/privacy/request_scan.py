@@ -18,7 +18,9 @@ body (`body...` locations): the fields no codec models (an OpenAI message's `nam
 `function_call`, a `response_format`'s `description`, a block's or a tool's extra fields such as
 `input_examples`) travel in it too. Not those that are not text: ids (`id`, `tool_use_id`,
 `tool_call_id`, `call_id`: upstream-issued, high entropy, the secret detector would take them
-for keys), `signature`, `encrypted_content`, base64 payloads of images and redacted thinking,
+for keys), `signature`, `encrypted_content`, as long as they hold only the characters of ids and
+base64 (one with any other character, an `@`, a dot, a space, is scanned, anywhere in the body and
+as a canonical tool call's id, tool result's `tool_use_id` or thinking signature), base64 payloads of images and redacted thinking,
 base64 `data:` URLs (a payload with characters base64 has not is text, and scanned), and the top-level `model` (the upstream's model id replaces it).
 """
 
@@ -110,10 +112,16 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield from _json(f"{loc}.extra", b.extra)
     elif isinstance(b, ThinkingBlock):
         yield f"{loc}.thinking", b.thinking
+        if b.signature and not opaque_shaped(b.signature):
+            yield f"{loc}.signature", b.signature
     elif isinstance(b, ToolUseBlock):
         yield f"{loc}.name", b.name
         yield from _json(f"{loc}.input", b.input)
+        if b.id and not opaque_shaped(b.id):
+            yield f"{loc}.id", b.id
     elif isinstance(b, ToolResultBlock):
+        if b.tool_use_id and not opaque_shaped(b.tool_use_id):
+            yield f"{loc}.tool_use_id", b.tool_use_id
         for k, c in enumerate(b.content):
             yield from _block(f"{loc}.content[{k}]", c)
     elif isinstance(b, ImageBlock):
@@ -150,7 +158,10 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
             yield from _json(f"{loc}[{i}]", x, depth + 1)
 
 
-# Strings of the client's body that are not text (see the module docstring).
+# Strings of the client's body that are not text (see the module docstring), when they are shaped like
+# an id or a blob: only base64 / URL-safe characters (`toolu_01...`, `call_...`, `fc_68...`, a signature).
+# One with other characters (`jane.doe@example.com` as a message's `id`, a tool call's id, a thinking
+# signature) is text a client wrote, forwarded as written: scanned (session 24, attack-privacy4).
 _OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
 _BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
 # Only base64 is a payload: a `data:text/plain,...` URL is text as written (skipped, it hid any value),
@@ -165,6 +176,12 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 def _is_base64(s: str) -> bool:
     """Only base64 characters (~1 ms per MB: bytes.translate in C; a regex takes ~6)."""
     return s.isascii() and not s.encode("ascii").translate(None, _B64_ALPHABET)
+
+
+def opaque_shaped(s: str) -> bool:
+    """An id or a blob as providers issue them (`toolu_01...`, `call_...`, a signature): only base64 and
+    URL-safe characters. Anything else in an id's place is text a client wrote, and scanned."""
+    return _is_base64(s)
 
 
 def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
@@ -195,7 +212,7 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
     elif isinstance(v, dict):
         for k, x in v.items():
             key = str(k)
-            if key in opaque or is_payload(parent, v, key, x):
+            if (key in opaque and isinstance(x, str) and opaque_shaped(x)) or is_payload(parent, v, key, x):
                 continue
             yield f"{loc}.{key}#key", key
             if key == "arguments" and isinstance(x, str):

@@ -19,14 +19,17 @@ an ASCII letter or a digit: that is how a look-alike hides a Latin identifier (`
 half-Latinised words for the name and secret detectors to misread).
 
 Escapes: `%XX` that decodes to a letter, digit or one of ` @.+-_:`; HTML character references
-(`&#64;`, `&#x40;`, `&commat;`); `\\uXXXX` and `\\xXX`. Each becomes the character it stands for.
+(`&#64;`, `&#x40;`, `&commat;`); `\\uXXXX` and `\\xXX`; a backslash before `@ . + _ -` (Perl
+strings, regular expressions, Markdown: `jane\\.doe\\@example\\.com`); quoted-printable `=40` and
+`=2E` before a letter (`jane.doe=40example.com`; `phone=4045551234` keeps its digits).
+Each becomes the character it stands for.
 
 `SpanMap` turns a span of the normalised text into the span of the original that produced it
 (zero-width characters inside a value are inside the span, and a finding covering a decoded
 escape covers the whole escape, so redaction removes them too).
 
-Text with no non-ASCII character, `%`, `&` or backslash is returned as is with no map: the
-common case costs one `isascii()` and three substring tests.
+Text with no non-ASCII character, `%`, `&`, backslash, `=40` or `=2E` is returned as is with no map:
+the common case costs one `isascii()` and six substring tests.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import regex
 # runs, and escapes (percent-encoding, an HTML character reference, \uXXXX, \xXX).
 _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 _ESCAPE = regex.compile(r"%[0-9A-Fa-f]{2}|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
-                        r"|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}")
+                        r"|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
 _IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
@@ -124,7 +127,11 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "%":
         ch = chr(int(esc[1:], 16))
         return ch if ch in _PERCENT_OK else None
+    if esc[0] == "=":  # quoted-printable `=40` / `=2E` before a letter (`jane.doe=40example.com`)
+        return chr(int(esc[1:], 16))
     if esc[0] == "\\":
+        if len(esc) == 2:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
+            return esc[1]
         code = int(esc[2:], 16)
         if 0xD800 <= code <= 0xDFFF:
             return None
@@ -193,7 +200,7 @@ def _on_ascii(text: str, j: int) -> bool:
 def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
     ascii_ = text.isascii()
-    escapes = "%" in text or "&" in text or "\\" in text
+    escapes = "%" in text or "&" in text or "\\" in text or "=40" in text or "=2E" in text or "=2e" in text
     if ascii_ and not escapes:
         return text, None
     out: list[str] = []

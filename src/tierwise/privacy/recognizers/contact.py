@@ -36,6 +36,8 @@ class EmailRecognizer:
         r"(?<![\w.%+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
         r"\s?@\s?(?:[\w](?:[\w-]{0,61}[\w])?\.)+[^\W\d_]{2,24}(?![\w-])"
     )
+    # RFC 5322's quoted local part (spaces and specials inside quotes): `"jane doe"@example.com`.
+    _quoted = re.compile(r'"[^"\r\n]{1,64}"[ \t]?@\s?(?:[\w](?:[\w-]{0,61}[\w])?\.)+[^\W\d_]{2,24}(?![\w-])')
 
     # An address spelled out to get past scrapers, which a model reads back at once:
     # `jane [at] example [dot] com`, `jane(at)example.com`, `jane dot doe at example dot com`.
@@ -70,9 +72,27 @@ class EmailRecognizer:
             lo = ws.end() if ws else 0
             ws = _SPACE.search(text, min(n, i + 2))
             hi = ws.start() if ws else n
+            q = self._quoted_start(text, i)
+            if q is not None:
+                m = self._quoted.match(text, q)
+                if m is not None:
+                    yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.98, self.name)
+                    i = text.find("@", max(hi, m.end()))
+                    continue
             for m in self._rx.finditer(text, lo, hi):
                 yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.98, self.name)
             i = text.find("@", hi)
+
+    @staticmethod
+    def _quoted_start(text: str, at: int) -> int | None:
+        """Where the quoted local part before the `@` at `at` opens (`"jane doe"@example.com`), if any."""
+        end = at - 1
+        if end > 0 and text[end] in " \t":
+            end -= 1
+        if end <= 0 or text[end] != '"':
+            return None
+        q = text.rfind('"', max(0, end - 65), end)
+        return q if q >= 0 and "\n" not in text[q:end] else None
 
 
 class IpRecognizer:

@@ -1,0 +1,107 @@
+"""Values written with a space between every character: `5 3 6 - 2 2 - 8 1 4 7`, `D E 8 9 3 7 0 4 ...`,
+`j a n e . d o e @ e x a m p l e . c o m`. A reader (and a model) takes them at once; the patterns, which
+allow no space inside an SSN, an IBAN or an address, did not (recall 0.00 in bench/privacy_evasion.py).
+
+Where to look costs nothing extra: a spaced value with digits lies in one of the digit clusters the
+prescan already found (its pattern allows up to four separator characters between digits), and a spaced
+address holds ` @ `. Around those only, a run of six or more single printable ASCII characters, each
+followed by one space, is joined (`run[::2]`) and the joined text scanned by the structured recognizers
+(no NER). A finding there becomes a finding over the spaced run, so redaction removes it whole.
+Ordinary text has almost no such runs next to digits (one in 19.8 million characters of QQP questions,
+GSM8K, MT-Bench judgements, the standard library and the docs: bench/RESULTS.md, session 24).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+
+import regex
+
+from tierwise.privacy.finding import Finding
+from tierwise.privacy.recognizers.prescan import Prescan
+
+# Six or more single characters, each alone between whitespace: `5 3 6 - 2 2`; the first may follow an
+# opening bracket, quote or backtick (`(5 3 6`), the last come before the sentence's punctuation (`c o m?`, `9 3.`).
+_OPEN = "([{'\"`|/<:="
+_CLOSE = ".,;:!?)]}'\"`|/>"
+_RUN = regex.compile(r"(?<![^\s([{'\"`|/<:=])[!-~](?: [!-~]){5,}(?=[.,;:!?)\]}'\"`|/>]{0,2}(?:\s|$))")
+# A digit followed by three single characters: every spaced run that makes a digit cluster (six or more
+# digits) has one; a window without it holds no spaced run with digits (a digit-led pattern: cheap).
+_DIGIT_SPACED = regex.compile(r"[0-9] [!-~] [!-~] [!-~] ")
+_REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or end
+MIN_TOKENS = 6
+
+
+def _regions(text: str, pre: Prescan) -> list[tuple[int, int]]:
+    """The stretches to search, sorted and merged: around each digit window and each ` @ ` (an ` @ `
+    every few characters is one stretch, not one per occurrence)."""
+    n = len(text)
+    ats: list[tuple[int, int]] = []
+    i = text.find(" @ ")
+    while i >= 0:
+        lo, hi = max(0, i - 2 * _REACH), min(n, i + 2 * _REACH)
+        if ats and lo <= ats[-1][1]:
+            ats[-1] = (ats[-1][0], hi)
+        else:
+            ats.append((lo, hi))
+        i = text.find(" @ ", i + 3)
+    near_digits = []
+    for a, b in pre.windows:
+        lo, hi = max(0, a - _REACH), min(n, b + _REACH)
+        if _DIGIT_SPACED.search(text, lo, hi) is not None:  # most windows are ordinary numbers: not searched
+            near_digits.append((lo, hi))
+    out: list[tuple[int, int]] = []
+    for lo, hi in heapq.merge(near_digits, ats):
+        if out and lo <= out[-1][1]:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def spaced_runs(text: str, pre: Prescan) -> list[tuple[int, int]]:
+    """(start, end) of every spaced run near digits or an ` @ `, in order, each once. Every character is
+    searched at most once and every run extended once: a run that goes on past its stretch is followed to
+    its end, and the search resumes after it (session 24: one run through many stretches was followed
+    again from each, quadratic in the text)."""
+    if " " not in text:
+        return []
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    done = 0  # everything before this offset has been searched
+    for lo, hi in _regions(text, pre):
+        pos = max(lo, done)
+        while pos < hi:
+            m = _RUN.search(text, pos, hi)
+            if m is None:
+                break
+            a, b = m.span()
+            # a stretch's edge may cut a run: extend it to where it really starts and ends
+            while a >= 2 and a - 2 >= done and text[a - 1] == " " and _single(text, a - 2):
+                a -= 2
+            while b + 1 < n and text[b] == " " and _single(text, b + 1):
+                b += 2
+            out.append((a, b))
+            pos = done = b
+        done = max(done, hi)
+    return out
+
+
+def _single(text: str, i: int) -> bool:
+    """Is text[i] a printable ASCII character standing alone: whitespace, an opening bracket or quote (or the
+    text's start) before it, whitespace or punctuation (or the text's end) after it?"""
+    c = text[i]
+    return ("!" <= c <= "~" and (i == 0 or text[i - 1].isspace() or text[i - 1] in _OPEN)
+            and (i + 1 == len(text) or text[i + 1].isspace() or text[i + 1] in _CLOSE))
+
+
+def spaced_findings(text: str, pre: Prescan, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Findings of `scan` (the structured recognizers) in each spaced run joined, over the run's own span."""
+    found: list[Finding] = []
+    for a, b in spaced_runs(text, pre):
+        joined = text[a:b:2]
+        for f in scan(joined):
+            found.append(Finding(f.entity, a + 2 * f.start, a + 2 * (f.end - 1) + 1, f.score, f.detector))
+    return found
