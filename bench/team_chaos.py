@@ -35,7 +35,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,66 +55,6 @@ from tests.harness import OwnRedis, ServeProcess, free_port  # noqa: E402
 
 COST = (40 * 3 + 400 * 15) / 1e6
 KEYS = {"ALICE_KEY": "sk-alice-chaos-1", "BOB_KEY": "sk-bob-chaos-2", "ADMIN_KEY": "sk-admin-chaos-3"}
-
-
-class DelayProxy(FreezableProxy):
-    """The freezable proxy, which can also delay every chunk by `delay` seconds each way."""
-
-    delay = 0.0
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                while self.frozen.is_set():
-                    await asyncio.sleep(0.01)
-                if self.delay:
-                    await asyncio.sleep(self.delay)
-                w.write(data)
-                await w.drain()
-        except OSError:
-            pass
-        finally:
-            w.close()
-
-    async def _conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            ur, uw = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:  # Redis is down: the client sees a closed connection, as it would from Redis itself
-            w.close()
-            return
-        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
-
-
-class AofRedis(OwnRedis):
-    """OwnRedis with `appendfsync everysec` (the docs' advice), and a graceful SHUTDOWN."""
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
-            except redis.exceptions.RedisError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-    def shutdown(self) -> None:
-        import redis
-
-        try:
-            redis.Redis(port=self.port).shutdown()
-        except redis.exceptions.RedisError:
-            pass
-        if self.proc is not None:
-            self.proc.wait(10)
-        self.proc = None
 
 
 def config(port: int, tmp: Path, up: str, redis_url: str, usd: float, per_key: float, ttl: int,
@@ -301,9 +240,9 @@ def main() -> None:
     os.environ.update(KEYS)
     tmp = Path(tempfile.mkdtemp(prefix="team-chaos-"))
     (tmp / "redis").mkdir()
-    rds = AofRedis(tmp / "redis")
+    rds = OwnRedis(tmp / "redis", fsync="everysec")
     rds.start()
-    proxy = DelayProxy(rds.port)
+    proxy = FreezableProxy(rds.port)
     up = AnthropicDouble()
     up.default = Delay(args.upstream_delay, Reply(text="word " * 400, usage=(40, 400)))
     up.start()

@@ -71,13 +71,15 @@ def free_port() -> int:
 class OwnRedis:
     """A redis-server of the test's own on a free port, which the test may stop and start again (the
     shared Redis on 6379 is never stopped). `stop` kills it as a crash would (no final save); with
-    `appendonly` every write is fsynced first, so what was acknowledged survives the restart."""
+    `appendonly` every write is fsynced first (or as `fsync` says: "everysec" is what docs/distributed.md
+    advises), so what was acknowledged survives the restart; `shutdown` stops it gracefully."""
 
-    def __init__(self, folder: Path, *, appendonly: bool = True) -> None:
+    def __init__(self, folder: Path, *, appendonly: bool = True, fsync: str = "always") -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.appendonly = appendonly
+        self.fsync = fsync
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -85,7 +87,7 @@ class OwnRedis:
 
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"],
+             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", self.fsync],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -100,6 +102,17 @@ class OwnRedis:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def shutdown(self) -> None:
+        import redis
+
+        try:
+            redis.Redis(port=self.port).shutdown()
+        except redis.exceptions.RedisError:
+            pass
+        if self.proc is not None:
             self.proc.wait(10)
         self.proc = None
 

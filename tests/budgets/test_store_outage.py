@@ -28,7 +28,10 @@ COST = (USAGE[0] * 3 + USAGE[1] * 15) / 1e6
 
 
 class FreezableProxy:
-    """TCP on loopback to Redis; `frozen` holds the bytes (connections stay open) until it is cleared."""
+    """TCP on loopback to Redis; `frozen` holds the bytes (connections stay open) until it is cleared, and
+    `delay` (seconds) slows every chunk each way."""
+
+    delay = 0.0
 
     def __init__(self, port: int) -> None:
         self.target = port
@@ -53,6 +56,8 @@ class FreezableProxy:
             while data := await r.read(65536):
                 while self.frozen.is_set():
                     await asyncio.sleep(0.01)
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 w.write(data)
                 await w.drain()
         except OSError:
@@ -61,7 +66,11 @@ class FreezableProxy:
             w.close()
 
     async def _conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        ur, uw = await asyncio.open_connection("127.0.0.1", self.target)
+        try:
+            ur, uw = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:  # Redis is down: the client sees a closed connection, as it would from Redis itself
+            w.close()
+            return
         await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
 
     def stop(self) -> None:  # (its loop runs on in a daemon thread: the connections end with their gateway)
