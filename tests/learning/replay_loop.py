@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from tierwise.learning.loop import LearningLoop, LoopSettings
 
 
@@ -21,3 +23,18 @@ def settle_local(loop: LearningLoop, n: int = 300) -> None:
         loop.verdict("qa", 0.0 if i % 10 == 5 else 1.0)
     st = loop.boundary.state("qa")
     assert st.tier == "local" and st.cusum.s == 0.0
+
+
+def recovered_after(loop: LearningLoop, p: float, n: int, seed: int) -> tuple[int | None, int]:
+    """A type the loop has sent back, then requests whose local answers are accepted with probability p: the
+    request at which it is local again (None: not within n) and the verdicts bought."""
+    rng = random.Random(seed)
+    judged = 0
+    for i in range(n):
+        plan = loop.plan("qa", f"after{i}")
+        if plan.judge:
+            judged += 1
+            loop.verdict("qa", 1.0 if rng.random() < p else 0.0, request_id=f"after{i}")
+        if loop.boundary.tier("qa") == "local":
+            return i, judged
+    return None, judged

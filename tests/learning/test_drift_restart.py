@@ -15,7 +15,7 @@ from typing import Literal
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with, settle_local
+from tests.learning.replay_loop import loop_with, recovered_after, settle_local
 from tierwise.learning.boundary import Boundary, BoundarySettings
 from tierwise.learning.loop import LearningLoop
 
@@ -58,21 +58,6 @@ def test_the_default_is_run_and_other_values_are_refused() -> None:
     assert BoundarySettings().drift_restart == "run"
     with pytest.raises(ValidationError):
         BoundarySettings(drift_restart="forget")
-
-
-def recovered_after(loop: LearningLoop, p: float, n: int, seed: int) -> tuple[int | None, int]:
-    """A type sent back by a false alarm, then requests whose local answers are accepted with probability p: the
-    request at which it is local again (None: not within n) and the verdicts bought."""
-    rng = random.Random(seed)
-    judged = 0
-    for i in range(n):
-        plan = loop.plan("qa", f"after{i}")
-        if plan.judge:
-            judged += 1
-            loop.verdict("qa", 1.0 if rng.random() < p else 0.0, request_id=f"after{i}")
-        if loop.boundary.tier("qa") == "local":
-            return i, judged
-    return None, judged
 
 
 def false_alarm(restart: Restart) -> LearningLoop:

@@ -15,7 +15,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with
+from tests.learning.replay_loop import loop_with, recovered_after
 from tierwise.learning.boundary import Boundary, BoundarySettings, below_target
 from tierwise.learning.loop import LearningLoop
 
@@ -98,28 +98,13 @@ def sent_back(keep: float | None) -> LearningLoop:
     return loop
 
 
-def local_again_after(loop: LearningLoop, p: float, n: int = 3000, seed: int = 5) -> tuple[int | None, int]:
-    """Requests whose local answers are accepted with probability p: the request at which the type is local again
-    (None: not within n) and the verdicts bought."""
-    rng = random.Random(seed)
-    judged = 0
-    for i in range(n):
-        plan = loop.plan("qa", f"after{i}")
-        if plan.judge:
-            judged += 1
-            loop.verdict("qa", 1.0 if rng.random() < p else 0.0, request_id=f"after{i}")
-        if loop.boundary.tier("qa") == "local":
-            return i, judged
-    return None, judged
-
-
 def test_a_good_type_sent_back_by_an_unlucky_run_comes_back_only_with_keep() -> None:
-    at, judged = local_again_after(sent_back(5.0), 0.9)
+    at, judged = recovered_after(sent_back(5.0), 0.9, 3000, seed=5)
     assert at is not None and at < 200 and judged <= 80
-    at, _ = local_again_after(sent_back(None), 0.9)
+    at, _ = recovered_after(sent_back(None), 0.9, 3000, seed=5)
     assert at is None  # every verdict kept: its posterior holds it on the frontier for good
 
 
 def test_a_type_really_below_the_target_stays_on_the_frontier_and_its_verdicts_stop() -> None:
-    at, judged = local_again_after(sent_back(5.0), 0.5)
+    at, judged = recovered_after(sent_back(5.0), 0.5, 3000, seed=5)
     assert at is None and judged <= 25
