@@ -12,29 +12,17 @@ import shutil
 import signal
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.harness import unavailable
-from tests.security.sandbox_programs import attempt_prelude
+from tests.security.sandbox_programs import attempt_prelude, weak_only  # noqa: F401 (weak_only: autouse fixture)
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, run_python
-from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 BOTH = pytest.mark.parametrize("audit_hook", [True, False], ids=["hook", "os-only"])
-
-
-@pytest.fixture(autouse=True)
-def weak_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
-    sandbox.status.cache_clear()
-    sandbox.configure(allow_weak=True)
-    yield
-    sandbox.status.cache_clear()
-    sandbox.configure()
 
 
 NODES = """

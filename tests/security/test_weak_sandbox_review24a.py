@@ -15,22 +15,11 @@ from typing import Any
 import pytest
 
 from tests.harness import unavailable
-from tests.security.sandbox_programs import attempt_prelude
-from tierwise import sandbox
+from tests.security.sandbox_programs import attempt_prelude, weak_only  # noqa: F401 (weak_only: autouse fixture)
 from tierwise.sandbox import SandboxLimits, identity, run_python, run_script
 from tierwise.sandbox import bwrap as bwrap_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
-
-
-@pytest.fixture(autouse=True)
-def weak_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
-    sandbox.status.cache_clear()
-    sandbox.configure(allow_weak=True)
-    yield
-    sandbox.status.cache_clear()
-    sandbox.configure()
 
 
 @pytest.fixture
