@@ -114,15 +114,20 @@ def _user_namespaces() -> bool:
                           capture_output=True, timeout=60).returncode == 0
 
 
-def _gateway_runs(program: str, user_namespace: bool = True) -> str:
-    """What a gateway of uid GATEWAY_UID (the provider key in its environment) printed after its weak run of
-    `program` (hook off), the run's stdout among it."""
+def _as_gateway_user() -> tuple[identity.User, str, Any]:
+    """The unprivileged gateway's user, the project's `src` and the prepared switch to that user."""
     if os.geteuid() != 0:
         unavailable("the test makes an unprivileged gateway: it needs root (id -u is not 0)")
     user = identity.User(GATEWAY_UID, GATEWAY_UID)
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
     reach = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(src)]
-    prepared = identity.switcher(user, identity.plan(reach, user))
+    return user, src, identity.switcher(user, identity.plan(reach, user))
+
+
+def _gateway_runs(program: str, user_namespace: bool = True) -> str:
+    """What a gateway of uid GATEWAY_UID (the provider key in its environment) printed after its weak run of
+    `program` (hook off), the run's stdout among it."""
+    _, src, prepared = _as_gateway_user()
     r = subprocess.run([sys.executable, "-c", GATEWAY, src, program,
                         "user-namespace" if user_namespace else "no-user-namespace"], capture_output=True, text=True,
                        timeout=180, cwd="/tmp", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -137,14 +142,9 @@ def test_every_process_of_serve_with_workers_is_shielded() -> None:
     """`serve --workers 2` by a user that is not root, the weak sandbox allowed: the supervising process holds the
     same environment (the keys) as its workers, and a worker's run is the same user. Each process's /proc files
     are root's (not dumpable), the supervisor's included (the workers make the sandbox's settings, it does not)."""
-    if os.geteuid() != 0:
-        unavailable("the test makes an unprivileged gateway: it needs root (id -u is not 0)")
     import time
 
-    user = identity.User(GATEWAY_UID, GATEWAY_UID)
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
-    reach = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(src)]
-    prepared = identity.switcher(user, identity.plan(reach, user))
+    user, src, prepared = _as_gateway_user()
     folder = tempfile.mkdtemp(prefix="tw-shield-")
     os.chown(folder, user.uid, user.gid)
     with open(os.path.join(folder, "tierwise.yaml"), "w") as fh:
