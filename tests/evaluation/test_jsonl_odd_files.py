@@ -161,3 +161,34 @@ def test_a_json_array_of_rows_reads_as_the_jsonl_would(tmp_path: Path) -> None:
     p.write_text(json.dumps(ROWS)[:-30])
     with pytest.raises(DataError, match=r"bad\.json:1: not valid JSON"):
         load_jsonl(p)
+
+
+def _csv_error(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "sheet.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        load_jsonl(p)
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear", "--no-cv"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and str(e.value) in res.output, res.output
+    return str(e.value).replace(str(p), "sheet.csv")
+
+
+def test_a_csv_quote_never_closed_is_an_error_not_the_rest_of_the_file_in_one_prompt(tmp_path: Path) -> None:
+    """review24b: a prompt whose opening quote is never closed, in the last column, took every line after it
+    into that prompt: 4 records read as 1, without a word (the outcomes on the rows swallowed were lost)."""
+    msg = _csv_error(tmp_path, 'strong,weak,prompt\n1,0,"q1 never closed\n1,0,q2\n1,1,q3\n0,1,q4\n')
+    assert msg.startswith("sheet.csv:2: ") and "quote" in msg, msg
+    msg = _csv_error(tmp_path, 'prompt,strong,weak\nq1,1,0\n"a "b" c,1,0\n')  # text after a closing quote
+    assert msg.startswith("sheet.csv:3: ") and "quote" in msg, msg
+
+
+def test_a_csv_header_naming_a_field_twice_is_an_error(tmp_path: Path) -> None:
+    """review24b: `prompt,strong,weak,prompt` read the last `prompt` column (a note) as every row's prompt."""
+    msg = _csv_error(tmp_path, "prompt,strong,weak,prompt\nq1,1,0,a note\nq2,0,1,a note\n")
+    assert msg.startswith("sheet.csv:1: ") and "`prompt` twice" in msg, msg
+
+
+def test_a_csv_of_only_a_header_says_so(tmp_path: Path) -> None:
+    """review24b: a header with no records below it was told the JSONL format ("one JSON object a line")."""
+    msg = _csv_error(tmp_path, "prompt,strong,weak\r\n\r\n")
+    assert msg.startswith("sheet.csv: ") and "header" in msg and "JSON object" not in msg, msg

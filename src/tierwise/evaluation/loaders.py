@@ -180,6 +180,9 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     else:
         rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p)]
     if not rows:
+        if is_table(p):
+            raise DataError(f"{p}: a header row and no records below it (one record a line under the header: "
+                            "prompt, strong, weak; docs/routers.md)")
         raise DataError(f"{p}: no rows (one JSON object a line: prompt, strong, weak; docs/routers.md)")
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
