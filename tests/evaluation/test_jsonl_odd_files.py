@@ -192,3 +192,38 @@ def test_a_csv_of_only_a_header_says_so(tmp_path: Path) -> None:
     """review24b: a header with no records below it was told the JSONL format ("one JSON object a line")."""
     msg = _csv_error(tmp_path, "prompt,strong,weak\r\n\r\n")
     assert msg.startswith("sheet.csv: ") and "header" in msg and "JSON object" not in msg, msg
+
+
+def test_a_json_arrays_item_lines_are_counted_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review24b: each item's line was counted from the start of the file, so the work grew with the square of
+    the array: a 16 MB pretty-printed array of 40,000 rows took 280 s to read (the docs allow 512 MiB)."""
+    from tierwise.evaluation import json_array
+
+    scanned: list[int] = []
+    real = json_array._newlines
+
+    def counting(text: str, start: int, end: int) -> int:
+        scanned.append(end - start)
+        return real(text, start, end)
+
+    monkeypatch.setattr(json_array, "_newlines", counting)
+    rows = [{"id": f"r{i}", "prompt": f"prompt {i}", "strong": 1, "weak": i % 2} for i in range(2_000)]
+    p = tmp_path / "rows.json"
+    p.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    data = load_jsonl(p)
+    assert data.groups == [f"r{i}" for i in range(2_000)]
+    assert 0 < sum(scanned) <= len(p.read_text(encoding="utf-8")), f"{sum(scanned):,} characters scanned"
+    rows[1_500]["strong"] = "1"  # and an error still names the item's own line
+    p.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    line = p.read_text(encoding="utf-8").splitlines().index('    "id": "r1500",')  # 0-based: the `{` line above
+    with pytest.raises(DataError, match=rf"rows.json:{line} \(item 1501\): `strong` is text"):
+        load_jsonl(p)
+
+
+def test_a_json_array_nested_too_deep_is_named_by_its_file(tmp_path: Path) -> None:
+    """review24b: `[[[[…` 200,000 deep answered "maximum recursion depth exceeded while decoding a JSON array from
+    a unicode string", naming no file."""
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    with pytest.raises(DataError, match=r"deep.json: "):
+        load_jsonl(p)
