@@ -227,3 +227,10 @@ def test_a_json_array_nested_too_deep_is_named_by_its_file(tmp_path: Path) -> No
     p.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
     with pytest.raises(DataError, match=r"deep.json: "):
         load_jsonl(p)
+
+
+def test_a_jsonl_line_nested_too_deep_is_named_by_its_line(tmp_path: Path) -> None:
+    """review24b: a line of `[[[[…` 200,000 deep answered Python's "maximum recursion depth exceeded", naming no
+    file or line."""
+    assert _error(tmp_path, (_text(ROWS[:1]) + "[" * 200_000 + "]" * 200_000 + "\n").encode()).startswith(
+        "mine.jsonl:2: ")
