@@ -234,3 +234,12 @@ def test_a_jsonl_line_nested_too_deep_is_named_by_its_line(tmp_path: Path) -> No
     file or line."""
     assert _error(tmp_path, (_text(ROWS[:1]) + "[" * 200_000 + "]" * 200_000 + "\n").encode()).startswith(
         "mine.jsonl:2: ")
+
+
+def test_a_chat_as_the_prompt_says_how_to_write_it(tmp_path: Path) -> None:
+    """review24b: a multi-turn chat (`"prompt": [{"role": "user", "content": ...}, ...]`, how chat logs are
+    exported) was told only "`prompt` must be text"; the router reads one text, so say which."""
+    row = {"prompt": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                      {"role": "user", "content": "and now?"}], "strong": 9, "weak": 4}
+    msg = _error(tmp_path, (json.dumps(row) + "\n").encode())
+    assert msg.startswith("mine.jsonl:1: `prompt`") and "messages" in msg and "last user" in msg, msg

@@ -218,6 +218,9 @@ def _row_problem(r: Any) -> str | None:
     if missing:
         return (f"no {' and no '.join(f'`{k}`' for k in missing)} (each row needs `prompt` (text) and the "
                 "outcomes `strong` and `weak` (numbers))")
+    if isinstance(r["prompt"], list) and all(isinstance(m, dict) and "content" in m for m in r["prompt"]):
+        return ("`prompt` is a list of messages; it must be text (a JSON string): the last user message, as the "
+                "gateway's `learned` route scores it, or the turns joined into one text")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
     for k in ("prompt", "id", "subject", "strong_response", "weak_response"):
