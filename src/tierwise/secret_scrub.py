@@ -183,7 +183,8 @@ class SecretScrubber:
                     if m is not None:
                         s, e = m.span("v") if "v" in pattern.groupindex else m.span(0)
                         if m.end() == start + SHAPE_WINDOW:  # cut by the window: the rest of its run too
-                            e = _RUN.match(text, e).end()
+                            run = _RUN.match(text, e)  # `*`: always matches
+                            e = run.end() if run is not None else e
                         found.append((s, e))
                         # a nested JWT anchor past the first dot may reach one segment further: retry those
                         shape_end[pattern] = text.index(".", start) if word == "eyj" else e
