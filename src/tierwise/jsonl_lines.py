@@ -33,6 +33,9 @@ def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterat
                                     f"{_first_line_hint(line) if first else ''}") from None
                     except ValueError as e:  # e.g. an integer past Python's 4,300-digit conversion limit
                         raise error(f"{path}:{n}: not valid JSON ({e})") from None
+                    except RecursionError:
+                        raise error(f"{path}:{n}: JSON nested deeper than Python's parser reads; each line is "
+                                    "one flat object") from None
                     first = False
                     yield n, value
     except OSError as e:

@@ -48,13 +48,17 @@ FRAGMENT = 12  # a run this long of a secret (or of one of its encodings) identi
 # (and not near its end) is not tried again: each shape does bounded work per anchor, so the pass stays linear
 # in the text. Without both, text made of anchors (16 KB of `x-api-key`, `password=`, `sk-` repeated: an
 # upstream's error, captured content, a feedback reason) took seconds, growing with the square of its length.
+# A match cut by the window goes on over the rest of its run (`_RUN`, one scan, after which every anchor of that
+# shape inside it is skipped): a key longer than the window (a large JWT) is redacted whole, as before the bound.
 SHAPE_WINDOW = 4096
-_INSIDE_MARGIN = 128  # an anchor this close to the end of a match may still reach past it (its `: value`)
+_NAME = 128  # the longest key name (`password_for_the_...`, its anchor included) a key=value shape reads
+_INSIDE_MARGIN = _NAME + 64  # an anchor this close to the end of a match may still reach past it (its `: value`)
 
 _TOKEN = r"[A-Za-z0-9._~+/=-]"
 _VALUE = r"[^\s\"'`,;&<>\[\]\\]"
 # anchor (lowercase literal) -> pattern matched at the anchor; group "v", when present, is the secret.
-_KV = (r"[a-z_-]{0,64}(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?:(?:bearer|basic|token)\s+)?(?P<v>" + _VALUE + r"{8,})")
+_KV = (r"[a-z_-]{0," + str(_NAME) + r"}+(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?:(?:bearer|basic|token)\s+)?(?P<v>" + _VALUE + r"{8,})")
+_RUN = re.compile(_VALUE + "*")  # every shape's tail is a run of these characters
 _SHAPES: dict[str, tuple[str, int]] = {
     "sk-": (r"sk-[A-Za-z0-9_-]{16,}", 0),  # OpenAI sk-/sk-proj-, Anthropic sk-ant-, OpenRouter sk-or-
     "sk_": (r"sk_[A-Za-z0-9_]{16,}", 0),
@@ -177,8 +181,13 @@ class SecretScrubber:
                         continue  # inside a match of this shape: it would end where that one did
                     m = _shape_match(text, start, word)
                     if m is not None:
-                        found.append(m.span("v") if "v" in pattern.groupindex else m.span(0))
-                        shape_end[pattern] = m.end()
+                        s, e = m.span("v") if "v" in pattern.groupindex else m.span(0)
+                        if m.end() == start + SHAPE_WINDOW:  # cut by the window: the rest of its run too
+                            run = _RUN.match(text, e)  # `*`: always matches
+                            e = run.end() if run is not None else e
+                        found.append((s, e))
+                        # a nested JWT anchor past the first dot may reach one segment further: retry those
+                        shape_end[pattern] = text.index(".", start) if word == "eyj" else e
                     continue
                 if last[0] <= start and end < last[1]:
                     continue  # inside the run found last
@@ -234,6 +243,8 @@ def _shape_match(text: str, start: int, anchor: str) -> re.Match[str] | None:
     """The key shape whose anchor starts at `start`, if it matches there (within SHAPE_WINDOW characters)."""
     if anchor in _WORD_START and start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
         return None
+    if anchor == "://":  # a URL's user:password stops at the next `/`, which every later anchor of it holds:
+        return _COMPILED[anchor].match(text, start)  # no attempt reads into another's, so no window is needed
     return _COMPILED[anchor].match(text, start, start + SHAPE_WINDOW)
 
 

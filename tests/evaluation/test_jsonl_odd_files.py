@@ -161,3 +161,85 @@ def test_a_json_array_of_rows_reads_as_the_jsonl_would(tmp_path: Path) -> None:
     p.write_text(json.dumps(ROWS)[:-30])
     with pytest.raises(DataError, match=r"bad\.json:1: not valid JSON"):
         load_jsonl(p)
+
+
+def _csv_error(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "sheet.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        load_jsonl(p)
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear", "--no-cv"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and str(e.value) in res.output, res.output
+    return str(e.value).replace(str(p), "sheet.csv")
+
+
+def test_a_csv_quote_never_closed_is_an_error_not_the_rest_of_the_file_in_one_prompt(tmp_path: Path) -> None:
+    """review24b: a prompt whose opening quote is never closed, in the last column, took every line after it
+    into that prompt: 4 records read as 1, without a word (the outcomes on the rows swallowed were lost)."""
+    msg = _csv_error(tmp_path, 'strong,weak,prompt\n1,0,"q1 never closed\n1,0,q2\n1,1,q3\n0,1,q4\n')
+    assert msg.startswith("sheet.csv:2: ") and "quote" in msg, msg
+    msg = _csv_error(tmp_path, 'prompt,strong,weak\nq1,1,0\n"a "b" c,1,0\n')  # text after a closing quote
+    assert msg.startswith("sheet.csv:3: ") and "quote" in msg, msg
+
+
+def test_a_csv_header_naming_a_field_twice_is_an_error(tmp_path: Path) -> None:
+    """review24b: `prompt,strong,weak,prompt` read the last `prompt` column (a note) as every row's prompt."""
+    msg = _csv_error(tmp_path, "prompt,strong,weak,prompt\nq1,1,0,a note\nq2,0,1,a note\n")
+    assert msg.startswith("sheet.csv:1: ") and "`prompt` twice" in msg, msg
+
+
+def test_a_csv_of_only_a_header_says_so(tmp_path: Path) -> None:
+    """review24b: a header with no records below it was told the JSONL format ("one JSON object a line")."""
+    msg = _csv_error(tmp_path, "prompt,strong,weak\r\n\r\n")
+    assert msg.startswith("sheet.csv: ") and "header" in msg and "JSON object" not in msg, msg
+
+
+def test_a_json_arrays_item_lines_are_counted_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review24b: each item's line was counted from the start of the file, so the work grew with the square of
+    the array: a 16 MB pretty-printed array of 40,000 rows took 280 s to read (the docs allow 512 MiB)."""
+    from tierwise.evaluation import json_array
+
+    scanned: list[int] = []
+    real = json_array._newlines
+
+    def counting(text: str, start: int, end: int) -> int:
+        scanned.append(end - start)
+        return real(text, start, end)
+
+    monkeypatch.setattr(json_array, "_newlines", counting)
+    rows = [{"id": f"r{i}", "prompt": f"prompt {i}", "strong": 1, "weak": i % 2} for i in range(2_000)]
+    p = tmp_path / "rows.json"
+    p.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    data = load_jsonl(p)
+    assert data.groups == [f"r{i}" for i in range(2_000)]
+    assert 0 < sum(scanned) <= len(p.read_text(encoding="utf-8")), f"{sum(scanned):,} characters scanned"
+    rows[1_500]["strong"] = "1"  # and an error still names the item's own line
+    p.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    line = p.read_text(encoding="utf-8").splitlines().index('    "id": "r1500",')  # 0-based: the `{` line above
+    with pytest.raises(DataError, match=rf"rows.json:{line} \(item 1501\): `strong` is text"):
+        load_jsonl(p)
+
+
+def test_a_json_array_nested_too_deep_is_named_by_its_file(tmp_path: Path) -> None:
+    """review24b: `[[[[…` 200,000 deep answered "maximum recursion depth exceeded while decoding a JSON array from
+    a unicode string", naming no file."""
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    with pytest.raises(DataError, match=r"deep.json: "):
+        load_jsonl(p)
+
+
+def test_a_jsonl_line_nested_too_deep_is_named_by_its_line(tmp_path: Path) -> None:
+    """review24b: a line of `[[[[…` 200,000 deep answered Python's "maximum recursion depth exceeded", naming no
+    file or line."""
+    assert _error(tmp_path, (_text(ROWS[:1]) + "[" * 200_000 + "]" * 200_000 + "\n").encode()).startswith(
+        "mine.jsonl:2: ")
+
+
+def test_a_chat_as_the_prompt_says_how_to_write_it(tmp_path: Path) -> None:
+    """review24b: a multi-turn chat (`"prompt": [{"role": "user", "content": ...}, ...]`, how chat logs are
+    exported) was told only "`prompt` must be text"; the router reads one text, so say which."""
+    row = {"prompt": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                      {"role": "user", "content": "and now?"}], "strong": 9, "weak": 4}
+    msg = _error(tmp_path, (json.dumps(row) + "\n").encode())
+    assert msg.startswith("mine.jsonl:1: `prompt`") and "messages" in msg and "last user" in msg, msg

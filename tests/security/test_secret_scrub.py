@@ -146,3 +146,23 @@ def test_the_otlp_endpoints_own_credentials_are_known(tmp_path: Path) -> None:
     }, tmp_path)
     found = config_secrets(cfg)
     assert password in found and query_key in found, found
+
+
+_TAIL = "Zq" + secrets.token_hex(12)  # what must not survive: the end of a long key, or a key after a long value
+
+
+@pytest.mark.parametrize("text", [
+    "sk-" + "a1" * 2600 + _TAIL, "api_key=" + "b2" * 2600 + _TAIL, "Authorization: Bearer " + "c3" * 3000 + _TAIL,
+    "eyJhbGciOiJI." + "eyJ" + "e5" * 150 + ".sig0sig0sig." + _TAIL,
+    "password_for_the_production_database_of_the_main_customer_account_holder = " + _TAIL,
+    "redis://u" + "v6" * 2100 + ":" + _TAIL + "@cache:6379/0",
+], ids=["sk-longer-than-window", "kv-longer-than-window", "bearer-longer-than-window",
+        "jwt-nested-in-jwt", "key-name-of-72", "url-user-longer-than-window"])
+def test_what_the_unbounded_shapes_redacted_is_still_redacted(text: str) -> None:
+    """review24b: bounding each shape's match to 4,096 characters and skipping anchors nested in a match of the
+    same shape (attack-secrets) left out what the unbounded shapes had caught: the part of a key past 4,096
+    characters (a long JWT or bearer token), the last segment of a JWT reached only from a nested `eyJ`, and a key named by more than 64
+    characters (`password_for_...`, the anchor counted in), the password of a URL whose user name runs past
+    4,096 characters."""
+    out = SecretScrubber().scrub(text)
+    assert _TAIL not in out and _TAIL[:12] not in out, out[-80:]

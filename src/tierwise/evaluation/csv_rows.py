@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 OUTCOMES = ("strong", "weak")
+FIELDS = ("prompt", "strong", "weak", "id", "subject", "strong_response", "weak_response")  # the JSONL format's
 
 
 def is_table(path: str | Path) -> bool:
@@ -25,12 +26,18 @@ def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, di
     delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f, delimiter=delimiter)
+            # strict: a quote never closed is an error, not every line after it read into one cell (rows lost)
+            reader = csv.DictReader(f, delimiter=delimiter, strict=True)
+            start = 1
             header = reader.fieldnames
             if not header or "prompt" not in header:
                 shown = ", ".join(header or []) or "nothing"
                 raise error(f"{path}:1: the header row names {shown[:200]}; a CSV of outcomes needs a header with "
                             "`prompt`, `strong` and `weak` columns (docs/routers.md)")
+            twice = sorted({k for k in header if k in FIELDS and header.count(k) > 1})
+            if twice:  # DictReader keeps the last column of a name: a note read as every prompt
+                raise error(f"{path}:1: the header names {' and '.join(f'`{k}` twice' for k in twice)}; rename "
+                            "or remove the extra column")
             start = reader.line_num + 1
             for record in reader:
                 line, start = start, reader.line_num + 1
@@ -46,8 +53,9 @@ def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, di
                 yield line, row
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
-    except csv.Error as e:
-        raise error(f"{path}: not readable as CSV ({e})") from None
+    except csv.Error as e:  # `start`: the line where the record being read began
+        raise error(f"{path}:{start}: not readable as CSV ({e}): a quote opened in this record is never closed, or "
+                    "a quoted cell has text after its closing quote (write a quote inside a cell as \"\")") from None
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
 

@@ -22,7 +22,8 @@ class TooFewQuestions(ValueError):
 def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0, *, merge_prompts: bool = False) -> list[np.ndarray]:
     """Indices of each test fold; groups are shuffled and dealt round-robin.
 
-    `merge_prompts`: a query whose prompt another group also holds goes to that group's fold (the first
+    `merge_prompts`: a query whose prompt (`same_prompt`: whitespace and case aside) another group also holds
+    goes to that group's fold (the first
     group, in data order, of each prompt), so the same prompt under two ids is never trained on and scored;
     every other query keeps the fold it has without merging. When merging would leave a fold empty, the
     folds of the ids alone."""
@@ -56,13 +57,19 @@ def _prompt_roots(data: OutcomeDataset) -> dict[str, str]:
     parent: dict[str, str] = {}
     rank = {g: i for i, g in enumerate(dict.fromkeys(data.groups))}
     for p, g in zip(data.prompts, data.groups, strict=True):
-        h = first.setdefault(p, g)
+        h = first.setdefault(same_prompt(p), g)
         if h != g:
             a, b = _find(parent, g), _find(parent, h)
             if a != b:
                 keep, drop = (a, b) if rank[a] < rank[b] else (b, a)
                 parent[drop] = keep
     return parent
+
+
+def same_prompt(prompt: str) -> str:
+    """What two spellings of one prompt share: its words, case folded (a trailing newline, doubled spaces or
+    capitals made the same question two, trained on and scored)."""
+    return " ".join(prompt.split()).casefold()
 
 
 def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 5, seed: int = 0,

@@ -43,14 +43,22 @@ def json_array_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[
         raise error(f"{path}:{e.lineno}: not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})") from None
     except ValueError as e:
         raise error(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested deeper than Python's parser reads; the rows are flat objects") from None
     if not isinstance(items, list):
         raise error(f"{path}: not a JSON array of rows")
     decoder = json.JSONDecoder()
     pos = text.index("[") + 1
+    line, counted = 1, 0  # newlines counted up to `counted`: each item's line from the last one's (one pass)
     for n, item in enumerate(items, 1):
         # the item's line, for the error message: skip to the item's start and past it
         while text[pos] in " \t\r\n,":
             pos += 1
-        line = text.count("\n", 0, pos) + 1
+        line += _newlines(text, counted, pos)
+        counted = pos
         pos = decoder.raw_decode(text, pos)[1]
         yield n, line, item
+
+
+def _newlines(text: str, start: int, end: int) -> int:
+    return text.count("\n", start, end)

@@ -180,6 +180,9 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     else:
         rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p)]
     if not rows:
+        if is_table(p):
+            raise DataError(f"{p}: a header row and no records below it (one record a line under the header: "
+                            "prompt, strong, weak; docs/routers.md)")
         raise DataError(f"{p}: no rows (one JSON object a line: prompt, strong, weak; docs/routers.md)")
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
@@ -215,6 +218,9 @@ def _row_problem(r: Any) -> str | None:
     if missing:
         return (f"no {' and no '.join(f'`{k}`' for k in missing)} (each row needs `prompt` (text) and the "
                 "outcomes `strong` and `weak` (numbers))")
+    if isinstance(r["prompt"], list) and all(isinstance(m, dict) and "content" in m for m in r["prompt"]):
+        return ("`prompt` is a list of messages; it must be text (a JSON string): the last user message, as the "
+                "gateway's `learned` route scores it, or the turns joined into one text")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
     for k in ("prompt", "id", "subject", "strong_response", "weak_response"):
