@@ -1,7 +1,11 @@
 """Run a bench program as a gateway of uid 61000 (root only): asuser.py SRC PROGRAM ARGS... (GWCWD: its folder)."""
-import os, sys, subprocess
+import os
+import subprocess
+import sys
+
 sys.path.insert(0, sys.argv[1])
 from tierwise.sandbox import identity
+
 uid = 61000
 user = identity.User(uid, uid)
 src = sys.argv[1]

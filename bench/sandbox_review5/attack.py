@@ -1,8 +1,12 @@
 """A weak run against its namespace, cgroups, folder and the hidden folders (hook off): attack.py SRC MODE (weak, weak-range)."""
-import asyncio, os, sys
+import asyncio
+import os
+import sys
+
 sys.path.insert(0, sys.argv[1])
 from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
+from tierwise.sandbox import SandboxLimits, bwrap, run_python
+
 mode = sys.argv[2]
 bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True, **({"run_as_range": "61184-61439"} if "range" in mode else {}))

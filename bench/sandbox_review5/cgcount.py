@@ -1,8 +1,14 @@
+# ruff: noqa: E701, E702, B007  (a compact probe run as a script by hand, see bench/RESULTS.md "Review of sandbox round 5")
 """The runs' cgroup folders before and after N runs and runs killed in every way: cgcount.py SRC weak N."""
-import asyncio, os, sys, glob, time
+import asyncio
+import glob
+import os
+import sys
+
 sys.path.insert(0, sys.argv[1])
 from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python, cgroup
+from tierwise.sandbox import SandboxLimits, bwrap, cgroup, run_python
+
 if sys.argv[2] == "weak":
     bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True)

@@ -1,8 +1,11 @@
 """Two long weak runs, for the caller to SIGKILL this gateway under: crash.py SRC."""
-import asyncio, os, sys
+import asyncio
+import sys
+
 sys.path.insert(0, sys.argv[1])
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, bwrap, run_python
+
 bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True)
 async def main():

@@ -1,8 +1,13 @@
 """A gateway whose user's user namespaces are all held elsewhere, after its probe: exhaust.py SRC."""
-import asyncio, os, sys, subprocess, time
+import asyncio
+import subprocess
+import sys
+import time
+
 sys.path.insert(0, sys.argv[1])
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
+
 bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True)
 print("read-only host", backend.weak_read_only_host())

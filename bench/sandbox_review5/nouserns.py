@@ -1,5 +1,9 @@
+# ruff: noqa: E701, E702, B007  (a compact probe run as a script by hand, see bench/RESULTS.md "Review of sandbox round 5")
 """Run argv in a user namespace (identity map 0-65535) where user.max_user_namespaces is 0: no nested user ns."""
-import ctypes, os, sys
+import ctypes
+import os
+import sys
+
 libc = ctypes.CDLL(None, use_errno=True)
 r, w = os.pipe(); r2, w2 = os.pipe()
 pid = os.fork()

@@ -1,8 +1,11 @@
 """Ordinary model code in the weak sandbox or bubblewrap: ordinary.py SRC MODE (weak, weak-range, weak-threads, weak-nouserns, bwrap)."""
-import asyncio, os, sys, json
+import asyncio
+import sys
+
 sys.path.insert(0, sys.argv[1])
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
+
 mode = sys.argv[2]
 if mode != "bwrap":
     bwrap.bwrap_path = lambda: None
