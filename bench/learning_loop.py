@@ -294,6 +294,10 @@ def parser() -> argparse.ArgumentParser:
                          "rejection (confirm, the replay's default in rounds 6-16), or whenever the drift test leans (lean: "
                          "the earlier sections' figures), or on every request while it leans, until it is back at zero or fires "
                          "(decide: the route's default since round 16)")
+    ap.add_argument("--returned", choices=["full", "light"], default=None,
+                    help="value sampling: a local type sent back below the target before, while its mean is under "
+                         "the target, is judged as any type (full) or with no value-of-information verdicts and the "
+                         "change-watch at lean's rate (light); value.returned")
     ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
@@ -351,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
                      "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
-                     "drift_restart": "run", "move_back_keep": None, "request_cap": "none",
+                     "drift_restart": "run", "move_back_keep": None, "returned": "full", "request_cap": "none",
                      "request_cap_credible": None}
 
 
@@ -364,6 +368,7 @@ def route_defaults() -> dict[str, object]:
             "move_back_credible": d["boundary"].get("move_back_credible"),
             "drift_restart": d["boundary"].get("drift_restart", "run"),
             "move_back_keep": d["boundary"].get("move_back_keep"),
+            "returned": d["value"].get("returned", "full"),
             "request_cap": d["request_model"].get("cap", "none"),
             "request_cap_credible": d["request_model"].get("cap_credible")}
 
@@ -387,7 +392,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                   "pool_strength": args.pool_strength, "pooled_strength_max": args.pooled_strength_max,
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch, "detect_within": args.detect_within,
-                  "watch": args.watch, "confirmations": args.confirmations, "per_request": args.per_request},
+                  "watch": args.watch, "returned": args.returned, "confirmations": args.confirmations,
+                  "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},

@@ -289,9 +289,13 @@ class LearningLoop:
         st = b.state(task_type)
         s = self.settings
         uses = self.seen[task_type]
+        # `returned: light`: a local type sent back below the target before, its posterior mean under the target, gets
+        # no value-of-information verdicts and the change-watch at `lean`'s rate (its audits and move back unchanged)
+        returned = (tier == "local" and st.sent_back > 0 and s.value.returned == "light"
+                    and st.mean() < s.boundary.quality_target)
         if tier == "local" and st.cusum.watching():
             # the change-point test leans toward a drift: judge in proportion to how far it has gone to firing
-            if unit_hash(request_id, "watch") < self._watch_rate(st):
+            if unit_hash(request_id, "watch") < self._watch_rate(st, lean=returned):
                 return Decision(True, "change-watch")
         per_request = s.value.per_request and s.within.enabled
         if per_request and st.total_judged < s.schedule.first_uses:
@@ -302,7 +306,7 @@ class LearningLoop:
         target = s.boundary.quality_target
         below = beta_cdf(a, bb, target)
         settled = (below if tier == "local" else 1.0 - below) < s.value.settled
-        if not settled:
+        if not settled and not returned:
             saving = self.saving()
             future = s.value.horizon * uses / self.total
             stake = saving / (1.0 - target) * future
@@ -330,22 +334,22 @@ class LearningLoop:
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else "skip-value")
 
-    def _watch_rate(self, st: TaskState) -> float:
+    def _watch_rate(self, st: TaskState, *, lean: bool = False) -> float:
         """The share of a local type's requests judged while its change-point test leans toward a drift: in
         proportion to how far the statistic has gone to firing (`watch: lean`). A healthy type's lone rejected
         audit then costs the several verdicts it takes to bring the statistic back to zero. With `watch: confirm`
         the watch stops once `confirmations` accepted verdicts have answered a lone rejection (the statistic
         below one rejection's worth less `confirmations` - 1 acceptances' worth) and the audits wear the rest
         down; a second rejection brings it back. With `watch: decide` (and under `audit: detect`) every request
-        is judged while the statistic is above zero."""
+        is judged while the statistic is above zero. `lean`: that rate whatever `watch` says (`returned: light`)."""
         c = st.cusum
         s = self.settings
-        if s.value.audit == "detect" or s.value.watch == "decide":
+        if not lean and (s.value.audit == "detect" or s.value.watch == "decide"):
             # every request until the test decides (`audit: detect`'s spacing counts on it; `watch: decide` runs
             # it beside any spacing, so a drift is not left waiting for the next audit's rejection)
             return 1.0
         rate = c.s / threshold(s.boundary.drift_credible)
-        if s.value.watch == "lean":
+        if lean or s.value.watch == "lean":
             return rate
         rejection, acceptance = weights(c.p0, s.boundary.quality_target)
         floor = rejection - (s.value.confirmations - 1) * acceptance

@@ -89,6 +89,13 @@ class ValueSettings(BaseModel):
         "`confirmations` accepted verdicts have answered it; the audits wear the rest of the statistic down) or "
         "decide (every request of the type while the statistic is above zero, until it is back at zero or fires: "
         "the watch `audit: detect` runs, here beside the audits `audit` sets)"))
+    returned: Literal["full", "light"] = Field("full", description=(
+        "how a local type that has been sent back below the target before (`boundary.move_back_keep` lets such a "
+        "type come back) is judged while its posterior mean is under the target: full (as any local type) or light "
+        "(no value-of-information verdicts, and the change-watch at `lean`'s rate, in proportion to how far the "
+        "change-point test has gone to firing, whatever `watch` says): such a type is near the target, where the "
+        "tier matters little either way and `watch: decide` judges much of its traffic; a drift still drives the "
+        "test, and with it the watch, up"))
     confirmations: int = Field(2, ge=1, le=20, description=(
         "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
     per_request: bool = Field(False, description=(
