@@ -19,7 +19,7 @@ from tests.gateway.conftest import oai
 from tests.security.test_hostile_model_output import _strict_route, tool_stream
 
 
-class Color(str, enum.Enum):
+class Color(enum.StrEnum):
     red = "red"
     blue = "blue"
 

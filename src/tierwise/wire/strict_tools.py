@@ -22,6 +22,7 @@ object check only.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -126,7 +127,20 @@ def _check(schema: dict[str, Any], value: Any) -> Any:
     from tierwise.verifiers.json_check import JsonSchemaVerifier, schema_violation
 
     try:
-        validator = JsonSchemaVerifier._make_validator(schema)
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        # A client sends the same tools on every request: their validators are kept (check_schema is ~6 ms of CPU
+        # for a pydantic model's schema), those of small schemas only, so the cache stays bounded in memory.
+        validator = _validator(key) if len(key) <= CACHED_SCHEMA_BYTES else JsonSchemaVerifier._make_validator(schema)
     except Exception:  # noqa: BLE001 - not JSON Schema (the client's own): the object check is all there is
         return Verdict(False, "not JSON Schema", None, "strict tool", {"error": "schema"})
     return schema_violation(validator, value, "strict tool")
+
+
+CACHED_SCHEMA_BYTES = 64 * 1024
+
+
+@functools.lru_cache(maxsize=128)
+def _validator(key: bytes) -> Any:
+    from tierwise.verifiers.json_check import JsonSchemaVerifier
+
+    return JsonSchemaVerifier._make_validator(orjson.loads(key))
