@@ -510,15 +510,21 @@ class SpendController:
 
     # ------------------------------------------------------------------ status and lifecycle
 
-    async def status(self) -> dict[str, Any]:
-        """Usage and what remains of every budget bucket in its current window (reservations included)."""
+    async def status(self, only_global: bool = False) -> dict[str, Any]:
+        """Usage and what remains of every budget bucket in its current window (reservations included); of the
+        global budgets only when `only_global` (the metrics gauge: their one bucket each is read by its key, where
+        the others are found by a SCAN of the store's whole database)."""
         now = time.time()
         if self.store is not None and not self._sync:
             await self.store.sweep()  # a killed replica's reservations past their deadline are not in flight
         rows = []
         for b in self.budgets:
             base = f"{self.prefix}b:{b.name}:"
-            found = await self.store.buckets_for(base) if self.store is not None else {}
+            glob = b.spec.per == "global"
+            if only_global and not glob:
+                continue
+            found = {} if self.store is None else await self.store.buckets_for(base + "*", exact=True) if glob \
+                else await self.store.buckets_for(base)
             if not found and b.spec.per == "global":
                 found = {base + "*": {}}
             w = b.window

@@ -533,12 +533,13 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ status and lifecycle
 
-    async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
-        """Every bucket under `prefix` as its raw fields (`u<slot>`/`t<slot>`), like the Redis store."""
+    async def buckets_for(self, prefix: str, exact: bool = False) -> dict[str, dict[str, float]]:
+        """Every bucket under `prefix` (only the bucket `prefix` when `exact`) as its raw fields
+        (`u<slot>`/`t<slot>`), like the Redis store."""
         self.sync()
         out: dict[str, dict[str, float]] = {}
         for k, slots in self.buckets.items():
-            if k.startswith(prefix):
+            if k == prefix if exact else k.startswith(prefix):
                 f: dict[str, float] = {}
                 for s, v in slots.items():
                     f[f"u{s}"] = v[0]

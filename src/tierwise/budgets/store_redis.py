@@ -387,8 +387,11 @@ class RedisStore:
 
     # ------------------------------------------------------------------ status and lifecycle
 
-    async def buckets_for(self, prefix: str) -> dict[str, dict[str, float]]:
+    async def buckets_for(self, prefix: str, exact: bool = False) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
+        if exact:  # one known key (a global budget's bucket): no SCAN through every key of the database
+            h = await self.client.hgetall(prefix)
+            return {prefix: {f: float(v) for f, v in h.items()}} if h else {}
         # The prefix is taken literally: `key_prefix` may hold a glob character (`spend[eu]:`), which matched other
         # keys, not these.
         literal = "".join("\\" + c if c in "*?[]\\^" else c for c in prefix)

@@ -140,7 +140,10 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         if extra:
             yield from _json(f"{loc}.extra", extra)
     elif isinstance(b, OtherBlock):  # its files' and audio's base64 is not text (`is_payload`)
-        yield from _body(f"{loc}.raw", b.raw, 1, opaque=frozenset())
+        # Its ids and blobs as everywhere in the body: skipped when id-shaped (`srvtoolu_...`, a web search
+        # result's `encrypted_content`: a SECRET by entropy, which refused every turn after a web search
+        # under `secrets: block`; session 24, review24c), scanned otherwise.
+        yield from _body(f"{loc}.raw", b.raw, 1)
 
 
 def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:

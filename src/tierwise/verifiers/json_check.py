@@ -4,13 +4,19 @@ the verifier's config or, when none is configured, from the request's `response_
 Both the answer and (through `response_format`) the schema can come from an attacker, so the
 checks run off the event loop with a time box (`offload`), and the schema keywords that match
 regular expressions (`pattern`, `patternProperties`, `additionalProperties` next to them) use
-the `regex` module with a timeout instead of jsonschema's backtracking `re` calls.
+the `regex` module with a timeout instead of jsonschema's backtracking `re` calls. A check is also
+bounded in work: `$ref`s under `anyOf`/`oneOf` make a schema of a few lines whose check grows
+exponentially in time and memory (every failed branch's errors are kept: 416 MB at 16 levels); each
+keyword applied counts against `MAX_STEPS` and the check's deadline, and a check past either cannot run
+(`detail["error"] = "too big"`), its thread freed (session 24, review24c).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +28,7 @@ from referencing.exceptions import Unresolvable
 
 from tierwise.canonical import Request, Response
 from tierwise.verifiers.base import Verdict, VerifyContext
-from tierwise.verifiers.offload import REGEX_TIMEOUT_S, off_loop
+from tierwise.verifiers.offload import CHECK_TIMEOUT_S, REGEX_TIMEOUT_S, off_loop
 from tierwise.verifiers.text import json_candidate
 
 
@@ -66,6 +72,21 @@ def _additional_properties(validator: Any, aP: Any, instance: Any, schema: Any) 
 
 
 _TIMED = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
+MAX_STEPS = 50_000  # keywords applied in one check: a 10,000-item array of 4-field objects is ~50,000
+_work = threading.local()  # this thread's check: steps left, deadline
+
+
+class CheckTooBig(Exception):
+    """A check past `MAX_STEPS` keywords or its deadline."""
+
+
+def _counted(keyword: Any) -> Any:
+    def counted(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        left = _work.left = getattr(_work, "left", MAX_STEPS) - 1
+        if left < 0 or (not left & 255 and time.monotonic() > _work.deadline):
+            raise CheckTooBig
+        return keyword(validator, value, instance, schema)
+    return counted
 
 
 def parse_json_answer(text: str) -> tuple[Any, str | None]:
@@ -104,7 +125,7 @@ class JsonSchemaVerifier:
     def _make_validator(schema: dict[str, Any]) -> Any:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
-        timed = jsonschema.validators.extend(cls, {k: v for k, v in _TIMED.items() if k in cls.VALIDATORS})
+        timed = jsonschema.validators.extend(cls, {k: _counted(_TIMED.get(k, v)) for k, v in cls.VALIDATORS.items()})
         return timed(schema, format_checker=cls.FORMAT_CHECKER)
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
@@ -132,8 +153,11 @@ def schema_violation(validator: Any, value: Any, name: str = "json_schema") -> V
     """`value` (decoded JSON) against a validator made by `JsonSchemaVerifier._make_validator`; a failed verdict
     says where, and `detail["error"]` when the check itself could not run (a pattern timed out or is broken).
     Also the strict-tool check's (wire/strict_tools.py)."""
+    _work.left, _work.deadline = MAX_STEPS, time.monotonic() + CHECK_TIMEOUT_S
     try:
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except CheckTooBig:
+        return Verdict(False, "the schema check takes too much work on this answer", None, name, {"error": "too big"})
     except TimeoutError:
         return Verdict(False, "a schema pattern took too long on this answer", 0.0, name, {"error": "timeout"})
     except regex.error:

@@ -15,12 +15,14 @@ are checked against the schema when the call ends (the next block starts, or the
 `max_tokens` is not judged whole: the SDK raises its own `LengthFinishReasonError` for it, as with OpenAI.
 
 Schemas come from the client and arguments from the model: the schema check runs off the event loop with a time
-box, and its regular expressions with the `regex` module's timeout (verifiers/json_check.py). A schema that is
-not valid JSON Schema, or a check that cannot finish, leaves the object check only.
+box, a bound on the keywords it applies, and its regular expressions with the `regex` module's timeout
+(verifiers/json_check.py). A schema that is not valid JSON Schema, or a check that cannot finish, leaves the
+object check only.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -109,15 +111,36 @@ async def whole_reason(schema: dict[str, Any], arguments: str | dict[str, Any]) 
 
 
 async def _schema_reason(schema: dict[str, Any], value: Any) -> str | None:
-    from tierwise.verifiers.json_check import JsonSchemaVerifier, schema_violation
     from tierwise.verifiers.offload import off_loop
 
-    try:
-        validator = JsonSchemaVerifier._make_validator(schema)
-    except Exception:  # noqa: BLE001 - not JSON Schema (the client's own): the object check is all there is
-        return None
-    verdict = await off_loop(schema_violation, validator, value, name="strict tool")
+    verdict = await off_loop(_check, schema, value, name="strict tool")
     if verdict.passed or "where" not in verdict.detail:  # passed, or the check could not run (timed out, …)
         return None
     # Where and which keyword, never the model's value (it may hold what the error must not carry).
     return f"do not match its schema (`{verdict.detail['keyword']}` at {verdict.detail['where']})"
+
+
+def _check(schema: dict[str, Any], value: Any) -> Any:
+    """In a worker thread: the schema's own check (`check_schema`, linear in the client's schema, which the request's
+    size bounds) as well as the value's (bounded in steps: verifiers/json_check.py)."""
+    from tierwise.verifiers.base import Verdict
+    from tierwise.verifiers.json_check import JsonSchemaVerifier, schema_violation
+
+    try:
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        # A client sends the same tools on every request: their validators are kept (check_schema is ~6 ms of CPU
+        # for a pydantic model's schema), those of small schemas only, so the cache stays bounded in memory.
+        validator = _validator(key) if len(key) <= CACHED_SCHEMA_BYTES else JsonSchemaVerifier._make_validator(schema)
+    except Exception:  # noqa: BLE001 - not JSON Schema (the client's own): the object check is all there is
+        return Verdict(False, "not JSON Schema", None, "strict tool", {"error": "schema"})
+    return schema_violation(validator, value, "strict tool")
+
+
+CACHED_SCHEMA_BYTES = 64 * 1024
+
+
+@functools.lru_cache(maxsize=128)
+def _validator(key: bytes) -> Any:
+    from tierwise.verifiers.json_check import JsonSchemaVerifier
+
+    return JsonSchemaVerifier._make_validator(orjson.loads(key))
