@@ -53,15 +53,21 @@ def in_memory(led: Ledger, writer: HeldWriter) -> int:
     return led._q.qsize() + writer.held
 
 
+def submit_all(led: Ledger, writer: HeldWriter) -> int:
+    """Records 1..SENT submitted while the writer is held: the most the ledger held in memory meanwhile."""
+    most = 0
+    for i in range(1, SENT + 1):
+        led.submit(rec(i))
+        most = max(most, in_memory(led, writer))
+    return most
+
+
 def test_a_held_writer_spills_to_the_journal_and_loses_nothing(tmp_path, caplog):
     path = str(tmp_path / "l.db")
     led = Ledger.open(path, JournalConfig(segment_bytes=64 << 10), max_queued=BOUND)
     writer = HeldWriter(led)
-    most = 0
     with caplog.at_level(logging.WARNING, logger="tierwise.ledger"):
-        for i in range(1, SENT + 1):
-            led.submit(rec(i))
-            most = max(most, in_memory(led, writer))
+        most = submit_all(led, writer)
     assert most <= BOUND
     state = led.backlog()
     assert state["in_memory"] <= BOUND and state["in_journal_only"] == SENT + 1 - state["in_memory"]
@@ -123,11 +129,8 @@ def test_records_in_the_journal_only_when_the_process_dies_are_replayed_at_the_n
 def test_without_a_journal_records_past_the_bound_are_dropped_counted_and_logged_once(tmp_path, caplog):
     led = Ledger.open(str(tmp_path / "l.db"), None, max_queued=BOUND)
     writer = HeldWriter(led)
-    most = 0
     with caplog.at_level(logging.WARNING, logger="tierwise.ledger"):
-        for i in range(1, SENT + 1):
-            led.submit(rec(i))
-            most = max(most, in_memory(led, writer))
+        most = submit_all(led, writer)
         assert most <= BOUND
         writer.release()
         assert led.flush()
