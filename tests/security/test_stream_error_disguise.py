@@ -107,17 +107,23 @@ MISNUMBERED = {
 }
 
 
+def sdk_stream_error(keyed, anthropic_up, body: str) -> str:
+    """The upstream streams `body`; the anthropic SDK's stream helper must raise an API error (its text returned),
+    not fail in the caller's code."""
+    anthropic_up.script(Raw(body=body, content_type="text/event-stream"))
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with ant(keyed).messages.stream(model="frontier", max_tokens=10,
+                                        messages=[{"role": "user", "content": "hi"}]) as s:
+            s.get_final_message()
+    return str(e.value)
+
+
 @pytest.mark.parametrize("shape", sorted(MISNUMBERED))
 def test_an_anthropic_stream_with_misnumbered_blocks_is_an_upstream_error(keyed, anthropic_up, shape):
     """Relayed as sent (pass-through), a delta naming a block that never started made the anthropic SDK fail in
     the caller's code (IndexError: list index out of range), and a stream without message_start did too
     (AssertionError), instead of an API error."""
-    anthropic_up.script(Raw(body=MISNUMBERED[shape], content_type="text/event-stream"))
-    with pytest.raises(anthropic.APIStatusError) as e:
-        with ant(keyed).messages.stream(model="frontier", max_tokens=10,
-                                        messages=[{"role": "user", "content": "hi"}]) as s:
-            s.get_final_message()
-    assert "malformed" in str(e.value), e.value
+    assert "malformed" in sdk_stream_error(keyed, anthropic_up, MISNUMBERED[shape])
 
 
 TOOL_BLOCK = ('event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":'
@@ -138,12 +144,7 @@ def test_an_anthropic_stream_with_pieces_the_sdk_cannot_add_up_is_an_upstream_er
     """Relayed as sent (pass-through), tool input that cannot begin a JSON object made the anthropic SDK raise in
     the caller's code (`ValueError: Unable to parse tool parameter JSON from model`), a text piece that is not a
     string too (`TypeError: can only concatenate str (not "int") to str`), instead of an API error."""
-    anthropic_up.script(Raw(body=MALFORMED_PIECES[shape], content_type="text/event-stream"))
-    with pytest.raises(anthropic.APIStatusError) as e:
-        with ant(keyed).messages.stream(model="frontier", max_tokens=10,
-                                        messages=[{"role": "user", "content": "hi"}]) as s:
-            s.get_final_message()
-    assert "malformed content_block_delta" in str(e.value), e.value
+    assert "malformed content_block_delta" in sdk_stream_error(keyed, anthropic_up, MALFORMED_PIECES[shape])
 
 
 def test_valid_tool_input_in_pieces_still_passes_through(keyed, anthropic_up):
