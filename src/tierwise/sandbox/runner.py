@@ -158,7 +158,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             bounded = read_only or user is not None
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
-            switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide),
+            switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
+                                                           stage=identity.PROC_STAGE if read_only else None),
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:

@@ -127,23 +127,43 @@ def shield_gateway(allow_weak: bool) -> bool:
     return True
 
 
+# What a weak run whose host is read-only still sees of it, besides its folder, the interpreter and the folders bound
+# in: what bubblewrap's runs see (bwrap.SYSTEM_PATHS: the system's libraries), the programs beside them, and five
+# harmless devices. Every other folder at the top of the host is covered: a run, OS layer alone, listed /tmp (other
+# programs' files), /etc, /run, /var/log, /home, /opt and /work, read world-readable files in them, opened
+# /dev/ptmx (pseudo-terminals: kernel.pty.max, 4,096 for the machine) and, run by a gateway that is not root, would
+# open its user's own terminals in /dev/pts.
+SHOWN_AT_THE_TOP = frozenset({"usr", "lib", "lib64", "lib32", "libx32", "bin", "sbin", "nix", "proc"})
+COVERED_IN_USR = ("/usr/local", "/usr/src")  # an application's folders (bwrap shows /usr/local/lib only)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def host_covers() -> list[str]:
+    """The host's folders a weak run does not see (covered by an empty tmpfs; what it needs inside shown again)."""
+    try:
+        top = [os.path.join("/", name) for name in os.listdir("/") if name not in SHOWN_AT_THE_TOP]
+    except OSError:
+        top = []
+    return sorted(p for p in (*top, *COVERED_IN_USR) if os.path.isdir(p) and not os.path.islink(p))
+
+
 def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The gateway's working folder (its config, a `.env` beside it) and home, to hide from a weak run whose host
-    is read-only, as bubblewrap hides them: the run, OS layer alone, read a world-readable `.env` of the folder
-    the gateway was started in. (masks, shown): the folders to cover, and those of `keep` (the run's folder, the
-    interpreter, a folder bound in: the run needs them) inside one of them, shown again in place
-    (tierwise.sandbox.identity.plan). Before, a folder holding one of `keep` stayed whole: a script agent's
-    folder below the gateway's left its `.env` readable, and an interpreter installed in the home (pyenv, uv) the
-    whole home. Not "/", a folder inside one of `keep`, or one holding the stage folder the staging binds through;
-    not a working folder that is gone (a release folder replaced under the gateway: os.getcwd() fails)."""
+    """The host's folders to hide from a weak run whose host is read-only, as bubblewrap hides them (`host_covers`:
+    every folder at the top but the system's; and the gateway's working folder and home, wherever they are: a run,
+    OS layer alone, read a world-readable `.env` of the folder the gateway was started in). (masks, shown): the
+    folders to cover, and those of `keep` (the run's folder, the interpreter, a folder bound in: the run needs them)
+    or of the system's libraries and DEVICES inside one of them, shown again in place (tierwise.sandbox.identity.plan,
+    staged on /proc: the temporary folder, which holds the default stage, is covered). Before, a folder holding one of
+    `keep` stayed whole: a script agent's folder below the gateway's left its `.env` readable, and an interpreter
+    installed in the home (pyenv, uv) the whole home. Not "/" or a folder inside one of `keep`; not a working folder
+    that is gone (a release folder replaced under the gateway: os.getcwd() fails)."""
     keep = [os.path.realpath(k) for k in keep]
-    stage = identity.stage_root()
-    places = {os.path.realpath(os.path.expanduser("~"))}
+    places = {os.path.realpath(os.path.expanduser("~")), *host_covers()}
     with contextlib.suppress(OSError):
         places.add(os.path.realpath(os.getcwd()))
-    found = sorted(p for p in places if p != "/" and os.path.isdir(p) and not _holds(p, stage)
-                   and not any(k == p or _holds(k, p) for k in keep))
-    shown = tuple(sorted({k for k in keep if any(_holds(m, k) for m in found)}))
+    found = sorted(p for p in places if p != "/" and os.path.isdir(p) and not any(k == p or _holds(k, p) for k in keep))
+    needed = [*keep, *(p for p in (*bwrap.SYSTEM_PATHS, *DEVICES) if os.path.exists(p) and not os.path.islink(p))]
+    shown = tuple(sorted({k for k in needed if any(_holds(m, k) and k != m for m in found)}))
     return tuple(found), shown
 
 

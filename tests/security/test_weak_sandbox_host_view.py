@@ -1,0 +1,87 @@
+"""Session 25's attack round on the sandbox (bench/RESULTS.md, "Sandbox attack round 6"): what a weak run sees of the
+host once the host is read-only. It saw every folder its user may read (/tmp, /etc, /run, /var, /home, /opt, the
+deployment's folders) and the host's /dev: pseudo-terminals for the taking and, run by a gateway that is not root,
+its user's own terminals. Now it sees what a bubblewrap run sees (the system's libraries, the interpreter, its folder
+and the folders bound in) and five devices. OS layer alone (no audit hook); each test failed before the fix."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import tempfile
+
+from tests.harness import unavailable
+from tests.security.sandbox_programs import attempt_prelude, weak_only  # noqa: F401 (the fixture: weak runs)
+from tests.security.test_weak_sandbox_own_user import GATEWAY_UID, _gateway_runs, _user_namespaces
+from tierwise.sandbox import SandboxLimits, backend, run_python
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+
+HOST_FILES = """
+import os
+""" + attempt_prelude("READ") + """
+def read(path):
+    return lambda: open(path).read()
+attempt("planted", read(PLANTED))
+attempt("etc", lambda: os.listdir("/etc") or (_ for _ in ()).throw(OSError(2, "empty")))
+attempt("run", lambda: os.listdir("/run") or (_ for _ in ()).throw(OSError(2, "empty")))
+attempt("pty", lambda: os.close(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)))
+print("dev", sorted(os.listdir("/dev")))
+with open("/dev/null", "w") as fh:
+    fh.write("to nowhere")
+print("urandom", len(open("/dev/urandom", "rb").read(8)))
+print("own folder", open("mine", "w").write("x"))
+"""
+
+
+async def test_a_weak_run_sees_of_the_host_what_a_bubblewrap_run_sees() -> None:
+    """A world-readable file another program left in a folder of /tmp (a config with a key, another gateway's
+    files), /etc and /run were the weak run's to read (the host was read-only, not hidden), and /dev/ptmx handed it
+    pseudo-terminals (kernel.pty.max is the machine's: 4,096). Now those folders are empty covers and /dev holds
+    null, zero, full, random and urandom."""
+    if not backend.weak_read_only_host():
+        unavailable("the weak sandbox cannot make a mount namespace here: its host is not read-only, nor hidden")
+    folder = tempfile.mkdtemp(prefix="tw-r6-other-")
+    try:
+        os.chmod(folder, 0o755)
+        planted = os.path.join(folder, "settings.env")
+        with open(planted, "w") as fh:
+            fh.write("OPENAI_API_KEY=sk-ROUND6-PLANTED\n")
+        os.chmod(planted, 0o644)
+        r = await run_python(f"PLANTED = {planted!r}\n" + HOST_FILES, limits=LIMITS, audit_hook=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert r.ok, r.stderr
+    assert "READ" not in r.stdout and "sk-ROUND6" not in r.stdout, r.stdout
+    for name in ("planted", "etc", "run", "pty"):
+        assert f"{name} refused 2" in r.stdout, r.stdout
+    assert "dev ['full', 'null', 'random', 'urandom', 'zero']" in r.stdout, r.stdout
+    assert "urandom 8" in r.stdout and "own folder 1" in r.stdout, r.stdout
+
+
+TERMINAL = """
+import os
+""" + attempt_prelude("OPENED") + """
+attempt("terminal", lambda: os.close(os.open(TERMINAL, os.O_RDWR | os.O_NOCTTY)))
+attempt("pty", lambda: os.close(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)))
+"""
+
+
+def test_a_weak_run_of_a_gateway_that_is_not_root_cannot_open_its_user_s_terminal() -> None:
+    """The run of a gateway that is not root is the gateway's user, and a terminal of that user (the operator's
+    shell that started `tierwise serve`) is its to open: it could read what is typed there (a password, a key) and
+    write to it. Here the terminal is a pseudo-terminal the test gives the gateway's uid."""
+    if not _user_namespaces():
+        unavailable("this kernel lets no unprivileged user make a user namespace: a weak run of a gateway that is "
+                    "not root sees the host as its user does")
+    leader, follower = pty.openpty()
+    try:
+        terminal = os.ttyname(follower)
+        os.chown(terminal, GATEWAY_UID, GATEWAY_UID)
+        out = _gateway_runs(f"TERMINAL = {terminal!r}\n" + TERMINAL)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert "OPENED" not in out, out
+    assert "terminal refused 2" in out and "pty refused 2" in out, out
