@@ -27,7 +27,10 @@ attempt("planted", read(PLANTED))
 attempt("etc", lambda: os.listdir("/etc") or (_ for _ in ()).throw(OSError(2, "empty")))
 attempt("run", lambda: os.listdir("/run") or (_ for _ in ()).throw(OSError(2, "empty")))
 attempt("pty", lambda: os.close(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)))
-print("dev", sorted(os.listdir("/dev")))
+# (stat, which Landlock does not check: what the mounts show, whatever else refuses the opening)
+print("dev", sorted(p for p in ("null", "zero", "full", "random", "urandom", "ptmx", "pts", "kmsg", "shm", "fuse")
+                    if os.path.exists("/dev/" + p)))
+print("host", [p for p in ("/etc/passwd", "/var/log", PLANTED) if os.path.exists(p)])
 with open("/dev/null", "w") as fh:
     fh.write("to nowhere")
 print("urandom", len(open("/dev/urandom", "rb").read(8)))
@@ -54,8 +57,10 @@ async def test_a_weak_run_sees_of_the_host_what_a_bubblewrap_run_sees() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     assert r.ok, r.stderr
     assert "READ" not in r.stdout and "sk-ROUND6" not in r.stdout, r.stdout
-    for name in ("planted", "etc", "run", "pty"):
+    for name in ("planted", "pty"):
         assert f"{name} refused 2" in r.stdout, r.stdout
+    assert "etc refused" in r.stdout and "run refused" in r.stdout, r.stdout  # (empty covers; Landlock: EACCES)
+    assert "host []" in r.stdout, r.stdout
     assert "dev ['full', 'null', 'random', 'urandom', 'zero']" in r.stdout, r.stdout
     assert "urandom 8" in r.stdout and "own folder 1" in r.stdout, r.stdout
 
@@ -85,3 +90,48 @@ def test_a_weak_run_of_a_gateway_that_is_not_root_cannot_open_its_user_s_termina
         os.close(leader)
     assert "OPENED" not in out, out
     assert "terminal refused 2" in out and "pty refused 2" in out, out
+
+
+WITHOUT_NAMESPACES = """
+import os
+""" + attempt_prelude("DONE") + """
+def write(path):
+    def into():
+        with open(path, "w") as fh:
+            fh.write("for the gateway's user to find")
+    return into
+attempt("its user's file written", write(os.path.join(HOME, ".bashrc")))
+attempt("its user's private file read", lambda: open(os.path.join(HOME, "ledger.db")).read())
+attempt("world-readable file read", lambda: open("/etc/passwd").read())
+attempt("processes listed", lambda: os.listdir("/proc"))
+attempt("own folder", write("mine.txt"))
+attempt("own folder read", lambda: open("mine.txt").read())
+"""
+
+
+def test_a_weak_run_without_namespaces_opens_nothing_of_the_host_but_what_it_needs() -> None:
+    """A gateway that is not root on a kernel that lets it make no user namespace (here: simulated by the gateway
+    reporting no read-only host) had no mount to bound its weak runs: they wrote its user's files (its `.bashrc`),
+    read its private files (0600: a ledger) and the host's, and listed every process. Landlock needs neither a
+    namespace nor a privilege: the run opens only the system's libraries, the interpreter and its own folder."""
+    from tierwise.sandbox import landlock
+
+    if landlock.abi() < 1:
+        unavailable("this kernel has no Landlock (Linux 5.13+, `lsm=...,landlock`): a weak run of a gateway that is "
+                    "not root and cannot make a user namespace opens what its user may")
+    home = tempfile.mkdtemp(prefix="tw-r6-home-")
+    try:
+        with open(os.path.join(home, "ledger.db"), "w") as fh:
+            fh.write("the gateway's ledger")
+        os.chmod(os.path.join(home, "ledger.db"), 0o600)
+        for path in (home, os.path.join(home, "ledger.db")):
+            os.chown(path, GATEWAY_UID, GATEWAY_UID)
+        out = _gateway_runs(f"HOME = {home!r}\n" + WITHOUT_NAMESPACES, user_namespace=False)
+        assert not os.path.exists(os.path.join(home, ".bashrc")), out
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    for name in ("its user's file written", "its user's private file read", "world-readable file read",
+                 "processes listed"):
+        assert f"{name} refused 13" in out, out
+    assert "own folder DONE" in out and "own folder read DONE" in out, out
+    assert "landlock" in out, out  # the layer is claimed

@@ -163,14 +163,15 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:
+                lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
                 proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
-                                    confine=weak.dying_with(os.getpid(), confine), switch=switch)
+                                    confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
             except (OSError, subprocess.SubprocessError) as e:
                 yield _not_started(e)
                 return
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                          + (["readonly_host"] if read_only else [])
+                          + (["readonly_host"] if read_only else []) + (["landlock"] if lock else [])
                           + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
                           runs_as=backend.runs_as(user))
         finally:

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from tierwise.sandbox import bwrap, identity, seccomp_filter
+from tierwise.sandbox import bwrap, identity, landlock, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
@@ -91,11 +91,12 @@ def _prctl() -> Any:
     return prctl
 
 
-def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], None]:
+def dying_with(parent: int, confine: Callable[[], None] | None,
+               lock: landlock.Rules | None = None) -> Callable[[], None]:
     """What the run's child does between fork and exec after its switch of user (which clears the setting):
     die with the gateway process `parent` (SIGKILL), then `confine`. No PID namespace or cgroup takes a weak
     run with a gateway that was killed outright: it ran on, unbounded by the wall clock its dead supervisor
-    kept, as the uid the kernel's lock then let another process hand to a new run."""
+    kept, as the uid the kernel's lock then let another process hand to a new run. `lock`: its Landlock rules."""
     prctl = _prctl()
 
     def load() -> None:
@@ -104,6 +105,8 @@ def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], 
             raise OSError(err, f"the parent-death signal cannot be set: {os.strerror(err)}")
         if prctl is not None and os.getppid() != parent:  # the gateway died before the setting
             os._exit(1)
+        if lock is not None:  # what it may open of the host (tierwise.sandbox.landlock), before the seccomp filter
+            landlock.restrict(lock)
         if confine is not None:
             confine()
 
@@ -169,6 +172,12 @@ def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _holds(folder: str, path: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
+    """The run's Landlock rules: the system's libraries, the interpreter's installation and file, the folders bound
+    in read and executed; its folder its own (None: no Landlock in this kernel)."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, prefix(), python, *ro_binds], folder)
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:
