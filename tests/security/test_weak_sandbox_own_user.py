@@ -78,7 +78,10 @@ import os
 attempt("its user's file", write(os.path.join(HOME, ".bashrc")))
 attempt("tmp", write("/tmp/tw-round5-left-behind"))
 attempt("own folder", write("mine.txt"))
-print("processes", os.listdir("/proc")[:3])
+try:
+    print("processes", os.listdir("/proc")[:3])
+except PermissionError:  # (Landlock, session 25)
+    print("processes []")
 """
 
 

@@ -114,6 +114,28 @@ def set_core_limit() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
     except (OSError, ValueError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    no_memory_in_dumps()
+
+
+def no_memory_in_dumps() -> bool:
+    """This process's `coredump_filter` 0: a core dump of it (and of what it forks and executes: the filter is kept
+    through fork and exec, bubblewrap's program included) holds no memory, only the ELF notes (registers, the list of
+    mapped files). A `core_pattern` on a socket (`@`, Linux 6.16) ignores RLIMIT_CORE entirely (the kernel sets the
+    limit to infinity for it) and got a crashed run's whole memory as a crash handler outside every namespace; a pipe
+    with a hard limit of 0 the same. The run cannot set it back: it has no /proc (bubblewrap, a read-only host, or
+    Landlock). False where this process may not write its filter (not dumpable: see weak.shield_gateway, which sets
+    it first). System calls only."""
+    try:
+        fd = os.open("/proc/self/coredump_filter", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"0")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 @functools.cache

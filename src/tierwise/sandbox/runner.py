@@ -155,7 +155,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # The cgroups bound the run where it cannot rewrite their files: they are the gateway's (a run of a gateway that
             # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
             # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
-            bounded = read_only or user is not None
+            # (Landlock keeps the run out of /sys too: tierwise.sandbox.landlock)
+            lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
+            bounded = read_only or user is not None or lock is not None
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
             switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
@@ -163,7 +165,6 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:
-                lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
                 proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
                                     confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
             except (OSError, subprocess.SubprocessError) as e:

@@ -123,6 +123,9 @@ def shield_gateway(allow_weak: bool) -> bool:
     prctl = _prctl()
     if not allow_weak or os.geteuid() == 0 or prctl is None:
         return False
+    from tierwise.sandbox.backend import no_memory_in_dumps  # (backend imports this module)
+
+    no_memory_in_dumps()  # while it still may: its runs inherit the filter (not dumpable, they may not write it)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         log.warning("sandbox: the gateway could not make itself non-dumpable (%s): its weak runs may read its "
                     "environment", os.strerror(ctypes.get_errno()))
