@@ -222,10 +222,13 @@ def weak_read_only_host() -> bool:
     try:
         if user is not None:
             os.chown(folder, user.uid, user.gid)
-        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user) if user else None,
+        # the covers a run gets (weak.masks: the host's folders but the system's, /dev but five devices), staged alike
+        hide, shown = weak.masks([folder, weak.prefix(), bwrap.interpreter()])
+        prepared = identity.switcher(user, identity.plan([weak.prefix(), *shown], user, hide, stage=identity.PROC_STAGE),
                                      identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
-                "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno == 30, e\nelse:\n" \
+                "open('/dev/null', 'w').write('x')\n" \
+                "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno in (2, 30), e\nelse:\n" \
                 "    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
                            cwd=folder, preexec_fn=lambda: identity.switch(prepared))

@@ -5,8 +5,9 @@ exec, with no_new_privs: no sockets, no child process, no device node or FIFO, n
 another process's PID), in a private 0700 folder removed afterwards, and the run's cgroups where the
 gateway can make them. Where the gateway can make a mount namespace (root; or a user namespace, for a
 gateway that is not root) the folder is a bounded tmpfs, /proc is hidden and the rest of the host is
-read-only (tierwise.sandbox.identity); files are otherwise readable as the run's user may. Its
-`layers` say what it has ("rlimits", "seccomp", "audit", "readonly_host", "cgroup_*")."""
+read-only with only the system's folders in sight (tierwise.sandbox.identity, `masks`); where the kernel has
+Landlock the run opens nothing else of the host whatever its mounts (tierwise.sandbox.landlock). Its `layers`
+say what it has ("rlimits", "seccomp", "audit", "readonly_host", "landlock", "cgroup_*")."""
 
 from __future__ import annotations
 
