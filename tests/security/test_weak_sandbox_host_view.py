@@ -104,8 +104,16 @@ attempt("its user's file written", write(os.path.join(HOME, ".bashrc")))
 attempt("its user's private file read", lambda: open(os.path.join(HOME, "ledger.db")).read())
 attempt("world-readable file read", lambda: open("/etc/passwd").read())
 attempt("processes listed", lambda: os.listdir("/proc"))
+# (Landlock bounds what is opened, not metadata: these went through it, the private file made 0644, the home 0777)
+attempt("its user's private file made readable", lambda: os.chmod(os.path.join(HOME, "ledger.db"), 0o644))
+attempt("its user's home made writable", lambda: os.chmod(HOME, 0o777))
+attempt("its user's file's times", lambda: os.utime(os.path.join(HOME, "ledger.db"), (0, 0)))
 attempt("own folder", write("mine.txt"))
 attempt("own folder read", lambda: open("mine.txt").read())
+def own_mode():
+    with open("mine.txt") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+attempt("own file's mode by its descriptor", own_mode)
 """
 
 
@@ -113,7 +121,9 @@ def test_a_weak_run_without_namespaces_opens_nothing_of_the_host_but_what_it_nee
     """A gateway that is not root on a kernel that lets it make no user namespace (here: simulated by the gateway
     reporting no read-only host) had no mount to bound its weak runs: they wrote its user's files (its `.bashrc`),
     read its private files (0600: a ledger) and the host's, and listed every process. Landlock needs neither a
-    namespace nor a privilege: the run opens only the system's libraries, the interpreter and its own folder."""
+    namespace nor a privilege: the run opens only the system's libraries, the interpreter and its own folder. Landlock
+    does not bound metadata: through it the run made the private file 0644 and the home 0777; on such a writable
+    host the filter refuses chmod, chown and times by path (by descriptor they stay: only what it could open)."""
     from tierwise.sandbox import landlock
 
     if landlock.abi() < 1:
@@ -128,10 +138,15 @@ def test_a_weak_run_without_namespaces_opens_nothing_of_the_host_but_what_it_nee
             os.chown(path, GATEWAY_UID, GATEWAY_UID)
         out = _gateway_runs(f"HOME = {home!r}\n" + WITHOUT_NAMESPACES, user_namespace=False)
         assert not os.path.exists(os.path.join(home, ".bashrc")), out
+        assert os.stat(os.path.join(home, "ledger.db")).st_mode & 0o777 == 0o600, out
+        assert os.stat(home).st_mode & 0o777 == 0o700, out
     finally:
         shutil.rmtree(home, ignore_errors=True)
     for name in ("its user's file written", "its user's private file read", "world-readable file read",
                  "processes listed"):
         assert f"{name} refused 13" in out, out
+    for name in ("its user's private file made readable", "its user's home made writable", "its user's file's times"):
+        assert f"{name} refused 1" in out, out  # (the filter: no chmod, chown or times by path on a writable host)
     assert "own folder DONE" in out and "own folder read DONE" in out, out
+    assert "own file's mode by its descriptor DONE" in out, out
     assert "landlock" in out, out  # the layer is claimed

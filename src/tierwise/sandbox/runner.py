@@ -137,7 +137,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             if entry in files:
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-            confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
+            # (compiled once; on a writable host no chmod/chown/times by path: seccomp_filter.PATH_METADATA)
+            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only)
             if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "

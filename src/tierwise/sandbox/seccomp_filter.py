@@ -135,6 +135,12 @@ F_SETPIPE_SZ = 1031
 # its memory limit to the host's crash helper, which runs as root outside every namespace.
 RLIMIT_CORE = 4
 RWF_NOWAIT = 0x08
+# A file's metadata changed by its path: Landlock (tierwise.sandbox.landlock) bounds what a weak run opens, not
+# chmod, chown or times, so a weak run of a gateway that is not root with no mount namespace (the host writable as
+# its user) made its user's 0600 SSH key 0644 and its home 0777 (session 25). Refused there; on a descriptor
+# (fchmod, fchown, futimens: only a file it could open, its folder's) they stay. Elsewhere the host is read-only.
+PATH_METADATA = ("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "futimesat",
+                 "removexattr", "lremovexattr")
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -145,9 +151,10 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 
 @functools.cache
-def filter_bpf(threads: bool = False, own_pid: bool = False) -> bytes:
+def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
-    thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`)."""
+    thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
+    `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -171,6 +178,10 @@ def filter_bpf(threads: bool = False, own_pid: bool = False) -> bytes:
         _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
     for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
+    if no_path_metadata:
+        for name in PATH_METADATA:
+            _rule(f, eperm, name)
+        _rule(f, eperm, "utimensat", sc.Arg(1, sc.NE, 0))  # a path (NULL: futimens on the descriptor)
     for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
     for name, at in AIMED_AT_A_PID:

@@ -38,12 +38,12 @@ class _SockFprog(ctypes.Structure):
 
 
 @functools.cache
-def filter_loader(threads: bool) -> Callable[[], None] | None:
+def filter_loader(threads: bool, host_writable: bool = False) -> Callable[[], None] | None:
     """What loads the seccomp filter into the calling process (between fork and exec: the process's
     own PID written into the filter's copy, then two prctl calls on memory prepared here, no
     allocation); None where libseccomp is missing."""
     try:
-        program = seccomp_filter.filter_bpf(threads, own_pid=True)
+        program = seccomp_filter.filter_bpf(threads, own_pid=True, no_path_metadata=host_writable)
         offsets = seccomp_filter.own_pid_offsets(program)
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
