@@ -11,7 +11,7 @@ from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_attacks import _run_cgroups
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tests.verifiers.kernel_memory_attacks import RAW_THREADS
-from tierwise.sandbox import SandboxLimits, cgroup, run_python
+from tierwise.sandbox import SandboxLimits, cgroup, run_python, runner
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
@@ -114,3 +114,69 @@ async def test_threads_a_caller_allows_are_bounded_in_both_sandboxes(mode: str) 
     assert int(r.stdout.split("THREADS")[1].split()[0]) < cgroup.TASKS + cgroup.THREADS, r.stdout
     assert "cgroup_pids" in r.layers and "cgroup_memory" in r.layers, r.layers
     assert _run_cgroups() == []
+
+
+async def test_a_run_s_core_dump_would_hold_none_of_its_memory(mode: str) -> None:  # noqa: F811
+    """(session 25) A `core_pattern` on a socket (`@...`, Linux 6.16: systemd-coredump's) ignores RLIMIT_CORE (the
+    kernel sets the limit to infinity for it): a crashed run's memory, up to its limit, went to the host's crash
+    handler outside every namespace. Every task of a run now has `coredump_filter` 0 (no mapping dumped: only the
+    ELF notes), which it cannot set back (no /proc). core_pattern is the machine's and is not changed here: the
+    test reads the filter the kernel acts on, from the host, for each task of a live run (bubblewrap's among them).
+    Before: 00000033, the kernel's default (anonymous and file-backed private memory, ELF headers)."""
+    async with runner.open_python("import time\nprint('up', flush=True)\ntime.sleep(20)", limits=LIMITS,
+                                  audit_hook=False) as live:
+        assert live.proc is not None and live.proc.stdout is not None
+        assert await live.proc.stdout.readline() == b"up\n"
+        pids = [live.proc.pid]
+        if live.group is not None and live.group.procs:
+            with open(live.group.procs[0]) as fh:
+                pids = [int(p) for p in fh.read().split()]
+        filters = {}
+        for pid in pids:
+            with open(f"/proc/{pid}/coredump_filter") as fh:
+                filters[pid] = fh.read().strip()
+        live.kill()
+    assert filters and set(filters.values()) == {"00000000"}, filters
+
+
+PAGE_CACHE = """
+import ctypes, mmap, os, sys
+""" + attempt_prelude("ANSWERED") + """
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+shared = os.path.realpath(sys.executable)  # a file every run (and the gateway) maps
+fd = os.open(shared, os.O_RDONLY)
+size = os.fstat(fd).st_size
+def cachestat():
+    stat = (ctypes.c_uint64 * 5)()
+    span = (ctypes.c_uint64 * 2)(0, 0)  # the whole file
+    if libc.syscall(451, fd, span, stat, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cachestat")
+    print("cached pages", stat[0])
+def mincore():
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE, fd, 0)
+    buf = (ctypes.c_ubyte * ((size + 4095) // 4096))()
+    if libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), buf) != 0:
+        raise OSError(ctypes.get_errno(), "mincore")
+    print("resident", sum(b & 1 for b in buf))
+def nowait():
+    os.preadv(fd, [bytearray(4096)], size // 2, os.RWF_NOWAIT)
+attempt("cachestat", cachestat)
+attempt("mincore", mincore)
+attempt("preadv2 nowait", nowait)
+print("plain read", len(os.pread(fd, 16, 0)))
+"""
+
+
+async def test_a_run_cannot_ask_which_pages_of_a_shared_file_are_cached(mode: str) -> None:  # noqa: F811
+    """(session 25) cachestat, mincore and preadv2's RWF_NOWAIT tell, page by page, what of a file the run may open
+    is in the page cache: what other runs or the gateway read lately of the shared libraries and the interpreter.
+    All three answered (cachestat counted the interpreter's cached pages); they are refused now (EPERM; ENOSYS for
+    cachestat where libseccomp does not know it). A plain read still works."""
+    r = await run_python(PAGE_CACHE, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "ANSWERED" not in r.stdout, r.stdout
+    assert "cachestat refused" in r.stdout and "mincore refused 1" in r.stdout, r.stdout
+    assert "preadv2 nowait refused 1" in r.stdout and "plain read 16" in r.stdout, r.stdout

@@ -78,7 +78,10 @@ import os
 attempt("its user's file", write(os.path.join(HOME, ".bashrc")))
 attempt("tmp", write("/tmp/tw-round5-left-behind"))
 attempt("own folder", write("mine.txt"))
-print("processes", os.listdir("/proc")[:3])
+try:
+    print("processes", os.listdir("/proc")[:3])
+except PermissionError:  # (Landlock, session 25)
+    print("processes []")
 """
 
 
@@ -93,7 +96,8 @@ def test_a_weak_run_of_a_gateway_that_is_not_root_writes_nothing_outside_its_fol
     os.chown(home, GATEWAY_UID, GATEWAY_UID)
     try:
         out = _gateway_runs(f"HOME = {home!r}\n" + OUTSIDE)
-        assert "its user's file refused 30" in out and "tmp refused 30" in out, out
+        # (its folder, in /tmp here, is hidden too since session 25: ENOENT, not EROFS)
+        assert "its user's file refused 2" in out and "tmp refused 30" in out, out
         assert "own folder DONE" in out and "processes []" in out, out
         assert not os.path.exists(os.path.join(home, ".bashrc")) and not os.path.exists("/tmp/tw-round5-left-behind")
     finally:

@@ -60,7 +60,9 @@ async def test_a_script_agent_below_the_gateway_s_folder_does_not_uncover_it(pro
         unavailable("the weak run sees the host read-only only where the gateway can make a mount namespace")
     assert r.ok, r.stderr
     assert "sk-REVIEW24A" not in r.stdout, r.stdout
-    assert "dotenv refused 2" in r.stdout and "['agents']" in r.stdout and "own script READ" in r.stdout, r.stdout
+    assert "dotenv refused 2" in r.stdout and "own script READ" in r.stdout, r.stdout
+    # the folder lists only what is shown again; under Landlock (session 25) it cannot be listed at all
+    assert "['agents']" in r.stdout or "listing refused 13" in r.stdout, r.stdout
 
 
 async def test_a_weak_run_works_when_the_gateway_s_folder_is_gone(project: str) -> None:
@@ -150,7 +152,7 @@ def test_a_home_holding_the_interpreter_is_hidden_but_for_it() -> None:
     if "readonly_host" not in r.stdout:
         unavailable("this kernel lets no unprivileged user make a user namespace: the weak run sees the host whole")
     assert "REVIEW24A" not in r.stdout and "ssh key refused 2" in r.stdout, r.stdout
-    assert "['python']" in r.stdout, r.stdout
+    assert "['python']" in r.stdout or "home refused 13" in r.stdout, r.stdout  # (13: Landlock, session 25)
 
 
 RAISE_OWN_LIMITS = """
@@ -211,7 +213,10 @@ def test_a_run_that_may_rewrite_its_cgroup_does_not_claim_it(tmp_path: Any) -> N
                     import time
                     time.sleep(0.05)
     assert r.returncode == 0, r.stderr[-2000:]
-    if "RAISED" in r.stdout:
-        assert "cgroup_" not in r.stdout.split("LAYERS", 1)[1].split("\n", 1)[0], r.stdout
+    layers = r.stdout.split("LAYERS", 1)[1].split("\n", 1)[0]
+    if "landlock" in layers:  # (session 25) the run opens nothing under /sys: it cannot raise them, and may claim them
+        assert "RAISED" not in r.stdout and "cgroup_pids" in layers, r.stdout
+    elif "RAISED" in r.stdout:
+        assert "cgroup_" not in layers, r.stdout
     else:
         assert "refused" in r.stdout, r.stdout  # (the run's cgroups could not be made below the delegated folders)

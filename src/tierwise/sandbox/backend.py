@@ -114,6 +114,28 @@ def set_core_limit() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
     except (OSError, ValueError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    no_memory_in_dumps()
+
+
+def no_memory_in_dumps() -> bool:
+    """This process's `coredump_filter` 0: a core dump of it (and of what it forks and executes: the filter is kept
+    through fork and exec, bubblewrap's program included) holds no memory, only the ELF notes (registers, the list of
+    mapped files). A `core_pattern` on a socket (`@`, Linux 6.16) ignores RLIMIT_CORE entirely (the kernel sets the
+    limit to infinity for it) and got a crashed run's whole memory as a crash handler outside every namespace; a pipe
+    with a hard limit of 0 the same. The run cannot set it back: it has no /proc (bubblewrap, a read-only host, or
+    Landlock). False where this process may not write its filter (not dumpable: see weak.shield_gateway, which sets
+    it first). System calls only."""
+    try:
+        fd = os.open("/proc/self/coredump_filter", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"0")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 @functools.cache
@@ -200,10 +222,13 @@ def weak_read_only_host() -> bool:
     try:
         if user is not None:
             os.chown(folder, user.uid, user.gid)
-        prepared = identity.switcher(user, identity.plan([os.path.realpath(sys.base_prefix)], user) if user else None,
+        # the covers a run gets (weak.masks: the host's folders but the system's, /dev but five devices), staged alike
+        hide, shown = weak.masks([folder, weak.prefix(), bwrap.interpreter()])
+        prepared = identity.switcher(user, identity.plan([weak.prefix(), *shown], user, hide, stage=identity.PROC_STAGE),
                                      identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
-                "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno == 30, e\nelse:\n" \
+                "open('/dev/null', 'w').write('x')\n" \
+                "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno in (2, 30), e\nelse:\n" \
                 "    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
                            cwd=folder, preexec_fn=lambda: identity.switch(prepared))

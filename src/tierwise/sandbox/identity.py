@@ -43,7 +43,7 @@ DEFAULT_RUN_AS = 65534
 MAX_ID = 2**32 - 2
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 PR_SET_DUMPABLE = 4
-MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE = 1, 4096, 16384, 1 << 18
+MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 1, 4096, 16384, 1 << 18, 2
 # mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 
@@ -228,6 +228,11 @@ def reachable(path: str, user: User, *, search_only: bool = False) -> bool:
     return True
 
 
+# The weak sandbox's stage (`plan(..., stage=PROC_STAGE)`): a tmpfs mounted over the host's /proc for the staging,
+# detached before the run's empty /proc goes there. Its covers include the temporary folder, which holds stage_root().
+PROC_STAGE = "/proc"
+
+
 @functools.cache
 def stage_root() -> str:
     """An empty root-only folder: each child's mount point for the folders it re-shows (in the
@@ -265,16 +270,19 @@ class Staging:
     paths: tuple[tuple[bytes, bool], ...]  # what to make under the covers, parents first (path, folder)
 
 
-def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = ()) -> Staging | None:
+def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = (), *,
+         stage: str | None = None) -> Staging | None:
     """The staging that shows `sources` (real paths) to `user` at their own paths; None: no need.
     A source unreadable in itself (a 0700 folder of root's) is left as it is: only the folders
     above it are what the user could not pass. `masks` (the weak sandbox: the gateway's working
     folder and home) are covered too, whoever the user is, and only the sources inside them shown
-    again. Remembered per set of sources (~170 us of stat calls each time otherwise): a folder's
-    modes changed while the gateway runs take a restart."""
+    again. `stage`: where the child stages them (default `stage_root()`, in the temporary folder); the weak
+    sandbox, which covers the temporary folder too, stages on /proc (PROC_STAGE), hidden afterwards anyway.
+    Remembered per set of sources (~170 us of stat calls each time otherwise): a folder's modes changed while
+    the gateway runs take a restart."""
     if user is None and not masks:
         return None
-    return _plan(tuple(sources), user, tuple(masks))
+    return _plan(tuple(sources), user, tuple(masks), stage)
 
 
 def _under(path: str, folder: str) -> bool:
@@ -282,7 +290,8 @@ def _under(path: str, folder: str) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = ()) -> Staging | None:
+def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = (),
+          stage: str | None = None) -> Staging | None:
     hidden: dict[str, str] = {}
     for src in dict.fromkeys(sources):
         around = [c for c in (_hiding_ancestor(src, user) if user is not None else None,
@@ -293,7 +302,7 @@ def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = 
         return None
     covers = sorted(set(hidden.values()) | set(masks), key=len)
     covers = [c for c in covers if not any(_under(c, o) for o in covers if o != c)]
-    root = stage_root()
+    root = stage or stage_root()
     made: dict[str, bool] = {}
     staged = []
     for n, src in enumerate(sorted(hidden)):
@@ -314,6 +323,8 @@ class _Libc:
         self.unshare.argtypes = [ctypes.c_int]
         self.mount = libc.mount
         self.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        self.umount2 = libc.umount2
+        self.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         self.syscall = libc.syscall
         self.prctl = libc.prctl
         self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
@@ -419,6 +430,8 @@ def switch(prepared: tuple | None) -> None:
             _write_own(folder.path + b"/" + name, data, user)
         # No /proc, as in bubblewrap: through it a run read the memory of any process of its uid (another run in
         # progress: a split check's tests, in its heap), and every process's command line.
+        if staging is not None and staging.stage == PROC_STAGE.encode():
+            libc.check(libc.umount2(staging.stage, MNT_DETACH), "the stage detached")
         libc.check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "/proc hidden")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")

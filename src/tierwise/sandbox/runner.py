@@ -137,7 +137,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             if entry in files:
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-            confine = await asyncio.to_thread(weak.filter_loader, limits.threads)  # compiled once
+            # (compiled once; on a writable host no chmod/chown/times by path: seccomp_filter.PATH_METADATA)
+            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only)
             if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
@@ -155,21 +156,24 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # The cgroups bound the run where it cannot rewrite their files: they are the gateway's (a run of a gateway that
             # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
             # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
-            bounded = read_only or user is not None
+            # (Landlock keeps the run out of /sys too: tierwise.sandbox.landlock)
+            lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
+            bounded = read_only or user is not None or lock is not None
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
-            switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide),
+            switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
+                                                           stage=identity.PROC_STAGE if read_only else None),
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:
                 proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
-                                    confine=weak.dying_with(os.getpid(), confine), switch=switch)
+                                    confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
             except (OSError, subprocess.SubprocessError) as e:
                 yield _not_started(e)
                 return
             yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                           + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                          + (["readonly_host"] if read_only else [])
+                          + (["readonly_host"] if read_only else []) + (["landlock"] if lock else [])
                           + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
                           runs_as=backend.runs_as(user))
         finally:

@@ -70,6 +70,11 @@ DENIED = (
     # events): one run took all of it, and while it ran no program of the host could start
     # asynchronous I/O (io_setup: EAGAIN). Python never uses it (io_uring is refused above).
     "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
+    # Which pages of a file are in the page cache, asked outright: what another run or the gateway read lately of a
+    # file both may open (the shared libraries, the interpreter). cachestat (Linux 6.5; ENOSYS where this libseccomp
+    # does not know it: SYSCALL_NUMBERS) and mincore answer it page by page; preadv2 with RWF_NOWAIT (refused
+    # below) fails on a page not cached. Python never calls them. Timing a read stays (caches and load are shared).
+    "cachestat", "mincore",
     # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
     # the process (filled, detached, refilled: as much as the machine has); message queues hold up
     # to msgmni x msgmnb; a memfd holds RLIMIT_FSIZE per descriptor while unmapped. The
@@ -129,6 +134,13 @@ F_SETPIPE_SZ = 1031
 # starts with (1, 1) (tierwise.sandbox.backend) and may not lower it: at 0 a crash of the run handed up to
 # its memory limit to the host's crash helper, which runs as root outside every namespace.
 RLIMIT_CORE = 4
+RWF_NOWAIT = 0x08
+# A file's metadata changed by its path: Landlock (tierwise.sandbox.landlock) bounds what a weak run opens, not
+# chmod, chown or times, so a weak run of a gateway that is not root with no mount namespace (the host writable as
+# its user) made its user's 0600 SSH key 0644 and its home 0777 (session 25). Refused there; on a descriptor
+# (fchmod, fchown, futimens: only a file it could open, its folder's) they stay. Elsewhere the host is read-only.
+PATH_METADATA = ("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "futimesat",
+                 "removexattr", "lremovexattr")
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -139,9 +151,10 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 
 @functools.cache
-def filter_bpf(threads: bool = False, own_pid: bool = False) -> bytes:
+def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
-    thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`)."""
+    thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
+    `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -163,6 +176,12 @@ def filter_bpf(threads: bool = False, own_pid: bool = False) -> bytes:
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
     if own_pid:
         _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
+    for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
+        _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
+    if no_path_metadata:
+        for name in PATH_METADATA:
+            _rule(f, eperm, name)
+        _rule(f, eperm, "utimensat", sc.Arg(1, sc.NE, 0))  # a path (NULL: futimens on the descriptor)
     for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
     for name, at in AIMED_AT_A_PID:

@@ -5,8 +5,9 @@ exec, with no_new_privs: no sockets, no child process, no device node or FIFO, n
 another process's PID), in a private 0700 folder removed afterwards, and the run's cgroups where the
 gateway can make them. Where the gateway can make a mount namespace (root; or a user namespace, for a
 gateway that is not root) the folder is a bounded tmpfs, /proc is hidden and the rest of the host is
-read-only (tierwise.sandbox.identity); files are otherwise readable as the run's user may. Its
-`layers` say what it has ("rlimits", "seccomp", "audit", "readonly_host", "cgroup_*")."""
+read-only with only the system's folders in sight (tierwise.sandbox.identity, `masks`); where the kernel has
+Landlock the run opens nothing else of the host whatever its mounts (tierwise.sandbox.landlock). Its `layers`
+say what it has ("rlimits", "seccomp", "audit", "readonly_host", "landlock", "cgroup_*")."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from tierwise.sandbox import bwrap, identity, seccomp_filter
+from tierwise.sandbox import bwrap, identity, landlock, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
@@ -37,12 +38,12 @@ class _SockFprog(ctypes.Structure):
 
 
 @functools.cache
-def filter_loader(threads: bool) -> Callable[[], None] | None:
+def filter_loader(threads: bool, host_writable: bool = False) -> Callable[[], None] | None:
     """What loads the seccomp filter into the calling process (between fork and exec: the process's
     own PID written into the filter's copy, then two prctl calls on memory prepared here, no
     allocation); None where libseccomp is missing."""
     try:
-        program = seccomp_filter.filter_bpf(threads, own_pid=True)
+        program = seccomp_filter.filter_bpf(threads, own_pid=True, no_path_metadata=host_writable)
         offsets = seccomp_filter.own_pid_offsets(program)
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
@@ -91,11 +92,12 @@ def _prctl() -> Any:
     return prctl
 
 
-def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], None]:
+def dying_with(parent: int, confine: Callable[[], None] | None,
+               lock: landlock.Rules | None = None) -> Callable[[], None]:
     """What the run's child does between fork and exec after its switch of user (which clears the setting):
     die with the gateway process `parent` (SIGKILL), then `confine`. No PID namespace or cgroup takes a weak
     run with a gateway that was killed outright: it ran on, unbounded by the wall clock its dead supervisor
-    kept, as the uid the kernel's lock then let another process hand to a new run."""
+    kept, as the uid the kernel's lock then let another process hand to a new run. `lock`: its Landlock rules."""
     prctl = _prctl()
 
     def load() -> None:
@@ -104,6 +106,8 @@ def dying_with(parent: int, confine: Callable[[], None] | None) -> Callable[[], 
             raise OSError(err, f"the parent-death signal cannot be set: {os.strerror(err)}")
         if prctl is not None and os.getppid() != parent:  # the gateway died before the setting
             os._exit(1)
+        if lock is not None:  # what it may open of the host (tierwise.sandbox.landlock), before the seccomp filter
+            landlock.restrict(lock)
         if confine is not None:
             confine()
 
@@ -120,6 +124,9 @@ def shield_gateway(allow_weak: bool) -> bool:
     prctl = _prctl()
     if not allow_weak or os.geteuid() == 0 or prctl is None:
         return False
+    from tierwise.sandbox.backend import no_memory_in_dumps  # (backend imports this module)
+
+    no_memory_in_dumps()  # while it still may: its runs inherit the filter (not dumpable, they may not write it)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         log.warning("sandbox: the gateway could not make itself non-dumpable (%s): its weak runs may read its "
                     "environment", os.strerror(ctypes.get_errno()))
@@ -127,28 +134,54 @@ def shield_gateway(allow_weak: bool) -> bool:
     return True
 
 
+# What a weak run whose host is read-only still sees of it, besides its folder, the interpreter and the folders bound
+# in: what bubblewrap's runs see (bwrap.SYSTEM_PATHS: the system's libraries), the programs beside them, and five
+# harmless devices. Every other folder at the top of the host is covered: a run, OS layer alone, listed /tmp (other
+# programs' files), /etc, /run, /var/log, /home, /opt and /work, read world-readable files in them, opened
+# /dev/ptmx (pseudo-terminals: kernel.pty.max, 4,096 for the machine) and, run by a gateway that is not root, would
+# open its user's own terminals in /dev/pts.
+SHOWN_AT_THE_TOP = frozenset({"usr", "lib", "lib64", "lib32", "libx32", "bin", "sbin", "nix", "proc"})
+COVERED_IN_USR = ("/usr/local", "/usr/src")  # an application's folders (bwrap shows /usr/local/lib only)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def host_covers() -> list[str]:
+    """The host's folders a weak run does not see (covered by an empty tmpfs; what it needs inside shown again)."""
+    try:
+        top = [os.path.join("/", name) for name in os.listdir("/") if name not in SHOWN_AT_THE_TOP]
+    except OSError:
+        top = []
+    return sorted(p for p in (*top, *COVERED_IN_USR) if os.path.isdir(p) and not os.path.islink(p))
+
+
 def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The gateway's working folder (its config, a `.env` beside it) and home, to hide from a weak run whose host
-    is read-only, as bubblewrap hides them: the run, OS layer alone, read a world-readable `.env` of the folder
-    the gateway was started in. (masks, shown): the folders to cover, and those of `keep` (the run's folder, the
-    interpreter, a folder bound in: the run needs them) inside one of them, shown again in place
-    (tierwise.sandbox.identity.plan). Before, a folder holding one of `keep` stayed whole: a script agent's
-    folder below the gateway's left its `.env` readable, and an interpreter installed in the home (pyenv, uv) the
-    whole home. Not "/", a folder inside one of `keep`, or one holding the stage folder the staging binds through;
-    not a working folder that is gone (a release folder replaced under the gateway: os.getcwd() fails)."""
+    """The host's folders to hide from a weak run whose host is read-only, as bubblewrap hides them (`host_covers`:
+    every folder at the top but the system's; and the gateway's working folder and home, wherever they are: a run,
+    OS layer alone, read a world-readable `.env` of the folder the gateway was started in). (masks, shown): the
+    folders to cover, and those of `keep` (the run's folder, the interpreter, a folder bound in: the run needs them)
+    or of the system's libraries and DEVICES inside one of them, shown again in place (tierwise.sandbox.identity.plan,
+    staged on /proc: the temporary folder, which holds the default stage, is covered). Before, a folder holding one of
+    `keep` stayed whole: a script agent's folder below the gateway's left its `.env` readable, and an interpreter
+    installed in the home (pyenv, uv) the whole home. Not "/" or a folder inside one of `keep`; not a working folder
+    that is gone (a release folder replaced under the gateway: os.getcwd() fails)."""
     keep = [os.path.realpath(k) for k in keep]
-    stage = identity.stage_root()
-    places = {os.path.realpath(os.path.expanduser("~"))}
+    places = {os.path.realpath(os.path.expanduser("~")), *host_covers()}
     with contextlib.suppress(OSError):
         places.add(os.path.realpath(os.getcwd()))
-    found = sorted(p for p in places if p != "/" and os.path.isdir(p) and not _holds(p, stage)
-                   and not any(k == p or _holds(k, p) for k in keep))
-    shown = tuple(sorted({k for k in keep if any(_holds(m, k) for m in found)}))
+    found = sorted(p for p in places if p != "/" and os.path.isdir(p) and not any(k == p or _holds(k, p) for k in keep))
+    needed = [*keep, *(p for p in (*bwrap.SYSTEM_PATHS, *DEVICES) if os.path.exists(p) and not os.path.islink(p))]
+    shown = tuple(sorted({k for k in needed if any(_holds(m, k) and k != m for m in found)}))
     return tuple(found), shown
 
 
 def _holds(folder: str, path: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
+    """The run's Landlock rules: the system's libraries, the interpreter's installation and file, the folders bound
+    in read and executed; its folder its own (None: no Landlock in this kernel)."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, prefix(), python, *ro_binds], folder)
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:
