@@ -293,6 +293,7 @@ class RedisStore:
         # rate-limit minutes on Redis's clock, as the reservation deadlines are, so replicas whose clocks differ
         # count in one window. Learnt from TIME before the first admission, then from every script's reply.
         self.offset: float | None = None
+        self._learning: asyncio.Future[float] | None = None
 
     # ------------------------------------------------------------------ the two operations
 
@@ -421,7 +422,14 @@ class RedisStore:
                                      0, "0.0", 0, self.count_dead])
 
     async def learn_offset(self) -> float:
-        """Redis's clock minus this host's, from one TIME (halfway through the round trip)."""
+        """Redis's clock minus this host's, from one TIME (halfway through the round trip). The first admissions
+        arrive together: they share one TIME (twenty at once opened twenty connections, and under load one timed
+        out: a 503 for nothing)."""
+        if self._learning is None or self._learning.done():
+            self._learning = asyncio.ensure_future(self._time_offset())
+        return await asyncio.shield(self._learning)
+
+    async def _time_offset(self) -> float:
         t0 = time.time()
         sec, usec = await self.client.time()
         self.offset = sec + usec / 1e6 - (t0 + time.time()) / 2
