@@ -20,6 +20,7 @@ from tierwise.budgets.config import references as spend_references
 from tierwise.cache.settings import CacheConfig
 from tierwise.compression.settings import CompressionConfig
 from tierwise.config_env import check_env_names, interpolate
+from tierwise.config_lines import format_validation_error, line_index, located_error
 from tierwise.dispatch.approvals_config import ApprovalsConfig
 from tierwise.dispatch.approvals_config import references as approval_references
 from tierwise.dispatch.blackboard_settings import BlackboardConfig
@@ -350,73 +351,6 @@ class Config(_Strict):
     base_dir: str = Field(".", exclude=True)
 
 
-# ---------------------------------------------------------------------------- interpolation
-
-# ---------------------------------------------------------------------------- line numbers
-
-
-def _line_index(text: str) -> dict[str, int]:
-    """Map dotted key paths (`routes.fast.targets[1]`) to 1-based line numbers."""
-    index: dict[str, int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return index
-
-    def walk(node: yaml.Node | None, path: str) -> None:
-        if node is None:
-            return
-        index.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                p = f"{path}.{k.value}" if path else str(k.value)
-                index[p] = k.start_mark.line + 1
-                walk(v, p)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, f"{path}[{i}]")
-
-    walk(root, "")
-    return index
-
-
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _nearest_line(index: dict[str, int], path: str) -> int | None:
-    while path:
-        if path in index:
-            return index[path]
-        cut = max(path.rfind("."), path.rfind("["))
-        path = path[:cut] if cut > 0 else ""
-    return None
-
-
-def format_validation_error(err: ValidationError, *, file: str | None, prefix: str, index: dict[str, int],
-                            model: type[BaseModel] | None = None) -> ConfigError:
-    from tierwise.config_keys import unknown_key_message
-
-    lines = []
-    first_path = None
-    for e in err.errors():
-        path = _loc_to_path((prefix,) + tuple(e["loc"]) if prefix else tuple(e["loc"]))
-        first_path = first_path or path
-        line = _nearest_line(index, path)
-        where = f"line {line}: " if line else ""
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = unknown_key_message(model, tuple(e["loc"]))
-        lines.append(f"{where}{path}: {msg}")
-    return ConfigError("invalid config:\n  " + "\n  ".join(lines), file=file, path=None if len(lines) > 1 else None)
-
-
 # ---------------------------------------------------------------------------- loading
 
 
@@ -456,8 +390,8 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping", file=file)
-    index = _line_index(text)
-    data = interpolate(data, "", file, index, _err)
+    index = line_index(text)
+    data = interpolate(data, "", file, index, located_error)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
@@ -465,11 +399,6 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     cfg.source = file
     validate_references(cfg, file=file, index=index)
     return cfg
-
-
-def _err(msg: str, file: str | None, path: str, index: dict[str, int]) -> ConfigError:
-    line = _nearest_line(index, path)
-    return ConfigError(f"{'line ' + str(line) + ': ' if line else ''}{path}: {msg}", file=file)
 
 
 def validate_references(cfg: Config, *, file: str | None = None, index: dict[str, int] | None = None) -> None:
@@ -480,7 +409,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
     load_builtin_policies()
     for name, m in cfg.models.items():
         if m.provider not in cfg.providers:
-            raise _err(
+            raise located_error(
                 f"unknown provider {m.provider!r} (known: {', '.join(cfg.providers) or 'none'})",
                 file,
                 f"models.{name}.provider",
@@ -493,7 +422,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         cfg.routes = lift_inline_capabilities(cfg.routes)
     clash = set(cfg.models) & set(cfg.routes)
     if clash:
-        raise _err("a route and a model share this name", file, f"routes.{sorted(clash)[0]}", index)
+        raise located_error("a route and a model share this name", file, f"routes.{sorted(clash)[0]}", index)
     targets = set(cfg.models) | set(cfg.routes)
     parsed: dict[str, Any] = {}
     for name, raw in cfg.routes.items():
@@ -503,12 +432,12 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         if isinstance(raw, list):  # shorthand: `name: [a, b]` is a fallback chain
             raw = {"policy": "fallback", "targets": raw}
         if not isinstance(raw, dict) or "policy" not in raw:
-            raise _err(
+            raise located_error(
                 f"a route needs a `policy` (one of: {', '.join(sorted(POLICY_TYPES))})", file, path, index
             )
         ptype = POLICY_TYPES.get(raw["policy"])
         if ptype is None:
-            raise _err(
+            raise located_error(
                 f"unknown policy {raw['policy']!r} (known: {', '.join(sorted(POLICY_TYPES))})",
                 file,
                 f"{path}.policy",
@@ -519,25 +448,25 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         except ValidationError as e:
             raise format_validation_error(e, file=file, prefix=path, index=index, model=ptype.config) from None
         except ConfigError as e:
-            raise _err(e.message, file, path, index) from None
+            raise located_error(e.message, file, path, index) from None
         for ref in ptype.references(pc):
             if ref not in targets:
                 from tierwise.config_keys import near_name, value_path
 
-                raise _err(f"refers to unknown model or route {ref!r} ({near_name(ref, targets)}known: "
+                raise located_error(f"refers to unknown model or route {ref!r} ({near_name(ref, targets)}known: "
                            f"{', '.join(sorted(targets))})", file, value_path(cfg.routes[name], ref, path), index)
         parsed[name] = pc
     cfg.routes = parsed
     if cfg.dispatch is None and any(getattr(pc, "policy", None) == "capability" for pc in parsed.values()):
         # Caught here (not when the gateway is built) so `doctor` says it and `serve` fails cleanly.
-        raise _err("a capability target needs a `dispatch:` section saying where Redis is and which tenant "
+        raise located_error("a capability target needs a `dispatch:` section saying where Redis is and which tenant "
                    "(docs/distributed.md)", file, f"routes.{dispatching[0]}", index)
     if cfg.server.default_route and cfg.server.default_route not in targets:
-        raise _err(f"unknown route or model {cfg.server.default_route!r}", file, "server.default_route", index)
+        raise located_error(f"unknown route or model {cfg.server.default_route!r}", file, "server.default_route", index)
     for i, k in enumerate(cfg.server.api_keys_env):
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
-                raise _err(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
+                raise located_error(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
     if cfg.privacy is not None and not hasattr(cfg.privacy, "class_entities"):
         from tierwise.privacy.policy_config import PrivacyConfig
 
@@ -548,27 +477,27 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                                               model=PrivacyConfig) from None
         for r in cfg.privacy.routes:
             if r not in targets:
-                raise _err(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
+                raise located_error(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
                            f"privacy.routes.{r}", index)
     for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
-        raise _err(problem, file, where, index)
+        raise located_error(problem, file, where, index)
     for where, problem in approval_references(cfg.approvals, set(cfg.routes), set(cfg.models)):
-        raise _err(problem, file, where, index)
+        raise located_error(problem, file, where, index)
     if cfg.approvals is not None and (cfg.approvals.routes or cfg.approvals.capabilities) \
             and not cfg.server.admin_keys_env:
-        raise _err("approval gates need someone to decide them: name the environment variable of an admin key "
+        raise located_error("approval gates need someone to decide them: name the environment variable of an admin key "
                    "in server.admin_keys_env", file, "approvals", index)
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
         for r in names:
             if r not in targets:
-                raise _err(f"unknown route or model {r!r}", file, f"{section}.routes.{r}", index)
+                raise located_error(f"unknown route or model {r!r}", file, f"{section}.routes.{r}", index)
     for r, rc in cfg.compression.routes.items():
         if rc.method == "summary" and rc.summary_model not in targets:
-            raise _err(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
+            raise located_error(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
                        file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
-        raise _err(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
-    check_env_names(cfg, file, index, _err)
+        raise located_error(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
+    check_env_names(cfg, file, index, located_error)
     _check_cycles(cfg, file, index)
 
 
@@ -591,7 +520,7 @@ def _check_cycles(cfg: Config, file: str | None, index: dict[str, int]) -> None:
         if state.get(n) == 2 or n not in graph:
             return
         if state.get(n) == 1:
-            raise _err("routes refer to each other in a cycle: " + " -> ".join(chain + [n]), file, f"routes.{n}", index)
+            raise located_error("routes refer to each other in a cycle: " + " -> ".join(chain + [n]), file, f"routes.{n}", index)
         state[n] = 1
         for m in graph[n]:
             visit(m, chain + [n])

@@ -1,8 +1,8 @@
 """Secret scrubbing: the one place that keeps the secrets the gateway holds out of any text it emits.
 
 What it knows: every upstream key (each provider's `api_key_env`), secret-looking provider and
-OTLP receiver `headers` values, the credentials of every URL in the config (`base_url`, Redis URLs,
-the OTLP endpoint), the client gateway keys (`server.api_keys_env`), the admin and viewer keys, the
+OTLP receiver `headers` values, the credentials of every URL in the config (`base_url`, Redis URLs, the OTLP
+endpoint: a password, or a user name given alone that looks like a token, `https://TOKEN@host`), the client gateway keys (`server.api_keys_env`), the admin and viewer keys, the
 privacy mapping key, and every environment variable whose name says it holds a secret. What it removes:
 
 - by value: each secret and its URL-encoded, JSON-escaped, base64 (any alignment, standard and
@@ -10,7 +10,8 @@ privacy mapping key, and every environment variable whose name says it holds a s
   truncation), case-insensitively;
 - by shape, as a second net: `sk-…` keys, `Bearer`/`Basic` credentials, `x-api-key:`-style
   header and field values, AWS `AKIA…`, GitHub `ghp_…`, JWTs, Google `AIza…`, Slack `xox…`,
-  Hugging Face `hf_…`, GitLab `glpat-…`, passwords in URLs.
+  Hugging Face `hf_…`, GitLab `glpat-…`, passwords in URLs and tokens written as a URL's whole userinfo
+  (`https://TOKEN@host`).
 
 One Aho-Corasick pass (ahocorasick-rs) over the lowered text finds both the value fragments and
 the anchors of the shapes; a shape's regular expression then runs only where its anchor is,
@@ -77,7 +78,10 @@ _SHAPES: dict[str, tuple[str, int]] = {
     "aiza": (r"AIza[0-9A-Za-z_-]{30,}", 0),
     "xox": (r"xox[abposr]-[A-Za-z0-9-]{10,}", 0),
     "hf_": (r"hf_[A-Za-z0-9]{30,}", 0),
-    "://": (r"://[^/\s:@?#]*:(?P<v>[^/\s@?#]+)@", 0),  # https://user:password@host
+    # https://user:password@host, and https://TOKEN@host (a token as the whole userinfo: GitHub's, a Redis
+    # URL's `requirepass`): a userinfo without `:` counts when it looks like a key (12+ characters, a digit
+    # among them), so `git@`, `default@` and `postgres@` stay as they are.
+    "://": (r"://(?:[^/\s:@?#]*:(?P<v>[^/\s@?#]+)|(?=[^/\s:@?#]*[0-9])(?P<t>[^/\s:@?#]{12,}))@", 0),
 }
 for _name in ("x-api-key", "api-key", "api_key", "apikey", "x-goog-api-key", "authorization", "proxy-authorization",
               "access_token", "access-token", "refresh_token", "id_token", "auth_token", "auth-token", "api_token",
@@ -181,7 +185,7 @@ class SecretScrubber:
                         continue  # inside a match of this shape: it would end where that one did
                     m = _shape_match(text, start, word)
                     if m is not None:
-                        s, e = m.span("v") if "v" in pattern.groupindex else m.span(0)
+                        s, e = _secret_span(m)
                         if m.end() == start + SHAPE_WINDOW:  # cut by the window: the rest of its run too
                             run = _RUN.match(text, e)  # `*`: always matches
                             e = run.end() if run is not None else e
@@ -239,6 +243,14 @@ class SecretScrubber:
         return seen
 
 
+def _secret_span(m: re.Match[str]) -> tuple[int, int]:
+    """The secret in a shape's match: its `v` group (or `t`, the other spelling of one shape), else all of it."""
+    for group in ("v", "t"):
+        if group in m.re.groupindex and m.start(group) >= 0:
+            return m.span(group)
+    return m.span(0)
+
+
 def _shape_match(text: str, start: int, anchor: str) -> re.Match[str] | None:
     """The key shape whose anchor starts at `start`, if it matches there (within SHAPE_WINDOW characters)."""
     if anchor in _WORD_START and start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
@@ -272,11 +284,19 @@ def _url_secrets(url: str) -> list[str]:
     except ValueError:
         return []
     out = [unquote(u.password)] if u.password else []
+    if u.password is None and u.username and token_like(unquote(u.username)):
+        out.append(unquote(u.username))  # https://TOKEN@host: the user name is the credential
     for pair in u.query.split("&"):
         name, _, value = pair.partition("=")
         if value and _SECRET_PARAM.search(name):
             out.append(unquote(value))
     return out
+
+
+def token_like(user: str) -> bool:
+    """Whether a URL's user name given without a password is a credential, not a name: 12+ characters, a
+    digit among them (a token), where `git`, `default` or `postgres` would redact common words everywhere."""
+    return len(user) >= 12 and any(c.isdigit() for c in user)
 
 
 def env_secrets(environ: Any = None) -> list[str]:

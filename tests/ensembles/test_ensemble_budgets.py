@@ -91,7 +91,7 @@ def test_the_mcp_tool_runs_within_the_budgets_of_its_config(tmp_path: Path, upst
     """`invoke_ensemble` over real HTTP: its runs count under the route `ensemble:<name>`."""
     import asyncio
 
-    from tests.mcp.test_mcp_http import client, start, tool_text
+    from tests.mcp.http_server import client, start, tool_text
 
     upstream.answer = lambda model, prompt: ANSWER
     upstream.latency = 0.0
@@ -128,7 +128,7 @@ def test_the_mcp_server_and_the_gateway_share_one_redis_budget(tmp_path: Path, u
 
     from tests.budgets.conftest import REDIS_URL
     from tests.harness import drop_redis_keys
-    from tests.mcp.test_mcp_http import client, start, tool_text
+    from tests.mcp.http_server import client, start, tool_text
 
     upstream.answer = lambda model, prompt: ANSWER
     upstream.latency = 0.0

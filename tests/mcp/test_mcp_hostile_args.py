@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp.test_mcp_http import McpHttp, client, project, server, tool_text, upstream  # noqa: F401 (fixtures)
+from tests.mcp.http_server import McpHttp, client, tool_text
 
 
 def alias_bomb(levels: int) -> str:
@@ -51,7 +51,7 @@ async def test_one_token_holder_opens_a_bounded_number_of_sessions(server: McpHt
     bound was 10,000 (~400 MB). Past ours a new session is refused with 503 until one ends."""
     import aiohttp
 
-    from tests.mcp.test_mcp_http import INIT, MCP_HEADERS, TOKEN
+    from tests.mcp.http_server import INIT, MCP_HEADERS, TOKEN
     MAX_SESSIONS = 100  # tierwise.mcp_http.MAX_SESSIONS (a literal: this test ran against the code before it)
 
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}

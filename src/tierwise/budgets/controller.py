@@ -249,7 +249,14 @@ class SpendController:
         return await self._admit(req, ctx, plan, target, kname)
 
     async def _admit(self, req: Any, ctx: Any, plan: RoutePlan, target: Any, kname: str, dims: Any = None) -> Any:
-        now = time.time()
+        here = now = time.time()
+        if not self._sync:  # windows on Redis's clock (a replica past midnight counted in tomorrow's empty bucket)
+            if self.store.offset is None:
+                try:
+                    await self.store.learn_offset()
+                except Exception as e:  # the shared store is unreachable
+                    return self._store_failed(e, target, ctx)
+            now += self.store.offset
         # Input tokens, bounded above: a third of the body's bytes (about 4 bytes make a token of prose or
         # code), or the character estimate when the body's length is unknown; never more than the largest
         # context window of the route's remote models.
@@ -333,7 +340,7 @@ class SpendController:
             if budgets:
                 ctx.notes[COVERS] = [n, req if dims is None else dims]
             if not self._sync and budgets:
-                self._live[rid] = now
+                self._live[rid] = here  # (this host's clock: the renewer's)
                 if self._renewer is None:
                     self._renewer = asyncio.ensure_future(self._renew())
             return target
@@ -517,6 +524,7 @@ class SpendController:
         now = time.time()
         if self.store is not None and not self._sync:
             await self.store.sweep()  # a killed replica's reservations past their deadline are not in flight
+            now += self.store.offset if self.store.offset is not None else await self.store.learn_offset()
         rows = []
         for b in self.budgets:
             base = f"{self.prefix}b:{b.name}:"

@@ -11,6 +11,8 @@ With no traffic nothing would notice an outage or its end, so `/health` probes t
 from it for `FRESH_S` (one probe at a time, waited at most the store's own `timeout`): a write of one expiring key
 under the prefix, so that a Redis out of memory under `noeviction`, which answers PING but refuses every
 admission, is not reported `ok`.
+
+The answer cache's store (`cache.store_health.CacheHealth`) is watched the same way, with its own lines.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ log = logging.getLogger("tierwise.budgets")
 FRESH_S = 10.0  # a store answer (or failure) this recent speaks for the store without a ping
 
 
-def _iso(ts: float) -> str:
+def utc_iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
@@ -46,19 +48,24 @@ class StoreHealth:
         if self.down_since is None:
             self.down_since = self._clock()
             self.error = type(e).__name__
-            what = ("letting the requests budgets and rate limits cover through WITHOUT counting them (on_store_error: "
-                    "fail_open)") if self.fail_open else \
-                ("refusing every request budgets and rate limits cover with 503 (on_store_error: fail_closed)")
-            log.warning("budgets: the budget store is unavailable (%s): %s until it answers again; /health reports "
-                        "it", self.error, what)
+            self.log_down()
+
+    def log_down(self) -> None:
+        what = ("letting the requests budgets and rate limits cover through WITHOUT counting them (on_store_error: "
+                "fail_open)") if self.fail_open else \
+            ("refusing every request budgets and rate limits cover with 503 (on_store_error: fail_closed)")
+        log.warning("budgets: the budget store is unavailable (%s): %s until it answers again; /health reports "
+                    "it", self.error, what)
+
+    def log_up(self, took: float) -> None:
+        log.warning("budgets: the budget store answers again after %.0fs; %d request(s) were %s meanwhile",
+                    took, self.affected, "let through uncounted" if self.fail_open else "refused")
 
     def answered(self) -> None:
         """A store call succeeded: the end of an outage, if one was on."""
         self.heard = time.monotonic()
         if self.down_since is not None:
-            took = self._clock() - self.down_since
-            log.warning("budgets: the budget store answers again after %.0fs; %d request(s) were %s meanwhile",
-                        took, self.affected, "let through uncounted" if self.fail_open else "refused")
+            self.log_up(self._clock() - self.down_since)
             self.down_since = None
             self.affected = 0
 
@@ -70,7 +77,7 @@ class StoreHealth:
             await asyncio.wait([self._ping], timeout=timeout + 0.1)
         if self.down_since is None:
             return {"status": "ok"}
-        return {"status": "unavailable", "since": _iso(self.down_since), "error": self.error,
+        return {"status": "unavailable", "since": utc_iso(self.down_since), "error": self.error,
                 "on_store_error": "fail_open" if self.fail_open else "fail_closed"}
 
     async def _probe(self, ping: Any) -> bool:

@@ -216,7 +216,7 @@ local settled, admitted = {}, {}
 for n = 1, nsettle do settled[n] = settle(words(ARGV[10 + n])) end
 sweep()
 for n = 1, #ARGV - 10 - nsettle do admitted[n] = admit(words(ARGV[10 + nsettle + n])) end
-return {settled, admitted}
+return {settled, admitted, string.format('%.6f', rnow)}  -- Redis's clock: the gateways' windows follow it
 """
 
 
@@ -289,6 +289,11 @@ class RedisStore:
         self._kept: list[tuple[str, asyncio.Future[Any] | None]] = []
         self._retry: asyncio.TimerHandle | None = None
         self._dropped_said = False
+        # Redis's clock minus this host's: the controller reads calendar windows (day, month), rolling slots and
+        # rate-limit minutes on Redis's clock, as the reservation deadlines are, so replicas whose clocks differ
+        # count in one window. Learnt from TIME before the first admission, then from every script's reply.
+        self.offset: float | None = None
+        self._learning: asyncio.Future[float] | None = None
 
     # ------------------------------------------------------------------ the two operations
 
@@ -345,7 +350,8 @@ class RedisStore:
         args += [a for a, _, _ in adm]
         futures = [f for _, _, f in st] + [f for _, _, f in adm]
         try:
-            settled, admitted = await self._script(args=args)
+            settled, admitted, rnow = await self._script(args=args)
+            self.offset = float(rnow) - time.time()
         except BaseException as e:  # every admission in the batch sees the store's failure
             # The call may have run in Redis all the same (a reply that timed out): settlements are kept to be
             # tried again, and each admission is released (both idempotent by request id).
@@ -414,6 +420,20 @@ class RedisStore:
                 return
             await self._script(args=[repr(time.time()), self.zkey, self.rprefix, self.sprefix, self.settled_ttl, "0",
                                      0, "0.0", 0, self.count_dead])
+
+    async def learn_offset(self) -> float:
+        """Redis's clock minus this host's, from one TIME (halfway through the round trip). The first admissions
+        arrive together: they share one TIME (twenty at once opened twenty connections, and under load one timed
+        out: a 503 for nothing)."""
+        if self._learning is None or self._learning.done():
+            self._learning = asyncio.ensure_future(self._time_offset())
+        return await asyncio.shield(self._learning)
+
+    async def _time_offset(self) -> float:
+        t0 = time.time()
+        sec, usec = await self.client.time()
+        self.offset = sec + usec / 1e6 - (t0 + time.time()) / 2
+        return self.offset
 
     async def reservations_count(self) -> int:
         return int(await self.client.zcard(self.zkey))

@@ -24,6 +24,7 @@ from tierwise.cache import entry as entries
 from tierwise.cache.backends import Backend, MemoryBackend, RedisBackend, SqliteBackend
 from tierwise.cache.keys import context_key, exact_key
 from tierwise.cache.settings import CacheConfig, RouteCache
+from tierwise.cache.store_health import CacheHealth
 from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock, Usage
 from tierwise.observability.observer import protected
 from tierwise.policies.base import Context, Target
@@ -85,6 +86,8 @@ class AnswerCache:
         self.max_entry_bytes = cfg.max_entry_bytes
         self._rules: dict[str, _RouteRules | None] = {}  # per route, worked out on its first request
         self.counts = {"hit": 0, "semantic_hit": 0, "miss": 0, "bypass": 0, "stored": 0, "errors": 0}
+        # A store outside this process (Redis, sqlite) can fail: /health, the metric, one log line per outage
+        self.health = None if self.keeps_entries else CacheHealth()
         self._stats_task: asyncio.Future[dict[str, Any]] | None = None
         self.semantic: Any = None
         if any(rc.semantic for rc in cfg.routes.values()):
@@ -143,10 +146,17 @@ class AnswerCache:
             return None if v is None else self.unpacked(v)
         try:
             data = await self.backend.get(key, route=route, tenant=tenant)
-            return entries.loads(data) if data is not None else None
         except Exception as e:  # a broken cache is a miss, never a failed request
             self.counts["errors"] += 1
-            log.warning("cache: lookup failed (%s); serving uncached", type(e).__name__)
+            self.health.failed(e)  # type: ignore[union-attr]  # (logged once an outage, not once a lookup)
+            return None
+        if self.health.down_since is not None:  # type: ignore[union-attr]
+            self.health.answered()  # type: ignore[union-attr]
+        try:
+            return entries.loads(data) if data is not None else None
+        except Exception as e:  # an entry that does not decode: a miss
+            self.counts["errors"] += 1
+            log.warning("cache: a stored entry did not decode (%s); serving uncached", type(e).__name__)
             return None
 
     def keep(self, key: str, e: entries.Entry, rc: RouteCache, route: str, tenant: str) -> bool:
@@ -187,15 +197,22 @@ class AnswerCache:
             return self.keep(key, e, rc, route, tenant)
         try:
             data = entries.dumps(e)
-            if len(data) > self.cfg.max_entry_bytes:
-                return False
-            await self.backend.put(key, data, ttl=rc.ttl or self.cfg.ttl, route=route, tenant=tenant)
-            self.counts["stored"] += 1
-            return True
         except Exception as err:
             self.counts["errors"] += 1
-            log.warning("cache: store failed (%s); answer not cached", type(err).__name__)
+            log.warning("cache: an answer did not encode (%s); not cached", type(err).__name__)
             return False
+        if len(data) > self.cfg.max_entry_bytes:
+            return False
+        try:
+            await self.backend.put(key, data, ttl=rc.ttl or self.cfg.ttl, route=route, tenant=tenant)
+        except Exception as err:
+            self.counts["errors"] += 1
+            self.health.failed(err)  # type: ignore[union-attr]
+            return False
+        if self.health.down_since is not None:  # type: ignore[union-attr]
+            self.health.answered()  # type: ignore[union-attr]
+        self.counts["stored"] += 1
+        return True
 
     async def invalidate(self, *, route: str | None = None, tenant: str | None = None) -> int:
         n = await self.backend.invalidate(route=route, tenant=tenant)
@@ -209,6 +226,16 @@ class AnswerCache:
         if self._stats_task is None or self._stats_task.done():
             self._stats_task = asyncio.ensure_future(self.backend.stats())
         return {**(await asyncio.shield(self._stats_task)), **self.counts}
+
+    async def store_health(self) -> tuple[dict[str, Any], list[str]] | None:
+        """For `/health`: the store's state (probed when nothing was heard from it lately) and the routes the
+        cache covers; None for the memory backend (nothing outside this process to fail)."""
+        if self.health is None:
+            return None
+        probe = getattr(self.backend, "probe", None)
+        if probe is None:  # (sqlite: its failures are seen by the requests that meet them, never probed)
+            return self.health.seen(), list(self.cfg.routes)
+        return await self.health.status(probe, self.cfg.redis_timeout), list(self.cfg.routes)
 
     async def close(self) -> None:
         await self.backend.close()

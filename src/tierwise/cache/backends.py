@@ -352,5 +352,9 @@ class RedisBackend:
         counted = int(await self.client.get(self.index[2]) or 0)
         return {"backend": "redis", "prefix": self.prefix, "entries": n, "bytes": counted, "max_bytes": self.max_bytes}
 
+    async def probe(self) -> None:
+        """One write that expires: a Redis out of memory (noeviction) answers PING but refuses every store."""
+        await self.client.set(self.prefix + "health-probe", "1", px=60_000)
+
     async def close(self) -> None:
         await self.client.aclose()

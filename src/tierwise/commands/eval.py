@@ -72,6 +72,32 @@ def _progress(message: str) -> None:
     click.echo(f"tierwise eval: {message} …", err=True)
 
 
+class _StageLines:
+    """What runs, when stderr is a pipe or a CI log: one plain line as each router's cross-validation (or the
+    save's training) starts, with the time since the start, instead of a line per fold; and a last line when
+    the results are written. Without it such a log stayed silent for the minutes a large file takes."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._clock()
+
+    def _say(self, text: str) -> None:
+        click.echo(f"tierwise eval [{self._clock() - self._start:.0f} s]: {text}", err=True)
+
+    def __call__(self, message: str) -> None:
+        import re
+
+        m = re.search(r"\bfold (\d+) of (\d+)", message)
+        if m is not None and m.group(1) != "1":
+            return
+        self._say(message if m is None else message.replace(m.group(0), f"{m.group(2)} folds"))
+
+    def done(self, what: str) -> None:
+        self._say(f"done: {what}")
+
+
 def _reflective(config_path: str, route: str | None) -> dict[str, dict[str, Any]]:
     """With DATA=ledger: each reflective route's verdicts and feedback, as `tierwise boundary` counts them."""
     from tierwise.learning.evidence import route_evidence
@@ -262,8 +288,10 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         prices = Prices(price_strong, price_weak, 0.0, tokens_per_query)
         scored = [r for r in routers if not no_cv or is_saved_router(r)]
         base = None if baseline == "none" else baseline
-        # On a terminal, say what runs: cross-validating on a large file takes minutes (stderr: --json stays clean)
-        progress = _progress if sys.stderr.isatty() and (scored or save_path) else None
+        # Say what runs: cross-validating on a large file takes minutes. On a terminal fold by fold; in a pipe or a
+        # CI log a line a stage; with --json nothing unless on a terminal (stdout is the JSON, `2>&1` stays parseable)
+        stages = _StageLines() if not sys.stderr.isatty() and not as_json and (scored or save_path) else None
+        progress = _progress if sys.stderr.isatty() and (scored or save_path) else stages
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
                         embedding_cache=cache, baseline=base, progress=progress)
         if save_path and progress is not None:
@@ -333,3 +361,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo(f"per-question scores: {scores_path}")
     if plot_path:
         click.echo(f"curves: {plot_path}")
+    if stages is not None:
+        best = max((r for r in rows if r.name not in ("random", "prompt-length", "oracle")), key=lambda r: r.apgr, default=None)
+        stages.done(f"{len(ds):,} queries" + (f", best {best.name} APGR {best.apgr:.3f}" if best else "")
+                    + (f", saved {saved}" if saved else ""))

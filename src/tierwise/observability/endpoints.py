@@ -200,6 +200,7 @@ class Endpoints:
         m.refresh_breakers(self.gw.deployments)
         m.refresh_ledger(self.gw.ledger)
         await m.refresh_budgets(self.gw.spend)
+        await m.refresh_cache(self.gw.cache)
         if self.topology is not None:
             await self.topology.refresh_workers(m)
         body = await asyncio.to_thread(m.exposition) if m.mp else m.exposition()

@@ -108,6 +108,11 @@ class Metrics:
         self.helper_calls = Counter("tierwise_helper_calls", "Calls made for a policy, not to answer "
                                     "(advisor, verify, judge, summary)", ("route", "role"), registry=r)
         self.cache = Counter("tierwise_cache_lookups", "Answer cache lookups by result", ("result",), registry=r)
+        # The cache's store outside this process (Redis, sqlite): an outage was only misses, like a cold cache.
+        self.cache_store_up = Gauge("tierwise_cache_store_up", "1 while the answer cache's store answers, 0 in an "
+                                    "outage", registry=r, multiprocess_mode="livemin")
+        self.cache_store_errors = Counter("tierwise_cache_store_errors", "Answer cache lookups and stores that "
+                                          "failed (each served uncached)", registry=r)
         self.budget_remaining = Gauge("tierwise_budget_remaining_usd", "USD left in a budget", ("budget",),
                                       registry=r, multiprocess_mode="livemostrecent")
         self.budget_refusals = Counter("tierwise_budget_refusals", "Requests refused by a budget", ("budget",),
@@ -138,6 +143,7 @@ class Metrics:
                                             "refused: its disk bound reached, or the disk", registry=r)
         self._ledger_seen = {"spilled": 0, "dropped": 0, "not_journaled": 0}
         self._budgets_read = -BUDGETS_EVERY
+        self._cache_errors_seen = 0
         # Per worker process (a `pid` label, only under `serve --workers N`): how the load spreads.
         self.worker_requests = Gauge("tierwise_worker_requests", "Requests finished by each worker process",
                                      registry=r, multiprocess_mode="liveall") if self.mp else None
@@ -451,6 +457,18 @@ class Metrics:
         for row in st["budgets"]:
             if row["per"] == "global" and "usd_remaining" in row:
                 self.child(self.budget_remaining, self.name(row["budget"])).set(row["usd_remaining"])
+
+    async def refresh_cache(self, cache: Any) -> None:
+        """`tierwise_cache_store_up` and `_errors` of the answer cache's store, probed (one expiring write, waited
+        at most its `redis_timeout`) when nothing was heard from it for 10 s, so a scrape sees an outage, and its
+        end, without traffic."""
+        health = getattr(cache, "health", None)
+        if health is None:  # no cache, or the memory backend: nothing outside this process to fail
+            return
+        await cache.store_health()
+        self.cache_store_up.set(0 if health.down_since is not None else 1)
+        self.cache_store_errors.inc(health.errors - self._cache_errors_seen)
+        self._cache_errors_seen = health.errors
 
     def refresh_ledger(self, ledger: Any) -> None:
         if ledger is None:

@@ -313,7 +313,7 @@ class StackRouter(BlendedRouter):
             axes = np.linalg.svd(vec - self.knn_mean, full_matrices=False)[2][:KNN_DIMS]
             self.knn_axes = axes.astype(np.float32)
         enough = n >= 4 * self.inner_folds and len(set(data.groups)) >= self.inner_folds
-        folds = group_folds(data, self.inner_folds, self.seed) if enough else None  # else: defaults, equal weights
+        folds = group_folds(data, self.inner_folds, self.seed, merge_prompts=True) if enough else None  # else: defaults
         oof = {m: [np.zeros(n) for _ in self._grid(m)] for m in self.members}
         if folds is not None:
             for te in folds:

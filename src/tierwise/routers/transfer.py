@@ -268,7 +268,7 @@ class TransferRouter(BlendedRouter):
         # Out-of-fold member scores: the rank grids and the calibration quantiles.
         oof = np.zeros((n, len(self.members)))
         enough = n >= 20 and len(set(data.groups)) >= 3
-        folds = group_folds(data, 3, self.seed) if enough else [np.arange(n)]
+        folds = group_folds(data, 3, self.seed, merge_prompts=True) if enough else [np.arange(n)]
         if enough and self.weigh == "subject-oof":  # leave whole subjects out: scores as an unseen domain gets
             folds = subject_folds(sources(data), data.subjects, 3, self.seed) or folds
         for te in folds:

@@ -131,6 +131,14 @@ async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
             routes[r] = {**routes[r], "status": "down" if down else ("degraded" if routes[r]["status"] == "ok"
                                                                      else routes[r]["status"]),
                          "budget_store": "unavailable"}
+    # The answer cache's store (Redis, sqlite) unavailable: its routes are answered, uncached, at full price.
+    # Before, an outage showed only as misses.
+    cache = await gw.cache.store_health() if gw.cache is not None else None
+    if cache is not None and cache[0]["status"] != "ok":
+        for r in cache[1]:
+            if r in routes:
+                routes[r] = {**routes[r], "status": "degraded" if routes[r]["status"] == "ok" else routes[r]["status"],
+                             "answer_cache": "unavailable"}
     status = overall([r["status"] for r in routes.values()] if routes else
                      ["down" if n in unavailable else "ok" for n in breakers])
     # Breaker states tell an outsider when a probe slot is open: only key holders see them (a client key those of
@@ -154,6 +162,8 @@ async def health(app: Any, scope: dict[str, Any], send: Any) -> None:
     body = {"status": status, "routes": routes, "deployments": breakers, "local_servers": probes}
     if store is not None:
         body["budget_store"] = store[0]
+    if cache is not None:
+        body["answer_cache"] = cache[0]
     if gw.ledger is not None:  # what waits for the ledger's writer; records dropped past its bound
         body["ledger"] = gw.ledger.backlog()
     await app.send_json(send, 200, orjson.dumps(body))
