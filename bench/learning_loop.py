@@ -298,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
                     help="value sampling: a local type sent back below the target before, while its mean is under "
                          "the target, is judged as any type (full) or with no value-of-information verdicts and the "
                          "change-watch at lean's rate (light); value.returned")
+    ap.add_argument("--reexplore", choices=["full", "sample"], default=None,
+                    help="a frontier type sent back below the target before: judged on every request the value of "
+                         "information asks for (full) or on the sample_rate hash sample of them; value.reexplore")
     ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
@@ -355,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
                      "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
-                     "drift_restart": "run", "move_back_keep": None, "returned": "full", "request_cap": "none",
+                     "drift_restart": "run", "move_back_keep": None, "returned": "full", "reexplore": "full", "request_cap": "none",
                      "request_cap_credible": None}
 
 
@@ -369,6 +372,7 @@ def route_defaults() -> dict[str, object]:
             "drift_restart": d["boundary"].get("drift_restart", "run"),
             "move_back_keep": d["boundary"].get("move_back_keep"),
             "returned": d["value"].get("returned", "full"),
+            "reexplore": d["value"].get("reexplore", "full"),
             "request_cap": d["request_model"].get("cap", "none"),
             "request_cap_credible": d["request_model"].get("cap_credible")}
 
@@ -392,7 +396,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                   "pool_strength": args.pool_strength, "pooled_strength_max": args.pooled_strength_max,
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch, "detect_within": args.detect_within,
-                  "watch": args.watch, "returned": args.returned, "confirmations": args.confirmations,
+                  "watch": args.watch, "returned": args.returned, "reexplore": args.reexplore, "confirmations": args.confirmations,
                   "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,

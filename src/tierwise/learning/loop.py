@@ -306,7 +306,11 @@ class LearningLoop:
         target = s.boundary.quality_target
         below = beta_cdf(a, bb, target)
         settled = (below if tier == "local" else 1.0 - below) < s.value.settled
-        if not settled and not returned:
+        # `reexplore: sample`: a frontier type sent back below the target before is judged on the `sample_rate` hash
+        # sample of the requests the value of information would judge, not on every one of them
+        thinned = (tier == "frontier" and st.sent_back > 0 and s.value.reexplore == "sample"
+                   and unit_hash(request_id, "reexplore") >= s.schedule.sample_rate)
+        if not settled and not returned and not thinned:
             saving = self.saving()
             future = s.value.horizon * uses / self.total
             stake = saving / (1.0 - target) * future
@@ -332,7 +336,7 @@ class LearningLoop:
                 return Decision(True, "audit")
         elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
             return Decision(True, "audit")
-        return Decision(False, "skip-settled" if settled else "skip-value")
+        return Decision(False, "skip-settled" if settled else ("skip-reexplore" if thinned else "skip-value"))
 
     def _watch_rate(self, st: TaskState, *, lean: bool = False) -> float:
         """The share of a local type's requests judged while its change-point test leans toward a drift: in

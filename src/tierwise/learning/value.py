@@ -96,6 +96,12 @@ class ValueSettings(BaseModel):
         "change-point test has gone to firing, whatever `watch` says): such a type is near the target, where the "
         "tier matters little either way and `watch: decide` judges much of its traffic; a drift still drives the "
         "test, and with it the watch, up"))
+    reexplore: Literal["full", "sample"] = Field("full", description=(
+        "how a frontier type that has been sent back below the target before (`boundary.move_back_keep` lets such a "
+        "type be explored again) is judged while the value of information asks for verdicts: full (every such "
+        "request, as any frontier type) or sample (only the `schedule.sample_rate` hash sample of them: the same "
+        "verdicts spread over more requests, so a return near the end of the stream, or one the verdicts would "
+        "refuse, costs fewer; a type never sent back is explored as before)"))
     confirmations: int = Field(2, ge=1, le=20, description=(
         "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
     per_request: bool = Field(False, description=(
