@@ -102,7 +102,13 @@ def adapt(method: str, live: np.ndarray, rest: np.ndarray, f) -> np.ndarray:
         xl, xr = tf.matrix([prompts[i] for i in live]), tf.matrix([prompts[i] for i in rest])
         r = Ridge(alpha=float(alpha)).fit(xl, lab[:, 0])
         lam = n / (n + float(n0))
-        return (1 - lam) * rank_among(prior[rest], prior[live]) + lam * rank_among(r.predict(xr), r.predict(xl))
+        ref = r.predict(xl)
+        if method.startswith("tfidf-oof"):  # the live side ranked among 5-fold out-of-fold predictions
+            ref = np.zeros(n)
+            for k in range(5):
+                te = np.arange(n) % 5 == k
+                ref[te] = Ridge(alpha=float(alpha)).fit(xl[~te], lab[~te, 0]).predict(xl[te])
+        return (1 - lam) * rank_among(prior[rest], prior[live]) + lam * rank_among(r.predict(xr), ref)
     raise ValueError(method)
 
 
