@@ -39,7 +39,7 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.server import admin_approvals, admin_status, health, model_list, openapi
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
-from tierwise.server.deployment_endpoints import count_tokens, embeddings, first_deployment
+from tierwise.server.deployment_endpoints import SideCalls, count_tokens, embeddings, first_deployment
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import shape_problem
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -159,6 +159,7 @@ class App:
         self.forwarding = ForwardingGuard(gateway.cfg.server.forwarding, {
             "anthropic": anthropic_messages.KNOWN_FIELDS, "openai": openai_chat.KNOWN_FIELDS,
             "responses": openai_responses.KNOWN_FIELDS})
+        self.side_calls = SideCalls()  # count_tokens and embeddings calls in flight (deployment_endpoints.py)
         rs = gateway.cfg.server.responses
         self.response_store = ResponseStore(max_count=rs.max_count, max_bytes=rs.max_bytes,
                                             max_response_bytes=rs.max_response_bytes, ttl_s=rs.ttl)
