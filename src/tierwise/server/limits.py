@@ -6,8 +6,9 @@
   answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
   without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
   process's open-file limit). At the cap, the oldest connection that is not running a
-  request (sending headers, sending a body, idle between requests) is closed to make room,
-  so a crowd of slow or idle connections cannot lock out a client that sends its request.
+  request (sending headers, idle between requests; sending a body only when every waiting
+  connection is) is closed to make room, so a crowd of slow, idle or new connections can
+  neither lock out a client that sends its request nor cut off a body being uploaded.
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
   second used to hold its file descriptor for ever. A client that stops reading its answer
   (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
@@ -156,6 +157,9 @@ class ConnectionGuard:
         self.stalled: dict[GuardedHttpToolsProtocol, float] = {}
         # Connections not running a request, oldest first: protocol -> (deadline, phase).
         self.waiting: dict[GuardedHttpToolsProtocol, tuple[float, str]] = {}
+        # Those of them not sending a body (waiting for headers, idle, a timed-out body's answer), oldest first:
+        # the first to make room at the cap. A body being sent was cut off by anyone opening connections.
+        self.spare: dict[GuardedHttpToolsProtocol, None] = {}
         self.count = 0
         self._sweep: asyncio.TimerHandle | None = None
         self.closed_slow = 0  # for tests and logs
@@ -165,6 +169,15 @@ class ConnectionGuard:
         waiting = self.waiting
         waiting.pop(conn, None)  # re-inserted at the end: the dict stays ordered by phase start
         waiting[conn] = (time.monotonic() + seconds, phase)
+        spare = self.spare
+        spare.pop(conn, None)
+        if phase != "body":
+            spare[conn] = None
+
+    def running(self, conn: GuardedHttpToolsProtocol) -> None:
+        """The app owns the connection until its answer is sent: not waiting for anything, never evicted."""
+        self.waiting.pop(conn, None)
+        self.spare.pop(conn, None)
 
     def opened(self, conn: GuardedHttpToolsProtocol, loop: asyncio.AbstractEventLoop) -> bool:
         """Register a new connection; False when it must be closed at once."""
@@ -174,8 +187,9 @@ class ConnectionGuard:
         if self.count > self.max_connections:
             if not self.waiting:
                 return False
-            oldest = next(iter(self.waiting))
+            oldest = next(iter(self.spare or self.waiting))  # a connection sending its body goes last
             self.evicted += 1
+            self.spare.pop(oldest, None)
             oldest.cut(self.waiting.pop(oldest)[1])
         self.wait(conn, "header", self.header_timeout)
         return True
@@ -183,6 +197,7 @@ class ConnectionGuard:
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
         self.waiting.pop(conn, None)
+        self.spare.pop(conn, None)
         self.stalled.pop(conn, None)
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -190,6 +205,7 @@ class ConnectionGuard:
         late = [(c, phase) for c, (deadline, phase) in self.waiting.items() if deadline <= now]
         for c, phase in late:
             del self.waiting[c]
+            self.spare.pop(c, None)
             self.closed_slow += 1
             c.cut(phase)
         for c in [c for c, deadline in self.stalled.items() if deadline <= now]:
@@ -288,7 +304,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         if phase is not before:
             guard = self.guard
             if phase is None:
-                guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
+                guard.running(self)  # the app owns the connection until its answer is sent
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 
