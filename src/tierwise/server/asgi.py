@@ -118,9 +118,10 @@ class App:
         self.gw = gateway
         self.max_body = gateway.cfg.server.max_body_bytes
         self.limits = gateway.cfg.server.limits
-        self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
         self.big_bodies = asyncio.Semaphore(1)  # bodies over BIG_BODY_BYTES parsed and decoded one at a time
         self.keyring = KeyRing(gateway.cfg.server)
+        in_flight = self.limits.max_body_bytes_in_flight  # with keys, one key holds at most half of it
+        self.budget = BodyBudget(in_flight, max(in_flight // 2, self.max_body) if self.keyring.required else None)
         self.auth_required = self.keyring.required
         self.reachability = health.Reachability()
         self._openapi: dict[KeyScope | None, bytes] = {}

@@ -95,18 +95,37 @@ HELD = "tierwise.body_bytes"  # scope key: the bytes this request holds in the b
 BIG_BODY_BYTES = 2 * 1024 * 1024
 
 
-class BodyBudget:
-    __slots__ = ("limit", "held")
+HOLDER = "tierwise.body_holder"  # scope key: the key name whose share those bytes count in
 
-    def __init__(self, limit: int) -> None:
+
+class BodyBudget:
+    """Request-body bytes held at once, in all and (`per_key`, when the gateway has keys) per key name: one
+    key that sent a few large bodies slowly, or whose large requests ran long, held the whole budget, and
+    every other key's requests got 503 for as long as it liked."""
+
+    __slots__ = ("limit", "held", "per_key", "by_key")
+
+    def __init__(self, limit: int, per_key: int | None = None) -> None:
         self.limit = limit
         self.held = 0
+        self.per_key = per_key
+        self.by_key: dict[str, int] = {}
 
     def take(self, scope: dict[str, Any], n: int) -> None:
-        """Count `n` more body bytes for this request, or refuse it when the budget is spent."""
+        """Count `n` more body bytes for this request, or refuse it when the budget (or its key's share) is spent."""
         if self.held + n > self.limit:
             raise GatewayBusy("the gateway is receiving as many request bytes as it is configured to hold "
                               "(server.limits.max_body_bytes_in_flight); retry shortly")
+        if self.per_key is not None:
+            holder = scope.get(HOLDER)
+            if holder is None:
+                key = scope.get("tierwise.key")
+                holder = scope[HOLDER] = key.name if key is not None else ""
+            mine = self.by_key.get(holder, 0) + n
+            if mine > self.per_key:
+                raise GatewayBusy("this key's requests hold as many body bytes as one key may (half of "
+                                  "server.limits.max_body_bytes_in_flight); retry when one has ended")
+            self.by_key[holder] = mine
         self.held += n
         scope[HELD] = scope.get(HELD, 0) + n
 
@@ -114,6 +133,13 @@ class BodyBudget:
         n = scope.pop(HELD, 0)
         if n:
             self.held -= n
+            holder = scope.pop(HOLDER, None)
+            if holder is not None:
+                left = self.by_key[holder] - n
+                if left:
+                    self.by_key[holder] = left
+                else:
+                    del self.by_key[holder]
 
 
 # ---------------------------------------------------------------------------- connections
