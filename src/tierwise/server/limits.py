@@ -195,15 +195,12 @@ class ConnectionGuard:
         waiting = self.waiting
         waiting.pop(conn, None)  # re-inserted at the end: the dict stays ordered by phase start
         waiting[conn] = (time.monotonic() + seconds, phase)
-        spare = self.spare
-        spare.pop(conn, None)
         if phase != "body":
+            spare = self.spare
+            spare.pop(conn, None)
             spare[conn] = None
-
-    def running(self, conn: GuardedHttpToolsProtocol) -> None:
-        """The app owns the connection until its answer is sent: not waiting for anything, never evicted."""
-        self.waiting.pop(conn, None)
-        self.spare.pop(conn, None)
+        else:
+            self.spare.pop(conn, None)
 
     def opened(self, conn: GuardedHttpToolsProtocol, loop: asyncio.AbstractEventLoop) -> bool:
         """Register a new connection; False when it must be closed at once."""
@@ -330,7 +327,8 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         if phase is not before:
             guard = self.guard
             if phase is None:
-                guard.running(self)  # the app owns the connection until its answer is sent
+                guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
+                guard.spare.pop(self, None)
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 
