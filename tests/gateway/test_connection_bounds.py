@@ -501,3 +501,42 @@ def test_pipelined_requests_wait_in_the_socket_not_in_the_gateway(gateway, opena
             answers += chunk
     # 100 KB requests, reads of at most 256 KiB: a few wait at a time (it was most of the 150)
     assert deepest <= 4, deepest
+
+
+# ---------------------------------------------------------------------------- a crowd of new connections
+
+
+def test_a_crowd_of_new_connections_does_not_cut_off_a_body_being_sent(gateway, openai_up):
+    """At `max_connections` the oldest connection not running a request makes room, and one still sending
+    its body counted as such: a client uploading a large body (an image, a long context) over a slow link was
+    cut off by anyone who opened `max_connections` connections meanwhile, no key needed, and got a 408 that
+    blamed its own slowness. Now connections waiting for headers or idle between requests go first; one
+    sending its body is closed only when every waiting connection is sending one."""
+    cap = 8
+    g = gateway({"server": {"default_route": "local", "limits": {"max_connections": cap}}, "ledger": {"enabled": False},
+                 "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
+                 "models": {"local": {"provider": "loc", "model": "m"}}})
+    body = json.dumps({"model": "local", "messages": [{"role": "user", "content": "x" * 50_000}]}).encode()
+    upload = socket.create_connection(("127.0.0.1", g.port))
+    crowd: list[socket.socket] = []
+    try:
+        upload.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                       b"content-length: %d\r\n\r\n" % len(body) + body[:20_000])
+        time.sleep(0.3)  # the first part of the body is in
+        for _ in range(cap + 2):  # no key, no request: headers that never end
+            s = socket.create_connection(("127.0.0.1", g.port))
+            s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+            crowd.append(s)
+        time.sleep(0.5)  # each connection past the cap has made room by then
+        upload.sendall(body[20_000:])
+        upload.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = upload.recv(65536)
+            assert piece, f"the upload was cut off: {answer[:200]!r}"
+            answer += piece
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    finally:
+        upload.close()
+        for s in crowd:
+            s.close()

@@ -298,6 +298,44 @@ def test_a_body_announced_but_not_sent_holds_no_budget(gateway, openai_up, anthr
             s.close()
 
 
+def test_one_key_cannot_hold_every_body_byte_in_flight(gateway, openai_up, anthropic_up, monkeypatch):
+    """`max_body_bytes_in_flight` is one budget for every client: a key that sent a few large bodies slowly (or
+    whose large requests ran long) held all of it, and every other key's requests got 503 for as long as it
+    liked. A key now holds at most half the budget (at least one `max_body_bytes`); its next body beyond that
+    gets the 503, not another key's."""
+    monkeypatch.setenv("TW_BB_A", "sk-gw-body-aaaaaaaaaaaaaaaaaaaa")
+    monkeypatch.setenv("TW_BB_B", "sk-gw-body-bbbbbbbbbbbbbbbbbbbb")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]})
+    cfg["server"] = {"max_body_bytes": 100_000, "limits": {"max_body_bytes_in_flight": 250_000},
+                     "api_keys_env": ["TW_BB_A", "TW_BB_B"]}
+    anthropic_up.default = Reply(text="ok")
+    gw = gateway(cfg)
+    held = []
+    for _ in range(3):  # key B: three slow uploads that sent 80 kB of their 100 kB each and stopped
+        s = socket.create_connection(("127.0.0.1", gw.port))
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"x-api-key: sk-gw-body-bbbbbbbbbbbbbbbbbbbb\r\ncontent-length: 100000\r\n\r\n{" + b" " * 79_999)
+        held.append(s)
+        time.sleep(0.2)
+    try:
+        deadline = time.monotonic() + 10
+        while gw.app.in_flight < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        body = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"' + b"x" * 60_000 + b'"}]}'
+        r = post(gw, "/v1/messages", body, **{"x-api-key": "sk-gw-body-aaaaaaaaaaaaaaaaaaaa"})
+        assert r.status_code == 200, r.text  # key A's request is served while key B's uploads wait
+        r = post(gw, "/v1/messages", body, **{"x-api-key": "sk-gw-body-bbbbbbbbbbbbbbbbbbbb"})
+        err = anthropic_error(r, 503)  # key B is past its share
+        assert "max_body_bytes_in_flight" in err["message"]
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.monotonic() + 5
+    while gw.app.budget.held and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gw.app.budget.held == 0 and not gw.app.budget.by_key
+
+
 def test_budget_smaller_than_a_body_is_a_config_error(tmp_path):
     from tierwise.config import parse_config
     from tierwise.errors import ConfigError

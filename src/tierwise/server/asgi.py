@@ -39,7 +39,7 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.server import admin_approvals, admin_status, health, model_list, openapi
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
-from tierwise.server.deployment_endpoints import count_tokens, embeddings, first_deployment
+from tierwise.server.deployment_endpoints import SideCalls, count_tokens, embeddings, first_deployment
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import shape_problem
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -118,9 +118,10 @@ class App:
         self.gw = gateway
         self.max_body = gateway.cfg.server.max_body_bytes
         self.limits = gateway.cfg.server.limits
-        self.budget = BodyBudget(self.limits.max_body_bytes_in_flight)
         self.big_bodies = asyncio.Semaphore(1)  # bodies over BIG_BODY_BYTES parsed and decoded one at a time
         self.keyring = KeyRing(gateway.cfg.server)
+        in_flight = self.limits.max_body_bytes_in_flight  # with keys, one key holds at most half of it
+        self.budget = BodyBudget(in_flight, max(in_flight // 2, self.max_body) if self.keyring.required else None)
         self.auth_required = self.keyring.required
         self.reachability = health.Reachability()
         self._openapi: dict[KeyScope | None, bytes] = {}
@@ -159,6 +160,7 @@ class App:
         self.forwarding = ForwardingGuard(gateway.cfg.server.forwarding, {
             "anthropic": anthropic_messages.KNOWN_FIELDS, "openai": openai_chat.KNOWN_FIELDS,
             "responses": openai_responses.KNOWN_FIELDS})
+        self.side_calls = SideCalls()  # count_tokens and embeddings calls in flight (deployment_endpoints.py)
         rs = gateway.cfg.server.responses
         self.response_store = ResponseStore(max_count=rs.max_count, max_bytes=rs.max_bytes,
                                             max_response_bytes=rs.max_response_bytes, ttl_s=rs.ttl)

@@ -6,6 +6,11 @@ Both send the client's text upstream outside `Deployment.complete/stream`, so a 
 deployment's privacy boundary is applied here: count_tokens sends the body only when the boundary
 would send it as it is (otherwise the count is tierwise's estimate); embeddings inputs are
 redacted, refused or blocked as the route's policy says, and the leak check sees the bytes.
+
+Neither passes the rate limits or the budgets (docs/budgets.md, "Limits"), and each upstream call holds one
+of the provider's `max_connections` (its pool, shared with every chat request) for as long as the upstream
+takes: so count_tokens calls hold at most an eighth of a provider's pool at once (beyond it, the estimate),
+and one key's embeddings calls at most half of it (beyond it, 429). `SideCalls` counts them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import orjson
 
 from tierwise.canonical import Message, Request, TextBlock
-from tierwise.errors import Internal, InvalidRequest, TierwiseError, UpstreamError
+from tierwise.errors import Internal, InvalidRequest, RateLimited, TierwiseError, UpstreamError
 from tierwise.gateway import new_request_id
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.image_urls import remote_documents, remote_images
@@ -28,6 +33,36 @@ from tierwise.wire import anthropic_messages, model_name, openai_chat
 from tierwise.wire._check import INT_MAX, get_int, token_count
 
 log = logging.getLogger("tierwise.server")
+
+COUNT_TOKENS_SHARE = 8  # count_tokens calls hold at most 1/8 of a provider's pool at once
+EMBEDDINGS_SHARE = 2  # one key's embeddings calls hold at most 1/2 of it
+
+
+class SideCalls:
+    """Calls in flight to each provider outside the policies (count_tokens, embeddings), per (provider, key).
+    A key capped at a few requests a minute sent as many count_tokens calls at once as it liked: they filled
+    the pool of the provider the chat requests need, and every other key's request waited `timeouts.pool`
+    for a connection, then got 503."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[tuple[str, str], int] = {}
+
+    def take(self, provider: Any, key: str, share: int) -> bool:
+        """One more call of `key` (or of all keys: "") to `provider`, if fewer than its share are in flight."""
+        slot = (provider.name, key)
+        n = self.in_flight.get(slot, 0)
+        if n >= max(1, provider.cfg.max_connections // share):
+            return False
+        self.in_flight[slot] = n + 1
+        return True
+
+    def give_back(self, provider: Any, key: str) -> None:
+        slot = (provider.name, key)
+        n = self.in_flight[slot] - 1
+        if n:
+            self.in_flight[slot] = n
+        else:
+            del self.in_flight[slot]
 
 
 async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,7 +84,8 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
     target = first_deployment(route_target)
     # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
     if target is not None and target.provider.kind == "anthropic" and (
-            target.images is None or not (remote_images(req) or remote_documents(req))):
+            target.images is None or not (remote_images(req) or remote_documents(req))) and \
+            app.side_calls.take(target.provider, "", COUNT_TOKENS_SHARE):
         try:
             prov = target.provider
             body = dict(data)
@@ -63,6 +99,8 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
             n = token_count(given) if type(given) in (int, float) else None
         except (TierwiseError, KeyError, TypeError, ValueError):
             n = None  # fall back to the estimate
+        finally:
+            app.side_calls.give_back(target.provider, "")
     if n is None:
         n = estimate_request(req)
     await app.send_json(send, 200, orjson.dumps({"input_tokens": n}))
@@ -90,7 +128,17 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             raw_body = await _screened_embeddings(app, target, route, data["model"], body)
         else:
             raw_body = orjson.dumps(body)
-        out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+        key = scope["tierwise.key"].name
+        if not app.side_calls.take(prov, key, EMBEDDINGS_SHARE):
+            busy = RateLimited(f"this key has {max(1, prov.cfg.max_connections // EMBEDDINGS_SHARE)} embeddings "
+                               f"calls to provider {prov.name!r} in flight already (half its max_connections): "
+                               "retry when one has ended")
+            busy.retry_after = 1.0  # type: ignore[attr-defined]
+            raise busy
+        try:
+            out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+        finally:
+            app.side_calls.give_back(prov, key)
         check_embeddings_answer(prov.name, out)
     except TierwiseError as e:
         await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))

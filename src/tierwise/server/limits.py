@@ -6,8 +6,9 @@
   answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
   without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
   process's open-file limit). At the cap, the oldest connection that is not running a
-  request (sending headers, sending a body, idle between requests) is closed to make room,
-  so a crowd of slow or idle connections cannot lock out a client that sends its request.
+  request (sending headers, idle between requests; sending a body only when every waiting
+  connection is) is closed to make room, so a crowd of slow, idle or new connections can
+  neither lock out a client that sends its request nor cut off a body being uploaded.
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
   second used to hold its file descriptor for ever. A client that stops reading its answer
   (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
@@ -94,18 +95,37 @@ HELD = "tierwise.body_bytes"  # scope key: the bytes this request holds in the b
 BIG_BODY_BYTES = 2 * 1024 * 1024
 
 
-class BodyBudget:
-    __slots__ = ("limit", "held")
+HOLDER = "tierwise.body_holder"  # scope key: the key name whose share those bytes count in
 
-    def __init__(self, limit: int) -> None:
+
+class BodyBudget:
+    """Request-body bytes held at once, in all and (`per_key`, when the gateway has keys) per key name: one
+    key that sent a few large bodies slowly, or whose large requests ran long, held the whole budget, and
+    every other key's requests got 503 for as long as it liked."""
+
+    __slots__ = ("limit", "held", "per_key", "by_key")
+
+    def __init__(self, limit: int, per_key: int | None = None) -> None:
         self.limit = limit
         self.held = 0
+        self.per_key = per_key
+        self.by_key: dict[str, int] = {}
 
     def take(self, scope: dict[str, Any], n: int) -> None:
-        """Count `n` more body bytes for this request, or refuse it when the budget is spent."""
+        """Count `n` more body bytes for this request, or refuse it when the budget (or its key's share) is spent."""
         if self.held + n > self.limit:
             raise GatewayBusy("the gateway is receiving as many request bytes as it is configured to hold "
                               "(server.limits.max_body_bytes_in_flight); retry shortly")
+        if self.per_key is not None:
+            holder = scope.get(HOLDER)
+            if holder is None:
+                key = scope.get("tierwise.key")
+                holder = scope[HOLDER] = key.name if key is not None else ""
+            mine = self.by_key.get(holder, 0) + n
+            if mine > self.per_key:
+                raise GatewayBusy("this key's requests hold as many body bytes as one key may (half of "
+                                  "server.limits.max_body_bytes_in_flight); retry when one has ended")
+            self.by_key[holder] = mine
         self.held += n
         scope[HELD] = scope.get(HELD, 0) + n
 
@@ -113,6 +133,13 @@ class BodyBudget:
         n = scope.pop(HELD, 0)
         if n:
             self.held -= n
+            holder = scope.pop(HOLDER, None)
+            if holder is not None:
+                left = self.by_key[holder] - n
+                if left:
+                    self.by_key[holder] = left
+                else:
+                    del self.by_key[holder]
 
 
 # ---------------------------------------------------------------------------- connections
@@ -156,6 +183,9 @@ class ConnectionGuard:
         self.stalled: dict[GuardedHttpToolsProtocol, float] = {}
         # Connections not running a request, oldest first: protocol -> (deadline, phase).
         self.waiting: dict[GuardedHttpToolsProtocol, tuple[float, str]] = {}
+        # Those of them not sending a body (waiting for headers, idle, a timed-out body's answer), oldest first:
+        # the first to make room at the cap. A body being sent was cut off by anyone opening connections.
+        self.spare: dict[GuardedHttpToolsProtocol, None] = {}
         self.count = 0
         self._sweep: asyncio.TimerHandle | None = None
         self.closed_slow = 0  # for tests and logs
@@ -165,6 +195,12 @@ class ConnectionGuard:
         waiting = self.waiting
         waiting.pop(conn, None)  # re-inserted at the end: the dict stays ordered by phase start
         waiting[conn] = (time.monotonic() + seconds, phase)
+        if phase != "body":
+            spare = self.spare
+            spare.pop(conn, None)
+            spare[conn] = None
+        else:
+            self.spare.pop(conn, None)
 
     def opened(self, conn: GuardedHttpToolsProtocol, loop: asyncio.AbstractEventLoop) -> bool:
         """Register a new connection; False when it must be closed at once."""
@@ -174,8 +210,9 @@ class ConnectionGuard:
         if self.count > self.max_connections:
             if not self.waiting:
                 return False
-            oldest = next(iter(self.waiting))
+            oldest = next(iter(self.spare or self.waiting))  # a connection sending its body goes last
             self.evicted += 1
+            self.spare.pop(oldest, None)
             oldest.cut(self.waiting.pop(oldest)[1])
         self.wait(conn, "header", self.header_timeout)
         return True
@@ -183,6 +220,7 @@ class ConnectionGuard:
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
         self.waiting.pop(conn, None)
+        self.spare.pop(conn, None)
         self.stalled.pop(conn, None)
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -190,6 +228,7 @@ class ConnectionGuard:
         late = [(c, phase) for c, (deadline, phase) in self.waiting.items() if deadline <= now]
         for c, phase in late:
             del self.waiting[c]
+            self.spare.pop(c, None)
             self.closed_slow += 1
             c.cut(phase)
         for c in [c for c, deadline in self.stalled.items() if deadline <= now]:
@@ -289,6 +328,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             guard = self.guard
             if phase is None:
                 guard.waiting.pop(self, None)  # the app owns the connection until its answer is sent
+                guard.spare.pop(self, None)
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 

@@ -42,6 +42,8 @@ from tierwise.wire.openai_chat.response import (
 )
 from tierwise.wire.sse import SSEParser, data_message
 
+REUSED = 1 << 48  # positions of calls that came at an index another call had (above any server's own numbers)
+
 
 class StreamDecoder:
     """OpenAI chat.completion.chunk SSE from an upstream → canonical events."""
@@ -54,6 +56,8 @@ class StreamDecoder:
         self.next_index = 0
         self.tools: dict[int, int] = {}
         self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
+        self.call_ids: dict[int, str] = {}  # position -> the id its call started with
+        self.reused: dict[int, int] = {}  # an `index` a server gave a second call -> that call's position
         self.stop: StopReason | None = None
         self.stop_sequence: str | None = None
         self.usage = Usage()
@@ -208,9 +212,25 @@ class StreamDecoder:
                     else:
                         ti = self.tool_ids.get(tid, max(self.tools, default=0)) if isinstance(tid, str) else \
                             max(self.tools, default=0)
+                    given = None
+                else:
+                    given = ti
+                    if self.reused:
+                        ti = self.reused.get(ti, ti)
+                if isinstance(tid, str) and tid and ti in self.tools and self.call_ids.get(ti, tid) != tid:
+                    # A new id at the index of a call already started: another call. Ollama numbers every call of
+                    # a stream 0 (ollama/ollama#15457, #15497): the second call's arguments were added to the
+                    # first's (`{"a": 1}{"b": 2}`), or the call was dropped, for Anthropic and Responses clients.
+                    known = self.tool_ids.get(tid)
+                    if known is None:
+                        known = REUSED + len(self.tools)
+                        if given is not None:
+                            self.reused[given] = known  # what comes next at that index continues this call
+                    ti = known
                 fn = tc.get("function") or {}
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
+                    self.call_ids.setdefault(ti, tid)
                 if ti not in self.tools:
                     # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
                     # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,

@@ -1,0 +1,77 @@
+"""A local server that numbers every streamed tool call 0 (Ollama's OpenAI-compatible endpoint for many models:
+ollama/ollama#15457, #15497), translated for Anthropic and Responses clients.
+
+Each call comes with its own id at `index` 0. The decoder read every delta at index 0 as the first call's: an
+Anthropic client (Claude Code on a local model) got the first call only, the others dropped; a Responses client
+got one call whose arguments were the calls' texts end to end (`{"path": "a"}{"path": "b"}`). A new id at an
+index a call already has is another call now. (An OpenAI client is relayed the server's own chunks as sent.)"""
+
+from __future__ import annotations
+
+import json
+
+from tests.doubles.script import Raw
+from tests.gateway.conftest import ant, oai
+
+
+def _chunk(delta: dict, finish: str | None = None) -> str:
+    return "data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+
+
+def _call(call_id: str | None, name: str | None, args: str) -> dict:
+    tc: dict = {"index": 0, "function": {"arguments": args}}
+    if call_id is not None:
+        tc.update(id=call_id, type="function")
+        tc["function"]["name"] = name
+    return {"tool_calls": [tc]}
+
+
+# Three calls at index 0; the first and second have their arguments in two pieces (the second piece without an id).
+STREAM = "".join([
+    _chunk({"role": "assistant", "content": None}),
+    _chunk(_call("call_a", "write_file", '{"path": ')), _chunk(_call(None, None, '"a.py"}')),
+    _chunk(_call("call_b", "write_file", '{"path": ')), _chunk(_call(None, None, '"b.py"}')),
+    _chunk(_call("call_c", "read_file", '{"path": "c.py"}')),
+    _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+EXPECTED = [("call_a", "write_file", {"path": "a.py"}), ("call_b", "write_file", {"path": "b.py"}),
+            ("call_c", "read_file", {"path": "c.py"})]
+NAMES = ("write_file", "read_file")
+
+
+def _gateway(two_tier):
+    return two_tier(routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+
+
+def test_calls_all_numbered_0_reach_an_anthropic_client_as_separate_calls(two_tier, openai_up):
+    g = _gateway(two_tier)
+    openai_up.script(Raw(body=STREAM, content_type="text/event-stream"))
+    tools = [{"name": n, "description": n, "input_schema": {"type": "object"}} for n in NAMES]
+    with ant(g).messages.stream(model="main", max_tokens=100, tools=tools,
+                                messages=[{"role": "user", "content": "write a.py and b.py, read c.py"}]) as s:
+        message = s.get_final_message()
+    assert [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"] == EXPECTED
+    assert message.stop_reason == "tool_use"
+
+
+def test_calls_all_numbered_0_reach_a_responses_client_as_separate_calls(two_tier, openai_up):
+    g = _gateway(two_tier)
+    openai_up.script(Raw(body=STREAM, content_type="text/event-stream"))
+    tools = [{"type": "function", "name": n, "parameters": {"type": "object"}} for n in NAMES]
+    with oai(g).responses.stream(model="main", input="write a.py and b.py, read c.py", tools=tools) as s:
+        response = s.get_final_response()
+    calls = [(o.call_id, o.name, json.loads(o.arguments)) for o in response.output if o.type == "function_call"]
+    assert calls == EXPECTED
+
+
+def test_a_call_in_pieces_at_its_own_index_is_still_one_call(two_tier, openai_up):
+    """Ids repeated on every piece of one call (some servers do) do not split it."""
+    g = _gateway(two_tier)
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(_call("call_a", "write_file", '{"path"')),
+                      _chunk(_call("call_a", "write_file", ': "a.py"}')), _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    openai_up.script(Raw(body=stream, content_type="text/event-stream"))
+    tools = [{"name": n, "description": n, "input_schema": {"type": "object"}} for n in NAMES]
+    with ant(g).messages.stream(model="main", max_tokens=100, tools=tools,
+                                messages=[{"role": "user", "content": "q"}]) as s:
+        message = s.get_final_message()
+    assert [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"] == [EXPECTED[0]]
