@@ -257,6 +257,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--drift-restart", choices=["run", "prior"], default=None,
                     help="a type the change-point test sends back keeps the test's run as its posterior (run), or "
                          "starts again from the prior (prior); boundary.drift_restart")
+    ap.add_argument("--drift-p0-credible", type=float, default=None,
+                    help="the change-point test's in-control acceptance: the lower edge of the posterior's credible "
+                         "interval of this mass when its statistic leaves zero (unset: the posterior mean); "
+                         "boundary.drift_p0_credible")
     ap.add_argument("--move-back-keep", type=float, default=None,
                     help="a type sent back below the target keeps at most this many verdicts' worth of evidence, its "
                          "mean unchanged (boundary.move_back_keep)")
@@ -355,7 +359,7 @@ def parser() -> argparse.ArgumentParser:
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
                      "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
-                     "drift_restart": "run", "move_back_keep": None, "returned": "full", "request_cap": "none",
+                     "drift_restart": "run", "drift_p0_credible": None, "move_back_keep": None, "returned": "full", "request_cap": "none",
                      "request_cap_credible": None}
 
 
@@ -367,6 +371,7 @@ def route_defaults() -> dict[str, object]:
             "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"],
             "move_back_credible": d["boundary"].get("move_back_credible"),
             "drift_restart": d["boundary"].get("drift_restart", "run"),
+            "drift_p0_credible": d["boundary"].get("drift_p0_credible"),
             "move_back_keep": d["boundary"].get("move_back_keep"),
             "returned": d["value"].get("returned", "full"),
             "request_cap": d["request_model"].get("cap", "none"),
@@ -399,7 +404,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
                      "move_back": args.move_back, "move_back_credible": args.move_back_credible,
-                     "drift_restart": args.drift_restart, "move_back_keep": args.move_back_keep},
+                     "drift_restart": args.drift_restart, "drift_p0_credible": args.drift_p0_credible,
+                     "move_back_keep": args.move_back_keep},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
