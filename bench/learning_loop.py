@@ -4,8 +4,9 @@ pay for its evaluations, does it move back after a drift?
     nice -n 5 OMP_NUM_THREADS=1 .venv/bin/python bench/learning_loop.py [--target 0.85] [--seed 0]
 
 With no flags the loop runs the `reflective` route's defaults (`ROUTE_DEFAULTS` in policies/reflective.py: value
-sampling, served explorations, `watch: decide`, `within`, the text model at weight 1.0, the credible move back); a flag
-overrides one of them. Rounds 1-16's commands were written against the replay's older defaults (shadow explorations,
+sampling, served explorations, `watch: decide`, `within`, the text model at weight 1.0, the credible move back and,
+since round 23, the change-point test's unchanged rate from the lower 0.90 credible edge); a flag overrides one of them
+(`--drift-p0-credible mean` gives rounds 17-23's D2, whose commands were written as the no-flag run). Rounds 1-16's commands were written against the replay's older defaults (shadow explorations,
 `watch: confirm`, no `within`, no text model (weight 0.5 when named), the mean move back): add `--defaults replay16` to
 reproduce them.
 
@@ -257,6 +258,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--drift-restart", choices=["run", "prior"], default=None,
                     help="a type the change-point test sends back keeps the test's run as its posterior (run), or "
                          "starts again from the prior (prior); boundary.drift_restart")
+    ap.add_argument("--drift-p0-credible", default=None,
+                    help="the change-point test's in-control acceptance: the lower edge of the posterior's credible "
+                         "interval of this mass when its statistic leaves zero, or `mean` (the posterior mean: the "
+                         "default before round 23, so `--drift-p0-credible mean` reproduces rounds 17-23's D2); "
+                         "boundary.drift_p0_credible")
     ap.add_argument("--move-back-keep", type=float, default=None,
                     help="a type sent back below the target keeps at most this many verdicts' worth of evidence, its "
                          "mean unchanged (boundary.move_back_keep)")
@@ -358,7 +364,8 @@ def parser() -> argparse.ArgumentParser:
 # the replay's defaults before round 17, which rounds 1-16's commands were written against
 REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm", "within": False,
                      "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
-                     "drift_restart": "run", "move_back_keep": None, "returned": "full", "reexplore": "full", "request_cap": "none",
+                     "drift_restart": "run", "drift_p0_credible": "mean", "move_back_keep": None, "returned": "full",
+                     "reexplore": "full", "request_cap": "none",
                      "request_cap_credible": None}
 
 
@@ -370,6 +377,7 @@ def route_defaults() -> dict[str, object]:
             "request_weight": d["request_model"]["weight"], "move_back": d["boundary"]["move_back"],
             "move_back_credible": d["boundary"].get("move_back_credible"),
             "drift_restart": d["boundary"].get("drift_restart", "run"),
+            "drift_p0_credible": d["boundary"].get("drift_p0_credible", "mean"),
             "move_back_keep": d["boundary"].get("move_back_keep"),
             "returned": d["value"].get("returned", "full"),
             "reexplore": d["value"].get("reexplore", "full"),
@@ -403,7 +411,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "reprobe_uses": args.reprobe, "shadow_stop_after": args.stop_after},
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
                      "move_back": args.move_back, "move_back_credible": args.move_back_credible,
-                     "drift_restart": args.drift_restart, "move_back_keep": args.move_back_keep},
+                     "drift_restart": args.drift_restart, "drift_p0_credible": None if args.drift_p0_credible in (None, "mean") else float(args.drift_p0_credible),
+                     "move_back_keep": args.move_back_keep},
         "within": {"enabled": args.within},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,

@@ -27,7 +27,7 @@ def replay():
 def route_keys(s) -> tuple:
     rm = s.request_model
     return (s.sampling, s.value.explore, s.value.watch, s.within.enabled, rm.kind, rm.weight, rm.combine, rm.bound,
-            rm.features, rm.type_weight, s.boundary.move_back, s.value.audit, s.order.kind)
+            rm.features, rm.type_weight, s.boundary.move_back, s.value.audit, s.order.kind, s.boundary.drift_p0_credible)
 
 
 def test_no_flags_is_the_route_defaults(replay) -> None:
@@ -36,6 +36,7 @@ def test_no_flags_is_the_route_defaults(replay) -> None:
     assert route_keys(settings) == route_keys(route)
     assert route_keys(settings)[:6] == ("value", "serve", "decide", True, "text", 1.0)
     assert settings.boundary.move_back == "credible"
+    assert settings.boundary.drift_p0_credible == 0.90  # round 23
 
 
 def test_round_16_command_for_d2_is_the_no_flag_run(replay) -> None:
@@ -44,10 +45,20 @@ def test_round_16_command_for_d2_is_the_no_flag_run(replay) -> None:
     assert replay.loop_settings(replay.parse_args(d2)) == replay.loop_settings(replay.parse_args([]))
 
 
+def test_rounds_17_to_23_d2_is_the_no_flag_run_with_the_mean_p0(replay) -> None:
+    d2 = replay.loop_settings(replay.parse_args(["--drift-p0-credible", "mean"]))
+    now = replay.loop_settings(replay.parse_args([]))
+    assert d2.boundary.drift_p0_credible is None and now.boundary.drift_p0_credible == 0.90
+    d2.boundary.drift_p0_credible = 0.90
+    assert d2 == now  # the one key round 23 changed
+    assert replay.loop_settings(replay.parse_args(["--drift-p0-credible", "0.6"])).boundary.drift_p0_credible == 0.6
+
+
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:
     old = replay.loop_settings(replay.parse_args(["--defaults", "replay16"]))
     assert route_keys(old)[:6] == ("value", "shadow", "confirm", False, "none", 0.5)
     assert old.boundary.move_back == "mean" and old.boundary.discount == 1.0
+    assert old.boundary.drift_p0_credible is None
     # round 16's D0 command under the older defaults: the flags it names win, the rest stay rounds 1-16's
     d0 = replay.loop_settings(replay.parse_args(["--defaults", "replay16", "--within", "--explore", "serve",
                                                  "--request-model", "text", "--request-weight", "1.0",

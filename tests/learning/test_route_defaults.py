@@ -1,6 +1,8 @@
 """The `reflective` route's defaults (round 14, bench/RESULTS.md "Issue 21, session 22"): value sampling, served
 explorations, the within-type signal, the text model at weight 1.0 and a move back on the credible interval; since
-round 16 a change-watch that judges every request until the change-point test decides (`value.watch: decide`). A
+round 16 a change-watch that judges every request until the change-point test decides (`value.watch: decide`); since
+round 23 the change-point test's unchanged rate from the posterior's lower 0.90 credible edge
+(`boundary.drift_p0_credible: 0.90`). A
 key the config gives wins; a section given in part keeps the route's defaults for the keys it leaves out."""
 
 from __future__ import annotations
@@ -18,31 +20,32 @@ from tierwise.policies.reflective import ReflectiveConfig
 
 def settings_of(cfg: ReflectiveConfig) -> tuple:
     return (cfg.sampling, cfg.value.explore, cfg.within.enabled, cfg.request_model.kind, cfg.request_model.weight,
-            cfg.boundary.move_back, cfg.value.watch)
+            cfg.boundary.move_back, cfg.value.watch, cfg.boundary.drift_p0_credible)
 
 
 def test_the_default_route_settings() -> None:
     cfg = ReflectiveConfig.model_validate({"local": "l", "frontier": "f"})
-    assert settings_of(cfg) == ("value", "serve", True, "text", 1.0, "credible", "decide")
+    assert settings_of(cfg) == ("value", "serve", True, "text", 1.0, "credible", "decide", 0.90)
     # everything else at the learning settings' own defaults
     assert cfg.boundary.credible == BoundarySettings().credible == 0.90
     assert cfg.request_model.bound == "none" and cfg.request_model.features == "hashed"
     # the settings' own defaults (the replay, `LearningLoop` built directly) are unchanged
     plain = LoopSettings()
     assert (plain.sampling, plain.value.explore, plain.within.enabled, plain.request_model.kind,
-            plain.request_model.weight, plain.boundary.move_back, plain.value.watch) == \
-        ("rules", "shadow", False, "none", 0.5, "mean", "confirm")
+            plain.request_model.weight, plain.boundary.move_back, plain.value.watch, plain.boundary.drift_p0_credible) == \
+        ("rules", "shadow", False, "none", 0.5, "mean", "confirm", None)
 
 
 def test_a_section_given_in_part_keeps_the_route_defaults_and_given_keys_win() -> None:
     cfg = ReflectiveConfig.model_validate({"local": "l", "frontier": "f", "boundary": {"credible": 0.8},
                                            "request_model": {"alpha": 2.0}, "value": {"horizon": 5000}})
-    assert settings_of(cfg) == ("value", "serve", True, "text", 1.0, "credible", "decide")
+    assert settings_of(cfg) == ("value", "serve", True, "text", 1.0, "credible", "decide", 0.90)
     assert (cfg.boundary.credible, cfg.request_model.alpha, cfg.value.horizon) == (0.8, 2.0, 5000)
     cfg = ReflectiveConfig.model_validate({
         "local": "l", "frontier": "f", "sampling": "rules", "value": {"explore": "shadow", "watch": "confirm"},
-        "within": {"enabled": False}, "request_model": {"kind": "none", "weight": 0.5}, "boundary": {"move_back": "mean"}})
-    assert settings_of(cfg) == ("rules", "shadow", False, "none", 0.5, "mean", "confirm")
+        "within": {"enabled": False}, "request_model": {"kind": "none", "weight": 0.5},
+        "boundary": {"move_back": "mean", "drift_p0_credible": None}})
+    assert settings_of(cfg) == ("rules", "shadow", False, "none", 0.5, "mean", "confirm", None)
     # a value section that names only `watch` keeps the served explorations, and the other way round
     cfg = ReflectiveConfig.model_validate({"local": "l", "frontier": "f", "value": {"watch": "lean"}})
     assert (cfg.value.explore, cfg.value.watch) == ("serve", "lean")

@@ -69,6 +69,12 @@ class BoundarySettings(BaseModel):
         "run, the evidence after the change) or prior (nothing: the run was picked by the test for being bad, so "
         "it says the model changed but is no estimate of how good it is now; the type starts again from the "
         "prior and earns its way back as a new type does)"))
+    drift_p0_credible: float | None = Field(None, ge=0.0, lt=1.0, description=(
+        "the acceptance the change-point test takes as a local type's unchanged rate when its statistic leaves "
+        "zero: unset, the posterior mean; set, the lower edge of the posterior's two-sided credible interval of "
+        "this mass. The test's false-alarm bound holds only if the type is at least that good, and a mean read "
+        "off a short lucky run overstates it (the type moved local for looking good), so each rejection then "
+        "weighs too much and a few ordinary ones fire the test; a drop far below the target is still found"))
     move_back_keep: float | None = Field(None, ge=0.0, le=1_000_000.0, description=(
         "when a local type moves back because its posterior fell below the target (`below-target`, not the "
         "change-point test): the most verdicts' worth of evidence its posterior keeps, its mean unchanged (unset: "
@@ -214,7 +220,11 @@ class Boundary:
         s = self.settings
         with self._lock:
             st = self.state(task_type)
-            mean_before = st.mean()
+            # the change-point test's in-control rate, read only when its statistic leaves zero: the posterior
+            # mean, or (`drift_p0_credible`) the lower edge of its credible interval
+            p0_now = st.mean()
+            if st.tier == "local" and st.cusum.s <= 0.0 and s.drift_p0_credible is not None:
+                p0_now = beta_lower(st.a, st.b, (1.0 - s.drift_p0_credible) / 2.0)
             # discount only the evidence above the prior, so a long run never forgets the prior's shape
             st.a = s.prior_accept + (st.a - s.prior_accept) * s.discount + x
             st.b = s.prior_reject + (st.b - s.prior_reject) * s.discount + (1.0 - x)
@@ -236,7 +246,7 @@ class Boundary:
                 run = st.run_by.setdefault(key, [0.0, 0.0])
                 run[0] += 1.0
                 run[1] += x
-                drift = update(st.cusum, x, mean_before, s.quality_target, threshold(s.drift_credible))
+                drift = update(st.cusum, x, p0_now, s.quality_target, threshold(s.drift_credible))
                 if (drift is not None and self._drift_without_extremes(st, self._voters(st, current))
                         and not (hold is not None and hold("drift", drift[0]))):
                     # a change: the evidence before it describes a model that is gone, keep only the run after it

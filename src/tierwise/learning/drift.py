@@ -1,7 +1,8 @@
 """Change-point detection on the verdicts of a task type the local tier serves: a Bernoulli CUSUM.
 
 Each verdict (1 accepted, 0 rejected, or a share between) adds its log-likelihood ratio between "no
-change" (acceptance p0: the task type's posterior mean when the statistic last stood at zero) and "a
+change" (acceptance p0: the task type's posterior mean when the statistic last stood at zero, or with
+`boundary.drift_p0_credible` the lower edge of its credible interval, which the boundary passes in) and "a
 drop" (p1: as far below the quality target as p0 was above it, and at least as far below it as a
 perfect answer rate is above it, 2t - 1: smaller shifts are left to the posterior mean, whose falling
 under the target also sends the type back); the statistic is floored at zero

@@ -71,7 +71,7 @@ ROUTE_DEFAULTS: dict[str, Any] = {
     "value": {"explore": "serve", "watch": "decide"},
     "within": {"enabled": True},
     "request_model": {"kind": "text", "weight": 1.0},
-    "boundary": {"move_back": "credible"},
+    "boundary": {"move_back": "credible", "drift_p0_credible": 0.90},
 }
 
 
