@@ -47,8 +47,12 @@ import regex
 # Two scans, merged by position (one alternation of both is 15x slower on ASCII text): non-ASCII
 # runs, and escapes (percent-encoding, an HTML character reference, \uXXXX, \xXX).
 _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
-_ESCAPE = regex.compile(r"%[0-9A-Fa-f]{2}|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
-                        r"|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])")
+# Escaped twice (`%2540`, `&amp;#64;`, `\\\\u0040`: an escape written into text that is escaped again, as JSON
+# in a JSON string is) stands for the same character: the inner escape is decoded too. Quoted-printable's `=2E`
+# also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
+_ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
+                        r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])"
+                        r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
 _IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
@@ -124,18 +128,27 @@ def _norm_char(ch: str) -> str:
 
 def _unescape(esc: str) -> str | None:
     """The character(s) an escape stands for, normalised; None: leave it as written."""
-    if esc[0] == "%":
-        ch = chr(int(esc[1:], 16))
+    if esc[0] == "%":  # `%40`, and `%2540` (the `%` of `%40` encoded again)
+        ch = chr(int(esc[-2:], 16))
         return ch if ch in _PERCENT_OK else None
-    if esc[0] == "=":  # quoted-printable `=40` / `=2E` before a letter (`jane.doe=40example.com`)
-        return chr(int(esc[1:], 16))
+    if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
+        return "" if esc[1] in "\r\n" else chr(int(esc[1:], 16))
     if esc[0] == "\\":
-        if len(esc) == 2:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
-            return esc[1]
-        code = int(esc[2:], 16)
-        if 0xD800 <= code <= 0xDFFF:
+        inner = esc.lstrip("\\")
+        twice = len(esc) - len(inner) > 1  # `\\u0040`: a JSON string's escape, escaped again
+        if len(inner) == 1:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
+            return inner
+        code = int(inner[1:], 16)
+        if 0xD800 <= code <= 0xDFFF or (twice and chr(code) not in _PERCENT_OK):
             return None
         return "".join(_norm_char(c) for c in chr(code))
+    twice = esc.startswith("&amp;") and len(esc) > 5 and esc[5] in "#abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if twice:  # `&amp;#64;`, `&amp;amp;commat;`: the reference's own `&` escaped
+        rest = esc[5:]
+        while rest.startswith("amp;"):
+            rest = rest[4:]
+        got = html.unescape("&" + rest)
+        return got if len(got) == 1 and got in _PERCENT_OK else None
     got = html.unescape(esc)
     if got == esc or "\x00" in got or "\ufffd" in got:
         return None
@@ -200,7 +213,8 @@ def _on_ascii(text: str, j: int) -> bool:
 def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
     ascii_ = text.isascii()
-    escapes = "%" in text or "&" in text or "\\" in text or "=40" in text or "=2E" in text or "=2e" in text
+    escapes = ("%" in text or "&" in text or "\\" in text or "=40" in text or "=2E" in text or "=2e" in text
+               or "=\n" in text or "=\r\n" in text)
     if ascii_ and not escapes:
         return text, None
     out: list[str] = []
