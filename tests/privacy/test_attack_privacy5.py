@@ -190,3 +190,14 @@ def test_a_sudoku_reaches_the_remote_model_as_written(remote):  # noqa: F811
     _ask(g, up, f"Solve this sudoku:\n{grid}")
     body = up.requests[-1].raw.decode()
     assert "PHONE_NUMBER" not in body and json.dumps(grid)[1:-1] in body
+
+
+def test_the_ledger_keeps_no_hidden_value(det):
+    """What the ledger stores (prompts, answers, reasons) is cleaned by the same detector: the new forms go too."""
+    from tierwise.privacy.text_cleaning import mark_findings
+
+    for text in LEAKY.values():
+        cleaned = mark_findings(text, det.scan(text))
+        squeezed = re.sub(r"(?:\\+u00|%(?:25)*|&(?:amp;)*#|=)[0-9A-Fa-f]{2}", "", cleaned)
+        squeezed = re.sub(r"<[^<>]*>|[^0-9A-Za-z]", "", squeezed)
+        assert not any(v in squeezed for v in VALUES), cleaned

@@ -21,15 +21,16 @@ half-Latinised words for the name and secret detectors to misread).
 Escapes: `%XX` that decodes to a letter, digit or one of ` @.+-_:`; HTML character references
 (`&#64;`, `&#x40;`, `&commat;`); `\\uXXXX` and `\\xXX`; a backslash before `@ . + _ -` (Perl
 strings, regular expressions, Markdown: `jane\\.doe\\@example\\.com`); quoted-printable `=40` and
-`=2E` before a letter (`jane.doe=40example.com`; `phone=4045551234` keeps its digits).
-Each becomes the character it stands for.
+`=2E` before a letter (`jane.doe=40example.com`; `phone=4045551234` keeps its digits), `=2E` between
+digits and a soft line break (`=` + newline inside a word); each of those escaped again (`%2540`, `&amp;#64;`,
+`\\\\u0040`) when it stands for a letter, digit or one of ` @.+-_:`. Each becomes the character it stands for.
 
 `SpanMap` turns a span of the normalised text into the span of the original that produced it
 (zero-width characters inside a value are inside the span, and a finding covering a decoded
 escape covers the whole escape, so redaction removes them too).
 
-Text with no non-ASCII character, `%`, `&`, backslash, `=40` or `=2E` is returned as is with no map:
-the common case costs one `isascii()` and six substring tests.
+Text with no non-ASCII character, `%`, `&`, backslash, `=40`, `=2E` or `=` + newline is returned as is with
+no map: the common case costs one `isascii()` and eight substring tests.
 """
 
 from __future__ import annotations
