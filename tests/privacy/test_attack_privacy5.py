@@ -48,11 +48,29 @@ def test_quoted_printable_and_escapes_escaped_again(det, case):
     assert (entity, value) in found(det, text)
 
 
+DEFANGED = {
+    "[@] and [.]": ("mail jane.doe[@]example[.]com", "EMAIL_ADDRESS", "jane.doe[@]example[.]com"),
+    "(@) and (.)": ("mail jane(.)doe(@)example(.)com", "EMAIL_ADDRESS", "jane(.)doe(@)example(.)com"),
+    "an IP defanged": ("beacon to 192[.]168[.]1[.]20 seen", "IP_ADDRESS", "192[.]168[.]1[.]20"),
+    "ideographic full stop": ("mail jane.doe@example\u3002com ok", "EMAIL_ADDRESS", "jane.doe@example\u3002com"),
+    "halfwidth ideographic full stop": ("mail jane.doe@example\uff61com ok", "EMAIL_ADDRESS", "jane.doe@example\uff61com"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEFANGED))
+def test_defanged_values_and_idna_dots(det, case):
+    """Security write-ups defang addresses (`[.]`, `[@]`); IDNA reads `。` and `｡` as a domain's dots."""
+    text, entity, value = DEFANGED[case]
+    assert (entity, value) in found(det, text)
+
+
 def test_the_new_escapes_invent_nothing(det):
     """`=2E` only between digits or before a letter (`x=2E5` is a float); a soft break only inside a word; a
     second escape only of the characters values are made of (`\\\\x00`, `&amp;lt;` stay as written)."""
     assert found(det, "x=2E5 and y=40; a =\n b; FOO=\n  bar; s = '\\\\x00\\\\x1f'; &amp;lt;b&amp;gt;") == []
     assert found(det, "100%25 sure, 50%2520 off") == []
+    assert found(det, 're.compile(r"v[.]2[.]0 (.) [@]")') == []
+    assert found(det, "\u4e2d\u6587\u53e5\u5b50\u3002\u4e0b\u4e00\u53e5\u3002") == []
 
 
 MARKUP = {
@@ -160,6 +178,7 @@ LEAKY = {
     "quoted-printable": "To: jane.doe=40exam=\nple=2Ecom\nhost 192=2E168=2E1=2E20",
     "html tags": "mail j<b></b>ane.doe@ex<span>ample</span>.com please",
     "markdown": "mail jane.doe@**example**.com, card 4111 **1111** 1111 1111, ssn 536-**22**-8147",
+    "defanged": "mail jane.doe[@]example[.]com, host 192[.]168[.]1[.]20",
 }
 
 

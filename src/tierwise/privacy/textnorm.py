@@ -29,8 +29,11 @@ digits and a soft line break (`=` + newline inside a word); each of those escape
 (zero-width characters inside a value are inside the span, and a finding covering a decoded
 escape covers the whole escape, so redaction removes them too).
 
-Text with no non-ASCII character, `%`, `&`, backslash, `=40`, `=2E` or `=` + newline is returned as is with
-no map: the common case costs one `isascii()` and eight substring tests.
+Defanged `[@]`, `[.]` (also in round or curly brackets) become `@` and `.`; the ideographic full stops IDNA
+reads as a domain's dots (`。`, `｡`) become `.` inside a token with Latin letters or digits.
+
+Text with no non-ASCII character, `%`, `&`, backslash, `=40`, `=2E`, `=` + newline or a defanged `@`/`.` is
+returned as is with no map: the common case costs one `isascii()` and fourteen substring tests.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 # also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
 _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
                         r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])"
-                        r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)")
+                        r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
+                        r"|\[[@.]\]|\([@.]\)|\{[@.]\}")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
 _IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
@@ -89,10 +93,17 @@ MARK, LOOK = "\x00mark", "\x00look"
 _info: dict[str, str | tuple[str, str]] = {}
 
 
+# The full stops IDNA (UTS #46) reads as a domain's dots (`jane@example。com` is an address to a mail client):
+# look-alikes of `.`, replaced like the confusables (only in a token with Latin letters or digits).
+_IDNA_DOTS = {"\u3002": ".", "\uff61": ".", "\uff0e": "."}
+
+
 def _char_info(ch: str) -> str | tuple[str, str]:
     got = _info.get(ch)
     if got is None:
-        if _IGNORABLE.match(ch):
+        if ch in _IDNA_DOTS:
+            got = (LOOK, _IDNA_DOTS[ch])
+        elif _IGNORABLE.match(ch):
             got = ""
         elif unicodedata.category(ch) == "Mn":
             got = MARK
@@ -132,6 +143,8 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "%":  # `%40`, and `%2540` (the `%` of `%40` encoded again)
         ch = chr(int(esc[-2:], 16))
         return ch if ch in _PERCENT_OK else None
+    if esc[0] in "[({":  # defanged, as security write-ups do: `jane.doe[@]example[.]com`, `(.)`, `{@}`
+        return esc[1]
     if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
         return "" if esc[1] in "\r\n" else chr(int(esc[1:], 16))
     if esc[0] == "\\":
@@ -215,7 +228,8 @@ def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
     ascii_ = text.isascii()
     escapes = ("%" in text or "&" in text or "\\" in text or "=40" in text or "=2E" in text or "=2e" in text
-               or "=\n" in text or "=\r\n" in text)
+               or "=\n" in text or "=\r\n" in text or "@]" in text or "@)" in text or "@}" in text
+               or "[.]" in text or "(.)" in text or "{.}" in text)
     if ascii_ and not escapes:
         return text, None
     out: list[str] = []
