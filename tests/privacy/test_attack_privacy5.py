@@ -53,6 +53,11 @@ DEFANGED = {
     "an IP defanged": ("beacon to 192[.]168[.]1[.]20 seen", "IP_ADDRESS", "192[.]168[.]1[.]20"),
     "ideographic full stop": ("mail jane.doe@example\u3002com ok", "EMAIL_ADDRESS", "jane.doe@example\u3002com"),
     "halfwidth ideographic full stop": ("mail jane.doe@example\uff61com ok", "EMAIL_ADDRESS", "jane.doe@example\uff61com"),
+    # every character full-width: NFKC folds `．` to `.` (a first version took it for a look-alike and lost it)
+    "full-width address": ("mail \uff4a\uff41\uff4e\uff45\uff0e\uff44\uff4f\uff45\uff20\uff45\uff58\uff41\uff4d"
+                           "\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d ok", "EMAIL_ADDRESS",
+                           "\uff4a\uff41\uff4e\uff45\uff0e\uff44\uff4f\uff45\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c"
+                           "\uff45\uff0e\uff43\uff4f\uff4d"),
 }
 
 

@@ -96,7 +96,8 @@ _info: dict[str, str | tuple[str, str]] = {}
 
 # The full stops IDNA (UTS #46) reads as a domain's dots (`jane@example。com` is an address to a mail client):
 # look-alikes of `.`, replaced like the confusables (only in a token with Latin letters or digits).
-_IDNA_DOTS = {"\u3002": ".", "\uff61": ".", "\uff0e": "."}
+# (The full-width `．` is not here: NFKC folds it to `.` wherever it is, as it does the rest of a full-width address.)
+_IDNA_DOTS = {"\u3002": ".", "\uff61": "."}
 
 
 def _char_info(ch: str) -> str | tuple[str, str]:
