@@ -112,6 +112,54 @@ def quoted_local(v: str) -> str:
     return '"' + local.replace(".", " ") + '"@' + domain
 
 
+def _grouped(sep: str) -> Callable[[str], str]:
+    """Separators (space, dash) become `sep`; a value without any, groups of 4 (not e-mails, IPs)."""
+    def fn(v: str) -> str:
+        if "@" in v or v.count(".") == 3:
+            return v
+        if any(c in " -" for c in v):
+            return "".join(sep if c in " -" else c for c in v)
+        return sep.join(v[i:i + 4] for i in range(0, len(v), 4))
+    return fn
+
+
+def _escaped_twice(table: dict[str, str]) -> Callable[[str], str]:
+    return lambda v: "".join(table.get(c, c) for c in v)
+
+
+def qp_dots(v: str) -> str:
+    """Quoted-printable `.` and `@` (`192=2E168=2E1=2E20`, `jane=2Edoe=40example=2Ecom`)."""
+    return v.replace(".", "=2E").replace("@", "=40")
+
+
+def _middle(v: str) -> int:
+    """A cut near the middle with a non-space character on both sides."""
+    for d in range(len(v)):
+        for i in (len(v) // 2 - d, len(v) // 2 + d):
+            if 0 < i < len(v) and not v[i - 1].isspace() and not v[i].isspace():
+                return i
+    return len(v) // 2
+
+
+def qp_soft_break(v: str) -> str:
+    i = _middle(v)
+    return v[:i] + "=\n" + v[i:]
+
+
+def html_inside(v: str) -> str:
+    """`j<b></b>ane@ex<span>ample</span>.com`: an empty tag after the first character, a span over the middle."""
+    i = _middle(v)
+    j = min(len(v), i + 3)
+    return v[0] + "<b></b>" + v[1:i] + "<span>" + v[i:j] + "</span>" + v[j:]
+
+
+def markdown_inside(v: str) -> str:
+    """`jane.doe@**exa**mple.com`, `4111 **11**11 1111 1111`: bold over three characters in the middle."""
+    i = _middle(v)
+    j = min(len(v), i + 3)
+    return v[:i] + "**" + v[i:j] + "**" + v[j:]
+
+
 PERTURB: dict[str, Callable[[str], str]] = {
     "none": lambda v: v,
     "fullwidth": fullwidth,
@@ -129,6 +177,16 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "backslash-escaped": backslashed,
     "quoted-printable": quoted_printable,
     "e-mail quoted local part": quoted_local,
+    # session 25 (attack-privacy5)
+    "tabs between groups": _grouped("\t"),
+    "line breaks between groups": _grouped("\n"),
+    "quoted-printable `=2E` / `=40`": qp_dots,
+    "quoted-printable soft line break": qp_soft_break,
+    "escaped twice `%2540`": _escaped_twice({"@": "%2540", ".": "%252E", "-": "%252D"}),
+    "escaped twice `\\\\u0040`": _escaped_twice({"@": "\\\\u0040", ".": "\\\\u002e", "-": "\\\\u002d"}),
+    "escaped twice `&amp;#64;`": _escaped_twice({"@": "&amp;#64;", ".": "&amp;#46;", "-": "&amp;#45;"}),
+    "HTML tags inside": html_inside,
+    "Markdown bold inside": markdown_inside,
 }
 
 

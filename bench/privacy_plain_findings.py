@@ -2,10 +2,11 @@
 
 Texts: the QQP questions (`qqp-duplicates/pairs.jsonl`), GSM8K questions and answers and the MT-Bench
 judgements of `routellm-gpt4-mixtral`, and code: the Python standard library's modules (no tests, no
-site-packages) and this repository's docs/. Every text is scanned with the structured recognizers (NER off)
+site-packages), this repository's src/ and docs/. Every text is scanned with the structured recognizers (NER off)
 in pieces of at most 50,000 characters; the counts per entity and, with `--show`, the new findings' texts.
 
     TIERWISE_DATA=/work/shared/data .venv/bin/python bench/privacy_plain_findings.py --src src [--src /tmp/base/src]
+    ... --src /tmp/base/src --dump base.json; later: ... --src src --against base.json   (one tree per run)
 
 With two `--src` trees the second is the baseline, and the findings only one of them makes are listed.
 """
@@ -43,7 +44,7 @@ def texts() -> Iterator[tuple[str, str]]:
             yield "mt-bench", "\n".join(str(v) for v in row.values() if isinstance(v, str))
     csv.field_size_limit(1 << 30)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for root, kind, pattern in ((stdlib, "code", "*.py"), (ROOT / "docs", "docs", "*.md")):
+    for root, kind, pattern in ((stdlib, "code", "*.py"), (ROOT / "src", "src", "*.py"), (ROOT / "docs", "docs", "*.md")):
         for p in sorted(root.rglob(pattern)):
             if {"site-packages", "test", "tests", "idlelib"} & set(p.parts):
                 continue
@@ -86,8 +87,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", action="append", required=True, help="a tree's src/ (a second one: the baseline)")
     ap.add_argument("--show", type=int, default=20, help="list at most this many findings only one tree makes")
+    ap.add_argument("--dump", help="write the first tree's results to this JSON file (to compare later with --against)")
+    ap.add_argument("--against", help="a --dump file: the baseline, in place of a second --src")
     args = ap.parse_args()
     results = [run(s) for s in args.src]
+    if args.dump:
+        chars0, count0, seen0 = results[0]
+        Path(args.dump).write_text(json.dumps({"chars": chars0, "count": [[k, e, n] for (k, e), n in count0.items()],
+                                               "seen": sorted(seen0)}))
+    if args.against:
+        got = json.loads(Path(args.against).read_text())
+        count1 = collections.Counter({(k, e): n for k, e, n in got["count"]})
+        results.append((got["chars"], count1, {tuple(x) for x in got["seen"]}))
+        args.src.append(args.against)
     chars = results[0][0]
     print("characters: " + ", ".join(f"{k} {v:,}" for k, v in chars.items()))
     kinds = list(chars)

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
-from tierwise.privacy.spaced import spaced_findings
+from tierwise.privacy.spaced import SINGLE_DIGITS, not_a_value, spaced_findings
 from tierwise.privacy.textnorm import confusables, normalise
 
 # Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
@@ -149,9 +150,13 @@ class Detector:
         try:
             norm, spans = normalise(text)
             pre = Prescan(norm)  # shared by the recognizers: digit clusters, lower-cased text
-            found = self._structured(norm, pre)
+            # single digits one space apart in a grid's row (`5 3 0 0 7 0 0 0 0`) are no card or phone number
+            found = [f for f in self._structured(norm, pre)
+                     if not (SINGLE_DIGITS.fullmatch(norm, f.start, f.end) and not_a_value(norm, f.start, f.end))]
             # values written with a space between every character (`5 3 6 - 2 2 - 8 1 4 7`): privacy/spaced.py
             found.extend(spaced_findings(norm, pre, self._joined))
+            # values with inline markup inside them (`jane.doe@**example**.com`, `4111<b>1111</b>...`): privacy/markup.py
+            found.extend(markup_findings(norm, self._joined))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]

@@ -97,10 +97,56 @@ def _single(text: str, i: int) -> bool:
             and (i + 1 == len(text) or text[i + 1].isspace() or text[i + 1] in _CLOSE))
 
 
+# Single digits with one space between each: the card and phone patterns allow that spacing (and read such a value
+# with the words around it: `call me at 0 4 9 4 ...`), but not in a grid's row (`not_a_value`).
+SINGLE_DIGITS = regex.compile(r"[0-9](?: [0-9]){5,}")
+# A line that is nothing but one spaced run (brackets, bars and commas around it: a sudoku's or a matrix's row).
+_ROW = regex.compile(r"[ \t\[\]|,]*([!-~](?: [!-~]){5,})[ \t\[\]|,]*")
+_LINE_LOOK = 512  # longest line looked at as a grid's row
+
+
+def _row_tokens(text: str, lo: int, hi: int) -> int:
+    """How many single characters the line text[lo:hi] holds if it is one spaced row, else 0."""
+    if hi - lo > _LINE_LOOK:
+        return 0
+    m = _ROW.fullmatch(text, lo, hi)
+    return (len(m.group(1)) + 1) // 2 if m else 0
+
+
+def not_a_value(text: str, a: int, b: int) -> bool:
+    """Is the spaced run text[a:b] a row of a grid or an array (a sudoku, a numpy matrix, bits), not a value
+    written out? It is all 0s and 1s, or it sits in square brackets, or its line is nothing but the run and the
+    line before or after is another such row of as many characters. (Session 25: `5 3 0 0 7 0 0 0 0` and
+    `[1 2 3 4 5 6 7 8 9]` were phone numbers, a row of bits a card.)"""
+    if not text[a:b:2].strip("01"):
+        return True
+    if text[max(0, a - 8):a].rstrip()[-1:] == "[" or text[b:b + 8].lstrip()[:1] == "]":
+        return True
+    start = text.rfind("\n", max(0, a - _LINE_LOOK), a) + 1
+    end = text.find("\n", b, b + _LINE_LOOK)
+    end = len(text) if end < 0 and len(text) - b <= _LINE_LOOK else end
+    if (start == 0 and a > _LINE_LOOK) or end < 0:
+        return False
+    width = _row_tokens(text, start, end)
+    if not width:
+        return False
+    if start > 0:
+        prev = text.rfind("\n", max(0, start - 1 - _LINE_LOOK), start - 1) + 1
+        if _row_tokens(text, prev, start - 1) == width:
+            return True
+    if end < len(text):
+        nxt = text.find("\n", end + 1, end + 2 + _LINE_LOOK)
+        if _row_tokens(text, end + 1, nxt if nxt >= 0 else len(text)) == width:
+            return True
+    return False
+
+
 def spaced_findings(text: str, pre: Prescan, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
     """Findings of `scan` (the structured recognizers) in each spaced run joined, over the run's own span."""
     found: list[Finding] = []
     for a, b in spaced_runs(text, pre):
+        if not_a_value(text, a, b):
+            continue
         joined = text[a:b:2]
         for f in scan(joined):
             found.append(Finding(f.entity, a + 2 * f.start, a + 2 * (f.end - 1) + 1, f.score, f.detector))

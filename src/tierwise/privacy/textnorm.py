@@ -21,15 +21,20 @@ half-Latinised words for the name and secret detectors to misread).
 Escapes: `%XX` that decodes to a letter, digit or one of ` @.+-_:`; HTML character references
 (`&#64;`, `&#x40;`, `&commat;`); `\\uXXXX` and `\\xXX`; a backslash before `@ . + _ -` (Perl
 strings, regular expressions, Markdown: `jane\\.doe\\@example\\.com`); quoted-printable `=40` and
-`=2E` before a letter (`jane.doe=40example.com`; `phone=4045551234` keeps its digits).
-Each becomes the character it stands for.
+`=2E` before a letter (`jane.doe=40example.com`; `phone=4045551234` keeps its digits), `=2E` between
+digits and a soft line break (`=` + newline inside a word); each of those escaped again (`%2540`, `&amp;#64;`,
+`\\\\u0040`) when it stands for a letter, digit or one of ` @.+-_:`. Each becomes the character it stands for.
 
 `SpanMap` turns a span of the normalised text into the span of the original that produced it
 (zero-width characters inside a value are inside the span, and a finding covering a decoded
 escape covers the whole escape, so redaction removes them too).
 
-Text with no non-ASCII character, `%`, `&`, backslash, `=40` or `=2E` is returned as is with no map:
-the common case costs one `isascii()` and six substring tests.
+Defanged `[@]`, `[.]` become `@` and `.`; the ideographic full stops IDNA
+reads as a domain's dots (`。`, `｡`) become `.` inside a token with Latin letters or digits.
+
+Text with no non-ASCII character, `%`, `&`, backslash, `=40`, `=2E`, `=` + newline or a defanged `@`/`.` is
+returned as is with no map: the common case costs one `isascii()` and a few substring tests (those of more than
+one character only after their first character is found).
 """
 
 from __future__ import annotations
@@ -47,8 +52,13 @@ import regex
 # Two scans, merged by position (one alternation of both is 15x slower on ASCII text): non-ASCII
 # runs, and escapes (percent-encoding, an HTML character reference, \uXXXX, \xXX).
 _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
-_ESCAPE = regex.compile(r"%[0-9A-Fa-f]{2}|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
-                        r"|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])")
+# Escaped twice (`%2540`, `&amp;#64;`, `\\\\u0040`: an escape written into text that is escaped again, as JSON
+# in a JSON string is) stands for the same character: the inner escape is decoded too. Quoted-printable's `=2E`
+# also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
+_ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
+                        r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])"
+                        r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
+                        r"|\[[@.]\]")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
 _IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
@@ -84,10 +94,18 @@ MARK, LOOK = "\x00mark", "\x00look"
 _info: dict[str, str | tuple[str, str]] = {}
 
 
+# The full stops IDNA (UTS #46) reads as a domain's dots (`jane@example。com` is an address to a mail client):
+# look-alikes of `.`, replaced like the confusables (only in a token with Latin letters or digits).
+# (The full-width `．` is not here: NFKC folds it to `.` wherever it is, as it does the rest of a full-width address.)
+_IDNA_DOTS = {"\u3002": ".", "\uff61": "."}
+
+
 def _char_info(ch: str) -> str | tuple[str, str]:
     got = _info.get(ch)
     if got is None:
-        if _IGNORABLE.match(ch):
+        if ch in _IDNA_DOTS:
+            got = (LOOK, _IDNA_DOTS[ch])
+        elif _IGNORABLE.match(ch):
             got = ""
         elif unicodedata.category(ch) == "Mn":
             got = MARK
@@ -124,18 +142,29 @@ def _norm_char(ch: str) -> str:
 
 def _unescape(esc: str) -> str | None:
     """The character(s) an escape stands for, normalised; None: leave it as written."""
-    if esc[0] == "%":
-        ch = chr(int(esc[1:], 16))
+    if esc[0] == "%":  # `%40`, and `%2540` (the `%` of `%40` encoded again)
+        ch = chr(int(esc[-2:], 16))
         return ch if ch in _PERCENT_OK else None
-    if esc[0] == "=":  # quoted-printable `=40` / `=2E` before a letter (`jane.doe=40example.com`)
-        return chr(int(esc[1:], 16))
+    if esc[0] == "[":  # defanged, as security write-ups do: `jane.doe[@]example[.]com`
+        return esc[1]
+    if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
+        return "" if esc[1] in "\r\n" else chr(int(esc[1:], 16))
     if esc[0] == "\\":
-        if len(esc) == 2:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
-            return esc[1]
-        code = int(esc[2:], 16)
-        if 0xD800 <= code <= 0xDFFF:
+        inner = esc.lstrip("\\")
+        twice = len(esc) - len(inner) > 1  # `\\u0040`: a JSON string's escape, escaped again
+        if len(inner) == 1:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
+            return inner
+        code = int(inner[1:], 16)
+        if 0xD800 <= code <= 0xDFFF or (twice and chr(code) not in _PERCENT_OK):
             return None
         return "".join(_norm_char(c) for c in chr(code))
+    twice = esc.startswith("&amp;") and len(esc) > 5 and esc[5] in "#abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if twice:  # `&amp;#64;`, `&amp;amp;commat;`: the reference's own `&` escaped
+        rest = esc[5:]
+        while rest.startswith("amp;"):
+            rest = rest[4:]
+        got = html.unescape("&" + rest)
+        return got if len(got) == 1 and got in _PERCENT_OK else None
     got = html.unescape(esc)
     if got == esc or "\x00" in got or "\ufffd" in got:
         return None
@@ -200,7 +229,10 @@ def _on_ascii(text: str, j: int) -> bool:
 def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
     ascii_ = text.isascii()
-    escapes = "%" in text or "&" in text or "\\" in text or "=40" in text or "=2E" in text or "=2e" in text
+    # one-character tests first (memchr): a multi-character one costs ~10x more, so each needs its first character
+    escapes = ("%" in text or "&" in text or "\\" in text
+               or ("=" in text and ("=40" in text or "=2E" in text or "=2e" in text or "=\n" in text or "=\r" in text))
+               or ("[" in text and ("[.]" in text or "[@]" in text)))
     if ascii_ and not escapes:
         return text, None
     out: list[str] = []

@@ -1,0 +1,76 @@
+"""One scan of a 1 MB hostile text, per shape, CPU seconds: the detector's work must stay linear in the text.
+
+Shapes aimed at the session-25 additions (the second escapes, quoted-printable soft breaks, the markup view, the
+grid test of spaced rows) and at the older ones (spaced runs, ` @ `). Structured recognizers, NER off.
+
+    .venv/bin/python bench/privacy_hostile_scan.py --src src [--src /tmp/base25/src]    # min of --repeat runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+MB = 1_000_000
+
+
+def shapes() -> dict[str, str]:
+    def fill(unit: str) -> str:
+        return (unit * (MB // len(unit) + 1))[:MB]
+    return {
+        "backslashes": "\\" * MB,
+        "%25 chains": fill("%25"),
+        "&amp; chains": fill("&amp;"),
+        "=\\n soft breaks": fill("a=\n"),
+        "`**x` markup": fill("**x"),
+        "`<b>` tags, digits": fill("1<b>2"),
+        "emails in bold": fill("a@b.co **x** "),
+        "markup every char, one stretch": fill("4<i></i>"),
+        "spaced digit grid": fill("1 2 3 4 5 6 7 8 9\n"),
+        "spaced digit rows, one line": fill("1 2 3 4 5 6 7 8 9 x "),
+        "a @ ": fill("a @ "),
+        "ordinary code": "",  # filled by main from this file's own text
+    }
+
+
+def detector(src: str):  # noqa: ANN201
+    for name in [m for m in sys.modules if m == "tierwise" or m.startswith("tierwise.")]:
+        del sys.modules[name]
+    sys.path.insert(0, src)
+    try:
+        detect = importlib.import_module("tierwise.privacy.detect")
+        cfg = importlib.import_module("tierwise.privacy.detect_config")
+    finally:
+        sys.path.remove(src)
+    return detect.Detector(cfg.DetectionConfig.model_validate({
+        "classes": {"all": {"detectors": list(cfg.BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--src", action="append", required=True)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    cases = shapes()
+    own = open(__file__, encoding="utf-8").read()
+    cases["ordinary code"] = (own * (MB // len(own) + 1))[:MB]
+    results = {}
+    for src in args.src:
+        det = detector(src)
+        for name, text in cases.items():
+            best = float("inf")
+            for _ in range(args.repeat):
+                t0 = time.process_time()
+                det.scan(text)
+                best = min(best, time.process_time() - t0)
+            results[(src, name)] = best
+    print("| text (1 MB) | " + " | ".join(args.src) + " |")
+    print("|---" * (len(args.src) + 1) + "|")
+    for name in cases:
+        print(f"| {name} | " + " | ".join(f"{results[(s, name)]:.2f}" for s in args.src) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The findings a detector change adds or removes on text without personal data, scanning only the texts it can
+change (a full `privacy_plain_findings.py` run over its 22 M characters takes hours on a loaded machine).
+
+Same corpus as `privacy_plain_findings.py` (QQP, GSM8K, MT-Bench judgements, the standard library, this
+repository's src/ and docs/). A text is scanned by both trees when the session-25 changes can touch it: its
+normalised form differs between the trees (`textnorm`), the new tree's markup view finds something in it
+(`markup`), or it holds a spaced run of single characters (`spaced`, the grid test). Elsewhere both trees run the
+same code on the same normalised text, so their findings are the same.
+
+    TIERWISE_DATA=/work/shared/data .venv/bin/python bench/privacy_plain_changed.py --src src --base /tmp/base25/src
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from privacy_plain_findings import ENTITIES, texts  # noqa: E402
+
+WATCH = (*ENTITIES, "SECRET")
+
+
+def load(src: str) -> dict:
+    for name in [m for m in sys.modules if m == "tierwise" or m.startswith("tierwise.")]:
+        del sys.modules[name]
+    sys.path.insert(0, src)
+    try:
+        mods = {n: importlib.import_module(f"tierwise.privacy.{n}") for n in ("detect", "detect_config", "textnorm", "spaced")}
+        try:
+            mods["markup"] = importlib.import_module("tierwise.privacy.markup")
+        except ImportError:
+            mods["markup"] = None
+    finally:
+        sys.path.remove(src)
+    cfg = mods["detect_config"]
+    mods["det"] = mods["detect"].Detector(cfg.DetectionConfig.model_validate({
+        "classes": {"all": {"detectors": list(cfg.BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
+    return mods
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--src", required=True)
+    ap.add_argument("--base", required=True)
+    args = ap.parse_args()
+    new, base = load(args.src), load(args.base)
+    chars: collections.Counter = collections.Counter()
+    scanned: collections.Counter = collections.Counter()
+    added: list[tuple[str, str, str]] = []
+    removed: list[tuple[str, str, str]] = []
+    for kind, t in texts():
+        chars[kind] += len(t)
+        n_norm = new["textnorm"].normalise(t)[0]
+        b_norm = base["textnorm"].normalise(t)[0]
+        touched = n_norm != b_norm or new["spaced"]._RUN.search(n_norm) is not None
+        if not touched and new["markup"] is not None:
+            touched = bool(new["markup"].markup_findings(n_norm, new["det"]._joined))
+        if not touched:
+            continue
+        scanned[kind] += len(t)
+        a = {(f.entity, t[f.start:f.end]) for f in new["det"].scan(t) if f.entity in WATCH}
+        b = {(f.entity, t[f.start:f.end]) for f in base["det"].scan(t) if f.entity in WATCH}
+        added += [(kind, e, v) for e, v in sorted(a - b)]
+        removed += [(kind, e, v) for e, v in sorted(b - a)]
+    print("characters: " + ", ".join(f"{k} {v:,}" for k, v in chars.items()))
+    print("scanned by both: " + ", ".join(f"{k} {scanned[k]:,}" for k in chars))
+    per_kind = collections.Counter(k for k, _, _ in added)
+    per_kind_removed = collections.Counter(k for k, _, _ in removed)
+    print("| corpus | MB | findings added | removed | added per MB |")
+    print("|---|---|---|---|---|")
+    for k in chars:
+        mb = chars[k] / 1e6
+        print(f"| {k} | {mb:.1f} | {per_kind[k]} | {per_kind_removed[k]} | {per_kind[k] / mb:.2f} |")
+    for k, e, v in added:
+        print(f"  + {k} {e}: {v[:80]!r}")
+    for k, e, v in removed:
+        print(f"  - {k} {e}: {v[:80]!r}")
+
+
+if __name__ == "__main__":
+    main()
