@@ -261,3 +261,42 @@ def test_an_anthropic_client_with_no_target_left_gets_an_anthropic_error(two_tie
         ant(g).messages.parse(model="main", max_tokens=200, output_format=Weather,
                               messages=[{"role": "user", "content": "weather in Paris?"}])
     assert e.value.status_code == 502 and "structured output" in e.value.message
+
+
+# ------------------------------------------------------------------------------- strict tools, streamed in pieces
+
+class Edit(pydantic.BaseModel):
+    path: str
+
+
+STRICT_KW = {"model": "main", "messages": [{"role": "user", "content": "edit a.py"}],
+             "tools": [openai.pydantic_function_tool(Edit)]}
+
+
+def test_a_strict_tool_call_that_starts_wrong_moves_on_even_when_its_opening_came_alone(two_tier, openai_up,
+                                                                                       anthropic_up):
+    """The same holds for strict tools (wire/strict_tools.py), whose stream was checked piece by piece but relayed
+    its opening (the role chunk, written alone) at once: arguments that could not begin an object ended in an error
+    where the next target could have answered."""
+    g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}})
+    openai_up.script(SlowStream(0.05, Reply(tool_calls=[ToolCall("Edit", [1, 2])])))  # type: ignore[arg-type]
+    anthropic_up.script(Reply(tool_calls=[ToolCall("Edit", {"path": "b.py"}, id="toolu_1")]))
+    with oai(g).chat.completions.stream(**STRICT_KW) as s:
+        for _ in s:
+            pass
+        final = s.get_final_completion()
+    assert final.choices[0].message.tool_calls[0].function.parsed_arguments == Edit(path="b.py")
+
+
+def test_a_strict_tool_call_off_its_schema_never_reaches_the_sdks_finish(two_tier, openai_up, anthropic_up):
+    """Arguments that begin an object go out as they come; the finish chunk (a write of its own, before the usage
+    chunk and [DONE]), at which the SDK validates the call, went out before the call was judged: pydantic's
+    `ValidationError` in the caller's code. Now held until judged: the API's error event."""
+    g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}})
+    openai_up.script(SlowStream(0.05, Reply(tool_calls=[ToolCall("Edit", {"path": 5})])))
+    with pytest.raises(openai.APIError) as e:
+        with oai(g).chat.completions.stream(**STRICT_KW) as s:
+            for _ in s:
+                pass
+    assert not isinstance(e.value, openai.APIStatusError)
+    assert "strict tool 'Edit'" in str(e.value), e.value

@@ -311,7 +311,7 @@ class Deployment:
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
         out = _structured(req) if req.response_format is not None else None
-        held: list[StreamChunk] = []  # what the structured-output check keeps back from the client for now
+        held: list[StreamChunk] = []  # what the strict checks keep back from the client until judged
         try:
             try:
                 async for data in resp.content.iter_any():
@@ -371,12 +371,11 @@ class Deployment:
                             retryable=False, kind=failure.error_type,
                             error_class=decoder.error.error_class if decoder.error is not None else None,
                         )
-                    if out is not None:
-                        if out.holding:  # the answer's opening or end, not yet judged
-                            held.extend(chunks)
-                            continue
-                        if held:
-                            chunks, held = [*held, *chunks], []
+                    if (out is not None and out.holding) or (strict is not None and strict.holding):
+                        held.extend(chunks)  # the answer's opening or end, not yet judged
+                        continue
+                    if held:
+                        chunks, held = [*held, *chunks], []
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
                     yield _merge(chunks)
@@ -385,6 +384,8 @@ class Deployment:
                         break
                 for chunk in decoder.finish():
                     produced += _count(chunk, usage)
+                    if strict is not None:
+                        await _strict_pieces(self.provider.name, strict, chunk)
                     if out is not None:
                         await _output_pieces(self.provider.name, out, chunk)
                     yield chunk if not held else _merge([*held, chunk])
