@@ -60,7 +60,9 @@ class Contract:
 def contract(req: Request) -> Contract | None:
     """The request's structured-output contract, or None (no response format, or `text`)."""
     rf = req.response_format
-    if rf is None or rf.type == "text":
+    if rf is None or rf.type == "text" or req.source_format is None:
+        # (No client's SDK behind a request the gateway made itself: an ensemble agent's `output_schema` is checked
+        # by its executor, which keeps the rejected answer in the run's artifact.)
         return None
     if rf.type == "json_object":
         return Contract("a JSON object", True, None)
