@@ -60,13 +60,19 @@ def test_claude_code_request_replayed_to_each_upstream(name: str, captured: dict
     headers = {k: v for k, v in captured["headers"].items() if k not in ("content-type", "content-length")}
     import urllib.request
 
+    fmt = (body.get("output_config") or {}).get("format")
+    answer = "ok from upstream"
+    if fmt:  # the title request asks for structured output (checked: wire/strict_output.py), its schema's object
+        assert fmt["schema"]["required"] == ["title"], fmt
+        answer = json.dumps({"title": answer})
+        up.script(Reply(text=answer))
     req = urllib.request.Request(g.url + "/v1/messages?beta=true", data=json.dumps(body).encode(), method="POST",
                                  headers={**headers, "content-type": "application/json", "x-api-key": "test"})
     with urllib.request.urlopen(req, timeout=30) as r:
         assert r.status == 200
         raw = r.read()
     s = AnthropicStream.read(raw)
-    assert [b.text for b in s.blocks if b.type == "text"] == ["ok from upstream"]
+    assert "".join(b.text for b in s.blocks if b.type == "text") == answer
     sent = up.requests[-1].body
     if kind == "anthropic":
         # same format: the body goes through as Claude Code sent it, only the model renamed
@@ -81,7 +87,6 @@ def test_claude_code_request_replayed_to_each_upstream(name: str, captured: dict
     uses = [b["id"] for m in body["messages"] if isinstance(m["content"], list)
             for b in m["content"] if b.get("type") == "tool_use"]
     assert calls == uses and results == uses
-    fmt = (body.get("output_config") or {}).get("format")
     if fmt:  # Claude Code's structured title request keeps its schema on an OpenAI-format upstream
         rf = sent.get("response_format") or {}
         assert rf.get("type") == "json_schema" and rf["json_schema"]["schema"] == fmt["schema"], rf

@@ -80,6 +80,7 @@ class Fallback:
         others = 0  # targets that failed for another reason than the request's size
         unsupported = 0  # targets configured not to take what the request carries (images)
         refused = 0  # remote targets the privacy policy does not let this request reach
+        invalid = 0  # targets whose answer broke the contract the request asked for (structured output, strict tools)
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
         down: set[str] = set()  # targets whose last failure was an outage: they would answer once back
@@ -99,6 +100,7 @@ class Fallback:
                     if not should_fall_back(e):
                         raise
                     refused += e.error_class == "privacy_refused"
+                    invalid += e.error_class == "invalid_output"
                     if isinstance(e, ContextOverflow):
                         overflows.append(e)
                         break  # the same target would refuse it again
@@ -139,6 +141,12 @@ class Fallback:
         # Each target's own reason, not only the last one's: with no API key for the first target and the
         # second one down, the last error alone hides the key (the privacy refusal is among them).
         each = "; ".join(f"{name}: {msg}" for name, msg in why_each.items())
+        if invalid and invalid + unsupported == others:
+            # Every target answered, none as the request asked (a structured answer, a strict tool's arguments):
+            # no outage (a 503 `overloaded_error` sent Claude Code into minutes of retries), a bad gateway answer.
+            # Still `invalid_output` to a route that nests this one (it moves on).
+            raise UpstreamError(f"route {self.name!r}: no target's answer honoured the format the request asked "
+                                f"for ({each})", retryable=False, error_class="invalid_output")
         if refused and refused + unsupported == others:
             # Every target refused the request itself (privacy, too long, images): the same request meets the
             # same refusals again, so the answer is final, not an outage a client should retry (a 503 made

@@ -39,7 +39,7 @@ from tierwise.providers.error_classes import counts_against_deployment
 from tierwise.providers.http import Provider
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
-from tierwise.wire import anthropic_messages, openai_chat
+from tierwise.wire import anthropic_messages, openai_chat, strict_output
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
 from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
 
@@ -236,6 +236,12 @@ class Deployment:
                 self._fail(step, err, t0)
                 step.usage, step.cost = resp.usage, self._cost(self.price, resp.usage)  # made, so billed
                 raise err
+        if req.response_format is not None:  # structured output asked for: the answer must be it
+            err = await strict_output.answer_violation(self.provider.name, req, resp)
+            if err is not None:
+                self._fail(step, err, t0)
+                step.usage, step.cost = resp.usage, self._cost(self.price, resp.usage)  # made, so billed
+                raise err
         self._finish(step, resp.usage, t0)
         step.ttft_ms = step.latency_ms
         return resp
@@ -304,6 +310,8 @@ class Deployment:
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
+        out = _structured(req) if req.response_format is not None else None
+        held: list[StreamChunk] = []  # what the strict checks keep back from the client until judged
         try:
             try:
                 async for data in resp.content.iter_any():
@@ -335,6 +343,9 @@ class Deployment:
                     if strict is not None:  # before any of the read goes up: a piece its SDK rejects never does
                         for chunk in chunks:
                             await _strict_pieces(self.provider.name, strict, chunk)
+                    if out is not None:
+                        for chunk in chunks:
+                            await _output_pieces(self.provider.name, out, chunk)
                     for i, chunk in enumerate(chunks):
                         produced += _count(chunk, usage)
                         failure = _stream_failure(chunk)
@@ -360,6 +371,11 @@ class Deployment:
                             retryable=False, kind=failure.error_type,
                             error_class=decoder.error.error_class if decoder.error is not None else None,
                         )
+                    if (out is not None and out.holding) or (strict is not None and strict.holding):
+                        held.extend(chunks)  # the answer's opening or end, not yet judged
+                        continue
+                    if held:
+                        chunks, held = [*held, *chunks], []
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
                     yield _merge(chunks)
@@ -368,7 +384,14 @@ class Deployment:
                         break
                 for chunk in decoder.finish():
                     produced += _count(chunk, usage)
-                    yield chunk
+                    if strict is not None:
+                        await _strict_pieces(self.provider.name, strict, chunk)
+                    if out is not None:
+                        await _output_pieces(self.provider.name, out, chunk)
+                    yield chunk if not held else _merge([*held, chunk])
+                    held = []
+                if held:  # (the stream ended without its end: what was held is the answer)
+                    yield _merge(held)
             except TimeoutError:
                 raise UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream") from None
             except aiohttp.ClientError:
@@ -464,6 +487,20 @@ async def _strict_pieces(provider: str, strict: StrictCalls, chunk: StreamChunk)
         why = await whole_reason(strict.schemas[tool], arguments)
         if why is not None:
             raise violation(provider, tool, why)
+
+
+def _structured(req: Request) -> strict_output.StructuredText | None:
+    c = strict_output.contract(req)
+    return strict_output.StructuredText(c) if c is not None else None
+
+
+async def _output_pieces(provider: str, out: strict_output.StructuredText, chunk: StreamChunk) -> None:
+    """Raise `invalid_output` when the chunk would hand the client a structured answer its SDK rejects."""
+    why, whole = out.feed(chunk.events)
+    if why is None and whole is not None:
+        why = await strict_output.whole_reason(out.contract, whole)
+    if why is not None:
+        raise strict_output.violation(provider, out.contract, why)
 
 
 async def _strict_answer(provider: str, schemas: dict[str, Any], resp: Response) -> UpstreamError | None:

@@ -16,7 +16,7 @@ error is classified by its body and message first, its status second:
 | content_policy   | OpenAI/Azure code `content_policy_violation` / `content_filter`          | no       | no      |
 | malformed        | any other 4xx: the request itself is wrong and would be wrong anywhere   | no       | no      |
 | unsupported_input| (gateway-made) images for a model configured `vision: false`: skipped without a call | yes | no |
-| invalid_output   | (gateway-made) a tool call's arguments that break the contract the request asked for (strict tools, wire/strict_tools.py) or the upstream's own format (Anthropic tool input that is not an object) | yes | no |
+| invalid_output   | (gateway-made) an answer that breaks the contract the request asked for (strict tools, wire/strict_tools.py; structured output, wire/strict_output.py) or the upstream's own format (Anthropic tool input that is not an object) | yes | no |
 
 "Moves on": a fallback, cascade, specialist or learned route tries its next target. A content
 policy refusal does not: sending the same text to another provider to get past a filter is not

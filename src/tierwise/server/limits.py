@@ -71,7 +71,12 @@ class GatewayBusy(TierwiseError):
 
 def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
     """`Retry-After` for a 429 or 503 that says when to come back (none otherwise): for an open
-    breaker, the seconds until it lets a probe through."""
+    breaker, the seconds until it lets a probe through. And `x-should-retry: false` (which the openai and anthropic
+    SDKs obey before their own rule, a retry of every 5xx) for an answer no target gave in the format the request
+    asked for (`invalid_output`): the same request would meet the same models, paying each again, and Claude Code
+    retries a 5xx up to ten times."""
+    if getattr(err, "error_class", None) == "invalid_output":
+        return [(b"x-should-retry", b"false")]
     ra = getattr(err, "retry_after", None)
     if ra is None or err.status not in (429, 503) or not 0 <= ra < 1e9:  # a wait no header can say (inf, nan)
         return []

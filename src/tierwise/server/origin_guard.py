@@ -34,7 +34,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ErrorSender = Callable[[dict[str, Any], Send, TierwiseError, list[tuple[bytes, bytes]]], Awaitable[None]]
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
-_EXPOSED = b"x-tierwise-request-id, x-tierwise-route, x-tierwise-steps, retry-after"
+_EXPOSED = b"x-tierwise-request-id, x-tierwise-route, x-tierwise-steps, retry-after, x-should-retry"
 _SEEN_MAX = 64  # Host / Content-Type values remembered as passing (bounded: a client picks them)
 
 

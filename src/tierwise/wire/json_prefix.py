@@ -38,12 +38,13 @@ def tool_input(arguments: Any) -> dict[str, Any]:
 
 
 class ObjectPrefix:
-    """Fed a text piece by piece; `ok` while the text so far can begin a JSON object."""
+    """Fed a text piece by piece; `ok` while the text so far can begin a JSON object (with `any_value`: any one
+    JSON value, for a structured answer whose schema's root is not an object: wire/strict_output.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, any_value: bool = False) -> None:
         self.stack: list[str] = []  # open containers, "{" or "["
         # start | key | key_or_end | colon | value | value_or_end | comma_or_end | done
-        self.expect = "start"
+        self.expect = "value" if any_value else "start"
         self.string: str | None = None  # inside a string: "key" or "value"
         self.escape = 0  # inside a string: -1 after a backslash, n > 0 hex digits of a \u still to come
         self.token = ""  # a number or literal being read
@@ -85,7 +86,7 @@ class ObjectPrefix:
                     c = text[i]
                     i += 1
                     if c == '"':
-                        self.expect = "colon" if self.string == "key" else "comma_or_end"
+                        self.expect = "colon" if self.string == "key" else "comma_or_end" if self.stack else "done"
                         self.string = None
                     elif c == "\\":
                         self.escape = -1
@@ -101,7 +102,7 @@ class ObjectPrefix:
                 if not (self.token in _LITERALS or _NUMBER.fullmatch(self.token)):
                     return False
                 self.token = ""
-                self.expect = "comma_or_end"
+                self.expect = "comma_or_end" if self.stack else "done"
                 continue
             c = text[i]
             i += 1

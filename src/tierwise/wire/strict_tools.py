@@ -45,6 +45,15 @@ class StrictCalls:
         self.schemas = schemas
         self.open: dict[int, tuple[str, ObjectPrefix, list[str]]] = {}  # block index -> (tool, check, pieces)
         self.stopped: list[int] = []  # tool blocks stopped: judged when the next block starts or the message ends
+        self.begun = False  # anything but a strict call's opening came, or its first piece passed
+
+    @property
+    def holding(self) -> bool:
+        """Must what came so far stay back from the client? The stream's opening, until something other than a strict
+        call begins or a strict call's first piece has passed (a call that starts wrong then fails before anything
+        went up, and a route moves on silently); and a stopped call until it is judged (OpenAI's finish chunk, at
+        which the SDK validates the arguments)."""
+        return not self.begun or bool(self.stopped)
 
     def feed(self, events: list[StreamEvent]) -> tuple[str | None, list[tuple[str, str]]]:
         """(the tool whose piece cannot begin a JSON object, or None; the calls that ended)."""
@@ -58,15 +67,23 @@ class StrictCalls:
                         if not call[1].feed(ev.value):  # type: ignore[union-attr]
                             return call[0], ended
                         call[2].append(ev.value)  # type: ignore[union-attr]
+                        if not self.begun and ev.value.strip():  # type: ignore[union-attr]
+                            self.begun = True
+                        continue
+                if not self.begun and ev.value.strip():  # type: ignore[union-attr]
+                    self.begun = True
             elif k == "block_start":
                 self._end(self.stopped, ended)  # the SDK judges a call whole when the next one starts
                 b = ev.block  # type: ignore[union-attr]
                 if isinstance(b, ToolUseBlock) and b.name in self.schemas:
                     self.open[ev.index] = (b.name, ObjectPrefix(), [])  # type: ignore[union-attr]
+                else:
+                    self.begun = True
             elif k == "block_stop":
                 if ev.index in self.open:  # type: ignore[union-attr]
                     self.stopped.append(ev.index)  # type: ignore[union-attr]
             elif k == "message_delta" or k == "message_stop":
+                self.begun = True
                 if k == "message_delta" and ev.stop_reason == "max_tokens":  # type: ignore[union-attr]
                     self.open.clear()  # cut: the SDK raises LengthFinishReasonError itself
                 self._end(list(self.open), ended)

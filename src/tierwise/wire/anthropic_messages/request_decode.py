@@ -207,6 +207,17 @@ def _decode_tools(tools: list[Any]) -> list[Tool]:
     return out
 
 
+def _contract_tools(raw: list[Any], tools: list[Tool], choice: ToolChoice | None) -> dict[str, dict[str, Any]] | None:
+    """{name: input schema} of the tools whose input the answer must honour (wire/strict_tools.py): those marked
+    `"strict": true` (Anthropic constrains their input to the schema), and the one `tool_choice` forces, Anthropic
+    clients' way to ask for structured output (the instructor and LangChain `with_structured_output` helpers
+    validate its input with the caller's model). None without any."""
+    forced = choice.name if choice is not None and choice.type == "tool" else None
+    out = {t.name: t.input_schema for t, r in zip(tools, raw, strict=False) if t.raw is None and (
+        t.name == forced or (isinstance(r, dict) and r.get("strict") is True))}
+    return out or None
+
+
 def _decode_tool_choice(tc: Any) -> ToolChoice | None:
     if tc is None:
         return None
@@ -270,6 +281,9 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
     # (system turns folded into `system`) instead of forwarded as the client sent it.
     forward = not mid_system or "mid-conversation-system" in headers.get("anthropic-beta", "")
     thinking = _decode_thinking(body.get("thinking"))
+    raw_tools = get_list(body, "tools") or []
+    tools = _decode_tools(raw_tools)
+    tool_choice = _decode_tool_choice(body.get("tool_choice"))
     # With interleaved thinking the budget spans the whole turn and may exceed max_tokens (as
     # Anthropic allows; Qwen Code sends budget == max_tokens). The header is already filtered by
     # server.forwarding, so a flag the upstream will not get does not lift the check.
@@ -286,8 +300,9 @@ def decode_request(body: Any, headers: dict[str, str]) -> Request:
         top_k=get_int(body, "top_k", minimum=0),
         stop=_stop_sequences(body),
         stream=get_bool(body, "stream") or False,
-        tools=_decode_tools(get_list(body, "tools") or []),
-        tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        tools=tools,
+        tool_choice=tool_choice,
+        strict_tools=_contract_tools(raw_tools, tools, tool_choice) if tools else None,
         response_format=_decode_output_format(body),
         thinking=thinking,
         metadata=metadata,
