@@ -426,3 +426,34 @@ def test_doctor_checks_a_workers_capabilities_as_tierwise_worker_does(tmp_path, 
                                     f"{tmp_path / 'summarise.yaml'}: ensemble file not found"]), outs
     assert outs["model"][0] == 1 and outs["model"][1][0].startswith(
         "✗ config: tierwise.yaml: dispatch.worker.capabilities: capability 'docs': unknown model 'qwne'"), outs
+
+
+def test_doctor_names_the_base_url_a_404_model_list_was_meant_to_be(tmp_path, monkeypatch):
+    """Before: an OpenAI-compatible base_url without `/v1` (or with the endpoint pasted on), or an Anthropic
+    one with `/v1`, got "✓ reached (HTTP 404 ...; chat may still work)" and "All good." while every call
+    failed with 404. Now doctor tries the corrected URL and names it."""
+    import yaml
+
+    from tests.doubles import AnthropicDouble, OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TW_TEST_FRONTIER_KEY", "k-test")
+    with OpenAIDouble(models=["qwen"]) as local, AnthropicDouble(api_key="k-test") as frontier:
+        for kind, url, fixed in [("openai", local.url, local.url + "/v1"),
+                                 ("openai", local.url + "/v1/chat/completions", local.url + "/v1"),
+                                 ("anthropic", frontier.url + "/v1", frontier.url)]:
+            prov: dict[str, str] = {"kind": kind, "base_url": url, "locality": "local"}
+            if kind == "anthropic":
+                prov["api_key_env"] = "TW_TEST_FRONTIER_KEY"
+            (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+                "providers": {"p": prov}, "models": {"m": {"provider": "p", "model": "qwen"}},
+                "routes": {"main": ["m"]}}))
+            r = CliRunner().invoke(main, ["doctor"])
+            [line] = [ln for ln in r.output.splitlines() if " provider p (" in ln]
+            assert line.startswith("✗") and f"set base_url: {fixed} " in line, r.output
+            assert "All good" not in r.output and r.exit_code != 0
+        # a right base_url is still simply reached
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"p": {"kind": "openai", "base_url": local.url + "/v1", "locality": "local"}},
+            "models": {"m": {"provider": "p", "model": "qwen"}}, "routes": {"main": ["m"]}}))
+        assert "set base_url" not in CliRunner().invoke(main, ["doctor"]).output

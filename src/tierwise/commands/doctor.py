@@ -121,6 +121,32 @@ async def _read_at_most(resp: Any, cap: int) -> bytes | None:
     return b"".join(parts)
 
 
+def _base_url_variant(kind: str, base_url: str) -> str | None:
+    """The base_url a common slip was meant to be: an OpenAI-compatible one without its `/v1` (Ollama, vLLM
+    and LM Studio serve only under it) or with the endpoint pasted on, an Anthropic one with `/v1` on
+    (the gateway adds it)."""
+    base = base_url.rstrip("/")
+    if kind == "openai":
+        base = base.removesuffix("/chat/completions").removesuffix("/completions")
+        alt = base if base.endswith("/v1") else base + "/v1"
+    else:
+        alt = base.removesuffix("/messages").removesuffix("/v1")
+    return alt if alt != base_url.rstrip("/") else None
+
+
+async def _answering_base_url(session: Any, p: ProviderConfig, headers: dict[str, str]) -> str | None:
+    """After a 404 on the model list: the variant of base_url whose model list answers, if one does."""
+    alt = _base_url_variant(p.kind, p.base_url)
+    if alt is None:
+        return None
+    url = f"{alt}/models" if p.kind == "openai" else f"{alt}/v1/models"
+    try:
+        async with session.get(url, headers=headers, allow_redirects=False) as r:
+            return alt if r.status < 300 else None
+    except (OSError, TimeoutError):
+        return None
+
+
 async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | None = None) -> tuple[bool, str]:
     """Reach a provider's model list; `listed` gets its entries (each a dict) when it answers one."""
     import json
@@ -152,6 +178,10 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                                "follow: set base_url to where it leads")
             if r.status in (401, 403):
                 return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
+            if r.status == 404 and (alt := await _answering_base_url(s, p, headers)):
+                call = "chat/completions" if p.kind == "openai" else "v1/messages"
+                return False, (f"{url} answered HTTP 404, but {alt} answers: set base_url: {alt} (every call now "
+                               f"goes to {p.base_url}/{call} and fails)")
             if r.status >= 400:
                 return True, f"reached (HTTP {r.status} on {url}; chat may still work)"
             raw = await _read_at_most(r, MODEL_LIST_BYTES)
