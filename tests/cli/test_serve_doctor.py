@@ -457,3 +457,29 @@ def test_doctor_names_the_base_url_a_404_model_list_was_meant_to_be(tmp_path, mo
             "providers": {"p": {"kind": "openai", "base_url": local.url + "/v1", "locality": "local"}},
             "models": {"m": {"provider": "p", "model": "qwen"}}, "routes": {"main": ["m"]}}))
         assert "set base_url" not in CliRunner().invoke(main, ["doctor"]).output
+
+
+def test_doctor_warns_about_a_provider_on_this_machine_left_remote_by_default(tmp_path, monkeypatch):
+    """Before: a llama.cpp/Ollama provider written without `locality:` was remote (the default) and doctor said
+    "All good.": with `pii: local_only` every request holding an address was refused ("not sent to remote
+    model 'local'"), and its calls were priced as frontier ones."""
+    import yaml
+
+    from tests.doubles import OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    with OpenAIDouble(models=["qwen"]) as up:
+        for locality, warned in [(None, True), ("local", False), ("remote", False)]:
+            prov = {"kind": "openai", "base_url": up.url + "/v1"}
+            if locality:
+                prov["locality"] = locality
+            (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+                "providers": {"box": prov}, "models": {"m": {"provider": "box", "model": "qwen",
+                                                              "price": {"input": 0, "output": 0}}},
+                "routes": {"main": ["m"]}}))
+            out = CliRunner().invoke(main, ["doctor"]).output
+            lines = [ln for ln in out.splitlines() if "has no `locality:`" in ln]
+            assert len(lines) == int(warned), out
+            if warned:
+                assert lines[0].startswith("! provider box is on this machine (127.0.0.1)")
+                assert "Fix: `locality: local`" in lines[0]
