@@ -426,3 +426,30 @@ def test_console_gives_ollama_advice_only_to_a_local_openai_server(caplog: Any) 
     remote, local = (rec.getMessage() for rec in caplog.records)
     assert "does not serve 'claude-x'" in remote and "ollama pull" not in remote
     assert "does not serve 'qwen'" in local and "ollama pull qwen" in local
+
+
+def test_requests_names_a_filter_the_config_does_not_have(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: `tierwise requests --route mian` said "no requests match", which reads as "no traffic there".
+    from openai import OpenAI
+
+    up = OpenAIDouble().start()
+    cfg = {"ledger": {"path": str(tmp_path / "ledger.db")},
+           "providers": {"box": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+           "models": {"local": {"provider": "box", "model": "m1"}}, "routes": {"main": ["local"]}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        OpenAI(base_url=g.url + "/v1", api_key="unused").chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "hi"}])
+        g.flush()
+    finally:
+        g.stop()
+        up.stop()
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(cli, ["requests", "--route", "mian"]).output
+    assert out.strip() == "no requests match: the config has no route 'mian' (did you mean `main`?)", out
+    out = CliRunner().invoke(cli, ["requests", "--model", "locl"]).output
+    assert "the config has no model 'locl' (did you mean `local`?)" in out, out
+    out = CliRunner().invoke(cli, ["requests", "--route", "main", "--status", "503"]).output
+    assert out.strip() == "no requests match", out  # a known name: nothing more to say
+    assert "main" in CliRunner().invoke(cli, ["requests", "--route", "main"]).output
