@@ -113,6 +113,15 @@ class ModelConfig(_Strict):
     logprobs: bool = False
     price: Price | None = Field(None, description="USD per million tokens; local models default to 0")
 
+    @field_validator("price")
+    @classmethod
+    def _whole_price(cls, v: Price | None) -> Price | None:
+        # `price: {input: 3}` read as free output tokens: every cost, budget and saving understated, silently.
+        if v is not None and (missing := [k for k in ("input", "output") if k not in v.model_fields_set]):
+            raise ValueError(f"`{missing[0]}` is missing: give both input and output (USD per million tokens; "
+                             "0 for free), or an omitted one would count as free")
+        return v
+
 
 class BreakerConfig(_Strict):
     failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")

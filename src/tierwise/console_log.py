@@ -37,7 +37,7 @@ def request_failed(request_id: str, route: str, status: int, kind: str | None, m
 
 
 def upstream_refused(model: str, upstream_model: str, provider: str, error_class: str, message: str,
-                     key_env: str | None) -> None:
+                     key_env: str | None, base_url: str | None = None, ollama_like: bool = True) -> None:
     """The first time a model's upstream refuses the gateway's key or does not know the model: a configuration
     problem every later call repeats, which a fallback hides from the client (and a paid frontier target answers
     in its place), so the console says it once, with what to do."""
@@ -46,11 +46,19 @@ def upstream_refused(model: str, upstream_model: str, provider: str, error_class
         failures.warning("model %s: provider %s refused the gateway's key (%s): calls to it fail and routes move on "
                          "to their next target %s (`tierwise doctor` checks it)", clean(model), clean(provider),
                          clean(message), fix)
+    elif base_url and upstream_model.lower() not in message.lower():
+        # A 404 that does not name the model is the server not knowing the URL (base_url without its /v1, or an
+        # Anthropic one with it): no model id or `ollama pull` fixes that.
+        failures.warning("model %s: provider %s answered 404 without naming %s (%s): its base_url %s is likely "
+                         "wrong (OpenAI-compatible servers want the URL up to /v1, Anthropic's the host only); calls "
+                         "to it fail and routes move on to their next target; `tierwise doctor` finds the right one",
+                         clean(model), clean(provider), clean(repr(upstream_model)), clean(message),
+                         clean(re.sub(r"//[^/@]*@", "//", base_url)))
     else:
+        pull = f" or fetch it (Ollama: `ollama pull {clean(upstream_model)}`)" if ollama_like else ""
         failures.warning("model %s: provider %s does not serve %s (%s): calls to it fail and routes move on to their "
-                         "next target; fix the model's `model:` id or fetch it (Ollama: `ollama pull %s`); "
-                         "`tierwise doctor` lists what the server serves", clean(model), clean(provider),
-                         clean(repr(upstream_model)), clean(message), clean(upstream_model))
+                         "next target; fix the model's `model:` id%s; `tierwise doctor` lists what the server "
+                         "serves", clean(model), clean(provider), clean(repr(upstream_model)), clean(message), pull)
 
 
 def breaker_changed(model: str, event: str, failures_to_open: int, cooldown: float) -> None:

@@ -377,3 +377,79 @@ def test_console_says_once_when_an_upstream_refuses_the_key_or_the_model(tmp_pat
     assert len(refused) == 1 and "model claude: provider anthropic" in refused[0], out
     assert "until TW_TEST_FRONTIER_KEY holds a key it accepts" in refused[0]
     assert "a-wrong-key-1234" not in out and "failed: HTTP" not in out and "Traceback" not in out
+
+
+def test_console_tells_a_wrong_base_url_from_a_missing_model(tmp_path: Path, caplog: Any) -> None:
+    # Before: base_url without its /v1 (and an Anthropic one with it) got "does not serve 'claude-sonnet-4-5' ...
+    # fetch it (Ollama: `ollama pull claude-sonnet-4-5`)": a 404 for an unknown URL read as an unknown model,
+    # with Ollama's advice for an Anthropic provider.
+    from openai import OpenAI
+
+    from tests.doubles import AnthropicDouble
+
+    local, frontier, spare = OpenAIDouble().start(), AnthropicDouble().start(), OpenAIDouble().start()
+    spare.default = Reply("from the spare")
+    cfg = {"providers": {"ollama": {"kind": "openai", "base_url": local.url, "locality": "local"},
+                         "anthropic": {"kind": "anthropic", "base_url": frontier.url + "/v1"},
+                         "spare": {"kind": "openai", "base_url": spare.url + "/v1", "locality": "local"}},
+           "models": {"local": {"provider": "ollama", "model": "qwen2.5:7b"},
+                      "claude": {"provider": "anthropic", "model": "claude-sonnet-4-5"},
+                      "backup": {"provider": "spare", "model": "s"}},
+           "routes": {"main": {"policy": "fallback", "targets": ["local", "claude", "backup"], "retries": 0}}}
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        with caplog.at_level("WARNING", logger="tierwise"):
+            client = OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0)
+            r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
+            assert r.choices[0].message.content == "from the spare"
+            g.flush()
+    finally:
+        g.stop()
+        local.stop()
+        frontier.stop()
+        spare.stop()
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "tierwise.requests"]
+    [lo] = [ln for ln in lines if ln.startswith("model local:")]
+    [cl] = [ln for ln in lines if ln.startswith("model claude:")]
+    assert f"its base_url {local.url} is likely wrong" in lo and "ollama pull" not in lo, lo
+    assert f"its base_url {frontier.url}/v1 is likely wrong" in cl and "ollama pull" not in cl, cl
+
+
+def test_console_gives_ollama_advice_only_to_a_local_openai_server(caplog: Any) -> None:
+    from tierwise.console_log import upstream_refused
+
+    with caplog.at_level("WARNING", logger="tierwise"):
+        upstream_refused("c", "claude-x", "anthropic", "not_found", "model: claude-x", None,
+                         "https://api.anthropic.com", ollama_like=False)
+        upstream_refused("q", "qwen", "ollama", "not_found", "model 'qwen' not found", None,
+                         "http://127.0.0.1:11434/v1", ollama_like=True)
+    remote, local = (rec.getMessage() for rec in caplog.records)
+    assert "does not serve 'claude-x'" in remote and "ollama pull" not in remote
+    assert "does not serve 'qwen'" in local and "ollama pull qwen" in local
+
+
+def test_requests_names_a_filter_the_config_does_not_have(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: `tierwise requests --route mian` said "no requests match", which reads as "no traffic there".
+    from openai import OpenAI
+
+    up = OpenAIDouble().start()
+    cfg = {"ledger": {"path": str(tmp_path / "ledger.db")},
+           "providers": {"box": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local"}},
+           "models": {"local": {"provider": "box", "model": "m1"}}, "routes": {"main": ["local"]}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = GatewayServer(make_config(cfg, tmp_path)).start()
+    try:
+        OpenAI(base_url=g.url + "/v1", api_key="unused").chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "hi"}])
+        g.flush()
+    finally:
+        g.stop()
+        up.stop()
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(cli, ["requests", "--route", "mian"]).output
+    assert out.strip() == "no requests match: the config has no route 'mian' (did you mean `main`?)", out
+    out = CliRunner().invoke(cli, ["requests", "--model", "locl"]).output
+    assert "the config has no model 'locl' (did you mean `local`?)" in out, out
+    out = CliRunner().invoke(cli, ["requests", "--route", "main", "--status", "503"]).output
+    assert out.strip() == "no requests match", out  # a known name: nothing more to say
+    assert "main" in CliRunner().invoke(cli, ["requests", "--route", "main"]).output

@@ -426,3 +426,60 @@ def test_doctor_checks_a_workers_capabilities_as_tierwise_worker_does(tmp_path, 
                                     f"{tmp_path / 'summarise.yaml'}: ensemble file not found"]), outs
     assert outs["model"][0] == 1 and outs["model"][1][0].startswith(
         "✗ config: tierwise.yaml: dispatch.worker.capabilities: capability 'docs': unknown model 'qwne'"), outs
+
+
+def test_doctor_names_the_base_url_a_404_model_list_was_meant_to_be(tmp_path, monkeypatch):
+    """Before: an OpenAI-compatible base_url without `/v1` (or with the endpoint pasted on), or an Anthropic
+    one with `/v1`, got "✓ reached (HTTP 404 ...; chat may still work)" and "All good." while every call
+    failed with 404. Now doctor tries the corrected URL and names it."""
+    import yaml
+
+    from tests.doubles import AnthropicDouble, OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TW_TEST_FRONTIER_KEY", "k-test")
+    with OpenAIDouble(models=["qwen"]) as local, AnthropicDouble(api_key="k-test") as frontier:
+        for kind, url, fixed in [("openai", local.url, local.url + "/v1"),
+                                 ("openai", local.url + "/v1/chat/completions", local.url + "/v1"),
+                                 ("anthropic", frontier.url + "/v1", frontier.url)]:
+            prov: dict[str, str] = {"kind": kind, "base_url": url, "locality": "local"}
+            if kind == "anthropic":
+                prov["api_key_env"] = "TW_TEST_FRONTIER_KEY"
+            (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+                "providers": {"p": prov}, "models": {"m": {"provider": "p", "model": "qwen"}},
+                "routes": {"main": ["m"]}}))
+            r = CliRunner().invoke(main, ["doctor"])
+            [line] = [ln for ln in r.output.splitlines() if " provider p (" in ln]
+            assert line.startswith("✗") and f"set base_url: {fixed} " in line, r.output
+            assert "All good" not in r.output and r.exit_code != 0
+        # a right base_url is still simply reached
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"p": {"kind": "openai", "base_url": local.url + "/v1", "locality": "local"}},
+            "models": {"m": {"provider": "p", "model": "qwen"}}, "routes": {"main": ["m"]}}))
+        assert "set base_url" not in CliRunner().invoke(main, ["doctor"]).output
+
+
+def test_doctor_warns_about_a_provider_on_this_machine_left_remote_by_default(tmp_path, monkeypatch):
+    """Before: a llama.cpp/Ollama provider written without `locality:` was remote (the default) and doctor said
+    "All good.": with `pii: local_only` every request holding an address was refused ("not sent to remote
+    model 'local'"), and its calls were priced as frontier ones."""
+    import yaml
+
+    from tests.doubles import OpenAIDouble
+
+    monkeypatch.chdir(tmp_path)
+    with OpenAIDouble(models=["qwen"]) as up:
+        for locality, warned in [(None, True), ("local", False), ("remote", False)]:
+            prov = {"kind": "openai", "base_url": up.url + "/v1"}
+            if locality:
+                prov["locality"] = locality
+            (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+                "providers": {"box": prov}, "models": {"m": {"provider": "box", "model": "qwen",
+                                                              "price": {"input": 0, "output": 0}}},
+                "routes": {"main": ["m"]}}))
+            out = CliRunner().invoke(main, ["doctor"]).output
+            lines = [ln for ln in out.splitlines() if "has no `locality:`" in ln]
+            assert len(lines) == int(warned), out
+            if warned:
+                assert lines[0].startswith("! provider box is on this machine (127.0.0.1)")
+                assert "Fix: `locality: local`" in lines[0]

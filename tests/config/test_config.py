@@ -172,3 +172,17 @@ def test_env_reference_in_a_flow_mapping_gets_a_quoting_hint(monkeypatch):
     with pytest.raises(ConfigError) as e:
         parse_config("providers: [unclosed\n")
     assert "quoted" not in e.value.message  # no hint where it does not apply
+
+
+def test_a_price_given_without_its_output_or_input_is_an_error_naming_it(tmp_path):
+    # Before: `price: {input: 3}` loaded, and every output token was counted free (cost, budgets, savings).
+    base = ("providers:\n  p: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}\n"
+            "models:\n  m: {provider: p, model: x, price: %s}\nroutes:\n  main: [m]\n")
+    for price, missing in [("{input: 3}", "output"), ("{output: 15}", "input")]:
+        path = tmp_path / "tierwise.yaml"
+        path.write_text(base % price)
+        with pytest.raises(ConfigError) as e:
+            load_config(str(path))
+        assert "line 4: models.m.price" in e.value.message and f"`{missing}` is missing" in e.value.message
+    path.write_text(base % "{input: 3, output: 0}")
+    assert load_config(str(path)).models["m"].price.output == 0

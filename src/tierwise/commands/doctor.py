@@ -121,6 +121,32 @@ async def _read_at_most(resp: Any, cap: int) -> bytes | None:
     return b"".join(parts)
 
 
+def _base_url_variant(kind: str, base_url: str) -> str | None:
+    """The base_url a common slip was meant to be: an OpenAI-compatible one without its `/v1` (Ollama, vLLM
+    and LM Studio serve only under it) or with the endpoint pasted on, an Anthropic one with `/v1` on
+    (the gateway adds it)."""
+    base = base_url.rstrip("/")
+    if kind == "openai":
+        base = base.removesuffix("/chat/completions").removesuffix("/completions")
+        alt = base if base.endswith("/v1") else base + "/v1"
+    else:
+        alt = base.removesuffix("/messages").removesuffix("/v1")
+    return alt if alt != base_url.rstrip("/") else None
+
+
+async def _answering_base_url(session: Any, p: ProviderConfig, headers: dict[str, str]) -> str | None:
+    """After a 404 on the model list: the variant of base_url whose model list answers, if one does."""
+    alt = _base_url_variant(p.kind, p.base_url)
+    if alt is None:
+        return None
+    url = f"{alt}/models" if p.kind == "openai" else f"{alt}/v1/models"
+    try:
+        async with session.get(url, headers=headers, allow_redirects=False) as r:
+            return alt if r.status < 300 else None
+    except (OSError, TimeoutError):
+        return None
+
+
 async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | None = None) -> tuple[bool, str]:
     """Reach a provider's model list; `listed` gets its entries (each a dict) when it answers one."""
     import json
@@ -152,6 +178,10 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                                "follow: set base_url to where it leads")
             if r.status in (401, 403):
                 return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
+            if r.status == 404 and (alt := await _answering_base_url(s, p, headers)):
+                call = "chat/completions" if p.kind == "openai" else "v1/messages"
+                return False, (f"{url} answered HTTP 404, but {alt} answers: set base_url: {alt} (every call now "
+                               f"goes to {p.base_url}/{call} and fails)")
             if r.status >= 400:
                 return True, f"reached (HTTP {r.status} on {url}; chat may still work)"
             raw = await _read_at_most(r, MODEL_LIST_BYTES)
@@ -323,6 +353,21 @@ def unpriced_models(cfg: Config) -> list[str]:
             out.append(f"model {name} ({m.model} on {m.provider}) is remote and has no known price: its requests "
                        "are counted as unknown cost, never as savings. Fix: give it `price: {input: USD, "
                        "output: USD}` (per million tokens) in the config")
+    return out
+
+
+def unmarked_local_providers(cfg: Config) -> list[str]:
+    """Providers on this machine left without `locality:`: the default, remote, makes privacy keep data from
+    them (local_only data finds no target) and prices and counts their calls as frontier ones."""
+    from urllib.parse import urlsplit
+
+    out = []
+    for name, p in cfg.providers.items():
+        host = (urlsplit(p.base_url).hostname or "").lower()
+        if "locality" not in p.model_fields_set and (host in ("localhost", "::1") or host.startswith("127.")):
+            out.append(f"provider {name} is on this machine ({host}) but has no `locality:`, so it counts as "
+                       "remote (the default): privacy rules redact or keep data from it, and its calls are priced "
+                       "and reported as remote ones. Fix: `locality: local`")
     return out
 
 
@@ -533,7 +578,7 @@ def command(config_path: str) -> None:
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
-    for warning in unpriced_models(cfg):
+    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg):
         click.echo(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         click.echo(f"! {split}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import click
 
@@ -34,6 +35,21 @@ def _status(value: str | None) -> str | None:
     if value is None or value in ("ok", "error") or (value.isdigit() and len(value) == 3):
         return value
     raise click.BadParameter(f"{value!r}: use ok, error or an HTTP status such as 503")
+
+
+def _unknown_names(cfg: Any, route: str | None, model: str | None) -> str:
+    """Why a filter may match nothing: a name the config does not have (a typo reads as "no traffic")."""
+    import difflib
+
+    from tierwise.commands.terminal_text import inert
+
+    out = []
+    for what, value, known in (("route", route, set(cfg.routes)), ("model", model, set(cfg.models))):
+        if value is not None and value not in known and not (what == "model" and value in cfg.routes):
+            close = difflib.get_close_matches(value, sorted(known), n=1)
+            out.append(f"the config has no {what} {inert(value)!r}" + (f" (did you mean `{close[0]}`?)" if close
+                                                                      else ""))
+    return f": {'; '.join(out)}" if out else ""
 
 
 @click.command("requests")
@@ -69,8 +85,8 @@ def command(config_path: str, route: str | None, model: str | None, status: str 
         click.echo(inert_json(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode()))
         return
     if not recs:
-        click.echo("no requests match" if any((route, model, status, since)) else
-                   f"no requests in the ledger at {ledger.path} yet")
+        click.echo("no requests match" + _unknown_names(cfg, route, model) if any((route, model, status, since))
+                   else f"no requests in the ledger at {ledger.path} yet")
         return
     t = Table(title="recent requests (newest first; `tierwise trace ID` for the steps)")
     for col in ("id", "time", "route", "asked for", "answered by", "status", "tokens", "cost $", "ms"):

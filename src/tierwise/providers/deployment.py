@@ -117,8 +117,9 @@ class Deployment:
                 self.stats.failed(step.latency_ms)
             if not self.misconfigured_said and err.error_class in ("auth", "not_found"):
                 self.misconfigured_said = True
+                pc = self.provider.cfg
                 upstream_refused(self.name, self.cfg.model, self.provider.name, err.error_class, err.message,
-                                 self.provider.cfg.api_key_env)
+                                 pc.api_key_env, pc.base_url, pc.kind == "openai" and pc.locality == "local")
 
     def _bill_cut(self, step: Any, req: Request, usage: Usage) -> None:
         """A call cut off because its client left: the provider bills the input it read and reports nothing
