@@ -110,7 +110,7 @@ def test_an_unreachable_redis_is_one_line_without_the_password(tmp_path, monkeyp
     (":Frag7Secret/rest-of-it", "Frag7Secret"),    # the part before `/` was read as the port, and printed
     (":Frag8Secret?rest-of-it", "Frag8Secret"),
     (":Frag9Secret#rest-of-it", "Frag9Secret"),
-    (":424242/rest-of-it", "424242"),               # a numeric start is a port that parses: localhost:424242
+    (":00404/rest-of-it", "00404"),  # a numeric start is a port that parses: redis-py dialled localhost:404
 ])
 def test_a_password_that_breaks_the_url_is_refused_at_load_without_repeating_it(tmp_path, monkeypatch, auth_redis,
                                                                               userinfo, fragment):
