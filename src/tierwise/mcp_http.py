@@ -24,6 +24,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tierwise.errors import ConfigError
+from tierwise.secret_scrub import register
 
 TOKEN_ENV = "TIERWISE_MCP_TOKEN"
 TOKEN_FILE = "mcp-token"
@@ -52,7 +53,16 @@ def is_loopback(host: str) -> bool:
 
 
 def load_token(folder: Path | None = None) -> tuple[str, Path | None, bool]:
-    """(token, file it is kept in or None for the environment, whether it was just generated)."""
+    """(token, file it is kept in or None for the environment, whether it was just generated). The token is
+    registered with the scrubber (secret_scrub): from here on no log line, span or error message carries it.
+    From the file or generated it was unknown to the scrubber (session 25), and `$TIERWISE_MCP_TOKEN` was known
+    only when written without the spaces or newline this function strips."""
+    token, path, fresh = _load_token(folder)
+    register((token,))
+    return token, path, fresh
+
+
+def _load_token(folder: Path | None) -> tuple[str, Path | None, bool]:
     env = os.environ.get(TOKEN_ENV)
     if env is not None:
         if len(env.strip()) < MIN_TOKEN_CHARS:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tierwise.redis_url import RedisUrl
+
 Dimension = Literal["global", "key", "route", "tag", "session", "workflow", "model"]
 RateDimension = Literal["global", "key", "route", "key_route"]
 
@@ -80,7 +82,7 @@ class RouteSpend(_Strict):
 class StoreConfig(_Strict):
     backend: Literal["memory", "redis"] = Field("memory", description="memory: this process only; redis: "
                                                 "shared by every gateway pointing at the same Redis")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server (redis backend)")
+    redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", description="Redis server (redis backend)")
     key_prefix: str = Field("tierwise:spend:", min_length=1, max_length=128, pattern=r"^\S+$", description="prefix of every "
                             "Redis key tierwise writes")
     on_store_error: Literal["fail_closed", "fail_open"] = Field(

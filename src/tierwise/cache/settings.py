@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tierwise.redis_url import RedisUrl
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +56,7 @@ class CacheConfig(_Strict):
     max_entry_bytes: int = Field(1024 * 1024, ge=256, description="a larger answer (or stream) is not stored")
     ttl: float = Field(3600.0, gt=0, le=365 * 86400, description="seconds an entry lives")
     sqlite_path: str = Field("tierwise-cache.db", description="sqlite backend file (relative: to the config's folder)")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="redis backend URL")
+    redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", description="redis backend URL")
     redis_prefix: str = Field("tierwise:cache:", min_length=1, max_length=100, description="redis key prefix")
     redis_timeout: float = Field(0.5, gt=0, le=30, description="seconds a redis call may take; on failure the "
                                  "request goes on uncached (a cache never fails a request)")

@@ -162,6 +162,18 @@ def redirect_refused(url: str, code: int) -> str:
             "(it would go to the address the answer names): pass --url the gateway's own address")
 
 
+def redis_failure(what: str, url: str, e: BaseException, setting: str) -> click.ClickException:
+    """A command that read Redis and failed: one line naming the server (host:port, never the user or password),
+    the error's type and redis-py's text, scrubbed (session 25: `budgets` printed that text as it came, `cache`
+    printed a traceback)."""
+    from tierwise.commands.terminal_text import inert
+    from tierwise.dispatch.connection import where
+
+    detail = inert(str(e))  # scrubbed, controls escaped
+    return click.ClickException(f"cannot {what} from Redis at {where(url)} ({type(e).__name__}"
+                                + (f": {detail}" if detail else "") + f"); check {setting}")
+
+
 def shown_url(url: str) -> str:
     """`url` fit for the terminal: secrets (a password or key in it) removed, controls shown as escapes."""
     from tierwise.commands.terminal_text import inert

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from tierwise.commands._common import config_option, gateway_json, gateway_url_and_key, load_or_exit
+from tierwise.commands._common import (
+    config_option,
+    gateway_json,
+    gateway_url_and_key,
+    load_or_exit,
+    redis_failure,
+)
 
 MEMORY_HINT = "with the memory backend the {} live in the running gateway: start it, or pass --url"
 
@@ -27,7 +33,7 @@ def _from_store(cfg: Any) -> dict[str, Any]:
     try:
         return asyncio.run(go())
     except Exception as e:
-        raise click.ClickException(f"cannot read the budgets from Redis ({type(e).__name__}: {e})") from None
+        raise redis_failure("read the budgets", cfg.budgets.store.redis_url, e, "budgets.store.redis_url") from None
 
 
 @click.command("budgets")

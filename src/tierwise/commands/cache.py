@@ -20,6 +20,7 @@ from tierwise.commands._common import (
     gateway_json,
     gateway_url_and_key,
     load_or_exit,
+    redis_failure,
 )
 
 HINT = "with the memory backend the cache lives in the running gateway: start it, or pass --url"
@@ -52,7 +53,13 @@ def _run(config_path: str, url: str | None, key_env: str | None, name: str, **kw
         finally:
             await backend.close()
 
-    return asyncio.run(go())
+    if cfg.cache.backend != "redis":
+        return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except Exception as e:  # Redis away, a refused password: one line, never a traceback (or its text unscrubbed)
+        doing = "read the cache's statistics" if name == "stats" else "drop cache entries"
+        raise redis_failure(doing, cfg.cache.redis_url, e, "cache.redis_url") from None
 
 
 @click.group("cache", cls=WholeSummaryGroup)

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.budgets.config import parse_duration
+from tierwise.redis_url import RedisUrl
 
 
 class _Strict(BaseModel):
@@ -68,7 +69,7 @@ class ApprovalGate(_Strict):
 class ApprovalStore(_Strict):
     backend: Literal["memory", "redis"] = Field("memory", description="memory: this gateway only; redis: "
                                                 "pending requests shared by every replica on the same Redis")
-    redis_url: str | None = Field(None, description="Redis server; default: budgets.store.redis_url, else "
+    redis_url: RedisUrl | None = Field(None, description="Redis server; default: budgets.store.redis_url, else "
                                   "redis://127.0.0.1:6379/0")
     key_prefix: str = Field("tierwise:approvals:", min_length=1, max_length=128, pattern=r"^\S+$",
                             description="prefix of every Redis key and channel the approvals use")

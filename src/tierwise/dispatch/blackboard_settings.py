@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from tierwise.providers.live_stats import NAMES
+from tierwise.redis_url import RedisUrl
 
 
 class BlackboardConfig(BaseModel):
@@ -17,7 +18,7 @@ class BlackboardConfig(BaseModel):
     enabled: bool | Literal["auto"] = Field(
         "auto", description="auto: on when a route reads statistics (a `dynamic` route, a `rules` `stats` "
         "matcher); true: also publish this replica's statistics for the others; false: off")
-    redis_url: str | None = Field(
+    redis_url: RedisUrl | None = Field(
         None, description="Redis shared by the replicas; unset: the Redis of budgets.store or cache when "
         "their backend is redis, else this process only")
     key_prefix: str = Field("tierwise:board:", min_length=1, max_length=128, pattern=r"^\S+$",

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tierwise.redis_url import RedisUrl
+
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: `$` would allow a final newline
 PRIORITIES = ("high", "normal", "low")  # read in this order: a worker takes high-priority tasks first
 Priority = Literal["high", "normal", "low"]
@@ -73,7 +75,7 @@ class WorkerConfig(_Strict):
 
 
 class DispatchConfig(_Strict):
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis to dispatch through; credentials "
+    redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", description="Redis to dispatch through; credentials "
                            "belong in the URL via ${ENV} (they never reach logs)")
     prefix: str = Field("tierwise:", description="prefix of every key")
     tenant: str = Field("default", description="the tenant this process acts for: its tasks, results and "

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tierwise.redis_url import RedisUrl
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -51,7 +53,7 @@ class DashboardConfig(_Strict):
     recent: int = Field(2000, ge=10, le=100_000, description="recent requests kept in memory for the live view")
     stream_per_second: int = Field(
         50, ge=1, le=1000, description="requests per second sent to each live stream; above it the stream is sampled")
-    presence_redis_url: str | None = Field(
+    presence_redis_url: RedisUrl | None = Field(
         None, description="Redis holding worker presence keys (tierwise:presence:*); unset: no workers shown")
 
 

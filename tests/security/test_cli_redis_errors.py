@@ -1,0 +1,128 @@
+"""Every CLI command that reads a Redis URL from the config, against a Redis that refuses the password (a real
+redis-server with `requirepass`, started here), one that is not there, and URLs whose password does not parse:
+the password (or token) never reaches the output, and the answer is one line naming host:port, not a traceback
+(session 25, secrets25). Before: `budgets` printed redis-py's text as it came, `cache` printed a traceback, and a
+password holding an unencoded `/` came out in part (`Port could not be cast to integer value as 'Frag7Secret'`)
+from `budgets`, and in tracebacks from `cache`, `doctor` and `worker --list`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.harness import free_port
+from tierwise.cli import main
+
+RIGHT = "Right-pass-of-the-server-91"
+COMMANDS = {"budgets": ["budgets"], "cache stats": ["cache", "stats"], "cache clear": ["cache", "clear"],
+            "cache invalidate": ["cache", "invalidate", "--route", "main"], "worker --list": ["worker", "--list"],
+            "doctor": ["doctor"]}
+
+
+@pytest.fixture(scope="module")
+def auth_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    import redis
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (Debian package redis-server)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("authredis")
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                             "--save", "", "--appendonly", "no", "--requirepass", RIGHT],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if redis.Redis(port=port, password=RIGHT, socket_connect_timeout=0.2).ping():
+                break
+        except redis.exceptions.RedisError:
+            pass
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield port
+    proc.kill()
+    proc.wait(10)
+
+
+def write_config(folder: Path, url: str) -> Path:
+    path = folder / "tw.yaml"
+    path.write_text(f"""
+providers:
+  cloud: {{kind: openai, base_url: "http://127.0.0.1:{free_port()}/v1", locality: remote}}
+models:
+  frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
+routes:
+  main: {{policy: fallback, targets: [frontier]}}
+cache: {{enabled: true, backend: redis, redis_url: "{url}", all_routes: true}}
+budgets:
+  store: {{backend: redis, redis_url: "{url}"}}
+  limits: [{{name: day, usd: 10}}]
+dispatch: {{redis_url: "{url}"}}
+""")
+    return path
+
+
+def run_all(folder: Path, url: str, *secrets: str) -> dict[str, str]:
+    path = write_config(folder, url)
+    outs = {}
+    for name, args in COMMANDS.items():
+        result = CliRunner().invoke(main, [*args, "-c", str(path)])
+        out = result.output + (f"\n{result.exception!r}" if not isinstance(result.exception, SystemExit | None)
+                               else "")
+        for s in secrets:
+            assert s not in out, (name, s, out)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (name, out)  # no traceback
+        assert result.exit_code != 0 or name == "doctor", (name, out)
+        outs[name] = out
+    return outs
+
+
+@pytest.mark.parametrize("userinfo,secret", [
+    (":Wr0ng-pass-secrets25", "Wr0ng-pass-secrets25"),
+    ("someuser:Us3r-pass-secrets25", "Us3r-pass-secrets25"),
+    ("Tok3nAsUserNameSecrets25", "Tok3nAsUserNameSecrets25"),  # a token as the whole userinfo
+])
+def test_a_refused_password_is_one_line_without_it(tmp_path, monkeypatch, auth_redis, userinfo, secret):
+    monkeypatch.chdir(tmp_path)
+    outs = run_all(tmp_path, f"redis://{userinfo}@127.0.0.1:{auth_redis}/14", secret, RIGHT)
+    for name in ("budgets", "cache stats", "cache clear", "cache invalidate"):
+        assert f"from Redis at 127.0.0.1:{auth_redis} (AuthenticationError" in outs[name], outs[name]
+        assert outs[name].count("\n") <= 2, outs[name]
+    assert "AuthenticationError" in outs["worker --list"] and "AuthenticationError" in outs["doctor"]
+
+
+@pytest.mark.parametrize("scheme", ["redis", "rediss"])
+def test_an_unreachable_redis_is_one_line_without_the_password(tmp_path, monkeypatch, scheme):
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    outs = run_all(tmp_path, f"{scheme}://tls-user:D0wn-pass-secrets25@127.0.0.1:{port}/14", "D0wn-pass-secrets25")
+    for name in ("budgets", "cache stats", "cache clear"):
+        assert f"from Redis at 127.0.0.1:{port} (ConnectionError" in outs[name], outs[name]
+
+
+@pytest.mark.parametrize("userinfo,fragment", [
+    (":Frag7Secret/rest-of-it", "Frag7Secret"),    # the part before `/` was read as the port, and printed
+    (":Frag8Secret?rest-of-it", "Frag8Secret"),
+    (":Frag9Secret#rest-of-it", "Frag9Secret"),
+    (":00404/rest-of-it", "00404"),  # a numeric start is a port that parses: redis-py dialled localhost:404
+])
+def test_a_password_that_breaks_the_url_is_refused_at_load_without_repeating_it(tmp_path, monkeypatch, auth_redis,
+                                                                              userinfo, fragment):
+    monkeypatch.chdir(tmp_path)
+    outs = run_all(tmp_path, f"redis://{userinfo}@127.0.0.1:{auth_redis}/14", fragment, "rest-of-it")
+    for out in outs.values():
+        assert "cache.redis_url" in out and "percent-encoded" in out, out
+
+
+def test_a_percent_encoded_password_still_works(tmp_path, monkeypatch, auth_redis):
+    """The refusal above asks for %2F: such a URL loads and reaches the server (wrong password: refused there)."""
+    monkeypatch.chdir(tmp_path)
+    out = run_all(tmp_path, f"redis://:Enc%2Fpass-secrets25@127.0.0.1:{auth_redis}/14", "Enc/pass-secrets25",
+                  "Enc%2Fpass-secrets25")["budgets"]
+    assert "AuthenticationError" in out
