@@ -11,6 +11,8 @@ import pty
 import shutil
 import tempfile
 
+import pytest
+
 from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude, weak_only  # noqa: F401 (the fixture: weak runs)
 from tests.security.test_weak_sandbox_own_user import GATEWAY_UID, _gateway_runs, _user_namespaces
@@ -150,3 +152,36 @@ def test_a_weak_run_without_namespaces_opens_nothing_of_the_host_but_what_it_nee
     assert "own folder DONE" in out and "own folder read DONE" in out, out
     assert "own file's mode by its descriptor DONE" in out, out
     assert "landlock" in out, out  # the layer is claimed
+
+
+ORDINARY_FILE_WORK = """
+import os, shutil
+""" + attempt_prelude("DONE") + """
+with open("out.txt", "w") as fh:
+    fh.write("the check's output")
+attempt("copy", lambda: shutil.copy("out.txt", "c1.txt"))
+attempt("copy2", lambda: shutil.copy2("out.txt", "c2.txt"))
+attempt("copytree", lambda: (os.mkdir("d"), shutil.copyfile("out.txt", "d/x"), shutil.copytree("d", "d2")))
+attempt("chmod", lambda: os.chmod("out.txt", 0o600))
+attempt("utime", lambda: os.utime("out.txt"))
+"""
+
+
+async def test_a_weak_run_switched_to_its_own_user_on_a_writable_host_copies_files_with_shutil(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """review25a: round 6 refused chmod, chown and times by path to every weak run on a writable host, so a root
+    gateway without CAP_SYS_ADMIN (a container's default: no mount namespace, runs switched to uid 65534) failed
+    ordinary checks: shutil.copy, copy2 and copytree (copymode, copystat) raised EPERM on the run's own files. A run
+    switched to a user of its own changes only what that user owns; the refusal stays for a run that is the
+    gateway's own user (the test above)."""
+    if os.geteuid() != 0 or backend.weak_run_as() is None:
+        unavailable("the gateway is not root or cannot switch a weak run to another user")
+    monkeypatch.setattr(backend, "weak_read_only_host", lambda: False)  # as without CAP_SYS_ADMIN
+    try:
+        r = await run_python(ORDINARY_FILE_WORK, limits=LIMITS, audit_hook=False)
+    finally:
+        monkeypatch.undo()  # (before the fixture's configure(), which clears the real function's cache)
+    assert r.ok, r.stderr
+    assert "readonly_host" not in r.layers and "unprivileged" in r.layers, r.layers
+    for name in ("copy", "copy2", "copytree", "chmod", "utime"):
+        assert f"{name} DONE" in r.stdout, r.stdout

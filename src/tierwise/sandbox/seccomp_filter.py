@@ -138,7 +138,8 @@ RWF_NOWAIT = 0x08
 # A file's metadata changed by its path: Landlock (tierwise.sandbox.landlock) bounds what a weak run opens, not
 # chmod, chown or times, so a weak run of a gateway that is not root with no mount namespace (the host writable as
 # its user) made its user's 0600 SSH key 0644 and its home 0777 (session 25). Refused there; on a descriptor
-# (fchmod, fchown, futimens: only a file it could open, its folder's) they stay. Elsewhere the host is read-only.
+# (fchmod, fchown, futimens: only a file it could open, its folder's) they stay. Elsewhere the host is read-only;
+# a run switched to a user of its own keeps them (sandbox.runner: it owns only its folder; shutil.copy needs them).
 PATH_METADATA = ("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "futimesat",
                  "removexattr", "lremovexattr")
 
