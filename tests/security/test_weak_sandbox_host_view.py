@@ -11,6 +11,8 @@ import pty
 import shutil
 import tempfile
 
+import pytest
+
 from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude, weak_only  # noqa: F401 (the fixture: weak runs)
 from tests.security.test_weak_sandbox_own_user import GATEWAY_UID, _gateway_runs, _user_namespaces
@@ -148,5 +150,103 @@ def test_a_weak_run_without_namespaces_opens_nothing_of_the_host_but_what_it_nee
     for name in ("its user's private file made readable", "its user's home made writable", "its user's file's times"):
         assert f"{name} refused 1" in out, out  # (the filter: no chmod, chown or times by path on a writable host)
     assert "own folder DONE" in out and "own folder read DONE" in out, out
-    assert "own file's mode by its descriptor DONE" in out, out
+    assert "own file's mode by its descriptor refused 1" in out, out  # (review25a: DESCRIPTOR_METADATA)
     assert "landlock" in out, out  # the layer is claimed
+
+
+ORDINARY_FILE_WORK = """
+import os, shutil
+""" + attempt_prelude("DONE") + """
+with open("out.txt", "w") as fh:
+    fh.write("the check's output")
+attempt("copy", lambda: shutil.copy("out.txt", "c1.txt"))
+attempt("copy2", lambda: shutil.copy2("out.txt", "c2.txt"))
+attempt("copytree", lambda: (os.mkdir("d"), shutil.copyfile("out.txt", "d/x"), shutil.copytree("d", "d2")))
+attempt("chmod", lambda: os.chmod("out.txt", 0o600))
+attempt("utime", lambda: os.utime("out.txt"))
+"""
+
+
+async def test_a_weak_run_switched_to_its_own_user_on_a_writable_host_copies_files_with_shutil(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """review25a: round 6 refused chmod, chown and times by path to every weak run on a writable host, so a root
+    gateway without CAP_SYS_ADMIN (a container's default: no mount namespace, runs switched to uid 65534) failed
+    ordinary checks: shutil.copy, copy2 and copytree (copymode, copystat) raised EPERM on the run's own files. A run
+    switched to a user of its own changes only what that user owns; the refusal stays for a run that is the
+    gateway's own user (the test above)."""
+    if os.geteuid() != 0 or backend.weak_run_as() is None:
+        unavailable("the gateway is not root or cannot switch a weak run to another user")
+    monkeypatch.setattr(backend, "weak_read_only_host", lambda: False)  # as without CAP_SYS_ADMIN
+    try:
+        r = await run_python(ORDINARY_FILE_WORK, limits=LIMITS, audit_hook=False)
+    finally:
+        monkeypatch.undo()  # (before the fixture's configure(), which clears the real function's cache)
+    assert r.ok, r.stderr
+    assert "readonly_host" not in r.layers and "unprivileged" in r.layers, r.layers
+    for name in ("copy", "copy2", "copytree", "chmod", "utime"):
+        assert f"{name} DONE" in r.stdout, r.stdout
+
+
+BOUND_FOLDER_GATEWAY = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, backend, bwrap, run_script
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+backend.weak_read_only_host = lambda: False  # as on a kernel that lets no unprivileged user make a user namespace
+r = asyncio.run(run_script(sys.argv[2] + "/check.py", limits=SandboxLimits(wall_s=60), ro_binds=[sys.argv[2]],
+                           audit_hook=False))
+print("LAYERS", r.layers)
+print(r.stdout, r.stderr)
+"""
+
+MODES_BY_DESCRIPTOR = """
+import os
+""" + attempt_prelude("DONE") + """
+here = os.path.dirname(os.path.abspath(__file__))
+def by_descriptor(path):
+    def made():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fchmod(fd, 0o777)
+        finally:
+            os.close(fd)
+    return made
+attempt("its script made world-writable", by_descriptor(os.path.join(here, "check.py")))
+attempt("its folder made world-writable", by_descriptor(here))
+"""
+
+
+def test_a_weak_run_without_namespaces_cannot_open_up_its_user_s_folders_by_a_descriptor() -> None:
+    """review25a: Landlock lets such a run open for reading the folders bound in (an ensemble's scripts) and the
+    interpreter's installation, often its user's (pyenv or uv in the home), and round 6 left chmod by descriptor:
+    `fchmod` on a read-only descriptor made the operator's check script and its folder 0777, for any local user to
+    rewrite what the next runs execute. On a writable host a run of the gateway's own user changes no mode."""
+    import subprocess
+    import sys
+
+    from tests.security.test_weak_sandbox_own_user import _as_gateway_user
+    from tierwise.sandbox import identity, landlock
+
+    if landlock.abi() < 1:
+        unavailable("this kernel has no Landlock: such a run opens what its user may, its folders' modes included")
+    _, src, prepared = _as_gateway_user()
+    folder = tempfile.mkdtemp(prefix="tw-r25a-scripts-")
+    try:
+        with open(os.path.join(folder, "check.py"), "w") as fh:
+            fh.write(MODES_BY_DESCRIPTOR)
+        os.chmod(folder, 0o755)
+        os.chmod(os.path.join(folder, "check.py"), 0o644)
+        for path in (folder, os.path.join(folder, "check.py")):
+            os.chown(path, GATEWAY_UID, GATEWAY_UID)
+        r = subprocess.run([sys.executable, "-c", BOUND_FOLDER_GATEWAY, src, folder], capture_output=True, text=True,
+                           timeout=180, cwd="/tmp", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                           preexec_fn=lambda: identity.switch(prepared))
+        modes = (os.stat(folder).st_mode & 0o777, os.stat(os.path.join(folder, "check.py")).st_mode & 0o777)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert r.returncode == 0 and "landlock" in r.stdout, (r.stdout, r.stderr[-2000:])
+    assert modes == (0o755, 0o644), (oct(modes[0]), oct(modes[1]), r.stdout)
+    for name in ("its script made world-writable", "its folder made world-writable"):
+        assert f"{name} refused 1" in r.stdout, r.stdout

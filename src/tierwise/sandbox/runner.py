@@ -137,8 +137,11 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             if entry in files:
                 entry = os.path.join(folder, entry)
             argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-            # (compiled once; on a writable host no chmod/chown/times by path: seccomp_filter.PATH_METADATA)
-            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only)
+            # (compiled once; on a writable host no chmod/chown/times by path when the run is the gateway's own user
+            # or root: seccomp_filter.PATH_METADATA. A run switched to a user of its own (a root gateway without
+            # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
+            # there, shutil.copy, copy2 and copytree failed with EPERM.)
+            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None)
             if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "

@@ -137,10 +137,16 @@ RLIMIT_CORE = 4
 RWF_NOWAIT = 0x08
 # A file's metadata changed by its path: Landlock (tierwise.sandbox.landlock) bounds what a weak run opens, not
 # chmod, chown or times, so a weak run of a gateway that is not root with no mount namespace (the host writable as
-# its user) made its user's 0600 SSH key 0644 and its home 0777 (session 25). Refused there; on a descriptor
-# (fchmod, fchown, futimens: only a file it could open, its folder's) they stay. Elsewhere the host is read-only.
+# its user) made its user's 0600 SSH key 0644 and its home 0777 (session 25). Refused there, by descriptor too
+# (DESCRIPTOR_METADATA). Elsewhere the host is read-only;
+# a run switched to a user of its own keeps them (sandbox.runner: it owns only its folder; shutil.copy needs them).
 PATH_METADATA = ("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "futimesat",
                  "removexattr", "lremovexattr")
+# ... and by a descriptor (review25a): Landlock lets the run open for reading the interpreter's installation and the
+# folders bound in, which are often its user's (pyenv or uv in the home; an ensemble's scripts): `fchmod` on such a
+# read-only descriptor made the operator's check script and its folder 0777 (any local user could then rewrite what
+# the next runs execute). Refused with PATH_METADATA; a run there cannot change a mode or time at all.
+DESCRIPTOR_METADATA = ("fchmod", "fchown", "fremovexattr")
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -179,9 +185,8 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
     if no_path_metadata:
-        for name in PATH_METADATA:
+        for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)
-        _rule(f, eperm, "utimensat", sc.Arg(1, sc.NE, 0))  # a path (NULL: futimens on the descriptor)
     for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
     for name, at in AIMED_AT_A_PID:
