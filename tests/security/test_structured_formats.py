@@ -116,7 +116,7 @@ FORMATS: dict[str, tuple[Any, list[str]]] = {  # format → (the pydantic type t
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_the_check_refuses_exactly_what_pydantic_refuses(fmt):
-    """Every format a pydantic model emits and OpenAI's strict mode honours, against the laxest pydantic type
+    """Every format verifiers/json_formats.py checks as pydantic does, against the laxest pydantic type
     that emits it: the gateway's check (strict_tools' cached validators, which structured output uses) and
     `model_validate_json` agree on every value."""
     t, values = FORMATS[fmt]
