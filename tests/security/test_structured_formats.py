@@ -17,7 +17,7 @@ import pydantic
 import pytest
 
 from tests.doubles import Reply
-from tests.gateway.conftest import oai
+from tests.gateway.conftest import ant, oai
 from tests.security.test_structured_output import one_write
 from tierwise.wire.strict_tools import _schema_reason
 
@@ -131,3 +131,11 @@ def test_the_check_refuses_exactly_what_pydantic_refuses(fmt):
             pydantic_ok = False
         refused = asyncio.run(_schema_reason(schema, {"v": value}))
         assert (refused is None) == pydantic_ok, (fmt, value, refused)
+
+
+def test_an_anthropic_clients_output_format_too(two_tier, openai_up, anthropic_up):
+    """`messages.parse(output_format=Booking)`: the anthropic SDK validates with the model as well."""
+    g = _route(two_tier, openai_up, anthropic_up, Reply(text=json.dumps({**LOCAL, "when": "yesterday"})))
+    done = ant(g).messages.parse(model="main", max_tokens=200, output_format=Booking,
+                                 messages=[{"role": "user", "content": "book it"}])
+    assert done.parsed_output == FRONTIER
