@@ -28,6 +28,7 @@ from referencing.exceptions import Unresolvable
 
 from tierwise.canonical import Request, Response
 from tierwise.verifiers.base import Verdict, VerifyContext
+from tierwise.verifiers.json_formats import format_checker
 from tierwise.verifiers.offload import CHECK_TIMEOUT_S, REGEX_TIMEOUT_S, off_loop
 from tierwise.verifiers.text import json_candidate
 
@@ -126,7 +127,8 @@ class JsonSchemaVerifier:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
         timed = jsonschema.validators.extend(cls, {k: _counted(_TIMED.get(k, v)) for k, v in cls.VALIDATORS.items()})
-        return timed(schema, format_checker=cls.FORMAT_CHECKER)
+        # Formats as the client's pydantic model parses them (verifiers/json_formats.py).
+        return timed(schema, format_checker=format_checker(cls.FORMAT_CHECKER))
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
         validator = self._validator

@@ -28,8 +28,9 @@ is known and the whole text has passed its schema. A thinking or tool block rele
 model's thoughts are not held).
 
 The schema is the client's and the text the model's: the check runs off the event loop, bounded in work, with
-cached validators (strict_tools._check, verifiers/json_check.py). A schema that is not JSON Schema, or a check
-that cannot finish, leaves the JSON check only.
+cached validators (strict_tools._check, verifiers/json_check.py); string `format`s (`date-time`, `uuid`, …) are
+checked as pydantic's JSON mode parses them, which is what `.parse` does (verifiers/json_formats.py). A schema
+that is not JSON Schema, or a check that cannot finish, leaves the JSON check only.
 """
 
 from __future__ import annotations
