@@ -144,7 +144,7 @@ class ServerLimits(_Strict):
                                  "connection that is not running a request is closed (also kept below the "
                                  "process's open-file limit)")
     max_body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024, description="request-body bytes held "
-                                          "across all requests at once (with client keys, one key at most half); "
+                                          "across all requests at once (with two client keys or more, one key at most half); "
                                           "beyond it new requests get 503 + Retry-After")
     max_json_depth: int = Field(64, ge=4, le=200, description="nesting depth of a JSON request body (the "
                                 "upstream encoder fails past about 250)")

@@ -358,3 +358,32 @@ def test_upstream_error_during_probe_still_reopens(g, anthropic_up):
     _run(g, call)
     assert dep.breaker.state == "open"
 
+
+
+def test_a_gateway_with_one_client_key_keeps_its_whole_body_budget(gateway, openai_up, anthropic_up, monkeypatch):
+    """The per-key share of `max_body_bytes_in_flight` protects one key from another; a gateway with a single client
+    key (one user, or one app behind it) has no other key to protect, and its own fourth upload got 503 at half the
+    budget (review25b). With one key the whole budget is that key's, as on an open gateway."""
+    monkeypatch.setenv("TW_BB_ONE", "sk-gw-body-oneoneoneoneoneoneone")
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["frontier"]})
+    cfg["server"] = {"max_body_bytes": 100_000, "limits": {"max_body_bytes_in_flight": 250_000},
+                     "api_keys_env": ["TW_BB_ONE"]}
+    anthropic_up.default = Reply(text="ok")
+    gw = gateway(cfg)
+    held = []
+    for _ in range(2):  # two slow uploads of the same key, 80 kB of their 100 kB each sent
+        s = socket.create_connection(("127.0.0.1", gw.port))
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"x-api-key: sk-gw-body-oneoneoneoneoneoneone\r\ncontent-length: 100000\r\n\r\n{" + b" " * 79_999)
+        held.append(s)
+        time.sleep(0.2)
+    try:
+        deadline = time.monotonic() + 10
+        while gw.app.in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        body = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"' + b"x" * 60_000 + b'"}]}'
+        r = post(gw, "/v1/messages", body, **{"x-api-key": "sk-gw-body-oneoneoneoneoneoneone"})
+        assert r.status_code == 200, r.text  # 160 kB + 60 kB is within the 250 kB budget
+    finally:
+        for s in held:
+            s.close()

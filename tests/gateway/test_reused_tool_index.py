@@ -75,3 +75,41 @@ def test_a_call_in_pieces_at_its_own_index_is_still_one_call(two_tier, openai_up
                                 messages=[{"role": "user", "content": "q"}]) as s:
         message = s.get_final_message()
     assert [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"] == [EXPECTED[0]]
+
+
+def _ant_calls(g, stream: str, openai_up) -> list:
+    openai_up.script(Raw(body=stream, content_type="text/event-stream"))
+    tools = [{"name": n, "description": n, "input_schema": {"type": "object"}} for n in NAMES]
+    with ant(g).messages.stream(model="main", max_tokens=100, tools=tools,
+                                messages=[{"role": "user", "content": "q"}]) as s:
+        message = s.get_final_message()
+    return [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
+
+
+def test_a_call_whose_id_changes_between_its_pieces_is_still_one_call(two_tier, openai_up):
+    """Some servers give the later pieces of one call another id, without its name (Poolside's API,
+    poolsideai/pool#9; mlx-openai-server before its PR #216): a new id without a name continues the call
+    at that index; only a new id with a name (Ollama's calls, each whole) starts another one."""
+    g = _gateway(two_tier)
+    piece = {"tool_calls": [{"index": 0, "id": "call_x2", "function": {"arguments": ': "a.py"}'}}]}
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(_call("call_x1", "write_file", '{"path"')),
+                      _chunk(piece), _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    assert _ant_calls(g, stream, openai_up) == [("call_x1", "write_file", {"path": "a.py"})]
+
+
+def test_parallel_calls_with_their_own_indices_and_ids_on_the_first_piece_only(two_tier, openai_up):
+    """OpenAI's and vLLM's shape: index 0, 1, each id and name on its first piece only, pieces interleaved."""
+    g = _gateway(two_tier)
+
+    def tc(i: int, call_id: str | None, name: str | None, args: str) -> dict:
+        d: dict = {"index": i, "function": {"arguments": args}}
+        if call_id:
+            d.update(id=call_id, type="function")
+            d["function"]["name"] = name
+        return {"tool_calls": [d]}
+
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(tc(0, "call_a", "write_file", '{"path": ')),
+                      _chunk(tc(0, None, None, '"a.py"}')), _chunk(tc(1, "call_b", "read_file", '{"path"')),
+                      _chunk(tc(1, None, None, ': "c.py"}')), _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    assert _ant_calls(g, stream, openai_up) == [("call_a", "write_file", {"path": "a.py"}),
+                                                ("call_b", "read_file", {"path": "c.py"})]

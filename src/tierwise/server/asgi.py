@@ -120,8 +120,11 @@ class App:
         self.limits = gateway.cfg.server.limits
         self.big_bodies = asyncio.Semaphore(1)  # bodies over BIG_BODY_BYTES parsed and decoded one at a time
         self.keyring = KeyRing(gateway.cfg.server)
-        in_flight = self.limits.max_body_bytes_in_flight  # with keys, one key holds at most half of it
-        self.budget = BodyBudget(in_flight, max(in_flight // 2, self.max_body) if self.keyring.required else None)
+        # With two client keys or more, one key holds at most half of it; a single key has no other to be kept
+        # from (its own fourth upload got 503 at half the budget), nor has an open gateway.
+        in_flight = self.limits.max_body_bytes_in_flight
+        several = len({scope.name for _, scope in self.keyring.keys}) > 1
+        self.budget = BodyBudget(in_flight, max(in_flight // 2, self.max_body) if several else None)
         self.auth_required = self.keyring.required
         self.reachability = health.Reachability()
         self._openapi: dict[KeyScope | None, bytes] = {}

@@ -217,17 +217,20 @@ class StreamDecoder:
                     given = ti
                     if self.reused:
                         ti = self.reused.get(ti, ti)
-                if isinstance(tid, str) and tid and ti in self.tools and self.call_ids.get(ti, tid) != tid:
-                    # A new id at the index of a call already started: another call. Ollama numbers every call of
-                    # a stream 0 (ollama/ollama#15457, #15497): the second call's arguments were added to the
-                    # first's (`{"a": 1}{"b": 2}`), or the call was dropped, for Anthropic and Responses clients.
+                fn = tc.get("function") or {}
+                if isinstance(tid, str) and tid and ti in self.tools and self.call_ids.get(ti, tid) != tid and \
+                        fn.get("name"):
+                    # A new id and a name at the index of a call already started: another call. Ollama numbers
+                    # every call of a stream 0 (ollama/ollama#15457, #15497): the second call's arguments were added
+                    # to the first's (`{"a": 1}{"b": 2}`), or the call was dropped, for Anthropic and Responses
+                    # clients. A new id without a name continues the call: some servers give one call's later
+                    # pieces another id (poolsideai/pool#9, mlx-openai-server before its PR #216).
                     known = self.tool_ids.get(tid)
                     if known is None:
                         known = REUSED + len(self.tools)
                         if given is not None:
                             self.reused[given] = known  # what comes next at that index continues this call
                     ti = known
-                fn = tc.get("function") or {}
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
                     self.call_ids.setdefault(ti, tid)
