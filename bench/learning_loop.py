@@ -317,6 +317,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--within", action=argparse.BooleanOptionalAction, default=None,
                     help="within-type signal: each request takes the tier its own acceptance estimate calls for "
                          "(its type's, moved by the prompt's length with a per-type slope learned from the verdicts)")
+    ap.add_argument("--within-moved-back", choices=["signal", "type"], default="signal",
+                    help="with --within: a type moved back to the frontier still split by its prompt signal (signal, "
+                         "the default) or served on its type's tier until it moves local again (type)")
     ap.add_argument("--per-request", action="store_true",
                     help="with --within: value a verdict by the requests whose tier it can change (value.per_request)")
     ap.add_argument("--request-model", choices=["none", "text"], default=None,
@@ -413,7 +416,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "move_back": args.move_back, "move_back_credible": args.move_back_credible,
                      "drift_restart": args.drift_restart, "drift_p0_credible": None if args.drift_p0_credible in (None, "mean") else float(args.drift_p0_credible),
                      "move_back_keep": args.move_back_keep},
-        "within": {"enabled": args.within},
+        "within": {"enabled": args.within, "moved_back": args.within_moved_back},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,

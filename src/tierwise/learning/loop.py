@@ -162,11 +162,16 @@ class LearningLoop:
         feats = None
         if z is not None or (read and rm is not None and rm.ready):
             st = self.boundary.state(task_type)
-            accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             # a type the boundary has moved back to the frontier (a drift, or its acceptance fell below the target:
             # it has moved, `total_judged > judged`, and is on the frontier) is left to its own evidence until it
             # moves local again: verdicts pooled over every type must not keep serving it locally
             moved_back = st.tier == "frontier" and st.total_judged > st.judged
+            if moved_back and self.settings.within.moved_back == "type":
+                # nor its prompt signal: a move back by the below-target rule keeps the pre-drift verdicts, so the
+                # type's mean can sit just under the target and the slope lift a fixed share of its requests over it
+                accept = own = st.mean()
+            else:
+                accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             q = None
             if read and rm is not None and rm.ready and not moved_back:
                 feats = rm.features(text or "", task_type)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,10 @@ class WithinSettings(BaseModel):
     prior_sd: float = Field(1.0, gt=0.0, le=100.0, description=(
         "standard deviation of the normal prior on a type's slope (per standard deviation of the signal)"))
     window: int = Field(500, ge=10, le=100_000, description="latest verdicts of a type its slope is fitted on")
+    moved_back: Literal["signal", "type"] = Field("signal", description=(
+        "a task type the boundary has moved back to the frontier: `signal` (the default) still lets the prompt "
+        "signal send its requests local; `type` leaves them to the type's own tier until it moves local again "
+        "(as the text model already is)"))
 
 
 @dataclass
