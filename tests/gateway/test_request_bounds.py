@@ -310,17 +310,9 @@ def test_one_key_cannot_hold_every_body_byte_in_flight(gateway, openai_up, anthr
                      "api_keys_env": ["TW_BB_A", "TW_BB_B"]}
     anthropic_up.default = Reply(text="ok")
     gw = gateway(cfg)
-    held = []
-    for _ in range(3):  # key B: three slow uploads that sent 80 kB of their 100 kB each and stopped
-        s = socket.create_connection(("127.0.0.1", gw.port))
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-                  b"x-api-key: sk-gw-body-bbbbbbbbbbbbbbbbbbbb\r\ncontent-length: 100000\r\n\r\n{" + b" " * 79_999)
-        held.append(s)
-        time.sleep(0.2)
+    # key B: three slow uploads that sent 80 kB of their 100 kB each and stopped
+    held = _stalled_uploads(gw, "sk-gw-body-bbbbbbbbbbbbbbbbbbbb", 3)
     try:
-        deadline = time.monotonic() + 10
-        while gw.app.in_flight < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
         body = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"' + b"x" * 60_000 + b'"}]}'
         r = post(gw, "/v1/messages", body, **{"x-api-key": "sk-gw-body-aaaaaaaaaaaaaaaaaaaa"})
         assert r.status_code == 200, r.text  # key A's request is served while key B's uploads wait
@@ -370,20 +362,26 @@ def test_a_gateway_with_one_client_key_keeps_its_whole_body_budget(gateway, open
                      "api_keys_env": ["TW_BB_ONE"]}
     anthropic_up.default = Reply(text="ok")
     gw = gateway(cfg)
-    held = []
-    for _ in range(2):  # two slow uploads of the same key, 80 kB of their 100 kB each sent
-        s = socket.create_connection(("127.0.0.1", gw.port))
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-                  b"x-api-key: sk-gw-body-oneoneoneoneoneoneone\r\ncontent-length: 100000\r\n\r\n{" + b" " * 79_999)
-        held.append(s)
-        time.sleep(0.2)
+    held = _stalled_uploads(gw, "sk-gw-body-oneoneoneoneoneoneone", 2)  # two slow uploads of the same key
     try:
-        deadline = time.monotonic() + 10
-        while gw.app.in_flight < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
         body = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"' + b"x" * 60_000 + b'"}]}'
         r = post(gw, "/v1/messages", body, **{"x-api-key": "sk-gw-body-oneoneoneoneoneoneone"})
         assert r.status_code == 200, r.text  # 160 kB + 60 kB is within the 250 kB budget
     finally:
         for s in held:
             s.close()
+
+
+def _stalled_uploads(gw, key: str, n: int) -> list[socket.socket]:
+    """`n` uploads with key `key` that sent 80 kB of their 100 kB each and stopped, once the gateway holds them all."""
+    held = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", gw.port))
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"x-api-key: " + key.encode() + b"\r\ncontent-length: 100000\r\n\r\n{" + b" " * 79_999)
+        held.append(s)
+        time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while gw.app.in_flight < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return held

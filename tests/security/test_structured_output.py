@@ -184,6 +184,14 @@ def test_no_target_left_is_an_error_in_the_clients_schema(two_tier, openai_up, a
 
 # ------------------------------------------------------------------------------------------------- Responses API
 
+def _drained(stream_manager: Any, final: str) -> Any:
+    """Read an SDK stream helper to its end and return its final object (`get_final_response`/`get_final_message`)."""
+    with stream_manager as s:
+        for _ in s:
+            pass
+        return getattr(s, final)()
+
+
 # Streamed, an answer that begins as JSON and breaks the schema only at its end moves on only when nothing of it
 # reached the client yet (the whole stream in one read): which it is depends on the upstream's writes, so the
 # stream cases below are those that fail at their first piece.
@@ -192,13 +200,7 @@ def test_no_target_left_is_an_error_in_the_clients_schema(two_tier, openai_up, a
 def test_responses_parse_gets_the_next_targets_object(two_tier, openai_up, anthropic_up, case, stream):
     g = _route(two_tier, openai_up, anthropic_up, Reply(text=WRONG[case]))
     kw = {"model": "main", "input": "weather in Paris?", "text_format": Weather}
-    if stream:
-        with oai(g).responses.stream(**kw) as s:
-            for _ in s:
-                pass
-            done = s.get_final_response()
-    else:
-        done = oai(g).responses.parse(**kw)
+    done = _drained(oai(g).responses.stream(**kw), "get_final_response") if stream else oai(g).responses.parse(**kw)
     assert done.output_parsed == FRONTIER
 
 
@@ -212,13 +214,7 @@ def test_an_anthropic_clients_output_format_moves_on_too(two_tier, openai_up, an
     g = _route(two_tier, openai_up, anthropic_up, Reply(text=WRONG[case]))
     kw: dict[str, Any] = {"model": "main", "max_tokens": 200, "output_format": Weather,
                           "messages": [{"role": "user", "content": "weather in Paris?"}]}
-    if stream:
-        with ant(g).messages.stream(**kw) as s:
-            for _ in s:
-                pass
-            done = s.get_final_message()
-    else:
-        done = ant(g).messages.parse(**kw)
+    done = _drained(ant(g).messages.stream(**kw), "get_final_message") if stream else ant(g).messages.parse(**kw)
     assert done.parsed_output == FRONTIER
 
 
