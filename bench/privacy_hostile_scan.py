@@ -9,9 +9,9 @@ grid test of spaced rows) and at the older ones (spaced runs, ` @ `). Structured
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 import time
+
+from privacy_plain_findings import detector  # the detector of a given source tree, NER off
 
 MB = 1_000_000
 
@@ -33,20 +33,6 @@ def shapes() -> dict[str, str]:
         "a @ ": fill("a @ "),
         "ordinary code": "",  # filled by main from this file's own text
     }
-
-
-def detector(src: str):  # noqa: ANN201
-    for name in [m for m in sys.modules if m == "tierwise" or m.startswith("tierwise.")]:
-        del sys.modules[name]
-    sys.path.insert(0, src)
-    try:
-        detect = importlib.import_module("tierwise.privacy.detect")
-        cfg = importlib.import_module("tierwise.privacy.detect_config")
-    finally:
-        sys.path.remove(src)
-    return detect.Detector(cfg.DetectionConfig.model_validate({
-        "classes": {"all": {"detectors": list(cfg.BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
