@@ -265,11 +265,7 @@ def test_body_bytes_in_flight_are_bounded_with_retry_after(gateway, openai_up, a
         small = b'{"model":"main","max_tokens":5,"messages":[{"role":"user","content":"q"}]}'
         assert post(gw, "/v1/messages", small).status_code == 200  # small requests still fit
     finally:
-        for s in held:
-            s.close()
-    deadline = time.monotonic() + 5
-    while gw.app.budget.held and time.monotonic() < deadline:
-        time.sleep(0.02)
+        _close_and_wait_for_release(gw, held)
     assert gw.app.budget.held == 0
     assert post(gw, "/v1/messages", body).status_code == 200
 
@@ -320,11 +316,7 @@ def test_one_key_cannot_hold_every_body_byte_in_flight(gateway, openai_up, anthr
         err = anthropic_error(r, 503)  # key B is past its share
         assert "max_body_bytes_in_flight" in err["message"]
     finally:
-        for s in held:
-            s.close()
-    deadline = time.monotonic() + 5
-    while gw.app.budget.held and time.monotonic() < deadline:
-        time.sleep(0.02)
+        _close_and_wait_for_release(gw, held)
     assert gw.app.budget.held == 0 and not gw.app.budget.by_key
 
 
@@ -385,3 +377,12 @@ def _stalled_uploads(gw, key: str, n: int) -> list[socket.socket]:
     while gw.app.in_flight < n and time.monotonic() < deadline:
         time.sleep(0.02)
     return held
+
+
+def _close_and_wait_for_release(gw, held: list[socket.socket]) -> None:
+    """Close the stalled uploads and give the gateway up to 5 s to hand their body bytes back."""
+    for s in held:
+        s.close()
+    deadline = time.monotonic() + 5
+    while gw.app.budget.held and time.monotonic() < deadline:
+        time.sleep(0.02)
