@@ -141,7 +141,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # or root: seccomp_filter.PATH_METADATA. A run switched to a user of its own (a root gateway without
             # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
             # there, shutil.copy, copy2 and copytree failed with EPERM.)
-            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None)
+            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None,
+                                              not read_only)
             if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
@@ -165,7 +166,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
             switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
-                                                           stage=identity.PROC_STAGE if read_only else None),
+                                                           stage=identity.PROC_STAGE if read_only else None,
+                                                           files=weak.top_files() if read_only else ()),
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:
