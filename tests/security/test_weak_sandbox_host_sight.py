@@ -16,7 +16,7 @@ from tests.security.sandbox_programs import attempt_prelude, weak_only  # noqa: 
 from tierwise.commands.doctor import sandbox_report
 from tierwise.config import Config
 from tierwise.errors import ConfigError
-from tierwise.sandbox import SandboxLimits, backend, landlock, run_python
+from tierwise.sandbox import SandboxLimits, backend, cgroup, landlock, run_python, weak
 from tierwise.sandbox.backend import SandboxUnavailable
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -124,3 +124,37 @@ async def test_a_weak_run_under_landlock_alone_reads_no_extended_attribute_by_pa
         assert f"{name} refused 95" in r.stdout, r.stdout
     assert "own file copied with its metadata ANSWERED" in r.stdout, r.stdout
     assert "own file's names by descriptor ANSWERED" in r.stdout, r.stdout
+
+
+FILL = """
+import os
+made = 0
+try:
+    while made < 48:  # 768 MB at most, 16 MB a file (RLIMIT_FSIZE)
+        fd = os.open(f"f{made}", os.O_CREAT | os.O_WRONLY, 0o600)
+        os.posix_fallocate(fd, 0, 16 << 20)
+        os.close(fd)
+        made += 1
+except OSError as e:
+    print("stopped", e.errno)
+print("MADE", made)
+"""
+
+
+async def test_a_weak_run_under_landlock_alone_cannot_fill_the_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a mount namespace the run's folder was on the host's disk, bounded per file (16 MB) and not in sum:
+    fallocate made 1 GB in 24 ms, the disk in seconds. Where the run has a memory cgroup its folder is now on the
+    shared-memory tmpfs, whose pages its cgroup is charged for: it stops at memory + folder (here 256 + 64 MB) and
+    the kernel kills it there (out_of_memory), nothing past it written."""
+    if landlock.abi() < 1:
+        unavailable("this kernel has no Landlock")
+    if not any(place.controller == "memory" for place in cgroup.places()[0]):
+        unavailable("runs get no memory cgroup here")
+    if weak.memory_folder_root() is None:
+        unavailable("/dev/shm is not a writable tmpfs here")
+    monkeypatch.setattr(backend, "weak_read_only_host", functools.cache(lambda: False))  # (configure clears it)
+    r = await run_python(FILL, limits=LIMITS, audit_hook=False)
+    assert "landlock" in r.layers and "cgroup_memory" in r.layers, r.layers
+    made = int(r.stdout.split("MADE", 1)[1]) if "MADE" in r.stdout else None
+    assert r.out_of_memory or (made is not None and made * 16 <= 256 + 64), (r.stdout, r.stderr[-500:])
+    assert made is None or made < 48, r.stdout
