@@ -1,6 +1,6 @@
-"""What covering the regular files at the top of the host (session 26, `Staging.files`) costs a weak run's start
-(root gateway, host read-only): the child's setup between fork and exec with session 25's covers and Landlock,
-without and with the file covers, in interleaved pairs of spawns of `true` (weak_host_view_cost.spawn). Prints each
+"""What session 26's covers cost a weak run's start (root gateway, host read-only): the regular files at the top of
+the host (`Staging.files`) and the interpreter's site-packages (`Staging.inside`). The child's setup between fork and
+exec with session 25's covers and Landlock, without and with them, in interleaved pairs of spawns of `true` (weak_host_view_cost.spawn). Prints each
 side's median and the per-pair ratio's median and quartiles.
 
     PYTHONPATH=src nice -n 5 .venv/bin/python bench/weak_top_files_cost.py [pairs]
@@ -22,7 +22,7 @@ from tierwise.sandbox import bwrap, identity, weak
 def prepared(files: bool, folder: str, user: identity.User) -> tuple:
     hide, shown = weak.masks([folder, weak.prefix(), bwrap.interpreter()])
     staging = identity.plan([weak.prefix(), *shown], user, hide, stage=identity.PROC_STAGE,
-                            files=weak.top_files() if files else ())
+                            files=weak.top_files() if files else (), inside=weak.private_inside() if files else ())
     return (identity.switcher(user, staging, identity.run_folder(folder, {}, 1 << 20, user)),
             weak.landlock_rules(folder, TRUE, []))
 
@@ -40,9 +40,10 @@ def main(pairs: int) -> None:
                 side[1].append(spawn(*side[0], folder))
         ratios = sorted(y / x for x, y in zip(a, b, strict=True))
         q = statistics.quantiles(ratios, n=4)
-        print(f"{pairs} pairs: without file covers median {statistics.median(a) * 1000:.2f} ms, with "
+        print(f"{pairs} pairs: without session 26's covers median {statistics.median(a) * 1000:.2f} ms, with "
               f"{statistics.median(b) * 1000:.2f} ms; per-pair ratio median {statistics.median(ratios):.2f} "
-              f"(quartiles {q[0]:.2f}-{q[2]:.2f}); files covered {len(weak.top_files())}")
+              f"(quartiles {q[0]:.2f}-{q[2]:.2f}); files covered {len(weak.top_files())}, "
+              f"folders {len(weak.private_inside())}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -158,3 +158,32 @@ async def test_a_weak_run_under_landlock_alone_cannot_fill_the_disk(monkeypatch:
     made = int(r.stdout.split("MADE", 1)[1]) if "MADE" in r.stdout else None
     assert r.out_of_memory or (made is not None and made * 16 <= 256 + 64), (r.stdout, r.stderr[-500:])
     assert made is None or made < 48, r.stdout
+
+
+PACKAGES = """
+import os, sys
+packages = os.path.join(os.path.dirname(os.__file__), "site-packages")
+print("PACKAGES", sorted(os.listdir(packages)))
+import json, ssl, zoneinfo  # the standard library beside it
+print("stdlib", json.dumps(zoneinfo.ZoneInfo("Europe/Stockholm").key), ssl.OPENSSL_VERSION_NUMBER > 0)
+"""
+
+
+@pytest.mark.parametrize("lock", ["landlock", "no landlock"])
+async def test_a_weak_run_sees_no_installed_package_as_a_bubblewrap_run(
+        monkeypatch: pytest.MonkeyPatch, lock: str) -> None:
+    """bubblewrap covers the interpreter's `site-packages` (its runs are `-I -S`); the weak run with the host
+    read-only showed it again with the interpreter's installation, and listed and read every installed package.
+    Now it is covered by an empty tmpfs once the installation is shown (`identity.Staging.inside`): an empty
+    listing, the standard library beside it untouched."""
+    if not backend.weak_read_only_host():
+        unavailable("the weak sandbox cannot make a mount namespace here: its host is not read-only, nor hidden")
+    if lock == "no landlock":
+        monkeypatch.setattr(landlock, "abi", lambda: 0)
+    installed = os.path.join(os.path.dirname(os.__file__), "site-packages")
+    if not os.path.isdir(installed) or not os.listdir(installed):
+        unavailable("this interpreter has no installed packages to hide")
+    r = await run_python(PACKAGES, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "PACKAGES []" in r.stdout, r.stdout
+    assert 'stdlib "Europe/Stockholm" True' in r.stdout, r.stdout

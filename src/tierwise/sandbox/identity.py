@@ -269,10 +269,11 @@ class Staging:
     covers: tuple[bytes, ...]  # the hiding folders, outermost first
     paths: tuple[tuple[bytes, bool], ...]  # what to make under the covers, parents first (path, folder)
     files: tuple[bytes, ...] = ()  # regular files covered by an empty, unreadable one (the weak sandbox: top_files)
+    inside: tuple[bytes, ...] = ()  # folders inside a source shown again, covered after it (the weak sandbox: site-packages)
 
 
 def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = (), *,
-         stage: str | None = None, files: Sequence[str] = ()) -> Staging | None:
+         stage: str | None = None, files: Sequence[str] = (), inside: Sequence[str] = ()) -> Staging | None:
     """The staging that shows `sources` (real paths) to `user` at their own paths; None: no need.
     A source unreadable in itself (a 0700 folder of root's) is left as it is: only the folders
     above it are what the user could not pass. `masks` (the weak sandbox: the gateway's working
@@ -281,10 +282,10 @@ def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = (), *
     sandbox, which covers the temporary folder too, stages on /proc (PROC_STAGE), hidden afterwards anyway.
     Remembered per set of sources (~170 us of stat calls each time otherwise): a folder's modes changed while
     the gateway runs take a restart. `files`: regular files (not folders: a tmpfs cannot cover them) covered by an
-    empty file of mode 0 (with `masks` only)."""
+    empty file of mode 0, `inside`: folders in a source covered by an empty tmpfs once it is shown (with `masks` only)."""
     if user is None and not masks:
         return None
-    return _plan(tuple(sources), user, tuple(masks), stage, tuple(files) if masks else ())
+    return _plan(tuple(sources), user, tuple(masks), stage, tuple(files) if masks else (), tuple(inside) if masks else ())
 
 
 def _under(path: str, folder: str) -> bool:
@@ -293,7 +294,7 @@ def _under(path: str, folder: str) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = (),
-          stage: str | None = None, files: tuple[str, ...] = ()) -> Staging | None:
+          stage: str | None = None, files: tuple[str, ...] = (), inside: tuple[str, ...] = ()) -> Staging | None:
     hidden: dict[str, str] = {}
     for src in dict.fromkeys(sources):
         around = [c for c in (_hiding_ancestor(src, user) if user is not None else None,
@@ -315,7 +316,8 @@ def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = 
         for i in range(1, len(parts) + 1):
             made.setdefault(os.path.join(outer, *parts[:i]), folder or i < len(parts))
     return Staging(root.encode(), tuple(staged), tuple(c.encode() for c in covers),
-                   tuple((p.encode(), d) for p, d in made.items()), tuple(f.encode() for f in files))
+                   tuple((p.encode(), d) for p, d in made.items()), tuple(f.encode() for f in files),
+                   tuple(f.encode() for f in inside))
 
 
 class _Libc:
@@ -426,6 +428,8 @@ def switch(prepared: tuple | None) -> None:
             os.close(os.open(empty, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0))
             for path in staging.files:
                 libc.check(libc.mount(empty, path, None, MS_BIND, None), "a file covered")
+        for path in staging.inside:
+            libc.check(libc.mount(b"tmpfs", path, b"tmpfs", 0, b"mode=0755,size=4k,nr_inodes=16"), "a folder covered")
     if folder is not None:
         # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
         # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,

@@ -170,7 +170,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
             switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
                                                            stage=identity.PROC_STAGE if read_only else None,
-                                                           files=weak.top_files() if read_only else ()),
+                                                           files=weak.top_files() if read_only else (),
+                                                           inside=weak.private_inside() if read_only else ()),
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:

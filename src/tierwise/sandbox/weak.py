@@ -192,6 +192,13 @@ def top_files() -> tuple[str, ...]:
     return tuple(sorted(p for p in (os.path.join("/", n) for n in names) if os.path.isfile(p) and not os.path.islink(p)))
 
 
+def private_inside() -> tuple[str, ...]:
+    """Folders inside the interpreter's installation a weak run does not see, as bubblewrap's (bwrap.layout, `masks`):
+    the installed packages (`site-packages`; the run's interpreter is `-I -S`). A weak run listed and read them."""
+    packages = os.path.join(os.path.dirname(os.__file__), "site-packages")
+    return (os.path.realpath(packages),) if os.path.isdir(packages) and not os.path.islink(packages) else ()
+
+
 def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The host's folders to hide from a weak run whose host is read-only, as bubblewrap hides them (`host_covers`:
     every folder at the top but the system's; and the gateway's working folder and home, wherever they are: a run,
