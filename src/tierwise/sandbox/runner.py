@@ -133,7 +133,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
         # On the host's disk (no mount namespace), the folder goes to a tmpfs charged to the run's memory cgroup where
         # there is one (weak.memory_folder_root): the disk has no bound on the sum of the run's files.
-        root = None if read_only or not _memory_cgroups() else await asyncio.to_thread(weak.memory_folder_root)
+        root = None if read_only or not cgroup.per_run_memory() else await asyncio.to_thread(weak.memory_folder_root)
         folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user, root)
         proc = group = None
         try:
@@ -191,11 +191,6 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             if group is not None:
                 await group.remove()
             await weak.remove_folder(folder)
-
-
-def _memory_cgroups() -> bool:
-    """Whether each run gets a memory cgroup of its own here."""
-    return any(place.controller == "memory" for place in cgroup.places()[0])
 
 
 @contextlib.asynccontextmanager
