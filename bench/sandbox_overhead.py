@@ -2,10 +2,11 @@
 
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py [--runs 20] [--module tierwise.sandbox]
     PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --verify [--runs 20]
-    PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --weak [--runs 20] [--as-uid 61000]
+    PYTHONPATH=src .venv/bin/python bench/sandbox_overhead.py --weak [--runs 20] [--as-uid 61000] [--host-in-sight]
 
 `--module tierwise.verifiers.sandbox` measures the old unshare jail on a checkout that still has it.
-`--weak` measures the weak sandbox (bubblewrap hidden, `allow_weak`). `--verify` measures whole `python_code` verifications with tests (compile + run), alternating the
+`--weak` measures the weak sandbox (bubblewrap hidden, `allow_weak`); with `--host-in-sight` as where no mount namespace
+can be made (Landlock alone: a root gateway without CAP_SYS_ADMIN). `--verify` measures whole `python_code` verifications with tests (compile + run), alternating the
 tests in the answer's process (`isolation: shared`) and in a checker process (`split`).
 """
 
@@ -67,6 +68,8 @@ if __name__ == "__main__":
     p.add_argument("--weak", action="store_true", help="the weak sandbox (as without bubblewrap)")
     p.add_argument("--as-uid", type=int, help="(run as root) measure as a gateway of this uid, which is not root: "
                    "the interpreter's folders staged for it as the sandbox stages its own user")
+    p.add_argument("--host-in-sight", action="store_true", help="(with --weak) as a gateway that can make no mount "
+                   "namespace: the host not read-only, Landlock alone")
     a = p.parse_args()
     if a.as_uid is not None:
         import os
@@ -91,4 +94,8 @@ if __name__ == "__main__":
 
         bwrap.bwrap_path = lambda: None
         sandbox.configure(allow_weak=True)
+        if a.host_in_sight:
+            from tierwise.sandbox import backend
+
+            backend.weak_read_only_host = lambda: False
     asyncio.run(verify(a.runs) if a.verify else main(a.module, a.runs))

@@ -180,3 +180,59 @@ async def test_a_run_cannot_ask_which_pages_of_a_shared_file_are_cached(mode: st
     assert "ANSWERED" not in r.stdout, r.stdout
     assert "cachestat refused" in r.stdout and "mincore refused 1" in r.stdout, r.stdout
     assert "preadv2 nowait refused 1" in r.stdout and "plain read 16" in r.stdout, r.stdout
+
+
+EVICT = """
+import mmap, os
+""" + attempt_prelude("DROPPED") + """
+fd = os.open(SHARED, os.O_RDONLY)
+attempt("fadvise dontneed", lambda: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED))
+def pageout():
+    with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+        m.madvise(21)  # MADV_PAGEOUT
+attempt("madvise pageout", pageout)
+print("done")  # (no read of it here: that would bring its pages back)
+"""
+
+
+def _resident(path: str) -> int:
+    """How many of `path`'s pages are in the page cache (mincore on a mapping that faults nothing in)."""
+    import ctypes
+    import mmap
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = os.path.getsize(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        buf = (ctypes.c_ubyte * ((size + 4095) // 4096))()
+        try:
+            assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), buf) == 0, ctypes.get_errno()
+        finally:
+            libc.munmap(ctypes.c_void_p(addr), size)
+    finally:
+        os.close(fd)
+    return sum(b & 1 for b in buf)
+
+
+async def test_a_run_cannot_drop_a_shared_file_s_pages_from_the_page_cache(mode: str) -> None:  # noqa: F811
+    """(session 26) posix_fadvise(POSIX_FADV_DONTNEED) on a file the run may read (here a module of the standard
+    library, which both sandboxes show) dropped its pages from the page cache of the whole machine: the eviction
+    half of a page-cache probe (evict, wait, time a read back), whose asking half round 6 refused. Refused now
+    (EPERM), as MADV_PAGEOUT; the pages stay cached."""
+    import os
+
+    shared = os.path.join(os.path.dirname(os.__file__), "this.py")
+    with open(shared, "rb") as fh:
+        fh.read()
+    before = _resident(shared)
+    assert before > 0
+    r = await run_python(f"SHARED = {shared!r}\n" + EVICT, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert _resident(shared) == before, r.stdout  # (first: what the kernel did, whatever the run was told)
+    assert "fadvise dontneed refused 1" in r.stdout and "done" in r.stdout, r.stdout
+    assert "madvise pageout DROPPED" not in r.stdout, r.stdout

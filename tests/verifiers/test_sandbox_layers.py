@@ -128,8 +128,8 @@ async def test_the_weak_sandbox_removes_whatever_the_code_left(monkeypatch: pyte
     made: list[str] = []
     real = weak.make_folder
 
-    def recorded(files: dict[str, bytes], user: identity.User | None = None) -> str:
-        made.append(real(files, user))
+    def recorded(files: dict[str, bytes], user: identity.User | None = None, root: str | None = None) -> str:
+        made.append(real(files, user, root))
         return made[-1]
 
     monkeypatch.setattr(weak, "make_folder", recorded)

@@ -286,17 +286,19 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
             groups += f"; code runs as ROOT outside its sandbox (allow_root_outside is set: {st.run_as_problem})"
         return True, f"sandbox: {st.version}; layers in force: {', '.join(st.layers)}{groups}"
     if cfg.sandbox.allow_weak:
-        if (why := backend.weak_root_problem()) is not None:
+        if (why := backend.weak_problem()) is not None:
             return False, f"sandbox: WEAK sandbox refused: {why}. python_code verifiers with run/tests will refuse to start"
         user = backend.weak_run_as()
         who = _run_uids(identity, user.uid) if user is not None else backend.runs_as(None)
-        from tierwise.sandbox import landlock
+        from tierwise.sandbox import cgroup, landlock, weak
 
         lock = "; Landlock: it opens only the system's libraries, the interpreter and its folder" if landlock.abi() \
             else ""
+        place = f"its folder on {weak.memory_folder_root()}, counted in its memory cgroup" \
+            if cgroup.per_run_memory() and weak.memory_folder_root() else \
+            "its folder on the host's disk, bounded per file only (no memory cgroup per run)"
         files = ("the host read-only but for the run's folder, only the system's folders in sight" + lock
-                 if backend.weak_read_only_host() else
-                 lock[2:] + " (its folder on the host's disk)" if lock else "no filesystem isolation")
+                 if backend.weak_read_only_host() else f"{lock[2:]} ({place}; stat of a guessed path answers)")
         return True, (f"sandbox: WEAK (allow_weak is set; rlimits, seccomp where libseccomp is installed and an audit "
                       f"hook; {files}): code runs as {who} outside: {st.problem}")
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"

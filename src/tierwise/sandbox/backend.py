@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 from tierwise.errors import ConfigError
-from tierwise.sandbox import bwrap, cgroup, identity, weak
+from tierwise.sandbox import bwrap, cgroup, identity, landlock, weak
 from tierwise.sandbox.capacity import Capacity
 from tierwise.sandbox.limits import SandboxLimits
 from tierwise.sandbox.probe import probe
@@ -201,13 +201,24 @@ def weak_run_as() -> identity.User | None:
     return None
 
 
-def weak_root_problem() -> str | None:
-    """Why the weak sandbox may not run here: its code would be root outside (a root gateway that
-    cannot switch to `run_as`) and `allow_root_outside` is not set. None: it may."""
-    if os.geteuid() != 0 or settings.allow_root_outside or weak_run_as() is not None:
-        return None
-    return (f"the gateway is root and the weak sandbox's code cannot run as uid {identity.target().uid} "  # type: ignore[union-attr]
-            "(see the log); it would be root outside, which sandbox.allow_root_outside must allow")
+def weak_problem() -> str | None:
+    """Why the weak sandbox may not run here (None: it may): its code would be root outside (a root gateway that
+    cannot switch to `run_as`) and `allow_root_outside` is not set; or nothing would bound what it opens of the host,
+    neither a mount namespace (`weak_read_only_host`) nor Landlock. There a run read every file its user may (a
+    world-readable `settings.env` with a key, the operator's 0600 files when it is the gateway's user), wrote /tmp,
+    /dev/shm and, as the gateway's user, its home, and listed /proc: refused, not run with the host in sight
+    (session 26). No setting lets it: the remedies are the kernel's (bubblewrap and user namespaces, Landlock)."""
+    if os.geteuid() == 0 and not settings.allow_root_outside and weak_run_as() is None:
+        return (f"the gateway is root and the weak sandbox's code cannot run as uid {identity.target().uid} "  # type: ignore[union-attr]
+                "(see the log); it would be root outside, which sandbox.allow_root_outside must allow")
+    if not weak_read_only_host() and landlock.abi() < 1:
+        who = "root" if os.geteuid() == 0 and weak_run_as() is None else \
+            f"uid {(weak_run_as() or identity.own_user()).uid}"
+        return (f"its code would see and write the host as {who}: this gateway can make no mount namespace for it "
+                f"({'no CAP_SYS_ADMIN' if os.geteuid() == 0 else 'no unprivileged user namespaces'}) and the kernel "
+                "has no Landlock (Linux 5.13+ with `landlock` in its lsm= list); enable one of them, or "
+                "bubblewrap with user namespaces")
+    return None
 
 
 @functools.cache
@@ -224,7 +235,8 @@ def weak_read_only_host() -> bool:
             os.chown(folder, user.uid, user.gid)
         # the covers a run gets (weak.masks: the host's folders but the system's, /dev but five devices), staged alike
         hide, shown = weak.masks([folder, weak.prefix(), bwrap.interpreter()])
-        prepared = identity.switcher(user, identity.plan([weak.prefix(), *shown], user, hide, stage=identity.PROC_STAGE),
+        prepared = identity.switcher(user, identity.plan([weak.prefix(), *shown], user, hide, stage=identity.PROC_STAGE,
+                                                         files=weak.top_files(), inside=weak.private_inside()),
                                      identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
                 "open('/dev/null', 'w').write('x')\n" \
@@ -250,7 +262,7 @@ def strong_or_weak() -> bool:
     if st.strong:
         return True
     if settings.allow_weak:
-        if (why := weak_root_problem()) is not None:
+        if (why := weak_problem()) is not None:
             raise SandboxUnavailable(f"the code sandbox is unavailable ({st.problem}); weak sandbox refused: {why}")
         return False
     raise SandboxUnavailable(f"the code sandbox is unavailable ({st.problem})")
@@ -263,12 +275,12 @@ def require(what: str) -> None:
     if st.strong:
         return
     if settings.allow_weak:
-        if (why := weak_root_problem()) is not None:
+        if (why := weak_problem()) is not None:
             raise ConfigError(f"{what} runs model-written code, but the weak sandbox refuses here: {why}")
         return
     raise ConfigError(f"{what} runs model-written code, but the sandbox cannot be built here: {st.problem}. "
-                      "To run it anyway with the weak sandbox (rlimits and an audit hook only; "
-                      "no filesystem or network isolation), set `sandbox: {allow_weak: true}`.")
+                      "To run it anyway with the weak sandbox (rlimits, seccomp and an audit hook; the host hidden "
+                      "by a mount namespace or Landlock, no network namespace), set `sandbox: {allow_weak: true}`.")
 
 
 def runs_as(user: identity.User | None) -> str:

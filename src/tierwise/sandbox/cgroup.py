@@ -122,6 +122,11 @@ def _try(place: Place) -> str | None:
     return None
 
 
+def per_run_memory() -> bool:
+    """Whether each run gets a memory cgroup of its own here."""
+    return any(place.controller == "memory" for place in places()[0])
+
+
 @functools.cache
 def places() -> tuple[tuple[Place, ...], str | None]:
     """Where each run's cgroup goes, per controller, and what is missing (None: nothing)."""

@@ -268,10 +268,12 @@ class Staging:
     sources: tuple[tuple[bytes, bytes, bool], ...]  # (folder or file, its stage path, is a folder)
     covers: tuple[bytes, ...]  # the hiding folders, outermost first
     paths: tuple[tuple[bytes, bool], ...]  # what to make under the covers, parents first (path, folder)
+    files: tuple[bytes, ...] = ()  # regular files covered by an empty, unreadable one (the weak sandbox: top_files)
+    inside: tuple[bytes, ...] = ()  # folders inside a source shown again, covered after it (the weak sandbox: site-packages)
 
 
 def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = (), *,
-         stage: str | None = None) -> Staging | None:
+         stage: str | None = None, files: Sequence[str] = (), inside: Sequence[str] = ()) -> Staging | None:
     """The staging that shows `sources` (real paths) to `user` at their own paths; None: no need.
     A source unreadable in itself (a 0700 folder of root's) is left as it is: only the folders
     above it are what the user could not pass. `masks` (the weak sandbox: the gateway's working
@@ -279,10 +281,11 @@ def plan(sources: Sequence[str], user: User | None, masks: Sequence[str] = (), *
     again. `stage`: where the child stages them (default `stage_root()`, in the temporary folder); the weak
     sandbox, which covers the temporary folder too, stages on /proc (PROC_STAGE), hidden afterwards anyway.
     Remembered per set of sources (~170 us of stat calls each time otherwise): a folder's modes changed while
-    the gateway runs take a restart."""
+    the gateway runs take a restart. `files`: regular files (not folders: a tmpfs cannot cover them) covered by an
+    empty file of mode 0, `inside`: folders in a source covered by an empty tmpfs once it is shown (with `masks` only)."""
     if user is None and not masks:
         return None
-    return _plan(tuple(sources), user, tuple(masks), stage)
+    return _plan(tuple(sources), user, tuple(masks), stage, tuple(files) if masks else (), tuple(inside) if masks else ())
 
 
 def _under(path: str, folder: str) -> bool:
@@ -291,7 +294,7 @@ def _under(path: str, folder: str) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = (),
-          stage: str | None = None) -> Staging | None:
+          stage: str | None = None, files: tuple[str, ...] = (), inside: tuple[str, ...] = ()) -> Staging | None:
     hidden: dict[str, str] = {}
     for src in dict.fromkeys(sources):
         around = [c for c in (_hiding_ancestor(src, user) if user is not None else None,
@@ -313,7 +316,8 @@ def _plan(sources: tuple[str, ...], user: User | None, masks: tuple[str, ...] = 
         for i in range(1, len(parts) + 1):
             made.setdefault(os.path.join(outer, *parts[:i]), folder or i < len(parts))
     return Staging(root.encode(), tuple(staged), tuple(c.encode() for c in covers),
-                   tuple((p.encode(), d) for p, d in made.items()))
+                   tuple((p.encode(), d) for p, d in made.items()), tuple(f.encode() for f in files),
+                   tuple(f.encode() for f in inside))
 
 
 class _Libc:
@@ -419,6 +423,13 @@ def switch(prepared: tuple | None) -> None:
             _make(path, is_folder)
         for src, dst, _ in staging.sources:
             libc.check(libc.mount(dst, src, None, MS_BIND | MS_REC, None), "a folder back in place")
+        if staging.files:  # (bound from the stage: the mounts stay when the stage is detached)
+            empty = staging.stage + b"/empty"
+            os.close(os.open(empty, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0))
+            for path in staging.files:
+                libc.check(libc.mount(empty, path, None, MS_BIND, None), "a file covered")
+        for path in staging.inside:
+            libc.check(libc.mount(b"tmpfs", path, b"tmpfs", 0, b"mode=0755,size=4k,nr_inodes=16"), "a folder covered")
     if folder is not None:
         # The weak sandbox's code as the run's user could write wherever that user may: /dev/shm
         # (host memory, kept after the run: `_posixshmem` opens there in C, no audit event), /tmp,

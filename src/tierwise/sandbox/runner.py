@@ -131,7 +131,10 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
         # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
-        folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user)
+        # On the host's disk (no mount namespace), the folder goes to a tmpfs charged to the run's memory cgroup where
+        # there is one (weak.memory_folder_root): the disk has no bound on the sum of the run's files.
+        root = None if read_only or not cgroup.per_run_memory() else await asyncio.to_thread(weak.memory_folder_root)
+        folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user, root)
         proc = group = None
         try:
             if entry in files:
@@ -141,7 +144,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # or root: seccomp_filter.PATH_METADATA. A run switched to a user of its own (a root gateway without
             # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
             # there, shutil.copy, copy2 and copytree failed with EPERM.)
-            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None)
+            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None,
+                                              not read_only)
             if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
                 # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
@@ -165,7 +169,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
             hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
             switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
-                                                           stage=identity.PROC_STAGE if read_only else None),
+                                                           stage=identity.PROC_STAGE if read_only else None,
+                                                           files=weak.top_files() if read_only else (),
+                                                           inside=weak.private_inside() if read_only else ()),
                                        identity.run_folder(folder, files, limits.work_mb << 20,
                                                            user or identity.own_user()) if read_only else None)
             try:

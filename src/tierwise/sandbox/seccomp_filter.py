@@ -147,6 +147,17 @@ PATH_METADATA = ("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat"
 # read-only descriptor made the operator's check script and its folder 0777 (any local user could then rewrite what
 # the next runs execute). Refused with PATH_METADATA; a run there cannot change a mode or time at all.
 DESCRIPTOR_METADATA = ("fchmod", "fchown", "fremovexattr")
+# Extended attributes read by a path (session 26): where the host is in sight (Landlock alone bounds opening, not
+# looking), a run listed the names of a 0600 file's attributes of another user and read the values of its own user's
+# files it could not open. Refused with ENOTSUP, what a filesystem without them answers: shutil.copy2/copystat then
+# copies none (they read by path), as on such a filesystem. By descriptor (files it could open) they stay.
+XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
+# Dropping a shared file's pages from the page cache (session 26): posix_fadvise(POSIX_FADV_DONTNEED) on any file it
+# may read (the interpreter, the system's libraries) evicted them for the whole machine, the first half of a
+# page-cache timing probe (evict, wait, time a read: a page read back from disk takes ~1,000x a cached one) whose
+# asking half round 6 refused (mincore, cachestat, RWF_NOWAIT); madvise MADV_COLD/MADV_PAGEOUT the same for the pages
+# of a file only it maps (a file of its own user: the kernel checks ownership). Python never asks for either.
+POSIX_FADV_DONTNEED, MADV_COLD, MADV_PAGEOUT = 4, 20, 21
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -157,10 +168,12 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 
 @functools.cache
-def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False) -> bytes:
+def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False,
+               host_in_sight: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
     thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
-    `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host)."""
+    `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH
+    refused (a weak run with no mount namespace: Landlock alone)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -184,6 +197,13 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
     for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
+    for name in ("fadvise64", "fadvise64_64"):  # (fd, offset, len, advice) where each is the native call
+        _rule(f, eperm, name, sc.Arg(3, sc.EQ, POSIX_FADV_DONTNEED))
+    for advice in (MADV_COLD, MADV_PAGEOUT):
+        _rule(f, eperm, "madvise", sc.Arg(2, sc.EQ, advice))
+    if host_in_sight:
+        for name in XATTR_READS_BY_PATH:
+            _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
     if no_path_metadata:
         for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)

@@ -14,8 +14,8 @@ class SandboxConfig(_Strict):
     """The code sandbox (tierwise.sandbox) that `python_code` verifiers and script agents run in."""
 
     allow_weak: bool = Field(False, description="where bubblewrap or user namespaces are missing, run code in the "
-                             "weak sandbox (rlimits and an audit hook; no filesystem or network isolation) "
-                             "instead of refusing to start")
+                             "weak sandbox (rlimits, seccomp, an audit hook; the host hidden by a mount namespace or "
+                             "Landlock, refused where neither is available) instead of refusing to start")
     max_concurrent: int | None = Field(None, ge=1, le=1024, description="sandbox runs at once (default: CPU cores)")
     max_waiting: int = Field(64, ge=0, le=100_000, description="runs that may wait for a slot; more are 'sandbox busy'")
     wait_s: float = Field(30.0, ge=0, le=3600, description="seconds a run waits for a slot before 'sandbox busy'")

@@ -38,12 +38,13 @@ class _SockFprog(ctypes.Structure):
 
 
 @functools.cache
-def filter_loader(threads: bool, host_writable: bool = False) -> Callable[[], None] | None:
+def filter_loader(threads: bool, host_writable: bool = False, host_in_sight: bool = False) -> Callable[[], None] | None:
     """What loads the seccomp filter into the calling process (between fork and exec: the process's
     own PID written into the filter's copy, then two prctl calls on memory prepared here, no
-    allocation); None where libseccomp is missing."""
+    allocation); None where libseccomp is missing. `host_in_sight`: no mount namespace hides the host."""
     try:
-        program = seccomp_filter.filter_bpf(threads, own_pid=True, no_path_metadata=host_writable)
+        program = seccomp_filter.filter_bpf(threads, own_pid=True, no_path_metadata=host_writable,
+                                            host_in_sight=host_in_sight)
         offsets = seccomp_filter.own_pid_offsets(program)
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
@@ -68,9 +69,35 @@ def filter_loader(threads: bool, host_writable: bool = False) -> Callable[[], No
     return load
 
 
-def make_folder(files: dict[str, bytes], user: identity.User | None = None) -> str:
-    """The run's 0700 folder with its files, owned by the sandbox user when the code runs as one."""
-    folder = tempfile.mkdtemp(prefix="tierwise-sandbox-")
+TMPFS_MAGIC = 0x01021994
+SHARED_MEMORY = "/dev/shm"
+
+
+class _StatFs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 112)]
+
+
+@functools.cache
+def memory_folder_root() -> str | None:
+    """Where a weak run's folder goes when no mount namespace gives it a tmpfs of its own but its memory cgroup is
+    there: the host's shared-memory tmpfs, whose pages are charged to the memory cgroup of the process that writes
+    them, so the run's files count in its `memory.max` (memory + folder + kernel). On the host's disk (Landlock alone:
+    a root gateway without CAP_SYS_ADMIN, a container's default) a run filled 1 GB in 24 ms with fallocate, 16 MB
+    a file (RLIMIT_FSIZE bounds a file, not their sum): the disk in seconds (session 26). None: not a writable tmpfs."""
+    buf = _StatFs()
+    try:
+        rc = ctypes.CDLL(None, use_errno=True).statfs(SHARED_MEMORY.encode(), ctypes.byref(buf))
+    except (AttributeError, OSError):
+        return None
+    if rc != 0 or buf.f_type != TMPFS_MAGIC or not os.access(SHARED_MEMORY, os.W_OK | os.X_OK):
+        return None
+    return SHARED_MEMORY
+
+
+def make_folder(files: dict[str, bytes], user: identity.User | None = None, root: str | None = None) -> str:
+    """The run's 0700 folder with its files (in `root`, default the temporary folder), owned by the sandbox user
+    when the code runs as one."""
+    folder = tempfile.mkdtemp(prefix="tierwise-sandbox-", dir=root)
     for name, data in files.items():
         with open(os.path.join(folder, name), "wb") as fh:
             fh.write(data)
@@ -152,6 +179,24 @@ def host_covers() -> list[str]:
     except OSError:
         top = []
     return sorted(p for p in (*top, *COVERED_IN_USR) if os.path.isdir(p) and not os.path.islink(p))
+
+
+def top_files() -> tuple[str, ...]:
+    """The regular files at the top of the host (`/.dockerenv`, `/container_info.json`, what an installer left there):
+    a tmpfs covers only folders, and a weak run without Landlock read them (session 26). Covered by an empty file of
+    mode 0 (tierwise.sandbox.identity, `Staging.files`)."""
+    try:
+        names = os.listdir("/")
+    except OSError:
+        return ()
+    return tuple(sorted(p for p in (os.path.join("/", n) for n in names) if os.path.isfile(p) and not os.path.islink(p)))
+
+
+def private_inside() -> tuple[str, ...]:
+    """Folders inside the interpreter's installation a weak run does not see, as bubblewrap's (bwrap.layout, `masks`):
+    the installed packages (`site-packages`; the run's interpreter is `-I -S`). A weak run listed and read them."""
+    packages = os.path.join(os.path.dirname(os.__file__), "site-packages")
+    return (os.path.realpath(packages),) if os.path.isdir(packages) and not os.path.islink(packages) else ()
 
 
 def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
