@@ -133,3 +133,25 @@ def test_the_adapter_computes_what_the_measured_simulation_did() -> None:
     expected = bench.adapt("tfidf-oof:1:300", live, rest, f)
     a = fit([prompts[i] for i in live], prior[live], (strong - weak)[live], prior_weight=300)
     assert np.allclose([a.score(prompts[i], prior[i]) for i in rest], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"validation": None}, "adapt needs `validation`"),
+    ({"target_share": None, "threshold": 0.5}, "adapt needs `validation`.*`target_share`"),
+    ({"adapt": {"window": 600}}, "adapt.window must not exceed validation.window"),
+    ({"adapt": {"min_pairs": 300, "window": 200}}, "min_pairs must not exceed window"),
+    ({"adapt": {"min_pairs": 5}}, "min_pairs"),
+    ({"adapt": {"window": 5000}}, "window"),
+    ({"adapt": {"prior_weight": -1}}, "prior_weight"),
+    ({"adapt": {"min_pair": 100}}, "min_pair"),
+])
+def test_the_adapt_option_is_checked_at_load(tmp_path, change, match) -> None:
+    from tests.harness import make_config, two_tier_config
+    from tierwise.errors import ConfigError
+
+    route = {"policy": "learned", "router": "r.json", "strong": "frontier", "weak": "local", "target_share": 0.5,
+             "shadow_rate": 0.2, "validation": {"window": 500}, "adapt": {}}
+    route.update(change)
+    route = {k: v for k, v in route.items() if v is not None}
+    with pytest.raises(ConfigError, match=match):
+        make_config(two_tier_config("http://127.0.0.1:9", "http://127.0.0.1:9", routes={"main": route}), tmp_path)

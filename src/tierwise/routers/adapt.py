@@ -103,7 +103,7 @@ class LiveAdapter:
         self.validator = validator
         self.target_share = target_share
         self.min_pairs, self.prior_weight, self.window, self.every = min_pairs, float(prior_weight), window, every
-        self._refit_args = {"window": refit_window, "min_scores": refit_min, "key_share": key_share}
+        self._refit_args = (refit_window, refit_min, key_share)
         self.live: tuple[Adaptation, ThresholdRefit] | None = None  # swapped whole by a refit
         self.summary: dict[str, Any] | None = None  # what the last fit says (trace, CLI, dashboard)
         self._busy = threading.Lock()
@@ -148,9 +148,12 @@ class LiveAdapter:
             a = fit([p.prompt for p in pairs], [p.score for p in pairs], [p.strong - p.weak for p in pairs],
                     prior_weight=self.prior_weight)
             start = float(np.quantile(a.oof, 1.0 - self.target_share))
-            thr = ThresholdRefit(start, self.target_share, **self._refit_args)
+            window, least, share = self._refit_args
+            thr = ThresholdRefit(start, self.target_share, window=window, min_scores=least, key_share=share)
+            thr.label = "adapted scores: judged pairs out of fold, then recent traffic"
             thr.restore(a.oof.tolist(), [p.key for p in pairs])  # seeds: recent adapted scores replace them
-            thr.source = f"adapted scores ({len(pairs)} judged pairs out of fold, then recent traffic)"
+            if thr.held < thr.min_scores:
+                thr.source = f"adapted scores ({len(pairs)} judged pairs out of fold)"
             summary = self._estimate(pairs, a, start)
             self.summary, self.live = summary, (a, thr)
             self.validator.set_adaptation(summary)

@@ -234,7 +234,8 @@ class RouteMemory:
                 prompt = key[1] if len(key) > 1 else ""  # the prompt: a route that adapts, since session 26
                 if not isinstance(prompt, str) or len(prompt) > PROMPT_CHARS:
                     raise ValueError("prompt is not text or too long")
-                pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], *_strings(key[:1]), prompt=prompt))
+                name = _strings(key[:1])[0] if key else ""
+                pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
