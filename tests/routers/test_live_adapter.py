@@ -155,3 +155,24 @@ def test_the_adapt_option_is_checked_at_load(tmp_path, change, match) -> None:
     route = {k: v for k, v in route.items() if v is not None}
     with pytest.raises(ConfigError, match=match):
         make_config(two_tier_config("http://127.0.0.1:9", "http://127.0.0.1:9", routes={"main": route}), tmp_path)
+
+
+def test_a_restart_keeps_the_prompts_the_adaptation_needs_and_refuses_oversized_ones(tmp_path) -> None:
+    import json
+
+    from tierwise.routers.route_memory import RouteMemory
+
+    prompts, prior, strong, weak = traffic(150, 6)
+    v, a = adapter_on(prompts, prior, strong, weak, window=120, min_pairs=50, vwindow=150)
+    a.refit()
+    path = tmp_path / "state.json"
+    RouteMemory(path, "r", 0.5, validator=v).write(RouteMemory(path, "r", 0.5, validator=v).dump())
+    v2, a2 = adapter_on([], prior, strong, weak, window=120, min_pairs=50, vwindow=150)
+    assert RouteMemory(path, "r", 0.5, validator=v2).restore()
+    assert v2.pairs() == v.pairs() and sum(1 for p in v2.pairs() if p.prompt) == 120
+    assert a2.refit() and np.array_equal(a2.live[0].oof, a.live[0].oof)
+    data = json.loads(path.read_text())
+    data["pairs"][-1][6] = "x" * (PROMPT_CHARS + 1)
+    path.write_text(json.dumps(data))
+    v3, _ = adapter_on([], prior, strong, weak, window=120, min_pairs=50, vwindow=150)
+    assert not RouteMemory(path, "r", 0.5, validator=v3).restore() and v3.pairs() == []
