@@ -176,3 +176,36 @@ def test_a_restart_keeps_the_prompts_the_adaptation_needs_and_refuses_oversized_
     path.write_text(json.dumps(data))
     v3, _ = adapter_on([], prior, strong, weak, window=120, min_pairs=50, vwindow=150)
     assert not RouteMemory(path, "r", 0.5, validator=v3).restore() and v3.pairs() == []
+
+
+def test_eval_adapt_simulates_the_adaptation_on_a_data_set(tmp_path) -> None:
+    """`tierwise eval DATA -r saved.json --adapt N`: the first N questions (a fixed random order) are the judged
+    pairs, the router alone and adapted are scored on the rest."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+    from tierwise.evaluation.loaders import load_jsonl
+    from tierwise.routers import make_router, save_router
+
+    fixture = Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl"
+    router = str(save_router(make_router("linear").fit(load_jsonl(fixture)), tmp_path / "router"))
+    prompts, _, strong, weak = traffic(400, 7)
+    weak = 1.0 - weak  # here the local model fails the short questions: the router ranks them the wrong way round
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "strong": s, "weak": w}) + "\n"
+                            for p, s, w in zip(prompts, strong, weak, strict=True)))
+    out = CliRunner().invoke(main, ["eval", str(data), "-r", router, "--adapt", "200", "--no-cv", "--ci", "100",
+                                    "--json"])
+    assert out.exit_code == 0, out.output
+    sim = json.loads(out.output)["adapt"]["router"]
+    assert sim["judged"] == 200 and sim["rest"] == 200
+    assert sim["adapted"]["apgr"] > sim["router"]["apgr"] and sim["lead"]["low"] <= sim["lead"]["value"] <= sim["lead"]["high"]
+    out = CliRunner().invoke(main, ["eval", str(data), "-r", router, "--adapt", "200", "--no-cv", "--ci", "0"])
+    assert out.exit_code == 0, out.output
+    assert "adapted on the first 200 judged pairs" in out.output and "router alone" in out.output
+    out = CliRunner().invoke(main, ["eval", str(data), "-r", "linear", "--adapt", "200"])
+    assert out.exit_code == 2 and "--adapt simulates adapting a saved router" in out.output
+    out = CliRunner().invoke(main, ["eval", str(data), "-r", router, "--adapt", "395", "--no-cv"])
+    assert out.exit_code == 2 and "--adapt needs between" in out.output

@@ -67,7 +67,8 @@ class Adaptation:
         return float((1 - self.weight) * mid_rank(prior, self.priors) + self.weight * mid_rank(live, self.reference))
 
 
-def fit(prompts: Sequence[str], priors: Sequence[float], gains: Sequence[float], *, prior_weight: float,
+def fit(prompts: Sequence[str], priors: Sequence[float] | np.ndarray, gains: Sequence[float] | np.ndarray, *,
+        prior_weight: float,
         alpha: float = ALPHA, folds: int = FOLDS, n_buckets: int = N_BUCKETS) -> Adaptation:
     """The adaptation on these judged pairs (pure: no state touched; run off the event loop)."""
     from sklearn.linear_model import Ridge
@@ -205,3 +206,39 @@ def adaptation_sentence(summary: dict[str, Any] | None) -> str:
         lead = summary["lead"]
         text += f", lead {lead['value']:+.3f} ({lead['low']:+.3f}…{lead['high']:+.3f})"
     return text
+
+
+def simulate(scores: np.ndarray, prompts: Sequence[str], strong: np.ndarray, weak: np.ndarray, n: int, *,
+             prior_weight: float = 300.0, rounds: int = 300, level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """`tierwise eval --adapt N`: the data set's questions arrive in a random order (`seed`); the first `n` are
+    judged pairs (the recorded outcomes stand in for the judge), the adaptation is fitted on them, and the router
+    alone and the adapted router are scored on the rest (APGR with an interval, and the paired lead)."""
+    from tierwise.evaluation.metrics import apgr, bootstrap_apgr, routing_curve
+
+    if not 2 * FOLDS <= n <= len(prompts) - 2 * FOLDS:
+        raise ValueError(f"--adapt needs between {2 * FOLDS} judged pairs and {2 * FOLDS} fewer than the data set's "
+                         f"{len(prompts)} questions")
+    order = np.random.default_rng(seed).permutation(len(prompts))
+    live, rest = order[:n], order[n:]
+    a = fit([prompts[i] for i in live], scores[live], (strong - weak)[live], prior_weight=prior_weight)
+    adapted = np.array([a.score(prompts[i], float(scores[i])) for i in rest])
+    s, w = strong[rest], weak[rest]
+    out: dict[str, Any] = {"judged": n, "rest": len(rest), "weight": round(a.weight, 4), "seed": seed}
+    for name, x in (("router", scores[rest]), ("adapted", adapted)):
+        ci = bootstrap_apgr(x, s, w, rounds=rounds, level=level, seed=seed) if rounds else None
+        out[name] = {"apgr": round(apgr(routing_curve(x, s, w)), 4),
+                     "low": None if ci is None else round(ci.low, 4), "high": None if ci is None else round(ci.high, 4)}
+    lead = bootstrap_apgr(adapted, s, w, against=scores[rest], rounds=rounds, level=level, seed=seed) if rounds else None
+    out["lead"] = {"value": round(out["adapted"]["apgr"] - out["router"]["apgr"], 4),
+                   "low": None if lead is None else round(lead.low, 4),
+                   "high": None if lead is None else round(lead.high, 4)}
+    return out
+
+
+def simulation_lines(name: str, sim: dict[str, Any]) -> list[str]:
+    def ci(d: dict[str, Any], sign: str = "") -> str:
+        return "" if d["low"] is None else f" ({d['low']:{sign}.3f}…{d['high']:{sign}.3f})"
+
+    return [f"  {name}: {sim['judged']} judged pairs (weight {sim['weight']:.2f}), scored on the other {sim['rest']}:",
+            f"    router alone {sim['router']['apgr']:.3f}{ci(sim['router'])}  adapted {sim['adapted']['apgr']:.3f}"
+            f"{ci(sim['adapted'])}  lead {sim['lead']['value']:+.3f}{ci(sim['lead'], '+')}"]
