@@ -46,6 +46,7 @@ def test_the_router_decides_alone_until_enough_pairs_are_judged() -> None:
     prompts, prior, strong, weak = traffic(60, 0)
     _, a = adapter_on(prompts[:49], prior, strong, weak)
     assert a.refit() is False and a.live is None
+    assert a.check() == a.validator.check()  # before the first fit: the router alone's verdict
     assert a.decide(prompts[55], 0.37, "") is None
     assert a.detail(None, "weak") == {"adapted": False, "min_pairs": 50}
 
@@ -87,6 +88,9 @@ def test_the_online_estimate_of_the_adapted_route_is_out_of_fold() -> None:
     fitted, _ = a.live
     in_sample = np.array([fitted.score(p, s) for p, s in zip(prompts, prior, strict=True)])
     assert auc(in_sample, strong - weak) > 0.9  # what an in-sample estimate would have claimed
+    # while adapted, the route's demotion check reads this out-of-fold verdict, not the router alone's
+    demote, why = a.check()
+    assert demote and why.startswith("adapted: online APGR")
 
 
 def test_the_refit_is_bounded_one_at_a_time_and_on_the_newest_window_of_pairs() -> None:
