@@ -72,7 +72,7 @@ def test_the_validator_keeps_a_window_and_answers_the_guard():
 def test_shadow_records_become_pairs_only_when_judged_on_both_sides():
     base = {"prompt": "abc", "score": 0.7, "threshold": 0.5, "routed": "strong"}
     judged = {**base, "strong": {"outcome": 1.0}, "weak": {"outcome": 0.0, "ok": True}}
-    assert pair_from_shadow(judged) == JudgedPair(3, 0.7, 0.5, 1.0, 0.0)
+    assert pair_from_shadow(judged) == JudgedPair(3, 0.7, 0.5, 1.0, 0.0, "", "abc")  # the prompt: for `learned.adapt`
     assert pair_from_shadow({**judged, "weak": {"outcome": None}}) is None
     assert pair_from_shadow({**judged, "weak": {"outcome": 0.0, "ok": False}}) is None  # the shadow call failed
     assert pair_from_shadow({**judged, "score": float("nan")}) is None

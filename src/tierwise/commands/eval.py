@@ -150,6 +150,19 @@ def _echo_reflective(reflective: dict[str, dict[str, Any]]) -> None:
             click.echo(inert(line))
 
 
+def _adapt(ds: OutcomeDataset, specs: list[str], n: int, rounds: int, cache: Any) -> dict[str, dict[str, Any]]:
+    from pathlib import Path
+
+    from tierwise.routers.adapt import simulate
+    from tierwise.routers.base import attach_embedding_cache, load_router
+
+    out = {}
+    for spec in specs:
+        router = attach_embedding_cache(load_router(spec), cache)
+        out[Path(spec).stem] = simulate(router.score(ds), ds.prompts, ds.strong, ds.weak, n, rounds=rounds)
+    return out
+
+
 class _Amount(click.ParamType):
     """A price or a token count: a finite number, not negative (`-5` and `nan` printed dollars of nothing)."""
 
@@ -206,13 +219,16 @@ _AMOUNT = _Amount()
               help="Folder of the on-disk embedding cache [default: $TIERWISE_CACHE_DIR/embeddings or "
                    "~/.cache/tierwise/embeddings].")
 @click.option("--no-emb-cache", is_flag=True, help="Embed without the on-disk cache.")
+@click.option("--adapt", "adapt_n", type=click.IntRange(min=1), default=None,
+              help="For saved routers: simulate `learned.adapt` on DATA's first N judged pairs (a fixed random order; "
+                   "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest.")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
             tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
             scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
-            plot_path: str | None, as_json: bool) -> None:
+            adapt_n: int | None, plot_path: str | None, as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), `routellm` (all three),
     a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
     (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
@@ -229,6 +245,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     if save_path and train_spec is None:
         raise click.UsageError("--save needs a --router spec to train (linear, stack, ...; a saved router's .json "
                                "is scored as it is, not retrained)")
+    if adapt_n is not None and not any(_is_saved(r) for r in routers):
+        raise click.UsageError("--adapt simulates adapting a saved router: give its .json with --router")
     if route is not None and "ledger" not in [p.strip() for p in data.split(",")]:
         raise click.UsageError("--route picks a route's records in the ledger: give it with DATA=ledger (or --ledger)")
 
@@ -297,6 +315,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         if save_path and progress is not None:
             progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
+        adapted = _adapt(ds, [r for r in routers if is_saved_router(r)], adapt_n, ci_rounds, cache) if adapt_n else {}
         saved = None
         save_notes: list[str] = []
         if save_path and train_spec is not None:
@@ -331,7 +350,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                  "weak": float(ds.weak.mean()), "rows": [r.row() for r in rows],
                                  "saved_routers": [c.as_dict() for c in checks],
                                  "online": {k: v.as_dict() for k, v in online.items()},
-                                 "reflective": reflective,
+                                 "reflective": reflective, "adapt": adapted,
                                  "saved": saved, "saved_notes": save_notes, "notes": notes, "plot": plot_path,
                                  "scores": scores_path},
                                 option=orjson.OPT_INDENT_2).decode())
@@ -353,6 +372,13 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     for c in checks:
         click.echo("")
         click.echo(c.text())
+    if adapted:
+        from tierwise.routers.adapt import simulation_lines
+
+        click.echo(f"\nadapted on the first {adapt_n} judged pairs (`learned.adapt`, simulated; APGR on the rest):")
+        for name, sim in adapted.items():
+            for line in simulation_lines(name, sim):
+                click.echo(line)
     if saved:
         click.echo(f"\nsaved router: {saved}")
         for note in save_notes:

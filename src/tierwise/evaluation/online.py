@@ -33,6 +33,7 @@ import numpy as np
 
 RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
 LEFT_OUT_KEYS = 3  # keys (the largest holders) whose pairs a "not better than random" verdict is re-taken without
+PROMPT_CHARS = 8_000  # of a judged pair's prompt kept for a route that adapts (routers/adapt.py reads no more)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class JudgedPair:
     strong: float  # judged outcome of the strong tier's answer (0 … 1)
     weak: float
     key: str = ""  # the name of the gateway key whose request it was ("" on a gateway without keys)
+    prompt: str = ""  # kept only for a route that adapts (`learned.adapt`), for its newest `adapt.window` pairs
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class OnlineEstimate:
     min_pairs: int = 0
     level: float = 0.95
     left_out: int = 0  # pairs of one key the verdict was taken without (no one key demotes the route)
+    adapted: dict[str, Any] | None = None  # the route's adaptation on these pairs (routers/adapt.py), if any
 
     @property
     def better_than_random(self) -> bool | None:
@@ -85,6 +88,10 @@ class OnlineEstimate:
         if self.strong_share is not None and self.recovered is not None:
             text += (f"; at its {self.strong_share:.0%} frontier share it recovers {self.recovered:.0%} of the "
                      f"quality gap (random {self.random_recovered:.0%}, prompt length {self.length_recovered:.0%})")
+        if self.adapted:
+            from tierwise.routers.adapt import adaptation_sentence
+
+            text += "; " + adaptation_sentence(self.adapted)
         return text
 
     def brief(self) -> dict[str, Any]:
@@ -155,7 +162,7 @@ class OnlineValidator:
     Pairs without a key name (a gateway without keys) share one entry, neither capped nor left out."""
 
     def __init__(self, *, window: int = 500, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
-                 every: int = 1, key_share: float = 1.0) -> None:
+                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0) -> None:
         if not 1 <= min_pairs <= window:
             raise ValueError("need 1 ≤ min_pairs ≤ window")
         if not 0.0 < key_share <= 1.0:
@@ -171,6 +178,8 @@ class OnlineValidator:
         self._since = 0
         self._lock = threading.Lock()  # the shadow task adds; the dashboard and the CLI read
         self.latest = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs, level=level)
+        self.prompts_kept = prompts_kept  # only the newest this many pairs keep their prompt (`learned.adapt`)
+        self.adaptation: dict[str, Any] | None = None  # the adapter's latest out-of-fold summary
 
     def _keep(self, pair: JudgedPair) -> None:
         """Append under the lock: a key at its cap drops its own oldest pair, else a full window its oldest."""
@@ -187,8 +196,13 @@ class OnlineValidator:
                 del self._held[gone]
             else:
                 self._held[gone] -= 1
+        if pair.prompt and not self.prompts_kept:
+            pair = replace(pair, prompt="")
         self._pairs.append(pair)
         self._held[key] = self._held.get(key, 0) + 1
+        old = len(self._pairs) - self.prompts_kept - 1  # prompts held: at most `prompts_kept`
+        if self.prompts_kept and old >= 0 and self._pairs[old].prompt:
+            self._pairs[old] = replace(self._pairs[old], prompt="")
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
@@ -207,6 +221,15 @@ class OnlineValidator:
                 return replace(alt, left_out=count)
         return est
 
+    def estimate_of(self, pairs: list[JudgedPair]) -> OnlineEstimate:
+        """The estimate this validator would make of these pairs (the adapter's out-of-fold scores)."""
+        return self._estimate(pairs)
+
+    def set_adaptation(self, summary: dict[str, Any] | None) -> None:
+        with self._lock:
+            self.adaptation = summary
+            self.latest = replace(self.latest, adapted=summary)
+
     def add(self, pair: JudgedPair) -> OnlineEstimate:
         with self._lock:
             self._keep(pair)
@@ -216,7 +239,7 @@ class OnlineValidator:
         if due:  # bounded work: at most `window` pairs × `rounds` resamples (× 1 + LEFT_OUT_KEYS), in the shadow task
             est = self._estimate(pairs)
             with self._lock:
-                self.latest, self._since = est, 0
+                self.latest, self._since = replace(est, adapted=self.adaptation), 0
         return self.latest
 
     @property
@@ -238,8 +261,8 @@ class OnlineValidator:
             held = list(self._pairs)
         est = self._estimate(held)
         with self._lock:
-            self.latest = est
-        return est
+            self.latest = replace(est, adapted=self.adaptation)
+        return self.latest
 
     def check(self) -> tuple[bool, str] | None:
         """For `RouteGuard`: None while there is too little evidence, else (demote?, why)."""
@@ -262,8 +285,9 @@ def pair_from_shadow(shadow: dict[str, Any]) -> JudgedPair | None:
         if so is None or wo is None or score != score or thr != thr:
             return None
         key = shadow.get("key")  # written since session 22 (older pairs count as a gateway without keys')
-        return JudgedPair(len(str(shadow.get("prompt") or "")), score, thr, float(so), float(wo),
-                          key[:200] if isinstance(key, str) else "")
+        prompt = str(shadow.get("prompt") or "")
+        return JudgedPair(len(prompt), score, thr, float(so), float(wo), key[:200] if isinstance(key, str) else "",
+                          prompt[:PROMPT_CHARS])
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -302,9 +326,18 @@ def configured_estimates(cfg: Any, ledger: Any, *, route: str | None = None) -> 
         if not pairs:
             out[name] = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs)
             continue
+        ac = getattr(pc, "adapt", None)
         validator = OnlineValidator(window=window, min_pairs=min(min_pairs, window), rounds=rounds, level=level,
-                                    key_share=float(getattr(pc, "refit_key_share", 1.0)))
+                                    key_share=float(getattr(pc, "refit_key_share", 1.0)),
+                                    prompts_kept=ac.window if ac is not None else 0)
         out[name] = validator.restore(pairs)
+        if ac is not None and pc.target_share is not None:  # the adaptation the live route fits on these pairs
+            from tierwise.routers.adapt import LiveAdapter
+
+            adapter = LiveAdapter(validator, pc.target_share, min_pairs=ac.min_pairs, prior_weight=ac.prior_weight,
+                                  window=ac.window)
+            if adapter.refit():
+                out[name] = validator.latest
     return out
 
 

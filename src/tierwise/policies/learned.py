@@ -35,6 +35,7 @@ from tierwise.trace import Trace
 
 if TYPE_CHECKING:  # numpy and the routers load only when a learned route is built
     from tierwise.evaluation.online import OnlineValidator
+    from tierwise.routers.adapt import LiveAdapter
     from tierwise.routers.base import Router
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.refit import ThresholdRefit
@@ -97,6 +98,25 @@ class ValidationConfig(BaseModel):
         return self
 
 
+class AdaptConfig(BaseModel):
+    """Adaptation on the route's judged traffic (docs/routers.md#adaptation-on-your-judged-traffic): the router's
+    score blended with a ridge fitted on the judged shadow pairs' prompts, refitted off the request path."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_pairs: int = Field(100, ge=10, description="judged pairs (with their prompts) before adapted scores route")
+    prior_weight: float = Field(300.0, ge=0, description="the router's weight, in pairs: the judged pairs weigh "
+                                                         "n / (n + prior_weight)")
+    window: int = Field(500, ge=10, le=2_000, description="newest judged pairs fitted on (their prompts are kept "
+                                                          "in memory and in the route's state file)")
+    every: int = Field(10, ge=1, le=10_000, description="new judged pairs between two refits")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdaptConfig:
+        if self.min_pairs > self.window:
+            raise ValueError("min_pairs must not exceed window")
+        return self
+
+
 class LearnedConfig(PolicyConfig):
     policy: str = "learned"
     router: str = Field(description="path of a saved router (.json beside its .npz), relative to the config")
@@ -128,6 +148,8 @@ class LearnedConfig(PolicyConfig):
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
+    adapt: AdaptConfig | None = Field(None, description="adapt the router to the judged shadow pairs (off when "
+                                                        "absent; needs validation and target_share)")
 
     @model_validator(mode="after")
     def _one_threshold(self) -> LearnedConfig:
@@ -140,6 +162,12 @@ class LearnedConfig(PolicyConfig):
             raise ValueError("refit_min must not exceed refit_window")
         if self.validation is not None and self.shadow_rate <= 0:
             raise ValueError("validation needs shadow_rate > 0: the judged shadow pairs are its evidence")
+        if self.adapt is not None:
+            if self.validation is None or self.target_share is None:
+                raise ValueError("adapt needs `validation` (its judged pairs are the evidence) and `target_share` "
+                                 "(the threshold is re-fitted on adapted scores to it)")
+            if self.adapt.window > self.validation.window:
+                raise ValueError("adapt.window must not exceed validation.window")
         return self
 
     def refit_settings(self) -> tuple[bool, int, int]:
@@ -163,7 +191,7 @@ class LearnedRoute:
                  validator: OnlineValidator | None = None, judge: Target | None = None,
                  rubric: str | None = None, refit: ThresholdRefit | None = None,
                  threshold_source: str = "training", memory: RouteMemory | None = None,
-                 max_pending: int = 32) -> None:
+                 max_pending: int = 32, adapter: LiveAdapter | None = None) -> None:
         self.name = name
         self.router = router
         self.threshold = threshold
@@ -183,6 +211,7 @@ class LearnedRoute:
         self.fallback = fallback or strong
         self.validator = validator  # online validation (evaluation/online.py); None: off
         self.judge = judge or strong
+        self.adapter = adapter  # adaptation on the judged pairs (routers/adapt.py); None: off
         self._judge_prompt: Any = None
         if validator is not None:
             from tierwise.verifiers.judge import LlmJudgeVerifier
@@ -211,13 +240,21 @@ class LearnedRoute:
             self.threshold, self.threshold_source = self.refit.add(score, key), self.refit.source
         if self.memory is not None:
             self.memory.changed()
+        adapted = self.adapter.decide(prompt, score, key) if self.adapter is not None else None
         ms = (time.perf_counter() - t0) * 1000.0
-        tier = "strong" if score >= self.threshold else "weak"
+        by, thr = (score, self.threshold) if adapted is None else adapted
+        tier = "strong" if by >= thr else "weak"
         target = self.strong if tier == "strong" else self.weak
         op = "≥" if tier == "strong" else "<"
         reason = f"router score {score:.4f} {op} threshold {self.threshold:.4f} -> {target.name}"
         detail: dict[str, Any] = {"threshold": self.threshold, "threshold_source": self.threshold_source,
                                   "tier": tier, "router": self.router.kind, "decision_ms": round(ms, 3)}
+        if self.adapter is not None:
+            detail["adapt"] = self.adapter.detail(adapted, "strong" if score >= self.threshold else "weak")
+            if adapted is not None:
+                ctx.notes["adapted"] = {"score": by, "threshold": thr, "pairs": detail["adapt"]["pairs"]}
+                reason = (f"adapted score {by:.4f} {op} threshold {thr:.4f} ({detail['adapt']['pairs']} judged "
+                          f"pairs; router score {score:.4f}) -> {target.name}")
         if guarded is not None:
             detail["shift"] = {"percentile": guarded.percentile, "share_far": round(guarded.share_far, 4),
                                "window": guarded.window_n, "demoted": guarded.demoted,
@@ -363,6 +400,8 @@ class LearnedRoute:
         }
         if skipped is not None:
             pair["skipped"] = skipped
+        if "adapted" in ctx.notes:
+            pair["adapted"] = ctx.notes["adapted"]
         if ok and self.validator is not None and score == score:
             await self._validate(req, sctx, pair, ctx.notes.get("key_name") or "")
         record_shadow(ctx.services, sctx.trace, pair)
@@ -371,7 +410,7 @@ class LearnedRoute:
         """Grade both answers of a shadow pair (outcomes into the pair, so the ledger keeps them) and feed the
         route's online estimate, counted under `key` (the request's gateway key name: one key's pairs hold a
         bounded share). A judge failure or an unparseable verdict leaves the pair unjudged."""
-        from tierwise.evaluation.online import JudgedPair
+        from tierwise.evaluation.online import PROMPT_CHARS, JudgedPair
         from tierwise.verifiers.judge import SCORES, parse_grade
 
         assert self.validator is not None and self._judge_prompt is not None
@@ -395,10 +434,13 @@ class LearnedRoute:
             outcomes[side] = SCORES[grade]
         for side, outcome in outcomes.items():  # both judged, or neither recorded
             pair[side]["outcome"] = outcome
+        prompt = str(pair["prompt"] or "")
         est = await asyncio.to_thread(self.validator.add, JudgedPair(
-            len(pair["prompt"] or ""), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
-            outcomes["weak"], key))
+            len(prompt), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
+            outcomes["weak"], key, prompt[:PROMPT_CHARS] if self.adapter is not None else ""))
         pair["online"] = est.brief()
+        if self.adapter is not None and self.adapter.due():  # one fit at a time, in a worker thread
+            await asyncio.to_thread(self.adapter.refit)
         if self.memory is not None:
             self.memory.changed()
 
@@ -455,8 +497,16 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
 
         refit = ThresholdRefit(threshold, cfg.target_share, window=window, min_scores=least,
                                key_share=cfg.refit_key_share)
+    adapter = None
+    if cfg.adapt is not None and validator is not None and cfg.target_share is not None:
+        from tierwise.routers.adapt import LiveAdapter
+
+        ac = cfg.adapt
+        adapter = LiveAdapter(validator, cfg.target_share, min_pairs=ac.min_pairs, prior_weight=ac.prior_weight,
+                              window=ac.window, every=ac.every, refit_window=window, refit_min=least,
+                              key_share=cfg.refit_key_share)
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
-        guard.checks.append(validator.check)
+        guard.checks.append(adapter.check if adapter is not None else validator.check)
     vc = cfg.validation
     memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator)
     route = LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
@@ -464,9 +514,11 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
                          judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
                          rubric=vc.rubric if vc is not None else None, refit=refit,
                          threshold_source="config" if cfg.threshold is not None else "training", memory=memory,
-                         max_pending=cfg.max_pending)
+                         max_pending=cfg.max_pending, adapter=adapter)
     if memory is not None and memory.refit is not None and memory.restored:
         route.threshold, route.threshold_source = memory.refit.threshold, memory.refit.source
+    if adapter is not None and memory is not None and memory.restored:
+        adapter.refit()  # the saved pairs' prompts: adapted from the first request after a restart
     return route
 
 
@@ -494,7 +546,7 @@ def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
         return None
     try:
         return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level,
-                               key_share=cfg.refit_key_share)
+                               key_share=cfg.refit_key_share, prompts_kept=cfg.adapt.window if cfg.adapt else 0)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.validation") from None
 

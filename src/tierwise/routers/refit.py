@@ -37,6 +37,7 @@ class ThresholdRefit:
             raise ValueError("refit_key_share must be above 0 and at most 1")
         self.threshold = self._training = float(threshold)
         self.source = "training"
+        self.label = "recent traffic"  # what the window holds, for `source`
         self.target_share = target_share
         self.min_scores = min_scores
         self.every = every
@@ -119,5 +120,5 @@ class ThresholdRefit:
         hi = min(lo + 1, n - 1)
         part = np.partition(self._buf[:n], (lo, hi))
         self.threshold = float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
-        self.source = f"recent traffic ({n} requests)"
+        self.source = f"{self.label} ({n} requests)"
         self._since = 0

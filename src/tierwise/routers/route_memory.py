@@ -16,7 +16,8 @@ fingerprint differs) or another target share is ignored, and so is one that is t
 holds values out of range, with a warning: the route then starts fresh, as it did before. The re-fit
 window is restored score by score through `ThresholdRefit.add`, so one gateway key's cap holds after a
 restart as it did before it. The file holds scores, shift percentiles, judged outcomes, prompt lengths and
-gateway key *names* (never keys, never prompt text).
+gateway key *names* (never keys); prompt text only for a route that adapts (`learned.adapt`): its newest
+`adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too.
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ class RouteMemory:
         if "guard" in snap:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
-            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, p.key] for p in snap["pairs"]]
+            # a route that adapts (`learned.adapt`) keeps its newest pairs' prompts, as the ledger's shadow records do
+            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, p.key] + ([p.prompt] if p.prompt
+                             else []) for p in snap["pairs"]]
         return data
 
     def dump(self) -> dict[str, Any]:
@@ -217,7 +220,7 @@ class RouteMemory:
             guard = (bool(data["guard"]["demoted"]), reason[:2000])
         pairs = None
         if self.validator is not None and "pairs" in data:
-            from tierwise.evaluation.online import JudgedPair
+            from tierwise.evaluation.online import PROMPT_CHARS, JudgedPair
 
             rows = data["pairs"]
             if not isinstance(rows, list):
@@ -228,7 +231,11 @@ class RouteMemory:
                 vals = _floats([score, threshold, strong, weak])
                 if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
                     raise ValueError("pair out of range")
-                pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], *_strings(key[:1])))
+                prompt = key[1] if len(key) > 1 else ""  # the prompt: a route that adapts, since session 26
+                if not isinstance(prompt, str) or len(prompt) > PROMPT_CHARS:
+                    raise ValueError("prompt is not text or too long")
+                name = _strings(key[:1])[0] if key else ""
+                pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
