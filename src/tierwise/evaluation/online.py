@@ -206,9 +206,11 @@ class OnlineValidator:
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
-        if est.verdict != "not-better-than-random":
+        too_wide = est.verdict == "too-few-pairs" and est.low is not None  # (enough pairs, one key's at odds)
+        if est.verdict != "not-better-than-random" and not too_wide:
             return est
-        # Bounded: at most LEFT_OUT_KEYS more estimates, only while the whole window says "not better".
+        # Bounded: at most LEFT_OUT_KEYS more estimates, only while the whole window says "not better" (or tells
+        # nothing: one key's pairs at odds with the rest's widen the interval as they once pulled it down).
         held = Counter(p.key for p in pairs)
         if len(held) < 2:
             return est
