@@ -99,3 +99,31 @@ def test_a_hung_upstream_is_charged_one_unread_answer_then_skipped(gateway, open
     one = 1000 * 3e-6 + 400 * 15e-6  # the input estimate (under 1,000 tokens) and max_tokens, at $3/$15
     assert 0 < used(g) <= one
     assert g.gateway.resolve("frontier").breaker.state == "open"
+
+
+@pytest.mark.parametrize("how", ["stall", "cut"])
+def test_a_stream_the_upstream_stalls_or_cuts_is_charged_its_input_and_what_it_streamed(
+        gateway, openai_up, anthropic_up, how):  # noqa: F811
+    """Session 26's leftovers: a stream that stalled past `timeouts.read` or was cut by the upstream had no cost in
+    its ledger row (its usage was kept and the budget settled on it, but the step's cost was never set), so the
+    savings reports and `tierwise trace` showed a hung upstream's streams as free. Now its cost is set as for a
+    stream its client left: the input (estimated when unreported) and the deltas relayed."""
+    from tests.doubles import SlowStream
+
+    cfg = config(openai_up, anthropic_up)
+    cfg["routes"]["main"] = {"policy": "fallback", "targets": ["frontier"], "retries": 0}
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 2, "read": 0.3}
+    g = gateway(cfg)
+    reply = Reply(text="streamed words " * 20, usage=USAGE)
+    anthropic_up.default = SlowStream(1.0, reply) if how == "stall" else CutStream(4, reply)
+    text = ""
+    with pytest.raises(openai.APIError):
+        for chunk in oai(g).chat.completions.create(model="main", max_tokens=400, stream=True, messages=[
+                {"role": "user", "content": "question " + "words " * 300}]):
+            text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+    charged = used(g)
+    assert 300 * 3e-6 < charged < 1000 * 3e-6 + 400 * 15e-6, charged  # the input at least, never the whole cap
+    g.flush()
+    [step] = [s for r in g.ledger.query(route="main") for s in r.steps if s["kind"] == "call"]
+    assert not step["ok"] and step["cost"] == pytest.approx(charged) and step["detail"].get("billed_cut"), step
+    assert step["usage"]["input_tokens"] == USAGE[0] and step["usage"]["output_tokens"] > 0, step  # (Anthropic: input at the start)

@@ -77,3 +77,54 @@ def test_health_and_metrics_probe_the_cache_store_without_traffic(own_redis, gat
 def test_the_memory_cache_has_no_store_to_report(gateway, openai_up, anthropic_up):
     g = gateway(cached_config(openai_up.url, anthropic_up.url))
     assert "answer_cache" not in health(g)
+
+
+def test_a_locked_sqlite_cache_is_probed_and_seen_in_health(
+        gateway, openai_up, anthropic_up, monkeypatch, tmp_path):
+    """Session 26: the sqlite file was never probed (`/health` said ok while another process held it locked, until
+    a request met it, and its end was never seen without one), and each lookup and store of a request waited
+    sqlite's 5 s for the lock."""
+    import sqlite3
+
+    monkeypatch.setattr("tierwise.budgets.store_health.FRESH_S", 0.0)  # every read probes (10 s of silence in production)
+    path = tmp_path / "answers.db"
+    g = gateway(cached_config(openai_up.url, anthropic_up.url, observability={"metrics": {"enabled": True}},
+                              cache={"backend": "sqlite", "sqlite_path": str(path)}))
+    assert oai_call(oai(g))[1] == "miss"
+    assert oai_call(oai(g))[1] == "hit"
+    assert health(g)["answer_cache"] == {"status": "ok"}
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer holding the file
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        h = health(g)  # no request met it: the probe did
+        assert h["answer_cache"]["status"] == "unavailable" and h["answer_cache"]["error"] == "OperationalError", h
+        assert h["routes"]["loc"] == {"status": "degraded", "answer_cache": "unavailable"}, h
+        assert metric(g, "tierwise_cache_store_up") == 0.0
+        answer, _ = oai_call(oai(g), messages=[{"role": "user", "content": "a new question"}])
+        assert answer.choices[0].message.content == "ok"  # answered, uncached
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert health(g)["answer_cache"] == {"status": "ok"}  # its end seen without traffic
+
+
+def test_a_sqlite_cache_file_that_is_not_a_database_is_a_config_error_at_start(tmp_path):
+    import pytest
+
+    from tierwise.cache.answer_cache import make_backend
+    from tierwise.cache.settings import CacheConfig
+    from tierwise.errors import ConfigError
+
+    (tmp_path / "c.db").write_bytes(b"garbage " * 200)
+    with pytest.raises(ConfigError) as e:
+        make_backend(CacheConfig(enabled=True, backend="sqlite", sqlite_path="c.db"), str(tmp_path))
+    assert "cannot open the answer cache at" in e.value.message and "cache.sqlite_path" in e.value.message
+
+
+def test_the_sqlite_cache_waits_for_another_process_lock_briefly_not_five_seconds(tmp_path):
+    """A lookup and a store that meet a file locked by another process each waited sqlite's 5 s (measured: 5.0 s
+    each, bench/RESULTS.md session 26): the request-path connection's busy timeout is BUSY_S."""
+    from tierwise.cache.backends import BUSY_S, SqliteBackend
+
+    b = SqliteBackend(str(tmp_path / "c.db"), 1 << 20)
+    assert b.store.db.execute("PRAGMA busy_timeout").fetchone()[0] == int(BUSY_S * 1000) < 5000

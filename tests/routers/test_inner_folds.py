@@ -61,3 +61,31 @@ def test_inner_folds_keep_each_repeated_prompt_in_one_fold(spec, data, monkeypat
         n = len(data) // 2
         split = [i for i in range(n) if fold_of[i] != fold_of[i + n]]
         assert not split, f"{len(split)} of {n} repeated prompts split across inner folds"
+
+
+def test_the_transfer_routers_subject_oof_folds_keep_each_repeated_prompt_in_one_fold(data, monkeypatch):
+    """`weigh: subject-oof` (the default) folds by subject, not by id: the same prompt under two subjects was fitted
+    in one fold and scored in another (session 26's leftovers), as the id folds did before session 25."""
+    import tierwise.routers.transfer as transfer
+
+    n = len(data) // 2
+    subjects = [f"first-{i % 6}" for i in range(n)] + [f"second-{i % 6}" for i in range(n)]  # the twin elsewhere
+    twice = OutcomeDataset(data.name, data.prompts, data.strong, data.weak, data.groups, subjects)
+    seen: list[list[np.ndarray]] = []
+    real = transfer.subject_folds
+
+    def recording(*args, **kwargs):
+        folds = real(*args, **kwargs)
+        if folds is not None:
+            seen.append(folds)
+        return folds
+
+    monkeypatch.setattr(transfer, "subject_folds", recording)
+    router = make_router("transfer-lsa")
+    assert router.weigh == "subject-oof"
+    router.fit(twice)
+    assert seen, "the router made no subject folds"
+    for folds in seen:
+        fold_of = {int(i): f for f, te in enumerate(folds) for i in te}
+        split = [i for i in range(n) if fold_of[i] != fold_of[i + n]]
+        assert not split, f"{len(split)} of {n} repeated prompts split across subject folds"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from tierwise.cache.keys import context_key, exact_key
 from tierwise.cache.settings import CacheConfig, RouteCache
 from tierwise.cache.store_health import CacheHealth
 from tierwise.canonical import Request, Response, StreamChunk, ToolResultBlock, ToolUseBlock, Usage
+from tierwise.errors import ConfigError
 from tierwise.observability.observer import protected
 from tierwise.policies.base import Context, Target
 from tierwise.pricing import cost
@@ -53,7 +55,13 @@ def cache_header(ctx: Any) -> tuple[tuple[bytes, bytes], ...]:
 def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
     if cfg.backend == "sqlite":
         p = Path(cfg.sqlite_path)
-        return SqliteBackend(str(p if p.is_absolute() else Path(base_dir) / p), cfg.max_bytes)
+        path = str(p if p.is_absolute() else Path(base_dir) / p)
+        try:
+            return SqliteBackend(path, cfg.max_bytes)
+        except (OSError, sqlite3.Error) as e:  # a corrupt file, a folder that cannot be made: a line, not a traceback
+            raise ConfigError(f"cannot open the answer cache at {path}: {getattr(e, 'strerror', None) or e}; point "
+                              "cache.sqlite_path at a writable place (a file that is not a tierwise cache is "
+                              "never overwritten)") from None
     if cfg.backend == "redis":
         return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes)
     return MemoryBackend(cfg.max_bytes)
@@ -232,8 +240,10 @@ class AnswerCache:
         cache covers; None for the memory backend (nothing outside this process to fail)."""
         if self.health is None:
             return None
+        # (sqlite too, since session 26: before, a file gone read-only, full, locked or corrupt was seen only by the
+        # requests that met it, and its end never without one)
         probe = getattr(self.backend, "probe", None)
-        if probe is None:  # (sqlite: its failures are seen by the requests that meet them, never probed)
+        if probe is None:  # (a backend of the caller's own without one)
             return self.health.seen(), list(self.cfg.routes)
         return await self.health.status(probe, self.cfg.redis_timeout), list(self.cfg.routes)
 

@@ -121,6 +121,19 @@ async def _read_at_most(resp: Any, cap: int) -> bytes | None:
     return b"".join(parts)
 
 
+async def _other_api(resp: Any, kind: str) -> str | None:
+    """The other API's kind when an error answer is shaped as its (`providers.api_shape`)."""
+    import json
+
+    from tierwise.providers.api_shape import other_api
+
+    raw = await _read_at_most(resp, 64 * 1024)
+    try:
+        return other_api(kind, json.loads(raw)) if raw else None
+    except ValueError:
+        return None
+
+
 def _base_url_variant(kind: str, base_url: str) -> str | None:
     """The base_url a common slip was meant to be: an OpenAI-compatible one without its `/v1` (Ollama, vLLM
     and LM Studio serve only under it) or with the endpoint pasted on, an Anthropic one with `/v1` on
@@ -153,6 +166,7 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
 
     import aiohttp
 
+    from tierwise.providers.api_shape import hint, other_api
     from tierwise.starter import MODEL_LIST_BYTES
 
     key = p.api_key()
@@ -164,7 +178,7 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
         if key:
             headers["authorization"] = f"Bearer {key}"
     else:
-        url = f"{p.base_url}/v1/models"
+        url = f"{p.base_url}/v1/models?limit=1000"  # (20 a page by default)
         headers["anthropic-version"] = "2023-06-01"
         if key:
             headers["x-api-key"] = key
@@ -176,6 +190,8 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
             if 300 <= r.status < 400:
                 return False, (f"{url} answered with a redirect (HTTP {r.status}), which the gateway does not "
                                "follow: set base_url to where it leads")
+            if r.status >= 400 and (other := await _other_api(r, p.kind)) is not None:  # (before a key's refusal)
+                return False, f"{url} answered HTTP {r.status}: {hint(p.kind, other)}"
             if r.status in (401, 403):
                 return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
             if r.status == 404 and (alt := await _answering_base_url(s, p, headers)):
@@ -189,52 +205,23 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                 return True, f"reached; its model list is larger than {MODEL_LIST_BYTES:,} bytes: not read"
             try:
                 data = json.loads(raw)
+                if (other := other_api(p.kind, data)) is not None:
+                    return False, f"{url} answered a model list: {hint(p.kind, other)}"
                 entries = data.get("data", []) if isinstance(data, dict) else []
                 entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
                 n = len(entries)
-                if listed is not None:
-                    listed.extend(entries)
+                if listed is not None and not (isinstance(data, dict) and data.get("has_more")):  # (a part: not
+                    listed.extend(entries)  # checked against)
             except ValueError:
                 n = 0
             return True, f"reached; {n} model(s) listed"
     except (aiohttp.ClientConnectorError, OSError):
         from tierwise.starter import start_hint
 
-        hint = start_hint(p.base_url) if p.locality == "local" else "check the URL and your network"
-        return False, f"cannot connect to {p.base_url}: {hint}"
+        advice = start_hint(p.base_url) if p.locality == "local" else "check the URL and your network"
+        return False, f"cannot connect to {p.base_url}: {advice}"
     except TimeoutError:
         return False, f"no answer from {p.base_url} within the timeout"
-
-
-def local_model_mismatches(cfg: Config, name: str, listed: list[dict[str, Any]]) -> list[str]:
-    """What a local server's model list says the config gets wrong: a model id it does not serve
-    (Ollama, vLLM, LM Studio answer 404 on every call), or a `context_window` larger than what
-    llama.cpp holds per request (`meta.n_ctx`: every longer prompt is a refused call)."""
-    out = []
-    ids = {str(e.get("id")) for e in listed}
-    llama = [e for e in listed if e.get("owned_by") == "llamacpp"]  # llama.cpp serves its model under any id
-    for mname, m in cfg.models.items():
-        if m.provider != name:
-            continue
-        if llama:
-            entry = next((e for e in llama if e.get("id") == m.model), llama[0] if len(llama) == 1 else None)
-            meta = entry.get("meta") if entry else None
-            n_ctx = meta.get("n_ctx") if isinstance(meta, dict) else None
-            if isinstance(n_ctx, int) and m.context_window and m.context_window > n_ctx:
-                out.append(f"model {mname}: context_window {m.context_window:,} but the llama.cpp server of "
-                           f"provider {name} holds {n_ctx:,} tokens per request (-c divided by its slots): a longer "
-                           f"prompt is a refused call each time. Fix: context_window: {n_ctx}, or start "
-                           "llama-server with a larger -c")
-            elif isinstance(n_ctx, int) and m.context_window and m.context_window < n_ctx:
-                out.append(f"model {mname}: context_window {m.context_window:,} but the llama.cpp server of "
-                           f"provider {name} now holds {n_ctx:,} tokens per request: prompts between the two go to "
-                           f"the route's next target although this server could answer them. Fix: context_window: "
-                           f"{n_ctx}")
-        elif listed and m.model not in ids:
-            shown = ", ".join(i[:80] for i in sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
-            out.append(f"model {mname}: {m.model!r} is not among the models {name} serves ({shown}): every call "
-                       f"would be refused. Fix: its `model:` id, or fetch it (Ollama: `ollama pull {m.model}`)")
-    return out
 
 
 def claude_code_windows(cfg: Config) -> list[str]:
@@ -552,6 +539,7 @@ def command(config_path: str) -> None:
         click.echo(f"{'✓' if ledger[0] else '✗'} {ledger[1]}")
         ok &= ledger[0]
 
+    from tierwise.commands.doctor_models import local_model_mismatches, unlisted_remote_models
     from tierwise.commands.terminal_text import inert
     from tierwise.secret_scrub import register_config, scrub
 
@@ -563,9 +551,10 @@ def command(config_path: str) -> None:
         if good:
             reachable.add(name)
         ok &= good
-        if good and p.locality == "local":
-            for warning in local_model_mismatches(cfg, name, lists[name]):
-                click.echo(f"! {inert(warning)}")  # model ids come from the server: control characters shown
+        if good:  # model ids come from the server: control characters shown
+            check = local_model_mismatches if p.locality == "local" else unlisted_remote_models
+            for warning in check(cfg, name, lists[name]):
+                click.echo(f"! {inert(warning)}")
     for url, users in redis_users(cfg).items():
         good, msg = asyncio.run(ping_redis(url))
         click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")

@@ -92,6 +92,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         click.echo(f"tierwise: warning: {exposed}", err=True)
     if (shared := cache_shares_redis(cfg)) is not None:
         click.echo(f"tierwise: warning: {shared}", err=True)
+    redis_refusals_or_exit(cfg)
     if workers > 1:
         from tierwise.commands.workers import per_process_state, run_workers
 
@@ -119,6 +120,65 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         pass
     if not server.started:  # e.g. the app failed its start-up: exit non-zero, so a supervisor sees the failure
         sys.exit(STARTUP_FAILURE)
+
+
+def redis_refusals_or_exit(cfg: Any) -> None:
+    """Every Redis the config names, pinged once before serving: one that refuses the credentials in its URL stops
+    the start (exit 2) with one line naming host:port and the setting, never the password; one not reachable is a
+    warning (distributed mode rides out a Redis restart). Before (session 25's leftovers), a wrong password was
+    silent: redis-py's AuthenticationError is a ConnectionError, so every loop waited for a Redis "away" that
+    answered, `/health` said ok and requests said "no worker serves capability"."""
+    import asyncio
+
+    from tierwise.commands.doctor import redis_users
+    from tierwise.commands.terminal_text import inert
+    from tierwise.dispatch.connection import connect, where
+
+    users = redis_users(cfg)
+    if not users:
+        return
+
+    async def ping(url: str) -> BaseException | None:
+        client = connect(url)  # (registers the password with the scrubber)
+        try:
+            await asyncio.wait_for(client.ping(), 5)
+            return None
+        except Exception as e:  # noqa: BLE001 - the answer is the exception
+            return e
+        finally:
+            await client.aclose()
+
+    async def ping_all() -> list[BaseException | None]:
+        return list(await asyncio.gather(*(ping(url) for url in users)))
+
+    refused = False
+    for (url, parts), err in zip(users.items(), asyncio.run(ping_all()), strict=True):
+        if err is None:
+            continue
+        detail = inert(str(err))  # scrubbed, controls escaped
+        named = f"Redis at {where(url)} ({', '.join(parts)})"
+        if _refused_credentials(err):
+            refused = True
+            click.echo(f"tierwise: {named} refused the credentials of its URL ({type(err).__name__}: {detail}): "
+                       f"fix the user or password in {_setting(parts[0])}", err=True)
+        else:
+            click.echo(f"tierwise: warning: {named} is not reachable ({type(err).__name__}"
+                       + (f": {detail}" if detail else "") + "): what it serves fails until it answers", err=True)
+    if refused:
+        sys.exit(2)
+
+
+def _setting(part: str) -> str:
+    return "observability.dashboard.presence_redis_url" if part.endswith("presence") else f"{part}.redis_url"
+
+
+def _refused_credentials(e: BaseException) -> bool:
+    import redis.exceptions as rexc
+
+    if isinstance(e, rexc.AuthenticationError | rexc.AuthenticationWrongNumberOfArgsError):
+        return True
+    text = str(e)
+    return isinstance(e, rexc.ResponseError) and text.startswith(("WRONGPASS", "NOAUTH", "AUTH "))
 
 
 def dashboard_note(cfg: Any, host: str, port: int) -> str:

@@ -32,6 +32,10 @@ from typing import Any
 import numpy as np
 
 RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
+# Widest interval that still tells anything: as wide as the whole way from the weak tier's quality to the strong's.
+# A bootstrap of APGR, a ratio over the tiers' judged gap, had intervals of 2-10 at 50 pairs (resamples where the
+# gap nearly vanishes), whose low end under 0.5 read "not better than random" and let the guard demote on it.
+MAX_WIDTH = 1.0
 LEFT_OUT_KEYS = 3  # keys (the largest holders) whose pairs a "not better than random" verdict is re-taken without
 PROMPT_CHARS = 8_000  # of a judged pair's prompt kept for a route that adapts (routers/adapt.py reads no more)
 
@@ -71,6 +75,9 @@ class OnlineEstimate:
         return None if self.verdict in ("too-few-pairs", "undefined") else self.verdict == "better-than-random"
 
     def sentence(self) -> str:
+        if self.verdict == "too-few-pairs" and self.low is not None and self.high is not None:
+            return (f"online estimate: too few judged pairs to tell ({self.n}): APGR {self.apgr:.3f}, its "
+                    f"{self.level:.0%} interval {self.low:.3f}–{self.high:.3f} is wider than {MAX_WIDTH:g}")
         if self.verdict == "too-few-pairs":
             return f"online estimate: {self.n} judged pairs, {self.min_pairs} needed"
         if self.verdict == "undefined":
@@ -130,6 +137,13 @@ def estimate(pairs: Sequence[JudgedPair], *, min_pairs: int = 50, rounds: int = 
         ci = bootstrap_apgr(score, strong, weak, rounds=rounds, level=level, seed=seed)
     except ValueError:  # both tiers judged alike on (almost) every pair: nothing to rank by
         return OnlineEstimate(n, "undefined", min_pairs=min_pairs, level=level)
+    # No router's APGR on these pairs is below the anti-oracle's or above the oracle's: the interval is clipped to
+    # that range; still wider than MAX_WIDTH, it tells nothing (too few pairs), and no verdict is taken on it.
+    gain = strong - weak
+    low = max(ci.low, apgr(routing_curve(-gain, strong, weak)))
+    high = min(ci.high, apgr(routing_curve(gain, strong, weak)))
+    if high - low > MAX_WIDTH:
+        return OnlineEstimate(n, "too-few-pairs", value, low, high, min_pairs=min_pairs, level=level)
     length_apgr = lead_low = lead_high = None
     try:
         length_apgr = apgr(routing_curve(length, strong, weak))
@@ -142,8 +156,8 @@ def estimate(pairs: Sequence[JudgedPair], *, min_pairs: int = 50, rounds: int = 
     k = int(routed.sum())
     by_length = np.zeros(n, dtype=bool)
     by_length[np.argsort(-length, kind="stable")[:k]] = True  # the k longest prompts: length at the same share
-    verdict = "better-than-random" if ci.low > RANDOM_APGR else "not-better-than-random"
-    return OnlineEstimate(n, verdict, value, ci.low, ci.high, length_apgr, lead_low, lead_high, share,
+    verdict = "better-than-random" if low > RANDOM_APGR else "not-better-than-random"
+    return OnlineEstimate(n, verdict, value, low, high, length_apgr, lead_low, lead_high, share,
                           _recovered(routed, strong, weak), share, _recovered(by_length, strong, weak),
                           min_pairs, level)
 
@@ -206,9 +220,11 @@ class OnlineValidator:
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
-        if est.verdict != "not-better-than-random":
+        too_wide = est.verdict == "too-few-pairs" and est.low is not None  # (enough pairs, one key's at odds)
+        if est.verdict != "not-better-than-random" and not too_wide:
             return est
-        # Bounded: at most LEFT_OUT_KEYS more estimates, only while the whole window says "not better".
+        # Bounded: at most LEFT_OUT_KEYS more estimates, only while the whole window says "not better" (or tells
+        # nothing: one key's pairs at odds with the rest's widen the interval as they once pulled it down).
         held = Counter(p.key for p in pairs)
         if len(held) < 2:
             return est

@@ -402,6 +402,15 @@ class Deployment:
             self._fail(step, e, t0)
             _at_least_relayed(usage, produced)  # the usage of a failed stream is a running total, if any
             step.usage = bound_usage(usage, caps)
+            # A stream that stalled, ran past its time or was cut, or failed after producing tokens, was read and
+            # run by the provider, which bills its input and what it streamed: its cost says so (the input
+            # estimated when unreported). Before (session 26's leftovers), a failed stream's step had no cost:
+            # the ledger and the savings reports showed a hung upstream's streams as free.
+            if isinstance(e, UpstreamTimeout) or produced or e.message.endswith("cut the stream"):
+                self._bill_cut(step, req, usage)
+                step.detail["billed_cut"] = True
+            else:
+                step.cost = self._cost(self.price, usage)  # what the upstream reported, if anything
             raise
         finally:
             if done:

@@ -17,6 +17,7 @@ import orjson
 
 from tierwise.config import ProviderConfig
 from tierwise.errors import UpstreamError, UpstreamTimeout
+from tierwise.providers.api_shape import hint, other_api
 from tierwise.providers.error_classes import upstream_error
 from tierwise.secret_scrub import note, scrub, upstream_text
 
@@ -167,6 +168,8 @@ class Provider:
                 err_obj = body
                 msg = body["message"]
             msg = upstream_text(msg)
+            if (other := other_api(self.cfg.kind, body)) is not None:
+                msg = f"{msg} ({hint(self.cfg.kind, other)})" if msg else hint(self.cfg.kind, other)
         except orjson.JSONDecodeError:
             # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.
             msg = scrub(raw[:4000].decode("utf-8", "replace"))[:300]

@@ -111,8 +111,15 @@ def subject_factors(src: np.ndarray, subjects: Sequence[str], power: float) -> n
     return out
 
 
-def subject_folds(src: np.ndarray, subjects: Sequence[str], k: int, seed: int) -> list[np.ndarray] | None:
-    """k folds that each hold whole subjects (a source without subjects is one subject); None if too few."""
+def subject_folds(src: np.ndarray, subjects: Sequence[str], k: int, seed: int,
+                  prompts: Sequence[str] | None = None) -> list[np.ndarray] | None:
+    """k folds that each hold whole subjects (a source without subjects is one subject); None if too few.
+
+    `prompts`: a query whose prompt (`cv.same_prompt`) an earlier query holds goes to that query's fold, so a
+    prompt repeated under two subjects is never trained on and scored (as `cv.group_folds(merge_prompts=True)`
+    does for the inner folds); when that would leave a fold empty, the subjects' folds alone."""
+    from tierwise.evaluation.cv import same_prompt
+
     keys = [f"{a}\x00{b}" for a, b in zip(src, subjects, strict=True)]
     names = sorted(set(keys))
     if len(names) < k:
@@ -120,6 +127,11 @@ def subject_folds(src: np.ndarray, subjects: Sequence[str], k: int, seed: int) -
     order = np.random.default_rng(seed).permutation(len(names))
     fold_of = {names[g]: i % k for i, g in enumerate(order)}
     assign = np.array([fold_of[x] for x in keys])
+    if prompts is not None:
+        first: dict[str, int] = {}
+        merged = np.array([first.setdefault(same_prompt(p), int(f)) for p, f in zip(prompts, assign, strict=True)])
+        if len(set(merged.tolist())) == k:
+            assign = merged
     return [np.flatnonzero(assign == f) for f in range(k)]
 
 
@@ -270,7 +282,7 @@ class TransferRouter(BlendedRouter):
         enough = n >= 20 and len(set(data.groups)) >= 3
         folds = group_folds(data, 3, self.seed, merge_prompts=True) if enough else [np.arange(n)]
         if enough and self.weigh == "subject-oof":  # leave whole subjects out: scores as an unseen domain gets
-            folds = subject_folds(sources(data), data.subjects, 3, self.seed) or folds
+            folds = subject_folds(sources(data), data.subjects, 3, self.seed, data.prompts) or folds
         for te in folds:
             tr = np.setdiff1d(np.arange(n), te) if enough else te
             fit = self._fit_members(data, counts, vec, shape, tr)

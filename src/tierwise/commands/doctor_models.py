@@ -1,0 +1,58 @@
+"""`tierwise doctor`'s checks of the config's model ids against what each provider's model list says it serves."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from tierwise.config import Config
+
+
+def local_model_mismatches(cfg: Config, name: str, listed: list[dict[str, Any]]) -> list[str]:
+    """What a local server's model list says the config gets wrong: a model id it does not serve
+    (Ollama, vLLM, LM Studio answer 404 on every call), or a `context_window` larger than what
+    llama.cpp holds per request (`meta.n_ctx`: every longer prompt is a refused call)."""
+    out = []
+    ids = {str(e.get("id")) for e in listed}
+    llama = [e for e in listed if e.get("owned_by") == "llamacpp"]  # llama.cpp serves its model under any id
+    for mname, m in cfg.models.items():
+        if m.provider != name:
+            continue
+        if llama:
+            entry = next((e for e in llama if e.get("id") == m.model), llama[0] if len(llama) == 1 else None)
+            meta = entry.get("meta") if entry else None
+            n_ctx = meta.get("n_ctx") if isinstance(meta, dict) else None
+            if isinstance(n_ctx, int) and m.context_window and m.context_window > n_ctx:
+                out.append(f"model {mname}: context_window {m.context_window:,} but the llama.cpp server of "
+                           f"provider {name} holds {n_ctx:,} tokens per request (-c divided by its slots): a longer "
+                           f"prompt is a refused call each time. Fix: context_window: {n_ctx}, or start "
+                           "llama-server with a larger -c")
+            elif isinstance(n_ctx, int) and m.context_window and m.context_window < n_ctx:
+                out.append(f"model {mname}: context_window {m.context_window:,} but the llama.cpp server of "
+                           f"provider {name} now holds {n_ctx:,} tokens per request: prompts between the two go to "
+                           f"the route's next target although this server could answer them. Fix: context_window: "
+                           f"{n_ctx}")
+        elif listed and m.model not in ids:
+            shown = ", ".join(i[:80] for i in sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
+            out.append(f"model {mname}: {m.model!r} is not among the models {name} serves ({shown}): every call "
+                       f"would be refused. Fix: its `model:` id, or fetch it (Ollama: `ollama pull {m.model}`)")
+    return out
+
+
+def unlisted_remote_models(cfg: Config, name: str, listed: list[dict[str, Any]]) -> list[str]:
+    """A remote provider's model id that its model list (OpenAI and Anthropic `GET /v1/models`: no tokens spent)
+    does not hold, with the closest listed id. Before (session 26's leftovers) a typo showed only at the first
+    request. An alias counts as listed when a listed id extends it (Anthropic's `claude-sonnet-4-5` serves
+    `claude-sonnet-4-5-20250929`); a provider without a list, or a list in pages, is not checked."""
+    ids = sorted({str(e.get("id")) for e in listed if e.get("id") is not None})
+    if not ids:
+        return []
+    out = []
+    for mname, m in cfg.models.items():
+        if m.provider != name or m.model in ids or any(i.startswith(m.model + "-") for i in ids):
+            continue
+        close = difflib.get_close_matches(m.model, ids, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0][:80]!r}?" if close else f"none close among the {len(ids)} it lists."
+        out.append(f"model {mname}: {m.model!r} is not among the models provider {name} lists: every call would be "
+                   f"refused; {hint} Fix: its `model:` id")
+    return out
