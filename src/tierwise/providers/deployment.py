@@ -311,7 +311,7 @@ class Deployment:
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
-        out = _structured(req) if req.response_format is not None else None
+        out = _structured(req, decoder) if req.response_format is not None else None
         held: list[StreamChunk] = []  # what the strict checks keep back from the client until judged
         try:
             try:
@@ -490,16 +490,24 @@ async def _strict_pieces(provider: str, strict: StrictCalls, chunk: StreamChunk)
             raise violation(provider, tool, why)
 
 
-def _structured(req: Request) -> strict_output.StructuredText | None:
+def _structured(req: Request, decoder: Any) -> strict_output.StructuredText | None:
     c = strict_output.contract(req)
-    return strict_output.StructuredText(c) if c is not None else None
+    if c is None:
+        return None
+    out = strict_output.StructuredText(c, req.n)
+    if req.n > 1:  # every choice is the client's answer: the OpenAI decoder hands the others over
+        decoder.side = out.side
+    return out
 
 
 async def _output_pieces(provider: str, out: strict_output.StructuredText, chunk: StreamChunk) -> None:
     """Raise `invalid_output` when the chunk would hand the client a structured answer its SDK rejects."""
-    why, whole = out.feed(chunk.events)
-    if why is None and whole is not None:
+    why, wholes = out.feed(chunk.events)
+    for label, whole in wholes:
+        if why is not None:
+            break
         why = await strict_output.whole_reason(out.contract, whole)
+        why = why and why + label
     if why is not None:
         raise strict_output.violation(provider, out.contract, why)
 
