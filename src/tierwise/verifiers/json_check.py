@@ -24,6 +24,7 @@ import jsonschema
 import jsonschema.exceptions
 import regex
 from jsonschema.exceptions import ValidationError
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from tierwise.canonical import Request, Response
@@ -71,6 +72,15 @@ def _additional_properties(validator: Any, aP: Any, instance: Any, schema: Any) 
         yield ValidationError(f"additional properties are not allowed ({', '.join(map(repr, extras[:5]))} "
                               f"{'was' if len(extras) == 1 else 'were'} unexpected)")
 
+
+def _not_fetched(uri: str) -> Any:
+    raise LookupError(f"{uri[:80]!r} is not fetched")
+
+
+# A `$ref` outside the schema is never retrieved: jsonschema's default fetches it over HTTP (urllib, no timeout),
+# so a client's schema made the gateway GET any URL from its own network position (an internal service, a cloud
+# metadata address) and let the fetched document decide the verdict. Such a ref is Unresolvable: not checked.
+NO_REMOTE_REFS: Registry[Any] = Registry(retrieve=_not_fetched)  # type: ignore[call-arg]
 
 _TIMED = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
 MAX_STEPS = 50_000  # keywords applied in one check: a 10,000-item array of 4-field objects is ~50,000
@@ -128,7 +138,7 @@ class JsonSchemaVerifier:
         cls.check_schema(schema)
         timed = jsonschema.validators.extend(cls, {k: _counted(_TIMED.get(k, v)) for k, v in cls.VALIDATORS.items()})
         # Formats as the client's pydantic model parses them (verifiers/json_formats.py).
-        return timed(schema, format_checker=format_checker(cls.FORMAT_CHECKER))
+        return timed(schema, format_checker=format_checker(cls.FORMAT_CHECKER), registry=NO_REMOTE_REFS)
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
         validator = self._validator
