@@ -62,3 +62,42 @@ def test_a_schemas_remote_ref_is_never_fetched_by_the_gateway(two_tier, openai_u
                                           response_format=_schema_format(schema))  # type: ignore[arg-type]
     assert done.choices[0].message.content == '{"a": "x"}'  # checked as far as it can be: JSON, an object
     assert seen == []
+
+
+def test_a_schema_past_the_container_bound_is_not_checked_at_all():
+    """The schema's own check ran outside the check's step bound and deadline, ~0.5 ms per object in the schema:
+    a 2 MB schema of 20,000 properties held a verifier thread for 21 s, on every request (past the validator
+    cache's size). Past `MAX_SCHEMA_CONTAINERS` a schema is left unchecked (the JSON check only), as one whose check
+    cannot finish; one just within the bound is checked as before."""
+    from tierwise.wire.strict_tools import MAX_SCHEMA_CONTAINERS, _check
+
+    def schema(props: int) -> dict[str, Any]:
+        return {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(props)}}
+
+    assert _check(schema(MAX_SCHEMA_CONTAINERS + 1), {"p1": 5}).detail == {"error": "too big"}
+    assert _check(schema(50), {"p1": 5}).detail["where"] == "/p1"
+
+
+def test_a_pathological_pattern_costs_one_budget_per_check_not_one_per_string():
+    """`pattern` runs under the `regex` module's timeout (1 s a match), but a check's deadline was only looked at
+    every 256 keywords: an answer of 100 strings that each take `^(a|aa)+$` just under the timeout held a verifier
+    thread for minutes. Every match of one check now shares one budget; past it the check cannot run."""
+    from tierwise.wire.strict_tools import _check
+
+    schema = {"type": "array", "items": {"type": "string", "pattern": "^(a|aa)+$"}}
+    assert _check(schema, ["a" * 28 + "!"] * 100).detail == {"error": "timeout"}
+    assert _check(schema, ["aaaa", "b"]).detail["where"] == "/1"  # an ordinary pattern still judged
+
+
+def test_a_pattern_that_unrolls_past_the_bound_is_never_compiled():
+    """The `regex` module unrolls counted repeats when it compiles, outside any timeout: the 25 characters
+    `(?:(?:x{1000}){1000}){10}` in a client's schema took 15 s and 2.9 GB of the gateway's memory to compile. A
+    pattern past `MAX_PATTERN_UNITS` is now refused before compiling (the check cannot run, as for a broken one);
+    a UUID pattern is still judged."""
+    from tierwise.wire.strict_tools import _check
+
+    bomb = {"type": "string", "pattern": "^(?:x{1000}){30}$"}  # 30,000 units: small enough to compile before
+    assert _check(bomb, "x").detail == {"error": "pattern"}
+    uuid = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
+    assert _check(uuid, "not-a-uuid").detail["keyword"] == "pattern"
+    assert _check(uuid, "123e4567-e89b-12d3-a456-426614174000").passed
