@@ -163,3 +163,61 @@ def test_an_n_stream_with_every_choice_good_stays_local_and_a_cut_choice_is_left
             for _ in s:
                 pass
     assert not second_up.requests
+
+
+# ------------------------------------------- (3) Anthropic's own structured output for an OpenAI client's schema
+
+class Booking(pydantic.BaseModel):
+    guests: int = pydantic.Field(ge=1, le=8)
+    email: str = pydantic.Field(pattern=r"^\S+@\S+$")
+
+
+def _native(gateway: Any, openai_up: OpenAIDouble, anthropic_up: Any, mode: str) -> Any:
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["models"]["frontier"]["structured_output"] = mode
+    return gateway(cfg)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_native_model_gets_anthropics_output_config_and_the_answer_is_still_checked(gateway, openai_up,
+                                                                                      anthropic_up, stream):
+    """Configured `structured_output: native`, a Claude model is asked with `output_config.format` (its sampling
+    held to the schema) rather than only told in the system prompt; the bounds Anthropic does not take (`minimum`,
+    `pattern`) are cut from what is sent, stay in the instruction, and are still checked on the answer."""
+    g = _native(gateway, openai_up, anthropic_up, "native")
+    anthropic_up.script(Reply(text='{"guests": 2, "email": "a@b.c"}'), Reply(text='{"guests": 20, "email": "a@b.c"}'))
+    kw: dict[str, Any] = {"model": "main", "messages": [{"role": "user", "content": "book"}],
+                          "response_format": Booking}
+    if stream:
+        with oai(g).chat.completions.stream(**kw) as s:
+            for _ in s:
+                pass
+            assert s.get_final_completion().choices[0].message.parsed == Booking(guests=2, email="a@b.c")
+    else:
+        assert oai(g).chat.completions.parse(**kw).choices[0].message.parsed == Booking(guests=2, email="a@b.c")
+    sent = anthropic_up.requests[-1].body
+    schema = sent["output_config"]["format"]["schema"]
+    assert sent["output_config"]["format"]["type"] == "json_schema"
+    assert schema["additionalProperties"] is False and schema["required"] == ["guests", "email"]
+    assert schema["properties"]["guests"] == {"type": "integer", "title": "Guests"}  # `minimum`/`maximum` cut
+    assert "pattern" not in schema["properties"]["email"]
+    assert '"maximum":8' in sent["system"]  # the cut bounds still reach the model, in the instruction
+    with pytest.raises(openai.APIStatusError) as e:  # 20 guests: Anthropic's constraint could not hold `maximum`
+        oai(g).chat.completions.parse(**kw)
+    assert e.value.status_code == 502 and "`maximum` at /guests" in e.value.message
+
+
+def test_a_schema_anthropic_takes_whole_goes_without_the_instruction_and_the_default_is_unchanged(
+        gateway, openai_up, anthropic_up):
+    g = _native(gateway, openai_up, anthropic_up, "native")
+    anthropic_up.script(Reply(text=GOOD))
+    oai(g).chat.completions.parse(model="main", messages=[{"role": "user", "content": "hi"}], response_format=Weather)
+    sent = anthropic_up.requests[-1].body
+    assert sent["output_config"]["format"]["schema"]["properties"]["celsius"] == {"type": "integer", "title": "Celsius"}
+    assert "system" not in sent  # nothing cut: no instruction
+    g = _native(gateway, openai_up, anthropic_up, "instruction")  # the default: as before
+    anthropic_up.script(Reply(text=GOOD))
+    oai(g).chat.completions.parse(model="main", messages=[{"role": "user", "content": "hi"}], response_format=Weather)
+    sent = anthropic_up.requests[-1].body
+    assert "output_config" not in sent and "JSON Schema" in sent["system"]

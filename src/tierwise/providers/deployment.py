@@ -73,6 +73,8 @@ class Deployment:
         self.stats: LiveStats | None = None
         # What happens to http(s) image URLs (providers/image_urls.py); None: forwarded as they are.
         self.images: Any = None
+        # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
+        self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
 
     def __repr__(self) -> str:
@@ -152,7 +154,10 @@ class Deployment:
             self.stats.ok(step.latency_ms, step.ttft_ms)
 
     def _body(self, req: Request, check: Any = None) -> bytes:
-        body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
+        if self.native_output and req.response_format is not None:
+            body = orjson.dumps(self.codec.encode_request(req, self.cfg.model, native_output=True))
+        else:
+            body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
         if check is not None:
             check(body)
         return body
