@@ -221,3 +221,19 @@ def test_a_schema_anthropic_takes_whole_goes_without_the_instruction_and_the_def
     oai(g).chat.completions.parse(model="main", messages=[{"role": "user", "content": "hi"}], response_format=Weather)
     sent = anthropic_up.requests[-1].body
     assert "output_config" not in sent and "JSON Schema" in sent["system"]
+
+
+def test_an_upstream_that_ignores_n_still_answers(gateway, openai_up, second_up):
+    """A server that streams one choice although asked for two: the opening waits for a choice that never comes,
+    so the stream is held to its end and judged whole, then relayed (never stuck, never unchecked)."""
+    g = _two_openai(gateway, openai_up, second_up)
+    openai_up.script(Raw(body=_n_stream([GOOD]), content_type="text/event-stream"),
+                     Raw(body=_n_stream(["Paris is warm."]), content_type="text/event-stream"))
+    second_up.script(Reply(text='{"city": "Oslo", "celsius": 3}'))
+    kw: dict[str, Any] = {"model": "main", "messages": [{"role": "user", "content": "hi"}], "n": 2,
+                          "response_format": Weather}
+    for want in (Weather(city="Paris", celsius=21), Weather(city="Oslo", celsius=3)):
+        with oai(g).chat.completions.stream(**kw) as s:
+            for _ in s:
+                pass
+            assert s.get_final_completion().choices[0].message.parsed == want
