@@ -110,6 +110,10 @@ class ModelConfig(_Strict):
                                 "skip it without a call (a route moves on to its next target); unset = unknown, tried")
     tools: bool = True
     json_mode: bool = True
+    structured_output: Literal["instruction", "native"] = Field(
+        "instruction", description="how an OpenAI client's `json_schema` response format reaches an Anthropic-format "
+        "upstream: `native` = Anthropic's `output_config.format` (Claude Sonnet 4.5, Opus 4.1, Haiku 4.5 and later), "
+        "`instruction` = the schema in the system prompt; the answer is checked against the schema either way")
     logprobs: bool = False
     price: Price | None = Field(None, description="USD per million tokens; local models default to 0")
 

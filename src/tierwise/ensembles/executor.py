@@ -27,6 +27,7 @@ from tierwise.ensembles.results import AgentResult, CallOutcome, ItemResult, Run
 from tierwise.ensembles.schema import Agent, Ensemble, Profile
 from tierwise.ensembles.scripts import ScriptFailed, command_for, run_script
 from tierwise.errors import ConfigError
+from tierwise.verifiers.json_check import NO_REMOTE_REFS
 
 MAX_NESTING = 8
 SCRIPT_SLOTS = 2 * (os.cpu_count() or 2)
@@ -400,7 +401,8 @@ class Executor:
                 raise AgentError(str(e), raw) from None
         if a.output_schema is not None:
             try:
-                errors = sorted(Draft202012Validator(a.output_schema).iter_errors(out), key=lambda e: list(e.path))
+                validator = Draft202012Validator(a.output_schema, registry=NO_REMOTE_REFS)
+                errors = sorted(validator.iter_errors(out), key=lambda e: list(e.path))
             except Unresolvable as e:
                 raise AgentError(f"output_schema cannot be checked: {e}", raw) from None
             if errors:

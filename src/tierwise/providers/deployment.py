@@ -73,6 +73,8 @@ class Deployment:
         self.stats: LiveStats | None = None
         # What happens to http(s) image URLs (providers/image_urls.py); None: forwarded as they are.
         self.images: Any = None
+        # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
+        self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
 
     def __repr__(self) -> str:
@@ -152,7 +154,10 @@ class Deployment:
             self.stats.ok(step.latency_ms, step.ttft_ms)
 
     def _body(self, req: Request, check: Any = None) -> bytes:
-        body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
+        if self.native_output and req.response_format is not None:
+            body = orjson.dumps(self.codec.encode_request(req, self.cfg.model, native_output=True))
+        else:
+            body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
         if check is not None:
             check(body)
         return body
@@ -311,7 +316,7 @@ class Deployment:
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
-        out = _structured(req) if req.response_format is not None else None
+        out = _structured(req, decoder) if req.response_format is not None else None
         held: list[StreamChunk] = []  # what the strict checks keep back from the client until judged
         try:
             try:
@@ -499,16 +504,24 @@ async def _strict_pieces(provider: str, strict: StrictCalls, chunk: StreamChunk)
             raise violation(provider, tool, why)
 
 
-def _structured(req: Request) -> strict_output.StructuredText | None:
+def _structured(req: Request, decoder: Any) -> strict_output.StructuredText | None:
     c = strict_output.contract(req)
-    return strict_output.StructuredText(c) if c is not None else None
+    if c is None:
+        return None
+    out = strict_output.StructuredText(c, req.n)
+    if req.n > 1:  # every choice is the client's answer: the OpenAI decoder hands the others over
+        decoder.side = out.side
+    return out
 
 
 async def _output_pieces(provider: str, out: strict_output.StructuredText, chunk: StreamChunk) -> None:
     """Raise `invalid_output` when the chunk would hand the client a structured answer its SDK rejects."""
-    why, whole = out.feed(chunk.events)
-    if why is None and whole is not None:
+    why, wholes = out.feed(chunk.events)
+    for label, whole in wholes:
+        if why is not None:
+            break
         why = await strict_output.whole_reason(out.contract, whole)
+        why = why and why + label
     if why is not None:
         raise strict_output.violation(provider, out.contract, why)
 

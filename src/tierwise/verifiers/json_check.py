@@ -24,6 +24,7 @@ import jsonschema
 import jsonschema.exceptions
 import regex
 from jsonschema.exceptions import ValidationError
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from tierwise.canonical import Request, Response
@@ -32,15 +33,72 @@ from tierwise.verifiers.json_formats import format_checker
 from tierwise.verifiers.offload import CHECK_TIMEOUT_S, REGEX_TIMEOUT_S, off_loop
 from tierwise.verifiers.text import json_candidate
 
+# Compiling is not under the match timeout, and the `regex` module unrolls counted repeats: the 25 characters
+# `(?:(?:x{1000}){1000}){10}` took 15 s and 2.9 GB to compile, a 1 MB literal 13 s and 250 MB. A pattern whose
+# unrolled size (sequences add, counted repeats multiply) is past this does not compile here (the check cannot
+# run, as for a broken pattern). An email or UUID pattern is a few hundred; compiling 5,000 takes ~0.25 s.
+MAX_PATTERN_UNITS = 5_000
+_QUANT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
+
+
+def _units(pattern: str, limit: int = MAX_PATTERN_UNITS) -> int:
+    """An upper estimate of `pattern`'s unrolled size; stops counting past `limit`."""
+    stack: list[int] = [0]  # the size of each open group so far
+    last = 0  # the size of the last atom, which a quantifier multiplies
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i, last = i + 2, 1
+        elif c == "[":  # a class is one atom: skip to its end (a `]` first in it is a literal)
+            j = i + 2 if pattern[i + 1:i + 2] in ("]", "^") else i + 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i, last = j + 1, 1
+        elif c == "(":
+            stack.append(0)
+            i, last = i + 1, 0
+            continue
+        elif c == ")" and len(stack) > 1:
+            last = stack.pop()
+            stack[-1] += last
+            i += 1
+            continue
+        elif c == "{" and (m := _QUANT.match(pattern, i)) and (m.group(1) or m.group(2)):
+            times = int((m.group(2) or m.group(1) or "1")[:7])
+            stack[-1] += last * (max(times, 1) - 1)
+            last *= max(times, 1)
+            i = m.end()
+            if sum(stack) > limit:
+                return sum(stack)
+            continue
+        else:
+            i, last = i + 1, 0 if c in "|*+?" else 1
+        stack[-1] += last if c not in "|*+?" else 0
+        if stack[-1] > limit:
+            return stack[-1]
+    return sum(stack)
+
 
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str) -> Any:
+    if _units(pattern) > MAX_PATTERN_UNITS:
+        raise regex.error(f"a pattern that unrolls past {MAX_PATTERN_UNITS} units is not compiled")
     return regex.compile(pattern, regex.VERSION0)
 
 
 def _search(pattern: str, text: str) -> bool:
-    """Raises TimeoutError when the pattern takes too long, regex.error when it does not compile."""
-    return _compiled(pattern).search(text, timeout=REGEX_TIMEOUT_S) is not None
+    """Raises TimeoutError when the pattern takes too long, regex.error when it does not compile. Every match of
+    one check shares one `REGEX_TIMEOUT_S`: a pattern that backtracks (`^(a|aa)+$`) just under the timeout on each
+    of many strings would otherwise hold the check's thread for that many seconds."""
+    left = getattr(_work, "regex_left", REGEX_TIMEOUT_S)
+    if left <= 0:
+        raise TimeoutError
+    t0 = time.monotonic()
+    try:
+        return _compiled(pattern).search(text, timeout=left) is not None
+    finally:
+        _work.regex_left = left - (time.monotonic() - t0)
 
 
 def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -71,6 +129,15 @@ def _additional_properties(validator: Any, aP: Any, instance: Any, schema: Any) 
         yield ValidationError(f"additional properties are not allowed ({', '.join(map(repr, extras[:5]))} "
                               f"{'was' if len(extras) == 1 else 'were'} unexpected)")
 
+
+def _not_fetched(uri: str) -> Any:
+    raise LookupError(f"{uri[:80]!r} is not fetched")
+
+
+# A `$ref` outside the schema is never retrieved: jsonschema's default fetches it over HTTP (urllib, no timeout),
+# so a client's schema made the gateway GET any URL from its own network position (an internal service, a cloud
+# metadata address) and let the fetched document decide the verdict. Such a ref is Unresolvable: not checked.
+NO_REMOTE_REFS: Registry[Any] = Registry(retrieve=_not_fetched)  # type: ignore[call-arg]
 
 _TIMED = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
 MAX_STEPS = 50_000  # keywords applied in one check: a 10,000-item array of 4-field objects is ~50,000
@@ -128,7 +195,7 @@ class JsonSchemaVerifier:
         cls.check_schema(schema)
         timed = jsonschema.validators.extend(cls, {k: _counted(_TIMED.get(k, v)) for k, v in cls.VALIDATORS.items()})
         # Formats as the client's pydantic model parses them (verifiers/json_formats.py).
-        return timed(schema, format_checker=format_checker(cls.FORMAT_CHECKER))
+        return timed(schema, format_checker=format_checker(cls.FORMAT_CHECKER), registry=NO_REMOTE_REFS)
 
     async def __call__(self, req: Request, resp: Response, ctx: VerifyContext) -> Verdict:
         validator = self._validator
@@ -155,7 +222,7 @@ def schema_violation(validator: Any, value: Any, name: str = "json_schema") -> V
     """`value` (decoded JSON) against a validator made by `JsonSchemaVerifier._make_validator`; a failed verdict
     says where, and `detail["error"]` when the check itself could not run (a pattern timed out or is broken).
     Also the strict-tool check's (wire/strict_tools.py)."""
-    _work.left, _work.deadline = MAX_STEPS, time.monotonic() + CHECK_TIMEOUT_S
+    _work.left, _work.deadline, _work.regex_left = MAX_STEPS, time.monotonic() + CHECK_TIMEOUT_S, REGEX_TIMEOUT_S
     try:
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     except CheckTooBig:

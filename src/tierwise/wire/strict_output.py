@@ -110,10 +110,23 @@ async def answer_violation(provider: str, req: Request, resp: Response) -> Upstr
     return None
 
 
-class StructuredText:
-    """Fed a stream's canonical events chunk by chunk (choice 0's: the ones a stream decoder makes)."""
+class _Other:
+    """A choice past the first of an `n > 1` stream (no stream decoder makes events of it)."""
 
-    def __init__(self, c: Contract) -> None:
+    __slots__ = ("prefix", "parts", "begun", "done")
+
+    def __init__(self, any_value: bool) -> None:
+        self.prefix = ObjectPrefix(any_value=any_value)
+        self.parts: list[str] = []
+        self.begun = self.done = False
+
+
+class StructuredText:
+    """Fed a stream's canonical events chunk by chunk (choice 0's: the ones a stream decoder makes), and, for
+    `n > 1`, the other choices' pieces the OpenAI decoder puts in `side`: every choice is the client's answer
+    (the SDK's stream helper parses each as it comes and validates each at its finish)."""
+
+    def __init__(self, c: Contract, n: int = 1) -> None:
         self.contract = c
         self.prefix = ObjectPrefix(any_value=not c.object)
         self.parts: list[str] = []
@@ -121,15 +134,25 @@ class StructuredText:
         self.begun = False  # a non-blank text piece passed, or another kind of block began: the opening is released
         self.pending = False  # the text ended; judged once the stop reason is known
         self.judged = False
+        self.side: list[tuple[Any, str, Any, bool]] = []
+        self.others = {i: _Other(not c.object) for i in range(1, min(n, 129))}
+        self.waiting = len(self.others)  # other choices whose opening has not passed yet
 
     @property
     def holding(self) -> bool:
         """Must what came so far stay back from the client?"""
-        return not self.begun or self.pending
+        return not self.begun or self.pending or self.waiting > 0
 
-    def feed(self, events: list[StreamEvent]) -> tuple[str | None, str | None]:
-        """(why a piece cannot begin the answer, or None; the whole text, when it is to be judged now)."""
-        whole: str | None = None
+    def feed(self, events: list[StreamEvent]) -> tuple[str | None, list[tuple[str, str]]]:
+        """(why a piece cannot begin the answer, or None; the whole texts to judge now, each with what names its
+        choice in a reason: "" for the first)."""
+        wholes: list[tuple[str, str]] = []
+        why = self._feed(events, wholes)
+        if why is None and self.side:
+            why = self._feed_others(wholes)
+        return why, wholes
+
+    def _feed(self, events: list[StreamEvent], wholes: list[tuple[str, str]]) -> str | None:
         for ev in events:
             k = ev.kind
             if k == "block_delta":
@@ -138,7 +161,7 @@ class StructuredText:
                         continue
                     v = ev.value  # type: ignore[union-attr]
                     if not self.prefix.feed(v):
-                        return "is not " + ("a JSON object" if self.contract.object else "JSON"), None
+                        return "is not " + ("a JSON object" if self.contract.object else "JSON")
                     self.parts.append(v)
                     if not self.begun and v.strip():
                         self.begun = True
@@ -154,14 +177,36 @@ class StructuredText:
                         # A tool call: the SDK validates the text so far (none: a call instead of an answer).
                         self.judged, self.pending = True, False
                         if self.parts:
-                            whole = "".join(self.parts)
+                            wholes.append(("", "".join(self.parts)))
             elif k == "block_stop":
                 if ev.index in self.text_blocks and self.parts:  # type: ignore[union-attr]
                     self.pending = not self.judged
             elif k == "message_delta" or k == "message_stop":
-                self.begun, self.pending = True, False
+                self.begun, self.pending, self.waiting = True, False, 0
                 if not self.judged:
                     self.judged = True
                     if k == "message_stop" or ev.stop_reason in _JUDGED:  # type: ignore[union-attr]
-                        whole = "".join(self.parts)
-        return None, whole
+                        wholes.append(("", "".join(self.parts)))
+        return None
+
+    def _feed_others(self, wholes: list[tuple[str, str]]) -> str | None:
+        side = self.side[:]
+        self.side.clear()  # in place: the decoder holds this list
+        for index, piece, finish, tool in side:
+            o = self.others.get(index) if type(index) is int else None
+            if o is None or o.done:
+                continue
+            if piece:
+                if not o.prefix.feed(piece):
+                    return f"is not {'a JSON object' if self.contract.object else 'JSON'} (choice {index})"
+                o.parts.append(piece)
+            if tool or finish is not None or (piece.strip() and not o.begun):
+                if not o.begun:
+                    o.begun, self.waiting = True, self.waiting - 1
+                if tool:
+                    o.done = True  # a tool called instead of an answer
+                elif finish is not None:
+                    o.done = True
+                    if finish == "stop":  # "length": the SDK raises its own LengthFinishReasonError
+                        wholes.append((f" (choice {index})", "".join(o.parts)))
+        return None

@@ -143,6 +143,8 @@ def _check(schema: dict[str, Any], value: Any) -> Any:
     from tierwise.verifiers.base import Verdict
     from tierwise.verifiers.json_check import JsonSchemaVerifier, schema_violation
 
+    if _containers_past(schema, MAX_SCHEMA_CONTAINERS):
+        return Verdict(False, "the schema is too big to check", None, "strict tool", {"error": "too big"})
     try:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
         # A client sends the same tools on every request: their validators are kept (check_schema is ~6 ms of CPU
@@ -154,6 +156,25 @@ def _check(schema: dict[str, Any], value: Any) -> Any:
 
 
 CACHED_SCHEMA_BYTES = 64 * 1024
+# The schema's own check (`check_schema`, against the 2020-12 metaschema with its dynamic references) costs about
+# 0.3-0.7 ms of CPU per object or array in the schema, outside the value check's step count and deadline: a 2 MB
+# schema of 20,000 properties held a worker thread for 21 s (the off-loop time box frees the request, not the
+# thread), on every request whose schema is past the cache's size. Past this many objects and arrays a schema is
+# not checked (the JSON / object check only). A pydantic model of a few dozen fields has well under 200; OpenAI's
+# strict mode allows at most 5,000 properties.
+MAX_SCHEMA_CONTAINERS = 2_000
+
+
+def _containers_past(schema: Any, limit: int) -> bool:
+    """Has `schema` more than `limit` objects and arrays? (Stops counting at the limit.)"""
+    todo, seen = [schema], 0
+    while todo:
+        node = todo.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        todo.extend(v for v in (node.values() if isinstance(node, dict) else node) if isinstance(v, (dict, list)))
+    return False
 
 
 @functools.lru_cache(maxsize=128)

@@ -28,6 +28,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.errors import InvalidRequest
+from tierwise.wire.anthropic_messages.native_output import native_format
 from tierwise.wire.anthropic_messages.response import FORMAT, OPENAI_ONLY_BLOCKS, text_out
 from tierwise.wire.request_parts import split_data_url, wants_audio
 
@@ -163,9 +164,10 @@ def _response_format_instruction(rf: ResponseFormat | None) -> str | None:
     return _JSON_OBJECT_INSTRUCTION
 
 
-def _system_out(req: Request) -> str | list[dict[str, Any]] | None:
+def _system_out(req: Request, instruct: bool = True) -> str | list[dict[str, Any]] | None:
     blocks = [b for b in req.system if b.text]
-    instruction = None if _native_output_format(req) else _response_format_instruction(req.response_format)
+    instruction = None if _native_output_format(req) or not instruct else _response_format_instruction(
+        req.response_format)
     if instruction:
         blocks = [*blocks, TextBlock(instruction)]
     if not blocks:
@@ -200,7 +202,8 @@ def encode_tool_choice(tc: ToolChoice) -> dict[str, Any]:
     return out
 
 
-def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
+def encode_request(req: Request, upstream_model: str, native_output: bool = False) -> dict[str, Any]:
+    """`native_output`: the model takes Anthropic's structured output (config `structured_output: native`)."""
     if req.source_format == FORMAT and req.source_body is not None:
         forwarded = dict(req.source_body)
         forwarded["model"] = upstream_model
@@ -211,7 +214,10 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
     elif "modalities" in req.extra and wants_audio(req.extra["modalities"]):  # forwarded by server.forwarding
         raise InvalidRequest("modalities: an Anthropic model cannot answer with audio")
     body["model"] = upstream_model
-    system = _system_out(req)
+    native = native_format(req) if native_output and not _native_output_format(req) else None
+    if native is not None:
+        body["output_config"] = {**(body.get("output_config") or {}), "format": native[0]}
+    system = _system_out(req, instruct=native is None or native[1])
     if system is not None:
         body["system"] = system
     # Anthropic needs one turn with content; an OpenAI request may carry only a system prompt

@@ -66,6 +66,9 @@ class StreamDecoder:
         # The error the upstream reported, as it would be had it come first (the relay raises it when
         # nothing of the stream has reached the client yet).
         self.error: UpstreamError | None = None
+        # Choices past the first (`n > 1`) make no events; a relay that checks them (structured output,
+        # wire/strict_output.py) sets this list and gets (index, text piece, finish_reason, made a tool call).
+        self.side: list[tuple[Any, str, Any, bool]] | None = None
 
     def _close(self, ev: list[StreamEvent]) -> None:
         if self.open is not None:
@@ -189,6 +192,10 @@ class StreamDecoder:
             if fr == "error":  # before its delta: the failed chunk adds nothing to the answer
                 raise _ChoiceFailed(ch)
             if (ch.get("index") or 0) != 0:
+                if self.side is not None:
+                    d = ch.get("delta") or {}
+                    c = d.get("content")
+                    self.side.append((ch["index"], c if type(c) is str else "", fr, bool(d.get("tool_calls"))))
                 continue
             delta = ch.get("delta") or {}
             if "reasoning_content" in delta or "reasoning" in delta:
