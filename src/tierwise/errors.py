@@ -18,6 +18,8 @@ class TierwiseError(Exception):
 
     status: int = 500
     kind: str = "api_error"
+    # Anthropic's `error.details` (a machine-readable `error_code` its SDKs act on); other APIs have no place for it.
+    details: dict[str, object] | None = None
 
     def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
         message = scrub(message)
@@ -49,6 +51,13 @@ class ConfigError(TierwiseError):
 class InvalidRequest(TierwiseError):
     status = 400
     kind = "invalid_request_error"
+
+
+class ThreadUnsupported(InvalidRequest):
+    """An Anthropic message thread (`thread`): the gateway keeps none, since each turn is routed on its own and its
+    guards read the whole conversation. The SDKs answer this code by sending the full history without `thread`."""
+
+    details = {"error_code": "thread_unsupported_request"}
 
 
 class AuthenticationError(TierwiseError):

@@ -81,6 +81,7 @@ class Fallback:
         unsupported = 0  # targets configured not to take what the request carries (images)
         refused = 0  # remote targets the privacy policy does not let this request reach
         invalid = 0  # targets whose answer broke the contract the request asked for (structured output, strict tools)
+        limited: list[float | None] = []  # targets whose last failure was a rate limit: each one's Retry-After
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
         down: set[str] = set()  # targets whose last failure was an outage: they would answer once back
@@ -116,6 +117,8 @@ class Fallback:
                             await asyncio.sleep(delay)
                             continue
                     others += 1
+                    if e.error_class == "rate_limit":
+                        limited.append(e.retry_after)
                     break
                 else:
                     if i > 0 or attempt > 0:
@@ -154,6 +157,13 @@ class Fallback:
             # authenticate". Still a privacy refusal to a route that nests this one (it moves on).
             raise UpstreamError(f"route {self.name!r}: no target may take this request ({each})", status=400,
                                 retryable=False, kind="invalid_request_error", error_class="privacy_refused")
+        if limited and len(limited) == others:
+            # Every target said "not now" and when: the client's own rate-limit handling (SDKs raise RateLimitError
+            # and pace on Retry-After) is the right answer, not an outage. The soonest target decides when.
+            known = [s for s in limited if s is not None]
+            raise UpstreamError(f"route {self.name!r}: every target is rate-limited ({each})", status=429,
+                                retry_after=min(known) if known else None, kind="rate_limit_error",
+                                error_class="rate_limit")
         raise Overloaded(
             f"route {self.name!r}: every target failed ({each})",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),

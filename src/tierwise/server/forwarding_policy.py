@@ -16,6 +16,8 @@ Files API beta flags to the operator's key. `server.forwarding` is the allow-lis
   those are refused with a 400 that names the config key, since dropping them would quietly
   change what the answer is made of. So is `modalities` asking for audio: dropped, it would turn
   an audio answer into a text one without a word (`modalities: ["text"]` alone is dropped).
+- An Anthropic message `thread` (server-held conversation state) is refused whatever the allow-list says,
+  with Anthropic's own `thread_unsupported_request` code, on which its SDKs resend the full history.
 - Anthropic tools with a `type` other than `custom` (server and Anthropic-defined tools) pass
   only when the type matches `server_tools`; otherwise 400, for the same reason. The advisor
   tool is allowed on routes whose policy is `advisor`, which carries it out itself.
@@ -33,7 +35,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from tierwise.config import ForwardingPolicy
-from tierwise.errors import InvalidRequest
+from tierwise.errors import InvalidRequest, ThreadUnsupported
 from tierwise.wire.request_parts import wants_audio
 
 # Fields that hand the model capabilities on the operator's account: refused, not dropped.
@@ -80,6 +82,13 @@ class ForwardingGuard:
             return
         extra = body.keys() - known
         if extra:
+            if fmt == "anthropic" and "thread" in extra and body["thread"] is not None:
+                # Each turn is routed on its own and the guards read the whole conversation from the request,
+                # so the gateway holds no message threads, even for an upstream that would: the SDKs answer
+                # this error by sending the full history without `thread`.
+                raise ThreadUnsupported(
+                    "thread: this gateway keeps no message threads (each turn may go to another model); send the "
+                    "whole conversation in `messages` without `thread`")
             allowed = self.fields[fmt]
             if "*" not in allowed:
                 for k in extra - allowed:

@@ -203,7 +203,10 @@ def error_object(err: TierwiseError) -> dict[str, Any]:
     # Every error body and SSE error event this API's clients get is built here: the last net.
     if isinstance(err, ContextOverflow):
         return {"type": "error", "error": {"type": "invalid_request_error", "message": overflow_message(err)}}
-    return {"type": "error", "error": {"type": error_type(err), "message": scrub(err.message)}}
+    error: dict[str, Any] = {"type": error_type(err), "message": scrub(err.message)}
+    if err.details:
+        error["details"] = err.details
+    return {"type": "error", "error": error}
 
 
 def overflow_message(err: ContextOverflow) -> str:
