@@ -111,6 +111,9 @@ FORMATS: dict[str, tuple[Any, list[str]]] = {  # format → (the pydantic type t
                               "example.com", "/relative/path", "http://", "not a url"]),
     "ipv4": (ipaddress.IPv4Address, ["1.2.3.4", "1.2.3.256", "01.2.3.4", "16909060", "::1"]),
     "ipv6": (ipaddress.IPv6Address, ["::1", "::ffff:1.2.3.4", "fe80::1%eth0", "1.2.3.4", "zz::1"]),
+    "email": (pydantic.EmailStr, ["ada@example.com", "Ada <ada@example.com>", "ada@localhost", "a@b", "ada@@example.com",
+                                  "ada@example..com", ".ada@example.com", "ada@-example.com", "ada example@x.com",
+                                  "@example.com", "ada@", "ada", "ada@ex_ample.com", "üser@例え.jp"]),
 }
 
 

@@ -15,8 +15,8 @@ jsonschema would use for `date-time` (`rfc3339-validator`) wants seconds, a `T` 
 "2024-05-01 10:20:30". So each of those formats is checked by pydantic's parse of the laxest type that emits it
 (pydantic-core's own parsers, no extra package): what passes is what every pydantic model with that format accepts
 (`AwareDatetime`, `HttpUrl` and the like refuse more; the gateway never sees which type the client used).
-`email` uses pydantic's `EmailStr` when `email-validator` (pydantic's own email extra) is installed, else
-jsonschema's check (an `@`). Formats outside the table keep jsonschema's checker. bench/RESULTS.md "formats25" has
+`email` uses pydantic's `EmailStr` (`email-validator`, pydantic's own email extra, is a dependency; where an
+environment removed it, jsonschema's check: an `@`). Formats outside the table keep jsonschema's checker. bench/RESULTS.md "formats25" has
 the table of what each side accepts.
 
 Not refused although OpenAI's strict mode would not write them: the numeric strings pydantic reads as Unix times
