@@ -58,6 +58,14 @@ class StreamDecoder:
         self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
         self.call_ids: dict[int, str] = {}  # position -> the id its call started with
         self.reused: dict[int, int] = {}  # an `index` a server gave a second call -> that call's position
+        # Calls not started as a block yet, in order of arrival: position -> [id, name, argument pieces]. A call
+        # starts (streamed live) with its first argument piece when no other call is open and none is held
+        # before it; any other is held until the answer's end. OpenAI's deltas name their call by `index`, so a
+        # server may interleave two calls' pieces (0, 1, 0) and stream a name in pieces ("fo", "o"): canonical
+        # blocks are whole and in order, so a block ended when the next call began lost the later pieces
+        # (Anthropic and Responses clients got `write_file({})`), and a block started on a name's first piece
+        # kept only that piece.
+        self.held: dict[int, list[Any]] = {}
         self.stop: StopReason | None = None
         self.stop_sequence: str | None = None
         self.usage = Usage()
@@ -83,8 +91,21 @@ class StreamDecoder:
         self.open, self.open_kind = idx, kind
         return idx
 
-    def _end(self, ev: list[StreamEvent]) -> None:
+    def _flush(self, ev: list[StreamEvent]) -> None:
+        """End the open block, then every held call as a whole block (the answer's end: nothing more comes)."""
         self._close(ev)
+        held, self.held = self.held, {}
+        for ti, (tid, name, args) in held.items():
+            idx = self.next_index
+            self.next_index += 1
+            self.tools[ti] = idx
+            ev.append(BlockStart(idx, ToolUseBlock(tid or f"call_{ti}", name, {})))
+            if args:
+                ev.append(BlockDelta(idx, "input_json", "".join(args)))
+            ev.append(BlockStop(idx))
+
+    def _end(self, ev: list[StreamEvent]) -> None:
+        self._flush(ev)
         if not self.delta_sent:
             ev.append(MessageDelta(self.stop or "end_turn", self.usage, self.stop_sequence))
             self.delta_sent = True
@@ -178,7 +199,7 @@ class StreamDecoder:
             self.usage = u
             if self.stop is not None and not obj.get("choices"):
                 # The usage chunk follows the finish chunk: report it now, don't wait for [DONE].
-                self._close(ev)
+                self._flush(ev)
                 if not self.delta_sent:
                     ev.append(MessageDelta(self.stop, u, self.stop_sequence))
                     self.delta_sent = True
@@ -207,19 +228,19 @@ class StreamDecoder:
                 if type(ti) is not int:
                     # Some servers (Gemini's OpenAI endpoint) send each call whole and without
                     # `index`: a new id is a new call, anything else continues the last one.
+                    last = max((*self.tools, *self.held), default=0)
                     if isinstance(tid, str) and tid and tid not in self.tool_ids:
-                        ti = len(self.tools)
+                        ti = len(self.tools) + len(self.held)
                     else:
-                        ti = self.tool_ids.get(tid, max(self.tools, default=0)) if isinstance(tid, str) else \
-                            max(self.tools, default=0)
+                        ti = self.tool_ids.get(tid, last) if isinstance(tid, str) else last
                     given = None
                 else:
                     given = ti
                     if self.reused:
                         ti = self.reused.get(ti, ti)
                 fn = tc.get("function") or {}
-                if isinstance(tid, str) and tid and ti in self.tools and self.call_ids.get(ti, tid) != tid and \
-                        fn.get("name"):
+                if isinstance(tid, str) and tid and (ti in self.tools or ti in self.held) and \
+                        self.call_ids.get(ti, tid) != tid and fn.get("name"):
                     # A new id and a name at the index of a call already started: another call. Ollama numbers
                     # every call of a stream 0 (ollama/ollama#15457, #15497): the second call's arguments were added
                     # to the first's (`{"a": 1}{"b": 2}`), or the call was dropped, for Anthropic and Responses
@@ -227,35 +248,50 @@ class StreamDecoder:
                     # pieces another id (poolsideai/pool#9, mlx-openai-server before its PR #216).
                     known = self.tool_ids.get(tid)
                     if known is None:
-                        known = REUSED + len(self.tools)
+                        known = REUSED + len(self.tools) + len(self.held)
                         if given is not None:
                             self.reused[given] = known  # what comes next at that index continues this call
                     ti = known
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
                     self.call_ids.setdefault(ti, tid)
-                if ti not in self.tools:
-                    # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
-                    # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,
-                    # so a translated stream is always 0, 1, 2 … (a pass-through relays the server's own numbers).
-                    self._close(ev)
-                    idx = self.next_index
-                    self.next_index += 1
-                    self.tools[ti] = idx
-                    ev.append(BlockStart(idx, ToolUseBlock(str(tc.get("id") or f"call_{ti}"), str(fn.get("name") or ""),
-                                                           {})))
-                    self.open, self.open_kind = idx, "tool"
                 args = fn.get("arguments")
-                if args and isinstance(args, str):
-                    ev.append(BlockDelta(self.tools[ti], "input_json", args))
+                if not (args and isinstance(args, str)):
+                    args = None
+                if ti in self.tools:
+                    if args is not None:
+                        ev.append(BlockDelta(self.tools[ti], "input_json", args))
+                    continue
+                # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
+                # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,
+                # so a translated stream is always 0, 1, 2 … (a pass-through relays the server's own numbers).
+                h = self.held.get(ti)
+                if h is None:
+                    h = self.held[ti] = ["", "", []]
+                if not h[0] and isinstance(tid, str):
+                    h[0] = tid
+                name = fn.get("name")
+                if isinstance(name, str):
+                    h[1] += name
+                if args is not None:
+                    h[2].append(args)
+                    if self.open_kind != "tool" and next(iter(self.held)) == ti:  # first in line: streamed live
+                        del self.held[ti]
+                        self._close(ev)
+                        idx = self.next_index
+                        self.next_index += 1
+                        self.tools[ti] = idx
+                        ev.append(BlockStart(idx, ToolUseBlock(h[0] or f"call_{ti}", h[1], {})))
+                        ev.append(BlockDelta(idx, "input_json", "".join(h[2])))
+                        self.open, self.open_kind = idx, "tool"
             if fr:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
-                if self.tools and self.stop == "end_turn":
+                if (self.tools or self.held) and self.stop == "end_turn":
                     self.stop = "tool_use"
                 self.stop_sequence = matched_stop(ch, self.stop)
                 if self.stop_sequence is not None:
                     self.stop = "stop_sequence"
-                self._close(ev)
+                self._flush(ev)
 
     def finish(self) -> list[StreamChunk]:
         if self.ended:
