@@ -40,6 +40,7 @@ from tierwise.wire.openai_chat.response import (
     usage_in,
     usage_out,
 )
+from tierwise.wire.json_prefix import ObjectPrefix
 from tierwise.wire.sse import SSEParser, data_message
 
 REUSED = 1 << 48  # positions of calls that came at an index another call had (above any server's own numbers)
@@ -59,13 +60,15 @@ class StreamDecoder:
         self.call_ids: dict[int, str] = {}  # position -> the id its call started with
         self.reused: dict[int, int] = {}  # an `index` a server gave a second call -> that call's position
         # Calls not started as a block yet, in order of arrival: position -> [id, name, argument pieces]. A call
-        # starts (streamed live) with its first argument piece when no other call is open and none is held
-        # before it; any other is held until the answer's end. OpenAI's deltas name their call by `index`, so a
-        # server may interleave two calls' pieces (0, 1, 0) and stream a name in pieces ("fo", "o"): canonical
-        # blocks are whole and in order, so a block ended when the next call began lost the later pieces
-        # (Anthropic and Responses clients got `write_file({})`), and a block started on a name's first piece
-        # kept only that piece.
+        # starts (then streamed live) with its first argument piece, once every call before it has started and
+        # the open one's arguments are a whole object; else it waits, at worst to the answer's end. OpenAI's
+        # deltas name their call by `index`, so a server may interleave two calls' pieces (0, 1, 0) and stream a
+        # name in pieces ("fo", "o"): canonical blocks are whole and in order, so a block ended when the next
+        # call began lost the later pieces (Anthropic and Responses clients got `write_file({})`), and a block
+        # started on a name's first piece kept only that piece.
         self.held: dict[int, list[Any]] = {}
+        self.live_args: list[str] = []  # the open call's argument pieces (until another call waits)
+        self.live_prefix: ObjectPrefix | None = None  # then: whether they are a whole object yet
         self.stop: StopReason | None = None
         self.stop_sequence: str | None = None
         self.usage = Usage()
@@ -80,6 +83,7 @@ class StreamDecoder:
             ev.append(BlockStop(self.open))
             self.open = None
             self.open_kind = None
+            self.live_args, self.live_prefix = [], None
 
     def _ensure(self, kind: str, ev: list[StreamEvent]) -> int:
         if self.open is not None and self.open_kind == kind:
@@ -90,6 +94,33 @@ class StreamDecoder:
         ev.append(BlockStart(idx, TextBlock("") if kind == "text" else ThinkingBlock("")))
         self.open, self.open_kind = idx, kind
         return idx
+
+    def _live_done(self) -> bool:
+        """Whether the open call's arguments are a whole JSON object (or cannot begin one): nothing more of it
+        may come. Read only when another call waits behind it; then fed piece by piece."""
+        p = self.live_prefix
+        if p is None:
+            p = self.live_prefix = ObjectPrefix()
+            p.feed("".join(self.live_args))
+            self.live_args = []
+        return not p.ok or (p.expect == "done" and not p.token)
+
+    def _promote(self, ev: list[StreamEvent]) -> None:
+        """Start held calls as blocks, in order of arrival, while each has its first argument piece (its name
+        is whole by then) and the call open before it is complete (its later pieces would be lost)."""
+        while self.held:
+            ti, (tid, name, args) = next(iter(self.held.items()))
+            if not args or (self.open_kind == "tool" and not self._live_done()):
+                return
+            del self.held[ti]
+            self._close(ev)
+            idx = self.next_index
+            self.next_index += 1
+            self.tools[ti] = idx
+            ev.append(BlockStart(idx, ToolUseBlock(tid or f"call_{ti}", name, {})))
+            ev.append(BlockDelta(idx, "input_json", "".join(args)))
+            self.open, self.open_kind = idx, "tool"
+            self.live_args, self.live_prefix = args, None
 
     def _flush(self, ev: list[StreamEvent]) -> None:
         """End the open block, then every held call as a whole block (the answer's end: nothing more comes)."""
@@ -260,7 +291,15 @@ class StreamDecoder:
                     args = None
                 if ti in self.tools:
                     if args is not None:
-                        ev.append(BlockDelta(self.tools[ti], "input_json", args))
+                        idx = self.tools[ti]
+                        ev.append(BlockDelta(idx, "input_json", args))
+                        if idx == self.open:
+                            if self.live_prefix is not None:
+                                self.live_prefix.feed(args)
+                            else:
+                                self.live_args.append(args)
+                            if self.held:  # the open call may be complete now: the next may start
+                                self._promote(ev)
                     continue
                 # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
                 # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,
@@ -275,15 +314,7 @@ class StreamDecoder:
                     h[1] += name
                 if args is not None:
                     h[2].append(args)
-                    if self.open_kind != "tool" and next(iter(self.held)) == ti:  # first in line: streamed live
-                        del self.held[ti]
-                        self._close(ev)
-                        idx = self.next_index
-                        self.next_index += 1
-                        self.tools[ti] = idx
-                        ev.append(BlockStart(idx, ToolUseBlock(h[0] or f"call_{ti}", h[1], {})))
-                        ev.append(BlockDelta(idx, "input_json", "".join(h[2])))
-                        self.open, self.open_kind = idx, "tool"
+                    self._promote(ev)
             if fr:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
                 if (self.tools or self.held) and self.stop == "end_turn":
