@@ -150,12 +150,16 @@ class StreamDecoder:
         ev: list[StreamEvent] = []
         raws: list[bytes] = []
         for msg in self.parser.feed(data):
+            if self.ended:
+                # Nothing follows [DONE] (or an error): chunks a server sent after it (text, a tool call) reached
+                # a Responses client as output items after `response.completed`, and a same-format client as
+                # bytes after the end.
+                break
             d = msg.data
             if d == b"[DONE]":
-                if not self.ended:
-                    if not self.started:
-                        raise UpstreamError("upstream stream ended before it started", retryable=True)
-                    self._end(ev)
+                if not self.started:
+                    raise UpstreamError("upstream stream ended before it started", retryable=True)
+                self._end(ev)
                 raws.append(msg.raw)
                 continue
             if not d:
