@@ -28,6 +28,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.providers.error_classes import body_error
+from tierwise.wire.json_prefix import ObjectPrefix
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
@@ -40,7 +41,6 @@ from tierwise.wire.openai_chat.response import (
     usage_in,
     usage_out,
 )
-from tierwise.wire.json_prefix import ObjectPrefix
 from tierwise.wire.sse import SSEParser, data_message
 
 REUSED = 1 << 48  # positions of calls that came at an index another call had (above any server's own numbers)
