@@ -540,3 +540,49 @@ def test_a_crowd_of_new_connections_does_not_cut_off_a_body_being_sent(gateway, 
         upload.close()
         for s in crowd:
             s.close()
+
+
+def _from(addr: str, port: int) -> socket.socket:
+    """A connection from another loopback address: another client, as the gateway sees it."""
+    return socket.create_connection(("127.0.0.1", port), source_address=(addr, 0))
+
+
+def test_a_client_holding_the_cap_in_slow_bodies_makes_room_from_its_own_connections(gateway, openai_up):
+    """At the cap, connections still sending headers went before any sending a body, whoever held them: a
+    client holding `max_connections` - 1 slow bodies (no key needed on an open gateway; any valid key
+    otherwise) that opened one more connection closed another client's connection still sending its headers
+    (408), and could do it for every new one. Now the client holding the most connections makes room."""
+    cap = 8
+    g = gateway({"server": {"default_route": "local", "limits": {"max_connections": cap}}, "ledger": {"enabled": False},
+                 "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
+                 "models": {"local": {"provider": "loc", "model": "m"}}})
+    hog: list[socket.socket] = []
+    other = None
+    try:
+        for _ in range(cap - 1):  # slow bodies: 1,000 of 50,000 bytes
+            s = _from("127.0.0.2", g.port)
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                      b"content-length: 50000\r\n\r\n" + b"{" + b" " * 999)
+            hog.append(s)
+        time.sleep(0.3)  # every body has begun
+        other = _from("127.0.0.3", g.port)
+        other.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")  # its headers, not finished yet
+        time.sleep(0.3)
+        hog.append(_from("127.0.0.2", g.port))  # one more: the cap is passed
+        time.sleep(0.5)
+        other.sendall(b"\r\n")
+        other.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = other.recv(65536)
+            assert piece, f"the other client's connection was closed: {answer[:200]!r}"
+            answer += piece
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        # The room was made from the hog's own oldest body (answered 408 in OpenAI's schema).
+        hog[0].settimeout(10)
+        assert hog[0].recv(65536).startswith(b"HTTP/1.1 408")
+    finally:
+        for s in hog:
+            s.close()
+        if other is not None:
+            other.close()

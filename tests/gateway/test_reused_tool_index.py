@@ -113,3 +113,59 @@ def test_parallel_calls_with_their_own_indices_and_ids_on_the_first_piece_only(t
                       _chunk(tc(1, None, None, ': "c.py"}')), _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
     assert _ant_calls(g, stream, openai_up) == [("call_a", "write_file", {"path": "a.py"}),
                                                 ("call_b", "read_file", {"path": "c.py"})]
+
+
+def _tc(i: int, call_id: str | None, name: str | None, args: str | None) -> dict:
+    fn: dict = {}
+    if name is not None:
+        fn["name"] = name
+    if args is not None:
+        fn["arguments"] = args
+    d: dict = {"index": i, "function": fn}
+    if call_id:
+        d.update(id=call_id, type="function")
+    return {"tool_calls": [d]}
+
+
+# Two calls whose pieces arrive interleaved (0, 1, 0, 1), each name streamed in two pieces before its arguments.
+INTERLEAVED = "".join([
+    _chunk({"role": "assistant"}),
+    _chunk(_tc(0, "call_a", "write_", None)), _chunk(_tc(0, None, "file", None)),
+    _chunk(_tc(1, "call_b", "read", None)), _chunk(_tc(1, None, "_file", None)),
+    _chunk(_tc(0, None, None, '{"path": ')), _chunk(_tc(1, None, None, '{"path": ')),
+    _chunk(_tc(0, None, None, '"a.py"}')), _chunk(_tc(1, None, None, '"c.py"}')),
+    _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+INTERLEAVED_CALLS = [("call_a", "write_file", {"path": "a.py"}), ("call_b", "read_file", {"path": "c.py"})]
+
+
+def test_interleaved_calls_and_names_in_pieces_reach_an_anthropic_client_whole(two_tier, openai_up):
+    """OpenAI's deltas name their call by `index`, so a server may interleave two calls' pieces and stream a
+    name in pieces. Translated, the first call's block ended when the second began and its later pieces were
+    lost (`write_file({})`), and each name was its first piece (`write_`)."""
+    assert _ant_calls(_gateway(two_tier), INTERLEAVED, openai_up) == INTERLEAVED_CALLS
+
+
+def test_interleaved_calls_and_names_in_pieces_reach_a_responses_client_whole(two_tier, openai_up):
+    g = _gateway(two_tier)
+    openai_up.script(Raw(body=INTERLEAVED, content_type="text/event-stream"))
+    tools = [{"type": "function", "name": n, "parameters": {"type": "object"}} for n in NAMES]
+    with oai(g).responses.stream(model="main", input="q", tools=tools) as s:
+        response = s.get_final_response()
+    calls = [(o.call_id, o.name, json.loads(o.arguments)) for o in response.output if o.type == "function_call"]
+    assert calls == INTERLEAVED_CALLS
+
+
+def test_calls_without_index_each_whole_stay_separate(two_tier, openai_up):
+    """Gemini's OpenAI endpoint sends each call whole and without `index`: three ids, three calls."""
+    g = _gateway(two_tier)
+
+    def whole(call_id: str, name: str, args: str) -> dict:
+        return {"tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}]}
+
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(whole("g1", "write_file", '{"path": "a.py"}')),
+                      _chunk(whole("g2", "write_file", '{"path": "b.py"}')),
+                      _chunk(whole("g3", "read_file", '{"path": "c.py"}')), _chunk({}, "tool_calls"),
+                      "data: [DONE]\n\n"])
+    assert _ant_calls(g, stream, openai_up) == [("g1", "write_file", {"path": "a.py"}),
+                                                ("g2", "write_file", {"path": "b.py"}),
+                                                ("g3", "read_file", {"path": "c.py"})]

@@ -39,7 +39,13 @@ from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.server import admin_approvals, admin_status, health, model_list, openapi
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
-from tierwise.server.deployment_endpoints import SideCalls, count_tokens, embeddings, first_deployment
+from tierwise.server.deployment_endpoints import (
+    SideCalls,
+    count_tokens,
+    embeddings,
+    first_deployment,
+    responses_input_tokens,
+)
 from tierwise.server.forwarding_policy import REACH_FIELDS, ForwardingGuard
 from tierwise.server.json_depth import shape_problem
 from tierwise.server.key_scopes import KeyRing, KeyScope
@@ -139,6 +145,8 @@ class App:
             ("POST", "/v1/responses"): self.chat_responses,
             ("POST", "/responses"): self.chat_responses,
             ("POST", "/v1/messages/count_tokens"): lambda sc, rc, sd: count_tokens(self, sc, rc, sd),
+            ("POST", "/v1/responses/input_tokens"): lambda sc, rc, sd: responses_input_tokens(self, sc, rc, sd),
+            ("POST", "/responses/input_tokens"): lambda sc, rc, sd: responses_input_tokens(self, sc, rc, sd),
             ("GET", "/v1/models"): self.models,
             ("GET", "/models"): self.models,
             ("POST", "/v1/embeddings"): lambda sc, rc, sd: embeddings(self, sc, rc, sd),

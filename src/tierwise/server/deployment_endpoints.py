@@ -7,10 +7,11 @@ deployment's privacy boundary is applied here: count_tokens sends the body only 
 would send it as it is (otherwise the count is tierwise's estimate); embeddings inputs are
 redacted, refused or blocked as the route's policy says, and the leak check sees the bytes.
 
-Neither passes the rate limits or the budgets (docs/budgets.md, "Limits"), and each upstream call holds one
-of the provider's `max_connections` (its pool, shared with every chat request) for as long as the upstream
-takes: so count_tokens calls hold at most an eighth of a provider's pool at once (beyond it, the estimate),
-and one key's embeddings calls at most half of it (beyond it, 429). `SideCalls` counts them.
+Each counts as one request in the rate limits of its key and route (budgets/side.py; no budget: they spend
+nothing), and each upstream call holds one of the provider's `max_connections` (its pool, shared with every
+chat request) for as long as the upstream takes: so count_tokens calls hold at most an eighth of a provider's
+pool at once (beyond it, the estimate), and one key's embeddings calls at most half of it (beyond it, 429).
+`SideCalls` counts them. OpenAI's `POST /v1/responses/input_tokens` is answered with tierwise's estimate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from tierwise.budgets.side import admit_side
 from tierwise.canonical import Message, Request, TextBlock
 from tierwise.errors import Internal, InvalidRequest, RateLimited, TierwiseError, UpstreamError
 from tierwise.gateway import new_request_id
@@ -29,7 +31,7 @@ from tierwise.secret_scrub import upstream_text
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
-from tierwise.wire import anthropic_messages, model_name, openai_chat
+from tierwise.wire import anthropic_messages, model_name, openai_chat, openai_responses
 from tierwise.wire._check import INT_MAX, get_int, token_count
 
 log = logging.getLogger("tierwise.server")
@@ -76,6 +78,7 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
         req = codec.decode_request(data, headers)
         route, route_target = app.route_for(scope, req.model)
         app.forwarding.check_tools(data, codec.FORMAT, app.policy_of(route))
+        await admit_side(app.gw.spend, route, scope.get("tierwise.key"), 0, new_request_id())
     except TierwiseError as e:
         await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
         return
@@ -106,6 +109,30 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
     await app.send_json(send, 200, orjson.dumps({"input_tokens": n}))
 
 
+async def responses_input_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """OpenAI's `POST /v1/responses/input_tokens` (`client.responses.input_tokens.count`): the body of a
+    Responses request, every field optional, answered `{"object": "response.input_tokens", "input_tokens": n}`
+    with tierwise's estimate (the route's first model may not be OpenAI's, nor count as it does)."""
+    headers = request_headers(scope)
+    codec = openai_responses
+    try:
+        data = await app.parse(scope, receive, headers)
+        if not isinstance(data, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        app.forwarding.apply(data, headers, codec.FORMAT)
+        # Here `model` and `input` may be left out (the count is of what is given): the route is the default one.
+        data = {**data, "model": data.get("model") or "", "input": data.get("input") or ""}
+        owner = openai_responses.owner_of(app.keyring.required, app.keyring.given(headers))
+        req = openai_responses.Exchange(app.response_store, owner).decode_request(data, headers)
+        route, _ = app.route_for(scope, req.model)
+        await admit_side(app.gw.spend, route, scope.get("tierwise.key"), 0, new_request_id())
+    except TierwiseError as e:
+        await app.send_json(send, e.status, codec.encode_error(e), retry_after_header(e))
+        return
+    await app.send_json(send, 200, orjson.dumps({"object": "response.input_tokens", "input_tokens":
+                                                 estimate_request(req)}))
+
+
 async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> None:
     headers = request_headers(scope)
     codec = openai_chat
@@ -128,6 +155,9 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             raw_body = await _screened_embeddings(app, target, route, data["model"], body)
         else:
             raw_body = orjson.dumps(body)
+        cl = headers.get("content-length", "")
+        await admit_side(app.gw.spend, route, scope.get("tierwise.key"),
+                         int(cl) // 3 + 16 if cl.isdigit() else 16, new_request_id())
         key = scope["tierwise.key"].name
         if not app.side_calls.take(prov, key, EMBEDDINGS_SHARE):
             busy = RateLimited(f"this key has {max(1, prov.cfg.max_connections // EMBEDDINGS_SHARE)} embeddings "

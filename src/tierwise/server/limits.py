@@ -5,10 +5,12 @@
   (`body_timeout`), a cap on the size of a request line and header block (`max_header_bytes`,
   answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
   without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
-  process's open-file limit). At the cap, the oldest connection that is not running a
-  request (sending headers, idle between requests; sending a body only when every waiting
-  connection is) is closed to make room, so a crowd of slow, idle or new connections can
-  neither lock out a client that sends its request nor cut off a body being uploaded.
+  process's open-file limit). At the cap, a connection that is not running a request is closed
+  to make room: one of the client (peer address; an IPv6 /64) holding the most connections, and of
+  its connections the oldest sending headers or idle between requests, else its oldest sending a
+  body. So a crowd of slow, idle or new connections can neither lock out a client that sends its
+  request nor cut off a body being uploaded, and a client holding all but one slot in slow bodies
+  makes room from its own connections, not from other clients' still sending their headers.
   uvicorn itself has no header or body deadline: a connection that trickles one byte a
   second used to hold its file descriptor for ever. A client that stops reading its answer
   (`write_timeout`) is closed too: uvicorn waited for it for ever, and with it the upstream
@@ -27,6 +29,7 @@ not a timer per connection.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import resource
 import time
@@ -192,6 +195,8 @@ class ConnectionGuard:
         # the first to make room at the cap. A body being sent was cut off by anyone opening connections.
         self.spare: dict[GuardedHttpToolsProtocol, None] = {}
         self.count = 0
+        # Open connections per client (peer group, see `peer_group`): at most one entry per open connection.
+        self.peers: dict[str, int] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self.closed_slow = 0  # for tests and logs
         self.evicted = 0
@@ -210,20 +215,44 @@ class ConnectionGuard:
     def opened(self, conn: GuardedHttpToolsProtocol, loop: asyncio.AbstractEventLoop) -> bool:
         """Register a new connection; False when it must be closed at once."""
         self.count += 1
+        peers = self.peers
+        peers[conn.peer] = peers.get(conn.peer, 0) + 1
         if self._sweep is None:
             self._sweep = loop.call_later(SWEEP_S, self.sweep, loop)
         if self.count > self.max_connections:
             if not self.waiting:
                 return False
-            oldest = next(iter(self.spare or self.waiting))  # a connection sending its body goes last
+            victim = self._victim()
             self.evicted += 1
-            self.spare.pop(oldest, None)
-            oldest.cut(self.waiting.pop(oldest)[1])
+            self.spare.pop(victim, None)
+            victim.cut(self.waiting.pop(victim)[1])
         self.wait(conn, "header", self.header_timeout)
         return True
 
+    def _victim(self) -> GuardedHttpToolsProtocol:
+        """The waiting connection to close at the cap: of the client holding the most open connections, its
+        oldest not sending a body, else its oldest sending one. (By age alone, a client holding all but one
+        slot in slow bodies closed every other client's connection still sending its headers, one per
+        connection it opened: its own bodies, being sent, went last.) One pass over the waiting connections,
+        only at the cap."""
+        peers, spare = self.peers, self.spare
+        best: GuardedHttpToolsProtocol | None = None
+        top = (-1, False)
+        for c in self.waiting:  # oldest first: a tie keeps the older
+            k = (peers.get(c.peer, 0), c in spare)
+            if k > top:
+                best, top = c, k
+        assert best is not None
+        return best
+
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
+        peers = self.peers
+        n = peers.get(conn.peer, 0) - 1
+        if n > 0:
+            peers[conn.peer] = n
+        else:
+            peers.pop(conn.peer, None)
         self.waiting.pop(conn, None)
         self.spare.pop(conn, None)
         self.stalled.pop(conn, None)
@@ -358,8 +387,11 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         WebSocket endpoint). uvicorn would log two warnings per such request, one telling the
         operator to install a WebSocket library: log noise any client could make, and wrong advice."""
 
+    peer = ""  # the client's group at the cap (`peer_group`)
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.peer = peer_group(self.client)
         self.flow = PipelineFlow(self.flow._transport, self.pipeline)  # (before any request's cycle holds it)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
@@ -451,6 +483,23 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             transport.close()  # the app, waiting for the body's end, sees the client go away
         else:
             transport.abort()  # mid-body: the app sees the client go away
+
+
+def peer_group(client: tuple[str, int] | None) -> str:
+    """Whose connection this is, for the cap's fairness: the peer's IPv4 address, or its IPv6 /64 (one
+    host usually holds a whole /64). Behind a reverse proxy every connection is the proxy's: one group."""
+    if not client:
+        return ""
+    host = client[0]
+    if ":" not in host:
+        return host
+    try:
+        addr = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if addr.ipv4_mapped is not None:  # an IPv4 client of a dual-stack socket: its own address, not all IPv4's /64
+        return str(addr.ipv4_mapped)
+    return str(ipaddress.IPv6Network((addr, 64), strict=False).network_address)
 
 
 def refusal(phase: str, url: bytes) -> bytes:

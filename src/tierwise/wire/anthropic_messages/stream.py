@@ -71,6 +71,11 @@ class StreamDecoder:
         events: list[StreamEvent] = []
         raws: list[bytes] = []
         for msg in self.parser.feed(data):
+            if self.ended:
+                # Nothing follows message_stop (or an error): a server that went on after it (a block, a tool
+                # call) reached Responses and OpenAI clients as output after the answer had completed, and a
+                # same-format client as bytes after the end.
+                break
             if not msg.data:
                 raws.append(msg.raw)
                 continue

@@ -28,6 +28,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.providers.error_classes import body_error
+from tierwise.wire.json_prefix import ObjectPrefix
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
@@ -58,6 +59,16 @@ class StreamDecoder:
         self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
         self.call_ids: dict[int, str] = {}  # position -> the id its call started with
         self.reused: dict[int, int] = {}  # an `index` a server gave a second call -> that call's position
+        # Calls not started as a block yet, in order of arrival: position -> [id, name, argument pieces]. A call
+        # starts (then streamed live) with its first argument piece, once every call before it has started and
+        # the open one's arguments are a whole object; else it waits, at worst to the answer's end. OpenAI's
+        # deltas name their call by `index`, so a server may interleave two calls' pieces (0, 1, 0) and stream a
+        # name in pieces ("fo", "o"): canonical blocks are whole and in order, so a block ended when the next
+        # call began lost the later pieces (Anthropic and Responses clients got `write_file({})`), and a block
+        # started on a name's first piece kept only that piece.
+        self.held: dict[int, list[Any]] = {}
+        self.live_args: list[str] = []  # the open call's argument pieces (until another call waits)
+        self.live_prefix: ObjectPrefix | None = None  # then: whether they are a whole object yet
         self.stop: StopReason | None = None
         self.stop_sequence: str | None = None
         self.usage = Usage()
@@ -75,6 +86,7 @@ class StreamDecoder:
             ev.append(BlockStop(self.open))
             self.open = None
             self.open_kind = None
+            self.live_args, self.live_prefix = [], None
 
     def _ensure(self, kind: str, ev: list[StreamEvent]) -> int:
         if self.open is not None and self.open_kind == kind:
@@ -86,8 +98,48 @@ class StreamDecoder:
         self.open, self.open_kind = idx, kind
         return idx
 
-    def _end(self, ev: list[StreamEvent]) -> None:
+    def _live_done(self) -> bool:
+        """Whether the open call's arguments are a whole JSON object (or cannot begin one): nothing more of it
+        may come. Read only when another call waits behind it; then fed piece by piece."""
+        p = self.live_prefix
+        if p is None:
+            p = self.live_prefix = ObjectPrefix()
+            p.feed("".join(self.live_args))
+            self.live_args = []
+        return not p.ok or (p.expect == "done" and not p.token)
+
+    def _promote(self, ev: list[StreamEvent]) -> None:
+        """Start held calls as blocks, in order of arrival, while each has its first argument piece (its name
+        is whole by then) and the call open before it is complete (its later pieces would be lost)."""
+        while self.held:
+            ti, (tid, name, args) = next(iter(self.held.items()))
+            if not args or (self.open_kind == "tool" and not self._live_done()):
+                return
+            del self.held[ti]
+            self._close(ev)
+            idx = self.next_index
+            self.next_index += 1
+            self.tools[ti] = idx
+            ev.append(BlockStart(idx, ToolUseBlock(tid or f"call_{ti}", name, {})))
+            ev.append(BlockDelta(idx, "input_json", "".join(args)))
+            self.open, self.open_kind = idx, "tool"
+            self.live_args, self.live_prefix = args, None
+
+    def _flush(self, ev: list[StreamEvent]) -> None:
+        """End the open block, then every held call as a whole block (the answer's end: nothing more comes)."""
         self._close(ev)
+        held, self.held = self.held, {}
+        for ti, (tid, name, args) in held.items():
+            idx = self.next_index
+            self.next_index += 1
+            self.tools[ti] = idx
+            ev.append(BlockStart(idx, ToolUseBlock(tid or f"call_{ti}", name, {})))
+            if args:
+                ev.append(BlockDelta(idx, "input_json", "".join(args)))
+            ev.append(BlockStop(idx))
+
+    def _end(self, ev: list[StreamEvent]) -> None:
+        self._flush(ev)
         if not self.delta_sent:
             ev.append(MessageDelta(self.stop or "end_turn", self.usage, self.stop_sequence))
             self.delta_sent = True
@@ -101,12 +153,16 @@ class StreamDecoder:
         ev: list[StreamEvent] = []
         raws: list[bytes] = []
         for msg in self.parser.feed(data):
+            if self.ended:
+                # Nothing follows [DONE] (or an error): chunks a server sent after it (text, a tool call) reached
+                # a Responses client as output items after `response.completed`, and a same-format client as
+                # bytes after the end.
+                break
             d = msg.data
             if d == b"[DONE]":
-                if not self.ended:
-                    if not self.started:
-                        raise UpstreamError("upstream stream ended before it started", retryable=True)
-                    self._end(ev)
+                if not self.started:
+                    raise UpstreamError("upstream stream ended before it started", retryable=True)
+                self._end(ev)
                 raws.append(msg.raw)
                 continue
             if not d:
@@ -181,7 +237,7 @@ class StreamDecoder:
             self.usage = u
             if self.stop is not None and not obj.get("choices"):
                 # The usage chunk follows the finish chunk: report it now, don't wait for [DONE].
-                self._close(ev)
+                self._flush(ev)
                 if not self.delta_sent:
                     ev.append(MessageDelta(self.stop, u, self.stop_sequence))
                     self.delta_sent = True
@@ -214,19 +270,19 @@ class StreamDecoder:
                 if type(ti) is not int:
                     # Some servers (Gemini's OpenAI endpoint) send each call whole and without
                     # `index`: a new id is a new call, anything else continues the last one.
+                    last = max((*self.tools, *self.held), default=0)
                     if isinstance(tid, str) and tid and tid not in self.tool_ids:
-                        ti = len(self.tools)
+                        ti = len(self.tools) + len(self.held)
                     else:
-                        ti = self.tool_ids.get(tid, max(self.tools, default=0)) if isinstance(tid, str) else \
-                            max(self.tools, default=0)
+                        ti = self.tool_ids.get(tid, last) if isinstance(tid, str) else last
                     given = None
                 else:
                     given = ti
                     if self.reused:
                         ti = self.reused.get(ti, ti)
                 fn = tc.get("function") or {}
-                if isinstance(tid, str) and tid and ti in self.tools and self.call_ids.get(ti, tid) != tid and \
-                        fn.get("name"):
+                if isinstance(tid, str) and tid and (ti in self.tools or ti in self.held) and \
+                        self.call_ids.get(ti, tid) != tid and fn.get("name"):
                     # A new id and a name at the index of a call already started: another call. Ollama numbers
                     # every call of a stream 0 (ollama/ollama#15457, #15497): the second call's arguments were added
                     # to the first's (`{"a": 1}{"b": 2}`), or the call was dropped, for Anthropic and Responses
@@ -234,35 +290,50 @@ class StreamDecoder:
                     # pieces another id (poolsideai/pool#9, mlx-openai-server before its PR #216).
                     known = self.tool_ids.get(tid)
                     if known is None:
-                        known = REUSED + len(self.tools)
+                        known = REUSED + len(self.tools) + len(self.held)
                         if given is not None:
                             self.reused[given] = known  # what comes next at that index continues this call
                     ti = known
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
                     self.call_ids.setdefault(ti, tid)
-                if ti not in self.tools:
-                    # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
-                    # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,
-                    # so a translated stream is always 0, 1, 2 … (a pass-through relays the server's own numbers).
-                    self._close(ev)
-                    idx = self.next_index
-                    self.next_index += 1
-                    self.tools[ti] = idx
-                    ev.append(BlockStart(idx, ToolUseBlock(str(tc.get("id") or f"call_{ti}"), str(fn.get("name") or ""),
-                                                           {})))
-                    self.open, self.open_kind = idx, "tool"
                 args = fn.get("arguments")
-                if args and isinstance(args, str):
-                    ev.append(BlockDelta(self.tools[ti], "input_json", args))
+                if not (args and isinstance(args, str)):
+                    args = None
+                if ti in self.tools:
+                    if args is not None:
+                        idx = self.tools[ti]
+                        ev.append(BlockDelta(idx, "input_json", args))
+                        if idx == self.open:
+                            if self.live_prefix is not None:
+                                self.live_prefix.feed(args)
+                            else:
+                                self.live_args.append(args)
+                            if self.held:  # the open call may be complete now: the next may start
+                                self._promote(ev)
+                    continue
+                # Any number names a call: servers number them from 1 (Claude behind OpenAI-compatible
+                # proxies), -1 (GLM, Bedrock gateways) or with gaps; the canonical blocks are numbered here,
+                # so a translated stream is always 0, 1, 2 … (a pass-through relays the server's own numbers).
+                h = self.held.get(ti)
+                if h is None:
+                    h = self.held[ti] = ["", "", []]
+                if not h[0] and isinstance(tid, str):
+                    h[0] = tid
+                name = fn.get("name")
+                if isinstance(name, str):
+                    h[1] += name
+                if args is not None:
+                    h[2].append(args)
+                    self._promote(ev)
             if fr:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
-                if self.tools and self.stop == "end_turn":
+                if (self.tools or self.held) and self.stop == "end_turn":
                     self.stop = "tool_use"
                 self.stop_sequence = matched_stop(ch, self.stop)
                 if self.stop_sequence is not None:
                     self.stop = "stop_sequence"
-                self._close(ev)
+                self._flush(ev)
 
     def finish(self) -> list[StreamChunk]:
         if self.ended:
