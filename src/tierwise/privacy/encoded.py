@@ -1,0 +1,131 @@
+"""Values written in base64 or hex: `amFuZS5kb2VAZXhhbXBsZS5jb20=`, a JWT's payload segment
+(`{"email": "jane.doe@example.com"}`), a Kubernetes Secret's `data:` values, a MIME body with
+`Content-Transfer-Encoding: base64` (lines of 76), `6a616e652e646f65406578616d706c652e636f6d`.
+Developers paste these while debugging without thinking of what they hold; a model decodes them at
+once. The patterns saw only a high-entropy token (a SECRET, so nothing under a `pii`-only policy)
+or nothing at all (session 26, attack-privacy6).
+
+A second view, like `spaced.py` and `markup.py`: each run of twelve or more base64 characters (both
+alphabets; lines of equal-looking base64 joined when the line before holds a whole number of 4-character
+groups and no padding) and each run of sixteen or more hex digits (even length, `0x` allowed) is decoded;
+only what decodes to printable UTF-8 text holding an `@` or four digits is scanned by the structured
+recognizers (after `textnorm`, no NER). Random bytes, images, archives and hashes almost never decode to
+printable text (32 random bytes: ~1e-14), and what does must then still pass the recognizers'
+validators (Luhn, IBAN checksums, `phonenumbers`). A finding becomes one over the encoded characters that
+carry it (the 4-character groups of base64, the digit pairs of hex; the whole run when the text is not
+ASCII), so redaction removes it and leaves the rest of the blob.
+
+Not read: an encoding inside an encoding (base64 of base64), base32, gzip, base64 glued to letters before it
+by `/` or `+` (`path/amFu...`: the groups are misaligned). Each run is decoded once; linear in the text.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable, Iterable
+
+import regex
+
+from tierwise.privacy.finding import Finding
+
+# A base64 line of 12+ characters (standard or URL-safe alphabet) with its padding, not inside a longer word.
+_B64 = regex.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{12,}={0,2}")
+_B64_CONT = regex.compile(r"\r?\n([A-Za-z0-9+/_-]+={0,2})(?![A-Za-z0-9+/_=-])")
+# Hex: 16+ digits (8 bytes), optionally `0x`-prefixed, as a whole token.
+_HEX = regex.compile(r"(?<![A-Za-z0-9_])(?:0[xX])?([0-9A-Fa-f]{16,})(?![A-Za-z0-9_])")
+_TO_STD = str.maketrans("-_", "+/")
+_DIGITS = frozenset("0123456789")
+# Guesses from words, as in markup.py: this view is for structured values.
+_NOT_HERE = frozenset({"STREET_ADDRESS", "LOCATION", "DATE_TIME", "DATE_OF_BIRTH", "NRP", "PERSON", "ORGANIZATION", "URL"})
+
+
+def _text(raw: bytes) -> str | None:
+    """`raw` as text if it is printable UTF-8 worth scanning (an `@` or four digits), else None."""
+    try:
+        s = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not s.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
+        return None
+    if "@" not in s and sum(c in _DIGITS for c in s) < 4:
+        return None
+    return s
+
+
+def _b64_runs(text: str) -> Iterable[tuple[list[tuple[int, int]], str]]:
+    """Each base64 run as ([(start, end) of each line's characters], the characters joined, padding dropped)."""
+    pos = 0
+    while True:
+        m = _B64.search(text, pos)
+        if m is None:
+            return
+        lines = [(m.start(), m.end())]
+        # wrapped base64 (MIME: 76, PEM: 64): the next line belongs to it when this one is whole groups, unpadded
+        while not text[lines[-1][1] - 1] == "=" and (lines[-1][1] - lines[-1][0]) % 4 == 0:
+            c = _B64_CONT.match(text, lines[-1][1])
+            if c is None:
+                break
+            lines.append(c.span(1))
+        pos = lines[-1][1]
+        chars = "".join(text[a:b] for a, b in lines).rstrip("=")
+        yield lines, chars
+
+
+def _decode_b64(chars: str) -> bytes | None:
+    chars = chars.translate(_TO_STD)
+    chars = chars[: len(chars) - (len(chars) % 4 == 1)]  # a lone last character carries no whole byte
+    try:
+        return binascii.a2b_base64(chars + "=" * (-len(chars) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _span(lines: list[tuple[int, int]], lo: int, hi: int) -> tuple[int, int]:
+    """Original (start, end) of the joined characters lo..hi of a run made of `lines`."""
+    out: list[int] = []
+    for want in (lo, hi - 1):
+        k = want
+        for a, b in lines:
+            if k < b - a:
+                out.append(a + k)
+                break
+            k -= b - a
+        else:
+            out.append(lines[-1][1] - 1)
+    return out[0], out[1] + 1
+
+
+def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Findings of `scan` in the decoded text of base64 and hex runs, over the encoded characters."""
+    found: list[Finding] = []
+    for lines, chars in _b64_runs(text):
+        raw = _decode_b64(chars)
+        dec = _text(raw) if raw else None
+        if dec is None:
+            continue
+        ascii_ = dec.isascii()
+        for f in scan(dec):
+            if f.entity in _NOT_HERE:
+                continue
+            if ascii_:  # bytes f.start..f.end sit in base64 characters 4*(start//3) .. 4*ceil(end/3)
+                lo, hi = 4 * (f.start // 3), min(len(chars), -(-4 * f.end // 3))
+                s, e = _span(lines, lo, hi)
+            else:
+                s, e = lines[0][0], lines[-1][1]
+            found.append(Finding(f.entity, s, e, f.score, f.detector))
+    for m in _HEX.finditer(text):
+        digits = m.group(1)
+        if len(digits) % 2:
+            continue
+        dec = _text(bytes.fromhex(digits))
+        if dec is None:
+            continue
+        a = m.start(1)
+        for f in scan(dec):
+            if f.entity in _NOT_HERE:
+                continue
+            if dec.isascii():
+                found.append(Finding(f.entity, a + 2 * f.start, a + 2 * f.end, f.score, f.detector))
+            else:
+                found.append(Finding(f.entity, m.start(), m.end(), f.score, f.detector))
+    return found
