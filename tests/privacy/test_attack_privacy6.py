@@ -1,5 +1,6 @@
 """Privacy attack round 6 (session 26, attack-privacy6): values in base64 or hex (a JWT's payload, a Kubernetes
-Secret, a MIME body, a hex dump of a string) and one encoding inside another (`%26%2364%3B`, `&#37;40`).
+Secret, a MIME body, a hex dump of a string), one encoding inside another (`%26%2364%3B`, `&#37;40`), and addresses
+spaced out only in part or with wider gaps (`j o h n @ example.com`, `jane . doe @ example . com`).
 
 Before: a base64 address was at most a SECRET by its entropy (so it left under a `pii`-only policy or `secrets:
 allow`), a base64 card number or a hex address was nothing at all. Now `privacy/encoded.py` decodes runs that
@@ -125,6 +126,36 @@ def test_nested_decoding_invents_nothing(det):
     assert found(det, text) == []
 
 
+SPACED_ADDRESSES = {
+    "five single characters before the `@`": "mail j o h n @ example.com now",
+    "two spaces between characters": "mail j  o  h  n  @  e  x  a  m  p  l  e  .  c  o  m now",
+    "the domain spaced, the local part not": "mail john.doe@ e x a m p l e . c o m now",
+    "the local part spaced up to the `@`": "mail j o h n . d o e@example.com now",
+    "spaces around every dot and the `@`": "email me: jane . doe @ example . com",
+    "tabs": "mail j\to\th\tn\t@\texample.com now",
+}
+
+
+@pytest.mark.parametrize("case", list(SPACED_ADDRESSES))
+def test_partly_or_widely_spaced_addresses_are_found_whole(det, case):
+    """Before: nothing, or `n @ example.com` (redacted, it left `j o h` behind)."""
+    text = SPACED_ADDRESSES[case]
+    start = text.index(":") + 2 if ":" in text else text.index(" ") + 1
+    value = text[start:].removesuffix(" now")
+    assert ("EMAIL_ADDRESS", value) in found(det, text)
+
+
+@pytest.mark.parametrize("text", [
+    "a @ b is the matrix product; x @ y @ z too",
+    "    @ property\n    def f(self): return 1",
+    "meet him @ noon. Then call me @ 3 pm . OK",
+    "cc @ alice and @ bob on this",
+    "import numpy as np\nc = a @ b . T",
+])
+def test_closing_gaps_invents_no_address(det, text):
+    assert [f for f in det.scan(text) if f.entity == "EMAIL_ADDRESS"] == []
+
+
 # ---------------------------------------------------------------- over HTTP
 
 _RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}|(?:[A-Za-z0-9+/]{8,}\\n)+[A-Za-z0-9+/]*={0,2}")
@@ -164,7 +195,7 @@ def _readable(raw: bytes) -> str:
     return re.sub(r"[^0-9A-Za-z@]", "", "\n".join(decoded))
 
 
-VALUES = ("janedoe@example", "4111111111111111")
+VALUES = ("janedo", "4111111111111111")
 LEAKY = {
     "base64 card": f"What is this field? {b64(CARD)}",
     "hex address": f"Decode this for me: {EMAIL.encode().hex()}",
@@ -172,6 +203,7 @@ LEAKY = {
     "a Kubernetes Secret": f"Fix my manifest:\ndata:\n  owner: {b64(EMAIL)}\n  card: {b64(CARD)}\n",
     "a MIME body": "Content-Transfer-Encoding: base64\n\n" + "\n".join(MIME[i:i + 16] for i in range(0, len(MIME), 16)),
     "nested escapes": "mail jane.doe%26%2364%3Bexample.com please",
+    "partly spaced address": "mail j a n e . d o e@example.com please",
 }
 
 

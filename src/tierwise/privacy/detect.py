@@ -26,7 +26,7 @@ from tierwise.privacy.encoded import encoded_findings
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
-from tierwise.privacy.spaced import SINGLE_DIGITS, not_a_value, spaced_findings
+from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
 from tierwise.privacy.textnorm import confusables, normalise
 
 # Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
@@ -156,6 +156,7 @@ class Detector:
                      if not (SINGLE_DIGITS.fullmatch(norm, f.start, f.end) and not_a_value(norm, f.start, f.end))]
             # values written with a space between every character (`5 3 6 - 2 2 - 8 1 4 7`): privacy/spaced.py
             found.extend(spaced_findings(norm, pre, self._joined))
+            found.extend(at_gap_findings(norm, self._joined))  # `j o h n @ example.com`, wider gaps
             # values with inline markup inside them (`jane.doe@**example**.com`, `4111<b>1111</b>...`): privacy/markup.py
             found.extend(markup_findings(norm, self._joined))
             # values in base64 or hex (a JWT's payload, a Kubernetes Secret, a MIME body): privacy/encoded.py
