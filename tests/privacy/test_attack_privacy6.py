@@ -61,7 +61,7 @@ ENCODED = {
     "base64 of JSON": (b64(json.dumps({"user": {"mail": EMAIL}})), "EMAIL_ADDRESS", EMAIL),
     "padding percent-encoded": ("q=" + b64("mail " + EMAIL).replace("=", "%3D"), "EMAIL_ADDRESS", EMAIL),
     "hex address": (f"bytes: {EMAIL.encode().hex()}", "EMAIL_ADDRESS", EMAIL),
-    "hex card, 0x": (f"value 0x{'4111111111111111'.encode().hex().upper()} ok", "CREDIT_CARD", "4111111111111111"),
+    "hex card, 0x": (f"value 0x{b'4111111111111111'.hex().upper()} ok", "CREDIT_CARD", "4111111111111111"),
 }
 
 
