@@ -159,7 +159,7 @@ def spaced_findings(text: str, pre: Prescan, scan: Callable[[str], Iterable[Find
 # each `@` with a space or tab near it, gaps of one to three spaces or tabs between two single characters, next
 # to the `@` or around a ` . `, are closed and the
 # stretch scanned; only addresses that closed a gap are kept, over their original span (session 26).
-_GAP = regex.compile(r"(?<=(?:^|\s)[!-~])(?<!@)[ \t]{1,3}(?=[!-~](?:\s|$|@))"  # between two single characters
+_GAP = regex.compile(r"(?<=(?:^|[\s([{'\"`|/<:=])[!-~])(?<!@)[ \t]{1,3}(?=[!-~](?:[\s@.,;:!?)\]}'\"`|/>]|$))"  # single chars
                      r"|(?<=@)[ \t]{1,3}(?=\S)|(?<=\S)[ \t]{1,3}(?=@)"  # next to the `@`
                      r"|(?<=\S)[ \t]{1,3}(?=\.[ \t])|(?<=[ \t]\.)[ \t]{1,3}(?=\S)")  # around a ` . ` (`jane . doe`)
 
