@@ -111,6 +111,8 @@ class _Run:
         return self.lines[i][0] + k - self.chars[i]
 
 
+_CUE = 48
+_NOT_WORDS = re.compile(r"[^A-Za-z]+")
 # Between decoded runs in the one text scanned: no recognizer kept here reads a value over three line breaks.
 _SEP = "\n\n\n"
 
@@ -125,9 +127,12 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
 
     def add(dec: str, lines: list[tuple[int, int]] | None, hex_at: int, whole: tuple[int, int]) -> None:
         nonlocal at
-        runs.append(_Run(at, dec, lines, hex_at, whole))
-        parts.append(dec)
-        at += len(dec) + len(_SEP)
+        # the words before the run, for recognizers that need a cue (`call me at <base64>`: a number of a region
+        # not in `phone_regions` is a phone number only next to one); digits left out, so none joins the value
+        cue = _NOT_WORDS.sub(" ", text[max(0, whole[0] - _CUE):whole[0]]) + " "
+        runs.append(_Run(at + len(cue), dec, lines, hex_at, whole))
+        parts.append(cue + dec)
+        at += len(cue) + len(dec) + len(_SEP)
 
     for lines, chars in _b64_runs(text):
         raw = _decode_b64(chars)
@@ -151,8 +156,9 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     for f in scan(_SEP.join(parts)):
         if f.entity in _NOT_HERE:
             continue
-        r = runs[bisect_right(starts, f.start) - 1]
-        if f.end > r.at + r.length:  # over a separator: no value of one run
+        i = bisect_right(starts, f.start) - 1
+        r = runs[i] if i >= 0 else None
+        if r is None or f.end > r.at + r.length:  # in the words before a run, or over a separator
             continue
         found.append(Finding(f.entity, *r.span(f.start - r.at, f.end - r.at), f.score, f.detector))
     return found
