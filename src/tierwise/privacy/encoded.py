@@ -124,12 +124,15 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     runs: list[_Run] = []
     parts: list[str] = []
     at = 0
+    last = 0  # end of the last run added
 
     def add(dec: str, lines: list[tuple[int, int]] | None, hex_at: int, whole: tuple[int, int]) -> None:
-        nonlocal at
+        nonlocal at, last
         # the words before the run, for recognizers that need a cue (`call me at <base64>`: a number of a region
-        # not in `phone_regions` is a phone number only next to one); digits left out, so none joins the value
-        cue = _NOT_WORDS.sub(" ", text[max(0, whole[0] - _CUE):whole[0]]) + " "
+        # not in `phone_regions` is a phone number only next to one); digits left out, so none joins the value,
+        # and never the run before (runs one after another would each be scanned again as the next one's cue)
+        cue = _NOT_WORDS.sub(" ", text[max(0, last, whole[0] - _CUE):whole[0]]) + " "
+        last = max(last, whole[1])
         runs.append(_Run(at + len(cue), dec, lines, hex_at, whole))
         parts.append(cue + dec)
         at += len(cue) + len(dec) + len(_SEP)
