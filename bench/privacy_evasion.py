@@ -187,6 +187,13 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "escaped twice `&amp;#64;`": _escaped_twice({"@": "&amp;#64;", ".": "&amp;#46;", "-": "&amp;#45;"}),
     "HTML tags inside": html_inside,
     "Markdown bold inside": markdown_inside,
+    # session 26 (attack-privacy6)
+    "hex": lambda v: v.encode().hex(),
+    "base64 URL-safe, unpadded": lambda v: base64.urlsafe_b64encode(v.encode()).decode().rstrip("="),
+    "percent-encoded `&#64;`": _escaped_twice({"@": "%26%2364%3B", ".": "%26%2346%3B", "-": "%26%2345%3B"}),
+    "HTML reference to `%40`": _escaped_twice({"@": "&#37;40", ".": "&#37;2E", "-": "&#37;2D"}),
+    "spaced out, two spaces": lambda v: "  ".join(c for c in v if not c.isspace()),
+    "e-mail's local part spaced": lambda v: " ".join(v.partition("@")[0]) + "@" + v.partition("@")[2] if "@" in v else v,
 }
 
 

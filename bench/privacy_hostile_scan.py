@@ -1,7 +1,7 @@
 """One scan of a 1 MB hostile text, per shape, CPU seconds: the detector's work must stay linear in the text.
 
 Shapes aimed at the session-25 additions (the second escapes, quoted-printable soft breaks, the markup view, the
-grid test of spaced rows) and at the older ones (spaced runs, ` @ `). Structured recognizers, NER off.
+grid test of spaced rows), the session-26 ones (base64 / hex decoded, escapes read again) and at the older ones (spaced runs, ` @ `). Structured recognizers, NER off.
 
     .venv/bin/python bench/privacy_hostile_scan.py --src src [--src /tmp/base25/src]    # min of --repeat runs
 """
@@ -9,6 +9,7 @@ grid test of spaced rows) and at the older ones (spaced runs, ` @ `). Structured
 from __future__ import annotations
 
 import argparse
+import base64
 import time
 
 from privacy_plain_findings import detector  # the detector of a given source tree, NER off
@@ -31,6 +32,14 @@ def shapes() -> dict[str, str]:
         "spaced digit grid": fill("1 2 3 4 5 6 7 8 9\n"),
         "spaced digit rows, one line": fill("1 2 3 4 5 6 7 8 9 x "),
         "a @ ": fill("a @ "),
+        # session 26 (encoded.py, nested escapes): every run decodes to text worth scanning
+        "base64 runs of digits": fill(base64.b64encode(b"1234 5678 90").decode() + " "),
+        "base64, one run of emails": base64.b64encode((b"a@b.co 1234 " * (MB // 16 + 1))[: MB * 3 // 4]).decode(),
+        "base64 lines of 76": "\n".join(base64.encodebytes((b"x@y.io 5551234 " * (MB // 20 + 1))[: MB * 3 // 4])
+                                        .decode().split("\n"))[:MB],
+        "hex runs of emails": fill(b"ab@cd.io".hex() + " "),
+        "&#37; chains": fill("&#37;"),
+        "%26%23 chains": fill("%26%2337%3B"),
         "ordinary code": "",  # filled by main from this file's own text
     }
 

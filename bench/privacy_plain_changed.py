@@ -4,7 +4,8 @@ change (a full `privacy_plain_findings.py` run over its 22 M characters takes ho
 Same corpus as `privacy_plain_findings.py` (QQP, GSM8K, MT-Bench judgements, the standard library, this
 repository's src/ and docs/). A text is scanned by both trees when the session-25 changes can touch it: its
 normalised form differs between the trees (`textnorm`), the new tree's markup view finds something in it
-(`markup`), or it holds a spaced run of single characters (`spaced`, the grid test). Elsewhere both trees run the
+(`markup`), or it holds a spaced run of single characters (`spaced`, the grid test), or (session 26) its base64 / hex runs decode to text with a finding (`encoded`) or closing the gaps around a spaced
+`@` makes an address (`spaced.at_gap_findings`). Elsewhere both trees run the
 same code on the same normalised text, so their findings are the same.
 
     TIERWISE_DATA=/work/shared/data .venv/bin/python bench/privacy_plain_changed.py --src src --base /tmp/base25/src
@@ -30,10 +31,11 @@ def load(src: str) -> dict:
     sys.path.insert(0, src)
     try:
         mods = {n: importlib.import_module(f"tierwise.privacy.{n}") for n in ("detect", "detect_config", "textnorm", "spaced")}
-        try:
-            mods["markup"] = importlib.import_module("tierwise.privacy.markup")
-        except ImportError:
-            mods["markup"] = None
+        for opt in ("markup", "encoded"):  # views later sessions added
+            try:
+                mods[opt] = importlib.import_module(f"tierwise.privacy.{opt}")
+            except ImportError:
+                mods[opt] = None
     finally:
         sys.path.remove(src)
     cfg = mods["detect_config"]
@@ -59,6 +61,10 @@ def main() -> None:
         touched = n_norm != b_norm or new["spaced"]._RUN.search(n_norm) is not None
         if not touched and new["markup"] is not None:
             touched = bool(new["markup"].markup_findings(n_norm, new["det"]._joined))
+        if not touched and new["encoded"] is not None:  # session 26: base64 / hex decoded
+            touched = bool(new["encoded"].encoded_findings(n_norm, new["det"]._decoded))
+        if not touched and hasattr(new["spaced"], "at_gap_findings"):  # session 26: spaced `@` gaps closed
+            touched = bool(new["spaced"].at_gap_findings(n_norm, new["det"]._joined))
         if not touched:
             continue
         scanned[kind] += len(t)

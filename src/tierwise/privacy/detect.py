@@ -22,10 +22,11 @@ from typing import Any, Protocol
 
 from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
+from tierwise.privacy.encoded import encoded_findings
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
-from tierwise.privacy.spaced import SINGLE_DIGITS, not_a_value, spaced_findings
+from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
 from tierwise.privacy.textnorm import confusables, normalise
 
 # Shortest text worth scanning: the shortest value any recognizer emits is a 3+ character word
@@ -155,8 +156,11 @@ class Detector:
                      if not (SINGLE_DIGITS.fullmatch(norm, f.start, f.end) and not_a_value(norm, f.start, f.end))]
             # values written with a space between every character (`5 3 6 - 2 2 - 8 1 4 7`): privacy/spaced.py
             found.extend(spaced_findings(norm, pre, self._joined))
+            found.extend(at_gap_findings(norm, self._joined))  # `j o h n @ example.com`, wider gaps
             # values with inline markup inside them (`jane.doe@**example**.com`, `4111<b>1111</b>...`): privacy/markup.py
             found.extend(markup_findings(norm, self._joined))
+            # values in base64 or hex (a JWT's payload, a Kubernetes Secret, a MIME body): privacy/encoded.py
+            found.extend(encoded_findings(norm, self._decoded))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]
@@ -180,6 +184,14 @@ class Detector:
     def _joined(self, joined: str) -> list[Finding]:
         """The structured recognizers over a spaced run joined (short: no normalisation left to do)."""
         return self._structured(joined, Prescan(joined))
+
+    def _decoded(self, text: str) -> list[Finding]:
+        """The structured recognizers over decoded base64 / hex, normalised first (its escapes, look-alikes)."""
+        norm, spans = normalise(text)
+        got = self._structured(norm, Prescan(norm))
+        if spans is None:
+            return got
+        return [Finding(f.entity, *spans.span(f.start, f.end), f.score, f.detector) for f in got]
 
     def __call__(self, text: str) -> list[Finding]:
         return self.scan(text)

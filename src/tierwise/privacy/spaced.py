@@ -151,3 +151,48 @@ def spaced_findings(text: str, pre: Prescan, scan: Callable[[str], Iterable[Find
         for f in scan(joined):
             found.append(Finding(f.entity, a + 2 * f.start, a + 2 * (f.end - 1) + 1, f.score, f.detector))
     return found
+
+
+# Addresses only partly spaced out, or with wider gaps: `j o h n @ example.com` (five single characters: no run,
+# and the address pattern, which allows spaces around the `@`, took `n @ example.com`, so `j o h` left),
+# `j  o  h  n  @  e  x  a  m  p  l  e  .  c  o  m` (two spaces: no run at all), `jane . doe @ example . com`. Around
+# each `@` with a space or tab near it, gaps of one to three spaces or tabs between two single characters, next
+# to the `@` or around a ` . `, are closed and the
+# stretch scanned; only addresses that closed a gap are kept, over their original span (session 26).
+_GAP = regex.compile(r"(?<=(?:^|[\s([{'\"`|/<:=])[!-~])(?<!@)[ \t]{1,3}(?=[!-~](?:[\s@.,;:!?)\]}'\"`|/>]|$))"  # single chars
+                     r"|(?<=@)[ \t]{1,3}(?=\S)|(?<=\S)[ \t]{1,3}(?=@)"  # next to the `@`
+                     r"|(?<=\S)[ \t]{1,3}(?=\.[ \t])|(?<=[ \t]\.)[ \t]{1,3}(?=\S)")  # around a ` . ` (`jane . doe`)
+
+
+def at_gap_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """E-mail findings of `scan` in the stretches around a spaced `@`, spaces closed as above."""
+    n = len(text)
+    stretches: list[tuple[int, int]] = []
+    i = text.find("@")
+    while i >= 0:
+        if " " in text[max(0, i - 3):i + 4] or "\t" in text[max(0, i - 3):i + 4]:  # `e@`, `n @ `
+            lo, hi = max(0, i - 2 * _REACH), min(n, i + 2 * _REACH)
+            if stretches and lo <= stretches[-1][1]:
+                stretches[-1] = (stretches[-1][0], hi)
+            else:
+                stretches.append((lo, hi))
+        i = text.find("@", i + 1)
+    found: list[Finding] = []
+    for lo, hi in stretches:
+        parts: list[str] = []
+        index: list[int] = []  # original offset of each character of the closed stretch
+        pos = lo
+        for m in _GAP.finditer(text, lo, hi):
+            parts.append(text[pos:m.start()])
+            index.extend(range(pos, m.start()))
+            pos = m.end()
+        if pos == lo:
+            continue
+        parts.append(text[pos:hi])
+        index.extend(range(pos, hi))
+        closed = "".join(parts)
+        for f in scan(closed):
+            s, e = index[f.start], index[f.end - 1] + 1
+            if f.entity == "EMAIL_ADDRESS" and e - s > f.end - f.start:  # a gap closed inside it
+                found.append(Finding(f.entity, s, e, f.score, f.detector))
+    return found

@@ -60,6 +60,12 @@ _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7
                         r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
                         r"|\[[@.]\]")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
+# One encoding inside another (`%26%2364%3B` is a percent-encoded `&#64;`, `&#37;40` an HTML reference to the
+# `%` of `%40`): a percent escape may also stand for the characters that start an escape, and a text whose
+# decoded escapes made a new one is normalised again (at most `_PASSES` times; session 26, attack-privacy6).
+_PERCENT_NESTED = _PERCENT_OK | frozenset("&#;%\\")
+_STARTS_ESCAPE = frozenset("%&\\")
+_PASSES = 3
 # Default_Ignorable_Code_Point characters outside category Cf (those are removed by category).
 _IGNORABLE = regex.compile(r"[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
                            r"\U000e0000-\U000e0fff]")
@@ -144,7 +150,7 @@ def _unescape(esc: str) -> str | None:
     """The character(s) an escape stands for, normalised; None: leave it as written."""
     if esc[0] == "%":  # `%40`, and `%2540` (the `%` of `%40` encoded again)
         ch = chr(int(esc[-2:], 16))
-        return ch if ch in _PERCENT_OK else None
+        return ch if ch in _PERCENT_NESTED else None
     if esc[0] == "[":  # defanged, as security write-ups do: `jane.doe[@]example[.]com`
         return esc[1]
     if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
@@ -226,15 +232,44 @@ def _on_ascii(text: str, j: int) -> bool:
     return k >= 0 and text[k].isascii()
 
 
+class _Chained(SpanMap):
+    """The maps of successive passes: a span of the last pass's text, back through each to the original."""
+
+    __slots__ = ("_maps",)
+
+    def __init__(self, maps: list[SpanMap]) -> None:
+        self._maps = maps
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        for m in reversed(self._maps):
+            start, end = m.span(start, end)
+        return start, end
+
+
 def normalise(text: str) -> tuple[str, SpanMap | None]:
     """(normalised text, map back) — map is None when nothing changed."""
+    maps: list[SpanMap] = []
+    for _ in range(_PASSES):
+        text, spans, again = _normalise_once(text)
+        if spans is not None:
+            maps.append(spans)
+        if not again:
+            break
+    if not maps:
+        return text, None
+    return text, maps[0] if len(maps) == 1 else _Chained(maps)
+
+
+def _normalise_once(text: str) -> tuple[str, SpanMap | None, bool]:
+    """One pass: (normalised text, map back or None, did a decoded escape write a character that starts one?)."""
     ascii_ = text.isascii()
     # one-character tests first (memchr): a multi-character one costs ~10x more, so each needs its first character
     escapes = ("%" in text or "&" in text or "\\" in text
                or ("=" in text and ("=40" in text or "=2E" in text or "=2e" in text or "=\n" in text or "=\r" in text))
                or ("[" in text and ("[.]" in text or "[@]" in text)))
     if ascii_ and not escapes:
-        return text, None
+        return text, None, False
+    again = False
     out: list[str] = []
     runs: list[tuple[int, int, int, int, bool]] = []
     changed = False
@@ -268,6 +303,7 @@ def normalise(text: str) -> tuple[str, SpanMap | None]:
             else:
                 changed = True
                 put(decoded, a, b)
+                again = again or (len(decoded) == 1 and decoded in _STARTS_ESCAPE)
             continue
         # Non-ASCII run: unchanged characters form identity runs, replaced ones their own runs.
         seg_start = a
@@ -291,6 +327,6 @@ def normalise(text: str) -> tuple[str, SpanMap | None]:
             seg_start = j + 1
         keep(seg_start, b)
     if not changed:
-        return text, None
+        return text, None, False
     keep(opos, len(text))
-    return "".join(out), SpanMap([r[0] for r in runs], runs)
+    return "".join(out), SpanMap([r[0] for r in runs], runs), again
