@@ -343,6 +343,9 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: what it reads (request_model.features)")
     ap.add_argument("--request-type-weight", type=float, default=0.0,
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
+    ap.add_argument("--request-type-offset", type=float, default=None,
+                    help="with --request-model text: each request's estimate moves by its type's mean residual "
+                         "against the model, shrunk as if this many more verdicts had none (request_model.type_offset)")
     ap.add_argument("--embed-cache", default="/tmp/loop13/emb",
                     help="folder keeping the prompts' embeddings (--request-features embedding|both)")
     ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
@@ -420,7 +423,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,
-                          "features": args.request_features, "type_weight": args.request_type_weight},
+                          "features": args.request_features, "type_weight": args.request_type_weight,
+                          "type_offset": args.request_type_offset},
         "order": {"kind": args.order}})
 
 

@@ -176,7 +176,11 @@ class LearningLoop:
             if read and rm is not None and rm.ready and not moved_back:
                 feats = rm.features(text or "", task_type)
                 q = rm.estimate(feats)
-                q = self._capped(task_type, st, q)
+                if q is not None:
+                    if self.settings.request_model.type_offset is not None:
+                        # the type's own verdicts correct the pooled model's level for its requests
+                        q = min(1.0, max(0.0, q + rm.offset(task_type)))
+                    q = self._capped(task_type, st, q)
             if q is not None:
                 w = self.settings.request_model.weight
                 if self.settings.request_model.combine == "within":
@@ -219,7 +223,7 @@ class LearningLoop:
         if p.judge and read and rm is not None and p.reason != "negative-feedback":
             if feats is None:
                 feats = rm.features(text or "", task_type)
-            rm.remember(request_id, feats, key)  # its verdict, bought by the loop, becomes a training row
+            rm.remember(request_id, feats, key, task_type)  # its verdict, bought by the loop, becomes a training row
         if p.judge and key:
             self._judged_by[request_id] = key
             while len(self._judged_by) > PENDING_SIGNALS:

@@ -94,7 +94,9 @@ class TextAcceptance:
         self.row_keys: deque[str] = deque(maxlen=settings.max_rows)  # the key name each row came from
         self.key_rows: dict[str, int] = {}  # rows held per key name
         self.key_cap = max(settings.min_rows, math.ceil(settings.max_rows * settings.max_key_share))
-        self.pending: OrderedDict[str, tuple[Features, str]] = OrderedDict()
+        self.pending: OrderedDict[str, tuple[Features, str, str]] = OrderedDict()  # (features, key, task type)
+        # `type_offset`: per task type, the sum of its verdicts' residuals against the model and their number
+        self.residuals: dict[str, tuple[float, int]] = {}
         self.coef: np.ndarray | None = None  # per bucket: ridge coefficient × IDF (a request's row needs no IDF)
         self.idf: np.ndarray | None = None
         self.intercept = 0.0
@@ -171,10 +173,18 @@ class TextAcceptance:
         var = sigma2 / self.settings.alpha * max(0.0, kxx - float(k @ (inv @ k)))
         return math.sqrt(var)
 
-    def remember(self, request_id: str, f: Features, key: str = "") -> None:
+    def offset(self, task_type: str) -> float:
+        """`type_offset`: the type's mean residual, shrunk toward 0 as if `type_offset` more verdicts had none."""
+        k = self.settings.type_offset
+        got = self.residuals.get(task_type)
+        if k is None or got is None:
+            return 0.0
+        return got[0] / (got[1] + k)
+
+    def remember(self, request_id: str, f: Features, key: str = "", task_type: str = "") -> None:
         """A judged request's features (and the name of the key that sent it), kept until its verdict arrives
         (the oldest dropped beyond `PENDING`)."""
-        self.pending[request_id] = (f, key)
+        self.pending[request_id] = (f, key, task_type)
         while len(self.pending) > PENDING:
             self.pending.popitem(last=False)
 
@@ -185,8 +195,13 @@ class TextAcceptance:
         got = self.pending.pop(request_id, None) if request_id is not None else None
         if got is None:
             return False
-        f, key = got
+        f, key, task_type = got
         y = min(1.0, max(0.0, float(accepted)))
+        if self.settings.type_offset is not None:
+            q = self.estimate(f)  # the model before this row trains it: a residual held out of the fit
+            if q is not None:
+                r, m = self.residuals.get(task_type, (0.0, 0))
+                self.residuals[task_type] = (r + y - q, m + 1)
         self._add_row((f[0], f[1], y) if len(f) == 2 else (f[0], f[1], y, f[2], f[3]), key)
         self.since_fit += 1
         if len(self.rows) >= self.settings.min_rows and (self.since_fit >= self.settings.refit_every
@@ -235,6 +250,7 @@ class TextAcceptance:
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "n_buckets": self.settings.n_buckets, "since_fit": self.since_fit,
+            "residuals": {t: [r, m] for t, (r, m) in self.residuals.items()},
             "rows": [[_b64(r[0].astype(np.int32)), _b64(np.minimum(r[1], 65535).astype(np.uint16)), r[2]]
                      for r in self.rows]}
         if self.dense:  # the kernel's other parts: the embedding (float32) and the task type of each row
@@ -254,6 +270,7 @@ class TextAcceptance:
             if (data.get("features") != [self.settings.features, self.settings.type_weight > 0.0]
                     or not isinstance(dense, list) or len(dense) != len(data.get("rows") or [])):
                 return  # saved under other features: nothing to refit from
+        self._load_residuals(data.get("residuals"))
         b = self.settings.n_buckets
         rows: list[tuple[Any, ...]] = []
         for n, raw in enumerate(data.get("rows") or []):
@@ -285,6 +302,13 @@ class TextAcceptance:
         if len(self.rows) - since >= self.settings.min_rows:
             self.fit(leave_last=since)
 
+
+    def _load_residuals(self, raw: Any) -> None:
+        self.residuals = {}
+        for t, v in (raw.items() if isinstance(raw, dict) else ()):
+            if (isinstance(t, str) and isinstance(v, list) and len(v) == 2 and isinstance(v[0], (int, float))
+                    and isinstance(v[1], int) and v[1] >= 0 and math.isfinite(v[0]) and abs(v[0]) <= v[1]):
+                self.residuals[t] = (float(v[0]), v[1])
 
     def _load_dense(self, raw: Any) -> tuple[np.ndarray | None, str] | None:
         try:

@@ -41,6 +41,12 @@ class RequestModelSettings(BaseModel):
     cap_credible: float | None = Field(None, ge=0.5, lt=1.0, description=(
         "with `cap: credible`: the two-sided credible mass whose upper edge caps the estimate (default: "
         "`boundary.credible`); higher caps only types with more evidence below the target"))
+    type_offset: float | None = Field(None, gt=0.0, le=1e6, description=(
+        "unset: the text model's estimate is used as it is; a number k: each request's estimate moves by its task "
+        "type's mean residual (a verdict minus the model's estimate of its request when the verdict came, before "
+        "the row trains the model), shrunk toward 0 as if k more verdicts had none: the model, pooled over every "
+        "type, keeps ordering a type's requests while the type's own verdicts correct its level (a type with few "
+        "rows is otherwise rated near the pooled mean)"))
     features: Literal["hashed", "embedding", "both"] = Field("hashed", description=(
         "what the text model reads: hashed words, word pairs and character 4-grams (hashed); the shared sentence "
         "embedding all-MiniLM-L6-v2 of the prompt (embedding: the `embeddings` extra, computed per request); or "
