@@ -22,6 +22,7 @@ evidence back from the ledger for `tierwise eval ledger`, `tierwise boundary` an
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import Counter, deque
@@ -34,6 +35,22 @@ import numpy as np
 RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
 LEFT_OUT_KEYS = 3  # keys (the largest holders) whose pairs a "not better than random" verdict is re-taken without
 PROMPT_CHARS = 8_000  # of a judged pair's prompt kept for a route that adapts (routers/adapt.py reads no more)
+# and at most this many bytes of it as the route's state file holds it (UTF-8 JSON): 2,000 prompts of emoji or control
+# characters (4 or 6 bytes a character there) made a file past what a restart reads (route_memory.MAX_FILE_BYTES)
+PROMPT_BYTES = 24_000
+
+
+def kept_prompt(text: str) -> str:
+    """`text` cut to what a judged pair keeps of it: `PROMPT_CHARS` characters, `PROMPT_BYTES` bytes in the state
+    file (all of any text of up to 3 bytes a character: every script but emoji's)."""
+    text = text[:PROMPT_CHARS]
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (a client's JSON may carry one): no UTF-8 file could hold it
+        text = text.encode("utf-8", "replace").decode()
+    while len(size := json.dumps(text, ensure_ascii=False).encode()) > PROMPT_BYTES:
+        text = text[:max(0, len(text) * PROMPT_BYTES // len(size) - 1)]
+    return text
 
 
 @dataclass(frozen=True)
@@ -196,8 +213,8 @@ class OnlineValidator:
                 del self._held[gone]
             else:
                 self._held[gone] -= 1
-        if pair.prompt and not self.prompts_kept:
-            pair = replace(pair, prompt="")
+        if pair.prompt:
+            pair = replace(pair, prompt=kept_prompt(pair.prompt) if self.prompts_kept else "")
         self._pairs.append(pair)
         self._held[key] = self._held.get(key, 0) + 1
         old = len(self._pairs) - self.prompts_kept - 1  # prompts held: at most `prompts_kept`
