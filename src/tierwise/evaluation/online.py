@@ -179,7 +179,7 @@ class OnlineValidator:
     Pairs without a key name (a gateway without keys) share one entry, neither capped nor left out."""
 
     def __init__(self, *, window: int = 500, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
-                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0) -> None:
+                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0, prompts_floor: int = 0) -> None:
         if not 1 <= min_pairs <= window:
             raise ValueError("need 1 ≤ min_pairs ≤ window")
         if not 0.0 < key_share <= 1.0:
@@ -196,6 +196,8 @@ class OnlineValidator:
         self._lock = threading.Lock()  # the shadow task adds; the dashboard and the CLI read
         self.latest = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs, level=level)
         self.prompts_kept = prompts_kept  # only the newest this many pairs keep their prompt (`learned.adapt`)
+        # and one key's at most this many of them (as `key_cap` of the window; at least the adaptation's min_pairs)
+        self.prompt_cap = max(prompts_floor, math.ceil(prompts_kept * key_share))
         self.adaptation: dict[str, Any] | None = None  # the adapter's latest out-of-fold summary
 
     def _keep(self, pair: JudgedPair) -> None:
@@ -217,9 +219,23 @@ class OnlineValidator:
             pair = replace(pair, prompt=kept_prompt(pair.prompt) if self.prompts_kept else "")
         self._pairs.append(pair)
         self._held[key] = self._held.get(key, 0) + 1
-        old = len(self._pairs) - self.prompts_kept - 1  # prompts held: at most `prompts_kept`
-        if self.prompts_kept and old >= 0 and self._pairs[old].prompt:
-            self._pairs[old] = replace(self._pairs[old], prompt="")
+        if self.prompts_kept:
+            self._cap_prompts()
+
+    def _cap_prompts(self) -> None:
+        """Prompts held by the newest pairs only: at most `prompts_kept`, of which one key's at most `prompt_cap`.
+        (Capped on the window alone, one key at its cap — its newest pair replacing its own oldest — held all of
+        the newest `prompts_kept` pairs where the window is larger: the adaptation fitted on its prompts alone.)"""
+        total, held = 0, Counter[str]()
+        for i in range(len(self._pairs) - 1, -1, -1):
+            p = self._pairs[i]
+            if not p.prompt:
+                continue
+            if total >= self.prompts_kept or (p.key and held[p.key] >= self.prompt_cap):
+                self._pairs[i] = replace(p, prompt="")
+                continue
+            total += 1
+            held[p.key] += 1
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
@@ -346,7 +362,8 @@ def configured_estimates(cfg: Any, ledger: Any, *, route: str | None = None) -> 
         ac = getattr(pc, "adapt", None)
         validator = OnlineValidator(window=window, min_pairs=min(min_pairs, window), rounds=rounds, level=level,
                                     key_share=float(getattr(pc, "refit_key_share", 1.0)),
-                                    prompts_kept=ac.window if ac is not None else 0)
+                                    prompts_kept=ac.window if ac is not None else 0,
+                                    prompts_floor=ac.min_pairs if ac is not None else 0)
         out[name] = validator.restore(pairs)
         if ac is not None and pc.target_share is not None:  # the adaptation the live route fits on these pairs
             from tierwise.routers.adapt import LiveAdapter

@@ -447,8 +447,7 @@ class LearnedRoute:
 
 
 async def _kept_prompt(services: Any, prompt: str) -> str:
-    """A judged pair's prompt as the route keeps it (memory, state file): cleaned of protected values as the
-    ledger's copy is (privacy/audit.py) where a privacy boundary is configured; detection off the event loop."""
+    """A judged pair's prompt as the route keeps it (memory, state file): cleaned as the ledger's copy is."""
     boundary = getattr(services, "privacy", None)
     if boundary is None or not prompt:
         return prompt
@@ -556,7 +555,8 @@ def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
         return None
     try:
         return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level,
-                               key_share=cfg.refit_key_share, prompts_kept=cfg.adapt.window if cfg.adapt else 0)
+                               key_share=cfg.refit_key_share, prompts_kept=cfg.adapt.window if cfg.adapt else 0,
+                               prompts_floor=cfg.adapt.min_pairs if cfg.adapt else 0)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.validation") from None
 
