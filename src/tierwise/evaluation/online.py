@@ -192,6 +192,8 @@ class OnlineValidator:
         self.key_cap = max(min_pairs, math.ceil(window * key_share))
         self._pairs: deque[JudgedPair] = deque()
         self._held: dict[str, int] = {}  # key name -> pairs it holds
+        self._prompts = 0  # pairs holding a prompt
+        self._key_prompts: Counter[str] = Counter()  # of them, each key's
         self._since = 0
         self._lock = threading.Lock()  # the shadow task adds; the dashboard and the CLI read
         self.latest = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs, level=level)
@@ -204,12 +206,18 @@ class OnlineValidator:
         """Append under the lock: a key at its cap drops its own oldest pair, else a full window its oldest."""
         key = pair.key
         gone: str | None = None
+        out: JudgedPair | None = None
         if key and self._held.get(key, 0) >= self.key_cap:
             i = next(i for i, p in enumerate(self._pairs) if p.key == key)
+            out = self._pairs[i]
             del self._pairs[i]
-            gone = key
         elif len(self._pairs) >= self.window:
-            gone = self._pairs.popleft().key
+            out = self._pairs.popleft()
+        if out is not None:
+            gone = out.key
+            if out.prompt:
+                self._prompts -= 1
+                self._key_prompts[out.key] -= 1
         if gone is not None:
             if self._held[gone] == 1:
                 del self._held[gone]
@@ -219,23 +227,36 @@ class OnlineValidator:
             pair = replace(pair, prompt=kept_prompt(pair.prompt) if self.prompts_kept else "")
         self._pairs.append(pair)
         self._held[key] = self._held.get(key, 0) + 1
-        if self.prompts_kept:
-            self._cap_prompts()
+        if pair.prompt:
+            self._prompts += 1
+            self._key_prompts[key] += 1
+            self._cap_prompts(key)
 
-    def _cap_prompts(self) -> None:
+    def _cap_prompts(self, key: str) -> None:
         """Prompts held by the newest pairs only: at most `prompts_kept`, of which one key's at most `prompt_cap`.
         (Capped on the window alone, one key at its cap — its newest pair replacing its own oldest — held all of
-        the newest `prompts_kept` pairs where the window is larger: the adaptation fitted on its prompts alone.)"""
-        total, held = 0, Counter[str]()
-        for i in range(len(self._pairs) - 1, -1, -1):
+        the newest `prompts_kept` pairs where the window is larger: the adaptation fitted on its prompts alone.)
+        One pair was just added: at most one prompt over each cap, the oldest of its key's or of all."""
+        if key and self._key_prompts[key] > self.prompt_cap:
+            self._drop_oldest_prompt(key)
+        if self._prompts > self.prompts_kept:
+            self._drop_oldest_prompt(None)
+
+    def _drop_oldest_prompt(self, key: str | None) -> None:
+        left, at = self._prompts, -1
+        for i, p in enumerate(reversed(self._pairs)):  # from the newest, as far as the oldest pair with a prompt
+            if p.prompt:
+                left -= 1
+                if key is None or p.key == key:
+                    at = i
+                if not left:
+                    break
+        if at >= 0:
+            i = len(self._pairs) - 1 - at
             p = self._pairs[i]
-            if not p.prompt:
-                continue
-            if total >= self.prompts_kept or (p.key and held[p.key] >= self.prompt_cap):
-                self._pairs[i] = replace(p, prompt="")
-                continue
-            total += 1
-            held[p.key] += 1
+            self._pairs[i] = replace(p, prompt="")
+            self._prompts -= 1
+            self._key_prompts[p.key] -= 1
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
@@ -288,6 +309,8 @@ class OnlineValidator:
         with self._lock:
             self._pairs.clear()
             self._held.clear()
+            self._prompts = 0
+            self._key_prompts.clear()
             for p in pairs:  # each added again under its key, so every key's cap holds
                 self._keep(p)
             self._since = 0
