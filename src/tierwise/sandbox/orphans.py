@@ -89,6 +89,8 @@ def _orphan(path: str, min_age_s: float) -> bool:
         st = os.fstat(fd)
         if not stat.S_ISDIR(st.st_mode) or time.time() - st.st_ctime < min_age_s:
             return False
+        if os.geteuid() != 0 and st.st_uid != os.geteuid():  # another user's (in a sticky /tmp: not ours to remove)
+            return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a living process: BlockingIOError
         return True
     except OSError:
