@@ -213,3 +213,10 @@ def test_eval_adapt_simulates_the_adaptation_on_a_data_set(tmp_path) -> None:
     assert out.exit_code == 2 and "--adapt simulates adapting a saved router" in out.output
     out = CliRunner().invoke(main, ["eval", str(data), "-r", router, "--adapt", "395", "--no-cv"])
     assert out.exit_code == 2 and "--adapt needs between" in out.output
+    # more pairs than a live route ever fits on (adapt.window ≤ 2,000) would promise a gain it cannot have
+    big = tmp_path / "big.jsonl"
+    prompts, _, strong, weak = traffic(2100, 8)
+    big.write_text("".join(json.dumps({"prompt": p, "strong": s, "weak": 1.0 - w}) + "\n"
+                           for p, s, w in zip(prompts, strong, weak, strict=True)))
+    out = CliRunner().invoke(main, ["eval", str(big), "-r", router, "--adapt", "2050", "--no-cv", "--ci", "0"])
+    assert out.exit_code == 2 and "2000" in out.output, out.output  # before: fitted on 2,050 pairs

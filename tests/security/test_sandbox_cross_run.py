@@ -417,7 +417,9 @@ def test_a_weak_run_does_not_outlive_its_gateway_process() -> None:
     kernel releases the dead process's `run_as_range` uid locks, so another worker handed the orphan's uid to a
     new run. bubblewrap's runs die with their parent (`--die-with-parent`); a weak run now does as well
     (PR_SET_PDEATHSIG, set after the switch of user, which clears it)."""
-    gw = subprocess.Popen([sys.executable, "-c", GATEWAY_WITH_A_WEAK_RUN], env={**os.environ})
+    place = tempfile.mkdtemp(prefix="r-outlive-", dir="/tmp")  # its folders, left by the kill: removed below
+    os.chmod(place, 0o1777)
+    gw = subprocess.Popen([sys.executable, "-c", GATEWAY_WITH_A_WEAK_RUN], env={**os.environ, "TMPDIR": place})
     run: list[int] = []
     try:
         for _ in range(600):  # until the run has started (at most a minute on a loaded machine)
@@ -440,6 +442,7 @@ def test_a_weak_run_does_not_outlive_its_gateway_process() -> None:
         for p in run:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
+        shutil.rmtree(place, ignore_errors=True)
 
 
 def _state(pid: int) -> str:

@@ -219,9 +219,10 @@ _AMOUNT = _Amount()
               help="Folder of the on-disk embedding cache [default: $TIERWISE_CACHE_DIR/embeddings or "
                    "~/.cache/tierwise/embeddings].")
 @click.option("--no-emb-cache", is_flag=True, help="Embed without the on-disk cache.")
-@click.option("--adapt", "adapt_n", type=click.IntRange(min=1), default=None,
+@click.option("--adapt", "adapt_n", type=click.IntRange(min=1, max=2000), default=None,
               help="For saved routers: simulate `learned.adapt` on DATA's first N judged pairs (a fixed random order; "
-                   "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest.")
+                   "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest "
+                   "(at most 2,000: a live route fits on its newest adapt.window ≤ 2,000; prior_weight 300).")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
@@ -375,7 +376,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     if adapted:
         from tierwise.routers.adapt import simulation_lines
 
-        click.echo(f"\nadapted on the first {adapt_n} judged pairs (`learned.adapt`, simulated; APGR on the rest):")
+        click.echo(f"\nadapted on the first {adapt_n} judged pairs (`learned.adapt` with prior_weight 300, simulated; "
+                   "APGR on the rest):")
         for name, sim in adapted.items():
             for line in simulation_lines(name, sim):
                 click.echo(line)

@@ -22,6 +22,7 @@ evidence back from the ledger for `tierwise eval ledger`, `tierwise boundary` an
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import Counter, deque
@@ -38,6 +39,22 @@ RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
 MAX_WIDTH = 1.0
 LEFT_OUT_KEYS = 3  # keys (the largest holders) whose pairs a "not better than random" verdict is re-taken without
 PROMPT_CHARS = 8_000  # of a judged pair's prompt kept for a route that adapts (routers/adapt.py reads no more)
+# and at most this many bytes of it as the route's state file holds it (UTF-8 JSON): 2,000 prompts of emoji or control
+# characters (4 or 6 bytes a character there) made a file past what a restart reads (route_memory.MAX_FILE_BYTES)
+PROMPT_BYTES = 24_000
+
+
+def kept_prompt(text: str) -> str:
+    """`text` cut to what a judged pair keeps of it: `PROMPT_CHARS` characters, `PROMPT_BYTES` bytes in the state
+    file (all of any text of up to 3 bytes a character: every script but emoji's)."""
+    text = text[:PROMPT_CHARS]
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (a client's JSON may carry one): no UTF-8 file could hold it
+        text = text.encode("utf-8", "replace").decode()
+    while len(size := json.dumps(text, ensure_ascii=False).encode()) > PROMPT_BYTES:
+        text = text[:max(0, len(text) * PROMPT_BYTES // len(size) - 1)]
+    return text
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class OnlineValidator:
     Pairs without a key name (a gateway without keys) share one entry, neither capped nor left out."""
 
     def __init__(self, *, window: int = 500, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
-                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0) -> None:
+                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0, prompts_floor: int = 0) -> None:
         if not 1 <= min_pairs <= window:
             raise ValueError("need 1 ≤ min_pairs ≤ window")
         if not 0.0 < key_share <= 1.0:
@@ -189,34 +206,71 @@ class OnlineValidator:
         self.key_cap = max(min_pairs, math.ceil(window * key_share))
         self._pairs: deque[JudgedPair] = deque()
         self._held: dict[str, int] = {}  # key name -> pairs it holds
+        self._prompts = 0  # pairs holding a prompt
+        self._key_prompts: Counter[str] = Counter()  # of them, each key's
         self._since = 0
         self._lock = threading.Lock()  # the shadow task adds; the dashboard and the CLI read
         self.latest = OnlineEstimate(0, "too-few-pairs", min_pairs=min_pairs, level=level)
         self.prompts_kept = prompts_kept  # only the newest this many pairs keep their prompt (`learned.adapt`)
+        # and one key's at most this many of them (as `key_cap` of the window; at least the adaptation's min_pairs)
+        self.prompt_cap = max(prompts_floor, math.ceil(prompts_kept * key_share))
         self.adaptation: dict[str, Any] | None = None  # the adapter's latest out-of-fold summary
 
     def _keep(self, pair: JudgedPair) -> None:
         """Append under the lock: a key at its cap drops its own oldest pair, else a full window its oldest."""
         key = pair.key
         gone: str | None = None
+        out: JudgedPair | None = None
         if key and self._held.get(key, 0) >= self.key_cap:
             i = next(i for i, p in enumerate(self._pairs) if p.key == key)
+            out = self._pairs[i]
             del self._pairs[i]
-            gone = key
         elif len(self._pairs) >= self.window:
-            gone = self._pairs.popleft().key
+            out = self._pairs.popleft()
+        if out is not None:
+            gone = out.key
+            if out.prompt:
+                self._prompts -= 1
+                self._key_prompts[out.key] -= 1
         if gone is not None:
             if self._held[gone] == 1:
                 del self._held[gone]
             else:
                 self._held[gone] -= 1
-        if pair.prompt and not self.prompts_kept:
-            pair = replace(pair, prompt="")
+        if pair.prompt:
+            pair = replace(pair, prompt=kept_prompt(pair.prompt) if self.prompts_kept else "")
         self._pairs.append(pair)
         self._held[key] = self._held.get(key, 0) + 1
-        old = len(self._pairs) - self.prompts_kept - 1  # prompts held: at most `prompts_kept`
-        if self.prompts_kept and old >= 0 and self._pairs[old].prompt:
-            self._pairs[old] = replace(self._pairs[old], prompt="")
+        if pair.prompt:
+            self._prompts += 1
+            self._key_prompts[key] += 1
+            self._cap_prompts(key)
+
+    def _cap_prompts(self, key: str) -> None:
+        """Prompts held by the newest pairs only: at most `prompts_kept`, of which one key's at most `prompt_cap`.
+        (Capped on the window alone, one key at its cap — its newest pair replacing its own oldest — held all of
+        the newest `prompts_kept` pairs where the window is larger: the adaptation fitted on its prompts alone.)
+        One pair was just added: at most one prompt over each cap, the oldest of its key's or of all."""
+        if key and self._key_prompts[key] > self.prompt_cap:
+            self._drop_oldest_prompt(key)
+        if self._prompts > self.prompts_kept:
+            self._drop_oldest_prompt(None)
+
+    def _drop_oldest_prompt(self, key: str | None) -> None:
+        left, at = self._prompts, -1
+        for i, p in enumerate(reversed(self._pairs)):  # from the newest, as far as the oldest pair with a prompt
+            if p.prompt:
+                left -= 1
+                if key is None or p.key == key:
+                    at = i
+                if not left:
+                    break
+        if at >= 0:
+            i = len(self._pairs) - 1 - at
+            p = self._pairs[i]
+            self._pairs[i] = replace(p, prompt="")
+            self._prompts -= 1
+            self._key_prompts[p.key] -= 1
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))
@@ -271,6 +325,8 @@ class OnlineValidator:
         with self._lock:
             self._pairs.clear()
             self._held.clear()
+            self._prompts = 0
+            self._key_prompts.clear()
             for p in pairs:  # each added again under its key, so every key's cap holds
                 self._keep(p)
             self._since = 0
@@ -345,7 +401,8 @@ def configured_estimates(cfg: Any, ledger: Any, *, route: str | None = None) -> 
         ac = getattr(pc, "adapt", None)
         validator = OnlineValidator(window=window, min_pairs=min(min_pairs, window), rounds=rounds, level=level,
                                     key_share=float(getattr(pc, "refit_key_share", 1.0)),
-                                    prompts_kept=ac.window if ac is not None else 0)
+                                    prompts_kept=ac.window if ac is not None else 0,
+                                    prompts_floor=ac.min_pairs if ac is not None else 0)
         out[name] = validator.restore(pairs)
         if ac is not None and pc.target_share is not None:  # the adaptation the live route fits on these pairs
             from tierwise.routers.adapt import LiveAdapter

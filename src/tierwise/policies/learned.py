@@ -435,14 +435,23 @@ class LearnedRoute:
         for side, outcome in outcomes.items():  # both judged, or neither recorded
             pair[side]["outcome"] = outcome
         prompt = str(pair["prompt"] or "")
+        kept = await _kept_prompt(sctx.services, prompt[:PROMPT_CHARS]) if self.adapter is not None else ""
         est = await asyncio.to_thread(self.validator.add, JudgedPair(
             len(prompt), float(pair["score"]), float(pair["threshold"]), outcomes["strong"],
-            outcomes["weak"], key, prompt[:PROMPT_CHARS] if self.adapter is not None else ""))
+            outcomes["weak"], key, kept))
         pair["online"] = est.brief()
         if self.adapter is not None and self.adapter.due():  # one fit at a time, in a worker thread
             await asyncio.to_thread(self.adapter.refit)
         if self.memory is not None:
             self.memory.changed()
+
+
+async def _kept_prompt(services: Any, prompt: str) -> str:
+    """A judged pair's prompt as the route keeps it (memory, state file): cleaned as the ledger's copy is."""
+    boundary = getattr(services, "privacy", None)
+    if boundary is None or not prompt:
+        return prompt
+    return str(await asyncio.to_thread(boundary.clean_text, prompt) or "")
 
 
 def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
@@ -546,7 +555,8 @@ def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
         return None
     try:
         return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level,
-                               key_share=cfg.refit_key_share, prompts_kept=cfg.adapt.window if cfg.adapt else 0)
+                               key_share=cfg.refit_key_share, prompts_kept=cfg.adapt.window if cfg.adapt else 0,
+                               prompts_floor=cfg.adapt.min_pairs if cfg.adapt else 0)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.validation") from None
 

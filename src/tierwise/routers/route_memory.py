@@ -150,7 +150,8 @@ class RouteMemory:
 
     def write(self, data: dict[str, Any]) -> None:
         try:
-            write_json(self.path, data, separators=(",", ":"), allow_nan=False)
+            write_json(self.path, data, separators=(",", ":"), allow_nan=False,
+                       ensure_ascii=False)  # (kept prompts: evaluation/online.PROMPT_BYTES as UTF-8)
         except (OSError, ValueError) as e:  # routing goes on from memory; the next save tries again
             (log.debug if self._warned else log.warning)(
                 "learned route state: could not save %s: %s (the route keeps routing; its state will not "

@@ -35,6 +35,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from tierwise.sandbox import orphans
+
 log = logging.getLogger("tierwise.sandbox")
 
 DEFAULT_RUN_AS = 65534
@@ -238,6 +240,7 @@ def stage_root() -> str:
     """An empty root-only folder: each child's mount point for the folders it re-shows (in the
     child's own mount namespace only; here it stays empty). Removed when the gateway exits."""
     folder = tempfile.mkdtemp(prefix="tierwise-stage-")
+    orphans.hold(folder)  # for the process's life: killed outright, it is left to another's sweep
     atexit.register(_remove_quietly, folder)
     return folder
 
@@ -245,6 +248,7 @@ def stage_root() -> str:
 def _remove_quietly(folder: str) -> None:
     with contextlib.suppress(OSError):
         os.rmdir(folder)
+    orphans.release(folder)
 
 
 def _hiding_ancestor(path: str, user: User) -> str | None:

@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from tierwise.sandbox import backend, bwrap, cgroup, identity, seccomp_filter, weak
+from tierwise.sandbox import backend, bwrap, cgroup, identity, orphans, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
@@ -134,6 +134,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # On the host's disk (no mount namespace), the folder goes to a tmpfs charged to the run's memory cgroup where
         # there is one (weak.memory_folder_root): the disk has no bound on the sum of the run's files.
         root = None if read_only or not cgroup.per_run_memory() else await asyncio.to_thread(weak.memory_folder_root)
+        if orphans.sweep_due():  # folders of gateway processes killed outright (tierwise.sandbox.orphans)
+            await asyncio.to_thread(orphans.sweep)
         folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user, root)
         proc = group = None
         try:

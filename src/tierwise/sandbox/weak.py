@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from tierwise.sandbox import bwrap, identity, landlock, seccomp_filter
+from tierwise.sandbox import bwrap, identity, landlock, orphans, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
@@ -98,6 +98,7 @@ def make_folder(files: dict[str, bytes], user: identity.User | None = None, root
     """The run's 0700 folder with its files (in `root`, default the temporary folder), owned by the sandbox user
     when the code runs as one."""
     folder = tempfile.mkdtemp(prefix="tierwise-sandbox-", dir=root)
+    orphans.hold(folder)  # until removed: a gateway killed outright leaves it to the next one's sweep
     for name, data in files.items():
         with open(os.path.join(folder, name), "wb") as fh:
             fh.write(data)
@@ -250,3 +251,4 @@ def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: 
 
 async def remove_folder(folder: str) -> None:
     await asyncio.to_thread(remove_tree, folder)
+    orphans.release(folder)

@@ -1,0 +1,45 @@
+"""`learned.adapt` keeps its judged pairs' prompts in memory and in the route's state file (beside the ledger).
+The ledger's copy of the same prompt (its shadow record) has every protected value replaced by `<ENTITY>` when a
+`privacy:` section is configured; the state file kept the client's text as sent: a redacted request's e-mail
+address, card number or API key lay in plain text on disk (review26a). Now a pair's prompt is cleaned as the
+ledger cleans it before the route keeps it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.doubles import Reply
+from tests.gateway.conftest import oai
+from tests.harness import wait_for
+from tests.privacy.support import SEEDS, leaked, privacy_config
+from tierwise.evaluation.loaders import load_jsonl
+from tierwise.routers import make_router, save_router
+
+FIXTURE = Path(__file__).resolve().parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl"
+PROTECTED = [SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]]
+
+
+def test_an_adapting_route_keeps_no_protected_value_of_a_prompt(gateway, openai_up, anthropic_up, tmp_path):
+    router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
+    routes = {"main": {"policy": "learned", "router": router, "strong": "frontier", "weak": "local",
+                       "target_share": 0.5, "shadow_rate": 1.0,
+                       "validation": {"window": 50, "min_pairs": 10, "rounds": 50, "demote": False},
+                       "adapt": {"min_pairs": 10, "window": 50}}}
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, routes))
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="Checked.\nVERDICT: good")
+    route = g.gateway.resolve("main")
+    for i in range(3):
+        msg = f"Question {i}: mail {SEEDS['EMAIL_ADDRESS']} the receipt for card {SEEDS['CREDIT_CARD']}."
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": msg}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    pairs = route.validator.pairs()
+    assert len(pairs) == 3 and all(p.prompt.startswith("Question ") for p in pairs)  # the text the fit needs
+    assert all("<EMAIL_ADDRESS>" in p.prompt for p in pairs)
+    assert not [p.prompt for p in pairs if leaked(p.prompt.encode(), PROTECTED)]  # before: all three, verbatim
+    route.memory.write(route.memory.dump())
+    state = route.memory.path.read_bytes()
+    assert json.loads(state)["pairs"] and not leaked(state, PROTECTED)
+    g.flush()  # the ledger's shadow records: cleaned as before
+    assert not any(leaked(json.dumps(r.shadow).encode(), PROTECTED) for r in g.ledger.query(kind="shadow"))
