@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tierwise.config import Config
+if TYPE_CHECKING:  # `tierwise --help` imports every command module: the config's pydantic models stay unloaded
+    from tierwise.config import Config
 
 
 def local_model_mismatches(cfg: Config, name: str, listed: list[dict[str, Any]]) -> list[str]:
