@@ -187,7 +187,8 @@ async def test_the_answer_is_compiled_outside_the_gateway_process(monkeypatch: p
     monkeypatch.undo()
     assert verdict.passed, verdict.reason
     assert not bad.passed and bad.reason.startswith("syntax error at line 1"), bad.reason
-    assert slow.reason in ("code compiles", "does not compile: the compiler ran out of time or memory")
+    # a loaded machine can hit the compiler's wall-clock bound instead of its CPU bound: either wording is a refusal
+    assert slow.reason == "code compiles" or slow.reason.startswith("does not compile: the compiler ran out of time")
 
 
 def _compilers() -> int:
