@@ -39,6 +39,11 @@ def shapes() -> dict[str, str]:
                                         .decode().split("\n"))[:MB],
         "hex runs of emails": fill(b"ab@cd.io".hex() + " "),
         "&#37; chains": fill("&#37;"),
+        # review26c (separated hex, UTF-16): one run of a MB, many short runs, runs that decode to nothing
+        "separated hex, one run of emails": fill(" ".join(f"{b:02x}" for b in b"a@b.co 1234 ") + " "),
+        "separated hex runs of emails": fill(":".join(f"{b:02x}" for b in b"ab@cd.io") + ", "),
+        "separated hex, unprintable": fill("ff 00 "),
+        "base64 of UTF-16 emails": fill(base64.b64encode("ab@cd.io 1234".encode("utf-16-le")).decode() + " "),
         "%26%23 chains": fill("%26%2337%3B"),
         "ordinary code": "",  # filled by main from this file's own text
     }
@@ -47,10 +52,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", action="append", required=True)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--only", action="append", help="only the shapes whose name holds this text")
     args = ap.parse_args()
     cases = shapes()
     own = open(__file__, encoding="utf-8").read()
     cases["ordinary code"] = (own * (MB // len(own) + 1))[:MB]
+    if args.only:
+        cases = {k: v for k, v in cases.items() if any(o in k for o in args.only)}
     results = {}
     for src in args.src:
         det = detector(src)

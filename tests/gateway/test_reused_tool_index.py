@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.doubles.script import Raw
 from tests.gateway.conftest import ant, oai
 
@@ -169,3 +171,22 @@ def test_calls_without_index_each_whole_stay_separate(two_tier, openai_up):
     assert _ant_calls(g, stream, openai_up) == [("g1", "write_file", {"path": "a.py"}),
                                                 ("g2", "write_file", {"path": "b.py"}),
                                                 ("g3", "read_file", {"path": "c.py"})]
+
+
+def test_a_tool_name_streamed_without_end_is_an_upstream_error(two_tier, openai_up):
+    """review26c: a waiting call's name is joined from its pieces; an upstream that streamed a name in endless
+    pieces had it joined again at every piece (quadratic: 28 s of the event loop, every other request stalled,
+    for 14 MB) and handed the client a name of any length. Names are at most 64 (OpenAI) or 128 (Anthropic)
+    characters: past 1,024 the stream ends in an upstream error."""
+    import anthropic
+
+    from tierwise.wire.openai_chat.stream import MAX_TOOL_NAME
+
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(_tc(0, "call_a", "write_file", '{"path": ')),
+                      _chunk(_tc(1, "call_b", "r", None)),
+                      *(_chunk(_tc(1, None, "n" * 100, None)) for _ in range(MAX_TOOL_NAME // 100 + 1)),
+                      _chunk(_tc(1, None, None, "{}")), _chunk(_tc(0, None, None, '"a.py"}')),
+                      _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    with pytest.raises(anthropic.APIError) as e:
+        _ant_calls(_gateway(two_tier), stream, openai_up)
+    assert "tool name longer than" in str(e.value)

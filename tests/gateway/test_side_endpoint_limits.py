@@ -90,3 +90,46 @@ def test_responses_input_tokens_count_in_the_keys_rate_limit(gateway, keys, open
         b.responses.input_tokens.count(model="main", input="hi")
     with pytest.raises(openai.RateLimitError):
         b.responses.input_tokens.count(model="main", input="hi")
+
+
+# ---------------------------------------------------------------- review26c: embeddings admitted before any work
+
+def test_a_chunked_embeddings_body_counts_its_tokens(gateway, keys, openai_up):
+    """The tokens an embeddings call counts came from the Content-Length header (a third of it): a body sent
+    chunked has none, so every call counted 16 tokens whatever its size, and a key held to 2,000 tokens a
+    minute embedded as much as it liked."""
+    cfg = _config("openai", openai_up.url, rpm=None)
+    cfg["rate_limits"] = {"limits": [{"name": "key-tokens", "per": "key", "tokens_per_minute": 2000}]}
+    g = gateway(cfg)
+    body = b'{"model": "main", "input": "' + b"lorem ipsum dolor sit amet " * 1000 + b'"}'
+
+    def chunked():  # a generator body: httpx sends it with Transfer-Encoding: chunked, no Content-Length
+        yield body
+
+    with httpx.Client(base_url=g.url, headers={"authorization": f"Bearer {KEYS['TW_SIDE_B']}"}) as c:
+        # (one call larger than the whole limit runs when nothing else is counted: the second is the test)
+        assert c.post("/v1/embeddings", content=chunked(), headers={"content-type": "application/json"}).is_success
+        r = c.post("/v1/embeddings", content=chunked(), headers={"content-type": "application/json"})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded", r.text
+    assert "key-tokens" in r.json()["error"]["message"]
+
+
+def test_an_embeddings_call_over_the_limit_is_refused_before_its_privacy_screening(gateway, keys, openai_up,
+                                                                                   monkeypatch):
+    """A key over its rate limit had every embeddings body screened (the detectors, an LLM detector's call
+    where configured) before the 429: the limit bounded nothing of that work. The limit comes first now: the
+    refusal is the 429, not the privacy screening's own answer."""
+    from tests.privacy.support import privacy_config
+
+    monkeypatch.setenv("TW_SIDE_A", KEYS["TW_SIDE_A"])
+    cfg = privacy_config(openai_up.url, openai_up.url, {"main": {"policy": "fallback", "targets": ["frontier"]}},
+                         policy={"pii": "block", "secrets": "block"})
+    cfg["providers"]["cloud"].update(kind="openai", base_url=openai_up.url + "/v1")
+    cfg["server"] = {**cfg.get("server", {}), "default_route": "main", "api_keys_env": ["TW_SIDE_A"]}
+    cfg["rate_limits"] = {"limits": [{"name": "each-key", "per": "key", "requests_per_minute": 1}]}
+    g = gateway(cfg)
+    c = oai(g, api_key=KEYS["TW_SIDE_A"])
+    assert c.embeddings.create(model="main", input="nothing personal").data
+    with pytest.raises(openai.RateLimitError) as e:
+        c.embeddings.create(model="main", input="write to jane.doe@example.com")
+    assert "each-key" in e.value.message

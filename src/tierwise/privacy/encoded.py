@@ -15,8 +15,12 @@ validators (Luhn, IBAN checksums, `phonenumbers`). A finding becomes one over th
 carry it (the 4-character groups of base64, the digit pairs of hex; the whole run when the text is not
 ASCII), so redaction removes it and leaves the rest of the blob.
 
+Also read (review26c): text in UTF-16 (a zero byte beside each ASCII character), and hex written a byte at a
+time with one separator throughout (`6a:61:6e`, `6a 61 6e`, `0x6a, 0x61`, `6a-61`: eight bytes or more).
+
 Not read: an encoding inside an encoding (base64 of base64), base32, gzip, base64 glued to letters before it
-by `/` or `+` (`path/amFu...`: the groups are misaligned). Each run is decoded once; linear in the text.
+by `/` or `+` (`path/amFu...`: the groups are misaligned), base64 broken by spaces or by line breaks that do not
+fall after whole 4-character groups. Each run is decoded once; linear in the text.
 """
 
 from __future__ import annotations
@@ -42,16 +46,45 @@ _NOT_HERE = frozenset({"STREET_ADDRESS", "LOCATION", "DATE_TIME", "DATE_OF_BIRTH
 
 
 def _text(raw: bytes) -> str | None:
-    """`raw` as text if it is printable UTF-8 worth scanning (an `@` or four digits), else None."""
+    """`raw` as text if it is printable UTF-8 (or UTF-16, see `_utf16`) worth scanning (an `@` or four digits),
+    else None."""
     try:
-        s = raw.decode("utf-8")
+        s: str | None = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return None
+        s = None
+    if s is None or "\x00" in s:
+        s = _utf16(raw) or s
+        if s is None:
+            return None
     if not s.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
         return None
     if "@" not in s and sum(c in _DIGITS for c in s) < 4:
         return None
     return s
+
+
+def _utf16(raw: bytes) -> str | None:
+    """Text in UTF-16 (what Windows tools and PowerShell's `-EncodedCommand` encode): ASCII text in it has a zero
+    byte beside every character, which made it unprintable UTF-8, so its values went unread (review26c)."""
+    for enc, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
+        body = raw[2:] if raw.startswith(bom) else raw
+        zeros = body[1::2] if enc == "utf-16-le" else body[0::2]
+        if len(body) % 2 == 0 and body and not zeros.strip(b"\x00"):
+            try:
+                return body.decode(enc)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+# Hex written a byte at a time with separators (`6a:61:6e`, `6a 61 6e`, `0x6a, 0x61`, `6a-61-6e`): eight bytes or more,
+# one separator throughout. (`\x6a\x61` is an escape: textnorm reads it.)
+_HEX_SEP = re.compile(r"(?:0[xX])?[0-9A-Fa-f]{2}(?P<sep>[:\- ]|, ?)(?:0[xX])?[0-9A-Fa-f]{2}"
+                      r"(?:(?P=sep)(?:0[xX])?[0-9A-Fa-f]{2}){6,}(?![0-9A-Za-z_])")
+# Where to try it: a pattern that starts with a literal separator is searched for ~5x faster than one that starts
+# with a class of hex digits (most characters of any text), which cost ~8% of a scan of ordinary text.
+_HEX_SEP_AT = [re.compile(sep + r"(?P<b>(?:0[xX])?[0-9A-Fa-f]{2})" + sep) for sep in (":", "-", ", ?", " ")]
+_HEX_BYTE = re.compile(r"[0-9A-Fa-f]{2}(?![0-9A-Fa-f])")
 
 
 def _b64_runs(text: str) -> Iterable[tuple[list[tuple[int, int]], str]]:
@@ -85,11 +118,13 @@ def _decode_b64(chars: str) -> bytes | None:
 class _Run:
     """One decoded run: where its decoded text sits in the batch, and how to map a decoded span back."""
 
-    __slots__ = ("at", "length", "lines", "hex_at", "chars", "ascii", "whole")
+    __slots__ = ("at", "length", "lines", "hex_at", "chars", "ascii", "whole", "byte_at")
 
-    def __init__(self, at: int, dec: str, lines: list[tuple[int, int]] | None, hex_at: int, whole: tuple[int, int]) -> None:
+    def __init__(self, at: int, dec: str, lines: list[tuple[int, int]] | None, hex_at: int, whole: tuple[int, int],
+                 byte_at: list[int] | None = None, exact: bool = True) -> None:
         self.at, self.length, self.lines, self.hex_at, self.whole = at, len(dec), lines, hex_at, whole
-        self.ascii = dec.isascii()
+        self.byte_at = byte_at  # hex with separators: where each byte's two digits are
+        self.ascii = exact and dec.isascii()
         # cumulative length of the lines before each one (a bisect per finding, not a walk: a MIME body of
         # 13,000 lines with a value in each was quadratic in a first version)
         self.chars = [0]
@@ -100,6 +135,8 @@ class _Run:
         """Original (start, end) of the encoded characters that carry decoded characters start..end."""
         if not self.ascii:  # byte offsets are not character offsets: the whole run
             return self.whole
+        if self.byte_at is not None:
+            return self.byte_at[start], self.byte_at[end - 1] + 2
         if self.lines is None:  # hex: two digits a byte
             return self.hex_at + 2 * start, self.hex_at + 2 * end
         lo, hi = 4 * (start // 3), min(self.chars[-1], -(-4 * end // 3))  # base64: 4 characters per 3 bytes
@@ -126,22 +163,23 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     at = 0
     last = 0  # end of the last run added
 
-    def add(dec: str, lines: list[tuple[int, int]] | None, hex_at: int, whole: tuple[int, int]) -> None:
+    def add(dec: str, lines: list[tuple[int, int]] | None, hex_at: int, whole: tuple[int, int],
+            byte_at: list[int] | None = None, exact: bool = True) -> None:
         nonlocal at, last
         # the words before the run, for recognizers that need a cue (`call me at <base64>`: a number of a region
         # not in `phone_regions` is a phone number only next to one); digits left out, so none joins the value,
         # and never the run before (runs one after another would each be scanned again as the next one's cue)
         cue = _NOT_WORDS.sub(" ", text[max(0, last, whole[0] - _CUE):whole[0]]) + " "
         last = max(last, whole[1])
-        runs.append(_Run(at + len(cue), dec, lines, hex_at, whole))
+        runs.append(_Run(at + len(cue), dec, lines, hex_at, whole, byte_at, exact))
         parts.append(cue + dec)
         at += len(cue) + len(dec) + len(_SEP)
 
     for lines, chars in _b64_runs(text):
         raw = _decode_b64(chars)
         dec = _text(raw) if raw else None
-        if dec is not None:
-            add(dec, lines, 0, (lines[0][0], lines[-1][1]))
+        if dec is not None and raw:
+            add(dec, lines, 0, (lines[0][0], lines[-1][1]), exact=len(dec.encode()) == len(raw))
         # hex digits are base64 characters: hex runs are looked for only inside base64 runs (one pass over the text)
         for a, b in lines:
             if b - a < 16:
@@ -149,9 +187,30 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
             for m in _HEX.finditer(text, max(0, a - 2), b):
                 digits = m.group(1)
                 if len(digits) % 2 == 0:
-                    dec = _text(bytes.fromhex(digits))
+                    raw = bytes.fromhex(digits)
+                    dec = _text(raw)
                     if dec is not None:
-                        add(dec, None, m.start(1), m.span())
+                        add(dec, None, m.start(1), m.span(), exact=len(dec.encode()) == len(raw))
+    for sep_at in _HEX_SEP_AT:
+        done = 0  # end of the last run read with this separator
+        for hit in sep_at.finditer(text):
+            hm: re.Match[str] | None = None
+            # the hit is the separator after a run's first byte, or the one before it (a space before the run)
+            for a in (hit.start() - 2, hit.start("b")):
+                if a >= 2 and text[a - 2:a] in ("0x", "0X"):
+                    a -= 2
+                if a >= done and (hm := _HEX_SEP.match(text, a)) is not None and \
+                        not (a and (text[a - 1].isalnum() or text[a - 1] == "_")):
+                    break
+                hm = None
+            if hm is None:
+                continue
+            done = hm.end()
+            pos = [b.start() for b in _HEX_BYTE.finditer(text, *hm.span())]
+            raw = bytes.fromhex("".join(text[i:i + 2] for i in pos))
+            dec = _text(raw)
+            if dec is not None:
+                add(dec, None, 0, hm.span(), pos if len(dec.encode()) == len(raw) else None, False)
     if not runs:
         return []
     starts = [r.at for r in runs]

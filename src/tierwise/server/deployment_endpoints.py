@@ -150,14 +150,16 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
         if target.provider.kind != "openai":
             raise InvalidRequest(f"model {target.name!r} is not served by an OpenAI-compatible provider")
         prov = target.provider
+        # The limits first, so a key over them gets no work done (the privacy screening may call a model); the
+        # tokens from the inputs themselves: a Content-Length header is absent from a chunked body (16 each).
+        inp = data["input"]
+        await admit_side(app.gw.spend, route, scope.get("tierwise.key"),
+                         sum(map(len, [inp] if isinstance(inp, str) else inp)) // 3 + 16, new_request_id())
         body = {**data, "model": target.cfg.model}
         if target.privacy is not None:
             raw_body = await _screened_embeddings(app, target, route, data["model"], body)
         else:
             raw_body = orjson.dumps(body)
-        cl = headers.get("content-length", "")
-        await admit_side(app.gw.spend, route, scope.get("tierwise.key"),
-                         int(cl) // 3 + 16 if cl.isdigit() else 16, new_request_id())
         key = scope["tierwise.key"].name
         if not app.side_calls.take(prov, key, EMBEDDINGS_SHARE):
             busy = RateLimited(f"this key has {max(1, prov.cfg.max_connections // EMBEDDINGS_SHARE)} embeddings "

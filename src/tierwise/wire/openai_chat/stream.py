@@ -43,6 +43,7 @@ from tierwise.wire.openai_chat.response import (
 )
 from tierwise.wire.sse import SSEParser, data_message
 
+MAX_TOOL_NAME = 1024  # longest tool name taken from a stream's pieces
 REUSED = 1 << 48  # positions of calls that came at an index another call had (above any server's own numbers)
 
 
@@ -322,6 +323,10 @@ class StreamDecoder:
                     h[0] = tid
                 name = fn.get("name")
                 if isinstance(name, str):
+                    if len(h[1]) + len(name) > MAX_TOOL_NAME:
+                        # (names are at most 64 characters in OpenAI's API, 128 in Anthropic's: a name streamed in
+                        # endless pieces was joined again at every piece, 28 s of the event loop for 14 MB)
+                        raise UpstreamError(f"upstream streamed a tool name longer than {MAX_TOOL_NAME} characters")
                     h[1] += name
                 if args is not None:
                     h[2].append(args)
