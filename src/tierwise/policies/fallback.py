@@ -33,7 +33,8 @@ from tierwise.providers.error_classes import class_of, counts_against_deployment
 class FallbackConfig(PolicyConfig):
     policy: str = "fallback"
     targets: list[str] = Field(min_length=1, description="models or routes, tried in order")
-    retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error")
+    retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error "
+                         "(not a rate limit: the client retries the gateway's 429)")
     backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each retry")
     backoff_max: float = Field(8.0, ge=0)
     retry_after_max: float = Field(30.0, ge=0, description="longest Retry-After honoured before moving on")
