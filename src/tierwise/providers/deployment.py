@@ -88,7 +88,7 @@ class Deployment:
         )
 
     def _admit(self, step: Any) -> None:
-        if held := self.breaker.held_for():
+        if self.breaker.held_until and (held := self.breaker.held_for()):  # (one attribute test when never held)
             step.ok, step.reason, step.latency_ms = False, "rate-limited: waiting the upstream's Retry-After", 0.0
             raise RateLimitHold(f"model {self.name!r} is rate-limited by its upstream (not tried: it asked for a "
                                 f"pause)", retry_after=held)
