@@ -162,6 +162,14 @@ class CircuitOpen(UpstreamError):
         super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
 
 
+class RateLimitHold(CircuitOpen):
+    """A deployment's upstream answered 429 and the Retry-After it gave has not passed: not tried (breaker.py)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        UpstreamError.__init__(self, message, status=429, retryable=False, retry_after=retry_after,
+                               kind="rate_limit_error", error_class="rate_limit")
+
+
 class Overloaded(UpstreamError):
     """Every deployment of a route is unavailable (breakers open, all attempts failed)."""
 

@@ -58,3 +58,27 @@ def test_a_provider_of_the_other_apis_kind_is_named_by_doctor(tmp_path, monkeypa
             assert line.startswith("✗") and f"but the provider has kind: {kind}: set kind: {other}" in line, \
                 (kind, url, out)
             assert "key" not in line.split(":", 1)[1].split("set kind")[0], line  # not "the key was refused"
+
+
+class DualApiServer(OpenAIDouble):
+    """A server that serves both APIs (llama.cpp, vLLM, Ollama): an OpenAI-shaped model list, and its Anthropic
+    Messages endpoint refuses an empty body with a 400 in OpenAI's shape (as llama.cpp does)."""
+
+    def add_routes(self, app: Any) -> None:
+        super().add_routes(app)
+        app.router.add_post("/v1/messages", self.route(self._messages))
+
+    async def _messages(self, request: Any) -> Any:
+        rec = await self.record(request)
+        return self.error_response(rec, 400, "'messages' is required")
+
+
+def test_a_server_that_also_speaks_the_configured_api_is_not_a_wrong_kind(tmp_path, monkeypatch):
+    """review26b: `kind: anthropic` on llama.cpp (which serves /v1/messages) read as ✗ "set kind: openai"."""
+    monkeypatch.chdir(tmp_path)
+    with DualApiServer(models=["qwen"]) as d:
+        out = doctor(tmp_path, {"p": {"kind": "anthropic", "base_url": d.url, "locality": "local"}},
+                     {"m": {"provider": "p", "model": "qwen"}})
+        [line] = [ln for ln in out.splitlines() if " provider p (" in ln]
+        assert line.startswith("✓") and "set kind" not in line, out
+        assert ("POST", "/v1/messages") in {(r.method, r.path) for r in d.requests}  # asked, with an empty body

@@ -40,7 +40,8 @@ class Fault:
 
 FAULTS = [
     Fault("5xx", Fail(500, "boom"), "frontier"),
-    Fault("429-retry-after", Fail(429, "slow down", retry_after=0.2), "local"),
+    # A rate limit moves on, not retried on the same target (its client's SDK retries the gateway's 429: review26b)
+    Fault("429-retry-after", Fail(429, "slow down", retry_after=0.2), "frontier"),
     Fault("connection-refused", "refused", "frontier"),
     Fault("connect-timeout", "blackhole", "frontier"),
     Fault("read-timeout", Delay(3), "frontier"),

@@ -37,15 +37,25 @@ def test_5xx_falls_back(gateway, openai_up, anthropic_up):
     assert calls[0]["name"] == "frontier" and calls[0]["status"] == 503 and calls[0]["ok"] is False
 
 
-def test_429_retry_after_then_success(gateway, openai_up, anthropic_up):
+def test_429_moves_on_and_a_client_that_waits_its_retry_after_is_answered(gateway, openai_up, anthropic_up):
+    # Not retried by the route (the client's SDK does, on the gateway's 429: two layers retrying multiplied the
+    # calls to a rate-limited upstream, review26b): the next target answers.
     g = gateway(chain_config(openai_up, anthropic_up, retries=1))
+    anthropic_up.script(Fail(429, "slow down", retry_after=1))
+    openai_up.default = Reply(text="local instead")
+    r = ant(g).messages.create(model="main", max_tokens=20, messages=[{"role": "user", "content": "q"}])
+    assert r.content[0].text == "local instead"
+    assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1
+    # Alone on its route, the 429 reaches the client with the upstream's Retry-After; the SDK waits it and retries.
+    g1 = gateway(chain_config(openai_up, anthropic_up, targets=["frontier"], retries=1))
     anthropic_up.script(Fail(429, "slow down", retry_after=1), Reply(text="frontier after wait"))
     t0 = time.monotonic()
-    r = ant(g).messages.create(model="main", max_tokens=20, messages=[{"role": "user", "content": "q"}])
+    sdk = anthropic.Anthropic(base_url=g1.url, api_key="test", max_retries=1)
+    r = sdk.messages.create(model="main", max_tokens=20, messages=[{"role": "user", "content": "q"}])
     waited = time.monotonic() - t0
     assert r.content[0].text == "frontier after wait"
-    assert len(anthropic_up.requests) == 2 and len(openai_up.requests) == 0
-    assert waited >= 0.9  # it did honour Retry-After (a behaviour check, not a speed limit)
+    assert len(anthropic_up.requests) == 3 and len(openai_up.requests) == 1
+    assert waited >= 0.9  # the Retry-After was honoured (a behaviour check, not a speed limit)
 
 
 def test_connection_refused_falls_back(gateway, openai_up, anthropic_up):

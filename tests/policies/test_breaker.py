@@ -35,3 +35,31 @@ def test_failed_probe_reopens():
     b.failure()
     assert b.state == "open"
     assert b.retry_in() == 5
+
+
+def test_a_rate_limit_holds_for_its_retry_after_and_never_opens():
+    clock = Clock()
+    b = CircuitBreaker(failures_to_open=2, cooldown=30, clock=clock)
+    for _ in range(10):
+        b.hold(1.0)
+        assert b.state == "closed" and b.held_for() == 1.0
+        clock.t += 1.0
+        assert b.held_for() == 0.0 and b.allow()
+    b.hold(3600)  # a day's quota: held for the cooldown at most, then one call finds out
+    assert b.held_for() == 30
+    b.hold(None)  # no Retry-After: a shorter hold does not cut a longer one
+    assert b.held_for() == 30
+    clock.t += 30
+    b.hold(None)
+    assert b.held_for() == 1.0
+
+
+def test_a_rate_limited_probe_hands_its_slot_back():
+    clock = Clock()
+    b = CircuitBreaker(failures_to_open=1, cooldown=5, clock=clock)
+    b.failure()
+    clock.t = 5
+    assert b.allow() and not b.allow()
+    b.hold(1.0)  # the probe met a 429: the upstream is up
+    clock.t = 6
+    assert b.allow()

@@ -28,9 +28,26 @@ async def test_retry_after_is_honoured(monkeypatch):
         slept.append(s)
 
     monkeypatch.setattr("tierwise.policies.fallback.asyncio.sleep", fake_sleep)
-    a = FakeTarget("a", fail(429, retry_after=2.5), "second try")
+    a = FakeTarget("a", fail(503, retry_after=2.5), "second try")
     resp = await fb(a).complete(request(), context())
     assert resp.text() == "second try" and slept == [2.5]
+
+
+async def test_a_rate_limit_is_not_retried_on_the_same_target(monkeypatch):
+    """The client hears the 429 and its SDK retries after Retry-After: a retry here too doubled the calls."""
+    slept = []
+
+    async def fake_sleep(s):
+        slept.append(s)
+
+    monkeypatch.setattr("tierwise.policies.fallback.asyncio.sleep", fake_sleep)
+    a, b = FakeTarget("a", fail(429, retry_after=1), "second try"), FakeTarget("b", "from b")
+    resp = await fb(a, b).complete(request(), context())
+    assert resp.text() == "from b" and len(a.calls) == 1 and slept == []
+    a = FakeTarget("a", fail(429, retry_after=1), "second try")
+    with pytest.raises(UpstreamError) as e:
+        await fb(a).complete(request(), context())
+    assert e.value.status == 429 and e.value.retry_after == 1 and len(a.calls) == 1
 
 
 async def test_retry_after_too_long_moves_on(monkeypatch):

@@ -35,3 +35,24 @@ def test_the_right_kind_is_not_told_to_change():
     assert other_api("openai", {"error": "model not found"}) is None  # Ollama's own shape
     assert other_api("openai", {"object": "error", "message": "x"}) is None  # vLLM's older one
     assert other_api("openai", anthropic_error) == "anthropic" and other_api("anthropic", openai_error) == "openai"
+
+
+@pytest.mark.parametrize("status", [400, 429, 500])
+def test_a_server_that_speaks_both_apis_is_not_told_to_change_kind(gateway, anthropic_up, status):  # noqa: F811
+    """llama.cpp (and vLLM, Ollama) serve the Anthropic Messages API too and answer its errors in OpenAI's shape:
+    its context overflow, rate limit or crash is not a wrong `kind` (review26b: the error said "set kind: openai",
+    advice that breaks a working setup). Only statuses a wrong kind gives (401/403/404/405) carry the hint."""
+    import json
+
+    from tests.doubles import Raw
+
+    g = gateway({"ledger": {"path": "ledger.db"},
+                 "providers": {"llama": {"kind": "anthropic", "base_url": anthropic_up.url, "locality": "local"}},
+                 "models": {"m": {"provider": "llama", "model": "qwen"}},
+                 "routes": {"main": {"policy": "fallback", "targets": ["m"], "retries": 0}}})
+    body = {"error": {"code": status, "message": "slot unavailable", "type": "server_error"}}
+    anthropic_up.script(Raw(status, json.dumps(body)))
+    client = openai.OpenAI(base_url=g.url + "/v1", api_key="t", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as e:
+        client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    assert "slot unavailable" in e.value.message and "set kind" not in e.value.message, e.value.message

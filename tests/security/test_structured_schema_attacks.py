@@ -103,6 +103,24 @@ def test_a_pattern_that_unrolls_past_the_bound_is_never_compiled():
     assert _check(uuid, "123e4567-e89b-12d3-a456-426614174000").passed
 
 
+
+@pytest.mark.parametrize("hide", ["(?#()", "[[:alpha:](]", "[^](]", "(?x)#(\n"])
+@pytest.mark.filterwarnings("ignore:Possible nested set")  # the schema's own check reads it with Python's re
+def test_a_pattern_that_hides_its_groups_from_the_count_is_never_compiled(hide):
+    """review26b: the count took a `(` from inside a comment, a POSIX class, a `[^]...]` class or a verbose-mode
+    comment for a group, so the real group's repeat multiplied one character: `(?:(?:x{1000}(?#()){1000}(?#()){3}`
+    read as 2,005 units and compiled 3 × 10^6 (5 s, most of a GB). Here 300,000: refused before compiling."""
+    from tierwise.wire.strict_tools import _check
+
+    pattern = {"(?x)#(\n": "(?x)(?:(?:x{1000}#(\n){100}#(\n){3}",
+               # closed by a `)` in a class as well: Python's re (the schema's own check) reads it balanced
+               "[[:alpha:](]": "(?:(?:x{1000}[[:alpha:](]){100}[[:alpha:])]){3}"}.get(
+        hide, f"(?:(?:x{{1000}}{hide}){{100}}{hide}){{3}}")
+    assert _check({"type": "string", "pattern": pattern}, "x").detail == {"error": "pattern"}
+    posix = {"type": "string", "pattern": "^[[:alpha:]]{3}(?#three letters)$"}  # still judged
+    assert _check(posix, "abc").passed and _check(posix, "ab1").detail["keyword"] == "pattern"
+
+
 ODD_SCHEMAS = {  # what a client may send as a strict schema: never a 500, never a stack trace
     "unknown type": {"type": "strin"},
     "required not a list": {"type": "object", "required": "a"},

@@ -237,3 +237,20 @@ def test_an_upstream_that_ignores_n_still_answers(gateway, openai_up, second_up)
             for _ in s:
                 pass
             assert s.get_final_completion().choices[0].message.parsed == want
+
+
+@pytest.mark.parametrize("field", [{"type": "object"}, {"type": "object", "additionalProperties": True},
+                                   {"type": "object", "patternProperties": {"^x": {"type": "integer"}}}])
+def test_a_free_map_is_not_closed_into_an_empty_object(gateway, openai_up, anthropic_up, field):
+    """review26b: native output closes every object (`additionalProperties: false`, as Anthropic wants), which for
+    an object without properties (`dict[str, Any]`, a `patternProperties` map) left the model only `{}` to write,
+    an answer the check passed: the client's data was lost without a word. Such a schema goes as the instruction."""
+    g = _native(gateway, openai_up, anthropic_up, "native")
+    anthropic_up.script(Reply(text='{"meta": {"x1": 1}}'))
+    schema = {"type": "object", "properties": {"meta": field}, "required": ["meta"], "additionalProperties": False}
+    r = oai(g).chat.completions.create(
+        model="main", messages=[{"role": "user", "content": "hi"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "m", "schema": schema}})
+    assert r.choices[0].message.content == '{"meta": {"x1": 1}}'
+    sent = anthropic_up.requests[-1].body
+    assert "output_config" not in sent and "JSON Schema" in sent["system"], sent.get("output_config")

@@ -166,6 +166,7 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
 
     import aiohttp
 
+    from tierwise.commands.doctor_models import serves_own_api
     from tierwise.providers.api_shape import hint, other_api
     from tierwise.starter import MODEL_LIST_BYTES
 
@@ -190,7 +191,8 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
             if 300 <= r.status < 400:
                 return False, (f"{url} answered with a redirect (HTTP {r.status}), which the gateway does not "
                                "follow: set base_url to where it leads")
-            if r.status >= 400 and (other := await _other_api(r, p.kind)) is not None:  # (before a key's refusal)
+            if r.status >= 400 and (other := await _other_api(r, p.kind)) is not None \
+                    and not await serves_own_api(s, p, headers):  # (before a key's refusal)
                 return False, f"{url} answered HTTP {r.status}: {hint(p.kind, other)}"
             if r.status in (401, 403):
                 return False, f"reached, but the key in {p.api_key_env or '(none)'} was refused (HTTP {r.status})"
@@ -205,7 +207,7 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
                 return True, f"reached; its model list is larger than {MODEL_LIST_BYTES:,} bytes: not read"
             try:
                 data = json.loads(raw)
-                if (other := other_api(p.kind, data)) is not None:
+                if (other := other_api(p.kind, data)) is not None and not await serves_own_api(s, p, headers):
                     return False, f"{url} answered a model list: {hint(p.kind, other)}"
                 entries = data.get("data", []) if isinstance(data, dict) else []
                 entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []

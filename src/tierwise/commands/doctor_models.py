@@ -6,7 +6,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `tierwise --help` imports every command module: the config's pydantic models stay unloaded
-    from tierwise.config import Config
+    from tierwise.config import Config, ProviderConfig
 
 
 def local_model_mismatches(cfg: Config, name: str, listed: list[dict[str, Any]]) -> list[str]:
@@ -57,3 +57,21 @@ def unlisted_remote_models(cfg: Config, name: str, listed: list[dict[str, Any]])
         out.append(f"model {mname}: {m.model!r} is not among the models provider {name} lists: every call would be "
                    f"refused; {hint} Fix: its `model:` id")
     return out
+
+
+async def serves_own_api(session: Any, p: ProviderConfig, headers: dict[str, str]) -> bool:
+    """After an answer in the other API's shape: does the server take the configured kind's chat calls too? llama.cpp,
+    vLLM and Ollama serve the Anthropic API as well and answer its model list (and errors) in OpenAI's shape: doctor
+    told them "set kind: openai". An empty body is refused before any model runs (no tokens); a path unknown there,
+    or a key header it does not read, is a wrong kind."""
+    import aiohttp
+
+    from tierwise.providers.http import WRONG_KIND_STATUSES
+
+    url = f"{p.base_url}/chat/completions" if p.kind == "openai" else f"{p.base_url}/v1/messages"
+    try:
+        async with session.post(url, data=b"{}", headers={**headers, "content-type": "application/json"},
+                                allow_redirects=False) as r:
+            return r.status < 300 or (r.status >= 400 and r.status not in WRONG_KIND_STATUSES)
+    except (OSError, TimeoutError, aiohttp.ClientError):
+        return False

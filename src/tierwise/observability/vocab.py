@@ -13,6 +13,7 @@ import re
 ERROR_TYPES: dict[str, str] = {
     "BudgetExceeded": "budget_exceeded",
     "RateLimited": "rate_limited",
+    "RateLimitHold": "rate_limited",
     "CircuitOpen": "circuit_open",
     "UpstreamTimeout": "timeout",
     "ContextOverflow": "context_overflow",
@@ -54,6 +55,8 @@ def call_error_type(ok: bool | None, status: int | None, reason: str) -> str:
         return "circuit_open"
     if reason == "cancelled":
         return "cancelled"
+    if reason.startswith("rate-limited: "):  # not tried: the upstream's last 429 asked for a pause (breaker.py)
+        return "rate_limited"
     if status is not None:
         if status == 429:
             return "rate_limited"

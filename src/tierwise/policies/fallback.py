@@ -1,5 +1,7 @@
 """Fallback: ordered targets, retries with exponential backoff and full jitter that honour
-`Retry-After`, and silent fall-through for streams that fail before their first chunk.
+`Retry-After`, and silent fall-through for streams that fail before their first chunk. A rate limit (429)
+is not retried on the same target: the next target is tried, and when every one is rate-limited the client
+hears a 429 with the soonest Retry-After (its SDK waits and retries; the gateway retrying too doubled the calls).
 
 Circuit breakers live on the deployments (see providers/breaker.py): an open breaker fails
 in microseconds, so a dead local server never delays routes that can go elsewhere.
@@ -25,13 +27,14 @@ from tierwise.errors import (
 )
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
-from tierwise.providers.error_classes import counts_against_deployment, moves_on
+from tierwise.providers.error_classes import class_of, counts_against_deployment, moves_on
 
 
 class FallbackConfig(PolicyConfig):
     policy: str = "fallback"
     targets: list[str] = Field(min_length=1, description="models or routes, tried in order")
-    retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error")
+    retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error "
+                         "(not a rate limit: the client retries the gateway's 429)")
     backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each retry")
     backoff_max: float = Field(8.0, ge=0)
     retry_after_max: float = Field(30.0, ge=0, description="longest Retry-After honoured before moving on")
@@ -105,6 +108,14 @@ class Fallback:
                     if isinstance(e, ContextOverflow):
                         overflows.append(e)
                         break  # the same target would refuse it again
+                    if class_of(e) == "rate_limit":
+                        # The upstream said when to come back: the client hears it (a 429 with the soonest
+                        # Retry-After, below) and its SDK waits and retries. A retry here as well multiplied the
+                        # calls to a rate-limited upstream (two per client try).
+                        others += 1
+                        limited.append(e.retry_after)
+                        down.add(target.name)  # it answers once its limit resets
+                        break
                     if isinstance(e, CircuitOpen) or counts_against_deployment(e):
                         down.add(target.name)
                     if isinstance(e, (CircuitOpen, UnsupportedInput)):
@@ -117,8 +128,6 @@ class Fallback:
                             await asyncio.sleep(delay)
                             continue
                     others += 1
-                    if e.error_class == "rate_limit":
-                        limited.append(e.retry_after)
                     break
                 else:
                     if i > 0 or attempt > 0:

@@ -11,7 +11,12 @@ deployment for good.
 Replicas share breaker state through the blackboard (tierwise.dispatch.blackboard): each
 publishes its breakers' states with the time of their last change, and a replica adopts a
 peer's newer change with `adopt` — a breaker opened on one replica is open on all of them, and
-one that recovered (its probe succeeded) is closed on all of them."""
+one that recovered (its probe succeeded) is closed on all of them.
+
+A rate limit (429) is not an outage: the upstream is up and said when to come back. It does not count toward
+opening; it holds the deployment for the upstream's Retry-After (`hold`, at most the cooldown; 1 s when it named
+none), during which calls fail fast with a 429 that says how long is left, and then it is tried again as before.
+Before, five 429s opened the breaker for the whole cooldown and clients heard 503 "circuit open" for 30 s."""
 
 from __future__ import annotations
 
@@ -22,11 +27,12 @@ from typing import Literal
 State = Literal["closed", "open", "half_open"]
 
 PROBE_LEASE_S = 120.0  # longer than a normal answer; a second probe after it is harmless
+HOLD_UNSAID_S = 1.0  # a 429 that names no Retry-After: a short pause, not a retry at once
 
 
 class CircuitBreaker:
     __slots__ = ("failures_to_open", "cooldown", "failures", "opened_at", "probing", "probe_started", "_clock",
-                 "on_change", "changed_at")
+                 "on_change", "changed_at", "held_until")
 
     def __init__(self, failures_to_open: int = 5, cooldown: float = 30.0, clock=time.monotonic,
                  on_change: Callable[[str], None] | None = None) -> None:
@@ -41,6 +47,7 @@ class CircuitBreaker:
         # "closed" (recovered), once per change.
         self.on_change = on_change
         self.changed_at: float | None = None  # when it last opened or closed (this clock); None: never
+        self.held_until = 0.0  # an upstream's 429 said not before then (this clock)
 
     @property
     def state(self) -> State:
@@ -60,6 +67,18 @@ class CircuitBreaker:
             self.probe_started = self._clock()
             return True
         return False
+
+    def hold(self, retry_after: float | None) -> None:
+        """The upstream answered 429: no call before its Retry-After (bounded by the cooldown) has passed. A
+        probe that met it hands its slot back (the upstream answered: it is no longer down), and the count of
+        consecutive failures is left as it was."""
+        wait = HOLD_UNSAID_S if retry_after is None else min(max(0.0, retry_after), self.cooldown)
+        self.held_until = max(self.held_until, self._clock() + wait)
+        self.probing = False
+
+    def held_for(self) -> float:
+        """Seconds left of a rate limit's hold (0: none)."""
+        return max(0.0, self.held_until - self._clock()) if self.held_until else 0.0
 
     def retry_in(self) -> float:
         if self.opened_at is None:

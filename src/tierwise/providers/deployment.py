@@ -30,12 +30,12 @@ from tierwise.canonical import (
 )
 from tierwise.config import ModelConfig
 from tierwise.console_log import upstream_refused
-from tierwise.errors import CircuitOpen, InvalidRequest, UpstreamError, UpstreamTimeout
+from tierwise.errors import CircuitOpen, InvalidRequest, RateLimitHold, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
 from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
-from tierwise.providers.error_classes import counts_against_deployment
+from tierwise.providers.error_classes import class_of, counts_against_deployment
 from tierwise.providers.http import Provider
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
@@ -88,6 +88,10 @@ class Deployment:
         )
 
     def _admit(self, step: Any) -> None:
+        if self.breaker.held_until and (held := self.breaker.held_for()):  # (one attribute test when never held)
+            step.ok, step.reason, step.latency_ms = False, "rate-limited: waiting the upstream's Retry-After", 0.0
+            raise RateLimitHold(f"model {self.name!r} is rate-limited by its upstream (not tried: it asked for a "
+                                f"pause)", retry_after=held)
         if not self.breaker.allow():
             step.ok = False
             step.reason = "circuit open"
@@ -110,8 +114,12 @@ class Deployment:
         step.status = err.upstream_status
         step.reason = err.message
         step.latency_ms = (time.perf_counter() - t0) * 1000
+        if class_of(err) == "rate_limit":
+            # The upstream is up and said when to come back: wait that (bounded), no step toward the cooldown.
+            self.breaker.hold(err.retry_after)
+            self._release()
         # The request's own fault (malformed, too long) says nothing about the deployment's health.
-        if not counts_against_deployment(err):
+        elif not counts_against_deployment(err):
             self._release()
         else:
             self.breaker.failure(at_once)

@@ -7,7 +7,7 @@ error is classified by its body and message first, its status second:
 | class            | examples (server: what it sends)                                        | moves on | breaker |
 |------------------|--------------------------------------------------------------------------|----------|---------|
 | context_overflow | llama.cpp 400 `exceed_context_size_error`; vLLM/OpenAI 400 "maximum context length is N tokens", code `context_length_exceeded`; Ollama "input length exceeds the context length"; Anthropic 400 "prompt is too long: N tokens > M maximum", 413 `request_too_large` | yes | no |
-| rate_limit       | 429                                                                      | yes      | yes     |
+| rate_limit       | 429 (holds the deployment for its Retry-After instead, providers/breaker.py) | yes   | no      |
 | auth             | 401, 402, 403 (the gateway's key or account at that upstream)            | yes      | yes     |
 | not_found        | 404 (that upstream does not serve the model)                             | yes      | yes     |
 | overloaded       | 503, 529, Anthropic `overloaded_error`                                   | yes      | yes     |

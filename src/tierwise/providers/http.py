@@ -24,6 +24,7 @@ from tierwise.secret_scrub import note, scrub, upstream_text
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
 
+WRONG_KIND_STATUSES = frozenset({401, 403, 404, 405})
 MAX_RETRY_AFTER_S = 86_400.0  # an upstream's Retry-After beyond a day is read as a day
 
 
@@ -168,7 +169,9 @@ class Provider:
                 err_obj = body
                 msg = body["message"]
             msg = upstream_text(msg)
-            if (other := other_api(self.cfg.kind, body)) is not None:
+            # Only where a wrong kind shows (its endpoint or auth header unknown there): llama.cpp, vLLM and Ollama
+            # also serve the Anthropic API and answer its 400s, 429s and 5xx in OpenAI's shape.
+            if status in WRONG_KIND_STATUSES and (other := other_api(self.cfg.kind, body)) is not None:
                 msg = f"{msg} ({hint(self.cfg.kind, other)})" if msg else hint(self.cfg.kind, other)
         except orjson.JSONDecodeError:
             # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.

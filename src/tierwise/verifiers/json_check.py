@@ -39,10 +39,17 @@ from tierwise.verifiers.text import json_candidate
 # run, as for a broken pattern). An email or UUID pattern is a few hundred; compiling 5,000 takes ~0.25 s.
 MAX_PATTERN_UNITS = 5_000
 _QUANT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
+# Verbose mode (an inline `x` flag) makes `#...` a comment and spaces nothing: a `(` or `)` the count sees is not the
+# regex's. JSON Schema's patterns (ECMA-262) have no inline flags; such a pattern is not compiled.
+_VERBOSE = regex.compile(r"\(\?[A-Za-z0-9-]*x")
 
 
 def _units(pattern: str, limit: int = MAX_PATTERN_UNITS) -> int:
-    """An upper estimate of `pattern`'s unrolled size; stops counting past `limit`."""
+    """An upper estimate of `pattern`'s unrolled size; stops counting past `limit`. What it cannot follow (verbose
+    mode, a group it saw open at the end) counts as past the limit: a `(` the count took from inside a comment or a
+    POSIX class made `(?:(?:x{1000}(?#()){1000}...` read as 2,005 units (3 × 10^6 compiled in 5 s, review26b)."""
+    if _VERBOSE.search(pattern):
+        return limit + 1
     stack: list[int] = [0]  # the size of each open group so far
     last = 0  # the size of the last atom, which a quantifier multiplies
     i, n = 0, len(pattern)
@@ -50,11 +57,24 @@ def _units(pattern: str, limit: int = MAX_PATTERN_UNITS) -> int:
         c = pattern[i]
         if c == "\\":
             i, last = i + 2, 1
-        elif c == "[":  # a class is one atom: skip to its end (a `]` first in it is a literal)
-            j = i + 2 if pattern[i + 1:i + 2] in ("]", "^") else i + 1
+        elif c == "[":  # a class is one atom: skip to its end (a `]` first in it, after any `^`, is a literal)
+            j = i + 1 + (pattern[i + 1:i + 2] == "^")
+            j += pattern[j:j + 1] == "]"
             while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
+                if pattern.startswith("[:", j):  # a POSIX class inside it ([:alpha:]): its `]` does not end it
+                    k = pattern.find(":]", j + 2)
+                    if k < 0:
+                        return limit + 1
+                    j = k + 2
+                else:
+                    j += 2 if pattern[j] == "\\" else 1
             i, last = j + 1, 1
+        elif pattern.startswith("(?#", i):  # a comment, to its first unescaped `)`
+            j = i + 3
+            while j < n and pattern[j] != ")":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            continue
         elif c == "(":
             stack.append(0)
             i, last = i + 1, 0
@@ -77,7 +97,7 @@ def _units(pattern: str, limit: int = MAX_PATTERN_UNITS) -> int:
         stack[-1] += last if c not in "|*+?" else 0
         if stack[-1] > limit:
             return stack[-1]
-    return sum(stack)
+    return sum(stack) if len(stack) == 1 else limit + 1
 
 
 @functools.lru_cache(maxsize=256)

@@ -64,10 +64,15 @@ def _subset(node: Any, cut: list[str], depth: int) -> dict[str, Any] | None:
         elif k == "minItems" and v in (0, 1):
             out[k] = v
         elif k == "additionalProperties":
-            if isinstance(v, dict) and v:
-                return None  # a map (pydantic's `dict[str, int]`): closed, it could only ever be `{}`
+            if (isinstance(v, dict) and v) or (v is not False and not node.get("properties")):
+                # A map (`dict[str, int]`, `dict[str, Any]` → `true`): closed, the model could only ever write `{}`
+                return None
+        elif k == "patternProperties":
+            return None  # its keys are its content: closed, the object could only be `{}`
         elif k not in ("$schema", "$id", "examples"):
             cut.append(k)
+    if out.get("type") == "object" and not node.get("properties") and "additionalProperties" not in node:
+        return None  # an open object with no properties (`{"type": "object"}`) is a free map too (review26b)
     if out.get("type") == "object" or "properties" in out:
         out["additionalProperties"] = False  # Anthropic wants objects closed; an answer without extras still fits
     return out
