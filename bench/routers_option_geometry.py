@@ -22,7 +22,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from routers_transfer_proxies import GROUPS, label, measure, paired_leads  # bench/ is on sys.path
+from routers_transfer_domains import CATEGORIES  # bench/ is on sys.path
+from routers_transfer_proxies import GROUPS, label, measure, paired_leads
 
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.routers.choices import parse_choices
@@ -96,7 +97,7 @@ def candidate(x, strong, weak, subjects, train, test, c3_test):
     return (1 - w) * c3_test + w * _ranks(f(x[train]), f(x[test])), lead
 
 
-def run_measure(out: Path, scores_dir: Path, ci: int) -> None:
+def run_measure(out: Path, scores_dir: Path, ci: int, proxy: str) -> None:
     from tierwise.evaluation.baselines import random_scores
 
     mmlu = load_benchmark("mmlu").without_subjects(["high_school_mathematics"], name="mmlu")
@@ -105,18 +106,19 @@ def run_measure(out: Path, scores_dir: Path, ci: int) -> None:
     strong, weak = np.asarray(mmlu.strong, float), np.asarray(mmlu.weak, float)
     rows = {}
     leads = {}
-    for part, members in GROUPS.items():
+    parts = {"group": GROUPS, "category": CATEGORIES}[proxy]
+    for part, members in parts.items():
         inside = np.isin(subj, members)
         test_ix, train_ix = np.flatnonzero(inside), np.flatnonzero(~inside)
         d = mmlu.where(inside, part)
-        c3 = np.load(scores_dir / f"group--{part}--{label('transfer-lsa')}.npy").astype(float)
+        c3 = np.load(scores_dir / f"{proxy}--{part}--{label('transfer-lsa')}.npy").astype(float)
         cand, lead = candidate(x, strong, weak, subj, train_ix, test_ix, c3)
         rows[part] = {"random": measure(random_scores(d, 0), d, ci), "C3": measure(c3, d, ci),
                       "O": measure(cand, d, ci)}
         leads[part] = (paired_leads(cand, c3, d, ci), lead, d)
         print(f"<!-- {part}: member lead in training {lead:+.3f}; C3 {rows[part]['C3'][0]:.3f}, "
               f"O {rows[part]['O'][0]:.3f} -->", flush=True)
-    names = list(GROUPS)
+    names = list(parts)
     print("\n| router | " + " | ".join(f"{p} ({len(leads[p][2])})" for p in names) + " | worst lower bound | mean |")
     print("|---|" + "---|" * (len(names) + 2))
     for r in ("random", "C3", "O"):
@@ -141,11 +143,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/transfer7"))
     ap.add_argument("--scores", type=Path, default=Path("/tmp/transfer7/scores"))
     ap.add_argument("--ci", type=int, default=300)
+    ap.add_argument("--proxies", default="group", help="group (P2, the rule), category (P1, a check)")
     args = ap.parse_args()
     if args.step == "embed":
         embed(args.out)
     else:
-        run_measure(args.out, args.scores, args.ci)
+        for proxy in args.proxies.split(","):
+            print(f"\n#### {proxy}")
+            run_measure(args.out, args.scores, args.ci, proxy)
 
 
 if __name__ == "__main__":
