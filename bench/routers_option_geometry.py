@@ -82,6 +82,27 @@ def member(x: np.ndarray, gain: np.ndarray, subjects: np.ndarray, rows: np.ndarr
     return lambda z: r.predict((z - mu) / sd)
 
 
+def candidate_verbal(x, verbal, strong, weak, subjects, train, test, c3_test):
+    """O2 (round 2): the member fitted on questions with verbal options only; a question with numeric options
+    (choices.py `numeric_option_share` ≥ 0.5) or none gets the member's neutral quantile 0.5 (numbers sit close
+    in MiniLM's space whatever the question: their cosine says nothing of the gain)."""
+    gain = strong - weak
+    folds = subject_folds(np.zeros(len(train), dtype="<U1"), list(subjects[train]), 3, 0)
+    oof = np.full(len(train), 0.5)
+    for te in folds:
+        tr = np.setdiff1d(np.arange(len(train)), te)
+        fit_rows, te_v = train[tr][verbal[train[tr]]], te[verbal[train[te]]]
+        f = member(x, gain, subjects, fit_rows)
+        oof[te_v] = _ranks(f(x[fit_rows]), f(x[train[te_v]]))
+    lead = _lead(oof, strong[train], weak[train])
+    rows = train[verbal[train]]
+    f = member(x, gain, subjects, rows)
+    q = np.full(len(test), 0.5)
+    q[verbal[test]] = _ranks(f(x[rows]), f(x[test[verbal[test]]]))
+    w = WEIGHT if lead > 0 else 0.0
+    return (1 - w) * c3_test + w * q, lead
+
+
 def candidate(x, strong, weak, subjects, train, test, c3_test):
     """C3's score blended with the option-geometry member's training-quantile, weight WEIGHT; the member is off
     (weight 0) when its leave-subject-out lead over random inside the training rows is not above 0."""
@@ -97,11 +118,15 @@ def candidate(x, strong, weak, subjects, train, test, c3_test):
     return (1 - w) * c3_test + w * _ranks(f(x[train]), f(x[test])), lead
 
 
-def run_measure(out: Path, scores_dir: Path, ci: int, proxy: str) -> None:
+def run_measure(out: Path, scores_dir: Path, ci: int, proxy: str, variant: str) -> None:
     from tierwise.evaluation.baselines import random_scores
 
     mmlu = load_benchmark("mmlu").without_subjects(["high_school_mathematics"], name="mmlu")
     x = np.load(out / "option_geometry.npy")
+    from tierwise.routers.choices import CHOICE_NAMES, choice_features
+
+    numeric = np.array([choice_features(p)[CHOICE_NAMES.index("numeric_option_share")] for p in mmlu.prompts])
+    verbal = (numeric < 0.5) & np.any(x != 0, axis=1)
     subj = np.array(mmlu.subjects)
     strong, weak = np.asarray(mmlu.strong, float), np.asarray(mmlu.weak, float)
     rows = {}
@@ -112,28 +137,31 @@ def run_measure(out: Path, scores_dir: Path, ci: int, proxy: str) -> None:
         test_ix, train_ix = np.flatnonzero(inside), np.flatnonzero(~inside)
         d = mmlu.where(inside, part)
         c3 = np.load(scores_dir / f"{proxy}--{part}--{label('transfer-lsa')}.npy").astype(float)
-        cand, lead = candidate(x, strong, weak, subj, train_ix, test_ix, c3)
+        if variant == "O2":
+            cand, lead = candidate_verbal(x, verbal, strong, weak, subj, train_ix, test_ix, c3)
+        else:
+            cand, lead = candidate(x, strong, weak, subj, train_ix, test_ix, c3)
         rows[part] = {"random": measure(random_scores(d, 0), d, ci), "C3": measure(c3, d, ci),
-                      "O": measure(cand, d, ci)}
+                      variant: measure(cand, d, ci)}
         leads[part] = (paired_leads(cand, c3, d, ci), lead, d)
         print(f"<!-- {part}: member lead in training {lead:+.3f}; C3 {rows[part]['C3'][0]:.3f}, "
-              f"O {rows[part]['O'][0]:.3f} -->", flush=True)
+              f"{variant} {rows[part][variant][0]:.3f} -->", flush=True)
     names = list(parts)
     print("\n| router | " + " | ".join(f"{p} ({len(leads[p][2])})" for p in names) + " | worst lower bound | mean |")
     print("|---|" + "---|" * (len(names) + 2))
-    for r in ("random", "C3", "O"):
+    for r in ("random", "C3", variant):
         cells = [f"{rows[p][r][0]:.3f} ({rows[p][r][1]:.3f}–{rows[p][r][2]:.3f}){rows[p][r][3]}" for p in names]
         print(f"| {r} | " + " | ".join(cells) + f" | {min(rows[p][r][1] for p in names):.3f} | "
               f"{np.mean([rows[p][r][0] for p in names]):.3f} |")
     cells = []
     for p in names:
         v = leads[p][0][np.isfinite(leads[p][0])]
-        cells.append(f"{rows[p]['O'][0] - rows[p]['C3'][0]:+.3f} ({np.quantile(v, 0.025):+.3f}…"
+        cells.append(f"{rows[p][variant][0] - rows[p]['C3'][0]:+.3f} ({np.quantile(v, 0.025):+.3f}…"
                      f"{np.quantile(v, 0.975):+.3f})")
     mean = np.mean(np.stack([leads[p][0] for p in names]), axis=0)
     mean = mean[np.isfinite(mean)]
-    point = np.mean([rows[p]["O"][0] - rows[p]["C3"][0] for p in names])
-    print("| O − C3, paired | " + " | ".join(cells) + f" | | {point:+.3f} ({np.quantile(mean, 0.025):+.3f}…"
+    point = np.mean([rows[p][variant][0] - rows[p]["C3"][0] for p in names])
+    print(f"| {variant} − C3, paired | " + " | ".join(cells) + f" | | {point:+.3f} ({np.quantile(mean, 0.025):+.3f}…"
           f"{np.quantile(mean, 0.975):+.3f}) |")
 
 
@@ -143,6 +171,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/transfer7"))
     ap.add_argument("--scores", type=Path, default=Path("/tmp/transfer7/scores"))
     ap.add_argument("--ci", type=int, default=300)
+    ap.add_argument("--variant", default="O", choices=("O", "O2"))
     ap.add_argument("--proxies", default="group", help="group (P2, the rule), category (P1, a check)")
     args = ap.parse_args()
     if args.step == "embed":
@@ -150,7 +179,7 @@ def main() -> None:
     else:
         for proxy in args.proxies.split(","):
             print(f"\n#### {proxy}")
-            run_measure(args.out, args.scores, args.ci, proxy)
+            run_measure(args.out, args.scores, args.ci, proxy, args.variant)
 
 
 if __name__ == "__main__":
