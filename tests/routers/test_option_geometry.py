@@ -62,7 +62,7 @@ def fitted() -> OptionGeometryRouter:
 
 def auc(scores: np.ndarray, hard: np.ndarray) -> float:
     pos, neg = scores[hard], scores[~hard]
-    return float(((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()))
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
 
 
 def test_close_options_rank_up_in_an_unseen_subject(fitted: OptionGeometryRouter) -> None:
