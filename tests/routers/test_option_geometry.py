@@ -107,3 +107,10 @@ def test_geometry_counts() -> None:
     assert np.allclose(geometry(v), [0.0, 0.0, 0.0])
     v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     assert np.allclose(geometry(v)[:2], [1 / 3, 2 / 3])
+
+
+def test_requests_leave_the_training_cache_alone(fitted: OptionGeometryRouter) -> None:
+    before = len(fitted.vectors.cache)
+    for i in range(5):
+        fitted.score_text(prompt("omega", i, [f"fresh option {i} {k}" for k in "abcd"]))
+    assert len(fitted.vectors.cache) == before

@@ -58,13 +58,14 @@ class OptionGeometryRouter:
         self.grid = np.array([0.0])
         self.train_quantiles: np.ndarray | None = None
 
-    def _counts(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _counts(self, prompts: Sequence[str], cached: bool = True) -> tuple[np.ndarray, np.ndarray]:
         opts = [verbal_options(p) for p in prompts]
         verbal = np.array([bool(o) for o in opts])
         flat = list(dict.fromkeys(o for os_ in opts for o in os_))
         x = np.zeros((len(prompts), len(NAMES)))
         if flat:
-            vec = np.asarray(self.vectors.encode(flat), dtype=float)
+            # a request's options bypass the training cache: it would grow with every option the traffic sends
+            vec = np.asarray((self.vectors.encode if cached else self.vectors.embedder.encode)(flat), dtype=float)
             at = {o: i for i, o in enumerate(flat)}
             for i, os_ in enumerate(opts):
                 if os_:
@@ -135,7 +136,7 @@ class OptionGeometryRouter:
         base = float(self.base.score_text(prompt, answer))
         if self.used == 0:
             return base
-        x, verbal = self._counts([prompt])
+        x, verbal = self._counts([prompt], cached=False)
         return (1 - self.used) * base + self.used * float(self._member(x, verbal)[0])
 
     def meta(self) -> dict[str, Any]:
