@@ -15,12 +15,12 @@ __all__ = ["ROUTER_SPECS", "Router", "RouterError", "load_builtin_kinds", "load_
            "save_router", "threshold_for_share"]
 
 ROUTER_SPECS = ("linear", "knn-lsa", "mf-lsa", "knn-embedding", "mf-embedding", "stack", "stack-lsa", "ensemble",
-                "ensemble-embedding", "posthoc", "transfer", "transfer-lsa")
+                "ensemble-embedding", "posthoc", "transfer", "transfer-lsa", "transfer-lsa-options")
 
 
 def load_builtin_kinds() -> None:
     """Import the router modules so their kinds register for `load_router`."""
-    from tierwise.routers import ensemble, knn, linear, mf, stack, transfer  # noqa: F401
+    from tierwise.routers import ensemble, knn, linear, mf, options, stack, transfer  # noqa: F401
 
 
 def make_router(spec: str, *, embedding_cache: Any = None, **kw: Any) -> Router:
@@ -42,6 +42,11 @@ def make_router(spec: str, *, embedding_cache: Any = None, **kw: Any) -> Router:
         return mf(spec.split("-", 1)[1], cache, **kw)
     if spec in ("stack", "stack-lsa"):
         return stack("lsa" if spec == "stack-lsa" else "embedding", cache, **kw)
+    if spec == "transfer-lsa-options":  # transfer-lsa + the options' geometry in MiniLM space (routers/options.py)
+        from tierwise.routers.options import options
+        from tierwise.routers.transfer import transfer
+
+        return options(transfer("lsa", None, **kw), cache)
     if spec in ("transfer", "transfer-lsa"):
         from tierwise.routers.transfer import transfer
 
