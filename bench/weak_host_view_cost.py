@@ -47,7 +47,9 @@ def spawn(switch: tuple, lock: landlock.Rules | None, folder: str) -> float:
     return time.perf_counter() - start
 
 
-def main(pairs: int) -> None:
+def compare(prepared, pairs: int) -> tuple[list[float], list[float], list[float], str]:  # noqa: ANN001
+    """Interleaved pairs of spawns of the `prepared(False, ...)` and `prepared(True, ...)` setups (as root, switching
+    to the sandbox's user): each side's times and the sorted per-pair ratios; also the folder used."""
     user = identity.target()
     assert user is not None, "run as root"
     folder = tempfile.mkdtemp(prefix="tierwise-sandbox-")
@@ -58,14 +60,18 @@ def main(pairs: int) -> None:
         for i in range(pairs):
             for side in ((old, a), (new, b)) if i % 2 else ((new, b), (old, a)):
                 side[1].append(spawn(*side[0], folder))
-        ratios = sorted(y / x for x, y in zip(a, b, strict=True))
-        q = statistics.quantiles(ratios, n=4)
-        print(f"{pairs} pairs: old median {statistics.median(a) * 1000:.2f} ms, new median "
-              f"{statistics.median(b) * 1000:.2f} ms; per-pair ratio median {statistics.median(ratios):.2f} "
-              f"(quartiles {q[0]:.2f}-{q[2]:.2f}); covers {len(weak.masks([folder])[0])}, "
-              f"landlock ABI {landlock.abi()}")
+        return a, b, sorted(y / x for x, y in zip(a, b, strict=True)), folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(pairs: int) -> None:
+    a, b, ratios, folder = compare(prepared, pairs)
+    q = statistics.quantiles(ratios, n=4)
+    print(f"{pairs} pairs: old median {statistics.median(a) * 1000:.2f} ms, new median "
+          f"{statistics.median(b) * 1000:.2f} ms; per-pair ratio median {statistics.median(ratios):.2f} "
+          f"(quartiles {q[0]:.2f}-{q[2]:.2f}); covers {len(weak.masks([folder])[0])}, "
+          f"landlock ABI {landlock.abi()}")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,10 @@ side's median and the per-pair ratio's median and quartiles.
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 
-from weak_host_view_cost import TRUE, spawn
+from weak_host_view_cost import TRUE, compare
 
 from tierwise.sandbox import bwrap, identity, weak
 
@@ -28,24 +25,12 @@ def prepared(files: bool, folder: str, user: identity.User) -> tuple:
 
 
 def main(pairs: int) -> None:
-    user = identity.target()
-    assert user is not None, "run as root"
-    folder = tempfile.mkdtemp(prefix="tierwise-sandbox-")
-    os.chown(folder, user.uid, user.gid)
-    try:
-        old, new = prepared(False, folder, user), prepared(True, folder, user)
-        a, b = [], []
-        for i in range(pairs):
-            for side in ((old, a), (new, b)) if i % 2 else ((new, b), (old, a)):
-                side[1].append(spawn(*side[0], folder))
-        ratios = sorted(y / x for x, y in zip(a, b, strict=True))
-        q = statistics.quantiles(ratios, n=4)
-        print(f"{pairs} pairs: without session 26's covers median {statistics.median(a) * 1000:.2f} ms, with "
-              f"{statistics.median(b) * 1000:.2f} ms; per-pair ratio median {statistics.median(ratios):.2f} "
-              f"(quartiles {q[0]:.2f}-{q[2]:.2f}); files covered {len(weak.top_files())}, "
-              f"folders {len(weak.private_inside())}")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    a, b, ratios, _ = compare(prepared, pairs)
+    q = statistics.quantiles(ratios, n=4)
+    print(f"{pairs} pairs: without session 26's covers median {statistics.median(a) * 1000:.2f} ms, with "
+          f"{statistics.median(b) * 1000:.2f} ms; per-pair ratio median {statistics.median(ratios):.2f} "
+          f"(quartiles {q[0]:.2f}-{q[2]:.2f}); files covered {len(weak.top_files())}, "
+          f"folders {len(weak.private_inside())}")
 
 
 if __name__ == "__main__":
