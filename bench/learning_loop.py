@@ -346,6 +346,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--request-type-offset", type=float, default=None,
                     help="with --request-model text: each request's estimate moves by its type's mean residual "
                          "against the model, shrunk as if this many more verdicts had none (request_model.type_offset)")
+    ap.add_argument("--request-judge-served", type=int, default=None,
+                    help="with --request-model text: a frontier type's request the text model serves locally is judged "
+                         "among the first M of its type, then on a sample (request_model.judge_served)")
+    ap.add_argument("--request-judge-served-rate", type=float, default=None,
+                    help="with --request-judge-served: the sample after the first M (default: the schedule's "
+                         "sample_rate; request_model.judge_served_rate)")
     ap.add_argument("--embed-cache", default="/tmp/loop13/emb",
                     help="folder keeping the prompts' embeddings (--request-features embedding|both)")
     ap.add_argument("--order", choices=["acceptance", "share", "gain"], default="acceptance",
@@ -424,7 +430,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,
                           "features": args.request_features, "type_weight": args.request_type_weight,
-                          "type_offset": args.request_type_offset},
+                          "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
+                          "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})
 
 

@@ -96,6 +96,7 @@ class LearningLoop:
         self._forecasts: dict[str, tuple[float, float]] | None = None  # during `plan`: each type's forecast
         self._z_move: tuple[float, float] = (math.nan, math.nan)  # (boundary.credible, its normal quantile)
         self.total = 0
+        self.served_local: dict[str, int] = {}  # `request_model.judge_served`: per frontier type, requests served locally
         self.text_mean: dict[str, float] = {}  # `request_model.cap: half`: the text model's running mean per type
         v = self.settings.value
         # measured costs (USD): a frontier and a local request, a judge call, a shadow run; settings win
@@ -217,6 +218,8 @@ class LearningLoop:
                 # verdict on a frontier-served request comes from a shadow run
                 p = Plan(tier, p.judge, p.judge and tier == "frontier", p.reason + " (within-type)" if p.judge
                          else "within-type")
+                if tier == "local" and q is not None and not p.judge and self._judge_served(task_type, request_id, key):
+                    p = Plan("local", True, False, "served-sample (within-type)")
         if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
@@ -229,6 +232,19 @@ class LearningLoop:
             while len(self._judged_by) > PENDING_SIGNALS:
                 self._judged_by.popitem(last=False)
         return p
+
+    def _judge_served(self, task_type: str, request_id: str, key: str) -> bool:
+        """`request_model.judge_served`: a frontier type's request the text model serves locally is judged among the
+        first M of its type, then on the `judge_served_rate` sample (the type's verdicts then grow where the model
+        spends quality, which the type's value of information, settled on the frontier, no longer pays for)."""
+        rs = self.settings.request_model
+        if rs.judge_served is None:
+            return False
+        n = self.served_local[task_type] = self.served_local.get(task_type, 0) + 1
+        rate = self.settings.schedule.sample_rate if rs.judge_served_rate is None else rs.judge_served_rate
+        if n > rs.judge_served and unit_hash(request_id, "served-sample") >= rate:
+            return False
+        return self.counts_from(task_type, key)
 
     def _capped(self, task_type: str, st: TaskState, q: float) -> float:
         """The text model's estimate q under `request_model.cap`."""
@@ -434,7 +450,7 @@ class LearningLoop:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
-                "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(),
+                "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(), "served_local": dict(self.served_local),
                 "request_model": self.request_model.dump() if self.request_model is not None else None,
                 "order": self.order.dump() if self.order is not None else None}
 
@@ -449,6 +465,9 @@ class LearningLoop:
         if isinstance(seen, dict):
             self.seen = {str(k): int(v) for k, v in seen.items() if isinstance(v, int) and v >= 0}
         self.total = max(int(data.get("total") or 0), sum(self.seen.values()))
+        served = data.get("served_local") or {}
+        if isinstance(served, dict):
+            self.served_local = {str(k): v for k, v in served.items() if isinstance(v, int) and v >= 0}
         credit = data.get("audit_credit") or {}
         if isinstance(credit, dict):
             self.audit_credit = {str(k): float(v) for k, v in credit.items()

@@ -47,6 +47,13 @@ class RequestModelSettings(BaseModel):
         "the row trains the model), shrunk toward 0 as if k more verdicts had none: the model, pooled over every "
         "type, keeps ordering a type's requests while the type's own verdicts correct its level (a type with few "
         "rows is otherwise rated near the pooled mean)"))
+    judge_served: int | None = Field(None, ge=1, le=1_000_000, description=(
+        "unset: whether a request is judged is its type's decision alone; a number M: a request of a frontier-tier "
+        "type that the text model serves locally is judged if it is among the first M such requests of its type, "
+        "then on the `judge_served_rate` hash sample, so a type the model spends quality on gets verdicts on the "
+        "answers users actually get (into the same posterior and training rows)"))
+    judge_served_rate: float | None = Field(None, ge=0.0, le=1.0, description=(
+        "with `judge_served`: the share of such requests judged after the first M (default: `schedule.sample_rate`)"))
     features: Literal["hashed", "embedding", "both"] = Field("hashed", description=(
         "what the text model reads: hashed words, word pairs and character 4-grams (hashed); the shared sentence "
         "embedding all-MiniLM-L6-v2 of the prompt (embedding: the `embeddings` extra, computed per request); or "
