@@ -128,13 +128,8 @@ def test_a_percent_encoded_password_still_works(tmp_path, monkeypatch, auth_redi
     assert "AuthenticationError" in out
 
 
-@pytest.mark.parametrize("userinfo,secret", [(":Wr0ng-serve-secrets26", "Wr0ng-serve-secrets26"),
-                                             ("someuser:Us3r-serve-secrets26", "Us3r-serve-secrets26")])
-def test_serve_with_a_refused_password_stops_at_start_in_one_line_without_it(tmp_path, auth_redis, userinfo, secret):
-    """Before (session 26's leftovers): `serve` in distributed mode with a wrong password started silently, /health
-    said ok and every capability request said "no worker serves capability" (redis-py's AuthenticationError is a
-    ConnectionError: the dispatcher waited for a Redis "away" that was answering)."""
-    import os
+def _serve_argv(tmp_path, redis_url: str) -> list[str]:
+    """`tierwise serve` of a one-route config in distributed mode on `redis_url`."""
     import sys
 
     path = tmp_path / "tw.yaml"
@@ -146,11 +141,25 @@ models:
 routes:
   main: {{capability: classify}}
 ledger: {{enabled: false}}
-dispatch: {{redis_url: "redis://{userinfo}@127.0.0.1:{auth_redis}/14", tenant: acme}}
+dispatch: {{redis_url: "{redis_url}", tenant: acme}}
 """)
-    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
-    r = subprocess.run([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=60)
+    return [sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)]
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
+
+
+@pytest.mark.parametrize("userinfo,secret", [(":Wr0ng-serve-secrets26", "Wr0ng-serve-secrets26"),
+                                             ("someuser:Us3r-serve-secrets26", "Us3r-serve-secrets26")])
+def test_serve_with_a_refused_password_stops_at_start_in_one_line_without_it(tmp_path, auth_redis, userinfo, secret):
+    """Before (session 26's leftovers): `serve` in distributed mode with a wrong password started silently, /health
+    said ok and every capability request said "no worker serves capability" (redis-py's AuthenticationError is a
+    ConnectionError: the dispatcher waited for a Redis "away" that was answering)."""
+    r = subprocess.run(_serve_argv(tmp_path, f"redis://{userinfo}@127.0.0.1:{auth_redis}/14"), cwd=tmp_path,
+                       env=_env(), capture_output=True, text=True, timeout=60)
     out = r.stdout + r.stderr
     assert r.returncode == 2, out
     assert secret not in out and RIGHT not in out and "Traceback" not in out and "serving on" not in out, out
@@ -161,25 +170,11 @@ dispatch: {{redis_url: "redis://{userinfo}@127.0.0.1:{auth_redis}/14", tenant: a
 
 def test_serve_warns_of_an_unreachable_redis_and_still_starts(tmp_path):
     """Not reachable is an outage distributed mode rides out: a warning, the gateway serves."""
-    import os
     import signal
-    import sys
 
     port = free_port()
-    path = tmp_path / "tw.yaml"
-    path.write_text(f"""
-providers:
-  cloud: {{kind: openai, base_url: "http://127.0.0.1:{free_port()}/v1", locality: remote}}
-models:
-  frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
-routes:
-  main: {{capability: classify}}
-ledger: {{enabled: false}}
-dispatch: {{redis_url: "redis://:D0wn-serve-secrets26@127.0.0.1:{port}/14", tenant: acme}}
-""")
-    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
-    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)],
-                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_serve_argv(tmp_path, f"redis://:D0wn-serve-secrets26@127.0.0.1:{port}/14"),
+                            cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     seen = []
     try:
         assert proc.stderr is not None
@@ -189,7 +184,7 @@ dispatch: {{redis_url: "redis://:D0wn-serve-secrets26@127.0.0.1:{port}/14", tena
                 break
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        proc.wait(120)
     out = "".join(seen)
     assert "serving on" in out, out
     assert f"warning: Redis at 127.0.0.1:{port} (dispatch) is not reachable" in out, out
