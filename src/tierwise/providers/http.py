@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import timezone
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -40,9 +40,10 @@ def _retry_after(headers: Any) -> float | None:
     try:
         seconds = float(v)
     except ValueError:
-        seconds = _date_in_seconds(v)
-        if seconds is None:
+        until = _date_in_seconds(v)
+        if until is None:
             return None
+        seconds = until
     if not math.isfinite(seconds):
         return None if math.isnan(seconds) else MAX_RETRY_AFTER_S
     return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
@@ -57,7 +58,7 @@ def _date_in_seconds(v: str) -> float | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 9110: an HTTP date is always UTC ("-0000" parses without a zone)
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp() - time.time()
 
 
