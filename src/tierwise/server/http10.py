@@ -14,8 +14,6 @@ from typing import Any
 def close_delimited(cycle: Any) -> None:
     """Make an HTTP/1.0 request's cycle send a length-less response unframed (uvicorn's cycle, before its
     `run_asgi` starts: the ASGI app is handed `cycle.send`)."""
-    if cycle.scope.get("http_version") != "1.0":
-        return
     send = cycle.send
     unframed = False
 

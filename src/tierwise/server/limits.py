@@ -413,7 +413,8 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         self.running = cycle
-        close_delimited(cycle)  # an HTTP/1.0 client is never sent chunked (server/http10.py)
+        if cycle.scope["http_version"] == "1.0":
+            close_delimited(cycle)  # an HTTP/1.0 client is never sent chunked (server/http10.py)
         super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:
