@@ -98,6 +98,26 @@ def test_breaker_opened_on_one_replica_is_open_on_the_other(gateway, openai_up, 
     assert ask_main(b) == "local answer"
 
 
+def test_a_429_pause_on_one_replica_holds_the_other(gateway, openai_up, anthropic_up, redis_prefix):
+    """small26: a 429 holds a deployment for its Retry-After (providers/breaker.py), but only on the replica that
+    heard it: the others kept calling the rate-limited upstream, each earning its own 429. The hold is shared as
+    breaker states are, for what is left of it."""
+    from tests.blackboard.conftest import REDIS_URL as URL
+
+    routes = {"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}}
+    openai_up.default, anthropic_up.default = Fail(429, retry_after=40), Reply(text="frontier answer")
+    kw = {"routes": routes, "breaker": {"failures": 2, "cooldown": 60}}
+    a = gateway(replica_config(openai_up, anthropic_up, URL, redis_prefix, **kw))
+    b = gateway(replica_config(openai_up, anthropic_up, URL, redis_prefix, **kw))
+    assert ask_main(a) == "frontier answer"
+    assert a.gateway.deployments["local"].breaker.held_for() > 30
+    synced(a, b)
+    held = b.gateway.deployments["local"].breaker.held_for()
+    assert 0 < held <= 40 and b.gateway.deployments["local"].breaker.state == "closed"  # paused, not opened
+    calls = len(openai_up.requests)
+    assert ask_main(b) == "frontier answer" and len(openai_up.requests) == calls  # B skipped local at once
+
+
 def ask_main(g: Any) -> str:
     r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}], max_tokens=20)
     return r.choices[0].message.content or ""

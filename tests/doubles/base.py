@@ -241,9 +241,11 @@ class DoubleServer:
         return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=h)
 
     def error_response(self, rec: RecordedRequest | None, status: int, message: str,
-                       error_type: str | None = None, retry_after: float | None = None) -> web.Response:
+                       error_type: str | None = None, retry_after: float | str | None = None) -> web.Response:
         headers = {}
-        if retry_after is not None:
+        if isinstance(retry_after, str):
+            headers["retry-after"] = retry_after
+        elif retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
         if rec is not None:
             rec.status = status

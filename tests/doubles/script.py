@@ -56,14 +56,15 @@ class Reply:
 
 @dataclass
 class Fail:
-    """Answer with this HTTP status and the provider's real error body (and Retry-After if given).
+    """Answer with this HTTP status and the provider's real error body (and Retry-After if given: seconds, or a
+    string sent as it is, such as an HTTP date).
 
     `error_type` overrides the type the double picks from the status.
     """
 
     status: int = 500
     msg: str | None = None
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     error_type: str | None = None
 
 

@@ -52,3 +52,24 @@ def test_a_rate_limit_and_an_outage_stay_an_outage(gateway, openai_up, anthropic
     with pytest.raises(openai.InternalServerError) as e:
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     assert e.value.status_code == 503
+
+
+@pytest.mark.parametrize("ahead", [600, -600, 10 * 86_400])
+def test_a_retry_after_given_as_an_http_date_is_read(gateway, openai_up, anthropic_up, ahead):
+    """RFC 9110 lets Retry-After be an HTTP date; it was read as none (so the 429 pause was 1 s and the client
+    was told nothing). Now it is seconds from now, bounded as the number form is: a past date is 0, a far one a day."""
+    import email.utils
+    import time
+    g = two_targets(gateway, openai_up, anthropic_up)
+    when = email.utils.formatdate(time.time() + ahead, usegmt=True)
+    openai_up.default = Fail(429, retry_after=when)
+    anthropic_up.default = Fail(429, retry_after=when)
+    with pytest.raises(openai.RateLimitError) as e:
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    ra = int(e.value.response.headers["retry-after"])
+    if ahead < 0:
+        assert ra == 0
+    elif ahead > 86_400:
+        assert ra == 86_400
+    else:
+        assert ahead - 60 <= ra <= ahead  # the date has 1 s precision; the slack is the test's own run time

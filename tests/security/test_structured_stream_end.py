@@ -254,3 +254,25 @@ def test_a_free_map_is_not_closed_into_an_empty_object(gateway, openai_up, anthr
     assert r.choices[0].message.content == '{"meta": {"x1": 1}}'
     sent = anthropic_up.requests[-1].body
     assert "output_config" not in sent and "JSON Schema" in sent["system"], sent.get("output_config")
+
+
+@pytest.mark.parametrize("extras", [{"additionalProperties": True}, {}, {"additionalProperties": {}},
+                                    {"additionalProperties": {"type": "integer"}}])
+@pytest.mark.parametrize("nested", [False, True])
+def test_an_object_with_properties_open_to_extras_keeps_them(gateway, openai_up, anthropic_up, extras, nested):
+    """small26: an object with properties that allows extras (`additionalProperties: true`, `{}`, or absent in a
+    non-strict schema) was closed too, so the model could not write the extras the client's schema allows and
+    the client lost them without a word. Such a schema goes as the instruction only, as free maps do."""
+    g = _native(gateway, openai_up, anthropic_up, "native")
+    obj = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], **extras}
+    schema = ({"type": "object", "properties": {"place": obj}, "required": ["place"], "additionalProperties": False}
+              if nested else obj)
+    answer = {"city": "Paris", "zip": 75001}
+    text = json.dumps({"place": answer} if nested else answer)
+    anthropic_up.script(Reply(text=text))
+    r = oai(g).chat.completions.create(
+        model="main", messages=[{"role": "user", "content": "hi"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}})
+    assert json.loads(r.choices[0].message.content) == json.loads(text)
+    sent = anthropic_up.requests[-1].body
+    assert "output_config" not in sent and "JSON Schema" in sent["system"], sent.get("output_config")

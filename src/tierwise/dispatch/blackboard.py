@@ -46,6 +46,7 @@ SUMMED = ("in_flight",)
 MAXED = ("queue_depth",)
 MAX_MODELS = 1000  # models read from one peer's entry at most
 MAX_ENTRY = 1 << 20  # bytes of one peer's entry at most
+MAX_HOLD_S = 86_400.0  # a peer's 429 pause is read as at most a day (each breaker bounds it by its cooldown too)
 
 
 def default_replica_id() -> str:
@@ -55,7 +56,7 @@ def default_replica_id() -> str:
 class PeerView:
     """The other replicas' statistics of one model, pre-summed at refresh so a read is a few operations."""
 
-    __slots__ = ("weights", "sums", "totals", "highest", "breaker_open", "breaker_change")
+    __slots__ = ("weights", "sums", "totals", "highest", "breaker_open", "breaker_change", "held_until_ms")
 
     def __init__(self) -> None:
         self.weights = dict.fromkeys(AVERAGED, 0.0)
@@ -65,6 +66,7 @@ class PeerView:
         self.breaker_open = 0.0
         # The newest breaker change among the peers: (Redis time ms, opened?, cooldown left s).
         self.breaker_change: tuple[float, bool, float] | None = None
+        self.held_until_ms = 0.0  # the latest end of a peer's 429 hold (Redis time ms; 0: none)
 
     def add(self, at_ms: int, e: dict[str, Any], max_weight: float, breakers: bool = True) -> None:
         w = min(_num(e.get("w")) or 0.0, max_weight)  # a replica's recent calls, at most a window of them
@@ -82,6 +84,9 @@ class PeerView:
             return
         is_open = bool(e.get("breaker_open"))
         self.breaker_open = max(self.breaker_open, 1.0 if is_open else 0.0)
+        held = _num(e.get("breaker_held_s"))
+        if held is not None and held > 0:
+            self.held_until_ms = max(self.held_until_ms, at_ms + min(held, MAX_HOLD_S) * 1000)
         age = _num(e.get("breaker_age_ms"))
         if age is not None:
             change = (at_ms - age, is_open, max(0.0, _num(e.get("breaker_retry_s")) or 0.0))
@@ -237,6 +242,9 @@ class Blackboard:
             b = st.breaker
             if b is not None:
                 e["breaker_open"] = b.opened_at is not None
+                held = b.held_for()
+                if held > 0:
+                    e["breaker_held_s"] = held  # what is left of a 429's pause (Retry-After)
                 if b.changed_at is not None:
                     e["breaker_age_ms"] = (now - b.changed_at) * 1000
                     e["breaker_retry_s"] = b.retry_in()
@@ -293,9 +301,13 @@ class Blackboard:
         for name, peer in self.peers.items():
             st = self.own.get(name)
             change = peer.breaker_change
-            if st is None or st.breaker is None or change is None:
+            if st is None or st.breaker is None:
                 continue
             b = st.breaker
+            if peer.held_until_ms:  # a peer's 429 pause: what is left of it (from when the peer published)
+                b.adopt_hold((peer.held_until_ms - (time.monotonic() * 1000 + self._offset_ms)) / 1000)
+            if change is None:
+                continue
             mine = None if b.changed_at is None else b.changed_at * 1000 + self._offset_ms
             if mine is None or change[0] > mine:
                 b.adopt(change[1], change[2])

@@ -16,6 +16,7 @@ one that recovered (its probe succeeded) is closed on all of them.
 A rate limit (429) is not an outage: the upstream is up and said when to come back. It does not count toward
 opening; it holds the deployment for the upstream's Retry-After (`hold`, at most the cooldown; 1 s when it named
 none), during which calls fail fast with a 429 that says how long is left, and then it is tried again as before.
+With `share_breakers`, replicas share what is left of a hold through the blackboard (`adopt_hold`).
 Before, five 429s opened the breaker for the whole cooldown and clients heard 503 "circuit open" for 30 s."""
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class CircuitBreaker:
         wait = HOLD_UNSAID_S if retry_after is None else min(max(0.0, retry_after), self.cooldown)
         self.held_until = max(self.held_until, self._clock() + wait)
         self.probing = False
+
+    def adopt_hold(self, seconds: float) -> None:
+        """A peer replica's 429 pause with `seconds` left (bounded by the cooldown): the upstream is rate-limited
+        for every replica, so none calls it before then. Unlike `hold`, this replica's own probe is left alone."""
+        if seconds > 0:
+            self.held_until = max(self.held_until, self._clock() + min(seconds, self.cooldown))
 
     def held_for(self) -> float:
         """Seconds left of a rate limit's hold (0: none)."""

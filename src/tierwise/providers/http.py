@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -30,17 +32,34 @@ MAX_RETRY_AFTER_S = 86_400.0  # an upstream's Retry-After beyond a day is read a
 
 def _retry_after(headers: Any) -> float | None:
     """The upstream's Retry-After in seconds: a finite number, at most a day (`inf`, `1e400` and `nan`
-    from a hostile upstream are no wait the gateway can pass on or sleep on)."""
+    from a hostile upstream are no wait the gateway can pass on or sleep on). RFC 9110 also allows an
+    HTTP date: it is read as the seconds from now to it, bounded the same way (a past date is 0)."""
     v = headers.get("retry-after") if headers is not None else None
     if not v:
         return None
     try:
         seconds = float(v)
     except ValueError:
-        return None
+        until = _date_in_seconds(v)
+        if until is None:
+            return None
+        seconds = until
     if not math.isfinite(seconds):
         return None if math.isnan(seconds) else MAX_RETRY_AFTER_S
     return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
+
+
+def _date_in_seconds(v: str) -> float | None:
+    """Seconds from now to an HTTP-date Retry-After (`Sun, 06 Nov 1994 08:49:37 GMT`), None if it is not one."""
+    if len(v) > 64:  # an HTTP date is 29 characters; a longer value is not one
+        return None
+    try:
+        when = parsedate_to_datetime(v)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110: an HTTP date is always UTC ("-0000" parses without a zone)
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() - time.time()
 
 
 class Provider:

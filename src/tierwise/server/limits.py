@@ -40,6 +40,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from tierwise.config import ServerLimits
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.server.cork import CorkedHttpToolsProtocol
+from tierwise.server.http10 import close_delimited
 
 SWEEP_S = 1.0
 REFUSALS = {  # phase -> (status line, what the client is told)
@@ -412,6 +413,8 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         self.running = cycle
+        if cycle.scope["http_version"] == "1.0":
+            close_delimited(cycle)  # an HTTP/1.0 client is never sent chunked (server/http10.py)
         super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -7,8 +7,9 @@ Anthropic accepts a subset of JSON Schema: no numeric bounds (`minimum`, `multip
 `pattern` it cannot compile, `minItems` only 0 or 1, objects closed (`additionalProperties: false`), `anyOf` for
 `oneOf`, a list of string formats; a schema outside it is a 400. So the schema sent is the client's cut to that
 subset (what is cut only loosens it: every answer of the client's schema still fits), and when anything was cut the
-instruction with the whole schema goes too, so the model still reads the bounds. The gateway's check
-(wire/strict_output.py) holds the answer to the client's whole schema either way.
+instruction with the whole schema goes too, so the model still reads the bounds. A schema with an object the client
+left open to extras (`additionalProperties` true, a schema, or absent) goes as the instruction only: closing it
+would lose the extras. The gateway's check (wire/strict_output.py) holds the answer to the client's whole schema.
 """
 
 from __future__ import annotations
@@ -64,15 +65,18 @@ def _subset(node: Any, cut: list[str], depth: int) -> dict[str, Any] | None:
         elif k == "minItems" and v in (0, 1):
             out[k] = v
         elif k == "additionalProperties":
-            if (isinstance(v, dict) and v) or (v is not False and not node.get("properties")):
-                # A map (`dict[str, int]`, `dict[str, Any]` → `true`): closed, the model could only ever write `{}`
+            if v is not False:
+                # Extras allowed (a map `dict[str, int]`, `true`, `{}`): closed, the model could not write them
                 return None
         elif k == "patternProperties":
             return None  # its keys are its content: closed, the object could only be `{}`
         elif k not in ("$schema", "$id", "examples"):
             cut.append(k)
-    if out.get("type") == "object" and not node.get("properties") and "additionalProperties" not in node:
-        return None  # an open object with no properties (`{"type": "object"}`) is a free map too (review26b)
-    if out.get("type") == "object" or "properties" in out:
-        out["additionalProperties"] = False  # Anthropic wants objects closed; an answer without extras still fits
+    t = out.get("type")
+    if t == "object" or (isinstance(t, list) and "object" in t) or "properties" in out:
+        if "additionalProperties" not in node:
+            # JSON Schema's default is open: a free map (`{"type": "object"}`, review26b) or properties plus
+            # extras (small26); closing it would drop the extras the client's schema allows
+            return None
+        out["additionalProperties"] = False  # Anthropic wants objects closed; the client's is closed already
     return out
