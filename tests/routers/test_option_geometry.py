@@ -8,12 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.harness import unavailable
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers import load_router, make_router, save_router
 from tierwise.routers.features import embedding_available
 from tierwise.routers.options import OptionGeometryRouter, geometry, verbal_options
 
-pytestmark = pytest.mark.skipif(not embedding_available(), reason="needs the embeddings extra")
+if not embedding_available():
+    unavailable("the embeddings extra is not installed (scripts/test.sh installs it)")
 
 # Every option names {w}, the close and far sets share as few other words, so the options' word overlap (a count
 # transfer-lsa already reads) does not tell them apart; only their meaning does.

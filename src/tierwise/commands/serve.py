@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
 import sys
 from typing import Any
@@ -110,9 +111,13 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     except ConfigError as e:  # found while building the routes (e.g. an ensemble file that is not there)
         click.echo(f"tierwise: config error: {cfg.source or config_path}: {e.message}", err=True)
         sys.exit(2)
+    server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))
+    # uvicorn takes SIGINT/SIGTERM only once it runs: a Ctrl-C between `serving on` and then raised KeyboardInterrupt
+    # wherever the main thread was, and inside a weakref callback or __del__ it was swallowed, so the gateway ran on
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, server.handle_exit)
     click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)"
                f"{dashboard_note(cfg, h, p)}", err=True)
-    server = uvicorn.Server(uvicorn_config(app, h, p, log_level=log_level))
     tune_gc_for_serving()
     try:
         server.run(sockets=[sock])
