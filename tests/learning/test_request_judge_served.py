@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.learning.test_request_type_offset import PROMPT, feed  # one prompt template for both types
 from tierwise.learning.loop import LearningLoop, LoopSettings
-
-# one prompt template for both types: the text model cannot tell them apart by their words
-PROMPT = "Please answer question {j} about the {w} and give a short reason for the answer."
-WORDS = ["cat", "dog", "tree", "house", "river", "bread", "cloud", "stone", "light", "chair", "music", "field"]
 
 
 def make_loop(**model) -> LearningLoop:
@@ -22,14 +19,6 @@ def make_loop(**model) -> LearningLoop:
         "schedule": {"first_uses": 1000, "shadow_stop_after": 20, "shadow_audit_rate": 0.0},
         "boundary": {"quality_target": 0.75, "credible": 0.6, "discount": 1.0},
         "request_model": {"kind": "text", "weight": 1.0, "min_rows": 20, "refit_every": 5, "alpha": 3.0, **model}}))
-
-
-def feed(loop: LearningLoop, task_type: str, n: int, good_every: int) -> None:
-    for j in range(n):
-        rid = f"{task_type}-{j}"
-        plan = loop.plan(task_type, rid, text=PROMPT.format(j=j, w=WORDS[j % len(WORDS)]))
-        assert plan.judge
-        loop.verdict(task_type, 0.0 if j % good_every == good_every - 1 else 1.0, request_id=rid)
 
 
 def trained(**model) -> LearningLoop:
