@@ -68,6 +68,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def one_model_config(folder: Path, rest: str, route: str = "{policy: fallback, targets: [frontier]}") -> Path:
+    """`folder/tw.yaml`: one remote model `frontier` on a port nothing listens on, route `main` (`route`), and
+    the YAML `rest` (cache, budgets, dispatch, ...): for CLI tests that never reach an upstream."""
+    path = folder / "tw.yaml"
+    path.write_text(f"""
+providers:
+  cloud: {{kind: openai, base_url: "http://127.0.0.1:{free_port()}/v1", locality: remote}}
+models:
+  frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
+routes:
+  main: {route}
+{rest}""")
+    return path
+
+
 class OwnRedis:
     """A redis-server of the test's own on a free port, which the test may stop and start again (the
     shared Redis on 6379 is never stopped). `stop` kills it as a crash would (no final save); with

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tests.harness import free_port
+from tests.harness import one_model_config
 
 PROBE = textwrap.dedent("""
     import os, signal, sys
@@ -29,16 +29,7 @@ PROBE = textwrap.dedent("""
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_a_signal_right_after_serving_on_stops_the_gateway_cleanly(tmp_path, sig):
-    path = tmp_path / "tw.yaml"
-    path.write_text(f"""
-providers:
-  cloud: {{kind: openai, base_url: "http://127.0.0.1:{free_port()}/v1", locality: remote}}
-models:
-  frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
-routes:
-  main: {{policy: fallback, targets: [frontier]}}
-ledger: {{enabled: false}}
-""")
+    path = one_model_config(tmp_path, "ledger: {enabled: false}\n")
     env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
     r = subprocess.run([sys.executable, "-c", PROBE, str(path), sig], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=120)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.harness import free_port
+from tests.harness import free_port, one_model_config
 from tierwise.cli import main
 
 RIGHT = "Right-pass-of-the-server-91"
@@ -51,21 +51,13 @@ def auth_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 def write_config(folder: Path, url: str) -> Path:
-    path = folder / "tw.yaml"
-    path.write_text(f"""
-providers:
-  cloud: {{kind: openai, base_url: "http://127.0.0.1:{free_port()}/v1", locality: remote}}
-models:
-  frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
-routes:
-  main: {{policy: fallback, targets: [frontier]}}
+    return one_model_config(folder, f"""\
 cache: {{enabled: true, backend: redis, redis_url: "{url}", all_routes: true}}
 budgets:
   store: {{backend: redis, redis_url: "{url}"}}
   limits: [{{name: day, usd: 10}}]
 dispatch: {{redis_url: "{url}"}}
 """)
-    return path
 
 
 def run_all(folder: Path, url: str, *secrets: str) -> dict[str, str]:
@@ -132,17 +124,10 @@ def _serve_argv(tmp_path, redis_url: str) -> list[str]:
     """`tierwise serve` of a one-route config in distributed mode on `redis_url`."""
     import sys
 
-    path = tmp_path / "tw.yaml"
-    path.write_text(f"""
-providers:
-  cloud: {{kind: openai, base_url: "http://127.0.0.1:{free_port()}/v1", locality: remote}}
-models:
-  frontier: {{provider: cloud, model: big, price: {{input: 3, output: 15}}}}
-routes:
-  main: {{capability: classify}}
+    path = one_model_config(tmp_path, f"""\
 ledger: {{enabled: false}}
 dispatch: {{redis_url: "{redis_url}", tenant: acme}}
-""")
+""", route="{capability: classify}")
     return [sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)]
 
 
