@@ -33,6 +33,14 @@ _REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or
 MIN_TOKENS = 6
 
 
+
+def _widen(spans: list[tuple[int, int]], lo: int, hi: int) -> None:
+    """Append [lo, hi) to ascending `spans`, merged into the last one where they overlap."""
+    if spans and lo <= spans[-1][1]:
+        spans[-1] = (spans[-1][0], hi)
+    else:
+        spans.append((lo, hi))
+
 def _regions(text: str, pre: Prescan) -> list[tuple[int, int]]:
     """The stretches to search, sorted and merged: around each digit window and each ` @ ` (an ` @ `
     every few characters is one stretch, not one per occurrence)."""
@@ -40,11 +48,7 @@ def _regions(text: str, pre: Prescan) -> list[tuple[int, int]]:
     ats: list[tuple[int, int]] = []
     i = text.find(" @ ")
     while i >= 0:
-        lo, hi = max(0, i - 2 * _REACH), min(n, i + 2 * _REACH)
-        if ats and lo <= ats[-1][1]:
-            ats[-1] = (ats[-1][0], hi)
-        else:
-            ats.append((lo, hi))
+        _widen(ats, max(0, i - 2 * _REACH), min(n, i + 2 * _REACH))
         i = text.find(" @ ", i + 3)
     near_digits = []
     for a, b in pre.windows:
@@ -171,11 +175,7 @@ def at_gap_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list
     i = text.find("@")
     while i >= 0:
         if " " in text[max(0, i - 3):i + 4] or "\t" in text[max(0, i - 3):i + 4]:  # `e@`, `n @ `
-            lo, hi = max(0, i - 2 * _REACH), min(n, i + 2 * _REACH)
-            if stretches and lo <= stretches[-1][1]:
-                stretches[-1] = (stretches[-1][0], hi)
-            else:
-                stretches.append((lo, hi))
+            _widen(stretches, max(0, i - 2 * _REACH), min(n, i + 2 * _REACH))
         i = text.find("@", i + 1)
     found: list[Finding] = []
     for lo, hi in stretches:
