@@ -33,13 +33,13 @@ _REACH = 64  # how far past a digit window (or from an ` @ `) a run may start or
 MIN_TOKENS = 6
 
 
-
 def _widen(spans: list[tuple[int, int]], lo: int, hi: int) -> None:
     """Append [lo, hi) to ascending `spans`, merged into the last one where they overlap."""
     if spans and lo <= spans[-1][1]:
         spans[-1] = (spans[-1][0], hi)
     else:
         spans.append((lo, hi))
+
 
 def _regions(text: str, pre: Prescan) -> list[tuple[int, int]]:
     """The stretches to search, sorted and merged: around each digit window and each ` @ ` (an ` @ `
