@@ -87,9 +87,11 @@ def test_an_anthropic_stream_ends_with_an_error_event_never_a_message_stop(two_t
 
 
 def test_before_anything_went_up_the_next_target_answers(two_tier, openai_up, anthropic_up):
-    """The same answer in one write: nothing reached the client when it was judged, so the next target answers."""
+    """The same answer in one write (a hand-made stream: the double's own streams write event by event, which a
+    busy machine delivers in several reads): nothing reached the client when it was judged, so the next target
+    answers."""
     g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}})
-    openai_up.script(Reply(text=OFF))
+    openai_up.script(Raw(body=_n_stream([OFF]), content_type="text/event-stream"))
     anthropic_up.script(Reply(text='{"city": "Oslo", "celsius": 3}'))
     with ant(g).messages.stream(model="main", max_tokens=200, output_format=Weather,
                                 messages=[{"role": "user", "content": "hi"}]) as s:
