@@ -102,6 +102,10 @@ class Gateway:
             self.resolve(name)
         # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
         self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
+        for route in self._routes.values() if self.privacy is not None else ():  # what routes keep passes it too
+            ready = getattr(getattr(route, "inner", route), "privacy_ready", None)
+            if ready is not None:
+                ready(self.privacy)
         self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
         self.cache: Any = None
         self.compressor: Any = None

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from tierwise.atomic_file import file_part, write_json
 
 if TYPE_CHECKING:
-    from tierwise.evaluation.online import OnlineValidator
+    from tierwise.evaluation.online import JudgedPair, OnlineValidator
+    from tierwise.routers.adapt import LiveAdapter
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.refit import ThresholdRefit
 
@@ -64,13 +65,17 @@ def router_fingerprint(path: str | Path) -> str:
 class RouteMemory:
     def __init__(self, path: Path, fingerprint: str, target_share: float | None, *,
                  refit: ThresholdRefit | None = None, guard: RouteGuard | None = None,
-                 validator: OnlineValidator | None = None, save_every_s: float = SAVE_EVERY_S) -> None:
+                 validator: OnlineValidator | None = None, adapter: LiveAdapter | None = None,
+                 save_every_s: float = SAVE_EVERY_S) -> None:
         self.path = path
         self.fingerprint = fingerprint
         self.target_share = target_share
         self.refit = refit if refit is not None else (guard.refit if guard is not None else None)
         self.guard = guard
         self.validator = validator
+        self.adapter = adapter  # `learned.adapt`: its fit's pairs and threshold window are kept too
+        self.cleaned = False  # the kept prompts passed the privacy boundary (`clean_prompts`): the file says so
+        self.raw_prompts = False  # the restored file's prompts were never cleaned (a file of before session 27)
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
         self._changed = False
@@ -120,6 +125,8 @@ class RouteMemory:
             snap["guard"] = (self.guard.demoted, self.guard.reason)
         if self.validator is not None:
             snap["pairs"] = self.validator.pairs()
+        if self.adapter is not None:
+            snap["adapt"] = self.adapter.copy_state()
         return snap
 
     def encode(self, snap: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +150,18 @@ class RouteMemory:
             # a route that adapts (`learned.adapt`) keeps its newest pairs' prompts, as the ledger's shadow records do
             data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, p.key] + ([p.prompt] if p.prompt
                              else []) for p in snap["pairs"]]
+            if self.cleaned:
+                data["prompts_cleaned"] = True
+        if snap.get("adapt") is not None and "pairs" in snap:
+            # the adapted threshold's window and which saved pairs the fit it belongs to was fitted on (by index: a
+            # pair whose prompt has since been dropped is not kept twice, so the file stays bounded)
+            fitted, state, since = snap["adapt"]
+            at = {id(p): i for i, p in enumerate(snap["pairs"])}
+            scores, keys = ThresholdRefit.ordered(state)
+            names = list(dict.fromkeys(keys))
+            index = {k: i for i, k in enumerate(names)}
+            data["adapt"] = {"fit": [at[id(p)] for p in fitted if id(p) in at], "since": since, "scores": scores,
+                             "key_names": names, "keys": [index[k] for k in keys]}
         return data
 
     def dump(self) -> dict[str, Any]:
@@ -159,6 +178,33 @@ class RouteMemory:
             self._warned = True
         else:
             self._warned = False
+
+    # ---------------------------------------------------------------- privacy
+
+    def clean_prompts(self, boundary: Any) -> int:
+        """With a `privacy:` section (called once the gateway's boundary is built, after its routes): the kept
+        prompts are cleaned by it (the shadow task cleans each new one) and the file says so. A restored file that
+        does not say so — written before session 27, or by a gateway without the section — may hold the clients'
+        raw text (before review26a every adapting route's did): its prompts are cleaned now and the file is
+        rewritten at once, so an upgrade keeps no protected value on disk. Returns the prompts cleaned."""
+        from dataclasses import replace
+
+        self.cleaned = True
+        if not self.raw_prompts or self.validator is None:
+            return 0
+        pairs = self.validator.pairs()
+        self.validator.restore([replace(p, prompt=str(boundary.clean_text(p.prompt) or "")) if p.prompt else p
+                                for p in pairs])
+        if self.adapter is not None:  # fitted on the raw prompts: fitted again on the cleaned ones (new seeds)
+            self.adapter.live = self.adapter.summary = None
+            self.validator.set_adaptation(None)
+            self.adapter.refit()
+        self.raw_prompts = False
+        self.write(self.dump())
+        n = sum(1 for p in pairs if p.prompt)
+        log.info("learned route state %s: %d kept prompts cleaned by the privacy boundary and the file rewritten",
+                 self.path.name, n)
+        return n
 
     # ---------------------------------------------------------------- restoring
 
@@ -227,7 +273,8 @@ class RouteMemory:
             if not isinstance(rows, list):
                 raise ValueError("pairs is not a list")
             pairs = []
-            for row in rows[-self.validator.capacity:]:
+            first = max(0, len(rows) - self.validator.capacity)
+            for row in rows[first:]:
                 n, score, threshold, strong, weak, *key = row  # the key name: saved since session 21
                 vals = _floats([score, threshold, strong, weak])
                 if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
@@ -237,6 +284,8 @@ class RouteMemory:
                     raise ValueError("prompt is not text or too long")
                 name = _strings(key[:1])[0] if key else ""
                 pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
+        adapt = self._adapt_part(data, pairs, first) if pairs is not None else None
+        self.raw_prompts = bool(pairs) and any(p.prompt for p in pairs) and data.get("prompts_cleaned") is not True
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
@@ -245,6 +294,25 @@ class RouteMemory:
             self.guard.demoted, self.guard.reason = guard
         if pairs is not None and self.validator is not None:
             self.validator.restore(pairs)
+        if adapt is not None and self.adapter is not None:
+            self.adapter.restore(*adapt)
+
+    def _adapt_part(self, data: dict[str, Any], pairs: list[JudgedPair],
+                    first: int) -> tuple[list[JudgedPair], tuple[list[float], list[str]], int] | None:
+        """The saved adaptation's pairs (of the restored ones) and threshold window, checked; None without one."""
+        if self.adapter is None or "adapt" not in data:
+            return None
+        a = data["adapt"]
+        fit, since = _ints(a["fit"]), a["since"]
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ValueError("adapt.since is not a count")
+        if any(not 0 <= i < first + len(pairs) for i in fit) or any(j <= i for i, j in zip(fit, fit[1:])):
+            raise ValueError("adapt.fit does not name saved pairs in order")
+        names, keys, scores = _strings(a["key_names"]), _ints(a["keys"]), _floats(a["scores"])
+        if len(keys) != len(scores) or any(not 0 <= k < len(names) for k in keys):
+            raise ValueError("adapt keys do not match")
+        fitted = [p for p in (pairs[i - first] for i in fit if i >= first) if p.prompt][-self.adapter.window:]
+        return fitted, (scores, [names[k] for k in keys]), since
 
 
 def _floats(xs: Any) -> list[float]:
