@@ -79,8 +79,8 @@ def test_the_adapted_threshold_window_survives_a_restart(gateway, openai_up, ant
     assert len(saved["adapt"]["fit"]) == FIT and len(saved["adapt"]["scores"]) == WINDOW  # by index: bounded
 
 
-def test_a_file_saved_without_the_adaptations_state_still_adapts_at_once(gateway, openai_up, anthropic_up,
-                                                                         world):  # noqa: F811
+def test_a_file_saved_without_the_adaptations_state_still_adapts_at_once(  # noqa: F811
+        gateway, openai_up, anthropic_up, world):  # noqa: F811
     """A file of session 26 (pairs with prompts, no `adapt` part): the route fits on its saved pairs at build."""
     path, traffic = world
     openai_up.default = Reply(text="local answer")
@@ -99,3 +99,55 @@ def test_a_file_saved_without_the_adaptations_state_still_adapts_at_once(gateway
     g2 = gateway(cfg)
     live = g2.gateway.resolve("main").adapter.live
     assert live is not None and live[0].n == FIT + 3 and live[1].source.startswith("adapted scores")
+
+
+@pytest.mark.parametrize("change", ["adapt taken out", "another router"])
+def test_prompts_the_route_no_longer_keeps_leave_the_disk_when_it_starts(  # noqa: F811
+        gateway, openai_up, anthropic_up, world, tmp_path, change):  # noqa: F811
+    """A state file holds judged prompts for a route that adapts. With `adapt` taken out of the config, or for a
+    route given another router (the file is not restored), those prompts stayed on disk until traffic made the
+    route save; a route that got none kept them indefinitely. Now the file is rewritten as the route is built."""
+    from tests.harness import make_config
+    from tierwise.routers.route_memory import FORMAT, router_fingerprint
+
+    path, traffic = world
+    route = adapt_route(path, 1e-6)
+    if change == "adapt taken out":
+        del route["adapt"]
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": route})
+    c = make_config(cfg, tmp_path)
+    file = memory_path(c.ledger.resolved_path(c.base_dir), "main")
+    fingerprint = router_fingerprint(path) + ("" if change == "adapt taken out" else "-older")
+    file.write_text(json.dumps({
+        "format": FORMAT, "router": fingerprint, "target_share": 0.3, "saved_at": 0,
+        "pairs": [[len(p), 0.5, 0.5, 1.0, float(i % 2), "", p] for i, p in enumerate(traffic[:20])]}))
+    g = gateway(cfg)
+    state = json.loads(file.read_text())  # rewritten as the gateway started, before any request
+    assert not any("question" in json.dumps(row) for row in state.get("pairs", [])), state  # before: all 20
+    if change == "adapt taken out":  # the judged outcomes are kept, only the prompts go
+        assert len(state["pairs"]) == 20 and len(g.gateway.resolve("main").validator.pairs()) == 20
+
+
+def test_the_state_file_of_a_renamed_route_is_named_at_start(  # noqa: F811
+        gateway, openai_up, anthropic_up, world, tmp_path, caplog):  # noqa: F811
+    """A learned route renamed in the config (or removed, or given `remember: false`) leaves its state file beside
+    the ledger: up to 64 MiB, with an adapting route's judged prompts, that nothing read, rewrote or reported.
+    Now the gateway names each such file in a warning as it starts (and deletes nothing)."""
+    import logging
+
+    from tests.harness import make_config
+
+    path, traffic = world
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": adapt_route(path, 1e-6)})
+    c = make_config(cfg, tmp_path)
+    ledger = c.ledger.resolved_path(c.base_dir)
+    old = memory_path(ledger, "main-before-rename")
+    old.write_text(json.dumps({"format": 1, "pairs": [[10, 0.5, 0.5, 1.0, 0.0, "", traffic[0]]]}))
+    caplog.set_level(logging.WARNING, logger="tierwise")
+    g = gateway(cfg)
+    oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": traffic[1]}])
+    g.stop()
+    named = [r.getMessage() for r in caplog.records if old.name in r.getMessage()]
+    assert len(named) == 1 and "belongs to no learned route" in named[0], named  # before: nothing said
+    assert old.exists() and memory_path(ledger, "main").exists()  # deleted nothing; the route's own is not named
+    assert not [r for r in caplog.records if memory_path(ledger, "main").name + " " in r.getMessage()]

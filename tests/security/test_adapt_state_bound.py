@@ -49,3 +49,14 @@ def test_one_key_flooding_judged_pairs_holds_a_bounded_share_of_the_adaptation()
     assert flood <= 125, flood  # before: 500
     assert sum(1 for p in v.pairs() if p.prompt) <= 500
     assert a.refit() and a.live is not None and a.live[0].n == 500
+
+
+def test_the_prompt_count_forgets_keys_that_hold_no_prompt_any_more() -> None:
+    """The validator counts each key's kept prompts (for the key's cap); a key whose last prompt left kept a zero
+    entry, so the count grew with every key name the route ever saw (10,000 here, for a window of 20)."""
+    v = OnlineValidator(window=20, min_pairs=5, rounds=20, every=10_000, key_share=0.5, prompts_kept=10,
+                        prompts_floor=5)
+    for i in range(10_000):
+        v.add(JudgedPair(30, 0.5, 0.5, 1.0, 0.0, f"key-{i}", f"question {i}"))
+    assert len(v._key_prompts) <= 10, len(v._key_prompts)  # before: 10,000
+    assert sum(v._key_prompts.values()) == v._prompts == sum(1 for p in v.pairs() if p.prompt) == 10

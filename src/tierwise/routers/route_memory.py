@@ -17,7 +17,11 @@ holds values out of range, with a warning: the route then starts fresh, as it di
 window is restored score by score through `ThresholdRefit.add`, so one gateway key's cap holds after a
 restart as it did before it. The file holds scores, shift percentiles, judged outcomes, prompt lengths and
 gateway key *names* (never keys); prompt text only for a route that adapts (`learned.adapt`): its newest
-`adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too.
+`adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too,
+cleaned by the privacy boundary when there is one (`clean_prompts`: a file that does not say so is cleaned and
+rewritten at start), and the adaptation's own part: the indices of the saved pairs its fit was fitted on and the
+adapted threshold's window, so a restarted route routes by the same fit and threshold. A file holding prompts the
+route does not keep is rewritten at start; files no route reads are named at start (`report_orphans`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +65,31 @@ def router_fingerprint(path: str | Path) -> str:
         st = f.stat()
         parts.append(f"{f.relative_to(p) if p.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
+
+
+def report_orphans(ledger_path: str | Path, routes: Iterable[Any]) -> list[Path]:
+    """State files beside the ledger that no route of this config reads (a learned route renamed or removed, or
+    given `remember: false`): nothing read, rewrote or removed them, and an adapting route's held its judged
+    prompts. Each is named in one warning at start; nothing is deleted (renaming the route back restores it)."""
+    import glob
+
+    lp = Path(ledger_path)
+    try:
+        found = sorted(lp.parent.glob(glob.escape(lp.name) + ".*.learned.json"))
+    except OSError:
+        return []
+    in_use = {m.path for r in routes if isinstance(m := getattr(getattr(r, "inner", r), "memory", None), RouteMemory)}
+    orphans = [f for f in found if f not in in_use]
+    for f in orphans:
+        try:
+            size = f.stat().st_size
+        except OSError:
+            continue
+        log.warning("learned route state %s (%d bytes) belongs to no learned route of this config that keeps its "
+                    "state (a route renamed or removed, or `remember: false`?): it is not read, and it may hold "
+                    "judged prompts (`learned.adapt`); rename the route back to restore it, or delete the file",
+                    f.name, size)
+    return orphans
 
 
 class RouteMemory:
@@ -220,13 +250,25 @@ class RouteMemory:
             why = self._mismatch(data)
             if why:
                 log.warning("learned route state %s not restored: %s; starting fresh", self.path.name, why)
+                self._drop_prompts(data)
                 return False
             self._load(data)
         except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
             log.warning("learned route state %s not restored (%s); starting fresh", self.path.name, type(e).__name__)
             return False
         self.restored = True
+        if self.adapter is None:  # (the route keeps no prompt: adapt, validation or remember taken out)
+            self._drop_prompts(data)
         return True
+
+    def _drop_prompts(self, data: Any) -> None:
+        """A file holding prompts this route does not keep (another router's, or the route no longer adapts) is
+        rewritten now with the route's state: before, the prompts stayed on disk until traffic made a save."""
+        rows = data.get("pairs") if isinstance(data, dict) else None
+        if isinstance(rows, list) and any(isinstance(r, list) and len(r) > 6 and r[6] for r in rows):
+            self.write(self.dump())
+            log.info("learned route state %s: the prompts it held are no longer kept (the file is rewritten)",
+                     self.path.name)
 
     def _mismatch(self, data: Any) -> str:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -306,7 +348,7 @@ class RouteMemory:
         fit, since = _ints(a["fit"]), a["since"]
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             raise ValueError("adapt.since is not a count")
-        if any(not 0 <= i < first + len(pairs) for i in fit) or any(j <= i for i, j in zip(fit, fit[1:])):
+        if any(not 0 <= i < first + len(pairs) for i in fit) or any(j <= i for i, j in zip(fit, fit[1:], strict=False)):
             raise ValueError("adapt.fit does not name saved pairs in order")
         names, keys, scores = _strings(a["key_names"]), _ints(a["keys"]), _floats(a["scores"])
         if len(keys) != len(scores) or any(not 0 <= k < len(names) for k in keys):
