@@ -178,8 +178,13 @@ class RouteMemory:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
             # a route that adapts (`learned.adapt`) keeps its newest pairs' prompts, as the ledger's shadow records do
-            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, p.key] + ([p.prompt] if p.prompt
-                             else []) for p in snap["pairs"]]
+            # each pair's key by its index in `pair_key_names` (a name in every row made 100,000 pairs of 200-character
+            # key names 26 MB: with 2,000 kept prompts, past what a restart reads)
+            names = list(dict.fromkeys(p.key for p in snap["pairs"]))
+            index = {k: i for i, k in enumerate(names)}
+            data["pair_key_names"] = names
+            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, index[p.key]]
+                             + ([p.prompt] if p.prompt else []) for p in snap["pairs"]]
             if self.cleaned:
                 data["prompts_cleaned"] = True
         if snap.get("adapt") is not None and "pairs" in snap:
@@ -257,6 +262,11 @@ class RouteMemory:
             log.warning("learned route state %s not restored (%s); starting fresh", self.path.name, type(e).__name__)
             return False
         self.restored = True
+        live = self.adapter.live if self.adapter is not None else None
+        log.info("learned route state %s restored: %d judged pairs%s", self.path.name,
+                 len(self.validator.pairs()) if self.validator is not None else 0,
+                 "" if live is None else f", the adaptation on {live[0].n} of them and its threshold window of "
+                 f"{live[1].held} adapted scores")
         if self.adapter is None:  # (the route keeps no prompt: adapt, validation or remember taken out)
             self._drop_prompts(data)
         return True
@@ -316,6 +326,7 @@ class RouteMemory:
                 raise ValueError("pairs is not a list")
             pairs = []
             first = max(0, len(rows) - self.validator.capacity)
+            key_names = _strings(data.get("pair_key_names", []))  # (before session 27 each row named its key)
             for row in rows[first:]:
                 n, score, threshold, strong, weak, *key = row  # the key name: saved since session 21
                 vals = _floats([score, threshold, strong, weak])
@@ -324,7 +335,12 @@ class RouteMemory:
                 prompt = key[1] if len(key) > 1 else ""  # the prompt: a route that adapts, since session 26
                 if not isinstance(prompt, str) or len(prompt) > PROMPT_CHARS:
                     raise ValueError("prompt is not text or too long")
-                name = _strings(key[:1])[0] if key else ""
+                if key and isinstance(key[0], int) and not isinstance(key[0], bool):
+                    if not 0 <= key[0] < len(key_names):
+                        raise ValueError("pair key out of range")
+                    name = key_names[key[0]]
+                else:
+                    name = _strings(key[:1])[0] if key else ""
                 pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
         adapt = self._adapt_part(data, pairs, first) if pairs is not None else None
         self.raw_prompts = bool(pairs) and any(p.prompt for p in pairs) and data.get("prompts_cleaned") is not True
