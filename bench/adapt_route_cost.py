@@ -70,7 +70,7 @@ def main() -> None:
         print(f"{name}: {len(prompts)} prompts x {args.rounds}; choose() CPU µs p50/p90 off {q['off'][0]:.0f}/"
               f"{q['off'][1]:.0f}, on {q['on'][0]:.0f}/{q['on'][1]:.0f}; ratio p50 {q['on'][0] / q['off'][0]:.2f}, "
               f"added p50 {q['on'][0] - q['off'][0]:.0f} µs")
-    a, _ = adapter.live  # type: ignore[misc]
+    a = adapter.live[0]  # type: ignore[index]
     state = a.coef.nbytes + a.tf.idf.nbytes + a.priors.nbytes + a.reference.nbytes + a.oof.nbytes
     print(f"refit on {args.pairs} pairs (1 + 5 ridge fits, out-of-fold estimate, threshold seeds): "
           f"{refit_cpu:.2f} s CPU, off the request path; frozen fit {state / 1e6:.2f} MB")

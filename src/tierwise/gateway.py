@@ -100,8 +100,16 @@ class Gateway:
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]
         for name in cfg.routes:  # build eagerly so config errors surface at start
             self.resolve(name)
+        if cfg.ledger.enabled and cfg.ledger.path != ":memory:":  # learned routes' state files no route reads
+            from tierwise.routers.route_memory import report_orphans
+
+            report_orphans(cfg.ledger.resolved_path(cfg.base_dir), self._routes.values())
         # The privacy boundary (docs/privacy.md): in front of every remote deployment; None costs nothing.
         self.privacy: Any = _privacy_install(self) if cfg.privacy is not None else None
+        for route in self._routes.values() if self.privacy is not None else ():  # what routes keep passes it too
+            ready = getattr(getattr(route, "inner", route), "privacy_ready", None)
+            if ready is not None:
+                ready(self.privacy)
         self.spend = SpendController(cfg.budgets, cfg.rate_limits, self)  # budgets, rate limits: off if unset
         self.cache: Any = None
         self.compressor: Any = None

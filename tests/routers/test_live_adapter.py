@@ -59,7 +59,7 @@ def test_judged_pairs_give_the_ranking_the_traffic_shows() -> None:
     prior = np.random.default_rng(9).random(800)
     _, a = adapter_on(prompts[:500], prior, strong, weak, prior_weight=300)
     assert a.refit() and a.live is not None
-    fitted, thr = a.live
+    fitted, thr, _ = a.live
     assert fitted.n == 500 and fitted.weight == pytest.approx(500 / 800)
     rest = range(500, 800)
     adapted = np.array([fitted.score(prompts[i], prior[i]) for i in rest])
@@ -85,7 +85,7 @@ def test_the_online_estimate_of_the_adapted_route_is_out_of_fold() -> None:
     assert a.refit() and a.summary is not None
     est = a.summary["estimate"]
     assert est["verdict"] == "not-better-than-random" and est["low"] < 0.5 < est["high"]
-    fitted, _ = a.live
+    fitted, _, _ = a.live
     in_sample = np.array([fitted.score(p, s) for p, s in zip(prompts, prior, strict=True)])
     assert auc(in_sample, strong - weak) > 0.9  # what an in-sample estimate would have claimed
     # while adapted, the route's demotion check reads this out-of-fold verdict, not the router alone's

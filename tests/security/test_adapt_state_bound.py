@@ -49,3 +49,39 @@ def test_one_key_flooding_judged_pairs_holds_a_bounded_share_of_the_adaptation()
     assert flood <= 125, flood  # before: 500
     assert sum(1 for p in v.pairs() if p.prompt) <= 500
     assert a.refit() and a.live is not None and a.live[0].n == 500
+
+
+def test_the_prompt_count_forgets_keys_that_hold_no_prompt_any_more() -> None:
+    """The validator counts each key's kept prompts (for the key's cap); a key whose last prompt left kept a zero
+    entry, so the count grew with every key name the route ever saw (10,000 here, for a window of 20)."""
+    v = OnlineValidator(window=20, min_pairs=5, rounds=20, every=10_000, key_share=0.5, prompts_kept=10,
+                        prompts_floor=5)
+    for i in range(10_000):
+        v.add(JudgedPair(30, 0.5, 0.5, 1.0, 0.0, f"key-{i}", f"question {i}"))
+    assert len(v._key_prompts) <= 10, len(v._key_prompts)  # before: 10,000
+    assert sum(v._key_prompts.values()) == v._prompts == sum(1 for p in v.pairs() if p.prompt) == 10
+
+
+def test_the_largest_state_a_route_can_hold_still_restores(tmp_path) -> None:
+    """The largest windows the config allows (100,000 judged pairs, 100,000 re-fit scores) with 2,000 kept prompts
+    of emoji: each pair row named its key, so 200-character key names added 26 MB and the file passed what a
+    restart reads (74 MB > 64 MiB): the route lost its whole state. Keys are now indices into one list of names."""
+    from tierwise.routers.refit import ThresholdRefit
+
+    window, key = 100_000, "k" * 196
+    v = OnlineValidator(window=window, min_pairs=50, rounds=50, every=10**9, prompts_kept=2000)
+    with v._lock:  # (as a restore adds them: no estimate per pair)
+        for i in range(window):
+            v._keep(JudgedPair(PROMPT_CHARS, (i % 97) / 97, 0.5, 1.0, float(i % 2), f"{key}{i % 40:04d}",
+                               f"{i} " + "\U0001F600" * PROMPT_CHARS if i >= window - 2000 else ""))
+    r = ThresholdRefit(0.5, 0.3, window=window, min_scores=100)
+    for i in range(window):
+        r.add((i % 89) / 89, f"{key}{i % 40:04d}")
+    path = tmp_path / "state.json"
+    m = RouteMemory(path, "r", 0.3, refit=r, validator=v)
+    m.write(m.dump())
+    assert path.stat().st_size <= MAX_FILE_BYTES, path.stat().st_size  # before: 74 MB
+    v2 = OnlineValidator(window=window, min_pairs=50, rounds=50, every=10**9, prompts_kept=2000)
+    r2 = ThresholdRefit(0.5, 0.3, window=window, min_scores=100)
+    assert RouteMemory(path, "r", 0.3, refit=r2, validator=v2).restore()
+    assert v2.pairs() == v.pairs() and r2.snapshot() == r.snapshot()

@@ -39,10 +39,10 @@ def prune_artifacts(root: Path, keep: int = KEEP_RUNS) -> int:
     if len(runs) <= keep:
         return 0
     runs.sort(reverse=True)
-    for _, run_id, folder in runs[keep:]:
+    for _, run_id, run_dir in runs[keep:]:
         for suffix in (".json", ".md"):
             try:
-                (folder / (run_id + suffix)).unlink()
+                (run_dir / (run_id + suffix)).unlink()
             except OSError:
                 pass
     return len(runs) - keep

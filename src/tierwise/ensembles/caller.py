@@ -166,15 +166,18 @@ class GatewayCaller:
             raise CallFailed(e.message) from None
         req = build_request(profile, prompt, response_format, spend)
         ctx = self.gateway.context(profile.model, new_id("ens_"), None, profile.model)
-        budgets = self.gateway.spend if spend is not None and self.gateway.spend.active else None
+        # the budgets admit and settle the call when it spends a request's (or a key's) budgets and any are set
+        scope = spend if spend is not None and self.gateway.spend.active else None
+        budgets = self.gateway.spend if scope is not None else None
         async with contextlib.AsyncExitStack() as slots:
             await self._slots(profile.model, slots, caps or {})
             try:
-                if budgets is not None:  # admitted once it holds its slot: a queued call reserves nothing
+                if budgets is not None and scope is not None:
+                    # admitted once it holds its slot: a queued call reserves nothing
                     try:
-                        target = await budgets.admit_call(req, ctx, spend.route, profile.model, target, spend.key)
+                        target = await budgets.admit_call(req, ctx, scope.route, profile.model, target, scope.key)
                     except TierwiseError as e:
-                        spend.refused = spend.refused or e  # type: ignore[union-attr]
+                        scope.refused = scope.refused or e
                         raise
                 resp = await target.complete(req, ctx)
             except TierwiseError as e:

@@ -230,8 +230,7 @@ class OnlineValidator:
         if out is not None:
             gone = out.key
             if out.prompt:
-                self._prompts -= 1
-                self._key_prompts[out.key] -= 1
+                self._uncount_prompt(out.key)
         if gone is not None:
             if self._held[gone] == 1:
                 del self._held[gone]
@@ -269,8 +268,15 @@ class OnlineValidator:
             i = len(self._pairs) - 1 - at
             p = self._pairs[i]
             self._pairs[i] = replace(p, prompt="")
-            self._prompts -= 1
-            self._key_prompts[p.key] -= 1
+            self._uncount_prompt(p.key)
+
+    def _uncount_prompt(self, key: str) -> None:
+        """One prompt of `key` less (a key holding none leaves the count: every key name ever seen stayed in it)."""
+        self._prompts -= 1
+        if self._key_prompts[key] <= 1:
+            del self._key_prompts[key]
+        else:
+            self._key_prompts[key] -= 1
 
     def _estimate(self, pairs: list[JudgedPair]) -> OnlineEstimate:
         est = estimate(pairs, min_pairs=self.min_pairs, rounds=self.rounds, level=self.level, seed=len(pairs))

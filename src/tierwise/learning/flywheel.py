@@ -128,15 +128,22 @@ def judged_shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterable[di
             continue
         if weak.get("ok") is False or strong.get("ok") is False:
             continue
-        lo, fo = weak.get("outcome"), strong.get("outcome")
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0.0 <= x <= 1.0 for x in (lo, fo)):
+        lo, fo = _outcome(weak.get("outcome")), _outcome(strong.get("outcome"))
+        if lo is None or fo is None:
             continue
         if not isinstance(weak.get("answer"), str) or not isinstance(strong.get("answer"), str) \
                 or not weak["answer"] or not strong["answer"]:
             continue
         yield {"request_id": str(sh.get("of") or rec.request_id), "task_type": str((rec.extra or {}).get("task_type")
                or ""), "prompt": str(sh["prompt"]), "local": weak["answer"], "frontier": strong["answer"],
-               "local_outcome": float(lo), "frontier_outcome": float(fo)}
+               "local_outcome": lo, "frontier_outcome": fo}
+
+
+def _outcome(x: Any) -> float | None:
+    """A judged outcome as the ledger holds it (a number from 0 to 1), or None for anything else."""
+    if isinstance(x, bool) or not isinstance(x, int | float) or not 0.0 <= x <= 1.0:
+        return None
+    return float(x)
 
 
 def _grade(outcome: float) -> str:

@@ -357,6 +357,11 @@ class LearnedRoute:
         if self.memory is not None:
             await self.memory.close()
 
+    def privacy_ready(self, boundary: Any) -> None:
+        """The gateway's privacy boundary (built after the routes): the route's kept prompts pass it."""
+        if self.memory is not None:
+            self.memory.clean_prompts(boundary)
+
     def _shadow_due(self, tier: str = "strong") -> bool:
         return self.shadow_rate > 0 and tier in ("strong", "weak") and self._rng.random() < self.shadow_rate
 
@@ -517,7 +522,7 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
         guard.checks.append(adapter.check if adapter is not None else validator.check)
     vc = cfg.validation
-    memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator)
+    memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator, adapter=adapter)
     route = LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
                          on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
                          judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
@@ -526,8 +531,8 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
                          max_pending=cfg.max_pending, adapter=adapter)
     if memory is not None and memory.refit is not None and memory.restored:
         route.threshold, route.threshold_source = memory.refit.threshold, memory.refit.source
-    if adapter is not None and memory is not None and memory.restored:
-        adapter.refit()  # the saved pairs' prompts: adapted from the first request after a restart
+    if adapter is not None and memory is not None and memory.restored and adapter.live is None:
+        adapter.refit()  # the saved pairs' prompts (a file saved without the adaptation's own state)
     return route
 
 
@@ -539,7 +544,7 @@ def _memory(cfg: LearnedConfig, name: str, router_path: Path, b: Builder, **part
     app_cfg = getattr(b.services, "cfg", None)
     if not cfg.remember or app_cfg is None or not app_cfg.ledger.enabled or app_cfg.ledger.path == ":memory:":
         return None
-    if not any(p is not None for p in parts.values()):
+    if not any(p is not None for k, p in parts.items() if k != "adapter"):
         return None  # nothing live to keep (a fixed threshold, no shift, no validation)
     memory = RouteMemory(memory_path(app_cfg.ledger.resolved_path(app_cfg.base_dir), name),
                          router_fingerprint(router_path), cfg.target_share, **parts)

@@ -105,7 +105,8 @@ class LiveAdapter:
         self.target_share = target_share
         self.min_pairs, self.prior_weight, self.window, self.every = min_pairs, float(prior_weight), window, every
         self._refit_args = (refit_window, refit_min, key_share)
-        self.live: tuple[Adaptation, ThresholdRefit] | None = None  # swapped whole by a refit
+        # swapped whole by a refit: the fit, its threshold window, the pairs it was fitted on (saved by RouteMemory)
+        self.live: tuple[Adaptation, ThresholdRefit, list[JudgedPair]] | None = None
         self.summary: dict[str, Any] | None = None  # what the last fit says (trace, CLI, dashboard)
         self._busy = threading.Lock()
         self._fitted_at = -1  # pairs added to the validator when the last fit ran
@@ -116,7 +117,7 @@ class LiveAdapter:
         """(adapted score, threshold) for a request, or None while the router decides alone."""
         if (live := self.live) is None:
             return None
-        a, thr = live
+        a, thr, _ = live
         s = a.score(prompt, prior)
         return s, thr.add(s, key)
 
@@ -124,7 +125,7 @@ class LiveAdapter:
         """The trace's (and so the ledger's) record: adapted or not, on how many judged pairs."""
         if adapted is None or (live := self.live) is None:
             return {"adapted": False, "min_pairs": self.min_pairs}
-        a, thr = live
+        a, thr, _ = live
         return {"adapted": True, "pairs": a.n, "weight": round(a.weight, 4), "score": round(adapted[0], 4),
                 "threshold": round(adapted[1], 4), "threshold_source": thr.source, "router_tier": router_tier}
 
@@ -144,23 +145,49 @@ class LiveAdapter:
         try:
             self._fitted_at = self._added
             pairs = [p for p in self.validator.pairs() if p.prompt and p.score == p.score][-self.window:]
-            if len(pairs) < self.min_pairs:
-                return False
-            a = fit([p.prompt for p in pairs], [p.score for p in pairs], [p.strong - p.weak for p in pairs],
-                    prior_weight=self.prior_weight)
-            start = float(np.quantile(a.oof, 1.0 - self.target_share))
-            window, least, share = self._refit_args
-            thr = ThresholdRefit(start, self.target_share, window=window, min_scores=least, key_share=share)
-            thr.label = "adapted scores: judged pairs out of fold, then recent traffic"
-            thr.restore(a.oof.tolist(), [p.key for p in pairs])  # seeds: recent adapted scores replace them
-            if thr.held < thr.min_scores:
-                thr.source = f"adapted scores ({len(pairs)} judged pairs out of fold)"
-            summary = self._estimate(pairs, a, start)
-            self.summary, self.live = summary, (a, thr)
-            self.validator.set_adaptation(summary)
-            return True
+            return self._install(pairs)
         finally:
             self._busy.release()
+
+    def _install(self, pairs: list[JudgedPair], window: tuple[list[float], list[str]] | None = None) -> bool:
+        """Fit on `pairs` and route by the fit: its threshold window seeded with the pairs' out-of-fold adapted
+        scores, or (a restart) the saved `window` of the same fit, as it was."""
+        if len(pairs) < self.min_pairs:
+            return False
+        a = fit([p.prompt for p in pairs], [p.score for p in pairs], [p.strong - p.weak for p in pairs],
+                prior_weight=self.prior_weight)
+        start = float(np.quantile(a.oof, 1.0 - self.target_share))
+        size, least, share = self._refit_args
+        thr = ThresholdRefit(start, self.target_share, window=size, min_scores=least, key_share=share)
+        thr.label = "adapted scores: judged pairs out of fold, then recent traffic"
+        if window is None:
+            thr.restore(a.oof.tolist(), [p.key for p in pairs])  # seeds: recent adapted scores replace them
+        else:
+            thr.restore(window[0][-size:], window[1][-size:])
+        if thr.held < thr.min_scores:
+            thr.source = f"adapted scores ({len(pairs)} judged pairs out of fold)"
+        summary = self._estimate(pairs, a, start)
+        self.summary, self.live = summary, (a, thr, pairs)
+        self.validator.set_adaptation(summary)
+        return True
+
+    # ------------------------------------------------------------------ across a restart (routers/route_memory.py)
+    def copy_state(self) -> tuple[list[JudgedPair], tuple[np.ndarray, list[int], list[str]], int] | None:
+        """On the event loop: the pairs of the fit the route routes by, its threshold window (as
+        `ThresholdRefit.copy_state`), and how many judged pairs came since that fit."""
+        if (live := self.live) is None:
+            return None
+        return live[2], live[1].copy_state(), self._added - self._fitted_at
+
+    def restore(self, pairs: list[JudgedPair], window: tuple[list[float], list[str]], since: int) -> bool:
+        """After a restart: the same fit on the same pairs (the fit is deterministic), routed by the threshold
+        window it had (recent traffic's adapted scores, not the seeds a new fit starts from); the next refit
+        comes after the `every` − `since` judged pairs it would have come after."""
+        with self._busy:
+            if not self._install(pairs, window):
+                return False
+            self._fitted_at, self._added = 0, max(0, since)
+            return True
 
     def _estimate(self, pairs: list[JudgedPair], a: Adaptation, start: float) -> dict[str, Any]:
         """The adapted route's APGR on the pairs, out of fold, beside the router alone's on the same pairs."""

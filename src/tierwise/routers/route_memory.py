@@ -17,7 +17,11 @@ holds values out of range, with a warning: the route then starts fresh, as it di
 window is restored score by score through `ThresholdRefit.add`, so one gateway key's cap holds after a
 restart as it did before it. The file holds scores, shift percentiles, judged outcomes, prompt lengths and
 gateway key *names* (never keys); prompt text only for a route that adapts (`learned.adapt`): its newest
-`adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too.
+`adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too,
+cleaned by the privacy boundary when there is one (`clean_prompts`: a file that does not say so is cleaned and
+rewritten at start), and the adaptation's own part: the indices of the saved pairs its fit was fitted on and the
+adapted threshold's window, so a restarted route routes by the same fit and threshold. A file holding prompts the
+route does not keep is rewritten at start; files no route reads are named at start (`report_orphans`).
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierwise.atomic_file import file_part, write_json
 
 if TYPE_CHECKING:
-    from tierwise.evaluation.online import OnlineValidator
+    from tierwise.evaluation.online import JudgedPair, OnlineValidator
+    from tierwise.routers.adapt import LiveAdapter
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.refit import ThresholdRefit
 
@@ -61,16 +67,45 @@ def router_fingerprint(path: str | Path) -> str:
     return "|".join(parts)
 
 
+def report_orphans(ledger_path: str | Path, routes: Iterable[Any]) -> list[Path]:
+    """State files beside the ledger that no route of this config reads (a learned route renamed or removed, or
+    given `remember: false`): nothing read, rewrote or removed them, and an adapting route's held its judged
+    prompts. Each is named in one warning at start; nothing is deleted (renaming the route back restores it)."""
+    import glob
+
+    lp = Path(ledger_path)
+    try:
+        found = sorted(lp.parent.glob(glob.escape(lp.name) + ".*.learned.json"))
+    except OSError:
+        return []
+    in_use = {m.path for r in routes if isinstance(m := getattr(getattr(r, "inner", r), "memory", None), RouteMemory)}
+    orphans = [f for f in found if f not in in_use]
+    for f in orphans:
+        try:
+            size = f.stat().st_size
+        except OSError:
+            continue
+        log.warning("learned route state %s (%d bytes) belongs to no learned route of this config that keeps its "
+                    "state (a route renamed or removed, or `remember: false`?): it is not read, and it may hold "
+                    "judged prompts (`learned.adapt`); rename the route back to restore it, or delete the file",
+                    f.name, size)
+    return orphans
+
+
 class RouteMemory:
     def __init__(self, path: Path, fingerprint: str, target_share: float | None, *,
                  refit: ThresholdRefit | None = None, guard: RouteGuard | None = None,
-                 validator: OnlineValidator | None = None, save_every_s: float = SAVE_EVERY_S) -> None:
+                 validator: OnlineValidator | None = None, adapter: LiveAdapter | None = None,
+                 save_every_s: float = SAVE_EVERY_S) -> None:
         self.path = path
         self.fingerprint = fingerprint
         self.target_share = target_share
         self.refit = refit if refit is not None else (guard.refit if guard is not None else None)
         self.guard = guard
         self.validator = validator
+        self.adapter = adapter  # `learned.adapt`: its fit's pairs and threshold window are kept too
+        self.cleaned = False  # the kept prompts passed the privacy boundary (`clean_prompts`): the file says so
+        self.raw_prompts = False  # the restored file's prompts were never cleaned (a file of before session 27)
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
         self._changed = False
@@ -120,6 +155,8 @@ class RouteMemory:
             snap["guard"] = (self.guard.demoted, self.guard.reason)
         if self.validator is not None:
             snap["pairs"] = self.validator.pairs()
+        if self.adapter is not None:
+            snap["adapt"] = self.adapter.copy_state()
         return snap
 
     def encode(self, snap: dict[str, Any]) -> dict[str, Any]:
@@ -141,8 +178,25 @@ class RouteMemory:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
             # a route that adapts (`learned.adapt`) keeps its newest pairs' prompts, as the ledger's shadow records do
-            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, p.key] + ([p.prompt] if p.prompt
-                             else []) for p in snap["pairs"]]
+            # each pair's key by its index in `pair_key_names` (a name in every row made 100,000 pairs of 200-character
+            # key names 26 MB: with 2,000 kept prompts, past what a restart reads)
+            names = list(dict.fromkeys(p.key for p in snap["pairs"]))
+            index = {k: i for i, k in enumerate(names)}
+            data["pair_key_names"] = names
+            data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, index[p.key]]
+                             + ([p.prompt] if p.prompt else []) for p in snap["pairs"]]
+            if self.cleaned:
+                data["prompts_cleaned"] = True
+        if snap.get("adapt") is not None and "pairs" in snap:
+            # the adapted threshold's window and which saved pairs the fit it belongs to was fitted on (by index: a
+            # pair whose prompt has since been dropped is not kept twice, so the file stays bounded)
+            fitted, state, since = snap["adapt"]
+            at = {id(p): i for i, p in enumerate(snap["pairs"])}
+            scores, keys = ThresholdRefit.ordered(state)
+            names = list(dict.fromkeys(keys))
+            index = {k: i for i, k in enumerate(names)}
+            data["adapt"] = {"fit": [at[id(p)] for p in fitted if id(p) in at], "since": since, "scores": scores,
+                             "key_names": names, "keys": [index[k] for k in keys]}
         return data
 
     def dump(self) -> dict[str, Any]:
@@ -160,6 +214,33 @@ class RouteMemory:
         else:
             self._warned = False
 
+    # ---------------------------------------------------------------- privacy
+
+    def clean_prompts(self, boundary: Any) -> int:
+        """With a `privacy:` section (called once the gateway's boundary is built, after its routes): the kept
+        prompts are cleaned by it (the shadow task cleans each new one) and the file says so. A restored file that
+        does not say so — written before session 27, or by a gateway without the section — may hold the clients'
+        raw text (before review26a every adapting route's did): its prompts are cleaned now and the file is
+        rewritten at once, so an upgrade keeps no protected value on disk. Returns the prompts cleaned."""
+        from dataclasses import replace
+
+        self.cleaned = True
+        if not self.raw_prompts or self.validator is None:
+            return 0
+        pairs = self.validator.pairs()
+        self.validator.restore([replace(p, prompt=str(boundary.clean_text(p.prompt) or "")) if p.prompt else p
+                                for p in pairs])
+        if self.adapter is not None:  # fitted on the raw prompts: fitted again on the cleaned ones (new seeds)
+            self.adapter.live = self.adapter.summary = None
+            self.validator.set_adaptation(None)
+            self.adapter.refit()
+        self.raw_prompts = False
+        self.write(self.dump())
+        n = sum(1 for p in pairs if p.prompt)
+        log.info("learned route state %s: %d kept prompts cleaned by the privacy boundary and the file rewritten",
+                 self.path.name, n)
+        return n
+
     # ---------------------------------------------------------------- restoring
 
     def restore(self) -> bool:
@@ -174,13 +255,30 @@ class RouteMemory:
             why = self._mismatch(data)
             if why:
                 log.warning("learned route state %s not restored: %s; starting fresh", self.path.name, why)
+                self._drop_prompts(data)
                 return False
             self._load(data)
         except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
             log.warning("learned route state %s not restored (%s); starting fresh", self.path.name, type(e).__name__)
             return False
         self.restored = True
+        live = self.adapter.live if self.adapter is not None else None
+        log.info("learned route state %s restored: %d judged pairs%s", self.path.name,
+                 len(self.validator.pairs()) if self.validator is not None else 0,
+                 "" if live is None else f", the adaptation on {live[0].n} of them and its threshold window of "
+                 f"{live[1].held} adapted scores")
+        if self.adapter is None:  # (the route keeps no prompt: adapt, validation or remember taken out)
+            self._drop_prompts(data)
         return True
+
+    def _drop_prompts(self, data: Any) -> None:
+        """A file holding prompts this route does not keep (another router's, or the route no longer adapts) is
+        rewritten now with the route's state: before, the prompts stayed on disk until traffic made a save."""
+        rows = data.get("pairs") if isinstance(data, dict) else None
+        if isinstance(rows, list) and any(isinstance(r, list) and len(r) > 6 and r[6] for r in rows):
+            self.write(self.dump())
+            log.info("learned route state %s: the prompts it held are no longer kept (the file is rewritten)",
+                     self.path.name)
 
     def _mismatch(self, data: Any) -> str:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -227,7 +325,9 @@ class RouteMemory:
             if not isinstance(rows, list):
                 raise ValueError("pairs is not a list")
             pairs = []
-            for row in rows[-self.validator.capacity:]:
+            first = max(0, len(rows) - self.validator.capacity)
+            key_names = _strings(data.get("pair_key_names", []))  # (before session 27 each row named its key)
+            for row in rows[first:]:
                 n, score, threshold, strong, weak, *key = row  # the key name: saved since session 21
                 vals = _floats([score, threshold, strong, weak])
                 if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
@@ -235,8 +335,15 @@ class RouteMemory:
                 prompt = key[1] if len(key) > 1 else ""  # the prompt: a route that adapts, since session 26
                 if not isinstance(prompt, str) or len(prompt) > PROMPT_CHARS:
                     raise ValueError("prompt is not text or too long")
-                name = _strings(key[:1])[0] if key else ""
+                if key and isinstance(key[0], int) and not isinstance(key[0], bool):
+                    if not 0 <= key[0] < len(key_names):
+                        raise ValueError("pair key out of range")
+                    name = key_names[key[0]]
+                else:
+                    name = _strings(key[:1])[0] if key else ""
                 pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
+        adapt = self._adapt_part(data, pairs, first) if pairs is not None else None
+        self.raw_prompts = bool(pairs) and any(p.prompt for p in pairs) and data.get("prompts_cleaned") is not True
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
@@ -245,6 +352,25 @@ class RouteMemory:
             self.guard.demoted, self.guard.reason = guard
         if pairs is not None and self.validator is not None:
             self.validator.restore(pairs)
+        if adapt is not None and self.adapter is not None:
+            self.adapter.restore(*adapt)
+
+    def _adapt_part(self, data: dict[str, Any], pairs: list[JudgedPair],
+                    first: int) -> tuple[list[JudgedPair], tuple[list[float], list[str]], int] | None:
+        """The saved adaptation's pairs (of the restored ones) and threshold window, checked; None without one."""
+        if self.adapter is None or "adapt" not in data:
+            return None
+        a = data["adapt"]
+        fit, since = _ints(a["fit"]), a["since"]
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ValueError("adapt.since is not a count")
+        if any(not 0 <= i < first + len(pairs) for i in fit) or any(j <= i for i, j in zip(fit, fit[1:], strict=False)):
+            raise ValueError("adapt.fit does not name saved pairs in order")
+        names, keys, scores = _strings(a["key_names"]), _ints(a["keys"]), _floats(a["scores"])
+        if len(keys) != len(scores) or any(not 0 <= k < len(names) for k in keys):
+            raise ValueError("adapt keys do not match")
+        fitted = [p for p in (pairs[i - first] for i in fit if i >= first) if p.prompt][-self.adapter.window:]
+        return fitted, (scores, [names[k] for k in keys]), since
 
 
 def _floats(xs: Any) -> list[float]:
