@@ -75,6 +75,12 @@ DENIED = (
     # does not know it: SYSCALL_NUMBERS) and mincore answer it page by page; preadv2 with RWF_NOWAIT (refused
     # below) fails on a page not cached. Python never calls them. Timing a read stays (caches and load are shared).
     "cachestat", "mincore",
+    # Writing back the dirty pages of every filesystem (sync) or of one (syncfs on any descriptor: the interpreter's,
+    # bound from the host's disk) stalls the whole machine's I/O behind the other programs' dirty data, again and again
+    # in a loop: one sync of a run wrote back the 1 GB the host had dirtied (Dirty 1,085,444 → 452 kB) in 0.8 s
+    # (session 27). Its own folder is a tmpfs (or
+    # on /dev/shm), where fsync of its own files is all it needs, and stays. Python calls them only for os.sync.
+    "sync", "syncfs",
     # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
     # the process (filled, detached, refilled: as much as the machine has); message queues hold up
     # to msgmni x msgmnb; a memfd holds RLIMIT_FSIZE per descriptor while unmapped. The
@@ -158,6 +164,12 @@ XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
 # asking half round 6 refused (mincore, cachestat, RWF_NOWAIT); madvise MADV_COLD/MADV_PAGEOUT the same for the pages
 # of a file only it maps (a file of its own user: the kernel checks ownership). Python never asks for either.
 POSIX_FADV_DONTNEED, MADV_COLD, MADV_PAGEOUT = 4, 20, 21
+# Kernel same-page merging (session 27): pages marked mergeable (madvise MADV_MERGEABLE, or a whole process with
+# prctl PR_SET_MEMORY_MERGE) are merged with identical pages of other processes, and a write to a merged page takes a
+# copy-on-write fault ~10x slower than a plain write: timing it tells whether another process holds a page with the
+# guessed content (the memory-deduplication side channel). Both were accepted; where the host runs KSM
+# (/sys/kernel/mm/ksm/run 1) they would merge. Python never asks for either.
+MADV_MERGEABLE, PR_SET_MEMORY_MERGE = 12, 67
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -199,8 +211,9 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
     for name in ("fadvise64", "fadvise64_64"):  # (fd, offset, len, advice) where each is the native call
         _rule(f, eperm, name, sc.Arg(3, sc.EQ, POSIX_FADV_DONTNEED))
-    for advice in (MADV_COLD, MADV_PAGEOUT):
+    for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", sc.Arg(2, sc.EQ, advice))
+    _rule(f, eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_MEMORY_MERGE))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)

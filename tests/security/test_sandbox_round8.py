@@ -1,0 +1,159 @@
+"""Session 27's attack round on the sandbox (bench/RESULTS.md, "Sandbox attack round 8"): host-wide effects a run
+could still cause (writing back the whole machine's dirty pages, same-page merging) and where a weak run's folder
+goes when nothing hides the host (Landlock alone) and no memory cgroup pays for it. OS layer alone (no audit hook);
+each test failed before its fix."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness import unavailable
+from tests.security.sandbox_programs import attempt_prelude
+from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
+from tierwise import sandbox
+from tierwise.commands.doctor import sandbox_report
+from tierwise.config import Config
+from tierwise.sandbox import SandboxLimits, backend, cgroup, landlock, run_python, weak
+from tierwise.sandbox import bwrap as bwrap_mod
+from tierwise.sandbox.backend import SandboxUnavailable
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+
+SYNC = """
+import ctypes, os
+""" + attempt_prelude("WROTE BACK") + """
+libc = ctypes.CDLL(None, use_errno=True)
+def call(number, *args):
+    def go():
+        if libc.syscall(number, *args) != 0:
+            raise OSError(ctypes.get_errno(), "refused")
+    return go
+host_file = os.open(os.__file__, os.O_RDONLY)  # the interpreter's, on the host's disk
+attempt("sync", call(162))
+attempt("syncfs of a host file's filesystem", call(306, host_file))
+with open("mine.txt", "w") as fh:
+    fh.write("x")
+    fh.flush()
+    attempt("fsync of its own file", lambda: os.fsync(fh.fileno()))
+"""
+
+
+async def test_a_run_cannot_write_back_the_machine_s_dirty_pages(mode: str) -> None:  # noqa: F811
+    """`sync()` writes back every filesystem's dirty pages, `syncfs()` those of the filesystem of any descriptor
+    (the interpreter's is the host's disk): one run's sync wrote back the 1 GB the host had just written (Dirty
+    1,085,444 → 452 kB, 0.8 s), and a loop of them keeps the machine's I/O stalled behind everyone's data. Both
+    are refused now; fsync of the run's own file stays."""
+    r = await run_python(SYNC, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "sync refused 1" in r.stdout, r.stdout
+    assert "syncfs of a host file's filesystem refused 1" in r.stdout, r.stdout
+    assert "fsync of its own file WROTE BACK" in r.stdout, r.stdout
+
+
+MERGE = """
+import ctypes, mmap
+""" + attempt_prelude("MERGEABLE") + """
+libc = ctypes.CDLL(None, use_errno=True)
+area = mmap.mmap(-1, 1 << 16)
+start = ctypes.addressof(ctypes.c_char.from_buffer(area))
+def call(fn, *args):
+    def go():
+        if fn(*args) != 0:
+            raise OSError(ctypes.get_errno(), "refused")
+    return go
+attempt("madvise MADV_MERGEABLE", call(libc.syscall, 28, ctypes.c_void_p(start), 1 << 16, 12))
+attempt("prctl PR_SET_MEMORY_MERGE", call(libc.prctl, 67, 1, 0, 0, 0))
+attempt("madvise MADV_DONTNEED", call(libc.syscall, 28, ctypes.c_void_p(start), 1 << 16, 4))
+"""
+
+
+async def test_a_run_cannot_offer_its_pages_for_same_page_merging(mode: str) -> None:  # noqa: F811
+    """Kernel same-page merging makes a write to a merged page a copy-on-write fault, much slower than a plain
+    write: timing it tells whether another process holds a page of the guessed content. A run marked its pages
+    mergeable (madvise) and itself whole (prctl, Linux 6.4); where the host runs KSM they would merge. Refused now;
+    other advice (DONTNEED, which the allocator uses) stays."""
+    r = await run_python(MERGE, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "madvise MADV_MERGEABLE refused 1" in r.stdout, r.stdout
+    assert "prctl PR_SET_MEMORY_MERGE refused" in r.stdout, r.stdout  # (EINVAL where the kernel predates it)
+    assert "madvise MADV_DONTNEED MERGEABLE" in r.stdout, r.stdout
+
+
+FILL = """
+import os
+print("FOLDER", os.getcwd())
+made = 0
+try:
+    while made < 48:  # 768 MB at most, 16 MB a file (RLIMIT_FSIZE)
+        fd = os.open(f"f{made}", os.O_CREAT | os.O_WRONLY, 0o600)
+        os.posix_fallocate(fd, 0, 16 << 20)
+        os.close(fd)
+        made += 1
+except OSError as e:
+    print("stopped", e.errno)
+print("MADE", made)
+"""
+
+
+@pytest.fixture
+def landlock_alone_no_memory_cgroup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Weak runs with the host in sight (no mount namespace: a root gateway without CAP_SYS_ADMIN, a container's
+    default) and no cgroup per run (a container's read-only /sys/fs/cgroup)."""
+    if landlock.abi() < 1:
+        unavailable("this kernel has no Landlock")
+    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
+    sandbox.status.cache_clear()
+    sandbox.configure(allow_weak=True)
+    monkeypatch.setattr(backend, "weak_read_only_host", functools.cache(lambda: False))  # (configure clears it)
+    monkeypatch.setattr(cgroup, "places", lambda: ((), "no cgroup per run (test)"))
+    yield
+    sandbox.status.cache_clear()
+    sandbox.configure()
+
+
+async def test_a_weak_run_with_only_the_disk_for_its_folder_is_refused(landlock_alone_no_memory_cgroup: None) -> None:
+    """Landlock alone, no memory cgroup, and a /dev/shm as big as this machine's (half the RAM): the run's folder was
+    on the host's disk, bounded per file (16 MB) and not in sum: 48 files, 768 MB, in a moment (fallocate costs no
+    CPU; round 7: 1 GB in 24 ms). Now the weak sandbox is refused there, and doctor says why and what to give it."""
+    if weak.memory_folder_root() is not None and weak.folder_root() is not None:
+        unavailable("/dev/shm here is a small tmpfs: the run's folder goes there (the next test)")
+    with pytest.raises(SandboxUnavailable, match="host's disk"):
+        r = await run_python(FILL, limits=LIMITS, audit_hook=False)
+        assert "MADE 48" not in r.stdout, r.stdout  # (what main did: 768 MB on the disk)
+    good, message = sandbox_report(Config.model_validate({"sandbox": {"allow_weak": True}}))
+    assert not good and "WEAK sandbox refused" in message and "memory controller" in message, message
+
+
+@pytest.fixture
+def small_shared_memory() -> Iterator[str]:
+    """A 64 MB tmpfs, as Docker's /dev/shm."""
+    if os.geteuid() != 0:
+        unavailable("mounting a tmpfs needs root")
+    place = tempfile.mkdtemp(prefix="tw-r8-shm-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=1777", "tw-r8-shm", place], capture_output=True)
+    if r.returncode != 0:
+        shutil.rmtree(place, ignore_errors=True)
+        unavailable(f"a tmpfs cannot be mounted here ({r.stderr.decode(errors='replace').strip()})")
+    yield place
+    subprocess.run(["umount", "-l", place], capture_output=True)
+    shutil.rmtree(place, ignore_errors=True)
+
+
+async def test_a_weak_run_without_a_memory_cgroup_fills_only_a_small_shared_memory(
+        landlock_alone_no_memory_cgroup: None, small_shared_memory: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where /dev/shm is a small tmpfs (Docker's 64 MB), the run's folder goes there with no memory cgroup too: its
+    size bounds the sum (ENOSPC), where the host's disk took all 48 files."""
+    monkeypatch.setattr(weak, "memory_folder_root", lambda: small_shared_memory)
+    r = await run_python(FILL, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "landlock" in r.layers and "cgroup_memory" not in r.layers, r.layers
+    assert f"FOLDER {small_shared_memory}/" in r.stdout, r.stdout
+    assert "stopped 28" in r.stdout and int(r.stdout.split("MADE", 1)[1]) <= 4, r.stdout
+    assert not os.listdir(small_shared_memory)  # removed with the run
