@@ -157,3 +157,92 @@ async def test_a_weak_run_without_a_memory_cgroup_fills_only_a_small_shared_memo
     assert f"FOLDER {small_shared_memory}/" in r.stdout, r.stdout
     assert "stopped 28" in r.stdout and int(r.stdout.split("MADE", 1)[1]) <= 4, r.stdout
     assert not os.listdir(small_shared_memory)  # removed with the run
+
+
+BY_PID = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def raw(number, args):
+    def go(pid):
+        if libc.syscall(number, *args(pid)) < 0:
+            raise OSError(ctypes.get_errno(), "refused")
+    return go
+header = (ctypes.c_uint32 * 2)()
+def capget(pid):
+    header[0], header[1] = 0x20080522, pid
+    if libc.syscall(125, header, (ctypes.c_uint32 * 6)()) < 0:
+        raise OSError(ctypes.get_errno(), "refused")
+CALLS = {
+    "getpgid": os.getpgid, "getsid": os.getsid, "sched_getscheduler": os.sched_getscheduler,
+    "sched_getparam": os.sched_getparam, "sched_getaffinity": os.sched_getaffinity,
+    "sched_rr_get_interval": os.sched_rr_get_interval, "getpriority": lambda p: os.getpriority(os.PRIO_PROCESS, p),
+    "ioprio_get": raw(252, lambda p: (1, p)), "get_robust_list": raw(274, lambda p: (p, ctypes.byref(ctypes.c_void_p()),
+                                                                                        ctypes.byref(ctypes.c_size_t()))),
+    "sched_getattr": raw(315, lambda p: (p, ctypes.create_string_buffer(56), 56, 0)), "capget": capget,
+}
+def answer(fn, pid):
+    try:
+        fn(pid)
+        return "answered"
+    except OSError as e:
+        return f"errno {e.errno}"
+for name, fn in CALLS.items():
+    print(name, "gateway", answer(fn, GATEWAY), "free", answer(fn, FREE), "own", answer(fn, 0))
+def user_priority():
+    os.getpriority(os.PRIO_USER, 0)
+print("user priority", answer(lambda _: user_priority(), 0))
+"""
+
+
+def _free_pid() -> int:
+    pid_max = int(open("/proc/sys/kernel/pid_max").read())
+    for pid in range(pid_max - 1, 300, -1):
+        if not os.path.exists(f"/proc/{pid}"):
+            return pid
+    raise AssertionError("no free PID")
+
+
+@pytest.mark.parametrize("mode", ["weak"], indirect=True)  # bubblewrap's PID namespace shows only the run
+async def test_a_weak_run_cannot_tell_a_living_pid_from_a_free_one(mode: str) -> None:  # noqa: F811
+    """/proc hidden (or closed by Landlock), the weak run still asked the kernel about any PID: getpgid, getsid, the
+    scheduling and priority calls and capget answered for a living one and said ESRCH for a free one, so the run
+    listed every task of the host (277 of 277 here, the gateway among them) and read their groups, CPUs and
+    priorities. Now each call aimed at another PID is EPERM whether it lives or not (capget, whose PID is in
+    memory, always); aimed at itself (0) they answer."""
+    r = await run_python(f"GATEWAY, FREE = {os.getpid()}, {_free_pid()}\n" + BY_PID, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 12, r.stdout
+    for line in lines[:-1]:
+        name = line.split()[0]
+        assert f"{name} gateway errno 1 free errno 1" in line, r.stdout
+        if name != "capget":
+            assert line.endswith("own answered"), r.stdout
+    assert lines[-1] == "user priority errno 1", r.stdout
+
+
+CPU_CLOCKS = """
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+class Time(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
+def cpu_of(pid):
+    t = Time()
+    if libc.syscall(228, ctypes.c_long(((~pid) << 3) | 2), ctypes.byref(t)) != 0:  # clock_gettime, CPUCLOCK_SCHED
+        return f"errno {ctypes.get_errno()}"
+    return f"{t.s + t.ns / 1e9:.6f} s"
+print("gateway", cpu_of(GATEWAY))
+print("pid 1", cpu_of(1))
+print("own", time.process_time() > 0, time.thread_time() > 0, time.monotonic() > 0, time.time() > 0)
+"""
+
+
+@pytest.mark.parametrize("mode", ["weak"], indirect=True)  # bubblewrap's PID namespace shows only the run
+async def test_a_weak_run_cannot_read_another_process_s_cpu_time(mode: str) -> None:  # noqa: F811
+    """A CPU-time clock id names any process by its PID: clock_gettime on the gateway's read its CPU time to the
+    nanosecond, live (how much work it does for other clients), and pid 1's. Clock ids past the fixed ones are
+    refused now; the run's own CPU clocks and the wall clocks stay."""
+    r = await run_python(f"GATEWAY = {os.getpid()}\n" + CPU_CLOCKS, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "gateway errno 1" in r.stdout and "pid 1 errno 1" in r.stdout, r.stdout
+    assert "own True True True True" in r.stdout, r.stdout
