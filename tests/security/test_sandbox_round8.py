@@ -5,11 +5,15 @@ each test failed before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -246,3 +250,54 @@ async def test_a_weak_run_cannot_read_another_process_s_cpu_time(mode: str) -> N
     assert r.ok, r.stderr
     assert "gateway errno 1" in r.stdout and "pid 1 errno 1" in r.stdout, r.stdout
     assert "own True True True True" in r.stdout, r.stdout
+
+
+GATEWAY_WITH_A_RUN_THAT_CLEARS_ITS_PARENT_DEATH_SIGNAL = """
+import asyncio
+from tierwise import sandbox
+from tierwise.sandbox import bwrap, run_python, SandboxLimits
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+code = "import ctypes, time; ctypes.CDLL(None).prctl(1, 0, 0, 0, 0); time.sleep(120)"  # PR_SET_PDEATHSIG 0
+asyncio.run(run_python(code, limits=SandboxLimits(wall_s=300, cpu_s=300), audit_hook=False))
+"""
+
+
+def test_a_weak_run_cannot_clear_its_parent_death_signal() -> None:
+    """A weak run dies with its gateway process by its parent-death signal (no PID namespace takes it): the run
+    cleared it, and outlived a gateway killed outright, reparented to PID 1, bounded by no wall clock. Setting it is
+    refused now: the run dies with the gateway."""
+    from tests.security.test_sandbox_cross_run import _children, _state
+
+    place = tempfile.mkdtemp(prefix="r8-outlive-", dir="/tmp")  # its folders, left by the kill: removed below
+    os.chmod(place, 0o1777)
+    gw = subprocess.Popen([sys.executable, "-c", GATEWAY_WITH_A_RUN_THAT_CLEARS_ITS_PARENT_DEATH_SIGNAL],
+                          env={**os.environ, "TMPDIR": place})
+    run: list[int] = []
+    try:
+        for _ in range(600):  # until the run has started (at most a minute on a loaded machine)
+            run = _children(gw.pid)
+            if run:
+                break
+            time.sleep(0.1)
+        assert run, "the weak run did not start"
+        for _ in range(100):  # until it is past its first line (asleep)
+            if all(_state(p) == "S" for p in run):
+                break
+            time.sleep(0.1)
+        time.sleep(1)
+        gw.kill()
+        gw.wait()
+        gone = False
+        for _ in range(300):
+            if not any(os.path.exists(f"/proc/{p}") and _state(p) != "Z" for p in run):
+                gone = True
+                break
+            time.sleep(0.1)
+        assert gone, f"the weak run {run} outlived its gateway"
+    finally:
+        gw.kill()
+        for p in run:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        shutil.rmtree(place, ignore_errors=True)

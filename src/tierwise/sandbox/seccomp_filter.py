@@ -185,6 +185,11 @@ POSIX_FADV_DONTNEED, MADV_COLD, MADV_PAGEOUT = 4, 20, 21
 # guessed content (the memory-deduplication side channel). Both were accepted; where the host runs KSM
 # (/sys/kernel/mm/ksm/run 1) they would merge. Python never asks for either.
 MADV_MERGEABLE, PR_SET_MEMORY_MERGE = 12, 67
+# The parent-death signal (session 27): a weak run dies with its gateway process by PR_SET_PDEATHSIG (SIGKILL), set
+# between fork and exec (tierwise.sandbox.weak.dying_with), and no PID namespace takes it otherwise. The run cleared
+# it (prctl(PR_SET_PDEATHSIG, 0)) and outlived a gateway killed outright, reparented to PID 1, bounded by no wall
+# clock. Setting it is refused (reading it stays); bubblewrap's runs die with its PID namespace's init anyway.
+PR_SET_PDEATHSIG = 1
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -228,7 +233,8 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, sc.Arg(3, sc.EQ, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", sc.Arg(2, sc.EQ, advice))
-    _rule(f, eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_MEMORY_MERGE))
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG):
+        _rule(f, eperm, "prctl", sc.Arg(0, sc.EQ, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
