@@ -77,9 +77,9 @@ DENIED = (
     "cachestat", "mincore",
     # Writing back the dirty pages of every filesystem (sync) or of one (syncfs on any descriptor: the interpreter's,
     # bound from the host's disk) stalls the whole machine's I/O behind the other programs' dirty data, again and again
-    # in a loop: one sync of a run wrote back the 1 GB the host had dirtied (Dirty 1,085,444 → 452 kB) in 0.8 s
-    # (session 27). Its own folder is a tmpfs (or
-    # on /dev/shm), where fsync of its own files is all it needs, and stays. Python calls them only for os.sync.
+    # in a loop: one sync of a run wrote back the 1 GB the host had dirtied (Dirty 1,085,444 -> 452 kB) in 0.8 s
+    # (session 27). Its own folder is a tmpfs, where fsync of its own files (which stays) is all it needs. Python
+    # calls them only for os.sync.
     "sync", "syncfs",
     # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
     # the process (filled, detached, refilled: as much as the machine has); message queues hold up
