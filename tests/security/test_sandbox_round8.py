@@ -301,3 +301,32 @@ def test_a_weak_run_cannot_clear_its_parent_death_signal() -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
         shutil.rmtree(place, ignore_errors=True)
+
+
+HOST_NAME = """
+import os, socket
+print("NAME", os.uname().nodename, socket.gethostname())
+"""
+
+
+async def test_a_weak_run_with_a_mount_namespace_does_not_see_the_host_s_name(mode: str) -> None:  # noqa: F811
+    """bubblewrap's runs have a UTS namespace (`sandbox`); the weak run with the host read-only had none and read the
+    host's name (`os.uname().nodename`, a machine's name often says whose and what it is). It gets a UTS namespace
+    of its own with bubblewrap's name now, wherever it gets its mount namespace."""
+    if mode == "weak" and not backend.weak_read_only_host():
+        unavailable("the weak sandbox cannot make a mount namespace here (no UTS namespace either)")
+    if os.uname().nodename == "sandbox":
+        unavailable("this host is itself named 'sandbox'")
+    r = await run_python(HOST_NAME, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "NAME sandbox sandbox" in r.stdout, (r.stdout, os.uname().nodename)
+
+
+def test_a_weak_run_of_a_gateway_that_is_not_root_does_not_see_the_host_s_name() -> None:
+    """The same for a gateway that is not root, whose weak run makes a user namespace (and now a UTS namespace)."""
+    from tests.security.test_weak_sandbox_own_user import _gateway_runs, _user_namespaces
+
+    if not _user_namespaces():
+        unavailable("this kernel lets no unprivileged user make a user namespace")
+    out = _gateway_runs(HOST_NAME)
+    assert "NAME sandbox sandbox" in out, (out, os.uname().nodename)
