@@ -195,6 +195,9 @@ from tierwise.sandbox import SandboxLimits, backend, bwrap, run_script
 bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True)
 backend.weak_read_only_host = lambda: False  # as on a kernel that lets no unprivileged user make a user namespace
+import tempfile
+from tierwise.sandbox import weak
+weak.folder_root = tempfile.gettempdir  # as where /dev/shm is a small tmpfs (test_weak_sandbox_own_user.GATEWAY)
 r = asyncio.run(run_script(sys.argv[2] + "/check.py", limits=SandboxLimits(wall_s=60), ro_binds=[sys.argv[2]],
                            audit_hook=False))
 print("LAYERS", r.layers)

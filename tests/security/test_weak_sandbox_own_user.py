@@ -30,6 +30,11 @@ bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True)
 if sys.argv[3] == "no-user-namespace":  # as on a kernel that lets no unprivileged user make one
     backend.weak_read_only_host = lambda: False
+    # and as where /dev/shm is a small tmpfs (no memory cgroup for a gateway that is not root: with a big one the weak
+    # sandbox is refused, tests/security/test_sandbox_round8.py); here the temporary folder stands for it
+    import tempfile
+    from tierwise.sandbox import weak
+    weak.folder_root = tempfile.gettempdir
 code = f"GATEWAY = {os.getpid()}\\n" + sys.argv[2]
 r = asyncio.run(run_python(code, limits=SandboxLimits(wall_s=60), audit_hook=False))
 print("RUNS_AS", r.runs_as)

@@ -283,9 +283,8 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
 
         lock = "; Landlock: it opens only the system's libraries, the interpreter and its folder" if landlock.abi() \
             else ""
-        place = f"its folder on {weak.memory_folder_root()}, counted in its memory cgroup" \
-            if cgroup.per_run_memory() and weak.memory_folder_root() else \
-            "its folder on the host's disk, bounded per file only (no memory cgroup per run)"
+        place = f"its folder on {weak.folder_root()}, " + ("counted in its memory cgroup" if cgroup.per_run_memory()
+                                                            else "a small tmpfs the runs share (no memory cgroup)")
         files = ("the host read-only but for the run's folder, only the system's folders in sight" + lock
                  if backend.weak_read_only_host() else f"{lock[2:]} ({place}; stat of a guessed path answers)")
         return True, (f"sandbox: WEAK (allow_weak is set; rlimits, seccomp where libseccomp is installed and an audit "

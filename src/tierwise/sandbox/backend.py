@@ -207,7 +207,9 @@ def weak_problem() -> str | None:
     neither a mount namespace (`weak_read_only_host`) nor Landlock. There a run read every file its user may (a
     world-readable `settings.env` with a key, the operator's 0600 files when it is the gateway's user), wrote /tmp,
     /dev/shm and, as the gateway's user, its home, and listed /proc: refused, not run with the host in sight
-    (session 26). No setting lets it: the remedies are the kernel's (bubblewrap and user namespaces, Landlock)."""
+    (session 26). No setting lets it: the remedies are the kernel's (bubblewrap and user namespaces, Landlock).
+    Nor where, with no mount namespace, nothing bounds the sum of its folder's files (weak.folder_root: no memory
+    cgroup and a big /dev/shm): on the host's disk a run filled what the disk had, 16 MB a file (session 27)."""
     if os.geteuid() == 0 and not settings.allow_root_outside and weak_run_as() is None:
         return (f"the gateway is root and the weak sandbox's code cannot run as uid {identity.target().uid} "  # type: ignore[union-attr]
                 "(see the log); it would be root outside, which sandbox.allow_root_outside must allow")
@@ -218,7 +220,21 @@ def weak_problem() -> str | None:
                 f"({'no CAP_SYS_ADMIN' if os.geteuid() == 0 else 'no unprivileged user namespaces'}) and the kernel "
                 "has no Landlock (Linux 5.13+ with `landlock` in its lsm= list); enable one of them, or "
                 "bubblewrap with user namespaces")
+    if not weak_read_only_host() and weak.folder_root() is None:
+        shm = weak.memory_folder_root()
+        why = (f"{shm} is {_size(shm)}, more than 1/{weak.SMALL_SHARE} of the RAM, and runs get no memory cgroup to pay for "
+               "it" if shm else f"{weak.SHARED_MEMORY} is not a writable tmpfs")
+        return ("its folder would be on the host's disk, where nothing bounds the sum of its files (RLIMIT_FSIZE bounds "
+                "one file; fallocate fills gigabytes at no CPU): this gateway can make no mount namespace for a tmpfs of "
+                f"its own ({'no CAP_SYS_ADMIN' if os.geteuid() == 0 else 'no unprivileged user namespaces'}) and {why}; "
+                "give it a cgroup with the memory controller delegated, CAP_SYS_ADMIN, bubblewrap with user namespaces, "
+                f"or a smaller {weak.SHARED_MEMORY} (Docker's default: 64 MB)")
     return None
+
+
+def _size(path: str) -> str:
+    st = os.statvfs(path)
+    return f"{st.f_blocks * st.f_frsize >> 20} MB"
 
 
 @functools.cache

@@ -44,6 +44,9 @@ DEFAULT_RUN_AS = 65534
 # setresuid/setresgid (Python passes it through as -1), so a `run_as` of that number kept root.
 MAX_ID = 2**32 - 2
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+# A weak run's host name (session 27): without a UTS namespace `os.uname().nodename` was the host's (bubblewrap's
+# runs say `sandbox`); a namespace of its own with that name, where the run gets a mount namespace.
+CLONE_NEWUTS, HOST_NAME = 0x04000000, b"sandbox"
 PR_SET_DUMPABLE = 4
 MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 1, 4096, 16384, 1 << 18, 2
 # mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
@@ -334,6 +337,8 @@ class _Libc:
         self.umount2 = libc.umount2
         self.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         self.syscall = libc.syscall
+        self.sethostname = libc.sethostname
+        self.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self.prctl = libc.prctl
         self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
         self.read_only = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
@@ -407,15 +412,17 @@ def switch(prepared: tuple | None) -> None:
         # Its /proc files are root's in a gateway made not dumpable (tierwise.sandbox.weak.shield_gateway), the
         # maps below among them: this copy of the gateway's memory, about to be replaced by exec, is made dumpable.
         libc.check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")
-        libc.check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "a user namespace")
+        libc.check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS), "a user namespace")
         for name, line in ((b"setgroups", b"deny"), (b"uid_map", b"%d %d 1" % (user.uid, user.uid)),
                            (b"gid_map", b"%d %d 1" % (user.gid, user.gid))):
             _write_proc(name, line)
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
         prepared = None  # no switch below: the capabilities it has in that namespace go at exec (a uid not 0)
     elif staging is not None or folder is not None:
-        libc.check(libc.unshare(CLONE_NEWNS), "a mount namespace")
+        libc.check(libc.unshare(CLONE_NEWNS | (CLONE_NEWUTS if folder is not None else 0)), "a mount namespace")
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+    if folder is not None:
+        libc.check(libc.sethostname(HOST_NAME, len(HOST_NAME)), "the host name")
     if staging is not None:
         libc.check(libc.mount(b"tmpfs", staging.stage, b"tmpfs", 0, b"mode=0700,size=4k"), "the stage folder")
         for src, dst, is_folder in staging.sources:

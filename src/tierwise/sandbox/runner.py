@@ -131,9 +131,10 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
         # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
-        # On the host's disk (no mount namespace), the folder goes to a tmpfs charged to the run's memory cgroup where
-        # there is one (weak.memory_folder_root): the disk has no bound on the sum of the run's files.
-        root = None if read_only or not cgroup.per_run_memory() else await asyncio.to_thread(weak.memory_folder_root)
+        # With no mount namespace, the folder goes to the shared-memory tmpfs where its sum is bounded (weak.folder_root:
+        # the run's memory cgroup pays for it, or the tmpfs is small): the disk has no bound on the sum of the run's
+        # files, and a weak sandbox that has only the disk is refused (backend.weak_problem).
+        root = None if read_only else await asyncio.to_thread(weak.folder_root)
         if orphans.sweep_due():  # folders of gateway processes killed outright (tierwise.sandbox.orphans)
             await asyncio.to_thread(orphans.sweep)
         folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user, root)

@@ -75,6 +75,12 @@ DENIED = (
     # does not know it: SYSCALL_NUMBERS) and mincore answer it page by page; preadv2 with RWF_NOWAIT (refused
     # below) fails on a page not cached. Python never calls them. Timing a read stays (caches and load are shared).
     "cachestat", "mincore",
+    # Writing back the dirty pages of every filesystem (sync) or of one (syncfs on any descriptor: the interpreter's,
+    # bound from the host's disk) stalls the whole machine's I/O behind the other programs' dirty data, again and again
+    # in a loop: one sync of a run wrote back the 1 GB the host had dirtied (Dirty 1,085,444 -> 452 kB) in 0.8 s
+    # (session 27). Its own folder is a tmpfs, where fsync of its own files (which stays) is all it needs. Python
+    # calls them only for os.sync.
+    "sync", "syncfs",
     # Memory that RLIMIT_AS does not count: SysV shared memory lives in the IPC namespace, not in
     # the process (filled, detached, refilled: as much as the machine has); message queues hold up
     # to msgmni x msgmnb; a memfd holds RLIMIT_FSIZE per descriptor while unmapped. The
@@ -93,10 +99,25 @@ NODES = ("mknod", "mknodat")
 AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("ioprio_set", 1), ("sched_setaffinity", 0),
                   ("sched_setscheduler", 0), ("sched_setparam", 0), ("sched_setattr", 0), ("migrate_pages", 0),
                   ("move_pages", 0))
+# ... and read about one (session 27): /proc hidden, the weak sandbox's run still told every task of the host from a
+# free PID (ESRCH or not; 277 of 277 here, the gateway among them) and read its group, session, scheduling, CPUs and
+# priorities through them. Aimed at itself (0) they stay (getpgrp, os.sched_getaffinity(0)).
+READ_BY_PID = (("getpgid", 0), ("getsid", 0), ("sched_getscheduler", 0), ("sched_getparam", 0),
+               ("sched_getaffinity", 0), ("sched_getattr", 0), ("sched_rr_get_interval", 0), ("get_robust_list", 0),
+               ("getpriority", 1), ("ioprio_get", 1))
+# capget names its process in memory the filter cannot read (a header's pid): it answered for any PID. Refused
+# whole; Python never calls it.
+# Clocks: a CPU-time clock id names any process by its PID (((~pid) << 3) | 2): clock_gettime on the gateway's read
+# its CPU time to the nanosecond, live (a count of the work it does for others), and pid 1's. Refused for every id
+# past the fixed ones (CLOCK_TAI, 11): the run's own CPU clocks (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID,
+# time.process_time, time.thread_time) stay; `time.pthread_getcpuclockid`'s ids do not.
+LAST_FIXED_CLOCK = 11
+BY_CLOCK = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create")
 # setpriority and ioprio_set also aim at whole groups: PRIO_USER / IOPRIO_WHO_USER with `who` 0 is
 # every process of the caller's user (the gateway's own, when it is that user), PRIO_PGRP 0 its
-# process group. Only a process (PRIO_PROCESS 0, IOPRIO_WHO_PROCESS 1) may be aimed at.
-AIMED_AT_A_GROUP = (("setpriority", 0), ("ioprio_set", 1))
+# process group. Only a process (PRIO_PROCESS 0, IOPRIO_WHO_PROCESS 1) may be aimed at; the same for
+# reading them (getpriority, ioprio_get: a user's highest priority, whether a uid has a process).
+AIMED_AT_A_GROUP = (("setpriority", 0), ("ioprio_set", 1), ("getpriority", 0), ("ioprio_get", 1))
 # Signals that reach another process without naming it to kill(): an owner set on a descriptor
 # (F_SETOWN, F_SETOWN_EX, FIOSETOWN/SIOCSPGRP on a socket), with F_SETSIG choosing the signal, gets
 # SIGIO or that signal, SIGKILL included, whenever the descriptor is ready. The kernel checks only
@@ -158,6 +179,17 @@ XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
 # asking half round 6 refused (mincore, cachestat, RWF_NOWAIT); madvise MADV_COLD/MADV_PAGEOUT the same for the pages
 # of a file only it maps (a file of its own user: the kernel checks ownership). Python never asks for either.
 POSIX_FADV_DONTNEED, MADV_COLD, MADV_PAGEOUT = 4, 20, 21
+# Kernel same-page merging (session 27): pages marked mergeable (madvise MADV_MERGEABLE, or a whole process with
+# prctl PR_SET_MEMORY_MERGE) are merged with identical pages of other processes, and a write to a merged page takes a
+# copy-on-write fault ~10x slower than a plain write: timing it tells whether another process holds a page with the
+# guessed content (the memory-deduplication side channel). Both were accepted; where the host runs KSM
+# (/sys/kernel/mm/ksm/run 1) they would merge. Python never asks for either.
+MADV_MERGEABLE, PR_SET_MEMORY_MERGE = 12, 67
+# The parent-death signal (session 27): a weak run dies with its gateway process by PR_SET_PDEATHSIG (SIGKILL), set
+# between fork and exec (tierwise.sandbox.weak.dying_with), and no PID namespace takes it otherwise. The run cleared
+# it (prctl(PR_SET_PDEATHSIG, 0)) and outlived a gateway killed outright, reparented to PID 1, bounded by no wall
+# clock. Setting it is refused (reading it stays); bubblewrap's runs die with its PID namespace's init anyway.
+PR_SET_PDEATHSIG = 1
 
 
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
@@ -199,8 +231,10 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
     for name in ("fadvise64", "fadvise64_64"):  # (fd, offset, len, advice) where each is the native call
         _rule(f, eperm, name, sc.Arg(3, sc.EQ, POSIX_FADV_DONTNEED))
-    for advice in (MADV_COLD, MADV_PAGEOUT):
+    for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", sc.Arg(2, sc.EQ, advice))
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG):
+        _rule(f, eperm, "prctl", sc.Arg(0, sc.EQ, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
@@ -209,8 +243,11 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
             _rule(f, eperm, name)
     for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
-    for name, at in AIMED_AT_A_PID:
+    for name, at in (*AIMED_AT_A_PID, *READ_BY_PID):
         _rule(f, eperm, name, sc.Arg(at, sc.NE, 0))
+    _rule(f, eperm, "capget")
+    for name in BY_CLOCK:
+        _rule(f, eperm, name, sc.Arg(0, sc.GT, LAST_FIXED_CLOCK))
     _rule(f, eperm, "prlimit64", sc.Arg(1, sc.EQ, RLIMIT_CORE), sc.Arg(2, sc.NE, 0))  # a new limit (not a read)
     _rule(f, eperm, "setrlimit", sc.Arg(0, sc.EQ, RLIMIT_CORE))
     for name, process in AIMED_AT_A_GROUP:

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from tierwise.sandbox import bwrap, identity, landlock, orphans, seccomp_filter
+from tierwise.sandbox import bwrap, cgroup, identity, landlock, orphans, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
@@ -92,6 +92,26 @@ def memory_folder_root() -> str | None:
     if rc != 0 or buf.f_type != TMPFS_MAGIC or not os.access(SHARED_MEMORY, os.W_OK | os.X_OK):
         return None
     return SHARED_MEMORY
+
+
+SMALL_SHARE = 8  # a shared-memory tmpfs of at most 1/8 of the RAM bounds the runs' folders without a memory cgroup
+
+
+def folder_root() -> str | None:
+    """Where a weak run's folder goes when no mount namespace gives it a tmpfs of its own (Landlock alone): the
+    shared-memory tmpfs, either charged to the run's memory cgroup or, where runs get none, small enough that filling
+    it is bounded (Docker's /dev/shm: 64 MB; runs share it). None: nowhere bounds the sum of its files. The host's
+    disk does not (RLIMIT_FSIZE bounds a file): with no memory cgroup a run wrote 768 MB there in 48 files, and
+    `fallocate` goes at ~40 GB/s at no CPU (session 27): refused instead (backend.weak_problem)."""
+    root = memory_folder_root()
+    if root is None or cgroup.per_run_memory():
+        return root
+    try:
+        st = os.statvfs(root)
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError):
+        return None
+    return root if st.f_blocks * st.f_frsize <= ram // SMALL_SHARE else None
 
 
 def make_folder(files: dict[str, bytes], user: identity.User | None = None, root: str | None = None) -> str:
