@@ -202,6 +202,25 @@ class GatewayServer:
     def ledger(self) -> Any:
         return self.gateway.ledger
 
+    def on_loop(self, fn: Any) -> Any:
+        """`fn()` run on the gateway's loop (state that loop changes, read whole)."""
+
+        async def run() -> Any:
+            return fn()
+
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    @property
+    def guard(self) -> Any:
+        """The server's connection guard (server/limits.py): its connections, their phases, evictions."""
+        return self._server.config.http.guard
+
+    def checked_out(self) -> int:
+        """Upstream connections checked out of the gateway's pools now."""
+        return int(self.on_loop(lambda: sum(len(s.connector._acquired) for s in self.gateway._sessions.values()
+                                            if s.connector)))
+
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every request the gateway was handling has finished and its row is written.
 
