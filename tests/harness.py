@@ -174,7 +174,11 @@ class GatewayServer:
         self.cfg = cfg
         self.gateway = build_gateway(cfg)
         self.app = App(self.gateway)
-        self.port = free_port()
+        # Bound here, on port 0, and handed to uvicorn: a port picked by `free_port()` and bound later by uvicorn
+        # could be taken meanwhile by any other process of a busy machine (another worker's server or client).
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -183,7 +187,7 @@ class GatewayServer:
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._server.serve())
+        self.loop.run_until_complete(self._server.serve(sockets=[self._sock]))
 
     def start(self) -> GatewayServer:
         self._thread.start()
