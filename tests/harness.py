@@ -174,7 +174,11 @@ class GatewayServer:
         self.cfg = cfg
         self.gateway = build_gateway(cfg)
         self.app = App(self.gateway)
-        self.port = free_port()
+        # Bound here, on port 0, and handed to uvicorn: a port picked by `free_port()` and bound later by uvicorn
+        # could be taken meanwhile by any other process of a busy machine (another worker's server or client).
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -183,7 +187,7 @@ class GatewayServer:
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._server.serve())
+        self.loop.run_until_complete(self._server.serve(sockets=[self._sock]))
 
     def start(self) -> GatewayServer:
         self._thread.start()
@@ -201,6 +205,25 @@ class GatewayServer:
     @property
     def ledger(self) -> Any:
         return self.gateway.ledger
+
+    def on_loop(self, fn: Any) -> Any:
+        """`fn()` run on the gateway's loop (state that loop changes, read whole)."""
+
+        async def run() -> Any:
+            return fn()
+
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    @property
+    def guard(self) -> Any:
+        """The server's connection guard (server/limits.py): its connections, their phases, evictions."""
+        return self._server.config.http.guard
+
+    def checked_out(self) -> int:
+        """Upstream connections checked out of the gateway's pools now."""
+        return int(self.on_loop(lambda: sum(len(s.connector._acquired) for s in self.gateway._sessions.values()
+                                            if s.connector)))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every request the gateway was handling has finished and its row is written.

@@ -15,6 +15,7 @@ from tests.doubles.script import (
     CutStream,
     Delay,
     Fail,
+    Hold,
     LateEnd,
     Raw,
     Reply,
@@ -25,7 +26,7 @@ from tests.doubles.script import (
 )
 
 __all__ = [
-    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "LateEnd", "OpenAIDouble", "Raw", "RecordedRequest",
+    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "Hold", "LateEnd", "OpenAIDouble", "Raw", "RecordedRequest",
     "Reply",
     "SlowStream", "StreamError", "ToolCall", "Trickle", "embed",
 ]

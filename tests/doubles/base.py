@@ -343,6 +343,8 @@ class DoubleServer:
             await _trickle(resp, b"".join(chunks), plan.trickle)
             return resp
         for i, chunk in enumerate(chunks):
+            if plan.hold is not None and i == plan.hold.at_chunk:  # a thread's event: wait off the loop (bounded)
+                await asyncio.get_running_loop().run_in_executor(None, plan.hold.release.wait, 30)
             if plan.cut_after is not None and i >= plan.cut_after:
                 return await self._drop(request)
             if plan.error_after is not None and i >= plan.error_after.after_chunks:

@@ -152,8 +152,21 @@ class Trickle:
     then: Item | None = None
 
 
+@dataclass
+class Hold:
+    """Streaming only: send the events of `then` before event `at_chunk`, then wait (at most 30 s) until the test
+    sets `release` (once its client has read what came before), and go on: a fault at that event (`CutStream`,
+    `Corrupt`) then comes after bytes reached the client however the machine schedules its threads. A pause
+    (`SlowStream`) only makes that likely: on a busy machine the gateway read the fault with the events before
+    it, nothing had reached the client, and the route moved on."""
+
+    at_chunk: int
+    release: threading.Event
+    then: Item | None = None
+
+
 # A callable item computes the item from the recorded request (e.g. echo the prompt back).
-Item = Reply | Fail | Raw | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | str | Callable[[Any], Any]
+Item = Reply | Fail | Raw | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | Hold | str | Callable[[Any], Any]
 
 
 @dataclass
@@ -168,6 +181,7 @@ class Plan:
     corrupt: Corrupt | None = None
     trickle: float = 0.0
     end_delay: float = 0.0
+    hold: Hold | None = None
 
 
 def resolve(item: Any, default: Any, request: Any) -> Plan:
@@ -205,6 +219,8 @@ def resolve(item: Any, default: Any, request: Any) -> Plan:
             plan.corrupt = item
         elif isinstance(item, Trickle):
             plan.trickle = item.interval
+        elif isinstance(item, Hold):
+            plan.hold = item
         elif callable(item):
             item = item(request)
             continue

@@ -18,7 +18,7 @@ import httpx2 as httpx
 import pytest
 import yaml
 
-from tests.harness import free_port
+from tests.harness import free_port, wait_for
 
 TRICKLE_S = 0.25  # one byte this often: far slower than any real client
 
@@ -522,12 +522,15 @@ def test_a_crowd_of_new_connections_does_not_cut_off_a_body_being_sent(gateway, 
     try:
         upload.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                        b"content-length: %d\r\n\r\n" % len(body) + body[:20_000])
-        time.sleep(0.3)  # the first part of the body is in
+        # The first part of the body is in (a fixed 0.3 s was at times too short on a busy machine: the upload,
+        # its headers not read yet, was the oldest connection waiting for headers and rightly made room).
+        assert wait_for(lambda: _phases(g) == ["body"], timeout=30), _phases(g)
         for _ in range(cap + 2):  # no key, no request: headers that never end
             s = socket.create_connection(("127.0.0.1", g.port))
             s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
             crowd.append(s)
-        time.sleep(0.5)  # each connection past the cap has made room by then
+        # Each connection past the cap has made room.
+        assert wait_for(lambda: g.on_loop(lambda: g.guard.evicted) == 3, timeout=30), g.on_loop(lambda: g.guard.evicted)
         upload.sendall(body[20_000:])
         upload.settimeout(10)
         answer = b""
@@ -540,6 +543,11 @@ def test_a_crowd_of_new_connections_does_not_cut_off_a_body_being_sent(gateway, 
         upload.close()
         for s in crowd:
             s.close()
+
+
+def _phases(g) -> list[str]:
+    """The phases of the gateway's connections not running a request ("header", "body", ...), sorted."""
+    return sorted(g.on_loop(lambda: [phase for _, phase in g.guard.waiting.values()]))
 
 
 def _from(addr: str, port: int) -> socket.socket:
@@ -564,12 +572,12 @@ def test_a_client_holding_the_cap_in_slow_bodies_makes_room_from_its_own_connect
             s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                       b"content-length: 50000\r\n\r\n" + b"{" + b" " * 999)
             hog.append(s)
-        time.sleep(0.3)  # every body has begun
+        assert wait_for(lambda: _phases(g) == ["body"] * (cap - 1), timeout=30), _phases(g)  # every body has begun
         other = _from("127.0.0.3", g.port)
         other.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")  # its headers, not finished yet
-        time.sleep(0.3)
+        assert wait_for(lambda: len(_phases(g)) == cap, timeout=30), _phases(g)
         hog.append(_from("127.0.0.2", g.port))  # one more: the cap is passed
-        time.sleep(0.5)
+        assert wait_for(lambda: g.on_loop(lambda: g.guard.evicted) == 1, timeout=30)  # (fixed sleeps before)
         other.sendall(b"\r\n")
         other.settimeout(10)
         answer = b""

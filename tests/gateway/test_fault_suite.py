@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.doubles import Corrupt, CutStream, Delay, Fail, Reply, SlowStream, Trickle
+from tests.doubles import Corrupt, CutStream, Delay, Fail, Hold, Reply, SlowStream, Trickle
 from tests.gateway.conftest import ant, oai
 from tests.harness import GatewayServer, free_port, two_tier_config
 
@@ -52,14 +53,16 @@ FAULTS = [
 ]
 # Faults that only exist once a stream has started: the client already has bytes, so the
 # answer cannot silently move to another model; it must end with one clean error event.
-MID_STREAM_FAULTS = [
-    # Paced, so the good events reach the gateway (and the client) before the bad one.
-    Fault("truncated-sse", SlowStream(0.05, then=CutStream(4, then=Reply(text=LONG_TEXT))), "error"),
-    Fault("malformed-json-mid-stream",
-          SlowStream(0.05, then=Corrupt("json", at_chunk=3, then=Reply(text=LONG_TEXT))), "error"),
-    Fault("invalid-utf8-mid-stream",
-          SlowStream(0.05, then=Corrupt("utf8", at_chunk=3, then=Reply(text=LONG_TEXT))), "error"),
-]
+# Each is held back until the client has read the stream's first event (`Hold`): paced 50 ms apart
+# instead, the good events and the bad one reached a busy machine's gateway in one read, nothing had
+# gone to the client yet, and the route rightly moved on to the frontier (the test saw an answer).
+MID_STREAM_FAULTS: dict[str, Callable[[threading.Event], Any]] = {
+    "truncated-sse": lambda release: Hold(4, release, CutStream(4, then=Reply(text=LONG_TEXT))),
+    "malformed-json-mid-stream": lambda release: Hold(3, release, Corrupt("json", at_chunk=3,
+                                                                          then=Reply(text=LONG_TEXT))),
+    "invalid-utf8-mid-stream": lambda release: Hold(3, release, Corrupt("utf8", at_chunk=3,
+                                                                        then=Reply(text=LONG_TEXT))),
+}
 
 
 @contextlib.contextmanager
@@ -88,12 +91,12 @@ def blackhole() -> Iterator[int]:
 def faulty(gateway, openai_up, anthropic_up) -> Iterator[Callable[[Fault], GatewayServer]]:
     with blackhole() as dead_port:
 
-        def make(fault: Fault) -> GatewayServer:
+        def make(fault: Fault, timeouts: dict[str, float] | None = None) -> GatewayServer:
             cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
                 "main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 1},
             })
             cfg["breaker"] = {"failures": 100, "cooldown": 0.1}
-            cfg["providers"]["localsrv"]["timeouts"] = {"connect": 0.5, "read": 1, "total": 2}
+            cfg["providers"]["localsrv"]["timeouts"] = timeouts or {"connect": 0.5, "read": 1, "total": 2}
             if fault.item == "refused":
                 cfg["providers"]["localsrv"]["base_url"] = f"http://127.0.0.1:{free_port()}/v1"
             elif fault.item == "blackhole":
@@ -146,8 +149,18 @@ def complete_record(g: GatewayServer, rid: str, status: int | None = None) -> An
     return rec
 
 
-def ask(g: GatewayServer, api: str, stream: bool) -> tuple[str, str | None, Any]:
-    """(request id, answer text or None, the error the SDK raised or None)."""
+def _told(events: Any, on_first: Callable[[], None] | None) -> Iterator[Any]:
+    """The stream's events, calling `on_first` once the first has reached the client."""
+    for i, ev in enumerate(events):
+        if i == 0 and on_first is not None:
+            on_first()
+        yield ev
+
+
+def ask(g: GatewayServer, api: str, stream: bool,
+        on_first: Callable[[], None] | None = None) -> tuple[str, str | None, Any]:
+    """(request id, answer text or None, the error the SDK raised or None); `on_first`: called when a stream's
+    first event has reached the client."""
     msgs = [{"role": "user", "content": "q"}]
     if api == "openai":
         with oai(g, timeout=30) as client:
@@ -156,7 +169,8 @@ def ask(g: GatewayServer, api: str, stream: bool) -> tuple[str, str | None, Any]
             try:
                 if not stream:
                     return rid, raw.parse().choices[0].message.content, None
-                return rid, "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices), None
+                return rid, "".join(c.choices[0].delta.content or "" for c in _told(raw.parse(), on_first)
+                                    if c.choices), None
             except openai.APIError as e:
                 return rid, None, e
     with ant(g, timeout=30) as client:
@@ -165,7 +179,7 @@ def ask(g: GatewayServer, api: str, stream: bool) -> tuple[str, str | None, Any]
         try:
             if not stream:
                 return rid, "".join(b.text for b in araw.parse().content if b.type == "text"), None
-            text = "".join(ev.delta.text for ev in araw.parse()
+            text = "".join(ev.delta.text for ev in _told(araw.parse(), on_first)
                            if ev.type == "content_block_delta" and ev.delta.type == "text_delta")
             return rid, text, None
         except anthropic.APIError as e:
@@ -183,10 +197,11 @@ def assert_well_formed_error(api: str, err: Any) -> None:
     assert "Traceback" not in str(body)
 
 
-def run_fault(faulty, openai_up, anthropic_up, fault: Fault, api: str, stream: bool) -> None:
-    g = faulty(fault)
+def run_fault(faulty, openai_up, anthropic_up, fault: Fault, api: str, stream: bool,
+              on_first: Callable[[], None] | None = None, timeouts: dict[str, float] | None = None) -> None:
+    g = faulty(fault, timeouts)
     baseline = gateway_state(g)[0]
-    rid, text, err = ask(g, api, stream)
+    rid, text, err = ask(g, api, stream, on_first)
     if fault.outcome == "error":
         assert text is None
         assert_well_formed_error(api, err)
@@ -208,9 +223,13 @@ def test_fault_before_the_answer_starts(faulty, openai_up, anthropic_up, fault, 
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
-@pytest.mark.parametrize("fault", MID_STREAM_FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("fault", list(MID_STREAM_FAULTS))
 def test_fault_mid_stream(faulty, openai_up, anthropic_up, fault, api):
-    run_fault(faulty, openai_up, anthropic_up, fault, api, True)
+    release = threading.Event()
+    # No timeout of a second here: while the double holds the fault, a stalled gateway (2 s of a busy machine's
+    # scheduling) would time `local` out before its first event went out, and the route would move on.
+    run_fault(faulty, openai_up, anthropic_up, Fault(fault, MID_STREAM_FAULTS[fault](release), "error"), api, True,
+              on_first=release.set, timeouts={"connect": 5, "read": 60, "total": 120})
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])

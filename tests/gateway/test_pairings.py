@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from tests.doubles import LateEnd, Reply, ToolCall
 from tests.gateway.conftest import ant, oai
+from tests.harness import wait_for
 
 WEATHER_OAI = {
     "type": "function",
@@ -206,12 +206,14 @@ def test_n_choices_from_anthropic_upstream(gateway, anthropic_up):
 def test_streams_give_their_upstream_connection_back_to_the_pool(setup, client):
     """The upstream ends the chunked body 50 ms after the stream's last event; the gateway must
     still read that end (after answering the client), so the next request reuses the connection:
-    a new TLS handshake per streamed request would cost a remote API's user far more."""
+    a new TLS handshake per streamed request would cost a remote API's user far more. (The next
+    request waits until the gateway holds no upstream connection: a fixed 0.3 s was at times too
+    short on a busy machine, and the next request opened a second connection.)"""
     g, up = setup
     up.default = LateEnd(0.05, Reply(text="streamed answer"))
     for i in range(3):
-        if i:
-            time.sleep(0.3)  # the body's late end has come: the connection is back in the pool
+        if i:  # the body's late end has come: the connection is back in the pool (or closed: then two peers)
+            assert wait_for(lambda: g.checked_out() == 0, timeout=30), "the stream's connection was never let go"
         if client == "openai":
             text = "".join(c.choices[0].delta.content or "" for c in oai(g).chat.completions.create(
                 model="main", messages=[{"role": "user", "content": "hi"}], stream=True) if c.choices)

@@ -112,7 +112,12 @@ def test_all_down_is_503_in_client_schema(gateway, openai_up, anthropic_up):
 
 
 def test_breaker_opens_and_recovers(gateway, openai_up, anthropic_up):
-    g = gateway(chain_config(openai_up, anthropic_up))  # breaker: 3 failures, 0.3 s cooldown
+    """With a 0.3 s cooldown the fourth request had to come within 0.3 s of the third failure to find the breaker
+    open: on a busy machine it came later, the breaker was half-open and the frontier was called a fourth time.
+    The cooldown is long now, and its end is the breaker's clock moved past it, not a sleep."""
+    cfg = chain_config(openai_up, anthropic_up)
+    cfg["breaker"] = {"failures": 3, "cooldown": 600}
+    g = gateway(cfg)
     anthropic_up.default = Fail(503)
     openai_up.default = Reply(text="local")
     c = oai(g)
@@ -127,7 +132,9 @@ def test_breaker_opens_and_recovers(gateway, openai_up, anthropic_up):
     rec = g.ledger.get(raw.headers["x-tierwise-request-id"])
     assert any(s.get("reason") == "circuit open" for s in rec.steps)
     # After the cooldown one probe goes through; it succeeds and closes the breaker.
-    time.sleep(0.35)
+    breaker = g.gateway.deployments["frontier"].breaker
+    assert breaker.state == "open"
+    breaker.opened_at -= breaker.cooldown  # the cooldown is over
     anthropic_up.default = Reply(text="frontier is back")
     r = c.chat.completions.create(model="main", messages=[{"role": "user", "content": "q"}])
     assert r.choices[0].message.content == "frontier is back"

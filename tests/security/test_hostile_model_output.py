@@ -5,13 +5,14 @@ SDKs read what the gateway makes of it."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import openai
 import pydantic
 import pytest
 
-from tests.doubles import Raw, Reply, SlowStream, ToolCall
+from tests.doubles import Hold, Raw, Reply, ToolCall
 from tests.gateway.conftest import ant, oai
 
 
@@ -140,13 +141,16 @@ def test_strict_arguments_gone_wrong_mid_answer_end_the_stream_with_an_api_error
     so the stream ends with the API's error event (`APIError`), not a piece the SDK's parser rejects; and a model
     that cannot honour strict tools is not an outage: its breaker stays closed for other requests."""
     g = _strict_route(two_tier, openai_up, anthropic_up, None)
-    bad = SlowStream(0.05, Reply(text="I will edit it", tool_calls=[ToolCall("Edit", [1, 2])]))  # type: ignore[arg-type]
+    bad = Reply(text="I will edit it", tool_calls=[ToolCall("Edit", [1, 2])])  # type: ignore[arg-type]
     for _ in range(4):  # more than `breaker.failures`
-        openai_up.script(bad)
+        # The call waits until the client has read the text (its 5 events before it paced 50 ms apart instead, a
+        # busy machine's gateway read text and call at once, and the route rightly moved on).
+        read = threading.Event()
+        openai_up.script(Hold(5, read, bad))
         with pytest.raises(openai.APIError) as e:
             with oai(g).chat.completions.stream(**STRICT_KW) as s:
                 for _ in s:
-                    pass
+                    read.set()
         assert "strict tool 'Edit'" in str(e.value), e.value
     openai_up.script(Reply(text="fine"))
     assert oai(g).chat.completions.create(model="local", messages=[{"role": "user", "content": "hi"}]

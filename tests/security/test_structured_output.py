@@ -7,6 +7,7 @@ clients, and the caller must get a parsed object (the frontier's), never an SDK 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import anthropic
@@ -14,7 +15,7 @@ import openai
 import pydantic
 import pytest
 
-from tests.doubles import Raw, Reply, SlowStream, ToolCall
+from tests.doubles import Hold, Raw, Reply, SlowStream, ToolCall
 from tests.gateway.conftest import ant, oai
 
 
@@ -133,12 +134,16 @@ def test_a_stream_that_goes_wrong_after_the_client_read_part_ends_with_an_api_er
     error event (`APIError`), never with the finish chunk at which the SDK validates (`ValidationError`). The
     double sends the finish chunk in a write of its own, before the usage chunk and [DONE]: it is held until the
     whole text has passed."""
-    g = _route(two_tier, openai_up, anthropic_up, *[SlowStream(0.05, Reply(text=WRONG[case]))] * 4)
+    g = _route(two_tier, openai_up, anthropic_up)
     for _ in range(4):  # more than `breaker.failures`: a model that cannot honour the format is no outage
+        # The rest of the answer waits until the client has read its opening (paced 50 ms apart instead, a busy
+        # machine's gateway read it all at once, judged it before anything went out and answered 502).
+        read = threading.Event()
+        openai_up.script(Hold(2, read, Reply(text=WRONG[case])))
         with pytest.raises(openai.APIError) as e:
             with oai(g).chat.completions.stream(**KW, response_format=Weather) as s:
                 for _ in s:
-                    pass
+                    read.set()
         assert not isinstance(e.value, openai.APIStatusError)
         assert "structured output" in str(e.value), e.value
     openai_up.script(Reply(text="fine"))
@@ -293,10 +298,11 @@ def test_a_strict_tool_call_off_its_schema_never_reaches_the_sdks_finish(two_tie
     chunk and [DONE]), at which the SDK validates the call, went out before the call was judged: pydantic's
     `ValidationError` in the caller's code. Now held until judged: the API's error event."""
     g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local", "frontier"], "retries": 0}})
-    openai_up.script(SlowStream(0.05, Reply(tool_calls=[ToolCall("Edit", {"path": 5})])))
+    read = threading.Event()  # the rest after the call's first piece of arguments has reached the client
+    openai_up.script(Hold(3, read, Reply(tool_calls=[ToolCall("Edit", {"path": 5})])))
     with pytest.raises(openai.APIError) as e:
         with oai(g).chat.completions.stream(**STRICT_KW) as s:
             for _ in s:
-                pass
+                read.set()
     assert not isinstance(e.value, openai.APIStatusError)
     assert "strict tool 'Edit'" in str(e.value), e.value

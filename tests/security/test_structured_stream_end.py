@@ -5,6 +5,7 @@ Real HTTP on loopback, the official SDKs as clients; `local` is the OpenAI-forma
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import openai
 import pydantic
 import pytest
 
-from tests.doubles import OpenAIDouble, Raw, Reply, SlowStream
+from tests.doubles import Hold, OpenAIDouble, Raw, Reply
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
 
@@ -42,14 +43,18 @@ def _ledger_says_invalid(g: Any) -> None:
 
 
 # ------------------------------------------------------- (1) broken at the end, after the client read part of it
+# The answer's rest waits until the client has read its opening (`Hold`): paced 50 ms apart instead, a busy
+# machine's gateway could read it whole, judge it before anything went out, and answer with an HTTP error.
 
 def test_openai_chat_stream_ends_with_an_api_error_and_the_ledger_records_it(two_tier, openai_up):
-    g = _only_local(two_tier, openai_up, SlowStream(0.05, Reply(text=OFF)))
+    read = threading.Event()
+    g = _only_local(two_tier, openai_up, Hold(2, read, Reply(text=OFF)))
     seen: list[str] = []
     with pytest.raises(openai.APIError) as e:
         with oai(g).chat.completions.stream(model="main", messages=[{"role": "user", "content": "hi"}],
                                             response_format=Weather) as s:
             for ev in s:
+                read.set()
                 if ev.type == "content.delta":
                     seen.append(ev.delta)
     assert seen, "part of the answer reached the client before it broke"
@@ -60,10 +65,13 @@ def test_openai_chat_stream_ends_with_an_api_error_and_the_ledger_records_it(two
 def test_a_responses_stream_ends_with_its_error_event_never_a_completed_response(two_tier, openai_up):
     """The Responses API's stream ends with `error` and `response.failed` (as OpenAI's own does; the SDK yields them
     rather than raising), never with `response.completed` holding text that `text_format`'s model refuses."""
-    g = _only_local(two_tier, openai_up, SlowStream(0.05, Reply(text=OFF)))
+    read = threading.Event()
+    g = _only_local(two_tier, openai_up, Hold(2, read, Reply(text=OFF)))
     seen: list[Any] = []
     with oai(g).responses.stream(model="main", input="hi", text_format=Weather) as s:
-        seen.extend(s)
+        for ev in s:
+            read.set()
+            seen.append(ev)
         with pytest.raises(RuntimeError, match="response.completed"):
             s.get_final_response()
     kinds = [ev.type for ev in seen]
@@ -73,12 +81,14 @@ def test_a_responses_stream_ends_with_its_error_event_never_a_completed_response
 
 
 def test_an_anthropic_stream_ends_with_an_error_event_never_a_message_stop(two_tier, openai_up):
-    g = _only_local(two_tier, openai_up, SlowStream(0.05, Reply(text=OFF)))
+    read = threading.Event()
+    g = _only_local(two_tier, openai_up, Hold(2, read, Reply(text=OFF)))
     seen: list[str] = []
     with pytest.raises(anthropic.APIStatusError) as e:
         with ant(g).messages.stream(model="main", max_tokens=200, output_format=Weather,
                                     messages=[{"role": "user", "content": "hi"}]) as s:
             for ev in s:
+                read.set()
                 seen.append(ev.type)
     assert "content_block_delta" in seen or "text" in seen, seen
     assert "message_stop" not in seen

@@ -1,0 +1,29 @@
+"""The harness's gateway serves on a port it holds from the moment it picks it (tests/harness.py)."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx2 as httpx
+
+from tests import harness
+from tests.harness import GatewayServer, make_config
+
+
+def test_a_gateway_port_taken_between_pick_and_bind_cannot_stop_the_gateway(tmp_path, monkeypatch):
+    """`free_port()` closes the port it picked and uvicorn bound it later: on a busy machine any other process
+    could take it in between, and the gateway did not start ("gateway did not start", or another server
+    answered its requests). Here the pick is made to fall on a port another socket holds."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        monkeypatch.setattr(harness, "free_port", lambda: int(taken.getsockname()[1]))
+        g = GatewayServer(make_config({"routes": {}}, tmp_path)).start()
+        try:
+            assert g.port != taken.getsockname()[1]
+            assert httpx.get(g.url + "/health", timeout=30).status_code == 200
+        finally:
+            g.stop()
+    finally:
+        taken.close()
