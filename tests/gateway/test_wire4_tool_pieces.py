@@ -72,3 +72,50 @@ def test_ordinary_numbers_and_nesting_are_untouched(two_tier, openai_up):
     pieces = ['{"n": 12', "345.5e3", ', "a": [[', '{"b": [1, 2]}]], "t": tr', "ue}"]
     (got,) = _inputs(_local(two_tier), _stream(pieces), openai_up)
     assert got == {"n": 12345.5e3, "a": [[{"b": [1, 2]}]], "t": True}
+
+
+def _small_events(gateway, openai_up, anthropic_up):
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
+    cfg["providers"]["localsrv"]["max_stream_event_bytes"] = 4096
+    return gateway(cfg)
+
+
+def test_pieces_held_behind_an_unfinished_call_are_bounded(gateway, openai_up, anthropic_up):
+    """Call 0's arguments never end; call 1's pieces wait behind it. Past the provider's
+    `max_stream_event_bytes` of waiting pieces the stream ends in an upstream error (they were kept to the
+    answer's end, up to the whole stream's 64 MB)."""
+    g = _small_events(gateway, openai_up, anthropic_up)
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(_tc(0, "call_a", "f", '{"path": ')),
+                      _chunk(_tc(1, "call_b", "f", '{"x": "')),
+                      *(_chunk(_tc(1, None, None, "y" * 100)) for _ in range(50)),
+                      _chunk(_tc(1, None, None, '"}')), _chunk(_tc(0, None, None, '"a.py"}')),
+                      _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    with pytest.raises(anthropic.APIError) as e:
+        _inputs(g, stream, openai_up)
+    assert "tool calls behind an unfinished one" in str(e.value)
+
+
+def test_a_few_pieces_held_behind_an_unfinished_call_still_arrive(gateway, openai_up, anthropic_up):
+    g = _small_events(gateway, openai_up, anthropic_up)
+    stream = "".join([_chunk({"role": "assistant"}), _chunk(_tc(0, "call_a", "f", '{"path": ')),
+                      _chunk(_tc(1, "call_b", "f", '{"x": "')),
+                      *(_chunk(_tc(1, None, None, "y" * 100)) for _ in range(10)),
+                      _chunk(_tc(1, None, None, '"}')), _chunk(_tc(0, None, None, '"a.py"}')),
+                      _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    assert _inputs(g, stream, openai_up) == [{"path": "a.py"}, {"x": "y" * 1000}]
+
+
+def test_an_answer_of_endless_tool_calls_is_an_upstream_error(two_tier, openai_up):
+    """Each new call costs a few hundred bytes of the decoder's state from ~40 bytes of the upstream's: an
+    answer's calls are bounded (MAX_CALLS)."""
+    from tierwise.wire.openai_chat.stream import MAX_CALLS
+
+    calls = [{"index": i, "id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+             for i in range(MAX_CALLS + 1)]
+    stream = "".join([_chunk({"role": "assistant"}),
+                      *(_chunk({"tool_calls": calls[i:i + 200]}) for i in range(0, len(calls), 200)),
+                      _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    with pytest.raises(anthropic.APIError) as e:
+        _inputs(_local(two_tier), stream, openai_up)
+    assert f"more than {MAX_CALLS} tool calls" in str(e.value)
