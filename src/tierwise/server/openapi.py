@@ -240,9 +240,9 @@ def _nullable_optionals(schema: dict[str, Any]) -> dict[str, Any]:
 
 FEEDBACK_REQUEST: dict[str, Any] = {
     "type": "object",
-    "required": ["request_id"],
+    "required": ["request_id", "rating"],
     "additionalProperties": False,
-    "description": "`rating`, or `thumbs` in its place",
+    "description": "`thumbs` (up/down) may stand in place of `rating`",
     "properties": {
         "request_id": {"type": "string", "pattern": r"^[A-Za-z0-9_\-.:]{1,128}$",
                        "description": "the x-tierwise-request-id of an answer"},
@@ -254,7 +254,9 @@ FEEDBACK_REQUEST: dict[str, Any] = {
 
 CACHE_INVALIDATE_REQUEST = {**_obj([], route={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, _NULL]},
                                    tenant={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, _NULL]}),
-                            "additionalProperties": False}
+                            "additionalProperties": False,
+                            "description": "a gateway key drops only its own tenant's entries (`tenant`, if given, "
+                                           "must be its own); an admin key any"}
 
 APPROVAL_DECISION = _obj(["id", "decision"], id=_STR, decision={"enum": ["approve", "reject"]}, reason=_NSTR)
 
