@@ -594,3 +594,50 @@ def test_a_client_holding_the_cap_in_slow_bodies_makes_room_from_its_own_connect
             s.close()
         if other is not None:
             other.close()
+
+
+def test_a_client_spread_over_many_addresses_of_one_network_makes_room_from_them(gateway, openai_up):
+    """wire4: fairness was per address (IPv6 /64), so one attacker holding many addresses of one network (a /48
+    is 65,536 /64s; a rented IPv4 /24) was as many clients holding one connection each, and at equal counts
+    another client's connection still sending its headers went first (408). Now the network holding the most
+    connections makes room: here 127.0.1.0/24, one slow body per address."""
+    cap = 8
+    g = gateway({"server": {"default_route": "local", "limits": {"max_connections": cap}}, "ledger": {"enabled": False},
+                 "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
+                 "models": {"local": {"provider": "loc", "model": "m"}}})
+    hog: list[socket.socket] = []
+    other = None
+    try:
+        for i in range(cap - 1):
+            s = _from(f"127.0.1.{i + 1}", g.port)
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                      b"content-length: 50000\r\n\r\n" + b"{" + b" " * 999)
+            hog.append(s)
+        time.sleep(0.3)
+        other = _from("127.0.2.1", g.port)
+        other.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        time.sleep(0.3)
+        hog.append(_from("127.0.1.100", g.port))  # one more from the same network: the cap is passed
+        time.sleep(0.5)
+        other.sendall(b"\r\n")
+        other.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = other.recv(65536)
+            assert piece, f"the other client's connection was closed: {answer[:200]!r}"
+            answer += piece
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    finally:
+        for s in hog:
+            s.close()
+        if other is not None:
+            other.close()
+
+
+def test_networks_of_peer_groups():
+    from tierwise.server.limits import peer_group, site_group
+
+    assert site_group(peer_group(("2001:db8:1:2:3::4", 1))) == site_group(peer_group(("2001:db8:1:ffff::9", 1)))
+    assert site_group(peer_group(("2001:db8:1:2::4", 1))) != site_group(peer_group(("2001:db8:2:2::4", 1)))
+    assert site_group(peer_group(("::ffff:198.51.100.7", 1))) == site_group("198.51.100.200") == "198.51.100"
+    assert site_group("") == ""

@@ -34,7 +34,7 @@ def _unavailable(e: Exception) -> TierwiseError:
 def _cache(app: Any) -> Any:
     cache = app.gw.cache
     if cache is None:
-        raise InvalidRequest("this gateway's config has no answer cache (cache.enabled is false)")
+        raise InvalidRequest("this gateway's config has no answer cache (cache.enabled is false)", status=404)
     return cache
 
 

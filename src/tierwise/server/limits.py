@@ -6,8 +6,8 @@
   answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
   without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
   process's open-file limit). At the cap, a connection that is not running a request is closed
-  to make room: one of the client (peer address; an IPv6 /64) holding the most connections, and of
-  its connections the oldest sending headers or idle between requests, else its oldest sending a
+  to make room: one of the client (peer address; an IPv6 /64) holding the most connections within the
+  network (IPv4 /24, IPv6 /48) holding the most, and of its connections the oldest sending headers or idle between requests, else its oldest sending a
   body. So a crowd of slow, idle or new connections can neither lock out a client that sends its
   request nor cut off a body being uploaded, and a client holding all but one slot in slow bodies
   makes room from its own connections, not from other clients' still sending their headers.
@@ -198,6 +198,10 @@ class ConnectionGuard:
         self.count = 0
         # Open connections per client (peer group, see `peer_group`): at most one entry per open connection.
         self.peers: dict[str, int] = {}
+        # And per network around it (`site_group`): one attacker holding many addresses of one /48 (65,536 /64s)
+        # or /24 was as many clients, and at equal counts another client's connection sending its headers went
+        # first (wire4).
+        self.sites: dict[str, int] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self.closed_slow = 0  # for tests and logs
         self.evicted = 0
@@ -218,6 +222,8 @@ class ConnectionGuard:
         self.count += 1
         peers = self.peers
         peers[conn.peer] = peers.get(conn.peer, 0) + 1
+        sites = self.sites
+        sites[conn.site] = sites.get(conn.site, 0) + 1
         if self._sweep is None:
             self._sweep = loop.call_later(SWEEP_S, self.sweep, loop)
         if self.count > self.max_connections:
@@ -231,16 +237,16 @@ class ConnectionGuard:
         return True
 
     def _victim(self) -> GuardedHttpToolsProtocol:
-        """The waiting connection to close at the cap: of the client holding the most open connections, its
-        oldest not sending a body, else its oldest sending one. (By age alone, a client holding all but one
+        """The waiting connection to close at the cap: of the network holding the most open connections, the
+        client there holding the most, its oldest not sending a body, else its oldest sending one. (By age alone, a client holding all but one
         slot in slow bodies closed every other client's connection still sending its headers, one per
         connection it opened: its own bodies, being sent, went last.) One pass over the waiting connections,
         only at the cap."""
-        peers, spare = self.peers, self.spare
+        peers, sites, spare = self.peers, self.sites, self.spare
         best: GuardedHttpToolsProtocol | None = None
-        top = (-1, False)
+        top = (-1, -1, False)
         for c in self.waiting:  # oldest first: a tie keeps the older
-            k = (peers.get(c.peer, 0), c in spare)
+            k = (sites.get(c.site, 0), peers.get(c.peer, 0), c in spare)
             if k > top:
                 best, top = c, k
         assert best is not None
@@ -254,6 +260,12 @@ class ConnectionGuard:
             peers[conn.peer] = n
         else:
             peers.pop(conn.peer, None)
+        sites = self.sites
+        n = sites.get(conn.site, 0) - 1
+        if n > 0:
+            sites[conn.site] = n
+        else:
+            sites.pop(conn.site, None)
         self.waiting.pop(conn, None)
         self.spare.pop(conn, None)
         self.stalled.pop(conn, None)
@@ -389,10 +401,12 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         operator to install a WebSocket library: log noise any client could make, and wrong advice."""
 
     peer = ""  # the client's group at the cap (`peer_group`)
+    site = ""  # and its network's (`site_group`)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.peer = peer_group(self.client)
+        self.site = site_group(self.peer)
         self.flow = PipelineFlow(self.flow._transport, self.pipeline)  # (before any request's cycle holds it)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
@@ -503,6 +517,19 @@ def peer_group(client: tuple[str, int] | None) -> str:
     if addr.ipv4_mapped is not None:  # an IPv4 client of a dual-stack socket: its own address, not all IPv4's /64
         return str(addr.ipv4_mapped)
     return str(ipaddress.IPv6Network((addr, 64), strict=False).network_address)
+
+
+def site_group(peer: str) -> str:
+    """The network around a peer group, for the cap's fairness: an IPv4 /24, an IPv6 /48 (what one customer or
+    site is usually given). At the cap the network holding the most connections makes room first, from the
+    client in it holding the most: one host spread over a /48's /64s is one network, and a site's other
+    users lose a connection only when the site, together, holds the most."""
+    if ":" not in peer:
+        return peer.rpartition(".")[0] if peer.count(".") == 3 else peer
+    try:
+        return str(ipaddress.IPv6Network((ipaddress.IPv6Address(peer), 48), strict=False).network_address)
+    except ValueError:
+        return peer
 
 
 def refusal(phase: str, url: bytes) -> bytes:

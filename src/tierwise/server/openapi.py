@@ -238,6 +238,37 @@ def _nullable_optionals(schema: dict[str, Any]) -> dict[str, Any]:
     props = {k: (v if k in req else {"anyOf": [v, _NULL]}) for k, v in schema["properties"].items()}
     return {**schema, "properties": props}
 
+FEEDBACK_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["request_id", "rating"],
+    "additionalProperties": False,
+    "description": "`thumbs` (up/down) may stand in place of `rating`",
+    "properties": {
+        "request_id": {"type": "string", "pattern": r"^[A-Za-z0-9_\-.:]{1,128}$",
+                       "description": "the x-tierwise-request-id of an answer"},
+        "rating": {"enum": ["good", "acceptable", "poor", "up", "down", "thumbs_up", "thumbs_down"]},
+        "thumbs": {"anyOf": [{"enum": ["up", "down"]}, _BOOL]},
+        "reason": {"type": ["string", "null"], "maxLength": 2000},
+    },
+}
+
+CACHE_INVALIDATE_REQUEST = {**_obj([], route={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, _NULL]},
+                                   tenant={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, _NULL]}),
+                            "additionalProperties": False,
+                            "description": "a gateway key drops only its own tenant's entries (`tenant`, if given, "
+                                           "must be its own); an admin key any"}
+
+APPROVAL_DECISION = _obj(["id", "decision"], id=_STR, decision={"enum": ["approve", "reject"]}, reason=_NSTR)
+
+# Routes the document leaves out, and why (tests/fuzz/test_fuzz.py holds every other route to being in it).
+UNDOCUMENTED = {
+    "/chat/completions": "alias of /v1/chat/completions", "/responses": "alias of /v1/responses",
+    "/responses/input_tokens": "alias of /v1/responses/input_tokens", "/models": "alias of /v1/models",
+    "/": "alias of /health", "/openapi.json": "this document",
+    "/metrics": "Prometheus text, not JSON", "/dashboard": "an HTML page (observability.dashboard)",
+}
+UNDOCUMENTED_PREFIXES = ("/dashboard/",)  # the dashboard page's own calls and files
+
 
 def _with_model(schema: dict[str, Any], model: dict[str, Any] | None) -> dict[str, Any]:
     if model is None:
@@ -321,6 +352,20 @@ def document(*, auth_required: bool = True, chat_model: dict[str, Any] | None = 
         "/v1/embeddings": _post("OpenAI embeddings (proxied)",
                                 _with_model(_nullable_optionals(EMBEDDINGS_REQUEST), embedding_model),
                                 OPENAI_ERROR, stream=False),
+        "/v1/responses/input_tokens": _post(
+            "OpenAI Responses input-token count (tierwise's estimate); every field optional",
+            {**_with_model(_nullable_optionals(RESPONSES_REQUEST), chat_model), "required": []},
+            OPENAI_ERROR, stream=False),
+        "/v1/tierwise/feedback": _post("rate an answer (learning loop)", FEEDBACK_REQUEST, OPENAI_ERROR,
+                                       stream=False),
+        "/v1/tierwise/budgets": _get("spend and limits (a key: its own; an admin key: all)", OPENAI_ERROR),
+        "/v1/tierwise/blackboard": _get("distributed mode's shared state (admin and viewer keys)", OPENAI_ERROR),
+        "/v1/tierwise/cache": _get("answer cache statistics", OPENAI_ERROR),
+        "/v1/tierwise/cache/invalidate": _post("drop cached answers (a key: its own tenant's)",
+                                               CACHE_INVALIDATE_REQUEST, OPENAI_ERROR, stream=False),
+        "/v1/tierwise/approvals": {**_get("approval gates' pending requests (admin keys)", OPENAI_ERROR),
+                                   **_post("approve or reject one (admin keys)", APPROVAL_DECISION, OPENAI_ERROR,
+                                           stream=False)},
         "/v1/models": _get("routes and models clients may name", OPENAI_ERROR),
         "/v1/models/{model}": _get("one of them (404 for a name this key cannot use)", OPENAI_ERROR),
         "/health": _get("liveness; each deployment's circuit-breaker state for key holders", None),

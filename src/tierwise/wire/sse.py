@@ -101,8 +101,12 @@ def parse_block(block: bytes, raw: bytes) -> SSEMessage | None:
         raise EventTooManyLines(f"a stream event of more than {MAX_EVENT_LINES} lines")
     event: str | None = None
     data_lines: list[bytes] = []
+    other = False  # a comment, `id:`, `retry:` or an unknown field
     for line in block.split(b"\n"):
-        if not line or line[0:1] == b":":
+        if not line:
+            continue
+        if line[0:1] == b":":
+            other = True
             continue
         name, _, value = line.partition(b":")
         if value[:1] == b" ":
@@ -111,8 +115,16 @@ def parse_block(block: bytes, raw: bytes) -> SSEMessage | None:
             data_lines.append(value)
         elif name == b"event":
             event = value.decode("utf-8", "replace")
+        else:
+            other = True
     if not data_lines and event is None:
         return None
+    if other:
+        # Relayed as sent (same-format pass-through), an upstream's comments and `id:`/`retry:` lines reached the
+        # client unread and unscrubbed: any text (an echoed key), a `retry` that sets a browser EventSource's
+        # reconnection delay, ids it resends as Last-Event-ID (wire4). Only the event and its data go on.
+        raw = (b"event: " + event.encode() + b"\n" if event is not None else b"") + b"".join(
+            b"data: " + d + b"\n" for d in data_lines) + b"\n"
     return SSEMessage(event, b"\n".join(data_lines), raw)
 
 

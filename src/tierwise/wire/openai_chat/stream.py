@@ -44,6 +44,8 @@ from tierwise.wire.openai_chat.response import (
 from tierwise.wire.sse import SSEParser, data_message
 
 MAX_TOOL_NAME = 1024  # longest tool name taken from a stream's pieces
+MAX_CALLS = 4096  # tool calls in one answer (each costs a few hundred bytes of state here, from ~40 upstream bytes)
+HELD_CALL_COST, HELD_PIECE_COST = 256, 64  # what a waiting call and each of its pieces cost beyond their text
 REUSED = 1 << 48  # positions of calls that came at an index another call had (above any server's own numbers)
 
 
@@ -68,6 +70,11 @@ class StreamDecoder:
         # call began lost the later pieces (Anthropic and Responses clients got `write_file({})`), and a block
         # started on a name's first piece kept only that piece.
         self.held: dict[int, list[Any]] = {}
+        # What the waiting calls hold (their text and the objects that keep it): at most the provider's
+        # `max_stream_event_bytes` (`parser.max_event`), as one event is. They were bounded only by the whole
+        # stream's size (64 MB of pieces; the objects of a call opened at a new index in every ~40 bytes cost ten
+        # times their bytes).
+        self.held_cost = 0
         self.live_args: list[str] = []  # the open call's argument pieces (until another call waits)
         self.live_prefix: ObjectPrefix | None = None  # then: whether they are a whole object yet
         self.stop: StopReason | None = None
@@ -117,6 +124,7 @@ class StreamDecoder:
             if not args or (self.open_kind == "tool" and not self._live_done()):
                 return
             del self.held[ti]
+            self.held_cost -= HELD_CALL_COST + sum(len(a) for a in args) + HELD_PIECE_COST * len(args)
             self._close(ev)
             idx = self.next_index
             self.next_index += 1
@@ -130,6 +138,7 @@ class StreamDecoder:
         """End the open block, then every held call as a whole block (the answer's end: nothing more comes)."""
         self._close(ev)
         held, self.held = self.held, {}
+        self.held_cost = 0
         for ti, (tid, name, args) in held.items():
             idx = self.next_index
             self.next_index += 1
@@ -318,7 +327,10 @@ class StreamDecoder:
                 # so a translated stream is always 0, 1, 2 … (a pass-through relays the server's own numbers).
                 h = self.held.get(ti)
                 if h is None:
+                    if len(self.tools) + len(self.held) >= MAX_CALLS:
+                        raise UpstreamError(f"upstream streamed more than {MAX_CALLS} tool calls in one answer")
                     h = self.held[ti] = ["", "", []]
+                    self.held_cost += HELD_CALL_COST
                 if not h[0] and isinstance(tid, str):
                     h[0] = tid
                 name = fn.get("name")
@@ -330,7 +342,11 @@ class StreamDecoder:
                     h[1] += name
                 if args is not None:
                     h[2].append(args)
+                    self.held_cost += len(args) + HELD_PIECE_COST
                     self._promote(ev)
+                if self.held_cost > self.parser.max_event:
+                    raise UpstreamError(f"upstream held more than {self.parser.max_event} bytes of tool calls behind "
+                                        "an unfinished one (max_stream_event_bytes)")
             if fr:
                 self.stop = FINISH_TO_STOP.get(fr, "end_turn")
                 if (self.tools or self.held) and self.stop == "end_turn":
