@@ -433,3 +433,16 @@ def test_tierwise_claude_stops_when_the_gateway_refuses_its_key(tmp_path: Path, 
     assert refused.exit_code == 1 and "refuses the client key set here (HTTP 401)" in refused.output, refused.output
     assert "tw-another-key" not in refused.output and "not installed" not in refused.output
     assert "refuses" not in accepted.output and "`claude` CLI is not installed" in accepted.output, accepted.output
+
+
+def test_boundary_without_a_learning_route_says_how_to_get_one(tmp_path: Path) -> None:
+    # Before (newuser27): "no reflective or learned routes in this config" and nothing more; a newcomer trying
+    # the README's `tierwise boundary` on `tierwise init`'s config did not learn what would give it a boundary.
+    (tmp_path / "tierwise.yaml").write_text(
+        "ledger: {enabled: false}\n"
+        "providers:\n  mine: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+        "models:\n  small: {provider: mine, model: x}\nroutes:\n  main: [small]\n")
+    res = CliRunner().invoke(cli, ["boundary", "-c", str(tmp_path / "tierwise.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "no reflective or learned routes" in res.output, res.output
+    assert "policy: reflective" in res.output and "docs/learning.md" in res.output, res.output

@@ -51,7 +51,9 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
     if not names and not learned:
-        click.echo("no reflective or learned routes in this config")
+        click.echo("no reflective or learned routes in this config: a route with `policy: reflective` (local and "
+                   "frontier targets, a judge) moves each task type between the tiers as verdicts come in, and this "
+                   "shows where each is served and why (docs/learning.md)")
     for n, data in out.items():
         click.echo(f"route {inert(n)}:")
         if "online" in data:
