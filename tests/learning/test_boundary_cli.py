@@ -53,7 +53,8 @@ def test_boundary_says_how_far_a_task_type_is_from_moving(gateway, openai_up, an
     assert row["acceptance"]["lower"] == round(lower, 3) and row["acceptance"]["target"] == 0.6
 
 
-def test_boundary_says_when_the_judge_answers_without_a_grade(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+def test_boundary_says_when_the_judge_answers_without_a_grade(gateway, openai_up, anthropic_up, tmp_path,  # noqa: F811
+                                                               caplog):
     # Before (newuser27): a judge whose replies carry no grade (a model that ignores the rubric, a proxy answering
     # something else) left every task type on the frontier for ever, and `tierwise boundary` said only "no evidence
     # yet": nothing told the user the judge had been asked, paid, and could not be read.
@@ -74,3 +75,6 @@ def test_boundary_says_when_the_judge_answers_without_a_grade(gateway, openai_up
     data = json.loads(CliRunner().invoke(main, ["boundary", "-c", str(path), "--json"]).output)["main"]
     row = data["task_types"][0]
     assert row["task_type"] == "summarisation" and row["judged"] == 0 and row["no_verdict"] >= 1, row
+    said = [r for r in caplog.records if "answered without a grade" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING", said  # on the console, once
+    assert "route main" in said[0].getMessage(), said[0].getMessage()
