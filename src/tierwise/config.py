@@ -47,6 +47,14 @@ class Timeouts(_Strict):
                         "target), the connect time included")
 
 
+# Servers and hosts that speak the OpenAI API, named as they are written without punctuation.
+_OPENAI_COMPATIBLE = frozenset({
+    "ollama", "llamacpp", "llamaserver", "llamacppserver", "vllm", "lmstudio", "sglang", "tgi", "localai",
+    "openrouter", "berget", "together", "groq", "deepseek", "mistral", "fireworks", "azure", "azureopenai",
+    "litellm", "koboldcpp", "llamafile", "jan", "gpt4all", "tabbyapi", "exllama", "aphrodite", "mlx", "mlxlm",
+})
+
+
 class ProviderConfig(_Strict):
     kind: Literal["openai", "anthropic"]
     base_url: str
@@ -77,6 +85,17 @@ class ProviderConfig(_Strict):
     @property
     def image_url_policy(self) -> str:
         return self.image_urls or ("refuse" if self.locality == "local" else "forward")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: object) -> object:
+        # A newcomer names their server here (`kind: ollama`); every such server speaks OpenAI's API.
+        if isinstance(v, str) and v not in ("openai", "anthropic"):
+            name = re.sub(r"[^a-z0-9]", "", v.lower())
+            if name in _OPENAI_COMPATIBLE:
+                raise ValueError(f"{v!r} is a server, not a kind: {v} speaks the OpenAI API, so write `kind: openai` "
+                                 "(with its /v1 URL as base_url); the kinds are 'openai' or 'anthropic'")
+        return v
 
     @field_validator("base_url")
     @classmethod

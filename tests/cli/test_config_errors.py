@@ -183,3 +183,31 @@ def test_an_ensemble_file_with_a_key_given_twice_is_refused():
     with pytest.raises(ConfigError) as e:
         parse_ensemble("name: t\nagents: []\nagents: []\n")
     assert "duplicate key `agents`" in e.value.message
+
+
+@pytest.mark.parametrize("kind", ["ollama", "llama.cpp", "vLLM", "lmstudio", "openrouter"])
+def test_a_server_named_as_the_kind_says_to_write_kind_openai(kind):
+    # Before (newuser27): `kind: ollama` said only "Input should be 'openai' or 'anthropic'"; a newcomer whose
+    # server is Ollama or llama.cpp did not learn that `openai` is the kind of every OpenAI-compatible server.
+    from tierwise.config import parse_config
+    from tierwise.errors import ConfigError
+
+    cfg = {**BASE, "routes": {"main": ["qwen"]}}
+    cfg["providers"] = {"local": {"kind": kind, "base_url": "http://127.0.0.1:11434/v1", "locality": "local"}}
+    text = yaml.safe_dump(cfg)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.strip().startswith("kind:"))
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    assert f"line {line}: providers.local.kind:" in e.value.message, e.value.message
+    assert "`kind: openai`" in e.value.message and kind in e.value.message, e.value.message
+
+
+def test_an_unknown_kind_still_lists_the_two_kinds():
+    from tierwise.config import parse_config
+    from tierwise.errors import ConfigError
+
+    cfg = {**BASE, "routes": {"main": ["qwen"]}}
+    cfg["providers"] = {"local": {"kind": "grpc", "base_url": "http://127.0.0.1:9/v1"}}
+    with pytest.raises(ConfigError) as e:
+        parse_config(yaml.safe_dump(cfg))
+    assert "providers.local.kind:" in e.value.message and "'openai' or 'anthropic'" in e.value.message, e.value.message

@@ -107,7 +107,7 @@ def test_serve_warns_when_nothing_listens_where_a_local_provider_should_be(tmp_p
         assert not any("nothing listens" in ln for ln in _serve_warnings(tmp_path, config))
 
 
-def _claude_against(tmp_path: Path, monkeypatch: Any, key_set: bool) -> Any:
+def _claude_against(tmp_path: Path, monkeypatch: Any, key_set: bool, checkout: Path | None = None) -> Any:
     """`tierwise claude` against a running gateway whose only model is on a keyed remote provider."""
     import yaml
 
@@ -116,6 +116,8 @@ def _claude_against(tmp_path: Path, monkeypatch: Any, key_set: bool) -> Any:
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no claude here: past the checks, it says it is not installed
     monkeypatch.chdir(tmp_path)  # (nor in ./.tools/claude-code, where a checkout that ran scripts/test.sh has one)
+    # nor in the checkout tierwise runs from (which has one after scripts/test.sh), unless the test gives one
+    monkeypatch.setattr("tierwise.commands.claude.CHECKOUT_ROOT", checkout or tmp_path / "no-checkout")
     if key_set:
         monkeypatch.setenv("TW_TEST_CLOUD_KEY", "sk-test-cloud-key-0123456789")
     else:
@@ -147,6 +149,25 @@ def test_tierwise_claude_stops_when_every_route_of_the_gateway_is_down(tmp_path:
 def test_tierwise_claude_goes_on_when_a_route_is_up(tmp_path: Path, monkeypatch: Any) -> None:
     res, _ = _claude_against(tmp_path, monkeypatch, key_set=True)
     assert "route is down" not in res.output and "`claude` CLI is not installed" in res.output, res.output
+    assert "scripts/install-claude-code.sh" in res.output, res.output
+
+
+def test_tierwise_claude_finds_the_cli_the_checkouts_script_installed(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before (newuser27): after `bash scripts/install-claude-code.sh` in the checkout (the README's editable
+    # install), `tierwise claude` run from the user's own project folder said "not installed: npm install -g";
+    # it looked only on PATH and in the current folder's .tools.
+    import stat
+
+    checkout = tmp_path / "checkout"
+    bin_dir = checkout / ".tools" / "claude-code" / "node_modules" / ".bin"
+    bin_dir.mkdir(parents=True)
+    seen = tmp_path / "seen-base-url"
+    fake = bin_dir / "claude"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' \"$ANTHROPIC_BASE_URL\" > '{seen}'  # a shell builtin: PATH is empty\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    res, _ = _claude_against(tmp_path, monkeypatch, key_set=True, checkout=checkout)
+    assert res.exit_code == 0 and "not installed" not in res.output, res.output
+    assert seen.read_text().startswith("http://127.0.0.1:"), seen.read_text()
 
 
 def _eval_error(tmp_path: Path, monkeypatch: Any, name: str, content: str) -> str:
@@ -392,6 +413,7 @@ def test_tierwise_claude_stops_when_the_gateway_refuses_its_key(tmp_path: Path, 
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no claude here: past the checks, it says it is not installed
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("tierwise.commands.claude.CHECKOUT_ROOT", tmp_path / "no-checkout")
     monkeypatch.setenv("TW_TEST_GATEWAY_KEY", "tw-key-the-gateway-started-with")
     with AnthropicDouble() as up:
         cfg = {"ledger": {"enabled": False}, "server": {"api_keys_env": ["TW_TEST_GATEWAY_KEY"]},
@@ -411,3 +433,16 @@ def test_tierwise_claude_stops_when_the_gateway_refuses_its_key(tmp_path: Path, 
     assert refused.exit_code == 1 and "refuses the client key set here (HTTP 401)" in refused.output, refused.output
     assert "tw-another-key" not in refused.output and "not installed" not in refused.output
     assert "refuses" not in accepted.output and "`claude` CLI is not installed" in accepted.output, accepted.output
+
+
+def test_boundary_without_a_learning_route_says_how_to_get_one(tmp_path: Path) -> None:
+    # Before (newuser27): "no reflective or learned routes in this config" and nothing more; a newcomer trying
+    # the README's `tierwise boundary` on `tierwise init`'s config did not learn what would give it a boundary.
+    (tmp_path / "tierwise.yaml").write_text(
+        "ledger: {enabled: false}\n"
+        "providers:\n  mine: {kind: openai, base_url: 'http://127.0.0.1:9/v1', locality: local}\n"
+        "models:\n  small: {provider: mine, model: x}\nroutes:\n  main: [small]\n")
+    res = CliRunner().invoke(cli, ["boundary", "-c", str(tmp_path / "tierwise.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "no reflective or learned routes" in res.output, res.output
+    assert "policy: reflective" in res.output and "docs/learning.md" in res.output, res.output

@@ -51,3 +51,30 @@ def test_boundary_says_how_far_a_task_type_is_from_moving(gateway, openai_up, an
     assert f"acceptance lower bound {lower:.2f}, moves local at 0.60" in res.output, res.output
     row = json.loads(CliRunner().invoke(main, ["boundary", "-c", str(path), "--json"]).output)["main"]["task_types"][0]
     assert row["acceptance"]["lower"] == round(lower, 3) and row["acceptance"]["target"] == 0.6
+
+
+def test_boundary_says_when_the_judge_answers_without_a_grade(gateway, openai_up, anthropic_up, tmp_path,  # noqa: F811
+                                                               caplog):
+    # Before (newuser27): a judge whose replies carry no grade (a model that ignores the rubric, a proxy answering
+    # something else) left every task type on the frontier for ever, and `tierwise boundary` said only "no evidence
+    # yet": nothing told the user the judge had been asked, paid, and could not be read.
+    from tests.doubles import Reply
+    from tierwise.cli import main
+
+    path, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
+    anthropic_up.default = Reply(text="Here is a summary of the council meeting.")  # as judge too: no VERDICT line
+    for i in range(4):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} <{i}>"}])
+        wait_for(lambda: not route._background)
+    g.flush()
+    assert g.ledger.query(kind="eval"), "no evaluation was recorded"
+    res = CliRunner().invoke(main, ["boundary", "-c", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "summarisation" in res.output and "without a grade" in res.output, res.output
+    assert "judge" in res.output and "VERDICT" in res.output, res.output
+    data = json.loads(CliRunner().invoke(main, ["boundary", "-c", str(path), "--json"]).output)["main"]
+    row = data["task_types"][0]
+    assert row["task_type"] == "summarisation" and row["judged"] == 0 and row["no_verdict"] >= 1, row
+    said = [r for r in caplog.records if "answered without a grade" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING", said  # on the console, once
+    assert "route main" in said[0].getMessage(), said[0].getMessage()

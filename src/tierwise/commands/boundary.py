@@ -51,7 +51,9 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
     if not names and not learned:
-        click.echo("no reflective or learned routes in this config")
+        click.echo("no reflective or learned routes in this config: a route with `policy: reflective` (local and "
+                   "frontier targets, a judge) moves each task type between the tiers as verdicts come in, and this "
+                   "shows where each is served and why (docs/learning.md)")
     for n, data in out.items():
         click.echo(f"route {inert(n)}:")
         if "online" in data:
@@ -61,8 +63,16 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             click.echo("  no evidence yet: every task type is on the frontier tier")
         for r in data["task_types"]:
             why = f"; {r['acceptance']['sentence']}" if "acceptance" in r else ""
-            click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged, "
+            blank = f" ({r['no_verdict']} judge repl{'y' if r['no_verdict'] == 1 else 'ies'} without a grade)" \
+                if r.get("no_verdict") else ""
+            click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged{blank}, "
                        f"{r['moves']} move(s){why}")
+        blanks = sum(r.get("no_verdict", 0) for r in data["task_types"])
+        if blanks:
+            click.echo(f"  {blanks} judge repl{'y' if blanks == 1 else 'ies'} carried no grade, so they are not evidence: "
+                       "the judge must end its reply with a line `VERDICT: good|acceptable|poor`; a model that does "
+                       "not follow the rubric never moves a task type (see a reply with `tierwise requests` and "
+                       "`tierwise trace ID`; `judge:` in the route picks another model)")
         if history and data["history"]:
             click.echo("  history:")
             for line in data["history"]:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -15,8 +16,19 @@ from tierwise.commands._common import config_option, load_or_exit
 if TYPE_CHECKING:
     from tierwise.config import Config
 
+# Where `scripts/install-claude-code.sh` puts the CLI, under a checkout's root: an editable install (the
+# README's quick start) run from another folder finds it there too, not only from the checkout itself.
+_TOOLS_BIN = os.path.join(".tools", "claude-code", "node_modules", ".bin")
+CHECKOUT_ROOT = Path(__file__).resolve().parents[3]
+
 # Claude Code refuses to start without some key; an open gateway accepts any.
 PLACEHOLDER_KEY = "tierwise"
+
+
+def find_claude() -> str | None:
+    """`claude` on PATH, else in ./.tools/claude-code, else in the checkout tierwise runs from."""
+    return (shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), _TOOLS_BIN))
+            or shutil.which("claude", path=str(CHECKOUT_ROOT / _TOOLS_BIN)))
 
 
 def gateway_key(cfg: Config) -> str | None:
@@ -151,8 +163,11 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
         url = f"http://{host}:{cfg.server.port}"
     key = gateway_key(cfg)
     _check_gateway(url, config_path, key)
-    exe = shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), ".tools", "claude-code", "node_modules", ".bin"))
+    exe = find_claude()
     if exe is None:
-        raise click.ClickException("the `claude` CLI is not installed: npm install -g @anthropic-ai/claude-code")
+        raise click.ClickException(
+            "the `claude` CLI is not installed (not on PATH, nor in .tools/claude-code here or in tierwise's "
+            "checkout): npm install -g @anthropic-ai/claude-code, or `bash scripts/install-claude-code.sh` in "
+            "tierwise's checkout")
     env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key)
     sys.exit(subprocess.call([exe, *claude_args], env=env))

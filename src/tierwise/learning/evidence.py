@@ -124,17 +124,23 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
     """Per task type: its current tier (from the moves), the verdicts behind it (from the ledger), and where its
     saved posterior stands against the move rule (`acceptance`, when the route has saved its state)."""
     rows: dict[str, dict[str, Any]] = {}
+
+    def row(task_type: str) -> dict[str, Any]:
+        return rows.setdefault(task_type, {"task_type": task_type, "tier": "frontier", "judged": 0, "good": 0,
+                                           "no_verdict": 0, "moves": 0, "last_move": None})
+
     for m in moves(cfg, route):
-        r = rows.setdefault(m.task_type, {"task_type": m.task_type, "tier": "frontier", "judged": 0, "good": 0,
-                                          "moves": 0, "last_move": None})
+        r = row(m.task_type)
         r["tier"], r["last_move"] = m.to, m.sentence()
         r["moves"] += 1
     if ledger is not None:
         for v in verdicts(ledger, route=route):
-            if v.accepted is None or v.schedule == "negative-feedback":
+            if v.schedule == "negative-feedback":
                 continue
-            r = rows.setdefault(v.task_type, {"task_type": v.task_type, "tier": "frontier", "judged": 0, "good": 0,
-                                              "moves": 0, "last_move": None})
+            if v.accepted is None:  # the judge was asked (and paid) but its reply carried no grade: not evidence,
+                row(v.task_type)["no_verdict"] += 1  # but the user must see it, or the loop stalls in silence
+                continue
+            r = row(v.task_type)
             r["judged"] += 1
             r["good"] += int(v.accepted)
     for t, (a, b) in saved_posteriors(cfg, route).items():

@@ -129,6 +129,7 @@ class ReflectiveRoute:
         # or ratings (learning/background.py)
         self.work = BackgroundWork(max_pending)
         self._judge = LlmJudgeVerifier(judge.name, rubric=rubric)
+        self._said_no_grade = False  # the console says once that the judge's replies carry no grade
         self._background = self.work.tasks
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.pairwise = pairwise or PairwiseJudgeConfig()
@@ -391,6 +392,11 @@ class ReflectiveRoute:
             log.info("route %s: evaluation of %s failed: %s", self.name, rid, type(e).__name__)
             return
         grade = COMPARISON_GRADE.get(comparison or "") if compare else parse_grade(reply)
+        if grade is None and not compare and not self._said_no_grade:
+            self._said_no_grade = True  # else the loop stalls in silence: paid judgings that are never evidence
+            log.warning("route %s: the judge %s answered without a grade (no last line `VERDICT: good|acceptable|"
+                        "poor`): such replies are not evidence and no task type moves; `tierwise boundary` counts "
+                        "them (said once)", self.name, judge_name)
         if pair is not None and judge_name != "pairwise" and grade is not None:
             self.pairwise_audits.append((pair, grade != "poor"))
         # a verdict step on the evaluation's trace: the ledger row carries it, and tracing can turn it into a
