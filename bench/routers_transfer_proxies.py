@@ -58,6 +58,13 @@ GROUPS = {
 }
 
 
+def subject_folds(subjects: list[str], k: int = 8, seed: int = 2026) -> dict[str, tuple[str, ...]]:
+    """The third proxy (session 27, transfer8): MMLU's subjects (high-school mathematics out) shuffled with a fixed
+    seed and dealt into `k` folds, so each held-out fold mixes subjects of several groups and categories."""
+    order = [str(s) for s in np.random.default_rng(seed).permutation(sorted(set(subjects)))]
+    return {f"fold{i}": tuple(order[i::k]) for i in range(k)}
+
+
 def measure(scores: np.ndarray, d, rounds: int) -> tuple[float, float, float, str]:
     a = apgr(routing_curve(scores, d.strong, d.weak))
     ci = bootstrap_apgr(scores, d.strong, d.weak, rounds=rounds)
@@ -98,7 +105,7 @@ def main() -> None:
     subj = np.array(mmlu.subjects)
     specs = ["random", *[s for s in args.routers.split(",") if s]]
     for proxy in [p for p in args.proxies.split(",") if p]:
-        parts = {"category": CATEGORIES, "group": GROUPS}[proxy]
+        parts = {"category": CATEGORIES, "group": GROUPS, "subjfold": subject_folds(list(subj))}[proxy]
         if args.parts:
             parts = {k: v for k, v in parts.items() if k in args.parts.split(",")}
         rows: dict[str, dict[str, tuple[float, float, float, str]]] = {}

@@ -1,6 +1,6 @@
-"""`transfer-lsa-options` (routers/options.py, issue 22 session 26): the options' geometry in a sentence-embedding
-space blended into `transfer-lsa` — close verbal options rank a question up in a subject never trained on,
-numeric options stay neutral, the member switches itself off when it leads nothing, and a saved router scores
+"""`transfer-lsa-options` (routers/options.py, issue 22 session 26; static token vectors since session 27): the
+options' geometry in a sentence-embedding space blended into `transfer-lsa` — close verbal options rank a question
+up in a subject never trained on, numeric options stay neutral, the member switches itself off when it leads nothing, and a saved router scores
 the same after loading."""
 
 from __future__ import annotations
@@ -111,8 +111,10 @@ def test_geometry_counts() -> None:
     assert np.allclose(geometry(v)[:2], [1 / 3, 2 / 3])
 
 
-def test_requests_leave_the_training_cache_alone(fitted: OptionGeometryRouter) -> None:
-    before = len(fitted.vectors.cache)
+def test_requests_leave_the_training_cache_alone() -> None:
+    r = make_router("transfer-lsa-options-minilm").fit(data(SUBJECTS[:6]))  # the MiniLM pass per request
+    assert isinstance(r, OptionGeometryRouter)
+    before = len(r.vectors.cache)
     for i in range(5):
-        fitted.score_text(prompt("omega", i, [f"fresh option {i} {k}" for k in "abcd"]))
-    assert len(fitted.vectors.cache) == before
+        r.score_text(prompt("omega", i, [f"fresh option {i} {k}" for k in "abcd"]))
+    assert len(r.vectors.cache) == before

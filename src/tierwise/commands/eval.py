@@ -191,7 +191,8 @@ _AMOUNT = _Amount()
 @config_option
 @click.option("--router", "-r", "routers", multiple=True,
               help="Router spec to train with k-fold CV (stack, stack-lsa, linear, knn-lsa, mf-lsa, knn-embedding, "
-                   "mf-embedding, ensemble, ensemble-embedding, posthoc, transfer, transfer-lsa) or a saved router's .json path. Repeatable.")
+                   "mf-embedding, ensemble, ensemble-embedding, posthoc, transfer, transfer-lsa, transfer-lsa-options, "
+                   "transfer-lsa-options-minilm) or a saved router's .json path. Repeatable.")
 @click.option("--folds", "-k", type=click.IntRange(min=2), default=5, show_default=True, help="k of k-fold CV by question.")
 @click.option("--route", default=None, help="With DATA=ledger: only this route's records.")
 @click.option("--drop-subject", "drop_subjects", multiple=True, help="Leave out queries of this subject.")

@@ -15,7 +15,8 @@ __all__ = ["ROUTER_SPECS", "Router", "RouterError", "load_builtin_kinds", "load_
            "save_router", "threshold_for_share"]
 
 ROUTER_SPECS = ("linear", "knn-lsa", "mf-lsa", "knn-embedding", "mf-embedding", "stack", "stack-lsa", "ensemble",
-                "ensemble-embedding", "posthoc", "transfer", "transfer-lsa", "transfer-lsa-options")
+                "ensemble-embedding", "posthoc", "transfer", "transfer-lsa", "transfer-lsa-options",
+                "transfer-lsa-options-minilm")
 
 
 def load_builtin_kinds() -> None:
@@ -42,11 +43,12 @@ def make_router(spec: str, *, embedding_cache: Any = None, **kw: Any) -> Router:
         return mf(spec.split("-", 1)[1], cache, **kw)
     if spec in ("stack", "stack-lsa"):
         return stack("lsa" if spec == "stack-lsa" else "embedding", cache, **kw)
-    if spec == "transfer-lsa-options":  # transfer-lsa + the options' geometry in MiniLM space (routers/options.py)
+    if spec in ("transfer-lsa-options", "transfer-lsa-options-minilm"):
+        # transfer-lsa + the options' geometry (routers/options.py): static token vectors, or a MiniLM pass
         from tierwise.routers.options import options
         from tierwise.routers.transfer import transfer
 
-        return options(transfer("lsa", None, **kw), cache)
+        return options(transfer("lsa", None, **kw), cache, vectors="minilm" if spec.endswith("minilm") else "static")
     if spec in ("transfer", "transfer-lsa"):
         from tierwise.routers.transfer import transfer
 

@@ -8,8 +8,10 @@ base router's: (1 − w) · base + w · quantile. Numbers sit close in the embed
 their closeness says nothing of the gain, so a question whose options are mostly numbers or formulas
 (choices.py's numeric share ≥ 0.5), or that has no options, gets the neutral 0.5. The member is switched off
 (w = 0) when its leave-subject-out lead over random inside the training data is not above 0. Registered and
-measured as O2 in bench/RESULTS.md (issue 22, session 26, transfer7). Each request embeds its options once: this
-costs a sentence-embedding pass on the request path (see docs/routers.md), unlike `transfer-lsa` alone.
+measured as O2 in bench/RESULTS.md (issue 22, session 26, transfer7). The options' vectors come either from a full
+MiniLM pass per request (`transfer-lsa-options-minilm`, transfer7's: 21–31 ms of CPU per decision) or, by default
+(`transfer-lsa-options`, session 27, transfer8), from static token vectors distilled from the same model
+(static_tokens.py: a tokenizer and a table look-up, no transformer on the request path).
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ class OptionGeometryRouter:
         x = np.zeros((len(prompts), len(NAMES)))
         if flat:
             # a request's options bypass the training cache: it would grow with every option the traffic sends
-            vec = np.asarray((self.vectors.encode if cached else self.vectors.embedder.encode)(flat), dtype=float)
+            encode = self.vectors.encode if cached or not hasattr(self.vectors, "embedder") else \
+                self.vectors.embedder.encode
+            vec = np.asarray(encode(flat), dtype=float)
             at = {o: i for i, o in enumerate(flat)}
             for i, os_ in enumerate(opts):
                 if os_:
@@ -96,6 +100,8 @@ class OptionGeometryRouter:
         from tierwise.routers.transfer import _unit_outcomes, sources, subject_folds
 
         self.base.fit(data)
+        # static token vectors weigh tokens by their frequency among the training options (no-op for MiniLM's)
+        self.vectors.fit([o for p in data.prompts for o in verbal_options(p)])
         x, verbal = self._counts(data.prompts)
         strong, weak = _unit_outcomes(data)
         gain, subj, src = strong - weak, np.array(data.subjects), sources(data)
@@ -145,26 +151,37 @@ class OptionGeometryRouter:
 
     def arrays(self) -> dict[str, np.ndarray]:
         own = {"coef": self.coef, "mu": self.mu, "sd": self.sd, "grid": self.grid}
+        own.update({f"vectors/{k}": v for k, v in self.vectors.arrays().items()})
         return {**own, **{f"base/{k}": v for k, v in self.base.arrays().items()}}
 
     @classmethod
     def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> OptionGeometryRouter:
         from tierwise.routers.base import ROUTER_KINDS
         from tierwise.routers.dense import EmbeddingVectors
+        from tierwise.routers.static_tokens import StaticTokenVectors
 
         b = dict(meta["base"])
         base = ROUTER_KINDS[str(b.pop("kind"))](b, {k[5:]: v for k, v in arrays.items() if k.startswith("base/")})
         base.kind = str(meta["base"]["kind"])
-        r = cls(base, EmbeddingVectors(str(meta["vectors"].get("model", "all-MiniLM-L6-v2"))), float(meta["weight"]))
+        vm = meta["vectors"]
+        vectors: Any = StaticTokenVectors.restore(vm, {k[8:]: v for k, v in arrays.items() if k.startswith(
+            "vectors/")}) if vm.get("kind") == "static" else EmbeddingVectors(str(vm.get("model", "all-MiniLM-L6-v2")))
+        r = cls(base, vectors, float(meta["weight"]))
         r.used = float(meta["used"])
         r.coef, r.mu, r.sd, r.grid = (np.asarray(arrays[k], dtype=float) for k in ("coef", "mu", "sd", "grid"))
         return r
 
 
-def options(base: Router, cache: Any = None, weight: float = WEIGHT) -> OptionGeometryRouter:
+def options(base: Router, cache: Any = None, weight: float = WEIGHT, vectors: str = "static") -> OptionGeometryRouter:
+    """`vectors`: "static" (distilled token vectors, static_tokens.py) or "minilm" (a full pass per request)."""
     from tierwise.routers.dense import EmbeddingVectors
+    from tierwise.routers.static_tokens import StaticTokenVectors
 
-    return OptionGeometryRouter(base, EmbeddingVectors(cache=cache if cache is not None else {}), weight)
+    if vectors == "static":
+        return OptionGeometryRouter(base, StaticTokenVectors(), weight)
+    if vectors == "minilm":
+        return OptionGeometryRouter(base, EmbeddingVectors(cache=cache if cache is not None else {}), weight)
+    raise ValueError(f"unknown option vectors {vectors!r}; choose static or minilm")
 
 
 register_kind("options", OptionGeometryRouter.restore)

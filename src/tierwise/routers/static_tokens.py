@@ -1,0 +1,119 @@
+"""Static token vectors distilled from the local sentence-embedding model, for short texts on the request path
+(issue 22: the options of a multiple-choice question, session 27).
+
+A full pass of all-MiniLM-L6-v2 over a question's four options cost 21–31 ms of CPU per request (its forward pass,
+~57 tokens; bench/RESULTS.md, session 27, transfer8). Here the model runs once per vocabulary token, at fit time
+(~30 s of CPU for 30,522 tokens, memoised per process): a token's vector is the model's mean-pooled output for
+`[CLS] token [SEP]` (the distillation model2vec uses). The table is centred (every raw vector shares one large
+common direction, which made any two texts look alike), and a text's vector is the unit sum of its tokens' vectors,
+each weighted a / (a + p), p the token's frequency in the training texts (smooth inverse frequency, a = 1e-3: "the",
+"of" and "a" say little about what an option means). At request time: the tokenizer and a table look-up, no
+transformer. The table is saved with the router (float16, ~23 MB before compression).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tierwise.routers.features import DEFAULT_EMBEDDING_MODEL, Embedder, _local_model_path
+
+SIF = 1e-3
+MAX_CHARS = 1000  # per text: an option longer than this says nothing more (the model itself reads 254 tokens)
+MAX_TOKENS = 254
+DIMS = 384
+
+
+@functools.lru_cache(maxsize=1)  # a pure function of the model's weights: the folds of a benchmark share it
+def distilled_table(model: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
+    """The centred vocabulary table (vocab × dims, float16): the model's mean-pooled output for each token alone."""
+    import torch
+
+    st = Embedder(model)._load()
+    tok, hf = st.tokenizer, st[0].auto_model
+    size = len(tok)
+    out = np.zeros((size, hf.config.hidden_size), np.float32)
+    with torch.inference_mode():
+        for s in range(0, size, 1024):
+            ids = torch.arange(s, min(size, s + 1024))
+            x = torch.stack([torch.full_like(ids, tok.cls_token_id), ids, torch.full_like(ids, tok.sep_token_id)], 1)
+            out[s:s + len(ids)] = hf(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state.mean(1).numpy()
+    out -= out.mean(axis=0)
+    table = out.astype(np.float16)
+    table.flags.writeable = False
+    return table
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(n == 0, 1.0, n)
+
+
+class StaticTokenVectors:
+    kind = "static"
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, sif: float = SIF) -> None:
+        self.model_name, self.sif = model, float(sif)
+        self.table: np.ndarray | None = None
+        self.weight: np.ndarray | None = None
+        self._tok: Any = None
+
+    def _tokenizer(self) -> Any:
+        if self._tok is None:
+            from tokenizers import Tokenizer
+
+            from tierwise.routers.features import NO_EMBEDDINGS, MissingExtra
+
+            path = Path(_local_model_path(self.model_name)) / "tokenizer.json"
+            if not path.is_file():
+                raise MissingExtra(NO_EMBEDDINGS)
+            tok = Tokenizer.from_file(str(path))
+            tok.no_padding()
+            tok.no_truncation()  # texts are cut to MAX_CHARS and MAX_TOKENS here
+            self._tok = tok
+        return self._tok
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        encs = self._tokenizer().encode_batch([t[:MAX_CHARS] for t in texts], add_special_tokens=False)
+        return [e.ids[:MAX_TOKENS] for e in encs]
+
+    def fit(self, texts: Sequence[str]) -> StaticTokenVectors:
+        """The table (distilled once per process) and the tokens' weights from their frequency in `texts`."""
+        self.table = distilled_table(self.model_name)
+        counts = np.zeros(len(self.table))
+        for ids in self.token_ids(texts):
+            np.add.at(counts, ids, 1.0)
+        p = counts / max(counts.sum(), 1.0)
+        self.weight = (self.sif / (self.sif + p)).astype(np.float32)
+        return self
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.table is None or self.weight is None:
+            raise RuntimeError("StaticTokenVectors.encode before fit")
+        out = np.zeros((len(texts), self.table.shape[1]), np.float32)
+        for i, ids in enumerate(self.token_ids(texts)):
+            ix = np.asarray(ids, dtype=np.int64)
+            ix = ix[ix < len(self.table)]  # a table loaded from a file may be shorter than the vocabulary
+            if len(ix):
+                out[i] = self.weight[ix] @ self.table[ix].astype(np.float32)
+        return _unit(out)
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model_name, "sif": self.sif}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        assert self.table is not None and self.weight is not None
+        return {"table": self.table, "weight": self.weight}
+
+    @classmethod
+    def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> StaticTokenVectors:
+        v = cls(str(meta.get("model", DEFAULT_EMBEDDING_MODEL)), float(meta.get("sif", SIF)))
+        table, weight = np.asarray(arrays["table"], np.float16), np.asarray(arrays["weight"], np.float32)
+        if table.ndim != 2 or weight.shape != (len(table),):
+            raise ValueError("static token vectors: the table and the weights do not match")
+        v.table, v.weight = table, weight
+        return v

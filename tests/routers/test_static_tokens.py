@@ -1,0 +1,76 @@
+"""Static token vectors for the options' geometry (routers/static_tokens.py, issue 22 session 27): the default
+`transfer-lsa-options` scores a request without running the transformer (before, every request ran a MiniLM pass
+over its options), texts are bounded before tokenising, and a saved table that does not fit is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.harness import unavailable
+from tierwise.routers import RouterError, load_router, make_router, save_router
+from tierwise.routers.features import Embedder, embedding_available
+from tierwise.routers.static_tokens import MAX_CHARS, StaticTokenVectors, distilled_table
+
+if not embedding_available():
+    unavailable("the embeddings extra is not installed (scripts/test.sh installs it)")
+
+from tests.routers.test_option_geometry import SUBJECTS, data, prompt  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def vectors() -> StaticTokenVectors:
+    return StaticTokenVectors().fit(["the cat sat on the mat", "a rise in demand", "the French revolution"])
+
+
+def test_a_paraphrase_is_closer_than_an_unrelated_option(vectors: StaticTokenVectors) -> None:
+    x = vectors.encode(["a rise in demand", "an increase in consumption", "photosynthesis in green plants"])
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    assert x[0] @ x[1] > x[0] @ x[2] + 0.1
+
+
+def test_the_table_is_centred() -> None:
+    # uncentred, every row shares one large direction and any two options look alike
+    t = distilled_table().astype(np.float32)
+    assert np.linalg.norm(t.mean(axis=0)) < 0.05 * np.linalg.norm(t, axis=1).mean()
+
+
+def test_requests_run_no_transformer(tmp_path, monkeypatch) -> None:
+    r = make_router("transfer-lsa-options").fit(data(SUBJECTS[:6]))
+    assert r.used == pytest.approx(0.25)
+    unseen = data(SUBJECTS[6:], template=1)
+    want = [r.score_text(p) for p in unseen.prompts[:6]]
+    save_router(r, tmp_path / "r")
+
+    def no_model(self: Embedder) -> None:
+        raise AssertionError("the sentence-embedding model was loaded on the request path")
+
+    monkeypatch.setattr(Embedder, "_load", no_model)
+    back = load_router(tmp_path / "r")
+    got = [back.score_text(p) for p in unseen.prompts[:6]]
+    assert got == pytest.approx(want, abs=1e-6)
+    member = back._member(*back._counts(unseen.prompts))
+    assert len(set(np.round(member, 6))) > 1  # the member reads the options (not the neutral 0.5 everywhere)
+
+
+def test_long_texts_are_cut_before_tokenising(vectors: StaticTokenVectors) -> None:
+    long = "word " * 200_000
+    assert np.allclose(vectors.encode([long]), vectors.encode([long[:MAX_CHARS]]))
+    assert np.allclose(vectors.encode([""]), 0.0)  # no token: a zero vector, no error
+
+
+def test_a_table_that_does_not_fit_is_refused(tmp_path) -> None:
+    r = make_router("transfer-lsa-options").fit(data(SUBJECTS[:6]))
+    save_router(r, tmp_path / "r")
+    with np.load(tmp_path / "r.npz") as z:
+        arrays = dict(z)
+    arrays["vectors/weight"] = arrays["vectors/weight"][:10]
+    np.savez_compressed(tmp_path / "r.npz", **arrays)
+    with pytest.raises(RouterError, match="incomplete router"):
+        load_router(tmp_path / "r")
+
+
+def test_a_short_table_skips_unknown_tokens(vectors: StaticTokenVectors) -> None:
+    short = StaticTokenVectors.restore(vectors.meta(), {"table": vectors.arrays()["table"][:1000],
+                                                       "weight": vectors.arrays()["weight"][:1000]})
+    assert short.encode([prompt("omega", 0, ["zebra crossing", "quantum"])]).shape == (1, 384)
