@@ -47,6 +47,7 @@ log = logging.getLogger("tierwise")
 SAVE_EVERY_S = 10.0  # at most one write per this many seconds while traffic changes the state
 FORMAT = 1
 MAX_FILE_BYTES = 64 << 20  # far above what the largest windows write (~100,000 scores and key indices)
+MAX_INT = 1 << 53  # a saved number past this (a prompt's length, a score) is no state this route wrote
 
 
 def memory_path(ledger_path: str | Path, route: str) -> Path:
@@ -249,16 +250,15 @@ class RouteMemory:
         try:
             if not self.path.exists():
                 return False
-            if self.path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError("the file is larger than any state this route writes")
-            data = json.loads(self.path.read_bytes())
+            data = json.loads(_read_regular(self.path))
             why = self._mismatch(data)
             if why:
                 log.warning("learned route state %s not restored: %s; starting fresh", self.path.name, why)
                 self._drop_prompts(data)
                 return False
             self._load(data)
-        except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
+        except (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
+            # (RecursionError: nesting deeper than the decoder's stack, which no file this route writes has)
             log.warning("learned route state %s not restored (%s); starting fresh", self.path.name, type(e).__name__)
             return False
         self.restored = True
@@ -330,7 +330,7 @@ class RouteMemory:
             for row in rows[first:]:
                 n, score, threshold, strong, weak, *key = row  # the key name: saved since session 21
                 vals = _floats([score, threshold, strong, weak])
-                if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
+                if not (isinstance(n, int) and 0 <= n <= MAX_INT and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
                     raise ValueError("pair out of range")
                 prompt = key[1] if len(key) > 1 else ""  # the prompt: a route that adapts, since session 26
                 if not isinstance(prompt, str) or len(prompt) > PROMPT_CHARS:
@@ -373,12 +373,38 @@ class RouteMemory:
         return fitted, (scores, [names[k] for k in keys]), since
 
 
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes: a regular file within MAX_FILE_BYTES (a FIFO in its place held the route's build waiting
+    for a writer; a device would be read without end), opened without following a FIFO's open."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ValueError("the file is larger than any state this route writes")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError("the file is larger than any state this route writes")
+    return data
+
+
 def _floats(xs: Any) -> list[float]:
     if not isinstance(xs, list):
         raise ValueError("expected a list of numbers")
     out = []
     for x in xs:
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+        # (an integer of 400 digits is JSON, and past any float: float() raised OverflowError, which the restore
+        # did not expect; review27a)
+        if isinstance(x, bool) or not isinstance(x, int | float) or (isinstance(x, int) and abs(x) > MAX_INT):
+            raise ValueError("not a finite number")
+        if not math.isfinite(x):
             raise ValueError("not a finite number")
         out.append(float(x))
     return out
