@@ -86,3 +86,45 @@ def test_a_fifo_in_the_file_s_place_is_refused_not_waited_on(saved, caplog) -> N
     with caplog.at_level(logging.WARNING, "tierwise"):
         ok, _ = restore(path)  # before: blocked opening it for reading, waiting for a writer that never came
     assert not ok and "not restored" in caplog.text
+
+
+class Boundary:
+    """The privacy boundary's cleaning as a route's memory sees it: its protected classes and `clean_text`."""
+
+    def __init__(self, *protected: str) -> None:
+        self.protected = frozenset(protected)
+
+    def clean_text(self, text: str) -> str:
+        out = text
+        if "EMAIL_ADDRESS" in self.protected:
+            out = out.replace("ada@example.org", "<EMAIL_ADDRESS>")
+        if "PHONE_NUMBER" in self.protected:
+            out = out.replace("+46 70 123 45 67", "<PHONE_NUMBER>")
+        return out
+
+
+def test_prompts_cleaned_for_fewer_classes_are_cleaned_again_when_the_boundary_protects_more(tmp_path) -> None:
+    """`prompts_cleaned: true` said the kept prompts passed *a* boundary, not which: a file cleaned while the config
+    protected phone numbers only kept its e-mail addresses raw after the operator protected e-mail too — on disk
+    and in the adaptation's fit, for as long as the pairs stayed (review27a). The file now says what it was cleaned
+    for, and a boundary that protects more cleans the restored prompts again and rewrites the file."""
+    path = tmp_path / "gw.db.main.learned.json"
+    v, r, a = parts()
+    m = RouteMemory(path, "fp", 0.3, refit=r, validator=v, adapter=a)
+    m.clean_prompts(Boundary("PHONE_NUMBER"))  # the first config: phone numbers only
+    for i in range(30):  # as the shadow task keeps them: cleaned by that boundary
+        v.add(JudgedPair(40, (i % 10) / 10, 0.5, 1.0, float(i % 2), "k",
+                         Boundary("PHONE_NUMBER").clean_text(f"Q{i}: mail ada@example.org, call +46 70 123 45 67")))
+    m.write(m.dump())
+    assert b"ada@example.org" in path.read_bytes() and b"+46 70" not in path.read_bytes()
+
+    v2, r2, a2 = parts()
+    m2 = RouteMemory(path, "fp", 0.3, refit=r2, validator=v2, adapter=a2)
+    assert m2.restore()
+    assert m2.clean_prompts(Boundary("PHONE_NUMBER", "EMAIL_ADDRESS")) == 30  # before: 0, the file "was cleaned"
+    assert b"ada@example.org" not in path.read_bytes()
+    assert all("<EMAIL_ADDRESS>" in p.prompt for p in v2.pairs())
+
+    v3, r3, a3 = parts()  # the same boundary again (or one protecting less): nothing to clean, nothing rewritten
+    m3 = RouteMemory(path, "fp", 0.3, refit=r3, validator=v3, adapter=a3)
+    assert m3.restore() and m3.clean_prompts(Boundary("EMAIL_ADDRESS")) == 0

@@ -18,8 +18,8 @@ window is restored score by score through `ThresholdRefit.add`, so one gateway k
 restart as it did before it. The file holds scores, shift percentiles, judged outcomes, prompt lengths and
 gateway key *names* (never keys); prompt text only for a route that adapts (`learned.adapt`): its newest
 `adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too,
-cleaned by the privacy boundary when there is one (`clean_prompts`: a file that does not say so is cleaned and
-rewritten at start), and the adaptation's own part: the indices of the saved pairs its fit was fitted on and the
+cleaned by the privacy boundary when there is one (`clean_prompts`: a file that does not say so, or says it was
+cleaned for fewer protected classes than the boundary has now, is cleaned and rewritten at start), and the adaptation's own part: the indices of the saved pairs its fit was fitted on and the
 adapted threshold's window, so a restarted route routes by the same fit and threshold. A file holding prompts the
 route does not keep is rewritten at start; files no route reads are named at start (`report_orphans`).
 """
@@ -107,6 +107,8 @@ class RouteMemory:
         self.adapter = adapter  # `learned.adapt`: its fit's pairs and threshold window are kept too
         self.cleaned = False  # the kept prompts passed the privacy boundary (`clean_prompts`): the file says so
         self.raw_prompts = False  # the restored file's prompts were never cleaned (a file of before session 27)
+        self.cleaned_for: frozenset[str] = frozenset()  # what the boundary protected when it cleaned them (`_cleaning`)
+        self._file_cleaned_for: frozenset[str] | None = None  # what the restored file says its prompts were cleaned for
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
         self._changed = False
@@ -188,6 +190,7 @@ class RouteMemory:
                              + ([p.prompt] if p.prompt else []) for p in snap["pairs"]]
             if self.cleaned:
                 data["prompts_cleaned"] = True
+                data["cleaned_for"] = sorted(self.cleaned_for)
         if snap.get("adapt") is not None and "pairs" in snap:
             # the adapted threshold's window and which saved pairs the fit it belongs to was fitted on (by index: a
             # pair whose prompt has since been dropped is not kept twice, so the file stays bounded)
@@ -226,7 +229,15 @@ class RouteMemory:
         from dataclasses import replace
 
         self.cleaned = True
-        if not self.raw_prompts or self.validator is None:
+        protects = _cleaning(boundary)
+        # A file cleaned by a boundary that protected less (a class or the NER layer added since; a file of
+        # session 27's leftovers27, which did not say for what) is cleaned again: `prompts_cleaned` alone made the
+        # new classes' values stay raw on disk and in the fits for as long as the pairs did (review27a).
+        known = self._file_cleaned_for
+        stale = self.raw_prompts or known is None or not protects <= known
+        self.cleaned_for = protects  # what the prompts kept from now on are cleaned for (the file's may be more)
+        if not stale or self.validator is None or not any(p.prompt for p in self.validator.pairs()):
+            self.raw_prompts = False
             return 0
         pairs = self.validator.pairs()
         self.validator.restore([replace(p, prompt=str(boundary.clean_text(p.prompt) or "")) if p.prompt else p
@@ -344,6 +355,9 @@ class RouteMemory:
                 pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
         adapt = self._adapt_part(data, pairs, first) if pairs is not None else None
         self.raw_prompts = bool(pairs) and any(p.prompt for p in pairs) and data.get("prompts_cleaned") is not True
+        claimed = data.get("cleaned_for")
+        self._file_cleaned_for = frozenset(claimed) if data.get("prompts_cleaned") is True and isinstance(
+            claimed, list) and all(isinstance(c, str) for c in claimed) else None
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
@@ -371,6 +385,15 @@ class RouteMemory:
             raise ValueError("adapt keys do not match")
         fitted = [p for p in (pairs[i - first] for i in fit if i >= first) if p.prompt][-self.adapter.window:]
         return fitted, (scores, [names[k] for k in keys]), since
+
+
+def _cleaning(boundary: Any) -> frozenset[str]:
+    """What a privacy boundary's cleaning removes: its protected classes, and whether its NER layer is on."""
+    protected = getattr(boundary, "protected", None)
+    out = {str(c) for c in protected} if isinstance(protected, frozenset | set | list | tuple) else {"?"}
+    if getattr(getattr(boundary, "scan", None), "ner_active", False):
+        out.add("+ner")
+    return frozenset(out)
 
 
 def _read_regular(path: Path) -> bytes:
