@@ -128,3 +128,21 @@ def test_prompts_cleaned_for_fewer_classes_are_cleaned_again_when_the_boundary_p
     v3, r3, a3 = parts()  # the same boundary again (or one protecting less): nothing to clean, nothing rewritten
     m3 = RouteMemory(path, "fp", 0.3, refit=r3, validator=v3, adapter=a3)
     assert m3.restore() and m3.clean_prompts(Boundary("EMAIL_ADDRESS")) == 0
+
+
+def test_a_restore_converts_no_more_of_a_window_than_the_route_keeps(tmp_path, monkeypatch) -> None:
+    """A state file may hold millions of re-fit scores (64 MiB is the cap); the route keeps its window's newest. Each
+    was converted and checked first: 32 MB of them took 400 MB and 7 s of CPU at start (review27a). Now only the
+    newest `capacity` are."""
+    from tierwise.routers import route_memory
+
+    seen: list[int] = []
+    real = route_memory._floats
+    monkeypatch.setattr(route_memory, "_floats", lambda xs: (seen.append(len(xs)), real(xs))[1])
+    r = ThresholdRefit(0.5, 0.3, window=100, min_scores=10)
+    path = tmp_path / "gw.db.main.learned.json"
+    path.write_text(json.dumps({"format": 1, "router": "fp", "target_share": 0.3, "saved_at": 0,
+                                "refit": {"key_names": ["a"], "keys": [0] * 50_000, "scores": [0.25] * 50_000}}))
+    assert RouteMemory(path, "fp", 0.3, refit=r).restore()
+    assert r.held == 100  # the window restored, full
+    assert max(seen) <= r.capacity, seen  # before: 50,000
