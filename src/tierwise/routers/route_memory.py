@@ -68,6 +68,20 @@ def router_fingerprint(path: str | Path) -> str:
     return "|".join(parts)
 
 
+def open_memory(remember: bool, app_cfg: Any, name: str, router_path: str | Path, target_share: float | None,
+                **parts: Any) -> RouteMemory | None:
+    """A learned route's state file beside the ledger (none without an on-disk ledger, or with `remember: false`),
+    read back now when there is one. (Moved from policies/learned.py, which passed 600 lines; review27a.)"""
+    if not remember or app_cfg is None or not app_cfg.ledger.enabled or app_cfg.ledger.path == ":memory:":
+        return None
+    if not any(p is not None for k, p in parts.items() if k != "adapter"):
+        return None  # nothing live to keep (a fixed threshold, no shift, no validation)
+    memory = RouteMemory(memory_path(app_cfg.ledger.resolved_path(app_cfg.base_dir), name),
+                         router_fingerprint(router_path), target_share, **parts)
+    memory.restore()
+    return memory
+
+
 def report_orphans(ledger_path: str | Path, routes: Iterable[Any]) -> list[Path]:
     """State files beside the ledger that no route of this config reads (a learned route renamed or removed, or
     given `remember: false`): nothing read, rewrote or removed them, and an adapting route's held its judged
