@@ -537,19 +537,9 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
 
 
 def _memory(cfg: LearnedConfig, name: str, router_path: Path, b: Builder, **parts: Any) -> RouteMemory | None:
-    """The route's state file beside the ledger (none without an on-disk ledger, or with `remember: false`),
-    read back now when there is one."""
-    from tierwise.routers.route_memory import RouteMemory, memory_path, router_fingerprint
+    from tierwise.routers.route_memory import open_memory
 
-    app_cfg = getattr(b.services, "cfg", None)
-    if not cfg.remember or app_cfg is None or not app_cfg.ledger.enabled or app_cfg.ledger.path == ":memory:":
-        return None
-    if not any(p is not None for k, p in parts.items() if k != "adapter"):
-        return None  # nothing live to keep (a fixed threshold, no shift, no validation)
-    memory = RouteMemory(memory_path(app_cfg.ledger.resolved_path(app_cfg.base_dir), name),
-                         router_fingerprint(router_path), cfg.target_share, **parts)
-    memory.restore()
-    return memory
+    return open_memory(cfg.remember, getattr(b.services, "cfg", None), name, router_path, cfg.target_share, **parts)
 
 
 def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:

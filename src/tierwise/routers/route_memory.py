@@ -18,8 +18,8 @@ window is restored score by score through `ThresholdRefit.add`, so one gateway k
 restart as it did before it. The file holds scores, shift percentiles, judged outcomes, prompt lengths and
 gateway key *names* (never keys); prompt text only for a route that adapts (`learned.adapt`): its newest
 `adapt.window` judged pairs' prompts (at most 8,000 characters each), which the ledger's shadow records hold too,
-cleaned by the privacy boundary when there is one (`clean_prompts`: a file that does not say so is cleaned and
-rewritten at start), and the adaptation's own part: the indices of the saved pairs its fit was fitted on and the
+cleaned by the privacy boundary when there is one (`clean_prompts`: a file that does not say so, or says it was
+cleaned for fewer protected classes than the boundary has now, is cleaned and rewritten at start), and the adaptation's own part: the indices of the saved pairs its fit was fitted on and the
 adapted threshold's window, so a restarted route routes by the same fit and threshold. A file holding prompts the
 route does not keep is rewritten at start; files no route reads are named at start (`report_orphans`).
 """
@@ -47,6 +47,7 @@ log = logging.getLogger("tierwise")
 SAVE_EVERY_S = 10.0  # at most one write per this many seconds while traffic changes the state
 FORMAT = 1
 MAX_FILE_BYTES = 64 << 20  # far above what the largest windows write (~100,000 scores and key indices)
+MAX_INT = 1 << 53  # a saved number past this (a prompt's length, a score) is no state this route wrote
 
 
 def memory_path(ledger_path: str | Path, route: str) -> Path:
@@ -65,6 +66,20 @@ def router_fingerprint(path: str | Path) -> str:
         st = f.stat()
         parts.append(f"{f.relative_to(p) if p.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
+
+
+def open_memory(remember: bool, app_cfg: Any, name: str, router_path: str | Path, target_share: float | None,
+                **parts: Any) -> RouteMemory | None:
+    """A learned route's state file beside the ledger (none without an on-disk ledger, or with `remember: false`),
+    read back now when there is one. (Moved from policies/learned.py, which passed 600 lines; review27a.)"""
+    if not remember or app_cfg is None or not app_cfg.ledger.enabled or app_cfg.ledger.path == ":memory:":
+        return None
+    if not any(p is not None for k, p in parts.items() if k != "adapter"):
+        return None  # nothing live to keep (a fixed threshold, no shift, no validation)
+    memory = RouteMemory(memory_path(app_cfg.ledger.resolved_path(app_cfg.base_dir), name),
+                         router_fingerprint(router_path), target_share, **parts)
+    memory.restore()
+    return memory
 
 
 def report_orphans(ledger_path: str | Path, routes: Iterable[Any]) -> list[Path]:
@@ -106,6 +121,8 @@ class RouteMemory:
         self.adapter = adapter  # `learned.adapt`: its fit's pairs and threshold window are kept too
         self.cleaned = False  # the kept prompts passed the privacy boundary (`clean_prompts`): the file says so
         self.raw_prompts = False  # the restored file's prompts were never cleaned (a file of before session 27)
+        self.cleaned_for: frozenset[str] = frozenset()  # what the boundary protected when it cleaned them (`_cleaning`)
+        self._file_cleaned_for: frozenset[str] | None = None  # what the restored file says its prompts were cleaned for
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
         self._changed = False
@@ -187,6 +204,7 @@ class RouteMemory:
                              + ([p.prompt] if p.prompt else []) for p in snap["pairs"]]
             if self.cleaned:
                 data["prompts_cleaned"] = True
+                data["cleaned_for"] = sorted(self.cleaned_for)
         if snap.get("adapt") is not None and "pairs" in snap:
             # the adapted threshold's window and which saved pairs the fit it belongs to was fitted on (by index: a
             # pair whose prompt has since been dropped is not kept twice, so the file stays bounded)
@@ -225,7 +243,15 @@ class RouteMemory:
         from dataclasses import replace
 
         self.cleaned = True
-        if not self.raw_prompts or self.validator is None:
+        protects = _cleaning(boundary)
+        # A file cleaned by a boundary that protected less (a class or the NER layer added since; a file of
+        # session 27's leftovers27, which did not say for what) is cleaned again: `prompts_cleaned` alone made the
+        # new classes' values stay raw on disk and in the fits for as long as the pairs did (review27a).
+        known = self._file_cleaned_for
+        stale = self.raw_prompts or known is None or not protects <= known
+        self.cleaned_for = protects  # what the prompts kept from now on are cleaned for (the file's may be more)
+        if not stale or self.validator is None or not any(p.prompt for p in self.validator.pairs()):
+            self.raw_prompts = False
             return 0
         pairs = self.validator.pairs()
         self.validator.restore([replace(p, prompt=str(boundary.clean_text(p.prompt) or "")) if p.prompt else p
@@ -249,16 +275,15 @@ class RouteMemory:
         try:
             if not self.path.exists():
                 return False
-            if self.path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError("the file is larger than any state this route writes")
-            data = json.loads(self.path.read_bytes())
+            data = json.loads(_read_regular(self.path))
             why = self._mismatch(data)
             if why:
                 log.warning("learned route state %s not restored: %s; starting fresh", self.path.name, why)
                 self._drop_prompts(data)
                 return False
             self._load(data)
-        except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
+        except (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
+            # (RecursionError: nesting deeper than the decoder's stack, which no file this route writes has)
             log.warning("learned route state %s not restored (%s); starting fresh", self.path.name, type(e).__name__)
             return False
         self.restored = True
@@ -294,10 +319,12 @@ class RouteMemory:
         refit = None
         if self.refit is not None and "refit" in data:
             r = data["refit"]
-            names, keys, scores = _strings(r["key_names"]), _ints(r["keys"]), _floats(r["scores"])
-            if len(keys) != len(scores) or any(not 0 <= k < len(names) for k in keys):
+            cap = self.refit.capacity  # only the newest `cap` are kept: only they are converted (see _tails)
+            keys, raw = _tails(r["keys"], r["scores"], cap)
+            names, keys, scores = _strings(r["key_names"]), _ints(keys), _floats(raw)
+            if any(not 0 <= k < len(names) for k in keys):
                 raise ValueError("refit keys do not match")
-            refit = (scores[-self.refit.capacity:], [names[k] for k in keys[-self.refit.capacity:]])
+            refit = (scores, [names[k] for k in keys])
         shift = None
         if self.guard is not None and self.guard.profile is not None and "shift" in data:
             ps = _floats(data["shift"]["percentiles"])
@@ -330,7 +357,7 @@ class RouteMemory:
             for row in rows[first:]:
                 n, score, threshold, strong, weak, *key = row  # the key name: saved since session 21
                 vals = _floats([score, threshold, strong, weak])
-                if not (isinstance(n, int) and n >= 0 and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
+                if not (isinstance(n, int) and 0 <= n <= MAX_INT and 0 <= vals[2] <= 1 and 0 <= vals[3] <= 1):
                     raise ValueError("pair out of range")
                 prompt = key[1] if len(key) > 1 else ""  # the prompt: a route that adapts, since session 26
                 if not isinstance(prompt, str) or len(prompt) > PROMPT_CHARS:
@@ -344,6 +371,9 @@ class RouteMemory:
                 pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
         adapt = self._adapt_part(data, pairs, first) if pairs is not None else None
         self.raw_prompts = bool(pairs) and any(p.prompt for p in pairs) and data.get("prompts_cleaned") is not True
+        claimed = data.get("cleaned_for")
+        self._file_cleaned_for = frozenset(claimed) if data.get("prompts_cleaned") is True and isinstance(
+            claimed, list) and all(isinstance(c, str) for c in claimed) else None
         if refit is not None and self.refit is not None:
             self.refit.restore(*refit)
         if shift is not None and self.guard is not None:
@@ -366,11 +396,52 @@ class RouteMemory:
             raise ValueError("adapt.since is not a count")
         if any(not 0 <= i < first + len(pairs) for i in fit) or any(j <= i for i, j in zip(fit, fit[1:], strict=False)):
             raise ValueError("adapt.fit does not name saved pairs in order")
-        names, keys, scores = _strings(a["key_names"]), _ints(a["keys"]), _floats(a["scores"])
-        if len(keys) != len(scores) or any(not 0 <= k < len(names) for k in keys):
+        keys, raw = _tails(a["keys"], a["scores"], max(1, int(self.adapter._refit_args[0])))
+        names, keys, scores = _strings(a["key_names"]), _ints(keys), _floats(raw)
+        if any(not 0 <= k < len(names) for k in keys):
             raise ValueError("adapt keys do not match")
         fitted = [p for p in (pairs[i - first] for i in fit if i >= first) if p.prompt][-self.adapter.window:]
         return fitted, (scores, [names[k] for k in keys]), since
+
+
+def _cleaning(boundary: Any) -> frozenset[str]:
+    """What a privacy boundary's cleaning removes: its protected classes, and whether its NER layer is on."""
+    protected = getattr(boundary, "protected", None)
+    out = {str(c) for c in protected} if isinstance(protected, frozenset | set | list | tuple) else {"?"}
+    if getattr(getattr(boundary, "scan", None), "ner_active", False):
+        out.add("+ner")
+    return frozenset(out)
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes: a regular file within MAX_FILE_BYTES (a FIFO in its place held the route's build waiting
+    for a writer; a device would be read without end), opened without following a FIFO's open."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ValueError("the file is larger than any state this route writes")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError("the file is larger than any state this route writes")
+    return data
+
+
+def _tails(keys: Any, scores: Any, n: int) -> tuple[list[Any], list[Any]]:
+    """The newest `n` of a window's key indices and scores, which must pair up. A file of 64 MiB holds ~16 million
+    of them: converting and checking each (a float object apiece) took 400 MB and 7 s of a restart for 32 MB,
+    where the route keeps at most its window (review27a)."""
+    if not isinstance(keys, list) or not isinstance(scores, list) or len(keys) != len(scores):
+        raise ValueError("keys do not match the scores")
+    return keys[-n:] if n > 0 else [], scores[-n:] if n > 0 else []
 
 
 def _floats(xs: Any) -> list[float]:
@@ -378,7 +449,11 @@ def _floats(xs: Any) -> list[float]:
         raise ValueError("expected a list of numbers")
     out = []
     for x in xs:
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+        # (an integer of 400 digits is JSON, and past any float: float() raised OverflowError, which the restore
+        # did not expect; review27a)
+        if isinstance(x, bool) or not isinstance(x, int | float) or (isinstance(x, int) and abs(x) > MAX_INT):
+            raise ValueError("not a finite number")
+        if not math.isfinite(x):
             raise ValueError("not a finite number")
         out.append(float(x))
     return out

@@ -192,6 +192,19 @@ MADV_MERGEABLE, PR_SET_MEMORY_MERGE = 12, 67
 PR_SET_PDEATHSIG = 1
 
 
+# seccomp compares an argument as the whole 64-bit register; the kernel reads an `int` or `unsigned int` argument
+# from its low 32 bits. A rule "EQ x" on such an argument let every refused call through with a high bit set
+# (prctl(1 << 32 | PR_SET_PDEATHSIG, 0) cleared the parent-death signal, fcntl(fd, 1 << 32 | F_SETPIPE_SZ) grew a
+# pipe; review27a): a refusal of one value of a 32-bit argument compares its low 32 bits (`_low32`). ("NE x" rules
+# need no mask: only the exact value passes them, and "GT 11" on a clock id none either.)
+LOW_32 = 0xFFFFFFFF
+
+
+def _low32(sc: Any, at: int, value: int) -> Any:
+    """A rule's condition: argument `at`, read by the kernel as 32 bits, is `value`."""
+    return sc.Arg(at, sc.MASKED_EQ, LOW_32, value)
+
+
 def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
     try:
         f.add_rule(action, name, *args)
@@ -218,23 +231,23 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     # Socket pairs of any family but AF_UNIX are refused; AF_UNIX pairs (asyncio's self-pipe) stay.
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     for request in (TIOCSTI, TIOCLINUX):
-        _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+        _rule(f, eperm, "ioctl", _low32(sc, 1, request))
     for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
-        _rule(f, eperm, "setsockopt", sc.Arg(1, sc.EQ, SOL_SOCKET), sc.Arg(2, sc.EQ, option))
+        _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
     for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX):
-        _rule(f, eperm, "fcntl", sc.Arg(1, sc.EQ, command))
+        _rule(f, eperm, "fcntl", _low32(sc, 1, command))
     for request in (FIOSETOWN, SIOCSPGRP):
-        _rule(f, eperm, "ioctl", sc.Arg(1, sc.EQ, request))
+        _rule(f, eperm, "ioctl", _low32(sc, 1, request))
     if own_pid:
         _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
     for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
     for name in ("fadvise64", "fadvise64_64"):  # (fd, offset, len, advice) where each is the native call
-        _rule(f, eperm, name, sc.Arg(3, sc.EQ, POSIX_FADV_DONTNEED))
+        _rule(f, eperm, name, _low32(sc, 3, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
-        _rule(f, eperm, "madvise", sc.Arg(2, sc.EQ, advice))
+        _rule(f, eperm, "madvise", _low32(sc, 2, advice))
     for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG):
-        _rule(f, eperm, "prctl", sc.Arg(0, sc.EQ, option))
+        _rule(f, eperm, "prctl", _low32(sc, 0, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
@@ -248,8 +261,8 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     _rule(f, eperm, "capget")
     for name in BY_CLOCK:
         _rule(f, eperm, name, sc.Arg(0, sc.GT, LAST_FIXED_CLOCK))
-    _rule(f, eperm, "prlimit64", sc.Arg(1, sc.EQ, RLIMIT_CORE), sc.Arg(2, sc.NE, 0))  # a new limit (not a read)
-    _rule(f, eperm, "setrlimit", sc.Arg(0, sc.EQ, RLIMIT_CORE))
+    _rule(f, eperm, "prlimit64", _low32(sc, 1, RLIMIT_CORE), sc.Arg(2, sc.NE, 0))  # a new limit (not a read)
+    _rule(f, eperm, "setrlimit", _low32(sc, 0, RLIMIT_CORE))
     for name, process in AIMED_AT_A_GROUP:
         _rule(f, eperm, name, sc.Arg(0, sc.NE, process))
     for number in unknown_syscalls(sc):
