@@ -343,6 +343,9 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: what it reads (request_model.features)")
     ap.add_argument("--request-type-weight", type=float, default=0.0,
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
+    ap.add_argument("--request-frontier-label", type=float, default=None,
+                    help="with --request-model text: the type label's weight in its kernel for task types the boundary "
+                         "has never moved (frontier types; request_model.frontier_label)")
     ap.add_argument("--request-type-offset", type=float, default=None,
                     help="with --request-model text: each request's estimate moves by its type's mean residual "
                          "against the model, shrunk as if this many more verdicts had none (request_model.type_offset)")
@@ -430,6 +433,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,
                           "features": args.request_features, "type_weight": args.request_type_weight,
+                          "frontier_label": args.request_frontier_label,
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})

@@ -439,7 +439,7 @@ class ReflectiveRoute:
         rm = self.loop.request_model
         assert rm is not None  # only scheduled when the route has one
         try:
-            rm.install(await asyncio.to_thread(solve, rows, rm.settings))
+            rm.install(await asyncio.to_thread(solve, rows, rm.settings, frozenset(rm.unlabelled)))
         except Exception as e:  # the previous model keeps serving; the next due refit tries again
             log.warning("route %s: request model refit failed: %s", self.name, type(e).__name__)
         finally:
