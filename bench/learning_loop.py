@@ -343,6 +343,9 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: what it reads (request_model.features)")
     ap.add_argument("--request-type-weight", type=float, default=0.0,
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
+    ap.add_argument("--request-after-move-back", choices=["off", "below-target"], default="off",
+                    help="with --request-model text: the text model stays off a type moved back to the frontier (off) "
+                         "or still serves one moved back only by the below-target rule (request_model.after_move_back)")
     ap.add_argument("--request-frontier-label", type=float, default=None,
                     help="with --request-model text: the type label's weight in its kernel for task types the boundary "
                          "has never moved (frontier types; request_model.frontier_label)")
@@ -434,6 +437,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "cap_credible": args.request_cap_credible,
                           "features": args.request_features, "type_weight": args.request_type_weight,
                           "frontier_label": args.request_frontier_label,
+                          "after_move_back": args.request_after_move_back,
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})

@@ -174,7 +174,11 @@ class LearningLoop:
             else:
                 accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             q = None
-            if read and rm is not None and rm.ready and not moved_back:
+            # `request_model.after_move_back: below-target`: a type moved back only by the below-target rule (never
+            # by the change-point test) is left to the text model as a never-moved frontier type is
+            model_off = moved_back and not (self.settings.request_model.after_move_back == "below-target"
+                                            and st.sent_back > 0 and st.drifted == 0)
+            if read and rm is not None and rm.ready and not model_off:
                 feats = rm.features(text or "", task_type)
                 q = rm.estimate(feats)
                 if q is not None:

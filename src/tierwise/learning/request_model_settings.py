@@ -61,6 +61,12 @@ class RequestModelSettings(BaseModel):
     type_weight: float = Field(0.0, ge=0.0, lt=1.0, description=(
         "share of the kernel given to the request's task-type label (requests of one type share it), the rest to "
         "`features`: the model's uncertainty about a request then shrinks with its type's verdicts"))
+    after_move_back: Literal["off", "below-target"] = Field("off", description=(
+        "off: the text model does not serve a type the boundary has moved back to the frontier (until it moves "
+        "local again), so a drifted type is not served locally on verdicts pooled over other types; below-target: "
+        "it still serves a type whose moves back were all by the below-target rule (never by the change-point "
+        "test), as it serves a frontier type that never moved: a good type sent back by an unlucky run of verdicts, "
+        "which is never judged enough to return, then keeps its requests local where the model rates them so"))
     frontier_label: float | None = Field(None, gt=0.0, le=10.0, description=(
         "unset: no type label beyond `type_weight`'s; a number w: the request's task-type label enters the kernel "
         "with weight w (added to the features' kernel, 1 between two requests of one type) only for task types the "
