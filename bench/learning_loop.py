@@ -343,6 +343,13 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: what it reads (request_model.features)")
     ap.add_argument("--request-type-weight", type=float, default=0.0,
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
+    ap.add_argument("--request-after-move-back", choices=["off", "below-target"], default=None,
+                    help="with --request-model text: the text model stays off a type moved back to the frontier (off: "
+                         "rounds 14-28's D) or still serves one moved back only by the below-target rule (below-target: "
+                         "the route's default since round 28); request_model.after_move_back")
+    ap.add_argument("--request-frontier-label", type=float, default=None,
+                    help="with --request-model text: the type label's weight in its kernel for task types the boundary "
+                         "has never moved (frontier types; request_model.frontier_label)")
     ap.add_argument("--request-type-offset", type=float, default=None,
                     help="with --request-model text: each request's estimate moves by its type's mean residual "
                          "against the model, shrunk as if this many more verdicts had none (request_model.type_offset)")
@@ -378,7 +385,7 @@ REPLAY16_DEFAULTS = {"sampling": "value", "explore": "shadow", "watch": "confirm
                      "request_model": "none", "request_weight": 0.5, "move_back": "mean", "move_back_credible": None,
                      "drift_restart": "run", "drift_p0_credible": "mean", "move_back_keep": None, "returned": "full",
                      "reexplore": "full", "request_cap": "none",
-                     "request_cap_credible": None}
+                     "request_cap_credible": None, "request_after_move_back": "off"}
 
 
 def route_defaults() -> dict[str, object]:
@@ -394,7 +401,8 @@ def route_defaults() -> dict[str, object]:
             "returned": d["value"].get("returned", "full"),
             "reexplore": d["value"].get("reexplore", "full"),
             "request_cap": d["request_model"].get("cap", "none"),
-            "request_cap_credible": d["request_model"].get("cap_credible")}
+            "request_cap_credible": d["request_model"].get("cap_credible"),
+            "request_after_move_back": d["request_model"].get("after_move_back", "off")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -430,6 +438,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,
                           "features": args.request_features, "type_weight": args.request_type_weight,
+                          "frontier_label": args.request_frontier_label,
+                          "after_move_back": args.request_after_move_back,
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})

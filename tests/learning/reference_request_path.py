@@ -82,7 +82,7 @@ class ReferenceTextAcceptance(TextAcceptance):
         norm = float(np.sqrt(np.dot(tf * self.idf[idx], tf * self.idf[idx]))) or 1.0
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
         if self.coef_dense is not None and len(f) > 2:
-            ce, ct = self.coef_dense
+            ce, ct = self.coef_dense[:2]  # (a third part: `frontier_label`'s, which came later)
             if ce is not None and f[2] is not None:
                 p += float(np.dot(ce, f[2]))
             p += ct.get(f[3], 0.0)

@@ -27,7 +27,8 @@ def replay():
 def route_keys(s) -> tuple:
     rm = s.request_model
     return (s.sampling, s.value.explore, s.value.watch, s.within.enabled, rm.kind, rm.weight, rm.combine, rm.bound,
-            rm.features, rm.type_weight, s.boundary.move_back, s.value.audit, s.order.kind, s.boundary.drift_p0_credible)
+            rm.features, rm.type_weight, s.boundary.move_back, s.value.audit, s.order.kind, s.boundary.drift_p0_credible,
+            rm.after_move_back)
 
 
 def test_no_flags_is_the_route_defaults(replay) -> None:
@@ -52,6 +53,14 @@ def test_rounds_17_to_23_d2_is_the_no_flag_run_with_the_mean_p0(replay) -> None:
     d2.boundary.drift_p0_credible = 0.90
     assert d2 == now  # the one key round 23 changed
     assert replay.loop_settings(replay.parse_args(["--drift-p0-credible", "0.6"])).boundary.drift_p0_credible == 0.6
+
+
+def test_rounds_24_to_28_d_is_the_no_flag_run_with_the_model_off_moved_back_types(replay) -> None:
+    d = replay.loop_settings(replay.parse_args(["--request-after-move-back", "off"]))
+    now = replay.loop_settings(replay.parse_args([]))
+    assert d.request_model.after_move_back == "off" and now.request_model.after_move_back == "below-target"
+    d.request_model.after_move_back = "below-target"
+    assert d == now  # the one key round 28 changed
 
 
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:

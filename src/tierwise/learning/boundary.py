@@ -137,6 +137,7 @@ class TaskState:
     total_judged: int = 0
     total_good: int = 0
     sent_back: int = 0  # moves back below the target (`below-target`; not the change-point test's)
+    drifted: int = 0  # moves back by the change-point test (`drift`)
     cusum: Cusum = field(default_factory=Cusum)
     # per gateway key: its (discounted) accepted and rejected evidence in a and b, above the prior
     by_key: dict[str, list[float]] = field(default_factory=dict)
@@ -264,6 +265,8 @@ class Boundary:
                 return None
             move = Move(task_type, to, time.time() if at is None else at, st.good, st.judged, round(lower, 4),
                         round(mean, 4), s.quality_target, request_id, self.route, why)
+            if why == "drift":
+                st.drifted += 1
             if why == "below-target":
                 st.sent_back += 1
                 if s.move_back_keep is not None:
@@ -394,7 +397,7 @@ class Boundary:
         with self._lock:
             return {name: {"tier": st.tier, "a": st.a, "b": st.b, "judged": st.judged, "good": st.good,
                            "total_judged": st.total_judged, "total_good": st.total_good,
-                           "sent_back": st.sent_back, "cusum": asdict(st.cusum),
+                           "sent_back": st.sent_back, "drifted": st.drifted, "cusum": asdict(st.cusum),
                            "by_key": {k: list(v) for k, v in st.by_key.items()}}
                     for name, st in self.states.items()}
 
@@ -419,6 +422,7 @@ class Boundary:
                     st.tier, st.a, st.b, st.cusum, st.by_key = tier, a, b, cusum, by_key
                     st.judged, st.good, st.total_judged, st.total_good = counts
                     st.sent_back = max(0, int(d.get("sent_back") or 0))
+                    st.drifted = max(0, int(d.get("drifted") or 0))
                 except (KeyError, TypeError, ValueError, IndexError):
                     log.warning("boundary: skipped a malformed saved state for a task type")
 

@@ -174,7 +174,11 @@ class LearningLoop:
             else:
                 accept = own = self.within.acceptance(task_type, st.mean(), z or 0.0)
             q = None
-            if read and rm is not None and rm.ready and not moved_back:
+            # `request_model.after_move_back: below-target`: a type moved back only by the below-target rule (never
+            # by the change-point test) is left to the text model as a never-moved frontier type is
+            model_off = moved_back and not (self.settings.request_model.after_move_back == "below-target"
+                                            and st.sent_back > 0 and st.drifted == 0)
+            if read and rm is not None and rm.ready and not model_off:
                 feats = rm.features(text or "", task_type)
                 q = rm.estimate(feats)
                 if q is not None:
@@ -477,14 +481,23 @@ class LearningLoop:
                                           for t, st in self.boundary.states.items()})
         if isinstance(data.get("within"), dict):
             self.within.load(data["within"])
-        if self.request_model is not None and isinstance(data.get("request_model"), dict):
-            self.request_model.load(data["request_model"])
+        if self.request_model is not None:
+            self.request_model.unlabelled = self._moved_types()
+            if isinstance(data.get("request_model"), dict):
+                self.request_model.load(data["request_model"])  # (its refit reads `unlabelled`)
         if self.order is not None and isinstance(data.get("order"), dict):
             self.order.load(data["order"])
         for k, v in (data.get("costs") or {}).items():
             if k in self.costs and isinstance(v, (int, float)) and v >= 0:
                 if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
                     self.costs[k] = float(v)
+
+    def _moved_types(self) -> set[str]:
+        """The task types the boundary has moved (local now, or on the frontier after a move: `total_judged` counts
+        verdicts before the last move; or named in the boundary log's moves)."""
+        b = self.boundary
+        return ({m.task_type for m in b.moves}
+                | {t for t, st in b.states.items() if st.tier == "local" or st.total_judged > st.judged})
 
     def save(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
         """Write the learned state (or a `dump` taken earlier) atomically: a crash mid-write leaves the
@@ -529,6 +542,9 @@ class LearningLoop:
         move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id, key=key,
                                      hold=lambda why, run: self.keys.decides_alone(task_type, why, run),
                                      current=lambda: self.keys.clients(task_type) | {key})
+        if move is not None and self.request_model is not None:
+            # `request_model.frontier_label`: a type that has moved is read by its words alone from now on
+            self.request_model.unlabelled.add(task_type)
         if move is not None and (move.why == "drift" or (move.why == "below-target"
                                                           and self.settings.boundary.move_back_keep is not None)):
             # the posterior kept only the run after the change, or (`move_back_keep`) a few verdicts' worth

@@ -26,7 +26,10 @@ most `PENDING` judged requests awaiting their verdicts.
 
 `features: embedding` reads the prompt's shared sentence embedding (all-MiniLM-L6-v2, unit length: the kernel of
 two requests is their cosine) instead of the hashed tokens, `both` gives each half of the kernel, and
-`type_weight` gives that share of the kernel to the request's task-type label (1 between two requests of one type).
+`type_weight` gives that share of the kernel to the request's task-type label (1 between two requests of one type);
+`frontier_label: w` adds the label with weight w only for task types the boundary has never moved (the loop keeps the
+set of types that have moved in `unlabelled`), so a frontier type's own verdicts set its requests' level while the
+types that have moved keep the pooled reading of their words.
 Hashed tokens share little between two prompts, so the model's posterior sd about a new request stays near its
 prior; an embedding (and the label) places a request among the judged ones of its subject, so the sd shrinks where
 labelled neighbours exist (`bound: model`). The cost of an embedding: one encoder pass per request.
@@ -86,9 +89,13 @@ class TextAcceptance:
 
     def __init__(self, settings: RequestModelSettings, embed: Any = None) -> None:
         self.settings = settings
-        self.dense = settings.features != "hashed" or settings.type_weight > 0.0  # rows carry (embedding, type)
+        # rows carry (embedding, type)
+        self.dense = settings.features != "hashed" or settings.type_weight > 0.0 or settings.frontier_label is not None
         self.embed = embed  # text -> unit-length embedding (`features: embedding|both`); loaded on first use
-        self.coef_dense: tuple[np.ndarray | None, dict[str, float]] | None = None
+        # (embedding coefficients, per-type coefficients, per-type coefficients of `frontier_label`)
+        self.coef_dense: tuple[np.ndarray | None, dict[str, float], dict[str, float]] | None = None
+        # `frontier_label`: the task types the boundary has moved (kept by the loop); their requests carry no label
+        self.unlabelled: set[str] = set()
         # (indices, counts, verdict), and (embedding or None, task type) when `dense`
         self.rows: deque[tuple[Any, ...]] = deque(maxlen=settings.max_rows)
         self.row_keys: deque[str] = deque(maxlen=settings.max_rows)  # the key name each row came from
@@ -105,6 +112,10 @@ class TextAcceptance:
         self.fits = 0
         self.defer = False  # set by a caller that runs refits itself, off its event loop
         self.fit_due = False
+
+    def labelled_rows(self) -> bool:
+        """Whether the rows carry their task type for a label (`type_weight` or `frontier_label`)."""
+        return self.settings.type_weight > 0.0 or self.settings.frontier_label is not None
 
     @property
     def ready(self) -> bool:
@@ -136,10 +147,12 @@ class TextAcceptance:
         norm = float(np.sqrt(np.dot(v, v))) or 1.0
         p = self.intercept + float(np.dot(self.coef[idx], tf)) / norm
         if self.coef_dense is not None and len(f) > 2:
-            ce, ct = self.coef_dense
+            ce, ct, cf = self.coef_dense
             if ce is not None and f[2] is not None:
                 p += float(np.dot(ce, f[2]))
             p += ct.get(f[3], 0.0)
+            if cf and f[3] not in self.unlabelled:  # a type that moved since the fit has lost its label
+                p += cf.get(f[3], 0.0)
         return min(1.0, max(0.0, p))
 
     def sd(self, f: Features) -> float | None:
@@ -170,6 +183,10 @@ class TextAcceptance:
             if wt:
                 k += wt * (types == f[3])
                 kxx += wt
+            fl = self.settings.frontier_label
+            if fl is not None and len(w) > 5 and f[3] not in self.unlabelled:
+                k += fl * (w[5] == f[3])
+                kxx += fl
         var = sigma2 / self.settings.alpha * max(0.0, kxx - float(k @ (inv @ k)))
         return math.sqrt(var)
 
@@ -239,7 +256,7 @@ class TextAcceptance:
     def fit(self, leave_last: int = 0) -> None:
         """Refit on the rows (`leave_last`: without the latest ones — a restore refits the model the saved loop
         had)."""
-        self.install(solve(self.training_rows(leave_last), self.settings))
+        self.install(solve(self.training_rows(leave_last), self.settings, frozenset(self.unlabelled)))
 
     def install(self, fitted: Fitted | None) -> None:
         if fitted is not None:
@@ -254,7 +271,7 @@ class TextAcceptance:
             "rows": [[_b64(r[0].astype(np.int32)), _b64(np.minimum(r[1], 65535).astype(np.uint16)), r[2]]
                      for r in self.rows]}
         if self.dense:  # the kernel's other parts: the embedding (float32) and the task type of each row
-            out["features"] = [self.settings.features, self.settings.type_weight > 0.0]
+            out["features"] = [self.settings.features, self.labelled_rows()]
             out["dense"] = [["" if r[3] is None else _b64(r[3].astype(np.float32)), r[4]] for r in self.rows]
         return out
 
@@ -267,7 +284,7 @@ class TextAcceptance:
             return  # saved with embeddings or type labels (`features: embedding` rows have no hashed tokens)
         if self.dense:
             dense = data.get("dense") or []
-            if (data.get("features") != [self.settings.features, self.settings.type_weight > 0.0]
+            if (data.get("features") != [self.settings.features, self.labelled_rows()]
                     or not isinstance(dense, list) or len(dense) != len(data.get("rows") or [])):
                 return  # saved under other features: nothing to refit from
         self._load_residuals(data.get("residuals"))
@@ -323,12 +340,14 @@ class TextAcceptance:
         return emb, task_type
 
 
-def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted | None:
+def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings,
+          unlabelled: frozenset[str] = frozenset()) -> Fitted | None:
     """Ridge regression of the verdict on the rows' TF-IDF features, in its dual form: with X the n × B matrix
     of normalised rows and y the verdicts, c = (X Xᵀ + alpha I)⁻¹ (y - ȳ), coefficients Xᵀ c. Returns the
     coefficients times the IDF (so a request's row needs no IDF), the IDF, the intercept ȳ and, with
     `bound: model`, the width (Xᵀ by bucket, (X Xᵀ + alpha I)⁻¹, and the mean square of the leave-one-out
-    residuals c_i / [(X Xᵀ + alpha I)⁻¹]_ii)."""
+    residuals c_i / [(X Xᵀ + alpha I)⁻¹]_ii). `unlabelled`: with `frontier_label`, the task types whose rows
+    carry no label (the types the boundary has moved)."""
     from scipy.sparse import csr_matrix
 
     n = len(rows)
@@ -352,7 +371,7 @@ def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted
     k = (x @ x.T).toarray()
     dense = len(rows[0]) > 3
     wh, we, wt = kernel_weights(settings)
-    emb = types = None
+    emb = types = labels = None
     if dense:  # the kernel's parts: hashed tokens, embeddings (cosines), the type label (1 within a type)
         k *= wh
         if we:
@@ -363,6 +382,11 @@ def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted
         types = np.array([r[4] for r in rows], dtype=object)
         if wt:
             k += wt * (types[:, None] == types[None, :])
+        if settings.frontier_label is not None:
+            # the label only between rows of a type never moved (None, a moved type's row, equals no string)
+            labels = np.array([None if t in unlabelled else t for t in types], dtype=object)
+            same = (labels[:, None] == labels[None, :]) & (labels != None)[:, None]  # noqa: E711 (elementwise)
+            k += settings.frontier_label * same
     k[np.diag_indices(n)] += settings.alpha
     width: Width | None = None
     if settings.bound == "model":
@@ -371,7 +395,7 @@ def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted
         loo = c / np.diag(inv)
         width = (x.T.tocsr(), inv, float(np.mean(loo * loo)))
         if dense:
-            width = (*width, emb, types)
+            width = (*width, emb, types, labels)
     else:
         c = np.linalg.solve(k, y - mean)
     w = np.asarray(x.T @ c).ravel()
@@ -382,8 +406,14 @@ def solve(rows: list[tuple[Any, ...]], settings: RequestModelSettings) -> Fitted
         assert types is not None  # (set whenever the rows are dense)
         for t, ci in zip(types, c, strict=True):
             per_type[t] = per_type.get(t, 0.0) + wt * float(ci)
+    per_frontier: dict[str, float] = {}
+    if labels is not None:
+        fl = float(settings.frontier_label or 0.0)
+        for t, ci in zip(labels, c, strict=True):
+            if t is not None:
+                per_frontier[t] = per_frontier.get(t, 0.0) + fl * float(ci)
     ce = (we * (emb.T @ c)).astype(np.float32) if emb is not None else None
-    return (wh * w * idf).astype(np.float32), idf.astype(np.float32), mean, width, (ce, per_type)
+    return (wh * w * idf).astype(np.float32), idf.astype(np.float32), mean, width, (ce, per_type, per_frontier)
 
 
 

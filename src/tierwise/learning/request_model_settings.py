@@ -61,6 +61,19 @@ class RequestModelSettings(BaseModel):
     type_weight: float = Field(0.0, ge=0.0, lt=1.0, description=(
         "share of the kernel given to the request's task-type label (requests of one type share it), the rest to "
         "`features`: the model's uncertainty about a request then shrinks with its type's verdicts"))
+    after_move_back: Literal["off", "below-target"] = Field("off", description=(
+        "off: the text model does not serve a type the boundary has moved back to the frontier (until it moves "
+        "local again), so a drifted type is not served locally on verdicts pooled over other types; below-target: "
+        "it still serves a type whose moves back were all by the below-target rule (never by the change-point "
+        "test), as it serves a frontier type that never moved: a good type sent back by an unlucky run of verdicts, "
+        "which is never judged enough to return, then keeps its requests local where the model rates them so"))
+    frontier_label: float | None = Field(None, gt=0.0, le=10.0, description=(
+        "unset: no type label beyond `type_weight`'s; a number w: the request's task-type label enters the kernel "
+        "with weight w (added to the features' kernel, 1 between two requests of one type) only for task types the "
+        "boundary has never moved: frontier types that never earned a move local, whose requests the model, pooled "
+        "over every type, would otherwise rate near the pooled level whatever their own verdicts say; the types "
+        "that have moved (local ones, and those moved back, which the model does not serve) are read by their "
+        "words alone, as without the option"))
     min_rows: int = Field(100, ge=2, le=1_000_000, description="verdicts the text model needs before it is used")
     max_rows: int = Field(1000, ge=2, le=5_000, description=(
         "latest verdicts kept to train on (older ones dropped); at most 5,000: each refit solves a dense "
