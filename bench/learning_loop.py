@@ -345,8 +345,8 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
     ap.add_argument("--request-after-move-back", choices=["off", "below-target"], default=None,
                     help="with --request-model text: the text model stays off a type moved back to the frontier (off: "
-                         "rounds 14-28's D) or still serves one moved back only by the below-target rule (below-target: "
-                         "the route's default since round 28); request_model.after_move_back")
+                         "the route's default) or still serves one moved back only by the below-target rule "
+                         "(below-target: round 28's C); request_model.after_move_back")
     ap.add_argument("--request-frontier-label", type=float, default=None,
                     help="with --request-model text: the type label's weight in its kernel for task types the boundary "
                          "has never moved (frontier types; request_model.frontier_label)")

@@ -55,12 +55,12 @@ def test_rounds_17_to_23_d2_is_the_no_flag_run_with_the_mean_p0(replay) -> None:
     assert replay.loop_settings(replay.parse_args(["--drift-p0-credible", "0.6"])).boundary.drift_p0_credible == 0.6
 
 
-def test_rounds_24_to_28_d_is_the_no_flag_run_with_the_model_off_moved_back_types(replay) -> None:
-    d = replay.loop_settings(replay.parse_args(["--request-after-move-back", "off"]))
+def test_round_28_c_is_the_no_flag_run_with_the_model_on_types_moved_back_below_target(replay) -> None:
+    c = replay.loop_settings(replay.parse_args(["--request-after-move-back", "below-target"]))
     now = replay.loop_settings(replay.parse_args([]))
-    assert d.request_model.after_move_back == "off" and now.request_model.after_move_back == "below-target"
-    d.request_model.after_move_back = "below-target"
-    assert d == now  # the one key round 28 changed
+    assert c.request_model.after_move_back == "below-target" and now.request_model.after_move_back == "off"
+    c.request_model.after_move_back = "off"
+    assert c == now  # the one key round 28's option changes
 
 
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:

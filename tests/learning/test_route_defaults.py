@@ -2,8 +2,8 @@
 explorations, the within-type signal, the text model at weight 1.0 and a move back on the credible interval; since
 round 16 a change-watch that judges every request until the change-point test decides (`value.watch: decide`); since
 round 23 the change-point test's unchanged rate from the posterior's lower 0.90 credible edge
-(`boundary.drift_p0_credible: 0.90`); since round 28 the text model still serving a type moved back only by the
-below-target rule (`request_model.after_move_back: below-target`). A
+(`boundary.drift_p0_credible: 0.90`). Round 28's `request_model.after_move_back: below-target` stays off (the
+drift leak). A
 key the config gives wins; a section given in part keeps the route's defaults for the keys it leaves out."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_the_default_route_settings() -> None:
     # everything else at the learning settings' own defaults
     assert cfg.boundary.credible == BoundarySettings().credible == 0.90
     assert cfg.request_model.bound == "none" and cfg.request_model.features == "hashed"
-    assert cfg.request_model.after_move_back == "below-target"  # round 28
+    assert cfg.request_model.after_move_back == "off"  # round 28's option: off (it kept serving a drifted type)
     assert LoopSettings().request_model.after_move_back == "off"
     # the settings' own defaults (the replay, `LearningLoop` built directly) are unchanged
     plain = LoopSettings()
