@@ -166,6 +166,11 @@ class ServerLimits(_Strict):
     max_connections: int = Field(4096, ge=8, description="open client connections; at the limit the oldest "
                                  "connection that is not running a request is closed (also kept below the "
                                  "process's open-file limit)")
+    network_prefix_v4: int = Field(32, ge=8, le=32, description="at the connection cap, the IPv4 network counted "
+                                   "as one: 32 (default) each address; 24 groups a /24, so one host spread over "
+                                   "its addresses is one client, but so is an office or a carrier's NAT pool there")
+    network_prefix_v6: int = Field(48, ge=16, le=64, description="the same for IPv6 (a client is at least its /64): "
+                                   "48 (default) counts a /48, what one site or customer is usually given")
     max_body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024, description="request-body bytes held "
                                           "across all requests at once (with two client keys or more, one key at most half); "
                                           "beyond it new requests get 503 + Retry-After")

@@ -170,6 +170,31 @@ def test_tierwise_claude_finds_the_cli_the_checkouts_script_installed(tmp_path: 
     assert seen.read_text().startswith("http://127.0.0.1:"), seen.read_text()
 
 
+def test_tierwise_claude_does_not_run_a_cli_planted_in_the_current_folder(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before (review27b): `tierwise claude` run inside a project the user had just cloned ran that project's
+    # `.tools/claude-code/node_modules/.bin/claude` when none was on PATH: any repository could ship one and
+    # have it run, with the user's environment (their keys) and before Claude Code asks whether to trust the
+    # folder. Only PATH and the checkout tierwise itself runs from are looked in.
+    import stat
+
+    planted = tmp_path / ".tools" / "claude-code" / "node_modules" / ".bin"
+    planted.mkdir(parents=True)
+    ran = tmp_path / "planted-ran"
+    fake = planted / "claude"
+    fake.write_text(f"#!/bin/sh\nprintf x > '{ran}'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    res, _ = _claude_against(tmp_path, monkeypatch, key_set=True)  # (run from tmp_path, no checkout)
+    assert not ran.exists(), res.output
+    assert res.exit_code == 1 and "`claude` CLI is not installed" in res.output, res.output
+
+
+def test_a_wheel_install_has_no_checkout_to_look_in() -> None:
+    from tierwise.commands.claude import checkout_root
+
+    assert checkout_root(Path("/venv/lib/python3.12/site-packages/tierwise/commands/claude.py")) is None
+    assert checkout_root(Path("/home/u/tierwise/src/tierwise/commands/claude.py")) == Path("/home/u/tierwise")
+
+
 def _eval_error(tmp_path: Path, monkeypatch: Any, name: str, content: str) -> str:
     monkeypatch.chdir(tmp_path)
     (tmp_path / name).write_text(content)

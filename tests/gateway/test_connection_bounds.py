@@ -600,9 +600,10 @@ def test_a_client_spread_over_many_addresses_of_one_network_makes_room_from_them
     """wire4: fairness was per address (IPv6 /64), so one attacker holding many addresses of one network (a /48
     is 65,536 /64s; a rented IPv4 /24) was as many clients holding one connection each, and at equal counts
     another client's connection still sending its headers went first (408). Now the network holding the most
-    connections makes room: here 127.0.1.0/24, one slow body per address."""
+    connections makes room: here 127.0.1.0/24, one slow body per address (IPv4 grouped by /24 on request since
+    review27b: `network_prefix_v4: 24`)."""
     cap = 8
-    g = gateway({"server": {"default_route": "local", "limits": {"max_connections": cap}}, "ledger": {"enabled": False},
+    g = gateway({"server": {"default_route": "local", "limits": {"max_connections": cap, "network_prefix_v4": 24}}, "ledger": {"enabled": False},
                  "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
                  "models": {"local": {"provider": "loc", "model": "m"}}})
     hog: list[socket.socket] = []
@@ -639,5 +640,59 @@ def test_networks_of_peer_groups():
 
     assert site_group(peer_group(("2001:db8:1:2:3::4", 1))) == site_group(peer_group(("2001:db8:1:ffff::9", 1)))
     assert site_group(peer_group(("2001:db8:1:2::4", 1))) != site_group(peer_group(("2001:db8:2:2::4", 1)))
-    assert site_group(peer_group(("::ffff:198.51.100.7", 1))) == site_group("198.51.100.200") == "198.51.100"
+    assert site_group(peer_group(("::ffff:198.51.100.7", 1)), 24) == site_group("198.51.100.200", 24) == "198.51.100.0"
+    assert site_group(peer_group(("::ffff:198.51.100.7", 1))) == "198.51.100.7"  # by default an address (review27b)
     assert site_group("") == ""
+
+
+def _office_vs_one_address(g, cap: int) -> tuple[list[bool], list[bool]]:
+    """An office of cap-3 users, one idle connection each from distinct addresses of 127.0.1.0/24, and one other
+    address (127.0.2.1) holding 3; one more connection passes the cap. Which connections are still open."""
+    office = [_from(f"127.0.1.{i + 1}", g.port) for i in range(cap - 3)]
+    one = [_from("127.0.2.1", g.port) for _ in range(3)]
+    late = None
+    try:
+        for s in office + one:
+            s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")  # headers begun, not ended
+        time.sleep(0.3)
+        late = _from("127.0.3.1", g.port)
+        time.sleep(0.5)
+
+        def still_open(s: socket.socket) -> bool:
+            s.setblocking(False)
+            try:
+                while s.recv(65536):  # (an evicted connection may get an answer before its end)
+                    pass
+                return False
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+
+        return [still_open(s) for s in office], [still_open(s) for s in one]
+    finally:
+        for s in office + one + ([late] if late else []):
+            s.close()
+
+
+def test_an_office_in_one_ipv4_network_keeps_its_connections_against_one_address_holding_more(gateway, openai_up):
+    """review27b: wire4 ranked IPv4 /24 networks first, so an office (or a carrier's NAT pool) of many users in
+    one /24 made room at the cap before a single outside address holding three times any user's connections:
+    that address could keep up to the office's total. IPv4 addresses are scarce (spreading over a /24 costs 256
+    of them), so by default an IPv4 client is its address again; `network_prefix_v4: 24` restores the grouping."""
+    cap = 8
+    g = gateway({"server": {"default_route": "local", "limits": {"max_connections": cap}}, "ledger": {"enabled": False},
+                 "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
+                 "models": {"local": {"provider": "loc", "model": "m"}}})
+    office, one = _office_vs_one_address(g, cap)
+    assert all(office), office
+    assert one.count(False) == 1, one
+
+
+def test_networks_of_peer_groups_follow_the_configured_prefixes():
+    from tierwise.server.limits import site_group
+
+    assert site_group("198.51.100.7", 32, 48) == "198.51.100.7"
+    assert site_group("198.51.100.7", 24, 48) == site_group("198.51.100.200", 24, 48) != site_group("198.51.101.7", 24, 48)
+    assert site_group("2001:db8:1:2::", 32, 64) == "2001:db8:1:2::"
+    assert site_group("2001:db8:1:2::", 32, 32) == site_group("2001:db8:ffff:2::", 32, 32)

@@ -119,3 +119,23 @@ def test_an_answer_of_endless_tool_calls_is_an_upstream_error(two_tier, openai_u
     with pytest.raises(anthropic.APIError) as e:
         _inputs(_local(two_tier), stream, openai_up)
     assert f"more than {MAX_CALLS} tool calls" in str(e.value)
+
+
+def test_a_stream_of_keys_past_the_checked_characters_ends_as_raw_arguments(two_tier, openai_up):
+    """review27b: the check takes a Python step per character outside strings, whatever the pieces (`"k":1,`
+    repeated: ~400 ns a byte, against ~9 for the rest of the translation), so a 64 MiB stream of such arguments
+    held the event loop ~27 s; a bound per call would not do (an upstream spreads them over calls). One budget
+    per stream: here two calls of 1.2 MB each, the second past it."""
+    MAX_CHECKED = 2 << 20  # (wire/json_prefix.py; written out so the test runs against the code before it)
+
+    body = ['"k":1,' * 10_000] * (MAX_CHECKED * 6 // 10 // 60_000)
+
+    def call(i: int, cid: str) -> list[str]:
+        return [_chunk(_tc(i, cid, "f", "{")), *(_chunk(_tc(i, None, None, p)) for p in body),
+                _chunk(_tc(i, None, None, '"z": 0}'))]
+
+    stream = "".join([_chunk({"role": "assistant"}), *call(0, "call_a"), *call(1, "call_b"),
+                      _chunk({}, "tool_calls"), "data: [DONE]\n\n"])
+    first, second = _inputs(_local(two_tier), stream, openai_up)
+    assert first == {"k": 1, "z": 0}
+    assert RAW_KEY in second and second[RAW_KEY].endswith('"z": 0}'), str(second)[:200]

@@ -17,18 +17,29 @@ if TYPE_CHECKING:
     from tierwise.config import Config
 
 # Where `scripts/install-claude-code.sh` puts the CLI, under a checkout's root: an editable install (the
-# README's quick start) run from another folder finds it there too, not only from the checkout itself.
+# README's quick start) run from another folder finds it there too. Not the current folder's: `tierwise claude`
+# run inside a project just cloned would run whatever that project ships there (review27b).
 _TOOLS_BIN = os.path.join(".tools", "claude-code", "node_modules", ".bin")
-CHECKOUT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def checkout_root(here: Path) -> Path | None:
+    """The checkout this module runs from (`<root>/src/tierwise/commands/claude.py`), None for an installed wheel."""
+    parents = here.parents
+    return parents[3] if len(parents) > 3 and parents[2].name == "src" and parents[1].name == "tierwise" else None
+
+
+CHECKOUT_ROOT = checkout_root(Path(__file__).resolve())
 
 # Claude Code refuses to start without some key; an open gateway accepts any.
 PLACEHOLDER_KEY = "tierwise"
 
 
 def find_claude() -> str | None:
-    """`claude` on PATH, else in ./.tools/claude-code, else in the checkout tierwise runs from."""
-    return (shutil.which("claude") or shutil.which("claude", path=os.path.join(os.getcwd(), _TOOLS_BIN))
-            or shutil.which("claude", path=str(CHECKOUT_ROOT / _TOOLS_BIN)))
+    """`claude` on PATH, else in the checkout tierwise runs from (never the current folder's)."""
+    found = shutil.which("claude")
+    if found is None and CHECKOUT_ROOT is not None:
+        found = shutil.which("claude", path=str(CHECKOUT_ROOT / _TOOLS_BIN))
+    return found
 
 
 def gateway_key(cfg: Config) -> str | None:
@@ -166,8 +177,8 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
     exe = find_claude()
     if exe is None:
         raise click.ClickException(
-            "the `claude` CLI is not installed (not on PATH, nor in .tools/claude-code here or in tierwise's "
-            "checkout): npm install -g @anthropic-ai/claude-code, or `bash scripts/install-claude-code.sh` in "
+            "the `claude` CLI is not installed (not on PATH, nor in .tools/claude-code of tierwise's checkout; "
+            "the current folder's is not run): npm install -g @anthropic-ai/claude-code, or `bash scripts/install-claude-code.sh` in "
             "tierwise's checkout")
     env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key)
     sys.exit(subprocess.call([exe, *claude_args], env=env))

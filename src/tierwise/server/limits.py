@@ -188,6 +188,7 @@ class ConnectionGuard:
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
         self.write_timeout = limits.write_timeout
+        self.prefixes = (limits.network_prefix_v4, limits.network_prefix_v6)  # `site_group`'s networks
         # Connections whose client stopped reading the answer (the transport paused writing): deadline.
         self.stalled: dict[GuardedHttpToolsProtocol, float] = {}
         # Connections not running a request, oldest first: protocol -> (deadline, phase).
@@ -406,7 +407,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.peer = peer_group(self.client)
-        self.site = site_group(self.peer)
+        self.site = site_group(self.peer, *self.guard.prefixes)
         self.flow = PipelineFlow(self.flow._transport, self.pipeline)  # (before any request's cycle holds it)
         if not self.guard.opened(self, self.loop):
             transport.abort()  # every slot runs a request: refuse this one (connection_lost counts it down)
@@ -519,15 +520,22 @@ def peer_group(client: tuple[str, int] | None) -> str:
     return str(ipaddress.IPv6Network((addr, 64), strict=False).network_address)
 
 
-def site_group(peer: str) -> str:
-    """The network around a peer group, for the cap's fairness: an IPv4 /24, an IPv6 /48 (what one customer or
-    site is usually given). At the cap the network holding the most connections makes room first, from the
-    client in it holding the most: one host spread over a /48's /64s is one network, and a site's other
-    users lose a connection only when the site, together, holds the most."""
+def site_group(peer: str, v4: int = 32, v6: int = 48) -> str:
+    """The network around a peer group, for the cap's fairness: an IPv4 /`v4`, an IPv6 /`v6` (`server.limits.
+    network_prefix_v4`/`_v6`; by default each IPv4 address, an IPv6 /48: what one site or customer is usually
+    given). At the cap the network holding the most connections makes room first, from the client in it holding
+    the most: one host spread over a /48's /64s is one network, and a site's other users lose a connection only
+    when the site, together, holds the most. IPv4 is not grouped by default (review27b): an office or a
+    carrier's NAT pool of many users in one /24 made room before one outside address holding fewer in all."""
     if ":" not in peer:
-        return peer.rpartition(".")[0] if peer.count(".") == 3 else peer
+        if v4 >= 32 or peer.count(".") != 3:
+            return peer
+        try:
+            return str(ipaddress.IPv4Network((peer, v4), strict=False).network_address)
+        except ValueError:
+            return peer
     try:
-        return str(ipaddress.IPv6Network((ipaddress.IPv6Address(peer), 48), strict=False).network_address)
+        return str(ipaddress.IPv6Network((ipaddress.IPv6Address(peer), v6), strict=False).network_address)
     except ValueError:
         return peer
 

@@ -32,6 +32,11 @@ RAW_KEY = "_raw_arguments"
 # 254 that orjson can encode again.
 MAX_DEPTH = 128
 MAX_TOKEN = 1000
+# Characters one stream may have checked, shared by the prefixes its owner makes (`budget`): past it the text
+# is "not an object". The state machine takes a Python step per character outside strings (~0.5 µs for `"k":1,`
+# repeated, or `[],`): a 64 MiB stream of those held the event loop ~27 s, the bounds above notwithstanding
+# (review27b); now ~1 s at most. A model's answer (≤ ~128k tokens, well under 1 MB) stays far below.
+MAX_CHECKED = 2 << 20
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:
@@ -48,7 +53,8 @@ class ObjectPrefix:
     """Fed a text piece by piece; `ok` while the text so far can begin a JSON object (with `any_value`: any one
     JSON value, for a structured answer whose schema's root is not an object: wire/strict_output.py)."""
 
-    def __init__(self, any_value: bool = False) -> None:
+    def __init__(self, any_value: bool = False, budget: list[int] | None = None) -> None:
+        self.budget = budget if budget is not None else [MAX_CHECKED]  # characters left: a stream's prefixes share it
         self.stack: list[str] = []  # open containers, "{" or "["
         # start | key | key_or_end | colon | value | value_or_end | comma_or_end | done
         self.expect = "value" if any_value else "start"
@@ -62,6 +68,11 @@ class ObjectPrefix:
         the state stays that of the pieces before the one that failed)."""
         if not self.ok:
             return False
+        left = self.budget[0] - len(text)
+        if left < 0:
+            self.ok = False
+            return False
+        self.budget[0] = left
         saved = (self.stack[:], self.expect, self.string, self.escape, self.token)
         if not self._feed(text):
             self.ok = False

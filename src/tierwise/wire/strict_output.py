@@ -42,7 +42,7 @@ import orjson
 
 from tierwise.canonical import Request, Response, StreamEvent, TextBlock, ToolUseBlock
 from tierwise.errors import UpstreamError
-from tierwise.wire.json_prefix import ObjectPrefix
+from tierwise.wire.json_prefix import MAX_CHECKED, ObjectPrefix
 from tierwise.wire.strict_tools import _schema_reason
 
 _ANTHROPIC = "anthropic"  # wire/anthropic_messages/response.FORMAT (its structured outputs are always constrained)
@@ -115,8 +115,8 @@ class _Other:
 
     __slots__ = ("prefix", "parts", "begun", "done")
 
-    def __init__(self, any_value: bool) -> None:
-        self.prefix = ObjectPrefix(any_value=any_value)
+    def __init__(self, any_value: bool, budget: list[int]) -> None:
+        self.prefix = ObjectPrefix(any_value=any_value, budget=budget)
         self.parts: list[str] = []
         self.begun = self.done = False
 
@@ -128,14 +128,15 @@ class StructuredText:
 
     def __init__(self, c: Contract, n: int = 1) -> None:
         self.contract = c
-        self.prefix = ObjectPrefix(any_value=not c.object)
+        self.checked = [MAX_CHECKED]  # the characters every choice's check may still read, this stream
+        self.prefix = ObjectPrefix(any_value=not c.object, budget=self.checked)
         self.parts: list[str] = []
         self.text_blocks: set[int] = set()
         self.begun = False  # a non-blank text piece passed, or another kind of block began: the opening is released
         self.pending = False  # the text ended; judged once the stop reason is known
         self.judged = False
         self.side: list[tuple[Any, str, Any, bool]] = []
-        self.others = {i: _Other(not c.object) for i in range(1, min(n, 129))}
+        self.others = {i: _Other(not c.object, self.checked) for i in range(1, min(n, 129))}
         self.waiting = len(self.others)  # other choices whose opening has not passed yet
 
     @property

@@ -29,7 +29,7 @@ import orjson
 
 from tierwise.canonical import Response, StreamEvent, ToolUseBlock
 from tierwise.errors import UpstreamError
-from tierwise.wire.json_prefix import RAW_KEY, ObjectPrefix
+from tierwise.wire.json_prefix import MAX_CHECKED, RAW_KEY, ObjectPrefix
 
 
 def violation(provider: str, tool: str, why: str) -> UpstreamError:
@@ -44,6 +44,7 @@ class StrictCalls:
     def __init__(self, schemas: dict[str, dict[str, Any]]) -> None:
         self.schemas = schemas
         self.open: dict[int, tuple[str, ObjectPrefix, list[str]]] = {}  # block index -> (tool, check, pieces)
+        self.checked = [MAX_CHECKED]  # the characters the checks may still read, this stream
         self.stopped: list[int] = []  # tool blocks stopped: judged when the next block starts or the message ends
         self.begun = False  # anything but a strict call's opening came, or its first piece passed
 
@@ -76,7 +77,7 @@ class StrictCalls:
                 self._end(self.stopped, ended)  # the SDK judges a call whole when the next one starts
                 b = ev.block  # type: ignore[union-attr]
                 if isinstance(b, ToolUseBlock) and b.name in self.schemas:
-                    self.open[ev.index] = (b.name, ObjectPrefix(), [])  # type: ignore[union-attr]
+                    self.open[ev.index] = (b.name, ObjectPrefix(budget=self.checked), [])  # type: ignore[union-attr]
                 else:
                     self.begun = True
             elif k == "block_stop":

@@ -41,7 +41,7 @@ from tierwise.wire.anthropic_messages.response import (
     usage_in,
     usage_out,
 )
-from tierwise.wire.json_prefix import ObjectPrefix
+from tierwise.wire.json_prefix import MAX_CHECKED, ObjectPrefix
 from tierwise.wire.sse import SSEParser, event_message
 
 _DELTA_IN = {"text_delta": ("text", "text"), "input_json_delta": ("input_json", "partial_json"),
@@ -60,6 +60,7 @@ class StreamDecoder:
         self.ended = False
         self.started_blocks = range(0)  # the indices of the content blocks started so far
         self.tool_checks: dict[int, ObjectPrefix] = {}  # open tool_use blocks: do their pieces begin an object?
+        self.checked = [MAX_CHECKED]  # the characters they may still check, this stream (wire/json_prefix.py)
         # The error the upstream reported, as it would be had it come first (the relay raises it when
         # nothing of the stream has reached the client yet).
         self.error: UpstreamError | None = None
@@ -120,7 +121,7 @@ class StreamDecoder:
                 block = response_block_in(obj["content_block"])
                 if isinstance(block, ToolUseBlock):
                     block.input = {}  # the input arrives as input_json deltas
-                    self.tool_checks[i] = ObjectPrefix()
+                    self.tool_checks[i] = ObjectPrefix(budget=self.checked)
                 return [BlockStart(i, block)]
             if t == "content_block_delta":
                 i = int(obj["index"])
@@ -203,6 +204,7 @@ class StreamEncoder:
         # can still begin a JSON object (the anthropic SDK raises in the caller's code on one that cannot);
         # the block's end closes what was sent into an object (wire/json_prefix.py).
         self.tool_args: dict[int, tuple[ObjectPrefix, list[str]]] = {}
+        self.checked = [MAX_CHECKED]  # the characters their checks may still read, this stream
 
     def _start(self, usage: Usage | None = None) -> bytes:
         if self.started:
@@ -228,7 +230,7 @@ class StreamEncoder:
         self.index[index] = out
         self.open.add(out)
         if isinstance(block, ToolUseBlock):
-            self.tool_args[out] = (ObjectPrefix(), [])
+            self.tool_args[out] = (ObjectPrefix(budget=self.checked), [])
         return event_message("content_block_start", {"type": "content_block_start", "index": out,
                                                      "content_block": cb})
 

@@ -28,7 +28,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.providers.error_classes import body_error
-from tierwise.wire.json_prefix import ObjectPrefix
+from tierwise.wire.json_prefix import MAX_CHECKED, ObjectPrefix
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
@@ -77,6 +77,7 @@ class StreamDecoder:
         self.held_cost = 0
         self.live_args: list[str] = []  # the open call's argument pieces (until another call waits)
         self.live_prefix: ObjectPrefix | None = None  # then: whether they are a whole object yet
+        self.checked = [MAX_CHECKED]  # the characters those checks may still read, this stream
         self.stop: StopReason | None = None
         self.stop_sequence: str | None = None
         self.usage = Usage()
@@ -111,7 +112,7 @@ class StreamDecoder:
         may come. Read only when another call waits behind it; then fed piece by piece."""
         p = self.live_prefix
         if p is None:
-            p = self.live_prefix = ObjectPrefix()
+            p = self.live_prefix = ObjectPrefix(budget=self.checked)
             p.feed("".join(self.live_args))
             self.live_args = []
         return not p.ok or (p.expect == "done" and not p.token)
