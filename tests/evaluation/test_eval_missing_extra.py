@@ -23,7 +23,7 @@ def test_save_says_what_is_missing_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(transfer.TransferRouter, "fit", lambda self, *a, **k: fitted.append(1) or real_fit(self, *a, **k))
     res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "transfer", "--no-cv", "--save", str(tmp_path / "r")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
-    assert "`embeddings` extra" in res.output and "`transfer-lsa` (routes as `transfer` does)" in res.output
+    assert "`embeddings` extra" in res.output and "`transfer-lsa` (`transfer` without its options member)" in res.output
     assert fitted == [] and not (tmp_path / "r.json").exists()
     # the advice works without the extra
     res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "transfer-lsa", "--no-cv", "--save", str(tmp_path / "r")])

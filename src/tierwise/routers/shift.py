@@ -186,7 +186,8 @@ def router_embedding(router: Any) -> Any:
     """The router's sentence-embedding vectors (its own or a member's), or None."""
     from tierwise.routers.dense import EmbeddingVectors
 
-    for r in [router, *getattr(router, "members", [])]:
+    # an options router (`transfer`) keeps them on its base
+    for r in [router, *getattr(router, "members", []), *([router.base] if hasattr(router, "base") else [])]:
         v = getattr(r, "vectors", None)
         if isinstance(v, EmbeddingVectors):
             return v
