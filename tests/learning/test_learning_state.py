@@ -97,6 +97,32 @@ def test_a_corrupt_state_file_is_ignored(tmp_path):
     assert not LearningLoop("r").restore(p)
 
 
+def test_a_state_from_before_drifted_loads_and_a_hostile_drifted_count_skips_the_type(tmp_path):
+    """loop29 saved `drifted` per task type: a state saved before has none (0); a count that is no count
+    (text, 1e999, which json reads as inf) skips that type's whole state, as the docstring promises, and never
+    fails the restore with an OverflowError (it did) nor leaves the type half restored (local, before)."""
+    a = LearningLoop("r")
+    for i in range(40):
+        a.plan("qa", f"q{i}")
+        a.verdict("qa", 1.0)
+    assert a.boundary.tier("qa") == "local"
+    saved = a.dump()
+    del saved["boundary"]["qa"]["drifted"]
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps(saved))
+    old = LearningLoop("r")
+    assert old.restore(p)
+    assert old.boundary.tier("qa") == "local" and old.boundary.states["qa"].drifted == 0
+    for bad in ('"x"', "1e999", "Infinity", "[1]"):
+        p.write_text(json.dumps(saved).replace('"sent_back"', f'"drifted": {bad}, "sent_back"'))
+        loop = LearningLoop("r")
+        assert loop.restore(p), bad
+        assert loop.boundary.tier("qa") == "frontier", bad
+    p.write_text(json.dumps(saved).replace('"sent_back"', f'"drifted": {10 ** 30}, "sent_back"'))
+    big = LearningLoop("r")
+    assert big.restore(p) and big.boundary.states["qa"].drifted == 10 ** 30  # only read as "ever drifted"
+
+
 @pytest.fixture
 def receiver():
     r = OTLPReceiver().start()

@@ -74,3 +74,42 @@ def test_a_short_table_skips_unknown_tokens(vectors: StaticTokenVectors) -> None
     short = StaticTokenVectors.restore(vectors.meta(), {"table": vectors.arrays()["table"][:1000],
                                                        "weight": vectors.arrays()["weight"][:1000]})
     assert short.encode([prompt("omega", 0, ["zebra crossing", "quantum"])]).shape == (1, 384)
+
+
+@pytest.fixture(scope="module")
+def saved_arrays(tmp_path_factory) -> tuple:
+    d = tmp_path_factory.mktemp("hostile")
+    r = make_router("transfer-lsa-options").fit(data(SUBJECTS[:6]))
+    save_router(r, d / "r")
+    with np.load(d / "r.npz") as z:
+        return d, dict(z)
+
+
+def _nan(t: np.ndarray) -> np.ndarray:
+    t = t.copy()
+    t[:] = np.nan
+    return t
+
+
+def _beyond_float16(t: np.ndarray) -> np.ndarray:
+    t = t.astype(np.float64)
+    t[:, 0] = 1e6
+    return t
+
+
+@pytest.mark.parametrize("change", [
+    {"vectors/table": _nan},  # loaded before: every option NaN, the member's quantile its top (score 0.50 -> 0.75)
+    {"vectors/table": _beyond_float16},  # inf after the cast to float16
+    {"vectors/weight": lambda w: np.full_like(w, np.inf)},
+    {"vectors/weight": lambda w: -w},
+    {"vectors/table": lambda t: t.astype(np.complex64)},  # the imaginary part was dropped with a warning
+    {"vectors/table": lambda t: np.ascontiguousarray(t[:, :2])},  # a narrow table changed the geometry
+    {"vectors/table": lambda t: t[:0], "vectors/weight": lambda w: w[:0]},  # no token at all
+], ids=["nan", "inf-after-cast", "inf-weight", "negative-weight", "complex", "narrow", "empty"])
+def test_a_hostile_table_is_refused_with_a_clear_error(saved_arrays, change) -> None:
+    d, arrays = saved_arrays
+    hostile = {k: (change[k](v) if k in change else v) for k, v in arrays.items()}
+    np.savez_compressed(d / "h.npz", **hostile)
+    (d / "h.json").write_text((d / "r.json").read_text())
+    with pytest.raises(RouterError, match="incomplete router .*static token vectors"):
+        load_router(d / "h")

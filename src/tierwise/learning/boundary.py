@@ -418,12 +418,13 @@ class Boundary:
                         ka, kb = float(v[0]), float(v[1])
                         if 0.0 <= ka <= a and 0.0 <= kb <= b:  # (a share never exceeds the whole)
                             by_key[str(k)] = [ka, kb]
+                    # every field is read before any is set: a malformed one skips the type's whole state
+                    sent_back, drifted = (max(0, int(d.get(f) or 0)) for f in ("sent_back", "drifted"))
                     st = self.state(str(name))
                     st.tier, st.a, st.b, st.cusum, st.by_key = tier, a, b, cusum, by_key
                     st.judged, st.good, st.total_judged, st.total_good = counts
-                    st.sent_back = max(0, int(d.get("sent_back") or 0))
-                    st.drifted = max(0, int(d.get("drifted") or 0))
-                except (KeyError, TypeError, ValueError, IndexError):
+                    st.sent_back, st.drifted = sent_back, drifted
+                except (KeyError, TypeError, ValueError, IndexError, OverflowError):  # (int(1e999): OverflowError)
                     log.warning("boundary: skipped a malformed saved state for a task type")
 
     def _append_log(self, move: Move) -> None:

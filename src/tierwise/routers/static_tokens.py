@@ -111,9 +111,21 @@ class StaticTokenVectors:
 
     @classmethod
     def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> StaticTokenVectors:
+        """A saved table is checked before use: a NaN row turned every option with its token into NaN, which the
+        member's quantile read as its top (a request's score moved 0.50 → 0.75, no error); a float64 table beyond
+        float16's range became inf; a complex one lost its imaginary part; a narrow one changed the geometry."""
         v = cls(str(meta.get("model", DEFAULT_EMBEDDING_MODEL)), float(meta.get("sif", SIF)))
-        table, weight = np.asarray(arrays["table"], np.float16), np.asarray(arrays["weight"], np.float32)
-        if table.ndim != 2 or weight.shape != (len(table),):
-            raise ValueError("static token vectors: the table and the weights do not match")
+        raw_t, raw_w = np.asarray(arrays["table"]), np.asarray(arrays["weight"])
+        if raw_t.dtype.kind != "f" or raw_w.dtype.kind != "f":
+            raise ValueError(f"static token vectors: the table and the weights must be floats, not "
+                             f"{raw_t.dtype} and {raw_w.dtype}")
+        with np.errstate(over="ignore"):  # a value beyond float16's range becomes inf, refused below
+            table, weight = raw_t.astype(np.float16), raw_w.astype(np.float32)
+        if table.ndim != 2 or table.shape[1] != DIMS or not len(table) or weight.shape != (len(table),):
+            raise ValueError(f"static token vectors: a table of shape {table.shape} and weights of shape "
+                             f"{weight.shape} do not match (tokens × {DIMS}, one weight per token)")
+        if not (np.isfinite(table).all() and np.isfinite(weight).all() and (weight >= 0).all()):
+            raise ValueError("static token vectors: the table or the weights hold NaN, inf or negative weights")
+        table.flags.writeable = False
         v.table, v.weight = table, weight
         return v
