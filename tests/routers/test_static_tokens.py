@@ -113,3 +113,19 @@ def test_a_hostile_table_is_refused_with_a_clear_error(saved_arrays, change) -> 
     (d / "h.json").write_text((d / "r.json").read_text())
     with pytest.raises(RouterError, match="incomplete router .*static token vectors"):
         load_router(d / "h")
+
+
+def test_a_saved_table_names_no_other_tokenizer(vectors: StaticTokenVectors) -> None:
+    """The saved model name is read as a local path: a router file must not pick which tokenizer.json is read."""
+    with pytest.raises(ValueError, match="distilled from"):
+        StaticTokenVectors.restore({**vectors.meta(), "model": "/tmp"}, vectors.arrays())
+
+
+def test_the_tokenizer_is_loaded_with_the_table(vectors: StaticTokenVectors, monkeypatch) -> None:
+    """A missing model fails the load (the route's start), not every request afterwards."""
+    import tierwise.routers.static_tokens as st
+    from tierwise.routers.features import MissingExtra
+
+    monkeypatch.setattr(st, "_local_model_path", lambda name: "/nonexistent-model-dir")
+    with pytest.raises(MissingExtra):
+        StaticTokenVectors.restore(vectors.meta(), vectors.arrays())

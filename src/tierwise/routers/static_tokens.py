@@ -114,7 +114,10 @@ class StaticTokenVectors:
         """A saved table is checked before use: a NaN row turned every option with its token into NaN, which the
         member's quantile read as its top (a request's score moved 0.50 → 0.75, no error); a float64 table beyond
         float16's range became inf; a complex one lost its imaginary part; a narrow one changed the geometry."""
-        v = cls(str(meta.get("model", DEFAULT_EMBEDDING_MODEL)), float(meta.get("sif", SIF)))
+        model = meta.get("model", DEFAULT_EMBEDDING_MODEL)
+        if model != DEFAULT_EMBEDDING_MODEL:  # the name is read as a local path: a file must not pick the tokenizer
+            raise ValueError(f"static token vectors: distilled from {DEFAULT_EMBEDDING_MODEL} only, not {model!r}")
+        v = cls(model, float(meta.get("sif", SIF)))
         raw_t, raw_w = np.asarray(arrays["table"]), np.asarray(arrays["weight"])
         if raw_t.dtype.kind != "f" or raw_w.dtype.kind != "f":
             raise ValueError(f"static token vectors: the table and the weights must be floats, not "
@@ -128,4 +131,5 @@ class StaticTokenVectors:
             raise ValueError("static token vectors: the table or the weights hold NaN, inf or negative weights")
         table.flags.writeable = False
         v.table, v.weight = table, weight
+        v._tokenizer()  # at load, not on the first request: a missing model fails the route's start, never a request
         return v
