@@ -245,6 +245,12 @@ def make_config(data: dict[str, Any] | str, tmp_path: Path) -> Config:
     return cfg
 
 
+# The doubles' upstream read timeout: far past any stall of a busy machine's gateway (2 s, as it was, failed tests
+# whose doubles answer at once: "did not answer in time"). A test about a read timeout sets its own, short one.
+READ_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10  # aiohttp counts a stalled gateway loop against it too: 1 s failed the same way
+
+
 def two_tier_config(local_url: str, remote_url: str, *, local_kind: str = "openai", remote_kind: str = "anthropic",
                     routes: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """A local model and a frontier model on the given doubles, plus a few routes."""
@@ -258,9 +264,9 @@ def two_tier_config(local_url: str, remote_url: str, *, local_kind: str = "opena
         "reference_model": "frontier",
         "providers": {
             "localsrv": {"kind": local_kind, "base_url": base(local_kind, local_url), "locality": "local",
-                         "timeouts": {"connect": 1, "read": 2}},
+                         "timeouts": {"connect": CONNECT_TIMEOUT_S, "read": READ_TIMEOUT_S}},
             "cloud": {"kind": remote_kind, "base_url": base(remote_kind, remote_url), "locality": "remote",
-                      "timeouts": {"connect": 1, "read": 2}},
+                      "timeouts": {"connect": CONNECT_TIMEOUT_S, "read": READ_TIMEOUT_S}},
         },
         "models": {
             "local": {"provider": "localsrv", "model": "qwen-local", "context_window": 8192},

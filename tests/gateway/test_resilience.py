@@ -68,7 +68,9 @@ def test_connection_refused_falls_back(gateway, openai_up, anthropic_up):
 
 
 def test_read_timeout_falls_back(gateway, openai_up, anthropic_up):
-    g = gateway(chain_config(openai_up, anthropic_up))  # read timeout 2 s in two_tier_config
+    cfg = chain_config(openai_up, anthropic_up)
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 2}  # the harness's default is far longer
+    g = gateway(cfg)
     anthropic_up.script(Delay(5, then=Reply(text="too late")))
     openai_up.default = Reply(text="in time")
     r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "q"}])
