@@ -29,7 +29,7 @@ from tierwise.canonical import (
     Usage,
 )
 from tierwise.config import ModelConfig
-from tierwise.console_log import upstream_refused
+from tierwise.console_log import upstream_refused, upstream_unreachable
 from tierwise.errors import CircuitOpen, InvalidRequest, RateLimitHold, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
@@ -125,6 +125,10 @@ class Deployment:
             self.breaker.failure(at_once)
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
+            if err.connect_failed and not self.provider.unreachable_said:
+                self.provider.unreachable_said = True  # once per outage: said again after it has answered
+                pc = self.provider.cfg
+                upstream_unreachable(self.name, self.provider.name, pc.base_url, pc.locality == "local")
             if not self.misconfigured_said and err.error_class in ("auth", "not_found"):
                 self.misconfigured_said = True
                 pc = self.provider.cfg
@@ -158,6 +162,7 @@ class Deployment:
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
+        self.provider.unreachable_said = False
         if self.stats is not None:
             self.stats.ok(step.latency_ms, step.ttft_ms)
 
