@@ -52,7 +52,8 @@ def bind_or_exit(host: str, port: int) -> socket.socket:
 @config_option
 @click.option("--host", default=None, help="Override server.host.")
 @click.option("--port", type=PORT, default=None, help="Override server.port.")
-@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True,
+              help="Lowest level the console shows (failed requests and warnings are at warning).")
 @click.option("--access-log", is_flag=True, default=None,
               help="Log one line per HTTP request (also `server.access_log: true` in the config).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
