@@ -135,6 +135,10 @@ class ModelConfig(_Strict):
         "`instruction` = the schema in the system prompt; the answer is checked against the schema either way")
     logprobs: bool = False
     price: Price | None = Field(None, description="USD per million tokens; local models default to 0")
+    default_max_tokens: int | None = Field(None, ge=1, le=10_000_000, description="output tokens a call to this "
+                                           "model may write when the client sent no max_tokens (OpenAI clients may "
+                                           "omit it): a small model that never stops otherwise writes until its "
+                                           "context is full or `timeouts.read` passes; a client's own value is kept")
 
     @field_validator("price")
     @classmethod

@@ -61,6 +61,33 @@ def upstream_refused(model: str, upstream_model: str, provider: str, error_class
                          "serves", clean(model), clean(provider), clean(repr(upstream_model)), clean(message), pull)
 
 
+def shown_url(url: str) -> str:
+    """A base URL as the console may print it: scheme, host, port and path; never its userinfo (`user:pw@`,
+    `TOKEN@`), query (`?key=…`) or fragment, where credentials ride."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        u = urlsplit(url)
+        host = u.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{u.port}" if u.port is not None else host
+    except ValueError:
+        return "(a base_url that does not parse)"
+    return urlunsplit((u.scheme, netloc, u.path, "", ""))
+
+
+def upstream_unreachable(model: str, provider: str, base_url: str, local: bool) -> None:
+    """The first failed connection to a provider since it last answered: the client hears only the provider's
+    name (the gateway's internal addresses are not its to know); the operator reads here where and what to do."""
+    from tierwise.starter import start_hint
+
+    fix = start_hint(base_url) if local else "check that the host is reachable from the gateway and its base_url"
+    failures.warning("model %s: cannot connect to provider %s at %s: calls to it fail and routes move on to their "
+                     "next target until it answers; %s (`tierwise doctor` checks it)", clean(model), clean(provider),
+                     clean(shown_url(base_url)), fix)
+
+
 def breaker_changed(model: str, event: str, failures_to_open: int, cooldown: float) -> None:
     if event == "open":
         breakers.warning("model %s: circuit open after %d failed calls in a row; it is skipped for %.0fs, "

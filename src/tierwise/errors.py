@@ -120,6 +120,9 @@ class UpstreamError(TierwiseError):
         # The upstream had the whole request and was answering when the call failed (a read timeout, a 200 body
         # cut, too large or not JSON): it bills the answer nobody could read (providers/deployment.py).
         self.answering = False
+        # No connection could be made (refused, no route, unknown host): nothing listens there now, so a route
+        # with another target moves on at once instead of retrying it (policies/fallback.py).
+        self.connect_failed = False
 
 
 class ContextOverflow(UpstreamError):

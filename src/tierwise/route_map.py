@@ -58,3 +58,24 @@ def overall(statuses: list[str]) -> str:
     if not statuses or all(s == "ok" for s in statuses):
         return "ok"
     return "down" if all(s == "down" for s in statuses) else "degraded"
+
+
+def without_an_answer(cfg: Config, dead_providers: set[str]) -> list[str]:
+    """What `serve` says after naming providers that cannot answer (a key not set, nothing listening): which
+    routes then have no target that can answer (each request to them fails with 503), and which fall back.
+    Before, every such provider's line said "routes fall back to other targets", also when there were none."""
+    if not dead_providers:
+        return []
+    health = route_health(cfg, lambda m: cfg.models[m].provider not in dead_providers)
+    down = [r for r, h in health.items() if h["status"] == "down"]
+    degraded = [r for r, h in health.items() if h["status"] == "degraded"]
+    out = []
+    if down:
+        out.append(f"route{'s' if len(down) > 1 else ''} {', '.join(down)}: no target can answer (every model "
+                   f"{'they reach' if len(down) > 1 else 'it reaches'} is on a provider above): each request to "
+                   f"{'them' if len(down) > 1 else 'it'} will fail with 503 until one of those providers is fixed")
+    if degraded:
+        out.append(f"route{'s' if len(degraded) > 1 else ''} {', '.join(degraded)}: "
+                   f"fall{'' if len(degraded) > 1 else 's'} back to {'their' if len(degraded) > 1 else 'its'} "
+                   "other targets meanwhile")
+    return out

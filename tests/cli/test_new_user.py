@@ -471,3 +471,47 @@ def test_boundary_without_a_learning_route_says_how_to_get_one(tmp_path: Path) -
     assert res.exit_code == 0, res.output
     assert "no reflective or learned routes" in res.output, res.output
     assert "policy: reflective" in res.output and "docs/learning.md" in res.output, res.output
+
+
+def test_serve_says_which_routes_no_target_can_answer(tmp_path: Path) -> None:
+    # Before: each provider's line said "routes fall back to other targets", also when none could answer
+    # (the starter config with neither Ollama running nor a key set): every request then failed with 503.
+    import socket
+
+    from tests.harness import free_port
+
+    dead, up = free_port(), socket.create_server(("127.0.0.1", 0))
+    with up:
+        config = ("ledger: {enabled: false}\n"
+                  "providers:\n"
+                  f"  mine: {{kind: openai, base_url: 'http://127.0.0.1:{dead}/v1', locality: local}}\n"
+                  f"  live: {{kind: openai, base_url: 'http://127.0.0.1:{up.getsockname()[1]}/v1', locality: local}}\n"
+                  "  cloud: {kind: anthropic, base_url: 'https://api.anthropic.com', api_key_env: NU27B_API_KEY}\n"
+                  "models:\n  small: {provider: mine, model: x}\n  big: {provider: cloud, model: y}\n"
+                  "  other: {provider: live, model: z}\n"
+                  "routes:\n  main: [small, big]\n  spare: [small, other]\n")
+        lines = _serve_warnings(tmp_path, config)
+    assert not any("routes fall back to other targets" in ln for ln in lines), lines
+    assert any(ln.startswith("tierwise: warning: route main: no target can answer") and "503" in ln
+               for ln in lines), lines
+    assert any(ln.startswith("tierwise: warning: route spare: falls back to its other targets") for ln in lines), lines
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    # Before: 16 options (`init --path`, `requests --limit`, `report --by`, `serve --log-level`, …) showed only
+    # their default in `--help`: nothing said what they do.
+    import click
+
+    missing = []
+
+    def walk(cmd: click.Command, path: list[str], ctx: click.Context) -> None:
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, [*path, name], click.Context(sub, parent=ctx, info_name=name))
+        missing.extend(f"{' '.join(path)} {p.opts[0]}" for p in cmd.params
+                       if isinstance(p, click.Option) and not p.hidden and not p.help)
+
+    walk(cli, ["tierwise"], click.Context(cli, info_name="tierwise"))
+    assert not missing, missing

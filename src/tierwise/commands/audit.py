@@ -14,7 +14,7 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
 @click.command("audit")
 @config_option
 @click.option("--by", "by", type=click.Choice(["route", "class", "destination", "action", "day"]), default="route",
-              show_default=True)
+              show_default=True, help="Group the crossings of the privacy boundary by this.")
 @click.option("--days", type=float, default=None, help="Only the last N days.")
 @click.option("--request", "request_id", default=None, help="Show the crossings of one request.")
 @click.option("--prove", is_flag=True, help="With --request: re-check that no detected value left.")

@@ -106,8 +106,10 @@ def clear(config_path: str, url: str | None, key_env: str | None) -> None:
 @command.command("train-verifier")
 @click.argument("pairs", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the model (.npz).")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(1, 100))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(1, 100),
+              help="Passes over the labelled pairs.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the folds and the training (a rerun "
+              "with the same seed gives the same model).")
 @click.option("--model", "model_name", default="all-MiniLM-L6-v2", show_default=True,
               help="Embedding model; must be the one `cache.semantic.model` names.")
 def train_verifier(pairs: str, out: str, epochs: int, seed: int, model_name: str) -> None:

@@ -30,19 +30,21 @@ def unset_client_keys(cfg: Config) -> str | None:
     return f"server.api_keys_env: {', '.join(unset)} not set: clients holding those keys will get 401"
 
 
-def unset_provider_keys(cfg: Config) -> list[str]:
+def unset_provider_keys(cfg: Config, named: set[str] | None = None) -> list[str]:
     """One line per provider whose `api_key_env` is not set: every call to its models fails (routes
     fall back, or answer 503), which `serve` should say before the first request does."""
     out = []
     for name, p in cfg.providers.items():
         if p.api_key_env and not p.api_key():
+            if named is not None:  # (the caller's: the providers named, for route_map.without_an_answer)
+                named.add(name)
             models = ", ".join(m for m, mc in cfg.models.items() if mc.provider == name) or "no models"
             out.append(f"provider {name}: {p.api_key_env} is not set: calls to its models ({models}) will fail "
-                       f"and routes fall back to other targets. Fix: export {p.api_key_env}=... before `tierwise serve`")
+                       f"until it is. Fix: export {p.api_key_env}=... before `tierwise serve`")
     return out
 
 
-def silent_local_servers(cfg: Config) -> list[str]:
+def silent_local_servers(cfg: Config, named: set[str] | None = None) -> list[str]:
     """One line per local provider on this machine (a loopback base_url) where nothing accepts a TCP
     connection: the first requests to its models would fail (or fall back) with no word at start, the
     usual first run being `tierwise serve` before `ollama serve`. Loopback only, so a start never waits on
@@ -64,9 +66,11 @@ def silent_local_servers(cfg: Config) -> list[str]:
             loopback = False
         if not loopback or port_open(port, host, timeout=0.3):
             continue
+        if named is not None:
+            named.add(name)
         models = ", ".join(m for m, mc in cfg.models.items() if mc.provider == name) or "no models"
         out.append(f"provider {name}: nothing listens at {host}:{port} yet: calls to its models ({models}) will "
-                   f"fail and routes fall back to other targets until the server starts. Fix: {start_hint(p.base_url)}"
+                   f"fail until the server starts. Fix: {start_hint(p.base_url)}"
                    " (`tierwise doctor` checks it; `tierwise init --force --local URL` points the config at another)")
     return out
 

@@ -71,7 +71,7 @@ def command() -> None:
 
 @command.command("list")
 @project_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(project_dir: str, as_json: bool) -> None:
     """Ensembles in the project, the global folder and the shared library."""
     entries = [e.to_dict() for e in _library(project_dir).entries()]
@@ -187,7 +187,8 @@ def create(name: str, from_file: str | None, model: str, force: bool, project_di
 
 @command.command("promote")
 @click.argument("ensemble")
-@click.option("--to", "to", type=click.Choice(["global", "library"]), default="global", show_default=True)
+@click.option("--to", "to", type=click.Choice(["global", "library"]), default="global", show_default=True,
+              help="global: your folder for every project; library: the shared library.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @project_option
 def promote(ensemble: str, to: str, yes: bool, project_dir: str) -> None:
@@ -211,7 +212,7 @@ def promote(ensemble: str, to: str, yes: bool, project_dir: str) -> None:
 @click.argument("run_id", required=False)
 @click.option("--ensemble", default=None, help="Only runs of this ensemble.")
 @click.option("--markdown", "as_md", is_flag=True, help="Print a run's Markdown report.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @project_option
 def artifacts(run_id: str | None, ensemble: str | None, as_md: bool, as_json: bool, project_dir: str) -> None:
     """List past runs, or show one (RUN_ID)."""

@@ -58,7 +58,8 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
 @command.command("candidates")
 @config_option
 @click.option("--route", default=None, help="Only this route's evaluations.")
-@click.option("--min-poor", default=3, show_default=True, type=click.IntRange(2, 1000))
+@click.option("--min-poor", default=3, show_default=True, type=click.IntRange(2, 1000),
+              help="Poor verdicts sharing a failure mode that make a task type a candidate.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def candidates_cmd(config_path: str, route: str | None, min_poor: int, as_json: bool) -> None:
     """Task types with several poor verdicts sharing a failure mode: candidates for fine-tuning (nothing is trained)."""

@@ -8,7 +8,8 @@ import click
 
 
 @click.command("init")
-@click.option("--path", default="tierwise.yaml", show_default=True)
+@click.option("--path", default="tierwise.yaml", show_default=True,
+              help="Where to write the config (a folder not there yet is made).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--local", "local_url", default=None, metavar="URL",
               help="Your local model server's OpenAI-compatible base URL (vLLM, or any server on another port), "

@@ -28,7 +28,8 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Any:
 @config_option
 @click.option("--project", "project_dir", default=".", show_default=True,
               help="Folder holding .tierwise/ensembles and .tierwise/profiles.")
-@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+              help="stdio: for a client that starts this command; http: serve MCP on --host/--port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="For --transport http.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4100, show_default=True, help="For --transport http.")
 @click.option("--allow-remote", is_flag=True,

@@ -12,8 +12,8 @@ from tierwise.commands._common import PORT
 
 @click.command("replay-serve")
 @click.argument("data")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=PORT, default=8090, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=PORT, default=8090, show_default=True, help="Port to listen on (0: any free one).")
 def command(data: str, host: str, port: int) -> None:
     """Serve DATA (mmlu, mmlu-no-hsm, gsm8k, mt-bench, a JSONL file, or several joined by commas) as
     models `strong` and `weak` at /v1; send its prompts verbatim (docs/routers.md)."""

@@ -15,7 +15,7 @@ from tierwise.commands._common import config_option, load_or_exit, open_existing
 @click.command("report")
 @config_option
 @click.option("--by", "by", type=click.Choice(["route", "model", "day", "locality", "feature", "arm"]),
-              default="route", show_default=True)
+              default="route", show_default=True, help="Group the requests by this (arm: an A/B test's arms).")
 @click.option("--baseline", default=None, help="With --by arm: the arm the others are compared with "
               "(default: the first by name).")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None, help="Only the last N days.")

@@ -58,7 +58,8 @@ def _unknown_names(cfg: Any, route: str | None, model: str | None) -> str:
 @click.option("--model", default=None, help="Only requests that asked for, or were answered by, this model.")
 @click.option("--status", default=None, help="ok, error, or an HTTP status (e.g. 503).")
 @click.option("--since", default=None, help="Only since then: 30m, 2h, 7d, or a date (2026-01-31).")
-@click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="Show the newest N requests.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one object per request).")
 def command(config_path: str, route: str | None, model: str | None, status: str | None, since: str | None,
             limit: int, as_json: bool) -> None:

@@ -52,7 +52,8 @@ def bind_or_exit(host: str, port: int) -> socket.socket:
 @config_option
 @click.option("--host", default=None, help="Override server.host.")
 @click.option("--port", type=PORT, default=None, help="Override server.port.")
-@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True,
+              help="Lowest level the console shows (failed requests and warnings are at warning).")
 @click.option("--access-log", is_flag=True, default=None,
               help="Log one line per HTTP request (also `server.access_log: true` in the config).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -87,8 +88,14 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         click.echo(f"tierwise: warning: {cfg.source or config_path} {EMPTY_CONFIG}", err=True)
     if (keys_problem := unset_client_keys(cfg)) is not None:
         click.echo(f"tierwise: warning: {keys_problem}", err=True)
-    for problem in [*unset_provider_keys(cfg), *silent_local_servers(cfg)]:
+    dead: set[str] = set()
+    for problem in [*unset_provider_keys(cfg, dead), *silent_local_servers(cfg, dead)]:
         click.echo(f"tierwise: warning: {problem}", err=True)
+    if dead:
+        from tierwise.route_map import without_an_answer
+
+        for problem in without_an_answer(cfg, dead):
+            click.echo(f"tierwise: warning: {problem}", err=True)
     if (exposed := open_to_the_network(cfg, h)) is not None:
         click.echo(f"tierwise: warning: {exposed}", err=True)
     if (shared := cache_shares_redis(cfg)) is not None:

@@ -93,7 +93,8 @@ def frame(base: str, key: str | None, expand: bool = True) -> Any:
               "variable of server.admin_keys_env or observability.dashboard.viewer_keys_env).")
 @click.option("--key-env", default=None, help="Environment variable holding the admin or viewer key (keeps the key "
               "off the command line).")
-@click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True)
+@click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+              help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Print one screen and exit.")
 def command(config_path: str, url: str | None, key: str | None, key_env: str | None, interval: float,
             once: bool) -> None:

@@ -19,7 +19,8 @@ CONFIG_PROBLEM = 2
 @click.command("worker")
 @config_option
 @click.option("--id", "worker_id", default=None, help="Override dispatch.worker.id.")
-@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True,
+              help="Lowest level the console shows.")
 @click.option("--acl", "print_acl", is_flag=True, help="Print the Redis ACL SETUSER line this worker's user needs, "
               "then exit.")
 @click.option("--list", "list_workers", is_flag=True, help="List the workers present for this config's tenant "

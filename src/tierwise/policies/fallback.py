@@ -34,7 +34,8 @@ class FallbackConfig(PolicyConfig):
     policy: str = "fallback"
     targets: list[str] = Field(min_length=1, description="models or routes, tried in order")
     retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error "
-                         "(not a rate limit: the client retries the gateway's 429)")
+                         "(not a rate limit: the client retries the gateway's 429; not a refused connection "
+                         "while a next target remains: the route moves on to it at once)")
     backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each retry")
     backoff_max: float = Field(8.0, ge=0)
     retry_after_max: float = Field(30.0, ge=0, description="longest Retry-After honoured before moving on")
@@ -122,7 +123,11 @@ class Fallback:
                         others += 1
                         unsupported += isinstance(e, UnsupportedInput)
                         break  # don't wait for an open breaker, don't retry a skip: go to the next target
-                    if attempt < self.retries and e.retryable:
+                    # A refused connection (nothing listens: a local server not started, or restarting) is no
+                    # blip a quarter-second wait cures: with a next target, move on to it at once. The last
+                    # target keeps its retries (a server coming back may answer them).
+                    refused_with_next = getattr(e, "connect_failed", False) and i < len(self.targets) - 1
+                    if attempt < self.retries and e.retryable and not refused_with_next:
                         delay = self._delay(attempt, e)
                         if delay is not None:
                             await asyncio.sleep(delay)

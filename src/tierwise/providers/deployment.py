@@ -29,7 +29,7 @@ from tierwise.canonical import (
     Usage,
 )
 from tierwise.config import ModelConfig
-from tierwise.console_log import upstream_refused
+from tierwise.console_log import upstream_refused, upstream_unreachable
 from tierwise.errors import CircuitOpen, InvalidRequest, RateLimitHold, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
@@ -125,6 +125,10 @@ class Deployment:
             self.breaker.failure(at_once)
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
+            if err.connect_failed and not self.provider.unreachable_said:
+                self.provider.unreachable_said = True  # once per outage: said again after it has answered
+                pc = self.provider.cfg
+                upstream_unreachable(self.name, self.provider.name, pc.base_url, pc.locality == "local")
             if not self.misconfigured_said and err.error_class in ("auth", "not_found"):
                 self.misconfigured_said = True
                 pc = self.provider.cfg
@@ -158,6 +162,7 @@ class Deployment:
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
+        self.provider.unreachable_said = False
         if self.stats is not None:
             self.stats.ok(step.latency_ms, step.ttft_ms)
 
@@ -190,6 +195,8 @@ class Deployment:
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
+            req = req.with_changes(max_tokens=self.cfg.default_max_tokens)
         if self.locality == "remote":
             return await self._admitted(self._complete_upstream, "call", req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -228,6 +235,11 @@ class Deployment:
         except UpstreamError as e:
             if e.answering:
                 self._bill_unread(step, req)
+                if req.max_tokens is None and isinstance(e, UpstreamTimeout):
+                    e.message = (f"{e.message}: the request set no max_tokens, and a model that never stops writes "
+                                 "until its context is full; set max_tokens (the gateway's operator can set the "
+                                 "model's default_max_tokens)")
+                    e.args = (e.message,)
             # A timeout whose unread answer is charged (input + max_tokens) opens the breaker at once: each further
             # call to an upstream that hangs is charged the same, for nothing back (a probe per cooldown after).
             self._fail(step, e, t0, at_once=e.answering and isinstance(e, UpstreamTimeout) and bool(step.cost))
@@ -280,6 +292,8 @@ class Deployment:
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
+            req = req.with_changes(max_tokens=self.cfg.default_max_tokens)
         if self.locality == "remote":
             return await self._admitted(self._open_stream, "stream", req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)

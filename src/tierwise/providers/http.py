@@ -71,6 +71,7 @@ class Provider:
         self.kind = cfg.kind
         self.locality = cfg.locality
         self._session = session_getter
+        self.unreachable_said = False  # the console named its URL since its last answer (deployment.py)
         t = cfg.timeouts
         # Streams may run as long as events keep coming (the relay guards stalls between events);
         # a whole answer has a deadline, so an upstream trickling bytes (slow loris) cannot hold it.
@@ -130,11 +131,12 @@ class Provider:
         except TimeoutError:  # (not the connect's: the request went out, the upstream is answering)
             raise _answering(UpstreamTimeout(f"provider {self.name!r} did not answer in time")) from None
         except aiohttp.ClientConnectorError:
-            raise UpstreamError(
-                # not its base_url: a client must not learn the gateway's internal addresses (the operator
-                # finds the provider by its name in the config; /health and `tierwise doctor` say more)
-                f"cannot connect to provider {self.name!r}", retryable=True
-            ) from None
+            # Not its base_url: a client must not learn the gateway's internal addresses. It says what to check;
+            # the gateway's console names the URL (providers/deployment.py, once per outage).
+            err = UpstreamError(f"cannot connect to provider {self.name!r}: is its model server running? "
+                                "(`tierwise doctor` on the gateway's host checks it)", retryable=True)
+            err.connect_failed = True
+            raise err from None
         except aiohttp.ClientError as e:
             raise UpstreamError(f"provider {self.name!r}: {type(e).__name__}", retryable=True) from None
         if resp.status < 300:

@@ -81,6 +81,11 @@ def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
     retries a 5xx up to ten times."""
     if getattr(err, "error_class", None) == "invalid_output":
         return [(b"x-should-retry", b"false")]
+    if err.status == 504 and getattr(err, "answering", False):
+        # The upstream had the request and was still writing when `timeouts.read` passed (a model that never
+        # stops, without max_tokens): the same request runs away again, and the SDKs' two retries held a local
+        # slot for 15 minutes. A timeout before the upstream took the request stays retryable.
+        return [(b"x-should-retry", b"false")]
     ra = getattr(err, "retry_after", None)
     if ra is None or err.status not in (429, 503) or not 0 <= ra < 1e9:  # a wait no header can say (inf, nan)
         return []
