@@ -24,6 +24,7 @@ from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.encoded import encoded_findings
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.layout import layout_findings, reversed_findings
 from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
@@ -161,12 +162,17 @@ class Detector:
             found.extend(markup_findings(norm, self._joined))
             # values in base64 or hex (a JWT's payload, a Kubernetes Secret, a MIME body): privacy/encoded.py
             found.extend(encoded_findings(norm, self._decoded))
+            # card and IBAN groups across tabs, lines, table cells, emphasis between digits: privacy/layout.py
+            found.extend(layout_findings(norm, self._joined))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]
             kept = resolve_overlaps(found)
             if spans is not None:
                 kept = [Finding(f.entity, *spans.span(f.start, f.end), f.score, f.detector) for f in kept]
+            if "\u202e" in text:  # right-to-left overrides, read as displayed (spans in `text`): privacy/layout.py
+                shown = [f for f in reversed_findings(text, self._decoded) if f.entity in self.entities]
+                kept = resolve_overlaps(kept + shown) if shown else kept
             return kept
         except DetectorError:
             raise

@@ -1,0 +1,111 @@
+"""Values broken up, or turned around, by how text is laid out (session 27, attack-privacy7).
+
+- **Layout between a value's groups**: a card's or an IBAN's groups one per line, one per tab-separated column,
+  one per table cell (`| 4111 | 1111 | 1111 | 1111 |`, `<td>4111</td><td>1111</td>`), joined by `<br>`, or with
+  Markdown emphasis between two digits (`4**1**11 1111 ...`, `4111 111**1 1**111 1111`, `4_1_11 ...`). A reader
+  (and a model) reads one number; the patterns, which take only spaces and dashes between groups, read none, or a
+  wrong phone number over part of it (which left the rest). Round 6 measured that reading every such gap as a
+  separator for every entity adds phone numbers in ordinary text (`1500 1500/100` in GSM8K, version columns), so
+  this view keeps only values a checksum or a fixed shape vouches for: payment cards (Luhn, and an issuer's first
+  digits: 2221-2720, 3, 4, 5, 6 — a column of years `2019 2020 2021 2022` passes Luhn one time in ten), IBANs
+  (mod 97), US SSNs in their `AAA GG SSSS` shape, and the national identifiers with check digits. Phone numbers,
+  dates, addresses and names are not taken from it.
+- **Right-to-left overrides**: `U+202E` (RLO) shows the characters after it reversed until `U+202C` (PDF), an
+  isolate's end or the line's end: RLO + `1111 1111 1111 1114` displays `4111 1111 1111 1111`, and a model told
+  the text is reversed reads it too. Normalisation removes the control and the reversed digits fail the checksum;
+  here each overridden stretch is also read reversed.
+
+A second view like `markup.py`: the text is still scanned as written, and a finding here is kept only over a
+stretch that held a layout gap (or an override), over its original span. Runs are found by one scan that needs a
+digit in every group (letters-only groups of at most four capitals, an IBAN's bank code, pass between them); each
+run is joined and scanned once: linear in the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import regex
+
+from tierwise.privacy.finding import Finding
+
+# A group: letters and digits holding a digit, dashes inside (`6-22-8147`), or up to four capitals (`NWBK` in a GB
+# IBAN), on word bounds.
+_GROUP = r"(?<![A-Za-z0-9-])(?:[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,11}|[A-Z]{1,4})(?![A-Za-z0-9])"
+# What may stand between two groups: spaces, tabs, line breaks, table bars, emphasis markers, `<br>` and table
+# cell tags; at most 48 characters (a cell's padding).
+_GAP = r"(?:[ \t\r\n|*_]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}+"
+_RUN = regex.compile(rf"{_GROUP}(?:{_GAP}{_GROUP})++")
+_LAYOUT = frozenset("\t\r\n|*_<")  # a gap with one of these is layout, not the plain spaces the patterns read
+_EMPHASIS = frozenset("*_")
+_KEEP = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN", "UK_NINO", "SE_PERSONNUMMER", "DE_TAX_ID", "FR_INSEE",
+                   "ES_DNI", "IT_FISCAL_CODE"})
+_ISSUER = regex.compile(r"(?:2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|[3-6])")
+_GAP_RX = regex.compile(_GAP)
+_RLO = "\u202e"
+_RLO_END = regex.compile("[\u202c\u2069\n]")
+
+
+def _gaps(run: str) -> list[tuple[int, int]]:
+    """(start, end) of each gap between the groups of a run."""
+    out: list[tuple[int, int]] = []
+    for m in _GAP_RX.finditer(run):
+        a, b = m.span()
+        if 0 < a and b < len(run):
+            out.append((a, b))
+    return out
+
+
+def layout_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Checksum-vouched values whose groups layout separates, over their original spans."""
+    found: list[Finding] = []
+    if not any(c in text for c in "\t\n|*_<"):
+        return found
+    for m in _RUN.finditer(text):
+        run, base = m.group(), m.start()
+        gaps = _gaps(run)
+        if not any(any(c in _LAYOUT for c in run[a:b]) for a, b in gaps):
+            continue  # plain spaces only: the patterns read these already
+        parts: list[str] = []
+        index: list[int] = []  # offset in `run` of each character of the joined text
+        pos = 0
+        for a, b in gaps:
+            parts.append(run[pos:a])
+            index.extend(range(pos, a))
+            gap = run[a:b]
+            if not set(gap) <= _EMPHASIS:  # emphasis inside a group (`4**1**11`) joins; any other gap is a space
+                parts.append(" ")
+                index.append(a)
+            pos = b
+        parts.append(run[pos:])
+        index.extend(range(pos, len(run)))
+        joined = "".join(parts)
+        if sum(c.isdigit() for c in joined) < 8:
+            continue
+        for f in scan(joined):
+            if f.entity not in _KEEP:
+                continue
+            s, e = index[f.start], index[f.end - 1] + 1
+            if not any(s < b and a < e and any(c in _LAYOUT for c in run[a:b]) for a, b in gaps):
+                continue  # the value lies within plain spaces: the text's own scan has it
+            if f.entity == "CREDIT_CARD" and not _ISSUER.match(joined, f.start):
+                continue
+            found.append(Finding(f.entity, base + s, base + e, f.score, f.detector))
+    return found
+
+
+def reversed_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Findings in each stretch after an RLO of the text as written (normalisation removes the control), read
+    in the order it is displayed; spans in `text`."""
+    out: list[Finding] = []
+    if _RLO not in text:
+        return out
+    i = text.find(_RLO)
+    while i >= 0:
+        m = _RLO_END.search(text, i + 1)
+        end = m.start() if m else len(text)
+        shown = text[i + 1:end][::-1]
+        for f in scan(shown):
+            out.append(Finding(f.entity, end - f.end, end - f.start, f.score, f.detector))
+        i = text.find(_RLO, end)
+    return out
