@@ -1,6 +1,7 @@
 """Privacy attack round 7 (session 27, attack-privacy7): a card's or an IBAN's groups separated by layout (tabs,
-line breaks, table cells, `<br>`, `<td>`), Markdown emphasis between two digits (`4**1**11 1111 ...`), and a value
-written reversed behind a right-to-left override (U+202E), which displays it the right way round.
+line breaks, table cells, `<br>`, `<td>`), Markdown emphasis between two digits (`4**1**11 1111 ...`), a value
+written reversed behind a right-to-left override (U+202E), which displays it the right way round, and base64
+broken by spaces or line breaks at any offset (`amFu ZS5k ...`, a blob wrapped every 10 characters).
 
 Before: none found (a tab-separated card nothing at all; `4111 111**1 1**111 1111` a phone number over `111 1111`,
 so redaction left the rest of the card; `5**3**6-22-8147` a phone number over `6-22-8147`). Now `privacy/layout.py`
@@ -10,6 +11,8 @@ Real HTTP, the official SDKs, recording upstream doubles, as in rounds 2-6."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 
@@ -84,6 +87,56 @@ def test_layout_invents_no_value(det, case):
     assert [f for f in found(det, text) if f[0] in _KEEP] == []
 
 
+def b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+def chop(s: str, width: int, sep: str = " ") -> str:
+    return sep.join(s[i:i + width] for i in range(0, len(s), width))
+
+
+EMAIL = "jane.doe@example.com"
+SPLIT_B64 = {
+    "every 4, spaces": (f"decode: {chop(b64(EMAIL), 4)} thanks", "EMAIL_ADDRESS"),
+    "every 7, spaces": (f"decode: {chop(b64('card 4111 1111 1111 1111'), 7)} thanks", "CREDIT_CARD"),
+    "every 10, line breaks": (f"decode:\n{chop(b64('IBAN DE89 3704 0044 0532 0130 00'), 10, chr(10))}\nthanks", "IBAN_CODE"),
+    "every 8, indented lines": (f"value:\n  {chop(b64('mail me at ' + EMAIL + ' or call'), 8, chr(10) + '  ')}\nok",
+                                "EMAIL_ADDRESS"),
+    "one space at an odd offset": (f"x {b64(EMAIL)[:7]} {b64(EMAIL)[7:]} y", "EMAIL_ADDRESS"),
+    "a word that looks encoded before it": (f"key2 {b64(EMAIL)[:5]} {b64(EMAIL)[5:]}", "EMAIL_ADDRESS"),
+}
+
+
+@pytest.mark.parametrize("case", list(SPLIT_B64))
+def test_base64_broken_by_spaces_or_lines_is_read(det, case):
+    text, entity = SPLIT_B64[case]
+    assert entity in {e for e, _ in found(det, text)}, found(det, text)
+
+
+def test_base64_padding_before_a_line_break_is_not_a_soft_break(det):
+    """`...MDA=` + newline + `thanks`: the quoted-printable soft break joined the padding's line to the next word,
+    the run decoded to nothing, and the IBAN in it was not found (base64 with `==`, or a blank line after, was)."""
+    text = f"decode:\n{b64('IBAN DE89 3704 0044 0532 0130 00')}\nthanks"
+    assert text.split("\n")[1].endswith("A=")
+    assert "IBAN_CODE" in {e for e, _ in found(det, text)}, found(det, text)
+    assert ("EMAIL_ADDRESS", "jane.doe@exam=\nple.com") in found(det, "mail jane.doe@exam=\nple.com ok")
+
+
+SPLIT_NOT_VALUES = {
+    "camelCase identifiers": "call getValue2 setValue3 then parseInt4 toString5 and mapKeys6 ok",
+    "hashes one per line": "\n".join(hashlib.sha1(str(i).encode()).hexdigest()[:12] for i in range(8)),
+    "base64 of text without values, split": chop(b64("Hello world, nothing in particular here at all."), 8),
+    "random key split": chop(base64.b64encode(hashlib.sha512(b"k").digest()).decode(), 10, "\n"),
+    "ids in prose": "tickets AB12 CD34 EF56 GH78 and PR 12 were closed in v2 r3",
+}
+
+
+@pytest.mark.parametrize("case", list(SPLIT_NOT_VALUES))
+def test_split_base64_invents_no_value(det, case):
+    text = SPLIT_NOT_VALUES[case]
+    assert [f for f in found(det, text) if f[0] not in {"SECRET", "DATE_TIME"}] == []
+
+
 # ---------------------------------------------------------------- over HTTP
 
 # the card's first eight digits: redacting only a part of it (base redacted `111 1111` as a phone number out of
@@ -111,11 +164,20 @@ def remote(request, gateway, openai_up, anthropic_up):
 
 
 def _digits_sent(raw: bytes) -> str:
-    """Every string of the body, as its digits only, each string read forwards and backwards."""
+    """Every string of the body, as its digits only, each string read forwards and backwards, and its base64
+    decoded with its whitespace removed."""
     out: list[str] = []
 
     def walk(x: object) -> None:
         if isinstance(x, str):
+            squeezed = re.sub(r"\s", "", x)
+            for m in re.finditer(r"[A-Za-z0-9+/]{12,}", squeezed):
+                for off in range(4):
+                    t = m.group()[off:]
+                    try:
+                        x += "\n" + base64.b64decode(t[: len(t) - len(t) % 4]).decode("latin-1")
+                    except ValueError:
+                        pass
             d = re.sub(r"\D", "", x)
             out.extend((d, d[::-1]))
         elif isinstance(x, dict):
@@ -133,6 +195,7 @@ LEAKY = {
     "a card over tabs": "pasted from the sheet: 4111\t1111\t1111\t1111",
     "a card with bold between digits": "check 4111 111**1 1**111 1111 please",
     "a card behind an RLO": f"is {RLO}1111 1111 1111 1114{PDF} a valid card?",
+    "a card in base64 wrapped every 10": f"what is in this field?\n{chop(b64('card 4111 1111 1111 1111'), 10, chr(10))}\n",
 }
 
 

@@ -170,9 +170,15 @@ class Detector:
             kept = resolve_overlaps(found)
             if spans is not None:
                 kept = [Finding(f.entity, *spans.span(f.start, f.end), f.score, f.detector) for f in kept]
-            if "\u202e" in text:  # right-to-left overrides, read as displayed (spans in `text`): privacy/layout.py
-                shown = [f for f in reversed_findings(text, self._decoded) if f.entity in self.entities]
-                kept = resolve_overlaps(kept + shown) if shown else kept
+            late: list[Finding] = []  # views of the text as written, spans in `text`
+            if "\u202e" in text:  # right-to-left overrides, read as displayed: privacy/layout.py
+                late.extend(reversed_findings(text, self._decoded))
+            if spans is not None and ("=\n" in text or "=\r\n" in text):
+                # base64 padding before a line break (`...MDA=` + newline + `thanks`): normalisation took it for a
+                # quoted-printable soft break and joined the next word to the run, which then decoded to nothing
+                late.extend(encoded_findings(text, self._decoded))
+            late = [f for f in late if f.entity in self.entities]
+            kept = resolve_overlaps(kept + late) if late else kept
             return kept
         except DetectorError:
             raise
