@@ -5,7 +5,9 @@ broken by spaces or line breaks at any offset (`amFu ZS5k ...`, a blob wrapped e
 
 Before: none found (a tab-separated card nothing at all; `4111 111**1 1**111 1111` a phone number over `111 1111`,
 so redaction left the rest of the card; `5**3**6-22-8147` a phone number over `6-22-8147`). Now `privacy/layout.py`
-reads them, for values a checksum or a fixed shape vouches for only (no phone numbers: round 6 measured those).
+reads them, for values a checksum or a fixed shape vouches for only (no phone numbers: round 6 measured those);
+across tabs, lines and cells a card or an SSN needs its own grouping and a word for it before (random numeric
+tables made a "card" in 142 of 300 before that rule).
 
 Real HTTP, the official SDKs, recording upstream doubles, as in rounds 2-6."""
 
@@ -28,13 +30,14 @@ LAID_OUT = {
     "card over tabs": ("card\t4111\t1111\t1111\t1111\tok", "CREDIT_CARD"),
     "card one group a line": ("my card:\n4111\n1111\n1111\n1111\nthanks", "CREDIT_CARD"),
     "card over table cells": ("| card | 4111 | 1111 | 1111 | 1111 |", "CREDIT_CARD"),
-    "card over cells, no padding": ("|4111|1111|1111|1111|", "CREDIT_CARD"),
-    "card over HTML cells": ("<tr><td>4111</td><td>1111</td><td>1111</td><td>1111</td></tr>", "CREDIT_CARD"),
-    "card over <br>": ("4111<br>1111<br/>1111<br>1111", "CREDIT_CARD"),
+    "card over cells, no padding": ("|card|4111|1111|1111|1111|", "CREDIT_CARD"),
+    "card over HTML cells": ("<tr><th>Visa</th><td>4111</td><td>1111</td><td>1111</td><td>1111</td></tr>", "CREDIT_CARD"),
+    "card over <br>": ("Card:<br>4111<br>1111<br/>1111<br>1111", "CREDIT_CARD"),
     "card with bold between digits": ("pay with 4**1**11 1111 1111 1111 now", "CREDIT_CARD"),
     "card with bold across a group break": ("pay with 4111 111**1 1**111 1111 now", "CREDIT_CARD"),
     "card with italic between digits": ("pay with 4_1_11 1111 1111 1111 now", "CREDIT_CARD"),
-    "card over dashes and lines": ("4111-1111\n1111-1111", "CREDIT_CARD"),
+    "card over two lines": ("card: 4111 1111\n1111 1111", "CREDIT_CARD"),
+    "card over dashes and lines": ("credit card\n4111-1111\n1111-1111", "CREDIT_CARD"),
     "IBAN over tabs": ("IBAN\tDE89\t3704\t0044\t0532\t0130\t00", "IBAN_CODE"),
     "IBAN one group a line": ("IBAN:\nGB29\nNWBK\n6016\n1331\n9268\n19", "IBAN_CODE"),
     "SSN with bold between digits": ("SSN 5**3**6-22-8147", "US_SSN"),
@@ -65,8 +68,7 @@ def test_a_value_behind_a_right_to_left_override_is_found(det, text):
 
 
 # what the layout view may find (checksummed or fixed-shape values; no phone numbers)
-_KEEP = {"CREDIT_CARD", "IBAN_CODE", "US_SSN", "UK_NINO", "SE_PERSONNUMMER", "DE_TAX_ID", "FR_INSEE", "ES_DNI",
-         "IT_FISCAL_CODE"}
+_KEEP = {"CREDIT_CARD", "IBAN_CODE", "US_SSN"}
 
 NOT_VALUES = {
     "a column of years": "year\n2019\n2020\n2021\n2022\n2023",
@@ -74,10 +76,16 @@ NOT_VALUES = {
     "TSV of counts": "id\tn\tm\n1041\t1500\t1500\n2232\t1250\t980\n3117\t4410\t2045",
     "arithmetic": "2**32 = 4294967296 and 60*60*24 = 86400, 1500 1500/100",
     "a version column": "0.5\n0.9.6\n1.0\n1.0.1\n2.0",
-    "bold numbers in a list": "**1234** **5678** **9012** **3456**",
+    "bold numbers in a list": "**4111** **1111** **1111** **1111**",
     "a printed matrix": "[[1 2 3]\n [4 5 6]\n [7 8 9]]",
     "reversed prose": f"{RLO}olleh dlrow, 2024 si ti{PDF}",
     "snake_case with digits": "v_1_2_3 = x_10_20_30_40",
+    # 4% of rows of four 4-digit numbers pass Luhn with an issuer's first digit: no card without a card word
+    "a table of 4-digit figures": "| region | q1 | q2 | q3 | q4 |\n| north | 4111 | 1111 | 1111 | 1111 |",
+    "a column of 4-digit figures": "sales\n4111\n1111\n1111\n1111",
+    "a card word, groups across a row's end": "| card | 4111 | 1111 |\n| x | 1111 | 1111 |",
+    "a card word, groups of three": "card rows:\n411\t111\t111\t111\t111\t1",
+    "a sudoku in blocks": "| 439 | 977 | 562 |\n| 478 | 492 | 646 |\n| 447 | 323 | 611 |",
 }
 
 
@@ -192,7 +200,7 @@ def _digits_sent(raw: bytes) -> str:
 
 LEAKY = {
     "a card over table cells": "My card, from the form:\n| 4111 | 1111 | 1111 | 1111 |\nis it valid?",
-    "a card over tabs": "pasted from the sheet: 4111\t1111\t1111\t1111",
+    "a card over tabs": "pasted from the sheet's card column: 4111\t1111\t1111\t1111",
     "a card with bold between digits": "check 4111 111**1 1**111 1111 please",
     "a card behind an RLO": f"is {RLO}1111 1111 1111 1114{PDF} a valid card?",
     "a card in base64 wrapped every 10": f"what is in this field?\n{chop(b64('card 4111 1111 1111 1111'), 10, chr(10))}\n",
@@ -218,7 +226,7 @@ def test_laid_out_values_do_not_leave(remote, case):
 def test_a_card_in_a_tool_results_table_does_not_leave(remote):
     """A tool's output rendered as a Markdown table (a database client's), one group per cell."""
     g, up = remote
-    table = "| id | c1 | c2 | c3 | c4 |\n|---|---|---|---|---|\n| 7 | 4111 | 1111 | 1111 | 1111 |"
+    table = "| id | card number | | | |\n|---|---|---|---|---|\n| 7 | 4111 | 1111 | 1111 | 1111 |"
     r = ant(g).messages.create(model="fb", max_tokens=50, tools=[{"name": "sql", "input_schema": {"type": "object"}}],
                                messages=[{"role": "user", "content": "what is the card of customer 7?"},
                                          {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "sql",
@@ -238,7 +246,7 @@ def test_a_card_over_tabs_in_a_function_output_does_not_leave(remote):
     r = oai(g).responses.create(model="fb", input=[
         {"role": "user", "content": "summarise the export"},
         {"type": "function_call", "call_id": "call_1", "name": "export", "arguments": "{}"},
-        {"type": "function_call_output", "call_id": "call_1", "output": "name\tc1\tc2\tc3\tc4\nJ\t4111\t1111\t1111\t1111\n"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "name\tcard\t\t\t\nJ\t4111\t1111\t1111\t1111\n"},
     ], tools=[{"type": "function", "name": "export", "parameters": {"type": "object", "properties": {}}}])
     assert r.output_text
     assert up.requests
