@@ -68,6 +68,8 @@ def main() -> None:
             touched = bool(new["spaced"].at_gap_findings(n_norm, new["det"]._joined))
         if not touched and new["layout"] is not None:  # session 27: layout between groups, RLO overrides
             touched = "\u202e" in t or bool(new["layout"].layout_findings(n_norm, new["det"]._joined))
+            # base64 padding before a line break, read as written
+            touched = touched or ("=\n" in t and bool(new["encoded"].encoded_findings(t, new["det"]._decoded)))
         if not touched:
             continue
         scanned[kind] += len(t)

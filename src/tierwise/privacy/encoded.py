@@ -118,7 +118,11 @@ _SEED = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]*(?:[0-9][A-Za-z]|[A-Za
                    r"(?![A-Za-z0-9+/_=-])")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _LOOKS = re.compile(r"[0-9][A-Za-z]|[A-Za-z][0-9]|[a-z][A-Z]|=$")
+# A piece as long as the seed (a wrapped blob's line) that is no word: a capital past its first character, a digit,
+# `+ / _ -` (`YWxsIHRo`; not `blocked`, `Address`: a random piece of 7 is all small letters after its first ~0.5%)
+_LOOKS_WEAK = re.compile(r"[A-Z0-9+/_-]")
 _GAP = re.compile(r"[ \t]|\r?\n[ \t]*")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=")
 _SPLIT_MAX = 4096  # characters of one split run (a MIME body is read line by line by `_b64_runs` already)
 
 
@@ -144,26 +148,28 @@ def _split_b64_runs(text: str) -> Iterable[tuple[list[tuple[int, int]], str]]:
                 break
             t_end = g + 1
             t_start = t_end
-            while t_start > 0 and (text[t_start - 1].isascii() and (text[t_start - 1].isalnum() or text[t_start - 1] in "+/_-=")):
+            while t_start > 0 and text[t_start - 1] in _B64_CHARS:
                 t_start -= 1
             if t_start == t_end or t_start < done or (t_start and not text[t_start - 1].isspace()):
                 break
             tok = text[t_start:t_end]
-            if tok.endswith("=") or not (_LOOKS.search(tok) or len(tok) == width):
+            if tok.endswith("=") or not (_LOOKS.search(tok) or (len(tok) == width and _LOOKS_WEAK.search(tok, 1))):
                 break
             pieces.insert(0, (t_start, t_end))
         # forwards
         while len(pieces) < 256 and not text[pieces[-1][1] - 1] == "=":
-            g = _GAP.match(text, pieces[-1][1])
-            if g is None:
+            gm = _GAP.match(text, pieces[-1][1])
+            if gm is None:
                 break
-            t = _TOKEN.match(text, g.end())
-            if t is None or (t.end() < len(text) and not text[t.end()].isspace() and text[t.end()] not in ".,;)\"'"):
+            t = _TOKEN.match(text, gm.end())
+            if t is None:
                 break
             tok = t.group()
-            if _LOOKS.search(tok) or len(tok) == width:
+            if _LOOKS.search(tok) or (len(tok) == width and _LOOKS_WEAK.search(tok, 1)):
                 pieces.append(t.span())
-            elif len(tok) < width and len(pieces) > 1:  # a wrapped blob's short last line (`YWxs`), or a word
+                if len(tok) < width:  # a wrapped blob's short last line
+                    break
+            elif len(tok) < width and len(pieces) > 1:  # a short last line that looks like a word (`YWxs`), or a word
                 tail = t.span()
                 break
             else:
@@ -173,12 +179,12 @@ def _split_b64_runs(text: str) -> Iterable[tuple[list[tuple[int, int]], str]]:
         done = pieces[-1][1]
         if len(pieces) < 2:
             continue
-        chars = "".join(text[a:b] for a, b in pieces).rstrip("=")
+        chars = "".join(text[a:b] for a, b in pieces)
         if tail is not None:  # with the short last piece first; without it if that does not decode to text
-            yield [*pieces, tail], chars + text[tail[0]:tail[1]].rstrip("=")
+            yield [*pieces, tail], (chars + text[tail[0]:tail[1]]).rstrip("=")
             done = tail[1]
         if len(chars) >= 12:
-            yield pieces, chars
+            yield pieces, chars.rstrip("=")
 
 
 def _decode_b64(chars: str) -> bytes | None:

@@ -6,10 +6,11 @@
   (and a model) reads one number; the patterns, which take only spaces and dashes between groups, read none, or a
   wrong phone number over part of it (which left the rest). Round 6 measured that reading every such gap as a
   separator for every entity adds phone numbers in ordinary text (`1500 1500/100` in GSM8K, version columns), so
-  this view keeps only values a checksum or a fixed shape vouches for: payment cards (Luhn, and an issuer's first
-  digits: 2221-2720, 3, 4, 5, 6 — a column of years `2019 2020 2021 2022` passes Luhn one time in ten), IBANs
-  (mod 97), US SSNs in their `AAA GG SSSS` shape, and the national identifiers with check digits. Phone numbers,
-  dates, addresses and names are not taken from it.
+  this view keeps only payment cards (Luhn, and an issuer's first digits: 2221-2720, 3, 4, 5, 6 — a column of years
+  `2019 2020 2021 2022` passes Luhn one time in ten), IBANs (mod 97) and US SSNs. Tables and columns of numbers
+  hold digit groups by chance (142 of 300 random numeric tables had a "card" under the checksums alone), so across
+  tabs, lines and cells a card must be grouped as one (4-4-4-4, 4-6-5, ...), with one separator between all its
+  groups and a card word before it; an SSN 3-2-4 with an SSN word. Emphasis inside or around a group needs neither.
 - **Right-to-left overrides**: `U+202E` (RLO) shows the characters after it reversed until `U+202C` (PDF), an
   isolate's end or the line's end: RLO + `1111 1111 1111 1114` displays `4111 1111 1111 1111`, and a model told
   the text is reversed reads it too. Normalisation removes the control and the reversed digits fail the checksum;
@@ -31,7 +32,7 @@ from tierwise.privacy.finding import Finding
 
 # A group: letters and digits holding a digit, dashes inside (`6-22-8147`), or up to four capitals (`NWBK` in a GB
 # IBAN), on word bounds.
-_GROUP = r"(?<![A-Za-z0-9-])(?:[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,11}|[A-Z]{1,4})(?![A-Za-z0-9])"
+_GROUP = r"(?<![A-Za-z0-9-])(?:[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,22}|[A-Z]{1,4})(?![A-Za-z0-9])"
 # What may stand between two groups: spaces, tabs, line breaks, table bars, emphasis markers, `<br>` and table
 # cell tags; at most 48 characters (a cell's padding).
 _GAP = r"(?:[ \t\r\n|*_]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}+"
