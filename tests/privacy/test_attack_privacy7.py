@@ -252,3 +252,9 @@ def test_a_card_over_tabs_in_a_function_output_does_not_leave(remote):
     assert up.requests
     for rec in up.requests:
         assert CARD_DIGITS not in _digits_sent(rec.raw), rec.raw
+
+
+def test_a_long_token_before_padding_is_read_in_linear_time(det):
+    """`a1a1...a1===`: the first seed pattern backtracked over the whole token for each pair in it (10,000
+    characters did not finish in two minutes). Bounded by a pytest timeout-free check: the scan returns."""
+    assert [f for f in det.scan("a1" * 20_000 + "===") if f.entity != "SECRET"] == []

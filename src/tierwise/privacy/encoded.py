@@ -114,8 +114,10 @@ def _b64_runs(text: str) -> Iterable[tuple[list[tuple[int, int]], str]]:
 # seeds are tokens that look encoded (a digit beside a letter, a capital after a small letter, `=` padding at the
 # end), so prose words start nothing; each seed's run is the tokens around it, one space, tab or line break apart,
 # that look encoded too or are as long as it (a wrapped blob's lines).
-_SEED = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]*(?:[0-9][A-Za-z]|[A-Za-z][0-9]|[a-z][A-Z])[A-Za-z0-9+/_-]*={0,2}"
-                   r"(?![A-Za-z0-9+/_=-])")
+# (possessive, with the pair looked for ahead: `[...]*(?:pair)[...]*` backtracked quadratically over a long token
+# followed by `===`, 10,000 characters took minutes)
+_SEED = re.compile(r"(?<![A-Za-z0-9+/_=-])(?=[A-Za-z0-9+/_-]*?(?:[0-9][A-Za-z]|[A-Za-z][0-9]|[a-z][A-Z]))"
+                   r"[A-Za-z0-9+/_-]++={0,2}+(?![A-Za-z0-9+/_=-])")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _LOOKS = re.compile(r"[0-9][A-Za-z]|[A-Za-z][0-9]|[a-z][A-Z]|=$")
 # A piece as long as the seed (a wrapped blob's line) that is no word: a capital past its first character, a digit,
