@@ -36,7 +36,9 @@ _GROUP = r"(?<![A-Za-z0-9-])(?:[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])
 # What may stand between two groups: spaces, tabs, line breaks, table bars, emphasis markers, `<br>` and table
 # cell tags; at most 48 characters (a cell's padding).
 _GAP = r"(?:[ \t\r\n|*_]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}+"
-_RUN = regex.compile(rf"{_GROUP}(?:{_GAP}{_GROUP})++")
+# The first group holds a digit (a run tried at every capital letter of prose cost ~2 ms per 8,000 characters).
+_FIRST = r"(?<![A-Za-z0-9-])[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,22}(?![A-Za-z0-9])"
+_RUN = regex.compile(rf"{_FIRST}(?:{_GAP}{_GROUP})++")
 _LAYOUT = frozenset("\t\r\n|*_<")  # a gap with one of these is layout, not the plain spaces the patterns read
 _EMPHASIS = frozenset("*_")
 _CELL = frozenset("\t\r\n|<")  # tabs, lines and cells: where tables and columns of numbers hold digit groups
