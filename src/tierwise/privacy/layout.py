@@ -24,6 +24,7 @@ run is joined and scanned once: linear in the text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 import regex
@@ -38,7 +39,11 @@ _GROUP = r"(?<![A-Za-z0-9-])(?:[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])
 _GAP = r"(?:[ \t\r\n|*_]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}+"
 # The first group holds a digit (a run tried at every capital letter of prose cost ~2 ms per 8,000 characters).
 _FIRST = r"(?<![A-Za-z0-9-])[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,22}(?![A-Za-z0-9])"
-_RUN = regex.compile(rf"{_FIRST}(?:{_GAP}{_GROUP})++")
+# The standard library's engine (possessive quantifiers since 3.11): the run search over a whole text costs a third
+# of the `regex` module's (280 vs 860 µs per 8,000 characters of PII-dense sentences).
+_RUN = re.compile(rf"{_FIRST}(?:{_GAP}{_GROUP})++")
+_LAYOUT_RX = re.compile(r"[\t\r\n|*_<]")  # groups hold none of these: one in a run is in a gap
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _LAYOUT = frozenset("\t\r\n|*_<")  # a gap with one of these is layout, not the plain spaces the patterns read
 _EMPHASIS = frozenset("*_")
 _CELL = frozenset("\t\r\n|<")  # tabs, lines and cells: where tables and columns of numbers hold digit groups
@@ -49,9 +54,9 @@ _CUE_REACH = 120  # a table's header line
 _CARD_CUE = regex.compile(r"(?i)\b(?:card|cc|cc_?num(?:ber)?|credit|debit|maestro|visa|mastercard|amex|pan|kort|karte|carte"
                           r"|tarjeta|carta|kreditkarte)s?\b")
 _SSN_CUE = regex.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
-_KEEP = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN"})
+_KEEP = LAYOUT_ENTITIES = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN"})
 _ISSUER = regex.compile(r"(?:2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|[3-6])")
-_GAP_RX = regex.compile(_GAP)
+_GAP_RX = re.compile(_GAP)
 # Single digits one gap apart (`| 5 3 4 | 6 7 8 |`, a sudoku's rows across their bars and lines) are a grid, as
 # in spaced.py, not a value's groups.
 _SINGLES = regex.compile(r"[0-9](?: [0-9-])+")
@@ -75,7 +80,11 @@ def layout_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list
     if not any(c in text for c in "\t\n|*_<"):
         return found
     for m in _RUN.finditer(text):
+        if _LAYOUT_RX.search(text, m.start(), m.end()) is None:
+            continue  # plain spaces only: the patterns read these already
         run, base = m.group(), m.start()
+        if len(run) - len(run.translate(_NO_DIGITS)) < 8:
+            continue  # fewer than 8 digits: no card, IBAN or SSN (the joined text holds no more digits than the run)
         gaps = _gaps(run)
         if not any(any(c in _LAYOUT for c in run[a:b]) for a, b in gaps):
             continue  # plain spaces only: the patterns read these already
