@@ -60,6 +60,15 @@ _GAP_RX = re.compile(_GAP)
 # Single digits one gap apart (`| 5 3 4 | 6 7 8 |`, a sudoku's rows across their bars and lines) are a grid, as
 # in spaced.py, not a value's groups.
 _SINGLES = regex.compile(r"[0-9](?: [0-9-])+")
+# Where runs can be: one byte a character (`0` digit, `a` letter or dash, space, `L` a layout character, or any other
+# character inside a tag, `.` anything else); a run lies within one stretch without `.`, and only stretches holding an `L` and 8
+# digits are searched (the search over all of a PII-dense text cost 280 µs per 8,000 characters).
+_MASK = bytes(
+    0x30 if 48 <= c <= 57 else 0x61 if 65 <= c <= 90 or 97 <= c <= 122 or c == 45 else 0x20 if c == 32
+    else 0x4C if chr(c) in "\t\r\n|*_<>" else 0x2E
+    for c in range(256)
+)
+_ANY_TAG = re.compile(r"<[^<>]*>")
 _RLO = "\u202e"
 _RLO_END = regex.compile("[\u202c\u2069\n]")
 
@@ -74,12 +83,28 @@ def _gaps(run: str) -> list[tuple[int, int]]:
     return out
 
 
+def _stretches(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of each stretch that may hold a run with a layout gap and 8 digits; every run lies in one."""
+    mask = bytearray(text.encode("latin-1", errors="replace").translate(_MASK))
+    if "<" in text:
+        for t in _ANY_TAG.finditer(text):  # a tag's attributes (`class="x"`) do not end a stretch
+            mask[t.start():t.end()] = mask[t.start():t.end()].replace(b".", b"L")
+    i = mask.find(b"L")
+    while i >= 0:
+        a = mask.rfind(b".", 0, i) + 1
+        b = mask.find(b".", i)
+        b = len(mask) if b < 0 else b
+        if mask.count(b"0", a, b) >= 8:
+            yield a, b
+        i = mask.find(b"L", b)
+
+
 def layout_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
     """Checksum-vouched values whose groups layout separates, over their original spans."""
     found: list[Finding] = []
     if not any(c in text for c in "\t\n|*_<"):
         return found
-    for m in _RUN.finditer(text):
+    for m in (m for a, b in _stretches(text) for m in _RUN.finditer(text, a, b)):
         if _LAYOUT_RX.search(text, m.start(), m.end()) is None:
             continue  # plain spaces only: the patterns read these already
         run, base = m.group(), m.start()
