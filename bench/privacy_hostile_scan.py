@@ -53,6 +53,10 @@ def shapes() -> dict[str, str]:
         "pieces that look encoded, no base64": fill("a1 "),
         "RLO stretches of cards": fill("\u202e1111 1111 1111 1114\n"),
         "base64 padding before a line break": fill(base64.b64encode(b"ab@cd.io 1").decode() + "\nx "),
+        # session 27, attack-privacy7 (cost): one base64-alphabet stretch of a MB whose only pair ends it; a MB of
+        # short stretches each with a line break and 8 digits (each searched for a layout run)
+        "one stretch, its pair at the end": "a" * (MB - 1) + "1",
+        "stretches of 8 digits and a line break": fill("1234 5678\n."),
         "ordinary code": "",  # filled by main from this file's own text
     }
 

@@ -154,7 +154,7 @@ def _seeds(text: str) -> Iterable[re.Match[str]]:
             s -= 1
         if s > 0 and text[s - 1] in _B64_CHARS:  # a long stretch: its start found in C, over the text reversed once
             rev = text[::-1] if rev is None else rev
-            s -= _STRETCH.match(rev, len(text) - s).end()
+            s -= _STRETCH.match(rev, len(text) - s).end() - (len(text) - s)
         done = max(i + 1, _STRETCH.match(text, i).end())  # later pairs of this stretch: already tried
         m = _SEED.match(text, s)
         if m is not None:
