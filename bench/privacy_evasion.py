@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# PRIVACY_EVASION_SRC: another tree's src/ (a baseline worktree), to compare in the same way
+sys.path.insert(0, os.environ.get("PRIVACY_EVASION_SRC") or str(ROOT / "src"))
 
 import tierwise.privacy.detect as detect_mod  # noqa: E402
 from tierwise.privacy.detect import Detector  # noqa: E402
@@ -194,7 +195,16 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "HTML reference to `%40`": _escaped_twice({"@": "&#37;40", ".": "&#37;2E", "-": "&#37;2D"}),
     "spaced out, two spaces": lambda v: "  ".join(c for c in v if not c.isspace()),
     "e-mail's local part spaced": lambda v: " ".join(v.partition("@")[0]) + "@" + v.partition("@")[2] if "@" in v else v,
+    # session 27 (attack-privacy7)
+    "table cells between groups": _grouped(" | "),
+    "Markdown bold between two digits": lambda v: v[0] + "**" + v[1] + "**" + v[2:],
+    "right-to-left override": lambda v: "\u202e" + v[::-1] + "\u202c",
+    "base64 split every 7": lambda v: " ".join(b64(v)[i:i + 7] for i in range(0, len(b64(v)), 7)),
+    "base64 wrapped every 10": lambda v: "\n".join(b64(v)[i:i + 10] for i in range(0, len(b64(v)), 10)),
 }
+
+
+ONLY: set[str] = set()
 
 
 def data_path() -> Path:
@@ -232,6 +242,8 @@ def run(normalise_on: bool) -> dict[str, dict[str, dict[str, float]]]:
     try:
         res: dict[str, dict[str, dict[str, float]]] = {}
         for name, fn in PERTURB.items():
+            if ONLY and name not in ONLY and name != "none":
+                continue
             n: dict[str, int] = defaultdict(int)
             hit: dict[str, int] = defaultdict(int)
             hidden: dict[str, int] = defaultdict(int)
@@ -267,7 +279,9 @@ def run(normalise_on: bool) -> dict[str, dict[str, dict[str, float]]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", action="append", default=[], help="a perturbation's name (repeatable)")
     args = ap.parse_args()
+    ONLY.update(args.only)
     both = {"normalised": run(True), "as written": run(False)}
     if args.json:
         print(json.dumps(both, indent=1))
@@ -279,6 +293,8 @@ def main() -> None:
         print("| perturbation | " + " | ".join(short[e] for e in ENTITIES) + " |")
         print("|---" * (len(ENTITIES) + 1) + "|")
         for name in PERTURB:
+            if ONLY and name not in ONLY and name != "none":
+                continue
             cells = []
             for e in ENTITIES:
                 a, b = both["normalised"][name][e][metric], both["as written"][name][e][metric]

@@ -1,7 +1,7 @@
 """One scan of a 1 MB hostile text, per shape, CPU seconds: the detector's work must stay linear in the text.
 
 Shapes aimed at the session-25 additions (the second escapes, quoted-printable soft breaks, the markup view, the
-grid test of spaced rows), the session-26 ones (base64 / hex decoded, escapes read again) and at the older ones (spaced runs, ` @ `). Structured recognizers, NER off.
+grid test of spaced rows), the session-26 ones (base64 / hex decoded, escapes read again), the session-27 ones (layout, split base64, RLO) and at the older ones (spaced runs, ` @ `). Structured recognizers, NER off.
 
     .venv/bin/python bench/privacy_hostile_scan.py --src src [--src /tmp/base25/src]    # min of --repeat runs
 """
@@ -45,6 +45,18 @@ def shapes() -> dict[str, str]:
         "separated hex, unprintable": fill("ff 00 "),
         "base64 of UTF-16 emails": fill(base64.b64encode("ab@cd.io 1234".encode("utf-16-le")).decode() + " "),
         "%26%23 chains": fill("%26%2337%3B"),
+        # session 27 (layout.py, split base64, RLO): groups over tabs, cells and lines; pieces that look encoded
+        "card groups over tabs, one run": fill("card\t4111\t1111\t1111\t1111\t"),
+        "digit groups over cells and lines": fill("| 4111 | 1111 |\n"),
+        "bold between digits": fill("4**1**1 "),
+        "split base64 of emails": fill(" ".join(base64.b64encode(b"ab@cd.io 1234").decode()[i:i + 5] for i in range(0, 20, 5)) + " "),
+        "pieces that look encoded, no base64": fill("a1 "),
+        "RLO stretches of cards": fill("\u202e1111 1111 1111 1114\n"),
+        "base64 padding before a line break": fill(base64.b64encode(b"ab@cd.io 1").decode() + "\nx "),
+        # session 27, attack-privacy7 (cost): one base64-alphabet stretch of a MB whose only pair ends it; a MB of
+        # short stretches each with a line break and 8 digits (each searched for a layout run)
+        "one stretch, its pair at the end": "a" * (MB - 1) + "1",
+        "stretches of 8 digits and a line break": fill("1234 5678\n."),
         "ordinary code": "",  # filled by main from this file's own text
     }
 

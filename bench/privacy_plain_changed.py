@@ -5,7 +5,8 @@ Same corpus as `privacy_plain_findings.py` (QQP, GSM8K, MT-Bench judgements, the
 repository's src/ and docs/). A text is scanned by both trees when the session-25 changes can touch it: its
 normalised form differs between the trees (`textnorm`), the new tree's markup view finds something in it
 (`markup`), or it holds a spaced run of single characters (`spaced`, the grid test), or (session 26) its base64 / hex runs decode to text with a finding (`encoded`) or closing the gaps around a spaced
-`@` makes an address (`spaced.at_gap_findings`). Elsewhere both trees run the
+`@` makes an address (`spaced.at_gap_findings`), or (session 27) the layout view finds a value in it or it holds an
+RLO override (`layout`). Elsewhere both trees run the
 same code on the same normalised text, so their findings are the same.
 
     TIERWISE_DATA=/work/shared/data .venv/bin/python bench/privacy_plain_changed.py --src src --base /tmp/base25/src
@@ -31,7 +32,7 @@ def load(src: str) -> dict:
     sys.path.insert(0, src)
     try:
         mods = {n: importlib.import_module(f"tierwise.privacy.{n}") for n in ("detect", "detect_config", "textnorm", "spaced")}
-        for opt in ("markup", "encoded"):  # views later sessions added
+        for opt in ("markup", "encoded", "layout"):  # views later sessions added
             try:
                 mods[opt] = importlib.import_module(f"tierwise.privacy.{opt}")
             except ImportError:
@@ -65,6 +66,10 @@ def main() -> None:
             touched = bool(new["encoded"].encoded_findings(n_norm, new["det"]._decoded))
         if not touched and hasattr(new["spaced"], "at_gap_findings"):  # session 26: spaced `@` gaps closed
             touched = bool(new["spaced"].at_gap_findings(n_norm, new["det"]._joined))
+        if not touched and new["layout"] is not None:  # session 27: layout between groups, RLO overrides
+            touched = "\u202e" in t or bool(new["layout"].layout_findings(n_norm, new["det"]._joined))
+            # base64 padding before a line break, read as written
+            touched = touched or ("=\n" in t and bool(new["encoded"].encoded_findings(t, new["det"]._decoded)))
         if not touched:
             continue
         scanned[kind] += len(t)

@@ -24,6 +24,7 @@ from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.encoded import encoded_findings
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings
 from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
@@ -116,6 +117,9 @@ class Detector:
             for e in ents:
                 self._entity_classes[e] = (*self._entity_classes.get(e, ()), cls_name)
         self.recognizers: list[Recognizer] = _build_recognizers(self.config, self.entities)
+        # the layout view keeps cards, IBANs and SSNs only: the recognizers that find them (the first three; none
+        # reads what a later one claimed), not the twenty others, over each joined run
+        self._layout_recognizers = [r for r in self.recognizers if r.entities & LAYOUT_ENTITIES]
         self.ner = ner if ner is not None else self._build_ner()
         try:  # load the look-alike table now: a missing package is a start-up error, not a refusal per request
             confusables()
@@ -161,12 +165,23 @@ class Detector:
             found.extend(markup_findings(norm, self._joined))
             # values in base64 or hex (a JWT's payload, a Kubernetes Secret, a MIME body): privacy/encoded.py
             found.extend(encoded_findings(norm, self._decoded))
+            # card and IBAN groups across tabs, lines, table cells, emphasis between digits: privacy/layout.py
+            found.extend(layout_findings(norm, self._layout_joined))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]
             kept = resolve_overlaps(found)
             if spans is not None:
                 kept = [Finding(f.entity, *spans.span(f.start, f.end), f.score, f.detector) for f in kept]
+            late: list[Finding] = []  # views of the text as written, spans in `text`
+            if "\u202e" in text:  # right-to-left overrides, read as displayed: privacy/layout.py
+                late.extend(reversed_findings(text, self._decoded))
+            if spans is not None and ("=\n" in text or "=\r\n" in text):
+                # base64 padding before a line break (`...MDA=` + newline + `thanks`): normalisation took it for a
+                # quoted-printable soft break and joined the next word to the run, which then decoded to nothing
+                late.extend(encoded_findings(text, self._decoded))
+            late = [f for f in late if f.entity in self.entities]
+            kept = resolve_overlaps(kept + late) if late else kept
             return kept
         except DetectorError:
             raise
@@ -184,6 +199,16 @@ class Detector:
     def _joined(self, joined: str) -> list[Finding]:
         """The structured recognizers over a spaced run joined (short: no normalisation left to do)."""
         return self._structured(joined, Prescan(joined))
+
+    def _layout_joined(self, joined: str) -> list[Finding]:
+        """The card, IBAN and SSN recognizers over a run privacy/layout.py joined."""
+        pre = Prescan(joined)
+        found: list[Finding] = []
+        for r in self._layout_recognizers:
+            got = list(r.find(joined, pre) if _takes_prescan(type(r)) else r.find(joined))  # type: ignore[call-arg]
+            pre.claimed.extend((f.start, f.end, f.score) for f in got)
+            found.extend(got)
+        return found
 
     def _decoded(self, text: str) -> list[Finding]:
         """The structured recognizers over decoded base64 / hex, normalised first (its escapes, look-alikes)."""
