@@ -144,7 +144,7 @@ def _seeds(text: str) -> Iterable[re.Match[str]]:
     done = 0
     rev: str | None = None
     while True:
-        nxt = [k if k < 0 or k >= done else mask.find(key, done) for k, key in zip(nxt, _PAIRS)]
+        nxt = [k if k < 0 or k >= done else mask.find(key, done) for k, key in zip(nxt, _PAIRS, strict=True)]
         live = [k for k in nxt if k >= 0]
         if not live:
             return
