@@ -137,6 +137,12 @@ _PAIRS = (b"0a", b"0A", b"a0", b"A0", b"aA")
 _STRETCH = re.compile(r"[A-Za-z0-9+/_=-]*")
 
 
+def _stretch_end(text: str, at: int) -> int:
+    """Where the stretch of base64's characters starting at `at` ends (`at` itself for none)."""
+    m = _STRETCH.match(text, at)
+    return at if m is None else m.end()
+
+
 def _seeds(text: str) -> Iterable[re.Match[str]]:
     """`_SEED.finditer(text)`, tried only at the start of each stretch of base64's characters holding a pair."""
     mask = text.encode("latin-1", errors="replace").translate(_CLASSES)
@@ -154,8 +160,8 @@ def _seeds(text: str) -> Iterable[re.Match[str]]:
             s -= 1
         if s > 0 and text[s - 1] in _B64_CHARS:  # a long stretch: its start found in C, over the text reversed once
             rev = text[::-1] if rev is None else rev
-            s -= _STRETCH.match(rev, len(text) - s).end() - (len(text) - s)
-        done = max(i + 1, _STRETCH.match(text, i).end())  # later pairs of this stretch: already tried
+            s -= _stretch_end(rev, len(text) - s) - (len(text) - s)
+        done = max(i + 1, _stretch_end(text, i))  # later pairs of this stretch: already tried
         m = _SEED.match(text, s)
         if m is not None:
             yield m
