@@ -132,3 +132,22 @@ __all__ = ["ToolCall"]
 def found(det: Any, text: str) -> list[tuple[str, str]]:
     """(entity, the text it covers) for every finding of `det` in `text`."""
     return [(f.entity, text[f.start:f.end]) for f in det.scan(text)]
+
+
+def pii_only_remote(api: str, gateway: Any, openai_up: Any, anthropic_up: Any) -> tuple[Any, Any]:
+    """(gateway, the remote double) under `pii: redact`, the only class configured, on a fallback route remote ->
+    local whose remote speaks `api` ("openai" or "anthropic"); both doubles echo what reached them."""
+    openai_up.default = anthropic_up.default = echo_placeholders
+    fb = {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}
+    policy = {"pii": "redact"}
+    if api == "openai":
+        cfg = privacy_config(anthropic_up.url, openai_up.url, fb, policy=policy)
+        cfg["providers"]["localsrv"].update(kind="anthropic", base_url=anthropic_up.url)
+        cfg["providers"]["cloud"].update(kind="openai", base_url=openai_up.url + "/v1")
+        up = openai_up
+    else:
+        cfg = privacy_config(openai_up.url, anthropic_up.url, fb, policy=policy)
+        up = anthropic_up
+    cfg["privacy"]["classes"] = {"pii": {}}
+    cfg["server"]["default_route"] = "fb"
+    return gateway(cfg), up

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import echo_placeholders, found, privacy_config
+from tests.privacy.support import found, pii_only_remote
 from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import DetectionConfig
 
@@ -219,20 +219,7 @@ LEAKY = {
 def remote(request, gateway, openai_up, anthropic_up):
     """(gateway, the remote double) under `pii: redact`, the only class configured (no `secrets` class: an
     encoded value must not depend on the secret detector taking its encoded form for a key)."""
-    openai_up.default = anthropic_up.default = echo_placeholders
-    fb = {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}
-    policy = {"pii": "redact"}
-    if request.param == "openai":
-        cfg = privacy_config(anthropic_up.url, openai_up.url, fb, policy=policy)
-        cfg["providers"]["localsrv"].update(kind="anthropic", base_url=anthropic_up.url)
-        cfg["providers"]["cloud"].update(kind="openai", base_url=openai_up.url + "/v1")
-        up = openai_up
-    else:
-        cfg = privacy_config(openai_up.url, anthropic_up.url, fb, policy=policy)
-        up = anthropic_up
-    cfg["privacy"]["classes"] = {"pii": {}}
-    cfg["server"]["default_route"] = "fb"
-    return gateway(cfg), up
+    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)

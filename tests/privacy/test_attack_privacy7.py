@@ -21,7 +21,7 @@ import re
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import echo_placeholders, found, privacy_config
+from tests.privacy.support import found, pii_only_remote
 
 RLO, PDF = "\u202e", "\u202c"
 
@@ -155,20 +155,7 @@ CARD_DIGITS = "41111111"
 @pytest.fixture
 def remote(request, gateway, openai_up, anthropic_up):
     """(gateway, the remote double) under `pii: redact` (the `pii` class only), a fallback route remote -> local."""
-    openai_up.default = anthropic_up.default = echo_placeholders
-    fb = {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}
-    policy = {"pii": "redact"}
-    if request.param == "openai":
-        cfg = privacy_config(anthropic_up.url, openai_up.url, fb, policy=policy)
-        cfg["providers"]["localsrv"].update(kind="anthropic", base_url=anthropic_up.url)
-        cfg["providers"]["cloud"].update(kind="openai", base_url=openai_up.url + "/v1")
-        up = openai_up
-    else:
-        cfg = privacy_config(openai_up.url, anthropic_up.url, fb, policy=policy)
-        up = anthropic_up
-    cfg["privacy"]["classes"] = {"pii": {}}
-    cfg["server"]["default_route"] = "fb"
-    return gateway(cfg), up
+    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 def _digits_sent(raw: bytes) -> str:
