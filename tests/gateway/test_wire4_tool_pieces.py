@@ -7,32 +7,14 @@ an unfinished one kept its pieces until the answer's end, bounded only by the wh
 
 from __future__ import annotations
 
-import json
-
 import anthropic
 import pytest
 
 from tests.doubles.script import Raw
 from tests.gateway.conftest import ant
+from tests.gateway.test_reused_tool_index import _chunk, _tc
 from tests.harness import two_tier_config
 from tierwise.wire.json_prefix import MAX_DEPTH, MAX_TOKEN, RAW_KEY
-
-
-def _chunk(delta: dict, finish: str | None = None) -> str:
-    return "data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
-
-
-def _tc(i: int, call_id: str | None, name: str | None, args: str | None) -> dict:
-    fn: dict = {}
-    if name is not None:
-        fn["name"] = name
-    if args is not None:
-        fn["arguments"] = args
-    d: dict = {"index": i, "function": fn}
-    if call_id:
-        d.update(id=call_id, type="function")
-    return {"tool_calls": [d]}
 
 
 def _stream(pieces: list[str]) -> str:
