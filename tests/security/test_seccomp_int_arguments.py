@@ -8,8 +8,9 @@ OS layer alone (no audit hook); this test failed before the fix in both modes.""
 
 from __future__ import annotations
 
-import pytest
+import platform
 
+from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, run_python
@@ -53,8 +54,9 @@ REFUSED = ("prctl PR_SET_PDEATHSIG", "prctl PR_SET_MEMORY_MERGE", "madvise MADV_
            "setrlimit RLIMIT_CORE", "prlimit64 RLIMIT_CORE", "ioctl FIOSETOWN")
 
 
-@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="x86_64 system call numbers")
 async def test_high_bits_of_a_32_bit_argument_do_not_get_a_refused_call_through(mode: str) -> None:  # noqa: F811
+    if platform.machine() != "x86_64":
+        unavailable("x86_64 system call numbers")
     r = await run_python(HIGH_BITS, limits=LIMITS, audit_hook=False)
     assert r.ok, (r.stderr, r.signal)
     for name in REFUSED:
@@ -71,11 +73,12 @@ print("x32 sync returned", flush=True)
 """
 
 
-@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="the x32 ABI is x86_64's")
 async def test_a_system_call_through_the_x32_abi_kills_the_run(mode: str) -> None:  # noqa: F811
     """x32 calls come with the x86_64 architecture tag and the number's bit 30 set: a filter checking only the tag
     would let `sync` (refused natively) through as 0x40000000 | 162. libseccomp's x86_64 filter kills them (a guard:
     this held before review27a)."""
+    if platform.machine() != "x86_64":
+        unavailable("the x32 ABI is x86_64's")
     r = await run_python(X32, limits=LIMITS, audit_hook=False)
     assert "native True" in r.stdout, (r.stdout, r.stderr)
     assert "x32 sync returned" not in r.stdout and r.signal == "SIGSYS", r
