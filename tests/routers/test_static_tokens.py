@@ -129,3 +129,33 @@ def test_the_tokenizer_is_loaded_with_the_table(vectors: StaticTokenVectors, mon
     monkeypatch.setattr(st, "_local_model_path", lambda name: "/nonexistent-model-dir")
     with pytest.raises(MissingExtra):
         StaticTokenVectors.restore(vectors.meta(), vectors.arrays())
+
+
+def test_the_table_is_distilled_once_per_machine_and_a_bad_cache_file_is_distilled_again(tmp_path, monkeypatch) -> None:
+    """The table is a pure function of the model's files: kept on disk, so a new process (an `eval`, a test worker)
+    does not pay the ~30 s again; a cache file that is not a table (NaN, wrong shape) is ignored and rewritten."""
+    import tierwise.routers.static_tokens as st
+
+    monkeypatch.setenv("TIERWISE_CACHE_DIR", str(tmp_path))
+    path = st._cache_path(st.DEFAULT_EMBEDDING_MODEL)
+    assert path is not None and str(path).startswith(str(tmp_path))
+    cached = np.full((10, st.DIMS), 0.5, np.float16)
+    st._write_cached(path, cached)
+    distilled: list[str] = []
+
+    def distil(model: str) -> np.ndarray:
+        distilled.append(model)
+        return np.zeros((12, st.DIMS), np.float16)
+
+    monkeypatch.setattr(st, "_distil", distil)
+    st._table.cache_clear()
+    try:
+        assert np.array_equal(st.distilled_table(), cached) and distilled == []
+        st._table.cache_clear()
+        bad = cached.copy()
+        bad[3, 7] = np.nan
+        st._write_cached(path, bad)
+        assert st.distilled_table().shape == (12, st.DIMS) and len(distilled) == 1
+        assert np.load(path).shape == (12, st.DIMS)  # rewritten
+    finally:
+        st._table.cache_clear()

@@ -28,9 +28,76 @@ MAX_TOKENS = 254
 DIMS = 384
 
 
-@functools.lru_cache(maxsize=1)  # a pure function of the model's weights: the folds of a benchmark share it
 def distilled_table(model: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
-    """The centred vocabulary table (vocab × dims, float16): the model's mean-pooled output for each token alone."""
+    """The centred vocabulary table (vocab × dims, float16): the model's mean-pooled output for each token alone.
+    A pure function of the model's weights, so kept per process and on disk (`_cached_table`): ~30 s of CPU once
+    per machine, not once per process (every `tierwise eval -r transfer`, every test worker)."""
+    return _table(model)
+
+
+@functools.lru_cache(maxsize=1)  # one key whether the caller named the model or not
+def _table(model: str) -> np.ndarray:
+    path = _cache_path(model)
+    table = _read_cached(path) if path is not None else None
+    if table is None:
+        table = _distil(model)
+        if path is not None:
+            _write_cached(path, table)
+    table.flags.writeable = False
+    return table
+
+
+def _cache_path(model: str) -> Path | None:
+    """`<cache>/static_tokens/<sha256 of the model's name and its files' names, sizes and mtimes>.npy`, under the
+    folder the embedding cache uses (`$TIERWISE_CACHE_DIR`, else `$XDG_CACHE_HOME/tierwise`); None for a model not
+    on disk (it would be fetched: nothing to key on)."""
+    import hashlib
+
+    from tierwise.routers.embedding_cache import default_cache_dir
+
+    folder = Path(_local_model_path(model))
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256(model.encode() + b"\0")
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return default_cache_dir().parent / "static_tokens" / f"{h.hexdigest()[:32]}.npy"
+
+
+def _read_cached(path: Path) -> np.ndarray | None:
+    """The cached table, or None when absent or not a table (checked as a saved router's is: a cache file is only
+    as trusted as the folder it sits in)."""
+    try:
+        t = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if t.dtype != np.float16 or t.ndim != 2 or t.shape[1] != DIMS or not len(t) or not np.isfinite(t).all():
+        return None
+    return t
+
+
+def _write_cached(path: Path, table: np.ndarray) -> None:
+    """Written whole or not at all (a temporary file renamed); a cache that cannot be written is no error."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, table, allow_pickle=False)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        return
+
+
+def _distil(model: str) -> np.ndarray:
     import torch
 
     st = Embedder(model)._load()
@@ -43,9 +110,7 @@ def distilled_table(model: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
             x = torch.stack([torch.full_like(ids, tok.cls_token_id), ids, torch.full_like(ids, tok.sep_token_id)], 1)
             out[s:s + len(ids)] = hf(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state.mean(1).numpy()
     out -= out.mean(axis=0)
-    table = out.astype(np.float16)
-    table.flags.writeable = False
-    return table
+    return out.astype(np.float16)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
