@@ -188,9 +188,9 @@ class Detector:
         except Exception as e:  # fail closed; the message names the failure, never the text
             raise DetectorError(f"privacy detector failed ({type(e).__name__}); treating the text as sensitive") from None
 
-    def _structured(self, norm: str, pre: Prescan) -> list[Finding]:
+    def _structured(self, norm: str, pre: Prescan, recognizers: list[Recognizer] | None = None) -> list[Finding]:
         found: list[Finding] = []
-        for r in self.recognizers:
+        for r in self.recognizers if recognizers is None else recognizers:
             got = list(r.find(norm, pre) if _takes_prescan(type(r)) else r.find(norm))  # type: ignore[call-arg]
             pre.claimed.extend((f.start, f.end, f.score) for f in got)
             found.extend(got)
@@ -202,13 +202,7 @@ class Detector:
 
     def _layout_joined(self, joined: str) -> list[Finding]:
         """The card, IBAN and SSN recognizers over a run privacy/layout.py joined."""
-        pre = Prescan(joined)
-        found: list[Finding] = []
-        for r in self._layout_recognizers:
-            got = list(r.find(joined, pre) if _takes_prescan(type(r)) else r.find(joined))  # type: ignore[call-arg]
-            pre.claimed.extend((f.start, f.end, f.score) for f in got)
-            found.extend(got)
-        return found
+        return self._structured(joined, Prescan(joined), self._layout_recognizers)
 
     def _decoded(self, text: str) -> list[Finding]:
         """The structured recognizers over decoded base64 / hex, normalised first (its escapes, look-alikes)."""

@@ -260,18 +260,12 @@ class ConnectionGuard:
 
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
-        peers = self.peers
-        n = peers.get(conn.peer, 0) - 1
-        if n > 0:
-            peers[conn.peer] = n
-        else:
-            peers.pop(conn.peer, None)
-        sites = self.sites
-        n = sites.get(conn.site, 0) - 1
-        if n > 0:
-            sites[conn.site] = n
-        else:
-            sites.pop(conn.site, None)
+        for counts, key in ((self.peers, conn.peer), (self.sites, conn.site)):
+            n = counts.get(key, 0) - 1
+            if n > 0:
+                counts[key] = n
+            else:
+                counts.pop(key, None)
         self.waiting.pop(conn, None)
         self.spare.pop(conn, None)
         self.stalled.pop(conn, None)
