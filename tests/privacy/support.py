@@ -151,3 +151,14 @@ def pii_only_remote(api: str, gateway: Any, openai_up: Any, anthropic_up: Any) -
     cfg["privacy"]["classes"] = {"pii": {}}
     cfg["server"]["default_route"] = "fb"
     return gateway(cfg), up
+
+
+def ask_remote(g: Any, up: Any, text: str) -> None:
+    """One user turn on route `fb` through the official SDK of the API the remote double speaks; an answer came."""
+    from tests.gateway.conftest import ant, oai
+
+    if "anthropic" in type(up).__name__.lower():
+        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
+    else:
+        assert oai(g).chat.completions.create(model="fb", messages=[
+            {"role": "user", "content": text}]).choices[0].message.content

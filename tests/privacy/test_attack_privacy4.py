@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import found
+from tests.privacy.support import ask_remote, found
 from tests.privacy.test_attack_round2 import remote  # noqa: F401  (the fixture)
 
 EMAIL = "jane.doe@example.com"
@@ -160,11 +160,7 @@ ESCAPED = {
 def test_escaped_addresses_do_not_leave(remote, case):  # noqa: F811
     g, up = remote
     text = ESCAPED[case]
-    if "anthropic" in type(up).__name__.lower():
-        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
-    else:
-        assert oai(g).chat.completions.create(model="fb", messages=[
-            {"role": "user", "content": text}]).choices[0].message.content
+    ask_remote(g, up, text)
     _no_leak(up)
 
 
@@ -243,11 +239,7 @@ def test_a_spaced_run_longer_than_the_region_searched_is_found_whole(det):
 def test_a_spaced_out_ssn_and_iban_do_not_leave(remote):  # noqa: F811
     g, up = remote
     text = SPACED["US_SSN"][0] + "; " + SPACED["IBAN_CODE"][0]
-    if "anthropic" in type(up).__name__.lower():
-        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
-    else:
-        assert oai(g).chat.completions.create(model="fb", messages=[
-            {"role": "user", "content": text}]).choices[0].message.content
+    ask_remote(g, up, text)
     assert up.requests
     for rec in up.requests:
         squeezed = rec.raw.decode().replace(" ", "")

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import ant, oai
-from tests.privacy.support import found, pii_only_remote
+from tests.gateway.conftest import oai
+from tests.privacy.support import ask_remote, found, pii_only_remote
 from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import DetectionConfig
 
@@ -227,11 +227,7 @@ def remote(request, gateway, openai_up, anthropic_up):
 def test_encoded_values_do_not_leave(remote, case):
     g, up = remote
     text = LEAKY[case]
-    if "anthropic" in type(up).__name__.lower():
-        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
-    else:
-        assert oai(g).chat.completions.create(model="fb", messages=[
-            {"role": "user", "content": text}]).choices[0].message.content
+    ask_remote(g, up, text)
     assert up.requests
     for rec in up.requests:
         s = _readable(rec.raw)

@@ -21,7 +21,7 @@ import re
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import found, pii_only_remote
+from tests.privacy.support import ask_remote, found, pii_only_remote
 
 RLO, PDF = "\u202e", "\u202c"
 
@@ -199,11 +199,7 @@ LEAKY = {
 def test_laid_out_values_do_not_leave(remote, case):
     g, up = remote
     text = LEAKY[case]
-    if "anthropic" in type(up).__name__.lower():
-        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
-    else:
-        assert oai(g).chat.completions.create(model="fb", messages=[
-            {"role": "user", "content": text}]).choices[0].message.content
+    ask_remote(g, up, text)
     assert up.requests
     for rec in up.requests:
         assert CARD_DIGITS not in _digits_sent(rec.raw), rec.raw
