@@ -139,3 +139,21 @@ async def test_a_run_cannot_write_its_local_descriptor_table(mode: str) -> None:
     r = await run_python(LDT, limits=LIMITS, audit_hook=False)
     assert r.ok, r.stderr
     assert "modify_ldt write refused 1" in r.stdout and "modify_ldt read refused 1" in r.stdout, r.stdout
+
+
+QUIET_THEN_ON = """
+import os, time
+time.sleep(2)
+os.close(1)
+os.close(2)
+time.sleep(2.5)
+"""
+
+
+async def test_a_run_that_closes_its_output_still_ends_at_its_wall_clock(mode: str) -> None:  # noqa: F811
+    """The supervisor waited for the output with the wall clock, then for the exit with a second whole wall clock: a
+    weak run (no bubblewrap process holding its pipes) that closed stdout and stderr just before its deadline lived
+    up to twice its `wall_s` (here: a 3 s clock, output closed at 2 s, exit 0 at 4.5 s: it ran to its end, the second clock ending at 5 s). One
+    deadline now covers both; the run is killed at it."""
+    r = await run_python(QUIET_THEN_ON, limits=SandboxLimits(wall_s=3, cpu_s=5, memory_mb=256), audit_hook=False)
+    assert r.timed_out and r.returncode != 0, (r.returncode, r.timed_out, r.signal)
