@@ -157,3 +157,34 @@ async def test_a_run_that_closes_its_output_still_ends_at_its_wall_clock(mode: s
     deadline now covers both; the run is killed at it."""
     r = await run_python(QUIET_THEN_ON, limits=SandboxLimits(wall_s=3, cpu_s=5, memory_mb=256), audit_hook=False)
     assert r.timed_out and r.returncode != 0, (r.returncode, r.timed_out, r.signal)
+
+
+def test_a_gateway_in_a_leaf_of_a_delegated_cgroup_v2_puts_its_runs_beside_the_leaf(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cgroup v2 enables a controller for a cgroup's children only while that cgroup holds no process (EBUSY), and
+    the runs' cgroups went below the gateway's own, which holds the gateway: the documented advice (a leaf below a
+    delegated cgroup, what `systemd-run --scope -p Delegate=yes` gives) ended in the same refusal, and no run got a
+    memory cgroup. A leaf named `tierwise-gateway` now puts the runs in the delegated cgroup above it. (This machine
+    has memory and pids on cgroup v1 only: the kernel's rule is played by the fake tree's writes.)"""
+    from tierwise.sandbox import cgroup
+
+    delegated = tmp_path / "user.slice" / "tw.scope"
+    for folder in (delegated, delegated / cgroup.LEAF):
+        folder.mkdir(parents=True)
+        (folder / "cgroup.controllers").write_text("memory pids\n")
+        (folder / "cgroup.subtree_control").write_text("\n")
+    real_write = cgroup._write
+
+    def write(path: str, value: str) -> None:  # the kernel's rule: no controller for the children of a busy cgroup
+        if path == str(delegated / cgroup.LEAF / "cgroup.subtree_control"):
+            raise OSError(16, "Device or resource busy")
+        real_write(path, value)
+
+    monkeypatch.setattr(cgroup, "_write", write)
+    mounts = [("/", str(tmp_path), "cgroup2", "rw")]
+    place = cgroup._v2_place("memory", f"/user.slice/tw.scope/{cgroup.LEAF}", mounts)
+    assert place == cgroup.Place("memory", str(delegated), True), place
+    assert (delegated / "cgroup.subtree_control").read_text() == "+memory"
+    # Any other cgroup of the gateway's keeps its runs below itself (and says why not, when it cannot).
+    place = cgroup._v2_place("memory", "/user.slice/tw.scope", mounts)
+    assert place == cgroup.Place("memory", str(delegated), True), place
