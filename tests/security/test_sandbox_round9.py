@@ -188,3 +188,46 @@ def test_a_gateway_in_a_leaf_of_a_delegated_cgroup_v2_puts_its_runs_beside_the_l
     # Any other cgroup of the gateway's keeps its runs below itself (and says why not, when it cannot).
     place = cgroup._v2_place("memory", "/user.slice/tw.scope", mounts)
     assert place == cgroup.Place("memory", str(delegated), True), place
+
+
+TOUCH = """
+import os
+""" + attempt_prelude("TOUCHED") + """
+attempt("utime", lambda: os.utime(TARGET))
+"""
+
+
+@pytest.fixture
+def world_writable_file() -> Iterator[str]:
+    """A file anyone may write, in a folder anyone may search (as in /tmp)."""
+    folder = tempfile.mkdtemp(prefix="tw-r9-touch-")
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "shared.txt")
+    with open(path, "w") as fh:
+        fh.write("x")
+    os.chmod(path, 0o666)
+    os.utime(path, (0, 0))
+    yield path
+    os.unlink(path)
+    os.rmdir(folder)
+
+
+async def test_doctor_says_what_a_run_under_landlock_alone_may_still_touch(landlock_alone: None,
+                                                                           world_writable_file: str) -> None:
+    """Not fixed (docs/security/sandbox.md): under Landlock alone a run that is a user of its own sets a
+    world-writable file's times to now by its path (write permission is enough; Landlock has no right for it, and
+    refusing `utimensat` by path breaks shutil.copy2). What the run did is what doctor now says."""
+    from tierwise.commands.doctor import sandbox_report
+    from tierwise.config import Config
+
+    target = world_writable_file
+    try:
+        r = await run_python(f"TARGET = {target!r}\n" + TOUCH, limits=LIMITS, audit_hook=False)
+    except SandboxUnavailable as e:
+        unavailable(f"no weak sandbox with Landlock alone here: {e}")
+    good, message = sandbox_report(Config.model_validate({"sandbox": {"allow_weak": True}}))
+    if backend.weak_run_as() is None:  # the gateway's own user: every metadata call by path is refused
+        assert "utime refused 1" in r.stdout and "times can be set" not in message, (r.stdout, message)
+        return
+    assert "utime TOUCHED" in r.stdout and os.stat(target).st_mtime > 0, r.stdout
+    assert good and "a world-writable file's times can be set to now" in message, message
