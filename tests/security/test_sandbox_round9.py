@@ -231,3 +231,31 @@ async def test_doctor_says_what_a_run_under_landlock_alone_may_still_touch(landl
         return
     assert "utime TOUCHED" in r.stdout and os.stat(target).st_mtime > 0, r.stdout
     assert good and "a world-writable file's times can be set to now" in message, message
+
+
+SCHED_CORE = """
+import ctypes
+""" + attempt_prelude("ANSWERED") + """
+libc = ctypes.CDLL(None, use_errno=True)
+def sched_core(command, pid):
+    def go():
+        cookie = ctypes.c_ulong()
+        if libc.prctl(62, command, pid, 0, ctypes.byref(cookie)) != 0:
+            raise OSError(ctypes.get_errno(), "refused")
+    return go
+attempt("get the gateway's core cookie", sched_core(0, GATEWAY))  # PR_SCHED_CORE_GET, PIDTYPE_PID
+attempt("push its cookie to the gateway", sched_core(2, GATEWAY))  # PR_SCHED_CORE_SHARE_TO
+attempt("a cookie of its own", sched_core(1, 0))  # PR_SCHED_CORE_CREATE
+"""
+
+
+async def test_a_run_has_no_say_in_core_scheduling(mode: str) -> None:  # noqa: F811
+    """`prctl(PR_SCHED_CORE)` (Linux 5.14, CONFIG_SCHED_CORE: most distributions' kernels) reads a process's
+    core-scheduling cookie by PID (an existence probe: ESRCH for a free PID) and pushes or pulls cookies to and from
+    processes it may trace (tasks with different cookies never share an SMT core: a run could pin another run's
+    scheduling). This kernel has no CONFIG_SCHED_CORE (EINVAL for all: round 8 left it); refused now whatever the
+    kernel (EPERM). Python never calls it."""
+    r = await run_python(f"GATEWAY = {os.getpid()}\n" + SCHED_CORE, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    for what in ("get the gateway's core cookie", "push its cookie to the gateway", "a cookie of its own"):
+        assert f"{what} refused 1" in r.stdout, r.stdout

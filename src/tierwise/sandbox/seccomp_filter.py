@@ -207,6 +207,10 @@ MADV_MERGEABLE, PR_SET_MEMORY_MERGE = 12, 67
 # it (prctl(PR_SET_PDEATHSIG, 0)) and outlived a gateway killed outright, reparented to PID 1, bounded by no wall
 # clock. Setting it is refused (reading it stays); bubblewrap's runs die with its PID namespace's init anyway.
 PR_SET_PDEATHSIG = 1
+# Core scheduling (session 28): prctl(PR_SCHED_CORE) reads any process's cookie by PID (ESRCH tells a free PID) and
+# pushes or pulls cookies to and from processes the run may trace; tasks of different cookies never share an SMT core.
+# Refused whole whatever the kernel (this one has no CONFIG_SCHED_CORE: EINVAL before); Python never calls it.
+PR_SCHED_CORE = 62
 
 
 # seccomp compares an argument as the whole 64-bit register; the kernel reads an `int` or `unsigned int` argument
@@ -266,7 +270,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, _low32(sc, 3, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", _low32(sc, 2, advice))
-    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG):
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE):
         _rule(f, eperm, "prctl", _low32(sc, 0, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
