@@ -39,7 +39,17 @@ def _fail(e: TierwiseError) -> None:
 
 
 def _json(v: Any) -> None:
-    click.echo(orjson.dumps(v, default=str, option=orjson.OPT_INDENT_2).decode())
+    from tierwise.commands.terminal_text import inert_json
+
+    # (a run's agents' errors are the last line of an untrusted script's stderr: terminal escapes, written inert)
+    click.echo(inert_json(orjson.dumps(v, default=str, option=orjson.OPT_INDENT_2).decode()))
+
+
+def _lines(text: str) -> str:
+    """`text` for a terminal: each line inert (tierwise.commands.terminal_text), the line breaks kept."""
+    from tierwise.commands.terminal_text import inert
+
+    return "\n".join(inert(line) for line in text.split("\n"))
 
 
 def skeleton(name: str, model: str) -> str:
@@ -149,7 +159,7 @@ def run(ensemble: str, input_text: str | None, input_json: bool, as_json: bool, 
         _json({**result.to_dict(), "artifact_json": result.artifact_json, "artifact_md": result.artifact_md})
     else:
         for a in result.agents:
-            extra = f" ({a.error})" if a.error else ""
+            extra = f" ({_lines(a.error)})" if a.error else ""  # a script's stderr: no escape reaches the terminal
             click.echo(f"  {a.name:<20} {a.status:<9} {a.latency_ms:7.0f} ms  {a.input_tokens}/{a.output_tokens} tok"
                        f"{extra}", err=True)
         click.echo(f"run {result.run_id}: {result.status}; artifacts: {result.artifact_md}", err=True)
@@ -225,7 +235,10 @@ def artifacts(run_id: str | None, ensemble: str | None, as_md: bool, as_json: bo
         except TierwiseError as e:
             _fail(e)
             return
-        click.echo(markdown(data) if as_md else orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        if as_md:
+            click.echo(_lines(markdown(data)))
+        else:
+            _json(data)
         return
     rows = list_artifacts(root, ensemble)
     if as_json:

@@ -8,9 +8,10 @@ the kernel, and `pids.max` (its tasks; the bound threads had nothing else to giv
 
 Where: below the gateway's own cgroup in each controller's hierarchy (/proc/self/cgroup), v2
 where the controller is delegated there, else v1. cgroup v2 refuses to enable a controller for
-the children of a cgroup that holds processes (the gateway's own, usually): there the operator
-runs the gateway in a leaf below a delegated cgroup, or it runs without (a doctor line and one
-log line say which). The sandboxed process joins between fork and exec of bubblewrap, so every
+the children of a cgroup that holds processes (the gateway's own, always, unless it is the root): there the
+operator runs the gateway in a leaf named `tierwise-gateway` (LEAF) below a cgroup delegated to it
+(systemd's `Delegate=yes`; docs/security/sandbox.md), and the runs' cgroups go beside that leaf, in
+the delegated cgroup; else it runs without (a doctor line and one log line say which). The sandboxed process joins between fork and exec of bubblewrap, so every
 task of the run is inside from its first instruction; the run's cgroup is emptied (cgroup.kill,
 or SIGKILL to what it lists, all of them the run's own) and removed after the run.
 """
@@ -76,11 +77,20 @@ def _write(path: str, value: str) -> None:
         os.close(fd)
 
 
+# The gateway's own cgroup v2, when it is named so, is a leaf the operator made for it in a cgroup delegated to it:
+# the runs' cgroups go in that delegated cgroup, beside the leaf. Below the gateway's own cgroup they never could on
+# v2 (session 28): a controller is enabled for a cgroup's children only while it holds no process, and the gateway's
+# holds the gateway, so the advice "run the gateway in a leaf below a delegated cgroup" led to the same refusal.
+LEAF = "tierwise-gateway"
+
+
 def _v2_place(controller: str, own: str, mounts: list[tuple[str, str, str, str]]) -> Place | str:
     for root, mount, kind, _ in mounts:
         folder = _inside(root, mount, own) if kind == "cgroup2" else None
         if folder is None:
             continue
+        if os.path.basename(folder) == LEAF:
+            folder = os.path.dirname(folder)
         try:
             if controller not in _read(os.path.join(folder, "cgroup.controllers")).split():
                 return f"cgroup v2 at {folder} has no {controller} controller"
@@ -88,7 +98,8 @@ def _v2_place(controller: str, own: str, mounts: list[tuple[str, str, str, str]]
                 _write(os.path.join(folder, "cgroup.subtree_control"), f"+{controller}")
         except OSError as e:
             return (f"cgroup v2: {controller} cannot be enabled for the children of {folder} ({e.strerror}; "
-                    "run the gateway in a leaf below a cgroup delegated to it)")
+                    f"run the gateway in a leaf named {LEAF} below a cgroup delegated to it: "
+                    "docs/security/sandbox.md)")
         return Place(controller, folder, True)
     return "no cgroup v2 mount"
 

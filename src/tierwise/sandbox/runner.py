@@ -371,9 +371,13 @@ async def _supervise(proc: asyncio.subprocess.Process, stdin: bytes | None, limi
     readers = asyncio.gather(_feed(proc, stdin), _read_capped(proc.stdout, cap, drain, kill),
                              _read_capped(proc.stderr, cap, drain, kill))
     timed_out = False
+    # One deadline for the output and the exit: a weak run (no bwrap holding its pipes) that closed stdout and stderr
+    # just before the wall clock got a second whole wall clock to live, asleep or spending its CPU (session 28).
+    # A run that ends its output near the deadline still has a second to exit.
+    deadline = asyncio.get_running_loop().time() + limits.wall_s
     try:
         _, (out, out_cut), (err, err_cut) = await asyncio.wait_for(asyncio.shield(readers), limits.wall_s)
-        await asyncio.wait_for(proc.wait(), max(1.0, limits.wall_s))
+        await asyncio.wait_for(proc.wait(), max(1.0, deadline - asyncio.get_running_loop().time()))
     except TimeoutError:
         timed_out = True
         _kill_group(proc.pid)

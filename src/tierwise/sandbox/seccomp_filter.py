@@ -9,7 +9,8 @@ making or entering namespaces, tracing, keyrings, BPF, perf, userfaultfd, io_uri
 modules, kexec, reading other processes' memory, personality changes, memory kept outside the
 process's address space (SysV shared memory and message queues, POSIX queues, memfds, pages
 pinned in pipes by vmsplice), every
-`socket()` (the only sockets left are AF_UNIX `socketpair`s, which reach nothing outside) and
+`socket()` (the only sockets left are AF_UNIX stream `socketpair`s, connected, bound to no name: they reach
+nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, device nodes and FIFOs
 (mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...) or at a
 user's or process group's processes (setpriority, ioprio_set), and
@@ -53,6 +54,15 @@ DENIED = (
     "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct",
     "quotactl", "quotactl_fd", "lookup_dcookie", "iopl", "ioperm", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "vhangup", "uselib", "nfsservctl", "socket",
+    # A socket pair bound to a name (session 28): in the weak sandbox, the host's network namespace, a run held an
+    # abstract name of the host while it lasted (a host service binding it then got EADDRINUSE). Nothing of a run
+    # needs a name: its pairs are connected. (Where Landlock alone bounds the run, unix sockets of the host were
+    # reached by datagram pairs: SOCK_TYPES below.)
+    "bind",
+    # The local descriptor table (16- and 32-bit segments): kernel code a 64-bit Python never needs, behind several
+    # privilege escalations (CVE-2015-5157, CVE-2017-17053); refused by Docker's default profile too. It answered
+    # in every mode (session 28).
+    "modify_ldt",
     # inotify instances and watches are counted per user up through the user namespaces: the
     # sandbox's are charged to the gateway's user on the host (128 instances by default): two runs
     # holding 61 each left that user's other programs 6 while they lasted. Unused by Python.
@@ -143,6 +153,13 @@ SYSCALL_NUMBERS = 1024
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x80)
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
+# Socket pairs of SOCK_STREAM only (session 28): a datagram pair sends to any address it is given (`sendto`,
+# `sendmsg`: the address is in memory the filter cannot read), and where Landlock alone bounds a weak run (no mount
+# namespace) that reached every unix socket of the host by its path: lines forged into syslog's /dev/log or the
+# journal's socket, as the run's user. A connected stream socket takes no address (EISCONN). The kernel reads the
+# type from the argument's low 4 bits (the rest are SOCK_NONBLOCK/SOCK_CLOEXEC), and AF_UNIX takes SOCK_RAW as
+# SOCK_DGRAM: every type but SOCK_STREAM (1) is refused. asyncio's self-pipe is a stream pair.
+SOCK_TYPE_MASK, SOCK_STREAM = 0xF, 1
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable, refused anyway
 # Kernel buffers RLIMIT_AS does not count, grown on request: a socket's send/receive buffer (up to
 # net.core.wmem_max each: 30 socket pairs filled both ways held 493 MB with a 512 MB limit) and a
@@ -190,6 +207,10 @@ MADV_MERGEABLE, PR_SET_MEMORY_MERGE = 12, 67
 # it (prctl(PR_SET_PDEATHSIG, 0)) and outlived a gateway killed outright, reparented to PID 1, bounded by no wall
 # clock. Setting it is refused (reading it stays); bubblewrap's runs die with its PID namespace's init anyway.
 PR_SET_PDEATHSIG = 1
+# Core scheduling (session 28): prctl(PR_SCHED_CORE) reads any process's cookie by PID (ESRCH tells a free PID) and
+# pushes or pulls cookies to and from processes the run may trace; tasks of different cookies never share an SMT core.
+# Refused whole whatever the kernel (this one has no CONFIG_SCHED_CORE: EINVAL before); Python never calls it.
+PR_SCHED_CORE = 62
 
 
 # seccomp compares an argument as the whole 64-bit register; the kernel reads an `int` or `unsigned int` argument
@@ -230,6 +251,9 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     _rule(f, sc.ERRNO(errno.ENOSYS), "clone3")
     # Socket pairs of any family but AF_UNIX are refused; AF_UNIX pairs (asyncio's self-pipe) stay.
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
+    for kind in range(SOCK_TYPE_MASK + 1):
+        if kind != SOCK_STREAM:
+            _rule(f, eperm, "socketpair", sc.Arg(1, sc.MASKED_EQ, SOCK_TYPE_MASK, kind))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", _low32(sc, 1, request))
     for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
@@ -246,7 +270,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, _low32(sc, 3, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", _low32(sc, 2, advice))
-    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG):
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE):
         _rule(f, eperm, "prctl", _low32(sc, 0, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
