@@ -63,6 +63,15 @@ def test_round_28_c_is_the_no_flag_run_with_the_model_on_types_moved_back_below_
     assert c == now  # the one key round 28's option changes
 
 
+def test_round_29_c_differs_from_the_no_flag_run_in_the_one_key(replay) -> None:
+    c = replay.loop_settings(replay.parse_args(["--request-after-move-back", "checked"]))
+    off = replay.loop_settings(replay.parse_args(["--request-after-move-back", "off"]))
+    assert c.request_model.after_move_back == "checked" and off.request_model.after_move_back == "off"
+    assert (c.request_model.check_odds, c.request_model.check_max) == (10.0, 50)  # the option's own defaults
+    c.request_model.after_move_back = "off"
+    assert c == off
+
+
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:
     old = replay.loop_settings(replay.parse_args(["--defaults", "replay16"]))
     assert route_keys(old)[:6] == ("value", "shadow", "confirm", False, "none", 0.5)
