@@ -5,7 +5,8 @@ pay for its evaluations, does it move back after a drift?
 
 With no flags the loop runs the `reflective` route's defaults (`ROUTE_DEFAULTS` in policies/reflective.py: value
 sampling, served explorations, `watch: decide`, `within`, the text model at weight 1.0, the credible move back and,
-since round 23, the change-point test's unchanged rate from the lower 0.90 credible edge); a flag overrides one of them
+since round 23, the change-point test's unchanged rate from the lower 0.90 credible edge; since round 29, the text
+model let back onto a type moved back below the target while a check of its later verdicts allows it); a flag overrides one of them
 (`--drift-p0-credible mean` gives rounds 17-23's D2, whose commands were written as the no-flag run). Rounds 1-16's commands were written against the replay's older defaults (shadow explorations,
 `watch: confirm`, no `within`, no text model (weight 0.5 when named), the mean move back): add `--defaults replay16` to
 reproduce them.
@@ -343,10 +344,15 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: what it reads (request_model.features)")
     ap.add_argument("--request-type-weight", type=float, default=0.0,
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
-    ap.add_argument("--request-after-move-back", choices=["off", "below-target"], default=None,
+    ap.add_argument("--request-after-move-back", choices=["off", "below-target", "checked"], default=None,
                     help="with --request-model text: the text model stays off a type moved back to the frontier (off: "
-                         "the route's default) or still serves one moved back only by the below-target rule "
-                         "(below-target: round 28's C); request_model.after_move_back")
+                         "rounds 14-28's default) or still serves one moved back only by the below-target rule "
+                         "(below-target: round 28's C), or does so while the verdicts since the move back do not "
+                         "favour a drop (checked: round 29's, the route's default); request_model.after_move_back")
+    ap.add_argument("--request-check-odds", type=float, default=10.0,
+                    help="with --request-after-move-back checked: request_model.check_odds")
+    ap.add_argument("--request-check-max", type=int, default=50,
+                    help="with --request-after-move-back checked: request_model.check_max")
     ap.add_argument("--request-frontier-label", type=float, default=None,
                     help="with --request-model text: the type label's weight in its kernel for task types the boundary "
                          "has never moved (frontier types; request_model.frontier_label)")
@@ -439,7 +445,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "cap_credible": args.request_cap_credible,
                           "features": args.request_features, "type_weight": args.request_type_weight,
                           "frontier_label": args.request_frontier_label,
-                          "after_move_back": args.request_after_move_back,
+                          "after_move_back": args.request_after_move_back, "check_odds": args.request_check_odds,
+                          "check_max": args.request_check_max,
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})

@@ -57,10 +57,22 @@ def test_rounds_17_to_23_d2_is_the_no_flag_run_with_the_mean_p0(replay) -> None:
 
 def test_round_28_c_is_the_no_flag_run_with_the_model_on_types_moved_back_below_target(replay) -> None:
     c = replay.loop_settings(replay.parse_args(["--request-after-move-back", "below-target"]))
-    now = replay.loop_settings(replay.parse_args([]))
+    now = replay.loop_settings(replay.parse_args(["--request-after-move-back", "off"]))  # round 28's D
     assert c.request_model.after_move_back == "below-target" and now.request_model.after_move_back == "off"
     c.request_model.after_move_back = "off"
     assert c == now  # the one key round 28's option changes
+
+
+def test_round_29_c_differs_from_the_no_flag_run_in_the_one_key(replay) -> None:
+    c = replay.loop_settings(replay.parse_args(["--request-after-move-back", "checked"]))
+    off = replay.loop_settings(replay.parse_args(["--request-after-move-back", "off"]))
+    assert c.request_model.after_move_back == "checked" and off.request_model.after_move_back == "off"
+    assert (c.request_model.check_odds, c.request_model.check_max) == (10.0, 50)  # the option's own defaults
+    c.request_model.after_move_back = "off"
+    assert c == off
+    # since round 29 the no-flag run is C (the route's default)
+    assert replay.loop_settings(replay.parse_args([])) == replay.loop_settings(
+        replay.parse_args(["--request-after-move-back", "checked"]))
 
 
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:

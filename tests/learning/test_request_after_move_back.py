@@ -72,7 +72,7 @@ def test_below_target_a_type_moved_back_by_the_below_target_rule_is_served_by_th
     assert probe(loop, "good") == "local"
 
 
-@pytest.mark.parametrize("mode", ["off", "below-target"])
+@pytest.mark.parametrize("mode", ["off", "below-target", "checked"])
 def test_a_type_the_change_point_test_moved_back_stays_off_the_text_model(mode: str) -> None:
     loop = moved_back(mode, "drift")
     st = loop.boundary.state("qa")

@@ -69,4 +69,11 @@ def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tupl
     return fired
 
 
-__all__ = ["Cusum", "alternative", "threshold", "update", "weights"]
+def drop_odds(good: float, judged: float, target: float) -> float:
+    """The log-likelihood ratio of `good` accepted of `judged` verdicts between the drop the test is tuned to from
+    the target (acceptance `alternative(target, target)`) and the target itself: > 0 when they favour the drop."""
+    p1 = alternative(target, target)
+    return good * math.log(p1 / target) + (judged - good) * math.log((1.0 - p1) / (1.0 - target))
+
+
+__all__ = ["Cusum", "alternative", "drop_odds", "threshold", "update", "weights"]

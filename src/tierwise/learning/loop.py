@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
-from tierwise.learning.drift import threshold, weights
+from tierwise.learning.drift import drop_odds, threshold, weights
 from tierwise.learning.key_share import KeyShare
 from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
@@ -176,8 +176,8 @@ class LearningLoop:
             q = None
             # `request_model.after_move_back: below-target`: a type moved back only by the below-target rule (never
             # by the change-point test) is left to the text model as a never-moved frontier type is
-            model_off = moved_back and not (self.settings.request_model.after_move_back == "below-target"
-                                            and st.sent_back > 0 and st.drifted == 0)
+            back = self._model_back(st) if moved_back else 0  # (`checked`: 2 while its check is undecided)
+            model_off = moved_back and not back
             if read and rm is not None and rm.ready and not model_off:
                 feats = rm.features(text or "", task_type)
                 q = rm.estimate(feats)
@@ -224,6 +224,8 @@ class LearningLoop:
                          else "within-type")
                 if tier == "local" and q is not None and not p.judge and self._judge_served(task_type, request_id, key):
                     p = Plan("local", True, False, "served-sample (within-type)")
+                elif tier == "local" and back == 2 and not p.judge and self.counts_from(task_type, key):
+                    p = Plan("local", True, False, "move-back-check (within-type)")
         if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
@@ -236,6 +238,18 @@ class LearningLoop:
             while len(self._judged_by) > PENDING_SIGNALS:
                 self._judged_by.popitem(last=False)
         return p
+
+    def _model_back(self, st: TaskState) -> int:
+        """Whether the text model serves a type moved back to the frontier (`request_model.after_move_back`): 0 no,
+        1 yes, 2 yes and its check is undecided (a request it serves locally is then judged)."""
+        rs = self.settings.request_model
+        if rs.after_move_back == "off" or st.sent_back == 0 or st.drifted > 0:
+            return 0
+        if rs.after_move_back == "below-target":
+            return 1
+        # `checked`: the verdicts since the move back (the boundary counts them from each move), a sequential test
+        llr, h = drop_odds(st.good, st.judged, self.settings.boundary.quality_target), math.log(rs.check_odds)
+        return 0 if llr >= h else (2 if llr > -h and st.judged < rs.check_max else 1)
 
     def _judge_served(self, task_type: str, request_id: str, key: str) -> bool:
         """`request_model.judge_served`: a frontier type's request the text model serves locally is judged among the

@@ -61,12 +61,23 @@ class RequestModelSettings(BaseModel):
     type_weight: float = Field(0.0, ge=0.0, lt=1.0, description=(
         "share of the kernel given to the request's task-type label (requests of one type share it), the rest to "
         "`features`: the model's uncertainty about a request then shrinks with its type's verdicts"))
-    after_move_back: Literal["off", "below-target"] = Field("off", description=(
+    after_move_back: Literal["off", "below-target", "checked"] = Field("off", description=(
         "off: the text model does not serve a type the boundary has moved back to the frontier (until it moves "
         "local again), so a drifted type is not served locally on verdicts pooled over other types; below-target: "
         "it still serves a type whose moves back were all by the below-target rule (never by the change-point "
         "test), as it serves a frontier type that never moved: a good type sent back by an unlucky run of verdicts, "
-        "which is never judged enough to return, then keeps its requests local where the model rates them so"))
+        "which is never judged enough to return, then keeps its requests local where the model rates them so; "
+        "checked: as below-target while the type's verdicts since its move back do not favour a drop (the one the "
+        "change-point test looks for, from the quality target) by `check_odds` to 1, and each request the model "
+        "serves locally is judged until they favour the target or the drop by those odds (a sequential test): a "
+        "type sent back by an unlucky run is served again, a drifted one is taken off the model after a few "
+        "verdicts"))
+    check_odds: float = Field(10.0, gt=1.0, le=1e6, description=(
+        "with `after_move_back: checked`: the odds the verdicts since a move back must give the drop (the model "
+        "is then off the type) or the target (its served requests are then no longer all judged)"))
+    check_max: int = Field(50, ge=1, le=100_000, description=(
+        "with `after_move_back: checked`: the most verdicts since a move back for which a request the model serves "
+        "locally is judged to decide the check"))
     frontier_label: float | None = Field(None, gt=0.0, le=10.0, description=(
         "unset: no type label beyond `type_weight`'s; a number w: the request's task-type label enters the kernel "
         "with weight w (added to the features' kernel, 1 between two requests of one type) only for task types the "

@@ -67,13 +67,15 @@ class PairwiseJudgeConfig(BaseModel):
 # against 12; "Issue 21, session 22 (round 16)"). Round 28's `request_model.after_move_back: below-target` passed its
 # registered rule (13 of 16 fresh seeds against 12) but is not a default: after a real drift the text model went on
 # serving the drifted type locally (8,650 of 12,617 requests against 1,482), which is what moving back must stop
-# ("Issue 21, round 28", the lead's decision). A key the config gives wins; a section given in part keeps these for
-# the keys it leaves out.
+# ("Issue 21, round 28", the lead's decision). Round 29's `request_model.after_move_back: checked` (the model let back
+# onto such a type only while a sequential test on its verdicts since the move back does not favour a drop, its served
+# requests judged until the test decides) passed its registered rule, drift leak included ("Issue 21, round 29"). A
+# key the config gives wins; a section given in part keeps these for the keys it leaves out.
 ROUTE_DEFAULTS: dict[str, Any] = {
     "sampling": "value",
     "value": {"explore": "serve", "watch": "decide"},
     "within": {"enabled": True},
-    "request_model": {"kind": "text", "weight": 1.0},
+    "request_model": {"kind": "text", "weight": 1.0, "after_move_back": "checked"},
     "boundary": {"move_back": "credible", "drift_p0_credible": 0.90},
 }
 
