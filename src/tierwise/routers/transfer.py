@@ -70,12 +70,6 @@ TEMPERATURE = 0.05
 LOGIT_C = 1.0
 RIDGE_ALPHA = 30.0
 SHAPE_ALPHA = 10.0
-# Gain labels of a subject whose strong model removes under (1 − TRUST) of the weak model's errors are read as an
-# artefact of how the benchmark was run (GPT-4's one-token MMLU answers: 39% on college mathematics against
-# Mixtral's 35%, 3% on high-school mathematics), not as the strong model's advantage there; with `trust` set the
-# gain members do not learn from them (the weak-fails member does). 0: off. Issue 22, round 9 (transfer9).
-TRUST = 0.0
-TRUST_MIN_ROWS = 30
 
 
 def _unit_outcomes(data: OutcomeDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -163,22 +157,6 @@ def oof_weights(oof: np.ndarray, data: OutcomeDataset, power: float) -> np.ndarr
     return w if w.sum() > 0 else np.ones(oof.shape[1])
 
 
-def trusted_rows(src: np.ndarray, subjects: Sequence[str], strong: np.ndarray, weak: np.ndarray,
-                 trust: float) -> np.ndarray:
-    """1 for a query whose subject's gain labels are kept, 0 for one whose subject (at least TRUST_MIN_ROWS queries
-    of its source) has a strong model failing more than `trust` times as often as the weak one; all 1 when `trust`
-    is 0 or nothing would be kept."""
-    keep = np.ones(len(src))
-    if trust <= 0 or len(src) == 0:
-        return keep
-    keys = np.array([f"{a}\x00{b}" for a, b in zip(src, subjects, strict=True)])
-    for k in np.unique(keys):
-        m = keys == k
-        if m.sum() >= TRUST_MIN_ROWS and 1.0 - strong[m].mean() > trust * (1.0 - weak[m].mean()):
-            keep[m] = 0.0
-    return keep if keep.any() else np.ones(len(src))
-
-
 def centred_within(y: np.ndarray, src: np.ndarray) -> np.ndarray:
     out = np.asarray(y, dtype=float).copy()
     for name in np.unique(src):
@@ -202,12 +180,8 @@ class TransferRouter(BlendedRouter):
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
-                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, seed: int = 0,
-                 trust: float = TRUST) -> None:
+                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
-        if not 0.0 <= float(trust) < 1.0:
-            raise ValueError(f"trust must be in [0, 1); got {trust}")
-        self.trust = float(trust)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
             raise ValueError(f"shape counts must be a non-empty subset of {SHAPE + CHOICES}; got {list(shape)}")
@@ -245,9 +219,7 @@ class TransferRouter(BlendedRouter):
         fails = 1.0 - weak
         src = sources(sub)
         w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
-        trusted = trusted_rows(src, sub.subjects, strong, weak, self.trust)
-        gain = centred_within(strong - weak, src) if trusted.all() else _centred_kept(strong - weak, src, trusted)
-        wg = w * trusted  # the gain members' weights: untrusted subjects out
+        gain = centred_within(strong - weak, src)
         idf = _idf(counts[rows])
         x = _weigh(counts[rows], idf)
         fit: dict[str, Any] = {"idf": idf}
@@ -260,12 +232,12 @@ class TransferRouter(BlendedRouter):
                 m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(x, y, sample_weight=w)
                 fit["logit"] = (m.coef_[0].astype(np.float32), float(m.intercept_[0]))
         if "tfidf-ridge-gain" in self.members:
-            r = Ridge(alpha=RIDGE_ALPHA).fit(x, gain, sample_weight=wg)
+            r = Ridge(alpha=RIDGE_ALPHA).fit(x, gain, sample_weight=w)
             fit["ridge"] = (np.asarray(r.coef_, np.float32), float(r.intercept_))
         if "shape-ridge-gain" in self.members:
             mu, sd = shape[rows].mean(axis=0), shape[rows].std(axis=0)
             sd = np.where(sd > 0, sd, 1.0)
-            r = Ridge(alpha=SHAPE_ALPHA).fit((shape[rows] - mu) / sd, gain, sample_weight=wg)
+            r = Ridge(alpha=SHAPE_ALPHA).fit((shape[rows] - mu) / sd, gain, sample_weight=w)
             fit["shape"] = (np.r_[r.coef_, r.intercept_], mu, sd)
         if "knn-wf" in self.members:
             fit["bank"], fit["fails"] = vec[rows].astype(np.float16).astype(np.float32), fails.astype(np.float32)
@@ -397,8 +369,7 @@ class TransferRouter(BlendedRouter):
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
-                "subject_power": self.subject_power, "weigh": self.weigh, "source_apgr": self.source_apgr,
-                "trust": self.trust}
+                "subject_power": self.subject_power, "weigh": self.weigh, "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -424,7 +395,7 @@ class TransferRouter(BlendedRouter):
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
                 subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
-                seed=int(meta["seed"]), trust=float(meta.get("trust", 0.0)))
+                seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
@@ -438,16 +409,6 @@ class TransferRouter(BlendedRouter):
         if "knn-wf" in r.members:
             r.bank, r.fails = arrays["bank"].astype(np.float32), arrays["fails"].astype(np.float32)
         return r
-
-
-def _centred_kept(y: np.ndarray, src: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """`centred_within` with each source's mean taken over its kept queries (its own mean if it keeps none)."""
-    out = np.asarray(y, dtype=float).copy()
-    for name in np.unique(src):
-        m = src == name
-        k = m & (keep > 0)
-        out[m] -= out[k].mean() if k.any() else out[m].mean()
-    return out
 
 
 def _rank(s: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
