@@ -40,6 +40,13 @@ def folds(proxy: str, seed: int) -> list[tuple[str, object, object]]:
             out.append((t, raw[t], concat([unit[n] for n in raw if n != t], f"all-but-{t}")))
         return out
     subj = np.array(mmlu.subjects)
+    if proxy == "p4":  # bench/routers_transfer_proxies.py --proxies p4: 8 seeded subject folds + GSM8K, MT-Bench
+        from routers_transfer_proxies import P4_SEED
+
+        seed = P4_SEED
+        full = unit_scale(load_benchmark("mmlu"))
+        for t in rest:
+            out.append((t, load_benchmark(t), concat([full, *(d for n, d in rest.items() if n != t)], f"all-but-{t}")))
     for part, members in subject_folds(list(subj), 8, seed).items():
         inside = np.isin(subj, members)
         out.append((part, mmlu.where(inside, part),
@@ -49,8 +56,11 @@ def folds(proxy: str, seed: int) -> list[tuple[str, object, object]]:
 
 def dump(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    for part, test, train in folds(args.proxy, args.seed):
-        path = args.out / f"{args.proxy}{args.seed}--{part}.npz"
+    todo = folds(args.proxy, args.seed)
+    if args.parts:
+        todo = [f for f in todo if f[0] in args.parts.split(",")]
+    for part, test, train in todo:
+        path = args.out / f"{args.proxy}{'' if args.proxy == 'p4' else args.seed}--{part}.npz"
         if path.exists():
             continue
         t0 = time.time()
@@ -126,6 +136,7 @@ def main() -> None:
     ap.add_argument("what", choices=("dump", "read"))
     ap.add_argument("--proxy", default="subjfold")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--parts", default="", help="only these parts, comma-separated")
     ap.add_argument("--out", type=Path, default=Path("/tmp/transfer9/prev"))
     args = ap.parse_args()
     dump(args) if args.what == "dump" else read(args)
