@@ -83,7 +83,7 @@ def shape_member(f, mode, target="gain"):
     grid = np.quantile(oof, np.linspace(0, 1, 257))
     return _rank(test, grid, np.linspace(0, 1, 257)), oof, cols
 
-for group in sys.argv[1:]:
+for group in ([] if sys.argv[1:] == ["--registered"] else sys.argv[1:]):
     files = sorted(Path(os.environ.get("PREVIEW_DIR", "/tmp/transfer9/prev2")).glob(f"{group}--*.npz"))
     rows, leads = {}, {}
     for p in files:
@@ -114,3 +114,46 @@ for group in sys.argv[1:]:
     for k, v in rows.items():
         m = np.mean(np.stack(leads[k]), 0); m = m[np.isfinite(m)]
         print(f"{k:10s}", " ".join(f"{a:.3f}" for a in v), f"mean {np.mean(v):.3f} lead {np.mean(v)-np.mean(rows['C3']):+.3f} ({np.quantile(m,.025):+.3f}…{np.quantile(m,.975):+.3f})")
+
+
+def registered(group="p4"):
+    """The registered P4 comparison (bench/RESULTS.md, session 28, transfer9): C3 and D (`drop-shape`) only."""
+    from tierwise.evaluation.baselines import random_scores
+    from tierwise.evaluation.metrics import bootstrap_apgr
+    order = ["fold0", "fold1", "fold2", "fold3", "fold4", "fold5", "fold6", "fold7", "gsm8k", "mt-bench"]
+    files = {p.stem.split("--")[1]: p for p in Path(os.environ.get("PREVIEW_DIR", "/tmp/transfer9/p4dump")).glob(f"{group}--*.npz")}
+    parts = [k for k in order if k in files]
+    rows, leads, tests = {"random": {}, "C3": {}, "D": {}}, [], {}
+    for k in parts:
+        f = dict(np.load(files[k], allow_pickle=True))
+        d = _D(f["strong"], f["weak"])
+        pts = np.linspace(0, 1, 257)
+        R = np.stack([_rank(f["s"][:, j], f["grid"][j], pts) for j in range(3)], 1)
+        R[:, 2] = shape_member(f, "drop")[0]
+        sc = {"random": np.random.default_rng(0).random(len(d.strong)), "C3": blend(f, "C3"),
+              "D": np.average(R, 1, weights=f["weights"])}
+        for name, v in sc.items():
+            a = A(v, d.strong, d.weak)
+            ci = bootstrap_apgr(v, d.strong, d.weak, rounds=300)
+            lead = bootstrap_apgr(v, d.strong, d.weak, against=sc["random"], rounds=300)
+            star = "" if lead.low > 0 else (" ↓" if lead.high < 0 else " ~")
+            rows[name][k] = (a, ci.low, ci.high, star)
+        pl = paired_leads(sc["D"], sc["C3"], d, 300)
+        leads.append(pl)
+        tests[k] = (len(d.strong), pl)
+    print("| router | " + " | ".join(f"{k} ({tests[k][0]})" for k in parts) + " | worst lower bound | mean |")
+    print("|---|" + "---|" * (len(parts) + 2))
+    for name, r in rows.items():
+        print(f"| {name} | " + " | ".join(f"{r[k][0]:.3f} ({r[k][1]:.3f}–{r[k][2]:.3f}){r[k][3]}" for k in parts)
+              + f" | {min(r[k][1] for k in parts):.3f} | {np.mean([r[k][0] for k in parts]):.3f} |")
+    cells = []
+    for k in parts:
+        v = tests[k][1][np.isfinite(tests[k][1])]
+        cells.append(f"{rows['D'][k][0] - rows['C3'][k][0]:+.3f} ({np.quantile(v, .025):+.3f}…{np.quantile(v, .975):+.3f})")
+    m = np.mean(np.stack(leads), 0); m = m[np.isfinite(m)]
+    point = np.mean([rows['D'][k][0] - rows['C3'][k][0] for k in parts])
+    print("| D − C3, paired | " + " | ".join(cells) + f" | | **{point:+.3f} ({np.quantile(m, .025):+.3f}…{np.quantile(m, .975):+.3f})** |")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--registered"]:
+    registered()
