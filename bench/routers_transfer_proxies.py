@@ -9,7 +9,7 @@ figure the pre-registered rule reads (bench/RESULTS.md, issue 22, session 15, ro
 
     HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python \\
         bench/routers_transfer_proxies.py --emb-cache /tmp/tw-emb-cache --routers transfer-lsa,... --ci 300 \\
-        [--proxies category,group]
+        [--proxies category,group,subjfold,p4]   # p4: session 28 (transfer9), 8 seeded subject folds + GSM8K, MT-Bench
 
 Fill the embedding cache first for routers with embedding members (bench/routers_transfer.py --warm).
 
