@@ -9,7 +9,7 @@ figure the pre-registered rule reads (bench/RESULTS.md, issue 22, session 15, ro
 
     HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python \\
         bench/routers_transfer_proxies.py --emb-cache /tmp/tw-emb-cache --routers transfer-lsa,... --ci 300 \\
-        [--proxies category,group]
+        [--proxies category,group,subjfold,p4]   # p4: session 28 (transfer9), 8 seeded subject folds + GSM8K, MT-Bench
 
 Fill the embedding cache first for routers with embedding members (bench/routers_transfer.py --warm).
 
@@ -58,6 +58,11 @@ GROUPS = {
 }
 
 
+# P4 (session 28, transfer9): a seed never used by a split before, registered in bench/RESULTS.md before any
+# candidate figure on it; the split adds GSM8K and MT-Bench held out as in the leave-one-benchmark-out folds.
+P4_SEED = 20281206
+
+
 def subject_folds(subjects: list[str], k: int = 8, seed: int = 2026) -> dict[str, tuple[str, ...]]:
     """The third proxy (session 27, transfer8): MMLU's subjects (high-school mathematics out) shuffled with a fixed
     seed and dealt into `k` folds, so each held-out fold mixes subjects of several groups and categories."""
@@ -104,8 +109,10 @@ def main() -> None:
     rest = [unit_scale(load_benchmark(n)) for n in ("gsm8k", "mt-bench")]
     subj = np.array(mmlu.subjects)
     specs = ["random", *[s for s in args.routers.split(",") if s]]
+    lobo = {"gsm8k": load_benchmark("gsm8k"), "mt-bench": load_benchmark("mt-bench")}
     for proxy in [p for p in args.proxies.split(",") if p]:
-        parts = {"category": CATEGORIES, "group": GROUPS, "subjfold": subject_folds(list(subj))}[proxy]
+        parts = {"category": CATEGORIES, "group": GROUPS, "subjfold": subject_folds(list(subj)),
+                 "p4": {**subject_folds(list(subj), 8, P4_SEED), **{n: () for n in lobo}}}[proxy]
         if args.parts:
             parts = {k: v for k, v in parts.items() if k in args.parts.split(",")}
         rows: dict[str, dict[str, tuple[float, float, float, str]]] = {}
@@ -113,9 +120,14 @@ def main() -> None:
         tests = {}
         for part, members in parts.items():
             inside = np.isin(subj, members)
-            test = mmlu.where(inside, part)
+            if part in lobo and proxy == "p4":  # as bench/routers_transfer.py's leave-one-benchmark-out folds
+                test = lobo[part]
+                train = concat([unit_scale(load_benchmark("mmlu")), *(unit_scale(d) for n, d in lobo.items()
+                                                                      if n != part)], f"all-but-{part}")
+            else:
+                test = mmlu.where(inside, part)
+                train = concat([unit_scale(mmlu.where(~inside, "mmlu")), *rest], f"all-but-{part}")
             tests[part] = test
-            train = concat([unit_scale(mmlu.where(~inside, "mmlu")), *rest], f"all-but-{part}")
             for spec in specs:
                 t0 = time.time()
                 saved = args.save_scores / f"{proxy}--{part}--{label(spec)}.npy" if args.save_scores else None
@@ -135,7 +147,7 @@ def main() -> None:
                       f"{time.time() - t0:.0f} s -->", flush=True)
         names = list(parts)
         print(f"\n#### Leave one MMLU {proxy} out (APGR, 95% interval; ~ not above random with confidence, ↓ below)\n")
-        print("| router | " + " | ".join(f"{p} ({int(np.isin(subj, parts[p]).sum())})" for p in names)
+        print("| router | " + " | ".join(f"{p} ({len(tests[p])})" for p in names)
               + " | worst lower bound | mean |")
         print("|---|" + "---|" * (len(names) + 2))
         for spec, r in rows.items():
