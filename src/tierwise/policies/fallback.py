@@ -24,6 +24,7 @@ from tierwise.errors import (
     Overloaded,
     UnsupportedInput,
     UpstreamError,
+    UpstreamTimeout,
 )
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
@@ -35,7 +36,8 @@ class FallbackConfig(PolicyConfig):
     targets: list[str] = Field(min_length=1, description="models or routes, tried in order")
     retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error "
                          "(not a rate limit: the client retries the gateway's 429; not a refused connection "
-                         "while a next target remains: the route moves on to it at once)")
+                         "while a next target remains: the route moves on to it at once; not a timeout while the "
+                         "upstream was already answering: the same call would run as long again)")
     backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each retry")
     backoff_max: float = Field(8.0, ge=0)
     retry_after_max: float = Field(30.0, ge=0, description="longest Retry-After honoured before moving on")
@@ -127,7 +129,12 @@ class Fallback:
                     # blip a quarter-second wait cures: with a next target, move on to it at once. The last
                     # target keeps its retries (a server coming back may answer them).
                     refused_with_next = getattr(e, "connect_failed", False) and i < len(self.targets) - 1
-                    if attempt < self.retries and e.retryable and not refused_with_next:
+                    # A timeout while the upstream was already answering (it had the whole request) is the request's
+                    # doing, not a blip: the same call runs as long again, holding a local slot or paying a remote
+                    # model twice. Not retried; the next target is tried (nothing reached the client; once an answer
+                    # has started streaming to it, nothing is re-sent: `prepend` below never comes back here).
+                    ran_out = isinstance(e, UpstreamTimeout) and e.answering
+                    if attempt < self.retries and e.retryable and not refused_with_next and not ran_out:
                         delay = self._delay(attempt, e)
                         if delay is not None:
                             await asyncio.sleep(delay)

@@ -36,7 +36,7 @@ from tierwise.pricing import Price
 from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, counts_against_deployment
-from tierwise.providers.http import Provider
+from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
@@ -358,12 +358,12 @@ class Deployment:
                     if chunks:
                         last_event = now
                     elif now - last_event > stall:  # bytes trickle in but no event completes
-                        raise UpstreamTimeout(
+                        raise mark_answering(UpstreamTimeout(
                             f"provider {self.provider.name!r} sent no complete stream event for {stall:g}s"
-                        )
+                        ))
                     if now - started > pcfg.timeouts.stream_total:  # events keep coming, and never end
-                        raise UpstreamTimeout(f"provider {self.provider.name!r} streamed for longer than "
-                                              f"{pcfg.timeouts.stream_total:g}s (timeouts.stream_total)")
+                        raise mark_answering(UpstreamTimeout(f"provider {self.provider.name!r} streamed for longer "
+                                                         f"than {pcfg.timeouts.stream_total:g}s (timeouts.stream_total)"))
                     if not chunks:
                         continue
                     if step.ttft_ms is None:
@@ -421,7 +421,7 @@ class Deployment:
                 if held:  # (the stream ended without its end: what was held is the answer)
                     yield _merge(held)
             except TimeoutError:
-                raise UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream") from None
+                raise mark_answering(UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream")) from None
             except aiohttp.ClientError:
                 raise UpstreamError(f"provider {self.provider.name!r} cut the stream", retryable=True) from None
             done = True
