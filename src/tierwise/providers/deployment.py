@@ -196,7 +196,8 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
-            req = req.with_changes(max_tokens=self.cfg.default_max_tokens)
+            req = req.with_changes(max_tokens=window.default_output(self.cfg.default_max_tokens,
+                                                                    self.cfg.context_window, req, ctx))
         if self.locality == "remote":
             return await self._admitted(self._complete_upstream, "call", req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -293,7 +294,8 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
-            req = req.with_changes(max_tokens=self.cfg.default_max_tokens)
+            req = req.with_changes(max_tokens=window.default_output(self.cfg.default_max_tokens,
+                                                                    self.cfg.context_window, req, ctx))
         if self.locality == "remote":
             return await self._admitted(self._open_stream, "stream", req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)

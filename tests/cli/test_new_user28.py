@@ -1,0 +1,70 @@
+"""Session 28's new user: what the first hour met at the command line (bench/RESULTS.md, "New user, session 28")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from tests.doubles import OpenAIDouble
+from tierwise.cli import main
+
+
+def test_doctor_does_not_say_all_good_under_its_own_warnings(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: "! model m: 'qwne' is not among the models p serves ...: every call ..." and then "All good." (exit 0):
+    # a new user reads the last line. Warnings still do not fail the check (exit 0), but the last line counts them.
+    monkeypatch.chdir(tmp_path)
+    with OpenAIDouble(models=["qwen"]) as local:
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+            "providers": {"p": {"kind": "openai", "base_url": local.url + "/v1", "locality": "local"}},
+            "models": {"m": {"provider": "p", "model": "qwne", "context_window": 8192}},
+            "routes": {"main": ["m"]}, "server": {"port": 1}}))
+        r = CliRunner().invoke(main, ["doctor"])
+        assert r.exit_code == 0, r.output
+        assert "\n! model m: 'qwne'" in r.output, r.output
+        assert "All good" not in r.output, r.output
+        assert r.output.rstrip().endswith("No check failed, but 1 warning(s) above (marked !) say what may still "
+                                          "go wrong."), r.output
+        # and with the model the server serves, nothing to warn about
+        (tmp_path / "tierwise.yaml").write_text((tmp_path / "tierwise.yaml").read_text().replace("qwne", "qwen"))
+        r = CliRunner().invoke(main, ["doctor"])
+        assert r.output.rstrip().endswith("All good."), r.output
+
+
+def test_eval_refuses_an_unknown_router_before_training_the_others(tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: `eval gsm8k -r linear -r random` trained linear's 5 folds, then said "unknown router 'random'" (random
+    # is a baseline row of every table, not a router spec). Now a usage error before any data is read.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIERWISE_DATA", str(tmp_path / "nothing-here"))
+    r = CliRunner().invoke(main, ["eval", "gsm8k", "-r", "linear", "-r", "random"])
+    assert r.exit_code == 2, r.output
+    assert "unknown router 'random' (a baseline row every table has" in r.output, r.output
+    assert "training" not in r.output, r.output
+    r = CliRunner().invoke(main, ["eval", "gsm8k", "-r", "stak"])
+    assert r.exit_code == 2 and "unknown router 'stak'; --router takes one of linear," in r.output, r.output
+
+
+def test_a_usd_budget_next_to_an_unpriced_remote_model_is_named_at_start_and_by_doctor(tmp_path: Path,
+                                                                                     monkeypatch: Any) -> None:
+    # Before: a $0.01 budget beside a remote model the price data does not know let every call through (counted as
+    # $0); doctor said only that the model's cost is unknown, serve said nothing.
+    from tierwise.commands.doctor_models import usd_budgets_blind_to
+    from tierwise.config import parse_config
+
+    cfg = {"providers": {"p": {"kind": "anthropic", "base_url": "http://127.0.0.1:1", "locality": "remote"}},
+           "models": {"m": {"provider": "p", "model": "no-such-model-x1"},
+                      "priced": {"provider": "p", "model": "no-such-model-x2", "price": {"input": 1, "output": 2}}},
+           "routes": {"main": ["m", "priced"]}, "budgets": {"limits": [{"name": "daily", "usd": 0.01}]}}
+    [line] = usd_budgets_blind_to(parse_config(yaml.safe_dump(cfg), file="t.yaml"))
+    assert line.startswith("budget daily caps USD, but model m has no known price: its calls are counted as $0"), \
+        line
+    cfg["budgets"] = {"limits": [{"name": "daily", "tokens": 1000}]}  # a token cap counts them: nothing to say
+    assert usd_budgets_blind_to(parse_config(yaml.safe_dump(cfg), file="t.yaml")) == []
+    # serve says it at start
+    from tests.cli.test_new_user import _serve_warnings
+
+    cfg["budgets"] = {"limits": [{"name": "daily", "usd": 0.01}]}
+    lines = _serve_warnings(tmp_path, yaml.safe_dump(cfg))
+    assert any("budget daily caps USD, but model m has no known price" in ln for ln in lines), lines
