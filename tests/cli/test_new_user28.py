@@ -68,3 +68,32 @@ def test_a_usd_budget_next_to_an_unpriced_remote_model_is_named_at_start_and_by_
     cfg["budgets"] = {"limits": [{"name": "daily", "usd": 0.01}]}
     lines = _serve_warnings(tmp_path, yaml.safe_dump(cfg))
     assert any("budget daily caps USD, but model m has no known price" in ln for ln in lines), lines
+
+
+def test_a_value_sampled_reflective_route_with_an_unpriced_frontier_says_it_will_never_judge(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    # Before: with the frontier model unknown to the price data, 12 requests to a reflective route judged nothing
+    # (a local answer saved "$0", so no verdict was worth buying) and `tierwise boundary` said only "no evidence
+    # yet". Now boundary, doctor and serve say why and what to set.
+    from tests.cli.test_new_user import _serve_warnings
+
+    monkeypatch.chdir(tmp_path)
+    cfg: dict[str, Any] = {
+        "providers": {"loc": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "locality": "local"},
+                      "p": {"kind": "anthropic", "base_url": "http://127.0.0.1:1", "locality": "remote"}},
+        "models": {"small": {"provider": "loc", "model": "tiny"}, "big": {"provider": "p", "model": "no-such-x1"}},
+        "routes": {"chat": {"policy": "reflective", "local": "small", "frontier": "big"}}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    out = CliRunner().invoke(main, ["boundary"]).output
+    assert "no evidence yet" in out and "route chat: its frontier tier (big) has no known price" in out, out
+    assert "the route judges nothing" in out, out
+    assert any("route chat: its frontier tier (big) has no known price" in ln
+               for ln in _serve_warnings(tmp_path, yaml.safe_dump(cfg)))
+    for fixed in ({"price": {"input": 3, "output": 15}}, None):
+        if fixed is None:  # or the route told what a local answer saves
+            cfg["routes"]["chat"]["value"] = {"saving_usd": 0.01}
+        else:
+            cfg["models"]["big"].update(fixed)
+        (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+        assert "no known price" not in CliRunner().invoke(main, ["boundary"]).output
+        cfg["models"]["big"].pop("price", None)

@@ -545,9 +545,9 @@ def command(config_path: str) -> None:
         ok &= ledger[0]
 
     from tierwise.commands.doctor_models import (
+        blind_to_unpriced,
         local_model_mismatches,
         unlisted_remote_models,
-        usd_budgets_blind_to,
     )
     from tierwise.commands.terminal_text import inert
     from tierwise.secret_scrub import register_config, scrub
@@ -578,7 +578,7 @@ def command(config_path: str) -> None:
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
-    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg) + usd_budgets_blind_to(cfg):
+    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg) + blind_to_unpriced(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")

@@ -98,3 +98,11 @@ def unpriced_names(cfg: Config) -> list[str]:
     pricer = Pricer()
     return [name for name, m in cfg.models.items() if cfg.providers[m.provider].locality == "remote"
             and m.price is None and pricer.price_for(m.model, cfg.providers[m.provider].kind) is None]
+
+
+def blind_to_unpriced(cfg: Config) -> list[str]:
+    """What a remote model without a known price keeps from working: USD budgets (they count it as $0) and
+    reflective routes that sample by value (a local answer saves $0, so they never judge). For serve and doctor."""
+    from tierwise.commands.boundary import value_blind
+
+    return [*usd_budgets_blind_to(cfg), *(b for r in cfg.routes if (b := value_blind(cfg, r)) is not None)]
