@@ -88,3 +88,19 @@ def test_a_body_cut_mid_answer_is_retried_on_the_same_target(gateway, openai_up,
     r = _client(g).chat.completions.create(model="main", messages=MSG)
     assert r.choices[0].message.content == "whole"
     assert len(openai_up.requests) == 2 and not anthropic_up.requests
+
+
+def test_when_every_target_ran_out_while_answering_the_sdk_is_told_not_to_retry(gateway, openai_up, anthropic_up):
+    # Before: a 503 "every target failed" with no x-should-retry: the SDK's two retries ran the same request on both
+    # targets twice more (each one's slot or bill for another timeout).
+    cfg = _cfg(openai_up.url, anthropic_up.url, ["local", "frontier"])
+    cfg["providers"]["cloud"]["timeouts"] = {"connect": 1, "read": 0.5}
+    g = gateway(cfg)
+    openai_up.default = Delay(3, Reply(text="late"))
+    anthropic_up.default = Delay(3, Reply(text="late too"))
+    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2)
+    with pytest.raises(openai.APIStatusError) as e:
+        client.chat.completions.create(model="main", messages=MSG)
+    assert e.value.status_code == 504, e.value
+    assert e.value.response.headers.get("x-should-retry") == "false", e.value.response.headers
+    assert len(openai_up.requests) == 1 and len(anthropic_up.requests) == 1

@@ -91,6 +91,7 @@ class Fallback:
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
         down: set[str] = set()  # targets whose last failure was an outage: they would answer once back
+        ran_out = 0  # targets that timed out while answering: the same request would run as long again
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
@@ -133,13 +134,14 @@ class Fallback:
                     # doing, not a blip: the same call runs as long again, holding a local slot or paying a remote
                     # model twice. Not retried; the next target is tried (nothing reached the client; once an answer
                     # has started streaming to it, nothing is re-sent: `prepend` below never comes back here).
-                    ran_out = isinstance(e, UpstreamTimeout) and e.answering
-                    if attempt < self.retries and e.retryable and not refused_with_next and not ran_out:
+                    answering = isinstance(e, UpstreamTimeout) and e.answering
+                    if attempt < self.retries and e.retryable and not refused_with_next and not answering:
                         delay = self._delay(attempt, e)
                         if delay is not None:
                             await asyncio.sleep(delay)
                             continue
                     others += 1
+                    ran_out += answering
                     break
                 else:
                     if i > 0 or attempt > 0:
@@ -185,6 +187,12 @@ class Fallback:
             raise UpstreamError(f"route {self.name!r}: every target is rate-limited ({each})", status=429,
                                 retry_after=min(known) if known else None, kind="rate_limit_error",
                                 error_class="rate_limit")
+        if ran_out and ran_out == others and not overflows:
+            # Every target had the request and was still answering when its time ran out: a 504 the SDKs do not
+            # retry (server/limits.py), not a 503 inviting the same request to run on each again.
+            err = UpstreamTimeout(f"route {self.name!r}: every target timed out while answering ({each})")
+            err.answering = True
+            raise err
         raise Overloaded(
             f"route {self.name!r}: every target failed ({each})",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),
