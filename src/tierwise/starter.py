@@ -125,6 +125,8 @@ def detect(local_url: str | None = None) -> dict[str, object]:
     found_local, window = [], None
     for n, p, u, m in candidates:
         listed = served_models(u)
+        if n == "local-server" and llama_window(listed) is not None:  # llama.cpp on a port of its own choosing
+            n = "llamacpp"
         found_local.append((n, p, u, _chat_model(m, listed)))
         window = window or (llama_window(listed) if len(found_local) == 1 else None)
     return {

@@ -97,3 +97,35 @@ def test_a_value_sampled_reflective_route_with_an_unpriced_frontier_says_it_will
         (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
         assert "no known price" not in CliRunner().invoke(main, ["boundary"]).output
         cfg["models"]["big"].pop("price", None)
+
+
+def test_init_names_a_llamacpp_server_on_another_port_after_what_it_is(tmp_path: Path) -> None:
+    # Before: `init --local http://127.0.0.1:8128/v1` wrote a provider `local-server` although the server's model
+    # list says `owned_by: llamacpp` (and gives its window, which init did read).
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tierwise.starter import detect
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps({"object": "list", "data": [{"id": "tiny.gguf", "object": "model", "owned_by": "llamacpp",
+                                                           "meta": {"n_ctx": 4096}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        found = detect(f"http://127.0.0.1:{srv.server_address[1]}/v1")
+    finally:
+        srv.shutdown()
+    assert [f[0] for f in found["local"]] == ["llamacpp"], found  # type: ignore[union-attr]
+    assert found["local_window"] == 4096
