@@ -125,6 +125,8 @@ def detect(local_url: str | None = None) -> dict[str, object]:
     found_local, window = [], None
     for n, p, u, m in candidates:
         listed = served_models(u)
+        if n == "local-server" and llama_window(listed) is not None:  # llama.cpp on a port of its own choosing
+            n = "llamacpp"
         found_local.append((n, p, u, _chat_model(m, listed)))
         window = window or (llama_window(listed) if len(found_local) == 1 else None)
     return {
@@ -199,6 +201,10 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
             "        # Ollama's own is 4096 unless raised: OLLAMA_CONTEXT_LENGTH=32768 ollama serve"
             if name == "ollama" else "        # what the llama.cpp server holds per request"
             if found.get("local_window") else ""),
+        # An OpenAI client may send no max_tokens, and a small model that never stops then writes until its context
+        # is full (minutes of a busy slot, then a 504): bounded, leaving half a small window for the prompt.
+        f"    default_max_tokens: {min(4096, int(found.get('local_window') or 8192) // 2)}"  # type: ignore[call-overload]
+        "   # for a request that sets no max_tokens (a client's own value is kept)",
     ]
     if model in TEXT_ONLY_MODELS:
         lines += ["    vision: false              # requests with images go to the next target, without a call"]

@@ -42,6 +42,8 @@ def config(openai_up, anthropic_up, backend, prefix, targets, cap=LIMIT):  # noq
 
 def failing(how: str):
     answer = Reply(text="late " * 400, usage=USAGE)
+    if how == "5xx":  # retried on the same target (a timeout while answering is not, session 28: test_answering_retry)
+        return Fail(500)
     return CutStream(1, answer) if how == "cut" else Delay(0.6, answer)  # read timeout 0.3 s
 
 
@@ -75,7 +77,7 @@ def test_a_refused_retry_answers_with_the_budget_error_in_the_clients_schema(gat
                                                                            redis_prefix, backend):
     # a cap one request's reservation fills: its first attempt is admitted, its retries are not
     g = gateway(config(openai_up, anthropic_up, backend, redis_prefix, ["frontier"], cap=0.005))
-    anthropic_up.default = failing("timeout")
+    anthropic_up.default = failing("5xx")
     with pytest.raises(anthropic.RateLimitError) as e:
         with ant(g).messages.stream(model="main", max_tokens=400,
                                     messages=[{"role": "user", "content": "question " + "words " * 300}]) as s:
@@ -94,7 +96,7 @@ def test_a_refused_retry_answers_with_the_budget_error_in_the_clients_schema(gat
 @pytest.mark.parametrize("on_exhausted", ["downgrade", "refuse"])
 def test_a_refused_retry_with_the_local_tier_down_answers_what_the_client_should_do(
         gateway, openai_up, anthropic_up, redis_prefix, backend, client, on_exhausted):  # noqa: F811
-    """The frontier timed out and the budget refused its retry; the local tier is down. The client got the budget's
+    """The frontier cut its answer and the budget refused its retry; the local tier is down. The client got the budget's
     429 (`insufficient_quota`: come back when the budget resets) even where the route downgrades to that local tier
     once spent, so the same request is answered, free, as soon as the local server is back: there the 503 says to
     retry and names each target's reason, the budget's too. A route that refuses once spent refuses the retry as
@@ -102,7 +104,7 @@ def test_a_refused_retry_with_the_local_tier_down_answers_what_the_client_should
     cfg = config(openai_up, anthropic_up, backend, redis_prefix, ["frontier", "local"], cap=0.005)
     cfg["budgets"]["routes"] = {"main": {"on_exhausted": on_exhausted, "downgrade_to": "local"}}
     g = gateway(cfg)
-    anthropic_up.default = failing("timeout")
+    anthropic_up.default = failing("cut")  # (billed: its unread answer spends the cap)
     openai_up.default = Fail(503)
     messages = [{"role": "user", "content": "question " + "words " * 300}]
 

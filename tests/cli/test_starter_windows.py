@@ -53,3 +53,15 @@ def test_a_prompt_no_starter_model_can_hold_is_refused_without_a_call(tmp_path: 
     finally:
         local.stop()
         cloud.stop()
+
+
+@pytest.mark.parametrize(("window", "expected"), [(None, 4096), (4096, 2048), (65536, 4096), (1024, 512)])
+def test_the_starter_local_model_bounds_an_answer_whose_client_set_no_max_tokens(window: int | None,
+                                                                               expected: int) -> None:
+    # Before: no default_max_tokens: a small local model that never stops wrote until its context was full (an
+    # OpenAI client may send no max_tokens), holding the server's slot for minutes before the 504.
+    found = {"local": [("llamacpp", 8080, "http://127.0.0.1:8080/v1", "local")], "local_window": window,
+             "anthropic_key": True, "openai_key": False}
+    cfg = parse_config(starter_yaml(found), file="<starter>")
+    assert cfg.models["local"].default_max_tokens == expected
+    assert {n for n, m in cfg.models.items() if m.default_max_tokens} == {"local"}  # remote models: their own

@@ -50,3 +50,17 @@ def test_default_max_tokens_bounds_an_answer_whose_client_set_none(gateway, open
     client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}], max_tokens=500)
     body = openai_up.last.body
     assert (body.get("max_tokens") or body.get("max_completion_tokens")) == 500, body
+
+
+def test_default_max_tokens_is_kept_within_what_the_window_leaves(gateway, openai_up, anthropic_up):
+    # Before: the default went out whole after the window check (4,096 on a 4,096-token window with a prompt in it):
+    # vLLM refuses prompt + max_tokens past its context, and the route moved on to the frontier for nothing.
+    g = gateway(_local_only(openai_up.url, anthropic_up.url, default_max_tokens=4096, context_window=4096))
+    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    client.chat.completions.create(model="main", messages=[{"role": "user", "content": "word " * 500}])
+    sent = openai_up.last.body.get("max_tokens") or openai_up.last.body.get("max_completion_tokens")
+    assert 2500 < sent < 4096, sent
+    with client.chat.completions.stream(model="main", messages=[{"role": "user", "content": "word " * 500}]) as s:
+        s.get_final_completion()
+    sent = openai_up.last.body.get("max_tokens") or openai_up.last.body.get("max_completion_tokens")
+    assert 2500 < sent < 4096, sent

@@ -61,6 +61,8 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             continue
         if not data["task_types"]:
             click.echo("  no evidence yet: every task type is on the frontier tier")
+            if (blind := value_blind(cfg, n)) is not None:
+                click.echo(f"  {blind}")
         for r in data["task_types"]:
             why = f"; {r['acceptance']['sentence']}" if "acceptance" in r else ""
             blank = f" ({r['no_verdict']} judge repl{'y' if r['no_verdict'] == 1 else 'ies'} without a grade)" \
@@ -78,3 +80,21 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             for line in data["history"]:
                 click.echo(f"    {inert(line)}")
 
+
+
+def value_blind(cfg: Any, route: str) -> str | None:
+    """Why a reflective route with `sampling: value` never judges: its frontier tier has no known price, so a local
+    answer saves $0 by its measure and no verdict is worth buying (every task type stays on the frontier, silently)."""
+    from tierwise.commands.doctor_models import unpriced_names
+    from tierwise.route_map import models_of
+
+    pc = cfg.routes.get(route)
+    if getattr(pc, "policy", None) != "reflective" or pc.sampling != "value" or pc.value.saving_usd is not None:
+        return None
+    unpriced = [m for m in models_of(cfg, pc.frontier) if m in set(unpriced_names(cfg))]
+    if not unpriced:
+        return None
+    return (f"route {route}: its frontier tier ({', '.join(unpriced)}) has no known price, so by `sampling: value` a "
+            "local answer saves $0 and no verdict is worth its cost: the route judges nothing and every task type "
+            "stays on the frontier. Fix: a `price: {input: USD, output: USD}` on the model, or the route's "
+            "`value: {saving_usd: ...}`, or `sampling: rules`")

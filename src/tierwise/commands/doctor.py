@@ -338,17 +338,11 @@ def ledger_report(cfg: Config) -> tuple[bool, str] | None:
 
 def unpriced_models(cfg: Config) -> list[str]:
     """Remote models with no price: neither in the config nor in the price data (genai-prices)."""
-    from tierwise.pricing import Pricer
+    from tierwise.commands.doctor_models import unpriced_names
 
-    pricer = Pricer()
-    out = []
-    for name, m in cfg.models.items():
-        p = cfg.providers[m.provider]
-        if p.locality == "remote" and m.price is None and pricer.price_for(m.model, p.kind) is None:
-            out.append(f"model {name} ({m.model} on {m.provider}) is remote and has no known price: its requests "
-                       "are counted as unknown cost, never as savings. Fix: give it `price: {input: USD, "
-                       "output: USD}` (per million tokens) in the config")
-    return out
+    return [f"model {name} ({cfg.models[name].model} on {cfg.models[name].provider}) is remote and has no known "
+            "price: its requests are counted as unknown cost, never as savings. Fix: give it `price: {input: USD, "
+            "output: USD}` (per million tokens) in the config" for name in unpriced_names(cfg)]
 
 
 def unmarked_local_providers(cfg: Config) -> list[str]:
@@ -497,29 +491,35 @@ def command(config_path: str) -> None:
     from tierwise.starter import port_open, starter_yaml
 
     ok = True
+    warned: list[str] = []
+
+    def say(line: str) -> None:
+        warned.extend([line] if line.startswith("! ") else [])
+        click.echo(line)
+
     if not Path(config_path).exists() and config_explicit():
-        click.echo(f"✗ config: {config_path} does not exist (the path was given with --config or "
-                   "$TIERWISE_CONFIG). Fix the path, or `tierwise init --path ...` to write one.")
+        say(f"✗ config: {config_path} does not exist (the path was given with --config or "
+            "$TIERWISE_CONFIG). Fix the path, or `tierwise init --path ...` to write one.")
         sys.exit(1)
     if not Path(config_path).exists():
-        click.echo(f"✗ config: {config_path} not found. Fix: `tierwise init` writes a starter config.")
-        click.echo("  (checking the built-in starter config instead)")
+        say(f"✗ config: {config_path} not found. Fix: `tierwise init` writes a starter config.")
+        say("  (checking the built-in starter config instead)")
         cfg: Config = parse_config(starter_yaml(), file="<starter config>")
         ok = False
     else:
         try:
             cfg = load_config(config_path)
         except ConfigError as e:
-            click.echo(f"✗ config: {e.message}")
+            say(f"✗ config: {e.message}")
             sys.exit(1)
         try:
             built_routes(cfg)
             if not cfg.models and not cfg.routes:  # an empty file is a valid config that serves nothing
                 raise ConfigError(EMPTY_CONFIG, file=config_path)
-            click.echo(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
-                       f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
+            say(f"✓ config: {config_path} is valid ({len(cfg.providers)} providers, "
+                f"{len(cfg.models)} models, {len(cfg.routes)} routes)")
         except ConfigError as e:  # the file parses, so the other checks still say what they can
-            click.echo(f"✗ config: {e.message}")
+            say(f"✗ config: {e.message}")
             ok = False
 
     lists: dict[str, list[dict[str, Any]]] = {n: [] for n in cfg.providers}
@@ -531,21 +531,25 @@ def command(config_path: str) -> None:
     keys_problem = unset_client_keys(cfg)
     if keys_problem:
         every = "every request" in keys_problem
-        click.echo(f"{'✗' if every else '!'} {keys_problem}")
+        say(f"{'✗' if every else '!'} {keys_problem}")
         ok &= not every
 
     if (exposed := open_to_the_network(cfg)) is not None:
-        click.echo(f"! {exposed}")
+        say(f"! {exposed}")
 
     good, msg = sandbox_report(cfg)
-    click.echo(f"{'✓' if good else '✗'} {msg}")
+    say(f"{'✓' if good else '✗'} {msg}")
     ok &= good or not _runs_code(cfg)
 
     if (ledger := ledger_report(cfg)) is not None:
-        click.echo(f"{'✓' if ledger[0] else '✗'} {ledger[1]}")
+        say(f"{'✓' if ledger[0] else '✗'} {ledger[1]}")
         ok &= ledger[0]
 
-    from tierwise.commands.doctor_models import local_model_mismatches, unlisted_remote_models
+    from tierwise.commands.doctor_models import (
+        blind_to_unpriced,
+        local_model_mismatches,
+        unlisted_remote_models,
+    )
     from tierwise.commands.terminal_text import inert
     from tierwise.secret_scrub import register_config, scrub
 
@@ -553,39 +557,41 @@ def command(config_path: str) -> None:
     results = asyncio.run(run_all())
     reachable = set()
     for name, p, good, msg in results:
-        click.echo(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {scrub(msg)}")
+        say(f"{'✓' if good else '✗'} provider {name} ({p.kind}, {p.locality}): {scrub(msg)}")
         if good:
             reachable.add(name)
         ok &= good
         if good:  # model ids come from the server: control characters shown
             check = local_model_mismatches if p.locality == "local" else unlisted_remote_models
             for warning in check(cfg, name, lists[name]):
-                click.echo(f"! {inert(warning)}")
+                say(f"! {inert(warning)}")
     for url, users in redis_users(cfg).items():
         good, msg = asyncio.run(ping_redis(url))
-        click.echo(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
+        say(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
         ok &= good
         counted = [u for u in users if u in MUST_NOT_EVICT]
         if good and counted and (policy := asyncio.run(evicting_policy(url))) is not None:
-            click.echo(f"! redis {redis_where(url)} ({', '.join(counted)}) evicts keys at its maxmemory "
-                       f"(maxmemory-policy {policy}): an evicted budget counter is spend forgotten (a $2 budget paid "
-                       "$2.31 in bench/RESULTS.md); set `maxmemory-policy noeviction` (docs/budgets.md, Limits)")
+            say(f"! redis {redis_where(url)} ({', '.join(counted)}) evicts keys at its maxmemory "
+                f"(maxmemory-policy {policy}): an evicted budget counter is spend forgotten (a $2 budget paid "
+                "$2.31 in bench/RESULTS.md); set `maxmemory-policy noeviction` (docs/budgets.md, Limits)")
     if (shared := cache_shares_redis(cfg)) is not None:
-        click.echo(f"! {shared}")
+        say(f"! {shared}")
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
-            click.echo(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
-    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg):
-        click.echo(f"! {warning}")
+            say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
+    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg) + blind_to_unpriced(cfg):
+        say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
-        click.echo(f"! {split}")
+        say(f"! {split}")
     for warning in claude_code_windows(cfg):
-        click.echo(f"! {warning}")
+        say(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
-        click.echo(f"! port {cfg.server.port} is already in use (a running gateway?): "
-                   "`tierwise serve --port N` picks another")
+        say(f"! port {cfg.server.port} is already in use (a running gateway?): "
+            "`tierwise serve --port N` picks another")
     if not reachable and cfg.providers:
-        click.echo("Nothing is reachable yet: the gateway will start, but every request will fail with 503 "
-                   "until a provider is up.")
-    click.echo("All good." if ok else "Some checks failed; see the lines marked ✗ above.")
+        say("Nothing is reachable yet: the gateway will start, but every request will fail with 503 "
+            "until a provider is up.")
+    n = len(warned)  # "All good." under warnings read as nothing to do (a model "every call would be refused")
+    click.echo("Some checks failed; see the lines marked ✗ above." if not ok else "All good." if not n else
+               f"No check failed, but {n} warning(s) above (marked !) say what may still go wrong.")
     sys.exit(0 if ok else 1)

@@ -75,3 +75,34 @@ async def serves_own_api(session: Any, p: ProviderConfig, headers: dict[str, str
             return r.status < 300 or (r.status >= 400 and r.status not in WRONG_KIND_STATUSES)
     except (OSError, TimeoutError, aiohttp.ClientError):
         return False
+
+
+def usd_budgets_blind_to(cfg: Config) -> list[str]:
+    """USD budgets next to remote models without a known price: such a model's calls cost them nothing (the
+    budgets reserve and settle at its price, 0), so a cap set in dollars never stops its spend. One line."""
+    usd = [b.name for b in (cfg.budgets.limits if cfg.budgets is not None else []) if b.usd is not None]
+    unpriced = unpriced_names(cfg) if usd else []
+    if not unpriced:
+        return []
+    return [f"budget{'s' if len(usd) > 1 else ''} {', '.join(usd)} cap{'' if len(usd) > 1 else 's'} USD, but "
+            f"model{'s' if len(unpriced) > 1 else ''} {', '.join(unpriced)} ha{'ve' if len(unpriced) > 1 else 's'} no "
+            f"known price: {'their' if len(unpriced) > 1 else 'its'} calls are counted as $0 and pass the cap. Fix: a "
+            "`price: {input: USD, output: USD}` (per million tokens) on each, or a `tokens:` cap as well (it counts "
+            "them)"]
+
+
+def unpriced_names(cfg: Config) -> list[str]:
+    """The remote models with no price: neither in the config nor in the price data (genai-prices)."""
+    from tierwise.pricing import Pricer
+
+    pricer = Pricer()
+    return [name for name, m in cfg.models.items() if cfg.providers[m.provider].locality == "remote"
+            and m.price is None and pricer.price_for(m.model, cfg.providers[m.provider].kind) is None]
+
+
+def blind_to_unpriced(cfg: Config) -> list[str]:
+    """What a remote model without a known price keeps from working: USD budgets (they count it as $0) and
+    reflective routes that sample by value (a local answer saves $0, so they never judge). For serve and doctor."""
+    from tierwise.commands.boundary import value_blind
+
+    return [*usd_budgets_blind_to(cfg), *(b for r in cfg.routes if (b := value_blind(cfg, r)) is not None)]

@@ -247,6 +247,14 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     if save_path and train_spec is None:
         raise click.UsageError("--save needs a --router spec to train (linear, stack, ...; a saved router's .json "
                                "is scored as it is, not retrained)")
+    from tierwise.routers import ROUTER_SPECS
+
+    for spec in routers:  # before any training: a misspelt second spec was found only after the first's CV
+        if not _is_saved(spec) and spec not in ROUTER_SPECS:
+            baseline_row = " (a baseline row every table has; `--baseline random` compares with it)" if spec in (
+                "random", "prompt-length") else " (`--oracle` adds it)" if spec == "oracle" else ""
+            raise click.UsageError(f"unknown router {spec!r}{baseline_row}; --router takes one of "
+                                   f"{', '.join(ROUTER_SPECS)}, or a saved router's .json path")
     if adapt_n is not None and not any(_is_saved(r) for r in routers):
         raise click.UsageError("--adapt simulates adapting a saved router: give its .json with --router")
     if route is not None and "ledger" not in [p.strip() for p in data.split(",")]:

@@ -100,6 +100,10 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
         click.echo(f"tierwise: warning: {exposed}", err=True)
     if (shared := cache_shares_redis(cfg)) is not None:
         click.echo(f"tierwise: warning: {shared}", err=True)
+    from tierwise.commands.doctor_models import blind_to_unpriced
+
+    for problem in blind_to_unpriced(cfg):  # a dollar cap that cannot stop a model's spend, a route that never learns
+        click.echo(f"tierwise: warning: {problem}", err=True)
     redis_refusals_or_exit(cfg)
     if workers > 1:
         from tierwise.commands.workers import per_process_state, run_workers

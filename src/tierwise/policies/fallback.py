@@ -24,6 +24,7 @@ from tierwise.errors import (
     Overloaded,
     UnsupportedInput,
     UpstreamError,
+    UpstreamTimeout,
 )
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
@@ -35,7 +36,8 @@ class FallbackConfig(PolicyConfig):
     targets: list[str] = Field(min_length=1, description="models or routes, tried in order")
     retries: int = Field(1, ge=0, le=10, description="extra tries of the same target on a retryable error "
                          "(not a rate limit: the client retries the gateway's 429; not a refused connection "
-                         "while a next target remains: the route moves on to it at once)")
+                         "while a next target remains: the route moves on to it at once; not a timeout while the "
+                         "upstream was already answering: the same call would run as long again)")
     backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each retry")
     backoff_max: float = Field(8.0, ge=0)
     retry_after_max: float = Field(30.0, ge=0, description="longest Retry-After honoured before moving on")
@@ -89,6 +91,7 @@ class Fallback:
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
         spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
         down: set[str] = set()  # targets whose last failure was an outage: they would answer once back
+        ran_out = 0  # targets that timed out while answering: the same request would run as long again
         for i, target in enumerate(self.targets):
             for attempt in range(self.retries + 1):
                 try:
@@ -127,12 +130,18 @@ class Fallback:
                     # blip a quarter-second wait cures: with a next target, move on to it at once. The last
                     # target keeps its retries (a server coming back may answer them).
                     refused_with_next = getattr(e, "connect_failed", False) and i < len(self.targets) - 1
-                    if attempt < self.retries and e.retryable and not refused_with_next:
+                    # A timeout while the upstream was already answering (it had the whole request) is the request's
+                    # doing, not a blip: the same call runs as long again, holding a local slot or paying a remote
+                    # model twice. Not retried; the next target is tried (nothing reached the client; once an answer
+                    # has started streaming to it, nothing is re-sent: `prepend` below never comes back here).
+                    answering = isinstance(e, UpstreamTimeout) and e.answering
+                    if attempt < self.retries and e.retryable and not refused_with_next and not answering:
                         delay = self._delay(attempt, e)
                         if delay is not None:
                             await asyncio.sleep(delay)
                             continue
                     others += 1
+                    ran_out += answering
                     break
                 else:
                     if i > 0 or attempt > 0:
@@ -178,6 +187,12 @@ class Fallback:
             raise UpstreamError(f"route {self.name!r}: every target is rate-limited ({each})", status=429,
                                 retry_after=min(known) if known else None, kind="rate_limit_error",
                                 error_class="rate_limit")
+        if ran_out and ran_out == others and not overflows:
+            # Every target had the request and was still answering when its time ran out: a 504 the SDKs do not
+            # retry (server/limits.py), not a 503 inviting the same request to run on each again.
+            err = UpstreamTimeout(f"route {self.name!r}: every target timed out while answering ({each})")
+            err.answering = True
+            raise err
         raise Overloaded(
             f"route {self.name!r}: every target failed ({each})",
             retry_after=last.retry_after if last.retry_after is not None else self._reopens_in(),

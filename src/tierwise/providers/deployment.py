@@ -36,7 +36,7 @@ from tierwise.pricing import Price
 from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, counts_against_deployment
-from tierwise.providers.http import Provider
+from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
@@ -196,7 +196,8 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
-            req = req.with_changes(max_tokens=self.cfg.default_max_tokens)
+            req = req.with_changes(max_tokens=window.default_output(self.cfg.default_max_tokens,
+                                                                    self.cfg.context_window, req, ctx))
         if self.locality == "remote":
             return await self._admitted(self._complete_upstream, "call", req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -293,7 +294,8 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
-            req = req.with_changes(max_tokens=self.cfg.default_max_tokens)
+            req = req.with_changes(max_tokens=window.default_output(self.cfg.default_max_tokens,
+                                                                    self.cfg.context_window, req, ctx))
         if self.locality == "remote":
             return await self._admitted(self._open_stream, "stream", req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)
@@ -358,12 +360,12 @@ class Deployment:
                     if chunks:
                         last_event = now
                     elif now - last_event > stall:  # bytes trickle in but no event completes
-                        raise UpstreamTimeout(
+                        raise mark_answering(UpstreamTimeout(
                             f"provider {self.provider.name!r} sent no complete stream event for {stall:g}s"
-                        )
+                        ))
                     if now - started > pcfg.timeouts.stream_total:  # events keep coming, and never end
-                        raise UpstreamTimeout(f"provider {self.provider.name!r} streamed for longer than "
-                                              f"{pcfg.timeouts.stream_total:g}s (timeouts.stream_total)")
+                        raise mark_answering(UpstreamTimeout(f"provider {self.provider.name!r} streamed for longer "
+                                                         f"than {pcfg.timeouts.stream_total:g}s (timeouts.stream_total)"))
                     if not chunks:
                         continue
                     if step.ttft_ms is None:
@@ -421,7 +423,7 @@ class Deployment:
                 if held:  # (the stream ended without its end: what was held is the answer)
                     yield _merge(held)
             except TimeoutError:
-                raise UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream") from None
+                raise mark_answering(UpstreamTimeout(f"provider {self.provider.name!r} stalled mid-stream")) from None
             except aiohttp.ClientError:
                 raise UpstreamError(f"provider {self.provider.name!r} cut the stream", retryable=True) from None
             done = True

@@ -129,7 +129,7 @@ class Provider:
                 raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
             raise self.busy() from None
         except TimeoutError:  # (not the connect's: the request went out, the upstream is answering)
-            raise _answering(UpstreamTimeout(f"provider {self.name!r} did not answer in time")) from None
+            raise mark_answering(UpstreamTimeout(f"provider {self.name!r} did not answer in time")) from None
         except aiohttp.ClientConnectorError:
             # Not its base_url: a client must not learn the gateway's internal addresses. It says what to check;
             # the gateway's console names the URL (providers/deployment.py, once per outage).
@@ -211,22 +211,23 @@ class Provider:
             else:  # no length, or a compressed one: what it inflates to is counted as it comes (a gzip bomb)
                 raw = await self._read_capped(resp)
         except TimeoutError:
-            raise _answering(UpstreamTimeout(
+            raise mark_answering(UpstreamTimeout(
                 f"provider {self.name!r} did not finish its answer in time (timeouts.read / timeouts.total)"
             )) from None
         except aiohttp.ClientError:
-            raise _answering(UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True)) from None
+            raise mark_answering(UpstreamError(f"provider {self.name!r} cut its answer short", retryable=True)) from None
         except UpstreamError as e:  # too large
-            raise _answering(e) from None
+            raise mark_answering(e) from None
         finally:
             resp.release()
         try:
             return orjson.loads(raw), raw
         except orjson.JSONDecodeError:
-            raise _answering(UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON",
+            raise mark_answering(UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON",
                                            retryable=True)) from None
 
 
-def _answering(e: UpstreamError) -> UpstreamError:
+def mark_answering(e: UpstreamError) -> UpstreamError:
+    """`e`, marked as a failure after the upstream had the whole request and was answering (errors.py)."""
     e.answering = True
     return e

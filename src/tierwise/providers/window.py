@@ -41,6 +41,15 @@ def prompt_estimate(req: Request, notes: dict[str, Any]) -> int:
     return n
 
 
+def default_output(default: int, window: int | None, req: Request, ctx: Any) -> int:
+    """A model's `default_max_tokens` for a request that set none, within what `window` leaves after the prompt
+    (`fit` has passed it): vLLM and OpenAI refuse prompt + max_tokens past the window, and the route would move on
+    for nothing; llama.cpp would stop at its context's end anyway."""
+    if not window:
+        return default
+    return max(1, min(default, window - prompt_estimate(req, ctx.notes)))
+
+
 def why_not(name: str, prompt: int, max_tokens: int | None, window: int) -> str:
     if prompt > window or not max_tokens:
         return f"skipped {name}: prompt ~{prompt:,} tokens > window {window:,}"
