@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tierwise.sandbox import cgroup
+from tests.security.sandbox_programs import attempt_prelude
+from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
+from tierwise.sandbox import SandboxLimits, cgroup, run_python
 
 
 def _tree(tmp_path: Path) -> tuple[Path, list[tuple[str, str, str, str]]]:
@@ -55,3 +57,26 @@ def test_a_cgroup_above_the_leaf_the_gateway_may_not_write_says_it_is_not_delega
     monkeypatch.setattr(cgroup.os, "mkdir", refuse)
     why = cgroup._try(cgroup.Place("memory", str(above), True))
     assert why is not None and "not delegated to the gateway's user" in why and cgroup.LEAF in why, why
+
+
+AUTOBIND = """
+import socket
+""" + attempt_prelude("DONE") + """
+a, b = socket.socketpair()
+attempt("SO_PASSCRED", lambda: a.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1))
+attempt("SO_PASSPIDFD", lambda: a.setsockopt(socket.SOL_SOCKET, 76, 1))
+attempt("connect", lambda: a.connect(b"\\0tw-r28a-nowhere"))
+print("NAME", repr(a.getsockname()))
+"""
+
+
+async def test_a_socket_pair_gets_no_abstract_name_by_autobind(mode: str) -> None:  # noqa: F811
+    """Round 9 refused `bind`, and a pair still got a name: with SO_PASSCRED (or SO_PASSPIDFD) set, `connect` binds
+    the socket to an abstract name the kernel picks before it finds the pair already connected (EISCONN), and the
+    weak sandbox shares the host's network namespace: the run held names of the host's (kernel-chosen, five hex
+    digits: `\\x0039db2`), one per descriptor, while it lasted. Both options are refused now; nothing of a run
+    receives credentials."""
+    r = await run_python(AUTOBIND, limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256), audit_hook=False)
+    assert r.ok, r.stderr
+    assert "SO_PASSCRED refused 1" in r.stdout and "SO_PASSPIDFD refused 1" in r.stdout, r.stdout
+    assert "NAME ''" in r.stdout or "NAME b''" in r.stdout, r.stdout
