@@ -51,7 +51,7 @@ def test_a_cgroup_above_the_leaf_the_gateway_may_not_write_says_it_is_not_delega
     make a cgroup there: "cannot make a cgroup in … (Permission denied)" said nothing of delegation."""
     above, _ = _tree(tmp_path)
 
-    def refuse(path: str, mode: int = 0o777) -> None:
+    def refuse(path: str, permissions: int = 0o777) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(cgroup.os, "mkdir", refuse)
