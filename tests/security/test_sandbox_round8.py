@@ -6,7 +6,6 @@ each test failed before its fix."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import signal
@@ -21,11 +20,9 @@ import pytest
 from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tierwise import sandbox
 from tierwise.commands.doctor import sandbox_report
 from tierwise.config import Config
-from tierwise.sandbox import SandboxLimits, backend, cgroup, landlock, run_python, weak
-from tierwise.sandbox import bwrap as bwrap_mod
+from tierwise.sandbox import SandboxLimits, backend, cgroup, run_python, weak
 from tierwise.sandbox.backend import SandboxUnavailable
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -107,19 +104,10 @@ print("MADE", made)
 
 
 @pytest.fixture
-def landlock_alone_no_memory_cgroup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Weak runs with the host in sight (no mount namespace: a root gateway without CAP_SYS_ADMIN, a container's
-    default) and no cgroup per run (a container's read-only /sys/fs/cgroup)."""
-    if landlock.abi() < 1:
-        unavailable("this kernel has no Landlock")
-    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
-    sandbox.status.cache_clear()
-    sandbox.configure(allow_weak=True)
-    monkeypatch.setattr(backend, "weak_read_only_host", functools.cache(lambda: False))  # (configure clears it)
+def landlock_alone_no_memory_cgroup(landlock_alone: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weak runs with the host in sight (`landlock_alone`, tests/security/conftest.py) and no cgroup per run (a
+    container's read-only /sys/fs/cgroup)."""
     monkeypatch.setattr(cgroup, "places", lambda: ((), "no cgroup per run (test)"))
-    yield
-    sandbox.status.cache_clear()
-    sandbox.configure()
 
 
 async def test_a_weak_run_with_only_the_disk_for_its_folder_is_refused(landlock_alone_no_memory_cgroup: None) -> None:

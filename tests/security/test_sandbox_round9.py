@@ -4,7 +4,6 @@ audit hook); each test failed before its fix."""
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import tempfile
@@ -15,9 +14,7 @@ import pytest
 from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, landlock, run_python
-from tierwise.sandbox import bwrap as bwrap_mod
+from tierwise.sandbox import SandboxLimits, backend, run_python
 from tierwise.sandbox.backend import SandboxUnavailable
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -29,21 +26,6 @@ a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
 attempt("sendto a host socket", lambda: a.sendto(b"FORGED-sendto", TARGET))
 attempt("sendmsg to a host socket", lambda: a.sendmsg([b"FORGED-sendmsg"], [], 0, TARGET))
 """
-
-
-@pytest.fixture
-def landlock_alone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Weak runs with the host in sight (no mount namespace: a root gateway without CAP_SYS_ADMIN, a container's
-    default): Landlock is what bounds them."""
-    if landlock.abi() < 1:
-        unavailable("this kernel has no Landlock")
-    monkeypatch.setattr(bwrap_mod, "bwrap_path", lambda: None)
-    sandbox.status.cache_clear()
-    sandbox.configure(allow_weak=True)
-    monkeypatch.setattr(backend, "weak_read_only_host", functools.cache(lambda: False))  # (configure clears it)
-    yield
-    sandbox.status.cache_clear()
-    sandbox.configure()
 
 
 @pytest.fixture

@@ -46,12 +46,16 @@ attempt("setsockopt SO_RCVBUF", call(54, a.fileno(), HI | 1, HI | 8, ctypes.addr
 attempt("setrlimit RLIMIT_CORE", call(160, HI | 4, ctypes.addressof(limit)))
 attempt("prlimit64 RLIMIT_CORE", call(302, 0, HI | 4, ctypes.addressof(limit), 0))
 attempt("ioctl FIOSETOWN", call(16, a.fileno(), HI | 0x8901, ctypes.addressof(ctypes.c_int(1))))
+attempt("prctl PR_SCHED_CORE", call(157, HI | 62, 0, os.getpid(), 0, 0))  # (round 9)
+pair = (ctypes.c_int * 2)()
+attempt("socketpair SOCK_DGRAM", call(53, 1, HI | 2, 0, ctypes.addressof(pair)))  # (round 9: the type's low 4 bits)
 attempt("madvise MADV_DONTNEED", call(28, start, 1 << 16, 4))
 """
 
 REFUSED = ("prctl PR_SET_PDEATHSIG", "prctl PR_SET_MEMORY_MERGE", "madvise MADV_PAGEOUT", "madvise MADV_MERGEABLE",
            "fcntl F_SETPIPE_SZ", "fcntl F_SETSIG", "fcntl F_SETOWN", "fadvise64 DONTNEED", "setsockopt SO_RCVBUF",
-           "setrlimit RLIMIT_CORE", "prlimit64 RLIMIT_CORE", "ioctl FIOSETOWN")
+           "setrlimit RLIMIT_CORE", "prlimit64 RLIMIT_CORE", "ioctl FIOSETOWN", "prctl PR_SCHED_CORE",
+           "socketpair SOCK_DGRAM")
 
 
 async def test_high_bits_of_a_32_bit_argument_do_not_get_a_refused_call_through(mode: str) -> None:  # noqa: F811

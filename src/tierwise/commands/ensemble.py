@@ -39,10 +39,14 @@ def _fail(e: TierwiseError) -> None:
 
 
 def _json(v: Any) -> None:
+    # (a run's agents' errors are the last line of an untrusted script's stderr: terminal escapes, written inert)
+    click.echo(_json_text(orjson.dumps(v, default=str, option=orjson.OPT_INDENT_2).decode()))
+
+
+def _json_text(text: str) -> str:
     from tierwise.commands.terminal_text import inert_json
 
-    # (a run's agents' errors are the last line of an untrusted script's stderr: terminal escapes, written inert)
-    click.echo(inert_json(orjson.dumps(v, default=str, option=orjson.OPT_INDENT_2).decode()))
+    return inert_json(text)
 
 
 def _lines(text: str) -> str:
@@ -165,7 +169,13 @@ def run(ensemble: str, input_text: str | None, input_json: bool, as_json: bool, 
         click.echo(f"run {result.run_id}: {result.status}; artifacts: {result.artifact_md}", err=True)
         out = result.output
         if out is not None or result.status != "failed":  # a failed run has no answer: not a `null` on stdout
-            click.echo(out if isinstance(out, str) else orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+            text = out if isinstance(out, str) else orjson.dumps(out, option=orjson.OPT_INDENT_2).decode()
+            # An untrusted script's answer: inert on a terminal (review28a), as it is where it is piped or redirected
+            # (color=True: click would strip what looks like ANSI styles from it there).
+            if sys.stdout.isatty():
+                click.echo(_lines(text) if isinstance(out, str) else _json_text(text))
+            else:
+                click.echo(text, color=True)
     sys.exit(0 if result.status != "failed" else 1)
 
 

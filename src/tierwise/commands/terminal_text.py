@@ -19,16 +19,29 @@ from tierwise.secret_scrub import scrub
 if TYPE_CHECKING:  # rich loads when a command prints, not when `--help` lists this module
     from rich.console import Console
 
-# C0 and C1 controls, DEL, bidi embeddings/overrides/isolates and marks, zero-width and line/para
-# separators, the BOM, and lone surrogates (which cannot even be encoded for output).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# Unicode's format characters (category Cf: bidi embeddings/overrides/isolates and marks, zero-width characters, the
+# soft hyphen, the BOM, the tag characters U+E0020..E007F that hide a second text no terminal shows: review28a),
+# line and paragraph separators, as of Unicode 15 (tests/cli/test_terminal_text_chars.py checks the running Python's).
+_FORMAT = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e"
+           "\u2060-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+           "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
+# ... with C0 and C1 controls, DEL, and lone surrogates (which cannot even be encoded for output).
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT}\ud800-\udfff]")
 # What orjson leaves unescaped in JSON of that set (it escapes C0 itself).
-_UNSAFE_JSON = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_UNSAFE_JSON = re.compile(f"[\x7f-\x9f{_FORMAT}]")
 
 
 def _visible(m: re.Match[str]) -> str:
     o = ord(m.group())
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    if o < 0x10000:
+        return f"\\u{o:04x}"
+    o -= 0x10000  # JSON writes a character past the BMP as its UTF-16 surrogate pair
+    return f"\\u{0xd800 + (o >> 10):04x}\\u{0xdc00 + (o & 0x3ff):04x}"
 
 
 def has_unsafe(text: str) -> bool:
@@ -43,7 +56,7 @@ def inert(value: Any) -> str:
 
 def inert_json(text: str) -> str:
     """JSON text with secrets removed and the characters a terminal would act on written as `\\uXXXX` escapes."""
-    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", scrub(text))
+    return _UNSAFE_JSON.sub(_json_escape, scrub(text))
 
 
 # Outside a terminal (a pipe, a file, CI) rich assumes 80 columns and cuts tables to fit; there

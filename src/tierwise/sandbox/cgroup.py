@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import itertools
 import logging
@@ -82,6 +83,7 @@ def _write(path: str, value: str) -> None:
 # v2 (session 28): a controller is enabled for a cgroup's children only while it holds no process, and the gateway's
 # holds the gateway, so the advice "run the gateway in a leaf below a delegated cgroup" led to the same refusal.
 LEAF = "tierwise-gateway"
+_NOT_DELEGATED = f": not delegated to the gateway's user; docs/security/sandbox.md, a leaf named {LEAF}"
 
 
 def _v2_place(controller: str, own: str, mounts: list[tuple[str, str, str, str]]) -> Place | str:
@@ -89,7 +91,8 @@ def _v2_place(controller: str, own: str, mounts: list[tuple[str, str, str, str]]
         folder = _inside(root, mount, own) if kind == "cgroup2" else None
         if folder is None:
             continue
-        if os.path.basename(folder) == LEAF:
+        leaf = os.path.basename(folder) == LEAF
+        if leaf:
             folder = os.path.dirname(folder)
         try:
             if controller not in _read(os.path.join(folder, "cgroup.controllers")).split():
@@ -97,9 +100,12 @@ def _v2_place(controller: str, own: str, mounts: list[tuple[str, str, str, str]]
             if controller not in _read(os.path.join(folder, "cgroup.subtree_control")).split():
                 _write(os.path.join(folder, "cgroup.subtree_control"), f"+{controller}")
         except OSError as e:
-            return (f"cgroup v2: {controller} cannot be enabled for the children of {folder} ({e.strerror}; "
-                    f"run the gateway in a leaf named {LEAF} below a cgroup delegated to it: "
-                    "docs/security/sandbox.md)")
+            # (in the leaf already, the advice to go there would be no help: say what is wrong with the cgroup above)
+            why = (f"{e.strerror}: " + ("it holds a process; every process of it goes in a leaf" if e.errno == errno.EBUSY
+                                        else "it is not delegated to the gateway's user") if leaf else
+                   f"{e.strerror}; run the gateway in a leaf named {LEAF} below a cgroup delegated to it")
+            return (f"cgroup v2: {controller} cannot be enabled for the children of {folder}"
+                    + (f", the cgroup above the gateway's leaf {LEAF}" if leaf else "") + f" ({why}: docs/security/sandbox.md)")
         return Place(controller, folder, True)
     return "no cgroup v2 mount"
 
@@ -122,7 +128,7 @@ def _try(place: Place) -> str | None:
     except FileExistsError:
         pass
     except OSError as e:
-        return f"cannot make a cgroup in {place.parent} ({e.strerror})"
+        return f"cannot make a cgroup in {place.parent} ({e.strerror}{_NOT_DELEGATED if place.v2 else ''})"
     try:
         _limit(place, child, 64 << 20, TASKS)
     except OSError as e:

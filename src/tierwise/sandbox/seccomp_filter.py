@@ -166,6 +166,11 @@ TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable
 # pipe's (up to fs.pipe-max-size). Refused, so each stays at the system default (wmem_default,
 # 64 KB a pipe) and open_files bounds their sum.
 SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 1, 7, 8, 32, 33
+# A name without `bind` (review28a): with SO_PASSCRED or SO_PASSPIDFD set, `connect` binds a socket of a pair to an
+# abstract name the kernel picks (autobind) before it finds the pair connected, and a weak run shares the host's
+# network namespace: each descriptor held a name of the host's while the run lasted. Refused; no run receives
+# credentials.
+SO_PASSCRED, SO_PASSPIDFD = 16, 76
 F_SETPIPE_SZ = 1031
 # Core dumps: for a `core_pattern` that pipes to a program (systemd-coredump, apport) the kernel ignores
 # RLIMIT_CORE, except the value 1, with which it aborts the dump ("RLIMIT_CORE is set to 1"). Each run
@@ -256,7 +261,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
             _rule(f, eperm, "socketpair", sc.Arg(1, sc.MASKED_EQ, SOCK_TYPE_MASK, kind))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", _low32(sc, 1, request))
-    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_PASSCRED, SO_PASSPIDFD):
         _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
     for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX):
         _rule(f, eperm, "fcntl", _low32(sc, 1, command))
