@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -169,6 +170,24 @@ class ServeProcess:
         self.log.close()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, told to stop at once: its main loop looks at `should_exit` every 0.1 s, which cost every
+    test's gateway ~0.05 s of idle wall time at teardown (some 1,500 gateways a suite run). Shutting down is
+    uvicorn's own."""
+
+    wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self.wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+
 class GatewayServer:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -180,7 +199,7 @@ class GatewayServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port = int(self._sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
+        self._server = _Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -200,6 +219,10 @@ class GatewayServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        loop, wake = self.loop, self._server.wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(wake.set)
         self._thread.join(timeout=10)
 
     @property

@@ -20,8 +20,8 @@ def upstream() -> Iterator[StubUpstream]:
     u.stop()
 
 
-@pytest.fixture
-def project(tmp_path: Path, upstream: StubUpstream) -> Path:
+def make_project(tmp_path: Path, upstream: StubUpstream) -> Path:
+    """`tmp_path/proj`: a project with one profile and one ensemble on `upstream`, and secrets outside it."""
     proj = tmp_path / "proj"
     (proj / ".tierwise" / "ensembles").mkdir(parents=True)
     (proj / ".tierwise" / "profiles").mkdir(parents=True)
@@ -35,10 +35,28 @@ def project(tmp_path: Path, upstream: StubUpstream) -> Path:
 
 
 @pytest.fixture
+def project(tmp_path: Path, upstream: StubUpstream) -> Path:
+    return make_project(tmp_path, upstream)
+
+
+@pytest.fixture
 def server(project: Path) -> Iterator[McpHttp]:
     s = start(project)
     yield s
     s.proc.kill()
     s.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[McpHttp, Path]]:
+    """One server and project for a module's read-only probes (a parametrized test whose cases change nothing):
+    starting the real `tierwise mcp` costs seconds on a busy machine, once per case before."""
+    u = StubUpstream(answer=lambda model, prompt: "OK", latency=0.01).start()
+    proj = make_project(tmp_path_factory.mktemp("mcp-shared"), u)
+    s = start(proj)
+    yield s, proj
+    s.proc.kill()
+    s.proc.wait()
+    u.stop()
 
 

@@ -177,10 +177,15 @@ async def test_a_shell_ensemble_is_refused_at_create_and_at_invoke(server: McpHt
 
 @pytest.mark.parametrize("ref", ["/etc/passwd", "../x.yaml", "../secret.yaml", "{abs}", "../../x.yaml",
                                  "link", "link.yaml", "x.yaml", "*", ""])
-async def test_validate_never_opens_nor_echoes_a_file_outside_the_folders(server: McpHttp, project: Path, ref: str):
-    """The server runs in the project folder: relative paths climb from there."""
+async def test_validate_never_opens_nor_echoes_a_file_outside_the_folders(shared_server: tuple[McpHttp, Path],
+                                                                         ref: str):
+    """The server runs in the project folder: relative paths climb from there. One server for every `ref` (each case
+    only reads; a case that wrote an evaluation fails there and in every later case)."""
+    server, project = shared_server
     ref = ref.format(abs=project.parent / "secret.yaml")
-    (project / ".tierwise" / "ensembles" / "link.yaml").symlink_to(project.parent / "secret.yaml")
+    link = project / ".tierwise" / "ensembles" / "link.yaml"
+    if not link.is_symlink():
+        link.symlink_to(project.parent / "secret.yaml")
     (project / "x.yaml").write_text(yaml.safe_dump({k: "v" for k in SECRET_KEYS}))  # cwd-relative
     async with client(server.url) as c:
         for tool, args in (("validate_ensemble", {"ensemble": ref}), ("check_ensemble_runnable", {"ensemble": ref}),
