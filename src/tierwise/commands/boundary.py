@@ -65,6 +65,7 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
                 click.echo(f"  {blind}")
         for r in data["task_types"]:
             why = f"; {r['acceptance']['sentence']}" if "acceptance" in r else ""
+            why += f"; {r['model']}" if "model" in r else ""
             blank = f" ({r['no_verdict']} judge repl{'y' if r['no_verdict'] == 1 else 'ies'} without a grade)" \
                 if r.get("no_verdict") else ""
             click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged{blank}, "

@@ -125,6 +125,7 @@ def below_target(a: float, b: float, s: BoundarySettings) -> bool:
 
 
 MAX_KEYS = 256  # gateway keys whose share of a type's evidence is kept (the smallest share goes first)
+MAX_COUNT = 2**53  # verdicts a saved count may hold (exact as a float)
 
 
 @dataclass
@@ -410,6 +411,11 @@ class Boundary:
                     tier: Tier = "local" if d["tier"] == "local" else "frontier"
                     a, b = max(1e-6, float(d["a"])), max(1e-6, float(d["b"]))
                     counts = [int(d[f]) for f in ("judged", "good", "total_judged", "total_good")]
+                    judged, good, total_judged, total_good = counts
+                    # (the counts since the last move decide `after_move_back: checked`: a negative, inconsistent or
+                    # 400-digit one would serve a type unchecked or fail its every request)
+                    if not (0 <= good <= judged <= total_judged <= MAX_COUNT and 0 <= total_good <= total_judged):
+                        raise ValueError("counts")
                     c = dict(d.get("cusum") or {})
                     cusum = Cusum(float(c.get("s", 0.0)), float(c.get("p0", 0.0)), int(c.get("run", 0)),
                                   float(c.get("run_good", 0.0)))

@@ -72,6 +72,7 @@ def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tupl
 def drop_odds(good: float, judged: float, target: float) -> float:
     """The log-likelihood ratio of `good` accepted of `judged` verdicts between the drop the test is tuned to from
     the target (acceptance `alternative(target, target)`) and the target itself: > 0 when they favour the drop."""
+    target = max(target, 0.02)  # (as `weights` clamps p0: at a target of 0.01 or less the drop would be 0)
     p1 = alternative(target, target)
     return good * math.log(p1 / target) + (judged - good) * math.log((1.0 - p1) / (1.0 - target))
 

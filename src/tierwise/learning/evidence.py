@@ -77,8 +77,8 @@ def moves(cfg: Any, route: str) -> list[Move]:
     return [] if p is None else [m for m in read_moves(p) if m.route in (None, route)]
 
 
-def saved_posteriors(cfg: Any, route: str) -> dict[str, tuple[float, float]]:
-    """Each task type's acceptance posterior (Beta a, b) from the route's saved learned state, if there is one."""
+def saved_state(cfg: Any, route: str) -> dict[str, Any]:
+    """Each task type's saved boundary state (as `Boundary.dump` wrote it) from the route's learned state file."""
     import json
 
     from tierwise.policies.reflective import state_path_for
@@ -93,12 +93,49 @@ def saved_posteriors(cfg: Any, route: str) -> dict[str, tuple[float, float]]:
             continue
         if not isinstance(data, dict) or data.get("route") not in (None, route):
             continue
-        out = {}
-        for t, st in (data.get("boundary") or {}).items():
-            if isinstance(st, dict) and all(isinstance(st.get(k), (int, float)) and st[k] > 0 for k in "ab"):
-                out[str(t)] = (float(st["a"]), float(st["b"]))
-        return out
+        b = data.get("boundary")
+        return {str(t): st for t, st in b.items() if isinstance(st, dict)} if isinstance(b, dict) else {}
     return {}
+
+
+def saved_posteriors(cfg: Any, route: str, states: dict[str, Any] | None = None) -> dict[str, tuple[float, float]]:
+    """Each task type's acceptance posterior (Beta a, b) from the route's saved learned state, if there is one."""
+    out = {}
+    for t, st in (saved_state(cfg, route) if states is None else states).items():
+        if all(isinstance(st.get(k), (int, float)) and st[k] > 0 for k in "ab"):
+            out[t] = (float(st["a"]), float(st["b"]))
+    return out
+
+
+def model_serves(cfg: Any, route: str, states: dict[str, Any]) -> dict[str, str]:
+    """Per task type moved back to the frontier that the text model still serves (`request_model.after_move_back`):
+    why, and where its check stands (the loop's own rule, read on the saved state)."""
+    from tierwise.learning.loop import LearningLoop, LoopSettings
+
+    pc = cfg.routes[route]
+    rs = pc.request_model
+    if rs.kind == "none" or rs.after_move_back == "off":
+        return {}
+    bset = pc.boundary.model_copy(update={"quality_target": pc.quality_target})
+    loop = LearningLoop(route, LoopSettings(boundary=bset, request_model=rs.model_copy(update={"kind": "none"})))
+    loop.boundary.load(states)
+    out = {}
+    for t, st in loop.boundary.states.items():
+        if st.tier != "frontier" or st.total_judged <= st.judged:
+            continue  # not moved back
+        back = loop._model_back(st)
+        if not back:
+            continue
+        since = f"{st.good} good of {st.judged} judged since its move back"
+        if rs.after_move_back == "below-target":
+            out[t] = f"the text model serves its requests it rates above {pc.quality_target:.2f} (moved back below the target)"
+        elif back == 2:
+            out[t] = (f"the text model serves its requests it rates above {pc.quality_target:.2f}, each judged: its check "
+                      f"is undecided ({since}; decides at {rs.check_odds:g} to 1, or after {rs.check_max})")
+        else:
+            out[t] = (f"the text model serves its requests it rates above {pc.quality_target:.2f}, not each judged: "
+                      f"its check favours the target or reached {rs.check_max} verdicts ({since})")
+    return out
 
 
 def acceptance(cfg: Any, route: str, a: float, b: float, tier: str) -> dict[str, Any]:
@@ -143,9 +180,13 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
             r = row(v.task_type)
             r["judged"] += 1
             r["good"] += int(v.accepted)
-    for t, (a, b) in saved_posteriors(cfg, route).items():
+    states = saved_state(cfg, route)
+    for t, (a, b) in saved_posteriors(cfg, route, states).items():
         if t in rows:
             rows[t]["acceptance"] = acceptance(cfg, route, a, b, rows[t]["tier"])
+    for t, why in model_serves(cfg, route, states).items():
+        if t in rows and rows[t]["tier"] == "frontier":
+            rows[t]["model"] = why
     return [rows[k] for k in sorted(rows)]
 
 

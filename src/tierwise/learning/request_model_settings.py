@@ -97,6 +97,20 @@ class RequestModelSettings(BaseModel):
         "most of the rows one gateway key's requests may hold (at least min_rows): one client cannot retrain "
         "the model for everyone"))
 
+    @field_validator("after_move_back", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        # YAML reads an unquoted `off` as false: `request_model: {after_move_back: off}` (the documented way back to
+        # rounds 14-28's text model) must not fail the config's load
+        return "off" if v is False else v
+
+    @field_validator("check_odds", "check_max", mode="before")
+    @classmethod
+    def _no_bool(cls, v: object) -> object:
+        if isinstance(v, bool):  # (`check_max: true` would be 1 verdict)
+            raise ValueError("a number, not true/false")
+        return v
+
     @field_validator("n_buckets")
     @classmethod
     def _power_of_two(cls, v: int) -> int:
