@@ -23,20 +23,25 @@ from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F40
 from tests.harness import make_config
 
 FAST = {"visibility_timeout": 1.0, "max_attempts": 3, "timeout": 20}
-FAST_WORKER = {"heartbeat": 0.2, "presence_ttl": 1.0, "block": 0.5}
+FAST_WORKER = {"heartbeat": 0.2, "block": 0.5}
+# A worker stays present this long after its last heartbeat. 1 s (the setting of the tests that watch presence
+# expire pass it) dropped a live in-process worker whenever its loop stalled ~1 s on a loaded machine: its
+# callers got NoWorker ("none is present") in the middle of tests that are not about presence.
+PRESENCE_TTL = 10.0
 
 
 def worker_config(upstream: str, prefix: str, *, worker_id: str, capabilities: dict[str, Any] | None = None,
                   locality: str = "local", tenant: str = "acme", capacity: int = 4, redis_url: str = REDIS_URL,
-                  provider_locality: str = "local", **dispatch: Any) -> dict[str, Any]:
+                  provider_locality: str = "local", presence_ttl: float = PRESENCE_TTL, **dispatch: Any) -> dict[str, Any]:
     """A worker's tierwise config: one model on the OpenAI double, served as `classify`."""
     return {
         "ledger": {"enabled": False},
         "providers": {"box": {"kind": "openai", "base_url": upstream + "/v1", "locality": provider_locality,
-                              "timeouts": {"connect": 1, "read": 10}}},
+                              "timeouts": {"connect": 10, "read": 10}}},  # connect: a stalled loop ran out 1 s
         "models": {"small": {"provider": "box", "model": "small-model"}},
         "dispatch": {"redis_url": redis_url, "prefix": prefix, "tenant": tenant, **FAST, **dispatch,
                      "worker": {"id": worker_id, "locality": locality, "capacity": capacity, **FAST_WORKER,
+                                "presence_ttl": presence_ttl,
                                 "capabilities": capabilities or {"classify": {"model": "small"}}}},
     }
 

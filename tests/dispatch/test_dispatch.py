@@ -6,6 +6,7 @@ tasks that keep killing their workers go to the dead-letter stream."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import orjson
@@ -13,7 +14,8 @@ import pytest
 import redis.asyncio as aredis
 import yaml
 
-from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tests.dispatch.conftest import PRESENCE_TTL, REDIS_URL, echo, running_worker, worker_config
+from tests.doubles import Gate
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.errors import NoWorker, Overloaded, RequestTooLarge, TaskFailed
 from tierwise.dispatch.keys import GROUP, Keyspace
@@ -38,7 +40,7 @@ async def test_round_trip_presence_and_capacity(openai_up, redis_prefix, tmp_pat
         shown = await RedisPresence(REDIS_URL, prefix=f"{redis_prefix}presence:").workers()
         assert [x["id"] for x in shown] == ["acme:box-1"]
         assert shown[0]["capabilities"] == ["classify"] and shown[0]["locality"] == "local"
-        assert shown[0]["capacity"] == 2 and 0 < shown[0]["ttl"] <= 1
+        assert shown[0]["capacity"] == 2 and 0 < shown[0]["ttl"] <= PRESENCE_TTL
         from click.testing import CliRunner
 
         from tierwise.cli import main
@@ -104,27 +106,59 @@ async def test_local_only_tasks_never_reach_a_remote_worker(openai_up, anthropic
             assert {g.worker for g in got} == {"gpu-1"}
 
 
+async def _queued(keys: Keyspace, n: int) -> None:
+    """Until `n` tasks were added to the capability's streams (what the worker reads next is decided there)."""
+    r = aredis.from_url(REDIS_URL)
+    deadline = time.monotonic() + 20
+    while sum([(await r.xinfo_stream(s))["entries-added"] for s in keys.streams("any", "classify")
+               if await r.exists(s)]) < n:
+        assert time.monotonic() < deadline, "the tasks were not published"
+        await asyncio.sleep(0.01)
+    await r.aclose()
+
+
 async def test_priorities_high_first(openai_up, redis_prefix, tmp_path):
-    openai_up.default = echo(0.15)
+    # The first task holds the worker's one slot until the others are queued: with a fixed pause (0.05 s, and a
+    # 0.15 s answer) a loaded machine queued `urgent` after the slot was free and a low task took it.
+    busy = threading.Event()
+    openai_up.script(Gate(busy, then=echo()))
+    openai_up.default = echo()
     cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
+    keys = Keyspace(redis_prefix, "acme")
     async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
-        first = asyncio.create_task(d.dispatch("classify", "busy"))
-        await asyncio.sleep(0.05)  # the worker's one slot is taken
-        low = [asyncio.create_task(d.dispatch("classify", f"low {i}", priority="low")) for i in range(3)]
-        await asyncio.sleep(0.05)
-        high = asyncio.create_task(d.dispatch("classify", "urgent", priority="high"))
+        try:
+            first = asyncio.create_task(d.dispatch("classify", "busy"))
+            while not openai_up.requests:  # the worker's one slot is taken
+                await asyncio.sleep(0.01)
+            low = [asyncio.create_task(d.dispatch("classify", f"low {i}", priority="low")) for i in range(3)]
+            await _queued(keys, 4)
+            high = asyncio.create_task(d.dispatch("classify", "urgent", priority="high"))
+            await _queued(keys, 5)
+        finally:
+            busy.set()
         done = await asyncio.gather(first, high, *low)
         order = sorted(done, key=lambda r: r.raw["started"])
         assert [r.text for r in order][:2] == ["echo:busy", "echo:urgent"]
 
 
 async def test_back_pressure_and_payload_bound(openai_up, redis_prefix, tmp_path):
-    openai_up.default = echo(0.3)
+    # The first three are held upstream until the last three were refused: with a 0.3 s answer a loaded machine
+    # sent some of the six after the first ones were done, and they were served.
+    held = threading.Event()
+    openai_up.default = Gate(held, then=echo())
     cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
     async with running_worker(cfg, tmp_path), \
             Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, max_pending=3,
                        max_payload_bytes=4096) as d:
-        outcomes = await asyncio.gather(*[d.dispatch("classify", f"t{i}") for i in range(6)], return_exceptions=True)
+        try:
+            tasks = [asyncio.create_task(d.dispatch("classify", f"t{i}")) for i in range(6)]
+            deadline = time.monotonic() + 20
+            while sum(t.done() for t in tasks) < 3:
+                assert time.monotonic() < deadline, [t for t in tasks if t.done()]
+                await asyncio.sleep(0.01)
+        finally:
+            held.set()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         refused = [o for o in outcomes if isinstance(o, Overloaded)]
         served = [o for o in outcomes if not isinstance(o, BaseException)]
         assert len(served) == 3 and len(refused) == 3
@@ -225,9 +259,16 @@ async def test_no_secret_in_results_or_worker_errors(openai_up, redis_prefix, tm
     async with running_worker(cfg, tmp_path), Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
         # What crosses Redis, seen by a reader of our own blocked on the result stream (Redis serves it as the
         # result is added, before the caller reads and deletes it).
-        r = aredis.from_url(REDIS_URL)
-        seen = asyncio.create_task(r.xread({d.results_key("any", "classify"): "0-0"}, block=20_000))
-        await asyncio.sleep(0.1)  # (the read is blocked before the task goes)
+        name = f"{redis_prefix}reader"
+        r = aredis.from_url(REDIS_URL, client_name=name)
+        seen = asyncio.create_task(r.xread({d.results_key("any", "classify"): "0-0"}, block=120_000))
+        # The read is blocked before the task goes (after a fixed 0.1 s a loaded machine sent it first: the caller
+        # had read and deleted the result, and the read saw nothing).
+        deadline = time.monotonic() + 20
+        while not any(c.get("name") == name and c.get("cmd") == "xread" and "b" in c.get("flags", "")
+                      for c in await r.client_list()):
+            assert time.monotonic() < deadline, "the read never blocked"
+            await asyncio.sleep(0.01)
         with pytest.raises(TaskFailed) as e:
             await d.dispatch("classify", "x")
         assert secret not in e.value.message and e.value.status >= 500

@@ -21,7 +21,8 @@ N = 100
 
 async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes):
     openai_up.default = echo(0.1)
-    procs = {name: worker_processes(worker_config(openai_up.url, redis_prefix, worker_id=name, capacity=4), name)
+    procs = {name: worker_processes(worker_config(openai_up.url, redis_prefix, worker_id=name, capacity=4,
+                                                           presence_ttl=1.0), name)
              for name in ("w1", "w2")}
     for p in procs.values():
         p.wait_ready()

@@ -15,6 +15,7 @@ from tests.doubles.script import (
     CutStream,
     Delay,
     Fail,
+    Gate,
     Hold,
     LateEnd,
     Raw,
@@ -26,7 +27,7 @@ from tests.doubles.script import (
 )
 
 __all__ = [
-    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "Hold", "LateEnd", "OpenAIDouble", "Raw", "RecordedRequest",
+    "AnthropicDouble", "Corrupt", "CutStream", "Delay", "DoubleServer", "Fail", "Gate", "Hold", "LateEnd", "OpenAIDouble", "Raw", "RecordedRequest",
     "Reply",
     "SlowStream", "StreamError", "ToolCall", "Trickle", "embed",
 ]

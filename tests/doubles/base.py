@@ -299,6 +299,8 @@ class DoubleServer:
             plan = self._next_plan(rec)
         except Exception as e:  # a broken script item (or callable) fails the request loudly, not the server
             return self.error_response(rec, 500, f"double: bad script item: {e}")
+        if plan.gate is not None:  # a thread's event: wait off the loop (bounded)
+            await asyncio.get_running_loop().run_in_executor(None, plan.gate.wait, 30)
         if plan.delay:
             await asyncio.sleep(plan.delay)
         if plan.cut_after == 0:

@@ -153,6 +153,16 @@ class Trickle:
 
 
 @dataclass
+class Gate:
+    """Wait (at most 30 s) until the test sets `release` before sending anything, then answer with `then`: the
+    answer is in progress for as long as the test needs (other work queued behind it, a cap reached), however
+    the machine schedules its threads. A `Delay` only makes that likely."""
+
+    release: threading.Event
+    then: Item | None = None
+
+
+@dataclass
 class Hold:
     """Streaming only: send the events of `then` before event `at_chunk`, then wait (at most 30 s) until the test
     sets `release` (once its client has read what came before), and go on: a fault at that event (`CutStream`,
@@ -166,7 +176,7 @@ class Hold:
 
 
 # A callable item computes the item from the recorded request (e.g. echo the prompt back).
-Item = Reply | Fail | Raw | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | Hold | str | Callable[[Any], Any]
+Item = Reply | Fail | Raw | Delay | CutStream | SlowStream | LateEnd | StreamError | Corrupt | Trickle | Hold | Gate | str | Callable[[Any], Any]
 
 
 @dataclass
@@ -182,6 +192,7 @@ class Plan:
     trickle: float = 0.0
     end_delay: float = 0.0
     hold: Hold | None = None
+    gate: threading.Event | None = None
 
 
 def resolve(item: Any, default: Any, request: Any) -> Plan:
@@ -221,6 +232,8 @@ def resolve(item: Any, default: Any, request: Any) -> Plan:
             plan.trickle = item.interval
         elif isinstance(item, Hold):
             plan.hold = item
+        elif isinstance(item, Gate):
+            plan.gate = item.release
         elif callable(item):
             item = item(request)
             continue

@@ -20,6 +20,7 @@ from tests.doubles import (
     CutStream,
     Delay,
     Fail,
+    Gate,
     OpenAIDouble,
     Reply,
     SlowStream,
@@ -81,6 +82,22 @@ def test_openai_script_order_then_default(oa):
     c = oai_client(oa)
     got = [c.chat.completions.create(model="m", messages=MSGS).choices[0].message.content for _ in range(4)]
     assert got == ["first", "second", "ih", "dflt"] and oa.pending == 0
+
+
+def test_gate_answers_only_once_released(oa):
+    """The request is recorded at once; its answer waits for the test's event (no pause to guess)."""
+    release = threading.Event()
+    oa.script(Gate(release, then=Reply(text="held")))
+    got: list[str] = []
+    t = threading.Thread(target=lambda: got.append(
+        oai_client(oa).chat.completions.create(model="m", messages=MSGS).choices[0].message.content))
+    t.start()
+    assert oa.wait_until(lambda: len(oa.requests) == 1, timeout=20)
+    t.join(0.2)
+    assert t.is_alive() and got == []  # still held (a fast machine too: nothing answers before the set)
+    release.set()
+    t.join(30)
+    assert got == ["held"]
 
 
 def test_openai_stream_wire_format(oa):
