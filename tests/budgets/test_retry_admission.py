@@ -35,7 +35,10 @@ def config(openai_up, anthropic_up, backend, prefix, targets, cap=LIMIT):  # noq
         "main": {"policy": "fallback", "targets": targets, "retries": 2, "backoff_base": 0.01}})
     cfg["breaker"] = {"failures": 1000}  # (every attempt must reach the upstream)
     cfg["providers"]["cloud"]["timeouts"] = {"connect": 2, "read": 0.3}
-    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix} if backend == "redis" else None
+    # A Redis call may take up to 30 s here (default 0.5 s): these tests are not about the store's timeout, and a
+    # loop stalled past 0.5 s on a busy machine made an admission a 503 "budget store unavailable".
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix, "timeout": 30} \
+        if backend == "redis" else None
     cfg["budgets"] = {"limits": [{"name": "cap", "usd": cap}], **({"store": store} if store else {})}
     return cfg
 
