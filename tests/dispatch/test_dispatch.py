@@ -172,7 +172,9 @@ async def test_malformed_entries_go_to_dead_letter_and_the_worker_carries_on(ope
     keys = Keyspace(redis_prefix, "acme")
     stream = keys.stream("any", "classify", "normal")
     r = aredis.from_url(REDIS_URL)
-    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048)
+    # Visibility 5 s, not 1 s: with 1 s a worker whose loop stalled had entries delivered again (stats["dead"] was
+    # 6, not 4, under tests.jitter 0.2,0.5).
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048, visibility_timeout=5.0)
     async with running_worker(cfg, tmp_path) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
         good_reply = keys.results("someone", "any", "classify")
         await r.xadd(stream, {"junk": "1"})  # no id
