@@ -172,9 +172,7 @@ async def test_malformed_entries_go_to_dead_letter_and_the_worker_carries_on(ope
     keys = Keyspace(redis_prefix, "acme")
     stream = keys.stream("any", "classify", "normal")
     r = aredis.from_url(REDIS_URL)
-    # Visibility 5 s, not 1 s: with 1 s a worker whose loop stalled had entries delivered again (stats["dead"] was
-    # 6, not 4, under tests.jitter 0.2,0.5).
-    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048, visibility_timeout=5.0)
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048)
     async with running_worker(cfg, tmp_path) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
         good_reply = keys.results("someone", "any", "classify")
         await r.xadd(stream, {"junk": "1"})  # no id
@@ -182,9 +180,9 @@ async def test_malformed_entries_go_to_dead_letter_and_the_worker_carries_on(ope
         await r.xadd(stream, {"id": "t-2", "reply": good_reply, "p": "not json"})
         await r.xadd(stream, {"id": "t-3", "reply": good_reply, "p": "x" * 3000})  # too large
         await r.xadd(stream, {"id": "t-4", "reply": good_reply, "p": orjson.dumps({"messages": "nope"})})
-        deadline = time.monotonic() + 60  # (10 s ran out on a loop stalled for seconds)
+        deadline = time.monotonic() + 10
         while await r.xlen(keys.dead("classify")) < 4:
-            assert time.monotonic() < deadline, await r.xrange(keys.dead("classify"))
+            assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
         dead = await r.xrange(keys.dead("classify"))
         reasons = [e[1][b"reason"].decode() for e in dead]
@@ -374,12 +372,10 @@ async def test_reclaim_finds_a_dead_workers_task_deep_in_the_pending_list(openai
             await asyncio.sleep(0.1)
 
     fresh = asyncio.create_task(keep_fresh())
-    # Visibility 5 s, not the tests' 1 s: the live claims, renewed every 0.1 s on this loop, went 1 s without
-    # renewal when the loop stalled on a busy machine, and the worker re-claimed one of them too (reclaimed 2).
-    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1, visibility_timeout=5.0)
+    cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", capacity=1)
     try:
         async with running_worker(cfg, tmp_path) as w:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 15
             while not await r.xlen(reply):
                 assert time.monotonic() < deadline, "the orphaned task was never re-claimed"
                 await asyncio.sleep(0.1)

@@ -49,11 +49,9 @@ async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes)
     # nothing left behind, nothing dead-lettered
     assert sum([await r.xlen(k) for k in keys.streams("any", "classify")]) == 0
     assert await r.xlen(keys.dead("classify")) == 0
-    # its presence expires by its TTL (1 s): it was at most that when it died, and then it was gone. (-2: gone
-    # already, when this loop stalled past the TTL between the kill and the read: a kill -9'd worker cannot
-    # delete it, so it expired. -1, no TTL, would never expire.)
-    assert ttl_ms == -2 or 0 < ttl_ms <= 1000, ttl_ms
-    await asyncio.sleep(max(ttl_ms, 0) / 1000 + 0.1)
+    # its presence expires by its TTL (1 s): it was at most that when it died, and then it was gone
+    assert 0 < ttl_ms <= 1000
+    await asyncio.sleep(ttl_ms / 1000 + 0.1)
     assert await r.exists(keys.presence("w1")) == 0
     assert await r.exists(keys.presence("w2")) == 1
     await r.aclose()
@@ -80,7 +78,7 @@ async def test_redis_restart_mid_run(appendonly, own_redis, openai_up, anthropic
         # rest queued (a fixed pause was too short on a loaded machine: nothing was published yet).
         r = aredis.from_url(srv.url)
         streams = [s for z in ZONES for s in keys.streams(z, "classify")]
-        deadline = time.monotonic() + 60  # (20 s ran out on a busy machine)
+        deadline = time.monotonic() + 20
         while sum([(await r.xinfo_stream(s))["entries-added"] for s in streams if await r.exists(s)]) < 16:
             assert time.monotonic() < deadline, "the tasks were not published"
             await asyncio.sleep(0.01)
@@ -97,7 +95,7 @@ async def test_redis_restart_mid_run(appendonly, own_redis, openai_up, anthropic
             assert d.republished > 0  # Redis forgot them: the caller published them again
         # the worker is back in presence, and serves new work
         r = aredis.from_url(srv.url)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 10
         while not await r.exists(keys.presence("w1")):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
