@@ -31,6 +31,8 @@ from tierwise.learning.loop import LearningLoop
 def _args() -> argparse.Namespace:
     ap = parser()
     ap.add_argument("--delay", default="0,2000", help="requests after the check's decision at which the drift starts")
+    ap.add_argument("--case", default=None, help="TYPE@I: drift TYPE from request I + 1 + delay (no first replay; "
+                                                 "to run another version's case on the same requests)")
     args = ap.parse_args()
     for key, value in route_defaults().items():
         if getattr(args, key) is None:
@@ -84,6 +86,12 @@ def main() -> None:
     settings = loop_settings(args)
     n = len(data)
     h = math.log(settings.request_model.check_odds)
+    if args.case:
+        best, at0 = args.case.rsplit("@", 1)
+        print(f"seed {args.seed}: after_move_back {settings.request_model.after_move_back}; case {args.case}")
+        _drifts(args, data, types, settings, best, int(at0))
+        print(f"({time.time() - t0:.0f} s)")
+        return
     with Probe() as p:
         base = replay(data, types, settings, seed=args.seed)
     decided: dict[str, int] = {}
@@ -104,8 +112,14 @@ def main() -> None:
     if best is None:
         print(f"no drift case on this seed ({time.time() - t0:.0f} s)")
         return
+    _drifts(args, data, types, settings, best, decided[best])
+    print(f"({time.time() - t0:.0f} s)")
+
+
+def _drifts(args, data, types, settings, best: str, decided_at: int) -> None:  # type: ignore[no-untyped-def]
+    n = len(data)
     for delay in (int(x) for x in args.delay.split(",")):
-        at = decided[best] + 1 + delay
+        at = decided_at + 1 + delay
         if at >= n:
             continue
         with Probe() as q:
@@ -131,7 +145,6 @@ def main() -> None:
               f"served locally in all: {sum(local)} ({bad:.0f} bad answers; {by_model} with the text model on the type); moves of the type after the drift: "
               f"{moved[:4]}; stream quality {run.quality.mean() * 100:.2f}, frontier share "
               f"{run.frontier.mean() * 100:.1f}%, verdicts {run.judged}")
-    print(f"({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 
-from tierwise.learning.drift import check_step, drop_odds
+import pytest
+
+from tierwise.learning.drift import check_step, drop_odds, recheck_rate
 from tierwise.learning.loop import LearningLoop
 
 from .test_request_after_move_back import ask, moved_back, probe
@@ -31,14 +33,15 @@ def decided(cycles: int = 13) -> LearningLoop:
     return loop
 
 
-def test_a_drift_after_the_check_decided_takes_the_type_off_the_text_model_within_a_few_rejections() -> None:
-    loop = decided()
+def test_a_drift_after_the_check_decided_takes_the_type_off_the_text_model_within_a_few_rejections(tmp_path) -> None:
+    loop = again(decided(), "checked", tmp_path)  # (its schedule judges only its sample)
     st = loop.boundary.state("qa")
     assert st.check == -H and st.check_run == 0  # floored at the decision
     ask(loop, "qa", 5000, 0.0)  # the first rejected verdict after the drift re-opens the check
     assert loop._model_back(st) == 2
-    p = loop.plan("qa", "reopened", text="Please answer question 7 about the window and give a short reason.")
-    assert p.tier == "local" and p.judge and not p.shadow
+    ps = plans(loop, 200)  # its served requests judged again, in proportion to how far it went toward the drop
+    checks = sum(p.reason == "move-back-check (within-type)" for p in ps)
+    assert 10 <= checks <= 60 and all(not p.shadow for p in ps)  # recheck_rate: 0.15 of 200
     for j in range(1, 7):  # seven rejections in all: from -ln 10 to the drop's +ln 10
         ask(loop, "qa", 5000 + j, 0.0)
     assert st.check >= H
@@ -72,16 +75,30 @@ def test_the_check_survives_a_restore_and_an_older_state_reads_as_the_sum_since_
     ask(loop, "qa", 7000, 0.0)
     st = loop.boundary.state("qa")
     saved = loop.boundary.dump()
-    assert saved["qa"]["check"] == st.check and saved["qa"]["check_run"] == 1
+    assert saved["qa"]["check"] == st.check and saved["qa"]["check_run"] == 1 and saved["qa"]["check_decided"]
     restored = again(loop, "checked", tmp_path)
     rs = restored.boundary.state("qa")
-    assert (rs.check, rs.check_run) == (st.check, st.check_run) and restored._model_back(rs) == 2
+    assert (rs.check, rs.check_run, rs.check_decided) == (st.check, st.check_run, True)
+    assert restored._model_back(rs) == 2
     old = {k: v for k, v in saved["qa"].items() if k not in ("check", "check_run")}
     restored.boundary.load({"qa": old})
     assert rs.check == drop_odds(st.good, st.judged, 0.75) and rs.check_run == st.judged
-    for bad in (float("nan"), float("inf"), "x", None):
-        restored.boundary.load({"qa": {**saved["qa"], "check": bad, "tier": "local"}})
-        assert rs.tier == "frontier"  # a malformed statistic skips the type's whole state
+    for field, bad in (("check", float("nan")), ("check", float("inf")), ("check", "x"), ("check", None),
+                       ("check_decided", "yes"), ("check_run", "x")):
+        restored.boundary.load({"qa": {**saved["qa"], field: bad, "tier": "local"}})
+        assert rs.tier == "frontier"  # a malformed check skips the type's whole state
+
+
+def test_check_recheck_false_is_round_29s_check() -> None:
+    loop = decided()
+    loop.settings.request_model.check_recheck = False
+    st = loop.boundary.state("qa")
+    st.check, st.check_run = drop_odds(st.good, st.judged, 0.75), st.judged  # (the sum since the move back)
+    for j in range(7):
+        ask(loop, "qa", 5000 + j, 0.0)
+    assert st.check == pytest.approx(drop_odds(st.good, st.judged, 0.75)) and st.check < H
+    assert probe(loop, "qa") == "local"  # round 29's gap: the drift is still served
+    assert not any(p.reason.startswith("move-back") for p in plans(loop, 200))
 
 
 def test_check_step_is_drop_odds_verdict_by_verdict_floored_at_the_decision() -> None:
@@ -93,3 +110,5 @@ def test_check_step_is_drop_odds_verdict_by_verdict_floored_at_the_decision() ->
         s = check_step(s, True, 0.75, H)
     assert s == -H
     assert check_step(s, False, 0.75, H) == -H + math.log(2.0)
+    assert check_step(-50.0, True, 0.75, math.inf) < -50.0  # no floor: round 29's sum
+    assert (recheck_rate(-H, H), recheck_rate(0.0, H), recheck_rate(H, H), recheck_rate(9.0, H)) == (0.0, 0.5, 1.0, 1.0)

@@ -143,6 +143,7 @@ class TaskState:
     # its verdicts since it last stood at its floor (the decision for the target)
     check: float = 0.0
     check_run: int = 0
+    check_decided: bool = False  # it has stood at its floor since the last move
     cusum: Cusum = field(default_factory=Cusum)
     # per gateway key: its (discounted) accepted and rejected evidence in a and b, above the prior
     by_key: dict[str, list[float]] = field(default_factory=dict)
@@ -280,7 +281,7 @@ class Boundary:
             st.cusum = Cusum()
             st.run_by.clear()
             st.judged = st.good = st.check_run = 0
-            st.check = 0.0
+            st.check, st.check_decided = 0.0, False
             self.moves.append(move)
         self._append_log(move)
         return move
@@ -404,7 +405,7 @@ class Boundary:
             return {name: {"tier": st.tier, "a": st.a, "b": st.b, "judged": st.judged, "good": st.good,
                            "total_judged": st.total_judged, "total_good": st.total_good,
                            "sent_back": st.sent_back, "drifted": st.drifted, "cusum": asdict(st.cusum),
-                           "check": st.check, "check_run": st.check_run,
+                           "check": st.check, "check_run": st.check_run, "check_decided": st.check_decided,
                            "by_key": {k: list(v) for k, v in st.by_key.items()}}
                     for name, st in self.states.items()}
 
@@ -431,12 +432,14 @@ class Boundary:
                     check = (float(d["check"]) if "check" in d
                              else drop_odds(counts[1], counts[0], self.settings.quality_target))
                     check_run = max(0, int(d["check_run"])) if "check_run" in d else counts[0]
-                    if not math.isfinite(check):
+                    check_decided = d.get("check_decided", False)
+                    if not math.isfinite(check) or not isinstance(check_decided, bool):
                         raise ValueError("check")
                     st = self.state(str(name))
                     st.tier, st.a, st.b, st.cusum, st.by_key = tier, a, b, cusum, by_key
                     st.judged, st.good, st.total_judged, st.total_good = counts
                     st.sent_back, st.drifted, st.check, st.check_run = sent_back, drifted, check, check_run
+                    st.check_decided = check_decided
                 except (KeyError, TypeError, ValueError, IndexError, OverflowError):  # (int(1e999): OverflowError)
                     log.warning("boundary: skipped a malformed saved state for a task type")
 

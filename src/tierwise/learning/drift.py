@@ -86,4 +86,10 @@ def check_step(s: float, good: bool, target: float, floor: float) -> float:
     return max(-floor, s + step)
 
 
-__all__ = ["Cusum", "alternative", "check_step", "drop_odds", "threshold", "update", "weights"]
+def recheck_rate(s: float, floor: float) -> float:
+    """The share of the served requests judged while a check that stood decided for the target is re-opened: how far
+    its statistic has gone from the decision (-floor) toward the drop (+floor)."""
+    return min(1.0, max(0.0, (s + floor) / (2.0 * floor)))
+
+
+__all__ = ["Cusum", "alternative", "check_step", "recheck_rate", "drop_odds", "threshold", "update", "weights"]
