@@ -353,6 +353,8 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-after-move-back checked: request_model.check_odds")
     ap.add_argument("--request-check-max", type=int, default=50,
                     help="with --request-after-move-back checked: request_model.check_max")
+    ap.add_argument("--request-check-recheck", choices=["on", "off"], default="on",
+                    help="with --request-after-move-back checked: request_model.check_recheck (off: round 29's check)")
     ap.add_argument("--request-frontier-label", type=float, default=None,
                     help="with --request-model text: the type label's weight in its kernel for task types the boundary "
                          "has never moved (frontier types; request_model.frontier_label)")
@@ -447,6 +449,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "frontier_label": args.request_frontier_label,
                           "after_move_back": args.request_after_move_back, "check_odds": args.request_check_odds,
                           "check_max": args.request_check_max,
+                          "check_recheck": args.request_check_recheck == "on",
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})
