@@ -339,10 +339,13 @@ class App:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            encoding = headers.get("content-encoding", "identity").strip().lower()
-            if encoding != "identity":  # (asked only of a body that failed: nothing on the way of one that parses)
-                raise InvalidRequest(f"request bodies must not be compressed (Content-Encoding: {encoding[:40]}): "
-                                     "send the JSON as it is", status=415) from None
+            # (asked only of a body that failed: nothing on the way of one that parses). A transfer coding
+            # before `chunked` (`Transfer-Encoding: gzip, chunked`) is not undone by the server either.
+            for name in ("content-encoding", "transfer-encoding"):
+                encoding = headers.get(name, "identity").strip().lower()
+                if encoding not in ("identity", "chunked"):
+                    raise InvalidRequest(f"request bodies must not be compressed ({name.title()}: {encoding[:40]}): "
+                                         "send the JSON as it is", status=415) from None
             raise InvalidRequest(f"request body is not valid JSON: {e.msg} at position {e.pos}") from None
         problem = shape_problem(body, data, self.limits)
         if problem is not None:
