@@ -243,8 +243,12 @@ _B32 = re.compile(r"[A-Z2-7]{16,}|[a-z2-7]{16,}")
 _B64_ONLY = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 # Ascii85 / base85 tokens: 15+ of their characters (`!`..`u`, base85's alphabet) between whitespace or quotes, not
 # all letters and digits (those are base64 runs, read above) or with Ascii85's `<~ ~>` frame.
-_A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?<![!-~])(?=[!-~]{15,4096}(?![!-~]))(?=[0-9A-Za-z]*[^0-9A-Za-z\s])"
-                        r"[!-~]{15,4096}(?![!-~])")
+_A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{15,4096}")
+_MASK85 = bytes(0x78 if 33 <= c <= 126 else 0x20 for c in range(256))
+# Words, URLs and addresses in the alphabet (`JaneDoe@example.com`, `https://...`): encoded bytes spread over 85
+# characters, so six small letters in a row (p ~ 2e-4 a position) or a capitalised word are rare in them; a token
+# with no letter (`+1-984-182-0190`, `4454...0933?`) is none either ((38/85)^15 ~ 6e-6 for 15 characters).
+_NOT_85 = re.compile(r"[a-z]{6}|[A-Z][a-z]{4}|://|^[^A-Za-z]*$")
 _B85_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~")
 
 
@@ -273,11 +277,37 @@ def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> l
     """Findings of `scan` in Ascii85 (`<~...~>`, Adobe's) and base85 (RFC 1924: git, Python's `b85encode`) tokens,
     over the whole token. Read over the text as written: normalisation reads `\\51` or `&#` inside one as escapes."""
     found: list[Finding] = []
-    for m in _A85_TOKEN.finditer(text):
-        dec = _decode_85(m.group())
+    for a, b in _tokens85(text):
+        token = text[a:b]
+        if _NOT_85.search(token) is not None or not _A85_TOKEN.fullmatch(token):
+            continue
+        dec = _decode_85(token)
         if dec is not None:
-            found.extend(Finding(f.entity, *m.span(), f.score, f.detector) for f in scan(dec) if f.entity not in _NOT_HERE)
+            found.extend(Finding(f.entity, a, b, f.score, f.detector) for f in scan(dec) if f.entity not in _NOT_HERE)
     return found
+
+
+def _tokens85(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of each token of 15 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
+    with `bytes.find` over the text mapped a byte a class (a pattern tried at every position: ~170 µs per 8,000
+    characters)."""
+    mask = text.encode("latin-1", errors="replace").translate(_MASK85)
+    i = mask.find(b"x" * 15)
+    while i >= 0:
+        a = mask.rfind(b" ", 0, i) + 1
+        b = mask.find(b" ", i)
+        b = len(mask) if b < 0 else b
+        if b - a <= 4096:
+            yield a, b
+        i = mask.find(b"x" * 15, b)
+    i = text.find("<~")
+    while i >= 0:
+        j = text.find("~>", i + 2, i + 8192)
+        if j < 0:
+            return
+        if any(c.isspace() for c in text[i:j]):  # (one without whitespace is a token above)
+            yield i, j + 2
+        i = text.find("<~", j + 2)
 
 
 def _decode_85(token: str) -> str | None:

@@ -10,8 +10,9 @@ for one: a phone word (`phone`, `tel`, `mobile`, `call`, ...) or an IP word (`ip
 break, cell bar or cell tag among them. The run is joined (groups one space apart for a phone, one dot apart for
 four octets) behind its cue word and scanned by the phone and IP recognizers; a finding becomes one over the run.
 
-Cost: one search for the cue words over the text (a handful of literal words); the run pattern only in the
-`_REACH` characters after each cue, windows merged, so each character is searched at most once: linear.
+Cost: one search for a layout gap between two digit groups (led by a digit); the cue words only in the `_REACH`
+characters before each such gap, the run pattern only in the `_REACH` characters after each cue, windows merged
+(each character searched at most once by each): linear.
 """
 
 from __future__ import annotations
@@ -19,38 +20,45 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+import regex
+
 from tierwise.privacy.finding import Finding
 
-_PHONE_WORDS = r"phone|phones|tel|telephone|mobile|cell|cellphone|fax|call|ring|whatsapp|sms|contact|landline|m[oó]vil|telefon"
-_IP_WORDS = r"ip|ips|ipv4|host|hostname|server|gateway|router|addr|address|client|remote|peer|src|dst|source|destination"
-_CUE = re.compile(rf"(?i)(?<![A-Za-z0-9_])(?:(?P<phone>{_PHONE_WORDS})|(?P<ip>{_IP_WORDS}))(?![A-Za-z0-9_])")
+_PHONE_WORDS = "phone|phones|tel|telephone|mobile|cellphone|fax|call|whatsapp|sms|contact|landline|movil|móvil|telefon"
+_IP_WORDS = "ip|ips|ipv4|host|hostname|server|gateway|router|address"
+_CUE = regex.compile(rf"(?i)(?<![A-Za-z0-9_])(?:(?P<phone>{_PHONE_WORDS})|(?P<ip>{_IP_WORDS}))(?![A-Za-z0-9_])")
 _REACH = 160  # a table's header line and its first row
 # A group: digits with an optional `+`, brackets and inner dots or dashes; may end in the dot or dash before a break.
 _GROUP = r"\+?\(?[0-9]{1,5}\)?(?:[.-][0-9]{1,5})*[.-]?"
 _GAP = r"(?:[ \t\r\n|*_]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}"
 _RUN = re.compile(rf"(?<![A-Za-z0-9.+-]){_GROUP}(?:{_GAP}{_GROUP}){{1,7}}(?![A-Za-z0-9])")
 _GAP_RX = re.compile(_GAP)
+# Every run with a layout gap has one: a group's end, a gap with a tab, line break, bar or tag, the next group's start.
+_HINT = regex.compile(r"[0-9][.)-]?[ *_]{0,8}(?:[\t\r\n|]|<[^<>]{0,60}>)(?:[ \t\r\n|*_]|<[^<>]{0,60}>){0,47}[+(]?[0-9]")
 _LAYOUT = frozenset("\t\r\n|<")
 _TAG = re.compile(r"<(/?\w+)[^<>]*>")
 _OCTETS = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})(?:\.(?:25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})){3}")
 
 
 def _windows(text: str) -> Iterable[tuple[int, int, str]]:
-    """(start, end, "phone" or "ip") after each cue word; a window that overlaps the last one extends it."""
-    last: list[int | str] | None = None
-    for m in _CUE.finditer(text):
-        kind = "phone" if m.group("phone") else "ip"
-        a, b = m.end(), min(len(text), m.end() + _REACH)
-        if last is not None and a <= int(last[1]):
-            last[1] = b
-            if kind != last[2]:
-                last[2] = "both"
-            continue
-        if last is not None:
-            yield int(last[0]), int(last[1]), str(last[2])
-        last = [a, b, kind]
-    if last is not None:
-        yield int(last[0]), int(last[1]), str(last[2])
+    """(start, end, "phone", "ip" or "both") after each cue word that has a layout gap between two digit groups
+    (`_HINT`) within `_REACH` characters after it; windows that overlap merged. The hints are found first (a
+    pattern led by a digit, which the `regex` module does not try at every position) and the cue words only
+    before one (a case-blind alternation over a whole text cost ~300 µs per 8,000 characters)."""
+    merged: list[tuple[int, int, str]] = []
+    done = 0
+    for h in _HINT.finditer(text):
+        lo = max(done, h.start() - _REACH)
+        done = h.start() + 1
+        for m in _CUE.finditer(text, lo, h.start() + 1):
+            kind = "phone" if m.group("phone") else "ip"
+            a, b = m.end(), min(len(text), m.end() + _REACH)
+            if merged and a <= merged[-1][1]:
+                la, lb, lk = merged[-1]
+                merged[-1] = (la, max(lb, b), lk if lk == kind else "both")
+            else:
+                merged.append((a, b, kind))
+    yield from merged
 
 
 def contact_layout_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
