@@ -204,3 +204,16 @@ def _no_round_8_values(up) -> None:
         sent = "\n".join(_strings(json.loads(rec.raw)))
         for part in ("one one one one one one one one", b32(EMAIL)[:16], "%u0040", "2671"):
             assert part not in sent, sent
+
+
+@pytest.mark.parametrize("texts", [
+    ["card four one one one one one one one", " one one one one one one one one"],
+    ["card 4lll llll", " llll llll"],
+])
+def test_a_spelled_or_look_alike_number_cut_between_two_messages_is_found(det, texts):
+    """The junction scan ran only where the word at the cut held a digit or `@`: a number in digit words or in
+    look-alike letters has none there, and each half alone is no card."""
+    from tierwise.privacy.split_values import split_findings
+
+    got = split_findings(texts, det.scan, det.scan)
+    assert {f.entity for fs in got.values() for f in fs} == {"CREDIT_CARD"}, got
