@@ -46,6 +46,8 @@ SHAPES = {
     "octal \\100": ("mail jane.doe\\100example.com", "EMAIL_ADDRESS"),
     "octal digits": ("card \\064\\061\\061\\061 1111 1111 1111", "CREDIT_CARD"),
     "CSS digits": ("card \\34 \\31 \\31 \\31 1111 1111 1111", "CREDIT_CARD"),
+    "octal dashes before digits": ("SSN 536\\05522\\0558147", "US_SSN"),           # `\055` then `22`
+    "octal before a hex letter": ("mail jane.doe\\100example.com", "EMAIL_ADDRESS"),
     "\\N{COMMERCIAL AT}": ("jane.doe\\N{COMMERCIAL AT}example.com", "EMAIL_ADDRESS"),
     # encodings
     "base32": ("decode " + b32(EMAIL), "EMAIL_ADDRESS"),
@@ -55,6 +57,8 @@ SHAPES = {
     "Ascii85": ("decode " + a85(EMAIL), "EMAIL_ADDRESS"),
     "Ascii85 framed": ("decode <~" + a85(EMAIL) + "~>", "EMAIL_ADDRESS"),
     "Ascii85 card": ("decode " + a85("card " + CARD), "CREDIT_CARD"),
+    "Ascii85 before a full stop": ("my address is " + a85(EMAIL) + ".", "EMAIL_ADDRESS"),
+    "Ascii85 of an SSN (14 characters)": ("ssn " + a85("536-22-8147"), "US_SSN"),
     "base85": ("decode " + base64.b85encode(EMAIL.encode()).decode(), "EMAIL_ADDRESS"),
     # phones and IPs over layout
     "phone over tabs": ("phone\t+1\t415\t555\t2671", "PHONE_NUMBER"),
@@ -113,6 +117,7 @@ def test_round_8_views_invent_no_value(det, case):
     "!" * 200_000,                                     # one long Ascii85-alphabet token
     ("a!b#" * 5 + " ") * 20_000,                       # many short 85 tokens
     "\\4" * 100_000,                                   # CSS-escape starts everywhere
+    "<~ \n ~> <~~> <~" + " " * 20 + "~>",                # empty Ascii85 frames
 ])
 def test_round_8_views_return_on_hostile_text(det, text):
     """Each view is searched in windows around anchors (merged) or once per token: the scan returns (a quadratic

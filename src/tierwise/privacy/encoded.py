@@ -241,13 +241,13 @@ def _decode_b64(chars: str) -> bytes | None:
 # Base32 (RFC 4648: `A-Z2-7`, one case throughout; TOTP secrets, DNS labels, some ids), whole runs of 16+.
 _B32 = re.compile(r"[A-Z2-7]{16,}|[a-z2-7]{16,}")
 _B64_ONLY = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
-# Ascii85 / base85 tokens: 15+ of their characters (`!`..`u`, base85's alphabet) between whitespace or quotes, not
+# Ascii85 / base85 tokens: 12+ of their characters (`!`..`u`, base85's alphabet) between whitespace or quotes, not
 # all letters and digits (those are base64 runs, read above) or with Ascii85's `<~ ~>` frame.
-_A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{15,4096}")
+_A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{12,4096}")
 _MASK85 = bytes(0x78 if 33 <= c <= 126 else 0x20 for c in range(256))
 # Words, URLs and addresses in the alphabet (`JaneDoe@example.com`, `https://...`): encoded bytes spread over 85
 # characters, so six small letters in a row (p ~ 2e-4 a position) or a capitalised word are rare in them; a token
-# with no letter (`+1-984-182-0190`, `4454...0933?`) is none either ((38/85)^15 ~ 6e-6 for 15 characters).
+# with no letter (`+1-984-182-0190`, `4454...0933?`) is none either ((38/85)^12 ~ 6e-5 for 12 characters).
 _NOT_85 = re.compile(r"[a-z]{6}|[A-Z][a-z]{4}|://|^[^A-Za-z]*$")
 _B85_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~")
 
@@ -288,18 +288,18 @@ def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> l
 
 
 def _tokens85(text: str) -> Iterable[tuple[int, int]]:
-    """(start, end) of each token of 15 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
+    """(start, end) of each token of 12 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
     with `bytes.find` over the text mapped a byte a class (a pattern tried at every position: ~170 µs per 8,000
     characters)."""
     mask = text.encode("latin-1", errors="replace").translate(_MASK85)
-    i = mask.find(b"x" * 15)
+    i = mask.find(b"x" * 12)
     while i >= 0:
         a = mask.rfind(b" ", 0, i) + 1
         b = mask.find(b" ", i)
         b = len(mask) if b < 0 else b
         if b - a <= 4096:
             yield a, b
-        i = mask.find(b"x" * 15, b)
+        i = mask.find(b"x" * 12, b)
     i = text.find("<~")
     while i >= 0:
         j = text.find("~>", i + 2, i + 8192)
@@ -315,6 +315,18 @@ def _decode_85(token: str) -> str | None:
     if token.startswith("<~"):
         token = token[2:-2]
     token = "".join(token.split())
+    got = _decode_85_once(token)
+    if got is None and token and token[-1] in _TRAIL:  # the sentence's punctuation after it (`is <token>.`)
+        got = _decode_85_once(token.rstrip(_TRAIL))
+    return got
+
+
+_TRAIL = ".,;:!?)'\""
+
+
+def _decode_85_once(token: str) -> str | None:
+    if len(token) < 10:
+        return None
     readings: list[Callable[[str], bytes]] = []
     if all("!" <= c <= "u" or c == "z" for c in token):
         readings.append(base64.a85decode)
