@@ -222,3 +222,12 @@ def test_a_spelled_or_look_alike_number_cut_between_two_messages_is_found(det, t
 
     got = split_findings(texts, det.scan, det.scan)
     assert {f.entity for fs in got.values() for f in fs} == {"CREDIT_CARD"}, got
+
+
+def test_a_backslash_before_one_hex_digit_stays_as_written():
+    """`\\d`, `\\f`, `\\1` (regexes, LaTeX, back-references) are no CSS escape of a letter or digit: a first version
+    of the CSS escape decoded them to `d`, `f`, `1` (found by the plain-text check on QQP and the standard library)."""
+    from tierwise.privacy.textnorm import normalise
+
+    text = r"\d{3}-\d{4} \frac{1}{2} \1\2\3 \c \e"
+    assert normalise(text)[0] == text

@@ -163,7 +163,7 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "\\":
         inner = esc.lstrip("\\")
         twice = len(esc) - len(inner) > 1  # `\\u0040`: a JSON string's escape, escaped again
-        if len(inner) == 1:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
+        if len(inner) == 1 and inner in "@.+_-":  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
             return inner
         if inner[0] == "N":  # Python's `\N{COMMERCIAL AT}`
             try:
