@@ -194,3 +194,27 @@ def test_a_body_with_a_transfer_coding_before_chunked_gets_a_415_that_says_so(g,
         err = json.loads(text)
         assert ("type" in err) == (path == b"/v1/messages"), err
         assert "Transfer-Encoding" in err["error"]["message"], err
+
+
+@pytest.mark.parametrize("lines", [b"transfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n",
+                                   b"content-encoding: gzip\r\ncontent-encoding: identity\r\ntransfer-encoding: chunked\r\n"])
+def test_a_coding_on_a_header_line_of_its_own_gets_the_415_too(g, lines):
+    """review28d: two lines of one header are one list (RFC 9110 §5.3), but the check read only the last line
+    (`chunked`, `identity`) and told the client its JSON was not valid; now it names the coding, both schemas."""
+    import gzip
+    import socket
+
+    body = gzip.compress(json.dumps({"model": "main", "messages": [{"role": "user", "content": "hi"}]}).encode())
+    host, port = g.url.removeprefix("http://").split(":")
+    for path in (b"/v1/chat/completions", b"/v1/messages"):
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n%s"
+                      b"connection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (path, lines, len(body), body))
+            answer = b""
+            while piece := s.recv(65536):
+                answer += piece
+        head, _, text = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 415"), answer[:300]
+        err = json.loads(text)
+        assert ("type" in err) == (path == b"/v1/messages"), err
+        assert "gzip" in err["error"]["message"], err
