@@ -64,6 +64,9 @@ def _split_quoted(text: str, sep: str, limit: int) -> Iterator[str]:
     RFC 7239 values are tokens or quoted-strings, and a quoted one may hold `,` or `;` (a proxy's `host="…"`
     with a Host the client chose): a plain split read a client's `host="a,for=6.6.6.6"` as the proxy's own
     `for=` (review28d). Quotes that never close leave the rest as one piece, which is no address."""
+    if '"' not in text:  # (the usual case: no quoted-string, a plain split)
+        yield from reversed(text.rsplit(sep, limit)[-limit:])
+        return
     n, end, quoted, i = 0, len(text), False, len(text) - 1
     while i >= 0 and n < limit:
         c = text[i]
