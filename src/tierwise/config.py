@@ -195,13 +195,11 @@ class ServerLimits(_Strict):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        import ipaddress
+        from tierwise.server.forwarded import network_problem
 
         for n in v:
-            try:
-                ipaddress.ip_network(n, strict=False)
-            except ValueError:
-                raise ValueError(f"{n!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1)") from None
+            if (problem := network_problem(n)) is not None:
+                raise ValueError(problem)
         return v
 
 

@@ -135,3 +135,39 @@ def test_trusted_proxies_must_be_addresses_or_networks(tmp_path):
     assert ServerLimits(trusted_proxies=["127.0.0.1", "10.0.0.0/8", "::1"]).trusted_proxies
     with pytest.raises(ValueError, match="not an IP address or network"):
         ServerLimits(trusted_proxies=["proxy.example"])
+
+
+def test_quoted_forwarded_values_are_one_value(tmp_path):
+    """review28d: RFC 7239 values may be quoted-strings holding `,` and `;` (a proxy's `host="…"` carries the
+    Host the client chose). A plain split read a client's `host="a,for=6.6.6.6"` in the proxy's own element as
+    the client's address; a second `for=` in one element (RFC 7239: at most one) or a broken quote is no address."""
+    from tierwise.server.forwarded import TrustedProxies
+
+    fwd = TrustedProxies(["10.0.0.0/8"], "forwarded")
+
+    def c(value: str) -> str | None:
+        return fwd.client([(b"forwarded", value.encode())])
+
+    assert c('for=203.0.113.7;host="a,for=6.6.6.6"') == "203.0.113.7"
+    assert c('host="a;for=6.6.6.6";for=203.0.113.7') == "203.0.113.7"
+    assert c('for=203.0.113.7;host="a\\",for=6.6.6.6"') == "203.0.113.7"  # a quoted-pair inside
+    assert c('for=6.6.6.6;for=203.0.113.7') is None
+    assert c('for="6.6.6.6, for=203.0.113.7"') is None
+    assert c('for="203.0.113.7') is None and c('for=""203.0.113.7""') is None
+    assert c('for=1.2.3.4, for=203.0.113.7;proto=https') == "203.0.113.7"
+
+
+def test_trusted_proxies_refuse_catch_alls_host_bits_and_zones():
+    """review28d: `0.0.0.0/0` (or `::/0`, `::ffff:0.0.0.0/96`) let every client name itself anyone; `10.0.0.1/8`
+    trusted the whole /8 unsaid; a mapped network (`::ffff:10.0.0.0/104`) never matched its own proxies."""
+    from tierwise.config import ServerLimits
+    from tierwise.server.forwarded import TrustedProxies
+
+    for bad, says in (("0.0.0.0/0", "trusts every address"), ("::/0", "trusts every address"),
+                      ("::ffff:0.0.0.0/96", "trusts every address"), ("10.0.0.1/8", "host bits"),
+                      ("fe80::1%eth0", "zone index")):
+        with pytest.raises(ValueError, match=says):
+            ServerLimits(trusted_proxies=[bad])
+    mapped = TrustedProxies(ServerLimits(trusted_proxies=["::ffff:10.0.0.0/104"]).trusted_proxies, "x-forwarded-for")
+    assert mapped.trusts("10.1.2.3") and mapped.trusts("::ffff:10.1.2.3") and not mapped.trusts("11.0.0.1")
+    assert mapped.client([(b"x-forwarded-for", b"203.0.113.7, 10.9.9.9")]) == "203.0.113.7"

@@ -67,6 +67,7 @@ def raw_upstream():
 def test_an_answer_off_http_framing_is_a_502_that_says_so(gateway, raw_upstream, shape, stream):
     answer, url = raw_upstream
     answer["bytes"] = ANSWERS[shape]
+    url = url.replace("http://", "http://user:s3cret-in-url@")  # (review28d: none of it reaches the client)
     g = gateway({"server": {"default_route": "main"}, "ledger": {"enabled": False},
                  "breaker": {"failures": 1000, "cooldown": 0.1},
                  "providers": {"p": {"kind": "openai", "base_url": url, "locality": "local"}},
@@ -79,3 +80,5 @@ def test_an_answer_off_http_framing_is_a_502_that_says_so(gateway, raw_upstream,
             list(r)
     assert e.value.status_code == 502
     assert SAYS.get(shape, "malformed HTTP response") in e.value.message, e.value.message
+    said = e.value.response.text
+    assert "s3cret" not in said and "127.0.0.1" not in said and url.rsplit(":", 1)[1] not in said, said

@@ -17,6 +17,7 @@ address. At most `MAX_HOPS` entries are read, so a header of many thousands of e
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 MAX_HOPS = 16
@@ -26,7 +27,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class TrustedProxies:
     def __init__(self, networks: list[str], header: str) -> None:
-        self.networks: list[Network] = [ipaddress.ip_network(n, strict=False) for n in networks]
+        self.networks: list[Network] = [unmapped(ipaddress.ip_network(n, strict=False)) for n in networks]
         self.header = header.lower().encode("ascii")
         self.rfc7239 = self.header == b"forwarded"
 
@@ -45,8 +46,9 @@ class TrustedProxies:
         if not values:
             return None
         joined = b",".join(values).decode("latin-1")
+        entries = _elements(joined) if self.rfc7239 else reversed(joined.rsplit(",", MAX_HOPS)[-MAX_HOPS:])
         last: Address | None = None
-        for entry in reversed(joined.rsplit(",", MAX_HOPS)[-MAX_HOPS:]):
+        for entry in entries:
             addr = parse_address(_for_value(entry) if self.rfc7239 else entry)
             if addr is None:
                 return None
@@ -56,13 +58,61 @@ class TrustedProxies:
         return str(last) if last is not None else None  # every hop read is a proxy: the farthest of them
 
 
+def _split_quoted(text: str, sep: str, limit: int) -> Iterator[str]:
+    """`text` split at `sep` outside quoted-strings, from the right: at most `limit` pieces, nearest first,
+    lazily (the walk stops at the client: what the client wrote left of it is never scanned).
+    RFC 7239 values are tokens or quoted-strings, and a quoted one may hold `,` or `;` (a proxy's `host="…"`
+    with a Host the client chose): a plain split read a client's `host="a,for=6.6.6.6"` as the proxy's own
+    `for=` (review28d). Quotes that never close leave the rest as one piece, which is no address."""
+    if '"' not in text:  # (the usual case: no quoted-string, a plain split)
+        yield from reversed(text.rsplit(sep, limit)[-limit:])
+        return
+    n, end, quoted, i = 0, len(text), False, len(text) - 1
+    while i >= 0 and n < limit:
+        c = text[i]
+        if c == '"':
+            if quoted and i > 0 and text[i - 1] == "\\":  # a quoted-pair `\"` (read from the right)
+                i -= 2
+                continue
+            quoted = not quoted
+        elif c == sep and not quoted:
+            yield text[i + 1:end]
+            n, end = n + 1, i
+        i -= 1
+    if i < 0 and n < limit:
+        yield text[:end] if not quoted else '"'  # an open quote: nothing in it is read
+
+
+def _elements(joined: str) -> Iterator[str]:
+    """The forwarded-elements of RFC 7239 `Forwarded`, nearest proxy first, at most `MAX_HOPS`."""
+    return _split_quoted(joined, ",", MAX_HOPS)
+
+
 def _for_value(element: str) -> str:
-    """The `for=` parameter of one RFC 7239 element (`for=192.0.2.60;proto=http;by=203.0.113.43`)."""
-    for pair in element.split(";"):
+    """The `for=` parameter of one RFC 7239 element (`for=192.0.2.60;proto=http;by=203.0.113.43`); "" when
+    it has none, two (RFC 7239 allows one), or a value that is neither a token nor a whole quoted-string."""
+    found: list[str] = []
+    for pair in _split_quoted(element, ";", 64):
         key, _, value = pair.strip().partition("=")
         if key.lower() == "for":
-            return value.strip().strip('"')
-    return ""
+            found.append(value)
+    if len(found) != 1:
+        return ""
+    value = found[0]
+    if value.startswith('"'):
+        if len(value) < 2 or not value.endswith('"') or '"' in value[1:-1]:
+            return ""
+        return value[1:-1]
+    return "" if '"' in value else value
+
+
+def unmapped(net: Network) -> Network:
+    """An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as its IPv4 one: addresses are compared unmapped
+    (`parse_address`), so as written it never matched its own proxies (review28d)."""
+    mapped = net.network_address.ipv4_mapped if isinstance(net, ipaddress.IPv6Network) else None
+    if mapped is None or net.prefixlen < 96:
+        return net
+    return ipaddress.IPv4Network((mapped, net.prefixlen - 96))
 
 
 def parse_address(text: str) -> Address | None:
@@ -82,6 +132,26 @@ def parse_address(text: str) -> Address | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def network_problem(text: str) -> str | None:
+    """What is wrong with one `server.limits.trusted_proxies` entry, or None (config.py asks)."""
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return f"{text!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1)"
+    # (review28d) A catch-all trusts every client to write its own address; host bits (`10.0.0.1/8`) silently
+    # trusted the whole /8; a zone index never matched (connections are compared without one).
+    if unmapped(net).prefixlen == 0:  # (`::ffff:0.0.0.0/96` is every IPv4 address)
+        return (f"{text!r} trusts every address: any client could then name itself anyone (list only your "
+                "proxies' addresses or networks)")
+    if "%" in text:
+        return f"{text!r}: a zone index (%…) is not supported; write the address without it"
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return f"{text!r} has host bits set: write the network ({net}) or the one address"
+    return None
 
 
 def trusted_proxies(limits: Any) -> TrustedProxies | None:
