@@ -346,9 +346,9 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
     ap.add_argument("--request-after-move-back", choices=["off", "below-target", "checked"], default=None,
                     help="with --request-model text: the text model stays off a type moved back to the frontier (off: "
-                         "rounds 14-28's default) or still serves one moved back only by the below-target rule "
+                         "the route's default) or still serves one moved back only by the below-target rule "
                          "(below-target: round 28's C), or does so while the verdicts since the move back do not "
-                         "favour a drop (checked: round 29's, the route's default); request_model.after_move_back")
+                         "favour a drop (checked: round 29's); request_model.after_move_back")
     ap.add_argument("--request-check-odds", type=float, default=10.0,
                     help="with --request-after-move-back checked: request_model.check_odds")
     ap.add_argument("--request-check-max", type=int, default=50,
