@@ -308,6 +308,9 @@ class Deployment:
                 self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
         except UpstreamError as e:
+            if e.answering:  # it took the request, no answer headers in time: billed as a stream that stalled
+                self._bill_cut(step, req, Usage())
+                step.detail["billed_cut"] = True
             self._fail(step, e, t0)
             raise
         except BaseException as e:  # cancelled, an unencodable body, a bug: hand back the probe slot
