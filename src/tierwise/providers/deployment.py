@@ -194,8 +194,9 @@ class Deployment:
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
-        req = window.fit(self.name, self.cfg.context_window, req, ctx)  # then a runaway answer's bound:
-        req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
+            req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
             return await self._admitted(self._complete_upstream, "call", req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -290,8 +291,9 @@ class Deployment:
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)
-        req = window.fit(self.name, self.cfg.context_window, req, ctx)  # then a runaway answer's bound:
-        req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
+            req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
             return await self._admitted(self._open_stream, "stream", req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)

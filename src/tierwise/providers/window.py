@@ -41,14 +41,12 @@ def prompt_estimate(req: Request, notes: dict[str, Any]) -> int:
     return n
 
 
-def default_output(name: str, default: int | None, window: int | None, req: Request, ctx: Any) -> Request:
+def default_output(name: str, default: int, window: int | None, req: Request, ctx: Any) -> Request:
     """`req` (which `fit` has passed) with the model's `default_max_tokens` when the client set none, within what
     `window` leaves after the prompt: vLLM and OpenAI refuse prompt + max_tokens past the window, and the route
     would move on for nothing. Less room than the default and than `MIN_OUTPUT` skips the model, as a client's own
     max_tokens would (before, a prompt that all but filled the window went out with max_tokens 1: a one-token
     answer, `finish_reason: length`, taken as the model's)."""
-    if req.max_tokens is not None or default is None:
-        return req
     if not window:
         return req.with_changes(max_tokens=default)
     prompt = prompt_estimate(req, ctx.notes)
