@@ -140,6 +140,15 @@ class ModelConfig(_Strict):
                                            "omit it): a small model that never stops otherwise writes until its "
                                            "context is full or `timeouts.read` passes; a client's own value is kept")
 
+    @field_validator("context_window", "default_max_tokens", mode="before")
+    @classmethod
+    def _tokens_not_yes(cls, v: Any) -> Any:
+        # YAML reads `yes`/`true` as a bool, and pydantic a bool as 1: `default_max_tokens: yes` cut every answer
+        # at one token, `context_window: true` skipped the model on every request, silently.
+        if isinstance(v, bool):
+            raise ValueError(f"{str(v).lower()} is not a number of tokens (write one, such as 4096)")
+        return v
+
     @field_validator("price")
     @classmethod
     def _whole_price(cls, v: Price | None) -> Price | None:
