@@ -346,13 +346,15 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-model text: the type label's share of its kernel (request_model.type_weight)")
     ap.add_argument("--request-after-move-back", choices=["off", "below-target", "checked"], default=None,
                     help="with --request-model text: the text model stays off a type moved back to the frontier (off: "
-                         "rounds 14-28's default) or still serves one moved back only by the below-target rule "
+                         "the route's default) or still serves one moved back only by the below-target rule "
                          "(below-target: round 28's C), or does so while the verdicts since the move back do not "
-                         "favour a drop (checked: round 29's, the route's default); request_model.after_move_back")
+                         "favour a drop (checked: round 29's); request_model.after_move_back")
     ap.add_argument("--request-check-odds", type=float, default=10.0,
                     help="with --request-after-move-back checked: request_model.check_odds")
     ap.add_argument("--request-check-max", type=int, default=50,
                     help="with --request-after-move-back checked: request_model.check_max")
+    ap.add_argument("--request-check-recheck", choices=["on", "off"], default="on",
+                    help="with --request-after-move-back checked: request_model.check_recheck (off: round 29's check)")
     ap.add_argument("--request-frontier-label", type=float, default=None,
                     help="with --request-model text: the type label's weight in its kernel for task types the boundary "
                          "has never moved (frontier types; request_model.frontier_label)")
@@ -447,6 +449,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "frontier_label": args.request_frontier_label,
                           "after_move_back": args.request_after_move_back, "check_odds": args.request_check_odds,
                           "check_max": args.request_check_max,
+                          "check_recheck": args.request_check_recheck == "on",
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},
         "order": {"kind": args.order}})

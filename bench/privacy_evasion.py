@@ -161,6 +161,8 @@ def markdown_inside(v: str) -> str:
     return v[:i] + "**" + v[i:j] + "**" + v[j:]
 
 
+_WORDS = dict(zip("0123456789", "zero one two three four five six seven eight nine".split(), strict=True))
+
 PERTURB: dict[str, Callable[[str], str]] = {
     "none": lambda v: v,
     "fullwidth": fullwidth,
@@ -201,6 +203,15 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "right-to-left override": lambda v: "\u202e" + v[::-1] + "\u202c",
     "base64 split every 7": lambda v: " ".join(b64(v)[i:i + 7] for i in range(0, len(b64(v)), 7)),
     "base64 wrapped every 10": lambda v: "\n".join(b64(v)[i:i + 10] for i in range(0, len(b64(v)), 10)),
+    # session 28 (attack-privacy8)
+    "`%u0040` escapes": _escaped_twice({"@": "%u0040", ".": "%u002e", "-": "%u002d"}),
+    "CSS `\\40 ` escapes": _escaped_twice({"@": "\\40 ", ".": "\\2e ", "-": "\\2d "}),
+    "octal `\\100` escapes": _escaped_twice({"@": "\\100", ".": "\\056", "-": "\\055"}),
+    "base32": lambda v: base64.b32encode(v.encode()).decode(),
+    "base64 of base64": lambda v: base64.b64encode(base64.b64encode(v.encode())).decode(),
+    "Ascii85": lambda v: base64.a85encode(v.encode()).decode(),
+    "digits as words": lambda v: " ".join(_WORDS.get(c, c) for c in v if not c.isspace()),
+    "look-alike letters for 0 and 1": lambda v: v.translate(str.maketrans("01", "Ol")),
 }
 
 

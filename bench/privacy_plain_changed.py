@@ -6,7 +6,9 @@ repository's src/ and docs/). A text is scanned by both trees when the session-2
 normalised form differs between the trees (`textnorm`), the new tree's markup view finds something in it
 (`markup`), or it holds a spaced run of single characters (`spaced`, the grid test), or (session 26) its base64 / hex runs decode to text with a finding (`encoded`) or closing the gaps around a spaced
 `@` makes an address (`spaced.at_gap_findings`), or (session 27) the layout view finds a value in it or it holds an
-RLO override (`layout`). Elsewhere both trees run the
+RLO override (`layout`), or (session 28) a phone/IP over layout, digits spelled as words or look-alike letters,
+or an Ascii85/base85 token decodes to a finding (`layout_contact`, `digit_views`, `encoded.encoded85_findings`;
+base32 and base64 of base64 are inside `encoded_findings`, new escapes change the normalised text). Elsewhere both trees run the
 same code on the same normalised text, so their findings are the same.
 
     TIERWISE_DATA=/work/shared/data .venv/bin/python bench/privacy_plain_changed.py --src src --base /tmp/base25/src
@@ -32,7 +34,7 @@ def load(src: str) -> dict:
     sys.path.insert(0, src)
     try:
         mods = {n: importlib.import_module(f"tierwise.privacy.{n}") for n in ("detect", "detect_config", "textnorm", "spaced")}
-        for opt in ("markup", "encoded", "layout"):  # views later sessions added
+        for opt in ("markup", "encoded", "layout", "layout_contact", "digit_views"):  # views later sessions added
             try:
                 mods[opt] = importlib.import_module(f"tierwise.privacy.{opt}")
             except ImportError:
@@ -49,6 +51,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
     ap.add_argument("--base", required=True)
+    ap.add_argument("--session", type=int, default=0,
+                    help="28: only texts session 28's changes can touch (its views, the normalised text, base64 runs "
+                         "that decode to nothing as base64)")
     args = ap.parse_args()
     new, base = load(args.src), load(args.base)
     chars: collections.Counter = collections.Counter()
@@ -59,6 +64,20 @@ def main() -> None:
         chars[kind] += len(t)
         n_norm = new["textnorm"].normalise(t)[0]
         b_norm = base["textnorm"].normalise(t)[0]
+        if args.session == 28:  # the other views are the same code in both trees
+            enc = new["encoded"]
+            touched = n_norm != b_norm or bool(
+                new["layout_contact"].contact_layout_findings(n_norm, new["det"]._joined)
+                or new["digit_views"].digit_view_findings(n_norm, new["det"]._joined)
+                or enc.encoded85_findings(t, new["det"]._decoded)
+                or any(enc._other_readings(c, enc._decode_b64(c)) is not None for _, c in enc._b64_runs(n_norm)))
+            if touched:
+                scanned[kind] += len(t)
+                a = {(f.entity, t[f.start:f.end]) for f in new["det"].scan(t) if f.entity in WATCH}
+                b = {(f.entity, t[f.start:f.end]) for f in base["det"].scan(t) if f.entity in WATCH}
+                added += [(kind, e, v) for e, v in sorted(a - b)]
+                removed += [(kind, e, v) for e, v in sorted(b - a)]
+            continue
         touched = n_norm != b_norm or new["spaced"]._RUN.search(n_norm) is not None
         if not touched and new["markup"] is not None:
             touched = bool(new["markup"].markup_findings(n_norm, new["det"]._joined))
@@ -70,6 +89,10 @@ def main() -> None:
             touched = "\u202e" in t or bool(new["layout"].layout_findings(n_norm, new["det"]._joined))
             # base64 padding before a line break, read as written
             touched = touched or ("=\n" in t and bool(new["encoded"].encoded_findings(t, new["det"]._decoded)))
+        if not touched and new["layout_contact"] is not None:  # session 28: phones/IPs over layout, digits as words
+            touched = bool(new["layout_contact"].contact_layout_findings(n_norm, new["det"]._joined)
+                           or new["digit_views"].digit_view_findings(n_norm, new["det"]._joined)
+                           or new["encoded"].encoded85_findings(t, new["det"]._decoded))
         if not touched:
             continue
         scanned[kind] += len(t)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -197,6 +198,10 @@ class _Server(uvicorn.Server):
             should_exit = await self.on_tick(counter)
 
 
+# How long `start()` waits for a server whose thread is still alive (a hung start, not a slow one).
+START_TIMEOUT_S = 300
+
+
 class GatewayServer:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -208,6 +213,9 @@ class GatewayServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port = int(self._sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
+        # A server never started (a test failing before `start()`) would leave the bound socket to the garbage
+        # collector: closed with the object instead (uvicorn closes it itself once it served on it).
+        self._close_sock = weakref.finalize(self, self._sock.close)
         self._server = _Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -215,11 +223,16 @@ class GatewayServer:
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        try:
+            self.loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        finally:
+            self.loop.close()  # else each server's loop reached the collector unclosed (a ResourceWarning)
 
     def start(self) -> GatewayServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        # No short deadline (a loaded machine starts slowly): a start that failed ends the thread; the bound
+        # only keeps a hung start from hanging the suite.
+        deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("gateway did not start")
@@ -227,6 +240,9 @@ class GatewayServer:
         return self
 
     def stop(self) -> None:
+        if self._thread.ident is None:  # never started: nothing serves, only the bound socket to close
+            self._close_sock()
+            return
         self._server.should_exit = True
         loop, wake = self.loop, self._server.wake
         if loop is not None and wake is not None:

@@ -140,6 +140,15 @@ class ModelConfig(_Strict):
                                            "omit it): a small model that never stops otherwise writes until its "
                                            "context is full or `timeouts.read` passes; a client's own value is kept")
 
+    @field_validator("context_window", "default_max_tokens", mode="before")
+    @classmethod
+    def _tokens_not_yes(cls, v: Any) -> Any:
+        # YAML reads `yes`/`true` as a bool, and pydantic a bool as 1: `default_max_tokens: yes` cut every answer
+        # at one token, `context_window: true` skipped the model on every request, silently.
+        if isinstance(v, bool):
+            raise ValueError(f"{str(v).lower()} is not a number of tokens (write one, such as 4096)")
+        return v
+
     @field_validator("price")
     @classmethod
     def _whole_price(cls, v: Price | None) -> Price | None:
@@ -175,6 +184,13 @@ class ServerLimits(_Strict):
                                    "its addresses is one client, but so is an office or a carrier's NAT pool there")
     network_prefix_v6: int = Field(48, ge=16, le=64, description="the same for IPv6 (a client is at least its /64): "
                                    "48 (default) counts a /48, what one site or customer is usually given")
+    trusted_proxies: list[str] = Field([], max_length=256, description="reverse proxies (addresses or networks, "
+                                       "e.g. 127.0.0.1, 10.0.0.0/8) whose connections carry each request's client "
+                                       "address in `forwarded_header`; empty (default): no header is read, every "
+                                       "connection is its peer's")
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for", description="the one header the trusted proxies set: X-Forwarded-For or RFC 7239 "
+        "Forwarded (the other one is passed through from the client unread)")
     max_body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024, description="request-body bytes held "
                                           "across all requests at once (with two client keys or more, one key at most half); "
                                           "beyond it new requests get 503 + Retry-After")
@@ -184,6 +200,16 @@ class ServerLimits(_Strict):
                                      "(each costs the gateway's event loop a few microseconds to read and translate)")
     max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
                        "each choice can be a separate paid upstream call")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        from tierwise.server.forwarded import network_problem
+
+        for n in v:
+            if (problem := network_problem(n)) is not None:
+                raise ValueError(problem)
+        return v
 
 
 # ---------------------------------------------------------------------------- browser and client reach

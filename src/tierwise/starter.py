@@ -203,7 +203,7 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
             if found.get("local_window") else ""),
         # An OpenAI client may send no max_tokens, and a small model that never stops then writes until its context
         # is full (minutes of a busy slot, then a 504): bounded, leaving half a small window for the prompt.
-        f"    default_max_tokens: {min(4096, int(found.get('local_window') or 8192) // 2)}"  # type: ignore[call-overload]
+        f"    default_max_tokens: {max(1, min(4096, int(found.get('local_window') or 8192) // 2))}"  # type: ignore[call-overload]
         "   # for a request that sets no max_tokens (a client's own value is kept)",
     ]
     if model in TEXT_ONLY_MODELS:

@@ -55,7 +55,8 @@ def test_a_prompt_no_starter_model_can_hold_is_refused_without_a_call(tmp_path: 
         cloud.stop()
 
 
-@pytest.mark.parametrize(("window", "expected"), [(None, 4096), (4096, 2048), (65536, 4096), (1024, 512)])
+@pytest.mark.parametrize(("window", "expected"), [(None, 4096), (4096, 2048), (65536, 4096), (1024, 512),
+                                                 (1, 1)])  # (a 1-token slot, -c 8 -np 8: was 0, a config refused)
 def test_the_starter_local_model_bounds_an_answer_whose_client_set_no_max_tokens(window: int | None,
                                                                                expected: int) -> None:
     # Before: no default_max_tokens: a small local model that never stops wrote until its context was full (an

@@ -186,3 +186,16 @@ def test_a_price_given_without_its_output_or_input_is_an_error_naming_it(tmp_pat
         assert "line 4: models.m.price" in e.value.message and f"`{missing}` is missing" in e.value.message
     path.write_text(base % "{input: 3, output: 0}")
     assert load_config(str(path)).models["m"].price.output == 0
+
+
+@pytest.mark.parametrize("key", ["default_max_tokens", "context_window"])
+@pytest.mark.parametrize("value", ["yes", "true", "on", "false"])
+def test_a_token_count_written_as_yes_or_no_is_refused(key, value):
+    # Before (session 28): YAML's `default_max_tokens: yes` was read as 1 token (every answer cut at one token),
+    # `context_window: true` as a 1-token window (every request skipped the model), silently.
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD.replace("context_window: 32768", f"{key}: {value}"), file="t.yaml")
+    assert key in e.value.message and "number of tokens" in e.value.message, e.value.message
+    for ok in ("4096", "'4096'"):  # (a number, or a string from ${VAR} interpolation, still is one)
+        cfg = parse_config(GOOD.replace("context_window: 32768", f"{key}: {ok}"), file="t.yaml")
+        assert getattr(cfg.models["qwen"], key) == 4096

@@ -64,3 +64,30 @@ def test_default_max_tokens_is_kept_within_what_the_window_leaves(gateway, opena
         s.get_final_completion()
     sent = openai_up.last.body.get("max_tokens") or openai_up.last.body.get("max_completion_tokens")
     assert 2500 < sent < 4096, sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_that_leaves_the_default_no_room_skips_the_model_without_a_call(gateway, openai_up, anthropic_up,
+                                                                                 stream):
+    # Before (session 28): a prompt ~980 tokens in a 1,024 window went out with max_tokens 45 (1 once the prompt
+    # filled it): a truncated answer, taken as the model's. Now the default is held to the rule a client's own
+    # max_tokens meets (room for it or for 1,024 tokens, window.MIN_OUTPUT): the route moves on, without a call...
+    cfg = _local_only(openai_up.url, anthropic_up.url, default_max_tokens=512, context_window=1024)
+    cfg["routes"]["main"]["targets"] = ["local", "frontier"]
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="from the frontier")
+    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    prompt = [{"role": "user", "content": "word " * 780}]
+    if stream:
+        with client.chat.completions.stream(model="main", messages=prompt) as s:
+            text = s.get_final_completion().choices[0].message.content
+    else:
+        text = client.chat.completions.create(model="main", messages=prompt).choices[0].message.content
+    assert text == "from the frontier" and not openai_up.requests, len(openai_up.requests)
+    # ... and with nothing else to try, the client hears why, in its API's schema (a 400, no upstream call)
+    g = gateway(_local_only(openai_up.url, anthropic_up.url, default_max_tokens=512, context_window=1024))
+    with pytest.raises(openai.BadRequestError) as e:
+        client.with_options(base_url=g.url + "/v1").chat.completions.create(model="main", messages=prompt,
+                                                                            stream=stream)
+    assert e.value.code == "context_length_exceeded" and "1024" in e.value.message, e.value.body
+    assert not openai_up.requests

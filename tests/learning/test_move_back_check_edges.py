@@ -36,7 +36,8 @@ def test_an_unquoted_off_in_yaml_turns_the_check_off() -> None:
     # YAML reads `off` as false; the docs' `request_model: {after_move_back: off}` failed the config's load
     cfg = parse_config(CONFIG % "after_move_back: off", file="tierwise.yaml")
     assert cfg.routes["main"].request_model.after_move_back == "off"
-    assert parse_config(CONFIG % "", file="t.yaml").routes["main"].request_model.after_move_back == "checked"
+    assert parse_config(CONFIG % "after_move_back: checked", file="t.yaml").routes["main"].request_model.after_move_back \
+        == "checked"
 
 
 @pytest.mark.parametrize("given", ["check_odds: 0", "check_odds: -5", "check_odds: 1", "check_odds: .nan",

@@ -1,4 +1,4 @@
-"""`request_model.after_move_back: checked` (a reflective route's default since round 29) on the live gateway path,
+"""`request_model.after_move_back: checked` (an option of a reflective route since round 29) on the live gateway path,
 not only the replay: a type the below-target rule moved back, restored from the route's saved state as after a
 restart, is served by the local tier for a request the text model rates above the target; that answer is judged off
 the response path (a `move-back-check` evaluation, its cost in the ledger as evaluation cost), the verdict counts in
@@ -20,11 +20,11 @@ from tierwise.canonical import Message, Request, TextBlock
 from tierwise.learning.loop import LearningLoop
 from tierwise.learning.triage import task_type_of
 
-# the route's defaults (after_move_back: checked) with a small text model and a boundary the scripted history moves
+# the route's defaults with `after_move_back: checked`, a small text model and a boundary the scripted history moves
 ROUTE = {"policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.75,
          "schedule": {"first_uses": 0, "shadow_stop_after": 10_000},
          "boundary": {"credible": 0.6, "discount": 1.0, "drift_credible": 0.9999999999},
-         "request_model": {"min_rows": 20, "refit_every": 5, "alpha": 3.0}}
+         "request_model": {"min_rows": 20, "refit_every": 5, "alpha": 3.0, "after_move_back": "checked"}}
 
 
 def probe_text(j: int) -> str:
@@ -63,7 +63,7 @@ def test_a_moved_back_type_is_served_locally_and_judged_off_the_response_path(ga
     qa = task_type_of(Request(model="main", messages=[Message("user", [TextBlock(probe_text(999))])]))
     first = gateway(cfg)
     route = first.gateway.resolve("main")
-    assert route.loop.settings.request_model.after_move_back == "checked"  # the route's default
+    assert route.loop.settings.request_model.after_move_back == "checked"
     log_path = tmp_path / "ledger.db.boundary.jsonl"
     state = moved_back_state(LearningLoop("main", route.loop.settings, log_path=str(log_path)), qa)
     first.stop()

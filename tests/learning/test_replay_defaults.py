@@ -70,9 +70,9 @@ def test_round_29_c_differs_from_the_no_flag_run_in_the_one_key(replay) -> None:
     assert (c.request_model.check_odds, c.request_model.check_max) == (10.0, 50)  # the option's own defaults
     c.request_model.after_move_back = "off"
     assert c == off
-    # since round 29 the no-flag run is C (the route's default)
+    # the no-flag run is `off` (the route's default: the lead's decision in session 28)
     assert replay.loop_settings(replay.parse_args([])) == replay.loop_settings(
-        replay.parse_args(["--request-after-move-back", "checked"]))
+        replay.parse_args(["--request-after-move-back", "off"]))
 
 
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:

@@ -3,7 +3,7 @@ explorations, the within-type signal, the text model at weight 1.0 and a move ba
 round 16 a change-watch that judges every request until the change-point test decides (`value.watch: decide`); since
 round 23 the change-point test's unchanged rate from the posterior's lower 0.90 credible edge
 (`boundary.drift_p0_credible: 0.90`). Round 28's `request_model.after_move_back: below-target` stays off (the
-drift leak); since round 29 `after_move_back: checked` (the same, checked by the type's verdicts since the move back). A
+drift leak), and so does round 29's `after_move_back: checked` (the lead's decision, session 28). A
 key the config gives wins; a section given in part keeps the route's defaults for the keys it leaves out."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_the_default_route_settings() -> None:
     # everything else at the learning settings' own defaults
     assert cfg.boundary.credible == BoundarySettings().credible == 0.90
     assert cfg.request_model.bound == "none" and cfg.request_model.features == "hashed"
-    assert cfg.request_model.after_move_back == "checked"  # round 29 (round 28's below-target kept serving a drift)
+    assert cfg.request_model.after_move_back == "off"  # rounds 28 and 29's options stay off (session 28's decision)
     assert (cfg.request_model.check_odds, cfg.request_model.check_max) == (10.0, 50)
     assert LoopSettings().request_model.after_move_back == "off"  # the learning settings' own default unchanged
     given = ReflectiveConfig.model_validate({"local": "l", "frontier": "f", "request_model": {"after_move_back": "off"}})

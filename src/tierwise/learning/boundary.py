@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.drift import Cusum, threshold, update, weights
+from tierwise.learning.drift import Cusum, drop_odds, threshold, update, weights
 
 log = logging.getLogger("tierwise")
 
@@ -139,6 +140,11 @@ class TaskState:
     total_good: int = 0
     sent_back: int = 0  # moves back below the target (`below-target`; not the change-point test's)
     drifted: int = 0  # moves back by the change-point test (`drift`)
+    # `request_model.after_move_back: checked`: the check's statistic since the last move (`drift.check_step`) and
+    # its verdicts since it last stood at its floor (the decision for the target)
+    check: float = 0.0
+    check_run: int = 0
+    check_decided: bool = False  # it has stood at its floor since the last move
     cusum: Cusum = field(default_factory=Cusum)
     # per gateway key: its (discounted) accepted and rejected evidence in a and b, above the prior
     by_key: dict[str, list[float]] = field(default_factory=dict)
@@ -275,7 +281,8 @@ class Boundary:
             st.tier = to
             st.cusum = Cusum()
             st.run_by.clear()
-            st.judged = st.good = 0
+            st.judged = st.good = st.check_run = 0
+            st.check, st.check_decided = 0.0, False
             self.moves.append(move)
         self._append_log(move)
         return move
@@ -399,6 +406,7 @@ class Boundary:
             return {name: {"tier": st.tier, "a": st.a, "b": st.b, "judged": st.judged, "good": st.good,
                            "total_judged": st.total_judged, "total_good": st.total_good,
                            "sent_back": st.sent_back, "drifted": st.drifted, "cusum": asdict(st.cusum),
+                           "check": st.check, "check_run": st.check_run, "check_decided": st.check_decided,
                            "by_key": {k: list(v) for k, v in st.by_key.items()}}
                     for name, st in self.states.items()}
 
@@ -426,10 +434,18 @@ class Boundary:
                             by_key[str(k)] = [ka, kb]
                     # every field is read before any is set: a malformed one skips the type's whole state
                     sent_back, drifted = (max(0, int(d.get(f) or 0)) for f in ("sent_back", "drifted"))
+                    # (a state saved before the check was floored: its statistic was the sum since the move back)
+                    check = (float(d["check"]) if "check" in d
+                             else drop_odds(counts[1], counts[0], self.settings.quality_target))
+                    check_run = max(0, int(d["check_run"])) if "check_run" in d else counts[0]
+                    check_decided = d.get("check_decided", False)
+                    if not math.isfinite(check) or not isinstance(check_decided, bool):
+                        raise ValueError("check")
                     st = self.state(str(name))
                     st.tier, st.a, st.b, st.cusum, st.by_key = tier, a, b, cusum, by_key
                     st.judged, st.good, st.total_judged, st.total_good = counts
-                    st.sent_back, st.drifted = sent_back, drifted
+                    st.sent_back, st.drifted, st.check, st.check_run = sent_back, drifted, check, check_run
+                    st.check_decided = check_decided
                 except (KeyError, TypeError, ValueError, IndexError, OverflowError):  # (int(1e999): OverflowError)
                     log.warning("boundary: skipped a malformed saved state for a task type")
 

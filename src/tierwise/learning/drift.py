@@ -77,4 +77,20 @@ def drop_odds(good: float, judged: float, target: float) -> float:
     return good * math.log(p1 / target) + (judged - good) * math.log((1.0 - p1) / (1.0 - target))
 
 
-__all__ = ["Cusum", "alternative", "drop_odds", "threshold", "update", "weights"]
+def check_step(s: float, good: bool, target: float, floor: float) -> float:
+    """One verdict added to a moved-back type's check statistic (`request_model.after_move_back: checked`): `drop_odds`
+    summed verdict by verdict, floored at -`floor` (the check's decision for the target). Floored, the statistic
+    stays one rejection from re-opening the check however long the type looked good, as Page's CUSUM does, so a drift
+    after the decision is weighed from where the decision stood, not against every acceptance since the move back."""
+    p1 = alternative(target, target)
+    step = math.log(p1 / target) if good else math.log((1.0 - p1) / (1.0 - target))
+    return max(-floor, s + step)
+
+
+def recheck_rate(s: float, floor: float) -> float:
+    """The share of the served requests judged while a check that stood decided for the target is re-opened: how far
+    its statistic has gone from the decision (-floor) toward the drop (+floor)."""
+    return min(1.0, max(0.0, (s + floor) / (2.0 * floor)))
+
+
+__all__ = ["Cusum", "alternative", "check_step", "recheck_rate", "drop_odds", "threshold", "update", "weights"]

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
-from tierwise.learning.drift import drop_odds, threshold, weights
+from tierwise.learning.drift import check_step, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
 from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
@@ -224,8 +224,16 @@ class LearningLoop:
                          else "within-type")
                 if tier == "local" and q is not None and not p.judge and self._judge_served(task_type, request_id, key):
                     p = Plan("local", True, False, "served-sample (within-type)")
-                elif tier == "local" and back == 2 and not p.judge and self.counts_from(task_type, key):
+                elif (tier == "local" and back == 2 and not p.judge and self.counts_from(task_type, key)
+                      and (not st.check_decided or unit_hash(request_id, "move-back-recheck") < recheck_rate(
+                          st.check, math.log(self.settings.request_model.check_odds)))):
+                    # (re-opened after its decision: judged in proportion to how far it has gone toward the drop)
                     p = Plan("local", True, False, "move-back-check (within-type)")
+                elif (tier == "local" and back == 1 and not p.judge and self.counts_from(task_type, key)
+                      and self.settings.request_model.check_recheck
+                      and unit_hash(request_id, "move-back-audit") < self.settings.schedule.audit_rate):
+                    # served locally once the check decided: audited as a local type is (a rejection re-opens it)
+                    p = Plan("local", True, False, "move-back-audit (within-type)")
         if p.shadow and p.reason != "negative-feedback" and self._serve_explore(task_type, z):
             # the verdict costs less if the local tier answers this request than if it runs in the shadow
             p = Plan("local", True, False, p.reason + " (served)", explore=True)
@@ -247,9 +255,9 @@ class LearningLoop:
             return 0
         if rs.after_move_back == "below-target":
             return 1
-        # `checked`: the verdicts since the move back (the boundary counts them from each move), a sequential test
-        llr, h = drop_odds(st.good, st.judged, self.settings.boundary.quality_target), math.log(rs.check_odds)
-        return 0 if llr >= h else (2 if llr > -h and st.judged < rs.check_max else 1)
+        # `checked`: a sequential test on the verdicts since the move back (`TaskState.check`, floored at -h)
+        h = math.log(rs.check_odds)
+        return 0 if st.check >= h else (2 if st.check > -h and st.check_run < rs.check_max else 1)
 
     def _judge_served(self, task_type: str, request_id: str, key: str) -> bool:
         """`request_model.judge_served`: a frontier type's request the text model serves locally is judged among the
@@ -556,6 +564,12 @@ class LearningLoop:
         move = self.boundary.observe(task_type, accepted, at=at, request_id=request_id, key=key,
                                      hold=lambda why, run: self.keys.decides_alone(task_type, why, run),
                                      current=lambda: self.keys.clients(task_type) | {key})
+        st, rs = self.boundary.state(task_type), self.settings.request_model
+        if move is None and st.tier == "frontier" and st.sent_back > 0 and st.drifted == 0:  # the move-back check
+            h = math.log(rs.check_odds) if rs.check_recheck else math.inf  # (round 29: the sum, never floored)
+            st.check = check_step(st.check, accepted >= 0.5, self.settings.boundary.quality_target, h)
+            st.check_run = 0 if st.check <= -h else st.check_run + 1
+            st.check_decided = st.check_decided or st.check_run == 0
         if move is not None and self.request_model is not None:
             # `request_model.frontier_label`: a type that has moved is read by its words alone from now on
             self.request_model.unlabelled.add(task_type)

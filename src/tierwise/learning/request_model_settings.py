@@ -76,8 +76,14 @@ class RequestModelSettings(BaseModel):
         "with `after_move_back: checked`: the odds the verdicts since a move back must give the drop (the model "
         "is then off the type) or the target (its served requests are then no longer all judged)"))
     check_max: int = Field(50, ge=1, le=100_000, description=(
-        "with `after_move_back: checked`: the most verdicts since a move back for which a request the model serves "
-        "locally is judged to decide the check"))
+        "with `after_move_back: checked`: the most verdicts since a move back (with `check_recheck`, since the check "
+        "last stood decided for the target) for which a request the model serves locally is judged to decide it"))
+    check_recheck: bool = Field(True, description=(
+        "with `after_move_back: checked`: once the check favours the target, the requests the model serves are "
+        "audited at `schedule.audit_rate` and the check's statistic stays at that decision (floored), so a "
+        "rejection re-opens it and a drift that starts later takes the model off the type (while re-opened, its "
+        "served requests are judged in proportion to how far the statistic has gone toward the drop); false: "
+        "round 29's check (the sum since the move back, only the type's own schedule judging once decided)"))
     frontier_label: float | None = Field(None, gt=0.0, le=10.0, description=(
         "unset: no type label beyond `type_weight`'s; a number w: the request's task-type label enters the kernel "
         "with weight w (added to the features' kernel, 1 between two requests of one type) only for task types the "

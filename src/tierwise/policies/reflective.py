@@ -69,13 +69,16 @@ class PairwiseJudgeConfig(BaseModel):
 # serving the drifted type locally (8,650 of 12,617 requests against 1,482), which is what moving back must stop
 # ("Issue 21, round 28", the lead's decision). Round 29's `request_model.after_move_back: checked` (the model let back
 # onto such a type only while a sequential test on its verdicts since the move back does not favour a drop, its served
-# requests judged until the test decides) passed its registered rule, drift leak included ("Issue 21, round 29"). A
-# key the config gives wins; a section given in part keeps these for the keys it leaves out.
+# requests judged until the test decides) passed its registered rule, drift leak included ("Issue 21, round 29"), and
+# tied `off` on 32 more fresh seeds (round 30); it is not a default either: it lets the model back onto a type whose
+# own verdicts sit below the target (seed 0's gsm8k, 9 good of 17), and a drift after the check decided was served
+# locally ("Issue 21, session 28: the lead's decision"). A key the config gives wins; a section given in part keeps
+# these for the keys it leaves out.
 ROUTE_DEFAULTS: dict[str, Any] = {
     "sampling": "value",
     "value": {"explore": "serve", "watch": "decide"},
     "within": {"enabled": True},
-    "request_model": {"kind": "text", "weight": 1.0, "after_move_back": "checked"},
+    "request_model": {"kind": "text", "weight": 1.0},
     "boundary": {"move_back": "credible", "drift_p0_credible": 0.90},
 }
 

@@ -22,9 +22,11 @@ from typing import Any, Protocol
 
 from tierwise.errors import ConfigError, TierwiseError
 from tierwise.privacy.detect_config import DetectionConfig
-from tierwise.privacy.encoded import encoded_findings
+from tierwise.privacy.digit_views import digit_view_findings
+from tierwise.privacy.encoded import encoded85_findings, encoded_findings
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings
+from tierwise.privacy.layout_contact import contact_layout_findings
 from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
@@ -167,6 +169,10 @@ class Detector:
             found.extend(encoded_findings(norm, self._decoded))
             # card and IBAN groups across tabs, lines, table cells, emphasis between digits: privacy/layout.py
             found.extend(layout_findings(norm, self._layout_joined))
+            # phone numbers and IPs across tabs, lines, cells after a word for one: privacy/layout_contact.py
+            found.extend(contact_layout_findings(norm, self._joined))
+            # digits spelled as words (`four one one one ...`) or as look-alike letters (`4lll`, `2O3`): digit_views.py
+            found.extend(digit_view_findings(norm, self._joined))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]
@@ -176,6 +182,7 @@ class Detector:
             late: list[Finding] = []  # views of the text as written, spans in `text`
             if "\u202e" in text:  # right-to-left overrides, read as displayed: privacy/layout.py
                 late.extend(reversed_findings(text, self._decoded))
+            late.extend(encoded85_findings(text, self._decoded))  # Ascii85 / base85 tokens: privacy/encoded.py
             if spans is not None and ("=\n" in text or "=\r\n" in text):
                 # base64 padding before a line break (`...MDA=` + newline + `thanks`): normalisation took it for a
                 # quoted-printable soft break and joined the next word to the run, which then decoded to nothing

@@ -43,6 +43,7 @@ WINDOW = 64
 DETECTOR = "split"
 NEAR = 24
 _DIGIT_OR_AT = re.compile(r"[\d@]")  # (str patterns: \d is every Unicode decimal digit)
+_DIGIT_LIKE = re.compile(r"(?i:zero|oh|one|two|three|four|five|six|seven|eight|nine|niner)[,.-]?|[OolI]{2,}[,.-]?")
 
 Scan = Callable[[str], list[Finding]]
 
@@ -68,10 +69,13 @@ def _side(texts: Sequence[str], k: int, step: int) -> list[tuple[int, int, int]]
 
 
 def _may_cross(left: str, right: str) -> bool:
-    """Does the word before the cut or the word after it hold a digit or `@`?"""
+    """Does the word before the cut or the word after it hold a digit or `@`, or is either a digit word or made of
+    look-alikes of digits (`one`, `llll`: privacy/digit_views.py reads numbers written so, session 28)?"""
     before, after = left[-NEAR:].split(), right[:NEAR].split()
     edge = (before[-1] if before else "") + (after[0] if after else "")
-    return _DIGIT_OR_AT.search(edge) is not None
+    if _DIGIT_OR_AT.search(edge) is not None:
+        return True
+    return any(_DIGIT_LIKE.fullmatch(w) for w in (before[-1:] + after[:1]))
 
 
 def _scan_window(window: str, scan: Scan, cache: FindingsCache | None, salt: bytes) -> list[Finding]:

@@ -57,6 +57,8 @@ _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 # also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
 _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
                         r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])"
+                        r"|%u[0-9A-Fa-f]{4}|\\{1,2}[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n])?"
+                        r"|\\{1,2}N\{[A-Za-z][A-Za-z0-9 -]{1,60}\}"
                         r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
                         r"|\[[@.]\]")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
@@ -148,9 +150,12 @@ def _norm_char(ch: str) -> str:
 
 def _unescape(esc: str) -> str | None:
     """The character(s) an escape stands for, normalised; None: leave it as written."""
-    if esc[0] == "%":  # `%40`, and `%2540` (the `%` of `%40` encoded again)
+    if esc[0] == "%" and esc[1] != "u":  # `%40`, and `%2540` (the `%` of `%40` encoded again)
         ch = chr(int(esc[-2:], 16))
         return ch if ch in _PERCENT_NESTED else None
+    if esc[1] == "u" and esc[0] == "%":  # JavaScript's `escape()`: `%u0040`
+        code = int(esc[2:], 16)
+        return None if 0xD800 <= code <= 0xDFFF else "".join(_norm_char(c) for c in chr(code))
     if esc[0] == "[":  # defanged, as security write-ups do: `jane.doe[@]example[.]com`
         return esc[1]
     if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
@@ -158,8 +163,16 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "\\":
         inner = esc.lstrip("\\")
         twice = len(esc) - len(inner) > 1  # `\\u0040`: a JSON string's escape, escaped again
-        if len(inner) == 1:  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
+        if len(inner) == 1 and inner in "@.+_-":  # `\@`, `\.`: Perl strings, regexes, Markdown (`jane\.doe\@example\.com`)
             return inner
+        if inner[0] == "N":  # Python's `\N{COMMERCIAL AT}`
+            try:
+                got = unicodedata.lookup(inner[2:-1])
+            except KeyError:
+                return None
+            return "".join(_norm_char(c) for c in got)
+        if inner[0] not in "ux":  # C/Python octal `\100`, CSS `\40 ` / `\000040`: a letter, digit or ` @.+-_:` only
+            return _octal_or_css(inner)
         code = int(inner[1:], 16)
         if 0xD800 <= code <= 0xDFFF or (twice and chr(code) not in _PERCENT_OK):
             return None
@@ -175,6 +188,22 @@ def _unescape(esc: str) -> str | None:
     if got == esc or "\x00" in got or "\ufffd" in got:
         return None
     return "".join(_norm_char(c) for c in got)
+
+
+def _octal_or_css(inner: str) -> str | None:
+    """A backslash's hex digits (and the whitespace CSS ends an escape with) as C/Python octal or a CSS escape.
+    Octal takes three digits (first 0-3) and leaves what follows as written (`\\05522` is `-22`, `\\100example`
+    `@example`); CSS takes up to six, ended by whitespace, six digits or a character that is no hex digit. Either
+    counts only when it stands for a letter, a digit or one of ` @.+-_:` (`\\d`, `\\1`, `C:\\2024` stay)."""
+    digits = inner.rstrip(" \t\r\n")
+    tail = inner[len(digits):]
+    if len(digits) >= 3 and digits[0] in "0123" and all(c in "01234567" for c in digits[1:3]):
+        ch = chr(int(digits[:3], 8))
+        if ch in _PERCENT_OK:
+            return ch + digits[3:] + tail
+    code = int(digits, 16)
+    ch = chr(code) if code <= 0x10FFFF else ""
+    return ch if ch and ch in _PERCENT_OK else None
 
 
 class SpanMap:

@@ -196,8 +196,7 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
-            req = req.with_changes(max_tokens=window.default_output(self.cfg.default_max_tokens,
-                                                                    self.cfg.context_window, req, ctx))
+            req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
             return await self._admitted(self._complete_upstream, "call", req, ctx, check)  # type: ignore[no-any-return]
         return await self._complete_upstream(req, ctx, check)
@@ -294,8 +293,7 @@ class Deployment:
         window.check_images(self.name, self.cfg.vision, req, ctx)
         req = window.fit(self.name, self.cfg.context_window, req, ctx)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
-            req = req.with_changes(max_tokens=window.default_output(self.cfg.default_max_tokens,
-                                                                    self.cfg.context_window, req, ctx))
+            req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
             return await self._admitted(self._open_stream, "stream", req, ctx, check)  # type: ignore[no-any-return]
         return await self._open_stream(req, ctx, check)
@@ -312,6 +310,9 @@ class Deployment:
                 self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
             )
         except UpstreamError as e:
+            if e.answering:  # it took the request, no answer headers in time: billed as a stream that stalled
+                self._bill_cut(step, req, Usage())
+                step.detail["billed_cut"] = True
             self._fail(step, e, t0)
             raise
         except BaseException as e:  # cancelled, an unencodable body, a bug: hand back the probe slot

@@ -137,6 +137,11 @@ class Provider:
                                 "(`tierwise doctor` on the gateway's host checks it)", retryable=True)
             err.connect_failed = True
             raise err from None
+        except aiohttp.ClientResponseError:  # aiohttp could not parse the answer's HTTP (bad chunk sizes, CL+TE)
+            raise UpstreamError(f"provider {self.name!r} sent a malformed HTTP response", retryable=True) from None
+        except aiohttp.ServerDisconnectedError:
+            raise UpstreamError(f"provider {self.name!r} closed the connection without a whole answer",
+                                retryable=True) from None
         except aiohttp.ClientError as e:
             raise UpstreamError(f"provider {self.name!r}: {type(e).__name__}", retryable=True) from None
         if resp.status < 300:

@@ -20,7 +20,7 @@ once per request object (the estimate is kept in the request's context notes).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from tierwise.canonical import Request
 from tierwise.errors import ContextOverflow, UnsupportedInput
@@ -41,13 +41,18 @@ def prompt_estimate(req: Request, notes: dict[str, Any]) -> int:
     return n
 
 
-def default_output(default: int, window: int | None, req: Request, ctx: Any) -> int:
-    """A model's `default_max_tokens` for a request that set none, within what `window` leaves after the prompt
-    (`fit` has passed it): vLLM and OpenAI refuse prompt + max_tokens past the window, and the route would move on
-    for nothing; llama.cpp would stop at its context's end anyway."""
+def default_output(name: str, default: int, window: int | None, req: Request, ctx: Any) -> Request:
+    """`req` (which `fit` has passed) with the model's `default_max_tokens` when the client set none, within what
+    `window` leaves after the prompt: vLLM and OpenAI refuse prompt + max_tokens past the window, and the route
+    would move on for nothing. Less room than the default and than `MIN_OUTPUT` skips the model, as a client's own
+    max_tokens would (before, a prompt that all but filled the window went out with max_tokens 1: a one-token
+    answer, `finish_reason: length`, taken as the model's)."""
     if not window:
-        return default
-    return max(1, min(default, window - prompt_estimate(req, ctx.notes)))
+        return req.with_changes(max_tokens=default)
+    prompt = prompt_estimate(req, ctx.notes)
+    if window - prompt >= min(default, MIN_OUTPUT):
+        return req.with_changes(max_tokens=min(default, window - prompt))
+    skip(name, prompt, default, window, ctx)
 
 
 def why_not(name: str, prompt: int, max_tokens: int | None, window: int) -> str:
@@ -85,6 +90,11 @@ def fit(name: str, window: int | None, req: Request, ctx: Any) -> Request:
                      detail={"clamped": True, "estimated_tokens": prompt, "max_tokens": out, "context_window": window})
         trace.reason = routing_reason
         return req.with_changes(max_tokens=room)
+    skip(name, prompt, out, window, ctx)
+
+
+def skip(name: str, prompt: int, out: int, window: int, ctx: Any) -> NoReturn:
+    """ContextOverflow, noted on the trace: the model cannot hold the prompt and `out` tokens of answer."""
     reason = why_not(name, prompt, out, window)
     ctx.trace.decide(name, reason, detail={"skipped": True, "estimated_tokens": prompt, "max_tokens": out or None,
                                            "context_window": window})

@@ -38,7 +38,7 @@ from tierwise.gateway import Gateway, new_request_id
 from tierwise.learning.feedback import feedback_endpoint
 from tierwise.observability.endpoints import Endpoints as observability_endpoints
 from tierwise.server import admin_approvals, admin_status, health, model_list, openapi
-from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
+from tierwise.server.asgi_scope import Receive, Scope, Send, header_values, request_headers
 from tierwise.server.deployment_endpoints import (
     SideCalls,
     count_tokens,
@@ -331,31 +331,37 @@ class App:
 
     async def read_json(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> Any:
         """The request's body as JSON, bounded (size, bytes in flight, depth); the caller checked the key."""
-        return self.parse_body(await self.read_body(scope, receive, headers), headers)
+        return self.parse_body(await self.read_body(scope, receive, headers), headers, scope)
 
-    def parse_body(self, body: bytes, headers: dict[str, str]) -> Any:
+    def parse_body(self, body: bytes, headers: dict[str, str], scope: Scope | None = None) -> Any:
         if not body:
             raise InvalidRequest("request body is empty; expected a JSON object")
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            encoding = headers.get("content-encoding", "identity").strip().lower()
-            if encoding != "identity":  # (asked only of a body that failed: nothing on the way of one that parses)
-                raise InvalidRequest(f"request bodies must not be compressed (Content-Encoding: {encoding[:40]}): "
-                                     "send the JSON as it is", status=415) from None
+            # (asked only of a body that failed: nothing on the way of one that parses). A transfer coding
+            # before `chunked` (`Transfer-Encoding: gzip, chunked`) is not undone by the server either.
+            # Every line of each header (two `Transfer-Encoding` lines are one list: the dict kept the last).
+            for name in ("content-encoding", "transfer-encoding"):
+                encoding = header_values(scope, name) if scope is not None else headers.get(name, "")
+                encoding = encoding.strip().lower()
+                if any(c.strip() not in ("identity", "chunked", "") for c in encoding.split(",")):
+                    raise InvalidRequest(f"request bodies must not be compressed ({name.title()}: {encoding[:40]}): "
+                                         "send the JSON as it is", status=415) from None
             raise InvalidRequest(f"request body is not valid JSON: {e.msg} at position {e.pos}") from None
         problem = shape_problem(body, data, self.limits)
         if problem is not None:
             raise InvalidRequest(problem)
         return data
 
-    async def decode_big(self, body: bytes, headers: dict[str, str], codec: Any) -> tuple[Any, Request]:
+    async def decode_big(self, body: bytes, headers: dict[str, str], codec: Any,
+                         scope: Scope | None = None) -> tuple[Any, Request]:
         """A big body's parse and decode, one big body at a time, with a turn for other requests between the
         two. Each holds the event loop for its whole length (a 32 MB body of 40,000 turns: ~0.2 s + ~0.3 s) and a
         worker thread would not free it (orjson and the decoder hold the GIL throughout); big bodies decoded
         side by side stacked those holds in front of every other client's request."""
         async with self.big_bodies:
-            data = self.parse_body(body, headers)
+            data = self.parse_body(body, headers, scope)
             await asyncio.sleep(0)
             self.forwarding.apply(data, headers, codec.FORMAT)
             req: Request = codec.decode_request(data, headers)
@@ -384,9 +390,9 @@ class App:
             self.check_auth(headers, scope)  # `parse`, without its one more coroutine on the hot path
             body = await self.read_body(scope, receive, headers)
             if len(body) > BIG_BODY_BYTES:
-                data, req = await self.decode_big(body, headers, codec)
+                data, req = await self.decode_big(body, headers, codec, scope)
             else:
-                data = self.parse_body(body, headers)
+                data = self.parse_body(body, headers, scope)
                 self.forwarding.apply(data, headers, codec.FORMAT)
                 req = codec.decode_request(data, headers)
             check_n(req.n, self.limits)

@@ -18,3 +18,10 @@ def request_headers(scope: Scope) -> dict[str, str]:
     if h is None:
         h = scope[_HEADERS] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     return h
+
+
+def header_values(scope: Scope, name: str) -> str:
+    """Every line of one request header, joined as one list (RFC 9110 §5.3); "" when absent. For error
+    paths: `request_headers` keeps only the last line of a repeated header."""
+    key = name.encode("latin-1")
+    return ", ".join(v.decode("latin-1") for k, v in scope["headers"] if k.lower() == key)

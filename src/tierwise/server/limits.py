@@ -40,6 +40,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from tierwise.config import ServerLimits
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.server.cork import CorkedHttpToolsProtocol
+from tierwise.server.forwarded import TrustedProxies, trusted_proxies
 from tierwise.server.http10 import close_delimited
 
 SWEEP_S = 1.0
@@ -260,15 +261,26 @@ class ConnectionGuard:
 
     def closed(self, conn: GuardedHttpToolsProtocol) -> None:
         self.count -= 1
+        self._uncount(conn)
+        self.waiting.pop(conn, None)
+        self.spare.pop(conn, None)
+        self.stalled.pop(conn, None)
+
+    def _uncount(self, conn: GuardedHttpToolsProtocol) -> None:
         for counts, key in ((self.peers, conn.peer), (self.sites, conn.site)):
             n = counts.get(key, 0) - 1
             if n > 0:
                 counts[key] = n
             else:
                 counts.pop(key, None)
-        self.waiting.pop(conn, None)
-        self.spare.pop(conn, None)
-        self.stalled.pop(conn, None)
+
+    def regroup(self, conn: GuardedHttpToolsProtocol, peer: str) -> None:
+        """A trusted proxy's connection now carries `peer`'s request (server/forwarded.py): counted as its."""
+        if peer != conn.peer:
+            self._uncount(conn)
+            conn.peer, conn.site = peer, site_group(peer, *self.prefixes)
+            self.peers[peer] = self.peers.get(peer, 0) + 1
+            self.sites[conn.site] = self.sites.get(conn.site, 0) + 1
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = time.monotonic()
@@ -402,10 +414,14 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     peer = ""  # the client's group at the cap (`peer_group`)
     site = ""  # and its network's (`site_group`)
+    proxies: ClassVar[TrustedProxies | None] = None  # `server.limits.trusted_proxies`
+    proxy_peer = ""  # a trusted proxy's connection: the proxy's own group, between requests
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.peer = peer_group(self.client)
+        if self.proxies is not None and self.proxies.trusts(self.client[0] if self.client else None):
+            self.proxy_peer = self.peer
         self.site = site_group(self.peer, *self.guard.prefixes)
         self.flow = PipelineFlow(self.flow._transport, self.pipeline)  # (before any request's cycle holds it)
         if not self.guard.opened(self, self.loop):
@@ -464,6 +480,8 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_header = False
+        if self.proxy_peer:
+            self._forwarded_client()
         super().on_headers_complete()
         self._phase = "body"
 
@@ -471,8 +489,21 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         super().on_message_complete()
         self._phase = None
 
+    def _forwarded_client(self) -> None:
+        """The request's client as the trusted proxy reports it: its address in the scope (logs) and the
+        connection counted as that client's at the cap while the request runs (else the proxy's)."""
+        assert self.proxies is not None
+        addr = self.proxies.client(self.headers)
+        if addr is None:
+            self.guard.regroup(self, self.proxy_peer)
+            return
+        self.scope["client"] = (addr, 0)
+        self.guard.regroup(self, peer_group((addr, 0)))
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self.proxy_peer and not self.pipeline:  # idle, the connection is the proxy's pool's again
+            self.guard.regroup(self, self.proxy_peer)
         if not self.transport.is_closing() and not self.pipeline:
             self._phase = "idle"
             self.guard.wait(self, "idle", self.guard.idle_timeout)
@@ -556,5 +587,5 @@ def refusal(phase: str, url: bytes) -> bytes:
 def guarded_protocol(limits: ServerLimits, keep_alive: float) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to a fresh guard (uvicorn instantiates the class per connection)."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
-                {"guard": ConnectionGuard(limits, keep_alive),
+                {"guard": ConnectionGuard(limits, keep_alive), "proxies": trusted_proxies(limits),
                  "quiet_log": QuietParseErrors(logging.getLogger("uvicorn.error"))})

@@ -1,0 +1,177 @@
+"""Digits written as something else (session 28, attack-privacy8): spelled as words (`four one one one one one one
+one ...`, `five three six - two two - eight one four seven`, `two oh three dot zero dot ...`), or as the letters
+that look like them inside a number (`4lll llll llll llll`, `SSN 536-22-8l47`, `2O3.O.ll3.45`: `O`/`o` for 0,
+`l`/`I` for 1). A model reads either as the number at once; the patterns read no digit there.
+
+Two more views, like `spaced.py`: a run is rewritten with digits and scanned by the structured recognizers (the
+words before it kept as its cue, digits left out); a finding becomes one over the run as written.
+
+- Words: a run of digit words (and digit groups) one space, comma or dash apart, holding at least `_MIN_WORDS` digit
+  words; words next to each other join (`four one` is `41`), a dash stays a dash, `dot`/`point` is a dot, a digit
+  group stands apart (`four one five 555 2671` is `415 555 2671`).
+- Look-alikes: a run of tokens made of digits and `O o l I` only (`.-/()+` and single spaces between them), with a
+  token in it where a digit touches a look-alike (`4lll`, `2O3`, `8l47`): prose words (`lol`, `Ollie`, `I`) have no
+  digit beside their letters, and a run without one is not read. At least seven digits after the rewrite.
+
+Cost: one search each for the anchors (a digit word; a digit beside a look-alike) with the standard library's engine;
+the run patterns only around anchors (windows merged): linear in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from tierwise.privacy.finding import Finding
+
+_DIGIT_OF = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+             "seven": "7", "eight": "8", "nine": "9", "niner": "9"}
+_W = "zero|oh|one|two|three|four|five|six|seven|eight|nine|niner"
+_TOK = rf"(?:{_W}|[0-9]{{1,5}})"
+_SEP = r"(?:\s*-\s*|\s+(?:dot|point)\s+|[ ,]{1,3})"
+_WORD_RUN = re.compile(rf"(?i)(?<![A-Za-z0-9]){_TOK}(?:{_SEP}{_TOK}){{5,40}}(?![A-Za-z0-9])")
+_WORD_PIECE = re.compile(rf"(?i)({_W}|[0-9]+)|(\s*-\s*)|(\s+(?:dot|point)\s+)|([ ,]+)")
+_MIN_WORDS = 4
+_CLUSTER = 4 * 12  # four digit words (`seven, seven, seven, seven`)
+_REACH = 96  # around an anchor: a spelled card is ~80 characters
+
+_LOOK = str.maketrans("OolI", "0011")
+_LOOK_ANCHOR = re.compile(r"[0-9][OolI]|[OolI][0-9]")
+_LOOK_RUN = re.compile(r"(?<![A-Za-z0-9])[0-9OolI]+(?:(?:[.\-/]| ?[()+] ?| )[0-9OolI]+){0,12}(?![A-Za-z0-9])")
+_LOOK_REACH = 48
+_LOOK_MASK = bytes(0x30 if 48 <= c <= 57 else 0x6C if chr(c) in "OolI" else 0x2E for c in range(256))
+
+_NOT_WORDS = re.compile(r"[^A-Za-z#:]+")
+_CUE = 48
+_KEEP = frozenset({"CREDIT_CARD", "US_SSN", "PHONE_NUMBER", "IP_ADDRESS", "US_BANK_NUMBER", "US_PASSPORT",
+                   "US_DRIVER_LICENSE", "US_ITIN", "UK_NHS", "MEDICAL_LICENSE"})
+
+
+def _windows(anchors: Iterable[_At], n: int, reach: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for m in anchors:
+        lo, hi = max(0, m.start() - reach), min(n, m.end() + reach)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _read(text: str, start: int, end: int, joined: str, scan: Callable[[str], Iterable[Finding]],
+          spans: list[int] | None) -> list[Finding]:
+    """Scan `joined` (the run from `start` to `end` rewritten) behind the words before it; findings over the run
+    (over the characters `spans` names when the rewrite is one for one)."""
+    cue = _NOT_WORDS.sub(" ", text[max(0, start - _CUE):start]) + " "
+    out = []
+    for f in scan(cue + joined):
+        if f.entity not in _KEEP or f.end <= len(cue):
+            continue
+        a, b = max(0, f.start - len(cue)), f.end - len(cue)
+        if spans is None:
+            out.append(Finding(f.entity, start, end, f.score, f.detector))
+        else:
+            out.append(Finding(f.entity, spans[a], spans[b - 1] + 1, f.score, f.detector))
+    return out
+
+
+class _At:
+    """An anchor's span (what `_windows` reads of a match)."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: int, b: int) -> None:
+        self.a, self.b = a, b
+
+    def start(self) -> int:
+        return self.a
+
+    def end(self) -> int:
+        return self.b
+
+
+def _word_anchors(text: str) -> list[_At]:
+    """Each digit word on word bounds, in order, found with `str.find` per word over the lower-cased text (a
+    case-blind alternation tried at every position cost ~330 µs per 8,000 characters; this ~20)."""
+    low = text.lower()
+    out: list[_At] = []
+    for w in _DIGIT_OF:
+        i = low.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if (i == 0 or not low[i - 1].isalpha()) and (j == len(low) or not low[j].isalpha()):
+                out.append(_At(i, j))
+            i = low.find(w, j)
+    out.sort(key=lambda m: m.a)
+    return out
+
+
+def _look_anchors(text: str) -> list[_At]:
+    """Each digit beside a look-alike letter, found with `bytes.find` over the text mapped a byte a class."""
+    mask = text.encode("latin-1", errors="replace").translate(_LOOK_MASK)
+    out: list[_At] = []
+    for key in (b"0l", b"l0"):
+        i = mask.find(key)
+        while i >= 0:
+            out.append(_At(i, i + 2))
+            i = mask.find(key, i + 1)
+    out.sort(key=lambda m: m.a)
+    return out
+
+
+def _clusters(anchors: list[_At]) -> Iterable[_At]:
+    """The anchors that start `_MIN_WORDS` digit words within `_CLUSTER` characters (prose has `one` and `two`
+    here and there; a spelled number has them one after another)."""
+    for i in range(len(anchors) - _MIN_WORDS + 1):
+        if anchors[i + _MIN_WORDS - 1].start() - anchors[i].start() <= _CLUSTER:
+            yield anchors[i]
+
+
+def _spelled(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    out: list[Finding] = []
+    done = 0
+    for lo, hi in _windows(_clusters(_word_anchors(text)), len(text), _REACH):
+        for m in _WORD_RUN.finditer(text, max(lo, done), hi):
+            done = m.end()
+            parts: list[str] = []
+            words = 0
+            prev_word = False
+            for p in _WORD_PIECE.finditer(m.group()):
+                tok, dash, dot, space = p.groups()
+                if tok is not None:
+                    is_word = not tok[0].isdigit()
+                    words += is_word
+                    if parts and parts[-1] == " " and is_word and prev_word:
+                        parts.pop()  # `four one`: one number
+                    parts.append(_DIGIT_OF[tok.lower()] if is_word else tok)
+                    prev_word = is_word
+                elif dash is not None:
+                    parts.append("-")
+                elif dot is not None:
+                    parts.append(".")
+                elif space is not None:
+                    parts.append(" ")
+            if words >= _MIN_WORDS:
+                out.extend(_read(text, m.start(), m.end(), "".join(parts), scan, None))
+    return out
+
+
+def _look_alike(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    out: list[Finding] = []
+    done = 0
+    for lo, hi in _windows(_look_anchors(text), len(text), _LOOK_REACH):
+        for m in _LOOK_RUN.finditer(text, max(lo, done), hi):
+            done = m.end()
+            run = m.group()
+            if _LOOK_ANCHOR.search(run) is None:
+                continue
+            joined = run.translate(_LOOK)
+            if sum(c.isdigit() for c in joined) < 7:
+                continue
+            out.extend(_read(text, m.start(), m.end(), joined, scan, list(range(m.start(), m.end()))))
+    return out
+
+
+def digit_view_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Values whose digits are spelled as words or written as look-alike letters; spans in `text`."""
+    return _spelled(text, scan) + _look_alike(text, scan)
