@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -139,19 +140,27 @@ class OwnRedis:
 
 
 class ServeProcess:
-    """A real `tierwise serve` process (its own interpreter, as in production) on `port`; for the
-    tests that kill it, run several of it, or share Redis between replicas."""
+    """A real `tierwise serve` process (its own interpreter, as in production); for the tests that kill it, run
+    several of it, or share Redis between replicas. It binds port 0 itself (`--port 0`, over the config's
+    `server.port`) and the test reads the port it got from its `serving on` line: a port picked by `free_port()`
+    and bound later by the process could be taken meanwhile on a busy machine (then the process exited "port in
+    use", or the health check below reached another test's server). `label` only names the log file."""
 
-    def __init__(self, cfg: Path, port: int, tmp: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, cfg: Path, label: int | str, tmp: Path, args: tuple[str, ...] = ()) -> None:
         import httpx2
 
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.log = open(tmp / f"serve-{port}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-        self.p = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(cfg), *args],
-                                  stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(tmp / f"serve-{label}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+        self.p = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(cfg), "--port", "0",
+                                   *args], stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
         deadline = time.monotonic() + 60
-        while True:
+        while (found := re.search(rb"serving on http://\S+?:(\d+)", Path(self.log.name).read_bytes())) is None:
+            assert self.p.poll() is None, Path(self.log.name).read_text()
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.05)
+        self.port = int(found[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        while True:  # it listens before it says so: this waits for the app's start-up
             try:
                 httpx2.get(self.url + "/health", timeout=1)
                 return

@@ -1,4 +1,5 @@
-"""The harness's gateway serves on a port it holds from the moment it picks it (tests/harness.py)."""
+"""The harness's gateways (in-process and `tierwise serve` processes) serve on a port they hold from the
+moment it is picked (tests/harness.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 import httpx2 as httpx
 
 from tests import harness
-from tests.harness import GatewayServer, make_config
+from tests.harness import GatewayServer, ServeProcess, make_config
 
 
 def test_a_gateway_port_taken_between_pick_and_bind_cannot_stop_the_gateway(tmp_path, monkeypatch):
@@ -25,6 +26,27 @@ def test_a_gateway_port_taken_between_pick_and_bind_cannot_stop_the_gateway(tmp_
             assert httpx.get(g.url + "/health", timeout=30).status_code == 200
         finally:
             g.stop()
+    finally:
+        taken.close()
+
+
+def test_a_serve_process_port_taken_before_it_binds_cannot_stop_it(tmp_path):
+    """The same for `ServeProcess` (a real `tierwise serve`): the tests picked a port with `free_port()` and wrote
+    it into the config, and the process bound it a second or more later (its interpreter starting). Taken in
+    between, the process exited "port in use", or the health check reached whatever held the port. Here the
+    config's port is held by another socket from the start."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        cfg = tmp_path / "tw.yaml"
+        cfg.write_text(f"server: {{port: {taken.getsockname()[1]}}}\nledger: {{enabled: false}}\n")
+        s = ServeProcess(cfg, taken.getsockname()[1], tmp_path)
+        try:
+            assert s.port != taken.getsockname()[1]
+            assert httpx.get(s.url + "/health", timeout=30).status_code == 200
+        finally:
+            s.stop()
     finally:
         taken.close()
 

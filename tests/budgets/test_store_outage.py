@@ -94,8 +94,14 @@ def test_a_redis_outage_mid_traffic_loses_no_settlement_and_leaves_no_reservatio
     anthropic_up.default = Delay(1.0, Reply(text="slow", usage=USAGE))
     g = two_tier(routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}},
                  budgets={"store": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{proxy.port}/0",
-                                    "key_prefix": redis_prefix, "timeout": 0.5},
+                                    "key_prefix": redis_prefix, "timeout": 5},
                           "limits": [{"name": "cap", "usd": 5.0}]})
+    # A Redis call times out after 5 s, not 0.5: A's admission must pass on a loop stalled for a while (it was a
+    # 503 on a busy machine); B's and C's, sent while Redis is frozen, still time out.
+    store = g.gateway.spend.store
+    kept: list[int] = []  # one entry each time a store error keeps settlements (or releases) back to try again
+    keep = store._keep
+    store._keep = lambda items: (kept.append(len(items)), keep(items))[1]
     answers: list[str] = []
     t = threading.Thread(target=lambda: answers.append(oai(g).chat.completions.create(
         model="main", max_tokens=500, messages=[{"role": "user", "content": "a"}]).choices[0].message.content))
@@ -113,7 +119,13 @@ def test_a_redis_outage_mid_traffic_loses_no_settlement_and_leaves_no_reservatio
     assert ea.value.body["error"]["type"] == "overloaded_error"
     t.join(30)
     assert answers == ["slow"]  # A is answered; its settlement falls in the outage
-    time.sleep(2)  # long enough for the settlement's tries to fail (the old code gave up after two)
+    # A's settlement fails in the outage and is tried again: wait for three failed tries after A's answer (the
+    # old code gave up after two), however slowly the loop runs. (A fixed 2 s did not see them on a busy machine.)
+    tries = len(kept)
+    deadline = time.monotonic() + 120
+    while len(kept) < tries + 3:
+        assert time.monotonic() < deadline, kept
+        time.sleep(0.05)
     proxy.frozen.clear()  # Redis is back; B's and C's admissions reach it now
     deadline = time.monotonic() + 20
     while True:
@@ -142,7 +154,8 @@ def test_a_request_that_outlives_reservation_ttl_keeps_its_reservation(two_tier,
     words = " ".join(f"w{i:03d}" for i in range(120))
     anthropic_up.default = SlowStream(0.15, Reply(text=words, usage=USAGE))  # ~18 s, past the 10 s TTL
     g = two_tier(routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}},
-                 budgets={"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix},
+                 budgets={"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix,
+                                   "timeout": 30},  # (0.5 s by default: a stalled loop's admission was a 503)
                           "reservation_ttl": 10,
                           "limits": [{"name": "cap", "usd": 0.005}]})  # less than one reservation
     done: list[int] = []

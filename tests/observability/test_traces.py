@@ -255,7 +255,12 @@ def test_library_use_exports_from_each_event_loop(tmp_path, receiver):
         s = ctx.trace.call("frontier", model="big-model", provider="cloud", locality="remote")
         s.ok, s.status, s.usage, s.latency_ms = True, 200, Usage(10, 20), 1.0
         gw.observer.finished(ctx, req, status=200, stream=False, latency_ms=2.0, ttft_ms=None, error=None)
-        await asyncio.sleep(0.5)  # the exporter's interval passes on this loop
+        deadline = asyncio.get_running_loop().time() + 60
+        # The exporter exports on this loop while it runs: wait for this request's span (a fixed 0.5 s was not
+        # enough when the loop stalled; the run ended first and the span was never sent).
+        while rid not in {attrs(x.attributes).get("tierwise.request_id") for x in list(receiver.spans)}:
+            assert asyncio.get_running_loop().time() < deadline, f"{rid}: its span was never exported"
+            await asyncio.sleep(0.02)
         if last:
             await gw.observer.aclose()
 
