@@ -1,0 +1,40 @@
+"""Review of privacy attack round 8 (session 28, review28e): what the new views cost on hostile text, and bypasses
+of them. Costs are asserted as a count of scans (how many times a view hands text to the recognizers), never as a
+time: a scan is ~300 µs whatever its length, so one per short run made a megabyte cost seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tierwise.privacy.detect import Detector
+from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DetectionConfig
+from tierwise.privacy.digit_views import digit_view_findings
+from tierwise.privacy.finding import Finding
+
+
+def _det() -> Detector:
+    return Detector(DetectionConfig.model_validate({"classes": {"all": {"detectors": list(BUILTIN_ENTITIES)}},
+                                                    "ner": {"enabled": False}}))
+
+
+def _counting(scan: Callable[[str], list[Finding]]) -> tuple[list[int], Callable[[str], list[Finding]]]:
+    calls = [0]
+
+    def counted(text: str) -> list[Finding]:
+        calls[0] += 1
+        return scan(text)
+
+    return calls, counted
+
+
+def test_digit_views_scan_once_for_many_short_runs() -> None:
+    """`1l1l1l1;` over and over: each is a look-alike run of seven digits, and each was scanned on its own (13 s a
+    megabyte). All runs now go into one text, scanned once, and the value among them is still found."""
+    det = _det()
+    text = "1l1l1l1; " * 2_000 + "card 4lll llll llll llll; " + "oh oh oh oh 1 1; " * 2_000 + "ssn five three six two two eight one four seven"
+    calls, scan = _counting(det._joined)
+    got = digit_view_findings(text, scan)
+    assert calls[0] <= 1
+    card = text.index("4lll")
+    assert any(f.entity == "CREDIT_CARD" and f.start == card and f.end == card + 19 for f in got)
+    assert any(f.entity == "US_SSN" and text[f.start:f.end].startswith("five") for f in got)
