@@ -10,6 +10,7 @@ from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DetectionConfig
 from tierwise.privacy.digit_views import digit_view_findings
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.layout_contact import contact_layout_findings
 
 
 def _det() -> Detector:
@@ -38,3 +39,15 @@ def test_digit_views_scan_once_for_many_short_runs() -> None:
     card = text.index("4lll")
     assert any(f.entity == "CREDIT_CARD" and f.start == card and f.end == card + 19 for f in got)
     assert any(f.entity == "US_SSN" and text[f.start:f.end].startswith("five") for f in got)
+
+
+def test_layout_contact_scans_once_for_many_short_runs() -> None:
+    """`tel 1\\t2;` over and over: each is a run after a phone word with a tab between its groups, and each reading
+    was scanned on its own (~8 s a megabyte). One scan now; the phone number and the IP among them still found."""
+    det = _det()
+    text = "tel 1\t2; " * 2_000 + "phone\t415\t555\t2671\n" + "ip 1\t2; " * 500 + "| ip | 203 | 0 | 113 | 45 |"
+    calls, scan = _counting(det._joined)
+    got = contact_layout_findings(text, scan)
+    assert calls[0] <= 1
+    phone, ip = text.index("415"), text.index("203")
+    assert sorted((f.start, f.entity) for f in got) == [(phone, "PHONE_NUMBER"), (ip, "IP_ADDRESS")]
