@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
+import pytest
+
 from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DetectionConfig
 from tierwise.privacy.digit_views import digit_view_findings
@@ -67,3 +69,26 @@ def test_base85_tokens_scan_once() -> None:
     assert calls[0] <= 1
     at = text.index(value)
     assert [(f.entity, f.start, f.end) for f in got] == [("EMAIL_ADDRESS", at, at + len(value))]
+
+
+def _b32(s: str) -> str:
+    return base64.b32encode(s.encode()).decode()
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda s: _b32(_b32(s)),                                      # base32 of base32
+    lambda s: _b32(_b64(s)),                                      # base32 of base64
+    lambda s: _b64(_b32(s)),                                      # base64 of base32
+    lambda s: _b32(_b32(s)).rstrip("=").lower(),                  # lower case, no padding
+    lambda s: base64.b85encode(_b64(s).encode()).decode(),        # base85 of base64
+    lambda s: base64.a85encode(_b32(s).encode()).decode(),        # Ascii85 of base32
+], ids=["b32-b32", "b32-b64", "b64-b32", "b32-b32-lower", "b85-b64", "a85-b32"])
+def test_an_encoding_inside_an_encoding_is_read(wrap: Callable[[str], str]) -> None:
+    """Round 8 read base64 inside base64 only; the other pairs of its encodings went out unread."""
+    det = _det()
+    text = f"the token is {wrap('mail jane.doe@example.com')} thanks"
+    assert any(f.entity == "EMAIL_ADDRESS" for f in det.scan(text))
