@@ -13,6 +13,7 @@ SHAPES = {
  "css 6 hex + sp": lambda n: ("\\000040 " * n)[:n],
  "b32 of b32 tokens": lambda n: ((bb + " ") * n)[:n],
  "b64 of b64 long run": lambda n: (base64.b64encode(base64.b64encode(b"id 1234 5678 x" * (n // 20))).decode())[:n],
+ "id numbers plain": lambda n: ("id 1234 5678 x" * n)[:n],
  "b85 of b64 tokens": lambda n: ((base64.b85encode(base64.b64encode(b"id 1234 5678")).decode() + " ") * n)[:n],
 }
 exec("det = Detector" + open('bench/review28e/hostile_shapes.py').read().split("det = Detector", 1)[1])
