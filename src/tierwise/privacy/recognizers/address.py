@@ -298,7 +298,9 @@ _SEG = regex.compile(
     (?![\w])
     """
 )
-_SEG_AFTER_COMMA = regex.compile(r"[ \t]*,[ \t]*(?P<s>\d{1,3}(?:[ \t\n]+\d{4,6})?)(?![\w])")
+# The standard library's engine (review28e): the `regex` module's `match` looked ahead for the required `,` to the end of
+# the text, so a text with no comma cost O(length) per anchor (`id 1234 5678 x` repeated: 9.5 s for 800 KB).
+_SEG_AFTER_COMMA = re.compile(r"[ \t]*,[ \t]*(?P<s>\d{1,3}(?:[ \t\n]+\d{4,6})?)(?![\w])")
 _NOT_STREET_WORDS = frozenset(
     """january february march april may june july august september october november december jan feb mar apr
     jun jul aug sep sept oct nov dec januar februar märz mai juni juli oktober dezember janvier février mars
