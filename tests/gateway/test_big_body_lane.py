@@ -21,7 +21,7 @@ def test_a_big_body_waits_for_the_lane_and_a_small_one_does_not(two_tier):
     assert len(big) > BIG_BODY_BYTES
     parsed: list[int] = []
     parse = g.app.parse_body
-    g.app.parse_body = lambda body, headers: (parsed.append(len(body)), parse(body, headers))[1]  # type: ignore[method-assign]
+    g.app.parse_body = lambda body, headers, scope=None: (parsed.append(len(body)), parse(body, headers, scope))[1]  # type: ignore[method-assign]
     lane = g.app.big_bodies
     assert g.loop is not None
     asyncio.run_coroutine_threadsafe(lane.acquire(), g.loop).result(5)  # the lane is taken: a big body waits
