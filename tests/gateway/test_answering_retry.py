@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+import anthropic
 import openai
 import pytest
 
@@ -104,3 +105,14 @@ def test_when_every_target_ran_out_while_answering_the_sdk_is_told_not_to_retry(
     assert e.value.status_code == 504, e.value
     assert e.value.response.headers.get("x-should-retry") == "false", e.value.response.headers
     assert len(openai_up.requests) == 1 and len(anthropic_up.requests) == 1
+
+
+def test_an_anthropic_client_gets_anthropics_own_timeout_type(gateway, openai_up, anthropic_up):
+    # Anthropic's API answers a 504 with `timeout_error` (api_error before: the type of a 500).
+    g = gateway(_cfg(openai_up.url, anthropic_up.url, ["local"]))
+    openai_up.default = Delay(3, Reply(text="late"))
+    client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        client.messages.create(model="main", max_tokens=16, messages=MSG)
+    assert e.value.status_code == 504
+    assert e.value.body["error"]["type"] == "timeout_error", e.value.body  # type: ignore[index]

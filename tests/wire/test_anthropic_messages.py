@@ -280,7 +280,7 @@ def test_unreadable_or_error_responses_raise_upstream_errors():
     (RequestTooLarge("big"), "request_too_large"),
     (RateLimited("slow"), "rate_limit_error"),
     (Overloaded("all down"), "overloaded_error"),
-    (UpstreamTimeout("late"), "api_error"),
+    (UpstreamTimeout("late"), "timeout_error"),  # Anthropic's own 504 type (its SDK's GatewayTimeoutError)
     (UpstreamError("broke"), "api_error"),
     (TierwiseError("where?", status=404, kind="mystery"), "not_found_error"),
     (TierwiseError("who?", status=401, kind="mystery"), "authentication_error"),

@@ -37,11 +37,11 @@ _STOP_ALIASES: dict[str, StopReason] = {"model_context_window_exceeded": "max_to
 
 ERROR_TYPES = frozenset({
     "invalid_request_error", "authentication_error", "permission_error", "not_found_error",
-    "request_too_large", "rate_limit_error", "api_error", "overloaded_error",
+    "request_too_large", "rate_limit_error", "api_error", "overloaded_error", "timeout_error",
 })
 _ERROR_BY_STATUS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                     404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                    503: "overloaded_error", 529: "overloaded_error"}
+                    503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
 
 # OtherBlocks that came from OpenAI clients and mean nothing to Anthropic.
 OPENAI_ONLY_BLOCKS = frozenset({"input_audio", "file", "image_url"})
@@ -123,8 +123,9 @@ def upstream_error(err: Any, *, started: bool) -> UpstreamError:
     if c.error_class == "context_overflow" and not started:
         return ContextOverflow(f"{where}: {message}", tokens=c.tokens, limit=c.limit)
     etype = given if isinstance(given, str) and given in ERROR_TYPES else "api_error"
-    status = {"rate_limit_error": 429, "invalid_request_error": 400, "overloaded_error": 503}.get(etype, 502)
-    retryable = etype in ("api_error", "overloaded_error", "rate_limit_error")
+    status = {"rate_limit_error": 429, "invalid_request_error": 400, "overloaded_error": 503,
+              "timeout_error": 504}.get(etype, 502)
+    retryable = etype in ("api_error", "overloaded_error", "rate_limit_error", "timeout_error")
     return UpstreamError(f"{where}: {message}", status=status, retryable=retryable, kind=etype,
                          error_class=c.error_class)
 
