@@ -1,8 +1,12 @@
 """review28e: hostile shapes (CPU ms of one Detector.scan at 100/200/400 KB). Run from the tree root:
     PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 nice .venv/bin/python bench/review28e/<this file> [shape ...]"""
 import base64
+import os
+import sys
 
-exec(open('bench/review28e/hostile_shapes.py').read().split("SHAPES = {")[0])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostile_shapes import measure  # noqa: E402
+
 bb = base64.b32encode(base64.b32encode(b"id 1234 5678 x")).decode()
 SHAPES = {
  "%5C run": lambda n: ("%5C" * n)[:n],
@@ -16,4 +20,4 @@ SHAPES = {
  "id numbers plain": lambda n: ("id 1234 5678 x" * n)[:n],
  "b85 of b64 tokens": lambda n: ((base64.b85encode(base64.b64encode(b"id 1234 5678")).decode() + " ") * n)[:n],
 }
-exec("det = Detector" + open('bench/review28e/hostile_shapes.py').read().split("det = Detector", 1)[1])
+measure(SHAPES, sys.argv[1:])

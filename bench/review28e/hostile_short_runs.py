@@ -1,10 +1,12 @@
 """review28e: hostile shapes (CPU ms of one Detector.scan at 100/200/400 KB). Run from the tree root:
     PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 nice .venv/bin/python bench/review28e/<this file> [shape ...]"""
 import base64
+import os
 import sys
 
-sys.argv_shapes = True
-exec(open('bench/review28e/hostile_shapes.py').read().split("SHAPES = {")[0])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostile_shapes import measure  # noqa: E402
+
 t85 = base64.b85encode(b"a 1 b 2 c 3").decode()
 SHAPES = {
  "look short runs": lambda n: ("4lll4ll, " * n)[:n],
@@ -16,4 +18,4 @@ SHAPES = {
  "b85 short text": lambda n: ((t85 + " ") * n)[:n],
  "b32 short": lambda n: ((base64.b32encode(b"a 1 b 2 c").decode().lower().rstrip("=") + " ") * n)[:n],
 }
-exec("det = Detector" + open('bench/review28e/hostile_shapes.py').read().split("det = Detector", 1)[1])
+measure(SHAPES, sys.argv[1:])
