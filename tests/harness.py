@@ -329,6 +329,17 @@ def two_tier_config(local_url: str, remote_url: str, *, local_kind: str = "opena
     return cfg
 
 
+def read_head(sock: socket.socket, who: str, timeout: float = 10.0) -> bytes:
+    """What a raw socket reads until the end of an HTTP answer's head; fails naming `who` if it is closed first."""
+    sock.settimeout(timeout)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        piece = sock.recv(65536)
+        assert piece, f"{who} was closed: {answer[:200]!r}"
+        answer += piece
+    return answer
+
+
 def wait_for(pred: Any, timeout: float = 10.0) -> bool:
     """Whether `pred()` came true within `timeout` seconds (polled every 20 ms)."""
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ import httpx2 as httpx
 import pytest
 import yaml
 
-from tests.harness import free_port, wait_for
+from tests.harness import free_port, read_head, wait_for
 
 TRICKLE_S = 0.25  # one byte this often: far slower than any real client
 
@@ -532,12 +532,7 @@ def test_a_crowd_of_new_connections_does_not_cut_off_a_body_being_sent(gateway, 
         # Each connection past the cap has made room.
         assert wait_for(lambda: g.on_loop(lambda: g.guard.evicted) == 3, timeout=30), g.on_loop(lambda: g.guard.evicted)
         upload.sendall(body[20_000:])
-        upload.settimeout(10)
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            piece = upload.recv(65536)
-            assert piece, f"the upload was cut off: {answer[:200]!r}"
-            answer += piece
+        answer = read_head(upload, "the upload")
         assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     finally:
         upload.close()
@@ -579,12 +574,7 @@ def test_a_client_holding_the_cap_in_slow_bodies_makes_room_from_its_own_connect
         hog.append(_from("127.0.0.2", g.port))  # one more: the cap is passed
         assert wait_for(lambda: g.on_loop(lambda: g.guard.evicted) == 1, timeout=30)  # (fixed sleeps before)
         other.sendall(b"\r\n")
-        other.settimeout(10)
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            piece = other.recv(65536)
-            assert piece, f"the other client's connection was closed: {answer[:200]!r}"
-            answer += piece
+        answer = read_head(other, "the other client's connection")
         assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
         # The room was made from the hog's own oldest body (answered 408 in OpenAI's schema).
         hog[0].settimeout(10)
@@ -621,12 +611,7 @@ def test_a_client_spread_over_many_addresses_of_one_network_makes_room_from_them
         hog.append(_from("127.0.1.100", g.port))  # one more from the same network: the cap is passed
         time.sleep(0.5)
         other.sendall(b"\r\n")
-        other.settimeout(10)
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            piece = other.recv(65536)
-            assert piece, f"the other client's connection was closed: {answer[:200]!r}"
-            answer += piece
+        answer = read_head(other, "the other client's connection")
         assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     finally:
         for s in hog:

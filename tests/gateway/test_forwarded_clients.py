@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from tests.harness import wait_for
+from tests.harness import read_head, wait_for
 
 BODY = b'{"model": "local", "messages": [{"role": "user", "content": "hi"}]}'
 LENGTH = 50_000
@@ -35,13 +35,7 @@ def _slow_body(source: str, port: int, forwarded: bytes = b"") -> socket.socket:
 
 def _finish(s: socket.socket) -> bytes:
     s.sendall(BODY.ljust(LENGTH)[1000:])
-    s.settimeout(30)
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        piece = s.recv(65536)
-        assert piece, f"the connection was closed: {answer[:200]!r}"
-        answer += piece
-    return answer
+    return read_head(s, "the connection", timeout=30)
 
 
 def _peers(g) -> dict[str, int]:
