@@ -247,6 +247,41 @@ class _Sub:
         return len(self.strong)
 
 
+def explain(args: argparse.Namespace) -> None:
+    """Why E and C3 differ on a part: per subject, the outcomes and each router's mean rank of its questions (from
+    the saved scores); with `--refit`, both routers fitted again and each member's weight and APGR on the part."""
+    from scipy.stats import rankdata
+
+    from tierwise.evaluation.metrics import apgr, routing_curve
+
+    want = [p for p in args.parts.split(",") if p]
+    for p, test, train in parts(args.proxy):
+        if want and p not in want:
+            continue
+        st, wk = np.asarray(test.strong, float), np.asarray(test.weak, float)
+        sc = {r: np.load(args.out / f"{args.proxy}--{p}--{r}.npy") for r in ("C3", "E")}
+        ranks = {r: rankdata(v) / len(v) for r, v in sc.items()}
+        subj = np.array(test.subjects)
+        print(f"\n{args.proxy} {p}: subject, questions, strong, weak, mean rank C3 → E")
+        for k in sorted(set(subj)):
+            i = subj == k
+            print(
+                f"  {k:38s} {int(i.sum()):5d} {st[i].mean():6.2f} {wk[i].mean():6.2f}   "
+                f"{ranks['C3'][i].mean():.2f} → {ranks['E'][i].mean():.2f}"
+            )
+        if not args.refit:
+            continue
+        for name, data in (("C3", train), ("E", impute(train))):
+            r = make_router("transfer-lsa").fit(data)
+            counts, vec, shape = r._features(test.prompts)
+            m = r._member_scores(r._fit_dict(), counts, vec, shape, test.prompts)
+            cells = [
+                f"{k} w={w:.3f} APGR {apgr(routing_curve(m[:, j], st, wk)):.3f}"
+                for j, (k, w) in enumerate(zip(r.members, r.weights, strict=True))
+            ]
+            print(f"  {name}: " + "; ".join(cells))
+
+
 def show_flags(args: argparse.Namespace) -> None:
     for name, data in (
         ("full MMLU", unit_scale(load_benchmark("mmlu"))),
@@ -263,14 +298,19 @@ def show_flags(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("fit", "read", "flags", "registered"))
+    ap.add_argument("what", choices=("fit", "read", "flags", "registered", "explain"))
     ap.add_argument("--proxy", default="p3", choices=("p3", "lobo", "p5"))
     ap.add_argument("--routers", default="C3,E")
     ap.add_argument("--parts", default="", help="only these parts, comma-separated")
     ap.add_argument("--ci", type=int, default=300)
+    ap.add_argument(
+        "--refit", action="store_true", help="explain: also refit both routers and show their members"
+    )
     ap.add_argument("--out", type=Path, default=Path("/tmp/transfer10"))
     args = ap.parse_args()
-    {"fit": fit, "read": read, "flags": show_flags, "registered": registered}[args.what](args)
+    {"fit": fit, "read": read, "flags": show_flags, "registered": registered, "explain": explain}[args.what](
+        args
+    )
 
 
 if __name__ == "__main__":
