@@ -282,6 +282,85 @@ def explain(args: argparse.Namespace) -> None:
             print(f"  {name}: " + "; ".join(cells))
 
 
+def dump(args: argparse.Namespace) -> None:
+    """Per part, both routers' member scores on the test questions, rank grids, weights, centre and scale, so that
+    `attribute` can put E's pieces into C3 one at a time (a diagnostic on spent parts, after the verdict)."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    want = [p for p in args.parts.split(",") if p]
+    for p, test, train in parts(args.proxy):
+        path = args.out / f"{args.proxy}--{p}--members.npz"
+        if (want and p not in want) or path.exists():
+            continue
+        t0 = time.time()
+        out = {"strong": np.asarray(test.strong, float), "weak": np.asarray(test.weak, float)}
+        for name, data in (("C3", train), ("E", impute(train))):
+            r = make_router("transfer-lsa").fit(data)
+            counts, vec, shape = r._features(test.prompts)
+            out[f"{name}_s"] = r._member_scores(r._fit_dict(), counts, vec, shape, test.prompts)
+            assert r.rank_grid is not None
+            out[f"{name}_grid"], out[f"{name}_w"] = r.rank_grid, r.weights
+            out[f"{name}_centre"], out[f"{name}_scale"] = r.centre, r.scale
+        np.savez(path, **out)
+        print(f"<!-- {args.proxy} {p} members: {time.time() - t0:.0f} s -->", flush=True)
+
+
+VARIANTS = {  # (which router each member's score and grid come from, whose member weights)
+    "C3": (("C3", "C3", "C3"), "C3"),
+    "E": (("E", "E", "E"), "E"),
+    "E weights only": (("C3", "C3", "C3"), "E"),
+    "E shape member only": (("C3", "C3", "E"), "C3"),
+    "E TF-IDF gain member only": (("C3", "E", "C3"), "C3"),
+    "E gain members, C3 weights": (("C3", "E", "E"), "C3"),
+}
+
+
+def attribute(args: argparse.Namespace) -> None:
+    from tierwise.routers.transfer import _POINTS, _rank
+
+    files = sorted(args.out.glob(f"{args.proxy}--*--members.npz"))
+    table: dict[str, list[str]] = {v: [] for v in VARIANTS}
+    leads: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+    names = []
+    for path in files:
+        f = dict(np.load(path))
+        d = _Sub(_Outcomes(f["strong"], f["weak"]), np.ones(len(f["strong"]), bool))
+        names.append(path.name.split("--")[1])
+        sc = {}
+        for v, (srcs, wsrc) in VARIANTS.items():
+            cols = [
+                _rank(f[f"{r}_s"][:, j], f[f"{r}_grid"][j], _POINTS)
+                + 1e-3 * (f[f"{r}_s"][:, j] - f[f"{r}_centre"][j]) / f[f"{r}_scale"][j]
+                for j, r in enumerate(srcs)
+            ]
+            sc[v] = np.average(np.stack(cols, axis=1), axis=1, weights=f[f"{wsrc}_w"])
+        for v in VARIANTS:
+            pl = paired_leads(sc[v], sc["C3"], d, args.ci)
+            leads[v].append(pl)
+            x = pl[np.isfinite(pl)] if v != "C3" else np.zeros(1)
+            a = measure(sc[v], d, args.ci)[0]
+            table[v].append(
+                f"{a:.3f}"
+                + ("" if v == "C3" else f" ({np.quantile(x, 0.025):+.3f}…{np.quantile(x, 0.975):+.3f})")
+            )
+    print(f"\n{args.proxy}: APGR (paired lead over C3, 95%)\n")
+    print("| variant | " + " | ".join(names) + " | mean lead over C3 |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for v in VARIANTS:
+        m = np.mean(np.stack(leads[v]), axis=0)
+        m = m[np.isfinite(m)]
+        print(
+            f"| {v} | " + " | ".join(table[v]) + f" | {np.mean(m):+.3f} ({np.quantile(m, 0.025):+.3f}…"
+            f"{np.quantile(m, 0.975):+.3f}) |"
+        )
+
+
+class _Outcomes:
+    def __init__(self, strong: np.ndarray, weak: np.ndarray) -> None:
+        self.strong, self.weak = strong, weak
+        self.subjects = [""] * len(strong)
+        self.prompts = [""] * len(strong)
+
+
 def show_flags(args: argparse.Namespace) -> None:
     for name, data in (
         ("full MMLU", unit_scale(load_benchmark("mmlu"))),
@@ -298,7 +377,10 @@ def show_flags(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("fit", "read", "flags", "registered", "explain"))
+    ap.add_argument(
+        "what",
+        choices=("fit", "read", "flags", "registered", "explain", "dump", "attribute"),
+    )
     ap.add_argument("--proxy", default="p3", choices=("p3", "lobo", "p5"))
     ap.add_argument("--routers", default="C3,E")
     ap.add_argument("--parts", default="", help="only these parts, comma-separated")
@@ -308,9 +390,15 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=Path("/tmp/transfer10"))
     args = ap.parse_args()
-    {"fit": fit, "read": read, "flags": show_flags, "registered": registered, "explain": explain}[args.what](
-        args
-    )
+    {
+        "fit": fit,
+        "read": read,
+        "flags": show_flags,
+        "registered": registered,
+        "explain": explain,
+        "dump": dump,
+        "attribute": attribute,
+    }[args.what](args)
 
 
 if __name__ == "__main__":
