@@ -17,9 +17,12 @@ from tierwise.verifiers import checker
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
-NETWORK_DEVICES = """
+NETWORK_DEVICES = (
+    """
 import array, fcntl, socket, struct
-""" + attempt_prelude("DONE") + """
+"""
+    + attempt_prelude("DONE")
+    + """
 a, b = socket.socketpair()
 def interfaces():
     buf = array.array("B", bytes(4096))
@@ -35,17 +38,24 @@ attempt("SIOCGIFNAME 1", lambda: print("GOT-NAME", fcntl.ioctl(a.fileno(), 0x891
 attempt("wireless SIOCGIWNAME lo", by_name(0x8B01, b"lo"))
 attempt("FIONREAD (stays)", lambda: fcntl.ioctl(a.fileno(), 0x541B, bytes(4)))
 """
+)
 
 
-async def test_a_run_reads_no_network_device_of_its_namespace(mode: str) -> None:
+async def test_a_run_reads_no_network_device_of_its_namespace(mode: str) -> None:  # noqa: F811
     """With `socket()` refused, a socket pair still took the socket ioctls, and the kernel answered them from the run's
     network namespace, the host's for a weak run: SIOCGIFCONF listed the host's interfaces with their IPv4 addresses
     (`eth0 192.0.2.2`), SIOCGIFHWADDR read their MAC addresses, SIOCGIFNAME enumerated them by index. Refused now
     (every 0x89xx and 0x8Bxx command); the ioctls Python makes on pipes and pairs stay."""
     r = await run_python(NETWORK_DEVICES, limits=LIMITS, audit_hook=False)
     assert r.returncode == 0, r.summary()
-    for request in ("SIOCGIFCONF", "SIOCGIFHWADDR lo", "SIOCGIFFLAGS lo", "SIOCGIFINDEX lo", "SIOCGIFNAME 1",
-                    "wireless SIOCGIWNAME lo"):
+    for request in (
+        "SIOCGIFCONF",
+        "SIOCGIFHWADDR lo",
+        "SIOCGIFFLAGS lo",
+        "SIOCGIFINDEX lo",
+        "SIOCGIFNAME 1",
+        "wireless SIOCGIWNAME lo",
+    ):
         assert f"{request} refused" in r.stdout, r.stdout
     assert "GOT-" not in r.stdout, r.stdout
     assert "FIONREAD (stays) DONE" in r.stdout, r.stdout
@@ -63,16 +73,23 @@ def host_abstract_listener() -> Iterator[bytes]:
     s.close()
 
 
-CONNECT = """
+CONNECT = (
+    """
 import socket
-""" + attempt_prelude("CONNECTED") + """
+"""
+    + attempt_prelude("CONNECTED")
+    + """
 a, b = socket.socketpair()
 attempt("listening", lambda: a.connect(THERE))
 attempt("missing", lambda: a.connect(THERE + b"-not"))
 """
+)
 
 
-async def test_a_run_cannot_tell_which_abstract_names_the_host_has(mode: str, host_abstract_listener: bytes) -> None:
+async def test_a_run_cannot_tell_which_abstract_names_the_host_has(
+    mode: str,  # noqa: F811
+    host_abstract_listener: bytes,
+) -> None:
     """`connect` on a (connected) socket pair looks the address up before it fails, and before Landlock's abstract-
     socket scope is asked: a weak run (the host's network namespace) got EISCONN for a name the host listens on and
     ECONNREFUSED for a free one, a probe of which services run. `connect` is refused now: the two answers are one."""
@@ -99,7 +116,8 @@ async def test_a_split_check_ends_at_its_wall_clock_after_the_tests_said_done() 
     process exited a second past its wall clock passed, two sandbox slots held up to twice the wall clock. One
     deadline now: the checker still running at the wall clock is killed and the check fails."""
     limits = SandboxLimits(wall_s=8, cpu_s=5, memory_mb=256)
-    r = await checker.check("def add(a, b):\n    return a + b\n", f"WALL = {limits.wall_s}\n" + LINGERING_TESTS,
-                            limits)
+    r = await checker.check(
+        "def add(a, b):\n    return a + b\n", f"WALL = {limits.wall_s}\n" + LINGERING_TESTS, limits
+    )
     assert not r.passed, r
     assert r.returncode is not None and r.returncode < 0, r
