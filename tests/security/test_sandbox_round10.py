@@ -10,9 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, run_python
+from tierwise.sandbox.backend import SandboxUnavailable
 from tierwise.verifiers import checker
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -121,3 +123,34 @@ async def test_a_split_check_ends_at_its_wall_clock_after_the_tests_said_done() 
     )
     assert not r.passed, r
     assert r.returncode is not None and r.returncode < 0, r
+
+
+def _an_installed_file() -> str:
+    """A file of the interpreter's installed packages (the base interpreter's, which the sandbox runs)."""
+    packages = os.path.realpath(os.path.join(os.path.dirname(os.__file__), "site-packages"))
+    for top, _, names in os.walk(packages):
+        for name in names:
+            path = os.path.join(top, name)
+            if not os.path.islink(path):
+                return path
+    unavailable(f"no installed package in {packages} to read")
+    raise AssertionError  # (unavailable raises)
+
+
+async def test_a_run_under_landlock_alone_reads_no_installed_package(landlock_alone: None) -> None:
+    """bubblewrap and the read-only host hide the interpreter's site-packages under an empty tmpfs; with Landlock alone
+    (no mount namespace) the rule on the interpreter's installation covered it, and a run listed 224 installed
+    packages and read their files. Now the rules go around it: the standard library reads, the packages' files do
+    not (their names stay listed: the standard library's folder must be, to import from it)."""
+    target = _an_installed_file()
+    program = (
+        attempt_prelude("READ") + f"attempt('installed', lambda: open({target!r}, 'rb').read())\n"
+        "import json, sqlite3, ssl, zoneinfo\nprint('STDLIB', zoneinfo.ZoneInfo('UTC'))\n"
+    )
+    try:
+        r = await run_python(program, limits=LIMITS, audit_hook=False)
+    except SandboxUnavailable as e:
+        unavailable(f"no weak sandbox with Landlock alone here: {e}")
+    assert "landlock" in r.layers and "readonly_host" not in r.layers, r.layers
+    assert "installed refused" in r.stdout and "READ" not in r.stdout, (r.stdout, r.stderr)
+    assert "STDLIB UTC" in r.stdout, (r.stdout, r.stderr)

@@ -246,8 +246,18 @@ def _holds(folder: str, path: str) -> bool:
 
 def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
     """The run's Landlock rules: the system's libraries, the interpreter's installation and file, the folders bound
-    in read and executed; its folder its own (None: no Landlock in this kernel)."""
-    return landlock.rules([*bwrap.SYSTEM_PATHS, prefix(), python, *ro_binds], folder)
+    in read and executed, but for what bubblewrap hides in them (`hidden`); its folder its own (None: no Landlock in
+    this kernel)."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, prefix(), python], folder, hidden(), ro_binds)
+
+
+def hidden() -> tuple[str, ...]:
+    """What a run does not read inside the system's folders and the interpreter's installation, as bubblewrap's
+    (bwrap.layout, `masks`): the installed packages, the gateway's working folder and home where one is inside."""
+    places = {*private_inside(), os.path.realpath(os.path.expanduser("~"))}
+    with contextlib.suppress(OSError):
+        places.add(os.path.realpath(os.getcwd()))
+    return tuple(sorted(p for p in places if p != "/"))
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:
