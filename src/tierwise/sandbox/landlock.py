@@ -95,22 +95,36 @@ def rules(readable: Sequence[str], folder: str, hidden: Sequence[str] = (), boun
                         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if version >= 6 else 0)
     size = 8 if version < 4 else 16 if version < 6 else 24
     wanted: dict[str, int] = {}
-    hide = [os.path.realpath(h) for h in hidden]
-    for path in readable:
-        for part, allowed in around(os.path.realpath(path), hide):
-            wanted[part] = wanted.get(part, 0) | allowed
     for path in bound:
         wanted[os.path.realpath(path)] = EXECUTE | READ_FILE | READ_DIR
     for device in DEVICES:
         wanted[device] = READ_FILE | WRITE_FILE | TRUNCATE
     wanted[os.path.realpath(folder)] = fs
-    made = []
+    made = list(_system(tuple(readable), tuple(hidden), fs))
     for path, allowed in sorted(wanted.items()):
         if not os.path.exists(path):
             continue
         is_folder = os.path.isdir(path)
         made.append((path.encode(), _PathBeneath(allowed & fs & (~0 if is_folder else FILE_RIGHTS), -1), is_folder))
     return Rules(attr, size, tuple(made))
+
+
+@functools.lru_cache(maxsize=8)
+def _system(readable: tuple[str, ...], hidden: tuple[str, ...], fs: int) -> tuple[tuple[bytes, _PathBeneath, bool], ...]:
+    """The rules for `readable` around `hidden`, the same for every run of this process (~225 paths with the
+    interpreter's site-packages gone around: listed and checked once, as bwrap.layout; 3.6 ms a run otherwise)."""
+    wanted: dict[str, int] = {}
+    hide = [os.path.realpath(h) for h in hidden]
+    for path in readable:
+        for part, allowed in around(os.path.realpath(path), hide):
+            wanted[part] = wanted.get(part, 0) | allowed
+    made = []
+    for path, allowed in sorted(wanted.items()):
+        if not os.path.exists(path):
+            continue
+        is_folder = os.path.isdir(path)
+        made.append((path.encode(), _PathBeneath(allowed & fs & (~0 if is_folder else FILE_RIGHTS), -1), is_folder))
+    return tuple(made)
 
 
 def around(root: str, hidden: Sequence[str]) -> list[tuple[str, int]]:
