@@ -154,3 +154,41 @@ async def test_a_run_under_landlock_alone_reads_no_installed_package(landlock_al
     assert "landlock" in r.layers and "readonly_host" not in r.layers, r.layers
     assert "installed refused" in r.stdout and "READ" not in r.stdout, (r.stdout, r.stderr)
     assert "STDLIB UTC" in r.stdout, (r.stdout, r.stderr)
+
+
+CLASSIC_BPF = (
+    """
+import ctypes, socket, struct
+"""
+    + attempt_prelude("LOADED")
+    + """
+libc = ctypes.CDLL(None, use_errno=True)
+accept = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xFFFF))  # ret #0xffff
+allow = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0x7FFF0000))  # SECCOMP_RET_ALLOW
+def fprog(insns):
+    return struct.pack("HL", 1, ctypes.addressof(insns))  # struct sock_fprog
+def checked(r):
+    if r != 0:
+        raise OSError(ctypes.get_errno(), "")
+a, b = socket.socketpair()
+attempt("socket filter", lambda: a.setsockopt(socket.SOL_SOCKET, 26, fprog(accept)))
+attempt("eBPF socket filter", lambda: a.setsockopt(socket.SOL_SOCKET, 50, struct.pack("i", 3)))
+checked(libc.prctl(38, 1, 0, 0, 0))  # no_new_privs (set already)
+program = ctypes.create_string_buffer(fprog(allow), 16)
+where = ctypes.c_void_p(ctypes.addressof(program))
+attempt("seccomp()", lambda: checked(libc.syscall(317, 1, 0, where)))
+attempt("prctl PR_SET_SECCOMP", lambda: checked(libc.prctl(22, 2, where, 0, 0)))
+attempt("prctl PR_SET_SECCOMP, bit 32", lambda: checked(libc.syscall(157, ctypes.c_ulong(1 << 32 | 22), 2, where, 0, 0)))
+"""
+)
+
+
+async def test_a_run_puts_no_program_of_its_own_through_the_kernel_s_bpf_jit(mode: str) -> None:  # noqa: F811
+    """With bpf() refused (and unprivileged bpf() disabled on the host), a run still had the kernel compile classic BPF
+    of its choosing: a socket filter on its socket pair and its own seccomp filters (3,504 stacked in one run), kernel
+    code behind privilege escalations (CVE-2021-29154). Refused now; the run's own filter is loaded before its exec."""
+    r = await run_python(CLASSIC_BPF, limits=LIMITS, audit_hook=False)
+    assert r.returncode == 0, r.summary()
+    assert "LOADED" not in r.stdout, r.stdout
+    for what in ("socket filter", "seccomp()", "prctl PR_SET_SECCOMP", "prctl PR_SET_SECCOMP, bit 32"):
+        assert f"{what} refused 1" in r.stdout, r.stdout

@@ -59,6 +59,12 @@ DENIED = (
     # needs a name: its pairs are connected. (Where Landlock alone bounds the run, unix sockets of the host were
     # reached by datagram pairs: SOCK_TYPES below.)
     "bind",
+    # Classic BPF the kernel JIT-compiles from a run (session 29): its own seccomp filters (seccomp(), and prctl
+    # PR_SET_SECCOMP below; 3,504 stacked in one run) and socket filters (setsockopt SO_ATTACH_*, below) put programs
+    # of the run's choosing through the BPF JIT (`net.core.bpf_jit_enable` 1 here) while bpf() is refused and the host
+    # disables unprivileged bpf(): kernel code behind privilege escalations (CVE-2021-29154: the x86 JIT's branches,
+    # reached by unprivileged cBPF). Python never loads either; the run's own filter is loaded before exec.
+    "seccomp",
     # ... and `connect` (session 29): a pair is connected already, so connect() can only fail, but the kernel looks the
     # address up first and answers before any LSM hook (Landlock's abstract-socket scope included): a weak run (the
     # host's network namespace) told an abstract name of the host that exists and listens (EISCONN) from one that does
@@ -183,6 +189,9 @@ SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 1, 7, 8, 32, 
 # network namespace: each descriptor held a name of the host's while the run lasted. Refused; no run receives
 # credentials.
 SO_PASSCRED, SO_PASSPIDFD = 16, 76
+# Socket filters (session 29: classic BPF through the kernel's JIT, see "seccomp" in DENIED).
+SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF = 26, 50, 51, 52
+PR_SET_SECCOMP = 22
 F_SETPIPE_SZ = 1031
 # Core dumps: for a `core_pattern` that pipes to a program (systemd-coredump, apport) the kernel ignores
 # RLIMIT_CORE, except the value 1, with which it aborts the dump ("RLIMIT_CORE is set to 1"). Each run
@@ -273,7 +282,8 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
             _rule(f, eperm, "socketpair", sc.Arg(1, sc.MASKED_EQ, SOCK_TYPE_MASK, kind))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", _low32(sc, 1, request))
-    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_PASSCRED, SO_PASSPIDFD):
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_PASSCRED, SO_PASSPIDFD, SO_ATTACH_FILTER,
+                   SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF):
         _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
     for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX):
         _rule(f, eperm, "fcntl", _low32(sc, 1, command))
@@ -287,7 +297,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, _low32(sc, 3, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", _low32(sc, 2, advice))
-    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE):
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE, PR_SET_SECCOMP):
         _rule(f, eperm, "prctl", _low32(sc, 0, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
