@@ -192,3 +192,31 @@ async def test_a_run_puts_no_program_of_its_own_through_the_kernel_s_bpf_jit(mod
     assert "LOADED" not in r.stdout, r.stdout
     for what in ("socket filter", "seccomp()", "prctl PR_SET_SECCOMP", "prctl PR_SET_SECCOMP, bit 32"):
         assert f"{what} refused 1" in r.stdout, r.stdout
+
+
+def _beside_the_interpreter() -> str:
+    """A file of the interpreter's installation outside its library folder (a console script in its `bin`, a file of
+    its `share` or `include`), not the interpreter itself."""
+    import sys
+
+    from tierwise.sandbox.bwrap import interpreter
+
+    prefix = os.path.realpath(sys.base_prefix)
+    for part in ("bin", "share", "include"):
+        for top, _, names in os.walk(os.path.join(prefix, part)):
+            for name in sorted(names):
+                path = os.path.join(top, name)
+                if not os.path.islink(path) and os.path.realpath(path) != interpreter():
+                    return path
+    unavailable(f"no file beside the interpreter in {prefix}")
+    raise AssertionError  # (unavailable raises)
+
+
+async def test_a_run_reads_nothing_of_the_installation_beside_the_interpreter(mode: str) -> None:  # noqa: F811
+    """bubblewrap binds the interpreter's file and its library folder; a weak run's Landlock rule covered the whole
+    installation: its `bin` (69 console scripts here), `share`, `include` (for Docker's Python, /usr/local whole) were
+    listed and read. Now the rules follow bubblewrap's binds."""
+    target = _beside_the_interpreter()
+    program = attempt_prelude("READ") + f"attempt('beside', lambda: open({target!r}, 'rb').read())\n"
+    r = await run_python(program, limits=LIMITS, audit_hook=False)
+    assert "beside refused" in r.stdout, (target, r.stdout, r.stderr)

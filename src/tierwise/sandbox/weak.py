@@ -245,10 +245,17 @@ def _holds(folder: str, path: str) -> bool:
 
 
 def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
-    """The run's Landlock rules: the system's libraries, the interpreter's installation and file, the folders bound
-    in read and executed, but for what bubblewrap hides in them (`hidden`); its folder its own (None: no Landlock in
-    this kernel)."""
-    return landlock.rules([*bwrap.SYSTEM_PATHS, prefix(), python], folder, hidden(), ro_binds)
+    """The run's Landlock rules: the system's libraries, the interpreter's library folder (its standard library) and
+    file, the folders bound in read and executed, but for what bubblewrap hides in them (`hidden`); its folder its own
+    (None: no Landlock in this kernel). As bubblewrap's binds (bwrap.layout): not the whole installation, whose `bin`
+    (69 console scripts here), `share` and `include` a weak run listed and read (session 29), and which for Docker's
+    Python is /usr/local whole (`etc`, `src`: an application and its data)."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, library(), python], folder, hidden(), ro_binds)
+
+
+def library() -> str:
+    """The interpreter's library folder (<prefix>/lib: the standard library, and libpythonX.Y.so for shared builds)."""
+    return os.path.realpath(os.path.dirname(os.path.dirname(os.__file__)))
 
 
 def hidden() -> tuple[str, ...]:
