@@ -83,9 +83,9 @@ class Rules:
     rules: tuple[tuple[bytes, _PathBeneath, bool], ...]  # (path, rule, a folder)
 
 
-def rules(readable: Sequence[str], folder: str) -> Rules | None:
-    """`readable`: folders and files read and executed beneath; `folder`: the run's own, every right. None: no
-    Landlock here."""
+def rules(readable: Sequence[str], folder: str, hidden: Sequence[str] = (), bound: Sequence[str] = ()) -> Rules | None:
+    """`readable`: folders and files read and executed beneath, but for the folders of `hidden` inside them (`around`);
+    `bound`: folders read and executed beneath, whole; `folder`: the run's own, every right. None: no Landlock here."""
     version = abi()
     if version < 1:
         return None
@@ -95,18 +95,60 @@ def rules(readable: Sequence[str], folder: str) -> Rules | None:
                         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if version >= 6 else 0)
     size = 8 if version < 4 else 16 if version < 6 else 24
     wanted: dict[str, int] = {}
-    for path in readable:
+    for path in bound:
         wanted[os.path.realpath(path)] = EXECUTE | READ_FILE | READ_DIR
     for device in DEVICES:
         wanted[device] = READ_FILE | WRITE_FILE | TRUNCATE
     wanted[os.path.realpath(folder)] = fs
-    made = []
+    made = list(_system(tuple(readable), tuple(hidden), fs))
     for path, allowed in sorted(wanted.items()):
         if not os.path.exists(path):
             continue
         is_folder = os.path.isdir(path)
         made.append((path.encode(), _PathBeneath(allowed & fs & (~0 if is_folder else FILE_RIGHTS), -1), is_folder))
     return Rules(attr, size, tuple(made))
+
+
+@functools.lru_cache(maxsize=8)
+def _system(readable: tuple[str, ...], hidden: tuple[str, ...], fs: int) -> tuple[tuple[bytes, _PathBeneath, bool], ...]:
+    """The rules for `readable` around `hidden`, the same for every run of this process (~225 paths with the
+    interpreter's site-packages gone around: listed and checked once, as bwrap.layout; 3.6 ms a run otherwise)."""
+    wanted: dict[str, int] = {}
+    hide = [os.path.realpath(h) for h in hidden]
+    for path in readable:
+        for part, allowed in around(os.path.realpath(path), hide):
+            wanted[part] = wanted.get(part, 0) | allowed
+    made = []
+    for path, allowed in sorted(wanted.items()):
+        if not os.path.exists(path):
+            continue
+        is_folder = os.path.isdir(path)
+        made.append((path.encode(), _PathBeneath(allowed & fs & (~0 if is_folder else FILE_RIGHTS), -1), is_folder))
+    return tuple(made)
+
+
+def around(root: str, hidden: Sequence[str]) -> list[tuple[str, int]]:
+    """Rules that let a run read and execute beneath `root` but not in the folders of `hidden` inside it, as bubblewrap
+    hides them under an empty tmpfs (bwrap.layout, `masks`: the installed packages, the gateway's folder and home).
+    Landlock only adds rights, beneath a path: so every folder on the way from `root` to a hidden one gets READ_DIR (a
+    listing: the interpreter lists its standard library's folder to import from it, and the hidden folder's names
+    stay listed), and everything beside the way its own rule, whole. Symlinks beside the way get none: a rule follows
+    its path, and one pointing out of `root` (which its rule never covered) would be allowed. Where Landlock alone
+    bounds a run (no mount namespace), the interpreter's site-packages was listed and read whole (session 29)."""
+    inside = [h for h in hidden if h.startswith(root.rstrip("/") + "/")]
+    if not inside or os.path.islink(root) or not os.path.isdir(root):
+        return [(root, EXECUTE | READ_FILE | READ_DIR)]
+    made = [(root, READ_DIR)]
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return made
+    for name in names:
+        child = os.path.join(root, name)
+        if child in inside or os.path.islink(child):
+            continue
+        made += around(child, inside)
+    return made
 
 
 def restrict(prepared: Rules) -> None:

@@ -59,6 +59,17 @@ DENIED = (
     # needs a name: its pairs are connected. (Where Landlock alone bounds the run, unix sockets of the host were
     # reached by datagram pairs: SOCK_TYPES below.)
     "bind",
+    # Classic BPF the kernel JIT-compiles from a run (session 29): its own seccomp filters (seccomp(), and prctl
+    # PR_SET_SECCOMP below; 3,504 stacked in one run) and socket filters (setsockopt SO_ATTACH_*, below) put programs
+    # of the run's choosing through the BPF JIT (`net.core.bpf_jit_enable` 1 here) while bpf() is refused and the host
+    # disables unprivileged bpf(): kernel code behind privilege escalations (CVE-2021-29154: the x86 JIT's branches,
+    # reached by unprivileged cBPF). Python never loads either; the run's own filter is loaded before exec.
+    "seccomp",
+    # ... and `connect` (session 29): a pair is connected already, so connect() can only fail, but the kernel looks the
+    # address up first and answers before any LSM hook (Landlock's abstract-socket scope included): a weak run (the
+    # host's network namespace) told an abstract name of the host that exists and listens (EISCONN) from one that does
+    # not (ECONNREFUSED), and a path's socket from none. Nothing of a run needs it.
+    "connect",
     # The local descriptor table (16- and 32-bit segments): kernel code a 64-bit Python never needs, behind several
     # privilege escalations (CVE-2015-5157, CVE-2017-17053); refused by Docker's default profile too. It answered
     # in every mode (session 28).
@@ -161,6 +172,13 @@ AF_UNIX = 1
 # SOCK_DGRAM: every type but SOCK_STREAM (1) is refused. asyncio's self-pipe is a stream pair.
 SOCK_TYPE_MASK, SOCK_STREAM = 0xF, 1
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # typing into a terminal: none is reachable, refused anyway
+# The socket ioctls (linux/sockios.h, 0x89xx, and the wireless extensions', 0x8Bxx; session 29): on any socket, a
+# socket pair included, the kernel answers the network device requests of the run's network namespace, which for a
+# weak run is the host's: SIOCGIFCONF listed the host's interfaces and IPv4 addresses (`eth0 192.0.2.2`),
+# SIOCGIFHWADDR read their MAC addresses, SIOCGIFNAME/SIOCGIFINDEX enumerated them, SIOCGIFFLAGS/SIOCGIFMTU their
+# state. Refused by their command's top 24 bits (the low 32 bits the kernel reads); FIOSETOWN and SIOCSPGRP (below)
+# are two of them. Python's own calls on pipes and socket pairs (FIONBIO, FIOCLEX, FIONREAD, TCGETS) are 0x54xx.
+SOCKET_IOCTL_BLOCKS, IOCTL_BLOCK_MASK = (0x8900, 0x8B00), 0xFFFFFF00
 # Kernel buffers RLIMIT_AS does not count, grown on request: a socket's send/receive buffer (up to
 # net.core.wmem_max each: 30 socket pairs filled both ways held 493 MB with a 512 MB limit) and a
 # pipe's (up to fs.pipe-max-size). Refused, so each stays at the system default (wmem_default,
@@ -171,6 +189,9 @@ SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 1, 7, 8, 32, 
 # network namespace: each descriptor held a name of the host's while the run lasted. Refused; no run receives
 # credentials.
 SO_PASSCRED, SO_PASSPIDFD = 16, 76
+# Socket filters (session 29: classic BPF through the kernel's JIT, see "seccomp" in DENIED).
+SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF = 26, 50, 51, 52
+PR_SET_SECCOMP = 22
 F_SETPIPE_SZ = 1031
 # Core dumps: for a `core_pattern` that pipes to a program (systemd-coredump, apport) the kernel ignores
 # RLIMIT_CORE, except the value 1, with which it aborts the dump ("RLIMIT_CORE is set to 1"). Each run
@@ -261,12 +282,13 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
             _rule(f, eperm, "socketpair", sc.Arg(1, sc.MASKED_EQ, SOCK_TYPE_MASK, kind))
     for request in (TIOCSTI, TIOCLINUX):
         _rule(f, eperm, "ioctl", _low32(sc, 1, request))
-    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_PASSCRED, SO_PASSPIDFD):
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_PASSCRED, SO_PASSPIDFD, SO_ATTACH_FILTER,
+                   SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF):
         _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
     for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX):
         _rule(f, eperm, "fcntl", _low32(sc, 1, command))
-    for request in (FIOSETOWN, SIOCSPGRP):
-        _rule(f, eperm, "ioctl", _low32(sc, 1, request))
+    for block in SOCKET_IOCTL_BLOCKS:  # (FIOSETOWN, SIOCSPGRP among them)
+        _rule(f, eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, IOCTL_BLOCK_MASK, block))
     if own_pid:
         _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
     for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
@@ -275,7 +297,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, _low32(sc, 3, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", _low32(sc, 2, advice))
-    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE):
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE, PR_SET_SECCOMP):
         _rule(f, eperm, "prctl", _low32(sc, 0, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:

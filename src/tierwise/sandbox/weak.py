@@ -245,9 +245,26 @@ def _holds(folder: str, path: str) -> bool:
 
 
 def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
-    """The run's Landlock rules: the system's libraries, the interpreter's installation and file, the folders bound
-    in read and executed; its folder its own (None: no Landlock in this kernel)."""
-    return landlock.rules([*bwrap.SYSTEM_PATHS, prefix(), python, *ro_binds], folder)
+    """The run's Landlock rules: the system's libraries, the interpreter's library folder (its standard library) and
+    file, the folders bound in read and executed, but for what bubblewrap hides in them (`hidden`); its folder its own
+    (None: no Landlock in this kernel). As bubblewrap's binds (bwrap.layout): not the whole installation, whose `bin`
+    (69 console scripts here), `share` and `include` a weak run listed and read (session 29), and which for Docker's
+    Python is /usr/local whole (`etc`, `src`: an application and its data)."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, library(), python], folder, hidden(), ro_binds)
+
+
+def library() -> str:
+    """The interpreter's library folder (<prefix>/lib: the standard library, and libpythonX.Y.so for shared builds)."""
+    return os.path.realpath(os.path.dirname(os.path.dirname(os.__file__)))
+
+
+def hidden() -> tuple[str, ...]:
+    """What a run does not read inside the system's folders and the interpreter's installation, as bubblewrap's
+    (bwrap.layout, `masks`): the installed packages, the gateway's working folder and home where one is inside."""
+    places = {*private_inside(), os.path.realpath(os.path.expanduser("~"))}
+    with contextlib.suppress(OSError):
+        places.add(os.path.realpath(os.getcwd()))
+    return tuple(sorted(p for p in places if p != "/"))
 
 
 def folder_bytes(files: dict[str, bytes]) -> int:

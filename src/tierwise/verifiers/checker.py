@@ -268,6 +268,11 @@ async def _relay(chk: LiveRun, ans: LiveRun, token: str, limits: SandboxLimits) 
               for p, run in ((c, chk), (a, ans))]
     layers = sorted(set(chk.layers) & set(ans.layers), key=chk.layers.index)
     timed_out, broke, done = False, "", False
+    # One deadline for the exchange and the checker's exit (as runner._supervise): the exit after `done` had a whole
+    # second `wall_s` of its own, and a check whose tests' process lingered there (an atexit handler of the tests, the
+    # finalisation of what they kept) passed after up to twice its wall clock, holding two sandbox slots (session 29).
+    # A checker that says `done` near the deadline still has a second to exit.
+    deadline = asyncio.get_running_loop().time() + limits.wall_s
     try:
         try:
             done = await asyncio.wait_for(_exchange(c, a, token), limits.wall_s)
@@ -281,7 +286,7 @@ async def _relay(chk: LiveRun, ans: LiveRun, token: str, limits: SandboxLimits) 
             with contextlib.suppress(OSError):
                 a.stdin.close()  # the answer's loop ends at EOF
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(c.wait(), max(1.0, limits.wall_s))
+                await asyncio.wait_for(c.wait(), max(1.0, deadline - asyncio.get_running_loop().time()))
     finally:
         chk.kill()
         ans.kill()
