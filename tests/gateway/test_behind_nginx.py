@@ -123,8 +123,10 @@ def _client(proxy: Nginx, source: str, headers: dict[str, str] | None = None) ->
 
 
 def _stream(proxy: Nginx, source: str, headers: dict[str, str] | None = None):
-    s = _client(proxy, source, headers).chat.completions.create(model="local", messages=MSG, stream=True)
+    client = _client(proxy, source, headers)
+    s = client.chat.completions.create(model="local", messages=MSG, stream=True)
     next(iter(s))  # open: its first event came through nginx
+    s.client_kept = client  # (a client collected closes its connection: the stream would end)
     return s
 
 

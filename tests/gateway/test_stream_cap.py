@@ -46,8 +46,10 @@ def _hold_streams(g, openai_up, n: int, release: threading.Event, source="127.0.
     openai_up.default = Hold(1, release, Reply(text="one two three"))
     streams = []
     for _ in range(n):
-        s = _oai(g, source, headers).chat.completions.create(model="local", messages=MSG, stream=True)
+        client = _oai(g, source, headers)
+        s = client.chat.completions.create(model="local", messages=MSG, stream=True)
         next(iter(s))
+        s.client_kept = client  # (a client collected closes its connection: the gateway would see it leave)
         streams.append(s)
     return streams
 
@@ -81,8 +83,7 @@ def test_one_client_cannot_hold_more_streams_than_its_cap(gateway, openai_up, ap
         assert len(openai_up.requests) == calls  # refused before any upstream call
         # A non-streamed request of the same client is not a stream: served.
         assert _oai(g).chat.completions.create(model="local", messages=MSG).choices[0].message.content
-        other = _oai(g, "127.0.0.2").chat.completions.create(model="local", messages=MSG, stream=True)
-        next(iter(other))
+        other = _hold_streams(g, openai_up, 1, release, "127.0.0.2")[0]
         assert _open(g) == {"127.0.0.1": 2, "127.0.0.2": 1}
         release.set()
         for s in [*held, other]:
@@ -115,17 +116,16 @@ def test_clients_behind_a_trusted_proxy_each_have_their_own_cap(gateway, openai_
     g = _gw(gateway, openai_up, trusted_proxies=["127.0.0.1"])
     release = threading.Event()
     try:
-        _hold_streams(g, openai_up, 2, release, headers={"x-forwarded-for": "203.0.113.7"})
-        b = _oai(g, headers={"x-forwarded-for": "198.51.100.2"}).chat.completions.create(
-            model="local", messages=MSG, stream=True)
-        next(iter(b))
+        a = _hold_streams(g, openai_up, 2, release, headers={"x-forwarded-for": "203.0.113.7"})
+        b = _hold_streams(g, openai_up, 1, release, headers={"x-forwarded-for": "198.51.100.2"})
         assert _open(g) == {"203.0.113.7": 2, "198.51.100.2": 1}
         with pytest.raises(openai.RateLimitError):
             _oai(g, headers={"x-forwarded-for": "203.0.113.7"}).chat.completions.create(
                 model="local", messages=MSG, stream=True)
-        _hold_streams(g, openai_up, 2, release, source="127.0.0.3", headers={"x-forwarded-for": "192.0.2.1"})
+        c = _hold_streams(g, openai_up, 2, release, source="127.0.0.3", headers={"x-forwarded-for": "192.0.2.1"})
         with pytest.raises(openai.RateLimitError):  # 127.0.0.3 is no proxy: its header is not read
             _oai(g, "127.0.0.3", headers={"x-forwarded-for": "192.0.2.2"}).chat.completions.create(
                 model="local", messages=MSG, stream=True)
+        assert len(a + b + c) == 5  # (held open until here)
     finally:
         release.set()
