@@ -128,8 +128,12 @@ class Provider:
         try:
             # No redirects: aiohttp would re-send the body with every header but `Authorization` to
             # whatever host the upstream names (`x-api-key` and the config's key headers included).
-            async with asyncio.timeout(None if timeout is not None else self.head_s):
-                resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout,
+            if timeout is None:  # a stream: its head within `head_s` (a whole answer has `total` over all of it)
+                async with asyncio.timeout(self.head_s):
+                    resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout,
+                                                   allow_redirects=False)
+            else:
+                resp = await self.session.post(url, data=body, headers=headers, timeout=timeout,
                                                allow_redirects=False)
         except aiohttp.ConnectionTimeoutError:
             if time.monotonic() - t0 < self.cfg.timeouts.pool:  # the connect itself timed out
