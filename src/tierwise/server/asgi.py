@@ -61,6 +61,7 @@ from tierwise.server.limits import (
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
 from tierwise.server.roles import Roles
+from tierwise.server.stream_cap import SLOT as STREAM_SLOT
 from tierwise.server.stream_cap import StreamCap
 from tierwise.server.stream_relay import relay_stream
 from tierwise.wire import anthropic_messages, openai_chat, openai_responses
@@ -214,7 +215,8 @@ class App:
                 finally:
                     self.in_flight -= 1
                     self.budget.give_back(scope)
-                    self.streams.give_back(scope)
+                    if STREAM_SLOT in scope:  # a streamed answer's count (server/stream_cap.py)
+                        self.streams.give_back(scope)
             finally:
                 if log_access is not None:
                     log_access()
