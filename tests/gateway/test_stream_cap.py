@@ -58,7 +58,7 @@ def _open(g) -> dict[str, int]:
     return dict(g.on_loop(lambda: dict(g.app.streams.open)))
 
 
-@pytest.mark.parametrize("api", ["openai", "anthropic"])
+@pytest.mark.parametrize("api", ["openai", "anthropic", "responses"])
 def test_one_client_cannot_hold_more_streams_than_its_cap(gateway, openai_up, api):
     """Cap 2: a third stream from the same address is refused with 429 in the client's API schema (before, it
     was served: as many as the client had connections); another address is not held back by it; once the
@@ -69,9 +69,12 @@ def test_one_client_cannot_hold_more_streams_than_its_cap(gateway, openai_up, ap
     try:
         assert _open(g) == {"127.0.0.1": 2}
         calls = len(openai_up.requests)
-        if api == "openai":
+        if api in ("openai", "responses"):
             with pytest.raises(openai.RateLimitError) as e:
-                _oai(g).chat.completions.create(model="local", messages=MSG, stream=True)
+                if api == "openai":
+                    _oai(g).chat.completions.create(model="local", messages=MSG, stream=True)
+                else:
+                    _oai(g).responses.create(model="local", input="hi", stream=True)
             assert e.value.code == "rate_limit_exceeded"  # OpenAI's own words for a rate limit (type "requests")
         else:
             with pytest.raises(anthropic.RateLimitError) as ea:
