@@ -34,7 +34,7 @@ fi
 # Real engines and clients the tests drive (llama.cpp's llama-server, the Claude Code and Codex CLIs,
 # Aider). Each installer is idempotent and puts its tool under .tools/ (gitignored).
 for tool in scripts/install-sandbox.sh scripts/install-llama-server.sh scripts/install-claude-code.sh \
-            scripts/install-codex.sh scripts/install-aider.sh scripts/install-chromium.sh; do
+            scripts/install-codex.sh scripts/install-aider.sh scripts/install-chromium.sh scripts/install-nginx.sh; do
   if [ -f "$tool" ]; then
     bash "$tool" || echo "warning: $tool failed; the tests that need it will say so" >&2
   fi

@@ -200,6 +200,8 @@ class ServerLimits(_Strict):
                                      "(each costs the gateway's event loop a few microseconds to read and translate)")
     max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
                        "each choice can be a separate paid upstream call")
+    max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
+                                        "trusted_proxies the forwarded one) may have open at once; more get 429")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -8,6 +8,7 @@ import asyncio
 import json
 import threading
 
+import anthropic
 import openai
 import pytest
 
@@ -37,6 +38,12 @@ def raw_upstream():
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             await r.readuntil(b"\r\n\r\n")
+            if "drip" in answer:  # a head that never ends: its first line, then a piece of it every 0.2 s
+                w.write(answer.get("first", b""))
+                while True:
+                    w.write(answer["drip"])
+                    await w.drain()
+                    await asyncio.sleep(0.2)
             w.write(answer["bytes"])
             await w.drain()
             if answer["bytes"]:
@@ -82,3 +89,34 @@ def test_an_answer_off_http_framing_is_a_502_that_says_so(gateway, raw_upstream,
     assert SAYS.get(shape, "malformed HTTP response") in e.value.message, e.value.message
     said = e.value.response.text
     assert "s3cret" not in said and "127.0.0.1" not in said and url.rsplit(":", 1)[1] not in said, said
+
+
+@pytest.mark.parametrize("piece", [b"HTTP/1.1 100 Continue\r\n\r\n", b"x-more: 1\r\n"],
+                         ids=["100 Continue every 0.2 s", "a header line every 0.2 s"])
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_stream_whose_answer_head_never_ends_times_out(gateway, raw_upstream, piece, api):
+    """`sock_read` restarts on every byte and `stream_total` starts with the body: an upstream sending `100
+    Continue` (or one more header line) every 0.2 s held a streamed call for ever (the SDK gave up at its own
+    timeout, 30 s here; with header lines aiohttp's 128-header limit ended it, after 128 x the interval). Now the
+    head must be whole within `timeouts.read` (with the pool's wait): a 504 in the client's schema."""
+    answer, url = raw_upstream
+    answer["drip"] = piece
+    if not piece.startswith(b"HTTP"):
+        answer["first"] = b"HTTP/1.1 200 OK\r\n"
+    g = gateway({"server": {"default_route": "main"}, "ledger": {"enabled": False},
+                 "breaker": {"failures": 1000, "cooldown": 0.1},
+                 "providers": {"p": {"kind": "openai", "base_url": url, "locality": "local",
+                                     "timeouts": {"read": 1, "pool": 1, "connect": 1}}},
+                 "models": {"local": {"provider": "p", "model": "m"}},
+                 "routes": {"main": {"policy": "fallback", "targets": ["local"], "retries": 0}}})
+    msgs = [{"role": "user", "content": "hi"}]
+    if api == "openai":
+        client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0, timeout=30)
+        with pytest.raises(openai.APIStatusError) as e:
+            list(client.chat.completions.create(model="main", messages=msgs, stream=True))
+        assert e.value.status_code == 504 and e.value.body["type"] == "server_error", e.value.body
+    else:
+        ac = anthropic.Anthropic(base_url=g.url, api_key="x", max_retries=0, timeout=30)
+        with pytest.raises(anthropic.APIStatusError) as ea:
+            list(ac.messages.create(model="main", max_tokens=10, messages=msgs, stream=True))
+        assert ea.value.status_code == 504 and ea.value.body["error"]["type"] == "timeout_error", ea.value.body

@@ -8,6 +8,7 @@ provider's `max_connections`, and a call waits at most `timeouts.pool` for one o
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import UTC
@@ -81,6 +82,11 @@ class Provider:
         self.timeout = aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=t.connect, sock_read=t.read)
         self.whole_timeout = aiohttp.ClientTimeout(total=t.total, connect=pool, sock_connect=t.connect,
                                                    sock_read=t.read)
+        # A stream's response head must be whole within `read` of the connection (its wait included): `sock_read`
+        # restarts on every byte, so an upstream that sent `100 Continue` (or one header line) every few seconds
+        # held a streamed call, its pooled connection and the client for ever (wire6); `stream_total` starts
+        # with the body.
+        self.head_s = pool + t.read
         if cfg.kind == "openai":
             self.chat_url = f"{cfg.base_url}/chat/completions"
         else:
@@ -122,8 +128,13 @@ class Provider:
         try:
             # No redirects: aiohttp would re-send the body with every header but `Authorization` to
             # whatever host the upstream names (`x-api-key` and the config's key headers included).
-            resp = await self.session.post(url, data=body, headers=headers, timeout=timeout or self.timeout,
-                                           allow_redirects=False)
+            if timeout is None:  # a stream: its head within `head_s` (a whole answer has `total` over all of it)
+                async with asyncio.timeout(self.head_s):
+                    resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout,
+                                                   allow_redirects=False)
+            else:
+                resp = await self.session.post(url, data=body, headers=headers, timeout=timeout,
+                                               allow_redirects=False)
         except aiohttp.ConnectionTimeoutError:
             if time.monotonic() - t0 < self.cfg.timeouts.pool:  # the connect itself timed out
                 raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None

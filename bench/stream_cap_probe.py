@@ -1,0 +1,78 @@
+"""One client address opens N streamed requests at once on an open gateway (defaults: provider pool 256,
+`max_streams_per_client` 64 where the tree has it; `timeouts.pool` 3 s), then another address asks once.
+Prints what A's requests were answered and B's status. The upstream double holds every stream open after
+its first event until the end. Run with `--src` to measure another tree (e.g. main's, before the cap).
+
+    PYTHONPATH=src .venv/bin/python bench/stream_cap_probe.py [--streams 300] [--src /tmp/base29/src]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--streams", type=int, default=300)
+    ap.add_argument("--src", default=str(ROOT / "src"))
+    a = ap.parse_args()
+    sys.path.insert(0, a.src)
+    sys.path.insert(1, str(ROOT))
+    from tests.doubles import OpenAIDouble
+    from tests.doubles.script import Hold, Reply
+    from tests.harness import GatewayServer, make_config
+
+    up = OpenAIDouble()
+    up.start()
+    release = threading.Event()
+    up.default = Hold(1, release, Reply(text="one two"))
+    cfg = make_config({"server": {"default_route": "local"}, "ledger": {"enabled": False},
+                       "providers": {"loc": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local",
+                                             "timeouts": {"pool": 3}}},
+                       "models": {"local": {"provider": "loc", "model": "m"}}}, Path(tempfile.mkdtemp()))
+    g = GatewayServer(cfg).start()
+
+    def request(stream: bool) -> bytes:
+        body = b'{"model":"local","stream":%s,"messages":[{"role":"user","content":"hi"}]}' % (
+            b"true" if stream else b"false")
+        return (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body))
+
+    async def one(source: str, req: bytes) -> tuple[str, object]:
+        r, w = await asyncio.open_connection("127.0.0.1", g.port, local_addr=(source, 0))
+        w.write(req)
+        line = await asyncio.wait_for(r.readline(), 60)
+        return (line.split()[1].decode() if line else "closed"), w
+
+    async def run() -> None:
+        got = await asyncio.gather(*(one("127.0.0.1", request(True)) for _ in range(a.streams)),
+                                   return_exceptions=True)
+        codes: dict[str, int] = {}
+        for x in got:
+            k = x[0] if isinstance(x, tuple) else type(x).__name__
+            codes[k] = codes.get(k, 0) + 1
+        print(f"A (127.0.0.1) asked {a.streams} streams at once: {dict(sorted(codes.items()))}; "
+              f"upstream connections checked out: {g.checked_out()}")
+        t = time.monotonic()
+        code, _ = await one("127.0.0.2", request(False))
+        print(f"B (127.0.0.2), one non-streamed request: {code} after {time.monotonic() - t:.1f} s")
+        release.set()
+        for x in got:
+            if isinstance(x, tuple):
+                x[1].close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+    g.stop()
+    up.stop()
+
+
+if __name__ == "__main__":
+    main()
