@@ -25,6 +25,7 @@ again. What a gateway that is no longer running settled, and reservations in fli
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -316,6 +317,7 @@ class RedisStore:
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
         self.member = uuid.uuid4().hex  # this gateway, in an epoch's set of those that restored their share
+        self._calls = itertools.count()  # a new epoch's name, should a call find none: member and call number
         # What this gateway settled, per counter: (key, slot) -> [usd, tokens, expire_s, forgotten after]
         self._tally: dict[tuple[str, int], list[float]] = {}
         self._restoring: asyncio.Future[None] | None = None
@@ -469,7 +471,7 @@ class RedisStore:
         now, minute, frac = max(clocks) if clocks else (max(n for _, n, _ in st), 0, 0.0)
         args: list[Any] = [repr(now), self.zkey, self.rprefix, self.sprefix, self.settled_ttl,
                            "1" if self.fits else "0", minute, repr(frac), len(st), self.count_dead, self.ekey,
-                           self.epoch, uuid.uuid4().hex]
+                           self.epoch, f"{self.member}.{next(self._calls)}"]
         args += [s for s, _, _ in st]
         args += [a for a, _, _ in adm]
         futures = [f for _, _, f in st] + [f for _, _, f in adm]
@@ -552,7 +554,7 @@ class RedisStore:
             if not await self.client.zcount(self.zkey, "-inf", sec + usec / 1e6):
                 return
             await self._script(args=[repr(time.time()), self.zkey, self.rprefix, self.sprefix, self.settled_ttl, "0",
-                                     0, "0.0", 0, self.count_dead, self.ekey, "", uuid.uuid4().hex])
+                                     0, "0.0", 0, self.count_dead, self.ekey, "", f"{self.member}.{next(self._calls)}"])
 
     async def learn_offset(self) -> float:
         """Redis's clock minus this host's, from one TIME (halfway through the round trip). The first admissions
