@@ -16,6 +16,7 @@ pool at once (beyond it, the estimate), and one key's embeddings calls at most h
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -179,6 +180,9 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
                 out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
             except UpstreamError as e:
                 answering = bool(getattr(e, "answering", False))
+                raise
+            except asyncio.CancelledError:  # the client left: the upstream had the inputs (billed, as a chat call's)
+                answering = True
                 raise
             finally:
                 if charge is not None:
