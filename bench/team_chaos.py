@@ -12,6 +12,7 @@ waited out (0.5 s) and asked again. One chaos action runs once the upstream has 
 - none:        nothing (the baseline bound);
 - restart:     SHUTDOWN of Redis (a graceful restart, AOF fsynced) and start again at once;
 - crash:       SIGKILL of Redis and start again (up to a second of AOF writes lost);
+- empty:       the same with Redis run without persistence: it comes back empty (session 29);
 - stop30:      Redis shut down for `--outage` seconds (30), then started;
 - freeze:      the proxy holds every byte for `--outage` seconds (a paused Redis, a partition);
 - slow:        the proxy delays every chunk by `--delay` seconds for `--outage` seconds;
@@ -24,7 +25,7 @@ Reported: the caps, the real spend, what the budget counted, reservations in fli
 by status and error type (a 500 or an error outside the client's schema is a failure), /health and
 /metrics of each replica during and after, and whether every request answered 200 is in a ledger.
 
-    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|stop30|freeze|slow|oom|evict|kill|skew
+    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|empty|stop30|freeze|slow|oom|evict|kill|skew
         [--dead count] [--on-store-error fail_open]
 """
 
@@ -240,7 +241,7 @@ def main() -> None:
     os.environ.update(KEYS)
     tmp = Path(tempfile.mkdtemp(prefix="team-chaos-"))
     (tmp / "redis").mkdir()
-    rds = OwnRedis(tmp / "redis", fsync="everysec")
+    rds = OwnRedis(tmp / "redis", fsync="everysec", appendonly=args.scenario != "empty")
     rds.start()
     proxy = FreezableProxy(rds.port)
     up = AnthropicDouble()
@@ -268,7 +269,7 @@ def main() -> None:
             if s == "restart":
                 rds.shutdown()
                 rds.start()
-            elif s == "crash":
+            elif s in ("crash", "empty"):
                 rds.stop()
                 rds.start()
             elif s == "stop30":

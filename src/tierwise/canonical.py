@@ -213,12 +213,16 @@ class Usage:
     cache_write_tokens: int = 0
     # True when counts were estimated by tierwise rather than reported by the upstream.
     estimated: bool = False
+    # Of cache_write_tokens, those written to a one-hour cache (Anthropic's `ttl: "1h"`), billed at twice the
+    # input price, not the five-minute write's 1.25 (pricing.cost)
+    cache_write_1h_tokens: int = 0
 
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cache_read_tokens += other.cache_read_tokens
         self.cache_write_tokens += other.cache_write_tokens
+        self.cache_write_1h_tokens += other.cache_write_1h_tokens
         self.estimated = self.estimated or other.estimated
 
     def take_prompt(self, other: Usage) -> None:
@@ -226,6 +230,7 @@ class Usage:
         self.input_tokens = other.input_tokens
         self.cache_read_tokens = other.cache_read_tokens
         self.cache_write_tokens = other.cache_write_tokens
+        self.cache_write_1h_tokens = other.cache_write_1h_tokens
 
     def restate(self, other: Usage) -> None:
         """Take the counts a later event of a stream restates (a count it leaves at 0 is kept): a
@@ -238,6 +243,8 @@ class Usage:
             self.cache_read_tokens = other.cache_read_tokens
         if other.cache_write_tokens:
             self.cache_write_tokens = other.cache_write_tokens
+        if other.cache_write_1h_tokens:
+            self.cache_write_1h_tokens = other.cache_write_1h_tokens
 
 
 @dataclass(slots=True)

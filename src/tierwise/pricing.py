@@ -30,6 +30,8 @@ class Price(BaseModel):
     output: float = Field(0.0, ge=0)
     cache_read: float | None = Field(None, ge=0, description="default: the input price")
     cache_write: float | None = Field(None, ge=0, description="default: the input price")
+    cache_write_1h: float | None = Field(None, ge=0, description="a one-hour cache write (Anthropic's `ttl: 1h`); "
+                                         "default: twice the input price, as Anthropic bills it")
 
 
 ZERO = Price()
@@ -41,12 +43,16 @@ def cost(price: Price | None, usage: Usage) -> float | None:
         return None
     cr = price.input if price.cache_read is None else price.cache_read
     cw = price.input if price.cache_write is None else price.cache_write
-    return (
+    usd = (
         usage.input_tokens * price.input
         + usage.output_tokens * price.output
         + usage.cache_read_tokens * cr
         + usage.cache_write_tokens * cw
-    ) / MILLION
+    )
+    if usage.cache_write_1h_tokens:  # (of the writes: counted at the one-hour price, not `cache_write`'s)
+        hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
+        usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
+    return usd / MILLION
 
 
 # genai-prices names providers by id; a `kind: openai` provider may be any compatible host,

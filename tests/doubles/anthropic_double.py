@@ -166,8 +166,11 @@ class AnthropicDouble(DoubleServer):
         return _input_tokens(rec.body), max(1, out)
 
     def _usage(self, inp: int, out: int, reply: Reply) -> dict[str, Any]:
+        hour = reply.cache_write_tokens and reply.cache_write_1h_tokens
         return {"input_tokens": inp, "cache_creation_input_tokens": reply.cache_write_tokens,
                 "cache_read_input_tokens": reply.cache_read_tokens, "output_tokens": out,
+                "cache_creation": {"ephemeral_5m_input_tokens": reply.cache_write_tokens - hour,
+                                   "ephemeral_1h_input_tokens": hour},
                 "service_tier": "standard"}
 
     def _stop(self, reply: Reply) -> str:

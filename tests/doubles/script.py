@@ -46,6 +46,7 @@ class Reply:
     signature: str = "sig-double-0001"
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, those for a one-hour cache (Anthropic's usage reports it)
     model: str | None = None
     matched_stop: str | None = None
 

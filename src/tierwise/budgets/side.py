@@ -1,11 +1,18 @@
-"""Rate limits for the side endpoints: `POST /v1/messages/count_tokens`, `POST /v1/responses/input_tokens`
-and `POST /v1/embeddings`.
+"""Rate limits and budgets for the side endpoints: `POST /v1/messages/count_tokens`,
+`POST /v1/responses/input_tokens` and `POST /v1/embeddings`.
 
-They run no policy and spend no budget (Anthropic does not bill token counting; an embeddings call is a
-proxy), but each is a request a client can repeat as fast as it likes: a key held to two chat requests a
-minute sent as many count_tokens and embeddings calls as it wished (bench/RESULTS.md, attack-wire2 and
-wire3). So each counts as one request in every rate limit that covers its key and route, with its input
+They run no policy, but each is a request a client can repeat as fast as it likes: a key held to two chat
+requests a minute sent as many count_tokens and embeddings calls as it wished (bench/RESULTS.md, attack-wire2
+and wire3). So each counts as one request in every rate limit that covers its key and route, with its input
 estimate as tokens (none for a count: its answer is a number), final at once: nothing to settle.
+
+Anthropic does not bill token counting, but a remote embeddings model bills every input token: until session 29
+an embeddings call spent no budget, and a key held to a $0.20 `per: key` budget embedded $1.20 of text in twelve
+calls, counted $0 (unbounded). `EmbeddingsCharge` admits each call to a remote deployment like one model call
+(budgets/background.py's `CallCharge`: every budget covering the key and route, its tags and session included; the
+inputs' estimate at the model's input price, no output), refuses it with the budget's 429 once one is spent, and
+settles it at the prompt tokens the upstream reports (the estimate when it reports none or fails while answering;
+nothing when it refuses the call).
 """
 
 from __future__ import annotations
@@ -13,8 +20,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tierwise.budgets.background import CallCharge
 from tierwise.budgets.checks import RateCheck
-from tierwise.budgets.controller import StoreUnavailable
+from tierwise.budgets.controller import NOTE, StoreUnavailable
+from tierwise.canonical import Usage
+from tierwise.trace import Step
+from tierwise.wire._check import token_count
 
 
 async def admit_side(spend: Any, route: str, key: Any, tokens: int, rid: str) -> None:
@@ -53,3 +64,47 @@ async def admit_side(spend: Any, route: str, key: Any, tokens: int, rid: str) ->
     if refusal is not None:
         raise spend._rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
 
+
+
+class EmbeddingsCharge:
+    """One embeddings call to deployment `dep` inside its own reservation: `admit` before it leaves (raises the
+    budget's error), `settle` once it has ended, however it ended."""
+
+    __slots__ = ("charge", "dep", "view", "estimate")
+
+    def __init__(self, charge: CallCharge, dep: Any) -> None:
+        self.charge, self.dep = charge, dep
+        self.view: Any = None
+        self.estimate = 0
+
+    @classmethod
+    async def admit(cls, spend: Any, route: str, key: Any, dep: Any, req: Any, ctx: Any) -> EmbeddingsCharge | None:
+        """None when no budget covers the call (no budgets, a local model): nothing to settle. `req` is the call
+        as a canonical request (the inputs as user messages, the client's headers, `max_tokens` 1)."""
+        if not spend.active or not spend.budgets or dep.locality != "remote":
+            return None
+        kname = key.name if key is not None else ""
+        c = cls(CallCharge(spend, route, kname, "embeddings", dims=req), dep)
+        c.view = await c.charge._admit(dep, req, ctx)
+        if c.view is None:
+            return None
+        held = c.view.notes.get(NOTE)  # the reservation's input estimate: what a call without usage counts
+        c.estimate = int(held[5] if type(held) is tuple else getattr(held, "est_in", 0))
+        return c
+
+    def settle(self, ctx: Any, answer: Any = None, answering: bool = False) -> None:
+        """`answer`: the upstream's embeddings answer (its `usage.prompt_tokens` counted); `answering`: the call
+        failed after the upstream had it (billed the estimate); neither: refused or never sent (billed nothing)."""
+        tokens: int | None = None
+        if answer is not None:
+            usage = answer.get("usage") if type(answer) is dict else None
+            given = usage.get("prompt_tokens") if type(usage) is dict else None
+            tokens = token_count(given) or self.estimate  # (0 for a count that is not one)
+        elif answering:
+            tokens = self.estimate
+        if tokens is not None:
+            d = self.dep
+            self.view.trace.steps.append(Step("call", d.name, ok=answer is not None, model=d.cfg.model,
+                                              provider=d.provider.name, locality="remote",
+                                              usage=Usage(input_tokens=tokens, estimated=tokens == self.estimate)))
+        self.charge._settle(self.view, ctx)

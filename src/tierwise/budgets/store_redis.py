@@ -13,13 +13,22 @@ Reservations carry a deadline in a sorted set; every call gives back a few reser
 deadline passed (a gateway killed between admission and settlement), so none is counted for
 ever. The keys are computed by the gateway and passed as arguments; the script also touches the
 keys of the reservations it sweeps, so this store needs one Redis (not a cluster).
+
+A Redis that comes back empty (restarted without persistence, failed over to an empty replica, flushed) forgot the
+windows' spend, and every gateway spent the whole cap again (two gateways, a $0.05 budget: $0.1008 paid). The store
+keeps an epoch key (`<prefix>epoch`, no TTL); every script call names the epoch this gateway last saw, and one that
+finds it gone or changed decides nothing and answers the new epoch. The gateway then adds back what it settled
+itself in the windows still open (`_tally`), once per epoch (a set of the gateways that did), and sends its call
+again. What a gateway that is no longer running settled, and reservations in flight at the loss, are not restored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -39,15 +48,16 @@ SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with 
 RETRY_EVERY = 1.0  # seconds between two tries of the settlements a store error kept back
 MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropped, with a warning)
 
-# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead, then nsettle settlement
-# strings, then one string per admission. Each string holds words separated by spaces (one
+# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead ekey epoch fresh, then nsettle
+# settlement strings, then one string per admission. Each string holds words separated by spaces (one
 # argument per request for redis-py to encode, not thirty):
 #   settlement: rid nb nr, 7 per budget (key slot reserved_usd reserved_tok usd tok expire_s),
 #               3 per rate (key minute tok); `rid -1 0` releases whatever the request reserved
 #   admission:  rid deadline nb nr, 8 per budget (key slot nslots usd_limit tok_limit usd tok
 #               expire_s), 4 per rate (key rpm tpm tok)
 # Returns {settlement results (1 settled, 0 already settled), admission results (0 admitted, or
-# {kind, index, what, used, oldest slot[, cur, prev]})}.
+# {kind, index, what, used, oldest slot[, cur, prev]}), Redis's time, the store's epoch}, or {'epoch', the store's
+# epoch} and nothing done when `epoch` (the one the gateway last saw; '' for none yet) is not the store's.
 SCRIPT = """
 local now = tonumber(ARGV[1])
 -- Reservation deadlines are on Redis's clock: the gateway's `now` only says how far ahead a deadline is. On the
@@ -61,6 +71,15 @@ local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
 local nsettle = tonumber(ARGV[9])
 local count_dead = ARGV[10] == '1'
 local w = 1 - frac
+-- The store's epoch: gone means Redis lost its data (the gateways add back what they settled: RESTORE)
+local epoch = redis.call('GET', ARGV[11])
+if not epoch then
+  epoch = ARGV[13]
+  redis.call('SET', ARGV[11], epoch)
+end
+if ARGV[12] ~= '' and ARGV[12] ~= epoch then
+  return {'epoch', epoch}
+end
 
 local function words(s)
   local t = {}
@@ -213,11 +232,31 @@ local function admit(a)
 end
 
 local settled, admitted = {}, {}
-for n = 1, nsettle do settled[n] = settle(words(ARGV[10 + n])) end
+for n = 1, nsettle do settled[n] = settle(words(ARGV[13 + n])) end
 sweep()
-for n = 1, #ARGV - 10 - nsettle do admitted[n] = admit(words(ARGV[10 + nsettle + n])) end
-return {settled, admitted, string.format('%.6f', rnow)}  -- Redis's clock: the gateways' windows follow it
+for n = 1, #ARGV - 13 - nsettle do admitted[n] = admit(words(ARGV[13 + nsettle + n])) end
+return {settled, admitted, string.format('%.6f', rnow), epoch}  -- Redis's clock: the gateways' windows follow it
 """
+
+# ARGV: ekey epoch marker member marker_ttl, then one "key slot usd tok expire_s" per counter: added once per
+# (epoch, member), and only while the store's epoch is `epoch` (0: it moved on; the caller learns the new one).
+RESTORE = """
+if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('SADD', ARGV[3], ARGV[4]) == 0 then return 1 end
+redis.call('EXPIRE', ARGV[3], ARGV[5])
+for i = 6, #ARGV do
+  local key, slot, u, t, ex = string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+  if key then
+    if u ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, u) end
+    if t ~= '0' then redis.call('HINCRBY', key, 't' .. slot, t) end
+    redis.call('EXPIRE', key, ex)
+  end
+end
+return 1
+"""
+RESTORE_CHUNK = 512  # counters per RESTORE call
+MAX_TALLY = 50_000  # counters a gateway remembers at most (past it, the oldest are forgotten)
+WATCH_EVERY = 1.0  # seconds between two looks at the epoch by a gateway that has settled spend to add back
 
 
 # ARGV: zkey rprefix ttl hold_s rid...: each still-reserved rid's deadline to Redis's now + ttl (never earlier).
@@ -274,6 +313,15 @@ class RedisStore:
                                                    decode_responses=True, health_check_interval=0)
         self._script = self.client.register_script(SCRIPT)
         self._renew = self.client.register_script(RENEW)
+        self._restore_script = self.client.register_script(RESTORE)
+        self.ekey = prefix + "epoch"
+        self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
+        self.member = uuid.uuid4().hex  # this gateway, in an epoch's set of those that restored their share
+        self._calls = itertools.count()  # a new epoch's name, should a call find none: member and call number
+        # What this gateway settled, per counter: (key, slot) -> [usd, tokens, expire_s, forgotten after]
+        self._tally: dict[tuple[str, int], list[float]] = {}
+        self._restoring: asyncio.Future[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         # Waiting: (argument string, clock, future); the clock is (now, minute, frac) of an admission.
         self._admissions: list[tuple[str, tuple[float, int, float], asyncio.Future[Any]]] = []
         self._settlements: list[tuple[str, float, asyncio.Future[Any] | None]] = []
@@ -322,7 +370,84 @@ class RedisStore:
         self._settlements.append((_settlement(rid, budgets, rates), now, fut))
         if not self._soon and self._later is None:
             self._later = loop.call_later(SETTLE_DELAY, self._flush)
-        return bool(await fut)
+        done = bool(await fut)
+        if done:
+            self._count(budgets)
+        return done
+
+    def _count(self, budgets: list[Settlement]) -> None:
+        """Remember what a settlement Redis took put in each counter (added back if the store comes back empty)."""
+        now = time.time()
+        tally = self._tally
+        for b in budgets:
+            if not b.usd and not b.tok:
+                continue
+            t = tally.get((b.key, b.slot))
+            if t is None:
+                if len(tally) >= MAX_TALLY:
+                    self._forget(now)
+                t = tally[(b.key, b.slot)] = [0.0, 0.0, float(b.expire_s), 0.0]
+            t[0] += b.usd
+            t[1] += b.tok
+            t[2] = float(b.expire_s)
+            t[3] = now + b.expire_s
+        if self._watcher is None and tally:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        """Look at the epoch now and then while this gateway has spend to add back: a gateway that got no request
+        after Redis came back empty left its share out, and the others spent it again."""
+        while self._tally:
+            await asyncio.sleep(WATCH_EVERY)
+            try:
+                epoch = await self.client.get(self.ekey)
+                if epoch is None:  # nobody has called since: this gateway starts the new epoch
+                    await self.client.set(self.ekey, uuid.uuid4().hex, nx=True)
+                    epoch = await self.client.get(self.ekey)
+                if epoch and self.epoch and epoch != self.epoch:
+                    await self._restore(epoch)
+            except Exception:  # noqa: BLE001 - an outage: the admissions see it (and /health says so)
+                pass
+        self._watcher = None
+
+    def _forget(self, now: float) -> None:
+        """Drop the counters whose keys have expired in Redis by now (their windows are closed), and past
+        MAX_TALLY the ones that expire first."""
+        tally = self._tally
+        for k in [k for k, t in tally.items() if t[3] <= now]:
+            del tally[k]
+        if len(tally) >= MAX_TALLY:
+            for k in sorted(tally, key=lambda k: tally[k][3])[: len(tally) - MAX_TALLY // 2]:
+                del tally[k]
+
+    async def _restore(self, epoch: str) -> None:
+        """The store is at `epoch`, not the one this gateway last saw: add back what it settled (once)."""
+        while self.epoch != epoch:
+            if self._restoring is None:
+                self._restoring = asyncio.ensure_future(self._add_back(epoch))
+                self._restoring.add_done_callback(lambda _: setattr(self, "_restoring", None))
+            await asyncio.shield(self._restoring)
+            if self.epoch != epoch:  # it moved on again meanwhile: the next call learns which
+                return
+
+    async def _add_back(self, epoch: str) -> None:
+        now = time.time()
+        self._forget(now)
+        items = [f"{k} {slot} {_num(t[0])} {int(t[1])} {max(1, int(t[3] - now))}"
+                 for (k, slot), t in self._tally.items()]
+        usd = sum(t[0] for t in self._tally.values())
+        marker = f"{self.prefix}restored:{epoch}"
+        for i in range(0, max(1, len(items)), RESTORE_CHUNK):
+            ok = await self._restore_script(args=[self.ekey, epoch, marker, f"{self.member}:{i}", 40 * 86400,
+                                                  *items[i:i + RESTORE_CHUNK]])
+            if not ok:
+                return
+        if self.epoch:  # (not on this gateway's first call: nothing was lost that it knew of)
+            log.warning("budgets: the budget store came back without its data (epoch %s); this gateway added back "
+                        "what it had settled in the windows still open ($%.4f in %d counters). Spend by gateways no "
+                        "longer running, and reservations in flight, is not restored: run Redis with AOF",
+                        epoch[:8], usd, len(items))
+        self.epoch = epoch
 
     def _flush(self) -> None:
         self._soon = False
@@ -345,12 +470,22 @@ class RedisStore:
         clocks = [c for _, c, _ in adm]
         now, minute, frac = max(clocks) if clocks else (max(n for _, n, _ in st), 0, 0.0)
         args: list[Any] = [repr(now), self.zkey, self.rprefix, self.sprefix, self.settled_ttl,
-                           "1" if self.fits else "0", minute, repr(frac), len(st), self.count_dead]
+                           "1" if self.fits else "0", minute, repr(frac), len(st), self.count_dead, self.ekey,
+                           self.epoch, f"{self.member}.{next(self._calls)}"]
         args += [s for s, _, _ in st]
         args += [a for a, _, _ in adm]
         futures = [f for _, _, f in st] + [f for _, _, f in adm]
         try:
-            settled, admitted, rnow = await self._script(args=args)
+            for _ in range(4):
+                out = await self._script(args=args)
+                if out[0] != "epoch":
+                    break
+                await self._restore(out[1])  # the store came back empty: this gateway's share first
+                args[11] = self.epoch
+            else:
+                raise ConnectionError("the budget store's epoch kept changing")
+            settled, admitted, rnow, epoch = out
+            self.epoch = self.epoch or epoch
             self.offset = float(rnow) - time.time()
         except BaseException as e:  # every admission in the batch sees the store's failure
             # The call may have run in Redis all the same (a reply that timed out): settlements are kept to be
@@ -419,7 +554,7 @@ class RedisStore:
             if not await self.client.zcount(self.zkey, "-inf", sec + usec / 1e6):
                 return
             await self._script(args=[repr(time.time()), self.zkey, self.rprefix, self.sprefix, self.settled_ttl, "0",
-                                     0, "0.0", 0, self.count_dead])
+                                     0, "0.0", 0, self.count_dead, self.ekey, "", f"{self.member}.{next(self._calls)}"])
 
     async def learn_offset(self) -> float:
         """Redis's clock minus this host's, from one TIME (halfway through the round trip). The first admissions
@@ -441,6 +576,8 @@ class RedisStore:
     async def close(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._admissions or self._settlements or self._kept:
             self._flush()
         if self._tasks:

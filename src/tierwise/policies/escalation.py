@@ -87,7 +87,8 @@ def response_events(resp: Response) -> list[StreamEvent]:
     events: list[StreamEvent] = [
         MessageStart(resp.id, resp.model, Usage(input_tokens=resp.usage.input_tokens,
                                                 cache_read_tokens=resp.usage.cache_read_tokens,
-                                                cache_write_tokens=resp.usage.cache_write_tokens))
+                                                cache_write_tokens=resp.usage.cache_write_tokens,
+                                                cache_write_1h_tokens=resp.usage.cache_write_1h_tokens))
     ]
     for i, b in enumerate(resp.content):
         if isinstance(b, TextBlock):

@@ -505,6 +505,8 @@ def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
         usage.cache_read_tokens = cap
     if usage.cache_write_tokens > cap:
         usage.cache_write_tokens = cap
+    if usage.cache_write_1h_tokens > usage.cache_write_tokens:  # (a part of the writes)
+        usage.cache_write_1h_tokens = usage.cache_write_tokens
     return usage
 
 
@@ -591,4 +593,6 @@ def _count(chunk: StreamChunk, usage: Usage) -> int:
                 usage.cache_read_tokens = u.cache_read_tokens
             if u.cache_write_tokens > usage.cache_write_tokens:
                 usage.cache_write_tokens = u.cache_write_tokens
+            if u.cache_write_1h_tokens > usage.cache_write_1h_tokens:
+                usage.cache_write_1h_tokens = u.cache_write_1h_tokens
     return chars

@@ -16,12 +16,13 @@ pool at once (beyond it, the estimate), and one key's embeddings calls at most h
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import orjson
 
-from tierwise.budgets.side import admit_side
+from tierwise.budgets.side import EmbeddingsCharge, admit_side
 from tierwise.canonical import Message, Request, TextBlock
 from tierwise.errors import Internal, InvalidRequest, RateLimited, TierwiseError, UpstreamError
 from tierwise.gateway import new_request_id
@@ -168,7 +169,24 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             busy.retry_after = 1.0  # type: ignore[attr-defined]
             raise busy
         try:
-            out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+            # A remote model bills every input token: the call counts in the budgets of its key and route
+            # (before session 29 it spent none, and a key embedded past its budget uncounted)
+            ctx = app.gw.context(route, new_request_id(), openai_chat.FORMAT, data["model"])
+            charge = await EmbeddingsCharge.admit(app.gw.spend, route, scope.get("tierwise.key"), target,
+                                                  _as_request(data, headers), ctx)
+            out = None
+            answering = False
+            try:
+                out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+            except UpstreamError as e:
+                answering = bool(getattr(e, "answering", False))
+                raise
+            except asyncio.CancelledError:  # the client left: the upstream had the inputs (billed, as a chat call's)
+                answering = True
+                raise
+            finally:
+                if charge is not None:
+                    charge.settle(ctx, out, answering)
         finally:
             app.side_calls.give_back(prov, key)
         check_embeddings_answer(prov.name, out)
@@ -237,6 +255,15 @@ def check_embeddings_answer(provider: str, out: Any) -> None:
     reason = f": {upstream_text(str(said))}" if said else ""
     raise UpstreamError(f"provider {provider!r} sent an embeddings answer this gateway cannot read{reason}",
                         retryable=True)
+
+
+def _as_request(data: dict[str, Any], headers: dict[str, str]) -> Request:
+    """An embeddings body as a canonical request, for its budget admission: the inputs as user messages, the
+    client's headers (its length, tag, session), one token of output."""
+    inp = data["input"]
+    texts = [inp] if isinstance(inp, str) else inp
+    return Request(model=data["model"], messages=[Message("user", [TextBlock(t)]) for t in texts], max_tokens=1,
+                   headers=headers)
 
 
 def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -61,11 +61,15 @@ def text_out(b: TextBlock) -> dict[str, Any]:
 def usage_in(u: Any) -> Usage:
     if not isinstance(u, dict):
         return Usage()
+    writes = token_count(u.get("cache_creation_input_tokens"))
+    by_ttl = u.get("cache_creation")
+    hour = min(writes, token_count(by_ttl.get("ephemeral_1h_input_tokens"))) if isinstance(by_ttl, dict) else 0
     return Usage(
         input_tokens=token_count(u.get("input_tokens")),
         output_tokens=token_count(u.get("output_tokens")),
         cache_read_tokens=token_count(u.get("cache_read_input_tokens")),
-        cache_write_tokens=token_count(u.get("cache_creation_input_tokens")),
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=hour,  # (billed at twice the input price: counted as such, not as a 5-minute write)
     )
 
 

@@ -1,0 +1,61 @@
+"""Anthropic bills a one-hour cache write (`cache_control: {"type": "ephemeral", "ttl": "1h"}`) at twice the input
+price; tierwise counted every write at `cache_write` (default: the input price). A client that marks a long, new
+prompt for the one-hour cache on each request spent 2x its budget: $2.40 billed while the budget counted $1.20 of
+$1 (1.6x with `cache_write: 3.75`). The usage's `cache_creation.ephemeral_1h_input_tokens` are now priced at
+`cache_write_1h` (default: twice the input price), in the ledger's cost and the budgets alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anthropic
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import two_tier_config, wait_for
+from tierwise.canonical import Usage
+from tierwise.pricing import Price, cost
+
+WRITES = 100_000
+BILLED = (10 * 3 + 10 * 15 + WRITES * 6) / 1e6  # Anthropic's bill for one answer: $0.60018
+
+
+def test_one_hour_cache_writes_are_priced_at_twice_the_input():
+    u = Usage(input_tokens=0, cache_write_tokens=300, cache_write_1h_tokens=100)
+    assert cost(Price(input=3, output=15), u) == pytest.approx((200 * 3 + 100 * 6) / 1e6)
+    assert cost(Price(input=3, output=15, cache_write=3.75), u) == pytest.approx((200 * 3.75 + 100 * 6) / 1e6)
+    assert cost(Price(input=3, cache_write=3.75, cache_write_1h=7), u) == pytest.approx((200 * 3.75 + 700) / 1e6)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_budget_counts_one_hour_cache_writes_at_their_price(gateway, openai_up, anthropic_up, stream):  # noqa: F811
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 1.0}]}
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="ok", usage=(10, 10), cache_write_tokens=WRITES, cache_write_1h_tokens=WRITES)
+    c = ant(g)
+    answered = 0
+    for i in range(10):
+        block = {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+        try:
+            if stream:
+                with c.messages.stream(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}]) as s:
+                    s.get_final_message()
+            else:
+                c.messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
+            answered += 1
+        except anthropic.RateLimitError:
+            break
+
+    def status() -> dict:
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    wait_for(lambda: status()["reservations_in_flight"] == 0)
+    counted = status()["budgets"][0]["usd_used"]
+    # Before: 4 answered, $2.40 billed, $1.20 counted.
+    assert answered == 2, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"
+    assert counted == pytest.approx(answered * BILLED)

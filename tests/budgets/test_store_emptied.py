@@ -1,0 +1,106 @@
+"""A budget store whose Redis comes back empty (a restart without persistence, a failover to an empty replica, an
+operator's FLUSHDB) forgot the day's spend: every gateway then spent the whole cap again.
+
+Now the store keeps an epoch key; a gateway that finds it gone or changed adds back what it settled itself in the
+windows still open, once per epoch, before its next admission or settlement is decided. Two gateways (each its
+own store, as two processes have) share one budget; the prefix's keys are deleted between the two halves (what a
+restart without AOF leaves: nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import drop_redis_keys, redis_up, two_tier_config, unavailable, wait_for
+
+REDIS_URL = "redis://127.0.0.1:6379/10"
+USAGE = (100, 400)
+COST = (USAGE[0] * 3 + USAGE[1] * 15) / 1e6  # $0.0063 per answer
+LIMIT = 0.05  # eight answers
+
+
+@pytest.fixture
+def prefix():
+    import uuid
+
+    if not redis_up():
+        unavailable("no Redis on 127.0.0.1:6379")
+    p = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
+    yield p
+    drop_redis_keys(REDIS_URL, p)
+
+
+def _config(openai_up, anthropic_up, prefix: str, **limit) -> dict:  # noqa: F811
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": LIMIT, **limit}],
+                      "store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}}
+    return cfg
+
+
+def _used(g) -> float:
+    def status() -> dict:
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    wait_for(lambda: status()["reservations_in_flight"] == 0)
+    return next(r for r in status()["budgets"] if r["budget"] == "cap")["usd_used"]
+
+
+def _spend(clients, n: int) -> int:
+    """Up to `n` requests round robin over the gateways' clients; how many were answered."""
+    ok = 0
+    for i in range(n):
+        try:
+            clients[i % len(clients)].chat.completions.create(
+                model="main", max_tokens=400, messages=[{"role": "user", "content": f"question {i}"}])
+            ok += 1
+        except openai.RateLimitError:
+            pass
+    return ok
+
+
+@pytest.mark.parametrize("window", ["day", {"rolling": "1h"}])
+def test_a_redis_that_comes_back_empty_does_not_spend_the_budget_again(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                       prefix, window):
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix, window=window)
+    gs = [gateway(cfg), gateway(cfg)]
+    clients = [oai(g) for g in gs]
+    first = _spend(clients, 20)
+    assert first == 8 and _used(gs[0]) == pytest.approx(8 * COST)
+    drop_redis_keys(REDIS_URL, prefix)  # Redis restarted without its data
+    # Each gateway adds back its share on its next call, or when it next looks at the epoch (about once a second)
+    wait_for(lambda: _used(gs[0]) == pytest.approx(8 * COST))
+    second = _spend(clients, 20)
+    paid = len(anthropic_up.requests) * COST
+    # Before: 8 more answered ($0.1008 paid of a $0.05 budget), the status saying $0.0504 used.
+    assert second == 0, f"{second} more answered after the store came back empty: ${paid:.4f} of ${LIMIT}"
+    assert _used(gs[1]) == pytest.approx(8 * COST)
+
+
+def test_a_gateway_restores_its_share_once_per_emptying(gateway, openai_up, anthropic_up, prefix):  # noqa: F811
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix)
+    gs = [gateway(cfg), gateway(cfg)]
+    clients = [oai(g) for g in gs]
+    assert _spend(clients, 4) == 4
+    for _ in range(2):  # emptied twice: each time both gateways' settled spend comes back, once
+        drop_redis_keys(REDIS_URL, prefix)
+        assert _spend(clients, 2) == 2  # (the first calls find the store empty: each adds back its own share)
+    assert _used(gs[0]) == pytest.approx(8 * COST)
+    assert _spend(clients, 4) == 0
+
+
+def test_a_gateway_that_gets_no_request_adds_back_its_share(gateway, openai_up, anthropic_up, prefix):  # noqa: F811
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix)
+    busy, idle = gateway(cfg), gateway(cfg)
+    assert _spend([oai(idle)], 6) == 6
+    drop_redis_keys(REDIS_URL, prefix)
+    wait_for(lambda: _used(busy) == pytest.approx(6 * COST))  # the idle one's share is back without a request
+    assert _spend([oai(busy)], 10) == 2
