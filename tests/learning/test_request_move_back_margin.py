@@ -117,3 +117,35 @@ def test_the_setting() -> None:
     for bad in (0.0, 0.005, 0.6, -0.1, float("nan"), True, "x"):
         with pytest.raises(ValidationError):
             RequestModelSettings(check_margin=bad)
+
+
+def test_tierwise_boundary_says_what_the_margin_check_weighs() -> None:
+    import yaml
+
+    from tests.harness import two_tier_config
+    from tierwise.config import parse_config
+    from tierwise.learning.evidence import model_serves
+
+    route = {
+        "policy": "reflective",
+        "local": "local",
+        "frontier": "frontier",
+        "quality_target": 0.75,
+        "request_model": {"after_move_back": "checked", "check_margin": 0.05},
+    }
+    cfg = parse_config(
+        yaml.safe_dump(two_tier_config("http://127.0.0.1:9", "http://127.0.0.1:9", routes={"main": route}))
+    )
+    decided, open_ = checked(0.05), checked(0.05)
+    feed(decided, NINE_OF_TEN * 3, 2000)
+    feed(open_, SEVEN_OF_TEN * 3, 2000)
+    said = model_serves(cfg, "main", decided.dump()["boundary"])["qa"]
+    assert said.endswith(
+        "not each judged: its check favours acceptance 0.80 over 0.70 (27 good of 30 judged since "
+        "its move back)"
+    ), said
+    said = model_serves(cfg, "main", open_.dump()["boundary"])["qa"]
+    assert said.endswith(
+        "each judged: its check is undecided (21 good of 30 judged since its move back; decides at 10 "
+        "to 1, or after 50 for the side it leans to)"
+    ), said
