@@ -353,6 +353,9 @@ def parser() -> argparse.ArgumentParser:
                     help="with --request-after-move-back checked: request_model.check_odds")
     ap.add_argument("--request-check-max", type=int, default=50,
                     help="with --request-after-move-back checked: request_model.check_max")
+    ap.add_argument("--request-check-margin", type=float, default=None,
+                    help="with --request-after-move-back checked: request_model.check_margin d (the target + d "
+                         "against the target - d; undecided at check_max leaves the model off); unset: the drop 2t - 1")
     ap.add_argument("--request-check-recheck", choices=["on", "off"], default="on",
                     help="with --request-after-move-back checked: request_model.check_recheck (off: round 29's check)")
     ap.add_argument("--request-frontier-label", type=float, default=None,
@@ -449,6 +452,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                           "frontier_label": args.request_frontier_label,
                           "after_move_back": args.request_after_move_back, "check_odds": args.request_check_odds,
                           "check_max": args.request_check_max,
+                          "check_margin": args.request_check_margin,
                           "check_recheck": args.request_check_recheck == "on",
                           "type_offset": args.request_type_offset, "judge_served": args.request_judge_served,
                           "judge_served_rate": args.request_judge_served_rate},

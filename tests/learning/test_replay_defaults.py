@@ -75,6 +75,15 @@ def test_round_29_c_differs_from_the_no_flag_run_in_the_one_key(replay) -> None:
         replay.parse_args(["--request-after-move-back", "off"]))
 
 
+def test_round_32_c_differs_from_off_in_the_check_and_its_margin(replay) -> None:
+    c = replay.loop_settings(replay.parse_args(["--request-after-move-back", "checked", "--request-check-margin", "0.2"]))
+    off = replay.loop_settings(replay.parse_args(["--request-after-move-back", "off"]))
+    assert (c.request_model.after_move_back, c.request_model.check_margin) == ("checked", 0.2)
+    assert off.request_model.check_margin is None
+    c.request_model.after_move_back, c.request_model.check_margin = "off", None
+    assert c == off  # the two keys round 32's C changes
+
+
 def test_replay16_defaults_reproduce_the_earlier_rounds(replay) -> None:
     old = replay.loop_settings(replay.parse_args(["--defaults", "replay16"]))
     assert route_keys(old)[:6] == ("value", "shadow", "confirm", False, "none", 0.5)

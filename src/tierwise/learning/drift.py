@@ -69,21 +69,32 @@ def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tupl
     return fired
 
 
-def drop_odds(good: float, judged: float, target: float) -> float:
-    """The log-likelihood ratio of `good` accepted of `judged` verdicts between the drop the test is tuned to from
-    the target (acceptance `alternative(target, target)`) and the target itself: > 0 when they favour the drop."""
+def check_pair(target: float, margin: float | None = None) -> tuple[float, float]:
+    """The two acceptances a moved-back type's check weighs (`request_model.after_move_back: checked`): the target
+    and the drop the change-point test is tuned to (`alternative(target, target)`, 2t - 1), or with
+    `request_model.check_margin` d the target plus d against the target minus d: whether the verdicts on the answers
+    the model serves sit above the target or below it, the promise it makes for each request it serves."""
     target = max(target, 0.02)  # (as `weights` clamps p0: at a target of 0.01 or less the drop would be 0)
-    p1 = alternative(target, target)
-    return good * math.log(p1 / target) + (judged - good) * math.log((1.0 - p1) / (1.0 - target))
+    if margin is None:
+        return target, alternative(target, target)
+    p0 = min(target + margin, 0.99)
+    return p0, min(max(target - margin, 0.01), p0 - 0.01)
 
 
-def check_step(s: float, good: bool, target: float, floor: float) -> float:
+def drop_odds(good: float, judged: float, target: float, margin: float | None = None) -> float:
+    """The log-likelihood ratio of `good` accepted of `judged` verdicts between the check's drop and its target
+    (`check_pair`): > 0 when they favour the drop."""
+    p0, p1 = check_pair(target, margin)
+    return good * math.log(p1 / p0) + (judged - good) * math.log((1.0 - p1) / (1.0 - p0))
+
+
+def check_step(s: float, good: bool, target: float, floor: float, margin: float | None = None) -> float:
     """One verdict added to a moved-back type's check statistic (`request_model.after_move_back: checked`): `drop_odds`
     summed verdict by verdict, floored at -`floor` (the check's decision for the target). Floored, the statistic
     stays one rejection from re-opening the check however long the type looked good, as Page's CUSUM does, so a drift
     after the decision is weighed from where the decision stood, not against every acceptance since the move back."""
-    p1 = alternative(target, target)
-    step = math.log(p1 / target) if good else math.log((1.0 - p1) / (1.0 - target))
+    p0, p1 = check_pair(target, margin)
+    step = math.log(p1 / p0) if good else math.log((1.0 - p1) / (1.0 - p0))
     return max(-floor, s + step)
 
 
@@ -93,4 +104,4 @@ def recheck_rate(s: float, floor: float) -> float:
     return min(1.0, max(0.0, (s + floor) / (2.0 * floor)))
 
 
-__all__ = ["Cusum", "alternative", "check_step", "recheck_rate", "drop_odds", "threshold", "update", "weights"]
+__all__ = ["Cusum", "alternative", "check_pair", "check_step", "recheck_rate", "drop_odds", "threshold", "update", "weights"]

@@ -110,6 +110,7 @@ def saved_posteriors(cfg: Any, route: str, states: dict[str, Any] | None = None)
 def model_serves(cfg: Any, route: str, states: dict[str, Any]) -> dict[str, str]:
     """Per task type moved back to the frontier that the text model still serves (`request_model.after_move_back`):
     why, and where its check stands (the loop's own rule, read on the saved state)."""
+    from tierwise.learning.drift import check_pair
     from tierwise.learning.loop import LearningLoop, LoopSettings
 
     pc = cfg.routes[route]
@@ -131,7 +132,12 @@ def model_serves(cfg: Any, route: str, states: dict[str, Any]) -> dict[str, str]
             out[t] = f"the text model serves its requests it rates above {pc.quality_target:.2f} (moved back below the target)"
         elif back == 2:
             out[t] = (f"the text model serves its requests it rates above {pc.quality_target:.2f}, each judged: its check "
-                      f"is undecided ({since}; decides at {rs.check_odds:g} to 1, or after {rs.check_max})")
+                      f"is undecided ({since}; decides at {rs.check_odds:g} to 1, or after {rs.check_max}"
+                      + (" for the side it leans to)" if rs.check_margin is not None else ")"))
+        elif rs.check_margin is not None:
+            p0, p1 = check_pair(pc.quality_target, rs.check_margin)
+            out[t] = (f"the text model serves its requests it rates above {pc.quality_target:.2f}, not each judged: "
+                      f"its check favours acceptance {p0:.2f} over {p1:.2f} ({since})")
         else:
             out[t] = (f"the text model serves its requests it rates above {pc.quality_target:.2f}, not each judged: "
                       f"its check favours the target or reached {rs.check_max} verdicts ({since})")

@@ -257,7 +257,14 @@ class LearningLoop:
             return 1
         # `checked`: a sequential test on the verdicts since the move back (`TaskState.check`, floored at -h)
         h = math.log(rs.check_odds)
-        return 0 if st.check >= h else (2 if st.check > -h and st.check_run < rs.check_max else 1)
+        if st.check >= h:
+            return 0
+        if st.check <= -h:
+            return 1
+        # undecided: judged while it gathers verdicts; at `check_max`, served unjudged (round 29's) or, with
+        # `check_margin` (target + d against target - d), served while the statistic leans to the target (a truncated
+        # sequential test decides for the side its ratio favours: the served acceptance above or below the target)
+        return 2 if st.check_run < rs.check_max else (1 if rs.check_margin is None or st.check < 0.0 else 0)
 
     def _judge_served(self, task_type: str, request_id: str, key: str) -> bool:
         """`request_model.judge_served`: a frontier type's request the text model serves locally is judged among the
@@ -567,7 +574,7 @@ class LearningLoop:
         st, rs = self.boundary.state(task_type), self.settings.request_model
         if move is None and st.tier == "frontier" and st.sent_back > 0 and st.drifted == 0:  # the move-back check
             h = math.log(rs.check_odds) if rs.check_recheck else math.inf  # (round 29: the sum, never floored)
-            st.check = check_step(st.check, accepted >= 0.5, self.settings.boundary.quality_target, h)
+            st.check = check_step(st.check, accepted >= 0.5, self.settings.boundary.quality_target, h, rs.check_margin)
             st.check_run = 0 if st.check <= -h else st.check_run + 1
             st.check_decided = st.check_decided or st.check_run == 0
         if move is not None and self.request_model is not None:

@@ -84,6 +84,13 @@ class RequestModelSettings(BaseModel):
         "rejection re-opens it and a drift that starts later takes the model off the type (while re-opened, its "
         "served requests are judged in proportion to how far the statistic has gone toward the drop); false: "
         "round 29's check (the sum since the move back, only the type's own schedule judging once decided)"))
+    check_margin: float | None = Field(None, ge=0.01, le=0.5, description=(
+        "with `after_move_back: checked`: unset, the check weighs the target against the drop the change-point test "
+        "looks for (acceptance 2t - 1, round 29's: a type at 0.70 against a 0.80 target is let back about half the "
+        "time); a margin d, it weighs the target + d against the target - d on the verdicts since the move back "
+        "(mostly on the answers the model served), so the model is let back only onto a type whose served answers "
+        "are accepted above the target; a check still undecided after `check_max` verdicts serves the type while its "
+        "statistic favours the target (the verdicts since the move back above the target's side) and not otherwise"))
     frontier_label: float | None = Field(None, gt=0.0, le=10.0, description=(
         "unset: no type label beyond `type_weight`'s; a number w: the request's task-type label enters the kernel "
         "with weight w (added to the features' kernel, 1 between two requests of one type) only for task types the "
@@ -110,7 +117,7 @@ class RequestModelSettings(BaseModel):
         # rounds 14-28's text model) must not fail the config's load
         return "off" if v is False else v
 
-    @field_validator("check_odds", "check_max", mode="before")
+    @field_validator("check_odds", "check_max", "check_margin", mode="before")
     @classmethod
     def _no_bool(cls, v: object) -> object:
         if isinstance(v, bool):  # (`check_max: true` would be 1 verdict)
