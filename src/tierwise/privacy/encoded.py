@@ -254,8 +254,10 @@ _B85_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 def _other_readings(chars: str, raw: bytes | None) -> str | None:
     """A base64-looking run that decoded to nothing worth scanning, read as base32, or as base64 that decoded to
-    base32 or base64 (one level: an encoding inside an encoding)."""
-    if len(chars) >= 16 and _B32.fullmatch(chars):
+    base32, hex or base64 (`_LEVELS` levels: an encoding inside an encoding)."""
+    # base32 in mixed case (round 9: `MfQw4zTfFzSg...` decoded as RFC 4648 asks, case folded): only a run that
+    # decoded to nothing as base64 gets here, so the fold costs nothing on ordinary text
+    if len(chars) >= 16 and _B32.fullmatch(chars.upper()):
         raw32 = _b32(chars)
         got = (_inner(raw32) or _text(raw32)) if raw32 else None
         if got is not None:
@@ -270,25 +272,48 @@ def _b32(chars: str) -> bytes | None:
         return None
 
 
-def _inner(raw: bytes | None) -> str | None:
-    """The text of base32 or base64 inside decoded bytes, decoded once more (review28e: base32 of base32, base32 of
-    base64 and base85 of base64 were read one level only). Not again: one level, so the cost stays one decode."""
-    if not raw:
+_HEX_ONLY = re.compile(r"(?:[0-9a-f]{2}){8,}|(?:[0-9A-F]{2}){8,}")
+_LEVELS = 2  # levels read inside an encoded run (round 9: three levels in all, base64 of base64 of base64)
+
+
+def _inner(raw: bytes | None, levels: int = _LEVELS) -> str | None:
+    """The text of base32, hex or base64 inside decoded bytes, decoded again (review28e: base32 of base32, base32 of
+    base64 and base85 of base64; round 9: hex inside base64 and base64 inside hex, and `_LEVELS` levels, so a value
+    encoded three times is read). Each level decodes bytes shorter than the last: the cost stays linear."""
+    if not raw or levels <= 0:
         return None
     try:
         inner = raw.decode("ascii").strip()
     except UnicodeDecodeError:
         return None
     bare = inner.rstrip("=")
-    if len(bare) >= 16 and _B32.fullmatch(bare):
-        raw32 = _b32(bare)
-        got = _text(raw32) if raw32 else None
+    if len(bare) >= 16 and _B32.fullmatch(bare.upper()):
+        got = _read(_b32(bare), levels - 1)
+        if got is not None:
+            return got
+    if _HEX_ONLY.fullmatch(inner):
+        got = _read(bytes.fromhex(inner), levels - 1)
         if got is not None:
             return got
     if _B64_ONLY.fullmatch(inner):
-        again = _decode_b64(bare)
-        return _text(again) if again else None
+        return _read(_decode_b64(bare), levels - 1)
     return None
+
+
+def read_nested(raw: bytes | None) -> str | None:
+    """`raw` as text worth scanning, or the text of an encoding inside it (`_LEVELS` levels)."""
+    return _read(raw, _LEVELS)
+
+
+def _read(raw: bytes | None, levels: int) -> str | None:
+    """Decoded bytes as text worth scanning; when that text is itself an encoded run (base64 text holds four digits
+    often enough to pass `_text`), what is inside it is preferred."""
+    if not raw:
+        return None
+    got = _text(raw)
+    if got is None or _B64_ONLY.fullmatch(got.strip().rstrip("=")):
+        return _inner(raw, levels) or got
+    return got
 
 
 def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
@@ -438,7 +463,7 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     for lines, chars in _b64_runs(text):
         raw = _decode_b64(chars)
         dec = _text(raw) if raw else None
-        if dec is None or _B64_ONLY.fullmatch(dec):  # session 28: base32, base64 of base64 (the whole run)
+        if dec is None or _B64_ONLY.fullmatch(dec.rstrip("=")):  # (base32 pads with up to six `=`)  # session 28: base32, base64 of base64 (the whole run)
             other = _other_readings(chars, raw)
             if other is not None:
                 add(other, None, 0, (lines[0][0], lines[-1][1]), exact=False)
@@ -454,7 +479,7 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
                 digits = m.group(1)
                 if len(digits) % 2 == 0:
                     raw = bytes.fromhex(digits)
-                    dec = _text(raw)
+                    dec = read_nested(raw)  # round 9: base64 or base32 written in hex
                     if dec is not None:
                         add(dec, None, m.start(1), m.span(), exact=len(dec.encode()) == len(raw))
     read_to = -1  # end of the last split run that decoded to text (its variant without the short last piece is not read)
