@@ -1,0 +1,81 @@
+"""IPv4 addresses written in the other forms a resolver or a reader takes (round 9, attack-privacy9).
+
+The IP recognizer reads the dotted-decimal form (`203.0.113.45`). The same address reaches a model, and a browser or
+`ping`, as:
+
+- `dot` words or defanged dots: `203 dot 0 dot 113 dot 45`, `203(dot)0(dot)113(dot)45`, `203 . 0 . 113 . 45` (the
+  same separator between all four parts; a `.` only with a space on each side, which a version or a sum never has,
+  and not four single digits: `steps 1 . 2 . 3 . 4`);
+- parts in hex or octal (`0xCB.0x00.0x71.0x2D`, `0313.0.0161.055`: what `inet_aton` accepts); at least one part
+  written so (`0x`, or a leading zero and two more digits: `1.02.03.04` is a version), every part 0-255;
+- one number: `http://3405803821/`, `http://0xcb00712d/` as a URL's host, or after a word for an address (`ip`,
+  `ipv4`, `ip address`, `inet`, `remote_addr`) within a few characters: a decimal of 8-10 digits from 1.0.0.0 up,
+  or `0x` and 8 hex digits. A bare long number elsewhere is an id, a count or a timestamp, not read.
+
+Findings are IP_ADDRESS over the whole written form (its span in the text given). Each search is gated by a substring
+test (`dot`, ` . `, `0x`, `://`, a dotted part with a leading zero, a cue word) and runs on the standard library's
+`re` with bounded repeats: linear in the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tierwise.privacy.finding import Finding
+
+_NAME = "view.ip_forms"
+_SCORE = 0.9
+_DOT_WORDS = re.compile(r"(?<![\w.])(\d{1,3})(\s{0,3}(?:\(dot\)|\[dot\]|\{dot\}|<dot>|dot)\s{0,3}|[ \t]{1,3}\.[ \t]{1,3})"
+                        r"(\d{1,3})\2(\d{1,3})\2(\d{1,3})(?![\w]|\.\d)", re.IGNORECASE)
+_PART = r"(?:0[xX][0-9a-fA-F]{1,2}|[0-9]{1,4})"
+_BASES = re.compile(rf"(?<![\w.]){_PART}\.{_PART}\.{_PART}\.{_PART}(?![\w]|\.\d)")
+_FIRST_OCTAL = re.compile(r"0[0-7]{1,3}\.[0-9]")  # a leading zero in the first part only (`010.1.1.1`)
+_URL_HOST = re.compile(r"://(?:[^/@\s]{1,256}@)?(0[xX][0-9a-fA-F]{1,8}|[0-9]{8,10})(?=[/:?#\s\"'<>)\]]|$)")
+_CUE = re.compile(r"\b(?:ip|ipv4|ip[ _-]?addr(?:ess)?|inet|remote[ _-]?addr|client[ _-]?ip|src[ _-]?ip|dst[ _-]?ip)\b"
+                  r"[\s:=\"'#-]{0,6}(?:is\s{1,3})?(0x[0-9a-f]{8}|[0-9]{8,10})(?![\w.])", re.IGNORECASE)
+_CUE_GATE = re.compile(r"[0-9]{8}|0[xX][0-9a-fA-F]{8}")
+_LOW = 1 << 24  # 1.0.0.0: a smaller number as an address is in 0.0.0.0/8, and far more often a count
+
+
+def _part(p: str) -> int | None:
+    """A dotted part's value as `inet_aton` reads it (`0x` hex, a leading zero octal), or None."""
+    try:
+        if p[:2] in ("0x", "0X"):
+            return int(p[2:], 16)
+        if len(p) > 1 and p[0] == "0":
+            return int(p, 8)
+        return int(p)
+    except ValueError:
+        return None
+
+
+def ip_form_findings(text: str) -> list[Finding]:
+    """IP_ADDRESS findings for the forms above, spans in `text`."""
+    out: list[Finding] = []
+    low = text.lower()
+    if "dot" in low or " . " in text or "\t.\t" in text:
+        for m in _DOT_WORDS.finditer(text):
+            parts = [m.group(i) for i in (1, 3, 4, 5)]
+            if "." in m.group(2) and all(len(p) == 1 for p in parts):
+                continue  # `steps 1 . 2 . 3 . 4`: a list, as often as an address
+            if all(int(p) <= 255 for p in parts):
+                out.append(Finding("IP_ADDRESS", m.start(), m.end(), _SCORE, _NAME))
+    if "0x" in low or ".0" in text or _FIRST_OCTAL.search(text):
+        for m in _BASES.finditer(text):
+            parts = m.group().split(".")
+            if not any(p[:2] in ("0x", "0X") or (len(p) > 2 and p[0] == "0") for p in parts):
+                continue  # plain dotted decimal (the IP recognizer's), or `1.02.03.04`: a version, a date
+            values = [_part(p) for p in parts]
+            if all(v is not None and v <= 255 for v in values):
+                out.append(Finding("IP_ADDRESS", m.start(), m.end(), _SCORE, _NAME))
+    if "://" in text:
+        for m in _URL_HOST.finditer(text):
+            v = _part(m.group(1))
+            if v is not None and _LOW <= v < 1 << 32:
+                out.append(Finding("IP_ADDRESS", m.start(1), m.end(1), _SCORE, _NAME))
+    if _CUE_GATE.search(text):
+        for m in _CUE.finditer(text):
+            v = _part(m.group(1))
+            if v is not None and _LOW <= v < 1 << 32:
+                out.append(Finding("IP_ADDRESS", m.start(1), m.end(1), _SCORE, _NAME))
+    return out
