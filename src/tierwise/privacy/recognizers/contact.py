@@ -57,12 +57,31 @@ class EmailRecognizer:
         r"(?![\w-])",
         regex.IGNORECASE)
     _SPELLED_CUES = (" dot ", "at]", "at)", "at}", "at>", "at ]", "at )")
+    # Round 9: a bare ` at ` and a domain with its dots as written (`jane.doe at example.com`). `work at google.com`
+    # is prose, so the word before must read as an address's local part: two atoms joined by `.` `_` `+` `-`
+    # (`jane.doe`, `j_doe`), or letters then digits (`jdoe99`); and the domain must end in a TLD of the list above.
+    _AT_LOCAL = re.compile(r"(?<![\w.%+-])(?:[A-Za-z][A-Za-z0-9]*(?:[._+-][A-Za-z0-9]+)+|[A-Za-z]{2,}[0-9]{1,6})\Z")
+    _FILE_EXT = frozenset("html htm php asp aspx py js ts json md txt pdf csv xml yaml yml toml cfg ini sh exe zip gz "
+                          "tar png jpg jpeg gif svg css rs go java c h cpp rb pl log conf".split())  # `index.html at docs.x.org`
+    _AT_DOMAIN = re.compile(
+        r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,8}"
+        r"(?:com|org|net|edu|gov|mil|int|info|biz|io|co|eu|uk|us|it|de|fr|se|dk|fi|nl|ch|es|pt|pl|cz|ie|ca|au|nz|"
+        r"jp|cn|br|ru|hu|ro|gr|ua|sk|si|hr|bg|lt|lv|ee|lu|mx|ar|cl|za|kr|tw|hk|sg|il|ae|tr|vn|th|ph|pk|ng|ke|eg)"
+        r"(?![\w-]|\.[a-z0-9])")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         low = prescan_of(text, pre).lower  # shared with the other recognizers: substring tests only
         if any(c in low for c in self._SPELLED_CUES):
             for m in self._spelled.finditer(text):
                 yield Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.9, self.name)
+        i = low.find(" at ")
+        while i >= 0:
+            d = self._AT_DOMAIN.match(low, i + 4)
+            if d is not None:
+                lp = self._AT_LOCAL.search(text, max(0, i - 64), i)
+                if lp is not None and lp.group().rpartition(".")[2].lower() not in self._FILE_EXT:
+                    yield Finding("EMAIL_ADDRESS", lp.start(), d.end(), 0.85, self.name)
+            i = low.find(" at ", i + 3)
         # Only around each `@`: from the whitespace before its local part (`name @host` allowed)
         # to the whitespace after its domain; an address holds no other whitespace.
         i = text.find("@")
