@@ -25,6 +25,7 @@ run is joined and scanned once: linear in the text.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 
 import regex
@@ -169,6 +170,52 @@ def _as_laid_out(entity: str, value: str, inside: list[str], text: str, at: int)
     if entity == "US_SSN":
         return tuple(len(g) for g in _GROUP_SEP.split(value)) == (3, 2, 4) and _SSN_CUE.search(text, lo, at) is not None
     return False
+
+
+# Round 9: a value inside a file or identifier name (`receipt_4111111111111111.png`, `tax_536_22_8147.pdf`): `_` is a
+# word character, so the patterns' word bounds read no value there. Each token holding a digit beside a `_` is read
+# with its `_` as spaces (the same length: offsets carry over), all such tokens in one text, scanned once.
+_US_DIGIT = re.compile(r"_[0-9]|[0-9]_")
+_TOKEN_END = re.compile(r"[\s/\\\"'`<>()\[\]{}|,;:=]")
+_US_REACH = 64  # how far a token is followed on each side of its `_`
+_US_SEP = "\n\n\n"
+
+
+def underscore_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Card, IBAN and SSN findings in tokens whose digits `_` separates from a word or from each other."""
+    if "_" not in text:
+        return []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _US_DIGIT.search(text, pos)) is not None:
+        a = max(0, m.start() - _US_REACH)
+        e = _TOKEN_END.search(text[a:m.start()][::-1])
+        lo = m.start() - e.start() if e else a
+        e2 = _TOKEN_END.search(text, m.end(), m.end() + _US_REACH)
+        hi = e2.start() if e2 else min(len(text), m.end() + _US_REACH)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(hi, spans[-1][1]))
+        else:
+            spans.append((lo, hi))
+        pos = max(hi, m.end())
+    spans = [(a, b) for a, b in spans if sum(c.isdigit() for c in text[a:b]) >= 8]
+    if not spans:
+        return []
+    starts: list[int] = []
+    parts: list[str] = []
+    at = 0
+    for a, b in spans:
+        starts.append(at)
+        parts.append(text[a:b].replace("_", " "))
+        at += b - a + len(_US_SEP)
+    out: list[Finding] = []
+    for f in scan(_US_SEP.join(parts)):
+        i = bisect_right(starts, f.start) - 1
+        a, b = spans[i]
+        s, e = a + f.start - starts[i], a + f.end - starts[i]
+        if f.entity in _KEEP and e <= b and "_" in text[max(0, s - 1):e + 1]:
+            out.append(Finding(f.entity, s, e, f.score, f.detector))
+    return out
 
 
 def reversed_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
