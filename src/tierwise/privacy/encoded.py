@@ -243,6 +243,10 @@ _B32 = re.compile(r"[A-Z2-7]{16,}|[a-z2-7]{16,}")
 _B64_ONLY = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 # Ascii85 / base85 tokens: 12+ of their characters (`!`..`u`, base85's alphabet) between whitespace or quotes, not
 # all letters and digits (those are base64 runs, read above) or with Ascii85's `<~ ~>` frame.
+# Round 9: a short value (7-8 bytes: `10.0.0.1`, `8.8.4.4`) is a token of 9-11 characters; read only when it decodes
+# to digits and the separators of an address or a number (random bytes do one time in ~10^7).
+_A85_SHORT = re.compile(r"(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{9,11}")
+_SHORT_VALUE = re.compile(r"[0-9+(][0-9.() +-]{4,9}[0-9]")
 _A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{12,4096}")
 _MASK85 = bytes(0x78 if 33 <= c <= 126 else 0x20 for c in range(256))
 # Words, URLs and addresses in the alphabet (`JaneDoe@example.com`, `https://...`): encoded bytes spread over 85
@@ -323,40 +327,47 @@ def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> l
     parts: list[str] = []
     starts: list[int] = []
     spans: list[tuple[int, int]] = []
+    ends: list[int] = []
     at = 0
     for a, b in _tokens85(text):
         token = text[a:b]
-        if _NOT_85.search(token) is not None or not _A85_TOKEN.fullmatch(token):
+        short = b - a < 12
+        if _NOT_85.search(token) is not None or not (_A85_SHORT if short else _A85_TOKEN).fullmatch(token):
             continue
         dec = _decode_85(token)
-        if dec is not None:
-            starts.append(at)
-            spans.append((a, b))
-            parts.append(dec + _SEP)
-            at += len(dec) + len(_SEP)
+        if dec is None or (short and not _SHORT_VALUE.fullmatch(dec)):
+            continue
+        # the words before the token, as for base64 runs (`ssn <token>`: a bare 9-digit SSN needs its word)
+        cue = _NOT_WORDS.sub(" ", text[max(0, a - _CUE):a]) + " "
+        starts.append(at + len(cue))
+        ends.append(at + len(cue) + len(dec))
+        spans.append((a, b))
+        parts.append(cue + dec + _SEP)
+        at += len(cue) + len(dec) + len(_SEP)
     if not parts:
         return found
     # every token's text in one text, scanned once (review28e: a scan per token cost ~6 s for a megabyte of them)
     for f in scan("".join(parts)):
-        if f.entity not in _NOT_HERE:
-            a, b = spans[bisect_right(starts, f.start) - 1]
+        i = bisect_right(starts, f.start) - 1
+        if f.entity not in _NOT_HERE and i >= 0 and f.end <= ends[i]:
+            a, b = spans[i]
             found.append(Finding(f.entity, a, b, f.score, f.detector))
     return found
 
 
 def _tokens85(text: str) -> Iterable[tuple[int, int]]:
-    """(start, end) of each token of 12 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
+    """(start, end) of each token of 9 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
     with `bytes.find` over the text mapped a byte a class (a pattern tried at every position: ~170 µs per 8,000
     characters)."""
     mask = text.encode("latin-1", errors="replace").translate(_MASK85)
-    i = mask.find(b"x" * 12)
+    i = mask.find(b"x" * 9)
     while i >= 0:
         a = mask.rfind(b" ", 0, i) + 1
         b = mask.find(b" ", i)
         b = len(mask) if b < 0 else b
         if b - a <= 4096:
             yield a, b
-        i = mask.find(b"x" * 12, b)
+        i = mask.find(b"x" * 9, b)
     i = text.find("<~")
     while i >= 0:
         j = text.find("~>", i + 2, i + 8192)
@@ -382,7 +393,7 @@ _TRAIL = ".,;:!?)'\""
 
 
 def _decode_85_once(token: str) -> str | None:
-    if len(token) < 10:
+    if len(token) < 9:
         return None
     readings: list[Callable[[str], bytes]] = []
     if all("!" <= c <= "u" or c == "z" for c in token):
