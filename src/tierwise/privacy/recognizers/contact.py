@@ -67,9 +67,13 @@ class EmailRecognizer:
     _SPELLED_CUES = (" dot ", "at]", "at)", "at}", "at>", "at ]", "at )")
     # Round 9: a bare ` at ` and a domain with its dots as written (`jane.doe at example.com`). `work at google.com`
     # is prose, so the word before must read as an address's local part: two atoms joined by `.` `_` `+` `-`
-    # (`jane.doe`, `j_doe`), or letters then digits (`jdoe99`); and the domain must end in a TLD of the list above.
+    # (`jane.doe`, `j_doe`), or letters then digits (`jdoe99`), or any word after `email`/`mail` in the 80 characters
+    # before; and the domain must end in a TLD of the list above.
     _AT_LOCAL = regex.compile(r"(?<![\w.%+-])(?:[A-Za-z][A-Za-z0-9]*(?:[._+-][A-Za-z0-9]+)+|[A-Za-z]{2,}[0-9]{1,6})",
                               regex.REVERSE)  # matched backwards from the ` at `
+    # One plain word before the ` at ` is a local part after a word for an address (`email`, `e-mail`, `mail`)
+    _MAIL_CUE = re.compile(r"\be-?mail|\bmailto\b|\bmail\b")
+    _AT_WORD = regex.compile(r"(?<![\w.%+-])[A-Za-z][A-Za-z0-9]{1,63}", regex.REVERSE)
     _FILE_EXT = frozenset("html htm php asp aspx py js ts json md txt pdf csv xml yaml yml toml cfg ini sh exe zip gz "
                           "tar png jpg jpeg gif svg css rs go java c h cpp rb pl log conf".split())  # `index.html at docs.x.org`
     _AT_DOMAIN = re.compile(
@@ -87,6 +91,8 @@ class EmailRecognizer:
             d = self._AT_DOMAIN.match(low, i + 4)
             if d is not None:
                 lp = self._AT_LOCAL.match(text, max(0, i - 64), i)
+                if lp is None and self._MAIL_CUE.search(low, max(0, i - 80), i):  # `your email is UtaKortig at ...`
+                    lp = self._AT_WORD.match(text, max(0, i - 64), i)
                 if lp is not None and lp.group().rpartition(".")[2].lower() not in self._FILE_EXT:
                     yield Finding("EMAIL_ADDRESS", lp.start(), d.end(), 0.85, self.name)
             i = low.find(" at ", i + 3)
