@@ -186,7 +186,7 @@ LEAKY = {
     "quoted-printable": (f"mail {qp(EMAIL)} please", ["=6A=61=6E=65"]),
     "UTF-7": ("is jane.doe+AEA-example.com on file?", ["+AEA-example"]),
     "IP in dot words": ("the box is 203 dot 0 dot 113 dot 45", ["113 dot 45"]),
-    "IP as a URL host": ("why is http://3405803821/admin slow?", ["3405803821"]),
+    "IP as a URL host": ("why is http://167772161/admin slow?", ["167772161"]),  # 10.0.0.1 (9 digits: no phone)
     "card with semicolons": ("card 4111;1111;1111;1111 declined", ["1111;1111"]),
     "card in a file name": ("see receipt_4111111111111111.png", ["4111111111111111"]),
     "address with a bare at": ("mail jane.doe at example.com now", ["jane.doe at example"]),
@@ -204,7 +204,7 @@ def test_round_9_shapes_do_not_leave(remote, case):
         assert not [p for p in parts if p in sent], sent
 
 
-_ROUND9_PARTS = ("3405803821", "+AEA-example", "1111;1111", "=6A=61=6E=65", "4111111111111111", "113 dot 45")
+_ROUND9_PARTS = ("167772161", "+AEA-example", "1111;1111", "=6A=61=6E=65", "4111111111111111", "113 dot 45")
 
 
 def _no_round_9_values(up) -> None:
@@ -219,7 +219,7 @@ def test_fields_and_stream_on_messages(remote):
     image's neighbouring text; streamed."""
     g, up = remote
     with ant(g).messages.stream(
-            model="fb", max_tokens=50, system="Admin panel: http://3405803821/admin",
+            model="fb", max_tokens=50, system="Admin panel: http://167772161/admin",
             tools=[{"name": "crm", "input_schema": {"type": "object"}}],
             messages=[{"role": "user", "content": [
                 {"type": "document", "title": "receipt_4111111111111111.png",
@@ -239,7 +239,7 @@ def test_fields_and_stream_on_chat(remote):
     a user `name`, streamed."""
     g, up = remote
     stream = oai(g).chat.completions.create(model="fb", stream=True, messages=[
-        {"role": "system", "content": "Admin panel: http://3405803821/admin"},
+        {"role": "system", "content": "Admin panel: http://167772161/admin"},
         {"role": "user", "content": "mail " + qp(EMAIL) + "; host 203 dot 0 dot 113 dot 45"},
         {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
             "name": "crm", "arguments": json.dumps({"q": "jane.doe+AEA-example.com", "f": "receipt_4111111111111111.png"})}}]},
@@ -252,7 +252,7 @@ def test_fields_and_stream_on_chat(remote):
 def test_fields_on_responses(remote):
     """The Responses API: instructions, a function call's arguments and its output, streamed."""
     g, up = remote
-    with oai(g).responses.stream(model="fb", instructions="Admin panel: http://3405803821/admin", input=[
+    with oai(g).responses.stream(model="fb", instructions="Admin panel: http://167772161/admin", input=[
         {"role": "user", "content": "mail " + qp(EMAIL) + "; host 203 dot 0 dot 113 dot 45"},
         {"type": "function_call", "call_id": "call_1", "name": "crm",
          "arguments": json.dumps({"q": "jane.doe+AEA-example.com", "f": "receipt_4111111111111111.png"})},
