@@ -62,7 +62,10 @@ SHAPES = {
     "quoted-printable digits": ("card " + qp(CARD), "CREDIT_CARD"),
     "UTF-7 @": ("mail jane.doe+AEA-example.com", "EMAIL_ADDRESS"),
     "UTF-7 throughout": ("mail " + utf7(EMAIL), "EMAIL_ADDRESS"),
-    "keycap digits": ("card 4\ufe0f\u20e31\ufe0f\u20e31\ufe0f\u20e31\ufe0f\u20e3 1111 1111 1111", "CREDIT_CARD"),
+    "keycap digits": (
+        "card 4\ufe0f\u20e31\ufe0f\u20e31\ufe0f\u20e31\ufe0f\u20e3 1111 1111 1111",
+        "CREDIT_CARD",
+    ),
     "bullets between groups": ("card 4111\u20221111\u20221111\u20221111", "CREDIT_CARD"),
     "middle dots between groups": ("card 4111\u00b71111\u00b71111\u00b71111", "CREDIT_CARD"),
     # IPv4 forms
@@ -74,7 +77,10 @@ SHAPES = {
     "IP as hex after ip": ("ip 0xCB00712D", "IP_ADDRESS"),
     "IP as a URL host, decimal": ("open http://3405803821/admin", "IP_ADDRESS"),
     "IP as a URL host, hex": ("open http://0xcb00712d/admin", "IP_ADDRESS"),
-    "IP as 9 digits after ip": ("client ip 167772161 blocked", "IP_ADDRESS"),  # 10.0.0.1: too short for a phone
+    "IP as 9 digits after ip": (
+        "client ip 167772161 blocked",
+        "IP_ADDRESS",
+    ),  # 10.0.0.1: too short for a phone
     # separators and names
     "card with commas": ("card 4111,1111,1111,1111", "CREDIT_CARD"),
     "card with semicolons": ("card 4111;1111;1111;1111", "CREDIT_CARD"),
@@ -87,12 +93,18 @@ SHAPES = {
     # words
     "name at domain.com": ("write to jane.doe at example.com today", "EMAIL_ADDRESS"),
     "name99 at domain.co.uk": ("jdoe99 at example.co.uk", "EMAIL_ADDRESS"),
-    "one word at domain.com after 'email'": ("You said your email is UtaKortig at jourrapide.com?", "EMAIL_ADDRESS"),
+    "one word at domain.com after 'email'": (
+        "You said your email is UtaKortig at jourrapide.com?",
+        "EMAIL_ADDRESS",
+    ),
     "card in French words": ("carte quatre " + "un " * 15, "CREDIT_CARD"),
     "card in Spanish words": ("tarjeta cuatro " + "uno " * 15, "CREDIT_CARD"),
     "card in German words": ("Karte vier " + "eins " * 15, "CREDIT_CARD"),
     "card in Swedish words": ("kort fyra " + "ett " * 15, "CREDIT_CARD"),
-    "phone in Italian words": ("chiama quattro uno cinque cinque cinque cinque due sei sette uno", "PHONE_NUMBER"),
+    "phone in Italian words": (
+        "chiama quattro uno cinque cinque cinque cinque due sei sette uno",
+        "PHONE_NUMBER",
+    ),
 }
 
 
@@ -126,7 +138,9 @@ NOT_VALUES = {
 @pytest.mark.parametrize("case", list(NOT_VALUES))
 def test_round_9_views_invent_no_value(det, case):
     text = NOT_VALUES[case]
-    assert [f for f in found(det, text) if f[0] not in {"SECRET", "DATE_TIME", "URL", "PERSON", "PHONE_NUMBER"}] == []
+    assert [
+        f for f in found(det, text) if f[0] not in {"SECRET", "DATE_TIME", "URL", "PERSON", "PHONE_NUMBER"}
+    ] == []
 
 
 def test_the_csv_row_and_the_phone_stay_as_before(det):
@@ -135,21 +149,24 @@ def test_the_csv_row_and_the_phone_stay_as_before(det):
     assert "CREDIT_CARD" not in {e for e, _ in found(det, "id,a,b,c,d\n17,4111,1111,1111,1111\n")}
 
 
-@pytest.mark.parametrize("text", [
-    "0x1." * 50_000,                                   # hex-part starts everywhere
-    "1 dot " * 40_000,                                 # dot words everywhere (the spelled-address pattern: minutes on main)
-    "a dot " * 40_000 + "at",                          # a long local part before one bare at
-    "ip 1234567 " * 20_000,                            # cue words before short numbers
-    "a_1" * 70_000,                                    # underscores beside digits
-    "x_" + "1" * 200_000,                              # one long digit run after an underscore
-    "1,2;" * 50_000,                                   # list separators between digits
-    "a.b at c.com " * 20_000,                          # bare ats before domains
-    "+A" + "A" * 200_000,                              # one long UTF-7 run
-    "=3D" * 70_000,                                    # one long quoted-printable run
-    "un " * 70_000,                                    # French digit words
-    ("a!b#c$d%e " * 20_000),                           # short 85-alphabet tokens
-    "\u2022".join(["1"] * 100_000),                    # bullets between digits
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0x1." * 50_000,  # hex-part starts everywhere
+        "1 dot " * 40_000,  # dot words everywhere (the spelled-address pattern: minutes on main)
+        "a dot " * 40_000 + "at",  # a long local part before one bare at
+        "ip 1234567 " * 20_000,  # cue words before short numbers
+        "a_1" * 70_000,  # underscores beside digits
+        "x_" + "1" * 200_000,  # one long digit run after an underscore
+        "1,2;" * 50_000,  # list separators between digits
+        "a.b at c.com " * 20_000,  # bare ats before domains
+        "+A" + "A" * 200_000,  # one long UTF-7 run
+        "=3D" * 70_000,  # one long quoted-printable run
+        "un " * 70_000,  # French digit words
+        ("a!b#c$d%e " * 20_000),  # short 85-alphabet tokens
+        "\u2022".join(["1"] * 100_000),  # bullets between digits
+    ],
+)
 def test_round_9_views_return_on_hostile_text(det, text):
     """Each new search is gated and bounded (no timing threshold: a hang fails the suite)."""
     assert isinstance(det.scan(text), list)
@@ -186,7 +203,10 @@ LEAKY = {
     "quoted-printable": (f"mail {qp(EMAIL)} please", ["=6A=61=6E=65"]),
     "UTF-7": ("is jane.doe+AEA-example.com on file?", ["+AEA-example"]),
     "IP in dot words": ("the box is 203 dot 0 dot 113 dot 45", ["113 dot 45"]),
-    "IP as a URL host": ("why is http://167772161/admin slow?", ["167772161"]),  # 10.0.0.1 (9 digits: no phone)
+    "IP as a URL host": (
+        "why is http://167772161/admin slow?",
+        ["167772161"],
+    ),  # 10.0.0.1 (9 digits: no phone)
     "card with semicolons": ("card 4111;1111;1111;1111 declined", ["1111;1111"]),
     "card in a file name": ("see receipt_4111111111111111.png", ["4111111111111111"]),
     "address with a bare at": ("mail jane.doe at example.com now", ["jane.doe at example"]),
@@ -219,16 +239,41 @@ def test_fields_and_stream_on_messages(remote):
     image's neighbouring text; streamed."""
     g, up = remote
     with ant(g).messages.stream(
-            model="fb", max_tokens=50, system="Admin panel: http://167772161/admin",
-            tools=[{"name": "crm", "input_schema": {"type": "object"}}],
-            messages=[{"role": "user", "content": [
-                {"type": "document", "title": "receipt_4111111111111111.png",
-                 "source": {"type": "text", "media_type": "text/plain", "data": "mail " + qp(EMAIL)}},
-                {"type": "text", "text": "who is this? host 203 dot 0 dot 113 dot 45"}]},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "crm",
-                                                   "input": {"q": "jane.doe+AEA-example.com"}}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
-                                              "content": "card 4111;1111;1111;1111"}]}]) as s:
+        model="fb",
+        max_tokens=50,
+        system="Admin panel: http://167772161/admin",
+        tools=[{"name": "crm", "input_schema": {"type": "object"}}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "title": "receipt_4111111111111111.png",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "mail " + qp(EMAIL)},
+                    },
+                    {"type": "text", "text": "who is this? host 203 dot 0 dot 113 dot 45"},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "t1",
+                        "name": "crm",
+                        "input": {"q": "jane.doe+AEA-example.com"},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "card 4111;1111;1111;1111"}
+                ],
+            },
+        ],
+    ) as s:
         assert s.get_final_text() is not None
     _no_round_9_values(up)
 
@@ -238,12 +283,31 @@ def test_fields_and_stream_on_chat(remote):
     """The same in Chat Completions: system, tool-call arguments (JSON with a `\\u` escape inside), a tool message,
     a user `name`, streamed."""
     g, up = remote
-    stream = oai(g).chat.completions.create(model="fb", stream=True, messages=[
-        {"role": "system", "content": "Admin panel: http://167772161/admin"},
-        {"role": "user", "content": "mail " + qp(EMAIL) + "; host 203 dot 0 dot 113 dot 45"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
-            "name": "crm", "arguments": json.dumps({"q": "jane.doe+AEA-example.com", "f": "receipt_4111111111111111.png"})}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "card 4111;1111;1111;1111"}])
+    stream = oai(g).chat.completions.create(
+        model="fb",
+        stream=True,
+        messages=[
+            {"role": "system", "content": "Admin panel: http://167772161/admin"},
+            {"role": "user", "content": "mail " + qp(EMAIL) + "; host 203 dot 0 dot 113 dot 45"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {
+                            "name": "crm",
+                            "arguments": json.dumps(
+                                {"q": "jane.doe+AEA-example.com", "f": "receipt_4111111111111111.png"}
+                            ),
+                        },
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "card 4111;1111;1111;1111"},
+        ],
+    )
     assert list(stream)
     _no_round_9_values(up)
 
@@ -252,11 +316,22 @@ def test_fields_and_stream_on_chat(remote):
 def test_fields_on_responses(remote):
     """The Responses API: instructions, a function call's arguments and its output, streamed."""
     g, up = remote
-    with oai(g).responses.stream(model="fb", instructions="Admin panel: http://167772161/admin", input=[
-        {"role": "user", "content": "mail " + qp(EMAIL) + "; host 203 dot 0 dot 113 dot 45"},
-        {"type": "function_call", "call_id": "call_1", "name": "crm",
-         "arguments": json.dumps({"q": "jane.doe+AEA-example.com", "f": "receipt_4111111111111111.png"})},
-        {"type": "function_call_output", "call_id": "call_1", "output": "card 4111;1111;1111;1111"},
-    ], tools=[{"type": "function", "name": "crm", "parameters": {"type": "object", "properties": {}}}]) as s:
+    with oai(g).responses.stream(
+        model="fb",
+        instructions="Admin panel: http://167772161/admin",
+        input=[
+            {"role": "user", "content": "mail " + qp(EMAIL) + "; host 203 dot 0 dot 113 dot 45"},
+            {
+                "type": "function_call",
+                "call_id": "call_1",
+                "name": "crm",
+                "arguments": json.dumps(
+                    {"q": "jane.doe+AEA-example.com", "f": "receipt_4111111111111111.png"}
+                ),
+            },
+            {"type": "function_call_output", "call_id": "call_1", "output": "card 4111;1111;1111;1111"},
+        ],
+        tools=[{"type": "function", "name": "crm", "parameters": {"type": "object", "properties": {}}}],
+    ) as s:
         assert s.get_final_response() is not None
     _no_round_9_values(up)

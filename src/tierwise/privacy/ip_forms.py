@@ -25,8 +25,11 @@ from tierwise.privacy.finding import Finding
 
 _NAME = "view.ip_forms"
 _SCORE = 0.9
-_DOT_WORDS = re.compile(r"(?<![\w.])(\d{1,3})(\s{0,3}(?:\(dot\)|\[dot\]|\{dot\}|<dot>|dot)\s{0,3}|[ \t]{1,3}\.[ \t]{1,3})"
-                        r"(\d{1,3})\2(\d{1,3})\2(\d{1,3})(?![\w]|\.\d)", re.IGNORECASE)
+_DOT_WORDS = re.compile(
+    r"(?<![\w.])(\d{1,3})(\s{0,3}(?:\(dot\)|\[dot\]|\{dot\}|<dot>|dot)\s{0,3}|[ \t]{1,3}\.[ \t]{1,3})"
+    r"(\d{1,3})\2(\d{1,3})\2(\d{1,3})(?![\w]|\.\d)",
+    re.IGNORECASE,
+)
 _PART = r"(?:0[xX][0-9a-fA-F]{1,2}|[0-9]{1,4})"
 _BASES = re.compile(rf"(?<![\w.]){_PART}\.{_PART}\.{_PART}\.{_PART}(?![\w]|\.\d)")
 # Where a dotted address with a hex or octal part can be: `0x` and a hex digit, or a zero and two octal digits
@@ -38,10 +41,15 @@ _URL_HOST = re.compile(r"://(?:[^/@\s]{1,256}@)?(0[xX][0-9a-fA-F]{1,8}|[0-9]{8,1
 # `_CUE_REACH` characters before each (a case-blind alternation over the whole text cost ~250 µs per 8,000 characters)
 _NUMBER = re.compile(r"(?<![\w.])(?:0[xX][0-9a-fA-F]{8}|[0-9]{8,10})(?![\w.])")
 _HEX_NUMBER_AT = re.compile(r"0[xX][0-9a-fA-F]{8}")
-_DIGIT_MASK = bytes(0x30 if 48 <= c <= 57 else 0x2E for c in range(256))  # digit runs by `bytes.find` (a digit class
+_DIGIT_MASK = bytes(
+    0x30 if 48 <= c <= 57 else 0x2E for c in range(256)
+)  # digit runs by `bytes.find` (a digit class
 # leading a pattern is tried at every position: ~85 µs per 8,000 characters)
-_CUE = re.compile(r"\b(?:ip|ipv4|ip[ _-]?addr(?:ess)?|inet|remote[ _-]?addr|client[ _-]?ip|src[ _-]?ip|dst[ _-]?ip)\b"
-                  r"[\s:=\"'#-]{0,6}(?:is\s{1,3})?\Z", re.IGNORECASE)
+_CUE = re.compile(
+    r"\b(?:ip|ipv4|ip[ _-]?addr(?:ess)?|inet|remote[ _-]?addr|client[ _-]?ip|src[ _-]?ip|dst[ _-]?ip)\b"
+    r"[\s:=\"'#-]{0,6}(?:is\s{1,3})?\Z",
+    re.IGNORECASE,
+)
 _CUE_REACH = 32
 _LOW = 1 << 24  # 1.0.0.0: a smaller number as an address is in 0.0.0.0/8, and far more often a count
 
@@ -69,11 +77,11 @@ def ip_form_findings(text: str) -> list[Finding]:
             if all(int(p) <= 255 for p in parts):
                 out.append(Finding("IP_ADDRESS", m.start(), m.end(), _SCORE, _NAME))
     done = 0
-    for at in _BASES_AT.finditer(text):
-        if at.start() < done:
+    for anchor in _BASES_AT.finditer(text):
+        if anchor.start() < done:
             continue
-        for m in _BASES.finditer(text, max(done, at.start() - _BASES_REACH), at.end() + _BASES_REACH):
-            if not m.start() <= at.start() < m.end():
+        for m in _BASES.finditer(text, max(done, anchor.start() - _BASES_REACH), anchor.end() + _BASES_REACH):
+            if not m.start() <= anchor.start() < m.end():
                 continue
             done = m.end()
             parts = m.group().split(".")
@@ -97,10 +105,14 @@ def ip_form_findings(text: str) -> list[Finding]:
     if "0x" in text or "0X" in text:
         starts = sorted(starts + [m.start() for m in _HEX_NUMBER_AT.finditer(text)])
     for at in starts:
-        m = _NUMBER.match(text, at)
-        if m is None:
+        num = _NUMBER.match(text, at)
+        if num is None:
             continue
-        v = _part(m.group())
-        if v is not None and _LOW <= v < 1 << 32 and _CUE.search(text, max(0, m.start() - _CUE_REACH), m.start()):
-            out.append(Finding("IP_ADDRESS", m.start(), m.end(), _SCORE, _NAME))
+        v = _part(num.group())
+        if (
+            v is not None
+            and _LOW <= v < 1 << 32
+            and _CUE.search(text, max(0, num.start() - _CUE_REACH), num.start())
+        ):
+            out.append(Finding("IP_ADDRESS", num.start(), num.end(), _SCORE, _NAME))
     return out

@@ -189,8 +189,8 @@ def underscore_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> 
     pos = 0
     while (m := _US_DIGIT.search(text, pos)) is not None:
         a = max(0, m.start() - _US_REACH)
-        e = _TOKEN_END.search(text[a:m.start()][::-1])
-        lo = m.start() - e.start() if e else a
+        back = _TOKEN_END.search(text[a:m.start()][::-1])
+        lo = m.start() - back.start() if back else a
         e2 = _TOKEN_END.search(text, m.end(), m.end() + _US_REACH)
         hi = e2.start() if e2 else min(len(text), m.end() + _US_REACH)
         if spans and lo <= spans[-1][1]:
