@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ipaddress
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable
@@ -212,9 +214,24 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "Ascii85": lambda v: base64.a85encode(v.encode()).decode(),
     "digits as words": lambda v: " ".join(_WORDS.get(c, c) for c in v if not c.isspace()),
     "look-alike letters for 0 and 1": lambda v: v.translate(str.maketrans("01", "Ol")),
+    # session 29 (attack-privacy9)
+    "base32 in mixed case": lambda v: "".join(c.lower() if i % 2 else c
+                                              for i, c in enumerate(base64.b32encode(v.encode()).decode())),
+    "base64 three times": lambda v: b64(b64(b64(v))),
+    "quoted-printable throughout": lambda v: "".join(f"={ord(c):02X}" for c in v),
+    "UTF-7 throughout": lambda v: "+" + base64.b64encode(v.encode("utf-16-be")).decode().rstrip("=") + "-",
+    "bullets between groups": _grouped("\u2022"),
+    "commas between groups": _grouped(","),
+    "semicolons between groups": _grouped(";"),
+    "digits as French words": lambda v: " ".join(_WORDS_FR.get(c, c) for c in v if not c.isspace()),
+    "IP in `dot` words": lambda v: v.replace(".", " dot ") if _IPV4.fullmatch(v) else v,
+    "IP as a URL's host, one number": lambda v: f"http://{int(ipaddress.IPv4Address(v))}/" if _IPV4.fullmatch(v) else v,
+    "e-mail with a bare `at`": lambda v: v.replace("@", " at "),
 }
 
 
+_WORDS_FR = dict(zip("0123456789", "zéro un deux trois quatre cinq six sept huit neuf".split(), strict=True))
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 ONLY: set[str] = set()
 
 

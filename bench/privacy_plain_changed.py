@@ -34,7 +34,7 @@ def load(src: str) -> dict:
     sys.path.insert(0, src)
     try:
         mods = {n: importlib.import_module(f"tierwise.privacy.{n}") for n in ("detect", "detect_config", "textnorm", "spaced")}
-        for opt in ("markup", "encoded", "layout", "layout_contact", "digit_views"):  # views later sessions added
+        for opt in ("markup", "encoded", "layout", "layout_contact", "digit_views", "ip_forms"):  # views later sessions added
             try:
                 mods[opt] = importlib.import_module(f"tierwise.privacy.{opt}")
             except ImportError:
@@ -47,11 +47,33 @@ def load(src: str) -> dict:
     return mods
 
 
+def touched_29(new: dict, t: str, n_norm: str) -> bool:
+    """Can session 29's changes (attack-privacy9) change this text's findings? Its normalised text changed (QP and
+    UTF-7 runs, keycaps, bullets between digits: compared by the caller), or a view it changed finds something: the
+    IPv4 forms, values in file names, layout over `, ; " + /`, digit words in five more languages, nested and
+    mixed-case encodings, short Ascii85 tokens, or a bare ` at ` before a domain."""
+    det = new["det"]
+    low = n_norm.lower()
+    if " at " in low:
+        at_domain = next(r._AT_DOMAIN for r in det.recognizers if hasattr(r, "_AT_DOMAIN"))  # (the new tree's)
+        i = low.find(" at ")
+        while i >= 0:
+            if at_domain.match(low, i + 4):
+                return True
+            i = low.find(" at ", i + 3)
+    return bool(new["ip_forms"].ip_form_findings(n_norm)
+                or new["layout"].underscore_findings(n_norm, det._layout_joined)
+                or new["layout"].layout_findings(n_norm, det._layout_joined)
+                or new["digit_views"].digit_view_findings(n_norm, det._joined)
+                or new["encoded"].encoded85_findings(t, det._decoded)
+                or new["encoded"].encoded_findings(n_norm, det._decoded))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
     ap.add_argument("--base", required=True)
-    ap.add_argument("--session", type=int, default=0,
+    ap.add_argument("--session", type=int, default=0,  # 29: round 9's views (see `touched_29`)
                     help="28: only texts session 28's changes can touch (its views, the normalised text, base64 runs "
                          "that decode to nothing as base64)")
     args = ap.parse_args()
@@ -64,6 +86,14 @@ def main() -> None:
         chars[kind] += len(t)
         n_norm = new["textnorm"].normalise(t)[0]
         b_norm = base["textnorm"].normalise(t)[0]
+        if args.session == 29:
+            if n_norm != b_norm or touched_29(new, t, n_norm):
+                scanned[kind] += len(t)
+                a = {(f.entity, t[f.start:f.end]) for f in new["det"].scan(t) if f.entity in WATCH}
+                b = {(f.entity, t[f.start:f.end]) for f in base["det"].scan(t) if f.entity in WATCH}
+                added += [(kind, e, v) for e, v in sorted(a - b)]
+                removed += [(kind, e, v) for e, v in sorted(b - a)]
+            continue
         if args.session == 28:  # the other views are the same code in both trees
             enc = new["encoded"]
             touched = n_norm != b_norm or bool(

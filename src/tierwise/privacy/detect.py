@@ -25,7 +25,8 @@ from tierwise.privacy.detect_config import DetectionConfig
 from tierwise.privacy.digit_views import digit_view_findings
 from tierwise.privacy.encoded import encoded85_findings, encoded_findings
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings
+from tierwise.privacy.ip_forms import ip_form_findings
+from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings, underscore_findings
 from tierwise.privacy.layout_contact import contact_layout_findings
 from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.recognizers.prescan import Prescan
@@ -169,10 +170,13 @@ class Detector:
             found.extend(encoded_findings(norm, self._decoded))
             # card and IBAN groups across tabs, lines, table cells, emphasis between digits: privacy/layout.py
             found.extend(layout_findings(norm, self._layout_joined))
+            found.extend(underscore_findings(norm, self._layout_joined))  # `receipt_4111...png`: privacy/layout.py
             # phone numbers and IPs across tabs, lines, cells after a word for one: privacy/layout_contact.py
             found.extend(contact_layout_findings(norm, self._joined))
             # digits spelled as words (`four one one one ...`) or as look-alike letters (`4lll`, `2O3`): digit_views.py
             found.extend(digit_view_findings(norm, self._joined))
+            # IPv4 as `dot` words, spaced dots, hex/octal parts, one number as a URL's host or after `ip`: ip_forms.py
+            found.extend(ip_form_findings(norm))
             if self.ner is not None:
                 found.extend(self.ner.find(norm))
             found = [f for f in found if f.entity in self.entities]

@@ -6,7 +6,7 @@ that look like them inside a number (`4lll llll llll llll`, `SSN 536-22-8l47`, `
 Two more views, like `spaced.py`: a run is rewritten with digits and scanned by the structured recognizers (the
 words before it kept as its cue, digits left out); a finding becomes one over the run as written.
 
-- Words: a run of digit words (and digit groups) one space, comma or dash apart, holding at least `_MIN_WORDS` digit
+- Words (English; round 9: French, Spanish, Italian, German, Swedish too): a run of digit words (and digit groups) one space, comma or dash apart, holding at least `_MIN_WORDS` digit
   words; words next to each other join (`four one` is `41`), a dash stays a dash, `dot`/`point` is a dot, a digit
   group stands apart (`four one five 555 2671` is `415 555 2671`).
 - Look-alikes: a run of tokens made of digits and `O o l I` only (`.-/()+` and single spaces between them), with a
@@ -27,7 +27,19 @@ from tierwise.privacy.finding import Finding
 
 _DIGIT_OF = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
              "seven": "7", "eight": "8", "nine": "9", "niner": "9"}
-_W = "zero|oh|one|two|three|four|five|six|seven|eight|nine|niner"
+# Round 9: the digits in French, Spanish, Italian, German and Swedish (a card spelled `quatre un un un ...` went out
+# unread). Left out: `null` (JSON's `[null, null, ...]`) and Swedish `en` (a word in three languages); a word two
+# languages share means the same digit in both (`six`, `tre`).
+for _lang in ("zéro un deux trois quatre cinq six sept huit neuf",
+              "cero uno dos tres cuatro cinco seis siete ocho nueve",
+              "zero uno due tre quattro cinque sei sette otto nove",
+              "- eins zwei drei vier fünf sechs sieben acht neun",
+              "noll ett två tre fyra fem sex sju åtta nio"):
+    for _d, _word in enumerate(_lang.split()):
+        if _word != "-":
+            _DIGIT_OF.setdefault(_word, str(_d))
+_DIGIT_OF.update({"fuenf": "5", "tva": "2", "atta": "8"})  # as written without their accents
+_W = "|".join(sorted(_DIGIT_OF, key=len, reverse=True))
 _TOK = rf"(?:{_W}|[0-9]{{1,5}})"
 _SEP = r"(?:\s*-\s*|\s+(?:dot|point)\s+|[ ,]{1,3})"
 _WORD_RUN = re.compile(rf"(?i)(?<![A-Za-z0-9]){_TOK}(?:{_SEP}{_TOK}){{5,40}}(?![A-Za-z0-9])")

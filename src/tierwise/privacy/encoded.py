@@ -243,6 +243,10 @@ _B32 = re.compile(r"[A-Z2-7]{16,}|[a-z2-7]{16,}")
 _B64_ONLY = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 # Ascii85 / base85 tokens: 12+ of their characters (`!`..`u`, base85's alphabet) between whitespace or quotes, not
 # all letters and digits (those are base64 runs, read above) or with Ascii85's `<~ ~>` frame.
+# Round 9: a short value (7-8 bytes: `10.0.0.1`, `8.8.4.4`) is a token of 9-11 characters; read only when it decodes
+# to digits and the separators of an address or a number (random bytes do one time in ~10^7).
+_A85_SHORT = re.compile(r"(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{9,11}")
+_SHORT_VALUE = re.compile(r"[0-9+(][0-9.() +-]{4,9}[0-9]")
 _A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{12,4096}")
 _MASK85 = bytes(0x78 if 33 <= c <= 126 else 0x20 for c in range(256))
 # Words, URLs and addresses in the alphabet (`JaneDoe@example.com`, `https://...`): encoded bytes spread over 85
@@ -254,8 +258,10 @@ _B85_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 def _other_readings(chars: str, raw: bytes | None) -> str | None:
     """A base64-looking run that decoded to nothing worth scanning, read as base32, or as base64 that decoded to
-    base32 or base64 (one level: an encoding inside an encoding)."""
-    if len(chars) >= 16 and _B32.fullmatch(chars):
+    base32, hex or base64 (`_LEVELS` levels: an encoding inside an encoding)."""
+    # base32 in mixed case (round 9: `MfQw4zTfFzSg...` decoded as RFC 4648 asks, case folded): only a run that
+    # decoded to nothing as base64 gets here, so the fold costs nothing on ordinary text
+    if len(chars) >= 16 and _B32.fullmatch(chars.upper()):
         raw32 = _b32(chars)
         got = (_inner(raw32) or _text(raw32)) if raw32 else None
         if got is not None:
@@ -270,25 +276,48 @@ def _b32(chars: str) -> bytes | None:
         return None
 
 
-def _inner(raw: bytes | None) -> str | None:
-    """The text of base32 or base64 inside decoded bytes, decoded once more (review28e: base32 of base32, base32 of
-    base64 and base85 of base64 were read one level only). Not again: one level, so the cost stays one decode."""
-    if not raw:
+_HEX_ONLY = re.compile(r"(?:[0-9a-f]{2}){8,}|(?:[0-9A-F]{2}){8,}")
+_LEVELS = 2  # levels read inside an encoded run (round 9: three levels in all, base64 of base64 of base64)
+
+
+def _inner(raw: bytes | None, levels: int = _LEVELS) -> str | None:
+    """The text of base32, hex or base64 inside decoded bytes, decoded again (review28e: base32 of base32, base32 of
+    base64 and base85 of base64; round 9: hex inside base64 and base64 inside hex, and `_LEVELS` levels, so a value
+    encoded three times is read). Each level decodes bytes shorter than the last: the cost stays linear."""
+    if not raw or levels <= 0:
         return None
     try:
         inner = raw.decode("ascii").strip()
     except UnicodeDecodeError:
         return None
     bare = inner.rstrip("=")
-    if len(bare) >= 16 and _B32.fullmatch(bare):
-        raw32 = _b32(bare)
-        got = _text(raw32) if raw32 else None
+    if len(bare) >= 16 and _B32.fullmatch(bare.upper()):
+        got = _read(_b32(bare), levels - 1)
+        if got is not None:
+            return got
+    if _HEX_ONLY.fullmatch(inner):
+        got = _read(bytes.fromhex(inner), levels - 1)
         if got is not None:
             return got
     if _B64_ONLY.fullmatch(inner):
-        again = _decode_b64(bare)
-        return _text(again) if again else None
+        return _read(_decode_b64(bare), levels - 1)
     return None
+
+
+def read_nested(raw: bytes | None) -> str | None:
+    """`raw` as text worth scanning, or the text of an encoding inside it (`_LEVELS` levels)."""
+    return _read(raw, _LEVELS)
+
+
+def _read(raw: bytes | None, levels: int) -> str | None:
+    """Decoded bytes as text worth scanning; when that text is itself an encoded run (base64 text holds four digits
+    often enough to pass `_text`), what is inside it is preferred."""
+    if not raw:
+        return None
+    got = _text(raw)
+    if got is None or _B64_ONLY.fullmatch(got.strip().rstrip("=")):
+        return _inner(raw, levels) or got
+    return got
 
 
 def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
@@ -298,40 +327,47 @@ def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> l
     parts: list[str] = []
     starts: list[int] = []
     spans: list[tuple[int, int]] = []
+    ends: list[int] = []
     at = 0
     for a, b in _tokens85(text):
         token = text[a:b]
-        if _NOT_85.search(token) is not None or not _A85_TOKEN.fullmatch(token):
+        short = b - a < 12
+        if _NOT_85.search(token) is not None or not (_A85_SHORT if short else _A85_TOKEN).fullmatch(token):
             continue
         dec = _decode_85(token)
-        if dec is not None:
-            starts.append(at)
-            spans.append((a, b))
-            parts.append(dec + _SEP)
-            at += len(dec) + len(_SEP)
+        if dec is None or (short and not _SHORT_VALUE.fullmatch(dec)):
+            continue
+        # the words before the token, as for base64 runs (`ssn <token>`: a bare 9-digit SSN needs its word)
+        cue = _NOT_WORDS.sub(" ", text[max(0, a - _CUE):a]) + " "
+        starts.append(at + len(cue))
+        ends.append(at + len(cue) + len(dec))
+        spans.append((a, b))
+        parts.append(cue + dec + _SEP)
+        at += len(cue) + len(dec) + len(_SEP)
     if not parts:
         return found
     # every token's text in one text, scanned once (review28e: a scan per token cost ~6 s for a megabyte of them)
     for f in scan("".join(parts)):
-        if f.entity not in _NOT_HERE:
-            a, b = spans[bisect_right(starts, f.start) - 1]
+        i = bisect_right(starts, f.start) - 1
+        if f.entity not in _NOT_HERE and i >= 0 and f.end <= ends[i]:
+            a, b = spans[i]
             found.append(Finding(f.entity, a, b, f.score, f.detector))
     return found
 
 
 def _tokens85(text: str) -> Iterable[tuple[int, int]]:
-    """(start, end) of each token of 12 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
+    """(start, end) of each token of 9 to 4,096 printable ASCII characters, and of each `<~ ... ~>` frame, found
     with `bytes.find` over the text mapped a byte a class (a pattern tried at every position: ~170 µs per 8,000
     characters)."""
     mask = text.encode("latin-1", errors="replace").translate(_MASK85)
-    i = mask.find(b"x" * 12)
+    i = mask.find(b"x" * 9)
     while i >= 0:
         a = mask.rfind(b" ", 0, i) + 1
         b = mask.find(b" ", i)
         b = len(mask) if b < 0 else b
         if b - a <= 4096:
             yield a, b
-        i = mask.find(b"x" * 12, b)
+        i = mask.find(b"x" * 9, b)
     i = text.find("<~")
     while i >= 0:
         j = text.find("~>", i + 2, i + 8192)
@@ -357,7 +393,7 @@ _TRAIL = ".,;:!?)'\""
 
 
 def _decode_85_once(token: str) -> str | None:
-    if len(token) < 10:
+    if len(token) < 9:
         return None
     readings: list[Callable[[str], bytes]] = []
     if all("!" <= c <= "u" or c == "z" for c in token):
@@ -438,7 +474,7 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     for lines, chars in _b64_runs(text):
         raw = _decode_b64(chars)
         dec = _text(raw) if raw else None
-        if dec is None or _B64_ONLY.fullmatch(dec):  # session 28: base32, base64 of base64 (the whole run)
+        if dec is None or _B64_ONLY.fullmatch(dec.rstrip("=")):  # (base32 pads with up to six `=`)  # session 28: base32, base64 of base64 (the whole run)
             other = _other_readings(chars, raw)
             if other is not None:
                 add(other, None, 0, (lines[0][0], lines[-1][1]), exact=False)
@@ -454,7 +490,7 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
                 digits = m.group(1)
                 if len(digits) % 2 == 0:
                     raw = bytes.fromhex(digits)
-                    dec = _text(raw)
+                    dec = read_nested(raw)  # round 9: base64 or base32 written in hex
                     if dec is not None:
                         add(dec, None, m.start(1), m.span(), exact=len(dec.encode()) == len(raw))
     read_to = -1  # end of the last split run that decoded to text (its variant without the short last piece is not read)

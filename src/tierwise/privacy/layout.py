@@ -25,6 +25,7 @@ run is joined and scanned once: linear in the text.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 
 import regex
@@ -36,17 +37,19 @@ from tierwise.privacy.finding import Finding
 _GROUP = r"(?<![A-Za-z0-9-])(?:[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,22}|[A-Z]{1,4})(?![A-Za-z0-9])"
 # What may stand between two groups: spaces, tabs, line breaks, table bars, emphasis markers, `<br>` and table
 # cell tags; at most 48 characters (a cell's padding).
-_GAP = r"(?:[ \t\r\n|*_]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}+"
+_GAP = r"(?:[ \t\r\n|*_,;\"+/]|<br\s*/?>|</?t[dhr](?:\s[^<>]{0,48})?>){1,48}+"
 # The first group holds a digit (a run tried at every capital letter of prose cost ~2 ms per 8,000 characters).
 _FIRST = r"(?<![A-Za-z0-9-])[A-Za-z]{0,4}[0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,22}(?![A-Za-z0-9])"
 # The standard library's engine (possessive quantifiers since 3.11): the run search over a whole text costs a third
 # of the `regex` module's (280 vs 860 µs per 8,000 characters of PII-dense sentences).
 _RUN = re.compile(rf"{_FIRST}(?:{_GAP}{_GROUP})++")
-_LAYOUT_RX = re.compile(r"[\t\r\n|*_<]")  # groups hold none of these: one in a run is in a gap
+_LAYOUT_RX = re.compile(r"[\t\r\n|*_<,;\"+/]")  # groups hold none of these: one in a run is in a gap
 _NO_DIGITS = str.maketrans("", "", "0123456789")
-_LAYOUT = frozenset("\t\r\n|*_<")  # a gap with one of these is layout, not the plain spaces the patterns read
+_LAYOUT = frozenset("\t\r\n|*_<,;\"+/")  # a gap with one of these is layout, not the plain spaces the patterns read
 _EMPHASIS = frozenset("*_")
-_CELL = frozenset("\t\r\n|<")  # tabs, lines and cells: where tables and columns of numbers hold digit groups
+# Round 9: list and CSV separators and code (`4111,1111,...`, `[4111, 1111, ...]`, `"4111" + "1111"`, `536/22/8147`)
+# are cells too: a card word before, grouped as one, one separator throughout.
+_CELL = frozenset("\t\r\n|<,;\"+/")  # tabs, lines and cells: where tables and columns of numbers hold digit groups
 _CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4)})
 _GROUP_SEP = regex.compile(r"[ -]")
 _TAG = regex.compile(r"<(/?\w+)[^<>]*>")  # `<br/>` and `<br>`, `<td class=x>` and `<td>` are one separator
@@ -65,7 +68,7 @@ _SINGLES = regex.compile(r"[0-9](?: [0-9-])+")
 # digits are searched (the search over all of a PII-dense text cost 280 µs per 8,000 characters).
 _MASK = bytes(
     0x30 if 48 <= c <= 57 else 0x61 if 65 <= c <= 90 or 97 <= c <= 122 or c == 45 else 0x20 if c == 32
-    else 0x4C if chr(c) in "\t\r\n|*_<>" else 0x2E
+    else 0x4C if chr(c) in "\t\r\n|*_<>,;\"+/" else 0x2E
     for c in range(256)
 )
 _ANY_TAG = re.compile(r"<[^<>]*>")
@@ -102,7 +105,7 @@ def _stretches(text: str) -> Iterable[tuple[int, int]]:
 def layout_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
     """Checksum-vouched values whose groups layout separates, over their original spans."""
     found: list[Finding] = []
-    if not any(c in text for c in "\t\n|*_<"):
+    if not any(c in text for c in "\t\n|*_<,;\"+/"):
         return found
     for m in (m for a, b in _stretches(text) for m in _RUN.finditer(text, a, b)):
         if _LAYOUT_RX.search(text, m.start(), m.end()) is None:
@@ -167,6 +170,52 @@ def _as_laid_out(entity: str, value: str, inside: list[str], text: str, at: int)
     if entity == "US_SSN":
         return tuple(len(g) for g in _GROUP_SEP.split(value)) == (3, 2, 4) and _SSN_CUE.search(text, lo, at) is not None
     return False
+
+
+# Round 9: a value inside a file or identifier name (`receipt_4111111111111111.png`, `tax_536_22_8147.pdf`): `_` is a
+# word character, so the patterns' word bounds read no value there. Each token holding a digit beside a `_` is read
+# with its `_` as spaces (the same length: offsets carry over), all such tokens in one text, scanned once.
+_US_DIGIT = re.compile(r"_[0-9]|[0-9]_")
+_TOKEN_END = re.compile(r"[\s/\\\"'`<>()\[\]{}|,;:=]")
+_US_REACH = 64  # how far a token is followed on each side of its `_`
+_US_SEP = "\n\n\n"
+
+
+def underscore_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
+    """Card, IBAN and SSN findings in tokens whose digits `_` separates from a word or from each other."""
+    if "_" not in text:
+        return []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _US_DIGIT.search(text, pos)) is not None:
+        a = max(0, m.start() - _US_REACH)
+        back = _TOKEN_END.search(text[a:m.start()][::-1])
+        lo = m.start() - back.start() if back else a
+        e2 = _TOKEN_END.search(text, m.end(), m.end() + _US_REACH)
+        hi = e2.start() if e2 else min(len(text), m.end() + _US_REACH)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(hi, spans[-1][1]))
+        else:
+            spans.append((lo, hi))
+        pos = max(hi, m.end())
+    spans = [(a, b) for a, b in spans if sum(c.isdigit() for c in text[a:b]) >= 8]
+    if not spans:
+        return []
+    starts: list[int] = []
+    parts: list[str] = []
+    at = 0
+    for a, b in spans:
+        starts.append(at)
+        parts.append(text[a:b].replace("_", " "))
+        at += b - a + len(_US_SEP)
+    out: list[Finding] = []
+    for f in scan(_US_SEP.join(parts)):
+        i = bisect_right(starts, f.start) - 1
+        a, b = spans[i]
+        s, e = a + f.start - starts[i], a + f.end - starts[i]
+        if f.entity in _KEEP and e <= b and "_" in text[max(0, s - 1):e + 1]:
+            out.append(Finding(f.entity, s, e, f.score, f.detector))
+    return out
 
 
 def reversed_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:

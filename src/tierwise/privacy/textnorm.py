@@ -39,6 +39,7 @@ one character only after their first character is found).
 
 from __future__ import annotations
 
+import binascii
 import functools
 import heapq
 import html
@@ -56,11 +57,16 @@ _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 # in a JSON string is) stands for the same character: the inner escape is decoded too. Quoted-printable's `=2E`
 # also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
 _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
-                        r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]|=(?:40|2[Ee])(?=[A-Za-z])"
+                        r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]"
+                        r"|(?:=[0-9A-F]{2}){3,}|=(?:40|2[Ee])(?=[A-Za-z])|\+A[A-Za-z0-9+/]{2,}-?"
                         r"|%u[0-9A-Fa-f]{4}|\\{1,2}[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n])?"
                         r"|\\{1,2}N\{[A-Za-z][A-Za-z0-9 -]{1,60}\}"
                         r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
                         r"|\[[@.]\]")
+# Quoted-printable runs (`=6A=61=6E=65=40...`, three escapes or more) and UTF-7's base64 runs of ASCII text (`+AEA-`:
+# UTF-16 of an ASCII character starts with a zero byte, so its base64 starts with `A`): round 9. Looked for only when
+# one is there (`_QP_RUN`, `+A`): most text with an `=` or a `+` holds neither.
+_QP_RUN = regex.compile(r"=[0-9A-F]{2}=[0-9A-F]{2}=[0-9A-F]{2}")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # One encoding inside another (`%26%2364%3B` is a percent-encoded `&#64;`, `&#37;40` an HTML reference to the
 # `%` of `%40`): a percent escape may also stand for the characters that start an escape, and a text whose
@@ -98,7 +104,10 @@ def confusables() -> dict[str, str]:
 # What one non-ASCII character becomes, when that does not depend on its neighbours: its
 # replacement, or MARK (a combining mark: removed when placed on an ASCII character), or
 # (LOOK, the ASCII character) for a look-alike (replaced inside a token with Latin or digits).
-MARK, LOOK = "\x00mark", "\x00look"
+MARK, LOOK, SEP = "\x00mark", "\x00look", "\x00sep"
+# Dots that group digits in print and in hostile text (`4111•1111•1111•1111`, `536·22·8147`): a `-` between two
+# digits, as written elsewhere (a bullet list keeps its bullets). Round 9.
+_DIGIT_SEPS = frozenset("\u2022\u00b7\u2219\u22c5\u2027\u30fb\u2024\u2981\u25cf\u00a6")
 _info: dict[str, str | tuple[str, str]] = {}
 
 
@@ -113,9 +122,11 @@ def _char_info(ch: str) -> str | tuple[str, str]:
     if got is None:
         if ch in _IDNA_DOTS:
             got = (LOOK, _IDNA_DOTS[ch])
+        elif ch in _DIGIT_SEPS:
+            got = SEP
         elif _IGNORABLE.match(ch):
             got = ""
-        elif unicodedata.category(ch) == "Mn":
+        elif unicodedata.category(ch) in ("Mn", "Me"):  # Me: the keycap `4\ufe0f\u20e3` and enclosing circles (round 9)
             got = MARK
         else:
             got = _norm_char(ch)
@@ -159,7 +170,12 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "[":  # defanged, as security write-ups do: `jane.doe[@]example[.]com`
         return esc[1]
     if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
-        return "" if esc[1] in "\r\n" else chr(int(esc[1:], 16))
+        if esc[1] in "\r\n":
+            return ""
+        got = "".join(chr(int(esc[i:i + 2], 16)) for i in range(1, len(esc), 3))
+        return got if len(got) == 1 or all(c in _PERCENT_OK for c in got) else None
+    if esc[0] == "+":  # UTF-7's `+AEA-`: base64 of UTF-16, the bits left over zero
+        return _utf7(esc[1:].rstrip("-"))
     if esc[0] == "\\":
         inner = esc.lstrip("\\")
         twice = len(esc) - len(inner) > 1  # `\\u0040`: a JSON string's escape, escaped again
@@ -188,6 +204,24 @@ def _unescape(esc: str) -> str | None:
     if got == esc or "\x00" in got or "\ufffd" in got:
         return None
     return "".join(_norm_char(c) for c in got)
+
+
+def _utf7(chars: str) -> str | None:
+    """A UTF-7 shifted run's characters, when they are all letters, digits or ` @.+-_:` (`+14155552671`, a phone
+    number, decodes to CJK characters and stays as written)."""
+    bits = len(chars) * 6
+    units = bits // 16
+    if units == 0 or bits - units * 16 >= 6:
+        return None
+    try:
+        raw = binascii.a2b_base64(chars + "=" * (-len(chars) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    raw = raw[: units * 2]
+    if len(raw) != units * 2:
+        return None
+    got = raw.decode("utf-16-be", "replace")
+    return got if all(c in _PERCENT_OK for c in got) else None
 
 
 def _octal_or_css(inner: str) -> str | None:
@@ -294,7 +328,9 @@ def _normalise_once(text: str) -> tuple[str, SpanMap | None, bool]:
     ascii_ = text.isascii()
     # one-character tests first (memchr): a multi-character one costs ~10x more, so each needs its first character
     escapes = ("%" in text or "&" in text or "\\" in text
-               or ("=" in text and ("=40" in text or "=2E" in text or "=2e" in text or "=\n" in text or "=\r" in text))
+               or ("=" in text and ("=40" in text or "=2E" in text or "=2e" in text or "=\n" in text or "=\r" in text
+                                    or _QP_RUN.search(text) is not None))
+               or ("+" in text and "+A" in text)
                or ("[" in text and ("[.]" in text or "[@]" in text)))
     if ascii_ and not escapes:
         return text, None, False
@@ -346,6 +382,8 @@ def _normalise_once(text: str) -> tuple[str, SpanMap | None, bool]:
                 rep = info[1] if latin else ch
             elif info is MARK:
                 rep = "" if _on_ascii(text, j) else ch
+            elif info is SEP:
+                rep = "-" if 0 < j < len(text) - 1 and text[j - 1].isdigit() and text[j + 1].isdigit() else ch
             else:
                 rep = info
             if rep == ch:
