@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unavailable
-from tierwise.sandbox import backend, landlock, weak
+from tests.security.sandbox_programs import attempt_prelude
+from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
+from tierwise.sandbox import SandboxLimits, backend, landlock, run_python, weak
 from tierwise.verifiers import code as code_mod
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
 # Stands for code that a parser bug would run in the compiler's process (the program the child runs is ours).
 PROBE = """
@@ -62,3 +66,34 @@ async def test_the_confined_compiler_still_tells_good_code_from_bad() -> None:
     assert await code_mod.compile_error("def f(x):\n    return x + 1\n") is None
     said = await code_mod.compile_error("def f(:\n    pass\n")
     assert said is not None and said.startswith("syntax error at line 1"), said
+
+
+DESCRIPTOR_PASSING = (
+    """
+import asyncio, socket
+"""
+    + attempt_prelude("SENT")
+    + """
+a, b = socket.socketpair()
+attempt("SCM_RIGHTS", lambda: socket.send_fds(a, [b"x"], [a.fileno(), b.fileno()]))
+attempt("sendmsg data", lambda: a.sendmsg([b"x"]))
+attempt("send (stays)", lambda: a.send(b"y"))
+print("GOT", b.recv(16))
+async def main():
+    await asyncio.sleep(0)
+    return "LOOP"
+print(asyncio.run(main()))
+"""
+)
+
+
+async def test_a_run_passes_no_descriptor_through_its_socket_pair(mode: str) -> None:  # noqa: F811
+    """A run's stream pair carried descriptors (SCM_RIGHTS), its own sockets among them: descriptors in flight and
+    sockets that hold each other are the unix garbage collector's, kernel code behind privilege escalations exploited
+    in the wild (CVE-2021-0920; CVE-2023-4622, CVE-2024-26923), and the count in flight is the host user's (shared by
+    every run of the sandbox's uid). Python sends none but through `sendmsg`: refused (and `sendmmsg`); `send` stays,
+    and asyncio's loop (a stream pair)."""
+    r = await run_python(DESCRIPTOR_PASSING, limits=LIMITS, audit_hook=False)
+    assert r.returncode == 0, r.summary()
+    assert "SCM_RIGHTS refused 1" in r.stdout and "sendmsg data refused 1" in r.stdout, r.stdout
+    assert "send (stays) SENT" in r.stdout and "GOT b'y'" in r.stdout and "LOOP" in r.stdout, r.stdout
