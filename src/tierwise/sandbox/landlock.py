@@ -83,9 +83,11 @@ class Rules:
     rules: tuple[tuple[bytes, _PathBeneath, bool], ...]  # (path, rule, a folder)
 
 
-def rules(readable: Sequence[str], folder: str, hidden: Sequence[str] = (), bound: Sequence[str] = ()) -> Rules | None:
+def rules(readable: Sequence[str], folder: str | None, hidden: Sequence[str] = (),
+          bound: Sequence[str] = ()) -> Rules | None:
     """`readable`: folders and files read and executed beneath, but for the folders of `hidden` inside them (`around`);
-    `bound`: folders read and executed beneath, whole; `folder`: the run's own, every right. None: no Landlock here."""
+    `bound`: folders read and executed beneath, whole; `folder`: the run's own, every right (None: nothing writable
+    but the devices). None: no Landlock here."""
     version = abi()
     if version < 1:
         return None
@@ -99,7 +101,8 @@ def rules(readable: Sequence[str], folder: str, hidden: Sequence[str] = (), boun
         wanted[os.path.realpath(path)] = EXECUTE | READ_FILE | READ_DIR
     for device in DEVICES:
         wanted[device] = READ_FILE | WRITE_FILE | TRUNCATE
-    wanted[os.path.realpath(folder)] = fs
+    if folder is not None:
+        wanted[os.path.realpath(folder)] = fs
     made = list(_system(tuple(readable), tuple(hidden), fs))
     for path, allowed in sorted(wanted.items()):
         if not os.path.exists(path):

@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from tierwise.sandbox import backend, bwrap, cgroup, identity, orphans, seccomp_filter, weak
+from tierwise.sandbox import backend, bwrap, cgroup, identity, landlock, orphans, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
@@ -306,6 +306,23 @@ def _limit_child(limits: SandboxLimits, group: cgroup.RunCgroup | None, confine:
     if confine is not None:
         confine()
     backend.set_rlimits(limits)
+
+
+def confined_reader(limits: SandboxLimits) -> Callable[[], None]:
+    """Between fork and exec of an interpreter that runs none of a model's code but reads its text with a large C
+    component (the compiler of `python_code`, tierwise.verifiers.code): what a weak run gets that needs no folder of
+    its own. The switch to the sandbox's user where the gateway is root and can (`backend.weak_run_as`), the seccomp
+    filter (no socket, no process, nothing aimed at another PID), Landlock (it reads the system's libraries and the
+    interpreter's library folder but for its packages; it writes nothing but the harmless devices), the parent-death
+    signal, RLIMIT_CORE 1 and `limits`. It ran as the gateway's user (root) with rlimits alone: a memory-safety bug
+    of the parser or compiler (crashes on crafted source are found in every release) made it the one step where a
+    model's text met C code with the gateway's full rights: every file root may read or write, the network, every
+    process (review29a). Prepared here (blocking: a worker thread), the child only makes system calls."""
+    user = backend.weak_run_as()
+    switch = identity.switcher(user, identity.plan([weak.prefix()], user)) if user is not None else None
+    confine = weak.filter_loader(False, user is None, True)
+    lock = landlock.rules([*bwrap.SYSTEM_PATHS, weak.library(), bwrap.interpreter()], None, weak.hidden())
+    return functools.partial(_limit_child, limits, None, weak.dying_with(os.getpid(), confine, lock), switch)
 
 
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],

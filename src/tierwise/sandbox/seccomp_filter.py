@@ -70,6 +70,13 @@ DENIED = (
     # host's network namespace) told an abstract name of the host that exists and listens (EISCONN) from one that does
     # not (ECONNREFUSED), and a path's socket from none. Nothing of a run needs it.
     "connect",
+    # Descriptors passed over its own pair (SCM_RIGHTS, review29a): descriptors in flight, and sockets in flight that
+    # hold each other, are the unix garbage collector's, kernel code behind privilege escalations exploited in the wild
+    # (CVE-2021-0920; CVE-2023-4622, CVE-2024-26923), and their count is the host user's (every run of the sandbox's
+    # uid shares it). The control data is in memory a filter cannot read: `sendmsg` and `sendmmsg` are refused whole
+    # (`send`, `sendto` carry none and stay; asyncio's self-pipe uses `send`). Python calls them only for
+    # socket.sendmsg/send_fds (and multiprocessing, whose processes are refused anyway).
+    "sendmsg", "sendmmsg",
     # The local descriptor table (16- and 32-bit segments): kernel code a 64-bit Python never needs, behind several
     # privilege escalations (CVE-2015-5157, CVE-2017-17053); refused by Docker's default profile too. It answered
     # in every mode (session 28).

@@ -6,20 +6,24 @@ take seconds: a thread would still stall the event loop)."""
 from __future__ import annotations
 
 import asyncio
-import functools
+import logging
 import secrets
+import subprocess
 
 from tierwise.canonical import Request, Response
 from tierwise.sandbox import SandboxLimits, backend, require, run_python
-from tierwise.sandbox.backend import set_rlimits
 from tierwise.sandbox.bwrap import interpreter
 from tierwise.sandbox.capacity import SandboxBusy
+from tierwise.sandbox.runner import confined_reader
 from tierwise.verifiers import checker
 from tierwise.verifiers.base import Verdict, VerifyContext
 from tierwise.verifiers.text import python_code
 
+log = logging.getLogger("tierwise.sandbox")
+
 MAX_CODE_CHARS = 200_000
-# Compiling executes nothing, so a plain child interpreter with rlimits is enough for it.
+# Compiling executes nothing of the answer, so no folder or namespaces of a run; but the parser and compiler read the
+# model's text in C, so the child is confined as a weak run is, but for a folder (runner.confined_reader).
 _COMPILE = r"""
 import sys
 source = sys.stdin.buffer.read().decode("utf-8", "surrogatepass")
@@ -62,9 +66,14 @@ async def compile_error(code: str) -> str | None:
 
 
 async def _compile_in_child(code: str) -> str | None:
-    proc = await asyncio.create_subprocess_exec(
-        interpreter(), "-I", "-S", "-c", _COMPILE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env={}, preexec_fn=functools.partial(set_rlimits, _COMPILE_LIMITS))
+    confine = await asyncio.to_thread(confined_reader, _COMPILE_LIMITS)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            interpreter(), "-I", "-S", "-c", _COMPILE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, env={}, cwd="/", start_new_session=True, preexec_fn=confine)
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("sandbox: the compiler's process could not be started: %s", e)
+        return "not compiled: the compiler's process could not be started (see the gateway's log)"
     try:
         out, _ = await asyncio.wait_for(proc.communicate(code.encode("utf-8", "surrogatepass")), 20)
     except TimeoutError:
