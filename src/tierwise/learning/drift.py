@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tierwise.learning.boundary import TaskState
+    from tierwise.learning.request_model_settings import RequestModelSettings
 
 
 @dataclass
@@ -105,3 +110,22 @@ def recheck_rate(s: float, floor: float) -> float:
 
 
 __all__ = ["Cusum", "alternative", "check_pair", "check_step", "recheck_rate", "drop_odds", "threshold", "update", "weights"]
+
+
+def model_back(rs: RequestModelSettings, st: TaskState) -> int:
+    """Whether the text model serves a type moved back to the frontier (`request_model.after_move_back`): 0 no,
+    1 yes, 2 yes and its check is undecided (a request it serves locally is then judged)."""
+    if rs.after_move_back == "off" or st.sent_back == 0 or st.drifted > 0:
+        return 0
+    if rs.after_move_back == "below-target":
+        return 1
+    # `checked`: a sequential test on the verdicts since the move back (`TaskState.check`, floored at -h)
+    h = math.log(rs.check_odds)
+    if st.check >= h:
+        return 0
+    if st.check <= -h:
+        return 1
+    # undecided: judged while it gathers verdicts; at `check_max`, served unjudged (round 29's) or, with
+    # `check_margin` (target + d against target - d), served while the statistic leans to the target (a truncated
+    # sequential test decides for the side its ratio favours: the served acceptance above or below the target)
+    return 2 if st.check_run < rs.check_max else (1 if rs.check_margin is None or st.check < 0.0 else 0)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
-from tierwise.learning.drift import check_step, recheck_rate, threshold, weights
+from tierwise.learning.drift import check_step, model_back, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
 from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
@@ -248,23 +248,8 @@ class LearningLoop:
         return p
 
     def _model_back(self, st: TaskState) -> int:
-        """Whether the text model serves a type moved back to the frontier (`request_model.after_move_back`): 0 no,
-        1 yes, 2 yes and its check is undecided (a request it serves locally is then judged)."""
-        rs = self.settings.request_model
-        if rs.after_move_back == "off" or st.sent_back == 0 or st.drifted > 0:
-            return 0
-        if rs.after_move_back == "below-target":
-            return 1
-        # `checked`: a sequential test on the verdicts since the move back (`TaskState.check`, floored at -h)
-        h = math.log(rs.check_odds)
-        if st.check >= h:
-            return 0
-        if st.check <= -h:
-            return 1
-        # undecided: judged while it gathers verdicts; at `check_max`, served unjudged (round 29's) or, with
-        # `check_margin` (target + d against target - d), served while the statistic leans to the target (a truncated
-        # sequential test decides for the side its ratio favours: the served acceptance above or below the target)
-        return 2 if st.check_run < rs.check_max else (1 if rs.check_margin is None or st.check < 0.0 else 0)
+        """Whether the text model serves a type moved back to the frontier: `drift.model_back`."""
+        return model_back(self.settings.request_model, st)
 
     def _judge_served(self, task_type: str, request_id: str, key: str) -> bool:
         """`request_model.judge_served`: a frontier type's request the text model serves locally is judged among the
