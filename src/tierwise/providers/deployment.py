@@ -76,6 +76,9 @@ class Deployment:
         # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
         self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
+        # The newest failure that counted against the breaker (None once a call succeeds): an open breaker names it,
+        # and its class tells a cooldown (a server down) from a configuration fault (a refused key, a missing model).
+        self.last_failure: UpstreamError | None = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -96,9 +99,11 @@ class Deployment:
             step.ok = False
             step.reason = "circuit open"
             step.latency_ms = 0.0
+            last = self.last_failure
             raise CircuitOpen(
-                f"model {self.name!r} is unavailable (circuit open after repeated failures)",
-                retry_after=self.breaker.retry_in(),
+                f"model {self.name!r} is unavailable (circuit open after repeated failures"
+                + (f"; the last: {last.message[:300]})" if last is not None else ")"),
+                retry_after=self.breaker.retry_in(), cause=class_of(last) if last is not None else None,
             )
         if self.stats is not None:
             self.stats.begin()
@@ -122,6 +127,7 @@ class Deployment:
         elif not counts_against_deployment(err):
             self._release()
         else:
+            self.last_failure = err
             self.breaker.failure(at_once)
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
@@ -162,6 +168,7 @@ class Deployment:
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
+        self.last_failure = None
         self.provider.unreachable_said = False
         if self.stats is not None:
             self.stats.ok(step.latency_ms, step.ttft_ms)

@@ -1,0 +1,95 @@
+"""A route whose every target fails on the gateway's own configuration (session 29's new user): the upstream refused
+the gateway's key, the local server does not have the model. Before, the client heard a 503 `overloaded_error` with a
+Retry-After, which every SDK retries; Claude Code retried it for minutes in silence (16 requests in 200 s, nothing
+printed). A refused key or a missing model fails the same way until the operator fixes the config: the answer is a
+502 with `x-should-retry: false` (which the openai and anthropic SDKs obey) naming each target's fault, also once the
+breaker those failures opened is what answers. A target that is merely down keeps the retryable 503.
+
+The upstream's own words for a refused key ("invalid x-api-key") are said as the gateway's key: Claude Code reads any
+error naming `x-api-key` as its own key and told its user "Invalid API key · Fix external API key".
+Real HTTP on loopback, the official SDKs.
+"""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.doubles.script import Fail
+from tests.harness import free_port, two_tier_config
+
+MSG = [{"role": "user", "content": "hi"}]
+NOT_PULLED = 'model "qwen-local" not found, try pulling it first'  # Ollama's 404
+
+
+def _refusing(openai_up, anthropic_up, **extra):
+    anthropic_up.default = Fail(401, "invalid x-api-key", error_type="authentication_error")
+    openai_up.default = Fail(404, NOT_PULLED)
+    return two_tier_config(openai_up.url, anthropic_up.url, **extra)
+
+
+def test_every_target_misconfigured_is_a_502_the_sdks_do_not_retry(gateway, openai_up, anthropic_up):
+    g = gateway(_refusing(openai_up, anthropic_up))
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        client.messages.create(model="main", max_tokens=16, messages=MSG)
+    # Before: 503 overloaded_error, and the SDK's two retries asked each upstream twice more.
+    assert e.value.status_code == 502, e.value
+    assert e.value.response.headers.get("x-should-retry") == "false"
+    assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1
+    body = e.value.body
+    assert body["error"]["type"] == "api_error"
+    message = body["error"]["message"]
+    assert "frontier:" in message and "local:" in message and "not found, try pulling it first" in message
+    assert "gateway's key" in message and "x-api-key" not in message.lower(), message
+
+    with pytest.raises(openai.APIStatusError) as o:
+        openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=2).chat.completions.create(
+            model="main", messages=MSG
+        )
+    assert o.value.status_code == 502 and o.value.response.headers.get("x-should-retry") == "false"
+    assert len(anthropic_up.requests) == 2 and len(openai_up.requests) == 2
+
+
+def test_a_stream_on_a_misconfigured_route_is_not_retried_either(gateway, openai_up, anthropic_up):
+    g = gateway(_refusing(openai_up, anthropic_up))
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with client.messages.stream(model="main", max_tokens=16, messages=MSG) as s:
+            s.get_final_message()
+    assert e.value.status_code == 502 and e.value.response.headers.get("x-should-retry") == "false"
+    assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1
+
+
+def test_a_model_asked_by_name_that_its_server_lacks_is_not_retried(gateway, openai_up, anthropic_up):
+    g = gateway(_refusing(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
+    assert "not found, try pulling it first" in r.json()["error"]["message"]
+
+
+def test_the_breaker_a_refused_key_opened_says_why_and_is_not_retried(gateway, openai_up, anthropic_up):
+    cfg = _refusing(openai_up, anthropic_up, breaker={"failures": 1, "cooldown": 600})
+    g = gateway(cfg)
+    first = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
+    assert first.status_code == 502 and first.headers.get("x-should-retry") == "false"
+    # The breaker is open now: the model is not called, and the answer still says it is the key.
+    r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
+    assert len(anthropic_up.requests) == 1
+    assert r.status_code == 503 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
+    assert "gateway's key" in r.json()["error"]["message"], r.text
+    # ...and through the route, whose targets are both open now.
+    r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": MSG})
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.text)
+
+
+def test_a_target_that_is_only_down_keeps_the_retryable_503(gateway, openai_up, anthropic_up):
+    anthropic_up.default = Fail(401, "invalid x-api-key", error_type="authentication_error")
+    cfg = two_tier_config(f"http://127.0.0.1:{free_port()}", anthropic_up.url)  # nothing listens there
+    g = gateway(cfg)
+    r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": MSG})
+    # The local server may be started any moment: a retry can succeed.
+    assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
+    assert r.json()["error"]["type"] == "overloaded_error"
