@@ -93,3 +93,16 @@ def test_a_target_that_is_only_down_keeps_the_retryable_503(gateway, openai_up, 
     # The local server may be started any moment: a retry can succeed.
     assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
     assert r.json()["error"]["type"] == "overloaded_error"
+
+
+def test_a_route_whose_other_target_cannot_hold_the_request_is_not_retried_either(
+    gateway, openai_up, anthropic_up
+):
+    # The local model's window is too small for this request and the frontier refuses the gateway's key: no retry
+    # changes either (Claude Code's first turn, ~18,000 tokens, against a local 8,192 window did exactly this).
+    anthropic_up.default = Fail(401, "invalid x-api-key", error_type="authentication_error")
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    long = [{"role": "user", "content": "word " * 12_000}]
+    r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": long})
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.text)
+    assert "cannot hold this request" in r.json()["error"]["message"] and not openai_up.requests

@@ -183,9 +183,10 @@ class Fallback:
             raise UpstreamError(f"route {self.name!r}: no target may take this request ({each})", status=400,
                                 retryable=False, kind="invalid_request_error", error_class="privacy_refused")
         faults = [c for c in fault_each.values() if c]
-        if faults and len(faults) + unsupported == others and not overflows and spent is None:
+        if faults and len(faults) + unsupported == others and spent is None:
             # Every target failed on the gateway's own configuration (its key refused, a model the server does not
-            # have; an open breaker counts by the failure that opened it): no outage a retry outlives. A 503
+            # have; an open breaker counts by the failure that opened it), or could not hold or take the request
+            # at all (overflows are not among `others`): no outage a retry outlives. A 503
             # `overloaded_error` sent Claude Code into minutes of silent retries; this 502 says not to retry
             # (server/limits.py), and the message names each target's fault. Still that class to a route that
             # nests this one (it moves on).
