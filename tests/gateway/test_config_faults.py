@@ -106,3 +106,23 @@ def test_a_route_whose_other_target_cannot_hold_the_request_is_not_retried_eithe
     r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": long})
     assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.text)
     assert "cannot hold this request" in r.json()["error"]["message"] and not openai_up.requests
+
+
+def test_a_provider_key_not_exported_where_the_gateway_runs_is_not_retried(
+    gateway, openai_up, anthropic_up, monkeypatch, caplog
+):
+    # The README's first trap: ANTHROPIC_API_KEY exported in the client's shell, not in the one running `serve`.
+    monkeypatch.delenv("TIERWISE_TEST_UNSET_KEY", raising=False)
+    openai_up.default = Fail(404, NOT_PULLED)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    cfg["providers"]["cloud"]["api_key_env"] = "TIERWISE_TEST_UNSET_KEY"
+    g = gateway(cfg)
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        client.messages.create(model="main", max_tokens=16, messages=MSG)
+    assert e.value.status_code == 502 and e.value.response.headers.get("x-should-retry") == "false"
+    assert "set the environment variable TIERWISE_TEST_UNSET_KEY" in e.value.body["error"]["message"]
+    assert not anthropic_up.requests and len(openai_up.requests) == 1
+    # The console says it is missing here, not "refused" (nothing was sent).
+    assert "TIERWISE_TEST_UNSET_KEY is not set where the gateway runs" in caplog.text, caplog.text
+    assert "refused the gateway's key" not in caplog.text
