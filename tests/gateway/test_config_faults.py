@@ -126,3 +126,16 @@ def test_a_provider_key_not_exported_where_the_gateway_runs_is_not_retried(
     # The console says it is missing here, not "refused" (nothing was sent).
     assert "TIERWISE_TEST_UNSET_KEY is not set where the gateway runs" in caplog.text, caplog.text
     assert "refused the gateway's key" not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+def test_a_stream_that_fails_before_its_first_byte_names_its_route_and_steps(
+    gateway, openai_up, anthropic_up, path
+):
+    # A non-streamed failure had `x-tierwise-route` and `x-tierwise-steps`; the same failure streamed had neither.
+    g = gateway(_refusing(openai_up, anthropic_up))
+    msgs = {"input": "hi"} if path == "/v1/responses" else {"messages": MSG}
+    r = httpx.post(g.url + path, json={"model": "main", "max_tokens": 8, "stream": True, **msgs})
+    assert r.status_code == 502, r.text
+    assert r.headers.get("x-tierwise-route") == "main", r.headers
+    assert r.headers.get("x-tierwise-steps") == "call:frontier:fail,call:local:fail", r.headers
