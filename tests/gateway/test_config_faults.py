@@ -139,3 +139,30 @@ def test_a_stream_that_fails_before_its_first_byte_names_its_route_and_steps(
     assert r.status_code == 502, r.text
     assert r.headers.get("x-tierwise-route") == "main", r.headers
     assert r.headers.get("x-tierwise-steps") == "call:frontier:fail,call:local:fail", r.headers
+
+
+def test_a_breaker_a_peer_replica_opened_does_not_claim_this_replicas_old_fault(
+    gateway, openai_up, anthropic_up
+):
+    # A refused key once, then a success, then the breaker opened by a peer's shared state (an outage there): the
+    # old refusal is not named, and the 503 stays retryable.
+    from tests.doubles.script import Reply
+
+    g = gateway(_refusing(openai_up, anthropic_up))
+    assert (
+        httpx.post(
+            g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG}
+        ).status_code
+        == 502
+    )
+    anthropic_up.default = Reply(text="fine")
+    assert (
+        httpx.post(
+            g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG}
+        ).status_code
+        == 200
+    )
+    g.gateway.deployments["frontier"].breaker.adopt(True, retry_in=600)
+    r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
+    assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
+    assert "invalid API key" not in r.text, r.text

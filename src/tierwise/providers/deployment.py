@@ -76,9 +76,12 @@ class Deployment:
         # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
         self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
-        # The newest failure that counted against the breaker (None once a call succeeds): an open breaker names it,
-        # and its class tells a cooldown (a server down) from a configuration fault (a refused key, a missing model).
+        # The newest failure that counted against the breaker, and the breaker's `opened_at` right after it: an open
+        # breaker names that failure when it is what (re)opened it (not a peer replica's shared state, nor a failure
+        # from before a success), and its class tells a cooldown (a server down) from a configuration fault (a
+        # refused key, a missing model). Kept off the success path, which clears nothing.
         self.last_failure: UpstreamError | None = None
+        self.last_failure_opened: float | None = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -99,7 +102,7 @@ class Deployment:
             step.ok = False
             step.reason = "circuit open"
             step.latency_ms = 0.0
-            last = self.last_failure
+            last = self.last_failure if self.last_failure_opened == self.breaker.opened_at else None
             raise CircuitOpen(
                 f"model {self.name!r} is unavailable (circuit open after repeated failures"
                 + (f"; the last: {last.message[:300]})" if last is not None else ")"),
@@ -127,8 +130,8 @@ class Deployment:
         elif not counts_against_deployment(err):
             self._release()
         else:
-            self.last_failure = err
             self.breaker.failure(at_once)
+            self.last_failure, self.last_failure_opened = err, self.breaker.opened_at
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
             if err.connect_failed and not self.provider.unreachable_said:
@@ -168,7 +171,6 @@ class Deployment:
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
         self.breaker.success()
-        self.last_failure = None
         self.provider.unreachable_said = False
         if self.stats is not None:
             self.stats.ok(step.latency_ms, step.ttft_ms)
