@@ -76,10 +76,8 @@ class Deployment:
         # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
         self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
-        # The newest failure that counted against the breaker, and the breaker's `opened_at` right after it: an open
-        # breaker names that failure when it is what (re)opened it (not a peer replica's shared state, nor a failure
-        # from before a success), and its class tells a cooldown (a server down) from a configuration fault (a
-        # refused key, a missing model). Kept off the success path, which clears nothing.
+        # The newest breaker-counted failure and `opened_at` after it: an open breaker names it (and its class: a
+        # config fault or an outage) only when it is what opened it, not a peer's shared state (off the success path).
         self.last_failure: UpstreamError | None = None
         self.last_failure_opened: float | None = None
 
@@ -103,11 +101,9 @@ class Deployment:
             step.reason = "circuit open"
             step.latency_ms = 0.0
             last = self.last_failure if self.last_failure_opened == self.breaker.opened_at else None
-            raise CircuitOpen(
-                f"model {self.name!r} is unavailable (circuit open after repeated failures"
-                + (f"; the last: {last.message[:300]})" if last is not None else ")"),
-                retry_after=self.breaker.retry_in(), cause=class_of(last) if last is not None else None,
-            )
+            why = f"; the last: {last.message[:300]})" if last is not None else ")"
+            raise CircuitOpen(f"model {self.name!r} is unavailable (circuit open after repeated failures{why}",
+                              retry_after=self.breaker.retry_in(), cause=class_of(last) if last is not None else None)
         if self.stats is not None:
             self.stats.begin()
 
