@@ -8,6 +8,7 @@ error text and client-chosen names must not forge log lines or drive a terminal.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -41,7 +42,12 @@ def upstream_refused(model: str, upstream_model: str, provider: str, error_class
     """The first time a model's upstream refuses the gateway's key or does not know the model: a configuration
     problem every later call repeats, which a fallback hides from the client (and a paid frontier target answers
     in its place), so the console says it once, with what to do."""
-    if error_class == "auth":
+    if error_class == "auth" and key_env and not os.environ.get(key_env):
+        # Nothing was sent: the key is not in this process's environment (exported in another shell).
+        failures.warning("model %s: provider %s has no key: %s is not set where the gateway runs; calls to it fail and "
+                         "routes move on to their next target until it is exported before `tierwise serve`",
+                         clean(model), clean(provider), clean(key_env))
+    elif error_class == "auth":
         fix = f"until {key_env} holds a key it accepts" if key_env else "until its key or account is fixed"
         failures.warning("model %s: provider %s refused the gateway's key (%s): calls to it fail and routes move on "
                          "to their next target %s (`tierwise doctor` checks it)", clean(model), clean(provider),

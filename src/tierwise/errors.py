@@ -159,10 +159,15 @@ class UpstreamTimeout(UpstreamError):
 
 
 class CircuitOpen(UpstreamError):
-    """A deployment's breaker is open: it was not even tried."""
+    """A deployment's breaker is open: it was not even tried. `cause`: the class of the failure that opened it
+    (providers/error_classes.py), when this process saw it: `auth` or `not_found` is a configuration fault that the
+    cooldown will not cure, so clients are told not to retry (server/limits.py)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    cause: str | None = None
+
+    def __init__(self, message: str, *, retry_after: float | None = None, cause: str | None = None) -> None:
         super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
+        self.cause = cause
 
 
 class RateLimitHold(CircuitOpen):

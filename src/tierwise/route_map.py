@@ -62,7 +62,7 @@ def overall(statuses: list[str]) -> str:
 
 def without_an_answer(cfg: Config, dead_providers: set[str]) -> list[str]:
     """What `serve` says after naming providers that cannot answer (a key not set, nothing listening): which
-    routes then have no target that can answer (each request to them fails with 503), and which fall back.
+    routes then have no target that can answer (each request to them fails), and which fall back.
     Before, every such provider's line said "routes fall back to other targets", also when there were none."""
     if not dead_providers:
         return []
@@ -73,7 +73,8 @@ def without_an_answer(cfg: Config, dead_providers: set[str]) -> list[str]:
     if down:
         out.append(f"route{'s' if len(down) > 1 else ''} {', '.join(down)}: no target can answer (every model "
                    f"{'they reach' if len(down) > 1 else 'it reaches'} is on a provider above): each request to "
-                   f"{'them' if len(down) > 1 else 'it'} will fail with 503 until one of those providers is fixed")
+                   f"{'them' if len(down) > 1 else 'it'} will fail until one of those providers is fixed (503 while a "
+                   "server is down; 502, not retried, for a key not set)")
     if degraded:
         out.append(f"route{'s' if len(degraded) > 1 else ''} {', '.join(degraded)}: "
                    f"fall{'' if len(degraded) > 1 else 's'} back to {'their' if len(degraded) > 1 else 'its'} "

@@ -494,6 +494,9 @@ def test_serve_says_which_routes_no_target_can_answer(tmp_path: Path) -> None:
     assert not any("routes fall back to other targets" in ln for ln in lines), lines
     assert any(ln.startswith("tierwise: warning: route main: no target can answer") and "503" in ln
                for ln in lines), lines
+    # A key not set is no outage: those requests get a 502 the SDKs do not retry (session 29; the line said 503).
+    assert any(ln.startswith("tierwise: warning: route main: no target can answer") and "502, not retried" in ln
+               for ln in lines), lines
     assert any(ln.startswith("tierwise: warning: route spare: falls back to its other targets") for ln in lines), lines
 
 

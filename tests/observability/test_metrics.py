@@ -233,3 +233,21 @@ def test_cache_budget_and_privacy_from_their_own_steps(two_tier, openai_up, anth
     assert total(m, "tierwise_cache_lookups_total", result="hit") == 1
     assert total(m, "tierwise_budget_refusals_total", budget="cap") == 1
     assert total(m, "tierwise_requests_total", route="main", error_type="budget_exceeded") == 1
+
+
+def test_a_max_tokens_clamped_to_the_window_is_no_routing_rule(two_tier, openai_up, anthropic_up):
+    """Claude Code's subagents ask for max_tokens 64,000; a local model with a smaller window gets it lowered, a
+    decision step named after the model ("local: max_tokens 64,000 -> 5,000 to fit window 8,192"). Its reason read as
+    a rule's ("name: ... -> target"), so each such request counted two rule decisions on /metrics and the
+    dashboard (session 29's new user)."""
+    routes = {"main": {"policy": "rules", "rules": [{"name": "sub", "match": {"subagent": True}, "target": "local"}],
+                       "default": "frontier"}}
+    g = two_tier(routes=routes, **ON)
+    with ant(g).messages.stream(model="main", max_tokens=64_000, messages=MSG,
+                                extra_headers={"x-claude-code-agent-id": "agent-1"}) as s:
+        s.get_final_message()
+    assert len(openai_up.requests) == 1 and openai_up.requests[0].body["max_tokens"] < 8192
+    g.flush()
+    m = scrape(g.url)
+    assert total(m, "tierwise_route_decisions_total", route="main", reason="rule") == 1
+    assert total(m, "tierwise_route_decisions_total", route="main", reason="window_fit") == 1

@@ -589,8 +589,8 @@ def command(config_path: str) -> None:
         say(f"! port {cfg.server.port} is already in use (a running gateway?): "
             "`tierwise serve --port N` picks another")
     if not reachable and cfg.providers:
-        say("Nothing is reachable yet: the gateway will start, but every request will fail with 503 "
-            "until a provider is up.")
+        say("Nothing is reachable yet: the gateway will start, but every request will fail until a provider "
+            "is up.")
     n = len(warned)  # "All good." under warnings read as nothing to do (a model "every call would be refused")
     click.echo("Some checks failed; see the lines marked ✗ above." if not ok else "All good." if not n else
                f"No check failed, but {n} warning(s) above (marked !) say what may still go wrong.")

@@ -73,11 +73,13 @@ def call_error_type(ok: bool | None, status: int | None, reason: str) -> str:
 # A decision's reason is free text written by a policy; its label is the first of these that fits.
 _REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p)) for k, p in (
     ("default", r"no rule matched|-> default|no specialist needed"),
+    # Before `rule`: "local: max_tokens 64,000 -> 21,862 to fit window 32,768" has a rule's shape (name: ... ->),
+    # and every Claude Code subagent turn on a local model counted a second rule decision.
+    ("window_fit", r"to fit window|cannot hold the request|skipped"),
     ("rule", r"^[^:]+: .* -> "),
     ("escalate", r"escalat"),
     ("fallback", r"fell back"),
     ("router_score", r"router score|router failed"),
-    ("window_fit", r"to fit window|cannot hold the request|skipped"),
     ("advisor", r"advisor|compression by"),
     ("specialist", r"specialist"),
     ("accepted", r"accept|pass|verified|ok\b"),

@@ -28,7 +28,7 @@ from tierwise.errors import (
 )
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
-from tierwise.providers.error_classes import class_of, counts_against_deployment, moves_on
+from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment, moves_on
 
 
 class FallbackConfig(PolicyConfig):
@@ -89,6 +89,7 @@ class Fallback:
         invalid = 0  # targets whose answer broke the contract the request asked for (structured output, strict tools)
         limited: list[float | None] = []  # targets whose last failure was a rate limit: each one's Retry-After
         why_each: dict[str, str] = {}  # target -> its last error: "all failed" must say why each did
+        fault_each: dict[str, str | None] = {}  # target -> `auth`/`not_found` when its last error was the config's
         spent: BudgetExceeded | None = None  # a budget refused a further remote attempt (budgets/background.py)
         down: set[str] = set()  # targets whose last failure was an outage: they would answer once back
         ran_out = 0  # targets that timed out while answering: the same request would run as long again
@@ -105,6 +106,7 @@ class Fallback:
                 except UpstreamError as e:
                     last = e
                     why_each[target.name] = e.message[:300]
+                    fault_each[target.name] = config_fault(e)
                     if not should_fall_back(e):
                         raise
                     refused += e.error_class == "privacy_refused"
@@ -180,6 +182,16 @@ class Fallback:
             # authenticate". Still a privacy refusal to a route that nests this one (it moves on).
             raise UpstreamError(f"route {self.name!r}: no target may take this request ({each})", status=400,
                                 retryable=False, kind="invalid_request_error", error_class="privacy_refused")
+        faults = [c for c in fault_each.values() if c]
+        if faults and len(faults) + unsupported == others and spent is None:
+            # Every target failed on the gateway's own configuration (its key refused, a model the server does not
+            # have; an open breaker counts by the failure that opened it), or could not hold or take the request
+            # at all (overflows are not among `others`): no outage a retry outlives. A 503
+            # `overloaded_error` sent Claude Code into minutes of silent retries; this 502 says not to retry
+            # (server/limits.py), and the message names each target's fault. Still that class to a route that
+            # nests this one (it moves on).
+            raise UpstreamError(f"route {self.name!r}: no target can answer as the gateway is configured ({each})",
+                                retryable=False, error_class="auth" if "auth" in faults else "not_found")
         if limited and len(limited) == others:
             # Every target said "not now" and when: the client's own rate-limit handling (SDKs raise RateLimitError
             # and pace on Retry-After) is the right answer, not an outage. The soonest target decides when.

@@ -76,6 +76,10 @@ class Deployment:
         # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
         self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
+        # The newest breaker-counted failure and `opened_at` after it: an open breaker names it (and its class: a
+        # config fault or an outage) only when it is what opened it, not a peer's shared state (off the success path).
+        self.last_failure: UpstreamError | None = None
+        self.last_failure_opened: float | None = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r} -> {self.provider.name}:{self.cfg.model})"
@@ -96,10 +100,10 @@ class Deployment:
             step.ok = False
             step.reason = "circuit open"
             step.latency_ms = 0.0
-            raise CircuitOpen(
-                f"model {self.name!r} is unavailable (circuit open after repeated failures)",
-                retry_after=self.breaker.retry_in(),
-            )
+            last = self.last_failure if self.last_failure_opened == self.breaker.opened_at else None
+            why = f"; the last: {last.message[:300]})" if last is not None else ")"
+            raise CircuitOpen(f"model {self.name!r} is unavailable (circuit open after repeated failures{why}",
+                              retry_after=self.breaker.retry_in(), cause=class_of(last) if last is not None else None)
         if self.stats is not None:
             self.stats.begin()
 
@@ -123,6 +127,7 @@ class Deployment:
             self._release()
         else:
             self.breaker.failure(at_once)
+            self.last_failure, self.last_failure_opened = err, self.breaker.opened_at
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
             if err.connect_failed and not self.provider.unreachable_said:

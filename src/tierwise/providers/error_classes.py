@@ -59,6 +59,8 @@ _OVERFLOW_PHRASES = (
 _OVERFLOW_TYPES = frozenset({"exceed_context_size_error", "context_length_exceeded", "request_too_large"})
 _POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 
+_X_API_KEY = re.compile(r"x-api-key", re.IGNORECASE)
+
 _NUM = r"(\d[\d,]*)"
 # (prompt tokens, window) from the messages servers write.
 _LIMIT_PATTERNS = (
@@ -169,6 +171,18 @@ def class_of(err: TierwiseError) -> ErrorClass:
     return "unavailable"
 
 
+# The gateway's own configuration is wrong for that upstream (its key refused, a model it does not serve): the same
+# request fails the same way until the operator fixes it, open breaker or not.
+CONFIG_FAULT = frozenset({"auth", "not_found"})
+
+
+def config_fault(err: TierwiseError) -> str | None:
+    """`auth` or `not_found` when `err` (or the failure that opened the breaker it reports) is a configuration fault,
+    else None."""
+    cls = getattr(err, "cause", None) or class_of(err)
+    return cls if cls in CONFIG_FAULT else None
+
+
 def moves_on(err: UpstreamError) -> bool:
     """Should a route try its next target after this error?"""
     return class_of(err) not in STAY
@@ -186,8 +200,14 @@ def upstream_error(provider: str, status: int, err: dict[str, Any] | None, messa
     The client-facing status and kind are the gateway's, not the upstream's: a 401 from an upstream
     is the gateway's key, not the client's (502); a 529 becomes 503 (a status every API has).
     """
+    c = classify(status, err, message)
+    if c.error_class == "auth":
+        # Said as the gateway's key, which it is (the client's key was accepted). Anthropic's own words, "invalid
+        # x-api-key", made Claude Code tell its user "Invalid API key · Fix external API key": the client's.
+        whose = "(the gateway's key for this provider, not the client's)"
+        message = f"{_X_API_KEY.sub('API key', message)} {whose}" if message else whose
     text = f"provider {provider!r} answered HTTP {status}" + (f": {message}" if message else "")
-    return _error_of_class(text, classify(status, err, message), status, retry_after)
+    return _error_of_class(text, c, status, retry_after)
 
 
 def body_error(err: Any) -> UpstreamError:

@@ -123,6 +123,7 @@ class Provider:
                 f"provider {self.name!r} has no API key: set the environment variable {self.cfg.api_key_env}",
                 status=502,
                 retryable=False,
+                error_class="auth",  # the gateway's configuration: no retry outlives it (policies/fallback.py)
             )
         t0 = time.monotonic()
         try:

@@ -38,7 +38,8 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.flow_control import FlowControl
 
 from tierwise.config import ServerLimits
-from tierwise.errors import InvalidRequest, TierwiseError
+from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
+from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
 from tierwise.server.http10 import close_delimited
@@ -81,6 +82,10 @@ def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
     asked for (`invalid_output`): the same request would meet the same models, paying each again, and Claude Code
     retries a 5xx up to ten times."""
     if getattr(err, "error_class", None) == "invalid_output":
+        return [(b"x-should-retry", b"false")]
+    if isinstance(err, UpstreamError) and config_fault(err):
+        # The gateway's key refused or a model its server does not have (or a breaker opened by that): the same
+        # request fails the same way until the operator fixes the config; Claude Code retried it for minutes.
         return [(b"x-should-retry", b"false")]
     if err.status == 504 and getattr(err, "answering", False):
         # The upstream had the request and was still writing when `timeouts.read` passed (a model that never

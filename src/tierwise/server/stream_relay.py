@@ -46,7 +46,10 @@ async def relay_stream(
     except TierwiseError as e:
         app.gw.record(ctx, req, status=e.status, stream=True, latency_ms=(time.perf_counter() - t0) * 1000,
                       error=e)
-        await app.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
+        # The route and its steps, as a non-streamed answer's error has them (which targets failed, and how).
+        await app.send_json(send, e.status, codec.encode_error(e), [
+            rid, (b"x-tierwise-route", ctx.trace.route.encode()),
+            (b"x-tierwise-steps", ctx.trace.header_summary().encode()), *retry_after_header(e)])
         return
     except asyncio.CancelledError:  # the client left before the first chunk (server/limits.py cancels the work)
         app.gw.record(ctx, req, status=499, stream=True, latency_ms=(time.perf_counter() - t0) * 1000)

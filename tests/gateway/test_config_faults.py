@@ -1,0 +1,168 @@
+"""A route whose every target fails on the gateway's own configuration (session 29's new user): the upstream refused
+the gateway's key, the local server does not have the model. Before, the client heard a 503 `overloaded_error` with a
+Retry-After, which every SDK retries; Claude Code retried it for minutes in silence (16 requests in 200 s, nothing
+printed). A refused key or a missing model fails the same way until the operator fixes the config: the answer is a
+502 with `x-should-retry: false` (which the openai and anthropic SDKs obey) naming each target's fault, also once the
+breaker those failures opened is what answers. A target that is merely down keeps the retryable 503.
+
+The upstream's own words for a refused key ("invalid x-api-key") are said as the gateway's key: Claude Code reads any
+error naming `x-api-key` as its own key and told its user "Invalid API key · Fix external API key".
+Real HTTP on loopback, the official SDKs.
+"""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.doubles.script import Fail
+from tests.harness import free_port, two_tier_config
+
+MSG = [{"role": "user", "content": "hi"}]
+NOT_PULLED = 'model "qwen-local" not found, try pulling it first'  # Ollama's 404
+
+
+def _refusing(openai_up, anthropic_up, **extra):
+    anthropic_up.default = Fail(401, "invalid x-api-key", error_type="authentication_error")
+    openai_up.default = Fail(404, NOT_PULLED)
+    return two_tier_config(openai_up.url, anthropic_up.url, **extra)
+
+
+def test_every_target_misconfigured_is_a_502_the_sdks_do_not_retry(gateway, openai_up, anthropic_up):
+    g = gateway(_refusing(openai_up, anthropic_up))
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        client.messages.create(model="main", max_tokens=16, messages=MSG)
+    # Before: 503 overloaded_error, and the SDK's two retries asked each upstream twice more.
+    assert e.value.status_code == 502, e.value
+    assert e.value.response.headers.get("x-should-retry") == "false"
+    assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1
+    body = e.value.body
+    assert body["error"]["type"] == "api_error"
+    message = body["error"]["message"]
+    assert "frontier:" in message and "local:" in message and "not found, try pulling it first" in message
+    assert "gateway's key" in message and "x-api-key" not in message.lower(), message
+
+    with pytest.raises(openai.APIStatusError) as o:
+        openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=2).chat.completions.create(
+            model="main", messages=MSG
+        )
+    assert o.value.status_code == 502 and o.value.response.headers.get("x-should-retry") == "false"
+    assert len(anthropic_up.requests) == 2 and len(openai_up.requests) == 2
+
+
+def test_a_stream_on_a_misconfigured_route_is_not_retried_either(gateway, openai_up, anthropic_up):
+    g = gateway(_refusing(openai_up, anthropic_up))
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with client.messages.stream(model="main", max_tokens=16, messages=MSG) as s:
+            s.get_final_message()
+    assert e.value.status_code == 502 and e.value.response.headers.get("x-should-retry") == "false"
+    assert len(anthropic_up.requests) == 1 and len(openai_up.requests) == 1
+
+
+def test_a_model_asked_by_name_that_its_server_lacks_is_not_retried(gateway, openai_up, anthropic_up):
+    g = gateway(_refusing(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
+    assert "not found, try pulling it first" in r.json()["error"]["message"]
+
+
+def test_the_breaker_a_refused_key_opened_says_why_and_is_not_retried(gateway, openai_up, anthropic_up):
+    cfg = _refusing(openai_up, anthropic_up, breaker={"failures": 1, "cooldown": 600})
+    g = gateway(cfg)
+    first = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
+    assert first.status_code == 502 and first.headers.get("x-should-retry") == "false"
+    # The breaker is open now: the model is not called, and the answer still says it is the key.
+    r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
+    assert len(anthropic_up.requests) == 1
+    assert r.status_code == 503 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
+    assert "gateway's key" in r.json()["error"]["message"], r.text
+    # ...and through the route, whose targets are both open now.
+    r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": MSG})
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.text)
+
+
+def test_a_target_that_is_only_down_keeps_the_retryable_503(gateway, openai_up, anthropic_up):
+    anthropic_up.default = Fail(401, "invalid x-api-key", error_type="authentication_error")
+    cfg = two_tier_config(f"http://127.0.0.1:{free_port()}", anthropic_up.url)  # nothing listens there
+    g = gateway(cfg)
+    r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": MSG})
+    # The local server may be started any moment: a retry can succeed.
+    assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
+    assert r.json()["error"]["type"] == "overloaded_error"
+
+
+def test_a_route_whose_other_target_cannot_hold_the_request_is_not_retried_either(
+    gateway, openai_up, anthropic_up
+):
+    # The local model's window is too small for this request and the frontier refuses the gateway's key: no retry
+    # changes either (Claude Code's first turn, ~18,000 tokens, against a local 8,192 window did exactly this).
+    anthropic_up.default = Fail(401, "invalid x-api-key", error_type="authentication_error")
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    long = [{"role": "user", "content": "word " * 12_000}]
+    r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": long})
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.text)
+    assert "cannot hold this request" in r.json()["error"]["message"] and not openai_up.requests
+
+
+def test_a_provider_key_not_exported_where_the_gateway_runs_is_not_retried(
+    gateway, openai_up, anthropic_up, monkeypatch, caplog
+):
+    # The README's first trap: ANTHROPIC_API_KEY exported in the client's shell, not in the one running `serve`.
+    monkeypatch.delenv("TIERWISE_TEST_UNSET_KEY", raising=False)
+    openai_up.default = Fail(404, NOT_PULLED)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url)
+    cfg["providers"]["cloud"]["api_key_env"] = "TIERWISE_TEST_UNSET_KEY"
+    g = gateway(cfg)
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as e:
+        client.messages.create(model="main", max_tokens=16, messages=MSG)
+    assert e.value.status_code == 502 and e.value.response.headers.get("x-should-retry") == "false"
+    assert "set the environment variable TIERWISE_TEST_UNSET_KEY" in e.value.body["error"]["message"]
+    assert not anthropic_up.requests and len(openai_up.requests) == 1
+    # The console says it is missing here, not "refused" (nothing was sent).
+    assert "TIERWISE_TEST_UNSET_KEY is not set where the gateway runs" in caplog.text, caplog.text
+    assert "refused the gateway's key" not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+def test_a_stream_that_fails_before_its_first_byte_names_its_route_and_steps(
+    gateway, openai_up, anthropic_up, path
+):
+    # A non-streamed failure had `x-tierwise-route` and `x-tierwise-steps`; the same failure streamed had neither.
+    g = gateway(_refusing(openai_up, anthropic_up))
+    msgs = {"input": "hi"} if path == "/v1/responses" else {"messages": MSG}
+    r = httpx.post(g.url + path, json={"model": "main", "max_tokens": 8, "stream": True, **msgs})
+    assert r.status_code == 502, r.text
+    assert r.headers.get("x-tierwise-route") == "main", r.headers
+    assert r.headers.get("x-tierwise-steps") == "call:frontier:fail,call:local:fail", r.headers
+
+
+def test_a_breaker_a_peer_replica_opened_does_not_claim_this_replicas_old_fault(
+    gateway, openai_up, anthropic_up
+):
+    # A refused key once, then a success, then the breaker opened by a peer's shared state (an outage there): the
+    # old refusal is not named, and the 503 stays retryable.
+    from tests.doubles.script import Reply
+
+    g = gateway(_refusing(openai_up, anthropic_up))
+    assert (
+        httpx.post(
+            g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG}
+        ).status_code
+        == 502
+    )
+    anthropic_up.default = Reply(text="fine")
+    assert (
+        httpx.post(
+            g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG}
+        ).status_code
+        == 200
+    )
+    g.gateway.deployments["frontier"].breaker.adopt(True, retry_in=600)
+    r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
+    assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
+    assert "invalid API key" not in r.text, r.text
