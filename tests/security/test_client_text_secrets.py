@@ -27,12 +27,16 @@ PASTED = "sk-proj-" + secrets.token_hex(24)  # a key the gateway never saw: foun
 
 
 def _found(text: str) -> list[str]:
-    return [name for name, s in (("gateway key", GW), ("admin key", ADMIN), ("sk- key", PASTED))
-            if any(s[i:i + 12] in text for i in range(len(s) - 11))]
+    return [
+        name
+        for name, s in (("gateway key", GW), ("admin key", ADMIN), ("sk- key", PASTED))
+        if any(s[i : i + 12] in text for i in range(len(s) - 11))
+    ]
 
 
 def test_a_secret_in_the_requested_model_or_the_feature_tag_reaches_neither_ledger_nor_spans(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TW_CT_GW", GW)
     monkeypatch.setenv("TW_CT_ADMIN", ADMIN)
     up = OpenAIDouble().start()
@@ -51,9 +55,11 @@ def test_a_secret_in_the_requested_model_or_the_feature_tag_reaches_neither_ledg
         up.script(*[Reply(text="ok")] * len(sent))
         with httpx.Client(timeout=20) as c:
             for model, feature in sent:
-                r = c.post(g.url + "/v1/chat/completions", json={"model": model, "messages": [
-                    {"role": "user", "content": "hi"}]}, headers={"authorization": f"Bearer {GW}",
-                                                                  "x-tierwise-feature": feature})
+                r = c.post(
+                    g.url + "/v1/chat/completions",
+                    json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"authorization": f"Bearer {GW}", "x-tierwise-feature": feature},
+                )
                 assert r.status_code == 200, r.text
         g.flush()
     finally:
