@@ -10,6 +10,7 @@ collector. Real HTTP on loopback, the OTLP receiver double.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 from pathlib import Path
@@ -74,3 +75,53 @@ def test_a_secret_in_the_requested_model_or_the_feature_tag_reaches_neither_ledg
     spans = "\n".join(str(s) for s in receiver.spans)
     assert "gen_ai.request.model" in spans, "no server span reached the receiver: this proves nothing"
     assert not _found(spans)
+
+
+def test_a_gateway_key_sent_as_a_session_or_tag_is_not_shown_to_the_viewer_in_the_budgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `/v1/tierwise/budgets` shows an admin or a viewer every bucket, tags and sessions included (client text):
+    # a client whose session id is its own key showed that key to every viewer (session 29).
+    monkeypatch.setenv("TW_CT_GW", GW)
+    monkeypatch.setenv("TW_CT_ADMIN", ADMIN)
+    monkeypatch.setenv("TW_CT_VIEW", "tw-view-" + secrets.token_hex(16))
+    up = OpenAIDouble().start()
+    data = {
+        "server": {"api_keys_env": ["TW_CT_GW"], "admin_keys_env": ["TW_CT_ADMIN"]},
+        "providers": {"oai": {"kind": "openai", "base_url": up.url + "/v1"}},  # remote: budgets count it
+        "models": {"local": {"provider": "oai", "model": "qwen"}},
+        "routes": {"main": {"policy": "fallback", "targets": ["local"]}},
+        "budgets": {
+            "limits": [
+                {"name": "sessions", "per": "session", "tokens": 2_000_000, "window": "day"},
+                {"name": "tags", "per": "tag", "tokens": 2_000_000, "window": "day"},
+            ]
+        },
+        "observability": {"dashboard": {"enabled": True, "viewer_keys_env": ["TW_CT_VIEW"]}},
+    }
+    g = GatewayServer(make_config(data, tmp_path)).start()
+    try:
+        up.script(Reply(text="ok"))
+        with httpx.Client(timeout=20) as c:
+            r = c.post(
+                g.url + "/v1/chat/completions",
+                json={"model": "main", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"authorization": f"Bearer {GW}", "x-tierwise-session": GW, "x-tierwise-tag": ADMIN},
+            )
+            assert r.status_code == 200, r.text
+            g.flush()
+            seen = {
+                who: c.get(g.url + "/v1/tierwise/budgets", headers={"authorization": "Bearer " + key})
+                for who, key in (("viewer", os.environ["TW_CT_VIEW"]), ("admin", ADMIN))
+            }
+    finally:
+        g.stop()
+        up.stop()
+    for who in ("viewer", "admin"):
+        r = seen[who]
+        assert r.status_code == 200, r.text
+        rows = r.json()["budgets"]
+        assert {row["per"] for row in rows} >= {"session", "tag"}, (
+            rows
+        )  # the buckets are there, values hidden
+        assert not _found(r.text), (who, r.text)
