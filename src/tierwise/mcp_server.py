@@ -245,7 +245,9 @@ async def _probe(base_url: str) -> tuple[bool, str]:
     """Any HTTP answer from the server (even 401/404) means it is up; only no answer means down."""
     try:
         timeout = aiohttp.ClientTimeout(total=2)
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(base_url + "/models") as r:
+        # Not followed: an answer is all it needs, and the gateway follows no upstream's redirect (session 29).
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(base_url + "/models",
+                                                                      allow_redirects=False) as r:
             return True, f"HTTP {r.status}"
     except (TimeoutError, aiohttp.ClientError) as e:
         return False, type(e).__name__
