@@ -26,6 +26,7 @@ from tierwise.ensembles.artifacts import read_artifact
 from tierwise.ensembles.library import PROMOTION_THRESHOLD, plain_name
 from tierwise.ensembles.service import EnsembleService
 from tierwise.errors import ConfigError, TierwiseError
+from tierwise.secret_scrub import scrub_value
 
 INSTRUCTIONS = (
     "tierwise runs ensembles of small local models (extract -> analyse -> synthesise) and advises which tier "
@@ -205,7 +206,9 @@ def build_mcp_server(service: EnsembleService) -> MCPServer:
             raise ToolError("by must be one of: route, model, day, locality, feature")
         gw.ledger.flush()
         since = time.time() - days * 86400 if days else None
-        return savings_report(gw.ledger, by, since=since)  # type: ignore[arg-type]
+        # Group keys are ledger text (features are the clients'): scrubbed as `tierwise report` prints them, for
+        # rows an older version stored unscrubbed (session 29).
+        return scrub_value(savings_report(gw.ledger, by, since=since))  # type: ignore[arg-type,no-any-return]
 
     return mcp
 
@@ -242,7 +245,9 @@ async def _probe(base_url: str) -> tuple[bool, str]:
     """Any HTTP answer from the server (even 401/404) means it is up; only no answer means down."""
     try:
         timeout = aiohttp.ClientTimeout(total=2)
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(base_url + "/models") as r:
+        # Not followed: an answer is all it needs, and the gateway follows no upstream's redirect (session 29).
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(base_url + "/models",
+                                                                      allow_redirects=False) as r:
             return True, f"HTTP {r.status}"
     except (TimeoutError, aiohttp.ClientError) as e:
         return False, type(e).__name__

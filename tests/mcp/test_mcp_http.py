@@ -120,7 +120,7 @@ async def test_a_short_token_from_the_environment_is_refused(project: Path):
         start(project, token="hunter2")
 
 
-async def test_the_generated_token_is_kept_0600_and_printed_only_once(project: Path):
+async def test_the_generated_token_is_kept_0600_and_not_printed_to_a_log(project: Path):
     first = start(project, token=None)
     token_file = first.home / "mcp-token"
     try:
@@ -131,7 +131,14 @@ async def test_the_generated_token_is_kept_0600_and_printed_only_once(project: P
             assert not (await tool_text(c, "list_ensembles"))[0]
     finally:
         err = first.stderr()
-    assert f'claude mcp add --transport http tierwise {first.url} --header "Authorization: Bearer {token}"' in err
+    # stderr is a pipe here (a service manager's log): the line to paste reads the file, the token is not printed
+    # (session 29: it was, into whatever kept the server's stderr)
+    assert token not in err
+    hint = f'claude mcp add --transport http tierwise {first.url} --header "Authorization: Bearer $(cat {token_file})"'
+    assert hint in err
+    shell = subprocess.run(["bash", "-c", f'echo "Authorization: Bearer $(cat {token_file})"'],
+                           capture_output=True, text=True, check=True)
+    assert shell.stdout.strip() == f"Authorization: Bearer {token}"  # the pasted line sends the token
     second = start(project, token=None)
     try:
         async with client(second.url, token=token) as c:  # the same token across restarts

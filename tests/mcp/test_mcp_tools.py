@@ -215,3 +215,20 @@ async def test_record_evaluation_rates_only_the_named_ensembles_own_runs(project
         assert [f["rating"] for f in ledger.get("ens_" + run["run_id"]).extra["feedback"]] == ["good"]
     finally:
         ledger.close()
+
+
+async def test_savings_report_by_feature_does_not_repeat_a_key_stored_by_an_older_version(project: Path, monkeypatch):
+    # A row written before session 29 kept a key a client sent as its feature tag (the ledger now scrubs it on
+    # write); `tierwise report --by feature` scrubs what it prints, the MCP tool returned the group key as stored.
+    import sqlite3
+    import time
+
+    pasted = "sk-proj-" + "7f3a9c" * 8
+    Ledger.open(str(project / "ledger.db")).close()  # the schema
+    with sqlite3.connect(project / "ledger.db") as db:
+        db.execute("INSERT INTO requests (request_id, ts, route, kind, feature, status) VALUES (?, ?, ?, ?, ?, ?)",
+                   ("req_old", time.time(), "main", "chat", pasted, 200))
+    async with connect("memory", project, monkeypatch) as c:
+        report = await call(c, "savings_report", by="feature")
+    assert report["rows"], report  # the row is there, its feature redacted
+    assert pasted[:20] not in json.dumps(report) and "[redacted]" in json.dumps(report)

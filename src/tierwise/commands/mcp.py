@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -79,9 +80,13 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
         port = sock.getsockname()[1]
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/mcp"
         click.echo(f"tierwise: MCP over streamable HTTP at {url} (bearer token required)", err=True)
-        if fresh:
+        if fresh and sys.stderr.isatty():
             click.echo(f"tierwise: generated an MCP token, kept in {token_file} (mode 0600); shown this once. "
                        "Connect with:\n" + mcp_http.connect_hint(url, token), err=True)
+        elif fresh:  # stderr is a pipe or a file: under a service manager, a log (session 29: the token went there)
+            click.echo(f"tierwise: generated an MCP token, kept in {token_file} (mode 0600); not printed (stderr "
+                       "is not a terminal). Connect with:\n"
+                       + mcp_http.connect_hint(url, f"$(cat {shlex.quote(str(token_file))})"), err=True)
         else:
             click.echo("tierwise: the token is " + (f"in {token_file}" if token_file else f"${mcp_http.TOKEN_ENV}")
                        + "; clients send `Authorization: Bearer <token>`", err=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from tierwise.secret_scrub import holds, scrub_value
+from tierwise.secret_scrub import holds, scrub, scrub_value
 from tierwise.trace import Trace
 
 
@@ -90,9 +90,10 @@ def record_from_trace(trace: Trace, **kw: Any) -> LedgerRecord:
     )
 
 
-# Free text a record may carry from an upstream or a model (error bodies, reasons, shadow answers).
-# The other step fields are names from the config and numbers. The prompt and answer
-# (`ledger.store_text`) are the client's content and are kept as given.
+# Free text a record may carry from an upstream or a model (error bodies, reasons, shadow answers); the
+# client's names (`requested_model`, `feature`) are scrubbed on their own in `scrub_record`. The other step
+# fields are names from the config and numbers. The prompt and answer (`ledger.store_text`) are the client's
+# content and are kept as given.
 _FREE_TEXT = ("error_message", "reason", "steps", "shadow", "extra")
 
 
@@ -102,6 +103,14 @@ def scrub_record(rec: LedgerRecord) -> LedgerRecord:
     A record without free text (a plain answered request) costs a loop over its steps; otherwise
     one scan over that text's JSON, and the fields are rewritten only when it finds something.
     """
+    # Names the client chose (its `model`, its feature tag): a key put there by mistake went to the disk as
+    # sent (session 29). `holds` remembers its verdict for a short text, so the usual names cost a lookup.
+    name = rec.requested_model
+    if name and holds(name):
+        rec.requested_model = scrub(name)
+    name = rec.feature
+    if name and holds(name):
+        rec.feature = scrub(name)
     parts: list[Any] = [p for p in (rec.error_message, rec.reason, rec.shadow, rec.extra) if p]
     for s in rec.steps:
         if s.get("reason"):

@@ -207,8 +207,10 @@ class SpanEncoder:
         a = rec.answered
         static: dict[str, Any] = {
             G.GEN_AI_OPERATION_NAME: "chat",
-            G.GEN_AI_REQUEST_MODEL: (rec.requested_model if self.privacy is None
-                                     else self.privacy.clean_name(rec.requested_model) or "")[:MAX_TEXT],
+            # The client's text: a key sent as the model went to the collector as sent (session 29). Built once
+            # per shape (the heads are cached by the requested model), so the scrub is off the usual path.
+            G.GEN_AI_REQUEST_MODEL: scrub(rec.requested_model if self.privacy is None
+                                          else self.privacy.clean_name(rec.requested_model) or "")[:MAX_TEXT],
             G.GEN_AI_REQUEST_STREAM: rec.stream,
             G.GEN_AI_RESPONSE_MODEL: a.model if a is not None else None,
             G.GEN_AI_PROVIDER_NAME: self.kinds.get(a.provider or "") if a is not None else None,

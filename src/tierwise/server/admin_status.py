@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from tierwise.errors import Internal, TierwiseError
+from tierwise.secret_scrub import scrub_value
 from tierwise.server.asgi_scope import request_headers
 from tierwise.server.key_scopes import KeyScope
 from tierwise.wire import openai_chat
@@ -29,7 +30,9 @@ async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
         err = Internal(f"budget store unavailable ({type(e).__name__})", status=503, kind="overloaded_error")
         await app.send_json(send, 503, openai_chat.encode_error(err))
         return
-    await app.send_json(send, 200, orjson.dumps(body))
+    # Tag, session and workflow values are the clients' text: a key sent as a session id was shown to every
+    # viewer as sent (session 29). Off the request path: an admin's read.
+    await app.send_json(send, 200, orjson.dumps(scrub_value(body)))
 
 
 def sees_bucket(key: KeyScope, row: dict[str, Any]) -> bool:
