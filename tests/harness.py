@@ -219,6 +219,15 @@ class GatewayServer:
         self._server = _Server(uvicorn_config(self.app, "127.0.0.1", self.port, loop="asyncio"))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._clients: list[Any] = []
+
+    def keep(self, client: Any) -> Any:
+        """`client` (a sync SDK or httpx client of this gateway), closed when the gateway stops. Left to the garbage
+        collector, a client whose call raised sits in a reference cycle with the exception; the collector may
+        finalise its pooled socket before the client, and "unclosed <socket.socket ...>" lands in whatever test
+        runs then (under `-W error`, or a test that counts ResourceWarnings, a failure there)."""
+        self._clients.append(client)
+        return client
 
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -240,6 +249,10 @@ class GatewayServer:
         return self
 
     def stop(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
         if self._thread.ident is None:  # never started: nothing serves, only the bound socket to close
             self._close_sock()
             return

@@ -9,6 +9,10 @@ from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  #
 from tests.harness import drop_redis_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# The Redis budget store's timeout for tests that are not about it (the product's default is 0.5 s): a loop stalled
+# that long on a busy machine ran it out, and an admission was a 503 "budget store unavailable". The tests of store
+# timeouts and outages set their own.
+STORE_TIMEOUT_S = 30
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.budgets.conftest import REDIS_URL  # the `redis_prefix` fixture's Redis
+from tests.budgets.conftest import REDIS_URL, STORE_TIMEOUT_S  # the `redis_prefix` fixture's Redis
 from tests.doubles import Reply
 from tests.doubles.script import Delay, SlowStream
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
@@ -74,7 +74,7 @@ def run(g, openai_up, anthropic_up, api_key: str = "test"):  # noqa: F811
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_a_global_budget_holds_against_the_loops_judge_calls(gateway, openai_up, anthropic_up,  # noqa: F811
                                                              redis_prefix, backend):
-    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else None
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix, "timeout": STORE_TIMEOUT_S} if backend == "redis" else None
     g = gateway(judged_config(openai_up, anthropic_up, store))
     route, answers = run(g, openai_up, anthropic_up)
     assert answers == ["local summary"] * REQUESTS  # every client answered, as without a budget
@@ -175,7 +175,7 @@ def ask_loc(g, i: int, long: bool = True) -> str:
 
 
 def store_of(backend: str, prefix: str) -> dict | None:
-    return {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix} if backend == "redis" else None
+    return {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix, "timeout": STORE_TIMEOUT_S} if backend == "redis" else None
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from tests.budgets.conftest import STORE_TIMEOUT_S
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
@@ -86,7 +87,7 @@ def test_budgets_table_shows_a_small_limit_as_configured(gateway, openai_up, ant
 def test_budgets_command_reads_redis(gateway, openai_up, anthropic_up, tmp_path, redis_prefix):
     anthropic_up.default = Reply(text="ok", usage=USAGE)
     cfg = two_tier_config(openai_up.url, anthropic_up.url, budgets={
-        "store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix},
+        "store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix, "timeout": STORE_TIMEOUT_S},
         "limits": [{"name": "monthly", "usd": 10.0, "window": "month"}]})
     g = gateway(cfg)
     spend_some(g)

@@ -11,6 +11,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
+from tests.budgets.conftest import STORE_TIMEOUT_S
 from tests.doubles import Reply, SlowStream
 from tests.gateway.conftest import ant, oai
 from tests.harness import free_port
@@ -59,7 +60,7 @@ def test_fail_open_lets_requests_through_with_one_loud_warning(two_tier, anthrop
 def test_cancelled_stream_is_billed_for_what_it_relayed(two_tier, anthropic_up, backend, redis_prefix):
     words = " ".join(f"word{i:03d}" for i in range(400))  # 400 pieces of 8 characters (space included)
     anthropic_up.default = SlowStream(0.01, Reply(text=words, usage=(40, 4000)))
-    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else {}
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix, "timeout": STORE_TIMEOUT_S} if backend == "redis" else {}
     g = two_tier(budgets={"store": store, "limits": [{"name": "cap", "usd": 5.0, "tokens": 1_000_000}]})
     with httpx.stream("POST", g.url + "/v1/messages", timeout=10, json={
             "model": "main", "max_tokens": 4000, "stream": True,

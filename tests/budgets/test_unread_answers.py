@@ -14,7 +14,7 @@ import asyncio
 import openai
 import pytest
 
-from tests.budgets.conftest import REDIS_URL
+from tests.budgets.conftest import REDIS_URL, STORE_TIMEOUT_S
 from tests.doubles import CutStream, Delay, Fail, Raw, Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config, wait_for
@@ -50,7 +50,7 @@ def used(g) -> float:
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_answers_cut_mid_body_are_charged_and_the_budget_stops_them(gateway, openai_up, anthropic_up,  # noqa: F811
                                                                     redis_prefix, backend):
-    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else None
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix, "timeout": STORE_TIMEOUT_S} if backend == "redis" else None
     g = gateway(config(openai_up, anthropic_up, store))
     openai_up.default = Reply(text="local", usage=(10, 10))
     anthropic_up.default = CutStream(1, Reply(text="cut " * 400, usage=USAGE))
@@ -86,7 +86,7 @@ def test_a_hung_upstream_is_charged_one_unread_answer_then_skipped(gateway, open
     before the route stopped calling it. Such a failure now opens the breaker by itself: one charge, then the
     local tier answers until a probe after the cooldown. Every unread answer is still charged (the budget's cap
     holds if the upstream was slow rather than hung); the breaker bounds how many there are."""
-    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix} if backend == "redis" else None
+    store = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix, "timeout": STORE_TIMEOUT_S} if backend == "redis" else None
     cfg = config(openai_up, anthropic_up, store)
     cfg["routes"]["main"]["retries"] = 0
     cfg["breaker"] = {"failures": 5, "cooldown": 60}

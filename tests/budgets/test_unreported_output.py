@@ -12,6 +12,7 @@ import httpx2 as httpx
 import orjson
 import pytest
 
+from tests.budgets.conftest import STORE_TIMEOUT_S
 from tests.doubles import OpenAIDouble, Raw, Reply, StreamError
 from tests.gateway.conftest import oai
 from tests.harness import two_tier_config
@@ -41,7 +42,7 @@ def quiet_up():
 def make(gateway, openai_up, up, redis_prefix):
     cfg = two_tier_config(openai_up.url, up.url, remote_kind="openai",
                           routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["budgets"] = {"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix},
+    cfg["budgets"] = {"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix, "timeout": STORE_TIMEOUT_S},
                       "default_max_output_tokens": RESERVED_OUT,
                       "limits": [{"name": "cap", "usd": 50.0, "tokens": 10_000_000}]}
     return gateway(cfg)

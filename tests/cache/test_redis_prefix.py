@@ -15,6 +15,7 @@ import redis
 import yaml
 from click.testing import CliRunner
 
+from tests.budgets.conftest import STORE_TIMEOUT_S
 from tests.cache.helpers import cached_config, oai_call
 from tests.gateway.conftest import oai
 from tests.harness import drop_redis_keys, needs_redis
@@ -44,8 +45,8 @@ def test_clearing_a_cache_that_shares_its_prefix_leaves_the_budgets_counters(tmp
                                                                              anthropic_up, base):
     prefix = base + ":"
     cfg = cached_config(openai_up.url, anthropic_up.url, cache={"backend": "redis", "redis_url": REDIS_URL,
-                                                                 "redis_prefix": prefix},
-                        budgets={"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix + "spend:"},
+                                                                 "redis_prefix": prefix, "redis_timeout": STORE_TIMEOUT_S},
+                        budgets={"store": {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix + "spend:", "timeout": STORE_TIMEOUT_S},
                                  "limits": [{"name": "day", "usd": 100, "per": "key"}]})
     g = gateway(cfg)
     oai_call(oai(g), model="main", max_tokens=5)  # a frontier call: a budget counter and a cache entry
@@ -63,7 +64,8 @@ def test_clearing_a_cache_that_shares_its_prefix_leaves_the_budgets_counters(tmp
 @needs_redis
 def test_a_prefix_with_glob_characters_is_taken_literally(tmp_path, gateway, openai_up, anthropic_up, base):
     cfg = cached_config(openai_up.url, anthropic_up.url, cache={"backend": "redis", "redis_url": REDIS_URL,
-                                                                 "redis_prefix": base + "[eu]*:"})
+                                                                 "redis_prefix": base + "[eu]*:",
+                                                                 "redis_timeout": STORE_TIMEOUT_S})
     g = gateway(cfg)
     oai_call(oai(g))
     assert oai_call(oai(g))[1] == "hit"

@@ -5,6 +5,7 @@ and a gateway (a redis-server of the test's own, with and without AOF)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import openai
@@ -12,6 +13,7 @@ import pytest
 import redis.asyncio as aredis
 
 from tests.dispatch.conftest import REDIS_URL, echo, worker_config
+from tests.doubles import Gate
 from tests.harness import two_tier_config
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.keys import ZONES, Keyspace
@@ -20,7 +22,21 @@ N = 100
 
 
 async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes):
-    openai_up.default = echo(0.1)
+    # The first 20 tasks are answered at once; every later one is held upstream until w1 is dead, so w1 holds a full
+    # slot of tasks it will never finish when it is killed. Killed "mid-run" by timing alone (after 20 results
+    # were seen), a loaded machine (this loop stalled, the worker processes not) killed a w1 that held nothing:
+    # the workers had answered nearly all 100 before this loop saw 20 results, and nothing was re-claimed from w1.
+    answered, held, release, lock = [], [], threading.Event(), threading.Lock()
+
+    def answer(rec: object) -> object:
+        with lock:
+            if len(answered) < 20:
+                answered.append(rec)
+                return echo(0.1)
+            held.append(rec)
+        return Gate(release, then=echo())
+
+    openai_up.default = answer
     procs = {name: worker_processes(worker_config(openai_up.url, redis_prefix, worker_id=name, capacity=4,
                                                            presence_ttl=1.0), name)
              for name in ("w1", "w2")}
@@ -28,12 +44,18 @@ async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes)
         p.wait_ready()
     keys = Keyspace(redis_prefix, "acme")
     r = aredis.from_url(REDIS_URL)
-    async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=60) as d:
+    async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=120) as d:
         tasks = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(N)]
-        while sum(t.done() for t in tasks) < 20:
-            await asyncio.sleep(0.01)
-        procs["w1"].kill9()  # mid-run: it holds tasks it will never finish
-        ttl_ms = await r.pttl(keys.presence("w1"))
+        try:
+            deadline = time.monotonic() + 60
+            while len(held) < 8:  # both workers' four slots taken by held tasks
+                assert time.monotonic() < deadline, len(held)
+                await asyncio.sleep(0.01)
+            alive_ttl_ms = await r.pttl(keys.presence("w1"))
+            procs["w1"].kill9()  # mid-run: it holds tasks it will never finish
+            ttl_ms = await r.pttl(keys.presence("w1"))
+        finally:
+            release.set()
         results = await asyncio.gather(*tasks)
         duplicates = d.duplicates
         # (entries ever added: the caller deletes each result it has read)
@@ -49,9 +71,11 @@ async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes)
     # nothing left behind, nothing dead-lettered
     assert sum([await r.xlen(k) for k in keys.streams("any", "classify")]) == 0
     assert await r.xlen(keys.dead("classify")) == 0
-    # its presence expires by its TTL (1 s): it was at most that when it died, and then it was gone
-    assert 0 < ttl_ms <= 1000
-    await asyncio.sleep(ttl_ms / 1000 + 0.1)
+    # its presence expires by its TTL (1 s): at most that while it lived; after its death nothing renewed it (read
+    # at once, or already gone when a stalled loop read it late), and then it was gone
+    assert 0 < alive_ttl_ms <= 1000
+    assert ttl_ms == -2 or 0 < ttl_ms <= 1000, ttl_ms
+    await asyncio.sleep(max(ttl_ms, 0) / 1000 + 0.1)
     assert await r.exists(keys.presence("w1")) == 0
     assert await r.exists(keys.presence("w2")) == 1
     await r.aclose()
@@ -61,7 +85,11 @@ async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes)
 async def test_redis_restart_mid_run(appendonly, own_redis, openai_up, anthropic_up, gateway, redis_prefix,
                                      worker_processes, tmp_path):
     srv = own_redis(appendonly=appendonly)
-    openai_up.default = echo(0.3)
+    # Every answer is held upstream until Redis is gone: the worker's four slots are busy and the rest of the 16
+    # tasks queued when it goes. With a 0.3 s answer a loaded machine (this loop stalled, the worker process not)
+    # had finished them all before Redis was stopped: nothing was left queued.
+    release = threading.Event()
+    openai_up.default = Gate(release, then=echo())
     w = worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="w1", capacity=4,
                                        redis_url=srv.url), "w1")
     w.wait_ready()
@@ -78,13 +106,16 @@ async def test_redis_restart_mid_run(appendonly, own_redis, openai_up, anthropic
         # rest queued (a fixed pause was too short on a loaded machine: nothing was published yet).
         r = aredis.from_url(srv.url)
         streams = [s for z in ZONES for s in keys.streams(z, "classify")]
-        deadline = time.monotonic() + 20
-        while sum([(await r.xinfo_stream(s))["entries-added"] for s in streams if await r.exists(s)]) < 16:
-            assert time.monotonic() < deadline, "the tasks were not published"
-            await asyncio.sleep(0.01)
-        assert sum([await r.xlen(s) for s in streams]) > 0  # some still queued when Redis goes
-        await r.aclose()
-        srv.stop()
+        try:
+            deadline = time.monotonic() + 60
+            while sum([(await r.xinfo_stream(s))["entries-added"] for s in streams if await r.exists(s)]) < 16:
+                assert time.monotonic() < deadline, "the tasks were not published"
+                await asyncio.sleep(0.01)
+            assert sum([await r.xlen(s) for s in streams]) > 0  # some still queued when Redis goes
+            await r.aclose()
+            srv.stop()
+        finally:
+            release.set()  # the running ones answer while Redis is away
         await asyncio.sleep(0.5)
         srv.start()  # same port; with AOF the streams come back, without it everything is gone
         results = await asyncio.gather(*direct)

@@ -126,7 +126,7 @@ def test_the_mcp_server_and_the_gateway_share_one_redis_budget(tmp_path: Path, u
     import asyncio
     import uuid
 
-    from tests.budgets.conftest import REDIS_URL
+    from tests.budgets.conftest import REDIS_URL, STORE_TIMEOUT_S
     from tests.harness import drop_redis_keys
     from tests.mcp.http_server import client, start, tool_text
 
@@ -137,7 +137,7 @@ def test_the_mcp_server_and_the_gateway_share_one_redis_budget(tmp_path: Path, u
     (proj / ".tierwise" / "profiles").mkdir(parents=True)
     prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
     data = costly_route(proj, upstream, [{"name": "ask", "model": "frontier"}])
-    data["budgets"]["store"] = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
+    data["budgets"]["store"] = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix, "timeout": STORE_TIMEOUT_S}
     (proj / "tierwise.yaml").write_text(yaml.safe_dump(data))
     g = GatewayServer(make_config(data, proj)).start()
     s = None

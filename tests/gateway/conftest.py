@@ -51,9 +51,14 @@ def two_tier(gateway, openai_up, anthropic_up):
     return make
 
 
+def _kept(g: Any, client: Any) -> Any:
+    keep = getattr(g, "keep", None)  # a GatewayServer closes it when it stops (tests/harness.py)
+    return keep(client) if keep is not None else client
+
+
 def oai(g: GatewayServer, **kw: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=g.url + "/v1", api_key=kw.pop("api_key", "test"), max_retries=0, **kw)
+    return _kept(g, openai.OpenAI(base_url=g.url + "/v1", api_key=kw.pop("api_key", "test"), max_retries=0, **kw))
 
 
 def ant(g: GatewayServer, **kw: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=g.url, api_key=kw.pop("api_key", "test"), max_retries=0, **kw)
+    return _kept(g, anthropic.Anthropic(base_url=g.url, api_key=kw.pop("api_key", "test"), max_retries=0, **kw))

@@ -26,7 +26,7 @@ def test_a_504_from_an_answer_that_ran_past_the_read_timeout_is_not_retried_by_t
     # Before: no x-should-retry: the SDK (max_retries=2) sent the same runaway request three times.
     g = gateway(_local_only(openai_up.url, anthropic_up.url, read=0.5))
     openai_up.default = Delay(3, Reply(text="late"))
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2))  # closed when g stops
     with pytest.raises(openai.APIStatusError) as e:
         client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     assert e.value.status_code == 504
@@ -38,7 +38,7 @@ def test_a_504_from_an_answer_that_ran_past_the_read_timeout_is_not_retried_by_t
 def test_default_max_tokens_bounds_an_answer_whose_client_set_none(gateway, openai_up, anthropic_up):
     # Before: there was no such setting; a request without max_tokens reached the local server unbounded.
     g = gateway(_local_only(openai_up.url, anthropic_up.url, default_max_tokens=64))
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0))  # closed when g stops
     client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     body = openai_up.last.body
     assert (body.get("max_tokens") or body.get("max_completion_tokens")) == 64, body
@@ -56,7 +56,7 @@ def test_default_max_tokens_is_kept_within_what_the_window_leaves(gateway, opena
     # Before: the default went out whole after the window check (4,096 on a 4,096-token window with a prompt in it):
     # vLLM refuses prompt + max_tokens past its context, and the route moved on to the frontier for nothing.
     g = gateway(_local_only(openai_up.url, anthropic_up.url, default_max_tokens=4096, context_window=4096))
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0))  # closed when g stops
     client.chat.completions.create(model="main", messages=[{"role": "user", "content": "word " * 500}])
     sent = openai_up.last.body.get("max_tokens") or openai_up.last.body.get("max_completion_tokens")
     assert 2500 < sent < 4096, sent
@@ -76,7 +76,7 @@ def test_a_prompt_that_leaves_the_default_no_room_skips_the_model_without_a_call
     cfg["routes"]["main"]["targets"] = ["local", "frontier"]
     g = gateway(cfg)
     anthropic_up.default = Reply(text="from the frontier")
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0))  # closed when g stops
     prompt = [{"role": "user", "content": "word " * 780}]
     if stream:
         with client.chat.completions.stream(model="main", messages=prompt) as s:

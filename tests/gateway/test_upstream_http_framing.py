@@ -58,14 +58,22 @@ def raw_upstream():
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield answer, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-    def stop() -> None:
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        loop.call_soon(loop.stop)
 
-    loop.call_soon_threadsafe(stop)
+    async def shutdown() -> None:
+        # The handlers end (their `finally` closes the connection) and the transports finish closing before the
+        # loop stops: stopped at once, a transport was left "closing" with its socket open, for the garbage
+        # collector to find in a later test (ResourceWarning: unclosed transport).
+        server.close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
-    server.close()
     loop.close()
 
 

@@ -53,6 +53,7 @@ class ModelListServer:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()  # else left to the collector: "unclosed event loop" in a later test
 
 
 def listing(*ids: Any, **entry: Any) -> Callable[..., Any]:

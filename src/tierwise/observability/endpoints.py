@@ -153,6 +153,10 @@ class Endpoints:
 
             self.topology = Topology(self.gw, presence_url)
 
+    async def close(self) -> None:
+        if self.topology is not None:
+            await self.topology.close()
+
     def routes(self) -> dict[tuple[str, str], Handler]:
         r: dict[tuple[str, str], Handler] = {}
         if self.obs.metrics is not None:

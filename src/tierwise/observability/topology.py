@@ -36,6 +36,9 @@ class RedisPresence:
         self.client = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.prefix = prefix
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
     async def workers(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         async for key in self.client.scan_iter(match=self.prefix + "*", count=200):
@@ -89,6 +92,16 @@ class Topology:
         self._workers: list[dict[str, Any]] = []
         self._at = 0.0
         self.presence_error: str | None = None
+
+    async def close(self) -> None:
+        """At the gateway's shutdown: the presence source's connections (left open, the collector found them after
+        the loop had closed: "unclosed Connection", "Event loop is closed")."""
+        close = getattr(self.source, "aclose", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception as e:  # a Redis gone away: nothing left to close
+                log.debug("closing the presence source: %s", type(e).__name__)
 
     async def workers(self) -> list[dict[str, Any]]:
         if self.source is None:

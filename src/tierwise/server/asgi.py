@@ -164,7 +164,8 @@ class App:
             ("GET", "/"): self.health,
         }
         self.roles = Roles(self)  # who reads many clients' requests (dashboard, budgets)
-        self.routes.update(observability_endpoints(self).routes())  # /metrics, /dashboard (when enabled)
+        self.observability = observability_endpoints(self)
+        self.routes.update(self.observability.routes())  # /metrics, /dashboard (when enabled)
         self.routes.update(admin_approvals.ApprovalEndpoints(self).routes())  # /v1/tierwise/approvals (admin keys)
         # Browser and client reach (Host/Origin/CORS/content type, forwarded betas and fields).
         self.allow: dict[str, str] = {}
@@ -231,6 +232,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.gw.close()
+                await self.observability.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

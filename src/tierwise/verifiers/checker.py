@@ -20,6 +20,7 @@ import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tierwise.sandbox import SandboxLimits, backend
 from tierwise.sandbox.capacity import SandboxBusy
@@ -27,7 +28,7 @@ from tierwise.sandbox.runner import LiveRun, _read_capped, open_python
 from tierwise.verifiers import crossing
 
 TESTS_FILE = "tierwise_tests.py"
-_CROSSING_SOURCE = open(crossing.__file__, encoding="utf-8").read()  # noqa: SIM115 - read once at import
+_CROSSING_SOURCE = Path(crossing.__file__).read_text(encoding="utf-8")  # read once at import (and closed)
 
 # Runs in the answer's sandbox. fd 1 is copied for the protocol, then pointed at stderr: what the
 # answer prints is kept out of the protocol (and anything it writes to the copy is only a reply
