@@ -201,7 +201,8 @@ class ServerLimits(_Strict):
     max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
                        "each choice can be a separate paid upstream call")
     max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
-                                        "trusted_proxies the forwarded one) may have open at once; more get 429")
+                                        "trusted_proxies the forwarded one) may have open at once, and as many its "
+                                        "network (network_prefix_v4/_v6: an IPv6 /48); more get 429")
 
     @field_validator("trusted_proxies")
     @classmethod

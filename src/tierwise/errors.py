@@ -123,6 +123,9 @@ class UpstreamError(TierwiseError):
         # No connection could be made (refused, no route, unknown host): nothing listens there now, so a route
         # with another target moves on at once instead of retrying it (policies/fallback.py).
         self.connect_failed = False
+        # No pooled connection to the upstream came free within `timeouts.pool`: the gateway's own saturation (its
+        # calls in flight, whoever made them), not the upstream's failure: no count toward its breaker.
+        self.pool_full = False
 
 
 class ContextOverflow(UpstreamError):

@@ -132,3 +132,33 @@ def test_clients_behind_a_trusted_proxy_each_have_their_own_cap(gateway, openai_
         assert len(a + b + c) == 5  # (held open until here)
     finally:
         release.set()
+
+
+def test_one_ipv6_site_cannot_multiply_its_cap_over_its_64s(gateway, openai_up):
+    """A host given a /48 (or a /56) has 65,536 (256) /64s: counted per /64 only, it held that many times the cap
+    (review29b). Its network (`network_prefix_v6`, a /48) has the cap too; another /48 is not held back by it,
+    and the counts go back to nothing when the streams end. (Clients named by a trusted proxy: loopback has
+    one IPv6 address.)"""
+    g = _gw(gateway, openai_up, trusted_proxies=["127.0.0.1"])
+    release = threading.Event()
+
+    def xff(addr: str) -> dict[str, str]:
+        return {"x-forwarded-for": addr}
+
+    try:
+        a = _hold_streams(g, openai_up, 1, release, headers=xff("2001:db8:0:1::1"))
+        a += _hold_streams(g, openai_up, 1, release, headers=xff("2001:db8:0:2::1"))
+        calls = len(openai_up.requests)
+        with pytest.raises(openai.RateLimitError) as e:  # a third /64 of the same /48
+            _oai(g, headers=xff("2001:db8:0:3::1")).chat.completions.create(model="local", messages=MSG, stream=True)
+        assert "network (2001:db8::/48)" in e.value.message and "max_streams_per_client" in e.value.message
+        assert len(openai_up.requests) == calls
+        b = _hold_streams(g, openai_up, 2, release, headers=xff("2001:db8:1:1::1"))  # another /48
+        assert _open(g) == {"2001:db8:0:1::": 1, "2001:db8:0:2::": 1, "2001:db8::/net": 2,
+                            "2001:db8:1:1::": 2, "2001:db8:1::/net": 2}
+        release.set()
+        for s in [*a, *b]:
+            assert "".join(c.choices[0].delta.content or "" for c in s if c.choices)
+        assert wait_for(lambda: _open(g) == {})
+    finally:
+        release.set()

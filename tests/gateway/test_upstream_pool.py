@@ -16,6 +16,7 @@ from aiohttp import web
 
 from tests.doubles import OpenAIDouble
 from tests.doubles.base import DoubleServer
+from tests.doubles.script import Gate, Reply
 from tests.gateway.conftest import ant, oai
 from tests.harness import wait_for
 
@@ -100,3 +101,39 @@ def test_a_hung_upstream_holds_at_most_max_connections_and_the_rest_are_refused_
         hung._loop.call_soon_threadsafe(hung.release.set)
         for t in holders:
             t.join(30)
+
+
+def test_a_full_pool_does_not_open_the_breaker_for_every_client(gateway, openai_up):
+    """One party's calls fill the provider's pool; others' calls that find no connection within `timeouts.pool`
+    get 503 (the gateway's own saturation). Before (review29b), each such 503 counted as the upstream's failure:
+    two of them opened the breaker, and after the party's call ended every client was refused `circuit open` for
+    the whole cooldown (with `share_breakers`, on every replica). Now the breaker stays closed and the next call
+    is served."""
+    g = gateway({
+        "server": {"default_route": "local"},
+        "ledger": {"enabled": False},
+        "breaker": {"failures": 2, "cooldown": 600},
+        "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local",
+                              "max_connections": 1, "timeouts": {"connect": 0.5, "pool": 0.5}}},
+        "models": {"local": {"provider": "loc", "model": "m"}},
+    })
+    release = threading.Event()
+    openai_up.script(Gate(release, Reply(text="held")))
+    body = {"model": "local", "messages": [{"role": "user", "content": "q"}]}
+    got: list[httpx.Response] = []
+    holder = threading.Thread(target=lambda: got.append(httpx.post(g.url + "/v1/chat/completions", json=body,
+                                                                   timeout=60)), daemon=True)
+    holder.start()
+    try:
+        assert wait_for(lambda: len(openai_up.requests) == 1)
+        for _ in range(3):  # more than `breaker.failures`
+            r = httpx.post(g.url + "/v1/chat/completions", json=body, timeout=30)
+            assert r.status_code == 503 and "timeouts.pool" in r.json()["error"]["message"]
+    finally:
+        release.set()
+        holder.join(30)
+    assert got and got[0].status_code == 200
+    breaker = g.on_loop(lambda: g.app.gw.deployments["local"].breaker.state)
+    assert breaker == "closed"
+    answer = oai(g).chat.completions.create(**body)  # another client, once the pool has room again
+    assert answer.choices[0].message.content == "ok"

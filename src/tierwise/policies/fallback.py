@@ -122,7 +122,7 @@ class Fallback:
                         limited.append(e.retry_after)
                         down.add(target.name)  # it answers once its limit resets
                         break
-                    if isinstance(e, CircuitOpen) or counts_against_deployment(e):
+                    if isinstance(e, CircuitOpen) or counts_against_deployment(e) or e.pool_full:
                         down.add(target.name)
                     if isinstance(e, (CircuitOpen, UnsupportedInput)):
                         others += 1

@@ -10,7 +10,7 @@ error is classified by its body and message first, its status second:
 | rate_limit       | 429 (holds the deployment for its Retry-After instead, providers/breaker.py) | yes   | no      |
 | auth             | 401, 402, 403 (the gateway's key or account at that upstream)            | yes      | yes     |
 | not_found        | 404 (that upstream does not serve the model)                             | yes      | yes     |
-| overloaded       | 503, 529, Anthropic `overloaded_error`                                   | yes      | yes     |
+| overloaded       | 503, 529, Anthropic `overloaded_error` (not the gateway's own full pool: no breaker count) | yes | yes |
 | timeout          | 408, 504, no answer in time                                              | yes      | yes     |
 | unavailable      | other 5xx, refused connections, cut answers                              | yes      | yes     |
 | content_policy   | OpenAI/Azure code `content_policy_violation` / `content_filter`          | no       | no      |
@@ -189,8 +189,13 @@ def moves_on(err: UpstreamError) -> bool:
 
 
 def counts_against_deployment(err: UpstreamError) -> bool:
-    """Does this failure say something about the deployment's health (for its breaker)?"""
-    return class_of(err) not in REQUEST_FAULT
+    """Does this failure say something about the deployment's health (for its breaker)?
+
+    Not a wait for the provider's pool that ran out (`timeouts.pool`, the 503 "calls in flight"): the pool is
+    the gateway's, and whoever filled it (one party's slow calls) would otherwise open the breaker for every
+    client, and with `share_breakers` on every replica, for the whole cooldown after the calls ended (review29b).
+    A hung upstream still opens it: the calls that hold the pool fail on their own timeouts."""
+    return class_of(err) not in REQUEST_FAULT and not getattr(err, "pool_full", False)
 
 
 def upstream_error(provider: str, status: int, err: dict[str, Any] | None, message: str,

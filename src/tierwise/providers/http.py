@@ -183,10 +183,12 @@ class Provider:
         return b"".join(parts)
 
     def busy(self) -> UpstreamError:
-        return UpstreamError(f"provider {self.name!r} has {self.cfg.max_connections} calls in flight "
+        err = UpstreamError(f"provider {self.name!r} has {self.cfg.max_connections} calls in flight "
                              f"(max_connections) and none ended within {self.cfg.timeouts.pool:g}s (timeouts.pool)",
                              status=503, retryable=True, retry_after=1.0, kind="overloaded_error",
                              error_class="overloaded")
+        err.pool_full = True  # (not the upstream's failure: providers/error_classes.counts_against_deployment)
+        return err
 
     def too_large(self) -> UpstreamError:
         return UpstreamError(f"provider {self.name!r} sent an answer larger than {self.cfg.max_response_bytes} bytes "

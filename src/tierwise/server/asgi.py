@@ -133,7 +133,8 @@ class App:
         in_flight = self.limits.max_body_bytes_in_flight
         several = len({scope.name for _, scope in self.keyring.keys}) > 1
         self.budget = BodyBudget(in_flight, max(in_flight // 2, self.max_body) if several else None)
-        self.streams = StreamCap(self.limits.max_streams_per_client)  # streamed answers open per client
+        self.streams = StreamCap(self.limits.max_streams_per_client, self.limits.network_prefix_v4,
+                                 self.limits.network_prefix_v6)  # streamed answers open per client
         self.auth_required = self.keyring.required
         self.reachability = health.Reachability()
         self._openapi: dict[KeyScope | None, bytes] = {}
