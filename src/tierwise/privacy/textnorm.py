@@ -172,8 +172,13 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
         if esc[1] in "\r\n":
             return ""
-        got = "".join(chr(int(esc[i:i + 2], 16)) for i in range(1, len(esc), 3))
-        return got if len(got) == 1 or all(c in _PERCENT_OK for c in got) else None
+        if len(esc) == 3:
+            return chr(int(esc[1:], 16))
+        try:  # a run is bytes: UTF-8 (`Ren=C3=A9=40example.com`)
+            got = bytes(int(esc[i:i + 2], 16) for i in range(1, len(esc), 3)).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return got if _plain_run(got) else None
     if esc[0] == "+":  # UTF-7's `+AEA-`: base64 of UTF-16, the bits left over zero
         return _utf7(esc[1:].rstrip("-"))
     if esc[0] == "\\":
@@ -221,7 +226,16 @@ def _utf7(chars: str) -> str | None:
     if len(raw) != units * 2:
         return None
     got = raw.decode("utf-16-be", "replace")
-    return got if all(c in _PERCENT_OK for c in got) else None
+    # ASCII only: base64 data after a `+A` (an image, a key) decodes to printable CJK far more often than to ASCII
+    return got if got.isascii() and _plain_run(got) else None
+
+
+def _plain_run(got: str) -> bool:
+    """A decoded quoted-printable or UTF-7 run is text: printable characters, spaces, tabs and line breaks.
+    review29d: round 9 kept a run only when every character was a letter, digit or ` @.+-_:`, so one `!` or line
+    break in it (`=21=6A=61=6E=65=40...` is `!jane@...`) left the whole run, address and all, unread; and a run
+    with one such character (`jane=3D=3D=40example.com`) also hid the `=40` that a lone escape reads as `@`."""
+    return all(c.isprintable() or c in "\t\r\n" for c in got) and "\ufffd" not in got
 
 
 def _octal_or_css(inner: str) -> str | None:

@@ -91,8 +91,10 @@ class EmailRecognizer:
             d = self._AT_DOMAIN.match(low, i + 4)
             if d is not None:
                 lp = self._AT_LOCAL.match(text, max(0, i - 64), i)
+                if lp is not None and self._prose_word(lp.group()):
+                    lp = None  # `co-founder at stripe.com`, `ASP.NET at microsoft.com`: only after a mail word
                 if lp is None and self._MAIL_CUE.search(low, max(0, i - 80), i):  # `your email is UtaKortig at ...`
-                    lp = self._AT_WORD.match(text, max(0, i - 64), i)
+                    lp = self._AT_LOCAL.match(text, max(0, i - 64), i) or self._AT_WORD.match(text, max(0, i - 64), i)
                 if lp is not None and lp.group().rpartition(".")[2].lower() not in self._FILE_EXT:
                     yield Finding("EMAIL_ADDRESS", lp.start(), d.end(), 0.85, self.name)
             i = low.find(" at ", i + 3)
@@ -137,6 +139,13 @@ class EmailRecognizer:
                 continue
             yield Finding("EMAIL_ADDRESS", local.start(), dom.end(), 0.9, self.name)
             done = dom.end()
+
+    @staticmethod
+    def _prose_word(local: str) -> bool:
+        """review29d: words joined by `-` alone (`co-founder`, `sign-up`, `e-commerce`) or a name in capitals
+        (`ASP.NET`, `COVID19`) before ` at <domain>` are prose far more often than an address."""
+        return (not any(c in local for c in "._+") and not any(c.isdigit() for c in local)) or not any(
+            c.islower() for c in local)
 
     @staticmethod
     def _quoted_start(text: str, at: int) -> int | None:
