@@ -58,7 +58,7 @@ _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 # also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
 _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
                         r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]"
-                        r"|(?:=[0-9A-F]{2}){3,}|=(?:40|2[Ee])(?=[A-Za-z])|\+A[A-Za-z0-9+/]{2,}-?"
+                        r"|(?:=[0-9A-Fa-f]{2}){3,}|=(?:40|2[Ee])(?=[A-Za-z])|\+A[A-Za-z0-9+/]{2,}-?"
                         r"|%u[0-9A-Fa-f]{4}|\\{1,2}[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n])?"
                         r"|\\{1,2}N\{[A-Za-z][A-Za-z0-9 -]{1,60}\}"
                         r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
@@ -66,7 +66,9 @@ _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7
 # Quoted-printable runs (`=6A=61=6E=65=40...`, three escapes or more) and UTF-7's base64 runs of ASCII text (`+AEA-`:
 # UTF-16 of an ASCII character starts with a zero byte, so its base64 starts with `A`): round 9. Looked for only when
 # one is there (`_QP_RUN`, `+A`): most text with an `=` or a `+` holds neither.
-_QP_RUN = regex.compile(r"=[0-9A-F]{2}=[0-9A-F]{2}=[0-9A-F]{2}")
+# review29d: lower-case hex too (`=6a=61=6e...`: RFC 2045 asks for capitals, decoders, Python's `quopri` among them,
+# read both)
+_QP_RUN = regex.compile(r"=[0-9A-Fa-f]{2}=[0-9A-Fa-f]{2}=[0-9A-Fa-f]{2}")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # One encoding inside another (`%26%2364%3B` is a percent-encoded `&#64;`, `&#37;40` an HTML reference to the
 # `%` of `%40`): a percent escape may also stand for the characters that start an escape, and a text whose
