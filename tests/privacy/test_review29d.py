@@ -44,6 +44,8 @@ HIDDEN = {
     "bare at between tabs": ("jane.doe\tat\texample.com", "EMAIL_ADDRESS"),
     "bare at before a line break": ("write to jane.doe at\nexample.com", "EMAIL_ADDRESS"),
     "an address in capitals": ("JANE.DOE AT EXAMPLE.COM", "EMAIL_ADDRESS"),
+    "QP run of a percent escape": ("mail " + qp("jane.doe%40example.com"), "EMAIL_ADDRESS"),
+    "UTF-7 run of an HTML reference": ("mail " + utf7("jane.doe&#64;example.com"), "EMAIL_ADDRESS"),
 }
 
 

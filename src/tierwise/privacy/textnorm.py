@@ -384,7 +384,9 @@ def _normalise_once(text: str) -> tuple[str, SpanMap | None, bool]:
             else:
                 changed = True
                 put(decoded, a, b)
-                again = again or (len(decoded) == 1 and decoded in _STARTS_ESCAPE)
+                # review29d: a quoted-printable or UTF-7 run may decode to another escape (`=25=34=30` is `%40`)
+                again = again or (decoded in _STARTS_ESCAPE if len(decoded) == 1 else
+                                  text[a] in "=+" and any(c in _STARTS_ESCAPE for c in decoded))
             continue
         # Non-ASCII run: unchanged characters form identity runs, replaced ones their own runs.
         seg_start = a
