@@ -46,11 +46,13 @@ HIDDEN = {
     "an address in capitals": ("JANE.DOE AT EXAMPLE.COM", "EMAIL_ADDRESS"),
     "QP run of a percent escape": ("mail " + qp("jane.doe%40example.com"), "EMAIL_ADDRESS"),
     "UTF-7 run of an HTML reference": ("mail " + utf7("jane.doe&#64;example.com"), "EMAIL_ADDRESS"),
+    "IP with a spaced dot among dot words": ("host 203 dot 0 dot 113 . 45", "IP_ADDRESS"),
+    "IP with (dot) and dot words": ("host 203(dot)0 dot 113 dot 45", "IP_ADDRESS"),
 }
 
 
 @pytest.mark.parametrize("case", list(HIDDEN))
-def test_a_run_with_one_other_character_is_read(det, case):
+def test_one_step_further_is_read(det, case):
     text, entity = HIDDEN[case]
     assert entity in {e for e, _ in found(det, text)}, found(det, text)
 
@@ -61,13 +63,19 @@ NOT_VALUES = {
     "hyphenated words at a site": "She is a co-founder at stripe.com; free sign-up at github.com",
     "more hyphenated words": "our e-commerce at amazon.com, a follow-up at example.com, the check-in at booking.com",
     "a name in capitals at a site": "We run ASP.NET at microsoft.com and track COVID19 at who.int",
+    "a list with mixed spaced dots": "steps 1 . 2 . 3 dot 4",
+    "decimals around a dot product": "1.5 dot 2.5 and 0.5 dot 1.5",
     "UTF-7-looking base64 in a data URL": "data:image/png;base64,iVBORw0KGgo+AAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ+AGEAYQBhAGEAYQ",
 }
 
 
 @pytest.mark.parametrize("case", list(NOT_VALUES))
 def test_ordinary_text_is_no_value(det, case):
-    got = [f for f in found(det, NOT_VALUES[case]) if f[0] in {"CREDIT_CARD", "EMAIL_ADDRESS", "US_SSN"}]
+    got = [
+        f
+        for f in found(det, NOT_VALUES[case])
+        if f[0] in {"CREDIT_CARD", "EMAIL_ADDRESS", "US_SSN", "IP_ADDRESS"}
+    ]
     assert got == []
 
 
