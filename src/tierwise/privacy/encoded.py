@@ -247,6 +247,9 @@ _B64_ONLY = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 # to digits and the separators of an address or a number (random bytes do one time in ~10^7).
 _A85_SHORT = re.compile(r"(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{9,11}")
 _SHORT_VALUE = re.compile(r"[0-9+(][0-9.() +-]{4,9}[0-9]")
+# review29d: such a value's first four bytes (0x20-0x39 first) encode to a first character of Ascii85 `+`..`3` or
+# base85 `A`..`I`; any other token of 9-11 characters is not decoded (they cost ~65 µs per 8,000 characters of prose)
+_SHORT_FIRST = frozenset("+,-./0123ABCDEFGHI")
 _A85_TOKEN = re.compile(r"<~[!-u\s]{5,}~>|(?=[0-9A-Za-z]*[^0-9A-Za-z\s])[!-~]{12,4096}")
 _MASK85 = bytes(0x78 if 33 <= c <= 126 else 0x20 for c in range(256))
 # Words, URLs and addresses in the alphabet (`JaneDoe@example.com`, `https://...`): encoded bytes spread over 85
@@ -332,6 +335,8 @@ def encoded85_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> l
     for a, b in _tokens85(text):
         token = text[a:b]
         short = b - a < 12
+        if short and token[0] not in _SHORT_FIRST:
+            continue
         if _NOT_85.search(token) is not None or not (_A85_SHORT if short else _A85_TOKEN).fullmatch(token):
             continue
         dec = _decode_85(token)

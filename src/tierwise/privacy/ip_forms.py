@@ -25,9 +25,10 @@ from tierwise.privacy.finding import Finding
 
 _NAME = "view.ip_forms"
 _SCORE = 0.9
+# review29d: the separators may differ (`203 dot 0 dot 113 . 45`, `203(dot)0 dot 113 dot 45` went unread)
+_DOT_SEP = r"(\s{0,3}(?:\(dot\)|\[dot\]|\{dot\}|<dot>|dot)\s{0,3}|[ \t]{1,3}\.[ \t]{1,3})"
 _DOT_WORDS = re.compile(
-    r"(?<![\w.])(\d{1,3})(\s{0,3}(?:\(dot\)|\[dot\]|\{dot\}|<dot>|dot)\s{0,3}|[ \t]{1,3}\.[ \t]{1,3})"
-    r"(\d{1,3})\2(\d{1,3})\2(\d{1,3})(?![\w]|\.\d)",
+    rf"(?<![\w.])(\d{{1,3}}){_DOT_SEP}(\d{{1,3}}){_DOT_SEP}(\d{{1,3}}){_DOT_SEP}(\d{{1,3}})(?![\w]|\.\d)",
     re.IGNORECASE,
 )
 _PART = r"(?:0[xX][0-9a-fA-F]{1,2}|[0-9]{1,4})"
@@ -71,8 +72,8 @@ def ip_form_findings(text: str) -> list[Finding]:
     out: list[Finding] = []
     if "dot" in text or "DOT" in text or "Dot" in text or " . " in text or "\t.\t" in text:
         for m in _DOT_WORDS.finditer(text):
-            parts = [m.group(i) for i in (1, 3, 4, 5)]
-            if "." in m.group(2) and all(len(p) == 1 for p in parts):
+            parts = [m.group(i) for i in (1, 3, 5, 7)]
+            if "." in m.group(2) + m.group(4) + m.group(6) and all(len(p) == 1 for p in parts):
                 continue  # `steps 1 . 2 . 3 . 4`: a list, as often as an address
             if all(int(p) <= 255 for p in parts):
                 out.append(Finding("IP_ADDRESS", m.start(), m.end(), _SCORE, _NAME))

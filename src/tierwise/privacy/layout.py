@@ -179,6 +179,7 @@ _US_DIGIT = re.compile(r"_[0-9]|[0-9]_")
 _TOKEN_END = re.compile(r"[\s/\\\"'`<>()\[\]{}|,;:=]")
 _US_REACH = 64  # how far a token is followed on each side of its `_`
 _US_SEP = "\n\n\n"
+_US_GROUPS = re.compile(r"[ _-]+")
 
 
 def underscore_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
@@ -213,9 +214,19 @@ def underscore_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> 
         i = bisect_right(starts, f.start) - 1
         a, b = spans[i]
         s, e = a + f.start - starts[i], a + f.end - starts[i]
-        if f.entity in _KEEP and e <= b and "_" in text[max(0, s - 1):e + 1]:
+        if f.entity in _KEEP and e <= b and "_" in text[max(0, s - 1):e + 1] and _grouped_as(f.entity, text[s:e]):
             out.append(Finding(f.entity, s, e, f.score, f.detector))
     return out
+
+
+def _grouped_as(entity: str, value: str) -> bool:
+    """A card's digits in one group or a card's groups (4-4-4-4, 4-6-5 ...), an SSN's as 3-2-4 or one group.
+    review29d: a date and a time or a timestamp and a counter (`IMG_20230515_123456789.jpg`,
+    `log_1700000000_123456.txt`) joined as one card passed Luhn one time in ten."""
+    groups = tuple(len(g) for g in _US_GROUPS.split(value) if g)
+    if len(groups) == 1 or entity == "IBAN_CODE":
+        return True
+    return groups in _CARD_GROUPS if entity == "CREDIT_CARD" else groups == (3, 2, 4)
 
 
 def reversed_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:

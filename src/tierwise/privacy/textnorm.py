@@ -58,7 +58,7 @@ _NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 # also between digits (`192=2E168=2E1=2E20`), and its soft line break (`=` at a line's end, inside a word).
 _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
                         r"|\\{1,4}u[0-9A-Fa-f]{4}|\\{1,4}x[0-9A-Fa-f]{2}|\\{1,4}[@.+_-]"
-                        r"|(?:=[0-9A-F]{2}){3,}|=(?:40|2[Ee])(?=[A-Za-z])|\+A[A-Za-z0-9+/]{2,}-?"
+                        r"|(?:=[0-9A-Fa-f]{2}){3,}|=(?:40|2[Ee])(?=[A-Za-z])|\+A[A-Za-z0-9+/]{2,}-?"
                         r"|%u[0-9A-Fa-f]{4}|\\{1,2}[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n])?"
                         r"|\\{1,2}N\{[A-Za-z][A-Za-z0-9 -]{1,60}\}"
                         r"|(?<=[0-9])=2[Ee](?=[0-9])|(?<=[^\s=])=\r?\n(?=\S)"
@@ -66,7 +66,9 @@ _ESCAPE = regex.compile(r"%(?:25){0,4}[0-9A-Fa-f]{2}|&(?:amp;){0,4}(?:#[0-9]{1,7
 # Quoted-printable runs (`=6A=61=6E=65=40...`, three escapes or more) and UTF-7's base64 runs of ASCII text (`+AEA-`:
 # UTF-16 of an ASCII character starts with a zero byte, so its base64 starts with `A`): round 9. Looked for only when
 # one is there (`_QP_RUN`, `+A`): most text with an `=` or a `+` holds neither.
-_QP_RUN = regex.compile(r"=[0-9A-F]{2}=[0-9A-F]{2}=[0-9A-F]{2}")
+# review29d: lower-case hex too (`=6a=61=6e...`: RFC 2045 asks for capitals, decoders, Python's `quopri` among them,
+# read both)
+_QP_RUN = regex.compile(r"=[0-9A-Fa-f]{2}=[0-9A-Fa-f]{2}=[0-9A-Fa-f]{2}")
 _PERCENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-_:")
 # One encoding inside another (`%26%2364%3B` is a percent-encoded `&#64;`, `&#37;40` an HTML reference to the
 # `%` of `%40`): a percent escape may also stand for the characters that start an escape, and a text whose
@@ -172,8 +174,13 @@ def _unescape(esc: str) -> str | None:
     if esc[0] == "=":  # quoted-printable `=40` / `=2E`; a soft line break (`=` + newline) is nothing
         if esc[1] in "\r\n":
             return ""
-        got = "".join(chr(int(esc[i:i + 2], 16)) for i in range(1, len(esc), 3))
-        return got if len(got) == 1 or all(c in _PERCENT_OK for c in got) else None
+        if len(esc) == 3:
+            return chr(int(esc[1:], 16))
+        try:  # a run is bytes: UTF-8 (`Ren=C3=A9=40example.com`)
+            got = bytes(int(esc[i:i + 2], 16) for i in range(1, len(esc), 3)).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return got if _plain_run(got) else None
     if esc[0] == "+":  # UTF-7's `+AEA-`: base64 of UTF-16, the bits left over zero
         return _utf7(esc[1:].rstrip("-"))
     if esc[0] == "\\":
@@ -221,7 +228,16 @@ def _utf7(chars: str) -> str | None:
     if len(raw) != units * 2:
         return None
     got = raw.decode("utf-16-be", "replace")
-    return got if all(c in _PERCENT_OK for c in got) else None
+    # ASCII only: base64 data after a `+A` (an image, a key) decodes to printable CJK far more often than to ASCII
+    return got if got.isascii() and _plain_run(got) else None
+
+
+def _plain_run(got: str) -> bool:
+    """A decoded quoted-printable or UTF-7 run is text: printable characters, spaces, tabs and line breaks.
+    review29d: round 9 kept a run only when every character was a letter, digit or ` @.+-_:`, so one `!` or line
+    break in it (`=21=6A=61=6E=65=40...` is `!jane@...`) left the whole run, address and all, unread; and a run
+    with one such character (`jane=3D=3D=40example.com`) also hid the `=40` that a lone escape reads as `@`."""
+    return all(c.isprintable() or c in "\t\r\n" for c in got) and "\ufffd" not in got
 
 
 def _octal_or_css(inner: str) -> str | None:
@@ -368,7 +384,9 @@ def _normalise_once(text: str) -> tuple[str, SpanMap | None, bool]:
             else:
                 changed = True
                 put(decoded, a, b)
-                again = again or (len(decoded) == 1 and decoded in _STARTS_ESCAPE)
+                # review29d: a quoted-printable or UTF-7 run may decode to another escape (`=25=34=30` is `%40`)
+                again = again or (decoded in _STARTS_ESCAPE if len(decoded) == 1 else
+                                  text[a] in "=+" and any(c in _STARTS_ESCAPE for c in decoded))
             continue
         # Non-ASCII run: unchanged characters form identity runs, replaced ones their own runs.
         seg_start = a
