@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.canonical import Usage
+from tierwise.canonical import TextBlock, Usage
 
 log = logging.getLogger("tierwise.pricing")
 
@@ -53,6 +54,42 @@ def cost(price: Price | None, usage: Usage) -> float | None:
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
     return usd / MILLION
+
+
+def hour_write_ratio(price: Price | None) -> float:
+    """A one-hour cache write's price over the input price (2 by default): what a reservation's input is priced up
+    by when the request asks for such writes (`asks_hour_cache`)."""
+    if price is None or price.input <= 0:
+        return 1.0
+    hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
+    return max(1.0, hour / price.input)
+
+
+def _hour(cc: Any) -> bool:
+    return type(cc) is dict and cc.get("ttl") == "1h"
+
+
+def asks_hour_cache(req: Any) -> bool:
+    """Whether a request marks part of its prompt for Anthropic's one-hour cache (`cache_control.ttl: "1h"`, at the
+    top level, on a system, tool or message block): its input may be billed at twice the input price. The body
+    forwarded as sent when there is one (every block type), else the canonical text blocks."""
+    body = req.source_body
+    if body is not None:
+        parts: list[Any] = [body]
+        for k in ("system", "tools"):
+            v = body.get(k)
+            if type(v) is list:
+                parts += v
+        msgs = body.get("messages")
+        for m in msgs if type(msgs) is list else ():
+            c = m.get("content") if type(m) is dict else None
+            if type(c) is list:
+                parts += c
+        return any(type(p) is dict and _hour(p.get("cache_control")) for p in parts)
+    if _hour(req.extra.get("cache_control")):
+        return True
+    return any(b.extra and _hour(b.extra.get("cache_control"))
+               for b in [*req.system, *(b for m in req.messages for b in m.content if type(b) is TextBlock)])
 
 
 # genai-prices names providers by id; a `kind: openai` provider may be any compatible host,
