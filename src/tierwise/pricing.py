@@ -74,18 +74,24 @@ def asks_hour_cache(req: Any) -> bool:
     top level, on a system, tool or message block): its input may be billed at twice the input price. The body
     forwarded as sent when there is one (every block type), else the canonical text blocks."""
     body = req.source_body
-    if body is not None:
-        parts: list[Any] = [body]
-        for k in ("system", "tools"):
+    if body is not None:  # (a loop, not a list of parts: a 500-turn conversation is read on each admission)
+        if _hour(body.get("cache_control")):
+            return True
+        for k in ("system", "tools", "messages"):
             v = body.get(k)
-            if type(v) is list:
-                parts += v
-        msgs = body.get("messages")
-        for m in msgs if type(msgs) is list else ():
-            c = m.get("content") if type(m) is dict else None
-            if type(c) is list:
-                parts += c
-        return any(type(p) is dict and _hour(p.get("cache_control")) for p in parts)
+            if type(v) is not list:
+                continue
+            for p in v:
+                if type(p) is not dict:
+                    continue
+                if "cache_control" in p and _hour(p["cache_control"]):
+                    return True
+                c = p.get("content") if k == "messages" else None
+                if type(c) is list:
+                    for b in c:
+                        if type(b) is dict and "cache_control" in b and _hour(b["cache_control"]):
+                            return True
+        return False
     if _hour(req.extra.get("cache_control")):
         return True
     return any(b.extra and _hour(b.extra.get("cache_control"))
