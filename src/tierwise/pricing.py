@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.canonical import Usage
+from tierwise.canonical import TextBlock, Usage
 
 log = logging.getLogger("tierwise.pricing")
 
@@ -53,6 +54,48 @@ def cost(price: Price | None, usage: Usage) -> float | None:
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
     return usd / MILLION
+
+
+def hour_write_ratio(price: Price | None) -> float:
+    """A one-hour cache write's price over the input price (2 by default): what a reservation's input is priced up
+    by when the request asks for such writes (`asks_hour_cache`)."""
+    if price is None or price.input <= 0:
+        return 1.0
+    hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
+    return max(1.0, hour / price.input)
+
+
+def _hour(cc: Any) -> bool:
+    return type(cc) is dict and cc.get("ttl") == "1h"
+
+
+def asks_hour_cache(req: Any) -> bool:
+    """Whether a request marks part of its prompt for Anthropic's one-hour cache (`cache_control.ttl: "1h"`, at the
+    top level, on a system, tool or message block): its input may be billed at twice the input price. The body
+    forwarded as sent when there is one (every block type), else the canonical text blocks."""
+    body = req.source_body
+    if body is not None:  # (a loop, not a list of parts: a 500-turn conversation is read on each admission)
+        if _hour(body.get("cache_control")):
+            return True
+        for k in ("system", "tools", "messages"):
+            v = body.get(k)
+            if type(v) is not list:
+                continue
+            for p in v:
+                if type(p) is not dict:
+                    continue
+                if "cache_control" in p and _hour(p["cache_control"]):
+                    return True
+                c = p.get("content") if k == "messages" else None
+                if type(c) is list:
+                    for b in c:
+                        if type(b) is dict and "cache_control" in b and _hour(b["cache_control"]):
+                            return True
+        return False
+    if _hour(req.extra.get("cache_control")):
+        return True
+    return any(b.extra and _hour(b.extra.get("cache_control"))
+               for b in [*req.system, *(b for m in req.messages for b in m.content if type(b) is TextBlock)])
 
 
 # genai-prices names providers by id; a `kind: openai` provider may be any compatible host,

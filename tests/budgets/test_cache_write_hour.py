@@ -59,3 +59,57 @@ def test_a_budget_counts_one_hour_cache_writes_at_their_price(gateway, openai_up
     # Before: 4 answered, $2.40 billed, $1.20 counted.
     assert answered == 2, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"
     assert counted == pytest.approx(answered * BILLED)
+
+
+def test_a_request_asking_for_one_hour_writes_reserves_its_input_at_their_price(
+        gateway, openai_up, anthropic_up):  # noqa: F811
+    """Before (session 29, review29c) the reservation priced the input at `input` while a one-hour cache write bills
+    it at twice that: two such requests in flight each reserved $0.36 of a $1 `admit: fits` budget, were both
+    admitted, and billed $1.44. Now each reserves $0.72: the second is refused while the first is in flight."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
+    cfg["budgets"] = {"admit": "fits", "limits": [{"name": "cap", "usd": 1.0}]}
+    g = gateway(cfg)
+    doc = "word " * 72_000  # 360,000 bytes: about 120,000 tokens reserved
+    anthropic_up.default = Delay(3, Reply(text="ok", usage=(10, 10), cache_write_tokens=120_000,
+                                          cache_write_1h_tokens=120_000))
+    block = {"type": "text", "text": doc, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+
+    def ask() -> str:
+        try:
+            ant(g).messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
+            return "ok"
+        except anthropic.RateLimitError:
+            return "429"
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(ask)
+        assert wait_for(lambda: len(anthropic_up.requests) == 1)
+        second = pool.submit(ask).result()
+        assert first.result() == "ok"
+    assert second == "429", f"both admitted: ${2 * (120_000 * 6 + 10 * 3 + 10 * 15) / 1e6:.2f} billed of a $1 budget"
+
+
+def test_where_a_one_hour_mark_is_found():
+    from types import SimpleNamespace
+
+    from tierwise.canonical import Message, Request, TextBlock
+    from tierwise.pricing import asks_hour_cache
+
+    hour, five = {"type": "ephemeral", "ttl": "1h"}, {"type": "ephemeral"}
+    msg = {"role": "user", "content": [{"type": "text", "text": "x"}]}
+    for body, want in (({"messages": [msg]}, False),
+                       ({"cache_control": hour, "messages": [msg]}, True),
+                       ({"system": [{"type": "text", "text": "s", "cache_control": hour}]}, True),
+                       ({"tools": [{"name": "t", "cache_control": hour}]}, True),
+                       ({"messages": [{"role": "user", "content": [{"type": "image", "cache_control": hour}]}]}, True),
+                       ({"messages": [{"role": "user", "content": [{"type": "text", "cache_control": five}]}]}, False),
+                       ({"messages": "not a list", "system": "text"}, False)):
+        assert asks_hour_cache(SimpleNamespace(source_body=body)) is want, body
+    canonical = Request(model="m", messages=[Message("user", [TextBlock("x", extra={"cache_control": hour})])])
+    assert asks_hour_cache(canonical) and not asks_hour_cache(Request(model="m", messages=[Message("user", [TextBlock("x")])]))

@@ -145,3 +145,36 @@ def test_an_embeddings_usage_that_is_not_a_count_is_billed_the_estimate(gateway,
     # Never a credit: each call counted at the reservation's estimate (a third of the body's bytes: ~1,370 tokens,
     # $0.137; the double's own count of TEXT is ~1,000)
     assert 3 * 0.1 < counted < 3 * 0.15
+
+
+@pytest.mark.parametrize("budgets", [{}, {"limits": [{"name": "all", "usd": 10.0}]}])
+def test_a_remote_embeddings_call_has_a_ledger_row_in_the_savings_report(gateway, keys, openai_up, budgets):  # noqa: F811
+    """Before (session 29, review29c): the budget counted the call but the ledger had no row of it, so its cost was
+    missing from `tierwise savings`, the dashboard and `tierwise requests`."""
+    from tierwise.ledger.report import savings
+
+    cfg = _config(openai_up.url, budgets)
+    cfg["ledger"] = {"path": "ledger.db"}
+    g = gateway(cfg)
+    for _ in range(2):
+        assert oai(g, api_key=KEY).embeddings.create(model="emb", input=[TEXT]).data
+    g.flush()
+    rows = g.ledger.iter_rows("SELECT kind, status, decision, locality, input_tokens, cost_usd, extra FROM requests", [])
+    paid = _paid(openai_up)
+    assert len(rows) == 2, rows
+    assert {(r["kind"], r["status"], r["decision"], r["locality"]) for r in rows} == {
+        ("embeddings", 200, "embedder", "remote")}
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(paid, rel=0.02)
+    assert all(KEY not in str(r["extra"]) for r in rows)  # the key's name, never the key
+    row = next(r for r in savings(g.ledger) if r.key == "emb")
+    assert row.requests == 2 and row.cost_usd == pytest.approx(paid, rel=0.02) and row.savings_usd == pytest.approx(0)
+
+
+def test_a_local_embeddings_call_writes_no_ledger_row(gateway, keys, openai_up):  # noqa: F811
+    cfg = _config(openai_up.url, {})
+    cfg["providers"]["up"]["locality"] = "local"
+    cfg["ledger"] = {"path": "ledger.db"}
+    g = gateway(cfg)
+    assert oai(g, api_key=KEY).embeddings.create(model="emb", input=[TEXT]).data
+    g.flush()
+    assert g.ledger.iter_rows("SELECT kind FROM requests", []) == []

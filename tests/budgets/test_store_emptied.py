@@ -104,3 +104,33 @@ def test_a_gateway_that_gets_no_request_adds_back_its_share(gateway, openai_up, 
     drop_redis_keys(REDIS_URL, prefix)
     wait_for(lambda: _used(busy) == pytest.approx(6 * COST))  # the idle one's share is back without a request
     assert _spend([oai(busy)], 10) == 2
+
+
+@pytest.mark.parametrize("first", ["watcher", "request"])
+def test_an_epoch_key_lost_alone_does_not_count_the_spend_twice(gateway, openai_up, anthropic_up, prefix,  # noqa: F811
+                                                                first):
+    """The epoch key gone while the counters stay (evicted alone under an `allkeys-*` maxmemory policy, deleted by
+    hand): before (session 29, review29c) every gateway added its settled spend back on top of the counters that
+    still held it, and the budget read twice what was spent (its key refused early). `first`: who finds the key
+    gone first, a gateway's look at the epoch (about once a second) or its next call."""
+    import redis
+
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix)
+    gs = [gateway(cfg), gateway(cfg)]
+    clients = [oai(g) for g in gs]
+    assert _spend(clients, 4) == 4
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert wait_for(lambda: r.exists(prefix + "epoch"))
+        epoch = r.get(prefix + "epoch")
+        assert r.delete(prefix + "epoch") == 1
+        if first == "watcher":
+            assert wait_for(lambda: r.exists(prefix + "epoch"))
+        assert _spend(clients, 2) == 2
+        wait_for(lambda: _used(gs[0]) > 6.5 * COST, timeout=3)  # (a restore would show within a look or two)
+        assert _used(gs[1]) == pytest.approx(6 * COST)
+        assert r.get(prefix + "epoch") == epoch  # nothing was lost: the same epoch, no gateway restores
+    finally:
+        r.close()
+    assert _spend(clients, 4) == 2  # eight answers in all, as without the loss (before: none more)

@@ -47,6 +47,7 @@ from tierwise.budgets.plan import (
 )
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
+from tierwise.pricing import asks_hour_cache, hour_write_ratio
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
@@ -175,6 +176,7 @@ class SpendController:
         models = reachable(route if model is None else model, cfg.routes, refs, deps)
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
+        hour = 1.0
         for m in models:
             d = deps[m]
             if d.locality != "remote":
@@ -182,9 +184,12 @@ class SpendController:
             price = d.price
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
+            if d.provider.kind == "anthropic":
+                hour = max(hour, hour_write_ratio(price))
         plan = RoutePlan(remote, max((p[0] for p in remote.values()), default=0.0),
                          max((p[1] for p in remote.values()), default=0.0),
                          None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
+        plan.hour = hour
         kname = key or ANONYMOUS
         for b in self.budgets:
             if not b.covers_route(route) or not remote:
@@ -273,6 +278,10 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
+        if plan.hour > 1.0 and (plan.static or plan.dynamic) and asks_hour_cache(req):
+            # One-hour cache writes bill the input at up to `hour` times its price: reserved as such, or N such requests
+            # in flight overspent by N times the difference (before review29c)
+            est_in = int(est_in * plan.hour)
         if req.max_tokens is None and (plan.static or plan.dynamic):
             # The reservation counts `out` tokens of answer: the upstream is told to stop there. Left unset, an
             # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N

@@ -24,6 +24,7 @@ from tierwise.budgets.background import CallCharge
 from tierwise.budgets.checks import RateCheck
 from tierwise.budgets.controller import NOTE, StoreUnavailable
 from tierwise.canonical import Usage
+from tierwise.pricing import cost
 from tierwise.trace import Step
 from tierwise.wire._check import token_count
 
@@ -92,19 +93,25 @@ class EmbeddingsCharge:
         c.estimate = int(held[5] if type(held) is tuple else getattr(held, "est_in", 0))
         return c
 
-    def settle(self, ctx: Any, answer: Any = None, answering: bool = False) -> None:
-        """`answer`: the upstream's embeddings answer (its `usage.prompt_tokens` counted); `answering`: the call
-        failed after the upstream had it (billed the estimate); neither: refused or never sent (billed nothing)."""
-        tokens: int | None = None
-        if answer is not None:
-            usage = answer.get("usage") if type(answer) is dict else None
-            given = usage.get("prompt_tokens") if type(usage) is dict else None
-            tokens = token_count(given) or self.estimate  # (0 for a count that is not one)
-        elif answering:
-            tokens = self.estimate
-        if tokens is not None:
-            d = self.dep
-            self.view.trace.steps.append(Step("call", d.name, ok=answer is not None, model=d.cfg.model,
-                                              provider=d.provider.name, locality="remote",
-                                              usage=Usage(input_tokens=tokens, estimated=tokens == self.estimate)))
+    def settle(self, ctx: Any, step: Step | None) -> None:
+        """`step`: the call's (`embeddings_step`), None when it was refused or never sent (billed nothing)."""
+        if step is not None:
+            self.view.trace.steps.append(step)
         self.charge._settle(self.view, ctx)
+
+
+def embeddings_step(dep: Any, estimate: int, answer: Any = None, answering: bool = False) -> Step | None:
+    """The trace step of one embeddings call to `dep`, counted as the budgets and the ledger count it. `answer`: the
+    upstream's embeddings answer (its `usage.prompt_tokens`); `answering`: the call failed after the upstream had
+    it (the `estimate`); neither: refused or never sent (None: nothing was billed)."""
+    if answer is not None:
+        usage = answer.get("usage") if type(answer) is dict else None
+        given = usage.get("prompt_tokens") if type(usage) is dict else None
+        tokens = token_count(given) or estimate  # (0 for a count that is not one)
+    elif answering:
+        tokens = estimate
+    else:
+        return None
+    u = Usage(input_tokens=tokens, estimated=tokens == estimate)
+    return Step("call", dep.name, ok=answer is not None, model=dep.cfg.model, provider=dep.provider.name,
+                locality=dep.locality, usage=u, cost=cost(dep.price, u))

@@ -20,6 +20,8 @@ keeps an epoch key (`<prefix>epoch`, no TTL); every script call names the epoch 
 finds it gone or changed decides nothing and answers the new epoch. The gateway then adds back what it settled
 itself in the windows still open (`_tally`), once per epoch (a set of the gateways that did), and sends its call
 again. What a gateway that is no longer running settled, and reservations in flight at the loss, are not restored.
+A copy of the epoch (`<prefix>epoch:copy`) tells an emptied store from an epoch key lost alone (evicted, deleted):
+the latter is put back as it was, and nothing is added back (it was counted twice before review29c).
 """
 
 from __future__ import annotations
@@ -48,6 +50,25 @@ SETTLE_DELAY = 0.02  # seconds a settlement waits for an admission to ride with 
 RETRY_EVERY = 1.0  # seconds between two tries of the settlements a store error kept back
 MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropped, with a warning)
 
+# The store's epoch and its copy: both gone, Redis lost its data (a new epoch: the gateways RESTORE). The epoch key
+# gone alone (evicted under `allkeys-*`, deleted) lost no spend: put back from the copy (before review29c every
+# gateway added its share again, on top of counters that still held it: counted twice).
+EPOCH = """
+local function EPOCH(ekey, fresh)
+  local copy = ekey .. ':copy'
+  local epoch = redis.call('GET', ekey)
+  if not epoch then
+    epoch = redis.call('GET', copy) or fresh
+    redis.call('SET', ekey, epoch)
+  end
+  if redis.call('EXISTS', copy) == 0 then redis.call('SET', copy, epoch) end
+  return epoch
+end
+"""
+
+# ARGV: ekey fresh -> the store's epoch (the watcher's look, with the script's rule for a missing one)
+LOOK = EPOCH + "return EPOCH(ARGV[1], ARGV[2])"
+
 # ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead ekey epoch fresh, then nsettle
 # settlement strings, then one string per admission. Each string holds words separated by spaces (one
 # argument per request for redis-py to encode, not thirty):
@@ -58,7 +79,7 @@ MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropp
 # Returns {settlement results (1 settled, 0 already settled), admission results (0 admitted, or
 # {kind, index, what, used, oldest slot[, cur, prev]}), Redis's time, the store's epoch}, or {'epoch', the store's
 # epoch} and nothing done when `epoch` (the one the gateway last saw; '' for none yet) is not the store's.
-SCRIPT = """
+SCRIPT = EPOCH + """
 local now = tonumber(ARGV[1])
 -- Reservation deadlines are on Redis's clock: the gateway's `now` only says how far ahead a deadline is. On the
 -- gateways' clocks, one running ahead of the others by more than reservation_ttl swept their live reservations
@@ -71,12 +92,7 @@ local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
 local nsettle = tonumber(ARGV[9])
 local count_dead = ARGV[10] == '1'
 local w = 1 - frac
--- The store's epoch: gone means Redis lost its data (the gateways add back what they settled: RESTORE)
-local epoch = redis.call('GET', ARGV[11])
-if not epoch then
-  epoch = ARGV[13]
-  redis.call('SET', ARGV[11], epoch)
-end
+local epoch = EPOCH(ARGV[11], ARGV[13])
 if ARGV[12] ~= '' and ARGV[12] ~= epoch then
   return {'epoch', epoch}
 end
@@ -314,6 +330,7 @@ class RedisStore:
         self._script = self.client.register_script(SCRIPT)
         self._renew = self.client.register_script(RENEW)
         self._restore_script = self.client.register_script(RESTORE)
+        self._look = self.client.register_script(LOOK)
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
         self.member = uuid.uuid4().hex  # this gateway, in an epoch's set of those that restored their share
@@ -400,10 +417,8 @@ class RedisStore:
         while self._tally:
             await asyncio.sleep(WATCH_EVERY)
             try:
-                epoch = await self.client.get(self.ekey)
-                if epoch is None:  # nobody has called since: this gateway starts the new epoch
-                    await self.client.set(self.ekey, uuid.uuid4().hex, nx=True)
-                    epoch = await self.client.get(self.ekey)
+                # (nobody has called since the store emptied: this gateway starts the new epoch)
+                epoch = await self._look(args=[self.ekey, uuid.uuid4().hex])
                 if epoch and self.epoch and epoch != self.epoch:
                     await self._restore(epoch)
             except Exception:  # noqa: BLE001 - an outage: the admissions see it (and /health says so)

@@ -16,7 +16,7 @@ class LedgerRecord:
     request_id: str
     ts: float  # unix seconds when the request finished
     route: str
-    kind: str = "chat"  # chat | ensemble | shadow | eval
+    kind: str = "chat"  # chat | ensemble | shadow | eval | embeddings (a remote embeddings call)
     client_format: str = ""
     stream: bool = False
     status: int = 200

@@ -44,10 +44,11 @@ class ReportRow:
         return asdict(self)
 
 
-# What a report counts: requests clients sent and ensemble runs. The learning they cause adds its cost:
+# What a report counts: requests clients sent (embeddings calls to a remote model included: kind `embeddings`,
+# their reference cost their own) and ensemble runs. The learning they cause adds its cost:
 # a learned route's shadow runs, and a reflective route's evaluations (judge calls and shadow runs), so a
 # route's saving is net of what finding the boundary cost.
-REPORTED_KINDS = ("chat", "ensemble")
+REPORTED_KINDS = ("chat", "ensemble", "embeddings")
 
 
 # Every prompt token, cached ones included, as `trace` and `requests` count them: the ledger keeps

@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
 
-from tierwise.budgets.side import EmbeddingsCharge, admit_side
+from tierwise.budgets.side import EmbeddingsCharge, admit_side, embeddings_step
 from tierwise.canonical import Message, Request, TextBlock
 from tierwise.errors import Internal, InvalidRequest, RateLimited, TierwiseError, UpstreamError
 from tierwise.gateway import new_request_id
+from tierwise.ledger.records import LedgerRecord
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.image_urls import remote_documents, remote_images
 from tierwise.secret_scrub import upstream_text
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
+from tierwise.trace import Step
 from tierwise.wire import anthropic_messages, model_name, openai_chat, openai_responses
 from tierwise.wire._check import INT_MAX, get_int, token_count
 
@@ -172,21 +175,28 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             # A remote model bills every input token: the call counts in the budgets of its key and route
             # (before session 29 it spent none, and a key embedded past its budget uncounted)
             ctx = app.gw.context(route, new_request_id(), openai_chat.FORMAT, data["model"])
-            charge = await EmbeddingsCharge.admit(app.gw.spend, route, scope.get("tierwise.key"), target,
-                                                  _as_request(data, headers), ctx)
+            req = _as_request(data, headers)
+            charge = await EmbeddingsCharge.admit(app.gw.spend, route, scope.get("tierwise.key"), target, req, ctx)
             out = None
             answering = False
+            status = 200
+            t0 = time.perf_counter()
             try:
                 out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
             except UpstreamError as e:
-                answering = bool(getattr(e, "answering", False))
+                answering, status = bool(getattr(e, "answering", False)), e.status
                 raise
             except asyncio.CancelledError:  # the client left: the upstream had the inputs (billed, as a chat call's)
-                answering = True
+                answering, status = True, 499
                 raise
             finally:
+                step = embeddings_step(target, charge.estimate if charge is not None else estimate_request(req),
+                                       out, answering)
                 if charge is not None:
-                    charge.settle(ctx, out, answering)
+                    charge.settle(ctx, step)
+                if step is not None and target.locality == "remote":
+                    step.latency_ms = (time.perf_counter() - t0) * 1000
+                    _ledger_row(app, ctx, step, status, scope.get("tierwise.key"))
         finally:
             app.side_calls.give_back(prov, key)
         check_embeddings_answer(prov.name, out)
@@ -255,6 +265,25 @@ def check_embeddings_answer(provider: str, out: Any) -> None:
     reason = f": {upstream_text(str(said))}" if said else ""
     raise UpstreamError(f"provider {provider!r} sent an embeddings answer this gateway cannot read{reason}",
                         retryable=True)
+
+
+def _ledger_row(app: Any, ctx: Any, step: Step, status: int, key: Any) -> None:
+    """A remote embeddings call's ledger row (kind `embeddings`): its tokens and cost count in the savings reports
+    and the dashboard, as the budgets count them (before session 29 the call wrote none, and its spend was missing
+    there). No reference cost: nothing was routed, so nothing is saved."""
+    if app.gw.ledger is None:
+        return
+    u = step.usage
+    try:
+        app.gw.ledger.submit(LedgerRecord(
+            request_id=ctx.trace.request_id, ts=time.time(), route=ctx.trace.route, kind="embeddings",
+            client_format=openai_chat.FORMAT, status=status, decision=step.name, locality=step.locality,
+            model=step.model, provider=step.provider, input_tokens=u.input_tokens if u else 0,
+            tokens_estimated=bool(u and u.estimated), cost_usd=step.cost, latency_ms=step.latency_ms or 0.0,
+            steps=[step.to_dict()], requested_model=str(ctx.notes.get("requested_model") or "")[:256],
+            extra={"key": key.name} if key is not None and key.name else {}))
+    except Exception:  # the ledger must never break a request
+        log.exception("ledger: could not record embeddings request %s", ctx.trace.request_id)
 
 
 def _as_request(data: dict[str, Any], headers: dict[str, str]) -> Request:
