@@ -134,8 +134,12 @@ def test_a_name_found_clean_is_scrubbed_once_it_becomes_a_known_secret() -> None
     from tierwise.ledger.records import LedgerRecord, scrub_record
 
     name = "tw-late-" + secrets.token_hex(16)
-    first = scrub_record(LedgerRecord(request_id="r1", ts=0.0, route="main", requested_model=name, feature=name))
+    first = scrub_record(
+        LedgerRecord(request_id="r1", ts=0.0, route="main", requested_model=name, feature=name)
+    )
     assert (first.requested_model, first.feature) == (name, name)  # not a secret yet: kept as sent
     secret_scrub.register([name])
-    later = scrub_record(LedgerRecord(request_id="r2", ts=0.0, route="main", requested_model=name, feature=name))
+    later = scrub_record(
+        LedgerRecord(request_id="r2", ts=0.0, route="main", requested_model=name, feature=name)
+    )
     assert later.requested_model == later.feature == "[redacted]"
