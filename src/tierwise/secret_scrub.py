@@ -357,7 +357,7 @@ _current = SecretScrubber()
 # Names a client chose (its `model`, its feature tag) found clean by the current scrubber. The ledger tests a
 # name's membership inline (`name not in CLEAN_NAMES`), cheaper on every request than a call to `holds`; emptied
 # in place when a secret is added, so a holder's reference stays the live set.
-CLEAN_NAMES: set[str] = set()
+CLEAN_NAMES: set[str | None] = set()
 MAX_CLEAN_NAMES = 4096
 
 
@@ -401,12 +401,12 @@ def holds(text: str) -> bool:
     return _current.holds(text) if text else False
 
 
-def client_name(name: str) -> str:
+def client_name(name: str | None) -> str | None:
     """A name a client chose, as it may be stored: scrubbed when it holds a secret, else remembered as clean
     (in `CLEAN_NAMES`, for the current scrubber only: a name checked by one that `register` has since replaced
-    is not added)."""
+    is not added). None and "" (no name) are clean."""
     scrubber = _current
-    if scrubber.holds(name):
+    if name and scrubber.holds(name):
         return scrubber.scrub(name)
     with _lock:
         if scrubber is _current:

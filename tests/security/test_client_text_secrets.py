@@ -143,3 +143,7 @@ def test_a_name_found_clean_is_scrubbed_once_it_becomes_a_known_secret() -> None
         LedgerRecord(request_id="r2", ts=0.0, route="main", requested_model=name, feature=name)
     )
     assert later.requested_model == later.feature == "[redacted]"
+    bare = scrub_record(
+        LedgerRecord(request_id="r3", ts=0.0, route="main")
+    )  # no name: nothing to scrub, none made
+    assert (bare.requested_model, bare.feature) == (None, None)

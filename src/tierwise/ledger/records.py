@@ -105,12 +105,11 @@ def scrub_record(rec: LedgerRecord) -> LedgerRecord:
     """
     # Names the client chose (its `model`, its feature tag): a key put there by mistake went to the disk as
     # sent (session 29). A name found clean once costs a set lookup here (review29f: was two calls per name).
-    name = rec.requested_model
-    if name and name not in CLEAN_NAMES:
-        rec.requested_model = client_name(name)
-    name = rec.feature
-    if name and name not in CLEAN_NAMES:
-        rec.feature = client_name(name)
+    # (None, no feature, is in the set too: one test per name.)
+    if rec.requested_model not in CLEAN_NAMES:
+        rec.requested_model = client_name(rec.requested_model)
+    if rec.feature not in CLEAN_NAMES:
+        rec.feature = client_name(rec.feature)
     parts: list[Any] = [p for p in (rec.error_message, rec.reason, rec.shadow, rec.extra) if p]
     for s in rec.steps:
         if s.get("reason"):
