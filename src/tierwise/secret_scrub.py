@@ -354,6 +354,11 @@ def _walk_urls(value: Any, out: set[str]) -> None:
 _lock = threading.Lock()
 _known: frozenset[str] = frozenset()
 _current = SecretScrubber()
+# Names a client chose (its `model`, its feature tag) found clean by the current scrubber. The ledger tests a
+# name's membership inline (`name not in CLEAN_NAMES`), cheaper on every request than a call to `holds`; emptied
+# in place when a secret is added, so a holder's reference stays the live set.
+CLEAN_NAMES: set[str | None] = set()
+MAX_CLEAN_NAMES = 4096
 
 
 def register(secrets: Iterable[str]) -> None:
@@ -366,6 +371,7 @@ def register(secrets: Iterable[str]) -> None:
         known = _known | new
         _current = SecretScrubber(known)
         _known = known
+        CLEAN_NAMES.clear()  # verdicts of the previous scrubber
     install_log_hook()  # whoever holds a secret logs: from now on records are scrubbed
 
 
@@ -393,6 +399,21 @@ def upstream_text(text: str) -> str:
 
 def holds(text: str) -> bool:
     return _current.holds(text) if text else False
+
+
+def client_name(name: str | None) -> str | None:
+    """A name a client chose, as it may be stored: scrubbed when it holds a secret, else remembered as clean
+    (in `CLEAN_NAMES`, for the current scrubber only: a name checked by one that `register` has since replaced
+    is not added). None and "" (no name) are clean."""
+    scrubber = _current
+    if name and scrubber.holds(name):
+        return scrubber.scrub(name)
+    with _lock:
+        if scrubber is _current:
+            if len(CLEAN_NAMES) >= MAX_CLEAN_NAMES:
+                CLEAN_NAMES.clear()
+            CLEAN_NAMES.add(name)
+    return name
 
 
 def scrub_value(value: Any) -> Any:

@@ -227,3 +227,20 @@ def test_approvals_api_without_an_admin_key_is_off_like_other_off_endpoints(two_
         err = r.json()["error"]
         assert err["type"] == "invalid_request_error" and {"param", "code"} <= set(err)
         assert "server.admin_keys_env" in err["message"]
+
+
+def test_a_key_sent_as_the_model_or_a_tool_name_is_not_shown_to_approvers(gated):
+    # review29f: the pending record kept the client's `model` and tool names as sent (the preview was scrubbed):
+    # a client's key put there reached every admin reading the queue and the shared store.
+    pasted = "sk-proj-" + "q7" * 20
+    g = gated()
+    tools = [{"type": "function", "function": {"name": pasted, "parameters": {"type": "object"}}}]
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(lambda: httpx.post(
+            g.url + "/v1/chat/completions", timeout=20, headers={"authorization": f"Bearer {GW_KEY}"},
+            json={"model": f"gpt {GW_KEY}", "messages": MSG, "tools": tools}))
+        [p] = wait_pending(g.url)
+        decide(g.url, p["id"], "reject")
+        assert fut.result(timeout=10).status_code == 403
+    assert "[redacted]" in p["model"] and p["facts"]["tools"] and "[redacted]" in p["facts"]["tools"][0]
+    assert GW_KEY not in str(p) and pasted[:12] not in str(p), p

@@ -125,3 +125,25 @@ def test_a_gateway_key_sent_as_a_session_or_tag_is_not_shown_to_the_viewer_in_th
             rows
         )  # the buckets are there, values hidden
         assert not _found(r.text), (who, r.text)
+
+
+def test_a_name_found_clean_is_scrubbed_once_it_becomes_a_known_secret() -> None:
+    # review29f: the ledger remembers names found clean (a set lookup per request instead of two calls); a secret
+    # registered later (a config reload, a key read at call time) must not find its value remembered as clean.
+    from tierwise import secret_scrub
+    from tierwise.ledger.records import LedgerRecord, scrub_record
+
+    name = "tw-late-" + secrets.token_hex(16)
+    first = scrub_record(
+        LedgerRecord(request_id="r1", ts=0.0, route="main", requested_model=name, feature=name)
+    )
+    assert (first.requested_model, first.feature) == (name, name)  # not a secret yet: kept as sent
+    secret_scrub.register([name])
+    later = scrub_record(
+        LedgerRecord(request_id="r2", ts=0.0, route="main", requested_model=name, feature=name)
+    )
+    assert later.requested_model == later.feature == "[redacted]"
+    bare = scrub_record(
+        LedgerRecord(request_id="r3", ts=0.0, route="main")
+    )  # no name: nothing to scrub, none made
+    assert (bare.requested_model, bare.feature) == (None, None)

@@ -259,7 +259,8 @@ class Approvals:
         if req.system:
             parts.append("[system] " + " ".join(b.text for b in req.system)[:200])
         text = "\n".join(parts)
-        facts = {"stream": req.stream, "messages": len(req.messages), "tools": [t.name for t in req.tools][:20],
+        # The model and tool names are the client's text too (review29f: a key sent there was shown as sent).
+        facts = {"stream": req.stream, "messages": len(req.messages), "tools": [scrub(t.name[:200]) for t in req.tools[:20]],
                  "max_tokens": req.max_tokens, "client_format": ctx.client_format}
         t0 = time.perf_counter()
         rec: ApprovalRecord | None = None
@@ -270,7 +271,7 @@ class Approvals:
 
         try:
             rec = await self.wait(kind, route, gate=gate, request_id=ctx.trace.request_id,
-                                  model=str(ctx.notes.get("requested_model") or req.model)[:256],
+                                  model=scrub(str(ctx.notes.get("requested_model") or req.model)[:256]),
                                   key=ctx.notes.get("key_name") or None, tenant=ctx.notes.get("key_tenant") or None,
                                   preview=await self.preview(text, gate.preview_chars), facts=facts, gone=gone,
                                   on_open=opened)
