@@ -397,6 +397,12 @@ def upstream_text(text: str) -> str:
     return scrub(text[:4000])[:2000]
 
 
+def scrub_cut(text: str, limit: int) -> str:
+    """`text` scrubbed and cut to `limit` characters, the scrub done on a margin past the cut (512 characters, longer
+    than any key shape), so a key the cut would halve is recognised whole and not shown in part."""
+    return scrub(text[: limit + 512])[:limit]
+
+
 def holds(text: str) -> bool:
     return _current.holds(text) if text else False
 

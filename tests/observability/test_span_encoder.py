@@ -29,7 +29,7 @@ from tierwise.observability.span_encoder import (
     SpanEncoder,
 )
 from tierwise.observability.tracecontext import CALLS, new_ids, span_id
-from tierwise.secret_scrub import scrub
+from tierwise.secret_scrub import scrub_cut
 from tierwise.trace import Step
 
 KINDS = {"cloud": "anthropic", "localsrv": "openai"}
@@ -67,7 +67,7 @@ def reference(enc: SpanEncoder, rec: Any) -> list[bytes]:
          TTFT: rec.ttft_ms / 1000 if rec.stream and rec.ttft_ms else None, COST: total or None,
          REFERENCE_COST: None if rec.reference_cost is None else float(rec.reference_cost)}
     if rec.content is not None:
-        a["gen_ai.input.messages"] = scrub(rec.content[:MAX_CONTENT])
+        a["gen_ai.input.messages"] = scrub_cut(rec.content, MAX_CONTENT)
     server = wire.span(tid, sid, parent or None, enc.server_head(rec), int(start * 1e9),
                        int((start + rec.latency_ms / 1000) * 1e9), a, events)
     return [server, *clients]
@@ -204,3 +204,20 @@ def test_ids_are_distinct_and_a_forked_worker_draws_its_own(maker, monkeypatch):
     os.waitpid(pid, 0)
     child = os.read(r, 16)
     assert child != new_ids(None, 1.0)[0] and len(child) == 16
+
+
+@pytest.mark.parametrize("keep", [8, 14])
+def test_a_key_the_cut_would_halve_is_not_shown_in_part(keep):
+    """Reasons and captured content were cut to their limit before the scrub: a key crossing the cut lost the part
+    that made it recognisable, and its first characters went to the trace collector (review29f)."""
+    from types import SimpleNamespace
+
+    from tierwise.observability.span_encoder import MAX_TEXT
+
+    key = "sk-ant-api03-" + "Q7x9Lm2Pz8Vb4Nc6Kd1Rf5Tg3Hj0Wq" * 2
+    enc = SpanEncoder(KINDS, 0.0)
+    reason = "a" * (MAX_TEXT - keep - 1) + " " + key + " and more"
+    body = enc.event_body(SimpleNamespace(kind="verdict", name="judge", score=0.0, ok=False, reason=reason))
+    assert key[:keep].encode() not in body
+    content = "b" * (MAX_CONTENT - keep - 1) + " " + key + " and more"
+    assert key[:keep].encode() not in SpanEncoder._content_attr(SimpleNamespace(content=content))

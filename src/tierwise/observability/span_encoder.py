@@ -31,7 +31,7 @@ from tierwise.observability import otlp_wire as wire
 from tierwise.observability.observer import MAX_CONTENT  # captured message content, when enabled
 from tierwise.observability.tracecontext import span_id
 from tierwise.observability.vocab import NONE, call_error_type, reason_label
-from tierwise.secret_scrub import scrub
+from tierwise.secret_scrub import scrub, scrub_cut
 
 try:
     from tierwise.observability import _spanpack as native  # type: ignore[attr-defined]
@@ -258,7 +258,7 @@ class SpanEncoder:
     def _reason(self, reason: str) -> str:
         if self.privacy is not None:
             reason = self.privacy.clean_text(reason) or ""  # the whole reason: a value cut in half is not found
-        return scrub(reason[:MAX_TEXT])
+        return scrub_cut(reason, MAX_TEXT)
 
     def event_body(self, s: Any) -> bytes:
         """A decision's or verdict's event, all but its time."""
@@ -306,7 +306,7 @@ class SpanEncoder:
 
     @staticmethod
     def _content_attr(rec: Any) -> bytes:
-        return wire.value(_A, G.GEN_AI_INPUT_MESSAGES, scrub(rec.content[:MAX_CONTENT]))
+        return wire.value(_A, G.GEN_AI_INPUT_MESSAGES, scrub_cut(rec.content, MAX_CONTENT))
 
     # ------------------------------------------------------------------ per request
 
