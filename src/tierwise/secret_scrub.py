@@ -394,7 +394,7 @@ def scrub(text: str) -> str:
 def upstream_text(text: str) -> str:
     """An upstream's error message as tierwise repeats it: bounded (2,000 characters) and scrubbed,
     the scrub done before the cut, so a key the cut would halve is still recognised whole."""
-    return scrub(text[:4000])[:2000]
+    return scrub_cut(text, 2000)
 
 
 def scrub_cut(text: str, limit: int) -> str:
