@@ -172,25 +172,61 @@ def test_a_breaker_a_peer_replica_opened_does_not_claim_this_replicas_old_fault(
 # A client's own request can draw a 402/403/404 from an OpenAI-compatible host (OpenRouter's documented answers):
 # that is not the gateway's configuration, must not open the breaker for every other client, must not be said as
 # "the gateway's key", and must not tell anyone not to retry a healthy route.
-_FLAGGED = Raw(403, orjson.dumps({"error": {
-    "code": 403, "message": "Your chosen model requires moderation and your input was flagged",
-    "metadata": {"reasons": ["harassment"], "flagged_input": "...", "provider_name": "OpenAI",
-                 "model_slug": "openai/gpt-4o"}}}))
-_NO_TOOLS = Raw(404, orjson.dumps({"error": {
-    "code": 404, "message": "No endpoints found that support tool use. To learn more about provider routing, visit: "
-    "https://openrouter.ai/docs/provider-routing"}}))
-_FEWER = Raw(402, orjson.dumps({"error": {
-    "code": 402, "message": "This request requires more credits, or fewer max_tokens. You requested up to 64000 "
-    "tokens, but can only afford 1234. To increase, visit https://openrouter.ai/settings/credits"}}))
+_FLAGGED = Raw(
+    403,
+    orjson.dumps(
+        {
+            "error": {
+                "code": 403,
+                "message": "Your chosen model requires moderation and your input was flagged",
+                "metadata": {
+                    "reasons": ["harassment"],
+                    "flagged_input": "...",
+                    "provider_name": "OpenAI",
+                    "model_slug": "openai/gpt-4o",
+                },
+            }
+        }
+    ),
+)
+_NO_TOOLS = Raw(
+    404,
+    orjson.dumps(
+        {
+            "error": {
+                "code": 404,
+                "message": "No endpoints found that support tool use. To learn more about provider routing, visit: "
+                "https://openrouter.ai/docs/provider-routing",
+            }
+        }
+    ),
+)
+_FEWER = Raw(
+    402,
+    orjson.dumps(
+        {
+            "error": {
+                "code": 402,
+                "message": "This request requires more credits, or fewer max_tokens. You requested up to 64000 "
+                "tokens, but can only afford 1234. To increase, visit https://openrouter.ai/settings/credits",
+            }
+        }
+    ),
+)
 
 
-@pytest.mark.parametrize("answer", [_FLAGGED, _NO_TOOLS, _FEWER], ids=["flagged", "no_endpoints", "fewer_tokens"])
-def test_a_client_caused_refusal_is_not_the_gateways_config_and_opens_no_breaker(gateway, openai_up, anthropic_up,
-                                                                                  answer):
+@pytest.mark.parametrize(
+    "answer", [_FLAGGED, _NO_TOOLS, _FEWER], ids=["flagged", "no_endpoints", "fewer_tokens"]
+)
+def test_a_client_caused_refusal_is_not_the_gateways_config_and_opens_no_breaker(
+    gateway, openai_up, anthropic_up, answer
+):
     cfg = two_tier_config(openai_up.url, anthropic_up.url, breaker={"failures": 1, "cooldown": 600})
     g = gateway(cfg)
     openai_up.script(answer)
-    bad = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG, "max_tokens": 64000})
+    bad = httpx.post(
+        g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG, "max_tokens": 64000}
+    )
     assert bad.status_code != 502 and "gateway's key" not in bad.text, (bad.status_code, bad.text)
     assert "x-should-retry" not in bad.headers or bad.status_code < 500, bad.headers
     # Another client, same model, right after: answered (the breaker did not open on the first client's request).
