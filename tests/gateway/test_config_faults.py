@@ -232,3 +232,16 @@ def test_a_client_caused_refusal_is_not_the_gateways_config_and_opens_no_breaker
     # Another client, same model, right after: answered (the breaker did not open on the first client's request).
     ok = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
     assert ok.status_code == 200, (ok.status_code, ok.text)
+
+
+def test_a_refused_keys_masked_fragment_does_not_reach_the_client(gateway, openai_up, anthropic_up):
+    # OpenAI's 401 repeats the start and the end of the key it refused: the gateway's key, not for its clients.
+    openai_up.default = Fail(
+        401,
+        "Incorrect API key provided: sk-proj-Ab3d****************************************************Wx9z. You can "
+        "find your API key at https://platform.openai.com/account/api-keys.",
+    )
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert r.status_code == 502 and "Incorrect API key provided" in r.text, r.text
+    assert "Ab3d" not in r.text and "Wx9z" not in r.text, r.text
