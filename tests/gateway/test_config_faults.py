@@ -245,3 +245,16 @@ def test_a_refused_keys_masked_fragment_does_not_reach_the_client(gateway, opena
     r = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
     assert r.status_code == 502 and "Incorrect API key provided" in r.text, r.text
     assert "Ab3d" not in r.text and "Wx9z" not in r.text, r.text
+
+
+def test_an_open_breaker_does_not_repeat_another_clients_failure_text(gateway, openai_up, anthropic_up):
+    # The breaker names the failure that opened it only when it is the config's (a refused key, a missing model):
+    # an outage's text may echo the request that drew it (a template error quoting the prompt), and the next
+    # client, anyone, would read it.
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, breaker={"failures": 1, "cooldown": 600}))
+    openai_up.script(Fail(500, "template error near 'my salary is 91,000 and my PIN is 4471'"))
+    first = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert first.status_code == 502, first.text
+    other = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert other.status_code == 503 and "circuit open" in other.text, other.text
+    assert "salary" not in other.text and "4471" not in other.text, other.text
