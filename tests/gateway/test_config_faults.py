@@ -12,6 +12,8 @@ Real HTTP on loopback, the official SDKs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anthropic
 import httpx
 import openai
@@ -79,7 +81,8 @@ def test_the_breaker_a_refused_key_opened_says_why_and_is_not_retried(gateway, o
     # The breaker is open now: the model is not called, and the answer still says it is the key.
     r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
     assert len(anthropic_up.requests) == 1
-    assert r.status_code == 503 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
+    # The same 502 as the call that opened it (was a 503 `overloaded_error` with a Retry-After: "come back").
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
     assert "gateway's key" in r.json()["error"]["message"], r.text
     # ...and through the route, whose targets are both open now.
     r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": MSG})
@@ -258,3 +261,44 @@ def test_an_open_breaker_does_not_repeat_another_clients_failure_text(gateway, o
     other = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
     assert other.status_code == 503 and "circuit open" in other.text, other.text
     assert "salary" not in other.text and "4471" not in other.text, other.text
+
+
+@pytest.mark.parametrize("policy", ["cascade", "specialist", "learned"])
+def test_other_policies_whose_breakers_a_config_fault_opened_answer_the_same_502(
+    gateway, openai_up, anthropic_up, tmp_path, policy
+):
+    # A fallback route said 502 `api_error`; a cascade, specialist or learned route over the same two faulty targets
+    # said 503 `overloaded_error` ("circuit open") once the breakers were open: one fault, two answers.
+    from tierwise.evaluation.loaders import load_jsonl
+    from tierwise.routers import make_router, save_router
+
+    fixture = str(Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl")
+    routes = {
+        "cascade": {"policy": "cascade", "tiers": ["local", "frontier"]},
+        "specialist": {
+            "policy": "specialist",
+            "default": "local",
+            "specialists": [{"target": "frontier", "detect": {"keywords": ["prove"]}}],
+        },
+        "learned": {
+            "policy": "learned",
+            "router": str(save_router(make_router("linear").fit(load_jsonl(fixture)), tmp_path / "router")),
+            "strong": "frontier",
+            "weak": "local",
+            "threshold": 1e9,
+        },
+    }
+    cfg = _refusing(
+        openai_up, anthropic_up, routes={"main": routes[policy]}, breaker={"failures": 1, "cooldown": 600}
+    )
+    g = gateway(cfg)
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    msg = [{"role": "user", "content": "prove it"}]
+    for _ in range(3):  # the first calls open the breakers; then only they answer
+        with pytest.raises(anthropic.APIStatusError) as e:
+            client.messages.create(model="main", max_tokens=16, messages=msg)
+        assert e.value.status_code == 502, e.value
+        assert e.value.body["error"]["type"] == "api_error"
+        assert e.value.response.headers.get("x-should-retry") == "false"
+        assert "retry-after" not in e.value.response.headers
+    assert len(anthropic_up.requests) <= 1 and len(openai_up.requests) <= 1
