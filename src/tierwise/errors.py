@@ -169,7 +169,12 @@ class CircuitOpen(UpstreamError):
     cause: str | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None, cause: str | None = None) -> None:
-        super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
+        if cause in ("auth", "not_found"):
+            # The config's fault: the answer any route gives for it (policies/fallback.py), whichever policy meets
+            # the open breaker (a cascade's or a specialist's said 503 `overloaded_error`); no Retry-After.
+            super().__init__(message, retryable=False, error_class=cause)
+        else:
+            super().__init__(message, status=503, retryable=False, retry_after=retry_after, kind="overloaded_error")
         self.cause = cause
 
 

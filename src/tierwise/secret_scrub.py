@@ -61,7 +61,9 @@ _VALUE = r"[^\s\"'`,;&<>\[\]\\]"
 _KV = (r"[a-z_-]{0," + str(_NAME) + r"}+(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?:(?:bearer|basic|token)\s+)?(?P<v>" + _VALUE + r"{8,})")
 _RUN = re.compile(_VALUE + "*")  # every shape's tail is a run of these characters
 _SHAPES: dict[str, tuple[str, int]] = {
-    "sk-": (r"sk-[A-Za-z0-9_-]{16,}", 0),  # OpenAI sk-/sk-proj-, Anthropic sk-ant-, OpenRouter sk-or-
+    # OpenAI sk-/sk-proj-, Anthropic sk-ant-, OpenRouter sk-or-; and a key as an upstream's 401 masks it
+    # ("Incorrect API key provided: sk-proj-Ab3d****Wx9z"): its start and end are still the gateway's key.
+    "sk-": (r"sk-[A-Za-z0-9_-]{16,}|sk-[A-Za-z0-9_-]*\*{3,}[A-Za-z0-9_*-]*", 0),
     "sk_": (r"sk_[A-Za-z0-9_]{16,}", 0),
     "bearer": (r"bearer\s+(?P<v>" + _TOKEN + r"{8,})", re.I),
     "basic ": (r"basic\s+(?P<v>[A-Za-z0-9+/=]{8,})", re.I),

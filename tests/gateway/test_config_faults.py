@@ -12,12 +12,15 @@ Real HTTP on loopback, the official SDKs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 
-from tests.doubles.script import Fail
+from tests.doubles.script import Fail, Raw
 from tests.harness import free_port, two_tier_config
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -78,7 +81,8 @@ def test_the_breaker_a_refused_key_opened_says_why_and_is_not_retried(gateway, o
     # The breaker is open now: the model is not called, and the answer still says it is the key.
     r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
     assert len(anthropic_up.requests) == 1
-    assert r.status_code == 503 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
+    # The same 502 as the call that opened it (was a 503 `overloaded_error` with a Retry-After: "come back").
+    assert r.status_code == 502 and r.headers.get("x-should-retry") == "false", (r.status_code, r.headers)
     assert "gateway's key" in r.json()["error"]["message"], r.text
     # ...and through the route, whose targets are both open now.
     r = httpx.post(g.url + "/v1/messages", json={"model": "main", "max_tokens": 8, "messages": MSG})
@@ -166,3 +170,135 @@ def test_a_breaker_a_peer_replica_opened_does_not_claim_this_replicas_old_fault(
     r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
     assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
     assert "invalid API key" not in r.text, r.text
+
+
+# A client's own request can draw a 402/403/404 from an OpenAI-compatible host (OpenRouter's documented answers):
+# that is not the gateway's configuration, must not open the breaker for every other client, must not be said as
+# "the gateway's key", and must not tell anyone not to retry a healthy route.
+_FLAGGED = Raw(
+    403,
+    orjson.dumps(
+        {
+            "error": {
+                "code": 403,
+                "message": "Your chosen model requires moderation and your input was flagged",
+                "metadata": {
+                    "reasons": ["harassment"],
+                    "flagged_input": "...",
+                    "provider_name": "OpenAI",
+                    "model_slug": "openai/gpt-4o",
+                },
+            }
+        }
+    ),
+)
+_NO_TOOLS = Raw(
+    404,
+    orjson.dumps(
+        {
+            "error": {
+                "code": 404,
+                "message": "No endpoints found that support tool use. To learn more about provider routing, visit: "
+                "https://openrouter.ai/docs/provider-routing",
+            }
+        }
+    ),
+)
+_FEWER = Raw(
+    402,
+    orjson.dumps(
+        {
+            "error": {
+                "code": 402,
+                "message": "This request requires more credits, or fewer max_tokens. You requested up to 64000 "
+                "tokens, but can only afford 1234. To increase, visit https://openrouter.ai/settings/credits",
+            }
+        }
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "answer", [_FLAGGED, _NO_TOOLS, _FEWER], ids=["flagged", "no_endpoints", "fewer_tokens"]
+)
+def test_a_client_caused_refusal_is_not_the_gateways_config_and_opens_no_breaker(
+    gateway, openai_up, anthropic_up, answer
+):
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, breaker={"failures": 1, "cooldown": 600})
+    g = gateway(cfg)
+    openai_up.script(answer)
+    bad = httpx.post(
+        g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG, "max_tokens": 64000}
+    )
+    assert bad.status_code != 502 and "gateway's key" not in bad.text, (bad.status_code, bad.text)
+    assert "x-should-retry" not in bad.headers or bad.status_code < 500, bad.headers
+    # Another client, same model, right after: answered (the breaker did not open on the first client's request).
+    ok = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert ok.status_code == 200, (ok.status_code, ok.text)
+
+
+def test_a_refused_keys_masked_fragment_does_not_reach_the_client(gateway, openai_up, anthropic_up):
+    # OpenAI's 401 repeats the start and the end of the key it refused: the gateway's key, not for its clients.
+    openai_up.default = Fail(
+        401,
+        "Incorrect API key provided: sk-proj-Ab3d****************************************************Wx9z. You can "
+        "find your API key at https://platform.openai.com/account/api-keys.",
+    )
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert r.status_code == 502 and "Incorrect API key provided" in r.text, r.text
+    assert "Ab3d" not in r.text and "Wx9z" not in r.text, r.text
+
+
+def test_an_open_breaker_does_not_repeat_another_clients_failure_text(gateway, openai_up, anthropic_up):
+    # The breaker names the failure that opened it only when it is the config's (a refused key, a missing model):
+    # an outage's text may echo the request that drew it (a template error quoting the prompt), and the next
+    # client, anyone, would read it.
+    g = gateway(two_tier_config(openai_up.url, anthropic_up.url, breaker={"failures": 1, "cooldown": 600}))
+    openai_up.script(Fail(500, "template error near 'my salary is 91,000 and my PIN is 4471'"))
+    first = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert first.status_code == 502, first.text
+    other = httpx.post(g.url + "/v1/chat/completions", json={"model": "local", "messages": MSG})
+    assert other.status_code == 503 and "circuit open" in other.text, other.text
+    assert "salary" not in other.text and "4471" not in other.text, other.text
+
+
+@pytest.mark.parametrize("policy", ["cascade", "specialist", "learned"])
+def test_other_policies_whose_breakers_a_config_fault_opened_answer_the_same_502(
+    gateway, openai_up, anthropic_up, tmp_path, policy
+):
+    # A fallback route said 502 `api_error`; a cascade, specialist or learned route over the same two faulty targets
+    # said 503 `overloaded_error` ("circuit open") once the breakers were open: one fault, two answers.
+    from tierwise.evaluation.loaders import load_jsonl
+    from tierwise.routers import make_router, save_router
+
+    fixture = str(Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl")
+    routes = {
+        "cascade": {"policy": "cascade", "tiers": ["local", "frontier"]},
+        "specialist": {
+            "policy": "specialist",
+            "default": "local",
+            "specialists": [{"target": "frontier", "detect": {"keywords": ["prove"]}}],
+        },
+        "learned": {
+            "policy": "learned",
+            "router": str(save_router(make_router("linear").fit(load_jsonl(fixture)), tmp_path / "router")),
+            "strong": "frontier",
+            "weak": "local",
+            "threshold": 1e9,
+        },
+    }
+    cfg = _refusing(
+        openai_up, anthropic_up, routes={"main": routes[policy]}, breaker={"failures": 1, "cooldown": 600}
+    )
+    g = gateway(cfg)
+    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    msg = [{"role": "user", "content": "prove it"}]
+    for _ in range(3):  # the first calls open the breakers; then only they answer
+        with pytest.raises(anthropic.APIStatusError) as e:
+            client.messages.create(model="main", max_tokens=16, messages=msg)
+        assert e.value.status_code == 502, e.value
+        assert e.value.body["error"]["type"] == "api_error"
+        assert e.value.response.headers.get("x-should-retry") == "false"
+        assert "retry-after" not in e.value.response.headers
+    assert len(anthropic_up.requests) <= 1 and len(openai_up.requests) <= 1

@@ -205,6 +205,24 @@ def test_forwarding_is_configurable(gateway, openai_up, anthropic_up):
     assert sent.headers["anthropic-beta"] == "mcp-client-2025-04-04" and sent.body["service_tier"] == "standard_only"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_anthropic_system_field_on_an_openai_body_is_refused_not_ignored(gateway, openai_up, anthropic_up, stream):
+    # Top-level `system` is Anthropic's; OpenAI's API refuses it ("Unrecognized request argument"). Dropped like an
+    # unknown field, the instructions were lost without a word: the model answered as if it had none.
+    g = frontier_gw(gateway, openai_up, anthropic_up)
+    with pytest.raises(openai.BadRequestError) as e:
+        oai(g).chat.completions.create(model="main", messages=OAI_BODY["messages"], stream=stream,
+                                       extra_body={"system": "Answer only in French."})
+    assert "role" in e.value.body["message"] and "system" in e.value.body["message"], e.value.body
+    r = httpx.post(g.url + "/v1/responses", json={"model": "main", "input": "hi", "system": "Answer in French."})
+    assert_openai_error(r, 400)
+    assert "instructions" in r.json()["error"]["message"], r.text
+    assert not openai_up.requests and not anthropic_up.requests
+    # Empty is nothing lost: still dropped, as any unknown field.
+    r = httpx.post(g.url + "/v1/chat/completions", json={**OAI_BODY, "system": None})
+    assert r.status_code == 200, r.text
+
+
 # ---------------------------------------------------------------------------- scoped keys
 
 

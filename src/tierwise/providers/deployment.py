@@ -35,7 +35,7 @@ from tierwise.policies.base import Context
 from tierwise.pricing import Price
 from tierwise.providers import window
 from tierwise.providers.breaker import CircuitBreaker
-from tierwise.providers.error_classes import class_of, counts_against_deployment
+from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
@@ -76,8 +76,8 @@ class Deployment:
         # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
         self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
-        # The newest breaker-counted failure and `opened_at` after it: an open breaker names it (and its class: a
-        # config fault or an outage) only when it is what opened it, not a peer's shared state (off the success path).
+        # The newest breaker-counted failure if a config fault (an outage's text may quote the request that drew it,
+        # and any client reads an open breaker's) and `opened_at` after it: named only if it opened it (not a peer).
         self.last_failure: UpstreamError | None = None
         self.last_failure_opened: float | None = None
 
@@ -87,9 +87,7 @@ class Deployment:
     # ------------------------------------------------------------------ helpers
 
     def _step(self, ctx: Context) -> Any:
-        return ctx.trace.call(
-            self.name, model=self.cfg.model, provider=self.provider.name, locality=self.locality
-        )
+        return ctx.trace.call(self.name, model=self.cfg.model, provider=self.provider.name, locality=self.locality)
 
     def _admit(self, step: Any) -> None:
         if self.breaker.held_until and (held := self.breaker.held_for()):  # (one attribute test when never held)
@@ -97,9 +95,7 @@ class Deployment:
             raise RateLimitHold(f"model {self.name!r} is rate-limited by its upstream (not tried: it asked for a "
                                 f"pause)", retry_after=held)
         if not self.breaker.allow():
-            step.ok = False
-            step.reason = "circuit open"
-            step.latency_ms = 0.0
+            step.ok, step.reason, step.latency_ms = False, "circuit open", 0.0
             last = self.last_failure if self.last_failure_opened == self.breaker.opened_at else None
             why = f"; the last: {last.message[:300]})" if last is not None else ")"
             raise CircuitOpen(f"model {self.name!r} is unavailable (circuit open after repeated failures{why}",
@@ -127,7 +123,7 @@ class Deployment:
             self._release()
         else:
             self.breaker.failure(at_once)
-            self.last_failure, self.last_failure_opened = err, self.breaker.opened_at
+            self.last_failure, self.last_failure_opened = err if config_fault(err) else None, self.breaker.opened_at
             if self.stats is not None:
                 self.stats.failed(step.latency_ms)
             if err.connect_failed and not self.provider.unreachable_said:

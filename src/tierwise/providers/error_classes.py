@@ -10,6 +10,7 @@ error is classified by its body and message first, its status second:
 | rate_limit       | 429 (holds the deployment for its Retry-After instead, providers/breaker.py) | yes   | no      |
 | auth             | 401, 402, 403 (the gateway's key or account at that upstream)            | yes      | yes     |
 | not_found        | 404 (that upstream does not serve the model)                             | yes      | yes     |
+| (request's)      | OpenRouter: 403 "your input was flagged" -> content_policy; 404 "No endpoints found that support tool use" and 402 "fewer max_tokens" -> unsupported_input (the client's request drew them) | | |
 | overloaded       | 503, 529, Anthropic `overloaded_error` (not the gateway's own full pool: no breaker count) | yes | yes |
 | timeout          | 408, 504, no answer in time                                              | yes      | yes     |
 | unavailable      | other 5xx, refused connections, cut answers                              | yes      | yes     |
@@ -29,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
+from tierwise.errors import ContextOverflow, TierwiseError, UnsupportedInput, UpstreamError
 from tierwise.secret_scrub import upstream_text
 
 ErrorClass = Literal["context_overflow", "rate_limit", "auth", "not_found", "overloaded", "timeout",
@@ -134,10 +135,18 @@ def classify(status: int | None, err: dict[str, Any] | None, message: str) -> Cl
         return Classified(_class_of_type(etype))
     if status == 429 or etype == "rate_limit_error":
         return Classified("rate_limit")
-    if status in (401, 402, 403):
-        return Classified("auth")
-    if status == 404:
-        return Classified("not_found")
+    if status in (401, 402, 403, 404):
+        # A status that reads as the gateway's key or model, drawn by the client's own request (OpenRouter's
+        # documented answers): not the config, so no breaker that every other client then meets, no "gateway's key".
+        low = message.lower()
+        meta = e.get("metadata")
+        if status == 403 and ((isinstance(meta, dict) and "flagged_input" in meta) or " flagged" in low):
+            return Classified("content_policy")  # "your input was flagged" by the host's moderation
+        if (status == 404 and "no endpoints found that" in low) or (status == 402 and "fewer max_tokens" in low):
+            # "...that support tool use / image input / can handle the requested parameters"; "requires more
+            # credits, or fewer max_tokens": this request's features or size; another target may take it.
+            return Classified("unsupported_input")
+        return Classified("not_found" if status == 404 else "auth")
     if status in (503, 529) or etype == "overloaded_error":
         return Classified("overloaded")
     if status in (408, 504):
@@ -243,6 +252,10 @@ def _error_of_class(text: str, c: Classified, status: int | None, retry_after: f
     if cls == "malformed":
         return UpstreamError(text, status=400, upstream_status=status, retryable=False,
                              kind="invalid_request_error", error_class=cls)
+    if cls == "unsupported_input":
+        e = UnsupportedInput(text)
+        e.upstream_status = status
+        return e
     if cls in ("auth", "not_found"):
         return UpstreamError(text, status=502, upstream_status=status, retryable=False, error_class=cls)
     if cls == "overloaded":

@@ -15,7 +15,8 @@ Files API beta flags to the operator's key. `server.forwarding` is the allow-lis
   the ones that give the model new reach (`mcp_servers`, `container`, `web_search_options`):
   those are refused with a 400 that names the config key, since dropping them would quietly
   change what the answer is made of. So is `modalities` asking for audio: dropped, it would turn
-  an audio answer into a text one without a word (`modalities: ["text"]` alone is dropped).
+  an audio answer into a text one without a word (`modalities: ["text"]` alone is dropped). So is a non-empty
+  top-level `system` on an OpenAI body (Anthropic's field; OpenAI refuses it): dropped, the instructions were lost.
 - An Anthropic message `thread` (server-held conversation state) is refused whatever the allow-list says,
   with Anthropic's own `thread_unsupported_request` code, on which its SDKs resend the full history.
 - Anthropic tools with a `type` other than `custom` (server and Anthropic-defined tools) pass
@@ -43,6 +44,11 @@ REACH_FIELDS = {
     "anthropic": frozenset({"mcp_servers", "container"}),
     "openai": frozenset({"web_search_options"}),
     "responses": frozenset(),  # its hosted tools are never forwarded (wire/openai_responses.py)
+}
+_MISPLACED_SYSTEM = {
+    "openai": "system: the Chat Completions API has no top-level `system` (it is Anthropic's Messages API field): "
+    'send it as the first message, {"role": "system", "content": ...}, or call /v1/messages',
+    "responses": "system: the Responses API has no top-level `system`: send it as `instructions`",
 }
 _BETA_CACHE_MAX = 256
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")  # an `anthropic-version` is a date
@@ -96,6 +102,10 @@ class ForwardingGuard:
                         raise InvalidRequest(
                             f"{k}: this gateway does not forward `{k}` (allow it in server.forwarding."
                             f"{fmt}_fields)")
+                    if k == "system" and fmt != "anthropic" and body[k]:
+                        # Anthropic's field on an OpenAI body (OpenAI refuses it too): dropped, the instructions
+                        # were lost without a word. Empty loses nothing and is dropped like any unknown field.
+                        raise InvalidRequest(_MISPLACED_SYSTEM[fmt])
                     if k == "modalities" and wants_audio(body[k]):
                         raise InvalidRequest(
                             "modalities: this gateway does not produce audio output (to forward it to an "
