@@ -29,6 +29,7 @@ from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import Price
 from tierwise.sandbox.settings import SandboxConfig
+from tierwise.server.limits_settings import ServerLimits
 
 
 class _Strict(BaseModel):
@@ -162,57 +163,6 @@ class ModelConfig(_Strict):
 class BreakerConfig(_Strict):
     failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")
     cooldown: float = Field(30.0, gt=0, description="seconds before a half-open probe")
-
-
-class ServerLimits(_Strict):
-    """Bounds on what one client (or many) can make the gateway hold (issue 15)."""
-
-    header_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a connection may take to send a "
-                                  "request's header block; slower connections are closed with 408")
-    max_header_bytes: int = Field(64 * 1024, ge=4096, le=16 * 1024 * 1024, description="bytes of a request's "
-                                  "line and header block; a longer one is answered 431 and the connection closed")
-    body_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a request may take to send its body "
-                                "after its headers; slower ones are cut off")
-    write_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a client may leave the answer "
-                                 "unread once its socket is full; then the connection is closed and the "
-                                 "upstream call (and its pooled connection) released")
-    max_connections: int = Field(4096, ge=8, description="open client connections; at the limit the oldest "
-                                 "connection that is not running a request is closed (also kept below the "
-                                 "process's open-file limit)")
-    network_prefix_v4: int = Field(32, ge=8, le=32, description="at the connection cap, the IPv4 network counted "
-                                   "as one: 32 (default) each address; 24 groups a /24, so one host spread over "
-                                   "its addresses is one client, but so is an office or a carrier's NAT pool there")
-    network_prefix_v6: int = Field(48, ge=16, le=64, description="the same for IPv6 (a client is at least its /64): "
-                                   "48 (default) counts a /48, what one site or customer is usually given")
-    trusted_proxies: list[str] = Field([], max_length=256, description="reverse proxies (addresses or networks, "
-                                       "e.g. 127.0.0.1, 10.0.0.0/8) whose connections carry each request's client "
-                                       "address in `forwarded_header`; empty (default): no header is read, every "
-                                       "connection is its peer's")
-    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
-        "x-forwarded-for", description="the one header the trusted proxies set: X-Forwarded-For or RFC 7239 "
-        "Forwarded (the other one is passed through from the client unread)")
-    max_body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024, description="request-body bytes held "
-                                          "across all requests at once (with two client keys or more, one key at most half); "
-                                          "beyond it new requests get 503 + Retry-After")
-    max_json_depth: int = Field(64, ge=4, le=200, description="nesting depth of a JSON request body (the "
-                                "upstream encoder fails past about 250)")
-    max_json_containers: int = Field(100_000, ge=1000, description="JSON objects and arrays in a request body "
-                                     "(each costs the gateway's event loop a few microseconds to read and translate)")
-    max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
-                       "each choice can be a separate paid upstream call")
-    max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
-                                        "trusted_proxies the forwarded one) may have open at once, and as many its "
-                                        "network (network_prefix_v4/_v6: an IPv6 /48); more get 429")
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, v: list[str]) -> list[str]:
-        from tierwise.server.forwarded import network_problem
-
-        for n in v:
-            if (problem := network_problem(n)) is not None:
-                raise ValueError(problem)
-        return v
 
 
 # ---------------------------------------------------------------------------- browser and client reach

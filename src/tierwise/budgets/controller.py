@@ -45,6 +45,7 @@ from tierwise.budgets.plan import (
     reachable,
     usd_text,
 )
+from tierwise.budgets.status_rows import bucket_row, iso
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
 from tierwise.pricing import asks_hour_cache, hour_write_ratio
@@ -96,10 +97,6 @@ class Refused:
 
     async def stream(self, req: Any, ctx: Any) -> Any:
         raise self.error
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class SpendController:
@@ -373,8 +370,8 @@ class SpendController:
         else:  # to a hundredth of a cent; a limit under a cent shows as many places as it has
             used = f"${refusal.used:.4f}" if b.usd_limit >= 0.01 else usd_text(round(refusal.used, 10))
         msg = (f"budget {b.name!r}{scope} is spent ({used} of {cap} per {b.window.label}, reservations of "
-               f"requests in flight included); it resets at {_iso(resets)}")
-        detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": _iso(resets)}
+               f"requests in flight included); it resets at {iso(resets)}")
+        detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": iso(resets)}
         if plan.downgrade is None:
             ctx.trace.decide("budget", msg, detail={**detail, "action": "refuse"})
             err = BudgetExceeded(msg)
@@ -534,7 +531,7 @@ class SpendController:
         if self.store is not None and not self._sync:
             await self.store.sweep()  # a killed replica's reservations past their deadline are not in flight
             now += self.store.offset if self.store.offset is not None else await self.store.learn_offset()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for b in self.budgets:
             base = f"{self.prefix}b:{b.name}:"
             glob = b.spec.per == "global"
@@ -544,29 +541,7 @@ class SpendController:
                 else await self.store.buckets_for(base)
             if not found and b.spec.per == "global":
                 found = {base + "*": {}}
-            w = b.window
-            slot = w.slot(now)
-            for key, fields in sorted(found.items()):
-                u = t = 0.0
-                oldest = None
-                for f, v in fields.items():
-                    s = int(f[1:])
-                    if not slot - w.nslots < s <= slot:
-                        continue
-                    if f[0] == "u":
-                        u += v
-                    else:
-                        t += v
-                    if v > 0 and (oldest is None or s < oldest):
-                        oldest = s
-                row: dict[str, Any] = {"budget": b.name, "per": b.spec.per, "value": key[len(base):],
-                                       "window": w.label, "resets_at": _iso(w.resets_at(slot, oldest))}
-                if b.usd_limit >= 0:
-                    row.update(usd_used=round(u, 6), usd_limit=b.usd_limit, usd_remaining=round(max(0.0, b.usd_limit - u), 6))
-                if b.tok_limit >= 0:
-                    row.update(tokens_used=int(t), tokens_limit=int(b.tok_limit),
-                               tokens_remaining=int(max(0.0, b.tok_limit - t)))
-                rows.append(row)
+            rows.extend(bucket_row(b, key[len(base):], fields, now) for key, fields in sorted(found.items()))
         held = await self.store.reservations_count() if self.store is not None else 0
         return {"backend": self.cfg.store.backend, "reservations_in_flight": held, "budgets": rows,
                 "rate_limits": [r.model_dump(exclude_none=True) for r in self.rate_cfg.limits]}

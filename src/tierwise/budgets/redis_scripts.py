@@ -1,0 +1,239 @@
+"""The Lua scripts of the Redis budget store (`store_redis.py`): the store's epoch, the admission and settlement
+script, the restore of a gateway's settled spend after Redis came back empty, and the renewal of reservations. Each
+runs atomically in Redis; their arguments are words the store builds from config names and digests, never client
+text."""
+
+from __future__ import annotations
+
+# The store's epoch and its copy: both gone, Redis lost its data (a new epoch: the gateways RESTORE). The epoch key
+# gone alone (evicted under `allkeys-*`, deleted) lost no spend: put back from the copy (before review29c every
+# gateway added its share again, on top of counters that still held it: counted twice).
+EPOCH = """
+local function EPOCH(ekey, fresh)
+  local copy = ekey .. ':copy'
+  local epoch = redis.call('GET', ekey)
+  if not epoch then
+    epoch = redis.call('GET', copy) or fresh
+    redis.call('SET', ekey, epoch)
+  end
+  if redis.call('EXISTS', copy) == 0 then redis.call('SET', copy, epoch) end
+  return epoch
+end
+"""
+
+# ARGV: ekey fresh -> the store's epoch (the watcher's look, with the script's rule for a missing one)
+LOOK = EPOCH + "return EPOCH(ARGV[1], ARGV[2])"
+
+# ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead ekey epoch fresh, then nsettle
+# settlement strings, then one string per admission. Each string holds words separated by spaces (one
+# argument per request for redis-py to encode, not thirty):
+#   settlement: rid nb nr, 7 per budget (key slot reserved_usd reserved_tok usd tok expire_s),
+#               3 per rate (key minute tok); `rid -1 0` releases whatever the request reserved
+#   admission:  rid deadline nb nr, 8 per budget (key slot nslots usd_limit tok_limit usd tok
+#               expire_s), 4 per rate (key rpm tpm tok)
+# Returns {settlement results (1 settled, 0 already settled), admission results (0 admitted, or
+# {kind, index, what, used, oldest slot[, cur, prev]}), Redis's time, the store's epoch}, or {'epoch', the store's
+# epoch} and nothing done when `epoch` (the one the gateway last saw; '' for none yet) is not the store's.
+SCRIPT = EPOCH + """
+local now = tonumber(ARGV[1])
+-- Reservation deadlines are on Redis's clock: the gateway's `now` only says how far ahead a deadline is. On the
+-- gateways' clocks, one running ahead of the others by more than reservation_ttl swept their live reservations
+-- (every call gives back what is past its `now`), and the budget admitted past its cap in their place.
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
+local zkey, rprefix, sprefix, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local fits = ARGV[6] == '1'
+local minute, frac = tonumber(ARGV[7]), tonumber(ARGV[8])
+local nsettle = tonumber(ARGV[9])
+local count_dead = ARGV[10] == '1'
+local w = 1 - frac
+local epoch = EPOCH(ARGV[11], ARGV[13])
+if ARGV[12] ~= '' and ARGV[12] ~= epoch then
+  return {'epoch', epoch}
+end
+
+local function words(s)
+  local t = {}
+  for x in string.gmatch(s, '%S+') do t[#t + 1] = x end
+  return t
+end
+
+local function give_back(r)
+  local h = redis.call('HGETALL', rprefix .. r)
+  for i = 1, #h, 2 do
+    local slot, u, t = string.match(h[i + 1], '^(%S+) (%S+) (%S+)$')
+    if slot and redis.call('EXISTS', h[i]) == 1 then
+      if u ~= '0' then redis.call('HINCRBYFLOAT', h[i], 'u' .. slot, -tonumber(u)) end
+      if t ~= '0' then redis.call('HINCRBY', h[i], 't' .. slot, -tonumber(t)) end
+    end
+  end
+  redis.call('DEL', rprefix .. r)
+  redis.call('ZREM', zkey, r)
+end
+
+local function sweep()
+  local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', rnow, 'LIMIT', 0, 16)
+  for _, r in ipairs(dead) do
+    if count_dead then
+      -- (dead_reservations: count) it stays spent; its record stays until it expires, so that a settlement
+      -- that still comes replaces it rather than adding to it
+      redis.call('ZREM', zkey, r)
+    else
+      give_back(r)
+    end
+  end
+end
+
+local function settle(a)
+  local rid, nb, nr = a[1], tonumber(a[2]), tonumber(a[3])
+  if not redis.call('SET', sprefix .. rid, '1', 'NX', 'EX', ttl) then
+    return 0
+  end
+  if nb < 0 then  -- a release: the admission's answer was lost, whatever it reserved is given back
+    if redis.call('ZSCORE', zkey, rid) or redis.call('EXISTS', rprefix .. rid) == 1 then give_back(rid) end
+    return 1
+  end
+  local live = redis.call('ZREM', zkey, rid) == 1
+  if not live and redis.call('EXISTS', rprefix .. rid) == 1 then live = true end  -- counted past its deadline
+  if live then redis.call('DEL', rprefix .. rid) end
+  for i = 0, nb - 1 do
+    local b = 4 + i * 7
+    local key, slot = a[b], a[b + 1]
+    local du, dt = tonumber(a[b + 4]), tonumber(a[b + 5])
+    if live then
+      du = du - tonumber(a[b + 2])
+      dt = dt - tonumber(a[b + 3])
+    end
+    if du ~= 0 then redis.call('HINCRBYFLOAT', key, 'u' .. slot, du) end
+    if dt ~= 0 then redis.call('HINCRBY', key, 't' .. slot, dt) end
+    if du ~= 0 or dt ~= 0 then redis.call('EXPIRE', key, a[b + 6]) end
+  end
+  for i = 0, nr - 1 do
+    local r = 4 + nb * 7 + i * 3
+    if a[r + 2] ~= '0' and redis.call('EXISTS', a[r]) == 1 then
+      redis.call('HINCRBY', a[r], 't' .. a[r + 1], a[r + 2])
+    end
+  end
+  return 1
+end
+
+local function check(a, b0, nb, r0, nr)
+  for i = 0, nb - 1 do
+    local b = b0 + i * 8
+    local key, slot, nslots = a[b], tonumber(a[b + 1]), tonumber(a[b + 2])
+    local ulim, tlim = tonumber(a[b + 3]), tonumber(a[b + 4])
+    local uamt, tamt = tonumber(a[b + 5]), tonumber(a[b + 6])
+    local u, t, oldest = 0, 0, -1
+    if nslots == 1 then
+      local v = redis.call('HMGET', key, 'u' .. slot, 't' .. slot)
+      u, t = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+      oldest = slot
+    else
+      local h = redis.call('HGETALL', key)
+      local lo = slot - nslots + 1
+      for j = 1, #h, 2 do
+        local s = tonumber(string.sub(h[j], 2))
+        if s < lo then
+          redis.call('HDEL', key, h[j])
+        else
+          local v = tonumber(h[j + 1])
+          if string.sub(h[j], 1, 1) == 'u' then u = u + v else t = t + v end
+          if v > 0 and (oldest < 0 or s < oldest) then oldest = s end
+        end
+      end
+    end
+    if ulim >= 0 and ((fits and u + uamt > ulim + 1e-12) or ((not fits) and u >= ulim - 1e-12)) then
+      return {'budget', i, 'usd', tostring(u), oldest}
+    end
+    if tlim >= 0 and ((fits and t + tamt > tlim) or ((not fits) and t >= tlim)) then
+      return {'budget', i, 'tokens', tostring(t), oldest}
+    end
+  end
+  for i = 0, nr - 1 do
+    local r = r0 + i * 4
+    local key, rpm, tpm, tamt = a[r], tonumber(a[r + 1]), tonumber(a[r + 2]), tonumber(a[r + 3])
+    local v = redis.call('HMGET', key, 'r' .. minute, 'r' .. (minute - 1), 't' .. minute, 't' .. (minute - 1))
+    local cr, pr, ct, pt = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+    if rpm >= 0 and pr * w + cr + 1 > rpm then
+      return {'rate', i, 'requests', tostring(pr * w + cr), -1, tostring(cr), tostring(pr)}
+    end
+    local et = pt * w + ct
+    if tpm >= 0 and et > 0 and et + tamt > tpm then
+      return {'rate', i, 'tokens', tostring(et), -1, tostring(ct), tostring(pt)}
+    end
+  end
+  return nil
+end
+
+local function admit(a)
+  local rid, deadline = a[1], a[2]
+  -- Settled or released already: this is an admission whose reply the gateway never read (a frozen Redis),
+  -- run after the release that the gateway sent on another connection once Redis was back. It reserves
+  -- nothing (before, it held a reservation nobody would settle until its deadline).
+  if redis.call('EXISTS', sprefix .. rid) == 1 then return 0 end
+  local nb, nr = tonumber(a[3]), tonumber(a[4])
+  local b0, r0 = 5, 5 + nb * 8
+  local refusal = check(a, b0, nb, r0, nr)
+  if refusal then return refusal end
+  local held = false
+  for i = 0, nb - 1 do
+    local b = b0 + i * 8
+    local key, slot, uamt, tamt = a[b], a[b + 1], a[b + 5], a[b + 6]
+    if uamt ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, uamt) end
+    if tamt ~= '0' then redis.call('HINCRBY', key, 't' .. slot, tamt) end
+    if uamt ~= '0' or tamt ~= '0' then
+      redis.call('EXPIRE', key, a[b + 7])
+      redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. uamt .. ' ' .. tamt)
+      held = true
+    end
+  end
+  if held then
+    redis.call('EXPIRE', rprefix .. rid, math.floor(tonumber(deadline) - now) + 3600)
+    redis.call('ZADD', zkey, rnow + (tonumber(deadline) - now), rid)
+  end
+  for i = 0, nr - 1 do
+    local r = r0 + i * 4
+    local key = a[r]
+    redis.call('HINCRBY', key, 'r' .. minute, 1)
+    if a[r + 3] ~= '0' then redis.call('HINCRBY', key, 't' .. minute, a[r + 3]) end
+    redis.call('HDEL', key, 'r' .. (minute - 2), 't' .. (minute - 2))
+    redis.call('EXPIRE', key, 180)
+  end
+  return 0
+end
+
+local settled, admitted = {}, {}
+for n = 1, nsettle do settled[n] = settle(words(ARGV[13 + n])) end
+sweep()
+for n = 1, #ARGV - 13 - nsettle do admitted[n] = admit(words(ARGV[13 + nsettle + n])) end
+return {settled, admitted, string.format('%.6f', rnow), epoch}  -- Redis's clock: the gateways' windows follow it
+"""
+
+# ARGV: ekey epoch marker member marker_ttl, then one "key slot usd tok expire_s" per counter: added once per
+# (epoch, member), and only while the store's epoch is `epoch` (0: it moved on; the caller learns the new one).
+RESTORE = """
+if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('SADD', ARGV[3], ARGV[4]) == 0 then return 1 end
+redis.call('EXPIRE', ARGV[3], ARGV[5])
+for i = 6, #ARGV do
+  local key, slot, u, t, ex = string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+  if key then
+    if u ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, u) end
+    if t ~= '0' then redis.call('HINCRBY', key, 't' .. slot, t) end
+    redis.call('EXPIRE', key, ex)
+  end
+end
+return 1
+"""
+
+
+# ARGV: zkey rprefix ttl hold_s rid...: each still-reserved rid's deadline to Redis's now + ttl (never earlier).
+RENEW = """
+local tm = redis.call('TIME')
+local deadline = tonumber(tm[1]) + tonumber(tm[2]) / 1000000 + tonumber(ARGV[3])
+for i = 5, #ARGV do
+  redis.call('ZADD', ARGV[1], 'XX', 'GT', deadline, ARGV[i])
+  redis.call('EXPIRE', ARGV[2] .. ARGV[i], ARGV[4])
+end
+return 0
+"""
