@@ -203,6 +203,10 @@ class ServerLimits(_Strict):
     max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
                                         "trusted_proxies the forwarded one) may have open at once, and as many its "
                                         "network (network_prefix_v4/_v6: an IPv6 /48); more get 429")
+    max_requests_per_client: int = Field(64, ge=1, description="model-bound requests (chat, Messages, Responses; "
+                                         "streamed or not; `n` choices count n) one client and its network may "
+                                         "have in flight at once; more get 429. 64 is a quarter of a provider's "
+                                         "default pool (max_connections 256): one address cannot hold it all")
 
     @field_validator("trusted_proxies")
     @classmethod
