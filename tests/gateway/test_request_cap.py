@@ -25,10 +25,14 @@ MSG = [{"role": "user", "content": "hi"}]
 
 
 def _gw(gateway, openai_up, **limits):
-    return gateway({"server": {"default_route": "local", "limits": {"max_requests_per_client": 2, **limits}},
-                    "ledger": {"enabled": False},
-                    "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
-                    "models": {"local": {"provider": "loc", "model": "m"}}})
+    return gateway(
+        {
+            "server": {"default_route": "local", "limits": {"max_requests_per_client": 2, **limits}},
+            "ledger": {"enabled": False},
+            "providers": {"loc": {"kind": "openai", "base_url": openai_up.url + "/v1", "locality": "local"}},
+            "models": {"local": {"provider": "loc", "model": "m"}},
+        }
+    )
 
 
 def _oai(g, source="127.0.0.1", timeout=30.0) -> openai.OpenAI:
@@ -38,7 +42,9 @@ def _oai(g, source="127.0.0.1", timeout=30.0) -> openai.OpenAI:
 
 def _ant(g, source="127.0.0.1") -> anthropic.Anthropic:
     http = httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), timeout=30)
-    return anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0, http_client=http)  # (its own httpx)
+    return anthropic.Anthropic(
+        base_url=g.url, api_key="k", max_retries=0, http_client=http
+    )  # (its own httpx)
 
 
 def _held(g) -> dict[str, int]:
@@ -46,7 +52,10 @@ def _held(g) -> dict[str, int]:
 
 
 def _ask(g, source="127.0.0.1", n: int = 1) -> str:
-    return _oai(g, source).chat.completions.create(model="local", messages=MSG, n=n).choices[0].message.content or ""
+    return (
+        _oai(g, source).chat.completions.create(model="local", messages=MSG, n=n).choices[0].message.content
+        or ""
+    )
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic", "responses"])
@@ -74,7 +83,9 @@ def test_one_client_cannot_hold_more_calls_than_its_cap(gateway, openai_up, api)
             else:
                 with pytest.raises(anthropic.RateLimitError) as ea:
                     _ant(g).messages.create(model="local", max_tokens=20, messages=MSG, stream=stream)
-                assert ea.value.body["type"] == "error" and ea.value.body["error"]["type"] == "rate_limit_error"
+                assert (
+                    ea.value.body["type"] == "error" and ea.value.body["error"]["type"] == "rate_limit_error"
+                )
                 e = ea  # type: ignore[assignment]
             assert e.value.response.headers["retry-after"] == "1"
             assert "max_requests_per_client" in e.value.message

@@ -38,8 +38,16 @@ NET = "/net"  # a network's count key: `site_group`'s address could equal a clie
 class ClientCap:
     __slots__ = ("limit", "open", "v4", "v6", "what", "setting", "slot")
 
-    def __init__(self, limit: int, v4: int = 32, v6: int = 48, *, what: str = "streamed answers open",
-                 setting: str = "server.limits.max_streams_per_client", slot: str = SLOT) -> None:
+    def __init__(
+        self,
+        limit: int,
+        v4: int = 32,
+        v6: int = 48,
+        *,
+        what: str = "streamed answers open",
+        setting: str = "server.limits.max_streams_per_client",
+        slot: str = SLOT,
+    ) -> None:
         self.limit = limit
         self.v4, self.v6 = v4, v6  # (`server.limits.network_prefix_v4`/`_v6`)
         self.what, self.setting, self.slot = what, setting, slot
@@ -51,7 +59,9 @@ class ClientCap:
         site = site_group(client, self.v4, self.v6)
         return (client,) if site == client else (client, site + NET)
 
-    def take(self, scope: dict[str, Any], weight: int = 1, keys: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    def take(
+        self, scope: dict[str, Any], weight: int = 1, keys: tuple[str, ...] | None = None
+    ) -> tuple[str, ...]:
         """Count `weight` for this request's client (and its network), or refuse it (429) when that would pass
         `limit`. A request heavier than the limit alone is admitted when its client holds nothing."""
         if keys is None:
@@ -72,8 +82,9 @@ class ClientCap:
         else:
             site = k[: -len(NET)]
             who = f"this client's network ({site}/{self.v6 if ':' in site else self.v4})"
-        err = RateLimited(f"{who} has {n} {self.what}, as many as one client may ({self.setting}); "
-                          "retry when one has ended")
+        err = RateLimited(
+            f"{who} has {n} {self.what}, as many as one client may ({self.setting}); retry when one has ended"
+        )
         err.retry_after = 1.0  # type: ignore[attr-defined]
         return err
 
