@@ -200,13 +200,9 @@ class ServerLimits(_Strict):
                                      "(each costs the gateway's event loop a few microseconds to read and translate)")
     max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
                        "each choice can be a separate paid upstream call")
-    max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
-                                        "trusted_proxies the forwarded one) may have open at once, and as many its "
-                                        "network (network_prefix_v4/_v6: an IPv6 /48); more get 429")
-    max_requests_per_client: int = Field(64, ge=1, description="model-bound requests (chat, Messages, Responses; "
-                                         "streamed or not; `n` choices count n) one client and its network may "
-                                         "have in flight at once; more get 429. 64 is a quarter of a provider's "
-                                         "default pool (max_connections 256): one address cannot hold it all")
+    max_streams_per_client: int = Field(64, ge=1, description="streams open at once, counted as the next; more: 429")
+    max_requests_per_client: int = Field(64, ge=1, description="chat/Messages/Responses requests (n counts n) in flight "
+                                         "per client (IPv6 /64; trusted_proxies' forwarded) and its network; more: 429")
 
     @field_validator("trusted_proxies")
     @classmethod
