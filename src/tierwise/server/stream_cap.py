@@ -32,11 +32,12 @@ from tierwise.server.limits import peer_group, site_group
 
 SLOT = "tierwise.stream_slot"  # scope key: (counts, weight) this request's stream holds
 CALL_SLOT = "tierwise.call_slot"  # scope key: (counts, weight) this request holds as a model-bound request
+MEMO = 4096  # addresses whose keys are remembered
 NET = "/net"  # a network's count key: `site_group`'s address could equal a client's (the /48's first /64)
 
 
 class ClientCap:
-    __slots__ = ("limit", "open", "v4", "v6", "what", "setting", "slot")
+    __slots__ = ("limit", "memo", "open", "v4", "v6", "what", "setting", "slot")
 
     def __init__(
         self,
@@ -52,12 +53,24 @@ class ClientCap:
         self.v4, self.v6 = v4, v6  # (`server.limits.network_prefix_v4`/`_v6`)
         self.what, self.setting, self.slot = what, setting, slot
         self.open: dict[str, int] = {}  # client (or network + NET) -> count held (no entry at 0)
+        self.memo: dict[
+            str, tuple[str, ...]
+        ] = {}  # address -> `keys` (peer_group and site_group: ~50 bytecodes)
 
     def keys(self, scope: dict[str, Any]) -> tuple[str, ...]:
-        """The counts a request from this scope's client is in: its own, and its network's."""
-        client = peer_group(scope.get("client"))
-        site = site_group(client, self.v4, self.v6)
-        return (client,) if site == client else (client, site + NET)
+        """The counts a request from this scope's client is in: its own, and its network's (remembered per
+        address: every model-bound request asks; at most MEMO addresses, then forgotten all at once)."""
+        client = scope.get("client")
+        host = client[0] if client else ""
+        keys = self.memo.get(host)
+        if keys is None:
+            peer = peer_group(client)
+            site = site_group(peer, self.v4, self.v6)
+            keys = (peer,) if site == peer else (peer, site + NET)
+            if len(self.memo) >= MEMO:
+                self.memo.clear()
+            self.memo[host] = keys
+        return keys
 
     def take(
         self, scope: dict[str, Any], weight: int = 1, keys: tuple[str, ...] | None = None
@@ -90,12 +103,13 @@ class ClientCap:
 
     def give_back(self, scope: dict[str, Any]) -> None:
         keys, weight = scope.pop(self.slot, ((), 0))
+        open_ = self.open
         for k in keys:
-            n = self.open[k] - weight
+            n = open_[k] - weight
             if n:
-                self.open[k] = n
+                open_[k] = n
             else:
-                del self.open[k]
+                del open_[k]
 
 
 StreamCap = ClientCap  # (the name the stream cap had)
