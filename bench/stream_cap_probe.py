@@ -1,5 +1,6 @@
 """One client address opens N streamed requests at once on an open gateway (defaults: provider pool 256,
-`max_streams_per_client` 64 where the tree has it; `timeouts.pool` 3 s), then another address asks once.
+`max_streams_per_client` and `max_requests_per_client` 64 where the tree has them; `timeouts.pool` 3 s), then
+another address asks once (a question the double answers at once).
 Prints what A's requests were answered and B's status, and B's status again once A's calls ended (a breaker
 that A's pool filling opened refuses B then too). The upstream double holds every stream open after its first
 event (with `--whole`: every non-streamed answer) until the end. Run with `--src` to measure another tree.
@@ -35,16 +36,18 @@ def main() -> None:
     up = OpenAIDouble()
     up.start()
     release = threading.Event()
-    up.default = Gate(release, Reply(text="one two")) if a.whole else Hold(1, release, Reply(text="one two"))
+    held = Gate(release, Reply(text="one two")) if a.whole else Hold(1, release, Reply(text="one two"))
+    # B's question ("b") is answered at once: what it gets depends only on whether the gateway lets it through.
+    up.default = lambda rec: Reply(text="b") if b'"content":"b"' in rec.raw else held
     cfg = make_config({"server": {"default_route": "local"}, "ledger": {"enabled": False},
                        "providers": {"loc": {"kind": "openai", "base_url": up.url + "/v1", "locality": "local",
                                              "timeouts": {"pool": 3}}},
                        "models": {"local": {"provider": "loc", "model": "m"}}}, Path(tempfile.mkdtemp()))
     g = GatewayServer(cfg).start()
 
-    def request(stream: bool) -> bytes:
-        body = b'{"model":"local","stream":%s,"messages":[{"role":"user","content":"hi"}]}' % (
-            b"true" if stream else b"false")
+    def request(stream: bool, text: bytes = b"hi") -> bytes:
+        body = b'{"model":"local","stream":%s,"messages":[{"role":"user","content":"%s"}]}' % (
+            b"true" if stream else b"false", text)
         return (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\n\r\n%s" % (len(body), body))
 
@@ -64,7 +67,7 @@ def main() -> None:
         if a.whole:  # A's answers come only once released: B asks while they are held (after the pool's wait)
             await asyncio.sleep(5.0)
             t = time.monotonic()
-            code, _ = await one("127.0.0.2", request(False))
+            code, _ = await one("127.0.0.2", request(False, b"b"))
             print(f"B (127.0.0.2), one non-streamed request while A's are held: {code} after "
                   f"{time.monotonic() - t:.1f} s; upstream connections checked out: {g.checked_out()}")
             for w in writers:  # A leaves: its calls are cancelled (no success closes a breaker its 503s opened)
@@ -80,14 +83,14 @@ def main() -> None:
               f"upstream connections checked out: {g.checked_out()}")
         if not a.whole:
             t = time.monotonic()
-            code, _ = await one("127.0.0.2", request(False))
+            code, _ = await one("127.0.0.2", request(False, b"b"))
             print(f"B (127.0.0.2), one non-streamed request: {code} after {time.monotonic() - t:.1f} s")
             release.set()
         for x in got:
             if isinstance(x, tuple):
                 x[1].close()  # type: ignore[attr-defined]
         await asyncio.sleep(1.0)  # (A's calls end: the double answers, the pool's connections come back)
-        code, _ = await one("127.0.0.2", request(False))
+        code, _ = await one("127.0.0.2", request(False, b"b"))
         print(f"B again, once A's calls ended: {code} (breaker: {g.on_loop(lambda: g.app.gw.deployments['local'].breaker.state)})")
 
     asyncio.run(run())

@@ -61,8 +61,8 @@ from tierwise.server.limits import (
 from tierwise.server.origin_guard import OriginGuard
 from tierwise.server.response_store import ResponseStore
 from tierwise.server.roles import Roles
+from tierwise.server.stream_cap import CALL_SLOT, ClientCap
 from tierwise.server.stream_cap import SLOT as STREAM_SLOT
-from tierwise.server.stream_cap import StreamCap
 from tierwise.server.stream_relay import relay_stream
 from tierwise.wire import anthropic_messages, openai_chat, openai_responses
 
@@ -133,8 +133,10 @@ class App:
         in_flight = self.limits.max_body_bytes_in_flight
         several = len({scope.name for _, scope in self.keyring.keys}) > 1
         self.budget = BodyBudget(in_flight, max(in_flight // 2, self.max_body) if several else None)
-        self.streams = StreamCap(self.limits.max_streams_per_client, self.limits.network_prefix_v4,
-                                 self.limits.network_prefix_v6)  # streamed answers open per client
+        v4, v6 = self.limits.network_prefix_v4, self.limits.network_prefix_v6
+        self.streams = ClientCap(self.limits.max_streams_per_client, v4, v6)  # streamed answers open per client
+        self.calls = ClientCap(self.limits.max_requests_per_client, v4, v6, what="model requests in flight",
+                               setting="server.limits.max_requests_per_client", slot=CALL_SLOT)  # streamed or not
         self.auth_required = self.keyring.required
         self.reachability = health.Reachability()
         self._openapi: dict[KeyScope | None, bytes] = {}
@@ -217,8 +219,10 @@ class App:
                 finally:
                     self.in_flight -= 1
                     self.budget.give_back(scope)
-                    if STREAM_SLOT in scope:  # a streamed answer's count (server/stream_cap.py)
-                        self.streams.give_back(scope)
+                    if CALL_SLOT in scope:  # a model-bound request's counts (server/stream_cap.py)
+                        self.calls.give_back(scope)
+                        if STREAM_SLOT in scope:
+                            self.streams.give_back(scope)
             finally:
                 if log_access is not None:
                     log_access()
@@ -406,8 +410,10 @@ class App:
             check_n(req.n, self.limits)
             route, target = self.route_for(scope, req.model)
             self.forwarding.check_tools(data, codec.FORMAT, self.policy_of(route))
+            # (given back when the request ends, in __call__)
+            held = self.calls.take(scope, req.n if req.n > 1 else 1)  # n choices: n calls on an Anthropic upstream
             if req.stream:
-                self.streams.take(scope)  # (given back when the request ends, in __call__)
+                self.streams.take(scope, 1, held)
         except TierwiseError as e:  # rejected: nothing reached an upstream, nothing is recorded
             await self.send_json(send, e.status, codec.encode_error(e), [rid, *retry_after_header(e)])
             return

@@ -50,6 +50,10 @@ class ServerLimits(BaseModel):
     max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
                                         "trusted_proxies the forwarded one) may have open at once, and as many its "
                                         "network (network_prefix_v4/_v6: an IPv6 /48); more get 429")
+    max_requests_per_client: int = Field(64, ge=1, description="chat, Messages and Responses requests (streamed or "
+                                         "not; `n` counts n) one client may have in flight, counted as "
+                                         "max_streams_per_client is; a quarter of a provider's default pool, so one "
+                                         "address cannot hold it all; more get 429")
 
     @field_validator("trusted_proxies")
     @classmethod
