@@ -41,9 +41,10 @@ def Serve(cfg_text: str, port: int, tmp: Path) -> ServeProcess:
 
 
 def frontier_gateway(port: int, tmp: Path, up: str) -> str:
-    """A gateway's server and ledger, and one paid model behind route `main`: the budget tests add their limits."""
+    """A gateway's server and ledger, and one paid model behind route `main`: the budget tests add their limits.
+    Their 300 concurrent clients all come from one loopback address: the per-client caps are set out of their way."""
     return f"""
-server: {{port: {port}, default_route: main}}
+server: {{port: {port}, default_route: main, limits: {{max_requests_per_client: 4096, max_streams_per_client: 4096}}}}
 ledger: {{path: {tmp / f'ledger-{port}.db'}}}
 providers:
   cloud: {{kind: anthropic, base_url: "{up}", locality: remote, timeouts: {{connect: 30, read: 60}}}}
