@@ -13,15 +13,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
-import httpx
-import httpx2
 import openai
 import pytest
 
 from tests.doubles.script import Fail, Gate, Hold, Reply
+from tests.gateway.client_caps import MSG, ant_from, assert_refused, oai_from
 from tests.harness import wait_for
-
-MSG = [{"role": "user", "content": "hi"}]
 
 
 def _gw(gateway, openai_up, **limits):
@@ -36,15 +33,11 @@ def _gw(gateway, openai_up, **limits):
 
 
 def _oai(g, source="127.0.0.1", timeout=30.0) -> openai.OpenAI:
-    http = httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=timeout)
-    return openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=0, http_client=http)
+    return oai_from(g, source, timeout=timeout)
 
 
 def _ant(g, source="127.0.0.1") -> anthropic.Anthropic:
-    http = httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), timeout=30)
-    return anthropic.Anthropic(
-        base_url=g.url, api_key="k", max_retries=0, http_client=http
-    )  # (its own httpx)
+    return ant_from(g, source)
 
 
 def _held(g) -> dict[str, int]:
@@ -73,22 +66,7 @@ def test_one_client_cannot_hold_more_calls_than_its_cap(gateway, openai_up, api)
         assert wait_for(lambda: _held(g) == {"127.0.0.1": 2})
         calls = len(openai_up.requests)
         for stream in (False, True):
-            if api in ("openai", "responses"):
-                with pytest.raises(openai.RateLimitError) as e:
-                    if api == "openai":
-                        _oai(g).chat.completions.create(model="local", messages=MSG, stream=stream)
-                    else:
-                        _oai(g).responses.create(model="local", input="hi", stream=stream)
-                assert e.value.code == "rate_limit_exceeded"
-            else:
-                with pytest.raises(anthropic.RateLimitError) as ea:
-                    _ant(g).messages.create(model="local", max_tokens=20, messages=MSG, stream=stream)
-                assert (
-                    ea.value.body["type"] == "error" and ea.value.body["error"]["type"] == "rate_limit_error"
-                )
-                e = ea  # type: ignore[assignment]
-            assert e.value.response.headers["retry-after"] == "1"
-            assert "max_requests_per_client" in e.value.message
+            assert_refused(g, api, stream, "max_requests_per_client")
         assert len(openai_up.requests) == calls  # refused before any upstream call
         other = pool.submit(_ask, g, "127.0.0.2")
         assert wait_for(lambda: _held(g) == {"127.0.0.1": 2, "127.0.0.2": 1})

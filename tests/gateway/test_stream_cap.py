@@ -10,15 +10,12 @@ from __future__ import annotations
 import threading
 
 import anthropic
-import httpx
-import httpx2
 import openai
 import pytest
 
 from tests.doubles.script import Hold, Reply
+from tests.gateway.client_caps import MSG, ant_from, assert_refused, oai_from
 from tests.harness import wait_for
-
-MSG = [{"role": "user", "content": "hi"}]
 
 
 def _gw(gateway, openai_up, **limits):
@@ -28,17 +25,12 @@ def _gw(gateway, openai_up, **limits):
                     "models": {"local": {"provider": "loc", "model": "m"}}})
 
 
-def _http(source: str, headers: dict[str, str] | None = None) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=source), headers=headers, timeout=30)
-
-
 def _oai(g, source="127.0.0.1", headers=None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=0, http_client=_http(source, headers))
+    return oai_from(g, source, headers)
 
 
 def _ant(g, source="127.0.0.1", headers=None) -> anthropic.Anthropic:
-    http = httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), headers=headers, timeout=30)
-    return anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0, http_client=http)  # (its own httpx)
+    return ant_from(g, source, headers)
 
 
 def _hold_streams(g, openai_up, n: int, release: threading.Event, source="127.0.0.1", headers=None) -> list:
@@ -69,20 +61,7 @@ def test_one_client_cannot_hold_more_streams_than_its_cap(gateway, openai_up, ap
     try:
         assert _open(g) == {"127.0.0.1": 2}
         calls = len(openai_up.requests)
-        if api in ("openai", "responses"):
-            with pytest.raises(openai.RateLimitError) as e:
-                if api == "openai":
-                    _oai(g).chat.completions.create(model="local", messages=MSG, stream=True)
-                else:
-                    _oai(g).responses.create(model="local", input="hi", stream=True)
-            assert e.value.code == "rate_limit_exceeded"  # OpenAI's own words for a rate limit (type "requests")
-        else:
-            with pytest.raises(anthropic.RateLimitError) as ea:
-                _ant(g).messages.create(model="local", max_tokens=20, messages=MSG, stream=True)
-            assert ea.value.body["type"] == "error" and ea.value.body["error"]["type"] == "rate_limit_error"
-            e = ea  # type: ignore[assignment]
-        assert e.value.response.headers["retry-after"] == "1"
-        assert "max_streams_per_client" in e.value.message
+        assert_refused(g, api, True, "max_streams_per_client")
         assert len(openai_up.requests) == calls  # refused before any upstream call
         # A non-streamed request of the same client is not a stream: served.
         assert _oai(g).chat.completions.create(model="local", messages=MSG).choices[0].message.content
