@@ -87,42 +87,30 @@ def main() -> None:
         n_norm = new["textnorm"].normalise(t)[0]
         b_norm = base["textnorm"].normalise(t)[0]
         if args.session == 29:
-            if n_norm != b_norm or touched_29(new, t, n_norm):
-                scanned[kind] += len(t)
-                a = {(f.entity, t[f.start:f.end]) for f in new["det"].scan(t) if f.entity in WATCH}
-                b = {(f.entity, t[f.start:f.end]) for f in base["det"].scan(t) if f.entity in WATCH}
-                added += [(kind, e, v) for e, v in sorted(a - b)]
-                removed += [(kind, e, v) for e, v in sorted(b - a)]
-            continue
-        if args.session == 28:  # the other views are the same code in both trees
+            touched = n_norm != b_norm or touched_29(new, t, n_norm)
+        elif args.session == 28:  # the other views are the same code in both trees
             enc = new["encoded"]
             touched = n_norm != b_norm or bool(
                 new["layout_contact"].contact_layout_findings(n_norm, new["det"]._joined)
                 or new["digit_views"].digit_view_findings(n_norm, new["det"]._joined)
                 or enc.encoded85_findings(t, new["det"]._decoded)
                 or any(enc._other_readings(c, enc._decode_b64(c)) is not None for _, c in enc._b64_runs(n_norm)))
-            if touched:
-                scanned[kind] += len(t)
-                a = {(f.entity, t[f.start:f.end]) for f in new["det"].scan(t) if f.entity in WATCH}
-                b = {(f.entity, t[f.start:f.end]) for f in base["det"].scan(t) if f.entity in WATCH}
-                added += [(kind, e, v) for e, v in sorted(a - b)]
-                removed += [(kind, e, v) for e, v in sorted(b - a)]
-            continue
-        touched = n_norm != b_norm or new["spaced"]._RUN.search(n_norm) is not None
-        if not touched and new["markup"] is not None:
-            touched = bool(new["markup"].markup_findings(n_norm, new["det"]._joined))
-        if not touched and new["encoded"] is not None:  # session 26: base64 / hex decoded
-            touched = bool(new["encoded"].encoded_findings(n_norm, new["det"]._decoded))
-        if not touched and hasattr(new["spaced"], "at_gap_findings"):  # session 26: spaced `@` gaps closed
-            touched = bool(new["spaced"].at_gap_findings(n_norm, new["det"]._joined))
-        if not touched and new["layout"] is not None:  # session 27: layout between groups, RLO overrides
-            touched = "\u202e" in t or bool(new["layout"].layout_findings(n_norm, new["det"]._joined))
-            # base64 padding before a line break, read as written
-            touched = touched or ("=\n" in t and bool(new["encoded"].encoded_findings(t, new["det"]._decoded)))
-        if not touched and new["layout_contact"] is not None:  # session 28: phones/IPs over layout, digits as words
-            touched = bool(new["layout_contact"].contact_layout_findings(n_norm, new["det"]._joined)
-                           or new["digit_views"].digit_view_findings(n_norm, new["det"]._joined)
-                           or new["encoded"].encoded85_findings(t, new["det"]._decoded))
+        else:
+            touched = n_norm != b_norm or new["spaced"]._RUN.search(n_norm) is not None
+            if not touched and new["markup"] is not None:
+                touched = bool(new["markup"].markup_findings(n_norm, new["det"]._joined))
+            if not touched and new["encoded"] is not None:  # session 26: base64 / hex decoded
+                touched = bool(new["encoded"].encoded_findings(n_norm, new["det"]._decoded))
+            if not touched and hasattr(new["spaced"], "at_gap_findings"):  # session 26: spaced `@` gaps closed
+                touched = bool(new["spaced"].at_gap_findings(n_norm, new["det"]._joined))
+            if not touched and new["layout"] is not None:  # session 27: layout between groups, RLO overrides
+                touched = "\u202e" in t or bool(new["layout"].layout_findings(n_norm, new["det"]._joined))
+                # base64 padding before a line break, read as written
+                touched = touched or ("=\n" in t and bool(new["encoded"].encoded_findings(t, new["det"]._decoded)))
+            if not touched and new["layout_contact"] is not None:  # session 28: phones/IPs over layout, digits as words
+                touched = bool(new["layout_contact"].contact_layout_findings(n_norm, new["det"]._joined)
+                               or new["digit_views"].digit_view_findings(n_norm, new["det"]._joined)
+                               or new["encoded"].encoded85_findings(t, new["det"]._decoded))
         if not touched:
             continue
         scanned[kind] += len(t)
