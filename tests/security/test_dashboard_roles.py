@@ -358,7 +358,6 @@ def test_a_viewer_reads_no_answer_through_an_evaluation_record(gateway, openai_u
         return got.text
 
     for of in (evals[0].request_id, rid):
-        admin = trace("key-admin", of)
         seen = trace("key-view", of)
         for words in (local_text, frontier_text, "council met on Tuesday"):
             assert words not in seen, (of, seen)
