@@ -365,3 +365,36 @@ def test_a_viewer_reads_no_answer_through_an_evaluation_record(gateway, openai_u
     assert local_text in trace("key-admin", evals[0].request_id)  # (the words are there to withhold)
     ev = orjson.loads(trace("key-view", evals[0].request_id))
     assert ev["extra"]["evaluation"]["grade"] == "good"  # the verdict itself stays readable
+
+
+def test_a_viewer_reads_no_prompt_through_the_privacy_audit_payload(gateway, openai_up, anthropic_up, monkeypatch):
+    """`privacy.audit.store_payload` keeps each remote call's outgoing body (redacted: PII as placeholders, the rest
+    of the conversation as sent) on the privacy decision and in the ledger's `privacy` column, for `tierwise audit
+    --prove`. A viewer's trace, from memory and from the ledger, showed it whole (session 30)."""
+    from tests.privacy.support import SEEDS, privacy_config
+
+    for env, value in KEYS.items():
+        monkeypatch.setenv(env, value)
+    words = "the council met on Tuesday about the hospital budget"
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {"policy": "fallback", "targets": ["frontier"],
+                                                                    "retries": 0}}, audit={"store_payload": True})
+    cfg["server"].update(default_route="main", api_keys_env=["OPS"], admin_keys_env=["ADMIN"])
+    cfg["observability"] = {"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}}
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="noted")
+    rid = ask(g, "key-ops", "main", f"Mail {SEEDS['EMAIL_ADDRESS']}: {words}.")
+    g.flush()
+
+    def trace(key: str) -> str:
+        got = httpx.get(g.url + "/dashboard/api/trace", params={"id": rid}, headers=bearer(key))
+        assert got.status_code == 200, got.text
+        return got.text
+
+    for where in ("memory", "ledger"):
+        assert words in trace("key-admin"), where  # (the words are there to withhold)
+        seen = trace("key-view")
+        assert words not in seen, (where, seen)
+        assert "sha256" in seen  # the crossing itself stays readable
+        for i in range(10):  # the request leaves the in-memory feed: its trace now comes from the ledger
+            ask(g, "key-ops", "main", f"question {i}")
+        g.flush()

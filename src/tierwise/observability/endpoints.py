@@ -58,8 +58,9 @@ STREAM_LIFETIME_S = 30.0
 
 # What a ledger record may hold of the conversation itself (`ledger.store_text`, a shadow pair's answers, an
 # `eval` record's `local_answer` and `frontier_answer`: those two were shown to viewer keys before session 30,
-# under an id any viewer can derive, `<request id>-eval`); any `*_answer` / `*_prompt` key is withheld too.
-CONTENT_KEYS = frozenset({"prompt", "answer", "text", "content", "messages"})
+# under an id any viewer can derive, `<request id>-eval`; and `privacy.audit.store_payload`'s `payload`, the
+# outgoing body with only PII replaced, also shown before session 30); any `*_answer` / `*_prompt` key too.
+CONTENT_KEYS = frozenset({"prompt", "answer", "text", "content", "messages", "payload"})
 CONTENT_SUFFIXES = ("_answer", "_answers", "_prompt", "_prompts")
 
 
