@@ -289,8 +289,7 @@ class Endpoints:
         if reader.sees_all:
             _, rows, skipped = live.since(max(0, live.seq - 50), 50)
         else:  # the newest 50 of its own among those kept
-            _, rows, _ = live.since(0, len(live.recent), reader.owns)
-            rows, skipped = rows[-50:], 0
+            rows, skipped = live.newest(50, reader.owns), 0
         await self._json(scope, send, {"rows": rows, "skipped": skipped})
 
     async def trace(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
