@@ -316,6 +316,10 @@ class LedgerConfig(_Strict):
                             "with the journal off, are dropped and counted")
     max_queued_chars: int = Field(64 << 20, ge=1, description="and at most this many characters of "
                                   "conversation text (store_text prompts and answers, shadow pairs) in them")
+    keep_days: float | None = Field(None, gt=0, description="delete rows older than this many days (the writer "
+                                    "does, while records come in); unset: keep every row (the file grows for ever)")
+    max_rows: int | None = Field(None, ge=1, description="keep at most this many rows, the oldest deleted first; "
+                                 "unset: no limit")
 
     @field_validator("path")
     @classmethod

@@ -325,3 +325,76 @@ def test_a_viewer_reads_no_prompt_through_an_upstreams_error_text(two_tier, monk
     assert prompt in trace("key-admin")
     seen = trace("key-view")
     assert prompt not in seen and "answered HTTP 422" in seen, seen
+
+
+def test_a_viewer_reads_no_answer_through_an_evaluation_record(gateway, openai_up, anthropic_up, monkeypatch):
+    """With `ledger.store_text`, the learning loop's `eval` records keep both tiers' answers (`local_answer`,
+    `frontier_answer`, the flywheel's material) and the judged prompt. Their ids are the process prefix and a
+    counter like every request's: a viewer who walks the neighbours of an id reads those records' traces, which
+    must hold the verdict, not the conversation (session 30: both answers were shown to viewer keys)."""
+    from tests.harness import wait_for
+    from tests.learning.test_reflective_route import SUMMARY, reflective_config
+
+    for env, value in KEYS.items():
+        monkeypatch.setenv(env, value)
+    local_text, frontier_text = "LOCAL-ZEBRA-4471 summary", "FRONTIER-ZEBRA-4471 summary"
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["server"].update(api_keys_env=["OPS"], admin_keys_env=["ADMIN"])
+    cfg["observability"] = {"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}}
+    g = gateway(cfg)
+    openai_up.default = Reply(text=local_text)
+    anthropic_up.default = lambda rec: Reply(text="Covers it.\nVERDICT: good" if "You are grading" in
+                                             orjson.dumps(rec.body).decode() else frontier_text)
+    rid = ask(g, "key-ops", "main", SUMMARY)
+    route = g.gateway.resolve("main")
+    assert wait_for(lambda: not route._background, timeout=30)
+    g.flush()
+    evals = g.ledger.query(kind="eval")
+    assert evals and evals[0].extra["evaluation"]["of"] == rid
+
+    def trace(key: str, of: str) -> str:
+        got = httpx.get(g.url + "/dashboard/api/trace", params={"id": of}, headers=bearer(key))
+        assert got.status_code == 200, got.text
+        return got.text
+
+    for of in (evals[0].request_id, rid):
+        seen = trace("key-view", of)
+        for words in (local_text, frontier_text, "council met on Tuesday"):
+            assert words not in seen, (of, seen)
+        assert orjson.loads(seen)["route"] == "main"
+    assert local_text in trace("key-admin", evals[0].request_id)  # (the words are there to withhold)
+    ev = orjson.loads(trace("key-view", evals[0].request_id))
+    assert ev["extra"]["evaluation"]["grade"] == "good"  # the verdict itself stays readable
+
+
+def test_a_viewer_reads_no_prompt_through_the_privacy_audit_payload(gateway, openai_up, anthropic_up, monkeypatch):
+    """`privacy.audit.store_payload` keeps each remote call's outgoing body (redacted: PII as placeholders, the rest
+    of the conversation as sent) on the privacy decision and in the ledger's `privacy` column, for `tierwise audit
+    --prove`. A viewer's trace, from memory and from the ledger, showed it whole (session 30)."""
+    from tests.privacy.support import SEEDS, privacy_config
+
+    for env, value in KEYS.items():
+        monkeypatch.setenv(env, value)
+    words = "the council met on Tuesday about the hospital budget"
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {"policy": "fallback", "targets": ["frontier"],
+                                                                    "retries": 0}}, audit={"store_payload": True})
+    cfg["server"].update(default_route="main", api_keys_env=["OPS"], admin_keys_env=["ADMIN"])
+    cfg["observability"] = {"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}}
+    g = gateway(cfg)
+    anthropic_up.default = Reply(text="noted")
+    rid = ask(g, "key-ops", "main", f"Mail {SEEDS['EMAIL_ADDRESS']}: {words}.")
+    g.flush()
+
+    def trace(key: str) -> str:
+        got = httpx.get(g.url + "/dashboard/api/trace", params={"id": rid}, headers=bearer(key))
+        assert got.status_code == 200, got.text
+        return got.text
+
+    for where in ("memory", "ledger"):
+        assert words in trace("key-admin"), where  # (the words are there to withhold)
+        seen = trace("key-view")
+        assert words not in seen, (where, seen)
+        assert "sha256" in seen  # the crossing itself stays readable
+        for i in range(10):  # the request leaves the in-memory feed: its trace now comes from the ledger
+            ask(g, "key-ops", "main", f"question {i}")
+        g.flush()

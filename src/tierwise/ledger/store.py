@@ -32,6 +32,7 @@ import orjson
 
 from tierwise.ledger import journal as journal_mod
 from tierwise.ledger.records import COLUMNS, JSON_COLUMNS, LedgerRecord, scrub_record
+from tierwise.ledger.retention import Retention
 from tierwise.sqlite_wal import retry_locked
 
 if TYPE_CHECKING:
@@ -133,8 +134,10 @@ def _create_private(path: str) -> None:
 
 class Ledger:
     def __init__(self, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000,
-                 max_queued_chars: int = 64 << 20) -> None:
+                 max_queued_chars: int = 64 << 20, keep_days: float | None = None,
+                 max_rows: int | None = None) -> None:
         self.path = path
+        self.retention = Retention(keep_days, max_rows)  # (ledger/retention.py: the writer deletes old rows)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         self._durable = bool(journal and journal.enabled and journal.fsync)
@@ -171,12 +174,14 @@ class Ledger:
 
     @classmethod
     def open(cls, path: str, journal: JournalConfig | None = None, *, max_queued: int = 10_000,
-             max_queued_chars: int = 64 << 20) -> Ledger:
+             max_queued_chars: int = 64 << 20, keep_days: float | None = None,
+             max_rows: int | None = None) -> Ledger:
         """The ledger at `path`; one that cannot be created or opened is a config error naming the path."""
         from tierwise.errors import ConfigError
 
         try:
-            return cls(path, journal, max_queued=max_queued, max_queued_chars=max_queued_chars)
+            return cls(path, journal, max_queued=max_queued, max_queued_chars=max_queued_chars,
+                       keep_days=keep_days, max_rows=max_rows)
         except (OSError, sqlite3.Error) as e:
             why = str(getattr(e, "strerror", None) or e)
             where = getattr(e, "filename", None)  # e.g. the folder on the way that is a file
@@ -324,6 +329,8 @@ class Ledger:
                 # The queue is empty: now the records that waited in the journal only, oldest first.
                 while self._read_spilled(db):
                     found = True
+                if found and self.retention.due():
+                    self.retention.prune(db)
                 if not found:
                     with self._cond:  # nothing came for a whole linger: sleep until submit wakes it
                         if self._q.empty() and not self._spilled:

@@ -56,8 +56,16 @@ MAX_CLIENT_STREAMS = 24
 STREAM_LIFETIME_S = 30.0
 
 
-# What a ledger record may hold of the conversation itself (`ledger.store_text`, a shadow pair's answers).
-CONTENT_KEYS = frozenset({"prompt", "answer", "text", "content", "messages"})
+# What a ledger record may hold of the conversation itself (`ledger.store_text`, a shadow pair's answers, an
+# `eval` record's `local_answer` and `frontier_answer`: those two were shown to viewer keys before session 30,
+# under an id any viewer can derive, `<request id>-eval`; and `privacy.audit.store_payload`'s `payload`, the
+# outgoing body with only PII replaced, also shown before session 30); any `*_answer` / `*_prompt` key too.
+CONTENT_KEYS = frozenset({"prompt", "answer", "text", "content", "messages", "payload"})
+CONTENT_SUFFIXES = ("_answer", "_answers", "_prompt", "_prompts")
+
+
+def _content_key(k: Any) -> bool:
+    return k in CONTENT_KEYS or (isinstance(k, str) and k.endswith(CONTENT_SUFFIXES))
 WITHHELD = "[withheld from viewer keys]"
 
 
@@ -111,7 +119,7 @@ def _withhold(v: Any, quoted: list[str], reasons_kept: bool) -> Any:
     if kind == "verdict":
         return {k: (WITHHELD if k == "reason" and x else _all_strings(x) if k == "detail" else x) for k, x in v.items()}
     keep = reasons_kept or kind in ("call", "decision")
-    return {k: (WITHHELD if x not in (None, "") and (k in CONTENT_KEYS or (k == "reason" and not keep))
+    return {k: (WITHHELD if x not in (None, "") and (_content_key(k) or (k == "reason" and not keep))
                 else _withhold(x, quoted, False)) for k, x in v.items()}
 
 
@@ -281,8 +289,7 @@ class Endpoints:
         if reader.sees_all:
             _, rows, skipped = live.since(max(0, live.seq - 50), 50)
         else:  # the newest 50 of its own among those kept
-            _, rows, _ = live.since(0, len(live.recent), reader.owns)
-            rows, skipped = rows[-50:], 0
+            rows, skipped = live.newest(50, reader.owns), 0
         await self._json(scope, send, {"rows": rows, "skipped": skipped})
 
     async def trace(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -122,6 +122,14 @@ class LiveFeed:
             items = picked
         return newest, [row(r, s) for s, r in items], skipped
 
+    def newest(self, limit: int, visible: Callable[[str | None], bool]) -> list[dict[str, Any]]:
+        """The newest `limit` rows `visible` accepts (a client's own), oldest first. Walks back from the newest and
+        stops there: building a row for every one of them and keeping the last 50 cost ~11 ms of the event loop a
+        call at `recent: 2000` and 0.65 s at 100,000, for any gateway key, as often as it asked (session 30)."""
+        picked = list(itertools.islice((it for it in reversed(self.recent) if visible(it[1].key)), limit))
+        picked.reverse()
+        return [row(r, s) for s, r in picked]
+
     def series(self, seconds: int = 300) -> list[dict[str, Any]]:
         cut = int(time.time()) - seconds
         return [s.to_dict() for s in list(self.seconds) if s.t > cut]

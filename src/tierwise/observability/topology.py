@@ -91,6 +91,7 @@ class Topology:
         self.source: PresenceSource | None = source or (RedisPresence(presence_url, prefix) if presence_url else None)
         self._workers: list[dict[str, Any]] = []
         self._at = 0.0
+        self._gauged: dict[str, int] = {}  # capability label -> workers, as last set on tierwise_workers_present
         self.presence_error: str | None = None
 
     async def close(self) -> None:
@@ -124,8 +125,17 @@ class Topology:
         for w in await self.workers():
             for c in w["capabilities"] or ["any"]:
                 counts[c] = counts.get(c, 0) + 1
+        now: dict[str, int] = {}
         for c, n in counts.items():
-            metrics.child(metrics.workers, metrics.capability(c)).set(n)
+            label = metrics.capability(c)
+            now[label] = now.get(label, 0) + n  # (names past the label cap add up under `other`)
+        # A capability whose workers are gone reads 0: its gauge kept the last count for ever (a scrape
+        # showed workers present that had stopped, an alert on "no workers" never fired).
+        for label in self._gauged.keys() - now.keys():
+            metrics.child(metrics.workers, label).set(0)
+        for label, n in now.items():
+            metrics.child(metrics.workers, label).set(n)
+        self._gauged = now
 
     async def snapshot(self, live: Any) -> dict[str, Any]:
         stats: dict[str, list[float]] = {}

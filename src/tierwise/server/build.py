@@ -14,7 +14,8 @@ from tierwise.server.asgi import App
 def build_gateway(cfg: Config) -> Gateway:
     ledger = Ledger.open(cfg.ledger.resolved_path(cfg.base_dir), cfg.ledger.journal,
                          max_queued=cfg.ledger.max_queued,
-                         max_queued_chars=cfg.ledger.max_queued_chars) if cfg.ledger.enabled else None
+                         max_queued_chars=cfg.ledger.max_queued_chars, keep_days=cfg.ledger.keep_days,
+                         max_rows=cfg.ledger.max_rows) if cfg.ledger.enabled else None
     return Gateway(cfg, ledger=ledger)
 
 

@@ -1,0 +1,61 @@
+"""`tierwise_workers_present` follows the workers' presence: a capability whose workers stopped reads 0 (it kept
+the last count for ever), and capability names past the label cap add up under `other` (the last one won)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+import pytest
+import redis
+
+from tests.observability.conftest import scrape, total
+from tierwise.observability import topology
+
+REDIS_URL = "redis://127.0.0.1:6379/9"  # (db 9: this file's own keys, under a prefix of its own)
+
+
+@pytest.fixture
+def presence():
+    r = redis.Redis.from_url(REDIS_URL)
+    prefix = f"tierwise-test-{uuid.uuid4().hex[:12]}:"
+    yield r, prefix
+    for k in r.scan_iter(match=prefix + "*"):
+        r.delete(k)
+    r.close()
+
+
+def _scrape_after_cache(url: str) -> dict:
+    time.sleep(topology.CACHE_S + 0.1)  # the presence list is read at most every CACHE_S
+    return scrape(url)
+
+
+def test_a_capability_whose_workers_left_reads_zero(two_tier, presence):
+    r, prefix = presence
+    r.set(f"{prefix}presence:w1", orjson.dumps({"capabilities": ["code", "vision"]}), ex=60)
+    r.set(f"{prefix}presence:w2", orjson.dumps({"capabilities": ["code"]}), ex=60)
+    g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": prefix},
+                 observability={"metrics": {"enabled": True}, "dashboard": {"presence_redis_url": REDIS_URL}})
+    m = scrape(g.url)
+    assert total(m, "tierwise_workers_present", capability="code") == 2
+    assert total(m, "tierwise_workers_present", capability="vision") == 1
+    r.delete(f"{prefix}presence:w1")  # w1 stops (its presence key expires)
+    m = _scrape_after_cache(g.url)
+    assert total(m, "tierwise_workers_present", capability="code") == 1
+    assert total(m, "tierwise_workers_present", capability="vision") == 0
+    r.delete(f"{prefix}presence:w2")
+    m = _scrape_after_cache(g.url)
+    assert total(m, "tierwise_workers_present", capability="code") == 0
+
+
+def test_capabilities_past_the_label_cap_add_up_under_other(two_tier, presence):
+    r, prefix = presence
+    for w in range(3):
+        r.set(f"{prefix}presence:w{w}", orjson.dumps({"capabilities": [f"cap{w}"]}), ex=60)
+    g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": prefix},
+                 observability={"metrics": {"enabled": True, "max_label_values": 1},
+                                "dashboard": {"presence_redis_url": REDIS_URL}})
+    m = scrape(g.url)
+    assert total(m, "tierwise_workers_present") == 3  # one named, two under `other`
+    assert total(m, "tierwise_workers_present", capability="other") == 2
