@@ -4,13 +4,18 @@ hook); each test failed before its fix."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.harness import unavailable
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tierwise.sandbox import SandboxLimits, backend, cleanup, run_python, weak
+from tests.security.test_weak_sandbox_own_user import _as_gateway_user
+from tierwise.sandbox import SandboxLimits, backend, cleanup, identity, run_python, weak
 from tierwise.sandbox.backend import SandboxUnavailable
 from tierwise.verifiers import code as code_mod
 
@@ -119,3 +124,34 @@ def test_a_small_folder_is_still_removed_in_process(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(cleanup.subprocess, "run", lambda *a, **k: started.append(a))
     assert cleanup.remove_tree(str(run))
     assert not started and (outside / "keep").read_text() == "x"
+
+
+def test_a_big_folder_with_a_write_only_subfolder_is_removed_by_a_gateway_that_is_not_root() -> None:
+    """The rest of a big folder is this walk's in a process of its own, not `rm -rf`'s: a weak run of a gateway that is
+    not root is the gateway's user, and `rm -rf` as that user cannot empty a folder the run made write-only (mode
+    0300, files in it); the walk makes each folder usable first. (A user of the host plays the gateway here.)"""
+    if not os.path.isdir("/dev/shm"):
+        unavailable("no /dev/shm")
+    user, src, prepared = _as_gateway_user()
+    uid = user.uid
+    top = tempfile.mkdtemp(prefix="tw-round11-", dir="/dev/shm")
+    try:
+        tree = os.path.join(top, "run")
+        os.mkdir(tree)
+        hidden = os.path.join(tree, "write-only")
+        os.mkdir(hidden)
+        open(os.path.join(hidden, "inside"), "w").close()
+        os.chmod(hidden, 0o300)
+        for n in range(30):  # (made after it: a tmpfs lists the newest first, so the walk's count ends before it)
+            open(os.path.join(tree, f"f{n}"), "w").close()
+        for folder, names, files in os.walk(top):
+            for name in [folder, *(os.path.join(folder, n) for n in names + files)]:
+                os.lchown(name, uid, uid)
+        program = ("import sys\nfrom tierwise.sandbox import cleanup\ncleanup.ENTRIES = 5\n"
+                   "print('GONE' if cleanup.remove_tree(sys.argv[1]) else 'LEFT')\n")
+        r = subprocess.run([sys.executable, "-c", program, tree], capture_output=True, text=True, timeout=120,
+                           env={"PYTHONPATH": src}, preexec_fn=lambda: identity.switch(prepared), cwd="/")
+        assert r.stdout.strip() == "GONE", (r.stdout, r.stderr)
+        assert not os.path.lexists(tree)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
