@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unavailable
+from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tests.security.test_weak_sandbox_own_user import _as_gateway_user
-from tierwise.sandbox import SandboxLimits, backend, cleanup, identity, run_python, weak
+from tierwise.sandbox import SandboxLimits, backend, bwrap, cleanup, identity, run_python, weak
 from tierwise.sandbox.backend import SandboxUnavailable
 from tierwise.verifiers import code as code_mod
 
@@ -155,3 +156,45 @@ def test_a_big_folder_with_a_write_only_subfolder_is_removed_by_a_gateway_that_i
         assert not os.path.lexists(tree)
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def _a_system_package_file() -> str:
+    """A file of an installed Python package in the system's folders (Debian's python3-* packages, pip's)."""
+    for folder in bwrap.installed_packages():
+        for top, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(top, name)
+                if not os.path.islink(path) and os.access(path, os.R_OK):
+                    return path
+    unavailable("no installed Python package in the system's folders here (no /usr/lib/python3/dist-packages)")
+    raise AssertionError  # (unavailable raises)
+
+
+SYSTEM_PACKAGES = attempt_prelude("READ") + """
+attempt("package file", lambda: open(TARGET, "rb").read())
+import json, sqlite3, ssl, zoneinfo
+print("STDLIB", zoneinfo.ZoneInfo("UTC"))
+"""
+
+
+async def _reads_no_system_package() -> None:
+    target = _a_system_package_file()
+    r = await run_python(f"TARGET = {target!r}\n" + SYSTEM_PACKAGES, limits=LIMITS, audit_hook=False)
+    assert "package file refused" in r.stdout and "READ" not in r.stdout, (target, r.stdout, r.stderr)
+    assert "STDLIB UTC" in r.stdout, r.stderr
+
+
+async def test_a_run_reads_no_package_of_the_system_s_pythons(mode: str) -> None:  # noqa: F811
+    """Only the interpreter's own `site-packages` was hidden: a run read the packages of the system's Pythons in the
+    system's folders bound in (`/usr/lib/python3/dist-packages`, 77 here, and pip's `/usr/local/lib/python3.X/
+    dist-packages`), where a Debian interpreter's packages, the gateway's among them, all are. Hidden now as
+    site-packages is (an empty tmpfs); the standard library still imports."""
+    await _reads_no_system_package()
+
+
+async def test_a_run_under_landlock_alone_reads_no_package_of_the_system_s_pythons(landlock_alone: None) -> None:
+    """The same with Landlock alone: its rules go around those folders (their files EACCES)."""
+    try:
+        await _reads_no_system_package()
+    except SandboxUnavailable as e:
+        unavailable(f"no weak sandbox with Landlock alone here: {e}")
