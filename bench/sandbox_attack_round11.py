@@ -7,7 +7,7 @@ mode, OS layer alone (no audit hook). Not a test: it prints what it saw.
 as a root gateway without CAP_SYS_ADMIN). Attacks: `capabilities` (what an exec could still grant), `fill` (a run
 fills its folder with empty files until its memory cgroup kills it: the gateway's CPU to remove them), `splice` (pipe
 slots holding page-cache references), `utime` (the times of world-writable files outside the run), `probes` (stat,
-access, readlink and the host's name). `compiler` runs `capabilities` in the compiler of `python_code`.
+access, readlink and the host's name), `packages` (the system's Pythons' installed packages). `compiler` runs `capabilities` in the compiler of `python_code`.
 """
 
 from __future__ import annotations
@@ -81,6 +81,17 @@ for path in (WORLD_WRITABLE, b"/tmp", b"/dev/shm", b"/dev/null"):
         except OSError as e:
             said.append(f"{name} {os.strerror(e.errno)}")
     print(path.decode(), ": ", ", ".join(said), sep="")
+"""
+
+PACKAGES = """
+import os
+def attempt(what, fn):
+    try:
+        return f"{what} {fn()}"
+    except OSError as e:
+        return f"{what} {e.strerror}"
+print(attempt("listed:", lambda: len(os.listdir("/usr/lib/python3/dist-packages"))), "|",
+      attempt(f"read {TARGET}:", lambda: len(open(TARGET, "rb").read())))
 """
 
 PROBES = """
@@ -159,6 +170,13 @@ async def _fill() -> str:
     return f"{said}; {'; '.join(seen) or 'no clean-up in the gateway'}; loop lag max {max(lags) * 1000:.0f} ms"
 
 
+def _package_file() -> str:
+    """A `.py` file of Debian's python3-* packages (the run may not be able to list the folder to find one)."""
+    folder = "/usr/lib/python3/dist-packages"
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return next((os.path.join(folder, n) for n in names if n.endswith(".py")), "/nonexistent")
+
+
 async def main(modes: list[str], only: list[str]) -> None:
     folder = tempfile.mkdtemp(prefix="tw-round11-")
     os.chmod(folder, 0o1777)
@@ -170,7 +188,8 @@ async def main(modes: list[str], only: list[str]) -> None:
         _configure(mode)
         attacks = {"capabilities": lambda: _run(CAPABILITIES), "splice": lambda: _run(SPLICE),
                    "utime": lambda: _run(f"WORLD_WRITABLE = {target.encode()!r}\n" + UTIME),
-                   "probes": lambda: _run(PROBES, cpu_s=20), "fill": _fill}
+                   "probes": lambda: _run(PROBES, cpu_s=20), "fill": _fill,
+                   "packages": lambda: _run(f"TARGET = {_package_file()!r}\n" + PACKAGES)}
         for name, attack in attacks.items():
             if not only or name in only:
                 print(f"[{mode}] {name}: {await attack()}", flush=True)
@@ -186,6 +205,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
     parser.add_argument("--only", action="append", choices=["capabilities", "fill", "splice", "utime", "probes",
-                                                            "compiler"])
+                                                            "packages", "compiler"])
     args = parser.parse_args()
     asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
