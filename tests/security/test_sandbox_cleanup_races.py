@@ -32,8 +32,8 @@ def test_a_subfolder_swapped_for_a_symlink_is_not_followed(tmp_path: Path, monke
     real = cleanup._empty_or_first_subfolder
     swapped = []
 
-    def swap_then_answer(fd: int) -> str | None:
-        name = real(fd)
+    def swap_then_answer(fd: int, left: list[int]) -> str | None:
+        name = real(fd, left)
         if name == "a" and not swapped:  # the other process wins the race here
             os.rename("a", "a-moved", src_dir_fd=fd, dst_dir_fd=fd)
             os.symlink(str(outside), "a", dir_fd=fd)
@@ -59,8 +59,8 @@ def test_a_subfolder_moved_out_while_being_emptied_does_not_lead_outside(
     real = cleanup._empty_or_first_subfolder
     moved = []
 
-    def move_then_answer(fd: int) -> str | None:
-        name = real(fd)
+    def move_then_answer(fd: int, left: list[int]) -> str | None:
+        name = real(fd, left)
         if name is None and not moved and (run / "a" / "b").exists() and not (run / "a" / "b" / "c").exists():
             os.rename(run / "a", elsewhere / "a")  # the clean-up is inside a/b now
             moved.append(1)

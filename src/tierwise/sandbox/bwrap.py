@@ -13,6 +13,7 @@ its own. Nothing here runs untrusted code.
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
 import sys
@@ -25,6 +26,22 @@ UID = 65534
 # zones. Not /usr whole: /usr/src or /usr/local may hold an application and its data.
 SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/local/lib", "/lib", "/lib64",
                 "/lib32", "/libx32", "/usr/share/zoneinfo", "/nix/store")
+
+
+# Installed Python packages inside the system's folders (session 30): Debian's `/usr/lib/python3/dist-packages` (apt's
+# python3-* packages) and `/usr/local/lib/python3.X/dist-packages` (pip's, system-wide), any Python's `site-packages`
+# there. Only the interpreter's own `site-packages` was hidden, so a run read the packages of the system's Pythons,
+# the gateway's among them where it is installed there (a Debian interpreter's are all in those folders). The
+# sandbox's interpreter runs `-I -S`: it imports none of them.
+PACKAGE_FOLDERS = ("python3/dist-packages", "python3*/dist-packages", "python3*/site-packages")
+
+
+@functools.cache
+def installed_packages() -> tuple[str, ...]:
+    """The folders of installed Python packages inside SYSTEM_PATHS (real paths, folders that are not links)."""
+    found = {os.path.realpath(path) for root in SYSTEM_PATHS for pattern in PACKAGE_FOLDERS
+             for path in glob.glob(os.path.join(root, pattern)) if os.path.isdir(path) and not os.path.islink(path)}
+    return tuple(sorted(found))
 
 
 def bwrap_path() -> str | None:
@@ -63,7 +80,7 @@ def layout() -> Layout:
     # Installed packages and, if a bind happens to hold them, the gateway's own folder (its
     # config and ledger) and the home folder: hidden under an empty tmpfs.
     private = {os.path.join(stdlib, "site-packages"), os.path.realpath(os.getcwd()),
-               os.path.realpath(os.path.expanduser("~"))}
+               os.path.realpath(os.path.expanduser("~")), *installed_packages()}
     masks = tuple(sorted(p for p in private if os.path.isdir(p) and p != "/"
                          and any(p.startswith(b.rstrip("/") + "/") for b in binds)))
     return Layout(python, binds, tuple(sorted(set(links))), masks)

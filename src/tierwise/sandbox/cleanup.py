@@ -7,7 +7,13 @@ Another process of the run's user (a concurrent run, when every run is one `run_
 change the tree while it is removed, as root for a root gateway: a subfolder swapped for a symlink
 is never followed (a chmod through it made any folder of the host 0700), and each step back up
 checks it is in the folder it came from (a subfolder moved out of the tree led '..' elsewhere, and
-that folder was emptied). A tree that changed so is left to `rm -rf`, which checks the same."""
+that folder was emptied). A tree that changed so is left to `rm -rf`, which checks the same.
+
+A tree of more than `ENTRIES` entries is finished by this same walk in a process of its own (this file run as a
+script: the standard library only), which the gateway awaits idle (session 30): where Landlock alone bounds a weak run,
+its folder is on the host's /dev/shm, and a run that filled it until its memory cgroup killed it left 381,365 empty
+files, which this walk removed in a worker thread of the gateway, with the GIL: ~2 s of the gateway's CPU for each such
+run. Not `rm -rf`: as a user that is not root it cannot empty a folder the run made write-only (mode 0300)."""
 
 from __future__ import annotations
 
@@ -16,16 +22,32 @@ import logging
 import os
 import stat
 import subprocess
+import sys
 
 log = logging.getLogger("tierwise.sandbox")
+
+# Entries removed in the gateway's process at most (a run's folder holds a few); past them, a process of its own.
+ENTRIES = 10_000
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def remove_tree(path: str) -> bool:
-    """Remove `path` and everything under it; True when it is gone. Never raises."""
+class _TooMany(OSError):
+    """More than ENTRIES entries: the rest is a process's of its own."""
+
+
+def remove_tree(path: str, bounded: bool = True) -> bool:
+    """Remove `path` and everything under it; True when it is gone. Never raises. `bounded`: past ENTRIES entries the
+    rest is removed by this walk in a process of its own."""
     try:
-        _remove(path)
+        _remove(path, ENTRIES if bounded else sys.maxsize)
+    except _TooMany as e:
+        log.warning("sandbox clean-up of %s: %s", path, e)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([sys.executable, "-I", "-S", os.path.abspath(__file__), path], capture_output=True,
+                           timeout=600, env={})
+        if os.path.lexists(path):  # (no process could be started, or it was killed): here, then
+            return remove_tree(path, bounded=False)
     except OSError as e:
         log.warning("sandbox clean-up of %s: %s; trying rm -rf", path, e)
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -33,7 +55,7 @@ def remove_tree(path: str) -> bool:
     return not os.path.lexists(path)
 
 
-def _remove(path: str) -> None:
+def _remove(path: str, entries: int) -> None:
     if not os.path.lexists(path):
         return
     if not stat.S_ISDIR(os.lstat(path).st_mode):
@@ -41,11 +63,12 @@ def _remove(path: str) -> None:
         return
     _chmod_here(path, None)
     fd = os.open(path, _OPEN_DIR)
+    left = [entries]  # (removals left: _empty_or_first_subfolder counts them down)
     names: list[str] = []  # the folders we are in, below `path`
     above: list[tuple[int, int]] = []  # (device, inode) of the folder each of them is in
     try:
         while True:
-            child = _empty_or_first_subfolder(fd)
+            child = _empty_or_first_subfolder(fd, left)
             if child is not None:
                 _chmod_here(child, fd)  # reading and unlinking need rwx
                 sub = os.open(child, _OPEN_DIR, dir_fd=fd)
@@ -82,8 +105,10 @@ def _chmod_here(name: str, dir_fd: int | None) -> None:
         raise OSError(f"{name}: a symlink where a folder was") from None
 
 
-def _empty_or_first_subfolder(fd: int) -> str | None:
-    """Unlink every non-folder in the folder `fd`; the name of one subfolder, or None when empty."""
+def _empty_or_first_subfolder(fd: int, left: list[int]) -> str | None:
+    """Unlink every non-folder in the folder `fd`; the name of one subfolder, or None when empty. Raises OSError once
+    `left[0]` entries (counted down, folders entered included) have gone."""
+    _spend(left)
     while True:
         removed = False
         with os.scandir(fd) as entries:
@@ -92,5 +117,17 @@ def _empty_or_first_subfolder(fd: int) -> str | None:
                     return entry.name
                 os.unlink(entry.name, dir_fd=fd)
                 removed = True
+                _spend(left)
         if not removed:  # (a listing changed while read may miss names: list again until empty)
             return None
+
+
+def _spend(left: list[int]) -> None:
+    left[0] -= 1
+    if left[0] < 0:
+        raise _TooMany(f"more than {ENTRIES} entries: the rest is left to a process of its own")
+
+
+if __name__ == "__main__":  # the rest of a big folder (remove_tree): the same walk, unbounded
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(0 if remove_tree(sys.argv[1], bounded=False) else 1)

@@ -48,6 +48,10 @@ CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 # runs say `sandbox`); a namespace of its own with that name, where the run gets a mount namespace.
 CLONE_NEWUTS, HOST_NAME = 0x04000000, b"sandbox"
 PR_SET_DUMPABLE = 4
+# The capability bounding set (session 30): a weak run and the compiler of `python_code` switched from root kept the
+# whole set (CapBnd 1fffeffffff here; bubblewrap's runs 0): the capabilities an exec may ever grant. no_new_privs
+# already keeps an exec from granting any; emptied as bubblewrap's `--cap-drop ALL` does, defence in depth.
+PR_CAPBSET_READ, PR_CAPBSET_DROP, LAST_CAP = 23, 24, 63
 MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 1, 4096, 16384, 1 << 18, 2
 # mount_setattr(2) (Linux 5.12; one number on every architecture): every mount below "/" read-only at once.
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
@@ -390,7 +394,7 @@ def switcher(user: User | None, staging: Staging | None, folder: Folder | None =
     are made in a user namespace of the run's own (`own_user`)."""
     if user is None and folder is None:
         return None
-    return (_libc() if staging or folder else None, staging, user, folder)
+    return (_libc(), staging, user, folder)
 
 
 def own_user() -> User:
@@ -417,6 +421,7 @@ def switch(prepared: tuple | None) -> None:
                            (b"gid_map", b"%d %d 1" % (user.gid, user.gid))):
             _write_proc(name, line)
         libc.check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+        _drop_bounding_set(libc)  # (CAP_SETPCAP of the new namespace)
         prepared = None  # no switch below: the capabilities it has in that namespace go at exec (a uid not 0)
     elif staging is not None or folder is not None:
         libc.check(libc.unshare(CLONE_NEWNS | (CLONE_NEWUTS if folder is not None else 0)), "a mount namespace")
@@ -460,11 +465,19 @@ def switch(prepared: tuple | None) -> None:
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
     if prepared is None:
         return
+    _drop_bounding_set(libc)
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     if os.getresuid() != (user.uid,) * 3 or os.getresgid() != (user.gid,) * 3:  # never exec as root
         raise OSError(1, f"sandbox user switch: still uid {os.getresuid()}, gid {os.getresgid()}")
+
+
+def _drop_bounding_set(libc: _Libc) -> None:
+    """Every capability out of the bounding set (needs CAP_SETPCAP: where the gateway lacks it, the set stays; numbers
+    past the kernel's last capability answer EINVAL). System calls only."""
+    for cap in range(LAST_CAP + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
 def _write_own(path: bytes, data: bytes, user: User) -> None:

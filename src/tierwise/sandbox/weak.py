@@ -217,7 +217,8 @@ def private_inside() -> tuple[str, ...]:
     """Folders inside the interpreter's installation a weak run does not see, as bubblewrap's (bwrap.layout, `masks`):
     the installed packages (`site-packages`; the run's interpreter is `-I -S`). A weak run listed and read them."""
     packages = os.path.join(os.path.dirname(os.__file__), "site-packages")
-    return (os.path.realpath(packages),) if os.path.isdir(packages) and not os.path.islink(packages) else ()
+    own = (os.path.realpath(packages),) if os.path.isdir(packages) and not os.path.islink(packages) else ()
+    return tuple(sorted({*own, *bwrap.installed_packages()}))  # (and the system's Pythons': bwrap.PACKAGE_FOLDERS)
 
 
 def masks(keep: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
