@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.canonical import TextBlock, Usage
+from tierwise.canonical import TextBlock, ToolResultBlock, Usage
 
 log = logging.getLogger("tierwise.pricing")
 
@@ -30,7 +30,8 @@ class Price(BaseModel):
     input: float = Field(0.0, ge=0)
     output: float = Field(0.0, ge=0)
     cache_read: float | None = Field(None, ge=0, description="default: the input price")
-    cache_write: float | None = Field(None, ge=0, description="default: the input price")
+    cache_write: float | None = Field(None, ge=0, description="default: the input price (1.25x it for a model of a "
+                                       "`kind: anthropic` provider, as Anthropic bills a five-minute write)")
     cache_write_1h: float | None = Field(None, ge=0, description="a one-hour cache write (Anthropic's `ttl: 1h`); "
                                          "default: twice the input price, as Anthropic bills it")
 
@@ -56,46 +57,84 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     return usd / MILLION
 
 
-def hour_write_ratio(price: Price | None) -> float:
-    """A one-hour cache write's price over the input price (2 by default): what a reservation's input is priced up
-    by when the request asks for such writes (`asks_hour_cache`)."""
+def write_ratios(price: Price | None) -> tuple[float, float]:
+    """A five-minute and a one-hour cache write's price over the input price (`cache_write`'s, 1 by default; twice
+    the input by default): what a reservation's input is priced up by when the request marks part of its prompt for
+    the cache (`cache_mark`)."""
     if price is None or price.input <= 0:
-        return 1.0
+        return 1.0, 1.0
+    five = price.input if price.cache_write is None else price.cache_write
     hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
-    return max(1.0, hour / price.input)
+    return max(1.0, five / price.input), max(1.0, hour / price.input, five / price.input)
 
 
-def _hour(cc: Any) -> bool:
-    return type(cc) is dict and cc.get("ttl") == "1h"
+def anthropic_price(price: Price) -> Price:
+    """A configured price for an Anthropic model: a five-minute cache write is billed at 1.25x the input price when
+    the config names no `cache_write` (it was counted at the input price: a client marking a new long prompt for the
+    cache on each request spent 1.25x what its budget counted)."""
+    if price.cache_write is not None or price.input <= 0:
+        return price
+    return price.model_copy(update={"cache_write": 1.25 * price.input})
+
+
+NO_MARK, FIVE, HOUR = 0, 1, 2
+MAX_DEPTH = 4  # content lists inside blocks (a tool_result's, a search_result's) read this deep at most
+
+
+def _mark(cc: Any) -> int:
+    if type(cc) is not dict:
+        return NO_MARK
+    return HOUR if cc.get("ttl") == "1h" else FIVE
+
+
+def _blocks(v: Any, depth: int) -> int:
+    """The dearest cache mark on a list of blocks, the blocks nested in their `content` lists included (a
+    `tool_result`'s text blocks may carry `cache_control`: they were not read)."""
+    found = NO_MARK
+    for b in v:
+        if type(b) is not dict:
+            continue
+        if "cache_control" in b:
+            found = max(found, _mark(b["cache_control"]))
+            if found == HOUR:
+                return HOUR
+        c = b.get("content")
+        if type(c) is list and depth < MAX_DEPTH:
+            found = max(found, _blocks(c, depth + 1))
+            if found == HOUR:
+                return HOUR
+    return found
+
+
+def cache_mark(req: Any) -> int:
+    """The dearest cache write a request asks for: HOUR (`cache_control.ttl: "1h"`), FIVE (any other
+    `cache_control`) or NO_MARK, at the top level or on a system, tool or message block, or a block nested in one's
+    `content`: its input may be billed at the write price. The body forwarded as sent when there is one (every block
+    type), else the canonical blocks."""
+    body = req.source_body
+    if body is not None:
+        found = _mark(body.get("cache_control")) if "cache_control" in body else NO_MARK
+        for k in ("system", "tools", "messages"):
+            v = body.get(k)
+            if type(v) is list and found < HOUR:
+                found = max(found, _blocks(v, 0))
+        return found
+    found = _mark(req.extra.get("cache_control")) if "cache_control" in req.extra else NO_MARK
+    for b in [*req.system, *(b for m in req.messages for b in m.content)]:
+        if found == HOUR:
+            break
+        if type(b) is TextBlock and b.extra and "cache_control" in b.extra:
+            found = max(found, _mark(b.extra["cache_control"]))
+        elif type(b) is ToolResultBlock:
+            for x in b.content:
+                if type(x) is TextBlock and x.extra and "cache_control" in x.extra:
+                    found = max(found, _mark(x.extra["cache_control"]))
+    return found
 
 
 def asks_hour_cache(req: Any) -> bool:
-    """Whether a request marks part of its prompt for Anthropic's one-hour cache (`cache_control.ttl: "1h"`, at the
-    top level, on a system, tool or message block): its input may be billed at twice the input price. The body
-    forwarded as sent when there is one (every block type), else the canonical text blocks."""
-    body = req.source_body
-    if body is not None:  # (a loop, not a list of parts: a 500-turn conversation is read on each admission)
-        if _hour(body.get("cache_control")):
-            return True
-        for k in ("system", "tools", "messages"):
-            v = body.get(k)
-            if type(v) is not list:
-                continue
-            for p in v:
-                if type(p) is not dict:
-                    continue
-                if "cache_control" in p and _hour(p["cache_control"]):
-                    return True
-                c = p.get("content") if k == "messages" else None
-                if type(c) is list:
-                    for b in c:
-                        if type(b) is dict and "cache_control" in b and _hour(b["cache_control"]):
-                            return True
-        return False
-    if _hour(req.extra.get("cache_control")):
-        return True
-    return any(b.extra and _hour(b.extra.get("cache_control"))
-               for b in [*req.system, *(b for m in req.messages for b in m.content if type(b) is TextBlock)])
+    """Whether a request marks part of its prompt for Anthropic's one-hour cache."""
+    return cache_mark(req) == HOUR
 
 
 # genai-prices names providers by id; a `kind: openai` provider may be any compatible host,

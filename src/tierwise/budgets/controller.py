@@ -48,7 +48,7 @@ from tierwise.budgets.plan import (
 from tierwise.budgets.status_rows import bucket_row, iso
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
-from tierwise.pricing import asks_hour_cache, hour_write_ratio
+from tierwise.pricing import HOUR, NO_MARK, cache_mark, write_ratios
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
@@ -173,7 +173,7 @@ class SpendController:
         models = reachable(route if model is None else model, cfg.routes, refs, deps)
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
-        hour = 1.0
+        five = hour = 1.0
         for m in models:
             d = deps[m]
             if d.locality != "remote":
@@ -182,11 +182,12 @@ class SpendController:
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
             if d.provider.kind == "anthropic":
-                hour = max(hour, hour_write_ratio(price))
+                f, h = write_ratios(price)
+                five, hour = max(five, f), max(hour, h)
         plan = RoutePlan(remote, max((p[0] for p in remote.values()), default=0.0),
                          max((p[1] for p in remote.values()), default=0.0),
                          None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
-        plan.hour = hour
+        plan.five, plan.hour = five, hour
         kname = key or ANONYMOUS
         for b in self.budgets:
             if not b.covers_route(route) or not remote:
@@ -275,10 +276,13 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
-        if plan.hour > 1.0 and (plan.static or plan.dynamic) and asks_hour_cache(req):
-            # One-hour cache writes bill the input at up to `hour` times its price: reserved as such, or N such requests
-            # in flight overspent by N times the difference (before review29c)
-            est_in = int(est_in * plan.hour)
+        if plan.hour > 1.0 and (plan.static or plan.dynamic):
+            # Cache writes bill the input at up to `five` (a five-minute write) or `hour` (a one-hour write) times its
+            # price: reserved as such, or N such requests in flight overspent by N times the difference (one-hour
+            # writes before review29c; five-minute writes and marks nested in a tool_result's content before costs2)
+            mark = cache_mark(req)
+            if mark != NO_MARK:
+                est_in = int(est_in * (plan.hour if mark == HOUR else plan.five))
         if req.max_tokens is None and (plan.static or plan.dynamic):
             # The reservation counts `out` tokens of answer: the upstream is told to stop there. Left unset, an
             # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N
