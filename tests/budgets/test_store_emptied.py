@@ -10,6 +10,7 @@ restart without AOF leaves: nothing).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import openai
 import pytest
@@ -134,3 +135,25 @@ def test_an_epoch_key_lost_alone_does_not_count_the_spend_twice(gateway, openai_
     finally:
         r.close()
     assert _spend(clients, 4) == 2  # eight answers in all, as without the loss (before: none more)
+
+
+def test_a_dead_gateways_share_comes_back_with_the_live_ones(gateway, openai_up, anthropic_up, prefix):  # noqa: F811
+    """Three gateways share the budget; one stops (killed, scaled down) after it spent its share; then Redis comes
+    back empty. Before (session 30, costs2) each live gateway added back only what it had settled itself: the dead
+    one's share was lost (6 answers counted as 4, and 4 more answered: 10 of a budget of 8). Now every gateway mirrors
+    the settled spend of every counter (sampled about once a second) and the largest offer per counter is added
+    back, once."""
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix)
+    gs = [gateway(cfg), gateway(cfg), gateway(cfg)]
+    clients = [oai(g) for g in gs]
+    assert _spend(clients, 6) == 6  # two each; the third's answers come last
+    assert _used(gs[0]) == pytest.approx(6 * COST)
+    time.sleep(2.5)  # (the live gateways' looks at the store: about once a second)
+    gs[2].stop()
+    drop_redis_keys(REDIS_URL, prefix)  # Redis restarted without its data
+    wait_for(lambda: _used(gs[0]) > 3.9 * COST)  # (the live ones add back at their next look)
+    time.sleep(2.5)
+    assert _used(gs[1]) == pytest.approx(6 * COST), "the dead gateway's share was lost"
+    assert _spend(clients[:2], 10) == 2
+    assert _used(gs[0]) == pytest.approx(8 * COST)
