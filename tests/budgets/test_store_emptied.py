@@ -157,3 +157,37 @@ def test_a_dead_gateways_share_comes_back_with_the_live_ones(gateway, openai_up,
     assert _used(gs[1]) == pytest.approx(6 * COST), "the dead gateway's share was lost"
     assert _spend(clients[:2], 10) == 2
     assert _used(gs[0]) == pytest.approx(8 * COST)
+
+
+def test_reservations_in_flight_are_held_again_after_the_store_comes_back_empty(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                              prefix):
+    """Two long requests in flight fill an `admit: fits` budget; Redis comes back empty meanwhile. Before (session 30,
+    costs2) their reservations were gone with it: a third request was admitted while both still ran ($0.77 billed of
+    $0.60, 1.28x). Now the gateway holds the reservations of its requests in flight again when it adds back its share."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    cfg = _config(openai_up, anthropic_up, prefix)
+    cfg["budgets"]["admit"] = "fits"
+    cfg["budgets"]["limits"][0]["usd"] = 0.6
+    g = gateway(cfg)
+    doc = "word " * 50_000  # 250,000 bytes: about 83,000 tokens, $0.25 at $3 per million, reserved
+    billed = (83_000 * 3 + 400 * 15) / 1e6
+    anthropic_up.default = Delay(4, Reply(text="answer " * 50, usage=(83_000, 400)))
+
+    def ask() -> str:
+        try:
+            oai(g).chat.completions.create(model="main", max_tokens=400, messages=[{"role": "user", "content": doc}])
+            return "ok"
+        except openai.RateLimitError:
+            return "429"
+
+    with ThreadPoolExecutor(3) as pool:
+        held = [pool.submit(ask), pool.submit(ask)]
+        assert wait_for(lambda: len(anthropic_up.requests) == 2)
+        drop_redis_keys(REDIS_URL, prefix)  # Redis restarted without its data while both run
+        third = pool.submit(ask).result()
+        assert [f.result() for f in held] == ["ok", "ok"]
+    assert third == "429", f"admitted past the budget: ${3 * billed:.2f} billed of $0.60"
+    assert _used(g) == pytest.approx(2 * billed)

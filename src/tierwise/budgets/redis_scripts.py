@@ -277,6 +277,35 @@ return 1
 """
 
 
+# ARGV: ekey epoch zkey rprefix sprefix, then one "rid hold_s key slot usd tok expire_s..." per request of this
+# gateway still in flight: its reservation held again in a store that came back empty (before session 30, costs2,
+# reservations in flight were lost with it, and the budget admitted past its cap while they ran). Once per request
+# (one already held, settled or released is left alone); 0 when the store's epoch is not `epoch`.
+REHOLD = """
+if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
+local zkey, rprefix, sprefix = ARGV[3], ARGV[4], ARGV[5]
+for i = 6, #ARGV do
+  local a = {}
+  for x in string.gmatch(ARGV[i], '%S+') do a[#a + 1] = x end
+  local rid, hold = a[1], tonumber(a[2])
+  if rid and hold and redis.call('EXISTS', rprefix .. rid) == 0 and redis.call('EXISTS', sprefix .. rid) == 0 then
+    for b = 3, #a - 4, 5 do
+      local key, slot, u, t = a[b], a[b + 1], a[b + 2], a[b + 3]
+      if u ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, u) end
+      if t ~= '0' then redis.call('HINCRBY', key, 't' .. slot, t) end
+      redis.call('EXPIRE', key, a[b + 4])
+      redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. u .. ' ' .. t)
+    end
+    redis.call('EXPIRE', rprefix .. rid, math.floor(hold) + 3600)
+    redis.call('ZADD', zkey, rnow + hold, rid)
+  end
+end
+return 1
+"""
+
+
 # ARGV: zkey rprefix ttl hold_s rid...: each still-reserved rid's deadline to Redis's now + ttl (never earlier).
 RENEW = """
 local tm = redis.call('TIME')

@@ -20,8 +20,9 @@ keeps an epoch key (`<prefix>epoch`, no TTL); every script call names the epoch 
 finds it gone or changed decides nothing and answers the new epoch. The gateway then offers what it knows each
 counter's settled spend was (`spend_mirror.py`: sampled about once a second, its own settlements since included), the
 store adds back the best offer per counter once (redis_scripts.RESTORE), and the gateway sends its call again. A gateway no longer running
-has its share counted up to the live ones' last look; reservations in flight at the loss are not restored (before
-session 30, costs2, each gateway added back only its own settlements: a dead one's share was lost).
+has its share counted up to the live ones' last look (before session 30, costs2, each gateway added back only its own
+settlements: a dead one's share was lost). Each gateway also holds again the reservations of its own requests still
+in flight (`_held`); a dead gateway's are not restored.
 A copy of the epoch (`<prefix>epoch:copy`) tells an emptied store from an epoch key lost alone (evicted, deleted):
 the latter is put back as it was, and nothing is added back (it was counted twice before review29c).
 """
@@ -44,7 +45,7 @@ from tierwise.budgets.checks import (
     Refusal,
     Settlement,
 )
-from tierwise.budgets.redis_scripts import LOOK, RENEW, RESTORE, SCRIPT
+from tierwise.budgets.redis_scripts import LOOK, REHOLD, RENEW, RESTORE, SCRIPT
 from tierwise.budgets.spend_mirror import SpendMirror
 
 log = logging.getLogger("tierwise.budgets")
@@ -101,6 +102,10 @@ class RedisStore:
         self._script = self.client.register_script(SCRIPT)
         self._renew = self.client.register_script(RENEW)
         self._restore_script = self.client.register_script(RESTORE)
+        self._rehold = self.client.register_script(REHOLD)
+        # The reservations of this gateway's requests in flight, per request id: "rid hold_s key slot usd tok
+        # expire_s..." (held again should the store come back empty; dropped at settlement)
+        self._held: dict[str, str] = {}
         self._look = self.client.register_script(LOOK)
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
@@ -143,6 +148,11 @@ class RedisStore:
             loop.call_soon(self._flush)
         out = await fut
         if out == 0:
+            held = [f"{c.key} {c.slot} {_num(c.usd)} {c.tok} {c.expire_s}" for c in budgets if c.usd or c.tok]
+            if held:
+                if len(self._held) >= MAX_KEPT:  # (a request never settled: the oldest go, as their deadlines do)
+                    del self._held[next(iter(self._held))]
+                self._held[rid] = f"{rid} {max(1, int(deadline - now))} " + " ".join(held)
             return None
         kind, i, what, used, oldest = out[0], int(out[1]), out[2], float(out[3]), int(out[4])
         if kind == "budget":
@@ -152,6 +162,7 @@ class RedisStore:
     async def settle(self, rid: str, budgets: list[Settlement], rates: list[RateSettlement], *, now: float,
                      settled_ttl: float) -> bool:
         self.settled_ttl = int(settled_ttl)
+        self._held.pop(rid, None)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._settlements.append((_settlement(rid, budgets, rates), now, fut))
@@ -202,11 +213,17 @@ class RedisStore:
                                                   *items[i:i + RESTORE_CHUNK]])
             if not ok:
                 return
+        held = list(self._held.values())
+        for i in range(0, len(held), RESTORE_CHUNK):
+            if not await self._rehold(args=[self.ekey, epoch, self.zkey, self.rprefix, self.sprefix,
+                                            *held[i:i + RESTORE_CHUNK]]):
+                return
         if self.epoch:  # (not on this gateway's first call: nothing was lost that it knew of)
             log.warning("budgets: the budget store came back without its data (epoch %s); this gateway offered back "
                         "the settled spend it knew of in the windows still open ($%.4f in %d counters; the largest "
-                        "offer per counter counts). Spend settled after the gateways' last look at the store, and "
-                        "reservations in flight, is not restored: run Redis with AOF", epoch[:8], usd, len(items))
+                        "offer per counter counts) and held its %d reservation(s) in flight again. Spend settled after the "
+                        "gateways' last look at the store, and the reservations of gateways no longer running, are not "
+                        "restored: run Redis with AOF", epoch[:8], usd, len(items), len(held))
         self.epoch = epoch
 
     def _flush(self) -> None:
