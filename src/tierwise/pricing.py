@@ -87,22 +87,25 @@ def _mark(cc: Any) -> int:
     return HOUR if cc.get("ttl") == "1h" else FIVE
 
 
-def _blocks(v: Any, depth: int) -> int:
-    """The dearest cache mark on a list of blocks, the blocks nested in their `content` lists included (a
-    `tool_result`'s text blocks may carry `cache_control`: they were not read)."""
+def _nested(v: list[Any], depth: int) -> int:
+    """The dearest cache mark in a block's `content` list (a `tool_result`'s text blocks may carry `cache_control`:
+    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH."""
     found = NO_MARK
     for b in v:
         if type(b) is not dict:
             continue
         if "cache_control" in b:
-            found = max(found, _mark(b["cache_control"]))
-            if found == HOUR:
+            m = _mark(b["cache_control"])
+            if m == HOUR:
                 return HOUR
-        c = b.get("content")
-        if type(c) is list and depth < MAX_DEPTH:
-            found = max(found, _blocks(c, depth + 1))
-            if found == HOUR:
-                return HOUR
+            found = found or m
+        if "content" in b and depth < MAX_DEPTH:
+            c = b["content"]
+            if type(c) is list and c:
+                m = _nested(c, depth + 1)
+                if m == HOUR:
+                    return HOUR
+                found = found or m
     return found
 
 
@@ -112,23 +115,51 @@ def cache_mark(req: Any) -> int:
     `content`: its input may be billed at the write price. The body forwarded as sent when there is one (every block
     type), else the canonical blocks."""
     body = req.source_body
-    if body is not None:
-        found = _mark(body.get("cache_control")) if "cache_control" in body else NO_MARK
+    if body is not None:  # (loops, not a list of parts: a 500-turn conversation is read on each admission)
+        found = _mark(body["cache_control"]) if "cache_control" in body else NO_MARK
         for k in ("system", "tools", "messages"):
             v = body.get(k)
-            if type(v) is list and found < HOUR:
-                found = max(found, _blocks(v, 0))
+            if type(v) is not list:
+                continue
+            for p in v:
+                if type(p) is not dict:
+                    continue
+                if "cache_control" in p:
+                    m = _mark(p["cache_control"])
+                    if m == HOUR:
+                        return HOUR
+                    found = found or m
+                if "content" not in p:
+                    continue
+                c = p["content"]
+                if type(c) is not list:
+                    continue
+                for b in c:  # (a message's blocks, read here: a call per message doubled the search's cost)
+                    if type(b) is not dict:
+                        continue
+                    if "cache_control" in b:
+                        m = _mark(b["cache_control"])
+                        if m == HOUR:
+                            return HOUR
+                        found = found or m
+                    if "content" in b:
+                        x = b["content"]
+                        if type(x) is list and x:
+                            m = _nested(x, 2)
+                            if m == HOUR:
+                                return HOUR
+                            found = found or m
         return found
-    found = _mark(req.extra.get("cache_control")) if "cache_control" in req.extra else NO_MARK
+    found = _mark(req.extra["cache_control"]) if "cache_control" in req.extra else NO_MARK
     for b in [*req.system, *(b for m in req.messages for b in m.content)]:
-        if found == HOUR:
-            break
         if type(b) is TextBlock and b.extra and "cache_control" in b.extra:
             found = max(found, _mark(b.extra["cache_control"]))
         elif type(b) is ToolResultBlock:
             for x in b.content:
                 if type(x) is TextBlock and x.extra and "cache_control" in x.extra:
                     found = max(found, _mark(x.extra["cache_control"]))
+        if found == HOUR:
+            break
     return found
 
 
