@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.budgets.background import BILLED, COVERS
@@ -81,6 +81,7 @@ class Held:
     minute: int
     est_in: int
     plan: RoutePlan
+    windows: list[Any] = field(default_factory=list)  # per budget check: its window (a rolling one's slot moves on)
 
 
 class Refused:
@@ -301,6 +302,7 @@ class SpendController:
             # refused: the records below find which limit, for the answer's message
         budgets: list[BudgetCheck] = []
         models: list[str | None] = []
+        windows: list[Any] = []
         if plan.static or plan.dynamic:
             tok = (est_in + out) * n
             for c in plan.static:
@@ -312,6 +314,7 @@ class SpendController:
                 budgets.append(BudgetCheck(c.key, w.slot(now), w.nslots, b.usd_limit, b.tok_limit, usd, tok,
                                            w.expire_s))
                 models.append(c.model)
+                windows.append(w)
             src = req if dims is None else dims  # (a summariser's call: the client's request names the values)
             for b in plan.dynamic:
                 v = dimension_value(b.spec.per, src.headers, src.metadata)
@@ -326,6 +329,7 @@ class SpendController:
                 budgets.append(BudgetCheck(bucket, w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
                                            worst, tok, w.expire_s))
                 models.append(None)
+                windows.append(w)
         # A rate limit's tokens count the answer's cap at admission too (the settlement corrects it to the real
         # total): counting only the input, 180 concurrent clients over 3 gateways got 3.8x a tokens_per_minute
         # limit through, every admitted request's answer arriving after the admissions (bench/RESULTS.md).
@@ -346,7 +350,7 @@ class SpendController:
         if self.health.down_since is not None:
             self.health.answered()
         if refusal is None:
-            ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
+            ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan, windows)
             if budgets:
                 ctx.notes[COVERS] = [n, req if dims is None else dims]
             if not self._sync and budgets:
@@ -490,9 +494,16 @@ class SpendController:
             self.store.give(ctx.trace.request_id, held, (usd_all, tok_all), per_model, tokens - held[3], now, SETTLED_TTL)
             return
         settlements = []
-        for c, m in zip(held.budgets, held.models, strict=True):
+        wnow = now if self._sync else now + (self.store.offset or 0.0)  # (the windows' clock: Redis's)
+        for c, m, w in zip(held.budgets, held.models, held.windows, strict=True):
             usd, tok = (usd_all, tok_all) if m is None or per_model is None else per_model.get(m, (0.0, 0.0))
-            settlements.append(Settlement(c.key, c.slot, c.usd, c.tok, usd, int(tok), c.expire_s))
+            slot, r_usd, r_tok = c.slot, c.usd, c.tok
+            if w.nslots > 1 and w.slot(wnow) - slot >= w.nslots:
+                # The request outlasted its rolling window: its reservation's slot is no longer counted, and its
+                # cost settled there was counted nowhere (a client whose streams outlast the window spent without
+                # limit, before costs2). Counted in the current slot, the reservation left where it lapsed.
+                slot, r_usd, r_tok = w.slot(wnow), 0.0, 0
+            settlements.append(Settlement(c.key, slot, r_usd, r_tok, usd, int(tok), c.expire_s))
         rates = [RateSettlement(r.key, held.minute, tokens - r.tok) for r in held.rates]
         if self._sync:
             self.store.settle_now(held.rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)
