@@ -76,8 +76,8 @@ class Gateway:
         for name, m in cfg.models.items():
             prov = self.providers[m.provider]
             price = m.price or (ZERO if prov.locality == "local" else self.pricer.price_for(m.model, prov.kind))
-            if m.price is not None and prov.kind == "anthropic":
-                price = anthropic_price(m.price)
+            if price is not None and prov.kind == "anthropic" and prov.locality == "remote":
+                price = anthropic_price(price)
             self.deployments[name] = Deployment(
                 name,
                 m,

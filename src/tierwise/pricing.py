@@ -34,6 +34,8 @@ class Price(BaseModel):
                                        "`kind: anthropic` provider, as Anthropic bills a five-minute write)")
     cache_write_1h: float | None = Field(None, ge=0, description="a one-hour cache write (Anthropic's `ttl: 1h`); "
                                          "default: twice the input price, as Anthropic bills it")
+    web_search: float | None = Field(None, ge=0, description="USD per 1,000 web searches (Anthropic's web search "
+                                     "server tool); default: $10 for a `kind: anthropic` provider's model, else 0")
 
 
 ZERO = Price()
@@ -54,6 +56,8 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     if usage.cache_write_1h_tokens:  # (of the writes: counted at the one-hour price, not `cache_write`'s)
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
+    if usage.web_searches and price.web_search:
+        return usd / MILLION + usage.web_searches * price.web_search / 1000
     return usd / MILLION
 
 
@@ -68,13 +72,35 @@ def write_ratios(price: Price | None) -> tuple[float, float]:
     return max(1.0, five / price.input), max(1.0, hour / price.input, five / price.input)
 
 
+SEARCH_FEE = 10.0  # Anthropic's web search: USD per 1,000 searches
+SEARCHES_UNSAID = 10  # searches a request allowing web search without `max_uses` reserves
+
+
 def anthropic_price(price: Price) -> Price:
-    """A configured price for an Anthropic model: a five-minute cache write is billed at 1.25x the input price when
-    the config names no `cache_write` (it was counted at the input price: a client marking a new long prompt for the
-    cache on each request spent 1.25x what its budget counted)."""
-    if price.cache_write is not None or price.input <= 0:
-        return price
-    return price.model_copy(update={"cache_write": 1.25 * price.input})
+    """A price for an Anthropic model: a five-minute cache write is billed at 1.25x the input price when the config
+    names no `cache_write` (it was counted at the input price: a client marking a new long prompt for the cache on each
+    request spent 1.25x what its budget counted), and a web search at $10 per 1,000 (counted nowhere before costs2)."""
+    update: dict[str, float] = {}
+    if price.cache_write is None and price.input > 0:
+        update["cache_write"] = 1.25 * price.input
+    if price.web_search is None:
+        update["web_search"] = SEARCH_FEE
+    return price.model_copy(update=update) if update else price
+
+
+def searches_allowed(req: Any) -> int:
+    """The web searches a forwarded Anthropic body lets the model make: the `max_uses` of its web search server tools
+    (SEARCHES_UNSAID for one that names none)."""
+    body = req.source_body
+    tools = body.get("tools") if body is not None else None
+    if type(tools) is not list:
+        return 0
+    n = 0
+    for t in tools:
+        if type(t) is dict and str(t.get("type", "")).startswith("web_search"):
+            m = t.get("max_uses")
+            n += m if type(m) is int and 0 < m <= 1000 else SEARCHES_UNSAID
+    return n
 
 
 NO_MARK, FIVE, HOUR = 0, 1, 2

@@ -48,7 +48,7 @@ from tierwise.budgets.plan import (
 from tierwise.budgets.status_rows import bucket_row, iso
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
-from tierwise.pricing import HOUR, NO_MARK, cache_mark, write_ratios
+from tierwise.pricing import HOUR, NO_MARK, cache_mark, searches_allowed, write_ratios
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
@@ -175,6 +175,7 @@ class SpendController:
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
         five = hour = 1.0
+        search = 0.0
         for m in models:
             d = deps[m]
             if d.locality != "remote":
@@ -185,10 +186,12 @@ class SpendController:
             if d.provider.kind == "anthropic":
                 f, h = write_ratios(price)
                 five, hour = max(five, f), max(hour, h)
+                if price is not None and price.web_search:
+                    search = max(search, price.web_search / 1000)
         plan = RoutePlan(remote, max((p[0] for p in remote.values()), default=0.0),
                          max((p[1] for p in remote.values()), default=0.0),
                          None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
-        plan.five, plan.hour = five, hour
+        plan.five, plan.hour, plan.search = five, hour, search
         kname = key or ANONYMOUS
         for b in self.budgets:
             if not b.covers_route(route) or not remote:
@@ -291,6 +294,8 @@ class SpendController:
             req.max_tokens = out
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
+        fee = plan.search * searches_allowed(req) * n if plan.search else 0.0  # (web searches: billed per search)
+        worst += fee
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
             # One node, budgets known from the route and key: no check records (the common case).
@@ -310,7 +315,7 @@ class SpendController:
                 usd = worst
                 if c.model is not None:
                     pin, pout = plan.remote[c.model]
-                    usd = (est_in * pin + out * pout) * n / MILLION
+                    usd = (est_in * pin + out * pout) * n / MILLION + fee
                 budgets.append(BudgetCheck(c.key, w.slot(now), w.nslots, b.usd_limit, b.tok_limit, usd, tok,
                                            w.expire_s))
                 models.append(c.model)

@@ -166,6 +166,7 @@ class RoutePlan:
     # for such writes reserves its input that many times (1.0: no remote Anthropic model)
     five: float = 1.0
     hour: float = 1.0
+    search: float = 0.0  # USD per web search, the dearest of the route's remote Anthropic models (0: none)
 
     @property
     def has_budgets(self) -> bool:

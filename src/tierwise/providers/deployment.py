@@ -465,6 +465,7 @@ class Deployment:
 # terminator in a write of its own) is answered without waiting for that end; the connection goes
 # back to the pool once the upstream ends the body, or is closed after this long.
 DRAIN_S = 1.0
+MAX_SEARCHES = 1000  # web searches one answer is counted at most (the upstream's count is not trusted: bound_usage)
 _draining: set[asyncio.Task[None]] = set()
 
 
@@ -508,6 +509,8 @@ def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
         usage.cache_write_tokens = cap
     if usage.cache_write_1h_tokens > usage.cache_write_tokens:  # (a part of the writes)
         usage.cache_write_1h_tokens = usage.cache_write_tokens
+    if usage.web_searches > MAX_SEARCHES:
+        usage.web_searches = MAX_SEARCHES
     return usage
 
 
@@ -596,4 +599,6 @@ def _count(chunk: StreamChunk, usage: Usage) -> int:
                 usage.cache_write_tokens = u.cache_write_tokens
             if u.cache_write_1h_tokens > usage.cache_write_1h_tokens:
                 usage.cache_write_1h_tokens = u.cache_write_1h_tokens
+            if u.web_searches > usage.web_searches:
+                usage.web_searches = u.web_searches
     return chars
