@@ -149,12 +149,17 @@ def test_a_dead_gateways_share_comes_back_with_the_live_ones(gateway, openai_up,
     clients = [oai(g) for g in gs]
     assert _spend(clients, 6) == 6  # two each; the third's answers come last
     assert _used(gs[0]) == pytest.approx(6 * COST)
-    time.sleep(2.5)  # (the live gateways' looks at the store: about once a second)
+
+    def mirrored(g) -> float:  # what a gateway would offer back (its looks at the store: about once a second)
+        return sum(c[0] + sum(m[1] for m in c[4]) for c in list(g.gateway.spend.store.mirror.counters.values()))
+
+    assert wait_for(lambda: all(mirrored(g) == pytest.approx(6 * COST) for g in gs[:2]), timeout=30)
     gs[2].stop()
     drop_redis_keys(REDIS_URL, prefix)  # Redis restarted without its data
-    wait_for(lambda: _used(gs[0]) > 3.9 * COST)  # (the live ones add back at their next look)
-    time.sleep(2.5)
-    assert _used(gs[1]) == pytest.approx(6 * COST), "the dead gateway's share was lost"
+    # (the live ones add back at their next look; before, they added back 4 answers' worth)
+    assert wait_for(lambda: _used(gs[0]) == pytest.approx(6 * COST), timeout=30), "the dead gateway's share was lost"
+    time.sleep(1.5)  # (a second look by each: nothing more is added)
+    assert _used(gs[1]) == pytest.approx(6 * COST)
     assert _spend(clients[:2], 10) == 2
     assert _used(gs[0]) == pytest.approx(8 * COST)
 
