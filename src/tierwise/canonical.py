@@ -216,6 +216,8 @@ class Usage:
     # Of cache_write_tokens, those written to a one-hour cache (Anthropic's `ttl: "1h"`), billed at twice the
     # input price, not the five-minute write's 1.25 (pricing.cost)
     cache_write_1h_tokens: int = 0
+    # Anthropic's web search server tool: searches made (`server_tool_use.web_search_requests`), billed per search
+    web_searches: int = 0
 
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
@@ -223,6 +225,7 @@ class Usage:
         self.cache_read_tokens += other.cache_read_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.cache_write_1h_tokens += other.cache_write_1h_tokens
+        self.web_searches += other.web_searches
         self.estimated = self.estimated or other.estimated
 
     def take_prompt(self, other: Usage) -> None:
@@ -245,6 +248,8 @@ class Usage:
             self.cache_write_tokens = other.cache_write_tokens
         if other.cache_write_1h_tokens:
             self.cache_write_1h_tokens = other.cache_write_1h_tokens
+        if other.web_searches:
+            self.web_searches = other.web_searches
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.canonical import TextBlock, Usage
+from tierwise.canonical import TextBlock, ToolResultBlock, Usage
 
 log = logging.getLogger("tierwise.pricing")
 
@@ -30,9 +30,12 @@ class Price(BaseModel):
     input: float = Field(0.0, ge=0)
     output: float = Field(0.0, ge=0)
     cache_read: float | None = Field(None, ge=0, description="default: the input price")
-    cache_write: float | None = Field(None, ge=0, description="default: the input price")
+    cache_write: float | None = Field(None, ge=0, description="default: the input price (1.25x it for a model of a "
+                                       "`kind: anthropic` provider, as Anthropic bills a five-minute write)")
     cache_write_1h: float | None = Field(None, ge=0, description="a one-hour cache write (Anthropic's `ttl: 1h`); "
                                          "default: twice the input price, as Anthropic bills it")
+    web_search: float | None = Field(None, ge=0, description="USD per 1,000 web searches (Anthropic's web search "
+                                     "server tool); default: $10 for a `kind: anthropic` provider's model, else 0")
 
 
 ZERO = Price()
@@ -53,30 +56,93 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     if usage.cache_write_1h_tokens:  # (of the writes: counted at the one-hour price, not `cache_write`'s)
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
+    if usage.web_searches and price.web_search:
+        return usd / MILLION + usage.web_searches * price.web_search / 1000
     return usd / MILLION
 
 
-def hour_write_ratio(price: Price | None) -> float:
-    """A one-hour cache write's price over the input price (2 by default): what a reservation's input is priced up
-    by when the request asks for such writes (`asks_hour_cache`)."""
+def write_ratios(price: Price | None) -> tuple[float, float]:
+    """A five-minute and a one-hour cache write's price over the input price (`cache_write`'s, 1 by default; twice
+    the input by default): what a reservation's input is priced up by when the request marks part of its prompt for
+    the cache (`cache_mark`)."""
     if price is None or price.input <= 0:
-        return 1.0
+        return 1.0, 1.0
+    five = price.input if price.cache_write is None else price.cache_write
     hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
-    return max(1.0, hour / price.input)
+    return max(1.0, five / price.input), max(1.0, hour / price.input, five / price.input)
 
 
-def _hour(cc: Any) -> bool:
-    return type(cc) is dict and cc.get("ttl") == "1h"
+SEARCH_FEE = 10.0  # Anthropic's web search: USD per 1,000 searches
+SEARCHES_UNSAID = 10  # searches a request allowing web search without `max_uses` reserves
 
 
-def asks_hour_cache(req: Any) -> bool:
-    """Whether a request marks part of its prompt for Anthropic's one-hour cache (`cache_control.ttl: "1h"`, at the
-    top level, on a system, tool or message block): its input may be billed at twice the input price. The body
-    forwarded as sent when there is one (every block type), else the canonical text blocks."""
+def anthropic_price(price: Price) -> Price:
+    """A price for an Anthropic model: a five-minute cache write is billed at 1.25x the input price when the config
+    names no `cache_write` (it was counted at the input price: a client marking a new long prompt for the cache on each
+    request spent 1.25x what its budget counted), and a web search at $10 per 1,000 (counted nowhere before costs2)."""
+    update: dict[str, float] = {}
+    if price.cache_write is None and price.input > 0:
+        update["cache_write"] = 1.25 * price.input
+    if price.web_search is None:
+        update["web_search"] = SEARCH_FEE
+    return price.model_copy(update=update) if update else price
+
+
+def searches_allowed(req: Any) -> int:
+    """The web searches a forwarded Anthropic body lets the model make: the `max_uses` of its web search server tools
+    (SEARCHES_UNSAID for one that names none)."""
     body = req.source_body
-    if body is not None:  # (a loop, not a list of parts: a 500-turn conversation is read on each admission)
-        if _hour(body.get("cache_control")):
-            return True
+    tools = body.get("tools") if body is not None else None
+    if type(tools) is not list:
+        return 0
+    n = 0
+    for t in tools:
+        if type(t) is dict and str(t.get("type", "")).startswith("web_search"):
+            m = t.get("max_uses")
+            n += m if type(m) is int and 0 < m <= 1000 else SEARCHES_UNSAID
+    return n
+
+
+NO_MARK, FIVE, HOUR = 0, 1, 2
+MAX_DEPTH = 4  # content lists inside blocks (a tool_result's, a search_result's) read this deep at most
+
+
+def _mark(cc: Any) -> int:
+    if type(cc) is not dict:
+        return NO_MARK
+    return HOUR if cc.get("ttl") == "1h" else FIVE
+
+
+def _nested(v: list[Any], depth: int) -> int:
+    """The dearest cache mark in a block's `content` list (a `tool_result`'s text blocks may carry `cache_control`:
+    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH."""
+    found = NO_MARK
+    for b in v:
+        if type(b) is not dict:
+            continue
+        if "cache_control" in b:
+            m = _mark(b["cache_control"])
+            if m == HOUR:
+                return HOUR
+            found = found or m
+        if "content" in b and depth < MAX_DEPTH:
+            c = b["content"]
+            if type(c) is list and c:
+                m = _nested(c, depth + 1)
+                if m == HOUR:
+                    return HOUR
+                found = found or m
+    return found
+
+
+def cache_mark(req: Any) -> int:
+    """The dearest cache write a request asks for: HOUR (`cache_control.ttl: "1h"`), FIVE (any other
+    `cache_control`) or NO_MARK, at the top level or on a system, tool or message block, or a block nested in one's
+    `content`: its input may be billed at the write price. The body forwarded as sent when there is one (every block
+    type), else the canonical blocks."""
+    body = req.source_body
+    if body is not None:  # (loops, not a list of parts: a 500-turn conversation is read on each admission)
+        found = _mark(body["cache_control"]) if "cache_control" in body else NO_MARK
         for k in ("system", "tools", "messages"):
             v = body.get(k)
             if type(v) is not list:
@@ -84,18 +150,48 @@ def asks_hour_cache(req: Any) -> bool:
             for p in v:
                 if type(p) is not dict:
                     continue
-                if "cache_control" in p and _hour(p["cache_control"]):
-                    return True
-                c = p.get("content") if k == "messages" else None
-                if type(c) is list:
-                    for b in c:
-                        if type(b) is dict and "cache_control" in b and _hour(b["cache_control"]):
-                            return True
-        return False
-    if _hour(req.extra.get("cache_control")):
-        return True
-    return any(b.extra and _hour(b.extra.get("cache_control"))
-               for b in [*req.system, *(b for m in req.messages for b in m.content if type(b) is TextBlock)])
+                if "cache_control" in p:
+                    m = _mark(p["cache_control"])
+                    if m == HOUR:
+                        return HOUR
+                    found = found or m
+                if "content" not in p:
+                    continue
+                c = p["content"]
+                if type(c) is not list:
+                    continue
+                for b in c:  # (a message's blocks, read here: a call per message doubled the search's cost)
+                    if type(b) is not dict:
+                        continue
+                    if "cache_control" in b:
+                        m = _mark(b["cache_control"])
+                        if m == HOUR:
+                            return HOUR
+                        found = found or m
+                    if "content" in b:
+                        x = b["content"]
+                        if type(x) is list and x:
+                            m = _nested(x, 2)
+                            if m == HOUR:
+                                return HOUR
+                            found = found or m
+        return found
+    found = _mark(req.extra["cache_control"]) if "cache_control" in req.extra else NO_MARK
+    for b in [*req.system, *(b for m in req.messages for b in m.content)]:
+        if type(b) is TextBlock and b.extra and "cache_control" in b.extra:
+            found = max(found, _mark(b.extra["cache_control"]))
+        elif type(b) is ToolResultBlock:
+            for x in b.content:
+                if type(x) is TextBlock and x.extra and "cache_control" in x.extra:
+                    found = max(found, _mark(x.extra["cache_control"]))
+        if found == HOUR:
+            break
+    return found
+
+
+def asks_hour_cache(req: Any) -> bool:
+    """Whether a request marks part of its prompt for Anthropic's one-hour cache."""
+    return cache_mark(req) == HOUR
 
 
 # genai-prices names providers by id; a `kind: openai` provider may be any compatible host,

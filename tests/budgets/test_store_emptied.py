@@ -10,6 +10,7 @@ restart without AOF leaves: nothing).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import openai
 import pytest
@@ -134,3 +135,64 @@ def test_an_epoch_key_lost_alone_does_not_count_the_spend_twice(gateway, openai_
     finally:
         r.close()
     assert _spend(clients, 4) == 2  # eight answers in all, as without the loss (before: none more)
+
+
+def test_a_dead_gateways_share_comes_back_with_the_live_ones(gateway, openai_up, anthropic_up, prefix):  # noqa: F811
+    """Three gateways share the budget; one stops (killed, scaled down) after it spent its share; then Redis comes
+    back empty. Before (session 30, costs2) each live gateway added back only what it had settled itself: the dead
+    one's share was lost (6 answers counted as 4, and 4 more answered: 10 of a budget of 8). Now every gateway mirrors
+    the settled spend of every counter (sampled about once a second) and the largest offer per counter is added
+    back, once."""
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix)
+    gs = [gateway(cfg), gateway(cfg), gateway(cfg)]
+    clients = [oai(g) for g in gs]
+    assert _spend(clients, 6) == 6  # two each; the third's answers come last
+    assert _used(gs[0]) == pytest.approx(6 * COST)
+
+    def mirrored(g) -> float:  # what a gateway would offer back (its looks at the store: about once a second)
+        return sum(c[0] + sum(m[1] for m in c[4]) for c in list(g.gateway.spend.store.mirror.counters.values()))
+
+    assert wait_for(lambda: all(mirrored(g) == pytest.approx(6 * COST) for g in gs[:2]), timeout=30)
+    gs[2].stop()
+    drop_redis_keys(REDIS_URL, prefix)  # Redis restarted without its data
+    # (the live ones add back at their next look; before, they added back 4 answers' worth)
+    assert wait_for(lambda: _used(gs[0]) == pytest.approx(6 * COST), timeout=30), "the dead gateway's share was lost"
+    time.sleep(1.5)  # (a second look by each: nothing more is added)
+    assert _used(gs[1]) == pytest.approx(6 * COST)
+    assert _spend(clients[:2], 10) == 2
+    assert _used(gs[0]) == pytest.approx(8 * COST)
+
+
+def test_reservations_in_flight_are_held_again_after_the_store_comes_back_empty(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                              prefix):
+    """Two long requests in flight fill an `admit: fits` budget; Redis comes back empty meanwhile. Before (session 30,
+    costs2) their reservations were gone with it: a third request was admitted while both still ran ($0.77 billed of
+    $0.60, 1.28x). Now the gateway holds the reservations of its requests in flight again when it adds back its share."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.doubles import Delay
+
+    cfg = _config(openai_up, anthropic_up, prefix)
+    cfg["budgets"]["admit"] = "fits"
+    cfg["budgets"]["limits"][0]["usd"] = 0.6
+    g = gateway(cfg)
+    doc = "word " * 50_000  # 250,000 bytes: about 83,000 tokens, $0.25 at $3 per million, reserved
+    billed = (83_000 * 3 + 400 * 15) / 1e6
+    anthropic_up.default = Delay(4, Reply(text="answer " * 50, usage=(83_000, 400)))
+
+    def ask() -> str:
+        try:
+            oai(g).chat.completions.create(model="main", max_tokens=400, messages=[{"role": "user", "content": doc}])
+            return "ok"
+        except openai.RateLimitError:
+            return "429"
+
+    with ThreadPoolExecutor(3) as pool:
+        held = [pool.submit(ask), pool.submit(ask)]
+        assert wait_for(lambda: len(anthropic_up.requests) == 2)
+        drop_redis_keys(REDIS_URL, prefix)  # Redis restarted without its data while both run
+        third = pool.submit(ask).result()
+        assert [f.result() for f in held] == ["ok", "ok"]
+    assert third == "429", f"admitted past the budget: ${3 * billed:.2f} billed of $0.60"
+    assert _used(g) == pytest.approx(2 * billed)

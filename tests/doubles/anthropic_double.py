@@ -167,11 +167,14 @@ class AnthropicDouble(DoubleServer):
 
     def _usage(self, inp: int, out: int, reply: Reply) -> dict[str, Any]:
         hour = reply.cache_write_tokens and reply.cache_write_1h_tokens
-        return {"input_tokens": inp, "cache_creation_input_tokens": reply.cache_write_tokens,
-                "cache_read_input_tokens": reply.cache_read_tokens, "output_tokens": out,
-                "cache_creation": {"ephemeral_5m_input_tokens": reply.cache_write_tokens - hour,
-                                   "ephemeral_1h_input_tokens": hour},
-                "service_tier": "standard"}
+        u = {"input_tokens": inp, "cache_creation_input_tokens": reply.cache_write_tokens,
+             "cache_read_input_tokens": reply.cache_read_tokens, "output_tokens": out,
+             "cache_creation": {"ephemeral_5m_input_tokens": reply.cache_write_tokens - hour,
+                                "ephemeral_1h_input_tokens": hour},
+             "service_tier": "standard"}
+        if reply.web_searches:
+            u["server_tool_use"] = {"web_search_requests": reply.web_searches}
+        return u
 
     def _stop(self, reply: Reply) -> str:
         if reply.stop_reason:
@@ -227,7 +230,9 @@ class AnthropicDouble(DoubleServer):
                   [{"type": "input_json_delta", "partial_json": f} for f in frags])
         chunks.append(event("message_delta", {"type": "message_delta",
                                               "delta": {"stop_reason": self._stop(reply), "stop_sequence": None},
-                                              "usage": {"output_tokens": out}}))
+                                              "usage": {"output_tokens": out, **({"server_tool_use": {
+                                                  "web_search_requests": reply.web_searches}} if reply.web_searches
+                                                  else {})}}))
         chunks.append(event("message_stop", {"type": "message_stop"}))
         return chunks
 

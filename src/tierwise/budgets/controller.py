@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.budgets.background import BILLED, COVERS
@@ -48,7 +48,7 @@ from tierwise.budgets.plan import (
 from tierwise.budgets.status_rows import bucket_row, iso
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
-from tierwise.pricing import asks_hour_cache, hour_write_ratio
+from tierwise.pricing import HOUR, NO_MARK, cache_mark, searches_allowed, write_ratios
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
@@ -81,6 +81,7 @@ class Held:
     minute: int
     est_in: int
     plan: RoutePlan
+    windows: list[Any] = field(default_factory=list)  # per budget check: its window (a rolling one's slot moves on)
 
 
 class Refused:
@@ -173,7 +174,8 @@ class SpendController:
         models = reachable(route if model is None else model, cfg.routes, refs, deps)
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
-        hour = 1.0
+        five = hour = 1.0
+        search = 0.0
         for m in models:
             d = deps[m]
             if d.locality != "remote":
@@ -182,11 +184,14 @@ class SpendController:
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
             if d.provider.kind == "anthropic":
-                hour = max(hour, hour_write_ratio(price))
+                f, h = write_ratios(price)
+                five, hour = max(five, f), max(hour, h)
+                if price is not None and price.web_search:
+                    search = max(search, price.web_search / 1000)
         plan = RoutePlan(remote, max((p[0] for p in remote.values()), default=0.0),
                          max((p[1] for p in remote.values()), default=0.0),
                          None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
-        plan.hour = hour
+        plan.five, plan.hour, plan.search = five, hour, search
         kname = key or ANONYMOUS
         for b in self.budgets:
             if not b.covers_route(route) or not remote:
@@ -275,10 +280,13 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
-        if plan.hour > 1.0 and (plan.static or plan.dynamic) and asks_hour_cache(req):
-            # One-hour cache writes bill the input at up to `hour` times its price: reserved as such, or N such requests
-            # in flight overspent by N times the difference (before review29c)
-            est_in = int(est_in * plan.hour)
+        if plan.hour > 1.0 and (plan.static or plan.dynamic):
+            # Cache writes bill the input at up to `five` (a five-minute write) or `hour` (a one-hour write) times its
+            # price: reserved as such, or N such requests in flight overspent by N times the difference (one-hour
+            # writes before review29c; five-minute writes and marks nested in a tool_result's content before costs2)
+            mark = cache_mark(req)
+            if mark != NO_MARK:
+                est_in = int(est_in * (plan.hour if mark == HOUR else plan.five))
         if req.max_tokens is None and (plan.static or plan.dynamic):
             # The reservation counts `out` tokens of answer: the upstream is told to stop there. Left unset, an
             # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N
@@ -286,6 +294,8 @@ class SpendController:
             req.max_tokens = out
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
+        fee = plan.search * searches_allowed(req) * n if plan.search else 0.0  # (web searches: billed per search)
+        worst += fee
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
             # One node, budgets known from the route and key: no check records (the common case).
@@ -297,6 +307,7 @@ class SpendController:
             # refused: the records below find which limit, for the answer's message
         budgets: list[BudgetCheck] = []
         models: list[str | None] = []
+        windows: list[Any] = []
         if plan.static or plan.dynamic:
             tok = (est_in + out) * n
             for c in plan.static:
@@ -304,10 +315,11 @@ class SpendController:
                 usd = worst
                 if c.model is not None:
                     pin, pout = plan.remote[c.model]
-                    usd = (est_in * pin + out * pout) * n / MILLION
+                    usd = (est_in * pin + out * pout) * n / MILLION + fee
                 budgets.append(BudgetCheck(c.key, w.slot(now), w.nslots, b.usd_limit, b.tok_limit, usd, tok,
                                            w.expire_s))
                 models.append(c.model)
+                windows.append(w)
             src = req if dims is None else dims  # (a summariser's call: the client's request names the values)
             for b in plan.dynamic:
                 v = dimension_value(b.spec.per, src.headers, src.metadata)
@@ -322,6 +334,7 @@ class SpendController:
                 budgets.append(BudgetCheck(bucket, w.slot(now), w.nslots, b.usd_limit, b.tok_limit,
                                            worst, tok, w.expire_s))
                 models.append(None)
+                windows.append(w)
         # A rate limit's tokens count the answer's cap at admission too (the settlement corrects it to the real
         # total): counting only the input, 180 concurrent clients over 3 gateways got 3.8x a tokens_per_minute
         # limit through, every admitted request's answer arriving after the admissions (bench/RESULTS.md).
@@ -342,7 +355,7 @@ class SpendController:
         if self.health.down_since is not None:
             self.health.answered()
         if refusal is None:
-            ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan)
+            ctx.notes[NOTE] = Held(rid, budgets, models, rates, minute, est_in, plan, windows)
             if budgets:
                 ctx.notes[COVERS] = [n, req if dims is None else dims]
             if not self._sync and budgets:
@@ -486,9 +499,16 @@ class SpendController:
             self.store.give(ctx.trace.request_id, held, (usd_all, tok_all), per_model, tokens - held[3], now, SETTLED_TTL)
             return
         settlements = []
-        for c, m in zip(held.budgets, held.models, strict=True):
+        wnow = now if self._sync else now + (self.store.offset or 0.0)  # (the windows' clock: Redis's)
+        for c, m, w in zip(held.budgets, held.models, held.windows, strict=True):
             usd, tok = (usd_all, tok_all) if m is None or per_model is None else per_model.get(m, (0.0, 0.0))
-            settlements.append(Settlement(c.key, c.slot, c.usd, c.tok, usd, int(tok), c.expire_s))
+            slot, r_usd, r_tok = c.slot, c.usd, c.tok
+            if w.nslots > 1 and w.slot(wnow) - slot >= w.nslots:
+                # The request outlasted its rolling window: its reservation's slot is no longer counted, and its
+                # cost settled there was counted nowhere (a client whose streams outlast the window spent without
+                # limit, before costs2). Counted in the current slot, the reservation left where it lapsed.
+                slot, r_usd, r_tok = w.slot(wnow), 0.0, 0
+            settlements.append(Settlement(c.key, slot, r_usd, r_tok, usd, int(tok), c.expire_s))
         rates = [RateSettlement(r.key, held.minute, tokens - r.tok) for r in held.rates]
         if self._sync:
             self.store.settle_now(held.rid, settlements, rates, now=now, settled_ttl=SETTLED_TTL)

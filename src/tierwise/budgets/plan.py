@@ -162,9 +162,11 @@ class RoutePlan:
     downgrade_name: str | None = None
     per_model: bool = False  # some budget is per model: settlement splits the cost by model
     cells: Any = None  # the in-process store's counters for this plan (MemoryStore.take)
-    # An Anthropic model's one-hour cache write over its input price (the dearest): a request asking for such
-    # writes reserves its input that many times (1.0: no remote Anthropic model)
+    # An Anthropic model's five-minute and one-hour cache writes over its input price (the dearest): a request asking
+    # for such writes reserves its input that many times (1.0: no remote Anthropic model)
+    five: float = 1.0
     hour: float = 1.0
+    search: float = 0.0  # USD per web search, the dearest of the route's remote Anthropic models (0: none)
 
     @property
     def has_budgets(self) -> bool:

@@ -21,8 +21,30 @@ local function EPOCH(ekey, fresh)
 end
 """
 
-# ARGV: ekey fresh -> the store's epoch (the watcher's look, with the script's rule for a missing one)
-LOOK = EPOCH + "return EPOCH(ARGV[1], ARGV[2])"
+# ARGV: ekey fresh since -> {the store's epoch, Redis's time, the next look's `since`, then per counter settled after
+# `since` (up to 2,048): member "key slot", settled usd, settled tokens, seconds to live} (the watcher's look, with the
+# script's rule for a missing epoch; members older than any window are dropped)
+LOOK = EPOCH + """
+local epoch = EPOCH(ARGV[1], ARGV[2])
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
+local recent = ARGV[1] .. ':recent'
+redis.call('ZREMRANGEBYSCORE', recent, '-inf', rnow - 33 * 86400)
+local m = redis.call('ZRANGEBYSCORE', recent, '(' .. ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, 2048)
+local out = {epoch, string.format('%.6f', rnow), string.format('%.6f', rnow)}
+for i = 1, #m, 2 do
+  local key, slot = string.match(m[i], '^(%S+) (%S+)$')
+  if key then
+    local v = redis.call('HMGET', key, 's' .. slot, 'k' .. slot)
+    out[#out + 1] = m[i]
+    out[#out + 1] = v[1] or '0'
+    out[#out + 1] = v[2] or '0'
+    out[#out + 1] = redis.call('TTL', key)
+  end
+end
+if #m == 4096 then out[3] = m[#m] end  -- (a full page: the next look reads on from its last)
+return out
+"""
 
 # ARGV: now zkey rprefix sprefix settled_ttl fits minute frac nsettle count_dead ekey epoch fresh, then nsettle
 # settlement strings, then one string per admission. Each string holds words separated by spaces (one
@@ -48,6 +70,7 @@ local nsettle = tonumber(ARGV[9])
 local count_dead = ARGV[10] == '1'
 local w = 1 - frac
 local epoch = EPOCH(ARGV[11], ARGV[13])
+local recent = ARGV[11] .. ':recent'  -- the counters settled lately, by when (spend_mirror.py)
 if ARGV[12] ~= '' and ARGV[12] ~= epoch then
   return {'epoch', epoch}
 end
@@ -106,7 +129,11 @@ local function settle(a)
     end
     if du ~= 0 then redis.call('HINCRBYFLOAT', key, 'u' .. slot, du) end
     if dt ~= 0 then redis.call('HINCRBY', key, 't' .. slot, dt) end
-    if du ~= 0 or dt ~= 0 then redis.call('EXPIRE', key, a[b + 6]) end
+    -- the settled spend alone, which the gateways mirror (spend_mirror.py) to add back should Redis come back empty
+    if a[b + 4] ~= '0' then redis.call('HINCRBYFLOAT', key, 's' .. slot, a[b + 4]) end
+    if a[b + 5] ~= '0' then redis.call('HINCRBY', key, 'k' .. slot, a[b + 5]) end
+    if a[b + 4] ~= '0' or a[b + 5] ~= '0' then redis.call('ZADD', recent, rnow, key .. ' ' .. slot) end
+    if du ~= 0 or dt ~= 0 or a[b + 4] ~= '0' or a[b + 5] ~= '0' then redis.call('EXPIRE', key, a[b + 6]) end
   end
   for i = 0, nr - 1 do
     local r = 4 + nb * 7 + i * 3
@@ -136,9 +163,9 @@ local function check(a, b0, nb, r0, nr)
         if s < lo then
           redis.call('HDEL', key, h[j])
         else
-          local v = tonumber(h[j + 1])
-          if string.sub(h[j], 1, 1) == 'u' then u = u + v else t = t + v end
-          if v > 0 and (oldest < 0 or s < oldest) then oldest = s end
+          local v, c = tonumber(h[j + 1]), string.sub(h[j], 1, 1)
+          if c == 'u' then u = u + v elseif c == 't' then t = t + v end
+          if v > 0 and (c == 'u' or c == 't') and (oldest < 0 or s < oldest) then oldest = s end
         end
       end
     end
@@ -209,18 +236,70 @@ for n = 1, #ARGV - 13 - nsettle do admitted[n] = admit(words(ARGV[13 + nsettle +
 return {settled, admitted, string.format('%.6f', rnow), epoch}  -- Redis's clock: the gateways' windows follow it
 """
 
-# ARGV: ekey epoch marker member marker_ttl, then one "key slot usd tok expire_s" per counter: added once per
-# (epoch, member), and only while the store's epoch is `epoch` (0: it moved on; the caller learns the new one).
+# ARGV: ekey epoch base member base_ttl, then one "key slot usd tok own_usd own_tok expire_s" per counter: a gateway's
+# offers of what the counter's settled spend was at the loss (spend_mirror.py), taken once per (epoch, member), while
+# the store's epoch is `epoch` (0: it moved on; the caller learns the new one). The counter gets the larger of the
+# largest first offer and the sum of the second ones (kept per counter in `base`).
 RESTORE = """
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
-if redis.call('SADD', ARGV[3], ARGV[4]) == 0 then return 1 end
-redis.call('EXPIRE', ARGV[3], ARGV[5])
+local base = ARGV[3]
+if redis.call('HSETNX', base, 'member ' .. ARGV[4], '1') == 0 then return 1 end
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
+local recent = ARGV[1] .. ':recent'
 for i = 6, #ARGV do
-  local key, slot, u, t, ex = string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+  local key, slot, u, t, ou, ot, ex = string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
   if key then
-    if u ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, u) end
-    if t ~= '0' then redis.call('HINCRBY', key, 't' .. slot, t) end
-    redis.call('EXPIRE', key, ex)
+    local f = key .. ' ' .. slot
+    local v = redis.call('HMGET', base, f .. ' mu', f .. ' su', f .. ' mt', f .. ' st')
+    local mu, su, mt, st = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+    local nmu, nsu = math.max(mu, tonumber(u)), su + tonumber(ou)
+    local nmt, nst = math.max(mt, tonumber(t)), st + tonumber(ot)
+    local du = math.max(nmu, nsu) - math.max(mu, su)
+    local dt = math.max(nmt, nst) - math.max(mt, st)
+    redis.call('HSET', base, f .. ' mu', tostring(nmu), f .. ' su', tostring(nsu), f .. ' mt', nmt, f .. ' st', nst)
+    if du > 0 then
+      redis.call('HINCRBYFLOAT', key, 'u' .. slot, du)
+      redis.call('HINCRBYFLOAT', key, 's' .. slot, du)
+    end
+    if dt > 0 then
+      redis.call('HINCRBY', key, 't' .. slot, dt)
+      redis.call('HINCRBY', key, 'k' .. slot, dt)
+    end
+    if du > 0 or dt > 0 then
+      redis.call('EXPIRE', key, ex)
+      redis.call('ZADD', recent, rnow, f)
+    end
+  end
+end
+redis.call('EXPIRE', base, ARGV[5])
+return 1
+"""
+
+
+# ARGV: ekey epoch zkey rprefix sprefix, then one "rid hold_s key slot usd tok expire_s..." per request of this
+# gateway still in flight: its reservation held again in a store that came back empty (before session 30, costs2,
+# reservations in flight were lost with it, and the budget admitted past its cap while they ran). Once per request
+# (one already held, settled or released is left alone); 0 when the store's epoch is not `epoch`.
+REHOLD = """
+if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
+local tm = redis.call('TIME')
+local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
+local zkey, rprefix, sprefix = ARGV[3], ARGV[4], ARGV[5]
+for i = 6, #ARGV do
+  local a = {}
+  for x in string.gmatch(ARGV[i], '%S+') do a[#a + 1] = x end
+  local rid, hold = a[1], tonumber(a[2])
+  if rid and hold and redis.call('EXISTS', rprefix .. rid) == 0 and redis.call('EXISTS', sprefix .. rid) == 0 then
+    for b = 3, #a - 4, 5 do
+      local key, slot, u, t = a[b], a[b + 1], a[b + 2], a[b + 3]
+      if u ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, u) end
+      if t ~= '0' then redis.call('HINCRBY', key, 't' .. slot, t) end
+      redis.call('EXPIRE', key, a[b + 4])
+      redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. u .. ' ' .. t)
+    end
+    redis.call('EXPIRE', rprefix .. rid, math.floor(hold) + 3600)
+    redis.call('ZADD', zkey, rnow + hold, rid)
   end
 end
 return 1

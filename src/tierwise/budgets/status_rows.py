@@ -20,8 +20,8 @@ def bucket_row(b: Any, value: str, fields: dict[str, float], now: float) -> dict
     oldest = None
     for f, v in fields.items():
         s = int(f[1:])
-        if not slot - w.nslots < s <= slot:
-            continue
+        if f[0] not in "ut" or not slot - w.nslots < s <= slot:
+            continue  # (`s<slot>`, `k<slot>`: the settled part, which the gateways mirror: spend_mirror.py)
         if f[0] == "u":
             u += v
         else:

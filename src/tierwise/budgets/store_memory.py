@@ -448,6 +448,9 @@ class MemoryStore:
             acc[0] += usd - r_usd if live else usd
             acc[1] += int(tok) - r_tok if live else int(tok)
             acc[3] += tok_delta
+            if now >= cells[11]:  # (the lease outlived: see below)
+                self.sync()
+                self._lapsed(cells, spent, per_model, now)
             return
         counters, models = cells[2], cells[4]
         grew = [0.0, 0.0, 0.0, max(0, tok_delta)]  # for the headroom of a lease taken since
@@ -475,8 +478,29 @@ class MemoryStore:
         if tok_delta:
             for cur in cells[6]:
                 cur[1] += tok_delta
+        if now >= cells[11]:  # (a rolling window's slot may have left it while the request ran)
+            lu, lt = self._lapsed(cells, spent, per_model, now)
+            grew[0], grew[1] = max(grew[0], lu), max(grew[1], lt)
         if self.lease is not None:
             self._shrink(max(0.0, grew[0]), max(0.0, grew[1]), 0.0, grew[3])
+
+    def _lapsed(self, cells: Any, spent: tuple[float, float], per_model: dict[str, list[float]] | None,
+                now: float) -> tuple[float, float]:
+        """A request that outlasted a rolling window: its admission's slot is no longer counted, and what it spent,
+        settled there, was counted nowhere (before session 30, costs2: a client whose streams outlast the window spent
+        without limit). Counted in the current slot. The most added to one counter."""
+        windows = {c.key: c.budget.window for c in cells[10].static}
+        n = len(cells[2])
+        most = [0.0, 0.0]
+        for i, (key, slot, _, rolling) in enumerate(cells[8]):
+            w = windows.get(key) if rolling else None
+            if w is None or w.slot(now) - slot < w.nslots:
+                continue
+            usd, tok = spent if i < n or per_model is None else per_model.get(cells[4][i - n][-1], (0.0, 0.0))
+            if usd or tok:
+                self._add(key, w.slot(now), usd, int(tok), w.expire_s, now)
+                most[0], most[1] = max(most[0], usd), max(most[1], tok)
+        return most[0], most[1]
 
     def _adjust(self, where: tuple[str, int, list[float], bool], du: float, dt: float) -> None:
         """Add to one budget's counter of a `take`, and to its rolling window's sum of earlier slots

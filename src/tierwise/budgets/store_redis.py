@@ -17,9 +17,12 @@ keys of the reservations it sweeps, so this store needs one Redis (not a cluster
 A Redis that comes back empty (restarted without persistence, failed over to an empty replica, flushed) forgot the
 windows' spend, and every gateway spent the whole cap again (two gateways, a $0.05 budget: $0.1008 paid). The store
 keeps an epoch key (`<prefix>epoch`, no TTL); every script call names the epoch this gateway last saw, and one that
-finds it gone or changed decides nothing and answers the new epoch. The gateway then adds back what it settled
-itself in the windows still open (`_tally`), once per epoch (a set of the gateways that did), and sends its call
-again. What a gateway that is no longer running settled, and reservations in flight at the loss, are not restored.
+finds it gone or changed decides nothing and answers the new epoch. The gateway then offers what it knows each
+counter's settled spend was (`spend_mirror.py`: sampled about once a second, its own settlements since included), the
+store adds back the best offer per counter once (redis_scripts.RESTORE), and the gateway sends its call again. A gateway no longer running
+has its share counted up to the live ones' last look (before session 30, costs2, each gateway added back only its own
+settlements: a dead one's share was lost). Each gateway also holds again the reservations of its own requests still
+in flight (`_held`); a dead gateway's are not restored.
 A copy of the epoch (`<prefix>epoch:copy`) tells an emptied store from an epoch key lost alone (evicted, deleted):
 the latter is put back as it was, and nothing is added back (it was counted twice before review29c).
 """
@@ -42,7 +45,8 @@ from tierwise.budgets.checks import (
     Refusal,
     Settlement,
 )
-from tierwise.budgets.redis_scripts import LOOK, RENEW, RESTORE, SCRIPT
+from tierwise.budgets.redis_scripts import LOOK, REHOLD, RENEW, RESTORE, SCRIPT
+from tierwise.budgets.spend_mirror import SpendMirror
 
 log = logging.getLogger("tierwise.budgets")
 
@@ -52,8 +56,7 @@ RETRY_EVERY = 1.0  # seconds between two tries of the settlements a store error 
 MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropped, with a warning)
 
 RESTORE_CHUNK = 512  # counters per RESTORE call
-MAX_TALLY = 50_000  # counters a gateway remembers at most (past it, the oldest are forgotten)
-WATCH_EVERY = 1.0  # seconds between two looks at the epoch by a gateway that has settled spend to add back
+WATCH_EVERY = 1.0  # seconds between two looks at the epoch and the counters settled since the last
 
 
 def _num(x: float) -> str:
@@ -99,13 +102,16 @@ class RedisStore:
         self._script = self.client.register_script(SCRIPT)
         self._renew = self.client.register_script(RENEW)
         self._restore_script = self.client.register_script(RESTORE)
+        self._rehold = self.client.register_script(REHOLD)
+        # The reservations of this gateway's requests in flight, per request id: "rid hold_s key slot usd tok
+        # expire_s..." (held again should the store come back empty; dropped at settlement)
+        self._held: dict[str, str] = {}
         self._look = self.client.register_script(LOOK)
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
-        self.member = uuid.uuid4().hex  # this gateway, in an epoch's set of those that restored their share
-        self._calls = itertools.count()  # a new epoch's name, should a call find none: member and call number
-        # What this gateway settled, per counter: (key, slot) -> [usd, tokens, expire_s, forgotten after]
-        self._tally: dict[tuple[str, int], list[float]] = {}
+        self.member = uuid.uuid4().hex  # this gateway (a new epoch's name, should a call find none: member and call)
+        self._calls = itertools.count()
+        self.mirror = SpendMirror()  # every counter's settled spend as this gateway knows it
         self._restoring: asyncio.Future[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         # Waiting: (argument string, clock, future); the clock is (now, minute, frac) of an admission.
@@ -142,6 +148,11 @@ class RedisStore:
             loop.call_soon(self._flush)
         out = await fut
         if out == 0:
+            held = [f"{c.key} {c.slot} {_num(c.usd)} {c.tok} {c.expire_s}" for c in budgets if c.usd or c.tok]
+            if held:
+                if len(self._held) >= MAX_KEPT:  # (a request never settled: the oldest go, as their deadlines do)
+                    del self._held[next(iter(self._held))]
+                self._held[rid] = f"{rid} {max(1, int(deadline - now))} " + " ".join(held)
             return None
         kind, i, what, used, oldest = out[0], int(out[1]), out[2], float(out[3]), int(out[4])
         if kind == "budget":
@@ -151,58 +162,37 @@ class RedisStore:
     async def settle(self, rid: str, budgets: list[Settlement], rates: list[RateSettlement], *, now: float,
                      settled_ttl: float) -> bool:
         self.settled_ttl = int(settled_ttl)
+        self._held.pop(rid, None)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._settlements.append((_settlement(rid, budgets, rates), now, fut))
         if not self._soon and self._later is None:
             self._later = loop.call_later(SETTLE_DELAY, self._flush)
-        done = bool(await fut)
+        done, when = await fut
         if done:
-            self._count(budgets)
-        return done
-
-    def _count(self, budgets: list[Settlement]) -> None:
-        """Remember what a settlement Redis took put in each counter (added back if the store comes back empty)."""
-        now = time.time()
-        tally = self._tally
-        for b in budgets:
-            if not b.usd and not b.tok:
-                continue
-            t = tally.get((b.key, b.slot))
-            if t is None:
-                if len(tally) >= MAX_TALLY:
-                    self._forget(now)
-                t = tally[(b.key, b.slot)] = [0.0, 0.0, float(b.expire_s), 0.0]
-            t[0] += b.usd
-            t[1] += b.tok
-            t[2] = float(b.expire_s)
-            t[3] = now + b.expire_s
-        if self._watcher is None and tally:
-            self._watcher = asyncio.ensure_future(self._watch())
+            now = time.time()
+            for b in budgets:  # (remembered: added back should the store come back empty)
+                if b.usd or b.tok:
+                    self.mirror.own(b.key, b.slot, b.usd, b.tok, when, b.expire_s, now)
+        return bool(done)
 
     async def _watch(self) -> None:
-        """Look at the epoch now and then while this gateway has spend to add back: a gateway that got no request
-        after Redis came back empty left its share out, and the others spent it again."""
-        while self._tally:
+        """Look at the epoch and at the counters settled since the last look, about once a second: a gateway that
+        got no request after Redis came back empty left its share out (and the others spent it again), and what the
+        other gateways settled is mirrored here, so a share of one no longer running is not lost with it."""
+        while True:
             await asyncio.sleep(WATCH_EVERY)
             try:
                 # (nobody has called since the store emptied: this gateway starts the new epoch)
-                epoch = await self._look(args=[self.ekey, uuid.uuid4().hex])
+                out = await self._look(args=[self.ekey, uuid.uuid4().hex, repr(self.mirror.since)])
+                epoch, rnow, since = out[0], float(out[1]), float(out[2])
                 if epoch and self.epoch and epoch != self.epoch:
                     await self._restore(epoch)
+                elif epoch == self.epoch:
+                    self.mirror.sample(rnow, out[3:], time.time())
+                    self.mirror.since = since
             except Exception:  # noqa: BLE001 - an outage: the admissions see it (and /health says so)
                 pass
-        self._watcher = None
-
-    def _forget(self, now: float) -> None:
-        """Drop the counters whose keys have expired in Redis by now (their windows are closed), and past
-        MAX_TALLY the ones that expire first."""
-        tally = self._tally
-        for k in [k for k, t in tally.items() if t[3] <= now]:
-            del tally[k]
-        if len(tally) >= MAX_TALLY:
-            for k in sorted(tally, key=lambda k: tally[k][3])[: len(tally) - MAX_TALLY // 2]:
-                del tally[k]
 
     async def _restore(self, epoch: str) -> None:
         """The store is at `epoch`, not the one this gateway last saw: add back what it settled (once)."""
@@ -215,22 +205,25 @@ class RedisStore:
                 return
 
     async def _add_back(self, epoch: str) -> None:
-        now = time.time()
-        self._forget(now)
-        items = [f"{k} {slot} {_num(t[0])} {int(t[1])} {max(1, int(t[3] - now))}"
-                 for (k, slot), t in self._tally.items()]
-        usd = sum(t[0] for t in self._tally.values())
-        marker = f"{self.prefix}restored:{epoch}"
+        items = self.mirror.offers(time.time())
+        usd = sum(float(x.split(" ")[2]) for x in items)
+        base = f"{self.prefix}restored:{epoch}"
         for i in range(0, max(1, len(items)), RESTORE_CHUNK):
-            ok = await self._restore_script(args=[self.ekey, epoch, marker, f"{self.member}:{i}", 40 * 86400,
+            ok = await self._restore_script(args=[self.ekey, epoch, base, f"{self.member}:{i}", 40 * 86400,
                                                   *items[i:i + RESTORE_CHUNK]])
             if not ok:
                 return
+        held = list(self._held.values())
+        for i in range(0, len(held), RESTORE_CHUNK):
+            if not await self._rehold(args=[self.ekey, epoch, self.zkey, self.rprefix, self.sprefix,
+                                            *held[i:i + RESTORE_CHUNK]]):
+                return
         if self.epoch:  # (not on this gateway's first call: nothing was lost that it knew of)
-            log.warning("budgets: the budget store came back without its data (epoch %s); this gateway added back "
-                        "what it had settled in the windows still open ($%.4f in %d counters). Spend by gateways no "
-                        "longer running, and reservations in flight, is not restored: run Redis with AOF",
-                        epoch[:8], usd, len(items))
+            log.warning("budgets: the budget store came back without its data (epoch %s); this gateway offered back "
+                        "the settled spend it knew of in the windows still open ($%.4f in %d counters; the largest "
+                        "offer per counter counts) and held its %d reservation(s) in flight again. Spend settled after the "
+                        "gateways' last look at the store, and the reservations of gateways no longer running, are not "
+                        "restored: run Redis with AOF", epoch[:8], usd, len(items), len(held))
         self.epoch = epoch
 
     def _flush(self) -> None:
@@ -271,6 +264,8 @@ class RedisStore:
             settled, admitted, rnow, epoch = out
             self.epoch = self.epoch or epoch
             self.offset = float(rnow) - time.time()
+            if self._watcher is None:
+                self._watcher = asyncio.ensure_future(self._watch())
         except BaseException as e:  # every admission in the batch sees the store's failure
             # The call may have run in Redis all the same (a reply that timed out): settlements are kept to be
             # tried again, and each admission is released (both idempotent by request id).
@@ -281,7 +276,8 @@ class RedisStore:
             if not isinstance(e, Exception):
                 raise
             return
-        for f, r in zip(futures, [*settled, *admitted], strict=True):
+        when = float(rnow)
+        for f, r in zip(futures, [*((x, when) for x in settled), *admitted], strict=True):
             if f is not None and not f.done():
                 f.set_result(r)
 

@@ -38,6 +38,7 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
+from tierwise.providers.usage_bounds import bound_usage
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
@@ -492,25 +493,6 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
         resp.release()
 
 
-def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
-    """Cut the upstream's token counts (in place) to what it can truly have counted: no more output than
-    the call's max_tokens (per choice), no count past the provider's `max_usage_tokens`. The upstream is not
-    trusted to report its own bill: one that said 2**31 output tokens was priced at $32,212 for one
-    answer of two words, a cost the budgets then charged (and token rate limits counted)."""
-    cap, out_cap = caps
-    if usage.output_tokens > out_cap:
-        usage.output_tokens = out_cap
-    if usage.input_tokens > cap:
-        usage.input_tokens = cap
-    if usage.cache_read_tokens > cap:
-        usage.cache_read_tokens = cap
-    if usage.cache_write_tokens > cap:
-        usage.cache_write_tokens = cap
-    if usage.cache_write_1h_tokens > usage.cache_write_tokens:  # (a part of the writes)
-        usage.cache_write_1h_tokens = usage.cache_write_tokens
-    return usage
-
-
 def _merge(chunks: list[StreamChunk]) -> StreamChunk:
     """One chunk with the events of several; raw bytes kept only when every part has them."""
     if len(chunks) == 1:
@@ -596,4 +578,6 @@ def _count(chunk: StreamChunk, usage: Usage) -> int:
                 usage.cache_write_tokens = u.cache_write_tokens
             if u.cache_write_1h_tokens > usage.cache_write_1h_tokens:
                 usage.cache_write_1h_tokens = u.cache_write_1h_tokens
+            if u.web_searches > usage.web_searches:
+                usage.web_searches = u.web_searches
     return chars

@@ -64,12 +64,15 @@ def usage_in(u: Any) -> Usage:
     writes = token_count(u.get("cache_creation_input_tokens"))
     by_ttl = u.get("cache_creation")
     hour = min(writes, token_count(by_ttl.get("ephemeral_1h_input_tokens"))) if isinstance(by_ttl, dict) else 0
+    tools = u.get("server_tool_use")
+    searches = token_count(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
     return Usage(
         input_tokens=token_count(u.get("input_tokens")),
         output_tokens=token_count(u.get("output_tokens")),
         cache_read_tokens=token_count(u.get("cache_read_input_tokens")),
         cache_write_tokens=writes,
         cache_write_1h_tokens=hour,  # (billed at twice the input price: counted as such, not as a 5-minute write)
+        web_searches=searches,  # (billed per search: pricing.cost)
     )
 
 

@@ -1,0 +1,29 @@
+"""What an upstream's reported usage is believed to be: its counts cut to what the call can truly have used. The
+upstream is not trusted to report its own bill (providers/deployment.py applies this to every call's usage)."""
+
+from __future__ import annotations
+
+from tierwise.canonical import Usage
+
+MAX_SEARCHES = 1000  # web searches one answer is counted at most
+
+
+def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
+    """Cut the upstream's token counts (in place) to what it can truly have counted: no more output than
+    the call's max_tokens (per choice), no count past the provider's `max_usage_tokens`. The upstream is not
+    trusted to report its own bill: one that said 2**31 output tokens was priced at $32,212 for one
+    answer of two words, a cost the budgets then charged (and token rate limits counted)."""
+    cap, out_cap = caps
+    if usage.output_tokens > out_cap:
+        usage.output_tokens = out_cap
+    if usage.input_tokens > cap:
+        usage.input_tokens = cap
+    if usage.cache_read_tokens > cap:
+        usage.cache_read_tokens = cap
+    if usage.cache_write_tokens > cap:
+        usage.cache_write_tokens = cap
+    if usage.cache_write_1h_tokens > usage.cache_write_tokens:  # (a part of the writes)
+        usage.cache_write_1h_tokens = usage.cache_write_tokens
+    if usage.web_searches > MAX_SEARCHES:
+        usage.web_searches = MAX_SEARCHES
+    return usage
