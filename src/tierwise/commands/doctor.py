@@ -345,21 +345,6 @@ def unpriced_models(cfg: Config) -> list[str]:
             "output: USD}` (per million tokens) in the config" for name in unpriced_names(cfg)]
 
 
-def unmarked_local_providers(cfg: Config) -> list[str]:
-    """Providers on this machine left without `locality:`: the default, remote, makes privacy keep data from
-    them (local_only data finds no target) and prices and counts their calls as frontier ones."""
-    from urllib.parse import urlsplit
-
-    out = []
-    for name, p in cfg.providers.items():
-        host = (urlsplit(p.base_url).hostname or "").lower()
-        if "locality" not in p.model_fields_set and (host in ("localhost", "::1") or host.startswith("127.")):
-            out.append(f"provider {name} is on this machine ({host}) but has no `locality:`, so it counts as "
-                       "remote (the default): privacy rules redact or keep data from it, and its calls are priced "
-                       "and reported as remote ones. Fix: `locality: local`")
-    return out
-
-
 def redis_users(cfg: Config) -> dict[str, list[str]]:
     """Redis URL -> the parts of the config that need it (budgets and rate limits, dispatch, cache, approvals,
     the blackboard's own, the dashboard's worker presence)."""
@@ -579,7 +564,10 @@ def command(config_path: str) -> None:
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
-    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg) + blind_to_unpriced(cfg):
+    from tierwise.commands.locality_checks import remote_marked_local, unmarked_local_providers
+
+    for warning in remote_marked_local(cfg) + unmarked_local_providers(cfg) + unpriced_models(cfg) + \
+            blind_to_unpriced(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")

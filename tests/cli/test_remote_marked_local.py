@@ -1,0 +1,78 @@
+"""A provider written `locality: local` whose base_url is a hosted API (OpenRouter, OpenAI, ...) or a public IP
+address: privacy rules guard remote providers only, so protected data would reach it as written. `doctor` and
+`serve` say so and name the fix (`locality: remote`)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.cli.test_new_user import _serve_warnings
+from tierwise.commands.locality_checks import remote_marked_local
+from tierwise.config import parse_config
+
+PRIVATE = {"privacy": {"routes": {"main": {"pii": "local_only"}}}}
+
+
+def _config(base_url: str, locality: str, **extra: object) -> str:
+    return yaml.safe_dump({
+        "ledger": {"enabled": False},
+        "providers": {"cheap": {"kind": "openai", "base_url": base_url, "locality": locality,
+                                "api_key_env": "CHEAP_KEY"}},
+        "models": {"small": {"provider": "cheap", "model": "qwen/qwen-2.5-7b-instruct",
+                             "price": {"input": 0.1, "output": 0.1}}},
+        "routes": {"main": ["small"]}, **extra})
+
+
+@pytest.mark.parametrize("base_url, locality, named", [
+    ("https://openrouter.ai/api/v1", "local", "OpenRouter's hosted API (openrouter.ai)"),
+    ("https://api.openai.com/v1", "local", "hosted API (api.openai.com)"),
+    ("https://api.groq.com/openai/v1", "local", "hosted API (api.groq.com)"),
+    ("http://8.8.8.8:8000/v1", "local", "a public address (8.8.8.8)"),
+    ("https://openrouter.ai/api/v1", "remote", None),
+    ("http://127.0.0.1:8080/v1", "local", None),
+    ("http://10.0.0.5:8000/v1", "local", None),
+    ("http://192.168.1.20:11434/v1", "local", None),
+    ("http://gpu-box:8000/v1", "local", None),
+    ("http://[fd00::5]:8000/v1", "local", None),
+])
+def test_a_hosted_api_or_public_address_written_local_is_named(base_url, locality, named):
+    # Before: nothing said a word; with `pii: local_only` the route sent addresses and names to OpenRouter as
+    # written (the boundary sits in front of remote providers only), and its spend counted as local.
+    warnings = remote_marked_local(parse_config(_config(base_url, locality, **PRIVATE)))
+    if named is None:
+        assert warnings == [], warnings
+    else:
+        assert len(warnings) == 1 and named in warnings[0], warnings
+        assert warnings[0].startswith("provider cheap is `locality: local`") and \
+            warnings[0].endswith("Fix: `locality: remote`"), warnings
+        assert "the `privacy:` rules let protected data reach it as written" in warnings[0], warnings
+
+
+def test_without_a_privacy_section_it_says_one_would_not_guard_it():
+    warnings = remote_marked_local(parse_config(_config("https://openrouter.ai/api/v1", "local")))
+    assert len(warnings) == 1 and "a `privacy:` section would not guard it" in warnings[0], warnings
+
+
+def test_serve_says_it_before_serving(tmp_path):
+    lines = _serve_warnings(tmp_path, _config("http://8.8.8.8:8000/v1", "local"))
+    hits = [ln for ln in lines if "provider cheap is `locality: local`" in ln]
+    assert len(hits) == 1 and hits[0].startswith("tierwise: warning: ") and "locality: remote" in hits[0], lines
+
+
+def test_doctor_says_it(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from tierwise.cli import main as cli
+
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(_config("http://8.8.8.8:8000/v1", "local"))
+    monkeypatch.setenv("CHEAP_KEY", "k" * 40)
+
+    async def unreached(name, p, listed=None):  # no call to a public address from a test
+        return False, "not probed"
+
+    monkeypatch.setattr("tierwise.commands.doctor.probe", unreached)
+    out = CliRunner().invoke(cli, ["doctor", "-c", str(path)]).output
+    hits = [ln for ln in out.splitlines() if "provider cheap is `locality: local`" in ln]
+    assert len(hits) == 1 and hits[0].startswith("! ") and "Fix: `locality: remote`" in hits[0], out
