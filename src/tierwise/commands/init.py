@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -27,6 +28,12 @@ def command(path: str, force: bool, local_url: str | None) -> None:
         raise click.ClickException(f"{path} exists; pass --force to overwrite it")
     if local_url is not None and not local_url.startswith(("http://", "https://")):
         raise click.BadParameter("an http(s) URL such as http://127.0.0.1:8000/v1", param_hint="--local")
+    if local_url is not None:  # an endpoint pasted from the server's docs: every call would go to .../models/chat/...
+        base = re.sub(r"/(chat/completions|completions|responses|messages|models|embeddings)$", "",
+                      local_url.rstrip("/")).rstrip("/")
+        if base != local_url.rstrip("/"):
+            click.echo(f"  --local: using {base}, the base URL (the gateway adds /chat/completions itself)")
+        local_url = base
     found = detect(local_url)
     local = found["local"]
     if local_url is not None and served_models(local_url) is None:
