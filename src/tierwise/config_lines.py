@@ -91,6 +91,10 @@ def _with_hint(e: Any, msg: str) -> str:
         return msg + ", but got one word with a colon inside: YAML needs a space after the colon (`key: value`)"
     if e["type"] == "list_type" and isinstance(value, str):
         return msg + ": write one item as a list too, `[name]`"
+    if e["type"] in ("dict_type", "model_type") and isinstance(value, list):
+        return msg + ": write `name: {...}` entries under it, not a list of `- ` items"
+    if isinstance(value, str) and re.search(r"\$[A-Za-z_]", value):
+        return msg + " (only `${VAR}` is replaced from the environment: `$VAR` without braces is kept as written)"
     return msg
 
 

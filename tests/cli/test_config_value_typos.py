@@ -88,3 +88,16 @@ def test_no_space_after_a_colon_says_so_without_repeating_the_value():
 def test_one_target_written_without_brackets_says_to_write_a_list():
     msg = _refused(_with(routes={"main": {"policy": "fallback", "targets": "qwen"}}))
     assert "routes.main.targets: " in msg and "`[name]`" in msg, msg
+
+
+def test_a_variable_without_braces_says_only_braced_ones_are_replaced():
+    # Before: "must be an http(s) URL such as ...", with nothing about `$LOCAL_URL` being kept as written.
+    text = _with(providers={"ollama": {**LOCAL, "base_url": "$LOCAL_URL"}})
+    msg = _refused(text)
+    assert "providers.ollama.base_url: " in msg and "only `${VAR}` is replaced from the environment" in msg, msg
+
+
+def test_models_written_as_a_list_says_to_write_named_entries():
+    text = yaml.safe_dump({**BASE, "models": [{"qwen": {"provider": "ollama", "model": "q"}}]})
+    msg = _refused(text)
+    assert "models: " in msg and "write `name: {...}` entries under it, not a list" in msg, msg
