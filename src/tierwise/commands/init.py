@@ -50,11 +50,16 @@ def command(path: str, force: bool, local_url: str | None) -> None:
             f"{n} on port {port}, model {m}" for n, port, _, m in local)  # type: ignore[attr-defined]
             + (f", {found['local_window']:,} tokens per request" if found.get("local_window") else ""))
         window = found.get("local_window")
+        trained = found.get("local_trained")
         if isinstance(window, int) and window < claude_code.MIN_WINDOW:
+            fix = ("Restart the server with more context per request (llama-server: -c 32768 -np 1, or -c 32768 x "
+                   "its slots), then `tierwise init --force`")
+            if isinstance(trained, int) and trained <= window:  # -c 32768 would change nothing: llama caps it here
+                fix = (f"Its model was trained for {trained:,} tokens, and llama-server holds no more per request "
+                       "whatever -c asks: serve a model trained for 32,768 or more, then `tierwise init --force`")
             click.echo(f"  warning: {window:,} tokens per request is less than a Claude Code subagent turn "
                        f"(~{claude_code.TOKENS['subagent']:,} tokens): the rules written below send those here, and each "
-                       "will go to the frontier instead. Restart the server with more context per request (llama-server: "
-                       "-c 32768 -np 1, or -c 32768 x its slots), then `tierwise init --force`")
+                       f"will go to the frontier instead. {fix}")
     else:
         click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve); "
                    "for vLLM or a server on another port: `tierwise init --force --local http://HOST:PORT/v1`")
