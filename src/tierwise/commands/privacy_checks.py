@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from tierwise.config import Config
+if TYPE_CHECKING:  # `tierwise --help` imports every module of commands/: no pydantic for it
+    from tierwise.config import Config
 
 
 def unmarked_local_providers(cfg: Config) -> list[str]:
