@@ -121,3 +121,24 @@ def test_serve_names_the_route_rule_a_direct_model_skips(tmp_path):
         "privacy": {"ner": {"enabled": False}, "routes": {"main": {"pii": "block"}}}})
     lines = _serve_warnings(tmp_path, text)
     assert any(ln.startswith("tierwise: warning: privacy.routes.main gives pii `block`") for ln in lines), lines
+
+
+def test_doctor_says_it_loads_the_ner_model_before_the_seconds_it_takes(tmp_path, monkeypatch):
+    # Before: with a privacy section and the NER extra, `doctor` printed nothing for ~30 s on a busy machine
+    # (Presidio's import and spaCy's model), then `✓ config`; `serve` already said it.
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from tests.harness import unavailable
+    from tierwise.cli import main as cli
+
+    if importlib.util.find_spec("spacy") is None:
+        unavailable("the privacy-ner extra is not installed (scripts/test.sh installs it)")
+    monkeypatch.setattr("tierwise.commands.doctor.built_routes", lambda cfg: None)  # the seconds themselves
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(_config("http://127.0.0.1:9/v1", "local", privacy={"classes": {"pii": {}}}))
+    out = CliRunner().invoke(cli, ["doctor", "-c", str(path)]).output
+    lines = out.splitlines()
+    [note] = [i for i, ln in enumerate(lines) if "loading the privacy detectors' NER model (en_core_web_sm" in ln]
+    assert note < next(i for i, ln in enumerate(lines) if ln.startswith("✓ config")), out

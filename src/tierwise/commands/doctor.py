@@ -230,47 +230,6 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
         return False, f"no answer from {p.base_url} within the timeout"
 
 
-def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
-    """Local models that rules send Claude Code's subagent (or main, compaction) turns to, with a
-    `context_window` smaller than such a turn: each of them goes to the route's next target instead. `lists`
-    (each provider's model list): a llama.cpp model trained for no more than that needs another model, not -c."""
-    from tierwise.clients import claude_code
-    from tierwise.route_map import models_of
-    from tierwise.starter import llama_window
-
-    too_small: dict[str, list[str]] = {}
-    for rname, pc in cfg.routes.items():
-        for i, rule in enumerate(getattr(pc, "rules", None) or []):
-            m = rule.match
-            classes = set(claude_code.expand(_names(m.claude_code))) | ({"subagent"} if m.subagent else set())
-            big = sorted(c for c in classes if claude_code.TOKENS.get(c, 0) > claude_code.MIN_WINDOW // 2)
-            if not big:
-                continue
-            for mname in models_of(cfg, rule.target):
-                model = cfg.models[mname]
-                prov = cfg.providers.get(model.provider)
-                if prov is not None and prov.locality == "local" and model.context_window and \
-                        model.context_window < claude_code.MIN_WINDOW:
-                    too_small.setdefault(mname, []).append(f"rule {rule.name or i} of route {rname} ({', '.join(big)})")
-    out = []
-    for mname, where in too_small.items():
-        window = cfg.models[mname].context_window or 0
-        trained = llama_window((lists or {}).get(cfg.models[mname].provider), "n_ctx_train")
-        fix = (f"give the local server a context of {claude_code.MIN_WINDOW * 2:,} or more per request (llama-server "
-               "-c 32768 -np 1; Ollama: OLLAMA_CONTEXT_LENGTH=32768) and its context_window")
-        if trained is not None and trained <= window:
-            fix = (f"its model was trained for {trained:,} tokens, and llama-server holds no more per request whatever "
-                   "-c asks: serve a model trained for 32,768 or more, and give its context_window")
-        out.append(f"model {mname}: context_window {window:,} is smaller than Claude Code's subagent turns "
-                   f"(~{claude_code.TOKENS['subagent']:,} tokens, main turns ~{claude_code.TOKENS['main']:,}), which "
-                   f"{'; '.join(where)} sends to it: each goes to the route's next target. Fix: {fix}")
-    return out
-
-
-def _names(v: str | list[str] | None) -> list[str]:
-    return [] if v is None else [v] if isinstance(v, str) else list(v)
-
-
 def sandbox_report(cfg: Config) -> tuple[bool, str]:
     """The code sandbox: what is in force here, and how to install bubblewrap where it is missing."""
     from tierwise import sandbox
@@ -504,6 +463,10 @@ def command(config_path: str) -> None:
             say(f"✗ config: {e.message}")
             sys.exit(1)
         try:
+            from tierwise.commands.serve import slow_start
+
+            if (note := slow_start(cfg)) is not None:  # ~30 s of silence on a busy machine, before
+                click.echo(f"  ({note})")
             built_routes(cfg)
             if not cfg.models and not cfg.routes:  # an empty file is a valid config that serves nothing
                 raise ConfigError(EMPTY_CONFIG, file=config_path)
@@ -581,6 +544,8 @@ def command(config_path: str) -> None:
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")
+    from tierwise.commands.doctor_models import claude_code_windows
+
     for warning in claude_code_windows(cfg, lists):
         say(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
