@@ -428,6 +428,7 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
 
 def validate_references(cfg: Config, *, file: str | None = None, index: dict[str, int] | None = None) -> None:
     """Check cross references and validate each route with its policy's config model."""
+    from tierwise.config_keys import unknown_name
     from tierwise.policies.registry import POLICY_TYPES, load_builtin_policies
 
     index = index or {}
@@ -435,7 +436,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
     for name, m in cfg.models.items():
         if m.provider not in cfg.providers:
             raise located_error(
-                f"unknown provider {m.provider!r} (known: {', '.join(cfg.providers) or 'none'})",
+                unknown_name("provider", m.provider, cfg.providers),
                 file,
                 f"models.{name}.provider",
                 index,
@@ -463,7 +464,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         ptype = POLICY_TYPES.get(raw["policy"])
         if ptype is None:
             raise located_error(
-                f"unknown policy {raw['policy']!r} (known: {', '.join(sorted(POLICY_TYPES))})",
+                unknown_name("policy", raw["policy"], POLICY_TYPES),
                 file,
                 f"{path}.policy",
                 index,
@@ -476,10 +477,10 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
             raise located_error(e.message, file, path, index) from None
         for ref in ptype.references(pc):
             if ref not in targets:
-                from tierwise.config_keys import near_name, value_path
+                from tierwise.config_keys import value_path
 
-                raise located_error(f"refers to unknown model or route {ref!r} ({near_name(ref, targets)}known: "
-                           f"{', '.join(sorted(targets))})", file, value_path(cfg.routes[name], ref, path), index)
+                raise located_error("refers to " + unknown_name("model or route", ref, targets), file,
+                                    value_path(cfg.routes[name], ref, path), index)
         parsed[name] = pc
     cfg.routes = parsed
     if cfg.dispatch is None and any(getattr(pc, "policy", None) == "capability" for pc in parsed.values()):
@@ -487,11 +488,13 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
         raise located_error("a capability target needs a `dispatch:` section saying where Redis is and which tenant "
                    "(docs/distributed.md)", file, f"routes.{dispatching[0]}", index)
     if cfg.server.default_route and cfg.server.default_route not in targets:
-        raise located_error(f"unknown route or model {cfg.server.default_route!r}", file, "server.default_route", index)
+        raise located_error(unknown_name("route or model", cfg.server.default_route, targets), file,
+                            "server.default_route", index)
     for i, k in enumerate(cfg.server.api_keys_env):
         for r in (k.routes or []) if isinstance(k, ClientKey) else []:
             if r not in targets:
-                raise located_error(f"unknown route or model {r!r}", file, f"server.api_keys_env[{i}].routes", index)
+                raise located_error(unknown_name("route or model", r, targets), file,
+                                    f"server.api_keys_env[{i}].routes", index)
     if cfg.privacy is not None and not hasattr(cfg.privacy, "class_entities"):
         from tierwise.privacy.policy_config import PrivacyConfig
 
@@ -502,8 +505,7 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                                               model=PrivacyConfig) from None
         for r in cfg.privacy.routes:
             if r not in targets:
-                raise located_error(f"unknown route {r!r} (known: {', '.join(sorted(targets))})", file,
-                           f"privacy.routes.{r}", index)
+                raise located_error(unknown_name("route", r, targets), file, f"privacy.routes.{r}", index)
     for where, problem in spend_references(cfg.budgets, cfg.rate_limits, targets):
         raise located_error(problem, file, where, index)
     for where, problem in approval_references(cfg.approvals, set(cfg.routes), set(cfg.models)):
@@ -515,13 +517,13 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
     for section, names in (("cache", cfg.cache.routes), ("compression", cfg.compression.routes)):
         for r in names:
             if r not in targets:
-                raise located_error(f"unknown route or model {r!r}", file, f"{section}.routes.{r}", index)
+                raise located_error(unknown_name("route or model", r, targets), file, f"{section}.routes.{r}", index)
     for r, rc in cfg.compression.routes.items():
         if rc.method == "summary" and rc.summary_model not in targets:
             raise located_error(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
                        file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
-        raise located_error(f"unknown model {cfg.reference_model!r}", file, "reference_model", index)
+        raise located_error(unknown_name("model", cfg.reference_model, cfg.models), file, "reference_model", index)
     check_env_names(cfg, file, index, located_error)
     _check_cycles(cfg, file, index)
 

@@ -182,6 +182,14 @@ def yaml_problem(e: yaml.YAMLError, text: str) -> str:
     line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
     if "\t" in problem or "\t" in line[: (mark.column + 1) if mark is not None else 0]:
         problem += "; YAML indents with spaces only: replace the tab with spaces"
+    elif ctx in ("while scanning an alias", "while scanning an anchor") or problem.startswith("found undefined alias"):
+        problem += ('; a value that starts with `*` or `&` is read as a YAML alias or anchor: quote it, as a glob '
+                    'needs (`model: "*haiku*"`)')
+    elif problem.startswith("expected <block end>"):
+        problem += "; this line is indented to no key above it: the keys of one mapping start in the same column"
+    elif problem == "mapping values are not allowed here":
+        problem += ('; a second `: ` on the line: quote a value that holds one (`system: "you are: brief"`), or, '
+                    "for a key, line it up with the keys beside it")
     return f"{where}not valid YAML: {problem}"
 
 
@@ -206,3 +214,11 @@ def near_name(name: str, names: typing.Iterable[str]) -> str:
     """"did you mean `x`? " for the closest of `names` (a misspelt model or route), or nothing."""
     match = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
     return f"did you mean `{match[0]}`? " if match else ""
+
+
+def unknown_name(what: str, name: object, names: typing.Iterable[str]) -> str:
+    """"unknown <what> 'x' (did you mean `y`? known: a, b)": a misspelt provider, policy, route or model named
+    with the one it most likely meant, and every one there is."""
+    names = sorted(names)
+    near = near_name(name, names) if isinstance(name, str) else ""
+    return f"unknown {what} {name!r} ({near}known: {', '.join(names) or 'none'})"

@@ -69,8 +69,33 @@ def format_validation_error(err: ValidationError, *, file: str | None, prefix: s
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = unknown_key_message(model, tuple(e["loc"]))
+        msg = _with_hint(e, msg.removeprefix("Value error, "))
         lines.append(f"{where}{path}: {msg}")
     return ConfigError("invalid config:\n  " + "\n  ".join(lines), file=file, path=None if len(lines) > 1 else None)
+
+
+def _with_hint(e: Any, msg: str) -> str:
+    """pydantic's message and what a newcomer most likely meant: the closest allowed value of a misspelt one
+    (`locality: locla`), or, for a mapping or list that came as one word, the YAML slip behind it
+    (`kind:openai`, no space after the colon). The value itself is never repeated: it may be a secret."""
+    import difflib
+    import re
+
+    value = e.get("input")
+    if e["type"] == "literal_error" and isinstance(value, str):
+        near = difflib.get_close_matches(value, re.findall(r"'([^']*)'", str(e.get("ctx", {}).get("expected", ""))),
+                                         n=1, cutoff=0.6)
+        return msg + (f" (did you mean `{near[0]}`?)" if near else "")
+    if e["type"] in ("model_type", "model_attributes_type", "dict_type") and isinstance(value, str) \
+            and re.search(r"\w:[^\s/]", value):
+        return msg + ", but got one word with a colon inside: YAML needs a space after the colon (`key: value`)"
+    if e["type"] == "list_type" and isinstance(value, str):
+        return msg + ": write one item as a list too, `[name]`"
+    if e["type"] in ("dict_type", "model_type") and isinstance(value, list):
+        return msg + ": write `name: {...}` entries under it, not a list of `- ` items"
+    if isinstance(value, str) and re.search(r"\$[A-Za-z_]", value):
+        return msg + " (only `${VAR}` is replaced from the environment: `$VAR` without braces is kept as written)"
+    return msg
 
 
 def located_error(msg: str, file: str | None, path: str, index: dict[str, int]) -> ConfigError:

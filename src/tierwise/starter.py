@@ -99,11 +99,13 @@ def _chat_model(default: str, listed: list[dict[str, Any]] | None) -> str:
     return chat[0] if chat else default
 
 
-def llama_window(listed: list[dict[str, Any]] | None) -> int | None:
-    """What a llama.cpp server holds per request (its -c divided by its slots, `meta.n_ctx` in its model list)."""
+def llama_window(listed: list[dict[str, Any]] | None, key: str = "n_ctx") -> int | None:
+    """What a llama.cpp server holds per request (its -c divided by its slots, `meta.n_ctx` in its model list),
+    or, with key="n_ctx_train", the context its model was trained for (llama-server holds no more per request,
+    whatever -c asks)."""
     for e in listed or []:
         meta = e.get("meta")
-        n = meta.get("n_ctx") if isinstance(meta, dict) else None
+        n = meta.get(key) if isinstance(meta, dict) else None
         if e.get("owned_by") == "llamacpp" and type(n) is int and 0 < n <= MAX_WINDOW:
             return n
     return None
@@ -122,16 +124,18 @@ def detect(local_url: str | None = None) -> dict[str, object]:
         candidates = [(name, port, url, default)]
     else:
         candidates = [s for s in LOCAL_SERVERS if port_open(s[1])]
-    found_local, window = [], None
+    found_local, window, trained = [], None, None
     for n, p, u, m in candidates:
         listed = served_models(u)
         if n == "local-server" and llama_window(listed) is not None:  # llama.cpp on a port of its own choosing
             n = "llamacpp"
         found_local.append((n, p, u, _chat_model(m, listed)))
-        window = window or (llama_window(listed) if len(found_local) == 1 else None)
+        if len(found_local) == 1:
+            window, trained = llama_window(listed), llama_window(listed, "n_ctx_train")
     return {
         "local": found_local,
         "local_window": window,
+        "local_trained": trained,
         "anthropic_key": bool(os.environ.get("ANTHROPIC_API_KEY")),
         "openai_key": bool(os.environ.get("OPENAI_API_KEY")),
     }

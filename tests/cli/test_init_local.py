@@ -42,3 +42,18 @@ def test_without_local_init_says_how_to_point_it_at_another_server(tmp_path, mon
     monkeypatch.setattr(starter, "port_open", lambda *a, **k: False)  # as on a machine with no server running
     r = CliRunner().invoke(main, ["init"])
     assert r.exit_code == 0 and "`tierwise init --force --local http://HOST:PORT/v1`" in r.output
+
+
+def test_init_local_takes_the_base_url_out_of_a_pasted_endpoint(tmp_path, monkeypatch):
+    # Before: `--local http://127.0.0.1:8000/v1/chat/completions` (the address a server's docs show) was written
+    # as the base_url: init warned that .../chat/completions/models did not answer, and every call went to
+    # .../chat/completions/chat/completions (404).
+    monkeypatch.chdir(tmp_path)
+    with OpenAIDouble(models=VLLM_MODELS) as up:
+        for pasted in ["/v1/chat/completions", "/v1/models/", "/v1/"]:
+            r = CliRunner().invoke(main, ["init", "--force", "--local", up.url + pasted])
+            assert r.exit_code == 0 and "did not answer" not in r.output, r.output
+            assert ("--local: using " + up.url + "/v1, the base URL" in r.output) == (pasted != "/v1/"), r.output
+            cfg = yaml.safe_load((tmp_path / "tierwise.yaml").read_text())
+            assert cfg["providers"][cfg["models"]["local"]["provider"]]["base_url"] == up.url + "/v1", pasted
+            assert cfg["models"]["local"]["model"] == "Qwen/Qwen2.5-7B-Instruct"

@@ -61,4 +61,17 @@ def test_init_and_doctor_say_a_claude_code_subagent_turn_does_not_fit(tmp_path, 
     out = CliRunner().invoke(main, ["doctor"]).output
     [line] = [ln for ln in out.splitlines() if "smaller than Claude Code's subagent turns" in ln]
     assert line.startswith(f"! model local: context_window {CONTEXT:,}")
-    assert "rule claude-code-subagents of route main (subagent)" in line and "-c 32768" in line
+    assert "rule claude-code-subagents of route main (subagent)" in line
+
+
+def test_init_and_doctor_say_when_the_model_itself_caps_the_context(tmp_path, llama_server, monkeypatch):
+    # The tiny model is trained for CONTEXT tokens: llama-server holds no more per request whatever -c asks
+    # (`-c 32768` gives `n_ctx_slot = 4096`). Before, both said "restart llama-server with -c 32768", and a
+    # user who did saw the same warning again.
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["init", "--local", llama_server.url + "/v1"])
+    assert f"Its model was trained for {CONTEXT:,} tokens, and llama-server holds no more" in r.output, r.output
+    assert "-c 32768" not in r.output, r.output
+    out = CliRunner().invoke(main, ["doctor"]).output
+    [line] = [ln for ln in out.splitlines() if "smaller than Claude Code's subagent turns" in ln]
+    assert f"its model was trained for {CONTEXT:,} tokens" in line and "-c 32768" not in line, line

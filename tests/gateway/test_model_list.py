@@ -95,6 +95,20 @@ def test_an_unknown_model_error_names_only_what_the_key_may_use_and_stays_short(
     assert len(msg) < 400 and msg.endswith("this gateway serves: team")
 
 
+def test_a_misspelt_model_names_the_closest_one_the_key_may_use(g):
+    # Before: "unknown model or route 'mian'; this gateway serves: capability:summarise-docs, frontier, local,
+    # main, summarise, team", the newcomer's own typo left to spot by eye.
+    with pytest.raises(openai.NotFoundError) as e:
+        oai(g, api_key="key-all").chat.completions.create(model="mian", messages=MSG)
+    assert "unknown model or route 'mian'; did you mean `main`? this gateway serves: " in str(e.value), e.value
+    with pytest.raises(anthropic.NotFoundError) as a:
+        ant(g, api_key="key-team").messages.create(model="taem", max_tokens=5, messages=MSG)
+    assert "did you mean `team`?" in str(a.value), a.value
+    with pytest.raises(openai.NotFoundError) as e:  # another team's route is never offered
+        oai(g, api_key="key-team").chat.completions.create(model="mian", messages=MSG)
+    assert "did you mean" not in str(e.value) and "main" not in str(e.value).split("'mian'")[1], e.value
+
+
 def test_openapi_names_models_only_to_the_keys_that_may_use_them(g):
     """/openapi.json is open (tools fetch it before they hold a key) but its `model` schema listed every
     route and model to anyone, while /v1/models answers 401."""

@@ -252,7 +252,7 @@ def test_combine_defaults_to_blend() -> None:
 @pytest.mark.parametrize(("settings", "message"), [
     ({"kind": "text", "combine": "mix"}, "routes.r.request_model.combine: Input should be 'blend' or 'within'"),
     ({"kind": "txt"}, "routes.r.request_model.kind: Input should be 'none' or 'text'"),
-    ({"kind": "text", "n_buckets": 3000}, "routes.r.request_model.n_buckets: Value error, n_buckets must be a power of two"),
+    ({"kind": "text", "n_buckets": 3000}, "routes.r.request_model.n_buckets: n_buckets must be a power of two"),
     ({"kind": "text", "max_rows": 10**9}, "routes.r.request_model.max_rows: Input should be less than or equal to 5000"),
     ({"kind": "text", "wieght": 1}, "routes.r.request_model.wieght: unknown key (did you mean `weight`?)"),
 ])

@@ -175,18 +175,23 @@ class RateLimitsConfig(_Strict):
 def references(budgets: BudgetsConfig | None, rate: RateLimitsConfig | None,
                targets: set[str]) -> list[tuple[str, str]]:
     """(key path, problem) for every route or model name these sections name that does not exist."""
+    from tierwise.config_keys import unknown_name
+
+    def unknown(n: str) -> str:
+        return unknown_name("route or model", n, targets)
+
     out: list[tuple[str, str]] = []
     if budgets is not None:
         for i, b in enumerate(budgets.limits):
-            out += [(f"budgets.limits[{i}].routes", f"unknown route or model {r!r}")
+            out += [(f"budgets.limits[{i}].routes", unknown(r))
                     for r in b.routes or [] if r not in targets]
         for name, rs in budgets.routes.items():
             if name not in targets:
-                out.append((f"budgets.routes.{name}", f"unknown route or model {name!r}"))
+                out.append((f"budgets.routes.{name}", unknown(name)))
             if rs.downgrade_to is not None and rs.downgrade_to not in targets:
-                out.append((f"budgets.routes.{name}.downgrade_to", f"unknown route or model {rs.downgrade_to!r}"))
+                out.append((f"budgets.routes.{name}.downgrade_to", unknown(rs.downgrade_to)))
     if rate is not None:
         for i, r in enumerate(rate.limits):
-            out += [(f"rate_limits.limits[{i}].routes", f"unknown route or model {n!r}")
+            out += [(f"rate_limits.limits[{i}].routes", unknown(n))
                     for n in r.routes or [] if n not in targets]
     return out

@@ -230,41 +230,6 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
         return False, f"no answer from {p.base_url} within the timeout"
 
 
-def claude_code_windows(cfg: Config) -> list[str]:
-    """Local models that rules send Claude Code's subagent (or main, compaction) turns to, with a
-    `context_window` smaller than such a turn: each of them goes to the route's next target instead."""
-    from tierwise.clients import claude_code
-    from tierwise.route_map import models_of
-
-    too_small: dict[str, list[str]] = {}
-    for rname, pc in cfg.routes.items():
-        for i, rule in enumerate(getattr(pc, "rules", None) or []):
-            m = rule.match
-            classes = set(claude_code.expand(_names(m.claude_code))) | ({"subagent"} if m.subagent else set())
-            big = sorted(c for c in classes if claude_code.TOKENS.get(c, 0) > claude_code.MIN_WINDOW // 2)
-            if not big:
-                continue
-            for mname in models_of(cfg, rule.target):
-                model = cfg.models[mname]
-                prov = cfg.providers.get(model.provider)
-                if prov is not None and prov.locality == "local" and model.context_window and \
-                        model.context_window < claude_code.MIN_WINDOW:
-                    too_small.setdefault(mname, []).append(f"rule {rule.name or i} of route {rname} ({', '.join(big)})")
-    out = []
-    for mname, where in too_small.items():
-        window = cfg.models[mname].context_window or 0
-        out.append(f"model {mname}: context_window {window:,} is smaller than Claude Code's subagent turns "
-                   f"(~{claude_code.TOKENS['subagent']:,} tokens, main turns ~{claude_code.TOKENS['main']:,}), which "
-                   f"{'; '.join(where)} sends to it: each goes to the route's next target. Fix: give the local server "
-                   f"a context of {claude_code.MIN_WINDOW * 2:,} or more per request (llama-server -c 32768 -np 1; "
-                   "Ollama: OLLAMA_CONTEXT_LENGTH=32768) and its context_window")
-    return out
-
-
-def _names(v: str | list[str] | None) -> list[str]:
-    return [] if v is None else [v] if isinstance(v, str) else list(v)
-
-
 def sandbox_report(cfg: Config) -> tuple[bool, str]:
     """The code sandbox: what is in force here, and how to install bubblewrap where it is missing."""
     from tierwise import sandbox
@@ -343,21 +308,6 @@ def unpriced_models(cfg: Config) -> list[str]:
     return [f"model {name} ({cfg.models[name].model} on {cfg.models[name].provider}) is remote and has no known "
             "price: its requests are counted as unknown cost, never as savings. Fix: give it `price: {input: USD, "
             "output: USD}` (per million tokens) in the config" for name in unpriced_names(cfg)]
-
-
-def unmarked_local_providers(cfg: Config) -> list[str]:
-    """Providers on this machine left without `locality:`: the default, remote, makes privacy keep data from
-    them (local_only data finds no target) and prices and counts their calls as frontier ones."""
-    from urllib.parse import urlsplit
-
-    out = []
-    for name, p in cfg.providers.items():
-        host = (urlsplit(p.base_url).hostname or "").lower()
-        if "locality" not in p.model_fields_set and (host in ("localhost", "::1") or host.startswith("127.")):
-            out.append(f"provider {name} is on this machine ({host}) but has no `locality:`, so it counts as "
-                       "remote (the default): privacy rules redact or keep data from it, and its calls are priced "
-                       "and reported as remote ones. Fix: `locality: local`")
-    return out
 
 
 def redis_users(cfg: Config) -> dict[str, list[str]]:
@@ -513,6 +463,10 @@ def command(config_path: str) -> None:
             say(f"✗ config: {e.message}")
             sys.exit(1)
         try:
+            from tierwise.commands.serve import slow_start
+
+            if (note := slow_start(cfg)) is not None:  # ~30 s of silence on a busy machine, before
+                click.echo(f"  ({note})")
             built_routes(cfg)
             if not cfg.models and not cfg.routes:  # an empty file is a valid config that serves nothing
                 raise ConfigError(EMPTY_CONFIG, file=config_path)
@@ -579,11 +533,20 @@ def command(config_path: str) -> None:
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
-    for warning in unmarked_local_providers(cfg) + unpriced_models(cfg) + blind_to_unpriced(cfg):
+    from tierwise.commands.privacy_checks import (
+        direct_models_bypass,
+        remote_marked_local,
+        unmarked_local_providers,
+    )
+
+    for warning in remote_marked_local(cfg) + direct_models_bypass(cfg) + unmarked_local_providers(cfg) + \
+            unpriced_models(cfg) + blind_to_unpriced(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")
-    for warning in claude_code_windows(cfg):
+    from tierwise.commands.doctor_models import claude_code_windows
+
+    for warning in claude_code_windows(cfg, lists):
         say(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         say(f"! port {cfg.server.port} is already in use (a running gateway?): "

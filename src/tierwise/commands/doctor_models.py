@@ -1,4 +1,5 @@
-"""`tierwise doctor`'s checks of the config's model ids against what each provider's model list says it serves."""
+"""`tierwise doctor`'s checks of the config's models: ids against what each provider's model list says it serves, and
+local context windows against the Claude Code turns rules send them."""
 
 from __future__ import annotations
 
@@ -106,3 +107,44 @@ def blind_to_unpriced(cfg: Config) -> list[str]:
     from tierwise.commands.boundary import value_blind
 
     return [*usd_budgets_blind_to(cfg), *(b for r in cfg.routes if (b := value_blind(cfg, r)) is not None)]
+
+
+def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
+    """Local models that rules send Claude Code's subagent (or main, compaction) turns to, with a
+    `context_window` smaller than such a turn: each of them goes to the route's next target instead. `lists`
+    (each provider's model list): a llama.cpp model trained for no more than that needs another model, not -c."""
+    from tierwise.clients import claude_code
+    from tierwise.route_map import models_of
+    from tierwise.starter import llama_window
+
+    too_small: dict[str, list[str]] = {}
+    for rname, pc in cfg.routes.items():
+        for i, rule in enumerate(getattr(pc, "rules", None) or []):
+            m = rule.match
+            classes = set(claude_code.expand(_names(m.claude_code))) | ({"subagent"} if m.subagent else set())
+            big = sorted(c for c in classes if claude_code.TOKENS.get(c, 0) > claude_code.MIN_WINDOW // 2)
+            if not big:
+                continue
+            for mname in models_of(cfg, rule.target):
+                model = cfg.models[mname]
+                prov = cfg.providers.get(model.provider)
+                if prov is not None and prov.locality == "local" and model.context_window and \
+                        model.context_window < claude_code.MIN_WINDOW:
+                    too_small.setdefault(mname, []).append(f"rule {rule.name or i} of route {rname} ({', '.join(big)})")
+    out = []
+    for mname, where in too_small.items():
+        window = cfg.models[mname].context_window or 0
+        trained = llama_window((lists or {}).get(cfg.models[mname].provider), "n_ctx_train")
+        fix = (f"give the local server a context of {claude_code.MIN_WINDOW * 2:,} or more per request (llama-server "
+               "-c 32768 -np 1; Ollama: OLLAMA_CONTEXT_LENGTH=32768) and its context_window")
+        if trained is not None and trained <= window:
+            fix = (f"its model was trained for {trained:,} tokens, and llama-server holds no more per request whatever "
+                   "-c asks: serve a model trained for 32,768 or more, and give its context_window")
+        out.append(f"model {mname}: context_window {window:,} is smaller than Claude Code's subagent turns "
+                   f"(~{claude_code.TOKENS['subagent']:,} tokens, main turns ~{claude_code.TOKENS['main']:,}), which "
+                   f"{'; '.join(where)} sends to it: each goes to the route's next target. Fix: {fix}")
+    return out
+
+
+def _names(v: str | list[str] | None) -> list[str]:
+    return [] if v is None else [v] if isinstance(v, str) else list(v)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -27,6 +28,12 @@ def command(path: str, force: bool, local_url: str | None) -> None:
         raise click.ClickException(f"{path} exists; pass --force to overwrite it")
     if local_url is not None and not local_url.startswith(("http://", "https://")):
         raise click.BadParameter("an http(s) URL such as http://127.0.0.1:8000/v1", param_hint="--local")
+    if local_url is not None:  # an endpoint pasted from the server's docs: every call would go to .../models/chat/...
+        base = re.sub(r"/(chat/completions|completions|responses|messages|models|embeddings)$", "",
+                      local_url.rstrip("/")).rstrip("/")
+        if base != local_url.rstrip("/"):
+            click.echo(f"  --local: using {base}, the base URL (the gateway adds /chat/completions itself)")
+        local_url = base
     found = detect(local_url)
     local = found["local"]
     if local_url is not None and served_models(local_url) is None:
@@ -43,11 +50,16 @@ def command(path: str, force: bool, local_url: str | None) -> None:
             f"{n} on port {port}, model {m}" for n, port, _, m in local)  # type: ignore[attr-defined]
             + (f", {found['local_window']:,} tokens per request" if found.get("local_window") else ""))
         window = found.get("local_window")
+        trained = found.get("local_trained")
         if isinstance(window, int) and window < claude_code.MIN_WINDOW:
+            fix = ("Restart the server with more context per request (llama-server: -c 32768 -np 1, or -c 32768 x "
+                   "its slots), then `tierwise init --force`")
+            if isinstance(trained, int) and trained <= window:  # -c 32768 would change nothing: llama caps it here
+                fix = (f"Its model was trained for {trained:,} tokens, and llama-server holds no more per request "
+                       "whatever -c asks: serve a model trained for 32,768 or more, then `tierwise init --force`")
             click.echo(f"  warning: {window:,} tokens per request is less than a Claude Code subagent turn "
                        f"(~{claude_code.TOKENS['subagent']:,} tokens): the rules written below send those here, and each "
-                       "will go to the frontier instead. Restart the server with more context per request (llama-server: "
-                       "-c 32768 -np 1, or -c 32768 x its slots), then `tierwise init --force`")
+                       f"will go to the frontier instead. {fix}")
     else:
         click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve); "
                    "for vLLM or a server on another port: `tierwise init --force --local http://HOST:PORT/v1`")

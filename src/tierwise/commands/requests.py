@@ -60,7 +60,7 @@ def _unknown_names(cfg: Any, route: str | None, model: str | None) -> str:
 @click.option("--since", default=None, help="Only since then: 30m, 2h, 7d, or a date (2026-01-31).")
 @click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=20, show_default=True,
               help="Show the newest N requests.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one object per request).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: a JSON array, one object per request, newest first.")
 def command(config_path: str, route: str | None, model: str | None, status: str | None, since: str | None,
             limit: int, as_json: bool) -> None:
     """List recent requests (id, time, route, asked-for and answering model, status, tokens, cost)."""

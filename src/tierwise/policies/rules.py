@@ -61,7 +61,9 @@ class Match(BaseModel):
     def _known_classes(cls, v: str | list[str] | None) -> str | list[str] | None:
         for n in [] if v is None else _globs(v):
             if n not in claude_code.NAMES:
-                raise ValueError(f"unknown Claude Code class {n!r}; known: {', '.join(sorted(claude_code.NAMES))}")
+                from tierwise.config_keys import unknown_name
+
+                raise ValueError(unknown_name("Claude Code class", n, claude_code.NAMES))
         return v
 
 

@@ -295,8 +295,12 @@ class App:
         try:
             route, target = self.gw.route_for(model)
         except NotFound:  # the names on offer, as far as this key may see them (not other teams' routes)
-            names = ", ".join(sorted(model_list.usable_names(self, key))) or "nothing this key may use"
-            raise NotFound(f"unknown model or route {model[:200]!r}; this gateway serves: {names}") from None
+            from tierwise.config_keys import near_name
+
+            usable = sorted(model_list.usable_names(self, key))
+            names = ", ".join(usable) or "nothing this key may use"
+            raise NotFound(f"unknown model or route {model[:200]!r}; {near_name(model[:200], usable)}"
+                           f"this gateway serves: {names}") from None
         key.admit(model, route, self.gw.deployments)
         return route, target
 
