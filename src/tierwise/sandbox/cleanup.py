@@ -13,7 +13,8 @@ A tree of more than `ENTRIES` entries is finished by this same walk in a process
 script: the standard library only), which the gateway awaits idle (session 30): where Landlock alone bounds a weak run,
 its folder is on the host's /dev/shm, and a run that filled it until its memory cgroup killed it left 381,365 empty
 files, which this walk removed in a worker thread of the gateway, with the GIL: ~2 s of the gateway's CPU for each such
-run. Not `rm -rf`: as a user that is not root it cannot empty a folder the run made write-only (mode 0300)."""
+run. Not `rm -rf`: as a user that is not root it cannot empty a folder the run made write-only (mode 0300). That
+process is the folder's owner (`_process_of_owner`), and what it leaves is the next sweep's (review30b)."""
 
 from __future__ import annotations
 
