@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unavailable
-from tierwise.sandbox import cleanup
+from tierwise.sandbox import cleanup, orphans
 
 NOBODY = 65534
 
@@ -107,3 +107,23 @@ def test_a_run_s_big_folder_is_removed_by_its_owner(shm: str, monkeypatch: pytes
     for path in (run, hidden):
         os.lchown(path, NOBODY, NOBODY)
     assert cleanup.remove_tree(run)
+
+
+def test_a_root_gateway_sweeps_no_folder_of_another_local_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep of the world-writable folders (/tmp, /dev/shm) removed, as root, any unlocked folder named
+    `tierwise-sandbox-*` whoever owned it: a local user's own, and one a local user made to race the walk as root (a
+    subfolder swapped for a hard link between the listing and the chmod). Now only root's and the sandbox users'."""
+    _root()
+    place = tempfile.mkdtemp(prefix="tw-review30b-sweep-", dir="/tmp")
+    try:
+        os.chmod(place, 0o1777)
+        planted, runs = os.path.join(place, "tierwise-sandbox-planted"), os.path.join(place, "tierwise-sandbox-run")
+        for folder, uid in ((planted, 12345), (runs, NOBODY)):
+            os.mkdir(folder)
+            _files(folder, 3, uid)
+            os.lchown(folder, uid, uid)
+        monkeypatch.setattr(cleanup, "ENTRIES", 10_000)
+        assert orphans.sweep((place,), min_age_s=0) == [runs]
+        assert sorted(os.listdir(planted)) == ["f0", "f1", "f2"]
+    finally:
+        shutil.rmtree(place, ignore_errors=True)
