@@ -46,7 +46,7 @@ def remove_tree(path: str, bounded: bool = True) -> bool:
         _remove(path, ENTRIES if bounded else sys.maxsize)
     except _TooMany as e:
         log.warning("sandbox clean-up of %s: %s", path, e)
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
+        with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):  # (never raises)
             python, switch = _process_of_owner(path)
             subprocess.run([python, "-I", "-S", "-c", _source(), path], capture_output=True, timeout=600, env={},
                            cwd="/", preexec_fn=switch)
