@@ -250,8 +250,8 @@ def weak_read_only_host() -> bool:
         if user is not None:
             os.chown(folder, user.uid, user.gid)
         # the covers a run gets (weak.masks: the host's folders but the system's, /dev but five devices), staged alike
-        hide, shown = weak.masks([folder, weak.prefix(), bwrap.interpreter()])
-        prepared = identity.switcher(user, identity.plan([weak.prefix(), *shown], user, hide, stage=identity.PROC_STAGE,
+        hide, shown = weak.masks([folder, *weak.installation()])
+        prepared = identity.switcher(user, identity.plan([*weak.installation(), *shown], user, hide, stage=identity.PROC_STAGE,
                                                          files=weak.top_files(), inside=weak.private_inside()),
                                      identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \

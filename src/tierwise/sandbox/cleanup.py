@@ -13,16 +13,19 @@ A tree of more than `ENTRIES` entries is finished by this same walk in a process
 script: the standard library only), which the gateway awaits idle (session 30): where Landlock alone bounds a weak run,
 its folder is on the host's /dev/shm, and a run that filled it until its memory cgroup killed it left 381,365 empty
 files, which this walk removed in a worker thread of the gateway, with the GIL: ~2 s of the gateway's CPU for each such
-run. Not `rm -rf`: as a user that is not root it cannot empty a folder the run made write-only (mode 0300)."""
+run. Not `rm -rf`: as a user that is not root it cannot empty a folder the run made write-only (mode 0300). That
+process is the folder's owner (`_process_of_owner`), and what it leaves is the next sweep's (review30b)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 
 log = logging.getLogger("tierwise.sandbox")
 
@@ -43,16 +46,46 @@ def remove_tree(path: str, bounded: bool = True) -> bool:
         _remove(path, ENTRIES if bounded else sys.maxsize)
     except _TooMany as e:
         log.warning("sandbox clean-up of %s: %s", path, e)
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run([sys.executable, "-I", "-S", os.path.abspath(__file__), path], capture_output=True,
-                           timeout=600, env={})
-        if os.path.lexists(path):  # (no process could be started, or it was killed): here, then
-            return remove_tree(path, bounded=False)
+        with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):  # (never raises)
+            python, switch = _process_of_owner(path)
+            subprocess.run([python, "-I", "-S", "-c", _source(), path], capture_output=True, timeout=600, env={},
+                           cwd="/", preexec_fn=switch)
+        # What the process left (it could not start, was killed, or the owner may not remove it) stays for the next
+        # sweep (tierwise.sandbox.orphans), ENTRIES more each time: before review30b the gateway walked the rest here
+        # with no bound, the very cost the process is there to take off it.
     except OSError as e:
         log.warning("sandbox clean-up of %s: %s; trying rm -rf", path, e)
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, timeout=300)
     return not os.path.lexists(path)
+
+
+def _process_of_owner(path: str) -> tuple[str, Callable[[], None] | None]:
+    """The interpreter and the switch of user for the process that removes `path`: the folder's owner where the
+    gateway is root and the folder is not root's (a run's folder is its run's user's), as a weak run switches
+    (tierwise.sandbox.identity: the bounding set emptied, groups, gid, uid; the interpreter's installation shown where
+    that user cannot reach it). Before review30b the process was root with every capability, walking a tree the run
+    or, through the sweep of /dev/shm (tierwise.sandbox.orphans), any local user had made."""
+    # (the gateway's side only: the process itself runs the standard library alone)
+    from tierwise.sandbox import bwrap, identity, weak
+
+    python = bwrap.interpreter()
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return python, None
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return python, None
+    user = identity.User(st.st_uid, st.st_gid)
+    prepared = identity.switcher(user, identity.plan([weak.prefix()], user))
+    return python, functools.partial(identity.switch, prepared)
+
+
+@functools.cache
+def _source() -> str:
+    """This file's text, run with `-c`: the process needs no path to it that its user may read."""
+    with open(os.path.abspath(__file__), encoding="utf-8") as fh:
+        return fh.read()
 
 
 def _remove(path: str, entries: int) -> None:
@@ -74,7 +107,8 @@ def _remove(path: str, entries: int) -> None:
                 sub = os.open(child, _OPEN_DIR, dir_fd=fd)
                 above.append(_identity(fd))
                 os.close(fd)
-                fd, names = sub, [*names, child]
+                fd = sub
+                names.append(child)
                 continue
             if not names:
                 break

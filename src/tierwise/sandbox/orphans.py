@@ -91,9 +91,25 @@ def _orphan(path: str, min_age_s: float) -> bool:
             return False
         if os.geteuid() != 0 and st.st_uid != os.geteuid():  # another user's (in a sticky /tmp: not ours to remove)
             return False
+        if os.geteuid() == 0 and not _sandbox_user(st.st_uid):  # (review30b: root removed any local user's folder
+            return False  # named so, in the world-writable /tmp and /dev/shm, and raced the walk as root)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a living process: BlockingIOError
         return True
     except OSError:
         return False
     finally:
         os.close(fd)  # (the lock goes with it; the removal re-checks every step: cleanup.remove_tree)
+
+
+def _sandbox_user(uid: int) -> bool:
+    """Whether a root gateway's folders may belong to `uid`: root (the stage folders) or a user runs switch to
+    (`sandbox.run_as`, `sandbox.run_as_range`)."""
+    from tierwise.sandbox import identity  # (identity imports this module)
+
+    span = identity.settings.run_as_range
+    if uid == 0 or (span is not None and span[0] <= uid <= span[1]):
+        return True
+    try:
+        return identity.resolve(identity.settings.run_as).uid == uid
+    except (KeyError, ValueError):
+        return False

@@ -170,8 +170,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
             bounded = read_only or user is not None or lock is not None
             # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
-            hide, shown = weak.masks([folder, weak.prefix(), argv[0], *ro_binds]) if read_only else ((), ())
-            switch = identity.switcher(user, identity.plan([weak.prefix(), *ro_binds, *shown], user, hide,
+            hide, shown = weak.masks([folder, *weak.installation(), argv[0], *ro_binds]) if read_only else ((), ())
+            switch = identity.switcher(user, identity.plan([*weak.installation(), *ro_binds, *shown], user, hide,
                                                            stage=identity.PROC_STAGE if read_only else None,
                                                            files=weak.top_files() if read_only else (),
                                                            inside=weak.private_inside() if read_only else ()),

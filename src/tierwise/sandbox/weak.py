@@ -274,8 +274,16 @@ def folder_bytes(files: dict[str, bytes]) -> int:
 
 
 def prefix() -> str:
-    """The interpreter's installation (re-shown whole where the sandbox user cannot reach it)."""
+    """The interpreter's installation (the compiler's and the clean-up's user are shown it where they cannot reach it)."""
     return os.path.realpath(sys.base_prefix)
+
+
+def installation() -> list[str]:
+    """What a weak run is shown of the interpreter's installation, as bubblewrap binds it: its library folder and the
+    interpreter's file. The installation was shown whole (`prefix`) where the host is covered: with no Landlock a run
+    read its `bin` (console scripts), `include` and `share`, for conda `pkgs` (a copy of every installed package) and
+    `envs` (every other environment's packages) (review30b)."""
+    return [library(), bwrap.interpreter()]
 
 
 def argv(folder: str, entry: str, args: list[str], ro_binds: list[str], python: bool, audit_hook: bool) -> list[str]:
