@@ -105,3 +105,12 @@ def test_a_block_page_moves_the_route_on(gateway, openai_up, anthropic_up):
     out = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0).messages.create(
         model="both", max_tokens=16, messages=MSG)
     assert out.content[0].text and len(anthropic_up.requests) == 1
+
+
+def test_a_plain_text_error_keeps_its_words_not_its_addresses(gateway, openai_up, anthropic_up):
+    openai_up.default = Raw(502, "dial tcp 10.20.3.4:8080: connect: connection refused (via http://lb.corp.internal/v1 "
+                                 "and llm-7.corp.internal:8443)", "text/plain")
+    g = gateway(_cfg(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    assert r.status_code == 502 and "connect: connection refused" in r.text, r.text
+    assert not [s for s in LEAKS if s in r.text], r.text
