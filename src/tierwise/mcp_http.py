@@ -7,6 +7,12 @@ and kept, mode 0600, in the tierwise home folder. Host and Origin headers are ch
 `mcp` package's own DNS-rebinding protection (TransportSecuritySettings), which we always turn
 on: loopback names by default, plus the names the operator allows for a non-loopback bind.
 stdio is untouched: the client that spawns it is trusted.
+
+Per client (its address, as the gateway counts it: server/stream_cap.py) at most `server.limits.max_requests_per_client`
+POSTs run at once (each a tool call: an ensemble run, its models' calls) and their bodies count in
+`server.limits.max_body_bytes_in_flight`: before, one token holder's 4,000 connections each held a tool call and a
+body of up to `max_body_bytes` (32 MiB), the gateway's connection cap the only bound. Past either: 429 / 503 with
+`Retry-After: 1`, as a JSON-RPC error.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import os
 import secrets
 import stat
@@ -23,8 +30,11 @@ from typing import Any
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tierwise.errors import ConfigError
+from tierwise.errors import ConfigError, RateLimited
 from tierwise.secret_scrub import register
+from tierwise.server.limits import BodyBudget, GatewayBusy
+from tierwise.server.limits_settings import ServerLimits
+from tierwise.server.stream_cap import CALL_SLOT, ClientCap
 
 TOKEN_ENV = "TIERWISE_MCP_TOKEN"
 TOKEN_FILE = "mcp-token"
@@ -115,11 +125,17 @@ class BearerAuth:
     request body larger than `max_body` (the gateway's `server.max_body_bytes`) is answered 413
     here too: the mcp package reads a whole body into memory with no bound."""
 
-    def __init__(self, app: ASGIApp, token: str, max_body: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, app: ASGIApp, token: str, max_body: int = 32 * 1024 * 1024,
+                 limits: ServerLimits | None = None) -> None:
         self.app = app
         self._token = hashlib.sha256(token.encode()).digest()  # compared as digests: equal lengths, so timing
         # tells not even the token's length (compare_digest returns at once for values of different lengths)
         self.max_body = max_body
+        limits = limits or ServerLimits()
+        self.calls = ClientCap(limits.max_requests_per_client, limits.network_prefix_v4, limits.network_prefix_v6,
+                               what="MCP requests in flight", setting="server.limits.max_requests_per_client",
+                               slot=CALL_SLOT)
+        self.budget = BodyBudget(limits.max_body_bytes_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # the session manager's start and stop
@@ -132,7 +148,21 @@ class BearerAuth:
             await _refuse(send, 401, b'{"error":"invalid_token","error_description":"a valid bearer token is required"}',
                           [(b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')])
             return
-        body = await self._read_body(scope, receive)
+        held: dict[str, Any] = {"client": scope.get("client")}  # what this request counts (not the app's scope)
+        try:
+            if scope.get("method") == "POST":  # a tool call (a GET is a session's event stream: MAX_SESSIONS)
+                self.calls.take(held)
+            await self._run(scope, receive, send, held)
+        except (RateLimited, GatewayBusy) as e:
+            status = 429 if isinstance(e, RateLimited) else 503
+            await _refuse(send, status, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":%s}}'
+                          % json.dumps(e.message).encode(), [(b"retry-after", b"1")])
+        finally:
+            self.budget.give_back(held)
+            self.calls.give_back(held)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, held: dict[str, Any]) -> None:
+        body = await self._read_body(scope, receive, held)
         if body is None:
             await _refuse(send, 413, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,'
                           b'"message":"the request body is larger than server.max_body_bytes"}}')
@@ -148,8 +178,9 @@ class BearerAuth:
 
         await self.app(scope, replay, send)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, or None once it is larger than `max_body` (never held beyond it)."""
+    async def _read_body(self, scope: Scope, receive: Receive, held: dict[str, Any]) -> bytes | None:
+        """The whole body, or None once it is larger than `max_body` (never held beyond it); its bytes count in
+        `held` (GatewayBusy past `max_body_bytes_in_flight`)."""
         for k, v in scope.get("headers", []):
             if k.lower() == b"content-length" and v.strip().isdigit() and int(v) > self.max_body:
                 return None
@@ -163,6 +194,7 @@ class BearerAuth:
             size += len(chunk)
             if size > self.max_body:
                 return None
+            self.budget.take(held, len(chunk))
             parts.append(chunk)
             if not msg.get("more_body", False):
                 break
@@ -191,9 +223,9 @@ def connect_hint(url: str, token: str) -> str:
 
 
 def build_app(server: Any, *, host: str, token: str, allowed_hosts: list[str],
-              max_body: int = 32 * 1024 * 1024) -> ASGIApp:
-    """The mcp package's streamable-HTTP app, behind the bearer check and a body-size bound, Host/Origin
-    checked."""
+              max_body: int = 32 * 1024 * 1024, limits: ServerLimits | None = None) -> ASGIApp:
+    """The mcp package's streamable-HTTP app, behind the bearer check, a body-size bound and the per-client
+    bounds (`limits`), Host/Origin checked."""
     app = server.streamable_http_app(transport_security=transport_security(host, allowed_hosts), host=host,
                                      max_sessions=MAX_SESSIONS, session_idle_timeout=SESSION_IDLE_S)
-    return BearerAuth(app, token, max_body)
+    return BearerAuth(app, token, max_body, limits)

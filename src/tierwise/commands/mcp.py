@@ -119,7 +119,7 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
             from tierwise.server.limits import guarded_protocol
 
             app = build_app(server, host=host, token=token, allowed_hosts=list(allowed_hosts),
-                            max_body=cfg.server.max_body_bytes)
+                            max_body=cfg.server.max_body_bytes, limits=cfg.server.limits)
             # The gateway's connection bounds (header size and deadlines, connection cap): a
             # client without the token reaches the HTTP parser before the token is checked.
             http = guarded_protocol(cfg.server.limits, KEEP_ALIVE_S)

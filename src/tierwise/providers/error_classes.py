@@ -14,6 +14,7 @@ error is classified by its body and message first, its status second:
 | overloaded       | 503, 529, Anthropic `overloaded_error` (not the gateway's own full pool: no breaker count) | yes | yes |
 | timeout          | 408, 504, no answer in time                                              | yes      | yes     |
 | unavailable      | other 5xx, refused connections, cut answers                              | yes      | yes     |
+| blocked          | a WAF's or CDN's block page (Cloudflare "you have been blocked", Akamai "Access Denied"): the request's content or the gateway's address, not its key (providers/error_pages.py) | yes | no |
 | content_policy   | OpenAI/Azure code `content_policy_violation` / `content_filter`          | no       | no      |
 | malformed        | any other 4xx: the request itself is wrong and would be wrong anywhere   | no       | no      |
 | unsupported_input| (gateway-made) images for a model configured `vision: false`: skipped without a call | yes | no |
@@ -35,13 +36,13 @@ from tierwise.secret_scrub import upstream_text
 
 ErrorClass = Literal["context_overflow", "rate_limit", "auth", "not_found", "overloaded", "timeout",
                      "unavailable", "content_policy", "malformed", "privacy_refused", "unsupported_input",
-                     "invalid_output"]
+                     "invalid_output", "blocked"]
 
 STAY = frozenset({"malformed", "content_policy"})  # the request's fault: no other target helps
 # Not the deployment's health. privacy_refused: the privacy boundary kept the request from a remote
 # target (tierwise.privacy.boundary); routes move on to their next target.
 REQUEST_FAULT = frozenset({"malformed", "content_policy", "context_overflow", "privacy_refused",
-                           "unsupported_input", "invalid_output"})
+                           "unsupported_input", "invalid_output", "blocked"})
 
 # Phrases servers use for a prompt that does not fit (lower-cased). Specific on purpose: a loose
 # "too many tokens" would also catch max_tokens validation errors, which are malformed requests.
@@ -208,13 +209,14 @@ def counts_against_deployment(err: UpstreamError) -> bool:
 
 
 def upstream_error(provider: str, status: int, err: dict[str, Any] | None, message: str,
-                   retry_after: float | None) -> UpstreamError:
-    """The gateway's error for an upstream's non-2xx answer, by what it means.
+                   retry_after: float | None, *, blocked: bool = False) -> UpstreamError:
+    """The gateway's error for an upstream's non-2xx answer, by what it means (`blocked`: a WAF's or CDN's block
+    page answered it, providers/error_pages.py).
 
     The client-facing status and kind are the gateway's, not the upstream's: a 401 from an upstream
     is the gateway's key, not the client's (502); a 529 becomes 503 (a status every API has).
     """
-    c = classify(status, err, message)
+    c = Classified("blocked") if blocked else classify(status, err, message)
     if c.error_class == "auth":
         # Said as the gateway's key, which it is (the client's key was accepted). Anthropic's own words, "invalid
         # x-api-key", made Claude Code tell its user "Invalid API key · Fix external API key": the client's.
@@ -256,7 +258,7 @@ def _error_of_class(text: str, c: Classified, status: int | None, retry_after: f
         e = UnsupportedInput(text)
         e.upstream_status = status
         return e
-    if cls in ("auth", "not_found"):
+    if cls in ("auth", "not_found", "blocked"):
         return UpstreamError(text, status=502, upstream_status=status, retryable=False, error_class=cls)
     if cls == "overloaded":
         return UpstreamError(text, status=503, upstream_status=status, retryable=True, retry_after=retry_after,

@@ -20,9 +20,10 @@ import orjson
 
 from tierwise.config import ProviderConfig
 from tierwise.errors import UpstreamError, UpstreamTimeout
+from tierwise.providers import error_pages
 from tierwise.providers.api_shape import hint, other_api
 from tierwise.providers.error_classes import upstream_error
-from tierwise.secret_scrub import note, scrub, upstream_text
+from tierwise.secret_scrub import note, upstream_text
 
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
@@ -197,6 +198,7 @@ class Provider:
     def status_error(self, status: int, raw: bytes, headers: Any = None) -> UpstreamError:
         msg = ""
         err_obj: dict[str, Any] | None = None
+        blocked = False
         try:
             body = orjson.loads(raw)
             err = body.get("error") if isinstance(body, dict) else None
@@ -213,13 +215,12 @@ class Provider:
             # also serve the Anthropic API and answer its 400s, 429s and 5xx in OpenAI's shape.
             if status in WRONG_KIND_STATUSES and (other := other_api(self.cfg.kind, body)) is not None:
                 msg = f"{msg} ({hint(self.cfg.kind, other)})" if msg else hint(self.cfg.kind, other)
-        except orjson.JSONDecodeError:
-            # Scrubbed before it is cut, so a key the cut would halve is still recognised whole.
-            msg = scrub(raw[:4000].decode("utf-8", "replace"))[:300]
+        except orjson.JSONDecodeError:  # a proxy's or CDN's page: its status and reason, not its words
+            msg, blocked = error_pages.client_message(self.name, status, raw, headers)
         if 300 <= status < 400:
             # Its Location is not shown (it is the upstream's to choose, and could carry anything).
             msg = "a redirect, which the gateway does not follow (check the provider's base_url)"
-        return upstream_error(self.name, status, err_obj, msg, _retry_after(headers))
+        return upstream_error(self.name, status, err_obj, msg, _retry_after(headers), blocked=blocked)
 
     async def post_json(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
         resp = await self.open(url, body, headers, self.whole_timeout)

@@ -219,10 +219,7 @@ class App:
                 finally:
                     self.in_flight -= 1
                     self.budget.give_back(scope)
-                    if CALL_SLOT in scope:  # a model-bound request's counts (server/stream_cap.py)
-                        self.calls.give_back(scope)
-                        if STREAM_SLOT in scope:
-                            self.streams.give_back(scope)
+                    self.give_back_caps(scope)  # (every other way out than an answer's end)
             finally:
                 if log_access is not None:
                     log_access()
@@ -282,6 +279,15 @@ class App:
             headers.extend(extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def give_back_caps(self, scope: Scope) -> None:
+        """A model-bound request's per-client counts (server/stream_cap.py), given back as its answer's last bytes
+        leave: a client in a closed loop sends its next request the moment they arrive, and a stream's task ends
+        event-loop turns later (at its cap, 114 of 2,013 such requests were refused). Once: the slots are popped."""
+        if CALL_SLOT in scope:
+            self.calls.give_back(scope)
+            if STREAM_SLOT in scope:
+                self.streams.give_back(scope)
 
     def check_auth(self, headers: dict[str, str], scope: Scope | None = None) -> KeyScope:
         key = self.keyring.check(headers)
@@ -446,7 +452,7 @@ class App:
         target = self.gw.cached(target, ctx, scope.get("tierwise.key", self.keyring.open_scope).tenant, req, codec.FORMAT)
         scope[WORK] = asyncio.current_task()  # the client leaving cancels the work done for it (server/limits.py)
         if req.stream:
-            await relay_stream(self, send, receive, codec, req, target, ctx, t0, rid)
+            await relay_stream(self, scope, send, receive, codec, req, target, ctx, t0, rid)
             return
         status, error = 200, None
         try:
@@ -477,6 +483,7 @@ class App:
         # Recorded before the answer goes out, so a client that reads the ledger next finds its row.
         latency = (time.perf_counter() - t0) * 1000
         self.gw.record(ctx, req, status=status, stream=False, latency_ms=latency, ttft_ms=latency, error=error)
+        self.give_back_caps(scope)
         await self.send_json(send, status, body, extra)
 
     # ------------------------------------------------------------------ other endpoints

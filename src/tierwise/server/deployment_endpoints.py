@@ -11,7 +11,11 @@ Each counts as one request in the rate limits of its key and route (budgets/side
 nothing), and each upstream call holds one of the provider's `max_connections` (its pool, shared with every
 chat request) for as long as the upstream takes: so count_tokens calls hold at most an eighth of a provider's
 pool at once (beyond it, the estimate), and one key's embeddings calls at most half of it (beyond it, 429).
-`SideCalls` counts them. OpenAI's `POST /v1/responses/input_tokens` is answered with tierwise's estimate.
+`SideCalls` counts them. Each call also counts as one of its client's model-bound requests in flight
+(`max_requests_per_client`, server/stream_cap.py), as a chat request does: before, one address on an open gateway
+held its 64 chat calls and, beside them, half the pool in embeddings calls (128) and an eighth in count_tokens
+calls. Past the cap an embeddings call gets 429 and a count_tokens call tierwise's estimate (no upstream call).
+OpenAI's `POST /v1/responses/input_tokens` is answered with tierwise's estimate (no upstream call: not counted).
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
     # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
     if target is not None and target.provider.kind == "anthropic" and (
             target.images is None or not (remote_images(req) or remote_documents(req))) and \
-            app.side_calls.take(target.provider, "", COUNT_TOKENS_SHARE):
+            _may_call(app, scope) and app.side_calls.take(target.provider, "", COUNT_TOKENS_SHARE):
         try:
             prov = target.provider
             body = dict(data)
@@ -108,9 +112,19 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
             n = None  # fall back to the estimate
         finally:
             app.side_calls.give_back(target.provider, "")
+    app.give_back_caps(scope)
     if n is None:
         n = estimate_request(req)
     await app.send_json(send, 200, orjson.dumps({"input_tokens": n}))
+
+
+def _may_call(app: Any, scope: Scope) -> bool:
+    """Whether the client may make one more model-bound call (counted if so; App.give_back_caps gives it back)."""
+    try:
+        app.calls.take(scope)
+    except RateLimited:
+        return False
+    return True
 
 
 async def responses_input_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,6 +168,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
         if target.provider.kind != "openai":
             raise InvalidRequest(f"model {target.name!r} is not served by an OpenAI-compatible provider")
         prov = target.provider
+        app.calls.take(scope)  # one of the client's model-bound requests in flight (429 past its cap)
         # The limits first, so a key over them gets no work done (the privacy screening may call a model); the
         # tokens from the inputs themselves: a Content-Length header is absent from a chunked body (16 each).
         inp = data["input"]
@@ -208,6 +223,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
         err = Internal("internal error in the gateway; see its log")
         await app.send_json(send, 500, codec.encode_error(err))
         return
+    app.give_back_caps(scope)
     await app.send_json(send, 200, model_name.body(raw, data["model"]))  # not the upstream's own name (a file path)
 
 

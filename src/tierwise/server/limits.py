@@ -81,7 +81,7 @@ def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
     SDKs obey before their own rule, a retry of every 5xx) for an answer no target gave in the format the request
     asked for (`invalid_output`): the same request would meet the same models, paying each again, and Claude Code
     retries a 5xx up to ten times."""
-    if getattr(err, "error_class", None) == "invalid_output":
+    if getattr(err, "error_class", None) in ("invalid_output", "blocked"):  # (blocked: a WAF's block page)
         return [(b"x-should-retry", b"false")]
     if isinstance(err, UpstreamError) and config_fault(err):
         # The gateway's key refused or a model its server does not have (or a breaker opened by that): the same

@@ -47,13 +47,13 @@ class ServerLimits(BaseModel):
                                      "(each costs the gateway's event loop a few microseconds to read and translate)")
     max_n: int = Field(8, ge=1, le=128, description="largest `n` (choices per request) a client may ask for; "
                        "each choice can be a separate paid upstream call")
-    max_streams_per_client: int = Field(128, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
+    max_streams_per_client: int = Field(64, ge=1, description="streamed answers one client (address; IPv6 /64; behind "
                                         "trusted_proxies the forwarded one) may have open at once, and as many its "
                                         "network (network_prefix_v4/_v6: an IPv6 /48); more get 429")
-    max_requests_per_client: int = Field(128, ge=1, description="chat, Messages and Responses requests (streamed or "
+    max_requests_per_client: int = Field(64, ge=1, description="chat, Messages and Responses requests (streamed or "
                                          "not; `n` counts n) one client may have in flight, counted as "
-                                         "max_streams_per_client is; half a provider's default pool, so one address "
-                                         "cannot hold it all; more get 429")
+                                         "max_streams_per_client is; a quarter of a provider's default pool, so one "
+                                         "address cannot hold it all; more get 429")
 
     @field_validator("trusted_proxies")
     @classmethod

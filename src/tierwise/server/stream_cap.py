@@ -20,7 +20,9 @@ times the cap (review29b), where one IPv4 address (a household, an office's or a
 once. IPv4 is counted per address unless `network_prefix_v4` groups it.
 
 Each count is handed back exactly once: `take` records what it counted in the request's scope only when
-it admits, and `give_back` pops it (App.__call__'s `finally`: every way a request ends).
+it admits, and `give_back` pops it: as the answer's last bytes leave (App.give_back_caps; a client at its cap
+in a closed loop sends its next request then, and was refused while the stream's task ran to its end), or in
+App.__call__'s `finally` on every other way a request ends.
 """
 
 from __future__ import annotations

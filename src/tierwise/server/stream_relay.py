@@ -15,7 +15,7 @@ from tierwise.cache.answer_cache import cache_header
 from tierwise.canonical import Request, StreamChunk
 from tierwise.errors import Internal, TierwiseError
 from tierwise.gateway import MAX_STORED_TEXT
-from tierwise.server.asgi_scope import Receive, Send
+from tierwise.server.asgi_scope import Receive, Scope, Send
 from tierwise.server.limits import retry_after_header
 from tierwise.wire import model_name
 
@@ -31,7 +31,8 @@ SSE_EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")  # splits after each eve
 
 
 async def relay_stream(
-    app: Any, send: Send, receive: Receive, codec: Any, req: Request, target: Any, ctx: Any, t0: float, rid: Any
+    app: Any, scope: Scope, send: Send, receive: Receive, codec: Any, req: Request, target: Any, ctx: Any, t0: float,
+    rid: Any
 ) -> None:
     """Answer a streamed chat request: open the upstream stream, then relay it to the client in its
     API's SSE until the end, a failure (the API's mid-stream error event) or the client going away."""
@@ -140,6 +141,7 @@ async def relay_stream(
         # next look at the ledger finds the row.
         record(200)
         tail = encoder.encode_error(error) if error is not None else b""
+        app.give_back_caps(scope)  # (before the relay's task ends: turns later)
         await send({"type": "http.response.body", "body": held + tail, "more_body": False})
 
     await send(

@@ -1,0 +1,95 @@
+"""An upstream error answer that is not the provider's API: an HTML page of a proxy, load balancer or CDN in front of
+it, a WAF/CDN block page, or plain text. What the client hears of it, and what the operator's log keeps.
+
+Such pages name the proxy's host, the internal address it could not reach (nginx: `upstream:
+"http://10.20.3.4:8080/..."`), the cloud host it runs on, the gateway's own public address (Cloudflare's "Your IP"):
+before, the client read the page's first 300 characters. Now the client hears the status, its standard reason and
+what answered (never the page's words); the log keeps a scrubbed, tag-free excerpt. Plain text (a llama.cpp or a Go
+proxy's one line) is still repeated, its IP addresses, URLs and `host:port` masked.
+
+A WAF's or CDN's block page (Cloudflare "Attention Required! ... you have been blocked", Akamai "Access Denied", AWS
+WAF, Imperva, ModSecurity) answers 403 before the provider has seen the request or the gateway's key: it was read as
+the key refused (a config fault: the 502 named the key, and the breaker it opened repeated that to every client).
+It is `blocked`: the request's content or the gateway's address; a route moves on; no breaker count (one client's
+text may draw it); not retried (the same request is blocked again).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from tierwise.secret_scrub import scrub, scrub_cut
+
+log = logging.getLogger("tierwise.providers")
+
+EXCERPT_CHARS = 300
+_TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+# What an internal address looks like in plain text: a URL, an IPv4 or IPv6 address, a `host:port`.
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+                      r"|\[?\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\]?(?::\d+)?|\b[\w-]+(?:\.[\w-]+)+:\d{2,5}\b",
+                      re.IGNORECASE)
+# Marks of a firewall or CDN that blocked the request (lower-cased page text or header names/values) -> who.
+_VENDORS = (("cloudflare", "Cloudflare"), ("cf-ray", "Cloudflare"), ("akamai", "Akamai"),
+            ("reference&#32;&#35;", "Akamai"), ("incapsula", "Imperva"), ("imperva", "Imperva"),
+            ("sucuri", "Sucuri"), ("awswaf", "AWS WAF"), ("x-amzn-waf", "AWS WAF"), ("cloudfront", "CloudFront"),
+            ("mod_security", "ModSecurity"), ("modsecurity", "ModSecurity"), ("fortiweb", "FortiWeb"),
+            ("barracuda", "Barracuda"), ("f5 ", "F5"), ("the requested url was rejected", "F5"))
+_BLOCK_WORDS = ("you have been blocked", "attention required", "access denied", "request blocked",
+                "request rejected", "the requested url was rejected", "web application firewall", "security service",
+                "not acceptable", "captcha", "cf-mitigated", "forbidden")
+BLOCK_STATUSES = frozenset({403, 406})
+
+
+def is_html(raw: bytes, content_type: str) -> bool:
+    return "html" in content_type.lower() or raw.lstrip()[:1] == b"<"
+
+
+def page_text(raw: bytes) -> str:
+    """The words of a page, tags, scripts and styles gone, spaces collapsed (of at most the 64 KiB read)."""
+    return _SPACE.sub(" ", _TAGS.sub(" ", raw.decode("utf-8", "replace"))).strip()
+
+
+def blocker(status: int, raw: bytes, headers: Any) -> str | None:
+    """Who blocked the request ("Cloudflare", ..., or "a firewall or CDN") when this answer is a block page, else
+    None. Only a 403/406 whose page or headers carry a firewall's or CDN's marks and words of a block."""
+    if status not in BLOCK_STATUSES:
+        return None
+    marks = raw[:16384].decode("utf-8", "replace").lower()
+    if headers is not None:
+        marks += " " + " ".join(f"{k}: {v}" for k, v in headers.items()).lower()
+    who = next((name for mark, name in _VENDORS if mark in marks), None)
+    if who is None and not any(w in marks for w in _BLOCK_WORDS[:6]):
+        return None
+    if who is not None and not any(w in marks for w in _BLOCK_WORDS):
+        return None  # a CDN's own 403 page still says a block; a bare vendor name does not make one
+    return who or "a firewall or CDN"
+
+
+def reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "unknown status"
+
+
+def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tuple[str, bool]:
+    """(what the client hears of a non-JSON error answer, whether it is a block page). The page's excerpt goes to
+    the operator's log."""
+    content_type = str(headers.get("content-type", "")) if headers is not None else ""
+    who = blocker(status, raw, headers)
+    if who is not None or is_html(raw, content_type):
+        excerpt = scrub_cut(page_text(raw[:16384]), EXCERPT_CHARS)
+        log.warning("provider %r answered HTTP %d with a page that is not its API: %s", provider, status, excerpt)
+        if who is not None:
+            return (f"a block page of {who} in front of the provider, not its API ({reason(status)}): the request "
+                    "was blocked there, by its content or the gateway's address, before it reached the provider "
+                    "(the gateway's log has an excerpt)"), True
+        hint = "; check the provider's base_url" if status in (404, 405) else ""
+        return (f"an HTML page ({reason(status)}) instead of the provider's API: a proxy, load balancer or CDN in "
+                f"front of it answered{hint} (the gateway's log has an excerpt)"), False
+    text = _ADDRESS.sub("[address]", scrub(raw[:4000].decode("utf-8", "replace")))
+    return _SPACE.sub(" ", text).strip()[:EXCERPT_CHARS], False
