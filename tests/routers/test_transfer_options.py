@@ -146,9 +146,15 @@ def test_the_default_transfer_router_uses_the_options_and_routers_saved_before_k
     scores exactly as it did; the new default routes differently from it."""
     d = mc_data(20)
     new = make_router("transfer-lsa").fit(d)
-    explicit = make_router("transfer-lsa", shape=PLAIN_SHAPE + CHOICES, subject_power=0.5, weigh="subject-oof").fit(d)
+    explicit = make_router("transfer-lsa", shape=PLAIN_SHAPE + CHOICES, subject_power=0.5,
+                           weigh="subject-oof-shrunk").fit(d)  # the default since session 30 (round 11)
     np.testing.assert_array_equal(new.score(d), explicit.score(d))
     assert not np.array_equal(new.weights, np.ones(3))  # weighed by the members' leave-subject-out leads
+    # a router saved with session 18's weights (unshrunk) restores with them
+    s18 = make_router("transfer-lsa", weigh="subject-oof").fit(d)
+    r18 = load_router(save_router(s18, tmp_path / "s18"))
+    assert r18.weigh == "subject-oof"
+    np.testing.assert_allclose(r18.weights, s18.weights)
     before = make_router("transfer-lsa", shape=PLAIN_SHAPE, subject_power=0.0, weigh="equal").fit(d)
     assert not np.allclose(before.score(d), new.score(d))
     path = save_router(before, tmp_path / "before")

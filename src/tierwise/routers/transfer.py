@@ -24,7 +24,9 @@ weigh as much as 14,000 MMLU ones), and inside its source a subject of n queries
 proportion to √n (`SUBJECT_POWER`: no MMLU subject dominates). A member's score becomes its rank
 among its out-of-fold training scores (a stored quantile grid); the out-of-fold scores come from
 folds that each hold whole subjects (as an unseen domain gets them), and each member's rank weighs
-its lead over random on them (`WEIGH` = "subject-oof"; "equal": the same weight for every member).
+its lead over random on them shrunk half-way to equal weights (`WEIGH` = "subject-oof-shrunk", the default since
+session 30: in-domain leads reward what one benchmark rewards; "subject-oof": the leads alone, sessions 18–29;
+"equal": the same weight for every member).
 Only the ranking counts: a route's threshold is re-fitted on the traffic. This configuration won
 the pre-registered comparison of bench/RESULTS.md, issue 22, sessions 17–18; routers saved before
 it keep the settings they were saved with (`restore` reads them from the file).
@@ -64,7 +66,7 @@ SUBJECT_POWER = 0.5
 # 0.027 and alone reached 0.812 on MT-Bench). Registered and measured in bench/RESULTS.md, "Transfer round 11".
 WEIGHINGS = ("equal", "subject-oof", "subject-oof-shrunk")
 SHRINK = 0.5  # the share of equal weights in "subject-oof-shrunk" (half-way, fixed before any figure)
-WEIGH = "subject-oof"
+WEIGH = "subject-oof-shrunk"  # the default since session 30 (round 11's registered rule); "subject-oof" before
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
