@@ -109,7 +109,7 @@ def dump(args: argparse.Namespace) -> None:
         except FileExistsError:
             continue
         t0 = time.time()
-        base = make_router("transfer-lsa")
+        base = make_router("transfer-lsa", weigh="subject-oof")  # C3's weights (the default until this round)
         base.__class__ = Instrumented
         r = options(base) if not args.no_options else base
         r.fit(train)
