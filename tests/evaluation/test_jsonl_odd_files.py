@@ -243,3 +243,14 @@ def test_a_chat_as_the_prompt_says_how_to_write_it(tmp_path: Path) -> None:
                       {"role": "user", "content": "and now?"}], "strong": 9, "weak": 4}
     msg = _error(tmp_path, (json.dumps(row) + "\n").encode())
     assert msg.startswith("mine.jsonl:1: `prompt`") and "messages" in msg and "last user" in msg, msg
+
+
+def test_a_prompt_under_another_data_sets_name_is_named_with_the_fix(tmp_path: Path) -> None:
+    # Hugging Face exports call the prompt `question` (MMLU-Pro), `instruction` (Alpaca), `input`, ...: before, the
+    # error said only "no `prompt`", and a user looking at a file full of questions had to guess what it wanted.
+    rows = [{"question": r["prompt"], "strong": r["strong"], "weak": r["weak"]} for r in ROWS]
+    msg = _error(tmp_path, _text(rows).encode())
+    assert msg.startswith("mine.jsonl:1: no `prompt`") and "`question` is read only as `prompt`: rename" in msg
+    rows[0] = {"instruction": "Name a prime", "strong": 1, "weak": 1}
+    assert "`instruction` is read only as `prompt`" in _error(tmp_path, _text(rows).encode())
+    # (a CSV's header error already lists the columns it has beside the ones it needs)

@@ -64,7 +64,7 @@ def test_inner_folds_keep_each_repeated_prompt_in_one_fold(spec, data, monkeypat
 
 
 def test_the_transfer_routers_subject_oof_folds_keep_each_repeated_prompt_in_one_fold(data, monkeypatch):
-    """`weigh: subject-oof` (the default) folds by subject, not by id: the same prompt under two subjects was fitted
+    """`weigh: subject-oof-shrunk` (the default since session 30; `subject-oof` before) folds by subject, not by id: the same prompt under two subjects was fitted
     in one fold and scored in another (session 26's leftovers), as the id folds did before session 25."""
     import tierwise.routers.transfer as transfer
 
@@ -82,7 +82,7 @@ def test_the_transfer_routers_subject_oof_folds_keep_each_repeated_prompt_in_one
 
     monkeypatch.setattr(transfer, "subject_folds", recording)
     router = make_router("transfer-lsa")
-    assert router.weigh == "subject-oof"
+    assert router.weigh == "subject-oof-shrunk"
     router.fit(twice)
     assert seen, "the router made no subject folds"
     for folds in seen:

@@ -146,9 +146,15 @@ def test_the_default_transfer_router_uses_the_options_and_routers_saved_before_k
     scores exactly as it did; the new default routes differently from it."""
     d = mc_data(20)
     new = make_router("transfer-lsa").fit(d)
-    explicit = make_router("transfer-lsa", shape=PLAIN_SHAPE + CHOICES, subject_power=0.5, weigh="subject-oof").fit(d)
+    explicit = make_router("transfer-lsa", shape=PLAIN_SHAPE + CHOICES, subject_power=0.5,
+                           weigh="subject-oof-shrunk").fit(d)  # the default since session 30 (round 11)
     np.testing.assert_array_equal(new.score(d), explicit.score(d))
     assert not np.array_equal(new.weights, np.ones(3))  # weighed by the members' leave-subject-out leads
+    # a router saved with session 18's weights (unshrunk) restores with them
+    s18 = make_router("transfer-lsa", weigh="subject-oof").fit(d)
+    r18 = load_router(save_router(s18, tmp_path / "s18"))
+    assert r18.weigh == "subject-oof"
+    np.testing.assert_allclose(r18.weights, s18.weights)
     before = make_router("transfer-lsa", shape=PLAIN_SHAPE, subject_power=0.0, weigh="equal").fit(d)
     assert not np.allclose(before.score(d), new.score(d))
     path = save_router(before, tmp_path / "before")
@@ -157,3 +163,19 @@ def test_the_default_transfer_router_uses_the_options_and_routers_saved_before_k
     np.testing.assert_array_equal(r.weights, np.ones(3))
     np.testing.assert_allclose(r.score(d), before.score(d), rtol=1e-6, atol=1e-6)
     assert r.score_text(d.prompts[0]) == pytest.approx(before.score(d)[0], abs=1e-3)
+
+
+def test_shrunk_weights_are_the_leave_subject_out_weights_half_way_to_equal(tmp_path):
+    """Session 30 (transfer11): `weigh="subject-oof-shrunk"` keeps every member at least a sixth of the weight (three
+    members) however little it led inside the training data, and saves and restores as it was fitted."""
+    d = mc_data(20)
+    d.weak[::3] = 1 - d.weak[::3]  # noise, so that the members lead by different amounts
+    plain = make_router("transfer-lsa", weigh="subject-oof").fit(d)
+    shrunk = make_router("transfer-lsa", weigh="subject-oof-shrunk").fit(d)
+    w = plain.weights / plain.weights.sum()
+    np.testing.assert_allclose(shrunk.weights, 0.5 * w + 0.5 / 3)
+    assert shrunk.weights.min() >= 0.5 / 3 and not np.allclose(shrunk.weights, 1 / 3) and not np.allclose(w, 1 / 3)
+    r2 = load_router(save_router(shrunk, tmp_path / "shrunk"))
+    assert r2.weigh == "subject-oof-shrunk"
+    np.testing.assert_allclose(r2.weights, shrunk.weights)
+    np.testing.assert_allclose(r2.score(d), shrunk.score(d), rtol=1e-6, atol=1e-6)

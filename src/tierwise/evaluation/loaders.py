@@ -216,8 +216,10 @@ def _row_problem(r: Any) -> str | None:
         return f"unknown field `{near[0]}` (did you mean `{near[1]}`?)"
     missing = [k for k in ("prompt", "strong", "weak") if k not in r]
     if missing:
+        alias = next((k for k in PROMPT_ALIASES if k in r), None) if "prompt" in missing else None
+        hint = f"; this row's `{alias}` is read only as `prompt`: rename the field" if alias else ""
         return (f"no {' and no '.join(f'`{k}`' for k in missing)} (each row needs `prompt` (text) and the "
-                "outcomes `strong` and `weak` (numbers))")
+                f"outcomes `strong` and `weak` (numbers){hint})")
     if isinstance(r["prompt"], list) and all(isinstance(m, dict) and "content" in m for m in r["prompt"]):
         return ("`prompt` is a list of messages; it must be text (a JSON string): the last user message, as the "
                 "gateway's `learned` route scores it, or the turns joined into one text")
@@ -245,6 +247,8 @@ def _row_problem(r: Any) -> str | None:
 
 
 JSONL_FIELDS = ("prompt", "strong", "weak", "id", "subject", "strong_response", "weak_response")
+# What other data sets call the prompt (Hugging Face exports: MMLU-Pro `question`, Alpaca `instruction`, ...).
+PROMPT_ALIASES = ("question", "query", "input", "instruction", "text", "messages", "content")
 
 
 def _misspelt_field(row: Any) -> tuple[str, str] | None:

@@ -24,7 +24,9 @@ weigh as much as 14,000 MMLU ones), and inside its source a subject of n queries
 proportion to √n (`SUBJECT_POWER`: no MMLU subject dominates). A member's score becomes its rank
 among its out-of-fold training scores (a stored quantile grid); the out-of-fold scores come from
 folds that each hold whole subjects (as an unseen domain gets them), and each member's rank weighs
-its lead over random on them (`WEIGH` = "subject-oof"; "equal": the same weight for every member).
+its lead over random on them shrunk half-way to equal weights (`WEIGH` = "subject-oof-shrunk", the default since
+session 30: in-domain leads reward what one benchmark rewards; "subject-oof": the leads alone, sessions 18–29;
+"equal": the same weight for every member).
 Only the ranking counts: a route's threshold is re-fitted on the traffic. This configuration won
 the pre-registered comparison of bench/RESULTS.md, issue 22, sessions 17–18; routers saved before
 it keep the settings they were saved with (`restore` reads them from the file).
@@ -59,8 +61,12 @@ CHOICES = CHOICE_NAMES
 # at √size, members weighed by their leave-subject-out lead over random. Before: PLAIN_SHAPE, 0.0, "equal".
 DEFAULT_SHAPE = PLAIN_SHAPE + CHOICES
 SUBJECT_POWER = 0.5
-WEIGHINGS = ("equal", "subject-oof")
-WEIGH = "subject-oof"
+# "subject-oof-shrunk" (session 30, transfer11): the leave-subject-out weights (normalised) shrunk half-way to equal,
+# since weights fitted in-domain reward what one benchmark rewards (trained on MMLU + GSM8K, the weak-fails member got
+# 0.027 and alone reached 0.812 on MT-Bench). Registered and measured in bench/RESULTS.md, "Transfer round 11".
+WEIGHINGS = ("equal", "subject-oof", "subject-oof-shrunk")
+SHRINK = 0.5  # the share of equal weights in "subject-oof-shrunk" (half-way, fixed before any figure)
+WEIGH = "subject-oof-shrunk"  # the default since session 30 (round 11's registered rule); "subject-oof" before
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
@@ -281,7 +287,7 @@ class TransferRouter(BlendedRouter):
         oof = np.zeros((n, len(self.members)))
         enough = n >= 20 and len(set(data.groups)) >= 3
         folds = group_folds(data, 3, self.seed, merge_prompts=True) if enough else [np.arange(n)]
-        if enough and self.weigh == "subject-oof":  # leave whole subjects out: scores as an unseen domain gets
+        if enough and self.weigh != "equal":  # leave whole subjects out: scores as an unseen domain gets
             folds = subject_folds(sources(data), data.subjects, 3, self.seed, data.prompts) or folds
         for te in folds:
             tr = np.setdiff1d(np.arange(n), te) if enough else te
@@ -289,8 +295,10 @@ class TransferRouter(BlendedRouter):
             oof[te] = self._member_scores(fit, counts[te], vec[te], shape[te], [data.prompts[i] for i in te])
         self.rank_grid = np.quantile(oof, np.linspace(0.0, 1.0, RANK_POINTS), axis=0).T.copy()
         self._standardise(oof)
-        self.weights = oof_weights(oof, data, self.source_power) if self.weigh == "subject-oof" and enough else (
+        self.weights = oof_weights(oof, data, self.source_power) if self.weigh != "equal" and enough else (
             np.ones(len(self.members)))
+        if self.weigh == "subject-oof-shrunk":
+            self.weights = (1 - SHRINK) * self.weights / self.weights.sum() + SHRINK / len(self.members)
         self._keep(self._fit_members(data, counts, vec, shape, np.arange(n)))
         remember_quantiles(self, self._combine(oof))
         return self
