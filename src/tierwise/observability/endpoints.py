@@ -139,7 +139,19 @@ def _withhold(v: Any, quoted: list[str], reasons_kept: bool) -> Any:
         return {k: (WITHHELD if k == "reason" and x else _all_strings(x) if k == "detail" else x) for k, x in v.items()}
     keep = reasons_kept or kind in ("call", "decision")
     return {k: (WITHHELD if _content(k, x) or (k == "reason" and not keep and x not in (None, ""))
+                else _unquoted(_withhold(x, quoted, False)) if k == "error_message" and isinstance(x, str)
                 else _withhold(x, quoted, False)) for k, x in v.items()}
+
+
+# A failed request's error message quotes what it refused, as Python's repr or in backquotes: a JSON Schema
+# violation the value (an ensemble agent's output that does not match its `output_schema`: "'<the answer>' is not
+# of type 'integer'", review30a: shown to viewer keys), a client's names. Each quoted stretch is withheld, one left
+# open (cut off at its length bound) to the end.
+_QUOTED = re.compile(r"""'(?:[^'\\]|\\.)*(?:'|\Z)|"(?:[^"\\]|\\.)*(?:"|\Z)|`[^`]*(?:`|\Z)""", re.DOTALL)
+
+
+def _unquoted(text: str) -> str:
+    return _QUOTED.sub(WITHHELD, text)
 
 
 def _all_strings(v: Any) -> Any:
