@@ -73,7 +73,11 @@ class Retention:
         if self.keep_s is not None:
             cuts.append((time.time() - self.keep_s, _FIRST))
         if self.max_rows is not None:
-            db.execute("BEGIN")  # one snapshot for the count and the row it finds (another process may delete)
+            # One snapshot for the count and the row it finds (another process may delete between them); the
+            # writer's own transaction, were one open, is left as it is.
+            began = not db.in_transaction
+            if began:
+                db.execute("BEGIN")
             try:
                 over = db.execute("SELECT count(*) FROM requests").fetchone()[0] - self.max_rows
                 if over > 0:
@@ -82,5 +86,6 @@ class Retention:
                     if row is not None:
                         cuts.append((row[0], row[1]))
             finally:
-                db.rollback()  # (read only)
+                if began:
+                    db.rollback()  # (read only)
         return max(cuts) if cuts else None
