@@ -110,18 +110,22 @@ _UPSTREAM_TEXT = re.compile(r"""(?:provider (?:'[^']*'|"[^"]*") answered HTTP \d
                             re.DOTALL)  # (a provider's name is its repr: in double quotes when it holds a ')
 
 
-def _verdict_reasons(v: Any, out: set[str]) -> None:
+def _verdict_reasons(v: Any, out: set[str], top: bool = True) -> None:
     if isinstance(v, dict):
         kind = v.get("kind")
         if kind == "verdict" and isinstance(v.get("reason"), str) and v["reason"]:
             out.add(v["reason"])
         elif kind == "call" and isinstance(v.get("reason"), str) and (m := _UPSTREAM_TEXT.fullmatch(v["reason"])):
             out.add(m.group(1))
+        elif kind is None and not top and isinstance(v.get("reason"), str) and len(v["reason"]) >= 4:
+            # A reason withheld where it stands (an approver's, a judge's) is withheld where a decision repeats
+            # it: "approved by admin:ops (<the approver's words on the request>)" (review30a: shown).
+            out.add(v["reason"])
         for x in v.values():
-            _verdict_reasons(x, out)
+            _verdict_reasons(x, out, False)
     elif isinstance(v, list):
         for x in v:
-            _verdict_reasons(x, out)
+            _verdict_reasons(x, out, False)
 
 
 def _withhold(v: Any, quoted: list[str], reasons_kept: bool) -> Any:
