@@ -59,3 +59,29 @@ def test_capabilities_past_the_label_cap_add_up_under_other(two_tier, presence):
     m = scrape(g.url)
     assert total(m, "tierwise_workers_present") == 3  # one named, two under `other`
     assert total(m, "tierwise_workers_present", capability="other") == 2
+
+
+def test_with_several_gateway_processes_a_gone_capability_reads_zero_whichever_answers(tmp_path, openai_up,
+                                                                                        anthropic_up, presence):
+    """`serve --workers 2`: the gauge is the most recent value any process set (`livemostrecent`). A process that
+    never saw a capability did not zero it, so a scrape it answered showed the other process's last count for as
+    long as that one answered no scrape (review30a)."""
+    from tests.harness import two_tier_config
+    from tests.observability.conftest import serve_processes
+
+    r, prefix = presence
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, observability={
+        "metrics": {"enabled": True}, "dashboard": {"presence_redis_url": REDIS_URL}})
+    cfg["dispatch"] = {"redis_url": REDIS_URL, "prefix": prefix}
+    proc, url = serve_processes(tmp_path, cfg)
+    try:
+        for i in range(8):  # each scrape lands on either process (a new connection each): one sees the workers come
+            r.set(f"{prefix}presence:w{i}", orjson.dumps({"capabilities": [f"cap{i}"]}), ex=60)
+            assert total(_scrape_after_cache(url), "tierwise_workers_present", capability=f"cap{i}") == 1
+            r.delete(f"{prefix}presence:w{i}")  # and go
+            for _ in range(2):
+                m = _scrape_after_cache(url)
+                assert total(m, "tierwise_workers_present", capability=f"cap{i}") == 0, (i, m)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=40)

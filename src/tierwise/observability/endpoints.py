@@ -13,6 +13,7 @@ requests a browser marks as cross-site.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
@@ -62,10 +63,28 @@ STREAM_LIFETIME_S = 30.0
 # outgoing body with only PII replaced, also shown before session 30); any `*_answer` / `*_prompt` key too.
 CONTENT_KEYS = frozenset({"prompt", "answer", "text", "content", "messages", "payload"})
 CONTENT_SUFFIXES = ("_answer", "_answers", "_prompt", "_prompts")
+# Any other key with one of these words, in any case or spelling (`Local_Answer`, `answer_text`, `systemPrompt`, a
+# tool call's `arguments`): `extra` is also the library's to fill (`Ledger.annotate`), with names of the writer's
+# choosing (review30a: those were shown). Only its text is withheld there: numbers and flags (`output_tokens`,
+# `text_chars`) hold none of the conversation.
+CONTENT_WORDS = frozenset({"prompt", "prompts", "answer", "answers", "text", "content", "contents", "messages",
+                           "payload", "output", "outputs", "completion", "completions", "arguments", "args"})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # the words of snake_case, kebab-case, camelCase, UPPER
 
 
-def _content_key(k: Any) -> bool:
-    return k in CONTENT_KEYS or (isinstance(k, str) and k.endswith(CONTENT_SUFFIXES))
+@functools.lru_cache(maxsize=4096)
+def _content_words(k: str) -> bool:
+    return any(w.lower() in CONTENT_WORDS for w in _WORD.findall(k[:200]))
+
+
+def _content(k: Any, x: Any) -> bool:
+    if x is None or x == "":
+        return False
+    if k in CONTENT_KEYS or (isinstance(k, str) and k.endswith(CONTENT_SUFFIXES)):
+        return True
+    return isinstance(k, str) and not isinstance(x, (bool, int, float)) and _content_words(k)
+
+
 WITHHELD = "[withheld from viewer keys]"
 
 
@@ -91,18 +110,22 @@ _UPSTREAM_TEXT = re.compile(r"""(?:provider (?:'[^']*'|"[^"]*") answered HTTP \d
                             re.DOTALL)  # (a provider's name is its repr: in double quotes when it holds a ')
 
 
-def _verdict_reasons(v: Any, out: set[str]) -> None:
+def _verdict_reasons(v: Any, out: set[str], top: bool = True) -> None:
     if isinstance(v, dict):
         kind = v.get("kind")
         if kind == "verdict" and isinstance(v.get("reason"), str) and v["reason"]:
             out.add(v["reason"])
         elif kind == "call" and isinstance(v.get("reason"), str) and (m := _UPSTREAM_TEXT.fullmatch(v["reason"])):
             out.add(m.group(1))
+        elif kind is None and not top and isinstance(v.get("reason"), str) and len(v["reason"]) >= 4:
+            # A reason withheld where it stands (an approver's, a judge's) is withheld where a decision repeats
+            # it: "approved by admin:ops (<the approver's words on the request>)" (review30a: shown).
+            out.add(v["reason"])
         for x in v.values():
-            _verdict_reasons(x, out)
+            _verdict_reasons(x, out, False)
     elif isinstance(v, list):
         for x in v:
-            _verdict_reasons(x, out)
+            _verdict_reasons(x, out, False)
 
 
 def _withhold(v: Any, quoted: list[str], reasons_kept: bool) -> Any:
@@ -119,8 +142,20 @@ def _withhold(v: Any, quoted: list[str], reasons_kept: bool) -> Any:
     if kind == "verdict":
         return {k: (WITHHELD if k == "reason" and x else _all_strings(x) if k == "detail" else x) for k, x in v.items()}
     keep = reasons_kept or kind in ("call", "decision")
-    return {k: (WITHHELD if x not in (None, "") and (_content_key(k) or (k == "reason" and not keep))
+    return {k: (WITHHELD if _content(k, x) or (k == "reason" and not keep and x not in (None, ""))
+                else _unquoted(_withhold(x, quoted, False)) if k == "error_message" and isinstance(x, str)
                 else _withhold(x, quoted, False)) for k, x in v.items()}
+
+
+# A failed request's error message quotes what it refused, as Python's repr or in backquotes: a JSON Schema
+# violation the value (an ensemble agent's output that does not match its `output_schema`: "'<the answer>' is not
+# of type 'integer'", review30a: shown to viewer keys), a client's names. Each quoted stretch is withheld, one left
+# open (cut off at its length bound) to the end.
+_QUOTED = re.compile(r"""'(?:[^'\\]|\\.)*(?:'|\Z)|"(?:[^"\\]|\\.)*(?:"|\Z)|`[^`]*(?:`|\Z)""", re.DOTALL)
+
+
+def _unquoted(text: str) -> str:
+    return _QUOTED.sub(WITHHELD, text)
 
 
 def _all_strings(v: Any) -> Any:

@@ -9,7 +9,9 @@ it), which is how distributed workers announce themselves. Another source only n
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
 import time
 from typing import Any, Protocol
 
@@ -23,6 +25,20 @@ MAX_WORKERS = 500
 MAX_RECORD_BYTES = 64 << 10
 MAX_RECORD_FIELDS = 64
 CACHE_S = 0.5
+
+
+def _set_by_any_process(gauge: Any) -> set[str]:
+    """The capabilities any process of this gateway (`serve --workers N`) last set above 0 on `gauge`. Its value is
+    the most recent any process set (`livemostrecent`): a process that never saw a capability must zero it too,
+    or a scrape it answers shows another process's last count for as long as that one answers none (review30a)."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from tierwise.observability.metrics import MULTIPROC_ENV
+
+    files = glob.glob(os.path.join(os.environ.get(MULTIPROC_ENV, ""), "gauge_livemostrecent_*.db"))
+    name = gauge._name
+    return {s.labels["capability"] for m in MultiProcessCollector.merge(files, accumulate=False) if m.name == name
+            for s in m.samples if s.value and "capability" in s.labels}
 
 
 class PresenceSource(Protocol):
@@ -131,7 +147,8 @@ class Topology:
             now[label] = now.get(label, 0) + n  # (names past the label cap add up under `other`)
         # A capability whose workers are gone reads 0: its gauge kept the last count for ever (a scrape
         # showed workers present that had stopped, an alert on "no workers" never fired).
-        for label in self._gauged.keys() - now.keys():
+        gauged = self._gauged.keys() | (_set_by_any_process(metrics.workers) if metrics.mp else set())
+        for label in gauged - now.keys():
             metrics.child(metrics.workers, label).set(0)
         for label, n in now.items():
             metrics.child(metrics.workers, label).set(n)
