@@ -81,10 +81,12 @@ class CardRecognizer:
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
 
     def _in_hex_word(self, text: str, start: int, end: int) -> bool:
+        """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex."""
         a, b = start, end
-        while a > 0 and text[a - 1].isascii() and text[a - 1].isalnum():
+        lo, hi = max(0, start - 64), min(len(text), end + 64)
+        while a > lo and text[a - 1].isascii() and text[a - 1].isalnum():
             a -= 1
-        while b < len(text) and text[b].isascii() and text[b].isalnum():
+        while b < hi and text[b].isascii() and text[b].isalnum():
             b += 1
         return self._hex_word.fullmatch(text, a, b) is not None
 
