@@ -36,6 +36,8 @@ SHAPES = {
     "IBAN with two spaces": ("DE89  3704  0044  0532  0130  00", "IBAN_CODE"),
     "IBAN with O for 0": ("iban DE89 37O4 OO44 O532 O13O OO", "IBAN_CODE"),
     "IBAN with l for 1": ("NO93 86Ol lll7 947", "IBAN_CODE"),
+    "IBAN with bars for 1": ("iban DE89 3704 0044 0532 0|30 00", "IBAN_CODE"),
+    "IBAN glued to a word": ("stmtDE89370400440532013000.pdf", "IBAN_CODE"),
     # bars for 1
     "card in bars": ("card 4|||-||||-||||-||||", "CREDIT_CARD"),
     "card with one bar": ("card 4111 |111 1111 1111", "CREDIT_CARD"),
@@ -76,6 +78,7 @@ NOT_VALUES = {
     "Portuguese prose": "um dois três, e depois quatro amigos chegaram",
     "Dutch prose": "een twee drie vier, hoedje van papier",
     "a word that starts like a country": "update DE 89 rows",
+    "prose after a country code and two digits": "do 40 year old Men get attracted to",  # QQP: passed mod 97
 }
 
 

@@ -110,13 +110,16 @@ class IbanRecognizer:
     name = "checksum.iban"
     entities = frozenset({"IBAN_CODE"})
     # Digit-first so the `regex` module can skip to digits (an IBAN need not hold a long digit run).
-    # Session 30: a space or dash may stand between the country code and the check digits (`DE 89 3704 ...`), and
-    # groups may be split by up to two spaces, dashes or dots (`DE89.3704.0044...`, `DE89  3704`): mod 97 decides.
-    # and in groups of three the check digits are split too (`DE8 937 040 ...`).
-    _start = regex.compile(r"(?<=(?<![A-Za-z0-9])[A-Za-z]{2}[ -]?)([0-9])[ -]?([0-9])(?=[ .-]{0,2}[A-Za-z0-9])")
-    # `O` for 0 and `I`/`l` for 1 in the account part (`DE89 37O4 OO44 ...`): tried only when the IBAN as written
-    # fails its check; a real BBAN's letters (`GB29 NWBK ...`, Ireland's `BOFI`) pass as written first.
-    _LOOK = str.maketrans("OIL", "011")
+    # Session 30: a space or dash may stand between the country code and the check digits (`DE 89 3704 ...`), even
+    # between the two check digits (groups of three: `DE8 937 040 ...`); groups may be split by up to two spaces or
+    # dashes, or a dot (`DE89.3704.0044...`, `DE89  3704`); the country code may follow a lower-case word it is glued
+    # to (`stmtDE89370400440532013000.pdf`). Mod 97 decides, and half the account part at least must be digits (every
+    # country's format has that; prose read as one, `do 40 year old men get ...`, has none).
+    _start = regex.compile(r"(?<=(?:(?<![A-Za-z0-9])[A-Za-z]{2}|(?<=[a-z])[A-Z]{2})[ -]?)([0-9])[ -]?([0-9])"
+                           r"(?=[ .-]{0,2}[A-Za-z0-9|])")
+    # `O` for 0, `I`/`l`/`|` for 1 in the account part (`DE89 37O4 OO44 ...`): tried only when the IBAN as written
+    # fails its check; a real account part's letters (`GB29 NWBK ...`, Ireland's `BOFI`) pass as written first.
+    _LOOK = str.maketrans("OIL|", "0111")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         n = len(text)
@@ -128,30 +131,36 @@ class IbanRecognizer:
             length = IBAN_LENGTHS.get(cc)
             if length is None:
                 continue
-            chars = [cc, m.group(1), m.group(2)]
-            count = 4
+            chars: list[str] = []
             i = m.end()
             end = i
-            while i < n and count < length:
+            while i < n and len(chars) < length - 4:
                 c = text[i]
-                if c.isascii() and c.isalnum():
+                if _iban_char(c):
                     chars.append(c.upper())
-                    count += 1
                     i += 1
                     end = i
-                elif c in " -." and i + 1 < n and (text[i + 1].isascii() and text[i + 1].isalnum() or (
-                        text[i + 1] == c and c != "." and i + 2 < n and text[i + 2].isascii() and text[i + 2].isalnum())):
-                    i += 1 if text[i + 1] != c else 2
+                    continue
+                gap = 2 if c in " -" and i + 1 < n and text[i + 1] == c else 1
+                if c in " -." and i + gap < n and _iban_char(text[i + gap]):
+                    i += gap
                 else:
                     break
-            if count != length:
+            if len(chars) != length - 4:
                 continue
             if end < n and text[end].isascii() and text[end].isalnum():
                 continue  # more letters/digits run on: not this IBAN
-            compact = "".join(chars)
-            bban = compact[4:]
-            if iban_ok(compact) or (bban != bban.translate(self._LOOK) and iban_ok(compact[:4] + bban.translate(self._LOOK))):
+            bban = "".join(chars)
+            read = bban.translate(self._LOOK)
+            if 2 * sum(c.isdigit() for c in read) < len(read):
+                continue
+            head = cc + m.group(1) + m.group(2)
+            if (bban.isalnum() and iban_ok(head + bban)) or (read != bban and iban_ok(head + read)):
                 yield Finding("IBAN_CODE", at, end, 1.0, self.name)
+
+
+def _iban_char(c: str) -> bool:
+    return c.isascii() and c.isalnum() or c == "|"
 
 
 class UsSsnRecognizer:
