@@ -82,6 +82,32 @@ NOT_VALUES = {
 }
 
 
+PLAIN_NOT_PHONES = {
+    # the whole scan of text without personal data (session 30): GSM8K's sums, QQP's and the standard library's years
+    "a difference": "He earns 2000-1800 = 200 dollars more.",
+    "a quotient": "So 18000/900 = 20 days.",
+    "two differences": "2400-1100-700 = 600 are left.",
+    "a sum in brackets": "(2000-1800)*2 is the total.",
+    "a range of years": "What was India's GDP in 2016-2017?",
+}
+STILL_PHONES = {
+    "a phone before an `=` and a word": "415-555-2671 = my cell",
+    "a local number after its word": "call 555-1234",
+    "a range of years after a phone word": "my number is 2016-2017",
+    "a German area code": "Tel 030/1234567",
+}
+
+
+@pytest.mark.parametrize("case", list(PLAIN_NOT_PHONES))
+def test_sums_and_year_ranges_are_no_phone_numbers(det, case):
+    assert "PHONE_NUMBER" not in {e for e, _ in found(det, PLAIN_NOT_PHONES[case])}
+
+
+@pytest.mark.parametrize("case", list(STILL_PHONES))
+def test_phone_numbers_near_those_shapes_are_still_found(det, case):
+    assert "PHONE_NUMBER" in {e for e, _ in found(det, STILL_PHONES[case])}
+
+
 @pytest.mark.parametrize("case", list(NOT_VALUES))
 def test_round_10_views_invent_no_value(det, case):
     text = NOT_VALUES[case]
