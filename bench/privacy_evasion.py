@@ -227,10 +227,26 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "IP in `dot` words": lambda v: v.replace(".", " dot ") if _IPV4.fullmatch(v) else v,
     "IP as a URL's host, one number": lambda v: f"http://{int(ipaddress.IPv4Address(v))}/" if _IPV4.fullmatch(v) else v,
     "e-mail with a bare `at`": lambda v: v.replace("@", " at "),
+    # session 30 (attack-privacy10)
+    "bars for 1": lambda v: v.translate(str.maketrans("1", "|")),
+    "digits as Portuguese words": lambda v: " ".join(_WORDS_PT.get(c, c) for c in v if not c.isspace()),
+    "digits as Dutch words": lambda v: " ".join(_WORDS_NL.get(c, c) for c in v if not c.isspace()),
+    "base64 four times": lambda v: b64(b64(b64(b64(v)))),
+    "groups of three": lambda v: v if "@" in v or _IPV4.fullmatch(v) else " ".join(
+        _compact(v)[i:i + 3] for i in range(0, len(_compact(v)), 3)),
+    "dots between groups": _grouped("."),
+    "glued into a file name": lambda v: "scan" + (v if _IPV4.fullmatch(v) else _compact(v)) + ".pdf",
 }
 
 
 _WORDS_FR = dict(zip("0123456789", "zéro un deux trois quatre cinq six sept huit neuf".split(), strict=True))
+_WORDS_PT = dict(zip("0123456789", "zero um dois três quatro cinco seis sete oito nove".split(), strict=True))
+_WORDS_NL = dict(zip("0123456789", "nul een twee drie vier vijf zes zeven acht negen".split(), strict=True))
+
+
+def _compact(v: str) -> str:
+    """Letters and digits only (an e-mail stays as it is)."""
+    return "".join(c for c in v if c.isalnum()) if "@" not in v else v
 _IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 ONLY: set[str] = set()
 

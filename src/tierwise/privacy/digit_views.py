@@ -6,7 +6,7 @@ that look like them inside a number (`4lll llll llll llll`, `SSN 536-22-8l47`, `
 Two more views, like `spaced.py`: a run is rewritten with digits and scanned by the structured recognizers (the
 words before it kept as its cue, digits left out); a finding becomes one over the run as written.
 
-- Words (English; round 9: French, Spanish, Italian, German, Swedish too): a run of digit words (and digit groups) one space, comma or dash apart, holding at least `_MIN_WORDS` digit
+- Words (English; round 9: French, Spanish, Italian, German, Swedish; session 30: Portuguese, Dutch): a run of digit words (and digit groups) one space, comma or dash apart, holding at least `_MIN_WORDS` digit
   words; words next to each other join (`four one` is `41`), a dash stays a dash, `dot`/`point` is a dot, a digit
   group stands apart (`four one five 555 2671` is `415 555 2671`).
 - Look-alikes: a run of tokens made of digits and `O o l I` only (`.-/()+` and single spaces between them), with a
@@ -36,11 +36,14 @@ for _lang in ("zéro un deux trois quatre cinq six sept huit neuf",
               "cero uno dos tres cuatro cinco seis siete ocho nueve",
               "zero uno due tre quattro cinque sei sette otto nove",
               "- eins zwei drei vier fünf sechs sieben acht neun",
-              "noll ett två tre fyra fem sex sju åtta nio"):
+              "noll ett två tre fyra fem sex sju åtta nio",
+              # session 30: Portuguese and Dutch (`quatro um um um ...`, `vier een een een ...` went out unread)
+              "zero um dois três quatro cinco seis sete oito nove",
+              "nul een twee drie vier vijf zes zeven acht negen"):
     for _d, _word in enumerate(_lang.split()):
         if _word != "-":
             _DIGIT_OF.setdefault(_word, str(_d))
-_DIGIT_OF.update({"fuenf": "5", "tva": "2", "atta": "8"})  # as written without their accents
+_DIGIT_OF.update({"fuenf": "5", "tva": "2", "atta": "8", "tres": "3"})  # as written without their accents
 _W = "|".join(sorted(_DIGIT_OF, key=len, reverse=True))
 _TOK = rf"(?:{_W}|[0-9]{{1,5}})"
 _SEP = r"(?:\s*-\s*|\s+(?:dot|point)\s+|[ ,]{1,3})"
@@ -50,11 +53,13 @@ _MIN_WORDS = 4
 _CLUSTER = 4 * 12  # four digit words (`seven, seven, seven, seven`)
 _REACH = 96  # around an anchor: a spelled card is ~80 characters
 
-_LOOK = str.maketrans("OolI", "0011")
-_LOOK_ANCHOR = re.compile(r"[0-9][OolI]|[OolI][0-9]")
-_LOOK_RUN = re.compile(r"(?<![A-Za-z0-9])[0-9OolI]+(?:(?:[.\-/]| ?[()+] ?| )[0-9OolI]+){0,12}(?![A-Za-z0-9])")
+# Session 30: `|` for 1 too (`4|||-||||-...`, `536-22-8|47`); a table row or a list (`|1|2|3|`, `1|2|3`: three
+# or more bars, none beside another) is not read.
+_LOOK = str.maketrans("OolI|", "00111")
+_LOOK_ANCHOR = re.compile(r"[0-9][OolI|]|[OolI|][0-9]")
+_LOOK_RUN = re.compile(r"(?<![A-Za-z0-9|])[0-9OolI|]+(?:(?:[.\-/]| ?[()+] ?| )[0-9OolI|]+){0,12}(?![A-Za-z0-9|])")
 _LOOK_REACH = 48
-_LOOK_MASK = bytes(0x30 if 48 <= c <= 57 else 0x6C if chr(c) in "OolI" else 0x2E for c in range(256))
+_LOOK_MASK = bytes(0x30 if 48 <= c <= 57 else 0x6C if chr(c) in "OolI|" else 0x2E for c in range(256))
 
 _NOT_WORDS = re.compile(r"[^A-Za-z#:]+")
 _CUE = 48
@@ -216,6 +221,8 @@ def _look_alike(text: str, batch: _Batch) -> None:
             run = m.group()
             if _LOOK_ANCHOR.search(run) is None:
                 continue
+            if run.count("|") >= 3 and "||" not in run:
+                continue  # table cells or a list, not a number
             joined = run.translate(_LOOK)
             if sum(c.isdigit() for c in joined) < 7:
                 continue

@@ -281,6 +281,14 @@ _DATE_START = re.compile(
 
 
 _LONG_GROUP = re.compile(r"\d{6,}[^\d]+\d")  # a 6+ digit group followed by more groups
+# Session 30 (the whole scan of text without personal data: GSM8K 153 phone numbers per MB, QQP and the standard
+# library's year ranges): a range of years (`2016-2017`, `1858-1947`) and arithmetic (`2000-1800 = 200`,
+# `18000/900`, `2400-1100-700`: groups joined by `-` or `/` with no leading zero, an `=` or an operator beside them)
+# are no phone numbers without a cue.
+_YEARS = re.compile(r"(1[89]\d\d|20\d\d)-(1[89]\d\d|20\d\d)")
+_SUM = re.compile(r"[1-9]\d{0,5}(?:[-/][1-9]\d{0,5}){1,3}")
+_SUM_BEFORE = re.compile(r"(?:[=*x×+(]|[-/] ?)\s*$")
+_SUM_AFTER = re.compile(r"\s*(?:=\s*[0-9$]|[*×+)]|[-/] ?\d)")
 
 
 class PhoneRecognizer:
@@ -319,6 +327,8 @@ class PhoneRecognizer:
                 or (not s.startswith(("+", "00")) and _LONG_GROUP.search(s))
             ):
                 continue  # "130000", "200000-130000": amounts, not phones, without a cue
+            if not cue and not s.startswith(("+", "0", "(")) and _not_a_phone(text, m.start(), m.end(), s):
+                continue
             hit = self._match(s)
             if hit is not None:
                 a, b, valid_score = hit
@@ -333,6 +343,15 @@ class PhoneRecognizer:
 
     def _possible(self, s: str) -> bool:
         return _possible_in(s, self.regions)
+
+
+def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
+    """A range of years, or digit groups in a sum (`2000-1800 = 200`, `= 18000/900`)."""
+    y = _YEARS.fullmatch(s)
+    if y is not None and y.group(1) <= y.group(2):
+        return True
+    return _SUM.fullmatch(s) is not None and (_SUM_BEFORE.search(text, max(0, start - 3), start) is not None
+                                              or _SUM_AFTER.match(text, end) is not None)
 
 
 @functools.lru_cache(maxsize=4096)

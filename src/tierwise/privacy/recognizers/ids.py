@@ -52,6 +52,12 @@ class CardRecognizer:
     # whole groups, so a long decimal (3.14159265358979) is not read as a card.
     _grouped = re.compile(r"(?<![\w.,/-])\d{4}([./_])(?:\d{4}\1\d{4}\1\d{1,7}|\d{6}\1\d{5})(?![\w]|[.,/]\d)")
     _maestro = re.compile(r"^(?:50|5[6-9]|6\d|0604)")
+    # Session 30: one run of digits glued to a word in a file name or an id (`scan4111111111111111.pdf`,
+    # `receipt-4111...`, `card.4111...`, `4111...scan.pdf`); the number rules above refuse a letter, `-` or `.` beside
+    # it. Only a card network's first digit (2-6: not a millisecond timestamp's 1), and not in a hex word (a hash).
+    _glued = re.compile(r"(?:(?<=[A-Za-z])|(?<=[A-Za-z][-.]))\d{13,19}(?![0-9])"
+                        r"|(?<![0-9A-Za-z])(?<![0-9][-.,])\d{13,19}(?=[-.]?[A-Za-z])")
+    _hex_word = re.compile(r"[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
@@ -70,6 +76,19 @@ class CardRecognizer:
         for m in finditer_near_digits(self._grouped, text, prescan_of(text, pre)):
             if card_ok(m.group().replace(m.group(1), "")):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
+        for m in finditer_near_digits(self._glued, text, prescan_of(text, pre)):
+            if "2" <= text[m.start()] <= "6" and card_ok(m.group()) and not self._in_hex_word(text, m.start(), m.end()):
+                yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
+
+    def _in_hex_word(self, text: str, start: int, end: int) -> bool:
+        """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex."""
+        a, b = start, end
+        lo, hi = max(0, start - 64), min(len(text), end + 64)
+        while a > lo and text[a - 1].isascii() and text[a - 1].isalnum():
+            a -= 1
+        while b < hi and text[b].isascii() and text[b].isalnum():
+            b += 1
+        return self._hex_word.fullmatch(text, a, b) is not None
 
     def _split(self, raw: str, base: int) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]
@@ -91,38 +110,57 @@ class IbanRecognizer:
     name = "checksum.iban"
     entities = frozenset({"IBAN_CODE"})
     # Digit-first so the `regex` module can skip to digits (an IBAN need not hold a long digit run).
-    _start = regex.compile(r"([0-9]{2})(?<![A-Za-z0-9][A-Za-z]{2}[0-9]{2})(?<=[A-Za-z]{2}[0-9]{2})(?=[ -]?[A-Za-z0-9])")
+    # Session 30: a space or dash may stand between the country code and the check digits (`DE 89 3704 ...`), even
+    # between the two check digits (groups of three: `DE8 937 040 ...`); groups may be split by up to two spaces or
+    # dashes, or a dot (`DE89.3704.0044...`, `DE89  3704`); the country code may follow a lower-case word it is glued
+    # to (`stmtDE89370400440532013000.pdf`). Mod 97 decides, and half the account part at least must be digits (every
+    # country's format has that; prose read as one, `do 40 year old men get ...`, has none).
+    _start = regex.compile(r"(?<=(?:(?<![A-Za-z0-9])[A-Za-z]{2}|(?<=[a-z])[A-Z]{2})[ -]?)([0-9])[ -]?([0-9])"
+                           r"(?=[ .-]{0,2}[A-Za-z0-9|])")
+    # `O` for 0, `I`/`l`/`|` for 1 in the account part (`DE89 37O4 OO44 ...`): tried only when the IBAN as written
+    # fails its check; a real account part's letters (`GB29 NWBK ...`, Ireland's `BOFI`) pass as written first.
+    _LOOK = str.maketrans("OIL|", "0111")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         n = len(text)
         # Found at the two check digits (a digit-first scan), the country code is the two
         # letters before them.
         for m in self._start.finditer(text):
-            cc = text[m.start() - 2:m.start()].upper()
+            at = m.start() - 2 if text[m.start() - 1].isalpha() else m.start() - 3
+            cc = text[at:at + 2].upper()
             length = IBAN_LENGTHS.get(cc)
             if length is None:
                 continue
-            chars = [cc, m.group(1)]
-            count = 4
+            chars: list[str] = []
             i = m.end()
             end = i
-            while i < n and count < length:
+            while i < n and len(chars) < length - 4:
                 c = text[i]
-                if c.isascii() and c.isalnum():
+                if _iban_char(c):
                     chars.append(c.upper())
-                    count += 1
                     i += 1
                     end = i
-                elif c in " -" and i + 1 < n and text[i + 1].isascii() and text[i + 1].isalnum():
-                    i += 1
+                    continue
+                gap = 2 if c in " -" and i + 1 < n and text[i + 1] == c else 1
+                if c in " -." and i + gap < n and _iban_char(text[i + gap]):
+                    i += gap
                 else:
                     break
-            if count != length:
+            if len(chars) != length - 4:
                 continue
             if end < n and text[end].isascii() and text[end].isalnum():
                 continue  # more letters/digits run on: not this IBAN
-            if iban_ok("".join(chars)):
-                yield Finding("IBAN_CODE", m.start() - 2, end, 1.0, self.name)
+            bban = "".join(chars)
+            read = bban.translate(self._LOOK)
+            if 2 * sum(c.isdigit() for c in read) < len(read):
+                continue
+            head = cc + m.group(1) + m.group(2)
+            if (bban.isalnum() and iban_ok(head + bban)) or (read != bban and iban_ok(head + read)):
+                yield Finding("IBAN_CODE", at, end, 1.0, self.name)
+
+
+def _iban_char(c: str) -> bool:
+    return c.isascii() and c.isalnum() or c == "|"
 
 
 class UsSsnRecognizer:
