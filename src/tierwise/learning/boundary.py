@@ -76,11 +76,6 @@ class BoundarySettings(BaseModel):
         "this mass. The test's false-alarm bound holds only if the type is at least that good, and a mean read "
         "off a short lucky run overstates it (the type moved local for looking good), so each rejection then "
         "weighs too much and a few ordinary ones fire the test; a drop far below the target is still found"))
-    drift_p0_floor: Literal["none", "target"] = Field("none", description=(
-        "with `drift_p0_credible`: target takes the quality target as the change-point test's unchanged rate when the "
-        "credible edge falls below it (a type near the target: the edge would make the test weigh a 0.67 against the "
-        "drop's 0.5, so two acceptances undo any rejection and a drift to ~0.55 is not told apart); none (the "
-        "default) takes the edge as it is"))
     move_back_keep: float | None = Field(None, ge=0.0, le=1_000_000.0, description=(
         "when a local type moves back because its posterior fell below the target (`below-target`, not the "
         "change-point test): the most verdicts' worth of evidence its posterior keeps, its mean unchanged (unset: "
@@ -238,8 +233,6 @@ class Boundary:
             p0_now = st.mean()
             if st.tier == "local" and st.cusum.s <= 0.0 and s.drift_p0_credible is not None:
                 p0_now = beta_lower(st.a, st.b, (1.0 - s.drift_p0_credible) / 2.0)
-                if s.drift_p0_floor == "target":
-                    p0_now = max(p0_now, s.quality_target)
             # discount only the evidence above the prior, so a long run never forgets the prior's shape
             st.a = s.prior_accept + (st.a - s.prior_accept) * s.discount + x
             st.b = s.prior_reject + (st.b - s.prior_reject) * s.discount + (1.0 - x)

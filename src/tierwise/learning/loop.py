@@ -38,7 +38,6 @@ from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
 from tierwise.learning.request_model_settings import RequestModelSettings, make_request_model
 from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
-from tierwise.learning.suspicion import Suspicion
 from tierwise.learning.value import (
     ValueSettings,
     audit_stretch,
@@ -87,7 +86,6 @@ class LearningLoop:
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
         self.within = WithinType(self.settings.within)
-        self.suspicion = Suspicion(self.settings.value.suspicion_odds, self.settings.value.suspicion_start)  # local types judged after a rejection
         self.request_model = make_request_model(self.settings.request_model)
         self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
@@ -342,8 +340,6 @@ class LearningLoop:
             # the change-point test leans toward a drift: judge in proportion to how far it has gone to firing
             if unit_hash(request_id, "watch") < self._watch_rate(st, lean=returned):
                 return Decision(True, "change-watch")
-        if tier == "local" and self.suspicion.active(task_type):
-            return Decision(True, "suspicion")
         per_request = s.value.per_request and s.within.enabled
         if per_request and st.total_judged < s.schedule.first_uses:
             # the issue's first uses: every type gets its own verdicts before its requests' tiers are left to the
@@ -382,8 +378,6 @@ class LearningLoop:
             if credit >= 1.0:
                 return Decision(True, "audit")
         elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
-            if tier == "local":
-                self.suspicion.audit(request_id)
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else ("skip-reexplore" if thinned else "skip-value"))
 
@@ -475,7 +469,6 @@ class LearningLoop:
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
                 "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(), "served_local": dict(self.served_local),
-                "suspicion": self.suspicion.dump(),
                 "request_model": self.request_model.dump() if self.request_model is not None else None,
                 "order": self.order.dump() if self.order is not None else None}
 
@@ -493,7 +486,6 @@ class LearningLoop:
         served = data.get("served_local") or {}
         if isinstance(served, dict):
             self.served_local = {str(k): v for k, v in served.items() if isinstance(v, int) and v >= 0}
-        self.suspicion.load(data.get("suspicion"))
         credit = data.get("audit_credit") or {}
         if isinstance(credit, dict):
             self.audit_credit = {str(k): float(v) for k, v in credit.items()
@@ -565,8 +557,6 @@ class LearningLoop:
                                      hold=lambda why, run: self.keys.decides_alone(task_type, why, run),
                                      current=lambda: self.keys.clients(task_type) | {key})
         st, rs = self.boundary.state(task_type), self.settings.request_model
-        self.suspicion.note(task_type, accepted >= 0.5, st.cusum.p0 or st.mean(), self.settings.boundary.quality_target,
-                            local=move is None and st.tier == "local", request_id=request_id)
         if move is None and st.tier == "frontier" and st.sent_back > 0 and st.drifted == 0:  # the move-back check
             h = math.log(rs.check_odds) if rs.check_recheck else math.inf  # (round 29: the sum, never floored)
             st.check = check_step(st.check, accepted >= 0.5, self.settings.boundary.quality_target, h, rs.check_margin)

@@ -102,13 +102,6 @@ class ValueSettings(BaseModel):
         "request, as any frontier type) or sample (only the `schedule.sample_rate` hash sample of them: the same "
         "verdicts spread over more requests, so a return near the end of the stream, or one the verdicts would "
         "refuse, costs fewer; a type never sent back is explored as before)"))
-    suspicion_odds: float | None = Field(None, gt=1.0, le=1e6, description=(
-        "unset (the default): off. Otherwise a rejected verdict of a local type puts it under suspicion: every request "
-        "of it is judged until the verdicts since the rejection favour no change over the change-point test's drop by "
-        "these odds (`learning.suspicion`), or the boundary moves it back"))
-    suspicion_start: Literal["audit", "any"] = Field("audit", description=(
-        "with `suspicion_odds`: what raises suspicion, a rejected audit (the default) or any rejected verdict of a "
-        "local type"))
     confirmations: int = Field(2, ge=1, le=20, description=(
         "with `watch: confirm`: accepted verdicts after a lone rejection that end the watch"))
     per_request: bool = Field(False, description=(
