@@ -308,11 +308,6 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--reexplore", choices=["full", "sample"], default=None,
                     help="a frontier type sent back below the target before: judged on every request the value of "
                          "information asks for (full) or on the sample_rate hash sample of them; value.reexplore")
-    ap.add_argument("--suspicion-odds", type=float, default=None,
-                    help="value.suspicion_odds: a local type judged from a rejection until its verdicts favour no change")
-    ap.add_argument("--suspicion-start", choices=["audit", "any"], default="audit")
-    ap.add_argument("--drift-p0-floor", choices=["none", "target"], default="none",
-                    help="boundary.drift_p0_floor: the change test's unchanged rate at least the target")
     ap.add_argument("--confirmations", type=int, default=2, help="with --watch confirm (see above)")
     ap.add_argument("--explore-after", type=int, default=5,
                     help="with --explore serve: shadow-run verdicts a type needs before its requests are served")
@@ -421,8 +416,8 @@ def route_defaults() -> dict[str, object]:
             "request_after_move_back": d["request_model"].get("after_move_back", "off")}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    args = parser().parse_args(argv)
+def parse_args(argv: list[str] | None = None, ap: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    args = (ap or parser()).parse_args(argv)
     fill = route_defaults() if args.defaults == "route" else REPLAY16_DEFAULTS
     for key, value in fill.items():
         if getattr(args, key) is None:
@@ -441,7 +436,6 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch, "detect_within": args.detect_within,
                   "watch": args.watch, "returned": args.returned, "reexplore": args.reexplore, "confirmations": args.confirmations,
-                  "suspicion_odds": args.suspicion_odds, "suspicion_start": args.suspicion_start,
                   "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
                      "shadow_audit_rate": args.shadow_audit_rate, "shadow_stop_quantile": args.stop_quantile,
@@ -449,7 +443,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
                      "move_back": args.move_back, "move_back_credible": args.move_back_credible,
                      "drift_restart": args.drift_restart, "drift_p0_credible": None if args.drift_p0_credible in (None, "mean") else float(args.drift_p0_credible),
-                     "move_back_keep": args.move_back_keep, "drift_p0_floor": args.drift_p0_floor},
+                     "move_back_keep": args.move_back_keep},
         "within": {"enabled": args.within, "moved_back": args.within_moved_back},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
