@@ -264,6 +264,9 @@ def parser() -> argparse.ArgumentParser:
                          "interval of this mass when its statistic leaves zero, or `mean` (the posterior mean: the "
                          "default before round 23, so `--drift-p0-credible mean` reproduces rounds 17-23's D2); "
                          "boundary.drift_p0_credible")
+    ap.add_argument("--drift-p0-floor-after", type=int, default=None,
+                    help="boundary.drift_p0_floor_after: verdicts since a move local after which the change test's "
+                         "unchanged rate is at least the target")
     ap.add_argument("--move-back-keep", type=float, default=None,
                     help="a type sent back below the target keeps at most this many verdicts' worth of evidence, its "
                          "mean unchanged (boundary.move_back_keep)")
@@ -416,8 +419,8 @@ def route_defaults() -> dict[str, object]:
             "request_after_move_back": d["request_model"].get("after_move_back", "off")}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    args = parser().parse_args(argv)
+def parse_args(argv: list[str] | None = None, ap: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    args = (ap or parser()).parse_args(argv)
     fill = route_defaults() if args.defaults == "route" else REPLAY16_DEFAULTS
     for key, value in fill.items():
         if getattr(args, key) is None:
@@ -443,7 +446,7 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
                      "move_back": args.move_back, "move_back_credible": args.move_back_credible,
                      "drift_restart": args.drift_restart, "drift_p0_credible": None if args.drift_p0_credible in (None, "mean") else float(args.drift_p0_credible),
-                     "move_back_keep": args.move_back_keep},
+                     "move_back_keep": args.move_back_keep, "drift_p0_floor_after": args.drift_p0_floor_after},
         "within": {"enabled": args.within, "moved_back": args.within_moved_back},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,

@@ -76,6 +76,12 @@ class BoundarySettings(BaseModel):
         "this mass. The test's false-alarm bound holds only if the type is at least that good, and a mean read "
         "off a short lucky run overstates it (the type moved local for looking good), so each rejection then "
         "weighs too much and a few ordinary ones fire the test; a drop far below the target is still found"))
+    drift_p0_floor_after: int | None = Field(None, ge=0, le=1_000_000, description=(
+        "with `drift_p0_credible`: once a local type has this many verdicts since it moved local, the change-point "
+        "test's unchanged rate is at least the quality target (unset: the credible edge as it is). A type near the "
+        "target has its edge below it (0.67 for 31 good of 39), where the test weighs 0.67 against the drop's 0.5 and "
+        "two acceptances undo any rejection; at the target a rejection weighs 0.69 instead of 0.42. A type just moved "
+        "local keeps its edge (its false alarms are what the edge was chosen against, round 23)"))
     move_back_keep: float | None = Field(None, ge=0.0, le=1_000_000.0, description=(
         "when a local type moves back because its posterior fell below the target (`below-target`, not the "
         "change-point test): the most verdicts' worth of evidence its posterior keeps, its mean unchanged (unset: "
@@ -233,6 +239,8 @@ class Boundary:
             p0_now = st.mean()
             if st.tier == "local" and st.cusum.s <= 0.0 and s.drift_p0_credible is not None:
                 p0_now = beta_lower(st.a, st.b, (1.0 - s.drift_p0_credible) / 2.0)
+                if s.drift_p0_floor_after is not None and st.judged >= s.drift_p0_floor_after:
+                    p0_now = max(p0_now, s.quality_target)
             # discount only the evidence above the prior, so a long run never forgets the prior's shape
             st.a = s.prior_accept + (st.a - s.prior_accept) * s.discount + x
             st.b = s.prior_reject + (st.b - s.prior_reject) * s.discount + (1.0 - x)
