@@ -119,7 +119,8 @@ def _mark(cc: Any) -> int:
 
 def _nested(v: list[Any], depth: int) -> int:
     """The dearest cache mark in a block's `content` list (a `tool_result`'s text blocks may carry `cache_control`:
-    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH."""
+    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH (a document's
+    `source.content` too, since review30c)."""
     found = NO_MARK
     for b in v:
         if type(b) is not dict:
@@ -129,8 +130,10 @@ def _nested(v: list[Any], depth: int) -> int:
             if m == HOUR:
                 return HOUR
             found = found or m
-        if "content" in b and depth < MAX_DEPTH:
-            c = b["content"]
+        if depth < MAX_DEPTH and ("content" in b or "source" in b):
+            c = b["content"] if "content" in b else b["source"]
+            if type(c) is dict:  # (a document's `source: {type: content}`: its blocks may carry marks)
+                c = c.get("content")
             if type(c) is list and c:
                 m = _nested(c, depth + 1)
                 if m == HOUR:
@@ -174,11 +177,16 @@ def cache_mark(req: Any) -> int:
                         found = found or m
                     if "content" in b:
                         x = b["content"]
-                        if type(x) is list and x:
-                            m = _nested(x, 2)
-                            if m == HOUR:
-                                return HOUR
-                            found = found or m
+                    elif "source" in b:  # (a document's `source: {type: content}` holds blocks too)
+                        x = b["source"]
+                        x = x.get("content") if type(x) is dict else None
+                    else:
+                        continue
+                    if type(x) is list and x:
+                        m = _nested(x, 2)
+                        if m == HOUR:
+                            return HOUR
+                        found = found or m
         return found
     found = _mark(req.extra["cache_control"]) if "cache_control" in req.extra else NO_MARK
     # Re-encoded, a server tool's definition and an opaque block (a document, a search result) go upstream as their

@@ -72,6 +72,20 @@ def test_marks_on_re_encoded_server_tools_and_opaque_blocks_are_found():
     assert searches_allowed(req) == 7
 
 
+def test_a_mark_inside_a_documents_content_source_is_found():
+    """A document's `source: {type: "content", content: [blocks]}` takes text blocks with `cache_control` (the SDK's
+    ContentBlockSourceParam): not read before review30c, forwarded or nested in a tool result."""
+    from types import SimpleNamespace
+
+    from tierwise.pricing import HOUR, cache_mark
+
+    doc = {"type": "document", "source": {"type": "content", "content": [
+        {"type": "text", "text": "x", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}}
+    assert cache_mark(SimpleNamespace(source_body={"messages": [{"role": "user", "content": [doc]}]})) == HOUR
+    result = {"type": "tool_result", "tool_use_id": "t", "content": [doc]}
+    assert cache_mark(SimpleNamespace(source_body={"messages": [{"role": "user", "content": [result]}]})) == HOUR
+
+
 def test_max_uses_past_the_counted_bound_reserves_the_bound():
     from types import SimpleNamespace
 
