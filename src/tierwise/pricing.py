@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.canonical import TextBlock, ToolResultBlock, Usage
+from tierwise.canonical import OtherBlock, TextBlock, ToolResultBlock, Usage
 
 log = logging.getLogger("tierwise.pricing")
 
@@ -74,6 +74,7 @@ def write_ratios(price: Price | None) -> tuple[float, float]:
 
 SEARCH_FEE = 10.0  # Anthropic's web search: USD per 1,000 searches
 SEARCHES_UNSAID = 10  # searches a request allowing web search without `max_uses` reserves
+MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usage_bounds.py), and reserved at most
 
 
 def anthropic_price(price: Price) -> Price:
@@ -89,17 +90,20 @@ def anthropic_price(price: Price) -> Price:
 
 
 def searches_allowed(req: Any) -> int:
-    """The web searches a forwarded Anthropic body lets the model make: the `max_uses` of its web search server tools
-    (SEARCHES_UNSAID for one that names none)."""
+    """The web searches an Anthropic request lets the model make: the `max_uses` of its web search server tools
+    (SEARCHES_UNSAID for one that names none, MAX_SEARCHES at most: what one answer is counted at most). The body
+    forwarded as sent when there is one, else the server tools' definitions the re-encoded body carries (`Tool.raw`:
+    a body with a system turn mid-conversation, or changed by a policy, reserved no search before review30c)."""
     body = req.source_body
-    tools = body.get("tools") if body is not None else None
+    tools = body.get("tools") if body is not None else [t.raw for t in req.tools if t.raw is not None]
     if type(tools) is not list:
         return 0
     n = 0
     for t in tools:
         if type(t) is dict and str(t.get("type", "")).startswith("web_search"):
             m = t.get("max_uses")
-            n += m if type(m) is int and 0 < m <= 1000 else SEARCHES_UNSAID
+            # (`max_uses` past MAX_SEARCHES reserved SEARCHES_UNSAID before review30c: 10 reserved, 1,000 counted)
+            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
     return n
 
 
@@ -115,7 +119,8 @@ def _mark(cc: Any) -> int:
 
 def _nested(v: list[Any], depth: int) -> int:
     """The dearest cache mark in a block's `content` list (a `tool_result`'s text blocks may carry `cache_control`:
-    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH."""
+    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH (a document's
+    `source.content` too, since review30c)."""
     found = NO_MARK
     for b in v:
         if type(b) is not dict:
@@ -125,8 +130,10 @@ def _nested(v: list[Any], depth: int) -> int:
             if m == HOUR:
                 return HOUR
             found = found or m
-        if "content" in b and depth < MAX_DEPTH:
-            c = b["content"]
+        if depth < MAX_DEPTH and ("content" in b or "source" in b):
+            c = b["content"] if "content" in b else b["source"]
+            if type(c) is dict:  # (a document's `source: {type: content}`: its blocks may carry marks)
+                c = c.get("content")
             if type(c) is list and c:
                 m = _nested(c, depth + 1)
                 if m == HOUR:
@@ -170,13 +177,21 @@ def cache_mark(req: Any) -> int:
                         found = found or m
                     if "content" in b:
                         x = b["content"]
-                        if type(x) is list and x:
-                            m = _nested(x, 2)
-                            if m == HOUR:
-                                return HOUR
-                            found = found or m
+                    elif "source" in b:  # (a document's `source: {type: content}` holds blocks too)
+                        x = b["source"]
+                        x = x.get("content") if type(x) is dict else None
+                    else:
+                        continue
+                    if type(x) is list and x:
+                        m = _nested(x, 2)
+                        if m == HOUR:
+                            return HOUR
+                        found = found or m
         return found
     found = _mark(req.extra["cache_control"]) if "cache_control" in req.extra else NO_MARK
+    # Re-encoded, a server tool's definition and an opaque block (a document, a search result) go upstream as their
+    # raw JSON, marks included (not read before review30c: a body with a system turn mid-conversation hid them)
+    raws = [t.raw for t in req.tools if t.raw is not None]
     for b in [*req.system, *(b for m in req.messages for b in m.content)]:
         if type(b) is TextBlock and b.extra and "cache_control" in b.extra:
             found = max(found, _mark(b.extra["cache_control"]))
@@ -184,9 +199,13 @@ def cache_mark(req: Any) -> int:
             for x in b.content:
                 if type(x) is TextBlock and x.extra and "cache_control" in x.extra:
                     found = max(found, _mark(x.extra["cache_control"]))
+                elif type(x) is OtherBlock:
+                    raws.append(x.raw)
+        elif type(b) is OtherBlock:
+            raws.append(b.raw)
         if found == HOUR:
-            break
-    return found
+            return HOUR
+    return max(found, _nested(raws, 1)) if raws else found
 
 
 def asks_hour_cache(req: Any) -> bool:

@@ -63,7 +63,7 @@ def test_a_request_allowing_searches_reserves_their_fee():
     assert searches_allowed(req([{"type": "custom", "name": "f"}])) == 0
     assert searches_allowed(req([{"type": "web_search_20250305", "name": "web_search"}])) == 10  # no max_uses
     assert searches_allowed(req([{"type": "web_search_20250305", "max_uses": "x"}])) == 10
-    assert searches_allowed(SimpleNamespace(source_body=None)) == 0
+    assert searches_allowed(SimpleNamespace(source_body=None, tools=[])) == 0
 
 
 def test_two_requests_allowing_sixty_searches_do_not_both_fit_a_dollar(gateway, openai_up, anthropic_up):  # noqa: F811

@@ -25,7 +25,9 @@ class SpendMirror:
         # (key, slot) -> [sampled usd, sampled tokens, when sampled (Redis's clock), expires at (this host's clock),
         #                 own settlements after the sample: [(when, usd, tokens)], own usd in all, own tokens in all]
         self.counters: dict[tuple[str, int], list[Any]] = {}
-        self.since = 0.0  # Redis's clock at the last complete look: the next one reads counters settled after it
+        # Redis's clock at the last complete look: the next one reads counters settled after it (a score after "[":
+        # at or after it, a page of the look having ended there)
+        self.since = "0"
 
     def _get(self, key: str, slot: int, now: float) -> list[Any]:
         c = self.counters.get((key, slot))

@@ -184,8 +184,8 @@ class RedisStore:
             await asyncio.sleep(WATCH_EVERY)
             try:
                 # (nobody has called since the store emptied: this gateway starts the new epoch)
-                out = await self._look(args=[self.ekey, uuid.uuid4().hex, repr(self.mirror.since)])
-                epoch, rnow, since = out[0], float(out[1]), float(out[2])
+                out = await self._look(args=[self.ekey, uuid.uuid4().hex, self.mirror.since])
+                epoch, rnow, since = out[0], float(out[1]), str(out[2])
                 if epoch and self.epoch and epoch != self.epoch:
                     await self._restore(epoch)
                 elif epoch == self.epoch:

@@ -4,8 +4,7 @@ upstream is not trusted to report its own bill (providers/deployment.py applies 
 from __future__ import annotations
 
 from tierwise.canonical import Usage
-
-MAX_SEARCHES = 1000  # web searches one answer is counted at most
+from tierwise.pricing import MAX_SEARCHES  # web searches one answer is counted (and reserved) at most
 
 
 def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
