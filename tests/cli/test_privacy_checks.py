@@ -1,10 +1,9 @@
 """Config slips that let protected data leave, named by `doctor` and `serve` with the fix:
 
 - a provider written `locality: local` whose base_url is a hosted API (OpenRouter, OpenAI, ...) or a public IP
-  address: privacy rules guard remote providers only, so protected data would reach it as written;
-- a `privacy.routes` rule stricter than `privacy.policy` while clients may name a remote model directly: a
-  request naming the model gets `privacy.policy` (`pii: local_only` on route main; `claude` named directly: the
-  address was sent, redacted, to the remote model)."""
+  address: privacy rules guard remote providers only, so protected data would reach it as written.
+(A route rule that a client naming the model directly skipped is no longer warned about but enforced:
+tests/privacy/test_direct_model_route_rule.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from tests.cli.test_new_user import _serve_warnings
-from tierwise.commands.privacy_checks import direct_models_bypass, remote_marked_local
+from tierwise.commands.privacy_checks import remote_marked_local
 from tierwise.config import parse_config
 
 PRIVATE = {"privacy": {"routes": {"main": {"pii": "local_only"}}}}
@@ -80,47 +79,6 @@ def test_doctor_says_it(tmp_path, monkeypatch):
     out = CliRunner().invoke(cli, ["doctor", "-c", str(path)]).output
     hits = [ln for ln in out.splitlines() if "provider cheap is `locality: local`" in ln]
     assert len(hits) == 1 and hits[0].startswith("! ") and "Fix: `locality: remote`" in hits[0], out
-
-
-def _bypass(**sections: object) -> list[str]:
-    cfg = {"providers": {"ollama": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "locality": "local"},
-                         "anthropic": {"kind": "anthropic", "base_url": "https://api.anthropic.com",
-                                       "api_key_env": "ANTHROPIC_API_KEY"}},
-           "models": {"qwen": {"provider": "ollama", "model": "q"},
-                      "claude": {"provider": "anthropic", "model": "claude-sonnet-4-5"}},
-           "routes": {"main": ["claude", "qwen"]},
-           "privacy": {"routes": {"main": {"pii": "local_only"}}}}
-    for key, value in sections.items():
-        cfg[key] = {**cfg.get(key, {}), **value}  # type: ignore[dict-item]
-    return direct_models_bypass(parse_config(yaml.safe_dump(cfg)))
-
-
-def test_a_route_rule_that_a_client_naming_the_model_skips_is_named():
-    [warning] = _bypass()
-    assert warning.startswith("privacy.routes.main gives pii `local_only`, but clients may name a remote model "
-                              "(claude) directly"), warning
-    assert "privacy.policy's pii `redact`" in warning and "`server: {direct_models: false}`" in warning, warning
-
-
-@pytest.mark.parametrize("sections", [
-    {"server": {"direct_models": False}},                                     # clients name routes only
-    {"privacy": {"policy": {"pii": "local_only"}, "routes": {"main": {"pii": "local_only"}}}},  # same everywhere
-    {"privacy": {"policy": {"pii": "block"}, "routes": {"main": {"pii": "local_only"}}}},       # stricter default
-    {"privacy": {"routes": {"main": {"pii": "allow"}}}},                       # looser on the route: no surprise
-])
-def test_nothing_to_say_when_the_route_rule_cannot_be_skipped(sections):
-    assert _bypass(**sections) == []
-
-
-def test_serve_names_the_route_rule_a_direct_model_skips(tmp_path):
-    text = yaml.safe_dump({
-        "ledger": {"enabled": False},
-        "providers": {"big": {"kind": "openai", "base_url": "http://8.8.8.8:8000/v1", "api_key_env": "BIG_KEY"}},
-        "models": {"claude": {"provider": "big", "model": "x", "price": {"input": 1, "output": 1}}},
-        "routes": {"main": ["claude"]},
-        "privacy": {"ner": {"enabled": False}, "routes": {"main": {"pii": "block"}}}})
-    lines = _serve_warnings(tmp_path, text)
-    assert any(ln.startswith("tierwise: warning: privacy.routes.main gives pii `block`") for ln in lines), lines
 
 
 def test_doctor_says_it_loads_the_ner_model_before_the_seconds_it_takes(tmp_path, monkeypatch):

@@ -3,9 +3,10 @@
 - a provider's `locality:` against where its `base_url` is, the word privacy rules, prices and reports trust:
   left out for a server on this machine (the default, remote, makes privacy keep data from it), or `local`
   written for a hosted API (OpenRouter, OpenAI, ...: genai-prices' list of API addresses) or a public IP
-  address (privacy rules then let protected data reach it as written, and its spend counts as local);
-- a `privacy.routes` rule stricter than `privacy.policy` while clients may name a remote model directly,
-  past the route (`server.direct_models`, on by default): such requests get `privacy.policy`."""
+  address (privacy rules then let protected data reach it as written, and its spend counts as local).
+
+(A `privacy.routes` rule holds also for a client that names one of the route's models directly: the boundary
+applies it, tierwise.privacy.policy, so there is nothing to warn about.)"""
 
 from __future__ import annotations
 
@@ -67,30 +68,4 @@ def remote_marked_local(cfg: Config) -> list[str]:
             if cfg.privacy is not None else "a `privacy:` section would not guard it (it guards remote providers only)"
         out.append(f"provider {name} is `locality: local`, but its base_url is {what}, not a server of yours: "
                    f"{guarded}, and its calls are priced and reported as local ones. Fix: `locality: remote`")
-    return out
-
-
-_STRICTNESS = {"allow": 0, "redact": 1, "local_only": 2, "block": 3}
-
-
-def direct_models_bypass(cfg: Config) -> list[str]:
-    """`privacy.routes` actions stricter than `privacy.policy`'s for the class, while any client may name a
-    remote model directly: the route's rule does not hold for those requests."""
-    privacy = cfg.privacy
-    if privacy is None or not getattr(privacy, "routes", None) or not cfg.server.direct_models:
-        return []
-    remote = sorted(n for n, m in cfg.models.items() if cfg.providers[m.provider].locality == "remote")
-    if not remote:
-        return []
-    out = []
-    for route, table in privacy.routes.items():
-        for data_class, rule in table.items():
-            base = privacy.policy.get(data_class)
-            base_action = base.action if base is not None else "redact"
-            if _STRICTNESS[rule.action] > _STRICTNESS[base_action]:
-                out.append(f"privacy.routes.{route} gives {data_class} `{rule.action}`, but clients may name a remote "
-                           f"model ({', '.join(remote[:3])}{', ...' if len(remote) > 3 else ''}) directly, past the "
-                           f"route (server.direct_models is on), and such requests get privacy.policy's "
-                           f"{data_class} `{base_action}`. Fix: `server: {{direct_models: false}}` (clients name "
-                           f"routes only), or the same action in privacy.policy")
     return out
