@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.cli.test_new_user import _serve_warnings
-from tierwise.commands.privacy_checks import remote_marked_local
+from tierwise.commands.privacy_checks import remote_marked_local, unmarked_local_providers
 from tierwise.config import parse_config
 
 PRIVATE = {"privacy": {"routes": {"main": {"pii": "local_only"}}}}
@@ -38,6 +38,15 @@ def _config(base_url: str, locality: str, **extra: object) -> str:
     ("http://192.168.1.20:11434/v1", "local", None),
     ("http://gpu-box:8000/v1", "local", None),
     ("http://[fd00::5]:8000/v1", "local", None),
+    # review30d: a user part hid the hosted API; the host is compared as the resolver reads it
+    ("https://API.OPENAI.COM./v1", "local", "hosted API (api.openai.com)"),
+    ("https://openrouter.ai./api/v1", "local", "OpenRouter's hosted API (openrouter.ai)"),
+    ("http://134744072:8000/v1", "local", "a public address (134744072)"),
+    ("http://0x08080808:8000/v1", "local", "a public address (0x08080808)"),
+    ("http://[::ffff:8.8.8.8]:8000/v1", "local", "a public address (::ffff:8.8.8.8)"),
+    ("http://ollama.default.svc.cluster.local:11434/v1", "local", None),   # k8s service
+    ("http://100.64.1.2:8000/v1", "local", None),                          # Tailscale / CGNAT
+    ("http://[fe80::1%25eth0]:8000/v1", "local", None),                     # link-local
 ])
 def test_a_hosted_api_or_public_address_written_local_is_named(base_url, locality, named):
     # Before: nothing said a word; with `pii: local_only` the route sent addresses and names to OpenRouter as
@@ -50,6 +59,34 @@ def test_a_hosted_api_or_public_address_written_local_is_named(base_url, localit
         assert warnings[0].startswith("provider cheap is `locality: local`") and \
             warnings[0].endswith("Fix: `locality: remote`"), warnings
         assert "the `privacy:` rules let protected data reach it as written" in warnings[0], warnings
+
+
+def test_a_user_part_in_the_url_does_not_hide_the_hosted_api():
+    # Before: `https://user:key@api.openai.com/v1` (the key as the URL's password) written local: no word.
+    cfg = yaml.safe_dump({"providers": {"p": {"kind": "openai", "base_url": "https://me:sk-x@api.openai.com/v1",
+                                              "locality": "local"}},
+                          "models": {"m": {"provider": "p", "model": "x"}}})
+    [warning] = remote_marked_local(parse_config(cfg))
+    assert "hosted API (api.openai.com)" in warning and "sk-x" not in warning, warning
+
+
+@pytest.mark.parametrize("base_url, said", [
+    ("http://127.0.0.1.example.com:8080/v1", False),  # a name: anyone's DNS may point it anywhere
+    ("http://127.attacker.example/v1", False),
+    ("http://127.0.0.1:8080/v1", True),
+    ("http://LOCALHOST:8080/v1", True),
+    ("http://localhost.:8080/v1", True),
+    ("http://[::ffff:127.0.0.1]:8080/v1", True),
+    ("http://0.0.0.0:8080/v1", True),
+    ("http://[::1]:8080/v1", True),
+])
+def test_only_an_address_on_this_machine_is_called_local(base_url, said):
+    # Before: any host starting with "127." was "on this machine ... Fix: `locality: local`": doctor told the
+    # operator to mark `127.0.0.1.example.com` (a DNS name) local, the direction that lets protected data out.
+    cfg = yaml.safe_dump({"providers": {"p": {"kind": "openai", "base_url": base_url}},
+                          "models": {"m": {"provider": "p", "model": "x"}}})
+    warnings = unmarked_local_providers(parse_config(cfg))
+    assert bool(warnings) is said, warnings
 
 
 def test_without_a_privacy_section_it_says_one_would_not_guard_it():

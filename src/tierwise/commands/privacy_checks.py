@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -19,13 +20,44 @@ if TYPE_CHECKING:  # `tierwise --help` imports every module of commands/: no pyd
     from tierwise.config import Config
 
 
+def _host(base_url: str) -> str:
+    """The host `base_url` connects to, as a name compares: lower case, no trailing dot, no brackets."""
+    try:
+        return (urlsplit(base_url.strip()).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address, in every form the resolver takes it in (`::ffff:8.8.8.8`, `0x08080808`,
+    `134744072`: the system's resolver reads these as IPv4 addresses), else None (a name)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fx.]+", host) or not host[:1].isdigit():
+            return None
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _on_this_machine(host: str) -> bool:
+    ip = _address(host)
+    return host == "localhost" if ip is None else (ip.is_loopback or ip.is_unspecified)
+
+
 def unmarked_local_providers(cfg: Config) -> list[str]:
     """Providers on this machine left without `locality:`: the default, remote, makes privacy keep data from
-    them (local_only data finds no target) and prices and counts their calls as frontier ones."""
+    them (local_only data finds no target) and prices and counts their calls as frontier ones. Only an address
+    (or `localhost`) says so: `127.0.0.1.example.com` is a name anyone's DNS may point anywhere."""
     out = []
     for name, p in cfg.providers.items():
-        host = (urlsplit(p.base_url).hostname or "").lower()
-        if "locality" not in p.model_fields_set and (host in ("localhost", "::1") or host.startswith("127.")):
+        host = _host(p.base_url)
+        if "locality" not in p.model_fields_set and _on_this_machine(host):
             out.append(f"provider {name} is on this machine ({host}) but has no `locality:`, so it counts as "
                        "remote (the default): privacy rules redact or keep data from it, and its calls are priced "
                        "and reported as remote ones. Fix: `locality: local`")
@@ -33,24 +65,30 @@ def unmarked_local_providers(cfg: Config) -> list[str]:
 
 
 def _hosted_api(base_url: str) -> str | None:
-    """The hosted provider whose API `base_url` is (genai-prices' address patterns), else None."""
+    """The hosted provider whose API `base_url` is (genai-prices' address patterns), else None. The patterns
+    are matched against the URL without its user part (`https://key@api.openai.com` hid it) and with the host
+    written as it compares (`API.OPENAI.COM.`)."""
     try:
         from genai_prices.data import providers
     except ImportError:  # pragma: no cover - it is a dependency
         return None
-    url = base_url.strip().lower()
+    try:
+        parts = urlsplit(base_url.strip())
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return None
+    host = _host(base_url)
+    url = f"{parts.scheme.lower()}://{f'[{host}]' if ':' in host else host}{port}{parts.path}"
     for p in providers:
         pattern = getattr(p, "api_pattern", None)
-        if pattern and re.match(pattern, url):
+        if pattern and re.match(pattern, url, re.I):
             return str(getattr(p, "name", None) or p.id)
     return None
 
 
 def _public_address(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_global
-    except ValueError:
-        return False
+    ip = _address(host)
+    return ip is not None and ip.is_global
 
 
 def remote_marked_local(cfg: Config) -> list[str]:
@@ -59,7 +97,7 @@ def remote_marked_local(cfg: Config) -> list[str]:
     for name, p in cfg.providers.items():
         if p.locality != "local":
             continue
-        host = (urlsplit(p.base_url).hostname or "").lower()
+        host = _host(p.base_url)
         hosted = _hosted_api(p.base_url)
         if hosted is None and not _public_address(host):
             continue
