@@ -57,3 +57,17 @@ def test_the_route_itself_and_other_routes_are_unchanged(gateway, openai_up, ant
     # Text without protected values still goes to the model named directly.
     oai(g).chat.completions.create(model="frontier", messages=[{"role": "user", "content": "hello there"}])
     assert len(_remote_calls(anthropic_up)) == 2
+
+
+def test_a_route_inside_the_route_named_directly_keeps_it_too(gateway, openai_up, anthropic_up):
+    # main = inner (frontier), then local. Naming `inner` skipped main's rule as naming `frontier` did.
+    routes = {"main": {"policy": "fallback", "targets": ["inner", "local"], "retries": 0}, "inner": ["frontier"]}
+    g = gateway(privacy_config(openai_up.url, anthropic_up.url, routes, policy={"pii": "redact", "secrets": "block"},
+                               route_policy={"main": {"pii": "local_only"}}))
+    text = f"Write to {EMAIL} about the invoice"
+    for name in ("inner", "frontier"):
+        with pytest.raises(openai.PermissionDeniedError):
+            oai(g).chat.completions.create(model=name, messages=[{"role": "user", "content": text}])
+    assert _remote_calls(anthropic_up) == []
+    oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": text}])
+    assert _remote_calls(anthropic_up) == []

@@ -533,9 +533,13 @@ def command(config_path: str) -> None:
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
-    from tierwise.commands.privacy_checks import remote_marked_local, unmarked_local_providers
+    from tierwise.commands.privacy_checks import (
+        remote_marked_local,
+        resolved_public,
+        unmarked_local_providers,
+    )
 
-    for warning in remote_marked_local(cfg) + unmarked_local_providers(cfg) + unpriced_models(cfg) + \
+    for warning in remote_marked_local(cfg, resolved_public) + unmarked_local_providers(cfg) + unpriced_models(cfg) + \
             blind_to_unpriced(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -91,19 +92,41 @@ def _public_address(host: str) -> bool:
     return ip is not None and ip.is_global
 
 
-def remote_marked_local(cfg: Config) -> list[str]:
-    """Providers written `locality: local` whose base_url is a hosted API or a public IP address."""
+def resolved_public(host: str) -> str | None:
+    """`doctor`'s look-up: the first address a name resolves to when every one of them is public (a hosted API
+    behind a name of one's own: `llm.example.com` -> a CDN), else None (a LAN or cluster name, or no answer)."""
+    if not host or _address(host) is not None:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    found = [a for a in (_address(str(i[4][0]).split("%")[0]) for i in infos) if a is not None]
+    return str(found[0]) if found and all(a.is_global for a in found) else None
+
+
+def remote_marked_local(cfg: Config, resolve: Callable[[str], str | None] | None = None) -> list[str]:
+    """Providers written `locality: local` whose base_url is a hosted API or a public IP address, or (with
+    `resolve`, doctor's DNS look-up) a name that resolves to public addresses only."""
     out = []
     for name, p in cfg.providers.items():
         if p.locality != "local":
             continue
         host = _host(p.base_url)
         hosted = _hosted_api(p.base_url)
-        if hosted is None and not _public_address(host):
+        if hosted is not None:
+            what = f"{hosted}'s hosted API ({host})"
+        elif _public_address(host):
+            what = f"a public address ({host})"
+        elif resolve is not None and (ip := resolve(host)) is not None:
+            what = f"{host}, which resolves to a public address ({ip}) only"
+        else:
             continue
-        what = f"{hosted}'s hosted API ({host})" if hosted else f"a public address ({host})"
         guarded = "the `privacy:` rules let protected data reach it as written (they guard remote providers only)" \
             if cfg.privacy is not None else "a `privacy:` section would not guard it (it guards remote providers only)"
-        out.append(f"provider {name} is `locality: local`, but its base_url is {what}, not a server of yours: "
-                   f"{guarded}, and its calls are priced and reported as local ones. Fix: `locality: remote`")
+        fix = "`locality: remote`" if hosted is not None else \
+            "`locality: remote`, unless the server there is yours and trusted as this machine is"
+        out.append(f"provider {name} is `locality: local`, but its base_url is {what}, "
+                   f"{'not a server of yours' if hosted is not None else 'reached over the internet'}: {guarded}, "
+                   f"and its calls are priced and reported as local ones. Fix: {fix}")
     return out

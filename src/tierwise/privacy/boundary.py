@@ -146,15 +146,19 @@ def install(gateway: Any) -> Boundary:
     import functools
 
     from tierwise.privacy.audit import seal_record
-    from tierwise.route_map import models_of
+    from tierwise.route_map import leads_to
 
     cfg = gateway.cfg
-    reached_by: dict[str, list[str]] = {}  # a model named directly: the route rules that hold for it too
+    # A model (or a route inside a route) named directly: the rules of the routes leading to it hold for it too.
+    reached_by: dict[str, list[str]] = {}
     for r in cfg.privacy.routes:
-        if r in cfg.routes:
-            for m in models_of(cfg, r):
-                if m not in cfg.routes:  # a route named like a model is the route
-                    reached_by.setdefault(m, []).append(r)
+        seen, todo = {r}, leads_to(cfg, r)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                reached_by.setdefault(name, []).append(r)
+                todo += leads_to(cfg, name)
     b = Boundary(cfg.privacy, base_dir=cfg.base_dir, routes=set(cfg.routes) | set(gateway.deployments),
                  reached_by=reached_by)
     b.attach(gateway.deployments)
