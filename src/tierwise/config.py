@@ -520,7 +520,9 @@ def validate_references(cfg: Config, *, file: str | None = None, index: dict[str
                 raise located_error(unknown_name("route or model", r, targets), file, f"{section}.routes.{r}", index)
     for r, rc in cfg.compression.routes.items():
         if rc.method == "summary" and rc.summary_model not in targets:
-            raise located_error(f"method summary needs summary_model: a known model or route, not {rc.summary_model!r}",
+            from tierwise.config_keys import shown
+
+            raise located_error(f"method summary needs summary_model: a known model or route, not {shown(rc.summary_model)}",
                        file, f"compression.routes.{r}.summary_model", index)
     if cfg.reference_model and cfg.reference_model not in cfg.models:
         raise located_error(unknown_name("model", cfg.reference_model, cfg.models), file, "reference_model", index)

@@ -216,9 +216,22 @@ def near_name(name: str, names: typing.Iterable[str]) -> str:
     return f"did you mean `{match[0]}`? " if match else ""
 
 
+def shown(value: object) -> str:
+    """`value` as an error message repeats it, unless it may be a secret: a key pasted where a name belongs, or
+    what a `${VAR}` put there (`provider: ${ANTHROPIC_API_KEY}` printed the key, which the file never held)."""
+    import os
+
+    from tierwise.config_env import _looks_like_a_secret
+
+    if isinstance(value, str) and (_looks_like_a_secret(value) or (
+            len(value) >= 6 and any(value == v for v in os.environ.values()))):
+        return "(the value is not repeated: it looks like a key, or holds an environment variable's value)"
+    return repr(value)
+
+
 def unknown_name(what: str, name: object, names: typing.Iterable[str]) -> str:
     """"unknown <what> 'x' (did you mean `y`? known: a, b)": a misspelt provider, policy, route or model named
-    with the one it most likely meant, and every one there is."""
+    with the one it most likely meant, and every one there is. A value that may be a secret is not repeated."""
     names = sorted(names)
     near = near_name(name, names) if isinstance(name, str) else ""
-    return f"unknown {what} {name!r} ({near}known: {', '.join(names) or 'none'})"
+    return f"unknown {what} {shown(name)} ({near}known: {', '.join(names) or 'none'})"

@@ -101,3 +101,31 @@ def test_models_written_as_a_list_says_to_write_named_entries():
     text = yaml.safe_dump({**BASE, "models": [{"qwen": {"provider": "ollama", "model": "q"}}]})
     msg = _refused(text)
     assert "models: " in msg and "write `name: {...}` entries under it, not a list" in msg, msg
+
+
+KEY = "Zq8vT2mXkP4rN7wL1sH6yB3cF9dJ0gA5"  # no known key shape: the scrubber's shapes do not catch it
+
+
+@pytest.mark.parametrize("value", ["${UPSTREAM_TOKEN}", "${ANTHROPIC}", KEY])
+@pytest.mark.parametrize("where, sections", [
+    ("models.qwen.provider", lambda v: {"models": {"qwen": {"provider": v, "model": "q"}}}),
+    ("routes.main[0]", lambda v: {"routes": {"main": [v]}}),
+    ("server.default_route", lambda v: {"server": {"default_route": v}}),
+    ("routes.main.policy", lambda v: {"routes": {"main": {"policy": v, "targets": ["qwen"]}}}),
+    ("budgets.limits[0].routes", lambda v: {"budgets": {"limits": [{"name": "b", "usd": 1, "routes": [v]}]}}),
+    ("routes.main.rules[0].match.claude_code", lambda v: {"routes": {"main": {
+        "policy": "rules", "rules": [{"match": {"claude_code": v}, "target": "qwen"}], "default": "qwen"}}}),
+])
+def test_an_unknown_name_that_may_be_a_secret_is_not_repeated(value, where, sections, monkeypatch):
+    # Before: "unknown provider 'Zq8v...' (known: ollama)": a `${VAR}` naming the wrong variable (or a key pasted
+    # in place of a name) put the key on the console, though the file never held it.
+    monkeypatch.setenv("UPSTREAM_TOKEN", KEY)
+    monkeypatch.setenv("ANTHROPIC", KEY)
+    msg = _refused(_with(**sections(value)))
+    assert f"{where}: " in msg and "the value is not repeated" in msg, msg
+    assert KEY[:12] not in msg and KEY[-12:] not in msg, msg
+
+
+def test_an_ordinary_misspelt_name_is_still_repeated():
+    msg = _refused(_with(server={"default_route": "mian"}))
+    assert "unknown route or model 'mian' (did you mean `main`?" in msg, msg

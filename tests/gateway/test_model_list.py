@@ -109,6 +109,21 @@ def test_a_misspelt_model_names_the_closest_one_the_key_may_use(g):
     assert "did you mean" not in str(e.value) and "main" not in str(e.value).split("'mian'")[1], e.value
 
 
+def test_another_team_s_route_answers_as_an_unknown_name_does(g):
+    # Before: a key limited to `team` asking for `main` got 403 "this API key may not use 'main'", for `mainx`
+    # a 404: guessing names told which of another team's routes and models exist (review30d).
+    answers = []
+    for name in ("main", "frontier", "mainx"):
+        with pytest.raises(openai.NotFoundError) as e:
+            oai(g, api_key="key-team").chat.completions.create(model=name, messages=MSG)
+        answers.append(str(e.value).replace(repr(name), "NAME"))
+        with pytest.raises(anthropic.NotFoundError):
+            ant(g, api_key="key-team").messages.create(model=name, max_tokens=5, messages=MSG)
+    assert answers[0] == answers[1] == answers[2], answers
+    assert "this gateway serves: team" in answers[0], answers[0]
+    assert oai(g, api_key="key-all").chat.completions.create(model="main", messages=MSG).choices  # unscoped: as before
+
+
 def test_openapi_names_models_only_to_the_keys_that_may_use_them(g):
     """/openapi.json is open (tools fetch it before they hold a key) but its `model` schema listed every
     route and model to anyone, while /v1/models answers 401."""

@@ -236,15 +236,16 @@ def scoped_gw(gateway, openai_up, anthropic_up, monkeypatch, **server):
 def test_scoped_key_cannot_name_a_deployment_or_another_route(gateway, openai_up, anthropic_up, monkeypatch):
     g = scoped_gw(gateway, openai_up, anthropic_up, monkeypatch)
     team = {"Authorization": "Bearer team-key-1"}
+    # 404, as for a name that does not exist (review30d: a 403 told the key which names did)
     for model in ("frontier", "main", "no-such-model-falls-to-default"):
         r = httpx.post(g.url + "/v1/messages", headers={"x-api-key": "team-key-1"}, json={**ANT_BODY, "model": model})
-        assert_anthropic_error(r, 403)
+        assert_anthropic_error(r, 404)
         r = httpx.post(g.url + "/v1/chat/completions", headers=team, json={**OAI_BODY, "model": model, "stream": True})
-        assert_openai_error(r, 403)
+        assert_openai_error(r, 404)
         r = httpx.post(g.url + "/v1/messages/count_tokens", headers={"x-api-key": "team-key-1"},
                        json={"model": model, "messages": ANT_BODY["messages"]})
-        assert_anthropic_error(r, 403)
-    with pytest.raises(openai.PermissionDeniedError):
+        assert_anthropic_error(r, 404)
+    with pytest.raises(openai.NotFoundError):
         oai(g, api_key="team-key-1").chat.completions.create(model="frontier", messages=OAI_BODY["messages"])
     assert anthropic_up.requests == []
     ok = oai(g, api_key="team-key-1").chat.completions.create(model="cheap", messages=OAI_BODY["messages"])
@@ -257,7 +258,7 @@ def test_scoped_key_cannot_name_a_deployment_or_another_route(gateway, openai_up
 
 def test_a_scoped_key_cannot_name_another_model_as_its_advisor(gateway, openai_up, anthropic_up, monkeypatch):
     """An advisor route takes Anthropic's advisor tool, whose `model` picks the advisor: a key limited to that
-    route named `frontier` there (403 when named as the model) and the gateway called it as the advisor."""
+    route named `frontier` there (404 when named as the model) and the gateway called it as the advisor."""
     monkeypatch.setenv("TEAM_KEY", "team-key-1")
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
         "main": ["frontier"], "adv": {"policy": "advisor", "executor": "local", "advisor": "local", "max_uses": 2}})
@@ -272,7 +273,7 @@ def test_a_scoped_key_cannot_name_another_model_as_its_advisor(gateway, openai_u
         assert msg.content[-1].text == "done"
         assert anthropic_up.requests == []  # the route's own advisor (local) answered
     r = httpx.post(g.url + "/v1/messages", headers={"x-api-key": "team-key-1"}, json={**body, "model": "frontier"})
-    assert_anthropic_error(r, 403)
+    assert_anthropic_error(r, 404)
 
 
 def test_an_anthropic_executor_runs_the_advisor_tool_with_the_routes_advisor(gateway, openai_up, anthropic_up):

@@ -534,13 +534,13 @@ def command(config_path: str) -> None:
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
     from tierwise.commands.privacy_checks import (
-        direct_models_bypass,
         remote_marked_local,
+        resolved_public,
         unmarked_local_providers,
     )
 
-    for warning in remote_marked_local(cfg) + direct_models_bypass(cfg) + unmarked_local_providers(cfg) + \
-            unpriced_models(cfg) + blind_to_unpriced(cfg):
+    for warning in remote_marked_local(cfg, resolved_public) + unmarked_local_providers(cfg) + unpriced_models(cfg) + \
+            blind_to_unpriced(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")

@@ -3,14 +3,17 @@
 - a provider's `locality:` against where its `base_url` is, the word privacy rules, prices and reports trust:
   left out for a server on this machine (the default, remote, makes privacy keep data from it), or `local`
   written for a hosted API (OpenRouter, OpenAI, ...: genai-prices' list of API addresses) or a public IP
-  address (privacy rules then let protected data reach it as written, and its spend counts as local);
-- a `privacy.routes` rule stricter than `privacy.policy` while clients may name a remote model directly,
-  past the route (`server.direct_models`, on by default): such requests get `privacy.policy`."""
+  address (privacy rules then let protected data reach it as written, and its spend counts as local).
+
+(A `privacy.routes` rule holds also for a client that names one of the route's models directly: the boundary
+applies it, tierwise.privacy.policy, so there is nothing to warn about.)"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -18,13 +21,44 @@ if TYPE_CHECKING:  # `tierwise --help` imports every module of commands/: no pyd
     from tierwise.config import Config
 
 
+def _host(base_url: str) -> str:
+    """The host `base_url` connects to, as a name compares: lower case, no trailing dot, no brackets."""
+    try:
+        return (urlsplit(base_url.strip()).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address, in every form the resolver takes it in (`::ffff:8.8.8.8`, `0x08080808`,
+    `134744072`: the system's resolver reads these as IPv4 addresses), else None (a name)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fx.]+", host) or not host[:1].isdigit():
+            return None
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _on_this_machine(host: str) -> bool:
+    ip = _address(host)
+    return host == "localhost" if ip is None else (ip.is_loopback or ip.is_unspecified)
+
+
 def unmarked_local_providers(cfg: Config) -> list[str]:
     """Providers on this machine left without `locality:`: the default, remote, makes privacy keep data from
-    them (local_only data finds no target) and prices and counts their calls as frontier ones."""
+    them (local_only data finds no target) and prices and counts their calls as frontier ones. Only an address
+    (or `localhost`) says so: `127.0.0.1.example.com` is a name anyone's DNS may point anywhere."""
     out = []
     for name, p in cfg.providers.items():
-        host = (urlsplit(p.base_url).hostname or "").lower()
-        if "locality" not in p.model_fields_set and (host in ("localhost", "::1") or host.startswith("127.")):
+        host = _host(p.base_url)
+        if "locality" not in p.model_fields_set and _on_this_machine(host):
             out.append(f"provider {name} is on this machine ({host}) but has no `locality:`, so it counts as "
                        "remote (the default): privacy rules redact or keep data from it, and its calls are priced "
                        "and reported as remote ones. Fix: `locality: local`")
@@ -32,65 +66,67 @@ def unmarked_local_providers(cfg: Config) -> list[str]:
 
 
 def _hosted_api(base_url: str) -> str | None:
-    """The hosted provider whose API `base_url` is (genai-prices' address patterns), else None."""
+    """The hosted provider whose API `base_url` is (genai-prices' address patterns), else None. The patterns
+    are matched against the URL without its user part (`https://key@api.openai.com` hid it) and with the host
+    written as it compares (`API.OPENAI.COM.`)."""
     try:
         from genai_prices.data import providers
     except ImportError:  # pragma: no cover - it is a dependency
         return None
-    url = base_url.strip().lower()
+    try:
+        parts = urlsplit(base_url.strip())
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return None
+    host = _host(base_url)
+    url = f"{parts.scheme.lower()}://{f'[{host}]' if ':' in host else host}{port}{parts.path}"
     for p in providers:
         pattern = getattr(p, "api_pattern", None)
-        if pattern and re.match(pattern, url):
+        if pattern and re.match(pattern, url, re.I):
             return str(getattr(p, "name", None) or p.id)
     return None
 
 
 def _public_address(host: str) -> bool:
+    ip = _address(host)
+    return ip is not None and ip.is_global
+
+
+def resolved_public(host: str) -> str | None:
+    """`doctor`'s look-up: the first address a name resolves to when every one of them is public (a hosted API
+    behind a name of one's own: `llm.example.com` -> a CDN), else None (a LAN or cluster name, or no answer)."""
+    if not host or _address(host) is not None:
+        return None
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_global
-    except ValueError:
-        return False
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    found = [a for a in (_address(str(i[4][0]).split("%")[0]) for i in infos) if a is not None]
+    return str(found[0]) if found and all(a.is_global for a in found) else None
 
 
-def remote_marked_local(cfg: Config) -> list[str]:
-    """Providers written `locality: local` whose base_url is a hosted API or a public IP address."""
+def remote_marked_local(cfg: Config, resolve: Callable[[str], str | None] | None = None) -> list[str]:
+    """Providers written `locality: local` whose base_url is a hosted API or a public IP address, or (with
+    `resolve`, doctor's DNS look-up) a name that resolves to public addresses only."""
     out = []
     for name, p in cfg.providers.items():
         if p.locality != "local":
             continue
-        host = (urlsplit(p.base_url).hostname or "").lower()
+        host = _host(p.base_url)
         hosted = _hosted_api(p.base_url)
-        if hosted is None and not _public_address(host):
+        if hosted is not None:
+            what = f"{hosted}'s hosted API ({host})"
+        elif _public_address(host):
+            what = f"a public address ({host})"
+        elif resolve is not None and (ip := resolve(host)) is not None:
+            what = f"{host}, which resolves to a public address ({ip}) only"
+        else:
             continue
-        what = f"{hosted}'s hosted API ({host})" if hosted else f"a public address ({host})"
         guarded = "the `privacy:` rules let protected data reach it as written (they guard remote providers only)" \
             if cfg.privacy is not None else "a `privacy:` section would not guard it (it guards remote providers only)"
-        out.append(f"provider {name} is `locality: local`, but its base_url is {what}, not a server of yours: "
-                   f"{guarded}, and its calls are priced and reported as local ones. Fix: `locality: remote`")
-    return out
-
-
-_STRICTNESS = {"allow": 0, "redact": 1, "local_only": 2, "block": 3}
-
-
-def direct_models_bypass(cfg: Config) -> list[str]:
-    """`privacy.routes` actions stricter than `privacy.policy`'s for the class, while any client may name a
-    remote model directly: the route's rule does not hold for those requests."""
-    privacy = cfg.privacy
-    if privacy is None or not getattr(privacy, "routes", None) or not cfg.server.direct_models:
-        return []
-    remote = sorted(n for n, m in cfg.models.items() if cfg.providers[m.provider].locality == "remote")
-    if not remote:
-        return []
-    out = []
-    for route, table in privacy.routes.items():
-        for data_class, rule in table.items():
-            base = privacy.policy.get(data_class)
-            base_action = base.action if base is not None else "redact"
-            if _STRICTNESS[rule.action] > _STRICTNESS[base_action]:
-                out.append(f"privacy.routes.{route} gives {data_class} `{rule.action}`, but clients may name a remote "
-                           f"model ({', '.join(remote[:3])}{', ...' if len(remote) > 3 else ''}) directly, past the "
-                           f"route (server.direct_models is on), and such requests get privacy.policy's "
-                           f"{data_class} `{base_action}`. Fix: `server: {{direct_models: false}}` (clients name "
-                           f"routes only), or the same action in privacy.policy")
+        fix = "`locality: remote`" if hosted is not None else \
+            "`locality: remote`, unless the server there is yours and trusted as this machine is"
+        out.append(f"provider {name} is `locality: local`, but its base_url is {what}, "
+                   f"{'not a server of yours' if hosted is not None else 'reached over the internet'}: {guarded}, "
+                   f"and its calls are priced and reported as local ones. Fix: {fix}")
     return out

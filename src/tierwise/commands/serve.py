@@ -101,9 +101,10 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     if (shared := cache_shares_redis(cfg)) is not None:
         click.echo(f"tierwise: warning: {shared}", err=True)
     from tierwise.commands.doctor_models import blind_to_unpriced
-    from tierwise.commands.privacy_checks import direct_models_bypass, remote_marked_local
+    from tierwise.commands.privacy_checks import remote_marked_local
 
-    for problem in remote_marked_local(cfg) + direct_models_bypass(cfg) + blind_to_unpriced(cfg):  # a dollar cap that cannot stop a model's spend, a route that never learns
+    # a hosted API written local; a dollar cap that cannot stop a model's spend, a route that never learns
+    for problem in remote_marked_local(cfg) + blind_to_unpriced(cfg):
         click.echo(f"tierwise: warning: {problem}", err=True)
     redis_refusals_or_exit(cfg)
     if workers > 1:

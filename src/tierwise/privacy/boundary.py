@@ -65,8 +65,8 @@ from tierwise.privacy.findings_cache import MIN_CHARS as CACHED_CHARS
 from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
-from tierwise.privacy.policy import PolicyTable, Verdict, decide
-from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
+from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
+from tierwise.privacy.policy_config import PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts
@@ -146,9 +146,21 @@ def install(gateway: Any) -> Boundary:
     import functools
 
     from tierwise.privacy.audit import seal_record
+    from tierwise.route_map import leads_to
 
     cfg = gateway.cfg
-    b = Boundary(cfg.privacy, base_dir=cfg.base_dir, routes=set(cfg.routes) | set(gateway.deployments))
+    # A model (or a route inside a route) named directly: the rules of the routes leading to it hold for it too.
+    reached_by: dict[str, list[str]] = {}
+    for r in cfg.privacy.routes:
+        seen, todo = {r}, leads_to(cfg, r)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                reached_by.setdefault(name, []).append(r)
+                todo += leads_to(cfg, name)
+    b = Boundary(cfg.privacy, base_dir=cfg.base_dir, routes=set(cfg.routes) | set(gateway.deployments),
+                 reached_by=reached_by)
     b.attach(gateway.deployments)
     b.own_names = frozenset(cfg.routes) | frozenset(gateway.deployments) | frozenset(
         d.cfg.model for d in gateway.deployments.values())
@@ -182,13 +194,14 @@ class Boundary(Cleaning):
     """One per gateway: the privacy config made usable (policy table, detector, mapping store)."""
 
     def __init__(self, cfg: PrivacyConfig, *, base_dir: str = ".", routes: set[str] | None = None,
-                 detector: Callable[[str], list[Any]] | None = None) -> None:
+                 detector: Callable[[str], list[Any]] | None = None,
+                 reached_by: dict[str, list[str]] | None = None) -> None:
         self.cfg = cfg
         for r in cfg.routes:
             if routes is not None and r not in routes:
                 raise ConfigError(f"unknown route {r!r} (known: {', '.join(sorted(routes)) or 'none'})",
                                   path=f"privacy.routes.{r}")
-        self.table = PolicyTable(cfg)
+        self.table = PolicyTable(cfg, reached_by)
         self.scan: Callable[[str], list[Any]] = detector or detector_for(cfg)
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
@@ -326,17 +339,6 @@ _REQUEST_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar("t
                                                                                default=None)
 
 
-def _stricter(a: dict[str, ClassPolicy], b: dict[str, ClassPolicy]) -> dict[str, ClassPolicy]:
-    """Class by class, the stricter of two policies (an inner context never loosens the outer)."""
-    out = dict(a)
-    for cls, pol in b.items():
-        mine = out.get(cls)
-        if mine is None or STRICTNESS[pol.action] > STRICTNESS[mine.action] or (
-                STRICTNESS[pol.action] == STRICTNESS[mine.action] and pol.regions is not None and mine.regions is None):
-            out[cls] = pol
-    return out
-
-
 class Guard:
     """One request's privacy state: memoised findings, the mapping, what crossed.
 
@@ -353,7 +355,7 @@ class Guard:
         self.parent = parent
         self.policies = boundary.table.for_route(route)
         if parent is not None and parent.route != route:
-            self.policies = _stricter(self.policies, parent.policies)
+            self.policies = stricter(self.policies, parent.policies)
         self._memo: dict[str, list[Any]] = {}
         # (entities, the request's values) -> (text -> redacted text, their ValueSpread)
         self._redacted: dict[tuple[frozenset[str], frozenset[str]], tuple[dict[str, str], ValueSpread]] = {}

@@ -1,7 +1,8 @@
 """Data-class policy: what a request holding given classes may do on its way to one destination.
 
 `PolicyTable.for_route(route)` is the per-class policy of a route (the `privacy.policy`
-defaults overlaid with `privacy.routes.<route>`). `decide(policies, present, regions)` turns
+defaults overlaid with `privacy.routes.<route>`); for a model a client names directly, past the
+routes, it is also no looser than the rule of any route that leads to that model (`reached_by`). `decide(policies, present, regions)` turns
 the classes found in a request (and the entity types that make them up) into one `Verdict`
 for a remote destination with the given region tags:
 
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tierwise.privacy.policy_config import ClassPolicy, PrivacyConfig
+from tierwise.privacy.policy_config import STRICTNESS, ClassPolicy, PrivacyConfig
 
 DEFAULT = ClassPolicy()  # a class without an entry: redact
 
@@ -37,10 +38,14 @@ class Verdict:
 class PolicyTable:
     """Per-route class policies, resolved once per route and cached."""
 
-    def __init__(self, cfg: PrivacyConfig) -> None:
+    def __init__(self, cfg: PrivacyConfig, reached_by: Mapping[str, Iterable[str]] | None = None) -> None:
         self.class_entities = cfg.class_entities()
         self._defaults = {c: cfg.policy.get(c, DEFAULT) for c in self.class_entities}
         self._routes = cfg.routes
+        # model -> the routes with a `privacy.routes` rule that lead to it. A client naming the model itself
+        # (server.direct_models, on by default) got `policy` alone: `pii: local_only` on a route let the same
+        # text reach the route's remote model, redacted, when the client named that model instead of the route.
+        self._reached_by = {m: tuple(rs) for m, rs in (reached_by or {}).items()}
         self._cache: dict[str, dict[str, ClassPolicy]] = {}
         # entity -> the classes it belongs to (an email is pii and customer data at once)
         self.entity_classes: dict[str, tuple[str, ...]] = {}
@@ -52,6 +57,8 @@ class PolicyTable:
         got = self._cache.get(route)
         if got is None:
             got = {**self._defaults, **self._routes.get(route, {})}
+            for r in self._reached_by.get(route, ()):
+                got = stricter(got, {**self._defaults, **self._routes[r]})
             self._cache[route] = got
         return got
 
@@ -72,6 +79,17 @@ class PolicyTable:
             for cls in self.entity_classes.get(ent, ()):
                 out[cls] = out.get(cls, 0) + n
         return out
+
+
+def stricter(a: Mapping[str, ClassPolicy], b: Mapping[str, ClassPolicy]) -> dict[str, ClassPolicy]:
+    """Class by class, the stricter of two policies (an inner context never loosens the outer)."""
+    out = dict(a)
+    for cls, pol in b.items():
+        mine = out.get(cls)
+        if mine is None or STRICTNESS[pol.action] > STRICTNESS[mine.action] or (
+                STRICTNESS[pol.action] == STRICTNESS[mine.action] and pol.regions is not None and mine.regions is None):
+            out[cls] = pol
+    return out
 
 
 def decide(policies: Mapping[str, ClassPolicy], present: Iterable[str], class_entities: Mapping[str, frozenset[str]],

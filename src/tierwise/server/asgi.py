@@ -300,15 +300,22 @@ class App:
         key = scope.get("tierwise.key", self.keyring.open_scope)
         try:
             route, target = self.gw.route_for(model)
-        except NotFound:  # the names on offer, as far as this key may see them (not other teams' routes)
-            from tierwise.config_keys import near_name
-
-            usable = sorted(model_list.usable_names(self, key))
-            names = ", ".join(usable) or "nothing this key may use"
-            raise NotFound(f"unknown model or route {model[:200]!r}; {near_name(model[:200], usable)}"
-                           f"this gateway serves: {names}") from None
+        except NotFound:
+            raise self._unknown(key, model) from None
+        if key.routes is not None and route not in key.routes:  # another team's route: a 403 told it exists
+            raise self._unknown(key, model)
         key.admit(model, route, self.gw.deployments)
         return route, target
+
+    def _unknown(self, key: KeyScope, model: str) -> NotFound:
+        """The 404 for a name this key may not use: the names on offer, as far as this key may see them (never
+        another team's route), with the closest of them."""
+        from tierwise.config_keys import near_name
+
+        usable = sorted(model_list.usable_names(self, key))
+        names = ", ".join(usable) or "nothing this key may use"
+        return NotFound(f"unknown model or route {model[:200]!r}; {near_name(model[:200], usable)}"
+                        f"this gateway serves: {names}")
 
     def policy_of(self, route: str) -> str | None:
         pc = self.gw.cfg.routes.get(route)
