@@ -114,3 +114,52 @@ def test_a_plain_text_error_keeps_its_words_not_its_addresses(gateway, openai_up
     r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
     assert r.status_code == 502 and "connect: connection refused" in r.text, r.text
     assert not [s for s in LEAKS if s in r.text], r.text
+
+
+# review30e: what the first version still let through.
+LITELLM_500 = {"error": {"message": "litellm.APIConnectionError: OllamaException - Cannot connect to host "
+                                    "ollama:11434 ssl:default [Connect call failed ('172.18.0.3', 11434)]",
+                         "type": None, "code": "500"}}
+
+
+def test_a_page_wrapped_in_json_is_not_echoed(gateway, openai_up, anthropic_up):
+    """A proxy that answers in JSON but puts the page it got in the message (Ollama's `{"error": "..."}` shape):
+    before, the whole page, tags, internal address and host names, reached the client."""
+    import json
+
+    openai_up.default = Raw(502, json.dumps({"error": NGINX_502}), "application/json")
+    g = gateway(_cfg(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    assert r.status_code == 502 and "Bad Gateway" in r.text and "proxy" in r.text, r.text
+    assert not [s for s in LEAKS if s in r.text], r.text
+
+
+@pytest.mark.parametrize("body, ctype", [
+    (LITELLM_500, "application/json"),  # a LiteLLM proxy's words: a docker service's host:port and its address
+    ("dial tcp: lookup vllm-backend on 127.0.0.11:53: no such host; then localhost:8080 and ollama:11434 refused; "
+     "upstream llm-backend.internal.corp and gpu-7.corp.internal down; ::1 port 8000 refused", "text/plain"),
+    ("\ufeff<html><body>upstream at backend.corp.internal</body></html>", "text/plain"),  # a page after a BOM
+])
+def test_internal_hosts_are_masked_in_json_and_text(gateway, openai_up, anthropic_up, body, ctype):
+    import json
+
+    openai_up.default = Raw(502, body if isinstance(body, str) else json.dumps(body), ctype)
+    g = gateway(_cfg(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    assert r.status_code == 502, r.text
+    leaks = ("ollama:11434", "172.18.0.3", "localhost:8080", "llm-backend.", "corp.internal", "internal.corp", "::1",
+             "<html", "<body")
+    assert not [s for s in leaks if s in r.text], r.text
+
+
+def test_a_cdn_fronted_providers_plain_403_is_not_a_block(gateway, openai_up, anthropic_up):
+    """A provider behind Cloudflare (`server: cloudflare` and `cf-ray` on every answer) refusing the key in plain
+    text: before, `blocked` (no breaker count, the key fault hidden behind "a block page of Cloudflare"); a block
+    page is a page (HTML), or says so in a header (`cf-mitigated`)."""
+    openai_up.default = Raw(403, "Forbidden", "text/plain", headers={"server": "cloudflare", "cf-ray": "8a1b-AMS"})
+    g = gateway(_cfg(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    assert r.status_code == 502 and "block" not in r.text and "key" in r.text, r.text
+    openai_up.default = Raw(403, "Forbidden", "text/plain", headers={"cf-mitigated": "challenge"})
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    assert r.status_code == 502 and "blocked" in r.text, r.text
