@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from tests.doubles.script import Raw
+from tests.doubles.script import Fail, Raw
 from tests.harness import two_tier_config
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -177,3 +177,17 @@ def test_an_unclosed_page_leaves_no_tags_in_the_log(gateway, openai_up, anthropi
     assert r.status_code == 502 and "Bad Gateway" in r.text, r.text
     excerpts = [m.getMessage() for m in caplog.records if "not its API" in m.getMessage()]
     assert excerpts and not [m for m in excerpts if "<" in m], excerpts
+
+
+def test_a_providers_json_message_keeps_its_own_words(gateway, openai_up, anthropic_up):
+    """Masking a provider's JSON message takes addresses only: a time, a model tag, `n_ctx:4096` and a docs URL stay
+    (the first masking read `12:30:45` as an IPv6 address and `n_ctx:4096` as a host and port)."""
+    words = ("rate limited until 2026-12-06T12:30:45Z (n_ctx:4096); model \"llama3.1:8b\"; see "
+             "https://platform.openai.com/docs/guides/rate-limits; ::ffff:10.9.8.7")
+    openai_up.default = Fail(500, words)
+    g = gateway(_cfg(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    msg = r.json()["error"]["message"]
+    for kept in ("12:30:45Z", "n_ctx:4096", "llama3.1:8b", "https://platform.openai.com/docs/guides/rate-limits"):
+        assert kept in msg, msg
+    assert "10.9.8.7" not in msg and "8.7" not in msg, msg

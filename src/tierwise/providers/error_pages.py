@@ -34,8 +34,10 @@ _SPACE = re.compile(r"\s+")
 # service's, `ollama:11434`), a name under a private suffix (`.internal`, `.corp`, `.local`: RFC 6762/8375, cloud
 # VPC names), `localhost`. Plain text also loses its URLs; a provider's JSON message keeps a public one (its docs).
 _HOST = (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
-         r"|\[?\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\]?(?::\d+)?|(?<![\w:])::[0-9a-f]{1,4}\b"
-         r"|\b[a-z][\w-]*(?:\.[\w-]+)*:\d{2,5}\b"
+         # IPv6: eight groups, or fewer around a `::` (not a time, 12:30:45), bracketed with a port or not
+         r"|(?<![\w:])\[?(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?::"
+         r"(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?)(?![\w:]|\.\d)\]?(?::\d+)?"
+         r"|\b[a-z][a-z0-9-]*(?:\.[\w-]+)*:\d{2,5}\b(?!\.\d)"  # (one label without `_`: not `n_ctx:4096`)
          r"|\b(?:[\w-]+\.)+(?:internal|corp|local|localdomain|lan|intranet|home\.arpa|private|svc)\b"
          r"|\blocalhost\b")
 _ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|" + _HOST, re.IGNORECASE)
