@@ -191,3 +191,15 @@ def test_a_providers_json_message_keeps_its_own_words(gateway, openai_up, anthro
     for kept in ("12:30:45Z", "n_ctx:4096", "llama3.1:8b", "https://platform.openai.com/docs/guides/rate-limits"):
         assert kept in msg, msg
     assert "10.9.8.7" not in msg and "8.7" not in msg, msg
+
+
+def test_an_origins_html_403_behind_a_cdn_is_the_key(gateway, openai_up, anthropic_up):
+    """The origin's own nginx "403 Forbidden" page (its key refused), relayed by Cloudflare with its headers (as every
+    answer of a CDN-fronted provider is): before, the headers made it Cloudflare's block (no breaker count, the key
+    fault hidden); a block is the page's own marks, or a header that says one."""
+    page = ("<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr>"
+            "<center>nginx</center></body></html>")
+    openai_up.default = Raw(403, page, "text/html", headers={"server": "cloudflare", "cf-ray": "8a1b-AMS"})
+    g = gateway(_cfg(openai_up, anthropic_up))
+    r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG})
+    assert r.status_code == 502 and "block" not in r.text and "key" in r.text, r.text

@@ -71,19 +71,17 @@ def page_text(raw: bytes) -> str:
 
 def blocker(status: int, raw: bytes, headers: Any) -> str | None:
     """Who blocked the request ("Cloudflare", ..., or "a firewall or CDN") when this answer is a block page, else
-    None. Only a 403/406 whose page (HTML: a provider behind a CDN carries its headers on every answer, and its own
-    plain-text "Forbidden" is its key refused) or headers carry a firewall's or CDN's marks and words of a block, or
-    whose headers say a block (`cf-mitigated`)."""
+    None: a 403/406 whose headers say a block (`cf-mitigated`, `x-amzn-waf-action`), or whose page (HTML) carries a
+    firewall's or CDN's marks and words of a block. The marks are the page's own: a provider behind a CDN carries
+    its headers (`server: cloudflare`, `cf-ray`) on every answer, its origin's "403 Forbidden" (its key refused) too."""
     if status not in BLOCK_STATUSES:
         return None
-    content_type = str(headers.get("content-type", "")) if headers is not None else ""
-    if not is_html(raw, content_type):
-        said = headers is not None and any(h in headers for h in _BLOCK_HEADERS)
-        return next((name for mark, name in _VENDORS if mark in str(dict(headers or {})).lower()), "a firewall or "
-                    "CDN") if said else None
+    if headers is not None and any(h in headers for h in _BLOCK_HEADERS):
+        said = " ".join(f"{k}: {v}" for k, v in headers.items()).lower()
+        return next((name for mark, name in _VENDORS if mark in said), "a firewall or CDN")
+    if not is_html(raw, str(headers.get("content-type", "")) if headers is not None else ""):
+        return None
     marks = raw[:16384].decode("utf-8", "replace").lower()
-    if headers is not None:
-        marks += " " + " ".join(f"{k}: {v}" for k, v in headers.items()).lower()
     who = next((name for mark, name in _VENDORS if mark in marks), None)
     if who is None and not any(w in marks for w in _BLOCK_WORDS[:6]):
         return None
