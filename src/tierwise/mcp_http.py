@@ -12,7 +12,8 @@ Per client (its address, as the gateway counts it: server/stream_cap.py) at most
 POSTs run at once (each a tool call: an ensemble run, its models' calls) and their bodies count in
 `server.limits.max_body_bytes_in_flight`: before, one token holder's 4,000 connections each held a tool call and a
 body of up to `max_body_bytes` (32 MiB), the gateway's connection cap the only bound. Past either: 429 / 503 with
-`Retry-After: 1`, as a JSON-RPC error.
+`Retry-After: 1`, as a JSON-RPC error. A POST whose client leaves before its answer has its tool call cancelled
+in its session (the mcp package lets it run on, no longer counted: review30e).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tierwise.server.stream_cap import CALL_SLOT, ClientCap
 
 TOKEN_ENV = "TIERWISE_MCP_TOKEN"
 TOKEN_FILE = "mcp-token"
+MAX_CANCELS = 16  # requests of one POST cancelled when its client leaves (a batch: more are not looked at)
 MIN_TOKEN_CHARS = 32
 # Sessions open at once (each holds a server task and its streams, ~40 KiB: the mcp package's default of
 # 10,000 let one token holder keep ~400 MB) and how long an idle one lives. One token is one user's
@@ -167,16 +169,57 @@ class BearerAuth:
             await _refuse(send, 413, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,'
                           b'"message":"the request body is larger than server.max_body_bytes"}}')
             return
-        sent = False
+        sent = left = answered = False
 
         async def replay() -> Any:  # the body read here, then whatever the client sends next (a disconnect)
-            nonlocal sent
+            nonlocal sent, left
             if not sent:
                 sent = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            msg = await receive()
+            left = left or msg["type"] == "http.disconnect"
+            return msg
 
-        await self.app(scope, replay, send)
+        async def watched(msg: Any) -> None:
+            nonlocal answered
+            answered = answered or (msg["type"] == "http.response.body" and not msg.get("more_body", False))
+            await send(msg)
+
+        await self.app(scope, replay, watched)
+        if left and not answered:
+            await self._cancel(scope, body)
+
+    async def _cancel(self, scope: Scope, body: bytes) -> None:
+        """The requests of a POST whose client left before their answer, cancelled in their session (MCP's
+        `notifications/cancelled`, as the client would send it). Else the tool call ran on in the session after its
+        count was given back: a client leaving each POST at its first byte ran any number of tool calls at once
+        under a cap of one (review30e). Sent while the POST still counts."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return
+        ids = [m["id"] for m in (data if isinstance(data, list) else [data])[:MAX_CANCELS]
+               if isinstance(m, dict) and "method" in m and isinstance(m.get("id"), (str, int))]
+        for rid in ids:
+            await self._notify(scope, json.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                                                  "params": {"requestId": rid, "reason": "the client left"}}).encode())
+
+    async def _notify(self, scope: Scope, note: bytes) -> None:
+        """`note` POSTed to the app as the client's (its session's headers), the answer (202) discarded."""
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        given = False
+
+        async def receive() -> Any:
+            nonlocal given
+            if given:
+                return {"type": "http.disconnect"}
+            given = True
+            return {"type": "http.request", "body": note, "more_body": False}
+
+        async def discard(msg: Any) -> None:
+            pass
+
+        await self.app({**scope, "headers": [*headers, (b"content-length", str(len(note)).encode())]}, receive, discard)
 
     async def _read_body(self, scope: Scope, receive: Receive, held: dict[str, Any]) -> bytes | None:
         """The whole body, or None once it is larger than `max_body` (never held beyond it); its bytes count in

@@ -112,3 +112,79 @@ def test_mcp_bodies_count_in_the_bytes_in_flight():
         return [await first, second, await call(mw, "10.0.0.2")]
 
     assert asyncio.run(run()) == [200, 503, 200]
+
+
+def test_a_post_whose_client_left_cancels_its_tool_call():
+    """Cap 1; six tool calls of one session, each POST left by its client at the answer's first byte. Before, each
+    call ran on in the session (the mcp package does not cancel it) after the POST's count was given back: six
+    calls at once under a cap of one. Now the gateway cancels a left call in its session (`notifications/cancelled`)
+    while the POST still counts: never more than one runs. The mcp package's server over real HTTP (uvicorn)."""
+    import json
+    import socket as socket_mod
+
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    from tierwise.config import ServerLimits
+    from tierwise.mcp_http import build_app
+
+    running = [0, 0]  # now, most at once
+    srv = MCPServer("probe")
+
+    @srv.tool()
+    async def slow() -> str:
+        running[0] += 1
+        running[1] = max(running)
+        try:
+            await asyncio.sleep(30)
+        finally:
+            running[0] -= 1
+        return "done"
+
+    async def run() -> list[str]:
+        app = build_app(srv, host="127.0.0.1", token=TOKEN, allowed_hosts=[],
+                        limits=ServerLimits(max_requests_per_client=1))
+        sock = socket_mod.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        statuses: list[str] = []
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            url = f"http://127.0.0.1:{port}/mcp"
+            h = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}
+            async with aiohttp.ClientSession() as c:
+                init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
+                async with c.post(url, json=init, headers=h) as r:
+                    await r.read()
+                    h.update({"mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"})
+                async with c.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h) as r:
+                    await r.read()
+            head = "".join(f"{k}: {v}\r\n" for k, v in h.items())
+            for i in range(6):
+                body = json.dumps({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call",
+                                   "params": {"name": "slow", "arguments": {}}}).encode()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{head}content-length: {len(body)}\r\n"
+                             f"\r\n".encode() + body)
+                statuses.append((await asyncio.wait_for(reader.readline(), 30)).decode().strip())
+                for _ in range(200):  # the call has started
+                    if running[0]:
+                        break
+                    await asyncio.sleep(0.01)
+                writer.close()  # the client leaves
+                for _ in range(200):  # (cancelled: the next POST may come; before, it came after 2 s all the same)
+                    if not running[0]:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            server.should_exit = True
+            await serving
+        return statuses
+
+    statuses = asyncio.run(run())
+    assert statuses == ["HTTP/1.1 200 OK"] * 6
+    assert running[1] == 1  # before: 6

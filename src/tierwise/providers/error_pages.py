@@ -26,12 +26,26 @@ from tierwise.secret_scrub import scrub, scrub_cut
 log = logging.getLogger("tierwise.providers")
 
 EXCERPT_CHARS = 300
-_TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.IGNORECASE | re.DOTALL)
+# Linear: an unclosed script, style or comment runs to the page's end, and a tag ends at the next `<` (before, each
+# unclosed opener was searched for its end to the page's end: 16 KiB of `<!--` held the event loop 0.46 s).
+_TAGS = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)|<[^<>]*>|<", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
-# What an internal address looks like in plain text: a URL, an IPv4 or IPv6 address, a `host:port`.
-_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
-                      r"|\[?\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\]?(?::\d+)?|\b[\w-]+(?:\.[\w-]+)+:\d{2,5}\b",
-                      re.IGNORECASE)
+# What an internal address looks like: an IPv4 or IPv6 address, a `host:port` (also a one-label docker or compose
+# service's, `ollama:11434`), a name under a private suffix (`.internal`, `.corp`, `.local`: RFC 6762/8375, cloud
+# VPC names), `localhost`. Plain text also loses its URLs; a provider's JSON message keeps a public one (its docs).
+_HOST = (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+         # IPv6: eight groups, or fewer around a `::` (not a time, 12:30:45), bracketed with a port or not
+         r"|(?<![\w:])\[?(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?::"
+         r"(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?)(?![\w:]|\.\d)\]?(?::\d+)?"
+         r"|\b[a-z][a-z0-9-]*(?:\.[\w-]+)*:\d{2,5}\b(?!\.\d)"  # (one label without `_`: not `n_ctx:4096`)
+         r"|\b(?:[\w-]+\.)+(?:internal|corp|local|localdomain|lan|intranet|home\.arpa|private|svc)\b"
+         r"|\blocalhost\b")
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|" + _HOST, re.IGNORECASE)
+_ADDRESS_IN_JSON = re.compile(_HOST, re.IGNORECASE)
+_PAGE = re.compile(rb"<(?:!doctype|html|head|body|title)\b", re.IGNORECASE)  # a page, wherever it starts
+# Headers that say a block whatever the body: Cloudflare's challenge/block, AWS WAF's action.
+_BLOCK_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
+
 # Marks of a firewall or CDN that blocked the request (lower-cased page text or header names/values) -> who.
 _VENDORS = (("cloudflare", "Cloudflare"), ("cf-ray", "Cloudflare"), ("akamai", "Akamai"),
             ("reference&#32;&#35;", "Akamai"), ("incapsula", "Imperva"), ("imperva", "Imperva"),
@@ -45,7 +59,9 @@ BLOCK_STATUSES = frozenset({403, 406})
 
 
 def is_html(raw: bytes, content_type: str) -> bool:
-    return "html" in content_type.lower() or raw.lstrip()[:1] == b"<"
+    """A page: so labelled, or its tags in its first KiB (after a byte-order mark, or a line of text, as proxies
+    send it labelled text/plain)."""
+    return "html" in content_type.lower() or raw.lstrip()[:1] == b"<" or _PAGE.search(raw[:1024]) is not None
 
 
 def page_text(raw: bytes) -> str:
@@ -55,12 +71,17 @@ def page_text(raw: bytes) -> str:
 
 def blocker(status: int, raw: bytes, headers: Any) -> str | None:
     """Who blocked the request ("Cloudflare", ..., or "a firewall or CDN") when this answer is a block page, else
-    None. Only a 403/406 whose page or headers carry a firewall's or CDN's marks and words of a block."""
+    None: a 403/406 whose headers say a block (`cf-mitigated`, `x-amzn-waf-action`), or whose page (HTML) carries a
+    firewall's or CDN's marks and words of a block. The marks are the page's own: a provider behind a CDN carries
+    its headers (`server: cloudflare`, `cf-ray`) on every answer, its origin's "403 Forbidden" (its key refused) too."""
     if status not in BLOCK_STATUSES:
         return None
+    if headers is not None and any(h in headers for h in _BLOCK_HEADERS):
+        said = " ".join(f"{k}: {v}" for k, v in headers.items()).lower()
+        return next((name for mark, name in _VENDORS if mark in said), "a firewall or CDN")
+    if not is_html(raw, str(headers.get("content-type", "")) if headers is not None else ""):
+        return None
     marks = raw[:16384].decode("utf-8", "replace").lower()
-    if headers is not None:
-        marks += " " + " ".join(f"{k}: {v}" for k, v in headers.items()).lower()
     who = next((name for mark, name in _VENDORS if mark in marks), None)
     if who is None and not any(w in marks for w in _BLOCK_WORDS[:6]):
         return None
@@ -74,6 +95,16 @@ def reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "unknown status"
+
+
+def masked(text: str, status: int) -> str:
+    """A provider's JSON error message, its internal addresses and host names masked (a proxy's, LiteLLM's: "Cannot
+    connect to host ollama:11434 ... ('172.18.0.3', 11434)"); a page wrapped in it is not repeated at all."""
+    if _PAGE.search(text[:1024].encode("utf-8", "replace")) is not None:
+        log.warning("a provider's error message is a page: %s", scrub_cut(page_text(text.encode()), EXCERPT_CHARS))
+        return (f"an HTML page ({reason(status)}) in the error message instead of the provider's words: a proxy, "
+                "load balancer or CDN in front of it answered (the gateway's log has an excerpt)")
+    return _ADDRESS_IN_JSON.sub("[address]", text)
 
 
 def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tuple[str, bool]:

@@ -210,7 +210,7 @@ class Provider:
             elif isinstance(body, dict) and isinstance(body.get("message"), str):  # vLLM's older {"object": "error"}
                 err_obj = body
                 msg = body["message"]
-            msg = upstream_text(msg)
+            msg = error_pages.masked(upstream_text(msg), status)  # (a proxy's words: its hosts)
             # Only where a wrong kind shows (its endpoint or auth header unknown there): llama.cpp, vLLM and Ollama
             # also serve the Anthropic API and answer its 400s, 429s and 5xx in OpenAI's shape.
             if status in WRONG_KIND_STATUSES and (other := other_api(self.cfg.kind, body)) is not None:
