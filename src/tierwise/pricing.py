@@ -113,25 +113,41 @@ def _mark(cc: Any) -> int:
     return HOUR if cc.get("ttl") == "1h" else FIVE
 
 
-def _nested(v: list[Any], depth: int) -> int:
-    """The dearest cache mark in a block's `content` list (a `tool_result`'s text blocks may carry `cache_control`:
-    they were not read before session 30, costs2), its own nested lists included up to MAX_DEPTH."""
+def _dearest(v: list[Any], depth: int) -> int:
+    """The dearest cache mark on a list of blocks at `depth` and on the blocks of their `content` lists (a
+    `tool_result`'s text blocks may carry `cache_control`: they were not read before session 30, costs2), deeper lists
+    read by recursion up to MAX_DEPTH. Two levels a call: a message and its blocks are read in one loop (a call per
+    message doubled the search's bytecodes)."""
     found = NO_MARK
-    for b in v:
-        if type(b) is not dict:
+    inner, deeper = depth < MAX_DEPTH, depth + 1 < MAX_DEPTH  # (once a call, not once a block)
+    for p in v:
+        if type(p) is not dict:
             continue
-        if "cache_control" in b:
-            m = _mark(b["cache_control"])
+        if "cache_control" in p:
+            m = _mark(p["cache_control"])
             if m == HOUR:
                 return HOUR
             found = found or m
-        if "content" in b and depth < MAX_DEPTH:
-            c = b["content"]
-            if type(c) is list and c:
-                m = _nested(c, depth + 1)
+        if "content" not in p or not inner:
+            continue
+        c = p["content"]
+        if type(c) is not list:
+            continue
+        for b in c:
+            if type(b) is not dict:
+                continue
+            if "cache_control" in b:
+                m = _mark(b["cache_control"])
                 if m == HOUR:
                     return HOUR
                 found = found or m
+            if "content" in b:
+                x = b["content"]
+                if type(x) is list and x and deeper:
+                    m = _dearest(x, depth + 2)
+                    if m == HOUR:
+                        return HOUR
+                    found = found or m
     return found
 
 
@@ -145,36 +161,11 @@ def cache_mark(req: Any) -> int:
         found = _mark(body["cache_control"]) if "cache_control" in body else NO_MARK
         for k in ("system", "tools", "messages"):
             v = body.get(k)
-            if type(v) is not list:
-                continue
-            for p in v:
-                if type(p) is not dict:
-                    continue
-                if "cache_control" in p:
-                    m = _mark(p["cache_control"])
-                    if m == HOUR:
-                        return HOUR
-                    found = found or m
-                if "content" not in p:
-                    continue
-                c = p["content"]
-                if type(c) is not list:
-                    continue
-                for b in c:  # (a message's blocks, read here: a call per message doubled the search's cost)
-                    if type(b) is not dict:
-                        continue
-                    if "cache_control" in b:
-                        m = _mark(b["cache_control"])
-                        if m == HOUR:
-                            return HOUR
-                        found = found or m
-                    if "content" in b:
-                        x = b["content"]
-                        if type(x) is list and x:
-                            m = _nested(x, 2)
-                            if m == HOUR:
-                                return HOUR
-                            found = found or m
+            if type(v) is list:
+                m = _dearest(v, 0)
+                if m == HOUR:
+                    return HOUR
+                found = found or m
         return found
     found = _mark(req.extra["cache_control"]) if "cache_control" in req.extra else NO_MARK
     for b in [*req.system, *(b for m in req.messages for b in m.content)]:
