@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from routers_transfer_proxies import measure, paired_leads, subject_folds
+from routers_transfer10 import proxy_parts
+from routers_transfer_proxies import measure, paired_leads
 
 from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.cv import group_folds
-from tierwise.evaluation.dataset import OutcomeDataset, concat, unit_scale
+from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.routers import make_router
@@ -79,19 +80,7 @@ def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
             for f, te in enumerate(group_folds(d, 5, 0, merge_prompts=True)):
                 out.append((f"{n}-f{f}", d.take(te), d.take(np.setdiff1d(np.arange(len(d)), te))))
         return out
-    raw = {n: load_benchmark(n) for n in ("mmlu", "gsm8k", "mt-bench")}
-    unit = {n: unit_scale(d) for n, d in raw.items()}
-    if proxy == "lobo":
-        return [(t, raw[t], concat([unit[n] for n in raw if n != t], f"all-but-{t}")) for t in raw]
-    mmlu = raw["mmlu"].without_subjects(["high_school_mathematics"], name="mmlu")
-    subj = np.array(mmlu.subjects)
-    seed = {"p3": 2026, "p6": P6_SEED}[proxy]
-    out = []
-    for part, members in subject_folds(list(subj), 8, seed).items():
-        inside = np.isin(subj, members)
-        train = concat([unit_scale(mmlu.where(~inside, "mmlu")), unit["gsm8k"], unit["mt-bench"]], f"all-but-{part}")
-        out.append((part, mmlu.where(inside, part), train))
-    return out
+    return proxy_parts(proxy, {"p3": 2026, "p6": P6_SEED})[0]
 
 
 def dump(args: argparse.Namespace) -> None:
