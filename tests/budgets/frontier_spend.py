@@ -1,10 +1,12 @@
 """Shared by the tests of what an Anthropic frontier model's answers spend of a budget (cache writes, web search
 fees): a two-tier config whose route `main` reaches only the frontier ($3/$15 per million, no `cache_write`), the
-budget's spend once nothing is in flight, and the second of two requests in flight."""
+requests answered in a row until the budget refuses, the budget's spend once nothing is in flight, and the second of
+two requests in flight."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,3 +50,19 @@ def second_of_two(g, anthropic_up, messages: list, max_tokens: int = 10, **kw: A
         second = pool.submit(ask).result()
         assert first.result() == "ok"
     return second
+
+
+def answered_until_refused(g, request: Callable[[int], dict[str, Any]], stream: bool = False, most: int = 10) -> int:
+    """How many of `most` requests in a row (`request(i)`: the SDK's keyword arguments) were answered before the
+    first 429, streamed or not."""
+    c = ant(g)
+    for i in range(most):
+        try:
+            if stream:
+                with c.messages.stream(**request(i)) as s:
+                    s.get_final_message()
+            else:
+                c.messages.create(**request(i))
+        except anthropic.RateLimitError:
+            return i
+    return most

@@ -7,10 +7,9 @@ $1 (1.6x with `cache_write: 3.75`). The usage's `cache_creation.ephemeral_1h_inp
 
 from __future__ import annotations
 
-import anthropic
 import pytest
 
-from tests.budgets.frontier_spend import frontier_config, second_of_two, used
+from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 from tierwise.canonical import Usage
@@ -31,19 +30,10 @@ def test_one_hour_cache_writes_are_priced_at_twice_the_input():
 def test_a_budget_counts_one_hour_cache_writes_at_their_price(gateway, openai_up, anthropic_up, stream):  # noqa: F811
     g = gateway(frontier_config(openai_up, anthropic_up))
     anthropic_up.default = Reply(text="ok", usage=(10, 10), cache_write_tokens=WRITES, cache_write_1h_tokens=WRITES)
-    c = ant(g)
-    answered = 0
-    for i in range(10):
-        block = {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
-        try:
-            if stream:
-                with c.messages.stream(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}]) as s:
-                    s.get_final_message()
-            else:
-                c.messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
-            answered += 1
-        except anthropic.RateLimitError:
-            break
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    answered = answered_until_refused(g, lambda i: {
+        "model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": f"a long document {i}", "cache_control": hour}]}]}, stream)
     counted = used(g)
     # Before: 4 answered, $2.40 billed, $1.20 counted.
     assert answered == 2, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"

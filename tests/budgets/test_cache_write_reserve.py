@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-import anthropic
 import pytest
 
-from tests.budgets.frontier_spend import frontier_config, second_of_two, used
+from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
 from tests.doubles import Delay, Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 
@@ -23,15 +22,9 @@ BILLED = (10 * 3 + 10 * 15 + WRITES * 3.75) / 1e6  # Anthropic's bill for one an
 def test_five_minute_writes_are_counted_at_anthropics_price(gateway, openai_up, anthropic_up):  # noqa: F811
     g = gateway(frontier_config(openai_up, anthropic_up))
     anthropic_up.default = Reply(text="ok", usage=(10, 10), cache_write_tokens=WRITES)
-    c = ant(g)
-    answered = 0
-    for i in range(10):
-        block = {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral"}}
-        try:
-            c.messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
-            answered += 1
-        except anthropic.RateLimitError:
-            break
+    answered = answered_until_refused(g, lambda i: {
+        "model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral"}}]}]})
     counted = used(g)
     # Before: 4 answered, $1.50 billed, $1.20 counted (writes at $3 per million, not $3.75).
     assert answered == 3, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"

@@ -5,10 +5,9 @@ nowhere: answers of 20 searches each cost $0.2045 and were counted $0.0045: 10 a
 
 from __future__ import annotations
 
-import anthropic
 import pytest
 
-from tests.budgets.frontier_spend import frontier_config, second_of_two, used
+from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 
@@ -23,19 +22,8 @@ def test_web_searches_are_counted_at_their_fee(gateway, openai_up, anthropic_up,
     g = gateway(cfg)
     anthropic_up.default = Reply(text="found it", usage=(1000, 100), web_searches=SEARCHES)
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": SEARCHES}]
-    c = ant(g)
-    answered = 0
-    for i in range(10):
-        kw = {"model": "main", "max_tokens": 100, "tools": tools, "messages": [{"role": "user", "content": f"q {i}"}]}
-        try:
-            if stream:
-                with c.messages.stream(**kw) as s:
-                    s.get_final_message()
-            else:
-                c.messages.create(**kw)
-            answered += 1
-        except anthropic.RateLimitError:
-            break
+    answered = answered_until_refused(g, lambda i: {"model": "main", "max_tokens": 100, "tools": tools,
+                                                    "messages": [{"role": "user", "content": f"q {i}"}]}, stream)
     counted = used(g)
     assert answered == 5, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"
     assert counted == pytest.approx(answered * BILLED)
