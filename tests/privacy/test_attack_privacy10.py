@@ -17,7 +17,7 @@ import json
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import ask_remote, assert_none_sent, found, pii_only_remote
+from tests.privacy.support import ask_remote, assert_none_sent, found
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -130,11 +130,6 @@ def test_round_10_views_return_on_hostile_text(det, text):
 
 
 # ---------------------------------------------------------------- over HTTP
-
-
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 # text sent, what must not reach the remote

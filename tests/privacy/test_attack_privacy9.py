@@ -18,7 +18,7 @@ import json
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import ask_remote, assert_none_sent, found, pii_only_remote
+from tests.privacy.support import ask_remote, assert_none_sent, found
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -173,12 +173,6 @@ def test_round_9_views_return_on_hostile_text(det, text):
 
 
 # ---------------------------------------------------------------- over HTTP
-
-
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    """(gateway, the remote double) under `pii: redact` (the `pii` class only), a fallback route remote -> local."""
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 # text sent, what must not reach the remote
