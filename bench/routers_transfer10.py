@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -282,15 +283,23 @@ def explain(args: argparse.Namespace) -> None:
             print(f"  {name}: " + "; ".join(cells))
 
 
+def unwritten(args: argparse.Namespace, parts_of, suffix: str = "") -> Iterator[  # noqa: ANN001
+        tuple[str, OutcomeDataset, OutcomeDataset, Path]]:
+    """(part, test, train, its file `<out>/<proxy>--<part>[--<suffix>].npz`) for each part of `args.proxy` asked for
+    (`--parts`, all when empty) whose file is not written yet; `args.out` made. Rounds 10 and 11's `dump` share it."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    want = [p for p in args.parts.split(",") if p]
+    for p, test, train in parts_of(args.proxy):
+        path = args.out / (f"{args.proxy}--{p}--{suffix}.npz" if suffix else f"{args.proxy}--{p}.npz")
+        if (want and p not in want) or path.exists():
+            continue
+        yield p, test, train, path
+
+
 def dump(args: argparse.Namespace) -> None:
     """Per part, both routers' member scores on the test questions, rank grids, weights, centre and scale, so that
     `attribute` can put E's pieces into C3 one at a time (a diagnostic on spent parts, after the verdict)."""
-    args.out.mkdir(parents=True, exist_ok=True)
-    want = [p for p in args.parts.split(",") if p]
-    for p, test, train in parts(args.proxy):
-        path = args.out / f"{args.proxy}--{p}--members.npz"
-        if (want and p not in want) or path.exists():
-            continue
+    for p, test, train, path in unwritten(args, parts, "members"):
         t0 = time.time()
         out = {"strong": np.asarray(test.strong, float), "weak": np.asarray(test.weak, float)}
         for name, data in (("C3", train), ("E", impute(train))):

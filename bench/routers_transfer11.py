@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from routers_transfer10 import proxy_parts
+from routers_transfer10 import proxy_parts, unwritten
 from routers_transfer_proxies import measure, paired_leads
 
 from tierwise.evaluation.baselines import random_scores
@@ -87,12 +87,7 @@ def dump(args: argparse.Namespace) -> None:
     """Per part: the default's member scores on the test questions, its rank grids, weights, centre and scale, the
     options member's quantile and weight in force, and the training rows' leave-subject-out and leave-source-out
     member scores. Prints timings only."""
-    args.out.mkdir(parents=True, exist_ok=True)
-    want = [p for p in args.parts.split(",") if p]
-    for p, test, train in parts(args.proxy):
-        path = args.out / f"{args.proxy}--{p}.npz"
-        if (want and p not in want) or path.exists():
-            continue
+    for p, test, train, path in unwritten(args, parts):
         try:  # a part is claimed by one process: several `dump`s of one proxy share the parts
             os.close(os.open(path.with_suffix(".claim"), os.O_CREAT | os.O_EXCL))
         except FileExistsError:
