@@ -1,15 +1,34 @@
 """What the one-hour cache mark search (`pricing.asks_hour_cache`) costs an admission with budgets: a forwarded
 Anthropic body with no mark, so the whole body is read.
 
-    PYTHONPATH=src .venv/bin/python bench/hour_mark_cost.py
+    PYTHONPATH=src .venv/bin/python bench/hour_mark_cost.py [--bytecodes]
+
+`--bytecodes`: the Python bytecodes one call runs instead (`sys.settrace` opcode events; steady where the machine's
+load makes wall time noisy).
 """
 
 from __future__ import annotations
 
+import sys
 import timeit
 from types import SimpleNamespace
 
 from tierwise.pricing import asks_hour_cache
+
+
+def bytecodes(req: SimpleNamespace) -> int:
+    n = 0
+
+    def trace(frame, event, arg):  # noqa: ANN001, ANN202
+        nonlocal n
+        frame.f_trace_opcodes = True
+        n += event == "opcode"
+        return trace
+
+    sys.settrace(trace)
+    asks_hour_cache(req)
+    sys.settrace(None)
+    return n
 
 
 def main() -> None:
@@ -20,6 +39,9 @@ def main() -> None:
         body = {"system": [{"type": "text", "text": "s"}] * 3, "tools": [{"name": "t", "input_schema": {}}] * 20,
                 "messages": [turn] * turns}
         req = SimpleNamespace(source_body=body)
+        if "--bytecodes" in sys.argv:
+            print(f"{turns} turns x 2 blocks, 3 system, 20 tools, no 1h mark: {bytecodes(req):,} bytecodes")
+            continue
         best = min(timeit.repeat(lambda r=req: asks_hour_cache(r), number=n, repeat=5)) / n * 1e6
         print(f"{turns} turns x 2 blocks, 3 system, 20 tools, no 1h mark: {best:.1f} us (best of 5 x {n})")
 

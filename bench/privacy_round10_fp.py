@@ -9,14 +9,13 @@ standard library, src/, docs/). Prints the values added, and per corpus the adde
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from privacy_plain_changed import WATCH, load  # noqa: E402
 from privacy_plain_findings import texts  # noqa: E402
+from privacy_view_fp import Added, report, trees  # noqa: E402
 
 
 def _rec(mods: dict, name: str):  # noqa: ANN202
@@ -24,20 +23,12 @@ def _rec(mods: dict, name: str):  # noqa: ANN202
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--src", required=True)
-    ap.add_argument("--base", required=True)
-    args = ap.parse_args()
-    new, base = load(args.src), load(args.base)
+    new, base = trees()
     nd, bd = new["det"], base["det"]
     pre_new = sys.modules["tierwise.privacy.recognizers.prescan"].Prescan  # the last tree loaded: base
     chars: collections.Counter = collections.Counter()
-    added: list[tuple[str, str, str, str]] = []
-
-    def diff(kind: str, view: str, t: str, a: list, b: list) -> None:
-        sa = {(f.entity, t[f.start:f.end]) for f in a if f.entity in WATCH}
-        sb = {(f.entity, t[f.start:f.end]) for f in b if f.entity in WATCH}
-        added.extend((kind, view, e, v) for e, v in sorted(sa - sb))
+    added = Added()
+    diff = added.diff
 
     for kind, t in texts():
         chars[kind] += len(t)
@@ -48,17 +39,7 @@ def main() -> None:
              base["digit_views"].digit_view_findings(n, bd._joined))
         diff(kind, "encoded", n, new["encoded"].encoded_findings(n, nd._decoded),
              base["encoded"].encoded_findings(n, bd._decoded))
-    print("characters: " + ", ".join(f"{k} {v:,}" for k, v in chars.items()))
-    per = collections.Counter((k, view) for k, view, _, _ in added)
-    print("| corpus | MB | added | per MB | by view |")
-    print("|---|---|---|---|---|")
-    for k in chars:
-        views = ", ".join(f"{view} {c}" for (kk, view), c in sorted(per.items()) if kk == k)
-        total = sum(c for (kk, _), c in per.items() if kk == k)
-        print(f"| {k} | {chars[k] / 1e6:.1f} | {total} | {total / (chars[k] / 1e6):.2f} | {views or '-'} |")
-    for k, view, e, v in added:
-        print(f"  + {k} [{view}] {e}: {v[:80]!r}")
-
+    report(chars, added)
 
 if __name__ == "__main__":
     main()

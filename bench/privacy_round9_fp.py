@@ -10,14 +10,13 @@ normalised text, and a full scan by both trees only where normalisation itself c
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from privacy_plain_changed import WATCH, load  # noqa: E402
 from privacy_plain_findings import texts  # noqa: E402
+from privacy_view_fp import Added, report, trees  # noqa: E402
 
 
 def _email(mods: dict):  # noqa: ANN202
@@ -25,21 +24,13 @@ def _email(mods: dict):  # noqa: ANN202
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--src", required=True)
-    ap.add_argument("--base", required=True)
-    args = ap.parse_args()
-    new, base = load(args.src), load(args.base)
+    new, base = trees()
     nd, bd = new["det"], base["det"]
     ne, be = _email(new), _email(base)
     chars: collections.Counter = collections.Counter()
-    added: list[tuple[str, str, str, str]] = []
+    added = Added()
+    diff = added.diff
     norm_changed: collections.Counter = collections.Counter()
-
-    def diff(kind: str, view: str, t: str, a: list, b: list) -> None:
-        sa = {(f.entity, t[f.start:f.end]) for f in a if f.entity in WATCH}
-        sb = {(f.entity, t[f.start:f.end]) for f in b if f.entity in WATCH}
-        added.extend((kind, view, e, v) for e, v in sorted(sa - sb))
 
     for kind, t in texts():
         chars[kind] += len(t)
@@ -59,17 +50,8 @@ def main() -> None:
         diff(kind, "encoded85", t, new["encoded"].encoded85_findings(t, nd._decoded),
              base["encoded"].encoded85_findings(t, bd._decoded))
         diff(kind, "email", n, list(ne.find(n)), list(be.find(n)))
-    print("characters: " + ", ".join(f"{k} {v:,}" for k, v in chars.items()))
-    print("texts whose normalised form changed: " + ", ".join(f"{k} {norm_changed[k]}" for k in chars))
-    per = collections.Counter((k, view) for k, view, _, _ in added)
-    print("| corpus | MB | added | by view |")
-    print("|---|---|---|---|")
-    for k in chars:
-        views = ", ".join(f"{view} {c}" for (kk, view), c in sorted(per.items()) if kk == k)
-        print(f"| {k} | {chars[k] / 1e6:.1f} | {sum(c for (kk, _), c in per.items() if kk == k)} | {views or '-'} |")
-    for k, view, e, v in added:
-        print(f"  + {k} [{view}] {e}: {v[:80]!r}")
-
+    report(chars, added, ("texts whose normalised form changed: " + ", ".join(f"{k} {norm_changed[k]}" for k in chars),),
+           per_mb=False)
 
 if __name__ == "__main__":
     main()

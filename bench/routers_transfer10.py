@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,28 +75,28 @@ def impute(data: OutcomeDataset) -> OutcomeDataset:
     return replace(data, strong=strong)
 
 
-def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
-    """(part, test, train) per part of a proxy; every training part unit-scaled, as the earlier rounds."""
+def proxy_parts(proxy: str, seeds: dict[str, int]) -> tuple[list[tuple[str, OutcomeDataset, OutcomeDataset]],
+                                                             dict[str, OutcomeDataset], dict[str, OutcomeDataset]]:
+    """(part, test, train) per part of `lobo` or of a split of MMLU's subjects into 8 (seed `seeds[proxy]`, high-school
+    mathematics out, trained on the rest of MMLU + GSM8K + MT-Bench), every training part unit-scaled; and the three
+    benchmarks, raw and unit-scaled. Rounds 10 and 11 share it."""
     raw = {n: load_benchmark(n) for n in ("mmlu", "gsm8k", "mt-bench")}
     unit = {n: unit_scale(d) for n, d in raw.items()}
     if proxy == "lobo":
-        return [(t, raw[t], concat([unit[n] for n in raw if n != t], f"all-but-{t}")) for t in raw]
+        return [(t, raw[t], concat([unit[n] for n in raw if n != t], f"all-but-{t}")) for t in raw], raw, unit
     mmlu = raw["mmlu"].without_subjects(["high_school_mathematics"], name="mmlu")
     subj = np.array(mmlu.subjects)
-    seed = {"p3": 2026, "p5": P5_SEED}[proxy]
     out = []
-    for part, members in subject_folds(list(subj), 8, seed).items():
+    for part, members in subject_folds(list(subj), 8, seeds[proxy]).items():
         inside = np.isin(subj, members)
-        out.append(
-            (
-                part,
-                mmlu.where(inside, part),
-                concat(
-                    [unit_scale(mmlu.where(~inside, "mmlu")), unit["gsm8k"], unit["mt-bench"]],
-                    f"all-but-{part}",
-                ),
-            )
-        )
+        train = concat([unit_scale(mmlu.where(~inside, "mmlu")), unit["gsm8k"], unit["mt-bench"]], f"all-but-{part}")
+        out.append((part, mmlu.where(inside, part), train))
+    return out, raw, unit
+
+
+def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
+    """(part, test, train) per part of a proxy; every training part unit-scaled, as the earlier rounds."""
+    out, raw, unit = proxy_parts(proxy, {"p3": 2026, "p5": P5_SEED})
     if proxy == "p5":  # GSM8K, step-by-step labels, trained on all of MMLU + MT-Bench (as LOBO's gsm8k part)
         out.append(("gsm8k", raw["gsm8k"], concat([unit["mmlu"], unit["mt-bench"]], "all-but-gsm8k")))
     return out
@@ -282,15 +283,23 @@ def explain(args: argparse.Namespace) -> None:
             print(f"  {name}: " + "; ".join(cells))
 
 
+def unwritten(args: argparse.Namespace, parts_of, suffix: str = "") -> Iterator[  # noqa: ANN001
+        tuple[str, OutcomeDataset, OutcomeDataset, Path]]:
+    """(part, test, train, its file `<out>/<proxy>--<part>[--<suffix>].npz`) for each part of `args.proxy` asked for
+    (`--parts`, all when empty) whose file is not written yet; `args.out` made. Rounds 10 and 11's `dump` share it."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    want = [p for p in args.parts.split(",") if p]
+    for p, test, train in parts_of(args.proxy):
+        path = args.out / (f"{args.proxy}--{p}--{suffix}.npz" if suffix else f"{args.proxy}--{p}.npz")
+        if (want and p not in want) or path.exists():
+            continue
+        yield p, test, train, path
+
+
 def dump(args: argparse.Namespace) -> None:
     """Per part, both routers' member scores on the test questions, rank grids, weights, centre and scale, so that
     `attribute` can put E's pieces into C3 one at a time (a diagnostic on spent parts, after the verdict)."""
-    args.out.mkdir(parents=True, exist_ok=True)
-    want = [p for p in args.parts.split(",") if p]
-    for p, test, train in parts(args.proxy):
-        path = args.out / f"{args.proxy}--{p}--members.npz"
-        if (want and p not in want) or path.exists():
-            continue
+    for p, test, train, path in unwritten(args, parts, "members"):
         t0 = time.time()
         out = {"strong": np.asarray(test.strong, float), "weak": np.asarray(test.weak, float)}
         for name, data in (("C3", train), ("E", impute(train))):

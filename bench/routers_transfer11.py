@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from routers_transfer_proxies import measure, paired_leads, subject_folds
+from routers_transfer10 import proxy_parts, unwritten
+from routers_transfer_proxies import measure, paired_leads
 
 from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.cv import group_folds
-from tierwise.evaluation.dataset import OutcomeDataset, concat, unit_scale
+from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.routers import make_router
@@ -79,31 +80,14 @@ def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
             for f, te in enumerate(group_folds(d, 5, 0, merge_prompts=True)):
                 out.append((f"{n}-f{f}", d.take(te), d.take(np.setdiff1d(np.arange(len(d)), te))))
         return out
-    raw = {n: load_benchmark(n) for n in ("mmlu", "gsm8k", "mt-bench")}
-    unit = {n: unit_scale(d) for n, d in raw.items()}
-    if proxy == "lobo":
-        return [(t, raw[t], concat([unit[n] for n in raw if n != t], f"all-but-{t}")) for t in raw]
-    mmlu = raw["mmlu"].without_subjects(["high_school_mathematics"], name="mmlu")
-    subj = np.array(mmlu.subjects)
-    seed = {"p3": 2026, "p6": P6_SEED}[proxy]
-    out = []
-    for part, members in subject_folds(list(subj), 8, seed).items():
-        inside = np.isin(subj, members)
-        train = concat([unit_scale(mmlu.where(~inside, "mmlu")), unit["gsm8k"], unit["mt-bench"]], f"all-but-{part}")
-        out.append((part, mmlu.where(inside, part), train))
-    return out
+    return proxy_parts(proxy, {"p3": 2026, "p6": P6_SEED})[0]
 
 
 def dump(args: argparse.Namespace) -> None:
     """Per part: the default's member scores on the test questions, its rank grids, weights, centre and scale, the
     options member's quantile and weight in force, and the training rows' leave-subject-out and leave-source-out
     member scores. Prints timings only."""
-    args.out.mkdir(parents=True, exist_ok=True)
-    want = [p for p in args.parts.split(",") if p]
-    for p, test, train in parts(args.proxy):
-        path = args.out / f"{args.proxy}--{p}.npz"
-        if (want and p not in want) or path.exists():
-            continue
+    for p, test, train, path in unwritten(args, parts):
         try:  # a part is claimed by one process: several `dump`s of one proxy share the parts
             os.close(os.open(path.with_suffix(".claim"), os.O_CREAT | os.O_EXCL))
         except FileExistsError:

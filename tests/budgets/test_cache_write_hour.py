@@ -7,14 +7,11 @@ $1 (1.6x with `cache_write: 3.75`). The usage's `cache_creation.ephemeral_1h_inp
 
 from __future__ import annotations
 
-import asyncio
-
-import anthropic
 import pytest
 
+from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import two_tier_config, wait_for
 from tierwise.canonical import Usage
 from tierwise.pricing import Price, cost
 
@@ -31,31 +28,13 @@ def test_one_hour_cache_writes_are_priced_at_twice_the_input():
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_budget_counts_one_hour_cache_writes_at_their_price(gateway, openai_up, anthropic_up, stream):  # noqa: F811
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
-    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 1.0}]}
-    g = gateway(cfg)
+    g = gateway(frontier_config(openai_up, anthropic_up))
     anthropic_up.default = Reply(text="ok", usage=(10, 10), cache_write_tokens=WRITES, cache_write_1h_tokens=WRITES)
-    c = ant(g)
-    answered = 0
-    for i in range(10):
-        block = {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
-        try:
-            if stream:
-                with c.messages.stream(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}]) as s:
-                    s.get_final_message()
-            else:
-                c.messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
-            answered += 1
-        except anthropic.RateLimitError:
-            break
-
-    def status() -> dict:
-        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
-
-    wait_for(lambda: status()["reservations_in_flight"] == 0)
-    counted = status()["budgets"][0]["usd_used"]
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    answered = answered_until_refused(g, lambda i: {
+        "model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": f"a long document {i}", "cache_control": hour}]}]}, stream)
+    counted = used(g)
     # Before: 4 answered, $2.40 billed, $1.20 counted.
     assert answered == 2, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"
     assert counted == pytest.approx(answered * BILLED)
@@ -66,32 +45,14 @@ def test_a_request_asking_for_one_hour_writes_reserves_its_input_at_their_price(
     """Before (session 29, review29c) the reservation priced the input at `input` while a one-hour cache write bills
     it at twice that: two such requests in flight each reserved $0.36 of a $1 `admit: fits` budget, were both
     admitted, and billed $1.44. Now each reserves $0.72: the second is refused while the first is in flight."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tests.doubles import Delay
 
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
-    cfg["budgets"] = {"admit": "fits", "limits": [{"name": "cap", "usd": 1.0}]}
-    g = gateway(cfg)
+    g = gateway(frontier_config(openai_up, anthropic_up, admit="fits"))
     doc = "word " * 72_000  # 360,000 bytes: about 120,000 tokens reserved
     anthropic_up.default = Delay(3, Reply(text="ok", usage=(10, 10), cache_write_tokens=120_000,
                                           cache_write_1h_tokens=120_000))
     block = {"type": "text", "text": doc, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
-
-    def ask() -> str:
-        try:
-            ant(g).messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
-            return "ok"
-        except anthropic.RateLimitError:
-            return "429"
-
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(ask)
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
-        second = pool.submit(ask).result()
-        assert first.result() == "ok"
+    second = second_of_two(g, anthropic_up, [{"role": "user", "content": [block]}])
     assert second == "429", f"both admitted: ${2 * (120_000 * 6 + 10 * 3 + 10 * 15) / 1e6:.2f} billed of a $1 budget"
 
 

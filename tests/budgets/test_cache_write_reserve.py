@@ -9,87 +9,43 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
-import anthropic
 import pytest
 
+from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
 from tests.doubles import Delay, Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import two_tier_config, wait_for
 
 WRITES = 100_000
 BILLED = (10 * 3 + 10 * 15 + WRITES * 3.75) / 1e6  # Anthropic's bill for one answer writing WRITES tokens: $0.37518
 
 
-def _config(openai_up, anthropic_up, **budgets) -> dict:  # noqa: F811
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}  # no cache_write: Anthropic's 1.25x applies
-    cfg["budgets"] = {**budgets, "limits": [{"name": "cap", "usd": 1.0}]}
-    return cfg
-
-
-def _used(g) -> float:
-    def status() -> dict:
-        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
-
-    wait_for(lambda: status()["reservations_in_flight"] == 0)
-    return status()["budgets"][0]["usd_used"]
-
-
 def test_five_minute_writes_are_counted_at_anthropics_price(gateway, openai_up, anthropic_up):  # noqa: F811
-    g = gateway(_config(openai_up, anthropic_up))
+    g = gateway(frontier_config(openai_up, anthropic_up))
     anthropic_up.default = Reply(text="ok", usage=(10, 10), cache_write_tokens=WRITES)
-    c = ant(g)
-    answered = 0
-    for i in range(10):
-        block = {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral"}}
-        try:
-            c.messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [block]}])
-            answered += 1
-        except anthropic.RateLimitError:
-            break
-    counted = _used(g)
+    answered = answered_until_refused(g, lambda i: {
+        "model": "main", "max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": f"a long document {i}", "cache_control": {"type": "ephemeral"}}]}]})
+    counted = used(g)
     # Before: 4 answered, $1.50 billed, $1.20 counted (writes at $3 per million, not $3.75).
     assert answered == 3, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"
     assert counted == pytest.approx(answered * BILLED)
-
-
-def _two_in_flight(g, anthropic_up, messages) -> str:  # noqa: F811
-    """The second of two concurrent requests' answer (the first held at the upstream meanwhile)."""
-
-    def ask() -> str:
-        try:
-            ant(g).messages.create(model="main", max_tokens=10, messages=messages)
-            return "ok"
-        except anthropic.RateLimitError:
-            return "429"
-
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(ask)
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
-        second = pool.submit(ask).result()
-        assert first.result() == "ok"
-    return second
 
 
 def test_a_request_marking_a_five_minute_write_reserves_its_input_at_the_write_price(
         gateway, openai_up, anthropic_up):  # noqa: F811
     """450,000 bytes: about 150,000 tokens reserved. At the input price $0.45 each (both fit a $1 budget, $1.13
     billed); at the write price $0.5625 each: the second is refused while the first is in flight."""
-    g = gateway(_config(openai_up, anthropic_up, admit="fits"))
+    g = gateway(frontier_config(openai_up, anthropic_up, admit="fits"))
     anthropic_up.default = Delay(3, Reply(text="ok", usage=(10, 10), cache_write_tokens=150_000))
     block = {"type": "text", "text": "word " * 90_000, "cache_control": {"type": "ephemeral"}}
-    second = _two_in_flight(g, anthropic_up, [{"role": "user", "content": [block]}])
+    second = second_of_two(g, anthropic_up, [{"role": "user", "content": [block]}])
     assert second == "429", f"both admitted: ${2 * (150_000 * 3.75 + 180) / 1e6:.2f} billed of a $1 budget"
 
 
 def test_a_one_hour_mark_inside_a_tool_result_is_reserved_at_its_price(gateway, openai_up, anthropic_up):  # noqa: F811
     """300,000 bytes (about 100,000 tokens) in a tool result marked for the one-hour cache: $0.30 each at the input
     price (both admitted, $1.20 billed), $0.60 at the one-hour write's."""
-    g = gateway(_config(openai_up, anthropic_up, admit="fits"))
+    g = gateway(frontier_config(openai_up, anthropic_up, admit="fits"))
     anthropic_up.default = Delay(3, Reply(text="ok", usage=(10, 10), cache_write_tokens=100_000,
                                           cache_write_1h_tokens=100_000))
     result = {"type": "tool_result", "tool_use_id": "toolu_1",
@@ -97,7 +53,7 @@ def test_a_one_hour_mark_inside_a_tool_result_is_reserved_at_its_price(gateway, 
     messages = [{"role": "user", "content": "read the file"},
                 {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "read", "input": {}}]},
                 {"role": "user", "content": [result]}]
-    second = _two_in_flight(g, anthropic_up, messages)
+    second = second_of_two(g, anthropic_up, messages)
     assert second == "429", f"both admitted: ${2 * (100_000 * 6 + 180) / 1e6:.2f} billed of a $1 budget"
 
 

@@ -5,14 +5,11 @@ nowhere: answers of 20 searches each cost $0.2045 and were counted $0.0045: 10 a
 
 from __future__ import annotations
 
-import asyncio
-
-import anthropic
 import pytest
 
+from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import two_tier_config, wait_for
 
 SEARCHES = 20
 BILLED = (1000 * 3 + 100 * 15) / 1e6 + SEARCHES * 10 / 1000  # $0.2045 an answer
@@ -20,33 +17,14 @@ BILLED = (1000 * 3 + 100 * 15) / 1e6 + SEARCHES * 10 / 1000  # $0.2045 an answer
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_web_searches_are_counted_at_their_fee(gateway, openai_up, anthropic_up, stream):  # noqa: F811
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
+    cfg = frontier_config(openai_up, anthropic_up)
     cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
-    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 1.0}]}
     g = gateway(cfg)
     anthropic_up.default = Reply(text="found it", usage=(1000, 100), web_searches=SEARCHES)
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": SEARCHES}]
-    c = ant(g)
-    answered = 0
-    for i in range(10):
-        kw = {"model": "main", "max_tokens": 100, "tools": tools, "messages": [{"role": "user", "content": f"q {i}"}]}
-        try:
-            if stream:
-                with c.messages.stream(**kw) as s:
-                    s.get_final_message()
-            else:
-                c.messages.create(**kw)
-            answered += 1
-        except anthropic.RateLimitError:
-            break
-
-    def status() -> dict:
-        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
-
-    wait_for(lambda: status()["reservations_in_flight"] == 0)
-    counted = status()["budgets"][0]["usd_used"]
+    answered = answered_until_refused(g, lambda i: {"model": "main", "max_tokens": 100, "tools": tools,
+                                                    "messages": [{"role": "user", "content": f"q {i}"}]}, stream)
+    counted = used(g)
     assert answered == 5, f"{answered} answered: ${answered * BILLED:.4f} billed, ${counted:.4f} counted of $1"
     assert counted == pytest.approx(answered * BILLED)
 
@@ -69,30 +47,12 @@ def test_a_request_allowing_searches_reserves_their_fee():
 def test_two_requests_allowing_sixty_searches_do_not_both_fit_a_dollar(gateway, openai_up, anthropic_up):  # noqa: F811
     """`max_uses: 60` is $0.60 of searches: reserved, the second request in flight is refused (before: both admitted,
     each reserving $0.0045 of tokens, $1.21 billed of `admit: fits` $1)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tests.doubles import Delay
 
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
+    cfg = frontier_config(openai_up, anthropic_up, admit="fits")
     cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
-    cfg["budgets"] = {"admit": "fits", "limits": [{"name": "cap", "usd": 1.0}]}
     g = gateway(cfg)
     anthropic_up.default = Delay(3, Reply(text="found it", usage=(1000, 100), web_searches=60))
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 60}]
-
-    def ask() -> str:
-        try:
-            ant(g).messages.create(model="main", max_tokens=100, tools=tools,
-                                   messages=[{"role": "user", "content": "q"}])
-            return "ok"
-        except anthropic.RateLimitError:
-            return "429"
-
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(ask)
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
-        second = pool.submit(ask).result()
-        assert first.result() == "ok"
+    second = second_of_two(g, anthropic_up, [{"role": "user", "content": "q"}], max_tokens=100, tools=tools)
     assert second == "429", "both admitted: $1.21 billed of a $1 budget"

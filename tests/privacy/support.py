@@ -1,9 +1,12 @@
 """Shared pieces of the privacy boundary tests: seeded identifiers, conversations in both APIs,
-a remote double that echoes the placeholders it received, and leak checks on recorded bodies."""
+a remote double that echoes the placeholders it received, and leak checks on recorded bodies (the strings each
+request to the remote double held: none of the values the attack rounds send)."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from tests.doubles import Reply, ToolCall
@@ -162,3 +165,26 @@ def ask_remote(g: Any, up: Any, text: str) -> None:
     else:
         assert oai(g).chat.completions.create(model="fb", messages=[
             {"role": "user", "content": text}]).choices[0].message.content
+
+
+def strings(x: object) -> list[str]:
+    """Every string in a decoded JSON body, values only (keys are the API's), depth first."""
+    if isinstance(x, str):
+        return [x]
+    if isinstance(x, dict):
+        return [s for v in x.values() for s in strings(v)]
+    if isinstance(x, list):
+        return [s for v in x for s in strings(v)]
+    return []
+
+
+def sent_texts(up: Any) -> list[str]:
+    """The strings of each request the remote double got, one text a request (there was one at least)."""
+    assert up.requests
+    return ["\n".join(strings(json.loads(rec.raw))) for rec in up.requests]
+
+
+def assert_none_sent(up: Any, parts: Sequence[str]) -> None:
+    """No request the remote double got holds any of `parts` in its strings."""
+    for sent in sent_texts(up):
+        assert not [p for p in parts if p in sent], sent

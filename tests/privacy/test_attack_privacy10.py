@@ -17,7 +17,7 @@ import json
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import ask_remote, found, pii_only_remote
+from tests.privacy.support import ask_remote, assert_none_sent, found
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -132,26 +132,6 @@ def test_round_10_views_return_on_hostile_text(det, text):
 # ---------------------------------------------------------------- over HTTP
 
 
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
-
-
-def _strings(x: object) -> list[str]:
-    if isinstance(x, str):
-        return [x]
-    if isinstance(x, dict):
-        return [s for v in x.values() for s in _strings(v)]
-    if isinstance(x, list):
-        return [s for v in x for s in _strings(v)]
-    return []
-
-
-def _sent(up) -> list[str]:
-    assert up.requests
-    return ["\n".join(_strings(json.loads(rec.raw))) for rec in up.requests]
-
-
 # text sent, what must not reach the remote
 LEAKY = {
     "IBAN, country code apart": ("wire it to IBAN: DE 89 3704 0044 0532 0130 00", ["3704 0044 0532"]),
@@ -170,16 +150,10 @@ def test_round_10_shapes_do_not_leave(remote, case):
     g, up = remote
     text, parts = LEAKY[case]
     ask_remote(g, up, text)
-    for sent in _sent(up):
-        assert not [p for p in parts if p in sent], sent
+    assert_none_sent(up, parts)
 
 
 _PARTS = ("3704 0044 0532", "||||-||||", "4111111111111111", "een een een een", "um um um um", "2004.1010.0505")
-
-
-def _no_round_10_values(up) -> None:
-    for sent in _sent(up):
-        assert not [p for p in _PARTS if p in sent], sent
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
@@ -218,7 +192,7 @@ def test_fields_and_stream_on_messages(remote):
         ],
     ) as s:
         assert s.get_final_text() is not None
-    _no_round_10_values(up)
+    assert_none_sent(up, _PARTS)
 
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
@@ -245,7 +219,7 @@ def test_fields_and_stream_on_chat_completions(remote):
         ],
     )
     assert list(stream)
-    _no_round_10_values(up)
+    assert_none_sent(up, _PARTS)
 
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
@@ -268,4 +242,4 @@ def test_fields_on_responses(remote):
         tools=[{"type": "function", "name": "crm", "parameters": {"type": "object", "properties": {}}}],
     ) as s:
         assert s.get_final_response() is not None
-    _no_round_10_values(up)
+    assert_none_sent(up, _PARTS)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.conftest import oai
-from tests.privacy.support import ask_remote, found, pii_only_remote
+from tests.privacy.support import ask_remote, found
 from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import DetectionConfig
 
@@ -213,13 +213,6 @@ LEAKY = {
     "nested escapes": "mail jane.doe%26%2364%3Bexample.com please",
     "partly spaced address": "mail j a n e . d o e@example.com please",
 }
-
-
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    """(gateway, the remote double) under `pii: redact`, the only class configured (no `secrets` class: an
-    encoded value must not depend on the secret detector taking its encoded form for a key)."""
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)

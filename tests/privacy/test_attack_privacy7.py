@@ -21,7 +21,7 @@ import re
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import ask_remote, found, pii_only_remote
+from tests.privacy.support import ask_remote, found
 
 RLO, PDF = "\u202e", "\u202c"
 
@@ -150,12 +150,6 @@ def test_split_base64_invents_no_value(det, case):
 # the card's first eight digits: redacting only a part of it (base redacted `111 1111` as a phone number out of
 # `4111 111**1 1**111 1111`) still sends these
 CARD_DIGITS = "41111111"
-
-
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    """(gateway, the remote double) under `pii: redact` (the `pii` class only), a fallback route remote -> local."""
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 def _digits_sent(raw: bytes) -> str:

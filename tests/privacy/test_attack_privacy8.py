@@ -18,7 +18,7 @@ import json
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import ask_remote, found, pii_only_remote
+from tests.privacy.support import ask_remote, assert_none_sent, found
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -128,12 +128,6 @@ def test_round_8_views_return_on_hostile_text(det, text):
 # ---------------------------------------------------------------- over HTTP
 
 
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    """(gateway, the remote double) under `pii: redact` (the `pii` class only), a fallback route remote -> local."""
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
-
-
 # text sent, what must not reach the remote (as written, and the digits)
 LEAKY = {
     "%u escapes": ("is jane.doe%u0040example.com on the list?", ["%u0040example", "jane.doe%u0040"]),
@@ -153,21 +147,7 @@ def test_round_8_shapes_do_not_leave(remote, case):
     g, up = remote
     text, parts = LEAKY[case]
     ask_remote(g, up, text)
-    assert up.requests
-    for rec in up.requests:
-        body = json.dumps(json.loads(rec.raw), ensure_ascii=False)
-        sent = "\n".join(_strings(json.loads(rec.raw)))
-        assert not [p for p in parts if p in sent], body
-
-
-def _strings(x: object) -> list[str]:
-    if isinstance(x, str):
-        return [x]
-    if isinstance(x, dict):
-        return [s for v in x.values() for s in _strings(v)]
-    if isinstance(x, list):
-        return [s for v in x for s in _strings(v)]
-    return []
+    assert_none_sent(up, parts)
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
@@ -204,11 +184,7 @@ def test_fields_and_stream_on_chat(remote):
 
 
 def _no_round_8_values(up) -> None:
-    assert up.requests
-    for rec in up.requests:
-        sent = "\n".join(_strings(json.loads(rec.raw)))
-        for part in ("one one one one one one one one", b32(EMAIL)[:16], "%u0040", "2671"):
-            assert part not in sent, sent
+    assert_none_sent(up, ("one one one one one one one one", b32(EMAIL)[:16], "%u0040", "2671"))
 
 
 @pytest.mark.parametrize("texts", [

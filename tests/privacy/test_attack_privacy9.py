@@ -18,7 +18,7 @@ import json
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.support import ask_remote, found, pii_only_remote
+from tests.privacy.support import ask_remote, assert_none_sent, found
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -175,27 +175,6 @@ def test_round_9_views_return_on_hostile_text(det, text):
 # ---------------------------------------------------------------- over HTTP
 
 
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    """(gateway, the remote double) under `pii: redact` (the `pii` class only), a fallback route remote -> local."""
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
-
-
-def _strings(x: object) -> list[str]:
-    if isinstance(x, str):
-        return [x]
-    if isinstance(x, dict):
-        return [s for v in x.values() for s in _strings(v)]
-    if isinstance(x, list):
-        return [s for v in x for s in _strings(v)]
-    return []
-
-
-def _sent(up) -> list[str]:
-    assert up.requests
-    return ["\n".join(_strings(json.loads(rec.raw))) for rec in up.requests]
-
-
 # text sent, what must not reach the remote
 LEAKY = {
     "mixed-case base32": (f"what is {mixed_case(b32(EMAIL))}?", [mixed_case(b32(EMAIL))[:16]]),
@@ -220,16 +199,10 @@ def test_round_9_shapes_do_not_leave(remote, case):
     g, up = remote
     text, parts = LEAKY[case]
     ask_remote(g, up, text)
-    for sent in _sent(up):
-        assert not [p for p in parts if p in sent], sent
+    assert_none_sent(up, parts)
 
 
 _ROUND9_PARTS = ("167772161", "+AEA-example", "1111;1111", "=6A=61=6E=65", "4111111111111111", "113 dot 45")
-
-
-def _no_round_9_values(up) -> None:
-    for sent in _sent(up):
-        assert not [p for p in _ROUND9_PARTS if p in sent], sent
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
@@ -275,7 +248,7 @@ def test_fields_and_stream_on_messages(remote):
         ],
     ) as s:
         assert s.get_final_text() is not None
-    _no_round_9_values(up)
+    assert_none_sent(up, _ROUND9_PARTS)
 
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
@@ -309,7 +282,7 @@ def test_fields_and_stream_on_chat(remote):
         ],
     )
     assert list(stream)
-    _no_round_9_values(up)
+    assert_none_sent(up, _ROUND9_PARTS)
 
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
@@ -334,4 +307,4 @@ def test_fields_on_responses(remote):
         tools=[{"type": "function", "name": "crm", "parameters": {"type": "object", "properties": {}}}],
     ) as s:
         assert s.get_final_response() is not None
-    _no_round_9_values(up)
+    assert_none_sent(up, _ROUND9_PARTS)

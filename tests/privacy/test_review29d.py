@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from tests.privacy.support import ask_remote, found, pii_only_remote
+from tests.privacy.support import ask_remote, found
 from tierwise.privacy import digit_views
 
 
@@ -121,11 +121,6 @@ def _anchors_by_find(text: str) -> list[tuple[int, int]]:
 )
 def test_digit_word_anchors_are_round_9s(text):
     assert [(m.a, m.b) for m in digit_views._word_anchors(text)] == _anchors_by_find(text)
-
-
-@pytest.fixture
-def remote(request, gateway, openai_up, anthropic_up):
-    return pii_only_remote(request.param, gateway, openai_up, anthropic_up)
 
 
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unavailable
+from tests.security.capability_probe import CAPABILITIES
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tests.security.test_weak_sandbox_own_user import _as_gateway_user
@@ -21,20 +22,6 @@ from tierwise.sandbox.backend import SandboxUnavailable
 from tierwise.verifiers import code as code_mod
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
-
-# What an exec could ever grant: the bounding set (prctl PR_CAPBSET_READ for each capability), the ambient set, and
-# whether no_new_privs holds. Read with system calls: no run has a /proc of its own to read CapBnd from.
-CAPABILITIES = """
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-def prctl(*args):
-    return libc.prctl(*[ctypes.c_ulong(a) for a in args])
-bounding = sum(1 << cap for cap in range(64) if prctl(23, cap, 0, 0, 0) == 1)
-ambient = sum(1 << cap for cap in range(64) if prctl(47, 1, cap, 0, 0) == 1)
-print(f"UID {os.getresuid()} GID {os.getresgid()} GROUPS {os.getgroups()}")
-print(f"CAPBND {bounding:x} CAPAMB {ambient:x} NNP {prctl(39, 0, 0, 0, 0)}")
-"""
-
 
 def _root_with_setpcap() -> None:
     """The gateway is root and may empty a bounding set (CAP_SETPCAP): where it may not, nothing here changes it."""

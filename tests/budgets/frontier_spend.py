@@ -1,0 +1,68 @@
+"""Shared by the tests of what an Anthropic frontier model's answers spend of a budget (cache writes, web search
+fees): a two-tier config whose route `main` reaches only the frontier ($3/$15 per million, no `cache_write`), the
+requests answered in a row until the budget refuses, the budget's spend once nothing is in flight, and the second of
+two requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anthropic
+
+from tests.gateway.conftest import ant
+from tests.harness import two_tier_config, wait_for
+
+
+def frontier_config(openai_up, anthropic_up, **budgets) -> dict:
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}  # no cache_write: Anthropic's 1.25x applies
+    cfg["budgets"] = {**budgets, "limits": [{"name": "cap", "usd": 1.0}]}
+    return cfg
+
+
+def used(g) -> float:
+    """The budget's USD used once no reservation is in flight."""
+
+    def status() -> dict:
+        return asyncio.run_coroutine_threadsafe(g.gateway.spend.status(), g.loop).result(10)
+
+    wait_for(lambda: status()["reservations_in_flight"] == 0)
+    return status()["budgets"][0]["usd_used"]
+
+
+def second_of_two(g, anthropic_up, messages: list, max_tokens: int = 10, **kw: Any) -> str:
+    """The second of two concurrent requests' answer, "ok" or "429" (the first held at the upstream meanwhile)."""
+
+    def ask() -> str:
+        try:
+            ant(g).messages.create(model="main", max_tokens=max_tokens, messages=messages, **kw)
+            return "ok"
+        except anthropic.RateLimitError:
+            return "429"
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(ask)
+        assert wait_for(lambda: len(anthropic_up.requests) == 1)
+        second = pool.submit(ask).result()
+        assert first.result() == "ok"
+    return second
+
+
+def answered_until_refused(g, request: Callable[[int], dict[str, Any]], stream: bool = False, most: int = 10) -> int:
+    """How many of `most` requests in a row (`request(i)`: the SDK's keyword arguments) were answered before the
+    first 429, streamed or not."""
+    c = ant(g)
+    for i in range(most):
+        try:
+            if stream:
+                with c.messages.stream(**request(i)) as s:
+                    s.get_final_message()
+            else:
+                c.messages.create(**request(i))
+        except anthropic.RateLimitError:
+            return i
+    return most
