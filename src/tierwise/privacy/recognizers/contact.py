@@ -291,7 +291,7 @@ _SUM = re.compile(r"[1-9]\d{0,5}(?:[-/][1-9]\d{0,5}){1,3}")
 # 415-...`), a key (`home=415-...`), brackets (`Jane (415-555-2671)`) or two numbers (`415-555-2671 / 415-555-2672`)
 # stand beside phones. A sum has a short number on the operator's other side, or `= <digit>` after it.
 _OPERAND = r"\$?\d[\d,.]{0,12}(?![-/]?\d)"
-_SUM_BEFORE = re.compile(rf"(?<![-/.,\d])\$?\d[\d,.]{{0,12}}\s*(?:[=*x×+/-]|–)\s*\(?\s*$|<<\s*$")
+_SUM_BEFORE = re.compile(r"(?<![-/.,\d])\$?\d[\d,.]{0,12}\s*(?:[=*x×+/-]|–)\s*\(?\s*$|<<\s*$")
 _SUM_AFTER = re.compile(rf"\s*(?:=\s*[0-9$<]|\)?\s*(?:[*×+/-]|–)\s*{_OPERAND})")
 
 
