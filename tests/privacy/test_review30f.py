@@ -6,6 +6,8 @@
   hid real phone numbers with no phone word (a generated set: 443 of 630 found, base 623).
 - The IBAN half-digits rule (`recognizers/ids.IbanRecognizer`) dropped valid IBANs whose format has free characters
   (Qatar, Kuwait, Malta, ...) and whose account part is letters mostly.
+- `|` for 1 (`privacy/digit_views`) was not read at all when three bars stood apart (`4|11 1|11 11|1 1111`): the
+  table-row guard took any such run for cells; now only bars between cells (one group, or a bar at a group's edge).
 
 Real HTTP, the official SDKs, recording upstream doubles for the leak cases."""
 
@@ -71,6 +73,30 @@ def test_prose_is_still_no_iban(det, text):
     assert "IBAN_CODE" not in {e for e, _ in found(det, text)}
 
 
+BARS = {
+    "a card with bars apart": ("card 4|11 1|11 11|1 1111", "CREDIT_CARD"),
+    "a card with bars apart, dashes": ("card 4|11-1|11-11|1-1111", "CREDIT_CARD"),
+}
+TABLES = {
+    "a table row": "|1|2|3|4|5|6|7|8|9|0|1|2|3|4|5|6|",
+    "a spaced table row": "| 4 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 1 |",
+    "a table of years": "| 2019 | 1234 | 5678 | 9012 |",
+    "a tight table of years": "|2019|1234|5678|9012|",
+    "a table without outer bars": "2019 | 1234 | 5678",
+}
+
+
+@pytest.mark.parametrize("case", list(BARS))
+def test_bars_for_one_apart_are_read(det, case):
+    text, entity = BARS[case]
+    assert entity in {e for e, _ in found(det, text)}, found(det, text)
+
+
+@pytest.mark.parametrize("case", list(TABLES))
+def test_table_rows_are_still_no_numbers(det, case):
+    assert [f for f in found(det, TABLES[case]) if f[0] not in {"DATE_TIME", "SECRET"}] == []
+
+
 # ---------------------------------------------------------------- over HTTP
 
 
@@ -82,6 +108,7 @@ def remote(request, gateway, openai_up, anthropic_up):
 LEAKY = {
     "a contact list": ("My contacts:\n- 415-555-2671\n- 212-555-2672\n* Alex 646-555-2673", ["555-267"]),
     "a Qatari IBAN": ("wire it to QA10 QNBA ACCT SAVI NGSJ ANED OE00 7", ["QNBA ACCT", "NGSJ ANED"]),
+    "a card with bars apart": ("my card 4|11 1|11 11|1 1111, is it valid?", ["1|11 11|1"]),
 }
 
 
