@@ -122,3 +122,10 @@ def test_values_do_not_leave(remote, case):
     for rec in up.requests:
         sent = json.dumps(json.loads(rec.raw))
         assert not [p for p in parts if p in sent], sent
+
+
+@pytest.mark.timeout(120)  # a hang guard, not a timing threshold: quadratic, this took ~6 minutes; linear ~6 s
+def test_bars_apart_in_a_megabyte_return(det):
+    """`privacy/layout.py` looked for the gaps inside each finding through every gap of the run."""
+    text = ("4|11 1|11 11|1 " * 70_000)[: 1 << 20]
+    assert isinstance(det.scan(text), list)
