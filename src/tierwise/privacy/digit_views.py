@@ -59,6 +59,7 @@ _LOOK = str.maketrans("OolI|", "00111")
 _LOOK_ANCHOR = re.compile(r"[0-9][OolI|]|[OolI|][0-9]")
 _LOOK_RUN = re.compile(r"(?<![A-Za-z0-9|])[0-9OolI|]+(?:(?:[.\-/]| ?[()+] ?| )[0-9OolI|]+){0,12}(?![A-Za-z0-9|])")
 _LOOK_REACH = 48
+_GROUPS = re.compile(r"[ .\-/()+]+")
 _LOOK_MASK = bytes(0x30 if 48 <= c <= 57 else 0x6C if chr(c) in "OolI|" else 0x2E for c in range(256))
 
 _NOT_WORDS = re.compile(r"[^A-Za-z#:]+")
@@ -221,12 +222,21 @@ def _look_alike(text: str, batch: _Batch) -> None:
             run = m.group()
             if _LOOK_ANCHOR.search(run) is None:
                 continue
-            if run.count("|") >= 3 and "||" not in run:
+            if _table_bars(run):
                 continue  # table cells or a list, not a number
             joined = run.translate(_LOOK)
             if sum(c.isdigit() for c in joined) < 7:
                 continue
             batch.add(m.start(), m.end(), joined, True)
+
+
+def _table_bars(run: str) -> bool:
+    """Three bars or more, none beside another, between cells (`|1|2|3|`, `| 4 | 1 |`, `1|2|4|8`). review30f: not
+    bars inside a number's groups (`4|11 1|11 11|1 1111`: groups of at most 6, no bar at a group's edge)."""
+    if run.count("|") < 3 or "||" in run:
+        return False
+    groups = _GROUPS.split(run)
+    return len(groups) < 2 or any(len(g) > 6 or g[:1] == "|" or g[-1:] == "|" for g in groups)
 
 
 def digit_view_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:

@@ -25,7 +25,7 @@ run is joined and scanned once: linear in the text.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 
 import regex
@@ -132,11 +132,14 @@ def layout_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list
         joined = "".join(parts)
         if sum(c.isdigit() for c in joined) < 8:
             continue
+        # review30f: the gaps inside a finding by bisection (a list comprehension over every gap of the run for
+        # every finding was quadratic: `4|11 1|11 11|1 ` × 16,000, 256 KB, took 24 s).
+        starts, ends = [a for a, _ in gaps], [b for _, b in gaps]
         for f in scan(joined):
             if f.entity not in _KEEP or _SINGLES.fullmatch(joined, f.start, f.end):
                 continue
             s, e = index[f.start], index[f.end - 1] + 1
-            inside = [run[a:b] for a, b in gaps if s < b and a < e]
+            inside = [run[a:b] for a, b in gaps[bisect_right(ends, s):bisect_left(starts, e)]]
             if not any(c in _LAYOUT for g in inside for c in g):
                 continue  # the value lies within plain spaces: the text's own scan has it
             if f.entity == "CREDIT_CARD" and not _ISSUER.match(joined, f.start):

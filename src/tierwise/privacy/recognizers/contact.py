@@ -287,8 +287,12 @@ _LONG_GROUP = re.compile(r"\d{6,}[^\d]+\d")  # a 6+ digit group followed by more
 # are no phone numbers without a cue.
 _YEARS = re.compile(r"(1[89]\d\d|20\d\d)-(1[89]\d\d|20\d\d)")
 _SUM = re.compile(r"[1-9]\d{0,5}(?:[-/][1-9]\d{0,5}){1,3}")
-_SUM_BEFORE = re.compile(r"(?:[=*x×+(]|[-/] ?)\s*$")
-_SUM_AFTER = re.compile(r"\s*(?:=\s*[0-9$]|[*×+)]|[-/] ?\d)")
+# review30f: an operator alone is no sum: a list's bullet (`- 415-555-2671`, `* ...`), a name ending in x (`Alex
+# 415-...`), a key (`home=415-...`), brackets (`Jane (415-555-2671)`) or two numbers (`415-555-2671 / 415-555-2672`)
+# stand beside phones. A sum has a short number on the operator's other side, or `= <digit>` after it.
+_OPERAND = r"\$?\d[\d,.]{0,12}(?![-/]?\d)"
+_SUM_BEFORE = re.compile(r"(?<![-/.,\d])\$?\d[\d,.]{0,12}\s*(?:[=*x×+/-]|–)\s*\(?\s*$|<<\s*$")
+_SUM_AFTER = re.compile(rf"\s*(?:=\s*[0-9$<]|\)?\s*(?:[*×+/-]|–)\s*{_OPERAND})")
 
 
 class PhoneRecognizer:
@@ -350,7 +354,7 @@ def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
     y = _YEARS.fullmatch(s)
     if y is not None and y.group(1) <= y.group(2):
         return True
-    return _SUM.fullmatch(s) is not None and (_SUM_BEFORE.search(text, max(0, start - 3), start) is not None
+    return _SUM.fullmatch(s) is not None and (_SUM_BEFORE.search(text, max(0, start - 24), start) is not None
                                               or _SUM_AFTER.match(text, end) is not None)
 
 

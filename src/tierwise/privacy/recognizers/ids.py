@@ -113,13 +113,17 @@ class IbanRecognizer:
     # Session 30: a space or dash may stand between the country code and the check digits (`DE 89 3704 ...`), even
     # between the two check digits (groups of three: `DE8 937 040 ...`); groups may be split by up to two spaces or
     # dashes, or a dot (`DE89.3704.0044...`, `DE89  3704`); the country code may follow a lower-case word it is glued
-    # to (`stmtDE89370400440532013000.pdf`). Mod 97 decides, and half the account part at least must be digits (every
-    # country's format has that; prose read as one, `do 40 year old men get ...`, has none).
+    # to (`stmtDE89370400440532013000.pdf`). Mod 97 decides, and half the account part at least must be digits unless
+    # printed as IBANs are (prose read as one, `do 40 year old men get ...`, has few and is not).
     _start = regex.compile(r"(?<=(?:(?<![A-Za-z0-9])[A-Za-z]{2}|(?<=[a-z])[A-Z]{2})[ -]?)([0-9])[ -]?([0-9])"
                            r"(?=[ .-]{0,2}[A-Za-z0-9|])")
     # `O` for 0, `I`/`l`/`|` for 1 in the account part (`DE89 37O4 OO44 ...`): tried only when the IBAN as written
     # fails its check; a real account part's letters (`GB29 NWBK ...`, Ireland's `BOFI`) pass as written first.
     _LOOK = str.maketrans("OIL|", "0111")
+    # review30f: formats with free characters (Qatar `4!a21!c`, Kuwait, Malta, Palestine, Azerbaijan ...) allow an
+    # account part of letters mostly; one printed as IBANs are (compact or in fours, one case) is read as written.
+    _printed = re.compile(r"[A-Z]{2}[0-9]{2}(?:[A-Z0-9]+|(?:[ -][A-Z0-9]{4})*[ -][A-Z0-9]{1,4})"
+                          r"|[a-z]{2}[0-9]{2}(?:[a-z0-9]+|(?:[ -][a-z0-9]{4})*[ -][a-z0-9]{1,4})")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         n = len(text)
@@ -152,7 +156,7 @@ class IbanRecognizer:
                 continue  # more letters/digits run on: not this IBAN
             bban = "".join(chars)
             read = bban.translate(self._LOOK)
-            if 2 * sum(c.isdigit() for c in read) < len(read):
+            if 2 * sum(c.isdigit() for c in read) < len(read) and not self._printed.fullmatch(text, at, end):
                 continue
             head = cc + m.group(1) + m.group(2)
             if (bban.isalnum() and iban_ok(head + bban)) or (read != bban and iban_ok(head + read)):
