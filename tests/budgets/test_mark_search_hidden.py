@@ -10,41 +10,22 @@ A `max_uses` past 1,000 reserved 10 searches while up to 1,000 are counted.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-import anthropic
-
+from tests.budgets.frontier_spend import frontier_config, second_of_two
 from tests.doubles import Delay, Reply
-from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import two_tier_config, wait_for
+from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 
 MID_SYSTEM = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
               {"role": "system", "content": "be brief"}, {"role": "user", "content": "search"}]
 
 
 def test_searches_behind_a_mid_conversation_system_turn_are_reserved(gateway, openai_up, anthropic_up):  # noqa: F811
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}
+    cfg = frontier_config(openai_up, anthropic_up, admit="fits")
     cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
-    cfg["budgets"] = {"admit": "fits", "limits": [{"name": "cap", "usd": 1.0}]}
     g = gateway(cfg)
     anthropic_up.default = Delay(3, Reply(text="found it", usage=(1000, 100), web_searches=60))
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 60}]
-
-    def ask() -> str:
-        try:
-            ant(g).messages.create(model="main", max_tokens=100, tools=tools, messages=MID_SYSTEM)
-            return "ok"
-        except anthropic.RateLimitError:
-            return "429"
-
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(ask)
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
-        assert anthropic_up.requests[0].body["tools"][0]["max_uses"] == 60  # (the tool reached the upstream)
-        second = pool.submit(ask).result()
-        assert first.result() == "ok"
+    second = second_of_two(g, anthropic_up, MID_SYSTEM, max_tokens=100, tools=tools)
+    assert anthropic_up.requests[0].body["tools"][0]["max_uses"] == 60  # (the tool reached the upstream)
     assert second == "429", "both admitted: $1.21 billed of a $1 budget"
 
 
