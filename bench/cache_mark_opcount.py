@@ -12,6 +12,8 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
+from bytecodes import counted  # bench/bytecodes.py (the script's folder is on sys.path)
+
 
 def load(path: str, name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
@@ -22,19 +24,9 @@ def load(path: str, name: str) -> Any:
 
 
 def count(f: Any, arg: Any) -> int:
-    n = 0
-
-    def tr(frame: Any, event: str, a: Any) -> Any:
-        nonlocal n
-        frame.f_trace_opcodes = True
-        if event == "opcode":
-            n += 1
-        return tr
-
-    sys.settrace(tr)
-    f(arg)
-    sys.settrace(None)
-    return n
+    with counted() as n:
+        f(arg)
+    return n[0]
 
 
 def main() -> None:

@@ -13,22 +13,15 @@ import sys
 import timeit
 from types import SimpleNamespace
 
+from bytecodes import counted  # bench/bytecodes.py (the script's folder is on sys.path)
+
 from tierwise.pricing import asks_hour_cache
 
 
 def bytecodes(req: SimpleNamespace) -> int:
-    n = 0
-
-    def trace(frame, event, arg):  # noqa: ANN001, ANN202
-        nonlocal n
-        frame.f_trace_opcodes = True
-        n += event == "opcode"
-        return trace
-
-    sys.settrace(trace)
-    asks_hour_cache(req)
-    sys.settrace(None)
-    return n
+    with counted() as n:
+        asks_hour_cache(req)
+    return n[0]
 
 
 def main() -> None:
