@@ -3,9 +3,17 @@ hook); each test failed before its fix."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tierwise.sandbox import SandboxLimits, run_python
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, bwrap, run_python
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
@@ -50,3 +58,56 @@ async def test_a_run_under_landlock_alone_holds_no_page_cache_in_its_pipes(landl
     r = await run_python(PIN, limits=LIMITS, audit_hook=False)
     assert r.returncode == 0, r.summary()
     _refused_all(r.stdout)
+
+
+PACKAGE_READ = attempt_prelude("READ") + """
+for path in PATHS:
+    attempt(path, lambda: open(path, "rb").read())
+"""
+
+
+async def test_a_run_reads_no_package_of_a_python_2_or_pypy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system's package folders were hidden by name for Python 3 alone (`python3*/dist-packages`,
+    `python3*/site-packages`): a Python 2's or PyPy's installed packages beside them (`/usr/lib/python2.7/dist-packages`,
+    `/usr/lib/pypy3/dist-packages`, `/usr/local/lib/pypy3.10/site-packages`) were read. Any folder of installed packages
+    one level into a system folder is hidden now. (A folder of the test's own plays a system folder here.)"""
+    sandbox.configure()
+    if not sandbox.status().strong:
+        unavailable(f"no bubblewrap sandbox here: {sandbox.status().problem}")
+    await _reads_no_python_2_or_pypy_package(monkeypatch)
+
+
+async def test_a_run_under_landlock_alone_reads_no_package_of_a_python_2_or_pypy(
+    landlock_alone: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same with Landlock alone: its rules go around those folders too."""
+    await _reads_no_python_2_or_pypy_package(monkeypatch)
+
+
+async def _reads_no_python_2_or_pypy_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    system = tempfile.mkdtemp(prefix="tw-round12-system-")
+    try:
+        os.chmod(system, 0o755)
+        paths = []
+        for folder in ("python2.7/dist-packages", "pypy3/dist-packages", "pypy3.10/site-packages"):
+            os.makedirs(os.path.join(system, folder), mode=0o755)
+            paths.append(os.path.join(system, folder, "module.py"))
+            with open(paths[-1], "w") as fh:
+                fh.write("KEY = 1\n")
+            os.chmod(paths[-1], 0o644)
+        standard = os.path.join(system, "pypy3.10", "lib-python.py")  # (beside the packages: still shown)
+        with open(standard, "w") as fh:
+            fh.write("x = 1\n")
+        os.chmod(standard, 0o644)
+        monkeypatch.setattr(bwrap, "SYSTEM_PATHS", (*bwrap.SYSTEM_PATHS, system))
+        bwrap.installed_packages.cache_clear()
+        bwrap.layout.cache_clear()
+        r = await run_python(f"PATHS = {[*paths, standard]!r}\n" + PACKAGE_READ, limits=LIMITS, audit_hook=False)
+    finally:
+        bwrap.installed_packages.cache_clear()
+        bwrap.layout.cache_clear()
+        shutil.rmtree(system)
+    assert r.returncode == 0, r.summary()
+    assert f"{standard} READ" in r.stdout, r.stdout
+    for path in paths:
+        assert f"{path} refused" in r.stdout, r.stdout
