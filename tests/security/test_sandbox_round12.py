@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +16,7 @@ from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, bwrap, run_python
+from tierwise.sandbox import SandboxLimits, bwrap, cleanup, run_python
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
@@ -111,3 +114,29 @@ async def _reads_no_python_2_or_pypy_package(monkeypatch: pytest.MonkeyPatch) ->
     assert f"{standard} READ" in r.stdout, r.stdout
     for path in paths:
         assert f"{path} refused" in r.stdout, r.stdout
+
+
+def test_the_process_removing_a_big_folder_runs_at_the_lowest_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `cleanup.ENTRIES` entries the rest of a run's folder is removed by a process of its own (session 30), which
+    ran at the gateway's own CPU priority: a run that filled its folder had it compete with the gateway for a core
+    (7-9 s of unlinking here, every such run). Nice 19 now. (The process's program is replaced by one that says its
+    priority; ENTRIES 5.)"""
+    monkeypatch.setattr(cleanup, "ENTRIES", 5)
+    monkeypatch.setattr(cleanup, "_source", lambda: "import os\nprint('NICE', os.getpriority(os.PRIO_PROCESS, 0))\n")
+    said: list[bytes] = []
+    real = subprocess.run
+
+    def run(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        done = real(*args, **kwargs)
+        said.append(done.stdout)
+        return done
+
+    monkeypatch.setattr(cleanup.subprocess, "run", run)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for n in range(20):
+        (folder / str(n)).write_text("x")
+    cleanup.remove_tree(str(folder))
+    assert said == [b"NICE 19\n"], said
