@@ -16,7 +16,7 @@ from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, bwrap, cgroup, cleanup, run_python, runner
+from tierwise.sandbox import SandboxLimits, bwrap, cleanup, run_python
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
@@ -140,29 +140,3 @@ def test_the_process_removing_a_big_folder_runs_at_the_lowest_priority(
         (folder / str(n)).write_text("x")
     cleanup.remove_tree(str(folder))
     assert said == [b"NICE 19\n"], said
-
-
-async def test_the_runs_at_once_weigh_one_process_for_the_cpu(mode: str) -> None:  # noqa: F811
-    """Each run was a process (and, in a session of its own, a scheduling group of its own) weighing as much as the
-    gateway: two runs spinning on two cores took 0.96-1.08 times the gateway's CPU each (bench/RESULTS.md, "Sandbox
-    attack round 12"). A run is now in a cpu cgroup weighing 1/N of a process, N the runs that may be in progress at
-    once (`max_concurrent`, at least the two of a split check)."""
-    found, missing = cgroup.places()
-    place = next((p for p in found if p.controller == "cpu"), None)
-    if place is None and "cpu:" in (missing or ""):
-        unavailable(f"no cpu cgroup can be made for a run here: {missing}")
-    assert place is not None, (found, missing)
-    name, whole, _ = cgroup.CPU_WEIGHT[place.v2]
-    async with runner.open_python("import time\nprint('up', flush=True)\ntime.sleep(20)", limits=LIMITS,
-                                  audit_hook=False) as live:
-        assert live.proc is not None and live.proc.stdout is not None and live.group is not None, live.refused
-        assert await live.proc.stdout.readline() == b"up\n"
-        folder = next(f for p, f in live.group.folders if p.controller == "cpu")
-        with open(os.path.join(folder, name)) as fh:
-            weight = int(fh.read())
-        with open(os.path.join(folder, "cgroup.procs")) as fh:
-            tasks = fh.read().split()
-        layers = live.layers
-    assert weight == whole // max(2, backend.capacity.max_concurrent), weight
-    assert str(live.proc.pid) in tasks, tasks  # (joined between fork and exec: the run's first task)
-    assert "cgroup_cpu" in layers, layers

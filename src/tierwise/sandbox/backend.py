@@ -171,8 +171,7 @@ def status() -> Status:
         have = {place.controller for place in found}
         effects = [effect for controller, effect in (
             ("memory", "kernel memory, as inodes in the run's folder, is bounded only by the CPU and wall limits"),
-            ("pids", "threads, where a caller allows them, by nothing"),
-            ("cpu", "each run weighs as much as the gateway for the CPU")) if controller not in have]
+            ("pids", "threads, where a caller allows them, by nothing")) if controller not in have]
         missing = f"{missing} ({'; '.join(effects)})"
         log.warning("sandbox: runs get no cgroup of their own: %s", missing)
     layers += tuple(f"cgroup_{place.controller}" for place in found)

@@ -30,13 +30,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger("tierwise.sandbox")
 
-CONTROLLERS = ("memory", "pids", "cpu")
-# The CPU (session 31): each run was a process (and, in a session of its own, a scheduling group: autogroup) weighing
-# as much as the gateway, so `max_concurrent` runs spinning took their cores' share from it (2 runs on 2 cores: the
-# gateway's loop got 0.26-0.29 of a core against 0.50-0.65 alone, the machine loaded). Each run's cgroup weighs
-# 1/`runs` of a process (v1 `cpu.shares` of 1,024, v2 `cpu.weight` of 100): the runs at once weigh one process. The
-# kernel still gives them any CPU nobody else wants.
-CPU_WEIGHT = {False: ("cpu.shares", 1024, 2), True: ("cpu.weight", 100, 1)}  # v2: (file, a process's weight, least)
+CONTROLLERS = ("memory", "pids")
 # Kernel memory beyond the run's own memory and folder: buffers of its descriptors (~7 MB at the
 # defaults), page tables, the few inodes an honest program makes.
 KERNEL_MB = 32
@@ -198,12 +192,8 @@ def _sweep(parent: str) -> None:
                 pass  # alive, another user's
 
 
-def _limit(place: Place, folder: str, memory: int, tasks: int, runs: int = 1) -> None:
-    """Write the limits of the cgroup `folder` (made in `place`); `runs`: how many may run at once (the CPU weight)."""
-    if place.controller == "cpu":
-        name, whole, least = CPU_WEIGHT[place.v2]
-        _write(os.path.join(folder, name), str(max(least, whole // max(1, runs))))
-        return
+def _limit(place: Place, folder: str, memory: int, tasks: int) -> None:
+    """Write the limits of the cgroup `folder` (made in `place`)."""
     if place.controller == "pids":
         _write(os.path.join(folder, "pids.max"), str(tasks))
         return
@@ -218,7 +208,7 @@ def _limit(place: Place, folder: str, memory: int, tasks: int, runs: int = 1) ->
 class RunCgroup:
     """The cgroups of one run, one per controller in force."""
 
-    def __init__(self, memory_mb: int, work_mb: int, threads: bool, runs: int = 1) -> None:
+    def __init__(self, memory_mb: int, work_mb: int, threads: bool) -> None:
         self.folders: list[tuple[Place, str]] = []
         name = f"tierwise-{os.getpid()}-{next(_names)}"
         memory = (memory_mb + work_mb + KERNEL_MB) << 20
@@ -227,7 +217,7 @@ class RunCgroup:
                 folder = os.path.join(place.parent, name)
                 os.mkdir(folder)
                 self.folders.append((place, folder))
-                _limit(place, folder, memory, TASKS + (THREADS if threads else 0), runs)
+                _limit(place, folder, memory, TASKS + (THREADS if threads else 0))
         except OSError:
             self.remove_now()
             raise
