@@ -85,7 +85,8 @@ def _in_the_background(switch: Callable[[], None] | None) -> None:
     """Between fork and exec of that process: the lowest CPU priority, then the switch of user. It ran at the gateway's
     own priority (session 31: a run that filled its folder had its process compete with the gateway for a core, 7-9 s
     of the kernel's unlinking each time); the clean-up is never urgent, what it leaves is the next sweep's."""
-    os.setpriority(os.PRIO_PROCESS, 0, 19)
+    with contextlib.suppress(OSError):  # (a priority it cannot lower is no reason to leave the folder)
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
     if switch is not None:
         switch()
 
