@@ -32,8 +32,10 @@ SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/loc
 # python3-* packages) and `/usr/local/lib/python3.X/dist-packages` (pip's, system-wide), any Python's `site-packages`
 # there. Only the interpreter's own `site-packages` was hidden, so a run read the packages of the system's Pythons,
 # the gateway's among them where it is installed there (a Debian interpreter's are all in those folders). The
-# sandbox's interpreter runs `-I -S`: it imports none of them.
-PACKAGE_FOLDERS = ("python3/dist-packages", "python3*/dist-packages", "python3*/site-packages")
+# sandbox's interpreter runs `-I -S`: it imports none of them. Any Python's, one level in (session 31: the names were
+# Python 3's alone, and a Python 2's or PyPy's packages beside them, `python2.7/dist-packages`, `pypy3/dist-packages`,
+# were read).
+PACKAGE_FOLDERS = ("*/dist-packages", "*/site-packages")
 
 
 @functools.cache

@@ -49,7 +49,7 @@ def remove_tree(path: str, bounded: bool = True) -> bool:
         with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):  # (never raises)
             python, switch = _process_of_owner(path)
             subprocess.run([python, "-I", "-S", "-c", _source(), path], capture_output=True, timeout=600, env={},
-                           cwd="/", preexec_fn=switch)
+                           cwd="/", preexec_fn=functools.partial(_in_the_background, switch))
         # What the process left (it could not start, was killed, or the owner may not remove it) stays for the next
         # sweep (tierwise.sandbox.orphans), ENTRIES more each time: before review30b the gateway walked the rest here
         # with no bound, the very cost the process is there to take off it.
@@ -79,6 +79,16 @@ def _process_of_owner(path: str) -> tuple[str, Callable[[], None] | None]:
     user = identity.User(st.st_uid, st.st_gid)
     prepared = identity.switcher(user, identity.plan([weak.prefix()], user))
     return python, functools.partial(identity.switch, prepared)
+
+
+def _in_the_background(switch: Callable[[], None] | None) -> None:
+    """Between fork and exec of that process: the lowest CPU priority, then the switch of user. It ran at the gateway's
+    own priority (session 31: a run that filled its folder had its process compete with the gateway for a core, 7-9 s
+    of the kernel's unlinking each time); the clean-up is never urgent, what it leaves is the next sweep's."""
+    with contextlib.suppress(OSError):  # (a priority it cannot lower is no reason to leave the folder)
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+    if switch is not None:
+        switch()
 
 
 @functools.cache

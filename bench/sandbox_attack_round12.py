@@ -1,0 +1,134 @@
+"""Session 31's sandbox attack round (bench/RESULTS.md "Sandbox attack round 12"): what a hostile run does in each
+mode, OS layer alone (no audit hook). Not a test: it prints what it saw.
+
+    PYTHONPATH=src .venv/bin/python bench/sandbox_attack_round12.py [--mode bwrap|weak|landlock ...] [--only NAME ...]
+
+Modes as bench/sandbox_attack_round11.py's. Attacks: `pin` (page-cache folios held in pipe slots by splice, tee and
+sendfile, and whether shutil still copies), `packages` (a Python 2's and a PyPy's packages in a system folder: a
+folder of this script's plays one, as the test does), `cpu` (two runs spinning beside the gateway over the same six
+seconds of wall clock: the CPU each got; a finding left, RESULTS says why), `cleanup` (the priority of the process
+removing a big folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.sandbox_attack_round11 import _configure, _run  # noqa: E402 (one way to pick a mode)
+from tests.security.test_sandbox_round12 import PACKAGE_READ, PIN  # noqa: E402 (the tests' programs: one source)
+
+SPIN = """
+import time
+T0, T1 = {t0}, {t1}
+while time.time() < T0:
+    pass
+c0 = time.process_time()
+while time.time() < T1:
+    pass
+print(f"{{time.process_time() - c0:.2f}}")
+"""
+
+
+def _spin(t0: float, t1: float) -> float:
+    while time.time() < t0:
+        pass
+    c0 = time.process_time()
+    while time.time() < t1:
+        pass
+    return time.process_time() - c0
+
+
+async def _cpu(runs: int = 2) -> str:
+    from tierwise.sandbox import SandboxLimits, run_python
+
+    t0 = time.time() + 3.0
+    t1 = t0 + 6.0
+    limits = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
+    tasks = [asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=limits, audit_hook=False))
+             for _ in range(runs)]
+    await asyncio.sleep(1.0)
+    own = _spin(t0, t1)
+    got = [float(r.stdout.strip() or 0) for r in await asyncio.gather(*tasks)]
+    return (f"gateway {own:.2f} s CPU, runs {', '.join(f'{g:.2f}' for g in got)} s CPU in the same 6 s: each run "
+            f"{sum(got) / len(got) / own:.2f}x the gateway's")
+
+
+async def _packages() -> str:
+    from tierwise.sandbox import bwrap
+
+    system = tempfile.mkdtemp(prefix="tw-round12-system-")
+    real = bwrap.SYSTEM_PATHS
+    try:
+        os.chmod(system, 0o755)
+        paths = []
+        for folder in ("python2.7/dist-packages", "pypy3/dist-packages", "pypy3.10/site-packages"):
+            os.makedirs(os.path.join(system, folder), mode=0o755)
+            paths.append(os.path.join(system, folder, "module.py"))
+            Path(paths[-1]).write_text("KEY = 1\n")
+            os.chmod(paths[-1], 0o644)
+        bwrap.SYSTEM_PATHS = (*real, system)  # type: ignore[misc]
+        bwrap.installed_packages.cache_clear()
+        bwrap.layout.cache_clear()
+        said = await _run(f"PATHS = {paths!r}\n" + PACKAGE_READ)
+    finally:
+        bwrap.SYSTEM_PATHS = real  # type: ignore[misc]
+        bwrap.installed_packages.cache_clear()
+        bwrap.layout.cache_clear()
+        shutil.rmtree(system)
+    return said.replace(system, "<system>").replace("\n", "; ")
+
+
+def _cleanup() -> str:
+    from tierwise.sandbox import cleanup
+
+    said: list[bytes] = []
+    real_run, real_source, real_entries = subprocess.run, cleanup._source, cleanup.ENTRIES
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        done = real_run(*args, **kwargs)
+        said.append(done.stdout)
+        return done
+
+    cleanup.subprocess.run = run  # type: ignore[assignment]
+    cleanup._source = lambda: "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0))\n"  # type: ignore[assignment]
+    cleanup.ENTRIES = 5
+    folder = tempfile.mkdtemp(prefix="tw-round12-cleanup-")
+    try:
+        for n in range(20):
+            Path(folder, str(n)).write_text("x")
+        cleanup.remove_tree(folder)
+    finally:
+        cleanup.subprocess.run, cleanup._source, cleanup.ENTRIES = real_run, real_source, real_entries  # type: ignore
+        shutil.rmtree(folder, ignore_errors=True)
+    return (f"gateway nice {os.getpriority(os.PRIO_PROCESS, 0)}, the clean-up process's nice "
+            f"{b''.join(said).decode().strip() or 'none started'}")
+
+
+async def main(modes: list[str], only: list[str]) -> None:
+    for mode in modes:
+        _configure(mode)
+        attacks = {"pin": lambda: _run(PIN), "packages": _packages, "cpu": _cpu}
+        for name, attack in attacks.items():
+            if not only or name in only:
+                said = (await attack()).replace("\n", "; ")
+                print(f"[{mode}] {name}: {said}", flush=True)
+    if not only or "cleanup" in only:
+        print(f"[any] cleanup: {_cleanup()}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
+    parser.add_argument("--only", action="append", choices=["pin", "packages", "cpu", "cleanup"])
+    args = parser.parse_args()
+    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
