@@ -346,10 +346,10 @@ class ReflectiveRoute:
 
     async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str,
                         feedback: bool = False, whole: Request | None = None) -> None:
-        """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict. A request
-        served locally is first checked as the privacy boundary would check it for the judge (`whole`: all of it, when
-        `req` is what a rating left of it): one it keeps local is not judged (learning/judge_privacy.py)."""
-        if not plan.shadow and not await judge_may_see(ctx, whole or req, self.judge):
+        """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict. The request
+        is first checked as the privacy boundary would check it for the judge (`whole`: all of it, when `req` is what a
+        rating left of it): one it keeps local is not judged (learning/judge_privacy.py)."""
+        if not await judge_may_see(ctx, whole or req, self.judge):
             log.info("route %s: %s not judged: the privacy policy keeps it local", self.name, ctx.trace.request_id)
             return
         from tierwise.verifiers.judge import compare_request, parse_comparison, parse_grade
