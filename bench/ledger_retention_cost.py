@@ -4,6 +4,8 @@ Builds (once, at `--db`) a ledger of `--rows` small rows spread over 29 days, co
 pruning on the copy: a round of a large first pruning (`--max-rows` half the rows: ROUNDS chunks of CHUNK rows)
 twice, then a steady one (the file 1,000 rows past the bound) and one at the bound. `--retention FILE` times
 another version of ledger/retention.py (e.g. `git show <commit>:src/tierwise/ledger/retention.py > FILE`).
+`--evidence-every N` makes every N-th row an `eval` row (the learning loop's evidence, kept apart under the bound
+since loopsec); the first pruning then also builds the evidence rows' partial index.
 
     PYTHONPATH=src .venv/bin/python bench/ledger_retention_cost.py --rows 10000000 --db /tmp/l10m.db
     PYTHONPATH=src .venv/bin/python bench/ledger_retention_cost.py --rows 10000000 --db /tmp/l10m.db \
@@ -25,7 +27,7 @@ from tierwise.ledger.store import Ledger
 STEPS = '[{"kind":"call","name":"local-qwen","ok":true,"status":200,"latency_ms":811.9}]'
 
 
-def build(path: str, n: int) -> None:
+def build(path: str, n: int, every: int = 0) -> None:
     Ledger.open(path).close()
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
@@ -33,7 +35,8 @@ def build(path: str, n: int) -> None:
     for s in range(0, n, 200_000):
         with db:
             db.executemany("INSERT INTO requests (request_id, ts, route, kind, steps, extra) VALUES (?,?,?,?,?,?)",
-                           ((f"req_{i:024x}", base + i * (86_400 * 29 / n), "main", "chat", STEPS, "{}")
+                           ((f"req_{i:024x}", base + i * (86_400 * 29 / n), "main",
+                             "eval" if every and i % every == 0 else "chat", STEPS, "{}")
                             for i in range(s, min(n, s + 200_000))))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -61,10 +64,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--db", required=True, help="where the built ledger is kept between runs")
     ap.add_argument("--retention", help="another ledger/retention.py to time")
+    ap.add_argument("--evidence-every", type=int, default=0, help="every N-th row an eval row (0: none)")
     a = ap.parse_args()
     if not os.path.exists(a.db):
         t = time.perf_counter()
-        build(a.db, a.rows)
+        build(a.db, a.rows, a.evidence_every)
         print(f"built {a.rows:,} rows in {time.perf_counter() - t:.0f} s")
     work = a.db + ".work"
     shutil.copy(a.db, work)

@@ -31,8 +31,10 @@ import functools
 import json
 import logging
 import math
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,6 +133,11 @@ def below_target(a: float, b: float, s: BoundarySettings) -> bool:
     return a / (a + b) < s.quality_target
 
 
+# A type flapping between the tiers (a drift that comes and goes, or two keys rating it each their way) adds a move
+# every few dozen verdicts for as long as the gateway runs: the moves kept in memory, and read back from the log, are
+# the latest; the log passes to `<log>.1` past MAX_LOG_BYTES (one older file kept).
+MAX_MOVES = 10_000
+MAX_LOG_BYTES = 8 << 20
 MAX_KEYS = 256  # gateway keys whose share of a type's evidence is kept (the smallest share goes first)
 MAX_COUNT = 2**53  # verdicts a saved count may hold (exact as a float)
 
@@ -191,7 +198,8 @@ class Boundary:
         self.settings = settings or BoundarySettings()
         self.route = route
         self.states: dict[str, TaskState] = {}
-        self.moves: list[Move] = []
+        self.moves: deque[Move] = deque(maxlen=MAX_MOVES)  # the latest
+        self.moved: set[str] = set()  # every task type a move was recorded for
         self._log_path = Path(log_path) if log_path else None
         self._lock = threading.Lock()
         if self._log_path is not None and self._log_path.exists():
@@ -292,6 +300,7 @@ class Boundary:
             st.judged = st.good = st.check_run = 0
             st.check, st.check_decided = 0.0, False
             self.moves.append(move)
+            self.moved.add(task_type)
         self._append_log(move)
         return move
 
@@ -462,6 +471,8 @@ class Boundary:
             return
         try:
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
+            if self._log_path.exists() and self._log_path.stat().st_size >= MAX_LOG_BYTES:
+                os.replace(self._log_path, _older(self._log_path))
             with self._log_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(asdict(move), sort_keys=True) + "\n")
         except OSError as e:  # the move happened; losing its record must not fail a request
@@ -469,29 +480,42 @@ class Boundary:
 
     def _replay_log(self, path: Path) -> None:
         """Restore the tiers (not the posteriors) from an earlier run's moves."""
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                m = Move(**json.loads(line))
-            except (ValueError, TypeError):
-                continue
+        for m in read_moves(path):
             if self.route is not None and m.route not in (None, self.route):
                 continue
             self.moves.append(m)
+            self.moved.add(m.task_type)
             self.state(m.task_type).tier = m.to
 
 
-def read_moves(path: str | Path) -> list[Move]:
-    """Every move recorded in a boundary log (the read API the router-validation work consumes)."""
-    p = Path(path)
-    if not p.exists():
+def _older(path: Path) -> Path:
+    return path.with_name(path.name + ".1")
+
+
+def _tail_lines(path: Path) -> list[str]:
+    """The lines of the last MAX_LOG_BYTES of `path` (a cut first line dropped); none when it is missing."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - MAX_LOG_BYTES))
+            data = fh.read(MAX_LOG_BYTES)
+    except OSError:
         return []
-    out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[1:] if size > MAX_LOG_BYTES else lines
+
+
+def read_moves(path: str | Path) -> list[Move]:
+    """The latest MAX_MOVES moves recorded in a boundary log and its older file (the read API `tierwise boundary`
+    and the router-validation work consume)."""
+    p = Path(path)
+    out: deque[Move] = deque(maxlen=MAX_MOVES)
+    for line in _tail_lines(_older(p)) + _tail_lines(p):
         try:
             out.append(Move(**json.loads(line)))
         except (ValueError, TypeError):
             continue
-    return out
+    return list(out)
 
 
 __all__ = ["Boundary", "BoundarySettings", "Move", "TaskState", "below_target", "move_back_mass", "read_moves"]

@@ -510,7 +510,7 @@ class LearningLoop:
         """The task types the boundary has moved (local now, or on the frontier after a move: `total_judged` counts
         verdicts before the last move; or named in the boundary log's moves)."""
         b = self.boundary
-        return ({m.task_type for m in b.moves}
+        return (set(b.moved)
                 | {t for t, st in b.states.items() if st.tier == "local" or st.total_judged > st.judged})
 
     def save(self, path: str | Path, data: dict[str, Any] | None = None) -> None:

@@ -14,11 +14,22 @@ index (~0.3 s at ten million rows): once a pruning, not once a chunk (review30a:
 times, ~4.5 s of the writer at ten million rows). Processes sharing the file (`serve --workers N`) that prune at
 the same moment find the same cut, so together they delete the rows past the bound once (each deleting the
 excess it had counted deleted it once per process, below `max_rows`).
+
+`max_rows` keeps the learning loop's evidence (rows of kind `eval` and `shadow`: verdicts, shadow pairs) apart from
+the requests' rows: requests push out only requests, evidence only evidence, and evidence may hold up to half of
+the bound. Cut as one pile, a busy route's requests pushed out every verdict the flywheel, `tierwise boundary` and
+a local judge's training read (at `max_rows: 1000`, 1,000 requests after its last verdict a route had none left).
+The evidence rows are counted and found on a partial index (`requests_evidence`, built by the first pruning: the
+evidence is a small share of the rows), and the requests' cut on the `ts` index alone.
+
+`keep_days` measures time on the monotonic clock from the process's first pruning: the wall clock jumping
+forward (a bad NTP answer, a VM resumed with a wrong clock) no longer deletes the history it jumped over at once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 
@@ -28,8 +39,19 @@ EVERY_S = 60.0
 CHUNK = 5_000
 ROUNDS = 20
 _FIRST = -(1 << 63)  # below any rowid: a cut at (ts, _FIRST) keeps every row of that `ts`
-_DELETE = ("DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests WHERE (ts, rowid) < (?, ?) "
-           "ORDER BY ts, rowid LIMIT ?)")
+EVIDENCE = "kind IN ('eval', 'shadow')"  # the learning loop's rows (as the partial index's WHERE says it)
+_INDEX = f"CREATE INDEX IF NOT EXISTS requests_evidence ON requests(ts) WHERE {EVIDENCE}"
+_MAX_STEPS = 64  # steps of the search for the requests' cut (each passes the evidence rows it found)
+
+
+def _delete(where: str) -> str:
+    return (f"DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests WHERE {where}(ts, rowid) < (?, ?) "
+            "ORDER BY ts, rowid LIMIT ?)")
+
+
+_DELETE = _delete("")
+_DELETE_EVIDENCE = _delete(f"{EVIDENCE} AND ")
+_DELETE_REQUESTS = _delete(f"NOT coalesce({EVIDENCE}, 0) AND ")
 
 
 class Retention:
@@ -38,6 +60,8 @@ class Retention:
         self.max_rows = max_rows
         self.next_at = 0.0  # monotonic: the first look is at the first batch written
         self.deleted = 0
+        self.indexed = False  # the evidence rows' partial index exists (made by the first pruning under max_rows)
+        self._anchor: tuple[float, float] | None = None  # (wall, monotonic) at the first pruning
 
     @property
     def active(self) -> bool:
@@ -46,46 +70,92 @@ class Retention:
     def due(self) -> bool:
         return self.active and time.monotonic() >= self.next_at
 
+    def now(self) -> float:
+        """The wall clock, never ahead of its reading at the first pruning plus the monotonic time since: a jump
+        forward does not age every row at once (a jump back is taken: rows are kept longer, never deleted early)."""
+        wall, mono = time.time(), time.monotonic()
+        if self._anchor is None:
+            self._anchor = (wall, mono)
+        return min(wall, self._anchor[0] + (mono - self._anchor[1]))
+
     def prune(self, db: sqlite3.Connection) -> int:
         """Delete rows past the bounds (oldest first, by `ts`); the number deleted."""
         done = 0
         more = False
+        rounds = ROUNDS
         try:
-            cut = self.cut(db)
-            if cut is not None:
-                for _ in range(ROUNDS):
+            for sql, cut in self.cuts(db):
+                while rounds:
+                    rounds -= 1
                     with db:
-                        n = db.execute(_DELETE, (*cut, CHUNK)).rowcount
+                        n = db.execute(sql, (*cut, CHUNK)).rowcount
                     done += n
                     if n < CHUNK:
                         break
                 else:
                     more = True
+                    break
         except sqlite3.Error as e:  # a locked or full database: the next round tries again
             log.warning("ledger: could not delete old rows (ledger.keep_days / max_rows): %s", type(e).__name__)
         self.deleted += done
         self.next_at = time.monotonic() + (0.0 if more else EVERY_S)
         return done
 
-    def cut(self, db: sqlite3.Connection) -> tuple[float, int] | None:
-        """(ts, rowid) of the oldest row to keep: every row before it is past a bound. None: none is."""
-        cuts: list[tuple[float, int]] = []
+    def cuts(self, db: sqlite3.Connection) -> list[tuple[str, tuple[float, int]]]:
+        """(delete statement, (ts, rowid) of the oldest row it keeps) for each bound that is passed."""
+        out: list[tuple[str, tuple[float, int]]] = []
         if self.keep_s is not None:
-            cuts.append((time.time() - self.keep_s, _FIRST))
+            out.append((_DELETE, (self.now() - self.keep_s, _FIRST)))
         if self.max_rows is not None:
-            # One snapshot for the count and the row it finds (another process may delete between them); the
+            if not self.indexed:
+                with db:
+                    db.execute(_INDEX)
+                self.indexed = True
+            # One snapshot for the counts and the rows they find (another process may delete between them); the
             # writer's own transaction, were one open, is left as it is.
             began = not db.in_transaction
             if began:
                 db.execute("BEGIN")
             try:
-                over = db.execute("SELECT count(*) FROM requests").fetchone()[0] - self.max_rows
-                if over > 0:
-                    row = db.execute("SELECT ts, rowid FROM requests ORDER BY ts, rowid LIMIT 1 OFFSET ?",
-                                     (over,)).fetchone()
-                    if row is not None:
-                        cuts.append((row[0], row[1]))
+                out += self._bound_cuts(db, self.max_rows)
             finally:
                 if began:
                     db.rollback()  # (read only)
-        return max(cuts) if cuts else None
+        return out
+
+    @staticmethod
+    def _bound_cuts(db: sqlite3.Connection, bound: int) -> list[tuple[str, tuple[float, int]]]:
+        total = db.execute("SELECT count(*) FROM requests").fetchone()[0]
+        if total <= bound:
+            return []
+        evidence = db.execute(f"SELECT count(*) FROM requests WHERE {EVIDENCE}").fetchone()[0]
+        kept = min(evidence, bound // 2)  # evidence rows kept: at most half the bound
+        out: list[tuple[str, tuple[float, int]]] = []
+        if evidence > kept:
+            row = db.execute(f"SELECT ts, rowid FROM requests WHERE {EVIDENCE} ORDER BY ts, rowid LIMIT 1 OFFSET ?",
+                             (evidence - kept,)).fetchone()
+            out.append((_DELETE_EVIDENCE, (row[0], row[1]) if row else (math.inf, _FIRST)))
+        drop = total - evidence - (bound - kept)  # requests' rows past their part of the bound
+        if drop > 0:
+            out.append((_DELETE_REQUESTS, _requests_cut(db, drop)))
+        return out
+
+
+def _requests_cut(db: sqlite3.Connection, drop: int) -> tuple[float, int]:
+    """The row (in `ts` order, of any kind) before which `drop` rows are requests' rows: the n-th row has n - e
+    requests' rows before it, e the evidence rows among them (counted on their index), so n = drop + e is searched
+    by passing the evidence rows found until none is new (a few steps: evidence is a small share of the rows).
+    Past the last row: every requests' row goes."""
+    at = drop
+    cut: tuple[float, int] = (math.inf, _FIRST)
+    for _ in range(_MAX_STEPS):
+        row = db.execute("SELECT ts, rowid FROM requests ORDER BY ts, rowid LIMIT 1 OFFSET ?", (at,)).fetchone()
+        if row is None:
+            return (math.inf, _FIRST)
+        cut = (row[0], row[1])
+        nxt = drop + db.execute(f"SELECT count(*) FROM requests WHERE {EVIDENCE} AND (ts, rowid) < (?, ?)",
+                                cut).fetchone()[0]
+        if nxt == at:
+            break
+        at = nxt
+    return cut  # (after _MAX_STEPS: a little short of `drop`; the next pruning goes on)

@@ -27,6 +27,7 @@ from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
 from tierwise.learning.background import BackgroundWork
+from tierwise.learning.judge_privacy import judge_may_see
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
@@ -419,6 +420,8 @@ class LearnedRoute:
         from tierwise.verifiers.judge import SCORES, parse_grade
 
         assert self.validator is not None and self._judge_prompt is not None
+        if not await judge_may_see(sctx, req, self.judge):  # both tiers local, the judge remote: the whole request
+            return
         clipped = _clipped(req)
         outcomes = {}
         for side in ("strong", "weak"):

@@ -29,6 +29,8 @@ from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextB
 from tierwise.errors import UpstreamError
 from tierwise.learning.background import BackgroundWork
 from tierwise.learning.boundary import BoundarySettings
+from tierwise.learning.eval_record import record_evaluation
+from tierwise.learning.judge_privacy import as_request, has_boundary, judge_may_see, request_text
 from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
 from tierwise.learning.order import OrderSettings
 from tierwise.learning.request_model_settings import RequestModelSettings
@@ -139,7 +141,7 @@ class ReflectiveRoute:
         self._judge = LlmJudgeVerifier(judge.name, rubric=rubric)
         self._said_no_grade = False  # the console says once that the judge's replies carry no grade
         self._background = self.work.tasks
-        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, str, str | None]] = OrderedDict()
         self.pairwise = pairwise or PairwiseJudgeConfig()
         self.pairwise_audits: deque[tuple[bool, bool]] = deque(maxlen=200)  # (pairwise, frontier judge)
         self.state_path = state_path  # the learned state survives a restart (posteriors, counts, the drift test)
@@ -267,7 +269,8 @@ class ReflectiveRoute:
         self._spawn(req, ctx, plan, task_type, answer, key=ctx.notes.get("key_name") or "")
 
     def _remember(self, rid: str, req: Request, answer: str) -> None:
-        self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS])
+        whole = request_text(req) if has_boundary(self.services) else None  # for the privacy check on feedback
+        self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS], whole)
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
 
@@ -292,17 +295,22 @@ class ReflectiveRoute:
         (when the ledger kept its text). Its verdict is a biased sample, so it moves no boundary itself. The
         judge call counts under the rater's gateway key `key` (its share of the evaluations in flight)."""
         self.loop.schedule.stats(self.loop.key(task_type)).reprobe = self.loop.settings.schedule.reprobe_uses
-        if (not prompt or answer is None) and request_id in self._recent:
-            prompt, answer = self._recent[request_id]
+        kept = self._recent.get(request_id)
+        whole = None
+        if has_boundary(self.services):  # the ledger's text is cleaned: the check needs the request as it came
+            if kept is None or kept[2] is None:
+                return False
+            prompt, answer, whole = kept
+        elif (not prompt or answer is None) and kept is not None:
+            prompt, answer = kept[0], kept[1]
         if not prompt or answer is None:
             return False
-        from tierwise.canonical import Message
-
-        req = Request(model=self.name, messages=[Message("user", [TextBlock(prompt)])])
+        req = as_request(self.name, prompt)
         ctx = Context(Trace(request_id, self.name), self.judge_resolve, None, services=self.services)
         ctx.notes["key_name"] = key  # the rater's (budgets.background.charge_key)
         plan = Plan("local", True, False, "negative-feedback")
-        return self._spawn(req, ctx, plan, task_type, answer, feedback=True, key=key)
+        return self._spawn(req, ctx, plan, task_type, answer, feedback=True, key=key,
+                           whole=None if whole is None else as_request(self.name, whole))
 
     @property
     def dropped(self) -> int:
@@ -310,13 +318,13 @@ class ReflectiveRoute:
         return self.work.dropped
 
     def _spawn(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str, *,
-               feedback: bool = False, key: str = "") -> bool:
+               feedback: bool = False, key: str = "", whole: Request | None = None) -> bool:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # called outside the gateway's event loop (an MCP tool's thread): re-opening is enough
             self.work.dropped += 1
             return False
-        if self.work.start(self._evaluate(req, ctx, plan, task_type, answer, feedback), key):
+        if self.work.start(self._evaluate(req, ctx, plan, task_type, answer, feedback, whole), key):
             return True
         # the loop learns a little slower; the request is unaffected
         log.info("route %s: evaluation of %s dropped (%d pending, %d of key %r)", self.name, ctx.trace.request_id,
@@ -337,8 +345,13 @@ class ReflectiveRoute:
         return len(audits) >= self.pairwise.min_audited and kappa(audits) >= self.pairwise.min_kappa
 
     async def _evaluate(self, req: Request, ctx: Context, plan: Plan, task_type: str, answer: str,
-                        feedback: bool = False) -> None:
-        """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict."""
+                        feedback: bool = False, whole: Request | None = None) -> None:
+        """Shadow-run the local tier if the frontier answered, judge the local answer, record the verdict. The request
+        is first checked as the privacy boundary would check it for the judge (`whole`: all of it, when `req` is what a
+        rating left of it): one it keeps local is not judged (learning/judge_privacy.py)."""
+        if not await judge_may_see(ctx, whole or req, self.judge):
+            log.info("route %s: %s not judged: the privacy policy keeps it local", self.name, ctx.trace.request_id)
+            return
         from tierwise.verifiers.judge import compare_request, parse_comparison, parse_grade
 
         rid = ctx.trace.request_id
@@ -531,31 +544,6 @@ def _reasoning(reply: str) -> str:
 
     lines = [ln.strip() for ln in reply_head(reply).strip().splitlines() if ln.strip() and "verdict" not in ln.lower()]
     return " ".join(lines)[:500]
-
-
-def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], prompt: str | None, answer: str,
-                      frontier_answer: str | None) -> None:
-    """One `eval` ledger record (its cost is the evaluation's: judge call and any shadow run)."""
-    ledger = getattr(services, "ledger", None)
-    if ledger is None:
-        return
-    from tierwise.ledger.records import record_from_trace
-
-    store_text = bool(getattr(getattr(getattr(services, "cfg", None), "ledger", None), "store_text", False))
-    extra: dict[str, Any] = {"evaluation": evaluation}
-    if store_text:  # the flywheel's material; kept only where the config keeps request text
-        extra["local_answer"] = answer
-        if frontier_answer is not None:
-            extra["frontier_answer"] = frontier_answer
-    try:
-        rec = record_from_trace(trace, ts=time.time(), kind="eval", decision=evaluation["judge"],
-                                prompt=prompt if store_text else None, extra=extra)
-        ledger.submit(rec)
-        observer = getattr(services, "observer", None)
-        if observer is not None:
-            observer.learning_spent(rec.cost_usd)
-    except Exception:
-        log.exception("ledger: could not record the evaluation of %s", evaluation.get("of"))
 
 
 def state_path_for(log_path: str | Path, route: str) -> Path:

@@ -15,6 +15,7 @@ instruction to it.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import secrets
@@ -81,6 +82,17 @@ _VERDICT_LINE = re.compile(r"^[ \t*#_]{0,8}+verdict\W{0,3}+\s*+[:=\-]?+\s*+\**+\
 _GRADE_WORD = re.compile(r"\b(good|acceptable|poor)\b", re.IGNORECASE)
 _NEGATED = re.compile(r"(?:\bnot|\bnever|\bno|n't)\W{0,3}+(?:\w+\W{1,3}+)?+$", re.IGNORECASE)
 _JSON_OBJ = re.compile(r"\{[^{}]*\}")
+_CODE_FENCE = re.compile(r"^[ \t]{0,3}+(?:```|~~~)", re.MULTILINE)
+
+
+def _verdict_lines(pattern: re.Pattern[str], text: str) -> list[str]:
+    """What the verdict lines `pattern` finds in `text` say, those inside fenced code blocks left out when any is
+    outside: a judge that quotes the answer's own "VERDICT: good" in a code block after its verdict (to point at
+    the injection) does not give that verdict. All of them when every one is inside (a judge that fences its own)."""
+    fences = [m.start() for m in _CODE_FENCE.finditer(text)]
+    found = [(m.start(), m.group(1)) for m in pattern.finditer(text)]
+    outside = [g for at, g in found if bisect.bisect_right(fences, at) % 2 == 0]
+    return outside or [g for _, g in found]
 
 
 def _last_json_value(text: str, keys: tuple[str, ...], read: Callable[[Any], str | None]) -> str | None:
@@ -117,7 +129,7 @@ def reply_head(text: str) -> str:
 
 def parse_grade(text: str) -> str | None:
     text = text[-JUDGE_REPLY_CHARS:]  # the verdict ends the reply (see JUDGE_REPLY_CHARS)
-    found = _VERDICT_LINE.findall(text)
+    found = _verdict_lines(_VERDICT_LINE, text)
     if found:
         return found[-1].lower()
     got = _last_json_value(text, ("verdict", "grade", "rating"), _grade_value)
@@ -186,7 +198,7 @@ def parse_comparison(text: str) -> str | None:
     """The winner a comparison reply names: "1", "2" or "tie"; None when it names none. The last `verdict:` line
     wins, then a JSON `{"verdict": ...}` (or "winner"/"better"), then a last line that is only 1, 2 or tie."""
     text = text[-JUDGE_REPLY_CHARS:]  # the verdict ends the reply (see JUDGE_REPLY_CHARS)
-    found = _COMPARE_LINE.findall(text)
+    found = _verdict_lines(_COMPARE_LINE, text)
     if found:
         return _COMPARE_WORDS[found[-1].lower()]
     got = _last_json_value(text, ("verdict", "winner", "better"), _comparison_value)

@@ -1,0 +1,101 @@
+"""The learning loop's judge and the privacy boundary (loopsec, session 31): a request the boundary keeps local (data
+of a `local_only` class anywhere in it) is shown to a remote judge in no part. The judge reads the last user text
+only, and the boundary scans only what it is sent: a value in the system prompt left that text free to go."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.harness import wait_for
+from tests.learning.test_reflective_route import SUMMARY
+from tests.privacy.support import SEEDS, privacy_config
+
+EMAIL = SEEDS["EMAIL_ADDRESS"]
+PRIVATE = "Summarise the complaint of customer Q-PRIVATE-7781 in two sentences, please, for the team."
+
+
+def _gateway(gateway, openai_up, anthropic_up, **route):  # noqa: F811
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {
+        "policy": "reflective", "local": "local", "frontier": "frontier", "quality_target": 0.6,
+        "sampling": "rules", "schedule": {"first_uses": 1000}, **route}},  # every use judged
+        policy={"pii": "local_only", "secrets": "block"})
+    cfg["ledger"]["store_text"] = True
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = lambda rec: Reply(
+        text="Fine.\nVERDICT: good" if "You are grading" in json.dumps(rec.body) else "frontier answer")
+    return g, g.gateway.resolve("main"), oai(g)
+
+
+def _judge_saw(up, text: str) -> bool:
+    return any(text in json.dumps(r.body) for r in up.requests if "You are grading" in json.dumps(r.body))
+
+
+def test_a_local_only_value_in_the_system_prompt_keeps_the_request_from_the_judge(
+        gateway, openai_up, anthropic_up):  # noqa: F811
+    """Before: the type had moved local, the request (an e-mail address in its system prompt: `local_only`) was served
+    locally and judged; the judge's call carried its last user text, in which the boundary found nothing: it left."""
+    g, route, client = _gateway(gateway, openai_up, anthropic_up)
+    for i in range(30):
+        client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} ({i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    assert route.loop.boundary.tier("summarisation") == "local"
+    asked = len(anthropic_up.requests)
+    client.chat.completions.create(model="main", messages=[
+        {"role": "system", "content": f"The customer's address is {EMAIL}."}, {"role": "user", "content": PRIVATE}])
+    assert wait_for(lambda: not route._background, timeout=30)
+    assert not _judge_saw(anthropic_up, "Q-PRIVATE-7781")
+    assert len(anthropic_up.requests) == asked  # no remote call at all
+    # a request without protected data is still judged
+    client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (plain)"}])
+    assert wait_for(lambda: not route._background, timeout=30)
+    assert _judge_saw(anthropic_up, "(plain)")
+
+
+def test_a_poor_rating_of_an_answer_the_boundary_kept_local_does_not_show_it_to_the_judge(
+        gateway, openai_up, anthropic_up):  # noqa: F811
+    """Before: the answer was served locally because its request was `local_only` (not judged), but a `poor` rating
+    had the judge look at it from the ledger's text, cleaned of the address and not of the rest: the request's words
+    reached the remote judge."""
+    g, route, client = _gateway(gateway, openai_up, anthropic_up)
+    r = client.chat.completions.with_raw_response.create(model="main", messages=[
+        {"role": "user", "content": f"{PRIVATE} Reply to {EMAIL}."}])
+    assert wait_for(lambda: not route._background, timeout=30)
+    asked = len(anthropic_up.requests)
+    rated = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": r.headers["x-tierwise-request-id"],
+                                                              "rating": "poor"})
+    assert rated.status_code == 200 and rated.json()["tier"] == "local"
+    assert wait_for(lambda: not route._background, timeout=30)
+    assert not _judge_saw(anthropic_up, "Q-PRIVATE-7781")
+    assert len(anthropic_up.requests) == asked
+
+
+def test_a_learned_routes_remote_judge_is_not_shown_a_request_both_local_tiers_answered(
+        gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    """Online validation of a `learned` route whose two tiers are local and whose judge is remote: before, the
+    judge's two calls carried the last user text of a request with a `local_only` value in its system prompt."""
+    from tests.routers.test_online_validation import FIXTURE
+    from tierwise.evaluation.loaders import load_jsonl
+    from tierwise.routers import make_router, save_router
+
+    router = str(save_router(make_router("linear").fit(load_jsonl(FIXTURE)), tmp_path / "router"))
+    cfg = privacy_config(openai_up.url, anthropic_up.url, {"main": {
+        "policy": "learned", "router": router, "strong": "local", "weak": "local", "threshold": 2.0,
+        "shadow_rate": 1.0, "validation": {"judge": "frontier", "window": 10, "min_pairs": 5}}},
+        policy={"pii": "local_only", "secrets": "block"})
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="Fine.\nVERDICT: good")
+    route = g.gateway.resolve("main")
+    client = oai(g)
+    client.chat.completions.create(model="main", messages=[{"role": "user", "content": "What is 2 + 2? (plain)"}])
+    assert wait_for(lambda: not route._background, timeout=30)
+    assert _judge_saw(anthropic_up, "(plain)")  # judged: the request may leave
+    client.chat.completions.create(model="main", messages=[
+        {"role": "system", "content": f"The customer's address is {EMAIL}."}, {"role": "user", "content": PRIVATE}])
+    assert wait_for(lambda: not route._background, timeout=30)
+    assert not _judge_saw(anthropic_up, "Q-PRIVATE-7781")
