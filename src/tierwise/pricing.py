@@ -75,6 +75,10 @@ def write_ratios(price: Price | None) -> tuple[float, float]:
 SEARCH_FEE = 10.0  # Anthropic's web search: USD per 1,000 searches
 SEARCHES_UNSAID = 10  # searches a request allowing web search without `max_uses` reserves
 MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usage_bounds.py), and reserved at most
+# Input tokens a search's results add to the model's context, reserved per search allowed: Anthropic bills the results
+# as input tokens on top of the fee (a search returns several pages of text; only the fee was reserved before session
+# 31, costs3: requests in flight allowing searches overspent an `admit: fits` budget by their results, 1.34x)
+SEARCH_RESULT_TOKENS = 10_000
 
 
 def anthropic_price(price: Price) -> Price:

@@ -48,7 +48,7 @@ from tierwise.budgets.plan import (
 from tierwise.budgets.status_rows import bucket_row, iso
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
-from tierwise.pricing import HOUR, NO_MARK, cache_mark, searches_allowed, write_ratios
+from tierwise.pricing import HOUR, NO_MARK, SEARCH_RESULT_TOKENS, cache_mark, searches_allowed, write_ratios
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
@@ -292,9 +292,11 @@ class SpendController:
             # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N
             # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
             req.max_tokens = out
+        searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
+        est_in += searches * SEARCH_RESULT_TOKENS
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
-        fee = plan.search * searches_allowed(req) * n if plan.search else 0.0  # (web searches: billed per search)
+        fee = plan.search * searches * n
         worst += fee
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
