@@ -12,7 +12,9 @@ worst of `--runs` runs, per scenario:
                until its own limit (`--long` tokens) unless the request caps it;
 - no-usage:    max_tokens 500, 400 tokens out, the upstream ignores stream_options.include_usage
                (many OpenAI-compatible hosts);
-- mid-fail:    max_tokens 500, the upstream streams 400 tokens, then an error event, no usage.
+- mid-fail:    max_tokens 500, the upstream streams 400 tokens, then an error event, no usage;
+- n3:          n=3, max_tokens 500, 400 tokens out per choice, usage (all three choices) at the end (session 31);
+- n3-no-usage: n=3 as above, the upstream ignores stream_options.include_usage (session 31).
 
     PYTHONPATH=src .venv/bin/python bench/budget_overspend.py [--src /work/main/src] [--runs 5]
 """
@@ -57,15 +59,16 @@ class Upstream(OpenAIDouble):
         cap = body.get("max_completion_tokens") or body.get("max_tokens")
         out = 400 if self.scenario != "no-max" else (min(cap, self.long) if cap else self.long)
         inp = len(rec.raw) // 4
+        n = int(body.get("n") or 1)  # (every choice is billed)
         with self.lock:
-            self.cost += (inp * PRICE_IN + out * PRICE_OUT) / 1e6
-        reply = Reply(text=WORD * (out // 10), usage=(inp, out))
+            self.cost += (inp * PRICE_IN + out * n * PRICE_OUT) / 1e6
+        reply = Reply(text=WORD * (out // 10), usage=(inp, out * n))
         if self.scenario == "mid-fail":
             return StreamError(after_chunks=out // 10, then=reply)
         return reply
 
     def render_chunks(self, reply: Reply, rec: Any) -> list[bytes]:
-        if self.scenario in ("no-usage", "mid-fail"):
+        if self.scenario in ("no-usage", "mid-fail", "n3-no-usage"):
             rec.body = {k: v for k, v in rec.body.items() if k != "stream_options"}
         return super().render_chunks(reply, rec)
 
@@ -96,6 +99,8 @@ async def clients(urls: list[str], m: int, per_client: int, scenario: str) -> di
         oc = oas[i % len(oas)]
         for j in range(per_client):
             kw: dict[str, Any] = {} if scenario == "no-max" else {"max_tokens": 500}
+            if scenario.startswith("n3"):
+                kw["n"] = 3
             try:
                 s = await oc.chat.completions.create(model="main", stream=True, messages=[
                     {"role": "user", "content": f"client {i} question {j}"}], **kw)

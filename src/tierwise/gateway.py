@@ -25,7 +25,7 @@ from tierwise.ledger.store import Ledger
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import POLICY_TYPES, Builder
 from tierwise.policies.rules import feature_of
-from tierwise.pricing import Price, Pricer, anthropic_price, cost
+from tierwise.pricing import Price, Pricer, anthropic_price, claude_model, cost
 from tierwise.providers import image_urls
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
@@ -75,9 +75,10 @@ class Gateway:
         self.deployments: dict[str, Deployment] = {}
         for name, m in cfg.models.items():
             prov = self.providers[m.provider]
-            price = m.price or (ZERO if prov.locality == "local" else self.pricer.price_for(m.model, prov.kind))
-            if price is not None and prov.kind == "anthropic" and prov.locality == "remote":
-                price = anthropic_price(price)
+            price = m.price or (ZERO if prov.locality == "local"
+                                else self.pricer.price_for(m.model, prov.kind, prov.cfg.base_url))
+            if price is not None and prov.locality == "remote" and (prov.kind == "anthropic" or claude_model(m.model)):
+                price = anthropic_price(price, searches=prov.kind == "anthropic")
             self.deployments[name] = Deployment(
                 name,
                 m,

@@ -75,18 +75,30 @@ def write_ratios(price: Price | None) -> tuple[float, float]:
 SEARCH_FEE = 10.0  # Anthropic's web search: USD per 1,000 searches
 SEARCHES_UNSAID = 10  # searches a request allowing web search without `max_uses` reserves
 MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usage_bounds.py), and reserved at most
+# Input tokens a search's results add to the model's context, reserved per search allowed: Anthropic bills the results
+# as input tokens on top of the fee (a search returns several pages of text; only the fee was reserved before session
+# 31, costs3: requests in flight allowing searches overspent an `admit: fits` budget by their results, 1.34x)
+SEARCH_RESULT_TOKENS = 10_000
 
 
-def anthropic_price(price: Price) -> Price:
+def anthropic_price(price: Price, searches: bool = True) -> Price:
     """A price for an Anthropic model: a five-minute cache write is billed at 1.25x the input price when the config
     names no `cache_write` (it was counted at the input price: a client marking a new long prompt for the cache on each
-    request spent 1.25x what its budget counted), and a web search at $10 per 1,000 (counted nowhere before costs2)."""
+    request spent 1.25x what its budget counted), and a web search at $10 per 1,000 (counted nowhere before costs2).
+    `searches=False`: a Claude model on an OpenAI-compatible host (OpenRouter), whose web search is not Anthropic's
+    server tool, but whose cache writes Anthropic bills as it does its own (session 31, costs3)."""
     update: dict[str, float] = {}
     if price.cache_write is None and price.input > 0:
         update["cache_write"] = 1.25 * price.input
-    if price.web_search is None:
+    if price.web_search is None and searches:
         update["web_search"] = SEARCH_FEE
     return price.model_copy(update=update) if update else price
+
+
+def claude_model(model_id: str) -> bool:
+    """Whether an OpenAI-compatible host's model id names an Anthropic model (`anthropic/claude-sonnet-4` on
+    OpenRouter, `claude-…` behind other routers): its cache writes are billed at Anthropic's prices."""
+    return "claude" in model_id.lower()
 
 
 def searches_allowed(req: Any) -> int:
@@ -221,12 +233,19 @@ _PROVIDER_IDS = {"anthropic": "anthropic"}
 class Pricer:
     """Looks up remote model prices in genai-prices; remembers what it found."""
 
-    def price_for(self, model_id: str, provider_kind: str | None = None) -> Price | None:
-        return _lookup(model_id, _PROVIDER_IDS.get(provider_kind or ""))
+    def price_for(self, model_id: str, provider_kind: str | None = None, base_url: str | None = None) -> Price | None:
+        """`base_url`: an OpenAI-compatible host's, which genai-prices knows by its address (OpenRouter's
+        `anthropic/claude-sonnet-4` is priced only there: before session 31, costs3, its cost was unknown)."""
+        pid = _PROVIDER_IDS.get(provider_kind or "")
+        if pid is None and base_url:
+            price = _lookup(model_id, None, base_url)
+            if price is not None:
+                return price
+        return _lookup(model_id, pid)
 
 
 @lru_cache(maxsize=512)
-def _lookup(model_id: str, provider_id: str | None) -> Price | None:
+def _lookup(model_id: str, provider_id: str | None, api_url: str | None = None) -> Price | None:
     try:
         from genai_prices import Usage as GUsage
         from genai_prices import calc_price
@@ -238,7 +257,10 @@ def _lookup(model_id: str, provider_id: str | None) -> Price | None:
     n = 1000
 
     def rate(**tokens: int) -> float:
-        calc = calc_price(GUsage(**tokens), model_ref=model_id, provider_id=provider_id)
+        if api_url is not None:
+            calc = calc_price(GUsage(**tokens), model_ref=model_id, provider_api_url=api_url)
+        else:
+            calc = calc_price(GUsage(**tokens), model_ref=model_id, provider_id=provider_id)
         return float(calc.total_price) * (MILLION / n)
 
     try:
@@ -249,8 +271,12 @@ def _lookup(model_id: str, provider_id: str | None) -> Price | None:
             cache_write=rate(input_tokens=n, cache_write_tokens=n),
         )
     except LookupError:
+        if api_url is not None:  # (a host genai-prices does not know: the model is looked up by its name alone)
+            return None
         log.info("no price data for model %r; its cost is recorded as unknown (set `price` in the config)", model_id)
         return None
     except Exception as e:  # genai-prices raises various errors for unknown models
+        if api_url is not None:
+            return None
         log.info("no price data for model %r (%s); set `price` in the config", model_id, type(e).__name__)
         return None

@@ -114,3 +114,28 @@ def test_a_stream_that_fails_after_part_of_its_answer_is_billed_for_that_part(ga
     # About 150 words of 8 characters were relayed (the first chunk is the role): billed $0 before.
     assert row["tokens_used"] >= 140 * 8 / 4, row
     assert row["usd_used"] >= 140 * 8 / 4 * 15 / 1e6, row
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_every_choice_of_an_answer_without_usage_is_billed(gateway, openai_up, quiet_up, redis_prefix, stream):
+    """`n: 3` from an upstream that reports no usage: the relayed characters were counted for the first choice only
+    (choices past the first make no stream events), so a third of the output was billed: three gateways on a $1 Redis
+    budget, 30 streaming clients asking `n: 3`, spent $2.95 (bench/budget_overspend.py --scenarios n3-no-usage,
+    session 31, costs3)."""
+    if stream:
+        quiet_up.default = Reply(text=WORDS, usage=(30, 1200))
+    else:
+        body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "big-model",
+                "choices": [{"index": i, "message": {"role": "assistant", "content": WORDS}, "finish_reason": "stop"}
+                            for i in range(3)]}
+        quiet_up.default = Raw(200, orjson.dumps(body))
+    g = make(gateway, openai_up, quiet_up, redis_prefix)
+    kw: dict[str, Any] = {"model": "main", "max_tokens": 500, "n": 3, "messages": [{"role": "user", "content": "talk"}]}
+    if stream:
+        seen = {c.index for chunk in oai(g).chat.completions.create(stream=True, **kw) for c in chunk.choices}
+    else:
+        seen = {c.index for c in oai(g).chat.completions.create(**kw).choices}
+    assert seen == {0, 1, 2}
+    row = used(g)
+    assert row["tokens_used"] >= 3 * 400, row  # (400 and 0.006 before: the first choice's)
+    assert row["usd_used"] >= 3 * 400 * 15 / 1e6, row

@@ -44,10 +44,14 @@ def test_a_request_allowing_searches_reserves_their_fee():
     assert searches_allowed(SimpleNamespace(source_body=None, tools=[])) == 0
 
 
-def test_two_requests_allowing_sixty_searches_do_not_both_fit_a_dollar(gateway, openai_up, anthropic_up):  # noqa: F811
+def test_two_requests_allowing_sixty_searches_do_not_both_fit_a_dollar(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                       monkeypatch):
     """`max_uses: 60` is $0.60 of searches: reserved, the second request in flight is refused (before: both admitted,
-    each reserving $0.0045 of tokens, $1.21 billed of `admit: fits` $1)."""
+    each reserving $0.0045 of tokens, $1.21 billed of `admit: fits` $1). The fee alone: the searches' results
+    reserved as input (below) are set to none here, or 60 searches' results alone would not fit the dollar."""
     from tests.doubles import Delay
+
+    monkeypatch.setattr("tierwise.budgets.controller.SEARCH_RESULT_TOKENS", 0)
 
     cfg = frontier_config(openai_up, anthropic_up, admit="fits")
     cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
@@ -56,3 +60,21 @@ def test_two_requests_allowing_sixty_searches_do_not_both_fit_a_dollar(gateway, 
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 60}]
     second = second_of_two(g, anthropic_up, [{"role": "user", "content": "q"}], max_tokens=100, tools=tools)
     assert second == "429", "both admitted: $1.21 billed of a $1 budget"
+
+
+def test_search_results_are_reserved_as_input(gateway, openai_up, anthropic_up):  # noqa: F811
+    """Each search's results come back into the model's context and are billed as input tokens (the upstream's
+    `input_tokens` holds them); only the fee was reserved before session 31 (costs3): two requests in flight allowing
+    5 searches each reserved $0.05 apiece of an `admit: fits` $0.30 budget, both were admitted and billed $0.2015 each
+    (50,000 input tokens of results): $0.403, 1.34x. Now a search reserves SEARCH_RESULT_TOKENS of input."""
+    from tests.doubles import Delay
+    from tierwise.pricing import SEARCH_RESULT_TOKENS
+
+    cfg = frontier_config(openai_up, anthropic_up, admit="fits")
+    cfg["budgets"]["limits"][0]["usd"] = 0.30
+    cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
+    g = gateway(cfg)
+    anthropic_up.default = Delay(3, Reply(text="found it", usage=(5 * SEARCH_RESULT_TOKENS, 100), web_searches=5))
+    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]
+    second = second_of_two(g, anthropic_up, [{"role": "user", "content": "q"}], max_tokens=100, tools=tools)
+    assert second == "429", "both admitted: $0.403 billed of a $0.30 budget"

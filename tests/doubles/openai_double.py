@@ -119,9 +119,12 @@ class OpenAIDouble(DoubleServer):
         else:
             inp = estimate_tokens(rec.body.get("messages"))
             out = max(1, len(reply.pieces()) + sum(estimate_tokens(t.args) for t in reply.tool_calls))
+        det: dict[str, Any] = {"cached_tokens": reply.cache_read_tokens, "audio_tokens": 0}
+        if reply.cache_write_tokens:  # (as OpenRouter reports the writes of an upstream that bills them: Anthropic's)
+            det["cache_write_tokens"] = reply.cache_write_tokens
         return {
             "prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out,
-            "prompt_tokens_details": {"cached_tokens": reply.cache_read_tokens, "audio_tokens": 0},
+            "prompt_tokens_details": det,
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierwise import pricing
 from tierwise.budgets.background import BILLED, COVERS
 from tierwise.budgets.checks import (
     BudgetCheck,
@@ -48,7 +49,7 @@ from tierwise.budgets.plan import (
 from tierwise.budgets.status_rows import bucket_row, iso
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
-from tierwise.pricing import HOUR, NO_MARK, cache_mark, searches_allowed, write_ratios
+from tierwise.pricing import HOUR, NO_MARK, SEARCH_RESULT_TOKENS, cache_mark, searches_allowed, write_ratios
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
 log = logging.getLogger("tierwise.budgets")
@@ -183,7 +184,7 @@ class SpendController:
             price = d.price
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
-            if d.provider.kind == "anthropic":
+            if d.provider.kind == "anthropic" or pricing.claude_model(d.cfg.model):  # (OpenRouter's Claude too, since costs3)
                 f, h = write_ratios(price)
                 five, hour = max(five, f), max(hour, h)
                 if price is not None and price.web_search:
@@ -292,9 +293,11 @@ class SpendController:
             # OpenAI upstream wrote until its own limit (16,000 tokens for a 4,096-token reservation), and N
             # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
             req.max_tokens = out
+        searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
+        est_in += searches * SEARCH_RESULT_TOKENS
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
-        fee = plan.search * searches_allowed(req) * n if plan.search else 0.0  # (web searches: billed per search)
+        fee = plan.search * searches * n
         worst += fee
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
@@ -478,13 +481,14 @@ class SpendController:
                 usd = s.cost
                 if usd is None:  # a call that failed mid-stream: its cost was not worked out
                     usd = (u.input_tokens * price[0] + u.output_tokens * price[1]) / MILLION
-                if u.input_tokens == 0 and u.output_tokens or s.reason == "cancelled" and (
-                        u.input_tokens == 0 or "input_estimated" in s.detail):
+                read = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens  # (all written: no input count)
+                if read == 0 and u.output_tokens or s.reason == "cancelled" and (
+                        read == 0 or "input_estimated" in s.detail):
                     # An answer without its input count: a call cut or failed before the upstream reported it
                     # (OpenAI reports usage at a stream's end), or an upstream that reports no usage at all; the
                     # provider still bills it. A cut call's estimate is in its ledger row (providers/deployment.py);
                     # the budget counts the larger of it and the reservation's (which also reads the body's length).
-                    extra = max(0, est_in - u.input_tokens)
+                    extra = max(0, est_in - read)
                     usd += extra * price[0] / MILLION
                     t += extra
             tokens += t

@@ -97,8 +97,9 @@ def unpriced_names(cfg: Config) -> list[str]:
     from tierwise.pricing import Pricer
 
     pricer = Pricer()
-    return [name for name, m in cfg.models.items() if cfg.providers[m.provider].locality == "remote"
-            and m.price is None and pricer.price_for(m.model, cfg.providers[m.provider].kind) is None]
+    provs = cfg.providers
+    return [name for name, m in cfg.models.items() if provs[m.provider].locality == "remote"
+            and m.price is None and pricer.price_for(m.model, provs[m.provider].kind, provs[m.provider].base_url) is None]
 
 
 def blind_to_unpriced(cfg: Config) -> list[str]:

@@ -172,6 +172,7 @@ def redis_refusals_or_exit(cfg: Any) -> None:
     refused = False
     for (url, parts), err in zip(users.items(), asyncio.run(ping_all()), strict=True):
         if err is None:
+            _warn_if_evicting(url, parts)
             continue
         detail = inert(str(err))  # scrubbed, controls escaped
         named = f"Redis at {where(url)} ({', '.join(parts)})"
@@ -184,6 +185,24 @@ def redis_refusals_or_exit(cfg: Any) -> None:
                        + (f": {detail}" if detail else "") + "): what it serves fails until it answers", err=True)
     if refused:
         sys.exit(2)
+
+
+def _warn_if_evicting(url: str, parts: list[str]) -> None:
+    """A warning when a Redis holding what must be counted exactly (budgets, dispatch, approvals) may evict it: only
+    `doctor` said so before session 31 (costs3), and a gateway on such a Redis forgot the spend of every budget
+    counter evicted (a $2 budget paid $2.31, bench/team_chaos.py --scenario evict). A warning, not a refused start:
+    a Redis whose CONFIG is not allowed (managed) is not known either way, and the policy can change while serving."""
+    import asyncio
+
+    from tierwise.commands.doctor import MUST_NOT_EVICT, evicting_policy
+    from tierwise.dispatch.connection import where
+
+    counted = [p for p in parts if p in MUST_NOT_EVICT]
+    if counted and (policy := asyncio.run(evicting_policy(url))) is not None:
+        click.echo(f"tierwise: warning: Redis at {where(url)} ({', '.join(counted)}) evicts keys at its maxmemory "
+                   f"(maxmemory-policy {policy}): a budget counter evicted is spend forgotten, and budgets are "
+                   "passed by it; set `maxmemory-policy noeviction` on that server (docs/budgets.md, Limits)",
+                   err=True)
 
 
 def _setting(part: str) -> str:

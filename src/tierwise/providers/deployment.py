@@ -26,6 +26,7 @@ from tierwise.canonical import (
     Response,
     StreamChunk,
     StreamError,
+    TextBlock,
     Usage,
 )
 from tierwise.config import ModelConfig
@@ -255,8 +256,9 @@ class Deployment:
             if step.reason == "cancelled":
                 self._bill_cut(step, req, Usage())
             raise
-        if not resp.usage.output_tokens:  # an upstream that reports no usage: the answer's characters count
-            _at_least_relayed(resp.usage, len(resp.text()))
+        if not resp.usage.output_tokens:  # an upstream that reports no usage: the answers' characters count
+            _at_least_relayed(resp.usage, len(resp.text()) + sum(
+                len(b.text) for c in resp.extra_choices for b in c.content if isinstance(b, TextBlock)))
         bound_usage(resp.usage, self._usage_caps(req))
         if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
             err = await _strict_answer(self.provider.name, req.strict_tools, resp)
@@ -432,7 +434,7 @@ class Deployment:
             done = True
         except UpstreamError as e:
             self._fail(step, e, t0)
-            _at_least_relayed(usage, produced)  # the usage of a failed stream is a running total, if any
+            _at_least_relayed(usage, produced + decoder.other_chars)  # the usage of a failed stream is a running total, if any
             step.usage = bound_usage(usage, caps)
             # A stream that stalled, ran past its time or was cut, or failed after producing tokens, was read and
             # run by the provider, which bills its input and what it streamed: its cost says so (the input
@@ -447,14 +449,14 @@ class Deployment:
         finally:
             if done:
                 if not usage.output_tokens:  # an upstream that reports no usage in streams
-                    _at_least_relayed(usage, produced)
+                    _at_least_relayed(usage, produced + decoder.other_chars)
                 self._finish(step, bound_usage(usage, caps), t0)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
-                    _at_least_relayed(usage, produced)
+                    _at_least_relayed(usage, produced + decoder.other_chars)
                     bound_usage(usage, caps)
                     self._bill_cut(step, req, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000

@@ -53,6 +53,8 @@ _INPUT_JSON, _SIGNATURE = _DELTA_IN["input_json_delta"], _DELTA_IN["signature_de
 class StreamDecoder:
     """Anthropic SSE from an upstream → canonical events, one SSE message at a time."""
 
+    other_chars = 0  # (one answer: no choices past the first, whose characters the relay counts apart)
+
     def __init__(self) -> None:
         self.parser = SSEParser()
         self.started = False

@@ -83,19 +83,21 @@ def logprobs_in(lp: Any) -> list[TokenLogprob] | None:
 def usage_in(u: Any, timings: Any = None) -> Usage:
     if not isinstance(u, dict):
         return Usage()
-    cached = 0
+    cached = writes = 0
     det = u.get("prompt_tokens_details")
     prompt = token_count(u.get("prompt_tokens"))
     if isinstance(det, dict):
         cached = min(prompt, token_count(det.get("cached_tokens")))
+        if "cache_write_tokens" in det:  # OpenRouter's, for an upstream billing cache writes (Anthropic: 1.25x input)
+            writes = min(prompt - cached, token_count(det["cache_write_tokens"]))
     elif isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
         # llama.cpp builds without prompt_tokens_details say it in `timings.cache_n` only.
         cached = max(0, min(prompt, timings["cache_n"]))
     if not cached:  # DeepSeek reports its cache hits in a field of its own
         hit = u.get("prompt_cache_hit_tokens")
         cached = hit if type(hit) is int and 0 < hit <= prompt else 0
-    return Usage(input_tokens=prompt - cached, output_tokens=token_count(u.get("completion_tokens")),
-                 cache_read_tokens=cached)
+    return Usage(input_tokens=prompt - cached - writes, output_tokens=token_count(u.get("completion_tokens")),
+                 cache_read_tokens=cached, cache_write_tokens=writes)
 
 
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:

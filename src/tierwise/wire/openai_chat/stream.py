@@ -89,6 +89,9 @@ class StreamDecoder:
         # Choices past the first (`n > 1`) make no events; a relay that checks them (structured output,
         # wire/strict_output.py) sets this list and gets (index, text piece, finish_reason, made a tool call).
         self.side: list[tuple[Any, str, Any, bool]] | None = None
+        # Their characters (content and tool arguments): billed, and counted by the relay when the upstream reports
+        # no usage (the first choice's alone were, before session 31, costs3: `n: 3` spent 2.95x a budget)
+        self.other_chars = 0
 
     def _close(self, ev: list[StreamEvent]) -> None:
         if self.open is not None:
@@ -259,10 +262,21 @@ class StreamDecoder:
             if fr == "error":  # before its delta: the failed chunk adds nothing to the answer
                 raise _ChoiceFailed(ch)
             if (ch.get("index") or 0) != 0:
+                d = ch.get("delta")
+                if type(d) is not dict:
+                    continue
+                c = d.get("content")
+                if type(c) is str:
+                    self.other_chars += len(c)
+                calls = d.get("tool_calls")
+                if type(calls) is list:
+                    for tc in calls:
+                        f = tc.get("function") if type(tc) is dict else None
+                        a = f.get("arguments") if type(f) is dict else None
+                        if type(a) is str:
+                            self.other_chars += len(a)
                 if self.side is not None:
-                    d = ch.get("delta") or {}
-                    c = d.get("content")
-                    self.side.append((ch["index"], c if type(c) is str else "", fr, bool(d.get("tool_calls"))))
+                    self.side.append((ch["index"], c if type(c) is str else "", fr, bool(calls)))
                 continue
             delta = ch.get("delta") or {}
             if "reasoning_content" in delta or "reasoning" in delta:
