@@ -75,9 +75,9 @@ def test_an_acceptance_opens_no_window_and_after_it_the_floor_is_back() -> None:
 NEAR = [1] * 5 + [1, 1, 1, 0] * 8 + [1, 1, 1]  # moved local on 5 of 5, then 35 verdicts (27 good)
 
 
-def near_target_loop(window: int | None) -> LearningLoop:
+def near_target_loop(window: int | None, watch: str = "decide") -> LearningLoop:
     # the test's unchanged rate the lower 0.90 edge, 0.668: a rejection adds 0.41, an acceptance takes 0.29 off
-    loop = loop_with(watch="decide")
+    loop = loop_with(watch=watch)
     loop.boundary.settings.drift_p0_credible = 0.9
     loop.boundary.settings.drift_window = window
     for i, v in enumerate(NEAR):
@@ -88,9 +88,11 @@ def near_target_loop(window: int | None) -> LearningLoop:
     return loop
 
 
+@pytest.mark.parametrize("watch", ["decide", "confirm", "lean"])
 @pytest.mark.parametrize("window, watched", [(None, False), (3, True)])
-def test_the_type_is_judged_while_its_window_is_open(window: int | None, watched: bool) -> None:
-    loop = near_target_loop(window)
+def test_the_type_is_judged_while_its_window_is_open(window: int | None, watched: bool, watch: str) -> None:
+    # whatever `watch` says: under `lean`/`confirm` the rate follows the statistic, which is below zero here
+    loop = near_target_loop(window, watch)
     for i, v in enumerate([0, 1, 1]):
         loop.verdict("qa", float(v), request_id=f"w{i}")
     st = loop.boundary.state("qa")
