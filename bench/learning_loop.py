@@ -264,6 +264,8 @@ def parser() -> argparse.ArgumentParser:
                          "interval of this mass when its statistic leaves zero, or `mean` (the posterior mean: the "
                          "default before round 23, so `--drift-p0-credible mean` reproduces rounds 17-23's D2); "
                          "boundary.drift_p0_credible")
+    ap.add_argument("--drift-window", type=int, default=None,
+                    help="boundary.drift_window: verdicts after a run-opening rejection weighed before the run can end")
     ap.add_argument("--drift-p0-floor-after", type=int, default=None,
                     help="boundary.drift_p0_floor_after: verdicts since a move local after which the change test's "
                          "unchanged rate is at least the target")
@@ -446,7 +448,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
         "boundary": {"quality_target": args.target, "discount": args.discount, "credible": args.credible,
                      "move_back": args.move_back, "move_back_credible": args.move_back_credible,
                      "drift_restart": args.drift_restart, "drift_p0_credible": None if args.drift_p0_credible in (None, "mean") else float(args.drift_p0_credible),
-                     "move_back_keep": args.move_back_keep, "drift_p0_floor_after": args.drift_p0_floor_after},
+                     "move_back_keep": args.move_back_keep, "drift_p0_floor_after": args.drift_p0_floor_after,
+                     "drift_window": args.drift_window},
         "within": {"enabled": args.within, "moved_back": args.within_moved_back},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,

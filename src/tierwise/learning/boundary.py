@@ -84,6 +84,12 @@ class BoundarySettings(BaseModel):
         "target has its edge below it (0.67 for 31 good of 39), where the test weighs 0.67 against the drop's 0.5 and "
         "two acceptances undo any rejection; at the target a rejection weighs 0.69 instead of 0.42. A type just moved "
         "local keeps its edge (its false alarms are what the edge was chosen against, round 23)"))
+    drift_window: int | None = Field(None, ge=1, le=50, description=(
+        "after a rejection opens the change-point test's run on a local type, the next this many verdicts are "
+        "weighed with it before the run can end: the statistic is not floored at zero inside the window, and the "
+        "type's requests are judged while it is open (the change-watch). The run ends only if the window's sum is "
+        "still at or below zero after them (unset: Page's floor at every verdict, so two acceptances after a lone "
+        "rejection end the run and a drifted type waits for its next audit)"))
     move_back_keep: float | None = Field(None, ge=0.0, le=1_000_000.0, description=(
         "when a local type moves back because its posterior fell below the target (`below-target`, not the "
         "change-point test): the most verdicts' worth of evidence its posterior keeps, its mean unchanged (unset: "
@@ -245,7 +251,7 @@ class Boundary:
             # the change-point test's in-control rate, read only when its statistic leaves zero: the posterior
             # mean, or (`drift_p0_credible`) the lower edge of its credible interval
             p0_now = st.mean()
-            if st.tier == "local" and st.cusum.s <= 0.0 and s.drift_p0_credible is not None:
+            if st.tier == "local" and not st.cusum.watching() and s.drift_p0_credible is not None:
                 p0_now = beta_lower(st.a, st.b, (1.0 - s.drift_p0_credible) / 2.0)
                 if s.drift_p0_floor_after is not None and st.judged >= s.drift_p0_floor_after:
                     p0_now = max(p0_now, s.quality_target)
@@ -265,12 +271,13 @@ class Boundary:
             if st.tier == "frontier" and lower >= s.quality_target and self._holds_without_extremes(st, "local", self._voters(st, current)):
                 to, why = "local", "evidence"
             elif st.tier == "local":
-                if st.cusum.s <= 0.0:
+                if not st.cusum.watching():
                     st.run_by.clear()  # this verdict starts the test's run
                 run = st.run_by.setdefault(key, [0.0, 0.0])
                 run[0] += 1.0
                 run[1] += x
-                drift = update(st.cusum, x, p0_now, s.quality_target, threshold(s.drift_credible))
+                drift = update(st.cusum, x, p0_now, s.quality_target, threshold(s.drift_credible),
+                               s.drift_window or 0)
                 if (drift is not None and self._drift_without_extremes(st, self._voters(st, current))
                         and not (hold is not None and hold("drift", drift[0]))):
                     # a change: the evidence before it describes a model that is gone, keep only the run after it

@@ -33,8 +33,9 @@ class Cusum:
     run_good: float = 0.0
 
     def watching(self) -> bool:
-        """The test leans toward a change but has not decided."""
-        return self.s > 0.0
+        """The test leans toward a change but has not decided (or, with `boundary.drift_window`, a run a rejection
+        opened is still inside its window, whatever the statistic)."""
+        return self.s > 0.0 or self.run > 0
 
 
 def threshold(drift_credible: float) -> float:
@@ -54,16 +55,19 @@ def weights(p0: float, target: float) -> tuple[float, float]:
     return math.log((1.0 - p1) / (1.0 - p0)), math.log(p0 / p1)
 
 
-def update(c: Cusum, x: float, mean_now: float, target: float, h: float) -> tuple[int, float] | None:
+def update(c: Cusum, x: float, mean_now: float, target: float, h: float, window: int = 0) -> tuple[int, float] | None:
     """Add one verdict `x`; `mean_now` is the posterior mean before it. Returns the post-change run
-    (verdicts, accepted) when the test fires (and restarts), else None."""
-    if c.s <= 0.0:
-        c.p0, c.run, c.run_good = mean_now, 0, 0.0
+    (verdicts, accepted) when the test fires (and restarts), else None. `window` (`boundary.drift_window`): for the
+    `window` verdicts after the one that opened a run the statistic is not floored at zero, so the run ends (back at
+    zero) only if their sum with the opening one is still at or below zero after them: two acceptances after a lone
+    rejection then no longer end the run before more verdicts have been weighed with it."""
+    if c.run == 0:
+        c.s, c.p0, c.run_good = 0.0, mean_now, 0.0
     p0 = min(max(c.p0, 0.02), 0.99)
     p1 = alternative(p0, target)
-    c.s = max(0.0, c.s + x * math.log(p1 / p0) + (1.0 - x) * math.log((1.0 - p1) / (1.0 - p0)))
-    if c.s <= 0.0:
-        c.run, c.run_good = 0, 0.0
+    c.s += x * math.log(p1 / p0) + (1.0 - x) * math.log((1.0 - p1) / (1.0 - p0))
+    if c.s <= 0.0 and (c.run == 0 or c.run >= window):
+        c.s, c.run, c.run_good = 0.0, 0, 0.0
         return None
     c.run += 1
     c.run_good += x

@@ -391,6 +391,8 @@ class LearningLoop:
         is judged while the statistic is above zero. `lean`: that rate whatever `watch` says (`returned: light`)."""
         c = st.cusum
         s = self.settings
+        if c.s <= 0.0:
+            return 1.0  # a run inside its `boundary.drift_window` with its sum at or below zero: judged until it ends
         if not lean and (s.value.audit == "detect" or s.value.watch == "decide"):
             # every request until the test decides (`audit: detect`'s spacing counts on it; `watch: decide` runs
             # it beside any spacing, so a drift is not left waiting for the next audit's rejection)
