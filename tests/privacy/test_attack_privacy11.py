@@ -67,6 +67,8 @@ NOT_PHONES = {
     "the digits in order": "digits 0123456789",
     "the digits in order backwards": "9876543210 liftoff",
     "a ratio": "she ate 2000/1000 of them",
+    "a range of thousands": "which mobile is best in range of 8000-10000?",
+    "an amount after a currency sign": "The brokerage fee is $350 000 x 5/100 = $17500",
 }
 
 

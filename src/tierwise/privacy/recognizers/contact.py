@@ -360,6 +360,8 @@ class PhoneRecognizer:
             return
         if not cue and s.isdigit() and (s in _IN_ORDER or s in _IN_ORDER[::-1]):
             return  # `0123456789`: the digits in order, a placeholder
+        if not cue and start and text[start - 1] in _CURRENCY:
+            return  # `$350 000 x 5`: an amount
         hit = self._match(s)
         if hit is not None:
             a, b, valid_score = hit
@@ -386,12 +388,13 @@ class PhoneRecognizer:
 
 # Round 11 (the whole scan of GSM8K, QQP and the standard library): a decimal (`1.00000003`), a ratio or fraction
 # (`2000/1000`: a phone written with a slash has an area code with its 0, `089/1234567`) and a range of round
-# amounts (`29100-54500`, `45000 - 60000`: the first below the second, both ending in 00) are no phone numbers
-# without a cue; nor is the run of digits in order (`0123456789`), which `_no_cue_shape` takes before the 0 rule.
+# amounts (`29100-54500`, `3000-4000`: the first below the second, both ending in 00) are no phone numbers without a
+# cue; nor are the digits in order (`0123456789`) or an amount after a currency sign (`$350 000 x 5`).
 _DECIMAL = re.compile(r"[1-9]\d{0,2}\.\d{5,}")
 _RATIO = re.compile(r"[1-9]\d{0,5}/[1-9]\d{0,5}")
-_RANGE = re.compile(r"([1-9]\d{2,5}00) ?[-–] ?([1-9]\d{2,5}00)")
+_RANGE = re.compile(r"([1-9]\d{1,5}00) ?[-\u2013] ?([1-9]\d{1,5}00)")
 _IN_ORDER = "01234567890123456789"
+_CURRENCY = frozenset("$\u20ac\u00a3\u00a5\u20b9")  # $ € £ ¥ ₹
 
 
 def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
