@@ -187,19 +187,21 @@ class IpRecognizer:
     _version_ctx = re.compile(r"(?i)\b(?:version|ver\.?|v|release|build)\s*$")
     # Round 11: glued to a word for a host (`host203.0.113.45`, `ip_10.1.2.3`, `from-203.0.113.45.log`); glued to
     # any other word it may be a version (`v1.2.3.4`, `python3.10.1.2`)
-    _glued_v4 = regex.compile(
-        r"(?i:ip|ipv4|host|addr|address|server|srv|gw|gateway|client|peer|remote|from|src|dst)[_-]?"
-        r"([0-9]{1,3}(?:\.[0-9]{1,3}){3})(?![\w]|\.[0-9])")
+    _glued_v4 = regex.compile(r"[0-9](?<=[A-Za-z_-][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![\w]|\.[0-9])")
+    _glued_v4_word = re.compile(r"(?i)(?:ip|ipv4|host|addr|address|server|srv|gw|gateway|client|peer|remote|from|src|"
+                                r"dst)[_-]?\Z")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         if "." in text:
             for m in self._glued_v4.finditer(text):
+                if self._glued_v4_word.search(text, max(0, m.start() - 8), m.start()) is None:
+                    continue
                 try:
-                    ip4 = ipaddress.IPv4Address(m.group(1))
+                    ip4 = ipaddress.IPv4Address(m.group())
                 except ValueError:
                     continue
                 if not (ip4.is_loopback or ip4.is_unspecified):
-                    yield Finding("IP_ADDRESS", m.start(1), m.end(1), 0.95, self.name)
+                    yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
             for m in self._v4.finditer(text):
                 try:
                     ip4 = ipaddress.IPv4Address(m.group())
@@ -308,9 +310,11 @@ _SUM_AFTER = re.compile(rf"\s*(?:=\s*[0-9$<]|\)?\s*(?:[*×+/-]|–)\s*{_OPERAND}
 
 
 _LIST_MARK = re.compile(r"\d{1,2}\. (?=0)")  # `1. ` before a number with its area code's 0
-_GLUED_PHONE = regex.compile(
-    r"(?<=[A-Za-z_])(\+[1-9]\d{7,14}|\d{3}-\d{3}-\d{4})(?![\d])"
-    r"|(?i:phone|tel|cell|mobile|mob|fax|call|sms|whatsapp|voicemail)[_-]?(\d{3}[-.]?\d{3}[-.]?\d{4}|0\d{6,11})(?![\d])")
+# Round 11: a number glued to a word (`call_+14155552671.wav`, `rec415-555-2671.wav`, `cell4155552671`): digit-first
+# patterns (the engine skips to a `+` or a digit), the word before checked after a match
+_GLUED_PHONE = regex.compile(r"(?:\+(?<=[A-Za-z_]\+)[1-9][0-9]{7,14}|[0-9](?<=[A-Za-z_-][0-9])[0-9.-]{5,13}[0-9])(?![0-9])")
+_DASHED = re.compile(r"\d{3}-\d{3}-\d{4}")
+_GLUED_CUE = re.compile(r"(?i)(?:phone|tel|cell|mobile|mob|fax|call|sms|whatsapp|voicemail)[_-]?\Z")
 
 
 class PhoneRecognizer:
@@ -371,12 +375,15 @@ class PhoneRecognizer:
             yield Finding("PHONE_NUMBER", start, end, 0.8, self.name)
 
     def _glued(self, text: str, pre: Prescan) -> Iterator[Finding]:
-        """Round 11: a number glued to a word (`call_+14155552671.wav`, `voicemail+1415...`, `cell4155552671`), which
-        `_cand` refuses (a letter before it): in international form after any letter, else after a phone word."""
+        """Round 11: a number glued to a word, which `_cand` refuses (a letter before it): in international form or
+        dashed 3-3-4 after any word, in any form after a phone word (`cell4155552671`)."""
         for m in finditer_near_digits(_GLUED_PHONE, text, pre):
-            s = m.group(1) or m.group(2)
+            s = m.group()
+            if s[0] != "+" and not _DASHED.fullmatch(s) and not _GLUED_CUE.search(text, max(0, m.start() - 10),
+                                                                                    m.start()):
+                continue
             if _valid_in(s, self.regions):
-                yield Finding("PHONE_NUMBER", m.start(1) if m.group(1) else m.start(2), m.end(), 0.9, self.name)
+                yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.9, self.name)
 
     def _match(self, s: str) -> tuple[int, int, float] | None:
         hit = _valid_in(s, self.regions)
