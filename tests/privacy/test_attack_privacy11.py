@@ -69,6 +69,7 @@ NOT_PHONES = {
     "a ratio": "she ate 2000/1000 of them",
     "a range of thousands": "which mobile is best in range of 8000-10000?",
     "an amount after a currency sign": "The brokerage fee is $350 000 x 5/100 = $17500",
+    "a sum of amounts": "$<<6000-600-150-1200-2000=2050>>2050",
 }
 
 
@@ -84,6 +85,7 @@ STILL_FOUND = {
     "a phone after a list mark without a 0": ("1. 415 555 2671", "PHONE_NUMBER"),
     "an Indian mobile number": ("+91 98765-43210", "PHONE_NUMBER"),
     "an IP apart": ("server at 203.0.113.45", "IP_ADDRESS"),
+    "a toll-free number with its 1": ("Call USA @@ 1-877-778-8969 now", "PHONE_NUMBER"),
     "a spaced SSN after its word": ("SSN 536-22-8147", "US_SSN"),
 }
 
