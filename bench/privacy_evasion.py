@@ -236,7 +236,30 @@ PERTURB: dict[str, Callable[[str], str]] = {
         _compact(v)[i:i + 3] for i in range(0, len(_compact(v)), 3)),
     "dots between groups": _grouped("."),
     "glued into a file name": lambda v: "scan" + (v if _IPV4.fullmatch(v) else _compact(v)) + ".pdf",
+    # session 31 (privacy11)
+    "base64 five times": lambda v: b64(b64(b64(b64(b64(v))))),
+    "glued to a word for it": lambda v: _glued_word(v),
+    "a bar between digits": lambda v: re.sub(r"[0-9]{2,}", lambda m: "|".join(m.group()), v) if "@" not in v else v,
 }
+
+
+def _glued_word(v: str) -> str:
+    """`tax536228147.pdf`, `call_+14155552671.wav`, `host203.0.113.45.log`, `card4111...pdf`: the value glued to a
+    word for its kind (the kind told by its shape; an e-mail unchanged)."""
+    if "@" in v:
+        return v
+    if _IPV4.fullmatch(v):
+        return f"host{v}.log"
+    digits = _compact(v)
+    if v.startswith("+"):
+        return f"call_+{digits}.wav"
+    if len(digits) == 9 and digits.isdigit():
+        return f"tax{digits}.pdf"
+    if 13 <= len(digits) <= 19 and digits.isdigit():
+        return f"card{digits}.pdf"
+    if digits[:2].isalpha():
+        return f"iban{digits}.pdf"
+    return f"cell{digits}.wav"
 
 
 _WORDS_FR = dict(zip("0123456789", "zéro un deux trois quatre cinq six sept huit neuf".split(), strict=True))

@@ -7,6 +7,7 @@ in pieces of at most 50,000 characters; the counts per entity and, with `--show`
 
     TIERWISE_DATA=/work/shared/data .venv/bin/python bench/privacy_plain_findings.py --src src [--src /tmp/base/src]
     ... --src /tmp/base/src --dump base.json; later: ... --src src --against base.json   (one tree per run)
+    ... --only qqp --only gsm8k --only mt-bench --only code     (some corpora: src/ and docs/ are the slow part)
 
 With two `--src` trees the second is the baseline, and the findings only one of them makes are listed.
 """
@@ -29,7 +30,14 @@ ENTITIES = ("CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER", "EMAIL_ADDRESS
 PIECE = 50_000
 
 
-def texts() -> Iterator[tuple[str, str]]:
+def texts(kinds: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:
+    """(corpus, text) of every corpus, or only those named in `kinds` (qqp, gsm8k, mt-bench, code, src, docs)."""
+    for kind, t in _texts(kinds):
+        if not kinds or kind in kinds:
+            yield kind, t
+
+
+def _texts(kinds: frozenset[str]) -> Iterator[tuple[str, str]]:
     data = Path(os.environ.get("TIERWISE_DATA") or ROOT.parent / "shared" / "data")
     for line in (data / "qqp-duplicates" / "pairs.jsonl").read_text().splitlines():
         row = json.loads(line)
@@ -45,6 +53,8 @@ def texts() -> Iterator[tuple[str, str]]:
     csv.field_size_limit(1 << 30)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for root, kind, pattern in ((stdlib, "code", "*.py"), (ROOT / "src", "src", "*.py"), (ROOT / "docs", "docs", "*.md")):
+        if kinds and kind not in kinds:
+            continue
         for p in sorted(root.rglob(pattern)):
             if {"site-packages", "test", "tests", "idlelib"} & set(p.parts):
                 continue
@@ -69,12 +79,12 @@ def detector(src: str):  # noqa: ANN201
         "classes": {"all": {"detectors": list(cfg.BUILTIN_ENTITIES)}}, "ner": {"enabled": False}}))
 
 
-def run(src: str) -> tuple[dict[str, int], collections.Counter, set[tuple[int, str, str]]]:
+def run(src: str, kinds: frozenset[str] = frozenset()) -> tuple[dict[str, int], collections.Counter, set[tuple[int, str, str]]]:
     det = detector(src)
     chars: dict[str, int] = collections.Counter()
     count: collections.Counter = collections.Counter()
     seen: set[tuple[int, str, str]] = set()
-    for k, (kind, t) in enumerate(texts()):
+    for k, (kind, t) in enumerate(texts(kinds)):
         chars[kind] += len(t)
         for f in det.scan(t):
             if f.entity in ENTITIES:
@@ -89,8 +99,10 @@ def main() -> None:
     ap.add_argument("--show", type=int, default=20, help="list at most this many findings only one tree makes")
     ap.add_argument("--dump", help="write the first tree's results to this JSON file (to compare later with --against)")
     ap.add_argument("--against", help="a --dump file: the baseline, in place of a second --src")
+    ap.add_argument("--only", action="append", default=[], help="scan only this corpus (qqp, gsm8k, mt-bench, code, "
+                    "src, docs; repeatable)")
     args = ap.parse_args()
-    results = [run(s) for s in args.src]
+    results = [run(s, frozenset(args.only)) for s in args.src]
     if args.dump:
         chars0, count0, seen0 = results[0]
         Path(args.dump).write_text(json.dumps({"chars": chars0, "count": [[k, e, n] for (k, e), n in count0.items()],

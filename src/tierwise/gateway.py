@@ -202,6 +202,10 @@ class Gateway:
             from tierwise.dispatch.gated_route import GatedRoute
 
             t = GatedRoute(name, t, self)  # waits for an approval however the route is reached
+        if self.cfg.privacy is not None and name in self.cfg.privacy.routes:
+            from tierwise.privacy.route_rule import RuledRoute
+
+            t = RuledRoute(name, t, self)  # its privacy rule holds however the route is reached
         self._routes[name] = t
         return t
 

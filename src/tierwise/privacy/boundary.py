@@ -415,6 +415,8 @@ class Guard:
                     counts[f.entity] += 1
                     if f.entity in protected:
                         self.protected = True
+        if self.protected and self.parent is not None:
+            self.parent.protected = True  # a nested route's guard (route_rule.py): the request's flag
         return counts
 
     def _find_split(self, req: Request) -> None:

@@ -60,6 +60,8 @@ _LOOK_ANCHOR = re.compile(r"[0-9][OolI|]|[OolI|][0-9]")
 _LOOK_RUN = re.compile(r"(?<![A-Za-z0-9|])[0-9OolI|]+(?:(?:[.\-/]| ?[()+] ?| )[0-9OolI|]+){0,12}(?![A-Za-z0-9|])")
 _LOOK_REACH = 48
 _GROUPS = re.compile(r"[ .\-/()+]+")
+_FLAG_CHARS = frozenset("1248|")
+_BARS_BETWEEN = re.compile(r"[0-9](?:\|[0-9])+(?:[ -][0-9](?:\|[0-9])+)*")  # `5|5|5|5 5|5|...`: a bar between digits
 _LOOK_MASK = bytes(0x30 if 48 <= c <= 57 else 0x6C if chr(c) in "OolI|" else 0x2E for c in range(256))
 
 _NOT_WORDS = re.compile(r"[^A-Za-z#:]+")
@@ -223,7 +225,13 @@ def _look_alike(text: str, batch: _Batch) -> None:
             if _LOOK_ANCHOR.search(run) is None:
                 continue
             if _table_bars(run):
-                continue  # table cells or a list, not a number
+                # table cells or a list, not a number; but single digits between bars (`5|5|5|...|4`, round 11)
+                # are a number too with the bars read as separators, a card's checksum deciding: in groups, or with
+                # a digit no bit flag has (`mode = 4|1|1|...|1`, flags joined by bars, stays out)
+                if _BARS_BETWEEN.fullmatch(run) and 13 <= sum(c.isdigit() for c in run) <= 19 and (
+                        " " in run or "-" in run or not set(run) <= _FLAG_CHARS):
+                    batch.add(m.start(), m.end(), run.replace("|", ""), False)
+                continue
             joined = run.translate(_LOOK)
             if sum(c.isdigit() for c in joined) < 7:
                 continue

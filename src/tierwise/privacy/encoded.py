@@ -280,7 +280,7 @@ def _b32(chars: str) -> bytes | None:
 
 
 _HEX_ONLY = re.compile(r"(?:[0-9a-f]{2}){8,}|(?:[0-9A-F]{2}){8,}")
-_LEVELS = 3  # levels read inside an encoded run (round 9: three levels in all; session 30: four, base64 four times)
+_LEVELS = 4  # levels read inside an encoded run (round 9: three in all; session 30: four; round 11: five, base64 five times)
 
 
 def _inner(raw: bytes | None, levels: int = _LEVELS) -> str | None:

@@ -185,9 +185,23 @@ class IpRecognizer:
     )
     _v6_gate = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
     _version_ctx = re.compile(r"(?i)\b(?:version|ver\.?|v|release|build)\s*$")
+    # Round 11: glued to a word for a host (`host203.0.113.45`, `ip_10.1.2.3`, `from-203.0.113.45.log`); glued to
+    # any other word it may be a version (`v1.2.3.4`, `python3.10.1.2`)
+    _glued_v4 = regex.compile(r"[0-9](?<=[A-Za-z_-][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![\w]|\.[0-9])")
+    _glued_v4_word = re.compile(r"(?i)(?:ip|ipv4|host|addr|address|server|srv|gw|gateway|client|peer|remote|from|src|"
+                                r"dst)[_-]?\Z")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         if "." in text:
+            for m in self._glued_v4.finditer(text):
+                if self._glued_v4_word.search(text, max(0, m.start() - 8), m.start()) is None:
+                    continue
+                try:
+                    ip4 = ipaddress.IPv4Address(m.group())
+                except ValueError:
+                    continue
+                if not (ip4.is_loopback or ip4.is_unspecified):
+                    yield Finding("IP_ADDRESS", m.start(), m.end(), 0.95, self.name)
             for m in self._v4.finditer(text):
                 try:
                     ip4 = ipaddress.IPv4Address(m.group())
@@ -295,6 +309,14 @@ _SUM_BEFORE = re.compile(r"(?<![-/.,\d])\$?\d[\d,.]{0,12}\s*(?:[=*x×+/-]|–)\s
 _SUM_AFTER = re.compile(rf"\s*(?:=\s*[0-9$<]|\)?\s*(?:[*×+/-]|–)\s*{_OPERAND})")
 
 
+_LIST_MARK = re.compile(r"\d{1,2}\. (?=0)")  # `1. ` before a number with its area code's 0
+# Round 11: a number glued to a word (`call_+14155552671.wav`, `rec415-555-2671.wav`, `cell4155552671`): digit-first
+# patterns (the engine skips to a `+` or a digit), the word before checked after a match
+_GLUED_PHONE = regex.compile(r"(?:\+(?<=[A-Za-z_]\+)[1-9][0-9]{7,14}|[0-9](?<=[A-Za-z_][0-9]|[A-Za-z]-[0-9])[0-9.-]{5,13}[0-9])(?![0-9])")
+_DASHED = re.compile(r"\d{3}-\d{3}-\d{4}")
+_GLUED_CUE = re.compile(r"(?i)(?:phone|tel|cell|mobile|mob|fax|call|sms|whatsapp|voicemail)[_-]?\Z")
+
+
 class PhoneRecognizer:
     name = "phonenumbers"
     entities = frozenset({"PHONE_NUMBER"})
@@ -310,36 +332,58 @@ class PhoneRecognizer:
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         pre = prescan_of(text, pre)
         for m in finditer_near_digits(self._cand, text, pre):
+            s, start, end = m.group(), m.start(), m.end()
+            mark = _LIST_MARK.match(s)
+            if mark is not None:  # `1. 089/1234567`: a numbered list's mark before the number (round 11)
+                s, start = s[mark.end():], start + mark.end()
+            yield from self._candidate(text, pre, s, start, end)
+        yield from self._glued(text, pre)
+
+    def _candidate(self, text: str, pre: Prescan, s: str, start: int, end: int) -> Iterator[Finding]:
+        best = 0.95 if s.startswith(("+", "00")) else 0.9  # the highest score this could get
+        if pre.claimed and pre.claimed_above(start, end, best):
+            return  # a card, IBAN, SSN or IP is there: a phone finding would lose to it
+        ndigits = sum(c.isdigit() for c in s)
+        if ndigits < 6 or ndigits > 21 or _DATE_START.match(s):
+            return
+        before = text[max(0, start - 40):start]
+        after_cue = _PHONE_CUE_AFTER.match(text, end) is not None
+        # The cue patterns below run only when one of their words occurs before the number.
+        words_before = _CUE_WORDS.find_matches_as_indexes(before.lower())
+        if not after_cue and words_before and \
+                _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
+            return  # "license number is ...", "card # ...": the nearest cue says it is something else
+        cue = after_cue or (bool(words_before) and _PHONE_CUE.search(before) is not None)
+        if not cue and (
+            ndigits < 7
+            or (not s.startswith(("+", "0", "(")) and s.isdigit() and not 10 <= ndigits <= 15)
+            or (not s.startswith(("+", "00")) and _LONG_GROUP.search(s))
+        ):
+            return  # "130000", "200000-130000": amounts, not phones, without a cue
+        if not cue and not s.startswith(("+", "0", "(")) and _not_a_phone(text, start, end, s):
+            return
+        if not cue and s.isdigit() and (s in _IN_ORDER or s in _IN_ORDER[::-1]):
+            return  # `0123456789`: the digits in order, a placeholder
+        if not cue and start and text[start - 1] in _CURRENCY:
+            return  # `$350 000 x 5`: an amount
+        hit = self._match(s)
+        if hit is not None:
+            a, b, valid_score = hit
+            score = 0.95 if s.startswith(("+", "00")) else (0.9 if cue else valid_score)
+            yield Finding("PHONE_NUMBER", start + a, start + b, score, self.name)
+        elif cue and 7 <= ndigits <= 15 and self._possible(s):
+            yield Finding("PHONE_NUMBER", start, end, 0.8, self.name)
+
+    def _glued(self, text: str, pre: Prescan) -> Iterator[Finding]:
+        """Round 11: a number glued to a word, which `_cand` refuses (a letter before it): in international form or
+        dashed 3-3-4 after any word, in any form after a phone word (`cell4155552671`)."""
+        for m in finditer_near_digits(_GLUED_PHONE, text, pre):
             s = m.group()
-            best = 0.95 if s.startswith(("+", "00")) else 0.9  # the highest score this could get
-            if pre.claimed and pre.claimed_above(m.start(), m.end(), best):
-                continue  # a card, IBAN, SSN or IP is there: a phone finding would lose to it
-            ndigits = sum(c.isdigit() for c in s)
-            if ndigits < 6 or ndigits > 21 or _DATE_START.match(s):
+            if s[0] != "+" and not _DASHED.fullmatch(s) and not _GLUED_CUE.search(text, max(0, m.start() - 10),
+                                                                                    m.start()):
                 continue
-            before = text[max(0, m.start() - 40):m.start()]
-            after_cue = _PHONE_CUE_AFTER.match(text, m.end()) is not None
-            # The cue patterns below run only when one of their words occurs before the number.
-            words_before = _CUE_WORDS.find_matches_as_indexes(before.lower())
-            if not after_cue and words_before and \
-                    _last(_NOT_PHONE, before[-28:]) > _last(_STRONG_CUE, before[-28:]):
-                continue  # "license number is ...", "card # ...": the nearest cue says it is something else
-            cue = after_cue or (bool(words_before) and _PHONE_CUE.search(before) is not None)
-            if not cue and (
-                ndigits < 7
-                or (not s.startswith(("+", "0", "(")) and s.isdigit() and not 10 <= ndigits <= 15)
-                or (not s.startswith(("+", "00")) and _LONG_GROUP.search(s))
-            ):
-                continue  # "130000", "200000-130000": amounts, not phones, without a cue
-            if not cue and not s.startswith(("+", "0", "(")) and _not_a_phone(text, m.start(), m.end(), s):
-                continue
-            hit = self._match(s)
-            if hit is not None:
-                a, b, valid_score = hit
-                score = 0.95 if s.startswith(("+", "00")) else (0.9 if cue else valid_score)
-                yield Finding("PHONE_NUMBER", m.start() + a, m.start() + b, score, self.name)
-            elif cue and 7 <= ndigits <= 15 and self._possible(s):
-                yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.8, self.name)
+            if _valid_in(s, self.regions):
+                yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.9, self.name)
 
     def _match(self, s: str) -> tuple[int, int, float] | None:
         hit = _valid_in(s, self.regions)
@@ -349,10 +393,25 @@ class PhoneRecognizer:
         return _possible_in(s, self.regions)
 
 
+# Round 11 (the whole scan of GSM8K, QQP and the standard library): a decimal (`1.00000003`), a ratio or fraction
+# (`2000/1000`: a phone written with a slash has an area code with its 0, `089/1234567`) and a range of round
+# amounts (`29100-54500`, `3000-4000`: the first below the second, both ending in 00) are no phone numbers without a
+# cue; nor are the digits in order (`0123456789`) or an amount after a currency sign (`$350 000 x 5`).
+_DECIMAL = re.compile(r"[1-9]\d{0,2}\.\d{5,}")
+_RATIO = re.compile(r"[1-9]\d{0,5}/[1-9]\d{0,5}")
+_RANGE = re.compile(r"([1-9]\d{1,5}00) ?[-\u2013] ?([1-9]\d{1,5}00)")
+_IN_ORDER = "01234567890123456789"
+_CURRENCY = frozenset("$\u20ac\u00a3\u00a5\u20b9")  # $ € £ ¥ ₹
+
+
 def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
-    """A range of years, or digit groups in a sum (`2000-1800 = 200`, `= 18000/900`)."""
+    """A range of years or of round amounts, a decimal, a ratio, or digit groups in a sum (`2000-1800 = 200`,
+    `= 18000/900`)."""
     y = _YEARS.fullmatch(s)
     if y is not None and y.group(1) <= y.group(2):
+        return True
+    r = _RANGE.fullmatch(s)
+    if (r is not None and int(r.group(1)) < int(r.group(2))) or _DECIMAL.fullmatch(s) or _RATIO.fullmatch(s):
         return True
     return _SUM.fullmatch(s) is not None and (_SUM_BEFORE.search(text, max(0, start - 24), start) is not None
                                               or _SUM_AFTER.match(text, end) is not None)

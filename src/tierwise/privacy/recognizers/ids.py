@@ -173,6 +173,8 @@ class UsSsnRecognizer:
     _fmt = re.compile(r"(?=\d)(?<![\d-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)")
     _bare = re.compile(r"(?=\d)(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
     _ctx = re.compile(r"(?i)\b(?:ssn|ss#|ss no|social security|soc\.? sec|taxpayer|tin|itin)\b")
+    # round 11: the word glued to the number in a file name or an id (`tax536228147.pdf`, `ssn_536228147`)
+    _glued = re.compile(r"(?i)(?:ssn|tin|itin|tax|taxid|social)[_-]?\Z")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
         pre = prescan_of(text, pre)
@@ -180,7 +182,9 @@ class UsSsnRecognizer:
             if us_ssn_ok(m.group(1), m.group(3), m.group(4)):
                 yield Finding("US_SSN", m.start(), m.end(), 0.95, self.name)
         for m in finditer_near_digits(self._bare, text, pre):  # a bare 9-digit SSN needs a cue before it
-            if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and context_before(text, m.start(), self._ctx):
+            if us_ssn_ok(m.group(1), m.group(2), m.group(3)) and (
+                    context_before(text, m.start(), self._ctx) or self._glued.search(text, max(0, m.start() - 12),
+                                                                                       m.start())):
                 yield Finding("US_SSN", m.start(), m.end(), 0.8, self.name)
 
 
