@@ -4,7 +4,7 @@
   deadline for a request's header block (`header_timeout`, answered 408) and for its body
   (`body_timeout`), a cap on the size of a request line and header block (`max_header_bytes`,
   answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
-  without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
+  without a key, held 2 GB) and on its number of fields (`max_header_count`, 431), and a cap on open connections (`max_connections`, kept below the
   process's open-file limit). At the cap, a connection that is not running a request is closed
   to make room: one of the client (peer address; an IPv6 /64) holding the most connections within the
   network (IPv4 /24, IPv6 /48) holding the most, and of its connections the oldest sending headers or idle between requests, else its oldest sending a
@@ -43,6 +43,7 @@ from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
 from tierwise.server.http10 import close_delimited
+from tierwise.server.parse_log import QuietParseErrors
 
 SWEEP_S = 1.0
 REFUSALS = {  # phase -> (status line, what the client is told)
@@ -52,8 +53,11 @@ REFUSALS = {  # phase -> (status line, what the client is told)
                     "than server.limits.max_header_bytes"),
     "trailer_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the chunked body's trailer fields are larger "
                      "than server.limits.max_header_bytes"),
+    "header_count": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request has more header fields than "
+                     "server.limits.max_header_count"),
+    "trailer_count": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request's header and trailer fields "
+                      "are more than server.limits.max_header_count"),
 }
-MALFORMED_LOG_EVERY_S = 60.0  # at most one "invalid HTTP request" log line this often, with a count
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
 BODY_TIMED_OUT = "tierwise.body_timed_out"
 # Scope keys of the work done for a client: the app puts the task doing it (an upstream call, a stream) under
@@ -196,6 +200,7 @@ class ConnectionGuard:
         self.header_timeout = limits.header_timeout
         self.body_timeout = limits.body_timeout
         self.max_header_bytes = limits.max_header_bytes
+        self.max_header_count = limits.max_header_count
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
         self.write_timeout = limits.write_timeout
@@ -302,35 +307,6 @@ class ConnectionGuard:
         self._sweep = loop.call_later(SWEEP_S, self.sweep, loop) if self.count > 0 else None
 
 
-class QuietParseErrors:
-    """uvicorn's logger for a protocol, with its per-request warning for unparseable HTTP ("Invalid
-    HTTP request received.") logged at most once every MALFORMED_LOG_EVERY_S, with how many it stood
-    for: any client could otherwise write a log line per bad request. Everything else passes through."""
-
-    MESSAGE = "Invalid HTTP request received."
-
-    def __init__(self, logger: logging.Logger, clock=time.monotonic) -> None:
-        self._logger = logger
-        self._clock = clock
-        self._next = 0.0
-        self.held = 0  # bad requests not logged yet
-
-    def warning(self, msg: object, *args: Any, **kw: Any) -> None:
-        if msg != self.MESSAGE:
-            self._logger.warning(msg, *args, **kw)
-            return
-        self.held += 1
-        now = self._clock()
-        if now >= self._next:
-            self._next = now + MALFORMED_LOG_EVERY_S
-            n, self.held = self.held, 0
-            self._logger.warning("%d invalid HTTP request(s) received (answered 400; logged at most once "
-                                 "every %gs)", n, MALFORMED_LOG_EVERY_S)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger, name)
-
-
 class PipelineFlow(FlowControl):
     """uvicorn's flow control, except that reading stays paused while requests wait behind the running one.
 
@@ -350,6 +326,10 @@ class PipelineFlow(FlowControl):
         if self.read_paused and not self._pipeline:
             self.read_paused = False
             self._transport.resume_reading()
+
+
+class TooManyFields(Exception):
+    """Raised out of a parser callback: more header fields than `max_header_count`."""
 
 
 class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
@@ -403,6 +383,9 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """Unparseable HTTP: a 400 with an error body in the OpenAI (or, on /v1/messages, Anthropic)
         schema, as every other error of the gateway (uvicorn's was plain text)."""
+        if self._fields > self.guard.max_header_count:
+            self.cut("header_count" if self._in_header else "trailer_count")
+            return
         url = getattr(self, "url", b"") or b""
         from tierwise.wire import anthropic_messages, openai_chat
 
@@ -481,7 +464,19 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_header, self._header_bytes, self._phase = True, 0, "header"
+        self._in_header, self._header_bytes, self._phase, self._fields = True, 0, "header", 0
+
+    # Header fields (and a chunked body's trailer fields) of the current request. Within max_header_bytes, 16,000
+    # empty fields (`a:`) cost 2.7x a plain request's CPU, each one a Python call here and a pair in every pass
+    # over the headers after (session 30); past the count, parsing stops (httptools raises the error out of
+    # feed_data; uvicorn calls send_400_response, answered 431 there).
+    _fields = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        n = self._fields = self._fields + 1
+        if n > self.guard.max_header_count:
+            raise TooManyFields
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_header = False
@@ -528,10 +523,10 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             cycle.message_event.set()  # wakes the app's receive()
             self.guard.wait(self, "answer", self.guard.header_timeout)
             return
-        if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
+        if phase in ("header", "header_size", "header_count") and (cycle is None or cycle.response_complete):
             transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
             transport.close()
-        elif phase == "trailer_size" and cycle is not None and not cycle.response_started:
+        elif phase in ("trailer_size", "trailer_count") and cycle is not None and not cycle.response_started:
             transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
             transport.close()  # the app, waiting for the body's end, sees the client go away
         else:
