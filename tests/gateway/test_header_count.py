@@ -81,3 +81,37 @@ def test_trailer_fields_count_with_the_headers(gateway, openai_up, anthropic_up)
     got = exchange(g.port, head.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1) + chunked
                    + b"x-t: 1\r\n" * 10 + b"\r\n")
     assert got.startswith(b"HTTP/1.1 200"), got[:300]
+
+
+def test_fields_are_counted_across_reads_and_a_split_blank_line_is_no_field(gateway, openai_up, anthropic_up):
+    """The count runs on each read before the parser: a header block sent in pieces is counted whole, and a body
+    of many lines whose header block's blank line was split between two reads is not read as fields."""
+    import time
+
+    g = gateway({**two_tier_config(openai_up.url, anthropic_up.url), "server": {"limits": {"max_header_count": 64}}})
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        for _ in range(4):  # 4 reads of 30 fields: none past the count alone
+            time.sleep(0.05)
+            s.sendall(fields(30))
+        assert s.recv(65536).startswith(b"HTTP/1.1 431")
+    body = json.dumps({"model": "local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]
+                       * 200}, indent=1).encode()  # ~800 lines
+    assert body.count(b"\n") > 500
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r" % len(body))
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        s.settimeout(10)
+        s.sendall(head)
+        time.sleep(0.1)
+        s.sendall(b"\n" + body)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_requests_pipelined_in_one_read_are_counted_too(gateway):
+    g = gateway({"server": {"limits": {"max_header_count": 64}}})
+    ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+    got = exchange(g.port, ok + b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % fields(1000) + ok)
+    assert got.count(b"HTTP/1.1 200") <= 1 and got.count(b"HTTP/1.1 431") <= 1, got[:500]
+    assert httpx.get(g.url + "/health", timeout=5).status_code == 200

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import resource
 import time
 from typing import Any, ClassVar
 
@@ -43,6 +42,7 @@ from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
 from tierwise.server.http10 import close_delimited
+from tierwise.server.open_files import connection_cap
 from tierwise.server.parse_log import QuietParseErrors
 
 SWEEP_S = 1.0
@@ -169,30 +169,6 @@ class BodyBudget:
 # ---------------------------------------------------------------------------- connections
 
 
-def raise_open_file_limit() -> int:
-    """Raise the soft open-file limit to the hard one (an OS bound the operator set); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            soft = want
-        except (ValueError, OSError):
-            pass
-    return soft
-
-
-def connection_cap(configured: int) -> int:
-    """`max_connections`, lowered so client sockets never take the descriptors everything else needs
-    (upstream connections, the ledger, sandbox pipes): accept() failing with EMFILE stops the server
-    from accepting anyone, including the client it would have served."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return configured
-    reserve = max(64, soft // 8)
-    return max(8, min(configured, soft - reserve))
-
-
 class ConnectionGuard:
     """Deadlines and the connection cap, shared by every connection of one server."""
 
@@ -201,6 +177,7 @@ class ConnectionGuard:
         self.body_timeout = limits.body_timeout
         self.max_header_bytes = limits.max_header_bytes
         self.max_header_count = limits.max_header_count
+        self.max_header_lines = limits.max_header_count + 1  # (and the request line)
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
         self.write_timeout = limits.write_timeout
@@ -329,7 +306,7 @@ class PipelineFlow(FlowControl):
 
 
 class TooManyFields(Exception):
-    """Raised out of a parser callback: more header fields than `max_header_count`."""
+    """More header (or trailer) fields than `max_header_count`."""
 
 
 class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
@@ -353,9 +330,27 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     _after_chunk_header = False
     _trailer_bytes = 0
 
+    # Lines of the header block so far, counted in each read before the parser sees it (up to the block's end;
+    # `_tail`: the last read's end, should the blank line be split): within max_header_bytes, 16,000 empty fields
+    # cost 8x a plain request's CPU, a Python call each in uvicorn's on_header and more after (wire8). Requests
+    # pipelined behind it in one read, and trailers, are counted once parsed (on_headers/chunk_complete).
+    _header_lines = 0
+    _tail = b""
+
     def data_received(self, data: bytes) -> None:
         if self._in_header:
             self._header_bytes += len(data)
+            end = data.find(b"\r\n\r\n")
+            if end < 0 and self._tail and (self._tail + data[:3]).find(b"\r\n\r\n") >= 0:
+                end = 0
+            seen = self._header_lines
+            lines = self._header_lines = seen + data.count(b"\n", 0, end if end >= 0 else len(data))
+            self._tail = data[-3:] if end < 0 else b""
+            if lines > self.guard.max_header_lines:
+                if not seen:  # this read began the request: the refusal's schema goes by its path
+                    self.url = data.split(b" ", 2)[1] if data.count(b" ", 0, 1024) >= 2 else b""
+                self.cut("header_count")
+                return
         before = self._phase
         in_trailer = self._after_chunk_header
         super().data_received(data)
@@ -383,7 +378,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """Unparseable HTTP: a 400 with an error body in the OpenAI (or, on /v1/messages, Anthropic)
         schema, as every other error of the gateway (uvicorn's was plain text)."""
-        if self._fields > self.guard.max_header_count:
+        if len(self.headers) > self.guard.max_header_count:
             self.cut("header_count" if self._in_header else "trailer_count")
             return
         url = getattr(self, "url", b"") or b""
@@ -457,6 +452,8 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_chunk_complete(self) -> None:
         self._after_chunk_header, self._trailer_bytes = False, 0
+        if len(self.headers) > self.guard.max_header_count:  # (after the last chunk: its trailer fields)
+            raise TooManyFields
 
     def on_body(self, body: bytes) -> None:
         self._after_chunk_header = False
@@ -464,21 +461,12 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_header, self._header_bytes, self._phase, self._fields = True, 0, "header", 0
-
-    # Header fields (and a chunked body's trailer fields) of the current request. Within max_header_bytes, 16,000
-    # empty fields (`a:`) cost 2.7x a plain request's CPU, each one a Python call here and a pair in every pass
-    # over the headers after (session 30); past the count, parsing stops (httptools raises the error out of
-    # feed_data; uvicorn calls send_400_response, answered 431 there).
-    _fields = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        n = self._fields = self._fields + 1
-        if n > self.guard.max_header_count:
-            raise TooManyFields
-        super().on_header(name, value)
+        self._in_header, self._phase = True, "header"
 
     def on_headers_complete(self) -> None:
+        # (raised out of a parser callback, httptools stops and uvicorn calls send_400_response: 431 there)
+        if len(self.headers) > self.guard.max_header_count:
+            raise TooManyFields
         self._in_header = False
         if self.proxy_peer:
             self._forwarded_client()
@@ -488,6 +476,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._phase = None
+        self._in_header, self._header_bytes, self._header_lines, self._tail = True, 0, 0, b""
 
     def _forwarded_client(self) -> None:
         """The request's client as the trusted proxy reports it: its address in the scope (logs) and the
