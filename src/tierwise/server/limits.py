@@ -341,15 +341,11 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
         if self._in_header:
             self._header_bytes += len(data)
             end = data.find(b"\r\n\r\n")
-            if end < 0 and self._tail and (self._tail + data[:3]).find(b"\r\n\r\n") >= 0:
-                end = 0
-            seen = self._header_lines
-            lines = self._header_lines = seen + data.count(b"\n", 0, end if end >= 0 else len(data))
-            self._tail = data[-3:] if end < 0 else b""
-            if lines > self.guard.max_header_lines:
-                if not seen:  # this read began the request: the refusal's schema goes by its path
-                    self.url = data.split(b" ", 2)[1] if data.count(b" ", 0, 1024) >= 2 else b""
-                self.cut("header_count")
+            if end < 0 or self._header_lines:  # (a header block over several reads)
+                if self._count_lines(data, end):
+                    return
+            elif data.count(b"\n", 0, end) > self.guard.max_header_lines:  # (one read: the usual request)
+                self._refuse_count(data)
                 return
         before = self._phase
         in_trailer = self._after_chunk_header
@@ -370,6 +366,21 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
                 guard.spare.pop(self, None)
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
+
+    def _count_lines(self, data: bytes, end: int) -> bool:
+        if end < 0 and self._tail and (self._tail + data[:3]).find(b"\r\n\r\n") >= 0:
+            end = 0  # the blank line began in the last read
+        lines = self._header_lines + data.count(b"\n", 0, end if end >= 0 else len(data))
+        self._header_lines, self._tail = (lines, data[-3:]) if end < 0 else (0, b"")
+        if lines > self.guard.max_header_lines:
+            self._refuse_count(data)
+            return True
+        return False
+
+    def _refuse_count(self, data: bytes) -> None:
+        if self._header_bytes == len(data):  # this read began the request: the refusal's schema goes by its path
+            self.url = data.split(b" ", 2)[1] if data.count(b" ", 0, 1024) >= 2 else b""
+        self.cut("header_count")
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -476,7 +487,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._phase = None
-        self._in_header, self._header_bytes, self._header_lines, self._tail = True, 0, 0, b""
+        self._in_header, self._header_bytes = True, 0
 
     def _forwarded_client(self) -> None:
         """The request's client as the trusted proxy reports it: its address in the scope (logs) and the
