@@ -32,6 +32,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tierwise.errors import ConfigError, RateLimited
+from tierwise.mcp_sessions import ClientSessions, Session
 from tierwise.secret_scrub import register
 from tierwise.server.limits import BodyBudget, GatewayBusy
 from tierwise.server.limits_settings import ServerLimits
@@ -46,6 +47,9 @@ MIN_TOKEN_CHARS = 32
 # agents: a client past the bound gets 503 until one of its sessions ends (DELETE) or idles out.
 MAX_SESSIONS = 100
 SESSION_IDLE_S = 30 * 60
+# Sessions one client (address, and its network: server/stream_cap.py) holds: at this count its next session closes
+# its own least recently used one (mcp_sessions.py). Before, one client could hold all MAX_SESSIONS.
+MAX_SESSIONS_PER_CLIENT = 25
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
@@ -128,7 +132,7 @@ class BearerAuth:
     here too: the mcp package reads a whole body into memory with no bound."""
 
     def __init__(self, app: ASGIApp, token: str, max_body: int = 32 * 1024 * 1024,
-                 limits: ServerLimits | None = None) -> None:
+                 limits: ServerLimits | None = None, sessions_per_client: int = MAX_SESSIONS_PER_CLIENT) -> None:
         self.app = app
         self._token = hashlib.sha256(token.encode()).digest()  # compared as digests: equal lengths, so timing
         # tells not even the token's length (compare_digest returns at once for values of different lengths)
@@ -138,6 +142,8 @@ class BearerAuth:
                                what="MCP requests in flight", setting="server.limits.max_requests_per_client",
                                slot=CALL_SLOT)
         self.budget = BodyBudget(limits.max_body_bytes_in_flight)
+        self.sessions = ClientSessions(sessions_per_client, SESSION_IDLE_S, limits.network_prefix_v4,
+                                       limits.network_prefix_v6)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # the session manager's start and stop
@@ -151,9 +157,19 @@ class BearerAuth:
                           [(b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')])
             return
         held: dict[str, Any] = {"client": scope.get("client")}  # what this request counts (not the app's scope)
+        post = scope.get("method") == "POST"
+        sid = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"mcp-session-id"), None)
+        session: Session | None = None
         try:
-            if scope.get("method") == "POST":  # a tool call (a GET is a session's event stream: MAX_SESSIONS)
+            if post:  # a tool call (a GET is a session's event stream: MAX_SESSIONS)
                 self.calls.take(held)
+            if sid is None and post:  # (opens a session if the app accepts it: `watched` in _run)
+                held["opening"] = opening = {"client": held["client"]}  # its count, until the app has opened it
+                victim = self.sessions.admit(opening)
+                if victim is not None:
+                    await self._end_session(scope, victim)
+            elif sid is not None:
+                session = self.sessions.start(sid, post)
             await self._run(scope, receive, send, held)
         except (RateLimited, GatewayBusy) as e:
             status = 429 if isinstance(e, RateLimited) else 503
@@ -162,6 +178,28 @@ class BearerAuth:
         finally:
             self.budget.give_back(held)
             self.calls.give_back(held)
+            if held.get("opening") is not None:  # no session opened
+                self.sessions.cap.give_back(held["opening"])
+            if session is not None and sid is not None:
+                answer = held.get("status", 0)
+                self.sessions.end(sid, session, post, answer == 404 or (scope.get("method") == "DELETE" and answer < 400))
+
+    async def _end_session(self, scope: Scope, s: Session) -> None:
+        """A DELETE of session `s` into the app, as its client would send it (the answer discarded)."""
+        headers = [*s.headers, (b"mcp-session-id", s.sid.encode())]
+        given = False
+
+        async def receive() -> Any:
+            nonlocal given
+            if given:
+                return {"type": "http.disconnect"}
+            given = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(msg: Any) -> None:
+            pass
+
+        await self.app({**scope, "method": "DELETE", "headers": headers}, receive, discard)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, held: dict[str, Any]) -> None:
         body = await self._read_body(scope, receive, held)
@@ -182,6 +220,13 @@ class BearerAuth:
 
         async def watched(msg: Any) -> None:
             nonlocal answered
+            if msg["type"] == "http.response.start":
+                held["status"] = msg["status"]  # (read by __call__: a 404 or a DELETE's answer ends its session)
+                opening = held.get("opening")
+                new = next((v for k, v in msg.get("headers", []) if k.lower() == b"mcp-session-id"), None)
+                if opening is not None and msg["status"] < 400 and new is not None:
+                    self.sessions.opened(new.decode("latin-1"), opening, scope.get("headers", []))
+                    held["opening"] = None
             answered = answered or (msg["type"] == "http.response.body" and not msg.get("more_body", False))
             await send(msg)
 

@@ -60,7 +60,7 @@ def test_a_408_or_431_before_the_app_names_the_bound_in_the_schema_of_the_path(s
     assert json.loads(body) == {"type": "error", "error": {"type": "invalid_request_error", "message":
                                 "the request's headers did not arrive within server.limits.header_timeout"}}
     _, answer = flood(slow_gateway.port, b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n",
-                      (b"x-pad: " + b"a" * 60 + b"\r\n") * 1000)
+                      b"x-pad: " + b"a" * 20_000 + b"\r\n")  # (long lines: the bytes run out before the count)
     if answer:  # (the server may close before the client reads the answer)
         assert answer.startswith(b"HTTP/1.1 431")
         assert "max_header_bytes" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["message"]

@@ -46,29 +46,38 @@ async def test_a_deeply_nested_value_is_a_clear_problem(server: McpHttp, nested:
         assert not is_error and "triage" in text
 
 
-async def test_one_token_holder_opens_a_bounded_number_of_sessions(server: McpHttp):
+async def test_token_holders_open_a_bounded_number_of_sessions(server: McpHttp):
     """Each session holds a server task and its streams (~40 KiB measured): the mcp package's default
-    bound was 10,000 (~400 MB). Past ours a new session is refused with 503 until one ends."""
+    bound was 10,000 (~400 MB). Past ours a new session is refused with 503 until one ends. (One client holds
+    at most 25 of them since wire8, tests/mcp/test_mcp_http_sessions.py: five loopback addresses here.)"""
     import aiohttp
 
     from tests.mcp.http_server import INIT, MCP_HEADERS, TOKEN
     MAX_SESSIONS = 100  # tierwise.mcp_http.MAX_SESSIONS (a literal: this test ran against the code before it)
+    PER_CLIENT = 25  # tierwise.mcp_http.MAX_SESSIONS_PER_CLIENT
 
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
     opened: list[str] = []
+    refused = 0
+    for i in range(5):
+        connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{i + 1}", 0))
+        async with aiohttp.ClientSession(connector=connector) as s:
+            for _ in range(PER_CLIENT):
+                async with s.post(server.url, json=INIT, headers=headers) as r:
+                    await r.read()
+                    if r.status != 200:
+                        assert r.status == 503, r.status
+                        refused += 1
+                        break
+                    opened.append(r.headers["mcp-session-id"])
+    # (before: all opened)
+    assert len(opened) == MAX_SESSIONS and refused == 1
     async with aiohttp.ClientSession() as s:
-        for _ in range(MAX_SESSIONS + 5):
-            async with s.post(server.url, json=INIT, headers=headers) as r:
-                await r.read()
-                if r.status != 200:
-                    assert r.status == 503, r.status
-                    break
-                opened.append(r.headers["mcp-session-id"])
-        # (before: all 105 opened)
-        assert len(opened) == MAX_SESSIONS
-        async with s.delete(server.url, headers={**headers, "mcp-session-id": opened[0]}) as r:
+        async with s.delete(server.url, headers={**headers, "mcp-session-id": opened[-1]}) as r:
             assert r.status == 200
-        async with s.post(server.url, json=INIT, headers=headers) as r:
+        connector = aiohttp.TCPConnector(local_addr=("127.0.0.5", 0))
+        async with aiohttp.ClientSession(connector=connector) as s5, \
+                s5.post(server.url, json=INIT, headers=headers) as r:
             await r.read()
             assert r.status == 200  # room again
 

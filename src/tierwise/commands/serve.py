@@ -64,7 +64,7 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     import uvicorn
 
     from tierwise.server.build import build_from_config, tune_gc_for_serving, uvicorn_config
-    from tierwise.server.limits import raise_open_file_limit
+    from tierwise.server.open_files import raise_open_file_limit
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_or_exit(config_path, allow_starter=True)

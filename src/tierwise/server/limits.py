@@ -4,7 +4,7 @@
   deadline for a request's header block (`header_timeout`, answered 408) and for its body
   (`body_timeout`), a cap on the size of a request line and header block (`max_header_bytes`,
   answered 431: uvicorn keeps every header line, so 8 s of header lines at loopback speed,
-  without a key, held 2 GB), and a cap on open connections (`max_connections`, kept below the
+  without a key, held 2 GB) and on its number of fields (`max_header_count`, 431), and a cap on open connections (`max_connections`, kept below the
   process's open-file limit). At the cap, a connection that is not running a request is closed
   to make room: one of the client (peer address; an IPv6 /64) holding the most connections within the
   network (IPv4 /24, IPv6 /48) holding the most, and of its connections the oldest sending headers or idle between requests, else its oldest sending a
@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import resource
 import time
 from typing import Any, ClassVar
 
@@ -43,6 +42,8 @@ from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
 from tierwise.server.http10 import close_delimited
+from tierwise.server.open_files import connection_cap
+from tierwise.server.parse_log import QuietParseErrors
 
 SWEEP_S = 1.0
 REFUSALS = {  # phase -> (status line, what the client is told)
@@ -52,8 +53,11 @@ REFUSALS = {  # phase -> (status line, what the client is told)
                     "than server.limits.max_header_bytes"),
     "trailer_size": (b"HTTP/1.1 431 Request Header Fields Too Large", "the chunked body's trailer fields are larger "
                      "than server.limits.max_header_bytes"),
+    "header_count": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request has more header fields than "
+                     "server.limits.max_header_count"),
+    "trailer_count": (b"HTTP/1.1 431 Request Header Fields Too Large", "the request's header and trailer fields "
+                      "are more than server.limits.max_header_count"),
 }
-MALFORMED_LOG_EVERY_S = 60.0  # at most one "invalid HTTP request" log line this often, with a count
 # Scope key set when a request's body missed `body_timeout`: the app answers 408 in its client's schema.
 BODY_TIMED_OUT = "tierwise.body_timed_out"
 # Scope keys of the work done for a client: the app puts the task doing it (an upstream call, a stream) under
@@ -165,30 +169,6 @@ class BodyBudget:
 # ---------------------------------------------------------------------------- connections
 
 
-def raise_open_file_limit() -> int:
-    """Raise the soft open-file limit to the hard one (an OS bound the operator set); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            soft = want
-        except (ValueError, OSError):
-            pass
-    return soft
-
-
-def connection_cap(configured: int) -> int:
-    """`max_connections`, lowered so client sockets never take the descriptors everything else needs
-    (upstream connections, the ledger, sandbox pipes): accept() failing with EMFILE stops the server
-    from accepting anyone, including the client it would have served."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return configured
-    reserve = max(64, soft // 8)
-    return max(8, min(configured, soft - reserve))
-
-
 class ConnectionGuard:
     """Deadlines and the connection cap, shared by every connection of one server."""
 
@@ -196,6 +176,8 @@ class ConnectionGuard:
         self.header_timeout = limits.header_timeout
         self.body_timeout = limits.body_timeout
         self.max_header_bytes = limits.max_header_bytes
+        self.max_header_count = limits.max_header_count
+        self.max_header_lines = limits.max_header_count + 1  # (and the request line)
         self.idle_timeout = keep_alive + SWEEP_S  # uvicorn closes idle ones first; this is a backstop
         self.max_connections = connection_cap(limits.max_connections)
         self.write_timeout = limits.write_timeout
@@ -302,35 +284,6 @@ class ConnectionGuard:
         self._sweep = loop.call_later(SWEEP_S, self.sweep, loop) if self.count > 0 else None
 
 
-class QuietParseErrors:
-    """uvicorn's logger for a protocol, with its per-request warning for unparseable HTTP ("Invalid
-    HTTP request received.") logged at most once every MALFORMED_LOG_EVERY_S, with how many it stood
-    for: any client could otherwise write a log line per bad request. Everything else passes through."""
-
-    MESSAGE = "Invalid HTTP request received."
-
-    def __init__(self, logger: logging.Logger, clock=time.monotonic) -> None:
-        self._logger = logger
-        self._clock = clock
-        self._next = 0.0
-        self.held = 0  # bad requests not logged yet
-
-    def warning(self, msg: object, *args: Any, **kw: Any) -> None:
-        if msg != self.MESSAGE:
-            self._logger.warning(msg, *args, **kw)
-            return
-        self.held += 1
-        now = self._clock()
-        if now >= self._next:
-            self._next = now + MALFORMED_LOG_EVERY_S
-            n, self.held = self.held, 0
-            self._logger.warning("%d invalid HTTP request(s) received (answered 400; logged at most once "
-                                 "every %gs)", n, MALFORMED_LOG_EVERY_S)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger, name)
-
-
 class PipelineFlow(FlowControl):
     """uvicorn's flow control, except that reading stays paused while requests wait behind the running one.
 
@@ -350,6 +303,10 @@ class PipelineFlow(FlowControl):
         if self.read_paused and not self._pipeline:
             self.read_paused = False
             self._transport.resume_reading()
+
+
+class TooManyFields(Exception):
+    """More header (or trailer) fields than `max_header_count`."""
 
 
 class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
@@ -373,9 +330,23 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     _after_chunk_header = False
     _trailer_bytes = 0
 
+    # Lines of the header block so far, counted in each read before the parser sees it (up to the block's end;
+    # `_tail`: the last read's end, should the blank line be split): within max_header_bytes, 16,000 empty fields
+    # cost 8x a plain request's CPU, a Python call each in uvicorn's on_header and more after (wire8). Requests
+    # pipelined behind it in one read, and trailers, are counted once parsed (on_headers/chunk_complete).
+    _header_lines = 0
+    _tail = b""
+
     def data_received(self, data: bytes) -> None:
         if self._in_header:
             self._header_bytes += len(data)
+            end = data.find(b"\r\n\r\n")
+            if end < 0 or self._header_lines:  # (a header block over several reads)
+                if self._count_lines(data, end):
+                    return
+            elif data.count(b"\n", 0, end) > self.guard.max_header_lines:  # (one read: the usual request)
+                self._refuse_count(data)
+                return
         before = self._phase
         in_trailer = self._after_chunk_header
         super().data_received(data)
@@ -396,6 +367,21 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
 
+    def _count_lines(self, data: bytes, end: int) -> bool:
+        if end < 0 and self._tail and (self._tail + data[:3]).find(b"\r\n\r\n") >= 0:
+            end = 0  # the blank line began in the last read
+        lines = self._header_lines + data.count(b"\n", 0, end if end >= 0 else len(data))
+        self._header_lines, self._tail = (lines, data[-3:]) if end < 0 else (0, b"")
+        if lines > self.guard.max_header_lines:
+            self._refuse_count(data)
+            return True
+        return False
+
+    def _refuse_count(self, data: bytes) -> None:
+        if self._header_bytes == len(data):  # this read began the request: the refusal's schema goes by its path
+            self.url = data.split(b" ", 2)[1] if data.count(b" ", 0, 1024) >= 2 else b""
+        self.cut("header_count")
+
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.logger = self.quiet_log  # type: ignore[assignment]
@@ -403,6 +389,9 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """Unparseable HTTP: a 400 with an error body in the OpenAI (or, on /v1/messages, Anthropic)
         schema, as every other error of the gateway (uvicorn's was plain text)."""
+        if len(self.headers) > self.guard.max_header_count:
+            self.cut("header_count" if self._in_header else "trailer_count")
+            return
         url = getattr(self, "url", b"") or b""
         from tierwise.wire import anthropic_messages, openai_chat
 
@@ -474,6 +463,8 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_chunk_complete(self) -> None:
         self._after_chunk_header, self._trailer_bytes = False, 0
+        if len(self.headers) > self.guard.max_header_count:  # (after the last chunk: its trailer fields)
+            raise TooManyFields
 
     def on_body(self, body: bytes) -> None:
         self._after_chunk_header = False
@@ -481,9 +472,12 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_header, self._header_bytes, self._phase = True, 0, "header"
+        self._in_header, self._phase = True, "header"
 
     def on_headers_complete(self) -> None:
+        # (raised out of a parser callback, httptools stops and uvicorn calls send_400_response: 431 there)
+        if len(self.headers) > self.guard.max_header_count:
+            raise TooManyFields
         self._in_header = False
         if self.proxy_peer:
             self._forwarded_client()
@@ -493,6 +487,7 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._phase = None
+        self._in_header, self._header_bytes = True, 0
 
     def _forwarded_client(self) -> None:
         """The request's client as the trusted proxy reports it: its address in the scope (logs) and the
@@ -528,10 +523,10 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
             cycle.message_event.set()  # wakes the app's receive()
             self.guard.wait(self, "answer", self.guard.header_timeout)
             return
-        if phase in ("header", "header_size") and (self.cycle is None or self.cycle.response_complete):
+        if phase in ("header", "header_size", "header_count") and (cycle is None or cycle.response_complete):
             transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
             transport.close()
-        elif phase == "trailer_size" and cycle is not None and not cycle.response_started:
+        elif phase in ("trailer_size", "trailer_count") and cycle is not None and not cycle.response_started:
             transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
             transport.close()  # the app, waiting for the body's end, sees the client go away
         else:

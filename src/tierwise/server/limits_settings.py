@@ -18,6 +18,8 @@ class ServerLimits(BaseModel):
                                   "request's header block; slower connections are closed with 408")
     max_header_bytes: int = Field(64 * 1024, ge=4096, le=16 * 1024 * 1024, description="bytes of a request's "
                                   "line and header block; a longer one is answered 431 and the connection closed")
+    max_header_count: int = Field(256, ge=32, le=100_000, description="header fields of a request (its chunked "
+                                  "body's trailer fields included); more are answered 431 and the connection closed")
     body_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a request may take to send its body "
                                 "after its headers; slower ones are cut off")
     write_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a client may leave the answer "

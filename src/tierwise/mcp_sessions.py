@@ -1,0 +1,92 @@
+"""MCP sessions open per client over HTTP (used by mcp_http.BearerAuth).
+
+The mcp package bounds the sessions open at once for the whole server (`mcp_http.MAX_SESSIONS`): one token holder
+that opened sessions and never ended them (an agent restarted in a loop, a script) took every one, and every other
+client's `initialize` got 503 until they idled out, 30 minutes later. Now one client (its address as the gateway
+counts clients, and its network: server/stream_cap.py) holds at most `per_client`; at that count its next
+`initialize` first closes its own least recently used session with no POST running (a DELETE into the app, as the
+client itself would end it), or is refused 429 when every one of them is running a call. A client that forgets
+its sessions so never locks itself out, and never takes the others' room.
+
+Which sessions are open is followed from the outside (the package keeps its table private): one opens with a
+request without `mcp-session-id` answered below 400 with one, and ends with a DELETE answered below 400, a 404 for
+its id, being closed here, or the package's idle timeout (no request in flight for `idle_s`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierwise.errors import RateLimited
+from tierwise.server.stream_cap import ClientCap
+
+SLOT = "tierwise.mcp_session_slot"  # key of a session's count in its holder (ClientCap's slot)
+
+
+@dataclass(slots=True)
+class Session:
+    sid: str
+    holder: dict[str, Any]  # the client and its count (ClientCap.take's scope)
+    headers: list[tuple[bytes, bytes]]  # Host and Origin of the request that opened it: a DELETE for it needs them
+    running: int = 0  # requests in flight, a GET event stream included (the package's idle clock waits for them)
+    posts: int = 0  # of them POSTs: calls running (a GET stream only listens)
+    last: float = field(default=0.0)  # when its last request ended (time.monotonic)
+
+
+class ClientSessions:
+    def __init__(self, per_client: int, idle_s: float, v4: int = 32, v6: int = 48,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cap = ClientCap(per_client, v4, v6, what="MCP sessions open with no call left to close",
+                             setting="mcp_http.MAX_SESSIONS_PER_CLIENT", slot=SLOT)
+        self.idle_s = idle_s
+        self.clock = clock
+        self.open: dict[str, Session] = {}  # session id -> Session, oldest first
+
+    def admit(self, holder: dict[str, Any]) -> Session | None:
+        """Count a session about to open for `holder`'s client (`holder["client"]`). At the client's cap, its least
+        recently used session with no POST running is forgotten here and returned, for the caller to close; with
+        none, RateLimited. Forgotten and counted before any await: two `initialize`s at once never pass the cap."""
+        now = self.clock()
+        for sid in [sid for sid, s in self.open.items() if not s.running and now - s.last >= self.idle_s]:
+            self.forget(sid)  # idled out in the package too
+        try:
+            self.cap.take(holder)
+            return None
+        except RateLimited:
+            mine = self.cap.keys(holder)
+            free = [(s.holder[SLOT][0][0] != mine[0], s.last, sid) for sid, s in self.open.items()
+                    if not s.posts and set(s.holder[SLOT][0]) & set(mine)]
+            if not free:
+                raise
+        victim = self.forget(min(free)[2])
+        self.cap.take(holder)
+        return victim
+
+    def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+        """The session `holder` counted was opened by the app as `sid`."""
+        keep = [(k, v) for k, v in headers if k in (b"host", b"origin")]
+        self.open[sid] = Session(sid, holder, keep, last=self.clock())
+
+    def forget(self, sid: str) -> Session | None:
+        s = self.open.pop(sid, None)
+        if s is not None:
+            self.cap.give_back(s.holder)
+        return s
+
+    def start(self, sid: str, post: bool) -> Session | None:
+        s = self.open.get(sid)
+        if s is not None:
+            s.running += 1
+            s.posts += post
+        return s
+
+    def end(self, sid: str, s: Session, post: bool, gone: bool) -> None:
+        """A request of session `sid` ended; `gone`: its answer said the session has ended (a DELETE's, a 404)."""
+        s.running -= 1
+        s.posts -= post
+        s.last = self.clock()
+        if gone:
+            self.forget(sid)

@@ -1,0 +1,117 @@
+"""The number of a request's header fields (`server.limits.max_header_count`), its chunked body's trailer fields
+included. Only their bytes were bounded (`max_header_bytes`, 64 KiB): 16,000 empty fields (`a:`) fit, each one a
+Python call in the parser's callback and a pair in every later pass over the headers, 2.7x a plain request's CPU,
+no key needed (session 30). Past the count the gateway stops parsing and answers 431 in the schema of the API
+the path belongs to."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx2 as httpx
+
+from tests.harness import two_tier_config
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    """Send `data` at once; everything the server answers until it closes (or 10 s pass)."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(10)
+        try:
+            s.sendall(data)
+        except OSError:  # closed on us mid-send: what it answered is still to be read
+            pass
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except OSError:
+            pass
+        return got
+
+
+def fields(n: int) -> bytes:
+    return b"a:\r\n" * n
+
+
+def test_more_header_fields_than_the_count_are_refused_with_431_in_the_paths_schema(gateway):
+    g = gateway({"server": {"limits": {"max_header_count": 64}}})
+    for path, anthropic in ((b"/v1/messages", True), (b"/v1/chat/completions", False)):
+        for n in (70, 16_000):  # 16,000 empty fields: 64 KB, under max_header_bytes
+            got = exchange(g.port, b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % (path, fields(n)))
+            head, _, body = got.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 431"), got[:300]
+            assert b"connection: close" in head
+            err = json.loads(body)
+            if anthropic:
+                assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error", err
+            message = err["error"]["message"]
+            assert "server.limits.max_header_count" in message, err
+    # at the count, and with ordinary headers, requests are served as before
+    assert exchange(g.port, b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n%s\r\n"
+                    % fields(62)).startswith(b"HTTP/1.1 200")
+    assert httpx.get(g.url + "/health", headers={f"x-h{i}": "y" for i in range(50)}, timeout=5).status_code == 200
+
+
+def test_the_next_request_on_a_connection_gets_its_own_count(gateway):
+    g = gateway({"server": {"limits": {"max_header_count": 64}}})
+    ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % fields(50)
+    got = exchange(g.port, ok + ok + b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+    assert got.count(b"HTTP/1.1 200") == 3, got[:500]
+    with socket.create_connection(("127.0.0.1", g.port)) as s:  # a keep-alive connection's next request
+        s.settimeout(10)
+        s.sendall(ok)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % fields(100))
+        assert s.recv(65536).startswith(b"HTTP/1.1 431")
+
+
+def test_trailer_fields_count_with_the_headers(gateway, openai_up, anthropic_up):
+    g = gateway({**two_tier_config(openai_up.url, anthropic_up.url),
+                 "server": {"limits": {"max_header_count": 64}}})
+    body = json.dumps({"model": "local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    head = (b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"anthropic-version: 2023-06-01\r\ntransfer-encoding: chunked\r\n\r\n")
+    chunked = b"%x\r\n%s\r\n0\r\n" % (len(body), body)
+    got = exchange(g.port, head + chunked + b"x-t: 1\r\n" * 100 + b"\r\n")
+    assert got.startswith(b"HTTP/1.1 431"), got[:300]
+    assert json.loads(got.partition(b"\r\n\r\n")[2])["type"] == "error"
+    assert openai_up.requests == []  # refused before the app ran: no upstream call
+    got = exchange(g.port, head.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1) + chunked
+                   + b"x-t: 1\r\n" * 10 + b"\r\n")
+    assert got.startswith(b"HTTP/1.1 200"), got[:300]
+
+
+def test_fields_are_counted_across_reads_and_a_split_blank_line_is_no_field(gateway, openai_up, anthropic_up):
+    """The count runs on each read before the parser: a header block sent in pieces is counted whole, and a body
+    of many lines whose header block's blank line was split between two reads is not read as fields."""
+    import time
+
+    g = gateway({**two_tier_config(openai_up.url, anthropic_up.url), "server": {"limits": {"max_header_count": 64}}})
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        for _ in range(4):  # 4 reads of 30 fields: none past the count alone
+            time.sleep(0.05)
+            s.sendall(fields(30))
+        assert s.recv(65536).startswith(b"HTTP/1.1 431")
+    body = json.dumps({"model": "local", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]
+                       * 200}, indent=1).encode()  # ~800 lines
+    assert body.count(b"\n") > 500
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r" % len(body))
+    with socket.create_connection(("127.0.0.1", g.port)) as s:
+        s.settimeout(10)
+        s.sendall(head)
+        time.sleep(0.1)
+        s.sendall(b"\n" + body)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_requests_pipelined_in_one_read_are_counted_too(gateway):
+    g = gateway({"server": {"limits": {"max_header_count": 64}}})
+    ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+    got = exchange(g.port, ok + b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % fields(1000) + ok)
+    assert got.count(b"HTTP/1.1 200") <= 1 and got.count(b"HTTP/1.1 431") <= 1, got[:500]
+    assert httpx.get(g.url + "/health", timeout=5).status_code == 200

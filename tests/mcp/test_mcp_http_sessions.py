@@ -1,0 +1,140 @@
+"""MCP sessions per client over HTTP (mcp_sessions.py): the mcp package bounds the sessions open at once for the
+whole server (100); one token holder that opened sessions and never ended them took all of them, and another
+client's `initialize` got 503 until they idled out (30 minutes). Now one client holds at most
+`mcp_http.MAX_SESSIONS_PER_CLIENT` (25): at that count its next session closes its own least recently used one
+(none running a call), else 429. The mcp package's server over real HTTP (uvicorn, in this process); the second
+client connects from another loopback address."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from tests.mcp.http_server import INIT, MCP_HEADERS, TOKEN
+
+AUTH = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}
+
+
+@asynccontextmanager
+async def serving(tool: Callable[[], Awaitable[str]] | None = None) -> AsyncIterator[str]:
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    from tierwise.mcp_http import build_app
+
+    srv = MCPServer("probe")
+    if tool is not None:
+        srv.tool(name="slow")(tool)
+    app = build_app(srv, host="127.0.0.1", token=TOKEN, allowed_hosts=[])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def open_session(c: aiohttp.ClientSession, url: str) -> tuple[int, str | None]:
+    async with c.post(url, json=INIT, headers=AUTH) as r:
+        await r.read()
+        sid = r.headers.get("mcp-session-id")
+    if sid is not None:
+        async with c.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                          headers={**AUTH, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}) as r:
+            await r.read()
+    return r.status, sid
+
+
+async def ping(c: aiohttp.ClientSession, url: str, sid: str) -> int:
+    async with c.post(url, json={"jsonrpc": "2.0", "id": 7, "method": "ping"},
+                      headers={**AUTH, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}) as r:
+        await r.read()
+        return r.status
+
+
+def other_address() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
+
+
+def test_one_client_opening_sessions_without_end_does_not_lock_out_another():
+    from tierwise.mcp_http import MAX_SESSIONS, MAX_SESSIONS_PER_CLIENT
+
+    async def run() -> tuple[list[int], int, list[int]]:
+        async with serving() as url, aiohttp.ClientSession() as a, other_address() as b:
+            mine = [await open_session(a, url) for _ in range(MAX_SESSIONS + 5)]
+            other, _ = await open_session(b, url)  # before: 503 "Too many open sessions"
+            pings = [await ping(a, url, sid) for _, sid in mine if sid is not None]
+            return [st for st, _ in mine], other, pings
+
+    mine, other, pings = asyncio.run(run())
+    assert other == 202  # (the `initialized` notification's answer: the session opened)
+    assert mine == [202] * (MAX_SESSIONS + 5)  # the client itself is never locked out either
+    # its least recently used sessions were closed to make room for its new ones: the newest 25 live
+    assert pings == [404] * (MAX_SESSIONS + 5 - MAX_SESSIONS_PER_CLIENT) + [200] * MAX_SESSIONS_PER_CLIENT
+
+
+def test_a_client_whose_sessions_all_run_calls_is_refused_429_and_keeps_them():
+    from tierwise.mcp_http import MAX_SESSIONS_PER_CLIENT
+
+    gate = asyncio.Event()
+    started = [0]
+
+    async def slow() -> str:
+        started[0] += 1
+        await gate.wait()
+        return "done"
+
+    async def call(c: aiohttp.ClientSession, url: str, sid: str) -> int:
+        body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow", "arguments": {}}}
+        async with c.post(url, json=body, headers={**AUTH, "mcp-session-id": sid,
+                                                     "mcp-protocol-version": "2025-06-18"}) as r:
+            await r.read()
+            return r.status
+
+    async def run() -> tuple[int, str, int, list[int]]:
+        async with serving(slow) as url, aiohttp.ClientSession() as a, other_address() as b:
+            sids = [(await open_session(a, url))[1] for _ in range(MAX_SESSIONS_PER_CLIENT)]
+            calls = [asyncio.ensure_future(call(a, url, sid)) for sid in sids if sid is not None]
+            for _ in range(500):
+                if started[0] == len(calls):
+                    break
+                await asyncio.sleep(0.01)
+            async with a.post(url, json=INIT, headers=AUTH) as r:
+                refused, message = r.status, json.loads(await r.read())["error"]["message"]
+            other, _ = await open_session(b, url)
+            gate.set()
+            return refused, message, other, list(await asyncio.gather(*calls))
+
+    refused, message, other, calls = asyncio.run(run())
+    assert refused == 429 and "MAX_SESSIONS_PER_CLIENT" in message, message
+    assert other == 202
+    assert calls == [200] * MAX_SESSIONS_PER_CLIENT  # none of its running calls was cut off
+
+
+def test_sessions_ended_by_their_client_are_given_back():
+    from tierwise.mcp_http import MAX_SESSIONS_PER_CLIENT
+
+    async def run() -> list[int]:
+        async with serving() as url, aiohttp.ClientSession() as a:
+            statuses = []
+            for _ in range(MAX_SESSIONS_PER_CLIENT * 2):
+                _, sid = await open_session(a, url)
+                assert sid is not None
+                async with a.delete(url, headers={**AUTH, "mcp-session-id": sid,
+                                                  "mcp-protocol-version": "2025-06-18"}) as r:
+                    statuses.append(r.status)
+            return statuses
+
+    assert asyncio.run(run()) == [200] * MAX_SESSIONS_PER_CLIENT * 2
+
+
