@@ -149,6 +149,7 @@ class ServeProcess:
     def __init__(self, cfg: Path, label: int | str, tmp: Path, args: tuple[str, ...] = ()) -> None:
         import httpx2
 
+        self._clients: list[Any] = []
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.log = open(tmp / f"serve-{label}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
         self.p = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "-c", str(cfg), "--port", "0",
@@ -169,7 +170,16 @@ class ServeProcess:
                 assert time.monotonic() < deadline, "serve did not start"
                 time.sleep(0.05)
 
+    def keep(self, client: Any) -> Any:
+        """`client` (an SDK or httpx client of this process), closed when it stops (see GatewayServer.keep)."""
+        self._clients.append(client)
+        return client
+
     def stop(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
