@@ -289,7 +289,7 @@ class GatewayServer:
     @property
     def guard(self) -> Any:
         """The server's connection guard (server/limits.py): its connections, their phases, evictions."""
-        return self._server.config.http.guard  # type: ignore[union-attr]  (our protocol class, see server/limits.py)
+        return self._server.config.http.guard  # type: ignore[union-attr]  # our protocol class
 
     def checked_out(self) -> int:
         """Upstream connections checked out of the gateway's pools now."""
