@@ -193,7 +193,8 @@ class ServeProcess:
 class _Server(uvicorn.Server):
     """uvicorn's server, told to stop at once: its main loop looks at `should_exit` every 0.1 s, which cost every
     test's gateway ~0.05 s of idle wall time at teardown (some 1,500 gateways a suite run). Shutting down is
-    uvicorn's own."""
+    uvicorn's own while a connection or task is open; with none, its fixed 0.1 s pause for connections to close
+    (another ~0.1 s per gateway) is left out."""
 
     wake: asyncio.Event | None = None
 
@@ -206,6 +207,19 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), 0.1)
             should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:  # what uvicorn's shutdown does with nothing open, less its pause
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 # How long `start()` waits for a server whose thread is still alive (a hung start, not a slow one).
