@@ -178,7 +178,7 @@ def test_a_killed_gateways_reservation_expires(tmp_path, redis_prefix):
         os.kill(g1.p.pid, signal.SIGKILL)
         g1.p.wait(timeout=10)
         up.default = Reply(text="fresh", usage=USAGE)
-        oc = openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30)
+        oc = g2.keep(openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30))
         with pytest.raises(openai.RateLimitError):  # the dead gateway's reservation still holds the budget
             oc.chat.completions.create(model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "x"}])
         deadline = time.monotonic() + 30
@@ -259,7 +259,7 @@ def test_dead_reservations_count_keeps_a_killed_gateways_reservation_spent(tmp_p
         assert st["reservations_in_flight"] == 0 and st["budgets"][0]["usd_used"] == pytest.approx(reserved), st
         up.default = Reply(text="fresh", usage=USAGE)
         with pytest.raises(openai.RateLimitError):  # still spent: nothing more goes upstream
-            openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30).chat.completions.create(
+            g2.keep(openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30)).chat.completions.create(
                 model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "x"}])
         assert len(up.requests) == 1
     finally:
@@ -270,8 +270,9 @@ def test_dead_reservations_count_keeps_a_killed_gateways_reservation_spent(tmp_p
 
 def _ask_quietly(url: str) -> None:
     try:
-        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0, timeout=90).chat.completions.create(
-            model="main", max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": "hang"}])
+        with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0, timeout=90) as client:
+            client.chat.completions.create(model="main", max_tokens=MAX_TOKENS,
+                                           messages=[{"role": "user", "content": "hang"}])
     except openai.APIError:
         pass  # the gateway is killed under it
 

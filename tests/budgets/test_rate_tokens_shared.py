@@ -106,7 +106,7 @@ def test_budget_status_finds_its_buckets_under_a_prefix_with_glob_characters(tmp
         "budgets:\n", "budgets:\n  limits: [{name: day, usd: 100, per: route}]\n", 1))
     s = ServeProcess(path, p, tmp_path)
     try:
-        openai.OpenAI(base_url=s.url + "/v1", api_key="k", max_retries=0).chat.completions.create(
+        s.keep(openai.OpenAI(base_url=s.url + "/v1", api_key="k", max_retries=0)).chat.completions.create(
             model="main", max_tokens=500, messages=[{"role": "user", "content": "hello"}])
         st = httpx2.get(s.url + "/v1/tierwise/budgets", timeout=10).json()
         rows = [b for b in st["budgets"] if b["budget"] == "day"]

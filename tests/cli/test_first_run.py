@@ -399,7 +399,7 @@ def test_console_tells_a_wrong_base_url_from_a_missing_model(tmp_path: Path, cap
     g = GatewayServer(make_config(cfg, tmp_path)).start()
     try:
         with caplog.at_level("WARNING", logger="tierwise"):
-            client = OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0)
+            client = g.keep(OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0))
             r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
             assert r.choices[0].message.content == "from the spare"
             g.flush()
@@ -439,7 +439,7 @@ def test_requests_names_a_filter_the_config_does_not_have(tmp_path: Path, monkey
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
     g = GatewayServer(make_config(cfg, tmp_path)).start()
     try:
-        OpenAI(base_url=g.url + "/v1", api_key="unused").chat.completions.create(
+        g.keep(OpenAI(base_url=g.url + "/v1", api_key="unused")).chat.completions.create(
             model="main", messages=[{"role": "user", "content": "hi"}])
         g.flush()
     finally:

@@ -69,7 +69,7 @@ def setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _oai(g: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    return g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0))
 
 
 def _run(*args: str) -> Any:
@@ -156,7 +156,7 @@ def test_report_counts_cached_input_tokens_like_trace(setup: dict[str, Any]) -> 
 def test_anthropic_cache_reads_and_writes_are_kept_and_shown(setup: dict[str, Any]) -> None:
     g = setup["g"]
     setup["ant"].script(Reply("ok", usage=(12, 7), cache_read_tokens=900, cache_write_tokens=300))
-    client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0))
     r = client.messages.with_raw_response.create(model="claude", max_tokens=500,
                                                   messages=[{"role": "user", "content": "hi"}])
     rid = r.headers["x-tierwise-request-id"]

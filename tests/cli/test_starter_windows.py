@@ -38,7 +38,7 @@ def test_a_prompt_no_starter_model_can_hold_is_refused_without_a_call(tmp_path: 
         cfg["providers"]["anthropic"]["base_url"] = cloud.url
         g = GatewayServer(make_config(cfg, tmp_path)).start()
         try:
-            client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+            client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0))
             huge = "lorem ipsum dolor sit amet " * 40_000  # ~270k tokens: past every starter window
             # local-first: the local model (32k) and then claude-haiku (200k); a haiku-named model as
             # Claude Code sends for background work lands there too

@@ -25,7 +25,7 @@ def served(request: pytest.FixtureRequest, gateway, openai_up, anthropic_up):  #
 
 def test_anthropic_client_whole_body(served) -> None:  # noqa: ANN001
     g, exp = served
-    r = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0).messages.create(
+    r = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)).messages.create(
         model="main", max_tokens=4000, messages=[{"role": "user", "content": "weather? 2+2?"}])
     content = list(r.content)
     if exp.thinking:
@@ -41,7 +41,7 @@ def test_anthropic_client_whole_body(served) -> None:  # noqa: ANN001
 
 def test_openai_client_whole_body(served) -> None:  # noqa: ANN001
     g, exp = served
-    r = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0).chat.completions.create(
+    r = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)).chat.completions.create(
         model="main", messages=[{"role": "user", "content": "weather? 2+2?"}])
     msg = r.choices[0].message
     assert msg.content == exp.text

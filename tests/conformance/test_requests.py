@@ -118,7 +118,7 @@ def test_thinking_signatures_round_trip_unchanged_to_anthropic(gateway, anthropi
     msgs = thinking_history()
     if reencode:
         msgs = [*msgs[:2], {"role": "system", "content": "Be brief."}, msgs[2]]
-    client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0))
     r = client.messages.create(model="main", max_tokens=3000, tools=[WEATHER],
                                thinking={"type": "enabled", "budget_tokens": 1024}, messages=msgs)
     assert r.content[0].text == "It is 12C."
@@ -136,7 +136,7 @@ def test_thinking_history_to_an_openai_upstream_keeps_the_tool_turns(gateway, op
     call and its result arrive paired."""
     g = route_to(gateway, openai_up, "openai")
     openai_up.default = Reply(text="It is 12C.")
-    client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0))
     r = client.messages.create(model="main", max_tokens=3000, tools=[WEATHER], messages=thinking_history())
     assert r.content[0].text == "It is 12C."
     raw = json.dumps(openai_up.requests[-1].body)
@@ -154,7 +154,7 @@ def test_reasoning_history_from_an_openai_client(gateway, openai_up, anthropic_u
     up = openai_up if kind == "openai" else anthropic_up
     up.default = Reply(text="4")
     g = route_to(gateway, up, kind)
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0))
     r = client.chat.completions.create(model="main", messages=[
         {"role": "user", "content": "2+2?"},
         {"role": "assistant", "content": "4", "reasoning_content": "Two plus two is four."},  # type: ignore[misc]
@@ -175,7 +175,7 @@ def test_count_tokens_on_each_upstream(upstream) -> None:  # noqa: ANN001
     """`POST /v1/messages/count_tokens` through the anthropic SDK: an Anthropic upstream counts
     (its exact answer comes back, the body forwarded without max_tokens); any other gets an estimate."""
     kind, up, g = upstream
-    client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0))
     kw: dict[str, Any] = {"model": "main", "system": "You are terse.", "tools": [WEATHER],
                           "thinking": {"type": "enabled", "budget_tokens": 1024}, "messages": thinking_history()}
     n = client.messages.count_tokens(**kw).input_tokens

@@ -76,6 +76,12 @@ class DoubleServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._clients: list[Any] = []
+
+    def keep(self, client: Any) -> Any:
+        """`client` (an SDK or httpx client of this double), closed when the double stops (see GatewayServer.keep)."""
+        self._clients.append(client)
+        return client
 
     # ------------------------------------------------------------------ script
 
@@ -164,6 +170,10 @@ class DoubleServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return

@@ -46,11 +46,11 @@ def an() -> Iterator[AnthropicDouble]:
 
 
 def oai_client(d: OpenAIDouble) -> openai.OpenAI:
-    return openai.OpenAI(base_url=d.url + "/v1", api_key="k", max_retries=0)
+    return d.keep(openai.OpenAI(base_url=d.url + "/v1", api_key="k", max_retries=0))
 
 
 def ant_client(d: AnthropicDouble, key: str = "k") -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=d.url, api_key=key, max_retries=0)
+    return d.keep(anthropic.Anthropic(base_url=d.url, api_key=key, max_retries=0))
 
 
 def sse_data(text: str) -> list[str]:
@@ -198,7 +198,7 @@ def test_api_key_enforced_when_set():
     with OpenAIDouble(api_key="sekret") as d:
         with pytest.raises(openai.AuthenticationError):
             oai_client(d).chat.completions.create(model="m", messages=MSGS)
-        ok = openai.OpenAI(base_url=d.url + "/v1", api_key="sekret", max_retries=0)
+        ok = d.keep(openai.OpenAI(base_url=d.url + "/v1", api_key="sekret", max_retries=0))
         assert ok.chat.completions.create(model="m", messages=MSGS).choices[0].message.content == "ok"
     with AnthropicDouble(api_key="sekret") as d:
         with pytest.raises(anthropic.AuthenticationError) as e:

@@ -71,7 +71,7 @@ def _check(served: dict[str, Any], rid: str) -> None:
 
 
 def test_openai_endpoint_cached_tokens_reach_the_ledger_and_trace(served: dict[str, Any]) -> None:
-    client = openai.OpenAI(base_url=served["g"].url + "/v1", api_key="x", max_retries=0)
+    client = served["g"].keep(openai.OpenAI(base_url=served["g"].url + "/v1", api_key="x", max_retries=0))
     msgs: Any = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Say hello."}]
 
     def send() -> str:
@@ -82,7 +82,7 @@ def test_openai_endpoint_cached_tokens_reach_the_ledger_and_trace(served: dict[s
 
 
 def test_anthropic_endpoint_cached_tokens_reach_the_ledger_and_trace(served: dict[str, Any]) -> None:
-    client = anthropic.Anthropic(base_url=served["g"].url, api_key="x", max_retries=0)
+    client = served["g"].keep(anthropic.Anthropic(base_url=served["g"].url, api_key="x", max_retries=0))
 
     def send() -> str:
         r = client.messages.with_raw_response.create(model="via-anthropic", max_tokens=4, system=SYSTEM,

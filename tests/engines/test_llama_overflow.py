@@ -64,11 +64,11 @@ def gateway(llama_server: LlamaServer, frontier: AnthropicDouble,
 
 
 def ant(g: GatewayServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0, timeout=120)
+    return g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0, timeout=120))
 
 
 def oai(g: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0, timeout=120)
+    return g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0, timeout=120))
 
 
 def local_step(g: GatewayServer, rid: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def costly_route(project: Path, upstream, agents: list[dict]) -> dict:
 
 
 def ask(g) -> str:
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0))
     try:
         client.chat.completions.create(model="ens", messages=[{"role": "user", "content": "hi"}])
         return "answered"

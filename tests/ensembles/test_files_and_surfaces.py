@@ -102,7 +102,7 @@ def test_ensemble_route_through_the_gateway(project, upstream):
     data["routes"]["ens"] = {"policy": "ensemble", "ensemble": "pipeline"}
     g = GatewayServer(make_config(data, project)).start()
     try:
-        client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0)
+        client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0))
         r = client.chat.completions.create(model="ens", messages=[{"role": "user", "content": "hello there"}])
         assert r.choices[0].message.content.startswith("[tiny-model]")
         assert r.usage.prompt_tokens > 0

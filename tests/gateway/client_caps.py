@@ -17,12 +17,12 @@ MSG = [{"role": "user", "content": "hi"}]
 def oai_from(g: Any, source: str = "127.0.0.1", headers: dict[str, str] | None = None,
              timeout: float = 30.0) -> openai.OpenAI:
     http = httpx.Client(transport=httpx.HTTPTransport(local_address=source), headers=headers, timeout=timeout)
-    return openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=0, http_client=http)
+    return g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=0, http_client=http))
 
 
 def ant_from(g: Any, source: str = "127.0.0.1", headers: dict[str, str] | None = None) -> anthropic.Anthropic:
     http = httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), headers=headers, timeout=30)
-    return anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0, http_client=http)  # (its own httpx)
+    return g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0, http_client=http))  # (its own httpx)
 
 
 def assert_refused(g: Any, api: str, stream: bool, setting: str) -> None:

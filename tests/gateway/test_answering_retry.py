@@ -29,7 +29,7 @@ def _cfg(openai_url: str, anthropic_url: str, targets: list[str]) -> dict:
 
 
 def _client(g: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0)  # type: ignore[attr-defined]
+    return g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=0))  # type: ignore[attr-defined]
 
 
 def test_a_timeout_while_the_local_model_answers_moves_on_without_a_retry(gateway, openai_up, anthropic_up):
@@ -99,7 +99,7 @@ def test_when_every_target_ran_out_while_answering_the_sdk_is_told_not_to_retry(
     g = gateway(cfg)
     openai_up.default = Delay(3, Reply(text="late"))
     anthropic_up.default = Delay(3, Reply(text="late too"))
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2))
     with pytest.raises(openai.APIStatusError) as e:
         client.chat.completions.create(model="main", messages=MSG)
     assert e.value.status_code == 504, e.value
@@ -111,7 +111,7 @@ def test_an_anthropic_client_gets_anthropics_own_timeout_type(gateway, openai_up
     # Anthropic's API answers a 504 with `timeout_error` (api_error before: the type of a 500).
     g = gateway(_cfg(openai_up.url, anthropic_up.url, ["local"]))
     openai_up.default = Delay(3, Reply(text="late"))
-    client = anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=0))
     with pytest.raises(anthropic.APIStatusError) as e:
         client.messages.create(model="main", max_tokens=16, messages=MSG)
     assert e.value.status_code == 504

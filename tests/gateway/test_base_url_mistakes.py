@@ -44,7 +44,7 @@ def test_litellm_anthropic_request_on_a_doubled_v1_gets_an_anthropic_404_that_na
 
 
 def test_anthropic_sdk_with_base_url_ending_in_v1(g):
-    client = anthropic.Anthropic(base_url=g.url + "/v1", api_key="k", max_retries=0)
+    client = g.keep(anthropic.Anthropic(base_url=g.url + "/v1", api_key="k", max_retries=0))
     with pytest.raises(anthropic.NotFoundError) as err:
         client.messages.create(model="main", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert err.value.body["type"] == "error"  # the SDK's own schema: its error type and message are filled in
@@ -56,12 +56,12 @@ def test_anthropic_sdk_with_base_url_ending_in_v1(g):
         client.models.list()
     assert err.value.body["type"] == "error" and "without /v1" in err.value.body["error"]["message"]
     # the same client with the right base URL works
-    ok = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0)
+    ok = g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0))
     assert ok.messages.create(model="main", max_tokens=5, messages=[{"role": "user", "content": "hi"}]).content
 
 
 def test_openai_sdk_with_a_doubled_v1_keeps_openai_schema_and_gets_the_hint(g):
-    client = openai.OpenAI(base_url=g.url + "/v1/v1", api_key="k", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1/v1", api_key="k", max_retries=0))
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     assert "without /v1" in err.value.body["message"]

@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from tests.doubles.script import Hold, Reply
-from tests.harness import free_port, unavailable, wait_for
+from tests.harness import GatewayServer, free_port, unavailable, wait_for
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 MSG = [{"role": "user", "content": "hi"}]
@@ -117,16 +117,16 @@ def behind_nginx(gateway, openai_up, tmp_path) -> Iterator:
         n.stop()
 
 
-def _client(proxy: Nginx, source: str, headers: dict[str, str] | None = None) -> openai.OpenAI:
+def _client(g: GatewayServer, proxy: Nginx, source: str, headers: dict[str, str] | None = None) -> openai.OpenAI:
+    """A client of `g` through `proxy` (kept open until `g` stops: a client collected closes its connection, and
+    its stream would end)."""
     http = httpx.Client(transport=httpx.HTTPTransport(local_address=source), headers=headers, timeout=60)
-    return openai.OpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0, http_client=http)
+    return g.keep(openai.OpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0, http_client=http))
 
 
-def _stream(proxy: Nginx, source: str, headers: dict[str, str] | None = None):
-    client = _client(proxy, source, headers)
-    s = client.chat.completions.create(model="local", messages=MSG, stream=True)
+def _stream(g: GatewayServer, proxy: Nginx, source: str, headers: dict[str, str] | None = None):
+    s = _client(g, proxy, source, headers).chat.completions.create(model="local", messages=MSG, stream=True)
     next(iter(s))  # open: its first event came through nginx
-    s.client_kept = client  # (a client collected closes its connection: the stream would end)
     return s
 
 
@@ -140,20 +140,20 @@ def test_each_client_behind_nginx_is_its_own_client(behind_nginx, openai_up, tru
     release = threading.Event()
     openai_up.default = Hold(1, release, Reply(text="one two three"))
     try:
-        a = [_stream(proxy, "127.0.0.2", {"x-forwarded-for": "127.0.0.3"}) for _ in range(2)]
+        a = [_stream(g, proxy, "127.0.0.2", {"x-forwarded-for": "127.0.0.3"}) for _ in range(2)]
         opened = dict(g.on_loop(lambda: dict(g.app.streams.open)))
         if trusted:
             assert opened == {"127.0.0.2": 2}
             with pytest.raises(openai.RateLimitError) as e:  # A's third, in OpenAI's schema, through nginx
-                _stream(proxy, "127.0.0.2")
+                _stream(g, proxy, "127.0.0.2")
             assert e.value.code == "rate_limit_exceeded" and e.value.response.headers["retry-after"] == "1"
-            b = _stream(proxy, "127.0.0.3")
+            b = _stream(g, proxy, "127.0.0.3")
             assert dict(g.on_loop(lambda: dict(g.app.streams.open))) == {"127.0.0.2": 2, "127.0.0.3": 1}
             a.append(b)
         else:
             assert opened == {"127.0.0.1": 2}
             with pytest.raises(openai.RateLimitError):
-                _stream(proxy, "127.0.0.3")
+                _stream(g, proxy, "127.0.0.3")
         release.set()
         for s in a:
             assert "".join(c.choices[0].delta.content or "" for c in s if c.choices) == "one two three"

@@ -35,7 +35,7 @@ def _refusing(openai_up, anthropic_up, **extra):
 
 def test_every_target_misconfigured_is_a_502_the_sdks_do_not_retry(gateway, openai_up, anthropic_up):
     g = gateway(_refusing(openai_up, anthropic_up))
-    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2))
     with pytest.raises(anthropic.APIStatusError) as e:
         client.messages.create(model="main", max_tokens=16, messages=MSG)
     # Before: 503 overloaded_error, and the SDK's two retries asked each upstream twice more.
@@ -49,7 +49,7 @@ def test_every_target_misconfigured_is_a_502_the_sdks_do_not_retry(gateway, open
     assert "gateway's key" in message and "x-api-key" not in message.lower(), message
 
     with pytest.raises(openai.APIStatusError) as o:
-        openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=2).chat.completions.create(
+        g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=2)).chat.completions.create(
             model="main", messages=MSG
         )
     assert o.value.status_code == 502 and o.value.response.headers.get("x-should-retry") == "false"
@@ -121,7 +121,7 @@ def test_a_provider_key_not_exported_where_the_gateway_runs_is_not_retried(
     cfg = two_tier_config(openai_up.url, anthropic_up.url)
     cfg["providers"]["cloud"]["api_key_env"] = "TIERWISE_TEST_UNSET_KEY"
     g = gateway(cfg)
-    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2))
     with pytest.raises(anthropic.APIStatusError) as e:
         client.messages.create(model="main", max_tokens=16, messages=MSG)
     assert e.value.status_code == 502 and e.value.response.headers.get("x-should-retry") == "false"
@@ -166,7 +166,9 @@ def test_a_breaker_a_peer_replica_opened_does_not_claim_this_replicas_old_fault(
         ).status_code
         == 200
     )
-    g.gateway.deployments["frontier"].breaker.adopt(True, retry_in=600)
+    breaker = g.gateway.deployments["frontier"].breaker
+    breaker.cooldown = 600  # adopt bounds `retry_in` by it: the config's 0.3 s let a busy machine's next request probe
+    breaker.adopt(True, retry_in=600)
     r = httpx.post(g.url + "/v1/messages", json={"model": "frontier", "max_tokens": 8, "messages": MSG})
     assert r.status_code == 503 and "x-should-retry" not in r.headers, (r.status_code, r.headers)
     assert "invalid API key" not in r.text, r.text
@@ -292,7 +294,7 @@ def test_other_policies_whose_breakers_a_config_fault_opened_answer_the_same_502
         openai_up, anthropic_up, routes={"main": routes[policy]}, breaker={"failures": 1, "cooldown": 600}
     )
     g = gateway(cfg)
-    client = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2)
+    client = g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=2))
     msg = [{"role": "user", "content": "prove it"}]
     for _ in range(3):  # the first calls open the breakers; then only they answer
         with pytest.raises(anthropic.APIStatusError) as e:

@@ -36,7 +36,7 @@ def one_target(gateway, up, kind):
 def test_openai_sdk_retries_make_one_call_each_and_the_breaker_stays_closed(gateway, openai_up, stream):
     g = one_target(gateway, openai_up, "openai")
     openai_up.default = Fail(429, retry_after=1)
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2))
     with pytest.raises(openai.RateLimitError) as e:
         client.chat.completions.create(model="main", messages=MSGS, stream=stream)
     assert len(openai_up.requests) == 3  # the client's three tries, one upstream call each (was 6)

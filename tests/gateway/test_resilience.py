@@ -50,7 +50,7 @@ def test_429_moves_on_and_a_client_that_waits_its_retry_after_is_answered(gatewa
     g1 = gateway(chain_config(openai_up, anthropic_up, targets=["frontier"], retries=1))
     anthropic_up.script(Fail(429, "slow down", retry_after=1), Reply(text="frontier after wait"))
     t0 = time.monotonic()
-    sdk = anthropic.Anthropic(base_url=g1.url, api_key="test", max_retries=1)
+    sdk = g1.keep(anthropic.Anthropic(base_url=g1.url, api_key="test", max_retries=1))
     r = sdk.messages.create(model="main", max_tokens=20, messages=[{"role": "user", "content": "q"}])
     waited = time.monotonic() - t0
     assert r.content[0].text == "frontier after wait"

@@ -68,11 +68,11 @@ def test_a_proxys_html_502_keeps_its_status_not_its_hosts(gateway, openai_up, an
     with caplog.at_level(logging.WARNING, "tierwise"):
         if api == "openai":
             with pytest.raises(openai.APIStatusError) as e:
-                openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=0).chat.completions.create(
+                g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="k", max_retries=0)).chat.completions.create(
                     model="main", messages=MSG)
         else:
             with pytest.raises(anthropic.APIStatusError) as e:
-                anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0).messages.create(
+                g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0)).messages.create(
                     model="main", max_tokens=16, messages=MSG)
     text = e.value.response.text
     assert e.value.status_code == 502 and "HTTP 502" in text and "Bad Gateway" in text, text
@@ -102,7 +102,7 @@ def test_a_cdn_block_page_is_not_the_gateways_key(gateway, openai_up, anthropic_
 def test_a_block_page_moves_the_route_on(gateway, openai_up, anthropic_up):
     openai_up.default = Raw(403, CLOUDFLARE_403, "text/html")
     g = gateway(_cfg(openai_up, anthropic_up))
-    out = anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0).messages.create(
+    out = g.keep(anthropic.Anthropic(base_url=g.url, api_key="k", max_retries=0)).messages.create(
         model="both", max_tokens=16, messages=MSG)
     assert out.content[0].text and len(anthropic_up.requests) == 1
 

@@ -88,7 +88,7 @@ def test_an_answer_off_http_framing_is_a_502_that_says_so(gateway, raw_upstream,
                  "providers": {"p": {"kind": "openai", "base_url": url, "locality": "local"}},
                  "models": {"local": {"provider": "p", "model": "m"}},
                  "routes": {"main": {"policy": "fallback", "targets": ["local"], "retries": 0}}})
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0, timeout=30)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0, timeout=30))
     with pytest.raises(openai.APIStatusError) as e:
         r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}], stream=stream)
         if stream:
@@ -119,12 +119,12 @@ def test_a_stream_whose_answer_head_never_ends_times_out(gateway, raw_upstream, 
                  "routes": {"main": {"policy": "fallback", "targets": ["local"], "retries": 0}}})
     msgs = [{"role": "user", "content": "hi"}]
     if api == "openai":
-        client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0, timeout=30)
+        client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0, timeout=30))
         with pytest.raises(openai.APIStatusError) as e:
             list(client.chat.completions.create(model="main", messages=msgs, stream=True))
         assert e.value.status_code == 504 and e.value.body["type"] == "server_error", e.value.body
     else:
-        ac = anthropic.Anthropic(base_url=g.url, api_key="x", max_retries=0, timeout=30)
+        ac = g.keep(anthropic.Anthropic(base_url=g.url, api_key="x", max_retries=0, timeout=30))
         with pytest.raises(anthropic.APIStatusError) as ea:
             list(ac.messages.create(model="main", max_tokens=10, messages=msgs, stream=True))
         assert ea.value.status_code == 504 and ea.value.body["error"]["type"] == "timeout_error", ea.value.body

@@ -91,24 +91,24 @@ def load_until_killed(srv: Serve, kill_after: int, seed: int, clients: int = 8) 
 
     def client(c: int) -> None:
         rng = random.Random(seed * 100 + c)
-        oc = openai.OpenAI(base_url=srv.url + "/v1", api_key="k", max_retries=0, timeout=30)
-        ac = anthropic.Anthropic(base_url=srv.url, api_key="k", max_retries=0, timeout=30)
-        i = 0
-        while not dead.is_set():
-            api, stream = rng.choice(["openai", "anthropic"]), rng.random() < 0.5
-            model = rng.choice(["o", "a", "two-step"])
-            try:
-                rid = ask(oc, ac, api, stream, model, c * 10_000 + i)
-            except (openai.APIError, anthropic.APIError, httpx.HTTPError):
-                rid = None  # cut by the kill: not an answer
-            i += 1
-            if rid is None:
-                continue
-            with lock:
-                answered[rid] = (api, stream)
-                if len(answered) == kill_after:
-                    os.kill(srv.p.pid, signal.SIGKILL)
-                    dead.set()
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="k", max_retries=0, timeout=30) as oc, \
+                anthropic.Anthropic(base_url=srv.url, api_key="k", max_retries=0, timeout=30) as ac:
+            i = 0
+            while not dead.is_set():
+                api, stream = rng.choice(["openai", "anthropic"]), rng.random() < 0.5
+                model = rng.choice(["o", "a", "two-step"])
+                try:
+                    rid = ask(oc, ac, api, stream, model, c * 10_000 + i)
+                except (openai.APIError, anthropic.APIError, httpx.HTTPError):
+                    rid = None  # cut by the kill: not an answer
+                i += 1
+                if rid is None:
+                    continue
+                with lock:
+                    answered[rid] = (api, stream)
+                    if len(answered) == kill_after:
+                        os.kill(srv.p.pid, signal.SIGKILL)
+                        dead.set()
 
     threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
     for t in threads:
@@ -154,6 +154,7 @@ def test_kill_9_under_load_loses_no_answered_request(tmp_path, doubles):
         srv = Serve(cfg, port, tmp_path)
         kill_after = rng.randrange(20, 60)
         answered = load_until_killed(srv, kill_after, seed)
+        srv.stop()  # (killed: this closes its log)
         seed += 1
         assert len(answered) >= kill_after
         assert {api for api, _ in answered.values()} == {"openai", "anthropic"}

@@ -24,7 +24,8 @@ def alias_bomb(levels: int) -> str:
     return f"name: bomb\nagents:\n  - name: a\n    model: small\n    output_schema:\n      defs:\n{defs}\n      type: string\n"
 
 
-async def test_an_alias_bomb_is_refused_before_it_is_walked(server: McpHttp, project: Path):
+async def test_an_alias_bomb_is_refused_before_it_is_walked(shared_server: tuple[McpHttp, Path]):
+    server, project = shared_server  # (nothing is written when the bomb is refused)
     async with client(server.url) as c:
         # 531,441 values from 480 bytes (before: accepted as valid after seconds of CPU; 8 levels took minutes)
         is_error, text = await tool_text(c, "validate_ensemble", yaml_text=alias_bomb(6))
@@ -36,7 +37,8 @@ async def test_an_alias_bomb_is_refused_before_it_is_walked(server: McpHttp, pro
 
 
 @pytest.mark.parametrize("nested", ["{a: " * 3000 + "1" + "}" * 3000, "[" * 3000 + "]" * 3000])
-async def test_a_deeply_nested_value_is_a_clear_problem(server: McpHttp, nested: str):
+async def test_a_deeply_nested_value_is_a_clear_problem(shared_server: tuple[McpHttp, Path], nested: str):
+    server, _ = shared_server  # (validation and a listing only)
     text_in = f"name: deep\nagents:\n  - name: a\n    model: small\n    output_schema: {nested}\n"
     async with client(server.url) as c:
         is_error, text = await tool_text(c, "validate_ensemble", yaml_text=text_in)

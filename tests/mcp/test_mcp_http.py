@@ -60,7 +60,8 @@ def test_a_client_without_the_token_cannot_flood_the_header_parser(server: McpHt
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer
 
 
-async def test_no_token_or_a_wrong_one_gets_401_and_the_right_one_works(server: McpHttp):
+async def test_no_token_or_a_wrong_one_gets_401_and_the_right_one_works(shared_server: tuple[McpHttp, Path]):
+    server, _ = shared_server  # (read-only probes, as below)
     for headers in ({}, {"Authorization": "Bearer " + TOKEN[:-1] + "y"}, {"Authorization": "Bearer " + TOKEN + "x"},
                     {"Authorization": "Bearer " + TOKEN[:-1]}, {"Authorization": "Basic " + TOKEN},
                     {"Authorization": "Bearer"}, {"Authorization": TOKEN}):
@@ -83,7 +84,8 @@ async def test_no_token_or_a_wrong_one_gets_401_and_the_right_one_works(server: 
         assert not err and "triage" in text
 
 
-async def test_foreign_host_and_origin_are_refused_even_with_the_token(server: McpHttp):
+async def test_foreign_host_and_origin_are_refused_even_with_the_token(shared_server: tuple[McpHttp, Path]):
+    server, _ = shared_server
     auth = {"Authorization": f"Bearer {TOKEN}"}
     assert (await raw_post(server.url, {**auth, "Host": f"evil.example:{server.port}"})).status == 421
     assert (await raw_post(server.url, {**auth, "Host": f"127.0.0.1.evil.example:{server.port}"})).status == 421
@@ -406,9 +408,10 @@ def test_a_websocket_gets_no_way_past_the_token():
     assert reached == ["lifespan"]
 
 
-async def test_a_name_with_a_trailing_line_break_is_not_a_plain_name(server, project: Path):
+async def test_a_name_with_a_trailing_line_break_is_not_a_plain_name(shared_server: tuple[McpHttp, Path]):
     """`$` in a name pattern matches before a final newline: `x\\n` passed as a plain name and
     create_ensemble wrote a file called "x\\n.yaml" (names and run ids end where the text ends)."""
+    server, project = shared_server  # (refused names write nothing)
     folder = project / ".tierwise" / "ensembles"
     async with client(server.url) as c:
         for name in ("nl\n", "nl\r\n"):

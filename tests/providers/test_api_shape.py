@@ -17,7 +17,7 @@ def test_the_first_failing_request_names_the_other_api(gateway, openai_up, anthr
     cfg = two_tier_config(anthropic_up.url, openai_up.url, routes={"main": {"policy": "fallback",
                                                                              "targets": [target], "retries": 0}})
     g = gateway(cfg)
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="t", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="t", max_retries=0))
     with pytest.raises(openai.APIStatusError) as e:
         client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     assert e.value.status_code == 502
@@ -52,7 +52,7 @@ def test_a_server_that_speaks_both_apis_is_not_told_to_change_kind(gateway, anth
                  "routes": {"main": {"policy": "fallback", "targets": ["m"], "retries": 0}}})
     body = {"error": {"code": status, "message": "slot unavailable", "type": "server_error"}}
     anthropic_up.script(Raw(status, json.dumps(body)))
-    client = openai.OpenAI(base_url=g.url + "/v1", api_key="t", max_retries=0)
+    client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="t", max_retries=0))
     with pytest.raises(openai.APIStatusError) as e:
         client.chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     assert "slot unavailable" in e.value.message and "set kind" not in e.value.message, e.value.message

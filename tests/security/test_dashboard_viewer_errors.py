@@ -36,7 +36,7 @@ def test_a_viewer_reads_no_answer_through_a_failed_ensemble_s_error(project, ups
     data["observability"] = {"dashboard": {"enabled": True, "viewer_keys_env": ["VIEW"], "recent": 10}}
     g = GatewayServer(make_config(data, project)).start()
     try:
-        client = openai.OpenAI(base_url=g.url + "/v1", api_key="key-ops", max_retries=0)
+        client = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="key-ops", max_retries=0))
         with pytest.raises(openai.APIStatusError) as ei:
             client.chat.completions.create(model="ens", messages=[{"role": "user", "content": "count them"}])
         rid = ei.value.response.headers["x-tierwise-request-id"]

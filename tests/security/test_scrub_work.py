@@ -80,7 +80,7 @@ def test_an_upstreams_error_made_of_anchors_is_scrubbed_in_linear_work(
         "models": {"m": {"provider": "o", "model": "m"}}, "routes": {"main": "m"}}, tmp_path)).start()
     try:
         with pytest.raises(openai.BadRequestError) as e:
-            openai.OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0).chat.completions.create(
+            g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0)).chat.completions.create(
                 model="main", messages=[{"role": "user", "content": "hi"}])
     finally:
         g.stop()

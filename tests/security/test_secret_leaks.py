@@ -8,6 +8,7 @@ headers and streams, and the official SDKs' errors), the log, the ledger's SQLit
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import secrets
@@ -181,31 +182,32 @@ def _sdk_call(g: GatewayServer, fmt: str, route: str, stream: bool) -> str:
     """What the official SDK hands the application: the answer, or the error it raised."""
     seen: list[str] = []
     msgs = [{"role": "user", "content": "hi"}]
-    try:
-        if fmt == "openai":
-            oc = openai.OpenAI(base_url=g.url + "/v1", api_key=KEY_GW, max_retries=0)
-            if stream:
-                for chunk in oc.chat.completions.create(model=route, messages=msgs, max_tokens=20,  # type: ignore[arg-type]
-                                                        stream=True):
-                    seen.append(chunk.model_dump_json())
+    with contextlib.ExitStack() as clients:  # closed after the error's response is read
+        try:
+            if fmt == "openai":
+                oc = clients.enter_context(openai.OpenAI(base_url=g.url + "/v1", api_key=KEY_GW, max_retries=0))
+                if stream:
+                    for chunk in oc.chat.completions.create(model=route, messages=msgs, max_tokens=20,  # type: ignore[arg-type]
+                                                            stream=True):
+                        seen.append(chunk.model_dump_json())
+                else:
+                    seen.append(oc.chat.completions.create(model=route, messages=msgs, max_tokens=20).model_dump_json())  # type: ignore[arg-type]
             else:
-                seen.append(oc.chat.completions.create(model=route, messages=msgs, max_tokens=20).model_dump_json())  # type: ignore[arg-type]
-        else:
-            ac = anthropic.Anthropic(base_url=g.url, api_key=KEY_GW, max_retries=0)
-            if stream:
-                for ev in ac.messages.create(model=route, messages=msgs, max_tokens=20, stream=True):  # type: ignore[arg-type]
-                    seen.append(ev.model_dump_json())
-            else:
-                seen.append(ac.messages.create(model=route, messages=msgs, max_tokens=20).model_dump_json())  # type: ignore[arg-type]
-    except (openai.APIError, anthropic.APIError) as e:
-        seen += [str(e), repr(getattr(e, "body", None))]
-        resp = getattr(e, "response", None)
-        if resp is not None:
-            seen.append(repr(resp.headers))
-            try:
-                seen.append(resp.text)
-            except Exception:  # a stream the SDK stopped reading: its error event is in str(e)
-                pass
+                ac = clients.enter_context(anthropic.Anthropic(base_url=g.url, api_key=KEY_GW, max_retries=0))
+                if stream:
+                    for ev in ac.messages.create(model=route, messages=msgs, max_tokens=20, stream=True):  # type: ignore[arg-type]
+                        seen.append(ev.model_dump_json())
+                else:
+                    seen.append(ac.messages.create(model=route, messages=msgs, max_tokens=20).model_dump_json())  # type: ignore[arg-type]
+        except (openai.APIError, anthropic.APIError) as e:
+            seen += [str(e), repr(getattr(e, "body", None))]
+            resp = getattr(e, "response", None)
+            if resp is not None:
+                seen.append(repr(resp.headers))
+                try:
+                    seen.append(resp.text)
+                except Exception:  # a stream the SDK stopped reading: its error event is in str(e)
+                    pass
     return "\n".join(seen)
 
 

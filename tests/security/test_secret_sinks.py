@@ -72,7 +72,7 @@ def test_no_secret_reaches_any_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     sinks: dict[str, str] = {}
     client: list[str] = []
     try:
-        oc = openai.OpenAI(base_url=g.url + "/v1", api_key=ENV["TW_SINK_GW"], max_retries=0)
+        oc = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key=ENV["TW_SINK_GW"], max_retries=0))
         aup.script(lambda r: Fail(500, f"you sent {_sent(r)}"))
         oup.script(lambda r: Fail(503, f"you sent Bearer {_sent(r)}"))
         with pytest.raises(openai.APIError) as e:

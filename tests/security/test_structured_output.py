@@ -173,7 +173,7 @@ def test_no_target_left_is_an_error_in_the_clients_schema(two_tier, openai_up, a
     g = two_tier(routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
     openai_up.script(Reply(text=WRONG["prose"]))
     with pytest.raises(openai.APIStatusError) as e:  # the SDK's default retries: a 5xx is tried 3 times
-        openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2).chat.completions.parse(**KW, response_format=Weather)
+        g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="test", max_retries=2)).chat.completions.parse(**KW, response_format=Weather)
     assert e.value.status_code == 502 and "structured output" in e.value.message
     # The same request would meet the same model (each try paid): the SDKs obey `x-should-retry: false`.
     assert e.value.response.headers["x-should-retry"] == "false"
@@ -262,7 +262,7 @@ def test_an_anthropic_tool_neither_forced_nor_strict_is_relayed_as_written(two_t
 def test_an_anthropic_client_with_no_target_left_gets_an_anthropic_error(two_tier, openai_up, anthropic_up):
     g = _route(two_tier, openai_up, anthropic_up, Reply(text=WRONG["prose"]), targets=("local",))
     with pytest.raises(anthropic.APIStatusError) as e:
-        anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=2).messages.parse(model="main", max_tokens=200, output_format=Weather,
+        g.keep(anthropic.Anthropic(base_url=g.url, api_key="test", max_retries=2)).messages.parse(model="main", max_tokens=200, output_format=Weather,
                               messages=[{"role": "user", "content": "weather in Paris?"}])
     assert e.value.status_code == 502 and "structured output" in e.value.message
     assert e.value.response.headers["x-should-retry"] == "false" and len(openai_up.requests) == 1

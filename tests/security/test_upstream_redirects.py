@@ -92,8 +92,8 @@ def _status(call: Any) -> int:
 def test_a_redirecting_upstream_gets_no_key_to_another_host(env: dict[str, Any], stream: bool) -> None:
     g: GatewayServer = env["g"]
     msgs = [{"role": "user", "content": "hi"}]
-    ac = anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0)
-    oc = openai.OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0)
+    ac = g.keep(anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0))
+    oc = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0))
     statuses = [
         _status(lambda: ac.messages.create(model="frontier", messages=msgs, max_tokens=20, stream=stream)),  # type: ignore[arg-type, call-overload]
         _status(lambda: oc.chat.completions.create(model="local", messages=msgs, max_tokens=20, stream=stream)),  # type: ignore[arg-type, call-overload]
@@ -105,9 +105,9 @@ def test_a_redirecting_upstream_gets_no_key_to_another_host(env: dict[str, Any],
 
 def test_embeddings_and_count_tokens_follow_no_redirect(env: dict[str, Any]) -> None:
     g: GatewayServer = env["g"]
-    oc = openai.OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0)
+    oc = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="unused", max_retries=0))
     status = _status(lambda: oc.embeddings.create(model="local", input="hi"))
-    ac = anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0)
+    ac = g.keep(anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0))
     ac.messages.count_tokens(model="frontier", messages=[{"role": "user", "content": "hi"}])  # falls back to an estimate
     assert not _stolen(env), "a key reached the host the upstream redirected to"
     assert status == 502
@@ -174,7 +174,7 @@ def test_the_otlp_exporter_follows_no_redirect(tmp_path: Any, status: int) -> No
     }
     g = GatewayServer(make_config(data, tmp_path)).start()
     try:
-        anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0).messages.create(
+        g.keep(anthropic.Anthropic(base_url=g.url, api_key="unused", max_retries=0)).messages.create(
             model="frontier", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         assert wait_for(lambda: len(receiver.seen) >= 1), "the spans were never exported"
         # without an event loop (library use from sync code, the CLI): urllib

@@ -75,7 +75,7 @@ def test_doctor_and_a_gateway_keep_a_url_token_out_of_their_output(tmp_path: Pat
             sent = base64.b64decode(r.headers["authorization"].removeprefix("Basic ")).decode().rstrip(":")
             return Fail(500, f"user {sent} is not allowed")
         up.script(echo)
-        oc = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0)
+        oc = g.keep(openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0))
         with pytest.raises(openai.APIError) as e:
             oc.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
         client.append(str(e.value))

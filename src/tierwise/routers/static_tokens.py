@@ -13,8 +13,9 @@ transformer. The table is saved with the router (float16, ~23 MB before compress
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,35 @@ def distilled_table(model: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
 def _table(model: str) -> np.ndarray:
     path = _cache_path(model)
     table = _read_cached(path) if path is not None else None
-    if table is None:
+    if table is None and path is not None:
+        with _distilling(path):  # processes starting cold at once: one distils, the others read its file
+            table = _read_cached(path)
+            if table is None:
+                table = _distil(model)
+                _write_cached(path, table)
+    elif table is None:
         table = _distil(model)
-        if path is not None:
-            _write_cached(path, table)
     table.flags.writeable = False
     return table
+
+
+@contextlib.contextmanager
+def _distilling(path: Path) -> Iterator[None]:
+    """An exclusive lock on `<path>.lock` while held (two test workers or `tierwise eval` runs started together
+    each paid the ~30 s of CPU); none where the cache folder cannot be written or there is no `fcntl`."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 (closed below, which also unlocks)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        fh.close()
 
 
 def _cache_path(model: str) -> Path | None:
