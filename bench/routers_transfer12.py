@@ -33,20 +33,33 @@ import numpy as np
 import scipy.sparse as sp
 from routers_transfer10 import proxy_parts, unwritten
 from routers_transfer11 import _D, load
-from routers_transfer_proxies import measure, paired_leads
 from routers_transfer11 import parts as parts11
+from routers_transfer_proxies import measure, paired_leads
 
 from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.options import options
-from tierwise.routers.transfer import (_POINTS, LOGIT_C, MEMBERS, SHRINK, TransferRouter, _rank, _sigmoid,
-                                       _unit_outcomes, _weigh, oof_weights, source_weights, sources, subject_factors,
-                                       transfer)
+from tierwise.routers.transfer import (
+    _POINTS,
+    LOGIT_C,
+    MEMBERS,
+    SHRINK,
+    TransferRouter,
+    _rank,
+    _sigmoid,
+    _unit_outcomes,
+    _weigh,
+    oof_weights,
+    source_weights,
+    sources,
+    subject_factors,
+    transfer,
+)
 
 P6_SEED = 20301206
 P7_SEED = 20311206
 SOURCE_SCALE = 30.0  # the source columns' value: a per-source intercept costs 1/30² of a word's penalty
-EXTRA = ("logit-src", "logit-subj")
+EXTRA = tuple(os.environ.get("TRANSFER12_EXTRA", "logit-src,logit-subj").split(","))  # P7: the registered one only
 COLUMNS = (*MEMBERS, *EXTRA)
 CANDIDATES = {"D": MEMBERS, "S": ("logit-src", *MEMBERS[1:]), "J": ("logit-subj", *MEMBERS[1:]),
               "S4": (*MEMBERS, "logit-src"), "J4": (*MEMBERS, "logit-subj")}
@@ -97,6 +110,10 @@ class Instrumented(TransferRouter):
     def _fit_dict(self) -> dict[str, Any]:
         return self.last_fit
 
+    def _standardise(self, s: np.ndarray) -> None:
+        self.oof = s.copy()  # the leave-subject-out member scores (fit() standardises them)
+        super()._standardise(s)
+
     def fit(self, data: OutcomeDataset) -> Instrumented:
         keep: dict[str, Any] = {}
         orig = self._fit_members
@@ -131,24 +148,18 @@ def dump(args: argparse.Namespace) -> None:
         base.__class__ = Instrumented
         base.members = COLUMNS
         r = options(base)
-        oofs: dict[str, np.ndarray] = {}
-        orig_std = base._standardise
-
-        def std(s: np.ndarray) -> None:
-            oofs["oof"] = s.copy()
-            orig_std(s)
-
-        base._standardise = std  # type: ignore[method-assign]
         r.fit(train)
         counts, vec, shape = base._features(test.prompts)
         out: dict[str, Any] = {
             "strong": np.asarray(test.strong, float), "weak": np.asarray(test.weak, float),
             "subjects": np.array(test.subjects), "grid": base.rank_grid, "centre": base.centre, "scale": base.scale,
             "s": base._member_scores(base.last_fit, counts, vec, shape, test.prompts),
-            "q": r._member(*r._counts(test.prompts)), "used": np.array(r.used),
+            "q": r._member(*r._counts(test.prompts)), "used": np.array(r.used), "columns": np.array(COLUMNS),
         }
         for c, cols in CANDIDATES.items():
-            out[f"w_{c}"] = oof_weights(oofs["oof"][:, [COLUMNS.index(k) for k in cols]], train, base.source_power)
+            if not set(cols) <= set(COLUMNS):
+                continue
+            out[f"w_{c}"] = oof_weights(base.oof[:, [COLUMNS.index(k) for k in cols]], train, base.source_power)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, **out)
         tmp.replace(path)
@@ -156,7 +167,8 @@ def dump(args: argparse.Namespace) -> None:
 
 
 def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True) -> np.ndarray:
-    cols = [COLUMNS.index(k) for k in CANDIDATES[c]]
+    have = [str(x) for x in f["columns"]] if "columns" in f else [*MEMBERS, "logit-src", "logit-subj"]
+    cols = [have.index(k) for k in CANDIDATES[c]]
     w = np.asarray(f[f"w_{c}"], float)
     w = (1 - SHRINK) * w / w.sum() + SHRINK / len(w)
     s = f["s"]
@@ -177,7 +189,7 @@ def read(args: argparse.Namespace) -> None:
         groups = pooled
     else:
         groups = {p: [f] for p, f in files.items()}
-    cands = [c for c in args.candidates.split(",") if c]
+    cands = [c for c in args.candidates.split(",") if c and all(f"w_{c}" in f for f in files.values())]
     print(f"\n{args.proxy}: APGR (95%) and paired lead over D (95%, {args.ci} resamples)\n")
     print("| part | n | random | " + " | ".join(cands) + " |")
     print("|---|---|---|" + "---|" * len(cands))
