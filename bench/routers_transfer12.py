@@ -1,21 +1,24 @@
 """Issue 22, round 12 (session 31, transfer12): members whose relation to difficulty might hold across benchmarks.
 
-One fit per part of `transfer-lsa` with two members beside the default's three, so that every candidate is read
-from the same fit (the default's members, rank grids and weights are reproduced exactly from its columns):
+One fit per part of `transfer-lsa` with variants of the weak-fails member beside the default's three, so that every
+candidate is read from the same fit (the default's members, rank grids and weights are reproduced exactly from its
+columns; `TRANSFER12_EXTRA` names the variants dumped, both by default):
 
-- `knn-wf`     the similarity-weighted weak-failure share of the 50 nearest training prompts in LSA space
-               (temperature 0.05, routers/transfer.py's `_knn`);
 - `logit-src`  the weak-fails logistic regression on hashed TF-IDF with one free intercept per data source (a column
-               per source, scaled so that it is barely penalised, dropped when scoring), so the words learn which
-               question of a benchmark the weak model fails rather than which benchmark it fails more.
+               per source worth SOURCE_SCALE, barely penalised, dropped when scoring), so the words learn which
+               question of a benchmark the weak model fails rather than which benchmark it fails more;
+- `logit-subj` the same with one intercept per subject within its source (`make_router("transfer",
+               offsets="subject")`: the same arithmetic).
 
 Candidates (`CANDIDATES`, computed in `scores`): `D` the default (three members, weights "subject-oof-shrunk", the
-options member as in force); `K` D + `knn-wf`; `S` D with `logit-src` instead of `tfidf-logit-wf`; `KS` both; each with
-the weights of `WEIGH` ("subject-oof-shrunk") over its own members.
+options member as in force); `S` / `J` D with `logit-src` / `logit-subj` instead of `tfidf-logit-wf`; `S4` / `J4`
+the variant as a fourth member; each with "subject-oof-shrunk" weights over its own members.
 
     export PYTHONPATH=$PWD/src:$PWD/bench HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1
     nice -n 5 .venv/bin/python bench/routers_transfer12.py dump --proxy lobo --out /tmp/transfer12
     nice -n 5 .venv/bin/python bench/routers_transfer12.py read --proxy lobo --out /tmp/transfer12
+    TRANSFER12_EXTRA=logit-subj nice -n 5 .venv/bin/python bench/routers_transfer12.py dump --proxy p7 --out /tmp/transfer12
+    nice -n 5 .venv/bin/python bench/routers_transfer12.py registered --out /tmp/transfer12
 
 Proxies: `lobo`, `p6` (spent; transfer11's seed), `p7` (this round's fresh split, seed P7_SEED), `indomain` (5-fold
 CV by question on MMLU and on GSM8K). `dump` prints only timings; `read` prints figures.
@@ -38,6 +41,7 @@ from routers_transfer_proxies import measure, paired_leads
 
 from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.dataset import OutcomeDataset
+from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.routers.options import options
 from tierwise.routers.transfer import (
     _POINTS,
@@ -136,7 +140,7 @@ def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
 
 
 def dump(args: argparse.Namespace) -> None:
-    """Per part: the five columns' scores on the test questions, rank grids, centre, scale, the weights of every
+    """Per part: the columns' scores on the test questions, rank grids, centre, scale, the weights of every
     candidate's members ("subject-oof" leads, before shrinking), the options member's score and weight in force.
     Prints timings only."""
     import tierwise.routers.options as om
@@ -229,9 +233,58 @@ def read(args: argparse.Namespace) -> None:
             print(f"  {p}: " + "; ".join(ws) + f"; options used {float(f['used']):.2f}")
 
 
+def registered(args: argparse.Namespace) -> None:
+    """The rule registered in bench/RESULTS.md ("Transfer round 12") for J against the default D, both with the
+    options member, from the dumps of `--proxy p7`, `--proxy indomain` and `--proxy lobo`."""
+    verdicts = []
+    files = load(args, "p7")
+    leads, points = [], []
+    print("| P7 part | n | D (default) | J | J − D, paired (95%) |")
+    print("|---|---|---|---|---|")
+    for p, f in files.items():
+        d = _D(f["strong"], f["weak"])
+        a, b = scores(f, "D"), scores(f, "J")
+        ad, aj = measure(a, d, args.ci), measure(b, d, args.ci)
+        pl = paired_leads(b, a, d, args.ci)
+        x = pl[np.isfinite(pl)]
+        lo, hi = float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))
+        leads.append(pl)
+        points.append(aj[0] - ad[0])
+        print(f"| {p} | {len(d)} | {ad[0]:.3f} ({ad[1]:.3f}–{ad[2]:.3f}){ad[3]} | {aj[0]:.3f} ({aj[1]:.3f}–"
+              f"{aj[2]:.3f}){aj[3]} | {aj[0] - ad[0]:+.3f} ({lo:+.3f}…{hi:+.3f}) |")
+        verdicts.append((f"3. veto: {p}: J not below random with confidence", aj[3].strip() != "↓"))
+        verdicts.append((f"3. veto: {p}: J not below D with confidence by > 0.02", not (hi < 0 and points[-1] < -0.02)))
+    if files:
+        m = np.mean(np.stack(leads), axis=0)
+        m = m[np.isfinite(m)]
+        point, lo = float(np.mean(points)), float(np.quantile(m, 0.025))
+        print(f"\nP7 mean paired lead of J over D ({len(files)} folds): {point:+.3f} ({lo:+.3f}…"
+              f"{np.quantile(m, 0.975):+.3f})")
+        verdicts.insert(0, ("1. P7: 8 folds, mean lead >= 0 and its 95% lower end > -0.01",
+                            len(files) == 8 and point >= 0 and lo > -0.01))
+    else:
+        verdicts.insert(0, ("1. P7: 8 folds dumped", False))
+    ind = load(args, "indomain")
+    for n in ("mmlu", "gsm8k"):
+        fs = [ind[k] for k in sorted(ind) if k.startswith(n + "-")]
+        if len(fs) < 5:
+            verdicts.append((f"2. in-domain {n}: 5 folds dumped", False))
+            continue
+        st, wk = np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs])
+        a2 = {c: float(apgr(routing_curve(np.concatenate([scores(f, c) for f in fs]), st, wk))) for c in ("D", "J")}
+        print(f"in-domain {n} (5-fold CV, `transfer`): D {a2['D']:.3f}, J {a2['J']:.3f} ({a2['J'] - a2['D']:+.3f})")
+        verdicts.append((f"2. in-domain {n}: J - D >= -0.01", a2["J"] - a2["D"] >= -0.01))
+    for p, f in load(args, "lobo").items():
+        aj_ = float(apgr(routing_curve(scores(f, "J"), f["strong"], f["weak"])))
+        verdicts.append((f"4. LOBO {p}: J {aj_:.3f} >= 0.58", aj_ >= 0.58))
+    for name, ok in verdicts:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print("J passes its registered rule" if all(ok for _, ok in verdicts) else "J does not pass its registered rule")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("dump", "read"))
+    ap.add_argument("what", choices=("dump", "read", "registered"))
     ap.add_argument("--proxy", default="lobo", choices=("lobo", "p6", "p7", "indomain"))
     ap.add_argument("--parts", default="", help="only these parts, comma-separated")
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
@@ -239,7 +292,7 @@ def main() -> None:
     ap.add_argument("--ci", type=int, default=300)
     ap.add_argument("--out", type=Path, default=Path("/tmp/transfer12"))
     args = ap.parse_args()
-    {"dump": dump, "read": read}[args.what](args)
+    {"dump": dump, "read": read, "registered": registered}[args.what](args)
 
 
 if __name__ == "__main__":
