@@ -67,6 +67,12 @@ SUBJECT_POWER = 0.5
 WEIGHINGS = ("equal", "subject-oof", "subject-oof-shrunk")
 SHRINK = 0.5  # the share of equal weights in "subject-oof-shrunk" (half-way, fixed before any figure)
 WEIGH = "subject-oof-shrunk"  # the default since session 30 (round 11's registered rule); "subject-oof" before
+# "source" (session 31, transfer12): the weak-fails logistic learns with a free intercept per data source (barely
+# penalised, dropped when scoring), so its words learn which question of a benchmark the weak model fails, not which
+# benchmark it fails more; "subject": one per subject within its source. "none": one intercept for all.
+OFFSETS = ("none", "source", "subject")
+OFFSET = "none"
+OFFSET_SCALE = 30.0  # the offset columns' value: an intercept costs 1/30² of a word's penalty
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
@@ -186,18 +192,22 @@ class TransferRouter(BlendedRouter):
 
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
-                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, seed: int = 0) -> None:
+                 subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, offsets: str = OFFSET,
+                 seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
             raise ValueError(f"shape counts must be a non-empty subset of {SHAPE + CHOICES}; got {list(shape)}")
         if weigh not in WEIGHINGS:
             raise ValueError(f"weigh must be one of {WEIGHINGS}; got {weigh!r}")
+        if offsets not in OFFSETS:
+            raise ValueError(f"offsets must be one of {OFFSETS}; got {offsets!r}")
         if not 0.0 <= float(subject_power) <= 1.0:
             raise ValueError(f"subject_power must be in [0, 1]; got {subject_power}")
         self.source_power = float(source_power)
         self.subject_power = float(subject_power)
         self.weigh = weigh
+        self.offsets = offsets
         self.shape = tuple(shape)
         # One request's shape row: only the columns read, from [shape features as float64, choice counts].
         self._groups = shape_groups(SHAPE_NAMES.index(k) for k in self.shape if k not in CHOICES)
@@ -218,6 +228,7 @@ class TransferRouter(BlendedRouter):
     # --- fitting the members on a subset ---------------------------------------------------
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
                      rows: np.ndarray) -> dict[str, Any]:
+        from scipy import sparse
         from sklearn.linear_model import LogisticRegression, Ridge
 
         sub = data.take(rows)
@@ -234,6 +245,14 @@ class TransferRouter(BlendedRouter):
             if y.min() == y.max():
                 fit["logit"] = (np.zeros(x.shape[1], np.float32), float(np.log(np.clip(y.mean(), 1e-3, 1 - 1e-3)
                                                                               / np.clip(1 - y.mean(), 1e-3, 1))))
+            elif self.offsets != "none":
+                keys = src if self.offsets == "source" else np.array([f"{a}\x00{b}" for a, b in zip(
+                    src, sub.subjects, strict=True)])
+                _, inv = np.unique(keys, return_inverse=True)
+                dummies = sparse.csr_matrix((np.full(len(rows), OFFSET_SCALE), (np.arange(len(rows)), inv)))
+                m = LogisticRegression(C=LOGIT_C, max_iter=2000, fit_intercept=False).fit(
+                    sparse.hstack([x, dummies]).tocsr(), y, sample_weight=w)
+                fit["logit"] = (m.coef_[0][: x.shape[1]].astype(np.float32), 0.0)  # a constant ranks nothing
             else:
                 m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(x, y, sample_weight=w)
                 fit["logit"] = (m.coef_[0].astype(np.float32), float(m.intercept_[0]))
@@ -377,7 +396,8 @@ class TransferRouter(BlendedRouter):
     # --- persistence ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
-                "subject_power": self.subject_power, "weigh": self.weigh, "source_apgr": self.source_apgr}
+                "subject_power": self.subject_power, "weigh": self.weigh, "offsets": self.offsets,
+                "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {**self._blend_arrays(), "idf": self.tfidf.idf}
@@ -403,7 +423,7 @@ class TransferRouter(BlendedRouter):
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
                 subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
-                seed=int(meta["seed"]))
+                offsets=str(meta.get("offsets", "none")), seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
