@@ -37,16 +37,19 @@ SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/loc
 # in a system folder kept its packages in sight, `/usr/lib/google-cloud-sdk/platform/bundledpythonunix/lib/python3.12/
 # site-packages` on the test host, as would a virtual environment made there, the gateway's own).
 PACKAGE_FOLDERS = frozenset({"dist-packages", "site-packages"})
-# Folders looked at at most (the system's folders here: ~11,000, 0.4-0.6 s once per gateway process); a Nix store
-# holds millions. Past it the rest is not searched, and one log line says so.
+# Folders looked at at most (the system's folders here: ~11,000, 0.4-0.8 s once per gateway process). Past it the rest
+# is not searched, and one log line says so. Not the Nix store: millions of folders, every package a store path of its
+# own (hundreds of covers for each run, and Landlock rules for each of its entries); its packages stay in sight.
 SEARCHED = 200_000
+NOT_SEARCHED = ("/nix/store",)
 
 
 @functools.cache
 def installed_packages() -> tuple[str, ...]:
     """The folders of installed Python packages inside SYSTEM_PATHS, at any depth (real paths; a link named as one is
     followed to its folder where that is inside them too: it was left out, and the folder it names stayed in sight)."""
-    roots = [os.path.realpath(r) for r in SYSTEM_PATHS if os.path.isdir(r) and not os.path.islink(r)]
+    roots = [os.path.realpath(r) for r in SYSTEM_PATHS if os.path.isdir(r) and not os.path.islink(r)
+             and r not in NOT_SEARCHED]
     found: set[str] = set()
     seen = 0
     for root in roots:
