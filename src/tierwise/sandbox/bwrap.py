@@ -13,7 +13,7 @@ its own. Nothing here runs untrusted code.
 from __future__ import annotations
 
 import functools
-import glob
+import logging
 import os
 import shutil
 import sys
@@ -32,18 +32,49 @@ SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32", "/usr/loc
 # python3-* packages) and `/usr/local/lib/python3.X/dist-packages` (pip's, system-wide), any Python's `site-packages`
 # there. Only the interpreter's own `site-packages` was hidden, so a run read the packages of the system's Pythons,
 # the gateway's among them where it is installed there (a Debian interpreter's are all in those folders). The
-# sandbox's interpreter runs `-I -S`: it imports none of them. Any Python's, one level in (session 31: the names were
-# Python 3's alone, and a Python 2's or PyPy's packages beside them, `python2.7/dist-packages`, `pypy3/dist-packages`,
-# were read).
-PACKAGE_FOLDERS = ("*/dist-packages", "*/site-packages")
+# sandbox's interpreter runs `-I -S`: it imports none of them. Any Python's (session 31: a Python 2's or PyPy's,
+# `python2.7/dist-packages`, were read), at any depth (review31a: one level in only, and an application's own Python
+# in a system folder kept its packages in sight, `/usr/lib/google-cloud-sdk/platform/bundledpythonunix/lib/python3.12/
+# site-packages` on the test host, as would a virtual environment made there, the gateway's own).
+PACKAGE_FOLDERS = frozenset({"dist-packages", "site-packages"})
+# Folders looked at at most (the system's folders here: ~11,000, 0.4-0.8 s once per gateway process). Past it the rest
+# is not searched, and one log line says so. Not the Nix store: millions of folders, every package a store path of its
+# own (hundreds of covers for each run, and Landlock rules for each of its entries); its packages stay in sight.
+SEARCHED = 200_000
+NOT_SEARCHED = ("/nix/store",)
 
 
 @functools.cache
 def installed_packages() -> tuple[str, ...]:
-    """The folders of installed Python packages inside SYSTEM_PATHS (real paths, folders that are not links)."""
-    found = {os.path.realpath(path) for root in SYSTEM_PATHS for pattern in PACKAGE_FOLDERS
-             for path in glob.glob(os.path.join(root, pattern)) if os.path.isdir(path) and not os.path.islink(path)}
-    return tuple(sorted(found))
+    """The folders of installed Python packages inside SYSTEM_PATHS, at any depth (real paths; a link named as one is
+    followed to its folder where that is inside them too: it was left out, and the folder it names stayed in sight)."""
+    roots = [os.path.realpath(r) for r in SYSTEM_PATHS if os.path.isdir(r) and not os.path.islink(r)
+             and r not in NOT_SEARCHED]
+    found: set[str] = set()
+    seen = 0
+    for root in roots:
+        for top, folders, _ in os.walk(root):
+            seen += 1
+            if seen > SEARCHED:
+                logging.getLogger("tierwise.sandbox").warning(
+                    "sandbox: more than %d folders in the system's folders; installed Python packages past them are "
+                    "not hidden from runs", SEARCHED)
+                return _outermost(found)
+            for name in [n for n in folders if n in PACKAGE_FOLDERS]:
+                folders.remove(name)
+                real = os.path.realpath(os.path.join(top, name))
+                if os.path.isdir(real) and any(_inside(real, r) for r in roots):
+                    found.add(real)
+    return _outermost(found)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _outermost(paths: set[str]) -> tuple[str, ...]:
+    """One folder per tree (a cover over a folder hides what is inside it)."""
+    return tuple(sorted(p for p in paths if not any(o != p and _inside(p, o) for o in paths)))
 
 
 def bwrap_path() -> str | None:

@@ -19,6 +19,7 @@ or SIGKILL to what it lists, all of them the run's own) and removed after the ru
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import errno
 import functools
@@ -144,16 +145,22 @@ def per_run_memory() -> bool:
     return any(place.controller == "memory" for place in places()[0])
 
 
+def _own() -> dict[str, str]:
+    """This process's cgroup in each hierarchy, by controller ("": cgroup v2)."""
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup", encoding="utf-8") as fh:
+        for line in fh:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            for name in names.split(",") if names else [""]:
+                own[name] = path
+    return own
+
+
 @functools.cache
 def places() -> tuple[tuple[Place, ...], str | None]:
     """Where each run's cgroup goes, per controller, and what is missing (None: nothing)."""
     try:
-        own: dict[str, str] = {}
-        with open("/proc/self/cgroup", encoding="utf-8") as fh:
-            for line in fh:
-                _, names, path = line.rstrip("\n").split(":", 2)
-                for name in names.split(",") if names else [""]:
-                    own[name] = path
+        own = _own()
         mounts = _mounts()
     except (OSError, ValueError) as e:
         return (), f"cgroups cannot be read here ({e})"
@@ -173,6 +180,64 @@ def places() -> tuple[tuple[Place, ...], str | None]:
     for place in found:
         _sweep(place.parent)
     return tuple(found), ("; ".join(missing) or None)
+
+
+# The CPU (review31a): each run is a session of its own (bubblewrap's --new-session, the weak sandbox's setsid), and
+# where the kernel groups sessions for the scheduler (autogroup) each weighed as much as the gateway's whole session:
+# two runs spinning took 0.96-1.08 times the gateway's CPU each (bench/RESULTS.md, "Sandbox attack round 12"). Every
+# run of a gateway process joins one cpu cgroup, below the gateway's own, at the weight of one process (the kernel's
+# default): the runs at once weigh what one did, and a lone run what it did before (a cgroup per run at 1/N of that
+# slowed a lone run's start-up 2x under load, round 12). cgroup v1 only: on v2 a process is in one cgroup for every
+# controller, and the runs' memory and pids cgroups would have to move below this one (not done; doctor says nothing
+# of it, the runs weigh as before).
+def runs_cpu() -> str | None:
+    """The cpu cgroup (v1) every run of this process joins; None where it cannot be made. Made again where it is gone:
+    another gateway's sweep that took this process for a dead one (its PID in another PID namespace) removes it empty."""
+    pid = os.getpid()
+    parent = _cpu_parent(pid)
+    if parent is None:
+        return None
+    folder = os.path.join(parent, f"tierwise-{pid}-runs")
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        _cannot(parent, e.strerror or "")
+        return None
+    else:
+        _remove_at_exit(folder)
+    return folder
+
+
+@functools.cache
+def _cpu_parent(pid: int) -> str | None:
+    """The gateway's own cgroup in the v1 cpu hierarchy (for the process `pid`: a forked worker makes its own)."""
+    try:
+        place = _v1_place("cpu", _own(), _mounts())
+    except (OSError, ValueError):
+        return None
+    if isinstance(place, str):
+        return None
+    _sweep(place.parent)
+    return place.parent
+
+
+@functools.cache
+def _cannot(parent: str, why: str) -> None:
+    """Said once per place and reason (a gateway that is not root: at every run otherwise)."""
+    log.warning("sandbox: the runs' cpu cgroup cannot be made in %s (%s): each run weighs as much as the gateway for "
+                "the CPU", parent, why)
+
+
+@functools.cache
+def _remove_at_exit(folder: str) -> None:
+    atexit.register(_remove_if_empty, folder)
+
+
+def _remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def _sweep(parent: str) -> None:
@@ -221,11 +286,14 @@ class RunCgroup:
         except OSError:
             self.remove_now()
             raise
+        self.cpu = runs_cpu()  # (shared by the runs of this process: never emptied or removed here)
         self.procs = [os.path.join(folder, "cgroup.procs") for _, folder in self.folders]
+        if self.cpu is not None:
+            self.procs.append(os.path.join(self.cpu, "cgroup.procs"))
 
     @property
     def layers(self) -> list[str]:
-        return [f"cgroup_{place.controller}" for place, _ in self.folders]
+        return [f"cgroup_{place.controller}" for place, _ in self.folders] + (["cgroup_cpu"] if self.cpu else [])
 
     def join(self) -> None:
         """Between fork and exec: the calling process (and all it starts) joins. System calls only."""
