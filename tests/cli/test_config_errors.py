@@ -211,3 +211,13 @@ def test_an_unknown_kind_still_lists_the_two_kinds():
     with pytest.raises(ConfigError) as e:
         parse_config(yaml.safe_dump(cfg))
     assert "providers.local.kind:" in e.value.message and "'openai' or 'anthropic'" in e.value.message, e.value.message
+
+
+def test_no_ledger_without_a_config_names_the_config_folder(tmp_path, monkeypatch):
+    # session 31 (newuser31): after `tierwise serve -c examples/claude-code.yaml` (its ledger: examples/...),
+    # `tierwise report` in the checkout said only "there is no ledger at tierwise-ledger.db yet".
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIERWISE_CONFIG", raising=False)
+    res = CliRunner().invoke(cli, ["report"])
+    assert res.exit_code != 0 and "there is no ledger at" in res.output, res.output
+    assert "keeps its ledger in FILE's folder" in res.output and "the same `-c FILE`" in res.output, res.output

@@ -75,3 +75,6 @@ def test_init_and_doctor_say_when_the_model_itself_caps_the_context(tmp_path, ll
     out = CliRunner().invoke(main, ["doctor"]).output
     [line] = [ln for ln in out.splitlines() if "smaller than Claude Code's subagent turns" in ln]
     assert f"its model was trained for {CONTEXT:,} tokens" in line and "-c 32768" not in line, line
+    # session 31 (newuser31): the fix ended "..., and give its context_window": half an instruction
+    assert line.endswith("then set the model's context_window to its size (`tierwise init --force` reads it from "
+                         "the server)"), line

@@ -78,3 +78,34 @@ def test_boundary_says_when_the_judge_answers_without_a_grade(gateway, openai_up
     said = [r for r in caplog.records if "answered without a grade" in r.getMessage()]
     assert len(said) == 1 and said[0].levelname == "WARNING", said  # on the console, once
     assert "route main" in said[0].getMessage(), said[0].getMessage()
+
+
+def test_boundary_lists_types_served_but_not_judged_and_why(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    # session 31 (newuser31): a new user's route served summaries (kept local by `pii: local_only`, so never judged)
+    # and `tierwise boundary` listed no such type at all, nor why nothing was judged: the loop looked dead.
+    import yaml
+
+    from tests.doubles import Reply
+    from tests.learning.test_reflective_route import judge_or_answer, reflective_config
+    from tierwise.cli import main
+
+    cfg = reflective_config(openai_up, anthropic_up, sampling="value")
+    cfg["privacy"] = {"classes": {"pii": {"detectors": ["EMAIL_ADDRESS"]}}, "policy": {"pii": "local_only"}}
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    route = g.gateway.resolve("main")
+    for i in range(3):
+        oai(g).chat.completions.create(model="main", messages=[
+            {"role": "user", "content": f"{SUMMARY} Send it to jane.doe@example.com [{i}]"}])
+        assert wait_for(lambda: not route._background)
+    g.flush()  # the gateway still runs: its state file has not been written
+    res = CliRunner().invoke(main, ["boundary", "-c", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "summarisation" in res.output and "3 request(s), 0 good of 0 judged" in res.output, res.output
+    assert "1 type(s) served but not judged yet (summarisation)" in res.output
+    assert "`sampling: value`" in res.output and "keep local are never judged" in res.output
+    row = json.loads(CliRunner().invoke(main, ["boundary", "-c", str(path), "--json"]).output)["main"]["task_types"][0]
+    assert row["task_type"] == "summarisation" and row["requests"] == 3 and row["judged"] == 0

@@ -252,3 +252,28 @@ def test_ratings_sent_at_the_same_moment_all_land(gateway, openai_up, anthropic_
     g.ledger.flush = real_flush
     reasons = sorted(f["reason"] for f in g.ledger.get(rid).extra["feedback"])
     assert reasons == [f"r{i}" for i in range(n)]
+
+
+def test_cli_feedback_on_a_reflective_local_answer_says_the_route_does_not_see_it(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                                 tmp_path):
+    """session 31 (newuser31): `tierwise feedback ID poor` wrote the ledger and said nothing more, while the docs said
+    it "does the same" as the endpoint: the running reflective route neither counted the rating nor had its judge
+    look at the answer. The command now says where a rating must go for the route to act on it."""
+    import yaml
+
+    from tierwise.cli import main
+
+    cfg = reflective_config(openai_up, anthropic_up)
+    cfg["privacy"] = {"classes": {"pii": {"detectors": ["EMAIL_ADDRESS"]}}, "policy": {"pii": "local_only"}}
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    openai_up.default = Reply(text="local answer")
+    r = oai(g).chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": f"{SUMMARY} Reply to jane.doe@example.com"}])
+    assert r.parse().choices[0].message.content == "local answer"  # local_only: the local tier served it
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    res = CliRunner().invoke(main, ["feedback", "-c", str(tmp_path / "tierwise.yaml"), rid, "poor"])
+    assert res.exit_code == 0, res.output
+    assert "recorded poor" in res.output and "tier local" in res.output
+    assert "POST /v1/tierwise/feedback" in res.output and "only the ledger" in res.output

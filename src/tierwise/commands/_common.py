@@ -128,8 +128,11 @@ def open_existing_ledger(cfg: Config) -> Ledger:
     if cfg.ledger.enabled:
         path = cfg.ledger.resolved_path(cfg.base_dir)
         if not Path(path).exists():
+            # a gateway run with `-c examples/x.yaml` wrote its ledger beside that file, not here
+            where = ("; a gateway started with `-c FILE` keeps its ledger in FILE's folder (a relative `ledger.path` "
+                     "is read from there): give this command the same `-c FILE`") if cfg.source == "<starter config>" else ""
             click.echo(f"tierwise: there is no ledger at {path} yet: the gateway writes one as it serves "
-                       "requests (`tierwise serve`)", err=True)
+                       f"requests (`tierwise serve`){where}", err=True)
             sys.exit(1)
     return open_ledger(cfg)
 

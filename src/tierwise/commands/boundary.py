@@ -68,8 +68,11 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             why += f"; {r['model']}" if "model" in r else ""
             blank = f" ({r['no_verdict']} judge repl{'y' if r['no_verdict'] == 1 else 'ies'} without a grade)" \
                 if r.get("no_verdict") else ""
-            click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {r['good']} good of {r['judged']} judged{blank}, "
-                       f"{r['moves']} move(s){why}")
+            seen = f"{r['requests']} request(s), " if "requests" in r else ""
+            click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {seen}{r['good']} good of {r['judged']} judged"
+                       f"{blank}, {r['moves']} move(s){why}")
+        if (wait := value_wait(cfg, n, data["task_types"])) is not None:
+            click.echo(f"  {wait}")
         blanks = sum(r.get("no_verdict", 0) for r in data["task_types"])
         if blanks:
             click.echo(f"  {blanks} judge repl{'y' if blanks == 1 else 'ies'} carried no grade, so they are not evidence: "
@@ -81,6 +84,33 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             for line in data["history"]:
                 click.echo(f"    {inert(line)}")
 
+
+
+def value_wait(cfg: Any, route: str, rows: list[dict[str, Any]]) -> str | None:
+    """Why task types the route has served have no verdict yet, under `sampling: value`: it judges an answer only
+    when the verdict is worth more than it costs, so a new user's first requests (small, few, cheap on the
+    frontier) are often served without any judging, and the table alone looked like a loop that was not running."""
+    from tierwise.commands.terminal_text import inert
+    from tierwise.learning.evidence import saved_file
+
+    pc = cfg.routes.get(route)
+    if getattr(pc, "policy", None) != "reflective" or pc.sampling != "value":
+        return None
+    waiting = [r["task_type"] for r in rows if r.get("requests") and not r["judged"] and not r.get("no_verdict")]
+    if not waiting:
+        return None
+    costs = saved_file(cfg, route).get("costs") or {}
+    measured = ""
+    if isinstance(costs.get("frontier"), (int, float)) and isinstance(costs.get("judge"), (int, float)):
+        measured = (f" (measured so far: a frontier answer ${costs['frontier']:.6f}, a judge call "
+                    f"${costs['judge']:.6f})")
+    # the judge is remote too: what the privacy boundary keeps local is served, never judged (docs/learning.md)
+    kept = "; requests the `privacy:` rules keep local are never judged;" if cfg.privacy is not None else ";"
+    return (f"{len(waiting)} type(s) served but not judged yet ({', '.join(inert(t) for t in waiting[:5])}): with "
+            f"`sampling: value` an answer is judged only when the verdict is worth its cost over the route's next "
+            f"`value.horizon` requests{measured}, so few or small requests may go unjudged for a while"
+            f"{kept} "
+            "`sampling: rules` judges the first 5 uses of every type (docs/learning.md)")
 
 
 def value_blind(cfg: Any, route: str) -> str | None:

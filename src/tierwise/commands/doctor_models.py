@@ -137,10 +137,12 @@ def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | No
         window = cfg.models[mname].context_window or 0
         trained = llama_window((lists or {}).get(cfg.models[mname].provider), "n_ctx_train")
         fix = (f"give the local server a context of {claude_code.MIN_WINDOW * 2:,} or more per request (llama-server "
-               "-c 32768 -np 1; Ollama: OLLAMA_CONTEXT_LENGTH=32768) and its context_window")
+               "-c 32768 -np 1; Ollama: OLLAMA_CONTEXT_LENGTH=32768), then set the model's context_window to it "
+               "(`tierwise init --force` reads it from the server)")
         if trained is not None and trained <= window:
             fix = (f"its model was trained for {trained:,} tokens, and llama-server holds no more per request whatever "
-                   "-c asks: serve a model trained for 32,768 or more, and give its context_window")
+                   "-c asks: serve a model trained for 32,768 or more, then set the model's context_window to its "
+                   "size (`tierwise init --force` reads it from the server)")
         out.append(f"model {mname}: context_window {window:,} is smaller than Claude Code's subagent turns "
                    f"(~{claude_code.TOKENS['subagent']:,} tokens, main turns ~{claude_code.TOKENS['main']:,}), which "
                    f"{'; '.join(where)} sends to it: each goes to the route's next target. Fix: {fix}")

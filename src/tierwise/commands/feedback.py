@@ -42,3 +42,8 @@ def command(config_path: str, request_id: str, rating: str, reason: str | None) 
         ledger.close()
     click.echo(f"recorded {linked['rating']} for {rid}: route {linked['route']}, task type "
                f"{linked['task_type'] or '-'}, tier {linked['tier'] or '-'}, model {linked['model'] or '-'}")
+    if getattr(cfg.routes.get(linked["route"]), "policy", None) == "reflective" and linked["tier"] == "local":
+        # The running route learns of a rating only from its own endpoint: this wrote the ledger row, nothing more.
+        click.echo(f"note: only the ledger has this rating. Route {linked['route']} (reflective) counts a rating, or has "
+                   "its judge look at a poor answer, only when it comes through the gateway: POST "
+                   "/v1/tierwise/feedback with the same request id and rating (docs/learning.md#feedback)")

@@ -77,8 +77,8 @@ def moves(cfg: Any, route: str) -> list[Move]:
     return [] if p is None else [m for m in read_moves(p) if m.route in (None, route)]
 
 
-def saved_state(cfg: Any, route: str) -> dict[str, Any]:
-    """Each task type's saved boundary state (as `Boundary.dump` wrote it) from the route's learned state file."""
+def saved_file(cfg: Any, route: str) -> dict[str, Any]:
+    """The route's whole learned state file (as the reflective route saved it), or {}."""
     import json
 
     from tierwise.policies.reflective import state_path_for
@@ -91,11 +91,19 @@ def saved_state(cfg: Any, route: str) -> dict[str, Any]:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(data, dict) or data.get("route") not in (None, route):
-            continue
-        b = data.get("boundary")
-        return {str(t): st for t, st in b.items() if isinstance(st, dict)} if isinstance(b, dict) else {}
+        if isinstance(data, dict) and data.get("route") in (None, route):
+            return data
     return {}
+
+
+def saved_state(cfg: Any, route: str) -> dict[str, Any]:
+    """Each task type's saved boundary state (as `Boundary.dump` wrote it) from the route's learned state file."""
+    return states_of(saved_file(cfg, route))
+
+
+def states_of(data: dict[str, Any]) -> dict[str, Any]:
+    b = data.get("boundary")
+    return {str(t): st for t, st in b.items() if isinstance(st, dict)} if isinstance(b, dict) else {}
 
 
 def saved_posteriors(cfg: Any, route: str, states: dict[str, Any] | None = None) -> dict[str, tuple[float, float]]:
@@ -186,6 +194,8 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
             r = row(v.task_type)
             r["judged"] += 1
             r["good"] += int(v.accepted)
+        for t, n in served_types(ledger, route).items():  # a type served but never judged is on the boundary too
+            row(t)["requests"] = n
     states = saved_state(cfg, route)
     for t, (a, b) in saved_posteriors(cfg, route, states).items():
         if t in rows:
@@ -194,6 +204,19 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
         if t in rows and rows[t]["tier"] == "frontier":
             rows[t]["model"] = why
     return [rows[k] for k in sorted(rows)]
+
+
+SERVED_ROWS = 100_000  # the route's newest requests counted by `served_types` (a CLI read, not the whole ledger)
+
+
+def served_types(ledger: Any, route: str) -> dict[str, int]:
+    """How many of the route's newest `SERVED_ROWS` answered requests each task type had (from the ledger, so it is current
+    while the gateway runs; the route's state file is written only after a verdict and at shutdown)."""
+    rows = ledger.iter_rows(
+        "SELECT json_extract(extra, '$.task_type') AS t, count(*) AS n FROM (SELECT extra FROM requests "
+        "WHERE route = ? AND kind = 'chat' AND status < 400 ORDER BY ts DESC LIMIT ?) WHERE t IS NOT NULL GROUP BY t",
+        (route, SERVED_ROWS))
+    return {str(r["t"]): int(r["n"]) for r in rows}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:

@@ -155,6 +155,8 @@ class NameHeuristics:
                 if len(words) == 1 and _sentence_start(text, m.start()) and not _followed_by_verb(text, m.end()):
                     # "Will", "Victoria" at a sentence start: a name only when a verb or comma follows
                     continue
+                if len(words) == 1 and words[0].casefold() in _COUNTRY_NAMES and _PLACE_BEFORE.search(text, max(0, m.start() - 16), m.start()):
+                    continue  # "the capital of France", "in India": a country, not a person
                 yield Finding("PERSON", m.start(), m.end(), 0.65 if len(words) > 1 else 0.6, self.name)
             elif len(words) > 1 and _is_first(words[1], self.names) and words[0].casefold() not in _NOT_NAMES:
                 # "Producer Liviana Palerma": a role word before a first name
@@ -192,6 +194,14 @@ _LABELS = frozenset(
 )
 _LC_STOP = frozenset(spacy_stop for spacy_stop in
                      "lives live is was has had will would in at on to from and or with for of the a an".split())
+
+
+# Country names that are also given names in the list (every region's English name in phonenumbers' locale data,
+# matched against it: that data takes 1.7 s to import, so the 13 are written out). A lone one after a word that
+# introduces a place is the country ("the capital of France" was a PERSON, and under `pii: local_only` never left).
+_COUNTRY_NAMES = frozenset("argentina chad dominica france georgia india iran israel jordan kenya mali montserrat "
+                           "syria".split())
+_PLACE_BEFORE = regex.compile(r"(?i:\b(?:of|in|across|throughout|within))\s+$")
 
 
 def _sentence_start(text: str, i: int) -> bool:
