@@ -54,7 +54,7 @@ from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_docu
 
 log = logging.getLogger("tierwise.budgets")
 
-NOTE = "spend"  # ctx.notes key of the request's held reservation
+NOTE, SEARCHED = "spend", "budget_searched"  # ctx.notes keys: the held reservation; its searches' results
 MILLION = 1_000_000
 SETTLED_TTL = 600  # seconds a settlement marker stays (a repeated settlement comes seconds after the first)
 ANONYMOUS = "anonymous"  # the key name of requests to a gateway without keys
@@ -294,7 +294,9 @@ class SpendController:
             # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
             req.max_tokens = out
         searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
-        est_in += searches * SEARCH_RESULT_TOKENS
+        if searches:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
+            ctx.notes[SEARCHED] = searches * SEARCH_RESULT_TOKENS
+            est_in += ctx.notes[SEARCHED]
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         fee = plan.search * searches * n
@@ -448,10 +450,8 @@ class SpendController:
         if held is None:
             return
         taken = type(held) is tuple  # `take`'s handle (MemoryStore.Taken: plan at [1][10], estimated input at [5])
-        if taken:
-            plan, est_in = held[1][10], held[5]
-        else:
-            plan, est_in = held.plan, held.est_in
+        plan, est_in = (held[1][10], held[5]) if taken else (held.plan, held.est_in)
+        est_in -= ctx.notes.pop(SEARCHED, 0)  # (a cut call was counted unrun searches' results: $3 for 100)
         remote = plan.remote
         usd_all = tok_all = 0.0
         per_model: dict[str, list[float]] | None = {} if plan.per_model else None
