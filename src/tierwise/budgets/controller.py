@@ -46,7 +46,7 @@ from tierwise.budgets.plan import (
     reachable,
     usd_text,
 )
-from tierwise.budgets.status_rows import bucket_row, iso
+from tierwise.budgets.status_rows import bucket_row, iso, never_fits
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
 from tierwise.pricing import HOUR, NO_MARK, SEARCH_RESULT_TOKENS, cache_mark, searches_allowed, write_ratios
@@ -295,8 +295,7 @@ class SpendController:
             req.max_tokens = out
         searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
         if searches:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
-            ctx.notes[SEARCHED] = searches * SEARCH_RESULT_TOKENS
-            est_in += ctx.notes[SEARCHED]
+            est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS)  # (one admission a context)
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         fee = plan.search * searches * n
@@ -391,6 +390,7 @@ class SpendController:
                f"requests in flight included); it resets at {iso(resets)}")
         detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": iso(resets)}
         if plan.downgrade is None:
+            never_fits(self.fits, ctx.trace, check, b.window.label, ctx.notes.get(SEARCHED, 0))  # (raises when so)
             ctx.trace.decide("budget", msg, detail={**detail, "action": "refuse"})
             err = BudgetExceeded(msg)
             err.retry_after = max(1.0, resets - now)  # type: ignore[attr-defined]
