@@ -303,7 +303,7 @@ class SpendController:
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
             # One node, budgets known from the route and key: no check records (the common case).
-            taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits)
+            taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits, fee)
             if taken is not None:  # the store's handle on the request: settled with `give`
                 ctx.notes[NOTE] = taken
                 ctx.notes[COVERS] = [n, req if dims is None else dims]  # its further calls: admitted one by one
