@@ -113,7 +113,9 @@ def test_local_models_never_consume_a_frontier_budget(two_tier, anthropic_up, op
 def test_fits_admission_refuses_a_worst_case_that_does_not_fit(two_tier, anthropic_up):
     anthropic_up.default = Reply(text="ok", usage=USAGE)
     g = two_tier(budgets={**budget(0.01), "admit": "fits"})
-    with pytest.raises(openai.RateLimitError):  # 2,000 output tokens at $15/M is $0.03 > $0.01
+    # 2,000 output tokens at $15/M is $0.03 > $0.01: more than the whole budget, a 400 saying so (since review31c; a 429
+    # "spent … resets at midnight" before, which no wait helped)
+    with pytest.raises(openai.BadRequestError, match="never be admitted"):
         oai(g).chat.completions.create(model="main", max_tokens=2000, messages=[{"role": "user", "content": "x"}])
     assert ask_openai(g).choices[0].message.content == "ok"  # 500 tokens: $0.0075 fits
     assert len(anthropic_up.requests) == 1

@@ -46,7 +46,7 @@ from tierwise.budgets.plan import (
     reachable,
     usd_text,
 )
-from tierwise.budgets.status_rows import bucket_row, iso
+from tierwise.budgets.status_rows import bucket_row, iso, never_fits
 from tierwise.budgets.store_health import StoreHealth
 from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
 from tierwise.pricing import HOUR, NO_MARK, SEARCH_RESULT_TOKENS, cache_mark, searches_allowed, write_ratios
@@ -54,7 +54,7 @@ from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_docu
 
 log = logging.getLogger("tierwise.budgets")
 
-NOTE = "spend"  # ctx.notes key of the request's held reservation
+NOTE, SEARCHED = "spend", "budget_searched"  # ctx.notes keys: the held reservation; its searches' results
 MILLION = 1_000_000
 SETTLED_TTL = 600  # seconds a settlement marker stays (a repeated settlement comes seconds after the first)
 ANONYMOUS = "anonymous"  # the key name of requests to a gateway without keys
@@ -294,7 +294,8 @@ class SpendController:
             # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
             req.max_tokens = out
         searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
-        est_in += searches * SEARCH_RESULT_TOKENS
+        if searches:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
+            est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS)  # (one admission a context)
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         fee = plan.search * searches * n
@@ -302,7 +303,7 @@ class SpendController:
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
             # One node, budgets known from the route and key: no check records (the common case).
-            taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits)
+            taken = self.store.take(rid, plan, est_in, out, n, worst, now, now + self.ttl, self.fits, fee)
             if taken is not None:  # the store's handle on the request: settled with `give`
                 ctx.notes[NOTE] = taken
                 ctx.notes[COVERS] = [n, req if dims is None else dims]  # its further calls: admitted one by one
@@ -389,6 +390,7 @@ class SpendController:
                f"requests in flight included); it resets at {iso(resets)}")
         detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": iso(resets)}
         if plan.downgrade is None:
+            never_fits(self.fits, ctx.trace, check, b.window.label, ctx.notes.get(SEARCHED, 0))  # (raises when so)
             ctx.trace.decide("budget", msg, detail={**detail, "action": "refuse"})
             err = BudgetExceeded(msg)
             err.retry_after = max(1.0, resets - now)  # type: ignore[attr-defined]
@@ -448,10 +450,8 @@ class SpendController:
         if held is None:
             return
         taken = type(held) is tuple  # `take`'s handle (MemoryStore.Taken: plan at [1][10], estimated input at [5])
-        if taken:
-            plan, est_in = held[1][10], held[5]
-        else:
-            plan, est_in = held.plan, held.est_in
+        plan, est_in = (held[1][10], held[5]) if taken else (held.plan, held.est_in)
+        est_in -= ctx.notes.pop(SEARCHED, 0)  # (a cut call was counted unrun searches' results: $3 for 100)
         remote = plan.remote
         usd_all = tok_all = 0.0
         per_model: dict[str, list[float]] | None = {} if plan.per_model else None

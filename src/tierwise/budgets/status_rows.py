@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tierwise.budgets.checks import EPS, NO_LIMIT, BudgetCheck
+from tierwise.errors import InvalidRequest
+
 
 def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
@@ -35,3 +38,25 @@ def bucket_row(b: Any, value: str, fields: dict[str, float], now: float) -> dict
     if b.tok_limit >= 0:
         row.update(tokens_used=int(t), tokens_limit=int(b.tok_limit), tokens_remaining=int(max(0.0, b.tok_limit - t)))
     return row
+
+
+def never_fits(fits: bool, trace: Any, check: BudgetCheck, window: str, searched: int) -> None:
+    """Under `admit: fits`, refuse (400) a request whose own worst case is more than the whole budget: no wait lets it
+    in. Before review31c it was told the budget was spent ("$0.0000 of $0.25 … resets at midnight", a 429), every
+    day: since costs3 a request allowing web search without `max_uses` reserves 100,000 input tokens of results
+    ($0.40 with Sonnet and the searches' fee)."""
+    if not fits:
+        return
+    if check.usd_limit != NO_LIMIT and check.usd > check.usd_limit + EPS:
+        need, cap = f"${check.usd:.4f}", f"${check.usd_limit:g}"
+    elif check.tok_limit != NO_LIMIT and check.tok > check.tok_limit:
+        need, cap = f"{check.tok} tokens", f"{int(check.tok_limit)} tokens"
+    else:
+        return
+    what = f" and {searched} input tokens of web search results" if searched else ""
+    msg = (f"this request's worst case ({need}: its input, its max_tokens of answer{what}) is more than the whole "
+           f"budget ({cap} per {window}): it can never be admitted under `admit: fits`; lower max_tokens"
+           + (" or the web search tool's max_uses (each search allowed reserves input tokens of its results)"
+              if searched else ""))
+    trace.decide("budget", msg, detail={"action": "refuse", "never_fits": True})
+    raise InvalidRequest(msg)

@@ -284,7 +284,7 @@ class MemoryStore:
                 minute, meta + model_meta, fits, plan, turns)
 
     def take(self, rid: str, plan: Any, est_in: int, out: int, n: int, worst: float, now: float, deadline: float,
-             fits: bool) -> Taken | None:
+             fits: bool, fee: float = 0.0) -> Taken | None:
         """`reserve_now` for budgets known from the route and key alone (the plan's `StaticCharge`s and
         `RatePlan`s), without a check record per budget: the same decisions and additions. The request's
         handle (`Taken`), or None when a limit refuses (then nothing changed: the caller asks
@@ -317,7 +317,7 @@ class MemoryStore:
                     return held
             self._end_lease()  # near a limit: exact, and no lease for a second
             self._no_lease_until = now + 1.0
-        return self._take_exact(rid, plan, est_in, out, n, worst, now, deadline, fits)
+        return self._take_exact(rid, plan, est_in, out, n, worst, now, deadline, fits, fee)
 
     def _lease_for(self, plan: Any, now: float, fits: bool) -> Lease | None:
         """A new lease for `plan`, or None when another plan holds an unexpired one, when the last
@@ -375,7 +375,7 @@ class MemoryStore:
         room[3] -= rtok
 
     def _take_exact(self, rid: str, plan: Any, est_in: int, out: int, n: int, worst: float, now: float,
-                    deadline: float, fits: bool) -> Taken | None:
+                    deadline: float, fits: bool, fee: float = 0.0) -> Taken | None:
         """`take` by the plan's counters themselves (see `Cells`)."""
         self.sync()
         cells = plan.cells
@@ -395,7 +395,7 @@ class MemoryStore:
         if models:  # per-model budgets: each reserves at its model's own prices
             model_usd = []
             for c, e, lu, lt, pin, pout, _ in models:
-                usd = (est_in * pin + out * pout) * n / 1_000_000
+                usd = (est_in * pin + out * pout) * n / 1_000_000 + fee  # (web searches': none before review31c)
                 u, t = c[0] + e[2], c[1] + e[3]
                 if (u + usd > lu or t + tok > lt) if fits else (u >= lu or t >= lt):
                     return None

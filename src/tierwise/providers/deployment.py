@@ -26,7 +26,6 @@ from tierwise.canonical import (
     Response,
     StreamChunk,
     StreamError,
-    TextBlock,
     Usage,
 )
 from tierwise.config import ModelConfig
@@ -39,7 +38,7 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
-from tierwise.providers.usage_bounds import bound_usage
+from tierwise.providers.usage_bounds import answer_chars, bound_usage
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
@@ -257,8 +256,7 @@ class Deployment:
                 self._bill_cut(step, req, Usage())
             raise
         if not resp.usage.output_tokens:  # an upstream that reports no usage: the answers' characters count
-            _at_least_relayed(resp.usage, len(resp.text()) + sum(
-                len(b.text) for c in resp.extra_choices for b in c.content if isinstance(b, TextBlock)))
+            _at_least_relayed(resp.usage, answer_chars(resp))
         bound_usage(resp.usage, self._usage_caps(req))
         if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
             err = await _strict_answer(self.provider.name, req.strict_tools, resp)

@@ -3,7 +3,11 @@ upstream is not trusted to report its own bill (providers/deployment.py applies 
 
 from __future__ import annotations
 
-from tierwise.canonical import Usage
+from typing import Any
+
+import orjson
+
+from tierwise.canonical import TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from tierwise.pricing import MAX_SEARCHES  # web searches one answer is counted (and reserved) at most
 
 
@@ -26,3 +30,19 @@ def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
     if usage.web_searches > MAX_SEARCHES:
         usage.web_searches = MAX_SEARCHES
     return usage
+
+
+def answer_chars(resp: Any) -> int:
+    """The characters of an answer's every choice: text, tool arguments and reasoning (what a stream's deltas count),
+    billed when the upstream reports no usage. Text alone was counted before review31c: an answer of tool calls
+    without usage counted no output, and so none of its input either (3 choices of 3,200 characters: 0 tokens)."""
+    n = 0
+    for blocks in (resp.content, *(c.content for c in resp.extra_choices)):
+        for b in blocks:
+            if isinstance(b, TextBlock):
+                n += len(b.text)
+            elif isinstance(b, ToolUseBlock):
+                n += len(orjson.dumps(b.input))
+            elif isinstance(b, ThinkingBlock):
+                n += len(b.thinking)
+    return n

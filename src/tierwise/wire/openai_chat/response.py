@@ -95,7 +95,7 @@ def usage_in(u: Any, timings: Any = None) -> Usage:
         cached = max(0, min(prompt, timings["cache_n"]))
     if not cached:  # DeepSeek reports its cache hits in a field of its own
         hit = u.get("prompt_cache_hit_tokens")
-        cached = hit if type(hit) is int and 0 < hit <= prompt else 0
+        cached = hit if type(hit) is int and 0 < hit <= prompt - writes else 0  # (past the writes: input -100,000, review31c)
     return Usage(input_tokens=prompt - cached - writes, output_tokens=token_count(u.get("completion_tokens")),
                  cache_read_tokens=cached, cache_write_tokens=writes)
 

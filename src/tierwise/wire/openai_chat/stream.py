@@ -268,6 +268,9 @@ class StreamDecoder:
                 c = d.get("content")
                 if type(c) is str:
                     self.other_chars += len(c)
+                r = d.get("reasoning_content") or d.get("reasoning")  # (uncounted before review31c)
+                if type(r) is str:
+                    self.other_chars += len(r)
                 calls = d.get("tool_calls")
                 if type(calls) is list:
                     for tc in calls:
