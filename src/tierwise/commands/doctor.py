@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -401,8 +402,11 @@ async def evicting_policy(url: str) -> str | None:
         return None
     finally:
         await client.aclose()
-    policy = got.get("maxmemory-policy", "noeviction")
-    return policy if int(got.get("maxmemory", "0") or 0) > 0 and policy != "noeviction" else None
+    limit = str(got.get("maxmemory", "0") or "0")
+    policy = str(got.get("maxmemory-policy", "noeviction"))
+    if not limit.isdecimal() or int(limit) == 0 or policy == "noeviction":
+        return None  # no maxmemory, or a look-alike answering what no Redis would: nothing to say
+    return re.sub(r"[^a-z0-9_-]", "", policy.lower())[:40] or "unknown"  # printed: only a policy word
 
 
 def built_routes(cfg: Config) -> None:
