@@ -269,6 +269,11 @@ class ReflectiveRoute:
         self._spawn(req, ctx, plan, task_type, answer, key=ctx.notes.get("key_name") or "")
 
     def _remember(self, rid: str, req: Request, answer: str) -> None:
+        """Keep a local answer and its request's text for a `poor` rating's judging. Under `sampling: value` a rating
+        is evidence and never judged (learning/feedback.py): nothing reads the copy, which held up to 256 requests'
+        text (local_only data too) in memory for nothing (review31b)."""
+        if self.loop.settings.sampling == "value":
+            return
         whole = request_text(req) if has_boundary(self.services) else None  # for the privacy check on feedback
         self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS], whole)
         while len(self._recent) > RECENT_LOCAL:
