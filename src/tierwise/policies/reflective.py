@@ -279,11 +279,16 @@ class ReflectiveRoute:
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
 
-    def rating_evidence(self, task_type: str, request_id: str, accepted: bool, key: str = "") -> bool:
+    def rating_evidence(self, task_type: str, request_id: str, accepted: bool, key: str = "",
+                        served_at: float | None = None) -> bool:
         """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
         (more often when unhappy), which can only make the estimate of acceptance lower: the safe side. A rater
         may also rate to move the boundary (every client's), so one gateway key's ratings count only up to
-        `boundary.key_share` of the type's latest evidence; False when this one does not."""
+        `boundary.key_share` of the type's latest evidence; False when this one does not. Nor does a rating of an
+        answer served (`served_at`) before the type's latest move: ratings saved up from before a drift moved it
+        back would bring the evidence the move set aside back in (review31b)."""
+        if served_at is not None and served_at < self.loop.boundary.moved_at(task_type):
+            return False
         if not self.loop.counts_from(task_type, key):
             return False
         move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time(),
