@@ -243,13 +243,16 @@ class Gateway:
             target = self.compressor.wrap(target, ctx)
         return target if self.cache is None else self.cache.wrap(target, ctx, tenant, req, client_format)
 
-    def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str) -> Context:
+    def context(self, route: str, request_id: str, client_format: WireFormat | None, requested: str,
+                req: Request | None = None) -> Context:
+        """A request's context; `req`, the client's request, bounds what every remote call made for it may carry
+        (privacy/origin.py)."""
         ctx = Context(Trace(request_id, route), self.resolve, client_format, services=self)
         if self.blackboard is not None and self.blackboard.idle:  # a library or worker: no server start-up
             self.blackboard.start_soon()
         ctx.notes["requested_model"] = requested
         if self.privacy is not None:
-            self.privacy.guard(ctx)  # ctx.privacy
+            self.privacy.guard(ctx).origin = req  # ctx.privacy
         return ctx
 
     # ------------------------------------------------------------------ ledger

@@ -86,7 +86,7 @@ class CapabilityRunner:
             body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
             body["model"] = name
             req = openai_chat.decode_request(body, {})
-            ctx = gw.context(name, task_id, "openai", cap)
+            ctx = gw.context(name, task_id, "openai", cap, req)
             target = gw.resolve(name)
             if gw.spend.active:
                 target = await gw.spend.admit(req, ctx, name, target, None)

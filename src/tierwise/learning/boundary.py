@@ -205,7 +205,7 @@ class Boundary:
         self.route = route
         self.states: dict[str, TaskState] = {}
         self.moves: deque[Move] = deque(maxlen=MAX_MOVES)  # the latest
-        self.moved: set[str] = set()  # every task type a move was recorded for
+        self.moved: dict[str, float] = {}  # every task type a move was recorded for -> when it last moved
         self._log_path = Path(log_path) if log_path else None
         self._lock = threading.Lock()
         if self._log_path is not None and self._log_path.exists():
@@ -307,7 +307,7 @@ class Boundary:
             st.judged = st.good = st.check_run = 0
             st.check, st.check_decided = 0.0, False
             self.moves.append(move)
-            self.moved.add(task_type)
+            self.moved[task_type] = move.at
         self._append_log(move)
         return move
 
@@ -424,6 +424,10 @@ class Boundary:
                          "target": self.settings.quality_target})
         return rows
 
+    def moved_at(self, task_type: str) -> float:
+        """When `task_type` last moved (unix time; 0.0 when no move of it was kept or logged)."""
+        return self.moved.get(task_type, 0.0)
+
     def dump(self) -> dict[str, object]:
         """The learned state (posteriors, tiers, verdict counts, the change-point test), JSON-ready."""
         with self._lock:
@@ -491,7 +495,7 @@ class Boundary:
             if self.route is not None and m.route not in (None, self.route):
                 continue
             self.moves.append(m)
-            self.moved.add(m.task_type)
+            self.moved[m.task_type] = m.at
             self.state(m.task_type).tier = m.to
 
 

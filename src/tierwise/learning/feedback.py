@@ -86,7 +86,7 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
         raise NotFound(not_an_answer(request_id))
     return {"request_id": request_id, "rating": rating, "route": rec.route,
             "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
-            "upstream_model": rec.model, "first": not previous,
+            "upstream_model": rec.model, "first": not previous, "served_at": rec.ts,
             "poor_before": any(isinstance(p, dict) and p.get("rating") == "poor" for p in previous)}
 
 
@@ -118,12 +118,13 @@ def notify_route(gateway: Any, linked: dict[str, Any], rec: Any = None, key: str
     request enters the task type's posterior like a verdict (`evidence: true` in the answer) and no judge
     call is made."""
     first = linked.pop("first", False)
+    served_at = linked.pop("served_at", None)
     judge = wants_judging(gateway, linked)
     linked.pop("poor_before", None)  # internal: not part of the answer
     if rating_counts(gateway, linked):
         route = gateway.resolve(linked["route"])
         linked["evidence"] = bool(first) and route.rating_evidence(linked["task_type"], linked["request_id"],
-                                                                  linked["rating"] != "poor", key)
+                                                                  linked["rating"] != "poor", key, served_at)
         return False
     if not judge:
         return False

@@ -25,10 +25,17 @@ def has_boundary(services: Any) -> bool:
 
 
 def request_text(req: Request) -> str | None:
-    """All the request's text (system prompt and every turn), for a later check; None past `RECHECK_CHARS`."""
-    parts = [b.text for b in req.system] + [m.text() for m in req.messages]
-    if sum(len(p) for p in parts) > RECHECK_CHARS:
-        return None
+    """Every text of the request the boundary scans (system prompt, turns, tool calls and results, documents, image
+    URLs, ...: privacy/request_scan.py), for a later check; None past `RECHECK_CHARS`. The turns' text blocks alone
+    left out a tool result's value: a rating had the judge see the rest of a request the boundary kept local."""
+    from tierwise.privacy.request_scan import iter_texts
+
+    parts, size = [], 0
+    for _, t in iter_texts(req):
+        size += len(t)
+        if size > RECHECK_CHARS:
+            return None
+        parts.append(t)
     return "\n".join(parts)
 
 

@@ -269,16 +269,26 @@ class ReflectiveRoute:
         self._spawn(req, ctx, plan, task_type, answer, key=ctx.notes.get("key_name") or "")
 
     def _remember(self, rid: str, req: Request, answer: str) -> None:
+        """Keep a local answer and its request's text for a `poor` rating's judging. Under `sampling: value` a rating
+        is evidence and never judged (learning/feedback.py): nothing reads the copy, which held up to 256 requests'
+        text (local_only data too) in memory for nothing (review31b)."""
+        if self.loop.settings.sampling == "value":
+            return
         whole = request_text(req) if has_boundary(self.services) else None  # for the privacy check on feedback
         self._recent[rid] = ((req.last_user_text() or "")[:RECENT_CHARS], answer[:RECENT_CHARS], whole)
         while len(self._recent) > RECENT_LOCAL:
             self._recent.popitem(last=False)
 
-    def rating_evidence(self, task_type: str, request_id: str, accepted: bool, key: str = "") -> bool:
+    def rating_evidence(self, task_type: str, request_id: str, accepted: bool, key: str = "",
+                        served_at: float | None = None) -> bool:
         """A user's first rating of a local answer, as a free verdict (`sampling: value`). Users rate selectively
         (more often when unhappy), which can only make the estimate of acceptance lower: the safe side. A rater
         may also rate to move the boundary (every client's), so one gateway key's ratings count only up to
-        `boundary.key_share` of the type's latest evidence; False when this one does not."""
+        `boundary.key_share` of the type's latest evidence; False when this one does not. Nor does a rating of an
+        answer served (`served_at`) before the type's latest move: ratings saved up from before a drift moved it
+        back would bring the evidence the move set aside back in (review31b)."""
+        if served_at is not None and served_at < self.loop.boundary.moved_at(task_type):
+            return False
         if not self.loop.counts_from(task_type, key):
             return False
         move = self.loop.free_verdict(task_type, 1.0 if accepted else 0.0, request_id=request_id, at=time.time(),

@@ -65,6 +65,7 @@ from tierwise.privacy.findings_cache import MIN_CHARS as CACHED_CHARS
 from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
+from tierwise.privacy.origin import kept_from, origin_of
 from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
 from tierwise.privacy.policy_config import PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
@@ -253,6 +254,8 @@ class Boundary(Cleaning):
     async def _prescan(self, g: Guard, req: Request, ctx: Context) -> None:
         """Scan a large request in a worker thread, so detection (milliseconds; NER, much more)
         does not hold up the event loop's other requests; `outgoing` then finds it memoised."""
+        if (origin := origin_of(g)) is not None and origin is not req:  # checked too (privacy/origin.py)
+            await self._prescan(g, origin, ctx)
         g.bind(req)
         memo = g._memo
         todo = total = 0
@@ -346,13 +349,14 @@ class Guard:
     a shadow run) has that request's guard as `parent`: it applies the stricter of both routes'
     policies and shares the parent's mapping (placeholders stay consistent across the request)."""
 
-    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent",
+    __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent", "origin",
                  "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_names", "_salt")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
         self.b = boundary
         self.route = route
         self.parent = parent
+        self.origin: Request | None = None  # the client's request (Gateway.context): privacy/origin.py
         self.policies = boundary.table.for_route(route)
         if parent is not None and parent.route != route:
             self.policies = stricter(self.policies, parent.policies)
@@ -514,6 +518,8 @@ class Guard:
             self._step(ctx, dep, False, f"blocked: {verdict.reason}", {**audit, "action": "blocked",
                                                                         "why": verdict.reason})
             raise PrivacyBlocked(f"request blocked by the privacy policy: it {verdict.reason} from remote models")
+        if verdict.action == "send" and (why := kept_from(self, req, regions)) is not None:
+            verdict = Verdict("refuse", reason=why)
         if verdict.action == "refuse":
             self._step(ctx, dep, False, f"refused {dep.name}: {verdict.reason}",
                        {**audit, "action": "refused", "why": verdict.reason})

@@ -439,7 +439,7 @@ class App:
             bad = InvalidRequest("request could not be understood")
             await self.send_json(send, bad.status, codec.encode_error(bad), [rid])
             return
-        ctx = self.gw.context(route, request_id, codec.FORMAT, req.model)
+        ctx = self.gw.context(route, request_id, codec.FORMAT, req.model, req)
         key = ctx.notes["key_scope"] = scope["tierwise.key"]  # what it may name (the advisor tool's model too)
         ctx.notes["key_name"] = key.name  # split policies stick by it (policies/split.py)
         if self.gw.approvals is not None:  # a gated route waits here for a human's decision

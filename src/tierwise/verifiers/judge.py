@@ -2,7 +2,9 @@
 
 The judge is asked to reason first and put the verdict on a last line `VERDICT: <grade>`
 (reasoning before the verdict makes the grade better). Parsing is forgiving because judges
-drift from the format: the last line that starts with `verdict:` wins, then a JSON `{"verdict": ...}`, then the
+drift from the format: a line that starts with `verdict:` gives it (several that disagree: the lowest grade, as a
+judge quoting an answer's own verdict line after its verdict in any form, a quote, an indented line, a list item,
+HTML, does not give that grade), then a JSON `{"verdict": ...}`, then the
 last grade word in the text when it is the only grade word there (a reply naming two grades, or a grade
 after a negation, "not good", has no verdict); a reply with no grade at all fails (cannot vouch for the
 answer).
@@ -130,8 +132,8 @@ def reply_head(text: str) -> str:
 def parse_grade(text: str) -> str | None:
     text = text[-JUDGE_REPLY_CHARS:]  # the verdict ends the reply (see JUDGE_REPLY_CHARS)
     found = _verdict_lines(_VERDICT_LINE, text)
-    if found:
-        return found[-1].lower()
+    if found:  # verdict lines that disagree: the lowest (a quoted or revised one cannot raise the judge's grade)
+        return min((g.lower() for g in found), key=SCORES.__getitem__)
     got = _last_json_value(text, ("verdict", "grade", "rating"), _grade_value)
     if got is not None:
         return got
@@ -198,9 +200,9 @@ def parse_comparison(text: str) -> str | None:
     """The winner a comparison reply names: "1", "2" or "tie"; None when it names none. The last `verdict:` line
     wins, then a JSON `{"verdict": ...}` (or "winner"/"better"), then a last line that is only 1, 2 or tie."""
     text = text[-JUDGE_REPLY_CHARS:]  # the verdict ends the reply (see JUDGE_REPLY_CHARS)
-    found = _verdict_lines(_COMPARE_LINE, text)
-    if found:
-        return _COMPARE_WORDS[found[-1].lower()]
+    found = {_COMPARE_WORDS[g.lower()] for g in _verdict_lines(_COMPARE_LINE, text)}
+    if found:  # verdict lines naming different winners (one quoted from an answer): no winner
+        return found.pop() if len(found) == 1 else None
     got = _last_json_value(text, ("verdict", "winner", "better"), _comparison_value)
     if got is not None:
         return got
