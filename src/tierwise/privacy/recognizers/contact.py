@@ -364,8 +364,8 @@ class PhoneRecognizer:
             return
         if not cue and s.isdigit() and (s in _IN_ORDER or s in _IN_ORDER[::-1]):
             return  # `0123456789`: the digits in order, a placeholder
-        if not cue and start and text[start - 1] in _CURRENCY:
-            return  # `$350 000 x 5`: an amount
+        if not cue and start and text[start - 1] in _CURRENCY and _PHONE_SHAPED.search(s) is None:
+            return  # `$350 000 x 5`: an amount (`$415-555-2671` is a phone written to pass for one)
         hit = self._match(s)
         if hit is not None:
             a, b, valid_score = hit
@@ -402,6 +402,8 @@ _RATIO = re.compile(r"[1-9]\d{0,5}/[1-9]\d{0,5}")
 _RANGE = re.compile(r"([1-9]\d{1,5}00) ?[-\u2013] ?([1-9]\d{1,5}00)")
 _IN_ORDER = "01234567890123456789"
 _CURRENCY = frozenset("$\u20ac\u00a3\u00a5\u20b9")  # $ € £ ¥ ₹
+# review31d: what no amount has — a `+`, a bracket, a dash between digits, a last group of four after a separator
+_PHONE_SHAPED = re.compile(r"[+(]|\d-\d|\d[ .\u00a0]\d{4}\Z")
 
 
 def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
