@@ -8,9 +8,16 @@ Real HTTP, the official SDKs, recording upstream doubles."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import openai
 import pytest
 
-from tests.privacy.support import ask_remote, assert_none_sent, found
+from tests.gateway.conftest import ant, oai
+from tests.harness import two_tier_config
+from tests.privacy.support import SEEDS, ask_remote, assert_none_sent, found
+
+EMAIL = SEEDS["EMAIL_ADDRESS"]
 
 PHONES_AFTER_A_CURRENCY_SIGN = {
     "dashed": "ok $415-555-2671 thanks",
@@ -47,3 +54,44 @@ def test_a_phone_after_a_currency_sign_does_not_leave(remote):
     g, up = remote
     ask_remote(g, up, "Jane Doe, $415-555-2671, 12 Main St")
     assert_none_sent(up, ["415-555-2671", "5552671"])
+
+
+# ---------------------------------------------------------------------------- side endpoints: a route inside a route
+# `POST /v1/embeddings` and `POST /v1/messages/count_tokens` send the body to the route's first model
+# (`first_deployment`, which walks into nested routes). It was screened under the outer route's policy only: a route
+# `main = [inner, local]` whose `inner` has `pii: local_only` sent the e-mail address, as written, to `inner`'s remote
+# model to embed it or count its tokens (privacy11's RuledRoute guards `complete`/`stream` only).
+
+def _nested(remote: str, up_local: str, up_remote: str, inner_rule: dict[str, str]) -> dict[str, Any]:
+    routes = {"main": {"policy": "fallback", "targets": ["inner", "local"], "retries": 0},
+              "deep": {"policy": "fallback", "targets": ["main"], "retries": 0}, "inner": ["frontier"]}
+    cfg = two_tier_config(up_local, up_remote, remote_kind=remote, routes=routes)
+    cfg["privacy"] = {"ner": {"enabled": False}, "classes": {"pii": {}, "secrets": {}},
+                      "policy": {"pii": "allow", "secrets": "block"}, "routes": {"inner": inner_rule}}
+    return cfg
+
+
+@pytest.mark.parametrize("model", ["main", "deep"])
+def test_embeddings_keep_a_nested_route_s_rule(gateway, openai_up, model):
+    g = gateway(_nested("openai", openai_up.url, openai_up.url, {"pii": "local_only"}))
+    with pytest.raises(openai.APIStatusError) as err:
+        oai(g).embeddings.create(model=model, input=f"Contact {EMAIL} about the invoice")
+    assert err.value.status_code in (400, 403) and EMAIL not in str(err.value)
+    assert not [r for r in openai_up.requests if EMAIL.encode() in r.raw]
+    oai(g).embeddings.create(model=model, input="plain words")  # nothing protected: embedded as before
+    assert [r for r in openai_up.requests if r.path.endswith("/embeddings")]
+
+
+def test_embeddings_redact_under_a_nested_route_s_redact_rule(gateway, openai_up):
+    g = gateway(_nested("openai", openai_up.url, openai_up.url, {"pii": "redact"}))
+    oai(g).embeddings.create(model="main", input=f"Contact {EMAIL} about the invoice")
+    [sent] = [r for r in openai_up.requests if r.path.endswith("/embeddings")]
+    assert sent.body["input"] == "Contact <EMAIL_ADDRESS_1> about the invoice"
+
+
+@pytest.mark.parametrize("model", ["main", "deep"])
+def test_count_tokens_keeps_a_nested_route_s_rule(gateway, openai_up, anthropic_up, model):
+    g = gateway(_nested("anthropic", openai_up.url, anthropic_up.url, {"pii": "local_only"}))
+    n = ant(g).messages.count_tokens(model=model, messages=[{"role": "user", "content": f"Write to {EMAIL}"}])
+    assert n.input_tokens > 0  # the estimate
+    assert not [r for r in anthropic_up.requests if EMAIL.encode() in r.raw]
