@@ -15,7 +15,14 @@ import pytest
 
 from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config
-from tests.privacy.support import SEEDS, ask_remote, assert_none_sent, found
+from tests.privacy.support import (
+    SEEDS,
+    ask_remote,
+    assert_none_sent,
+    echo_placeholders,
+    found,
+    privacy_config,
+)
 
 EMAIL = SEEDS["EMAIL_ADDRESS"]
 
@@ -95,3 +102,28 @@ def test_count_tokens_keeps_a_nested_route_s_rule(gateway, openai_up, anthropic_
     n = ant(g).messages.count_tokens(model=model, messages=[{"role": "user", "content": f"Write to {EMAIL}"}])
     assert n.input_tokens > 0  # the estimate
     assert not [r for r in anthropic_up.requests if EMAIL.encode() in r.raw]
+
+
+# ---------------------------------------------------------------------------- a route two deep: one mapping
+# A guard nested two deep (route_rule.py: `deep` -> `mid` -> `inner`, each of the last two with a rule) redacted with
+# the request's mapping but saved it under its parent's conversation, which only the request's own guard holds: the
+# conversation's mapping was not kept, and the next turn gave a new value the placeholder of the last turn's.
+
+@pytest.mark.parametrize("entry", ["mid", "deep"])
+def test_a_conversation_s_mapping_is_kept_by_a_route_two_deep(gateway, openai_up, anthropic_up, entry):
+    anthropic_up.default = echo_placeholders
+    routes = {"main": ["local"], "deep": {"policy": "fallback", "targets": ["mid"], "retries": 0},
+              "mid": {"policy": "fallback", "targets": ["inner", "local"], "retries": 0}, "inner": ["frontier"]}
+    cfg = privacy_config(openai_up.url, anthropic_up.url, routes, policy={"pii": "allow", "secrets": "block"},
+                         route_policy={"mid": {"secrets": "block"}, "inner": {"pii": "redact"}})
+    g = gateway(cfg)
+    h = {"x-tierwise-conversation": "conv-31d"}
+    first, second = "ops@example.org", EMAIL
+    r = oai(g).chat.completions.create(model=entry, messages=[{"role": "user", "content": f"copy {first}"}],
+                                       extra_headers=h)
+    assert b"<EMAIL_ADDRESS_1>" in anthropic_up.requests[-1].raw and first in r.choices[0].message.content
+    r = oai(g).chat.completions.create(model=entry, messages=[{"role": "user", "content": f"copy {second}"}],
+                                       extra_headers=h)
+    sent = anthropic_up.requests[-1].raw
+    assert b"<EMAIL_ADDRESS_2>" in sent and second.encode() not in sent, sent[-300:]  # the mapping came from the store
+    assert second in r.choices[0].message.content
