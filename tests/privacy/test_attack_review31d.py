@@ -2,7 +2,8 @@
 
 - Round 11 read any number right after a currency sign as an amount (`$350 000 x 5`): a phone number written after
   one (`$415-555-2671`, `€(415) 555-2671`, `$+1 415 555 2671`) was no longer found. Only a number shaped like an
-  amount is one now: a `+`, a bracket, a dash between digits or a last group of four after a separator is a phone's.
+  amount is one now (groups of three after the first, cents, or at most nine digits, never a leading 0):
+  `bench/privacy_phone_frames.py`, the 92 annotated phone values after `$` without a phone word, 0/92 -> 73/92.
 
 Real HTTP, the official SDKs, recording upstream doubles."""
 
@@ -33,6 +34,10 @@ PHONES_AFTER_A_CURRENCY_SIGN = {
     "international, compact": "reach £+14155552671 today",
     "dotted": "Jane Doe $415.555.2671",
     "spaced": "Jane Doe $415 555 2671",
+    "a national number with its 0": "Jane Doe, €0341 8387176, 12 Main St",
+    "in pairs": "Jane Doe, €0490 39 07 81, 12 Main St",
+    "ten digits": "Jane Doe, $3660170548, 12 Main St",
+    "with an extension": "Jane Doe, $259.735.7502x459, 12 Main St",
 }
 
 

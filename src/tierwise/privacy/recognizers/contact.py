@@ -364,7 +364,7 @@ class PhoneRecognizer:
             return
         if not cue and s.isdigit() and (s in _IN_ORDER or s in _IN_ORDER[::-1]):
             return  # `0123456789`: the digits in order, a placeholder
-        if not cue and start and text[start - 1] in _CURRENCY and _PHONE_SHAPED.search(s) is None:
+        if not cue and start and text[start - 1] in _CURRENCY and _AMOUNT.fullmatch(_EXT.sub("", s)):
             return  # `$350 000 x 5`: an amount (`$415-555-2671` is a phone written to pass for one)
         hit = self._match(s)
         if hit is not None:
@@ -402,8 +402,10 @@ _RATIO = re.compile(r"[1-9]\d{0,5}/[1-9]\d{0,5}")
 _RANGE = re.compile(r"([1-9]\d{1,5}00) ?[-\u2013] ?([1-9]\d{1,5}00)")
 _IN_ORDER = "01234567890123456789"
 _CURRENCY = frozenset("$\u20ac\u00a3\u00a5\u20b9")  # $ € £ ¥ ₹
-# review31d: what no amount has — a `+`, a bracket, a dash between digits, a last group of four after a separator
-_PHONE_SHAPED = re.compile(r"[+(]|\d-\d|\d[ .\u00a0]\d{4}\Z")
+# review31d: after a currency sign only an amount's shape is an amount (`350 000`, `1,250,000.50`, `4155552`); a
+# phone written there (`$415-555-2671`, `$0341 8387176`, `$3660170548`) is not one
+_AMOUNT = re.compile(r"[1-9]\d{0,2}(?:([ ,.\u00a0])\d{3}(?:\1\d{3})*)?(?:[.,]\d{1,2})?|[1-9]\d{0,8}(?:[.,]\d{1,2})?")
+_EXT = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}\Z")
 
 
 def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
