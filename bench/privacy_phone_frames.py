@@ -22,7 +22,13 @@ SHAPES = {
     "after `$`": lambda v: "$" + v,
     "after `€`": lambda v: "\u20ac" + v,
     "after `$ `": lambda v: "$ " + v,
+    "a range's dash after four digits": lambda v: _digits(v)[:4] + "-" + _digits(v)[4:],
+    "a ratio's slash after four digits": lambda v: _digits(v)[:4] + "/" + _digits(v)[4:],
 }
+
+
+def _digits(v: str) -> str:
+    return "".join(c for c in v if c.isdigit())
 
 
 def main() -> None:

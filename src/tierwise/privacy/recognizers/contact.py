@@ -415,7 +415,8 @@ def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
     if y is not None and y.group(1) <= y.group(2):
         return True
     r = _RANGE.fullmatch(s)
-    if (r is not None and int(r.group(1)) < int(r.group(2))) or _DECIMAL.fullmatch(s) or _RATIO.fullmatch(s):
+    if (r is not None and int(r.group(1)) < int(r.group(2))) or _DECIMAL.fullmatch(s) or (
+            _RATIO.fullmatch(s) and len(s) <= 10):  # 9 digits at most: `41555/52671` is a phone (review31d)
         return True
     return _SUM.fullmatch(s) is not None and (_SUM_BEFORE.search(text, max(0, start - 24), start) is not None
                                               or _SUM_AFTER.match(text, end) is not None)
