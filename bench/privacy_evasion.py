@@ -240,6 +240,12 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "base64 five times": lambda v: b64(b64(b64(b64(b64(v))))),
     "glued to a word for it": lambda v: _glued_word(v),
     "a bar between digits": lambda v: re.sub(r"[0-9]{2,}", lambda m: "|".join(m.group()), v) if "@" not in v else v,
+    # session 31 (review31d): a number written to pass for one of round 11's "no phone" shapes
+    "after a currency sign": lambda v: v if "@" in v or _IPV4.fullmatch(v) else "$" + v,
+    "a range's dash after four digits": lambda v: v if "@" in v or _IPV4.fullmatch(v) else (
+        _compact(v)[:4] + "-" + _compact(v)[4:]),
+    "a ratio's slash after four digits": lambda v: v if "@" in v or _IPV4.fullmatch(v) else (
+        _compact(v)[:4] + "/" + _compact(v)[4:]),
 }
 
 

@@ -547,9 +547,11 @@ class Guard:
             out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
                 out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
-            conv = self.parent._conv if self.parent is not None else self._conv
-            if conv is not None:
-                b.store.save(conv, p)
+            root = self
+            while root.parent is not None:  # the request's own guard holds the conversation (two deep: review31d)
+                root = root.parent
+            if root._conv is not None:
+                b.store.save(root._conv, p)
         redacted = {e: n for e, n in counts.items() if e in verdict.redact}
         kept = {e: n for e, n in counts.items() if e not in verdict.redact}
         step = self._step(ctx, dep, True, (f"redacted {sum(redacted.values())} value(s) for {dep.name}"

@@ -27,7 +27,8 @@ class RuledRoute:
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)
 
-    def _scoped(self, ctx: Context) -> Context:
+    def scoped(self, ctx: Context) -> Context:
+        """`ctx` with this route's guard (also for a body sent to its first model by a side endpoint)."""
         b = getattr(self._gw, "privacy", None)
         if b is None or ctx.trace.route == self.name:
             return ctx  # the route the client named: the request's guard holds its rule already
@@ -39,7 +40,7 @@ class RuledRoute:
         return replace(ctx, privacy=Guard(b, self.name, outer))
 
     async def complete(self, req: Request, ctx: Context) -> Response:
-        return await self.inner.complete(req, self._scoped(ctx))
+        return await self.inner.complete(req, self.scoped(ctx))
 
     async def stream(self, req: Request, ctx: Context) -> AsyncIterator[StreamChunk]:
-        return await self.inner.stream(req, self._scoped(ctx))
+        return await self.inner.stream(req, self.scoped(ctx))

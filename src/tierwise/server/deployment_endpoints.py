@@ -92,7 +92,7 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
         return
     n: int | None = None
     raw_body: bytes | None = None
-    target = first_deployment(route_target)
+    target, ruled = first_path(route_target)
     # The body goes upstream as sent: not to a provider that is not sent image URLs (providers/image_urls.py)
     if target is not None and target.provider.kind == "anthropic" and (
             target.images is None or not (remote_images(req) or remote_documents(req))) and \
@@ -103,7 +103,8 @@ async def count_tokens(app: Any, scope: Scope, receive: Receive, send: Send) -> 
             body.pop("max_tokens", None)
             body["model"] = target.cfg.model
             raw_body = orjson.dumps(body)
-            if target.privacy is not None and not await _may_leave_as_is(app, target, route, req, raw_body):
+            if target.privacy is not None and not await _may_leave_as_is(app, target, route, req, raw_body,
+                                                                                          ruled):
                 raise InvalidRequest("the privacy boundary would change this body: estimated instead")
             out, _ = await prov.post_json(prov.chat_url + "/count_tokens", raw_body, prov.headers(req.headers))
             given = out["input_tokens"]  # the upstream's number, in [0, 2^31-1]; anything else: the estimate
@@ -162,7 +163,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             raise InvalidRequest("`input` is required")
         data = embedding_fields(data)
         route, route_target = app.route_for(scope, data["model"])
-        target = first_deployment(route_target)
+        target, ruled = first_path(route_target)
         if target is None:
             raise InvalidRequest(f"{data['model']!r} does not lead to an embedding model")
         if target.provider.kind != "openai":
@@ -176,7 +177,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
                          sum(map(len, [inp] if isinstance(inp, str) else inp)) // 3 + 16, new_request_id())
         body = {**data, "model": target.cfg.model}
         if target.privacy is not None:
-            raw_body = await _screened_embeddings(app, target, route, data["model"], body)
+            raw_body = await _screened_embeddings(app, target, route, data["model"], body, ruled)
         else:
             raw_body = orjson.dumps(body)
         key = scope["tierwise.key"].name
@@ -227,10 +228,11 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
     await app.send_json(send, 200, model_name.body(raw, data["model"]))  # not the upstream's own name (a file path)
 
 
-async def _may_leave_as_is(app: Any, dep: Deployment, route: str, req: Request, body: bytes) -> bool:
+async def _may_leave_as_is(app: Any, dep: Deployment, route: str, req: Request, body: bytes,
+                           ruled: list[Any]) -> bool:
     """Whether the privacy boundary of remote `dep` would send `req` unchanged (nothing to redact,
     refuse or block), its leak check passing on `body`."""
-    ctx = app.gw.context(route, new_request_id(), anthropic_messages.FORMAT, req.model)
+    ctx = _ruled_context(app, route, anthropic_messages.FORMAT, req.model, ruled)
     try:
         _, p, check = await dep.privacy.vet(dep, req, ctx)
         if p is not None:
@@ -241,7 +243,8 @@ async def _may_leave_as_is(app: Any, dep: Deployment, route: str, req: Request, 
     return True
 
 
-async def _screened_embeddings(app: Any, dep: Deployment, route: str, requested: str, body: dict[str, Any]) -> bytes:
+async def _screened_embeddings(app: Any, dep: Deployment, route: str, requested: str, body: dict[str, Any],
+                               ruled: list[Any]) -> bytes:
     """The embeddings body for remote `dep` as its privacy boundary lets it leave: every input,
     the `user` field and any other field redacted as the route's policy says (raises
     PrivacyBlocked / PrivacyRefused, in the client's schema, when it may not leave)."""
@@ -251,7 +254,7 @@ async def _screened_embeddings(app: Any, dep: Deployment, route: str, requested:
     rest = {k: v for k, v in body.items() if k not in ("model", "input", "user")}
     req = Request(model=body["model"], messages=[Message("user", [TextBlock(t)]) for t in texts],
                   user=user if isinstance(user, str) else None, extra=rest)
-    ctx = app.gw.context(route, new_request_id(), openai_chat.FORMAT, requested)
+    ctx = _ruled_context(app, route, openai_chat.FORMAT, requested, ruled)
     out, p, check = await dep.privacy.vet(dep, req, ctx)
     if p is not None:
         redacted = ["".join(b.text for b in m.content if isinstance(b, TextBlock)) for m in out.messages]
@@ -329,11 +332,29 @@ def embedding_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 def first_deployment(target: Any) -> Deployment | None:
     """The deployment a route tries first (its first target, or its default, recursively)."""
+    return first_path(target)[0]
+
+
+def first_path(target: Any) -> tuple[Deployment | None, list[Any]]:
+    """The deployment a route tries first, and the routes with a privacy rule of their own on the way to it
+    (privacy/route_rule.py: their rules hold for a body sent there as they do for a chat request, review31d)."""
+    from tierwise.privacy.route_rule import RuledRoute
+
+    ruled: list[Any] = []
     seen = 0
     while not isinstance(target, Deployment):
+        if isinstance(target, RuledRoute):
+            ruled.append(target)
         nxt = getattr(target, "targets", None) or [getattr(target, "default", None)]
         if not nxt or nxt[0] is None or seen > 32:
-            return None
+            return None, ruled
         target = nxt[0]
         seen += 1
-    return target
+    return target, ruled
+
+
+def _ruled_context(app: Any, route: str, fmt: Any, requested: str, ruled: list[Any]) -> Any:
+    ctx = app.gw.context(route, new_request_id(), fmt, requested)
+    for r in ruled:
+        ctx = r.scoped(ctx)
+    return ctx

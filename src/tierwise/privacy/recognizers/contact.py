@@ -364,8 +364,8 @@ class PhoneRecognizer:
             return
         if not cue and s.isdigit() and (s in _IN_ORDER or s in _IN_ORDER[::-1]):
             return  # `0123456789`: the digits in order, a placeholder
-        if not cue and start and text[start - 1] in _CURRENCY:
-            return  # `$350 000 x 5`: an amount
+        if not cue and start and text[start - 1] in _CURRENCY and _AMOUNT.fullmatch(_EXT.sub("", s)):
+            return  # `$350 000 x 5`: an amount (`$415-555-2671` is a phone written to pass for one)
         hit = self._match(s)
         if hit is not None:
             a, b, valid_score = hit
@@ -402,6 +402,10 @@ _RATIO = re.compile(r"[1-9]\d{0,5}/[1-9]\d{0,5}")
 _RANGE = re.compile(r"([1-9]\d{1,5}00) ?[-\u2013] ?([1-9]\d{1,5}00)")
 _IN_ORDER = "01234567890123456789"
 _CURRENCY = frozenset("$\u20ac\u00a3\u00a5\u20b9")  # $ € £ ¥ ₹
+# review31d: after a currency sign only an amount's shape is an amount (`350 000`, `1,250,000.50`, `4155552`); a
+# phone written there (`$415-555-2671`, `$0341 8387176`, `$3660170548`) is not one
+_AMOUNT = re.compile(r"[1-9]\d{0,2}(?:([ ,.\u00a0])\d{3}(?:\1\d{3})*)?(?:[.,]\d{1,2})?|[1-9]\d{0,8}(?:[.,]\d{1,2})?")
+_EXT = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}\Z")
 
 
 def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
@@ -411,7 +415,8 @@ def _not_a_phone(text: str, start: int, end: int, s: str) -> bool:
     if y is not None and y.group(1) <= y.group(2):
         return True
     r = _RANGE.fullmatch(s)
-    if (r is not None and int(r.group(1)) < int(r.group(2))) or _DECIMAL.fullmatch(s) or _RATIO.fullmatch(s):
+    if (r is not None and int(r.group(1)) < int(r.group(2))) or _DECIMAL.fullmatch(s) or (
+            _RATIO.fullmatch(s) and len(s) <= 10):  # 9 digits at most: `41555/52671` is a phone (review31d)
         return True
     return _SUM.fullmatch(s) is not None and (_SUM_BEFORE.search(text, max(0, start - 24), start) is not None
                                               or _SUM_AFTER.match(text, end) is not None)
