@@ -65,7 +65,7 @@ from tierwise.privacy.findings_cache import MIN_CHARS as CACHED_CHARS
 from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
-from tierwise.privacy.origin import kept_from, origin_of
+from tierwise.privacy.origin import kept_from, origin_of, root_of
 from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
 from tierwise.privacy.policy_config import PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
@@ -353,9 +353,7 @@ class Guard:
                  "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_names", "_salt")
 
     def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
-        self.b = boundary
-        self.route = route
-        self.parent = parent
+        self.b, self.route, self.parent = boundary, route, parent
         self.origin: Request | None = None  # the client's request (Gateway.context): privacy/origin.py
         self.policies = boundary.table.for_route(route)
         if parent is not None and parent.route != route:
@@ -547,11 +545,8 @@ class Guard:
             out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
                 out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
-            root = self
-            while root.parent is not None:  # the request's own guard holds the conversation (two deep: review31d)
-                root = root.parent
-            if root._conv is not None:
-                b.store.save(root._conv, p)
+            if (conv := root_of(self)._conv) is not None:  # the request's own guard's (two deep: review31d)
+                b.store.save(conv, p)
         redacted = {e: n for e, n in counts.items() if e in verdict.redact}
         kept = {e: n for e, n in counts.items() if e not in verdict.redact}
         step = self._step(ctx, dep, True, (f"redacted {sum(redacted.values())} value(s) for {dep.name}"

@@ -28,6 +28,13 @@ def origin_of(guard: Any) -> Request | None:
     return None
 
 
+def root_of(guard: Any) -> Any:
+    """The guard of the client's request itself: the last `parent` up the chain (it holds the conversation)."""
+    while guard.parent is not None:
+        guard = guard.parent
+    return guard
+
+
 def kept_from(guard: Any, req: Request, regions: frozenset[str]) -> str | None:
     """Why a remote call sending `req` to a destination in `regions` may not leave although `req` itself may: the
     client's request holds data the boundary keeps from it (None: it may go, or `req` is the client's request)."""
