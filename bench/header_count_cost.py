@@ -52,7 +52,10 @@ def measure(src: Path, label: str, n: int, extra: int) -> None:
         path, body, headers = request_for("openai", False, "m")
         head = b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: %d\r\n" % (
             path.encode(), len(body)) + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items())
-        kinds = {"plain": head + b"\r\n" + body, f"{extra} empty fields": head + b"a:\r\n" * extra + b"\r\n" + body}
+        kinds = {"plain": head + b"\r\n" + body, f"{extra} empty fields": head + b"a:\r\n" * extra + b"\r\n" + body,
+                 # (review31e) the same fields in a request pipelined behind a plain GET, in the same read
+                 "pipelined": b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\n"
+                              b"host: 127.0.0.1\r\n" + b"a:\r\n" * extra + b"\r\n"}
         for data in kinds.values():  # warm
             for _ in range(5):
                 send(gw.port, data)

@@ -181,8 +181,8 @@ class BearerAuth:
             if held.get("opening") is not None:  # no session opened
                 self.sessions.cap.give_back(held["opening"])
             if session is not None and sid is not None:
-                answer = held.get("status", 0)
-                self.sessions.end(sid, session, post, answer == 404 or (scope.get("method") == "DELETE" and answer < 400))
+                self.sessions.end(sid, session, post, scope.get("method", ""), scope.get("path", ""),
+                                  held.get("status", 0))
 
     async def _end_session(self, scope: Scope, s: Session) -> None:
         """A DELETE of session `s` into the app, as its client would send it (the answer discarded)."""
@@ -199,7 +199,7 @@ class BearerAuth:
         async def discard(msg: Any) -> None:
             pass
 
-        await self.app({**scope, "method": "DELETE", "headers": headers}, receive, discard)
+        await self.app({**scope, "method": "DELETE", "path": s.path, "headers": headers}, receive, discard)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, held: dict[str, Any]) -> None:
         body = await self._read_body(scope, receive, held)
@@ -225,7 +225,8 @@ class BearerAuth:
                 opening = held.get("opening")
                 new = next((v for k, v in msg.get("headers", []) if k.lower() == b"mcp-session-id"), None)
                 if opening is not None and msg["status"] < 400 and new is not None:
-                    self.sessions.opened(new.decode("latin-1"), opening, scope.get("headers", []))
+                    self.sessions.opened(new.decode("latin-1"), opening, scope.get("headers", []),
+                                         scope.get("path", ""))
                     held["opening"] = None
             answered = answered or (msg["type"] == "http.response.body" and not msg.get("more_body", False))
             await send(msg)

@@ -31,6 +31,7 @@ class Session:
     sid: str
     holder: dict[str, Any]  # the client and its count (ClientCap.take's scope)
     headers: list[tuple[bytes, bytes]]  # Host and Origin of the request that opened it: a DELETE for it needs them
+    path: str  # where it was opened: only an answer there says it ended (elsewhere a 404 is the router's)
     running: int = 0  # requests in flight, a GET event stream included (the package's idle clock waits for them)
     posts: int = 0  # of them POSTs: calls running (a GET stream only listens)
     last: float = field(default=0.0)  # when its last request ended (time.monotonic)
@@ -65,10 +66,10 @@ class ClientSessions:
         self.cap.take(holder)
         return victim
 
-    def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-        """The session `holder` counted was opened by the app as `sid`."""
+    def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]], path: str) -> None:
+        """The session `holder` counted was opened by the app as `sid` (at `path`)."""
         keep = [(k, v) for k, v in headers if k in (b"host", b"origin")]
-        self.open[sid] = Session(sid, holder, keep, last=self.clock())
+        self.open[sid] = Session(sid, holder, keep, path, last=self.clock())
 
     def forget(self, sid: str) -> Session | None:
         s = self.open.pop(sid, None)
@@ -83,10 +84,13 @@ class ClientSessions:
             s.posts += post
         return s
 
-    def end(self, sid: str, s: Session, post: bool, gone: bool) -> None:
-        """A request of session `sid` ended; `gone`: its answer said the session has ended (a DELETE's, a 404)."""
+    def end(self, sid: str, s: Session, post: bool, method: str, path: str, status: int) -> None:
+        """A request of session `sid` ended with `status`. The session has ended when that was a 404 or a DELETE's
+        2xx, on the path it was opened at: a 404 off it (the router's) or a DELETE to `/mcp/` (a 307 redirect) said
+        so too (review31e), its count was given back while the session lived on, and one client again opened every
+        session of the server."""
         s.running -= 1
         s.posts -= post
         s.last = self.clock()
-        if gone:
+        if path == s.path and (status == 404 or (method == "DELETE" and 200 <= status < 300)):
             self.forget(sid)

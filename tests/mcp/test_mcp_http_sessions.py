@@ -138,3 +138,54 @@ def test_sessions_ended_by_their_client_are_given_back():
     assert asyncio.run(run()) == [200] * MAX_SESSIONS_PER_CLIENT * 2
 
 
+
+
+def test_a_404_or_redirect_off_the_mcp_path_does_not_give_back_a_live_sessions_count():
+    """review31e: a request naming one of the client's own sessions on another path (404 from the router) or on
+    `/mcp/` (a 307 redirect, a DELETE's "below 400") was read as the session's end: its count was given back while
+    the session lived on, so one client opened every one of the server's sessions again (another's 503)."""
+    from tierwise.mcp_http import MAX_SESSIONS
+
+    async def run() -> tuple[list[int], int]:
+        async with serving() as url, aiohttp.ClientSession() as a, other_address() as b:
+            mine = []
+            for i in range(MAX_SESSIONS + 5):
+                status, sid = await open_session(a, url)
+                mine.append(status)
+                if sid is not None:  # make the gateway forget it: a 404 off the path, or a DELETE redirected
+                    h = {**AUTH, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}
+                    if i % 2:
+                        async with a.post(url + "-nope", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                                          headers=h) as r:
+                            await r.read()
+                    else:
+                        async with a.delete(url + "/", headers=h, allow_redirects=False) as r:
+                            await r.read()
+            other, _ = await open_session(b, url)
+            return mine, other
+
+    mine, other = asyncio.run(run())
+    assert other == 202, (other, mine[-10:])
+
+
+def test_x_forwarded_for_from_a_loopback_client_names_no_other_client(server):
+    """review31e: `tierwise mcp --transport http` ran uvicorn with its default proxy_headers, which trusts
+    X-Forwarded-For from 127.0.0.1: every local client could say it was any address, and so open sessions under
+    as many "clients" as it liked (all of the server's, another client's 503) or close another client's (its
+    address named at that client's cap). The gateway's own `server.limits.trusted_proxies` decides whom to trust."""
+    from tierwise.mcp_http import MAX_SESSIONS
+
+    url = server.url
+
+    async def run() -> tuple[list[int], int]:
+        async with aiohttp.ClientSession() as a, other_address() as b:
+            mine = []
+            for i in range(MAX_SESSIONS + 5):
+                async with a.post(url, json=INIT, headers={**AUTH, "x-forwarded-for": f"10.7.{i // 250}.{i % 250}"}) as r:
+                    await r.read()
+                    mine.append(r.status)
+            other, _ = await open_session(b, url)
+            return mine, other
+
+    mine, other = asyncio.run(run())
+    assert other == 202, (other, mine[-10:])

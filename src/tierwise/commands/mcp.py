@@ -122,9 +122,12 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
                             max_body=cfg.server.max_body_bytes, limits=cfg.server.limits)
             # The gateway's connection bounds (header size and deadlines, connection cap): a
             # client without the token reaches the HTTP parser before the token is checked.
+            # proxy_headers off: uvicorn's default trusts X-Forwarded-For from 127.0.0.1, so any local client named
+            # itself any client for the per-client caps (review31e); `server.limits.trusted_proxies` decides.
             http = guarded_protocol(cfg.server.limits, KEEP_ALIVE_S)
             await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
-                                                timeout_keep_alive=KEEP_ALIVE_S)).serve(sockets=[sock])
+                                                timeout_keep_alive=KEEP_ALIVE_S, proxy_headers=False)
+                                 ).serve(sockets=[sock])
         finally:
             await service.gateway.close()
 

@@ -41,6 +41,7 @@ from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
 from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
+from tierwise.server.header_count import HeaderLineCount
 from tierwise.server.http10 import close_delimited
 from tierwise.server.open_files import connection_cap
 from tierwise.server.parse_log import QuietParseErrors
@@ -309,7 +310,7 @@ class TooManyFields(Exception):
     """More header (or trailer) fields than `max_header_count`."""
 
 
-class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
+class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
     """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
 
     guard: ClassVar[ConnectionGuard]
@@ -330,23 +331,21 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
     _after_chunk_header = False
     _trailer_bytes = 0
 
-    # Lines of the header block so far, counted in each read before the parser sees it (up to the block's end;
-    # `_tail`: the last read's end, should the blank line be split): within max_header_bytes, 16,000 empty fields
-    # cost 8x a plain request's CPU, a Python call each in uvicorn's on_header and more after (wire8). Requests
-    # pipelined behind it in one read, and trailers, are counted once parsed (on_headers/chunk_complete).
-    _header_lines = 0
-    _tail = b""
+    # The header block's lines are counted in each read before the parser sees it (server/header_count.py).
 
     def data_received(self, data: bytes) -> None:
         if self._in_header:
-            self._header_bytes += len(data)
             end = data.find(b"\r\n\r\n")
             if end < 0 or self._header_lines:  # (a header block over several reads)
+                self._header_bytes += len(data)
                 if self._count_lines(data, end):
                     return
-            elif data.count(b"\n", 0, end) > self.guard.max_header_lines:  # (one read: the usual request)
-                self._refuse_count(data)
+            elif data.count(b"\n") > self.guard.max_header_lines:  # (one read: the usual request has few lines)
+                self._header_bytes += len(data)
+                self._many_lines(data, end)
                 return
+            # (else the block ends in this read: its bytes need no count; a request pipelined behind it in the
+            # read begins its own at 0. Skipped, as before wire8 on a keep-alive request's first read: 10 bytecodes)
         before = self._phase
         in_trailer = self._after_chunk_header
         super().data_received(data)
@@ -366,21 +365,6 @@ class GuardedHttpToolsProtocol(CorkedHttpToolsProtocol):
                 guard.spare.pop(self, None)
             else:
                 guard.wait(self, phase, guard.header_timeout if phase == "header" else guard.body_timeout)
-
-    def _count_lines(self, data: bytes, end: int) -> bool:
-        if end < 0 and self._tail and (self._tail + data[:3]).find(b"\r\n\r\n") >= 0:
-            end = 0  # the blank line began in the last read
-        lines = self._header_lines + data.count(b"\n", 0, end if end >= 0 else len(data))
-        self._header_lines, self._tail = (lines, data[-3:]) if end < 0 else (0, b"")
-        if lines > self.guard.max_header_lines:
-            self._refuse_count(data)
-            return True
-        return False
-
-    def _refuse_count(self, data: bytes) -> None:
-        if self._header_bytes == len(data):  # this read began the request: the refusal's schema goes by its path
-            self.url = data.split(b" ", 2)[1] if data.count(b" ", 0, 1024) >= 2 else b""
-        self.cut("header_count")
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
