@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
+from types import ModuleType
 
 from tierwise.learning.loop import LearningLoop, LoopSettings
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def replay_module() -> ModuleType:
+    """bench/learning_loop.py, imported from its folder."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import learning_loop
+    finally:
+        sys.path.remove(str(BENCH))
+    return learning_loop
+
+
+def replay_settings(*flags: str) -> LoopSettings:
+    """The loop settings the replay runs with under these command-line flags."""
+    replay = replay_module()
+    return replay.loop_settings(replay.parse_args(list(flags)))
 
 
 def loop_with(**value) -> LearningLoop:

@@ -18,7 +18,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with
+from tests.learning.replay_loop import loop_with, replay_settings
 from tierwise.learning.boundary import BoundarySettings, beta_lower
 from tierwise.learning.loop import LearningLoop
 
@@ -83,15 +83,5 @@ def test_the_watch_after_rejection_acceptance_rejection_and_two_acceptances(afte
 
 
 def test_the_replay_flag_sets_it() -> None:
-    import sys
-    from pathlib import Path
-
-    bench = str(Path(__file__).resolve().parents[2] / "bench")
-    sys.path.insert(0, bench)
-    try:
-        import learning_loop
-    finally:
-        sys.path.remove(bench)
-    s = learning_loop.loop_settings(learning_loop.parse_args(["--drift-p0-floor-after", "20"]))
-    assert s.boundary.drift_p0_floor_after == 20
-    assert learning_loop.loop_settings(learning_loop.parse_args([])).boundary.drift_p0_floor_after is None
+    assert replay_settings("--drift-p0-floor-after", "20").boundary.drift_p0_floor_after == 20
+    assert replay_settings().boundary.drift_p0_floor_after is None

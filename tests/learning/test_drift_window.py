@@ -16,7 +16,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with, settle_local
+from tests.learning.replay_loop import loop_with, replay_settings, settle_local
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.drift import Cusum, update, weights
 from tierwise.learning.loop import LearningLoop
@@ -130,14 +130,5 @@ def test_a_rejection_answered_by_acceptances_no_longer_waits_for_the_next_audit(
 
 
 def test_the_replay_flag_sets_it() -> None:
-    import sys
-    from pathlib import Path
-
-    bench = str(Path(__file__).resolve().parents[2] / "bench")
-    sys.path.insert(0, bench)
-    try:
-        import learning_loop
-    finally:
-        sys.path.remove(bench)
-    assert learning_loop.loop_settings(learning_loop.parse_args(["--drift-window", "4"])).boundary.drift_window == 4
-    assert learning_loop.loop_settings(learning_loop.parse_args([])).boundary.drift_window is None
+    assert replay_settings("--drift-window", "4").boundary.drift_window == 4
+    assert replay_settings().boundary.drift_window is None
