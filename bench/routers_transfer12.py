@@ -35,11 +35,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from routers_transfer10 import proxy_parts, unwritten
-from routers_transfer11 import _D, load
+from routers_transfer11 import load
 from routers_transfer11 import parts as parts11
-from routers_transfer_proxies import measure, paired_leads
+from routers_transfer_proxies import _D, apgr_table, measure, paired_leads
 
-from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.routers.options import options
@@ -195,33 +194,7 @@ def read(args: argparse.Namespace) -> None:
         groups = {p: [f] for p, f in files.items()}
     cands = [c for c in args.candidates.split(",") if c and all(f"w_{c}" in f for f in files.values())]
     print(f"\n{args.proxy}: APGR (95%) and paired lead over D (95%, {args.ci} resamples)\n")
-    print("| part | n | random | " + " | ".join(cands) + " |")
-    print("|---|---|---|" + "---|" * len(cands))
-    leads: dict[str, list[np.ndarray]] = {c: [] for c in cands}
-    points: dict[str, list[float]] = {c: [] for c in cands}
-    for p, fs in groups.items():
-        d = _D(np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs]))
-        sc = {c: np.concatenate([scores(f, c, not args.no_options) for f in fs]) for c in cands}
-        rnd = measure(random_scores(d, 0), d, args.ci)  # type: ignore[arg-type]
-        cells = []
-        for c in cands:
-            a = measure(sc[c], d, args.ci)
-            pl = paired_leads(sc[c], sc["D"], d, args.ci)
-            leads[c].append(pl)
-            points[c].append(a[0])
-            x = pl[np.isfinite(pl)]
-            lead = "" if c == "D" else (f" {a[0] - points['D'][-1]:+.3f} ({np.quantile(x, 0.025):+.3f}…"
-                                        f"{np.quantile(x, 0.975):+.3f})")
-            cells.append(f"{a[0]:.3f} ({a[1]:.3f}–{a[2]:.3f}){a[3]}{lead}")
-        print(f"| {p} | {len(d)} | {rnd[0]:.3f}{rnd[3]} | " + " | ".join(cells) + " |")
-    cells = []
-    for c in cands:
-        m = np.mean(np.stack(leads[c]), axis=0)
-        m = m[np.isfinite(m)]
-        cells.append(f"{np.mean(points[c]):.3f}" + ("" if c == "D" else
-                     f" {np.mean(points[c]) - np.mean(points['D']):+.3f} ({np.quantile(m, 0.025):+.3f}…"
-                     f"{np.quantile(m, 0.975):+.3f})"))
-    print(f"| mean of {len(groups)} | | | " + " | ".join(cells) + " |")
+    apgr_table(groups, cands, "D", lambda f, c: scores(f, c, not args.no_options), args.ci)
     if args.proxy != "indomain":
         print("\nweights (normalised, shrunk) per part:")
         for p, f in files.items():
