@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 from routers_transfer10 import proxy_parts, unwritten
-from routers_transfer_proxies import _D, apgr_table, measure, paired_leads
+from routers_transfer_proxies import apgr_table, indomain_rule, paired_rows
 
 from tierwise.evaluation.cv import group_folds
 from tierwise.evaluation.dataset import OutcomeDataset
@@ -225,24 +225,11 @@ def members(args: argparse.Namespace) -> None:
 def registered(args: argparse.Namespace) -> None:
     """The rule registered in bench/RESULTS.md ("Transfer round 11") for SH against the default (C3 weights), both
     with the options member (`transfer`), from the dumps of `--proxy p6` and `--proxy indomain` (LOBO: `read`)."""
-    verdicts = []
     files = load(args, "p6")
-    leads, points = [], []
     print("| P6 part | n | C3 (default) | SH | SH − C3, paired (95%) |")
     print("|---|---|---|---|---|")
-    for p, f in files.items():
-        d = _D(f["strong"], f["weak"])
-        c, s = scores(f, weights(f, "C3"), True), scores(f, weights(f, "SH"), True)
-        ac, as_ = measure(c, d, args.ci), measure(s, d, args.ci)
-        pl = paired_leads(s, c, d, args.ci)
-        x = pl[np.isfinite(pl)]
-        lo, hi = float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))
-        leads.append(pl)
-        points.append(as_[0] - ac[0])
-        print(f"| {p} | {len(d)} | {ac[0]:.3f} ({ac[1]:.3f}–{ac[2]:.3f}){ac[3]} | {as_[0]:.3f} ({as_[1]:.3f}–"
-              f"{as_[2]:.3f}){as_[3]} | {as_[0] - ac[0]:+.3f} ({lo:+.3f}…{hi:+.3f}) |")
-        verdicts.append((f"veto: {p}: SH not below random with confidence", as_[3].strip() != "↓"))
-        verdicts.append((f"veto: {p}: SH not below C3 with confidence by > 0.02", not (hi < 0 and points[-1] < -0.02)))
+    leads, points, verdicts = paired_rows(files, "C3", "SH", lambda f, c: scores(f, weights(f, c), True), args.ci,
+                                          "veto: ")
     m = np.mean(np.stack(leads), axis=0)
     m = m[np.isfinite(m)]
     point, lo = float(np.mean(points)), float(np.quantile(m, 0.025))
@@ -250,16 +237,7 @@ def registered(args: argparse.Namespace) -> None:
           f"{np.quantile(m, 0.975):+.3f})")
     verdicts.insert(0, ("1. P6: mean lead >= 0 and its 95% lower end > -0.01", len(files) == 8 and point >= 0
                         and lo > -0.01))
-    ind = load(args, "indomain")
-    for n in ("mmlu", "gsm8k"):
-        fs = [ind[k] for k in sorted(ind) if k.startswith(n + "-")]
-        if len(fs) < 5:
-            verdicts.append((f"2. in-domain {n}: 5 folds dumped", False))
-            continue
-        st, wk = np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs])
-        a = {c: _apgr(np.concatenate([scores(f, weights(f, c), True) for f in fs]), st, wk) for c in ("C3", "SH")}
-        print(f"in-domain {n} (5-fold CV, `transfer`): C3 {a['C3']:.3f}, SH {a['SH']:.3f} ({a['SH'] - a['C3']:+.3f})")
-        verdicts.append((f"2. in-domain {n}: SH - C3 >= -0.01", a["SH"] - a["C3"] >= -0.01))
+    verdicts += indomain_rule(load(args, "indomain"), "C3", "SH", lambda f, c: scores(f, weights(f, c), True))
     for name, ok in verdicts:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     print("SH passes its registered rule" if all(ok for _, ok in verdicts) else "SH fails its registered rule")

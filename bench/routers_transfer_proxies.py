@@ -139,6 +139,45 @@ def apgr_table(groups: dict[str, list[Dump]], cands: list[str], base: str, score
     print(f"| mean of {len(groups)} | | | " + " | ".join(cells) + " |")
 
 
+def paired_rows(files: dict[str, Dump], base: str, cand: str, score: Callable[[Dump, str], np.ndarray], rounds: int,
+                veto: str) -> tuple[list[np.ndarray], list[float], list[tuple[str, bool]]]:
+    """A registered rule's table of `cand` against `base` per part (rows printed under the caller's head): the paired
+    leads, the point leads and the per-part vetoes (`veto` leads their names)."""
+    verdicts, leads, points = [], [], []
+    for p, f in files.items():
+        d = _D(f["strong"], f["weak"])
+        a, b = score(f, base), score(f, cand)
+        ab, ac = measure(a, d, rounds), measure(b, d, rounds)
+        pl = paired_leads(b, a, d, rounds)
+        x = pl[np.isfinite(pl)]
+        lo, hi = float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))
+        leads.append(pl)
+        points.append(ac[0] - ab[0])
+        print(f"| {p} | {len(d)} | {ab[0]:.3f} ({ab[1]:.3f}–{ab[2]:.3f}){ab[3]} | {ac[0]:.3f} ({ac[1]:.3f}–"
+              f"{ac[2]:.3f}){ac[3]} | {ac[0] - ab[0]:+.3f} ({lo:+.3f}…{hi:+.3f}) |")
+        verdicts.append((f"{veto}{p}: {cand} not below random with confidence", ac[3].strip() != "↓"))
+        verdicts.append((f"{veto}{p}: {cand} not below {base} with confidence by > 0.02",
+                         not (hi < 0 and points[-1] < -0.02)))
+    return leads, points, verdicts
+
+
+def indomain_rule(ind: dict[str, Dump], base: str, cand: str, score: Callable[[Dump, str], np.ndarray]
+                  ) -> list[tuple[str, bool]]:
+    """A registered rule's in-domain clause: per benchmark, `cand` pooled over its 5 folds within 0.01 of `base`."""
+    verdicts = []
+    for n in ("mmlu", "gsm8k"):
+        fs = [ind[k] for k in sorted(ind) if k.startswith(n + "-")]
+        if len(fs) < 5:
+            verdicts.append((f"2. in-domain {n}: 5 folds dumped", False))
+            continue
+        st, wk = np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs])
+        a = {c: float(apgr(routing_curve(np.concatenate([score(f, c) for f in fs]), st, wk))) for c in (base, cand)}
+        print(f"in-domain {n} (5-fold CV, `transfer`): {base} {a[base]:.3f}, {cand} {a[cand]:.3f} "
+              f"({a[cand] - a[base]:+.3f})")
+        verdicts.append((f"2. in-domain {n}: {cand} - {base} >= -0.01", a[cand] - a[base] >= -0.01))
+    return verdicts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routers", default="transfer-lsa")
