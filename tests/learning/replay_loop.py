@@ -37,6 +37,20 @@ def loop_with(**value) -> LearningLoop:
         "boundary": {"quality_target": 0.75, "credible": 0.6, "discount": 1.0, "move_back": "credible"}}))
 
 
+def near_target(verdicts: list[int], watch: str = "decide", **boundary: object) -> LearningLoop:
+    """A loop whose change test takes a local type's lower 0.90 credible edge as its unchanged rate (the reflective
+    route's `drift_p0_credible`), with these `boundary` settings, after `verdicts` on type `qa` (each request
+    planned, then judged)."""
+    loop = loop_with(watch=watch)
+    loop.boundary.settings.drift_p0_credible = 0.9
+    for key, value in boundary.items():
+        setattr(loop.boundary.settings, key, value)
+    for i, v in enumerate(verdicts):
+        loop.plan("qa", f"e{i}")
+        loop.verdict("qa", float(v), request_id=f"e{i}")
+    return loop
+
+
 def settle_local(loop: LearningLoop, n: int = 300) -> None:
     """A type judged on every request, 90% accepted: local, its change test at zero."""
     for i in range(n):

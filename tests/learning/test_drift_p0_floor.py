@@ -18,7 +18,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with, replay_settings
+from tests.learning.replay_loop import loop_with, near_target, replay_settings
 from tierwise.learning.boundary import BoundarySettings, beta_lower
 from tierwise.learning.loop import LearningLoop
 
@@ -26,12 +26,7 @@ NEAR = [1] * 5 + [1, 1, 1, 0] * 8 + [1, 1]  # moved local on 5 of 5, then 34 ver
 
 
 def near_target_loop(after: int | None) -> LearningLoop:
-    loop = loop_with(watch="decide")
-    loop.boundary.settings.drift_p0_credible = 0.9
-    loop.boundary.settings.drift_p0_floor_after = after
-    for i, v in enumerate(NEAR):
-        loop.plan("qa", f"e{i}")
-        loop.verdict("qa", float(v), request_id=f"e{i}")
+    loop = near_target(NEAR, drift_p0_floor_after=after)
     st = loop.boundary.state("qa")
     assert st.tier == "local" and st.cusum.s == 0.0 and st.judged == 34
     assert beta_lower(st.a, st.b, 0.05) == pytest.approx(0.668, abs=0.001)  # the edge, below the target
