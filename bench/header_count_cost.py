@@ -12,37 +12,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
 from gateway_overhead import resolve_src, start_stub, start_tierwise  # noqa: E402
 from loadgen import request_for  # noqa: E402
+
+from tests.harness import exchange  # noqa: E402
 
 
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def send(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        s.settimeout(30)
-        try:
-            s.sendall(data)
-        except OSError:
-            pass
-        got = b""
-        try:
-            while chunk := s.recv(65536):
-                got += chunk
-        except OSError:
-            pass
-        return got
 
 
 def measure(src: Path, label: str, n: int, extra: int) -> None:
@@ -58,11 +44,11 @@ def measure(src: Path, label: str, n: int, extra: int) -> None:
                               b"host: 127.0.0.1\r\n" + b"a:\r\n" * extra + b"\r\n"}
         for data in kinds.values():  # warm
             for _ in range(5):
-                send(gw.port, data)
+                exchange(gw.port, data, 30)
         print(f"## {label}")
         for name, data in kinds.items():
             before = cpu_s(gw.p.pid)
-            statuses = {send(gw.port, data)[:12] for _ in range(n)}
+            statuses = {exchange(gw.port, data, 30)[:12] for _ in range(n)}
             per = (cpu_s(gw.p.pid) - before) / n * 1000
             print(f"{name:>20}: {per:6.2f} ms CPU per request; answers {sorted(s.decode() for s in statuses)}")
     finally:

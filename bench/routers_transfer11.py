@@ -36,9 +36,8 @@ from typing import Any
 
 import numpy as np
 from routers_transfer10 import proxy_parts, unwritten
-from routers_transfer_proxies import measure, paired_leads
+from routers_transfer_proxies import apgr_table, indomain_rule, paired_rows
 
-from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.cv import group_folds
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.loaders import load_benchmark
@@ -174,15 +173,6 @@ def scores(f: dict[str, np.ndarray], w: np.ndarray, with_options: bool) -> np.nd
     return base
 
 
-class _D:
-    def __init__(self, strong: np.ndarray, weak: np.ndarray) -> None:
-        self.strong, self.weak = strong, weak
-        self.subjects, self.prompts = [""] * len(strong), [""] * len(strong)
-
-    def __len__(self) -> int:
-        return len(self.strong)
-
-
 def load(args: argparse.Namespace, proxy: str) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for path in sorted(args.out.glob(f"{proxy}--*.npz")):
@@ -197,48 +187,18 @@ def read(args: argparse.Namespace) -> None:
     lead over C3 (same resamples), with and without the options member; the weights per part."""
     files = load(args, args.proxy)
     if args.proxy == "indomain":  # pool the 5 folds of each benchmark into one out-of-fold score vector
-        pooled: dict[str, dict[str, np.ndarray]] = {}
+        groups = {}
         for n in ("mmlu", "gsm8k"):
             fs = [files[k] for k in sorted(files) if k.startswith(n + "-")]
-            if len(fs) < 5:
-                continue
-            pooled[n] = {"strong": np.concatenate([f["strong"] for f in fs]),
-                         "weak": np.concatenate([f["weak"] for f in fs]), "_folds": fs}  # type: ignore[dict-item]
-        files = pooled
+            if len(fs) >= 5:
+                groups[n] = fs
+    else:
+        groups = {p: [f] for p, f in files.items()}
     cands = [c for c in args.candidates.split(",") if c]
     for opt in (False, True) if not args.no_options else (False,):
         label = "with the options member (`transfer`)" if opt else "members only (`transfer-lsa`)"
         print(f"\n{args.proxy}, {label}: APGR (95%) and paired lead over C3 (95%, {args.ci} resamples)\n")
-        print("| part | n | random | " + " | ".join(cands) + " |")
-        print("|---|---|---|" + "---|" * len(cands))
-        leads: dict[str, list[np.ndarray]] = {c: [] for c in cands}
-        points: dict[str, list[float]] = {c: [] for c in cands}
-        for p, f in files.items():
-            d = _D(f["strong"], f["weak"])
-            if "_folds" in f:
-                sc = {c: np.concatenate([scores(g, weights(g, c), opt) for g in f["_folds"]]) for c in cands}
-            else:
-                sc = {c: scores(f, weights(f, c), opt) for c in cands}
-            rnd = measure(random_scores(d, 0), d, args.ci)  # type: ignore[arg-type]
-            cells = []
-            for c in cands:
-                a = measure(sc[c], d, args.ci)
-                pl = paired_leads(sc[c], sc["C3"], d, args.ci)
-                leads[c].append(pl)
-                points[c].append(a[0])
-                x = pl[np.isfinite(pl)]
-                lead = "" if c == "C3" else (f" {a[0] - points['C3'][-1]:+.3f} ({np.quantile(x, 0.025):+.3f}…"
-                                             f"{np.quantile(x, 0.975):+.3f})")
-                cells.append(f"{a[0]:.3f} ({a[1]:.3f}–{a[2]:.3f}){a[3]}{lead}")
-            print(f"| {p} | {len(d)} | {rnd[0]:.3f}{rnd[3]} | " + " | ".join(cells) + " |")
-        cells = []
-        for c in cands:
-            m = np.mean(np.stack(leads[c]), axis=0)
-            m = m[np.isfinite(m)]
-            cells.append(f"{np.mean(points[c]):.3f}" + ("" if c == "C3" else
-                         f" {np.mean(points[c]) - np.mean(points['C3']):+.3f} ({np.quantile(m, 0.025):+.3f}…"
-                         f"{np.quantile(m, 0.975):+.3f})"))
-        print(f"| mean of {len(files)} | | | " + " | ".join(cells) + " |")
+        apgr_table(groups, cands, "C3", lambda f, c, opt=opt: scores(f, weights(f, c), opt), args.ci)
     if args.proxy != "indomain":
         print("\nweights per part (normalised), members", ", ".join(("tfidf-logit-wf", "tfidf-ridge-gain",
                                                                      "shape-ridge-gain")))
@@ -265,24 +225,11 @@ def members(args: argparse.Namespace) -> None:
 def registered(args: argparse.Namespace) -> None:
     """The rule registered in bench/RESULTS.md ("Transfer round 11") for SH against the default (C3 weights), both
     with the options member (`transfer`), from the dumps of `--proxy p6` and `--proxy indomain` (LOBO: `read`)."""
-    verdicts = []
     files = load(args, "p6")
-    leads, points = [], []
     print("| P6 part | n | C3 (default) | SH | SH − C3, paired (95%) |")
     print("|---|---|---|---|---|")
-    for p, f in files.items():
-        d = _D(f["strong"], f["weak"])
-        c, s = scores(f, weights(f, "C3"), True), scores(f, weights(f, "SH"), True)
-        ac, as_ = measure(c, d, args.ci), measure(s, d, args.ci)
-        pl = paired_leads(s, c, d, args.ci)
-        x = pl[np.isfinite(pl)]
-        lo, hi = float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))
-        leads.append(pl)
-        points.append(as_[0] - ac[0])
-        print(f"| {p} | {len(d)} | {ac[0]:.3f} ({ac[1]:.3f}–{ac[2]:.3f}){ac[3]} | {as_[0]:.3f} ({as_[1]:.3f}–"
-              f"{as_[2]:.3f}){as_[3]} | {as_[0] - ac[0]:+.3f} ({lo:+.3f}…{hi:+.3f}) |")
-        verdicts.append((f"veto: {p}: SH not below random with confidence", as_[3].strip() != "↓"))
-        verdicts.append((f"veto: {p}: SH not below C3 with confidence by > 0.02", not (hi < 0 and points[-1] < -0.02)))
+    leads, points, verdicts = paired_rows(files, "C3", "SH", lambda f, c: scores(f, weights(f, c), True), args.ci,
+                                          "veto: ")
     m = np.mean(np.stack(leads), axis=0)
     m = m[np.isfinite(m)]
     point, lo = float(np.mean(points)), float(np.quantile(m, 0.025))
@@ -290,16 +237,7 @@ def registered(args: argparse.Namespace) -> None:
           f"{np.quantile(m, 0.975):+.3f})")
     verdicts.insert(0, ("1. P6: mean lead >= 0 and its 95% lower end > -0.01", len(files) == 8 and point >= 0
                         and lo > -0.01))
-    ind = load(args, "indomain")
-    for n in ("mmlu", "gsm8k"):
-        fs = [ind[k] for k in sorted(ind) if k.startswith(n + "-")]
-        if len(fs) < 5:
-            verdicts.append((f"2. in-domain {n}: 5 folds dumped", False))
-            continue
-        st, wk = np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs])
-        a = {c: _apgr(np.concatenate([scores(f, weights(f, c), True) for f in fs]), st, wk) for c in ("C3", "SH")}
-        print(f"in-domain {n} (5-fold CV, `transfer`): C3 {a['C3']:.3f}, SH {a['SH']:.3f} ({a['SH'] - a['C3']:+.3f})")
-        verdicts.append((f"2. in-domain {n}: SH - C3 >= -0.01", a["SH"] - a["C3"] >= -0.01))
+    verdicts += indomain_rule(load(args, "indomain"), "C3", "SH", lambda f, c: scores(f, weights(f, c), True))
     for name, ok in verdicts:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     print("SH passes its registered rule" if all(ok for _, ok in verdicts) else "SH fails its registered rule")

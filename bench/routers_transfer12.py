@@ -35,11 +35,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from routers_transfer10 import proxy_parts, unwritten
-from routers_transfer11 import _D, load
+from routers_transfer11 import load
 from routers_transfer11 import parts as parts11
-from routers_transfer_proxies import measure, paired_leads
+from routers_transfer_proxies import apgr_table, indomain_rule, paired_rows
 
-from tierwise.evaluation.baselines import random_scores
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.routers.options import options
@@ -195,33 +194,7 @@ def read(args: argparse.Namespace) -> None:
         groups = {p: [f] for p, f in files.items()}
     cands = [c for c in args.candidates.split(",") if c and all(f"w_{c}" in f for f in files.values())]
     print(f"\n{args.proxy}: APGR (95%) and paired lead over D (95%, {args.ci} resamples)\n")
-    print("| part | n | random | " + " | ".join(cands) + " |")
-    print("|---|---|---|" + "---|" * len(cands))
-    leads: dict[str, list[np.ndarray]] = {c: [] for c in cands}
-    points: dict[str, list[float]] = {c: [] for c in cands}
-    for p, fs in groups.items():
-        d = _D(np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs]))
-        sc = {c: np.concatenate([scores(f, c, not args.no_options) for f in fs]) for c in cands}
-        rnd = measure(random_scores(d, 0), d, args.ci)  # type: ignore[arg-type]
-        cells = []
-        for c in cands:
-            a = measure(sc[c], d, args.ci)
-            pl = paired_leads(sc[c], sc["D"], d, args.ci)
-            leads[c].append(pl)
-            points[c].append(a[0])
-            x = pl[np.isfinite(pl)]
-            lead = "" if c == "D" else (f" {a[0] - points['D'][-1]:+.3f} ({np.quantile(x, 0.025):+.3f}…"
-                                        f"{np.quantile(x, 0.975):+.3f})")
-            cells.append(f"{a[0]:.3f} ({a[1]:.3f}–{a[2]:.3f}){a[3]}{lead}")
-        print(f"| {p} | {len(d)} | {rnd[0]:.3f}{rnd[3]} | " + " | ".join(cells) + " |")
-    cells = []
-    for c in cands:
-        m = np.mean(np.stack(leads[c]), axis=0)
-        m = m[np.isfinite(m)]
-        cells.append(f"{np.mean(points[c]):.3f}" + ("" if c == "D" else
-                     f" {np.mean(points[c]) - np.mean(points['D']):+.3f} ({np.quantile(m, 0.025):+.3f}…"
-                     f"{np.quantile(m, 0.975):+.3f})"))
-    print(f"| mean of {len(groups)} | | | " + " | ".join(cells) + " |")
+    apgr_table(groups, cands, "D", lambda f, c: scores(f, c, not args.no_options), args.ci)
     if args.proxy != "indomain":
         print("\nweights (normalised, shrunk) per part:")
         for p, f in files.items():
@@ -236,24 +209,10 @@ def read(args: argparse.Namespace) -> None:
 def registered(args: argparse.Namespace) -> None:
     """The rule registered in bench/RESULTS.md ("Transfer round 12") for J against the default D, both with the
     options member, from the dumps of `--proxy p7`, `--proxy indomain` and `--proxy lobo`."""
-    verdicts = []
     files = load(args, "p7")
-    leads, points = [], []
     print("| P7 part | n | D (default) | J | J − D, paired (95%) |")
     print("|---|---|---|---|---|")
-    for p, f in files.items():
-        d = _D(f["strong"], f["weak"])
-        a, b = scores(f, "D"), scores(f, "J")
-        ad, aj = measure(a, d, args.ci), measure(b, d, args.ci)
-        pl = paired_leads(b, a, d, args.ci)
-        x = pl[np.isfinite(pl)]
-        lo, hi = float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))
-        leads.append(pl)
-        points.append(aj[0] - ad[0])
-        print(f"| {p} | {len(d)} | {ad[0]:.3f} ({ad[1]:.3f}–{ad[2]:.3f}){ad[3]} | {aj[0]:.3f} ({aj[1]:.3f}–"
-              f"{aj[2]:.3f}){aj[3]} | {aj[0] - ad[0]:+.3f} ({lo:+.3f}…{hi:+.3f}) |")
-        verdicts.append((f"3. veto: {p}: J not below random with confidence", aj[3].strip() != "↓"))
-        verdicts.append((f"3. veto: {p}: J not below D with confidence by > 0.02", not (hi < 0 and points[-1] < -0.02)))
+    leads, points, verdicts = paired_rows(files, "D", "J", scores, args.ci, "3. veto: ")
     if files:
         m = np.mean(np.stack(leads), axis=0)
         m = m[np.isfinite(m)]
@@ -264,16 +223,7 @@ def registered(args: argparse.Namespace) -> None:
                             len(files) == 8 and point >= 0 and lo > -0.01))
     else:
         verdicts.insert(0, ("1. P7: 8 folds dumped", False))
-    ind = load(args, "indomain")
-    for n in ("mmlu", "gsm8k"):
-        fs = [ind[k] for k in sorted(ind) if k.startswith(n + "-")]
-        if len(fs) < 5:
-            verdicts.append((f"2. in-domain {n}: 5 folds dumped", False))
-            continue
-        st, wk = np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs])
-        a2 = {c: float(apgr(routing_curve(np.concatenate([scores(f, c) for f in fs]), st, wk))) for c in ("D", "J")}
-        print(f"in-domain {n} (5-fold CV, `transfer`): D {a2['D']:.3f}, J {a2['J']:.3f} ({a2['J'] - a2['D']:+.3f})")
-        verdicts.append((f"2. in-domain {n}: J - D >= -0.01", a2["J"] - a2["D"] >= -0.01))
+    verdicts += indomain_rule(load(args, "indomain"), "D", "J", scores)
     for p, f in load(args, "lobo").items():
         aj_ = float(apgr(routing_curve(scores(f, "J"), f["strong"], f["weak"])))
         verdicts.append((f"4. LOBO {p}: J {aj_:.3f} >= 0.58", aj_ >= 0.58))

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,92 @@ def paired_leads(a: np.ndarray, b: np.ndarray, d, rounds: int, seed: int = 0) ->
     ix = rng.integers(0, len(a), size=(rounds, len(a)))
     strong, weak = np.asarray(d.strong, float), np.asarray(d.weak, float)
     return _apgr_rows(a[ix], strong[ix], weak[ix], NUM_BINS) - _apgr_rows(b[ix], strong[ix], weak[ix], NUM_BINS)
+
+
+class _D:
+    """Dumped outcomes as the measures read a dataset (the dumps keep no prompts or subjects)."""
+
+    def __init__(self, strong: np.ndarray, weak: np.ndarray) -> None:
+        self.strong, self.weak = strong, weak
+        self.subjects, self.prompts = [""] * len(strong), [""] * len(strong)
+
+    def __len__(self) -> int:
+        return len(self.strong)
+
+
+Dump = dict[str, np.ndarray]
+
+
+def apgr_table(groups: dict[str, list[Dump]], cands: list[str], base: str, score: Callable[[Dump, str], np.ndarray],
+               rounds: int) -> None:
+    """A Markdown table: per group of dumped parts (their test questions pooled) every candidate's APGR (95%; ~ not
+    above random with confidence, ↓ below) and its paired lead over `base` (the same resamples); last, the means."""
+    print("| part | n | random | " + " | ".join(cands) + " |")
+    print("|---|---|---|" + "---|" * len(cands))
+    leads: dict[str, list[np.ndarray]] = {c: [] for c in cands}
+    points: dict[str, list[float]] = {c: [] for c in cands}
+    for p, fs in groups.items():
+        d = _D(np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs]))
+        sc = {c: np.concatenate([score(f, c) for f in fs]) for c in cands}
+        rnd = measure(random_scores(d, 0), d, rounds)  # type: ignore[arg-type]
+        cells = []
+        for c in cands:
+            a = measure(sc[c], d, rounds)
+            pl = paired_leads(sc[c], sc[base], d, rounds)
+            leads[c].append(pl)
+            points[c].append(a[0])
+            x = pl[np.isfinite(pl)]
+            lead = "" if c == base else (f" {a[0] - points[base][-1]:+.3f} ({np.quantile(x, 0.025):+.3f}…"
+                                         f"{np.quantile(x, 0.975):+.3f})")
+            cells.append(f"{a[0]:.3f} ({a[1]:.3f}–{a[2]:.3f}){a[3]}{lead}")
+        print(f"| {p} | {len(d)} | {rnd[0]:.3f}{rnd[3]} | " + " | ".join(cells) + " |")
+    cells = []
+    for c in cands:
+        m = np.mean(np.stack(leads[c]), axis=0)
+        m = m[np.isfinite(m)]
+        cells.append(f"{np.mean(points[c]):.3f}" + ("" if c == base else
+                     f" {np.mean(points[c]) - np.mean(points[base]):+.3f} ({np.quantile(m, 0.025):+.3f}…"
+                     f"{np.quantile(m, 0.975):+.3f})"))
+    print(f"| mean of {len(groups)} | | | " + " | ".join(cells) + " |")
+
+
+def paired_rows(files: dict[str, Dump], base: str, cand: str, score: Callable[[Dump, str], np.ndarray], rounds: int,
+                veto: str) -> tuple[list[np.ndarray], list[float], list[tuple[str, bool]]]:
+    """A registered rule's table of `cand` against `base` per part (rows printed under the caller's head): the paired
+    leads, the point leads and the per-part vetoes (`veto` leads their names)."""
+    verdicts, leads, points = [], [], []
+    for p, f in files.items():
+        d = _D(f["strong"], f["weak"])
+        a, b = score(f, base), score(f, cand)
+        ab, ac = measure(a, d, rounds), measure(b, d, rounds)
+        pl = paired_leads(b, a, d, rounds)
+        x = pl[np.isfinite(pl)]
+        lo, hi = float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))
+        leads.append(pl)
+        points.append(ac[0] - ab[0])
+        print(f"| {p} | {len(d)} | {ab[0]:.3f} ({ab[1]:.3f}–{ab[2]:.3f}){ab[3]} | {ac[0]:.3f} ({ac[1]:.3f}–"
+              f"{ac[2]:.3f}){ac[3]} | {ac[0] - ab[0]:+.3f} ({lo:+.3f}…{hi:+.3f}) |")
+        verdicts.append((f"{veto}{p}: {cand} not below random with confidence", ac[3].strip() != "↓"))
+        verdicts.append((f"{veto}{p}: {cand} not below {base} with confidence by > 0.02",
+                         not (hi < 0 and points[-1] < -0.02)))
+    return leads, points, verdicts
+
+
+def indomain_rule(ind: dict[str, Dump], base: str, cand: str, score: Callable[[Dump, str], np.ndarray]
+                  ) -> list[tuple[str, bool]]:
+    """A registered rule's in-domain clause: per benchmark, `cand` pooled over its 5 folds within 0.01 of `base`."""
+    verdicts = []
+    for n in ("mmlu", "gsm8k"):
+        fs = [ind[k] for k in sorted(ind) if k.startswith(n + "-")]
+        if len(fs) < 5:
+            verdicts.append((f"2. in-domain {n}: 5 folds dumped", False))
+            continue
+        st, wk = np.concatenate([f["strong"] for f in fs]), np.concatenate([f["weak"] for f in fs])
+        a = {c: float(apgr(routing_curve(np.concatenate([score(f, c) for f in fs]), st, wk))) for c in (base, cand)}
+        print(f"in-domain {n} (5-fold CV, `transfer`): {base} {a[base]:.3f}, {cand} {a[cand]:.3f} "
+              f"({a[cand] - a[base]:+.3f})")
+        verdicts.append((f"2. in-domain {n}: {cand} - {base} >= -0.01", a[cand] - a[base] >= -0.01))
+    return verdicts
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import _configure, _run  # noqa: E402 (one way to pick a mode)
-from tests.security.test_sandbox_round12 import PACKAGE_READ, PIN  # noqa: E402 (the tests' programs: one source)
+from tests.security.test_sandbox_round12 import PACKAGE_READ, PIN, plant_packages  # noqa: E402 (the tests' programs: one source)
 
 SPIN = """
 import time
@@ -70,13 +70,7 @@ async def _packages() -> str:
     system = tempfile.mkdtemp(prefix="tw-round12-system-")
     real = bwrap.SYSTEM_PATHS
     try:
-        os.chmod(system, 0o755)
-        paths = []
-        for folder in ("python2.7/dist-packages", "pypy3/dist-packages", "pypy3.10/site-packages"):
-            os.makedirs(os.path.join(system, folder), mode=0o755)
-            paths.append(os.path.join(system, folder, "module.py"))
-            Path(paths[-1]).write_text("KEY = 1\n")
-            os.chmod(paths[-1], 0o644)
+        paths = plant_packages(system)
         bwrap.SYSTEM_PATHS = (*real, system)  # type: ignore[misc]
         bwrap.installed_packages.cache_clear()
         bwrap.layout.cache_clear()

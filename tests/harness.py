@@ -381,6 +381,24 @@ def read_head(sock: socket.socket, who: str, timeout: float = 10.0) -> bytes:
     return answer
 
 
+def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send `data` at once on a fresh loopback connection; everything the server answers until it closes (or no byte
+    comes for `timeout` seconds)."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendall(data)
+        except OSError:  # closed on us mid-send: what it answered is still to be read
+            pass
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except OSError:
+            pass
+        return got
+
+
 def wait_for(pred: Any, timeout: float = 10.0) -> bool:
     """Whether `pred()` came true within `timeout` seconds (polled every 20 ms)."""
     deadline = time.monotonic() + timeout

@@ -187,19 +187,7 @@ class BearerAuth:
     async def _end_session(self, scope: Scope, s: Session) -> None:
         """A DELETE of session `s` into the app, as its client would send it (the answer discarded)."""
         headers = [*s.headers, (b"mcp-session-id", s.sid.encode())]
-        given = False
-
-        async def receive() -> Any:
-            nonlocal given
-            if given:
-                return {"type": "http.disconnect"}
-            given = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def discard(msg: Any) -> None:
-            pass
-
-        await self.app({**scope, "method": "DELETE", "path": s.path, "headers": headers}, receive, discard)
+        await self._into_app({**scope, "method": "DELETE", "path": s.path, "headers": headers}, b"")
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, held: dict[str, Any]) -> None:
         body = await self._read_body(scope, receive, held)
@@ -253,6 +241,11 @@ class BearerAuth:
     async def _notify(self, scope: Scope, note: bytes) -> None:
         """`note` POSTed to the app as the client's (its session's headers), the answer (202) discarded."""
         headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        await self._into_app({**scope, "headers": [*headers, (b"content-length", str(len(note)).encode())]}, note)
+
+    async def _into_app(self, scope: Scope, body: bytes) -> None:
+        """A request of the gateway's own (`scope` with `body`) into the app as its client would send it, the answer
+        discarded."""
         given = False
 
         async def receive() -> Any:
@@ -260,12 +253,12 @@ class BearerAuth:
             if given:
                 return {"type": "http.disconnect"}
             given = True
-            return {"type": "http.request", "body": note, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def discard(msg: Any) -> None:
             pass
 
-        await self.app({**scope, "headers": [*headers, (b"content-length", str(len(note)).encode())]}, receive, discard)
+        await self.app(scope, receive, discard)
 
     async def _read_body(self, scope: Scope, receive: Receive, held: dict[str, Any]) -> bytes | None:
         """The whole body, or None once it is larger than `max_body` (never held beyond it); its bytes count in

@@ -36,17 +36,25 @@ def used(g) -> float:
 
 def second_of_two(g, anthropic_up, messages: list, max_tokens: int = 10, **kw: Any) -> str:
     """The second of two concurrent requests' answer, "ok" or "429" (the first held at the upstream meanwhile)."""
+    return second_of_two_calls(
+        anthropic_up, lambda: ant(g).messages.create(model="main", max_tokens=max_tokens, messages=messages, **kw),
+        anthropic.RateLimitError)
+
+
+def second_of_two_calls(upstream, call: Callable[[], object], refused: type[Exception]) -> str:
+    """`call` made twice at once, the first held at `upstream` meanwhile: the second's answer, "ok" or "429"
+    (`refused` raised); the first must be answered."""
 
     def ask() -> str:
         try:
-            ant(g).messages.create(model="main", max_tokens=max_tokens, messages=messages, **kw)
+            call()
             return "ok"
-        except anthropic.RateLimitError:
+        except refused:
             return "429"
 
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(ask)
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
+        assert wait_for(lambda: len(upstream.requests) == 1)
         second = pool.submit(ask).result()
         assert first.result() == "ok"
     return second

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.budgets.frontier_spend import second_of_two_calls
 from tests.doubles import Delay, Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config, wait_for
@@ -62,20 +63,9 @@ def test_a_marked_request_through_openrouter_reserves_its_input_at_the_write_pri
 
     g = gateway(openrouter_config(openai_up, admit="fits"))
     openai_up.default = Delay(3, Reply(text="ok", usage=(150_000, 10), cache_write_tokens=150_000))
-    from concurrent.futures import ThreadPoolExecutor
-
-    def ask() -> str:
-        try:
-            oai(g).chat.completions.create(model="main", max_tokens=10, messages=marked("word " * 90_000))
-            return "ok"
-        except openai.RateLimitError:
-            return "429"
-
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(ask)
-        assert wait_for(lambda: len(openai_up.requests) == 1)
-        second = pool.submit(ask).result()
-        assert first.result() == "ok"
+    second = second_of_two_calls(
+        openai_up, lambda: oai(g).chat.completions.create(model="main", max_tokens=10,
+                                                          messages=marked("word " * 90_000)), openai.RateLimitError)
     assert second == "429", "both admitted: $1.13 billed of a $1 budget"
 
 

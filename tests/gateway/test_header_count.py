@@ -11,24 +11,7 @@ import socket
 
 import httpx2 as httpx
 
-from tests.harness import two_tier_config
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    """Send `data` at once; everything the server answers until it closes (or 10 s pass)."""
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        s.settimeout(10)
-        try:
-            s.sendall(data)
-        except OSError:  # closed on us mid-send: what it answered is still to be read
-            pass
-        got = b""
-        try:
-            while chunk := s.recv(65536):
-                got += chunk
-        except OSError:
-            pass
-        return got
+from tests.harness import exchange, two_tier_config
 
 
 def fields(n: int) -> bytes:

@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
+from types import ModuleType
 
 from tierwise.learning.loop import LearningLoop, LoopSettings
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def replay_module() -> ModuleType:
+    """bench/learning_loop.py, imported from its folder."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import learning_loop
+    finally:
+        sys.path.remove(str(BENCH))
+    return learning_loop
+
+
+def replay_settings(*flags: str) -> LoopSettings:
+    """The loop settings the replay runs with under these command-line flags."""
+    replay = replay_module()
+    return replay.loop_settings(replay.parse_args(list(flags)))
 
 
 def loop_with(**value) -> LearningLoop:
@@ -14,6 +35,20 @@ def loop_with(**value) -> LearningLoop:
         "value": {"horizon": 10_000, "saving_usd": 0.01, "judge_usd": 0.015, "shadow_usd": 0.01, **value},
         "schedule": {"audit_rate": 0.02, "shadow_audit_rate": 0.005},
         "boundary": {"quality_target": 0.75, "credible": 0.6, "discount": 1.0, "move_back": "credible"}}))
+
+
+def near_target(verdicts: list[int], watch: str = "decide", **boundary: object) -> LearningLoop:
+    """A loop whose change test takes a local type's lower 0.90 credible edge as its unchanged rate (the reflective
+    route's `drift_p0_credible`), with these `boundary` settings, after `verdicts` on type `qa` (each request
+    planned, then judged)."""
+    loop = loop_with(watch=watch)
+    loop.boundary.settings.drift_p0_credible = 0.9
+    for key, value in boundary.items():
+        setattr(loop.boundary.settings, key, value)
+    for i, v in enumerate(verdicts):
+        loop.plan("qa", f"e{i}")
+        loop.verdict("qa", float(v), request_id=f"e{i}")
+    return loop
 
 
 def settle_local(loop: LearningLoop, n: int = 300) -> None:

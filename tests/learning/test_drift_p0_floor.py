@@ -18,7 +18,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with
+from tests.learning.replay_loop import loop_with, near_target, replay_settings
 from tierwise.learning.boundary import BoundarySettings, beta_lower
 from tierwise.learning.loop import LearningLoop
 
@@ -26,12 +26,7 @@ NEAR = [1] * 5 + [1, 1, 1, 0] * 8 + [1, 1]  # moved local on 5 of 5, then 34 ver
 
 
 def near_target_loop(after: int | None) -> LearningLoop:
-    loop = loop_with(watch="decide")
-    loop.boundary.settings.drift_p0_credible = 0.9
-    loop.boundary.settings.drift_p0_floor_after = after
-    for i, v in enumerate(NEAR):
-        loop.plan("qa", f"e{i}")
-        loop.verdict("qa", float(v), request_id=f"e{i}")
+    loop = near_target(NEAR, drift_p0_floor_after=after)
     st = loop.boundary.state("qa")
     assert st.tier == "local" and st.cusum.s == 0.0 and st.judged == 34
     assert beta_lower(st.a, st.b, 0.05) == pytest.approx(0.668, abs=0.001)  # the edge, below the target
@@ -83,15 +78,5 @@ def test_the_watch_after_rejection_acceptance_rejection_and_two_acceptances(afte
 
 
 def test_the_replay_flag_sets_it() -> None:
-    import sys
-    from pathlib import Path
-
-    bench = str(Path(__file__).resolve().parents[2] / "bench")
-    sys.path.insert(0, bench)
-    try:
-        import learning_loop
-    finally:
-        sys.path.remove(bench)
-    s = learning_loop.loop_settings(learning_loop.parse_args(["--drift-p0-floor-after", "20"]))
-    assert s.boundary.drift_p0_floor_after == 20
-    assert learning_loop.loop_settings(learning_loop.parse_args([])).boundary.drift_p0_floor_after is None
+    assert replay_settings("--drift-p0-floor-after", "20").boundary.drift_p0_floor_after == 20
+    assert replay_settings().boundary.drift_p0_floor_after is None

@@ -16,7 +16,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from tests.learning.replay_loop import loop_with, settle_local
+from tests.learning.replay_loop import loop_with, near_target, replay_settings, settle_local
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.drift import Cusum, update, weights
 from tierwise.learning.loop import LearningLoop
@@ -77,12 +77,7 @@ NEAR = [1] * 5 + [1, 1, 1, 0] * 8 + [1, 1, 1]  # moved local on 5 of 5, then 35 
 
 def near_target_loop(window: int | None, watch: str = "decide") -> LearningLoop:
     # the test's unchanged rate the lower 0.90 edge, 0.668: a rejection adds 0.41, an acceptance takes 0.29 off
-    loop = loop_with(watch=watch)
-    loop.boundary.settings.drift_p0_credible = 0.9
-    loop.boundary.settings.drift_window = window
-    for i, v in enumerate(NEAR):
-        loop.plan("qa", f"e{i}")
-        loop.verdict("qa", float(v), request_id=f"e{i}")
+    loop = near_target(NEAR, watch, drift_window=window)
     st = loop.boundary.state("qa")
     assert st.tier == "local" and not st.cusum.watching()
     return loop
@@ -130,14 +125,5 @@ def test_a_rejection_answered_by_acceptances_no_longer_waits_for_the_next_audit(
 
 
 def test_the_replay_flag_sets_it() -> None:
-    import sys
-    from pathlib import Path
-
-    bench = str(Path(__file__).resolve().parents[2] / "bench")
-    sys.path.insert(0, bench)
-    try:
-        import learning_loop
-    finally:
-        sys.path.remove(bench)
-    assert learning_loop.loop_settings(learning_loop.parse_args(["--drift-window", "4"])).boundary.drift_window == 4
-    assert learning_loop.loop_settings(learning_loop.parse_args([])).boundary.drift_window is None
+    assert replay_settings("--drift-window", "4").boundary.drift_window == 4
+    assert replay_settings().boundary.drift_window is None

@@ -4,24 +4,15 @@ so a figure printed without flags is the library's default; `--defaults replay16
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.learning.replay_loop import replay_module
 from tierwise.policies.reflective import ReflectiveConfig
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.fixture(scope="module")
 def replay():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import learning_loop
-    finally:
-        sys.path.remove(str(BENCH))
-    return learning_loop
+    return replay_module()
 
 
 def route_keys(s) -> tuple:

@@ -87,17 +87,24 @@ async def test_a_run_under_landlock_alone_reads_no_package_of_a_python_2_or_pypy
     await _reads_no_python_2_or_pypy_package(monkeypatch)
 
 
+def plant_packages(system: str) -> list[str]:
+    """A readable `module.py` in a python2.7 and two pypy package folders below `system` (made readable): their
+    paths."""
+    os.chmod(system, 0o755)
+    paths = []
+    for folder in ("python2.7/dist-packages", "pypy3/dist-packages", "pypy3.10/site-packages"):
+        os.makedirs(os.path.join(system, folder), mode=0o755)
+        paths.append(os.path.join(system, folder, "module.py"))
+        with open(paths[-1], "w") as fh:
+            fh.write("KEY = 1\n")
+        os.chmod(paths[-1], 0o644)
+    return paths
+
+
 async def _reads_no_python_2_or_pypy_package(monkeypatch: pytest.MonkeyPatch) -> None:
     system = tempfile.mkdtemp(prefix="tw-round12-system-")
     try:
-        os.chmod(system, 0o755)
-        paths = []
-        for folder in ("python2.7/dist-packages", "pypy3/dist-packages", "pypy3.10/site-packages"):
-            os.makedirs(os.path.join(system, folder), mode=0o755)
-            paths.append(os.path.join(system, folder, "module.py"))
-            with open(paths[-1], "w") as fh:
-                fh.write("KEY = 1\n")
-            os.chmod(paths[-1], 0o644)
+        paths = plant_packages(system)
         standard = os.path.join(system, "pypy3.10", "lib-python.py")  # (beside the packages: still shown)
         with open(standard, "w") as fh:
             fh.write("x = 1\n")

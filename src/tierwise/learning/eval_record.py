@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tierwise.trace import Trace
@@ -26,12 +27,19 @@ def record_evaluation(services: Any, trace: Trace, evaluation: dict[str, Any], p
         extra["local_answer"] = answer
         if frontier_answer is not None:
             extra["frontier_answer"] = frontier_answer
+    submit_spent(services, ledger, lambda: record_from_trace(
+        trace, ts=time.time(), kind="eval", decision=evaluation["judge"], prompt=prompt if store_text else None,
+        extra=extra), "the evaluation of %s", evaluation.get("of"))
+
+
+def submit_spent(services: Any, ledger: Any, make: Callable[[], Any], what: str, of: Any) -> None:
+    """The record `make()` builds submitted to `ledger`, its cost counted as learning spend; a failure is logged
+    ("ledger: could not record " + `what` % `of`), never raised into the route."""
     try:
-        rec = record_from_trace(trace, ts=time.time(), kind="eval", decision=evaluation["judge"],
-                                prompt=prompt if store_text else None, extra=extra)
+        rec = make()
         ledger.submit(rec)
         observer = getattr(services, "observer", None)
         if observer is not None:
             observer.learning_spent(rec.cost_usd)
     except Exception:
-        log.exception("ledger: could not record the evaluation of %s", evaluation.get("of"))
+        log.exception("ledger: could not record " + what, of)

@@ -27,6 +27,7 @@ from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
 from tierwise.errors import ConfigError, ContextOverflow, UpstreamError
 from tierwise.learning.background import BackgroundWork
+from tierwise.learning.eval_record import submit_spent
 from tierwise.learning.judge_privacy import judge_may_see
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
@@ -475,15 +476,9 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
     for side in ("strong", "weak"):
         if isinstance(pair.get(side), dict):
             pair[side] = {**pair[side], "answer": str(pair[side].get("answer") or "")[:MAX_STORED_TEXT]}
-    try:
-        rec = record_from_trace(trace, ts=time.time(), kind="shadow", decision=pair[
-            "weak" if pair["routed"] == "strong" else "strong"]["target"], shadow=pair, prompt=pair["prompt"])
-        ledger.submit(rec)
-        observer = getattr(services, "observer", None)
-        if observer is not None:
-            observer.learning_spent(rec.cost_usd)
-    except Exception:
-        log.exception("ledger: could not record shadow pair for %s", pair.get("of"))
+    submit_spent(services, ledger, lambda: record_from_trace(
+        trace, ts=time.time(), kind="shadow", decision=pair["weak" if pair["routed"] == "strong" else "strong"][
+            "target"], shadow=pair, prompt=pair["prompt"]), "shadow pair for %s", pair.get("of"))
 
 
 def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
