@@ -128,7 +128,11 @@ def race(tmp_path: Path, upstream: AnthropicDouble, store: str, replicas: int) -
     try:
         for p in ports:
             servers.append(Serve(config(p, tmp_path, upstream.url, store), p, tmp_path))
-        results = asyncio.run(fire([s.url for s in servers], 300))
+        try:
+            results = asyncio.run(fire([s.url for s in servers], 300))
+        except openai.APIConnectionError as e:  # a cut connection: say whether the gateway lived and what it logged
+            logs = [f"pid {s.p.pid} exit {s.p.poll()}: {Path(s.log.name).read_text()[-2000:]}" for s in servers]
+            raise AssertionError(f"{e!r} from {e.__cause__!r}; gateways: {logs}") from e
         answered = [r for r in results if r[1] == "answered"]
         refused = [r for r in results if r[1] != "answered"]
         assert all(r[2] == "answer" for r in answered)
