@@ -42,9 +42,13 @@ def Serve(cfg_text: str, port: int, tmp: Path) -> ServeProcess:
 
 def frontier_gateway(port: int, tmp: Path, up: str) -> str:
     """A gateway's server and ledger, and one paid model behind route `main`: the budget tests add their limits.
-    Their 300 concurrent clients all come from one loopback address: the per-client caps are set out of their way."""
+    Their 300 concurrent clients all come from one loopback address: the per-client caps are set out of their way.
+    So is `header_timeout` (10 s), which counts from the accept: on a loaded machine (CI, load 12-20 on 2 cores) the
+    gateway itself, busy with the other 299, read a request that had arrived more than 10 s after accepting its
+    connection, and its sweep cut it unread (the client saw the reset: `httpx.ReadError`). It only bounds a hang."""
     return f"""
-server: {{port: {port}, default_route: main, limits: {{max_requests_per_client: 4096, max_streams_per_client: 4096}}}}
+server: {{port: {port}, default_route: main, limits: {{max_requests_per_client: 4096, max_streams_per_client: 4096,
+                                                   header_timeout: 600}}}}
 ledger: {{path: {tmp / f'ledger-{port}.db'}}}
 providers:
   cloud: {{kind: anthropic, base_url: "{up}", locality: remote, timeouts: {{connect: 30, read: 60}}}}
@@ -124,7 +128,11 @@ def race(tmp_path: Path, upstream: AnthropicDouble, store: str, replicas: int) -
     try:
         for p in ports:
             servers.append(Serve(config(p, tmp_path, upstream.url, store), p, tmp_path))
-        results = asyncio.run(fire([s.url for s in servers], 300))
+        try:
+            results = asyncio.run(fire([s.url for s in servers], 300))
+        except openai.APIConnectionError as e:  # a cut connection: say whether the gateway lived and what it logged
+            logs = [f"pid {s.p.pid} exit {s.p.poll()}: {Path(s.log.name).read_text()[-2000:]}" for s in servers]
+            raise AssertionError(f"{e!r} from {e.__cause__!r}; gateways: {logs}") from e
         answered = [r for r in results if r[1] == "answered"]
         refused = [r for r in results if r[1] != "answered"]
         assert all(r[2] == "answer" for r in answered)

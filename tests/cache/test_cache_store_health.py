@@ -128,3 +128,35 @@ def test_the_sqlite_cache_waits_for_another_process_lock_briefly_not_five_second
 
     b = SqliteBackend(str(tmp_path / "c.db"), 1 << 20)
     assert b.store.db.execute("PRAGMA busy_timeout").fetchone()[0] == int(BUSY_S * 1000) < 5000
+
+
+def test_health_waits_for_a_probe_slowed_past_the_store_timeout(gateway, openai_up, anthropic_up, monkeypatch,
+                                                                 tmp_path):
+    """Session 31: `/health` waited for its probe 0.1 s past the store's timeout; a sqlite probe meeting a locked
+    file gives up after its busy timeout (0.5 s), and on a loaded machine (load 12-20 on 2 cores) it ended after
+    `/health` had answered `ok`. The second of sleep stands for that machine: the probe's own end decides."""
+    import sqlite3
+    import time
+
+    from tierwise.cache.backends import SqliteStore
+
+    monkeypatch.setattr("tierwise.budgets.store_health.FRESH_S", 0.0)
+    real_probe = SqliteStore.probe
+
+    def slowed_probe(self: SqliteStore) -> None:
+        time.sleep(1.0)  # (on the backend's worker thread, as a starved one would be)
+        real_probe(self)
+
+    monkeypatch.setattr(SqliteStore, "probe", slowed_probe)
+    path = tmp_path / "answers.db"
+    g = gateway(cached_config(openai_up.url, anthropic_up.url, cache={"backend": "sqlite", "sqlite_path": str(path)}))
+    assert health(g)["answer_cache"] == {"status": "ok"}
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        h = health(g)
+        assert h["answer_cache"]["status"] == "unavailable" and h["answer_cache"]["error"] == "OperationalError", h
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert health(g)["answer_cache"] == {"status": "ok"}

@@ -98,6 +98,28 @@ def test_an_unreachable_redis_is_one_line_without_the_password(tmp_path, monkeyp
         assert f"from Redis at 127.0.0.1:{port} (ConnectionError" in outs[name], outs[name]
 
 
+def test_a_slow_tls_setup_does_not_make_a_refused_redis_a_timeout(tmp_path, monkeypatch):
+    """Session 31: redis-py builds a `rediss://` client's TLS context (the CA bundle loaded) on its first connect,
+    inside the connect timeout (`budgets.store.timeout`, `cache.redis_timeout`: 0.5 s); on a loaded machine that
+    build alone passed it, and a Redis that refused the connection read `TimeoutError: Timeout connecting to
+    server`. The second of sleep stands for that machine."""
+    import ssl
+
+    real = ssl.create_default_context
+
+    def slowed(*args: object, **kw: object) -> ssl.SSLContext:
+        time.sleep(1.0)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", slowed)
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    path = write_config(tmp_path, f"rediss://127.0.0.1:{port}/14")
+    for name in ("budgets", "cache stats", "cache clear"):
+        out = CliRunner().invoke(main, [*COMMANDS[name], "-c", str(path)]).output
+        assert f"from Redis at 127.0.0.1:{port} (ConnectionError" in out, (name, out)
+
+
 @pytest.mark.parametrize("userinfo,fragment", [
     (":Frag7Secret/rest-of-it", "Frag7Secret"),    # the part before `/` was read as the port, and printed
     (":Frag8Secret?rest-of-it", "Frag8Secret"),

@@ -8,7 +8,8 @@ end once, with how long it lasted and how many requests it refused; `/health` re
 routes it covers.
 
 With no traffic nothing would notice an outage or its end, so `/health` probes the store when nothing was heard
-from it for `FRESH_S` (one probe at a time, waited at most the store's own `timeout`): a write of one expiring key
+from it for `FRESH_S` (one probe at a time, ended by the store's own `timeout`; waited `PROBE_SLACK_S` longer
+at most): a write of one expiring key
 under the prefix, so that a Redis out of memory under `noeviction`, which answers PING but refuses every
 admission, is not reported `ok`.
 
@@ -25,6 +26,11 @@ from typing import Any
 log = logging.getLogger("tierwise.budgets")
 
 FRESH_S = 10.0  # a store answer (or failure) this recent speaks for the store without a ping
+# How much longer than the store's own timeout `/health` waits for its probe. The probe ends at that timeout (a
+# Redis socket timeout, sqlite's busy timeout) by itself; this only bounds a probe that hangs past it. It was 0.1 s:
+# on a loaded machine (load 12-20 on 2 cores) a sqlite probe meeting a locked file, which gives up after its 0.5 s,
+# ended after `/health` had stopped waiting, and `/health` said `ok`.
+PROBE_SLACK_S = 5.0
 
 
 def utc_iso(ts: float) -> str:
@@ -74,7 +80,7 @@ class StoreHealth:
         if time.monotonic() - self.heard >= FRESH_S:
             if self._ping is None or self._ping.done():
                 self._ping = asyncio.ensure_future(self._probe(ping))
-            await asyncio.wait([self._ping], timeout=timeout + 0.1)
+            await asyncio.wait([self._ping], timeout=timeout + PROBE_SLACK_S)
         if self.down_since is None:
             return {"status": "ok"}
         return {"status": "unavailable", "since": utc_iso(self.down_since), "error": self.error,

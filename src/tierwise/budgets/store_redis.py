@@ -47,6 +47,7 @@ from tierwise.budgets.checks import (
 )
 from tierwise.budgets.redis_scripts import LOOK, REHOLD, RENEW, RESTORE, SCRIPT
 from tierwise.budgets.spend_mirror import SpendMirror
+from tierwise.dispatch.connection import tls_built_early
 
 log = logging.getLogger("tierwise.budgets")
 
@@ -99,6 +100,7 @@ class RedisStore:
         self.sprefix = prefix + "settled:"
         self.client: Any = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                                    decode_responses=True, health_check_interval=0)
+        self._tls = tls_built_early(self.client)  # not inside the first request's connect timeout
         self._script = self.client.register_script(SCRIPT)
         self._renew = self.client.register_script(RENEW)
         self._restore_script = self.client.register_script(RESTORE)

@@ -304,9 +304,12 @@ class RedisBackend:
     def __init__(self, url: str, prefix: str, timeout: float, max_bytes: int) -> None:
         import redis.asyncio as aioredis
 
+        from tierwise.dispatch.connection import tls_built_early
+
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._tls = tls_built_early(self.client)  # not inside the first lookup's connect timeout
         self.index = (f"{prefix}lru-order", f"{prefix}lru-sizes", f"{prefix}lru-bytes")
         self.sequence = f"{prefix}lru-seq"  # the order of use: a counter, not a clock (two puts in one ms)
         self._put = self.client.register_script(_PUT)
