@@ -381,13 +381,18 @@ def read_head(sock: socket.socket, who: str, timeout: float = 10.0) -> bytes:
     return answer
 
 
-def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send `data` at once on a fresh loopback connection; everything the server answers until it closes (or no byte
-    comes for `timeout` seconds)."""
+def exchange(port: int, data: bytes, timeout: float = 10.0, then: tuple[bytes, ...] = (), pause: float = 0.1) -> bytes:
+    """Send `data` at once on a fresh loopback connection (then each of `then`, `pause` seconds apart: separate
+    reads on the server); everything the server answers until it closes (or no byte comes for `timeout` seconds)."""
+    import time
+
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.settimeout(timeout)
         try:
             s.sendall(data)
+            for piece in then:
+                time.sleep(pause)
+                s.sendall(piece)
         except OSError:  # closed on us mid-send: what it answered is still to be read
             pass
         got = b""
