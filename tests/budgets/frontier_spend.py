@@ -41,6 +41,25 @@ def second_of_two(g, anthropic_up, messages: list, max_tokens: int = 10, **kw: A
         anthropic.RateLimitError)
 
 
+def second_allowing_sixty_searches(gateway, openai_up, anthropic_up, monkeypatch, messages: list,
+                                   **limit: Any) -> str:
+    """The second of two requests in flight that each allow 60 web searches ($0.60 of fees) under `admit: fits` $1
+    (`limit`: more keys of the budget's limit): the fee alone is reserved, the searches' results as input are set
+    to none (60 searches' results alone would not fit the dollar). Also checks the tool reached the upstream."""
+    from tests.doubles import Delay, Reply
+
+    monkeypatch.setattr("tierwise.budgets.controller.SEARCH_RESULT_TOKENS", 0)
+    cfg = frontier_config(openai_up, anthropic_up, admit="fits")
+    cfg["budgets"]["limits"][0].update(limit)
+    cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
+    g = gateway(cfg)
+    anthropic_up.default = Delay(3, Reply(text="found it", usage=(1000, 100), web_searches=60))
+    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 60}]
+    second = second_of_two(g, anthropic_up, messages, max_tokens=100, tools=tools)
+    assert anthropic_up.requests[0].body["tools"][0]["max_uses"] == 60  # (the tool reached the upstream)
+    return second
+
+
 def second_of_two_calls(upstream, call: Callable[[], object], refused: type[Exception]) -> str:
     """`call` made twice at once, the first held at `upstream` meanwhile: the second's answer, "ok" or "429"
     (`refused` raised); the first must be answered."""

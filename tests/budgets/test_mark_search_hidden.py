@@ -10,8 +10,7 @@ A `max_uses` past 1,000 reserved 10 searches while up to 1,000 are counted.
 
 from __future__ import annotations
 
-from tests.budgets.frontier_spend import frontier_config, second_of_two
-from tests.doubles import Delay, Reply
+from tests.budgets.frontier_spend import second_allowing_sixty_searches
 from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 
 MID_SYSTEM = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
@@ -21,14 +20,7 @@ MID_SYSTEM = [{"role": "user", "content": "q"}, {"role": "assistant", "content":
 def test_searches_behind_a_mid_conversation_system_turn_are_reserved(gateway, openai_up, anthropic_up,  # noqa: F811
                                                                      monkeypatch):
     # (the fee alone: 60 searches' results reserved as input, since costs3, would not fit the dollar by themselves)
-    monkeypatch.setattr("tierwise.budgets.controller.SEARCH_RESULT_TOKENS", 0)
-    cfg = frontier_config(openai_up, anthropic_up, admit="fits")
-    cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
-    g = gateway(cfg)
-    anthropic_up.default = Delay(3, Reply(text="found it", usage=(1000, 100), web_searches=60))
-    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 60}]
-    second = second_of_two(g, anthropic_up, MID_SYSTEM, max_tokens=100, tools=tools)
-    assert anthropic_up.requests[0].body["tools"][0]["max_uses"] == 60  # (the tool reached the upstream)
+    second = second_allowing_sixty_searches(gateway, openai_up, anthropic_up, monkeypatch, MID_SYSTEM)
     assert second == "429", "both admitted: $1.21 billed of a $1 budget"
 
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.budgets.frontier_spend import answered_until_refused, frontier_config, second_of_two, used
+from tests.budgets.frontier_spend import (
+    answered_until_refused,
+    frontier_config,
+    second_allowing_sixty_searches,
+    second_of_two,
+    used,
+)
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
 
@@ -49,16 +55,8 @@ def test_two_requests_allowing_sixty_searches_do_not_both_fit_a_dollar(gateway, 
     """`max_uses: 60` is $0.60 of searches: reserved, the second request in flight is refused (before: both admitted,
     each reserving $0.0045 of tokens, $1.21 billed of `admit: fits` $1). The fee alone: the searches' results
     reserved as input (below) are set to none here, or 60 searches' results alone would not fit the dollar."""
-    from tests.doubles import Delay
-
-    monkeypatch.setattr("tierwise.budgets.controller.SEARCH_RESULT_TOKENS", 0)
-
-    cfg = frontier_config(openai_up, anthropic_up, admit="fits")
-    cfg["server"]["forwarding"] = {"server_tools": ["web_search_*"]}
-    g = gateway(cfg)
-    anthropic_up.default = Delay(3, Reply(text="found it", usage=(1000, 100), web_searches=60))
-    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 60}]
-    second = second_of_two(g, anthropic_up, [{"role": "user", "content": "q"}], max_tokens=100, tools=tools)
+    second = second_allowing_sixty_searches(gateway, openai_up, anthropic_up, monkeypatch,
+                                            [{"role": "user", "content": "q"}])
     assert second == "429", "both admitted: $1.21 billed of a $1 budget"
 
 
