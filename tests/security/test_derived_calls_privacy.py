@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import yaml
 
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
-from tests.harness import wait_for
 from tests.privacy.support import SEEDS, privacy_config
-from tests.security.test_loop_privacy import _gateway
+from tests.security.test_loop_privacy import _gateway, rate_poor_asking_no_one
 
 EMAIL = SEEDS["EMAIL_ADDRESS"]
 PRIVATE = "Confirm the complaint of customer Q-PRIVATE-7781 in two sentences, please, for the team."
@@ -88,11 +86,5 @@ def test_a_poor_rating_does_not_show_the_judge_a_request_whose_tool_result_kept_
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": f"customer: {EMAIL}"}])
-    assert wait_for(lambda: not route._background, timeout=30)
-    asked = len(anthropic_up.requests)
-    rated = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": r.headers["x-tierwise-request-id"],
-                                                              "rating": "poor"})
-    assert rated.status_code == 200 and rated.json()["tier"] == "local"
-    assert wait_for(lambda: not route._background, timeout=30)
+    rate_poor_asking_no_one(g, route, r, anthropic_up)
     assert not _remote_saw(anthropic_up, "Q-PRIVATE-7781")
-    assert len(anthropic_up.requests) == asked

@@ -31,6 +31,18 @@ def _gateway(gateway, openai_up, anthropic_up, **route):  # noqa: F811
     return g, g.gateway.resolve("main"), oai(g)
 
 
+def rate_poor_asking_no_one(g, route, r, up) -> None:
+    """Rate the local answer of `r` (a raw SDK response) `poor` once the route's background work is done: accepted
+    for the local tier, and no upstream call follows (no judge is asked)."""
+    assert wait_for(lambda: not route._background, timeout=30)
+    asked = len(up.requests)
+    rated = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": r.headers["x-tierwise-request-id"],
+                                                              "rating": "poor"})
+    assert rated.status_code == 200 and rated.json()["tier"] == "local"
+    assert wait_for(lambda: not route._background, timeout=30)
+    assert len(up.requests) == asked
+
+
 def _judge_saw(up, text: str) -> bool:
     return any(text in json.dumps(r.body) for r in up.requests if "You are grading" in json.dumps(r.body))
 
@@ -64,14 +76,8 @@ def test_a_poor_rating_of_an_answer_the_boundary_kept_local_does_not_show_it_to_
     g, route, client = _gateway(gateway, openai_up, anthropic_up)
     r = client.chat.completions.with_raw_response.create(model="main", messages=[
         {"role": "user", "content": f"{PRIVATE} Reply to {EMAIL}."}])
-    assert wait_for(lambda: not route._background, timeout=30)
-    asked = len(anthropic_up.requests)
-    rated = httpx.post(g.url + "/v1/tierwise/feedback", json={"request_id": r.headers["x-tierwise-request-id"],
-                                                              "rating": "poor"})
-    assert rated.status_code == 200 and rated.json()["tier"] == "local"
-    assert wait_for(lambda: not route._background, timeout=30)
+    rate_poor_asking_no_one(g, route, r, anthropic_up)
     assert not _judge_saw(anthropic_up, "Q-PRIVATE-7781")
-    assert len(anthropic_up.requests) == asked
 
 
 def test_a_learned_routes_remote_judge_is_not_shown_a_request_both_local_tiers_answered(
