@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 import redis
@@ -102,3 +103,31 @@ def test_a_rate_limit_counter_set_below_zero_lends_no_requests(two_tier, anthrop
     assert write(prefix, "r", "-1000") >= 1
     after = ask(c, 10)
     assert after.count(200) <= 3, after
+
+
+@pytest.mark.parametrize("per", ["global", "key"])
+def test_the_budgets_status_reads_on_past_a_word_a_negative_and_a_key_of_another_type(two_tier, anthropic_up, prefix,
+                                                                                     per):
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    g = two_tier(budgets={"store": {"backend": "redis", "redis_url": URL, "key_prefix": prefix,
+                                    "timeout": STORE_TIMEOUT_S},
+                          "limits": [{"name": "team", "usd": 0.05, "per": per},
+                                     {"name": "other", "usd": 0.05, "per": per}]})
+    c = oai(g)
+    assert ask(c, 1) == [200]
+    r = redis.Redis.from_url(URL, decode_responses=True)
+    try:
+        team = [k for k in r.scan_iter(match=prefix + "b:team:*")]
+        other = [k for k in r.scan_iter(match=prefix + "b:other:*")]
+        assert len(team) == 1 and len(other) == 1
+        u = next(f for f in r.hkeys(team[0]) if f[0] == "u")
+        r.hset(team[0], u, "junk")
+        r.hset(other[0], u, "-1000000")
+        r.set(prefix + "b:team:planted", "not a hash")
+    finally:
+        r.close()
+    resp = httpx.get(g.url + "/v1/tierwise/budgets", timeout=10)
+    assert resp.status_code == 200, resp.text
+    rows = {row["budget"]: row for row in resp.json()["budgets"]}
+    assert rows["team"]["usd_used"] == 0 and rows["other"]["usd_used"] == 0  # as the admission counts them
+    assert rows["other"]["usd_remaining"] <= 0.05
