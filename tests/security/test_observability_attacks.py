@@ -144,3 +144,26 @@ def test_a_hung_receiver_holds_the_shutdown_for_one_timeout(two_tier, anthropic_
         assert exp.dropped == 6 and exp.exported == 0
     finally:
         rcv.close()
+
+
+def test_spans_waiting_for_a_hung_receiver_are_bounded_in_bytes(two_tier, anthropic_up):
+    """With `capture_content`, a request's spans hold up to 16,384 characters of its messages, up to 4 bytes each:
+    ~66 kB waiting per request while the receiver is down or slow, 272 MB at the default `queue_size` (4,096),
+    which counted requests only (before session 32). Full batches are bounded by `queue_bytes` too: past it the
+    newest batch is dropped and counted, and the batch being filled holds at most `batch_size` requests."""
+    rcv = Hung()
+    try:
+        g = two_tier(observability={"tracing": {"endpoint": rcv.url, "capture_content": True, "timeout": 60,
+                                                "interval": 60, "batch_size": 4, "queue_bytes": 262_144}})
+        anthropic_up.default = Reply(text="hi")
+        big = [{"role": "user", "content": "\U0001F600" * 20_000}]  # 80 kB of UTF-8 a request
+        for _ in range(24):
+            assert oai(g).chat.completions.create(model="main", messages=big).choices[0].message.content == "hi"
+        exp = g.gateway.observer.exporter
+        held = sum(len(e) for batch in exp.ready for e in batch[0]) + sum(len(e) for e in exp.pending)
+        # At most the bound plus the batch being filled plus one batch taken by the POST in flight (4 requests).
+        assert held <= 262_144 + 4 * 70_000, held
+        assert exp.dropped >= 8, exp.dropped
+        assert exp.waiting + exp.dropped + exp._in_flight == 24
+    finally:
+        rcv.close()

@@ -161,6 +161,25 @@ local function settle(a)
   return 1
 end
 
+-- A counter's field as counted: one below zero or not a number (NaN included) is set to 0 where it stands. Only a
+-- write from outside makes one (settlements and give-backs take off what was added): whoever can write the store's
+-- keys (another deployment on the same Redis without an ACL user of its own) set a counter to -1000000 and every
+-- later admission was taken off that credit (before session 32: 8 of 8 admitted past a spent $0.01 cap); a word
+-- there made every request of the budget a 503 until the counter expired. Now such a write does what deleting the
+-- counter does.
+local function counted(key, field, raw)
+  local x = tonumber(raw)
+  if x and x >= 0 then return x end
+  if raw then redis.call('HSET', key, field, '0') end
+  return 0
+end
+
+local function counters(key, fields)
+  local v = redis.call('HMGET', key, unpack(fields))
+  for i = 1, #fields do v[i] = counted(key, fields[i], v[i]) end
+  return v
+end
+
 local function check(a, b0, nb, r0, nr)
   for i = 0, nb - 1 do
     local b = b0 + i * 8
@@ -169,18 +188,18 @@ local function check(a, b0, nb, r0, nr)
     local uamt, tamt = tonumber(a[b + 5]), tonumber(a[b + 6])
     local u, t, oldest = 0, 0, -1
     if nslots == 1 then
-      local v = redis.call('HMGET', key, 'u' .. slot, 't' .. slot)
-      u, t = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+      local v = counters(key, {'u' .. slot, 't' .. slot})
+      u, t = v[1], v[2]
       oldest = slot
     else
       local h = redis.call('HGETALL', key)
       local lo = slot - nslots + 1
       for j = 1, #h, 2 do
         local s = tonumber(string.sub(h[j], 2))
-        if s < lo then
+        if not s or s < lo then
           redis.call('HDEL', key, h[j])
         else
-          local v, c = tonumber(h[j + 1]), string.sub(h[j], 1, 1)
+          local v, c = counted(key, h[j], h[j + 1]), string.sub(h[j], 1, 1)
           if c == 'u' then u = u + v elseif c == 't' then t = t + v end
           if v > 0 and (c == 'u' or c == 't') and (oldest < 0 or s < oldest) then oldest = s end
         end
@@ -196,8 +215,8 @@ local function check(a, b0, nb, r0, nr)
   for i = 0, nr - 1 do
     local r = r0 + i * 4
     local key, rpm, tpm, tamt = a[r], tonumber(a[r + 1]), tonumber(a[r + 2]), tonumber(a[r + 3])
-    local v = redis.call('HMGET', key, 'r' .. minute, 'r' .. (minute - 1), 't' .. minute, 't' .. (minute - 1))
-    local cr, pr, ct, pt = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+    local v = counters(key, {'r' .. minute, 'r' .. (minute - 1), 't' .. minute, 't' .. (minute - 1)})
+    local cr, pr, ct, pt = v[1], v[2], v[3], v[4]
     if rpm >= 0 and pr * w + cr + 1 > rpm then
       return {'rate', i, 'requests', tostring(pr * w + cr), -1, tostring(cr), tostring(pr)}
     end

@@ -60,6 +60,14 @@ RESTORE_CHUNK = 512  # counters per RESTORE call
 WATCH_EVERY = 1.0  # seconds between two looks at the epoch and the counters settled since the last
 
 
+def counted(v: Any) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        return 0.0
+    return x if x >= 0 else 0.0  # (NaN too)
+
+
 def _num(x: float) -> str:
     return "0" if x == 0 else repr(float(x))
 
@@ -313,15 +321,27 @@ class RedisStore:
     async def buckets_for(self, prefix: str, exact: bool = False) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         if exact:  # one known key (a global budget's bucket): no SCAN through every key of the database
-            h = await self.client.hgetall(prefix)
-            return {prefix: {f: float(v) for f, v in h.items()}} if h else {}
+            h = await self._hash(prefix)
+            return {prefix: h} if h else {}
         # The prefix is taken literally: `key_prefix` may hold a glob character (`spend[eu]:`), which matched other
         # keys, not these.
         literal = "".join("\\" + c if c in "*?[]\\^" else c for c in prefix)
         async for k in self.client.scan_iter(match=literal + "*", count=500):
-            h = await self.client.hgetall(k)
-            out[k] = {f: float(v) for f, v in h.items()}
+            h = await self._hash(k)
+            if h:
+                out[k] = h
         return out
+
+    async def _hash(self, key: str) -> dict[str, float]:
+        """A counter's fields as the admission script counts them (`redis_scripts.counted`): below zero or not a
+        number, 0; a key under the prefix that is not a hash, nothing. One such key or word written from outside
+        made the whole of `GET /v1/tierwise/budgets` (and `tierwise budgets`) a 503 "budget store unavailable"
+        before session 32."""
+        try:
+            h = await self.client.hgetall(key)
+        except aioredis.ResponseError:  # WRONGTYPE
+            return {}
+        return {f: counted(v) for f, v in h.items()}
 
     async def probe(self) -> None:
         """One write that expires (what an admission needs: a Redis out of memory answers PING, not this)."""

@@ -63,7 +63,7 @@ def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
                               "cache.sqlite_path at a writable place (a file that is not a tierwise cache is "
                               "never overwritten)") from None
     if cfg.backend == "redis":
-        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes)
+        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes, cfg.max_entry_bytes)
     return MemoryBackend(cfg.max_bytes)
 
 

@@ -273,7 +273,11 @@ while total > max and evicted < 10000 do
 end
 return evicted
 """
+# ARGV: the largest entry this cache stores (`max_entry_bytes`). A larger value is not one of this cache's: whoever
+# can write under the prefix planted it (8 MB under a 64 KiB bound was read whole at every lookup, decoded on the
+# event loop and served, before session 32), so it is a miss, never read; the miss's answer takes its place.
 _GET = _SEQUENCE + """
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end
 local v = redis.call('GET', KEYS[1])
 if v then redis.call('ZADD', KEYS[2], 'XX', next_use(KEYS[2], KEYS[3]), KEYS[1]) end
 return v
@@ -301,13 +305,14 @@ class RedisBackend:
 
     name = "redis"
 
-    def __init__(self, url: str, prefix: str, timeout: float, max_bytes: int) -> None:
+    def __init__(self, url: str, prefix: str, timeout: float, max_bytes: int, max_entry_bytes: int | None = None) -> None:
         import redis.asyncio as aioredis
 
         from tierwise.dispatch.connection import tls_built_early
 
         self.prefix = prefix
         self.max_bytes = max_bytes
+        self.max_entry_bytes = max_bytes if max_entry_bytes is None else max_entry_bytes
         self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._tls = tls_built_early(self.client)  # not inside the first lookup's connect timeout
         self.index = (f"{prefix}lru-order", f"{prefix}lru-sizes", f"{prefix}lru-bytes")
@@ -327,7 +332,8 @@ class RedisBackend:
 
     async def get(self, key: str, *, route: str, tenant: str) -> bytes | None:
         name = self.full_key(key, route, tenant)
-        return await self._get(keys=[name, self.index[0], self.sequence])  # type: ignore[no-any-return]
+        return await self._get(keys=[name, self.index[0], self.sequence],  # type: ignore[no-any-return]
+                               args=[self.max_entry_bytes])
 
     async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
         name = self.full_key(key, route, tenant)

@@ -62,6 +62,24 @@ class ApprovalRecord:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+def readable(raw: bytes | None) -> ApprovalRecord | None:
+    """A record from Redis, or None for one that is not a record this gateway wrote (not JSON, another shape):
+    written from outside (a hand at `redis-cli`, another deployment on the same Redis and prefix), one such record
+    made the whole pending list a 503 "approval store unavailable" for every approver before session 32."""
+    if raw is None:
+        return None
+    try:
+        rec = ApprovalRecord.from_json(raw)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    texts = (rec.id, rec.kind, rec.subject, rec.state)
+    times = (rec.created, rec.deadline)
+    if not all(type(t) is str for t in texts) or not all(type(t) in (int, float) for t in times):
+        log.warning("approvals: a record in the store is not one of this version's; left out of the list")
+        return None
+    return rec
+
+
 class ApprovalStore(Protocol):
     backend: str
 
@@ -325,7 +343,7 @@ class RedisApprovalStore(_Watchers):
         if not ids:
             return []
         raws = await asyncio.wait_for(self.client.mget([self._rec(i.decode()) for i in ids]), OP_TIMEOUT)
-        recs = [ApprovalRecord.from_json(r) for r in raws if r is not None]
+        recs = [r for r in map(readable, raws) if r is not None]
         return sorted((r for r in recs if r.state == PENDING), key=lambda r: r.created)
 
     async def close(self) -> None:

@@ -67,9 +67,14 @@ class SpanExporter:
         self.headers = {"content-type": "application/x-protobuf", **cfg.headers}
         self.pending: list[bytes] = []  # ScopeSpans.spans entries of the batch being filled
         self.pending_n = 0  # requests in it
-        self.ready: collections.deque[tuple[list[bytes], int]] = collections.deque()  # full batches
+        self.ready: collections.deque[tuple[list[bytes], int, int]] = collections.deque()  # full batches, bytes
         self.waiting = 0  # requests encoded and not yet exported (or dropped)
         self.max_queue = cfg.queue_size
+        # The count alone let 4,096 requests with captured content (16,384 characters, up to 4 bytes each) hold
+        # 272 MB while the receiver was down or slow (66 kB a request; before session 32): full batches are
+        # bounded in bytes too, and the one being filled holds at most `batch_size` requests.
+        self.max_bytes = cfg.queue_bytes
+        self.ready_bytes = 0
         self.batch = cfg.batch_size
         self.interval = cfg.interval
         self.timeout = cfg.timeout
@@ -129,7 +134,13 @@ class SpanExporter:
     def _seal(self) -> None:
         """The batch being filled is complete: to the export queue."""
         if self.pending_n:
-            self.ready.append((self.pending, self.pending_n))
+            nb = sum(map(len, self.pending))  # (once a batch)
+            if self.ready and self.ready_bytes + nb > self.max_bytes:
+                self.waiting -= self.pending_n
+                self._drop(self.pending_n)
+            else:
+                self.ready.append((self.pending, self.pending_n, nb))
+                self.ready_bytes += nb
             self.pending = []
             self.pending_n = 0
 
@@ -181,8 +192,9 @@ class SpanExporter:
         async with self._lock:
             self._seal()
             while self.ready:
-                entries, n = self.ready.popleft()
+                entries, n, nb = self.ready.popleft()
                 self.waiting -= n
+                self.ready_bytes -= nb
                 budget = None if deadline is None else deadline - time.monotonic()
                 if budget is not None and budget <= 0:
                     self._drop(n)
@@ -249,8 +261,9 @@ class SpanExporter:
         with self._sync_lock:
             self._seal()
             while self.ready:
-                entries, n = self.ready.popleft()
+                entries, n, nb = self.ready.popleft()
                 self.waiting -= n
+                self.ready_bytes -= nb
                 if self._post_sync(self._body(entries)):
                     self.exported += n
                 else:
