@@ -3,11 +3,17 @@ hook); each test failed before its fix."""
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
+
 import pytest
 
+from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tierwise.sandbox import SandboxLimits, run_python, runner
+from tests.security.test_sandbox_review31a import _cpu_cgroup
+from tierwise.sandbox import SandboxLimits, cgroup, run_python, runner
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
@@ -90,3 +96,46 @@ async def test_a_run_is_told_nothing_of_another_runs_imports(mode: str) -> None:
             await watcher.proc.stdin.drain()
             told = (await watcher.proc.stdout.readline()).decode().split()
     assert first == ["refused", "1"], (first, told)
+
+
+UP = "import time\nprint('up', flush=True)\ntime.sleep(20)"
+
+
+async def _run_saying_its_cpu_cgroup(said: multiprocessing.connection.Connection | None = None) -> str | None:
+    async with runner.open_python(UP, limits=LIMITS, audit_hook=False) as live:
+        assert live.proc is not None and live.proc.stdout is not None, live.refused
+        assert await live.proc.stdout.readline() == b"up\n"
+        group = _cpu_cgroup(live.proc.pid)  # (joined between fork and exec)
+        if said is not None:
+            said.send(group)
+            said.recv()  # (held until the other run is up too)
+    return group
+
+
+def _worker(said: multiprocessing.connection.Connection) -> None:
+    asyncio.run(_run_saying_its_cpu_cgroup(said))
+
+
+@pytest.mark.parametrize("mode", ["bwrap"], indirect=True)
+async def test_the_runs_of_every_worker_process_weigh_one_process_for_the_cpu(mode: str) -> None:  # noqa: F811
+    """`serve --workers N` forks N gateway processes, all in the gateway's session (one scheduling group with
+    autogroup), each with its own `max_concurrent` slots; each joined its runs to a cpu cgroup of its own PID
+    (`tierwise-<pid>-runs`, review31a), so the runs of N workers weighed N processes against the gateway's one
+    session (two workers, two spinning runs: 0.97x and 1.01x the gateway's CPU each, as with no shared cgroup at all,
+    bench/RESULTS.md). Now every process of the gateway's process group (the workers are forked: they keep the
+    supervisor's) joins its runs to the same one. (A forked process of the test plays the second worker.)"""
+    if _cpu_cgroup(os.getpid()) is None or cgroup.runs_cpu() is None:
+        unavailable("no cgroup v1 cpu hierarchy here (docs/security/sandbox.md)")
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    worker = multiprocessing.get_context("fork").Process(target=_worker, args=(theirs,))
+    worker.start()
+    try:
+        other = await asyncio.wait_for(asyncio.to_thread(ours.recv), 60)
+        own = await _run_saying_its_cpu_cgroup()
+        ours.send("done")
+    finally:
+        await asyncio.to_thread(worker.join, 60)
+        if worker.is_alive():
+            worker.kill()
+    assert worker.exitcode == 0, worker.exitcode
+    assert own is not None and own == other, (own, other)
