@@ -212,6 +212,9 @@ def runs_cpu() -> str | None:
     else:
         if group == pid:  # (by the group's leader only: a worker's exit would take it from the others' next runs)
             _remove_at_exit(folder)
+    if not os.access(os.path.join(folder, "cgroup.procs"), os.W_OK):  # made by another user of the group (root)
+        _cannot(parent, "it is another user's")
+        return None
     return folder
 
 
