@@ -189,15 +189,19 @@ def places() -> tuple[tuple[Place, ...], str | None]:
 # default): the runs at once weigh what one did, and a lone run what it did before (a cgroup per run at 1/N of that
 # slowed a lone run's start-up 2x under load, round 12). cgroup v1 only: on v2 a process is in one cgroup for every
 # controller, and the runs' memory and pids cgroups would have to move below this one (not done; doctor says nothing
-# of it, the runs weigh as before).
+# of it, the runs weigh as before). One for the gateway's process group, not for each process (session 32): the
+# workers of `serve --workers N` are forked, in the supervisor's group and session, each with slots of its own, and a
+# cgroup per worker made the runs of N workers weigh N processes (two workers' spinning runs: ~1x the gateway's CPU
+# each, as with none).
 def runs_cpu() -> str | None:
-    """The cpu cgroup (v1) every run of this process joins; None where it cannot be made. Made again where it is gone:
-    another gateway's sweep that took this process for a dead one (its PID in another PID namespace) removes it empty."""
-    pid = os.getpid()
+    """The cpu cgroup (v1) every run of this process group joins; None where it cannot be made. Made again where it is
+    gone: another gateway's sweep that took the group for a dead one (its leader gone, or its PID in another PID
+    namespace) removes it empty."""
+    pid, group = os.getpid(), os.getpgrp()
     parent = _cpu_parent(pid)
     if parent is None:
         return None
-    folder = os.path.join(parent, f"tierwise-{pid}-runs")
+    folder = os.path.join(parent, f"tierwise-{group}-runs")
     try:
         os.mkdir(folder)
     except FileExistsError:
@@ -206,7 +210,11 @@ def runs_cpu() -> str | None:
         _cannot(parent, e.strerror or "")
         return None
     else:
-        _remove_at_exit(folder)
+        if group == pid:  # (by the group's leader only: a worker's exit would take it from the others' next runs)
+            _remove_at_exit(folder)
+    if not os.access(os.path.join(folder, "cgroup.procs"), os.W_OK):  # made by another user of the group (root)
+        _cannot(parent, "it is another user's")
+        return None
     return folder
 
 
@@ -246,7 +254,7 @@ def _sweep(parent: str) -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir(parent):
             pid = name.split("-")[1] if name.startswith("tierwise-") and name.count("-") == 2 else ""
-            if not pid.isdigit() or int(pid) == os.getpid():
+            if not pid.isdigit() or int(pid) in (os.getpid(), os.getpgrp()):  # (its own group's runs: runs_cpu)
                 continue
             try:
                 os.kill(int(pid), 0)

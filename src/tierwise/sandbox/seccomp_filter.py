@@ -11,7 +11,8 @@ process's address space (SysV shared memory and message queues, POSIX queues, me
 pinned in pipes by vmsplice, page-cache folios held in pipes by splice, tee and sendfile), every
 `socket()` (the only sockets left are AF_UNIX stream `socketpair`s, connected, bound to no name: they reach
 nothing outside) and
-growing a socket's or a pipe's kernel buffer past the system default, device nodes and FIFOs
+growing a socket's or a pipe's kernel buffer past the system default, being told of other processes' reads and
+opens (inotify, fanotify, dnotify, leases), device nodes and FIFOs
 (mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...) or at a
 user's or process group's processes (setpriority, ioprio_set), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
@@ -206,6 +207,13 @@ SO_PASSCRED, SO_PASSPIDFD = 16, 76
 SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF = 26, 50, 51, 52
 PR_SET_SECCOMP = 22
 F_SETPIPE_SZ = 1031
+# Being told of other processes' reads and opens (session 32): directory notification (dnotify, `F_NOTIFY` on a folder
+# it may open: DN_ACCESS signals each read of a file there) and a lease (`F_SETLEASE` on a file it owns: broken, and
+# signalled, when another process opens it) were granted in every mode, inotify and fanotify being refused. A run
+# watching the standard library's `email` folders was told of each file another run read as it imported the package
+# (15-28 reads): which modules another client's check used and when, and a channel between two runs. Python never
+# asks for either (F_GETLEASE, locks and the other commands stay).
+F_SETLEASE, F_NOTIFY = 1024, 1026
 # Core dumps: for a `core_pattern` that pipes to a program (systemd-coredump, apport) the kernel ignores
 # RLIMIT_CORE, except the value 1, with which it aborts the dump ("RLIMIT_CORE is set to 1"). Each run
 # starts with (1, 1) (tierwise.sandbox.backend) and may not lower it: at 0 a crash of the run handed up to
@@ -298,7 +306,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_PASSCRED, SO_PASSPIDFD, SO_ATTACH_FILTER,
                    SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF):
         _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
-    for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX):
+    for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX, F_SETLEASE, F_NOTIFY):
         _rule(f, eperm, "fcntl", _low32(sc, 1, command))
     for block in SOCKET_IOCTL_BLOCKS:  # (FIOSETOWN, SIOCSPGRP among them)
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, IOCTL_BLOCK_MASK, block))
