@@ -484,8 +484,14 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
         self.scope["client"] = (addr, 0)
         self.guard.regroup(self, peer_group((addr, 0)))
 
+    _refusal: bytes | None = None  # what to answer once the requests read before a refused one are answered
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._refusal is not None and self.running.response_complete:  # (else the next queued one started)
+            self.transport.write(self._refusal)
+            self.transport.close()
+            return
         if self.proxy_peer and not self.pipeline:  # idle, the connection is the proxy's pool's again
             self.guard.regroup(self, self.proxy_peer)
         if not self.transport.is_closing() and not self.pipeline:
@@ -507,9 +513,19 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
             cycle.message_event.set()  # wakes the app's receive()
             self.guard.wait(self, "answer", self.guard.header_timeout)
             return
-        if phase in ("header", "header_size", "header_count") and (cycle is None or cycle.response_complete):
-            transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
-            transport.close()
+        if phase in ("header", "header_size", "header_count"):
+            answer = refusal(phase, getattr(self, "url", b"") if self._in_header else b"")
+            if cycle is None or cycle.response_complete:
+                transport.write(answer)
+                transport.close()
+                return
+            # A request pipelined behind one still running (or queued): the requests already read are answered
+            # first, then this refusal (`on_response_complete`), and nothing more is read. Before (wire9) the
+            # connection was dropped, and with it the answers of the requests the gateway had accepted.
+            self._refusal = answer
+            transport.pause_reading()
+            self.guard.waiting.pop(self, None)  # (bounded now by the running requests' own deadlines)
+            self.guard.spare.pop(self, None)
         elif phase in ("trailer_size", "trailer_count") and cycle is not None and not cycle.response_started:
             transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
             transport.close()  # the app, waiting for the body's end, sees the client go away
