@@ -488,15 +488,19 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._refusal is not None and self.running.response_complete:  # (else the next queued one started)
+        if not self.running.response_complete or self.transport.is_closing():
+            # A request queued behind it runs now: the app owns the connection (before wire9 it was marked idle
+            # once the queue was empty, and the sweep cut the running request at the idle deadline, 31 s), or the
+            # answer closed the connection.
+            return
+        if self._refusal is not None:  # a block refused while requests read before it ran: their answers are out
             self.transport.write(self._refusal)
             self.transport.close()
             return
-        if self.proxy_peer and not self.pipeline:  # idle, the connection is the proxy's pool's again
+        if self.proxy_peer:  # idle, the connection is the proxy's pool's again
             self.guard.regroup(self, self.proxy_peer)
-        if not self.transport.is_closing() and not self.pipeline:
-            self._phase = "idle"
-            self.guard.wait(self, "idle", self.guard.idle_timeout)
+        self._phase = "idle"
+        self.guard.wait(self, "idle", self.guard.idle_timeout)
 
     def cut(self, phase: str) -> None:
         """Close a connection that took too long (or must make room): 408 if no request was read yet;
