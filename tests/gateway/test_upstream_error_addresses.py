@@ -69,3 +69,15 @@ def test_an_anthropic_upstreams_error_event_or_body_masks_its_hosts(two_tier, an
     text = _said(g, api, stream)
     assert "[address]" in text and "backend unreachable" in text, text
     assert not any(h in text for h in HOSTS), text
+
+
+def test_an_embeddings_answer_that_is_an_error_masks_its_hosts(two_tier, openai_up):
+    """The same words in a 200 answer to `/v1/embeddings` (server/deployment_endpoints.py): scrubbed before, not
+    masked."""
+    g = _gateway(two_tier, "local")
+    openai_up.embeddings_raw = orjson.dumps({"object": "error", "message": SAID})
+    with pytest.raises(openai.APIStatusError) as e:
+        oai(g).embeddings.create(model="local", input="hi")
+    text = e.value.response.text
+    assert e.value.status_code == 502 and "[address]" in text and "backend unreachable" in text, text
+    assert not any(h in text for h in HOSTS), text
