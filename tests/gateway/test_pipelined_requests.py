@@ -28,3 +28,15 @@ def test_a_pipelined_request_running_past_the_idle_deadline_is_answered(gateway,
     answers = got.split(b"HTTP/1.1 ")[1:]
     assert [a[:3] for a in answers] == [b"200"] * 2, got[:600]
     assert b"first answer" in answers[0] and b"second answer" in answers[1], got[:600]
+
+
+def test_a_header_block_past_its_deadline_behind_a_running_request_is_answered_408_after_it(gateway, openai_up,
+                                                                                             anthropic_up):
+    """A pipelined request whose header block stops arriving behind one still running: the running one used to be
+    dropped with the connection at `header_timeout`; now it is answered, then the 408, and the connection closes."""
+    g = gateway({**two_tier_config(openai_up.url, anthropic_up.url), "server": {"limits": {"header_timeout": 1}}})
+    openai_up.script(Delay(3, then=Reply(text="first answer")))  # (running past the next block's deadline)
+    got = exchange(g.port, _chat() + b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n", timeout=10)
+    answers = got.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 2 and answers[0].startswith(b"200") and b"first answer" in answers[0], got[:600]
+    assert answers[1].startswith(b"408") and b"connection: close" in answers[1], got[:600]
