@@ -157,3 +157,32 @@ def test_a_blank_line_sent_a_byte_at_a_time_leaves_no_count_for_the_next_request
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
         s.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % fields(50))
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_a_refused_block_pipelined_behind_running_requests_is_answered_after_them(gateway, openai_up, anthropic_up):
+    """wire9: a request past the count (or past max_header_bytes) pipelined behind one the gateway is still answering
+    dropped the connection, and with it the answers of the requests already accepted. Now those are answered, in
+    order, then the 431, and the connection closes."""
+    from tests.doubles import Delay, Reply
+
+    g = gateway({**two_tier_config(openai_up.url, anthropic_up.url), "server": {"limits": {"max_header_count": 64}}})
+    body = json.dumps({"model": "local", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    chat = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    health = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+    over_count = (b"GET /v1/models HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % fields(1000), ())
+    # (max_header_bytes counts the reads of a block that spans them: 70 KB in a read of its own, 0.1 s apart)
+    over_size = (b"GET /v1/models HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: ", (b"a" * 70_000, b"\r\n\r\n"))
+    # behind the running request alone, and behind one waiting its turn too (the size only alone: with one queued,
+    # reading pauses and the block's reads come as one, which the size bound lets through as its "one read")
+    for (refused, then), queued in ((over_count, b""), (over_count, health), (over_size, b"")):
+        openai_up.script(Delay(0.5, then=Reply(text="first answer")))
+        got = exchange(g.port, chat + queued + refused, then=then)
+        answers = got.split(b"HTTP/1.1 ")[1:]
+        assert len(answers) == (3 if queued else 2), got[:600]
+        assert answers[0].startswith(b"200") and b"first answer" in answers[0], got[:600]
+        if queued:
+            assert answers[1].startswith(b"200"), got[:600]
+        head, _, err = answers[-1].partition(b"\r\n\r\n")
+        assert head.startswith(b"431") and b"connection: close" in head, got[:600]
+        assert "server.limits.max_header_" in json.loads(err)["error"]["message"]

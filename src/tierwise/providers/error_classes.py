@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tierwise.errors import ContextOverflow, TierwiseError, UnsupportedInput, UpstreamError
-from tierwise.secret_scrub import upstream_text
+from tierwise.providers.error_pages import masked
 
 ErrorClass = Literal["context_overflow", "rate_limit", "auth", "not_found", "overloaded", "timeout",
                      "unavailable", "content_policy", "malformed", "privacy_refused", "unsupported_input",
@@ -234,7 +234,7 @@ def body_error(err: Any) -> UpstreamError:
     The `code`, when it is an HTTP status, classifies it."""
     e = err if isinstance(err, dict) else {}
     text = err if isinstance(err, str) else e.get("message")
-    message = upstream_text(str(text or "upstream error"))
+    message = masked(str(text or "upstream error"))  # scrubbed, its internal addresses masked
     code = e.get("code", e.get("status"))
     status = code if type(code) is int and 400 <= code < 600 else 429 if code == "rate_limit_exceeded" else None
     return _error_of_class(f"upstream error: {message}", classify(status, e, message), status, None)

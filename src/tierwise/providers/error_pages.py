@@ -21,7 +21,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from tierwise.secret_scrub import scrub, scrub_cut
+from tierwise.secret_scrub import scrub, scrub_cut, upstream_text
 
 log = logging.getLogger("tierwise.providers")
 
@@ -97,12 +97,17 @@ def reason(status: int) -> str:
         return "unknown status"
 
 
-def masked(text: str, status: int) -> str:
-    """A provider's JSON error message, its internal addresses and host names masked (a proxy's, LiteLLM's: "Cannot
-    connect to host ollama:11434 ... ('172.18.0.3', 11434)"); a page wrapped in it is not repeated at all."""
+def masked(text: str, status: int | None = None) -> str:
+    """A provider's error message (of a JSON error answer, or one in a 2xx body or a stream's event: `status` None) as
+    the client hears it: scrubbed, bounded, its internal addresses and host names masked (a proxy's, LiteLLM's:
+    "Cannot connect to host ollama:11434 ... ('172.18.0.3', 11434)"); a page wrapped in it is not repeated at all.
+    (Before wire9 only an error status's message was masked: the same words in OpenRouter's 200 body or an
+    Anthropic `event: error` reached the client whole.)"""
+    text = upstream_text(text)
     if _PAGE.search(text[:1024].encode("utf-8", "replace")) is not None:
         log.warning("a provider's error message is a page: %s", scrub_cut(page_text(text.encode()), EXCERPT_CHARS))
-        return (f"an HTML page ({reason(status)}) in the error message instead of the provider's words: a proxy, "
+        said = f" ({reason(status)})" if status is not None else ""
+        return (f"an HTML page{said} in the error message instead of the provider's words: a proxy, "
                 "load balancer or CDN in front of it answered (the gateway's log has an excerpt)")
     return _ADDRESS_IN_JSON.sub("[address]", text)
 

@@ -23,7 +23,7 @@ from tierwise.errors import UpstreamError, UpstreamTimeout
 from tierwise.providers import error_pages
 from tierwise.providers.api_shape import hint, other_api
 from tierwise.providers.error_classes import upstream_error
-from tierwise.secret_scrub import note, upstream_text
+from tierwise.secret_scrub import note
 
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
 
@@ -210,7 +210,7 @@ class Provider:
             elif isinstance(body, dict) and isinstance(body.get("message"), str):  # vLLM's older {"object": "error"}
                 err_obj = body
                 msg = body["message"]
-            msg = error_pages.masked(upstream_text(msg), status)  # (a proxy's words: its hosts)
+            msg = error_pages.masked(msg, status)  # (a proxy's words: its hosts)
             # Only where a wrong kind shows (its endpoint or auth header unknown there): llama.cpp, vLLM and Ollama
             # also serve the Anthropic API and answer its 400s, 429s and 5xx in OpenAI's shape.
             if status in WRONG_KIND_STATUSES and (other := other_api(self.cfg.kind, body)) is not None:

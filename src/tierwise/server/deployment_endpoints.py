@@ -33,8 +33,8 @@ from tierwise.errors import Internal, InvalidRequest, RateLimited, TierwiseError
 from tierwise.gateway import new_request_id
 from tierwise.ledger.records import LedgerRecord
 from tierwise.providers.deployment import Deployment
+from tierwise.providers.error_pages import masked
 from tierwise.providers.image_urls import remote_documents, remote_images
-from tierwise.secret_scrub import upstream_text
 from tierwise.server.asgi_scope import Receive, Scope, Send, request_headers
 from tierwise.server.limits import retry_after_header
 from tierwise.tokens import estimate_request
@@ -281,7 +281,7 @@ def check_embeddings_answer(provider: str, out: Any) -> None:
         said = said.get("message")
     if said is None and type(out) is dict and out.get("object") == "error":  # vLLM's older shape
         said = out.get("message")
-    reason = f": {upstream_text(str(said))}" if said else ""
+    reason = f": {masked(str(said))}" if said else ""  # scrubbed, cut, its internal addresses masked
     raise UpstreamError(f"provider {provider!r} sent an embeddings answer this gateway cannot read{reason}",
                         retryable=True)
 

@@ -32,6 +32,7 @@ class HeaderLineCount:
         transport: Any
         url: bytes
         _header_bytes: int
+        _refusal: bytes | None
 
         def cut(self, phase: str) -> None: ...
 
@@ -67,7 +68,7 @@ class HeaderLineCount:
         self._header_bytes -= len(data)  # (counted again slice by slice)
         for m in _slices(self.guard.max_header_lines).finditer(data):
             self.data_received(m.group())
-            if self.transport.is_closing():
+            if self.transport.is_closing() or self._refusal is not None:
                 return
 
     def _refuse_count(self, data: bytes) -> None:

@@ -484,13 +484,23 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
         self.scope["client"] = (addr, 0)
         self.guard.regroup(self, peer_group((addr, 0)))
 
+    _refusal: bytes | None = None  # what to answer once the requests read before a refused one are answered
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self.proxy_peer and not self.pipeline:  # idle, the connection is the proxy's pool's again
+        if not self.running.response_complete or self.transport.is_closing():
+            # A request queued behind it runs now: the app owns the connection (before wire9 it was marked idle
+            # once the queue was empty, and the sweep cut the running request at the idle deadline, 31 s), or the
+            # answer closed the connection.
+            return
+        if self._refusal is not None:  # a block refused while requests read before it ran: their answers are out
+            self.transport.write(self._refusal)
+            self.transport.close()
+            return
+        if self.proxy_peer:  # idle, the connection is the proxy's pool's again
             self.guard.regroup(self, self.proxy_peer)
-        if not self.transport.is_closing() and not self.pipeline:
-            self._phase = "idle"
-            self.guard.wait(self, "idle", self.guard.idle_timeout)
+        self._phase = "idle"
+        self.guard.wait(self, "idle", self.guard.idle_timeout)
 
     def cut(self, phase: str) -> None:
         """Close a connection that took too long (or must make room): 408 if no request was read yet;
@@ -507,9 +517,19 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
             cycle.message_event.set()  # wakes the app's receive()
             self.guard.wait(self, "answer", self.guard.header_timeout)
             return
-        if phase in ("header", "header_size", "header_count") and (cycle is None or cycle.response_complete):
-            transport.write(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
-            transport.close()
+        if phase in ("header", "header_size", "header_count"):
+            answer = refusal(phase, getattr(self, "url", b"") if self._in_header else b"")
+            if cycle is None or cycle.response_complete:
+                transport.write(answer)
+                transport.close()
+                return
+            # A request pipelined behind one still running (or queued): the requests already read are answered
+            # first, then this refusal (`on_response_complete`), and nothing more is read. Before (wire9) the
+            # connection was dropped, and with it the answers of the requests the gateway had accepted.
+            self._refusal = answer
+            transport.pause_reading()
+            self.guard.waiting.pop(self, None)  # (bounded now by the running requests' own deadlines)
+            self.guard.spare.pop(self, None)
         elif phase in ("trailer_size", "trailer_count") and cycle is not None and not cycle.response_started:
             transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
             transport.close()  # the app, waiting for the body's end, sees the client go away

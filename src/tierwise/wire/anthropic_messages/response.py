@@ -24,7 +24,8 @@ from tierwise.canonical import (
 from tierwise.errors import ContextOverflow, TierwiseError, UpstreamError
 from tierwise.ids import new_id
 from tierwise.providers.error_classes import classify
-from tierwise.secret_scrub import scrub, upstream_text
+from tierwise.providers.error_pages import masked
+from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
 from tierwise.wire._check import token_count
 
@@ -124,7 +125,7 @@ def invalid_tool_input(where: str) -> UpstreamError:
 def upstream_error(err: Any, *, started: bool) -> UpstreamError:
     e = err if isinstance(err, dict) else {}
     given = e.get("type")
-    message = upstream_text(str((err if isinstance(err, str) else e.get("message")) or "upstream error"))
+    message = masked(str((err if isinstance(err, str) else e.get("message")) or "upstream error"))
     where = "upstream error mid-stream" if started else "upstream error"
     c = classify(None, e, message)
     if c.error_class == "context_overflow" and not started:
