@@ -95,6 +95,12 @@ def set_rlimits(limits: SandboxLimits) -> None:
     # Queued signals are counted per user up through the user namespaces: at the inherited limit
     # (~96,000) one run queued them all, and the host user's programs could queue none while it ran.
     resource.setrlimit(resource.RLIMIT_SIGPENDING, (SIGPENDING, SIGPENDING))
+    # No raised priority (review32b): RLIMIT_NICE lets a process lower its nice value to 20 - limit, RLIMIT_RTPRIO
+    # make itself SCHED_FIFO/SCHED_RR at up to that priority, with no privilege; a gateway started with them
+    # (systemd's LimitRTPRIO=/LimitNICE=, limits.conf, `docker run --ulimit rtprio=`) handed them to every run, and
+    # a real-time run spinning takes its CPU before any other process. Lowering needs no privilege.
+    resource.setrlimit(resource.RLIMIT_NICE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
     # Memory last: the gateway's own address space (copied by fork) may already be larger, so
     # nothing here may need a new allocation after these two.
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))

@@ -212,10 +212,21 @@ def runs_cpu() -> str | None:
     else:
         if group == pid:  # (by the group's leader only: a worker's exit would take it from the others' next runs)
             _remove_at_exit(folder)
-    if not os.access(os.path.join(folder, "cgroup.procs"), os.W_OK):  # made by another user of the group (root)
+    if not _own_folder(folder):
         _cannot(parent, "it is another user's")
         return None
     return folder
+
+
+# Whose the runs' cpu cgroup is (review32b): its name is predictable (`tierwise-<pgid>-runs`) and any user who may make a
+# folder in the parent (a cgroup delegated to that user, or group-writable) made it first, with its files: a root
+# gateway, for which every file is writable, joined its runs to it, and that user set their weight (cpu.shares: 2 or
+# 262144), their real-time time and read their PIDs. The folder and its `cgroup.procs` are to be this process's user's.
+def _own_folder(folder: str) -> bool:
+    try:
+        return all(os.lstat(path).st_uid == os.geteuid() for path in (folder, os.path.join(folder, "cgroup.procs")))
+    except OSError:
+        return False
 
 
 @functools.cache
@@ -254,10 +265,13 @@ def _sweep(parent: str) -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir(parent):
             pid = name.split("-")[1] if name.startswith("tierwise-") and name.count("-") == 2 else ""
-            if not pid.isdigit() or int(pid) in (os.getpid(), os.getpgrp()):  # (its own group's runs: runs_cpu)
+            # (ASCII digits that fit a PID: `²` or 20 digits raised out of the sweep and out of every run's start)
+            if not (pid.isascii() and pid.isdigit() and len(pid) <= 9) or int(pid) in (os.getpid(), os.getpgrp()):
                 continue
             try:
-                os.kill(int(pid), 0)
+                # The runs' cpu cgroup is a process group's (runs_cpu): alive while any process of the group is, the
+                # workers of a gateway whose leader (a shell, a supervisor) is gone among them (review32b).
+                (os.killpg if name.endswith("-runs") else os.kill)(int(pid), 0)
             except ProcessLookupError:
                 with contextlib.suppress(OSError):
                     os.rmdir(os.path.join(parent, name))

@@ -12,7 +12,7 @@ pinned in pipes by vmsplice, page-cache folios held in pipes by splice, tee and 
 `socket()` (the only sockets left are AF_UNIX stream `socketpair`s, connected, bound to no name: they reach
 nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, being told of other processes' reads and
-opens (inotify, fanotify, dnotify, leases), device nodes and FIFOs
+opens (inotify, fanotify, dnotify, leases), notification pipes, device nodes and FIFOs
 (mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...) or at a
 user's or process group's processes (setpriority, ioprio_set), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
@@ -214,6 +214,12 @@ F_SETPIPE_SZ = 1031
 # (15-28 reads): which modules another client's check used and when, and a channel between two runs. Python never
 # asks for either (F_GETLEASE, locks and the other commands stay).
 F_SETLEASE, F_NOTIFY = 1024, 1026
+# ... and notification pipes (review32b): `pipe2(O_NOTIFICATION_PIPE)` makes a pipe the kernel's watch queue writes
+# into (key and device events, set with `ioctl` IOC_WATCH_QUEUE_SET_SIZE/_FILTER), kernel code behind a privilege
+# escalation reachable by any user (CVE-2022-0995, the filter's out-of-bounds write) that serves no run: the keys it
+# watches are refused (keyctl) and Python never asks for one. Granted where the kernel has CONFIG_WATCH_QUEUE (Debian,
+# Ubuntu, Fedora); the flag is O_EXCL's bit, which pipe2 takes for nothing else.
+O_NOTIFICATION_PIPE = 0x80
 # Core dumps: for a `core_pattern` that pipes to a program (systemd-coredump, apport) the kernel ignores
 # RLIMIT_CORE, except the value 1, with which it aborts the dump ("RLIMIT_CORE is set to 1"). Each run
 # starts with (1, 1) (tierwise.sandbox.backend) and may not lower it: at 0 a crash of the run handed up to
@@ -308,6 +314,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
     for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX, F_SETLEASE, F_NOTIFY):
         _rule(f, eperm, "fcntl", _low32(sc, 1, command))
+    _rule(f, eperm, "pipe2", sc.Arg(1, sc.MASKED_EQ, O_NOTIFICATION_PIPE, O_NOTIFICATION_PIPE))
     for block in SOCKET_IOCTL_BLOCKS:  # (FIOSETOWN, SIOCSPGRP among them)
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, IOCTL_BLOCK_MASK, block))
     if own_pid:

@@ -1,0 +1,142 @@
+"""The review of sandbox13 (bench/RESULTS.md "Review of sandbox13 (session 32, review32b)"): what a hostile run, or a
+local user, does to round 13's fixes and what they left. Not a test: it prints what it saw.
+
+    PYTHONPATH=src .venv/bin/python bench/sandbox_review32b.py [--mode bwrap|weak|landlock ...] [--only NAME ...]
+
+Modes as bench/sandbox_attack_round11.py's. Attacks: `foreign` (fcntl(F_NOTIFY) as the 32-bit `fcntl64` through
+`int 0x80`, and as an x32 call, bit 30 of the number), `pipe` (`pipe2(O_NOTIFICATION_PIPE)`, the watch queue),
+`locks` (the run sets RLIMIT_LOCKS to 1, then takes POSIX record locks on its own file: how many it holds), `planted`
+(bwrap only: a process group of its own, as a gateway's, whose runs' cpu cgroup `tierwise-<pgid>-runs` another user
+made first, 65534 here, with `cpu.shares` 262144; one run spins beside the gateway's own spin for six seconds: the run's
+CPU / the gateway's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round13 import SPIN, _limits, _spin  # noqa: E402
+
+I386 = """
+import ctypes, mmap, os
+fd = os.open(os.path.dirname(os.__file__), os.O_RDONLY)
+# mov eax, 221 (fcntl64); mov ebx, fd; mov ecx, 1026 (F_NOTIFY); mov edx, 1 (DN_ACCESS); int 0x80; ret
+code = (b"\\xb8" + (221).to_bytes(4, "little") + b"\\xbb" + fd.to_bytes(4, "little") + b"\\xb9"
+        + (1026).to_bytes(4, "little") + b"\\xba" + (1).to_bytes(4, "little") + b"\\xcd\\x80\\xc3")
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(code)
+call = ctypes.CFUNCTYPE(ctypes.c_long)(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+print("fcntl64 answered", call(), flush=True)
+"""
+X32 = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(os.path.dirname(os.__file__), os.O_RDONLY)
+print("x32 fcntl answered", libc.syscall(0x40000000 | 72, fd, 1026, 1), ctypes.get_errno(), flush=True)
+"""
+PIPE = """
+import os
+try:
+    os.pipe2(0x80)
+    print("notification pipe made")
+except OSError as e:
+    print("notification pipe refused", e.errno, e.strerror)
+"""
+LOCKS = """
+import fcntl, os, resource
+resource.setrlimit(10, (1, 1))  # RLIMIT_LOCKS
+fd = os.open("f", os.O_CREAT | os.O_RDWR, 0o600)
+n = 0
+for k in range(1000):
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 2 * k)
+    n += 1
+print("RLIMIT_LOCKS", resource.getrlimit(10), "locks held", n)
+"""
+
+
+async def _said(code: str) -> str:
+    from tierwise.sandbox import run_python
+
+    r = await run_python(code, limits=_limits(), audit_hook=False)
+    return f"{r.stdout.strip()} ({r.summary()})"
+
+
+async def _foreign() -> str:
+    return f"i386: {await _said(I386)}; x32: {await _said(X32)}"
+
+
+async def _pipe() -> str:
+    return await _said(PIPE)
+
+
+async def _locks() -> str:
+    return await _said(LOCKS)
+
+
+def _planted_gateway(said: multiprocessing.connection.Connection) -> None:
+    from tierwise.sandbox import cgroup, run_python
+
+    os.setpgid(0, 0)
+    parent = cgroup._cpu_parent(os.getpid())
+    assert parent is not None
+    planted = os.path.join(parent, f"tierwise-{os.getpgrp()}-runs")
+    os.mkdir(planted)
+    try:
+        with open(os.path.join(planted, "cpu.shares"), "w") as fh:
+            fh.write("262144")  # (the planter's choice: their own file)
+        for name in (".", *os.listdir(planted)):
+            os.chown(os.path.join(planted, name), 65534, 65534)
+
+        async def race() -> tuple[float, float, str]:
+            await run_python("pass", limits=_limits())
+            t0 = time.time() + 3.0
+            t1 = t0 + 6.0
+            task = asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=_limits(), audit_hook=False))
+            await asyncio.sleep(1.0)
+            own = _spin(t0, t1)
+            r = await task
+            return own, float(r.stdout.strip() or 0), ", ".join(r.layers)
+
+        said.send(asyncio.run(race()))
+    finally:
+        for _ in range(100):
+            try:
+                os.rmdir(planted)
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+async def _planted() -> str:
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    gateway = multiprocessing.get_context("fork").Process(target=_planted_gateway, args=(theirs,))
+    gateway.start()
+    own, run, layers = await asyncio.to_thread(ours.recv)
+    await asyncio.to_thread(gateway.join)
+    return f"gateway {own:.2f} s CPU, the run {run:.2f} s: {run / own:.2f}x the gateway's [layers: {layers}]"
+
+
+async def main(modes: list[str], only: list[str]) -> None:
+    for mode in modes:
+        _configure(mode)
+        attacks = {"foreign": _foreign, "pipe": _pipe, "locks": _locks, "planted": _planted}
+        for name, attack in attacks.items():
+            if (not only or name in only) and (name != "planted" or mode == "bwrap"):
+                said = (await attack()).replace("\n", "; ")
+                print(f"[{mode}] {name}: {said}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
+    parser.add_argument("--only", action="append", choices=["foreign", "pipe", "locks", "planted"])
+    args = parser.parse_args()
+    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
