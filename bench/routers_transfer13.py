@@ -55,6 +55,7 @@ from tierwise.routers.transfer import (
     _unit_outcomes,
     _weigh,
     oof_weights,
+    shared_columns,
     source_weights,
     sources,
     subject_factors,
@@ -62,31 +63,20 @@ from tierwise.routers.transfer import (
 )
 
 P8_SEED = 20321206  # a seed no split used: P3 2026, P4 20281206, P5 20291206, P6 20301206, P7 20311206
-GROUP_SCALE = 1.0  # the group copies' value: 1 = the same penalty as the shared column (fixed before any figure)
 EXTRA = tuple(x for x in os.environ.get("TRANSFER13_EXTRA", "ea-subj,ea-src").split(",") if x)
 COLUMNS = (*MEMBERS, *EXTRA)
 CANDIDATES = {"D": MEMBERS, "A": ("ea-subj", *MEMBERS[1:]), "B": ("ea-src", *MEMBERS[1:])}
 REGISTERED = "A"  # the candidate of the registered rule (bench/RESULTS.md, "Transfer round 13")
 
 
-def augmented(x: sp.csr_matrix, group: np.ndarray, scale: float = GROUP_SCALE) -> sp.csr_matrix:
-    """[x, x in its row's group's block × scale], the group blocks' unused columns dropped (the shared block first,
-    so the first x.shape[1] weights are the shared ones)."""
-    x = sp.csr_matrix(x)
-    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-    cols = group[rows].astype(np.int64) * x.shape[1] + x.indices
-    used, local = np.unique(cols, return_inverse=True)
-    block = sp.csr_matrix((x.data * scale, (rows, local)), shape=(x.shape[0], len(used)))
-    return sp.hstack([x, block]).tocsr()
-
-
 def shared_logit(x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, float]:
-    """The weak-fails logistic regression on `augmented` features; its shared weights and intercept."""
+    """The weak-fails logistic regression on `shared_columns` of its features (the library's `words=` arithmetic,
+    GROUP_SCALE 1: fixed before any figure); its shared weights and intercept."""
     from sklearn.linear_model import LogisticRegression
 
     if y.min() == y.max():
         return np.zeros(x.shape[1], np.float32), 0.0
-    m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(augmented(x, group), y, sample_weight=w)
+    m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(shared_columns(x, group), y, sample_weight=w)
     return m.coef_[0][: x.shape[1]].astype(np.float32), float(m.intercept_[0])
 
 
