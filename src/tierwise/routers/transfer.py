@@ -73,6 +73,13 @@ WEIGH = "subject-oof-shrunk"  # the default since session 30 (round 11's registe
 OFFSETS = ("none", "source", "subject")
 OFFSET = "none"
 OFFSET_SCALE = 30.0  # the offset columns' value: an intercept costs 1/30² of a word's penalty
+# "shared-subject" (session 32, transfer13): the weak-fails logistic sees each row's words twice, in shared columns
+# and in columns of the row's subject within its source, under one penalty, and scores with the shared weights only:
+# a word that marks hard questions in one subject alone is split between the two, one that does so everywhere stays
+# whole ("shared-source": the groups are the data sources). "pooled": one weight per word.
+WORDINGS = ("pooled", "shared-subject", "shared-source")
+WORDS = "pooled"
+GROUP_SCALE = 1.0  # the group copies' value: the same penalty as the shared column
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
@@ -193,7 +200,7 @@ class TransferRouter(BlendedRouter):
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
                  subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, offsets: str = OFFSET,
-                 seed: int = 0) -> None:
+                 words: str = WORDS, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
@@ -202,12 +209,15 @@ class TransferRouter(BlendedRouter):
             raise ValueError(f"weigh must be one of {WEIGHINGS}; got {weigh!r}")
         if offsets not in OFFSETS:
             raise ValueError(f"offsets must be one of {OFFSETS}; got {offsets!r}")
+        if words not in WORDINGS:
+            raise ValueError(f"words must be one of {WORDINGS}; got {words!r}")
         if not 0.0 <= float(subject_power) <= 1.0:
             raise ValueError(f"subject_power must be in [0, 1]; got {subject_power}")
         self.source_power = float(source_power)
         self.subject_power = float(subject_power)
         self.weigh = weigh
         self.offsets = offsets
+        self.words = words
         self.shape = tuple(shape)
         # One request's shape row: only the columns read, from [shape features as float64, choice counts].
         self._groups = shape_groups(SHAPE_NAMES.index(k) for k in self.shape if k not in CHOICES)
@@ -246,16 +256,15 @@ class TransferRouter(BlendedRouter):
                 fit["logit"] = (np.zeros(x.shape[1], np.float32), float(np.log(np.clip(y.mean(), 1e-3, 1 - 1e-3)
                                                                               / np.clip(1 - y.mean(), 1e-3, 1))))
             elif self.offsets != "none":
-                keys = src if self.offsets == "source" else np.array([f"{a}\x00{b}" for a, b in zip(
-                    src, sub.subjects, strict=True)])
-                _, inv = np.unique(keys, return_inverse=True)
+                _, inv = np.unique(_group_keys(src, sub.subjects, self.offsets == "subject"), return_inverse=True)
                 dummies = sparse.csr_matrix((np.full(len(rows), OFFSET_SCALE), (np.arange(len(rows)), inv)))
                 m = LogisticRegression(C=LOGIT_C, max_iter=2000, fit_intercept=False).fit(
-                    sparse.hstack([x, dummies]).tocsr(), y, sample_weight=w)
+                    sparse.hstack([self._word_columns(x, src, sub.subjects), dummies]).tocsr(), y, sample_weight=w)
                 fit["logit"] = (m.coef_[0][: x.shape[1]].astype(np.float32), 0.0)  # a constant ranks nothing
             else:
-                m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(x, y, sample_weight=w)
-                fit["logit"] = (m.coef_[0].astype(np.float32), float(m.intercept_[0]))
+                m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(self._word_columns(x, src, sub.subjects), y,
+                                                                     sample_weight=w)
+                fit["logit"] = (m.coef_[0][: x.shape[1]].astype(np.float32), float(m.intercept_[0]))
         if "tfidf-ridge-gain" in self.members:
             r = Ridge(alpha=RIDGE_ALPHA).fit(x, gain, sample_weight=w)
             fit["ridge"] = (np.asarray(r.coef_, np.float32), float(r.intercept_))
@@ -269,6 +278,13 @@ class TransferRouter(BlendedRouter):
         if "trees-wf" in self.members:
             fit["trees"] = TreeEnsemble.fit(np.stack([shape_features(p) for p in sub.prompts]), fails, sample_weight=w)
         return fit
+
+    def _word_columns(self, x: Any, src: np.ndarray, subjects: Sequence[str]) -> Any:
+        """The weak-fails member's features: `x`, or under a shared `words` setting `shared_columns` of it."""
+        if self.words == "pooled":
+            return x
+        keys = _group_keys(src, subjects, self.words == "shared-subject")
+        return shared_columns(x, np.unique(keys, return_inverse=True)[1])
 
     def _member_scores(self, fit: dict[str, Any], counts: Any, vec: np.ndarray, shape: np.ndarray,
                        prompts: Sequence[str]) -> np.ndarray:
@@ -397,6 +413,7 @@ class TransferRouter(BlendedRouter):
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
                 "subject_power": self.subject_power, "weigh": self.weigh, "offsets": self.offsets,
+                "words": self.words,
                 "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -423,7 +440,8 @@ class TransferRouter(BlendedRouter):
         r = cls(vectors, members=members, n_buckets=int(meta["n_buckets"]),
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
                 subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
-                offsets=str(meta.get("offsets", "none")), seed=int(meta["seed"]))
+                offsets=str(meta.get("offsets", "none")), words=str(meta.get("words", "pooled")),
+                seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
@@ -437,6 +455,23 @@ class TransferRouter(BlendedRouter):
         if "knn-wf" in r.members:
             r.bank, r.fails = arrays["bank"].astype(np.float32), arrays["fails"].astype(np.float32)
         return r
+
+
+def _group_keys(src: np.ndarray, subjects: Sequence[str], by_subject: bool) -> np.ndarray:
+    """Each query's group: its data source, or its subject within its source."""
+    return np.array([f"{a}\x00{b}" for a, b in zip(src, subjects, strict=True)]) if by_subject else src
+
+
+def shared_columns(x: Any, group: np.ndarray, scale: float = GROUP_SCALE) -> Any:
+    """[x, x in the block of its row's group × scale] (sparse), the blocks' unused columns dropped: the first
+    x.shape[1] weights fitted on it are the words' shared weights (Daumé's feature augmentation)."""
+    from scipy import sparse
+
+    x = sparse.csr_matrix(x)
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    used, local = np.unique(group[rows].astype(np.int64) * x.shape[1] + x.indices, return_inverse=True)
+    block = sparse.csr_matrix((x.data * scale, (rows, local)), shape=(x.shape[0], len(used)))
+    return sparse.hstack([x, block]).tocsr()
 
 
 def _rank(s: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
