@@ -55,6 +55,7 @@ SHAPES = {
         nest("mail jane.doe@example.com", hexed, b64, url, b64, hexed, b64), "EMAIL_ADDRESS"),
     "base64 through rot13": (rot13(b64("mail jane.doe@example.com")), "EMAIL_ADDRESS"),
     "base64 of base64 through rot13": (rot13(b64(b64("ssn 536-22-8147"))), "US_SSN"),
+    "a short run through rot13 after its word": ("ssn " + rot13(b64("536-22-8147")), "US_SSN"),  # 15 characters
 }
 
 

@@ -273,7 +273,7 @@ def _other_readings(chars: str, raw: bytes | None) -> str | None:
         if got is not None:
             return got
     got = _inner(raw)
-    if got is None and len(chars) >= 16:
+    if got is None and len(chars) >= 12:
         # base64 put through rot13 (round 12): a letter-swapped run decodes to bytes that are no text. Tried once, for
         # the run as written only (not at every level: two readings a level would multiply), so at most twice the work.
         got = _read(_decode_b64(codecs.encode(chars, "rot13")), _LEVELS)
