@@ -170,3 +170,13 @@ def test_a_nested_route_s_guard_reads_the_request_s_findings():
     assert nested.scan_request(req)["EMAIL_ADDRESS"] == 1
     assert scanned[before:] == []
     assert nested.policies["pii"].action == "local_only" and outer.policies["pii"].action == "allow"
+
+
+def test_prose_in_base64_is_no_secret_and_a_key_in_base64_still_is(det):
+    """Scanned since round 12, a text file's base64 was a SECRET by its entropy: `secrets: block` refused every
+    `.txt` upload. Prose in base64 (four spaces or more once decoded) is words; a key in base64 is still found."""
+    plain = "Meeting notes, 3 March.\nAttendees: the team. Budget approved; next review in April.\n" * 3
+    assert found(det, f"data:text/plain;base64,{b64(plain)}") == []
+    key = "sk-ant-api03-Zx8Qw2Lp9Rt4Vb7Nm1Kc5Hj3Gf6Ds0Ae2Wq8Ty4Ui7Op"
+    for text in (f"key {b64(key)}", f"DB_PASS {b64('xK9#mQ2!vL7@pR4z')}"):
+        assert "SECRET" in {e for e, _ in found(det, text)}, text

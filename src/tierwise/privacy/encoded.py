@@ -286,7 +286,7 @@ def _other_readings(chars: str, raw: bytes | None) -> str | None:
 _TEXT_PROBE = 4096  # characters of a payload decoded to tell text from binary
 
 
-def holds_text(s: str) -> bool:
+def holds_text(s: str, words: int = 0) -> bool:
     """Is `s`, base64 (standard or URL-safe, percent-encoded or not) as an id or a file's payload, text once decoded?
     Round 12: `data:text/plain;base64,...`, a `.txt` or `.csv` uploaded as a file and `toolu_` + base64 of an address
     were skipped as binary and left as written. Only its first characters are decoded (an image is ~1 ms per MB to
@@ -305,7 +305,8 @@ def holds_text(s: str) -> bool:
             text = codecs.getincrementaldecoder("utf-8")().decode(raw)  # a cut last character is no error
         except UnicodeDecodeError:
             continue
-        if text and text.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
+        spaced = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+        if text and spaced.isprintable() and spaced.count(" ") >= words:
             return True
     return False
 
