@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import codecs
 import ipaddress
 import json
 import os
 import re
 import sys
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -246,6 +248,10 @@ PERTURB: dict[str, Callable[[str], str]] = {
         _compact(v)[:4] + "-" + _compact(v)[4:]),
     "a ratio's slash after four digits": lambda v: v if "@" in v or _IPV4.fullmatch(v) else (
         _compact(v)[:4] + "/" + _compact(v)[4:]),
+    # session 32 (privacy12)
+    "base64 six times": lambda v: b64(b64(b64(b64(b64(b64(v)))))),
+    "base64 of percent-encoded base64 of hex": lambda v: b64(urllib.parse.quote(b64(v.encode().hex()), safe="")),
+    "base64 through rot13": lambda v: codecs.encode(b64(v), "rot13"),
 }
 
 

@@ -1,20 +1,18 @@
 """THE privacy seam: every call about to leave for a `locality: remote` provider passes here.
 
-How it holds for every policy without any policy knowing: `Gateway` builds one `Boundary`
-from the `privacy:` config and hangs it on each remote `Deployment` (`deployment.privacy`).
-`Deployment.complete/stream` -- the one place every policy's upstream call goes through
-(rules, fallback, cascade tiers and their `with_draft` escalations, advisor consults,
-specialist summaries, draft checks, judge calls, shadow runs, ensemble agents) -- hands a
-remote call to `Boundary.complete/stream` first. Local deployments have no boundary: nothing
-leaves the machine. Without a `privacy:` section no deployment has one: the cost is one
-attribute test per model call.
+How it holds for every policy without any policy knowing: `Gateway` builds one `Boundary` from the `privacy:`
+config and hangs it on each remote `Deployment` (`deployment.privacy`). `Deployment.complete/stream` -- the
+one place every policy's upstream call goes through (rules, fallback, cascade tiers and their `with_draft`
+escalations, advisor consults, specialist summaries, draft checks, judge calls, shadow runs, ensemble agents)
+-- hands a remote call to `Boundary.complete/stream` first. Local deployments have no boundary: nothing leaves
+the machine. Without a `privacy:` section no deployment has one: the cost is one attribute test per model
+call.
 
-Per request there is one `Guard` (`ctx.privacy`, made on the first remote call of a Context,
-or by `Gateway.context`). For each remote call it:
+Per request there is one `Guard` (`ctx.privacy`, made on the first remote call of a Context, or by
+`Gateway.context`). For each remote call it:
 
-1. scans the canonical request (every text place; findings memoised per text, so the
-   cascade's second tier or the judge re-reading the same messages costs a dict lookup);
-   a detector error refuses the call (fail closed);
+1. scans the canonical request (every text place; findings memoised per text, so the cascade's second tier
+   or the judge re-reading the same messages costs a dict lookup); a detector error refuses the call;
 2. applies the route's class policies (`tierwise.privacy.policy.decide`):
    - `block`: raises `PrivacyBlocked` (400 in the client's API schema, naming the class);
    - `local_only` / outside the class's `regions`: raises `PrivacyRefused`, an upstream
@@ -31,15 +29,14 @@ or by `Gateway.context`). For each remote call it:
    SHA-256 of the outgoing body -- never a value. The ledger's `privacy` column and
    `tierwise audit` are built from these steps (`tierwise.privacy.audit`).
 
-Observability: `ctx.privacy.protected` is True once a scan of this request found a value of
-a protected class (any class some policy does not simply allow); `Guard.scan_request(req)`
-scans on demand (cached) for a caller that needs the flag before any remote call.
+Observability: `ctx.privacy.protected` is True once a scan of this request found a value of a protected class
+(any class some policy does not simply allow); `Guard.scan_request(req)` scans on demand (cached) for a caller
+that needs the flag before any remote call.
 
-Conversation mappings: a request naming a conversation (header `x-tierwise-conversation`,
-or `metadata.conversation_id`) loads its Pseudonymizer from an encrypted `MappingStore`
-(keyed by an HMAC of the client's key and the conversation id) and saves it after each
-redaction, so `<PERSON_1>` stays the same person across turns. Without a name, the mapping
-lives for the request only.
+Conversation mappings: a request naming a conversation (header `x-tierwise-conversation`, or
+`metadata.conversation_id`) loads its Pseudonymizer from an encrypted `MappingStore` (keyed by an HMAC of the
+client's key and the conversation id) and saves it after each redaction, so `<PERSON_1>` stays the same person
+across turns. Without a name, the mapping lives for the request only.
 """
 
 from __future__ import annotations
@@ -352,7 +349,7 @@ class Guard:
     __slots__ = ("b", "route", "policies", "_memo", "_p", "_conv", "protected", "_surrogates", "parent", "origin",
                  "_redacted", "_llm_done", "_llm_failed", "_split", "_split_done", "_names", "_salt")
 
-    def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None) -> None:
+    def __init__(self, boundary: Boundary, route: str, parent: Guard | None = None, reads: Guard | None = None) -> None:
         self.b, self.route, self.parent = boundary, route, parent
         self.origin: Request | None = None  # the client's request (Gateway.context): privacy/origin.py
         self.policies = boundary.table.for_route(route)
@@ -371,6 +368,10 @@ class Guard:
         self._split_done: set[tuple[str, ...]] = set()  # conversations whose junctions were scanned
         self._names = DeclaredNames()  # the requests' tool and schema names, and where they are exempt
         self._salt: bytes | None = None  # the findings cache's key for this request's client (set by `bind`)
+        if reads is not None:  # a nested route's guard (route_rule.py) reads the same texts: findings found once
+            self._memo, self._split, self._split_done, self._names, self._salt, self._llm_done, self._llm_failed = (
+                reads._memo, reads._split, reads._split_done, reads._names, reads._salt, reads._llm_done,
+                reads._llm_failed)
 
     def __repr__(self) -> str:
         return f"Guard(route={self.route!r}, protected={self.protected})"

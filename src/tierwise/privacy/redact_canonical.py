@@ -27,6 +27,7 @@ from typing import Any
 from tierwise.canonical import (
     Block,
     Choice,
+    ImageBlock,
     Message,
     OtherBlock,
     Request,
@@ -38,7 +39,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
-from tierwise.privacy.request_scan import is_payload, opaque_shaped
+from tierwise.privacy.request_scan import binary, is_payload, opaque_shaped, payload_url
 
 Detect = Callable[[str], Iterable[FindingLike]]
 
@@ -107,7 +108,13 @@ class _Redactor:
             return replace(b, thinking=self.text(b.thinking), signature=sig)
         if isinstance(b, OtherBlock):
             return replace(b, raw=self.raw(b.raw))
-        return b  # images, redacted thinking: no clear text
+        if isinstance(b, ImageBlock) and (b.url or b.data):
+            # A payload that is text once decoded (round 12: `data:image/png;base64,` + a note's base64 left as
+            # written; the leak check looks for values on word boundaries, and a value's base64 groups sit inside
+            # the payload's). A web URL is not rewritten: one holding a value is refused by the leak check.
+            url = b.url if not b.url or not b.url[:5].lower() == "data:" or payload_url(b.url) else self.text(b.url)
+            return replace(b, url=url, data=self.text(b.data) if b.data and not binary(b.data) else b.data)
+        return b  # redacted thinking: no clear text
 
     def tool(self, t: Tool) -> Tool:
         return replace(

@@ -39,6 +39,7 @@ from tierwise.canonical import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
 from tierwise.wire.request_parts import call_arguments
 
@@ -134,7 +135,7 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield f"{loc}.detail", b.detail
         if b.media_type:
             yield f"{loc}.media_type", b.media_type
-        if b.data and not _is_base64(b.data):
+        if b.data and not binary(b.data):
             yield f"{loc}.data", b.data
         extra = getattr(b, "extra", None)
         if extra:
@@ -183,8 +184,14 @@ def _is_base64(s: str) -> bool:
 
 def opaque_shaped(s: str) -> bool:
     """An id or a blob as providers issue them (`toolu_01...`, `call_...`, a signature): only base64 and
-    URL-safe characters. Anything else in an id's place is text a client wrote, and scanned."""
-    return _is_base64(s)
+    URL-safe characters. Anything else in an id's place is text a client wrote, and scanned; so is one whose
+    base64 is text (round 12: `toolu_` + base64 of an address left as written)."""
+    return _is_base64(s) and not holds_text(s)
+
+
+def binary(s: str) -> bool:
+    """A base64 payload that is no text once decoded (round 12: a `text/plain` file's base64 was skipped)."""
+    return _is_base64(s) and not holds_text(s)
 
 
 def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
@@ -195,7 +202,7 @@ def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     if not isinstance(v, str):
         return False
     if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
-        return _is_base64(v)
+        return binary(v)
     return payload_url(v)
 
 
@@ -203,7 +210,7 @@ def payload_url(v: str) -> bool:
     """A `data:...;base64,` URL whose payload is base64 indeed. Text labelled base64 (a client that
     forgot to encode a file) is not a payload: it leaves as written, so it is scanned and redacted."""
     m = _DATA_URL.match(v)
-    return m is not None and _is_base64(v[m.end():])
+    return m is not None and binary(v[m.end():])
 
 
 def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = _OPAQUE_KEYS

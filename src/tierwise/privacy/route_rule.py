@@ -37,7 +37,9 @@ class RuledRoute:
             return ctx
         from tierwise.privacy.boundary import Guard
 
-        return replace(ctx, privacy=Guard(b, self.name, outer))
+        # The request's own texts: their findings are the outer guard's (a fresh memo rescanned them, one more
+        # scan of the whole request per call: bench/privacy_ruled_rescan.py, round 12).
+        return replace(ctx, privacy=Guard(b, self.name, outer, reads=outer))
 
     async def complete(self, req: Request, ctx: Context) -> Response:
         return await self.inner.complete(req, self.scoped(ctx))
