@@ -36,15 +36,19 @@ class Price(BaseModel):
                                          "default: twice the input price, as Anthropic bills it")
     web_search: float | None = Field(None, ge=0, description="USD per 1,000 web searches (Anthropic's web search "
                                      "server tool); default: $10 for a `kind: anthropic` provider's model, else 0")
+    request: float | None = Field(None, ge=0, description="USD per call on top of its tokens (a per-request fee); "
+                                  "default: $0.02 for an OpenRouter `:online` model (its web plugin, 5 results at "
+                                  "$4 per 1,000), else 0")
 
 
 ZERO = Price()
 
 
 def cost(price: Price | None, usage: Usage) -> float | None:
-    """USD for `usage` at `price`; None when the price is unknown."""
+    """USD for `usage` at `price`, or what the upstream says it billed when that is more (OpenRouter's `usage.cost`:
+    its fees are in no token count); None when the price is unknown and the upstream said nothing."""
     if price is None:
-        return None
+        return usage.billed_usd or None
     cr = price.input if price.cache_read is None else price.cache_read
     cw = price.input if price.cache_write is None else price.cache_write
     usd = (
@@ -56,9 +60,12 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     if usage.cache_write_1h_tokens:  # (of the writes: counted at the one-hour price, not `cache_write`'s)
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
+    usd /= MILLION
     if usage.web_searches and price.web_search:
-        return usd / MILLION + usage.web_searches * price.web_search / 1000
-    return usd / MILLION
+        usd += usage.web_searches * price.web_search / 1000
+    if price.request and (usage.input_tokens or usage.output_tokens or usage.cache_read_tokens):  # (a call made)
+        usd += price.request
+    return usd if usd >= usage.billed_usd else usage.billed_usd
 
 
 def write_ratios(price: Price | None) -> tuple[float, float]:
@@ -93,6 +100,20 @@ def anthropic_price(price: Price, searches: bool = True) -> Price:
     if price.web_search is None and searches:
         update["web_search"] = SEARCH_FEE
     return price.model_copy(update=update) if update else price
+
+
+ONLINE_FEE = 0.02  # OpenRouter's web plugin at its default 5 results, $4 per 1,000 results: USD per call
+ONLINE = ":online"  # an OpenRouter model id's suffix that runs its web plugin on every call
+
+
+def online_price(price: Price | None) -> Price | None:
+    """The price of an OpenRouter `:online` model (`price`: the config's, else genai-prices' for the id without the
+    suffix, the only one it lists): its web plugin's fee per call is added, unless the config names `request`.
+    Before session 32 (costs4) the fee was counted nowhere, and such a model's tokens were unpriced: a budget of a
+    cheap model spent 100 times its tokens' price in fees."""
+    if price is None or price.request is not None:
+        return price
+    return price.model_copy(update={"request": ONLINE_FEE})
 
 
 def claude_model(model_id: str) -> bool:
