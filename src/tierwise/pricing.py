@@ -86,6 +86,10 @@ MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usa
 # as input tokens on top of the fee (a search returns several pages of text; only the fee was reserved before session
 # 31, costs3: requests in flight allowing searches overspent an `admit: fits` budget by their results, 1.34x)
 SEARCH_RESULT_TOKENS = 10_000
+# Input tokens a web fetch's page adds, reserved per fetch allowed when its tool names no `max_content_tokens` (an
+# estimate: a long PDF is more; `max_content_tokens` is the bound), and per fetch at most
+FETCH_RESULT_TOKENS = 25_000
+MAX_FETCH_TOKENS = 1_000_000
 
 
 def anthropic_price(price: Price, searches: bool = True) -> Price:
@@ -127,17 +131,37 @@ def searches_allowed(req: Any) -> int:
     (SEARCHES_UNSAID for one that names none, MAX_SEARCHES at most: what one answer is counted at most). The body
     forwarded as sent when there is one, else the server tools' definitions the re-encoded body carries (`Tool.raw`:
     a body with a system turn mid-conversation, or changed by a policy, reserved no search before review30c)."""
+    n = 0
+    for t in _server_tools(req, "web_search"):
+        # (`max_uses` past MAX_SEARCHES reserved SEARCHES_UNSAID before review30c: 10 reserved, 1,000 counted)
+        n += _uses(t)
+    return n
+
+
+def fetched_tokens_allowed(req: Any) -> int:
+    """The input tokens the pages an Anthropic request's web fetch server tools may fetch add: per tool, its uses (as
+    `searches_allowed` counts a search tool's) times its `max_content_tokens` (FETCH_RESULT_TOKENS when it names none,
+    MAX_FETCH_TOKENS at most). A fetch has no fee, but its page is billed as input: nothing of it was reserved before
+    session 32 (costs4), and two requests in flight allowing 5 fetches of 20,000-token pages both fitted a $0.50
+    `admit: fits` budget ($0.603 billed)."""
+    n = 0
+    for t in _server_tools(req, "web_fetch"):
+        m = t.get("max_content_tokens")
+        n += _uses(t) * (min(m, MAX_FETCH_TOKENS) if type(m) is int and m > 0 else FETCH_RESULT_TOKENS)
+    return n
+
+
+def _server_tools(req: Any, kind: str) -> list[dict[str, Any]]:
     body = req.source_body
     tools = body.get("tools") if body is not None else [t.raw for t in req.tools if t.raw is not None]
     if type(tools) is not list:
-        return 0
-    n = 0
-    for t in tools:
-        if type(t) is dict and str(t.get("type", "")).startswith("web_search"):
-            m = t.get("max_uses")
-            # (`max_uses` past MAX_SEARCHES reserved SEARCHES_UNSAID before review30c: 10 reserved, 1,000 counted)
-            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
-    return n
+        return []
+    return [t for t in tools if type(t) is dict and str(t.get("type", "")).startswith(kind)]
+
+
+def _uses(tool: dict[str, Any]) -> int:
+    m = tool.get("max_uses")
+    return min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
 
 
 NO_MARK, FIVE, HOUR = 0, 1, 2

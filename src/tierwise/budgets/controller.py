@@ -297,8 +297,9 @@ class SpendController:
             # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
             req.max_tokens = out
         searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
-        if searches:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
-            est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS)  # (one admission a context)
+        fetched = pricing.fetched_tokens_allowed(req) if plan.search else 0  # (web fetch: the pages, billed as input)
+        if searches or fetched:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
+            est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS + fetched)  # (one a context)
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
         fee = (plan.search * searches + plan.call_fee) * n  # (a per-call fee: OpenRouter's `:online` web plugin)
