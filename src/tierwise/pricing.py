@@ -120,6 +120,26 @@ def online_price(price: Price | None) -> Price | None:
     return price.model_copy(update={"request": ONLINE_FEE})
 
 
+PLUGIN_RESULT_FEE = 0.004  # OpenRouter's web plugin: USD per result ($4 per 1,000)
+
+
+def plugin_fee(req: Any) -> float:
+    """USD the web plugins a request names (`plugins: [{"id": "web", "max_results": N}]`, OpenRouter's; forwarded when
+    `server.forwarding.openai_fields` lets `plugins` through) may be billed per call: N results (5 when it names none,
+    MAX_SEARCHES at most) at $4 per 1,000. Reserved since session 32 (costs4): before, two requests in flight asking
+    10 results each were both admitted under an `admit: fits` $0.05 budget ($0.08 billed)."""
+    body = req.source_body
+    plugins = (body if body is not None else req.extra).get("plugins")
+    if type(plugins) is not list:
+        return 0.0
+    n = 0
+    for p in plugins:
+        if type(p) is dict and p.get("id") == "web":
+            m = p.get("max_results")
+            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else 5
+    return n * PLUGIN_RESULT_FEE
+
+
 def claude_model(model_id: str) -> bool:
     """Whether an OpenAI-compatible host's model id names an Anthropic model (`anthropic/claude-sonnet-4` on
     OpenRouter, `claude-…` behind other routers): its cache writes are billed at Anthropic's prices."""

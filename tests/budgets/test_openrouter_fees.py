@@ -99,3 +99,33 @@ def test_a_reported_cost_is_believed_within_bounds(usage, billed):
     assert u.billed_usd == pytest.approx(billed)
     assert cost(Price(input=0.15, output=0.6), u) == pytest.approx(max(billed, TOKENS))
     assert cost(None, u) == (pytest.approx(billed) if billed else None)  # (a model genai-prices does not know)
+
+
+def test_a_clients_web_plugin_is_reserved(gateway, openai_up):  # noqa: F811
+    """`admit: fits` $0.05: two requests in flight asking OpenRouter's web plugin for 10 results ($0.04 each)."""
+    import openai
+
+    cfg = openrouter_config(openai_up, "openai/gpt-4o-mini", 0.05, admit="fits")
+    cfg["server"]["forwarding"] = {"openai_fields": ["plugins"]}
+    g = gateway(cfg)
+    openai_up.default = Delay(3, Reply(text="the news", usage=(1000, 100), cost=0.04 + TOKENS))
+    second = second_of_two_calls(openai_up, lambda: oai(g).chat.completions.create(
+        model="main", max_tokens=100, messages=[{"role": "user", "content": "news"}],
+        extra_body={"plugins": [{"id": "web", "max_results": 10}]}), openai.RateLimitError)
+    assert second == "429", "both admitted: $0.0804 billed of a $0.05 budget"
+
+
+def test_the_plugin_fee_reserved():
+    from types import SimpleNamespace
+
+    from tierwise.pricing import MAX_SEARCHES, plugin_fee
+
+    def fee(plugins, body: bool = True) -> float:
+        req = SimpleNamespace(source_body={"plugins": plugins} if body else None, extra={"plugins": plugins})
+        return plugin_fee(req)
+
+    assert fee([{"id": "web"}]) == pytest.approx(0.02)  # (5 results by default)
+    assert fee([{"id": "web", "max_results": 10}], body=False) == pytest.approx(0.04)  # (a re-encoded body's extra)
+    assert fee([{"id": "web", "max_results": 10**9}]) == pytest.approx(MAX_SEARCHES * 0.004)
+    assert fee([{"id": "web", "max_results": "9"}, {"id": "file-parser"}, "web"]) == pytest.approx(0.02)
+    assert fee({"id": "web"}) == 0.0

@@ -302,7 +302,7 @@ class SpendController:
             est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS + fetched)  # (one a context)
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
-        fee = (plan.search * searches + plan.call_fee) * n  # (a per-call fee: OpenRouter's `:online` web plugin)
+        fee = (plan.search * searches + max(plan.call_fee, pricing.plugin_fee(req))) * n  # (OpenRouter's web plugin)
         worst += fee
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
