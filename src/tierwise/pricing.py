@@ -60,7 +60,12 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     if usage.cache_write_1h_tokens:  # (of the writes: counted at the one-hour price, not `cache_write`'s)
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
-    usd /= MILLION
+    if usage.web_searches or price.request or usage.billed_usd:  # (rare: the common call pays three tests)
+        return _with_fees(price, usage, usd / MILLION)
+    return usd / MILLION
+
+
+def _with_fees(price: Price, usage: Usage, usd: float) -> float:
     if usage.web_searches and price.web_search:
         usd += usage.web_searches * price.web_search / 1000
     if price.request and (usage.input_tokens or usage.output_tokens or usage.cache_read_tokens):  # (a call made)
