@@ -14,7 +14,10 @@ worst of `--runs` runs, per scenario:
                (many OpenAI-compatible hosts);
 - mid-fail:    max_tokens 500, the upstream streams 400 tokens, then an error event, no usage;
 - n3:          n=3, max_tokens 500, 400 tokens out per choice, usage (all three choices) at the end (session 31);
-- n3-no-usage: n=3 as above, the upstream ignores stream_options.include_usage (session 31).
+- n3-no-usage: n=3 as above, the upstream ignores stream_options.include_usage (session 31);
+- online:      honest, on an OpenRouter `:online` model: its web plugin bills $0.02 a call on top of the tokens,
+               and the upstream says what it billed in `usage.cost` (session 32);
+- online-unreported: the same without `usage.cost` (session 32).
 
     PYTHONPATH=src .venv/bin/python bench/budget_overspend.py [--src /work/main/src] [--runs 5]
 """
@@ -41,6 +44,7 @@ from tests.doubles import OpenAIDouble, Reply, StreamError  # noqa: E402
 from tests.harness import ServeProcess, drop_redis_keys, free_port  # noqa: E402
 
 PRICE_IN, PRICE_OUT = 3.0, 15.0
+ONLINE_FEE = 0.02  # OpenRouter's web plugin, 5 results at $4 per 1,000
 WORD = "x" * 39 + " "  # 40 characters: 10 tokens at 4 characters a token
 
 
@@ -60,9 +64,10 @@ class Upstream(OpenAIDouble):
         out = 400 if self.scenario != "no-max" else (min(cap, self.long) if cap else self.long)
         inp = len(rec.raw) // 4
         n = int(body.get("n") or 1)  # (every choice is billed)
+        usd = (inp * PRICE_IN + out * n * PRICE_OUT) / 1e6 + (ONLINE_FEE if self.scenario.startswith("online") else 0)
         with self.lock:
-            self.cost += (inp * PRICE_IN + out * n * PRICE_OUT) / 1e6
-        reply = Reply(text=WORD * (out // 10), usage=(inp, out * n))
+            self.cost += usd
+        reply = Reply(text=WORD * (out // 10), usage=(inp, out * n), cost=usd if self.scenario == "online" else None)
         if self.scenario == "mid-fail":
             return StreamError(after_chunks=out // 10, then=reply)
         return reply
@@ -73,14 +78,14 @@ class Upstream(OpenAIDouble):
         return super().render_chunks(reply, rec)
 
 
-def config(port: int, tmp: Path, up: str, url: str, prefix: str, usd: float) -> str:
+def config(port: int, tmp: Path, up: str, url: str, prefix: str, usd: float, model: str = "big-model") -> str:
     return f"""
 server: {{port: {port}, default_route: main}}
 ledger: {{path: {tmp / f'ledger-{port}.db'}}}
 providers:
   cloud: {{kind: openai, base_url: "{up}/v1", locality: remote, timeouts: {{connect: 5, read: 60}}}}
 models:
-  frontier: {{provider: cloud, model: big-model, price: {{input: {PRICE_IN}, output: {PRICE_OUT}}}}}
+  frontier: {{provider: cloud, model: {model}, price: {{input: {PRICE_IN}, output: {PRICE_OUT}}}}}
 routes:
   main: {{policy: fallback, targets: [frontier], retries: 0}}
 budgets:
@@ -130,7 +135,8 @@ def run(args: argparse.Namespace, scenario: str, tmp: Path) -> tuple[float, dict
         for _ in range(args.gateways):
             p = free_port()
             path = tmp / f"tw-{p}.yaml"
-            path.write_text(config(p, tmp, up.url, args.redis, prefix, args.usd))
+            model = "big-model:online" if scenario.startswith("online") else "big-model"
+            path.write_text(config(p, tmp, up.url, args.redis, prefix, args.usd, model))
             servers.append(ServeProcess(path, p, tmp))
         seen = asyncio.run(clients([s.url for s in servers], args.clients, args.per_client, scenario))
         for _ in range(100):  # settlements land shortly after the answers

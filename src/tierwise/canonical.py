@@ -218,6 +218,9 @@ class Usage:
     cache_write_1h_tokens: int = 0
     # Anthropic's web search server tool: searches made (`server_tool_use.web_search_requests`), billed per search
     web_searches: int = 0
+    # What the upstream says the call cost in USD, where it says so (OpenRouter's `usage.cost`: its fees included,
+    # such as its web plugin's results); 0 when it does not. pricing.cost counts the larger of it and the tokens' price.
+    billed_usd: float = 0.0
 
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
@@ -226,6 +229,7 @@ class Usage:
         self.cache_write_tokens += other.cache_write_tokens
         self.cache_write_1h_tokens += other.cache_write_1h_tokens
         self.web_searches += other.web_searches
+        self.billed_usd += other.billed_usd
         self.estimated = self.estimated or other.estimated
 
     def take_prompt(self, other: Usage) -> None:
@@ -250,6 +254,8 @@ class Usage:
             self.cache_write_1h_tokens = other.cache_write_1h_tokens
         if other.web_searches:
             self.web_searches = other.web_searches
+        if other.billed_usd:
+            self.billed_usd = other.billed_usd
 
 
 @dataclass(slots=True)

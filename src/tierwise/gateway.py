@@ -25,7 +25,7 @@ from tierwise.ledger.store import Ledger
 from tierwise.policies.base import Context, Target
 from tierwise.policies.registry import POLICY_TYPES, Builder
 from tierwise.policies.rules import feature_of
-from tierwise.pricing import Price, Pricer, anthropic_price, claude_model, cost
+from tierwise.pricing import ONLINE, Price, Pricer, anthropic_price, claude_model, cost, online_price
 from tierwise.providers import image_urls
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
@@ -77,6 +77,9 @@ class Gateway:
             prov = self.providers[m.provider]
             price = m.price or (ZERO if prov.locality == "local"
                                 else self.pricer.price_for(m.model, prov.kind, prov.cfg.base_url))
+            if prov.locality == "remote" and m.model.endswith(ONLINE):  # (genai-prices knows it without the suffix)
+                price = online_price(price or self.pricer.price_for(m.model[:-len(ONLINE)], prov.kind,
+                                                                    prov.cfg.base_url))
             if price is not None and prov.locality == "remote" and (prov.kind == "anthropic" or claude_model(m.model)):
                 price = anthropic_price(price, searches=prov.kind == "anthropic")
             self.deployments[name] = Deployment(

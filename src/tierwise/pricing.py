@@ -36,15 +36,19 @@ class Price(BaseModel):
                                          "default: twice the input price, as Anthropic bills it")
     web_search: float | None = Field(None, ge=0, description="USD per 1,000 web searches (Anthropic's web search "
                                      "server tool); default: $10 for a `kind: anthropic` provider's model, else 0")
+    request: float | None = Field(None, ge=0, description="USD per call on top of its tokens (a per-request fee); "
+                                  "default: $0.02 for an OpenRouter `:online` model (its web plugin, 5 results at "
+                                  "$4 per 1,000), else 0")
 
 
 ZERO = Price()
 
 
 def cost(price: Price | None, usage: Usage) -> float | None:
-    """USD for `usage` at `price`; None when the price is unknown."""
+    """USD for `usage` at `price`, or what the upstream says it billed when that is more (OpenRouter's `usage.cost`:
+    its fees are in no token count); None when the price is unknown and the upstream said nothing."""
     if price is None:
-        return None
+        return usage.billed_usd or None
     cr = price.input if price.cache_read is None else price.cache_read
     cw = price.input if price.cache_write is None else price.cache_write
     usd = (
@@ -56,9 +60,17 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     if usage.cache_write_1h_tokens:  # (of the writes: counted at the one-hour price, not `cache_write`'s)
         hour = 2 * price.input if price.cache_write_1h is None else price.cache_write_1h
         usd += usage.cache_write_1h_tokens * max(0.0, hour - cw)
-    if usage.web_searches and price.web_search:
-        return usd / MILLION + usage.web_searches * price.web_search / 1000
+    if usage.web_searches or price.request or usage.billed_usd:  # (rare: the common call pays three tests)
+        return _with_fees(price, usage, usd / MILLION)
     return usd / MILLION
+
+
+def _with_fees(price: Price, usage: Usage, usd: float) -> float:
+    if usage.web_searches and price.web_search:
+        usd += usage.web_searches * price.web_search / 1000
+    if price.request and (usage.input_tokens or usage.output_tokens or usage.cache_read_tokens):  # (a call made)
+        usd += price.request
+    return usd if usd >= usage.billed_usd else usage.billed_usd
 
 
 def write_ratios(price: Price | None) -> tuple[float, float]:
@@ -79,6 +91,10 @@ MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usa
 # as input tokens on top of the fee (a search returns several pages of text; only the fee was reserved before session
 # 31, costs3: requests in flight allowing searches overspent an `admit: fits` budget by their results, 1.34x)
 SEARCH_RESULT_TOKENS = 10_000
+# Input tokens a web fetch's page adds, reserved per fetch allowed when its tool names no `max_content_tokens` (an
+# estimate: a long PDF is more; `max_content_tokens` is the bound), and per fetch at most
+FETCH_RESULT_TOKENS = 25_000
+MAX_FETCH_TOKENS = 1_000_000
 
 
 def anthropic_price(price: Price, searches: bool = True) -> Price:
@@ -95,6 +111,40 @@ def anthropic_price(price: Price, searches: bool = True) -> Price:
     return price.model_copy(update=update) if update else price
 
 
+ONLINE_FEE = 0.02  # OpenRouter's web plugin at its default 5 results, $4 per 1,000 results: USD per call
+ONLINE = ":online"  # an OpenRouter model id's suffix that runs its web plugin on every call
+
+
+def online_price(price: Price | None) -> Price | None:
+    """The price of an OpenRouter `:online` model (`price`: the config's, else genai-prices' for the id without the
+    suffix, the only one it lists): its web plugin's fee per call is added, unless the config names `request`.
+    Before session 32 (costs4) the fee was counted nowhere, and such a model's tokens were unpriced: a budget of a
+    cheap model spent 100 times its tokens' price in fees."""
+    if price is None or price.request is not None:
+        return price
+    return price.model_copy(update={"request": ONLINE_FEE})
+
+
+PLUGIN_RESULT_FEE = 0.004  # OpenRouter's web plugin: USD per result ($4 per 1,000)
+
+
+def plugin_fee(req: Any) -> float:
+    """USD the web plugins a request names (`plugins: [{"id": "web", "max_results": N}]`, OpenRouter's; forwarded when
+    `server.forwarding.openai_fields` lets `plugins` through) may be billed per call: N results (5 when it names none,
+    MAX_SEARCHES at most) at $4 per 1,000. Reserved since session 32 (costs4): before, two requests in flight asking
+    10 results each were both admitted under an `admit: fits` $0.05 budget ($0.08 billed)."""
+    body = req.source_body
+    plugins = (body if body is not None else req.extra).get("plugins")
+    if type(plugins) is not list:
+        return 0.0
+    n = 0
+    for p in plugins:
+        if type(p) is dict and p.get("id") == "web":
+            m = p.get("max_results")
+            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else 5
+    return n * PLUGIN_RESULT_FEE
+
+
 def claude_model(model_id: str) -> bool:
     """Whether an OpenAI-compatible host's model id names an Anthropic model (`anthropic/claude-sonnet-4` on
     OpenRouter, `claude-…` behind other routers): its cache writes are billed at Anthropic's prices."""
@@ -106,17 +156,37 @@ def searches_allowed(req: Any) -> int:
     (SEARCHES_UNSAID for one that names none, MAX_SEARCHES at most: what one answer is counted at most). The body
     forwarded as sent when there is one, else the server tools' definitions the re-encoded body carries (`Tool.raw`:
     a body with a system turn mid-conversation, or changed by a policy, reserved no search before review30c)."""
+    n = 0
+    for t in _server_tools(req, "web_search"):
+        # (`max_uses` past MAX_SEARCHES reserved SEARCHES_UNSAID before review30c: 10 reserved, 1,000 counted)
+        n += _uses(t)
+    return n
+
+
+def fetched_tokens_allowed(req: Any) -> int:
+    """The input tokens the pages an Anthropic request's web fetch server tools may fetch add: per tool, its uses (as
+    `searches_allowed` counts a search tool's) times its `max_content_tokens` (FETCH_RESULT_TOKENS when it names none,
+    MAX_FETCH_TOKENS at most). A fetch has no fee, but its page is billed as input: nothing of it was reserved before
+    session 32 (costs4), and two requests in flight allowing 5 fetches of 20,000-token pages both fitted a $0.50
+    `admit: fits` budget ($0.603 billed)."""
+    n = 0
+    for t in _server_tools(req, "web_fetch"):
+        m = t.get("max_content_tokens")
+        n += _uses(t) * (min(m, MAX_FETCH_TOKENS) if type(m) is int and m > 0 else FETCH_RESULT_TOKENS)
+    return n
+
+
+def _server_tools(req: Any, kind: str) -> list[dict[str, Any]]:
     body = req.source_body
     tools = body.get("tools") if body is not None else [t.raw for t in req.tools if t.raw is not None]
     if type(tools) is not list:
-        return 0
-    n = 0
-    for t in tools:
-        if type(t) is dict and str(t.get("type", "")).startswith("web_search"):
-            m = t.get("max_uses")
-            # (`max_uses` past MAX_SEARCHES reserved SEARCHES_UNSAID before review30c: 10 reserved, 1,000 counted)
-            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
-    return n
+        return []
+    return [t for t in tools if type(t) is dict and str(t.get("type", "")).startswith(kind)]
+
+
+def _uses(tool: dict[str, Any]) -> int:
+    m = tool.get("max_uses")
+    return min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
 
 
 NO_MARK, FIVE, HOUR = 0, 1, 2

@@ -196,3 +196,30 @@ def test_reservations_in_flight_are_held_again_after_the_store_comes_back_empty(
         assert [f.result() for f in held] == ["ok", "ok"]
     assert third == "429", f"admitted past the budget: ${3 * billed:.2f} billed of $0.60"
     assert _used(g) == pytest.approx(2 * billed)
+
+
+def test_a_new_gateway_waits_for_the_live_ones_on_an_emptied_store(gateway, openai_up, anthropic_up, prefix,  # noqa: F811
+                                                                  monkeypatch):
+    """A gateway that never called the store, started just after it came back empty, admitted on its empty counters
+    until the live gateways' next look added their spend back (about a second; slowed to 3 s here so the test sees
+    it): the cap spent again (session 31's leftover). Now its first call on an empty store waits for the first of
+    them to add back when there is a sign of them: their connections, which their looks name."""
+    import redis
+
+    monkeypatch.setattr("tierwise.budgets.store_redis.WATCH_EVERY", 3.0)
+    anthropic_up.default = Reply(text="answer " * 50, usage=USAGE)
+    cfg = _config(openai_up, anthropic_up, prefix)
+    live = gateway(cfg)
+    assert _spend([oai(live)], 20) == 8
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:  # (right after a look of the live gateway: the next one is 3 s away)
+        wait_for(lambda: any(str(c.get("name")).startswith("tierwise-budgets-") for c in r.client_list()), timeout=5)
+    finally:
+        r.close()
+    drop_redis_keys(REDIS_URL, prefix)  # Redis flushed
+    new = gateway(cfg)
+    more = _spend([oai(new)], 4)
+    paid = len(anthropic_up.requests) * COST
+    # Before: 4 more answered ($0.0756 paid of a $0.05 budget)
+    assert more == 0, f"{more} answered by the new gateway: ${paid:.4f} paid of ${LIMIT}"
+    assert _used(new) == pytest.approx(8 * COST)

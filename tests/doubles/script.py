@@ -48,6 +48,7 @@ class Reply:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0  # of cache_write_tokens, those for a one-hour cache (Anthropic's usage reports it)
     web_searches: int = 0  # Anthropic's web search server tool: `usage.server_tool_use.web_search_requests`
+    cost: float | None = None  # OpenRouter's `usage.cost` (USD billed for the call, its fees included), if given
     model: str | None = None
     matched_stop: str | None = None
 

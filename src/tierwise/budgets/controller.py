@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from tierwise import pricing
@@ -176,7 +177,7 @@ class SpendController:
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
         five = hour = 1.0
-        search = 0.0
+        search = call_fee = 0.0
         for m in models:
             d = deps[m]
             if d.locality != "remote":
@@ -184,6 +185,8 @@ class SpendController:
             price = d.price
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
+            if price is not None and price.request:
+                call_fee = max(call_fee, price.request)
             if d.provider.kind == "anthropic" or pricing.claude_model(d.cfg.model):  # (OpenRouter's Claude too, since costs3)
                 f, h = write_ratios(price)
                 five, hour = max(five, f), max(hour, h)
@@ -192,7 +195,7 @@ class SpendController:
         plan = RoutePlan(remote, max((p[0] for p in remote.values()), default=0.0),
                          max((p[1] for p in remote.values()), default=0.0),
                          None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
-        plan.five, plan.hour, plan.search = five, hour, search
+        plan.five, plan.hour, plan.search, plan.call_fee = five, hour, search, call_fee
         kname = key or ANONYMOUS
         for b in self.budgets:
             if not b.covers_route(route) or not remote:
@@ -216,7 +219,7 @@ class SpendController:
             if r.routes is not None and route not in r.routes:
                 continue
             value = {"global": "*", "key": kname, "route": route, "key_route": f"{kname}/{route}"}[r.per]
-            if r.per != "global" and r.match is not None and not any(_glob(value, g) for g in r.match):
+            if r.per != "global" and r.match is not None and not any(fnmatchcase(value, g) for g in r.match):
                 continue
             part = pair_part(kname, route) if r.per == "key_route" else key_part(value)
             plan.rates.append(RatePlan(r, f"{self.prefix}rl:{r.name}:{part}", value,
@@ -294,11 +297,12 @@ class SpendController:
             # concurrent requests overspent by N times the difference (3 gateways, a $1 budget: $4.08 spent).
             req.max_tokens = out
         searches = searches_allowed(req) if plan.search else 0  # (billed per search, and their results as input)
-        if searches:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
-            est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS)  # (one admission a context)
+        fetched = pricing.fetched_tokens_allowed(req) if plan.search else 0  # (web fetch: the pages, billed as input)
+        if searches or fetched:  # (reserved, never billed: `settle` takes them off a cut call's input, review31c)
+            est_in += ctx.notes.setdefault(SEARCHED, searches * SEARCH_RESULT_TOKENS + fetched)  # (one a context)
         n = req.n if req.n > 1 else 1
         worst = (est_in * plan.in_price + out * plan.out_price) * n / MILLION
-        fee = plan.search * searches * n
+        fee = (plan.search * searches + max(plan.call_fee, pricing.plugin_fee(req))) * n  # (OpenRouter's web plugin)
         worst += fee
         rid = ctx.trace.request_id
         if self._sync and not plan.dynamic:
@@ -593,8 +597,3 @@ class SpendController:
         if self.store is not None:
             await self.store.close()
 
-
-def _glob(value: str, g: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return fnmatchcase(value, g)

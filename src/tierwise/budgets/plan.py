@@ -167,6 +167,7 @@ class RoutePlan:
     five: float = 1.0
     hour: float = 1.0
     search: float = 0.0  # USD per web search, the dearest of the route's remote Anthropic models (0: none)
+    call_fee: float = 0.0  # USD per call on top of its tokens, the dearest of the route's remote models (`price.request`)
 
     @property
     def has_budgets(self) -> bool:

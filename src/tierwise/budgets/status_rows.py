@@ -53,10 +53,10 @@ def never_fits(fits: bool, trace: Any, check: BudgetCheck, window: str, searched
         need, cap = f"{check.tok} tokens", f"{int(check.tok_limit)} tokens"
     else:
         return
-    what = f" and {searched} input tokens of web search results" if searched else ""
+    what = f" and {searched} input tokens of web search or fetch results" if searched else ""
     msg = (f"this request's worst case ({need}: its input, its max_tokens of answer{what}) is more than the whole "
            f"budget ({cap} per {window}): it can never be admitted under `admit: fits`; lower max_tokens"
-           + (" or the web search tool's max_uses (each search allowed reserves input tokens of its results)"
-              if searched else ""))
+           + (" or the web search and fetch tools' max_uses, or web fetch's max_content_tokens (each search or "
+              "fetch allowed reserves input tokens of its results)" if searched else ""))
     trace.decide("budget", msg, detail={"action": "refuse", "never_fits": True})
     raise InvalidRequest(msg)

@@ -30,6 +30,7 @@ the latter is put back as it was, and nothing is added back (it was counted twic
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import time
@@ -58,6 +59,8 @@ MAX_KEPT = 10_000  # settlements kept back at most (past it the oldest are dropp
 
 RESTORE_CHUNK = 512  # counters per RESTORE call
 WATCH_EVERY = 1.0  # seconds between two looks at the epoch and the counters settled since the last
+LIVE_SLACK = 1.0  # seconds past a look a new gateway on an emptied store waits for the live ones' spend at most
+RESTARTED_S = 5  # a Redis up for less than this has just (re)started: live gateways may not have reconnected yet
 
 
 def counted(v: Any) -> float:
@@ -106,6 +109,10 @@ class RedisStore:
         self.zkey = prefix + "reservations"
         self.rprefix = prefix + "res:"
         self.sprefix = prefix + "settled:"
+        self.member = uuid.uuid4().hex  # this gateway (a new epoch's name, should a call find none: member and call)
+        # The name its watcher gives its connections (the prefix's digest and the member): a gateway's first call on
+        # an empty store looks for other gateways of the prefix by it (`_wait_for_live`)
+        self.names = "tierwise-budgets-" + hashlib.sha256(prefix.encode()).hexdigest()[:12] + "-"
         self.client: Any = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                                    decode_responses=True, health_check_interval=0)
         self._tls = tls_built_early(self.client)  # not inside the first request's connect timeout
@@ -119,7 +126,6 @@ class RedisStore:
         self._look = self.client.register_script(LOOK)
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
-        self.member = uuid.uuid4().hex  # this gateway (a new epoch's name, should a call find none: member and call)
         self._calls = itertools.count()
         self.mirror = SpendMirror()  # every counter's settled spend as this gateway knows it
         self._restoring: asyncio.Future[None] | None = None
@@ -192,6 +198,10 @@ class RedisStore:
         other gateways settled is mirrored here, so a share of one no longer running is not lost with it."""
         while True:
             await asyncio.sleep(WATCH_EVERY)
+            try:  # (a sign of this gateway for `_wait_for_live`: a Redis that refuses CLIENT SETNAME gets none)
+                await self.client.client_setname(self.names + self.member)
+            except Exception:  # noqa: BLE001
+                pass
             try:
                 # (nobody has called since the store emptied: this gateway starts the new epoch)
                 out = await self._look(args=[self.ekey, uuid.uuid4().hex, self.mirror.since])
@@ -368,9 +378,37 @@ class RedisStore:
 
     async def _time_offset(self) -> float:
         t0 = time.time()
-        sec, usec = await self.client.time()
-        self.offset = sec + usec / 1e6 - (t0 + time.time()) / 2
-        return self.offset
+        async with self.client.pipeline(transaction=False) as p:
+            (sec, usec), found = await p.time().exists(self.ekey, self.ekey + ":copy").execute()
+        offset = sec + usec / 1e6 - (t0 + time.time()) / 2
+        if not found and not self.epoch:  # (this gateway's first call, on an empty store)
+            await self._wait_for_live()
+        self.offset = offset
+        return offset
+
+    async def _wait_for_live(self) -> None:
+        """This gateway's first call finds the store empty: a new deployment, or a store that came back empty while
+        other gateways ran. Those add back the spend they know within a look (`_watch`, WATCH_EVERY); a gateway that
+        admitted before then counted from zero (session 31's leftover: a gateway started just after a Redis restart
+        or flush spent the cap again for about a second). Waits for the first of them to add back (or WATCH_EVERY +
+        LIVE_SLACK) when there is a sign of them: another gateway's connection under this prefix (a flush or a
+        deletion leaves them connected), a Redis up for less than RESTARTED_S (a restart closed their connections;
+        they come back within a look), or a Redis that will not say (CLIENT LIST refused). A new deployment on a
+        Redis that has been up a while waits for nothing."""
+        try:
+            up = int((await self.client.info("server")).get("uptime_in_seconds", 0))
+            others = any(str(c.get("name", "")).startswith(self.names) and not c["name"].endswith(self.member)
+                         for c in await self.client.client_list())
+        except Exception:  # noqa: BLE001 - a managed Redis refusing CLIENT or INFO: nothing tells, so wait
+            up, others = 0, True
+        if not others and up >= RESTARTED_S:
+            return
+        end = time.monotonic() + WATCH_EVERY + LIVE_SLACK
+        while time.monotonic() < end:
+            epoch = await self.client.get(self.ekey)
+            if epoch and await self.client.exists(f"{self.prefix}restored:{epoch}"):
+                return
+            await asyncio.sleep(0.05)
 
     async def reservations_count(self) -> int:
         return int(await self.client.zcard(self.zkey))

@@ -580,4 +580,6 @@ def _count(chunk: StreamChunk, usage: Usage) -> int:
                 usage.cache_write_1h_tokens = u.cache_write_1h_tokens
             if u.web_searches > usage.web_searches:
                 usage.web_searches = u.web_searches
+            if u.billed_usd > usage.billed_usd:
+                usage.billed_usd = u.billed_usd
     return chars

@@ -22,6 +22,28 @@ def token_count(v: Any) -> int:
     return int(min(max(v, 0), INT_MAX))
 
 
+MAX_BILLED_USD = 1000.0  # what one call's reported cost is believed at most (an upstream's `cost` of 1e308 is not)
+
+
+def usd_billed(u: dict[str, Any]) -> float:
+    """What an OpenAI-compatible upstream says a call cost in USD: OpenRouter's `usage.cost` (its credits are
+    dollars; its fees included, such as its web plugin's $4 per 1,000 results, which no token count shows), plus
+    `cost_details.upstream_inference_cost` when the call ran on the user's own provider key (`is_byok`: `cost` is
+    then OpenRouter's fee alone). 0 when it says nothing usable (absent, negative, not a number)."""
+    usd = _usd(u.get("cost"))
+    if usd and u.get("is_byok") is True:
+        det = u.get("cost_details")
+        if isinstance(det, dict):
+            usd += _usd(det.get("upstream_inference_cost"))
+    return min(usd, MAX_BILLED_USD)
+
+
+def _usd(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):  # (NaN is not > 0)
+        return 0.0
+    return min(float(v), MAX_BILLED_USD)
+
+
 def need(cond: bool, path: str, what: str) -> None:
     if not cond:
         raise InvalidRequest(f"{path}: {what}")

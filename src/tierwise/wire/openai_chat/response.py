@@ -29,7 +29,7 @@ from tierwise.ids import new_id
 from tierwise.providers.error_classes import body_error
 from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
-from tierwise.wire._check import token_count
+from tierwise.wire._check import token_count, usd_billed
 from tierwise.wire.json_prefix import tool_input
 
 FORMAT: WireFormat = "openai"
@@ -97,7 +97,8 @@ def usage_in(u: Any, timings: Any = None) -> Usage:
         hit = u.get("prompt_cache_hit_tokens")
         cached = hit if type(hit) is int and 0 < hit <= prompt - writes else 0  # (past the writes: input -100,000, review31c)
     return Usage(input_tokens=prompt - cached - writes, output_tokens=token_count(u.get("completion_tokens")),
-                 cache_read_tokens=cached, cache_write_tokens=writes)
+                 cache_read_tokens=cached, cache_write_tokens=writes,
+                 billed_usd=usd_billed(u) if "cost" in u else 0.0)
 
 
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:
