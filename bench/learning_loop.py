@@ -326,6 +326,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--within-moved-back", choices=["signal", "type"], default="signal",
                     help="with --within: a type moved back to the frontier still split by its prompt signal (signal, "
                          "the default) or served on its type's tier until it moves local again (type)")
+    ap.add_argument("--within-near", choices=["off", "rank", "held"], default="off",
+                    help="with --within or the text model: a type near the target split by rank (within.near)")
+    ap.add_argument("--within-near-band", type=float, default=0.05, help="with --within-near rank (within.near_band)")
+    ap.add_argument("--within-near-min", type=int, default=20,
+                    help="with --within-near rank: a type's verdicts before it is split (within.near_min_verdicts)")
     ap.add_argument("--per-request", action="store_true",
                     help="with --within: value a verdict by the requests whose tier it can change (value.per_request)")
     ap.add_argument("--request-model", choices=["none", "text"], default=None,
@@ -450,7 +455,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "drift_restart": args.drift_restart, "drift_p0_credible": None if args.drift_p0_credible in (None, "mean") else float(args.drift_p0_credible),
                      "move_back_keep": args.move_back_keep, "drift_p0_floor_after": args.drift_p0_floor_after,
                      "drift_window": args.drift_window},
-        "within": {"enabled": args.within, "moved_back": args.within_moved_back},
+        "within": {"enabled": args.within, "moved_back": args.within_moved_back, "near": args.within_near,
+                   "near_band": args.within_near_band, "near_min_verdicts": args.within_near_min},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,

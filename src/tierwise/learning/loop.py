@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import check_step, model_back, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
+from tierwise.learning.near_rank import NearRank
 from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
 from tierwise.learning.request_model_settings import RequestModelSettings, make_request_model
@@ -88,6 +89,9 @@ class LearningLoop:
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
+        w = self.settings.within
+        self.near = (NearRank(w.near_window, w.near_band, w.near_min_verdicts, w.near == "held")
+                     if w.near != "off" else None)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
         # per task type, by gateway key name: its current clients, who gave its latest evidence and its posterior's
         # (one key may give at most `boundary.key_share` of them: `counts_from`, and never decide a move alone)
@@ -205,6 +209,8 @@ class LearningLoop:
                 tier = request_tier(st, accept, self.settings.boundary, sd)  # the boundary's rule, on the request
             else:
                 tier = "local" if accept >= target else "frontier"
+            if self.near is not None and not (moved_back and st.drifted):  # `within.near`
+                tier = self.near.tier(task_type, st, accept, target, unit_hash(request_id, "near-tie")) or tier
             if self.order is not None and not moved_back:
                 if st.total_judged >= self.settings.order.min_verdicts:
                     # the frontier share the loop's own estimate gives, filled by the blended estimate (`share`)

@@ -40,6 +40,17 @@ class WithinSettings(BaseModel):
         "a task type the boundary has moved back to the frontier: `signal` (the default) still lets the prompt "
         "signal send its requests local; `type` leaves them to the type's own tier until it moves local again "
         "(as the text model already is)"))
+    near: Literal["off", "rank", "held"] = Field("off", description=(
+        "rank: a task type whose own verdicts leave it near the target sends to the frontier the share of its "
+        "requests its posterior puts below the target, the ones its request estimates rank lowest "
+        "(learning/near_rank.py); held: the same for types on the frontier tier only; off (the default): each "
+        "request's estimate against the target"))
+    near_band: float = Field(0.05, gt=0.0, lt=0.5, description=(
+        "with near: rank or held, a type is split while P(its acceptance < target) lies between this and 1 minus it"))
+    near_window: int = Field(200, ge=10, le=100_000, description=(
+        "with near: rank or held, latest requests of a type its request's estimate is ranked among"))
+    near_min_verdicts: int = Field(20, ge=1, le=100_000, description=(
+        "with near: rank or held, verdicts a type needs before it is split"))
 
 
 @dataclass
