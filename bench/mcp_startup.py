@@ -45,13 +45,25 @@ def _read(proc: subprocess.Popen[bytes], want_id: int) -> dict:
             return msg
 
 
-def once(argv: list[str], cwd: str) -> tuple[float, float, int, float]:
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc (nan elsewhere): unlike the wall
+    times, it hardly moves with the machine's load."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def once(argv: list[str], cwd: str) -> tuple[float, float, int, float, float]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _send(proc, INIT)  # sent at once, as Claude Code does: it waits in the pipe until the server reads
         _read(proc, 1)
         t_init = time.perf_counter() - t0
+        cpu_init = _cpu_s(proc.pid)
         _send(proc, INITIALIZED)
         _send(proc, LIST)
         tools = _read(proc, 2)["result"]["tools"]
@@ -62,7 +74,7 @@ def once(argv: list[str], cwd: str) -> tuple[float, float, int, float]:
     finally:
         proc.kill()
         proc.wait()
-    return t_init, t_list, len(tools), t_call
+    return t_init, t_list, len(tools), t_call, cpu_init
 
 
 def main() -> None:
@@ -78,7 +90,7 @@ def main() -> None:
     trees = {"this tree": str(here / "src")}
     if args.baseline_src:
         trees["baseline"] = args.baseline_src
-    results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in trees}
+    results: dict[str, list[tuple[float, float, int, float, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as project:
         argv = [sys.executable, "-m", "tierwise.cli", "mcp", "-c", config, "--project", project]
         for i in range(args.runs + 1):  # the first round warms the OS file cache
@@ -90,7 +102,8 @@ def main() -> None:
     print(f"tierwise mcp over stdio, {args.runs} runs each, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     for name, runs in results.items():
         print(f"{name} ({trees[name]}), {runs[0][2]} tools:")
-        for label, k in (("initialize answered", 0), ("tools/list answered", 1), ("first tools/call answered", 3)):
+        for label, k in (("initialize answered", 0), ("tools/list answered", 1), ("first tools/call answered", 3),
+                         ("CPU used when initialize was answered", 4)):
             v = [r[k] * 1000 for r in runs]
             print(f"  {label}: median {statistics.median(v):.0f} ms (min {min(v):.0f}, max {max(v):.0f})")
 

@@ -34,11 +34,15 @@ class _LazyGroup(WholeSummaryGroup):
     def invoke(self, ctx: click.Context) -> object:
         # A config problem found after loading (building routes, ensembles, the ledger, the MCP server's
         # gateway) is one line and exit code 2 in every command, as a bad file is: never a traceback.
-        from tierwise.errors import ConfigError
-
         try:
             return super().invoke(ctx)
-        except ConfigError as e:
+        except Exception as e:
+            # Imported only here: tierwise.errors brings the secret scrubber (~10% of what `tierwise mcp`
+            # ran before answering its client's handshake).
+            from tierwise.errors import ConfigError
+
+            if not isinstance(e, ConfigError):
+                raise
             from tierwise.commands._common import LOADED
 
             where = f"{LOADED[0]}: " if LOADED and not e.message.startswith(LOADED[0]) else ""

@@ -18,6 +18,7 @@ arranges, so a handler's stray print never corrupts the wire.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -25,7 +26,6 @@ import select
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -44,11 +44,20 @@ def load_manifest(path: Path = MANIFEST) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("sdk") != metadata.version("mcp"):
-            return None
-        return data
-    except (OSError, ValueError, metadata.PackageNotFoundError):
+    except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) and _sdk_is(data.get("sdk")) else None
+
+
+def _sdk_is(version: Any) -> bool:
+    """Whether the `mcp` package Python would import is release `version`: its folder has the
+    `mcp-<version>.dist-info` beside it. Not importlib.metadata: importing it (email, zipfile, csv,
+    ...) and scanning sys.path cost about a quarter of everything run before the first answer."""
+    if not isinstance(version, str) or not version or os.sep in version:
+        return False
+    spec = importlib.util.find_spec("mcp")  # finds the package without importing it
+    places = list(spec.submodule_search_locations or []) if spec is not None else []
+    return len(places) == 1 and os.path.isdir(os.path.join(os.path.dirname(places[0]), f"mcp-{version}.dist-info"))
 
 
 class _Early:
@@ -238,6 +247,7 @@ def record(argv: list[str], cwd: str, versions: list[str] | None = None) -> dict
     """Ask a `tierwise mcp` started with `argv` in `cwd` (no early answers) for its handshake, per
     protocol revision. The tools do not depend on the config: the built-in starter config serves."""
     import subprocess
+    from importlib import metadata
 
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 

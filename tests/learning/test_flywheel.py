@@ -189,3 +189,28 @@ def test_a_learned_routes_judged_shadow_pairs_are_exported(tmp_path):
     assert [r["verdict"] for r in rows["judge"]] == ["good", "acceptable", "poor", "good"]
     assert all("bob@example.com" not in json.dumps(r) for rs in rows.values() for r in rs)
     assert export(led, tmp_path / "none", route="other")["counts"]["from_shadow_pairs"] == 0
+
+
+def test_export_says_what_it_replaced_a_country_included(tmp_path):
+    """newuser32: the default export replaces what the four default classes find, phi's LOCATION and customer's
+    ORGANIZATION among them, so "What is the capital of France?" became "... of <LOCATION>?" in training data
+    with nothing saying so (the note read "personal data replaced"). The manifest and the command now count
+    each entity replaced and name the classes."""
+    from tierwise.cli import main
+
+    led = Ledger(str(tmp_path / "ledger.db"))
+    extra = {"evaluation": {"of": "req_1", "task_type": "knowledge", "grade": "good", "accepted": True,
+                            "shadow": False, "schedule": "sample", "reason": "right", "judge": "frontier"},
+             "local_answer": "Paris."}
+    led.submit(LedgerRecord(request_id="req_1-eval", ts=time.time(), route="main", kind="eval",
+                            prompt="What is the capital of France?", extra=extra))
+    led.close()
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db"}}))
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                    str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "<LOCATION>" in (tmp_path / "o" / "sft.jsonl").read_text()
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["replaced"] == {"LOCATION": 2}, manifest  # France in the prompt, Paris in the answer
+    assert "classes customer, phi, pii, secrets" in manifest["redaction"], manifest
+    assert "replaced: 2 LOCATION" in res.output and "--no-redact" in res.output, res.output

@@ -44,6 +44,10 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
     c = m["counts"]
     click.echo(f"wrote {c['sft']} SFT examples, {c['dpo']} preference pairs, {c['judge']} judge triples to {out_dir} "
                f"({m['redaction']})")
+    if m.get("replaced"):  # a country or a company is replaced too (phi's LOCATION, customer's ORGANIZATION)
+        what = ", ".join(f"{n:,} {entity}" for entity, n in list(m["replaced"].items())[:8])
+        click.echo(f"replaced: {what}{', ...' if len(m['replaced']) > 8 else ''} (the counts are in manifest.json; "
+                   "`--no-redact` keeps personal data; which classes are redacted: docs/learning.md#the-flywheel)")
     if c.get("from_shadow_pairs"):
         click.echo(f"{c['from_shadow_pairs']} of them from learned routes' shadow pairs graded by their `validation` "
                    "judge")

@@ -45,8 +45,6 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
     Claude Code: `claude mcp add tierwise -- tierwise mcp`. Over HTTP every request needs
     `Authorization: Bearer <token>`: the token is $TIERWISE_MCP_TOKEN, or one generated on the
     first start (printed once) and kept in $TIERWISE_HOME/mcp-token (~/.config/tierwise)."""
-    import anyio
-
     source = click.get_current_context().get_parameter_source("config_path")
     from_env = source is click.core.ParameterSource.DEFAULT and bool(os.environ.get("TIERWISE_CONFIG"))
     if (source is not click.core.ParameterSource.DEFAULT or from_env) and not os.path.exists(config_path):
@@ -130,6 +128,8 @@ def command(config_path: str, project_dir: str, transport: str, host: str, port:
                                  ).serve(sockets=[sock])
         finally:
             await service.gateway.close()
+
+    import anyio  # here, not at the top: stdio answers its client before anything it does not need loads
 
     anyio.run(serve)
 

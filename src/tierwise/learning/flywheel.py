@@ -20,6 +20,7 @@ or promoted here: these are files and a list for a person to decide on.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,11 @@ MAX_EXAMPLES = 5
 MAX_CLUSTERED = 2_000
 
 
-def pii_redactor(privacy: Any = None) -> tuple[Callable[[str], str] | None, str]:
+def pii_redactor(privacy: Any = None, tally: Counter[str] | None = None) -> tuple[Callable[[str], str] | None, str]:
     """A function that replaces detected personal data, or None with the reason it is unavailable. With the
     config's `privacy` section, its own data classes, words and patterns are replaced too (on top of the
-    detector's default classes: an export never keeps more than one without that section)."""
+    detector's default classes: an export never keeps more than one without that section). `tally` counts
+    what was replaced, by entity."""
     try:
         from tierwise.privacy.detect import Detector  # type: ignore[import-not-found,unused-ignore]
         from tierwise.privacy.detect_config import DetectionConfig  # type: ignore[import-not-found,unused-ignore]
@@ -51,13 +53,16 @@ def pii_redactor(privacy: Any = None) -> tuple[Callable[[str], str] | None, str]
     detector = Detector(cfg)
 
     def redact(text: str) -> str:
-        return mark_findings(text, detector.scan(text))
+        return mark_findings(text, detector.scan(text), tally)
 
-    return redact, "personal data replaced by <ENTITY> markers (tierwise.privacy.detect)"
+    return redact, (f"personal data replaced by <ENTITY> markers (tierwise.privacy.detect; classes "
+                    f"{', '.join(sorted(cfg.classes))})")
 
 
-def _cleaner(redact_pii: bool, privacy: Any = None) -> tuple[Callable[[str], str], str]:
-    pii, note = pii_redactor(privacy) if redact_pii else (None, "personal-data redaction turned off (--no-redact)")
+def _cleaner(redact_pii: bool, privacy: Any = None,
+             tally: Counter[str] | None = None) -> tuple[Callable[[str], str], str]:
+    pii, note = (pii_redactor(privacy, tally) if redact_pii
+                 else (None, "personal-data redaction turned off (--no-redact)"))
 
     def clean(text: str) -> str:
         t = str(scrub_value(text))
@@ -71,7 +76,8 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
     """`privacy`: the config's `privacy` section (its classes, words and patterns are redacted too)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clean, note = _cleaner(redact_pii, privacy)
+    replaced: Counter[str] = Counter()
+    clean, note = _cleaner(redact_pii, privacy, replaced)
     counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0, "skipped_without_verdict": 0}
     with (out / "sft.jsonl").open("w", encoding="utf-8") as sft, (out / "dpo.jsonl").open("w", encoding="utf-8") as dpo, \
             (out / "judge.jsonl").open("w", encoding="utf-8") as judge:
@@ -112,7 +118,7 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
             counts["from_shadow_pairs"] += 1
     manifest = {"files": {"sft.jsonl": "chat-format SFT (messages)", "dpo.jsonl": "prompt/chosen/rejected pairs",
                           "judge.jsonl": "judge-training triples (input, output, verdict)"},
-                "counts": counts, "redaction": note, "route": route}
+                "counts": counts, "redaction": note, "replaced": dict(replaced.most_common()), "route": route}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 

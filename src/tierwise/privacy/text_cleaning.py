@@ -9,6 +9,7 @@ gateway, such as `tierwise feedback`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -16,15 +17,17 @@ from tierwise.privacy.policy import PolicyTable
 from tierwise.privacy.policy_config import PrivacyConfig
 
 
-def mark_findings(text: str, found: Any) -> str:
+def mark_findings(text: str, found: Any, tally: Counter[str] | None = None) -> str:
     """`text` with each finding replaced by an `<ENTITY>` marker (of overlapping findings, the earliest and then
-    the longest wins)."""
+    the longest wins); `tally` counts the markers written, by entity."""
     out, pos = [], 0
     for f in sorted(found, key=lambda f: (f.start, -f.end)):
         if f.start < pos:
             continue
         out.append(text[pos:f.start])
         out.append(f"<{f.entity}>")
+        if tally is not None:
+            tally[f.entity] += 1
         pos = f.end
     out.append(text[pos:])
     return "".join(out)

@@ -169,8 +169,21 @@ def _logistic(x: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     if y.min() == y.max():
         p = np.clip(y.mean(), 1e-3, 1 - 1e-3)
         return np.zeros(x.shape[1]), float(np.log(p / (1 - p)))
-    m = LogisticRegression(C=c, max_iter=2000).fit(x, y)
-    return m.coef_[0], float(m.intercept_[0])
+    import scipy.sparse as sp
+
+    if not sp.issparse(x):
+        m = LogisticRegression(C=c, max_iter=2000).fit(x, y)
+        return m.coef_[0], float(m.intercept_[0])
+    # Hashed TF-IDF has 2^18+ columns and a few hundred prompts fill a tiny share of them; L-BFGS works on every
+    # column each step (80 prompts: 0.7 s a fit, ~90% of a `stack-lsa` cross-validation). A column no prompt
+    # uses has a zero gradient and stays at zero from the zero start, so fitting on the used ones gives the
+    # same weights.
+    x = sp.csr_matrix(x)
+    used = np.unique(x.indices)
+    m = LogisticRegression(C=c, max_iter=2000).fit(x[:, used], y)
+    coef = np.zeros(x.shape[1])
+    coef[used] = m.coef_[0]
+    return coef, float(m.intercept_[0])
 
 
 def _top_mean(sims: np.ndarray, gain: np.ndarray, k: int) -> np.ndarray:
