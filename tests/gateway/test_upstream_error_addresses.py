@@ -81,3 +81,19 @@ def test_an_embeddings_answer_that_is_an_error_masks_its_hosts(two_tier, openai_
     text = e.value.response.text
     assert e.value.status_code == 502 and "[address]" in text and "backend unreachable" in text, text
     assert not any(h in text for h in HOSTS), text
+
+
+@pytest.mark.parametrize("said, hidden", [
+    # a proxy quoting the URL it could not reach, percent-encoded (a redirect or callback parameter)
+    ("upstream failed: target=http%3A%2F%2F10.1.2.3%3A8080%2Fv1 unreachable", ("10.1.2.3", "10%2E1")),
+    ("upstream failed: host=10%2E1%2E2%2E3 unreachable", ("10.1.2.3", "10%2E1%2E2%2E3")),
+    # the credentials of a URL: the password was scrubbed, the user name (often a service account) was not
+    ("upstream failed: cannot reach http://svc-llm-admin:pw0rd123@ollama:11434/api", ("svc-llm-admin", "ollama")),
+])
+def test_encoded_addresses_and_a_urls_user_are_masked(two_tier, openai_up, said, hidden):
+    """review32c: forms the mask missed (wire9 masked plain IPv4/IPv6, `host:port` and private names)."""
+    g = _gateway(two_tier, "local")
+    openai_up.script(Raw(body=orjson.dumps({"error": {"message": said}})))
+    text = _said(g, "openai", False)
+    assert "upstream failed" in text and "[address]" in text, text
+    assert not any(h in text for h in hidden), text

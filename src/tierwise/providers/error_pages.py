@@ -20,6 +20,7 @@ import logging
 import re
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from tierwise.secret_scrub import scrub, scrub_cut, upstream_text
 
@@ -39,7 +40,8 @@ _HOST = (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
          r"(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?)(?![\w:]|\.\d)\]?(?::\d+)?"
          r"|\b[a-z][a-z0-9-]*(?:\.[\w-]+)*:\d{2,5}\b(?!\.\d)"  # (one label without `_`: not `n_ctx:4096`)
          r"|\b(?:[\w-]+\.)+(?:internal|corp|local|localdomain|lan|intranet|home\.arpa|private|svc)\b"
-         r"|\blocalhost\b")
+         r"|\blocalhost\b"
+         r"|(?<=://)[^\s/@]+@")  # a URL's user (its password scrubbed before: a service account's name)
 _ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|" + _HOST, re.IGNORECASE)
 _ADDRESS_IN_JSON = re.compile(_HOST, re.IGNORECASE)
 _PAGE = re.compile(rb"<(?:!doctype|html|head|body|title)\b", re.IGNORECASE)  # a page, wherever it starts
@@ -97,13 +99,19 @@ def reason(status: int) -> str:
         return "unknown status"
 
 
+def _decoded(text: str) -> str:
+    """Percent-encoded text decoded, so the mask sees its addresses (a proxy quoting the URL it could not reach as a
+    parameter, `http%3A%2F%2F10.1.2.3%3A8080`: whole before review32c); scrubbed after, as any text."""
+    return unquote(text) if "%" in text else text
+
+
 def masked(text: str, status: int | None = None) -> str:
     """A provider's error message (of a JSON error answer, or one in a 2xx body or a stream's event: `status` None) as
     the client hears it: scrubbed, bounded, its internal addresses and host names masked (a proxy's, LiteLLM's:
     "Cannot connect to host ollama:11434 ... ('172.18.0.3', 11434)"); a page wrapped in it is not repeated at all.
     (Before wire9 only an error status's message was masked: the same words in OpenRouter's 200 body or an
     Anthropic `event: error` reached the client whole.)"""
-    text = upstream_text(text)
+    text = upstream_text(_decoded(text))
     if _PAGE.search(text[:1024].encode("utf-8", "replace")) is not None:
         log.warning("a provider's error message is a page: %s", scrub_cut(page_text(text.encode()), EXCERPT_CHARS))
         said = f" ({reason(status)})" if status is not None else ""
@@ -127,5 +135,5 @@ def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tupl
         hint = "; check the provider's base_url" if status in (404, 405) else ""
         return (f"an HTML page ({reason(status)}) instead of the provider's API: a proxy, load balancer or CDN in "
                 f"front of it answered{hint} (the gateway's log has an excerpt)"), False
-    text = _ADDRESS.sub("[address]", scrub(raw[:4000].decode("utf-8", "replace")))
+    text = _ADDRESS.sub("[address]", scrub(_decoded(raw[:4000].decode("utf-8", "replace"))))
     return _SPACE.sub(" ", text).strip()[:EXCERPT_CHARS], False

@@ -381,9 +381,8 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
 
         codec = anthropic_messages if url.startswith(b"/v1/messages") else openai_chat
         body = codec.encode_error(InvalidRequest("the request is not valid HTTP/1.1"))
-        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
-        self.transport.close()
+        self.last(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
 
     def _unsupported_upgrade_warning(self) -> None:
         """An `Upgrade:` request is served as the plain request it also is (the gateway has no
@@ -502,6 +501,21 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
         self._phase = "idle"
         self.guard.wait(self, "idle", self.guard.idle_timeout)
 
+    def last(self, answer: bytes) -> None:
+        """A refusal of a request the app never saw, then close; behind requests still running or queued, after
+        their answers (`on_response_complete`). (Before review32c a 400, unparseable HTTP, there dropped them, or was
+        written into the middle of a streamed answer.)"""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or cycle.more_body:  # (mid-body: the app sees its client go)
+            self.transport.write(answer)
+            self.transport.close()
+            return
+        if self._refusal is None:
+            self._refusal = answer
+        self.transport.pause_reading()
+        self.guard.waiting.pop(self, None)  # (bounded now by the running requests' own deadlines)
+        self.guard.spare.pop(self, None)
+
     def cut(self, phase: str) -> None:
         """Close a connection that took too long (or must make room): 408 if no request was read yet;
         431 for a header block past max_header_bytes. A body that stopped arriving is the app's to
@@ -518,18 +532,7 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
             self.guard.wait(self, "answer", self.guard.header_timeout)
             return
         if phase in ("header", "header_size", "header_count"):
-            answer = refusal(phase, getattr(self, "url", b"") if self._in_header else b"")
-            if cycle is None or cycle.response_complete:
-                transport.write(answer)
-                transport.close()
-                return
-            # A request pipelined behind one still running (or queued): the requests already read are answered
-            # first, then this refusal (`on_response_complete`), and nothing more is read. Before (wire9) the
-            # connection was dropped, and with it the answers of the requests the gateway had accepted.
-            self._refusal = answer
-            transport.pause_reading()
-            self.guard.waiting.pop(self, None)  # (bounded now by the running requests' own deadlines)
-            self.guard.spare.pop(self, None)
+            self.last(refusal(phase, getattr(self, "url", b"") if self._in_header else b""))
         elif phase in ("trailer_size", "trailer_count") and cycle is not None and not cycle.response_started:
             transport.write(refusal(phase, cycle.scope["path"].encode("latin-1", "replace")))
             transport.close()  # the app, waiting for the body's end, sees the client go away

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from tierwise import __version__
-from tierwise.wire._check import IMAGE_URL_PATTERN, INT_MAX
+from tierwise.wire._check import IMAGE_URL_PATTERN, INT_MAX, MAX_STOP
 
 _STR = {"type": "string"}
 _IMAGE_URL = {"type": "string", "pattern": IMAGE_URL_PATTERN}
@@ -76,7 +76,7 @@ CHAT_REQUEST: dict[str, Any] = {
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "top_p": {"type": "number", "minimum": 0, "maximum": 1},
         "n": {"type": "integer", "minimum": 1, "maximum": 8},
-        "stop": {"anyOf": [_STR, {"type": "array", "items": _STR}]},
+        "stop": {"anyOf": [_STR, {"type": "array", "items": _STR, "maxItems": MAX_STOP}]},
         "logprobs": _BOOL,
         "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
         "tools": {"type": "array", "items": _obj(["function"], type={"const": "function"}, function=_obj(

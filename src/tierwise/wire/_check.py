@@ -127,10 +127,16 @@ def get_dict(d: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | No
     return v  # type: ignore[no-any-return]
 
 
+# OpenAI's own limit ("up to four stop sequences"): before review32c any number was forwarded (100,000 served), and a
+# local server checks each one against the text it generates, token by token.
+MAX_STOP = 4
+
+
 def stop_list(v: Any, path: str) -> list[str]:
     if v is None:
         return []
     if isinstance(v, str):
         return [v]
     need(isinstance(v, list) and all(isinstance(s, str) for s in v), path, "must be a string or an array of strings")
+    need(len(v) <= MAX_STOP, path, f"at most {MAX_STOP} strings (OpenAI's limit)")
     return list(v)
