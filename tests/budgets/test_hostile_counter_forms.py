@@ -162,3 +162,20 @@ def test_a_settled_field_that_is_not_a_number_stops_no_later_look():
                    "p:b:w 7", "0.25", "10", "100"], now)
     offers = m.offers(now)
     assert [o.split(" ")[:4] for o in offers] == [["p:b:w", "7", "0.25", "10"]]
+
+
+def test_a_settled_counter_of_another_type_stops_no_later_look(prefix):
+    from tierwise.budgets.redis_scripts import LOOK
+
+    r = redis.Redis.from_url(URL, decode_responses=True)
+    try:
+        look = r.register_script(LOOK)
+        now = time.time()
+        r.zadd(prefix + "epoch:recent", {f"{prefix}b:x 7": now, f"{prefix}b:y 7": now})
+        r.zadd(prefix + "epoch:recent:ends", {f"{prefix}b:x 7": now + 600, f"{prefix}b:y 7": now + 600})
+        r.set(prefix + "b:x", "not a hash")
+        r.hset(prefix + "b:y", mapping={"s7": "0.5", "k7": "10"})
+        out = look(args=[prefix + "epoch", "fresh", "0"])
+        assert out[3:7] == [f"{prefix}b:y 7", "0.5", "10", -1] and len(out) == 7
+    finally:
+        r.close()
